@@ -1,0 +1,128 @@
+/*
+ * account: citizens, their attributes (claims) and password credentials, and
+ * the throttling of failed logins.
+ *
+ * A citizen record (CID_DB_CITIZENS, key = account id, a random UUID that never
+ * leaves the server) is a JSON object:
+ *   {"id", "username", "password" (argon2id PHC string), "disabled": bool,
+ *    "claims": {...}, "created_at", "updated_at"}
+ * CID_DB_USERNAMES maps username -> {"id"} and is kept in the same write
+ * transaction, so the two never disagree. Usernames are 1..CID_MAX_USERNAME
+ * bytes of [A-Za-z0-9._@-], compared exactly (the CLI lower-cases nothing).
+ *
+ * Attributes are OIDC standard claims (Core §5.1) plus city attributes, checked
+ * against one table (cid_claim_lookup). Names of the human-readable string
+ * claims may carry a BCP 47 language tag: "family_name#ja-Kana-JP".
+ *
+ * Throttling (CID_DB_THROTTLE): failures are counted per account and per remote
+ * address; after CID_THROTTLE_FREE failures within CID_THROTTLE_WINDOW, each
+ * further attempt must wait 2^(n - FREE) s (capped at CID_THROTTLE_MAX_DELAY).
+ * A success clears the account's counter. Thread-safe (all state in the store).
+ */
+#ifndef CID_ACCOUNT_H
+#define CID_ACCOUNT_H
+
+#include "crypto.h"
+#include "err.h"
+#include "store.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum cid_claim_type {
+	CID_CLAIM_STRING,
+	CID_CLAIM_BOOL,
+	CID_CLAIM_INT,    /* integer, range per claim */
+	CID_CLAIM_DATE,   /* "YYYY-MM-DD" (or "YYYY", "0000-MM-DD" per Core §5.1) */
+	CID_CLAIM_OBJECT, /* address: an object of string members (Core §5.1.1) */
+	CID_CLAIM_TIME,   /* seconds since epoch (updated_at), maintained by civicid */
+};
+
+struct cid_claim_def {
+	const char *name;  /* "given_name", "resident_district" */
+	const char *scope; /* scope that requests it: "profile", "email", "address", "phone", "city" */
+	enum cid_claim_type type;
+	bool lang_tagged;       /* may appear as name#lang-tag */
+	int64_t min, max;       /* for CID_CLAIM_INT */
+};
+
+/*
+ * Looks up a claim name (a "#lang" suffix is accepted and checked when the claim
+ * is lang_tagged). Returns the static definition or NULL if the name is unknown
+ * or the language tag is malformed. Thread-safe.
+ */
+const struct cid_claim_def *cid_claim_lookup(const char *name);
+
+/* The claim table, n entries; static. */
+const struct cid_claim_def *cid_claim_table(size_t *n);
+
+/*
+ * Checks one claim value against its definition (type, UTF-8, length,
+ * integer range, date format). Errors: CID_ERR_INVALID (unknown claim or wrong
+ * type/range), CID_ERR_UTF8, CID_ERR_TOOBIG.
+ */
+CID_MUST_CHECK enum cid_err cid_claim_check(const char *name, const json_t *value);
+
+/*
+ * Creates a citizen. claims (borrowed) must be an object whose members all pass
+ * cid_claim_check. The password is hashed with params. id_out receives the new
+ * account id.
+ * Errors: CID_ERR_INVALID (bad username, password length, claims), CID_ERR_EXISTS
+ * (username taken), CID_ERR_UTF8, CID_ERR_TOOBIG, CID_ERR_STORE, CID_ERR_CRYPTO.
+ */
+CID_MUST_CHECK enum cid_err cid_account_add(struct cid_store *s,
+					    const struct cid_argon2_params *params,
+					    const char *username, const char *password,
+					    const json_t *claims, char id_out[CID_ID_CHARS + 1]);
+
+/*
+ * Reads a citizen by account id (cid_account_get) or username (cid_account_find).
+ * *out is the record with the "password" member removed; json_decref it.
+ * Errors: CID_ERR_NOTFOUND, CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_account_get(struct cid_store *s, const char *id, json_t **out);
+CID_MUST_CHECK enum cid_err cid_account_find(struct cid_store *s, const char *username,
+					     json_t **out);
+
+/* Same as cid_account_get inside a caller's transaction (read or write). */
+CID_MUST_CHECK enum cid_err cid_account_get_txn(struct cid_txn *txn, const char *id, json_t **out);
+
+/* All citizens (records without passwords) ordered by username; *out is a new array. */
+CID_MUST_CHECK enum cid_err cid_account_list(struct cid_store *s, json_t **out);
+
+/*
+ * Merges claims into the citizen's: a member with JSON null removes that claim.
+ * Updates "updated_at". Errors: CID_ERR_NOTFOUND, those of cid_claim_check, CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_account_set_claims(struct cid_store *s, const char *username,
+						   const json_t *claims);
+
+/* Disables or enables login and token use. Errors: CID_ERR_NOTFOUND, CID_ERR_STORE. */
+CID_MUST_CHECK enum cid_err cid_account_set_disabled(struct cid_store *s, const char *username,
+						     bool disabled);
+
+/* Replaces the password. Errors: CID_ERR_NOTFOUND, CID_ERR_INVALID, CID_ERR_CRYPTO, CID_ERR_STORE. */
+CID_MUST_CHECK enum cid_err cid_account_set_password(struct cid_store *s,
+						     const struct cid_argon2_params *params,
+						     const char *username, const char *password);
+
+/*
+ * Authenticates username/password from remote address addr at time now.
+ * Costs one argon2id verification whether or not the account exists (unknown
+ * accounts verify against a dummy hash). On success writes the account id to
+ * id_out and clears the account's failure counter; on failure counts it for the
+ * account (if it exists) and the address.
+ * Errors: CID_ERR_DENIED (unknown user, wrong password, or disabled account:
+ * deliberately the same error, so callers cannot reveal which),
+ * CID_ERR_THROTTLED (*retry_after set to seconds to wait; no hash computed),
+ * CID_ERR_INVALID (lengths), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_account_authenticate(struct cid_store *s,
+						     const struct cid_argon2_params *params,
+						     const char *username, const char *password,
+						     const char *addr, int64_t now,
+						     char id_out[CID_ID_CHARS + 1],
+						     int64_t *retry_after);
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * buf: a growable output buffer with a hard cap and a sticky error.
+ *
+ * Appends never fail visibly: once the cap is passed or memory runs out, the
+ * buffer records the error and ignores further appends; the caller checks
+ * cid_buf_status() once at the end. The content is always NUL-terminated.
+ * A buf is owned by one thread at a time.
+ */
+#ifndef CID_BUF_H
+#define CID_BUF_H
+
+#include "err.h"
+
+#include <stddef.h>
+
+struct cid_buf {
+	char *data; /* NUL-terminated; NULL until the first append */
+	size_t len;
+	size_t cap;
+	size_t max;       /* hard cap on len */
+	enum cid_err err; /* first error, sticky */
+};
+
+/* Starts an empty buffer that refuses to grow past max bytes. */
+void cid_buf_init(struct cid_buf *b, size_t max);
+
+void cid_buf_append(struct cid_buf *b, const char *s, size_t n);
+void cid_buf_puts(struct cid_buf *b, const char *s);
+void cid_buf_printf(struct cid_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Appends s with & < > " ' escaped for HTML text and attribute values. */
+void cid_buf_append_html(struct cid_buf *b, const char *s, size_t n);
+
+/* Appends s percent-encoded: everything but ALPHA DIGIT - . _ ~ (RFC 3986 unreserved). */
+void cid_buf_append_urlenc(struct cid_buf *b, const char *s, size_t n);
+
+/* CID_OK, or the first error: CID_ERR_TOOBIG (cap passed), CID_ERR_NOMEM. */
+CID_MUST_CHECK enum cid_err cid_buf_status(const struct cid_buf *b);
+
+/*
+ * Hands the content to the caller (who frees it with free()) and resets b to
+ * empty. Returns NULL with *len untouched if the buffer is in error; an empty
+ * buffer gives an allocated "".
+ */
+char *cid_buf_take(struct cid_buf *b, size_t *len);
+
+/* Frees the content; b is empty and usable again (same cap). */
+void cid_buf_free(struct cid_buf *b);
+
+#endif

@@ -1,0 +1,88 @@
+/*
+ * crypto: the few primitives every other module uses, so that each is done
+ * one way: random tokens from the OS CSPRNG, SHA-256, constant-time compare,
+ * storage hashes of opaque secrets, argon2id password hashes, and wiping.
+ *
+ * Opaque secrets (codes, refresh tokens, client secrets, session cookies) are
+ * CID_TOKEN_BYTES random bytes, so a plain SHA-256 is a sound storage hash for
+ * them; passwords are low-entropy and get argon2id. Thread-safe.
+ */
+#ifndef CID_CRYPTO_H
+#define CID_CRYPTO_H
+
+#include "err.h"
+#include "limits.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Fills out with n bytes from the OS CSPRNG (getrandom). Errors: CID_ERR_CRYPTO. */
+CID_MUST_CHECK enum cid_err cid_random_bytes(void *out, size_t n);
+
+/*
+ * Writes a new random token: CID_TOKEN_BYTES random bytes as base64url,
+ * CID_TOKEN_CHARS characters plus NUL into out[CID_TOKEN_CHARS + 1].
+ * Errors: CID_ERR_CRYPTO.
+ */
+CID_MUST_CHECK enum cid_err cid_random_token(char out[CID_TOKEN_CHARS + 1]);
+
+/* Writes a random (version 4) UUID as 36 lowercase chars plus NUL. Errors: CID_ERR_CRYPTO. */
+CID_MUST_CHECK enum cid_err cid_random_uuid(char out[CID_ID_CHARS + 1]);
+
+/* SHA-256 of [d, d+n). */
+void cid_sha256(const void *d, size_t n, uint8_t out[32]);
+
+/* Lowercase hex of n bytes into out[2n + 1]. */
+void cid_hex(const uint8_t *in, size_t n, char *out);
+
+/*
+ * The storage hash of an opaque secret: lowercase hex SHA-256 of its bytes,
+ * CID_HASH_HEX chars plus NUL. Store this, never the secret.
+ */
+void cid_secret_hash(const char *secret, size_t n, char out[CID_HASH_HEX + 1]);
+
+/* Constant-time equality of two n-byte buffers (CRYPTO_memcmp). */
+bool cid_ct_equal(const void *a, const void *b, size_t n);
+
+/* Constant-time equality of two strings whose lengths may differ (length leaks, content does not). */
+bool cid_ct_streq(const char *a, size_t alen, const char *b, size_t blen);
+
+/* Wipes n bytes at p so the compiler cannot elide it (OPENSSL_cleanse). */
+void cid_wipe(void *p, size_t n);
+
+struct cid_argon2_params {
+	uint32_t t_cost;      /* iterations */
+	uint32_t m_cost_kib;  /* memory in KiB */
+	uint32_t parallelism; /* lanes */
+};
+
+/* Size of an encoded argon2id hash buffer, generous for any sane parameters. */
+#define CID_PASSWORD_HASH_MAX 160
+
+/*
+ * Hashes the password with argon2id and a fresh 16-byte salt into the PHC string
+ * out[CID_PASSWORD_HASH_MAX] ("$argon2id$v=19$m=...,t=...,p=...$salt$hash").
+ * Costs tens of milliseconds: never call it on an HTTP polling thread.
+ * Errors: CID_ERR_INVALID (password length outside CID_MIN_PASSWORD..CID_MAX_PASSWORD
+ * or parameters out of argon2's range), CID_ERR_CRYPTO.
+ */
+CID_MUST_CHECK enum cid_err cid_password_hash(const struct cid_argon2_params *params,
+					      const char *pw, size_t n,
+					      char out[CID_PASSWORD_HASH_MAX]);
+
+/*
+ * Checks pw against a PHC string made by cid_password_hash (its parameters are
+ * read from the string). Errors: CID_ERR_DENIED (no match), CID_ERR_INVALID
+ * (pw over CID_MAX_PASSWORD or encoded not an argon2id string).
+ */
+CID_MUST_CHECK enum cid_err cid_password_verify(const char *encoded, const char *pw, size_t n);
+
+/*
+ * Runs one verification against a fixed dummy hash with the given parameters,
+ * so that a login for an unknown account costs the same time as for a known
+ * one. Always returns CID_ERR_DENIED.
+ */
+enum cid_err cid_password_burn(const struct cid_argon2_params *params, const char *pw, size_t n);
+
+#endif

@@ -1,0 +1,64 @@
+/*
+ * session: SSO sessions of citizens.
+ *
+ * The browser holds a random cookie value; the store keys the session by
+ * cid_secret_hash(cookie) (CID_DB_SESSIONS), so a store dump reveals no usable
+ * cookie. The session's public id `sid` (the ID-token claim, OIDC Front/Back-
+ * Channel Logout) is a separate random value. A session records how the citizen
+ * authenticated (acr, amr, auth_time) and the clients that received tokens in
+ * it, for logout. Thread-safe.
+ */
+#ifndef CID_SESSION_H
+#define CID_SESSION_H
+
+#include "err.h"
+#include "limits.h"
+#include "store.h"
+
+#include <stdint.h>
+
+#define CID_MAX_AMR 4
+
+struct cid_session {
+	char sid[CID_TOKEN_CHARS + 1];
+	char account_id[CID_ID_CHARS + 1];
+	int64_t auth_time;
+	int64_t expires_at;
+	char acr[32];                 /* "urn:civicid:acr:password" ... */
+	char amr[CID_MAX_AMR][16];    /* "pwd", "otp" (RFC 8176) */
+	size_t n_amr;
+};
+
+/*
+ * Starts a session for account_id authenticated at now by the methods in amr
+ * with level acr; lifetime ttl seconds. cookie_out receives the new cookie value
+ * (a secret: set it HttpOnly and wipe it after use); *out (may be NULL) gets the session.
+ * Errors: CID_ERR_INVALID (n_amr over CID_MAX_AMR, long acr), CID_ERR_CRYPTO, CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_session_new(struct cid_store *s, const char *account_id,
+					    const char *acr, const char *const *amr, size_t n_amr,
+					    int64_t now, int64_t ttl,
+					    char cookie_out[CID_TOKEN_CHARS + 1],
+					    struct cid_session *out);
+
+/*
+ * Finds the live session of a cookie value (any bytes; bounded by the caller).
+ * Errors: CID_ERR_NOTFOUND (no such session, or malformed cookie),
+ * CID_ERR_EXPIRED (past expires_at; the record is left for cleanup), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_session_get(struct cid_store *s, const char *cookie, int64_t now,
+					    struct cid_session *out);
+
+/* Records that client_id received tokens in the session of cookie. Idempotent. */
+CID_MUST_CHECK enum cid_err cid_session_add_client(struct cid_store *s, const char *cookie,
+						   const char *client_id);
+
+/*
+ * Ends the session of cookie (cid_session_end) or the one whose public id is
+ * sid (cid_session_end_sid, a scan: logout is rare). Ending a missing session
+ * is CID_ERR_NOTFOUND, which logout treats as done.
+ */
+CID_MUST_CHECK enum cid_err cid_session_end(struct cid_store *s, const char *cookie);
+CID_MUST_CHECK enum cid_err cid_session_end_sid(struct cid_store *s, const char *sid);
+
+#endif

@@ -1,0 +1,29 @@
+/*
+ * Test support shared by the unit tests: fresh store directories on disk
+ * (real LMDB, never an in-memory stand-in) and cheap argon2 parameters.
+ */
+#ifndef CID_TEST_SUPPORT_H
+#define CID_TEST_SUPPORT_H
+
+#include "crypto.h"
+#include "store.h"
+
+/* Cheap argon2id parameters so unit tests stay fast; production uses limits.h. */
+extern const struct cid_argon2_params cid_test_argon2;
+
+/*
+ * Makes a new empty directory under $CID_TEST_TMP (or /tmp) and writes its
+ * path to dir[256]. Aborts the test on failure.
+ */
+void cid_test_tmpdir(char dir[256]);
+
+/* Removes a directory made by cid_test_tmpdir and everything in it. */
+void cid_test_rmdir(const char *dir);
+
+/* Opens a fresh store in a new temporary directory; dir[256] receives its path. */
+struct cid_store *cid_test_store_open(char dir[256]);
+
+/* Closes the store and removes its directory. */
+void cid_test_store_close(struct cid_store *s, const char *dir);
+
+#endif
