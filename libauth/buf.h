@@ -17,7 +17,7 @@ struct cid_buf {
 	char *data; /* NUL-terminated; NULL until the first append */
 	size_t len;
 	size_t cap;
-	size_t max;       /* hard cap on len */
+	size_t max;	  /* hard cap on len */
 	enum cid_err err; /* first error, sticky */
 };
 
@@ -38,7 +38,8 @@ void cid_buf_append_urlenc(struct cid_buf *b, const char *s, size_t n);
 CID_MUST_CHECK enum cid_err cid_buf_status(const struct cid_buf *b);
 
 /*
- * Hands the content to the caller (who frees it with free()) and resets b to
+ * Hands the content to the caller (who frees it with free()) and its length to
+ * *len (len may be NULL), and resets b to
  * empty. Returns NULL with *len untouched if the buffer is in error; an empty
  * buffer gives an allocated "".
  */

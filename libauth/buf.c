@@ -1,0 +1,154 @@
+/*
+ * buf: output is built by appending to one growable buffer with a hard cap.
+ * The error is sticky so that a builder of many appends checks once at the
+ * end, and a half-built response can never be sent: take() refuses it.
+ */
+#include "buf.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cid_buf_init(struct cid_buf *b, size_t max)
+{
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+	b->max = max;
+	b->err = CID_OK;
+}
+
+static bool buf_reserve(struct cid_buf *b, size_t n)
+{
+	if (b->err != CID_OK)
+		return false;
+	if (n > b->max - b->len || b->len + n > b->max) {
+		b->err = CID_ERR_TOOBIG;
+		return false;
+	}
+	size_t want = b->len + n + 1;
+	if (want <= b->cap)
+		return true;
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap < want)
+		cap *= 2;
+	char *d = realloc(b->data, cap);
+	if (d == NULL) {
+		b->err = CID_ERR_NOMEM;
+		return false;
+	}
+	b->data = d;
+	b->cap = cap;
+	return true;
+}
+
+void cid_buf_append(struct cid_buf *b, const char *s, size_t n)
+{
+	if (!buf_reserve(b, n))
+		return;
+	if (n > 0)
+		memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+void cid_buf_puts(struct cid_buf *b, const char *s)
+{
+	cid_buf_append(b, s, strlen(s));
+}
+
+void cid_buf_printf(struct cid_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	char small[256];
+
+	va_start(ap, fmt);
+	int n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		if (b->err == CID_OK)
+			b->err = CID_ERR_INVALID;
+		return;
+	}
+	if ((size_t)n < sizeof(small)) {
+		cid_buf_append(b, small, (size_t)n);
+		return;
+	}
+	if (!buf_reserve(b, (size_t)n))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+void cid_buf_append_html(struct cid_buf *b, const char *s, size_t n)
+{
+	size_t start = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *rep;
+		switch (s[i]) {
+		case '&': rep = "&amp;"; break;
+		case '<': rep = "&lt;"; break;
+		case '>': rep = "&gt;"; break;
+		case '"': rep = "&quot;"; break;
+		case '\'': rep = "&#39;"; break;
+		default: continue;
+		}
+		cid_buf_append(b, s + start, i - start);
+		cid_buf_puts(b, rep);
+		start = i + 1;
+	}
+	cid_buf_append(b, s + start, n - start);
+}
+
+static bool url_unreserved(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+void cid_buf_append_urlenc(struct cid_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (url_unreserved(c)) {
+			cid_buf_append(b, (const char *)&s[i], 1);
+		} else {
+			char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+			cid_buf_append(b, e, 3);
+		}
+	}
+}
+
+enum cid_err cid_buf_status(const struct cid_buf *b)
+{
+	return b->err;
+}
+
+char *cid_buf_take(struct cid_buf *b, size_t *len)
+{
+	if (b->err != CID_OK)
+		return NULL;
+	char *d = b->data;
+	if (d == NULL) {
+		d = strdup("");
+		if (d == NULL)
+			return NULL;
+	}
+	if (len != NULL)
+		*len = b->len;
+	cid_buf_init(b, b->max);
+	return d;
+}
+
+void cid_buf_free(struct cid_buf *b)
+{
+	free(b->data);
+	cid_buf_init(b, b->max);
+}

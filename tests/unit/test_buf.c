@@ -1,0 +1,352 @@
+/*
+ * buf: the hard cap and the sticky error (a half-built response can never be
+ * taken), formatted appends on both sides of the 256-byte stack buffer, and
+ * the HTML and URL escapes, each as a table of input and expected output.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+
+/* cmocka.h needs setjmp.h, stdarg.h and stddef.h before it */
+#include <cmocka.h>
+
+#define S(lit) lit, sizeof(lit) - 1
+
+/* The content so far is NUL-terminated and len bytes long. */
+static void assert_content(const struct cid_buf *b, const char *want, size_t n)
+{
+	assert_int_equal(b->len, n);
+	if (n == 0 && b->data == NULL)
+		return;
+	assert_non_null(b->data);
+	assert_memory_equal(b->data, want, n);
+	assert_int_equal(b->data[n], '\0');
+}
+
+static void test_append_puts_take_then_reuse(void **state)
+{
+	struct cid_buf b;
+	size_t len = 0;
+
+	(void)state;
+	cid_buf_init(&b, 1024);
+	cid_buf_append(&b, S("abc"));
+	cid_buf_puts(&b, "def");
+	cid_buf_append(&b, "ghiXXX", 3);
+	cid_buf_append(&b, "", 0);
+	assert_int_equal(cid_buf_status(&b), CID_OK);
+	assert_content(&b, "abcdefghi", 9);
+
+	char *s = cid_buf_take(&b, &len);
+	assert_non_null(s);
+	assert_string_equal(s, "abcdefghi");
+	assert_int_equal(len, 9);
+	free(s);
+
+	/* take resets: the buffer is empty and usable again with the same cap */
+	assert_int_equal(b.len, 0);
+	assert_null(b.data);
+	assert_int_equal(b.max, 1024);
+	cid_buf_puts(&b, "again");
+	assert_content(&b, "again", 5);
+	cid_buf_free(&b);
+}
+
+static void test_take_of_empty_buffer_gives_empty_string(void **state)
+{
+	struct cid_buf b;
+	size_t len = 99;
+
+	(void)state;
+	cid_buf_init(&b, 16);
+	char *s = cid_buf_take(&b, &len);
+	assert_non_null(s);
+	assert_string_equal(s, "");
+	assert_int_equal(len, 0);
+	free(s);
+}
+
+/*
+ * Cap rows: up to three appends into a buffer of max bytes, and what the
+ * buffer must report and hold afterwards. Once TOOBIG, later appends that
+ * would fit are still ignored (the error is sticky).
+ */
+struct cap_row {
+	size_t max;
+	const char *appends[3];
+	enum cid_err rc;
+	const char *content; /* on CID_OK */
+};
+
+static const struct cap_row cap_rows[] = {
+    {0, {"", NULL}, CID_OK, ""},
+    {0, {"x", NULL}, CID_ERR_TOOBIG, NULL},
+    {5, {"abcde", NULL}, CID_OK, "abcde"},
+    {5, {"abc", "de", NULL}, CID_OK, "abcde"},
+    {5, {"abc", "def", NULL}, CID_ERR_TOOBIG, NULL},
+    {5, {"abcdef", NULL}, CID_ERR_TOOBIG, NULL},
+    {5, {"abcdef", "a", NULL}, CID_ERR_TOOBIG, NULL}, /* sticky: "a" would fit */
+    {5, {"abcde", "x", ""}, CID_ERR_TOOBIG, NULL},
+    {300, {"", "", ""}, CID_OK, ""},
+};
+
+static void test_cap_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(cap_rows) / sizeof(cap_rows[0]); i++) {
+		const struct cap_row *r = &cap_rows[i];
+		struct cid_buf b;
+		size_t len = 12345;
+
+		cid_buf_init(&b, r->max);
+		for (size_t k = 0; k < 3 && r->appends[k] != NULL; k++)
+			cid_buf_puts(&b, r->appends[k]);
+		if (cid_buf_status(&b) != r->rc)
+			fail_msg("cap row %zu: status %d, expected %d", i, cid_buf_status(&b),
+				 r->rc);
+		assert_true(b.len <= r->max);
+		char *s = cid_buf_take(&b, &len);
+		if (r->rc == CID_OK) {
+			assert_non_null(s);
+			assert_string_equal(s, r->content);
+			assert_int_equal(len, strlen(r->content));
+		} else {
+			/* a failed buffer is never handed out, and len stays untouched */
+			assert_null(s);
+			assert_int_equal(len, 12345);
+			assert_int_equal(cid_buf_status(&b), r->rc);
+		}
+		free(s);
+		cid_buf_free(&b);
+	}
+}
+
+static void test_free_clears_error_and_keeps_cap(void **state)
+{
+	struct cid_buf b;
+
+	(void)state;
+	cid_buf_init(&b, 3);
+	cid_buf_puts(&b, "toolong");
+	assert_int_equal(cid_buf_status(&b), CID_ERR_TOOBIG);
+	cid_buf_free(&b);
+	assert_int_equal(cid_buf_status(&b), CID_OK);
+	assert_int_equal(b.max, 3);
+	cid_buf_puts(&b, "abc");
+	assert_int_equal(cid_buf_status(&b), CID_OK);
+	assert_content(&b, "abc", 3);
+	cid_buf_free(&b);
+	cid_buf_free(&b); /* freeing an empty buffer is harmless */
+}
+
+static void test_growth_keeps_content(void **state)
+{
+	struct cid_buf b;
+	char want[5000];
+
+	(void)state;
+	cid_buf_init(&b, sizeof(want));
+	for (size_t i = 0; i < sizeof(want); i++) {
+		want[i] = (char)('a' + i % 26);
+		cid_buf_append(&b, &want[i], 1);
+	}
+	assert_int_equal(cid_buf_status(&b), CID_OK);
+	assert_content(&b, want, sizeof(want));
+	assert_true(b.cap > b.len);
+	cid_buf_append(&b, "x", 1);
+	assert_int_equal(cid_buf_status(&b), CID_ERR_TOOBIG);
+	assert_int_equal(b.len, sizeof(want));
+	cid_buf_free(&b);
+}
+
+/*
+ * printf rows: a string of n 'x' formatted as "%s|%d" (n + 3 bytes) after a
+ * prefix. The formatter uses a 256-byte stack buffer first and formats again
+ * into the heap when the result does not fit, so the rows straddle 255/256.
+ */
+static const size_t printf_lens[] = {0, 1, 200, 251, 252, 253, 254, 256, 300, 1000, 10000};
+
+static void test_printf_lengths_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(printf_lens) / sizeof(printf_lens[0]); i++) {
+		size_t n = printf_lens[i];
+		char *arg = malloc(n + 1);
+		char *want = malloc(n + 16);
+		struct cid_buf b;
+
+		assert_non_null(arg);
+		assert_non_null(want);
+		memset(arg, 'x', n);
+		arg[n] = '\0';
+		memcpy(want, "pre:", 4);
+		memcpy(want + 4, arg, n);
+		memcpy(want + 4 + n, "|42", 4);
+
+		cid_buf_init(&b, 64 * 1024);
+		cid_buf_puts(&b, "pre:");
+		cid_buf_printf(&b, "%s|%d", arg, 42);
+		assert_int_equal(cid_buf_status(&b), CID_OK);
+		assert_content(&b, want, n + 7);
+		cid_buf_free(&b);
+		free(want);
+		free(arg);
+	}
+}
+
+static void test_printf_over_cap_is_toobig(void **state)
+{
+	struct cid_buf b;
+	char arg[600];
+
+	(void)state;
+	memset(arg, 'y', sizeof(arg) - 1);
+	arg[sizeof(arg) - 1] = '\0';
+
+	/* long path (> 256): exactly at the cap fits, one more does not */
+	cid_buf_init(&b, sizeof(arg) - 1);
+	cid_buf_printf(&b, "%s", arg);
+	assert_int_equal(cid_buf_status(&b), CID_OK);
+	assert_int_equal(b.len, sizeof(arg) - 1);
+	cid_buf_printf(&b, "%c", 'z');
+	assert_int_equal(cid_buf_status(&b), CID_ERR_TOOBIG);
+	assert_int_equal(b.len, sizeof(arg) - 1);
+	cid_buf_free(&b);
+
+	cid_buf_init(&b, 100);
+	cid_buf_printf(&b, "%s", arg);
+	assert_int_equal(cid_buf_status(&b), CID_ERR_TOOBIG);
+	assert_int_equal(b.len, 0);
+	cid_buf_free(&b);
+
+	/* short path (< 256) over a small cap */
+	cid_buf_init(&b, 4);
+	cid_buf_printf(&b, "%d", 12345);
+	assert_int_equal(cid_buf_status(&b), CID_ERR_TOOBIG);
+	cid_buf_free(&b);
+}
+
+static void test_printf_formats(void **state)
+{
+	struct cid_buf b;
+
+	(void)state;
+	cid_buf_init(&b, 256);
+	cid_buf_printf(&b, "%s=%u;%ld;%zu;%.3s;%5d;%%", "k", 7u, -1L, (size_t)9, "abcdef", 42);
+	assert_int_equal(cid_buf_status(&b), CID_OK);
+	assert_content(&b, S("k=7;-1;9;abc;   42;%"));
+	cid_buf_free(&b);
+}
+
+struct esc_row {
+	const char *in;
+	size_t len;
+	const char *out;
+};
+
+static const struct esc_row html_rows[] = {
+    {S(""), ""},
+    {S("plain text"), "plain text"},
+    {S("<script>alert(1)</script>"), "&lt;script&gt;alert(1)&lt;/script&gt;"},
+    {S("a&b"), "a&amp;b"},
+    {S("&amp;"), "&amp;amp;"},
+    {S("\"'"), "&quot;&#39;"},
+    {S("x\" onload=\"y"), "x&quot; onload=&quot;y"},
+    {S("<<>>"), "&lt;&lt;&gt;&gt;"},
+    {S("end<"), "end&lt;"},
+    {S(">start"), "&gt;start"},
+    {S("\xC3\xA9t\xC3\xA9 & \xE3\x81\x82"), "\xC3\xA9t\xC3\xA9 &amp; \xE3\x81\x82"},
+    {"abc<def", 3, "abc"}, /* only n bytes are read */
+};
+
+static const struct esc_row urlenc_rows[] = {
+    {S(""), ""},
+    {S("AZaz09-._~"), "AZaz09-._~"},
+    {S(" "), "%20"},
+    {S("a b&c=d"), "a%20b%26c%3Dd"},
+    {S("+"), "%2B"},
+    {S("%"), "%25"},
+    {S("/?#[]@!$'()*,;:"), "%2F%3F%23%5B%5D%40%21%24%27%28%29%2A%2C%3B%3A"},
+    {S("https://rp.example/cb?x=1"), "https%3A%2F%2Frp.example%2Fcb%3Fx%3D1"},
+    {S("\xC3\xA9"), "%C3%A9"},
+    {S("\x00"), "%00"},
+    {S("\x7F\xFF"), "%7F%FF"},
+    {S("\r\n"), "%0D%0A"},
+    {"abc def", 3, "abc"},
+};
+
+static void run_esc_table(const struct esc_row *rows, size_t n,
+			  void (*append)(struct cid_buf *, const char *, size_t))
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct esc_row *r = &rows[i];
+		struct cid_buf b;
+
+		cid_buf_init(&b, 4096);
+		cid_buf_puts(&b, "[");
+		append(&b, r->in, r->len);
+		cid_buf_puts(&b, "]");
+		assert_int_equal(cid_buf_status(&b), CID_OK);
+		if (b.len != strlen(r->out) + 2 || memcmp(b.data + 1, r->out, b.len - 2) != 0)
+			fail_msg("row %zu: got \"%s\", expected \"[%s]\"", i, b.data, r->out);
+		cid_buf_free(&b);
+	}
+}
+
+static void test_html_escape_table(void **state)
+{
+	(void)state;
+	run_esc_table(html_rows, sizeof(html_rows) / sizeof(html_rows[0]), cid_buf_append_html);
+}
+
+static void test_urlenc_table(void **state)
+{
+	(void)state;
+	run_esc_table(urlenc_rows, sizeof(urlenc_rows) / sizeof(urlenc_rows[0]),
+		      cid_buf_append_urlenc);
+}
+
+static void test_escapes_respect_the_cap(void **state)
+{
+	struct cid_buf b;
+
+	(void)state;
+	/* the cap counts escaped bytes, not input bytes */
+	cid_buf_init(&b, 4);
+	cid_buf_append_html(&b, S("<"));
+	assert_int_equal(cid_buf_status(&b), CID_OK);
+	assert_content(&b, S("&lt;"));
+	cid_buf_append_html(&b, S("a"));
+	assert_int_equal(cid_buf_status(&b), CID_ERR_TOOBIG);
+	cid_buf_free(&b);
+
+	cid_buf_init(&b, 5);
+	cid_buf_append_urlenc(&b, S("  "));
+	assert_int_equal(cid_buf_status(&b), CID_ERR_TOOBIG);
+	assert_true(b.len <= 5);
+	cid_buf_free(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_append_puts_take_then_reuse),
+	    cmocka_unit_test(test_take_of_empty_buffer_gives_empty_string),
+	    cmocka_unit_test(test_cap_table),
+	    cmocka_unit_test(test_free_clears_error_and_keeps_cap),
+	    cmocka_unit_test(test_growth_keeps_content),
+	    cmocka_unit_test(test_printf_lengths_table),
+	    cmocka_unit_test(test_printf_over_cap_is_toobig),
+	    cmocka_unit_test(test_printf_formats),
+	    cmocka_unit_test(test_html_escape_table),
+	    cmocka_unit_test(test_urlenc_table),
+	    cmocka_unit_test(test_escapes_respect_the_cap),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,360 @@
+/*
+ * crypto: token and UUID shapes, SHA-256 against FIPS 180-2 vectors, the
+ * constant-time comparisons, and argon2id hashing with cheap parameters,
+ * including a known-answer vector computed by an independent implementation.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto.h"
+#include "limits.h"
+#include "str.h"
+
+/* cmocka.h needs setjmp.h, stdarg.h and stddef.h before it */
+#include <cmocka.h>
+
+#define S(lit) lit, sizeof(lit) - 1
+
+/*
+ * Cheap argon2id parameters (t = 1, 256 KiB, one lane) so the tests stay fast.
+ * Kept here rather than taken from tests/unit/support so this test does not
+ * need the store.
+ */
+static const struct cid_argon2_params cheap = {1, 256, 1};
+
+static bool is_b64url_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '_';
+}
+
+static void test_random_token_is_43_base64url_chars(void **state)
+{
+	char a[CID_TOKEN_CHARS + 1], b[CID_TOKEN_CHARS + 1];
+	unsigned char raw[CID_TOKEN_BYTES];
+	size_t rawlen = 0;
+
+	(void)state;
+	assert_int_equal(cid_random_token(a), CID_OK);
+	assert_int_equal(cid_random_token(b), CID_OK);
+	assert_int_equal(strlen(a), 43);
+	assert_int_equal(CID_TOKEN_CHARS, 43);
+	for (size_t i = 0; i < CID_TOKEN_CHARS; i++)
+		assert_true(is_b64url_char(a[i]));
+	/* it decodes back to CID_TOKEN_BYTES bytes (so it is canonical base64url) */
+	assert_int_equal(cid_b64url_decode(a, CID_TOKEN_CHARS, raw, sizeof(raw), &rawlen), CID_OK);
+	assert_int_equal(rawlen, CID_TOKEN_BYTES);
+	assert_string_not_equal(a, b);
+}
+
+static void test_random_token_uses_whole_alphabet(void **state)
+{
+	bool seen[256] = {false};
+	size_t distinct = 0;
+
+	(void)state;
+	/* 200 tokens x 42 full chars: each of the 64 letters is all but sure to appear */
+	for (int k = 0; k < 200; k++) {
+		char t[CID_TOKEN_CHARS + 1];
+		assert_int_equal(cid_random_token(t), CID_OK);
+		for (size_t i = 0; i < CID_TOKEN_CHARS; i++) {
+			assert_true(is_b64url_char(t[i]));
+			seen[(unsigned char)t[i]] = true;
+		}
+	}
+	for (size_t c = 0; c < 256; c++)
+		distinct += seen[c];
+	assert_int_equal(distinct, 64);
+}
+
+static void test_random_uuid_is_v4(void **state)
+{
+	char a[CID_ID_CHARS + 1], b[CID_ID_CHARS + 1];
+
+	(void)state;
+	for (int k = 0; k < 50; k++) {
+		assert_int_equal(cid_random_uuid(a), CID_OK);
+		assert_int_equal(strlen(a), 36);
+		for (size_t i = 0; i < 36; i++) {
+			if (i == 8 || i == 13 || i == 18 || i == 23) {
+				assert_int_equal(a[i], '-');
+				continue;
+			}
+			assert_non_null(strchr("0123456789abcdef", a[i]));
+		}
+		assert_int_equal(a[14], '4');		/* version 4 */
+		assert_non_null(strchr("89ab", a[19])); /* RFC 4122 variant */
+	}
+	assert_int_equal(cid_random_uuid(b), CID_OK);
+	assert_string_not_equal(a, b);
+}
+
+static void test_random_bytes_sizes(void **state)
+{
+	unsigned char big[65536];
+	size_t zero = 0;
+
+	(void)state;
+	assert_int_equal(cid_random_bytes(big, 0), CID_OK);
+	memset(big, 0, sizeof(big));
+	assert_int_equal(cid_random_bytes(big, sizeof(big)), CID_OK);
+	for (size_t i = 0; i < sizeof(big); i++)
+		zero += big[i] == 0;
+	/* about 256 zero bytes expected; an unfilled buffer would have 65536 */
+	assert_true(zero < 1024);
+}
+
+struct sha_row {
+	const char *in;
+	size_t len;
+	const char *hex;
+};
+
+/* FIPS 180-2 appendix B and the empty string */
+static const struct sha_row sha_rows[] = {
+    {S(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+    {S("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+    {S("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+     "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+};
+
+static void test_secret_hash_sha256_vectors(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(sha_rows) / sizeof(sha_rows[0]); i++) {
+		const struct sha_row *r = &sha_rows[i];
+		char out[CID_HASH_HEX + 1];
+		char hex[65];
+		uint8_t h[32];
+
+		memset(out, 'Z', sizeof(out));
+		cid_secret_hash(r->in, r->len, out);
+		assert_string_equal(out, r->hex);
+		cid_sha256(r->in, r->len, h);
+		cid_hex(h, sizeof(h), hex);
+		assert_string_equal(hex, r->hex);
+	}
+}
+
+static void test_hex(void **state)
+{
+	static const uint8_t in[] = {0x00, 0x01, 0x7f, 0x80, 0xab, 0xff};
+	char out[2 * sizeof(in) + 1];
+	char empty[1] = {'Z'};
+
+	(void)state;
+	cid_hex(in, sizeof(in), out);
+	assert_string_equal(out, "00017f80abff");
+	cid_hex(in, 0, empty);
+	assert_string_equal(empty, "");
+}
+
+struct streq_row {
+	const char *a;
+	size_t alen;
+	const char *b;
+	size_t blen;
+	bool equal;
+};
+
+static const struct streq_row streq_rows[] = {
+    {S("abc"), S("abc"), true},	   {S(""), S(""), true},
+    {S("abc"), S("abd"), false},   {S("abc"), S("Abc"), false},
+    {S("abc"), S("ab"), false}, /* prefix */
+    {S("ab"), S("abc"), false},	   {S(""), S("a"), false},
+    {S("a\0b"), S("a\0b"), true}, /* bytes, not C strings */
+    {S("a\0b"), S("a\0c"), false}, {S("a\0b"), S("a"), false},
+};
+
+static void test_ct_streq_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(streq_rows) / sizeof(streq_rows[0]); i++) {
+		const struct streq_row *r = &streq_rows[i];
+		if (cid_ct_streq(r->a, r->alen, r->b, r->blen) != r->equal)
+			fail_msg("streq row %zu: expected %s", i, r->equal ? "equal" : "different");
+	}
+	assert_true(cid_ct_equal("same", "same", 4));
+	assert_false(cid_ct_equal("same", "sane", 4));
+	assert_true(cid_ct_equal("xa", "ya", 0));
+}
+
+static void test_wipe(void **state)
+{
+	unsigned char secret[32];
+
+	(void)state;
+	memset(secret, 0xA5, sizeof(secret));
+	cid_wipe(secret, sizeof(secret));
+	for (size_t i = 0; i < sizeof(secret); i++)
+		assert_int_equal(secret[i], 0);
+	cid_wipe(NULL, 10);
+	cid_wipe(secret, 0);
+}
+
+static void test_password_hash_verify_round_trip(void **state)
+{
+	char h1[CID_PASSWORD_HASH_MAX], h2[CID_PASSWORD_HASH_MAX];
+
+	(void)state;
+	assert_int_equal(cid_password_hash(&cheap, S("correct horse"), h1), CID_OK);
+	assert_memory_equal(h1, "$argon2id$v=19$m=256,t=1,p=1$", 29);
+	assert_int_equal(cid_password_verify(h1, S("correct horse")), CID_OK);
+	/* a fresh salt each time: the same password never gives the same string */
+	assert_int_equal(cid_password_hash(&cheap, S("correct horse"), h2), CID_OK);
+	assert_string_not_equal(h1, h2);
+	assert_int_equal(cid_password_verify(h2, S("correct horse")), CID_OK);
+}
+
+static void test_password_wrong_is_denied(void **state)
+{
+	static const struct {
+		const char *pw;
+		size_t len;
+	} wrong[] = {
+	    {S("correct hors")},   /* prefix */
+	    {S("correct horse ")}, /* one byte more */
+	    {S("Correct horse")},     {S("correct horsf")}, {S("")},
+	    {"correct horse\0x", 15}, /* bytes after a NUL count */
+	};
+
+	char h[CID_PASSWORD_HASH_MAX];
+
+	(void)state;
+	assert_int_equal(cid_password_hash(&cheap, S("correct horse"), h), CID_OK);
+	for (size_t i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++)
+		if (cid_password_verify(h, wrong[i].pw, wrong[i].len) != CID_ERR_DENIED)
+			fail_msg("wrong password row %zu was not denied", i);
+}
+
+/*
+ * Known answers from libar2's test suite (an implementation independent of
+ * libargon2): verify must read m, t and p from the string, not assume ours.
+ */
+static void test_password_verify_known_answers(void **state)
+{
+	static const char *const ok[] = {
+	    "$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
+	    "$argon2id$v=19$m=256,t=2,p=2$c29tZXNhbHQ$bQk8UB/VmZZF4Oo79iDXuL5/0ttZwg2f/5U52iv1cDc",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		assert_int_equal(cid_password_verify(ok[i], S("password")), CID_OK);
+		assert_int_equal(cid_password_verify(ok[i], S("passwore")), CID_ERR_DENIED);
+	}
+}
+
+struct hash_row {
+	size_t pwlen;
+	struct cid_argon2_params params;
+	enum cid_err rc;
+};
+
+static const struct hash_row hash_rows[] = {
+    {CID_MIN_PASSWORD - 1, {1, 256, 1}, CID_ERR_INVALID}, /* too short */
+    {0, {1, 256, 1}, CID_ERR_INVALID},
+    {CID_MIN_PASSWORD, {1, 256, 1}, CID_OK},
+    {CID_MAX_PASSWORD, {1, 256, 1}, CID_OK},
+    {CID_MAX_PASSWORD + 1, {1, 256, 1}, CID_ERR_INVALID}, /* too long */
+    {16, {0, 256, 1}, CID_ERR_INVALID},			  /* t below argon2's minimum */
+    {16, {65, 256, 1}, CID_ERR_INVALID},
+    {16, {1, 256, 0}, CID_ERR_INVALID}, /* no lanes */
+    {16, {1, 256, 65}, CID_ERR_INVALID},
+    {16, {1, 7, 1}, CID_ERR_INVALID}, /* m below 8 KiB per lane */
+    {16, {1, 15, 2}, CID_ERR_INVALID},
+    {16, {1, 8, 1}, CID_OK},
+    {16, {1, 4u * 1024 * 1024 + 1, 1}, CID_ERR_INVALID}, /* over 4 GiB */
+};
+
+static void test_password_hash_bounds_table(void **state)
+{
+	char *pw = malloc(CID_MAX_PASSWORD + 1);
+
+	(void)state;
+	assert_non_null(pw);
+	memset(pw, 'p', CID_MAX_PASSWORD + 1);
+	for (size_t i = 0; i < sizeof(hash_rows) / sizeof(hash_rows[0]); i++) {
+		const struct hash_row *r = &hash_rows[i];
+		char h[CID_PASSWORD_HASH_MAX];
+		enum cid_err rc = cid_password_hash(&r->params, pw, r->pwlen, h);
+
+		if (rc != r->rc)
+			fail_msg("hash row %zu: rc %d, expected %d", i, rc, r->rc);
+		if (rc == CID_OK)
+			assert_int_equal(cid_password_verify(h, pw, r->pwlen), CID_OK);
+	}
+	free(pw);
+}
+
+static void test_password_verify_rejects_non_argon2id(void **state)
+{
+	static const char *const bad[] = {
+	    "",
+	    "plaintext-password",
+	    "$argon2i$v=19$m=256,t=2,p=1$c29tZXNhbHQ$iekCn0Y3spW+sCcFanM2xBT63UP2sghkUoHLIUpWRS8",
+	    "$argon2d$v=19$m=256,t=2,p=1$c29tZXNhbHQ$iekCn0Y3spW+sCcFanM2xBT63UP2sghkUoHLIUpWRS8",
+	    "$2b$12$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234",
+	    "$argon2id",
+	    "$argon2id$",
+	    "$argon2id$garbage",
+	    "$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$", /* no hash */
+	    "$argon2id$v=19$m=256,t=0,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
+	};
+	char *long_pw = malloc(CID_MAX_PASSWORD + 1);
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (cid_password_verify(bad[i], S("password")) != CID_ERR_INVALID)
+			fail_msg("bad hash row %zu was not INVALID", i);
+	/* a password over the maximum is refused before any hashing */
+	assert_non_null(long_pw);
+	memset(long_pw, 'p', CID_MAX_PASSWORD + 1);
+	assert_int_equal(cid_password_verify("$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$"
+					     "nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
+					     long_pw, CID_MAX_PASSWORD + 1),
+			 CID_ERR_INVALID);
+	free(long_pw);
+}
+
+static void test_password_burn_always_denies(void **state)
+{
+	static const struct cid_argon2_params broken = {0, 0, 0};
+	char *pw = malloc(CID_MAX_PASSWORD + 100);
+
+	(void)state;
+	assert_non_null(pw);
+	memset(pw, 'b', CID_MAX_PASSWORD + 100);
+	assert_int_equal(cid_password_burn(&cheap, S("anything")), CID_ERR_DENIED);
+	assert_int_equal(cid_password_burn(&cheap, "", 0), CID_ERR_DENIED);
+	/* over-long input is clamped, not read past CID_MAX_PASSWORD */
+	assert_int_equal(cid_password_burn(&cheap, pw, CID_MAX_PASSWORD + 100), CID_ERR_DENIED);
+	assert_int_equal(cid_password_burn(&broken, S("anything")), CID_ERR_DENIED);
+	free(pw);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_random_token_is_43_base64url_chars),
+	    cmocka_unit_test(test_random_token_uses_whole_alphabet),
+	    cmocka_unit_test(test_random_uuid_is_v4),
+	    cmocka_unit_test(test_random_bytes_sizes),
+	    cmocka_unit_test(test_secret_hash_sha256_vectors),
+	    cmocka_unit_test(test_hex),
+	    cmocka_unit_test(test_ct_streq_table),
+	    cmocka_unit_test(test_wipe),
+	    cmocka_unit_test(test_password_hash_verify_round_trip),
+	    cmocka_unit_test(test_password_wrong_is_denied),
+	    cmocka_unit_test(test_password_verify_known_answers),
+	    cmocka_unit_test(test_password_hash_bounds_table),
+	    cmocka_unit_test(test_password_verify_rejects_non_argon2id),
+	    cmocka_unit_test(test_password_burn_always_denies),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

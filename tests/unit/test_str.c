@@ -1,0 +1,567 @@
+/*
+ * str: the gate every outside byte passes. Each table row is one input and the
+ * outcome the header promises for it. Inputs are copied into heap blocks of
+ * exactly their length, so AddressSanitizer reports any read past the slice.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "limits.h"
+#include "str.h"
+
+/* cmocka.h needs setjmp.h, stdarg.h and stddef.h before it */
+#include <cmocka.h>
+
+#define S(lit) lit, sizeof(lit) - 1
+
+/* An exact-size heap copy of [p, p+n): a read past the end trips ASan. */
+static char *exact(const char *p, size_t n)
+{
+	char *d = malloc(n ? n : 1);
+
+	assert_non_null(d);
+	if (n > 0)
+		memcpy(d, p, n);
+	return d;
+}
+
+/* ---- UTF-8 ---- */
+
+struct utf8_row {
+	const char *what;
+	const char *in;
+	size_t len;
+	bool valid;
+};
+
+static const struct utf8_row utf8_rows[] = {
+    {"empty", S(""), true},
+    {"printable ASCII", S("plain ASCII text 0123456789 ~!@#$%^&*()"), true},
+    {"TAB allowed", S("tab\there"), true},
+    {"LF and CR allowed", S("line\nfeed\r\n"), true},
+    {"U+0080, smallest 2-byte", S("\xC2\x80"), true},
+    {"été", S("\xC3\xA9t\xC3\xA9"), true},
+    {"U+07FF, largest 2-byte", S("\xDF\xBF"), true},
+    {"U+0800, smallest 3-byte", S("\xE0\xA0\x80"), true},
+    {"あ", S("\xE3\x81\x82"), true},
+    {"U+D7FF, just below surrogates", S("\xED\x9F\xBF"), true},
+    {"U+E000, just above surrogates", S("\xEE\x80\x80"), true},
+    {"U+FFFF", S("\xEF\xBF\xBF"), true},
+    {"U+10000, smallest 4-byte", S("\xF0\x90\x80\x80"), true},
+    {"emoji", S("\xF0\x9F\x98\x80"), true},
+    {"U+10FFFF, the last code point", S("\xF4\x8F\xBF\xBF"), true},
+    {"overlong NUL", S("\xC0\x80"), false},
+    {"overlong U+007F", S("\xC1\xBF"), false},
+    {"overlong 3-byte", S("\xE0\x80\x80"), false},
+    {"overlong U+07FF", S("\xE0\x9F\xBF"), false},
+    {"overlong 4-byte", S("\xF0\x80\x80\x80"), false},
+    {"overlong U+FFFF", S("\xF0\x8F\xBF\xBF"), false},
+    {"U+D800, high surrogate", S("\xED\xA0\x80"), false},
+    {"U+DFFF, low surrogate", S("\xED\xBF\xBF"), false},
+    {"CESU-8 surrogate pair", S("\xED\xA0\xBD\xED\xB8\x80"), false},
+    {"U+110000, above Unicode", S("\xF4\x90\x80\x80"), false},
+    {"lead byte never valid", S("\xF5\x80\x80\x80"), false},
+    {"5-byte form", S("\xF8\x88\x80\x80\x80"), false},
+    {"lead byte FE never valid", S("\xFE"), false},
+    {"lead byte FF never valid", S("\xFF"), false},
+    {"lone continuation", S("\x80"), false},
+    {"continuation after ASCII", S("a\xBF-"), false},
+    {"truncated 2-byte", S("\xC3"), false},
+    {"truncated 3-byte", S("\xE3\x81"), false},
+    {"truncated 4-byte", S("\xF0\x9F\x98"), false},
+    {"truncated at the very end", S("abc\xC3"), false},
+    {"continuation missing", S("\xC3\x28"), false},
+    {"third byte not a continuation", S("\xE3\x81\x28"), false},
+    {"4-byte, third byte not a continuation", S("\xF0\x9F\x28\x80"), false},
+    {"one continuation too many", S("\xC3\xA9\xA9"), false},
+    {"embedded NUL", S("a\0b"), false},
+    {"lone NUL", S("\0"), false},
+    {"C0 control", S("\x01"), false},
+    {"ESC", S("\x1B[31m"), false},
+    {"C0 control 1F", S("\x1F"), false},
+    {"DEL", S("\x7F"), false},
+    {"vertical tab is not TAB", S("\x0B"), false},
+    {"form feed", S("\x0C"), false},
+};
+
+static void test_utf8_valid_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(utf8_rows) / sizeof(utf8_rows[0]); i++) {
+		const struct utf8_row *r = &utf8_rows[i];
+		char *in = exact(r->in, r->len);
+
+		if (cid_utf8_valid(in, r->len) != r->valid)
+			fail_msg("utf8 row %zu (%s): expected %s", i, r->what,
+				 r->valid ? "valid" : "invalid");
+		free(in);
+	}
+}
+
+static void test_utf8_valid_reads_only_n_bytes(void **state)
+{
+	(void)state;
+	/* the slice ends before the broken byte: only [p, p+n) counts */
+	assert_true(cid_utf8_valid("ab\xFF", 2));
+	assert_true(cid_utf8_valid("\xC3\xA9\xC3", 2));
+	assert_false(cid_utf8_valid("\xC3\xA9\xC3", 3));
+	assert_true(cid_utf8_valid(NULL, 0));
+}
+
+/* ---- cid_parse_u64 ---- */
+
+struct u64_row {
+	const char *in;
+	uint64_t min, max;
+	enum cid_err rc;
+	uint64_t value;
+};
+
+static const struct u64_row u64_rows[] = {
+    {"0", 0, UINT64_MAX, CID_OK, 0},
+    {"42", 0, UINT64_MAX, CID_OK, 42},
+    {"007", 0, UINT64_MAX, CID_OK, 7},
+    {"18446744073709551615", 0, UINT64_MAX, CID_OK, UINT64_MAX},
+    {"18446744073709551616", 0, UINT64_MAX, CID_ERR_INVALID, 0}, /* UINT64_MAX + 1 */
+    {"18446744073709551620", 0, UINT64_MAX, CID_ERR_INVALID, 0},
+    {"99999999999999999999", 0, UINT64_MAX, CID_ERR_INVALID, 0},
+    {"100000000000000000000", 0, UINT64_MAX, CID_ERR_INVALID, 0}, /* 21 digits */
+    {"", 0, UINT64_MAX, CID_ERR_INVALID, 0},
+    {"+1", 0, UINT64_MAX, CID_ERR_INVALID, 0},
+    {"-1", 0, UINT64_MAX, CID_ERR_INVALID, 0},
+    {"-0", 0, UINT64_MAX, CID_ERR_INVALID, 0},
+    {" 1", 0, UINT64_MAX, CID_ERR_INVALID, 0},
+    {"1 ", 0, UINT64_MAX, CID_ERR_INVALID, 0},
+    {"1a", 0, UINT64_MAX, CID_ERR_INVALID, 0},
+    {"0x10", 0, UINT64_MAX, CID_ERR_INVALID, 0},
+    {"1e3", 0, UINT64_MAX, CID_ERR_INVALID, 0},
+    {"1.0", 0, UINT64_MAX, CID_ERR_INVALID, 0},
+    {"\xD9\xA1", 0, UINT64_MAX, CID_ERR_INVALID, 0}, /* Arabic-Indic digit one */
+    {"1", 1, 10, CID_OK, 1},			     /* range is inclusive */
+    {"10", 1, 10, CID_OK, 10},
+    {"0", 1, 10, CID_ERR_INVALID, 0},
+    {"11", 1, 10, CID_ERR_INVALID, 0},
+    {"5", 5, 5, CID_OK, 5},
+    {"4", 5, 5, CID_ERR_INVALID, 0},
+};
+
+static void test_parse_u64_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(u64_rows) / sizeof(u64_rows[0]); i++) {
+		const struct u64_row *r = &u64_rows[i];
+		size_t n = strlen(r->in);
+		char *in = exact(r->in, n);
+		uint64_t out = 0xDEADBEEF;
+		enum cid_err rc = cid_parse_u64(in, n, r->min, r->max, &out);
+
+		if (rc != r->rc)
+			fail_msg("u64 row %zu \"%s\": rc %d, expected %d", i, r->in, rc, r->rc);
+		if (r->rc == CID_OK && out != r->value)
+			fail_msg("u64 row %zu \"%s\": got %ju", i, r->in, (uintmax_t)out);
+		if (r->rc != CID_OK && out != 0xDEADBEEF)
+			fail_msg("u64 row %zu: out written on error", i);
+		free(in);
+	}
+}
+
+static void test_parse_u64_uses_length_not_nul(void **state)
+{
+	uint64_t out = 0;
+
+	(void)state;
+	assert_int_equal(cid_parse_u64("1234", 2, 0, UINT64_MAX, &out), CID_OK);
+	assert_int_equal(out, 12);
+	assert_int_equal(cid_parse_u64(NULL, 0, 0, UINT64_MAX, &out), CID_ERR_INVALID);
+}
+
+/* ---- base64url ---- */
+
+struct b64_row {
+	const char *raw;
+	size_t rawlen;
+	const char *enc;
+};
+
+/* RFC 4648 §10 vectors (no padding) plus bytes that use '-' and '_' */
+static const struct b64_row b64_rows[] = {
+    {S(""), ""},
+    {S("f"), "Zg"},
+    {S("fo"), "Zm8"},
+    {S("foo"), "Zm9v"},
+    {S("foob"), "Zm9vYg"},
+    {S("fooba"), "Zm9vYmE"},
+    {S("foobar"), "Zm9vYmFy"},
+    {S("\x00"), "AA"},
+    {S("\xFB\xFF"), "-_8"},
+    {S("\xFF\xFF\xFF"), "____"},
+    {S("\xF8\x3E\x0F"), "-D4P"},
+};
+
+static void test_b64url_len_table(void **state)
+{
+	static const struct {
+		size_t n, len;
+	} rows[] = {{0, 0}, {1, 2}, {2, 3}, {3, 4}, {4, 6}, {5, 7}, {6, 8}, {32, 43}};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		assert_int_equal(cid_b64url_len(rows[i].n), rows[i].len);
+}
+
+static void test_b64url_encode_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(b64_rows) / sizeof(b64_rows[0]); i++) {
+		const struct b64_row *r = &b64_rows[i];
+		size_t need = strlen(r->enc) + 1;
+		char *out = malloc(need);
+
+		assert_non_null(out);
+		assert_int_equal(cid_b64url_len(r->rawlen), need - 1);
+		assert_int_equal(cid_b64url_encode(r->raw, r->rawlen, out, need), CID_OK);
+		assert_string_equal(out, r->enc);
+		/* one byte short (no room for the NUL) is refused */
+		assert_int_equal(cid_b64url_encode(r->raw, r->rawlen, out, need - 1),
+				 CID_ERR_TOOBIG);
+		free(out);
+	}
+}
+
+static void test_b64url_decode_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(b64_rows) / sizeof(b64_rows[0]); i++) {
+		const struct b64_row *r = &b64_rows[i];
+		size_t n = strlen(r->enc);
+		char *in = exact(r->enc, n);
+		unsigned char *out = malloc(r->rawlen ? r->rawlen : 1);
+		size_t outlen = 999;
+
+		assert_non_null(out);
+		assert_int_equal(cid_b64url_decode(in, n, out, r->rawlen, &outlen), CID_OK);
+		assert_int_equal(outlen, r->rawlen);
+		assert_memory_equal(out, r->raw, r->rawlen);
+		if (r->rawlen > 0) {
+			outlen = 999;
+			assert_int_equal(cid_b64url_decode(in, n, out, r->rawlen - 1, &outlen),
+					 CID_ERR_TOOBIG);
+			assert_int_equal(outlen, 999);
+		}
+		free(out);
+		free(in);
+	}
+}
+
+struct b64_bad_row {
+	const char *in;
+	enum cid_err rc;
+};
+
+static const struct b64_bad_row b64_bad_rows[] = {
+    {"Zg==", CID_ERR_INVALID}, /* padding is not base64url-without-padding */
+    {"Zm8=", CID_ERR_INVALID},
+    {"Zg=", CID_ERR_INVALID},
+    {"Z", CID_ERR_INVALID}, /* length % 4 == 1 can encode nothing */
+    {"Zm9vY", CID_ERR_INVALID},
+    {"Zm9vYmFyZ", CID_ERR_INVALID},
+    {"Zm+v", CID_ERR_INVALID}, /* standard alphabet, not url */
+    {"Zm/v", CID_ERR_INVALID},
+    {"Zm9 ", CID_ERR_INVALID},
+    {"Zm9\n", CID_ERR_INVALID},
+    {"Zm.v", CID_ERR_INVALID},
+    {"Zm9v\xC3\xA9", CID_ERR_INVALID},
+    {"Zh", CID_ERR_INVALID},  /* non-zero trailing bits: "Zg" is the one encoding */
+    {"Zm9", CID_ERR_INVALID}, /* "Zm8" is the one encoding of "fo" */
+    {"Zm9vYh", CID_ERR_INVALID},
+    {"_-", CID_ERR_INVALID},
+};
+
+static void test_b64url_decode_rejects(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(b64_bad_rows) / sizeof(b64_bad_rows[0]); i++) {
+		const struct b64_bad_row *r = &b64_bad_rows[i];
+		size_t n = strlen(r->in);
+		char *in = exact(r->in, n);
+		unsigned char out[16];
+		size_t outlen = 999;
+		enum cid_err rc = cid_b64url_decode(in, n, out, sizeof(out), &outlen);
+
+		if (rc != r->rc)
+			fail_msg("b64 row %zu \"%s\": rc %d, expected %d", i, r->in, rc, r->rc);
+		assert_int_equal(outlen, 999);
+		free(in);
+	}
+	/* NUL inside the slice is a bad character, not an end */
+	unsigned char out[8];
+	size_t outlen = 0;
+	assert_int_equal(cid_b64url_decode("Zm\0v", 4, out, sizeof(out), &outlen), CID_ERR_INVALID);
+}
+
+static void test_b64url_round_trip_all_lengths(void **state)
+{
+	unsigned char raw[64], back[64];
+	char enc[90];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(raw); i++)
+		raw[i] = (unsigned char)(i * 37 + 11);
+	for (size_t n = 0; n <= sizeof(raw); n++) {
+		size_t outlen = 0;
+		assert_int_equal(cid_b64url_encode(raw, n, enc, sizeof(enc)), CID_OK);
+		assert_int_equal(strlen(enc), cid_b64url_len(n));
+		assert_int_equal(cid_b64url_decode(enc, strlen(enc), back, n, &outlen), CID_OK);
+		assert_int_equal(outlen, n);
+		assert_memory_equal(back, raw, n);
+	}
+}
+
+/* ---- cid_url_decode ---- */
+
+static void test_url_decode_plus_only_when_asked(void **state)
+{
+	char *out = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(cid_url_decode(S("a+b%2Bc"), false, &out, &len), CID_OK);
+	assert_string_equal(out, "a+b+c");
+	assert_int_equal(len, 5);
+	free(out);
+	assert_int_equal(cid_url_decode(S("a+b%2Bc"), true, &out, &len), CID_OK);
+	assert_string_equal(out, "a b+c");
+	free(out);
+	/* %00 decodes to a NUL inside the length; the UTF-8 check catches it later */
+	assert_int_equal(cid_url_decode(S("x%00y"), false, &out, &len), CID_OK);
+	assert_int_equal(len, 3);
+	assert_memory_equal(out, "x\0y", 3);
+	free(out);
+	out = NULL;
+	assert_int_equal(cid_url_decode(S("%2"), false, &out, &len), CID_ERR_INVALID);
+	assert_null(out);
+}
+
+/* ---- form parsing ---- */
+
+#define MAX_PAIRS 4
+
+struct form_row {
+	const char *in;
+	enum cid_err rc;
+	size_t n; /* pairs expected on success */
+	const char *pairs[MAX_PAIRS][2];
+};
+
+static const struct form_row form_rows[] = {
+    {"", CID_OK, 0, {{0}}},
+    {"a=1&b=2", CID_OK, 2, {{"a", "1"}, {"b", "2"}}},
+    {"a=hello+world", CID_OK, 1, {{"a", "hello world"}}},
+    {"a=hello%20world", CID_OK, 1, {{"a", "hello world"}}},
+    {"a=%2B%26%3D", CID_OK, 1, {{"a", "+&="}}},
+    {"a%5Fb=1", CID_OK, 1, {{"a_b", "1"}}},
+    {"na+me=v", CID_OK, 1, {{"na me", "v"}}},
+    {"a=%e3%81%82%E3%81%82", CID_OK, 1, {{"a", "\xE3\x81\x82\xE3\x81\x82"}}},
+    {"a=\xC3\xA9t\xC3\xA9", CID_OK, 1, {{"a", "\xC3\xA9t\xC3\xA9"}}},
+    {"a=l1%0Al2%09", CID_OK, 1, {{"a", "l1\nl2\t"}}},
+    {"a=1&&b=2", CID_OK, 2, {{"a", "1"}, {"b", "2"}}},
+    {"&a=1&", CID_OK, 1, {{"a", "1"}}},
+    {"&&&", CID_OK, 0, {{0}}},
+    {"a", CID_OK, 1, {{"a", ""}}},
+    {"a=", CID_OK, 1, {{"a", ""}}},
+    {"a&b=2", CID_OK, 2, {{"a", ""}, {"b", "2"}}},
+    {"a=b=c", CID_OK, 1, {{"a", "b=c"}}},
+    {"a=1&A=2", CID_OK, 2, {{"a", "1"}, {"A", "2"}}},
+    {"=x", CID_ERR_INVALID, 0, {{0}}},
+    {"=", CID_ERR_INVALID, 0, {{0}}},
+    {"a=1&=x", CID_ERR_INVALID, 0, {{0}}},
+    {"a=%", CID_ERR_INVALID, 0, {{0}}},
+    {"a=%4", CID_ERR_INVALID, 0, {{0}}},
+    {"a=%zz", CID_ERR_INVALID, 0, {{0}}},
+    {"a=%4g", CID_ERR_INVALID, 0, {{0}}},
+    {"a=%%41", CID_ERR_INVALID, 0, {{0}}},
+    {"%=1", CID_ERR_INVALID, 0, {{0}}},
+    {"a=1&b=%", CID_ERR_INVALID, 0, {{0}}},
+    {"a=1&a=2", CID_ERR_DUPLICATE, 0, {{0}}},
+    {"a=1&b=2&a=1", CID_ERR_DUPLICATE, 0, {{0}}},
+    {"a=1&%61=2", CID_ERR_DUPLICATE, 0, {{0}}}, /* same name after decoding */
+    {"a&a", CID_ERR_DUPLICATE, 0, {{0}}},
+    {"a=%C0%80", CID_ERR_UTF8, 0, {{0}}},    /* overlong NUL */
+    {"a=%ED%A0%80", CID_ERR_UTF8, 0, {{0}}}, /* surrogate */
+    {"a=%FF", CID_ERR_UTF8, 0, {{0}}},
+    {"a=%00", CID_ERR_UTF8, 0, {{0}}},
+    {"a=%01", CID_ERR_UTF8, 0, {{0}}},
+    {"a=%7F", CID_ERR_UTF8, 0, {{0}}},
+    {"a=\xC3", CID_ERR_UTF8, 0, {{0}}},	  /* raw bytes are checked too */
+    {"%C0%80=1", CID_ERR_UTF8, 0, {{0}}}, /* and names */
+    {"a%00b=1", CID_ERR_UTF8, 0, {{0}}},
+};
+
+static void test_form_parse_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(form_rows) / sizeof(form_rows[0]); i++) {
+		const struct form_row *r = &form_rows[i];
+		size_t n = strlen(r->in);
+		char *in = exact(r->in, n);
+		struct cid_params p = {0};
+		enum cid_err rc = cid_params_parse_form(&p, in, n);
+
+		if (rc != r->rc)
+			fail_msg("form row %zu \"%s\": rc %d, expected %d", i, r->in, rc, r->rc);
+		if (rc == CID_OK) {
+			assert_int_equal(p.n, r->n);
+			for (size_t k = 0; k < r->n; k++) {
+				assert_string_equal(p.items[k].name, r->pairs[k][0]);
+				assert_string_equal(p.items[k].value, r->pairs[k][1]);
+				assert_int_equal(p.items[k].value_len, strlen(r->pairs[k][1]));
+				assert_string_equal(cid_params_get(&p, r->pairs[k][0]),
+						    r->pairs[k][1]);
+			}
+		}
+		cid_params_clear(&p);
+		assert_int_equal(p.n, 0);
+		free(in);
+	}
+}
+
+/*
+ * The limits, built rather than spelled out: nparams pairs "pK=v", the first
+ * with a name of name_len chars and a value of value_len chars (each value
+ * char written as %41 when escaped, so the limit is on the decoded value).
+ */
+struct limit_row {
+	size_t nparams;
+	size_t name_len;
+	size_t value_len;
+	bool escaped;
+	enum cid_err rc;
+};
+
+static const struct limit_row limit_rows[] = {
+    {CID_MAX_PARAMS, 1, 1, false, CID_OK},
+    {CID_MAX_PARAMS + 1, 1, 1, false, CID_ERR_TOOBIG},
+    {1, CID_MAX_PARAM_NAME, 1, false, CID_OK},
+    {1, CID_MAX_PARAM_NAME + 1, 1, false, CID_ERR_TOOBIG},
+    {1, 1, CID_MAX_PARAM_VALUE, false, CID_OK},
+    {1, 1, CID_MAX_PARAM_VALUE + 1, false, CID_ERR_TOOBIG},
+    {1, 1, CID_MAX_PARAM_VALUE, true, CID_OK},
+    {1, 1, CID_MAX_PARAM_VALUE + 1, true, CID_ERR_TOOBIG},
+    {2, CID_MAX_PARAM_NAME + 1, 1, false, CID_ERR_TOOBIG},
+};
+
+static char *build_form(const struct limit_row *r, size_t *len)
+{
+	size_t cap = r->name_len + 3 * r->value_len + r->nparams * 16 + 16;
+	char *s = malloc(cap);
+	size_t o = 0;
+
+	assert_non_null(s);
+	memset(s, 'n', r->name_len);
+	o = r->name_len;
+	s[o++] = '=';
+	for (size_t k = 0; k < r->value_len; k++) {
+		if (r->escaped) {
+			memcpy(s + o, "%41", 3);
+			o += 3;
+		} else {
+			s[o++] = 'v';
+		}
+	}
+	for (size_t k = 1; k < r->nparams; k++)
+		o += (size_t)snprintf(s + o, cap - o, "&p%zu=v", k);
+	assert_true(o < cap);
+	*len = o;
+	return s;
+}
+
+static void test_form_limits_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(limit_rows) / sizeof(limit_rows[0]); i++) {
+		const struct limit_row *r = &limit_rows[i];
+		size_t n = 0;
+		char *built = build_form(r, &n);
+		char *in = exact(built, n);
+		struct cid_params p = {0};
+		enum cid_err rc = cid_params_parse_form(&p, in, n);
+
+		if (rc != r->rc)
+			fail_msg("limit row %zu: rc %d, expected %d", i, rc, r->rc);
+		if (rc == CID_OK) {
+			assert_int_equal(p.n, r->nparams);
+			assert_int_equal(p.items[0].value_len, r->value_len);
+			assert_int_equal(strlen(p.items[0].name), r->name_len);
+		}
+		cid_params_clear(&p);
+		free(in);
+		free(built);
+	}
+}
+
+static void test_params_add_errors_leave_params_unchanged(void **state)
+{
+	struct cid_params p = {0};
+
+	(void)state;
+	assert_int_equal(cid_params_add(&p, S("a"), S("1")), CID_OK);
+	assert_int_equal(cid_params_add(&p, S("a"), S("2")), CID_ERR_DUPLICATE);
+	assert_int_equal(cid_params_add(&p, "", 0, S("2")), CID_ERR_INVALID);
+	assert_int_equal(cid_params_add(&p, S("b"), S("x\0y")), CID_ERR_UTF8);
+	assert_int_equal(cid_params_add(&p, S("b\x80"), S("x")), CID_ERR_UTF8);
+	assert_int_equal(p.n, 1);
+	assert_string_equal(cid_params_get(&p, "a"), "1");
+	assert_null(cid_params_get(&p, "b"));
+	assert_null(cid_params_get(&p, "A"));
+	/* the value is copied: only value_len bytes, then a NUL */
+	assert_int_equal(cid_params_add(&p, S("c"), "xyz", 2), CID_OK);
+	assert_string_equal(cid_params_get(&p, "c"), "xy");
+	cid_params_clear(&p);
+	assert_int_equal(p.n, 0);
+	assert_null(cid_params_get(&p, "a"));
+	cid_params_clear(&p); /* clearing twice is harmless */
+}
+
+static void test_str_of_and_eq(void **state)
+{
+	struct cid_str s = cid_str_of("abc");
+	struct cid_str none = cid_str_of(NULL);
+
+	(void)state;
+	assert_int_equal(s.len, 3);
+	assert_true(cid_str_eq(s, "abc"));
+	assert_false(cid_str_eq(s, "ab"));
+	assert_false(cid_str_eq(s, "abd"));
+	assert_false(cid_str_eq(s, "abcd"));
+	assert_null(none.ptr);
+	assert_int_equal(none.len, 0);
+	assert_true(cid_str_eq(none, ""));
+	assert_false(cid_str_eq(none, "a"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_utf8_valid_table),
+	    cmocka_unit_test(test_utf8_valid_reads_only_n_bytes),
+	    cmocka_unit_test(test_parse_u64_table),
+	    cmocka_unit_test(test_parse_u64_uses_length_not_nul),
+	    cmocka_unit_test(test_b64url_len_table),
+	    cmocka_unit_test(test_b64url_encode_table),
+	    cmocka_unit_test(test_b64url_decode_table),
+	    cmocka_unit_test(test_b64url_decode_rejects),
+	    cmocka_unit_test(test_b64url_round_trip_all_lengths),
+	    cmocka_unit_test(test_url_decode_plus_only_when_asked),
+	    cmocka_unit_test(test_form_parse_table),
+	    cmocka_unit_test(test_form_limits_table),
+	    cmocka_unit_test(test_params_add_errors_leave_params_unchanged),
+	    cmocka_unit_test(test_str_of_and_eq),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
