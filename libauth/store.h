@@ -27,17 +27,17 @@
 #include <stdint.h>
 
 enum cid_db {
-	CID_DB_META,      /* "schema" -> {"version":N}; "pairwise_salt"; "keys_version" */
+	CID_DB_META,	  /* "schema" -> {"version":N}; "pairwise_salt"; "keys_version" */
 	CID_DB_CITIZENS,  /* account id (UUID) -> citizen record */
 	CID_DB_USERNAMES, /* username -> {"id": account id} */
-	CID_DB_CLIENTS,   /* client_id -> client record */
+	CID_DB_CLIENTS,	  /* client_id -> client record */
 	CID_DB_SESSIONS,  /* secret_hash(cookie) -> SSO session */
 	CID_DB_AUTHREQS,  /* pending authorization request id -> validated request */
-	CID_DB_CODES,     /* secret_hash(code) -> authorization code record */
-	CID_DB_REFRESH,   /* secret_hash(refresh token) -> refresh token record */
-	CID_DB_GRANTS,    /* grant id -> grant (one per authorization, the token family) */
-	CID_DB_REVOKED,   /* access-token jti -> {"exp": N} */
-	CID_DB_KEYS,      /* kid -> signing key (private PEM, state, times) */
+	CID_DB_CODES,	  /* secret_hash(code) -> authorization code record */
+	CID_DB_REFRESH,	  /* secret_hash(refresh token) -> refresh token record */
+	CID_DB_GRANTS,	  /* grant id -> grant (one per authorization, the token family) */
+	CID_DB_REVOKED,	  /* access-token jti -> {"exp": N} */
+	CID_DB_KEYS,	  /* kid -> signing key (private PEM, state, times) */
 	CID_DB_THROTTLE,  /* "acct:<id>" / "addr:<ip>" -> failure counter */
 	CID_DB_PAIRWISE,  /* sector "\n" pairwise sub -> {"id": account id} */
 	CID_DB_COUNT
@@ -123,11 +123,9 @@ CID_MUST_CHECK enum cid_err cid_txn_del(struct cid_txn *txn, enum cid_db db, str
  * for the call only.
  * Errors: fn's, CID_ERR_STORE.
  */
-CID_MUST_CHECK enum cid_err cid_txn_foreach(struct cid_txn *txn, enum cid_db db,
-					    struct cid_str prefix,
-					    enum cid_err (*fn)(struct cid_str key, struct cid_str val,
-							       void *arg),
-					    void *arg);
+CID_MUST_CHECK enum cid_err
+cid_txn_foreach(struct cid_txn *txn, enum cid_db db, struct cid_str prefix,
+		enum cid_err (*fn)(struct cid_str key, struct cid_str val, void *arg), void *arg);
 
 /* Number of bytes of the current map (for tests and `civicid` diagnostics). */
 size_t cid_store_map_size(const struct cid_store *s);

@@ -1,0 +1,864 @@
+/*
+ * store: the LMDB environment on a real directory: schema versions, the error
+ * contract of each call, prefix iteration, aborted updates, map growth, and
+ * per-thread read transactions reused while a writer grows the map.
+ */
+#include "limits.h"
+#include "support.h"
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#define MIB	   ((size_t)1 << 20)
+#define BIG_VALUES 100 /* 1 MiB values: well past CID_STORE_MAP_INITIAL */
+#define READERS	   4
+
+struct fixture {
+	char dir[256];
+	struct cid_store *s;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->s = cid_test_store_open(f->dir);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	cid_test_store_close(f->s, f->dir);
+	free(f);
+	return 0;
+}
+
+static struct cid_str str_n(const char *p, size_t n)
+{
+	return (struct cid_str){p, n};
+}
+
+/* One write, run through cid_store_update. */
+struct put {
+	enum cid_db db;
+	struct cid_str key;
+	struct cid_str val;
+	unsigned flags;
+};
+
+static enum cid_err put_cb(struct cid_txn *txn, void *arg)
+{
+	const struct put *p = arg;
+
+	return cid_txn_put(txn, p->db, p->key, p->val, p->flags);
+}
+
+static enum cid_err put(struct cid_store *s, enum cid_db db, const char *key, const char *val)
+{
+	struct put p = {db, cid_str_of(key), cid_str_of(val), 0};
+
+	return cid_store_update(s, put_cb, &p);
+}
+
+static enum cid_err del_cb(struct cid_txn *txn, void *arg)
+{
+	const struct put *p = arg;
+
+	return cid_txn_del(txn, p->db, p->key);
+}
+
+/* Reads key in a fresh read transaction; on CID_OK copies the value NUL-terminated to buf. */
+static enum cid_err get(struct cid_store *s, enum cid_db db, const char *key, char *buf,
+			size_t bufsz)
+{
+	struct cid_txn *txn = NULL;
+	struct cid_str val;
+	enum cid_err rc = cid_store_read_begin(s, &txn);
+
+	assert_int_equal(rc, CID_OK);
+	rc = cid_txn_get(txn, db, cid_str_of(key), &val);
+	if (rc == CID_OK) {
+		assert_true(val.len < bufsz);
+		memcpy(buf, val.ptr, val.len);
+		buf[val.len] = '\0';
+	}
+	cid_store_read_end(txn);
+	return rc;
+}
+
+static void test_open_creates_private_dir_and_schema(void **state)
+{
+	char base[256], dir[300], val[64];
+	struct cid_store *s = NULL;
+	struct stat st;
+
+	(void)state;
+	cid_test_tmpdir(base);
+	assert_true(snprintf(dir, sizeof(dir), "%s/store", base) < (int)sizeof(dir));
+	assert_int_equal(cid_store_open(dir, &s), CID_OK);
+	assert_int_equal(stat(dir, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(get(s, CID_DB_META, "schema", val, sizeof(val)), CID_OK);
+	assert_string_equal(val, "{\"version\":1}");
+	assert_true(cid_store_map_size(s) >= CID_STORE_MAP_INITIAL);
+	cid_store_close(s);
+	cid_test_rmdir(base);
+}
+
+static void test_open_refuses_unusable_directory(void **state)
+{
+	char base[256], path[300];
+	struct cid_store *s = NULL;
+	FILE *fp;
+
+	(void)state;
+	cid_test_tmpdir(base);
+	assert_true(snprintf(path, sizeof(path), "%s/no/such", base) < (int)sizeof(path));
+	assert_int_equal(cid_store_open(path, &s), CID_ERR_IO);
+	assert_null(s);
+	assert_true(snprintf(path, sizeof(path), "%s/file", base) < (int)sizeof(path));
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(cid_store_open(path, &s), CID_ERR_IO);
+	assert_null(s);
+	assert_int_equal(cid_store_open("", &s), CID_ERR_IO);
+	assert_null(s);
+	cid_test_rmdir(base);
+}
+
+static void test_reopen_keeps_data(void **state)
+{
+	char dir[256], val[64];
+	struct cid_store *s = cid_test_store_open(dir);
+
+	(void)state;
+	assert_int_equal(put(s, CID_DB_CLIENTS, "rp1", "{\"a\":1}"), CID_OK);
+	cid_store_close(s);
+	s = NULL;
+	assert_int_equal(cid_store_open(dir, &s), CID_OK);
+	assert_int_equal(get(s, CID_DB_CLIENTS, "rp1", val, sizeof(val)), CID_OK);
+	assert_string_equal(val, "{\"a\":1}");
+	assert_int_equal(get(s, CID_DB_META, "schema", val, sizeof(val)), CID_OK);
+	assert_string_equal(val, "{\"version\":1}");
+	cid_test_store_close(s, dir);
+}
+
+static void test_reopen_checks_schema_version(void **state)
+{
+	static const struct {
+		const char *schema;
+		enum cid_err want;
+	} rows[] = {
+	    {"{\"version\":1}", CID_OK},
+	    {"{\"version\":2}", CID_ERR_CONFIG}, /* newer build wrote it */
+	    {"{\"version\":99}", CID_ERR_CONFIG},
+	    {"{\"version\":0}", CID_ERR_STORE},
+	    {"{\"version\":\"1\"}", CID_ERR_STORE},
+	    {"{}", CID_ERR_STORE},
+	    {"[1]", CID_ERR_STORE},
+	    {"not json", CID_ERR_STORE},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char dir[256];
+		struct cid_store *s = cid_test_store_open(dir);
+
+		assert_int_equal(put(s, CID_DB_META, "schema", rows[i].schema), CID_OK);
+		cid_store_close(s);
+		s = NULL;
+		assert_int_equal(cid_store_open(dir, &s), rows[i].want);
+		assert_true((s != NULL) == (rows[i].want == CID_OK));
+		cid_test_store_close(s, dir);
+	}
+}
+
+static void test_put_get_del_round_trip_per_database(void **state)
+{
+	struct fixture *f = *state;
+	char val[64];
+
+	for (int db = 0; db < CID_DB_COUNT; db++) {
+		char key[32], v[32];
+
+		assert_true(snprintf(key, sizeof(key), "key%d", db) < (int)sizeof(key));
+		assert_true(snprintf(v, sizeof(v), "value of %d", db) < (int)sizeof(v));
+		assert_int_equal(put(f->s, (enum cid_db)db, key, v), CID_OK);
+	}
+	for (int db = 0; db < CID_DB_COUNT; db++) {
+		char key[32], v[32];
+
+		assert_true(snprintf(key, sizeof(key), "key%d", db) < (int)sizeof(key));
+		assert_true(snprintf(v, sizeof(v), "value of %d", db) < (int)sizeof(v));
+		assert_int_equal(get(f->s, (enum cid_db)db, key, val, sizeof(val)), CID_OK);
+		assert_string_equal(val, v);
+		/* databases are separate namespaces */
+		assert_int_equal(
+		    get(f->s, (enum cid_db)((db + 1) % CID_DB_COUNT), key, val, sizeof(val)),
+		    CID_ERR_NOTFOUND);
+	}
+	assert_int_equal(put(f->s, CID_DB_CODES, "key6", "replaced"), CID_OK);
+	assert_int_equal(get(f->s, CID_DB_CODES, "key6", val, sizeof(val)), CID_OK);
+	assert_string_equal(val, "replaced");
+
+	struct put d = {.db = CID_DB_CODES, .key = cid_str_of("key6")};
+	assert_int_equal(cid_store_update(f->s, del_cb, &d), CID_OK);
+	assert_int_equal(get(f->s, CID_DB_CODES, "key6", val, sizeof(val)), CID_ERR_NOTFOUND);
+}
+
+/* Keys and values are bytes: NULs inside either survive. */
+static void test_binary_keys_and_values_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	static const char key[] = {'a', '\0', 'b'};
+	static const char bytes[] = {'\0', '\xff', '\n', '\0'};
+	struct put p = {CID_DB_META, str_n(key, sizeof(key)), str_n(bytes, sizeof(bytes)), 0};
+	struct cid_txn *txn = NULL;
+	struct cid_str val;
+
+	assert_int_equal(cid_store_update(f->s, put_cb, &p), CID_OK);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_txn_get(txn, CID_DB_META, str_n(key, sizeof(key)), &val), CID_OK);
+	assert_int_equal(val.len, sizeof(bytes));
+	assert_memory_equal(val.ptr, bytes, sizeof(bytes));
+	assert_int_equal(cid_txn_get(txn, CID_DB_META, str_n(key, 1), &val), CID_ERR_NOTFOUND);
+	cid_store_read_end(txn);
+}
+
+static enum cid_err put_json_cb(struct cid_txn *txn, void *arg)
+{
+	return cid_txn_put_json(txn, CID_DB_CITIZENS, cid_str_of("c1"), arg, 0);
+}
+
+static void test_put_json_is_compact_with_sorted_keys(void **state)
+{
+	struct fixture *f = *state;
+	json_t *obj =
+	    json_pack("{s:i, s:s, s:{s:b, s:n}}", "zeta", 1, "alpha", "x", "mid", "y", 1, "b", "");
+	struct cid_txn *txn = NULL;
+	json_t *back = NULL;
+	char val[128];
+
+	assert_non_null(obj);
+	assert_int_equal(cid_store_update(f->s, put_json_cb, obj), CID_OK);
+	assert_int_equal(get(f->s, CID_DB_CITIZENS, "c1", val, sizeof(val)), CID_OK);
+	assert_string_equal(val, "{\"alpha\":\"x\",\"mid\":{\"b\":null,\"y\":true},\"zeta\":1}");
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_txn_get_json(txn, CID_DB_CITIZENS, cid_str_of("c1"), &back), CID_OK);
+	cid_store_read_end(txn);
+	assert_true(json_equal(obj, back));
+	json_decref(back);
+	json_decref(obj);
+}
+
+static void test_put_json_refuses_non_objects(void **state)
+{
+	struct fixture *f = *state;
+	json_t *rows[] = {json_array(), json_string("s"), json_integer(1), json_null()};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		assert_non_null(rows[i]);
+		assert_int_equal(cid_store_update(f->s, put_json_cb, rows[i]), CID_ERR_INVALID);
+		json_decref(rows[i]);
+	}
+}
+
+static void test_get_json_requires_one_object(void **state)
+{
+	struct fixture *f = *state;
+
+	static const struct {
+		const char *stored;
+		enum cid_err want;
+	} rows[] = {
+	    {"{}", CID_OK},
+	    {"{\"a\":[1,2]}", CID_OK},
+	    {"[1]", CID_ERR_STORE},
+	    {"\"str\"", CID_ERR_STORE},
+	    {"42", CID_ERR_STORE},
+	    {"{\"a\":1,\"a\":2}", CID_ERR_STORE}, /* duplicate member */
+	    {"{\"a\":1", CID_ERR_STORE},
+	    {"{} {}", CID_ERR_STORE},
+	    {"", CID_ERR_STORE},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct cid_txn *txn = NULL;
+		json_t *obj = NULL;
+
+		assert_int_equal(put(f->s, CID_DB_CLIENTS, "c", rows[i].stored), CID_OK);
+		assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+		assert_int_equal(cid_txn_get_json(txn, CID_DB_CLIENTS, cid_str_of("c"), &obj),
+				 rows[i].want);
+		assert_true((obj != NULL) == (rows[i].want == CID_OK));
+		assert_int_equal(cid_txn_get_json(txn, CID_DB_CLIENTS, cid_str_of("absent"), &obj),
+				 CID_ERR_NOTFOUND);
+		cid_store_read_end(txn);
+		json_decref(obj);
+	}
+}
+
+/* NOOVERWRITE refuses, keeps the old value, and leaves the transaction usable. */
+static enum cid_err nooverwrite_cb(struct cid_txn *txn, void *arg)
+{
+	enum cid_err *seen = arg;
+
+	*seen = cid_txn_put(txn, CID_DB_CODES, cid_str_of("k"), cid_str_of("second"),
+			    CID_PUT_NOOVERWRITE);
+	return cid_txn_put(txn, CID_DB_CODES, cid_str_of("other"), cid_str_of("x"),
+			   CID_PUT_NOOVERWRITE);
+}
+
+static void test_put_nooverwrite_reports_exists(void **state)
+{
+	struct fixture *f = *state;
+	enum cid_err seen = CID_OK;
+	char val[32];
+
+	assert_int_equal(put(f->s, CID_DB_CODES, "k", "first"), CID_OK);
+	assert_int_equal(cid_store_update(f->s, nooverwrite_cb, &seen), CID_OK);
+	assert_int_equal(seen, CID_ERR_EXISTS);
+	assert_int_equal(get(f->s, CID_DB_CODES, "k", val, sizeof(val)), CID_OK);
+	assert_string_equal(val, "first");
+	assert_int_equal(get(f->s, CID_DB_CODES, "other", val, sizeof(val)), CID_OK);
+}
+
+static void test_del_missing_is_notfound(void **state)
+{
+	struct fixture *f = *state;
+	struct put d = {.db = CID_DB_SESSIONS, .key = cid_str_of("never")};
+
+	assert_int_equal(cid_store_update(f->s, del_cb, &d), CID_ERR_NOTFOUND);
+	d.key = cid_str_of("");
+	assert_int_equal(cid_store_update(f->s, del_cb, &d), CID_ERR_NOTFOUND);
+}
+
+static void test_writes_in_read_txn_are_invalid(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_txn *txn = NULL;
+	json_t *obj = json_object();
+	char val[8];
+
+	assert_non_null(obj);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_txn_put(txn, CID_DB_META, cid_str_of("k"), cid_str_of("v"), 0),
+			 CID_ERR_INVALID);
+	assert_int_equal(cid_txn_put_json(txn, CID_DB_META, cid_str_of("k"), obj, 0),
+			 CID_ERR_INVALID);
+	assert_int_equal(cid_txn_del(txn, CID_DB_META, cid_str_of("schema")), CID_ERR_INVALID);
+	cid_store_read_end(txn);
+	json_decref(obj);
+	assert_int_equal(get(f->s, CID_DB_META, "k", val, sizeof(val)), CID_ERR_NOTFOUND);
+}
+
+/* One call per row on a key of len bytes. */
+enum op { OP_PUT, OP_GET, OP_DEL };
+
+struct key_case {
+	size_t len;
+	enum op op;
+	enum cid_err want;
+};
+
+static enum cid_err key_case_cb(struct cid_txn *txn, void *arg)
+{
+	const struct key_case *c = arg;
+	char key[CID_STORE_MAX_KEY + 2];
+	struct cid_str val;
+
+	memset(key, 'k', sizeof(key));
+	switch (c->op) {
+	case OP_PUT: return cid_txn_put(txn, CID_DB_KEYS, str_n(key, c->len), cid_str_of("v"), 0);
+	case OP_GET: return cid_txn_get(txn, CID_DB_KEYS, str_n(key, c->len), &val);
+	case OP_DEL: return cid_txn_del(txn, CID_DB_KEYS, str_n(key, c->len));
+	default: return CID_ERR_INVALID;
+	}
+}
+
+static void test_key_length_limits(void **state)
+{
+	struct fixture *f = *state;
+	static const struct key_case rows[] = {
+	    {CID_STORE_MAX_KEY + 1, OP_PUT, CID_ERR_TOOBIG},
+	    {CID_STORE_MAX_KEY + 1, OP_GET, CID_ERR_TOOBIG},
+	    {CID_STORE_MAX_KEY + 1, OP_DEL, CID_ERR_NOTFOUND},
+	    {0, OP_PUT, CID_ERR_INVALID},
+	    {0, OP_GET, CID_ERR_NOTFOUND},
+	    {0, OP_DEL, CID_ERR_NOTFOUND},
+	    {CID_STORE_MAX_KEY, OP_GET, CID_ERR_NOTFOUND},
+	    {CID_STORE_MAX_KEY, OP_PUT, CID_OK},
+	    {CID_STORE_MAX_KEY, OP_GET, CID_OK},
+	    {CID_STORE_MAX_KEY, OP_DEL, CID_OK},
+	    {1, OP_PUT, CID_OK},
+	    {1, OP_GET, CID_OK},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct key_case c = rows[i];
+
+		assert_int_equal(cid_store_update(f->s, key_case_cb, &c), c.want);
+	}
+}
+
+/* Collects keys as "k1,k2,"; stops with CID_ERR_DENIED after stop_after keys (0: never). */
+struct collect {
+	char keys[256];
+	size_t n;
+	size_t stop_after;
+};
+
+static enum cid_err collect_cb(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct collect *c = arg;
+	size_t used = strlen(c->keys);
+
+	assert_true(used + key.len + 2 < sizeof(c->keys));
+	memcpy(c->keys + used, key.ptr, key.len);
+	c->keys[used + key.len] = ',';
+	c->keys[used + key.len + 1] = '\0';
+	assert_int_equal(val.len, 1);
+	c->n++;
+	return c->stop_after != 0 && c->n == c->stop_after ? CID_ERR_DENIED : CID_OK;
+}
+
+static void test_foreach_visits_prefix_in_key_order(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const keys[] = {"b:2", "a:1", "b:1", "b", "b:3", "ba", "c:1", "a:"};
+
+	static const struct {
+		const char *prefix;
+		size_t stop_after;
+		enum cid_err want;
+		const char *visited;
+	} rows[] = {
+	    {"", 0, CID_OK, "a:,a:1,b,b:1,b:2,b:3,ba,c:1,"},
+	    {"b:", 0, CID_OK, "b:1,b:2,b:3,"},
+	    {"b", 0, CID_OK, "b,b:1,b:2,b:3,ba,"},
+	    {"a:", 0, CID_OK, "a:,a:1,"},
+	    {"a:1", 0, CID_OK, "a:1,"},
+	    {"c:1x", 0, CID_OK, ""},
+	    {"0", 0, CID_OK, ""},
+	    {"zz", 0, CID_OK, ""},
+	    {"b:", 2, CID_ERR_DENIED, "b:1,b:2,"}, /* stops early with fn's error */
+	    {"", 1, CID_ERR_DENIED, "a:,"},
+	};
+	struct cid_txn *txn = NULL;
+	char big[CID_STORE_MAX_KEY + 1];
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		assert_int_equal(put(f->s, CID_DB_THROTTLE, keys[i], "v"), CID_OK);
+	assert_int_equal(put(f->s, CID_DB_PAIRWISE, "b:0", "v"), CID_OK); /* another database */
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct collect c = {.stop_after = rows[i].stop_after};
+
+		assert_int_equal(cid_txn_foreach(txn, CID_DB_THROTTLE, cid_str_of(rows[i].prefix),
+						 collect_cb, &c),
+				 rows[i].want);
+		assert_string_equal(c.keys, rows[i].visited);
+	}
+	memset(big, 'b', sizeof(big));
+	struct collect c = {0};
+	assert_int_equal(
+	    cid_txn_foreach(txn, CID_DB_THROTTLE, str_n(big, sizeof(big)), collect_cb, &c), CID_OK);
+	assert_int_equal(c.n, 0);
+	cid_store_read_end(txn);
+}
+
+static enum cid_err foreach_in_update_cb(struct cid_txn *txn, void *arg)
+{
+	enum cid_err rc = cid_txn_put(txn, CID_DB_GRANTS, cid_str_of("g:new"), cid_str_of("v"), 0);
+
+	if (rc != CID_OK)
+		return rc;
+	return cid_txn_foreach(txn, CID_DB_GRANTS, cid_str_of("g:"), collect_cb, arg);
+}
+
+static void test_foreach_in_update_sees_own_writes(void **state)
+{
+	struct fixture *f = *state;
+	struct collect c = {0};
+
+	assert_int_equal(put(f->s, CID_DB_GRANTS, "g:old", "v"), CID_OK);
+	assert_int_equal(cid_store_update(f->s, foreach_in_update_cb, &c), CID_OK);
+	assert_string_equal(c.keys, "g:new,g:old,");
+}
+
+static enum cid_err write_then_fail_cb(struct cid_txn *txn, void *arg)
+{
+	enum cid_err rc;
+
+	(void)arg;
+	rc = cid_txn_put(txn, CID_DB_GRANTS, cid_str_of("g1"), cid_str_of("{}"), 0);
+	if (rc == CID_OK)
+		rc = cid_txn_del(txn, CID_DB_GRANTS, cid_str_of("keep"));
+	return rc == CID_OK ? CID_ERR_REVOKED : rc;
+}
+
+static void test_update_callback_error_aborts_every_write(void **state)
+{
+	struct fixture *f = *state;
+	char val[16];
+
+	assert_int_equal(put(f->s, CID_DB_GRANTS, "keep", "kept"), CID_OK);
+	assert_int_equal(cid_store_update(f->s, write_then_fail_cb, NULL), CID_ERR_REVOKED);
+	assert_int_equal(get(f->s, CID_DB_GRANTS, "g1", val, sizeof(val)), CID_ERR_NOTFOUND);
+	assert_int_equal(get(f->s, CID_DB_GRANTS, "keep", val, sizeof(val)), CID_OK);
+	assert_string_equal(val, "kept");
+}
+
+static void test_read_txn_is_reused_and_renewed(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_txn *first = NULL, *txn = NULL;
+	struct cid_str val;
+
+	assert_int_equal(cid_store_read_begin(f->s, &first), CID_OK);
+	assert_int_equal(cid_txn_get(first, CID_DB_REVOKED, cid_str_of("jti"), &val),
+			 CID_ERR_NOTFOUND);
+	/* one open read transaction per thread */
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_ERR_STORE);
+	assert_null(txn);
+	cid_store_read_end(first);
+	cid_store_read_end(first); /* ending twice is harmless */
+	cid_store_read_end(NULL);
+	assert_int_equal(put(f->s, CID_DB_REVOKED, "jti", "{\"exp\":1}"), CID_OK);
+	/* renewed, not begun anew, and sees the commit made since */
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_ptr_equal(txn, first);
+	assert_int_equal(cid_txn_get(txn, CID_DB_REVOKED, cid_str_of("jti"), &val), CID_OK);
+	assert_int_equal(val.len, strlen("{\"exp\":1}"));
+	cid_store_read_end(txn);
+	cid_store_close(NULL);
+}
+
+/* Stores BIG_VALUES 1 MiB values; value i is filled with byte i. */
+struct big {
+	char *buf;
+	size_t from, to; /* keys [from, to) */
+	int calls;
+};
+
+static enum cid_err put_big_cb(struct cid_txn *txn, void *arg)
+{
+	struct big *b = arg;
+
+	b->calls++;
+	for (size_t i = b->from; i < b->to; i++) {
+		char key[32];
+
+		if (snprintf(key, sizeof(key), "big%03zu", i) >= (int)sizeof(key))
+			return CID_ERR_TOOBIG;
+		memset(b->buf, (int)i, MIB);
+		/* Converts the error, as a callback may: the store still grows the map. */
+		if (cid_txn_put(txn, CID_DB_KEYS, cid_str_of(key), str_n(b->buf, MIB), 0) != CID_OK)
+			return CID_ERR_INVALID;
+	}
+	return CID_OK;
+}
+
+static void assert_big_values(struct cid_store *s, size_t n)
+{
+	struct cid_txn *txn = NULL;
+
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	for (size_t i = 0; i < n; i++) {
+		char key[32];
+		struct cid_str val;
+
+		assert_true(snprintf(key, sizeof(key), "big%03zu", i) < (int)sizeof(key));
+		assert_int_equal(cid_txn_get(txn, CID_DB_KEYS, cid_str_of(key), &val), CID_OK);
+		assert_int_equal(val.len, MIB);
+		for (size_t j = 0; j < MIB; j += 4093)
+			assert_int_equal((unsigned char)val.ptr[j], (unsigned char)i);
+		assert_int_equal((unsigned char)val.ptr[MIB - 1], (unsigned char)i);
+	}
+	cid_store_read_end(txn);
+}
+
+static void test_map_grows_across_updates(void **state)
+{
+	struct fixture *f = *state;
+	struct big b = {.buf = malloc(MIB)};
+
+	assert_non_null(b.buf);
+	assert_int_equal(cid_store_map_size(f->s), CID_STORE_MAP_INITIAL);
+	for (size_t i = 0; i < BIG_VALUES; i++) {
+		b.from = i;
+		b.to = i + 1;
+		assert_int_equal(cid_store_update(f->s, put_big_cb, &b), CID_OK);
+	}
+	assert_true(b.calls > BIG_VALUES); /* some callbacks ran again after a growth */
+	assert_true(cid_store_map_size(f->s) > CID_STORE_MAP_INITIAL);
+	assert_true(cid_store_map_size(f->s) <= CID_STORE_MAP_MAX);
+	assert_big_values(f->s, BIG_VALUES);
+	free(b.buf);
+}
+
+static void test_map_grows_within_one_update_and_reruns_it(void **state)
+{
+	struct fixture *f = *state;
+	struct big b = {.buf = malloc(MIB), .from = 0, .to = BIG_VALUES};
+	char dir[256];
+
+	assert_non_null(b.buf);
+	assert_int_equal(cid_store_update(f->s, put_big_cb, &b), CID_OK);
+	assert_true(b.calls >= 2);
+	assert_true(cid_store_map_size(f->s) >= 2 * CID_STORE_MAP_INITIAL);
+	assert_big_values(f->s, BIG_VALUES);
+	free(b.buf);
+	/* a reopened store keeps the grown map */
+	size_t grown = cid_store_map_size(f->s);
+	memcpy(dir, f->dir, sizeof(dir));
+	cid_store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(cid_store_open(dir, &f->s), CID_OK);
+	assert_true(cid_store_map_size(f->s) >= grown);
+	assert_big_values(f->s, BIG_VALUES);
+}
+
+/* Growing needs every transaction of the process closed, this thread's read one too. */
+static void test_growth_inside_own_read_txn_fails_instead_of_deadlocking(void **state)
+{
+	struct fixture *f = *state;
+	struct big b = {.buf = malloc(MIB), .from = 0, .to = BIG_VALUES};
+	struct cid_txn *txn = NULL;
+	struct cid_str val;
+
+	assert_non_null(b.buf);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_store_update(f->s, put_big_cb, &b), CID_ERR_STORE);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(cid_store_map_size(f->s), CID_STORE_MAP_INITIAL);
+	cid_store_read_end(txn);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_txn_get(txn, CID_DB_KEYS, cid_str_of("big000"), &val),
+			 CID_ERR_NOTFOUND);
+	cid_store_read_end(txn);
+	free(b.buf);
+}
+
+/* A reader thread: the same txn every round, and snapshots never go back in time. */
+struct reader {
+	struct cid_store *s;
+	atomic_bool *stop;
+	struct cid_txn *first;
+	long rounds;
+	long last_seen;
+	const char *failure; /* cmocka asserts cannot run off the main thread */
+};
+
+static enum cid_err read_round(struct reader *r)
+{
+	struct cid_txn *txn = NULL;
+	struct cid_str val;
+	char key[32];
+	long n;
+	enum cid_err rc = cid_store_read_begin(r->s, &txn);
+
+	if (rc != CID_OK) {
+		r->failure = "read_begin failed";
+		return rc;
+	}
+	if (r->first == NULL)
+		r->first = txn;
+	if (txn != r->first)
+		r->failure = "read transaction not reused";
+	rc = cid_txn_get(txn, CID_DB_META, cid_str_of("counter"), &val);
+	if (rc == CID_ERR_NOTFOUND) {
+		rc = CID_OK;
+		goto out;
+	}
+	if (rc != CID_OK || val.len == 0 || val.len > 10) {
+		r->failure = "counter unreadable";
+		goto out;
+	}
+	n = 0;
+	for (size_t i = 0; i < val.len; i++) /* the value is not NUL-terminated */
+		n = n * 10 + (val.ptr[i] - '0');
+	if (n < r->last_seen)
+		r->failure = "snapshot went back in time";
+	r->last_seen = n;
+	if (snprintf(key, sizeof(key), "big%03ld", n - 1) >= (int)sizeof(key))
+		r->failure = "key too long";
+	rc = cid_txn_get(txn, CID_DB_KEYS, cid_str_of(key), &val);
+	if (rc != CID_OK || val.len != MIB || (unsigned char)val.ptr[0] != (unsigned char)(n - 1) ||
+	    (unsigned char)val.ptr[MIB - 1] != (unsigned char)(n - 1))
+		r->failure = "value written with the counter is missing or wrong";
+out:
+	cid_store_read_end(txn);
+	return rc;
+}
+
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+
+	while (r->failure == NULL && (!atomic_load(r->stop) || r->rounds < 10)) {
+		if (read_round(r) != CID_OK)
+			break;
+		r->rounds++;
+	}
+	return NULL;
+}
+
+struct counted {
+	struct big b;
+	long counter;
+};
+
+static enum cid_err put_counted_cb(struct cid_txn *txn, void *arg)
+{
+	struct counted *c = arg;
+	char num[16];
+	enum cid_err rc = put_big_cb(txn, &c->b);
+
+	if (rc != CID_OK)
+		return rc;
+	if (snprintf(num, sizeof(num), "%ld", c->counter) >= (int)sizeof(num))
+		return CID_ERR_TOOBIG;
+	return cid_txn_put(txn, CID_DB_META, cid_str_of("counter"), cid_str_of(num), 0);
+}
+
+static void test_readers_reuse_txns_while_writer_grows_map(void **state)
+{
+	struct fixture *f = *state;
+	atomic_bool stop = false;
+	struct reader readers[READERS];
+	pthread_t threads[READERS];
+	struct counted c = {.b = {.buf = malloc(MIB)}};
+
+	assert_non_null(c.b.buf);
+	for (int i = 0; i < READERS; i++) {
+		readers[i] = (struct reader){.s = f->s, .stop = &stop};
+		assert_int_equal(pthread_create(&threads[i], NULL, reader_main, &readers[i]), 0);
+	}
+	for (size_t i = 0; i < BIG_VALUES; i++) {
+		c.b.from = i;
+		c.b.to = i + 1;
+		c.counter = (long)i + 1;
+		assert_int_equal(cid_store_update(f->s, put_counted_cb, &c), CID_OK);
+	}
+	atomic_store(&stop, true);
+	for (int i = 0; i < READERS; i++) {
+		assert_int_equal(pthread_join(threads[i], NULL), 0);
+		if (readers[i].failure != NULL)
+			fail_msg("reader %d: %s", i, readers[i].failure);
+		assert_true(readers[i].rounds >= 10);
+		assert_non_null(readers[i].first);
+	}
+	assert_true(cid_store_map_size(f->s) > CID_STORE_MAP_INITIAL);
+	/* the exited threads' transactions were freed; this thread's is made anew */
+	assert_big_values(f->s, BIG_VALUES);
+	free(c.b.buf);
+}
+
+/* A thread that keeps its cached read transaction while the store closes. */
+struct idle_reader {
+	struct cid_store *s;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int stage; /* 1: read done; 2: store closed, may exit */
+	enum cid_err rc;
+};
+
+static void *idle_reader_main(void *arg)
+{
+	struct idle_reader *r = arg;
+	struct cid_txn *txn = NULL;
+
+	r->rc = cid_store_read_begin(r->s, &txn);
+	if (r->rc == CID_OK)
+		cid_store_read_end(txn);
+	pthread_mutex_lock(&r->lock);
+	r->stage = 1;
+	pthread_cond_broadcast(&r->cond);
+	while (r->stage != 2)
+		pthread_cond_wait(&r->cond, &r->lock);
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+static void test_close_frees_other_threads_cached_txns(void **state)
+{
+	struct fixture *f = *state;
+	struct idle_reader r = {
+	    .s = f->s, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+	pthread_t thread;
+	char dir[256];
+
+	assert_int_equal(pthread_create(&thread, NULL, idle_reader_main, &r), 0);
+	pthread_mutex_lock(&r.lock);
+	while (r.stage != 1)
+		pthread_cond_wait(&r.cond, &r.lock);
+	pthread_mutex_unlock(&r.lock);
+	assert_int_equal(r.rc, CID_OK);
+	memcpy(dir, f->dir, sizeof(dir));
+	cid_store_close(f->s); /* LeakSanitizer reports the thread's txn if close missed it */
+	f->s = NULL;
+	pthread_mutex_lock(&r.lock);
+	r.stage = 2;
+	pthread_cond_broadcast(&r.cond);
+	pthread_mutex_unlock(&r.lock);
+	assert_int_equal(pthread_join(thread, NULL), 0);
+	/* the thread exited after close: no destructor touched the freed store */
+	assert_int_equal(cid_store_open(dir, &f->s), CID_OK);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_open_creates_private_dir_and_schema),
+	    cmocka_unit_test(test_open_refuses_unusable_directory),
+	    cmocka_unit_test(test_reopen_keeps_data),
+	    cmocka_unit_test(test_reopen_checks_schema_version),
+	    cmocka_unit_test_setup_teardown(test_put_get_del_round_trip_per_database, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_binary_keys_and_values_round_trip, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_put_json_is_compact_with_sorted_keys, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_put_json_refuses_non_objects, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_get_json_requires_one_object, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_put_nooverwrite_reports_exists, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_del_missing_is_notfound, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_writes_in_read_txn_are_invalid, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_key_length_limits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_foreach_visits_prefix_in_key_order, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_foreach_in_update_sees_own_writes, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_update_callback_error_aborts_every_write, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_read_txn_is_reused_and_renewed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_map_grows_across_updates, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_map_grows_within_one_update_and_reruns_it, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_growth_inside_own_read_txn_fails_instead_of_deadlocking, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_readers_reuse_txns_while_writer_grows_map, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_close_frees_other_threads_cached_txns, setup,
+					    teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
