@@ -20,17 +20,17 @@
 #include <stdio.h>
 
 struct cid_config {
-	char *issuer;      /* issuer URL, e.g. "http://127.0.0.1:8080" (no trailing slash) */
-	char *listen;      /* listen address, IPv4 or IPv6 literal, e.g. "127.0.0.1" */
-	uint16_t port;     /* listen port; 0 picks a free one (printed at start) */
-	char *store_dir;   /* LMDB directory */
-	char *web_dir;     /* templates, static files, messages */
-	unsigned threads;  /* HTTP worker threads (libmicrohttpd thread pool) */
+	char *issuer;		/* issuer URL, e.g. "http://127.0.0.1:8080" (no trailing slash) */
+	char *listen;		/* listen address, IPv4 or IPv6 literal, e.g. "127.0.0.1" */
+	uint16_t port;		/* listen port; 0 picks a free one (printed at start) */
+	char *store_dir;	/* LMDB directory */
+	char *web_dir;		/* templates, static files, messages */
+	unsigned threads;	/* HTTP worker threads (libmicrohttpd thread pool) */
 	unsigned login_threads; /* threads hashing passwords (argon2) */
 	unsigned max_connections;
 	unsigned connection_timeout;
 	int64_t code_ttl, access_ttl, id_token_ttl, refresh_ttl, session_ttl;
-	int64_t key_keep;  /* seconds a retired key stays in the JWKS */
+	int64_t key_keep; /* seconds a retired key stays in the JWKS */
 	struct cid_argon2_params argon2;
 	char *default_locale; /* "ja" or "en" */
 };
@@ -59,8 +59,7 @@ CID_MUST_CHECK enum cid_err cid_config_load(struct cid_config *cfg, const char *
  * http(s) URL without query/fragment/trailing slash, ttls ordered sensibly).
  * Errors: CID_ERR_CONFIG with the reason in err.
  */
-CID_MUST_CHECK enum cid_err cid_config_check(const struct cid_config *cfg, char *err,
-					     size_t errsz);
+CID_MUST_CHECK enum cid_err cid_config_check(const struct cid_config *cfg, char *err, size_t errsz);
 
 /* Prints the reference of every key (name, type, range, default, meaning) to f. */
 void cid_config_describe(FILE *f);

@@ -1,0 +1,303 @@
+/*
+ * config: one table describes every key (type, range, default, meaning); the
+ * parser, the defaults and `--help-config` all read it, so the documentation
+ * cannot drift from what the code accepts.
+ */
+#include "config.h"
+
+#include "limits.h"
+#include "str.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef CID_DEFAULT_WEB_DIR
+#define CID_DEFAULT_WEB_DIR "./web"
+#endif
+
+enum key_type { KEY_STRING, KEY_UINT, KEY_SECONDS, KEY_LOCALE };
+
+struct key_def {
+	const char *name;
+	enum key_type type;
+	size_t offset; /* of the member in struct cid_config */
+	size_t size;   /* of that member, for integers */
+	uint64_t min, max;
+	const char *def; /* default, as text */
+	const char *help;
+};
+
+#define MEMBER(m) offsetof(struct cid_config, m), sizeof(((struct cid_config *)0)->m)
+
+static const struct key_def keys[] = {
+    {"issuer", KEY_STRING, MEMBER(issuer), 1, CID_MAX_URI, "http://127.0.0.1:8080",
+     "Issuer URL: the public base URL of civicid, no trailing slash. Every endpoint is "
+     "below it; it is the \"iss\" of every token."},
+    {"listen", KEY_STRING, MEMBER(listen), 1, 64, "127.0.0.1",
+     "Address to listen on (IPv4 or IPv6 literal). Put TLS in front (see deploy/)."},
+    {"port", KEY_UINT, MEMBER(port), 0, 65535, "8080", "TCP port; 0 picks a free one."},
+    {"store", KEY_STRING, MEMBER(store_dir), 1, 4096, "./var/civicid",
+     "Directory of the LMDB store (created 0700 if missing)."},
+    {"web_dir", KEY_STRING, MEMBER(web_dir), 1, 4096, CID_DEFAULT_WEB_DIR,
+     "Directory of templates/, messages/ and static/."},
+    {"threads", KEY_UINT, MEMBER(threads), 1, 64, "2",
+     "HTTP worker threads (libmicrohttpd thread pool); one per core."},
+    {"login_threads", KEY_UINT, MEMBER(login_threads), 1, 64, "2",
+     "Threads that verify passwords (argon2id), off the HTTP threads."},
+    {"max_connections", KEY_UINT, MEMBER(max_connections), 16, 65536, "1024",
+     "Most concurrent HTTP connections."},
+    {"connection_timeout", KEY_UINT, MEMBER(connection_timeout), 1, 600, "15",
+     "Seconds an idle connection is kept."},
+    {"code_ttl", KEY_SECONDS, MEMBER(code_ttl), 10, 600, "60",
+     "Lifetime of an authorization code, seconds."},
+    {"access_token_ttl", KEY_SECONDS, MEMBER(access_ttl), 30, 86400, "300",
+     "Lifetime of an access token (a JWT a service may verify offline), seconds."},
+    {"id_token_ttl", KEY_SECONDS, MEMBER(id_token_ttl), 30, 86400, "300",
+     "Lifetime of an ID token, seconds."},
+    {"refresh_token_ttl", KEY_SECONDS, MEMBER(refresh_ttl), 60, 31536000, "2592000",
+     "Lifetime of a refresh token family, seconds."},
+    {"session_ttl", KEY_SECONDS, MEMBER(session_ttl), 60, 2592000, "28800",
+     "Lifetime of a single-sign-on session, seconds."},
+    {"key_keep", KEY_SECONDS, MEMBER(key_keep), 60, 31536000, "86400",
+     "Seconds a retired signing key stays in the JWKS after `keys rotate`; at least the "
+     "longest token lifetime."},
+    {"argon2_t", KEY_UINT, MEMBER(argon2.t_cost), 1, 64, "2",
+     "argon2id iterations (OWASP: 2 with 19 MiB)."},
+    {"argon2_m_kib", KEY_UINT, MEMBER(argon2.m_cost_kib), 64, 4194304, "19456",
+     "argon2id memory in KiB (OWASP: 19456)."},
+    {"argon2_p", KEY_UINT, MEMBER(argon2.parallelism), 1, 16, "1", "argon2id lanes."},
+    {"default_locale", KEY_LOCALE, MEMBER(default_locale), 2, 2, "ja",
+     "Language of pages when the browser asks for none we have: ja or en."},
+};
+
+#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+static const struct key_def *key_find(const char *name)
+{
+	for (size_t i = 0; i < N_KEYS; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static enum cid_err key_set(struct cid_config *cfg, const struct key_def *k, const char *value,
+			    char *err, size_t errsz)
+{
+	char *base = (char *)cfg + k->offset;
+	size_t n = strlen(value);
+
+	if (!cid_utf8_valid(value, n)) {
+		snprintf(err, errsz, "%s: not valid UTF-8 text", k->name);
+		return CID_ERR_CONFIG;
+	}
+	switch (k->type) {
+	case KEY_LOCALE:
+		if (strcmp(value, "ja") != 0 && strcmp(value, "en") != 0) {
+			snprintf(err, errsz, "%s: must be ja or en", k->name);
+			return CID_ERR_CONFIG;
+		}
+		/* fall through */
+	case KEY_STRING: {
+		if (n < k->min || n > k->max) {
+			snprintf(err, errsz, "%s: length must be %llu..%llu", k->name,
+				 (unsigned long long)k->min, (unsigned long long)k->max);
+			return CID_ERR_CONFIG;
+		}
+		char *copy = strdup(value);
+		if (copy == NULL)
+			return CID_ERR_NOMEM;
+		char **slot = (char **)(void *)base;
+		free(*slot);
+		*slot = copy;
+		return CID_OK;
+	}
+	case KEY_UINT:
+	case KEY_SECONDS: {
+		uint64_t v;
+		if (cid_parse_u64(value, n, k->min, k->max, &v) != CID_OK) {
+			snprintf(err, errsz, "%s: must be a whole number in %llu..%llu", k->name,
+				 (unsigned long long)k->min, (unsigned long long)k->max);
+			return CID_ERR_CONFIG;
+		}
+		if (k->size == sizeof(uint16_t)) {
+			uint16_t x = (uint16_t)v;
+			memcpy(base, &x, sizeof(x));
+		} else if (k->size == sizeof(uint32_t)) {
+			uint32_t x = (uint32_t)v;
+			memcpy(base, &x, sizeof(x));
+		} else {
+			int64_t x = (int64_t)v;
+			memcpy(base, &x, sizeof(x));
+		}
+		return CID_OK;
+	}
+	}
+	return CID_ERR_CONFIG;
+}
+
+enum cid_err cid_config_new(struct cid_config **out)
+{
+	char err[256];
+	struct cid_config *cfg = calloc(1, sizeof(*cfg));
+
+	if (cfg == NULL)
+		return CID_ERR_NOMEM;
+	for (size_t i = 0; i < N_KEYS; i++) {
+		enum cid_err rc = key_set(cfg, &keys[i], keys[i].def, err, sizeof(err));
+		if (rc != CID_OK) {
+			cid_config_free(cfg);
+			return rc == CID_ERR_NOMEM ? rc : CID_ERR_CONFIG;
+		}
+	}
+	*out = cfg;
+	return CID_OK;
+}
+
+enum cid_err cid_config_set(struct cid_config *cfg, const char *key, const char *value, char *err,
+			    size_t errsz)
+{
+	const struct key_def *k = key_find(key);
+
+	if (k == NULL) {
+		snprintf(err, errsz, "unknown key \"%.64s\" (see civicid serve --help-config)",
+			 key);
+		return CID_ERR_CONFIG;
+	}
+	return key_set(cfg, k, value, err, errsz);
+}
+
+static char *trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 &&
+	       (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
+		s[--n] = '\0';
+	return s;
+}
+
+enum cid_err cid_config_load(struct cid_config *cfg, const char *path, char *err, size_t errsz)
+{
+	enum cid_err rc = CID_OK;
+	bool seen[N_KEYS] = {false};
+	char line[8192];
+	char msg[256];
+	unsigned lineno = 0;
+	FILE *f = fopen(path, "re");
+
+	if (f == NULL) {
+		snprintf(err, errsz, "%s: %s", path, strerror(errno));
+		return CID_ERR_IO;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			snprintf(err, errsz, "%s:%u: line too long", path, lineno);
+			rc = CID_ERR_CONFIG;
+			goto out;
+		}
+		char *s = trim(line);
+		if (*s == '\0' || *s == '#')
+			continue;
+		char *eq = strchr(s, '=');
+		if (eq == NULL) {
+			snprintf(err, errsz, "%s:%u: expected \"key = value\"", path, lineno);
+			rc = CID_ERR_CONFIG;
+			goto out;
+		}
+		*eq = '\0';
+		char *key = trim(s);
+		char *value = trim(eq + 1);
+		const struct key_def *k = key_find(key);
+		if (k != NULL && seen[k - keys]) {
+			snprintf(err, errsz, "%s:%u: %s given twice", path, lineno, key);
+			rc = CID_ERR_CONFIG;
+			goto out;
+		}
+		rc = cid_config_set(cfg, key, value, msg, sizeof(msg));
+		if (rc != CID_OK) {
+			snprintf(err, errsz, "%s:%u: %s", path, lineno, msg);
+			goto out;
+		}
+		seen[k - keys] = true;
+	}
+	if (ferror(f)) {
+		snprintf(err, errsz, "%s: read error", path);
+		rc = CID_ERR_IO;
+	}
+out:
+	fclose(f);
+	return rc;
+}
+
+enum cid_err cid_config_check(const struct cid_config *cfg, char *err, size_t errsz)
+{
+	const char *iss = cfg->issuer;
+	bool https = strncmp(iss, "https://", 8) == 0;
+	bool http = strncmp(iss, "http://", 7) == 0;
+	size_t n = strlen(iss);
+
+	if ((!https && !http) || n <= (size_t)(https ? 8 : 7)) {
+		snprintf(err, errsz, "issuer must be an absolute http(s) URL");
+		return CID_ERR_CONFIG;
+	}
+	if (strpbrk(iss, "?#@ \t") != NULL || iss[n - 1] == '/') {
+		snprintf(err, errsz,
+			 "issuer must have no query, fragment, userinfo or trailing slash");
+		return CID_ERR_CONFIG;
+	}
+	if (cfg->key_keep < cfg->access_ttl || cfg->key_keep < cfg->id_token_ttl) {
+		snprintf(err, errsz, "key_keep must be at least access_token_ttl and id_token_ttl");
+		return CID_ERR_CONFIG;
+	}
+	if (cfg->refresh_ttl < cfg->access_ttl) {
+		snprintf(err, errsz, "refresh_token_ttl must be at least access_token_ttl");
+		return CID_ERR_CONFIG;
+	}
+	if (cfg->argon2.m_cost_kib < 8 * cfg->argon2.parallelism) {
+		snprintf(err, errsz, "argon2_m_kib must be at least 8 * argon2_p");
+		return CID_ERR_CONFIG;
+	}
+	return CID_OK;
+}
+
+static const char *type_name(enum key_type t)
+{
+	switch (t) {
+	case KEY_STRING: return "text";
+	case KEY_UINT: return "integer";
+	case KEY_SECONDS: return "seconds";
+	case KEY_LOCALE: return "ja|en";
+	}
+	return "";
+}
+
+void cid_config_describe(FILE *f)
+{
+	fprintf(f, "# civicid configuration: one \"key = value\" per line, '#' comments.\n");
+	for (size_t i = 0; i < N_KEYS; i++) {
+		const struct key_def *k = &keys[i];
+		fprintf(f, "\n# %s\n# type: %s", k->help, type_name(k->type));
+		if (k->type == KEY_UINT || k->type == KEY_SECONDS)
+			fprintf(f, ", range %llu..%llu", (unsigned long long)k->min,
+				(unsigned long long)k->max);
+		fprintf(f, "\n%s = %s\n", k->name, k->def);
+	}
+}
+
+void cid_config_free(struct cid_config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; i < N_KEYS; i++) {
+		if (keys[i].type == KEY_STRING || keys[i].type == KEY_LOCALE) {
+			char **slot = (char **)(void *)((char *)cfg + keys[i].offset);
+			free(*slot);
+		}
+	}
+	free(cfg);
+}

@@ -1,0 +1,173 @@
+/*
+ * config: defaults, the file format and its errors (table-driven: each row
+ * is a file's text and the message it must produce), and cross-key checks.
+ */
+#include "config.h"
+#include "support.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void test_defaults(void **state)
+{
+	struct cid_config *cfg = NULL;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(cid_config_new(&cfg), CID_OK);
+	assert_string_equal(cfg->issuer, "http://127.0.0.1:8080");
+	assert_int_equal(cfg->port, 8080);
+	assert_int_equal(cfg->code_ttl, CID_CODE_TTL);
+	assert_int_equal(cfg->access_ttl, CID_ACCESS_TTL);
+	assert_int_equal(cfg->argon2.m_cost_kib, CID_ARGON2_M_KIB);
+	assert_int_equal(cfg->argon2.t_cost, CID_ARGON2_T);
+	assert_string_equal(cfg->default_locale, "ja");
+	assert_int_equal(cid_config_check(cfg, err, sizeof(err)), CID_OK);
+	cid_config_free(cfg);
+}
+
+struct file_case {
+	const char *text;
+	enum cid_err expect;
+	const char *message; /* substring of the error */
+};
+
+static const struct file_case file_cases[] = {
+    {"# comment\n\nissuer = https://id.city.example\nport = 9000\n", CID_OK, ""},
+    {"code_ttl = 30\naccess_token_ttl=600\n", CID_OK, ""},
+    {"default_locale = en\n", CID_OK, ""},
+    {"nonsense = 1\n", CID_ERR_CONFIG, ":1: unknown key \"nonsense\""},
+    {"\n\nport = 70000\n", CID_ERR_CONFIG, ":3: port: must be a whole number in 0..65535"},
+    {"port = -1\n", CID_ERR_CONFIG, ":1: port"},
+    {"port = 12x\n", CID_ERR_CONFIG, ":1: port"},
+    {"code_ttl = 5\n", CID_ERR_CONFIG, "code_ttl: must be a whole number in 10..600"},
+    {"code_ttl = 601\n", CID_ERR_CONFIG, "10..600"},
+    {"port = 1\nport = 2\n", CID_ERR_CONFIG, ":2: port given twice"},
+    {"just words\n", CID_ERR_CONFIG, ":1: expected \"key = value\""},
+    {"default_locale = fr\n", CID_ERR_CONFIG, "must be ja or en"},
+    {"issuer =\n", CID_ERR_CONFIG, "issuer: length"},
+    {"threads = 0\n", CID_ERR_CONFIG, "threads"},
+    {"listen = \xff\xfe\n", CID_ERR_CONFIG, "UTF-8"},
+};
+
+static void test_file_rows(void **state)
+{
+	char dir[256], path[300], err[512];
+
+	(void)state;
+	cid_test_tmpdir(dir);
+	snprintf(path, sizeof(path), "%s/civicid.conf", dir);
+	for (size_t i = 0; i < sizeof(file_cases) / sizeof(file_cases[0]); i++) {
+		struct cid_config *cfg = NULL;
+		write_file(path, file_cases[i].text);
+		assert_int_equal(cid_config_new(&cfg), CID_OK);
+		err[0] = '\0';
+		enum cid_err got = cid_config_load(cfg, path, err, sizeof(err));
+		if (got != file_cases[i].expect || strstr(err, file_cases[i].message) == NULL)
+			fail_msg("row %zu: got %s, message '%s'", i, cid_strerror(got), err);
+		if (got != CID_OK)
+			assert_non_null(strstr(err, path)); /* names the file */
+		cid_config_free(cfg);
+	}
+	cid_test_rmdir(dir);
+}
+
+static void test_loaded_values_apply(void **state)
+{
+	char dir[256], path[300], err[512];
+	struct cid_config *cfg = NULL;
+
+	(void)state;
+	cid_test_tmpdir(dir);
+	snprintf(path, sizeof(path), "%s/c.conf", dir);
+	write_file(path, "issuer = https://id.city.example\n  store = /srv/civicid  \n"
+			 "argon2_m_kib = 65536\nrefresh_token_ttl = 3600\n");
+	assert_int_equal(cid_config_new(&cfg), CID_OK);
+	assert_int_equal(cid_config_load(cfg, path, err, sizeof(err)), CID_OK);
+	assert_string_equal(cfg->issuer, "https://id.city.example");
+	assert_string_equal(cfg->store_dir, "/srv/civicid");
+	assert_int_equal(cfg->argon2.m_cost_kib, 65536);
+	assert_int_equal(cfg->refresh_ttl, 3600);
+	assert_int_equal(cid_config_load(cfg, "/nonexistent/civicid.conf", err, sizeof(err)),
+			 CID_ERR_IO);
+	cid_config_free(cfg);
+	cid_test_rmdir(dir);
+}
+
+static void test_cross_key_checks(void **state)
+{
+	static const struct {
+		const char *key, *value;
+		bool ok;
+	} rows[] = {
+	    {"issuer", "https://id.city.example", true},
+	    {"issuer", "https://id.city.example/", false},
+	    {"issuer", "https://id.city.example?x=1", false},
+	    {"issuer", "https://id.city.example#f", false},
+	    {"issuer", "ftp://id.city.example", false},
+	    {"issuer", "https://", false},
+	    {"issuer", "https://user@id.city.example", false},
+	    {"key_keep", "60", false}, /* shorter than the 300 s access tokens */
+	    {"refresh_token_ttl", "60", false},
+	};
+
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct cid_config *cfg = NULL;
+		assert_int_equal(cid_config_new(&cfg), CID_OK);
+		assert_int_equal(cid_config_set(cfg, rows[i].key, rows[i].value, err, sizeof(err)),
+				 CID_OK);
+		bool ok = cid_config_check(cfg, err, sizeof(err)) == CID_OK;
+		if (ok != rows[i].ok)
+			fail_msg("%s = %s: expected %s", rows[i].key, rows[i].value,
+				 rows[i].ok ? "ok" : "an error");
+		cid_config_free(cfg);
+	}
+}
+
+static void test_describe_lists_every_key(void **state)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	(void)state;
+	assert_non_null(f);
+	cid_config_describe(f);
+	fclose(f);
+	const char *expected[] = {
+	    "issuer =",		  "listen =",	"port =",	  "store =",	     "code_ttl =",
+	    "access_token_ttl =", "key_keep =", "argon2_m_kib =", "default_locale ="};
+	for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++)
+		assert_non_null(strstr(text, expected[i]));
+	free(text);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_file_rows),
+	    cmocka_unit_test(test_loaded_values_apply),
+	    cmocka_unit_test(test_cross_key_checks),
+	    cmocka_unit_test(test_describe_lists_every_key),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
