@@ -35,13 +35,13 @@ struct cid_client {
 	size_t n_redirect_uris;
 	char **post_logout_uris;
 	size_t n_post_logout_uris;
-	char *scopes;                /* allowed scopes, space separated */
-	bool allow_code;             /* grant types */
+	char *scopes;	 /* allowed scopes, space separated */
+	bool allow_code; /* grant types */
 	bool allow_refresh;
 	bool allow_client_credentials;
-	char id_token_alg[8];        /* "ES256" or "RS256" */
-	bool pairwise;               /* subject_type */
-	char *sector;                /* sector identifier */
+	char id_token_alg[8]; /* "ES256" or "RS256" */
+	bool pairwise;	      /* subject_type */
+	char *sector;	      /* sector identifier */
 };
 
 /* What an operator gives to register a client (all strings borrowed). */
@@ -53,10 +53,10 @@ struct cid_client_spec {
 	size_t n_redirect_uris;
 	const char *const *post_logout_uris;
 	size_t n_post_logout_uris;
-	const char *scopes;        /* NULL: "openid" */
-	const char *grant_types;   /* space separated; NULL: "authorization_code refresh_token" */
-	const char *id_token_alg;  /* NULL: "ES256" */
-	const char *subject_type;  /* NULL: "pairwise" */
+	const char *scopes;	  /* NULL: "openid" */
+	const char *grant_types;  /* space separated; NULL: "authorization_code refresh_token" */
+	const char *id_token_alg; /* NULL: "ES256" */
+	const char *subject_type; /* NULL: "pairwise" */
 };
 
 /*
