@@ -33,18 +33,19 @@
 enum cid_claim_type {
 	CID_CLAIM_STRING,
 	CID_CLAIM_BOOL,
-	CID_CLAIM_INT,    /* integer, range per claim */
-	CID_CLAIM_DATE,   /* "YYYY-MM-DD" (or "YYYY", "0000-MM-DD" per Core §5.1) */
+	CID_CLAIM_INT,	  /* integer, range per claim */
+	CID_CLAIM_DATE,	  /* "YYYY-MM-DD" (or "YYYY", "0000-MM-DD" per Core §5.1) */
 	CID_CLAIM_OBJECT, /* address: an object of string members (Core §5.1.1) */
-	CID_CLAIM_TIME,   /* seconds since epoch (updated_at), maintained by civicid */
+	CID_CLAIM_TIME,	  /* seconds since epoch (updated_at), maintained by civicid */
 };
 
 struct cid_claim_def {
-	const char *name;  /* "given_name", "resident_district" */
-	const char *scope; /* scope that requests it: "profile", "email", "address", "phone", "city" */
+	const char *name; /* "given_name", "resident_district" */
+	const char
+	    *scope; /* scope that requests it: "profile", "email", "address", "phone", "city" */
 	enum cid_claim_type type;
-	bool lang_tagged;       /* may appear as name#lang-tag */
-	int64_t min, max;       /* for CID_CLAIM_INT */
+	bool lang_tagged; /* may appear as name#lang-tag */
+	int64_t min, max; /* for CID_CLAIM_INT */
 };
 
 /*
@@ -102,7 +103,8 @@ CID_MUST_CHECK enum cid_err cid_account_set_claims(struct cid_store *s, const ch
 CID_MUST_CHECK enum cid_err cid_account_set_disabled(struct cid_store *s, const char *username,
 						     bool disabled);
 
-/* Replaces the password. Errors: CID_ERR_NOTFOUND, CID_ERR_INVALID, CID_ERR_CRYPTO, CID_ERR_STORE. */
+/* Replaces the password. Errors: CID_ERR_NOTFOUND, CID_ERR_INVALID, CID_ERR_CRYPTO, CID_ERR_STORE.
+ */
 CID_MUST_CHECK enum cid_err cid_account_set_password(struct cid_store *s,
 						     const struct cid_argon2_params *params,
 						     const char *username, const char *password);
@@ -118,11 +120,9 @@ CID_MUST_CHECK enum cid_err cid_account_set_password(struct cid_store *s,
  * CID_ERR_THROTTLED (*retry_after set to seconds to wait; no hash computed),
  * CID_ERR_INVALID (lengths), CID_ERR_STORE.
  */
-CID_MUST_CHECK enum cid_err cid_account_authenticate(struct cid_store *s,
-						     const struct cid_argon2_params *params,
-						     const char *username, const char *password,
-						     const char *addr, int64_t now,
-						     char id_out[CID_ID_CHARS + 1],
-						     int64_t *retry_after);
+CID_MUST_CHECK enum cid_err
+cid_account_authenticate(struct cid_store *s, const struct cid_argon2_params *params,
+			 const char *username, const char *password, const char *addr, int64_t now,
+			 char id_out[CID_ID_CHARS + 1], int64_t *retry_after);
 
 #endif

@@ -24,8 +24,8 @@ struct cid_session {
 	char account_id[CID_ID_CHARS + 1];
 	int64_t auth_time;
 	int64_t expires_at;
-	char acr[32];                 /* "urn:civicid:acr:password" ... */
-	char amr[CID_MAX_AMR][16];    /* "pwd", "otp" (RFC 8176) */
+	char acr[32];		   /* "urn:civicid:acr:password" ... */
+	char amr[CID_MAX_AMR][16]; /* "pwd", "otp" (RFC 8176) */
 	size_t n_amr;
 };
 

@@ -1,0 +1,274 @@
+/*
+ * session: SSO sessions, keyed by the storage hash of the cookie.
+ *
+ * The cookie is the only bearer secret and is never stored; the sid is a
+ * separate random value that may appear in ID tokens and logout requests, so
+ * knowing a sid never lets anyone present a session. A cookie that cannot be
+ * one of ours (wrong length or alphabet) is refused before it is hashed, and
+ * every stored field is bounds-checked on the way back into struct cid_session.
+ */
+#include "session.h"
+
+#include "crypto.h"
+#include "str.h"
+
+#include <jansson.h>
+#include <string.h>
+
+static const char *str_member(const json_t *o, const char *name)
+{
+	return json_string_value(json_object_get(o, name));
+}
+
+/* True if s is exactly CID_TOKEN_CHARS base64url characters, as cid_random_token makes. */
+static bool token_syntax_ok(const char *s)
+{
+	size_t n = s == NULL ? 0 : strnlen(s, CID_TOKEN_CHARS + 1);
+
+	if (n != CID_TOKEN_CHARS)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			  (c >= '0' && c <= '9') || c == '-' || c == '_';
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/* The store key of a cookie; false if the cookie cannot be one of ours. */
+static bool cookie_key(const char *cookie, char hash[CID_HASH_HEX + 1])
+{
+	if (!token_syntax_ok(cookie))
+		return false;
+	cid_secret_hash(cookie, CID_TOKEN_CHARS, hash);
+	return true;
+}
+
+static struct cid_str key_of(const char *hash)
+{
+	return (struct cid_str){hash, CID_HASH_HEX};
+}
+
+/* Copies a NUL-terminated string into dst[cap]; false if absent or too long. */
+static bool copy_str(char *dst, size_t cap, const char *src)
+{
+	size_t n = src == NULL ? cap : strnlen(src, cap);
+
+	if (n >= cap)
+		return false;
+	memcpy(dst, src, n + 1);
+	return true;
+}
+
+/* Fills s from a stored record; CID_ERR_STORE if the record is malformed. */
+static enum cid_err from_record(const json_t *rec, struct cid_session *s)
+{
+	const json_t *amr = json_object_get(rec, "amr");
+
+	memset(s, 0, sizeof(*s));
+	if (!copy_str(s->sid, sizeof(s->sid), str_member(rec, "sid")) ||
+	    !copy_str(s->account_id, sizeof(s->account_id), str_member(rec, "account_id")) ||
+	    !copy_str(s->acr, sizeof(s->acr), str_member(rec, "acr")) ||
+	    !json_is_integer(json_object_get(rec, "auth_time")) ||
+	    !json_is_integer(json_object_get(rec, "expires_at")) || !json_is_array(amr) ||
+	    json_array_size(amr) > CID_MAX_AMR)
+		return CID_ERR_STORE;
+	s->auth_time = (int64_t)json_integer_value(json_object_get(rec, "auth_time"));
+	s->expires_at = (int64_t)json_integer_value(json_object_get(rec, "expires_at"));
+	for (size_t i = 0; i < json_array_size(amr); i++)
+		if (!copy_str(s->amr[i], sizeof(s->amr[i]),
+			      json_string_value(json_array_get(amr, i))))
+			return CID_ERR_STORE;
+	s->n_amr = json_array_size(amr);
+	return CID_OK;
+}
+
+struct put {
+	const char *hash;
+	const json_t *rec;
+};
+
+static enum cid_err put_cb(struct cid_txn *txn, void *arg)
+{
+	struct put *p = arg;
+
+	return cid_txn_put_json(txn, CID_DB_SESSIONS, key_of(p->hash), p->rec, CID_PUT_NOOVERWRITE);
+}
+
+enum cid_err cid_session_new(struct cid_store *s, const char *account_id, const char *acr,
+			     const char *const *amr, size_t n_amr, int64_t now, int64_t ttl,
+			     char cookie_out[CID_TOKEN_CHARS + 1], struct cid_session *out)
+{
+	enum cid_err rc = CID_OK;
+	char cookie[CID_TOKEN_CHARS + 1] = "";
+	char hash[CID_HASH_HEX + 1];
+	struct cid_session sess = {0};
+	json_t *rec = NULL;
+	json_t *methods = json_array();
+	json_t *clients = json_array();
+
+	CID_ENSURE(methods != NULL && clients != NULL, CID_ERR_NOMEM);
+	CID_ENSURE(account_id != NULL && strnlen(account_id, CID_ID_CHARS + 1) == CID_ID_CHARS,
+		   CID_ERR_INVALID);
+	CID_ENSURE(copy_str(sess.account_id, sizeof(sess.account_id), account_id), CID_ERR_INVALID);
+	CID_ENSURE(copy_str(sess.acr, sizeof(sess.acr), acr == NULL ? "" : acr), CID_ERR_INVALID);
+	CID_ENSURE(n_amr <= CID_MAX_AMR && (n_amr == 0 || amr != NULL) && ttl > 0, CID_ERR_INVALID);
+	for (size_t i = 0; i < n_amr; i++) {
+		CID_ENSURE(copy_str(sess.amr[i], sizeof(sess.amr[i]), amr[i]) &&
+			       sess.amr[i][0] != '\0',
+			   CID_ERR_INVALID);
+		CID_ENSURE(json_array_append_new(methods, json_string(amr[i])) == 0, CID_ERR_NOMEM);
+	}
+	sess.n_amr = n_amr;
+	sess.auth_time = now;
+	sess.expires_at = now + ttl;
+	CID_TRY(cid_random_token(cookie));
+	CID_TRY(cid_random_token(sess.sid));
+	rec = json_pack("{s:s, s:s, s:I, s:I, s:s, s:O, s:O}", "sid", sess.sid, "account_id",
+			sess.account_id, "auth_time", (json_int_t)sess.auth_time, "expires_at",
+			(json_int_t)sess.expires_at, "acr", sess.acr, "amr", methods, "clients",
+			clients);
+	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
+	cid_secret_hash(cookie, CID_TOKEN_CHARS, hash);
+	{
+		struct put p = {hash, rec};
+
+		CID_TRY(cid_store_update(s, put_cb, &p));
+	}
+	memcpy(cookie_out, cookie, sizeof(cookie));
+	if (out != NULL)
+		*out = sess;
+out:
+	cid_wipe(cookie, sizeof(cookie));
+	json_decref(rec);
+	json_decref(methods);
+	json_decref(clients);
+	return rc;
+}
+
+enum cid_err cid_session_get(struct cid_store *s, const char *cookie, int64_t now,
+			     struct cid_session *out)
+{
+	enum cid_err rc = CID_OK;
+	char hash[CID_HASH_HEX + 1];
+	struct cid_txn *txn = NULL;
+	struct cid_session sess;
+	json_t *rec = NULL;
+
+	CID_ENSURE(cookie_key(cookie, hash), CID_ERR_NOTFOUND);
+	CID_TRY(cid_store_read_begin(s, &txn));
+	CID_TRY(cid_txn_get_json(txn, CID_DB_SESSIONS, key_of(hash), &rec));
+	CID_TRY(from_record(rec, &sess));
+	CID_ENSURE(now < sess.expires_at, CID_ERR_EXPIRED);
+	if (out != NULL)
+		*out = sess;
+out:
+	cid_store_read_end(txn);
+	json_decref(rec);
+	return rc;
+}
+
+struct add_client {
+	const char *hash;
+	const char *client_id;
+};
+
+static enum cid_err add_client_cb(struct cid_txn *txn, void *arg)
+{
+	struct add_client *a = arg;
+	enum cid_err rc = CID_OK;
+	json_t *rec = NULL;
+	json_t *clients;
+	size_t i;
+	json_t *c;
+
+	CID_TRY(cid_txn_get_json(txn, CID_DB_SESSIONS, key_of(a->hash), &rec));
+	clients = json_object_get(rec, "clients");
+	CID_ENSURE(json_is_array(clients), CID_ERR_STORE);
+	json_array_foreach(clients, i, c)
+	{
+		if (cid_str_eq(cid_str_of(json_string_value(c)), a->client_id))
+			goto out; /* already recorded: nothing to write */
+	}
+	CID_ENSURE(json_array_append_new(clients, json_string(a->client_id)) == 0, CID_ERR_NOMEM);
+	CID_TRY(cid_txn_put_json(txn, CID_DB_SESSIONS, key_of(a->hash), rec, 0));
+out:
+	json_decref(rec);
+	return rc;
+}
+
+enum cid_err cid_session_add_client(struct cid_store *s, const char *cookie, const char *client_id)
+{
+	enum cid_err rc = CID_OK;
+	char hash[CID_HASH_HEX + 1];
+	size_t n = client_id == NULL ? 0 : strnlen(client_id, CID_MAX_CLIENT_ID + 1);
+	struct add_client a = {hash, client_id};
+
+	CID_ENSURE(n >= 1 && n <= CID_MAX_CLIENT_ID && cid_utf8_valid(client_id, n),
+		   CID_ERR_INVALID);
+	CID_ENSURE(cookie_key(cookie, hash), CID_ERR_NOTFOUND);
+	CID_TRY(cid_store_update(s, add_client_cb, &a));
+out:
+	return rc;
+}
+
+static enum cid_err del_cb(struct cid_txn *txn, void *arg)
+{
+	return cid_txn_del(txn, CID_DB_SESSIONS, key_of(arg));
+}
+
+enum cid_err cid_session_end(struct cid_store *s, const char *cookie)
+{
+	char hash[CID_HASH_HEX + 1];
+
+	if (!cookie_key(cookie, hash))
+		return CID_ERR_NOTFOUND;
+	return cid_store_update(s, del_cb, hash);
+}
+
+struct find_sid {
+	const char *sid;
+	bool found;
+	char hash[CID_HASH_HEX + 1];
+};
+
+static enum cid_err find_sid_one(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct find_sid *f = arg;
+	json_t *rec;
+
+	if (f->found || key.len != CID_HASH_HEX)
+		return CID_OK;
+	rec = json_loadb(val.ptr, val.len, 0, NULL);
+	if (cid_str_eq(cid_str_of(str_member(rec, "sid")), f->sid)) {
+		memcpy(f->hash, key.ptr, CID_HASH_HEX);
+		f->hash[CID_HASH_HEX] = '\0';
+		f->found = true;
+	}
+	json_decref(rec);
+	return CID_OK;
+}
+
+static enum cid_err end_sid_cb(struct cid_txn *txn, void *arg)
+{
+	struct find_sid *f = arg;
+	enum cid_err rc = CID_OK;
+
+	f->found = false; /* the callback may run again after a map resize */
+	CID_TRY(cid_txn_foreach(txn, CID_DB_SESSIONS, (struct cid_str){NULL, 0}, find_sid_one, f));
+	CID_ENSURE(f->found, CID_ERR_NOTFOUND);
+	CID_TRY(cid_txn_del(txn, CID_DB_SESSIONS, key_of(f->hash)));
+out:
+	return rc;
+}
+
+enum cid_err cid_session_end_sid(struct cid_store *s, const char *sid)
+{
+	struct find_sid f = {.sid = sid};
+
+	if (!token_syntax_ok(sid))
+		return CID_ERR_NOTFOUND;
+	return cid_store_update(s, end_sid_cb, &f);
+}

@@ -1,0 +1,688 @@
+/*
+ * account: the claim table and its checks (table-driven), citizens on a real
+ * LMDB store, and login throttling driven by an explicit clock.
+ */
+#include "account.h"
+#include "support.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define NOW	 1800000000
+#define PASSWORD "correct horse battery"
+
+struct fixture {
+	char dir[256];
+	struct cid_store *s;
+	char id[CID_ID_CHARS + 1]; /* hanako's account id */
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	json_t *claims = json_pack("{s:s, s:s, s:s}", "given_name", "花子", "family_name", "山田",
+				   "family_name#ja-Kana-JP", "ヤマダ");
+
+	assert_non_null(f);
+	assert_non_null(claims);
+	f->s = cid_test_store_open(f->dir);
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "hanako", PASSWORD, claims, f->id),
+			 CID_OK);
+	json_decref(claims);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	cid_test_store_close(f->s, f->dir);
+	free(f);
+	return 0;
+}
+
+/* ---- the claim table ---- */
+
+struct claim_case {
+	const char *name;
+	const char *json; /* the value as JSON; NULL: raw below as a string without UTF-8 check */
+	const char *raw;
+	enum cid_err expect;
+};
+
+static const struct claim_case claim_cases[] = {
+    {"given_name", "\"Hanako\"", NULL, CID_OK},
+    {"family_name#ja-Kana-JP", "\"ヤマダ\"", NULL, CID_OK},
+    {"family_name#ja-Hani-JP", "\"山田\"", NULL, CID_OK},
+    {"name#en", "\"Hanako Yamada\"", NULL, CID_OK},
+    {"resident_district#ja", "\"葵\"", NULL, CID_OK},
+    {"family_name#", "\"x\"", NULL, CID_ERR_INVALID},
+    {"family_name#j", "\"x\"", NULL, CID_ERR_INVALID},
+    {"family_name#ja--JP", "\"x\"", NULL, CID_ERR_INVALID},
+    {"family_name#ja-", "\"x\"", NULL, CID_ERR_INVALID},
+    {"family_name#ja-abcdefghi", "\"x\"", NULL, CID_ERR_INVALID},
+    {"family_name#1a", "\"x\"", NULL, CID_ERR_INVALID},
+    {"email#ja", "\"a@example.jp\"", NULL, CID_ERR_INVALID},
+    {"no_such_claim", "\"x\"", NULL, CID_ERR_INVALID},
+    {"Given_name", "\"x\"", NULL, CID_ERR_INVALID},
+    {"given_name", "\"\"", NULL, CID_ERR_INVALID},
+    {"given_name", "42", NULL, CID_ERR_INVALID},
+    {"given_name", "null", NULL, CID_ERR_INVALID},
+    {"given_name", NULL, "\xff\xfe", CID_ERR_UTF8},
+    {"given_name", NULL, "\xc0\xaf", CID_ERR_UTF8},
+    {"given_name", "\"a\\u0001b\"", NULL, CID_ERR_UTF8},
+    {"email", "\"hanako@example.jp\"", NULL, CID_OK},
+    {"email", "\"hanako\"", NULL, CID_ERR_INVALID},
+    {"email", "\"@example.jp\"", NULL, CID_ERR_INVALID},
+    {"email", "\"hanako@\"", NULL, CID_ERR_INVALID},
+    {"email", "\"a@b@example.jp\"", NULL, CID_ERR_INVALID},
+    {"email_verified", "true", NULL, CID_OK},
+    {"email_verified", "\"true\"", NULL, CID_ERR_INVALID},
+    {"phone_number_verified", "false", NULL, CID_OK},
+    {"phone_number_verified", "0", NULL, CID_ERR_INVALID},
+    {"household_size", "0", NULL, CID_ERR_INVALID},
+    {"household_size", "1", NULL, CID_OK},
+    {"household_size", "99", NULL, CID_OK},
+    {"household_size", "100", NULL, CID_ERR_INVALID},
+    {"household_size", "-1", NULL, CID_ERR_INVALID},
+    {"household_size", "3.0", NULL, CID_ERR_INVALID},
+    {"household_size", "\"3\"", NULL, CID_ERR_INVALID},
+    {"birthdate", "\"2024-02-29\"", NULL, CID_OK},
+    {"birthdate", "\"2024-02-30\"", NULL, CID_ERR_INVALID},
+    {"birthdate", "\"2023-02-29\"", NULL, CID_ERR_INVALID},
+    {"birthdate", "\"1900-02-29\"", NULL, CID_ERR_INVALID},
+    {"birthdate", "\"2000-02-29\"", NULL, CID_OK},
+    {"birthdate", "\"0000-02-29\"", NULL, CID_OK},
+    {"birthdate", "\"1987\"", NULL, CID_OK},
+    {"birthdate", "\"0000\"", NULL, CID_ERR_INVALID},
+    {"birthdate", "\"2024-04-31\"", NULL, CID_ERR_INVALID},
+    {"birthdate", "\"2024-13-01\"", NULL, CID_ERR_INVALID},
+    {"birthdate", "\"2024-00-10\"", NULL, CID_ERR_INVALID},
+    {"birthdate", "\"2024-1-01\"", NULL, CID_ERR_INVALID},
+    {"birthdate", "\"2024/01/01\"", NULL, CID_ERR_INVALID},
+    {"birthdate", "19870101", NULL, CID_ERR_INVALID},
+    {"resident_since", "\"2010-04-01\"", NULL, CID_OK},
+    {"address", "{\"locality\":\"Aizuwakamatsu\",\"postal_code\":\"965-8601\"}", NULL, CID_OK},
+    {"address", "{\"street_address\":\"1-1 Higashi\\nApt 3\",\"country\":\"JP\"}", NULL, CID_OK},
+    {"address", "{\"city\":\"Aizuwakamatsu\"}", NULL, CID_ERR_INVALID},
+    {"address", "{\"locality\":\"x\",\"city\":\"y\"}", NULL, CID_ERR_INVALID},
+    {"address", "{}", NULL, CID_ERR_INVALID},
+    {"address", "{\"locality\":3}", NULL, CID_ERR_INVALID},
+    {"address", "{\"region\":\"\"}", NULL, CID_ERR_INVALID},
+    {"address", "\"Aizuwakamatsu\"", NULL, CID_ERR_INVALID},
+    {"updated_at", "1700000000", NULL, CID_ERR_INVALID},
+    {"preferred_language", "\"ja\"", NULL, CID_OK},
+    {"preferred_language", "\"ja-Kana-JP\"", NULL, CID_OK},
+    {"preferred_language", "\"en-US\"", NULL, CID_OK},
+    {"preferred_language", "\"ja_JP\"", NULL, CID_ERR_INVALID},
+    {"preferred_language", "\"j\"", NULL, CID_ERR_INVALID},
+    {"preferred_language", "\"ja-\"", NULL, CID_ERR_INVALID},
+    {"preferred_language", "\"日本語\"", NULL, CID_ERR_INVALID},
+    {"locale", "\"ja-JP\"", NULL, CID_OK},
+    {"locale", "\"en_US\"", NULL, CID_OK},
+    {"picture", "\"https://city.example.jp/p/1.png\"", NULL, CID_OK},
+    {"website", "\"javascript:alert(1)\"", NULL, CID_ERR_INVALID},
+    {"profile", "\"https://\"", NULL, CID_ERR_INVALID},
+    {"phone_number", "\"+81 242-39-1111\"", NULL, CID_OK},
+    {"zoneinfo", "\"Asia/Tokyo\"", NULL, CID_OK},
+};
+
+static void test_claim_check_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(claim_cases) / sizeof(claim_cases[0]); i++) {
+		const struct claim_case *c = &claim_cases[i];
+		json_t *v = c->json != NULL ? json_loads(c->json, JSON_DECODE_ANY, NULL)
+					    : json_stringn_nocheck(c->raw, strlen(c->raw));
+		enum cid_err got;
+
+		assert_non_null(v);
+		got = cid_claim_check(c->name, v);
+		if (got != c->expect)
+			fail_msg("row %zu: %s = %s: got %s, want %s", i, c->name,
+				 c->json != NULL ? c->json : "(raw)", cid_strerror(got),
+				 cid_strerror(c->expect));
+		json_decref(v);
+	}
+}
+
+static void test_claim_string_length_limit(void **state)
+{
+	char *big = malloc(CID_MAX_CLAIM_VALUE + 2);
+	json_t *v;
+
+	(void)state;
+	assert_non_null(big);
+	memset(big, 'a', CID_MAX_CLAIM_VALUE + 1);
+	big[CID_MAX_CLAIM_VALUE + 1] = '\0';
+	v = json_stringn(big, CID_MAX_CLAIM_VALUE);
+	assert_int_equal(cid_claim_check("nickname", v), CID_OK);
+	json_decref(v);
+	v = json_stringn(big, CID_MAX_CLAIM_VALUE + 1);
+	assert_int_equal(cid_claim_check("nickname", v), CID_ERR_TOOBIG);
+	json_decref(v);
+	assert_int_equal(cid_claim_check("nickname", NULL), CID_ERR_INVALID);
+	free(big);
+}
+
+static void test_claim_lookup_and_table(void **state)
+{
+	size_t n = 0;
+	const struct cid_claim_def *t = cid_claim_table(&n);
+	const struct cid_claim_def *d;
+	bool saw_city = false;
+
+	(void)state;
+	assert_true(n >= 20);
+	for (size_t i = 0; i < n; i++) {
+		assert_ptr_equal(cid_claim_lookup(t[i].name), &t[i]);
+		saw_city = saw_city || strcmp(t[i].scope, "city") == 0;
+	}
+	assert_true(saw_city);
+	d = cid_claim_lookup("family_name#ja-Kana-JP");
+	assert_non_null(d);
+	assert_string_equal(d->name, "family_name");
+	assert_string_equal(d->scope, "profile");
+	assert_true(d->lang_tagged);
+	d = cid_claim_lookup("household_size");
+	assert_non_null(d);
+	assert_int_equal(d->type, CID_CLAIM_INT);
+	assert_int_equal(d->min, 1);
+	assert_int_equal(d->max, 99);
+	assert_int_equal(cid_claim_lookup("updated_at")->type, CID_CLAIM_TIME);
+	assert_string_equal(cid_claim_lookup("address")->scope, "address");
+	assert_string_equal(cid_claim_lookup("phone_number")->scope, "phone");
+	assert_null(cid_claim_lookup("email#ja"));
+	assert_null(cid_claim_lookup("given_name#"));
+	assert_null(cid_claim_lookup("sub"));
+	assert_null(cid_claim_lookup(NULL));
+}
+
+/* ---- citizens ---- */
+
+static json_t *raw_record(struct cid_store *s, const char *id)
+{
+	struct cid_txn *txn = NULL;
+	json_t *rec = NULL;
+
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	assert_int_equal(cid_txn_get_json(txn, CID_DB_CITIZENS, cid_str_of(id), &rec), CID_OK);
+	cid_store_read_end(txn);
+	return rec;
+}
+
+static void test_add_find_get_never_return_password(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_txn *txn = NULL;
+	json_t *rec = NULL;
+	json_t *raw;
+
+	assert_int_equal(strlen(f->id), CID_ID_CHARS);
+	assert_int_equal(cid_account_find(f->s, "hanako", &rec), CID_OK);
+	assert_string_equal(json_string_value(json_object_get(rec, "id")), f->id);
+	assert_string_equal(json_string_value(json_object_get(rec, "username")), "hanako");
+	assert_true(json_is_false(json_object_get(rec, "disabled")));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(rec, "claims"),
+							      "family_name#ja-Kana-JP")),
+			    "ヤマダ");
+	assert_true(json_is_integer(json_object_get(json_object_get(rec, "claims"), "updated_at")));
+	assert_null(json_object_get(rec, "password"));
+	json_decref(rec);
+
+	rec = NULL;
+	assert_int_equal(cid_account_get(f->s, f->id, &rec), CID_OK);
+	assert_string_equal(json_string_value(json_object_get(rec, "username")), "hanako");
+	assert_null(json_object_get(rec, "password"));
+	json_decref(rec);
+
+	rec = NULL;
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_account_get_txn(txn, f->id, &rec), CID_OK);
+	cid_store_read_end(txn);
+	assert_null(json_object_get(rec, "password"));
+	json_decref(rec);
+
+	/* the store holds an argon2id hash, never the password */
+	raw = raw_record(f->s, f->id);
+	assert_non_null(strstr(json_string_value(json_object_get(raw, "password")), "$argon2id$"));
+	{
+		char *text = json_dumps(raw, JSON_COMPACT);
+
+		assert_non_null(text);
+		assert_null(strstr(text, PASSWORD));
+		free(text);
+	}
+	json_decref(raw);
+
+	rec = NULL;
+	assert_int_equal(cid_account_get(f->s, "00000000-0000-4000-8000-000000000000", &rec),
+			 CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_get(f->s, "short", &rec), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_get(f->s, NULL, &rec), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_find(f->s, "nobody", &rec), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_find(f->s, "bad name", &rec), CID_ERR_NOTFOUND);
+	assert_null(rec);
+}
+
+static void test_add_duplicate_username_exists(void **state)
+{
+	struct fixture *f = *state;
+	char id[CID_ID_CHARS + 1];
+	json_t *list = NULL;
+
+	assert_int_equal(
+	    cid_account_add(f->s, &cid_test_argon2, "hanako", "another password", NULL, id),
+	    CID_ERR_EXISTS);
+	/* the failed add left no orphan record behind */
+	assert_int_equal(cid_account_list(f->s, &list), CID_OK);
+	assert_int_equal(json_array_size(list), 1);
+	json_decref(list);
+}
+
+static void test_add_rejects_bad_input(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const bad_usernames[] = {"",	      "has space", "a/b",    "a:b",
+						    "ümlaut", "tab\t",	   "quote\""};
+	char id[CID_ID_CHARS + 1];
+	char longname[CID_MAX_USERNAME + 2];
+	json_t *claims;
+	json_t *rec = NULL;
+
+	for (size_t i = 0; i < sizeof(bad_usernames) / sizeof(bad_usernames[0]); i++)
+		assert_int_equal(
+		    cid_account_add(f->s, &cid_test_argon2, bad_usernames[i], PASSWORD, NULL, id),
+		    CID_ERR_INVALID);
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, NULL, PASSWORD, NULL, id),
+			 CID_ERR_INVALID);
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, longname, PASSWORD, NULL, id),
+			 CID_ERR_INVALID);
+	longname[CID_MAX_USERNAME] = '\0';
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, longname, PASSWORD, NULL, id),
+			 CID_OK);
+	assert_int_equal(
+	    cid_account_add(f->s, &cid_test_argon2, "A.b_c-d@e.f9", PASSWORD, NULL, id), CID_OK);
+
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", "short", NULL, id),
+			 CID_ERR_INVALID);
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", NULL, NULL, id),
+			 CID_ERR_INVALID);
+	claims = json_pack("{s:i}", "household_size", 0);
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, id),
+			 CID_ERR_INVALID);
+	json_decref(claims);
+	claims = json_pack("{s:i}", "updated_at", 5);
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, id),
+			 CID_ERR_INVALID);
+	json_decref(claims);
+	claims = json_pack("[s]", "given_name");
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, id),
+			 CID_ERR_INVALID);
+	json_decref(claims);
+	claims = json_object();
+	assert_non_null(claims);
+	assert_int_equal(json_object_set_new(claims, "given_name", json_stringn_nocheck("\xff", 1)),
+			 0);
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, id),
+			 CID_ERR_UTF8);
+	json_decref(claims);
+	assert_int_equal(cid_account_find(f->s, "taro", &rec), CID_ERR_NOTFOUND);
+}
+
+static void test_add_too_many_claims_toobig(void **state)
+{
+	struct fixture *f = *state;
+	char id[CID_ID_CHARS + 1];
+	char name[32];
+	json_t *claims = json_object();
+
+	assert_non_null(claims);
+	/* CID_MAX_CLAIMS tagged names, plus the updated_at civicid adds: one too many */
+	for (int i = 0; i < CID_MAX_CLAIMS; i++) {
+		int n = snprintf(name, sizeof(name), "nickname#ja-t%d", i);
+
+		assert_true(n > 0 && (size_t)n < sizeof(name));
+		assert_int_equal(json_object_set_new(claims, name, json_string("x")), 0);
+	}
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, id),
+			 CID_ERR_TOOBIG);
+	assert_int_equal(json_object_set_new(claims, "nickname", json_string("x")), 0);
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, id),
+			 CID_ERR_TOOBIG);
+	json_decref(claims);
+}
+
+static void test_set_claims_merges_and_removes(void **state)
+{
+	struct fixture *f = *state;
+	json_t *change =
+	    json_pack("{s:s, s:n, s:i, s:{s:s}}", "email", "hanako@example.jp", "given_name",
+		      "household_size", 3, "address", "locality", "Aizuwakamatsu");
+	json_t *bad = json_pack("{s:s, s:i}", "email", "x@example.jp", "household_size", 100);
+	json_t *rec = NULL;
+	json_t *claims;
+	json_t *raw;
+	json_int_t before;
+
+	assert_non_null(change);
+	assert_non_null(bad);
+	raw = raw_record(f->s, f->id);
+	before = json_integer_value(json_object_get(json_object_get(raw, "claims"), "updated_at"));
+	json_decref(raw);
+
+	assert_int_equal(cid_account_set_claims(f->s, "hanako", change), CID_OK);
+	assert_int_equal(cid_account_find(f->s, "hanako", &rec), CID_OK);
+	claims = json_object_get(rec, "claims");
+	assert_string_equal(json_string_value(json_object_get(claims, "email")),
+			    "hanako@example.jp");
+	assert_null(json_object_get(claims, "given_name"));
+	assert_string_equal(json_string_value(json_object_get(claims, "family_name")), "山田");
+	assert_int_equal(json_integer_value(json_object_get(claims, "household_size")), 3);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(claims, "address"), "locality")),
+	    "Aizuwakamatsu");
+	assert_true(json_integer_value(json_object_get(claims, "updated_at")) >= before);
+	assert_true(json_is_integer(json_object_get(rec, "updated_at")));
+	json_decref(rec);
+
+	/* one bad member refuses the whole change */
+	assert_int_equal(cid_account_set_claims(f->s, "hanako", bad), CID_ERR_INVALID);
+	rec = NULL;
+	assert_int_equal(cid_account_find(f->s, "hanako", &rec), CID_OK);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(rec, "claims"), "email")),
+	    "hanako@example.jp");
+	json_decref(rec);
+
+	assert_int_equal(cid_account_set_claims(f->s, "nobody", change), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_set_claims(f->s, "hanako", NULL), CID_ERR_INVALID);
+	json_decref(change);
+	json_decref(bad);
+}
+
+static void test_list_sorted_by_username_without_passwords(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const names[] = {"zeta", "alpha", "mike"};
+	static const char *const sorted[] = {"alpha", "hanako", "mike", "zeta"};
+	char id[CID_ID_CHARS + 1];
+	json_t *list = NULL;
+	json_t *rec;
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		assert_int_equal(
+		    cid_account_add(f->s, &cid_test_argon2, names[i], PASSWORD, NULL, id), CID_OK);
+	assert_int_equal(cid_account_list(f->s, &list), CID_OK);
+	assert_int_equal(json_array_size(list), 4);
+	json_array_foreach(list, i, rec)
+	{
+		assert_string_equal(json_string_value(json_object_get(rec, "username")), sorted[i]);
+		assert_null(json_object_get(rec, "password"));
+	}
+	json_decref(list);
+}
+
+/* ---- login ---- */
+
+static enum cid_err login(struct fixture *f, const char *user, const char *pw, const char *addr,
+			  int64_t now, int64_t *retry)
+{
+	char id[CID_ID_CHARS + 1];
+	int64_t r = 0;
+	enum cid_err rc =
+	    cid_account_authenticate(f->s, &cid_test_argon2, user, pw, addr, now, id, &r);
+
+	if (rc == CID_OK)
+		assert_string_equal(id, f->id);
+	if (retry != NULL)
+		*retry = r;
+	return rc;
+}
+
+/* The counter record under key, or NULL. */
+static json_t *counter(struct cid_store *s, const char *key)
+{
+	struct cid_txn *txn = NULL;
+	json_t *rec = NULL;
+	enum cid_err rc;
+
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	rc = cid_txn_get_json(txn, CID_DB_THROTTLE, cid_str_of(key), &rec);
+	cid_store_read_end(txn);
+	assert_true(rc == CID_OK || rc == CID_ERR_NOTFOUND);
+	return rc == CID_OK ? rec : NULL;
+}
+
+static void acct_key(const struct fixture *f, char out[64])
+{
+	int n = snprintf(out, 64, "acct:%s", f->id);
+
+	assert_true(n > 0 && n < 64);
+}
+
+static void test_authenticate_ok_and_failures_look_alike(void **state)
+{
+	struct fixture *f = *state;
+	char id[CID_ID_CHARS + 1] = "untouched";
+	char longpw[CID_MAX_PASSWORD + 2];
+	int64_t retry = -1;
+
+	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.1", NOW, NULL), CID_OK);
+	assert_int_equal(cid_account_authenticate(f->s, &cid_test_argon2, "hanako", "wrong pass",
+						  "192.0.2.1", NOW, id, &retry),
+			 CID_ERR_DENIED);
+	assert_int_equal(cid_account_authenticate(f->s, &cid_test_argon2, "nobody", PASSWORD,
+						  "192.0.2.1", NOW, id, &retry),
+			 CID_ERR_DENIED);
+	/* a name that cannot exist is just another unknown user */
+	assert_int_equal(cid_account_authenticate(f->s, &cid_test_argon2, "no body", PASSWORD,
+						  "192.0.2.1", NOW, id, &retry),
+			 CID_ERR_DENIED);
+	assert_string_equal(id, "untouched");
+	assert_int_equal(retry, -1);
+
+	memset(longpw, 'p', sizeof(longpw) - 1);
+	longpw[sizeof(longpw) - 1] = '\0';
+	assert_int_equal(login(f, "hanako", longpw, "192.0.2.1", NOW, NULL), CID_ERR_INVALID);
+	assert_int_equal(login(f, "", PASSWORD, "192.0.2.1", NOW, NULL), CID_ERR_INVALID);
+	assert_int_equal(login(f, "hanako", "", "192.0.2.1", NOW, NULL), CID_ERR_INVALID);
+	assert_int_equal(login(f, NULL, PASSWORD, "192.0.2.1", NOW, NULL), CID_ERR_INVALID);
+	/* no remote address (the CLI): only the account is counted */
+	assert_int_equal(login(f, "hanako", PASSWORD, NULL, NOW, NULL), CID_OK);
+}
+
+static void test_disabled_account_denied(void **state)
+{
+	struct fixture *f = *state;
+	json_t *rec = NULL;
+
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true), CID_OK);
+	assert_int_equal(cid_account_find(f->s, "hanako", &rec), CID_OK);
+	assert_true(json_is_true(json_object_get(rec, "disabled")));
+	json_decref(rec);
+	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.1", NOW, NULL), CID_ERR_DENIED);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false), CID_OK);
+	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.1", NOW, NULL), CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "nobody", true), CID_ERR_NOTFOUND);
+}
+
+static void test_set_password_replaces_old(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(
+	    cid_account_set_password(f->s, &cid_test_argon2, "hanako", "new secret words"), CID_OK);
+	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.1", NOW, NULL), CID_ERR_DENIED);
+	assert_int_equal(login(f, "hanako", "new secret words", "192.0.2.1", NOW, NULL), CID_OK);
+	assert_int_equal(cid_account_set_password(f->s, &cid_test_argon2, "hanako", "short"),
+			 CID_ERR_INVALID);
+	assert_int_equal(cid_account_set_password(f->s, &cid_test_argon2, "nobody", PASSWORD),
+			 CID_ERR_NOTFOUND);
+	assert_int_equal(login(f, "hanako", "new secret words", "192.0.2.1", NOW, NULL), CID_OK);
+}
+
+static void test_account_throttled_after_free_failures(void **state)
+{
+	struct fixture *f = *state;
+	char addr[32];
+	char key[64];
+	int64_t retry = 0;
+	json_t *c;
+
+	/* failures from different addresses: only the account counter reaches the limit */
+	for (int i = 0; i < CID_THROTTLE_FREE; i++) {
+		assert_true(snprintf(addr, sizeof(addr), "198.51.100.%d", i + 1) > 0);
+		assert_int_equal(login(f, "hanako", "wrong pass", addr, NOW, NULL), CID_ERR_DENIED);
+	}
+	/* even the right password waits, and no hash is computed */
+	assert_int_equal(login(f, "hanako", PASSWORD, "203.0.113.9", NOW, &retry),
+			 CID_ERR_THROTTLED);
+	assert_true(retry > 0);
+	assert_int_equal(retry, 1);
+	/* a throttled attempt is not counted */
+	acct_key(f, key);
+	c = counter(f->s, key);
+	assert_non_null(c);
+	assert_int_equal(json_integer_value(json_object_get(c, "n")), CID_THROTTLE_FREE);
+	json_decref(c);
+
+	/* the next failure doubles the wait */
+	assert_int_equal(login(f, "hanako", "wrong pass", "203.0.113.9", NOW + 1, NULL),
+			 CID_ERR_DENIED);
+	assert_int_equal(login(f, "hanako", PASSWORD, "203.0.113.10", NOW + 1, &retry),
+			 CID_ERR_THROTTLED);
+	assert_int_equal(retry, 2);
+	assert_int_equal(login(f, "hanako", PASSWORD, "203.0.113.10", NOW + 3, NULL), CID_OK);
+	/* success clears the account's counter */
+	assert_null(counter(f->s, key));
+}
+
+static void test_address_throttled_across_usernames(void **state)
+{
+	struct fixture *f = *state;
+	char user[16];
+	int64_t retry = 0;
+	json_t *c;
+
+	for (int i = 0; i < CID_THROTTLE_FREE; i++) {
+		assert_true(snprintf(user, sizeof(user), "guess%d", i) > 0);
+		assert_int_equal(login(f, user, PASSWORD, "192.0.2.66", NOW, NULL), CID_ERR_DENIED);
+	}
+	c = counter(f->s, "addr:192.0.2.66");
+	assert_non_null(c);
+	assert_int_equal(json_integer_value(json_object_get(c, "n")), CID_THROTTLE_FREE);
+	json_decref(c);
+	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.66", NOW, &retry),
+			 CID_ERR_THROTTLED);
+	assert_true(retry > 0);
+	/* the account itself was never attacked: other addresses log in */
+	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.67", NOW, NULL), CID_OK);
+	/* and the address is let through once its delay has passed */
+	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.66", NOW + retry, NULL), CID_OK);
+	/* a success clears the account's counter, not the address's */
+	c = counter(f->s, "addr:192.0.2.66");
+	assert_non_null(c);
+	json_decref(c);
+}
+
+static void test_success_clears_account_counter(void **state)
+{
+	struct fixture *f = *state;
+	char key[64];
+	json_t *c;
+
+	acct_key(f, key);
+	for (int i = 0; i < CID_THROTTLE_FREE - 1; i++)
+		assert_int_equal(login(f, "hanako", "wrong pass", "192.0.2.9", NOW, NULL),
+				 CID_ERR_DENIED);
+	c = counter(f->s, key);
+	assert_non_null(c);
+	assert_int_equal(json_integer_value(json_object_get(c, "n")), CID_THROTTLE_FREE - 1);
+	json_decref(c);
+	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.10", NOW, NULL), CID_OK);
+	assert_null(counter(f->s, key));
+	/* so the account gets its full allowance again (fresh addresses: only it counts) */
+	for (int i = 0; i < CID_THROTTLE_FREE; i++) {
+		char addr[32];
+
+		assert_true(snprintf(addr, sizeof(addr), "192.0.2.%d", 20 + i) > 0);
+		assert_int_equal(login(f, "hanako", "wrong pass", addr, NOW, NULL), CID_ERR_DENIED);
+	}
+	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.30", NOW, NULL), CID_ERR_THROTTLED);
+}
+
+static void test_counter_window_expires(void **state)
+{
+	struct fixture *f = *state;
+	char key[64];
+	json_t *c;
+
+	acct_key(f, key);
+	for (int i = 0; i < CID_THROTTLE_FREE; i++)
+		assert_int_equal(login(f, "hanako", "wrong pass", NULL, NOW, NULL), CID_ERR_DENIED);
+	assert_int_equal(login(f, "hanako", PASSWORD, NULL, NOW, NULL), CID_ERR_THROTTLED);
+	/* failures older than the window are forgotten: counting starts again at 1 */
+	assert_int_equal(login(f, "hanako", "wrong pass", NULL, NOW + CID_THROTTLE_WINDOW, NULL),
+			 CID_ERR_DENIED);
+	c = counter(f->s, key);
+	assert_non_null(c);
+	assert_int_equal(json_integer_value(json_object_get(c, "n")), 1);
+	assert_int_equal(json_integer_value(json_object_get(c, "first")),
+			 NOW + CID_THROTTLE_WINDOW);
+	json_decref(c);
+}
+
+static void test_clock_set_back_wait_capped(void **state)
+{
+	struct fixture *f = *state;
+	int64_t retry = 0;
+
+	for (int i = 0; i < CID_THROTTLE_FREE; i++)
+		assert_int_equal(login(f, "hanako", "wrong pass", NULL, NOW, NULL), CID_ERR_DENIED);
+	/* a clock that jumped back a day must not lock the citizen out for a day */
+	assert_int_equal(login(f, "hanako", PASSWORD, NULL, NOW - 86400, &retry),
+			 CID_ERR_THROTTLED);
+	assert_int_equal(retry, CID_THROTTLE_MAX_DELAY);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_claim_check_table),
+	    cmocka_unit_test(test_claim_string_length_limit),
+	    cmocka_unit_test(test_claim_lookup_and_table),
+	    cmocka_unit_test_setup_teardown(test_add_find_get_never_return_password, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_add_duplicate_username_exists, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_add_rejects_bad_input, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_add_too_many_claims_toobig, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_set_claims_merges_and_removes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_list_sorted_by_username_without_passwords, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_authenticate_ok_and_failures_look_alike, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_disabled_account_denied, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_set_password_replaces_old, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_account_throttled_after_free_failures, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_address_throttled_across_usernames, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_success_clears_account_counter, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_counter_window_expires, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_clock_set_back_wait_capped, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
