@@ -45,7 +45,8 @@ void cid_secret_hash(const char *secret, size_t n, char out[CID_HASH_HEX + 1]);
 /* Constant-time equality of two n-byte buffers (CRYPTO_memcmp). */
 bool cid_ct_equal(const void *a, const void *b, size_t n);
 
-/* Constant-time equality of two strings whose lengths may differ (length leaks, content does not). */
+/* Constant-time equality of two strings whose lengths may differ (length leaks, content does not).
+ */
 bool cid_ct_streq(const char *a, size_t alen, const char *b, size_t blen);
 
 /* Wipes n bytes at p so the compiler cannot elide it (OPENSSL_cleanse). */

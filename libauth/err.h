@@ -12,22 +12,22 @@
 
 enum cid_err {
 	CID_OK = 0,
-	CID_ERR_NOMEM,     /* allocation failed */
+	CID_ERR_NOMEM,	   /* allocation failed */
 	CID_ERR_INVALID,   /* malformed or out-of-range input */
-	CID_ERR_TOOBIG,    /* input or output over a limit of limits.h */
-	CID_ERR_UTF8,      /* bytes are not valid UTF-8 (or contain NUL/controls) */
+	CID_ERR_TOOBIG,	   /* input or output over a limit of limits.h */
+	CID_ERR_UTF8,	   /* bytes are not valid UTF-8 (or contain NUL/controls) */
 	CID_ERR_DUPLICATE, /* a parameter given more than once */
 	CID_ERR_NOTFOUND,  /* no such record */
-	CID_ERR_EXISTS,    /* record already exists */
-	CID_ERR_DENIED,    /* credentials or signature do not match */
+	CID_ERR_EXISTS,	   /* record already exists */
+	CID_ERR_DENIED,	   /* credentials or signature do not match */
 	CID_ERR_EXPIRED,   /* record or token past its lifetime */
 	CID_ERR_REVOKED,   /* token, code or grant revoked or already used */
 	CID_ERR_DISABLED,  /* account or client disabled */
 	CID_ERR_THROTTLED, /* too many failures: try later */
-	CID_ERR_STORE,     /* LMDB failed */
-	CID_ERR_CRYPTO,    /* OpenSSL or libargon2 failed */
-	CID_ERR_IO,        /* file or system call failed */
-	CID_ERR_CONFIG,    /* configuration invalid */
+	CID_ERR_STORE,	   /* LMDB failed */
+	CID_ERR_CRYPTO,	   /* OpenSSL or libargon2 failed */
+	CID_ERR_IO,	   /* file or system call failed */
+	CID_ERR_CONFIG,	   /* configuration invalid */
 	CID_ERR_COUNT
 };
 

@@ -8,65 +8,65 @@
 #define CID_LIMITS_H
 
 /* HTTP */
-#define CID_MAX_BODY            (64 * 1024) /* request body */
-#define CID_MAX_HEADER          (8 * 1024)  /* one header value (Authorization, Cookie) */
-#define CID_MAX_CONN_MEMORY     (32 * 1024) /* libmicrohttpd per-connection memory */
-#define CID_MAX_CONNECTIONS     1024
-#define CID_MAX_CONN_PER_IP     256
-#define CID_CONN_TIMEOUT        15  /* idle connection timeout */
-#define CID_MAX_RESPONSE        (256 * 1024)
+#define CID_MAX_BODY	    (64 * 1024) /* request body */
+#define CID_MAX_HEADER	    (8 * 1024)	/* one header value (Authorization, Cookie) */
+#define CID_MAX_CONN_MEMORY (32 * 1024) /* libmicrohttpd per-connection memory */
+#define CID_MAX_CONNECTIONS 1024
+#define CID_MAX_CONN_PER_IP 256
+#define CID_CONN_TIMEOUT    15 /* idle connection timeout */
+#define CID_MAX_RESPONSE    (256 * 1024)
 
 /* parameters */
-#define CID_MAX_PARAMS          32   /* distinct parameters in one request */
-#define CID_MAX_PARAM_NAME      64
-#define CID_MAX_PARAM_VALUE     4096 /* one decoded parameter value */
-#define CID_MAX_URI             2048 /* redirect_uri, post_logout_redirect_uri */
-#define CID_MAX_STATE           1024
-#define CID_MAX_NONCE           512
-#define CID_MAX_SCOPE           1024
-#define CID_MAX_SCOPES          32
-#define CID_MAX_TOKEN           4096 /* a JWT or opaque token presented to us */
-#define CID_MAX_CLIENT_ID       128
-#define CID_MAX_SECRET          256
-#define CID_MAX_USERNAME        128
-#define CID_MAX_PASSWORD        1024
-#define CID_MIN_PASSWORD        8
-#define CID_PKCE_VERIFIER_MIN   43   /* RFC 7636 §4.1 */
-#define CID_PKCE_VERIFIER_MAX   128
-#define CID_MAX_REDIRECT_URIS   16
-#define CID_MAX_CLAIM_VALUE     1024 /* a string attribute of a citizen */
-#define CID_MAX_CLAIMS          64   /* attributes of one citizen */
+#define CID_MAX_PARAMS	      32 /* distinct parameters in one request */
+#define CID_MAX_PARAM_NAME    64
+#define CID_MAX_PARAM_VALUE   4096 /* one decoded parameter value */
+#define CID_MAX_URI	      2048 /* redirect_uri, post_logout_redirect_uri */
+#define CID_MAX_STATE	      1024
+#define CID_MAX_NONCE	      512
+#define CID_MAX_SCOPE	      1024
+#define CID_MAX_SCOPES	      32
+#define CID_MAX_TOKEN	      4096 /* a JWT or opaque token presented to us */
+#define CID_MAX_CLIENT_ID     128
+#define CID_MAX_SECRET	      256
+#define CID_MAX_USERNAME      128
+#define CID_MAX_PASSWORD      1024
+#define CID_MIN_PASSWORD      8
+#define CID_PKCE_VERIFIER_MIN 43 /* RFC 7636 §4.1 */
+#define CID_PKCE_VERIFIER_MAX 128
+#define CID_MAX_REDIRECT_URIS 16
+#define CID_MAX_CLAIM_VALUE   1024 /* a string attribute of a citizen */
+#define CID_MAX_CLAIMS	      64   /* attributes of one citizen */
 
 /* store */
-#define CID_STORE_MAP_INITIAL   ((size_t)64 << 20)  /* 64 MiB, doubled when full */
-#define CID_STORE_MAP_MAX       ((size_t)64 << 30)  /* 64 GiB */
-#define CID_STORE_MAX_KEY       511                 /* LMDB's default key limit */
-#define CID_STORE_SCHEMA        1
+#define CID_STORE_MAP_INITIAL ((size_t)64 << 20) /* 64 MiB, doubled when full */
+#define CID_STORE_MAP_MAX     ((size_t)64 << 30) /* 64 GiB */
+#define CID_STORE_MAX_KEY     511		 /* LMDB's default key limit */
+#define CID_STORE_SCHEMA      1
 
 /* secrets */
-#define CID_TOKEN_BYTES         32  /* random bytes behind codes, refresh tokens, secrets */
-#define CID_TOKEN_CHARS         43  /* base64url length of CID_TOKEN_BYTES */
-#define CID_ID_CHARS            36  /* UUID text */
-#define CID_HASH_HEX            64  /* SHA-256 as hex */
+#define CID_TOKEN_BYTES 32 /* random bytes behind codes, refresh tokens, secrets */
+#define CID_TOKEN_CHARS 43 /* base64url length of CID_TOKEN_BYTES */
+#define CID_ID_CHARS	36 /* UUID text */
+#define CID_HASH_HEX	64 /* SHA-256 as hex */
 
 /* lifetimes (defaults; the config may change them within the ranges of config.c) */
-#define CID_CODE_TTL            60
-#define CID_ACCESS_TTL          300
-#define CID_ID_TOKEN_TTL        300
-#define CID_REFRESH_TTL         (30 * 24 * 3600)
-#define CID_SESSION_TTL         (8 * 3600)
-#define CID_AUTHREQ_TTL         600 /* a pending authorization request (login page) */
-#define CID_CLOCK_SKEW          60
+#define CID_CODE_TTL	 60
+#define CID_ACCESS_TTL	 300
+#define CID_ID_TOKEN_TTL 300
+#define CID_REFRESH_TTL	 (30 * 24 * 3600)
+#define CID_SESSION_TTL	 (8 * 3600)
+#define CID_AUTHREQ_TTL	 600 /* a pending authorization request (login page) */
+#define CID_CLOCK_SKEW	 60
 
 /* login throttling: after THROTTLE_FREE failures in THROTTLE_WINDOW seconds, each further
  * attempt waits 2^(n - FREE) seconds, capped at THROTTLE_MAX_DELAY */
-#define CID_THROTTLE_FREE       5
-#define CID_THROTTLE_WINDOW     900
-#define CID_THROTTLE_MAX_DELAY  900
+#define CID_THROTTLE_FREE      5
+#define CID_THROTTLE_WINDOW    900
+#define CID_THROTTLE_MAX_DELAY 900
 
 /* argon2id, OWASP minimum (m = 19 MiB, t = 2, p = 1) */
-#define CID_ARGON2_T            2
-#define CID_ARGON2_M_KIB        19456
-#define CID_ARGON2_P            1
+#define CID_ARGON2_T	 2
+#define CID_ARGON2_M_KIB 19456
+#define CID_ARGON2_P	 1
 
 #endif

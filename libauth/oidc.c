@@ -1,0 +1,294 @@
+/*
+ * oidc: replies, errors, discovery/JWKS and client authentication, shared by
+ * the endpoint files (oidc_authorize.c, oidc_token.c, oidc_logout.c).
+ */
+#include "oidc.h"
+
+#include "buf.h"
+#include "crypto.h"
+#include "limits.h"
+#include "oidc_int.h"
+
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cid_reply_free(struct cid_reply *r)
+{
+	if (r == NULL)
+		return;
+	free(r->body);
+	free(r->location);
+	for (size_t i = 0; i < r->n_cookies; i++) {
+		cid_wipe(r->cookies[i], strlen(r->cookies[i]));
+		free(r->cookies[i]);
+	}
+	free(r->www_authenticate);
+	json_decref(r->page_data);
+	memset(r, 0, sizeof(*r));
+}
+
+void cid_request_clear(struct cid_request *req)
+{
+	cid_params_clear(&req->params);
+}
+
+enum cid_err oidc_reply_json(struct cid_reply *r, int status, json_t *obj)
+{
+	enum cid_err rc = CID_OK;
+
+	CID_ENSURE(obj != NULL, CID_ERR_NOMEM);
+	r->body = json_dumps(obj, JSON_COMPACT);
+	CID_ENSURE(r->body != NULL, CID_ERR_NOMEM);
+	r->body_len = strlen(r->body);
+	r->status = status;
+	r->content_type = "application/json";
+	r->no_store = true;
+out:
+	json_decref(obj);
+	return rc;
+}
+
+enum cid_err oidc_reply_page(struct cid_reply *r, int status, enum cid_page page, json_t *data,
+			     const char *locale)
+{
+	if (data == NULL)
+		return CID_ERR_NOMEM;
+	r->status = status;
+	r->page = page;
+	json_decref(r->page_data);
+	r->page_data = data;
+	r->locale = locale;
+	r->no_store = true;
+	return CID_OK;
+}
+
+enum cid_err cid_oidc_error_json(struct cid_reply *reply, int status, const char *error,
+				 const char *description)
+{
+	return oidc_reply_json(
+	    reply, status,
+	    json_pack("{s:s, s:s}", "error", error, "error_description", description));
+}
+
+enum cid_err cid_oidc_error_page(struct cid_reply *reply, int status, const char *error,
+				 const char *description, const char *locale)
+{
+	return oidc_reply_page(reply, status, CID_PAGE_ERROR,
+			       json_pack("{s:s, s:s, s:i}", "error", error, "description",
+					 description, "status", status),
+			       locale == NULL ? "ja" : locale);
+}
+
+enum cid_err oidc_reply_redirect(struct cid_reply *r, int status, const char *base,
+				 const char *const *names, const char *const *values, size_t n)
+{
+	struct cid_buf b;
+	char sep = strchr(base, '?') == NULL ? '?' : '&';
+
+	cid_buf_init(&b, CID_MAX_URI * 4);
+	cid_buf_puts(&b, base);
+	for (size_t i = 0; i < n; i++) {
+		if (values[i] == NULL)
+			continue;
+		cid_buf_append(&b, &sep, 1);
+		cid_buf_puts(&b, names[i]);
+		cid_buf_puts(&b, "=");
+		cid_buf_append_urlenc(&b, values[i], strlen(values[i]));
+		sep = '&';
+	}
+	if (cid_buf_status(&b) != CID_OK) {
+		cid_buf_free(&b);
+		return CID_ERR_TOOBIG;
+	}
+	free(r->location);
+	r->location = cid_buf_take(&b, NULL);
+	r->status = status;
+	r->no_store = true;
+	return r->location == NULL ? CID_ERR_NOMEM : CID_OK;
+}
+
+enum cid_err oidc_reply_cookie(struct cid_reply *r, const struct cid_config *cfg, const char *name,
+			       const char *value, int64_t max_age, const char *same_site)
+{
+	struct cid_buf b;
+
+	if (r->n_cookies >= CID_REPLY_MAX_COOKIES)
+		return CID_ERR_TOOBIG;
+	cid_buf_init(&b, 1024);
+	cid_buf_printf(&b, "%s=%s; Path=/; HttpOnly; SameSite=%s", name, value, same_site);
+	if (max_age >= 0)
+		cid_buf_printf(&b, "; Max-Age=%lld", (long long)max_age);
+	/* Secure whenever the issuer is https: the cookie must never travel in clear */
+	if (strncmp(cfg->issuer, "https://", 8) == 0)
+		cid_buf_puts(&b, "; Secure");
+	if (cid_buf_status(&b) != CID_OK) {
+		cid_buf_free(&b);
+		return CID_ERR_TOOBIG;
+	}
+	r->cookies[r->n_cookies] = cid_buf_take(&b, NULL);
+	if (r->cookies[r->n_cookies] == NULL)
+		return CID_ERR_NOMEM;
+	r->n_cookies++;
+	return CID_OK;
+}
+
+const char *oidc_locale(const char *ui_locales, const char *default_locale)
+{
+	/*= OIDC Core §3.1.2.1: ui_locales is a space-separated list in order of preference */
+	for (const char *p = ui_locales; p != NULL && *p != '\0';) {
+		while (*p == ' ')
+			p++;
+		if ((p[0] == 'j' || p[0] == 'J') && (p[1] == 'a' || p[1] == 'A') &&
+		    (p[2] == '\0' || p[2] == ' ' || p[2] == '-'))
+			return "ja";
+		if ((p[0] == 'e' || p[0] == 'E') && (p[1] == 'n' || p[1] == 'N') &&
+		    (p[2] == '\0' || p[2] == ' ' || p[2] == '-'))
+			return "en";
+		p = strchr(p, ' ');
+	}
+	return default_locale != NULL && strcmp(default_locale, "en") == 0 ? "en" : "ja";
+}
+
+enum cid_err cid_oidc_parse_basic(const char *header, char **id, char **secret)
+{
+	enum cid_err rc = CID_OK;
+	unsigned char raw[CID_MAX_HEADER];
+	const char *p;
+	size_t n;
+	int len;
+	const char *colon;
+	char *i = NULL;
+	char *s = NULL;
+	size_t il;
+	size_t sl;
+
+	CID_ENSURE(header != NULL && strncasecmp(header, "Basic ", 6) == 0, CID_ERR_INVALID);
+	p = header + 6;
+	while (*p == ' ')
+		p++;
+	n = strnlen(p, CID_MAX_HEADER);
+	CID_ENSURE(n < CID_MAX_HEADER, CID_ERR_TOOBIG);
+	CID_ENSURE(n > 0 && n % 4 == 0, CID_ERR_INVALID);
+	len = EVP_DecodeBlock(raw, (const unsigned char *)p, (int)n);
+	CID_ENSURE(len > 0, CID_ERR_INVALID);
+	/* EVP_DecodeBlock counts padding bytes as zeros: drop them */
+	if (p[n - 1] == '=')
+		len--;
+	if (p[n - 2] == '=')
+		len--;
+	colon = memchr(raw, ':', (size_t)len);
+	CID_ENSURE(colon != NULL && colon != (const char *)raw, CID_ERR_INVALID);
+	/*= RFC 6749 §2.3.1: the client identifier and password are encoded using the
+	 *# "application/x-www-form-urlencoded" encoding algorithm */
+	CID_TRY(
+	    cid_url_decode((const char *)raw, (size_t)(colon - (const char *)raw), true, &i, &il));
+	CID_TRY(cid_url_decode(colon + 1, (size_t)len - (size_t)(colon + 1 - (const char *)raw),
+			       true, &s, &sl));
+	CID_ENSURE(il > 0 && cid_utf8_valid(i, il) && cid_utf8_valid(s, sl), CID_ERR_INVALID);
+	*id = i;
+	*secret = s;
+	i = NULL;
+	s = NULL;
+out:
+	cid_wipe(raw, sizeof(raw));
+	free(i);
+	if (s != NULL) {
+		cid_wipe(s, strlen(s));
+		free(s);
+	}
+	return rc;
+}
+
+enum cid_err oidc_client_auth(struct cid_ctx *ctx, const struct cid_request *req,
+			      struct cid_reply *reply, struct cid_client **client)
+{
+	enum cid_err rc = CID_OK;
+	char *id = NULL;
+	char *secret = NULL;
+	const char *form_id = cid_params_get(&req->params, "client_id");
+	const char *form_secret = cid_params_get(&req->params, "client_secret");
+	bool basic = req->authorization != NULL;
+
+	if (basic) {
+		/*= RFC 6749 §2.3: the client MUST NOT use more than one authentication method */
+		if (form_secret != NULL)
+			return cid_oidc_error_json(
+				   reply, 400, "invalid_request",
+				   "use either HTTP Basic or client_secret, not both") == CID_OK
+				   ? CID_ERR_DENIED
+				   : CID_ERR_NOMEM;
+		rc = cid_oidc_parse_basic(req->authorization, &id, &secret);
+		if (rc != CID_OK || (form_id != NULL && strcmp(form_id, id) != 0)) {
+			rc = CID_ERR_DENIED;
+			goto fail;
+		}
+	} else {
+		if (form_id == NULL) {
+			rc = CID_ERR_DENIED;
+			goto fail;
+		}
+		id = strdup(form_id);
+		secret = form_secret == NULL ? NULL : strdup(form_secret);
+		CID_ENSURE(id != NULL && (form_secret == NULL || secret != NULL), CID_ERR_NOMEM);
+	}
+	rc = cid_client_authenticate(cid_ctx_store(ctx), id, secret, client);
+	if (rc == CID_OK)
+		goto out;
+fail:
+	/*= RFC 6749 §5.2: invalid_client ... 401 with WWW-Authenticate when the client
+	 *# attempted to authenticate via the "Authorization" request header field */
+	if (basic) {
+		reply->www_authenticate = strdup("Basic realm=\"civicid\"");
+		CID_ENSURE(reply->www_authenticate != NULL, CID_ERR_NOMEM);
+	}
+	CID_TRY(cid_oidc_error_json(reply, 401, "invalid_client", "client authentication failed"));
+	rc = CID_ERR_DENIED;
+out:
+	free(id);
+	if (secret != NULL) {
+		cid_wipe(secret, strlen(secret));
+		free(secret);
+	}
+	return rc;
+}
+
+enum cid_err oidc_release(const struct cid_client *client, json_t *citizen, const json_t *grant,
+			  enum cid_release_target target, json_t *out)
+{
+	const char *scope = json_string_value(json_object_get(grant, "scope"));
+
+	return cid_release_claims(client, citizen, scope == NULL ? "" : scope,
+				  json_object_get(grant, "claims"), target, out);
+}
+
+static enum cid_err static_doc(struct cid_reply *reply, const char *doc, size_t len)
+{
+	reply->body = malloc(len + 1);
+	if (reply->body == NULL)
+		return CID_ERR_NOMEM;
+	memcpy(reply->body, doc, len + 1);
+	reply->body_len = len;
+	reply->status = 200;
+	reply->content_type = "application/json";
+	return CID_OK;
+}
+
+enum cid_err cid_oidc_discovery(struct cid_ctx *ctx, struct cid_reply *reply)
+{
+	size_t len;
+	const char *doc = cid_ctx_discovery(ctx, &len);
+
+	return static_doc(reply, doc, len);
+}
+
+enum cid_err cid_oidc_jwks(struct cid_ctx *ctx, struct cid_reply *reply)
+{
+	struct cid_keyref *ref = cid_ctx_keys_acquire(ctx);
+	size_t len;
+	const char *doc = cid_keyset_jwks(cid_keyref_keyset(ref), &len);
+	enum cid_err rc = static_doc(reply, doc, len);
+
+	cid_keyref_put(ref);
+	return rc;
+}

@@ -1,0 +1,560 @@
+/*
+ * oidc_authorize: the authorization endpoint and the login form behind it.
+ *
+ * Order matters for safety: client_id and redirect_uri are checked first and
+ * any problem with them ends on an error page, because redirecting to an
+ * unverified URI would make us an open redirector (RFC 9700 §4.1). Only then
+ * are errors sent back to the client by redirect. A request that needs the
+ * login form is stored server-side (CID_DB_AUTHREQS) under a random id, so the
+ * form carries nothing a citizen could tamper with but that id and the CSRF
+ * token, which must match both a cookie and the stored hash.
+ */
+#include "account.h"
+#include "crypto.h"
+#include "limits.h"
+#include "oidc_int.h"
+#include "session.h"
+#include "token.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define ACR_PASSWORD "urn:civicid:acr:password"
+
+static bool b64url_token(const char *s, size_t min, size_t max)
+{
+	size_t n = strnlen(s, max + 1);
+
+	if (n < min || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
+static bool has_word(const char *list, const char *word)
+{
+	size_t wl = strlen(word);
+
+	for (const char *p = list; p != NULL && *p != '\0';) {
+		const char *end = strchr(p, ' ');
+		size_t n = end == NULL ? strlen(p) : (size_t)(end - p);
+
+		if (n == wl && strncmp(p, word, n) == 0)
+			return true;
+		p = end == NULL ? NULL : end + 1;
+	}
+	return false;
+}
+
+/* Sets err and returns CID_ERR_INVALID. */
+static enum cid_err bad(struct cid_oauth_error *err, const char *error, const char *description)
+{
+	err->error = error;
+	err->description = description;
+	return CID_ERR_INVALID;
+}
+
+/* Checks prompt (OIDC Core §3.1.2.1) into the three flags. */
+static enum cid_err check_prompt(const char *prompt, json_t *auth, struct cid_oauth_error *err)
+{
+	bool none = false;
+	bool login = false;
+	bool consent = false;
+
+	for (const char *p = prompt; p != NULL && *p != '\0';) {
+		const char *end = strchr(p, ' ');
+		size_t n = end == NULL ? strlen(p) : (size_t)(end - p);
+
+		if (n == 4 && strncmp(p, "none", 4) == 0)
+			none = true;
+		else if (n == 5 && strncmp(p, "login", 5) == 0)
+			login = true;
+		else if (n == 7 && strncmp(p, "consent", 7) == 0)
+			consent = true;
+		else if (!(n == 14 && strncmp(p, "select_account", 14) == 0) && n != 0)
+			return bad(err, "invalid_request", "unknown prompt value");
+		p = end == NULL ? NULL : end + 1;
+	}
+	/*= OIDC Core §3.1.2.1: if prompt contains none with any other value, an error is returned
+	 */
+	if (none && (login || consent))
+		return bad(err, "invalid_request",
+			   "prompt=none cannot be combined with other values");
+	if (json_object_set_new(auth, "prompt_none", json_boolean(none)) != 0 ||
+	    json_object_set_new(auth, "prompt_login", json_boolean(login)) != 0 ||
+	    json_object_set_new(auth, "prompt_consent", json_boolean(consent)) != 0)
+		return CID_ERR_NOMEM;
+	return CID_OK;
+}
+
+/* Copies an optional parameter bounded by max into auth; over max is an error. */
+static enum cid_err copy_opt(const struct cid_params *p, const char *name, size_t max, json_t *auth,
+			     struct cid_oauth_error *err, const char *too_long)
+{
+	const char *v = cid_params_get(p, name);
+
+	if (v == NULL)
+		return CID_OK;
+	if (strnlen(v, max + 1) > max)
+		return bad(err, "invalid_request", too_long);
+	return json_object_set_new(auth, name, json_string(v)) == 0 ? CID_OK : CID_ERR_NOMEM;
+}
+
+static enum cid_err check_pkce(const struct cid_client *client, const struct cid_params *p,
+			       json_t *auth, struct cid_oauth_error *err)
+{
+	const char *challenge = cid_params_get(p, "code_challenge");
+	const char *method = cid_params_get(p, "code_challenge_method");
+
+	if (challenge == NULL) {
+		/*= RFC 9700 §2.1.1: public clients MUST use PKCE */
+		if (client->is_public)
+			return bad(err, "invalid_request", "PKCE (code_challenge) is required");
+		if (method != NULL)
+			return bad(err, "invalid_request",
+				   "code_challenge_method without code_challenge");
+		return CID_OK;
+	}
+	/*= RFC 9700 §2.1.1: use the S256 code challenge method; plain is not accepted */
+	if (method == NULL || strcmp(method, "S256") != 0)
+		return bad(err, "invalid_request", "code_challenge_method must be S256");
+	/* S256 challenges are base64url of 32 bytes: exactly 43 characters */
+	if (!b64url_token(challenge, 43, 43))
+		return bad(err, "invalid_request", "code_challenge is not a base64url SHA-256");
+	return json_object_set_new(auth, "code_challenge", json_string(challenge)) == 0
+		   ? CID_OK
+		   : CID_ERR_NOMEM;
+}
+
+static enum cid_err check_scope(const struct cid_client *client, const char *scope, json_t *auth,
+				struct cid_oauth_error *err)
+{
+	if (scope == NULL || !has_word(scope, "openid"))
+		return bad(err, "invalid_scope", "scope must include openid");
+	if (strnlen(scope, CID_MAX_SCOPE + 1) > CID_MAX_SCOPE)
+		return bad(err, "invalid_scope", "scope is too long");
+	if (!cid_client_scope_ok(client, scope))
+		return bad(err, "invalid_scope",
+			   "a requested scope is not allowed for this client");
+	return json_object_set_new(auth, "scope", json_string(scope)) == 0 ? CID_OK : CID_ERR_NOMEM;
+}
+
+static enum cid_err check_claims(const char *claims, json_t *auth, struct cid_oauth_error *err)
+{
+	json_t *c;
+
+	if (claims == NULL)
+		return CID_OK;
+	c = json_loads(claims, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(c)) {
+		json_decref(c);
+		return bad(err, "invalid_request", "claims is not a JSON object");
+	}
+	return json_object_set_new(auth, "claims", c) == 0 ? CID_OK : CID_ERR_NOMEM;
+}
+
+enum cid_err cid_oidc_authz_check(const struct cid_client *client, const struct cid_params *p,
+				  const char *default_locale, json_t **auth_out,
+				  struct cid_oauth_error *err)
+{
+	enum cid_err rc = CID_OK;
+	json_t *auth = json_object();
+	const char *response_type = cid_params_get(p, "response_type");
+	const char *response_mode = cid_params_get(p, "response_mode");
+	const char *max_age = cid_params_get(p, "max_age");
+	uint64_t age;
+
+	CID_ENSURE(auth != NULL, CID_ERR_NOMEM);
+	CID_ENSURE(json_object_set_new(auth, "client_id", json_string(client->client_id)) == 0 &&
+		       json_object_set_new(auth, "redirect_uri",
+					   json_string(cid_params_get(p, "redirect_uri"))) == 0,
+		   CID_ERR_NOMEM);
+	/* state first, so that every later error can carry it back */
+	CID_TRY(copy_opt(p, "state", CID_MAX_STATE, auth, err, "state is too long"));
+	if (cid_params_get(p, "request") != NULL) {
+		rc = bad(err, "request_not_supported", "request objects are not supported");
+		goto out;
+	}
+	if (cid_params_get(p, "request_uri") != NULL) {
+		rc = bad(err, "request_uri_not_supported", "request_uri is not supported");
+		goto out;
+	}
+	/*= RFC 9700 §2.1.2: the implicit grant SHOULD NOT be used; we support code only */
+	if (response_type == NULL) {
+		rc = bad(err, "invalid_request", "response_type is required");
+		goto out;
+	}
+	if (strcmp(response_type, "code") != 0) {
+		rc = bad(err, "unsupported_response_type", "only response_type=code is supported");
+		goto out;
+	}
+	if (!client->allow_code) {
+		rc = bad(err, "unauthorized_client",
+			 "client may not use the authorization code grant");
+		goto out;
+	}
+	if (response_mode != NULL && strcmp(response_mode, "query") != 0) {
+		rc = bad(err, "invalid_request", "only response_mode=query is supported");
+		goto out;
+	}
+	CID_TRY(check_scope(client, cid_params_get(p, "scope"), auth, err));
+	CID_TRY(check_pkce(client, p, auth, err));
+	CID_TRY(copy_opt(p, "nonce", CID_MAX_NONCE, auth, err, "nonce is too long"));
+	CID_TRY(check_prompt(cid_params_get(p, "prompt"), auth, err));
+	if (max_age != NULL) {
+		if (cid_parse_u64(max_age, strlen(max_age), 0, INT32_MAX, &age) != CID_OK) {
+			rc = bad(err, "invalid_request", "max_age must be a non-negative integer");
+			goto out;
+		}
+		CID_ENSURE(json_object_set_new(auth, "max_age", json_integer((json_int_t)age)) == 0,
+			   CID_ERR_NOMEM);
+	}
+	CID_TRY(copy_opt(p, "login_hint", CID_MAX_USERNAME, auth, err, "login_hint is too long"));
+	CID_TRY(copy_opt(p, "acr_values", CID_MAX_SCOPE, auth, err, "acr_values is too long"));
+	CID_TRY(check_claims(cid_params_get(p, "claims"), auth, err));
+	CID_ENSURE(json_object_set_new(auth, "ui_locale",
+				       json_string(oidc_locale(cid_params_get(p, "ui_locales"),
+							       default_locale))) == 0,
+		   CID_ERR_NOMEM);
+	*auth_out = auth;
+	auth = NULL;
+out:
+	json_decref(auth);
+	return rc;
+}
+
+static const char *str_member(const json_t *o, const char *name)
+{
+	return json_string_value(json_object_get(o, name));
+}
+
+/* Redirects an OAuth error back to the client (RFC 6749 §4.1.2.1, RFC 9207 iss). */
+static enum cid_err redirect_error(struct cid_ctx *ctx, struct cid_reply *reply, const char *uri,
+				   const char *state, const char *error, const char *description)
+{
+	const char *names[] = {"error", "error_description", "state", "iss"};
+	const char *values[] = {error, description, state, cid_ctx_config(ctx)->issuer};
+
+	return oidc_reply_redirect(reply, 302, uri, names, values, 4);
+}
+
+/* Issues a code for auth in the session and redirects to the client with it. */
+static enum cid_err grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid_session *sess,
+			       const char *cookie, int64_t now, int status, struct cid_reply *reply)
+{
+	static const char *const transient[] = {"prompt_none", "prompt_login", "prompt_consent",
+						"login_hint",  "max_age",      "state",
+						"ui_locale"};
+	enum cid_err rc = CID_OK;
+	const struct cid_config *cfg = cid_ctx_config(ctx);
+	char code[CID_TOKEN_CHARS + 1] = "";
+	char *state = NULL;
+	char *uri = NULL;
+	json_t *amr = json_array();
+
+	CID_ENSURE(amr != NULL, CID_ERR_NOMEM);
+	if (str_member(auth, "state") != NULL)
+		CID_ENSURE((state = strdup(str_member(auth, "state"))) != NULL, CID_ERR_NOMEM);
+	CID_ENSURE((uri = strdup(str_member(auth, "redirect_uri"))) != NULL, CID_ERR_NOMEM);
+	for (size_t i = 0; i < sess->n_amr; i++)
+		CID_ENSURE(json_array_append_new(amr, json_string(sess->amr[i])) == 0,
+			   CID_ERR_NOMEM);
+	CID_ENSURE(json_object_set_new(auth, "account_id", json_string(sess->account_id)) == 0 &&
+		       json_object_set_new(auth, "sid", json_string(sess->sid)) == 0 &&
+		       json_object_set_new(auth, "auth_time", json_integer(sess->auth_time)) == 0 &&
+		       json_object_set_new(auth, "acr", json_string(sess->acr)) == 0 &&
+		       json_object_set(auth, "amr", amr) == 0,
+		   CID_ERR_NOMEM);
+	/* these steered this request only; they are not part of the grant */
+	for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++)
+		json_object_del(auth, transient[i]);
+	CID_TRY(cid_code_issue(cid_ctx_store(ctx), auth, now, cfg->code_ttl, code));
+	if (cookie != NULL)
+		CID_TRY(cid_session_add_client(cid_ctx_store(ctx), cookie,
+					       str_member(auth, "client_id")));
+	{
+		/*= RFC 9207 §2: the iss parameter is added to the authorization response */
+		const char *names[] = {"code", "state", "iss"};
+		const char *values[] = {code, state, cfg->issuer};
+
+		CID_TRY(oidc_reply_redirect(reply, status, uri, names, values, 3));
+	}
+out:
+	cid_wipe(code, sizeof(code));
+	json_decref(amr);
+	free(state);
+	free(uri);
+	return rc;
+}
+
+struct put_arg {
+	enum cid_db db;
+	struct cid_str key;
+	const json_t *val; /* NULL: delete */
+};
+
+static enum cid_err put_cb(struct cid_txn *txn, void *arg)
+{
+	struct put_arg *a = arg;
+	enum cid_err rc;
+
+	if (a->val != NULL)
+		return cid_txn_put_json(txn, a->db, a->key, a->val, 0);
+	rc = cid_txn_del(txn, a->db, a->key);
+	return rc == CID_ERR_NOTFOUND ? CID_OK : rc;
+}
+
+/* The store key of a pending request id (hashed, like every bearer value). */
+static void authreq_key(const char *id, char hash[CID_HASH_HEX + 1])
+{
+	cid_secret_hash(id, strlen(id), hash);
+}
+
+/* Shows the login form for auth, storing it as a pending request unless req_id is given. */
+static enum cid_err show_login(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,
+			       const char *req_id, const char *csrf, const char *message,
+			       const struct cid_client *client, struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	const struct cid_config *cfg = cid_ctx_config(ctx);
+	char id[CID_TOKEN_CHARS + 1];
+	char token[CID_TOKEN_CHARS + 1];
+	char hash[CID_HASH_HEX + 1];
+	char csrf_hash[CID_HASH_HEX + 1];
+	const char *locale = str_member(auth, "ui_locale");
+	json_t *data = NULL;
+
+	if (req_id == NULL) {
+		/* one CSRF cookie per browser, so several login tabs can coexist */
+		if (req->csrf_cookie != NULL && b64url_token(req->csrf_cookie, 43, 43)) {
+			memcpy(token, req->csrf_cookie, sizeof(token));
+		} else {
+			CID_TRY(cid_random_token(token));
+			CID_TRY(
+			    oidc_reply_cookie(reply, cfg, CID_COOKIE_CSRF, token, -1, "Strict"));
+		}
+		csrf = token;
+		CID_TRY(cid_random_token(id));
+		req_id = id;
+		cid_secret_hash(csrf, strlen(csrf), csrf_hash);
+		CID_ENSURE(json_object_set_new(auth, "csrf_hash", json_string(csrf_hash)) == 0 &&
+			       json_object_set_new(auth, "exp",
+						   json_integer(req->now + CID_AUTHREQ_TTL)) == 0,
+			   CID_ERR_NOMEM);
+		authreq_key(req_id, hash);
+		struct put_arg pa = {CID_DB_AUTHREQS, {hash, CID_HASH_HEX}, auth};
+		CID_TRY(cid_store_update(cid_ctx_store(ctx), put_cb, &pa));
+	}
+	data =
+	    json_pack("{s:s, s:s, s:s, s:s}", "req", req_id, "csrf", csrf, "client_name",
+		      client->name, "login_hint",
+		      str_member(auth, "login_hint") == NULL ? "" : str_member(auth, "login_hint"));
+	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
+	if (message != NULL)
+		CID_ENSURE(json_object_set_new(data, message, json_true()) == 0, CID_ERR_NOMEM);
+	rc = oidc_reply_page(reply, 200, CID_PAGE_LOGIN, data, locale == NULL ? "ja" : locale);
+	data = NULL;
+out:
+	json_decref(data);
+	return rc;
+}
+
+enum cid_err cid_oidc_authorize(struct cid_ctx *ctx, const struct cid_request *req,
+				struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	const struct cid_config *cfg = cid_ctx_config(ctx);
+	const struct cid_params *p = &req->params;
+	const char *locale = oidc_locale(cid_params_get(p, "ui_locales"), cfg->default_locale);
+	const char *client_id = cid_params_get(p, "client_id");
+	const char *uri = cid_params_get(p, "redirect_uri");
+	const char *state = cid_params_get(p, "state");
+	struct cid_client *client = NULL;
+	struct cid_oauth_error err = {0};
+	struct cid_session sess;
+	json_t *auth = NULL;
+	bool have_session = false;
+	bool need_login;
+	json_t *max_age;
+
+	/*= RFC 6749 §4.1.2.1: if the request fails due to a missing, invalid, or
+	 *# mismatching redirection URI, or if the client identifier is missing or
+	 *# invalid, the authorization server ... MUST NOT automatically redirect */
+	if (client_id == NULL)
+		return cid_oidc_error_page(reply, 400, "invalid_request", "client_id is missing.",
+					   locale);
+	rc = cid_client_get(cid_ctx_store(ctx), client_id, &client);
+	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_INVALID)
+		return cid_oidc_error_page(reply, 400, "invalid_client",
+					   "This service is not registered.", locale);
+	CID_TRY(rc);
+	if (uri == NULL || !cid_client_redirect_ok(client, uri)) {
+		rc = cid_oidc_error_page(reply, 400, "invalid_request",
+					 "The return address (redirect_uri) is missing or is not "
+					 "registered for this service.",
+					 locale);
+		goto out;
+	}
+	if (state != NULL && strlen(state) > CID_MAX_STATE)
+		state = NULL;
+	rc = cid_oidc_authz_check(client, p, cfg->default_locale, &auth, &err);
+	if (rc == CID_ERR_INVALID) {
+		rc = redirect_error(ctx, reply, uri, state, err.error, err.description);
+		goto out;
+	}
+	CID_TRY(rc);
+	if (req->session_cookie != NULL &&
+	    cid_session_get(cid_ctx_store(ctx), req->session_cookie, req->now, &sess) == CID_OK)
+		have_session = true;
+	max_age = json_object_get(auth, "max_age");
+	/*= OIDC Core §3.1.2.1 max_age: if the elapsed time is greater than this value,
+	 *# the OP MUST attempt to actively re-authenticate the End-User */
+	need_login = !have_session || json_is_true(json_object_get(auth, "prompt_login")) ||
+		     (max_age != NULL && req->now - sess.auth_time > json_integer_value(max_age));
+	if (!need_login) {
+		rc = grant_code(ctx, auth, &sess, req->session_cookie, req->now, 302, reply);
+		goto out;
+	}
+	/*= OIDC Core §3.1.2.6: login_required when prompt=none and the End-User is not
+	 *# authenticated */
+	if (json_is_true(json_object_get(auth, "prompt_none"))) {
+		rc = redirect_error(ctx, reply, uri, state, "login_required",
+				    "the citizen must log in");
+		goto out;
+	}
+	rc = show_login(ctx, req, auth, NULL, NULL, NULL, client, reply);
+out:
+	json_decref(auth);
+	cid_client_free(client);
+	return rc;
+}
+
+/* Loads a pending request whose CSRF token matches; NULL with an error page otherwise. */
+static enum cid_err load_authreq(struct cid_ctx *ctx, const struct cid_request *req,
+				 const char *locale, struct cid_reply *reply, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	const char *req_id = cid_params_get(&req->params, "req");
+	const char *csrf = cid_params_get(&req->params, "csrf");
+	char hash[CID_HASH_HEX + 1];
+	char csrf_hash[CID_HASH_HEX + 1];
+	struct cid_txn *txn = NULL;
+	json_t *auth = NULL;
+	const char *stored;
+
+	*out = NULL;
+	if (!req->form_content_type || req_id == NULL || csrf == NULL ||
+	    !b64url_token(req_id, 43, 43) || !b64url_token(csrf, 43, 43))
+		return cid_oidc_error_page(reply, 400, "invalid_request",
+					   "The login form is incomplete. Go back to the service "
+					   "and start again.",
+					   locale);
+	/* login CSRF: the form's token must be this browser's cookie */
+	if (req->csrf_cookie == NULL ||
+	    !cid_ct_streq(csrf, strlen(csrf), req->csrf_cookie, strlen(req->csrf_cookie)))
+		return cid_oidc_error_page(reply, 403, "access_denied",
+					   "The form could not be verified. Allow cookies for this "
+					   "site and start again from the service.",
+					   locale);
+	authreq_key(req_id, hash);
+	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
+	rc = cid_txn_get_json(txn, CID_DB_AUTHREQS, (struct cid_str){hash, CID_HASH_HEX}, &auth);
+	cid_store_read_end(txn);
+	if (rc == CID_ERR_NOTFOUND ||
+	    (rc == CID_OK && json_integer_value(json_object_get(auth, "exp")) <= req->now)) {
+		rc = cid_oidc_error_page(reply, 400, "invalid_request",
+					 "This login page has expired. Go back to the service and "
+					 "start again.",
+					 locale);
+		goto out;
+	}
+	CID_TRY(rc);
+	cid_secret_hash(csrf, strlen(csrf), csrf_hash);
+	stored = str_member(auth, "csrf_hash");
+	if (stored == NULL || !cid_ct_streq(stored, strlen(stored), csrf_hash, CID_HASH_HEX)) {
+		rc = cid_oidc_error_page(reply, 403, "access_denied",
+					 "The form could not be verified. Start again from the "
+					 "service.",
+					 locale);
+		goto out;
+	}
+	*out = auth;
+	auth = NULL;
+out:
+	json_decref(auth);
+	return rc;
+}
+
+enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
+			    struct cid_reply *reply)
+{
+	static const char *const amr[] = {"pwd"};
+	enum cid_err rc = CID_OK;
+	const struct cid_config *cfg = cid_ctx_config(ctx);
+	const char *locale = cfg->default_locale;
+	const char *username = cid_params_get(&req->params, "username");
+	const char *password = cid_params_get(&req->params, "password");
+	const char *message = NULL;
+	char account[CID_ID_CHARS + 1];
+	char cookie[CID_TOKEN_CHARS + 1] = "";
+	char hash[CID_HASH_HEX + 1];
+	int64_t retry = 0;
+	struct cid_client *client = NULL;
+	struct cid_session sess;
+	json_t *auth = NULL;
+
+	CID_TRY(load_authreq(ctx, req, locale, reply, &auth));
+	if (auth == NULL)
+		goto out;
+	locale = str_member(auth, "ui_locale");
+	rc = cid_client_get(cid_ctx_store(ctx), str_member(auth, "client_id"), &client);
+	if (rc == CID_ERR_NOTFOUND) {
+		rc = cid_oidc_error_page(reply, 400, "invalid_client",
+					 "This service is no longer registered.", locale);
+		goto out;
+	}
+	CID_TRY(rc);
+	if (username == NULL || password == NULL || username[0] == '\0' || password[0] == '\0') {
+		message = "msg_missing";
+	} else {
+		rc = cid_account_authenticate(cid_ctx_store(ctx), &cfg->argon2, username, password,
+					      req->remote_addr, req->now, account, &retry);
+		/* one message for every failure, so the form never reveals whether an
+		 * account exists or is disabled */
+		if (rc == CID_ERR_DENIED || rc == CID_ERR_INVALID)
+			message = "msg_failed";
+		else if (rc == CID_ERR_THROTTLED)
+			message = "msg_throttled";
+		else
+			CID_TRY(rc);
+		rc = CID_OK;
+	}
+	if (message != NULL) {
+		rc = show_login(ctx, req, auth, cid_params_get(&req->params, "req"),
+				cid_params_get(&req->params, "csrf"), message, client, reply);
+		goto out;
+	}
+	CID_TRY(cid_session_new(cid_ctx_store(ctx), account, ACR_PASSWORD, amr, 1, req->now,
+				cfg->session_ttl, cookie, &sess));
+	CID_TRY(oidc_reply_cookie(reply, cfg, CID_COOKIE_SESSION, cookie, cfg->session_ttl, "Lax"));
+	authreq_key(cid_params_get(&req->params, "req"), hash);
+	{
+		struct put_arg pa = {CID_DB_AUTHREQS, {hash, CID_HASH_HEX}, NULL};
+
+		CID_TRY(cid_store_update(cid_ctx_store(ctx), put_cb, &pa));
+	}
+	json_object_del(auth, "csrf_hash");
+	json_object_del(auth, "exp");
+	/* 303: the browser must follow with GET, not repost the password */
+	rc = grant_code(ctx, auth, &sess, cookie, req->now, 303, reply);
+out:
+	cid_wipe(cookie, sizeof(cookie));
+	json_decref(auth);
+	cid_client_free(client);
+	return rc;
+}

@@ -1,0 +1,493 @@
+/*
+ * oidc_token: the token, userinfo, introspection and revocation endpoints.
+ *
+ * Each authenticates its caller first (client or bearer token), then calls one
+ * state change of token.c, then builds the JSON answer. Protocol outcomes map
+ * to the RFC error codes in one table per endpoint.
+ */
+#include "account.h"
+#include "buf.h"
+#include "crypto.h"
+#include "limits.h"
+#include "oidc_int.h"
+#include "token.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *str_member(const json_t *o, const char *name)
+{
+	return json_string_value(json_object_get(o, name));
+}
+
+static bool has_word(const char *list, const char *word)
+{
+	size_t wl = strlen(word);
+
+	for (const char *p = list; p != NULL && *p != '\0';) {
+		const char *end = strchr(p, ' ');
+		size_t n = end == NULL ? strlen(p) : (size_t)(end - p);
+
+		if (n == wl && strncmp(p, word, n) == 0)
+			return true;
+		p = end == NULL ? NULL : end + 1;
+	}
+	return false;
+}
+
+/* True if every word of sub is in super. */
+static bool scope_subset(const char *sub, const char *super)
+{
+	char word[CID_MAX_SCOPE + 1];
+
+	for (const char *p = sub; p != NULL && *p != '\0';) {
+		const char *end = strchr(p, ' ');
+		size_t n = end == NULL ? strlen(p) : (size_t)(end - p);
+
+		if (n > CID_MAX_SCOPE)
+			return false;
+		memcpy(word, p, n);
+		word[n] = '\0';
+		if (n > 0 && !has_word(super, word))
+			return false;
+		p = end == NULL ? NULL : end + 1;
+	}
+	return true;
+}
+
+/* The invalid_grant description of a token.c outcome. */
+static const char *grant_problem(enum cid_err rc)
+{
+	switch (rc) {
+	case CID_ERR_NOTFOUND: return "the code or token is unknown";
+	case CID_ERR_REVOKED:
+		return "the code or token was already used or revoked; its grant is revoked";
+	case CID_ERR_EXPIRED: return "the code or token has expired";
+	case CID_ERR_DENIED:
+		return "the code or token was issued to another client, for another "
+		       "redirect_uri, or the PKCE verifier does not match";
+	default: return NULL;
+	}
+}
+
+/* Builds the token response for a citizen's grant: access token, ID token, refresh token. */
+static enum cid_err citizen_tokens(struct cid_ctx *ctx, const struct cid_request *req,
+				   const struct cid_client *client, const json_t *grant,
+				   const char *refresh, struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	const struct cid_config *cfg = cid_ctx_config(ctx);
+	struct cid_keyref *ref = cid_ctx_keys_acquire(ctx);
+	const struct cid_keyset *ks = cid_keyref_keyset(ref);
+	char sub[CID_TOKEN_CHARS + 1];
+	char *access = NULL;
+	char *id_token = NULL;
+	json_t *citizen = NULL;
+	json_t *claims = json_object();
+	json_t *body = NULL;
+	const char *scope = str_member(grant, "scope");
+
+	CID_ENSURE(claims != NULL, CID_ERR_NOMEM);
+	rc = cid_account_get(cid_ctx_store(ctx), str_member(grant, "account_id"), &citizen);
+	if (rc == CID_OK && json_is_true(json_object_get(citizen, "disabled")))
+		rc = CID_ERR_DISABLED;
+	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_DISABLED) {
+		rc = cid_oidc_error_json(reply, 400, "invalid_grant",
+					 "the citizen's account is no longer active");
+		goto out;
+	}
+	CID_TRY(rc);
+	cid_token_subject(ctx, client, str_member(grant, "account_id"), sub);
+	CID_TRY(cid_token_access_mint(ctx, ks, client, sub, scope, grant, req->now, &access));
+	CID_TRY(oidc_release(client, citizen, grant, CID_RELEASE_ID_TOKEN, claims));
+	CID_TRY(
+	    cid_token_id_mint(ctx, ks, client, sub, grant, access, claims, req->now, &id_token));
+	body = json_pack("{s:s, s:s, s:I, s:s, s:s}", "access_token", access, "token_type",
+			 "Bearer", "expires_in", (json_int_t)cfg->access_ttl, "id_token", id_token,
+			 "scope", scope == NULL ? "" : scope);
+	CID_ENSURE(body != NULL, CID_ERR_NOMEM);
+	if (refresh != NULL && refresh[0] != '\0')
+		CID_ENSURE(json_object_set_new(body, "refresh_token", json_string(refresh)) == 0,
+			   CID_ERR_NOMEM);
+	rc = oidc_reply_json(reply, 200, body);
+	body = NULL;
+out:
+	cid_keyref_put(ref);
+	free(access);
+	free(id_token);
+	json_decref(citizen);
+	json_decref(claims);
+	json_decref(body);
+	return rc;
+}
+
+static enum cid_err grant_code(struct cid_ctx *ctx, const struct cid_request *req,
+			       const struct cid_client *client, struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	const struct cid_params *p = &req->params;
+	const char *code = cid_params_get(p, "code");
+	const char *uri = cid_params_get(p, "redirect_uri");
+	char refresh[CID_TOKEN_CHARS + 1] = "";
+	json_t *grant = NULL;
+
+	if (code == NULL || uri == NULL)
+		return cid_oidc_error_json(reply, 400, "invalid_request",
+					   "code and redirect_uri are required");
+	rc = cid_code_redeem(cid_ctx_store(ctx), code, client->client_id, uri,
+			     cid_params_get(p, "code_verifier"), req->now,
+			     client->allow_refresh ? cid_ctx_config(ctx)->refresh_ttl : 0, &grant,
+			     refresh);
+	if (grant_problem(rc) != NULL) {
+		rc = cid_oidc_error_json(reply, 400, "invalid_grant", grant_problem(rc));
+		goto out;
+	}
+	CID_TRY(rc);
+	rc = citizen_tokens(ctx, req, client, grant, refresh, reply);
+out:
+	cid_wipe(refresh, sizeof(refresh));
+	json_decref(grant);
+	return rc;
+}
+
+static enum cid_err grant_refresh(struct cid_ctx *ctx, const struct cid_request *req,
+				  const struct cid_client *client, struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	const char *token = cid_params_get(&req->params, "refresh_token");
+	const char *scope = cid_params_get(&req->params, "scope");
+	char next[CID_TOKEN_CHARS + 1] = "";
+	json_t *grant = NULL;
+
+	if (token == NULL)
+		return cid_oidc_error_json(reply, 400, "invalid_request",
+					   "refresh_token is required");
+	rc = cid_refresh_rotate(cid_ctx_store(ctx), token, client->client_id, req->now,
+				cid_ctx_config(ctx)->refresh_ttl, &grant, next);
+	if (grant_problem(rc) != NULL) {
+		rc = cid_oidc_error_json(reply, 400, "invalid_grant", grant_problem(rc));
+		goto out;
+	}
+	CID_TRY(rc);
+	/*= RFC 6749 §6: the requested scope MUST NOT include any scope not originally granted */
+	if (scope != NULL) {
+		if (!scope_subset(scope, str_member(grant, "scope"))) {
+			rc = cid_oidc_error_json(reply, 400, "invalid_scope",
+						 "scope exceeds what was granted");
+			goto out;
+		}
+		CID_ENSURE(json_object_set_new(grant, "scope", json_string(scope)) == 0,
+			   CID_ERR_NOMEM);
+	}
+	rc = citizen_tokens(ctx, req, client, grant, next, reply);
+out:
+	cid_wipe(next, sizeof(next));
+	json_decref(grant);
+	return rc;
+}
+
+static enum cid_err grant_client_credentials(struct cid_ctx *ctx, const struct cid_request *req,
+					     const struct cid_client *client,
+					     struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	const char *scope = cid_params_get(&req->params, "scope");
+	struct cid_keyref *ref = NULL;
+	char *access = NULL;
+
+	/* a service acting for itself gets no identity scopes: there is no citizen */
+	if (scope != NULL &&
+	    (strnlen(scope, CID_MAX_SCOPE + 1) > CID_MAX_SCOPE || has_word(scope, "openid") ||
+	     has_word(scope, "offline_access") || !cid_client_scope_ok(client, scope)))
+		return cid_oidc_error_json(reply, 400, "invalid_scope",
+					   "scope is not allowed for client_credentials");
+	ref = cid_ctx_keys_acquire(ctx);
+	CID_TRY(cid_token_access_mint(ctx, cid_keyref_keyset(ref), client, client->client_id, scope,
+				      NULL, req->now, &access));
+	rc = oidc_reply_json(reply, 200,
+			     json_pack("{s:s, s:s, s:I, s:s}", "access_token", access, "token_type",
+				       "Bearer", "expires_in",
+				       (json_int_t)cid_ctx_config(ctx)->access_ttl, "scope",
+				       scope == NULL ? "" : scope));
+out:
+	cid_keyref_put(ref);
+	free(access);
+	return rc;
+}
+
+enum cid_err cid_oidc_token(struct cid_ctx *ctx, const struct cid_request *req,
+			    struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_client *client = NULL;
+	const char *grant_type = cid_params_get(&req->params, "grant_type");
+	bool allowed;
+
+	if (!req->post || !req->form_content_type)
+		return cid_oidc_error_json(reply, 400, "invalid_request",
+					   "use POST with application/x-www-form-urlencoded");
+	rc = oidc_client_auth(ctx, req, reply, &client);
+	if (rc == CID_ERR_DENIED)
+		return CID_OK;
+	CID_TRY(rc);
+	if (grant_type == NULL) {
+		rc = cid_oidc_error_json(reply, 400, "invalid_request", "grant_type is required");
+		goto out;
+	}
+	if (strcmp(grant_type, "authorization_code") == 0)
+		allowed = client->allow_code;
+	else if (strcmp(grant_type, "refresh_token") == 0)
+		allowed = client->allow_refresh;
+	else if (strcmp(grant_type, "client_credentials") == 0)
+		allowed = client->allow_client_credentials && !client->is_public;
+	else {
+		rc = cid_oidc_error_json(reply, 400, "unsupported_grant_type",
+					 "grant_type must be authorization_code, refresh_token or "
+					 "client_credentials");
+		goto out;
+	}
+	if (!allowed) {
+		rc = cid_oidc_error_json(reply, 400, "unauthorized_client",
+					 "this client may not use this grant_type");
+		goto out;
+	}
+	if (grant_type[0] == 'a')
+		rc = grant_code(ctx, req, client, reply);
+	else if (grant_type[0] == 'r')
+		rc = grant_refresh(ctx, req, client, reply);
+	else
+		rc = grant_client_credentials(ctx, req, client, reply);
+out:
+	cid_client_free(client);
+	return rc;
+}
+
+/* The bearer token of a request (RFC 6750 §2.1 header or §2.2 form body); NULL if none. */
+static const char *bearer_of(const struct cid_request *req, bool *twice)
+{
+	const char *form = req->post && req->form_content_type
+			       ? cid_params_get(&req->params, "access_token")
+			       : NULL;
+	const char *header = NULL;
+
+	if (req->authorization != NULL && strncasecmp(req->authorization, "Bearer ", 7) == 0) {
+		header = req->authorization + 7;
+		while (*header == ' ')
+			header++;
+	}
+	/*= RFC 6750 §2: clients MUST NOT use more than one method to transmit the token */
+	*twice = header != NULL && form != NULL;
+	return header != NULL ? header : form;
+}
+
+static enum cid_err bearer_error(struct cid_reply *reply, int status, const char *error,
+				 const char *description)
+{
+	struct cid_buf b;
+
+	cid_buf_init(&b, 512);
+	cid_buf_puts(&b, "Bearer realm=\"civicid\"");
+	if (error != NULL)
+		cid_buf_printf(&b, ", error=\"%s\", error_description=\"%s\"", error, description);
+	reply->www_authenticate = cid_buf_take(&b, NULL);
+	if (reply->www_authenticate == NULL)
+		return CID_ERR_NOMEM;
+	if (error == NULL) {
+		reply->status = status;
+		reply->no_store = true;
+		return CID_OK;
+	}
+	return cid_oidc_error_json(reply, status, error, description);
+}
+
+enum cid_err cid_oidc_userinfo(struct cid_ctx *ctx, const struct cid_request *req,
+			       struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	bool twice = false;
+	const char *token = bearer_of(req, &twice);
+	struct cid_keyref *ref = NULL;
+	struct cid_client *client = NULL;
+	json_t *claims = NULL;
+	json_t *grant = NULL;
+	json_t *citizen = NULL;
+	json_t *body = NULL;
+
+	if (twice)
+		return bearer_error(reply, 400, "invalid_request", "send the token only once");
+	/*= RFC 6750 §3.1: if the request lacks any authentication information, the
+	 *# resource server SHOULD NOT include an error code */
+	if (token == NULL)
+		return bearer_error(reply, 401, NULL, NULL);
+	ref = cid_ctx_keys_acquire(ctx);
+	rc = cid_token_access_check(ctx, cid_keyref_keyset(ref), token, req->now, &claims);
+	if (rc == CID_OK)
+		rc = cid_grant_get(cid_ctx_store(ctx), str_member(claims, "grant_id"), &grant);
+	if (rc == CID_OK)
+		rc = cid_account_get(cid_ctx_store(ctx), str_member(grant, "account_id"), &citizen);
+	if (rc == CID_OK && json_is_true(json_object_get(citizen, "disabled")))
+		rc = CID_ERR_DISABLED;
+	if (rc == CID_OK)
+		rc = cid_client_get(cid_ctx_store(ctx), str_member(claims, "client_id"), &client);
+	if (rc != CID_OK && rc != CID_ERR_NOMEM && rc != CID_ERR_STORE) {
+		rc = bearer_error(reply, 401, "invalid_token",
+				  "the access token is invalid, expired or revoked");
+		goto out;
+	}
+	CID_TRY(rc);
+	/*= OIDC Core §5.3.1: the openid scope is required to call the UserInfo endpoint */
+	if (!has_word(str_member(claims, "scope"), "openid")) {
+		rc = bearer_error(reply, 403, "insufficient_scope", "the openid scope is required");
+		goto out;
+	}
+	body = json_pack("{s:O}", "sub", json_object_get(claims, "sub"));
+	CID_ENSURE(body != NULL, CID_ERR_NOMEM);
+	CID_TRY(oidc_release(client, citizen, grant, CID_RELEASE_USERINFO, body));
+	rc = oidc_reply_json(reply, 200, body);
+	body = NULL;
+out:
+	cid_keyref_put(ref);
+	cid_client_free(client);
+	json_decref(claims);
+	json_decref(grant);
+	json_decref(citizen);
+	json_decref(body);
+	return rc;
+}
+
+/* True if the token looks like a JWS (three dot-separated parts). */
+static bool looks_like_jwt(const char *t)
+{
+	const char *d1 = strchr(t, '.');
+
+	return d1 != NULL && strchr(d1 + 1, '.') != NULL;
+}
+
+static enum cid_err introspect_active(struct cid_ctx *ctx, const struct cid_request *req,
+				      const struct cid_client *client, const char *token,
+				      json_t **out)
+{
+	static const char *const copied[] = {"scope", "client_id", "sub", "exp",       "iat",
+					     "iss",   "jti",	   "aud", "auth_time", "acr"};
+	enum cid_err rc = CID_OK;
+	struct cid_keyref *ref = NULL;
+	json_t *c = NULL;
+	json_t *o = NULL;
+	char sub[CID_TOKEN_CHARS + 1];
+
+	if (looks_like_jwt(token)) {
+		ref = cid_ctx_keys_acquire(ctx);
+		CID_TRY(cid_token_access_check(ctx, cid_keyref_keyset(ref), token, req->now, &c));
+		CID_ENSURE(json_object_set_new(c, "token_type", json_string("Bearer")) == 0,
+			   CID_ERR_NOMEM);
+	} else {
+		CID_TRY(cid_refresh_lookup(cid_ctx_store(ctx), token, req->now, &c));
+		cid_token_subject(ctx, client, str_member(c, "account_id"), sub);
+		CID_ENSURE(
+		    json_object_set_new(c, "sub", json_string(sub)) == 0 &&
+			json_object_set_new(c, "iss", json_string(cid_ctx_config(ctx)->issuer)) ==
+			    0 &&
+			json_object_set_new(c, "token_type", json_string("refresh_token")) == 0,
+		    CID_ERR_NOMEM);
+	}
+	/* a service may only learn about its own tokens: anything else would let it
+	 * read another service's pairwise subject */
+	CID_ENSURE(cid_str_eq(cid_str_of(str_member(c, "client_id")), client->client_id),
+		   CID_ERR_DENIED);
+	o = json_pack("{s:b, s:O}", "active", 1, "token_type", json_object_get(c, "token_type"));
+	CID_ENSURE(o != NULL, CID_ERR_NOMEM);
+	for (size_t i = 0; i < sizeof(copied) / sizeof(copied[0]); i++) {
+		json_t *v = json_object_get(c, copied[i]);
+
+		if (v != NULL)
+			CID_ENSURE(json_object_set(o, copied[i], v) == 0, CID_ERR_NOMEM);
+	}
+	*out = o;
+	o = NULL;
+out:
+	cid_keyref_put(ref);
+	json_decref(c);
+	json_decref(o);
+	return rc;
+}
+
+enum cid_err cid_oidc_introspect(struct cid_ctx *ctx, const struct cid_request *req,
+				 struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_client *client = NULL;
+	const char *token = cid_params_get(&req->params, "token");
+	json_t *active = NULL;
+
+	if (!req->post || !req->form_content_type)
+		return cid_oidc_error_json(reply, 400, "invalid_request",
+					   "use POST with application/x-www-form-urlencoded");
+	rc = oidc_client_auth(ctx, req, reply, &client);
+	if (rc == CID_ERR_DENIED)
+		return CID_OK;
+	CID_TRY(rc);
+	/*= RFC 7662 §2.1: the endpoint MUST require some form of authorization */
+	if (client->is_public) {
+		rc = cid_oidc_error_json(reply, 401, "invalid_client",
+					 "public clients may not introspect tokens");
+		goto out;
+	}
+	if (token == NULL || token[0] == '\0') {
+		rc = cid_oidc_error_json(reply, 400, "invalid_request", "token is required");
+		goto out;
+	}
+	rc = introspect_active(ctx, req, client, token, &active);
+	if (rc == CID_ERR_NOMEM || rc == CID_ERR_STORE)
+		goto out;
+	/*= RFC 7662 §2.2: for an invalid, expired or revoked token, active is false
+	 *# and no other member is returned */
+	rc = oidc_reply_json(reply, 200, rc == CID_OK ? active : json_pack("{s:b}", "active", 0));
+	active = NULL;
+out:
+	json_decref(active);
+	cid_client_free(client);
+	return rc;
+}
+
+enum cid_err cid_oidc_revoke(struct cid_ctx *ctx, const struct cid_request *req,
+			     struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_client *client = NULL;
+	struct cid_keyref *ref = NULL;
+	const char *token = cid_params_get(&req->params, "token");
+	json_t *c = NULL;
+
+	if (!req->post || !req->form_content_type)
+		return cid_oidc_error_json(reply, 400, "invalid_request",
+					   "use POST with application/x-www-form-urlencoded");
+	rc = oidc_client_auth(ctx, req, reply, &client);
+	if (rc == CID_ERR_DENIED)
+		return CID_OK;
+	CID_TRY(rc);
+	if (token == NULL || token[0] == '\0') {
+		rc = cid_oidc_error_json(reply, 400, "invalid_request", "token is required");
+		goto out;
+	}
+	if (looks_like_jwt(token)) {
+		ref = cid_ctx_keys_acquire(ctx);
+		rc = cid_token_access_check(ctx, cid_keyref_keyset(ref), token, req->now, &c);
+		if (rc == CID_OK &&
+		    cid_str_eq(cid_str_of(str_member(c, "client_id")), client->client_id))
+			rc = cid_token_access_revoke(cid_ctx_store(ctx), c);
+	} else {
+		rc = cid_refresh_revoke(cid_ctx_store(ctx), token, client->client_id, req->now);
+	}
+	if (rc == CID_ERR_NOMEM || rc == CID_ERR_STORE)
+		goto out;
+	/*= RFC 7009 §2.2: the server responds with 200 if the token has been revoked
+	 *# successfully or if the client submitted an invalid token */
+	reply->status = 200;
+	reply->no_store = true;
+	rc = CID_OK;
+out:
+	cid_keyref_put(ref);
+	json_decref(c);
+	cid_client_free(client);
+	return rc;
+}

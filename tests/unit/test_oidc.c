@@ -1,0 +1,274 @@
+/*
+ * oidc: table-driven tests of authorization-request validation
+ * (cid_oidc_authz_check) and client authentication parsing
+ * (cid_oidc_parse_basic). One row per case: the input and the expected error.
+ */
+#include "oidc.h"
+#include "support.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define CHALLENGE "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+#define LONG_300                                                                                   \
+	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" \
+	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" \
+	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" \
+	"xxxxxxxxxxxxxxxxxx"
+
+/* -Wwrite-strings: the client struct holds mutable strings, so give it arrays */
+static char s1[] = "rp1";
+static char s2[] = "RP one";
+static char s3[] = "openid profile email city";
+static char s4[] = "rp.example";
+static char s5[] = "spa";
+static char s6[] = "SPA";
+static char s7[] = "openid profile";
+static char s8[] = "rp.example";
+static char s9[] = "svc";
+static char s10[] = "service";
+static char s11[] = "city";
+static char uri1[] = "https://rp.example/cb";
+static char *uris[] = {uri1};
+
+static struct cid_client confidential = {
+    .client_id = s1,
+    .name = s2,
+    .redirect_uris = uris,
+    .n_redirect_uris = 1,
+    .scopes = s3,
+    .allow_code = true,
+    .allow_refresh = true,
+    .id_token_alg = "ES256",
+    .pairwise = true,
+    .sector = s4,
+};
+
+static struct cid_client public_client = {
+    .client_id = s5,
+    .name = s6,
+    .is_public = true,
+    .redirect_uris = uris,
+    .n_redirect_uris = 1,
+    .scopes = s7,
+    .allow_code = true,
+    .id_token_alg = "ES256",
+    .pairwise = true,
+    .sector = s8,
+};
+
+static struct cid_client cc_only = {
+    .client_id = s9,
+    .name = s10,
+    .scopes = s11,
+    .allow_client_credentials = true,
+    .id_token_alg = "ES256",
+};
+
+struct authz_case {
+	const char *name;
+	const struct cid_client *client;
+	const char *query; /* form-encoded parameters */
+	const char *error; /* NULL: valid */
+};
+
+#define BASE "client_id=rp1&redirect_uri=https%3A%2F%2Frp.example%2Fcb&response_type=code"
+
+static const struct authz_case authz_cases[] = {
+    {"minimal valid", &confidential, BASE "&scope=openid", NULL},
+    {"all scopes valid", &confidential, BASE "&scope=openid+profile+email+city&state=s&nonce=n",
+     NULL},
+    {"pkce S256 valid", &confidential,
+     BASE "&scope=openid&code_challenge=" CHALLENGE "&code_challenge_method=S256", NULL},
+    {"public with pkce valid", &public_client,
+     "client_id=spa&redirect_uri=x&response_type=code&scope=openid&code_challenge=" CHALLENGE
+     "&code_challenge_method=S256",
+     NULL},
+    {"public without pkce", &public_client,
+     "client_id=spa&redirect_uri=x&response_type=code&scope=openid", "invalid_request"},
+    {"pkce plain refused", &confidential,
+     BASE "&scope=openid&code_challenge=" CHALLENGE "&code_challenge_method=plain",
+     "invalid_request"},
+    {"pkce method missing", &confidential, BASE "&scope=openid&code_challenge=" CHALLENGE,
+     "invalid_request"},
+    {"pkce method without challenge", &confidential,
+     BASE "&scope=openid&code_challenge_method=S256", "invalid_request"},
+    {"pkce challenge too short", &confidential,
+     BASE "&scope=openid&code_challenge=abc&code_challenge_method=S256", "invalid_request"},
+    {"pkce challenge bad alphabet", &confidential,
+     BASE "&scope=openid&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw+cM"
+	  "&code_challenge_method=S256",
+     "invalid_request"},
+    {"response_type missing", &confidential, "client_id=rp1&redirect_uri=x&scope=openid",
+     "invalid_request"},
+    {"implicit refused", &confidential,
+     "client_id=rp1&redirect_uri=x&response_type=token&scope=openid", "unsupported_response_type"},
+    {"hybrid refused", &confidential,
+     "client_id=rp1&redirect_uri=x&response_type=code+id_token&scope=openid",
+     "unsupported_response_type"},
+    {"client without code grant", &cc_only,
+     "client_id=svc&redirect_uri=x&response_type=code&scope=openid", "unauthorized_client"},
+    {"scope missing", &confidential, BASE, "invalid_scope"},
+    {"scope without openid", &confidential, BASE "&scope=profile", "invalid_scope"},
+    {"scope not allowed", &confidential, BASE "&scope=openid+phone", "invalid_scope"},
+    {"scope unknown", &confidential, BASE "&scope=openid+admin", "invalid_scope"},
+    {"response_mode fragment refused", &confidential, BASE "&scope=openid&response_mode=fragment",
+     "invalid_request"},
+    {"response_mode query ok", &confidential, BASE "&scope=openid&response_mode=query", NULL},
+    {"prompt none ok", &confidential, BASE "&scope=openid&prompt=none", NULL},
+    {"prompt login consent ok", &confidential, BASE "&scope=openid&prompt=login+consent", NULL},
+    {"prompt none with login", &confidential, BASE "&scope=openid&prompt=none+login",
+     "invalid_request"},
+    {"prompt unknown", &confidential, BASE "&scope=openid&prompt=bogus", "invalid_request"},
+    {"max_age ok", &confidential, BASE "&scope=openid&max_age=0", NULL},
+    {"max_age negative", &confidential, BASE "&scope=openid&max_age=-1", "invalid_request"},
+    {"max_age text", &confidential, BASE "&scope=openid&max_age=soon", "invalid_request"},
+    {"max_age overflow", &confidential, BASE "&scope=openid&max_age=99999999999999999999",
+     "invalid_request"},
+    {"request object refused", &confidential, BASE "&scope=openid&request=eyJ",
+     "request_not_supported"},
+    {"request_uri refused", &confidential, BASE "&scope=openid&request_uri=https%3A%2F%2Fx",
+     "request_uri_not_supported"},
+    {"claims json ok", &confidential,
+     BASE "&scope=openid&claims=%7B%22userinfo%22%3A%7B%22email%22%3Anull%7D%7D", NULL},
+    {"claims not json", &confidential, BASE "&scope=openid&claims=%7Bnope", "invalid_request"},
+    {"claims not object", &confidential, BASE "&scope=openid&claims=%5B%5D", "invalid_request"},
+    {"state too long", &confidential,
+     BASE "&scope=openid&state=" LONG_300 LONG_300 LONG_300 LONG_300, "invalid_request"},
+    {"nonce too long", &confidential, BASE "&scope=openid&nonce=" LONG_300 LONG_300,
+     "invalid_request"},
+    {"login_hint too long", &confidential, BASE "&scope=openid&login_hint=" LONG_300,
+     "invalid_request"},
+};
+
+static void test_authz_check_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(authz_cases) / sizeof(authz_cases[0]); i++) {
+		const struct authz_case *c = &authz_cases[i];
+		struct cid_params p = {0};
+		struct cid_oauth_error err = {0};
+		json_t *auth = NULL;
+		enum cid_err rc;
+
+		assert_int_equal(cid_params_parse_form(&p, c->query, strlen(c->query)), CID_OK);
+		rc = cid_oidc_authz_check(c->client, &p, "ja", &auth, &err);
+		if (c->error == NULL) {
+			if (rc != CID_OK)
+				fail_msg("%s: expected valid, got %s (%s)", c->name, err.error,
+					 err.description);
+			assert_non_null(auth);
+			assert_non_null(json_object_get(auth, "scope"));
+		} else {
+			if (rc != CID_ERR_INVALID || err.error == NULL ||
+			    strcmp(err.error, c->error) != 0)
+				fail_msg("%s: expected %s, got rc=%d error=%s", c->name, c->error,
+					 rc, err.error == NULL ? "(none)" : err.error);
+			assert_null(auth);
+			assert_non_null(err.description);
+		}
+		json_decref(auth);
+		cid_params_clear(&p);
+	}
+}
+
+static void test_authz_check_normalises(void **state)
+{
+	const char *q = BASE "&scope=openid+profile&state=xyz&nonce=n1&prompt=login&max_age=30"
+			     "&ui_locales=en-US+ja&login_hint=hanako";
+	struct cid_params p = {0};
+	struct cid_oauth_error err = {0};
+	json_t *auth = NULL;
+
+	(void)state;
+	assert_int_equal(cid_params_parse_form(&p, q, strlen(q)), CID_OK);
+	assert_int_equal(cid_oidc_authz_check(&confidential, &p, "ja", &auth, &err), CID_OK);
+	assert_string_equal(json_string_value(json_object_get(auth, "client_id")), "rp1");
+	assert_string_equal(json_string_value(json_object_get(auth, "state")), "xyz");
+	assert_string_equal(json_string_value(json_object_get(auth, "nonce")), "n1");
+	assert_string_equal(json_string_value(json_object_get(auth, "ui_locale")), "en");
+	assert_true(json_is_true(json_object_get(auth, "prompt_login")));
+	assert_true(json_is_false(json_object_get(auth, "prompt_none")));
+	assert_int_equal(json_integer_value(json_object_get(auth, "max_age")), 30);
+	assert_string_equal(json_string_value(json_object_get(auth, "login_hint")), "hanako");
+	json_decref(auth);
+	cid_params_clear(&p);
+}
+
+struct basic_case {
+	const char *header;
+	enum cid_err rc;
+	const char *id;
+	const char *secret;
+};
+
+/* base64 of "rp1:s3cret", "a%3Ab:c%2Bd" (urlencoded id with a colon), ":x", "nocolon" */
+static const struct basic_case basic_cases[] = {
+    {"Basic cnAxOnMzY3JldA==", CID_OK, "rp1", "s3cret"},
+    {"basic cnAxOnMzY3JldA==", CID_OK, "rp1", "s3cret"},
+    {"Basic YSUzQWI6YyUyQmQ=", CID_OK, "a:b", "c+d"},
+    {"Basic cnAxOg==", CID_OK, "rp1", ""},
+    {"Basic Ong=", CID_ERR_INVALID, NULL, NULL},
+    {"Basic bm9jb2xvbg==", CID_ERR_INVALID, NULL, NULL},
+    {"Basic !!!!", CID_ERR_INVALID, NULL, NULL},
+    {"Basic abc", CID_ERR_INVALID, NULL, NULL},
+    {"Basic ", CID_ERR_INVALID, NULL, NULL},
+    {"Bearer cnAxOnMzY3JldA==", CID_ERR_INVALID, NULL, NULL},
+    {"Basic YSUyOjE=", CID_ERR_INVALID, NULL, NULL}, /* "a%2:1": bad escape */
+};
+
+static void test_parse_basic_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(basic_cases) / sizeof(basic_cases[0]); i++) {
+		const struct basic_case *c = &basic_cases[i];
+		char *id = NULL;
+		char *secret = NULL;
+		enum cid_err rc = cid_oidc_parse_basic(c->header, &id, &secret);
+
+		if (rc != c->rc)
+			fail_msg("%s: expected rc %d, got %d", c->header, c->rc, rc);
+		if (c->rc == CID_OK) {
+			assert_string_equal(id, c->id);
+			assert_string_equal(secret, c->secret);
+		} else {
+			assert_null(id);
+			assert_null(secret);
+		}
+		free(id);
+		free(secret);
+	}
+}
+
+static void test_parse_basic_oversize_rejected(void **state)
+{
+	size_t n = CID_MAX_HEADER + 16;
+	char *h = malloc(n + 1);
+
+	(void)state;
+	assert_non_null(h);
+	memcpy(h, "Basic ", 6);
+	memset(h + 6, 'A', n - 6);
+	h[n] = '\0';
+	char *id = NULL;
+	char *secret = NULL;
+	assert_int_equal(cid_oidc_parse_basic(h, &id, &secret), CID_ERR_TOOBIG);
+	free(h);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_authz_check_table),
+	    cmocka_unit_test(test_authz_check_normalises),
+	    cmocka_unit_test(test_parse_basic_table),
+	    cmocka_unit_test(test_parse_basic_oversize_rejected),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,405 @@
+/*
+ * token: codes, grants and refresh tokens on a real LMDB store, and the JWTs
+ * minted through a real context (keys generated in the store).
+ */
+#include "client.h"
+#include "config.h"
+#include "support.h"
+#include "token.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define VERIFIER  "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+#define CHALLENGE "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+#define NOW	  1800000000
+
+struct fixture {
+	char dir[256];
+	struct cid_config *cfg;
+	struct cid_ctx *ctx;
+	struct cid_store *s;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char err[128];
+
+	assert_non_null(f);
+	cid_test_tmpdir(f->dir);
+	assert_int_equal(cid_config_new(&f->cfg), CID_OK);
+	assert_int_equal(cid_config_set(f->cfg, "store", f->dir, err, sizeof(err)), CID_OK);
+	assert_int_equal(cid_ctx_open(f->cfg, NOW, &f->ctx), CID_OK);
+	f->s = cid_ctx_store(f->ctx);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	cid_ctx_close(f->ctx);
+	cid_config_free(f->cfg);
+	cid_test_rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static json_t *auth_for(const char *client, const char *challenge)
+{
+	json_t *a = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:[s], s:s, s:s}", "client_id",
+			      client, "redirect_uri", "https://rp.example/cb", "account_id",
+			      "00000000-0000-4000-8000-000000000001", "sid", "sid1", "auth_time",
+			      (json_int_t)NOW, "acr", "urn:civicid:acr:password", "amr", "pwd",
+			      "scope", "openid profile", "nonce", "n-1");
+
+	assert_non_null(a);
+	if (challenge != NULL)
+		assert_int_equal(json_object_set_new(a, "code_challenge", json_string(challenge)),
+				 0);
+	return a;
+}
+
+static void issue(struct fixture *f, const char *challenge, char code[CID_TOKEN_CHARS + 1])
+{
+	json_t *a = auth_for("rp1", challenge);
+
+	assert_int_equal(cid_code_issue(f->s, a, NOW, 60, code), CID_OK);
+	assert_int_equal(strlen(code), CID_TOKEN_CHARS);
+	json_decref(a);
+}
+
+static void test_code_redeem_once_then_replay_revokes_grant(void **state)
+{
+	struct fixture *f = *state;
+	char code[CID_TOKEN_CHARS + 1];
+	char refresh[CID_TOKEN_CHARS + 1];
+	char next[CID_TOKEN_CHARS + 1];
+	json_t *grant = NULL;
+	json_t *again = NULL;
+
+	issue(f, CHALLENGE, code);
+	assert_int_equal(cid_code_redeem(f->s, code, "rp1", "https://rp.example/cb", VERIFIER,
+					 NOW + 1, 3600, &grant, refresh),
+			 CID_OK);
+	assert_string_equal(json_string_value(json_object_get(grant, "nonce")), "n-1");
+	assert_null(json_object_get(grant, "code_challenge"));
+	assert_int_equal(strlen(refresh), CID_TOKEN_CHARS);
+	/* replay: refused, and the grant (with its refresh token) is revoked */
+	assert_int_equal(cid_code_redeem(f->s, code, "rp1", "https://rp.example/cb", VERIFIER,
+					 NOW + 2, 3600, &again, next),
+			 CID_ERR_REVOKED);
+	assert_null(again);
+	assert_int_equal(
+	    cid_grant_get(f->s, json_string_value(json_object_get(grant, "grant_id")), &again),
+	    CID_ERR_REVOKED);
+	assert_int_equal(cid_refresh_rotate(f->s, refresh, "rp1", NOW + 3, 3600, &again, next),
+			 CID_ERR_REVOKED);
+	json_decref(grant);
+}
+
+struct redeem_case {
+	const char *name;
+	const char *challenge; /* stored */
+	const char *client;
+	const char *redirect;
+	const char *verifier;
+	int64_t at;
+	enum cid_err rc;
+};
+
+static const struct redeem_case redeem_cases[] = {
+    {"pkce ok", CHALLENGE, "rp1", "https://rp.example/cb", VERIFIER, NOW + 1, CID_OK},
+    {"no pkce ok", NULL, "rp1", "https://rp.example/cb", NULL, NOW + 1, CID_OK},
+    {"wrong verifier", CHALLENGE, "rp1", "https://rp.example/cb",
+     "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX", NOW + 1, CID_ERR_DENIED},
+    {"verifier missing", CHALLENGE, "rp1", "https://rp.example/cb", NULL, NOW + 1, CID_ERR_DENIED},
+    {"verifier too short", CHALLENGE, "rp1", "https://rp.example/cb", "short", NOW + 1,
+     CID_ERR_DENIED},
+    {"verifier without challenge", NULL, "rp1", "https://rp.example/cb", VERIFIER, NOW + 1,
+     CID_ERR_DENIED},
+    {"other client", NULL, "rp2", "https://rp.example/cb", NULL, NOW + 1, CID_ERR_DENIED},
+    {"other redirect", NULL, "rp1", "https://rp.example/cb2", NULL, NOW + 1, CID_ERR_DENIED},
+    {"redirect missing", NULL, "rp1", NULL, NULL, NOW + 1, CID_ERR_DENIED},
+    {"expired", NULL, "rp1", "https://rp.example/cb", NULL, NOW + 61, CID_ERR_EXPIRED},
+};
+
+static void test_code_redeem_table(void **state)
+{
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof(redeem_cases) / sizeof(redeem_cases[0]); i++) {
+		const struct redeem_case *c = &redeem_cases[i];
+		char code[CID_TOKEN_CHARS + 1];
+		char refresh[CID_TOKEN_CHARS + 1];
+		json_t *grant = NULL;
+		enum cid_err rc;
+
+		issue(f, c->challenge, code);
+		rc = cid_code_redeem(f->s, code, c->client, c->redirect, c->verifier, c->at, 0,
+				     &grant, refresh);
+		if (rc != c->rc)
+			fail_msg("%s: expected %s, got %s", c->name, cid_strerror(c->rc),
+				 cid_strerror(rc));
+		assert_true((grant != NULL) == (c->rc == CID_OK));
+		json_decref(grant);
+	}
+}
+
+static void test_code_unknown_and_malformed(void **state)
+{
+	struct fixture *f = *state;
+	char refresh[CID_TOKEN_CHARS + 1];
+	json_t *grant = NULL;
+
+	assert_int_equal(cid_code_redeem(f->s, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "rp1",
+					 "https://rp.example/cb", NULL, NOW, 0, &grant, refresh),
+			 CID_ERR_NOTFOUND);
+	assert_int_equal(cid_code_redeem(f->s, "short", "rp1", "https://rp.example/cb", NULL, NOW,
+					 0, &grant, refresh),
+			 CID_ERR_NOTFOUND);
+	assert_int_equal(cid_code_redeem(f->s, NULL, "rp1", "https://rp.example/cb", NULL, NOW, 0,
+					 &grant, refresh),
+			 CID_ERR_NOTFOUND);
+	assert_null(grant);
+}
+
+static void test_refresh_rotation_and_reuse_revokes_family(void **state)
+{
+	struct fixture *f = *state;
+	char code[CID_TOKEN_CHARS + 1];
+	char r1[CID_TOKEN_CHARS + 1];
+	char r2[CID_TOKEN_CHARS + 1];
+	char r3[CID_TOKEN_CHARS + 1];
+	json_t *grant = NULL;
+	json_t *g2 = NULL;
+
+	issue(f, NULL, code);
+	assert_int_equal(cid_code_redeem(f->s, code, "rp1", "https://rp.example/cb", NULL, NOW + 1,
+					 3600, &grant, r1),
+			 CID_OK);
+	json_decref(grant);
+	grant = NULL;
+	/* another client cannot use it, and that attempt does not consume it */
+	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp2", NOW + 2, 3600, &grant, r2),
+			 CID_ERR_DENIED);
+	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NOW + 2, 3600, &grant, r2), CID_OK);
+	assert_string_not_equal(r1, r2);
+	assert_int_equal(cid_refresh_lookup(f->s, r2, NOW + 3, &g2), CID_OK);
+	json_decref(g2);
+	/* the rotated-out token is presented again: refused and the family dies */
+	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NOW + 3, 3600, &g2, r3),
+			 CID_ERR_REVOKED);
+	assert_int_equal(cid_refresh_rotate(f->s, r2, "rp1", NOW + 4, 3600, &g2, r3),
+			 CID_ERR_REVOKED);
+	assert_int_equal(cid_refresh_lookup(f->s, r2, NOW + 4, &g2), CID_ERR_REVOKED);
+	json_decref(grant);
+}
+
+static void test_refresh_expired_and_revoked(void **state)
+{
+	struct fixture *f = *state;
+	char code[CID_TOKEN_CHARS + 1];
+	char r1[CID_TOKEN_CHARS + 1];
+	char r2[CID_TOKEN_CHARS + 1];
+	json_t *grant = NULL;
+
+	issue(f, NULL, code);
+	assert_int_equal(cid_code_redeem(f->s, code, "rp1", "https://rp.example/cb", NULL, NOW + 1,
+					 100, &grant, r1),
+			 CID_OK);
+	json_decref(grant);
+	grant = NULL;
+	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NOW + 200, 100, &grant, r2),
+			 CID_ERR_EXPIRED);
+	assert_int_equal(cid_refresh_revoke(f->s, r1, "rp2", NOW), CID_ERR_DENIED);
+	assert_int_equal(cid_refresh_revoke(f->s, r1, "rp1", NOW), CID_OK);
+	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NOW + 2, 100, &grant, r2),
+			 CID_ERR_REVOKED);
+	assert_int_equal(cid_refresh_revoke(f->s, "nope", "rp1", NOW), CID_ERR_NOTFOUND);
+}
+
+static struct cid_client *client_of(const char *alg, bool pairwise, const char *sector)
+{
+	static char uri[] = "https://rp.example/cb", id[] = "rp1", scopes[] = "openid profile";
+	static char *uris[] = {uri};
+	struct cid_client *c = calloc(1, sizeof(*c));
+
+	assert_non_null(c);
+	c->client_id = id;
+	c->redirect_uris = uris;
+	c->n_redirect_uris = 1;
+	c->scopes = scopes;
+	memcpy(c->id_token_alg, alg, strlen(alg) + 1);
+	c->pairwise = pairwise;
+	c->sector = (char *)(uintptr_t)sector;
+	return c;
+}
+
+static void test_access_token_checks_and_revocation(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_client *c = client_of("ES256", true, "rp.example");
+	struct cid_keyref *ref = cid_ctx_keys_acquire(f->ctx);
+	const struct cid_keyset *ks = cid_keyref_keyset(ref);
+	char code[CID_TOKEN_CHARS + 1];
+	char refresh[CID_TOKEN_CHARS + 1];
+	json_t *grant = NULL;
+	json_t *claims = NULL;
+	char *at = NULL;
+
+	issue(f, NULL, code);
+	assert_int_equal(cid_code_redeem(f->s, code, "rp1", "https://rp.example/cb", NULL, NOW + 1,
+					 3600, &grant, refresh),
+			 CID_OK);
+	assert_int_equal(
+	    cid_token_access_mint(f->ctx, ks, c, "sub-1", "openid profile", grant, NOW + 1, &at),
+	    CID_OK);
+	assert_int_equal(cid_token_access_check(f->ctx, ks, at, NOW + 2, &claims), CID_OK);
+	assert_string_equal(json_string_value(json_object_get(claims, "client_id")), "rp1");
+	assert_string_equal(json_string_value(json_object_get(claims, "scope")), "openid profile");
+	assert_non_null(json_object_get(claims, "jti"));
+	assert_non_null(json_object_get(claims, "grant_id"));
+	/* expiry (access_ttl 300 + skew 60) */
+	json_t *tmp = NULL;
+	assert_int_equal(cid_token_access_check(f->ctx, ks, at, NOW + 1000, &tmp), CID_ERR_EXPIRED);
+	/* tampering */
+	char *bad = strdup(at);
+	assert_non_null(bad);
+	bad[strlen(bad) - 3] = bad[strlen(bad) - 3] == 'A' ? 'B' : 'A';
+	assert_int_not_equal(cid_token_access_check(f->ctx, ks, bad, NOW + 2, &tmp), CID_OK);
+	free(bad);
+	/* revoking the jti */
+	assert_int_equal(cid_token_access_revoke(f->s, claims), CID_OK);
+	assert_int_equal(cid_token_access_check(f->ctx, ks, at, NOW + 2, &tmp), CID_ERR_REVOKED);
+	assert_null(tmp);
+	json_decref(claims);
+	json_decref(grant);
+	free(at);
+	cid_keyref_put(ref);
+	free(c);
+}
+
+static void test_grant_revocation_kills_access_tokens(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_client *c = client_of("ES256", true, "rp.example");
+	struct cid_keyref *ref = cid_ctx_keys_acquire(f->ctx);
+	char code[CID_TOKEN_CHARS + 1];
+	char refresh[CID_TOKEN_CHARS + 1];
+	json_t *grant = NULL;
+	json_t *claims = NULL;
+	char *at = NULL;
+
+	issue(f, NULL, code);
+	assert_int_equal(cid_code_redeem(f->s, code, "rp1", "https://rp.example/cb", NULL, NOW + 1,
+					 0, &grant, refresh),
+			 CID_OK);
+	assert_string_equal(refresh, "");
+	assert_int_equal(cid_token_access_mint(f->ctx, cid_keyref_keyset(ref), c, "s", "openid",
+					       grant, NOW + 1, &at),
+			 CID_OK);
+	assert_int_equal(
+	    cid_grant_revoke(f->s, json_string_value(json_object_get(grant, "grant_id")), NOW + 2),
+	    CID_OK);
+	assert_int_equal(
+	    cid_token_access_check(f->ctx, cid_keyref_keyset(ref), at, NOW + 2, &claims),
+	    CID_ERR_REVOKED);
+	json_decref(grant);
+	free(at);
+	cid_keyref_put(ref);
+	free(c);
+}
+
+static void test_id_token_claims_and_at_hash(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_client *c = client_of("RS256", true, "rp.example");
+	struct cid_keyref *ref = cid_ctx_keys_acquire(f->ctx);
+	const struct cid_keyset *ks = cid_keyref_keyset(ref);
+	json_t *grant = auth_for("rp1", NULL);
+	json_t *released = json_pack("{s:s}", "given_name", "花子");
+	json_t *claims = NULL;
+	char *idt = NULL;
+	char at_hash[44];
+
+	assert_int_equal(json_object_set_new(grant, "grant_id", json_string("g")), 0);
+	assert_int_equal(cid_token_id_mint(f->ctx, ks, c, "sub-1", grant, "the-access-token",
+					   released, NOW, &idt),
+			 CID_OK);
+	assert_int_equal(cid_jws_verify(ks, idt, strlen(idt), "JWT", &claims), CID_OK);
+	assert_string_equal(json_string_value(json_object_get(claims, "iss")),
+			    cid_ctx_config(f->ctx)->issuer);
+	assert_string_equal(json_string_value(json_object_get(claims, "aud")), "rp1");
+	assert_string_equal(json_string_value(json_object_get(claims, "sub")), "sub-1");
+	assert_string_equal(json_string_value(json_object_get(claims, "nonce")), "n-1");
+	assert_string_equal(json_string_value(json_object_get(claims, "sid")), "sid1");
+	assert_string_equal(json_string_value(json_object_get(claims, "given_name")), "花子");
+	assert_int_equal(json_integer_value(json_object_get(claims, "auth_time")), NOW);
+	assert_int_equal(json_integer_value(json_object_get(claims, "exp")),
+			 NOW + cid_ctx_config(f->ctx)->id_token_ttl);
+	assert_true(json_is_array(json_object_get(claims, "amr")));
+	assert_null(json_object_get(claims, "grant_id"));
+	assert_int_equal(cid_jose_half_hash("RS256", "the-access-token", at_hash), CID_OK);
+	assert_string_equal(json_string_value(json_object_get(claims, "at_hash")), at_hash);
+	json_decref(claims);
+	json_decref(grant);
+	json_decref(released);
+	free(idt);
+	cid_keyref_put(ref);
+	free(c);
+}
+
+static void test_subject_pairwise_per_sector(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_client *a = client_of("ES256", true, "a.example");
+	struct cid_client *a2 = client_of("ES256", true, "a.example");
+	struct cid_client *b = client_of("ES256", true, "b.example");
+	struct cid_client *pub = client_of("ES256", false, "a.example");
+	const char *acct = "00000000-0000-4000-8000-000000000001";
+	char sa[CID_TOKEN_CHARS + 1], sa2[CID_TOKEN_CHARS + 1], sb[CID_TOKEN_CHARS + 1],
+	    sp[CID_TOKEN_CHARS + 1];
+
+	cid_token_subject(f->ctx, a, acct, sa);
+	cid_token_subject(f->ctx, a2, acct, sa2);
+	cid_token_subject(f->ctx, b, acct, sb);
+	cid_token_subject(f->ctx, pub, acct, sp);
+	assert_string_equal(sa, sa2);
+	assert_string_not_equal(sa, sb);
+	assert_int_equal(strlen(sa), CID_TOKEN_CHARS);
+	assert_string_equal(sp, acct);
+	assert_null(strstr(sa, acct));
+	free(a);
+	free(a2);
+	free(b);
+	free(pub);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_code_redeem_once_then_replay_revokes_grant, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_code_redeem_table, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_code_unknown_and_malformed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_refresh_rotation_and_reuse_revokes_family, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_refresh_expired_and_revoked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_access_token_checks_and_revocation, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_grant_revocation_kills_access_tokens, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_id_token_claims_and_at_hash, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_subject_pairwise_per_sector, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
