@@ -1,0 +1,66 @@
+/*
+ * cli: the command-line skin of civicid. Each subcommand is one function
+ * taking the arguments after the subcommand name (argv[0] is the subcommand)
+ * and returning the process exit status: 0 success, 1 failure of the
+ * operation, 2 bad usage. Messages go to stderr as "civicid CMD: what: why";
+ * results to stdout, as text or (with --json) one JSON document.
+ */
+#ifndef CID_CLI_H
+#define CID_CLI_H
+
+#include "config.h"
+#include "err.h"
+#include "store.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+int cid_cli_serve(int argc, char **argv);
+int cid_cli_user(int argc, char **argv);
+int cid_cli_client(int argc, char **argv);
+int cid_cli_keys(int argc, char **argv);
+int cid_cli_policy(int argc, char **argv);
+int cid_cli_consent(int argc, char **argv);
+int cid_cli_audit(int argc, char **argv);
+
+/* What every store-using command shares: the config and the open store. */
+struct cli_env {
+	struct cid_config *cfg;
+	struct cid_store *store;
+};
+
+/*
+ * Builds the config (defaults, then config_path if not NULL, then store_dir if
+ * not NULL) and opens the store. Prints the reason and returns non-zero on
+ * failure. Release with cli_close.
+ */
+int cli_open(const char *cmd, const char *config_path, const char *store_dir, struct cli_env *env);
+void cli_close(struct cli_env *env);
+
+/* Prints "civicid CMD: WHAT: <error text>" and returns 1. */
+int cli_fail(const char *cmd, const char *what, enum cid_err rc);
+
+/* Prints "civicid CMD: MESSAGE" (usage problems) and returns 2. */
+int cli_usage(const char *cmd, const char *message);
+
+/*
+ * Reads a secret from path ("-" is stdin) into a new string (caller wipes and
+ * frees): at most max bytes, one trailing newline (LF or CRLF) removed.
+ * Returns NULL after printing why (empty, too long, unreadable).
+ */
+char *cli_read_secret(const char *cmd, const char *path, size_t max);
+
+/* Prints obj (stolen) as indented JSON on stdout. */
+void cli_print_json(json_t *obj);
+
+/* True if argv holds -h or --help (before any "--"). */
+bool cli_wants_help(int argc, char **argv);
+
+/* Prints a help text to stdout and returns 0. */
+int cli_help(const char *text);
+
+/* The current time as seconds since the epoch. */
+int64_t cli_now(void);
+
+#endif

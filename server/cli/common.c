@@ -1,0 +1,139 @@
+/*
+ * common: what every CLI command shares, so that each reads the config,
+ * opens the store, reads secrets and reports errors the same way.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crypto.h"
+
+int cli_open(const char *cmd, const char *config_path, const char *store_dir, struct cli_env *env)
+{
+	char err[512];
+	enum cid_err rc;
+
+	env->cfg = NULL;
+	env->store = NULL;
+	if (cid_config_new(&env->cfg) != CID_OK)
+		return cli_fail(cmd, "configuration", CID_ERR_NOMEM);
+	if (config_path != NULL &&
+	    cid_config_load(env->cfg, config_path, err, sizeof(err)) != CID_OK) {
+		fprintf(stderr, "civicid %s: %s\n", cmd, err);
+		cli_close(env);
+		return 2;
+	}
+	if (store_dir != NULL &&
+	    cid_config_set(env->cfg, "store", store_dir, err, sizeof(err)) != CID_OK) {
+		fprintf(stderr, "civicid %s: --store: %s\n", cmd, err);
+		cli_close(env);
+		return 2;
+	}
+	rc = cid_store_open(env->cfg->store_dir, &env->store);
+	if (rc != CID_OK) {
+		fprintf(stderr, "civicid %s: cannot open the store %s: %s\n", cmd,
+			env->cfg->store_dir, cid_strerror(rc));
+		cli_close(env);
+		return 1;
+	}
+	return 0;
+}
+
+void cli_close(struct cli_env *env)
+{
+	cid_store_close(env->store);
+	cid_config_free(env->cfg);
+	env->store = NULL;
+	env->cfg = NULL;
+}
+
+int cli_fail(const char *cmd, const char *what, enum cid_err rc)
+{
+	fprintf(stderr, "civicid %s: %s: %s\n", cmd, what, cid_strerror(rc));
+	return 1;
+}
+
+int cli_usage(const char *cmd, const char *message)
+{
+	fprintf(stderr, "civicid %s: %s (see civicid %s --help)\n", cmd, message, cmd);
+	return 2;
+}
+
+char *cli_read_secret(const char *cmd, const char *path, size_t max)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "re");
+	char *buf = NULL;
+	size_t n = 0;
+
+	if (f == NULL) {
+		fprintf(stderr, "civicid %s: %s: %s\n", cmd, path, strerror(errno));
+		return NULL;
+	}
+	buf = malloc(max + 3);
+	if (buf == NULL)
+		goto fail;
+	n = fread(buf, 1, max + 2, f);
+	if (ferror(f)) {
+		fprintf(stderr, "civicid %s: cannot read the secret from %s\n", cmd, path);
+		goto fail;
+	}
+	if (n > 0 && buf[n - 1] == '\n')
+		n--;
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	if (n == 0 || n > max || memchr(buf, '\0', n) != NULL) {
+		fprintf(stderr,
+			"civicid %s: the secret from %s is empty, too long (max %zu bytes) or "
+			"holds NUL\n",
+			cmd, path, max);
+		goto fail;
+	}
+	buf[n] = '\0';
+	if (f != stdin)
+		fclose(f);
+	return buf;
+fail:
+	if (buf != NULL)
+		cid_wipe(buf, max + 3);
+	free(buf);
+	if (f != stdin)
+		fclose(f);
+	return NULL;
+}
+
+void cli_print_json(json_t *obj)
+{
+	char *s = json_dumps(obj, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+	if (s != NULL) {
+		puts(s);
+		free(s);
+	}
+	json_decref(obj);
+}
+
+bool cli_wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return false;
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+			return true;
+	}
+	return false;
+}
+
+int cli_help(const char *text)
+{
+	fputs(text, stdout);
+	return 0;
+}
+
+int64_t cli_now(void)
+{
+	return (int64_t)time(NULL);
+}

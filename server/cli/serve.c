@@ -1,0 +1,191 @@
+/*
+ * serve: `civicid serve`: load the configuration, open the context, start
+ * HTTP, and wait for signals. SIGINT/SIGTERM stop; SIGHUP reloads the signing
+ * keys now (they are also checked every few seconds, so a `civicid keys
+ * rotate` from another process is picked up without a restart).
+ */
+#include "cli.h"
+
+#include "cid.h"
+#include "config.h"
+#include "http/http.h"
+#include "http/template.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifndef CID_WEB_DIR
+#define CID_WEB_DIR "web"
+#endif
+
+static const char serve_help[] =
+    "usage: civicid serve [options]\n"
+    "\n"
+    "Runs the OpenID Connect provider.\n"
+    "\n"
+    "  -c, --config FILE    read the configuration file FILE (see --help-config)\n"
+    "  -l, --listen ADDR    listen address, an IPv4 or IPv6 literal (default 127.0.0.1)\n"
+    "  -p, --port N         listen port; 0 picks a free port (default 8080)\n"
+    "  -i, --issuer URL     issuer URL as clients see it (default http://127.0.0.1:8080)\n"
+    "  -s, --store DIR      LMDB store directory (default ./var/civicid)\n"
+    "  -w, --web-dir DIR    templates, messages and static files (default: built-in path)\n"
+    "  -n, --check          check the configuration and exit\n"
+    "      --help-config    describe every configuration key\n"
+    "  -h, --help           this text\n"
+    "\n"
+    "Flags override the file. On start civicid prints the issuer and the bound port.\n"
+    "Signals: SIGTERM/SIGINT stop; SIGHUP reloads the signing keys.\n";
+
+/* Applies one flag as the config key it stands for. */
+static int set_flag(struct cid_config *cfg, const char *key, const char *value)
+{
+	char err[256];
+
+	if (cid_config_set(cfg, key, value, err, sizeof(err)) != CID_OK) {
+		fprintf(stderr, "civicid serve: --%s: %s\n", key, err);
+		return 2;
+	}
+	return 0;
+}
+
+static int parse(int argc, char **argv, struct cid_config *cfg, bool *check_only)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'}, {"listen", required_argument, NULL, 'l'},
+	    {"port", required_argument, NULL, 'p'},   {"issuer", required_argument, NULL, 'i'},
+	    {"store", required_argument, NULL, 's'},  {"web-dir", required_argument, NULL, 'w'},
+	    {"check", no_argument, NULL, 'n'},	      {"help-config", no_argument, NULL, 'C'},
+	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
+	};
+	static const char *const keys[128] = {
+	    ['l'] = "listen", ['p'] = "port", ['i'] = "issuer", ['s'] = "store", ['w'] = "web_dir"};
+	char err[512];
+	int opt;
+	int rc;
+
+	/* the file first, so that flags override it whatever their order */
+	for (int i = 1; i < argc - 1; i++)
+		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0)
+			if (cid_config_load(cfg, argv[i + 1], err, sizeof(err)) != CID_OK) {
+				fprintf(stderr, "civicid serve: %s\n", err);
+				return 2;
+			}
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "c:l:p:i:s:w:nh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': break;
+		case 'n': *check_only = true; break;
+		case 'C': cid_config_describe(stdout); return -1;
+		case 'h': fputs(serve_help, stdout); return -1;
+		case 'l':
+		case 'p':
+		case 'i':
+		case 's':
+		case 'w':
+			rc = set_flag(cfg, keys[opt], optarg);
+			if (rc != 0)
+				return rc;
+			break;
+		default: fputs(serve_help, stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "civicid serve: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (cid_config_check(cfg, err, sizeof(err)) != CID_OK) {
+		fprintf(stderr, "civicid serve: %s\n", err);
+		return 2;
+	}
+	return 0;
+}
+
+/* Waits for a stop signal, refreshing keys every few seconds and on SIGHUP. */
+static void run(struct cid_ctx *ctx, const sigset_t *set)
+{
+	const struct timespec tick = {.tv_sec = 5, .tv_nsec = 0};
+
+	for (;;) {
+		int sig = sigtimedwait(set, NULL, &tick);
+		enum cid_err rc;
+
+		if (sig == SIGINT || sig == SIGTERM)
+			return;
+		rc = cid_ctx_keys_refresh(ctx, (int64_t)time(NULL));
+		if (rc != CID_OK)
+			fprintf(stderr,
+				"civicid: reloading signing keys failed: %s (old keys stay)\n",
+				cid_strerror(rc));
+		else if (sig == SIGHUP)
+			fprintf(stderr, "civicid: signing keys reloaded\n");
+	}
+}
+
+int cid_cli_serve(int argc, char **argv)
+{
+	struct cid_config *cfg = NULL;
+	struct cid_ctx *ctx = NULL;
+	struct cid_templates *tpl = NULL;
+	struct cid_http *http = NULL;
+	bool check_only = false;
+	char err[512] = "";
+	uint16_t port = 0;
+	sigset_t set;
+	enum cid_err rc;
+	int status = 1;
+
+	if (cid_config_new(&cfg) != CID_OK)
+		goto out;
+	if (set_flag(cfg, "web_dir", CID_WEB_DIR) != 0)
+		goto out;
+	status = parse(argc, argv, cfg, &check_only);
+	if (status != 0) {
+		status = status < 0 ? 0 : status;
+		goto out;
+	}
+	status = 1;
+	rc = cid_templates_load(cfg->web_dir, &tpl, err, sizeof(err));
+	if (rc != CID_OK) {
+		fprintf(stderr, "civicid serve: web files: %s (%s)\n", err, cid_strerror(rc));
+		goto out;
+	}
+	if (check_only) {
+		printf("configuration OK\n");
+		status = 0;
+		goto out;
+	}
+	/* block the signals before any thread starts, so only run() receives them */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	rc = cid_ctx_open(cfg, (int64_t)time(NULL), &ctx);
+	if (rc != CID_OK) {
+		fprintf(stderr, "civicid serve: store %s: %s\n", cfg->store_dir, cid_strerror(rc));
+		goto out;
+	}
+	rc = cid_http_start(ctx, tpl, &http, &port);
+	if (rc != CID_OK) {
+		fprintf(stderr, "civicid serve: cannot listen on %s port %u: %s\n", cfg->listen,
+			(unsigned)cfg->port, cid_strerror(rc));
+		goto out;
+	}
+	printf("civicid: listening on %s port %u\n", cfg->listen, (unsigned)port);
+	printf("civicid: issuer %s\n", cfg->issuer);
+	fflush(stdout);
+	run(ctx, &set);
+	fprintf(stderr, "civicid: stopping\n");
+	status = 0;
+out:
+	cid_http_stop(http);
+	cid_ctx_close(ctx);
+	cid_templates_free(tpl);
+	cid_config_free(cfg);
+	return status;
+}

@@ -1,0 +1,308 @@
+/*
+ * user: `civicid user add|list|show|set|disable|enable|passwd`. Passwords
+ * are read from stdin or a file, never from the command line (where `ps`
+ * and shell history would show them).
+ */
+#include "cli.h"
+
+#include "account.h"
+#include "crypto.h"
+
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char user_help[] =
+    "usage: civicid user VERB [options]\n"
+    "\n"
+    "  add USERNAME (--password-stdin | --password-file FILE) [--claim NAME=VALUE]...\n"
+    "  list\n"
+    "  show USERNAME\n"
+    "  set USERNAME [--claim NAME=VALUE]... [--unset NAME]...\n"
+    "  disable USERNAME          refuse logins and token use\n"
+    "  enable USERNAME\n"
+    "  passwd USERNAME (--password-stdin | --password-file FILE)\n"
+    "\n"
+    "Options for every verb:\n"
+    "  -s, --store DIR      LMDB store directory (default ./var/civicid)\n"
+    "  -c, --config FILE    read argon2 parameters and the store from FILE\n"
+    "      --json           print JSON\n"
+    "\n"
+    "Usernames are 1-128 characters of A-Z a-z 0-9 . _ @ -. Passwords 8-1024 bytes.\n"
+    "Claims are the OpenID Connect standard claims (name, family_name, given_name,\n"
+    "middle_name, nickname, preferred_username, profile, picture, website, email,\n"
+    "email_verified, gender, birthdate, zoneinfo, locale, phone_number,\n"
+    "phone_number_verified, address) and the city's: resident_district,\n"
+    "household_size (1-99), resident_since (YYYY-MM-DD), preferred_language.\n"
+    "Human-readable names take a language tag: 'family_name#ja-Kana-JP=ヤマダ'.\n"
+    "address takes a JSON object: 'address={\"locality\":\"Aizu\"}'; booleans true|false.\n";
+
+struct user_opts {
+	const char *store, *config, *password_file;
+	bool json;
+	json_t *claims; /* name -> value (null: remove) */
+};
+
+/* The JSON value of one --claim NAME=VALUE, typed by the claim table. */
+static json_t *claim_value(const char *name, const char *text)
+{
+	const struct cid_claim_def *def = cid_claim_lookup(name);
+
+	if (def == NULL)
+		return NULL;
+	switch (def->type) {
+	case CID_CLAIM_BOOL:
+		if (strcmp(text, "true") == 0)
+			return json_true();
+		if (strcmp(text, "false") == 0)
+			return json_false();
+		return NULL;
+	case CID_CLAIM_INT:
+	case CID_CLAIM_TIME: {
+		char *end = NULL;
+		long long v = strtoll(text, &end, 10);
+		if (*text == '\0' || *end != '\0')
+			return NULL;
+		return json_integer(v);
+	}
+	case CID_CLAIM_OBJECT: return json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+	case CID_CLAIM_STRING:
+	case CID_CLAIM_DATE: break;
+	}
+	return json_string(text);
+}
+
+static int add_claim(struct user_opts *o, const char *arg, bool unset)
+{
+	char name[CID_MAX_PARAM_NAME + 1];
+	const char *eq = unset ? arg + strlen(arg) : strchr(arg, '=');
+	json_t *value;
+
+	if (eq == NULL || eq == arg || (size_t)(eq - arg) > CID_MAX_PARAM_NAME) {
+		fprintf(stderr, "civicid user: --claim wants NAME=VALUE, got '%s'\n", arg);
+		return 2;
+	}
+	memcpy(name, arg, (size_t)(eq - arg));
+	name[eq - arg] = '\0';
+	if (cid_claim_lookup(name) == NULL) {
+		fprintf(stderr, "civicid user: unknown claim '%s' (see civicid user --help)\n",
+			name);
+		return 2;
+	}
+	value = unset ? json_null() : claim_value(name, eq + 1);
+	if (value == NULL || (!unset && cid_claim_check(name, value) != CID_OK)) {
+		fprintf(stderr, "civicid user: bad value for claim '%s'\n", name);
+		json_decref(value);
+		return 2;
+	}
+	json_object_set_new(o->claims, name, value);
+	return 0;
+}
+
+/* Parses options after the verb; leaves positional arguments from optind. */
+static int parse(int argc, char **argv, struct user_opts *o)
+{
+	static const struct option opts[] = {
+	    {"store", required_argument, NULL, 's'},
+	    {"config", required_argument, NULL, 'c'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"claim", required_argument, NULL, 'a'},
+	    {"unset", required_argument, NULL, 'u'},
+	    {"password-stdin", no_argument, NULL, 'P'},
+	    {"password-file", required_argument, NULL, 'F'},
+	    {NULL, 0, NULL, 0},
+	};
+	int opt, rc;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "s:c:", opts, NULL)) != -1) {
+		switch (opt) {
+		case 's': o->store = optarg; break;
+		case 'c': o->config = optarg; break;
+		case 'j': o->json = true; break;
+		case 'P': o->password_file = "-"; break;
+		case 'F': o->password_file = optarg; break;
+		case 'a':
+		case 'u':
+			rc = add_claim(o, optarg, opt == 'u');
+			if (rc != 0)
+				return rc;
+			break;
+		default: return cli_usage("user", "unknown option");
+		}
+	}
+	return 0;
+}
+
+static void print_user(const json_t *u)
+{
+	const char *key;
+	const json_t *v;
+
+	printf("username: %s\n", json_string_value(json_object_get(u, "username")));
+	printf("id:       %s\n", json_string_value(json_object_get(u, "id")));
+	printf("disabled: %s\n", json_is_true(json_object_get(u, "disabled")) ? "yes" : "no");
+	json_object_foreach((json_t *)(uintptr_t)json_object_get(u, "claims"), key, v)
+	{
+		char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+		printf("  %s: %s\n", key, s ? s : "?");
+		free(s);
+	}
+}
+
+static int verb_add(struct cli_env *env, struct user_opts *o, const char *username)
+{
+	char id[CID_ID_CHARS + 1];
+	char *pw;
+	enum cid_err rc;
+
+	if (o->password_file == NULL)
+		return cli_usage("user", "add needs --password-stdin or --password-file");
+	pw = cli_read_secret("user", o->password_file, CID_MAX_PASSWORD);
+	if (pw == NULL)
+		return 1;
+	rc = cid_account_add(env->store, &env->cfg->argon2, username, pw, o->claims, id);
+	cid_wipe(pw, strlen(pw));
+	free(pw);
+	if (rc != CID_OK)
+		return cli_fail("user", username, rc);
+	if (o->json)
+		cli_print_json(json_pack("{s:s, s:s}", "username", username, "id", id));
+	else
+		printf("citizen %s added\n", username);
+	return 0;
+}
+
+static int verb_passwd(struct cli_env *env, struct user_opts *o, const char *username)
+{
+	char *pw;
+	enum cid_err rc;
+
+	if (o->password_file == NULL)
+		return cli_usage("user", "passwd needs --password-stdin or --password-file");
+	pw = cli_read_secret("user", o->password_file, CID_MAX_PASSWORD);
+	if (pw == NULL)
+		return 1;
+	rc = cid_account_set_password(env->store, &env->cfg->argon2, username, pw);
+	cid_wipe(pw, strlen(pw));
+	free(pw);
+	if (rc != CID_OK)
+		return cli_fail("user", username, rc);
+	if (!o->json)
+		printf("password of %s changed\n", username);
+	return 0;
+}
+
+static int verb_list(struct cli_env *env, const struct user_opts *o)
+{
+	json_t *all = NULL;
+	size_t i;
+	json_t *u;
+	enum cid_err rc = cid_account_list(env->store, &all);
+
+	if (rc != CID_OK)
+		return cli_fail("user", "list", rc);
+	if (o->json) {
+		cli_print_json(all);
+		return 0;
+	}
+	json_array_foreach(all, i, u)
+	{
+		const char *name =
+		    json_string_value(json_object_get(json_object_get(u, "claims"), "name"));
+		printf("%-24s %s%s\n", json_string_value(json_object_get(u, "username")),
+		       name ? name : "",
+		       json_is_true(json_object_get(u, "disabled")) ? "  (disabled)" : "");
+	}
+	json_decref(all);
+	return 0;
+}
+
+static int verb_show(struct cli_env *env, const struct user_opts *o, const char *username)
+{
+	json_t *u = NULL;
+	enum cid_err rc = cid_account_find(env->store, username, &u);
+
+	if (rc != CID_OK)
+		return cli_fail("user", username, rc);
+	if (o->json) {
+		cli_print_json(u);
+	} else {
+		print_user(u);
+		json_decref(u);
+	}
+	return 0;
+}
+
+static int run_verb(struct cli_env *env, struct user_opts *o, const char *verb,
+		    const char *username)
+{
+	enum cid_err rc;
+
+	if (strcmp(verb, "add") == 0)
+		return verb_add(env, o, username);
+	if (strcmp(verb, "show") == 0)
+		return verb_show(env, o, username);
+	if (strcmp(verb, "passwd") == 0)
+		return verb_passwd(env, o, username);
+	if (strcmp(verb, "set") == 0) {
+		if (json_object_size(o->claims) == 0)
+			return cli_usage("user", "set needs --claim or --unset");
+		rc = cid_account_set_claims(env->store, username, o->claims);
+	} else { /* disable / enable */
+		rc = cid_account_set_disabled(env->store, username, strcmp(verb, "disable") == 0);
+	}
+	if (rc != CID_OK)
+		return cli_fail("user", username, rc);
+	if (!o->json)
+		printf("citizen %s updated\n", username);
+	return 0;
+}
+
+int cid_cli_user(int argc, char **argv)
+{
+	static const char *const verbs[] = {"add",     "list",	 "show",  "set",
+					    "disable", "enable", "passwd"};
+	struct user_opts o = {0};
+	struct cli_env env;
+	const char *verb;
+	int status;
+	bool known = false;
+
+	if (argc < 2 || cli_wants_help(argc, argv))
+		return argc < 2 ? (fputs(user_help, stderr), 2) : cli_help(user_help);
+	verb = argv[1];
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		known = known || strcmp(verb, verbs[i]) == 0;
+	if (!known)
+		return cli_usage("user", "unknown verb");
+	o.claims = json_object();
+	status = parse(argc - 1, argv + 1, &o);
+	if (status != 0)
+		goto out;
+	bool needs_name = strcmp(verb, "list") != 0;
+	int positional = argc - 1 - optind;
+	if (positional != (needs_name ? 1 : 0)) {
+		status =
+		    cli_usage("user", needs_name ? "expected one USERNAME" : "unexpected argument");
+		goto out;
+	}
+	if (json_object_size(o.claims) > 0 && strcmp(verb, "add") != 0 &&
+	    strcmp(verb, "set") != 0) {
+		status = cli_usage("user", "--claim and --unset go with add and set");
+		goto out;
+	}
+	status = cli_open("user", o.config, o.store, &env);
+	if (status != 0)
+		goto out;
+	if (strcmp(verb, "list") == 0)
+		status = verb_list(&env, &o);
+	else
+		status = run_verb(&env, &o, verb, argv[1 + optind]);
+	cli_close(&env);
+out:
+	json_decref(o.claims);
+	return status;
+}

@@ -1,0 +1,368 @@
+/*
+ * daemon: libmicrohttpd set-up, the per-request context, and dispatch.
+ *
+ * MHD runs a pool of epoll threads. Requests are answered on the last call of
+ * the access handler (answering on the first makes MHD close the connection).
+ * Bodies are collected up to CID_MAX_BODY; more gets 413 without reading on.
+ * The login POST costs one argon2id hash (tens of ms), which would stall every
+ * connection of its polling thread, so it is handed to a small pool of login
+ * workers while the connection is suspended, and resumed when they are done.
+ */
+#include "http.h"
+
+#include "buf.h"
+#include "limits.h"
+#include "oidc.h"
+#include "route.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct job {
+	struct job *next;
+	struct conn *c;
+};
+
+struct cid_http {
+	struct MHD_Daemon *mhd;
+	struct cid_ctx *ctx;
+	const struct cid_templates *tpl;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct job *head, *tail;
+	bool stopping;
+	pthread_t *workers;
+	unsigned n_workers;
+};
+
+/* One request's state, from the first handler call to NOTIFY_COMPLETED. */
+struct conn {
+	struct cid_http *h;
+	struct MHD_Connection *mhd;
+	const struct route *route;
+	struct cid_buf body;
+	bool too_big;
+	bool in_worker; /* a login worker owns req/reply until it resumes us */
+	bool done;	/* the worker finished; reply is ready */
+	struct cid_request req;
+	struct cid_reply reply;
+	char addr[INET6_ADDRSTRLEN];
+	enum cid_err rc;
+};
+
+static int64_t now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static void conn_free(struct conn *c)
+{
+	if (c == NULL)
+		return;
+	cid_buf_free(&c->body);
+	cid_request_clear(&c->req);
+	cid_reply_free(&c->reply);
+	free(c);
+}
+
+static void *login_worker(void *arg)
+{
+	struct cid_http *h = arg;
+
+	for (;;) {
+		struct job *j;
+
+		pthread_mutex_lock(&h->lock);
+		while (h->head == NULL && !h->stopping)
+			pthread_cond_wait(&h->cond, &h->lock);
+		j = h->head;
+		if (j == NULL) {
+			pthread_mutex_unlock(&h->lock);
+			return NULL;
+		}
+		h->head = j->next;
+		if (h->head == NULL)
+			h->tail = NULL;
+		pthread_mutex_unlock(&h->lock);
+		j->c->rc = j->c->route->fn(h->ctx, &j->c->req, &j->c->reply);
+		j->c->done = true;
+		MHD_resume_connection(j->c->mhd);
+		free(j);
+	}
+}
+
+static bool enqueue(struct cid_http *h, struct conn *c)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return false;
+	j->c = c;
+	pthread_mutex_lock(&h->lock);
+	if (h->tail != NULL)
+		h->tail->next = j;
+	else
+		h->head = j;
+	h->tail = j;
+	pthread_cond_signal(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+	return true;
+}
+
+struct args {
+	struct cid_params *p;
+	enum cid_err rc;
+};
+
+static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+			       const char *value, size_t value_size)
+{
+	struct args *a = cls;
+
+	(void)kind;
+	if (a->rc != CID_OK)
+		return MHD_NO;
+	a->rc = cid_params_add(a->p, key, key_size, value == NULL ? "" : value,
+			       value == NULL ? 0 : value_size);
+	return a->rc == CID_OK ? MHD_YES : MHD_NO;
+}
+
+/* A header value bounded by CID_MAX_HEADER; *too_long set when over. */
+static const char *header(struct MHD_Connection *mhd, enum MHD_ValueKind kind, const char *name,
+			  bool *too_long)
+{
+	const char *v = MHD_lookup_connection_value(mhd, kind, name);
+
+	if (v != NULL && strnlen(v, CID_MAX_HEADER + 1) > CID_MAX_HEADER) {
+		*too_long = true;
+		return NULL;
+	}
+	return v;
+}
+
+/* Fills c->req from the connection. Returns the error reply's status, or 0. */
+static int build_request(struct conn *c, const char *method)
+{
+	struct MHD_Connection *mhd = c->mhd;
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(mhd, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const char *ctype;
+	bool too_long = false;
+	struct args a = {&c->req.params, CID_OK};
+
+	c->req.now = now_s();
+	c->req.post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+	c->req.authorization =
+	    header(mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION, &too_long);
+	c->req.session_cookie = header(mhd, MHD_COOKIE_KIND, CID_COOKIE_SESSION, &too_long);
+	c->req.csrf_cookie = header(mhd, MHD_COOKIE_KIND, CID_COOKIE_CSRF, &too_long);
+	ctype = header(mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE, &too_long);
+	if (too_long)
+		return 431;
+	c->req.form_content_type =
+	    ctype != NULL && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0;
+	if (ci != NULL && ci->client_addr != NULL) {
+		const struct sockaddr *sa = ci->client_addr;
+		const void *src = sa->sa_family == AF_INET6
+				      ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+				      : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+
+		if (inet_ntop(sa->sa_family, src, c->addr, sizeof(c->addr)) == NULL)
+			c->addr[0] = '\0';
+	}
+	c->req.remote_addr = c->addr;
+	if (c->too_big)
+		return 413;
+	if (c->req.post) {
+		if (c->req.form_content_type)
+			a.rc = cid_params_parse_form(
+			    &c->req.params, c->body.data == NULL ? "" : c->body.data, c->body.len);
+	} else {
+		MHD_get_connection_values_n(mhd, MHD_GET_ARGUMENT_KIND, add_arg, &a);
+	}
+	if (a.rc == CID_ERR_TOOBIG)
+		return 413;
+	if (a.rc != CID_OK)
+		return 400;
+	return 0;
+}
+
+/* The error reply for a request the skin could not even build. */
+static enum cid_err input_error(const struct conn *c, struct cid_reply *reply, int status,
+				enum cid_err why)
+{
+	const char *text = status == 413   ? "the request is too large"
+			   : status == 431 ? "a request header is too large"
+					   : cid_strerror(why);
+
+	if (c->route != NULL && c->route->page)
+		return cid_oidc_error_page(reply, status, "invalid_request", text, NULL);
+	return cid_oidc_error_json(reply, status, "invalid_request", text);
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char *url,
+			      const char *method, const char *version, const char *upload_data,
+			      size_t *upload_data_size, void **con_cls)
+{
+	struct cid_http *h = cls;
+	struct conn *c = *con_cls;
+	int status;
+
+	(void)version;
+	if (c == NULL) {
+		c = calloc(1, sizeof(*c));
+		if (c == NULL)
+			return MHD_NO;
+		c->h = h;
+		c->mhd = mhd;
+		cid_buf_init(&c->body, CID_MAX_BODY);
+		c->route = cid_route_find(url, method, &status);
+		c->rc = CID_OK;
+		*con_cls = c;
+		if (c->route == NULL)
+			c->rc = CID_ERR_NOTFOUND;
+		c->reply.status = status;
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		if (!c->too_big) {
+			cid_buf_append(&c->body, upload_data, *upload_data_size);
+			if (cid_buf_status(&c->body) != CID_OK)
+				c->too_big = true;
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (c->in_worker && !c->done)
+		return MHD_YES; /* spurious call while suspended */
+	if (c->route == NULL) {
+		int st = c->reply.status;
+
+		c->reply.status = 0;
+		if (cid_oidc_error_json(&c->reply, st, st == 405 ? "invalid_request" : "not_found",
+					st == 405 ? "method not allowed" : "no such endpoint") !=
+		    CID_OK)
+			return MHD_NO;
+		return cid_respond(h->tpl, mhd, &c->reply);
+	}
+	if (!c->in_worker) {
+		status = build_request(c, method);
+		if (status != 0) {
+			cid_reply_free(&c->reply);
+			if (input_error(c, &c->reply, status, CID_ERR_INVALID) != CID_OK)
+				return MHD_NO;
+			return cid_respond(h->tpl, mhd, &c->reply);
+		}
+		if (c->route->slow) {
+			c->in_worker = true;
+			MHD_suspend_connection(mhd);
+			if (!enqueue(h, c)) {
+				c->in_worker = false;
+				MHD_resume_connection(mhd);
+				return MHD_NO;
+			}
+			return MHD_YES;
+		}
+		c->rc = c->route->fn(h->ctx, &c->req, &c->reply);
+	}
+	if (c->rc != CID_OK) {
+		cid_reply_free(&c->reply);
+		if (cid_oidc_error_json(&c->reply, 500, "server_error", cid_strerror(c->rc)) !=
+		    CID_OK)
+			return MHD_NO;
+	}
+	return cid_respond(h->tpl, mhd, &c->reply);
+}
+
+static void completed(void *cls, struct MHD_Connection *mhd, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)mhd;
+	(void)toe;
+	conn_free(*con_cls);
+	*con_cls = NULL;
+}
+
+static enum cid_err parse_listen(const char *addr, uint16_t port, struct sockaddr_storage *ss,
+				 unsigned *flags)
+{
+	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons(port);
+		return CID_OK;
+	}
+	if (inet_pton(AF_INET6, addr, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons(port);
+		*flags |= MHD_USE_IPv6;
+		return CID_OK;
+	}
+	return CID_ERR_CONFIG;
+}
+
+enum cid_err cid_http_start(struct cid_ctx *ctx, const struct cid_templates *tpl,
+			    struct cid_http **out, uint16_t *port_out)
+{
+	enum cid_err rc = CID_OK;
+	const struct cid_config *cfg = cid_ctx_config(ctx);
+	struct cid_http *h = calloc(1, sizeof(*h));
+	struct sockaddr_storage ss;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	const union MHD_DaemonInfo *di;
+
+	CID_ENSURE(h != NULL, CID_ERR_NOMEM);
+	h->ctx = ctx;
+	h->tpl = tpl;
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->cond, NULL);
+	CID_TRY(parse_listen(cfg->listen, cfg->port, &ss, &flags));
+	h->workers = calloc(cfg->login_threads, sizeof(*h->workers));
+	CID_ENSURE(h->workers != NULL, CID_ERR_NOMEM);
+	for (; h->n_workers < cfg->login_threads; h->n_workers++)
+		CID_ENSURE(pthread_create(&h->workers[h->n_workers], NULL, login_worker, h) == 0,
+			   CID_ERR_IO);
+	h->mhd = MHD_start_daemon(
+	    flags, 0, NULL, NULL, handle, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->threads, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned int)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned int)CID_MAX_CONN_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned int)cfg->connection_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)CID_MAX_CONN_MEMORY, MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
+	    MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_END);
+	CID_ENSURE(h->mhd != NULL, CID_ERR_IO);
+	di = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	*port_out = di != NULL ? di->port : cfg->port;
+	*out = h;
+	h = NULL;
+out:
+	cid_http_stop(h);
+	return rc;
+}
+
+void cid_http_stop(struct cid_http *h)
+{
+	if (h == NULL)
+		return;
+	pthread_mutex_lock(&h->lock);
+	h->stopping = true;
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+	for (unsigned i = 0; i < h->n_workers; i++)
+		pthread_join(h->workers[i], NULL);
+	if (h->mhd != NULL)
+		MHD_stop_daemon(h->mhd);
+	free(h->workers);
+	pthread_mutex_destroy(&h->lock);
+	pthread_cond_destroy(&h->cond);
+	free(h);
+}

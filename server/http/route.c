@@ -1,0 +1,66 @@
+/*
+ * route: the endpoint table. Adding an endpoint is one row here and one
+ * libauth function; nothing else in the skin changes.
+ */
+#include "route.h"
+
+#include <string.h>
+
+static enum cid_err discovery(struct cid_ctx *ctx, const struct cid_request *req,
+			      struct cid_reply *reply)
+{
+	(void)req;
+	return cid_oidc_discovery(ctx, reply);
+}
+
+static enum cid_err jwks(struct cid_ctx *ctx, const struct cid_request *req,
+			 struct cid_reply *reply)
+{
+	(void)req;
+	return cid_oidc_jwks(ctx, reply);
+}
+
+/* Served from the templates by cid_respond (status 0 marks it). */
+static enum cid_err stylesheet(struct cid_ctx *ctx, const struct cid_request *req,
+			       struct cid_reply *reply)
+{
+	(void)ctx;
+	(void)req;
+	reply->status = 200;
+	reply->content_type = "text/css; charset=utf-8";
+	reply->body = NULL;
+	reply->page = CID_PAGE_NONE;
+	reply->locale = "css";
+	return CID_OK;
+}
+
+static const struct route routes[] = {
+    {"/.well-known/openid-configuration", true, false, discovery, false, false},
+    {"/jwks", true, false, jwks, false, false},
+    {"/authorize", true, true, cid_oidc_authorize, true, false},
+    {"/login", false, true, cid_oidc_login, true, true},
+    {"/token", false, true, cid_oidc_token, false, false},
+    {"/userinfo", true, true, cid_oidc_userinfo, false, false},
+    {"/introspect", false, true, cid_oidc_introspect, false, false},
+    {"/revoke", false, true, cid_oidc_revoke, false, false},
+    {"/logout", true, true, cid_oidc_logout, true, false},
+    {"/static/civicid.css", true, false, stylesheet, false, false},
+};
+
+const struct route *cid_route_find(const char *path, const char *method, int *status)
+{
+	bool get =
+	    strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+	bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (strcmp(routes[i].path, path) != 0)
+			continue;
+		if ((get && routes[i].get) || (post && routes[i].post))
+			return &routes[i];
+		*status = 405;
+		return NULL;
+	}
+	*status = 404;
+	return NULL;
+}
