@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# End-to-end test of the civicid CLI on a real LMDB store: every verb of
+# user, client and keys, --json output, secrets from stdin and files, help
+# texts, and non-zero exits with a clear message on bad input.
+# Usage: CIVICID_BIN=path/to/civicid tests/e2e/cli.sh
+set -uo pipefail
+bin=${CIVICID_BIN:?set CIVICID_BIN}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+store=$tmp/store
+fails=0
+n=0
+
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && sed 's/^/#   /' <<<"$2"; }
+# expect STATUS DESCRIPTION CMD... : runs CMD, checks its exit status, keeps output in $out/$err
+expect() {
+	local want=$1 desc=$2
+	shift 2
+	out=$("$@" 2>"$tmp/err"); local got=$?
+	err=$(cat "$tmp/err")
+	if [ "$got" -eq "$want" ]; then ok "$desc"; else bad "$desc (exit $got, wanted $want)" "$out$err"; fi
+}
+has() { # has DESCRIPTION HAYSTACK NEEDLE
+	if grep -qF -- "$3" <<<"$2"; then ok "$1"; else bad "$1" "$2"; fi
+}
+hasnt() {
+	if grep -qF -- "$3" <<<"$2"; then bad "$1" "$2"; else ok "$1"; fi
+}
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+C=(--store "$store")
+
+# help
+expect 0 "civicid --help" "$bin" --help
+for c in serve user client keys; do has "--help lists $c" "$out" "$c"; done
+expect 2 "no command is a usage error" "$bin"
+expect 2 "unknown command" "$bin" frobnicate
+has "unknown command says so" "$err" "unknown command"
+for c in user client keys serve; do
+	expect 0 "civicid $c --help" "$bin" $c --help
+	has "$c --help shows usage" "$out" "usage: civicid $c"
+done
+expect 0 "serve --help-config" "$bin" serve --help-config
+has "config reference documents code_ttl" "$out" "code_ttl = 60"
+
+# users
+expect 0 "user add from stdin" bash -c "printf 'hanako-pass-1' | '$bin' user add hanako ${C[*]} --password-stdin \
+	--claim 'family_name=山田' --claim 'family_name#ja-Kana-JP=ヤマダ' --claim household_size=3 \
+	--claim email_verified=true --claim resident_district=Aoi"
+printf 'taro-pass-123\n' >"$tmp/pw"
+expect 0 "user add from a file, --json" "$bin" user add taro "${C[@]}" --password-file "$tmp/pw" --json
+has "user add --json prints the id" "$out" '"id"'
+expect 1 "duplicate username refused" bash -c "printf 'another-pass' | '$bin' user add hanako ${C[*]} --password-stdin"
+has "duplicate says exists" "$err" "already exists"
+expect 1 "short password refused" bash -c "printf 'short' | '$bin' user add yui ${C[*]} --password-stdin"
+expect 2 "add without a password source" "$bin" user add yui "${C[@]}"
+expect 2 "unknown claim refused" bash -c "printf 'yui-pass-1234' | '$bin' user add yui ${C[*]} --password-stdin --claim favourite_colour=blue"
+expect 2 "household_size out of range" bash -c "printf 'yui-pass-1234' | '$bin' user add yui ${C[*]} --password-stdin --claim household_size=100"
+expect 2 "malformed language tag" bash -c "printf 'yui-pass-1234' | '$bin' user add yui ${C[*]} --password-stdin --claim 'family_name#=x'"
+expect 1 "bad username" bash -c "printf 'yui-pass-1234' | '$bin' user add 'yui san' ${C[*]} --password-stdin"
+expect 0 "user list --json" "$bin" user list "${C[@]}" --json
+has "list has hanako" "$out" hanako
+hasnt "list never shows password hashes" "$out" argon2
+expect 0 "user show" "$bin" user show hanako "${C[@]}" --json
+has "show has the Kana name" "$out" 'ヤマダ'
+has "household_size is a number" "$(json "d['claims']['household_size']" <<<"$out")" 3
+hasnt "show never shows the password hash" "$out" argon2
+expect 0 "user set claim" "$bin" user set hanako "${C[@]}" --claim household_size=4 --unset resident_district
+expect 0 "user show after set" "$bin" user show hanako "${C[@]}" --json
+has "set changed household_size" "$(json "d['claims']['household_size']" <<<"$out")" 4
+hasnt "unset removed resident_district" "$out" resident_district
+expect 1 "show unknown user" "$bin" user show nobody "${C[@]}"
+has "unknown user says not found" "$err" "not found"
+expect 0 "user disable" "$bin" user disable taro "${C[@]}"
+expect 0 "disabled shows in show" "$bin" user show taro "${C[@]}" --json
+has "disabled flag set" "$(json "d['disabled']" <<<"$out")" True
+expect 0 "user enable" "$bin" user enable taro "${C[@]}"
+expect 0 "user passwd" bash -c "printf 'taro-new-pass-1' | '$bin' user passwd taro ${C[*]} --password-stdin"
+expect 2 "unknown verb" "$bin" user frob "${C[@]}"
+
+# clients
+expect 0 "confidential client add --json" "$bin" client add "${C[@]}" --json --client-id childcare \
+	--name "子育て支援" --redirect-uri https://childcare.city.example/cb \
+	--post-logout-redirect-uri https://childcare.city.example/ --scope "openid profile city"
+secret=$(json "d['client_secret']" <<<"$out")
+[ ${#secret} -eq 43 ] && ok "secret printed once, 43 chars" || bad "secret printed" "$out"
+expect 0 "public client add" "$bin" client add "${C[@]}" --client-id library --public \
+	--redirect-uri http://127.0.0.1:3001/cb
+has "public client told about PKCE" "$out" PKCE
+expect 1 "plain http redirect refused" "$bin" client add "${C[@]}" --client-id bad1 --redirect-uri http://evil.example/cb
+has "invalid registration explained" "$err" "redirect URIs"
+expect 1 "public client_credentials refused" "$bin" client add "${C[@]}" --client-id bad2 --public --grant-types client_credentials
+expect 0 "machine client" "$bin" client add "${C[@]}" --client-id batch --grant-types client_credentials --scope city
+expect 0 "client list" "$bin" client list "${C[@]}" --json
+has "list shows childcare" "$out" childcare
+hasnt "list never shows secret hashes" "$out" secret_hash
+hasnt "list never shows the secret" "$out" "$secret"
+expect 0 "client show" "$bin" client show childcare "${C[@]}" --json
+has "show has redirect" "$out" "https://childcare.city.example/cb"
+has "pairwise by default" "$out" pairwise
+grep -rqF -- "$secret" "$store" && bad "secret not stored in clear" || ok "secret not stored in clear"
+expect 0 "client remove" "$bin" client remove batch "${C[@]}"
+expect 1 "client remove again" "$bin" client remove batch "${C[@]}"
+
+# keys
+expect 0 "keys list creates and lists keys" "$bin" keys list "${C[@]}" --json
+has "an ES256 key" "$out" ES256
+has "an RS256 key" "$out" RS256
+hasnt "no private key printed" "$out" PRIVATE
+old=$(json "[k['kid'] for k in d if k['alg']=='ES256'][0]" <<<"$out")
+expect 0 "keys rotate ES256" "$bin" keys rotate --alg ES256 "${C[@]}" --json
+new=$(json "d[0]['kid']" <<<"$out")
+[ "$old" != "$new" ] && ok "rotation made a new kid" || bad "rotation made a new kid"
+expect 0 "keys list after rotate" "$bin" keys list "${C[@]}" --json
+has "old key kept, retired" "$(json "[k['state'] for k in d if k['kid']=='$old'][0]" <<<"$out")" retired
+expect 2 "rotate unknown alg" "$bin" keys rotate --alg HS256 "${C[@]}"
+
+# serve configuration errors
+printf 'port = 99999\n' >"$tmp/bad.conf"
+expect 2 "serve refuses a bad config" "$bin" serve --config "$tmp/bad.conf" --store "$store" --check
+has "bad config names file and line" "$err" "bad.conf:1:"
+printf 'code_ttl = 30\n' >"$tmp/good.conf"
+expect 0 "serve --check accepts a good config" "$bin" serve --config "$tmp/good.conf" --store "$store" --check
+expect 2 "serve refuses a bad issuer" "$bin" serve --issuer "ftp://x" --store "$store" --check
+
+echo "1..$n"
+[ "$fails" -eq 0 ]
