@@ -138,8 +138,10 @@ char *cid_buf_take(struct cid_buf *b, size_t *len)
 	char *d = b->data;
 	if (d == NULL) {
 		d = strdup("");
-		if (d == NULL)
+		if (d == NULL) {
+			b->err = CID_ERR_NOMEM;
 			return NULL;
+		}
 	}
 	if (len != NULL)
 		*len = b->len;

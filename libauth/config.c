@@ -99,7 +99,7 @@ static enum cid_err key_set(struct cid_config *cfg, const struct key_def *k, con
 			snprintf(err, errsz, "%s: must be ja or en", k->name);
 			return CID_ERR_CONFIG;
 		}
-		/* fall through */
+		__attribute__((fallthrough));
 	case KEY_STRING: {
 		if (n < k->min || n > k->max) {
 			snprintf(err, errsz, "%s: length must be %llu..%llu", k->name,

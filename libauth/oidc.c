@@ -58,7 +58,9 @@ enum cid_err oidc_reply_page(struct cid_reply *r, int status, enum cid_page page
 	r->page = page;
 	json_decref(r->page_data);
 	r->page_data = data;
-	r->locale = locale;
+	/* a static string: callers pass locales borrowed from JSON they free before
+	 * the reply is rendered */
+	r->locale = locale != NULL && strcmp(locale, "en") == 0 ? "en" : "ja";
 	r->no_store = true;
 	return CID_OK;
 }

@@ -63,7 +63,7 @@ struct cid_reply {
 	bool no_store;		/* Cache-Control: no-store */
 	enum cid_page page;
 	json_t *page_data;  /* owned; the page's values */
-	const char *locale; /* "ja" or "en": language of the page */
+	const char *locale; /* static "ja" or "en": language of the page */
 };
 
 /* Frees everything a reply owns and zeroes it. */

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The one test command: installs what is missing (apt, npm), builds under
+# AddressSanitizer + UndefinedBehaviorSanitizer, runs every test (unit, lint,
+# fuzz-corpus replay, end-to-end against the real server), then builds the
+# libFuzzer targets with clang and fuzzes each for a short while.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+deploy/install-deps.sh test
+(cd tests/e2e && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; })
+
+cmake --preset asan >/dev/null
+cmake --build --preset asan -j "$(nproc)"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+ctest --preset asan -j "$(nproc)"
+
+cmake --preset fuzz >/dev/null
+cmake --build --preset fuzz -j "$(nproc)"
+ctest --test-dir build/fuzz -L '^fuzz$' --output-on-failure
