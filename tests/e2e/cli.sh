@@ -121,6 +121,8 @@ expect 2 "serve refuses a bad config" "$bin" serve --config "$tmp/bad.conf" --st
 has "bad config names file and line" "$err" "bad.conf:1:"
 printf 'code_ttl = 30\n' >"$tmp/good.conf"
 expect 0 "serve --check accepts a good config" "$bin" serve --config "$tmp/good.conf" --store "$store" --check
+here=$(cd "$(dirname "$0")/../.." && pwd)
+expect 0 "the shipped example config is valid" "$bin" serve --config "$here/deploy/civicid.conf.example" --store "$store" --check
 expect 2 "serve refuses a bad issuer" "$bin" serve --issuer "ftp://x" --store "$store" --check
 
 echo "1..$n"

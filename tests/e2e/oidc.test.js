@@ -1,0 +1,1027 @@
+// End-to-end: the real `civicid serve` on a loopback port with a fresh LMDB
+// store, driven by openid-client 6 (the relying party) and a cookie-keeping
+// HTTP client (the citizen's browser, through the real login form).
+//
+// Run: CIVICID_BIN=build/asan/server/civicid bash tests/e2e/run.sh
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as client from 'openid-client';
+
+import {
+  Browser,
+  addClient,
+  addUser,
+  freshStore,
+  loginAndGetCallback,
+  loginForm,
+  parseForms,
+  startServer,
+  submitLogin,
+} from './lib/server.js';
+import { decodeJwt, tamperPayload, tamperSignature, verifyWithJwks } from './lib/jwt.js';
+
+const T = { timeout: 120_000 };
+const MSG_EN = JSON.parse(readFileSync(new URL('../../web/messages/en.json', import.meta.url), 'utf8'));
+
+const HANAKO = {
+  username: 'hanako',
+  password: 'hanako-e2e-Passw0rd!',
+  claims: {
+    name: '山田 花子',
+    family_name: '山田',
+    given_name: '花子',
+    'family_name#ja-Kana-JP': 'ヤマダ',
+    'given_name#ja-Kana-JP': 'ハナコ',
+    'family_name#en': 'Yamada',
+    email: 'hanako@example.jp',
+    email_verified: 'true',
+    resident_district: 'Aoi',
+    household_size: '3',
+  },
+};
+const TARO = {
+  username: 'taro',
+  password: 'taro-e2e-Passw0rd!',
+  claims: { name: '鈴木 太郎', email: 'taro@example.jp' },
+};
+
+// The services. Redirect URIs point where nothing listens: the browser never
+// follows them, the test reads the Location header instead.
+const RP = {
+  clientId: 'rp-basic',
+  name: 'Childcare support (e2e)',
+  redirect: 'http://127.0.0.1:9/cb',
+  postLogout: 'http://127.0.0.1:9/bye',
+  scope: 'openid profile email city offline_access',
+};
+const SPA = {
+  clientId: 'spa-public',
+  name: 'City library (e2e)',
+  redirect: 'http://localhost:9/cb',
+  postLogout: 'http://localhost:9/bye',
+  scope: 'openid profile email city offline_access',
+  public: true,
+};
+const POST_RP = {
+  clientId: 'rp-post',
+  name: 'Waste collection (e2e)',
+  redirect: 'http://127.0.0.1:9/post-cb',
+  scope: 'openid profile email',
+  idTokenAlg: 'RS256',
+};
+const MACHINE = {
+  clientId: 'machine',
+  name: 'Bus timetable sync (e2e)',
+  scope: 'city',
+  grantTypes: 'client_credentials',
+};
+
+let store;
+let server;
+let issuer;
+let jwks;
+const cfg = {}; // clientId -> openid-client Configuration
+const secrets = {}; // clientId -> client_secret
+
+function register(st, c) {
+  const out = addClient(st, {
+    clientId: c.clientId,
+    name: c.name,
+    public: c.public,
+    redirectUris: c.redirect ? [c.redirect] : [],
+    postLogoutRedirectUris: c.postLogout ? [c.postLogout] : [],
+    scope: c.scope,
+    grantTypes: c.grantTypes,
+    idTokenAlg: c.idTokenAlg,
+  });
+  assert.equal(out.client_id, c.clientId);
+  return out.client_secret;
+}
+
+/** openid-client's discovery for one client, on plain http (loopback only). */
+function discover(iss, clientId, metadata, auth, extra = []) {
+  return client.discovery(new URL(iss), clientId, metadata, auth, {
+    execute: [client.allowInsecureRequests, ...extra],
+  });
+}
+
+before(async () => {
+  store = freshStore('main');
+  addUser(store, HANAKO.username, HANAKO.password, HANAKO.claims);
+  addUser(store, TARO.username, TARO.password, TARO.claims);
+  for (const c of [RP, SPA, POST_RP, MACHINE]) secrets[c.clientId] = register(store, c);
+  assert.equal(secrets[SPA.clientId], undefined, 'a public client has no secret');
+
+  server = await startServer(store);
+  issuer = server.issuer;
+
+  cfg[RP.clientId] = await discover(
+    issuer,
+    RP.clientId,
+    { client_secret: secrets[RP.clientId], id_token_signed_response_alg: 'ES256' },
+    client.ClientSecretBasic(secrets[RP.clientId]),
+    [client.enableNonRepudiationChecks],
+  );
+  cfg[SPA.clientId] = await discover(
+    issuer,
+    SPA.clientId,
+    { id_token_signed_response_alg: 'ES256' },
+    client.None(),
+    [client.enableNonRepudiationChecks],
+  );
+  cfg[POST_RP.clientId] = await discover(
+    issuer,
+    POST_RP.clientId,
+    { client_secret: secrets[POST_RP.clientId], id_token_signed_response_alg: 'RS256' },
+    client.ClientSecretPost(secrets[POST_RP.clientId]),
+    [client.enableNonRepudiationChecks],
+  );
+  cfg[MACHINE.clientId] = await discover(
+    issuer,
+    MACHINE.clientId,
+    secrets[MACHINE.clientId],
+    client.ClientSecretBasic(secrets[MACHINE.clientId]),
+  );
+  const res = await fetch(cfg[RP.clientId].serverMetadata().jwks_uri);
+  assert.equal(res.status, 200);
+  jwks = await res.json();
+});
+
+after(async () => {
+  try {
+    if (server) await server.stop();
+  } finally {
+    store?.remove();
+  }
+});
+
+// ---------------------------------------------------------------------------
+// helpers
+// ---------------------------------------------------------------------------
+
+/** Builds an authorization request with PKCE, state and nonce. */
+async function authRequest(config, c, params = {}) {
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: c.redirect,
+    scope: 'openid profile email',
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+    ui_locales: 'en',
+    ...params,
+  });
+  return { url, verifier, state, nonce };
+}
+
+/** Redeems the code of callback with openid-client, checking PKCE, state and nonce. */
+function redeem(config, callback, auth, overrides = {}) {
+  return client.authorizationCodeGrant(config, callback, {
+    pkceCodeVerifier: auth.verifier,
+    expectedState: auth.state,
+    expectedNonce: auth.nonce,
+    ...overrides,
+  });
+}
+
+/** A full login through the form for client c; returns {browser, auth, callback, tokens}. */
+async function login(c, { user = HANAKO, browser = new Browser(issuer), params = {} } = {}) {
+  const config = cfg[c.clientId];
+  const auth = await authRequest(config, c, params);
+  const callback = await loginAndGetCallback(browser, auth.url, user.username, user.password);
+  assert.equal(`${callback.origin}${callback.pathname}`, c.redirect);
+  const tokens = await redeem(config, callback, auth);
+  return { browser, auth, callback, tokens };
+}
+
+/** Resolves the error an OAuth call failed with: {status, error, challenge}. */
+async function oauthError(promise) {
+  let err;
+  try {
+    await promise;
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err, 'expected the call to fail');
+  if (err instanceof client.ResponseBodyError) return { status: err.status, error: err.error, err };
+  if (err instanceof client.WWWAuthenticateChallengeError) {
+    let body = {};
+    try {
+      body = await err.response.json();
+    } catch {
+      /* the body may have been read already */
+    }
+    const params = err.cause?.[0]?.parameters ?? {};
+    return { status: err.status, error: body.error ?? params.error, challenge: err.cause, err };
+  }
+  if (err instanceof client.AuthorizationResponseError) return { error: err.error, err };
+  throw err;
+}
+
+/** A form POST to the issuer, optionally with HTTP Basic client credentials. */
+async function rawPost(path, form, { basic } = {}) {
+  const headers = { 'content-type': 'application/x-www-form-urlencoded' };
+  if (basic) {
+    const enc = (s) => encodeURIComponent(s);
+    headers.authorization = `Basic ${Buffer.from(`${enc(basic[0])}:${enc(basic[1])}`).toString('base64')}`;
+  }
+  const res = await fetch(new URL(path, issuer), {
+    method: 'POST',
+    headers,
+    body: new URLSearchParams(form).toString(),
+    redirect: 'manual',
+  });
+  const text = await res.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+async function introspect(c, token) {
+  return client.tokenIntrospection(cfg[c.clientId], token);
+}
+
+async function userinfoRaw(token, method = 'GET') {
+  const res = await fetch(new URL('/userinfo', issuer), {
+    method,
+    headers: { authorization: `Bearer ${token}` },
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, text };
+}
+
+function assertErrorPage(res, what) {
+  assert.equal(res.status, 400, `${what}: status`);
+  assert.equal(res.location, null, `${what}: must not redirect (Location: ${res.location})`);
+  assert.match(res.headers.get('content-type') ?? '', /^text\/html/, `${what}: an HTML page`);
+  assert.equal(loginForm(res.text), null, `${what}: no login form`);
+}
+
+function assertAccessTokenShape(at, { clientId, sub, scope }) {
+  const { header, payload } = decodeJwt(at);
+  assert.match(String(header.typ), /^(application\/)?at\+jwt$/i, 'access token typ is at+jwt (RFC 9068)');
+  assert.ok(header.kid, 'access token header has kid');
+  assert.equal(payload.iss, issuer);
+  assert.equal(payload.client_id, clientId);
+  assert.equal(payload.sub, sub);
+  assert.ok(payload.aud, 'aud is present (RFC 9068 §2.2)');
+  assert.equal(typeof payload.jti, 'string');
+  assert.equal(typeof payload.iat, 'number');
+  assert.ok(payload.exp > payload.iat, 'exp after iat');
+  if (scope !== undefined) assert.equal(payload.scope, scope);
+  return payload;
+}
+
+// ---------------------------------------------------------------------------
+// discovery
+// ---------------------------------------------------------------------------
+
+test('discovery: the metadata and JWKS let openid-client configure itself', T, async () => {
+  const m = cfg[RP.clientId].serverMetadata();
+  assert.equal(m.issuer, issuer);
+  assert.equal(m.authorization_endpoint, `${issuer}/authorize`);
+  assert.equal(m.token_endpoint, `${issuer}/token`);
+  assert.equal(m.userinfo_endpoint, `${issuer}/userinfo`);
+  assert.equal(m.jwks_uri, `${issuer}/jwks`);
+  assert.equal(m.introspection_endpoint, `${issuer}/introspect`);
+  assert.equal(m.revocation_endpoint, `${issuer}/revoke`);
+  assert.equal(m.end_session_endpoint, `${issuer}/logout`);
+  assert.deepEqual(m.response_types_supported, ['code']);
+  assert.ok(m.code_challenge_methods_supported.includes('S256'));
+  assert.ok(!m.code_challenge_methods_supported.includes('plain'), 'plain PKCE is not offered');
+  assert.ok(m.id_token_signing_alg_values_supported.includes('ES256'));
+  assert.ok(m.id_token_signing_alg_values_supported.includes('RS256'));
+  for (const g of ['authorization_code', 'refresh_token', 'client_credentials'])
+    assert.ok(m.grant_types_supported.includes(g), `grant_types_supported has ${g}`);
+  for (const a of ['client_secret_basic', 'client_secret_post'])
+    assert.ok(m.token_endpoint_auth_methods_supported.includes(a), `token auth ${a}`);
+  assert.ok(m.subject_types_supported.includes('pairwise'));
+  assert.ok(m.scopes_supported.includes('openid'));
+
+  const res = await fetch(`${issuer}/.well-known/openid-configuration`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type'), /^application\/json/);
+
+  assert.ok(Array.isArray(jwks.keys) && jwks.keys.length >= 2, 'an ES256 and an RS256 key');
+  const kids = jwks.keys.map((k) => k.kid);
+  assert.ok(kids.every((k) => typeof k === 'string' && k.length > 0), 'every key has a kid');
+  assert.equal(new Set(kids).size, kids.length, 'kids are unique');
+  assert.ok(jwks.keys.some((k) => k.kty === 'EC' && k.crv === 'P-256'), 'an EC P-256 key');
+  assert.ok(jwks.keys.some((k) => k.kty === 'RSA'), 'an RSA key');
+  for (const k of jwks.keys)
+    for (const priv of ['d', 'p', 'q', 'dp', 'dq', 'qi'])
+      assert.ok(!(priv in k), `JWKS key ${k.kid} must not carry private member ${priv}`);
+});
+
+// ---------------------------------------------------------------------------
+// the code flow
+// ---------------------------------------------------------------------------
+
+test('code flow with PKCE through the login form: client_secret_basic, ID token validated by openid-client', T, async () => {
+  const browser = new Browser(issuer);
+  const config = cfg[RP.clientId];
+  const auth = await authRequest(config, RP);
+  assert.equal(auth.url.origin, issuer);
+
+  const { page, response } = await submitLogin(browser, auth.url, HANAKO.username, HANAKO.password);
+  assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+  assert.ok(page.text.includes(RP.name), 'the login page names the service');
+  assert.ok([302, 303].includes(response.status), `POST /login redirects (got ${response.status})`);
+
+  // the SSO session cookie: HttpOnly, SameSite=Lax, not Secure on an http issuer
+  const session = response.setCookies.find((l) => l.startsWith('civicid_session='));
+  assert.ok(session, `a session cookie is set: ${response.setCookies.join(' | ')}`);
+  assert.match(session, /;\s*HttpOnly/i);
+  assert.match(session, /;\s*SameSite=Lax/i);
+  assert.doesNotMatch(session, /;\s*Secure/i);
+
+  const callback = new URL(response.location);
+  assert.equal(`${callback.origin}${callback.pathname}`, RP.redirect);
+  assert.ok(callback.searchParams.get('code'), 'a code');
+  assert.equal(callback.searchParams.get('state'), auth.state);
+  assert.equal(callback.searchParams.get('iss'), issuer, 'RFC 9207 iss');
+
+  // openid-client checks state, iss, PKCE, the ID token's iss/aud/exp/nonce,
+  // at_hash and (non-repudiation) its signature against the JWKS
+  const tokens = await redeem(config, callback, auth);
+  assert.equal(tokens.token_type.toLowerCase(), 'bearer');
+  assert.ok(tokens.expires_in > 0);
+  assert.equal(typeof tokens.refresh_token, 'string');
+
+  const claims = tokens.claims();
+  assert.equal(claims.iss, issuer);
+  assert.equal(claims.aud, RP.clientId);
+  assert.equal(typeof claims.sub, 'string');
+  assert.equal(claims.nonce, auth.nonce);
+  assert.equal(typeof claims.acr, 'string');
+  assert.ok(Array.isArray(claims.amr) && claims.amr.includes('pwd'), `amr includes pwd: ${claims.amr}`);
+  assert.equal(typeof claims.sid, 'string');
+  assert.equal(typeof claims.at_hash, 'string');
+  assert.equal(typeof claims.auth_time, 'number');
+  assert.ok(claims.exp > claims.iat);
+
+  const id = await verifyWithJwks(tokens.id_token, jwks);
+  assert.equal(id.header.alg, 'ES256');
+
+  const at = assertAccessTokenShape(tokens.access_token, {
+    clientId: RP.clientId,
+    sub: claims.sub,
+    scope: 'openid profile email',
+  });
+  assert.equal(at.acr, claims.acr);
+  // a service can verify the access token offline against the JWKS
+  await verifyWithJwks(tokens.access_token, jwks);
+});
+
+test('userinfo returns the claims of the granted scopes, with the ID token sub', T, async () => {
+  const { browser, tokens } = await login(RP, { params: { scope: 'openid profile email' } });
+  const sub = tokens.claims().sub;
+
+  const info = await client.fetchUserInfo(cfg[RP.clientId], tokens.access_token, sub);
+  assert.equal(info.sub, sub);
+  assert.equal(info.name, HANAKO.claims.name);
+  assert.equal(info.family_name, HANAKO.claims.family_name);
+  assert.equal(info.given_name, HANAKO.claims.given_name);
+  assert.equal(info['family_name#ja-Kana-JP'], HANAKO.claims['family_name#ja-Kana-JP']);
+  assert.equal(info.email, HANAKO.claims.email);
+  assert.equal(info.email_verified, true);
+  assert.ok(!('resident_district' in info), 'city attributes need the city scope');
+  assert.ok(!('household_size' in info), 'city attributes need the city scope');
+  // the ID token releases the same scopes' claims
+  assert.equal(tokens.claims().email, HANAKO.claims.email);
+
+  // POST works too (OIDC Core §5.3.1)
+  const post = await userinfoRaw(tokens.access_token, 'POST');
+  assert.equal(post.status, 200, post.text);
+  assert.equal(JSON.parse(post.text).sub, sub);
+
+  // no token: 401 with a bare Bearer challenge
+  const none = await fetch(new URL('/userinfo', issuer));
+  assert.equal(none.status, 401);
+  assert.match(none.headers.get('www-authenticate') ?? '', /^Bearer/i);
+
+  // a second grant (SSO) with only the city scope releases the city attributes, not email
+  const auth = await authRequest(cfg[RP.clientId], RP, { scope: 'openid city' });
+  const res = await browser.get(auth.url);
+  assert.equal(res.status, 302, 'SSO: straight back with a code');
+  const cityTokens = await redeem(cfg[RP.clientId], new URL(res.location), auth);
+  const city = await client.fetchUserInfo(cfg[RP.clientId], cityTokens.access_token, sub);
+  assert.equal(city.resident_district, 'Aoi');
+  assert.equal(city.household_size, 3);
+  assert.ok(!('email' in city), 'email needs the email scope');
+  assert.ok(!('name' in city), 'name needs the profile scope');
+});
+
+test('pairwise sub: two services on different hosts see different subjects for one citizen', T, async () => {
+  const first = await login(RP); // redirect host 127.0.0.1
+  const rpSub = first.tokens.claims().sub;
+
+  // the same browser (SSO) for the service on localhost
+  const auth = await authRequest(cfg[SPA.clientId], SPA);
+  const res = await first.browser.get(auth.url);
+  assert.equal(res.status, 302, `SSO redirect expected, got ${res.status}`);
+  const spaTokens = await redeem(cfg[SPA.clientId], new URL(res.location), auth);
+  const spaSub = spaTokens.claims().sub;
+
+  assert.notEqual(rpSub, spaSub, 'the two sectors must not share a subject');
+  const info = await client.fetchUserInfo(cfg[SPA.clientId], spaTokens.access_token, spaSub);
+  assert.equal(info.sub, spaSub);
+
+  // stable: another login to the same service gives the same sub
+  const again = await login(RP);
+  assert.equal(again.tokens.claims().sub, rpSub);
+  // and another citizen gets another sub
+  const taro = await login(RP, { user: TARO });
+  assert.notEqual(taro.tokens.claims().sub, rpSub);
+});
+
+test('SSO: after one login a second service gets a code without a password prompt', T, async () => {
+  const first = await login(RP);
+
+  const auth = await authRequest(cfg[SPA.clientId], SPA);
+  const res = await first.browser.get(auth.url);
+  assert.equal(res.status, 302, `no login page: ${res.status} ${res.text.slice(0, 300)}`);
+  assert.equal(loginForm(res.text), null);
+  const callback = new URL(res.location);
+  assert.equal(`${callback.origin}${callback.pathname}`, SPA.redirect);
+  assert.equal(callback.searchParams.get('state'), auth.state);
+
+  // a public client: no secret, PKCE (client.None())
+  const tokens = await redeem(cfg[SPA.clientId], callback, auth);
+  const a = first.tokens.claims();
+  const b = tokens.claims();
+  assert.equal(b.aud, SPA.clientId);
+  assert.equal(b.nonce, auth.nonce);
+  assert.equal(b.auth_time, a.auth_time, 'same authentication event');
+  assert.equal(b.sid, a.sid, 'same SSO session');
+
+  // without the session cookie the same request shows the login form
+  const fresh = await new Browser(issuer).get((await authRequest(cfg[SPA.clientId], SPA)).url);
+  assert.equal(fresh.status, 200);
+  assert.ok(loginForm(fresh.text), 'a browser without the session sees the login form');
+});
+
+test('refresh rotates the refresh token; the used one then fails and revokes the family', T, async () => {
+  const config = cfg[RP.clientId];
+  const { tokens } = await login(RP, { params: { scope: 'openid profile offline_access' } });
+  const sub = tokens.claims().sub;
+  const r1 = tokens.refresh_token;
+  assert.equal(typeof r1, 'string');
+
+  const t2 = await client.refreshTokenGrant(config, r1);
+  const r2 = t2.refresh_token;
+  assert.equal(typeof r2, 'string', 'a new refresh token');
+  assert.notEqual(r2, r1, 'the refresh token is rotated');
+  assert.notEqual(t2.access_token, tokens.access_token);
+  if (t2.id_token) assert.equal(t2.claims().sub, sub);
+  assertAccessTokenShape(t2.access_token, { clientId: RP.clientId, sub });
+  assert.equal((await introspect(RP, t2.access_token)).active, true);
+
+  // the old refresh token is spent
+  const reuse = await oauthError(client.refreshTokenGrant(config, r1));
+  assert.equal(reuse.status, 400);
+  assert.equal(reuse.error, 'invalid_grant');
+
+  // presenting it revoked the whole family: the new one fails too
+  const next = await oauthError(client.refreshTokenGrant(config, r2));
+  assert.equal(next.error, 'invalid_grant');
+  assert.equal((await introspect(RP, r2)).active, false, 'the rotated refresh token is revoked');
+  assert.equal((await introspect(RP, t2.access_token)).active, false, 'the family grant is revoked');
+});
+
+test('introspection: active for a live token, inactive after revocation', T, async () => {
+  const { tokens } = await login(RP, { params: { scope: 'openid profile offline_access' } });
+  const sub = tokens.claims().sub;
+
+  const live = await introspect(RP, tokens.access_token);
+  assert.equal(live.active, true);
+  assert.equal(live.client_id, RP.clientId);
+  assert.equal(live.sub, sub);
+  assert.equal(live.iss, issuer);
+  assert.ok(live.scope.split(' ').includes('openid'));
+  assert.equal(typeof live.exp, 'number');
+  assert.equal((await introspect(RP, tokens.refresh_token)).active, true);
+
+  // another service may not learn about this token (or the pairwise sub in it)
+  const foreign = await introspect(POST_RP, tokens.access_token);
+  assert.deepEqual(foreign, { active: false });
+
+  // revoke the access token (RFC 7009)
+  await client.tokenRevocation(cfg[RP.clientId], tokens.access_token);
+  assert.deepEqual(await introspect(RP, tokens.access_token), { active: false });
+  const ui = await userinfoRaw(tokens.access_token);
+  assert.equal(ui.status, 401);
+  assert.match(ui.headers.get('www-authenticate') ?? '', /error="invalid_token"/);
+
+  // revoke the refresh token
+  await client.tokenRevocation(cfg[RP.clientId], tokens.refresh_token);
+  assert.deepEqual(await introspect(RP, tokens.refresh_token), { active: false });
+  const refresh = await oauthError(client.refreshTokenGrant(cfg[RP.clientId], tokens.refresh_token));
+  assert.equal(refresh.error, 'invalid_grant');
+
+  // revoking garbage is not an error (RFC 7009 §2.2)
+  await client.tokenRevocation(cfg[RP.clientId], 'not-a-token-we-issued');
+});
+
+// ---------------------------------------------------------------------------
+// logout
+// ---------------------------------------------------------------------------
+
+/**
+ * Drives an end-session URL like a browser: follows the server; if it asks
+ * for confirmation, submits its form. Returns the URL it left the OP for, or
+ * the final response.
+ */
+async function driveLogout(browser, url) {
+  let res = await browser.follow(url);
+  if (res.left) return res;
+  if (res.status === 200) {
+    const form = parseForms(res.text).find((f) => /\/logout$/.test(f.action));
+    if (form) {
+      res = await browser.submit(res.url, form);
+      if (res.status >= 300 && res.status < 400 && res.location && new URL(res.location).origin !== issuer)
+        return { ...res, left: res.location };
+    }
+  }
+  return res;
+}
+
+test('RP-initiated logout with id_token_hint and a registered post_logout_redirect_uri ends the SSO session', T, async () => {
+  const { browser, tokens } = await login(RP);
+  const oldSession = browser.cookie('civicid_session');
+  assert.ok(oldSession, 'logged in');
+
+  const state = client.randomState();
+  const url = client.buildEndSessionUrl(cfg[RP.clientId], {
+    id_token_hint: tokens.id_token,
+    post_logout_redirect_uri: RP.postLogout,
+    state,
+  });
+  assert.equal(`${url.origin}${url.pathname}`, `${issuer}/logout`);
+  const res = await driveLogout(browser, url);
+  assert.ok(res.left, `redirected back to the service (got ${res.status} ${res.text?.slice(0, 300)})`);
+  const back = new URL(res.left);
+  assert.equal(`${back.origin}${back.pathname}`, RP.postLogout);
+  assert.equal(back.searchParams.get('state'), state);
+  assert.equal(browser.cookie('civicid_session'), undefined, 'the session cookie is cleared');
+
+  // the SSO session is over: /authorize shows the login form again
+  const auth = await authRequest(cfg[RP.clientId], RP);
+  const page = await browser.get(auth.url);
+  assert.equal(page.status, 200);
+  assert.ok(loginForm(page.text), 'the login form again');
+
+  // and it ended on the server, not only in the browser: the old cookie is dead
+  const replay = new Browser(issuer);
+  replay.jar.set('civicid_session', oldSession);
+  const none = await replay.get((await authRequest(cfg[RP.clientId], RP, { prompt: 'none' })).url);
+  assert.equal(none.status, 302);
+  assert.equal(new URL(none.location).searchParams.get('error'), 'login_required');
+});
+
+test('logout without id_token_hint is confirmed by the citizen first; unregistered return addresses are refused', T, async () => {
+  const { browser } = await login(RP);
+
+  const bad = await browser.get(
+    `${issuer}/logout?client_id=${RP.clientId}&post_logout_redirect_uri=${encodeURIComponent('http://127.0.0.1:9/evil')}`,
+  );
+  assertErrorPage(bad, 'unregistered post_logout_redirect_uri');
+  assert.ok(browser.cookie('civicid_session'), 'still logged in after a refused logout');
+
+  const url = `${issuer}/logout?client_id=${RP.clientId}&post_logout_redirect_uri=${encodeURIComponent(RP.postLogout)}`;
+  const page = await browser.get(url);
+  assert.equal(page.status, 200, 'a confirmation page, not an immediate logout');
+  const form = parseForms(page.text).find((f) => /\/logout$/.test(f.action));
+  assert.ok(form, 'the confirmation page has a form');
+  assert.ok(form.fields.csrf, 'the form is CSRF-protected');
+
+  // a cross-site POST carries the session cookie (in the worst case) but not
+  // the SameSite=Strict CSRF cookie: it must not log the citizen out
+  const victim = new Browser(issuer);
+  victim.jar.set('civicid_session', browser.cookie('civicid_session'));
+  const forged = await victim.submit(page.url, form);
+  assert.ok(!(forged.status >= 300 && forged.status < 400), `no logout redirect for a forged post (${forged.status})`);
+  const still = await browser.get((await authRequest(cfg[RP.clientId], RP, { prompt: 'none' })).url);
+  assert.equal(still.status, 302);
+  assert.ok(new URL(still.location).searchParams.get('code'), 'the session survived the forged post');
+
+  const done = await browser.submit(page.url, form);
+  assert.equal(done.status, 302);
+  const back = new URL(done.location);
+  assert.equal(`${back.origin}${back.pathname}`, RP.postLogout);
+  const again = await browser.get((await authRequest(cfg[RP.clientId], RP)).url);
+  assert.ok(loginForm(again.text), 'logged out');
+});
+
+// ---------------------------------------------------------------------------
+// other client authentications and grants
+// ---------------------------------------------------------------------------
+
+test('client_secret_post works, and an RS256 ID token is verified', T, async () => {
+  const { tokens } = await login(POST_RP);
+  const claims = tokens.claims();
+  assert.equal(claims.aud, POST_RP.clientId);
+  const id = await verifyWithJwks(tokens.id_token, jwks);
+  assert.equal(id.header.alg, 'RS256');
+  assertAccessTokenShape(tokens.access_token, { clientId: POST_RP.clientId, sub: claims.sub });
+  const info = await client.fetchUserInfo(cfg[POST_RP.clientId], tokens.access_token, claims.sub);
+  assert.equal(info.email, HANAKO.claims.email);
+  assert.equal((await introspect(POST_RP, tokens.access_token)).active, true);
+});
+
+test('client_credentials issues a service access token', T, async () => {
+  const config = cfg[MACHINE.clientId];
+  const tokens = await client.clientCredentialsGrant(config, { scope: 'city' });
+  assert.equal(tokens.token_type.toLowerCase(), 'bearer');
+  assert.equal(tokens.refresh_token, undefined, 'no refresh token for a service');
+  assert.equal(tokens.id_token, undefined, 'no ID token: there is no citizen');
+  const at = assertAccessTokenShape(tokens.access_token, {
+    clientId: MACHINE.clientId,
+    sub: MACHINE.clientId,
+    scope: 'city',
+  });
+  assert.equal(at.grant_id, undefined);
+  await verifyWithJwks(tokens.access_token, jwks);
+  const intro = await introspect(MACHINE, tokens.access_token);
+  assert.equal(intro.active, true);
+  assert.equal(intro.client_id, MACHINE.clientId);
+
+  // identity scopes make no sense without a citizen
+  const openid = await oauthError(client.clientCredentialsGrant(config, { scope: 'openid' }));
+  assert.equal(openid.error, 'invalid_scope');
+  // a scope the service is not registered for
+  const email = await oauthError(client.clientCredentialsGrant(config, { scope: 'email' }));
+  assert.equal(email.error, 'invalid_scope');
+  // a client not registered for the grant
+  const rp = await oauthError(client.clientCredentialsGrant(cfg[RP.clientId], { scope: 'city' }));
+  assert.equal(rp.error, 'unauthorized_client');
+});
+
+// ---------------------------------------------------------------------------
+// negative cases
+// ---------------------------------------------------------------------------
+
+test('unregistered redirect URI: an error page, never a redirect', T, async () => {
+  const browser = new Browser(issuer);
+  for (const evil of [
+    'http://127.0.0.1:9/evil',
+    `${RP.redirect}/`,
+    `${RP.redirect}?next=http://evil.example`,
+    'https://evil.example/cb',
+  ]) {
+    const auth = await authRequest(cfg[RP.clientId], { redirect: evil });
+    const res = await browser.get(auth.url);
+    assertErrorPage(res, `redirect_uri ${evil}`);
+  }
+  const missing = new URL(`${issuer}/authorize`);
+  missing.search = new URLSearchParams({ client_id: RP.clientId, response_type: 'code', scope: 'openid' });
+  assertErrorPage(await browser.get(missing), 'no redirect_uri');
+});
+
+test('unknown client_id: an error page, never a redirect', T, async () => {
+  const browser = new Browser(issuer);
+  const url = new URL(`${issuer}/authorize`);
+  url.search = new URLSearchParams({
+    client_id: 'no-such-service',
+    redirect_uri: RP.redirect,
+    response_type: 'code',
+    scope: 'openid',
+    state: 'x',
+    code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
+    code_challenge_method: 'S256',
+  });
+  assertErrorPage(await browser.get(url), 'unknown client_id');
+  const noId = new URL(`${issuer}/authorize?response_type=code&scope=openid&redirect_uri=${encodeURIComponent(RP.redirect)}`);
+  assertErrorPage(await browser.get(noId), 'missing client_id');
+});
+
+test('errors after the redirect URI is verified go back to the service', T, async () => {
+  const browser = new Browser(issuer);
+  // an implicit-flow request: unsupported_response_type, with state and iss
+  const implicit = await authRequest(cfg[RP.clientId], RP, { response_type: 'token' });
+  const r1 = await browser.get(implicit.url);
+  assert.equal(r1.status, 302);
+  const cb1 = new URL(r1.location);
+  assert.equal(`${cb1.origin}${cb1.pathname}`, RP.redirect);
+  assert.equal(cb1.searchParams.get('error'), 'unsupported_response_type');
+  assert.equal(cb1.searchParams.get('state'), implicit.state);
+  assert.equal(cb1.searchParams.get('iss'), issuer);
+
+  // a public client without PKCE
+  const url = client.buildAuthorizationUrl(cfg[SPA.clientId], {
+    redirect_uri: SPA.redirect,
+    scope: 'openid',
+    state: 'no-pkce',
+  });
+  const r2 = await browser.get(url);
+  assert.equal(r2.status, 302);
+  const cb2 = new URL(r2.location);
+  assert.equal(`${cb2.origin}${cb2.pathname}`, SPA.redirect);
+  assert.equal(cb2.searchParams.get('error'), 'invalid_request');
+  assert.equal(cb2.searchParams.get('state'), 'no-pkce');
+
+  // plain PKCE is refused
+  const plain = await authRequest(cfg[RP.clientId], RP, { code_challenge_method: 'plain' });
+  const r3 = await browser.get(plain.url);
+  assert.equal(r3.status, 302);
+  assert.equal(new URL(r3.location).searchParams.get('error'), 'invalid_request');
+});
+
+test('prompt=none without a session redirects with login_required', T, async () => {
+  const auth = await authRequest(cfg[RP.clientId], RP, { prompt: 'none' });
+  const res = await new Browser(issuer).get(auth.url);
+  assert.equal(res.status, 302);
+  const cb = new URL(res.location);
+  assert.equal(`${cb.origin}${cb.pathname}`, RP.redirect);
+  assert.equal(cb.searchParams.get('error'), 'login_required');
+  assert.equal(cb.searchParams.get('state'), auth.state);
+  // openid-client sees the error response for what it is
+  const e = await oauthError(redeem(cfg[RP.clientId], cb, auth));
+  assert.equal(e.error, 'login_required');
+});
+
+test('a wrong password shows the failure message and does not redirect', T, async () => {
+  const browser = new Browser(issuer);
+  const auth = await authRequest(cfg[RP.clientId], RP);
+
+  const wrong = await submitLogin(browser, auth.url, TARO.username, 'not-the-password');
+  assert.equal(wrong.response.status, 200, 'the form again, not a redirect');
+  assert.equal(wrong.response.location, null);
+  assert.ok(wrong.response.text.includes(MSG_EN.login_failed), 'the failure message is shown');
+  assert.equal(browser.cookie('civicid_session'), undefined, 'no session');
+  const again = loginForm(wrong.response.text);
+  assert.ok(again, 'the form is shown again');
+
+  // an unknown account gets the very same message (no account enumeration)
+  const unknown = await browser.submit(wrong.response.url, again, { username: 'no-such-citizen', password: 'whatever' });
+  assert.equal(unknown.status, 200);
+  assert.equal(unknown.location, null);
+  assert.ok(unknown.text.includes(MSG_EN.login_failed));
+
+  // the right password on the same pending request then succeeds
+  const ok = await browser.submit(unknown.url, loginForm(unknown.text), {
+    username: TARO.username,
+    password: TARO.password,
+  });
+  assert.ok([302, 303].includes(ok.status), `logged in: ${ok.status}`);
+  const tokens = await redeem(cfg[RP.clientId], new URL(ok.location), auth);
+  assert.equal(tokens.claims().name, TARO.claims.name);
+});
+
+test('the login form is CSRF-protected', T, async () => {
+  const browser = new Browser(issuer);
+  const auth = await authRequest(cfg[RP.clientId], RP);
+  const page = await browser.get(auth.url);
+  const form = loginForm(page.text);
+  assert.ok(form);
+  // another browser (no CSRF cookie) posting the same form
+  const forged = await new Browser(issuer).submit(page.url, form, {
+    username: HANAKO.username,
+    password: HANAKO.password,
+  });
+  assert.ok(forged.status >= 400, `refused: ${forged.status}`);
+  assert.equal(forged.location, null);
+  // the right cookie with a wrong token
+  const wrongToken = await browser.submit(page.url, form, {
+    csrf: 'A'.repeat(43),
+    username: HANAKO.username,
+    password: HANAKO.password,
+  });
+  assert.ok(wrongToken.status >= 400, `refused: ${wrongToken.status}`);
+  assert.equal(wrongToken.location, null);
+});
+
+test('code replay: invalid_grant, and the tokens of the first redemption are revoked', T, async () => {
+  const config = cfg[RP.clientId];
+  const { tokens, callback, auth } = await login(RP, { params: { scope: 'openid profile offline_access' } });
+  assert.equal((await introspect(RP, tokens.access_token)).active, true);
+
+  const replay = await oauthError(redeem(config, callback, auth));
+  assert.equal(replay.status, 400);
+  assert.equal(replay.error, 'invalid_grant');
+
+  assert.deepEqual(await introspect(RP, tokens.access_token), { active: false });
+  assert.deepEqual(await introspect(RP, tokens.refresh_token), { active: false });
+  const ui = await userinfoRaw(tokens.access_token);
+  assert.equal(ui.status, 401);
+});
+
+test('wrong PKCE verifier: invalid_grant', T, async () => {
+  const browser = new Browser(issuer);
+  const auth = await authRequest(cfg[RP.clientId], RP);
+  const callback = await loginAndGetCallback(browser, auth.url, HANAKO.username, HANAKO.password);
+  const wrong = await oauthError(
+    redeem(cfg[RP.clientId], callback, auth, { pkceCodeVerifier: client.randomPKCECodeVerifier() }),
+  );
+  assert.equal(wrong.status, 400);
+  assert.equal(wrong.error, 'invalid_grant');
+
+  // and a code whose request had a challenge cannot be redeemed without a verifier
+  const auth2 = await authRequest(cfg[RP.clientId], RP);
+  const res = await browser.get(auth2.url);
+  assert.equal(res.status, 302);
+  const none = await rawPost(
+    '/token',
+    { grant_type: 'authorization_code', code: new URL(res.location).searchParams.get('code'), redirect_uri: RP.redirect },
+    { basic: [RP.clientId, secrets[RP.clientId]] },
+  );
+  assert.equal(none.status, 400);
+  assert.equal(none.json?.error, 'invalid_grant');
+});
+
+test('wrong client secret: invalid_client with 401', T, async () => {
+  const browser = new Browser(issuer);
+  const auth = await authRequest(cfg[RP.clientId], RP);
+  const callback = await loginAndGetCallback(browser, auth.url, HANAKO.username, HANAKO.password);
+
+  const bad = await discover(issuer, RP.clientId, 'wrong-secret', client.ClientSecretBasic('wrong-secret'));
+  const e = await oauthError(redeem(bad, callback, auth));
+  assert.equal(e.status, 401);
+  assert.equal(e.error, 'invalid_client');
+
+  // the failed client authentication did not burn the code
+  const tokens = await redeem(cfg[RP.clientId], callback, auth);
+  assert.ok(tokens.access_token);
+
+  // client_secret_post with a wrong secret, and an unknown client over Basic
+  const post = await rawPost('/token', {
+    grant_type: 'refresh_token',
+    refresh_token: tokens.refresh_token,
+    client_id: RP.clientId,
+    client_secret: 'wrong-secret',
+  });
+  assert.equal(post.status, 401);
+  assert.equal(post.json?.error, 'invalid_client');
+  const unknown = await rawPost(
+    '/token',
+    { grant_type: 'refresh_token', refresh_token: tokens.refresh_token },
+    { basic: ['no-such-client', 'whatever'] },
+  );
+  assert.equal(unknown.status, 401);
+  assert.equal(unknown.json?.error, 'invalid_client');
+  assert.match(unknown.headers.get('www-authenticate') ?? '', /^Basic/i);
+  // introspection and revocation authenticate the client too
+  const intro = await rawPost('/introspect', { token: tokens.access_token }, { basic: [RP.clientId, 'wrong-secret'] });
+  assert.equal(intro.status, 401);
+  // the refresh token is still good: the failed attempts did not touch it
+  assert.equal((await introspect(RP, tokens.refresh_token)).active, true);
+});
+
+test('tampered access token: userinfo answers 401 invalid_token, introspection inactive', T, async () => {
+  const { tokens } = await login(RP);
+  const sub = tokens.claims().sub;
+  const good = await userinfoRaw(tokens.access_token);
+  assert.equal(good.status, 200, 'the untouched token works');
+
+  const forged = {
+    signature: tamperSignature(tokens.access_token),
+    payload: tamperPayload(tokens.access_token, (p) => {
+      p.scope = 'openid profile email city';
+    }),
+    subject: tamperPayload(tokens.access_token, (p) => {
+      p.sub = `${p.sub}x`;
+    }),
+    expiry: tamperPayload(tokens.access_token, (p) => {
+      p.exp += 86400;
+    }),
+    algNone: (() => {
+      const [, p] = tokens.access_token.split('.');
+      const h = Buffer.from(JSON.stringify({ alg: 'none', typ: 'at+jwt' })).toString('base64url');
+      return `${h}.${p}.`;
+    })(),
+  };
+  for (const [how, token] of Object.entries(forged)) {
+    const ui = await userinfoRaw(token);
+    assert.equal(ui.status, 401, `${how}: userinfo refuses it`);
+    assert.match(ui.headers.get('www-authenticate') ?? '', /error="invalid_token"/, `${how}: invalid_token`);
+    assert.deepEqual(await introspect(RP, token), { active: false }, `${how}: introspection says inactive`);
+    await assert.rejects(verifyWithJwks(token, jwks), `${how}: offline verification fails too`);
+  }
+
+  // openid-client sees the challenge
+  const e = await oauthError(client.fetchUserInfo(cfg[RP.clientId], forged.signature, sub));
+  assert.equal(e.status, 401);
+  assert.equal(e.challenge?.[0]?.scheme?.toLowerCase(), 'bearer');
+  assert.equal(e.challenge?.[0]?.parameters?.error, 'invalid_token');
+
+  // a tampered id_token_hint is refused at logout (an error page, no redirect)
+  const url = client.buildEndSessionUrl(cfg[RP.clientId], {
+    id_token_hint: tamperPayload(tokens.id_token, (p) => {
+      p.sid = 'someone-else';
+    }),
+    post_logout_redirect_uri: RP.postLogout,
+  });
+  const res = await new Browser(issuer).get(url);
+  assertErrorPage(res, 'tampered id_token_hint');
+});
+
+test('tampered ID token: openid-client rejects a token response whose ID token was altered', T, async () => {
+  // a relying party whose transport alters the ID token's payload in flight
+  const config = await discover(
+    issuer,
+    RP.clientId,
+    { client_secret: secrets[RP.clientId], id_token_signed_response_alg: 'ES256' },
+    client.ClientSecretBasic(secrets[RP.clientId]),
+    [client.enableNonRepudiationChecks],
+  );
+  let altered = false;
+  config[client.customFetch] = async (url, options) => {
+    const res = await fetch(url, options);
+    if (new URL(url).pathname !== '/token' || res.status !== 200) return res;
+    const body = await res.json();
+    body.id_token = tamperPayload(body.id_token, (p) => {
+      p.name = 'Mallory';
+    });
+    altered = true;
+    return new Response(JSON.stringify(body), {
+      status: res.status,
+      headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+    });
+  };
+  const browser = new Browser(issuer);
+  const auth = await authRequest(config, RP);
+  const callback = await loginAndGetCallback(browser, auth.url, HANAKO.username, HANAKO.password);
+  await assert.rejects(redeem(config, callback, auth), (err) => {
+    // openid-client wraps the check that failed: look down the cause chain
+    const chain = [];
+    for (let e = err; e instanceof Error; e = e.cause) chain.push(e.message);
+    assert.ok(chain.some((m) => /signature verification failed/i.test(m)), `a signature failure: ${chain.join(' <- ')}`);
+    return true;
+  });
+  assert.ok(altered, 'the token response went through the tampering transport');
+});
+
+test('expired code: invalid_grant after code_ttl', { timeout: 180_000 }, async () => {
+  const st = freshStore('expiry');
+  let srv;
+  try {
+    addUser(st, HANAKO.username, HANAKO.password, HANAKO.claims);
+    const secret = register(st, RP);
+    srv = await startServer(st, { configFile: st.writeConfig('# e2e: shortest code lifetime\ncode_ttl = 10\n') });
+    const config = await discover(srv.issuer, RP.clientId, secret, client.ClientSecretBasic(secret));
+    const browser = new Browser(srv.issuer);
+
+    const auth = await authRequest(config, RP);
+    const callback = await loginAndGetCallback(browser, auth.url, HANAKO.username, HANAKO.password);
+    // a fresh code from the same server is fine (so the failure below is the expiry)
+    const auth2 = await authRequest(config, RP);
+    const res2 = await browser.get(auth2.url);
+    assert.equal(res2.status, 302);
+    assert.ok((await redeem(config, new URL(res2.location), auth2)).access_token);
+
+    await sleep(12_000);
+    const e = await oauthError(redeem(config, callback, auth));
+    assert.equal(e.status, 400);
+    assert.equal(e.error, 'invalid_grant');
+  } finally {
+    try {
+      if (srv) await srv.stop();
+    } finally {
+      st.remove();
+    }
+  }
+});
+
+test('malformed requests get 4xx answers and the server keeps serving', T, async () => {
+  const form = { 'content-type': 'application/x-www-form-urlencoded' };
+  const basic = `Basic ${Buffer.from(`${RP.clientId}:${secrets[RP.clientId]}`).toString('base64')}`;
+  const cases = [
+    ['GET /token', `${issuer}/token`, { method: 'GET' }],
+    ['unknown path', `${issuer}/no-such-endpoint`, {}],
+    ['token as JSON', `${issuer}/token`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: basic }, body: '{"grant_type":"client_credentials"}' }],
+    ['unknown grant_type', `${issuer}/token`, { method: 'POST', headers: { ...form, authorization: basic }, body: 'grant_type=password&username=a&password=b' }],
+    ['body over the limit', `${issuer}/token`, { method: 'POST', headers: { ...form, authorization: basic }, body: `grant_type=client_credentials&x=${'a'.repeat(200_000)}` }],
+    ['bad percent-encoding', `${issuer}/token`, { method: 'POST', headers: { ...form, authorization: basic }, body: 'grant_type=%zz&code=%' }],
+    ['invalid UTF-8', `${issuer}/token`, { method: 'POST', headers: { ...form, authorization: basic }, body: 'grant_type=authorization_code&code=%ff%fe&redirect_uri=%c0%af' }],
+    ['garbage Basic header', `${issuer}/token`, { method: 'POST', headers: { ...form, authorization: 'Basic !!!!' }, body: 'grant_type=client_credentials' }],
+    ['huge header', `${issuer}/userinfo`, { headers: { authorization: `Bearer ${'a'.repeat(20_000)}` } }],
+    ['huge state', `${issuer}/authorize?client_id=${RP.clientId}&redirect_uri=${encodeURIComponent(RP.redirect)}&response_type=code&scope=openid&state=${'s'.repeat(5000)}`, {}],
+    ['duplicate parameters', `${issuer}/authorize?client_id=${RP.clientId}&client_id=other&redirect_uri=${encodeURIComponent(RP.redirect)}&response_type=code&scope=openid`, {}],
+    ['too many parameters', `${issuer}/authorize?${Array.from({ length: 100 }, (_, i) => `p${i}=${i}`).join('&')}`, {}],
+    ['bad claims JSON', `${issuer}/authorize?client_id=${RP.clientId}&redirect_uri=${encodeURIComponent(RP.redirect)}&response_type=code&scope=openid&code_challenge=${'A'.repeat(43)}&code_challenge_method=S256&claims=%7B`, {}],
+    ['login without a form', `${issuer}/login`, { method: 'POST', headers: form, body: '' }],
+  ];
+  for (const [what, url, init] of cases) {
+    const res = await fetch(url, { redirect: 'manual', ...init });
+    await res.arrayBuffer();
+    if (res.status >= 300 && res.status < 400) {
+      // an error sent back to a verified redirect_uri is fine; anything else is not
+      const loc = new URL(res.headers.get('location'));
+      assert.equal(`${loc.origin}${loc.pathname}`, RP.redirect, `${what}: redirects only to the registered URI`);
+      assert.ok(loc.searchParams.get('error'), `${what}: with an error`);
+    } else {
+      assert.ok(res.status >= 400 && res.status < 500, `${what}: a 4xx answer (got ${res.status})`);
+    }
+  }
+  const alive = await fetch(`${issuer}/.well-known/openid-configuration`);
+  assert.equal(alive.status, 200, 'still serving');
+});
