@@ -12,7 +12,7 @@
  */
 #include "account.h"
 
-#include "limits.h"
+#include "bounds.h"
 #include "str.h"
 
 #include <stdio.h>

@@ -6,8 +6,8 @@
 #include "cid.h"
 
 #include "account.h"
+#include "bounds.h"
 #include "crypto.h"
-#include "limits.h"
 #include "str.h"
 
 #include <pthread.h>

@@ -18,8 +18,8 @@
 #ifndef CID_CLIENT_H
 #define CID_CLIENT_H
 
+#include "bounds.h"
 #include "err.h"
-#include "limits.h"
 #include "store.h"
 
 #include <jansson.h>

@@ -5,7 +5,7 @@
  */
 #include "config.h"
 
-#include "limits.h"
+#include "bounds.h"
 #include "str.h"
 
 #include <errno.h>

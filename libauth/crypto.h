@@ -10,8 +10,8 @@
 #ifndef CID_CRYPTO_H
 #define CID_CRYPTO_H
 
+#include "bounds.h"
 #include "err.h"
-#include "limits.h"
 
 #include <stdbool.h>
 #include <stddef.h>

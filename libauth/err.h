@@ -14,7 +14,7 @@ enum cid_err {
 	CID_OK = 0,
 	CID_ERR_NOMEM,	   /* allocation failed */
 	CID_ERR_INVALID,   /* malformed or out-of-range input */
-	CID_ERR_TOOBIG,	   /* input or output over a limit of limits.h */
+	CID_ERR_TOOBIG,	   /* input or output over a limit of bounds.h */
 	CID_ERR_UTF8,	   /* bytes are not valid UTF-8 (or contain NUL/controls) */
 	CID_ERR_DUPLICATE, /* a parameter given more than once */
 	CID_ERR_NOTFOUND,  /* no such record */

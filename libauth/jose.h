@@ -65,6 +65,12 @@ void cid_keyset_free(struct cid_keyset *ks);
 /* The keys_version this keyset was loaded at. */
 uint64_t cid_keyset_version(const struct cid_keyset *ks);
 
+/*
+ * The earliest drop_after among the retired keys of the keyset, or 0 when it
+ * holds none: when that time passes, the keyset must be reloaded.
+ */
+int64_t cid_keyset_next_drop(const struct cid_keyset *ks);
+
 /* The JWKS document ({"keys":[...]}, public keys only), borrowed for the keyset's life. */
 const char *cid_keyset_jwks(const struct cid_keyset *ks, size_t *len);
 
@@ -86,14 +92,13 @@ CID_MUST_CHECK enum cid_err cid_jws_sign(const struct cid_keyset *ks, const char
  * Errors: CID_ERR_INVALID (malformed, wrong typ, unknown kid/alg), CID_ERR_DENIED
  * (bad signature), CID_ERR_TOOBIG (over CID_MAX_TOKEN).
  */
-CID_MUST_CHECK enum cid_err cid_jws_verify(const struct cid_keyset *ks, const char *jws,
-					   size_t len, const char *typ, json_t **claims_out);
+CID_MUST_CHECK enum cid_err cid_jws_verify(const struct cid_keyset *ks, const char *jws, size_t len,
+					   const char *typ, json_t **claims_out);
 
 /*
  * OIDC at_hash / c_hash: base64url of the left half of the hash of token,
  * with the hash of alg (SHA-256 for ES256 and RS256). out[44].
  */
-CID_MUST_CHECK enum cid_err cid_jose_half_hash(const char *alg, const char *token,
-					       char out[44]);
+CID_MUST_CHECK enum cid_err cid_jose_half_hash(const char *alg, const char *token, char out[44]);
 
 #endif

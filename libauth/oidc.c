@@ -4,9 +4,9 @@
  */
 #include "oidc.h"
 
+#include "bounds.h"
 #include "buf.h"
 #include "crypto.h"
-#include "limits.h"
 #include "oidc_int.h"
 
 #include <openssl/evp.h>

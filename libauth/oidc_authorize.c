@@ -10,8 +10,8 @@
  * token, which must match both a cookie and the stored hash.
  */
 #include "account.h"
+#include "bounds.h"
 #include "crypto.h"
-#include "limits.h"
 #include "oidc_int.h"
 #include "session.h"
 #include "token.h"

@@ -7,8 +7,8 @@
  * post_logout_redirect_uri is followed only when registered for the client the
  * hint (or client_id) names; otherwise the citizen sees our own page.
  */
+#include "bounds.h"
 #include "crypto.h"
-#include "limits.h"
 #include "oidc_int.h"
 #include "session.h"
 

@@ -6,9 +6,9 @@
  * to the RFC error codes in one table per endpoint.
  */
 #include "account.h"
+#include "bounds.h"
 #include "buf.h"
 #include "crypto.h"
-#include "limits.h"
 #include "oidc_int.h"
 #include "token.h"
 

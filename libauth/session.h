@@ -11,8 +11,8 @@
 #ifndef CID_SESSION_H
 #define CID_SESSION_H
 
+#include "bounds.h"
 #include "err.h"
-#include "limits.h"
 #include "store.h"
 
 #include <stdint.h>

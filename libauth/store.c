@@ -10,7 +10,7 @@
  */
 #include "store.h"
 
-#include "limits.h"
+#include "bounds.h"
 
 #include <errno.h>
 #include <lmdb.h>

@@ -10,8 +10,8 @@
 #ifndef CID_STR_H
 #define CID_STR_H
 
+#include "bounds.h"
 #include "err.h"
-#include "limits.h"
 
 #include <stdbool.h>
 #include <stddef.h>

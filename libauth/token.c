@@ -8,8 +8,8 @@
  */
 #include "token.h"
 
+#include "bounds.h"
 #include "crypto.h"
-#include "limits.h"
 #include "str.h"
 
 #include <string.h>

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounds.h"
 #include "crypto.h"
-#include "limits.h"
 #include "str.h"
 
 /* cmocka.h needs setjmp.h, stdarg.h and stddef.h before it */

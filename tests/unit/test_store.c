@@ -3,7 +3,7 @@
  * contract of each call, prefix iteration, aborted updates, map growth, and
  * per-thread read transactions reused while a writer grows the map.
  */
-#include "limits.h"
+#include "bounds.h"
 #include "support.h"
 
 #include <pthread.h>

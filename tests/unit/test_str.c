@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "limits.h"
+#include "bounds.h"
 #include "str.h"
 
 /* cmocka.h needs setjmp.h, stdarg.h and stddef.h before it */

@@ -8,7 +8,7 @@
 #include "crypto.h"
 #include "store.h"
 
-/* Cheap argon2id parameters so unit tests stay fast; production uses limits.h. */
+/* Cheap argon2id parameters so unit tests stay fast; production uses bounds.h. */
 extern const struct cid_argon2_params cid_test_argon2;
 
 /*

@@ -1,11 +1,11 @@
 /*
- * limits: every size and time bound civicid enforces, in one place.
+ * bounds: every size and time bound civicid enforces, in one place.
  *
  * Input over a size limit is refused with CID_ERR_TOOBIG (HTTP 413/431 or an
  * OAuth invalid_request), never truncated. Times are seconds unless named _MS.
  */
-#ifndef CID_LIMITS_H
-#define CID_LIMITS_H
+#ifndef CID_BOUNDS_H
+#define CID_BOUNDS_H
 
 /* HTTP */
 #define CID_MAX_BODY	    (64 * 1024) /* request body */

@@ -1,0 +1,1244 @@
+/*
+ * jose: keys made in a real LMDB store, the keyset and its JWKS, compact JWS
+ * signing and verification (with forged and damaged tokens), rotation with
+ * overlap, and, where libjwt is available, an independent verifier.
+ */
+#include "jose.h"
+#include "str.h"
+#include "support.h"
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/sha.h>
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#ifdef CID_HAVE_LIBJWT
+#include <jwt.h>
+#endif
+
+#define NOW  1800000000
+#define KEEP 600
+
+struct fixture {
+	char dir[256];
+	struct cid_store *s;
+	struct cid_keyset *ks;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->s = cid_test_store_open(f->dir);
+	assert_int_equal(cid_keys_ensure(f->s, NOW), CID_OK);
+	assert_int_equal(cid_keyset_load(f->s, NOW, &f->ks), CID_OK);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	cid_keyset_free(f->ks);
+	cid_test_store_close(f->s, f->dir);
+	free(f);
+	return 0;
+}
+
+/* ---- helpers ---- */
+
+static json_t *claims_new(void)
+{
+	json_t *c =
+	    json_pack("{s:s, s:s, s:s, s:I, s:I}", "iss", "https://id.example", "sub", "citizen-1",
+		      "aud", "rp1", "iat", (json_int_t)NOW, "exp", (json_int_t)(NOW + 300));
+
+	assert_non_null(c);
+	return c;
+}
+
+static char *b64(const void *d, size_t n)
+{
+	size_t sz = cid_b64url_len(n) + 1;
+	char *out = malloc(sz);
+
+	assert_non_null(out);
+	assert_int_equal(cid_b64url_encode(d, n, out, sz), CID_OK);
+	return out;
+}
+
+static char *b64_str(const char *s)
+{
+	return b64(s, strlen(s));
+}
+
+/* "a.b.c" from three parts (caller frees). */
+static char *join3(const char *a, const char *b, const char *c)
+{
+	size_t n = strlen(a) + strlen(b) + strlen(c) + 3;
+	char *out = malloc(n);
+
+	assert_non_null(out);
+	assert_true(snprintf(out, n, "%s.%s.%s", a, b, c) == (int)n - 1);
+	return out;
+}
+
+/* Decodes part i (0-based) of a compact JWS into a new JSON object. */
+static json_t *jws_part_json(const char *jws, int part)
+{
+	const char *p = jws;
+	const char *end;
+	uint8_t buf[CID_MAX_TOKEN];
+	size_t n = 0;
+	json_t *o;
+
+	for (int i = 0; i < part; i++) {
+		p = strchr(p, '.');
+		assert_non_null(p);
+		p++;
+	}
+	end = strchr(p, '.');
+	if (end == NULL)
+		end = p + strlen(p);
+	assert_int_equal(cid_b64url_decode(p, (size_t)(end - p), buf, sizeof(buf), &n), CID_OK);
+	o = json_loadb((const char *)buf, n, 0, NULL);
+	assert_non_null(o);
+	return o;
+}
+
+static void kid_of(const char *jws, char kid[64])
+{
+	json_t *h = jws_part_json(jws, 0);
+
+	assert_true(snprintf(kid, 64, "%s", json_string_value(json_object_get(h, "kid"))) > 0);
+	json_decref(h);
+}
+
+static char *sign(const struct cid_keyset *ks, const char *alg, const char *typ)
+{
+	json_t *c = claims_new();
+	char *out = NULL;
+
+	assert_int_equal(cid_jws_sign(ks, alg, typ, c, &out), CID_OK);
+	assert_non_null(out);
+	json_decref(c);
+	return out;
+}
+
+static enum cid_err verify(const struct cid_keyset *ks, const char *jws, const char *typ)
+{
+	json_t *c = NULL;
+	enum cid_err rc = cid_jws_verify(ks, jws, strlen(jws), typ, &c);
+
+	if (rc == CID_OK) {
+		assert_true(json_is_object(c));
+		assert_string_equal(json_string_value(json_object_get(c, "sub")), "citizen-1");
+	} else {
+		assert_null(c);
+	}
+	json_decref(c);
+	return rc;
+}
+
+/* The stored record of kid (including its private PEM: tests only). */
+static json_t *record_of(struct cid_store *s, const char *kid)
+{
+	struct cid_txn *txn = NULL;
+	json_t *rec = NULL;
+
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	assert_int_equal(cid_txn_get_json(txn, CID_DB_KEYS, cid_str_of(kid), &rec), CID_OK);
+	cid_store_read_end(txn);
+	return rec;
+}
+
+static EVP_PKEY *private_key_of(struct cid_store *s, const char *kid)
+{
+	json_t *rec = record_of(s, kid);
+	const char *pem = json_string_value(json_object_get(rec, "private_pem"));
+	BIO *bio = BIO_new_mem_buf(pem, -1);
+	EVP_PKEY *pkey;
+
+	assert_non_null(bio);
+	pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	assert_non_null(pkey);
+	BIO_free(bio);
+	json_decref(rec);
+	return pkey;
+}
+
+/* The active kid of alg, from cid_keys_list. */
+static void active_kid(struct cid_store *s, const char *alg, char kid[64])
+{
+	json_t *list = NULL;
+	json_t *k;
+	size_t i;
+	int found = 0;
+
+	assert_int_equal(cid_keys_list(s, &list), CID_OK);
+	json_array_foreach(list, i, k)
+	{
+		if (strcmp(json_string_value(json_object_get(k, "alg")), alg) == 0 &&
+		    strcmp(json_string_value(json_object_get(k, "state")), "active") == 0) {
+			assert_true(snprintf(kid, 64, "%s",
+					     json_string_value(json_object_get(k, "kid"))) == 43);
+			found++;
+		}
+	}
+	assert_int_equal(found, 1);
+	json_decref(list);
+}
+
+/*
+ * An RS256 JWS over arbitrary header and payload bytes, signed with the stored
+ * key kid by OpenSSL directly: lets a test reach the checks after the signature.
+ */
+static char *sign_rs256_raw(struct cid_store *s, const char *kid, const char *header,
+			    const char *payload)
+{
+	EVP_PKEY *pkey = private_key_of(s, kid);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	char *h = b64_str(header);
+	char *p = b64_str(payload);
+	size_t n = strlen(h) + strlen(p) + 2;
+	char *input = malloc(n);
+	uint8_t sig[512];
+	size_t siglen = sizeof(sig);
+	char *sb;
+	char *out;
+
+	assert_non_null(md);
+	assert_non_null(input);
+	assert_true(snprintf(input, n, "%s.%s", h, p) == (int)n - 1);
+	assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, pkey), 1);
+	assert_int_equal(EVP_DigestSign(md, sig, &siglen, (const uint8_t *)input, n - 1), 1);
+	sb = b64(sig, siglen);
+	out = join3(h, p, sb);
+	free(sb);
+	free(input);
+	free(h);
+	free(p);
+	EVP_MD_CTX_free(md);
+	EVP_PKEY_free(pkey);
+	return out;
+}
+
+/* ---- key creation ---- */
+
+static void test_ensure_creates_one_key_per_alg_once(void **state)
+{
+	char dir[256];
+	struct cid_store *s = cid_test_store_open(dir);
+	struct cid_keyset *ks = NULL;
+	json_t *list = NULL;
+	json_t *again = NULL;
+	uint64_t v = 99;
+	json_t *rec;
+	char es[64];
+	char rs[64];
+
+	(void)state;
+	assert_int_equal(cid_keys_version(s, &v), CID_OK);
+	assert_int_equal(v, 0);
+	/* no key yet: the keyset refuses to load rather than sign with nothing */
+	assert_int_equal(cid_keyset_load(s, NOW, &ks), CID_ERR_NOTFOUND);
+	assert_null(ks);
+
+	assert_int_equal(cid_keys_ensure(s, NOW), CID_OK);
+	assert_int_equal(cid_keys_list(s, &list), CID_OK);
+	assert_int_equal(json_array_size(list), 2);
+	assert_int_equal(cid_keys_version(s, &v), CID_OK);
+	assert_int_equal(v, 1);
+	active_kid(s, "ES256", es);
+	active_kid(s, "RS256", rs);
+	assert_string_not_equal(es, rs);
+
+	/* the stored record: PKCS#8 PEM, active, created now */
+	rec = record_of(s, es);
+	assert_string_equal(json_string_value(json_object_get(rec, "kid")), es);
+	assert_string_equal(json_string_value(json_object_get(rec, "alg")), "ES256");
+	assert_string_equal(json_string_value(json_object_get(rec, "state")), "active");
+	assert_int_equal(json_integer_value(json_object_get(rec, "created_at")), NOW);
+	assert_true(strncmp(json_string_value(json_object_get(rec, "private_pem")),
+			    "-----BEGIN PRIVATE KEY-----", 27) == 0);
+	json_decref(rec);
+
+	/* idempotent: same keys, no version change */
+	assert_int_equal(cid_keys_ensure(s, NOW + 100), CID_OK);
+	assert_int_equal(cid_keys_list(s, &again), CID_OK);
+	assert_true(json_equal(list, again));
+	assert_int_equal(cid_keys_version(s, &v), CID_OK);
+	assert_int_equal(v, 1);
+
+	json_decref(list);
+	json_decref(again);
+	cid_test_store_close(s, dir);
+}
+
+/* ---- JWKS ---- */
+
+static void check_thumbprint(const json_t *jwk)
+{
+	const char *kty = json_string_value(json_object_get(jwk, "kty"));
+	char canon[1024];
+	uint8_t h[SHA256_DIGEST_LENGTH];
+	char kid[64];
+	int n;
+
+	/*= RFC 7638 §3.2: required members only, lexicographic order, no whitespace */
+	if (strcmp(kty, "EC") == 0)
+		n = snprintf(canon, sizeof(canon),
+			     "{\"crv\":\"%s\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}",
+			     json_string_value(json_object_get(jwk, "crv")),
+			     json_string_value(json_object_get(jwk, "x")),
+			     json_string_value(json_object_get(jwk, "y")));
+	else
+		n = snprintf(canon, sizeof(canon), "{\"e\":\"%s\",\"kty\":\"RSA\",\"n\":\"%s\"}",
+			     json_string_value(json_object_get(jwk, "e")),
+			     json_string_value(json_object_get(jwk, "n")));
+	assert_true(n > 0 && (size_t)n < sizeof(canon));
+	SHA256((const uint8_t *)canon, (size_t)n, h);
+	assert_int_equal(cid_b64url_encode(h, sizeof(h), kid, sizeof(kid)), CID_OK);
+	assert_string_equal(kid, json_string_value(json_object_get(jwk, "kid")));
+}
+
+/* The JWK's x and y are the public point of the stored private key. */
+static void check_ec_point(struct cid_store *s, const json_t *jwk)
+{
+	EVP_PKEY *pkey = private_key_of(s, json_string_value(json_object_get(jwk, "kid")));
+	uint8_t pub[65];
+	uint8_t xy[64];
+	size_t publen = 0;
+	size_t n = 0;
+	const char *x = json_string_value(json_object_get(jwk, "x"));
+	const char *y = json_string_value(json_object_get(jwk, "y"));
+
+	assert_int_equal(EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_PUB_KEY, pub,
+							 sizeof(pub), &publen),
+			 1);
+	assert_int_equal(publen, 65);
+	assert_int_equal(pub[0], 0x04);
+	assert_int_equal(strlen(x), 43);
+	assert_int_equal(strlen(y), 43);
+	assert_int_equal(cid_b64url_decode(x, 43, xy, 32, &n), CID_OK);
+	assert_int_equal(n, 32);
+	assert_int_equal(cid_b64url_decode(y, 43, xy + 32, 32, &n), CID_OK);
+	assert_memory_equal(xy, pub + 1, 64);
+	EVP_PKEY_free(pkey);
+}
+
+static void test_jwks_has_public_keys_only(void **state)
+{
+	static const char *const private_members[] = {"d",  "p",   "q", "dp",	      "dq",
+						      "qi", "oth", "k", "private_pem"};
+	struct fixture *f = *state;
+	size_t len = 0;
+	const char *doc = cid_keyset_jwks(f->ks, &len);
+	json_t *jwks = json_loadb(doc, len, JSON_REJECT_DUPLICATES, NULL);
+	json_t *keys = json_object_get(jwks, "keys");
+	json_t *k;
+	size_t i;
+	char es[64];
+	char rs[64];
+
+	assert_int_equal(strlen(doc), len);
+	assert_null(strstr(doc, "PRIVATE"));
+	assert_true(json_is_array(keys));
+	assert_int_equal(json_array_size(keys), 2);
+	assert_int_equal(json_object_size(jwks), 1);
+	active_kid(f->s, "ES256", es);
+	active_kid(f->s, "RS256", rs);
+	json_array_foreach(keys, i, k)
+	{
+		const char *kid = json_string_value(json_object_get(k, "kid"));
+		const char *alg = json_string_value(json_object_get(k, "alg"));
+
+		for (size_t m = 0; m < sizeof(private_members) / sizeof(private_members[0]); m++)
+			assert_null(json_object_get(k, private_members[m]));
+		assert_string_equal(json_string_value(json_object_get(k, "use")), "sig");
+		check_thumbprint(k);
+		if (strcmp(alg, "ES256") == 0) {
+			assert_string_equal(kid, es);
+			assert_string_equal(json_string_value(json_object_get(k, "kty")), "EC");
+			assert_string_equal(json_string_value(json_object_get(k, "crv")), "P-256");
+			assert_int_equal(json_object_size(k), 7);
+			check_ec_point(f->s, k);
+		} else {
+			assert_string_equal(alg, "RS256");
+			assert_string_equal(kid, rs);
+			assert_string_equal(json_string_value(json_object_get(k, "kty")), "RSA");
+			assert_string_equal(json_string_value(json_object_get(k, "e")), "AQAB");
+			/* 2048-bit modulus, no leading zero octet: 256 bytes, 342 chars */
+			assert_int_equal(strlen(json_string_value(json_object_get(k, "n"))), 342);
+			assert_int_equal(json_object_size(k), 6);
+		}
+	}
+	assert_int_equal(cid_keyset_version(f->ks), 1);
+	assert_int_equal(cid_keyset_next_drop(f->ks), 0);
+	json_decref(jwks);
+}
+
+/* ---- sign and verify ---- */
+
+static void test_sign_verify_round_trip(void **state)
+{
+	static const struct {
+		const char *alg;
+		const char *typ;
+		size_t sig_chars;
+	} rows[] = {
+	    {"ES256", "JWT", 86},
+	    {"ES256", "at+jwt", 86},
+	    {"RS256", "JWT", 342},
+	    {"RS256", "at+jwt", 342},
+	};
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		json_t *in = claims_new();
+		json_t *out = NULL;
+		json_t *h;
+		char *jws = NULL;
+		char kid[64];
+
+		assert_int_equal(json_object_set_new(in, "nonce", json_string("n-\xc3\xa9\"/")), 0);
+		assert_int_equal(cid_jws_sign(f->ks, rows[i].alg, rows[i].typ, in, &jws), CID_OK);
+		assert_int_equal(strlen(strrchr(jws, '.') + 1), rows[i].sig_chars);
+		h = jws_part_json(jws, 0);
+		active_kid(f->s, rows[i].alg, kid);
+		assert_int_equal(json_object_size(h), 3);
+		assert_string_equal(json_string_value(json_object_get(h, "alg")), rows[i].alg);
+		assert_string_equal(json_string_value(json_object_get(h, "typ")), rows[i].typ);
+		assert_string_equal(json_string_value(json_object_get(h, "kid")), kid);
+		assert_int_equal(cid_jws_verify(f->ks, jws, strlen(jws), rows[i].typ, &out),
+				 CID_OK);
+		assert_true(json_equal(in, out));
+		json_decref(out);
+		/* typ NULL: the caller does not care about typ */
+		assert_int_equal(verify(f->ks, jws, NULL), CID_OK);
+		json_decref(h);
+		json_decref(in);
+		free(jws);
+	}
+}
+
+static void test_sign_refuses_unknown_alg_and_non_object(void **state)
+{
+	struct fixture *f = *state;
+	json_t *c = claims_new();
+	json_t *arr = json_array();
+	char *out = NULL;
+
+	assert_int_equal(cid_jws_sign(f->ks, "HS256", "JWT", c, &out), CID_ERR_INVALID);
+	assert_int_equal(cid_jws_sign(f->ks, "none", "JWT", c, &out), CID_ERR_INVALID);
+	assert_int_equal(cid_jws_sign(f->ks, "es256", "JWT", c, &out), CID_ERR_INVALID);
+	assert_int_equal(cid_jws_sign(f->ks, NULL, "JWT", c, &out), CID_ERR_INVALID);
+	assert_int_equal(cid_jws_sign(f->ks, "ES256", "JWT", arr, &out), CID_ERR_INVALID);
+	assert_null(out);
+	json_decref(c);
+	json_decref(arr);
+}
+
+static void test_typ_must_match_when_asked(void **state)
+{
+	static const struct {
+		const char *signed_typ; /* NULL: header without typ */
+		const char *want;
+		enum cid_err expect;
+	} rows[] = {
+	    {"JWT", "at+jwt", CID_ERR_INVALID},
+	    {"at+jwt", "JWT", CID_ERR_INVALID},
+	    {"logout+jwt", "JWT", CID_ERR_INVALID},
+	    {NULL, "JWT", CID_ERR_INVALID},
+	    {"application/at+jwt", "at+jwt", CID_OK},
+	    {"APPLICATION/AT+JWT", "at+jwt", CID_OK},
+	    {"jwt", "JWT", CID_OK},
+	    {"application/", "JWT", CID_ERR_INVALID},
+	    {"xat+jwt", "at+jwt", CID_ERR_INVALID},
+	    {NULL, NULL, CID_OK},
+	};
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		for (int a = 0; a < 2; a++) {
+			char *jws = sign(f->ks, a == 0 ? "ES256" : "RS256", rows[i].signed_typ);
+
+			assert_int_equal(verify(f->ks, jws, rows[i].want), rows[i].expect);
+			free(jws);
+		}
+	}
+}
+
+/* Replaces part idx of jws by repl (caller frees). */
+static char *replace_part(const char *jws, int idx, const char *repl)
+{
+	char *copy = strdup(jws);
+	char *dot1;
+	char *dot2;
+	const char *parts[3];
+	char *out;
+
+	assert_non_null(copy);
+	dot1 = strchr(copy, '.');
+	assert_non_null(dot1);
+	*dot1 = '\0';
+	dot2 = strchr(dot1 + 1, '.');
+	assert_non_null(dot2);
+	*dot2 = '\0';
+	parts[0] = copy;
+	parts[1] = dot1 + 1;
+	parts[2] = dot2 + 1;
+	parts[idx] = repl;
+	out = join3(parts[0], parts[1], parts[2]);
+	free(copy);
+	return out;
+}
+
+static void test_tampered_tokens_are_denied(void **state)
+{
+	struct fixture *f = *state;
+
+	for (int a = 0; a < 2; a++) {
+		const char *alg = a == 0 ? "ES256" : "RS256";
+		char *jws = sign(f->ks, alg, "JWT");
+		json_t *oc = json_pack("{s:s}", "sub", "citizen-2");
+		char *other = NULL;
+		char *forged_payload = b64_str("{\"sub\":\"citizen-1\",\"admin\":true}");
+		char *t;
+		uint8_t raw[512];
+		size_t rawlen = 0;
+		char *sig = strrchr(jws, '.') + 1;
+		char *sb;
+
+		assert_int_equal(cid_jws_sign(f->ks, alg, "JWT", oc, &other), CID_OK);
+		json_decref(oc);
+
+		/* another payload under the original signature */
+		t = replace_part(jws, 1, forged_payload);
+		assert_int_equal(verify(f->ks, t, "JWT"), CID_ERR_DENIED);
+		free(t);
+
+		/* one signature bit flipped (in the middle: the last char holds padding bits) */
+		assert_int_equal(cid_b64url_decode(sig, strlen(sig), raw, sizeof(raw), &rawlen),
+				 CID_OK);
+		raw[rawlen / 2] ^= 0x01;
+		sb = b64(raw, rawlen);
+		t = replace_part(jws, 2, sb);
+		assert_int_equal(verify(f->ks, t, "JWT"), CID_ERR_DENIED);
+		free(t);
+		free(sb);
+
+		/* a truncated signature */
+		sb = b64(raw, rawlen - 1);
+		t = replace_part(jws, 2, sb);
+		assert_int_equal(verify(f->ks, t, "JWT"), CID_ERR_DENIED);
+		free(t);
+		free(sb);
+
+		/* all zero: r = s = 0 for ES256 */
+		memset(raw, 0, rawlen);
+		sb = b64(raw, rawlen);
+		t = replace_part(jws, 2, sb);
+		assert_int_equal(verify(f->ks, t, "JWT"), CID_ERR_DENIED);
+		free(t);
+		free(sb);
+
+		/* the signature of another token (other claims) of the same key */
+		t = replace_part(jws, 2, strrchr(other, '.') + 1);
+		assert_int_equal(verify(f->ks, t, "JWT"), CID_ERR_DENIED);
+		free(t);
+
+		free(forged_payload);
+		free(other);
+		free(jws);
+	}
+}
+
+static void test_header_attacks_are_invalid(void **state)
+{
+	struct fixture *f = *state;
+	char es[64];
+	char rs[64];
+	char h[512];
+	char *payload = b64_str("{\"sub\":\"citizen-1\"}");
+	char *es_jws = sign(f->ks, "ES256", "JWT");
+	const char *es_sig = strrchr(es_jws, '.') + 1;
+	const char *headers[12];
+	char bufs[12][512];
+	const char unknown[] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+	size_t n = 0;
+
+	active_kid(f->s, "ES256", es);
+	active_kid(f->s, "RS256", rs);
+
+#define HDR(...)                                                                                   \
+	do {                                                                                       \
+		assert_true(snprintf(bufs[n], sizeof(bufs[n]), __VA_ARGS__) > 0);                  \
+		headers[n] = bufs[n];                                                              \
+		n++;                                                                               \
+	} while (0)
+	HDR("{\"alg\":\"ES256\",\"typ\":\"JWT\",\"kid\":\"%s\"}", unknown);
+	HDR("{\"alg\":\"none\",\"typ\":\"JWT\",\"kid\":\"%s\"}", es);
+	HDR("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"%s\"}", es);
+	HDR("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"%s\"}", rs);
+	HDR("{\"alg\":\"RS256\",\"typ\":\"JWT\",\"kid\":\"%s\"}", es);
+	HDR("{\"alg\":\"ES256\",\"typ\":\"JWT\",\"kid\":\"%s\"}", rs);
+	HDR("{\"alg\":\"ES256\",\"typ\":\"JWT\"}");
+	HDR("{\"alg\":\"ES256\",\"typ\":\"JWT\",\"kid\":\"%s\",\"kid\":\"%s\"}", es, es);
+	HDR("{\"alg\":\"ES256\",\"typ\":\"JWT\",\"kid\":\"%s\",\"crit\":[\"exp\"],\"exp\":1}", es);
+	HDR("{\"alg\":\"ES256\",\"typ\":\"JWT\",\"kid\":\"%s\\u0000x\"}", es);
+	HDR("{\"typ\":\"JWT\",\"kid\":\"%s\"}", es);
+	HDR("[\"ES256\"]");
+#undef HDR
+	for (size_t i = 0; i < n; i++) {
+		char *hb = b64_str(headers[i]);
+		char *t = join3(hb, payload, es_sig);
+
+		assert_int_equal(verify(f->ks, t, "JWT"), CID_ERR_INVALID);
+		free(hb);
+		free(t);
+	}
+
+	/* alg none with an empty signature */
+	assert_true(snprintf(h, sizeof(h), "{\"alg\":\"none\",\"kid\":\"%s\"}", es) > 0);
+	{
+		char *hb = b64_str(h);
+		char *t = join3(hb, payload, "");
+
+		assert_int_equal(verify(f->ks, t, NULL), CID_ERR_INVALID);
+		free(hb);
+		free(t);
+	}
+	free(payload);
+	free(es_jws);
+}
+
+/* A well-signed token whose payload is not a JSON object is still refused. */
+static void test_signed_payload_must_be_object(void **state)
+{
+	static const char *const payloads[] = {"[1,2]", "\"sub\"", "{\"a\":1,\"a\":2}",
+					       "{",	"",	   "{\"sub\":\"citizen-1\"} x"};
+	struct fixture *f = *state;
+	char rs[64];
+	char h[256];
+
+	active_kid(f->s, "RS256", rs);
+	assert_true(
+	    snprintf(h, sizeof(h), "{\"alg\":\"RS256\",\"kid\":\"%s\",\"typ\":\"JWT\"}", rs) > 0);
+	{
+		/* the helper itself is sound: a good payload verifies */
+		char *t = sign_rs256_raw(f->s, rs, h, "{\"sub\":\"citizen-1\"}");
+
+		assert_int_equal(verify(f->ks, t, "JWT"), CID_OK);
+		free(t);
+	}
+	for (size_t i = 0; i < sizeof(payloads) / sizeof(payloads[0]); i++) {
+		char *t = sign_rs256_raw(f->s, rs, h, payloads[i]);
+
+		assert_int_equal(verify(f->ks, t, "JWT"), CID_ERR_INVALID);
+		free(t);
+	}
+}
+
+static void test_malformed_tokens(void **state)
+{
+	struct fixture *f = *state;
+	char *good = sign(f->ks, "ES256", "JWT");
+	char *dot1 = strchr(good, '.');
+	char *dot2 = strrchr(good, '.');
+	char two[CID_MAX_TOKEN];
+	char four[CID_MAX_TOKEN + 16];
+	char bad_b64[CID_MAX_TOKEN + 16];
+	char padded[CID_MAX_TOKEN + 16];
+	char *big = malloc(5000);
+	json_t *c = NULL;
+
+	const struct {
+		const char *jws;
+		enum cid_err expect;
+	} rows[] = {
+	    {"", CID_ERR_INVALID},	   {"abc", CID_ERR_INVALID},
+	    {"..", CID_ERR_INVALID},	   {"...", CID_ERR_INVALID},
+	    {"e30.e30.", CID_ERR_INVALID}, {"bm90IGpzb24.e30.AAAA", CID_ERR_INVALID},
+	    {two, CID_ERR_INVALID},	   {four, CID_ERR_INVALID},
+	    {bad_b64, CID_ERR_INVALID},	   {padded, CID_ERR_INVALID},
+	};
+
+	assert_non_null(big);
+	/* header.payload only */
+	assert_true(snprintf(two, sizeof(two), "%.*s", (int)(dot2 - good), good) > 0);
+	/* four parts */
+	assert_true(snprintf(four, sizeof(four), "%s.AAAA", good) > 0);
+	/* a character outside base64url in the header */
+	assert_true(snprintf(bad_b64, sizeof(bad_b64), "*%s", good + 1) > 0);
+	/* '=' padding is not base64url as JWS uses it */
+	assert_true(snprintf(padded, sizeof(padded), "%.*s=%s", (int)(dot1 - good), good, dot1) >
+		    0);
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		assert_int_equal(verify(f->ks, rows[i].jws, "JWT"), rows[i].expect);
+
+	/* over CID_MAX_TOKEN: refused before any parsing */
+	memset(big, 'A', 4999);
+	big[4999] = '\0';
+	memcpy(big, good, strlen(good));
+	assert_int_equal(cid_jws_verify(f->ks, big, 4999, "JWT", &c), CID_ERR_TOOBIG);
+	assert_int_equal(cid_jws_verify(f->ks, big, CID_MAX_TOKEN + 1, "JWT", &c), CID_ERR_TOOBIG);
+	assert_int_equal(cid_jws_verify(f->ks, NULL, 0, "JWT", &c), CID_ERR_INVALID);
+	/* a length shorter than the string: the signature is cut to 84 chars, 63 bytes */
+	assert_int_equal(cid_jws_verify(f->ks, good, strlen(good) - 2, "JWT", &c), CID_ERR_DENIED);
+	assert_null(c);
+	free(big);
+	free(good);
+}
+
+/* ---- rotation ---- */
+
+static bool jwks_has(const struct cid_keyset *ks, const char *kid, size_t *pos)
+{
+	size_t len;
+	const char *doc = cid_keyset_jwks(ks, &len);
+	json_t *jwks = json_loadb(doc, len, 0, NULL);
+	json_t *k;
+	size_t i;
+	bool found = false;
+
+	assert_non_null(jwks);
+	json_array_foreach(json_object_get(jwks, "keys"), i, k)
+	{
+		if (strcmp(json_string_value(json_object_get(k, "kid")), kid) == 0) {
+			found = true;
+			if (pos != NULL)
+				*pos = i;
+		}
+	}
+	json_decref(jwks);
+	return found;
+}
+
+static void test_rotation_keeps_old_key_until_drop_after(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_keyset *ks2 = NULL;
+	struct cid_keyset *ks3 = NULL;
+	char old_kid[64];
+	char tok_kid[64];
+	char *new_kid = NULL;
+	char *old_tok = sign(f->ks, "ES256", "at+jwt");
+	char *new_tok;
+	uint64_t v = 0;
+	json_t *old_rec;
+	size_t pos = 99;
+
+	active_kid(f->s, "ES256", old_kid);
+	assert_int_equal(cid_keys_rotate(f->s, "ES256", NOW + 10, KEEP, &new_kid), CID_OK);
+	assert_non_null(new_kid);
+	assert_string_not_equal(new_kid, old_kid);
+	assert_int_equal(cid_keys_version(f->s, &v), CID_OK);
+	assert_int_equal(v, 2);
+
+	/* the store: old key retired with its times, new one active */
+	old_rec = record_of(f->s, old_kid);
+	assert_string_equal(json_string_value(json_object_get(old_rec, "state")), "retired");
+	assert_int_equal(json_integer_value(json_object_get(old_rec, "retired_at")), NOW + 10);
+	assert_int_equal(json_integer_value(json_object_get(old_rec, "drop_after")),
+			 NOW + 10 + KEEP);
+	json_decref(old_rec);
+	{
+		char now_active[64];
+
+		active_kid(f->s, "ES256", now_active);
+		assert_string_equal(now_active, new_kid);
+	}
+
+	/* the old keyset still signs with the old key: rotation needs a reload */
+	assert_int_equal(cid_keyset_version(f->ks), 1);
+
+	assert_int_equal(cid_keyset_load(f->s, NOW + 20, &ks2), CID_OK);
+	assert_int_equal(cid_keyset_version(ks2), 2);
+	assert_int_equal(cid_keyset_next_drop(ks2), NOW + 10 + KEEP);
+	new_tok = sign(ks2, "ES256", "at+jwt");
+	kid_of(new_tok, tok_kid);
+	assert_string_equal(tok_kid, new_kid);
+	assert_true(jwks_has(ks2, new_kid, &pos));
+	assert_true(pos < 2); /* active keys first */
+	assert_true(jwks_has(ks2, old_kid, &pos));
+	assert_int_equal(pos, 2);
+	assert_int_equal(verify(ks2, old_tok, "at+jwt"), CID_OK);
+	assert_int_equal(verify(ks2, new_tok, "at+jwt"), CID_OK);
+	/* the old keyset does not know the new key */
+	assert_int_equal(verify(f->ks, new_tok, "at+jwt"), CID_ERR_INVALID);
+
+	/* at drop_after the old key is gone */
+	assert_int_equal(cid_keyset_load(f->s, NOW + 10 + KEEP, &ks3), CID_OK);
+	assert_int_equal(cid_keyset_next_drop(ks3), 0);
+	assert_false(jwks_has(ks3, old_kid, NULL));
+	assert_true(jwks_has(ks3, new_kid, NULL));
+	assert_int_equal(verify(ks3, old_tok, "at+jwt"), CID_ERR_INVALID);
+	assert_int_equal(verify(ks3, new_tok, "at+jwt"), CID_OK);
+
+	/* the other algorithm was untouched; its keys keep working */
+	{
+		char *rs_tok = sign(f->ks, "RS256", "JWT");
+
+		assert_int_equal(verify(ks3, rs_tok, "JWT"), CID_OK);
+		free(rs_tok);
+	}
+
+	cid_keyset_free(ks2);
+	cid_keyset_free(ks3);
+	free(new_kid);
+	free(new_tok);
+	free(old_tok);
+}
+
+static void test_rotate_rejects_bad_arguments_and_counts_versions(void **state)
+{
+	struct fixture *f = *state;
+	char *kid = NULL;
+	uint64_t v = 0;
+	json_t *list = NULL;
+
+	assert_int_equal(cid_keys_rotate(f->s, "HS256", NOW, KEEP, &kid), CID_ERR_INVALID);
+	assert_int_equal(cid_keys_rotate(f->s, NULL, NOW, KEEP, &kid), CID_ERR_INVALID);
+	assert_int_equal(cid_keys_rotate(f->s, "ES256", NOW, -1, &kid), CID_ERR_INVALID);
+	assert_int_equal(cid_keys_rotate(f->s, "ES256", INT64_MAX - 5, 10, &kid), CID_ERR_INVALID);
+	assert_null(kid);
+	assert_int_equal(cid_keys_version(f->s, &v), CID_OK);
+	assert_int_equal(v, 1);
+
+	assert_int_equal(cid_keys_rotate(f->s, "RS256", NOW + 1, KEEP, NULL), CID_OK);
+	assert_int_equal(cid_keys_rotate(f->s, "RS256", NOW + 2, KEEP, NULL), CID_OK);
+	assert_int_equal(cid_keys_version(f->s, &v), CID_OK);
+	assert_int_equal(v, 3);
+	/* ensure does not add a key when every alg has an active one */
+	assert_int_equal(cid_keys_ensure(f->s, NOW + 3), CID_OK);
+	assert_int_equal(cid_keys_version(f->s, &v), CID_OK);
+	assert_int_equal(v, 3);
+	assert_int_equal(cid_keys_list(f->s, &list), CID_OK);
+	assert_int_equal(json_array_size(list), 4);
+	json_decref(list);
+	{
+		/* two retired RS256 keys: the keyset reports the earlier drop */
+		struct cid_keyset *ks = NULL;
+
+		assert_int_equal(cid_keyset_load(f->s, NOW + 5, &ks), CID_OK);
+		assert_int_equal(cid_keyset_next_drop(ks), NOW + 1 + KEEP);
+		cid_keyset_free(ks);
+	}
+}
+
+static void test_keys_list_is_public(void **state)
+{
+	static const char *const allowed[] = {"kid",	    "alg",	  "state",
+					      "created_at", "retired_at", "drop_after"};
+	struct fixture *f = *state;
+	json_t *list = NULL;
+	json_t *k;
+	char *dump;
+	size_t i;
+
+	assert_int_equal(cid_keys_rotate(f->s, "ES256", NOW + 1, KEEP, NULL), CID_OK);
+	assert_int_equal(cid_keys_list(f->s, &list), CID_OK);
+	assert_int_equal(json_array_size(list), 3);
+	dump = json_dumps(list, 0);
+	assert_non_null(dump);
+	assert_null(strstr(dump, "private"));
+	assert_null(strstr(dump, "PRIVATE"));
+	json_array_foreach(list, i, k)
+	{
+		const char *name;
+		json_t *v;
+
+		json_object_foreach(k, name, v)
+		{
+			bool ok = false;
+
+			for (size_t m = 0; m < sizeof(allowed) / sizeof(allowed[0]); m++)
+				ok = ok || strcmp(name, allowed[m]) == 0;
+			assert_true(ok);
+		}
+		if (strcmp(json_string_value(json_object_get(k, "state")), "retired") == 0)
+			assert_int_equal(json_integer_value(json_object_get(k, "drop_after")),
+					 NOW + 1 + KEEP);
+	}
+	free(dump);
+	json_decref(list);
+}
+
+/* ---- a damaged store is reported, not trusted ---- */
+
+static enum cid_err put_cb(struct cid_txn *txn, void *arg)
+{
+	json_t *rec = arg;
+
+	return cid_txn_put_json(txn, CID_DB_KEYS,
+				cid_str_of(json_string_value(json_object_get(rec, "kid"))), rec, 0);
+}
+
+struct raw_put {
+	const char *key;
+	const char *val;
+};
+
+static enum cid_err raw_put_cb(struct cid_txn *txn, void *arg)
+{
+	const struct raw_put *r = arg;
+
+	return cid_txn_put(txn, CID_DB_KEYS, cid_str_of(r->key), cid_str_of(r->val), 0);
+}
+
+/* Copies tmpl into out with each '@' replaced by kid. */
+static void subst_kid(const char *tmpl, const char *kid, char *out, size_t outsz)
+{
+	size_t o = 0;
+	size_t kl = strlen(kid);
+
+	for (const char *p = tmpl; *p != '\0'; p++) {
+		const char *piece = *p == '@' ? kid : p;
+		size_t n = *p == '@' ? kl : 1;
+
+		assert_true(o + n < outsz);
+		memcpy(out + o, piece, n);
+		o += n;
+	}
+	out[o] = '\0';
+}
+
+static void test_damaged_key_records(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_keyset *ks = NULL;
+	char es[64];
+	char rs[64];
+	json_t *rec;
+	json_t *rs_rec;
+	json_t *list = NULL;
+
+	active_kid(f->s, "ES256", es);
+	active_kid(f->s, "RS256", rs);
+
+	/* the ES256 record given the RS256 key: the kid no longer names its key */
+	rec = record_of(f->s, es);
+	rs_rec = record_of(f->s, rs);
+	assert_int_equal(
+	    json_object_set(rec, "private_pem", json_object_get(rs_rec, "private_pem")), 0);
+	assert_int_equal(cid_store_update(f->s, put_cb, rec), CID_OK);
+	assert_int_equal(cid_keyset_load(f->s, NOW, &ks), CID_ERR_CRYPTO);
+	json_decref(rs_rec);
+	json_decref(rec);
+
+	{
+		/* records that are not key records at all: one row per broken member */
+		static const char *const bad[] = {
+		    "not json",
+		    "[]",
+		    "{\"kid\":\"other\",\"alg\":\"ES256\",\"private_pem\":\"x\",\"state\":"
+		    "\"active\",\"created_at\":1}",
+		    "{\"kid\":\"@\",\"alg\":\"HS256\",\"private_pem\":\"x\",\"state\":"
+		    "\"active\",\"created_at\":1}",
+		    "{\"kid\":\"@\",\"alg\":\"ES256\",\"state\":\"active\",\"created_at\":1}",
+		    "{\"kid\":\"@\",\"alg\":\"ES256\",\"private_pem\":\"x\",\"state\":"
+		    "\"paused\",\"created_at\":1}",
+		    "{\"kid\":\"@\",\"alg\":\"ES256\",\"private_pem\":\"x\",\"state\":"
+		    "\"retired\",\"created_at\":1}",
+		    "{\"kid\":\"@\",\"alg\":\"ES256\",\"private_pem\":\"x\",\"state\":"
+		    "\"active\"}",
+		    "{\"kid\":\"@\",\"kid\":\"@\",\"alg\":\"ES256\",\"private_pem\":\"x\","
+		    "\"state\":\"active\",\"created_at\":1}",
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			char val[512];
+			struct raw_put r = {es, val};
+
+			subst_kid(bad[i], es, val, sizeof(val));
+			assert_int_equal(cid_store_update(f->s, raw_put_cb, &r), CID_OK);
+			assert_int_equal(cid_keyset_load(f->s, NOW, &ks), CID_ERR_STORE);
+			assert_int_equal(cid_keys_list(f->s, &list), CID_ERR_STORE);
+		}
+	}
+	{
+		/* a well-formed record whose PEM is not a key */
+		char val[256];
+		struct raw_put r = {es, val};
+
+		assert_true(snprintf(val, sizeof(val),
+				     "{\"kid\":\"%s\",\"alg\":\"ES256\",\"private_pem\":\"junk\","
+				     "\"state\":\"active\",\"created_at\":1}",
+				     es) > 0);
+		assert_int_equal(cid_store_update(f->s, raw_put_cb, &r), CID_OK);
+		assert_int_equal(cid_keyset_load(f->s, NOW, &ks), CID_ERR_CRYPTO);
+	}
+	assert_null(ks);
+	assert_null(list);
+}
+
+static void test_swapped_pem_of_same_type_is_store_damage(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_keyset *ks = NULL;
+	char old_kid[64];
+	char *new_kid = NULL;
+	json_t *old_rec;
+	json_t *new_rec;
+
+	/* two ES256 keys: put the new key's PEM into the old key's record */
+	active_kid(f->s, "ES256", old_kid);
+	assert_int_equal(cid_keys_rotate(f->s, "ES256", NOW, KEEP, &new_kid), CID_OK);
+	old_rec = record_of(f->s, old_kid);
+	new_rec = record_of(f->s, new_kid);
+	assert_int_equal(
+	    json_object_set(old_rec, "private_pem", json_object_get(new_rec, "private_pem")), 0);
+	assert_int_equal(cid_store_update(f->s, put_cb, old_rec), CID_OK);
+	assert_int_equal(cid_keyset_load(f->s, NOW, &ks), CID_ERR_STORE);
+	assert_null(ks);
+	json_decref(old_rec);
+	json_decref(new_rec);
+	free(new_kid);
+}
+
+/*= RFC 7518 §6.2.1.2: x is the full 32 octets even when it starts with zero */
+static void test_ec_coordinate_with_leading_zero_is_padded(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_keyset *ks = NULL;
+	EVP_PKEY *pkey = NULL;
+	uint8_t pub[65];
+	size_t publen = 0;
+	char *x;
+	char *y;
+	char canon[256];
+	uint8_t h[SHA256_DIGEST_LENGTH];
+	char kid[64];
+	BIO *bio;
+	char *pem;
+	long len;
+	json_t *rec;
+	size_t pos;
+
+	/* about one P-256 key in 256 has a leading zero octet in x */
+	for (int i = 0; i < 20000; i++) {
+		pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+		assert_non_null(pkey);
+		assert_int_equal(EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_PUB_KEY, pub,
+								 sizeof(pub), &publen),
+				 1);
+		if (pub[1] == 0)
+			break;
+		EVP_PKEY_free(pkey);
+		pkey = NULL;
+	}
+	assert_non_null(pkey);
+	x = b64(pub + 1, 32);
+	y = b64(pub + 33, 32);
+	assert_true(snprintf(canon, sizeof(canon),
+			     "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}", x,
+			     y) > 0);
+	SHA256((const uint8_t *)canon, strlen(canon), h);
+	assert_int_equal(cid_b64url_encode(h, sizeof(h), kid, sizeof(kid)), CID_OK);
+	bio = BIO_new(BIO_s_mem());
+	assert_non_null(bio);
+	assert_int_equal(PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL), 1);
+	len = BIO_get_mem_data(bio, &pem);
+	rec = json_pack("{s:s, s:s, s:s%, s:s, s:I, s:I, s:I}", "kid", kid, "alg", "ES256",
+			"private_pem", pem, (size_t)len, "state", "retired", "created_at",
+			(json_int_t)NOW, "retired_at", (json_int_t)NOW, "drop_after",
+			(json_int_t)(NOW + KEEP));
+	assert_non_null(rec);
+	assert_int_equal(cid_store_update(f->s, put_cb, rec), CID_OK);
+
+	/* loads only if our thumbprint pads x as RFC 7638 and RFC 7518 require */
+	assert_int_equal(cid_keyset_load(f->s, NOW, &ks), CID_OK);
+	assert_true(jwks_has(ks, kid, &pos));
+	assert_int_equal(pos, 2);
+	cid_keyset_free(ks);
+	json_decref(rec);
+	BIO_free(bio);
+	free(x);
+	free(y);
+	EVP_PKEY_free(pkey);
+}
+
+/* ---- at_hash / c_hash ---- */
+
+static void test_half_hash(void **state)
+{
+	char out[44];
+	uint8_t h[SHA256_DIGEST_LENGTH];
+	char expect[44];
+	const char *tok = "the-access-token";
+
+	(void)state;
+	/*= OIDC Core §A.4 example: at_hash of this access token with RS256 */
+	assert_int_equal(
+	    cid_jose_half_hash("RS256", "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y", out),
+	    CID_OK);
+	assert_string_equal(out, "77QmUPtjPfzWtF2AnpK9RQ");
+
+	SHA256((const uint8_t *)tok, strlen(tok), h);
+	assert_int_equal(cid_b64url_encode(h, 16, expect, sizeof(expect)), CID_OK);
+	assert_int_equal(cid_jose_half_hash("ES256", tok, out), CID_OK);
+	assert_string_equal(out, expect);
+	assert_int_equal(strlen(out), 22);
+
+	assert_int_equal(cid_jose_half_hash("HS256", tok, out), CID_ERR_INVALID);
+	assert_int_equal(cid_jose_half_hash("ES384", tok, out), CID_ERR_INVALID);
+	assert_int_equal(cid_jose_half_hash(NULL, tok, out), CID_ERR_INVALID);
+	assert_int_equal(cid_jose_half_hash("ES256", NULL, out), CID_ERR_INVALID);
+}
+
+/* ---- many threads share one keyset ---- */
+
+struct worker {
+	const struct cid_keyset *ks;
+	int failures;
+};
+
+static void *worker_run(void *arg)
+{
+	struct worker *w = arg;
+	json_t *c = json_pack("{s:s}", "sub", "citizen-1");
+
+	for (int i = 0; i < 60 && c != NULL; i++) {
+		const char *alg = i % 4 == 0 ? "RS256" : "ES256";
+		char *jws = NULL;
+		json_t *out = NULL;
+
+		if (cid_jws_sign(w->ks, alg, "at+jwt", c, &jws) != CID_OK ||
+		    cid_jws_verify(w->ks, jws, strlen(jws), "at+jwt", &out) != CID_OK ||
+		    !json_equal(c, out))
+			w->failures++;
+		json_decref(out);
+		free(jws);
+	}
+	if (c == NULL)
+		w->failures++;
+	json_decref(c);
+	return NULL;
+}
+
+static void test_keyset_shared_by_threads(void **state)
+{
+	struct fixture *f = *state;
+	pthread_t t[4];
+	struct worker w[4];
+
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){.ks = f->ks};
+		assert_int_equal(pthread_create(&t[i], NULL, worker_run, &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(w[i].failures, 0);
+	}
+}
+
+/* ---- an independent verifier ---- */
+
+#ifdef CID_HAVE_LIBJWT
+static char *public_pem(struct cid_store *s, const char *kid)
+{
+	EVP_PKEY *pkey = private_key_of(s, kid);
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data;
+	long len;
+	char *out;
+
+	assert_non_null(bio);
+	assert_int_equal(PEM_write_bio_PUBKEY(bio, pkey), 1);
+	len = BIO_get_mem_data(bio, &data);
+	assert_true(len > 0);
+	out = strndup(data, (size_t)len);
+	assert_non_null(out);
+	BIO_free(bio);
+	EVP_PKEY_free(pkey);
+	return out;
+}
+
+static void test_libjwt_verifies_our_tokens(void **state)
+{
+	static const struct {
+		const char *alg;
+		jwt_alg_t jwt_alg;
+	} rows[] = {{"ES256", JWT_ALG_ES256}, {"RS256", JWT_ALG_RS256}};
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char kid[64];
+		char *pem;
+		char *jws = sign(f->ks, rows[i].alg, "JWT");
+		char *forged;
+		char *payload = b64_str("{\"sub\":\"mallory\"}");
+		jwt_t *jwt = NULL;
+
+		active_kid(f->s, rows[i].alg, kid);
+		pem = public_pem(f->s, kid);
+		assert_int_equal(
+		    jwt_decode(&jwt, jws, (const unsigned char *)pem, (int)strlen(pem)), 0);
+		assert_non_null(jwt);
+		/* libjwt accepts whatever alg the header names: check it ourselves */
+		assert_int_equal(jwt_get_alg(jwt), rows[i].jwt_alg);
+		assert_string_equal(jwt_get_grant(jwt, "sub"), "citizen-1");
+		assert_int_equal(jwt_get_grant_int(jwt, "exp"), NOW + 300);
+		jwt_free(jwt);
+		jwt = NULL;
+
+		forged = replace_part(jws, 1, payload);
+		assert_int_not_equal(
+		    jwt_decode(&jwt, forged, (const unsigned char *)pem, (int)strlen(pem)), 0);
+		jwt_free(jwt);
+
+		free(forged);
+		free(payload);
+		free(pem);
+		free(jws);
+	}
+}
+#endif
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_ensure_creates_one_key_per_alg_once),
+	    cmocka_unit_test_setup_teardown(test_jwks_has_public_keys_only, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sign_verify_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sign_refuses_unknown_alg_and_non_object, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_typ_must_match_when_asked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tampered_tokens_are_denied, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_header_attacks_are_invalid, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_signed_payload_must_be_object, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_malformed_tokens, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rotation_keeps_old_key_until_drop_after, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_rotate_rejects_bad_arguments_and_counts_versions,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_keys_list_is_public, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_damaged_key_records, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_swapped_pem_of_same_type_is_store_damage, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_ec_coordinate_with_leading_zero_is_padded, setup,
+					    teardown),
+	    cmocka_unit_test(test_half_hash),
+	    cmocka_unit_test_setup_teardown(test_keyset_shared_by_threads, setup, teardown),
+#ifdef CID_HAVE_LIBJWT
+	    cmocka_unit_test_setup_teardown(test_libjwt_verifies_our_tokens, setup, teardown),
+#endif
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
