@@ -10,8 +10,8 @@
  */
 #include "http.h"
 
+#include "bounds.h"
 #include "buf.h"
-#include "limits.h"
 #include "oidc.h"
 #include "route.h"
 

@@ -5,8 +5,8 @@
  */
 #include "template.h"
 
+#include "bounds.h"
 #include "buf.h"
-#include "limits.h"
 
 #include <stdio.h>
 #include <stdlib.h>
