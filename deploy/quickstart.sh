@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# One command from a fresh Debian 12 machine to a running civicid with a demo
+# city: installs what is missing, builds (release preset), creates the demo
+# store under ./var/civicid (once), and serves http://127.0.0.1:8080.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+deploy/install-deps.sh run
+cmake --preset release >/dev/null
+cmake --build --preset release -j "$(nproc)"
+bin=build/release/server/civicid
+store=${CIVICID_STORE:-var/civicid}
+
+if [ ! -e "$store/data.mdb" ]; then
+	deploy/demo-city.sh "$bin" "$store"
+fi
+echo
+echo "civicid issuer:  http://127.0.0.1:8080"
+echo "discovery:       http://127.0.0.1:8080/.well-known/openid-configuration"
+echo "demo login:      hanako / hanako-demo-2026   (see var/civicid-demo.txt for the services)"
+echo
+exec "$bin" serve --store "$store" --issuer http://127.0.0.1:8080 --port 8080
