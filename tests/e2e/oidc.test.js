@@ -13,6 +13,7 @@ import {
   Browser,
   addClient,
   addUser,
+  cli,
   freshStore,
   loginAndGetCallback,
   loginForm,
@@ -1024,4 +1025,40 @@ test('malformed requests get 4xx answers and the server keeps serving', T, async
   }
   const alive = await fetch(`${issuer}/.well-known/openid-configuration`);
   assert.equal(alive.status, 200, 'still serving');
+});
+
+// Last, because it changes the signing keys of the shared server.
+test('key rotation by the CLI: the running server publishes both keys; old tokens still verify', T, async () => {
+  const before = await login(RP);
+  const oldKid = decodeJwt(before.tokens.access_token).header.kid;
+
+  const out = JSON.parse(cli(['keys', 'rotate', '--alg', 'ES256', '--store', store.dir, '--json']));
+  const newKid = out[0].kid;
+  assert.notEqual(newKid, oldKid);
+
+  // the server polls the store's keys_version every few seconds
+  let keys = [];
+  for (let i = 0; i < 40 && !keys.includes(newKid); i++) {
+    await sleep(250);
+    keys = (await (await fetch(`${issuer}/jwks`)).json()).keys.map((k) => k.kid);
+  }
+  assert.ok(keys.includes(newKid), `the JWKS publishes the new key ${newKid}: ${keys}`);
+  assert.ok(keys.includes(oldKid), 'the retired key stays in the JWKS for its overlap');
+
+  // a token signed before the rotation still works; new tokens carry the new kid
+  const info = await userinfoRaw(before.tokens.access_token);
+  assert.equal(info.status, 200);
+  // openid-client keeps a fetched JWKS for 60 s before it refetches on an
+  // unknown kid; a relying party configured now (empty cache) verifies at once
+  cfg[RP.clientId] = await discover(
+    issuer,
+    RP.clientId,
+    { client_secret: secrets[RP.clientId], id_token_signed_response_alg: 'ES256' },
+    client.ClientSecretBasic(secrets[RP.clientId]),
+    [client.enableNonRepudiationChecks],
+  );
+  const after = await login(RP);
+  assert.equal(decodeJwt(after.tokens.access_token).header.kid, newKid);
+  assert.equal(decodeJwt(after.tokens.id_token).header.kid, newKid);
+  // openid-client verified the new ID token's signature against the refreshed JWKS
 });
