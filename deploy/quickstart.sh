@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 deploy/install-deps.sh run
 cmake --preset release >/dev/null
-cmake --build --preset release -j "$(nproc)"
+cmake --build --preset release -j "$(nproc)" --target civicid
 bin=build/release/server/civicid
 store=${CIVICID_STORE:-var/civicid}
 
