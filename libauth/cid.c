@@ -96,7 +96,7 @@ static json_t *discovery_doc(const char *iss)
 	}
 	json_t *rest = json_pack(
 	    "{s:[s], s:[s], s:[s,s,s], s:[s,s], s:[s], s:[s,s], s:[s], s:[s,s,s,s,s,s,s], "
-	    "s:[s,s], s:[s,s], s:[s,s], s:[s,s], s:b, s:b, s:b, s:[s,s], s:[s,s,s,s], s:[s], "
+	    "s:[s,s,s], s:[s,s], s:[s,s,s], s:[s,s], s:b, s:b, s:b, s:[s,s], s:[s,s,s,s], s:[s], "
 	    "s:[s,s], s:b, s:b}",
 	    "response_types_supported", "code", "response_modes_supported", "query",
 	    "grant_types_supported", "authorization_code", "refresh_token", "client_credentials",
@@ -105,9 +105,9 @@ static json_t *discovery_doc(const char *iss)
 	    "userinfo_signing_alg_values_supported", "none", "scopes_supported", "openid",
 	    "profile", "email", "address", "phone", "city", "offline_access",
 	    "token_endpoint_auth_methods_supported", "client_secret_basic", "client_secret_post",
-	    "introspection_endpoint_auth_methods_supported", "client_secret_basic",
+	    "none", "introspection_endpoint_auth_methods_supported", "client_secret_basic",
 	    "client_secret_post", "revocation_endpoint_auth_methods_supported",
-	    "client_secret_basic", "client_secret_post", "ui_locales_supported", "ja", "en",
+	    "client_secret_basic", "client_secret_post", "none", "ui_locales_supported", "ja", "en",
 	    "claims_parameter_supported", 1, "request_parameter_supported", 0,
 	    "request_uri_parameter_supported", 0, "acr_values_supported",
 	    "urn:civicid:acr:password", "urn:civicid:acr:mfa", "prompt_values_supported", "none",
@@ -233,11 +233,14 @@ enum cid_err cid_ctx_keys_refresh(struct cid_ctx *ctx, int64_t now)
 	atomic_init(&fresh->refs, 1);
 	CID_TRY(cid_keyset_load(ctx->store, now, &fresh->ks));
 	pthread_mutex_lock(&ctx->lock);
-	old = ctx->cur;
-	ctx->cur = fresh;
-	ctx->next_drop = cid_keyset_next_drop(fresh->ks);
+	/* two refreshes may race: never put an older snapshot over a newer one */
+	if (ctx->cur == NULL || cid_keyset_version(fresh->ks) >= cid_keyset_version(ctx->cur->ks)) {
+		old = ctx->cur;
+		ctx->cur = fresh;
+		ctx->next_drop = cid_keyset_next_drop(fresh->ks);
+		fresh = NULL;
+	}
 	pthread_mutex_unlock(&ctx->lock);
-	fresh = NULL;
 out:
 	cid_keyref_put(old);
 	if (fresh != NULL) {

@@ -202,6 +202,17 @@ out:
 	return rc;
 }
 
+enum cid_err oidc_invalid_client(struct cid_reply *reply, const char *description)
+{
+	/*= RFC 6749 §5.2: invalid_client ... 401; RFC 9110 §15.5.2: a 401 response
+	 *# MUST send a WWW-Authenticate header field */
+	free(reply->www_authenticate);
+	reply->www_authenticate = strdup("Basic realm=\"civicid\"");
+	if (reply->www_authenticate == NULL)
+		return CID_ERR_NOMEM;
+	return cid_oidc_error_json(reply, 401, "invalid_client", description);
+}
+
 enum cid_err oidc_client_auth(struct cid_ctx *ctx, const struct cid_request *req,
 			      struct cid_reply *reply, struct cid_client **client)
 {
@@ -238,13 +249,7 @@ enum cid_err oidc_client_auth(struct cid_ctx *ctx, const struct cid_request *req
 	if (rc == CID_OK)
 		goto out;
 fail:
-	/*= RFC 6749 §5.2: invalid_client ... 401 with WWW-Authenticate when the client
-	 *# attempted to authenticate via the "Authorization" request header field */
-	if (basic) {
-		reply->www_authenticate = strdup("Basic realm=\"civicid\"");
-		CID_ENSURE(reply->www_authenticate != NULL, CID_ERR_NOMEM);
-	}
-	CID_TRY(cid_oidc_error_json(reply, 401, "invalid_client", "client authentication failed"));
+	CID_TRY(oidc_invalid_client(reply, "client authentication failed"));
 	rc = CID_ERR_DENIED;
 out:
 	free(id);

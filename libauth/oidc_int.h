@@ -38,6 +38,9 @@ enum cid_err oidc_reply_cookie(struct cid_reply *r, const struct cid_config *cfg
 enum cid_err oidc_client_auth(struct cid_ctx *ctx, const struct cid_request *req,
 			      struct cid_reply *reply, struct cid_client **client);
 
+/* Fills reply with 401 invalid_client and a WWW-Authenticate: Basic challenge. */
+enum cid_err oidc_invalid_client(struct cid_reply *reply, const char *description);
+
 /* The locale of a request: the first of ui_locales that we have, else the default. */
 const char *oidc_locale(const char *ui_locales, const char *default_locale);
 

@@ -428,8 +428,7 @@ enum cid_err cid_oidc_introspect(struct cid_ctx *ctx, const struct cid_request *
 	CID_TRY(rc);
 	/*= RFC 7662 §2.1: the endpoint MUST require some form of authorization */
 	if (client->is_public) {
-		rc = cid_oidc_error_json(reply, 401, "invalid_client",
-					 "public clients may not introspect tokens");
+		rc = oidc_invalid_client(reply, "public clients may not introspect tokens");
 		goto out;
 	}
 	if (token == NULL || token[0] == '\0') {

@@ -287,7 +287,7 @@ const char *cid_params_get(const struct cid_params *p, const char *name)
 {
 	for (size_t i = 0; i < p->n; i++)
 		if (strcmp(p->items[i].name, name) == 0)
-			return p->items[i].value;
+			return p->items[i].value_len == 0 ? NULL : p->items[i].value;
 	return NULL;
 }
 

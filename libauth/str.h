@@ -94,7 +94,11 @@ CID_MUST_CHECK enum cid_err cid_params_parse_form(struct cid_params *p, const ch
 CID_MUST_CHECK enum cid_err cid_url_decode(const char *s, size_t n, bool plus_is_space, char **out,
 					   size_t *outlen);
 
-/* The value of name, borrowed until the params are cleared; NULL if absent. */
+/*
+ * The value of name, borrowed until the params are cleared; NULL if absent or
+ * empty (RFC 6749 §3.1, §3.2: parameters sent without a value MUST be treated
+ * as if they were omitted from the request).
+ */
 const char *cid_params_get(const struct cid_params *p, const char *name);
 
 /* Frees every pair; p is empty afterwards. */

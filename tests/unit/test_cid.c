@@ -1,0 +1,618 @@
+/*
+ * cid: the request context on a real store. First start makes the keys and the
+ * pairwise salt, a reopen reuses them; the discovery document; the counted
+ * keyset references across a rotation (cid_keys_rotate), a refresh and the
+ * dropping of a retired key.
+ */
+#include "account.h"
+#include "cid.h"
+#include "config.h"
+#include "jose.h"
+#include "oidc.h"
+#include "str.h"
+#include "support.h"
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define NOW  1800000000
+#define KEEP 3600
+
+struct fixture {
+	char dir[256];
+	struct cid_config *cfg;
+	struct cid_ctx *ctx;
+};
+
+static void config_in(struct fixture *f, const char *issuer)
+{
+	char err[128];
+
+	cid_test_tmpdir(f->dir);
+	assert_int_equal(cid_config_new(&f->cfg), CID_OK);
+	assert_int_equal(cid_config_set(f->cfg, "store", f->dir, err, sizeof(err)), CID_OK);
+	assert_int_equal(cid_config_set(f->cfg, "argon2_t", "1", err, sizeof(err)), CID_OK);
+	assert_int_equal(cid_config_set(f->cfg, "argon2_m_kib", "64", err, sizeof(err)), CID_OK);
+	if (issuer != NULL)
+		assert_int_equal(cid_config_set(f->cfg, "issuer", issuer, err, sizeof(err)),
+				 CID_OK);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	config_in(f, NULL);
+	assert_int_equal(cid_ctx_open(f->cfg, NOW, &f->ctx), CID_OK);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	cid_ctx_close(f->ctx);
+	cid_config_free(f->cfg);
+	cid_test_rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+/* The JWKS of a keyset, parsed. */
+static json_t *jwks_of(const struct cid_keyset *ks)
+{
+	size_t len = 0;
+	const char *doc = cid_keyset_jwks(ks, &len);
+	json_t *j;
+
+	assert_non_null(doc);
+	assert_int_equal(len, strlen(doc));
+	j = json_loadb(doc, len, 0, NULL);
+	assert_non_null(j);
+	assert_true(json_is_array(json_object_get(j, "keys")));
+	return j;
+}
+
+/* The number of keys in the keyset's JWKS. */
+static size_t n_keys(const struct cid_keyset *ks)
+{
+	json_t *j = jwks_of(ks);
+	size_t n = json_array_size(json_object_get(j, "keys"));
+
+	json_decref(j);
+	return n;
+}
+
+/* True if the keyset's JWKS has a key with kid. */
+static bool has_kid(const struct cid_keyset *ks, const char *kid)
+{
+	json_t *j = jwks_of(ks);
+	json_t *k;
+	size_t i;
+	bool found = false;
+
+	json_array_foreach(json_object_get(j, "keys"), i, k)
+	{
+		const char *v = json_string_value(json_object_get(k, "kid"));
+
+		if (v != NULL && strcmp(v, kid) == 0)
+			found = true;
+	}
+	json_decref(j);
+	return found;
+}
+
+/* The kid of the key for alg in the keyset's JWKS (the first, i.e. the active one). */
+static void kid_of(const struct cid_keyset *ks, const char *alg, char out[64])
+{
+	json_t *j = jwks_of(ks);
+	json_t *k;
+	size_t i;
+
+	out[0] = '\0';
+	json_array_foreach(json_object_get(j, "keys"), i, k)
+	{
+		const char *a = json_string_value(json_object_get(k, "alg"));
+		const char *v = json_string_value(json_object_get(k, "kid"));
+
+		if (a != NULL && v != NULL && strcmp(a, alg) == 0 && out[0] == '\0') {
+			assert_true(strlen(v) < 64);
+			strcpy(out, v);
+		}
+	}
+	json_decref(j);
+	assert_true(out[0] != '\0');
+}
+
+/* The kid in the protected header of a compact JWS. */
+static void header_kid(const char *jws, char out[64])
+{
+	const char *dot = strchr(jws, '.');
+	char hdr[512];
+	size_t n = 0;
+	json_t *h;
+
+	assert_non_null(dot);
+	assert_int_equal(cid_b64url_decode(jws, (size_t)(dot - jws), hdr, sizeof(hdr) - 1, &n),
+			 CID_OK);
+	h = json_loadb(hdr, n, 0, NULL);
+	assert_non_null(h);
+	assert_non_null(json_string_value(json_object_get(h, "kid")));
+	assert_true(strlen(json_string_value(json_object_get(h, "kid"))) < 64);
+	strcpy(out, json_string_value(json_object_get(h, "kid")));
+	json_decref(h);
+}
+
+static char *sign(const struct cid_keyset *ks, const char *alg)
+{
+	json_t *claims = json_pack("{s:s, s:I}", "sub", "s", "iat", (json_int_t)NOW);
+	char *out = NULL;
+
+	assert_non_null(claims);
+	assert_int_equal(cid_jws_sign(ks, alg, "JWT", claims, &out), CID_OK);
+	json_decref(claims);
+	return out;
+}
+
+static enum cid_err verify(const struct cid_keyset *ks, const char *jws)
+{
+	json_t *claims = NULL;
+	enum cid_err rc = cid_jws_verify(ks, jws, strlen(jws), "JWT", &claims);
+
+	assert_true((claims != NULL) == (rc == CID_OK));
+	json_decref(claims);
+	return rc;
+}
+
+/* ---- first start and reopen ---- */
+
+static void test_first_start_then_reopen_reuses_keys_and_salt(void **state)
+{
+	struct fixture f = {0};
+	struct cid_store *s = NULL;
+	struct cid_keyref *ref;
+	uint64_t version = 99;
+	uint64_t version2 = 0;
+	uint8_t salt[32];
+	uint8_t zero[32] = {0};
+	char es[64];
+	char rs[64];
+	char es2[64];
+	char rs2[64];
+	json_t *jwks;
+	json_t *k;
+	json_t *list = NULL;
+	size_t i;
+
+	(void)state;
+	config_in(&f, NULL);
+	/* an empty store has no keys */
+	assert_int_equal(cid_store_open(f.dir, &s), CID_OK);
+	assert_int_equal(cid_keys_version(s, &version), CID_OK);
+	assert_int_equal(version, 0);
+	cid_store_close(s);
+
+	assert_int_equal(cid_ctx_open(f.cfg, NOW, &f.ctx), CID_OK);
+	assert_ptr_equal(cid_ctx_config(f.ctx), f.cfg);
+	assert_int_equal(cid_keys_version(cid_ctx_store(f.ctx), &version), CID_OK);
+	assert_true(version > 0);
+	/* one active key per algorithm, public parts only */
+	assert_int_equal(cid_keys_list(cid_ctx_store(f.ctx), &list), CID_OK);
+	assert_int_equal(json_array_size(list), 2);
+	json_array_foreach(list, i, k)
+	{
+		assert_string_equal(json_string_value(json_object_get(k, "state")), "active");
+		assert_null(json_object_get(k, "private_pem"));
+	}
+	json_decref(list);
+	ref = cid_ctx_keys_acquire(f.ctx);
+	assert_non_null(ref);
+	jwks = jwks_of(cid_keyref_keyset(ref));
+	assert_int_equal(json_array_size(json_object_get(jwks, "keys")), 2);
+	json_array_foreach(json_object_get(jwks, "keys"), i, k)
+	{
+		static const char *const private_members[] = {"d", "p", "q", "dp", "dq", "qi"};
+
+		assert_string_equal(json_string_value(json_object_get(k, "use")), "sig");
+		for (size_t m = 0; m < sizeof(private_members) / sizeof(private_members[0]); m++)
+			assert_null(json_object_get(k, private_members[m]));
+	}
+	json_decref(jwks);
+	kid_of(cid_keyref_keyset(ref), "ES256", es);
+	kid_of(cid_keyref_keyset(ref), "RS256", rs);
+	assert_string_not_equal(es, rs);
+	cid_keyref_put(ref);
+	memcpy(salt, cid_ctx_pairwise_salt(f.ctx), sizeof(salt));
+	assert_memory_not_equal(salt, zero, sizeof(salt));
+	cid_ctx_close(f.ctx);
+
+	/* a reopen, later: same keys, same salt, no new key made */
+	assert_int_equal(cid_ctx_open(f.cfg, NOW + 86400, &f.ctx), CID_OK);
+	assert_int_equal(cid_keys_version(cid_ctx_store(f.ctx), &version2), CID_OK);
+	assert_int_equal(version2, version);
+	ref = cid_ctx_keys_acquire(f.ctx);
+	assert_int_equal(n_keys(cid_keyref_keyset(ref)), 2);
+	kid_of(cid_keyref_keyset(ref), "ES256", es2);
+	kid_of(cid_keyref_keyset(ref), "RS256", rs2);
+	assert_string_equal(es, es2);
+	assert_string_equal(rs, rs2);
+	cid_keyref_put(ref);
+	assert_memory_equal(cid_ctx_pairwise_salt(f.ctx), salt, sizeof(salt));
+	cid_ctx_close(f.ctx);
+	cid_config_free(f.cfg);
+	cid_test_rmdir(f.dir);
+}
+
+static void test_salt_differs_between_stores(void **state)
+{
+	struct fixture a = {0};
+	struct fixture b = {0};
+
+	(void)state;
+	config_in(&a, NULL);
+	config_in(&b, NULL);
+	assert_int_equal(cid_ctx_open(a.cfg, NOW, &a.ctx), CID_OK);
+	assert_int_equal(cid_ctx_open(b.cfg, NOW, &b.ctx), CID_OK);
+	assert_memory_not_equal(cid_ctx_pairwise_salt(a.ctx), cid_ctx_pairwise_salt(b.ctx), 32);
+	cid_ctx_close(a.ctx);
+	cid_ctx_close(b.ctx);
+	cid_config_free(a.cfg);
+	cid_config_free(b.cfg);
+	cid_test_rmdir(a.dir);
+	cid_test_rmdir(b.dir);
+}
+
+/* ---- discovery ---- */
+
+static bool array_has(const json_t *a, const char *s)
+{
+	const json_t *v;
+	size_t i;
+
+	json_array_foreach(a, i, v)
+	{
+		if (json_is_string(v) && strcmp(json_string_value(v), s) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void test_discovery_document(void **state)
+{
+	static const char *const iss = "https://id.city.example/oidc";
+	static const char *const required[] = {/* OpenID Connect Discovery §3 REQUIRED members */
+					       "issuer", "authorization_endpoint", "token_endpoint",
+					       "jwks_uri", "response_types_supported",
+					       "subject_types_supported",
+					       "id_token_signing_alg_values_supported",
+					       /* and the endpoints civicid serves */
+					       "userinfo_endpoint", "introspection_endpoint",
+					       "revocation_endpoint", "end_session_endpoint"};
+	struct fixture f = {0};
+	struct cid_reply reply = {0};
+	const char *doc;
+	const char *doc2;
+	size_t len = 0;
+	size_t len2 = 0;
+	size_t n_defs = 0;
+	const struct cid_claim_def *defs;
+	json_t *d;
+	json_t *v;
+	const char *key;
+	size_t n_city = 0;
+
+	(void)state;
+	config_in(&f, iss);
+	assert_int_equal(cid_ctx_open(f.cfg, NOW, &f.ctx), CID_OK);
+	doc = cid_ctx_discovery(f.ctx, &len);
+	assert_non_null(doc);
+	assert_int_equal(len, strlen(doc));
+	/* built once at open */
+	doc2 = cid_ctx_discovery(f.ctx, &len2);
+	assert_ptr_equal(doc, doc2);
+	assert_int_equal(len, len2);
+	d = json_loadb(doc, len, JSON_REJECT_DUPLICATES, NULL);
+	assert_non_null(d);
+	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++)
+		if (json_object_get(d, required[i]) == NULL)
+			fail_msg("discovery lacks %s", required[i]);
+	assert_string_equal(json_string_value(json_object_get(d, "issuer")), iss);
+	/* every endpoint lies under the issuer */
+	json_object_foreach(d, key, v)
+	{
+		size_t kl = strlen(key);
+		bool endpoint = (kl > 9 && strcmp(key + kl - 9, "_endpoint") == 0) ||
+				strcmp(key, "jwks_uri") == 0;
+
+		if (!endpoint)
+			continue;
+		assert_true(json_is_string(v));
+		if (strncmp(json_string_value(v), iss, strlen(iss)) != 0 ||
+		    json_string_value(v)[strlen(iss)] != '/')
+			fail_msg("%s = %s is not under the issuer", key, json_string_value(v));
+	}
+	assert_string_equal(json_string_value(json_object_get(d, "token_endpoint")),
+			    "https://id.city.example/oidc/token");
+	assert_string_equal(json_string_value(json_object_get(d, "jwks_uri")),
+			    "https://id.city.example/oidc/jwks");
+	/* RFC 7636 §4.2 / RFC 9700 §2.1.1: S256 only, never plain */
+	v = json_object_get(d, "code_challenge_methods_supported");
+	assert_int_equal(json_array_size(v), 1);
+	assert_string_equal(json_string_value(json_array_get(v, 0)), "S256");
+	v = json_object_get(d, "response_types_supported");
+	assert_int_equal(json_array_size(v), 1);
+	assert_string_equal(json_string_value(json_array_get(v, 0)), "code");
+	v = json_object_get(d, "grant_types_supported");
+	assert_true(array_has(v, "authorization_code"));
+	assert_true(array_has(v, "refresh_token"));
+	assert_true(array_has(v, "client_credentials"));
+	assert_false(array_has(v, "implicit"));
+	assert_false(array_has(v, "password"));
+	v = json_object_get(d, "id_token_signing_alg_values_supported");
+	assert_true(array_has(v, "ES256"));
+	assert_true(array_has(v, "RS256"));
+	assert_false(array_has(v, "none"));
+	v = json_object_get(d, "scopes_supported");
+	assert_true(array_has(v, "openid"));
+	assert_true(array_has(v, "city"));
+	v = json_object_get(d, "token_endpoint_auth_methods_supported");
+	assert_true(array_has(v, "client_secret_basic"));
+	assert_true(array_has(v, "client_secret_post"));
+	assert_true(
+	    json_is_true(json_object_get(d, "authorization_response_iss_parameter_supported")));
+	assert_true(json_is_false(json_object_get(d, "request_parameter_supported")));
+	/* claims_supported: sub and the whole claim table, with the city claims */
+	v = json_object_get(d, "claims_supported");
+	assert_true(array_has(v, "sub"));
+	defs = cid_claim_table(&n_defs);
+	assert_true(n_defs > 0);
+	assert_int_equal(json_array_size(v), n_defs + 1);
+	for (size_t i = 0; i < n_defs; i++) {
+		if (!array_has(v, defs[i].name))
+			fail_msg("claims_supported lacks %s", defs[i].name);
+		if (strcmp(defs[i].scope, "city") == 0)
+			n_city++;
+	}
+	assert_true(n_city > 0);
+	assert_true(array_has(v, "resident_district"));
+	assert_true(array_has(v, "household_size"));
+	assert_true(array_has(v, "resident_since"));
+	assert_true(array_has(v, "preferred_language"));
+	/* the endpoint serves exactly this document */
+	assert_int_equal(cid_oidc_discovery(f.ctx, &reply), CID_OK);
+	assert_int_equal(reply.status, 200);
+	assert_string_equal(reply.content_type, "application/json");
+	assert_int_equal(reply.body_len, len);
+	assert_memory_equal(reply.body, doc, len);
+	cid_reply_free(&reply);
+	json_decref(d);
+	cid_ctx_close(f.ctx);
+	cid_config_free(f.cfg);
+	cid_test_rmdir(f.dir);
+}
+
+/* ---- keyset references, rotation, refresh and drop ---- */
+
+static void test_refresh_without_change_keeps_keyset(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_keyref *a = cid_ctx_keys_acquire(f->ctx);
+	struct cid_keyref *b;
+
+	assert_int_equal(cid_ctx_keys_refresh(f->ctx, NOW + 1), CID_OK);
+	b = cid_ctx_keys_acquire(f->ctx);
+	assert_ptr_equal(a, b);
+	assert_ptr_equal(cid_keyref_keyset(a), cid_keyref_keyset(b));
+	cid_keyref_put(b);
+	/* nothing retired: no time is ever a reason to reload */
+	assert_int_equal(cid_keyset_next_drop(cid_keyref_keyset(a)), 0);
+	assert_int_equal(cid_ctx_keys_refresh(f->ctx, NOW + 10 * 365 * 86400LL), CID_OK);
+	b = cid_ctx_keys_acquire(f->ctx);
+	assert_ptr_equal(a, b);
+	cid_keyref_put(b);
+	cid_keyref_put(a);
+	/* NULL is a no-op */
+	cid_keyref_put(NULL);
+}
+
+static void test_rotation_refresh_and_drop(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_store *s = cid_ctx_store(f->ctx);
+	struct cid_keyref *old = cid_ctx_keys_acquire(f->ctx);
+	const struct cid_keyset *ks1 = cid_keyref_keyset(old);
+	struct cid_keyref *cur;
+	struct cid_keyref *same;
+	const struct cid_keyset *ks2;
+	const struct cid_keyset *ks3;
+	char es_old[64];
+	char rs[64];
+	char kid[64];
+	char *es_new = NULL;
+	char *t_old = sign(ks1, "ES256");
+	char *t_new = NULL;
+	char *t_late = NULL;
+	const int64_t rotated = NOW + 10;
+
+	kid_of(ks1, "ES256", es_old);
+	kid_of(ks1, "RS256", rs);
+	assert_int_equal(cid_keys_rotate(s, "ES256", rotated, KEEP, &es_new), CID_OK);
+	assert_non_null(es_new);
+	assert_string_not_equal(es_new, es_old);
+
+	/* before a refresh the context still hands out the old snapshot */
+	same = cid_ctx_keys_acquire(f->ctx);
+	assert_ptr_equal(same, old);
+	cid_keyref_put(same);
+
+	assert_int_equal(cid_ctx_keys_refresh(f->ctx, rotated + 10), CID_OK);
+	cur = cid_ctx_keys_acquire(f->ctx);
+	assert_ptr_not_equal(cur, old);
+	ks2 = cid_keyref_keyset(cur);
+	assert_ptr_not_equal(ks2, ks1);
+	/* the new JWKS has the new key and still the retired one */
+	assert_int_equal(n_keys(ks2), 3);
+	assert_true(has_kid(ks2, es_new));
+	assert_true(has_kid(ks2, es_old));
+	assert_true(has_kid(ks2, rs));
+	assert_int_equal(cid_keyset_next_drop(ks2), rotated + KEEP);
+	/* the reference taken before the rotation still works, unchanged */
+	assert_int_equal(n_keys(ks1), 2);
+	assert_false(has_kid(ks1, es_new));
+	t_late = sign(ks1, "ES256");
+	header_kid(t_late, kid);
+	assert_string_equal(kid, es_old);
+	/* the new keyset signs with the new key and still verifies the old one's tokens */
+	t_new = sign(ks2, "ES256");
+	header_kid(t_new, kid);
+	assert_string_equal(kid, es_new);
+	assert_int_equal(verify(ks2, t_old), CID_OK);
+	assert_int_equal(verify(ks2, t_late), CID_OK);
+	assert_int_equal(verify(ks1, t_new), CID_ERR_INVALID); /* unknown kid */
+	/* the last reference to the old snapshot frees it (sanitizers watch) */
+	cid_keyref_put(old);
+
+	/* one second before drop_after: nothing to reload */
+	assert_int_equal(cid_ctx_keys_refresh(f->ctx, rotated + KEEP - 1), CID_OK);
+	same = cid_ctx_keys_acquire(f->ctx);
+	assert_ptr_equal(same, cur);
+	cid_keyref_put(same);
+	/* at drop_after the retired key goes */
+	assert_int_equal(cid_ctx_keys_refresh(f->ctx, rotated + KEEP), CID_OK);
+	same = cid_ctx_keys_acquire(f->ctx);
+	assert_ptr_not_equal(same, cur);
+	ks3 = cid_keyref_keyset(same);
+	assert_int_equal(n_keys(ks3), 2);
+	assert_false(has_kid(ks3, es_old));
+	assert_true(has_kid(ks3, es_new));
+	assert_true(has_kid(ks3, rs));
+	assert_int_equal(cid_keyset_next_drop(ks3), 0);
+	assert_int_equal(verify(ks3, t_old), CID_ERR_INVALID);
+	assert_int_equal(verify(ks3, t_new), CID_OK);
+	/* the previous snapshot is still held by cur and still has the old key */
+	assert_true(has_kid(ks2, es_old));
+	cid_keyref_put(same);
+	cid_keyref_put(cur);
+	/* and a later refresh keeps the keyset */
+	cur = cid_ctx_keys_acquire(f->ctx);
+	assert_int_equal(cid_ctx_keys_refresh(f->ctx, rotated + 2 * KEEP), CID_OK);
+	same = cid_ctx_keys_acquire(f->ctx);
+	assert_ptr_equal(same, cur);
+	cid_keyref_put(same);
+	cid_keyref_put(cur);
+	free(es_new);
+	free(t_old);
+	free(t_new);
+	free(t_late);
+}
+
+/* A reopen after a rotation loads the retired key until its drop time. */
+static void test_reopen_after_rotation(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_keyref *ref = cid_ctx_keys_acquire(f->ctx);
+	char es_old[64];
+	char *es_new = NULL;
+
+	kid_of(cid_keyref_keyset(ref), "ES256", es_old);
+	cid_keyref_put(ref);
+	assert_int_equal(cid_keys_rotate(cid_ctx_store(f->ctx), "ES256", NOW, KEEP, &es_new),
+			 CID_OK);
+	cid_ctx_close(f->ctx);
+	f->ctx = NULL;
+	assert_int_equal(cid_ctx_open(f->cfg, NOW + 1, &f->ctx), CID_OK);
+	ref = cid_ctx_keys_acquire(f->ctx);
+	assert_true(has_kid(cid_keyref_keyset(ref), es_old));
+	assert_true(has_kid(cid_keyref_keyset(ref), es_new));
+	cid_keyref_put(ref);
+	cid_ctx_close(f->ctx);
+	f->ctx = NULL;
+	assert_int_equal(cid_ctx_open(f->cfg, NOW + KEEP, &f->ctx), CID_OK);
+	ref = cid_ctx_keys_acquire(f->ctx);
+	assert_false(has_kid(cid_keyref_keyset(ref), es_old));
+	assert_true(has_kid(cid_keyref_keyset(ref), es_new));
+	cid_keyref_put(ref);
+	free(es_new);
+}
+
+/* ---- references under concurrency ---- */
+
+struct worker {
+	struct cid_ctx *ctx;
+	int rounds;
+	int failures;
+};
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+
+	for (int i = 0; i < w->rounds; i++) {
+		struct cid_keyref *r = cid_ctx_keys_acquire(w->ctx);
+		const struct cid_keyset *ks = cid_keyref_keyset(r);
+		json_t *claims = json_pack("{s:i}", "i", i);
+		json_t *back = NULL;
+		char *t = NULL;
+
+		if (claims == NULL || cid_jws_sign(ks, "ES256", "JWT", claims, &t) != CID_OK ||
+		    cid_jws_verify(ks, t, strlen(t), "JWT", &back) != CID_OK)
+			w->failures++;
+		json_decref(back);
+		json_decref(claims);
+		free(t);
+		cid_keyref_put(r);
+	}
+	return NULL;
+}
+
+static void test_references_across_threads(void **state)
+{
+	enum { THREADS = 3, ROUNDS = 200, ROTATIONS = 4 };
+	struct fixture *f = *state;
+	pthread_t th[THREADS];
+	struct worker w[THREADS];
+
+	for (int i = 0; i < THREADS; i++) {
+		w[i] = (struct worker){.ctx = f->ctx, .rounds = ROUNDS};
+		assert_int_equal(pthread_create(&th[i], NULL, work, &w[i]), 0);
+	}
+	for (int i = 0; i < ROTATIONS; i++) {
+		assert_int_equal(
+		    cid_keys_rotate(cid_ctx_store(f->ctx), "ES256", NOW + 1 + i, KEEP, NULL),
+		    CID_OK);
+		assert_int_equal(cid_ctx_keys_refresh(f->ctx, NOW + 1 + i), CID_OK);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(w[i].failures, 0);
+	}
+	/* every rotation's retired key is still published */
+	struct cid_keyref *r = cid_ctx_keys_acquire(f->ctx);
+	assert_int_equal(n_keys(cid_keyref_keyset(r)), 2 + ROTATIONS);
+	cid_keyref_put(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_first_start_then_reopen_reuses_keys_and_salt),
+	    cmocka_unit_test(test_salt_differs_between_stores),
+	    cmocka_unit_test(test_discovery_document),
+	    cmocka_unit_test_setup_teardown(test_refresh_without_change_keeps_keyset, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_rotation_refresh_and_drop, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reopen_after_rotation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_references_across_threads, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
