@@ -3,7 +3,8 @@
 # is missing. Usage: deploy/install-deps.sh [run|test]
 #   run  (default) what building and running the server needs
 #   test also the test tools: clang + libFuzzer runtime, valgrind, wrk, node/npm,
-#        chromium for browser tests, Apache with mod_auth_openidc
+#        chromium for browser tests, Apache with mod_auth_openidc, and the linters
+#        (clang-format, clang-tidy, cppcheck)
 set -euo pipefail
 
 mode=${1:-run}
@@ -11,7 +12,7 @@ pkgs=(build-essential cmake pkg-config libssl-dev liblmdb-dev lmdb-utils libjans
       libargon2-dev libmicrohttpd-dev libjwt-dev liboauth2-dev libcjose-dev libcmocka-dev
       ca-certificates curl)
 if [ "$mode" = test ]; then
-	pkgs+=(clang libclang-rt-14-dev valgrind wrk nodejs npm clang-format cppcheck apache2 libapache2-mod-auth-openidc python3)
+	pkgs+=(clang libclang-rt-14-dev valgrind wrk nodejs npm clang-format clang-tidy cppcheck apache2 libapache2-mod-auth-openidc python3)
 fi
 
 missing=()

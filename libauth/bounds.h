@@ -8,13 +8,13 @@
 #define CID_BOUNDS_H
 
 /* HTTP */
-#define CID_MAX_BODY	    (64 * 1024) /* request body */
-#define CID_MAX_HEADER	    (8 * 1024)	/* one header value (Authorization, Cookie) */
-#define CID_MAX_CONN_MEMORY (32 * 1024) /* libmicrohttpd per-connection memory */
+#define CID_MAX_BODY	    ((size_t)64 * 1024) /* request body */
+#define CID_MAX_HEADER	    ((size_t)8 * 1024)	/* one header value (Authorization, Cookie) */
+#define CID_MAX_CONN_MEMORY ((size_t)32 * 1024) /* libmicrohttpd per-connection memory */
 #define CID_MAX_CONNECTIONS 1024
 #define CID_MAX_CONN_PER_IP 256
 #define CID_CONN_TIMEOUT    15 /* idle connection timeout */
-#define CID_MAX_RESPONSE    (256 * 1024)
+#define CID_MAX_RESPONSE    ((size_t)256 * 1024)
 
 /* parameters */
 #define CID_MAX_PARAMS	      32 /* distinct parameters in one request */

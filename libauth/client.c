@@ -196,8 +196,11 @@ static enum cid_err spec_record(const struct cid_client_spec *spec, const char *
 	}
 	for (size_t i = 0; i < spec->n_post_logout_uris; i++)
 		CID_TRY(cid_client_check_uri(spec->post_logout_uris[i]));
-	if (sector[0] == '\0') /* machine-only client: its own sector */
-		snprintf(sector, sizeof(sector), "client:%s", client_id);
+	if (sector[0] == '\0') { /* machine-only client: its own sector */
+		/* the sector keys pairwise subjects: a truncated one would be a wrong key */
+		int n = snprintf(sector, sizeof(sector), "client:%s", client_id);
+		CID_ENSURE(n > 0 && (size_t)n < sizeof(sector), CID_ERR_TOOBIG);
+	}
 
 	grants = json_array();
 	CID_ENSURE(grants != NULL, CID_ERR_NOMEM);

@@ -112,7 +112,13 @@ static void newkey_clear(struct newkey *nk)
 		cid_wipe(nk->pem, nk->pem_len);
 		free(nk->pem);
 	}
-	memset(nk, 0, sizeof(*nk));
+	/* member by member, not memset(nk, ...): memset of one element of an
+	 * array of newkey makes clang's analyzer forget what the other elements
+	 * hold, and it then reports their PEMs as leaked */
+	nk->alg = ALG_ES256;
+	memset(nk->kid, 0, sizeof(nk->kid));
+	nk->pem = NULL;
+	nk->pem_len = 0;
 }
 
 /* ---- public key parameters, JWK and thumbprint ---- */
@@ -214,8 +220,7 @@ static enum cid_err newkey_make(enum alg alg, struct newkey *nk)
 	char *data;
 	long len;
 
-	memset(nk, 0, sizeof(*nk));
-	nk->alg = alg;
+	*nk = (struct newkey){.alg = alg};
 	if (alg == ALG_ES256)
 		pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	else
@@ -345,7 +350,7 @@ static enum cid_err version_bump(struct cid_txn *txn)
 
 	CID_TRY(version_get(txn, &v));
 	CID_ENSURE(v < (uint64_t)INT64_MAX, CID_ERR_STORE);
-	rec = json_pack("{s:I}", "version", (json_int_t)(v + 1));
+	rec = json_pack("{s:I}", "version", (json_int_t)v + 1);
 	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
 	CID_TRY(cid_txn_put_json(txn, CID_DB_META, cid_str_of(KEYS_VERSION), rec, 0));
 out:
@@ -356,10 +361,12 @@ out:
 static enum cid_err newkey_put(struct cid_txn *txn, const struct newkey *nk, int64_t now)
 {
 	enum cid_err rc = CID_OK;
-	json_t *rec = json_pack("{s:s, s:s, s:s%, s:s, s:I}", "kid", nk->kid, "alg",
-				alg_names[nk->alg], "private_pem", nk->pem, nk->pem_len, "state",
-				"active", "created_at", (json_int_t)now);
+	json_t *rec = NULL;
 
+	CID_ENSURE((unsigned)nk->alg < ALG_COUNT, CID_ERR_INVALID); /* indexes alg_names */
+	rec = json_pack("{s:s, s:s, s:s%, s:s, s:I}", "kid", nk->kid, "alg", alg_names[nk->alg],
+			"private_pem", nk->pem, nk->pem_len, "state", "active", "created_at",
+			(json_int_t)now);
 	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
 	CID_TRY(cid_txn_put_json(txn, CID_DB_KEYS, cid_str_of(nk->kid), rec, CID_PUT_NOOVERWRITE));
 out:
@@ -564,11 +571,14 @@ static enum cid_err key_load(const json_t *rec, struct key *k, json_t *keys)
 {
 	enum cid_err rc = CID_OK;
 	const json_t *pem = json_object_get(rec, "private_pem");
+	int alg = alg_parse(str_member(rec, "alg"));
 	char kid[KID_CHARS + 1];
 	BIO *bio = NULL;
 	json_t *jwk = NULL;
 
-	k->alg = (enum alg)alg_parse(str_member(rec, "alg"));
+	/* records_load admits only valid records; checked again as k->alg indexes arrays */
+	CID_ENSURE(alg >= 0, CID_ERR_STORE);
+	k->alg = (enum alg)alg;
 	k->active = strcmp(str_member(rec, "state"), "active") == 0;
 	k->created_at = (int64_t)json_integer_value(json_object_get(rec, "created_at"));
 	CID_ENSURE(json_string_length(pem) <= INT32_MAX, CID_ERR_STORE);

@@ -88,7 +88,7 @@ enum cid_err oidc_reply_redirect(struct cid_reply *r, int status, const char *ba
 	struct cid_buf b;
 	char sep = strchr(base, '?') == NULL ? '?' : '&';
 
-	cid_buf_init(&b, CID_MAX_URI * 4);
+	cid_buf_init(&b, (size_t)CID_MAX_URI * 4);
 	cid_buf_puts(&b, base);
 	for (size_t i = 0; i < n; i++) {
 		if (values[i] == NULL)
@@ -232,15 +232,11 @@ enum cid_err oidc_client_auth(struct cid_ctx *ctx, const struct cid_request *req
 				   ? CID_ERR_DENIED
 				   : CID_ERR_NOMEM;
 		rc = cid_oidc_parse_basic(req->authorization, &id, &secret);
-		if (rc != CID_OK || (form_id != NULL && strcmp(form_id, id) != 0)) {
-			rc = CID_ERR_DENIED;
+		if (rc != CID_OK || (form_id != NULL && strcmp(form_id, id) != 0))
 			goto fail;
-		}
 	} else {
-		if (form_id == NULL) {
-			rc = CID_ERR_DENIED;
+		if (form_id == NULL)
 			goto fail;
-		}
 		id = strdup(form_id);
 		secret = form_secret == NULL ? NULL : strdup(form_secret);
 		CID_ENSURE(id != NULL && (form_secret == NULL || secret != NULL), CID_ERR_NOMEM);

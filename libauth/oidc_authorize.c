@@ -532,7 +532,6 @@ enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
 			message = "msg_throttled";
 		else
 			CID_TRY(rc);
-		rc = CID_OK;
 	}
 	if (message != NULL) {
 		rc = show_login(ctx, req, auth, cid_params_get(&req->params, "req"),

@@ -81,7 +81,7 @@ static enum cid_err put_refresh(struct cid_txn *txn, const json_t *grant, int64_
 	json_t *rec =
 	    json_pack("{s:s, s:s, s:I, s:I, s:b}", "grant_id", str_member(grant, "grant_id"),
 		      "client_id", str_member(grant, "client_id"), "iat", (json_int_t)now, "exp",
-		      (json_int_t)(now + ttl), "used", 0);
+		      (json_int_t)now + ttl, "used", 0);
 
 	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
 	cid_secret_hash(out, CID_TOKEN_CHARS, hash);
@@ -117,7 +117,7 @@ static enum cid_err issue_cb(struct cid_txn *txn, void *arg)
 	code = json_pack("{s:s, s:O, s:O, s:I, s:b}", "grant_id", is->grant_id, "client_id",
 			 json_object_get(is->auth, "client_id"), "redirect_uri",
 			 json_object_get(is->auth, "redirect_uri"), "exp",
-			 (json_int_t)(is->now + is->ttl), "used", 0);
+			 (json_int_t)is->now + is->ttl, "used", 0);
 	CID_ENSURE(code != NULL, CID_ERR_INVALID);
 	if (json_object_get(is->auth, "code_challenge") != NULL)
 		CID_ENSURE(json_object_set(code, "code_challenge",
@@ -484,7 +484,7 @@ static json_t *base_claims(const struct cid_ctx *ctx, const char *sub, const cha
 			   int64_t ttl)
 {
 	return json_pack("{s:s, s:s, s:s, s:I, s:I}", "iss", cid_ctx_config(ctx)->issuer, "sub",
-			 sub, "aud", aud, "iat", (json_int_t)now, "exp", (json_int_t)(now + ttl));
+			 sub, "aud", aud, "iat", (json_int_t)now, "exp", (json_int_t)now + ttl);
 }
 
 /* Copies the members names[] of from into to, where present. */

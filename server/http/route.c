@@ -34,17 +34,18 @@ static enum cid_err stylesheet(struct cid_ctx *ctx, const struct cid_request *re
 	return CID_OK;
 }
 
+/* path, fn, get, post, page, slow */
 static const struct route routes[] = {
-    {"/.well-known/openid-configuration", true, false, discovery, false, false},
-    {"/jwks", true, false, jwks, false, false},
-    {"/authorize", true, true, cid_oidc_authorize, true, false},
-    {"/login", false, true, cid_oidc_login, true, true},
-    {"/token", false, true, cid_oidc_token, false, false},
-    {"/userinfo", true, true, cid_oidc_userinfo, false, false},
-    {"/introspect", false, true, cid_oidc_introspect, false, false},
-    {"/revoke", false, true, cid_oidc_revoke, false, false},
-    {"/logout", true, true, cid_oidc_logout, true, false},
-    {"/static/civicid.css", true, false, stylesheet, false, false},
+    {"/.well-known/openid-configuration", discovery, true, false, false, false},
+    {"/jwks", jwks, true, false, false, false},
+    {"/authorize", cid_oidc_authorize, true, true, true, false},
+    {"/login", cid_oidc_login, false, true, true, true},
+    {"/token", cid_oidc_token, false, true, false, false},
+    {"/userinfo", cid_oidc_userinfo, true, true, false, false},
+    {"/introspect", cid_oidc_introspect, false, true, false, false},
+    {"/revoke", cid_oidc_revoke, false, true, false, false},
+    {"/logout", cid_oidc_logout, true, true, true, false},
+    {"/static/civicid.css", stylesheet, true, false, false, false},
 };
 
 const struct route *cid_route_find(const char *path, const char *method, int *status)

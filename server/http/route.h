@@ -13,10 +13,10 @@
 
 struct route {
 	const char *path;
-	bool get, post;
 	/* the endpoint; NULL for the routes the skin serves itself (static files) */
 	enum cid_err (*fn)(struct cid_ctx *ctx, const struct cid_request *req,
 			   struct cid_reply *reply);
+	bool get, post;
 	bool page; /* answers with HTML pages: input errors get an error page */
 	bool slow; /* runs on a login worker, not on a polling thread */
 };
