@@ -322,11 +322,13 @@ static void placeholder(struct fixture *f, const char *name, size_t n, char *out
 		j = redeem(f, RP1);
 		copy_member(j, "refresh_token", out, outsz);
 	} else if (IS("refresh_used")) {
-		char form[256];
+		char form[64 + CID_MAX_TOKEN];
 
 		j = redeem(f, RP1);
 		copy_member(j, "refresh_token", out, outsz);
-		snprintf(form, sizeof(form), "grant_type=refresh_token&refresh_token=%s", out);
+		assert_true((size_t)snprintf(form, sizeof(form),
+					     "grant_type=refresh_token&refresh_token=%s",
+					     out) < sizeof(form));
 		json_decref(post_as(f, EP_TOKEN, RP1, form, 200));
 	} else if (HAS_PREFIX("refresh_")) {
 		j = redeem(f, client_index(name + 8, n - 8));
