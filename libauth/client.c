@@ -523,23 +523,5 @@ bool cid_client_post_logout_ok(const struct cid_client *c, const char *uri)
 
 bool cid_client_scope_ok(const struct cid_client *c, const char *scope)
 {
-	size_t n = strlen(scope), i = 0;
-	size_t allowed_len = strlen(c->scopes);
-
-	while (i < n) {
-		size_t len = strcspn(scope + i, " ");
-		if (len > 0) {
-			bool found = false;
-			size_t j = 0;
-			while (j < allowed_len && !found) {
-				size_t alen = strcspn(c->scopes + j, " ");
-				found = alen == len && memcmp(c->scopes + j, scope + i, len) == 0;
-				j += alen + 1;
-			}
-			if (!found)
-				return false;
-		}
-		i += len + 1;
-	}
-	return true;
+	return cid_words_subset(scope, c->scopes);
 }

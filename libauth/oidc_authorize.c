@@ -36,21 +36,6 @@ static bool b64url_token(const char *s, size_t min, size_t max)
 	return true;
 }
 
-static bool has_word(const char *list, const char *word)
-{
-	size_t wl = strlen(word);
-
-	for (const char *p = list; p != NULL && *p != '\0';) {
-		const char *end = strchr(p, ' ');
-		size_t n = end == NULL ? strlen(p) : (size_t)(end - p);
-
-		if (n == wl && strncmp(p, word, n) == 0)
-			return true;
-		p = end == NULL ? NULL : end + 1;
-	}
-	return false;
-}
-
 /* Sets err and returns CID_ERR_INVALID. */
 static enum cid_err bad(struct cid_oauth_error *err, const char *error, const char *description)
 {
@@ -134,7 +119,7 @@ static enum cid_err check_pkce(const struct cid_client *client, const struct cid
 static enum cid_err check_scope(const struct cid_client *client, const char *scope, json_t *auth,
 				struct cid_oauth_error *err)
 {
-	if (scope == NULL || !has_word(scope, "openid"))
+	if (scope == NULL || !cid_words_has(scope, "openid", 6))
 		return bad(err, "invalid_scope", "scope must include openid");
 	if (strnlen(scope, CID_MAX_SCOPE + 1) > CID_MAX_SCOPE)
 		return bad(err, "invalid_scope", "scope is too long");
@@ -413,9 +398,12 @@ enum cid_err cid_oidc_authorize(struct cid_ctx *ctx, const struct cid_request *r
 		have_session = true;
 	max_age = json_object_get(auth, "max_age");
 	/*= OIDC Core §3.1.2.1 max_age: if the elapsed time is greater than this value,
-	 *# the OP MUST attempt to actively re-authenticate the End-User */
+	 *# the OP MUST attempt to actively re-authenticate the End-User;
+	 *# max_age=0 is equivalent to prompt=login (errata set 2), which whole-second
+	 *# clocks would miss within the login's own second */
 	need_login = !have_session || json_is_true(json_object_get(auth, "prompt_login")) ||
-		     (max_age != NULL && req->now - sess.auth_time > json_integer_value(max_age));
+		     (max_age != NULL && (json_integer_value(max_age) == 0 ||
+					  req->now - sess.auth_time > json_integer_value(max_age)));
 	if (!need_login) {
 		rc = grant_code(ctx, auth, &sess, req->session_cookie, req->now, 302, reply);
 		goto out;

@@ -20,41 +20,6 @@ static const char *str_member(const json_t *o, const char *name)
 	return json_string_value(json_object_get(o, name));
 }
 
-static bool has_word(const char *list, const char *word)
-{
-	size_t wl = strlen(word);
-
-	for (const char *p = list; p != NULL && *p != '\0';) {
-		const char *end = strchr(p, ' ');
-		size_t n = end == NULL ? strlen(p) : (size_t)(end - p);
-
-		if (n == wl && strncmp(p, word, n) == 0)
-			return true;
-		p = end == NULL ? NULL : end + 1;
-	}
-	return false;
-}
-
-/* True if every word of sub is in super. */
-static bool scope_subset(const char *sub, const char *super)
-{
-	char word[CID_MAX_SCOPE + 1];
-
-	for (const char *p = sub; p != NULL && *p != '\0';) {
-		const char *end = strchr(p, ' ');
-		size_t n = end == NULL ? strlen(p) : (size_t)(end - p);
-
-		if (n > CID_MAX_SCOPE)
-			return false;
-		memcpy(word, p, n);
-		word[n] = '\0';
-		if (n > 0 && !has_word(super, word))
-			return false;
-		p = end == NULL ? NULL : end + 1;
-	}
-	return true;
-}
-
 /* The invalid_grant description of a token.c outcome. */
 static const char *grant_problem(enum cid_err rc)
 {
@@ -171,7 +136,7 @@ static enum cid_err grant_refresh(struct cid_ctx *ctx, const struct cid_request 
 	CID_TRY(rc);
 	/*= RFC 6749 §6: the requested scope MUST NOT include any scope not originally granted */
 	if (scope != NULL) {
-		if (!scope_subset(scope, str_member(grant, "scope"))) {
+		if (!cid_words_subset(scope, str_member(grant, "scope"))) {
 			rc = cid_oidc_error_json(reply, 400, "invalid_scope",
 						 "scope exceeds what was granted");
 			goto out;
@@ -197,8 +162,9 @@ static enum cid_err grant_client_credentials(struct cid_ctx *ctx, const struct c
 
 	/* a service acting for itself gets no identity scopes: there is no citizen */
 	if (scope != NULL &&
-	    (strnlen(scope, CID_MAX_SCOPE + 1) > CID_MAX_SCOPE || has_word(scope, "openid") ||
-	     has_word(scope, "offline_access") || !cid_client_scope_ok(client, scope)))
+	    (strnlen(scope, CID_MAX_SCOPE + 1) > CID_MAX_SCOPE ||
+	     cid_words_has(scope, "openid", 6) || cid_words_has(scope, "offline_access", 14) ||
+	     !cid_client_scope_ok(client, scope)))
 		return cid_oidc_error_json(reply, 400, "invalid_scope",
 					   "scope is not allowed for client_credentials");
 	ref = cid_ctx_keys_acquire(ctx);
@@ -336,7 +302,7 @@ enum cid_err cid_oidc_userinfo(struct cid_ctx *ctx, const struct cid_request *re
 	}
 	CID_TRY(rc);
 	/*= OIDC Core §5.3.1: the openid scope is required to call the UserInfo endpoint */
-	if (!has_word(str_member(claims, "scope"), "openid")) {
+	if (!cid_words_has(str_member(claims, "scope"), "openid", 6)) {
 		rc = bearer_error(reply, 403, "insufficient_scope", "the openid scope is required");
 		goto out;
 	}

@@ -12,22 +12,6 @@
 
 #include <string.h>
 
-/* True if the space-separated list contains word exactly. */
-static bool has_word(const char *list, const char *word)
-{
-	size_t wl = strlen(word);
-
-	for (const char *p = list; p != NULL && *p != '\0';) {
-		const char *end = strchr(p, ' ');
-		size_t n = end == NULL ? strlen(p) : (size_t)(end - p);
-
-		if (n == wl && memcmp(p, word, n) == 0)
-			return true;
-		p = end == NULL ? NULL : end + 1;
-	}
-	return false;
-}
-
 /* True if the claims request names base (or a tagged form of it) for target. */
 static bool requested(const json_t *claims_request, enum cid_release_target target,
 		      const char *name)
@@ -59,9 +43,9 @@ enum cid_err cid_release_claims(const struct cid_client *client, json_t *citizen
 
 		if (def == NULL || json_is_null(value))
 			continue;
-		by_scope = has_word(scope, def->scope);
-		by_request =
-		    requested(claims_request, target, name) && has_word(client->scopes, def->scope);
+		by_scope = cid_words_has(scope, def->scope, strlen(def->scope));
+		by_request = requested(claims_request, target, name) &&
+			     cid_words_has(client->scopes, def->scope, strlen(def->scope));
 		if (!by_scope && !by_request)
 			continue;
 		if (json_object_set(out, name, value) != 0)

@@ -301,3 +301,29 @@ void cid_params_clear(struct cid_params *p)
 	}
 	p->n = 0;
 }
+
+bool cid_words_has(const char *list, const char *word, size_t word_len)
+{
+	for (const char *p = list; p != NULL && *p != '\0';) {
+		const char *end = strchr(p, ' ');
+		size_t n = end == NULL ? strlen(p) : (size_t)(end - p);
+
+		if (n == word_len && n > 0 && memcmp(p, word, n) == 0)
+			return true;
+		p = end == NULL ? NULL : end + 1;
+	}
+	return false;
+}
+
+bool cid_words_subset(const char *sub, const char *super)
+{
+	for (const char *p = sub; p != NULL && *p != '\0';) {
+		const char *end = strchr(p, ' ');
+		size_t n = end == NULL ? strlen(p) : (size_t)(end - p);
+
+		if (n > 0 && !cid_words_has(super, p, n))
+			return false;
+		p = end == NULL ? NULL : end + 1;
+	}
+	return true;
+}

@@ -101,6 +101,15 @@ CID_MUST_CHECK enum cid_err cid_url_decode(const char *s, size_t n, bool plus_is
  */
 const char *cid_params_get(const struct cid_params *p, const char *name);
 
+/*
+ * Space-separated word lists (OAuth scopes, RFC 6749 §3.3). cid_words_has:
+ * true if list (may be NULL) holds the word [word, word+word_len) exactly;
+ * cid_words_subset: true if every word of sub is in super. Empty words
+ * (repeated spaces) are ignored.
+ */
+bool cid_words_has(const char *list, const char *word, size_t word_len);
+bool cid_words_subset(const char *sub, const char *super);
+
 /* Frees every pair; p is empty afterwards. */
 void cid_params_clear(struct cid_params *p);
 

@@ -15,6 +15,7 @@ import {
   addUser,
   cli,
   freshStore,
+  htmlDecode,
   loginAndGetCallback,
   loginForm,
   parseForms,
@@ -25,6 +26,7 @@ import { decodeJwt, tamperPayload, tamperSignature, verifyWithJwks } from './lib
 
 const T = { timeout: 120_000 };
 const MSG_EN = JSON.parse(readFileSync(new URL('../../web/messages/en.json', import.meta.url), 'utf8'));
+const MSG_JA = JSON.parse(readFileSync(new URL('../../web/messages/ja.json', import.meta.url), 'utf8'));
 
 const HANAKO = {
   username: 'hanako',
@@ -1025,6 +1027,410 @@ test('malformed requests get 4xx answers and the server keeps serving', T, async
   }
   const alive = await fetch(`${issuer}/.well-known/openid-configuration`);
   assert.equal(alive.status, 200, 'still serving');
+});
+
+// ---------------------------------------------------------------------------
+// the authorization endpoint: prompt, max_age, login_hint, ui_locales
+// ---------------------------------------------------------------------------
+
+const MSG = { en: MSG_EN, ja: MSG_JA };
+
+/** Resolves just after the wall clock enters a new second (the server counts whole seconds). */
+async function secondStart() {
+  await sleep(1000 - (Date.now() % 1000) + 20);
+}
+
+/** Asserts that res is the login form, not a silent redirect; returns the form. */
+function assertLoginPage(res, what) {
+  assert.equal(res.status, 200, `${what}: the login form, not a redirect (got ${res.status} location=${res.location})`);
+  assert.equal(res.location, null, `${what}: no Location`);
+  const form = loginForm(res.text);
+  assert.ok(form, `${what}: a login form in the page`);
+  return form;
+}
+
+/** Asserts that res is a redirect to c.redirect carrying a code; returns the callback URL. */
+function assertCodeRedirect(res, c, auth, what) {
+  assert.ok([302, 303].includes(res.status), `${what}: a redirect with a code (got ${res.status})\n${res.text.slice(0, 300)}`);
+  const cb = new URL(res.location);
+  assert.equal(`${cb.origin}${cb.pathname}`, c.redirect, `${what}: to the registered redirect_uri`);
+  assert.ok(cb.searchParams.get('code'), `${what}: a code (error=${cb.searchParams.get('error')})`);
+  assert.equal(cb.searchParams.get('state'), auth.state, `${what}: state`);
+  assert.equal(cb.searchParams.get('iss'), issuer, `${what}: iss`);
+  return cb;
+}
+
+/** Asserts that res sends error back to c.redirect with state and iss. */
+function assertErrorRedirect(res, c, auth, error, what) {
+  assert.equal(res.status, 302, `${what}: a redirect (got ${res.status})`);
+  const cb = new URL(res.location);
+  assert.equal(`${cb.origin}${cb.pathname}`, c.redirect, `${what}: to the registered redirect_uri`);
+  assert.equal(cb.searchParams.get('error'), error, `${what}: error`);
+  assert.equal(cb.searchParams.get('code'), null, `${what}: no code`);
+  assert.equal(cb.searchParams.get('state'), auth.state, `${what}: state`);
+  assert.equal(cb.searchParams.get('iss'), issuer, `${what}: iss`);
+}
+
+test('prompt=login: a live SSO session gets the login form again; the new auth_time is later', T, async () => {
+  const config = cfg[RP.clientId];
+  const first = await login(RP);
+  const before = first.tokens.claims();
+  // without prompt the session answers silently (the baseline prompt=login must override)
+  const silentAuth = await authRequest(config, RP);
+  assertCodeRedirect(await first.browser.get(silentAuth.url), RP, silentAuth, 'no prompt, with a session');
+
+  await sleep(1100); // auth_time counts whole seconds
+  const auth = await authRequest(config, RP, { prompt: 'login' });
+  const page = await first.browser.get(auth.url);
+  const form = assertLoginPage(page, 'prompt=login with a live session');
+  const res = await first.browser.submit(page.url, form, { username: HANAKO.username, password: HANAKO.password });
+  const tokens = await redeem(config, assertCodeRedirect(res, RP, auth, 'after the new login'), auth);
+  const after = tokens.claims();
+  assert.equal(after.sub, before.sub, 'the same citizen');
+  assert.equal(typeof after.auth_time, 'number');
+  assert.ok(after.auth_time > before.auth_time, `auth_time moved on: ${before.auth_time} -> ${after.auth_time}`);
+  assert.ok(after.auth_time <= Math.ceil(Date.now() / 1000), 'auth_time is not in the future');
+
+  // the next request without prompt is silent again and reports the new authentication
+  const next = await authRequest(config, RP);
+  const nextTokens = await redeem(config, assertCodeRedirect(await first.browser.get(next.url), RP, next, 'no prompt after'), next);
+  assert.equal(nextTokens.claims().auth_time, after.auth_time);
+});
+
+test('max_age: an older login forces the form, a recent one gets a code silently; the ID token carries auth_time', T, async () => {
+  const config = cfg[RP.clientId];
+  const browser = new Browser(issuer);
+  const creds = { username: HANAKO.username, password: HANAKO.password };
+
+  // log in at the start of a second, so that the max_age=0 request below comes
+  // in the very second of the login (elapsed time 0 in whole seconds)
+  await secondStart();
+  const auth0 = await authRequest(config, RP);
+  const cb0 = await loginAndGetCallback(browser, auth0.url, creds.username, creds.password);
+  /*= OIDC Core §3.1.2.1 (errata set 2): "Note that max_age=0 is equivalent to prompt=login." */
+  const zero = await authRequest(config, RP, { max_age: '0' });
+  const zeroPage = await browser.get(zero.url);
+  assertLoginPage(zeroPage, 'max_age=0 right after the login');
+  const t0 = (await redeem(config, cb0, auth0)).claims().auth_time;
+  assert.equal(typeof t0, 'number');
+
+  // within max_age: a code without a form, and auth_time in the ID token
+  // (openid-client's maxAge check fails if auth_time is missing)
+  const recent = await authRequest(config, RP, { max_age: '3600' });
+  const r = await browser.get(recent.url);
+  const recentTokens = await redeem(config, assertCodeRedirect(r, RP, recent, 'max_age=3600'), recent, { maxAge: 3600 });
+  assert.equal(recentTokens.claims().auth_time, t0, 'the auth_time of the login, not of this request');
+
+  // max_age=1 once more than a second has passed: the form again
+  await sleep(2000);
+  const old = await authRequest(config, RP, { max_age: '1' });
+  const page = await browser.get(old.url);
+  const form = assertLoginPage(page, 'max_age=1, 2 s after the login');
+  // prompt=none cannot re-authenticate: login_required
+  const none = await authRequest(config, RP, { max_age: '1', prompt: 'none' });
+  assertErrorRedirect(await browser.get(none.url), RP, none, 'login_required', 'max_age=1 prompt=none');
+  // logging in again satisfies it, with a later auth_time
+  const res = await browser.submit(page.url, form, creds);
+  const oldTokens = await redeem(config, assertCodeRedirect(res, RP, old, 'max_age=1 after the login'), old, { maxAge: 1 });
+  assert.equal(typeof oldTokens.claims().auth_time, 'number', 'auth_time is in the ID token');
+  assert.ok(oldTokens.claims().auth_time > t0, 'a new authentication');
+
+  // max_age=0 through the form also gives auth_time
+  const zeroForm = loginForm(zeroPage.text);
+  const zeroRes = await browser.submit(zeroPage.url, zeroForm, creds);
+  const zeroTokens = await redeem(config, assertCodeRedirect(zeroRes, RP, zero, 'max_age=0 after the login'), zero);
+  assert.equal(typeof zeroTokens.claims().auth_time, 'number');
+
+  // a max_age that is not a non-negative integer goes back as invalid_request
+  for (const bad of ['-1', 'abc', '1.5', '99999999999']) {
+    const a = await authRequest(config, RP, { max_age: bad });
+    assertErrorRedirect(await browser.get(a.url), RP, a, 'invalid_request', `max_age=${JSON.stringify(bad)}`);
+  }
+  // an empty max_age is an omitted one (RFC 6749 §3.1): the session answers
+  const empty = await authRequest(config, RP, { max_age: '' });
+  assertCodeRedirect(await browser.get(empty.url), RP, empty, 'max_age=""');
+});
+
+/** The raw <input> tag of the login form's username field. */
+function usernameInput(html) {
+  const tag = (html.match(/<input\b[^>]*>/gi) ?? []).find((t) => /\bname\s*=\s*"username"/i.test(t));
+  assert.ok(tag, 'a username input');
+  return tag;
+}
+
+test('login_hint prefills the username field, HTML-escaped', T, async () => {
+  const config = cfg[RP.clientId];
+  const browser = new Browser(issuer);
+
+  const none = await browser.get((await authRequest(config, RP)).url);
+  assert.equal(assertLoginPage(none, 'no hint').fields.username, '', 'no hint: an empty field');
+
+  const auth = await authRequest(config, RP, { login_hint: TARO.username });
+  const page = await browser.get(auth.url);
+  const form = assertLoginPage(page, 'login_hint=taro');
+  assert.match(usernameInput(page.text), /\bvalue="taro"/);
+  assert.equal(form.fields.username, TARO.username);
+
+  // a quote cannot end the attribute; markup cannot open an element
+  for (const hint of ['a"b', "a'b", 'x"><script>alert(1)</script><input name="password" value="', 'a&amp;b<>']) {
+    const a = await authRequest(config, RP, { login_hint: hint });
+    const p = await browser.get(a.url);
+    const f = assertLoginPage(p, `login_hint=${hint}`);
+    const tag = usernameInput(p.text);
+    const value = tag.match(/\bvalue="([^"]*)"/);
+    assert.ok(value, `the value attribute is one double-quoted string: ${tag}`);
+    assert.ok(!/[<>"]/.test(value[1]), `no raw < > " in the attribute: ${value[1]}`);
+    assert.equal(htmlDecode(value[1]), hint, 'it decodes to the hint');
+    assert.equal(f.fields.username, hint);
+    if (hint.includes('"')) assert.ok(value[1].includes('&quot;') || /&#0*34;|&#x0*22;/i.test(value[1]), `the quote is escaped: ${value[1]}`);
+    assert.ok(!p.text.includes('<script'), 'no injected element');
+    assert.equal((p.text.match(/<input\b[^>]*\bname="password"/gi) ?? []).length, 1, 'one password field');
+  }
+
+  // the prefilled form logs in with the hinted account
+  const res = await browser.submit(page.url, form, { password: TARO.password });
+  const tokens = await redeem(config, assertCodeRedirect(res, RP, auth, 'prefilled login'), auth);
+  assert.equal(tokens.claims().name, TARO.claims.name);
+
+  // over the username limit (128): invalid_request back to the service
+  const long = await authRequest(config, RP, { login_hint: 'x'.repeat(129) });
+  assertErrorRedirect(await new Browser(issuer).get(long.url), RP, long, 'invalid_request', 'a 129-character login_hint');
+});
+
+/** Asserts that html is the login page in lang (en or ja). */
+function assertLanguage(html, lang, what) {
+  const other = lang === 'ja' ? 'en' : 'ja';
+  assert.match(html, new RegExp(`<html\\b[^>]*\\blang="${lang}"`), `${what}: <html lang="${lang}">`);
+  for (const key of ['site', 'login_title', 'username', 'password', 'login_button', 'login_note'])
+    assert.ok(html.includes(htmlEscape(MSG[lang][key])), `${what}: ${key} in ${lang} (${MSG[lang][key]})`);
+  for (const key of ['site', 'login_for', 'login_note'])
+    assert.ok(!html.includes(htmlEscape(MSG[other][key])), `${what}: no ${other} ${key}`);
+}
+
+function htmlEscape(s) {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+}
+
+test('ui_locales picks the login page language (Japanese by default); so does the failure message', T, async () => {
+  const config = cfg[RP.clientId];
+  // the wrong passwords below count against this client address, not 127.0.0.1
+  const browser = new Browser(issuer, { localAddress: '127.0.0.3' });
+  const authFor = async (uiLocales) => {
+    const auth = await authRequest(config, RP, uiLocales === undefined ? {} : { ui_locales: uiLocales });
+    if (uiLocales === undefined) auth.url.searchParams.delete('ui_locales');
+    return auth;
+  };
+  const cases = [
+    [undefined, 'ja'],
+    ['ja', 'ja'],
+    ['en', 'en'],
+    ['fr en', 'en'],
+    ['fr', 'ja'],
+    ['en-US', 'en'],
+    ['ja-JP en', 'ja'],
+    ['de fr-CA ja en', 'ja'],
+  ];
+  for (const [uiLocales, lang] of cases) {
+    const auth = await authFor(uiLocales);
+    assert.equal(auth.url.searchParams.get('ui_locales'), uiLocales ?? null);
+    const page = await browser.get(auth.url);
+    assertLoginPage(page, `ui_locales=${uiLocales}`);
+    assertLanguage(page.text, lang, `ui_locales=${uiLocales}`);
+  }
+
+  // the form posted back keeps the language of the request
+  for (const [uiLocales, lang] of [[undefined, 'ja'], ['en', 'en'], ['fr en', 'en']]) {
+    const auth = await authFor(uiLocales);
+    // an unknown name: the same message, and no citizen's failure counter moves
+    const { response } = await submitLogin(browser, auth.url, 'no-such-citizen', 'not-the-password');
+    assert.equal(response.status, 200, `ui_locales=${uiLocales}: the form again`);
+    assert.equal(response.location, null);
+    assertLanguage(response.text, lang, `wrong password, ui_locales=${uiLocales}`);
+    assert.ok(response.text.includes(MSG[lang].login_failed), `the failure message in ${lang}`);
+    assert.ok(!response.text.includes(MSG[lang === 'ja' ? 'en' : 'ja'].login_failed), 'not in the other language');
+  }
+});
+
+test('prompt=consent: accepted and, with no consent screen yet, answered like a request without it', T, async () => {
+  // libauth/oidc_authorize.c today: check_prompt() records prompt_consent and
+  // grant_code() drops it as transient; nothing reads it. So with an SSO
+  // session a code comes back at once (no screen, no re-authentication), and
+  // without one the login form is shown as for any request. The consent
+  // screen arrives with the consent issue (README: policies/, issue #3).
+  const config = cfg[RP.clientId];
+  const first = await login(RP);
+  const before = first.tokens.claims();
+
+  const auth = await authRequest(config, RP, { prompt: 'consent' });
+  const res = await first.browser.get(auth.url);
+  assert.equal(loginForm(res.text), null, 'no login form');
+  const tokens = await redeem(config, assertCodeRedirect(res, RP, auth, 'prompt=consent with a session'), auth);
+  assert.equal(tokens.claims().sub, before.sub);
+  assert.equal(tokens.claims().sid, before.sid, 'the same SSO session');
+  assert.equal(tokens.claims().auth_time, before.auth_time, 'no re-authentication');
+
+  // without a session: the login form, then a code
+  const fresh = new Browser(issuer);
+  const auth2 = await authRequest(config, RP, { prompt: 'consent' });
+  const cb = await loginAndGetCallback(fresh, auth2.url, HANAKO.username, HANAKO.password);
+  assert.equal((await redeem(config, cb, auth2)).claims().sub, before.sub);
+
+  // prompt=consent login: re-authentication (the login part applies)
+  const auth3 = await authRequest(config, RP, { prompt: 'consent login' });
+  assertLoginPage(await first.browser.get(auth3.url), 'prompt="consent login"');
+
+  // select_account is accepted and ignored too (one account per browser)
+  const auth4 = await authRequest(config, RP, { prompt: 'select_account' });
+  assertCodeRedirect(await first.browser.get(auth4.url), RP, auth4, 'prompt=select_account');
+
+  /*= OIDC Core §3.1.2.1: none with any other value is an error */
+  for (const prompt of ['none consent', 'consent none', 'none login']) {
+    const a = await authRequest(config, RP, { prompt });
+    assertErrorRedirect(await first.browser.get(a.url), RP, a, 'invalid_request', `prompt="${prompt}"`);
+  }
+  // an unknown prompt value is an error too
+  const unknown = await authRequest(config, RP, { prompt: 'consent bogus' });
+  assertErrorRedirect(await first.browser.get(unknown.url), RP, unknown, 'invalid_request', 'prompt="consent bogus"');
+});
+
+// ---------------------------------------------------------------------------
+// login throttling and page headers
+// ---------------------------------------------------------------------------
+
+test('login throttling through the form: per account after 5 failures, and per client address', { timeout: 180_000 }, async () => {
+  // libauth/account.c, cid_account_authenticate: counters "acct:<id>" and
+  // "addr:<client address>"; a failure (wrong password, unknown or disabled
+  // account) raises both (unknown names only the address); after
+  // CID_THROTTLE_FREE = 5 failures within CID_THROTTLE_WINDOW = 900 s each
+  // further attempt must come at least 2^(n-5) s after the last failure, or it
+  // is refused before any password check (and not counted). A success clears
+  // the account's counter only. This test uses citizens of its own and the
+  // client address 127.0.0.2, so the counters of the other tests stay as they are.
+  const config = cfg[RP.clientId];
+  const A = { username: 'throttle-a', password: 'throttle-a-Passw0rd!', claims: { name: 'Throttle A' } };
+  const C = { username: 'throttle-c', password: 'throttle-c-Passw0rd!', claims: { name: 'Throttle C' } };
+  for (const u of [A, C]) addUser(store, u.username, u.password, u.claims);
+
+  const browser = new Browser(issuer, { localAddress: '127.0.0.2' });
+  const auth = await authRequest(config, RP);
+  const page = await browser.get(auth.url);
+  const form = assertLoginPage(page, 'the login page');
+  const attempt = (username, password) => browser.submit(page.url, form, { username, password });
+  const failed = (res, what) => {
+    assert.equal(res.status, 200, `${what}: the form again (got ${res.status})`);
+    assert.equal(res.location, null, `${what}: no redirect`);
+    assert.ok(res.text.includes(MSG_EN.login_failed), `${what}: the failure message`);
+    assert.ok(!res.text.includes(MSG_EN.login_throttled), `${what}: not throttled yet`);
+  };
+  const throttled = (res, what) => {
+    assert.equal(res.status, 200, `${what}: the form again (got ${res.status} location=${res.location})`);
+    assert.equal(res.location, null, `${what}: no redirect`);
+    assert.ok(res.text.includes(MSG_EN.login_throttled), `${what}: the throttled message`);
+    assert.ok(!res.text.includes(MSG_EN.login_failed), `${what}: not the failure message`);
+    assert.ok(loginForm(res.text), `${what}: the form is shown again`);
+    assert.ok(!res.setCookies.some((l) => l.startsWith('civicid_session=')), `${what}: no session cookie`);
+  };
+
+  // five free failures; the fifth at the start of a second, because the sixth
+  // attempt is refused only within 2^0 = 1 s (whole seconds) of it
+  for (let i = 1; i <= 4; i++) failed(await attempt(A.username, `wrong-${i}`), `failure ${i}`);
+  await secondStart();
+  const t5 = Date.now();
+  failed(await attempt(A.username, 'wrong-5'), 'failure 5');
+  const sixth = await attempt(A.username, A.password);
+  // and the account's counter holds from another address too
+  const elsewhere = new Browser(issuer);
+  const other = await submitLogin(elsewhere, (await authRequest(config, RP)).url, A.username, A.password);
+  const elapsed = Date.now() - t5;
+  // (not a server fault if this fails: the machine was too slow for the 1 s window)
+  assert.ok(elapsed < 950, `the attempts came within the second of the 5th failure (${elapsed} ms)`);
+  throttled(sixth, 'the 6th attempt, with the right password');
+  throttled(other.response, 'the right password for the same account from 127.0.0.1');
+  assert.equal(browser.cookie('civicid_session'), undefined, 'no session');
+  assert.equal(elsewhere.cookie('civicid_session'), undefined, 'no session');
+
+  // the address: 5 failures counted too. Once its 1 s has passed, one more
+  // failure (an unknown name: counted against the address only) makes 6, and
+  // for the next 2 s a citizen who never failed is refused from this address
+  await secondStart();
+  failed(await attempt('throttle-nobody', 'whatever-1'), 'failure 6 of the address (unknown name)');
+  throttled(await attempt(C.username, C.password), 'another account from the same address');
+  // while the same citizen logs in from another address at once
+  const cTokens = await login(RP, { user: C });
+  assert.equal(cTokens.tokens.claims().name, C.claims.name);
+
+  // a delay, not a lockout: after 2 s the right password works from 127.0.0.2
+  await sleep(2000);
+  await secondStart();
+  const ok = await attempt(A.username, A.password);
+  const tokens = await redeem(config, assertCodeRedirect(ok, RP, auth, 'after the delay'), auth);
+  assert.equal(tokens.claims().name, A.claims.name);
+  assert.ok(browser.cookie('civicid_session'), 'logged in');
+});
+
+/** Asserts the headers every HTML page of the server carries (server/http/response.c). */
+function assertPageHeaders(res, what) {
+  assert.match(res.headers.get('content-type') ?? '', /^text\/html;\s*charset=utf-8$/i, `${what}: content-type`);
+  const csp = res.headers.get('content-security-policy');
+  assert.ok(csp, `${what}: a Content-Security-Policy`);
+  const directives = new Map(
+    csp.split(';').map((d) => d.trim()).filter(Boolean).map((d) => {
+      const [name, ...values] = d.split(/\s+/);
+      return [name.toLowerCase(), values];
+    }),
+  );
+  assert.deepEqual(directives.get('default-src'), ["'none'"], `${what}: default-src 'none' (so no script at all): ${csp}`);
+  assert.ok(!directives.has('script-src'), `${what}: no script-src to widen default-src: ${csp}`);
+  assert.deepEqual(directives.get('frame-ancestors'), ["'none'"], `${what}: frame-ancestors 'none': ${csp}`);
+  assert.deepEqual(directives.get('base-uri'), ["'none'"], `${what}: base-uri 'none': ${csp}`);
+  assert.deepEqual(directives.get('style-src'), ["'self'"], `${what}: style-src 'self': ${csp}`);
+  assert.ok(!/unsafe-inline|unsafe-eval|\*/.test(csp), `${what}: nothing unsafe: ${csp}`);
+  assert.equal(res.headers.get('x-frame-options'), 'DENY', `${what}: X-Frame-Options`);
+  assert.match(res.headers.get('cache-control') ?? '', /\bno-store\b/, `${what}: Cache-Control no-store`);
+  assert.equal(res.headers.get('referrer-policy'), 'no-referrer', `${what}: Referrer-Policy`);
+  assert.equal(res.headers.get('x-content-type-options'), 'nosniff', `${what}: X-Content-Type-Options`);
+  // the page keeps to its own policy: no script, no inline style, the stylesheet from 'self'
+  assert.ok(!/<script\b/i.test(res.text), `${what}: no script element`);
+  assert.ok(!/<style\b|\sstyle\s*=/i.test(res.text), `${what}: no inline style`);
+  for (const href of res.text.match(/<link\b[^>]*\bhref="[^"]*"/gi) ?? [])
+    assert.equal(new URL(href.match(/href="([^"]*)"/)[1], issuer).origin, issuer, `${what}: ${href} from self`);
+}
+
+test('security headers on the login page and the other HTML answers', T, async () => {
+  const config = cfg[RP.clientId];
+  const browser = new Browser(issuer);
+  const auth = await authRequest(config, RP);
+  const page = await browser.get(auth.url);
+  const form = assertLoginPage(page, 'the login page');
+  assertPageHeaders(page, 'the login page');
+
+  // the form again after a POST (an empty password: no attempt is counted)
+  const missing = await browser.submit(page.url, form, { username: HANAKO.username, password: '' });
+  assert.equal(missing.status, 200);
+  assert.ok(missing.text.includes(MSG_EN.login_missing), 'the missing-fields message');
+  assertPageHeaders(missing, 'the login page after a POST');
+
+  // an error page
+  const error = await browser.get(`${issuer}/authorize?client_id=no-such-service`);
+  assertErrorPage(error, 'unknown client');
+  assertPageHeaders(error, 'an error page');
+
+  // the stylesheet the pages allow
+  const css = await browser.get('/static/civicid.css');
+  assert.equal(css.status, 200);
+  assert.match(css.headers.get('content-type') ?? '', /^text\/css/);
+  assert.equal(css.headers.get('x-content-type-options'), 'nosniff');
+
+  // the redirects that carry a code: never cached, no referrer
+  const res = await browser.submit(page.url, form, { username: HANAKO.username, password: HANAKO.password });
+  assertCodeRedirect(res, RP, auth, 'the login POST');
+  assert.match(res.headers.get('cache-control') ?? '', /\bno-store\b/, 'the code redirect: no-store');
+  assert.equal(res.headers.get('referrer-policy'), 'no-referrer', 'the code redirect: no referrer');
+  const auth2 = await authRequest(config, RP);
+  const sso = await browser.get(auth2.url);
+  assertCodeRedirect(sso, RP, auth2, 'the SSO redirect');
+  assert.match(sso.headers.get('cache-control') ?? '', /\bno-store\b/, 'the SSO redirect: no-store');
+  assert.equal(sso.headers.get('referrer-policy'), 'no-referrer', 'the SSO redirect: no referrer');
 });
 
 // Last, because it changes the signing keys of the shared server.

@@ -547,6 +547,48 @@ static void test_str_of_and_eq(void **state)
 	assert_false(cid_str_eq(none, "a"));
 }
 
+/* Scope lists (RFC 6749 §3.3): exact, space-separated words. */
+static void test_word_lists(void **state)
+{
+	static const struct {
+		const char *list, *word;
+		bool has;
+	} has_rows[] = {
+	    {"openid profile", "openid", true},
+	    {"openid profile", "profile", true},
+	    {"openid profile", "prof", false},
+	    {"openid profile", "openid profile", false},
+	    {"openidprofile", "openid", false},
+	    {"  openid  ", "openid", true},
+	    {"", "openid", false},
+	    {NULL, "openid", false},
+	    {"openid", "", false},
+	    {"email openid", "OPENID", false},
+	};
+
+	static const struct {
+		const char *sub, *super;
+		bool subset;
+	} subset_rows[] = {
+	    {"openid", "openid profile", true},
+	    {"profile openid", "openid profile", true},
+	    {"", "openid", true},
+	    {"openid email", "openid profile", false},
+	    {"openid  profile", "openid profile", true},
+	    {"open", "openid", false},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(has_rows) / sizeof(has_rows[0]); i++)
+		if (cid_words_has(has_rows[i].list, has_rows[i].word, strlen(has_rows[i].word)) !=
+		    has_rows[i].has)
+			fail_msg("has row %zu", i);
+	for (size_t i = 0; i < sizeof(subset_rows) / sizeof(subset_rows[0]); i++)
+		if (cid_words_subset(subset_rows[i].sub, subset_rows[i].super) !=
+		    subset_rows[i].subset)
+			fail_msg("subset row %zu", i);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -564,6 +606,7 @@ int main(void)
 	    cmocka_unit_test(test_form_limits_table),
 	    cmocka_unit_test(test_params_add_errors_leave_params_unchanged),
 	    cmocka_unit_test(test_str_of_and_eq),
+	    cmocka_unit_test(test_word_lists),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,6 +4,7 @@
 // following redirects to the relying parties.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -273,15 +274,41 @@ export function parseForms(html) {
 // ---------------------------------------------------------------------------
 
 /**
+ * One plain-http request from a chosen local (source) address, answered like
+ * fetch: {status, headers: Headers, text()}. Any 127.0.0.0/8 address reaches
+ * a server on 127.0.0.1, so a test can act as another client address.
+ */
+function fetchFrom(localAddress, url, { method, headers, body }) {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method, headers, localAddress, agent: false }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const h = new Headers();
+        for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) h.append(res.rawHeaders[i], res.rawHeaders[i + 1]);
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolve({ status: res.statusCode, headers: h, text: async () => text });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/**
  * A cookie-keeping user agent over fetch. It never follows a redirect by
  * itself: follow() walks redirects only while they stay on the issuer's
  * origin, and stops at the first one that leaves it (a relying party's
  * redirect_uri, which nothing listens on), returning that URL.
+ * With {localAddress} (e.g. '127.0.0.2') it connects from that address, so
+ * per-address state on the server (login throttling) is its own.
  */
 export class Browser {
-  constructor(origin) {
+  constructor(origin, { localAddress } = {}) {
     this.origin = new URL(origin).origin;
     this.jar = new Map();
+    this.localAddress = localAddress;
   }
 
   cookieHeader() {
@@ -327,7 +354,9 @@ export class Browser {
       h['content-type'] = 'application/x-www-form-urlencoded';
       body = new URLSearchParams(form).toString();
     }
-    const res = await fetch(u, { method, headers: h, body, redirect: 'manual' });
+    const res = this.localAddress
+      ? await fetchFrom(this.localAddress, u, { method, headers: h, body })
+      : await fetch(u, { method, headers: h, body, redirect: 'manual' });
     if (u.origin === this.origin) this.store(res);
     const text = await res.text();
     const location = res.headers.get('location');
