@@ -9,11 +9,19 @@
  * counters first and computes no hash while they say wait; unknown users pay
  * the same argon2id cost as known ones, and every failure (wrong password,
  * unknown user, disabled account) looks the same to the caller.
+ *
+ * A TOTP code is checked, and its step recorded as used, inside one write
+ * transaction, so two concurrent requests cannot both spend it; HMAC is cheap
+ * enough to run there. Wrong codes count in the same throttle counters as
+ * wrong passwords, and for an enrolled citizen only a correct code (not the
+ * password alone) clears the account's counter: otherwise someone who knows
+ * the password could reset the count between guesses.
  */
 #include "account.h"
 
 #include "bounds.h"
 #include "str.h"
+#include "totp.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -387,18 +395,35 @@ out:
 	return rc;
 }
 
-/* Removes the password hash: it never leaves this module. */
-static void strip(json_t *record)
+bool cid_account_has_totp(const json_t *record)
 {
+	return json_is_object(json_object_get(record, "totp")) ||
+	       json_is_true(json_object_get(record, "totp_enrolled"));
+}
+
+/* Removes the password hash and the TOTP secret: they never leave this module. */
+static enum cid_err strip(json_t *record)
+{
+	bool totp = cid_account_has_totp(record);
+
 	json_object_del(record, "password");
+	json_object_del(record, "totp");
+	return json_object_set_new(record, "totp_enrolled", json_boolean(totp)) == 0
+		   ? CID_OK
+		   : CID_ERR_NOMEM;
 }
 
 enum cid_err cid_account_get_txn(struct cid_txn *txn, const char *id, json_t **out)
 {
-	enum cid_err rc = load_record(txn, id, out);
+	enum cid_err rc = CID_OK;
+	json_t *record = NULL;
 
-	if (rc == CID_OK)
-		strip(*out);
+	CID_TRY(load_record(txn, id, &record));
+	CID_TRY(strip(record));
+	*out = record;
+	record = NULL;
+out:
+	json_decref(record);
 	return rc;
 }
 
@@ -422,7 +447,7 @@ enum cid_err cid_account_find(struct cid_store *s, const char *username, json_t 
 
 	CID_TRY(cid_store_read_begin(s, &txn));
 	CID_TRY(load_by_username(txn, username, &record));
-	strip(record);
+	CID_TRY(strip(record));
 	*out = record;
 	record = NULL;
 out:
@@ -448,7 +473,7 @@ static enum cid_err list_one(struct cid_str key, struct cid_str val, void *arg)
 	rc = load_record(l->txn, str_member(ref, "id"), &record);
 	CID_ENSURE(rc != CID_ERR_NOTFOUND, CID_ERR_STORE);
 	CID_TRY(rc);
-	strip(record);
+	CID_TRY(strip(record));
 	CID_ENSURE(json_array_append_new(l->array, record) == 0, CID_ERR_NOMEM);
 	record = NULL;
 out:
@@ -583,6 +608,25 @@ static void counter_key(struct counter_key *k, const char *kind, const char *v)
 	k->key = (struct cid_str){k->buf, n < 0 ? 0 : (size_t)n};
 }
 
+/*
+ * The counter key of remote address addr in *k, and *out pointing at it, or
+ * *out NULL when there is no address (the CLI). Errors: CID_ERR_INVALID (too long).
+ */
+static enum cid_err addr_counter(const char *addr, struct counter_key *k,
+				 const struct counter_key **out)
+{
+	size_t alen = addr == NULL ? 0 : strnlen(addr, MAX_ADDR + 1);
+
+	if (alen > MAX_ADDR)
+		return CID_ERR_INVALID;
+	*out = NULL;
+	if (alen > 0) {
+		counter_key(k, "addr", addr);
+		*out = k;
+	}
+	return CID_OK;
+}
+
 /* Seconds the counter rec (NULL: none) still imposes at now; 0 when an attempt is allowed. */
 static int64_t counter_wait(const json_t *rec, int64_t now)
 {
@@ -625,52 +669,29 @@ static enum cid_err read_wait(struct cid_txn *txn, struct cid_str key, int64_t n
 	return CID_OK;
 }
 
-/* What a login needs from the store, read before any hash is computed. */
-struct login {
-	bool found;
-	bool disabled;
-	bool acct_counted; /* the account has a failure counter to clear */
-	char id[CID_ID_CHARS + 1];
-	char hash[CID_PASSWORD_HASH_MAX];
-	int64_t wait;
-};
-
-static enum cid_err read_login(struct cid_store *s, const char *username,
-			       const struct counter_key *addr, int64_t now, struct login *l)
+/*
+ * Raises *wait to what the counters of account acct_id and address addr (either
+ * NULL: not counted) impose at now; *acct_counted tells whether the account has a
+ * counter to clear.
+ */
+static enum cid_err throttle_wait(struct cid_txn *txn, const char *acct_id,
+				  const struct counter_key *addr, int64_t now, int64_t *wait,
+				  bool *acct_counted)
 {
 	enum cid_err rc = CID_OK;
-	struct cid_txn *txn = NULL;
-	json_t *record = NULL;
-	struct counter_key acct;
-	const char *id;
-	const char *hash;
+	struct counter_key acct = {0};
 
-	CID_TRY(cid_store_read_begin(s, &txn));
-	rc = load_by_username(txn, username, &record);
-	CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
-	rc = CID_OK;
-	if (record != NULL) {
-		id = str_member(record, "id");
-		hash = str_member(record, "password");
-		CID_ENSURE(id != NULL && strlen(id) == CID_ID_CHARS && hash != NULL &&
-			       strlen(hash) < sizeof(l->hash),
-			   CID_ERR_STORE);
-		l->found = true;
-		l->disabled = !json_is_false(json_object_get(record, "disabled"));
-		memcpy(l->id, id, CID_ID_CHARS + 1);
-		memcpy(l->hash, hash, strlen(hash) + 1);
-		counter_key(&acct, "acct", l->id);
-		CID_TRY(read_wait(txn, acct.key, now, &l->wait, &l->acct_counted));
+	if (acct_id != NULL) {
+		counter_key(&acct, "acct", acct_id);
+		CID_TRY(read_wait(txn, acct.key, now, wait, acct_counted));
 	}
 	if (addr != NULL)
-		CID_TRY(read_wait(txn, addr->key, now, &l->wait, NULL));
+		CID_TRY(read_wait(txn, addr->key, now, wait, NULL));
 out:
-	cid_store_read_end(txn);
-	json_decref(record);
 	return rc;
 }
 
-/* The outcome of a verified login, written in one transaction. */
+/* The outcome of a verified attempt (password or TOTP code), written in one transaction. */
 struct tally {
 	const char *acct_id; /* NULL: unknown user, or nothing to clear */
 	const struct counter_key *addr;
@@ -702,9 +723,9 @@ out:
 	return rc;
 }
 
-static enum cid_err tally_cb(struct cid_txn *txn, void *arg)
+/* A success clears the account's counter; a failure counts for the account and the address. */
+static enum cid_err record_tally(struct cid_txn *txn, const struct tally *t)
 {
-	struct tally *t = arg;
 	enum cid_err rc = CID_OK;
 	struct counter_key acct = {0};
 
@@ -723,6 +744,54 @@ out:
 	return rc;
 }
 
+static enum cid_err tally_cb(struct cid_txn *txn, void *arg)
+{
+	return record_tally(txn, arg);
+}
+
+/* What a login needs from the store, read before any hash is computed. */
+struct login {
+	bool found;
+	bool disabled;
+	bool has_totp;
+	bool acct_counted; /* the account has a failure counter to clear */
+	char id[CID_ID_CHARS + 1];
+	char hash[CID_PASSWORD_HASH_MAX];
+	int64_t wait;
+};
+
+static enum cid_err read_login(struct cid_store *s, const char *username,
+			       const struct counter_key *addr, int64_t now, struct login *l)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
+	json_t *record = NULL;
+	const char *id;
+	const char *hash;
+
+	CID_TRY(cid_store_read_begin(s, &txn));
+	rc = load_by_username(txn, username, &record);
+	/* an unknown user is no error here: the throttle is read all the same */
+	CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
+	if (record != NULL) {
+		id = str_member(record, "id");
+		hash = str_member(record, "password");
+		CID_ENSURE(id != NULL && strlen(id) == CID_ID_CHARS && hash != NULL &&
+			       strlen(hash) < sizeof(l->hash),
+			   CID_ERR_STORE);
+		l->found = true;
+		l->disabled = !json_is_false(json_object_get(record, "disabled"));
+		l->has_totp = cid_account_has_totp(record);
+		memcpy(l->id, id, CID_ID_CHARS + 1);
+		memcpy(l->hash, hash, strlen(hash) + 1);
+	}
+	CID_TRY(throttle_wait(txn, l->found ? l->id : NULL, addr, now, &l->wait, &l->acct_counted));
+out:
+	cid_store_read_end(txn);
+	json_decref(record);
+	return rc;
+}
+
 enum cid_err cid_account_authenticate(struct cid_store *s, const struct cid_argon2_params *params,
 				      const char *username, const char *password, const char *addr,
 				      int64_t now, char id_out[CID_ID_CHARS + 1],
@@ -732,18 +801,13 @@ enum cid_err cid_account_authenticate(struct cid_store *s, const struct cid_argo
 	enum cid_err verdict;
 	size_t ulen = username == NULL ? 0 : strnlen(username, CID_MAX_USERNAME + 1);
 	size_t pwlen = password == NULL ? 0 : strnlen(password, CID_MAX_PASSWORD + 1);
-	size_t alen = addr == NULL ? 0 : strnlen(addr, MAX_ADDR + 1);
 	struct counter_key addr_key;
 	struct login l = {0};
 	struct tally t = {.now = now};
 
 	CID_ENSURE(ulen >= 1 && ulen <= CID_MAX_USERNAME, CID_ERR_INVALID);
 	CID_ENSURE(pwlen >= 1 && pwlen <= CID_MAX_PASSWORD, CID_ERR_INVALID);
-	CID_ENSURE(alen <= MAX_ADDR, CID_ERR_INVALID);
-	if (alen > 0) {
-		counter_key(&addr_key, "addr", addr);
-		t.addr = &addr_key;
-	}
+	CID_TRY(addr_counter(addr, &addr_key, &t.addr));
 	CID_TRY(read_login(s, username, t.addr, now, &l));
 	if (l.wait > 0) {
 		if (retry_after != NULL)
@@ -760,12 +824,204 @@ enum cid_err cid_account_authenticate(struct cid_store *s, const struct cid_argo
 		verdict = CID_ERR_DENIED;
 	t.success = verdict == CID_OK;
 	t.acct_id = l.found ? l.id : NULL;
-	/* a success with no counter to clear needs no write transaction */
-	if (!t.success || l.acct_counted)
+	/* a success with no counter to clear needs no write transaction; nor does the
+	 * password of a TOTP citizen: only the code clears the counter then */
+	if (!t.success || (l.acct_counted && !l.has_totp))
 		CID_TRY(cid_store_update(s, tally_cb, &t));
 	CID_ENSURE(verdict == CID_OK, verdict);
 	memcpy(id_out, l.id, sizeof(l.id));
 out:
 	cid_wipe(&l, sizeof(l));
+	return rc;
+}
+
+/* ---- TOTP ---- */
+
+struct totp_enrol {
+	const char *username;
+	int64_t now;
+	bool replace;
+	const char *secret; /* base32 */
+};
+
+static enum cid_err totp_enrol_cb(struct cid_txn *txn, void *arg)
+{
+	const struct totp_enrol *e = arg;
+	enum cid_err rc = CID_OK;
+	json_t *record = NULL;
+	json_t *totp = NULL;
+
+	CID_TRY(load_by_username(txn, e->username, &record));
+	CID_ENSURE(e->replace || !cid_account_has_totp(record), CID_ERR_EXISTS);
+	/* last_step 0: no code used yet (step 0 is 1970) */
+	totp = json_pack("{s:s, s:I, s:I}", "secret", e->secret, "enrolled_at", (json_int_t)e->now,
+			 "last_step", (json_int_t)0);
+	CID_ENSURE(totp != NULL, CID_ERR_NOMEM);
+	CID_ENSURE(json_object_set(record, "totp", totp) == 0 &&
+		       json_object_set_new(record, "updated_at", json_integer(e->now)) == 0,
+		   CID_ERR_NOMEM);
+	CID_TRY(cid_txn_put_json(txn, CID_DB_CITIZENS, cid_str_of(str_member(record, "id")), record,
+				 0));
+out:
+	json_decref(totp);
+	json_decref(record);
+	return rc;
+}
+
+enum cid_err cid_account_totp_enrol(struct cid_store *s, const char *username, bool replace,
+				    int64_t now, char **secret_b32_out, char **uri_out)
+{
+	enum cid_err rc = CID_OK;
+	uint8_t secret[CID_TOTP_SECRET_BYTES];
+	char b32[CID_TOTP_SECRET_CHARS + 1] = "";
+	char *uri = NULL;
+	char *copy = NULL;
+	struct totp_enrol e = {.username = username, .now = now, .replace = replace};
+
+	CID_ENSURE(username_ok(username), CID_ERR_NOTFOUND);
+	CID_TRY(cid_totp_new_secret(secret));
+	CID_TRY(cid_base32_encode(secret, sizeof(secret), b32, sizeof(b32)));
+	CID_TRY(cid_totp_uri(CID_TOTP_ISSUER, username, secret, sizeof(secret), &uri));
+	if (secret_b32_out != NULL) {
+		copy = strdup(b32);
+		CID_ENSURE(copy != NULL, CID_ERR_NOMEM);
+	}
+	e.secret = b32;
+	CID_TRY(cid_store_update(s, totp_enrol_cb, &e));
+	if (secret_b32_out != NULL) {
+		*secret_b32_out = copy;
+		copy = NULL;
+	}
+	if (uri_out != NULL) {
+		*uri_out = uri;
+		uri = NULL;
+	}
+out:
+	if (copy != NULL)
+		cid_wipe(copy, strlen(copy));
+	if (uri != NULL)
+		cid_wipe(uri, strlen(uri));
+	free(copy);
+	free(uri);
+	cid_wipe(secret, sizeof(secret));
+	cid_wipe(b32, sizeof(b32));
+	return rc;
+}
+
+static enum cid_err totp_disable_cb(struct cid_txn *txn, void *arg)
+{
+	const struct change *c = arg;
+	enum cid_err rc = CID_OK;
+	json_t *record = NULL;
+
+	CID_TRY(load_by_username(txn, c->username, &record));
+	CID_ENSURE(json_object_get(record, "totp") != NULL, CID_ERR_NOTFOUND);
+	CID_ENSURE(json_object_del(record, "totp") == 0 &&
+		       json_object_set_new(record, "updated_at", json_integer(c->now)) == 0,
+		   CID_ERR_NOMEM);
+	CID_TRY(cid_txn_put_json(txn, CID_DB_CITIZENS, cid_str_of(str_member(record, "id")), record,
+				 0));
+out:
+	json_decref(record);
+	return rc;
+}
+
+enum cid_err cid_account_totp_disable(struct cid_store *s, const char *username)
+{
+	struct change c = {.username = username, .now = (int64_t)time(NULL), .disabled = -1};
+
+	return cid_store_update(s, totp_disable_cb, &c);
+}
+
+/* One code check; verdict and wait are outputs, reset on each run of the callback. */
+struct totp_check {
+	const char *id;
+	const char *code;
+	struct tally tally;
+	enum cid_err verdict;
+	int64_t wait;
+};
+
+/* Decodes the secret and last step of a stored "totp" member. Errors: CID_ERR_STORE. */
+static enum cid_err stored_totp(const json_t *totp, uint8_t secret[CID_TOTP_SECRET_MAX],
+				size_t *secret_len, int64_t *last_step)
+{
+	const char *b32 = str_member(totp, "secret");
+	const json_t *last = json_object_get(totp, "last_step");
+
+	if (b32 == NULL || !json_is_integer(last) ||
+	    cid_base32_decode(b32, strlen(b32), secret, CID_TOTP_SECRET_MAX, secret_len) !=
+		CID_OK ||
+	    *secret_len < CID_TOTP_SECRET_MIN)
+		return CID_ERR_STORE;
+	*last_step = (int64_t)json_integer_value(last);
+	return CID_OK;
+}
+
+static enum cid_err totp_check_cb(struct cid_txn *txn, void *arg)
+{
+	struct totp_check *c = arg;
+	enum cid_err rc = CID_OK;
+	json_t *record = NULL;
+	json_t *totp;
+	uint8_t secret[CID_TOTP_SECRET_MAX];
+	size_t secret_len = 0;
+	int64_t last_step = 0;
+	int64_t matched = 0;
+	bool counted = false;
+
+	c->verdict = CID_ERR_DENIED;
+	c->wait = 0;
+	CID_TRY(load_record(txn, c->id, &record));
+	totp = json_object_get(record, "totp");
+	CID_ENSURE(json_is_object(totp), CID_ERR_NOTFOUND);
+	CID_TRY(throttle_wait(txn, c->id, c->tally.addr, c->tally.now, &c->wait, &counted));
+	/* throttled: nothing is computed or written */
+	CID_ENSURE(c->wait == 0, CID_ERR_THROTTLED);
+	CID_TRY(stored_totp(totp, secret, &secret_len, &last_step));
+	rc = cid_totp_verify(secret, secret_len, c->code, c->tally.now, CID_TOTP_WINDOW, last_step,
+			     &matched);
+	CID_ENSURE(rc == CID_OK || rc == CID_ERR_DENIED, rc);
+	/* a disabled account fails like a wrong code, and spends no step */
+	if (rc == CID_OK && json_is_false(json_object_get(record, "disabled"))) {
+		c->verdict = CID_OK;
+		CID_ENSURE(json_object_set_new(totp, "last_step", json_integer(matched)) == 0,
+			   CID_ERR_NOMEM);
+		CID_TRY(cid_txn_put_json(txn, CID_DB_CITIZENS, cid_str_of(c->id), record, 0));
+	}
+	rc = CID_OK;
+	c->tally.success = c->verdict == CID_OK;
+	/* a success with no counter to clear writes only the step */
+	if (!c->tally.success || counted)
+		CID_TRY(record_tally(txn, &c->tally));
+out:
+	cid_wipe(secret, sizeof(secret));
+	json_decref(record);
+	return rc;
+}
+
+enum cid_err cid_account_totp_check(struct cid_store *s, const char *account_id, const char *code,
+				    const char *addr, int64_t now, int64_t *retry_after)
+{
+	enum cid_err rc = CID_OK;
+	size_t n = code == NULL ? 0 : strnlen(code, CID_TOTP_DIGITS + 1);
+	struct counter_key addr_key;
+	struct totp_check c = {.id = account_id, .code = code};
+
+	/* a malformed code is refused before the store is touched, and not counted:
+	 * it cannot be a guess */
+	CID_ENSURE(n == CID_TOTP_DIGITS, CID_ERR_INVALID);
+	for (size_t i = 0; i < n; i++)
+		CID_ENSURE(code[i] >= '0' && code[i] <= '9', CID_ERR_INVALID);
+	CID_ENSURE(now >= 0, CID_ERR_INVALID);
+	CID_TRY(addr_counter(addr, &addr_key, &c.tally.addr));
+	c.tally.acct_id = account_id;
+	c.tally.now = now;
+	rc = cid_store_update(s, totp_check_cb, &c);
+	if (rc == CID_ERR_THROTTLED && retry_after != NULL)
+		*retry_after = c.wait;
+	CID_TRY(rc);
+	CID_ENSURE(c.verdict == CID_OK, c.verdict);
+out:
 	return rc;
 }

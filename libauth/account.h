@@ -5,7 +5,8 @@
  * A citizen record (CID_DB_CITIZENS, key = account id, a random UUID that never
  * leaves the server) is a JSON object:
  *   {"id", "username", "password" (argon2id PHC string), "disabled": bool,
- *    "claims": {...}, "created_at", "updated_at"}
+ *    "claims": {...}, "created_at", "updated_at",
+ *    "totp": {"secret", "enrolled_at", "last_step"} (only once enrolled)}
  * CID_DB_USERNAMES maps username -> {"id"} and is kept in the same write
  * transaction, so the two never disagree. Usernames are 1..CID_MAX_USERNAME
  * bytes of [A-Za-z0-9._@-], compared exactly (the CLI lower-cases nothing).
@@ -17,7 +18,9 @@
  * Throttling (CID_DB_THROTTLE): failures are counted per account and per remote
  * address; after CID_THROTTLE_FREE failures within CID_THROTTLE_WINDOW, each
  * further attempt must wait 2^(n - FREE) s (capped at CID_THROTTLE_MAX_DELAY).
- * A success clears the account's counter. Thread-safe (all state in the store).
+ * A success clears the account's counter (for a citizen enrolled in TOTP, only a
+ * correct code does). Wrong TOTP codes count like wrong passwords.
+ * Thread-safe (all state in the store).
  */
 #ifndef CID_ACCOUNT_H
 #define CID_ACCOUNT_H
@@ -79,7 +82,8 @@ CID_MUST_CHECK enum cid_err cid_account_add(struct cid_store *s,
 
 /*
  * Reads a citizen by account id (cid_account_get) or username (cid_account_find).
- * *out is the record with the "password" member removed; json_decref it.
+ * *out is the record with the "password" and "totp" members removed and
+ * "totp_enrolled": true|false added; json_decref it.
  * Errors: CID_ERR_NOTFOUND, CID_ERR_STORE.
  */
 CID_MUST_CHECK enum cid_err cid_account_get(struct cid_store *s, const char *id, json_t **out);
@@ -89,7 +93,8 @@ CID_MUST_CHECK enum cid_err cid_account_find(struct cid_store *s, const char *us
 /* Same as cid_account_get inside a caller's transaction (read or write). */
 CID_MUST_CHECK enum cid_err cid_account_get_txn(struct cid_txn *txn, const char *id, json_t **out);
 
-/* All citizens (records without passwords) ordered by username; *out is a new array. */
+/* All citizens (records stripped as by cid_account_get) ordered by username; *out is a new array.
+ */
 CID_MUST_CHECK enum cid_err cid_account_list(struct cid_store *s, json_t **out);
 
 /*
@@ -114,7 +119,8 @@ CID_MUST_CHECK enum cid_err cid_account_set_password(struct cid_store *s,
  * Costs one argon2id verification whether or not the account exists (unknown
  * accounts verify against a dummy hash). On success writes the account id to
  * id_out and clears the account's failure counter; on failure counts it for the
- * account (if it exists) and the address.
+ * account (if it exists) and the address. For a citizen enrolled in TOTP the
+ * password alone does not clear the counter: cid_account_totp_check does.
  * Errors: CID_ERR_DENIED (unknown user, wrong password, or disabled account:
  * deliberately the same error, so callers cannot reveal which),
  * CID_ERR_THROTTLED (*retry_after set to seconds to wait; no hash computed),
@@ -124,5 +130,63 @@ CID_MUST_CHECK enum cid_err
 cid_account_authenticate(struct cid_store *s, const struct cid_argon2_params *params,
 			 const char *username, const char *password, const char *addr, int64_t now,
 			 char id_out[CID_ID_CHARS + 1], int64_t *retry_after);
+
+/*
+ * TOTP second factor (RFC 6238 as totp.h implements it: SHA-1, 6 digits, 30 s).
+ *
+ * The secret is stored in the citizen record in base32, not as a hash: it is a
+ * shared secret, and the server needs it to compute codes. It is protected
+ * like the rest of the store: the store directory is created 0700 and the LMDB
+ * files 0600 (store.h), so only the civicid user reads it; backups of the
+ * store carry it too. It never leaves this module through cid_account_get,
+ * _find or _list.
+ */
+
+/*
+ * Enrols username in TOTP at time now: makes a new random secret and stores it
+ * with "enrolled_at": now and "last_step": 0. If the citizen is already
+ * enrolled it fails with CID_ERR_EXISTS unless replace is true, in which case
+ * the old secret stops working at once.
+ * *secret_b32_out (CID_TOTP_SECRET_CHARS base32 characters) and *uri_out (the
+ * otpauth:// URI for a QR code) are new strings holding the secret, written
+ * only on success: show them to the citizen once, then wipe and free them.
+ * Either out-parameter may be NULL when not wanted.
+ * Errors: CID_ERR_NOTFOUND (no such citizen), CID_ERR_EXISTS, CID_ERR_CRYPTO,
+ * CID_ERR_NOMEM, CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_account_totp_enrol(struct cid_store *s, const char *username,
+						   bool replace, int64_t now, char **secret_b32_out,
+						   char **uri_out);
+
+/*
+ * Removes username's TOTP secret: the citizen logs in with the password alone.
+ * Errors: CID_ERR_NOTFOUND (no such citizen, or not enrolled), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_account_totp_disable(struct cid_store *s, const char *username);
+
+/*
+ * Checks a TOTP code of account account_id, typed at time now from remote
+ * address addr (NULL: none, as from the CLI). The code is verified and its
+ * time step recorded as used in one write transaction, so a code is accepted
+ * at most once, even by two concurrent requests, and no code of an earlier
+ * step is accepted afterwards. A wrong or replayed code counts as a failure in
+ * the same throttle counters as a wrong password (account and address); a
+ * correct one clears the account's counter.
+ * Errors: CID_ERR_INVALID (code is not exactly CID_TOTP_DIGITS ASCII digits,
+ * addr too long, now < 0: refused before the store is read, not counted),
+ * CID_ERR_NOTFOUND (no such account, or not enrolled), CID_ERR_THROTTLED
+ * (*retry_after, if not NULL, set to the seconds to wait; nothing verified),
+ * CID_ERR_DENIED (wrong, expired or already used code, or a disabled account),
+ * CID_ERR_STORE (including a damaged stored secret), CID_ERR_CRYPTO.
+ */
+CID_MUST_CHECK enum cid_err cid_account_totp_check(struct cid_store *s, const char *account_id,
+						   const char *code, const char *addr, int64_t now,
+						   int64_t *retry_after);
+
+/*
+ * True if record (a stored or a stripped citizen record, borrowed) is enrolled
+ * in TOTP: the step-up to level 2 is possible for this citizen.
+ */
+bool cid_account_has_totp(const json_t *record);
 
 #endif

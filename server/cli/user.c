@@ -1,7 +1,8 @@
 /*
- * user: `civicid user add|list|show|set|disable|enable|passwd`. Passwords
+ * user: `civicid user add|list|show|set|disable|enable|passwd|totp`. Passwords
  * are read from stdin or a file, never from the command line (where `ps`
- * and shell history would show them).
+ * and shell history would show them). A TOTP secret is printed once, at
+ * enrolment, like a client secret: nothing shows it again.
  */
 #include "cli.h"
 
@@ -24,6 +25,9 @@ static const char user_help[] =
     "  disable USERNAME          refuse logins and token use\n"
     "  enable USERNAME\n"
     "  passwd USERNAME (--password-stdin | --password-file FILE)\n"
+    "  totp USERNAME [--replace] enrol in TOTP, the second factor: prints the secret\n"
+    "                            and an otpauth:// URI, once\n"
+    "  totp USERNAME --disable   remove TOTP: the password alone logs in again\n"
     "\n"
     "Options for every verb:\n"
     "  -s, --store DIR      LMDB store directory (default ./var/civicid)\n"
@@ -37,12 +41,19 @@ static const char user_help[] =
     "phone_number_verified, address) and the city's: resident_district,\n"
     "household_size (1-99), resident_since (YYYY-MM-DD), preferred_language.\n"
     "Human-readable names take a language tag: 'family_name#ja-Kana-JP=ヤマダ'.\n"
-    "address takes a JSON object: 'address={\"locality\":\"Aizu\"}'; booleans true|false.\n";
+    "address takes a JSON object: 'address={\"locality\":\"Aizu\"}'; booleans true|false.\n"
+    "\n"
+    "TOTP (RFC 6238: SHA-1, 6 digits, 30 s, what authenticator apps expect) makes\n"
+    "password plus code the higher authentication level. The secret and URI are\n"
+    "shown once: hand them to the citizen now (the URI as a QR code); civicid keeps\n"
+    "the secret in the store to check codes but never prints it again. A citizen\n"
+    "already enrolled needs --replace, which makes a new secret and ends the old one.\n";
 
 struct user_opts {
 	const char *store, *config, *password_file;
 	bool json;
-	json_t *claims; /* name -> value (null: remove) */
+	bool replace, disable; /* totp */
+	json_t *claims;	       /* name -> value (null: remove) */
 };
 
 /* The JSON value of one --claim NAME=VALUE, typed by the claim table. */
@@ -112,6 +123,8 @@ static int parse(int argc, char **argv, struct user_opts *o)
 	    {"unset", required_argument, NULL, 'u'},
 	    {"password-stdin", no_argument, NULL, 'P'},
 	    {"password-file", required_argument, NULL, 'F'},
+	    {"replace", no_argument, NULL, 'R'},
+	    {"disable", no_argument, NULL, 'D'},
 	    {NULL, 0, NULL, 0},
 	};
 	int opt, rc;
@@ -124,6 +137,8 @@ static int parse(int argc, char **argv, struct user_opts *o)
 		case 'j': o->json = true; break;
 		case 'P': o->password_file = "-"; break;
 		case 'F': o->password_file = optarg; break;
+		case 'R': o->replace = true; break;
+		case 'D': o->disable = true; break;
 		case 'a':
 		case 'u':
 			rc = add_claim(o, optarg, opt == 'u');
@@ -144,6 +159,7 @@ static void print_user(const json_t *u)
 	printf("username: %s\n", json_string_value(json_object_get(u, "username")));
 	printf("id:       %s\n", json_string_value(json_object_get(u, "id")));
 	printf("disabled: %s\n", json_is_true(json_object_get(u, "disabled")) ? "yes" : "no");
+	printf("totp:     %s\n", cid_account_has_totp(u) ? "enrolled" : "no");
 	json_object_foreach((json_t *)(uintptr_t)json_object_get(u, "claims"), key, v)
 	{
 		char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
@@ -192,6 +208,58 @@ static int verb_passwd(struct cli_env *env, struct user_opts *o, const char *use
 		return cli_fail("user", username, rc);
 	if (!o->json)
 		printf("password of %s changed\n", username);
+	return 0;
+}
+
+static int totp_disable(struct cli_env *env, const struct user_opts *o, const char *username)
+{
+	json_t *u = NULL;
+	enum cid_err rc = cid_account_totp_disable(env->store, username);
+
+	if (rc == CID_ERR_NOTFOUND && cid_account_find(env->store, username, &u) == CID_OK) {
+		json_decref(u);
+		fprintf(stderr, "civicid user: %s: not enrolled in TOTP\n", username);
+		return 1;
+	}
+	if (rc != CID_OK)
+		return cli_fail("user", username, rc);
+	if (!o->json)
+		printf("TOTP removed for %s: the password alone logs in\n", username);
+	return 0;
+}
+
+static int verb_totp(struct cli_env *env, const struct user_opts *o, const char *username)
+{
+	char *secret = NULL;
+	char *uri = NULL;
+	enum cid_err rc;
+
+	if (o->disable)
+		return totp_disable(env, o, username);
+	rc = cid_account_totp_enrol(env->store, username, o->replace, cli_now(), &secret, &uri);
+	if (rc == CID_ERR_EXISTS) {
+		fprintf(stderr,
+			"civicid user: %s: already enrolled in TOTP; --replace makes a new secret "
+			"(the old one stops working), --disable removes it\n",
+			username);
+		return 1;
+	}
+	if (rc != CID_OK)
+		return cli_fail("user", username, rc);
+	if (o->json)
+		cli_print_json(json_pack("{s:s, s:s, s:s}", "username", username, "secret", secret,
+					 "uri", uri));
+	else
+		printf("TOTP enrolled for %s\n"
+		       "secret: %s\n"
+		       "uri:    %s\n"
+		       "(shown once: give it to the citizen now, the URI as a QR code for an "
+		       "authenticator app; civicid will not show it again)\n",
+		       username, secret, uri);
+	cid_wipe(secret, strlen(secret));
+	cid_wipe(uri, strlen(uri));
+	free(secret);
+	free(uri);
 	return 0;
 }
 
@@ -247,6 +315,8 @@ static int run_verb(struct cli_env *env, struct user_opts *o, const char *verb,
 		return verb_show(env, o, username);
 	if (strcmp(verb, "passwd") == 0)
 		return verb_passwd(env, o, username);
+	if (strcmp(verb, "totp") == 0)
+		return verb_totp(env, o, username);
 	if (strcmp(verb, "set") == 0) {
 		if (json_object_size(o->claims) == 0)
 			return cli_usage("user", "set needs --claim or --unset");
@@ -263,8 +333,8 @@ static int run_verb(struct cli_env *env, struct user_opts *o, const char *verb,
 
 int cid_cli_user(int argc, char **argv)
 {
-	static const char *const verbs[] = {"add",     "list",	 "show",  "set",
-					    "disable", "enable", "passwd"};
+	static const char *const verbs[] = {"add",     "list",	 "show",   "set",
+					    "disable", "enable", "passwd", "totp"};
 	struct user_opts o = {0};
 	struct cli_env env;
 	const char *verb;
@@ -292,6 +362,14 @@ int cid_cli_user(int argc, char **argv)
 	if (json_object_size(o.claims) > 0 && strcmp(verb, "add") != 0 &&
 	    strcmp(verb, "set") != 0) {
 		status = cli_usage("user", "--claim and --unset go with add and set");
+		goto out;
+	}
+	if ((o.replace || o.disable) && strcmp(verb, "totp") != 0) {
+		status = cli_usage("user", "--replace and --disable go with totp");
+		goto out;
+	}
+	if (o.replace && o.disable) {
+		status = cli_usage("user", "totp takes --replace or --disable, not both");
 		goto out;
 	}
 	status = cli_open("user", o.config, o.store, &env);

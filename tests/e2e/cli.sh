@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end test of the civicid CLI on a real LMDB store: every verb of
-# user, client and keys, --json output, secrets from stdin and files, help
-# texts, and non-zero exits with a clear message on bad input.
+# user (TOTP enrolment included), client and keys, --json output, secrets
+# from stdin and files, help texts, and non-zero exits with a clear message
+# on bad input.
 # Usage: CIVICID_BIN=path/to/civicid tests/e2e/cli.sh
 set -uo pipefail
 bin=${CIVICID_BIN:?set CIVICID_BIN}
@@ -77,6 +78,38 @@ has "disabled flag set" "$(json "d['disabled']" <<<"$out")" True
 expect 0 "user enable" "$bin" user enable taro "${C[@]}"
 expect 0 "user passwd" bash -c "printf 'taro-new-pass-1' | '$bin' user passwd taro ${C[*]} --password-stdin"
 expect 2 "unknown verb" "$bin" user frob "${C[@]}"
+
+# TOTP enrolment: the secret is printed once and never shown again
+expect 0 "user --help documents totp" "$bin" user --help
+has "help lists the totp verb" "$out" "totp USERNAME --disable"
+expect 0 "user totp enrols, --json" "$bin" user totp hanako "${C[@]}" --json
+totp=$(json "d['secret']" <<<"$out")
+uri=$(json "d['uri']" <<<"$out")
+[[ $totp =~ ^[A-Z2-7]{32}$ ]] && ok "totp secret is 32 base32 characters" || bad "totp secret is 32 base32 characters" "$out"
+has "otpauth URI with the secret" "$uri" "otpauth://totp/civicid:hanako?secret=$totp&issuer=civicid&algorithm=SHA1&digits=6&period=30"
+expect 1 "second enrolment without --replace refused" "$bin" user totp hanako "${C[@]}"
+has "refusal says how to replace" "$err" "--replace"
+expect 0 "user show after enrolment" "$bin" user show hanako "${C[@]}" --json
+has "show says totp_enrolled" "$(json "d['totp_enrolled']" <<<"$out")" True
+hasnt "show never shows the totp secret" "$out" "$totp"
+hasnt "show has no totp member" "$out" '"totp"'
+expect 0 "user show text" "$bin" user show hanako "${C[@]}"
+has "show text says enrolled" "$out" "totp:     enrolled"
+expect 0 "user list after enrolment" "$bin" user list "${C[@]}" --json
+hasnt "list never shows the totp secret" "$out" "$totp"
+expect 0 "user totp --replace" "$bin" user totp hanako "${C[@]}" --replace
+has "text enrolment says shown once" "$out" "shown once"
+has "text enrolment prints the URI" "$out" "otpauth://totp/civicid:hanako?secret="
+hasnt "--replace made a new secret" "$out" "$totp"
+expect 2 "--replace belongs to totp" "$bin" user show hanako "${C[@]}" --replace
+expect 2 "--replace and --disable together" "$bin" user totp hanako "${C[@]}" --replace --disable
+expect 0 "user totp --disable" "$bin" user totp hanako "${C[@]}" --disable
+expect 0 "user show after --disable" "$bin" user show hanako "${C[@]}" --json
+has "totp_enrolled false after --disable" "$(json "d['totp_enrolled']" <<<"$out")" False
+expect 1 "--disable when not enrolled" "$bin" user totp hanako "${C[@]}" --disable
+has "says not enrolled" "$err" "not enrolled"
+expect 1 "totp for an unknown user" "$bin" user totp nobody "${C[@]}"
+has "unknown user for totp says not found" "$err" "not found"
 
 # clients
 expect 0 "confidential client add --json" "$bin" client add "${C[@]}" --json --client-id childcare \

@@ -1,9 +1,14 @@
 /*
  * account: the claim table and its checks (table-driven), citizens on a real
- * LMDB store, and login throttling driven by an explicit clock.
+ * LMDB store, login throttling driven by an explicit clock, and the TOTP
+ * second factor: enrolment, one use per code (also under concurrency), and
+ * failures counted with the password's.
  */
 #include "account.h"
 #include "support.h"
+#include "totp.h"
+
+#include <pthread.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -657,6 +662,405 @@ static void test_clock_set_back_wait_capped(void **state)
 	assert_int_equal(retry, CID_THROTTLE_MAX_DELAY);
 }
 
+/* ---- TOTP ---- */
+
+/* Enrols user and returns the base32 secret (free it). */
+static char *enrol(struct fixture *f, const char *user)
+{
+	char *secret = NULL;
+	char *uri = NULL;
+
+	assert_int_equal(cid_account_totp_enrol(f->s, user, false, NOW, &secret, &uri), CID_OK);
+	assert_non_null(secret);
+	free(uri);
+	return secret;
+}
+
+/* The code an authenticator app shows for the base32 secret at time t. */
+static void code_for(const char *secret, int64_t t, char out[7])
+{
+	uint8_t raw[CID_TOTP_SECRET_MAX];
+	size_t n = 0;
+	uint32_t v = 0;
+
+	assert_int_equal(cid_base32_decode(secret, strlen(secret), raw, sizeof(raw), &n), CID_OK);
+	assert_int_equal(cid_totp(CID_TOTP_SHA1, raw, n, t, 6, &v), CID_OK);
+	assert_true(snprintf(out, 7, "%06u", v) == 6);
+}
+
+/* A code that matches no step of the window around t. */
+static void wrong_code_for(const char *secret, int64_t t, char out[7])
+{
+	char near[3][7];
+
+	code_for(secret, t - CID_TOTP_STEP, near[0]);
+	code_for(secret, t, near[1]);
+	code_for(secret, t + CID_TOTP_STEP, near[2]);
+	for (unsigned guess = 0;; guess++) {
+		assert_true(snprintf(out, 7, "%06u", guess) == 6);
+		if (strcmp(out, near[0]) != 0 && strcmp(out, near[1]) != 0 &&
+		    strcmp(out, near[2]) != 0)
+			return;
+	}
+}
+
+static json_t *raw_totp(struct fixture *f)
+{
+	json_t *raw = raw_record(f->s, f->id);
+	json_t *totp = json_incref(json_object_get(raw, "totp"));
+
+	json_decref(raw);
+	return totp;
+}
+
+/* Fails unless rec (a record as the API returns it) hides the secret and says enrolled. */
+static void assert_stripped(const json_t *rec, const char *secret, bool enrolled)
+{
+	char *text = json_dumps(rec, JSON_COMPACT);
+
+	assert_non_null(text);
+	assert_null(strstr(text, secret));
+	assert_null(strstr(text, "\"totp\""));
+	assert_null(json_object_get(rec, "totp"));
+	assert_true(json_is_boolean(json_object_get(rec, "totp_enrolled")));
+	assert_int_equal(json_is_true(json_object_get(rec, "totp_enrolled")), enrolled);
+	assert_int_equal(cid_account_has_totp(rec), enrolled);
+	free(text);
+}
+
+static void test_totp_enrol_stores_secret_get_find_list_never_return_it(void **state)
+{
+	struct fixture *f = *state;
+	char *secret = NULL;
+	char *uri = NULL;
+	char want_uri[256];
+	struct cid_txn *txn = NULL;
+	json_t *rec = NULL;
+	json_t *totp;
+	json_t *list = NULL;
+	size_t i;
+
+	assert_int_equal(cid_account_find(f->s, "hanako", &rec), CID_OK);
+	assert_stripped(rec, "no secret yet", false);
+	json_decref(rec);
+
+	assert_int_equal(cid_account_totp_enrol(f->s, "hanako", false, NOW, &secret, &uri), CID_OK);
+	assert_int_equal(strlen(secret), CID_TOTP_SECRET_CHARS);
+	assert_true(snprintf(want_uri, sizeof(want_uri),
+			     "otpauth://totp/civicid:hanako?secret=%s&issuer=civicid&algorithm=SHA1"
+			     "&digits=6&period=30",
+			     secret) > 0);
+	assert_string_equal(uri, want_uri);
+
+	/* the store keeps the shared secret (TOTP needs it), with no code used yet */
+	totp = raw_totp(f);
+	assert_non_null(totp);
+	assert_string_equal(json_string_value(json_object_get(totp, "secret")), secret);
+	assert_int_equal(json_integer_value(json_object_get(totp, "enrolled_at")), NOW);
+	assert_int_equal(json_integer_value(json_object_get(totp, "last_step")), 0);
+	json_decref(totp);
+	rec = raw_record(f->s, f->id);
+	assert_true(cid_account_has_totp(rec));
+	json_decref(rec);
+
+	/* but no reader of the API ever sees it */
+	rec = NULL;
+	assert_int_equal(cid_account_find(f->s, "hanako", &rec), CID_OK);
+	assert_stripped(rec, secret, true);
+	json_decref(rec);
+	rec = NULL;
+	assert_int_equal(cid_account_get(f->s, f->id, &rec), CID_OK);
+	assert_stripped(rec, secret, true);
+	json_decref(rec);
+	rec = NULL;
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_account_get_txn(txn, f->id, &rec), CID_OK);
+	cid_store_read_end(txn);
+	assert_stripped(rec, secret, true);
+	json_decref(rec);
+	assert_int_equal(cid_account_list(f->s, &list), CID_OK);
+	assert_int_equal(json_array_size(list), 1);
+	json_array_foreach(list, i, rec) assert_stripped(rec, secret, true);
+	json_decref(list);
+
+	/* other changes to the record keep the enrolment */
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false), CID_OK);
+	totp = raw_totp(f);
+	assert_string_equal(json_string_value(json_object_get(totp, "secret")), secret);
+	json_decref(totp);
+
+	free(secret);
+	free(uri);
+}
+
+static void test_totp_enrol_twice_exists_unless_replace(void **state)
+{
+	struct fixture *f = *state;
+	char *first = enrol(f, "hanako");
+	char sentinel[] = "untouched";
+	char *second = sentinel;
+	char *uri = sentinel;
+	char old_code[7];
+	char new_code[7];
+	json_t *totp;
+
+	assert_int_equal(cid_account_totp_enrol(f->s, "hanako", false, NOW + 60, &second, &uri),
+			 CID_ERR_EXISTS);
+	assert_ptr_equal(second, sentinel);
+	assert_ptr_equal(uri, sentinel);
+	totp = raw_totp(f);
+	assert_string_equal(json_string_value(json_object_get(totp, "secret")), first);
+	json_decref(totp);
+
+	/* replace makes a new secret; the old one stops working at once */
+	assert_int_equal(cid_account_totp_enrol(f->s, "hanako", true, NOW + 60, &second, NULL),
+			 CID_OK);
+	assert_string_not_equal(first, second);
+	totp = raw_totp(f);
+	assert_string_equal(json_string_value(json_object_get(totp, "secret")), second);
+	assert_int_equal(json_integer_value(json_object_get(totp, "enrolled_at")), NOW + 60);
+	json_decref(totp);
+	code_for(first, NOW, old_code);
+	code_for(second, NOW, new_code);
+	if (strcmp(old_code, new_code) != 0)
+		assert_int_equal(cid_account_totp_check(f->s, f->id, old_code, NULL, NOW, NULL),
+				 CID_ERR_DENIED);
+	assert_int_equal(cid_account_totp_check(f->s, f->id, new_code, NULL, NOW, NULL), CID_OK);
+
+	assert_int_equal(cid_account_totp_enrol(f->s, "nobody", false, NOW, NULL, NULL),
+			 CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_totp_enrol(f->s, "bad name", true, NOW, NULL, NULL),
+			 CID_ERR_NOTFOUND);
+	free(first);
+	free(second);
+}
+
+static void test_totp_check_accepts_a_code_once(void **state)
+{
+	struct fixture *f = *state;
+	char *secret = enrol(f, "hanako");
+	char code[7];
+	char next[7];
+	char key[64];
+	json_t *totp;
+	json_t *c;
+
+	code_for(secret, NOW, code);
+	assert_int_equal(cid_account_totp_check(f->s, f->id, code, "192.0.2.1", NOW, NULL), CID_OK);
+	totp = raw_totp(f);
+	assert_int_equal(json_integer_value(json_object_get(totp, "last_step")),
+			 cid_totp_step(NOW));
+	json_decref(totp);
+
+	/* replayed, even seconds later within the step and the window */
+	assert_int_equal(cid_account_totp_check(f->s, f->id, code, "192.0.2.1", NOW + 5, NULL),
+			 CID_ERR_DENIED);
+	assert_int_equal(cid_account_totp_check(f->s, f->id, code, "192.0.2.2", NOW + 30, NULL),
+			 CID_ERR_DENIED);
+	/* a replay is a failure like any wrong code */
+	acct_key(f, key);
+	c = counter(f->s, key);
+	assert_non_null(c);
+	assert_int_equal(json_integer_value(json_object_get(c, "n")), 2);
+	json_decref(c);
+	c = counter(f->s, "addr:192.0.2.2");
+	assert_non_null(c);
+	json_decref(c);
+
+	/* the next step's code works and clears the account's counter */
+	code_for(secret, NOW + CID_TOTP_STEP, next);
+	assert_int_equal(
+	    cid_account_totp_check(f->s, f->id, next, "192.0.2.1", NOW + CID_TOTP_STEP, NULL),
+	    CID_OK);
+	assert_null(counter(f->s, key));
+	free(secret);
+}
+
+static void test_totp_check_errors(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const malformed[] = {"",	  "12345",  "1234567",
+						"12a456", " 23456", "１２３４５６"};
+	char key[64];
+	char code[7];
+	char *secret;
+	int64_t retry = -1;
+
+	/* not enrolled, or no such account */
+	assert_int_equal(cid_account_totp_check(f->s, f->id, "123456", NULL, NOW, &retry),
+			 CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_totp_check(f->s, "00000000-0000-4000-8000-000000000000",
+						"123456", NULL, NOW, &retry),
+			 CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_totp_check(f->s, NULL, "123456", NULL, NOW, &retry),
+			 CID_ERR_NOTFOUND);
+
+	secret = enrol(f, "hanako");
+	/* malformed codes are refused before the store is read, and not counted */
+	for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++)
+		assert_int_equal(
+		    cid_account_totp_check(f->s, f->id, malformed[i], "192.0.2.1", NOW, &retry),
+		    CID_ERR_INVALID);
+	assert_int_equal(cid_account_totp_check(f->s, f->id, NULL, "192.0.2.1", NOW, &retry),
+			 CID_ERR_INVALID);
+	acct_key(f, key);
+	assert_null(counter(f->s, key));
+	assert_null(counter(f->s, "addr:192.0.2.1"));
+	assert_int_equal(retry, -1);
+
+	/* a disabled account is denied even the right code, which stays unspent */
+	code_for(secret, NOW, code);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true), CID_OK);
+	assert_int_equal(cid_account_totp_check(f->s, f->id, code, NULL, NOW, &retry),
+			 CID_ERR_DENIED);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false), CID_OK);
+	assert_int_equal(cid_account_totp_check(f->s, f->id, code, NULL, NOW, &retry), CID_OK);
+	free(secret);
+}
+
+static void test_totp_wrong_codes_throttled_like_passwords(void **state)
+{
+	struct fixture *f = *state;
+	char *secret = enrol(f, "hanako");
+	char wrong[7];
+	char code[7];
+	char key[64];
+	int64_t retry = 0;
+	json_t *c;
+
+	wrong_code_for(secret, NOW, wrong);
+	for (int i = 0; i < CID_THROTTLE_FREE; i++)
+		assert_int_equal(cid_account_totp_check(f->s, f->id, wrong, NULL, NOW, NULL),
+				 CID_ERR_DENIED);
+	/* even the right code waits, and is not spent */
+	code_for(secret, NOW, code);
+	assert_int_equal(cid_account_totp_check(f->s, f->id, code, NULL, NOW, &retry),
+			 CID_ERR_THROTTLED);
+	assert_int_equal(retry, 1);
+	acct_key(f, key);
+	c = counter(f->s, key);
+	assert_int_equal(json_integer_value(json_object_get(c, "n")), CID_THROTTLE_FREE);
+	json_decref(c);
+	/* the password login shares the counter */
+	assert_int_equal(login(f, "hanako", PASSWORD, NULL, NOW, &retry), CID_ERR_THROTTLED);
+	assert_int_equal(cid_account_totp_check(f->s, f->id, code, NULL, NOW + 1, &retry), CID_OK);
+	assert_null(counter(f->s, key));
+	free(secret);
+}
+
+static void test_totp_password_alone_does_not_clear_counter(void **state)
+{
+	struct fixture *f = *state;
+	char *secret = enrol(f, "hanako");
+	char wrong[7];
+	char code[7];
+	char key[64];
+	json_t *c;
+
+	/* someone with the password guesses codes; logging in with it between guesses
+	 * must not reset the count */
+	wrong_code_for(secret, NOW, wrong);
+	acct_key(f, key);
+	for (int i = 0; i < CID_THROTTLE_FREE; i++) {
+		assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.1", NOW, NULL), CID_OK);
+		assert_int_equal(cid_account_totp_check(f->s, f->id, wrong, "192.0.2.1", NOW, NULL),
+				 CID_ERR_DENIED);
+	}
+	c = counter(f->s, key);
+	assert_non_null(c);
+	assert_int_equal(json_integer_value(json_object_get(c, "n")), CID_THROTTLE_FREE);
+	json_decref(c);
+	assert_int_equal(login(f, "hanako", PASSWORD, "198.51.100.1", NOW, NULL),
+			 CID_ERR_THROTTLED);
+
+	/* wrong passwords count towards the code's throttle too */
+	assert_int_equal(cid_account_totp_disable(f->s, "hanako"), CID_OK);
+	assert_int_equal(
+	    login(f, "hanako", PASSWORD, "198.51.100.1", NOW + CID_THROTTLE_WINDOW, NULL), CID_OK);
+	assert_null(counter(f->s, key));
+	free(secret);
+	secret = enrol(f, "hanako");
+	for (int i = 0; i < CID_THROTTLE_FREE; i++)
+		assert_int_equal(
+		    login(f, "hanako", "wrong pass", NULL, NOW + CID_THROTTLE_WINDOW, NULL),
+		    CID_ERR_DENIED);
+	code_for(secret, NOW + CID_THROTTLE_WINDOW, code);
+	assert_int_equal(
+	    cid_account_totp_check(f->s, f->id, code, NULL, NOW + CID_THROTTLE_WINDOW, NULL),
+	    CID_ERR_THROTTLED);
+	free(secret);
+}
+
+static void test_totp_disable(void **state)
+{
+	struct fixture *f = *state;
+	char *secret = enrol(f, "hanako");
+	char code[7];
+	json_t *rec = NULL;
+
+	assert_int_equal(cid_account_totp_disable(f->s, "hanako"), CID_OK);
+	assert_null(raw_totp(f));
+	assert_int_equal(cid_account_find(f->s, "hanako", &rec), CID_OK);
+	assert_stripped(rec, secret, false);
+	json_decref(rec);
+	code_for(secret, NOW, code);
+	assert_int_equal(cid_account_totp_check(f->s, f->id, code, NULL, NOW, NULL),
+			 CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_totp_disable(f->s, "hanako"), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_totp_disable(f->s, "nobody"), CID_ERR_NOTFOUND);
+	/* the password alone works again */
+	assert_int_equal(login(f, "hanako", PASSWORD, NULL, NOW, NULL), CID_OK);
+	free(secret);
+}
+
+#define RACERS 8
+
+struct racer {
+	struct fixture *f;
+	const char *code;
+	pthread_barrier_t *start;
+	enum cid_err rc;
+};
+
+static void *race(void *arg)
+{
+	struct racer *r = arg;
+
+	pthread_barrier_wait(r->start);
+	r->rc = cid_account_totp_check(r->f->s, r->f->id, r->code, NULL, NOW, NULL);
+	return NULL;
+}
+
+static void test_totp_code_accepted_once_under_concurrency(void **state)
+{
+	struct fixture *f = *state;
+	char *secret = enrol(f, "hanako");
+	char code[7];
+	pthread_t threads[RACERS];
+	struct racer racers[RACERS];
+	pthread_barrier_t start;
+	int ok = 0;
+	int refused = 0;
+
+	code_for(secret, NOW, code);
+	assert_int_equal(pthread_barrier_init(&start, NULL, RACERS), 0);
+	for (int i = 0; i < RACERS; i++) {
+		racers[i] = (struct racer){.f = f, .code = code, .start = &start};
+		assert_int_equal(pthread_create(&threads[i], NULL, race, &racers[i]), 0);
+	}
+	for (int i = 0; i < RACERS; i++) {
+		assert_int_equal(pthread_join(threads[i], NULL), 0);
+		ok += racers[i].rc == CID_OK;
+		refused += racers[i].rc == CID_ERR_DENIED || racers[i].rc == CID_ERR_THROTTLED;
+	}
+	pthread_barrier_destroy(&start);
+	/* one thread spends the code; every other one finds it spent (or, once the
+	 * denials add up, meets the throttle) */
+	assert_int_equal(ok, 1);
+	assert_int_equal(refused, RACERS - 1);
+	free(secret);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -682,6 +1086,19 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_success_clears_account_counter, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_counter_window_expires, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_clock_set_back_wait_capped, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_totp_enrol_stores_secret_get_find_list_never_return_it, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_totp_enrol_twice_exists_unless_replace, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_totp_check_accepts_a_code_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_totp_check_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_totp_wrong_codes_throttled_like_passwords, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_totp_password_alone_does_not_clear_counter, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_totp_disable, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_totp_code_accepted_once_under_concurrency, setup,
+					    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
