@@ -30,7 +30,7 @@ static const char *const db_names[] = {
     [CID_DB_CODES] = "codes",	      [CID_DB_REFRESH] = "refresh",
     [CID_DB_GRANTS] = "grants",	      [CID_DB_REVOKED] = "revoked",
     [CID_DB_KEYS] = "keys",	      [CID_DB_THROTTLE] = "throttle",
-    [CID_DB_PAIRWISE] = "pairwise",
+    [CID_DB_PAIRWISE] = "pairwise",   [CID_DB_CONSENTS] = "consents",
 };
 
 _Static_assert(sizeof(db_names) / sizeof(db_names[0]) == CID_DB_COUNT,

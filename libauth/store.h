@@ -13,7 +13,9 @@
  * callback again. A rwlock held shared by every open transaction of this process
  * lets the resize wait until none is open, as mdb_env_set_mapsize requires.
  *
- * Secrets are never stored: modules store cid_secret_hash() of them as keys.
+ * Opaque secrets are never stored: modules store cid_secret_hash() of them as
+ * keys. The one exception is a citizen's TOTP seed (account.h), a shared secret
+ * the server needs in clear; the directory is 0700 and the files 0600.
  */
 #ifndef CID_STORE_H
 #define CID_STORE_H
@@ -40,6 +42,8 @@ enum cid_db {
 	CID_DB_KEYS,	  /* kid -> signing key (private PEM, state, times) */
 	CID_DB_THROTTLE,  /* "acct:<id>" / "addr:<ip>" -> failure counter */
 	CID_DB_PAIRWISE,  /* sector "\n" pairwise sub -> {"id": account id} */
+	CID_DB_CONSENTS,  /* account "\n" service "\n" purpose "\n" attribute "\n" seq -> record
+			     (consent.h); META "consent_seq" */
 	CID_DB_COUNT
 };
 

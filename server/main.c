@@ -22,8 +22,8 @@ static const struct command commands[] = {
     {"user", cid_cli_user, "manage citizens: add, list, show, set, disable, enable, passwd"},
     {"client", cid_cli_client, "manage services (relying parties): add, list, show, remove"},
     {"keys", cid_cli_keys, "signing keys: list, rotate"},
-    {"policy", cid_cli_policy, "release policies (not yet available: issue #3)"},
-    {"consent", cid_cli_consent, "consent records (not yet available: issue #3)"},
+    {"policy", cid_cli_policy, "release policies: check, show"},
+    {"consent", cid_cli_consent, "citizens' consent records: list, show, withdraw, grant"},
     {"audit", cid_cli_audit, "the audit log (not yet available: issue #4)"},
 };
 

@@ -13,20 +13,6 @@ static int not_yet(const char *cmd, const char *what)
 	return 1;
 }
 
-int cid_cli_policy(int argc, char **argv)
-{
-	(void)argc;
-	(void)argv;
-	return not_yet("policy", "release policies come with the consent work (issue #3)");
-}
-
-int cid_cli_consent(int argc, char **argv)
-{
-	(void)argc;
-	(void)argv;
-	return not_yet("consent", "consent records come with the consent work (issue #3)");
-}
-
 int cid_cli_audit(int argc, char **argv)
 {
 	(void)argc;

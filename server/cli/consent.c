@@ -1,0 +1,481 @@
+/*
+ * consent: `civicid consent list|show|withdraw|grant`, the operators' view of
+ * the consent records of consent.h. Nothing here decides what a record may
+ * hold or when a withdrawal is allowed: libauth does, so the web and the CLI
+ * record consents by one set of rules. Records are only ever appended.
+ */
+#include "cli.h"
+
+#include "account.h"
+#include "consent.h"
+#include "str.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DAY		   ((int64_t)24 * 3600)
+#define MAX_EXPIRES_DAYS   3650 /* ten years */
+#define METHOD_WITHDRAW	   "cli:withdraw"
+#define METHOD_PAPER	   "cli:paper"
+#define MAX_CLI_ATTRIBUTES CID_MAX_CLAIMS
+
+static const char consent_help[] =
+    "usage: civicid consent VERB [options]\n"
+    "\n"
+    "  list USERNAME [--service S]\n"
+    "        every consent record of a citizen (all services, or S), oldest first\n"
+    "        per attribute; nothing is ever deleted\n"
+    "  show RECORD_ID\n"
+    "        one record, by the id that list prints\n"
+    "  withdraw USERNAME --service S --purpose P --attribute A [--attribute B]...\n"
+    "        record that the citizen withdrew consents now in force (method\n"
+    "        cli:withdraw), each under the policy version it was granted under;\n"
+    "        fails, recording nothing, if any attribute has no grant in force\n"
+    "  grant USERNAME --service S --purpose P --attribute A [--attribute B]...\n"
+    "        --policy-version V --purpose-digest D [--expires-in DAYS]\n"
+    "        record a consent the citizen gave on paper at a city office\n"
+    "        (method cli:paper); V and D are the policy's version and the\n"
+    "        purpose's digest shown by `civicid policy show`\n"
+    "\n"
+    "Options for every verb:\n"
+    "  -s, --store DIR      LMDB store directory (default ./var/civicid)\n"
+    "  -c, --config FILE    read the store from FILE\n"
+    "      --json           print JSON\n"
+    "\n"
+    "Attributes are claim names without a language tag (family_name covers\n"
+    "family_name#ja-Kana-JP); see civicid user --help. Service and purpose names,\n"
+    "V and D are 1-128 bytes. --expires-in is 1-3650 days; without it the grant\n"
+    "lasts until withdrawn. Exit status: 0 done, 1 failed, 2 bad usage.\n";
+
+struct consent_opts {
+	const char *store, *config, *service, *purpose, *policy_version, *purpose_digest;
+	const char *expires_in;
+	bool json;
+	const char *attributes[MAX_CLI_ATTRIBUTES];
+	size_t n_attributes;
+};
+
+static int add_attribute(struct consent_opts *o, const char *attribute)
+{
+	if (!cid_consent_attribute_ok(attribute)) {
+		fprintf(stderr,
+			"civicid consent: unknown attribute '%s' (a claim name without a "
+			"language tag; see civicid user --help)\n",
+			attribute);
+		return 2;
+	}
+	for (size_t i = 0; i < o->n_attributes; i++)
+		if (strcmp(o->attributes[i], attribute) == 0)
+			return cli_usage("consent", "an --attribute is given twice");
+	if (o->n_attributes == MAX_CLI_ATTRIBUTES)
+		return cli_usage("consent", "too many --attribute options");
+	o->attributes[o->n_attributes++] = attribute;
+	return 0;
+}
+
+/* Parses options after the verb; leaves positional arguments from optind. */
+static int parse(int argc, char **argv, struct consent_opts *o)
+{
+	static const struct option opts[] = {
+	    {"store", required_argument, NULL, 's'},
+	    {"config", required_argument, NULL, 'c'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"service", required_argument, NULL, 'S'},
+	    {"purpose", required_argument, NULL, 'p'},
+	    {"attribute", required_argument, NULL, 'a'},
+	    {"policy-version", required_argument, NULL, 'V'},
+	    {"purpose-digest", required_argument, NULL, 'D'},
+	    {"expires-in", required_argument, NULL, 'e'},
+	    {NULL, 0, NULL, 0},
+	};
+	int opt, rc;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "s:c:", opts, NULL)) != -1) {
+		switch (opt) {
+		case 's': o->store = optarg; break;
+		case 'c': o->config = optarg; break;
+		case 'j': o->json = true; break;
+		case 'S': o->service = optarg; break;
+		case 'p': o->purpose = optarg; break;
+		case 'V': o->policy_version = optarg; break;
+		case 'D': o->purpose_digest = optarg; break;
+		case 'e': o->expires_in = optarg; break;
+		case 'a':
+			rc = add_attribute(o, optarg);
+			if (rc != 0)
+				return rc;
+			break;
+		default: return cli_usage("consent", "unknown option");
+		}
+	}
+	return 0;
+}
+
+/* Which options each verb takes; a stray one is a usage error, not silently ignored. */
+static int check_options(const char *verb, const struct consent_opts *o)
+{
+	bool list = strcmp(verb, "list") == 0;
+	bool show = strcmp(verb, "show") == 0;
+	bool grant = strcmp(verb, "grant") == 0;
+
+	if (show && o->service != NULL)
+		return cli_usage("consent", "show takes no --service");
+	if ((list || show) && (o->purpose != NULL || o->n_attributes > 0))
+		return cli_usage("consent", "--purpose and --attribute go with withdraw and grant");
+	if (!grant &&
+	    (o->policy_version != NULL || o->purpose_digest != NULL || o->expires_in != NULL))
+		return cli_usage(
+		    "consent", "--policy-version, --purpose-digest and --expires-in go with grant");
+	if (list || show)
+		return 0;
+	if (o->service == NULL || o->purpose == NULL || o->n_attributes == 0)
+		return cli_usage("consent",
+				 "needs --service, --purpose and at least one --attribute");
+	if (grant && (o->policy_version == NULL || o->purpose_digest == NULL))
+		return cli_usage("consent", "grant needs --policy-version and --purpose-digest");
+	return 0;
+}
+
+/* "2027-01-15T08:00:00Z", or the number itself if it has no calendar date. */
+static const char *format_time(int64_t t, char buf[32])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, 32, "%lld", (long long)t);
+	return buf;
+}
+
+static const char *str_member(const json_t *o, const char *name)
+{
+	const char *s = json_string_value(json_object_get(o, name));
+
+	return s != NULL ? s : "";
+}
+
+static int64_t int_member(const json_t *o, const char *name)
+{
+	return (int64_t)json_integer_value(json_object_get(o, name));
+}
+
+/* The state as an operator should read it: a grant past its expiry says so. */
+static const char *state_text(const json_t *rec, int64_t now)
+{
+	int64_t expires_at = int_member(rec, "expires_at");
+
+	if (strcmp(str_member(rec, "state"), "granted") == 0 && expires_at != 0 &&
+	    now >= expires_at)
+		return "granted (expired)";
+	return str_member(rec, "state");
+}
+
+/* Resolves USERNAME to the account id; prints why not. */
+static int resolve(struct cli_env *env, const char *username, char id[CID_ID_CHARS + 1])
+{
+	json_t *u = NULL;
+	enum cid_err rc = cid_account_find(env->store, username, &u);
+	const char *s;
+
+	if (rc != CID_OK)
+		return cli_fail("consent", username, rc);
+	s = json_string_value(json_object_get(u, "id"));
+	if (s == NULL || strlen(s) != CID_ID_CHARS) {
+		json_decref(u);
+		return cli_fail("consent", username, CID_ERR_STORE);
+	}
+	memcpy(id, s, CID_ID_CHARS + 1);
+	json_decref(u);
+	return 0;
+}
+
+static int verb_list(struct cli_env *env, const struct consent_opts *o, const char *username)
+{
+	char id[CID_ID_CHARS + 1];
+	char at[32];
+	json_t *records = NULL;
+	json_t *rec;
+	size_t i;
+	int64_t now = cli_now();
+	int status = resolve(env, username, id);
+	enum cid_err rc;
+
+	if (status != 0)
+		return status;
+	rc = cid_consent_history(env->store, id, o->service, &records);
+	if (rc != CID_OK)
+		return cli_fail("consent", "list", rc);
+	if (o->json) {
+		cli_print_json(records);
+		return 0;
+	}
+	if (json_array_size(records) == 0) {
+		printf("no consent records for %s%s%s\n", username,
+		       o->service != NULL ? " and service " : "",
+		       o->service != NULL ? o->service : "");
+		json_decref(records);
+		return 0;
+	}
+	printf("%-20s %-16s %-20s %-20s %-18s %s\n", "at", "service", "purpose", "attribute",
+	       "state", "record id");
+	json_array_foreach(records, i, rec)
+	{
+		printf("%-20s %-16s %-20s %-20s %-18s %s\n", format_time(int_member(rec, "at"), at),
+		       str_member(rec, "service"), str_member(rec, "purpose"),
+		       str_member(rec, "attribute"), state_text(rec, now), str_member(rec, "id"));
+	}
+	json_decref(records);
+	return 0;
+}
+
+static void print_record(struct cli_env *env, const json_t *rec)
+{
+	const json_t *how = json_object_get(rec, "how");
+	json_t *citizen = NULL;
+	char t[32];
+
+	printf("id:             %s\n", str_member(rec, "id"));
+	printf("seq:            %lld\n", (long long)int_member(rec, "seq"));
+	/* the username helps the operator; the id alone if the account cannot be read */
+	if (cid_account_get(env->store, str_member(rec, "account_id"), &citizen) == CID_OK)
+		printf("citizen:        %s (%s)\n", str_member(citizen, "username"),
+		       str_member(rec, "account_id"));
+	else
+		printf("citizen:        %s (no such account)\n", str_member(rec, "account_id"));
+	json_decref(citizen);
+	printf("service:        %s\n", str_member(rec, "service"));
+	printf("purpose:        %s\n", str_member(rec, "purpose"));
+	printf("attribute:      %s\n", str_member(rec, "attribute"));
+	printf("state:          %s\n", state_text(rec, cli_now()));
+	printf("at:             %s\n", format_time(int_member(rec, "at"), t));
+	if (int_member(rec, "expires_at") != 0)
+		printf("expires at:     %s\n", format_time(int_member(rec, "expires_at"), t));
+	else
+		printf("expires at:     (none)\n");
+	printf("method:         %s\n", str_member(how, "method"));
+	if (json_object_get(how, "request_id") != NULL)
+		printf("request id:     %s\n", str_member(how, "request_id"));
+	printf("policy version: %s\n", str_member(rec, "policy_version"));
+	printf("purpose digest: %s\n", str_member(rec, "purpose_digest"));
+}
+
+static int verb_show(struct cli_env *env, const struct consent_opts *o, const char *record_id)
+{
+	json_t *rec = NULL;
+	enum cid_err rc = cid_consent_get(env->store, record_id, &rec);
+
+	if (rc == CID_ERR_NOTFOUND) {
+		fprintf(stderr,
+			"civicid consent: no consent record %s (see civicid consent list "
+			"USERNAME)\n",
+			record_id);
+		return 1;
+	}
+	if (rc != CID_OK)
+		return cli_fail("consent", record_id, rc);
+	if (o->json) {
+		cli_print_json(rec);
+	} else {
+		print_record(env, rec);
+		json_decref(rec);
+	}
+	return 0;
+}
+
+/* Prints, per attribute, the record just written; ids are freed. */
+static void report(const struct consent_opts *o, const char *username, const char *id,
+		   const char *state, char **ids)
+{
+	json_t *records = json_array();
+
+	for (size_t i = 0; i < o->n_attributes; i++) {
+		if (!o->json)
+			printf("%s: %s %s for %s / %s (record %s)\n", username, state,
+			       o->attributes[i], o->service, o->purpose, ids[i]);
+		json_array_append_new(records,
+				      json_pack("{s:s, s:s, s:s}", "attribute", o->attributes[i],
+						"state", state, "id", ids[i]));
+		free(ids[i]);
+	}
+	if (o->json)
+		cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:o}", "username", username,
+					 "account_id", id, "service", o->service, "purpose",
+					 o->purpose, "records", records));
+	else
+		json_decref(records);
+}
+
+/* Why attribute has no grant in force, for the operator; NULL if it has one. */
+static const char *not_granted(const struct cid_consent_facts *facts, const char *attribute)
+{
+	size_t n = 0;
+	const struct cid_consent_fact *f = cid_consent_facts_get(facts, &n);
+
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(f[i].attribute, attribute) != 0)
+			continue;
+		switch (f[i].state) {
+		case CID_CONSENT_GRANTED: return NULL;
+		case CID_CONSENT_REFUSED: return "the citizen refused it";
+		case CID_CONSENT_WITHDRAWN: return "it is already withdrawn";
+		case CID_CONSENT_EXPIRED: return "the grant has expired";
+		}
+	}
+	return "it was never granted";
+}
+
+/* Checks before writing, to name the attribute at fault; the write checks again. */
+static int check_withdrawable(struct cli_env *env, const struct consent_opts *o,
+			      const char *username, const char *id, int64_t now)
+{
+	struct cid_txn *txn = NULL;
+	struct cid_consent_facts *facts = NULL;
+	enum cid_err rc = cid_store_read_begin(env->store, &txn);
+	int status = 0;
+
+	if (rc == CID_OK)
+		rc = cid_consent_current(txn, id, o->service, o->purpose, now, &facts);
+	cid_store_read_end(txn);
+	if (rc != CID_OK)
+		return cli_fail("consent", "withdraw", rc);
+	for (size_t i = 0; i < o->n_attributes; i++) {
+		const char *why = not_granted(facts, o->attributes[i]);
+
+		if (why == NULL)
+			continue;
+		fprintf(stderr,
+			"civicid consent: %s has no consent in force for %s (service %s, purpose "
+			"%s): %s; nothing was recorded\n",
+			username, o->attributes[i], o->service, o->purpose, why);
+		status = 1;
+	}
+	cid_consent_facts_free(facts);
+	return status;
+}
+
+static int verb_withdraw(struct cli_env *env, const struct consent_opts *o, const char *username)
+{
+	char id[CID_ID_CHARS + 1];
+	char *ids[MAX_CLI_ATTRIBUTES];
+	int64_t now = cli_now();
+	struct cid_consent_context ctx = {
+	    .service = o->service,
+	    .purpose = o->purpose,
+	    .method = METHOD_WITHDRAW,
+	    .now = now,
+	};
+	int status = resolve(env, username, id);
+	enum cid_err rc;
+
+	if (status != 0)
+		return status;
+	status = check_withdrawable(env, o, username, id, now);
+	if (status != 0)
+		return status;
+	ctx.account_id = id;
+	rc = cid_consent_withdraw(env->store, &ctx, o->attributes, o->n_attributes, ids);
+	if (rc == CID_ERR_NOTFOUND) {
+		fprintf(stderr,
+			"civicid consent: the consents of %s changed meanwhile; nothing was "
+			"recorded: run the command again\n",
+			username);
+		return 1;
+	}
+	if (rc == CID_ERR_INVALID) {
+		fprintf(stderr,
+			"civicid consent: withdraw: invalid service or purpose name (1-128 bytes "
+			"of UTF-8, no newline)\n");
+		return 1;
+	}
+	if (rc != CID_OK)
+		return cli_fail("consent", "withdraw", rc);
+	report(o, username, id, "withdrawn", ids);
+	return 0;
+}
+
+static int verb_grant(struct cli_env *env, const struct consent_opts *o, const char *username)
+{
+	char id[CID_ID_CHARS + 1];
+	char *ids[MAX_CLI_ATTRIBUTES];
+	struct cid_consent_change changes[MAX_CLI_ATTRIBUTES];
+	uint64_t days = 0;
+	int64_t now = cli_now();
+	struct cid_consent_context ctx = {
+	    .service = o->service,
+	    .purpose = o->purpose,
+	    .policy_version = o->policy_version,
+	    .purpose_digest = o->purpose_digest,
+	    .method = METHOD_PAPER,
+	    .now = now,
+	};
+	int status;
+	enum cid_err rc;
+
+	if (o->expires_in != NULL && cid_parse_u64(o->expires_in, strlen(o->expires_in), 1,
+						   MAX_EXPIRES_DAYS, &days) != CID_OK)
+		return cli_usage("consent", "--expires-in wants a number of days, 1-3650");
+	status = resolve(env, username, id);
+	if (status != 0)
+		return status;
+	ctx.account_id = id;
+	for (size_t i = 0; i < o->n_attributes; i++)
+		changes[i] = (struct cid_consent_change){o->attributes[i], CID_CONSENT_GRANTED,
+							 days == 0 ? 0 : now + (int64_t)days * DAY};
+	rc = cid_consent_record(env->store, &ctx, changes, o->n_attributes, ids);
+	if (rc == CID_ERR_INVALID) {
+		fprintf(stderr,
+			"civicid consent: grant: the service, purpose, policy version and "
+			"purpose digest must each be 1-128 bytes of UTF-8 without a newline\n");
+		return 1;
+	}
+	if (rc != CID_OK)
+		return cli_fail("consent", "grant", rc);
+	report(o, username, id, "granted", ids);
+	return 0;
+}
+
+int cid_cli_consent(int argc, char **argv)
+{
+	static const char *const verbs[] = {"list", "show", "withdraw", "grant"};
+	struct consent_opts o = {0};
+	struct cli_env env;
+	const char *verb;
+	const char *arg;
+	int status;
+	bool known = false;
+
+	if (argc < 2 || cli_wants_help(argc, argv))
+		return argc < 2 ? (fputs(consent_help, stderr), 2) : cli_help(consent_help);
+	verb = argv[1];
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		known = known || strcmp(verb, verbs[i]) == 0;
+	if (!known)
+		return cli_usage("consent", "unknown verb");
+	status = parse(argc - 1, argv + 1, &o);
+	if (status != 0)
+		return status;
+	if (argc - 1 - optind != 1)
+		return cli_usage("consent", strcmp(verb, "show") == 0 ? "expected one RECORD_ID"
+								      : "expected one USERNAME");
+	arg = argv[1 + optind];
+	status = check_options(verb, &o);
+	if (status != 0)
+		return status;
+	status = cli_open("consent", o.config, o.store, &env);
+	if (status != 0)
+		return status;
+	if (strcmp(verb, "list") == 0)
+		status = verb_list(&env, &o, arg);
+	else if (strcmp(verb, "show") == 0)
+		status = verb_show(&env, &o, arg);
+	else if (strcmp(verb, "withdraw") == 0)
+		status = verb_withdraw(&env, &o, arg);
+	else
+		status = verb_grant(&env, &o, arg);
+	cli_close(&env);
+	return status;
+}

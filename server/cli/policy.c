@@ -1,0 +1,279 @@
+/*
+ * policy: `civicid policy check|show`. Both load policies exactly as the
+ * server does (libauth/policy.c), so a file that passes `check` is one the
+ * server accepts, and `show` prints what the consent screen is built from.
+ * Neither opens the store.
+ */
+#include "cli.h"
+
+#include "policy.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define DEFAULT_DIR "./policies"
+
+static const char policy_help[] =
+    "usage: civicid policy VERB [options]\n"
+    "\n"
+    "  check [FILE|DIR]...  parse the policies (every *.policy file of each DIR;\n"
+    "                       default ./policies) as one set, as the server loads\n"
+    "                       them; print every error as file:line: message and\n"
+    "                       exit 1 if there is any, else each service and version\n"
+    "  show SERVICE         the service's policy: purposes, texts, basis, rules\n"
+    "\n"
+    "  -d, --dir DIR        (show) the policy directory (default ./policies)\n"
+    "      --json           print JSON\n"
+    "\n"
+    "The format is described in policies/README.md.\n";
+
+/* Appends the paths an argument names: the file itself, or a directory's policies. */
+static int add_paths(const char *arg, char ***paths, size_t *n, size_t *cap)
+{
+	struct stat st;
+	char **found = NULL;
+	size_t n_found = 0;
+	enum cid_err rc;
+
+	if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
+		rc = cid_policy_list_dir(arg, &found, &n_found);
+		if (rc == CID_ERR_IO) {
+			perror(arg);
+			return 1;
+		}
+		if (rc != CID_OK)
+			return cli_fail("policy", arg, rc);
+	} else {
+		found = calloc(1, sizeof(*found));
+		if (found == NULL || (found[0] = strdup(arg)) == NULL) {
+			free(found);
+			return cli_fail("policy", arg, CID_ERR_NOMEM);
+		}
+		n_found = 1;
+	}
+	if (*n + n_found > *cap) {
+		size_t want = *n + n_found + 8;
+		char **grown = realloc(*paths, want * sizeof(*grown));
+		if (grown == NULL) {
+			cid_policy_paths_free(found, n_found);
+			return cli_fail("policy", arg, CID_ERR_NOMEM);
+		}
+		*paths = grown;
+		*cap = want;
+	}
+	for (size_t i = 0; i < n_found; i++)
+		(*paths)[(*n)++] = found[i];
+	free(found); /* the strings now belong to *paths */
+	return 0;
+}
+
+/* The lines of an error text as a JSON array. */
+static json_t *error_lines(const char *text, size_t len)
+{
+	json_t *a = json_array();
+
+	for (size_t pos = 0; a != NULL && pos < len;) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t n = nl == NULL ? len - pos : (size_t)(nl - (text + pos));
+		json_array_append_new(a, json_stringn(text + pos, n));
+		pos += n + 1;
+	}
+	return a;
+}
+
+static void print_check(const struct cid_policyset *ps, bool json)
+{
+	size_t n = cid_policyset_count(ps);
+	json_t *list = json_array();
+
+	if (!json)
+		printf("%zu policies OK\n", n);
+	for (size_t i = 0; i < n; i++) {
+		const char *service = cid_policyset_service(ps, i);
+		const char *version = cid_policyset_version(ps, service);
+		json_t *d = NULL;
+		const char *file = "";
+
+		if (cid_policy_describe(ps, service, &d) == CID_OK)
+			file = json_string_value(json_object_get(d, "file"));
+		if (json)
+			json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "service", service,
+							      "version", version, "file", file));
+		else
+			printf("  %-24s %s  %s\n", service, version, file);
+		json_decref(d);
+	}
+	if (json)
+		cli_print_json(json_pack("{s:b, s:o, s:[]}", "ok", 1, "policies", list, "errors"));
+	else
+		json_decref(list);
+}
+
+static int check(int argc, char **argv, bool json)
+{
+	char **paths = NULL, *text = NULL;
+	size_t n = 0, cap = 0, len = 0;
+	struct cid_policyset *ps = NULL;
+	FILE *errors = stderr;
+	int status = 0;
+
+	if (argc == 0)
+		status = add_paths(DEFAULT_DIR, &paths, &n, &cap);
+	for (int i = 0; status == 0 && i < argc; i++)
+		status = add_paths(argv[i], &paths, &n, &cap);
+	if (status != 0)
+		goto out;
+	if (json && (errors = open_memstream(&text, &len)) == NULL) {
+		status = cli_fail("policy", "check", CID_ERR_NOMEM);
+		goto out;
+	}
+	enum cid_err rc = cid_policyset_load((const char *const *)paths, n, errors, &ps);
+	if (json)
+		fclose(errors);
+	if (rc == CID_OK) {
+		print_check(ps, json);
+		if (n == 0)
+			fprintf(stderr, "civicid policy: no *.policy files: every release would be "
+					"denied\n");
+	} else if (rc == CID_ERR_CONFIG || rc == CID_ERR_IO) {
+		status = 1;
+		if (json)
+			cli_print_json(json_pack("{s:b, s:[], s:o}", "ok", 0, "policies", "errors",
+						 error_lines(text, len)));
+		else
+			fprintf(stderr, "civicid policy: %zu file(s) checked: errors above\n", n);
+	} else {
+		status = cli_fail("policy", "check", rc);
+	}
+out:
+	cid_policyset_free(ps);
+	cid_policy_paths_free(paths, n);
+	free(text);
+	return status;
+}
+
+static void print_rules(const json_t *rules, const char *verb)
+{
+	size_t i;
+	const json_t *r;
+
+	json_array_foreach(rules, i, r)
+	{
+		const json_t *level = json_object_get(r, "level");
+		printf("    %-6s %-24s", verb, json_string_value(json_object_get(r, "attribute")));
+		if (level != NULL)
+			printf(" level %lld", (long long)json_integer_value(level));
+		else
+			printf("        ");
+		printf("  %s\n", json_string_value(json_object_get(r, "rule")));
+	}
+}
+
+static const char *text_of(const json_t *o, const char *a, const char *b)
+{
+	return json_string_value(json_object_get(json_object_get(o, a), b));
+}
+
+static void print_policy(const json_t *d)
+{
+	size_t i;
+	const json_t *p;
+
+	printf("%s: %s / %s\n", json_string_value(json_object_get(d, "service")),
+	       text_of(d, "name", "ja"), text_of(d, "name", "en"));
+	printf("  file %s, version %s\n", json_string_value(json_object_get(d, "file")),
+	       json_string_value(json_object_get(d, "version")));
+	printf("  subject %s\n", json_string_value(json_object_get(d, "subject")));
+	json_array_foreach(json_object_get(d, "purposes"), i, p)
+	{
+		const char *basis = json_string_value(json_object_get(p, "basis"));
+
+		printf("\n  purpose %s\n", json_string_value(json_object_get(p, "id")));
+		printf("    ja: %s\n    en: %s\n", text_of(p, "text", "ja"),
+		       text_of(p, "text", "en"));
+		if (strcmp(basis, "statute") == 0)
+			printf("    basis statute: %s\n",
+			       json_string_value(json_object_get(p, "statute")));
+		else
+			printf("    basis consent, valid %lld days\n",
+			       (long long)json_integer_value(
+				   json_object_get(p, "consent_valid_days")));
+		printf("    retention %lld days\n",
+		       (long long)json_integer_value(json_object_get(p, "retention_days")));
+		printf("    digest %s\n", json_string_value(json_object_get(p, "digest")));
+		print_rules(json_object_get(p, "permit"), "permit");
+		print_rules(json_object_get(p, "deny"), "deny");
+	}
+}
+
+static int show(const char *service, const char *dir, bool json)
+{
+	struct cid_policyset *ps = NULL;
+	json_t *d = NULL;
+	enum cid_err rc = cid_policyset_load_dir(dir, stderr, &ps);
+
+	if (rc == CID_ERR_CONFIG || rc == CID_ERR_IO) {
+		fprintf(stderr, "civicid policy: the policies of %s do not load: errors above\n",
+			dir);
+		return 1;
+	}
+	if (rc != CID_OK)
+		return cli_fail("policy", dir, rc);
+	rc = cid_policy_describe(ps, service, &d);
+	cid_policyset_free(ps);
+	if (rc == CID_ERR_NOTFOUND) {
+		fprintf(stderr, "civicid policy: no policy for service '%s' in %s\n", service, dir);
+		return 1;
+	}
+	if (rc != CID_OK)
+		return cli_fail("policy", "show", rc);
+	if (json) {
+		cli_print_json(d);
+		return 0;
+	}
+	print_policy(d);
+	json_decref(d);
+	return 0;
+}
+
+int cid_cli_policy(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"dir", required_argument, NULL, 'd'},
+	    {"json", no_argument, NULL, 'j'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *dir = DEFAULT_DIR;
+	bool json = false, is_check;
+	int opt;
+
+	if (argc < 2 || cli_wants_help(argc, argv))
+		return argc < 2 ? (fputs(policy_help, stderr), 2) : cli_help(policy_help);
+	const char *verb = argv[1];
+	is_check = strcmp(verb, "check") == 0;
+	if (!is_check && strcmp(verb, "show") != 0)
+		return cli_usage("policy", "unknown verb");
+	optind = 1;
+	while ((opt = getopt_long(argc - 1, argv + 1, is_check ? "" : "d:", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'd':
+			if (is_check)
+				return cli_usage("policy", "check takes files and directories, not "
+							   "--dir");
+			dir = optarg;
+			break;
+		case 'j': json = true; break;
+		default: return cli_usage("policy", "unknown option");
+		}
+	}
+	argc -= optind + 1;
+	argv += optind + 1;
+	if (is_check)
+		return check(argc, argv, json);
+	if (argc != 1)
+		return cli_usage("policy", "show takes one SERVICE");
+	return show(argv[0], dir, json);
+}

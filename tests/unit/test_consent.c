@@ -1,0 +1,719 @@
+/*
+ * consent: append-only records on a real LMDB store. What the evaluator reads
+ * (current) is the last record per attribute, never a neighbour's; history
+ * keeps every change; a batch is all or nothing; bad names are refused
+ * (table-driven) before they can become key parts.
+ */
+#include "consent.h"
+#include "support.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define NOW	   1800000000
+#define HANAKO	   "0a1b2c3d-0000-4000-8000-000000000001"
+#define TARO	   "0a1b2c3d-0000-4000-8000-000000000002"
+#define SERVICE	   "childcare"
+#define PURPOSE	   "fee-calculation"
+#define VERSION	   "3f1c0e6a9d2b4c5e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e"
+#define DIGEST	   "digest-1"
+#define METHOD	   "web:consent-screen"
+#define X16	   "xxxxxxxxxxxxxxxx"
+#define NAME_128   X16 X16 X16 X16 X16 X16 X16 X16
+#define NAME_129   NAME_128 "x"
+#define WEEK	   (7 * 24 * 3600)
+#define N_ORDERING 40 /* past 0x0f and 0x1f: hex keys must still sort by number */
+
+struct fixture {
+	char dir[256];
+	struct cid_store *s;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->s = cid_test_store_open(f->dir);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	cid_test_store_close(f->s, f->dir);
+	free(f);
+	return 0;
+}
+
+static struct cid_consent_context context(const char *account_id, const char *service,
+					  const char *purpose, int64_t now)
+{
+	return (struct cid_consent_context){
+	    .account_id = account_id,
+	    .service = service,
+	    .purpose = purpose,
+	    .policy_version = VERSION,
+	    .purpose_digest = DIGEST,
+	    .method = METHOD,
+	    .request_id = "req-1",
+	    .now = now,
+	};
+}
+
+/* Records one change of hanako's (SERVICE, PURPOSE) at now; returns its id (caller frees). */
+static char *record1(struct cid_store *s, const char *attribute, enum cid_consent_state state,
+		     int64_t expires_at, int64_t now)
+{
+	struct cid_consent_context ctx = context(HANAKO, SERVICE, PURPOSE, now);
+	struct cid_consent_change c = {attribute, state, expires_at};
+	char *id = NULL;
+
+	assert_int_equal(cid_consent_record(s, &ctx, &c, 1, &id), CID_OK);
+	assert_non_null(id);
+	return id;
+}
+
+/* The current facts of (account, service, purpose) at now; free with cid_consent_facts_free. */
+static struct cid_consent_facts *current(struct cid_store *s, const char *account_id,
+					 const char *service, const char *purpose, int64_t now)
+{
+	struct cid_txn *txn = NULL;
+	struct cid_consent_facts *facts = NULL;
+
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	assert_int_equal(cid_consent_current(txn, account_id, service, purpose, now, &facts),
+			 CID_OK);
+	cid_store_read_end(txn);
+	assert_non_null(facts);
+	return facts;
+}
+
+/* The fact of attribute, or NULL. */
+static const struct cid_consent_fact *fact_of(const struct cid_consent_facts *facts,
+					      const char *attribute)
+{
+	size_t n = 0;
+	const struct cid_consent_fact *all = cid_consent_facts_get(facts, &n);
+
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(all[i].attribute, attribute) == 0)
+			return &all[i];
+	return NULL;
+}
+
+static size_t n_facts(const struct cid_consent_facts *facts)
+{
+	size_t n = 0;
+
+	(void)cid_consent_facts_get(facts, &n);
+	return n;
+}
+
+static json_t *history(struct cid_store *s, const char *account_id, const char *service)
+{
+	json_t *h = NULL;
+
+	assert_int_equal(cid_consent_history(s, account_id, service, &h), CID_OK);
+	assert_true(json_is_array(h));
+	return h;
+}
+
+static size_t history_size(struct cid_store *s, const char *account_id)
+{
+	json_t *h = history(s, account_id, NULL);
+	size_t n = json_array_size(h);
+
+	json_decref(h);
+	return n;
+}
+
+static const char *member(const json_t *o, const char *name)
+{
+	return json_string_value(json_object_get(o, name));
+}
+
+static json_int_t int_member(const json_t *o, const char *name)
+{
+	return json_integer_value(json_object_get(o, name));
+}
+
+/* ---- behaviour ---- */
+
+static void test_withdraw_after_grant_keeps_both_records(void **state)
+{
+	struct fixture *f = *state;
+	char *grant = record1(f->s, "email", CID_CONSENT_GRANTED, 0, NOW);
+	char *withdrawal = record1(f->s, "email", CID_CONSENT_WITHDRAWN, 0, NOW + 60);
+	struct cid_consent_facts *facts = current(f->s, HANAKO, SERVICE, PURPOSE, NOW + 61);
+	const struct cid_consent_fact *email = fact_of(facts, "email");
+	json_t *h = history(f->s, HANAKO, NULL);
+
+	assert_int_equal(n_facts(facts), 1);
+	assert_non_null(email);
+	assert_int_equal(email->state, CID_CONSENT_WITHDRAWN);
+	assert_string_equal(email->record_id, withdrawal);
+	assert_string_equal(email->purpose_digest, DIGEST);
+	/* never deleted: the grant is still there, before the withdrawal */
+	assert_int_equal(json_array_size(h), 2);
+	assert_string_equal(member(json_array_get(h, 0), "id"), grant);
+	assert_string_equal(member(json_array_get(h, 0), "state"), "granted");
+	assert_int_equal(int_member(json_array_get(h, 0), "at"), NOW);
+	assert_string_equal(member(json_array_get(h, 1), "id"), withdrawal);
+	assert_string_equal(member(json_array_get(h, 1), "state"), "withdrawn");
+	assert_int_equal(int_member(json_array_get(h, 1), "at"), NOW + 60);
+	assert_string_equal(member(json_object_get(json_array_get(h, 1), "how"), "method"), METHOD);
+	assert_string_equal(member(json_object_get(json_array_get(h, 1), "how"), "request_id"),
+			    "req-1");
+	assert_string_equal(member(json_array_get(h, 1), "policy_version"), VERSION);
+	assert_string_equal(member(json_array_get(h, 1), "account_id"), HANAKO);
+	json_decref(h);
+	cid_consent_facts_free(facts);
+	free(grant);
+	free(withdrawal);
+}
+
+static void test_grant_expires_at_its_expiry(void **state)
+{
+	struct fixture *f = *state;
+	char *id = record1(f->s, "birthdate", CID_CONSENT_GRANTED, NOW + WEEK, NOW);
+	struct cid_consent_facts *before = current(f->s, HANAKO, SERVICE, PURPOSE, NOW + WEEK - 1);
+	struct cid_consent_facts *at = current(f->s, HANAKO, SERVICE, PURPOSE, NOW + WEEK);
+	struct cid_consent_facts *after = current(f->s, HANAKO, SERVICE, PURPOSE, NOW + 2 * WEEK);
+	json_t *h = history(f->s, HANAKO, SERVICE);
+
+	assert_int_equal(fact_of(before, "birthdate")->state, CID_CONSENT_GRANTED);
+	assert_int_equal(fact_of(before, "birthdate")->expires_at, NOW + WEEK);
+	assert_int_equal(fact_of(at, "birthdate")->state, CID_CONSENT_EXPIRED);
+	assert_int_equal(fact_of(at, "birthdate")->expires_at, NOW + WEEK);
+	assert_string_equal(fact_of(at, "birthdate")->record_id, id);
+	assert_int_equal(fact_of(after, "birthdate")->state, CID_CONSENT_EXPIRED);
+	/* what is stored stays what was given; only the reading changes with time */
+	assert_string_equal(member(json_array_get(h, 0), "state"), "granted");
+	assert_int_equal(int_member(json_array_get(h, 0), "expires_at"), NOW + WEEK);
+	json_decref(h);
+	cid_consent_facts_free(before);
+	cid_consent_facts_free(at);
+	cid_consent_facts_free(after);
+	free(id);
+}
+
+static void test_refusal_is_current_and_a_later_grant_supersedes_it(void **state)
+{
+	struct fixture *f = *state;
+	char *refusal = record1(f->s, "household_size", CID_CONSENT_REFUSED, 0, NOW);
+	struct cid_consent_facts *facts = current(f->s, HANAKO, SERVICE, PURPOSE, NOW);
+	char *grant = NULL;
+
+	assert_int_equal(fact_of(facts, "household_size")->state, CID_CONSENT_REFUSED);
+	assert_int_equal(fact_of(facts, "household_size")->expires_at, 0);
+	assert_string_equal(fact_of(facts, "household_size")->record_id, refusal);
+	cid_consent_facts_free(facts);
+	grant = record1(f->s, "household_size", CID_CONSENT_GRANTED, NOW + WEEK, NOW + 1);
+	facts = current(f->s, HANAKO, SERVICE, PURPOSE, NOW + 2);
+	assert_int_equal(fact_of(facts, "household_size")->state, CID_CONSENT_GRANTED);
+	assert_string_equal(fact_of(facts, "household_size")->record_id, grant);
+	assert_int_equal(history_size(f->s, HANAKO), 2);
+	cid_consent_facts_free(facts);
+	free(refusal);
+	free(grant);
+}
+
+static void test_expiry_of_refusal_or_withdrawal_is_not_recorded(void **state)
+{
+	struct fixture *f = *state;
+	char *id = record1(f->s, "email", CID_CONSENT_REFUSED, NOW + WEEK, NOW);
+	json_t *rec = NULL;
+
+	assert_int_equal(cid_consent_get(f->s, id, &rec), CID_OK);
+	assert_int_equal(int_member(rec, "expires_at"), 0);
+	json_decref(rec);
+	free(id);
+}
+
+static void test_several_attributes_in_one_call(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_consent_context ctx = context(HANAKO, SERVICE, PURPOSE, NOW);
+	const struct cid_consent_change changes[] = {
+	    {"email", CID_CONSENT_GRANTED, NOW + WEEK},
+	    {"birthdate", CID_CONSENT_REFUSED, 0},
+	    {"household_size", CID_CONSENT_GRANTED, 0},
+	};
+	char *ids[3] = {NULL, NULL, NULL};
+	struct cid_consent_facts *facts = NULL;
+	json_t *h = NULL;
+
+	assert_int_equal(cid_consent_record(f->s, &ctx, changes, 3, ids), CID_OK);
+	for (size_t i = 0; i < 3; i++) {
+		assert_non_null(ids[i]);
+		assert_int_equal(strlen(ids[i]), CID_ID_CHARS);
+		for (size_t j = 0; j < i; j++)
+			assert_string_not_equal(ids[i], ids[j]);
+	}
+	facts = current(f->s, HANAKO, SERVICE, PURPOSE, NOW);
+	assert_int_equal(n_facts(facts), 3);
+	assert_int_equal(fact_of(facts, "email")->state, CID_CONSENT_GRANTED);
+	assert_string_equal(fact_of(facts, "email")->record_id, ids[0]);
+	assert_int_equal(fact_of(facts, "birthdate")->state, CID_CONSENT_REFUSED);
+	assert_string_equal(fact_of(facts, "birthdate")->record_id, ids[1]);
+	assert_int_equal(fact_of(facts, "household_size")->state, CID_CONSENT_GRANTED);
+	/* one call, consecutive numbers */
+	h = history(f->s, HANAKO, NULL);
+	json_int_t seqs[3] = {0, 0, 0};
+	size_t i;
+	json_t *rec;
+	json_array_foreach(h, i, rec)
+	{
+		for (size_t k = 0; k < 3; k++)
+			if (strcmp(member(rec, "id"), ids[k]) == 0)
+				seqs[k] = int_member(rec, "seq");
+	}
+	assert_int_equal(seqs[0], 1);
+	assert_int_equal(seqs[1], 2);
+	assert_int_equal(seqs[2], 3);
+	json_decref(h);
+	cid_consent_facts_free(facts);
+	for (size_t k = 0; k < 3; k++)
+		free(ids[k]);
+}
+
+static void test_invalid_change_in_a_batch_writes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_consent_context ctx = context(HANAKO, SERVICE, PURPOSE, NOW);
+	const struct cid_consent_change bad_last[] = {
+	    {"email", CID_CONSENT_GRANTED, 0},
+	    {"birthdate", CID_CONSENT_GRANTED, 0},
+	    {"favourite_colour", CID_CONSENT_GRANTED, 0},
+	};
+	const struct cid_consent_change twice[] = {
+	    {"email", CID_CONSENT_GRANTED, 0},
+	    {"email", CID_CONSENT_REFUSED, 0},
+	};
+	char untouched[] = "untouched";
+	char *ids[3] = {untouched, NULL, NULL};
+	char *id = NULL;
+	json_t *rec = NULL;
+
+	assert_int_equal(cid_consent_record(f->s, &ctx, bad_last, 3, ids), CID_ERR_INVALID);
+	assert_string_equal(ids[0], "untouched");
+	assert_int_equal(cid_consent_record(f->s, &ctx, twice, 2, NULL), CID_ERR_INVALID);
+	assert_int_equal(history_size(f->s, HANAKO), 0);
+	/* the counter did not move either */
+	id = record1(f->s, "email", CID_CONSENT_GRANTED, 0, NOW);
+	assert_int_equal(cid_consent_get(f->s, id, &rec), CID_OK);
+	assert_int_equal(int_member(rec, "seq"), 1);
+	json_decref(rec);
+	free(id);
+}
+
+static void test_withdraw_fails_whole_batch_without_a_grant(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_consent_context ctx = context(HANAKO, SERVICE, PURPOSE, NOW + 10);
+	const char *const attrs[] = {"email", "birthdate"};
+	char *email = record1(f->s, "email", CID_CONSENT_GRANTED, 0, NOW);
+
+	/* birthdate was never granted: the email withdrawal is not written either */
+	assert_int_equal(cid_consent_withdraw(f->s, &ctx, attrs, 2, NULL), CID_ERR_NOTFOUND);
+	assert_int_equal(history_size(f->s, HANAKO), 1);
+	free(record1(f->s, "birthdate", CID_CONSENT_REFUSED, 0, NOW + 1));
+	assert_int_equal(cid_consent_withdraw(f->s, &ctx, attrs, 2, NULL), CID_ERR_NOTFOUND);
+	assert_int_equal(history_size(f->s, HANAKO), 2);
+	free(email);
+}
+
+static void test_withdraw_records_the_versions_it_withdraws(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_consent_context grant = context(HANAKO, SERVICE, PURPOSE, NOW);
+	struct cid_consent_context withdraw = context(HANAKO, SERVICE, PURPOSE, NOW + 10);
+	const struct cid_consent_change c[] = {{"email", CID_CONSENT_GRANTED, NOW + WEEK}};
+	const char *const attrs[] = {"email"};
+	char *id = NULL;
+	json_t *rec = NULL;
+	struct cid_consent_facts *facts = NULL;
+
+	grant.policy_version = "old-version";
+	grant.purpose_digest = "old-digest";
+	assert_int_equal(cid_consent_record(f->s, &grant, c, 1, NULL), CID_OK);
+	withdraw.policy_version = NULL; /* copied from the grant */
+	withdraw.purpose_digest = NULL;
+	withdraw.method = "cli:withdraw";
+	withdraw.request_id = NULL;
+	assert_int_equal(cid_consent_withdraw(f->s, &withdraw, attrs, 1, &id), CID_OK);
+	assert_int_equal(cid_consent_get(f->s, id, &rec), CID_OK);
+	assert_string_equal(member(rec, "state"), "withdrawn");
+	assert_string_equal(member(rec, "policy_version"), "old-version");
+	assert_string_equal(member(rec, "purpose_digest"), "old-digest");
+	assert_string_equal(member(json_object_get(rec, "how"), "method"), "cli:withdraw");
+	assert_null(json_object_get(json_object_get(rec, "how"), "request_id"));
+	assert_int_equal(int_member(rec, "expires_at"), 0);
+	facts = current(f->s, HANAKO, SERVICE, PURPOSE, NOW + 11);
+	assert_int_equal(fact_of(facts, "email")->state, CID_CONSENT_WITHDRAWN);
+	/* withdrawn already: nothing left to withdraw */
+	assert_int_equal(cid_consent_withdraw(f->s, &withdraw, attrs, 1, NULL), CID_ERR_NOTFOUND);
+	json_decref(rec);
+	cid_consent_facts_free(facts);
+	free(id);
+}
+
+static void test_withdraw_refuses_an_expired_grant(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_consent_context ctx = context(HANAKO, SERVICE, PURPOSE, NOW + WEEK);
+	const char *const attrs[] = {"email"};
+
+	free(record1(f->s, "email", CID_CONSENT_GRANTED, NOW + WEEK, NOW));
+	assert_int_equal(cid_consent_withdraw(f->s, &ctx, attrs, 1, NULL), CID_ERR_NOTFOUND);
+	ctx.now = NOW + WEEK - 1;
+	assert_int_equal(cid_consent_withdraw(f->s, &ctx, attrs, 1, NULL), CID_OK);
+	assert_int_equal(history_size(f->s, HANAKO), 2);
+}
+
+static void test_current_sees_only_its_citizen_service_and_purpose(void **state)
+{
+	struct fixture *f = *state;
+
+	/* neighbours, including names that extend ours ("childcare" / "childcare2") */
+	const struct {
+		const char *account, *service, *purpose;
+		enum cid_consent_state state;
+	} others[] = {
+	    {TARO, SERVICE, PURPOSE, CID_CONSENT_GRANTED},
+	    {HANAKO, "library", PURPOSE, CID_CONSENT_GRANTED},
+	    {HANAKO, SERVICE, "newsletter", CID_CONSENT_GRANTED},
+	    {HANAKO, SERVICE "2", PURPOSE, CID_CONSENT_GRANTED},
+	    {HANAKO, SERVICE, PURPOSE "-2", CID_CONSENT_GRANTED},
+	    {HANAKO, "child", "care\n" PURPOSE, CID_CONSENT_GRANTED}, /* refused, see below */
+	};
+	struct cid_consent_facts *facts = NULL;
+	json_t *h = NULL;
+
+	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+		struct cid_consent_context ctx =
+		    context(others[i].account, others[i].service, others[i].purpose, NOW);
+		const struct cid_consent_change c[] = {
+		    {"email", others[i].state, 0},
+		    {"birthdate", others[i].state, 0},
+		};
+		enum cid_err want = strchr(others[i].purpose, '\n') ? CID_ERR_INVALID : CID_OK;
+
+		assert_int_equal(cid_consent_record(f->s, &ctx, c, 2, NULL), want);
+	}
+	free(record1(f->s, "email", CID_CONSENT_REFUSED, 0, NOW));
+	facts = current(f->s, HANAKO, SERVICE, PURPOSE, NOW);
+	assert_int_equal(n_facts(facts), 1);
+	assert_int_equal(fact_of(facts, "email")->state, CID_CONSENT_REFUSED);
+	assert_null(fact_of(facts, "birthdate"));
+	cid_consent_facts_free(facts);
+	/* a name with the separator cannot reach another triple's records */
+	facts = current(f->s, HANAKO, SERVICE "\n" PURPOSE, "x", NOW);
+	assert_int_equal(n_facts(facts), 0);
+	assert_null(cid_consent_facts_get(facts, &(size_t){0}));
+	cid_consent_facts_free(facts);
+	facts = current(f->s, "not-an-id", SERVICE, PURPOSE, NOW);
+	assert_int_equal(n_facts(facts), 0);
+	cid_consent_facts_free(facts);
+	/* history: by citizen, and by citizen and service */
+	assert_int_equal(history_size(f->s, TARO), 2);
+	h = history(f->s, HANAKO, SERVICE);
+	assert_int_equal(json_array_size(h), 2 + 2 + 1); /* newsletter, fee-calculation-2, ours */
+	json_decref(h);
+	h = history(f->s, HANAKO, NULL);
+	assert_int_equal(json_array_size(h), 4 * 2 + 1);
+	json_decref(h);
+	h = history(f->s, HANAKO, "no-such-service");
+	assert_int_equal(json_array_size(h), 0);
+	json_decref(h);
+	h = history(f->s, "bad\nid", NULL);
+	assert_int_equal(json_array_size(h), 0);
+	json_decref(h);
+}
+
+static void test_ordering_past_sixteen_records(void **state)
+{
+	struct fixture *f = *state;
+	char *ids[N_ORDERING];
+	struct cid_consent_facts *facts = NULL;
+	json_t *h = NULL;
+	json_t *latest = NULL;
+	struct cid_txn *txn = NULL;
+	size_t i;
+	json_t *rec;
+
+	/* email alternates; birthdate, interleaved, changes every third time */
+	for (i = 0; i < N_ORDERING; i++) {
+		const char *attr = i % 3 == 2 ? "birthdate" : "email";
+		enum cid_consent_state st =
+		    i % 2 == 0 ? CID_CONSENT_GRANTED : CID_CONSENT_WITHDRAWN;
+
+		ids[i] = record1(f->s, attr, st, 0, NOW + (int64_t)i);
+	}
+	facts = current(f->s, HANAKO, SERVICE, PURPOSE, NOW + N_ORDERING);
+	assert_int_equal(n_facts(facts), 2);
+	/* the last email change is i = 39 (withdrawn), the last birthdate one i = 38 (granted) */
+	assert_string_equal(fact_of(facts, "email")->record_id, ids[39]);
+	assert_int_equal(fact_of(facts, "email")->state, CID_CONSENT_WITHDRAWN);
+	assert_string_equal(fact_of(facts, "birthdate")->record_id, ids[38]);
+	assert_int_equal(fact_of(facts, "birthdate")->state, CID_CONSENT_GRANTED);
+	/* history: per attribute (birthdate < email), oldest first */
+	h = history(f->s, HANAKO, NULL);
+	assert_int_equal(json_array_size(h), N_ORDERING);
+	json_int_t last = 0;
+	const char *last_attr = "";
+	json_array_foreach(h, i, rec)
+	{
+		if (strcmp(member(rec, "attribute"), last_attr) != 0)
+			last = 0;
+		assert_true(int_member(rec, "seq") > last);
+		last = int_member(rec, "seq");
+		last_attr = member(rec, "attribute");
+	}
+	assert_string_equal(member(json_array_get(h, 0), "attribute"), "birthdate");
+	assert_string_equal(member(json_array_get(h, N_ORDERING - 1), "id"), ids[39]);
+	json_decref(h);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_consent_latest(txn, HANAKO, SERVICE, PURPOSE, "email", &latest),
+			 CID_OK);
+	assert_string_equal(member(latest, "id"), ids[39]);
+	assert_int_equal(int_member(latest, "seq"), 40);
+	json_decref(latest);
+	assert_int_equal(cid_consent_latest(txn, HANAKO, SERVICE, PURPOSE, "address", &latest),
+			 CID_ERR_NOTFOUND);
+	assert_int_equal(cid_consent_latest(txn, HANAKO, SERVICE, PURPOSE, "email#ja", &latest),
+			 CID_ERR_NOTFOUND);
+	cid_store_read_end(txn);
+	cid_consent_facts_free(facts);
+	for (i = 0; i < N_ORDERING; i++)
+		free(ids[i]);
+}
+
+static void test_get_by_id(void **state)
+{
+	struct fixture *f = *state;
+	char *a = record1(f->s, "email", CID_CONSENT_GRANTED, NOW + WEEK, NOW);
+	char *b = record1(f->s, "birthdate", CID_CONSENT_REFUSED, 0, NOW + 1);
+	json_t *rec = NULL;
+
+	assert_int_equal(cid_consent_get(f->s, a, &rec), CID_OK);
+	assert_string_equal(member(rec, "id"), a);
+	assert_string_equal(member(rec, "attribute"), "email");
+	assert_string_equal(member(rec, "service"), SERVICE);
+	assert_string_equal(member(rec, "purpose"), PURPOSE);
+	assert_int_equal(int_member(rec, "expires_at"), NOW + WEEK);
+	json_decref(rec);
+	assert_int_equal(cid_consent_get(f->s, b, &rec), CID_OK);
+	assert_string_equal(member(rec, "state"), "refused");
+	json_decref(rec);
+	rec = NULL;
+	assert_int_equal(cid_consent_get(f->s, "00000000-0000-4000-8000-000000000000", &rec),
+			 CID_ERR_NOTFOUND);
+	/* the citizen's id is in every record, but is not a record id */
+	assert_int_equal(cid_consent_get(f->s, HANAKO, &rec), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_consent_get(f->s, "short", &rec), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_consent_get(f->s, NULL, &rec), CID_ERR_NOTFOUND);
+	assert_null(rec);
+	free(a);
+	free(b);
+}
+
+static void test_facts_outlive_the_transaction(void **state)
+{
+	struct fixture *f = *state;
+	char *id = record1(f->s, "email", CID_CONSENT_GRANTED, 0, NOW);
+	struct cid_consent_facts *facts = current(f->s, HANAKO, SERVICE, PURPOSE, NOW);
+	const struct cid_consent_fact *email = fact_of(facts, "email");
+
+	/* the read transaction is over; later writes must not move the strings */
+	for (int i = 0; i < 50; i++)
+		free(record1(f->s, "email", i % 2 ? CID_CONSENT_GRANTED : CID_CONSENT_REFUSED, 0,
+			     NOW + 1 + i));
+	assert_string_equal(email->attribute, "email");
+	assert_string_equal(email->record_id, id);
+	assert_string_equal(email->purpose_digest, DIGEST);
+	assert_int_equal(email->state, CID_CONSENT_GRANTED);
+	cid_consent_facts_free(facts);
+	cid_consent_facts_free(NULL);
+	free(id);
+}
+
+static void test_state_names(void **state)
+{
+	enum cid_consent_state st = CID_CONSENT_GRANTED;
+
+	(void)state;
+	assert_string_equal(cid_consent_state_name(CID_CONSENT_GRANTED), "granted");
+	assert_string_equal(cid_consent_state_name(CID_CONSENT_REFUSED), "refused");
+	assert_string_equal(cid_consent_state_name(CID_CONSENT_WITHDRAWN), "withdrawn");
+	assert_string_equal(cid_consent_state_name(CID_CONSENT_EXPIRED), "expired");
+	assert_string_equal(cid_consent_state_name((enum cid_consent_state)42), "unknown");
+	assert_int_equal(cid_consent_state_parse("withdrawn", &st), CID_OK);
+	assert_int_equal(st, CID_CONSENT_WITHDRAWN);
+	assert_int_equal(cid_consent_state_parse("Granted", &st), CID_ERR_INVALID);
+	assert_int_equal(cid_consent_state_parse(NULL, &st), CID_ERR_INVALID);
+	assert_true(cid_consent_attribute_ok("family_name"));
+	assert_false(cid_consent_attribute_ok("family_name#ja-Kana-JP"));
+	assert_false(cid_consent_attribute_ok("password"));
+	assert_false(cid_consent_attribute_ok(NULL));
+}
+
+/* ---- invalid input, one row per case ---- */
+
+struct record_case {
+	const char *what;
+	const char *account_id, *service, *purpose, *policy_version, *purpose_digest, *method,
+	    *request_id;
+	const char *attribute, *attribute2; /* attribute2: a second change, or NULL */
+	enum cid_consent_state state;
+	int64_t expires_at;
+	int64_t now;
+	size_t n; /* changes passed: attribute, then attribute2 */
+	enum cid_err expect;
+};
+
+#define OK_CTX HANAKO, SERVICE, PURPOSE, VERSION, DIGEST, METHOD, NULL
+
+static const struct record_case record_cases[] = {
+    {"valid", OK_CTX, "email", NULL, CID_CONSENT_GRANTED, 0, NOW, 1, CID_OK},
+    {"account id NULL", NULL, SERVICE, PURPOSE, VERSION, DIGEST, METHOD, NULL, "email", NULL,
+     CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
+    {"account id of 35 chars", "0a1b2c3d-0000-4000-8000-00000000000", SERVICE, PURPOSE, VERSION,
+     DIGEST, METHOD, NULL, "email", NULL, CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
+    {"account id not a UUID", "0A1B2C3D-0000-4000-8000-000000000001", SERVICE, PURPOSE, VERSION,
+     DIGEST, METHOD, NULL, "email", NULL, CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
+    {"account id with a newline", "0a1b2c3d-0000-4000-8000-00000000000\n", SERVICE, PURPOSE,
+     VERSION, DIGEST, METHOD, NULL, "email", NULL, CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
+    {"service NULL", HANAKO, NULL, PURPOSE, VERSION, DIGEST, METHOD, NULL, "email", NULL,
+     CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
+    {"service empty", HANAKO, "", PURPOSE, VERSION, DIGEST, METHOD, NULL, "email", NULL,
+     CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
+    {"service with a newline", HANAKO, "child\ncare", PURPOSE, VERSION, DIGEST, METHOD, NULL,
+     "email", NULL, CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
+    {"service of 128 bytes", HANAKO, NAME_128, PURPOSE, VERSION, DIGEST, METHOD, NULL, "email",
+     NULL, CID_CONSENT_GRANTED, 0, NOW, 1, CID_OK},
+    {"service of 129 bytes", HANAKO, NAME_129, PURPOSE, VERSION, DIGEST, METHOD, NULL, "email",
+     NULL, CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
+    {"service not UTF-8", HANAKO, "child\xff", PURPOSE, VERSION, DIGEST, METHOD, NULL, "email",
+     NULL, CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
+    {"service with a control", HANAKO, "child\x01", PURPOSE, VERSION, DIGEST, METHOD, NULL, "email",
+     NULL, CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
+    {"service in Japanese", HANAKO, "子育て支援", PURPOSE, VERSION, DIGEST, METHOD, NULL, "email",
+     NULL, CID_CONSENT_GRANTED, 0, NOW, 1, CID_OK},
+    {"purpose NULL", HANAKO, SERVICE, NULL, VERSION, DIGEST, METHOD, NULL, "email", NULL,
+     CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
+    {"purpose with a newline", HANAKO, SERVICE, "fee\n", VERSION, DIGEST, METHOD, NULL, "email",
+     NULL, CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
+    {"purpose of 129 bytes", HANAKO, SERVICE, NAME_129, VERSION, DIGEST, METHOD, NULL, "email",
+     NULL, CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
+    {"attribute NULL", OK_CTX, NULL, NULL, CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
+    {"attribute empty", OK_CTX, "", NULL, CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
+    {"attribute unknown", OK_CTX, "favourite_colour", NULL, CID_CONSENT_GRANTED, 0, NOW, 1,
+     CID_ERR_INVALID},
+    {"attribute with a language tag", OK_CTX, "family_name#ja-Kana-JP", NULL, CID_CONSENT_GRANTED,
+     0, NOW, 1, CID_ERR_INVALID},
+    {"attribute with a newline", OK_CTX, "email\n", NULL, CID_CONSENT_GRANTED, 0, NOW, 1,
+     CID_ERR_INVALID},
+    {"attribute twice", OK_CTX, "email", "email", CID_CONSENT_GRANTED, 0, NOW, 2, CID_ERR_INVALID},
+    {"state EXPIRED", OK_CTX, "email", NULL, CID_CONSENT_EXPIRED, 0, NOW, 1, CID_ERR_INVALID},
+    {"state out of range", OK_CTX, "email", NULL, (enum cid_consent_state)42, 0, NOW, 1,
+     CID_ERR_INVALID},
+    {"no changes", OK_CTX, "email", NULL, CID_CONSENT_GRANTED, 0, NOW, 0, CID_ERR_INVALID},
+    {"grant expiring now", OK_CTX, "email", NULL, CID_CONSENT_GRANTED, NOW, NOW, 1,
+     CID_ERR_INVALID},
+    {"grant expiring next second", OK_CTX, "email", NULL, CID_CONSENT_GRANTED, NOW + 1, NOW, 1,
+     CID_OK},
+    {"negative expiry", OK_CTX, "email", NULL, CID_CONSENT_WITHDRAWN, -1, NOW, 1, CID_ERR_INVALID},
+    {"negative time", OK_CTX, "email", NULL, CID_CONSENT_GRANTED, 0, -1, 1, CID_ERR_INVALID},
+    {"policy version NULL", HANAKO, SERVICE, PURPOSE, NULL, DIGEST, METHOD, NULL, "email", NULL,
+     CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
+    {"purpose digest empty", HANAKO, SERVICE, PURPOSE, VERSION, "", METHOD, NULL, "email", NULL,
+     CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
+    {"method NULL", HANAKO, SERVICE, PURPOSE, VERSION, DIGEST, NULL, NULL, "email", NULL,
+     CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
+    {"request id with a newline", HANAKO, SERVICE, PURPOSE, VERSION, DIGEST, METHOD, "r\n1",
+     "email", NULL, CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
+    {"request id given", HANAKO, SERVICE, PURPOSE, VERSION, DIGEST, METHOD, "req-9", "email", NULL,
+     CID_CONSENT_REFUSED, 0, NOW, 1, CID_OK},
+};
+
+static void test_record_input_table(void **state)
+{
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof(record_cases) / sizeof(record_cases[0]); i++) {
+		const struct record_case *r = &record_cases[i];
+		struct cid_consent_context ctx = {
+		    .account_id = r->account_id,
+		    .service = r->service,
+		    .purpose = r->purpose,
+		    .policy_version = r->policy_version,
+		    .purpose_digest = r->purpose_digest,
+		    .method = r->method,
+		    .request_id = r->request_id,
+		    .now = r->now,
+		};
+		const struct cid_consent_change c[2] = {
+		    {r->attribute, r->state, r->expires_at},
+		    {r->attribute2, r->state, r->expires_at},
+		};
+		size_t n = r->n;
+		size_t before = history_size(f->s, HANAKO);
+		char *ids[2] = {NULL, NULL};
+		enum cid_err rc = cid_consent_record(f->s, &ctx, c, n, ids);
+
+		if (rc != r->expect)
+			fail_msg("%s: got %s, wanted %s", r->what, cid_strerror(rc),
+				 cid_strerror(r->expect));
+		/* an error writes nothing and hands out no id */
+		if (rc != CID_OK) {
+			assert_null(ids[0]);
+			assert_int_equal(history_size(f->s, HANAKO), before);
+		} else if (r->account_id != NULL && strcmp(r->account_id, HANAKO) == 0) {
+			assert_int_equal(history_size(f->s, HANAKO), before + n);
+		}
+		free(ids[0]);
+		free(ids[1]);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_withdraw_after_grant_keeps_both_records, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_grant_expires_at_its_expiry, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_refusal_is_current_and_a_later_grant_supersedes_it,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_expiry_of_refusal_or_withdrawal_is_not_recorded,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_several_attributes_in_one_call, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_invalid_change_in_a_batch_writes_nothing, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_withdraw_fails_whole_batch_without_a_grant, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_withdraw_records_the_versions_it_withdraws, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_withdraw_refuses_an_expired_grant, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_current_sees_only_its_citizen_service_and_purpose,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ordering_past_sixteen_records, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_get_by_id, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_facts_outlive_the_transaction, setup, teardown),
+	    cmocka_unit_test(test_state_names),
+	    cmocka_unit_test_setup_teardown(test_record_input_table, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
