@@ -1,7 +1,8 @@
 /*
- * cid: the request context. The only mutable shared state is the pointer to
- * the current keyset, swapped under a mutex; each keyset carries a reference
- * count so a request that started with the old keys finishes with them.
+ * cid: the request context. The only mutable shared state is the pointers to
+ * the current keyset and policyset, each swapped under a mutex; each snapshot
+ * carries a reference count so a request that started with the old keys or
+ * policies finishes with them.
  */
 #include "cid.h"
 
@@ -20,6 +21,13 @@ struct cid_keyref {
 	atomic_int refs;
 };
 
+struct cid_policyref {
+	struct cid_policyset *ps;
+	atomic_int refs;
+};
+
+#define POLICY_RELOAD "policy_reload"
+
 struct cid_ctx {
 	const struct cid_config *cfg;
 	struct cid_store *store;
@@ -28,8 +36,21 @@ struct cid_ctx {
 	size_t discovery_len;
 	pthread_mutex_t lock; /* guards cur */
 	struct cid_keyref *cur;
-	int64_t next_drop; /* earliest drop_after among loaded retired keys (0: none) */
+	int64_t next_drop;	     /* earliest drop_after among loaded retired keys (0: none) */
+	pthread_mutex_t policy_lock; /* guards policies, reload_seen */
+	struct cid_policyref *policies;
+	uint64_t reload_seen; /* the policy_reload counter last acted on */
+	cid_audit_hook audit;
+	void *audit_arg;
 };
+
+void cid_policyref_put(struct cid_policyref *r)
+{
+	if (r != NULL && atomic_fetch_sub(&r->refs, 1) == 1) {
+		cid_policyset_free(r->ps);
+		free(r);
+	}
+}
 
 void cid_keyref_put(struct cid_keyref *r)
 {
@@ -134,17 +155,48 @@ static json_t *discovery_doc(const char *iss)
 	return d;
 }
 
-enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, struct cid_ctx **out)
+/* A new snapshot of the policies of dir, with one reference. */
+static enum cid_err policies_load(const char *dir, FILE *errors, struct cid_policyref **out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_policyref *r = calloc(1, sizeof(*r));
+
+	CID_ENSURE(r != NULL, CID_ERR_NOMEM);
+	atomic_init(&r->refs, 1);
+	CID_TRY(cid_policyset_load_dir(dir, errors, &r->ps));
+	*out = r;
+	r = NULL;
+out:
+	free(r);
+	return rc;
+}
+
+enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, FILE *errors,
+			  struct cid_ctx **out)
 {
 	enum cid_err rc = CID_OK;
 	struct cid_ctx *ctx = calloc(1, sizeof(*ctx));
 	struct salt_arg sa;
 	json_t *doc = NULL;
+	bool locks = false;
 
 	CID_ENSURE(ctx != NULL, CID_ERR_NOMEM);
 	ctx->cfg = cfg;
 	CID_ENSURE(pthread_mutex_init(&ctx->lock, NULL) == 0, CID_ERR_NOMEM);
+	if (pthread_mutex_init(&ctx->policy_lock, NULL) != 0) {
+		pthread_mutex_destroy(&ctx->lock);
+		free(ctx);
+		return CID_ERR_NOMEM;
+	}
+	locks = true;
+	rc = policies_load(cfg->policies_dir, errors, &ctx->policies);
+	if ((rc == CID_ERR_CONFIG || rc == CID_ERR_IO) && errors != NULL)
+		fprintf(errors, "%s: the release policies do not load (errors above)\n",
+			cfg->policies_dir);
+	CID_TRY(rc);
 	CID_TRY(cid_store_open(cfg->store_dir, &ctx->store));
+	/* a reload asked before this start is already done: this load is newer */
+	CID_TRY(cid_policies_reload_counter(ctx->store, &ctx->reload_seen));
 	CID_TRY(cid_keys_ensure(ctx->store, now));
 	CID_TRY(cid_random_bytes(sa.fresh, sizeof(sa.fresh)));
 	CID_TRY(cid_store_update(ctx->store, salt_cb, &sa));
@@ -160,6 +212,10 @@ enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, struct cid_
 	ctx = NULL;
 out:
 	json_decref(doc);
+	if (ctx != NULL && !locks) {
+		free(ctx);
+		ctx = NULL;
+	}
 	cid_ctx_close(ctx);
 	return rc;
 }
@@ -169,6 +225,8 @@ void cid_ctx_close(struct cid_ctx *ctx)
 	if (ctx == NULL)
 		return;
 	cid_keyref_put(ctx->cur);
+	cid_policyref_put(ctx->policies);
+	pthread_mutex_destroy(&ctx->policy_lock);
 	cid_store_close(ctx->store);
 	free(ctx->discovery);
 	cid_wipe(ctx->salt, sizeof(ctx->salt));
@@ -248,4 +306,125 @@ out:
 		free(fresh);
 	}
 	return rc;
+}
+
+struct cid_policyref *cid_ctx_policies_acquire(struct cid_ctx *ctx)
+{
+	struct cid_policyref *r;
+
+	pthread_mutex_lock(&ctx->policy_lock);
+	r = ctx->policies;
+	atomic_fetch_add(&r->refs, 1);
+	pthread_mutex_unlock(&ctx->policy_lock);
+	return r;
+}
+
+const struct cid_policyset *cid_policyref_set(const struct cid_policyref *r)
+{
+	return r->ps;
+}
+
+static enum cid_err counter_get(struct cid_txn *txn, uint64_t *out)
+{
+	enum cid_err rc = CID_OK;
+	json_t *v = NULL;
+	json_int_t n;
+
+	rc = cid_txn_get_json(txn, CID_DB_META, cid_str_of(POLICY_RELOAD), &v);
+	if (rc == CID_ERR_NOTFOUND) {
+		*out = 0;
+		return CID_OK;
+	}
+	CID_ENSURE(rc == CID_OK, rc);
+	CID_ENSURE(json_is_integer(json_object_get(v, "counter")), CID_ERR_STORE);
+	n = json_integer_value(json_object_get(v, "counter"));
+	CID_ENSURE(n >= 0, CID_ERR_STORE);
+	*out = (uint64_t)n;
+out:
+	json_decref(v);
+	return rc;
+}
+
+enum cid_err cid_policies_reload_counter(struct cid_store *s, uint64_t *out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
+
+	CID_TRY(cid_store_read_begin(s, &txn));
+	CID_TRY(counter_get(txn, out));
+out:
+	cid_store_read_end(txn);
+	return rc;
+}
+
+static enum cid_err bump_cb(struct cid_txn *txn, void *arg)
+{
+	uint64_t *counter = arg;
+	enum cid_err rc = CID_OK;
+	json_t *rec = NULL;
+	uint64_t v = 0;
+
+	CID_TRY(counter_get(txn, &v));
+	CID_ENSURE(v < (uint64_t)INT64_MAX, CID_ERR_STORE);
+	rec = json_pack("{s:I}", "counter", (json_int_t)v + 1);
+	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_txn_put_json(txn, CID_DB_META, cid_str_of(POLICY_RELOAD), rec, 0));
+	*counter = v + 1;
+out:
+	json_decref(rec);
+	return rc;
+}
+
+enum cid_err cid_policies_request_reload(struct cid_store *s, uint64_t *counter_out)
+{
+	uint64_t counter = 0;
+	enum cid_err rc = cid_store_update(s, bump_cb, &counter);
+
+	if (rc == CID_OK && counter_out != NULL)
+		*counter_out = counter;
+	return rc;
+}
+
+enum cid_err cid_ctx_policies_refresh(struct cid_ctx *ctx, bool force, FILE *errors, bool *reloaded)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_policyref *fresh = NULL;
+	struct cid_policyref *old = NULL;
+	uint64_t counter = 0;
+	bool stale;
+
+	if (reloaded != NULL)
+		*reloaded = false;
+	CID_TRY(cid_policies_reload_counter(ctx->store, &counter));
+	pthread_mutex_lock(&ctx->policy_lock);
+	stale = force || counter != ctx->reload_seen;
+	/* a bad file is reported once per request to reload, not at every poll */
+	ctx->reload_seen = counter;
+	pthread_mutex_unlock(&ctx->policy_lock);
+	if (!stale)
+		goto out;
+	CID_TRY(policies_load(ctx->cfg->policies_dir, errors, &fresh));
+	pthread_mutex_lock(&ctx->policy_lock);
+	old = ctx->policies;
+	ctx->policies = fresh;
+	fresh = NULL;
+	pthread_mutex_unlock(&ctx->policy_lock);
+	if (reloaded != NULL)
+		*reloaded = true;
+out:
+	cid_policyref_put(old);
+	cid_policyref_put(fresh);
+	return rc;
+}
+
+void cid_ctx_set_audit_hook(struct cid_ctx *ctx, cid_audit_hook fn, void *arg)
+{
+	ctx->audit = fn;
+	ctx->audit_arg = arg;
+}
+
+void cid_ctx_audit_hook(const struct cid_ctx *ctx, cid_audit_hook *fn, void **arg)
+{
+	*fn = ctx->audit;
+	*arg = ctx->audit_arg;
 }

@@ -2,12 +2,15 @@
  * cid: the context every request runs against.
  *
  * A cid_ctx ties together the configuration (borrowed, immutable), the store,
- * the pairwise-subject salt and the current signing keyset. The keyset is an
- * immutable snapshot that can be replaced while requests run (after `civicid
- * keys rotate`): callers take a counted reference with cid_ctx_keys_acquire and
- * drop it with cid_ctx_keys_release, so a snapshot is freed only when the last
- * request using it is done. The discovery document is built once at open.
- * All functions are thread-safe.
+ * the pairwise-subject salt, the current signing keyset, the current release
+ * policies and the audit hook. The keyset and the policyset are immutable
+ * snapshots that can be replaced while requests run (after `civicid keys
+ * rotate`, `civicid policy reload` or SIGHUP): callers take a counted
+ * reference with cid_ctx_keys_acquire / cid_ctx_policies_acquire and drop it
+ * with cid_keyref_put / cid_policyref_put, so a snapshot is freed only when
+ * the last request using it is done, and a request sees one snapshot from
+ * start to end. The discovery document is built once at open.
+ * All functions are thread-safe, except cid_ctx_set_audit_hook (see there).
  */
 #ifndef CID_CTX_H
 #define CID_CTX_H
@@ -15,19 +18,26 @@
 #include "config.h"
 #include "err.h"
 #include "jose.h"
+#include "policy.h"
+#include "release.h"
 #include "store.h"
 
 #include <stdint.h>
+#include <stdio.h>
 
 struct cid_ctx;
 
 /*
- * Opens the store of cfg (borrowed: must outlive the context), creates the
- * signing keys and the pairwise salt on first start, loads the keyset and
- * builds the discovery document. *out is freed with cid_ctx_close.
- * Errors: those of cid_store_open, cid_keys_ensure, cid_keyset_load.
+ * Loads the release policies of cfg->policies_dir (every error of every file
+ * is written to errors as "file:line: message", errors may be NULL), opens the
+ * store of cfg (borrowed: must outlive the context), creates the signing keys
+ * and the pairwise salt on first start, loads the keyset and builds the
+ * discovery document. *out is freed with cid_ctx_close.
+ * Errors: those of cid_policyset_load_dir (CID_ERR_CONFIG: a policy has
+ * errors; CID_ERR_IO: the directory or a file is unreadable), then those of
+ * cid_store_open, cid_keys_ensure, cid_keyset_load.
  */
-CID_MUST_CHECK enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now,
+CID_MUST_CHECK enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, FILE *errors,
 					 struct cid_ctx **out);
 
 /* Closes the context. No request may be running. NULL is a no-op. */
@@ -61,5 +71,52 @@ void cid_keyref_put(struct cid_keyref *r);
  * one read. Errors: those of cid_keyset_load (the old keyset stays in force).
  */
 CID_MUST_CHECK enum cid_err cid_ctx_keys_refresh(struct cid_ctx *ctx, int64_t now);
+
+/* A counted reference to a policyset snapshot. */
+struct cid_policyref;
+
+/* Takes a reference to the policies in force; never NULL. Drop it with cid_policyref_put. */
+struct cid_policyref *cid_ctx_policies_acquire(struct cid_ctx *ctx);
+
+/* The policyset of a reference, borrowed while the reference is held. */
+const struct cid_policyset *cid_policyref_set(const struct cid_policyref *r);
+
+/* Drops a reference; the last one frees the snapshot. NULL is a no-op. */
+void cid_policyref_put(struct cid_policyref *r);
+
+/*
+ * Reloads the policies from cfg->policies_dir when force is true (SIGHUP) or
+ * when the store's policy_reload counter changed since the last look (a
+ * `civicid policy reload` from any process). Cheap when nothing changed: one
+ * read. On success the new snapshot replaces the old at once; requests under
+ * way finish with the old. *reloaded (may be NULL) says whether a load was
+ * attempted and succeeded. Every error of every file goes to errors (may be
+ * NULL), and the old policies stay in force; a failed reload is not retried
+ * until the counter moves again or force.
+ * Errors: those of cid_policyset_load_dir, CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_ctx_policies_refresh(struct cid_ctx *ctx, bool force, FILE *errors,
+						     bool *reloaded);
+
+/*
+ * Asks every server on the store to reload its policies: increments META
+ * "policy_reload", which servers poll (every few seconds). *counter_out (may
+ * be NULL) receives the new value. Errors: CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_policies_request_reload(struct cid_store *s, uint64_t *counter_out);
+
+/* The store's policy_reload counter (0 when no reload was ever asked). Errors: CID_ERR_STORE. */
+CID_MUST_CHECK enum cid_err cid_policies_reload_counter(struct cid_store *s, uint64_t *out);
+
+/*
+ * Sets the one audit hook that every release decision is handed to (release.h):
+ * fn(arg, event), called synchronously before a release's answer is built.
+ * NULL fn: none (the default). Set it before the first request: the hook is
+ * read without a lock.
+ */
+void cid_ctx_set_audit_hook(struct cid_ctx *ctx, cid_audit_hook fn, void *arg);
+
+/* The hook and its argument (fn NULL when none). */
+void cid_ctx_audit_hook(const struct cid_ctx *ctx, cid_audit_hook *fn, void **arg);
 
 #endif

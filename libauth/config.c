@@ -43,6 +43,10 @@ static const struct key_def keys[] = {
      "Directory of the LMDB store (created 0700 if missing)."},
     {"web_dir", KEY_STRING, MEMBER(web_dir), 1, 4096, CID_DEFAULT_WEB_DIR,
      "Directory of templates/, messages/ and static/."},
+    {"policies", KEY_STRING, MEMBER(policies_dir), 1, 4096, "./policies",
+     "Directory of the services' release policies (*.policy; policies/README.md). "
+     "Loaded at start (an error refuses to start); reloaded on SIGHUP or `civicid "
+     "policy reload`, when a bad file leaves the old policies in force."},
     {"threads", KEY_UINT, MEMBER(threads), 1, 64, "2",
      "HTTP worker threads (libmicrohttpd thread pool); one per core."},
     {"login_threads", KEY_UINT, MEMBER(login_threads), 1, 64, "2",

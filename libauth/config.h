@@ -25,6 +25,7 @@ struct cid_config {
 	uint16_t port;		/* listen port; 0 picks a free one (printed at start) */
 	char *store_dir;	/* LMDB directory */
 	char *web_dir;		/* templates, static files, messages */
+	char *policies_dir;	/* the release policies (*.policy), policy.h */
 	unsigned threads;	/* HTTP worker threads (libmicrohttpd thread pool) */
 	unsigned login_threads; /* threads hashing passwords (argon2) */
 	unsigned max_connections;

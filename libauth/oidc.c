@@ -256,13 +256,29 @@ out:
 	return rc;
 }
 
-enum cid_err oidc_release(const struct cid_client *client, json_t *citizen, const json_t *grant,
-			  enum cid_release_target target, json_t *out)
+enum cid_err oidc_release(struct cid_ctx *ctx, const struct cid_policyset *ps,
+			  const struct cid_client *client, const json_t *citizen,
+			  const json_t *grant, enum cid_release_target target, int64_t now,
+			  json_t *out)
 {
-	const char *scope = json_string_value(json_object_get(grant, "scope"));
+	enum cid_err rc = CID_OK;
+	struct cid_release_request rq = {
+	    .policies = ps,
+	    .service = client->client_id,
+	    .account_id = json_string_value(json_object_get(grant, "account_id")),
+	    .citizen = citizen,
+	    .scope = json_string_value(json_object_get(grant, "scope")),
+	    .claims_request = json_object_get(grant, "claims"),
+	    .level = cid_release_level(json_string_value(json_object_get(grant, "acr"))),
+	    .now = now,
+	};
 
-	return cid_release_claims(client, citizen, scope == NULL ? "" : scope,
-				  json_object_get(grant, "claims"), target, out);
+	cid_ctx_audit_hook(ctx, &rq.audit, &rq.audit_arg);
+	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &rq.txn));
+	CID_TRY(cid_release_claims(&rq, target, out));
+out:
+	cid_store_read_end(rq.txn);
+	return rc;
 }
 
 static enum cid_err static_doc(struct cid_reply *reply, const char *doc, size_t len)

@@ -47,6 +47,8 @@ enum cid_page {
 	CID_PAGE_LOGIN,		 /* data: req, csrf, client_name, login_hint, message? */
 	CID_PAGE_LOGOUT_CONFIRM, /* data: csrf, and the hidden logout parameters */
 	CID_PAGE_LOGGED_OUT,	 /* data: client_name? */
+	CID_PAGE_CONSENT,	 /* data: req, csrf, client_name, purposes[] (see oidc_consent.c) */
+	CID_PAGE_TOTP,		 /* data: req, csrf, client_name, message? */
 };
 
 #define CID_REPLY_MAX_COOKIES 3
@@ -86,6 +88,21 @@ CID_MUST_CHECK enum cid_err cid_oidc_authorize(struct cid_ctx *ctx, const struct
  */
 CID_MUST_CHECK enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
 					   struct cid_reply *reply);
+
+/*
+ * POST of the consent screen: records the citizen's decisions (approve: a
+ * grant for each ticked attribute and a refusal for each other shown; deny: a
+ * refusal for all shown), then issues the code.
+ */
+CID_MUST_CHECK enum cid_err cid_oidc_consent(struct cid_ctx *ctx, const struct cid_request *req,
+					     struct cid_reply *reply);
+
+/*
+ * POST of the one-time-code (TOTP) step: on a correct code the session is
+ * raised to urn:civicid:acr:mfa (amr pwd, otp) and the flow goes on.
+ */
+CID_MUST_CHECK enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
+					  struct cid_reply *reply);
 
 CID_MUST_CHECK enum cid_err cid_oidc_token(struct cid_ctx *ctx, const struct cid_request *req,
 					   struct cid_reply *reply);

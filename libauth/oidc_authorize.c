@@ -7,7 +7,10 @@
  * are errors sent back to the client by redirect. A request that needs the
  * login form is stored server-side (CID_DB_AUTHREQS) under a random id, so the
  * form carries nothing a citizen could tamper with but that id and the CSRF
- * token, which must match both a cookie and the stored hash.
+ * token, which must match both a cookie and the stored hash. The same pending
+ * request carries the later steps (oidc_consent.c: one-time code, consent
+ * screen), each a "stage" of the record, so a form of one step can never be
+ * posted to another.
  */
 #include "account.h"
 #include "bounds.h"
@@ -18,8 +21,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-
-#define ACR_PASSWORD "urn:civicid:acr:password"
 
 static bool b64url_token(const char *s, size_t min, size_t max)
 {
@@ -218,23 +219,25 @@ static const char *str_member(const json_t *o, const char *name)
 	return json_string_value(json_object_get(o, name));
 }
 
-/* Redirects an OAuth error back to the client (RFC 6749 §4.1.2.1, RFC 9207 iss). */
-static enum cid_err redirect_error(struct cid_ctx *ctx, struct cid_reply *reply, const char *uri,
-				   const char *state, const char *error, const char *description)
+enum cid_err oidc_redirect_error(struct cid_ctx *ctx, struct cid_reply *reply, const char *uri,
+				 const char *state, const char *error, const char *description)
 {
 	const char *names[] = {"error", "error_description", "state", "iss"};
 	const char *values[] = {error, description, state, cid_ctx_config(ctx)->issuer};
 
+	/*= RFC 6749 §4.1.2.1, RFC 9207 §2: errors go back with state and iss */
 	return oidc_reply_redirect(reply, 302, uri, names, values, 4);
 }
 
-/* Issues a code for auth in the session and redirects to the client with it. */
-static enum cid_err grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid_session *sess,
-			       const char *cookie, int64_t now, int status, struct cid_reply *reply)
+enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid_session *sess,
+			     const char *cookie, int64_t now, int status, struct cid_reply *reply)
 {
+	/* these steered this request only (or its pending steps); they are not part
+	 * of the grant */
 	static const char *const transient[] = {"prompt_none", "prompt_login", "prompt_consent",
 						"login_hint",  "max_age",      "state",
-						"ui_locale"};
+						"ui_locale",   "csrf_hash",    "exp",
+						"stage",       "pending_sid",  "consent"};
 	enum cid_err rc = CID_OK;
 	const struct cid_config *cfg = cid_ctx_config(ctx);
 	char code[CID_TOKEN_CHARS + 1] = "";
@@ -255,7 +258,6 @@ static enum cid_err grant_code(struct cid_ctx *ctx, json_t *auth, const struct c
 		       json_object_set_new(auth, "acr", json_string(sess->acr)) == 0 &&
 		       json_object_set(auth, "amr", amr) == 0,
 		   CID_ERR_NOMEM);
-	/* these steered this request only; they are not part of the grant */
 	for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++)
 		json_object_del(auth, transient[i]);
 	CID_TRY(cid_code_issue(cid_ctx_store(ctx), auth, now, cfg->code_ttl, code));
@@ -300,40 +302,68 @@ static void authreq_key(const char *id, char hash[CID_HASH_HEX + 1])
 	cid_secret_hash(id, strlen(id), hash);
 }
 
+enum cid_err oidc_park(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,
+		       const char *stage, struct cid_reply *reply, char id[CID_TOKEN_CHARS + 1],
+		       char csrf[CID_TOKEN_CHARS + 1])
+{
+	enum cid_err rc = CID_OK;
+	char hash[CID_HASH_HEX + 1];
+	char csrf_hash[CID_HASH_HEX + 1];
+
+	/* one CSRF cookie per browser, so several login tabs can coexist */
+	if (req->csrf_cookie != NULL && b64url_token(req->csrf_cookie, 43, 43)) {
+		memcpy(csrf, req->csrf_cookie, CID_TOKEN_CHARS + 1);
+	} else {
+		CID_TRY(cid_random_token(csrf));
+		CID_TRY(oidc_reply_cookie(reply, cid_ctx_config(ctx), CID_COOKIE_CSRF, csrf, -1,
+					  "Strict"));
+	}
+	CID_TRY(cid_random_token(id));
+	cid_secret_hash(csrf, strlen(csrf), csrf_hash);
+	CID_ENSURE(json_object_set_new(auth, "csrf_hash", json_string(csrf_hash)) == 0 &&
+		       json_object_set_new(auth, "exp", json_integer(req->now + CID_AUTHREQ_TTL)) ==
+			   0 &&
+		       json_object_set_new(auth, "stage", json_string(stage)) == 0,
+		   CID_ERR_NOMEM);
+	authreq_key(id, hash);
+	{
+		struct put_arg pa = {CID_DB_AUTHREQS, {hash, CID_HASH_HEX}, auth};
+
+		CID_TRY(cid_store_update(cid_ctx_store(ctx), put_cb, &pa));
+	}
+out:
+	return rc;
+}
+
+enum cid_err oidc_drop_pending(struct cid_ctx *ctx, const char *req_id)
+{
+	char hash[CID_HASH_HEX + 1];
+	struct put_arg pa = {CID_DB_AUTHREQS, {hash, CID_HASH_HEX}, NULL};
+
+	authreq_key(req_id, hash);
+	return cid_store_update(cid_ctx_store(ctx), put_cb, &pa);
+}
+
+void oidc_pending_ref(const char *req_id, char ref[CID_HASH_HEX + 1])
+{
+	authreq_key(req_id, ref);
+}
+
 /* Shows the login form for auth, storing it as a pending request unless req_id is given. */
 static enum cid_err show_login(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,
 			       const char *req_id, const char *csrf, const char *message,
 			       const struct cid_client *client, struct cid_reply *reply)
 {
 	enum cid_err rc = CID_OK;
-	const struct cid_config *cfg = cid_ctx_config(ctx);
 	char id[CID_TOKEN_CHARS + 1];
 	char token[CID_TOKEN_CHARS + 1];
-	char hash[CID_HASH_HEX + 1];
-	char csrf_hash[CID_HASH_HEX + 1];
 	const char *locale = str_member(auth, "ui_locale");
 	json_t *data = NULL;
 
 	if (req_id == NULL) {
-		/* one CSRF cookie per browser, so several login tabs can coexist */
-		if (req->csrf_cookie != NULL && b64url_token(req->csrf_cookie, 43, 43)) {
-			memcpy(token, req->csrf_cookie, sizeof(token));
-		} else {
-			CID_TRY(cid_random_token(token));
-			CID_TRY(
-			    oidc_reply_cookie(reply, cfg, CID_COOKIE_CSRF, token, -1, "Strict"));
-		}
-		csrf = token;
-		CID_TRY(cid_random_token(id));
+		CID_TRY(oidc_park(ctx, req, auth, OIDC_STAGE_LOGIN, reply, id, token));
 		req_id = id;
-		cid_secret_hash(csrf, strlen(csrf), csrf_hash);
-		CID_ENSURE(json_object_set_new(auth, "csrf_hash", json_string(csrf_hash)) == 0 &&
-			       json_object_set_new(auth, "exp",
-						   json_integer(req->now + CID_AUTHREQ_TTL)) == 0,
-			   CID_ERR_NOMEM);
-		authreq_key(req_id, hash);
-		struct put_arg pa = {CID_DB_AUTHREQS, {hash, CID_HASH_HEX}, auth};
-		CID_TRY(cid_store_update(cid_ctx_store(ctx), put_cb, &pa));
+		csrf = token;
 	}
 	data =
 	    json_pack("{s:s, s:s, s:s, s:s}", "req", req_id, "csrf", csrf, "client_name",
@@ -389,7 +419,7 @@ enum cid_err cid_oidc_authorize(struct cid_ctx *ctx, const struct cid_request *r
 		state = NULL;
 	rc = cid_oidc_authz_check(client, p, cfg->default_locale, &auth, &err);
 	if (rc == CID_ERR_INVALID) {
-		rc = redirect_error(ctx, reply, uri, state, err.error, err.description);
+		rc = oidc_redirect_error(ctx, reply, uri, state, err.error, err.description);
 		goto out;
 	}
 	CID_TRY(rc);
@@ -405,14 +435,14 @@ enum cid_err cid_oidc_authorize(struct cid_ctx *ctx, const struct cid_request *r
 		     (max_age != NULL && (json_integer_value(max_age) == 0 ||
 					  req->now - sess.auth_time > json_integer_value(max_age)));
 	if (!need_login) {
-		rc = grant_code(ctx, auth, &sess, req->session_cookie, req->now, 302, reply);
+		rc = oidc_proceed(ctx, req, auth, &sess, req->session_cookie, client, 302, reply);
 		goto out;
 	}
 	/*= OIDC Core §3.1.2.6: login_required when prompt=none and the End-User is not
 	 *# authenticated */
 	if (json_is_true(json_object_get(auth, "prompt_none"))) {
-		rc = redirect_error(ctx, reply, uri, state, "login_required",
-				    "the citizen must log in");
+		rc = oidc_redirect_error(ctx, reply, uri, state, "login_required",
+					 "the citizen must log in");
 		goto out;
 	}
 	rc = show_login(ctx, req, auth, NULL, NULL, NULL, client, reply);
@@ -422,9 +452,9 @@ out:
 	return rc;
 }
 
-/* Loads a pending request whose CSRF token matches; NULL with an error page otherwise. */
-static enum cid_err load_authreq(struct cid_ctx *ctx, const struct cid_request *req,
-				 const char *locale, struct cid_reply *reply, json_t **out)
+enum cid_err oidc_load_pending(struct cid_ctx *ctx, const struct cid_request *req,
+			       const char *stage, const char *locale, struct cid_reply *reply,
+			       json_t **out)
 {
 	enum cid_err rc = CID_OK;
 	const char *req_id = cid_params_get(&req->params, "req");
@@ -434,13 +464,14 @@ static enum cid_err load_authreq(struct cid_ctx *ctx, const struct cid_request *
 	struct cid_txn *txn = NULL;
 	json_t *auth = NULL;
 	const char *stored;
+	const char *stored_stage;
 
 	*out = NULL;
 	if (!req->form_content_type || req_id == NULL || csrf == NULL ||
 	    !b64url_token(req_id, 43, 43) || !b64url_token(csrf, 43, 43))
 		return cid_oidc_error_page(reply, 400, "invalid_request",
-					   "The login form is incomplete. Go back to the service "
-					   "and start again.",
+					   "The form is incomplete. Go back to the service and "
+					   "start again.",
 					   locale);
 	/* login CSRF: the form's token must be this browser's cookie */
 	if (req->csrf_cookie == NULL ||
@@ -453,11 +484,15 @@ static enum cid_err load_authreq(struct cid_ctx *ctx, const struct cid_request *
 	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
 	rc = cid_txn_get_json(txn, CID_DB_AUTHREQS, (struct cid_str){hash, CID_HASH_HEX}, &auth);
 	cid_store_read_end(txn);
+	stored_stage = str_member(auth, "stage");
 	if (rc == CID_ERR_NOTFOUND ||
-	    (rc == CID_OK && json_integer_value(json_object_get(auth, "exp")) <= req->now)) {
+	    (rc == CID_OK &&
+	     (json_integer_value(json_object_get(auth, "exp")) <= req->now ||
+	      !cid_str_eq(cid_str_of(stored_stage == NULL ? OIDC_STAGE_LOGIN : stored_stage),
+			  stage)))) {
 		rc = cid_oidc_error_page(reply, 400, "invalid_request",
-					 "This login page has expired. Go back to the service and "
-					 "start again.",
+					 "This page has expired. Go back to the service and start "
+					 "again.",
 					 locale);
 		goto out;
 	}
@@ -490,13 +525,13 @@ enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
 	const char *message = NULL;
 	char account[CID_ID_CHARS + 1];
 	char cookie[CID_TOKEN_CHARS + 1] = "";
-	char hash[CID_HASH_HEX + 1];
 	int64_t retry = 0;
 	struct cid_client *client = NULL;
 	struct cid_session sess;
+	struct cid_request next = *req;
 	json_t *auth = NULL;
 
-	CID_TRY(load_authreq(ctx, req, locale, reply, &auth));
+	CID_TRY(oidc_load_pending(ctx, req, OIDC_STAGE_LOGIN, locale, reply, &auth));
 	if (auth == NULL)
 		goto out;
 	locale = str_member(auth, "ui_locale");
@@ -526,19 +561,18 @@ enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
 				cid_params_get(&req->params, "csrf"), message, client, reply);
 		goto out;
 	}
-	CID_TRY(cid_session_new(cid_ctx_store(ctx), account, ACR_PASSWORD, amr, 1, req->now,
+	CID_TRY(cid_session_new(cid_ctx_store(ctx), account, CID_ACR_PASSWORD, amr, 1, req->now,
 				cfg->session_ttl, cookie, &sess));
 	CID_TRY(oidc_reply_cookie(reply, cfg, CID_COOKIE_SESSION, cookie, cfg->session_ttl, "Lax"));
-	authreq_key(cid_params_get(&req->params, "req"), hash);
-	{
-		struct put_arg pa = {CID_DB_AUTHREQS, {hash, CID_HASH_HEX}, NULL};
-
-		CID_TRY(cid_store_update(cid_ctx_store(ctx), put_cb, &pa));
-	}
+	CID_TRY(oidc_drop_pending(ctx, cid_params_get(&req->params, "req")));
 	json_object_del(auth, "csrf_hash");
 	json_object_del(auth, "exp");
+	json_object_del(auth, "stage");
+	/* the steps after the login belong to the new session, which this
+	 * request's cookie header does not carry yet */
+	next.session_cookie = cookie;
 	/* 303: the browser must follow with GET, not repost the password */
-	rc = grant_code(ctx, auth, &sess, cookie, req->now, 303, reply);
+	rc = oidc_proceed(ctx, &next, auth, &sess, cookie, client, 303, reply);
 out:
 	cid_wipe(cookie, sizeof(cookie));
 	json_decref(auth);

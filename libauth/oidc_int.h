@@ -8,6 +8,7 @@
 #include "client.h"
 #include "oidc.h"
 #include "release.h"
+#include "session.h"
 
 #include <jansson.h>
 
@@ -46,9 +47,69 @@ const char *oidc_locale(const char *ui_locales, const char *default_locale);
 
 /*
  * The single call site of cid_release_claims (release.h): the claims of the
- * grant's citizen for client and target, added to out.
+ * grant's citizen (citizen, from cid_account_get) that the policies ps permit
+ * for client and target at now, added to out, every decision handed to the
+ * context's audit hook. The level is the grant's acr. Opens this thread's
+ * read transaction: the caller must hold none.
  */
-enum cid_err oidc_release(const struct cid_client *client, json_t *citizen, const json_t *grant,
-			  enum cid_release_target target, json_t *out);
+enum cid_err oidc_release(struct cid_ctx *ctx, const struct cid_policyset *ps,
+			  const struct cid_client *client, const json_t *citizen,
+			  const json_t *grant, enum cid_release_target target, int64_t now,
+			  json_t *out);
+
+/* The steps of a pending authorization request (its "stage"). */
+#define OIDC_STAGE_LOGIN   "login"
+#define OIDC_STAGE_TOTP	   "totp"
+#define OIDC_STAGE_CONSENT "consent"
+
+/*
+ * Stores auth as a pending request at stage for this browser: a new random
+ * id (id_out) and the browser's CSRF token (csrf_out; a new one is set as a
+ * cookie in reply when the browser has none). Adds "csrf_hash", "exp" and
+ * "stage" to auth. Errors: CID_ERR_CRYPTO, CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+enum cid_err oidc_park(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,
+		       const char *stage, struct cid_reply *reply, char id_out[CID_TOKEN_CHARS + 1],
+		       char csrf_out[CID_TOKEN_CHARS + 1]);
+
+/*
+ * Loads the pending request of a posted form ("req", "csrf") at stage: the
+ * CSRF token must be the cookie's and the stored one, the record live and at
+ * that stage. On any problem *out is NULL and reply holds an error page (the
+ * return is CID_OK then); other errors: CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+enum cid_err oidc_load_pending(struct cid_ctx *ctx, const struct cid_request *req,
+			       const char *stage, const char *locale, struct cid_reply *reply,
+			       json_t **out);
+
+/* Deletes the pending request of req_id (done: it cannot be posted again). */
+enum cid_err oidc_drop_pending(struct cid_ctx *ctx, const char *req_id);
+
+/* A reference to a pending request that is no secret (its store key): for records. */
+void oidc_pending_ref(const char *req_id, char ref[CID_HASH_HEX + 1]);
+
+/* Redirects an OAuth error back to the client (RFC 6749 §4.1.2.1, RFC 9207 iss). */
+enum cid_err oidc_redirect_error(struct cid_ctx *ctx, struct cid_reply *reply, const char *uri,
+				 const char *state, const char *error, const char *description);
+
+/*
+ * Issues a code for auth (steps removed) in the session sess and redirects to
+ * the client with it (status 302 or 303). cookie (may be NULL) is the
+ * session's, to record the client for logout.
+ */
+enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid_session *sess,
+			     const char *cookie, int64_t now, int status, struct cid_reply *reply);
+
+/*
+ * What follows authentication for auth in the session sess (cookie its value):
+ * the one-time-code step when an asked attribute needs level 2 (or acr_values
+ * asks for it) and the citizen can give one, then the consent screen when an
+ * asked attribute needs the citizen's decision, then the code. prompt=none
+ * gets interaction_required or consent_required instead of a page.
+ * (oidc_consent.c)
+ */
+enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,
+			  const struct cid_session *sess, const char *cookie,
+			  const struct cid_client *client, int status, struct cid_reply *reply);
 
 #endif

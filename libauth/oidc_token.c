@@ -44,6 +44,8 @@ static enum cid_err citizen_tokens(struct cid_ctx *ctx, const struct cid_request
 	const struct cid_config *cfg = cid_ctx_config(ctx);
 	struct cid_keyref *ref = cid_ctx_keys_acquire(ctx);
 	const struct cid_keyset *ks = cid_keyref_keyset(ref);
+	struct cid_policyref *pref = cid_ctx_policies_acquire(ctx);
+	const struct cid_policyset *ps = cid_policyref_set(pref);
 	char sub[CID_TOKEN_CHARS + 1];
 	char *access = NULL;
 	char *id_token = NULL;
@@ -62,9 +64,10 @@ static enum cid_err citizen_tokens(struct cid_ctx *ctx, const struct cid_request
 		goto out;
 	}
 	CID_TRY(rc);
-	cid_token_subject(ctx, client, str_member(grant, "account_id"), sub);
+	cid_token_subject(ctx, ps, client, str_member(grant, "account_id"), sub);
 	CID_TRY(cid_token_access_mint(ctx, ks, client, sub, scope, grant, req->now, &access));
-	CID_TRY(oidc_release(client, citizen, grant, CID_RELEASE_ID_TOKEN, claims));
+	CID_TRY(
+	    oidc_release(ctx, ps, client, citizen, grant, CID_RELEASE_ID_TOKEN, req->now, claims));
 	CID_TRY(
 	    cid_token_id_mint(ctx, ks, client, sub, grant, access, claims, req->now, &id_token));
 	body = json_pack("{s:s, s:s, s:I, s:s, s:s}", "access_token", access, "token_type",
@@ -78,6 +81,7 @@ static enum cid_err citizen_tokens(struct cid_ctx *ctx, const struct cid_request
 	body = NULL;
 out:
 	cid_keyref_put(ref);
+	cid_policyref_put(pref);
 	free(access);
 	free(id_token);
 	json_decref(citizen);
@@ -273,6 +277,7 @@ enum cid_err cid_oidc_userinfo(struct cid_ctx *ctx, const struct cid_request *re
 	bool twice = false;
 	const char *token = bearer_of(req, &twice);
 	struct cid_keyref *ref = NULL;
+	struct cid_policyref *pref = NULL;
 	struct cid_client *client = NULL;
 	json_t *claims = NULL;
 	json_t *grant = NULL;
@@ -308,11 +313,14 @@ enum cid_err cid_oidc_userinfo(struct cid_ctx *ctx, const struct cid_request *re
 	}
 	body = json_pack("{s:O}", "sub", json_object_get(claims, "sub"));
 	CID_ENSURE(body != NULL, CID_ERR_NOMEM);
-	CID_TRY(oidc_release(client, citizen, grant, CID_RELEASE_USERINFO, body));
+	pref = cid_ctx_policies_acquire(ctx);
+	CID_TRY(oidc_release(ctx, cid_policyref_set(pref), client, citizen, grant,
+			     CID_RELEASE_USERINFO, req->now, body));
 	rc = oidc_reply_json(reply, 200, body);
 	body = NULL;
 out:
 	cid_keyref_put(ref);
+	cid_policyref_put(pref);
 	cid_client_free(client);
 	json_decref(claims);
 	json_decref(grant);
@@ -333,10 +341,13 @@ static enum cid_err introspect_active(struct cid_ctx *ctx, const struct cid_requ
 				      const struct cid_client *client, const char *token,
 				      json_t **out)
 {
+	/* token metadata only: no personal claim but sub ever leaves here, since
+	 * attributes leave through the release point (release.h) and nowhere else */
 	static const char *const copied[] = {"scope", "client_id", "sub", "exp",       "iat",
 					     "iss",   "jti",	   "aud", "auth_time", "acr"};
 	enum cid_err rc = CID_OK;
 	struct cid_keyref *ref = NULL;
+	struct cid_policyref *pref = NULL;
 	json_t *c = NULL;
 	json_t *o = NULL;
 	char sub[CID_TOKEN_CHARS + 1];
@@ -348,7 +359,9 @@ static enum cid_err introspect_active(struct cid_ctx *ctx, const struct cid_requ
 			   CID_ERR_NOMEM);
 	} else {
 		CID_TRY(cid_refresh_lookup(cid_ctx_store(ctx), token, req->now, &c));
-		cid_token_subject(ctx, client, str_member(c, "account_id"), sub);
+		pref = cid_ctx_policies_acquire(ctx);
+		cid_token_subject(ctx, cid_policyref_set(pref), client, str_member(c, "account_id"),
+				  sub);
 		CID_ENSURE(
 		    json_object_set_new(c, "sub", json_string(sub)) == 0 &&
 			json_object_set_new(c, "iss", json_string(cid_ctx_config(ctx)->issuer)) ==
@@ -372,6 +385,7 @@ static enum cid_err introspect_active(struct cid_ctx *ctx, const struct cid_requ
 	o = NULL;
 out:
 	cid_keyref_put(ref);
+	cid_policyref_put(pref);
 	json_decref(c);
 	json_decref(o);
 	return rc;

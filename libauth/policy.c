@@ -53,7 +53,8 @@ struct purpose {
 	char digest[CID_HASH_HEX + 1];
 };
 
-struct policy {
+struct cid_policy {
+	const struct cid_policyset *set; /* the set it belongs to, for its purposes */
 	const char *service, *name_ja, *name_en;
 	const char *path; /* as given, for messages */
 	const char *file; /* its base name, as in rules */
@@ -84,7 +85,7 @@ struct block {
 };
 
 struct cid_policyset {
-	struct policy *policies;
+	struct cid_policy *policies;
 	size_t n_policies, cap_policies;
 	struct purpose *purposes;
 	size_t n_purposes, cap_purposes;
@@ -334,7 +335,7 @@ static const char *keep(struct parser *p, struct cid_str v)
 	return s;
 }
 
-static struct policy *cur_policy(struct parser *p)
+static struct cid_policy *cur_policy(struct parser *p)
 {
 	return &p->ps->policies[p->policy];
 }
@@ -730,7 +731,7 @@ static void close_purpose(struct parser *p)
 static void kw_purpose(struct parser *p, struct cid_str v)
 {
 	struct cid_policyset *ps = p->ps;
-	struct policy *pol = cur_policy(p);
+	struct cid_policy *pol = cur_policy(p);
 	struct cid_str id;
 
 	if (p->in_purpose)
@@ -869,13 +870,13 @@ static enum cid_err parse_policy(struct cid_policyset *ps, const char *path, con
 	struct parser p = {.ps = ps, .errors = errors, .path = path, .policy = ps->n_policies};
 	uint8_t hash[32];
 
-	struct policy *policies =
+	struct cid_policy *policies =
 	    grow(ps->policies, &ps->cap_policies, ps->n_policies, sizeof(*ps->policies));
 	if (policies == NULL)
 		return CID_ERR_NOMEM;
 	ps->policies = policies;
-	struct policy *pol = &ps->policies[ps->n_policies++];
-	*pol = (struct policy){.first_purpose = ps->n_purposes};
+	struct cid_policy *pol = &ps->policies[ps->n_policies++];
+	*pol = (struct cid_policy){.set = ps, .first_purpose = ps->n_purposes};
 	pol->path = keep(&p, cid_str_of(path));
 	pol->file = keep(&p, cid_str_of(base_name(path)));
 	if (p.rc != CID_OK)
@@ -906,7 +907,7 @@ static enum cid_err parse_policy(struct cid_policyset *ps, const char *path, con
 	if (p.seen[KW_NAME_EN] == 0)
 		fail(&p, 1, "no name.en (the service's name in English)");
 	for (size_t i = 0; pol->service != NULL && i < p.policy; i++) {
-		const struct policy *other = &ps->policies[i];
+		const struct cid_policy *other = &ps->policies[i];
 		if (other->service != NULL && strcmp(other->service, pol->service) == 0)
 			fail(&p, pol->service_line, "service %s already has a policy: %s",
 			     pol->service, other->path);
@@ -1225,7 +1226,7 @@ void cid_policy_eval(const struct cid_policyset *ps, const char *service, const 
 
 /* ---- description ---- */
 
-static const struct policy *policy_find(const struct cid_policyset *ps, const char *service)
+static const struct cid_policy *policy_find(const struct cid_policyset *ps, const char *service)
 {
 	struct key k = {.cls = SLOT_SERVICE, .service = cid_str_of(service)};
 	const struct slot *s;
@@ -1273,7 +1274,7 @@ static json_t *describe_purpose(const struct cid_policyset *ps, const struct pur
 
 enum cid_err cid_policy_describe(const struct cid_policyset *ps, const char *service, json_t **out)
 {
-	const struct policy *pol = policy_find(ps, service);
+	const struct cid_policy *pol = policy_find(ps, service);
 	json_t *purposes, *o;
 
 	if (pol == NULL)
@@ -1309,7 +1310,102 @@ const char *cid_policyset_service(const struct cid_policyset *ps, size_t i)
 
 const char *cid_policyset_version(const struct cid_policyset *ps, const char *service)
 {
-	const struct policy *pol = policy_find(ps, service);
+	const struct cid_policy *pol = policy_find(ps, service);
 
 	return pol == NULL ? NULL : pol->version;
+}
+
+const struct cid_policy *cid_policyset_find(const struct cid_policyset *ps, const char *service)
+{
+	return policy_find(ps, service);
+}
+
+const char *cid_policy_service(const struct cid_policy *pol)
+{
+	return pol->service;
+}
+
+const char *cid_policy_version(const struct cid_policy *pol)
+{
+	return pol->version;
+}
+
+const char *cid_policy_name(const struct cid_policy *pol, const char *locale)
+{
+	return locale != NULL && strcmp(locale, "en") == 0 ? pol->name_en : pol->name_ja;
+}
+
+bool cid_policy_public_subject(const struct cid_policy *pol)
+{
+	return pol->public_subject;
+}
+
+size_t cid_policy_purpose_count(const struct cid_policy *pol)
+{
+	return pol == NULL ? 0 : pol->n_purposes;
+}
+
+void cid_policy_purpose(const struct cid_policy *pol, size_t i, struct cid_purpose_info *out)
+{
+	const struct purpose *pu = &pol->set->purposes[pol->first_purpose + i];
+
+	*out = (struct cid_purpose_info){
+	    .id = pu->id,
+	    .text_ja = pu->text_ja,
+	    .text_en = pu->text_en,
+	    .basis = pu->basis,
+	    .statute = pu->statute,
+	    .retention_days = pu->retention_days,
+	    .consent_valid_days = pu->basis == CID_BASIS_STATUTE ? 0 : pu->consent_valid_days,
+	    .digest = pu->digest,
+	};
+}
+
+void cid_policy_eval_service(const struct cid_policy *pol, const char *attribute,
+			     const struct cid_fact_list *facts, int level, int64_t now,
+			     struct cid_decision *out, size_t *purpose_out)
+{
+	size_t permit = SIZE_MAX, open = SIZE_MAX;
+	struct cid_decision d, permit_d = {0}, open_d = {0}, first_d = {0};
+
+	*out = (struct cid_decision){.permit = false, .reason = CID_REASON_UNKNOWN_SERVICE};
+	*purpose_out = SIZE_MAX;
+	if (pol == NULL)
+		return;
+	if (pol->n_purposes == 0) {
+		out->policy_version = pol->version;
+		out->reason = CID_REASON_UNKNOWN_PURPOSE;
+		return;
+	}
+	for (size_t i = 0; i < pol->n_purposes; i++) {
+		const struct purpose *pu = &pol->set->purposes[pol->first_purpose + i];
+		const struct cid_fact_list *f = facts == NULL ? NULL : &facts[i];
+
+		cid_policy_eval(pol->set, pol->service, pu->id, attribute,
+				f == NULL ? NULL : f->facts, f == NULL ? 0 : f->n, level, now, &d);
+		if (d.reason == CID_REASON_EXPLICIT_DENY) {
+			*out = d;
+			*purpose_out = i;
+			return;
+		}
+		if (i == 0)
+			first_d = d;
+		if (d.permit && permit == SIZE_MAX) {
+			permit = i;
+			permit_d = d;
+		} else if (!d.permit && d.reason != CID_REASON_NOT_IN_POLICY && open == SIZE_MAX) {
+			open = i;
+			open_d = d;
+		}
+	}
+	if (permit != SIZE_MAX) {
+		*out = permit_d;
+		*purpose_out = permit;
+	} else if (open != SIZE_MAX) {
+		*out = open_d;
+		*purpose_out = open;
+	} else {
+		*out = first_d;
+		*purpose_out = 0;
+	}
 }

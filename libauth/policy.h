@@ -192,6 +192,63 @@ void cid_policy_eval(const struct cid_policyset *ps, const char *service, const 
 CID_MUST_CHECK enum cid_err cid_policy_describe(const struct cid_policyset *ps, const char *service,
 						json_t **out);
 
+/*
+ * One service's policy inside a policyset: a borrowed view that lives as long
+ * as the set. The release point finds it once per request and then asks it
+ * per purpose and per attribute without hashing the service again.
+ */
+struct cid_policy;
+
+/* The policy of service, or NULL (no policy: every release to it is denied). */
+const struct cid_policy *cid_policyset_find(const struct cid_policyset *ps, const char *service);
+
+/* The service (client_id), its version (hex SHA-256 of the file); borrowed. */
+const char *cid_policy_service(const struct cid_policy *pol);
+const char *cid_policy_version(const struct cid_policy *pol);
+
+/* The service's name for the citizen: name.en for locale "en", else name.ja. */
+const char *cid_policy_name(const struct cid_policy *pol, const char *locale);
+
+/* True if the policy says `subject public`: the service may see the public sub. */
+bool cid_policy_public_subject(const struct cid_policy *pol);
+
+/* What the consent screen and the release point need of one purpose (borrowed). */
+struct cid_purpose_info {
+	const char *id;
+	const char *text_ja, *text_en;
+	enum cid_basis basis;
+	const char *statute; /* the citation of CID_BASIS_STATUTE, else NULL */
+	uint32_t retention_days;
+	uint32_t consent_valid_days; /* 0 for CID_BASIS_STATUTE */
+	const char *digest;	     /* of what the citizen is asked (see above) */
+};
+
+/* The number of purposes of pol (0 for NULL), and purpose i (i < count) in file order. */
+size_t cid_policy_purpose_count(const struct cid_policy *pol);
+void cid_policy_purpose(const struct cid_policy *pol, size_t i, struct cid_purpose_info *out);
+
+/* The citizen's consent facts of one purpose, for cid_policy_eval_service. */
+struct cid_fact_list {
+	const struct cid_consent_fact *facts; /* may be NULL when n is 0 */
+	size_t n;
+};
+
+/*
+ * Decides attribute for pol's service across all its purposes: permit if some
+ * purpose permits it and no purpose denies it explicitly; deny otherwise.
+ * facts (may be NULL: no facts at all) holds cid_policy_purpose_count(pol)
+ * lists, facts[i] those of purpose i. *out is the decision of the deciding
+ * purpose, *purpose_out its index (SIZE_MAX when none decided: no policy, or
+ * no purpose). The deciding purpose is, in this order: the first with an
+ * explicit deny; the first that permits; the first whose reason is not
+ * not_in_policy (level_too_low, no_consent, refused, ...: what could change);
+ * the first purpose. pol NULL decides unknown_service. Never allocates;
+ * thread-safe.
+ */
+void cid_policy_eval_service(const struct cid_policy *pol, const char *attribute,
+			     const struct cid_fact_list *facts, int level, int64_t now,
+			     struct cid_decision *out, size_t *purpose_out);
+
 /* Number of policies, and the service names in load order (borrowed). */
 size_t cid_policyset_count(const struct cid_policyset *ps);
 const char *cid_policyset_service(const struct cid_policyset *ps, size_t i);

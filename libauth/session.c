@@ -170,6 +170,66 @@ out:
 	return rc;
 }
 
+struct upgrade {
+	const char *hash;
+	const char *acr;
+	const char *const *amr;
+	size_t n_amr;
+	int64_t now;
+	struct cid_session sess; /* the upgraded session, once committed */
+};
+
+static enum cid_err upgrade_cb(struct cid_txn *txn, void *arg)
+{
+	struct upgrade *u = arg;
+	enum cid_err rc = CID_OK;
+	json_t *rec = NULL;
+	json_t *methods = json_array();
+
+	CID_ENSURE(methods != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_txn_get_json(txn, CID_DB_SESSIONS, key_of(u->hash), &rec));
+	CID_TRY(from_record(rec, &u->sess));
+	CID_ENSURE(u->now < u->sess.expires_at, CID_ERR_EXPIRED);
+	for (size_t i = 0; i < u->n_amr; i++)
+		CID_ENSURE(json_array_append_new(methods, json_string(u->amr[i])) == 0,
+			   CID_ERR_NOMEM);
+	CID_ENSURE(json_object_set_new(rec, "acr", json_string(u->acr)) == 0 &&
+		       json_object_set(rec, "amr", methods) == 0 &&
+		       json_object_set_new(rec, "auth_time", json_integer(u->now)) == 0,
+		   CID_ERR_NOMEM);
+	CID_TRY(cid_txn_put_json(txn, CID_DB_SESSIONS, key_of(u->hash), rec, 0));
+	CID_TRY(from_record(rec, &u->sess));
+out:
+	json_decref(rec);
+	json_decref(methods);
+	return rc;
+}
+
+enum cid_err cid_session_upgrade(struct cid_store *s, const char *cookie, const char *acr,
+				 const char *const *amr, size_t n_amr, int64_t now,
+				 struct cid_session *out)
+{
+	enum cid_err rc = CID_OK;
+	char hash[CID_HASH_HEX + 1];
+	struct upgrade u = {.hash = hash, .acr = acr, .amr = amr, .n_amr = n_amr, .now = now};
+	struct cid_session check;
+
+	/* the same bounds as a new session, so the record always reads back */
+	CID_ENSURE(acr != NULL && n_amr >= 1 && n_amr <= CID_MAX_AMR && amr != NULL,
+		   CID_ERR_INVALID);
+	CID_ENSURE(strnlen(acr, sizeof(check.acr)) < sizeof(check.acr), CID_ERR_INVALID);
+	for (size_t i = 0; i < n_amr; i++)
+		CID_ENSURE(amr[i] != NULL && amr[i][0] != '\0' &&
+			       strnlen(amr[i], sizeof(check.amr[0])) < sizeof(check.amr[0]),
+			   CID_ERR_INVALID);
+	CID_ENSURE(cookie_key(cookie, hash), CID_ERR_NOTFOUND);
+	CID_TRY(cid_store_update(s, upgrade_cb, &u));
+	if (out != NULL)
+		*out = u.sess;
+out:
+	return rc;
+}
+
 struct add_client {
 	const char *hash;
 	const char *client_id;

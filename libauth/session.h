@@ -19,6 +19,10 @@
 
 #define CID_MAX_AMR 4
 
+/* Authentication context classes (acr): policy.h's levels 1 and 2. */
+#define CID_ACR_PASSWORD "urn:civicid:acr:password"
+#define CID_ACR_MFA	 "urn:civicid:acr:mfa"
+
 struct cid_session {
 	char sid[CID_TOKEN_CHARS + 1];
 	char account_id[CID_ID_CHARS + 1];
@@ -48,6 +52,17 @@ CID_MUST_CHECK enum cid_err cid_session_new(struct cid_store *s, const char *acc
  */
 CID_MUST_CHECK enum cid_err cid_session_get(struct cid_store *s, const char *cookie, int64_t now,
 					    struct cid_session *out);
+
+/*
+ * Raises the session of cookie to acr with the methods amr (a step-up: the
+ * citizen just proved a second factor) at now, which becomes its auth_time;
+ * sid, account and lifetime are kept. *out (may be NULL) gets the session.
+ * Errors: CID_ERR_INVALID (as cid_session_new), CID_ERR_NOTFOUND,
+ * CID_ERR_EXPIRED, CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_session_upgrade(struct cid_store *s, const char *cookie,
+						const char *acr, const char *const *amr,
+						size_t n_amr, int64_t now, struct cid_session *out);
 
 /* Records that client_id received tokens in the session of cookie. Idempotent. */
 CID_MUST_CHECK enum cid_err cid_session_add_client(struct cid_store *s, const char *cookie,

@@ -451,9 +451,11 @@ out:
 	return rc;
 }
 
-void cid_token_subject(const struct cid_ctx *ctx, const struct cid_client *client,
-		       const char *account_id, char out[CID_TOKEN_CHARS + 1])
+void cid_token_subject(const struct cid_ctx *ctx, const struct cid_policyset *ps,
+		       const struct cid_client *client, const char *account_id,
+		       char out[CID_TOKEN_CHARS + 1])
 {
+	const struct cid_policy *pol = cid_policyset_find(ps, client->client_id);
 	/* sector (<= 255) + separator + account id + 32-byte salt */
 	uint8_t material[256 + 1 + CID_ID_CHARS + 32];
 	uint8_t digest[32];
@@ -461,7 +463,7 @@ void cid_token_subject(const struct cid_ctx *ctx, const struct cid_client *clien
 	size_t sl = strnlen(client->sector, 255);
 	size_t n = 0;
 
-	if (!client->pairwise) {
+	if (!client->pairwise && pol != NULL && cid_policy_public_subject(pol)) {
 		memcpy(out, account_id, al);
 		out[al] = '\0';
 		return;

@@ -93,10 +93,13 @@ CID_MUST_CHECK enum cid_err cid_grant_revoke(struct cid_store *s, const char *gr
 /*
  * The subject identifier of account_id for client: pairwise (OIDC Core §8.1,
  * base64url SHA-256 of sector, account id and the context's salt) or public
- * (the account id). out[CID_TOKEN_CHARS + 1].
+ * (the account id). A client registered with subject_type public gets the
+ * public subject only if its release policy in ps says `subject public`:
+ * without one, services could correlate a citizen. out[CID_TOKEN_CHARS + 1].
  */
-void cid_token_subject(const struct cid_ctx *ctx, const struct cid_client *client,
-		       const char *account_id, char out[CID_TOKEN_CHARS + 1]);
+void cid_token_subject(const struct cid_ctx *ctx, const struct cid_policyset *ps,
+		       const struct cid_client *client, const char *account_id,
+		       char out[CID_TOKEN_CHARS + 1]);
 
 /*
  * Mints an RFC 9068 access token (typ "at+jwt", ES256) for client with sub,

@@ -22,7 +22,7 @@ static const struct command commands[] = {
     {"user", cid_cli_user, "manage citizens: add, list, show, set, disable, enable, passwd"},
     {"client", cid_cli_client, "manage services (relying parties): add, list, show, remove"},
     {"keys", cid_cli_keys, "signing keys: list, rotate"},
-    {"policy", cid_cli_policy, "release policies: check, show"},
+    {"policy", cid_cli_policy, "release policies: check, show, reload"},
     {"consent", cid_cli_consent, "citizens' consent records: list, show, withdraw, grant"},
     {"audit", cid_cli_audit, "the audit log (not yet available: issue #4)"},
 };

@@ -1,11 +1,15 @@
 /*
- * policy: `civicid policy check|show`. Both load policies exactly as the
- * server does (libauth/policy.c), so a file that passes `check` is one the
- * server accepts, and `show` prints what the consent screen is built from.
- * Neither opens the store.
+ * policy: `civicid policy check|show|reload`. check and show load policies
+ * exactly as the server does (libauth/policy.c), so a file that passes
+ * `check` is one the server accepts, and `show` prints what the consent
+ * screen is built from; neither opens the store. reload only asks: it bumps a
+ * counter in the store that every running server polls, and each server
+ * reloads its own policy directory (or keeps the old policies, saying why on
+ * its stderr).
  */
 #include "cli.h"
 
+#include "cid.h"
 #include "policy.h"
 
 #include <getopt.h>
@@ -24,8 +28,13 @@ static const char policy_help[] =
     "                       them; print every error as file:line: message and\n"
     "                       exit 1 if there is any, else each service and version\n"
     "  show SERVICE         the service's policy: purposes, texts, basis, rules\n"
+    "  reload               ask the servers on the store to reload their policies\n"
+    "                       (within 5 s; SIGHUP does it at once). Check first: a\n"
+    "                       server that finds an error keeps its old policies\n"
     "\n"
     "  -d, --dir DIR        (show) the policy directory (default ./policies)\n"
+    "  -s, --store DIR      (reload) LMDB store directory (default ./var/civicid)\n"
+    "  -c, --config FILE    (reload) read the store from FILE\n"
     "      --json           print JSON\n"
     "\n"
     "The format is described in policies/README.md.\n";
@@ -239,31 +248,72 @@ static int show(const char *service, const char *dir, bool json)
 	return 0;
 }
 
+static int reload(const char *config, const char *store, bool json)
+{
+	struct cli_env env;
+	uint64_t counter = 0;
+	int status = cli_open("policy", config, store, &env);
+	enum cid_err rc;
+
+	if (status != 0)
+		return status;
+	rc = cid_policies_request_reload(env.store, &counter);
+	if (rc != CID_OK) {
+		status = cli_fail("policy", "reload", rc);
+	} else if (json) {
+		cli_print_json(json_pack("{s:b, s:I, s:s}", "requested", 1, "counter",
+					 (json_int_t)counter, "store", env.cfg->store_dir));
+	} else {
+		printf("reload requested (%llu): servers on %s reload their policies within 5 s;\n"
+		       "a server that finds an error keeps its old policies and says why on "
+		       "its stderr\n",
+		       (unsigned long long)counter, env.cfg->store_dir);
+	}
+	cli_close(&env);
+	return status;
+}
+
 int cid_cli_policy(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"dir", required_argument, NULL, 'd'},
 	    {"json", no_argument, NULL, 'j'},
+	    {"store", required_argument, NULL, 's'},
+	    {"config", required_argument, NULL, 'c'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *dir = DEFAULT_DIR;
-	bool json = false, is_check;
+	const char *dir = DEFAULT_DIR, *store = NULL, *config = NULL;
+	bool json = false, is_check, is_reload;
 	int opt;
 
 	if (argc < 2 || cli_wants_help(argc, argv))
 		return argc < 2 ? (fputs(policy_help, stderr), 2) : cli_help(policy_help);
 	const char *verb = argv[1];
 	is_check = strcmp(verb, "check") == 0;
-	if (!is_check && strcmp(verb, "show") != 0)
+	is_reload = strcmp(verb, "reload") == 0;
+	if (!is_check && !is_reload && strcmp(verb, "show") != 0)
 		return cli_usage("policy", "unknown verb");
 	optind = 1;
-	while ((opt = getopt_long(argc - 1, argv + 1, is_check ? "" : "d:", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc - 1, argv + 1, is_check ? "" : "d:s:c:", opts, NULL)) !=
+	       -1) {
 		switch (opt) {
 		case 'd':
 			if (is_check)
 				return cli_usage("policy", "check takes files and directories, not "
 							   "--dir");
+			if (is_reload)
+				return cli_usage("policy", "reload takes no --dir: each server "
+							   "reloads its own directory");
 			dir = optarg;
+			break;
+		case 's':
+		case 'c':
+			if (!is_reload)
+				return cli_usage("policy", "--store and --config go with reload");
+			if (opt == 's')
+				store = optarg;
+			else
+				config = optarg;
 			break;
 		case 'j': json = true; break;
 		default: return cli_usage("policy", "unknown option");
@@ -273,6 +323,11 @@ int cid_cli_policy(int argc, char **argv)
 	argv += optind + 1;
 	if (is_check)
 		return check(argc, argv, json);
+	if (is_reload) {
+		if (argc != 0)
+			return cli_usage("policy", "reload takes no argument");
+		return reload(config, store, json);
+	}
 	if (argc != 1)
 		return cli_usage("policy", "show takes one SERVICE");
 	return show(argv[0], dir, json);

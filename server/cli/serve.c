@@ -1,8 +1,10 @@
 /*
  * serve: `civicid serve`: load the configuration, open the context, start
  * HTTP, and wait for signals. SIGINT/SIGTERM stop; SIGHUP reloads the signing
- * keys now (they are also checked every few seconds, so a `civicid keys
- * rotate` from another process is picked up without a restart).
+ * keys and the release policies now. Both are also checked every few seconds,
+ * so a `civicid keys rotate` or `civicid policy reload` from another process
+ * is picked up without a restart. A reload swaps snapshots: no request is
+ * dropped, and a bad policy file leaves the old policies in force.
  */
 #include "cli.h"
 
@@ -10,6 +12,7 @@
 #include "config.h"
 #include "http/http.h"
 #include "http/template.h"
+#include "policy.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -33,12 +36,14 @@ static const char serve_help[] =
     "  -i, --issuer URL     issuer URL as clients see it (default http://127.0.0.1:8080)\n"
     "  -s, --store DIR      LMDB store directory (default ./var/civicid)\n"
     "  -w, --web-dir DIR    templates, messages and static files (default: built-in path)\n"
-    "  -n, --check          check the configuration and exit\n"
+    "  -P, --policies DIR   the services' release policies, *.policy (default ./policies)\n"
+    "  -n, --check          check the configuration and the policies and exit\n"
     "      --help-config    describe every configuration key\n"
     "  -h, --help           this text\n"
     "\n"
     "Flags override the file. On start civicid prints the issuer and the bound port.\n"
-    "Signals: SIGTERM/SIGINT stop; SIGHUP reloads the signing keys.\n";
+    "Signals: SIGTERM/SIGINT stop; SIGHUP reloads the signing keys and the policies\n"
+    "(so does `civicid policy reload`); a bad policy file leaves the old ones in force.\n";
 
 /* Applies one flag as the config key it stands for. */
 static int set_flag(struct cid_config *cfg, const char *key, const char *value)
@@ -55,14 +60,21 @@ static int set_flag(struct cid_config *cfg, const char *key, const char *value)
 static int parse(int argc, char **argv, struct cid_config *cfg, bool *check_only)
 {
 	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"listen", required_argument, NULL, 'l'},
-	    {"port", required_argument, NULL, 'p'},   {"issuer", required_argument, NULL, 'i'},
-	    {"store", required_argument, NULL, 's'},  {"web-dir", required_argument, NULL, 'w'},
-	    {"check", no_argument, NULL, 'n'},	      {"help-config", no_argument, NULL, 'C'},
-	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"issuer", required_argument, NULL, 'i'},
+	    {"store", required_argument, NULL, 's'},
+	    {"web-dir", required_argument, NULL, 'w'},
+	    {"policies", required_argument, NULL, 'P'},
+	    {"check", no_argument, NULL, 'n'},
+	    {"help-config", no_argument, NULL, 'C'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	static const char *const keys[128] = {
-	    ['l'] = "listen", ['p'] = "port", ['i'] = "issuer", ['s'] = "store", ['w'] = "web_dir"};
+	    ['l'] = "listen", ['p'] = "port",	 ['i'] = "issuer",
+	    ['s'] = "store",  ['w'] = "web_dir", ['P'] = "policies"};
 	char err[512];
 	int opt;
 	int rc;
@@ -75,7 +87,7 @@ static int parse(int argc, char **argv, struct cid_config *cfg, bool *check_only
 				return 2;
 			}
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "c:l:p:i:s:w:nh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:l:p:i:s:w:P:nh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': break;
 		case 'n': *check_only = true; break;
@@ -86,6 +98,7 @@ static int parse(int argc, char **argv, struct cid_config *cfg, bool *check_only
 		case 'i':
 		case 's':
 		case 'w':
+		case 'P':
 			rc = set_flag(cfg, keys[opt], optarg);
 			if (rc != 0)
 				return rc;
@@ -104,7 +117,31 @@ static int parse(int argc, char **argv, struct cid_config *cfg, bool *check_only
 	return 0;
 }
 
-/* Waits for a stop signal, refreshing keys every few seconds and on SIGHUP. */
+/* Reloads the policies on SIGHUP or when `civicid policy reload` asked; says what happened. */
+static void refresh_policies(struct cid_ctx *ctx, bool force)
+{
+	const struct cid_config *cfg = cid_ctx_config(ctx);
+	bool reloaded = false;
+	enum cid_err rc = cid_ctx_policies_refresh(ctx, force, stderr, &reloaded);
+
+	if (rc == CID_ERR_CONFIG || rc == CID_ERR_IO) {
+		fprintf(stderr,
+			"civicid: the policies of %s were not reloaded: errors above; the old "
+			"policies stay in force\n",
+			cfg->policies_dir);
+	} else if (rc != CID_OK) {
+		fprintf(stderr, "civicid: reloading the policies failed: %s (old policies stay)\n",
+			cid_strerror(rc));
+	} else if (reloaded) {
+		struct cid_policyref *r = cid_ctx_policies_acquire(ctx);
+
+		fprintf(stderr, "civicid: policies reloaded from %s: %zu policies\n",
+			cfg->policies_dir, cid_policyset_count(cid_policyref_set(r)));
+		cid_policyref_put(r);
+	}
+}
+
+/* Waits for a stop signal, refreshing keys and policies every few seconds and on SIGHUP. */
 static void run(struct cid_ctx *ctx, const sigset_t *set)
 {
 	const struct timespec tick = {.tv_sec = 5, .tv_nsec = 0};
@@ -122,7 +159,26 @@ static void run(struct cid_ctx *ctx, const sigset_t *set)
 				cid_strerror(rc));
 		else if (sig == SIGHUP)
 			fprintf(stderr, "civicid: signing keys reloaded\n");
+		refresh_policies(ctx, sig == SIGHUP);
 	}
+}
+
+/* serve --check: the policies load as the server would load them. */
+static int check_policies(const struct cid_config *cfg)
+{
+	struct cid_policyset *ps = NULL;
+	enum cid_err rc = cid_policyset_load_dir(cfg->policies_dir, stderr, &ps);
+
+	if (rc != CID_OK) {
+		fprintf(stderr, "civicid serve: the policies of %s do not load: %s\n",
+			cfg->policies_dir,
+			rc == CID_ERR_CONFIG || rc == CID_ERR_IO ? "errors above"
+								 : cid_strerror(rc));
+		return 1;
+	}
+	printf("policies OK: %zu in %s\n", cid_policyset_count(ps), cfg->policies_dir);
+	cid_policyset_free(ps);
+	return 0;
 }
 
 int cid_cli_serve(int argc, char **argv)
@@ -154,8 +210,9 @@ int cid_cli_serve(int argc, char **argv)
 		goto out;
 	}
 	if (check_only) {
-		printf("configuration OK\n");
-		status = 0;
+		status = check_policies(cfg);
+		if (status == 0)
+			printf("configuration OK\n");
 		goto out;
 	}
 	/* block the signals before any thread starts, so only run() receives them */
@@ -165,9 +222,10 @@ int cid_cli_serve(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	rc = cid_ctx_open(cfg, (int64_t)time(NULL), &ctx);
+	rc = cid_ctx_open(cfg, (int64_t)time(NULL), stderr, &ctx);
 	if (rc != CID_OK) {
-		fprintf(stderr, "civicid serve: store %s: %s\n", cfg->store_dir, cid_strerror(rc));
+		fprintf(stderr, "civicid serve: cannot start (store %s, policies %s): %s\n",
+			cfg->store_dir, cfg->policies_dir, cid_strerror(rc));
 		goto out;
 	}
 	rc = cid_http_start(ctx, tpl, &http, &port);
@@ -178,6 +236,13 @@ int cid_cli_serve(int argc, char **argv)
 	}
 	printf("civicid: listening on %s port %u\n", cfg->listen, (unsigned)port);
 	printf("civicid: issuer %s\n", cfg->issuer);
+	{
+		struct cid_policyref *r = cid_ctx_policies_acquire(ctx);
+
+		printf("civicid: %zu release policies from %s\n",
+		       cid_policyset_count(cid_policyref_set(r)), cfg->policies_dir);
+		cid_policyref_put(r);
+	}
 	fflush(stdout);
 	run(ctx, &set);
 	fprintf(stderr, "civicid: stopping\n");

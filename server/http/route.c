@@ -40,6 +40,8 @@ static const struct route routes[] = {
     {"/jwks", jwks, true, false, false, false},
     {"/authorize", cid_oidc_authorize, true, true, true, false},
     {"/login", cid_oidc_login, false, true, true, true},
+    {"/totp", cid_oidc_totp, false, true, true, false},
+    {"/consent", cid_oidc_consent, false, true, true, false},
     {"/token", cid_oidc_token, false, true, false, false},
     {"/userinfo", cid_oidc_userinfo, true, true, false, false},
     {"/introspect", cid_oidc_introspect, false, true, false, false},

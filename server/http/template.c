@@ -17,6 +17,8 @@ static const char *const page_files[] = {
     [CID_PAGE_LOGIN] = "login.html",
     [CID_PAGE_LOGOUT_CONFIRM] = "logout_confirm.html",
     [CID_PAGE_LOGGED_OUT] = "logged_out.html",
+    [CID_PAGE_CONSENT] = "consent.html",
+    [CID_PAGE_TOTP] = "totp.html",
 };
 
 #define N_PAGES (sizeof(page_files) / sizeof(page_files[0]))
@@ -153,6 +155,24 @@ struct render {
 static void render_span(const struct render *r, const char *p, const char *end, const json_t *scope,
 			int depth);
 
+/*
+ * {{t:name}}: the message whose key is the value of name (a label chosen by
+ * libauth, e.g. "attr.email"); the value itself when no message has that key,
+ * so a missing translation shows the claim name rather than nothing.
+ */
+static void put_message_of(const struct render *r, const json_t *scope, const char *name)
+{
+	const json_t *v = json_object_get(scope, name);
+	const json_t *msg;
+
+	if (v == NULL)
+		v = json_object_get(r->root, name);
+	if (!json_is_string(v))
+		return;
+	msg = json_object_get(r->messages, json_string_value(v));
+	put_value(r->out, json_is_string(msg) ? msg : v);
+}
+
 /* Renders the section {{#name}}body{{/name}}; returns where the text resumes. */
 static const char *render_section(const struct render *r, const char *name, size_t nl,
 				  const char *body, const char *end, const json_t *scope, int depth)
@@ -215,6 +235,8 @@ static void render_span(const struct render *r, const char *p, const char *end, 
 		key[nl] = '\0';
 		if (strncmp(key, "t.", 2) == 0) {
 			put_value(r->out, json_object_get(r->messages, key + 2));
+		} else if (strncmp(key, "t:", 2) == 0) {
+			put_message_of(r, scope, key + 2);
 		} else {
 			json_t *v = json_object_get(scope, key);
 

@@ -4,7 +4,9 @@
  * A deliberately tiny subset of Mustache: {{name}} inserts a value of the page
  * data, HTML-escaped (there is no unescaped form, so data can never inject
  * markup); {{t.key}} inserts a message of the page's language from
- * web/messages/<lang>.json, also escaped; {{#name}}...{{/name}} renders its
+ * web/messages/<lang>.json, also escaped; {{t:name}} inserts the message whose
+ * key is the value of name (falling back to the value), escaped;
+ * {{#name}}...{{/name}} renders its
  * body when name is true or a non-empty string, or once per element when it is
  * an array of objects (names inside then refer to the element). Sections do
  * not nest with the same name.

@@ -18,12 +18,18 @@ store=$tmp/store
 printf 'bench-password-1' | $bin user add bench --store "$store" --password-stdin \
 	--claim given_name=Hanako --claim resident_district=Aoi >/dev/null
 cc=$($bin client add --store "$store" --json --name bench-cc --grant-types client_credentials --scope city)
-code=$($bin client add --store "$store" --json --name bench-rp --redirect-uri http://127.0.0.1:9/cb --scope "openid profile city")
+code=$($bin client add --store "$store" --json --client-id bench-rp --name bench-rp --redirect-uri http://127.0.0.1:9/cb --scope "openid profile city")
+# the release policy userinfo decides by: both attributes on a statute basis, so
+# each request evaluates them (no consent screen in the way of the curl login)
+mkdir -p "$tmp/policies"
+printf '%s\n' 'service bench-rp' 'name.ja bench' 'name.en bench' 'purpose bench' \
+	'text.ja ベンチマーク' 'text.en benchmark' 'basis statute bench act, art. 1' 'retention 1d' \
+	'permit given_name' 'permit resident_district' >"$tmp/policies/bench-rp.policy"
 jf() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 cc_id=$(jf client_id <<<"$cc"); cc_secret=$(jf client_secret <<<"$cc")
 rp_id=$(jf client_id <<<"$code"); rp_secret=$(jf client_secret <<<"$code")
 
-$bin serve --store "$store" --port "$port" --issuer "$iss" >"$tmp/log" 2>&1 &
+$bin serve --store "$store" --port "$port" --issuer "$iss" --policies "$tmp/policies" >"$tmp/log" 2>&1 &
 pid=$!
 for _ in $(seq 50); do grep -q listening "$tmp/log" && break; sleep 0.1; done
 
@@ -43,7 +49,7 @@ export CID_BASIC="Basic $(printf '%s:%s' "$cc_id" "$cc_secret" | base64 -w0)" CI
 echo "== civicid $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, wrk -t2 -c64 -d${secs}s, loopback"
 echo "-- client_credentials issuance (POST /token, ES256 at+jwt)"
 wrk -t2 -c64 -d"${secs}s" --latency -s tests/bench/token_cc.lua "$iss/token" | grep -E 'Requests/sec|Latency|99%|Non-2xx'
-echo "-- userinfo (GET /userinfo, JWT verify + 3 LMDB reads)"
+echo "-- userinfo (GET /userinfo, JWT verify, LMDB reads, two release decisions)"
 wrk -t2 -c64 -d"${secs}s" --latency -s tests/bench/userinfo.lua "$iss/userinfo" | grep -E 'Requests/sec|Latency|99%|Non-2xx'
 echo "-- discovery (GET /.well-known/openid-configuration)"
 wrk -t2 -c64 -d"${secs}s" --latency "$iss/.well-known/openid-configuration" | grep -E 'Requests/sec|Latency|99%|Non-2xx'

@@ -153,9 +153,24 @@ printf 'port = 99999\n' >"$tmp/bad.conf"
 expect 2 "serve refuses a bad config" "$bin" serve --config "$tmp/bad.conf" --store "$store" --check
 has "bad config names file and line" "$err" "bad.conf:1:"
 printf 'code_ttl = 30\n' >"$tmp/good.conf"
-expect 0 "serve --check accepts a good config" "$bin" serve --config "$tmp/good.conf" --store "$store" --check
 here=$(cd "$(dirname "$0")/../.." && pwd)
-expect 0 "the shipped example config is valid" "$bin" serve --config "$here/deploy/civicid.conf.example" --store "$store" --check
+expect 0 "serve --check accepts a good config" "$bin" serve --config "$tmp/good.conf" --store "$store" --policies "$here/policies" --check
+has "serve --check loads the policies" "$out" "policies OK: 3"
+expect 0 "the shipped example config is valid" "$bin" serve --config "$here/deploy/civicid.conf.example" --store "$store" --policies "$here/policies" --check
+expect 1 "serve --check refuses a missing policy directory" "$bin" serve --store "$store" --policies "$tmp/no-such-dir" --check
+has "the missing directory is named" "$err" "no-such-dir"
+mkdir -p "$tmp/badpol"
+printf 'service x\nname.ja x\nname.en x\npurpose p\n  text.ja t\n  text.en t\n  basis consent\n  retention 1y\n  permit shoe_size\n' >"$tmp/badpol/x.policy"
+expect 1 "serve --check refuses a bad policy" "$bin" serve --store "$store" --policies "$tmp/badpol" --check
+has "the bad policy is reported with file and line" "$err" "x.policy:9:"
+has "every error of the file is reported" "$err" "x.policy:4:"
+
+# policy reload: a counter that running servers poll
+expect 0 "policy reload" "$bin" policy reload --store "$store" --json
+has "policy reload counts" "$(json "d['counter']" <<<"$out")" 1
+expect 0 "policy reload again" "$bin" policy reload --store "$store"
+has "policy reload says when" "$out" "within 5 s"
+expect 2 "policy reload takes no --dir" "$bin" policy reload --store "$store" --dir policies
 expect 2 "serve refuses a bad issuer" "$bin" serve --issuer "ftp://x" --store "$store" --check
 
 echo "1..$n"

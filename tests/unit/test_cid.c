@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +45,7 @@ static void config_in(struct fixture *f, const char *issuer)
 	if (issuer != NULL)
 		assert_int_equal(cid_config_set(f->cfg, "issuer", issuer, err, sizeof(err)),
 				 CID_OK);
+	cid_test_policies(f->cfg, f->dir, NULL, NULL);
 }
 
 static int setup(void **state)
@@ -52,7 +54,7 @@ static int setup(void **state)
 
 	assert_non_null(f);
 	config_in(f, NULL);
-	assert_int_equal(cid_ctx_open(f->cfg, NOW, &f->ctx), CID_OK);
+	assert_int_equal(cid_ctx_open(f->cfg, NOW, NULL, &f->ctx), CID_OK);
 	*state = f;
 	return 0;
 }
@@ -202,7 +204,7 @@ static void test_first_start_then_reopen_reuses_keys_and_salt(void **state)
 	assert_int_equal(version, 0);
 	cid_store_close(s);
 
-	assert_int_equal(cid_ctx_open(f.cfg, NOW, &f.ctx), CID_OK);
+	assert_int_equal(cid_ctx_open(f.cfg, NOW, NULL, &f.ctx), CID_OK);
 	assert_ptr_equal(cid_ctx_config(f.ctx), f.cfg);
 	assert_int_equal(cid_keys_version(cid_ctx_store(f.ctx), &version), CID_OK);
 	assert_true(version > 0);
@@ -237,7 +239,7 @@ static void test_first_start_then_reopen_reuses_keys_and_salt(void **state)
 	cid_ctx_close(f.ctx);
 
 	/* a reopen, later: same keys, same salt, no new key made */
-	assert_int_equal(cid_ctx_open(f.cfg, NOW + 86400, &f.ctx), CID_OK);
+	assert_int_equal(cid_ctx_open(f.cfg, NOW + 86400, NULL, &f.ctx), CID_OK);
 	assert_int_equal(cid_keys_version(cid_ctx_store(f.ctx), &version2), CID_OK);
 	assert_int_equal(version2, version);
 	ref = cid_ctx_keys_acquire(f.ctx);
@@ -261,8 +263,8 @@ static void test_salt_differs_between_stores(void **state)
 	(void)state;
 	config_in(&a, NULL);
 	config_in(&b, NULL);
-	assert_int_equal(cid_ctx_open(a.cfg, NOW, &a.ctx), CID_OK);
-	assert_int_equal(cid_ctx_open(b.cfg, NOW, &b.ctx), CID_OK);
+	assert_int_equal(cid_ctx_open(a.cfg, NOW, NULL, &a.ctx), CID_OK);
+	assert_int_equal(cid_ctx_open(b.cfg, NOW, NULL, &b.ctx), CID_OK);
 	assert_memory_not_equal(cid_ctx_pairwise_salt(a.ctx), cid_ctx_pairwise_salt(b.ctx), 32);
 	cid_ctx_close(a.ctx);
 	cid_ctx_close(b.ctx);
@@ -313,7 +315,7 @@ static void test_discovery_document(void **state)
 
 	(void)state;
 	config_in(&f, iss);
-	assert_int_equal(cid_ctx_open(f.cfg, NOW, &f.ctx), CID_OK);
+	assert_int_equal(cid_ctx_open(f.cfg, NOW, NULL, &f.ctx), CID_OK);
 	doc = cid_ctx_discovery(f.ctx, &len);
 	assert_non_null(doc);
 	assert_int_equal(len, strlen(doc));
@@ -530,14 +532,14 @@ static void test_reopen_after_rotation(void **state)
 			 CID_OK);
 	cid_ctx_close(f->ctx);
 	f->ctx = NULL;
-	assert_int_equal(cid_ctx_open(f->cfg, NOW + 1, &f->ctx), CID_OK);
+	assert_int_equal(cid_ctx_open(f->cfg, NOW + 1, NULL, &f->ctx), CID_OK);
 	ref = cid_ctx_keys_acquire(f->ctx);
 	assert_true(has_kid(cid_keyref_keyset(ref), es_old));
 	assert_true(has_kid(cid_keyref_keyset(ref), es_new));
 	cid_keyref_put(ref);
 	cid_ctx_close(f->ctx);
 	f->ctx = NULL;
-	assert_int_equal(cid_ctx_open(f->cfg, NOW + KEEP, &f->ctx), CID_OK);
+	assert_int_equal(cid_ctx_open(f->cfg, NOW + KEEP, NULL, &f->ctx), CID_OK);
 	ref = cid_ctx_keys_acquire(f->ctx);
 	assert_false(has_kid(cid_keyref_keyset(ref), es_old));
 	assert_true(has_kid(cid_keyref_keyset(ref), es_new));
@@ -602,6 +604,165 @@ static void test_references_across_threads(void **state)
 	cid_keyref_put(r);
 }
 
+/* ---- the release policies ---- */
+
+static const char policy_v1[] = "service rp1\nname.ja x\nname.en x\npurpose p\n"
+				"text.ja t\ntext.en t\nbasis statute Act 1\nretention 1d\n"
+				"permit email\n";
+
+/* Writes DIR/policies/NAME. */
+static void write_policy(const struct fixture *f, const char *name, const char *text)
+{
+	char path[512];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/policies/%s", f->dir, name);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	assert_true(fputs(text, fp) >= 0);
+	assert_int_equal(fclose(fp), 0);
+}
+
+static bool permits_email(struct cid_ctx *ctx)
+{
+	struct cid_policyref *r = cid_ctx_policies_acquire(ctx);
+	struct cid_decision d;
+
+	cid_policy_eval(cid_policyref_set(r), "rp1", "p", "email", NULL, 0, 1, NOW, &d);
+	cid_policyref_put(r);
+	return d.permit;
+}
+
+/* A bad policy refuses the start, every error reported as file:line. */
+static void test_open_refuses_bad_policies(void **state)
+{
+	struct fixture f = {0};
+	char *text = NULL;
+	size_t len = 0;
+	FILE *errors;
+	struct cid_ctx *ctx = NULL;
+
+	(void)state;
+	config_in(&f, NULL);
+	write_policy(&f, "bad.policy", "service rp1\nname.ja x\npermit email\nbogus 1\n");
+	errors = open_memstream(&text, &len);
+	assert_non_null(errors);
+	assert_int_equal(cid_ctx_open(f.cfg, NOW, errors, &ctx), CID_ERR_CONFIG);
+	fclose(errors);
+	assert_null(ctx);
+	assert_non_null(strstr(text, "bad.policy:3: "));
+	assert_non_null(strstr(text, "bad.policy:4: "));
+	assert_non_null(strstr(text, "the release policies do not load"));
+	free(text);
+	/* a missing directory too */
+	char err[128];
+	assert_int_equal(
+	    cid_config_set(f.cfg, "policies", "/nonexistent/civicid-policies", err, sizeof(err)),
+	    CID_OK);
+	assert_int_equal(cid_ctx_open(f.cfg, NOW, NULL, &ctx), CID_ERR_IO);
+	cid_config_free(f.cfg);
+	cid_test_rmdir(f.dir);
+}
+
+/*
+ * `civicid policy reload` bumps a counter; a refresh reloads only when it
+ * moved (or on force); a bad file leaves the old snapshot in force; a held
+ * reference keeps its snapshot after a swap.
+ */
+static void test_policy_reload(void **state)
+{
+	struct fixture f = {0};
+	struct cid_store *s;
+	uint64_t counter = 0;
+	bool reloaded = true;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *errors;
+
+	(void)state;
+	config_in(&f, NULL);
+	write_policy(&f, "rp1.policy", policy_v1);
+	assert_int_equal(cid_ctx_open(f.cfg, NOW, NULL, &f.ctx), CID_OK);
+	s = cid_ctx_store(f.ctx);
+	assert_true(permits_email(f.ctx));
+	/* nothing asked: nothing reloaded, even though the file changed */
+	write_policy(&f, "rp1.policy", "# now nothing for rp1\n");
+	assert_int_equal(cid_ctx_policies_refresh(f.ctx, false, NULL, &reloaded), CID_OK);
+	assert_false(reloaded);
+	assert_true(permits_email(f.ctx));
+	/* a bad file on reload: the old policies stay, and the errors are told */
+	struct cid_policyref *held = cid_ctx_policies_acquire(f.ctx);
+	assert_int_equal(cid_policies_request_reload(s, &counter), CID_OK);
+	assert_int_equal(counter, 1);
+	errors = open_memstream(&text, &len);
+	assert_int_equal(cid_ctx_policies_refresh(f.ctx, false, errors, &reloaded), CID_ERR_CONFIG);
+	fclose(errors);
+	assert_false(reloaded);
+	assert_non_null(strstr(text, "rp1.policy:1: "));
+	free(text);
+	assert_true(permits_email(f.ctx));
+	/* ... and it is not retried at every poll, only when asked again */
+	assert_int_equal(cid_ctx_policies_refresh(f.ctx, false, NULL, &reloaded), CID_OK);
+	assert_false(reloaded);
+	/* a good change, asked for: the new snapshot replaces the old */
+	write_policy(&f, "rp1.policy", policy_v1);
+	write_policy(&f, "rp2.policy",
+		     "service rp2\nname.ja y\nname.en y\npurpose p\ntext.ja t\ntext.en t\n"
+		     "basis statute Act 1\nretention 1d\npermit name\n");
+	assert_int_equal(cid_policies_request_reload(s, &counter), CID_OK);
+	assert_int_equal(counter, 2);
+	assert_int_equal(cid_ctx_policies_refresh(f.ctx, false, NULL, &reloaded), CID_OK);
+	assert_true(reloaded);
+	struct cid_policyref *now = cid_ctx_policies_acquire(f.ctx);
+	assert_int_equal(cid_policyset_count(cid_policyref_set(now)), 2);
+	/* the reference taken before the swap still reads its own snapshot */
+	assert_int_equal(cid_policyset_count(cid_policyref_set(held)), 1);
+	cid_policyref_put(held);
+	cid_policyref_put(now);
+	/* SIGHUP: force, without the counter */
+	char path[512];
+	snprintf(path, sizeof(path), "%s/policies/rp2.policy", f.dir);
+	assert_int_equal(remove(path), 0);
+	assert_int_equal(cid_ctx_policies_refresh(f.ctx, true, NULL, &reloaded), CID_OK);
+	assert_true(reloaded);
+	now = cid_ctx_policies_acquire(f.ctx);
+	assert_int_equal(cid_policyset_count(cid_policyref_set(now)), 1);
+	cid_policyref_put(now);
+	/* a reload asked before a start is not redone by the new server */
+	cid_ctx_close(f.ctx);
+	assert_int_equal(cid_ctx_open(f.cfg, NOW, NULL, &f.ctx), CID_OK);
+	assert_int_equal(cid_ctx_policies_refresh(f.ctx, false, NULL, &reloaded), CID_OK);
+	assert_false(reloaded);
+	assert_int_equal(cid_policies_reload_counter(cid_ctx_store(f.ctx), &counter), CID_OK);
+	assert_int_equal(counter, 2);
+	cid_ctx_close(f.ctx);
+	cid_config_free(f.cfg);
+	cid_test_rmdir(f.dir);
+}
+
+static enum cid_err count_hook(void *arg, const struct cid_release_event *ev)
+{
+	(void)ev;
+	(*(int *)arg)++;
+	return CID_OK;
+}
+
+static void test_audit_hook_default_none(void **state)
+{
+	struct fixture *f = *state;
+	cid_audit_hook fn = count_hook;
+	void *arg = f;
+	int n = 0;
+
+	cid_ctx_audit_hook(f->ctx, &fn, &arg);
+	assert_null(fn);
+	assert_null(arg);
+	cid_ctx_set_audit_hook(f->ctx, count_hook, &n);
+	cid_ctx_audit_hook(f->ctx, &fn, &arg);
+	assert_ptr_equal(fn, count_hook);
+	assert_ptr_equal(arg, &n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -613,6 +774,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_rotation_refresh_and_drop, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reopen_after_rotation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_references_across_threads, setup, teardown),
+	    cmocka_unit_test(test_open_refuses_bad_policies),
+	    cmocka_unit_test(test_policy_reload),
+	    cmocka_unit_test_setup_teardown(test_audit_hook_default_none, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

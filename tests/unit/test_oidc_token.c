@@ -66,6 +66,18 @@ static const struct client_def clients[N_CLIENTS] = {
     [NORE] = {"nore", false, "https://nore.example/cb", "openid", "authorization_code", "openid"},
 };
 
+/* rp1 may receive the given name and the district without consent; nobody else gets anything */
+static const char rp1_policy[] = "service rp1\n"
+				 "name.ja RP1\n"
+				 "name.en RP1\n"
+				 "purpose test\n"
+				 "\ttext.ja テスト\n"
+				 "\ttext.en Test\n"
+				 "\tbasis statute Test Act, Art. 1\n"
+				 "\tretention 1y\n"
+				 "\tpermit given_name\n"
+				 "\tpermit resident_district\n";
+
 struct fixture {
 	char dir[256];
 	struct cid_config *cfg;
@@ -87,7 +99,8 @@ static int setup(void **state)
 	assert_int_equal(cid_config_set(f->cfg, "store", f->dir, err, sizeof(err)), CID_OK);
 	assert_int_equal(cid_config_set(f->cfg, "argon2_t", "1", err, sizeof(err)), CID_OK);
 	assert_int_equal(cid_config_set(f->cfg, "argon2_m_kib", "64", err, sizeof(err)), CID_OK);
-	assert_int_equal(cid_ctx_open(f->cfg, NOW, &f->ctx), CID_OK);
+	cid_test_policies(f->cfg, f->dir, "rp1.policy", rp1_policy);
+	assert_int_equal(cid_ctx_open(f->cfg, NOW, NULL, &f->ctx), CID_OK);
 	for (int i = 0; i < N_CLIENTS; i++) {
 		const struct client_def *d = &clients[i];
 		const char *uris[] = {d->redirect};
@@ -823,7 +836,7 @@ static void test_code_response_tokens(void **state)
 			 f->cfg->access_ttl);
 	assert_string_equal(json_string_value(json_object_get(body, "scope")), "openid profile");
 	assert_int_equal(cid_client_get(cid_ctx_store(f->ctx), "rp1", &client), CID_OK);
-	cid_token_subject(f->ctx, client, f->account, sub);
+	cid_token_subject(f->ctx, NULL, client, f->account, sub);
 	/* the ID token (OIDC Core §3.1.3.7) */
 	assert_int_equal(cid_jws_verify(ks, idt, strlen(idt), "JWT", &idc), CID_OK);
 	assert_string_equal(json_string_value(json_object_get(idc, "iss")), f->cfg->issuer);
@@ -1022,6 +1035,138 @@ static void test_disabled_citizen_refresh_refused(void **state)
 	refresh_expect(f, RP1, rt, 400, NULL);
 }
 
+/* ---- the release point behind the endpoints ---- */
+
+struct audit_log {
+	int calls;
+	enum cid_release_target target;
+	char account[CID_ID_CHARS + 1];
+	char seen[512]; /* "attribute=reason " of the last call */
+	enum cid_err fail_with;
+};
+
+static enum cid_err audit_cb(void *arg, const struct cid_release_event *ev)
+{
+	struct audit_log *log = arg;
+	size_t len = 0;
+
+	log->calls++;
+	log->target = ev->target;
+	snprintf(log->account, sizeof(log->account), "%s", ev->account_id);
+	log->seen[0] = '\0';
+	for (size_t i = 0; i < ev->n_decisions; i++)
+		len += (size_t)snprintf(log->seen + len, sizeof(log->seen) - len, "%s=%s ",
+					ev->decisions[i].attribute,
+					cid_reason_name(ev->decisions[i].decision.reason));
+	assert_string_equal(ev->service, "rp1");
+	return log->fail_with;
+}
+
+/* Calls userinfo with a bearer token; the reply's status and body. */
+static json_t *userinfo(struct fixture *f, const char *at, int expect_status)
+{
+	char authorization[CID_MAX_TOKEN + 16];
+	struct cid_request req = {.authorization = authorization, .now = AT};
+	struct cid_reply reply = {0};
+	json_t *j;
+
+	snprintf(authorization, sizeof(authorization), "Bearer %s", at);
+	assert_int_equal(cid_oidc_userinfo(f->ctx, &req, &reply), CID_OK);
+	assert_int_equal(reply.status, expect_status);
+	j = body_of(&reply);
+	cid_reply_free(&reply);
+	return j;
+}
+
+/* ID token and userinfo claims are decided by the policy, each decision handed to the hook. */
+static void test_release_decisions_reach_the_audit_hook(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_log log = {0};
+	char at[CID_MAX_TOKEN];
+	json_t *j;
+
+	cid_ctx_set_audit_hook(f->ctx, audit_cb, &log);
+	j = redeem(f, RP1); /* scope "openid profile" */
+	copy_member(j, "access_token", at, sizeof(at));
+	json_decref(j);
+	assert_int_equal(log.calls, 1);
+	assert_int_equal(log.target, CID_RELEASE_ID_TOKEN);
+	assert_string_equal(log.account, f->account);
+	/* profile asks for the name and updated_at (stored by civicid, not in rp1's
+	 * policy); the district is not asked (no city scope): no decision about it */
+	assert_string_equal(log.seen, "given_name=permit_statute updated_at=not_in_policy ");
+	j = userinfo(f, at, 200);
+	assert_int_equal(log.calls, 2);
+	assert_int_equal(log.target, CID_RELEASE_USERINFO);
+	assert_string_equal(json_string_value(json_object_get(j, "given_name")), "花子");
+	assert_null(json_object_get(j, "resident_district"));
+	json_decref(j);
+	/* rp2 has no policy: it learns nothing but sub */
+	cid_ctx_set_audit_hook(f->ctx, NULL, NULL);
+	j = redeem(f, RP2);
+	copy_member(j, "access_token", at, sizeof(at));
+	json_decref(j);
+	j = userinfo(f, at, 200);
+	assert_int_equal(json_object_size(j), 1);
+	assert_non_null(json_object_get(j, "sub"));
+	json_decref(j);
+}
+
+/* A hook that cannot record the decisions stops the release: nothing is answered. */
+static void test_failing_audit_hook_releases_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_log log = {.fail_with = CID_ERR_STORE};
+	char code[CID_TOKEN_CHARS + 1];
+	char form[512];
+	char creds[256];
+	struct cid_reply reply = {0};
+	struct cid_request req = {.post = true, .form_content_type = true, .now = AT};
+
+	cid_ctx_set_audit_hook(f->ctx, audit_cb, &log);
+	issue_code(f, RP1, NULL, NOW, code);
+	post_creds(f, RP1, creds, sizeof(creds));
+	snprintf(form, sizeof(form), "grant_type=authorization_code&code=%s&redirect_uri=%s&%s",
+		 code, clients[RP1].redirect, creds);
+	assert_int_equal(cid_params_parse_form(&req.params, form, strlen(form)), CID_OK);
+	assert_int_equal(cid_oidc_token(f->ctx, &req, &reply), CID_ERR_STORE);
+	assert_int_equal(log.calls, 1);
+	assert_null(reply.body); /* no token response was built */
+	cid_request_clear(&req);
+	cid_reply_free(&reply);
+	cid_ctx_set_audit_hook(f->ctx, NULL, NULL);
+}
+
+/* Introspection answers token metadata: no personal attribute but sub. */
+static void test_introspection_releases_no_attributes(void **state)
+{
+	static const char *const allowed[] = {"active", "token_type", "scope",	   "client_id",
+					      "sub",	"exp",	      "iat",	   "iss",
+					      "jti",	"aud",	      "auth_time", "acr"};
+	struct fixture *f = *state;
+	char at[CID_MAX_TOKEN];
+	char form[4200];
+	json_t *j = redeem(f, RP1);
+	const char *key;
+	json_t *v;
+
+	copy_member(j, "access_token", at, sizeof(at));
+	json_decref(j);
+	snprintf(form, sizeof(form), "token=%s", at);
+	j = post_as(f, EP_INTROSPECT, RP1, form, 200);
+	assert_true(json_is_true(json_object_get(j, "active")));
+	json_object_foreach(j, key, v)
+	{
+		bool ok = false;
+		for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+			ok = ok || strcmp(key, allowed[i]) == 0;
+		if (!ok)
+			fail_msg("introspection answered %s", key);
+	}
+	json_decref(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1032,6 +1177,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_revocation_effects, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_every_401_has_www_authenticate, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disabled_citizen_refresh_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_release_decisions_reach_the_audit_hook, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_failing_audit_hook_releases_nothing, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_introspection_releases_no_attributes, setup,
+					    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1238,6 +1238,115 @@ static void test_accessors_and_null(void **state)
 	assert_int_equal(d.reason, CID_REASON_UNKNOWN_SERVICE);
 }
 
+/* ---- one service across its purposes (the release point's question) ---- */
+
+static void test_policy_view(void **state)
+{
+	struct fixture *fx = *state;
+	const struct cid_policy *cc = cid_policyset_find(fx->sets[PS_BOTH], "childcare");
+	const struct cid_policy *lib = cid_policyset_find(fx->sets[PS_BOTH], "library");
+	struct cid_purpose_info pu;
+
+	assert_non_null(cc);
+	assert_non_null(lib);
+	assert_null(cid_policyset_find(fx->sets[PS_BOTH], "nobody"));
+	assert_null(cid_policyset_find(NULL, "childcare"));
+	assert_string_equal(cid_policy_service(cc), "childcare");
+	assert_string_equal(cid_policy_version(cc),
+			    cid_policyset_version(fx->sets[PS_BOTH], "childcare"));
+	assert_string_equal(cid_policy_name(cc, "ja"), "子育て支援");
+	assert_string_equal(cid_policy_name(cc, "en"), "Childcare support");
+	assert_string_equal(cid_policy_name(cc, NULL), "子育て支援");
+	assert_false(cid_policy_public_subject(cc));
+	assert_true(cid_policy_public_subject(lib));
+	assert_int_equal(cid_policy_purpose_count(cc), 2);
+	assert_int_equal(cid_policy_purpose_count(NULL), 0);
+	cid_policy_purpose(cc, 0, &pu);
+	assert_string_equal(pu.id, "fee-calculation");
+	assert_int_equal(pu.basis, CID_BASIS_CONSENT);
+	assert_null(pu.statute);
+	assert_int_equal(pu.consent_valid_days, 365);
+	assert_int_equal(pu.retention_days, 5 * 365);
+	assert_string_equal(pu.text_en, "To calculate childcare fees");
+	assert_int_equal(strlen(pu.digest), 64);
+	cid_policy_purpose(cc, 1, &pu);
+	assert_string_equal(pu.id, "eligibility");
+	assert_int_equal(pu.basis, CID_BASIS_STATUTE);
+	assert_string_equal(pu.statute, "子ども・子育て支援法 第20条");
+	assert_int_equal(pu.consent_valid_days, 0);
+}
+
+/*
+ * Permit if some purpose permits and none denies explicitly; the deciding
+ * purpose is the deny, else the permit, else the first that could change.
+ */
+static void test_eval_service_table(void **state)
+{
+	struct fixture *fx = *state;
+	const struct cid_policy *cc = cid_policyset_find(fx->sets[PS_CHILDCARE], "childcare");
+	struct cid_purpose_info fee;
+	cid_policy_purpose(cc, 0, &fee);
+	const struct cid_consent_fact granted[] = {
+	    {"household_size", CID_CONSENT_GRANTED, 0, fee.digest, "rec-1"},
+	    {"family_name", CID_CONSENT_GRANTED, 0, fee.digest, "rec-2"},
+	    {"email", CID_CONSENT_GRANTED, 0, fee.digest, "rec-3"},
+	    {"birthdate", CID_CONSENT_REFUSED, 0, fee.digest, "rec-4"},
+	};
+	const struct cid_fact_list with[2] = {{granted, 4}, {NULL, 0}};
+
+	static const struct {
+		const char *name;
+		const char *service;
+		const char *attribute;
+		int level;
+		bool facts;
+		bool permit;
+		enum cid_reason reason;
+		size_t purpose;
+	} rows[] = {
+	    {"statute purpose permits without consent", "childcare", "resident_district", 1, false,
+	     true, CID_REASON_PERMIT_STATUTE, 1},
+	    {"consent purpose without a decision", "childcare", "household_size", 1, false, false,
+	     CID_REASON_NO_CONSENT, 0},
+	    {"consent purpose with a grant", "childcare", "household_size", 1, true, true,
+	     CID_REASON_PERMIT_CONSENT, 0},
+	    {"a grant covers the tagged forms", "childcare", "family_name#ja-Kana-JP", 1, true,
+	     true, CID_REASON_PERMIT_CONSENT, 0},
+	    {"explicit deny wins over a grant", "childcare", "email", 1, true, false,
+	     CID_REASON_EXPLICIT_DENY, 0},
+	    {"deny in the same purpose wins over its permit", "childcare", "phone_number", 2, false,
+	     false, CID_REASON_EXPLICIT_DENY, 0},
+	    {"level too low everywhere", "childcare", "birthdate", 1, false, false,
+	     CID_REASON_LEVEL_TOO_LOW, 0},
+	    {"refused for one purpose, statute permits in another", "childcare", "birthdate", 2,
+	     true, true, CID_REASON_PERMIT_STATUTE, 1},
+	    {"in no purpose: default deny", "childcare", "nickname", 2, true, false,
+	     CID_REASON_NOT_IN_POLICY, 0},
+	    {"unknown attribute", "childcare", "shoe_size", 2, true, false,
+	     CID_REASON_NOT_IN_POLICY, 0},
+	    {"unknown service", "nobody", "email", 2, false, false, CID_REASON_UNKNOWN_SERVICE,
+	     SIZE_MAX},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const struct cid_policy *pol =
+		    cid_policyset_find(fx->sets[PS_CHILDCARE], rows[i].service);
+		struct cid_decision d;
+		size_t purpose = 42;
+
+		cid_policy_eval_service(pol, rows[i].attribute, rows[i].facts ? with : NULL,
+					rows[i].level, NOW, &d, &purpose);
+		if (d.permit != rows[i].permit || d.reason != rows[i].reason ||
+		    purpose != rows[i].purpose)
+			fail_msg("%s: permit %d reason %s purpose %zu", rows[i].name, d.permit,
+				 cid_reason_name(d.reason), purpose);
+		if (d.permit)
+			assert_non_null(d.rule);
+		if (d.reason == CID_REASON_PERMIT_CONSENT)
+			assert_non_null(d.consent_id);
+	}
+}
+
 /* ---- loading files ---- */
 
 static void test_load_dir(void **state)
@@ -1401,6 +1510,8 @@ int main(void)
 	    cmocka_unit_test(test_subject_pairwise_or_public),
 	    cmocka_unit_test(test_reason_names),
 	    cmocka_unit_test(test_accessors_and_null),
+	    cmocka_unit_test(test_policy_view),
+	    cmocka_unit_test(test_eval_service_table),
 	    cmocka_unit_test(test_load_dir),
 	    cmocka_unit_test(test_load_dir_empty_denies_everything),
 	    cmocka_unit_test(test_load_two_files_one_service),

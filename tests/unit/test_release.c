@@ -1,7 +1,12 @@
 /*
- * release: the single release point. Table-driven: which of a citizen's
- * claims reach a client for a granted scope and claims request.
+ * release: the single release point and the consent-screen question, on a
+ * real store with real consent records. Table-driven: each row records the
+ * citizen's decisions (as the consent screen or the CLI would), asks for
+ * claims by scope and by the claims parameter, and says exactly which claims
+ * leave and why the audit hook was told each decision was made.
  */
+#include "consent.h"
+#include "policy.h"
 #include "release.h"
 #include "support.h"
 
@@ -9,50 +14,280 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#define NOW ((int64_t)1800000000)
+#define AT  (NOW + 100) /* when the releases are decided */
+
+/*
+ * "consented" asks consent for names, contact and (at level 2) the birth
+ * date; "legal" needs none for the district, and the address at level 2;
+ * "newsletter" asks consent for email_verified and denies the phone number,
+ * which wins over consented's permit.
+ */
+static const char policy_text[] = "service svc\n"
+				  "name.ja 試験サービス\n"
+				  "name.en Test service\n"
+				  "purpose consented\n"
+				  "\ttext.ja 同意の目的\n"
+				  "\ttext.en The consented purpose\n"
+				  "\tbasis consent\n"
+				  "\tretention 1y\n"
+				  "\tconsent_valid 1y\n"
+				  "\tpermit given_name\n"
+				  "\tpermit family_name\n"
+				  "\tpermit email\n"
+				  "\tpermit phone_number\n"
+				  "\tpermit household_size\n"
+				  "\tpermit birthdate level=2\n"
+				  "purpose legal\n"
+				  "\ttext.ja 法令の目的\n"
+				  "\ttext.en The statutory purpose\n"
+				  "\tbasis statute Test Act, Art. 2\n"
+				  "\tretention 1y\n"
+				  "\tpermit resident_district\n"
+				  "\tpermit address level=2\n"
+				  "purpose newsletter\n"
+				  "\ttext.ja お知らせ\n"
+				  "\ttext.en Newsletter\n"
+				  "\tbasis consent\n"
+				  "\tretention 1y\n"
+				  "\tconsent_valid 1y\n"
+				  "\tpermit email_verified\n"
+				  "\tdeny phone_number\n";
+
 static const char citizen_json[] =
-    "{\"id\":\"00000000-0000-4000-8000-000000000001\",\"username\":\"hanako\","
+    "{\"id\":\"%s\",\"username\":\"hanako\","
     "\"claims\":{\"given_name\":\"花子\",\"family_name\":\"山田\","
     "\"family_name#ja-Kana-JP\":\"ヤマダ\",\"email\":\"hanako@example.jp\","
-    "\"email_verified\":true,\"phone_number\":\"+81-242-00-0000\","
-    "\"resident_district\":\"Aoi\",\"household_size\":3,"
+    "\"email_verified\":true,\"phone_number\":\"+81-242-00-0000\",\"birthdate\":\"1988-04-12\","
+    "\"resident_district\":\"Aoi\",\"household_size\":3,\"nickname\":\"はな\","
     "\"address\":{\"locality\":\"Aizuwakamatsu\"},\"bogus_member\":\"x\"}}";
+
+struct fixture {
+	char dir[256];
+	struct cid_store *store;
+	struct cid_policyset *ps;
+	int next_account;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->store = cid_test_store_open(f->dir);
+	assert_int_equal(
+	    cid_policyset_parse("svc.policy", policy_text, strlen(policy_text), NULL, &f->ps),
+	    CID_OK);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	cid_policyset_free(f->ps);
+	cid_test_store_close(f->store, f->dir);
+	free(f);
+	return 0;
+}
+
+/* The digest of a purpose of svc, as the consent screen records it. */
+static const char *digest_of(const struct cid_policyset *ps, const char *purpose)
+{
+	const struct cid_policy *pol = cid_policyset_find(ps, "svc");
+	struct cid_purpose_info pu;
+
+	for (size_t i = 0; i < cid_policy_purpose_count(pol); i++) {
+		cid_policy_purpose(pol, i, &pu);
+		if (strcmp(pu.id, purpose) == 0)
+			return pu.digest;
+	}
+	fail_msg("no purpose %s", purpose);
+	return NULL;
+}
+
+/*
+ * Records the decisions of a row: space-separated "purpose:attribute:state"
+ * with optional ":e=SECONDS" (a grant expiring at NOW + SECONDS) and ":old"
+ * (given under another purpose text).
+ */
+static void record(struct fixture *f, const char *account, const char *spec)
+{
+	char buf[512];
+	char *save = NULL;
+
+	if (spec == NULL)
+		return;
+	assert_true(strlen(spec) < sizeof(buf));
+	memcpy(buf, spec, strlen(spec) + 1);
+	for (char *tok = strtok_r(buf, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
+		char *purpose = tok;
+		char *attribute = strchr(purpose, ':');
+		char *state, *opt;
+		struct cid_consent_change ch = {0};
+		bool old = false;
+
+		assert_non_null(attribute);
+		*attribute++ = '\0';
+		state = strchr(attribute, ':');
+		assert_non_null(state);
+		*state++ = '\0';
+		opt = strchr(state, ':');
+		if (opt != NULL)
+			*opt++ = '\0';
+		for (; opt != NULL && *opt != '\0';) {
+			char *next = strchr(opt, ':');
+			if (next != NULL)
+				*next++ = '\0';
+			if (strcmp(opt, "old") == 0)
+				old = true;
+			else if (strncmp(opt, "e=", 2) == 0)
+				ch.expires_at = NOW + strtol(opt + 2, NULL, 10);
+			else
+				fail_msg("bad option %s", opt);
+			opt = next;
+		}
+		ch.attribute = attribute;
+		assert_int_equal(cid_consent_state_parse(state, &ch.state), CID_OK);
+		struct cid_consent_context cc = {
+		    .account_id = account,
+		    .service = "svc",
+		    .purpose = purpose,
+		    .policy_version = cid_policyset_version(f->ps, "svc"),
+		    .purpose_digest =
+			old ? "0000000000000000000000000000000000000000000000000000000000000000"
+			    : digest_of(f->ps, purpose),
+		    .method = "test",
+		    .now = NOW,
+		};
+		assert_int_equal(cid_consent_record(f->store, &cc, &ch, 1, NULL), CID_OK);
+	}
+}
+
+/* What the audit hook saw, in a form a row can compare. */
+struct seen {
+	char text[2048]; /* "attribute=reason@purpose " per decision */
+	size_t calls;
+	size_t decisions;
+	size_t permits;
+	enum cid_err fail_with; /* what the hook returns */
+	bool complete;		/* every decision names rule/basis/version as it should */
+};
+
+static enum cid_err hook(void *arg, const struct cid_release_event *ev)
+{
+	struct seen *s = arg;
+	size_t len = strlen(s->text);
+
+	s->calls++;
+	for (size_t i = 0; i < ev->n_decisions; i++) {
+		const struct cid_release_decision *d = &ev->decisions[i];
+		int n = snprintf(s->text + len, sizeof(s->text) - len, "%s=%s@%s ", d->attribute,
+				 cid_reason_name(d->decision.reason),
+				 d->purpose == NULL ? "-" : d->purpose);
+		assert_true(n > 0 && (size_t)n < sizeof(s->text) - len);
+		len += (size_t)n;
+		s->decisions++;
+		if (d->decision.permit) {
+			s->permits++;
+			/* a permit always says which rule, purpose and policy version */
+			if (d->decision.rule == NULL || d->purpose == NULL ||
+			    d->decision.policy_version == NULL)
+				s->complete = false;
+			if (d->decision.reason == CID_REASON_PERMIT_CONSENT &&
+			    d->decision.consent_id == NULL)
+				s->complete = false;
+			if (d->decision.reason == CID_REASON_PERMIT_STATUTE &&
+			    d->decision.statute == NULL)
+				s->complete = false;
+		}
+	}
+	if (strcmp(ev->service, "svc") != 0 && strcmp(ev->service, "nobody") != 0)
+		s->complete = false;
+	return s->fail_with;
+}
 
 struct release_case {
 	const char *name;
-	const char *client_scopes;
+	const char *consents; /* record() spec, or NULL */
 	const char *scope;
 	const char *claims_request; /* JSON or NULL */
 	enum cid_release_target target;
-	const char *expect; /* space-separated claim names released, exactly */
+	int level;
+	const char *expect; /* the claims released, exactly (space-separated) */
+	const char *audit;  /* words that must be in what the hook saw ("attr=reason@purpose") */
 };
 
+#define UI CID_RELEASE_USERINFO
+#define IT CID_RELEASE_ID_TOKEN
+
 static const struct release_case cases[] = {
-    {"openid only releases nothing", "openid profile", "openid", NULL, CID_RELEASE_USERINFO, ""},
-    {"profile with language tags", "openid profile", "openid profile", NULL, CID_RELEASE_USERINFO,
-     "given_name family_name family_name#ja-Kana-JP"},
-    {"email", "openid email", "openid email", NULL, CID_RELEASE_ID_TOKEN, "email email_verified"},
-    {"city", "openid city", "openid city", NULL, CID_RELEASE_USERINFO,
-     "resident_district household_size"},
-    {"phone and address", "openid phone address", "openid phone address", NULL,
-     CID_RELEASE_USERINFO, "phone_number address"},
-    {"claims request names an allowed claim", "openid email", "openid",
-     "{\"userinfo\":{\"email\":null}}", CID_RELEASE_USERINFO, "email"},
-    {"claims request for other target ignored", "openid email", "openid",
-     "{\"id_token\":{\"email\":null}}", CID_RELEASE_USERINFO, ""},
-    {"claims request for id_token", "openid email", "openid",
-     "{\"id_token\":{\"email\":{\"essential\":true}}}", CID_RELEASE_ID_TOKEN, "email"},
-    {"claims request outside client's scopes", "openid profile", "openid",
-     "{\"userinfo\":{\"email\":null}}", CID_RELEASE_USERINFO, ""},
-    {"claims request for unknown claim", "openid profile", "openid",
-     "{\"userinfo\":{\"bogus_member\":null}}", CID_RELEASE_USERINFO, ""},
-    {"unknown stored member never released", "openid profile email city phone address",
-     "openid profile email city phone address", NULL, CID_RELEASE_USERINFO,
-     "given_name family_name family_name#ja-Kana-JP email email_verified phone_number "
-     "resident_district household_size address"},
+    {"no consent: consent-basis attributes are withheld", NULL, "openid profile email", NULL, UI, 1,
+     "", "given_name=no_consent@consented email=no_consent@consented"},
+    {"openid only asks for nothing", "consented:email:granted", "openid", NULL, UI, 1, "", ""},
+    {"granted: released, with the tagged forms of the name",
+     "consented:family_name:granted consented:given_name:granted", "openid profile", NULL, UI, 1,
+     "family_name family_name#ja-Kana-JP given_name",
+     "family_name=permit_consent@consented family_name#ja-Kana-JP=permit_consent@consented "
+     "nickname=not_in_policy@consented"},
+    {"refused: withheld", "consented:email:refused", "openid email", NULL, UI, 1, "",
+     "email=refused@consented"},
+    {"withdrawn: withheld", "consented:email:granted consented:email:withdrawn", "openid email",
+     NULL, UI, 1, "", "email=withdrawn@consented"},
+    {"re-granted after withdrawal: released",
+     "consented:email:granted consented:email:withdrawn consented:email:granted", "openid email",
+     NULL, UI, 1, "email", "email=permit_consent@consented"},
+    {"expired: withheld", "consented:email:granted:e=50", "openid email", NULL, UI, 1, "",
+     "email=expired@consented"},
+    {"not yet expired: released", "consented:email:granted:e=500", "openid email", NULL, UI, 1,
+     "email", "email=permit_consent@consented"},
+    {"consent given under another purpose text: withheld", "consented:email:granted:old",
+     "openid email", NULL, UI, 1, "", "email=policy_changed@consented"},
+    {"consent for one purpose does not answer another", "consented:email_verified:granted",
+     "openid email", NULL, UI, 1, "", "email_verified=no_consent@newsletter"},
+    {"statute: released without any consent", NULL, "openid city", NULL, UI, 1, "resident_district",
+     "resident_district=permit_statute@legal"},
+    {"statute at level 2: withheld at level 1", NULL, "openid address", NULL, UI, 1, "",
+     "address=level_too_low@legal"},
+    {"statute at level 2: released at level 2", NULL, "openid address", NULL, UI, 2, "address",
+     "address=permit_statute@legal"},
+    {"level-2 consent attribute at level 1: withheld though granted", "consented:birthdate:granted",
+     "openid profile", NULL, UI, 1, "", "birthdate=level_too_low@consented"},
+    {"level-2 consent attribute at level 2: released", "consented:birthdate:granted",
+     "openid profile", NULL, UI, 2, "birthdate", "birthdate=permit_consent@consented"},
+    {"explicit deny in one purpose wins over a consented permit", "consented:phone_number:granted",
+     "openid phone", NULL, UI, 1, "", "phone_number=explicit_deny@newsletter"},
+    {"not in any purpose: default deny", NULL, "openid profile", NULL, UI, 1, "",
+     "nickname=not_in_policy@consented"},
+    {"claims parameter asks for a claim outside the scopes", "consented:email:granted", "openid",
+     "{\"userinfo\":{\"email\":null}}", UI, 1, "email", "email=permit_consent@consented"},
+    {"claims parameter for the other target asks nothing", "consented:email:granted", "openid",
+     "{\"id_token\":{\"email\":null}}", UI, 1, "", ""},
+    {"claims parameter for the ID token", "consented:email:granted", "openid",
+     "{\"id_token\":{\"email\":{\"essential\":true}}}", IT, 1, "email",
+     "email=permit_consent@consented"},
+    {"claims parameter is no grant: not permitted stays absent", NULL, "openid",
+     "{\"userinfo\":{\"nickname\":null,\"email\":null}}", UI, 1, "",
+     "nickname=not_in_policy@consented email=no_consent@consented"},
+    {"unknown stored members are never released, even when named", NULL, "openid",
+     "{\"userinfo\":{\"bogus_member\":null}}", UI, 1, "", ""},
+    {"claims parameter names the base claim: tagged forms follow", "consented:family_name:granted",
+     "openid", "{\"userinfo\":{\"family_name\":null}}", UI, 1, "family_name family_name#ja-Kana-JP",
+     ""},
+    {"everything asked, some consents, level 2",
+     "consented:given_name:granted consented:email:granted consented:household_size:refused "
+     "newsletter:email_verified:granted",
+     "openid profile email phone address city", NULL, UI, 2,
+     "given_name email email_verified resident_district address",
+     "household_size=refused@consented phone_number=explicit_deny@newsletter "
+     "bogus_member"},
 };
 
 static size_t count_words(const char *s)
@@ -71,50 +306,355 @@ static size_t count_words(const char *s)
 	return n;
 }
 
+/* A fresh citizen for each row, so rows never see each other's records. */
+static json_t *new_citizen(struct fixture *f, char account[CID_ID_CHARS + 1])
+{
+	char text[sizeof(citizen_json) + CID_ID_CHARS];
+
+	snprintf(account, CID_ID_CHARS + 1, "00000000-0000-4000-8000-%012d", ++f->next_account);
+	snprintf(text, sizeof(text), citizen_json, account);
+	json_t *c = json_loads(text, 0, NULL);
+	assert_non_null(c);
+	return c;
+}
+
+/* Runs a release for a row; returns the released claims (new reference). */
+static json_t *release(struct fixture *f, const struct cid_policyset *ps, const char *service,
+		       const char *account, const json_t *citizen, const char *scope,
+		       const json_t *claims_request, enum cid_release_target target, int level,
+		       struct seen *seen, enum cid_err expect_rc)
+{
+	json_t *out = json_object();
+	struct cid_release_request rq = {
+	    .policies = ps,
+	    .service = service,
+	    .account_id = account,
+	    .citizen = citizen,
+	    .scope = scope,
+	    .claims_request = claims_request,
+	    .level = level,
+	    .now = AT,
+	    .audit = hook,
+	    .audit_arg = seen,
+	};
+
+	assert_non_null(out);
+	assert_int_equal(cid_store_read_begin(f->store, &rq.txn), CID_OK);
+	assert_int_equal(cid_release_claims(&rq, target, out), expect_rc);
+	cid_store_read_end(rq.txn);
+	return out;
+}
+
 static void test_release_table(void **state)
 {
-	json_error_t jerr;
-	json_t *citizen = json_loads(citizen_json, 0, &jerr);
+	struct fixture *f = *state;
+	size_t failed = 0;
 
-	(void)state;
-	assert_non_null(citizen);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct release_case *c = &cases[i];
-		static char rp1[] = "rp1";
-		struct cid_client client = {.client_id = rp1};
+		char account[CID_ID_CHARS + 1];
+		json_t *citizen = new_citizen(f, account);
 		json_t *req =
-		    c->claims_request == NULL ? NULL : json_loads(c->claims_request, 0, &jerr);
-		json_t *out = json_object();
-		char word[64];
+		    c->claims_request == NULL ? NULL : json_loads(c->claims_request, 0, NULL);
+		struct seen seen = {.complete = true};
+		char word[128];
+		bool ok = true;
 
-		client.scopes = (char *)(uintptr_t)c->client_scopes;
-		assert_int_equal(
-		    cid_release_claims(&client, citizen, c->scope, req, c->target, out), CID_OK);
-		if (json_object_size(out) != count_words(c->expect))
-			fail_msg("%s: released %zu claims, expected '%s'", c->name,
-				 json_object_size(out), c->expect);
+		record(f, account, c->consents);
+		json_t *out = release(f, f->ps, "svc", account, citizen, c->scope, req, c->target,
+				      c->level, &seen, CID_OK);
+		if (json_object_size(out) != count_words(c->expect)) {
+			print_error("%s: released %zu claims, expected '%s'\n", c->name,
+				    json_object_size(out), c->expect);
+			ok = false;
+		}
 		for (const char *p = c->expect; *p != '\0';) {
 			size_t n = strcspn(p, " ");
 
 			assert_true(n < sizeof(word));
 			memcpy(word, p, n);
 			word[n] = '\0';
-			if (json_object_get(out, word) == NULL)
-				fail_msg("%s: %s not released", c->name, word);
+			if (json_object_get(out, word) == NULL) {
+				print_error("%s: %s not released\n", c->name, word);
+				ok = false;
+			}
 			p += n;
 			while (*p == ' ')
 				p++;
 		}
+		/* every asked claim the citizen has is one decision; permits are what left */
+		if (seen.permits != json_object_size(out) || !seen.complete ||
+		    seen.calls != (seen.decisions > 0)) {
+			print_error("%s: audit saw %zu decisions, %zu permits, complete %d: %s\n",
+				    c->name, seen.decisions, seen.permits, seen.complete,
+				    seen.text);
+			ok = false;
+		}
+		for (const char *p = c->audit; *p != '\0';) {
+			size_t n = strcspn(p, " ");
+
+			assert_true(n < sizeof(word));
+			memcpy(word, p, n);
+			word[n] = '\0';
+			/* "bogus_member": a word the hook must NOT have seen */
+			bool want = strchr(word, '=') != NULL;
+			if ((strstr(seen.text, word) != NULL) != want) {
+				print_error("%s: audit %s '%s' in: %s\n", c->name,
+					    want ? "lacks" : "has", word, seen.text);
+				ok = false;
+			}
+			p += n;
+			while (*p == ' ')
+				p++;
+		}
+		if (!ok)
+			failed++;
 		json_decref(req);
 		json_decref(out);
+		json_decref(citizen);
 	}
+	if (failed > 0)
+		fail_msg("%zu of %zu rows failed", failed, sizeof(cases) / sizeof(cases[0]));
+}
+
+/* The audit hook sees every decision before anything is released; a failing hook stops it. */
+static void test_audit_hook_gates_the_release(void **state)
+{
+	struct fixture *f = *state;
+	char account[CID_ID_CHARS + 1];
+	json_t *citizen = new_citizen(f, account);
+	struct seen seen = {.complete = true, .fail_with = CID_ERR_STORE};
+	json_t *out;
+
+	record(f, account, "consented:email:granted");
+	out = release(f, f->ps, "svc", account, citizen, "openid email city", NULL, UI, 1, &seen,
+		      CID_ERR_STORE);
+	assert_int_equal(json_object_size(out), 0); /* nothing left */
+	assert_int_equal(seen.calls, 1);
+	/* email, email_verified, resident_district, household_size */
+	assert_int_equal(seen.decisions, 4);
+	assert_int_equal(seen.permits, 2);
+	assert_non_null(strstr(seen.text, "email=permit_consent@consented"));
+	assert_non_null(strstr(seen.text, "resident_district=permit_statute@legal"));
+	assert_non_null(strstr(seen.text, "email_verified=no_consent@newsletter"));
+	json_decref(out);
 	json_decref(citizen);
+}
+
+/* A service without a policy gets nothing, and the hook hears why. */
+static void test_unknown_service_gets_nothing(void **state)
+{
+	struct fixture *f = *state;
+	char account[CID_ID_CHARS + 1];
+	json_t *citizen = new_citizen(f, account);
+	struct seen seen = {.complete = true};
+	json_t *out = release(f, f->ps, "nobody", account, citizen, "openid profile email city",
+			      NULL, UI, 2, &seen, CID_OK);
+
+	assert_int_equal(json_object_size(out), 0);
+	assert_true(seen.decisions > 0);
+	assert_int_equal(seen.permits, 0);
+	assert_non_null(strstr(seen.text, "email=unknown_service@-"));
+	json_decref(out);
+	/* nor does anyone without policies */
+	out = release(f, NULL, "svc", account, citizen, "openid profile email city", NULL, UI, 2,
+		      &seen, CID_OK);
+	assert_int_equal(json_object_size(out), 0);
+	json_decref(out);
+	json_decref(citizen);
+}
+
+/* The release decides with the facts of the same read transaction: a withdrawal counts at once. */
+static void test_withdrawal_takes_effect_on_next_release(void **state)
+{
+	struct fixture *f = *state;
+	char account[CID_ID_CHARS + 1];
+	json_t *citizen = new_citizen(f, account);
+	struct seen seen = {.complete = true};
+	const char *attrs[] = {"email"};
+	struct cid_consent_context cc = {.account_id = account,
+					 .service = "svc",
+					 .purpose = "consented",
+					 .method = "cli:withdraw",
+					 .now = NOW + 1};
+	json_t *out;
+
+	record(f, account, "consented:email:granted");
+	out =
+	    release(f, f->ps, "svc", account, citizen, "openid email", NULL, UI, 1, &seen, CID_OK);
+	assert_non_null(json_object_get(out, "email"));
+	json_decref(out);
+	assert_int_equal(cid_consent_withdraw(f->store, &cc, attrs, 1, NULL), CID_OK);
+	out =
+	    release(f, f->ps, "svc", account, citizen, "openid email", NULL, UI, 1, &seen, CID_OK);
+	assert_null(json_object_get(out, "email"));
+	json_decref(out);
+	json_decref(citizen);
+}
+
+struct prompt_case {
+	const char *name;
+	const char *consents;
+	const char *scope;
+	bool prompt_consent;
+	int level;
+	bool step_up;
+	const char *ask;  /* "purpose:a,b;purpose:c" of the consent-basis attributes to ask */
+	const char *info; /* "purpose:a,b" of the statute-based attributes shown as information */
+};
+
+static const struct prompt_case prompt_cases[] = {
+    {"nothing decided: ask every permitted consent attribute", NULL, "openid profile email city",
+     false, 1, true,
+     "consented:family_name,given_name,email,household_size;newsletter:email_verified",
+     "legal:resident_district"},
+    {"birthdate needs level 2: asked only after the step-up", NULL, "openid profile", false, 2,
+     false, "consented:family_name,given_name,birthdate", ""},
+    {"decided attributes are not asked again",
+     "consented:family_name:granted consented:given_name:refused", "openid profile", false, 2,
+     false, "consented:birthdate", ""},
+    {"prompt=consent asks again what was decided",
+     "consented:family_name:granted consented:given_name:refused consented:birthdate:withdrawn",
+     "openid profile", true, 2, false, "consented:family_name,given_name,birthdate", ""},
+    {"expired and changed-text decisions are asked again",
+     "consented:email:granted:e=50 newsletter:email_verified:granted:old", "openid email", false, 1,
+     false, "consented:email;newsletter:email_verified", ""},
+    {"explicitly denied attributes are never shown", NULL, "openid phone", false, 2, false, "", ""},
+    {"statute attributes are shown as information next to the asked ones", NULL,
+     "openid city address", false, 2, false, "consented:household_size",
+     "legal:address,resident_district"},
+    {"statute-only requests need no screen", NULL, "openid address", false, 2, false, "",
+     "legal:address"},
+    {"a statute attribute at level 2 asks for the step-up", NULL, "openid address", false, 1, true,
+     "", ""},
+    {"a refused level-2 attribute does not ask for a step-up", "consented:birthdate:refused",
+     "openid profile", false, 1, false, "consented:family_name,given_name", ""},
+    {"openid alone asks nothing", NULL, "openid", false, 1, false, "", ""},
+};
+
+/* "purpose:a,b;purpose:c" of the prompt's member key ("ask" or "info"). */
+static void prompt_text(const json_t *ask, const char *key, char *out, size_t size)
+{
+	size_t i, j;
+	const json_t *entry, *a;
+	size_t len = 0;
+
+	out[0] = '\0';
+	json_array_foreach(ask, i, entry)
+	{
+		const json_t *list = json_object_get(entry, key);
+
+		if (json_array_size(list) == 0)
+			continue;
+		len += (size_t)snprintf(out + len, size - len, "%s%s:", len > 0 ? ";" : "",
+					json_string_value(json_object_get(entry, "purpose")));
+		json_array_foreach(list, j, a) len += (size_t)snprintf(
+		    out + len, size - len, "%s%s", j > 0 ? "," : "", json_string_value(a));
+		assert_true(len < size);
+	}
+}
+
+static void test_prompt_table(void **state)
+{
+	struct fixture *f = *state;
+	size_t failed = 0;
+
+	for (size_t i = 0; i < sizeof(prompt_cases) / sizeof(prompt_cases[0]); i++) {
+		const struct prompt_case *c = &prompt_cases[i];
+		char account[CID_ID_CHARS + 1];
+		json_t *citizen = new_citizen(f, account);
+		struct cid_release_request rq = {
+		    .policies = f->ps,
+		    .service = "svc",
+		    .account_id = account,
+		    .citizen = citizen,
+		    .scope = c->scope,
+		    .level = c->level,
+		    .now = AT,
+		};
+		json_t *ask = NULL;
+		size_t n_ask = 99;
+		bool step_up = !c->step_up;
+		char got_ask[512], got_info[512];
+
+		record(f, account, c->consents);
+		assert_int_equal(cid_store_read_begin(f->store, &rq.txn), CID_OK);
+		assert_int_equal(
+		    cid_release_prompt(&rq, c->prompt_consent, 24, &step_up, &ask, &n_ask), CID_OK);
+		cid_store_read_end(rq.txn);
+		prompt_text(ask, "ask", got_ask, sizeof(got_ask));
+		prompt_text(ask, "info", got_info, sizeof(got_info));
+		if (step_up != c->step_up || strcmp(got_ask, c->ask) != 0 ||
+		    strcmp(got_info, c->info) != 0 || (n_ask == 0) != (c->ask[0] == '\0')) {
+			print_error("%s: step_up %d ask '%s' info '%s' n %zu\n", c->name, step_up,
+				    got_ask, got_info, n_ask);
+			failed++;
+		}
+		json_decref(ask);
+		json_decref(citizen);
+	}
+	if (failed > 0)
+		fail_msg("%zu prompt rows failed", failed);
+}
+
+/* The prompt records what a consent needs: digest, version, consent lifetime, citation. */
+static void test_prompt_carries_what_a_record_needs(void **state)
+{
+	struct fixture *f = *state;
+	char account[CID_ID_CHARS + 1];
+	json_t *citizen = new_citizen(f, account);
+	struct cid_release_request rq = {.policies = f->ps,
+					 .service = "svc",
+					 .account_id = account,
+					 .citizen = citizen,
+					 .scope = "openid email city",
+					 .level = 1,
+					 .now = AT};
+	json_t *ask = NULL;
+	size_t n_ask = 0;
+	bool step_up = true;
+
+	assert_int_equal(cid_store_read_begin(f->store, &rq.txn), CID_OK);
+	assert_int_equal(cid_release_prompt(&rq, false, 1, &step_up, &ask, &n_ask), CID_OK);
+	cid_store_read_end(rq.txn);
+	assert_false(step_up);
+	assert_int_equal(n_ask, 1); /* max_ask caps the screen */
+	const json_t *first = json_array_get(ask, 0);
+	assert_string_equal(json_string_value(json_object_get(first, "purpose")), "consented");
+	assert_string_equal(json_string_value(json_object_get(first, "digest")),
+			    digest_of(f->ps, "consented"));
+	assert_string_equal(json_string_value(json_object_get(first, "version")),
+			    cid_policyset_version(f->ps, "svc"));
+	assert_int_equal(json_integer_value(json_object_get(first, "consent_valid_days")), 365);
+	const json_t *legal = json_array_get(ask, 1);
+	assert_string_equal(json_string_value(json_object_get(legal, "purpose")), "legal");
+	assert_string_equal(json_string_value(json_object_get(legal, "statute")),
+			    "Test Act, Art. 2");
+	json_decref(ask);
+	json_decref(citizen);
+}
+
+static void test_level_of_acr(void **state)
+{
+	(void)state;
+	assert_int_equal(cid_release_level("urn:civicid:acr:mfa"), CID_LEVEL_MFA);
+	assert_int_equal(cid_release_level("urn:civicid:acr:password"), CID_LEVEL_PASSWORD);
+	assert_int_equal(cid_release_level(NULL), CID_LEVEL_PASSWORD);
+	assert_int_equal(cid_release_level("urn:civicid:acr:mfa2"), CID_LEVEL_PASSWORD);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_release_table),
+	    cmocka_unit_test_setup_teardown(test_release_table, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_audit_hook_gates_the_release, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unknown_service_gets_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_withdrawal_takes_effect_on_next_release, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_prompt_table, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_prompt_carries_what_a_record_needs, setup,
+					    teardown),
+	    cmocka_unit_test(test_level_of_acr),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -293,10 +293,53 @@ static void test_store_key_is_cookie_hash(void **state)
 	assert_int_equal(sc.hash_keys, 1);
 }
 
+/* A step-up raises acr and amr and restarts auth_time; the session is otherwise the same. */
+static void test_upgrade(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const pwd[] = {"pwd"};
+	static const char *const both[] = {"pwd", "otp"};
+	char cookie[CID_TOKEN_CHARS + 1];
+	char other[CID_TOKEN_CHARS + 1];
+	struct cid_session before, after, read;
+
+	assert_int_equal(
+	    cid_session_new(f->s, ACCOUNT, CID_ACR_PASSWORD, pwd, 1, NOW, TTL, cookie, &before),
+	    CID_OK);
+	assert_int_equal(cid_session_upgrade(f->s, cookie, CID_ACR_MFA, both, 2, NOW + 60, &after),
+			 CID_OK);
+	assert_int_equal(cid_session_get(f->s, cookie, NOW + 61, &read), CID_OK);
+	assert_string_equal(read.acr, CID_ACR_MFA);
+	assert_int_equal(read.n_amr, 2);
+	assert_string_equal(read.amr[0], "pwd");
+	assert_string_equal(read.amr[1], "otp");
+	assert_int_equal(read.auth_time, NOW + 60);
+	assert_string_equal(read.sid, before.sid);
+	assert_int_equal(read.expires_at, before.expires_at);
+	assert_string_equal(after.acr, read.acr);
+	/* errors change nothing */
+	memset(other, 'A', CID_TOKEN_CHARS);
+	other[CID_TOKEN_CHARS] = '\0';
+	assert_int_equal(cid_session_upgrade(f->s, other, CID_ACR_MFA, both, 2, NOW, NULL),
+			 CID_ERR_NOTFOUND);
+	assert_int_equal(cid_session_upgrade(f->s, "short", CID_ACR_MFA, both, 2, NOW, NULL),
+			 CID_ERR_NOTFOUND);
+	assert_int_equal(cid_session_upgrade(f->s, cookie, CID_ACR_MFA, both, 0, NOW, NULL),
+			 CID_ERR_INVALID);
+	assert_int_equal(cid_session_upgrade(f->s, cookie, NULL, both, 2, NOW, NULL),
+			 CID_ERR_INVALID);
+	assert_int_equal(
+	    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, both, 2, before.expires_at, NULL),
+	    CID_ERR_EXPIRED);
+	assert_int_equal(cid_session_get(f->s, cookie, NOW + 61, &read), CID_OK);
+	assert_int_equal(read.auth_time, NOW + 60);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_new_get_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_upgrade, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sessions_are_distinct, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wrong_cookie_notfound, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed_cookie_notfound, setup, teardown),

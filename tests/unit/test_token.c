@@ -36,7 +36,8 @@ static int setup(void **state)
 	cid_test_tmpdir(f->dir);
 	assert_int_equal(cid_config_new(&f->cfg), CID_OK);
 	assert_int_equal(cid_config_set(f->cfg, "store", f->dir, err, sizeof(err)), CID_OK);
-	assert_int_equal(cid_ctx_open(f->cfg, NOW, &f->ctx), CID_OK);
+	cid_test_policies(f->cfg, f->dir, NULL, NULL);
+	assert_int_equal(cid_ctx_open(f->cfg, NOW, NULL, &f->ctx), CID_OK);
 	f->s = cid_ctx_store(f->ctx);
 	*state = f;
 	return 0;
@@ -369,15 +370,39 @@ static void test_subject_pairwise_per_sector(void **state)
 	char sa[CID_TOKEN_CHARS + 1], sa2[CID_TOKEN_CHARS + 1], sb[CID_TOKEN_CHARS + 1],
 	    sp[CID_TOKEN_CHARS + 1];
 
-	cid_token_subject(f->ctx, a, acct, sa);
-	cid_token_subject(f->ctx, a2, acct, sa2);
-	cid_token_subject(f->ctx, b, acct, sb);
-	cid_token_subject(f->ctx, pub, acct, sp);
+	static const char public_policy[] = "service rp1\nname.ja x\nname.en x\nsubject public\n"
+					    "purpose p\ntext.ja t\ntext.en t\n"
+					    "basis statute Act 1\nretention 1d\npermit name\n";
+	struct cid_policyset *pub_ps = NULL, *pairwise_ps = NULL;
+	char spp[CID_TOKEN_CHARS + 1], sn[CID_TOKEN_CHARS + 1];
+
+	assert_int_equal(
+	    cid_policyset_parse("rp1.policy", public_policy, strlen(public_policy), NULL, &pub_ps),
+	    CID_OK);
+	cid_token_subject(f->ctx, pub_ps, a, acct, sa);
+	cid_token_subject(f->ctx, pub_ps, a2, acct, sa2);
+	cid_token_subject(f->ctx, pub_ps, b, acct, sb);
+	cid_token_subject(f->ctx, pub_ps, pub, acct, sp);
 	assert_string_equal(sa, sa2);
 	assert_string_not_equal(sa, sb);
 	assert_int_equal(strlen(sa), CID_TOKEN_CHARS);
+	/* a public client whose policy says subject public sees the public sub */
 	assert_string_equal(sp, acct);
 	assert_null(strstr(sa, acct));
+	/* without such a policy (none, or subject pairwise) it is pairwise like any other */
+	cid_token_subject(f->ctx, NULL, pub, acct, sn);
+	assert_string_equal(sn, sa);
+	{
+		static const char pw[] = "service rp1\nname.ja x\nname.en x\nsubject pairwise\n"
+					 "purpose p\ntext.ja t\ntext.en t\n"
+					 "basis statute Act 1\nretention 1d\npermit name\n";
+		assert_int_equal(
+		    cid_policyset_parse("rp1.policy", pw, strlen(pw), NULL, &pairwise_ps), CID_OK);
+	}
+	cid_token_subject(f->ctx, pairwise_ps, pub, acct, spp);
+	assert_string_equal(spp, sa);
+	cid_policyset_free(pub_ps);
+	cid_policyset_free(pairwise_ps);
 	free(a);
 	free(a2);
 	free(b);

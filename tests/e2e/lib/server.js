@@ -3,7 +3,7 @@
 // that drives the HTML side (login form, logout confirmation) without
 // following redirects to the relying parties.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -29,13 +29,24 @@ function childEnv() {
 
 /**
  * A fresh temporary directory holding a store (not yet created: civicid
- * creates it on first use). remove() deletes it unless CIVICID_E2E_KEEP is set.
+ * creates it on first use) and the release policies the server loads
+ * (policies/, empty until writePolicy: every attribute is withheld).
+ * remove() deletes it unless CIVICID_E2E_KEEP is set.
  */
 export function freshStore(label = 'store') {
   const root = mkdtempSync(join(tmpdir(), `civicid-e2e-${label}-`));
+  const policies = join(root, 'policies');
+  mkdirSync(policies, { mode: 0o700 });
   return {
     root,
     dir: join(root, 'store'),
+    policies,
+    /** Writes policies/NAME (e.g. 'rp.policy') and returns its path. */
+    writePolicy(name, text) {
+      const path = join(policies, name);
+      writeFileSync(path, text);
+      return path;
+    },
     /** Writes a config file under root and returns its path. */
     writeConfig(text, name = 'civicid.conf') {
       const path = join(root, name);
@@ -66,6 +77,26 @@ export function cli(args, { input } = {}) {
   if (r.status !== 0)
     throw new Error(`${where}: exit ${r.status ?? r.signal}\n${r.stderr}${r.stdout}`);
   return r.stdout;
+}
+
+/**
+ * The text of a release policy under which service receives attributes
+ * without the citizen's consent (a statute basis): for tests of the protocol
+ * that need claims but not the consent screen.
+ */
+export function statutePolicy(service, attributes) {
+  return [
+    `service ${service}`,
+    `name.ja ${service}`,
+    `name.en ${service}`,
+    'purpose e2e',
+    '  text.ja 試験のため',
+    '  text.en For the end-to-end test',
+    '  basis statute e2e test act, art. 1',
+    '  retention 1d',
+    ...attributes.map((a) => `  permit ${a}`),
+    '',
+  ].join('\n');
 }
 
 /** `civicid user add NAME --password-stdin --claim k=v...` */
@@ -139,7 +170,8 @@ export async function startServer(store, { configFile, startTimeoutMs = 60_000, 
 
 function startOnce(store, port, { configFile, startTimeoutMs }) {
   const issuer = `http://127.0.0.1:${port}`;
-  const args = ['serve', '--store', store.dir, '--port', String(port), '--issuer', issuer];
+  const args = ['serve', '--store', store.dir, '--port', String(port), '--issuer', issuer,
+    '--policies', store.policies];
   if (configFile) args.push('--config', configFile);
   if (process.env.CIVICID_WEB_DIR) args.push('--web-dir', process.env.CIVICID_WEB_DIR);
   const child = spawn(civicidBin(), args, { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });

@@ -48,7 +48,8 @@ add_client --client-id apache-rp --name 'Apache mod_auth_openidc (e2e)' \
 	--redirect-uri "$REDIRECT_URI" --post-logout-redirect-uri "$LOGGED_OUT" \
 	--scope "openid profile email city"
 [ -n "$CLIENT_SECRET" ] || bail "a confidential client gets a secret"
-ok "citizen and confidential client registered"
+add_statute_policy apache-rp name family_name given_name email email_verified resident_district
+ok "citizen, confidential client and its release policy registered"
 
 civicid_start
 ok "civicid serve listens on $ISSUER"

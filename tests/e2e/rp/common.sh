@@ -27,6 +27,9 @@ SANITIZER_RE='ERROR: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/civicid-rp-XXXXXX")
 store=$tmp/store
+# the release policies the server loads (empty: every attribute is withheld)
+policies=$tmp/policies
+mkdir -p "$policies"
 n=0
 fails=0
 CIVICID_PID=
@@ -209,6 +212,22 @@ add_user() {
 		>"$tmp/cli.out" 2>&1 || bail "civicid user add $user" "$(cat "$tmp/cli.out")"
 }
 
+# add_statute_policy SERVICE ATTRIBUTE...: a release policy under which SERVICE
+# receives the attributes without the citizen's consent (a statute basis), so
+# a relying party can be tested without driving the consent screen
+add_statute_policy() {
+	local service=$1 a
+	shift
+	{
+		printf 'service %s\nname.ja %s\nname.en %s\n' "$service" "$service" "$service"
+		printf 'purpose e2e\n\ttext.ja 試験のため\n\ttext.en For the test\n'
+		printf '\tbasis statute e2e test act, art. 1\n\tretention 1d\n'
+		for a in "$@"; do printf '\tpermit %s\n' "$a"; done
+	} >"$policies/$service.policy"
+	"$bin" policy check "$policies" >"$tmp/cli.out" 2>&1 ||
+		bail "the policy of $service checks" "$(cat "$tmp/cli.out")"
+}
+
 # add_client ARGS... (after `client add --store S --json`): sets CLIENT_ID and
 # CLIENT_SECRET (empty for a public client) from its JSON output
 add_client() {
@@ -235,7 +254,7 @@ civicid_start() {
 		: >"$tmp/civicid.out"
 		: >"$tmp/civicid.err"
 		"$bin" serve --store "$store" --port "$port" --issuer "http://127.0.0.1:$port" \
-			>"$tmp/civicid.out" 2>"$tmp/civicid.err" </dev/null &
+			--policies "$policies" >"$tmp/civicid.out" 2>"$tmp/civicid.err" </dev/null &
 		CIVICID_PID=$!
 		for ((i = 0; i < 600; i++)); do
 			if grep -qxF "$want" "$tmp/civicid.out"; then

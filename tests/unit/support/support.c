@@ -51,3 +51,22 @@ void cid_test_store_close(struct cid_store *s, const char *dir)
 	cid_store_close(s);
 	cid_test_rmdir(dir);
 }
+
+void cid_test_policies(struct cid_config *cfg, const char *dir, const char *name, const char *text)
+{
+	char path[512];
+	char err[128];
+	int n = snprintf(path, sizeof(path), "%s/policies", dir);
+
+	assert_true(n > 0 && (size_t)n < sizeof(path));
+	assert_true(mkdir(path, 0700) == 0 || access(path, F_OK) == 0);
+	assert_int_equal(cid_config_set(cfg, "policies", path, err, sizeof(err)), CID_OK);
+	if (name == NULL)
+		return;
+	n = snprintf(path, sizeof(path), "%s/policies/%s", dir, name);
+	assert_true(n > 0 && (size_t)n < sizeof(path));
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+}

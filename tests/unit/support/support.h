@@ -5,6 +5,7 @@
 #ifndef CID_TEST_SUPPORT_H
 #define CID_TEST_SUPPORT_H
 
+#include "config.h"
 #include "crypto.h"
 #include "store.h"
 
@@ -25,5 +26,13 @@ struct cid_store *cid_test_store_open(char dir[256]);
 
 /* Closes the store and removes its directory. */
 void cid_test_store_close(struct cid_store *s, const char *dir);
+
+/*
+ * Makes the directory DIR/policies, writes text to DIR/policies/NAME when name
+ * is not NULL (e.g. "rp1.policy"), and sets cfg's "policies" to it, so that
+ * cid_ctx_open finds the release policies of the test (none: every release
+ * is denied).
+ */
+void cid_test_policies(struct cid_config *cfg, const char *dir, const char *name, const char *text);
 
 #endif
