@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Creates the demo city in a store: five citizens (Japanese and English names,
-# city attributes) and two services. Usage: deploy/demo-city.sh CIVICID STORE
-# Writes the services' client ids and secrets to var/civicid-demo.txt (mode 0600).
+# city attributes; hanako with a TOTP second factor) and the three services
+# whose release policies ship in policies/ (serve them with --policies
+# policies). Usage: deploy/demo-city.sh CIVICID STORE
+# Writes the services' client ids and secrets, and hanako's TOTP secret, to
+# var/civicid-demo.txt (mode 0600).
 set -euo pipefail
 bin=$1
 store=$2
@@ -33,6 +36,9 @@ citizen kenji kenji-demo-2026 'name=高橋 健二' 'family_name=高橋' 'given_n
 	'family_name#ja-Kana-JP=タカハシ' 'given_name#ja-Kana-JP=ケンジ' 'family_name#en=Takahashi' \
 	'given_name#en=Kenji' phone_number=+81-242-00-0000 resident_district=Kita household_size=5
 
+# Each service's scopes let it ask for everything its policy (policies/) may
+# release; what it actually receives is decided per attribute by the policy and
+# the citizen's consent on the consent screen.
 {
 	echo "# civicid demo city: services (secrets are shown only here, once)"
 	"$bin" client add --store "$store" --json --name "子育て支援 / Childcare support" \
@@ -41,6 +47,11 @@ citizen kenji kenji-demo-2026 'name=高橋 健二' 'family_name=高橋' 'given_n
 		--scope "openid profile email city offline_access"
 	"$bin" client add --store "$store" --json --name "図書館 / City library" \
 		--client-id library --public --redirect-uri http://localhost:3001/callback \
-		--post-logout-redirect-uri http://localhost:3001/ --scope "openid profile"
+		--post-logout-redirect-uri http://localhost:3001/ --scope "openid profile email"
+	"$bin" client add --store "$store" --json --name "防災・避難支援 / Disaster alerts" \
+		--client-id disaster-alert --redirect-uri http://127.0.0.1:3002/callback \
+		--post-logout-redirect-uri http://127.0.0.1:3002/ --scope "openid email phone city"
+	echo "# hanako's TOTP second factor (childcare's birthdate needs it: level 2)"
+	"$bin" user totp hanako --store "$store" --json
 } >"$out"
 echo "demo city created in $store; services in $out" >&2

@@ -17,6 +17,9 @@ fi
 echo
 echo "civicid issuer:  http://127.0.0.1:8080"
 echo "discovery:       http://127.0.0.1:8080/.well-known/openid-configuration"
-echo "demo login:      hanako / hanako-demo-2026   (see var/civicid-demo.txt for the services)"
+echo "demo login:      hanako / hanako-demo-2026   (see var/civicid-demo.txt for the services"
+echo "                 and hanako's TOTP secret)"
+echo "policies:        policies/*.policy  (edit, \`civicid policy check policies\`, then"
+echo "                 \`civicid policy reload --store $store\` or SIGHUP)"
 echo
-exec "$bin" serve --store "$store" --issuer http://127.0.0.1:8080 --port 8080
+exec "$bin" serve --store "$store" --issuer http://127.0.0.1:8080 --port 8080 --policies policies
