@@ -391,30 +391,51 @@ out:
 	return rc;
 }
 
+/*
+ * What introspection and revocation share: a form POST, an authenticated
+ * client (a public one only if allow_public) and a token parameter. Returns
+ * CID_OK with *client and *token set, or CID_ERR_DENIED once reply holds the
+ * error answer, or an internal error.
+ */
+static enum cid_err token_request(struct cid_ctx *ctx, const struct cid_request *req,
+				  struct cid_reply *reply, bool allow_public,
+				  struct cid_client **client, const char **token)
+{
+	enum cid_err rc;
+
+	*token = cid_params_get(&req->params, "token");
+	if (!req->post || !req->form_content_type) {
+		rc = cid_oidc_error_json(reply, 400, "invalid_request",
+					 "use POST with application/x-www-form-urlencoded");
+		return rc == CID_OK ? CID_ERR_DENIED : rc;
+	}
+	rc = oidc_client_auth(ctx, req, reply, client);
+	if (rc != CID_OK)
+		return rc;
+	/*= RFC 7662 §2.1: the endpoint MUST require some form of authorization */
+	if (!allow_public && (*client)->is_public)
+		rc = oidc_invalid_client(reply, "public clients may not introspect tokens");
+	else if (*token == NULL)
+		rc = cid_oidc_error_json(reply, 400, "invalid_request", "token is required");
+	else
+		return CID_OK;
+	cid_client_free(*client);
+	*client = NULL;
+	return rc == CID_OK ? CID_ERR_DENIED : rc;
+}
+
 enum cid_err cid_oidc_introspect(struct cid_ctx *ctx, const struct cid_request *req,
 				 struct cid_reply *reply)
 {
 	enum cid_err rc = CID_OK;
 	struct cid_client *client = NULL;
-	const char *token = cid_params_get(&req->params, "token");
+	const char *token = NULL;
 	json_t *active = NULL;
 
-	if (!req->post || !req->form_content_type)
-		return cid_oidc_error_json(reply, 400, "invalid_request",
-					   "use POST with application/x-www-form-urlencoded");
-	rc = oidc_client_auth(ctx, req, reply, &client);
+	rc = token_request(ctx, req, reply, false, &client, &token);
 	if (rc == CID_ERR_DENIED)
 		return CID_OK;
 	CID_TRY(rc);
-	/*= RFC 7662 §2.1: the endpoint MUST require some form of authorization */
-	if (client->is_public) {
-		rc = oidc_invalid_client(reply, "public clients may not introspect tokens");
-		goto out;
-	}
-	if (token == NULL || token[0] == '\0') {
-		rc = cid_oidc_error_json(reply, 400, "invalid_request", "token is required");
-		goto out;
-	}
 	rc = introspect_active(ctx, req, client, token, &active);
 	if (rc == CID_ERR_NOMEM || rc == CID_ERR_STORE)
 		goto out;
@@ -434,20 +455,13 @@ enum cid_err cid_oidc_revoke(struct cid_ctx *ctx, const struct cid_request *req,
 	enum cid_err rc = CID_OK;
 	struct cid_client *client = NULL;
 	struct cid_keyref *ref = NULL;
-	const char *token = cid_params_get(&req->params, "token");
+	const char *token = NULL;
 	json_t *c = NULL;
 
-	if (!req->post || !req->form_content_type)
-		return cid_oidc_error_json(reply, 400, "invalid_request",
-					   "use POST with application/x-www-form-urlencoded");
-	rc = oidc_client_auth(ctx, req, reply, &client);
+	rc = token_request(ctx, req, reply, true, &client, &token);
 	if (rc == CID_ERR_DENIED)
 		return CID_OK;
 	CID_TRY(rc);
-	if (token == NULL || token[0] == '\0') {
-		rc = cid_oidc_error_json(reply, 400, "invalid_request", "token is required");
-		goto out;
-	}
 	if (looks_like_jwt(token)) {
 		ref = cid_ctx_keys_acquire(ctx);
 		rc = cid_token_access_check(ctx, cid_keyref_keyset(ref), token, req->now, &c);
