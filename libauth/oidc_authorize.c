@@ -288,12 +288,10 @@ struct put_arg {
 static enum cid_err put_cb(struct cid_txn *txn, void *arg)
 {
 	struct put_arg *a = arg;
-	enum cid_err rc;
 
 	if (a->val != NULL)
 		return cid_txn_put_json(txn, a->db, a->key, a->val, 0);
-	rc = cid_txn_del(txn, a->db, a->key);
-	return rc == CID_ERR_NOTFOUND ? CID_OK : rc;
+	return cid_txn_del(txn, a->db, a->key);
 }
 
 /* The store key of a pending request id (hashed, like every bearer value). */
@@ -342,6 +340,22 @@ enum cid_err oidc_drop_pending(struct cid_ctx *ctx, const char *req_id)
 
 	authreq_key(req_id, hash);
 	return cid_store_update(cid_ctx_store(ctx), put_cb, &pa);
+}
+
+enum cid_err oidc_claim_pending(struct cid_ctx *ctx, const struct cid_request *req,
+				const char *locale, struct cid_reply *reply)
+{
+	/* the delete is the claim: of two concurrent posts of one form, LMDB's
+	 * serialised writers let exactly one find the record */
+	enum cid_err rc = oidc_drop_pending(ctx, cid_params_get(&req->params, "req"));
+
+	if (rc != CID_ERR_NOTFOUND)
+		return rc;
+	rc = cid_oidc_error_page(reply, 400, "invalid_request",
+				 "This form was already sent. Go back to the service and start "
+				 "again.",
+				 locale);
+	return rc == CID_OK ? CID_ERR_DENIED : rc;
 }
 
 void oidc_pending_ref(const char *req_id, char ref[CID_HASH_HEX + 1])
@@ -561,10 +575,15 @@ enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
 				cid_params_get(&req->params, "csrf"), message, client, reply);
 		goto out;
 	}
+	rc = oidc_claim_pending(ctx, req, locale, reply);
+	if (rc == CID_ERR_DENIED) {
+		rc = CID_OK;
+		goto out;
+	}
+	CID_TRY(rc);
 	CID_TRY(cid_session_new(cid_ctx_store(ctx), account, CID_ACR_PASSWORD, amr, 1, req->now,
 				cfg->session_ttl, cookie, &sess));
 	CID_TRY(oidc_reply_cookie(reply, cfg, CID_COOKIE_SESSION, cookie, cfg->session_ttl, "Lax"));
-	CID_TRY(oidc_drop_pending(ctx, cid_params_get(&req->params, "req")));
 	json_object_del(auth, "csrf_hash");
 	json_object_del(auth, "exp");
 	json_object_del(auth, "stage");

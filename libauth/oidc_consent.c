@@ -330,9 +330,14 @@ enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
 			       cid_params_get(&req->params, "csrf"), message, reply);
 		goto out;
 	}
+	rc = oidc_claim_pending(ctx, req, locale, reply);
+	if (rc == CID_ERR_DENIED) {
+		rc = CID_OK;
+		goto out;
+	}
+	CID_TRY(rc);
 	CID_TRY(cid_session_upgrade(cid_ctx_store(ctx), req->session_cookie, CID_ACR_MFA, amr, 2,
 				    req->now, &sess));
-	CID_TRY(oidc_drop_pending(ctx, cid_params_get(&req->params, "req")));
 	strip_step(auth);
 	rc = oidc_proceed(ctx, req, auth, &sess, req->session_cookie, client, 303, reply);
 out:
@@ -416,11 +421,17 @@ enum cid_err cid_oidc_consent(struct cid_ctx *ctx, const struct cid_request *req
 		goto out;
 	}
 	approve = strcmp(action, "approve") == 0;
+	/* claimed before anything is recorded: a form sent twice records once */
+	rc = oidc_claim_pending(ctx, req, locale, reply);
+	if (rc == CID_ERR_DENIED) {
+		rc = CID_OK;
+		goto out;
+	}
+	CID_TRY(rc);
 	oidc_pending_ref(cid_params_get(&req->params, "req"), ref);
 	/* one durable write per purpose; a purpose's decisions are all or none */
 	json_array_foreach(json_object_get(auth, "consent"), i, entry)
 	    CID_TRY(record_purpose(ctx, req, auth, entry, sess.account_id, ref, approve, &field));
-	CID_TRY(oidc_drop_pending(ctx, cid_params_get(&req->params, "req")));
 	strip_step(auth);
 	/* the evaluator now decides what the service gets, whatever was ticked */
 	rc = oidc_grant_code(ctx, auth, &sess, req->session_cookie, req->now, 303, reply);

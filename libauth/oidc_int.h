@@ -82,8 +82,17 @@ enum cid_err oidc_load_pending(struct cid_ctx *ctx, const struct cid_request *re
 			       const char *stage, const char *locale, struct cid_reply *reply,
 			       json_t **out);
 
-/* Deletes the pending request of req_id (done: it cannot be posted again). */
+/* Deletes the pending request of req_id. Errors: CID_ERR_NOTFOUND (already gone). */
 enum cid_err oidc_drop_pending(struct cid_ctx *ctx, const char *req_id);
+
+/*
+ * Claims the pending request of the posted form before its step has any
+ * effect, so a form posted twice (double click, replay, a race) acts once.
+ * Returns CID_ERR_DENIED when it was already claimed, with an error page in
+ * reply; CID_OK when this request owns the step.
+ */
+enum cid_err oidc_claim_pending(struct cid_ctx *ctx, const struct cid_request *req,
+				const char *locale, struct cid_reply *reply);
 
 /* A reference to a pending request that is no secret (its store key): for records. */
 void oidc_pending_ref(const char *req_id, char ref[CID_HASH_HEX + 1]);

@@ -208,13 +208,14 @@ enum cid_err cid_release_prompt(const struct cid_release_request *rq, bool promp
 	size_t n_table = 0;
 	const struct cid_claim_def *table = cid_claim_table(&n_table);
 	bool *wanted = calloc(n_table + 1, sizeof(*wanted));
+	bool *by_statute = calloc(n_table + 1, sizeof(*by_statute));
 	struct facts facts = {0};
 	json_t *ask = json_array();
 	struct cid_decision d;
 	size_t asked_total = 0;
 
 	*step_up = false;
-	CID_ENSURE(wanted != NULL && ask != NULL, CID_ERR_NOMEM);
+	CID_ENSURE(wanted != NULL && by_statute != NULL && ask != NULL, CID_ERR_NOMEM);
 	CID_TRY(facts_load(rq, pol, &facts));
 	wanted_claims(rq, table, n_table, wanted);
 	/* an attribute that any purpose denies explicitly is denied: never shown */
@@ -227,6 +228,12 @@ enum cid_err cid_release_prompt(const struct cid_release_request *rq, bool promp
 					CID_LEVEL_MFA, rq->now, &d);
 			if (d.reason == CID_REASON_EXPLICIT_DENY)
 				wanted[j] = false;
+			/* provided by law under some purpose at this level: a checkbox
+			 * would promise a choice the release does not honour */
+			cid_policy_eval(rq->policies, rq->service, pu.id, table[j].name, NULL, 0,
+					rq->level, rq->now, &d);
+			if (d.reason == CID_REASON_PERMIT_STATUTE)
+				by_statute[j] = true;
 		}
 	}
 	for (size_t i = 0; i < n_purposes; i++) {
@@ -260,8 +267,8 @@ enum cid_err cid_release_prompt(const struct cid_release_request *rq, bool promp
 			}
 			if (d.reason == CID_REASON_PERMIT_STATUTE) {
 				ok = json_array_append_new(info, json_string(a)) == 0;
-			} else if (pu.basis == CID_BASIS_CONSENT && askable(&d, prompt_consent) &&
-				   asked_total < max_ask) {
+			} else if (pu.basis == CID_BASIS_CONSENT && !by_statute[j] &&
+				   askable(&d, prompt_consent) && asked_total < max_ask) {
 				ok = json_array_append_new(attrs, json_string(a)) == 0;
 				asked_total++;
 			}
@@ -278,10 +285,12 @@ enum cid_err cid_release_prompt(const struct cid_release_request *rq, bool promp
 			    pu.digest, "version", cid_policy_version(pol), "consent_valid_days",
 			    (json_int_t)pu.consent_valid_days, "ask", attrs, "info", info);
 			CID_ENSURE(entry != NULL, CID_ERR_NOMEM);
-			if (pu.statute != NULL)
-				CID_ENSURE(json_object_set_new(entry, "statute",
-							       json_string(pu.statute)) == 0,
-					   CID_ERR_NOMEM);
+			if (pu.statute != NULL &&
+			    json_object_set_new(entry, "statute", json_string(pu.statute)) != 0) {
+				json_decref(entry);
+				CID_ENSURE(false, CID_ERR_NOMEM);
+			}
+			/* jansson releases entry itself if the append fails */
 			CID_ENSURE(json_array_append_new(ask, entry) == 0, CID_ERR_NOMEM);
 		} else {
 			json_decref(attrs);
@@ -295,5 +304,6 @@ out:
 	facts_free(&facts);
 	json_decref(ask);
 	free(wanted);
+	free(by_statute);
 	return rc;
 }

@@ -352,6 +352,23 @@ test('the consent form is CSRF-protected and single-use', T, async () => {
   assert.equal(replay.status, 400, 'the form cannot be posted twice');
 });
 
+test('a consent form sent twice at once acts once: one code, one set of records', T, async () => {
+  const browser = new Browser(issuer);
+  const auth = await authRequest({ prompt: 'consent' });
+  const page = await loginTo(browser, auth, TARO);
+  const form = consentForm(page.text);
+  assert.ok(form, 'the consent page');
+  const before = JSON.parse(cli(['consent', 'list', TARO.username, '--store', store.dir, '--json']));
+  // a double click, or a replay racing the real post
+  const results = await Promise.all([0, 1, 2, 3].map(() => decide(browser, page, 'approve', ['email'])));
+  const redirects = results.filter((r) => r.status === 303 || r.status === 302);
+  assert.equal(redirects.length, 1, `exactly one post is honoured: ${results.map((r) => r.status)}`);
+  for (const r of results) if (!redirects.includes(r)) assert.equal(r.status, 400);
+  const after = JSON.parse(cli(['consent', 'list', TARO.username, '--store', store.dir, '--json']));
+  const shown = checkboxes(page.text).length;
+  assert.equal(after.length - before.length, shown, 'one record per attribute shown, written once');
+});
+
 test('a level-2 attribute triggers the TOTP step and is released after it; acr and amr say so', T, async () => {
   const browser = new Browser(issuer);
   const auth = await authRequest({ scope: 'openid profile' });

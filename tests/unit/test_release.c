@@ -43,6 +43,7 @@ static const char policy_text[] = "service svc\n"
 				  "\tpermit email\n"
 				  "\tpermit phone_number\n"
 				  "\tpermit household_size\n"
+				  "\tpermit resident_district\n"
 				  "\tpermit birthdate level=2\n"
 				  "purpose legal\n"
 				  "\ttext.ja 法令の目的\n"
@@ -530,6 +531,8 @@ static const struct prompt_case prompt_cases[] = {
     {"a refused level-2 attribute does not ask for a step-up", "consented:birthdate:refused",
      "openid profile", false, 1, false, "consented:family_name,given_name", ""},
     {"openid alone asks nothing", NULL, "openid", false, 1, false, "", ""},
+    {"an attribute also provided by statute gets no checkbox, even with prompt=consent", NULL,
+     "openid city", true, 1, false, "consented:household_size", "legal:resident_district"},
 };
 
 /* "purpose:a,b;purpose:c" of the prompt's member key ("ask" or "info"). */
