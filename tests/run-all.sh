@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one test command: installs what is missing (apt, npm), builds under
 # AddressSanitizer + UndefinedBehaviorSanitizer, runs every test (unit, lint,
-# fuzz-corpus replay, end-to-end against the real server), then builds the
-# libFuzzer targets with clang and fuzzes each for a short while.
+# fuzz-corpus replay, end-to-end against the real server), runs the unit
+# tests and the openid-client suite again under valgrind on a plain build,
+# then builds the libFuzzer targets with clang and fuzzes each for a while.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,10 @@ cmake --preset asan >/dev/null
 cmake --build --preset asan -j "$(nproc)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ctest --preset asan -j "$(nproc)"
+
+cmake --preset dev >/dev/null
+cmake --build --preset dev -j "$(nproc)"
+bash tests/valgrind/run.sh build/dev
 
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j "$(nproc)"
