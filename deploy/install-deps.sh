@@ -3,7 +3,7 @@
 # is missing. Usage: deploy/install-deps.sh [run|test]
 #   run  (default) what building and running the server needs
 #   test also the test tools: clang + libFuzzer runtime, valgrind, wrk, node/npm,
-#        chromium for browser tests, Apache with mod_auth_openidc, and the linters
+#        Apache with mod_auth_openidc, and the linters
 #        (clang-format, clang-tidy, cppcheck)
 set -euo pipefail
 

@@ -23,6 +23,7 @@
 #include "str.h"
 #include "totp.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -64,16 +65,6 @@ static const struct cid_claim_def claim_defs[] = {
 static const char *const address_members[] = {
     "formatted", "street_address", "locality", "region", "postal_code", "country",
 };
-
-static const char *str_member(const json_t *o, const char *name)
-{
-	return json_string_value(json_object_get(o, name));
-}
-
-static int64_t int_member(const json_t *o, const char *name)
-{
-	return (int64_t)json_integer_value(json_object_get(o, name));
-}
 
 static bool is_alpha(char c)
 {
@@ -277,6 +268,52 @@ out:
 	return rc;
 }
 
+/* The JSON value of text for a claim of type def->type, or NULL if text is not of that type. */
+static json_t *claim_from_text(const struct cid_claim_def *def, const char *text)
+{
+	switch (def->type) {
+	case CID_CLAIM_BOOL:
+		if (strcmp(text, "true") == 0)
+			return json_true();
+		return strcmp(text, "false") == 0 ? json_false() : NULL;
+	case CID_CLAIM_INT:
+	case CID_CLAIM_TIME: {
+		char *end = NULL;
+		long long v;
+
+		errno = 0;
+		v = strtoll(text, &end, 10);
+		if (*text == '\0' || *end != '\0' || errno != 0)
+			return NULL;
+		return json_integer(v);
+	}
+	case CID_CLAIM_OBJECT: return json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+	case CID_CLAIM_STRING:
+	case CID_CLAIM_DATE: break;
+	}
+	return json_string(text);
+}
+
+enum cid_err cid_claim_parse(const char *name, const char *text, json_t **out)
+{
+	const struct cid_claim_def *def = cid_claim_lookup(name);
+	json_t *value;
+	enum cid_err rc;
+
+	if (def == NULL || text == NULL)
+		return CID_ERR_INVALID;
+	value = claim_from_text(def, text);
+	if (value == NULL)
+		return CID_ERR_INVALID;
+	rc = cid_claim_check(name, value);
+	if (rc != CID_OK) {
+		json_decref(value);
+		return rc;
+	}
+	*out = value;
+	return CID_OK;
+}
+
 /* Checks every member of a claims object; null members (removals) only when allow_null. */
 static enum cid_err claims_ok(json_t *claims, bool allow_null)
 {
@@ -328,7 +365,7 @@ static enum cid_err load_by_username(struct cid_txn *txn, const char *username, 
 
 	CID_ENSURE(username_ok(username), CID_ERR_NOTFOUND);
 	CID_TRY(cid_txn_get_json(txn, CID_DB_USERNAMES, cid_str_of(username), &ref));
-	rc = load_record(txn, str_member(ref, "id"), out);
+	rc = load_record(txn, cid_json_str(ref, "id"), out);
 	/* an index entry without its record means the store is damaged */
 	if (rc == CID_ERR_NOTFOUND)
 		rc = CID_ERR_STORE;
@@ -346,12 +383,12 @@ static enum cid_err add_cb(struct cid_txn *txn, void *arg)
 {
 	struct add *a = arg;
 	enum cid_err rc = CID_OK;
-	json_t *ref = json_pack("{s:s}", "id", str_member(a->record, "id"));
+	json_t *ref = json_pack("{s:s}", "id", cid_json_str(a->record, "id"));
 
 	CID_ENSURE(ref != NULL, CID_ERR_NOMEM);
 	CID_TRY(cid_txn_put_json(txn, CID_DB_USERNAMES, cid_str_of(a->username), ref,
 				 CID_PUT_NOOVERWRITE));
-	CID_TRY(cid_txn_put_json(txn, CID_DB_CITIZENS, cid_str_of(str_member(a->record, "id")),
+	CID_TRY(cid_txn_put_json(txn, CID_DB_CITIZENS, cid_str_of(cid_json_str(a->record, "id")),
 				 a->record, CID_PUT_NOOVERWRITE));
 out:
 	json_decref(ref);
@@ -465,12 +502,12 @@ static enum cid_err list_one(struct cid_str key, struct cid_str val, void *arg)
 {
 	struct list *l = arg;
 	enum cid_err rc = CID_OK;
-	json_t *ref = json_loadb(val.ptr, val.len, 0, NULL);
+	json_t *ref = NULL;
 	json_t *record = NULL;
 
 	(void)key;
-	CID_ENSURE(json_is_object(ref), CID_ERR_STORE);
-	rc = load_record(l->txn, str_member(ref, "id"), &record);
+	CID_TRY(cid_store_parse_json(val, &ref));
+	rc = load_record(l->txn, cid_json_str(ref, "id"), &record);
 	CID_ENSURE(rc != CID_ERR_NOTFOUND, CID_ERR_STORE);
 	CID_TRY(rc);
 	CID_TRY(strip(record));
@@ -506,6 +543,7 @@ struct change {
 	json_t *claims;	      /* merged: null members remove */
 	int disabled;	      /* -1: unchanged */
 	const char *password; /* a PHC hash */
+	bool drop_totp;	      /* remove the TOTP secret; CID_ERR_NOTFOUND if none */
 };
 
 static enum cid_err merge_claims(json_t *record, json_t *changes, int64_t now)
@@ -538,6 +576,10 @@ static enum cid_err change_cb(struct cid_txn *txn, void *arg)
 	json_t *record = NULL;
 
 	CID_TRY(load_by_username(txn, c->username, &record));
+	if (c->drop_totp) {
+		CID_ENSURE(json_object_get(record, "totp") != NULL, CID_ERR_NOTFOUND);
+		CID_ENSURE(json_object_del(record, "totp") == 0, CID_ERR_NOMEM);
+	}
 	if (c->claims != NULL)
 		CID_TRY(merge_claims(record, c->claims, c->now));
 	if (c->disabled >= 0)
@@ -548,8 +590,8 @@ static enum cid_err change_cb(struct cid_txn *txn, void *arg)
 			   CID_ERR_NOMEM);
 	CID_ENSURE(json_object_set_new(record, "updated_at", json_integer(c->now)) == 0,
 		   CID_ERR_NOMEM);
-	CID_TRY(cid_txn_put_json(txn, CID_DB_CITIZENS, cid_str_of(str_member(record, "id")), record,
-				 0));
+	CID_TRY(cid_txn_put_json(txn, CID_DB_CITIZENS, cid_str_of(cid_json_str(record, "id")),
+				 record, 0));
 out:
 	json_decref(record);
 	return rc;
@@ -630,17 +672,17 @@ static enum cid_err addr_counter(const char *addr, struct counter_key *k,
 /* Seconds the counter rec (NULL: none) still imposes at now; 0 when an attempt is allowed. */
 static int64_t counter_wait(const json_t *rec, int64_t now)
 {
-	int64_t n = int_member(rec, "n");
+	int64_t n = cid_json_int(rec, "n");
 	int64_t shift = n - CID_THROTTLE_FREE;
 	int64_t delay;
 	int64_t wait;
 
-	if (rec == NULL || now - int_member(rec, "first") >= CID_THROTTLE_WINDOW || shift < 0)
+	if (rec == NULL || now - cid_json_int(rec, "first") >= CID_THROTTLE_WINDOW || shift < 0)
 		return 0;
 	delay = shift >= 30 ? CID_THROTTLE_MAX_DELAY : (int64_t)1 << shift;
 	if (delay > CID_THROTTLE_MAX_DELAY)
 		delay = CID_THROTTLE_MAX_DELAY;
-	wait = int_member(rec, "last") + delay - now;
+	wait = cid_json_int(rec, "last") + delay - now;
 	/* a clock set back must not lock anyone out for longer than the cap */
 	if (wait > CID_THROTTLE_MAX_DELAY)
 		wait = CID_THROTTLE_MAX_DELAY;
@@ -709,9 +751,9 @@ static enum cid_err count_failure(struct cid_txn *txn, struct cid_str key, int64
 
 	CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
 	/* failures older than the window are forgotten: count from one again */
-	if (rec != NULL && now - int_member(rec, "first") < CID_THROTTLE_WINDOW) {
-		n = int_member(rec, "n") + 1;
-		first = int_member(rec, "first");
+	if (rec != NULL && now - cid_json_int(rec, "first") < CID_THROTTLE_WINDOW) {
+		n = cid_json_int(rec, "n") + 1;
+		first = cid_json_int(rec, "first");
 	}
 	next = json_pack("{s:I, s:I, s:I}", "n", (json_int_t)n, "first", (json_int_t)first, "last",
 			 (json_int_t)now);
@@ -774,8 +816,8 @@ static enum cid_err read_login(struct cid_store *s, const char *username,
 	/* an unknown user is no error here: the throttle is read all the same */
 	CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
 	if (record != NULL) {
-		id = str_member(record, "id");
-		hash = str_member(record, "password");
+		id = cid_json_str(record, "id");
+		hash = cid_json_str(record, "password");
 		CID_ENSURE(id != NULL && strlen(id) == CID_ID_CHARS && hash != NULL &&
 			       strlen(hash) < sizeof(l->hash),
 			   CID_ERR_STORE);
@@ -860,8 +902,8 @@ static enum cid_err totp_enrol_cb(struct cid_txn *txn, void *arg)
 	CID_ENSURE(json_object_set(record, "totp", totp) == 0 &&
 		       json_object_set_new(record, "updated_at", json_integer(e->now)) == 0,
 		   CID_ERR_NOMEM);
-	CID_TRY(cid_txn_put_json(txn, CID_DB_CITIZENS, cid_str_of(str_member(record, "id")), record,
-				 0));
+	CID_TRY(cid_txn_put_json(txn, CID_DB_CITIZENS, cid_str_of(cid_json_str(record, "id")),
+				 record, 0));
 out:
 	json_decref(totp);
 	json_decref(record);
@@ -908,29 +950,12 @@ out:
 	return rc;
 }
 
-static enum cid_err totp_disable_cb(struct cid_txn *txn, void *arg)
-{
-	const struct change *c = arg;
-	enum cid_err rc = CID_OK;
-	json_t *record = NULL;
-
-	CID_TRY(load_by_username(txn, c->username, &record));
-	CID_ENSURE(json_object_get(record, "totp") != NULL, CID_ERR_NOTFOUND);
-	CID_ENSURE(json_object_del(record, "totp") == 0 &&
-		       json_object_set_new(record, "updated_at", json_integer(c->now)) == 0,
-		   CID_ERR_NOMEM);
-	CID_TRY(cid_txn_put_json(txn, CID_DB_CITIZENS, cid_str_of(str_member(record, "id")), record,
-				 0));
-out:
-	json_decref(record);
-	return rc;
-}
-
 enum cid_err cid_account_totp_disable(struct cid_store *s, const char *username)
 {
-	struct change c = {.username = username, .now = (int64_t)time(NULL), .disabled = -1};
+	struct change c = {
+	    .username = username, .now = (int64_t)time(NULL), .disabled = -1, .drop_totp = true};
 
-	return cid_store_update(s, totp_disable_cb, &c);
+	return cid_store_update(s, change_cb, &c);
 }
 
 /* One code check; verdict and wait are outputs, reset on each run of the callback. */
@@ -946,7 +971,7 @@ struct totp_check {
 static enum cid_err stored_totp(const json_t *totp, uint8_t secret[CID_TOTP_SECRET_MAX],
 				size_t *secret_len, int64_t *last_step)
 {
-	const char *b32 = str_member(totp, "secret");
+	const char *b32 = cid_json_str(totp, "secret");
 	const json_t *last = json_object_get(totp, "last_step");
 
 	if (b32 == NULL || !json_is_integer(last) ||
@@ -1004,15 +1029,12 @@ enum cid_err cid_account_totp_check(struct cid_store *s, const char *account_id,
 				    const char *addr, int64_t now, int64_t *retry_after)
 {
 	enum cid_err rc = CID_OK;
-	size_t n = code == NULL ? 0 : strnlen(code, CID_TOTP_DIGITS + 1);
 	struct counter_key addr_key;
 	struct totp_check c = {.id = account_id, .code = code};
 
 	/* a malformed code is refused before the store is touched, and not counted:
 	 * it cannot be a guess */
-	CID_ENSURE(n == CID_TOTP_DIGITS, CID_ERR_INVALID);
-	for (size_t i = 0; i < n; i++)
-		CID_ENSURE(code[i] >= '0' && code[i] <= '9', CID_ERR_INVALID);
+	CID_ENSURE(cid_totp_code_ok(code), CID_ERR_INVALID);
 	CID_ENSURE(now >= 0, CID_ERR_INVALID);
 	CID_TRY(addr_counter(addr, &addr_key, &c.tally.addr));
 	c.tally.acct_id = account_id;

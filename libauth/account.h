@@ -69,6 +69,15 @@ const struct cid_claim_def *cid_claim_table(size_t *n);
 CID_MUST_CHECK enum cid_err cid_claim_check(const char *name, const json_t *value);
 
 /*
+ * Parses the text form of a claim value (as an operator types it: "3",
+ * "true", "1988-04-12", a JSON object for address) into the JSON type of the
+ * claim's definition, and checks it as cid_claim_check does. *out: new reference.
+ * Errors: CID_ERR_INVALID (unknown claim, text not of the claim's type),
+ * those of cid_claim_check, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_claim_parse(const char *name, const char *text, json_t **out);
+
+/*
  * Creates a citizen. claims (borrowed) must be an object whose members all pass
  * cid_claim_check. The password is hashed with params. id_out receives the new
  * account id.

@@ -24,7 +24,8 @@ static bool buf_reserve(struct cid_buf *b, size_t n)
 {
 	if (b->err != CID_OK)
 		return false;
-	if (n > b->max - b->len || b->len + n > b->max) {
+	/* len never passes max, so this cannot wrap */
+	if (n > b->max - b->len) {
 		b->err = CID_ERR_TOOBIG;
 		return false;
 	}

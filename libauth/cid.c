@@ -1,6 +1,6 @@
 /*
  * cid: the request context. The only mutable shared state is the pointers to
- * the current keyset and policyset, each swapped under a mutex; each snapshot
+ * the current keyset and policyset, swapped under one mutex; each snapshot
  * carries a reference count so a request that started with the old keys or
  * policies finishes with them.
  */
@@ -16,14 +16,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct cid_keyref {
-	struct cid_keyset *ks;
+/*
+ * One counted snapshot, of the keyset or of the policyset in force: the
+ * context's slot for it is read and swapped under the context's lock, and
+ * whoever drops the last reference frees it. The two public handle types wrap
+ * this one struct, so keys and policies share one reference-counting protocol.
+ */
+struct snapshot {
 	atomic_int refs;
+	void *obj; /* the struct cid_keyset or cid_policyset */
+	void (*obj_free)(void *obj);
+};
+
+struct cid_keyref {
+	struct snapshot snap;
 };
 
 struct cid_policyref {
-	struct cid_policyset *ps;
-	atomic_int refs;
+	struct snapshot snap;
 };
 
 #define POLICY_RELOAD "policy_reload"
@@ -34,30 +44,63 @@ struct cid_ctx {
 	uint8_t salt[32];
 	char *discovery;
 	size_t discovery_len;
-	pthread_mutex_t lock; /* guards cur */
-	struct cid_keyref *cur;
-	int64_t next_drop;	     /* earliest drop_after among loaded retired keys (0: none) */
-	pthread_mutex_t policy_lock; /* guards policies, reload_seen */
-	struct cid_policyref *policies;
-	uint64_t reload_seen; /* the policy_reload counter last acted on */
+	pthread_mutex_t lock;	   /* guards keys, next_drop, policies, reload_seen */
+	struct snapshot *keys;	   /* that of a struct cid_keyref */
+	int64_t next_drop;	   /* earliest drop_after among loaded retired keys (0: none) */
+	struct snapshot *policies; /* that of a struct cid_policyref */
+	uint64_t reload_seen;	   /* the policy_reload counter last acted on */
 	cid_audit_hook audit;
 	void *audit_arg;
 };
 
-void cid_policyref_put(struct cid_policyref *r)
+/* Holds the first reference of a new snapshot of nothing yet (snap->obj NULL). */
+static void snapshot_init(struct snapshot *snap, void (*obj_free)(void *obj))
 {
-	if (r != NULL && atomic_fetch_sub(&r->refs, 1) == 1) {
-		cid_policyset_free(r->ps);
-		free(r);
+	atomic_init(&snap->refs, 1);
+	snap->obj = NULL;
+	snap->obj_free = obj_free;
+}
+
+/* Takes a reference to the snapshot in *slot (one of ctx's). */
+static struct snapshot *snapshot_acquire(struct cid_ctx *ctx, struct snapshot *const *slot)
+{
+	struct snapshot *snap;
+
+	pthread_mutex_lock(&ctx->lock);
+	snap = *slot;
+	atomic_fetch_add(&snap->refs, 1);
+	pthread_mutex_unlock(&ctx->lock);
+	return snap;
+}
+
+/* Drops a reference; the last frees the object and the snapshot. NULL is a no-op. */
+static void snapshot_put(struct snapshot *snap)
+{
+	if (snap != NULL && atomic_fetch_sub(&snap->refs, 1) == 1) {
+		if (snap->obj != NULL)
+			snap->obj_free(snap->obj);
+		free(snap);
 	}
+}
+
+static void keyset_free(void *ks)
+{
+	cid_keyset_free(ks);
+}
+
+static void policyset_free(void *ps)
+{
+	cid_policyset_free(ps);
 }
 
 void cid_keyref_put(struct cid_keyref *r)
 {
-	if (r != NULL && atomic_fetch_sub(&r->refs, 1) == 1) {
-		cid_keyset_free(r->ks);
-		free(r);
-	}
+	snapshot_put(r == NULL ? NULL : &r->snap);
+}
+
+void cid_policyref_put(struct cid_policyref *r)
+{
+	snapshot_put(r == NULL ? NULL : &r->snap);
 }
 
 struct salt_arg {
@@ -156,15 +199,17 @@ static json_t *discovery_doc(const char *iss)
 }
 
 /* A new snapshot of the policies of dir, with one reference. */
-static enum cid_err policies_load(const char *dir, FILE *errors, struct cid_policyref **out)
+static enum cid_err policies_load(const char *dir, FILE *errors, struct snapshot **out)
 {
 	enum cid_err rc = CID_OK;
 	struct cid_policyref *r = calloc(1, sizeof(*r));
+	struct cid_policyset *ps = NULL;
 
 	CID_ENSURE(r != NULL, CID_ERR_NOMEM);
-	atomic_init(&r->refs, 1);
-	CID_TRY(cid_policyset_load_dir(dir, errors, &r->ps));
-	*out = r;
+	snapshot_init(&r->snap, policyset_free);
+	CID_TRY(cid_policyset_load_dir(dir, errors, &ps));
+	r->snap.obj = ps;
+	*out = &r->snap;
 	r = NULL;
 out:
 	free(r);
@@ -178,17 +223,13 @@ enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, FILE *error
 	struct cid_ctx *ctx = calloc(1, sizeof(*ctx));
 	struct salt_arg sa;
 	json_t *doc = NULL;
-	bool locks = false;
 
 	CID_ENSURE(ctx != NULL, CID_ERR_NOMEM);
 	ctx->cfg = cfg;
-	CID_ENSURE(pthread_mutex_init(&ctx->lock, NULL) == 0, CID_ERR_NOMEM);
-	if (pthread_mutex_init(&ctx->policy_lock, NULL) != 0) {
-		pthread_mutex_destroy(&ctx->lock);
+	if (pthread_mutex_init(&ctx->lock, NULL) != 0) {
 		free(ctx);
 		return CID_ERR_NOMEM;
 	}
-	locks = true;
 	rc = policies_load(cfg->policies_dir, errors, &ctx->policies);
 	if ((rc == CID_ERR_CONFIG || rc == CID_ERR_IO) && errors != NULL)
 		fprintf(errors, "%s: the release policies do not load (errors above)\n",
@@ -212,10 +253,6 @@ enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, FILE *error
 	ctx = NULL;
 out:
 	json_decref(doc);
-	if (ctx != NULL && !locks) {
-		free(ctx);
-		ctx = NULL;
-	}
 	cid_ctx_close(ctx);
 	return rc;
 }
@@ -224,9 +261,8 @@ void cid_ctx_close(struct cid_ctx *ctx)
 {
 	if (ctx == NULL)
 		return;
-	cid_keyref_put(ctx->cur);
-	cid_policyref_put(ctx->policies);
-	pthread_mutex_destroy(&ctx->policy_lock);
+	snapshot_put(ctx->keys);
+	snapshot_put(ctx->policies);
 	cid_store_close(ctx->store);
 	free(ctx->discovery);
 	cid_wipe(ctx->salt, sizeof(ctx->salt));
@@ -257,18 +293,13 @@ const char *cid_ctx_discovery(const struct cid_ctx *ctx, size_t *len)
 
 struct cid_keyref *cid_ctx_keys_acquire(struct cid_ctx *ctx)
 {
-	struct cid_keyref *r;
-
-	pthread_mutex_lock(&ctx->lock);
-	r = ctx->cur;
-	atomic_fetch_add(&r->refs, 1);
-	pthread_mutex_unlock(&ctx->lock);
-	return r;
+	/* the slot holds the first member of a cid_keyref */
+	return (struct cid_keyref *)snapshot_acquire(ctx, &ctx->keys);
 }
 
 const struct cid_keyset *cid_keyref_keyset(const struct cid_keyref *r)
 {
-	return r->ks;
+	return r->snap.obj;
 }
 
 enum cid_err cid_ctx_keys_refresh(struct cid_ctx *ctx, int64_t now)
@@ -276,73 +307,46 @@ enum cid_err cid_ctx_keys_refresh(struct cid_ctx *ctx, int64_t now)
 	enum cid_err rc = CID_OK;
 	uint64_t version = 0;
 	struct cid_keyref *fresh = NULL;
-	struct cid_keyref *old = NULL;
+	struct cid_keyset *ks = NULL;
+	struct snapshot *old = NULL;
 	bool stale;
 
 	CID_TRY(cid_keys_version(ctx->store, &version));
 	pthread_mutex_lock(&ctx->lock);
-	stale = ctx->cur == NULL || cid_keyset_version(ctx->cur->ks) != version ||
+	stale = ctx->keys == NULL || cid_keyset_version(ctx->keys->obj) != version ||
 		(ctx->next_drop != 0 && now >= ctx->next_drop);
 	pthread_mutex_unlock(&ctx->lock);
 	if (!stale)
 		goto out;
 	fresh = calloc(1, sizeof(*fresh));
 	CID_ENSURE(fresh != NULL, CID_ERR_NOMEM);
-	atomic_init(&fresh->refs, 1);
-	CID_TRY(cid_keyset_load(ctx->store, now, &fresh->ks));
+	snapshot_init(&fresh->snap, keyset_free);
+	CID_TRY(cid_keyset_load(ctx->store, now, &ks));
+	fresh->snap.obj = ks;
 	pthread_mutex_lock(&ctx->lock);
 	/* two refreshes may race: never put an older snapshot over a newer one */
-	if (ctx->cur == NULL || cid_keyset_version(fresh->ks) >= cid_keyset_version(ctx->cur->ks)) {
-		old = ctx->cur;
-		ctx->cur = fresh;
-		ctx->next_drop = cid_keyset_next_drop(fresh->ks);
+	if (ctx->keys == NULL || cid_keyset_version(ks) >= cid_keyset_version(ctx->keys->obj)) {
+		old = ctx->keys;
+		ctx->keys = &fresh->snap;
+		ctx->next_drop = cid_keyset_next_drop(ks);
 		fresh = NULL;
 	}
 	pthread_mutex_unlock(&ctx->lock);
 out:
-	cid_keyref_put(old);
-	if (fresh != NULL) {
-		cid_keyset_free(fresh->ks);
-		free(fresh);
-	}
+	snapshot_put(old);
+	cid_keyref_put(fresh);
 	return rc;
 }
 
 struct cid_policyref *cid_ctx_policies_acquire(struct cid_ctx *ctx)
 {
-	struct cid_policyref *r;
-
-	pthread_mutex_lock(&ctx->policy_lock);
-	r = ctx->policies;
-	atomic_fetch_add(&r->refs, 1);
-	pthread_mutex_unlock(&ctx->policy_lock);
-	return r;
+	/* the slot holds the first member of a cid_policyref */
+	return (struct cid_policyref *)snapshot_acquire(ctx, &ctx->policies);
 }
 
 const struct cid_policyset *cid_policyref_set(const struct cid_policyref *r)
 {
-	return r->ps;
-}
-
-static enum cid_err counter_get(struct cid_txn *txn, uint64_t *out)
-{
-	enum cid_err rc = CID_OK;
-	json_t *v = NULL;
-	json_int_t n;
-
-	rc = cid_txn_get_json(txn, CID_DB_META, cid_str_of(POLICY_RELOAD), &v);
-	if (rc == CID_ERR_NOTFOUND) {
-		*out = 0;
-		return CID_OK;
-	}
-	CID_ENSURE(rc == CID_OK, rc);
-	CID_ENSURE(json_is_integer(json_object_get(v, "counter")), CID_ERR_STORE);
-	n = json_integer_value(json_object_get(v, "counter"));
-	CID_ENSURE(n >= 0, CID_ERR_STORE);
-	*out = (uint64_t)n;
-out:
-	json_decref(v);
-	return rc;
+	return r->snap.obj;
 }
 
 enum cid_err cid_policies_reload_counter(struct cid_store *s, uint64_t *out)
@@ -351,7 +355,7 @@ enum cid_err cid_policies_reload_counter(struct cid_store *s, uint64_t *out)
 	struct cid_txn *txn = NULL;
 
 	CID_TRY(cid_store_read_begin(s, &txn));
-	CID_TRY(counter_get(txn, out));
+	CID_TRY(cid_txn_counter_get(txn, POLICY_RELOAD, "counter", out));
 out:
 	cid_store_read_end(txn);
 	return rc;
@@ -359,20 +363,7 @@ out:
 
 static enum cid_err bump_cb(struct cid_txn *txn, void *arg)
 {
-	uint64_t *counter = arg;
-	enum cid_err rc = CID_OK;
-	json_t *rec = NULL;
-	uint64_t v = 0;
-
-	CID_TRY(counter_get(txn, &v));
-	CID_ENSURE(v < (uint64_t)INT64_MAX, CID_ERR_STORE);
-	rec = json_pack("{s:I}", "counter", (json_int_t)v + 1);
-	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
-	CID_TRY(cid_txn_put_json(txn, CID_DB_META, cid_str_of(POLICY_RELOAD), rec, 0));
-	*counter = v + 1;
-out:
-	json_decref(rec);
-	return rc;
+	return cid_txn_counter_add(txn, POLICY_RELOAD, "counter", 1, arg);
 }
 
 enum cid_err cid_policies_request_reload(struct cid_store *s, uint64_t *counter_out)
@@ -388,32 +379,32 @@ enum cid_err cid_policies_request_reload(struct cid_store *s, uint64_t *counter_
 enum cid_err cid_ctx_policies_refresh(struct cid_ctx *ctx, bool force, FILE *errors, bool *reloaded)
 {
 	enum cid_err rc = CID_OK;
-	struct cid_policyref *fresh = NULL;
-	struct cid_policyref *old = NULL;
+	struct snapshot *fresh = NULL;
+	struct snapshot *old = NULL;
 	uint64_t counter = 0;
 	bool stale;
 
 	if (reloaded != NULL)
 		*reloaded = false;
 	CID_TRY(cid_policies_reload_counter(ctx->store, &counter));
-	pthread_mutex_lock(&ctx->policy_lock);
+	pthread_mutex_lock(&ctx->lock);
 	stale = force || counter != ctx->reload_seen;
 	/* a bad file is reported once per request to reload, not at every poll */
 	ctx->reload_seen = counter;
-	pthread_mutex_unlock(&ctx->policy_lock);
+	pthread_mutex_unlock(&ctx->lock);
 	if (!stale)
 		goto out;
 	CID_TRY(policies_load(ctx->cfg->policies_dir, errors, &fresh));
-	pthread_mutex_lock(&ctx->policy_lock);
+	pthread_mutex_lock(&ctx->lock);
 	old = ctx->policies;
 	ctx->policies = fresh;
 	fresh = NULL;
-	pthread_mutex_unlock(&ctx->policy_lock);
+	pthread_mutex_unlock(&ctx->lock);
 	if (reloaded != NULL)
 		*reloaded = true;
 out:
-	cid_policyref_put(old);
-	cid_policyref_put(fresh);
+	snapshot_put(old);
+	snapshot_put(fresh);
 	return rc;
 }
 

@@ -16,16 +16,7 @@
 #include <string.h>
 
 /* Scopes a client may be allowed. "city" carries the city's own attributes. */
-static const char *const known_scopes[] = {"openid", "profile", "email",	 "address",
-					   "phone",  "city",	"offline_access"};
-
-static bool scope_known(const char *s, size_t n)
-{
-	for (size_t i = 0; i < sizeof(known_scopes) / sizeof(known_scopes[0]); i++)
-		if (strlen(known_scopes[i]) == n && memcmp(known_scopes[i], s, n) == 0)
-			return true;
-	return false;
-}
+#define KNOWN_SCOPES "openid profile email address phone city offline_access"
 
 static bool client_id_ok(const char *id)
 {
@@ -98,22 +89,11 @@ enum cid_err cid_client_check_uri(const char *uri)
 /* Known scopes only; "openid" is required when the client logs citizens in. */
 static enum cid_err check_scopes(const char *scopes, bool need_openid)
 {
-	size_t n = strlen(scopes), i = 0;
-	bool openid = false;
-
-	if (n > CID_MAX_SCOPE)
+	if (strlen(scopes) > CID_MAX_SCOPE)
 		return CID_ERR_TOOBIG;
-	while (i < n) {
-		size_t len = strcspn(scopes + i, " ");
-		if (len > 0) {
-			if (!scope_known(scopes + i, len))
-				return CID_ERR_INVALID;
-			if (len == 6 && memcmp(scopes + i, "openid", 6) == 0)
-				openid = true;
-		}
-		i += len + 1;
-	}
-	return openid || !need_openid ? CID_OK : CID_ERR_INVALID;
+	if (!cid_words_subset(scopes, KNOWN_SCOPES))
+		return CID_ERR_INVALID;
+	return !need_openid || cid_words_has(scopes, "openid", 6) ? CID_OK : CID_ERR_INVALID;
 }
 
 struct grants {
@@ -157,7 +137,7 @@ static json_t *string_array(const char *const *v, size_t n)
 	return a;
 }
 
-/* Validates a spec into the record that will be stored; *sector_out set for pairwise. */
+/* Validates a spec into the record that will be stored (the sector derived from its URIs). */
 static enum cid_err spec_record(const struct cid_client_spec *spec, const char *client_id,
 				const char *secret_hash, int64_t now, json_t **out)
 {
@@ -191,8 +171,9 @@ static enum cid_err spec_record(const struct cid_client_spec *spec, const char *
 		CID_TRY(uri_host(spec->redirect_uris[i], host, sizeof(host)));
 		if (i == 0)
 			memcpy(sector, host, strlen(host) + 1);
-		else if (strcmp(sector, host) != 0 && strcmp(subject, "pairwise") == 0)
-			CID_ENSURE(false, CID_ERR_INVALID); /* one sector per pairwise client */
+		/* one sector per pairwise client */
+		CID_ENSURE(strcmp(sector, host) == 0 || strcmp(subject, "pairwise") != 0,
+			   CID_ERR_INVALID);
 	}
 	for (size_t i = 0; i < spec->n_post_logout_uris; i++)
 		CID_TRY(cid_client_check_uri(spec->post_logout_uris[i]));
@@ -432,13 +413,12 @@ enum cid_err cid_client_show(struct cid_store *s, const char *client_id, json_t 
 static enum cid_err list_one(struct cid_str key, struct cid_str val, void *arg)
 {
 	json_t *arr = arg;
-	json_t *rec = json_loadb(val.ptr, val.len, 0, NULL);
+	json_t *rec = NULL;
+	enum cid_err rc = cid_store_parse_json(val, &rec);
 
 	(void)key;
-	if (!json_is_object(rec)) {
-		json_decref(rec);
-		return CID_ERR_STORE;
-	}
+	if (rc != CID_OK)
+		return rc;
 	json_object_del(rec, "secret_hash");
 	return json_array_append_new(arr, rec) == 0 ? CID_OK : CID_ERR_NOMEM;
 }

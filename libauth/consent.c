@@ -67,21 +67,6 @@ static bool name_ok(const char *s)
 	       cid_utf8_valid(s, n);
 }
 
-/* Account and record ids are UUIDs as cid_random_uuid writes them: 8-4-4-4-12 lowercase hex. */
-static bool uuid_ok(const char *s)
-{
-	if (s == NULL || strnlen(s, CID_ID_CHARS + 1) != CID_ID_CHARS)
-		return false;
-	for (size_t i = 0; i < CID_ID_CHARS; i++) {
-		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-
-		if (dash ? s[i] != '-'
-			 : !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	}
-	return true;
-}
-
 bool cid_consent_attribute_ok(const char *attribute)
 {
 	/* the base name only: a decision on family_name covers its language-tagged forms */
@@ -95,7 +80,7 @@ static size_t key_prefix(char k[KEY_MAX + 1], const char *account_id, const char
 {
 	int n;
 
-	if (!uuid_ok(account_id) || !name_ok(service) || !name_ok(purpose))
+	if (!cid_uuid_syntax_ok(account_id) || !name_ok(service) || !name_ok(purpose))
 		return 0;
 	if (attribute != NULL && !cid_consent_attribute_ok(attribute))
 		return 0;
@@ -104,21 +89,18 @@ static size_t key_prefix(char k[KEY_MAX + 1], const char *account_id, const char
 	return n > 0 && n <= KEY_MAX ? (size_t)n : 0;
 }
 
-static const char *str_member(const json_t *o, const char *name)
-{
-	return json_string_value(json_object_get(o, name));
-}
-
 /* Parses a stored value; anything but a record object means the store is damaged. */
 static enum cid_err parse_record(struct cid_str val, json_t **out)
 {
-	json_t *rec = json_loadb(val.ptr, val.len, JSON_REJECT_DUPLICATES, NULL);
+	json_t *rec = NULL;
 	enum cid_consent_state state;
 
-	if (!json_is_object(rec) || str_member(rec, "id") == NULL ||
-	    str_member(rec, "attribute") == NULL || str_member(rec, "policy_version") == NULL ||
-	    str_member(rec, "purpose_digest") == NULL ||
-	    cid_consent_state_parse(str_member(rec, "state"), &state) != CID_OK ||
+	if (cid_store_parse_json(val, &rec) != CID_OK)
+		return CID_ERR_STORE;
+	if (cid_json_str(rec, "id") == NULL || cid_json_str(rec, "attribute") == NULL ||
+	    cid_json_str(rec, "policy_version") == NULL ||
+	    cid_json_str(rec, "purpose_digest") == NULL ||
+	    cid_consent_state_parse(cid_json_str(rec, "state"), &state) != CID_OK ||
 	    !json_is_integer(json_object_get(rec, "expires_at"))) {
 		json_decref(rec);
 		return CID_ERR_STORE;
@@ -128,26 +110,6 @@ static enum cid_err parse_record(struct cid_str val, json_t **out)
 }
 
 /* ---- writing ---- */
-
-static enum cid_err seq_get(struct cid_txn *txn, uint64_t *out)
-{
-	enum cid_err rc;
-	json_t *v = NULL;
-	json_t *seq;
-
-	rc = cid_txn_get_json(txn, CID_DB_META, cid_str_of(SEQ_KEY), &v);
-	if (rc == CID_ERR_NOTFOUND) {
-		*out = 0;
-		return CID_OK;
-	}
-	CID_TRY(rc);
-	seq = json_object_get(v, "seq");
-	CID_ENSURE(json_is_integer(seq) && json_integer_value(seq) >= 0, CID_ERR_STORE);
-	*out = (uint64_t)json_integer_value(seq);
-out:
-	json_decref(v);
-	return rc;
-}
 
 struct latest {
 	struct cid_str val; /* borrowed from the transaction */
@@ -185,7 +147,7 @@ static bool granted_at(const json_t *rec, int64_t now)
 {
 	int64_t expires_at = (int64_t)json_integer_value(json_object_get(rec, "expires_at"));
 
-	return strcmp(str_member(rec, "state"), "granted") == 0 &&
+	return strcmp(cid_json_str(rec, "state"), "granted") == 0 &&
 	       (expires_at == 0 || now < expires_at);
 }
 
@@ -238,8 +200,8 @@ static enum cid_err write_one(struct cid_txn *txn, const struct write *w, size_t
 	if (w->copy_versions) {
 		CID_TRY(latest_record(txn, (struct cid_str){key, len}, &current));
 		CID_ENSURE(granted_at(current, ctx->now), CID_ERR_NOTFOUND);
-		policy_version = str_member(current, "policy_version");
-		purpose_digest = str_member(current, "purpose_digest");
+		policy_version = cid_json_str(current, "policy_version");
+		purpose_digest = cid_json_str(current, "purpose_digest");
 	}
 	snprintf(key + len, sizeof(key) - len, "%0*" PRIx64, SEQ_CHARS, seq);
 	rec = record_new(w, i, seq, policy_version, purpose_digest);
@@ -259,26 +221,20 @@ static enum cid_err write_cb(struct cid_txn *txn, void *arg)
 {
 	const struct write *w = arg;
 	enum cid_err rc = CID_OK;
-	uint64_t seq = 0;
-	json_t *next = NULL;
+	uint64_t last = 0;
 
-	CID_TRY(seq_get(txn, &seq));
-	CID_ENSURE(seq <= (uint64_t)INT64_MAX - w->n, CID_ERR_STORE);
+	/* take n numbers at once; the records get the n before the new last */
+	CID_TRY(cid_txn_counter_add(txn, SEQ_KEY, "seq", w->n, &last));
 	for (size_t i = 0; i < w->n; i++)
-		CID_TRY(write_one(txn, w, i, seq + 1 + i));
-	seq += w->n; /* at most INT64_MAX, checked above */
-	next = json_pack("{s:I}", "seq", (json_int_t)seq);
-	CID_ENSURE(next != NULL, CID_ERR_NOMEM);
-	CID_TRY(cid_txn_put_json(txn, CID_DB_META, cid_str_of(SEQ_KEY), next, 0));
+		CID_TRY(write_one(txn, w, i, last - w->n + 1 + i));
 out:
-	json_decref(next);
 	return rc;
 }
 
 /* Checks what every record of a call shares; policy versions unless they are to be copied. */
 static bool context_ok(const struct cid_consent_context *ctx, bool copy_versions)
 {
-	if (ctx == NULL || !uuid_ok(ctx->account_id) || !name_ok(ctx->service) ||
+	if (ctx == NULL || !cid_uuid_syntax_ok(ctx->account_id) || !name_ok(ctx->service) ||
 	    !name_ok(ctx->purpose) || !name_ok(ctx->method) || ctx->now < 0)
 		return false;
 	if (ctx->request_id != NULL && !name_ok(ctx->request_id))
@@ -408,8 +364,8 @@ static enum cid_err fact_push(struct current *c)
 	if (c->val.ptr == NULL)
 		return CID_OK;
 	CID_TRY(parse_record(c->val, &rec));
-	CID_ENSURE(cid_str_eq(c->attr, str_member(rec, "attribute")), CID_ERR_STORE);
-	CID_TRY(cid_consent_state_parse(str_member(rec, "state"), &state));
+	CID_ENSURE(cid_str_eq(c->attr, cid_json_str(rec, "attribute")), CID_ERR_STORE);
+	CID_TRY(cid_consent_state_parse(cid_json_str(rec, "state"), &state));
 	expires_at = (int64_t)json_integer_value(json_object_get(rec, "expires_at"));
 	if (state == CID_CONSENT_GRANTED && expires_at != 0 && c->now >= expires_at)
 		state = CID_CONSENT_EXPIRED;
@@ -425,11 +381,11 @@ static enum cid_err fact_push(struct current *c)
 	CID_ENSURE(json_array_append(f->records, rec) == 0, CID_ERR_NOMEM);
 	fact = &f->facts[f->n++];
 	*fact = (struct cid_consent_fact){
-	    .attribute = str_member(rec, "attribute"),
+	    .attribute = cid_json_str(rec, "attribute"),
 	    .state = state,
 	    .expires_at = expires_at,
-	    .purpose_digest = str_member(rec, "purpose_digest"),
-	    .record_id = str_member(rec, "id"),
+	    .purpose_digest = cid_json_str(rec, "purpose_digest"),
+	    .record_id = cid_json_str(rec, "id"),
 	};
 	c->val = (struct cid_str){NULL, 0};
 out:
@@ -533,7 +489,7 @@ enum cid_err cid_consent_history(struct cid_store *s, const char *account_id, co
 	int len = 0;
 
 	CID_ENSURE(records != NULL, CID_ERR_NOMEM);
-	if (uuid_ok(account_id) && (service == NULL || name_ok(service)))
+	if (cid_uuid_syntax_ok(account_id) && (service == NULL || name_ok(service)))
 		len = snprintf(prefix, sizeof(prefix), "%s\n%s%s", account_id,
 			       service == NULL ? "" : service, service == NULL ? "" : "\n");
 	if (len > 0 && (size_t)len < sizeof(prefix)) {
@@ -566,7 +522,7 @@ static enum cid_err find_one(struct cid_str key, struct cid_str val, void *arg)
 	if (memmem(val.ptr, val.len, f->id, CID_ID_CHARS) == NULL)
 		return CID_OK;
 	CID_TRY(parse_record(val, &rec));
-	id = str_member(rec, "id");
+	id = cid_json_str(rec, "id");
 	if (strcmp(id, f->id) == 0) {
 		f->found = rec;
 		rec = NULL;
@@ -584,7 +540,7 @@ enum cid_err cid_consent_get(struct cid_store *s, const char *id, json_t **out)
 	struct cid_txn *txn = NULL;
 	struct find f = {.id = id};
 
-	CID_ENSURE(uuid_ok(id), CID_ERR_NOTFOUND);
+	CID_ENSURE(cid_uuid_syntax_ok(id), CID_ERR_NOTFOUND);
 	CID_TRY(cid_store_read_begin(s, &txn));
 	rc = cid_txn_foreach(txn, CID_DB_CONSENTS, (struct cid_str){NULL, 0}, find_one, &f);
 	CID_ENSURE(rc == CID_OK || (rc == CID_ERR_EXISTS && f.found != NULL), rc);

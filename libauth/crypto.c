@@ -62,6 +62,35 @@ enum cid_err cid_random_uuid(char out[CID_ID_CHARS + 1])
 	return CID_OK;
 }
 
+bool cid_token_syntax_ok(const char *s)
+{
+	size_t n = s == NULL ? 0 : strnlen(s, CID_TOKEN_CHARS + 1);
+
+	if (n != CID_TOKEN_CHARS)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
+bool cid_uuid_syntax_ok(const char *s)
+{
+	if (s == NULL || strnlen(s, CID_ID_CHARS + 1) != CID_ID_CHARS)
+		return false;
+	for (size_t i = 0; i < CID_ID_CHARS; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? s[i] != '-'
+			 : !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	}
+	return true;
+}
+
 void cid_sha256(const void *d, size_t n, uint8_t out[32])
 {
 	SHA256(d, n, out);

@@ -30,6 +30,15 @@ CID_MUST_CHECK enum cid_err cid_random_token(char out[CID_TOKEN_CHARS + 1]);
 /* Writes a random (version 4) UUID as 36 lowercase chars plus NUL. Errors: CID_ERR_CRYPTO. */
 CID_MUST_CHECK enum cid_err cid_random_uuid(char out[CID_ID_CHARS + 1]);
 
+/*
+ * True if s is exactly what cid_random_token / cid_random_uuid write:
+ * CID_TOKEN_CHARS base64url characters, or a lowercase 8-4-4-4-12 hex UUID.
+ * For refusing input that cannot be ours before hashing it or reading the
+ * store. s may be NULL (false).
+ */
+bool cid_token_syntax_ok(const char *s);
+bool cid_uuid_syntax_ok(const char *s);
+
 /* SHA-256 of [d, d+n). */
 void cid_sha256(const void *d, size_t n, uint8_t out[32]);
 

@@ -80,11 +80,6 @@ static int alg_parse(const char *name)
 	return -1;
 }
 
-static const char *str_member(const json_t *o, const char *name)
-{
-	return json_string_value(json_object_get(o, name));
-}
-
 /*
  * Wipes the private PEM held in a parsed record before it is freed. jansson
  * owns the string's (writable) heap memory; only its accessor is const.
@@ -255,11 +250,11 @@ out:
 /* Checks the shape of a stored key record; a bad one means a damaged store. */
 static bool record_valid(const json_t *rec, struct cid_str key)
 {
-	const char *kid = str_member(rec, "kid");
-	const char *state = str_member(rec, "state");
+	const char *kid = cid_json_str(rec, "kid");
+	const char *state = cid_json_str(rec, "state");
 
 	if (!json_is_object(rec) || kid == NULL || !cid_str_eq(key, kid) ||
-	    alg_parse(str_member(rec, "alg")) < 0 || str_member(rec, "private_pem") == NULL ||
+	    alg_parse(cid_json_str(rec, "alg")) < 0 || cid_json_str(rec, "private_pem") == NULL ||
 	    !json_is_integer(json_object_get(rec, "created_at")) || state == NULL)
 		return false;
 	if (strcmp(state, "active") == 0)
@@ -298,8 +293,8 @@ out:
 
 static bool record_active(const json_t *rec, enum alg alg)
 {
-	return alg_parse(str_member(rec, "alg")) == (int)alg &&
-	       strcmp(str_member(rec, "state"), "active") == 0;
+	return alg_parse(cid_json_str(rec, "alg")) == (int)alg &&
+	       strcmp(cid_json_str(rec, "state"), "active") == 0;
 }
 
 /* have[alg] = whether an active key of alg is stored. */
@@ -318,43 +313,6 @@ static enum cid_err active_algs(struct cid_txn *txn, bool have[ALG_COUNT])
 	}
 out:
 	records_free(recs);
-	return rc;
-}
-
-static enum cid_err version_get(struct cid_txn *txn, uint64_t *out)
-{
-	enum cid_err rc;
-	json_t *v = NULL;
-	json_int_t n;
-
-	rc = cid_txn_get_json(txn, CID_DB_META, cid_str_of(KEYS_VERSION), &v);
-	if (rc == CID_ERR_NOTFOUND) {
-		*out = 0;
-		return CID_OK;
-	}
-	CID_ENSURE(rc == CID_OK, rc);
-	CID_ENSURE(json_is_integer(json_object_get(v, "version")), CID_ERR_STORE);
-	n = json_integer_value(json_object_get(v, "version"));
-	CID_ENSURE(n >= 0, CID_ERR_STORE);
-	*out = (uint64_t)n;
-out:
-	json_decref(v);
-	return rc;
-}
-
-static enum cid_err version_bump(struct cid_txn *txn)
-{
-	enum cid_err rc = CID_OK;
-	uint64_t v = 0;
-	json_t *rec = NULL;
-
-	CID_TRY(version_get(txn, &v));
-	CID_ENSURE(v < (uint64_t)INT64_MAX, CID_ERR_STORE);
-	rec = json_pack("{s:I}", "version", (json_int_t)v + 1);
-	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
-	CID_TRY(cid_txn_put_json(txn, CID_DB_META, cid_str_of(KEYS_VERSION), rec, 0));
-out:
-	json_decref(rec);
 	return rc;
 }
 
@@ -401,7 +359,7 @@ static enum cid_err ensure_cb(struct cid_txn *txn, void *arg)
 		wrote = true;
 	}
 	if (wrote)
-		CID_TRY(version_bump(txn));
+		CID_TRY(cid_txn_counter_add(txn, KEYS_VERSION, "version", 1, NULL));
 out:
 	return rc;
 }
@@ -475,11 +433,11 @@ static enum cid_err rotate_cb(struct cid_txn *txn, void *arg)
 			json_object_set_new(rec, "retired_at", json_integer(r->now)) == 0 &&
 			json_object_set_new(rec, "drop_after", json_integer(r->drop_after)) == 0,
 		    CID_ERR_NOMEM);
-		CID_TRY(
-		    cid_txn_put_json(txn, CID_DB_KEYS, cid_str_of(str_member(rec, "kid")), rec, 0));
+		CID_TRY(cid_txn_put_json(txn, CID_DB_KEYS, cid_str_of(cid_json_str(rec, "kid")),
+					 rec, 0));
 	}
 	CID_TRY(newkey_put(txn, r->fresh, r->now));
-	CID_TRY(version_bump(txn));
+	CID_TRY(cid_txn_counter_add(txn, KEYS_VERSION, "version", 1, NULL));
 out:
 	records_free(recs);
 	return rc;
@@ -557,7 +515,7 @@ enum cid_err cid_keys_version(struct cid_store *s, uint64_t *out)
 	uint64_t v;
 
 	CID_TRY(cid_store_read_begin(s, &txn));
-	CID_TRY(version_get(txn, &v));
+	CID_TRY(cid_txn_counter_get(txn, KEYS_VERSION, "version", &v));
 	*out = v;
 out:
 	cid_store_read_end(txn);
@@ -571,7 +529,7 @@ static enum cid_err key_load(const json_t *rec, struct key *k, json_t *keys)
 {
 	enum cid_err rc = CID_OK;
 	const json_t *pem = json_object_get(rec, "private_pem");
-	int alg = alg_parse(str_member(rec, "alg"));
+	int alg = alg_parse(cid_json_str(rec, "alg"));
 	char kid[KID_CHARS + 1];
 	BIO *bio = NULL;
 	json_t *jwk = NULL;
@@ -579,7 +537,7 @@ static enum cid_err key_load(const json_t *rec, struct key *k, json_t *keys)
 	/* records_load admits only valid records; checked again as k->alg indexes arrays */
 	CID_ENSURE(alg >= 0, CID_ERR_STORE);
 	k->alg = (enum alg)alg;
-	k->active = strcmp(str_member(rec, "state"), "active") == 0;
+	k->active = strcmp(cid_json_str(rec, "state"), "active") == 0;
 	k->created_at = (int64_t)json_integer_value(json_object_get(rec, "created_at"));
 	CID_ENSURE(json_string_length(pem) <= INT32_MAX, CID_ERR_STORE);
 	bio = BIO_new_mem_buf(json_string_value(pem), (int)json_string_length(pem));
@@ -589,7 +547,7 @@ static enum cid_err key_load(const json_t *rec, struct key *k, json_t *keys)
 	CID_TRY(jwk_public(k->pkey, k->alg, &jwk));
 	/* the kid names this public key: a record whose key was swapped is damaged */
 	CID_TRY(thumbprint(jwk, kid));
-	CID_ENSURE(strcmp(kid, str_member(rec, "kid")) == 0, CID_ERR_STORE);
+	CID_ENSURE(strcmp(kid, cid_json_str(rec, "kid")) == 0, CID_ERR_STORE);
 	memcpy(k->kid, kid, sizeof(kid));
 	CID_ENSURE(json_object_set_new(jwk, "kid", json_string(kid)) == 0 &&
 		       json_object_set_new(jwk, "alg", json_string(alg_names[k->alg])) == 0 &&
@@ -628,7 +586,7 @@ enum cid_err cid_keyset_load(struct cid_store *s, int64_t now, struct cid_keyset
 
 	CID_ENSURE(ks != NULL && keys != NULL, CID_ERR_NOMEM);
 	CID_TRY(cid_store_read_begin(s, &txn));
-	CID_TRY(version_get(txn, &ks->version));
+	CID_TRY(cid_txn_counter_get(txn, KEYS_VERSION, "version", &ks->version));
 	CID_TRY(records_load(txn, &recs));
 	cid_store_read_end(txn);
 	txn = NULL;
@@ -639,7 +597,7 @@ enum cid_err cid_keyset_load(struct cid_store *s, int64_t now, struct cid_keyset
 		json_array_foreach(recs, i, rec)
 		{
 			struct key *k = &ks->keys[ks->n];
-			bool active = strcmp(str_member(rec, "state"), "active") == 0;
+			bool active = strcmp(cid_json_str(rec, "state"), "active") == 0;
 			int64_t drop;
 
 			if (active != (pass == 0) || !record_live(rec, now))
@@ -704,8 +662,10 @@ const char *cid_keyset_jwks(const struct cid_keyset *ks, size_t *len)
 
 static const struct key *key_by_kid(const struct cid_keyset *ks, const char *kid, size_t n)
 {
+	if (n != KID_CHARS)
+		return NULL;
 	for (size_t i = 0; i < ks->n; i++)
-		if (n == KID_CHARS && memcmp(ks->keys[i].kid, kid, KID_CHARS) == 0)
+		if (memcmp(ks->keys[i].kid, kid, KID_CHARS) == 0)
 			return &ks->keys[i];
 	return NULL;
 }
@@ -913,7 +873,7 @@ enum cid_err cid_jws_verify(const struct cid_keyset *ks, const char *jws, size_t
 	CID_ENSURE(k != NULL, CID_ERR_INVALID);
 	/* the key fixes the algorithm: "none", HS256 or another alg is refused outright */
 	CID_ENSURE(json_is_string(json_object_get(header, "alg")) &&
-		       strcmp(str_member(header, "alg"), alg_names[k->alg]) == 0 &&
+		       strcmp(cid_json_str(header, "alg"), alg_names[k->alg]) == 0 &&
 		       json_string_length(json_object_get(header, "alg")) ==
 			   strlen(alg_names[k->alg]),
 		   CID_ERR_INVALID);

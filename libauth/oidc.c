@@ -79,7 +79,7 @@ enum cid_err cid_oidc_error_page(struct cid_reply *reply, int status, const char
 	return oidc_reply_page(reply, status, CID_PAGE_ERROR,
 			       json_pack("{s:s, s:s, s:i}", "error", error, "description",
 					 description, "status", status),
-			       locale == NULL ? "ja" : locale);
+			       locale);
 }
 
 enum cid_err oidc_reply_redirect(struct cid_reply *r, int status, const char *base,
@@ -152,6 +152,39 @@ const char *oidc_locale(const char *ui_locales, const char *default_locale)
 	return default_locale != NULL && strcmp(default_locale, "en") == 0 ? "en" : "ja";
 }
 
+const char *oidc_auth_locale(const json_t *auth)
+{
+	const char *l = cid_json_str(auth, "ui_locale");
+
+	return l != NULL && strcmp(l, "en") == 0 ? "en" : "ja";
+}
+
+bool oidc_is_token(const char *s)
+{
+	unsigned char raw[CID_TOKEN_BYTES];
+	size_t n;
+
+	/* the strict decoder also refuses non-zero trailing bits: one spelling per token */
+	return s != NULL && strnlen(s, CID_TOKEN_CHARS + 1) == CID_TOKEN_CHARS &&
+	       cid_b64url_decode(s, CID_TOKEN_CHARS, raw, sizeof(raw), &n) == CID_OK &&
+	       n == sizeof(raw);
+}
+
+enum cid_err oidc_csrf(struct cid_ctx *ctx, const struct cid_request *req, struct cid_reply *reply,
+		       char csrf[CID_TOKEN_CHARS + 1])
+{
+	enum cid_err rc = CID_OK;
+
+	if (oidc_is_token(req->csrf_cookie)) {
+		memcpy(csrf, req->csrf_cookie, CID_TOKEN_CHARS + 1);
+		return CID_OK;
+	}
+	CID_TRY(cid_random_token(csrf));
+	CID_TRY(oidc_reply_cookie(reply, cid_ctx_config(ctx), CID_COOKIE_CSRF, csrf, -1, "Strict"));
+out:
+	return rc;
+}
+
 enum cid_err cid_oidc_parse_basic(const char *header, char **id, char **secret)
 {
 	enum cid_err rc = CID_OK;
@@ -217,29 +250,26 @@ enum cid_err oidc_client_auth(struct cid_ctx *ctx, const struct cid_request *req
 			      struct cid_reply *reply, struct cid_client **client)
 {
 	enum cid_err rc = CID_OK;
-	char *id = NULL;
-	char *secret = NULL;
-	const char *form_id = cid_params_get(&req->params, "client_id");
-	const char *form_secret = cid_params_get(&req->params, "client_secret");
-	bool basic = req->authorization != NULL;
+	char *basic_id = NULL;
+	char *basic_secret = NULL;
+	const char *id = cid_params_get(&req->params, "client_id");
+	const char *secret = cid_params_get(&req->params, "client_secret");
 
-	if (basic) {
+	if (req->authorization != NULL) {
 		/*= RFC 6749 §2.3: the client MUST NOT use more than one authentication method */
-		if (form_secret != NULL)
+		if (secret != NULL)
 			return cid_oidc_error_json(
 				   reply, 400, "invalid_request",
 				   "use either HTTP Basic or client_secret, not both") == CID_OK
 				   ? CID_ERR_DENIED
 				   : CID_ERR_NOMEM;
-		rc = cid_oidc_parse_basic(req->authorization, &id, &secret);
-		if (rc != CID_OK || (form_id != NULL && strcmp(form_id, id) != 0))
+		rc = cid_oidc_parse_basic(req->authorization, &basic_id, &basic_secret);
+		if (rc != CID_OK || (id != NULL && strcmp(id, basic_id) != 0))
 			goto fail;
-	} else {
-		if (form_id == NULL)
-			goto fail;
-		id = strdup(form_id);
-		secret = form_secret == NULL ? NULL : strdup(form_secret);
-		CID_ENSURE(id != NULL && (form_secret == NULL || secret != NULL), CID_ERR_NOMEM);
+		id = basic_id;
+		secret = basic_secret;
+	} else if (id == NULL) {
+		goto fail;
 	}
 	rc = cid_client_authenticate(cid_ctx_store(ctx), id, secret, client);
 	if (rc == CID_OK)
@@ -248,10 +278,10 @@ fail:
 	CID_TRY(oidc_invalid_client(reply, "client authentication failed"));
 	rc = CID_ERR_DENIED;
 out:
-	free(id);
-	if (secret != NULL) {
-		cid_wipe(secret, strlen(secret));
-		free(secret);
+	free(basic_id);
+	if (basic_secret != NULL) {
+		cid_wipe(basic_secret, strlen(basic_secret));
+		free(basic_secret);
 	}
 	return rc;
 }

@@ -22,21 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool b64url_token(const char *s, size_t min, size_t max)
-{
-	size_t n = strnlen(s, max + 1);
-
-	if (n < min || n > max)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_'))
-			return false;
-	}
-	return true;
-}
-
 /* Sets err and returns CID_ERR_INVALID. */
 static enum cid_err bad(struct cid_oauth_error *err, const char *error, const char *description)
 {
@@ -110,7 +95,7 @@ static enum cid_err check_pkce(const struct cid_client *client, const struct cid
 	if (method == NULL || strcmp(method, "S256") != 0)
 		return bad(err, "invalid_request", "code_challenge_method must be S256");
 	/* S256 challenges are base64url of 32 bytes: exactly 43 characters */
-	if (!b64url_token(challenge, 43, 43))
+	if (!oidc_is_token(challenge))
 		return bad(err, "invalid_request", "code_challenge is not a base64url SHA-256");
 	return json_object_set_new(auth, "code_challenge", json_string(challenge)) == 0
 		   ? CID_OK
@@ -214,11 +199,6 @@ out:
 	return rc;
 }
 
-static const char *str_member(const json_t *o, const char *name)
-{
-	return json_string_value(json_object_get(o, name));
-}
-
 enum cid_err oidc_redirect_error(struct cid_ctx *ctx, struct cid_reply *reply, const char *uri,
 				 const char *state, const char *error, const char *description)
 {
@@ -233,7 +213,8 @@ enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid
 			     const char *cookie, int64_t now, int status, struct cid_reply *reply)
 {
 	/* these steered this request only (or its pending steps); they are not part
-	 * of the grant */
+	 * of the grant. The one place they are removed: the pending steps before
+	 * the code leave them in auth, and oidc_park sets its own afresh */
 	static const char *const transient[] = {"prompt_none", "prompt_login", "prompt_consent",
 						"login_hint",  "max_age",      "state",
 						"ui_locale",   "csrf_hash",    "exp",
@@ -246,9 +227,9 @@ enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid
 	json_t *amr = json_array();
 
 	CID_ENSURE(amr != NULL, CID_ERR_NOMEM);
-	if (str_member(auth, "state") != NULL)
-		CID_ENSURE((state = strdup(str_member(auth, "state"))) != NULL, CID_ERR_NOMEM);
-	CID_ENSURE((uri = strdup(str_member(auth, "redirect_uri"))) != NULL, CID_ERR_NOMEM);
+	if (cid_json_str(auth, "state") != NULL)
+		CID_ENSURE((state = strdup(cid_json_str(auth, "state"))) != NULL, CID_ERR_NOMEM);
+	CID_ENSURE((uri = strdup(cid_json_str(auth, "redirect_uri"))) != NULL, CID_ERR_NOMEM);
 	for (size_t i = 0; i < sess->n_amr; i++)
 		CID_ENSURE(json_array_append_new(amr, json_string(sess->amr[i])) == 0,
 			   CID_ERR_NOMEM);
@@ -263,7 +244,7 @@ enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid
 	CID_TRY(cid_code_issue(cid_ctx_store(ctx), auth, now, cfg->code_ttl, code));
 	if (cookie != NULL)
 		CID_TRY(cid_session_add_client(cid_ctx_store(ctx), cookie,
-					       str_member(auth, "client_id")));
+					       cid_json_str(auth, "client_id")));
 	{
 		/*= RFC 9207 §2: the iss parameter is added to the authorization response */
 		const char *names[] = {"code", "state", "iss"};
@@ -308,14 +289,7 @@ enum cid_err oidc_park(struct cid_ctx *ctx, const struct cid_request *req, json_
 	char hash[CID_HASH_HEX + 1];
 	char csrf_hash[CID_HASH_HEX + 1];
 
-	/* one CSRF cookie per browser, so several login tabs can coexist */
-	if (req->csrf_cookie != NULL && b64url_token(req->csrf_cookie, 43, 43)) {
-		memcpy(csrf, req->csrf_cookie, CID_TOKEN_CHARS + 1);
-	} else {
-		CID_TRY(cid_random_token(csrf));
-		CID_TRY(oidc_reply_cookie(reply, cid_ctx_config(ctx), CID_COOKIE_CSRF, csrf, -1,
-					  "Strict"));
-	}
+	CID_TRY(oidc_csrf(ctx, req, reply, csrf));
 	CID_TRY(cid_random_token(id));
 	cid_secret_hash(csrf, strlen(csrf), csrf_hash);
 	CID_ENSURE(json_object_set_new(auth, "csrf_hash", json_string(csrf_hash)) == 0 &&
@@ -371,7 +345,6 @@ static enum cid_err show_login(struct cid_ctx *ctx, const struct cid_request *re
 	enum cid_err rc = CID_OK;
 	char id[CID_TOKEN_CHARS + 1];
 	char token[CID_TOKEN_CHARS + 1];
-	const char *locale = str_member(auth, "ui_locale");
 	json_t *data = NULL;
 
 	if (req_id == NULL) {
@@ -379,14 +352,14 @@ static enum cid_err show_login(struct cid_ctx *ctx, const struct cid_request *re
 		req_id = id;
 		csrf = token;
 	}
-	data =
-	    json_pack("{s:s, s:s, s:s, s:s}", "req", req_id, "csrf", csrf, "client_name",
-		      client->name, "login_hint",
-		      str_member(auth, "login_hint") == NULL ? "" : str_member(auth, "login_hint"));
+	data = json_pack(
+	    "{s:s, s:s, s:s, s:s}", "req", req_id, "csrf", csrf, "client_name", client->name,
+	    "login_hint",
+	    cid_json_str(auth, "login_hint") == NULL ? "" : cid_json_str(auth, "login_hint"));
 	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
 	if (message != NULL)
 		CID_ENSURE(json_object_set_new(data, message, json_true()) == 0, CID_ERR_NOMEM);
-	rc = oidc_reply_page(reply, 200, CID_PAGE_LOGIN, data, locale == NULL ? "ja" : locale);
+	rc = oidc_reply_page(reply, 200, CID_PAGE_LOGIN, data, oidc_auth_locale(auth));
 	data = NULL;
 out:
 	json_decref(data);
@@ -481,8 +454,7 @@ enum cid_err oidc_load_pending(struct cid_ctx *ctx, const struct cid_request *re
 	const char *stored_stage;
 
 	*out = NULL;
-	if (!req->form_content_type || req_id == NULL || csrf == NULL ||
-	    !b64url_token(req_id, 43, 43) || !b64url_token(csrf, 43, 43))
+	if (!req->form_content_type || !oidc_is_token(req_id) || !oidc_is_token(csrf))
 		return cid_oidc_error_page(reply, 400, "invalid_request",
 					   "The form is incomplete. Go back to the service and "
 					   "start again.",
@@ -498,7 +470,7 @@ enum cid_err oidc_load_pending(struct cid_ctx *ctx, const struct cid_request *re
 	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
 	rc = cid_txn_get_json(txn, CID_DB_AUTHREQS, (struct cid_str){hash, CID_HASH_HEX}, &auth);
 	cid_store_read_end(txn);
-	stored_stage = str_member(auth, "stage");
+	stored_stage = cid_json_str(auth, "stage");
 	if (rc == CID_ERR_NOTFOUND ||
 	    (rc == CID_OK &&
 	     (json_integer_value(json_object_get(auth, "exp")) <= req->now ||
@@ -512,7 +484,7 @@ enum cid_err oidc_load_pending(struct cid_ctx *ctx, const struct cid_request *re
 	}
 	CID_TRY(rc);
 	cid_secret_hash(csrf, strlen(csrf), csrf_hash);
-	stored = str_member(auth, "csrf_hash");
+	stored = cid_json_str(auth, "csrf_hash");
 	if (stored == NULL || !cid_ct_streq(stored, strlen(stored), csrf_hash, CID_HASH_HEX)) {
 		rc = cid_oidc_error_page(reply, 403, "access_denied",
 					 "The form could not be verified. Start again from the "
@@ -525,6 +497,19 @@ enum cid_err oidc_load_pending(struct cid_ctx *ctx, const struct cid_request *re
 out:
 	json_decref(auth);
 	return rc;
+}
+
+enum cid_err oidc_step_client(struct cid_ctx *ctx, const json_t *auth, const char *locale,
+			      struct cid_reply *reply, struct cid_client **client)
+{
+	enum cid_err rc;
+
+	*client = NULL;
+	rc = cid_client_get(cid_ctx_store(ctx), cid_json_str(auth, "client_id"), client);
+	if (rc != CID_ERR_NOTFOUND)
+		return rc;
+	return cid_oidc_error_page(reply, 400, "invalid_client",
+				   "This service is no longer registered.", locale);
 }
 
 enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
@@ -548,14 +533,10 @@ enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
 	CID_TRY(oidc_load_pending(ctx, req, OIDC_STAGE_LOGIN, locale, reply, &auth));
 	if (auth == NULL)
 		goto out;
-	locale = str_member(auth, "ui_locale");
-	rc = cid_client_get(cid_ctx_store(ctx), str_member(auth, "client_id"), &client);
-	if (rc == CID_ERR_NOTFOUND) {
-		rc = cid_oidc_error_page(reply, 400, "invalid_client",
-					 "This service is no longer registered.", locale);
+	locale = oidc_auth_locale(auth);
+	CID_TRY(oidc_step_client(ctx, auth, locale, reply, &client));
+	if (client == NULL)
 		goto out;
-	}
-	CID_TRY(rc);
 	if (username == NULL || password == NULL || username[0] == '\0' || password[0] == '\0') {
 		message = "msg_missing";
 	} else {
@@ -584,9 +565,6 @@ enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
 	CID_TRY(cid_session_new(cid_ctx_store(ctx), account, CID_ACR_PASSWORD, amr, 1, req->now,
 				cfg->session_ttl, cookie, &sess));
 	CID_TRY(oidc_reply_cookie(reply, cfg, CID_COOKIE_SESSION, cookie, cfg->session_ttl, "Lax"));
-	json_object_del(auth, "csrf_hash");
-	json_object_del(auth, "exp");
-	json_object_del(auth, "stage");
 	/* the steps after the login belong to the new session, which this
 	 * request's cookie header does not carry yet */
 	next.session_cookie = cookie;

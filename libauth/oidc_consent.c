@@ -31,11 +31,6 @@
 #define METHOD_SCREEN "web:consent-screen"
 #define MAX_LABEL_KEY (5 + 128)
 
-static const char *str_member(const json_t *o, const char *name)
-{
-	return json_string_value(json_object_get(o, name));
-}
-
 /* True if acr_values asks for the second factor and does not accept a password alone. */
 static bool wants_mfa(const char *acr_values)
 {
@@ -92,7 +87,7 @@ static enum cid_err screen_purpose(const struct cid_policy *pol, const json_t *e
 				   const char *locale, size_t *field, json_t *purposes)
 {
 	enum cid_err rc = CID_OK;
-	const char *id = str_member(entry, "purpose");
+	const char *id = cid_json_str(entry, "purpose");
 	const char *text = "";
 	json_t *ask = json_array();
 	json_t *info = json_array();
@@ -121,7 +116,7 @@ static enum cid_err screen_purpose(const struct cid_policy *pol, const json_t *e
 		      json_array_size(ask) > 0, "has_info", json_array_size(info) > 0, "ask", ask,
 		      "info", info);
 	CID_ENSURE(o != NULL, CID_ERR_NOMEM);
-	if (str_member(entry, "statute") != NULL)
+	if (cid_json_str(entry, "statute") != NULL)
 		CID_ENSURE(json_object_set(o, "statute", json_object_get(entry, "statute")) == 0,
 			   CID_ERR_NOMEM);
 	CID_ENSURE(json_array_append(purposes, o) == 0, CID_ERR_NOMEM);
@@ -170,15 +165,15 @@ enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, js
 	enum cid_err rc = CID_OK;
 	struct cid_policyref *pref = cid_ctx_policies_acquire(ctx);
 	const struct cid_policyset *ps = cid_policyref_set(pref);
-	const char *locale = str_member(auth, "ui_locale");
-	const char *uri = str_member(auth, "redirect_uri");
-	const char *state = str_member(auth, "state");
+	const char *locale = oidc_auth_locale(auth);
+	const char *uri = cid_json_str(auth, "redirect_uri");
+	const char *state = cid_json_str(auth, "state");
 	bool prompt_none = json_is_true(json_object_get(auth, "prompt_none"));
 	struct cid_release_request rq = {
 	    .policies = ps,
 	    .service = client->client_id,
 	    .account_id = sess->account_id,
-	    .scope = str_member(auth, "scope"),
+	    .scope = cid_json_str(auth, "scope"),
 	    .claims_request = json_object_get(auth, "claims"),
 	    .level = cid_release_level(sess->acr),
 	    .now = req->now,
@@ -189,27 +184,29 @@ enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, js
 	json_t *ask = NULL;
 	size_t n_ask = 0;
 	bool step_up = false;
+	bool active;
 
-	locale = locale != NULL && strcmp(locale, "en") == 0 ? "en" : "ja";
-	rc = cid_account_get(cid_ctx_store(ctx), sess->account_id, &citizen);
+	/* the citizen and the prompt from one snapshot of the store */
+	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &rq.txn));
+	rc = cid_account_get_txn(rq.txn, sess->account_id, &citizen);
+	active = rc == CID_OK && !json_is_true(json_object_get(citizen, "disabled"));
+	if (active) {
+		rq.citizen = citizen;
+		rc = cid_release_prompt(&rq, json_is_true(json_object_get(auth, "prompt_consent")),
+					MAX_ASK, &step_up, &ask, &n_ask);
+	}
+	cid_store_read_end(rq.txn);
 	/* a session can outlive its account's use: no code for it (the token
 	 * endpoint would refuse it anyway) */
-	if (rc == CID_ERR_NOTFOUND ||
-	    (rc == CID_OK && json_is_true(json_object_get(citizen, "disabled")))) {
+	if (!active && (rc == CID_OK || rc == CID_ERR_NOTFOUND)) {
 		rc = oidc_redirect_error(ctx, reply, uri, state, "access_denied",
 					 "the citizen's account is not active");
 		goto out;
 	}
 	CID_TRY(rc);
-	rq.citizen = citizen;
-	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &rq.txn));
-	rc = cid_release_prompt(&rq, json_is_true(json_object_get(auth, "prompt_consent")), MAX_ASK,
-				&step_up, &ask, &n_ask);
-	cid_store_read_end(rq.txn);
-	CID_TRY(rc);
 	/* without an enrolled second factor the level-2 attributes are simply not
 	 * released: the citizen cannot step up here (enrolment is `civicid user totp`) */
-	if ((step_up || wants_mfa(str_member(auth, "acr_values"))) && rq.level < CID_LEVEL_MFA &&
+	if ((step_up || wants_mfa(cid_json_str(auth, "acr_values"))) && rq.level < CID_LEVEL_MFA &&
 	    cid_account_has_totp(citizen)) {
 		/*= OIDC Core §3.1.2.6: interaction_required when prompt=none and the
 		 *# Authorization Server needs the End-User to interact */
@@ -258,7 +255,7 @@ static enum cid_err step_session(struct cid_ctx *ctx, const struct cid_request *
 				 const json_t *auth, const char *locale, struct cid_reply *reply,
 				 struct cid_session *sess, bool *ok)
 {
-	const char *sid = str_member(auth, "pending_sid");
+	const char *sid = cid_json_str(auth, "pending_sid");
 	enum cid_err rc = CID_ERR_NOTFOUND;
 
 	*ok = false;
@@ -273,15 +270,6 @@ static enum cid_err step_session(struct cid_ctx *ctx, const struct cid_request *
 	return cid_oidc_error_page(reply, 400, "login_required",
 				   "Your login has ended. Go back to the service and start again.",
 				   locale);
-}
-
-/* Removes what only the pending step needed, before the code is issued. */
-static void strip_step(json_t *auth)
-{
-	static const char *const step[] = {"csrf_hash", "exp", "stage", "pending_sid", "consent"};
-
-	for (size_t i = 0; i < sizeof(step) / sizeof(step[0]); i++)
-		json_object_del(auth, step[i]);
 }
 
 enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
@@ -302,18 +290,13 @@ enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
 	CID_TRY(oidc_load_pending(ctx, req, OIDC_STAGE_TOTP, locale, reply, &auth));
 	if (auth == NULL)
 		goto out;
-	locale = str_member(auth, "ui_locale");
-	locale = locale != NULL && strcmp(locale, "en") == 0 ? "en" : "ja";
+	locale = oidc_auth_locale(auth);
 	CID_TRY(step_session(ctx, req, auth, locale, reply, &sess, &ok));
 	if (!ok)
 		goto out;
-	rc = cid_client_get(cid_ctx_store(ctx), str_member(auth, "client_id"), &client);
-	if (rc == CID_ERR_NOTFOUND) {
-		rc = cid_oidc_error_page(reply, 400, "invalid_client",
-					 "This service is no longer registered.", locale);
+	CID_TRY(oidc_step_client(ctx, auth, locale, reply, &client));
+	if (client == NULL)
 		goto out;
-	}
-	CID_TRY(rc);
 	rc = cid_account_totp_check(cid_ctx_store(ctx), sess.account_id, code == NULL ? "" : code,
 				    req->remote_addr, req->now, &retry);
 	/* wrong, replayed, malformed, or no longer enrolled: one message for all */
@@ -338,7 +321,6 @@ enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
 	CID_TRY(rc);
 	CID_TRY(cid_session_upgrade(cid_ctx_store(ctx), req->session_cookie, CID_ACR_MFA, amr, 2,
 				    req->now, &sess));
-	strip_step(auth);
 	rc = oidc_proceed(ctx, req, auth, &sess, req->session_cookie, client, 303, reply);
 out:
 	cid_policyref_put(pref);
@@ -360,10 +342,10 @@ static enum cid_err record_purpose(struct cid_ctx *ctx, const struct cid_request
 	int64_t days = (int64_t)json_integer_value(json_object_get(entry, "consent_valid_days"));
 	struct cid_consent_context cc = {
 	    .account_id = account_id,
-	    .service = str_member(auth, "client_id"),
-	    .purpose = str_member(entry, "purpose"),
-	    .policy_version = str_member(entry, "version"),
-	    .purpose_digest = str_member(entry, "digest"),
+	    .service = cid_json_str(auth, "client_id"),
+	    .purpose = cid_json_str(entry, "purpose"),
+	    .policy_version = cid_json_str(entry, "version"),
+	    .purpose_digest = cid_json_str(entry, "digest"),
 	    .method = METHOD_SCREEN,
 	    .request_id = request_ref,
 	    .now = req->now,
@@ -410,8 +392,7 @@ enum cid_err cid_oidc_consent(struct cid_ctx *ctx, const struct cid_request *req
 	CID_TRY(oidc_load_pending(ctx, req, OIDC_STAGE_CONSENT, locale, reply, &auth));
 	if (auth == NULL)
 		goto out;
-	locale = str_member(auth, "ui_locale");
-	locale = locale != NULL && strcmp(locale, "en") == 0 ? "en" : "ja";
+	locale = oidc_auth_locale(auth);
 	CID_TRY(step_session(ctx, req, auth, locale, reply, &sess, &ok));
 	if (!ok)
 		goto out;
@@ -432,7 +413,6 @@ enum cid_err cid_oidc_consent(struct cid_ctx *ctx, const struct cid_request *req
 	/* one durable write per purpose; a purpose's decisions are all or none */
 	json_array_foreach(json_object_get(auth, "consent"), i, entry)
 	    CID_TRY(record_purpose(ctx, req, auth, entry, sess.account_id, ref, approve, &field));
-	strip_step(auth);
 	/* the evaluator now decides what the service gets, whatever was ticked */
 	rc = oidc_grant_code(ctx, auth, &sess, req->session_cookie, req->now, 303, reply);
 out:

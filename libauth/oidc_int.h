@@ -45,6 +45,24 @@ enum cid_err oidc_invalid_client(struct cid_reply *reply, const char *descriptio
 /* The locale of a request: the first of ui_locales that we have, else the default. */
 const char *oidc_locale(const char *ui_locales, const char *default_locale);
 
+/* The page locale of a normalised request (its "ui_locale"): static "en" or "ja". */
+const char *oidc_auth_locale(const json_t *auth);
+
+/*
+ * True if s is one of our random tokens (cid_random_token) or a base64url
+ * SHA-256: exactly CID_TOKEN_CHARS of canonical base64url for 32 bytes.
+ */
+bool oidc_is_token(const char *s);
+
+/*
+ * The browser's CSRF token into csrf: its CID_COOKIE_CSRF cookie when that is
+ * a token, else a new one, set as a cookie in reply. One per browser, so
+ * several login tabs can coexist. Errors: CID_ERR_CRYPTO, CID_ERR_TOOBIG,
+ * CID_ERR_NOMEM.
+ */
+enum cid_err oidc_csrf(struct cid_ctx *ctx, const struct cid_request *req, struct cid_reply *reply,
+		       char csrf[CID_TOKEN_CHARS + 1]);
+
 /*
  * The single call site of cid_release_claims (release.h): the claims of the
  * grant's citizen (citizen, from cid_account_get) that the policies ps permit
@@ -81,6 +99,14 @@ enum cid_err oidc_park(struct cid_ctx *ctx, const struct cid_request *req, json_
 enum cid_err oidc_load_pending(struct cid_ctx *ctx, const struct cid_request *req,
 			       const char *stage, const char *locale, struct cid_reply *reply,
 			       json_t **out);
+
+/*
+ * The client of a pending request auth into *client. When it has been removed
+ * since, *client is NULL and reply holds an error page (the return is CID_OK
+ * then); other errors: CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+enum cid_err oidc_step_client(struct cid_ctx *ctx, const json_t *auth, const char *locale,
+			      struct cid_reply *reply, struct cid_client **client);
 
 /* Deletes the pending request of req_id. Errors: CID_ERR_NOTFOUND (already gone). */
 enum cid_err oidc_drop_pending(struct cid_ctx *ctx, const char *req_id);

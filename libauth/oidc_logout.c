@@ -15,11 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *str_member(const json_t *o, const char *name)
-{
-	return json_string_value(json_object_get(o, name));
-}
-
 /* Verifies an id_token_hint (signature and issuer; an expired one is fine, §2). */
 static enum cid_err check_hint(struct cid_ctx *ctx, const char *hint, json_t **claims)
 {
@@ -29,8 +24,8 @@ static enum cid_err check_hint(struct cid_ctx *ctx, const char *hint, json_t **c
 
 	CID_TRY(cid_jws_verify(cid_keyref_keyset(ref), hint, strnlen(hint, CID_MAX_TOKEN + 1),
 			       "JWT", &c));
-	CID_ENSURE(cid_str_eq(cid_str_of(str_member(c, "iss")), cid_ctx_config(ctx)->issuer) &&
-		       str_member(c, "aud") != NULL,
+	CID_ENSURE(cid_str_eq(cid_str_of(cid_json_str(c, "iss")), cid_ctx_config(ctx)->issuer) &&
+		       cid_json_str(c, "aud") != NULL,
 		   CID_ERR_INVALID);
 	*claims = c;
 	c = NULL;
@@ -82,13 +77,7 @@ static enum cid_err confirm_page(struct cid_ctx *ctx, const struct cid_request *
 	json_t *hidden = json_array();
 
 	CID_ENSURE(data != NULL && hidden != NULL, CID_ERR_NOMEM);
-	if (req->csrf_cookie != NULL && strlen(req->csrf_cookie) == CID_TOKEN_CHARS) {
-		memcpy(token, req->csrf_cookie, sizeof(token));
-	} else {
-		CID_TRY(cid_random_token(token));
-		CID_TRY(oidc_reply_cookie(reply, cid_ctx_config(ctx), CID_COOKIE_CSRF, token, -1,
-					  "Strict"));
-	}
+	CID_TRY(oidc_csrf(ctx, req, reply, token));
 	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
 		const char *v = cid_params_get(&req->params, kept[i]);
 
@@ -134,13 +123,13 @@ enum cid_err cid_oidc_logout(struct cid_ctx *ctx, const struct cid_request *req,
 						   locale);
 		/*= RP-Initiated Logout §2: when both client_id and id_token_hint are present,
 		 *# the OP MUST verify that the Client Identifier matches the one used */
-		if (client_id != NULL && strcmp(client_id, str_member(claims, "aud")) != 0) {
+		if (client_id != NULL && strcmp(client_id, cid_json_str(claims, "aud")) != 0) {
 			rc = cid_oidc_error_page(reply, 400, "invalid_request",
 						 "client_id does not match the id_token_hint.",
 						 locale);
 			goto out;
 		}
-		client_id = str_member(claims, "aud");
+		client_id = cid_json_str(claims, "aud");
 	}
 	if (client_id != NULL && cid_client_get(cid_ctx_store(ctx), client_id, &client) != CID_OK)
 		client = NULL;
@@ -162,13 +151,13 @@ enum cid_err cid_oidc_logout(struct cid_ctx *ctx, const struct cid_request *req,
 		    cid_ct_streq(csrf, strlen(csrf), req->csrf_cookie, strlen(req->csrf_cookie));
 	/* a valid hint for this very session (or for no live session) needs no confirmation */
 	if (claims != NULL &&
-	    (!have_session || cid_str_eq(cid_str_of(sess.sid), str_member(claims, "sid"))))
+	    (!have_session || cid_str_eq(cid_str_of(sess.sid), cid_json_str(claims, "sid"))))
 		confirmed = true;
 	if (!confirmed && have_session) {
 		rc = confirm_page(ctx, req, locale, reply);
 		goto out;
 	}
-	rc = finish(ctx, req, claims == NULL ? NULL : str_member(claims, "sid"), uri, client,
+	rc = finish(ctx, req, claims == NULL ? NULL : cid_json_str(claims, "sid"), uri, client,
 		    locale, reply);
 out:
 	json_decref(claims);

@@ -15,11 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *str_member(const json_t *o, const char *name)
-{
-	return json_string_value(json_object_get(o, name));
-}
-
 /* The invalid_grant description of a token.c outcome. */
 static const char *grant_problem(enum cid_err rc)
 {
@@ -52,10 +47,10 @@ static enum cid_err citizen_tokens(struct cid_ctx *ctx, const struct cid_request
 	json_t *citizen = NULL;
 	json_t *claims = json_object();
 	json_t *body = NULL;
-	const char *scope = str_member(grant, "scope");
+	const char *scope = cid_json_str(grant, "scope");
 
 	CID_ENSURE(claims != NULL, CID_ERR_NOMEM);
-	rc = cid_account_get(cid_ctx_store(ctx), str_member(grant, "account_id"), &citizen);
+	rc = cid_account_get(cid_ctx_store(ctx), cid_json_str(grant, "account_id"), &citizen);
 	if (rc == CID_OK && json_is_true(json_object_get(citizen, "disabled")))
 		rc = CID_ERR_DISABLED;
 	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_DISABLED) {
@@ -64,7 +59,7 @@ static enum cid_err citizen_tokens(struct cid_ctx *ctx, const struct cid_request
 		goto out;
 	}
 	CID_TRY(rc);
-	cid_token_subject(ctx, ps, client, str_member(grant, "account_id"), sub);
+	cid_token_subject(ctx, ps, client, cid_json_str(grant, "account_id"), sub);
 	CID_TRY(cid_token_access_mint(ctx, ks, client, sub, scope, grant, req->now, &access));
 	CID_TRY(
 	    oidc_release(ctx, ps, client, citizen, grant, CID_RELEASE_ID_TOKEN, req->now, claims));
@@ -140,7 +135,7 @@ static enum cid_err grant_refresh(struct cid_ctx *ctx, const struct cid_request 
 	CID_TRY(rc);
 	/*= RFC 6749 §6: the requested scope MUST NOT include any scope not originally granted */
 	if (scope != NULL) {
-		if (!cid_words_subset(scope, str_member(grant, "scope"))) {
+		if (!cid_words_subset(scope, cid_json_str(grant, "scope"))) {
 			rc = cid_oidc_error_json(reply, 400, "invalid_scope",
 						 "scope exceeds what was granted");
 			goto out;
@@ -185,18 +180,36 @@ out:
 	return rc;
 }
 
+/*
+ * What the token, introspection and revocation endpoints share: a form POST
+ * from an authenticated client. Returns CID_OK with *client set, or
+ * CID_ERR_DENIED once reply holds the error answer, or an internal error.
+ */
+static enum cid_err form_client(struct cid_ctx *ctx, const struct cid_request *req,
+				struct cid_reply *reply, struct cid_client **client)
+{
+	enum cid_err rc;
+
+	if (req->post && req->form_content_type)
+		return oidc_client_auth(ctx, req, reply, client);
+	rc = cid_oidc_error_json(reply, 400, "invalid_request",
+				 "use POST with application/x-www-form-urlencoded");
+	return rc == CID_OK ? CID_ERR_DENIED : rc;
+}
+
+typedef enum cid_err grant_fn(struct cid_ctx *ctx, const struct cid_request *req,
+			      const struct cid_client *client, struct cid_reply *reply);
+
 enum cid_err cid_oidc_token(struct cid_ctx *ctx, const struct cid_request *req,
 			    struct cid_reply *reply)
 {
 	enum cid_err rc = CID_OK;
 	struct cid_client *client = NULL;
 	const char *grant_type = cid_params_get(&req->params, "grant_type");
+	grant_fn *grant;
 	bool allowed;
 
-	if (!req->post || !req->form_content_type)
-		return cid_oidc_error_json(reply, 400, "invalid_request",
-					   "use POST with application/x-www-form-urlencoded");
-	rc = oidc_client_auth(ctx, req, reply, &client);
+	rc = form_client(ctx, req, reply, &client);
 	if (rc == CID_ERR_DENIED)
 		return CID_OK;
 	CID_TRY(rc);
@@ -204,13 +217,16 @@ enum cid_err cid_oidc_token(struct cid_ctx *ctx, const struct cid_request *req,
 		rc = cid_oidc_error_json(reply, 400, "invalid_request", "grant_type is required");
 		goto out;
 	}
-	if (strcmp(grant_type, "authorization_code") == 0)
+	if (strcmp(grant_type, "authorization_code") == 0) {
 		allowed = client->allow_code;
-	else if (strcmp(grant_type, "refresh_token") == 0)
+		grant = grant_code;
+	} else if (strcmp(grant_type, "refresh_token") == 0) {
 		allowed = client->allow_refresh;
-	else if (strcmp(grant_type, "client_credentials") == 0)
+		grant = grant_refresh;
+	} else if (strcmp(grant_type, "client_credentials") == 0) {
 		allowed = client->allow_client_credentials && !client->is_public;
-	else {
+		grant = grant_client_credentials;
+	} else {
 		rc = cid_oidc_error_json(reply, 400, "unsupported_grant_type",
 					 "grant_type must be authorization_code, refresh_token or "
 					 "client_credentials");
@@ -221,12 +237,7 @@ enum cid_err cid_oidc_token(struct cid_ctx *ctx, const struct cid_request *req,
 					 "this client may not use this grant_type");
 		goto out;
 	}
-	if (grant_type[0] == 'a')
-		rc = grant_code(ctx, req, client, reply);
-	else if (grant_type[0] == 'r')
-		rc = grant_refresh(ctx, req, client, reply);
-	else
-		rc = grant_client_credentials(ctx, req, client, reply);
+	rc = grant(ctx, req, client, reply);
 out:
 	cid_client_free(client);
 	return rc;
@@ -293,13 +304,14 @@ enum cid_err cid_oidc_userinfo(struct cid_ctx *ctx, const struct cid_request *re
 	ref = cid_ctx_keys_acquire(ctx);
 	rc = cid_token_access_check(ctx, cid_keyref_keyset(ref), token, req->now, &claims);
 	if (rc == CID_OK)
-		rc = cid_grant_get(cid_ctx_store(ctx), str_member(claims, "grant_id"), &grant);
+		rc = cid_grant_get(cid_ctx_store(ctx), cid_json_str(claims, "grant_id"), &grant);
 	if (rc == CID_OK)
-		rc = cid_account_get(cid_ctx_store(ctx), str_member(grant, "account_id"), &citizen);
+		rc = cid_account_get(cid_ctx_store(ctx), cid_json_str(grant, "account_id"),
+				     &citizen);
 	if (rc == CID_OK && json_is_true(json_object_get(citizen, "disabled")))
 		rc = CID_ERR_DISABLED;
 	if (rc == CID_OK)
-		rc = cid_client_get(cid_ctx_store(ctx), str_member(claims, "client_id"), &client);
+		rc = cid_client_get(cid_ctx_store(ctx), cid_json_str(claims, "client_id"), &client);
 	if (rc != CID_OK && rc != CID_ERR_NOMEM && rc != CID_ERR_STORE) {
 		rc = bearer_error(reply, 401, "invalid_token",
 				  "the access token is invalid, expired or revoked");
@@ -307,7 +319,7 @@ enum cid_err cid_oidc_userinfo(struct cid_ctx *ctx, const struct cid_request *re
 	}
 	CID_TRY(rc);
 	/*= OIDC Core §5.3.1: the openid scope is required to call the UserInfo endpoint */
-	if (!cid_words_has(str_member(claims, "scope"), "openid", 6)) {
+	if (!cid_words_has(cid_json_str(claims, "scope"), "openid", 6)) {
 		rc = bearer_error(reply, 403, "insufficient_scope", "the openid scope is required");
 		goto out;
 	}
@@ -360,8 +372,8 @@ static enum cid_err introspect_active(struct cid_ctx *ctx, const struct cid_requ
 	} else {
 		CID_TRY(cid_refresh_lookup(cid_ctx_store(ctx), token, req->now, &c));
 		pref = cid_ctx_policies_acquire(ctx);
-		cid_token_subject(ctx, cid_policyref_set(pref), client, str_member(c, "account_id"),
-				  sub);
+		cid_token_subject(ctx, cid_policyref_set(pref), client,
+				  cid_json_str(c, "account_id"), sub);
 		CID_ENSURE(
 		    json_object_set_new(c, "sub", json_string(sub)) == 0 &&
 			json_object_set_new(c, "iss", json_string(cid_ctx_config(ctx)->issuer)) ==
@@ -371,7 +383,7 @@ static enum cid_err introspect_active(struct cid_ctx *ctx, const struct cid_requ
 	}
 	/* a service may only learn about its own tokens: anything else would let it
 	 * read another service's pairwise subject */
-	CID_ENSURE(cid_str_eq(cid_str_of(str_member(c, "client_id")), client->client_id),
+	CID_ENSURE(cid_str_eq(cid_str_of(cid_json_str(c, "client_id")), client->client_id),
 		   CID_ERR_DENIED);
 	o = json_pack("{s:b, s:O}", "active", 1, "token_type", json_object_get(c, "token_type"));
 	CID_ENSURE(o != NULL, CID_ERR_NOMEM);
@@ -392,10 +404,9 @@ out:
 }
 
 /*
- * What introspection and revocation share: a form POST, an authenticated
- * client (a public one only if allow_public) and a token parameter. Returns
- * CID_OK with *client and *token set, or CID_ERR_DENIED once reply holds the
- * error answer, or an internal error.
+ * What introspection and revocation share: form_client (a public client only
+ * if allow_public) and a token parameter. Returns as form_client does, with
+ * *token set on CID_OK.
  */
 static enum cid_err token_request(struct cid_ctx *ctx, const struct cid_request *req,
 				  struct cid_reply *reply, bool allow_public,
@@ -404,12 +415,7 @@ static enum cid_err token_request(struct cid_ctx *ctx, const struct cid_request 
 	enum cid_err rc;
 
 	*token = cid_params_get(&req->params, "token");
-	if (!req->post || !req->form_content_type) {
-		rc = cid_oidc_error_json(reply, 400, "invalid_request",
-					 "use POST with application/x-www-form-urlencoded");
-		return rc == CID_OK ? CID_ERR_DENIED : rc;
-	}
-	rc = oidc_client_auth(ctx, req, reply, client);
+	rc = form_client(ctx, req, reply, client);
 	if (rc != CID_OK)
 		return rc;
 	/*= RFC 7662 §2.1: the endpoint MUST require some form of authorization */
@@ -466,7 +472,7 @@ enum cid_err cid_oidc_revoke(struct cid_ctx *ctx, const struct cid_request *req,
 		ref = cid_ctx_keys_acquire(ctx);
 		rc = cid_token_access_check(ctx, cid_keyref_keyset(ref), token, req->now, &c);
 		if (rc == CID_OK &&
-		    cid_str_eq(cid_str_of(str_member(c, "client_id")), client->client_id))
+		    cid_str_eq(cid_str_of(cid_json_str(c, "client_id")), client->client_id))
 			rc = cid_token_access_revoke(cid_ctx_store(ctx), c);
 	} else {
 		rc = cid_refresh_revoke(cid_ctx_store(ctx), token, client->client_id, req->now);

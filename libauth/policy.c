@@ -1145,42 +1145,22 @@ static void purpose_facts(const struct cid_policyset *ps, const struct purpose *
 	out->policy_version = ps->policies[pu->policy].version;
 }
 
-void cid_policy_eval(const struct cid_policyset *ps, const char *service, const char *purpose,
-		     const char *attribute, const struct cid_consent_fact *facts, size_t n_facts,
-		     int level, int64_t now, struct cid_decision *out)
+/*
+ * Decides attribute by the rule of slot s (an attribute slot, NULL: the
+ * purpose pu lists no rule for it). base is the length of its base name.
+ */
+static void decide(const struct cid_policyset *ps, const struct purpose *pu, const struct slot *s,
+		   const char *attribute, size_t base, const struct cid_consent_fact *facts,
+		   size_t n_facts, int level, int64_t now, struct cid_decision *out)
 {
-	struct key k = {
-	    .cls = SLOT_ATTRIBUTE, .service = cid_str_of(service), .purpose = cid_str_of(purpose)};
-	const struct slot *s = NULL;
-
-	*out = (struct cid_decision){.permit = false, .reason = CID_REASON_UNKNOWN_SERVICE};
-	if (ps == NULL || ps->slots == NULL || service == NULL)
-		return;
-	if (purpose != NULL && attribute != NULL) {
-		k.attribute = (struct cid_str){attribute, strcspn(attribute, "#")};
-		s = slot_find(ps, &k);
-	}
-	if (s == NULL) {
-		k.cls = SLOT_PURPOSE;
-		s = purpose == NULL ? NULL : slot_find(ps, &k);
-		if (s != NULL) {
-			purpose_facts(ps, &ps->purposes[s->index], out);
-			out->reason = CID_REASON_NOT_IN_POLICY;
-			return;
-		}
-		k.cls = SLOT_SERVICE;
-		s = slot_find(ps, &k);
-		if (s != NULL) {
-			out->policy_version = ps->policies[s->index].version;
-			out->reason = CID_REASON_UNKNOWN_PURPOSE;
-		}
-		return;
-	}
-	const struct purpose *pu = &ps->purposes[s->index];
-	const struct rule *r = &ps->rules[s->rule];
 	purpose_facts(ps, pu, out);
+	if (s == NULL) {
+		out->reason = CID_REASON_NOT_IN_POLICY;
+		return;
+	}
+	const struct rule *r = &ps->rules[s->rule];
 	/* a tagged name is the base claim's only if the tag is well-formed for it */
-	if (attribute[k.attribute.len] == '#' && cid_claim_lookup(attribute) == NULL) {
+	if (attribute[base] == '#' && cid_claim_lookup(attribute) == NULL) {
 		out->reason = CID_REASON_NOT_IN_POLICY;
 		return;
 	}
@@ -1199,7 +1179,7 @@ void cid_policy_eval(const struct cid_policyset *ps, const char *service, const 
 		out->reason = CID_REASON_PERMIT_STATUTE;
 		return;
 	}
-	const struct cid_consent_fact *f = fact_find(facts, n_facts, attribute, k.attribute.len);
+	const struct cid_consent_fact *f = fact_find(facts, n_facts, attribute, base);
 	if (f == NULL) {
 		out->reason = CID_REASON_NO_CONSENT;
 		return;
@@ -1222,6 +1202,40 @@ void cid_policy_eval(const struct cid_policyset *ps, const char *service, const 
 	}
 	out->permit = true;
 	out->reason = CID_REASON_PERMIT_CONSENT;
+}
+
+void cid_policy_eval(const struct cid_policyset *ps, const char *service, const char *purpose,
+		     const char *attribute, const struct cid_consent_fact *facts, size_t n_facts,
+		     int level, int64_t now, struct cid_decision *out)
+{
+	struct key k = {
+	    .cls = SLOT_ATTRIBUTE, .service = cid_str_of(service), .purpose = cid_str_of(purpose)};
+	const struct slot *s = NULL;
+
+	*out = (struct cid_decision){.permit = false, .reason = CID_REASON_UNKNOWN_SERVICE};
+	if (ps == NULL || ps->slots == NULL || service == NULL)
+		return;
+	if (purpose != NULL && attribute != NULL) {
+		k.attribute = (struct cid_str){attribute, strcspn(attribute, "#")};
+		s = slot_find(ps, &k);
+	}
+	if (s != NULL) {
+		decide(ps, &ps->purposes[s->index], s, attribute, k.attribute.len, facts, n_facts,
+		       level, now, out);
+		return;
+	}
+	k.cls = SLOT_PURPOSE;
+	s = purpose == NULL ? NULL : slot_find(ps, &k);
+	if (s != NULL) {
+		decide(ps, &ps->purposes[s->index], NULL, attribute, 0, NULL, 0, level, now, out);
+		return;
+	}
+	k.cls = SLOT_SERVICE;
+	s = slot_find(ps, &k);
+	if (s != NULL) {
+		out->policy_version = ps->policies[s->index].version;
+		out->reason = CID_REASON_UNKNOWN_PURPOSE;
+	}
 }
 
 /* ---- description ---- */
@@ -1380,9 +1394,17 @@ void cid_policy_eval_service(const struct cid_policy *pol, const char *attribute
 	for (size_t i = 0; i < pol->n_purposes; i++) {
 		const struct purpose *pu = &pol->set->purposes[pol->first_purpose + i];
 		const struct cid_fact_list *f = facts == NULL ? NULL : &facts[i];
+		/* the purpose is known: a miss is not_in_policy, with no fallback probes */
+		struct key k = {
+		    .cls = SLOT_ATTRIBUTE,
+		    .service = cid_str_of(pol->service),
+		    .purpose = cid_str_of(pu->id),
+		    .attribute = {attribute, attribute == NULL ? 0 : strcspn(attribute, "#")}};
+		const struct slot *s = attribute == NULL ? NULL : slot_find(pol->set, &k);
 
-		cid_policy_eval(pol->set, pol->service, pu->id, attribute,
-				f == NULL ? NULL : f->facts, f == NULL ? 0 : f->n, level, now, &d);
+		d = (struct cid_decision){.permit = false};
+		decide(pol->set, pu, s, attribute, k.attribute.len, f == NULL ? NULL : f->facts,
+		       f == NULL ? 0 : f->n, level, now, &d);
 		if (d.reason == CID_REASON_EXPLICIT_DENY) {
 			*out = d;
 			*purpose_out = i;

@@ -52,7 +52,10 @@ static bool asked(const struct cid_release_request *rq, const struct cid_claim_d
 	       named(rq->claims_request, target, name, def->name);
 }
 
-/* What one purpose's facts are read into: freed with the facts. */
+/*
+ * What one purpose's facts are read into: freed with the facts. (A struct
+ * rather than an array of pointers keeps calloc's sizeof about an object.)
+ */
 struct owned_facts {
 	struct cid_consent_facts *facts;
 };
@@ -218,21 +221,22 @@ enum cid_err cid_release_prompt(const struct cid_release_request *rq, bool promp
 	CID_ENSURE(wanted != NULL && by_statute != NULL && ask != NULL, CID_ERR_NOMEM);
 	CID_TRY(facts_load(rq, pol, &facts));
 	wanted_claims(rq, table, n_table, wanted);
-	/* an attribute that any purpose denies explicitly is denied: never shown */
+	/*
+	 * An attribute that any purpose denies explicitly is denied: never shown.
+	 * One provided by law under some purpose at this level gets no checkbox,
+	 * which would promise a choice the release does not honour. Neither answer
+	 * depends on the facts, and a deny is found before the level is looked at.
+	 */
 	for (size_t j = 0; j < n_table; j++) {
 		for (size_t i = 0; wanted[j] && i < n_purposes; i++) {
 			struct cid_purpose_info pu;
 
 			cid_policy_purpose(pol, i, &pu);
 			cid_policy_eval(rq->policies, rq->service, pu.id, table[j].name, NULL, 0,
-					CID_LEVEL_MFA, rq->now, &d);
+					rq->level, rq->now, &d);
 			if (d.reason == CID_REASON_EXPLICIT_DENY)
 				wanted[j] = false;
-			/* provided by law under some purpose at this level: a checkbox
-			 * would promise a choice the release does not honour */
-			cid_policy_eval(rq->policies, rq->service, pu.id, table[j].name, NULL, 0,
-					rq->level, rq->now, &d);
-			if (d.reason == CID_REASON_PERMIT_STATUTE)
+			else if (d.reason == CID_REASON_PERMIT_STATUTE)
 				by_statute[j] = true;
 		}
 	}

@@ -15,32 +15,10 @@
 #include <jansson.h>
 #include <string.h>
 
-static const char *str_member(const json_t *o, const char *name)
-{
-	return json_string_value(json_object_get(o, name));
-}
-
-/* True if s is exactly CID_TOKEN_CHARS base64url characters, as cid_random_token makes. */
-static bool token_syntax_ok(const char *s)
-{
-	size_t n = s == NULL ? 0 : strnlen(s, CID_TOKEN_CHARS + 1);
-
-	if (n != CID_TOKEN_CHARS)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-			  (c >= '0' && c <= '9') || c == '-' || c == '_';
-		if (!ok)
-			return false;
-	}
-	return true;
-}
-
 /* The store key of a cookie; false if the cookie cannot be one of ours. */
 static bool cookie_key(const char *cookie, char hash[CID_HASH_HEX + 1])
 {
-	if (!token_syntax_ok(cookie))
+	if (!cid_token_syntax_ok(cookie))
 		return false;
 	cid_secret_hash(cookie, CID_TOKEN_CHARS, hash);
 	return true;
@@ -68,9 +46,9 @@ static enum cid_err from_record(const json_t *rec, struct cid_session *s)
 	const json_t *amr = json_object_get(rec, "amr");
 
 	memset(s, 0, sizeof(*s));
-	if (!copy_str(s->sid, sizeof(s->sid), str_member(rec, "sid")) ||
-	    !copy_str(s->account_id, sizeof(s->account_id), str_member(rec, "account_id")) ||
-	    !copy_str(s->acr, sizeof(s->acr), str_member(rec, "acr")) ||
+	if (!copy_str(s->sid, sizeof(s->sid), cid_json_str(rec, "sid")) ||
+	    !copy_str(s->account_id, sizeof(s->account_id), cid_json_str(rec, "account_id")) ||
+	    !copy_str(s->acr, sizeof(s->acr), cid_json_str(rec, "acr")) ||
 	    !json_is_integer(json_object_get(rec, "auth_time")) ||
 	    !json_is_integer(json_object_get(rec, "expires_at")) || !json_is_array(amr) ||
 	    json_array_size(amr) > CID_MAX_AMR)
@@ -83,6 +61,35 @@ static enum cid_err from_record(const json_t *rec, struct cid_session *s)
 			return CID_ERR_STORE;
 	s->n_amr = json_array_size(amr);
 	return CID_OK;
+}
+
+/*
+ * Copies acr (NULL: "") and the n_amr non-empty methods amr into s; false if
+ * any does not fit struct cid_session, so a stored record always reads back.
+ */
+static bool auth_copy(struct cid_session *s, const char *acr, const char *const *amr, size_t n_amr)
+{
+	if (n_amr > CID_MAX_AMR || (n_amr > 0 && amr == NULL) ||
+	    !copy_str(s->acr, sizeof(s->acr), acr == NULL ? "" : acr))
+		return false;
+	for (size_t i = 0; i < n_amr; i++)
+		if (!copy_str(s->amr[i], sizeof(s->amr[i]), amr[i]) || s->amr[i][0] == '\0')
+			return false;
+	s->n_amr = n_amr;
+	return true;
+}
+
+/* The "amr" member of a record: s's methods as a new JSON array (NULL: no memory). */
+static json_t *amr_array(const struct cid_session *s)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a != NULL && i < s->n_amr; i++)
+		if (json_array_append_new(a, json_string(s->amr[i])) != 0) {
+			json_decref(a);
+			return NULL;
+		}
+	return a;
 }
 
 struct put {
@@ -106,22 +113,16 @@ enum cid_err cid_session_new(struct cid_store *s, const char *account_id, const 
 	char hash[CID_HASH_HEX + 1];
 	struct cid_session sess = {0};
 	json_t *rec = NULL;
-	json_t *methods = json_array();
+	json_t *methods = NULL;
 	json_t *clients = json_array();
 
-	CID_ENSURE(methods != NULL && clients != NULL, CID_ERR_NOMEM);
+	CID_ENSURE(clients != NULL, CID_ERR_NOMEM);
 	CID_ENSURE(account_id != NULL && strnlen(account_id, CID_ID_CHARS + 1) == CID_ID_CHARS,
 		   CID_ERR_INVALID);
 	CID_ENSURE(copy_str(sess.account_id, sizeof(sess.account_id), account_id), CID_ERR_INVALID);
-	CID_ENSURE(copy_str(sess.acr, sizeof(sess.acr), acr == NULL ? "" : acr), CID_ERR_INVALID);
-	CID_ENSURE(n_amr <= CID_MAX_AMR && (n_amr == 0 || amr != NULL) && ttl > 0, CID_ERR_INVALID);
-	for (size_t i = 0; i < n_amr; i++) {
-		CID_ENSURE(copy_str(sess.amr[i], sizeof(sess.amr[i]), amr[i]) &&
-			       sess.amr[i][0] != '\0',
-			   CID_ERR_INVALID);
-		CID_ENSURE(json_array_append_new(methods, json_string(amr[i])) == 0, CID_ERR_NOMEM);
-	}
-	sess.n_amr = n_amr;
+	CID_ENSURE(auth_copy(&sess, acr, amr, n_amr) && ttl > 0, CID_ERR_INVALID);
+	methods = amr_array(&sess);
+	CID_ENSURE(methods != NULL, CID_ERR_NOMEM);
 	sess.auth_time = now;
 	sess.expires_at = now + ttl;
 	CID_TRY(cid_random_token(cookie));
@@ -172,9 +173,7 @@ out:
 
 struct upgrade {
 	const char *hash;
-	const char *acr;
-	const char *const *amr;
-	size_t n_amr;
+	struct cid_session want; /* the acr and amr to set, checked by auth_copy */
 	int64_t now;
 	struct cid_session sess; /* the upgraded session, once committed */
 };
@@ -184,16 +183,13 @@ static enum cid_err upgrade_cb(struct cid_txn *txn, void *arg)
 	struct upgrade *u = arg;
 	enum cid_err rc = CID_OK;
 	json_t *rec = NULL;
-	json_t *methods = json_array();
+	json_t *methods = amr_array(&u->want);
 
 	CID_ENSURE(methods != NULL, CID_ERR_NOMEM);
 	CID_TRY(cid_txn_get_json(txn, CID_DB_SESSIONS, key_of(u->hash), &rec));
 	CID_TRY(from_record(rec, &u->sess));
 	CID_ENSURE(u->now < u->sess.expires_at, CID_ERR_EXPIRED);
-	for (size_t i = 0; i < u->n_amr; i++)
-		CID_ENSURE(json_array_append_new(methods, json_string(u->amr[i])) == 0,
-			   CID_ERR_NOMEM);
-	CID_ENSURE(json_object_set_new(rec, "acr", json_string(u->acr)) == 0 &&
+	CID_ENSURE(json_object_set_new(rec, "acr", json_string(u->want.acr)) == 0 &&
 		       json_object_set(rec, "amr", methods) == 0 &&
 		       json_object_set_new(rec, "auth_time", json_integer(u->now)) == 0,
 		   CID_ERR_NOMEM);
@@ -211,17 +207,11 @@ enum cid_err cid_session_upgrade(struct cid_store *s, const char *cookie, const 
 {
 	enum cid_err rc = CID_OK;
 	char hash[CID_HASH_HEX + 1];
-	struct upgrade u = {.hash = hash, .acr = acr, .amr = amr, .n_amr = n_amr, .now = now};
-	struct cid_session check;
+	struct upgrade u = {.hash = hash, .now = now};
 
-	/* the same bounds as a new session, so the record always reads back */
-	CID_ENSURE(acr != NULL && n_amr >= 1 && n_amr <= CID_MAX_AMR && amr != NULL,
+	/* a step-up names its level and at least one method */
+	CID_ENSURE(acr != NULL && n_amr >= 1 && auth_copy(&u.want, acr, amr, n_amr),
 		   CID_ERR_INVALID);
-	CID_ENSURE(strnlen(acr, sizeof(check.acr)) < sizeof(check.acr), CID_ERR_INVALID);
-	for (size_t i = 0; i < n_amr; i++)
-		CID_ENSURE(amr[i] != NULL && amr[i][0] != '\0' &&
-			       strnlen(amr[i], sizeof(check.amr[0])) < sizeof(check.amr[0]),
-			   CID_ERR_INVALID);
 	CID_ENSURE(cookie_key(cookie, hash), CID_ERR_NOTFOUND);
 	CID_TRY(cid_store_update(s, upgrade_cb, &u));
 	if (out != NULL)
@@ -297,12 +287,12 @@ struct find_sid {
 static enum cid_err find_sid_one(struct cid_str key, struct cid_str val, void *arg)
 {
 	struct find_sid *f = arg;
-	json_t *rec;
+	json_t *rec = NULL;
 
-	if (f->found || key.len != CID_HASH_HEX)
+	/* a damaged record is no session of sid: skipped, not an error */
+	if (f->found || key.len != CID_HASH_HEX || cid_store_parse_json(val, &rec) != CID_OK)
 		return CID_OK;
-	rec = json_loadb(val.ptr, val.len, 0, NULL);
-	if (cid_str_eq(cid_str_of(str_member(rec, "sid")), f->sid)) {
+	if (cid_str_eq(cid_str_of(cid_json_str(rec, "sid")), f->sid)) {
 		memcpy(f->hash, key.ptr, CID_HASH_HEX);
 		f->hash[CID_HASH_HEX] = '\0';
 		f->found = true;
@@ -328,7 +318,7 @@ enum cid_err cid_session_end_sid(struct cid_store *s, const char *sid)
 {
 	struct find_sid f = {.sid = sid};
 
-	if (!token_syntax_ok(sid))
+	if (!cid_token_syntax_ok(sid))
 		return CID_ERR_NOTFOUND;
 	return cid_store_update(s, end_sid_cb, &f);
 }

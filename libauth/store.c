@@ -412,12 +412,15 @@ enum cid_err cid_txn_get(struct cid_txn *txn, enum cid_db db, struct cid_str key
 enum cid_err cid_txn_get_json(struct cid_txn *txn, enum cid_db db, struct cid_str key, json_t **out)
 {
 	struct cid_str val;
-	json_t *obj;
 	enum cid_err rc = cid_txn_get(txn, db, key, &val);
 
-	if (rc != CID_OK)
-		return rc;
-	obj = json_loadb(val.ptr, val.len, JSON_REJECT_DUPLICATES, NULL);
+	return rc == CID_OK ? cid_store_parse_json(val, out) : rc;
+}
+
+enum cid_err cid_store_parse_json(struct cid_str val, json_t **out)
+{
+	json_t *obj = json_loadb(val.ptr, val.len, JSON_REJECT_DUPLICATES, NULL);
+
 	if (!json_is_object(obj)) {
 		json_decref(obj);
 		return CID_ERR_STORE;
@@ -535,4 +538,55 @@ size_t cid_store_map_size(const struct cid_store *s)
 	n = map_size_locked(s);
 	pthread_rwlock_unlock(&m->resize);
 	return n;
+}
+
+enum cid_err cid_txn_counter_get(struct cid_txn *txn, const char *name, const char *member,
+				 uint64_t *out)
+{
+	enum cid_err rc;
+	json_t *v = NULL;
+	const json_t *n;
+
+	rc = cid_txn_get_json(txn, CID_DB_META, cid_str_of(name), &v);
+	if (rc == CID_ERR_NOTFOUND) {
+		*out = 0;
+		return CID_OK;
+	}
+	CID_TRY(rc);
+	n = json_object_get(v, member);
+	CID_ENSURE(json_is_integer(n) && json_integer_value(n) >= 0, CID_ERR_STORE);
+	*out = (uint64_t)json_integer_value(n);
+out:
+	json_decref(v);
+	return rc;
+}
+
+enum cid_err cid_txn_counter_add(struct cid_txn *txn, const char *name, const char *member,
+				 uint64_t add, uint64_t *out)
+{
+	enum cid_err rc;
+	uint64_t v = 0;
+	json_t *rec = NULL;
+
+	CID_TRY(cid_txn_counter_get(txn, name, member, &v));
+	CID_ENSURE(v <= (uint64_t)INT64_MAX - add, CID_ERR_STORE);
+	v += add;
+	rec = json_pack("{s:I}", member, (json_int_t)v);
+	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_txn_put_json(txn, CID_DB_META, cid_str_of(name), rec, 0));
+	if (out != NULL)
+		*out = v;
+out:
+	json_decref(rec);
+	return rc;
+}
+
+const char *cid_json_str(const json_t *o, const char *name)
+{
+	return json_string_value(json_object_get(o, name));
+}
+
+int64_t cid_json_int(const json_t *o, const char *name)
+{
+	return (int64_t)json_integer_value(json_object_get(o, name));
 }

@@ -101,6 +101,21 @@ CID_MUST_CHECK enum cid_err cid_txn_get(struct cid_txn *txn, enum cid_db db, str
 CID_MUST_CHECK enum cid_err cid_txn_get_json(struct cid_txn *txn, enum cid_db db,
 					     struct cid_str key, json_t **out);
 
+/*
+ * Parses a value read with cid_txn_get or cid_txn_foreach as cid_txn_get_json
+ * does (a JSON object, no duplicate members). *out: new reference.
+ * Errors: CID_ERR_STORE (not a JSON object: the store is damaged).
+ */
+CID_MUST_CHECK enum cid_err cid_store_parse_json(struct cid_str val, json_t **out);
+
+/*
+ * Members of a stored record, borrowed from o: the string member name, or
+ * NULL when absent or not a string; the integer member, or 0 when absent or
+ * not an integer. o may be NULL.
+ */
+const char *cid_json_str(const json_t *o, const char *name);
+int64_t cid_json_int(const json_t *o, const char *name);
+
 /* Flags of cid_txn_put. */
 #define CID_PUT_NOOVERWRITE 1u /* fail with CID_ERR_EXISTS if the key exists */
 
@@ -130,6 +145,20 @@ CID_MUST_CHECK enum cid_err cid_txn_del(struct cid_txn *txn, enum cid_db db, str
 CID_MUST_CHECK enum cid_err
 cid_txn_foreach(struct cid_txn *txn, enum cid_db db, struct cid_str prefix,
 		enum cid_err (*fn)(struct cid_str key, struct cid_str val, void *arg), void *arg);
+
+/*
+ * Counters in CID_DB_META, stored as {member: N} under key name (the member
+ * name is part of the stored format: "keys_version" {"version"},
+ * "policy_reload" {"counter"}, "consent_seq" {"seq"}).
+ * cid_txn_counter_get reads N (0 when the key is absent); cid_txn_counter_add
+ * adds add in a write transaction and writes the new value to *out (may be NULL).
+ * Errors: CID_ERR_STORE (not a non-negative integer, or would pass INT64_MAX),
+ * those of cid_txn_get_json / cid_txn_put_json, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_txn_counter_get(struct cid_txn *txn, const char *name,
+						const char *member, uint64_t *out);
+CID_MUST_CHECK enum cid_err cid_txn_counter_add(struct cid_txn *txn, const char *name,
+						const char *member, uint64_t add, uint64_t *out);
 
 /* Number of bytes of the current map (for tests and `civicid` diagnostics). */
 size_t cid_store_map_size(const struct cid_store *s);

@@ -32,16 +32,6 @@ static struct cid_str key_of(const char *hash)
 	return (struct cid_str){hash, CID_HASH_HEX};
 }
 
-static int64_t int_member(const json_t *o, const char *name)
-{
-	return (int64_t)json_integer_value(json_object_get(o, name));
-}
-
-static const char *str_member(const json_t *o, const char *name)
-{
-	return json_string_value(json_object_get(o, name));
-}
-
 /* Hashes a presented secret after bounding its length; false if it cannot be one of ours. */
 static bool secret_key(const char *secret, char hash[CID_HASH_HEX + 1])
 {
@@ -55,7 +45,7 @@ static bool secret_key(const char *secret, char hash[CID_HASH_HEX + 1])
 
 static enum cid_err put_revoked_grant(struct cid_txn *txn, json_t *grant, int64_t now)
 {
-	const char *id = str_member(grant, "grant_id");
+	const char *id = cid_json_str(grant, "grant_id");
 
 	if (id == NULL)
 		return CID_ERR_STORE;
@@ -79,8 +69,8 @@ static enum cid_err put_refresh(struct cid_txn *txn, const json_t *grant, int64_
 	enum cid_err rc = CID_OK;
 	char hash[CID_HASH_HEX + 1];
 	json_t *rec =
-	    json_pack("{s:s, s:s, s:I, s:I, s:b}", "grant_id", str_member(grant, "grant_id"),
-		      "client_id", str_member(grant, "client_id"), "iat", (json_int_t)now, "exp",
+	    json_pack("{s:s, s:s, s:I, s:I, s:b}", "grant_id", cid_json_str(grant, "grant_id"),
+		      "client_id", cid_json_str(grant, "client_id"), "iat", (json_int_t)now, "exp",
 		      (json_int_t)now + ttl, "used", 0);
 
 	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
@@ -139,8 +129,8 @@ enum cid_err cid_code_issue(struct cid_store *s, const json_t *auth, int64_t now
 	enum cid_err rc = CID_OK;
 	struct issue is = {.auth = auth, .now = now, .ttl = ttl};
 
-	CID_ENSURE(json_is_object(auth) && str_member(auth, "client_id") != NULL &&
-		       str_member(auth, "redirect_uri") != NULL,
+	CID_ENSURE(json_is_object(auth) && cid_json_str(auth, "client_id") != NULL &&
+		       cid_json_str(auth, "redirect_uri") != NULL,
 		   CID_ERR_INVALID);
 	CID_TRY(cid_random_token(is.code));
 	CID_TRY(cid_random_token(is.grant_id));
@@ -216,7 +206,7 @@ static enum cid_err use_record(struct cid_txn *txn, enum cid_db db, struct redee
 		goto out;
 	}
 	CID_TRY(rc);
-	rc = load_grant(txn, str_member(rec, "grant_id"), &grant);
+	rc = load_grant(txn, cid_json_str(rec, "grant_id"), &grant);
 	if (rc == CID_ERR_NOTFOUND) {
 		rc = CID_OK;
 		goto out;
@@ -235,12 +225,12 @@ static enum cid_err use_record(struct cid_txn *txn, enum cid_db db, struct redee
 		r->outcome = CID_ERR_REVOKED;
 		goto out;
 	}
-	if (int_member(rec, "exp") <= r->now) {
+	if (cid_json_int(rec, "exp") <= r->now) {
 		r->outcome = CID_ERR_EXPIRED;
 		goto out;
 	}
 	if (r->client_id == NULL ||
-	    !cid_str_eq(cid_str_of(str_member(rec, "client_id")), r->client_id)) {
+	    !cid_str_eq(cid_str_of(cid_json_str(rec, "client_id")), r->client_id)) {
 		r->outcome = CID_ERR_DENIED;
 		goto out;
 	}
@@ -267,8 +257,8 @@ static enum cid_err redeem_cb(struct cid_txn *txn, void *arg)
 	if (r->outcome != CID_OK)
 		goto out;
 	if (r->redirect_uri == NULL ||
-	    !cid_str_eq(cid_str_of(str_member(rec, "redirect_uri")), r->redirect_uri) ||
-	    !pkce_ok(str_member(rec, "code_challenge"), r->verifier)) {
+	    !cid_str_eq(cid_str_of(cid_json_str(rec, "redirect_uri")), r->redirect_uri) ||
+	    !pkce_ok(cid_json_str(rec, "code_challenge"), r->verifier)) {
 		r->outcome = CID_ERR_DENIED;
 		goto out;
 	}
@@ -368,11 +358,11 @@ enum cid_err cid_refresh_lookup(struct cid_store *s, const char *token, int64_t 
 	CID_ENSURE(secret_key(token, hash), CID_ERR_NOTFOUND);
 	CID_TRY(cid_store_read_begin(s, &txn));
 	CID_TRY(cid_txn_get_json(txn, CID_DB_REFRESH, key_of(hash), &r));
-	CID_TRY(load_grant(txn, str_member(r, "grant_id"), &grant));
+	CID_TRY(load_grant(txn, cid_json_str(r, "grant_id"), &grant));
 	CID_ENSURE(!json_is_true(json_object_get(grant, "revoked")) &&
 		       !json_is_true(json_object_get(r, "used")),
 		   CID_ERR_REVOKED);
-	CID_ENSURE(int_member(r, "exp") > now, CID_ERR_EXPIRED);
+	CID_ENSURE(cid_json_int(r, "exp") > now, CID_ERR_EXPIRED);
 	CID_ENSURE(json_object_set(grant, "exp", json_object_get(r, "exp")) == 0 &&
 		       json_object_set(grant, "iat", json_object_get(r, "iat")) == 0,
 		   CID_ERR_NOMEM);
@@ -402,9 +392,9 @@ static enum cid_err revoke_cb(struct cid_txn *txn, void *arg)
 
 	if (rv->hash != NULL) {
 		CID_TRY(cid_txn_get_json(txn, CID_DB_REFRESH, key_of(rv->hash), &rec));
-		CID_ENSURE(cid_str_eq(cid_str_of(str_member(rec, "client_id")), rv->client_id),
+		CID_ENSURE(cid_str_eq(cid_str_of(cid_json_str(rec, "client_id")), rv->client_id),
 			   CID_ERR_DENIED);
-		grant_id = str_member(rec, "grant_id");
+		grant_id = cid_json_str(rec, "grant_id");
 	}
 	CID_TRY(load_grant(txn, grant_id, &grant));
 	CID_TRY(put_revoked_grant(txn, grant, rv->now));
@@ -570,18 +560,18 @@ enum cid_err cid_token_access_check(struct cid_ctx *ctx, const struct cid_keyset
 
 	CID_ENSURE(n > 0, CID_ERR_INVALID);
 	CID_TRY(cid_jws_verify(ks, jwt, n, "at+jwt", &c));
-	CID_ENSURE(cid_str_eq(cid_str_of(str_member(c, "iss")), cid_ctx_config(ctx)->issuer),
+	CID_ENSURE(cid_str_eq(cid_str_of(cid_json_str(c, "iss")), cid_ctx_config(ctx)->issuer),
 		   CID_ERR_INVALID);
 	CID_ENSURE(json_is_integer(json_object_get(c, "exp")), CID_ERR_INVALID);
-	CID_ENSURE(int_member(c, "exp") + CID_CLOCK_SKEW > now, CID_ERR_EXPIRED);
-	jti = str_member(c, "jti");
+	CID_ENSURE(cid_json_int(c, "exp") + CID_CLOCK_SKEW > now, CID_ERR_EXPIRED);
+	jti = cid_json_str(c, "jti");
 	CID_ENSURE(jti != NULL && strlen(jti) == CID_TOKEN_CHARS, CID_ERR_INVALID);
 	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
 	rc = cid_txn_get(txn, CID_DB_REVOKED, cid_str_of(jti), &val);
 	CID_ENSURE(rc != CID_OK, CID_ERR_REVOKED);
 	CID_ENSURE(rc == CID_ERR_NOTFOUND, rc);
 	rc = CID_OK;
-	grant_id = str_member(c, "grant_id");
+	grant_id = cid_json_str(c, "grant_id");
 	if (grant_id != NULL) {
 		CID_TRY(load_grant(txn, grant_id, &grant));
 		CID_ENSURE(!json_is_true(json_object_get(grant, "revoked")), CID_ERR_REVOKED);
@@ -615,7 +605,8 @@ out:
 
 enum cid_err cid_token_access_revoke(struct cid_store *s, const json_t *claims)
 {
-	struct revoke_jti r = {.jti = str_member(claims, "jti"), .exp = int_member(claims, "exp")};
+	struct revoke_jti r = {.jti = cid_json_str(claims, "jti"),
+			       .exp = cid_json_int(claims, "exp")};
 
 	if (r.jti == NULL || r.exp == 0)
 		return CID_ERR_INVALID;

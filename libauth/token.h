@@ -129,7 +129,8 @@ CID_MUST_CHECK enum cid_err cid_token_id_mint(struct cid_ctx *ctx, const struct 
  * not expired at now (with CID_CLOCK_SKEW), jti not revoked, grant (if any)
  * not revoked. *claims_out (new reference) are its claims.
  * Errors: CID_ERR_INVALID (malformed, bad typ/iss), CID_ERR_DENIED (signature),
- * CID_ERR_EXPIRED, CID_ERR_REVOKED, CID_ERR_TOOBIG, CID_ERR_STORE.
+ * CID_ERR_EXPIRED, CID_ERR_REVOKED, CID_ERR_NOTFOUND (its grant is gone),
+ * CID_ERR_TOOBIG, CID_ERR_STORE.
  */
 CID_MUST_CHECK enum cid_err cid_token_access_check(struct cid_ctx *ctx, const struct cid_keyset *ks,
 						   const char *jwt, int64_t now,

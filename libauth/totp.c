@@ -176,21 +176,30 @@ static void code_text(uint32_t v, char text[CID_TOTP_DIGITS])
 	}
 }
 
+bool cid_totp_code_ok(const char *code)
+{
+	size_t n = code == NULL ? 0 : strnlen(code, CID_TOTP_DIGITS + 1);
+
+	if (n != CID_TOTP_DIGITS)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (code[i] < '0' || code[i] > '9')
+			return false;
+	return true;
+}
+
 enum cid_err cid_totp_verify(const uint8_t *secret, size_t secret_len, const char *code,
 			     int64_t now, unsigned window, int64_t last_used_step,
 			     int64_t *matched_step)
 {
 	enum cid_err rc = CID_OK;
-	size_t n = code == NULL ? 0 : strnlen(code, CID_TOTP_DIGITS + 1);
 	char candidate[CID_TOTP_DIGITS];
 	uint32_t value = 0;
 	int64_t step;
 	int64_t match = 0;
 	bool found = false;
 
-	CID_ENSURE(n == CID_TOTP_DIGITS, CID_ERR_INVALID);
-	for (size_t i = 0; i < n; i++)
-		CID_ENSURE(code[i] >= '0' && code[i] <= '9', CID_ERR_INVALID);
+	CID_ENSURE(cid_totp_code_ok(code), CID_ERR_INVALID);
 	CID_ENSURE(window <= CID_TOTP_WINDOW_MAX && now >= 0, CID_ERR_INVALID);
 	step = cid_totp_step(now);
 	/*= RFC 6238 §5.2: the verifier MUST NOT accept the second attempt of the

@@ -79,6 +79,9 @@ CID_MUST_CHECK enum cid_err cid_totp(enum cid_totp_alg alg, const uint8_t *secre
 				     size_t secret_len, int64_t now, unsigned digits,
 				     uint32_t *out);
 
+/* True if code (may be NULL) is exactly CID_TOTP_DIGITS ASCII digits: it could be a code. */
+bool cid_totp_code_ok(const char *code);
+
 /*
  * Checks code (NUL-terminated, typed by the citizen) against the SHA-1,
  * 6-digit TOTP of the secret for the steps within window steps of now

@@ -30,12 +30,30 @@ struct cli_env {
 	struct cid_store *store;
 };
 
+/* The options every store-using command takes; NULL/false when not given. */
+struct cli_common {
+	const char *store;  /* --store DIR, -s */
+	const char *config; /* --config FILE, -c */
+	bool json;	    /* --json */
+};
+
+/* The getopt_long rows and short options of struct cli_common (needs <getopt.h>). */
+#define CLI_COMMON_OPTIONS                                                                         \
+	{"store", required_argument, NULL, 's'}, {"config", required_argument, NULL, 'c'},         \
+	{                                                                                          \
+		"json", no_argument, NULL, 'j'                                                     \
+	}
+#define CLI_COMMON_SHORT "s:c:"
+
+/* Records opt (with its optarg arg) if it is a common option; false if it is not. */
+bool cli_common_option(struct cli_common *o, int opt, const char *arg);
+
 /*
- * Builds the config (defaults, then config_path if not NULL, then store_dir if
+ * Builds the config (defaults, then o->config if not NULL, then o->store if
  * not NULL) and opens the store. Prints the reason and returns non-zero on
  * failure. Release with cli_close.
  */
-int cli_open(const char *cmd, const char *config_path, const char *store_dir, struct cli_env *env);
+int cli_open(const char *cmd, const struct cli_common *o, struct cli_env *env);
 void cli_close(struct cli_env *env);
 
 /* Prints "civicid CMD: WHAT: <error text>" and returns 1. */

@@ -45,8 +45,7 @@ static const char client_help[] =
     "service's secret store. Lost secrets cannot be recovered: remove and add again.\n";
 
 struct client_opts {
-	const char *store, *config;
-	bool json;
+	struct cli_common common;
 	struct cid_client_spec spec;
 	const char *redirect[CID_MAX_REDIRECT_URIS];
 	const char *post_logout[CID_MAX_REDIRECT_URIS];
@@ -63,9 +62,7 @@ static int push_uri(const char **list, size_t *n, const char *uri)
 static int parse(int argc, char **argv, struct client_opts *o)
 {
 	static const struct option opts[] = {
-	    {"store", required_argument, NULL, 's'},
-	    {"config", required_argument, NULL, 'c'},
-	    {"json", no_argument, NULL, 'j'},
+	    CLI_COMMON_OPTIONS,
 	    {"client-id", required_argument, NULL, 'i'},
 	    {"name", required_argument, NULL, 'n'},
 	    {"public", no_argument, NULL, 'P'},
@@ -81,11 +78,8 @@ static int parse(int argc, char **argv, struct client_opts *o)
 	int opt, rc = 0;
 
 	optind = 1;
-	while (rc == 0 && (opt = getopt_long(argc, argv, "s:c:", opts, NULL)) != -1) {
+	while (rc == 0 && (opt = getopt_long(argc, argv, CLI_COMMON_SHORT, opts, NULL)) != -1) {
 		switch (opt) {
-		case 's': o->store = optarg; break;
-		case 'c': o->config = optarg; break;
-		case 'j': o->json = true; break;
 		case 'i': sp->client_id = optarg; break;
 		case 'n': sp->name = optarg; break;
 		case 'P': sp->is_public = true; break;
@@ -95,7 +89,10 @@ static int parse(int argc, char **argv, struct client_opts *o)
 		case 'g': sp->grant_types = optarg; break;
 		case 'a': sp->id_token_alg = optarg; break;
 		case 't': sp->subject_type = optarg; break;
-		default: return cli_usage("client", "unknown option");
+		default:
+			if (!cli_common_option(&o->common, opt, optarg))
+				return cli_usage("client", "unknown option");
+			break;
 		}
 	}
 	sp->redirect_uris = o->redirect;
@@ -118,7 +115,7 @@ static int verb_add(struct cli_env *env, const struct client_opts *o)
 	}
 	if (rc != CID_OK)
 		return cli_fail("client", "add", rc);
-	if (o->json) {
+	if (o->common.json) {
 		json_t *out = json_pack("{s:s}", "client_id", id);
 		if (secret != NULL)
 			json_object_set_new(out, "client_secret", json_string(secret));
@@ -161,7 +158,7 @@ static int verb_list(struct cli_env *env, const struct client_opts *o)
 
 	if (rc != CID_OK)
 		return cli_fail("client", "list", rc);
-	if (o->json) {
+	if (o->common.json) {
 		cli_print_json(all);
 		return 0;
 	}
@@ -196,7 +193,7 @@ int cid_cli_client(int argc, char **argv)
 	if (argc - 1 - optind != (with_id ? 1 : 0))
 		return cli_usage("client",
 				 with_id ? "expected one CLIENT_ID" : "unexpected argument");
-	status = cli_open("client", o.config, o.store, &env);
+	status = cli_open("client", &o.common, &env);
 	if (status != 0)
 		return status;
 	if (strcmp(verb, "add") == 0) {
@@ -207,7 +204,7 @@ int cid_cli_client(int argc, char **argv)
 		rc = cid_client_show(env.store, argv[1 + optind], &c);
 		if (rc != CID_OK) {
 			status = cli_fail("client", argv[1 + optind], rc);
-		} else if (o.json) {
+		} else if (o.common.json) {
 			cli_print_json(c);
 		} else {
 			print_client(c);
@@ -217,7 +214,7 @@ int cid_cli_client(int argc, char **argv)
 		rc = cid_client_remove(env.store, argv[1 + optind]);
 		if (rc != CID_OK)
 			status = cli_fail("client", argv[1 + optind], rc);
-		else if (!o.json)
+		else if (!o.common.json)
 			printf("client %s removed\n", argv[1 + optind]);
 	}
 	cli_close(&env);

@@ -12,7 +12,17 @@
 
 #include "crypto.h"
 
-int cli_open(const char *cmd, const char *config_path, const char *store_dir, struct cli_env *env)
+bool cli_common_option(struct cli_common *o, int opt, const char *arg)
+{
+	switch (opt) {
+	case 's': o->store = arg; return true;
+	case 'c': o->config = arg; return true;
+	case 'j': o->json = true; return true;
+	default: return false;
+	}
+}
+
+int cli_open(const char *cmd, const struct cli_common *o, struct cli_env *env)
 {
 	char err[512];
 	enum cid_err rc;
@@ -21,14 +31,13 @@ int cli_open(const char *cmd, const char *config_path, const char *store_dir, st
 	env->store = NULL;
 	if (cid_config_new(&env->cfg) != CID_OK)
 		return cli_fail(cmd, "configuration", CID_ERR_NOMEM);
-	if (config_path != NULL &&
-	    cid_config_load(env->cfg, config_path, err, sizeof(err)) != CID_OK) {
+	if (o->config != NULL && cid_config_load(env->cfg, o->config, err, sizeof(err)) != CID_OK) {
 		fprintf(stderr, "civicid %s: %s\n", cmd, err);
 		cli_close(env);
 		return 2;
 	}
-	if (store_dir != NULL &&
-	    cid_config_set(env->cfg, "store", store_dir, err, sizeof(err)) != CID_OK) {
+	if (o->store != NULL &&
+	    cid_config_set(env->cfg, "store", o->store, err, sizeof(err)) != CID_OK) {
 		fprintf(stderr, "civicid %s: --store: %s\n", cmd, err);
 		cli_close(env);
 		return 2;

@@ -51,9 +51,9 @@ static const char consent_help[] =
     "lasts until withdrawn. Exit status: 0 done, 1 failed, 2 bad usage.\n";
 
 struct consent_opts {
-	const char *store, *config, *service, *purpose, *policy_version, *purpose_digest;
+	struct cli_common common;
+	const char *service, *purpose, *policy_version, *purpose_digest;
 	const char *expires_in;
-	bool json;
 	const char *attributes[MAX_CLI_ATTRIBUTES];
 	size_t n_attributes;
 };
@@ -80,9 +80,7 @@ static int add_attribute(struct consent_opts *o, const char *attribute)
 static int parse(int argc, char **argv, struct consent_opts *o)
 {
 	static const struct option opts[] = {
-	    {"store", required_argument, NULL, 's'},
-	    {"config", required_argument, NULL, 'c'},
-	    {"json", no_argument, NULL, 'j'},
+	    CLI_COMMON_OPTIONS,
 	    {"service", required_argument, NULL, 'S'},
 	    {"purpose", required_argument, NULL, 'p'},
 	    {"attribute", required_argument, NULL, 'a'},
@@ -94,11 +92,8 @@ static int parse(int argc, char **argv, struct consent_opts *o)
 	int opt, rc;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "s:c:", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, opts, NULL)) != -1) {
 		switch (opt) {
-		case 's': o->store = optarg; break;
-		case 'c': o->config = optarg; break;
-		case 'j': o->json = true; break;
 		case 'S': o->service = optarg; break;
 		case 'p': o->purpose = optarg; break;
 		case 'V': o->policy_version = optarg; break;
@@ -109,7 +104,10 @@ static int parse(int argc, char **argv, struct consent_opts *o)
 			if (rc != 0)
 				return rc;
 			break;
-		default: return cli_usage("consent", "unknown option");
+		default:
+			if (!cli_common_option(&o->common, opt, optarg))
+				return cli_usage("consent", "unknown option");
+			break;
 		}
 	}
 	return 0;
@@ -151,27 +149,23 @@ static const char *format_time(int64_t t, char buf[32])
 	return buf;
 }
 
-static const char *str_member(const json_t *o, const char *name)
+/* A string member for printing: "" when absent. */
+static const char *text_member(const json_t *o, const char *name)
 {
-	const char *s = json_string_value(json_object_get(o, name));
+	const char *s = cid_json_str(o, name);
 
 	return s != NULL ? s : "";
-}
-
-static int64_t int_member(const json_t *o, const char *name)
-{
-	return (int64_t)json_integer_value(json_object_get(o, name));
 }
 
 /* The state as an operator should read it: a grant past its expiry says so. */
 static const char *state_text(const json_t *rec, int64_t now)
 {
-	int64_t expires_at = int_member(rec, "expires_at");
+	int64_t expires_at = cid_json_int(rec, "expires_at");
 
-	if (strcmp(str_member(rec, "state"), "granted") == 0 && expires_at != 0 &&
+	if (strcmp(text_member(rec, "state"), "granted") == 0 && expires_at != 0 &&
 	    now >= expires_at)
 		return "granted (expired)";
-	return str_member(rec, "state");
+	return text_member(rec, "state");
 }
 
 /* Resolves USERNAME to the account id; prints why not. */
@@ -209,7 +203,7 @@ static int verb_list(struct cli_env *env, const struct consent_opts *o, const ch
 	rc = cid_consent_history(env->store, id, o->service, &records);
 	if (rc != CID_OK)
 		return cli_fail("consent", "list", rc);
-	if (o->json) {
+	if (o->common.json) {
 		cli_print_json(records);
 		return 0;
 	}
@@ -224,9 +218,10 @@ static int verb_list(struct cli_env *env, const struct consent_opts *o, const ch
 	       "state", "record id");
 	json_array_foreach(records, i, rec)
 	{
-		printf("%-20s %-16s %-20s %-20s %-18s %s\n", format_time(int_member(rec, "at"), at),
-		       str_member(rec, "service"), str_member(rec, "purpose"),
-		       str_member(rec, "attribute"), state_text(rec, now), str_member(rec, "id"));
+		printf("%-20s %-16s %-20s %-20s %-18s %s\n",
+		       format_time(cid_json_int(rec, "at"), at), text_member(rec, "service"),
+		       text_member(rec, "purpose"), text_member(rec, "attribute"),
+		       state_text(rec, now), text_member(rec, "id"));
 	}
 	json_decref(records);
 	return 0;
@@ -238,29 +233,29 @@ static void print_record(struct cli_env *env, const json_t *rec)
 	json_t *citizen = NULL;
 	char t[32];
 
-	printf("id:             %s\n", str_member(rec, "id"));
-	printf("seq:            %lld\n", (long long)int_member(rec, "seq"));
+	printf("id:             %s\n", text_member(rec, "id"));
+	printf("seq:            %lld\n", (long long)cid_json_int(rec, "seq"));
 	/* the username helps the operator; the id alone if the account cannot be read */
-	if (cid_account_get(env->store, str_member(rec, "account_id"), &citizen) == CID_OK)
-		printf("citizen:        %s (%s)\n", str_member(citizen, "username"),
-		       str_member(rec, "account_id"));
+	if (cid_account_get(env->store, text_member(rec, "account_id"), &citizen) == CID_OK)
+		printf("citizen:        %s (%s)\n", text_member(citizen, "username"),
+		       text_member(rec, "account_id"));
 	else
-		printf("citizen:        %s (no such account)\n", str_member(rec, "account_id"));
+		printf("citizen:        %s (no such account)\n", text_member(rec, "account_id"));
 	json_decref(citizen);
-	printf("service:        %s\n", str_member(rec, "service"));
-	printf("purpose:        %s\n", str_member(rec, "purpose"));
-	printf("attribute:      %s\n", str_member(rec, "attribute"));
+	printf("service:        %s\n", text_member(rec, "service"));
+	printf("purpose:        %s\n", text_member(rec, "purpose"));
+	printf("attribute:      %s\n", text_member(rec, "attribute"));
 	printf("state:          %s\n", state_text(rec, cli_now()));
-	printf("at:             %s\n", format_time(int_member(rec, "at"), t));
-	if (int_member(rec, "expires_at") != 0)
-		printf("expires at:     %s\n", format_time(int_member(rec, "expires_at"), t));
+	printf("at:             %s\n", format_time(cid_json_int(rec, "at"), t));
+	if (cid_json_int(rec, "expires_at") != 0)
+		printf("expires at:     %s\n", format_time(cid_json_int(rec, "expires_at"), t));
 	else
 		printf("expires at:     (none)\n");
-	printf("method:         %s\n", str_member(how, "method"));
+	printf("method:         %s\n", text_member(how, "method"));
 	if (json_object_get(how, "request_id") != NULL)
-		printf("request id:     %s\n", str_member(how, "request_id"));
-	printf("policy version: %s\n", str_member(rec, "policy_version"));
-	printf("purpose digest: %s\n", str_member(rec, "purpose_digest"));
+		printf("request id:     %s\n", text_member(how, "request_id"));
+	printf("policy version: %s\n", text_member(rec, "policy_version"));
+	printf("purpose digest: %s\n", text_member(rec, "purpose_digest"));
 }
 
 static int verb_show(struct cli_env *env, const struct consent_opts *o, const char *record_id)
@@ -277,7 +272,7 @@ static int verb_show(struct cli_env *env, const struct consent_opts *o, const ch
 	}
 	if (rc != CID_OK)
 		return cli_fail("consent", record_id, rc);
-	if (o->json) {
+	if (o->common.json) {
 		cli_print_json(rec);
 	} else {
 		print_record(env, rec);
@@ -293,7 +288,7 @@ static void report(const struct consent_opts *o, const char *username, const cha
 	json_t *records = json_array();
 
 	for (size_t i = 0; i < o->n_attributes; i++) {
-		if (!o->json)
+		if (!o->common.json)
 			printf("%s: %s %s for %s / %s (record %s)\n", username, state,
 			       o->attributes[i], o->service, o->purpose, ids[i]);
 		json_array_append_new(records,
@@ -301,7 +296,7 @@ static void report(const struct consent_opts *o, const char *username, const cha
 						"state", state, "id", ids[i]));
 		free(ids[i]);
 	}
-	if (o->json)
+	if (o->common.json)
 		cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:o}", "username", username,
 					 "account_id", id, "service", o->service, "purpose",
 					 o->purpose, "records", records));
@@ -465,7 +460,7 @@ int cid_cli_consent(int argc, char **argv)
 	status = check_options(verb, &o);
 	if (status != 0)
 		return status;
-	status = cli_open("consent", o.config, o.store, &env);
+	status = cli_open("consent", &o.common, &env);
 	if (status != 0)
 		return status;
 	if (strcmp(verb, "list") == 0)

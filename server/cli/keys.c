@@ -75,14 +75,12 @@ static int rotate(struct cli_env *env, const char *alg, bool json)
 int cid_cli_keys(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"store", required_argument, NULL, 's'},
-	    {"config", required_argument, NULL, 'c'},
-	    {"json", no_argument, NULL, 'j'},
+	    CLI_COMMON_OPTIONS,
 	    {"alg", required_argument, NULL, 'a'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *store = NULL, *config = NULL, *alg = NULL;
-	bool json = false;
+	struct cli_common common = {0};
+	const char *alg = NULL;
 	struct cli_env env;
 	int opt, status;
 
@@ -92,33 +90,30 @@ int cid_cli_keys(int argc, char **argv)
 	if (strcmp(verb, "list") != 0 && strcmp(verb, "rotate") != 0)
 		return cli_usage("keys", "unknown verb");
 	optind = 1;
-	while ((opt = getopt_long(argc - 1, argv + 1, "s:c:", opts, NULL)) != -1) {
-		switch (opt) {
-		case 's': store = optarg; break;
-		case 'c': config = optarg; break;
-		case 'j': json = true; break;
-		case 'a': alg = optarg; break;
-		default: return cli_usage("keys", "unknown option");
-		}
+	while ((opt = getopt_long(argc - 1, argv + 1, CLI_COMMON_SHORT, opts, NULL)) != -1) {
+		if (opt == 'a')
+			alg = optarg;
+		else if (!cli_common_option(&common, opt, optarg))
+			return cli_usage("keys", "unknown option");
 	}
 	if (optind != argc - 1)
 		return cli_usage("keys", "unexpected argument");
 	if (alg != NULL && strcmp(alg, "ES256") != 0 && strcmp(alg, "RS256") != 0)
 		return cli_usage("keys", "--alg must be ES256 or RS256");
-	status = cli_open("keys", config, store, &env);
+	status = cli_open("keys", &common, &env);
 	if (status != 0)
 		return status;
 	enum cid_err rc = cid_keys_ensure(env.store, cli_now());
 	if (rc != CID_OK) {
 		status = cli_fail("keys", "creating the first keys", rc);
 	} else if (strcmp(verb, "rotate") == 0) {
-		status = rotate(&env, alg, json);
+		status = rotate(&env, alg, common.json);
 	} else {
 		json_t *list = NULL;
 		rc = cid_keys_list(env.store, &list);
 		if (rc != CID_OK) {
 			status = cli_fail("keys", "list", rc);
-		} else if (json) {
+		} else if (common.json) {
 			cli_print_json(list);
 		} else {
 			print_keys(list);

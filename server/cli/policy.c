@@ -248,11 +248,11 @@ static int show(const char *service, const char *dir, bool json)
 	return 0;
 }
 
-static int reload(const char *config, const char *store, bool json)
+static int reload(const struct cli_common *common)
 {
 	struct cli_env env;
 	uint64_t counter = 0;
-	int status = cli_open("policy", config, store, &env);
+	int status = cli_open("policy", common, &env);
 	enum cid_err rc;
 
 	if (status != 0)
@@ -260,7 +260,7 @@ static int reload(const char *config, const char *store, bool json)
 	rc = cid_policies_request_reload(env.store, &counter);
 	if (rc != CID_OK) {
 		status = cli_fail("policy", "reload", rc);
-	} else if (json) {
+	} else if (common->json) {
 		cli_print_json(json_pack("{s:b, s:I, s:s}", "requested", 1, "counter",
 					 (json_int_t)counter, "store", env.cfg->store_dir));
 	} else {
@@ -276,14 +276,13 @@ static int reload(const char *config, const char *store, bool json)
 int cid_cli_policy(int argc, char **argv)
 {
 	static const struct option opts[] = {
+	    CLI_COMMON_OPTIONS,
 	    {"dir", required_argument, NULL, 'd'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"store", required_argument, NULL, 's'},
-	    {"config", required_argument, NULL, 'c'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *dir = DEFAULT_DIR, *store = NULL, *config = NULL;
-	bool json = false, is_check, is_reload;
+	const char *dir = DEFAULT_DIR;
+	struct cli_common common = {0};
+	bool is_check, is_reload;
 	int opt;
 
 	if (argc < 2 || cli_wants_help(argc, argv))
@@ -310,25 +309,24 @@ int cid_cli_policy(int argc, char **argv)
 		case 'c':
 			if (!is_reload)
 				return cli_usage("policy", "--store and --config go with reload");
-			if (opt == 's')
-				store = optarg;
-			else
-				config = optarg;
+			(void)cli_common_option(&common, opt, optarg);
 			break;
-		case 'j': json = true; break;
-		default: return cli_usage("policy", "unknown option");
+		default:
+			if (!cli_common_option(&common, opt, optarg))
+				return cli_usage("policy", "unknown option");
+			break;
 		}
 	}
 	argc -= optind + 1;
 	argv += optind + 1;
 	if (is_check)
-		return check(argc, argv, json);
+		return check(argc, argv, common.json);
 	if (is_reload) {
 		if (argc != 0)
 			return cli_usage("policy", "reload takes no argument");
-		return reload(config, store, json);
+		return reload(&common);
 	}
 	if (argc != 1)
 		return cli_usage("policy", "show takes one SERVICE");
-	return show(argv[0], dir, json);
+	return show(argv[0], dir, common.json);
 }

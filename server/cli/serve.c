@@ -79,13 +79,18 @@ static int parse(int argc, char **argv, struct cid_config *cfg, bool *check_only
 	int opt;
 	int rc;
 
-	/* the file first, so that flags override it whatever their order */
-	for (int i = 1; i < argc - 1; i++)
-		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0)
-			if (cid_config_load(cfg, argv[i + 1], err, sizeof(err)) != CID_OK) {
-				fprintf(stderr, "civicid serve: %s\n", err);
-				return 2;
-			}
+	/*
+	 * Two passes: the file first (in any spelling getopt accepts: -cFILE,
+	 * --config=FILE), so that flags override it whatever their order.
+	 */
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "c:l:p:i:s:w:P:nh", opts, NULL)) != -1)
+		if (opt == 'c' && cid_config_load(cfg, optarg, err, sizeof(err)) != CID_OK) {
+			fprintf(stderr, "civicid serve: %s\n", err);
+			return 2;
+		}
+	opterr = 1;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "c:l:p:i:s:w:P:nh", opts, NULL)) != -1) {
 		switch (opt) {

@@ -50,40 +50,11 @@ static const char user_help[] =
     "already enrolled needs --replace, which makes a new secret and ends the old one.\n";
 
 struct user_opts {
-	const char *store, *config, *password_file;
-	bool json;
+	struct cli_common common;
+	const char *password_file;
 	bool replace, disable; /* totp */
 	json_t *claims;	       /* name -> value (null: remove) */
 };
-
-/* The JSON value of one --claim NAME=VALUE, typed by the claim table. */
-static json_t *claim_value(const char *name, const char *text)
-{
-	const struct cid_claim_def *def = cid_claim_lookup(name);
-
-	if (def == NULL)
-		return NULL;
-	switch (def->type) {
-	case CID_CLAIM_BOOL:
-		if (strcmp(text, "true") == 0)
-			return json_true();
-		if (strcmp(text, "false") == 0)
-			return json_false();
-		return NULL;
-	case CID_CLAIM_INT:
-	case CID_CLAIM_TIME: {
-		char *end = NULL;
-		long long v = strtoll(text, &end, 10);
-		if (*text == '\0' || *end != '\0')
-			return NULL;
-		return json_integer(v);
-	}
-	case CID_CLAIM_OBJECT: return json_loads(text, JSON_REJECT_DUPLICATES, NULL);
-	case CID_CLAIM_STRING:
-	case CID_CLAIM_DATE: break;
-	}
-	return json_string(text);
-}
 
 static int add_claim(struct user_opts *o, const char *arg, bool unset)
 {
@@ -102,8 +73,12 @@ static int add_claim(struct user_opts *o, const char *arg, bool unset)
 			name);
 		return 2;
 	}
-	value = unset ? json_null() : claim_value(name, eq + 1);
-	if (value == NULL || (!unset && cid_claim_check(name, value) != CID_OK)) {
+	value = NULL;
+	if (unset)
+		value = json_null();
+	else if (cid_claim_parse(name, eq + 1, &value) != CID_OK)
+		value = NULL;
+	if (value == NULL) {
 		fprintf(stderr, "civicid user: bad value for claim '%s'\n", name);
 		json_decref(value);
 		return 2;
@@ -116,9 +91,7 @@ static int add_claim(struct user_opts *o, const char *arg, bool unset)
 static int parse(int argc, char **argv, struct user_opts *o)
 {
 	static const struct option opts[] = {
-	    {"store", required_argument, NULL, 's'},
-	    {"config", required_argument, NULL, 'c'},
-	    {"json", no_argument, NULL, 'j'},
+	    CLI_COMMON_OPTIONS,
 	    {"claim", required_argument, NULL, 'a'},
 	    {"unset", required_argument, NULL, 'u'},
 	    {"password-stdin", no_argument, NULL, 'P'},
@@ -130,11 +103,8 @@ static int parse(int argc, char **argv, struct user_opts *o)
 	int opt, rc;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "s:c:", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, opts, NULL)) != -1) {
 		switch (opt) {
-		case 's': o->store = optarg; break;
-		case 'c': o->config = optarg; break;
-		case 'j': o->json = true; break;
 		case 'P': o->password_file = "-"; break;
 		case 'F': o->password_file = optarg; break;
 		case 'R': o->replace = true; break;
@@ -145,7 +115,10 @@ static int parse(int argc, char **argv, struct user_opts *o)
 			if (rc != 0)
 				return rc;
 			break;
-		default: return cli_usage("user", "unknown option");
+		default:
+			if (!cli_common_option(&o->common, opt, optarg))
+				return cli_usage("user", "unknown option");
+			break;
 		}
 	}
 	return 0;
@@ -184,7 +157,7 @@ static int verb_add(struct cli_env *env, struct user_opts *o, const char *userna
 	free(pw);
 	if (rc != CID_OK)
 		return cli_fail("user", username, rc);
-	if (o->json)
+	if (o->common.json)
 		cli_print_json(json_pack("{s:s, s:s}", "username", username, "id", id));
 	else
 		printf("citizen %s added\n", username);
@@ -206,7 +179,7 @@ static int verb_passwd(struct cli_env *env, struct user_opts *o, const char *use
 	free(pw);
 	if (rc != CID_OK)
 		return cli_fail("user", username, rc);
-	if (!o->json)
+	if (!o->common.json)
 		printf("password of %s changed\n", username);
 	return 0;
 }
@@ -223,7 +196,7 @@ static int totp_disable(struct cli_env *env, const struct user_opts *o, const ch
 	}
 	if (rc != CID_OK)
 		return cli_fail("user", username, rc);
-	if (!o->json)
+	if (!o->common.json)
 		printf("TOTP removed for %s: the password alone logs in\n", username);
 	return 0;
 }
@@ -246,7 +219,7 @@ static int verb_totp(struct cli_env *env, const struct user_opts *o, const char 
 	}
 	if (rc != CID_OK)
 		return cli_fail("user", username, rc);
-	if (o->json)
+	if (o->common.json)
 		cli_print_json(json_pack("{s:s, s:s, s:s}", "username", username, "secret", secret,
 					 "uri", uri));
 	else
@@ -272,7 +245,7 @@ static int verb_list(struct cli_env *env, const struct user_opts *o)
 
 	if (rc != CID_OK)
 		return cli_fail("user", "list", rc);
-	if (o->json) {
+	if (o->common.json) {
 		cli_print_json(all);
 		return 0;
 	}
@@ -295,7 +268,7 @@ static int verb_show(struct cli_env *env, const struct user_opts *o, const char 
 
 	if (rc != CID_OK)
 		return cli_fail("user", username, rc);
-	if (o->json) {
+	if (o->common.json) {
 		cli_print_json(u);
 	} else {
 		print_user(u);
@@ -326,7 +299,7 @@ static int run_verb(struct cli_env *env, struct user_opts *o, const char *verb,
 	}
 	if (rc != CID_OK)
 		return cli_fail("user", username, rc);
-	if (!o->json)
+	if (!o->common.json)
 		printf("citizen %s updated\n", username);
 	return 0;
 }
@@ -372,7 +345,7 @@ int cid_cli_user(int argc, char **argv)
 		status = cli_usage("user", "totp takes --replace or --disable, not both");
 		goto out;
 	}
-	status = cli_open("user", o.config, o.store, &env);
+	status = cli_open("user", &o.common, &env);
 	if (status != 0)
 		goto out;
 	if (strcmp(verb, "list") == 0)

@@ -22,19 +22,14 @@
 #include <string.h>
 #include <time.h>
 
-struct job {
-	struct job *next;
-	struct conn *c;
-};
-
 struct cid_http {
 	struct MHD_Daemon *mhd;
 	struct cid_ctx *ctx;
 	const struct cid_templates *tpl;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct job *head, *tail;
-	bool stopping;
+	struct conn *head, *tail; /* login jobs waiting for a worker */
+	bool stopping;		  /* set once: no job is queued after it */
 	pthread_t *workers;
 	unsigned n_workers;
 };
@@ -43,6 +38,7 @@ struct cid_http {
 struct conn {
 	struct cid_http *h;
 	struct MHD_Connection *mhd;
+	struct conn *next; /* in the login queue */
 	const struct route *route;
 	struct cid_buf body;
 	bool too_big;
@@ -74,43 +70,47 @@ static void *login_worker(void *arg)
 	struct cid_http *h = arg;
 
 	for (;;) {
-		struct job *j;
+		struct conn *c;
 
 		pthread_mutex_lock(&h->lock);
 		while (h->head == NULL && !h->stopping)
 			pthread_cond_wait(&h->cond, &h->lock);
-		j = h->head;
-		if (j == NULL) {
+		c = h->head;
+		if (c == NULL) {
 			pthread_mutex_unlock(&h->lock);
 			return NULL;
 		}
-		h->head = j->next;
+		h->head = c->next;
 		if (h->head == NULL)
 			h->tail = NULL;
 		pthread_mutex_unlock(&h->lock);
-		j->c->rc = j->c->route->fn(h->ctx, &j->c->req, &j->c->reply);
-		j->c->done = true;
-		MHD_resume_connection(j->c->mhd);
-		free(j);
+		c->rc = c->route->fn(h->ctx, &c->req, &c->reply);
+		c->done = true;
+		MHD_resume_connection(c->mhd);
 	}
 }
 
+/*
+ * Queues c for a login worker; false once stopping, since the workers may have
+ * exited and a connection left suspended would outlive MHD_stop_daemon.
+ */
 static bool enqueue(struct cid_http *h, struct conn *c)
 {
-	struct job *j = calloc(1, sizeof(*j));
+	bool queued = false;
 
-	if (j == NULL)
-		return false;
-	j->c = c;
 	pthread_mutex_lock(&h->lock);
-	if (h->tail != NULL)
-		h->tail->next = j;
-	else
-		h->head = j;
-	h->tail = j;
-	pthread_cond_signal(&h->cond);
+	if (!h->stopping) {
+		c->next = NULL;
+		if (h->tail != NULL)
+			h->tail->next = c;
+		else
+			h->head = c;
+		h->tail = c;
+		pthread_cond_signal(&h->cond);
+		queued = true;
+	}
 	pthread_mutex_unlock(&h->lock);
-	return true;
+	return queued;
 }
 
 struct args {
@@ -145,6 +145,23 @@ static const char *header(struct MHD_Connection *mhd, enum MHD_ValueKind kind, c
 }
 
 /* Fills c->req from the connection. Returns the error reply's status, or 0. */
+/*
+ * True if a Content-Type names application/x-www-form-urlencoded (RFC 9110
+ * §8.3.1: the media type, case-insensitive, then nothing or parameters).
+ */
+static bool is_form(const char *ctype)
+{
+	static const char form[] = "application/x-www-form-urlencoded";
+	const size_t n = sizeof(form) - 1;
+
+	if (ctype == NULL || strncasecmp(ctype, form, n) != 0)
+		return false;
+	ctype += n;
+	while (*ctype == ' ' || *ctype == '\t')
+		ctype++;
+	return *ctype == '\0' || *ctype == ';';
+}
+
 static int build_request(struct conn *c, const char *method)
 {
 	struct MHD_Connection *mhd = c->mhd;
@@ -163,8 +180,7 @@ static int build_request(struct conn *c, const char *method)
 	ctype = header(mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE, &too_long);
 	if (too_long)
 		return 431;
-	c->req.form_content_type =
-	    ctype != NULL && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0;
+	c->req.form_content_type = is_form(ctype);
 	if (ci != NULL && ci->client_addr != NULL) {
 		const struct sockaddr *sa = ci->client_addr;
 		const void *src = sa->sa_family == AF_INET6
@@ -257,6 +273,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 				return MHD_NO;
 			return cid_respond(h->tpl, mhd, &c->reply);
 		}
+		if (c->route->fn == NULL)
+			return cid_respond_css(h->tpl, mhd);
 		if (c->route->slow) {
 			c->in_worker = true;
 			MHD_suspend_connection(mhd);

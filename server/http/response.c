@@ -5,8 +5,8 @@
  */
 #include "route.h"
 
+#include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 /* Pages: our stylesheet only, no script, no framing. */
 #define PAGE_CSP                                                                                   \
@@ -19,26 +19,59 @@ static void add(struct MHD_Response *r, const char *name, const char *value)
 		(void)MHD_add_response_header(r, name, value);
 }
 
+/* Adds the headers every answer carries, queues r with status, and releases r. */
+static enum MHD_Result queue(struct MHD_Connection *mhd, int status, struct MHD_Response *r)
+{
+	enum MHD_Result ret;
+
+	add(r, "X-Content-Type-Options", "nosniff");
+	add(r, "X-Frame-Options", "DENY");
+	add(r, "Referrer-Policy", "no-referrer");
+	ret = MHD_queue_response(mhd, (unsigned int)status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+enum MHD_Result cid_respond_css(const struct cid_templates *tpl, struct MHD_Connection *mhd)
+{
+	size_t len = 0;
+	const char *css = cid_templates_css(tpl, &len);
+	struct MHD_Response *r =
+	    MHD_create_response_from_buffer(len, (void *)(uintptr_t)css, MHD_RESPMEM_PERSISTENT);
+
+	if (r == NULL)
+		return MHD_NO;
+	add(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/css; charset=utf-8");
+	return queue(mhd, 200, r);
+}
+
+/* A page that cannot be rendered still gets an answer, never a dropped connection. */
+static enum MHD_Result respond_render_failure(struct MHD_Connection *mhd)
+{
+	static const char body[] = "civicid: the page could not be rendered\n";
+	struct MHD_Response *r = MHD_create_response_from_buffer(
+	    sizeof(body) - 1, (void *)(uintptr_t)body, MHD_RESPMEM_PERSISTENT);
+
+	if (r == NULL)
+		return MHD_NO;
+	add(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+	add(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	return queue(mhd, 500, r);
+}
+
 enum MHD_Result cid_respond(const struct cid_templates *tpl, struct MHD_Connection *mhd,
 			    struct cid_reply *reply)
 {
 	struct MHD_Response *r;
-	enum MHD_Result ret;
 	char *html = NULL;
 	size_t len = 0;
 	const char *ctype = reply->content_type;
 	int status = reply->status == 0 ? 500 : reply->status;
 
-	if (reply->locale != NULL && strcmp(reply->locale, "css") == 0) {
-		const char *css = cid_templates_css(tpl, &len);
-
-		r = MHD_create_response_from_buffer(len, (void *)(uintptr_t)css,
-						    MHD_RESPMEM_PERSISTENT);
-		ctype = "text/css; charset=utf-8";
-	} else if (reply->page != CID_PAGE_NONE) {
+	if (reply->page != CID_PAGE_NONE) {
 		if (cid_templates_render(tpl, reply->page, reply->page_data, reply->locale, &html,
 					 &len) != CID_OK)
-			return MHD_NO;
+			return respond_render_failure(mhd);
 		r = MHD_create_response_from_buffer(len, html, MHD_RESPMEM_MUST_FREE);
 		ctype = "text/html; charset=utf-8";
 		if (r != NULL)
@@ -62,10 +95,5 @@ enum MHD_Result cid_respond(const struct cid_templates *tpl, struct MHD_Connecti
 		add(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 		add(r, MHD_HTTP_HEADER_PRAGMA, "no-cache");
 	}
-	add(r, "X-Content-Type-Options", "nosniff");
-	add(r, "X-Frame-Options", "DENY");
-	add(r, "Referrer-Policy", "no-referrer");
-	ret = MHD_queue_response(mhd, (unsigned int)status, r);
-	MHD_destroy_response(r);
-	return ret;
+	return queue(mhd, status, r);
 }

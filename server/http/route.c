@@ -20,20 +20,6 @@ static enum cid_err jwks(struct cid_ctx *ctx, const struct cid_request *req,
 	return cid_oidc_jwks(ctx, reply);
 }
 
-/* Served from the templates by cid_respond (status 0 marks it). */
-static enum cid_err stylesheet(struct cid_ctx *ctx, const struct cid_request *req,
-			       struct cid_reply *reply)
-{
-	(void)ctx;
-	(void)req;
-	reply->status = 200;
-	reply->content_type = "text/css; charset=utf-8";
-	reply->body = NULL;
-	reply->page = CID_PAGE_NONE;
-	reply->locale = "css";
-	return CID_OK;
-}
-
 /* path, fn, get, post, page, slow */
 static const struct route routes[] = {
     {"/.well-known/openid-configuration", discovery, true, false, false, false},
@@ -47,7 +33,7 @@ static const struct route routes[] = {
     {"/introspect", cid_oidc_introspect, false, true, false, false},
     {"/revoke", cid_oidc_revoke, false, true, false, false},
     {"/logout", cid_oidc_logout, true, true, true, false},
-    {"/static/civicid.css", stylesheet, true, false, false, false},
+    {"/static/civicid.css", NULL, true, false, false, false},
 };
 
 const struct route *cid_route_find(const char *path, const char *method, int *status)

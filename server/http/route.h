@@ -13,7 +13,7 @@
 
 struct route {
 	const char *path;
-	/* the endpoint; NULL for the routes the skin serves itself (static files) */
+	/* the endpoint; NULL for the stylesheet, which the skin serves itself */
 	enum cid_err (*fn)(struct cid_ctx *ctx, const struct cid_request *req,
 			   struct cid_reply *reply);
 	bool get, post;
@@ -30,5 +30,8 @@ const struct route *cid_route_find(const char *path, const char *method, int *st
 /* Sends reply (rendering its page with tpl) on the connection. */
 enum MHD_Result cid_respond(const struct cid_templates *tpl, struct MHD_Connection *mhd,
 			    struct cid_reply *reply);
+
+/* Sends the stylesheet of tpl (200, text/css) on the connection. */
+enum MHD_Result cid_respond_css(const struct cid_templates *tpl, struct MHD_Connection *mhd);
 
 #endif

@@ -25,6 +25,7 @@ static const char *const page_files[] = {
 
 struct cid_templates {
 	char *pages[N_PAGES];
+	size_t page_len[N_PAGES];
 	char *css;
 	size_t css_len;
 	json_t *messages_ja;
@@ -56,8 +57,7 @@ static enum cid_err read_file(const char *dir, const char *name, char **out, siz
 	CID_ENSURE(fread(data, 1, (size_t)size, f) == (size_t)size, CID_ERR_IO);
 	data[size] = '\0';
 	*out = data;
-	if (len != NULL)
-		*len = (size_t)size;
+	*len = (size_t)size;
 	data = NULL;
 out:
 	if (f != NULL)
@@ -96,7 +96,8 @@ enum cid_err cid_templates_load(const char *web_dir, struct cid_templates **out,
 		   CID_ERR_TOOBIG);
 	for (size_t i = 0; i < N_PAGES; i++)
 		if (page_files[i] != NULL)
-			CID_TRY(read_file(dir, page_files[i], &t->pages[i], NULL, err, errsz));
+			CID_TRY(read_file(dir, page_files[i], &t->pages[i], &t->page_len[i], err,
+					  errsz));
 	CID_ENSURE(snprintf(dir, sizeof(dir), "%s/static", web_dir) < (int)sizeof(dir),
 		   CID_ERR_TOOBIG);
 	CID_TRY(read_file(dir, "civicid.css", &t->css, &t->css_len, err, errsz));
@@ -260,7 +261,7 @@ enum cid_err cid_templates_render(const struct cid_templates *t, enum cid_page p
 	r.out = &b;
 	r.messages = locale != NULL && strcmp(locale, "en") == 0 ? t->messages_en : t->messages_ja;
 	r.root = data;
-	render_span(&r, tpl, tpl + strlen(tpl), data, 0);
+	render_span(&r, tpl, tpl + t->page_len[page], data, 0);
 	rc = cid_buf_status(&b);
 	if (rc != CID_OK) {
 		cid_buf_free(&b);

@@ -32,6 +32,7 @@ rp_id=$(jf client_id <<<"$code"); rp_secret=$(jf client_secret <<<"$code")
 $bin serve --store "$store" --port "$port" --issuer "$iss" --policies "$tmp/policies" >"$tmp/log" 2>&1 &
 pid=$!
 for _ in $(seq 50); do grep -q listening "$tmp/log" && break; sleep 0.1; done
+grep -q listening "$tmp/log" || { echo "civicid serve did not start:" >&2; cat "$tmp/log" >&2; exit 1; }
 
 # a citizen's token through the real login form
 jar=$tmp/jar

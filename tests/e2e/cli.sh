@@ -9,31 +9,13 @@ bin=${CIVICID_BIN:?set CIVICID_BIN}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 store=$tmp/store
-fails=0
-n=0
-
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && sed 's/^/#   /' <<<"$2"; }
-# expect STATUS DESCRIPTION CMD... : runs CMD, checks its exit status, keeps output in $out/$err
-expect() {
-	local want=$1 desc=$2
-	shift 2
-	out=$("$@" 2>"$tmp/err"); local got=$?
-	err=$(cat "$tmp/err")
-	if [ "$got" -eq "$want" ]; then ok "$desc"; else bad "$desc (exit $got, wanted $want)" "$out$err"; fi
-}
-has() { # has DESCRIPTION HAYSTACK NEEDLE
-	if grep -qF -- "$3" <<<"$2"; then ok "$1"; else bad "$1" "$2"; fi
-}
-hasnt() {
-	if grep -qF -- "$3" <<<"$2"; then bad "$1" "$2"; else ok "$1"; fi
-}
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+# shellcheck source=tap.sh
+. "$(dirname "$0")/tap.sh"
 C=(--store "$store")
 
 # help
 expect 0 "civicid --help" "$bin" --help
-for c in serve user client keys; do has "--help lists $c" "$out" "$c"; done
+for c in serve user client keys policy consent; do has "--help lists $c" "$out" "  $c "; done
 expect 2 "no command is a usage error" "$bin"
 expect 2 "unknown command" "$bin" frobnicate
 has "unknown command says so" "$err" "unknown command"
@@ -64,11 +46,11 @@ has "list has hanako" "$out" hanako
 hasnt "list never shows password hashes" "$out" argon2
 expect 0 "user show" "$bin" user show hanako "${C[@]}" --json
 has "show has the Kana name" "$out" 'ヤマダ'
-has "household_size is a number" "$(json "d['claims']['household_size']" <<<"$out")" 3
+same "household_size is a number" "$(json "repr(d['claims']['household_size'])" <<<"$out")" 3
 hasnt "show never shows the password hash" "$out" argon2
 expect 0 "user set claim" "$bin" user set hanako "${C[@]}" --claim household_size=4 --unset resident_district
 expect 0 "user show after set" "$bin" user show hanako "${C[@]}" --json
-has "set changed household_size" "$(json "d['claims']['household_size']" <<<"$out")" 4
+same "set changed household_size" "$(json "repr(d['claims']['household_size'])" <<<"$out")" 4
 hasnt "unset removed resident_district" "$out" resident_district
 expect 1 "show unknown user" "$bin" user show nobody "${C[@]}"
 has "unknown user says not found" "$err" "not found"
@@ -152,6 +134,8 @@ expect 2 "rotate unknown alg" "$bin" keys rotate --alg HS256 "${C[@]}"
 printf 'port = 99999\n' >"$tmp/bad.conf"
 expect 2 "serve refuses a bad config" "$bin" serve --config "$tmp/bad.conf" --store "$store" --check
 has "bad config names file and line" "$err" "bad.conf:1:"
+expect 2 "serve reads --config=FILE too" "$bin" serve --config="$tmp/bad.conf" --store "$store" --check
+has "--config=FILE names file and line" "$err" "bad.conf:1:"
 printf 'code_ttl = 30\n' >"$tmp/good.conf"
 here=$(cd "$(dirname "$0")/../.." && pwd)
 expect 0 "serve --check accepts a good config" "$bin" serve --config "$tmp/good.conf" --store "$store" --policies "$here/policies" --check
@@ -167,7 +151,7 @@ has "every error of the file is reported" "$err" "x.policy:4:"
 
 # policy reload: a counter that running servers poll
 expect 0 "policy reload" "$bin" policy reload --store "$store" --json
-has "policy reload counts" "$(json "d['counter']" <<<"$out")" 1
+same "policy reload counts" "$(json "d['counter']" <<<"$out")" 1
 expect 0 "policy reload again" "$bin" policy reload --store "$store"
 has "policy reload says when" "$out" "within 5 s"
 expect 2 "policy reload takes no --dir" "$bin" policy reload --store "$store" --dir policies

@@ -9,29 +9,8 @@ bin=${CIVICID_BIN:?set CIVICID_BIN}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 store=$tmp/store
-fails=0
-n=0
-
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && sed 's/^/#   /' <<<"$2"; }
-# expect STATUS DESCRIPTION CMD... : runs CMD, checks its exit status, keeps output in $out/$err
-expect() {
-	local want=$1 desc=$2
-	shift 2
-	out=$("$@" 2>"$tmp/err"); local got=$?
-	err=$(cat "$tmp/err")
-	if [ "$got" -eq "$want" ]; then ok "$desc"; else bad "$desc (exit $got, wanted $want)" "$out$err"; fi
-}
-has() { # has DESCRIPTION HAYSTACK NEEDLE
-	if grep -qF -- "$3" <<<"$2"; then ok "$1"; else bad "$1" "$2"; fi
-}
-hasnt() {
-	if grep -qF -- "$3" <<<"$2"; then bad "$1" "$2"; else ok "$1"; fi
-}
-same() { # same DESCRIPTION GOT WANTED
-	if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "got '$2', wanted '$3'"; fi
-}
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+# shellcheck source=tap.sh
+. "$(dirname "$0")/tap.sh"
 C=(--store "$store")
 CC=(--service childcare --purpose fee-calculation)
 V1=3f1c0e6a9d2b4c5e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e

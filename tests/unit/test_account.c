@@ -1061,9 +1061,51 @@ static void test_totp_code_accepted_once_under_concurrency(void **state)
 	free(secret);
 }
 
+/* Operator text to typed claim values (the CLI's --claim), table-driven. */
+static void test_claim_parse_table(void **state)
+{
+	static const struct {
+		const char *name, *text;
+		enum cid_err rc;
+		const char *json; /* the value, compact JSON, when rc is CID_OK */
+	} rows[] = {
+	    {"household_size", "3", CID_OK, "3"},
+	    {"household_size", "0", CID_ERR_INVALID, NULL},
+	    {"household_size", "3x", CID_ERR_INVALID, NULL},
+	    {"household_size", "", CID_ERR_INVALID, NULL},
+	    {"household_size", "99999999999999999999", CID_ERR_INVALID, NULL},
+	    {"email_verified", "true", CID_OK, "true"},
+	    {"email_verified", "yes", CID_ERR_INVALID, NULL},
+	    {"birthdate", "1988-04-12", CID_OK, "\"1988-04-12\""},
+	    {"birthdate", "1988-02-30", CID_ERR_INVALID, NULL},
+	    {"family_name#ja-Kana-JP", "ヤマダ", CID_OK, "\"ヤマダ\""},
+	    {"address", "{\"locality\":\"Aizu\"}", CID_OK, "{\"locality\":\"Aizu\"}"},
+	    {"address", "{\"locality\":1", CID_ERR_INVALID, NULL},
+	    {"favourite_colour", "blue", CID_ERR_INVALID, NULL},
+	    {"updated_at", "1", CID_ERR_INVALID, NULL},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		json_t *v = NULL;
+		enum cid_err rc = cid_claim_parse(rows[i].name, rows[i].text, &v);
+
+		if (rc != rows[i].rc)
+			fail_msg("row %zu (%s=%s): %s", i, rows[i].name, rows[i].text,
+				 cid_strerror(rc));
+		if (rc == CID_OK) {
+			char *got = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+			assert_string_equal(got, rows[i].json);
+			free(got);
+			json_decref(v);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_claim_parse_table),
 	    cmocka_unit_test(test_claim_check_table),
 	    cmocka_unit_test(test_claim_string_length_limit),
 	    cmocka_unit_test(test_claim_lookup_and_table),

@@ -36,6 +36,10 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->access_ttl, CID_ACCESS_TTL);
 	assert_int_equal(cfg->argon2.m_cost_kib, CID_ARGON2_M_KIB);
 	assert_int_equal(cfg->argon2.t_cost, CID_ARGON2_T);
+	/* OWASP's argon2id minimum, pinned so the macros cannot drift below it */
+	assert_int_equal(cfg->argon2.m_cost_kib, 19456);
+	assert_int_equal(cfg->argon2.t_cost, 2);
+	assert_int_equal(cfg->argon2.parallelism, 1);
 	assert_string_equal(cfg->default_locale, "ja");
 	assert_int_equal(cid_config_check(cfg, err, sizeof(err)), CID_OK);
 	cid_config_free(cfg);

@@ -31,30 +31,6 @@
 #define WEEK	   (7 * 24 * 3600)
 #define N_ORDERING 40 /* past 0x0f and 0x1f: hex keys must still sort by number */
 
-struct fixture {
-	char dir[256];
-	struct cid_store *s;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	f->s = cid_test_store_open(f->dir);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	cid_test_store_close(f->s, f->dir);
-	free(f);
-	return 0;
-}
-
 static struct cid_consent_context context(const char *account_id, const char *service,
 					  const char *purpose, int64_t now)
 {
@@ -151,7 +127,7 @@ static json_int_t int_member(const json_t *o, const char *name)
 
 static void test_withdraw_after_grant_keeps_both_records(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	char *grant = record1(f->s, "email", CID_CONSENT_GRANTED, 0, NOW);
 	char *withdrawal = record1(f->s, "email", CID_CONSENT_WITHDRAWN, 0, NOW + 60);
 	struct cid_consent_facts *facts = current(f->s, HANAKO, SERVICE, PURPOSE, NOW + 61);
@@ -184,7 +160,7 @@ static void test_withdraw_after_grant_keeps_both_records(void **state)
 
 static void test_grant_expires_at_its_expiry(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	char *id = record1(f->s, "birthdate", CID_CONSENT_GRANTED, NOW + WEEK, NOW);
 	struct cid_consent_facts *before = current(f->s, HANAKO, SERVICE, PURPOSE, NOW + WEEK - 1);
 	struct cid_consent_facts *at = current(f->s, HANAKO, SERVICE, PURPOSE, NOW + WEEK);
@@ -209,7 +185,7 @@ static void test_grant_expires_at_its_expiry(void **state)
 
 static void test_refusal_is_current_and_a_later_grant_supersedes_it(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	char *refusal = record1(f->s, "household_size", CID_CONSENT_REFUSED, 0, NOW);
 	struct cid_consent_facts *facts = current(f->s, HANAKO, SERVICE, PURPOSE, NOW);
 	char *grant = NULL;
@@ -230,7 +206,7 @@ static void test_refusal_is_current_and_a_later_grant_supersedes_it(void **state
 
 static void test_expiry_of_refusal_or_withdrawal_is_not_recorded(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	char *id = record1(f->s, "email", CID_CONSENT_REFUSED, NOW + WEEK, NOW);
 	json_t *rec = NULL;
 
@@ -242,7 +218,7 @@ static void test_expiry_of_refusal_or_withdrawal_is_not_recorded(void **state)
 
 static void test_several_attributes_in_one_call(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	struct cid_consent_context ctx = context(HANAKO, SERVICE, PURPOSE, NOW);
 	const struct cid_consent_change changes[] = {
 	    {"email", CID_CONSENT_GRANTED, NOW + WEEK},
@@ -289,7 +265,7 @@ static void test_several_attributes_in_one_call(void **state)
 
 static void test_invalid_change_in_a_batch_writes_nothing(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	struct cid_consent_context ctx = context(HANAKO, SERVICE, PURPOSE, NOW);
 	const struct cid_consent_change bad_last[] = {
 	    {"email", CID_CONSENT_GRANTED, 0},
@@ -319,7 +295,7 @@ static void test_invalid_change_in_a_batch_writes_nothing(void **state)
 
 static void test_withdraw_fails_whole_batch_without_a_grant(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	struct cid_consent_context ctx = context(HANAKO, SERVICE, PURPOSE, NOW + 10);
 	const char *const attrs[] = {"email", "birthdate"};
 	char *email = record1(f->s, "email", CID_CONSENT_GRANTED, 0, NOW);
@@ -335,7 +311,7 @@ static void test_withdraw_fails_whole_batch_without_a_grant(void **state)
 
 static void test_withdraw_records_the_versions_it_withdraws(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	struct cid_consent_context grant = context(HANAKO, SERVICE, PURPOSE, NOW);
 	struct cid_consent_context withdraw = context(HANAKO, SERVICE, PURPOSE, NOW + 10);
 	const struct cid_consent_change c[] = {{"email", CID_CONSENT_GRANTED, NOW + WEEK}};
@@ -370,7 +346,7 @@ static void test_withdraw_records_the_versions_it_withdraws(void **state)
 
 static void test_withdraw_refuses_an_expired_grant(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	struct cid_consent_context ctx = context(HANAKO, SERVICE, PURPOSE, NOW + WEEK);
 	const char *const attrs[] = {"email"};
 
@@ -383,7 +359,7 @@ static void test_withdraw_refuses_an_expired_grant(void **state)
 
 static void test_current_sees_only_its_citizen_service_and_purpose(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 
 	/* neighbours, including names that extend ours ("childcare" / "childcare2") */
 	const struct {
@@ -443,7 +419,7 @@ static void test_current_sees_only_its_citizen_service_and_purpose(void **state)
 
 static void test_ordering_past_sixteen_records(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	char *ids[N_ORDERING];
 	struct cid_consent_facts *facts = NULL;
 	json_t *h = NULL;
@@ -501,7 +477,7 @@ static void test_ordering_past_sixteen_records(void **state)
 
 static void test_get_by_id(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	char *a = record1(f->s, "email", CID_CONSENT_GRANTED, NOW + WEEK, NOW);
 	char *b = record1(f->s, "birthdate", CID_CONSENT_REFUSED, 0, NOW + 1);
 	json_t *rec = NULL;
@@ -530,7 +506,7 @@ static void test_get_by_id(void **state)
 
 static void test_facts_outlive_the_transaction(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	char *id = record1(f->s, "email", CID_CONSENT_GRANTED, 0, NOW);
 	struct cid_consent_facts *facts = current(f->s, HANAKO, SERVICE, PURPOSE, NOW);
 	const struct cid_consent_fact *email = fact_of(facts, "email");
@@ -649,7 +625,7 @@ static const struct record_case record_cases[] = {
 
 static void test_record_input_table(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 
 	for (size_t i = 0; i < sizeof(record_cases) / sizeof(record_cases[0]); i++) {
 		const struct record_case *r = &record_cases[i];
@@ -690,29 +666,35 @@ static void test_record_input_table(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_withdraw_after_grant_keeps_both_records, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_grant_expires_at_its_expiry, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_withdraw_after_grant_keeps_both_records,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_grant_expires_at_its_expiry, cid_test_store_setup,
+					    cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_refusal_is_current_and_a_later_grant_supersedes_it,
-					    setup, teardown),
+					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_expiry_of_refusal_or_withdrawal_is_not_recorded,
-					    setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_several_attributes_in_one_call, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_invalid_change_in_a_batch_writes_nothing, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_withdraw_fails_whole_batch_without_a_grant, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_withdraw_records_the_versions_it_withdraws, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_withdraw_refuses_an_expired_grant, setup,
-					    teardown),
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_several_attributes_in_one_call,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_invalid_change_in_a_batch_writes_nothing,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_withdraw_fails_whole_batch_without_a_grant,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_withdraw_records_the_versions_it_withdraws,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_withdraw_refuses_an_expired_grant,
+					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_current_sees_only_its_citizen_service_and_purpose,
-					    setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_ordering_past_sixteen_records, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_get_by_id, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_facts_outlive_the_transaction, setup, teardown),
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_ordering_past_sixteen_records,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_get_by_id, cid_test_store_setup,
+					    cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_facts_outlive_the_transaction,
+					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test(test_state_names),
-	    cmocka_unit_test_setup_teardown(test_record_input_table, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_record_input_table, cid_test_store_setup,
+					    cid_test_store_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

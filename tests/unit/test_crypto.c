@@ -93,6 +93,41 @@ static void test_random_uuid_is_v4(void **state)
 	assert_string_not_equal(a, b);
 }
 
+static void test_token_and_uuid_syntax_table(void **state)
+{
+	static const struct {
+		const char *s;
+		bool token, uuid;
+	} rows[] = {
+	    {"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop-", true, false},
+	    {"0123456789_-abcdefghijklmnopqrstuvwxyzABCDEF", false, false}, /* 44 chars */
+	    {"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmno+", false, false},   /* 42, '+' */
+	    {"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn=p", false, false},
+	    {"0a1b2c3d-0000-4000-8000-000000000001", false, true},
+	    {"0A1B2C3D-0000-4000-8000-000000000001", false, false}, /* uppercase */
+	    {"0a1b2c3d00000-4000-8000-000000000001", false, false}, /* dash misplaced */
+	    {"0a1b2c3d-0000-4000-8000-00000000000g", false, false},
+	    {"0a1b2c3d-0000-4000-8000-0000000000011", false, false},
+	    {"", false, false},
+	    {NULL, false, false},
+	};
+
+	char token[CID_TOKEN_CHARS + 1];
+	char uuid[CID_ID_CHARS + 1];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		if (cid_token_syntax_ok(rows[i].s) != rows[i].token ||
+		    cid_uuid_syntax_ok(rows[i].s) != rows[i].uuid)
+			fail_msg("row %zu: %s", i, rows[i].s ? rows[i].s : "(null)");
+	}
+	/* what the generators write always passes */
+	assert_int_equal(cid_random_token(token), CID_OK);
+	assert_true(cid_token_syntax_ok(token));
+	assert_int_equal(cid_random_uuid(uuid), CID_OK);
+	assert_true(cid_uuid_syntax_ok(uuid));
+}
+
 static void test_random_bytes_sizes(void **state)
 {
 	unsigned char big[65536];
@@ -343,6 +378,7 @@ int main(void)
 	    cmocka_unit_test(test_random_token_is_43_base64url_chars),
 	    cmocka_unit_test(test_random_token_uses_whole_alphabet),
 	    cmocka_unit_test(test_random_uuid_is_v4),
+	    cmocka_unit_test(test_token_and_uuid_syntax_table),
 	    cmocka_unit_test(test_random_bytes_sizes),
 	    cmocka_unit_test(test_secret_hash_sha256_vectors),
 	    cmocka_unit_test(test_hex),

@@ -4,6 +4,7 @@
  * (cid_oidc_parse_basic). One row per case: the input and the expected error.
  */
 #include "oidc.h"
+#include "oidc_int.h"
 #include "support.h"
 
 #include <setjmp.h>
@@ -103,6 +104,12 @@ static const struct authz_case authz_cases[] = {
      BASE "&scope=openid&code_challenge=abc&code_challenge_method=S256", "invalid_request"},
     {"pkce challenge bad alphabet", &confidential,
      BASE "&scope=openid&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw+cM"
+	  "&code_challenge_method=S256",
+     "invalid_request"},
+    /* RFC 4648 §3.5: the last character of a 32-byte value carries two zero bits;
+     * a challenge with them set is no SHA-256 output */
+    {"pkce challenge not canonical", &confidential,
+     BASE "&scope=openid&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN"
 	  "&code_challenge_method=S256",
      "invalid_request"},
     {"response_type missing", &confidential, "client_id=rp1&redirect_uri=x&scope=openid",
@@ -262,9 +269,41 @@ static void test_parse_basic_oversize_rejected(void **state)
 	free(h);
 }
 
+/* Cookies: HttpOnly and SameSite always; Secure exactly when the issuer is https. */
+static void test_cookie_attributes_follow_the_issuer(void **state)
+{
+	static const struct {
+		const char *issuer;
+		bool secure;
+	} rows[] = {
+	    {"https://id.city.example", true},
+	    {"http://127.0.0.1:8080", false},
+	};
+
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct cid_config *cfg = NULL;
+		struct cid_reply r = {0};
+
+		assert_int_equal(cid_config_new(&cfg), CID_OK);
+		assert_int_equal(cid_config_set(cfg, "issuer", rows[i].issuer, err, sizeof(err)),
+				 CID_OK);
+		assert_int_equal(oidc_reply_cookie(&r, cfg, "c", "v", 60, "Lax"), CID_OK);
+		assert_int_equal(r.n_cookies, 1);
+		assert_non_null(strstr(r.cookies[0], "c=v; Path=/; HttpOnly; SameSite=Lax"));
+		assert_non_null(strstr(r.cookies[0], "Max-Age=60"));
+		assert_int_equal(strstr(r.cookies[0], "; Secure") != NULL, rows[i].secure);
+		cid_reply_free(&r);
+		cid_config_free(cfg);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_cookie_attributes_follow_the_issuer),
 	    cmocka_unit_test(test_authz_check_table),
 	    cmocka_unit_test(test_authz_check_normalises),
 	    cmocka_unit_test(test_parse_basic_table),

@@ -1078,6 +1078,101 @@ static json_t *userinfo(struct fixture *f, const char *at, int expect_status)
 	return j;
 }
 
+struct userinfo_row {
+	const char *name;
+	const char *authorization;
+	const char *form; /* POSTed form body, or NULL for a GET */
+	int status;
+	const char *error; /* NULL: neither in the challenge nor a body */
+};
+
+/* Calls userinfo as row says; true if the reply is the row's refusal. */
+static bool userinfo_refuses(struct fixture *f, const struct userinfo_row *row)
+{
+	struct cid_request req = {.post = row->form != NULL,
+				  .form_content_type = row->form != NULL,
+				  .authorization = row->authorization,
+				  .now = AT};
+	struct cid_reply reply = {0};
+	const char *www;
+	char want[64];
+	json_t *body;
+	bool ok;
+
+	if (row->form != NULL)
+		assert_int_equal(cid_params_parse_form(&req.params, row->form, strlen(row->form)),
+				 CID_OK);
+	assert_int_equal(cid_oidc_userinfo(f->ctx, &req, &reply), CID_OK);
+	www = reply.www_authenticate == NULL ? "" : reply.www_authenticate;
+	body = body_of(&reply);
+	ok = reply.status == row->status && strncmp(www, "Bearer ", 7) == 0;
+	if (row->error == NULL) {
+		ok = ok && strstr(www, "error=") == NULL && reply.body == NULL;
+	} else {
+		snprintf(want, sizeof(want), "error=\"%s\"", row->error);
+		ok = ok && strstr(www, want) != NULL &&
+		     cid_str_eq(cid_str_of(json_string_value(json_object_get(body, "error"))),
+				row->error);
+	}
+	if (!ok)
+		print_error("%s: got %d, WWW-Authenticate: %s, body %s\n", row->name, reply.status,
+			    www, reply.body == NULL ? "(none)" : reply.body);
+	json_decref(body);
+	cid_reply_free(&reply);
+	cid_request_clear(&req);
+	return ok;
+}
+
+/*= RFC 6750 §3.1: each refusal of userinfo carries its status and, when the
+ *# request carried a token, the error in the WWW-Authenticate: Bearer challenge */
+static void test_userinfo_refusals(void **state)
+{
+	struct fixture *f = *state;
+	char rt[CID_TOKEN_CHARS + 1];
+	char at[CID_MAX_TOKEN];
+	char tok[CID_MAX_TOKEN];
+	char bearer[CID_MAX_TOKEN + 16];
+	char narrow[CID_MAX_TOKEN + 16];
+	char svc[CID_MAX_TOKEN + 16];
+	char twice[CID_MAX_TOKEN + 16];
+	char form[256];
+	json_t *j = redeem(f, RP1);
+	int bad = 0;
+
+	copy_member(j, "refresh_token", rt, sizeof(rt));
+	copy_member(j, "access_token", at, sizeof(at));
+	json_decref(j);
+	snprintf(bearer, sizeof(bearer), "Bearer %s", at);
+	snprintf(twice, sizeof(twice), "access_token=%s", at);
+	/* a grant's token narrowed to profile: no openid scope */
+	snprintf(form, sizeof(form), "grant_type=refresh_token&refresh_token=%s&scope=profile", rt);
+	j = post_as(f, EP_TOKEN, RP1, form, 200);
+	copy_member(j, "access_token", tok, sizeof(tok));
+	json_decref(j);
+	snprintf(narrow, sizeof(narrow), "Bearer %s", tok);
+	/* a service's own token: no citizen behind it */
+	j = post_as(f, EP_TOKEN, SVC, "grant_type=client_credentials&scope=city", 200);
+	copy_member(j, "access_token", tok, sizeof(tok));
+	json_decref(j);
+	snprintf(svc, sizeof(svc), "Bearer %s", tok);
+
+	const struct userinfo_row refusals[] = {
+	    {"no token", NULL, NULL, 401, NULL},
+	    {"token in header and form", bearer, twice, 400, "invalid_request"},
+	    {"not a token", "Bearer a.b.c", NULL, 401, "invalid_token"},
+	    {"client_credentials token", svc, NULL, 401, "invalid_token"},
+	    {"token without openid", narrow, NULL, 403, "insufficient_scope"},
+	};
+	for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++)
+		bad += userinfo_refuses(f, &refusals[i]) ? 0 : 1;
+	/* a disabled citizen's live token reads nothing more */
+	json_decref(userinfo(f, at, 200));
+	assert_int_equal(cid_account_set_disabled(cid_ctx_store(f->ctx), "hanako", true), CID_OK);
+	json_decref(userinfo(f, at, 401));
+	if (bad > 0)
+		fail_msg("%d userinfo refusals wrong", bad);
+}
+
 /* ID token and userinfo claims are decided by the policy, each decision handed to the hook. */
 static void test_release_decisions_reach_the_audit_hook(void **state)
 {
@@ -1183,6 +1278,7 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_introspection_releases_no_attributes, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_userinfo_refusals, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

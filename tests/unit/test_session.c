@@ -328,6 +328,32 @@ static void test_upgrade(void **state)
 			 CID_ERR_INVALID);
 	assert_int_equal(cid_session_upgrade(f->s, cookie, NULL, both, 2, NOW, NULL),
 			 CID_ERR_INVALID);
+	/* the bounds of a new session hold for a step-up too, so the record reads back */
+	{
+		static const char *const five[] = {"pwd", "otp", "hwk", "sms", "face"};
+		static const char *const long_amr[] = {"abcdefghijklmnop"}; /* 16 chars */
+		static const char *const empty_amr[] = {""};
+		static const char *const null_amr[] = {NULL};
+		char long_acr[40];
+
+		memset(long_acr, 'a', sizeof(long_acr) - 1);
+		long_acr[sizeof(long_acr) - 1] = '\0';
+		assert_int_equal(cid_session_upgrade(f->s, cookie, CID_ACR_MFA, five, 5, NOW, NULL),
+				 CID_ERR_INVALID);
+		assert_int_equal(cid_session_upgrade(f->s, cookie, long_acr, both, 2, NOW, NULL),
+				 CID_ERR_INVALID);
+		assert_int_equal(
+		    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, long_amr, 1, NOW, NULL),
+		    CID_ERR_INVALID);
+		assert_int_equal(
+		    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, empty_amr, 1, NOW, NULL),
+		    CID_ERR_INVALID);
+		assert_int_equal(
+		    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, null_amr, 1, NOW, NULL),
+		    CID_ERR_INVALID);
+		assert_int_equal(cid_session_upgrade(f->s, cookie, CID_ACR_MFA, NULL, 1, NOW, NULL),
+				 CID_ERR_INVALID);
+	}
 	assert_int_equal(
 	    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, both, 2, before.expires_at, NULL),
 	    CID_ERR_EXPIRED);

@@ -23,30 +23,6 @@
 #define BIG_VALUES 100 /* 1 MiB values: well past CID_STORE_MAP_INITIAL */
 #define READERS	   4
 
-struct fixture {
-	char dir[256];
-	struct cid_store *s;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	f->s = cid_test_store_open(f->dir);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	cid_test_store_close(f->s, f->dir);
-	free(f);
-	return 0;
-}
-
 static struct cid_str str_n(const char *p, size_t n)
 {
 	return (struct cid_str){p, n};
@@ -191,7 +167,7 @@ static void test_reopen_checks_schema_version(void **state)
 
 static void test_put_get_del_round_trip_per_database(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	char val[64];
 
 	for (int db = 0; db < CID_DB_COUNT; db++) {
@@ -225,7 +201,7 @@ static void test_put_get_del_round_trip_per_database(void **state)
 /* Keys and values are bytes: NULs inside either survive. */
 static void test_binary_keys_and_values_round_trip(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	static const char key[] = {'a', '\0', 'b'};
 	static const char bytes[] = {'\0', '\xff', '\n', '\0'};
 	struct put p = {CID_DB_META, str_n(key, sizeof(key)), str_n(bytes, sizeof(bytes)), 0};
@@ -248,7 +224,7 @@ static enum cid_err put_json_cb(struct cid_txn *txn, void *arg)
 
 static void test_put_json_is_compact_with_sorted_keys(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	json_t *obj =
 	    json_pack("{s:i, s:s, s:{s:b, s:n}}", "zeta", 1, "alpha", "x", "mid", "y", 1, "b", "");
 	struct cid_txn *txn = NULL;
@@ -269,7 +245,7 @@ static void test_put_json_is_compact_with_sorted_keys(void **state)
 
 static void test_put_json_refuses_non_objects(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	json_t *rows[] = {json_array(), json_string("s"), json_integer(1), json_null()};
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -281,7 +257,7 @@ static void test_put_json_refuses_non_objects(void **state)
 
 static void test_get_json_requires_one_object(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 
 	static const struct {
 		const char *stored;
@@ -307,6 +283,12 @@ static void test_get_json_requires_one_object(void **state)
 		assert_int_equal(cid_txn_get_json(txn, CID_DB_CLIENTS, cid_str_of("c"), &obj),
 				 rows[i].want);
 		assert_true((obj != NULL) == (rows[i].want == CID_OK));
+		/* a value from cid_txn_get or a scan parses the same way */
+		json_t *parsed = NULL;
+		assert_int_equal(cid_store_parse_json(cid_str_of(rows[i].stored), &parsed),
+				 rows[i].want);
+		assert_true((parsed != NULL) == (rows[i].want == CID_OK));
+		json_decref(parsed);
 		assert_int_equal(cid_txn_get_json(txn, CID_DB_CLIENTS, cid_str_of("absent"), &obj),
 				 CID_ERR_NOTFOUND);
 		cid_store_read_end(txn);
@@ -327,7 +309,7 @@ static enum cid_err nooverwrite_cb(struct cid_txn *txn, void *arg)
 
 static void test_put_nooverwrite_reports_exists(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	enum cid_err seen = CID_OK;
 	char val[32];
 
@@ -341,7 +323,7 @@ static void test_put_nooverwrite_reports_exists(void **state)
 
 static void test_del_missing_is_notfound(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	struct put d = {.db = CID_DB_SESSIONS, .key = cid_str_of("never")};
 
 	assert_int_equal(cid_store_update(f->s, del_cb, &d), CID_ERR_NOTFOUND);
@@ -351,7 +333,7 @@ static void test_del_missing_is_notfound(void **state)
 
 static void test_writes_in_read_txn_are_invalid(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	struct cid_txn *txn = NULL;
 	json_t *obj = json_object();
 	char val[8];
@@ -394,7 +376,7 @@ static enum cid_err key_case_cb(struct cid_txn *txn, void *arg)
 
 static void test_key_length_limits(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	static const struct key_case rows[] = {
 	    {CID_STORE_MAX_KEY + 1, OP_PUT, CID_ERR_TOOBIG},
 	    {CID_STORE_MAX_KEY + 1, OP_GET, CID_ERR_TOOBIG},
@@ -440,7 +422,7 @@ static enum cid_err collect_cb(struct cid_str key, struct cid_str val, void *arg
 
 static void test_foreach_visits_prefix_in_key_order(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	static const char *const keys[] = {"b:2", "a:1", "b:1", "b", "b:3", "ba", "c:1", "a:"};
 
 	static const struct {
@@ -494,7 +476,7 @@ static enum cid_err foreach_in_update_cb(struct cid_txn *txn, void *arg)
 
 static void test_foreach_in_update_sees_own_writes(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	struct collect c = {0};
 
 	assert_int_equal(put(f->s, CID_DB_GRANTS, "g:old", "v"), CID_OK);
@@ -515,7 +497,7 @@ static enum cid_err write_then_fail_cb(struct cid_txn *txn, void *arg)
 
 static void test_update_callback_error_aborts_every_write(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	char val[16];
 
 	assert_int_equal(put(f->s, CID_DB_GRANTS, "keep", "kept"), CID_OK);
@@ -527,7 +509,7 @@ static void test_update_callback_error_aborts_every_write(void **state)
 
 static void test_read_txn_is_reused_and_renewed(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	struct cid_txn *first = NULL, *txn = NULL;
 	struct cid_str val;
 
@@ -596,7 +578,7 @@ static void assert_big_values(struct cid_store *s, size_t n)
 
 static void test_map_grows_across_updates(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	struct big b = {.buf = malloc(MIB)};
 
 	assert_non_null(b.buf);
@@ -615,7 +597,7 @@ static void test_map_grows_across_updates(void **state)
 
 static void test_map_grows_within_one_update_and_reruns_it(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	struct big b = {.buf = malloc(MIB), .from = 0, .to = BIG_VALUES};
 	char dir[256];
 
@@ -638,7 +620,7 @@ static void test_map_grows_within_one_update_and_reruns_it(void **state)
 /* Growing needs every transaction of the process closed, this thread's read one too. */
 static void test_growth_inside_own_read_txn_fails_instead_of_deadlocking(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	struct big b = {.buf = malloc(MIB), .from = 0, .to = BIG_VALUES};
 	struct cid_txn *txn = NULL;
 	struct cid_str val;
@@ -740,7 +722,7 @@ static enum cid_err put_counted_cb(struct cid_txn *txn, void *arg)
 
 static void test_readers_reuse_txns_while_writer_grows_map(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	atomic_bool stop = false;
 	struct reader readers[READERS];
 	pthread_t threads[READERS];
@@ -799,7 +781,7 @@ static void *idle_reader_main(void *arg)
 
 static void test_close_frees_other_threads_cached_txns(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_store *f = *state;
 	struct idle_reader r = {
 	    .s = f->s, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 	pthread_t thread;
@@ -823,41 +805,102 @@ static void test_close_frees_other_threads_cached_txns(void **state)
 	assert_int_equal(cid_store_open(dir, &f->s), CID_OK);
 }
 
+struct counter_arg {
+	const char *name;
+	uint64_t add, out;
+};
+
+static enum cid_err counter_add_cb(struct cid_txn *txn, void *arg)
+{
+	struct counter_arg *a = arg;
+
+	return cid_txn_counter_add(txn, a->name, "n", a->add, &a->out);
+}
+
+static enum cid_err put_raw_cb(struct cid_txn *txn, void *arg)
+{
+	return cid_txn_put(txn, CID_DB_META, cid_str_of("bad"), cid_str_of(arg), 0);
+}
+
+/* META counters start at 0, add atomically, and refuse a damaged or overflowing value. */
+static void test_meta_counters(void **state)
+{
+	struct cid_test_store *f = *state;
+	struct counter_arg a = {"c", 1, 0};
+	struct cid_txn *txn = NULL;
+	uint64_t v = 99;
+
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_txn_counter_get(txn, "c", "n", &v), CID_OK);
+	cid_store_read_end(txn);
+	assert_int_equal(v, 0);
+	assert_int_equal(cid_store_update(f->s, counter_add_cb, &a), CID_OK);
+	assert_int_equal(a.out, 1);
+	a.add = 5;
+	assert_int_equal(cid_store_update(f->s, counter_add_cb, &a), CID_OK);
+	assert_int_equal(a.out, 6);
+	a.add = (uint64_t)INT64_MAX;
+	assert_int_equal(cid_store_update(f->s, counter_add_cb, &a), CID_ERR_STORE);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_txn_counter_get(txn, "c", "n", &v), CID_OK);
+	cid_store_read_end(txn);
+	assert_int_equal(v, 6); /* the refused add wrote nothing */
+	static const char *const damaged[] = {"{\"n\":-1}", "{\"n\":\"1\"}", "{}"};
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(cid_store_update(f->s, put_raw_cb, (void *)(uintptr_t)damaged[i]),
+				 CID_OK);
+		assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+		assert_int_equal(cid_txn_counter_get(txn, "bad", "n", &v), CID_ERR_STORE);
+		cid_store_read_end(txn);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_open_creates_private_dir_and_schema),
+	    cmocka_unit_test_setup_teardown(test_meta_counters, cid_test_store_setup,
+					    cid_test_store_teardown),
 	    cmocka_unit_test(test_open_refuses_unusable_directory),
 	    cmocka_unit_test(test_reopen_keeps_data),
 	    cmocka_unit_test(test_reopen_checks_schema_version),
-	    cmocka_unit_test_setup_teardown(test_put_get_del_round_trip_per_database, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_binary_keys_and_values_round_trip, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_put_json_is_compact_with_sorted_keys, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_put_json_refuses_non_objects, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_get_json_requires_one_object, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_put_nooverwrite_reports_exists, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_del_missing_is_notfound, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_writes_in_read_txn_are_invalid, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_key_length_limits, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_foreach_visits_prefix_in_key_order, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_foreach_in_update_sees_own_writes, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_update_callback_error_aborts_every_write, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_read_txn_is_reused_and_renewed, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_map_grows_across_updates, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_map_grows_within_one_update_and_reruns_it, setup,
-					    teardown),
+	    cmocka_unit_test_setup_teardown(test_put_get_del_round_trip_per_database,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_binary_keys_and_values_round_trip,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_put_json_is_compact_with_sorted_keys,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_put_json_refuses_non_objects, cid_test_store_setup,
+					    cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_get_json_requires_one_object, cid_test_store_setup,
+					    cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_put_nooverwrite_reports_exists,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_del_missing_is_notfound, cid_test_store_setup,
+					    cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_writes_in_read_txn_are_invalid,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_key_length_limits, cid_test_store_setup,
+					    cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_foreach_visits_prefix_in_key_order,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_foreach_in_update_sees_own_writes,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_update_callback_error_aborts_every_write,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_read_txn_is_reused_and_renewed,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_map_grows_across_updates, cid_test_store_setup,
+					    cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_map_grows_within_one_update_and_reruns_it,
+					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(
-		test_growth_inside_own_read_txn_fails_instead_of_deadlocking, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_readers_reuse_txns_while_writer_grows_map, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_close_frees_other_threads_cached_txns, setup,
-					    teardown),
+		test_growth_inside_own_read_txn_fails_instead_of_deadlocking, cid_test_store_setup,
+		cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_readers_reuse_txns_while_writer_grows_map,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_close_frees_other_threads_cached_txns,
+					    cid_test_store_setup, cid_test_store_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -78,6 +78,20 @@ static void issue(struct fixture *f, const char *challenge, char code[CID_TOKEN_
 	json_decref(a);
 }
 
+/* Issues a code for rp1 (no PKCE) and redeems it at NOW + 1; returns the grant (new reference). */
+static json_t *redeemed(struct fixture *f, int64_t refresh_ttl, char refresh[CID_TOKEN_CHARS + 1])
+{
+	char code[CID_TOKEN_CHARS + 1];
+	json_t *grant = NULL;
+
+	issue(f, NULL, code);
+	assert_int_equal(cid_code_redeem(f->s, code, "rp1", "https://rp.example/cb", NULL, NOW + 1,
+					 refresh_ttl, &grant, refresh),
+			 CID_OK);
+	assert_non_null(grant);
+	return grant;
+}
+
 static void test_code_redeem_once_then_replay_revokes_grant(void **state)
 {
 	struct fixture *f = *state;
@@ -176,19 +190,13 @@ static void test_code_unknown_and_malformed(void **state)
 static void test_refresh_rotation_and_reuse_revokes_family(void **state)
 {
 	struct fixture *f = *state;
-	char code[CID_TOKEN_CHARS + 1];
 	char r1[CID_TOKEN_CHARS + 1];
 	char r2[CID_TOKEN_CHARS + 1];
 	char r3[CID_TOKEN_CHARS + 1];
 	json_t *grant = NULL;
 	json_t *g2 = NULL;
 
-	issue(f, NULL, code);
-	assert_int_equal(cid_code_redeem(f->s, code, "rp1", "https://rp.example/cb", NULL, NOW + 1,
-					 3600, &grant, r1),
-			 CID_OK);
-	json_decref(grant);
-	grant = NULL;
+	json_decref(redeemed(f, 3600, r1));
 	/* another client cannot use it, and that attempt does not consume it */
 	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp2", NOW + 2, 3600, &grant, r2),
 			 CID_ERR_DENIED);
@@ -208,17 +216,11 @@ static void test_refresh_rotation_and_reuse_revokes_family(void **state)
 static void test_refresh_expired_and_revoked(void **state)
 {
 	struct fixture *f = *state;
-	char code[CID_TOKEN_CHARS + 1];
 	char r1[CID_TOKEN_CHARS + 1];
 	char r2[CID_TOKEN_CHARS + 1];
 	json_t *grant = NULL;
 
-	issue(f, NULL, code);
-	assert_int_equal(cid_code_redeem(f->s, code, "rp1", "https://rp.example/cb", NULL, NOW + 1,
-					 100, &grant, r1),
-			 CID_OK);
-	json_decref(grant);
-	grant = NULL;
+	json_decref(redeemed(f, 100, r1));
 	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NOW + 200, 100, &grant, r2),
 			 CID_ERR_EXPIRED);
 	assert_int_equal(cid_refresh_revoke(f->s, r1, "rp2", NOW), CID_ERR_DENIED);
@@ -251,16 +253,11 @@ static void test_access_token_checks_and_revocation(void **state)
 	struct cid_client *c = client_of("ES256", true, "rp.example");
 	struct cid_keyref *ref = cid_ctx_keys_acquire(f->ctx);
 	const struct cid_keyset *ks = cid_keyref_keyset(ref);
-	char code[CID_TOKEN_CHARS + 1];
 	char refresh[CID_TOKEN_CHARS + 1];
-	json_t *grant = NULL;
+	json_t *grant = redeemed(f, 3600, refresh);
 	json_t *claims = NULL;
 	char *at = NULL;
 
-	issue(f, NULL, code);
-	assert_int_equal(cid_code_redeem(f->s, code, "rp1", "https://rp.example/cb", NULL, NOW + 1,
-					 3600, &grant, refresh),
-			 CID_OK);
 	assert_int_equal(
 	    cid_token_access_mint(f->ctx, ks, c, "sub-1", "openid profile", grant, NOW + 1, &at),
 	    CID_OK);
@@ -276,7 +273,7 @@ static void test_access_token_checks_and_revocation(void **state)
 	char *bad = strdup(at);
 	assert_non_null(bad);
 	bad[strlen(bad) - 3] = bad[strlen(bad) - 3] == 'A' ? 'B' : 'A';
-	assert_int_not_equal(cid_token_access_check(f->ctx, ks, bad, NOW + 2, &tmp), CID_OK);
+	assert_int_equal(cid_token_access_check(f->ctx, ks, bad, NOW + 2, &tmp), CID_ERR_DENIED);
 	free(bad);
 	/* revoking the jti */
 	assert_int_equal(cid_token_access_revoke(f->s, claims), CID_OK);
@@ -294,16 +291,11 @@ static void test_grant_revocation_kills_access_tokens(void **state)
 	struct fixture *f = *state;
 	struct cid_client *c = client_of("ES256", true, "rp.example");
 	struct cid_keyref *ref = cid_ctx_keys_acquire(f->ctx);
-	char code[CID_TOKEN_CHARS + 1];
 	char refresh[CID_TOKEN_CHARS + 1];
-	json_t *grant = NULL;
+	json_t *grant = redeemed(f, 0, refresh);
 	json_t *claims = NULL;
 	char *at = NULL;
 
-	issue(f, NULL, code);
-	assert_int_equal(cid_code_redeem(f->s, code, "rp1", "https://rp.example/cb", NULL, NOW + 1,
-					 0, &grant, refresh),
-			 CID_OK);
 	assert_string_equal(refresh, "");
 	assert_int_equal(cid_token_access_mint(f->ctx, cid_keyref_keyset(ref), c, "s", "openid",
 					       grant, NOW + 1, &at),
@@ -318,6 +310,74 @@ static void test_grant_revocation_kills_access_tokens(void **state)
 	free(at);
 	cid_keyref_put(ref);
 	free(c);
+}
+
+/* Signs claims (stolen reference) as a JWS of typ with the ES256 key. */
+static char *signed_as(const struct cid_keyset *ks, const char *typ, json_t *claims)
+{
+	char *jws = NULL;
+
+	assert_non_null(claims);
+	assert_int_equal(cid_jws_sign(ks, "ES256", typ, claims, &jws), CID_OK);
+	json_decref(claims);
+	return jws;
+}
+
+static void test_access_check_refuses_what_is_not_our_access_token(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_keyref *ref = cid_ctx_keys_acquire(f->ctx);
+	const struct cid_keyset *ks = cid_keyref_keyset(ref);
+	const char *iss = cid_ctx_config(f->ctx)->issuer;
+	const char *jti = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+	struct {
+		const char *name;
+		char *jwt;
+		enum cid_err rc;
+	} cases[] = {
+	    {"well-formed",
+	     signed_as(
+		 ks, "at+jwt",
+		 json_pack("{s:s, s:I, s:s}", "iss", iss, "exp", (json_int_t)NOW + 60, "jti", jti)),
+	     CID_OK},
+	    {"an ID token",
+	     signed_as(
+		 ks, "JWT",
+		 json_pack("{s:s, s:I, s:s}", "iss", iss, "exp", (json_int_t)NOW + 60, "jti", jti)),
+	     CID_ERR_INVALID},
+	    {"other issuer",
+	     signed_as(ks, "at+jwt",
+		       json_pack("{s:s, s:I, s:s}", "iss", "https://evil.example", "exp",
+				 (json_int_t)NOW + 60, "jti", jti)),
+	     CID_ERR_INVALID},
+	    {"no exp", signed_as(ks, "at+jwt", json_pack("{s:s, s:s}", "iss", iss, "jti", jti)),
+	     CID_ERR_INVALID},
+	    {"short jti",
+	     signed_as(
+		 ks, "at+jwt",
+		 json_pack("{s:s, s:I, s:s}", "iss", iss, "exp", (json_int_t)NOW + 60, "jti", "j")),
+	     CID_ERR_INVALID},
+	    {"unknown grant",
+	     signed_as(ks, "at+jwt",
+		       json_pack("{s:s, s:I, s:s, s:s}", "iss", iss, "exp", (json_int_t)NOW + 60,
+				 "jti", jti, "grant_id", "no-such-grant")),
+	     CID_ERR_NOTFOUND},
+	    {"empty", NULL, CID_ERR_INVALID},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *claims = NULL;
+		enum cid_err rc = cid_token_access_check(f->ctx, ks, cases[i].jwt, NOW, &claims);
+
+		if (rc != cases[i].rc)
+			fail_msg("%s: expected %s, got %s", cases[i].name,
+				 cid_strerror(cases[i].rc), cid_strerror(rc));
+		assert_true((claims != NULL) == (rc == CID_OK));
+		json_decref(claims);
+		free(cases[i].jwt);
+	}
+	cid_keyref_put(ref);
 }
 
 static void test_id_token_claims_and_at_hash(void **state)
@@ -423,6 +483,8 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_grant_revocation_kills_access_tokens, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_access_check_refuses_what_is_not_our_access_token,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_id_token_claims_and_at_hash, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_subject_pairwise_per_sector, setup, teardown),
 	};

@@ -399,8 +399,11 @@ static void test_totp_verify_accepts_only_six_ascii_digits(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (cid_totp_verify(seed20, 20, bad[i], T, 1, 0, &matched) != CID_ERR_INVALID)
+		if (cid_totp_code_ok(bad[i]) ||
+		    cid_totp_verify(seed20, 20, bad[i], T, 1, 0, &matched) != CID_ERR_INVALID)
 			fail_msg("'%s' was not refused as malformed", bad[i]);
+	assert_false(cid_totp_code_ok(NULL));
+	assert_true(cid_totp_code_ok("000000"));
 	assert_int_equal(cid_totp_verify(seed20, 20, NULL, T, 1, 0, &matched), CID_ERR_INVALID);
 	/* the right code with anything after it is still malformed */
 	code_at(T, code);

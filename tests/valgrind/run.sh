@@ -15,17 +15,21 @@ vg=(valgrind -q --error-exitcode=9 --leak-check=full --show-leak-kinds=definite,
 	--errors-for-leak-kinds=definite,indirect)
 
 fails=0
+ran=0
 for t in "$build"/tests/test_*; do
 	[ -x "$t" ] || continue
 	# test_store grows maps by hundreds of MiB across threads: tens of minutes
 	# under valgrind for what ASan already checks in the main run
 	[ "$(basename "$t")" = test_store ] && continue
+	ran=$((ran + 1))
 	if CID_TEST_TMP=$tmp "${vg[@]}" "$t" >"$tmp/out" 2>&1; then
 		echo "ok - valgrind $(basename "$t")"
 	else
 		echo "not ok - valgrind $(basename "$t")"; tail -40 "$tmp/out"; fails=$((fails + 1))
 	fi
 done
+# a build without its unit tests must not pass as "nothing failed"
+[ "$ran" -ge 10 ] || { echo "not ok - only $ran unit test binaries under $build/tests"; fails=$((fails + 1)); }
 
 # the server under valgrind, driven by the real client suite; the suite fails
 # when the server exits non-zero, which valgrind makes it do on any error

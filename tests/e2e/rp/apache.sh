@@ -137,14 +137,9 @@ EOF
 APACHE_PID=
 apache_stop() {
 	[ -n "$APACHE_PID" ] || return 0
-	local pid=$APACHE_PID i
+	local pid=$APACHE_PID
 	APACHE_PID=
-	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < 300; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
+	if ! term_wait "$pid"; then
 		echo "# Apache did not stop within 30 s of SIGTERM: killing it"
 		kill -KILL "$pid" 2>/dev/null
 	fi

@@ -279,16 +279,22 @@ civicid_start() {
 	bail "civicid serve exited early" "$(cat "$tmp/civicid.out" "$tmp/civicid.err")"
 }
 
+# term_wait PID: sends SIGTERM and waits up to 30 s; false if PID still runs.
+term_wait() {
+	local i
+	kill -TERM "$1" 2>/dev/null
+	for ((i = 0; i < 300; i++)); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	! kill -0 "$1" 2>/dev/null
+}
+
 # Stops civicid with SIGTERM and checks it exits 0 with no sanitizer report.
 civicid_stop() {
 	[ -n "$CIVICID_PID" ] || return 0
-	local pid=$CIVICID_PID i rc
-	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < 300; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
+	local pid=$CIVICID_PID rc
+	if ! term_wait "$pid"; then
 		kill -KILL "$pid"
 		wait "$pid" 2>/dev/null
 		CIVICID_PID=

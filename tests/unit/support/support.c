@@ -52,6 +52,25 @@ void cid_test_store_close(struct cid_store *s, const char *dir)
 	cid_test_rmdir(dir);
 }
 
+int cid_test_store_setup(void **state)
+{
+	struct cid_test_store *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->s = cid_test_store_open(f->dir);
+	*state = f;
+	return 0;
+}
+
+int cid_test_store_teardown(void **state)
+{
+	struct cid_test_store *f = *state;
+
+	cid_test_store_close(f->s, f->dir);
+	free(f);
+	return 0;
+}
+
 void cid_test_policies(struct cid_config *cfg, const char *dir, const char *name, const char *text)
 {
 	char path[512];

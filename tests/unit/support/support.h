@@ -28,6 +28,19 @@ struct cid_store *cid_test_store_open(char dir[256]);
 void cid_test_store_close(struct cid_store *s, const char *dir);
 
 /*
+ * The cmocka fixture of a test that needs only a fresh store:
+ * cmocka_unit_test_setup_teardown(test, cid_test_store_setup, cid_test_store_teardown)
+ * puts a struct cid_test_store in *state.
+ */
+struct cid_test_store {
+	char dir[256];
+	struct cid_store *s;
+};
+
+int cid_test_store_setup(void **state);
+int cid_test_store_teardown(void **state);
+
+/*
  * Makes the directory DIR/policies, writes text to DIR/policies/NAME when name
  * is not NULL (e.g. "rp1.policy"), and sets cfg's "policies" to it, so that
  * cid_ctx_open finds the release policies of the test (none: every release
