@@ -9,7 +9,9 @@
 #include "crypto.h"
 #include "oidc_int.h"
 
+#include <inttypes.h>
 #include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +26,7 @@ void cid_reply_free(struct cid_reply *r)
 		free(r->cookies[i]);
 	}
 	free(r->www_authenticate);
+	free(r->release);
 	json_decref(r->page_data);
 	memset(r, 0, sizeof(*r));
 }
@@ -289,9 +292,11 @@ out:
 enum cid_err oidc_release(struct cid_ctx *ctx, const struct cid_policyset *ps,
 			  const struct cid_client *client, const json_t *citizen,
 			  const json_t *grant, enum cid_release_target target, int64_t now,
-			  json_t *out)
+			  json_t *out, struct cid_reply *reply)
 {
 	enum cid_err rc = CID_OK;
+	char request_id[CID_ID_CHARS + 1];
+	struct cid_audit_range range = {0};
 	struct cid_release_request rq = {
 	    .policies = ps,
 	    .service = client->client_id,
@@ -301,11 +306,24 @@ enum cid_err oidc_release(struct cid_ctx *ctx, const struct cid_policyset *ps,
 	    .claims_request = json_object_get(grant, "claims"),
 	    .level = cid_release_level(json_string_value(json_object_get(grant, "acr"))),
 	    .now = now,
+	    .request_id = request_id,
+	    .grant_id = cid_json_str(grant, "grant_id"),
+	    .range = &range,
 	};
 
+	CID_TRY(cid_random_uuid(request_id));
 	cid_ctx_audit_hook(ctx, &rq.audit, &rq.audit_arg);
 	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &rq.txn));
 	CID_TRY(cid_release_claims(&rq, target, out));
+	if (range.count > 0) {
+		char buf[CID_ID_CHARS + 48];
+
+		snprintf(buf, sizeof(buf), "%s %" PRIu64 "-%" PRIu64, request_id, range.first,
+			 range.last);
+		free(reply->release);
+		reply->release = strdup(buf);
+		CID_ENSURE(reply->release != NULL, CID_ERR_NOMEM);
+	}
 out:
 	cid_store_read_end(rq.txn);
 	return rc;

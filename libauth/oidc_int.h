@@ -68,12 +68,13 @@ enum cid_err oidc_csrf(struct cid_ctx *ctx, const struct cid_request *req, struc
  * grant's citizen (citizen, from cid_account_get) that the policies ps permit
  * for client and target at now, added to out, every decision handed to the
  * context's audit hook. The level is the grant's acr. Opens this thread's
- * read transaction: the caller must hold none.
+ * read transaction: the caller must hold none. When the hook recorded
+ * entries, reply->release names them (a new request id and the seq range).
  */
 enum cid_err oidc_release(struct cid_ctx *ctx, const struct cid_policyset *ps,
 			  const struct cid_client *client, const json_t *citizen,
 			  const json_t *grant, enum cid_release_target target, int64_t now,
-			  json_t *out);
+			  json_t *out, struct cid_reply *reply);
 
 /* The steps of a pending authorization request (its "stage"). */
 #define OIDC_STAGE_LOGIN   "login"

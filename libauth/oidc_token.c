@@ -62,7 +62,8 @@ static enum cid_err citizen_tokens(struct cid_ctx *ctx, const struct cid_request
 	cid_token_subject(ctx, ps, client, cid_json_str(grant, "account_id"), sub);
 	CID_TRY(cid_token_access_mint(ctx, ks, client, sub, scope, grant, req->now, &access));
 	CID_TRY(
-	    oidc_release(ctx, ps, client, citizen, grant, CID_RELEASE_ID_TOKEN, req->now, claims));
+	    oidc_release(ctx, ps, client, citizen, grant, CID_RELEASE_ID_TOKEN, req->now, claims,
+			 reply));
 	CID_TRY(
 	    cid_token_id_mint(ctx, ks, client, sub, grant, access, claims, req->now, &id_token));
 	body = json_pack("{s:s, s:s, s:I, s:s, s:s}", "access_token", access, "token_type",
@@ -327,7 +328,7 @@ enum cid_err cid_oidc_userinfo(struct cid_ctx *ctx, const struct cid_request *re
 	CID_ENSURE(body != NULL, CID_ERR_NOMEM);
 	pref = cid_ctx_policies_acquire(ctx);
 	CID_TRY(oidc_release(ctx, cid_policyref_set(pref), client, citizen, grant,
-			     CID_RELEASE_USERINFO, req->now, body));
+			     CID_RELEASE_USERINFO, req->now, body, reply));
 	rc = oidc_reply_json(reply, 200, body);
 	body = NULL;
 out:

@@ -118,6 +118,8 @@ enum cid_err cid_release_claims(const struct cid_release_request *rq,
 	const char *name;
 	json_t *value;
 
+	if (rq->range != NULL)
+		*rq->range = (struct cid_audit_range){0};
 	if (!json_is_object(claims) || json_object_size(claims) == 0)
 		return CID_OK;
 	decisions = calloc(json_object_size(claims), sizeof(*decisions));
@@ -150,10 +152,16 @@ enum cid_err cid_release_claims(const struct cid_release_request *rq,
 		    .target = target,
 		    .level = rq->level,
 		    .now = rq->now,
+		    .request_id = rq->request_id,
+		    .grant_id = rq->grant_id,
 		    .decisions = decisions,
 		    .n_decisions = n,
 		};
-		CID_TRY(rq->audit(rq->audit_arg, &ev));
+		struct cid_audit_range range = {0};
+
+		CID_TRY(rq->audit(rq->audit_arg, &ev, &range));
+		if (rq->range != NULL)
+			*rq->range = range;
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (!decisions[i].decision.permit)

@@ -55,18 +55,28 @@ struct cid_release_event {
 	const char *service;	/* the client_id */
 	const char *account_id; /* the citizen */
 	enum cid_release_target target;
-	int level;   /* the authentication level the release was decided at */
-	int64_t now; /* when */
+	int level;	   /* the authentication level the release was decided at */
+	int64_t now;	   /* when */
+	const char *request_id; /* the release's correlation id (may be NULL) */
+	const char *grant_id;	/* the grant released under (may be NULL) */
 	const struct cid_release_decision *decisions;
 	size_t n_decisions;
 };
 
+/* The audit entries a release was recorded as: seqs first..last (count 0: none). */
+struct cid_audit_range {
+	uint64_t first, last;
+	size_t count;
+};
+
 /*
  * The audit hook: called once per release, synchronously, before any claim is
- * added to the answer. Returning anything but CID_OK stops the release (the
- * endpoint answers with a server error and nothing leaves).
+ * added to the answer; it reports the entries it wrote in *range. Returning
+ * anything but CID_OK stops the release (the endpoint answers with a server
+ * error and nothing leaves).
  */
-typedef enum cid_err (*cid_audit_hook)(void *arg, const struct cid_release_event *event);
+typedef enum cid_err (*cid_audit_hook)(void *arg, const struct cid_release_event *event,
+				       struct cid_audit_range *range);
 
 /* What one release (or one prompt) is decided from; everything borrowed. */
 struct cid_release_request {
@@ -81,6 +91,10 @@ struct cid_release_request {
 	int64_t now;
 	cid_audit_hook audit; /* may be NULL: no hook */
 	void *audit_arg;
+	const char *request_id; /* passed on to the hook (may be NULL) */
+	const char *grant_id;	/* passed on to the hook (may be NULL) */
+	struct cid_audit_range *range; /* may be NULL; else receives the hook's range
+					  (count 0 when nothing was decided) */
 };
 
 /* The authentication level of an acr: CID_LEVEL_MFA for urn:civicid:acr:mfa, else password. */

@@ -31,6 +31,9 @@ static const char *const db_names[] = {
     [CID_DB_GRANTS] = "grants",	      [CID_DB_REVOKED] = "revoked",
     [CID_DB_KEYS] = "keys",	      [CID_DB_THROTTLE] = "throttle",
     [CID_DB_PAIRWISE] = "pairwise",   [CID_DB_CONSENTS] = "consents",
+    [CID_DB_AUDIT] = "audit",	      [CID_DB_AUDIT_IDX] = "audit_idx",
+    [CID_DB_AUDIT_CP] = "audit_cp",   [CID_DB_OFFICERS] = "officers",
+    [CID_DB_OFFICER_SESSIONS] = "officer_sessions",
 };
 
 _Static_assert(sizeof(db_names) / sizeof(db_names[0]) == CID_DB_COUNT,

@@ -44,6 +44,11 @@ enum cid_db {
 	CID_DB_PAIRWISE,  /* sector "\n" pairwise sub -> {"id": account id} */
 	CID_DB_CONSENTS,  /* account "\n" service "\n" purpose "\n" attribute "\n" seq -> record
 			     (consent.h); META "consent_seq" */
+	CID_DB_AUDIT,	  /* seq (16 hex digits) -> audit entry (audit.h); META "audit_head" */
+	CID_DB_AUDIT_IDX, /* "c\n" citizen / "s\n" service "\n" seq -> "" (audit.h) */
+	CID_DB_AUDIT_CP,  /* size (16 hex digits) -> {"jws"} signed checkpoint (audit.h) */
+	CID_DB_OFFICERS,  /* officer name -> privacy-officer account (officer.h) */
+	CID_DB_OFFICER_SESSIONS, /* secret_hash(cookie) -> officer console session */
 	CID_DB_COUNT
 };
 

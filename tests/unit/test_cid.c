@@ -740,9 +740,11 @@ static void test_policy_reload(void **state)
 	cid_test_rmdir(f.dir);
 }
 
-static enum cid_err count_hook(void *arg, const struct cid_release_event *ev)
+static enum cid_err count_hook(void *arg, const struct cid_release_event *ev,
+			struct cid_audit_range *range)
 {
 	(void)ev;
+	(void)range;
 	(*(int *)arg)++;
 	return CID_OK;
 }

@@ -1045,11 +1045,13 @@ struct audit_log {
 	enum cid_err fail_with;
 };
 
-static enum cid_err audit_cb(void *arg, const struct cid_release_event *ev)
+static enum cid_err audit_cb(void *arg, const struct cid_release_event *ev,
+			struct cid_audit_range *range)
 {
 	struct audit_log *log = arg;
 	size_t len = 0;
 
+	(void)range;
 	log->calls++;
 	log->target = ev->target;
 	snprintf(log->account, sizeof(log->account), "%s", ev->account_id);

@@ -182,8 +182,10 @@ struct seen {
 	bool complete;		/* every decision names rule/basis/version as it should */
 };
 
-static enum cid_err hook(void *arg, const struct cid_release_event *ev)
+static enum cid_err hook(void *arg, const struct cid_release_event *ev,
+			struct cid_audit_range *range)
 {
+	(void)range;
 	struct seen *s = arg;
 	size_t len = strlen(s->text);
 

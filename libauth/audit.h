@@ -1,0 +1,241 @@
+/*
+ * audit: the append-only, hash-chained log of every consent event and every
+ * attribute-release decision, its signed checkpoints, and the views read
+ * from it (query, export, the provisions record, the citizen's own slice).
+ *
+ * Entries. One JSON object per event, stored canonically: jansson compact
+ * output with sorted keys (JSON_COMPACT | JSON_SORT_KEYS), ASCII member names,
+ * integers only, UTF-8 strings as is. For the objects written here that is
+ * exactly RFC 8785 (JCS). Members (absent when they do not apply):
+ *   "seq"            0, 1, 2, ... gap-free
+ *   "time"           RFC 3339 UTC, seconds: "2026-11-25T09:30:00Z"
+ *   "prev"           lowercase hex of the previous entry's hash (64 zeros for seq 0)
+ *   "type"           "consent.granted" | "consent.refused" | "consent.withdrawn" |
+ *                    "consent.expired" | "release.permit" | "release.deny" |
+ *                    "audit.exported"
+ *   "actor"          who caused it: "citizen", "service", "operator" (the CLI),
+ *                    "officer:<name>", "system"
+ *   "citizen"        internal account id (never only the pairwise sub)
+ *   "service"        client_id (the recipient)
+ *   "purpose"        purpose id of the policy
+ *   "attributes"     array of attribute names (claims as released, e.g.
+ *                    "family_name#ja-Kana-JP"; base names for consent events)
+ *   "decision"       "permit" | "deny"            (release entries)
+ *   "reason"         cid_reason_name() of the decision (release entries)
+ *   "basis"          "consent" | "statute:<citation>"
+ *   "rule"           "file.policy:LINE" of the deciding rule
+ *   "consent_records" array of consent record ids behind the decision
+ *   "policy_version" hex SHA-256 of the policy file
+ *   "endpoint"       "id_token" | "userinfo" | "consent-screen" | "cli" | "officer-console"
+ *   "request_id"     correlation id of the request (the release id the RP sees)
+ *   "level"          authentication level of the release (1 password, 2 MFA)
+ *   "expires_at"     for consent.granted: RFC 3339 time the grant lapses
+ * Attribute values are never logged.
+ *
+ * Hash chain. hash(entry) = SHA-256(0x00 || canonical bytes); entry.prev is
+ * the hash of the entry before it. The head (META "audit_head":
+ * {"size": number of entries, "hash": hash of the last}) moves in the same
+ * write transaction as the entries.
+ *
+ * Checkpoints. A checkpoint is a compact JWS (typ "civicid-checkpoint+jwt")
+ * signed with the server's active ES256 key, payload
+ *   {"iss": issuer, "size": N, "hash": hash of entry N-1, "time": RFC 3339,
+ *    "iat": unix seconds}
+ * stored in CID_DB_AUDIT_CP under 16 hex digits of N. Anyone holding an export
+ * and the JWKS verifies it offline.
+ *
+ * Store layout: CID_DB_AUDIT: 16 lowercase hex digits of seq -> entry bytes;
+ * CID_DB_AUDIT_IDX: "c\n" citizen "\n" seq16 and "s\n" service "\n" seq16
+ * -> "" (indexes for the citizen slice and per-service queries, written in the
+ * same transaction as the entry); CID_DB_AUDIT_CP as above.
+ *
+ * Durability and group commit. cid_audit_append returns only after the
+ * entries are committed durably. Calls that arrive while a commit is running
+ * wait and are written together in the next one (one fsync for all of them).
+ * Writers outside this process (the CLI) serialise through LMDB's writer lock;
+ * the head is always read inside the write transaction, so they never fork the
+ * chain.
+ *
+ * Export format (JSON Lines, what cid_audit_verify_export reads): one line per
+ * entry, exactly its canonical bytes, in seq order from 0; and one line
+ * {"checkpoint":"<JWS>"} after the entry it covers (the entry seq N-1).
+ *
+ * Thread-safe: a struct cid_audit is shared by all request threads.
+ */
+#ifndef CID_AUDIT_H
+#define CID_AUDIT_H
+
+#include "err.h"
+#include "jose.h"
+#include "release.h"
+#include "store.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CID_AUDIT_HASH_HEX 65 /* 64 hex digits and NUL */
+
+struct cid_audit;
+
+/*
+ * Opens the log over store s (borrowed; must outlive the log). group: share
+ * commits between concurrent appends (the default for the server); false
+ * commits each append on its own (for the benchmark that compares the two).
+ * *out is freed with cid_audit_close. Errors: CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_open(struct cid_store *s, bool group, struct cid_audit **out);
+
+/* Frees the log. No append may be running. NULL is a no-op. */
+void cid_audit_close(struct cid_audit *log);
+
+/* Number of write transactions the log has committed (for tests and the benchmark). */
+uint64_t cid_audit_commits(const struct cid_audit *log);
+
+/*
+ * Appends entries[0..n) (JSON objects, borrowed, without "seq" and "prev":
+ * those are set here) durably, as consecutive entries; waits for a shared
+ * commit when group is on. *first_seq (may be NULL) is the seq of entries[0].
+ * Errors: CID_ERR_INVALID (not an object, has "seq"/"prev", a member name not
+ * ASCII, a real number, n == 0), CID_ERR_STORE, CID_ERR_NOMEM. On error nothing
+ * of this call is in the log.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_append(struct cid_audit *log, json_t *const *entries,
+					     size_t n, uint64_t *first_seq);
+
+/*
+ * Appends one entry inside the caller's write transaction (from
+ * cid_store_update), so it commits, or not, with the caller's own writes (the
+ * consent records). Same checks as cid_audit_append. *seq may be NULL.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_append_txn(struct cid_txn *txn, const json_t *entry,
+						 uint64_t *seq);
+
+/*
+ * The audit hook of release.h (arg: the struct cid_audit *): turns the event
+ * into one entry per group of decisions sharing (decision, purpose, reason,
+ * basis, rule), appends them, and reports the seq range in *range.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_release_hook(void *log, const struct cid_release_event *ev,
+						   struct cid_audit_range *range);
+
+/* "2026-11-25T09:30:00Z" of unix time t into out[21]. Errors: CID_ERR_INVALID (out of range). */
+CID_MUST_CHECK enum cid_err cid_audit_time(int64_t t, char out[21]);
+
+/* The head: number of entries and the hash of the last (64 zeros when empty). */
+CID_MUST_CHECK enum cid_err cid_audit_head(struct cid_txn *txn, uint64_t *size,
+					   char hash[CID_AUDIT_HASH_HEX]);
+
+/*
+ * Signs and stores a checkpoint of the current head with ks's active ES256
+ * key, unless the newest checkpoint already covers the head (then *jws_out is
+ * that one). iss is the issuer. *jws_out (may be NULL) is a new string.
+ * Errors: CID_ERR_NOTFOUND (empty log: nothing to sign), CID_ERR_CRYPTO,
+ * CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_checkpoint(struct cid_store *s, const struct cid_keyset *ks,
+						 const char *iss, int64_t now, char **jws_out);
+
+/* What a verification found. */
+struct cid_audit_report {
+	bool ok;
+	uint64_t entries;     /* entries read */
+	uint64_t checkpoints; /* checkpoints whose signature and hash verified */
+	uint64_t covered;     /* size of the newest verified checkpoint */
+	uint64_t bad_seq;     /* when !ok: the first bad sequence number */
+	char reason[160];     /* when !ok: what is wrong, for people */
+};
+
+/*
+ * Verifies the whole log in the store: every entry's seq, prev link and
+ * canonical form, the head, and every checkpoint's signature (keys of ks:
+ * load it with cid_keyset_load_all so retired keys count) and hash. Damage is
+ * a report with ok false and the first bad seq, not an error:
+ *   - an entry changed: its seq (its hash no longer matches the next prev,
+ *     the head or a checkpoint);
+ *   - an entry deleted: the missing seq; two swapped: the first of them;
+ *   - the tail truncated below the head or a checkpoint: the first missing seq.
+ * Errors: CID_ERR_STORE (cannot read), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_verify_store(struct cid_store *s, const struct cid_keyset *ks,
+						   struct cid_audit_report *rep);
+
+/*
+ * Verifies an export (format above) read from in, offline, with the public
+ * keys of ks (cid_keyset_from_jwks). Same diagnosis as cid_audit_verify_store;
+ * an export with no checkpoint, or entries after the last checkpoint, is
+ * reported ok with covered < entries (the caller says that tail is not
+ * signed). Lines over 1 MiB, invalid UTF-8 or JSON are damage at that seq.
+ * Errors: CID_ERR_IO (read error), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_verify_export(FILE *in, const struct cid_keyset *ks,
+						    struct cid_audit_report *rep);
+
+/* A filter of cid_audit_query. NULL / 0 members do not filter. */
+struct cid_audit_filter {
+	const char *citizen;
+	const char *service;
+	const char *attribute; /* matches "family_name" and "family_name#..." */
+	const char *type;      /* exact, or a prefix ending in '.', e.g. "release." */
+	const char *from, *to; /* RFC 3339 times, from <= time < to */
+	uint64_t after_seq;    /* only seq > after_seq (0 with newest_first: none) */
+	bool newest_first;
+	size_t limit; /* 0: no limit */
+};
+
+/*
+ * Calls fn(seq, entry bytes, arg) for each entry matching f, in seq order (or
+ * newest first). Uses the citizen or service index when f names one. entry is
+ * borrowed for the call. fn's non-OK return stops the walk and is returned.
+ * Errors: CID_ERR_INVALID (bad filter), CID_ERR_STORE, fn's.
+ */
+CID_MUST_CHECK enum cid_err
+cid_audit_query(struct cid_txn *txn, const struct cid_audit_filter *f,
+		enum cid_err (*fn)(uint64_t seq, struct cid_str entry, void *arg), void *arg);
+
+/* One entry by seq, parsed. *out: new reference. Errors: CID_ERR_NOTFOUND, CID_ERR_STORE. */
+CID_MUST_CHECK enum cid_err cid_audit_get(struct cid_txn *txn, uint64_t seq, json_t **out);
+
+/*
+ * Writes the whole log as the export format to out (every entry and every
+ * checkpoint after the entry it covers). Errors: CID_ERR_IO, CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_export(struct cid_txn *txn, FILE *out);
+
+/*
+ * Writes the entries matching f to out, as JSON Lines (csv false) or as CSV
+ * with a header row (seq,time,type,actor,citizen,service,purpose,attributes,
+ * decision,reason,basis,rule,consent_records,policy_version,endpoint,request_id;
+ * lists joined by ' '; RFC 4180 quoting; cells starting with = + - @ prefixed
+ * with ' so spreadsheets do not run them). *n_out (may be NULL): rows written.
+ * Errors: those of cid_audit_query, CID_ERR_IO.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_write_filtered(struct cid_txn *txn,
+						     const struct cid_audit_filter *f, bool csv,
+						     FILE *out, uint64_t *n_out);
+
+/*
+ * The record of provisions of personal data for [from, to): for each
+ * (service, citizen) with release.permit entries, the union of attributes,
+ * the first and last time, the bases and the consent records. *out (new
+ * reference): [{"service","citizen","attributes":[...],"first","last",
+ * "count","bases":[...],"consent_records":[...]}], sorted by service then
+ * citizen. Errors: CID_ERR_INVALID (times), CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_provisions(struct cid_txn *txn, const char *from,
+						 const char *to, json_t **out);
+
+/*
+ * The citizen's own slice, newest first, at most limit entries (after_seq as
+ * in the filter for paging): who received which attribute, when, for what.
+ * *out (new reference): [{"seq","time","type","service","purpose",
+ * "attributes","basis","endpoint"}] of release.permit and consent.* entries;
+ * the actor of officer entries is not shown (an officer's name is for the
+ * officer view). Errors: CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_citizen(struct cid_txn *txn, const char *account_id,
+					      uint64_t after_seq, size_t limit, json_t **out);
+
+#endif
