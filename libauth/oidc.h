@@ -28,6 +28,7 @@
 /* Cookie names. */
 #define CID_COOKIE_SESSION "civicid_session"
 #define CID_COOKIE_CSRF	   "civicid_csrf"
+#define CID_COOKIE_OFFICER "civicid_officer" /* the privacy-officer console (console.h) */
 
 struct cid_request {
 	bool post;		    /* POST (else GET) */
@@ -35,6 +36,7 @@ struct cid_request {
 	const char *authorization;  /* Authorization header value, or NULL */
 	const char *session_cookie; /* value of CID_COOKIE_SESSION, or NULL */
 	const char *csrf_cookie;    /* value of CID_COOKIE_CSRF, or NULL */
+	const char *officer_cookie; /* value of CID_COOKIE_OFFICER, or NULL */
 	const char *remote_addr;    /* textual peer address, for throttling */
 	bool form_content_type;	    /* body was application/x-www-form-urlencoded */
 	int64_t now;
@@ -49,6 +51,14 @@ enum cid_page {
 	CID_PAGE_LOGGED_OUT,	 /* data: client_name? */
 	CID_PAGE_CONSENT,	 /* data: req, csrf, client_name, purposes[] (see oidc_consent.c) */
 	CID_PAGE_TOTP,		 /* data: req, csrf, client_name, message? */
+	/* the privacy-officer console (console.h documents each page's data) */
+	CID_PAGE_OFFICER_LOGIN,
+	CID_PAGE_OFFICER_LOG,
+	CID_PAGE_OFFICER_ENTRY,
+	CID_PAGE_OFFICER_SERVICES,
+	CID_PAGE_OFFICER_VERIFY,
+	/* the citizen's account pages (account_pages.c documents the data) */
+	CID_PAGE_ACCOUNT,
 };
 
 #define CID_REPLY_MAX_COOKIES 3

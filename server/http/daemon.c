@@ -177,6 +177,7 @@ static int build_request(struct conn *c, const char *method)
 	    header(mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION, &too_long);
 	c->req.session_cookie = header(mhd, MHD_COOKIE_KIND, CID_COOKIE_SESSION, &too_long);
 	c->req.csrf_cookie = header(mhd, MHD_COOKIE_KIND, CID_COOKIE_CSRF, &too_long);
+	c->req.officer_cookie = header(mhd, MHD_COOKIE_KIND, CID_COOKIE_OFFICER, &too_long);
 	ctype = header(mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE, &too_long);
 	if (too_long)
 		return 431;

@@ -19,6 +19,12 @@ static const char *const page_files[] = {
     [CID_PAGE_LOGGED_OUT] = "logged_out.html",
     [CID_PAGE_CONSENT] = "consent.html",
     [CID_PAGE_TOTP] = "totp.html",
+    [CID_PAGE_OFFICER_LOGIN] = "officer_login.html",
+    [CID_PAGE_OFFICER_LOG] = "officer_log.html",
+    [CID_PAGE_OFFICER_ENTRY] = "officer_entry.html",
+    [CID_PAGE_OFFICER_SERVICES] = "officer_services.html",
+    [CID_PAGE_OFFICER_VERIFY] = "officer_verify.html",
+    [CID_PAGE_ACCOUNT] = "account.html",
 };
 
 #define N_PAGES (sizeof(page_files) / sizeof(page_files[0]))
