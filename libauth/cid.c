@@ -51,6 +51,7 @@ struct cid_ctx {
 	uint64_t reload_seen;	   /* the policy_reload counter last acted on */
 	cid_audit_hook audit;
 	void *audit_arg;
+	struct cid_audit *audit_log; /* borrowed; NULL until cid_ctx_set_audit_log */
 };
 
 /* Holds the first reference of a new snapshot of nothing yet (snap->obj NULL). */
@@ -418,4 +419,14 @@ void cid_ctx_audit_hook(const struct cid_ctx *ctx, cid_audit_hook *fn, void **ar
 {
 	*fn = ctx->audit;
 	*arg = ctx->audit_arg;
+}
+
+void cid_ctx_set_audit_log(struct cid_ctx *ctx, struct cid_audit *log)
+{
+	ctx->audit_log = log;
+}
+
+struct cid_audit *cid_ctx_audit_log(const struct cid_ctx *ctx)
+{
+	return ctx->audit_log;
 }

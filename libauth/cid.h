@@ -119,4 +119,14 @@ void cid_ctx_set_audit_hook(struct cid_ctx *ctx, cid_audit_hook fn, void *arg);
 /* The hook and its argument (fn NULL when none). */
 void cid_ctx_audit_hook(const struct cid_ctx *ctx, cid_audit_hook *fn, void **arg);
 
+/*
+ * The audit log (audit.h) that the officer console reads and appends to
+ * (console.h): borrowed, must outlive the context; NULL (the default) makes
+ * the console answer that no log is open. Set it before the first request, as
+ * the hook: it is read without a lock.
+ */
+struct cid_audit;
+void cid_ctx_set_audit_log(struct cid_ctx *ctx, struct cid_audit *log);
+struct cid_audit *cid_ctx_audit_log(const struct cid_ctx *ctx);
+
 #endif

@@ -65,8 +65,9 @@ enum cid_page {
 
 struct cid_reply {
 	int status;
-	const char *content_type; /* static string, or NULL with a page */
-	char *body;		  /* owned; NULL with a page */
+	const char *content_type;	 /* static string, or NULL with a page */
+	const char *content_disposition; /* static string, or NULL: a download's header */
+	char *body;			 /* owned; NULL with a page */
 	size_t body_len;
 	char *location;			      /* owned; set for redirects (302/303) */
 	char *cookies[CID_REPLY_MAX_COOKIES]; /* owned full Set-Cookie values */

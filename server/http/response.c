@@ -89,6 +89,7 @@ enum MHD_Result cid_respond(const struct cid_templates *tpl, struct MHD_Connecti
 	add(r, MHD_HTTP_HEADER_LOCATION, reply->location);
 	add(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, reply->www_authenticate);
 	add(r, "X-Civicid-Release", reply->release);
+	add(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION, reply->content_disposition);
 	for (size_t i = 0; i < reply->n_cookies; i++)
 		add(r, MHD_HTTP_HEADER_SET_COOKIE, reply->cookies[i]);
 	/*= RFC 6749 §5.1: Cache-Control no-store on responses with tokens or credentials */
