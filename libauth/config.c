@@ -68,6 +68,12 @@ static const struct key_def keys[] = {
     {"key_keep", KEY_SECONDS, MEMBER(key_keep), 60, 31536000, "86400",
      "Seconds a retired signing key stays in the JWKS after `keys rotate`; at least the "
      "longest token lifetime."},
+    {"audit_group_commit", KEY_UINT, MEMBER(audit_group_commit), 0, 1, "1",
+     "1: release entries of concurrent requests share one durable commit of the audit "
+     "log (group commit); 0: one commit per request (slower; for comparison)."},
+    {"audit_checkpoint_interval", KEY_SECONDS, MEMBER(audit_checkpoint_interval), 5, 86400, "60",
+     "Seconds between signed checkpoints of the audit log (only when it grew; one is "
+     "also signed at shutdown and by `civicid audit export`)."},
     {"argon2_t", KEY_UINT, MEMBER(argon2.t_cost), 1, 64, "2",
      "argon2id iterations (OWASP: 2 with 19 MiB)."},
     {"argon2_m_kib", KEY_UINT, MEMBER(argon2.m_cost_kib), 64, 4194304, "19456",
@@ -75,6 +81,22 @@ static const struct key_def keys[] = {
     {"argon2_p", KEY_UINT, MEMBER(argon2.parallelism), 1, 16, "1", "argon2id lanes."},
     {"default_locale", KEY_LOCALE, MEMBER(default_locale), 2, 2, "ja",
      "Language of pages when the browser asks for none we have: ja or en."},
+    {"controller_name", KEY_STRING, MEMBER(controller_name), 0, 256, "",
+     "Consent receipts: the PII controller, i.e. the city's legal name (Kantara CR 1.1 "
+     "piiController). Receipts are refused until controller_name, controller_contact, "
+     "controller_address, controller_email and policy_url are set."},
+    {"controller_contact", KEY_STRING, MEMBER(controller_contact), 0, 256, "",
+     "Consent receipts: who answers privacy questions (a person or office)."},
+    {"controller_address", KEY_STRING, MEMBER(controller_address), 0, 512, "",
+     "Consent receipts: the controller's postal address, one line."},
+    {"controller_email", KEY_STRING, MEMBER(controller_email), 0, 256, "",
+     "Consent receipts: the controller's privacy contact e-mail address."},
+    {"controller_phone", KEY_STRING, MEMBER(controller_phone), 0, 64, "",
+     "Consent receipts: the controller's privacy contact phone number (optional)."},
+    {"policy_url", KEY_STRING, MEMBER(policy_url), 0, CID_MAX_URI, "",
+     "Consent receipts: URL of the city's privacy notice (an http or https URL)."},
+    {"jurisdiction", KEY_STRING, MEMBER(jurisdiction), 1, 64, "JP",
+     "Consent receipts: the jurisdiction whose law governs the consents."},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -260,6 +282,11 @@ enum cid_err cid_config_check(const struct cid_config *cfg, char *err, size_t er
 	}
 	if (cfg->refresh_ttl < cfg->access_ttl) {
 		snprintf(err, errsz, "refresh_token_ttl must be at least access_token_ttl");
+		return CID_ERR_CONFIG;
+	}
+	if (cfg->policy_url[0] != '\0' && strncmp(cfg->policy_url, "https://", 8) != 0 &&
+	    strncmp(cfg->policy_url, "http://", 7) != 0) {
+		snprintf(err, errsz, "policy_url must be an http(s) URL");
 		return CID_ERR_CONFIG;
 	}
 	if (cfg->argon2.m_cost_kib < 8 * cfg->argon2.parallelism) {

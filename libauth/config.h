@@ -31,9 +31,19 @@ struct cid_config {
 	unsigned max_connections;
 	unsigned connection_timeout;
 	int64_t code_ttl, access_ttl, id_token_ttl, refresh_ttl, session_ttl;
-	int64_t key_keep; /* seconds a retired key stays in the JWKS */
+	int64_t key_keep;		   /* seconds a retired key stays in the JWKS */
+	unsigned audit_group_commit;	   /* 1: concurrent audit appends share a commit */
+	int64_t audit_checkpoint_interval; /* seconds between signed checkpoints */
 	struct cid_argon2_params argon2;
 	char *default_locale; /* "ja" or "en" */
+	/* the PII controller named in consent receipts (receipt.h); "" = not set */
+	char *controller_name;
+	char *controller_contact;
+	char *controller_address;
+	char *controller_email;
+	char *controller_phone; /* optional in receipts */
+	char *policy_url;
+	char *jurisdiction; /* Kantara "jurisdiction", e.g. "JP" */
 };
 
 /* A config holding every default. *out is freed with cid_config_free. Errors: CID_ERR_NOMEM. */

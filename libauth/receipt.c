@@ -1,0 +1,354 @@
+/*
+ * receipt: a consent receipt is a view of consent records, signed; nothing is
+ * stored. The records are the evidence and stay append-only in consent.c; a
+ * receipt can be made again at any time from them, and the same decision
+ * always yields the same receipt id and content (only iat differs), so a
+ * citizen who downloads twice holds two copies of one receipt, not two
+ * receipts.
+ *
+ * Every text comes from one place: the controller from the config, the
+ * service's name and the purpose text from the policy in force (flagged when
+ * it no longer is the text the citizen saw), the subject from token.c.
+ */
+#include "receipt.h"
+
+#include "bounds.h"
+#include "client.h"
+#include "consent.h"
+#include "crypto.h"
+#include "policy.h"
+#include "store.h"
+#include "token.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PURPOSE_CATEGORY "2 - Contracted Service"
+#define STATE_GRANTED	 "granted"
+#define MAX_TEXT	 512
+
+/* "2027-01-15T08:00:00Z" of t into out[32]. Errors: CID_ERR_INVALID (no calendar date). */
+static enum cid_err format_time(int64_t t, char out[32])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return CID_ERR_INVALID;
+	return CID_OK;
+}
+
+/* Both NULL, or both the same string. */
+static bool same_opt(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static bool same_member(const json_t *a, const json_t *b, const char *name)
+{
+	return same_opt(cid_json_str(a, name), cid_json_str(b, name));
+}
+
+/* True if rec is a grant written by the same decision as anchor (see receipt.h). */
+static bool same_decision(const json_t *anchor, const json_t *rec)
+{
+	const json_t *ha = json_object_get(anchor, "how");
+	const json_t *hr = json_object_get(rec, "how");
+
+	return same_opt(cid_json_str(rec, "state"), STATE_GRANTED) &&
+	       same_member(anchor, rec, "account_id") && same_member(anchor, rec, "service") &&
+	       same_member(anchor, rec, "purpose") && same_member(anchor, rec, "policy_version") &&
+	       cid_json_int(anchor, "at") == cid_json_int(rec, "at") &&
+	       same_member(ha, hr, "method") && same_member(ha, hr, "request_id");
+}
+
+/* The record whose id is id in records, borrowed; NULL if none. */
+static const json_t *find_id(const json_t *records, const char *id)
+{
+	size_t i;
+	const json_t *rec;
+
+	json_array_foreach(records, i, rec)
+	{
+		const char *rid = cid_json_str(rec, "id");
+
+		if (rid != NULL && strcmp(rid, id) == 0)
+			return rec;
+	}
+	return NULL;
+}
+
+/*
+ * The citizen's history holding record id: restricted to account_id when it
+ * is not NULL, else found by a scan (operators). *history (new reference) and
+ * *rec (borrowed from it).
+ */
+static enum cid_err load_record(struct cid_store *s, const char *id, const char *account_id,
+				json_t **history, const json_t **rec)
+{
+	enum cid_err rc = CID_OK;
+	json_t *one = NULL;
+	json_t *all = NULL;
+
+	if (account_id == NULL) {
+		CID_TRY(cid_consent_get(s, id, &one));
+		account_id = cid_json_str(one, "account_id");
+		CID_ENSURE(account_id != NULL, CID_ERR_STORE);
+		CID_TRY(cid_consent_history(s, account_id, cid_json_str(one, "service"), &all));
+	} else {
+		CID_TRY(cid_consent_history(s, account_id, NULL, &all));
+	}
+	*rec = find_id(all, id);
+	CID_ENSURE(*rec != NULL, CID_ERR_NOTFOUND);
+	*history = all;
+	all = NULL;
+out:
+	json_decref(one);
+	json_decref(all);
+	return rc;
+}
+
+/* What a receipt says of the purpose, from the policy in force. */
+struct purpose_view {
+	const char *text; /* borrowed from the policyset, or the purpose id */
+	bool current;	  /* the policy still asks what the citizen was asked */
+	bool known;	  /* the policy still has the purpose */
+	uint32_t retention_days;
+};
+
+static void view_purpose(const struct cid_policy *pol, const json_t *rec, bool en,
+			 struct purpose_view *out)
+{
+	const char *id = cid_json_str(rec, "purpose");
+	const char *digest = cid_json_str(rec, "purpose_digest");
+
+	*out = (struct purpose_view){.text = id};
+	for (size_t i = 0; i < cid_policy_purpose_count(pol); i++) {
+		struct cid_purpose_info pu;
+
+		cid_policy_purpose(pol, i, &pu);
+		if (strcmp(pu.id, id) != 0)
+			continue;
+		out->text = en ? pu.text_en : pu.text_ja;
+		out->known = true;
+		out->current = digest != NULL && strcmp(pu.digest, digest) == 0;
+		out->retention_days = pu.retention_days;
+		return;
+	}
+}
+
+/* Kantara "termination": until when the consent holds, and what the service may keep. */
+static enum cid_err termination(int64_t expires_at, const struct purpose_view *pv, bool en,
+				char out[MAX_TEXT])
+{
+	char t[32];
+	char keep[160] = "";
+	int n;
+
+	if (pv->known)
+		snprintf(keep, sizeof(keep),
+			 en ? "; the service keeps what it received for at most %u days"
+			    : "。サービスでの保存期間は最長 %u 日",
+			 (unsigned)pv->retention_days);
+	if (expires_at != 0) {
+		if (format_time(expires_at, t) != CID_OK)
+			return CID_ERR_STORE;
+		n = snprintf(out, MAX_TEXT,
+			     en ? "Until %s unless withdrawn earlier%s"
+				: "%s まで（それより前に撤回できます）%s",
+			     t, keep);
+	} else {
+		n = snprintf(out, MAX_TEXT, en ? "Until withdrawn%s" : "撤回するまで%s", keep);
+	}
+	return n > 0 && n < MAX_TEXT ? CID_OK : CID_ERR_TOOBIG;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * The decision of anchor among history: *first_id (borrowed) the id of its
+ * lowest-seq record, *ids and *attributes (new arrays) its record ids in seq
+ * order and its attributes sorted.
+ */
+static enum cid_err collect(const json_t *history, const json_t *anchor, const char **first_id,
+			    json_t **ids, json_t **attributes)
+{
+	enum cid_err rc = CID_OK;
+	const json_t *members[CID_MAX_CLAIMS];
+	const char *names[CID_MAX_CLAIMS];
+	size_t n = 0;
+	size_t i;
+	const json_t *rec;
+	json_t *id_list = json_array();
+	json_t *attr_list = json_array();
+
+	CID_ENSURE(id_list != NULL && attr_list != NULL, CID_ERR_NOMEM);
+	json_array_foreach(history, i, rec)
+	{
+		if (!same_decision(anchor, rec))
+			continue;
+		/* one record per attribute per decision: more than the claim table is damage */
+		CID_ENSURE(n < CID_MAX_CLAIMS && cid_json_str(rec, "attribute") != NULL &&
+			       cid_json_str(rec, "id") != NULL,
+			   CID_ERR_STORE);
+		members[n++] = rec;
+	}
+	CID_ENSURE(n > 0, CID_ERR_STORE);
+	/* seq order (insertion sort: a decision has a few records) */
+	for (size_t a = 1; a < n; a++)
+		for (size_t b = a;
+		     b > 0 && cid_json_int(members[b - 1], "seq") > cid_json_int(members[b], "seq");
+		     b--) {
+			const json_t *tmp = members[b];
+			members[b] = members[b - 1];
+			members[b - 1] = tmp;
+		}
+	for (i = 0; i < n; i++) {
+		CID_ENSURE(json_array_append_new(id_list,
+						 json_string(cid_json_str(members[i], "id"))) == 0,
+			   CID_ERR_NOMEM);
+		names[i] = cid_json_str(members[i], "attribute");
+	}
+	qsort(names, n, sizeof(names[0]), cmp_str);
+	for (i = 0; i < n; i++)
+		CID_ENSURE(json_array_append_new(attr_list, json_string(names[i])) == 0,
+			   CID_ERR_NOMEM);
+	*first_id = cid_json_str(members[0], "id");
+	*ids = id_list;
+	*attributes = attr_list;
+	id_list = NULL;
+	attr_list = NULL;
+out:
+	json_decref(id_list);
+	json_decref(attr_list);
+	return rc;
+}
+
+/* True if every mandatory controller setting is there. */
+static bool controller_set(const struct cid_config *cfg)
+{
+	return cfg->controller_name[0] != '\0' && cfg->controller_contact[0] != '\0' &&
+	       cfg->controller_address[0] != '\0' && cfg->controller_email[0] != '\0' &&
+	       cfg->policy_url[0] != '\0';
+}
+
+static json_t *controllers(const struct cid_config *cfg)
+{
+	json_t *c =
+	    json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:s}", "piiController", cfg->controller_name,
+		      "contact", cfg->controller_contact, "address", "streetAddress",
+		      cfg->controller_address, "addressCountry", cfg->jurisdiction, "email",
+		      cfg->controller_email, "piiControllerUrl", cfg->issuer);
+
+	if (c != NULL && cfg->controller_phone[0] != '\0' &&
+	    json_object_set_new(c, "phone", json_string(cfg->controller_phone)) != 0) {
+		json_decref(c);
+		return NULL;
+	}
+	return c == NULL ? NULL : json_pack("[o]", c);
+}
+
+enum cid_err cid_receipt_make(struct cid_ctx *ctx, const char *record_id, const char *account_id,
+			      const char *locale, int64_t now, char **jws_out, json_t **claims_out)
+{
+	enum cid_err rc = CID_OK;
+	const struct cid_config *cfg = cid_ctx_config(ctx);
+	struct cid_store *s = cid_ctx_store(ctx);
+	bool en = locale != NULL && strcmp(locale, "en") == 0;
+	struct cid_policyref *pref = NULL;
+	struct cid_keyref *kref = NULL;
+	struct cid_client *client = NULL;
+	json_t *history = NULL;
+	json_t *ids = NULL;
+	json_t *attributes = NULL;
+	json_t *claims = NULL;
+	json_t *purpose = NULL;
+	json_t *ctrl = NULL;
+	const json_t *rec = NULL;
+	const char *first_id = NULL;
+	char sub[CID_TOKEN_CHARS + 1];
+	char service_label[CID_MAX_CLIENT_ID + 300];
+	char term[MAX_TEXT];
+	char expires[32];
+	struct purpose_view pv;
+	const struct cid_policy *pol;
+	const char *service_name;
+	int64_t expires_at;
+	char *jws = NULL;
+
+	CID_ENSURE(cid_uuid_syntax_ok(record_id), CID_ERR_INVALID);
+	CID_ENSURE(account_id == NULL || cid_uuid_syntax_ok(account_id), CID_ERR_NOTFOUND);
+	CID_TRY(load_record(s, record_id, account_id, &history, &rec));
+	CID_ENSURE(same_opt(cid_json_str(rec, "state"), STATE_GRANTED), CID_ERR_DENIED);
+	CID_ENSURE(controller_set(cfg), CID_ERR_CONFIG);
+	CID_TRY(collect(history, rec, &first_id, &ids, &attributes));
+
+	rc = cid_client_get(s, cid_json_str(rec, "service"), &client);
+	CID_ENSURE(rc != CID_ERR_INVALID, CID_ERR_NOTFOUND);
+	CID_TRY(rc);
+	pref = cid_ctx_policies_acquire(ctx);
+	pol = cid_policyset_find(cid_policyref_set(pref), client->client_id);
+	cid_token_subject(ctx, cid_policyref_set(pref), client, cid_json_str(rec, "account_id"),
+			  sub);
+	service_name = pol != NULL ? cid_policy_name(pol, en ? "en" : "ja") : client->name;
+	CID_ENSURE(snprintf(service_label, sizeof(service_label), "%s (%s)", service_name,
+			    client->client_id) < (int)sizeof(service_label),
+		   CID_ERR_TOOBIG);
+	view_purpose(pol, rec, en, &pv);
+	expires_at = cid_json_int(rec, "expires_at");
+	CID_TRY(termination(expires_at, &pv, en, term));
+
+	purpose = json_pack("{s:s, s:[s], s:s, s:O, s:b, s:s, s:b, s:s}", "purpose", pv.text,
+			    "purposeCategory", PURPOSE_CATEGORY, "consentType", "EXPLICIT",
+			    "piiCategory", attributes, "primaryPurpose", 1, "termination", term,
+			    "thirdPartyDisclosure", 1, "thirdPartyName", service_name);
+	ctrl = controllers(cfg);
+	CID_ENSURE(purpose != NULL && ctrl != NULL, CID_ERR_NOMEM);
+	claims = json_pack(
+	    "{s:s, s:I, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:O, s:s, "
+	    "s:[{s:s, s:s, s:[O]}], s:b, s:[], s:s, s:s, s:s, s:b, s:O}",
+	    "iss", cfg->issuer, "iat", (json_int_t)now, "jti", first_id, "version",
+	    CID_RECEIPT_VERSION, "jurisdiction", cfg->jurisdiction, "consentTimestamp",
+	    (json_int_t)cid_json_int(rec, "at"), "collectionMethod",
+	    cid_json_str(json_object_get(rec, "how"), "method"), "consentReceiptID", first_id,
+	    "language", en ? "en" : "ja", "piiPrincipalId", sub, "piiControllers", ctrl,
+	    "policyUrl", cfg->policy_url, "services", "service", service_label, "client_id",
+	    client->client_id, "purposes", purpose, "sensitive", 0, "spiCat", "policy_version",
+	    cid_json_str(rec, "policy_version"), "purpose_digest",
+	    cid_json_str(rec, "purpose_digest"), "purpose_id", cid_json_str(rec, "purpose"),
+	    "purpose_text_current", pv.current, "consent_records", ids);
+	/* a record without method, versions or purpose is damage, not a receipt */
+	CID_ENSURE(claims != NULL, CID_ERR_STORE);
+	if (expires_at != 0) {
+		CID_ENSURE(format_time(expires_at, expires) == CID_OK, CID_ERR_STORE);
+		CID_ENSURE(json_object_set_new(claims, "expires_at", json_string(expires)) == 0,
+			   CID_ERR_NOMEM);
+	} else {
+		CID_ENSURE(json_object_set_new(claims, "expires_at", json_null()) == 0,
+			   CID_ERR_NOMEM);
+	}
+	kref = cid_ctx_keys_acquire(ctx);
+	CID_TRY(cid_jws_sign(cid_keyref_keyset(kref), "ES256", CID_RECEIPT_TYP, claims, &jws));
+	*jws_out = jws;
+	if (claims_out != NULL) {
+		*claims_out = claims;
+		claims = NULL;
+	}
+out:
+	cid_keyref_put(kref);
+	cid_policyref_put(pref);
+	cid_client_free(client);
+	json_decref(history);
+	json_decref(ids);
+	json_decref(attributes);
+	json_decref(purpose);
+	json_decref(ctrl);
+	json_decref(claims);
+	return rc;
+}
