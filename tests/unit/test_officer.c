@@ -1,0 +1,252 @@
+/*
+ * test_officer: privacy-officer accounts, their login (password + TOTP,
+ * throttled) and console sessions, on a real store.
+ */
+#include "account.h"
+#include "officer.h"
+#include "support.h"
+#include "totp.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define T0	 1795000000 /* a fixed "now", on a step boundary or not: irrelevant */
+#define PASSWORD "correct horse battery"
+
+struct fixture {
+	struct cid_test_store st;
+	uint8_t secret[CID_TOTP_SECRET_MAX];
+	size_t secret_len;
+};
+
+static void code_at(const struct fixture *f, int64_t now, char out[CID_TOTP_DIGITS + 1])
+{
+	uint32_t c = 0;
+
+	assert_int_equal(
+	    cid_totp(CID_TOTP_SHA1, f->secret, f->secret_len, now, CID_TOTP_DIGITS, &c), CID_OK);
+	snprintf(out, CID_TOTP_DIGITS + 1, "%06u", c);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char *b32 = NULL;
+	char *uri = NULL;
+	char id[CID_ID_CHARS + 1];
+
+	assert_non_null(f);
+	f->st.s = cid_test_store_open(f->st.dir);
+	assert_int_equal(
+	    cid_officer_add(f->st.s, &cid_test_argon2, "alice", PASSWORD, T0, &b32, &uri), CID_OK);
+	assert_int_equal(strlen(b32), CID_TOTP_SECRET_CHARS);
+	assert_non_null(strstr(uri, "otpauth://totp/" CID_OFFICER_TOTP_ISSUER ":alice?secret="));
+	assert_non_null(strstr(uri, b32));
+	assert_int_equal(
+	    cid_base32_decode(b32, strlen(b32), f->secret, sizeof(f->secret), &f->secret_len),
+	    CID_OK);
+	free(b32);
+	free(uri);
+	assert_int_equal(
+	    cid_officer_add(f->st.s, &cid_test_argon2, "bob", PASSWORD, T0, NULL, NULL), CID_OK);
+	assert_int_equal(cid_officer_disable(f->st.s, "bob"), CID_OK);
+	/* a citizen with the same name and password is not an officer */
+	assert_int_equal(cid_account_add(f->st.s, &cid_test_argon2, "carol", PASSWORD, NULL, id),
+			 CID_OK);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	cid_test_store_close(f->st.s, f->st.dir);
+	free(f);
+	return 0;
+}
+
+enum code_kind { CODE_GOOD, CODE_WRONG, CODE_MALFORMED };
+
+struct login_case {
+	const char *what;
+	const char *name;
+	const char *password;
+	enum code_kind code;
+	enum cid_err want;
+};
+
+static const struct login_case login_cases[] = {
+    {"right password and code", "alice", PASSWORD, CODE_GOOD, CID_OK},
+    {"wrong password", "alice", "wrong password", CODE_GOOD, CID_ERR_DENIED},
+    {"wrong code", "alice", PASSWORD, CODE_WRONG, CID_ERR_DENIED},
+    {"malformed code", "alice", PASSWORD, CODE_MALFORMED, CID_ERR_INVALID},
+    {"disabled officer", "bob", PASSWORD, CODE_GOOD, CID_ERR_DENIED},
+    {"unknown officer", "mallory", PASSWORD, CODE_GOOD, CID_ERR_DENIED},
+    {"a citizen's credentials", "carol", PASSWORD, CODE_GOOD, CID_ERR_DENIED},
+    {"name no officer can have", "a/b", PASSWORD, CODE_GOOD, CID_ERR_DENIED},
+    {"empty name", "", PASSWORD, CODE_GOOD, CID_ERR_INVALID},
+};
+
+static void test_login_outcomes(void **state)
+{
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof(login_cases) / sizeof(login_cases[0]); i++) {
+		const struct login_case *c = &login_cases[i];
+		/* each row at its own step, so a good code is always fresh */
+		int64_t now = T0 + (int64_t)i * 2 * CID_TOTP_STEP;
+		char code[CID_TOTP_DIGITS + 1];
+		char cookie[CID_TOKEN_CHARS + 1] = "";
+		char name[CID_OFFICER_MAX_NAME + 1] = "";
+		enum cid_err rc;
+
+		code_at(f, now, code);
+		if (c->code == CODE_WRONG)
+			code[0] = code[0] == '9' ? '0' : (char)(code[0] + 1);
+		if (c->code == CODE_MALFORMED)
+			strcpy(code, "12a456");
+		rc = cid_officer_login(f->st.s, &cid_test_argon2, c->name, c->password, code, NULL,
+				       now, cookie, NULL);
+		if (rc != c->want)
+			fail_msg("%s: got %s, want %s", c->what, cid_strerror(rc),
+				 cid_strerror(c->want));
+		if (c->want == CID_OK) {
+			assert_int_equal(cid_officer_session(f->st.s, cookie, now, name), CID_OK);
+			assert_string_equal(name, c->name);
+		}
+	}
+}
+
+static void test_code_replay_refused(void **state)
+{
+	struct fixture *f = *state;
+	char code[CID_TOTP_DIGITS + 1];
+	char cookie[CID_TOKEN_CHARS + 1];
+
+	code_at(f, T0, code);
+	assert_int_equal(cid_officer_login(f->st.s, &cid_test_argon2, "alice", PASSWORD, code,
+					   "192.0.2.1", T0, cookie, NULL),
+			 CID_OK);
+	assert_int_equal(cid_officer_login(f->st.s, &cid_test_argon2, "alice", PASSWORD, code,
+					   "192.0.2.1", T0 + 5, cookie, NULL),
+			 CID_ERR_DENIED);
+}
+
+static void test_failures_throttle(void **state)
+{
+	struct fixture *f = *state;
+	char code[CID_TOTP_DIGITS + 1];
+	char cookie[CID_TOKEN_CHARS + 1];
+	int64_t wait = 0;
+
+	code_at(f, T0, code);
+	for (int i = 0; i < CID_THROTTLE_FREE; i++)
+		assert_int_equal(cid_officer_login(f->st.s, &cid_test_argon2, "alice", "nope nope",
+						   code, "192.0.2.7", T0, cookie, NULL),
+				 CID_ERR_DENIED);
+	/* the right credentials now wait too: nothing is verified */
+	assert_int_equal(cid_officer_login(f->st.s, &cid_test_argon2, "alice", PASSWORD, code,
+					   "192.0.2.7", T0, cookie, &wait),
+			 CID_ERR_THROTTLED);
+	assert_true(wait > 0 && wait <= CID_THROTTLE_MAX_DELAY);
+	/* after the window the good code works and clears the counter */
+	code_at(f, T0 + CID_THROTTLE_WINDOW, code);
+	assert_int_equal(cid_officer_login(f->st.s, &cid_test_argon2, "alice", PASSWORD, code,
+					   "192.0.2.7", T0 + CID_THROTTLE_WINDOW, cookie, NULL),
+			 CID_OK);
+}
+
+static void test_session_lifetime_and_logout(void **state)
+{
+	struct fixture *f = *state;
+	char code[CID_TOTP_DIGITS + 1];
+	char cookie[CID_TOKEN_CHARS + 1];
+	char name[CID_OFFICER_MAX_NAME + 1];
+	char csrf1[CID_TOKEN_CHARS + 1];
+	char csrf2[CID_TOKEN_CHARS + 1];
+
+	code_at(f, T0, code);
+	assert_int_equal(cid_officer_login(f->st.s, &cid_test_argon2, "alice", PASSWORD, code, NULL,
+					   T0, cookie, NULL),
+			 CID_OK);
+	assert_int_equal(
+	    cid_officer_session(f->st.s, cookie, T0 + CID_OFFICER_SESSION_TTL - 1, name), CID_OK);
+	assert_int_equal(cid_officer_session(f->st.s, cookie, T0 + CID_OFFICER_SESSION_TTL, name),
+			 CID_ERR_EXPIRED);
+	assert_int_equal(cid_officer_session(f->st.s, "not-a-cookie", T0, name), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_officer_session(f->st.s, NULL, T0, name), CID_ERR_NOTFOUND);
+	cid_officer_csrf(cookie, csrf1);
+	cid_officer_csrf(cookie, csrf2);
+	assert_int_equal(strlen(csrf1), CID_TOKEN_CHARS);
+	assert_string_equal(csrf1, csrf2);
+	assert_string_not_equal(csrf1, cookie);
+	assert_int_equal(cid_officer_logout(f->st.s, cookie), CID_OK);
+	assert_int_equal(cid_officer_session(f->st.s, cookie, T0, name), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_officer_logout(f->st.s, cookie), CID_ERR_NOTFOUND);
+}
+
+static void test_disable_ends_sessions(void **state)
+{
+	struct fixture *f = *state;
+	char code[CID_TOTP_DIGITS + 1];
+	char cookie[CID_TOKEN_CHARS + 1];
+	char name[CID_OFFICER_MAX_NAME + 1];
+
+	code_at(f, T0, code);
+	assert_int_equal(cid_officer_login(f->st.s, &cid_test_argon2, "alice", PASSWORD, code, NULL,
+					   T0, cookie, NULL),
+			 CID_OK);
+	assert_int_equal(cid_officer_disable(f->st.s, "alice"), CID_OK);
+	assert_int_equal(cid_officer_session(f->st.s, cookie, T0, name), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_officer_disable(f->st.s, "nobody"), CID_ERR_NOTFOUND);
+}
+
+static void test_add_and_list(void **state)
+{
+	struct fixture *f = *state;
+	json_t *all = NULL;
+	char *dump;
+
+	assert_int_equal(
+	    cid_officer_add(f->st.s, &cid_test_argon2, "alice", PASSWORD, T0, NULL, NULL),
+	    CID_ERR_EXISTS);
+	assert_int_equal(
+	    cid_officer_add(f->st.s, &cid_test_argon2, "bad name", PASSWORD, T0, NULL, NULL),
+	    CID_ERR_INVALID);
+	assert_int_equal(
+	    cid_officer_add(f->st.s, &cid_test_argon2, "dave", "short", T0, NULL, NULL),
+	    CID_ERR_INVALID);
+	assert_int_equal(cid_officer_list(f->st.s, &all), CID_OK);
+	assert_int_equal(json_array_size(all), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(all, 0), "name")),
+			    "alice");
+	assert_true(json_is_false(json_object_get(json_array_get(all, 0), "disabled")));
+	assert_true(json_is_true(json_object_get(json_array_get(all, 1), "disabled")));
+	/* no secret leaves through the list */
+	dump = json_dumps(all, 0);
+	assert_null(strstr(dump, "argon2"));
+	assert_null(strstr(dump, "secret"));
+	free(dump);
+	json_decref(all);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_login_outcomes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_code_replay_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_failures_throttle, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_session_lifetime_and_logout, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_disable_ends_sessions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_add_and_list, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
