@@ -4,6 +4,8 @@
  */
 #include "route.h"
 
+#include "account_pages.h"
+
 #include <string.h>
 
 static enum cid_err discovery(struct cid_ctx *ctx, const struct cid_request *req,
@@ -33,6 +35,8 @@ static const struct route routes[] = {
     {"/introspect", cid_oidc_introspect, false, true, false, false},
     {"/revoke", cid_oidc_revoke, false, true, false, false},
     {"/logout", cid_oidc_logout, true, true, true, false},
+    {"/account", cid_account_page, true, false, true, false},
+    {"/account/receipt", cid_account_receipt, true, false, true, false},
     {"/static/civicid.css", NULL, true, false, false, false},
 };
 

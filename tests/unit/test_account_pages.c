@@ -1,0 +1,506 @@
+/*
+ * account_pages: the citizen's account page and receipt download through
+ * their real entry points on a real context (LMDB store, keys, a service
+ * under its policy, two citizens with sessions, consent records and audit
+ * entries written by consent.c and audit.c). Checks who may see what: no
+ * session, another citizen's record, malformed ids, paging input.
+ */
+#include "account.h"
+#include "account_pages.h"
+#include "audit.h"
+#include "cid.h"
+#include "client.h"
+#include "config.h"
+#include "consent.h"
+#include "jose.h"
+#include "oidc.h"
+#include "policy.h"
+#include "receipt.h"
+#include "session.h"
+#include "support.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define NOW 1800000000
+#define DAY ((int64_t)24 * 3600)
+
+static const char policy[] = "service svc\n"
+			     "name.ja 子育て支援\n"
+			     "name.en Childcare support\n"
+			     "purpose fees\n"
+			     "\ttext.ja 保育料を算定するため\n"
+			     "\ttext.en To calculate your childcare fee\n"
+			     "\tbasis consent\n"
+			     "\tretention 1y\n"
+			     "\tconsent_valid 1y\n"
+			     "\tpermit given_name\n"
+			     "\tpermit family_name\n"
+			     "\tpermit email\n";
+
+struct citizen {
+	char id[CID_ID_CHARS + 1];
+	char cookie[CID_TOKEN_CHARS + 1];
+};
+
+struct fixture {
+	char dir[256];
+	struct cid_config *cfg;
+	struct cid_ctx *ctx;
+	struct cid_audit *log;
+	struct citizen hanako, taro;
+	char *granted;	/* hanako's grant of family_name */
+	char *refused;	/* hanako's refusal of email */
+	char *expired;	/* hanako's grant of given_name, expired at the time of the requests */
+	char *taro_rec; /* taro's grant of email */
+};
+
+static void set(struct cid_config *cfg, const char *key, const char *value)
+{
+	char err[128];
+
+	assert_int_equal(cid_config_set(cfg, key, value, err, sizeof(err)), CID_OK);
+}
+
+static void add_citizen(struct fixture *f, const char *name, struct citizen *c)
+{
+	static const char *const amr[] = {"pwd"};
+	json_t *claims = json_pack("{s:s}", "given_name", name);
+
+	assert_int_equal(cid_account_add(cid_ctx_store(f->ctx), &f->cfg->argon2, name,
+					 "correct horse battery", claims, c->id),
+			 CID_OK);
+	json_decref(claims);
+	assert_int_equal(cid_session_new(cid_ctx_store(f->ctx), c->id, CID_ACR_PASSWORD, amr, 1,
+					 NOW, 8 * 3600, c->cookie, NULL),
+			 CID_OK);
+}
+
+/* Records one decision of account and returns the record id (caller frees). */
+static char *record(struct fixture *f, const char *account, const char *attribute,
+		    enum cid_consent_state state, int64_t expires_at)
+{
+	const struct cid_policy *pol;
+	struct cid_purpose_info pu;
+	struct cid_policyref *pref = cid_ctx_policies_acquire(f->ctx);
+	struct cid_consent_change ch = {attribute, state, expires_at};
+	char *id = NULL;
+
+	pol = cid_policyset_find(cid_policyref_set(pref), "svc");
+	cid_policy_purpose(pol, 0, &pu);
+	struct cid_consent_context cc = {
+	    .account_id = account,
+	    .service = "svc",
+	    .purpose = "fees",
+	    .policy_version = cid_policy_version(pol),
+	    .purpose_digest = pu.digest,
+	    .method = "web:consent-screen",
+	    .request_id = "req-ref",
+	    .now = NOW - 2 * DAY,
+	};
+	assert_int_equal(cid_consent_record(cid_ctx_store(f->ctx), &cc, &ch, 1, &id), CID_OK);
+	cid_policyref_put(pref);
+	return id;
+}
+
+/* Appends a release.permit of attribute to svc for account, at minute i. */
+static void release(struct fixture *f, const char *account, const char *attribute, int i)
+{
+	char t[32];
+	json_t *e;
+
+	snprintf(t, sizeof(t), "2027-01-15T07:%02d:00Z", i % 60);
+	e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:s, s:s, s:s, s:s}", "time", t,
+		      "type", "release.permit", "actor", "service", "citizen", account, "service",
+		      "svc", "purpose", "fees", "attributes", attribute, "decision", "permit",
+		      "reason", "permit_consent", "basis", "consent", "endpoint", "userinfo");
+	assert_non_null(e);
+	assert_int_equal(cid_audit_append(f->log, &e, 1, NULL), CID_OK);
+	json_decref(e);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	const char *uris[] = {"https://svc.example/cb"};
+	struct cid_client_spec spec = {
+	    .client_id = "svc",
+	    .name = "Childcare (registration)",
+	    .redirect_uris = uris,
+	    .n_redirect_uris = 1,
+	    .scopes = "openid profile email",
+	};
+	char *id = NULL;
+	char *secret = NULL;
+
+	assert_non_null(f);
+	cid_test_tmpdir(f->dir);
+	assert_int_equal(cid_config_new(&f->cfg), CID_OK);
+	set(f->cfg, "store", f->dir);
+	set(f->cfg, "argon2_t", "1");
+	set(f->cfg, "argon2_m_kib", "64");
+	set(f->cfg, "default_locale", "en");
+	set(f->cfg, "controller_name", "Aoi City");
+	set(f->cfg, "controller_contact", "Privacy Office");
+	set(f->cfg, "controller_address", "1-1 Aoi, Aoi City");
+	set(f->cfg, "controller_email", "privacy@city.example.jp");
+	set(f->cfg, "policy_url", "https://city.example.jp/privacy");
+	cid_test_policies(f->cfg, f->dir, "svc.policy", policy);
+	assert_int_equal(cid_ctx_open(f->cfg, NOW, NULL, &f->ctx), CID_OK);
+	assert_int_equal(cid_audit_open(cid_ctx_store(f->ctx), false, &f->log), CID_OK);
+	assert_int_equal(cid_client_add(cid_ctx_store(f->ctx), &spec, NOW, &id, &secret), CID_OK);
+	free(id);
+	free(secret);
+	add_citizen(f, "hanako", &f->hanako);
+	add_citizen(f, "taro", &f->taro);
+	f->granted = record(f, f->hanako.id, "family_name", CID_CONSENT_GRANTED, NOW + 365 * DAY);
+	f->refused = record(f, f->hanako.id, "email", CID_CONSENT_REFUSED, 0);
+	f->expired = record(f, f->hanako.id, "given_name", CID_CONSENT_GRANTED, NOW - DAY);
+	f->taro_rec = record(f, f->taro.id, "email", CID_CONSENT_GRANTED, 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	free(f->granted);
+	free(f->refused);
+	free(f->expired);
+	free(f->taro_rec);
+	cid_audit_close(f->log);
+	cid_ctx_close(f->ctx);
+	cid_config_free(f->cfg);
+	cid_test_rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+/* A GET with the query (form-encoded) and the session cookie (may be NULL). */
+static void get(struct fixture *f,
+		enum cid_err (*fn)(struct cid_ctx *, const struct cid_request *,
+				   struct cid_reply *),
+		const char *cookie, const char *query, struct cid_reply *reply)
+{
+	struct cid_request req = {.session_cookie = cookie, .now = NOW, .remote_addr = "127.0.0.1"};
+
+	assert_int_equal(cid_params_parse_form(&req.params, query, strlen(query)), CID_OK);
+	memset(reply, 0, sizeof(*reply));
+	assert_int_equal(fn(f->ctx, &req, reply), CID_OK);
+	cid_request_clear(&req);
+}
+
+static const char *page_str(const struct cid_reply *r, const char *name)
+{
+	return json_string_value(json_object_get(r->page_data, name));
+}
+
+static void assert_signed_out(const struct cid_reply *r)
+{
+	assert_int_equal(r->status, 401);
+	assert_int_equal(r->page, CID_PAGE_ACCOUNT);
+	assert_null(r->location);
+	assert_true(json_is_true(json_object_get(r->page_data, "signed_out")));
+	assert_true(json_is_false(json_object_get(r->page_data, "signed_in")));
+	assert_null(json_object_get(r->page_data, "consents"));
+}
+
+static void test_without_a_session_both_pages_say_sign_in(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_reply r;
+	static const char *const cookies[] = {
+	    NULL,
+	    "",
+	    "not-a-session",
+	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+	    "../../../../etc/passwd",
+	};
+	char id_query[64];
+
+	snprintf(id_query, sizeof(id_query), "id=%s", f->granted);
+	for (size_t i = 0; i < sizeof(cookies) / sizeof(cookies[0]); i++) {
+		get(f, cid_account_page, cookies[i], "", &r);
+		assert_signed_out(&r);
+		cid_reply_free(&r);
+		get(f, cid_account_receipt, cookies[i], id_query, &r);
+		assert_signed_out(&r);
+		assert_null(r.body);
+		cid_reply_free(&r);
+	}
+}
+
+static void test_the_page_lists_the_current_decision_per_attribute(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_reply r;
+	size_t i;
+	const json_t *item;
+	int seen = 0;
+
+	get(f, cid_account_page, f->hanako.cookie, "", &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.page, CID_PAGE_ACCOUNT);
+	assert_true(r.no_store);
+	assert_string_equal(r.locale, "en");
+	const json_t *consents = json_object_get(r.page_data, "consents");
+	assert_int_equal(json_array_size(consents), 1);
+	const json_t *g = json_array_get(consents, 0);
+	assert_string_equal(json_string_value(json_object_get(g, "service_name")),
+			    "Childcare support");
+	assert_string_equal(json_string_value(json_object_get(g, "purpose_text")),
+			    "To calculate your childcare fee");
+	json_array_foreach(json_object_get(g, "items"), i, item)
+	{
+		const char *label = json_string_value(json_object_get(item, "label_key"));
+		const char *st = json_string_value(json_object_get(item, "state_key"));
+		const json_t *rid = json_object_get(item, "receipt_id");
+
+		if (strcmp(label, "attr.family_name") == 0) {
+			assert_string_equal(st, "account_state_granted");
+			assert_string_equal(json_string_value(rid), f->granted);
+			assert_string_equal(json_string_value(json_object_get(item, "expires")),
+					    "2028-01-15T08:00:00Z");
+		} else if (strcmp(label, "attr.email") == 0) {
+			assert_string_equal(st, "account_state_refused");
+			assert_null(rid);
+		} else {
+			assert_string_equal(label, "attr.given_name");
+			assert_string_equal(st, "account_state_expired");
+			assert_null(rid); /* a lapsed grant: nothing in force to prove */
+		}
+		seen++;
+	}
+	assert_int_equal(seen, 3);
+	/* nothing released yet: the trail holds her three decisions, newest first */
+	const json_t *trail = json_object_get(r.page_data, "trail");
+	assert_int_equal(json_array_size(trail), 3);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_array_get(trail, 0), "event_key")),
+	    "account_ev_granted");
+	assert_string_equal(
+	    json_string_value(json_object_get(
+		json_array_get(json_object_get(json_array_get(trail, 0), "items"), 0),
+		"label_key")),
+	    "attr.given_name");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_array_get(trail, 1), "event_key")),
+	    "account_ev_refused");
+	assert_null(json_object_get(r.page_data, "next_after"));
+	cid_reply_free(&r);
+
+	/* a withdrawal is the new current decision, and takes the receipt link away */
+	const char *const attrs[] = {"family_name"};
+	struct cid_consent_context cc = {.account_id = f->hanako.id,
+					 .service = "svc",
+					 .purpose = "fees",
+					 .method = "cli:withdraw",
+					 .now = NOW - DAY};
+	assert_int_equal(cid_consent_withdraw(cid_ctx_store(f->ctx), &cc, attrs, 1, NULL), CID_OK);
+	get(f, cid_account_page, f->hanako.cookie, "lang=ja", &r);
+	assert_string_equal(r.locale, "ja");
+	g = json_array_get(json_object_get(r.page_data, "consents"), 0);
+	assert_string_equal(json_string_value(json_object_get(g, "service_name")), "子育て支援");
+	trail = json_object_get(r.page_data, "trail");
+	assert_int_equal(json_array_size(trail), 4);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_array_get(trail, 0), "event_key")),
+	    "account_ev_withdrawn");
+	json_array_foreach(json_object_get(g, "items"), i, item)
+	{
+		assert_null(json_object_get(item, "receipt_id"));
+		if (strcmp(json_string_value(json_object_get(item, "label_key")),
+			   "attr.family_name") == 0)
+			assert_string_equal(json_string_value(json_object_get(item, "state_key")),
+					    "account_state_withdrawn");
+	}
+	cid_reply_free(&r);
+}
+
+static void test_the_trail_is_the_citizens_own_newest_first_and_pages(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_reply r;
+	char query[64];
+	const int n = CID_ACCOUNT_PAGE + 5;
+
+	release(f, f->taro.id, "email", 0);
+	for (int i = 0; i < n; i++)
+		release(f, f->hanako.id, i % 2 == 0 ? "family_name" : "given_name#ja-Kana-JP", i);
+	get(f, cid_account_page, f->hanako.cookie, "", &r);
+	assert_int_equal(r.status, 200);
+	const json_t *trail = json_object_get(r.page_data, "trail");
+	assert_int_equal(json_array_size(trail), CID_ACCOUNT_PAGE);
+	const json_t *first = json_array_get(trail, 0);
+	/* the newest: hanako's last release, at minute n-1, of family_name */
+	assert_string_equal(json_string_value(json_object_get(first, "time")),
+			    "2027-01-15T07:54:00Z");
+	assert_string_equal(json_string_value(json_object_get(first, "service_name")),
+			    "Childcare support");
+	assert_string_equal(json_string_value(json_object_get(first, "purpose_text")),
+			    "To calculate your childcare fee");
+	assert_string_equal(json_string_value(json_object_get(first, "event_key")),
+			    "account_ev_release");
+	assert_string_equal(json_string_value(json_object_get(
+				json_array_get(json_object_get(first, "items"), 0), "label_key")),
+			    "attr.family_name");
+	/* a language-tagged release is labelled by its base attribute */
+	assert_string_equal(
+	    json_string_value(json_object_get(
+		json_array_get(json_object_get(json_array_get(trail, 1), "items"), 0),
+		"label_key")),
+	    "attr.given_name");
+	const json_t *next = json_object_get(r.page_data, "next_after");
+	assert_true(json_is_integer(next));
+	snprintf(query, sizeof(query), "after=%lld", (long long)json_integer_value(next));
+	cid_reply_free(&r);
+
+	get(f, cid_account_page, f->hanako.cookie, query, &r);
+	trail = json_object_get(r.page_data, "trail");
+	/* the five oldest releases and her three decisions before them; none of taro's */
+	assert_int_equal(json_array_size(trail), 5 + 3);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(trail, 4), "time")),
+			    "2027-01-15T07:00:00Z");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_array_get(trail, 7), "event_key")),
+	    "account_ev_granted");
+	assert_null(json_object_get(r.page_data, "next_after"));
+	cid_reply_free(&r);
+
+	/* taro sees his own decision and release only */
+	get(f, cid_account_page, f->taro.cookie, "", &r);
+	assert_int_equal(json_array_size(json_object_get(r.page_data, "trail")), 2);
+	cid_reply_free(&r);
+}
+
+static void test_a_bad_page_number_is_an_error_page(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_reply r;
+	static const char *const queries[] = {"after=abc", "after=-1", "after=1e3",
+					      "after=99999999999999999999999"};
+
+	for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
+		get(f, cid_account_page, f->hanako.cookie, queries[i], &r);
+		assert_int_equal(r.status, 400);
+		assert_int_equal(r.page, CID_PAGE_ERROR);
+		cid_reply_free(&r);
+	}
+}
+
+static void test_the_receipt_downloads_for_the_own_grant_only(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_reply r;
+	char query[96];
+	json_t *claims = NULL;
+	struct cid_keyref *kref;
+
+	snprintf(query, sizeof(query), "id=%s&lang=en", f->granted);
+	get(f, cid_account_receipt, f->hanako.cookie, query, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.content_type, "application/jwt");
+	assert_non_null(r.content_disposition);
+	assert_non_null(strstr(r.content_disposition, "attachment"));
+	assert_true(r.no_store);
+	assert_int_equal(r.page, CID_PAGE_NONE);
+	kref = cid_ctx_keys_acquire(f->ctx);
+	assert_int_equal(
+	    cid_jws_verify(cid_keyref_keyset(kref), r.body, r.body_len, CID_RECEIPT_TYP, &claims),
+	    CID_OK);
+	cid_keyref_put(kref);
+	assert_string_equal(json_string_value(json_object_get(claims, "consentReceiptID")),
+			    f->granted);
+	json_decref(claims);
+	cid_reply_free(&r);
+
+	/* taro's record through hanako's session: the same 404 as an unknown id */
+	snprintf(query, sizeof(query), "id=%s", f->taro_rec);
+	get(f, cid_account_receipt, f->hanako.cookie, query, &r);
+	assert_int_equal(r.status, 404);
+	assert_int_equal(r.page, CID_PAGE_ERROR);
+	assert_null(r.body);
+	assert_string_equal(page_str(&r, "error"), "not_found");
+	cid_reply_free(&r);
+	get(f, cid_account_receipt, f->hanako.cookie, "id=00000000-0000-4000-8000-000000000000",
+	    &r);
+	assert_int_equal(r.status, 404);
+	assert_string_equal(page_str(&r, "error"), "not_found");
+	cid_reply_free(&r);
+
+	/* a refusal has no receipt, and says so */
+	snprintf(query, sizeof(query), "id=%s", f->refused);
+	get(f, cid_account_receipt, f->hanako.cookie, query, &r);
+	assert_int_equal(r.status, 404);
+	assert_string_equal(page_str(&r, "error"), "no_receipt");
+	cid_reply_free(&r);
+}
+
+static void test_malformed_receipt_ids_are_not_found(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_reply r;
+	static const char *const queries[] = {
+	    "",
+	    "id=",
+	    "id=x",
+	    "id=..%2F..%2Fetc%2Fpasswd",
+	    "id=00000000-0000-4000-8000-00000000000",
+	    "id=00000000-0000-4000-8000-0000000000000",
+	    "id=00000000-0000-4000-8000-00000000000%0A",
+	    "lang=en",
+	};
+
+	for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
+		get(f, cid_account_receipt, f->hanako.cookie, queries[i], &r);
+		assert_int_equal(r.status, 404);
+		assert_int_equal(r.page, CID_PAGE_ERROR);
+		assert_null(r.body);
+		cid_reply_free(&r);
+	}
+}
+
+static void test_an_unconfigured_controller_is_503(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_reply r;
+	char query[64];
+
+	set(f->cfg, "controller_email", "");
+	snprintf(query, sizeof(query), "id=%s", f->granted);
+	get(f, cid_account_receipt, f->hanako.cookie, query, &r);
+	assert_int_equal(r.status, 503);
+	assert_int_equal(r.page, CID_PAGE_ERROR);
+	assert_null(r.body);
+	cid_reply_free(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_without_a_session_both_pages_say_sign_in, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_the_page_lists_the_current_decision_per_attribute,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_the_trail_is_the_citizens_own_newest_first_and_pages, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_a_bad_page_number_is_an_error_page, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_the_receipt_downloads_for_the_own_grant_only,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_malformed_receipt_ids_are_not_found, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_an_unconfigured_controller_is_503, setup,
+					    teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
