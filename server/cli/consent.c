@@ -7,7 +7,9 @@
 #include "cli.h"
 
 #include "account.h"
+#include "cid.h"
 #include "consent.h"
+#include "receipt.h"
 #include "str.h"
 
 #include <getopt.h>
@@ -39,6 +41,11 @@ static const char consent_help[] =
     "        record a consent the citizen gave on paper at a city office\n"
     "        (method cli:paper); V and D are the policy's version and the\n"
     "        purpose's digest shown by `civicid policy show`\n"
+    "  receipt RECORD_ID [--policies DIR] [--issuer URL]\n"
+    "        print the signed consent receipt (a JWT, Kantara Consent Receipt 1.1)\n"
+    "        of the consent decision of a granted record; it verifies against the\n"
+    "        server's /jwks. Needs the controller_* and policy_url settings of\n"
+    "        --config; give the server's issuer and policies (default ./policies)\n"
     "\n"
     "Options for every verb:\n"
     "  -s, --store DIR      LMDB store directory (default ./var/civicid)\n"
@@ -54,6 +61,7 @@ struct consent_opts {
 	struct cli_common common;
 	const char *service, *purpose, *policy_version, *purpose_digest;
 	const char *expires_in;
+	const char *policies, *issuer;
 	const char *attributes[MAX_CLI_ATTRIBUTES];
 	size_t n_attributes;
 };
@@ -87,6 +95,8 @@ static int parse(int argc, char **argv, struct consent_opts *o)
 	    {"policy-version", required_argument, NULL, 'V'},
 	    {"purpose-digest", required_argument, NULL, 'D'},
 	    {"expires-in", required_argument, NULL, 'e'},
+	    {"policies", required_argument, NULL, 'P'},
+	    {"issuer", required_argument, NULL, 'I'},
 	    {NULL, 0, NULL, 0},
 	};
 	int opt, rc;
@@ -99,6 +109,8 @@ static int parse(int argc, char **argv, struct consent_opts *o)
 		case 'V': o->policy_version = optarg; break;
 		case 'D': o->purpose_digest = optarg; break;
 		case 'e': o->expires_in = optarg; break;
+		case 'P': o->policies = optarg; break;
+		case 'I': o->issuer = optarg; break;
 		case 'a':
 			rc = add_attribute(o, optarg);
 			if (rc != 0)
@@ -119,16 +131,19 @@ static int check_options(const char *verb, const struct consent_opts *o)
 	bool list = strcmp(verb, "list") == 0;
 	bool show = strcmp(verb, "show") == 0;
 	bool grant = strcmp(verb, "grant") == 0;
+	bool receipt = strcmp(verb, "receipt") == 0;
 
-	if (show && o->service != NULL)
-		return cli_usage("consent", "show takes no --service");
-	if ((list || show) && (o->purpose != NULL || o->n_attributes > 0))
+	if (!receipt && (o->policies != NULL || o->issuer != NULL))
+		return cli_usage("consent", "--policies and --issuer go with receipt");
+	if ((show || receipt) && o->service != NULL)
+		return cli_usage("consent", "show and receipt take no --service");
+	if ((list || show || receipt) && (o->purpose != NULL || o->n_attributes > 0))
 		return cli_usage("consent", "--purpose and --attribute go with withdraw and grant");
 	if (!grant &&
 	    (o->policy_version != NULL || o->purpose_digest != NULL || o->expires_in != NULL))
 		return cli_usage(
 		    "consent", "--policy-version, --purpose-digest and --expires-in go with grant");
-	if (list || show)
+	if (list || show || receipt)
 		return 0;
 	if (o->service == NULL || o->purpose == NULL || o->n_attributes == 0)
 		return cli_usage("consent",
@@ -433,9 +448,72 @@ static int verb_grant(struct cli_env *env, const struct consent_opts *o, const c
 	return 0;
 }
 
+/*
+ * Prints the receipt of record_id. The receipt needs the whole context (the
+ * signing keys, the pairwise salt, the policies), which opens the store
+ * itself: the command's own handle is closed first, as LMDB wants one
+ * environment per process.
+ */
+static int verb_receipt(struct cli_env *env, const struct consent_opts *o, const char *record_id)
+{
+	char err[512];
+	struct cid_ctx *ctx = NULL;
+	char *jws = NULL;
+	enum cid_err rc;
+
+	if ((o->policies != NULL &&
+	     cid_config_set(env->cfg, "policies", o->policies, err, sizeof(err)) != CID_OK) ||
+	    (o->issuer != NULL &&
+	     cid_config_set(env->cfg, "issuer", o->issuer, err, sizeof(err)) != CID_OK) ||
+	    cid_config_check(env->cfg, err, sizeof(err)) != CID_OK) {
+		fprintf(stderr, "civicid consent: %s\n", err);
+		return 2;
+	}
+	if (!cid_uuid_syntax_ok(record_id)) {
+		fprintf(stderr,
+			"civicid consent: %s is not a record id (see civicid consent list "
+			"USERNAME)\n",
+			record_id);
+		return 2;
+	}
+	cid_store_close(env->store);
+	env->store = NULL;
+	rc = cid_ctx_open(env->cfg, cli_now(), stderr, &ctx);
+	if (rc != CID_OK)
+		return cli_fail("consent", "receipt: cannot open the context", rc);
+	rc =
+	    cid_receipt_make(ctx, record_id, NULL, env->cfg->default_locale, cli_now(), &jws, NULL);
+	cid_ctx_close(ctx);
+	switch (rc) {
+	case CID_OK:
+		printf("%s\n", jws);
+		free(jws);
+		return 0;
+	case CID_ERR_NOTFOUND:
+		fprintf(stderr,
+			"civicid consent: no consent record %s, or its service is no longer "
+			"registered (see civicid consent list USERNAME)\n",
+			record_id);
+		return 1;
+	case CID_ERR_DENIED:
+		fprintf(stderr,
+			"civicid consent: record %s refuses or withdraws a consent: only a "
+			"consent given has a receipt\n",
+			record_id);
+		return 1;
+	case CID_ERR_CONFIG:
+		fprintf(stderr,
+			"civicid consent: receipts name the controller: set controller_name, "
+			"controller_contact, controller_address, controller_email and policy_url "
+			"in the --config file (civicid serve --help-config)\n");
+		return 1;
+	default: return cli_fail("consent", "receipt", rc);
+	}
+}
+
 int cid_cli_consent(int argc, char **argv)
 {
-	static const char *const verbs[] = {"list", "show", "withdraw", "grant"};
+	static const char *const verbs[] = {"list", "show", "withdraw", "grant", "receipt"};
 	struct consent_opts o = {0};
 	struct cli_env env;
 	const char *verb;
@@ -454,8 +532,10 @@ int cid_cli_consent(int argc, char **argv)
 	if (status != 0)
 		return status;
 	if (argc - 1 - optind != 1)
-		return cli_usage("consent", strcmp(verb, "show") == 0 ? "expected one RECORD_ID"
-								      : "expected one USERNAME");
+		return cli_usage("consent",
+				 strcmp(verb, "show") == 0 || strcmp(verb, "receipt") == 0
+				     ? "expected one RECORD_ID"
+				     : "expected one USERNAME");
 	arg = argv[1 + optind];
 	status = check_options(verb, &o);
 	if (status != 0)
@@ -469,6 +549,8 @@ int cid_cli_consent(int argc, char **argv)
 		status = verb_show(&env, &o, arg);
 	else if (strcmp(verb, "withdraw") == 0)
 		status = verb_withdraw(&env, &o, arg);
+	else if (strcmp(verb, "receipt") == 0)
+		status = verb_receipt(&env, &o, arg);
 	else
 		status = verb_grant(&env, &o, arg);
 	cli_close(&env);
