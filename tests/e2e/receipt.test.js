@@ -1,0 +1,209 @@
+// End-to-end: the citizen's account page and signed consent receipts, with the
+// real `civicid serve` (a fresh LMDB store, a policy and a config written here)
+// driven by openid-client 6 (the service) and a cookie-keeping HTTP client (the
+// citizen's browser through the real login and consent pages). Receipts are
+// verified as anyone would: with the `jose` package against the server's /jwks.
+//
+// Run: CIVICID_BIN=build/asan/server/civicid bash tests/e2e/run.sh receipt.test.js
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import * as client from 'openid-client';
+import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+
+import { Browser, addClient, addUser, cli, freshStore, htmlDecode, parseForms, startServer, submitLogin } from './lib/server.js';
+
+const T = { timeout: 120_000 };
+const MSG_EN = JSON.parse(readFileSync(new URL('../../web/messages/en.json', import.meta.url), 'utf8'));
+const TYP = 'consent-receipt+jwt';
+
+const POLICY = `# e2e: receipts
+service svc-r
+name.ja 子育て支援（レシート試験）
+name.en Childcare support (receipt e2e)
+purpose fees
+  text.ja 保育料を算定するため
+  text.en To calculate your childcare fee
+  basis consent
+  retention 1y
+  consent_valid 1y
+  permit given_name
+  permit family_name
+  permit email
+`;
+
+const CONFIG = `controller_name = Demo City of Aoi
+controller_contact = Privacy Office, Aoi City Hall
+controller_address = 1-1 Aoi, Demo City, Fukushima 965-0000
+controller_email = privacy@city.example.jp
+policy_url = https://city.example.jp/privacy
+`;
+
+const SVC = { clientId: 'svc-r', redirect: 'http://127.0.0.1:9/r-cb', scope: 'openid profile email' };
+const HANAKO = { username: 'hanako', password: 'hanako-receipt-Passw0rd!', claims: { given_name: '花子', family_name: '山田', email: 'hanako@example.jp' } };
+const TARO = { username: 'taro', password: 'taro-receipt-Passw0rd!', claims: { given_name: '太郎', email: 'taro@example.jp' } };
+
+let store;
+let server;
+let config;
+let configFile;
+let hanako;
+let receiptIds = [];
+
+before(async () => {
+  store = freshStore('receipt');
+  store.writePolicy('svc-r.policy', POLICY);
+  configFile = store.writeConfig(CONFIG);
+  for (const u of [HANAKO, TARO]) addUser(store, u.username, u.password, u.claims);
+  const out = addClient(store, { clientId: SVC.clientId, name: 'Receipt e2e (registration)', redirectUris: [SVC.redirect], scope: SVC.scope });
+  server = await startServer(store, { configFile });
+  config = await client.discovery(new URL(server.issuer), SVC.clientId, out.client_secret, client.ClientSecretBasic(out.client_secret), {
+    execute: [client.allowInsecureRequests],
+  });
+});
+
+after(async () => {
+  try {
+    if (server) await server.stop();
+  } finally {
+    store?.remove();
+  }
+});
+
+/** Logs user in for the service through the real pages and decides the consent screen. */
+async function signInAndDecide(browser, user, action, tick) {
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: SVC.redirect,
+    scope: SVC.scope,
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    ui_locales: 'en',
+  });
+  const { response: page } = await submitLogin(browser, url, user.username, user.password);
+  assert.equal(page.status, 200, `the consent page:\n${page.text.slice(0, 800)}`);
+  const form = parseForms(page.text).find((f) => /\/consent$/.test(f.action));
+  assert.ok(form, 'a consent form');
+  const values = { action };
+  const re = /<label class="check">\s*<input\b[^>]*name="([^"]*)"[^>]*>\s*([^<]*)<\/label>/gi;
+  let m;
+  while ((m = re.exec(page.text)) !== null) {
+    const label = htmlDecode(m[2].trim());
+    if (tick.some((a) => MSG_EN[`attr.${a}`] === label)) values[m[1]] = '1';
+  }
+  assert.equal(Object.keys(values).length, 1 + tick.length, 'a checkbox for each attribute to tick');
+  const res = await browser.submit(page.url, form, values, { withSubmitButton: false });
+  assert.ok(res.status === 302 || res.status === 303, `a redirect to the service, got ${res.status}`);
+  const tokens = await client.authorizationCodeGrant(config, new URL(res.location), { pkceCodeVerifier: verifier, expectedState: state });
+  return tokens;
+}
+
+/** The receipt links of an account page: record ids. */
+function receiptLinks(html) {
+  return [...html.matchAll(/href="\/account\/receipt\?id=([0-9a-f-]{36})&amp;lang=(?:en|ja)"/g)].map((m) => m[1]);
+}
+
+test('without a session the account page asks to sign in through a service (401, no redirect)', T, async () => {
+  const anon = new Browser(server.issuer);
+  for (const path of ['/account', '/account/receipt?id=00000000-0000-4000-8000-000000000000']) {
+    const res = await anon.get(path);
+    assert.equal(res.status, 401, path);
+    assert.equal(res.location, null, `${path}: no redirect`);
+    assert.match(res.headers.get('content-type'), /^text\/html/);
+  }
+});
+
+test('after a consent flow the account page lists the consents, with a receipt link for each grant', T, async () => {
+  hanako = new Browser(server.issuer);
+  const tokens = await signInAndDecide(hanako, HANAKO, 'approve', ['given_name', 'email']);
+  const me = await client.fetchUserInfo(config, tokens.access_token, tokens.claims().sub);
+  assert.equal(me.email, HANAKO.claims.email);
+  const res = await hanako.get('/account?lang=en');
+  assert.equal(res.status, 200, res.text.slice(0, 800));
+  assert.equal(res.headers.get('cache-control'), 'no-store');
+  assert.ok(!/<script/i.test(res.text), 'no JavaScript');
+  const text = htmlDecode(res.text);
+  assert.ok(text.includes('Childcare support (receipt e2e)'), "the service's name");
+  assert.ok(text.includes('To calculate your childcare fee'), 'the purpose text');
+  for (const key of ['account_state_granted', 'account_state_refused', 'account_receipt', 'account_ev_release'])
+    assert.ok(text.includes(MSG_EN[key]), `the page says "${MSG_EN[key]}"`);
+  // two grants (given_name, email) and one refusal (family_name): two links
+  receiptIds = receiptLinks(res.text);
+  assert.equal(receiptIds.length, 2, `two receipt links in:\n${res.text}`);
+  // the trail names the attributes released to the service
+  assert.ok(text.includes(MSG_EN['attr.email']));
+});
+
+test('the receipt downloads as a JWT that verifies against /jwks and names the service, purpose and attributes', T, async () => {
+  const res = await hanako.get(`/account/receipt?id=${receiptIds[0]}&lang=en`);
+  assert.equal(res.status, 200, res.text.slice(0, 500));
+  assert.equal(res.headers.get('content-type'), 'application/jwt');
+  assert.match(res.headers.get('content-disposition'), /^attachment; filename="[^"]+\.jwt"$/);
+  assert.equal(res.headers.get('cache-control'), 'no-store');
+  const jws = res.text.trim();
+  assert.equal(decodeProtectedHeader(jws).typ, TYP);
+  assert.equal(decodeProtectedHeader(jws).alg, 'ES256');
+  const jwks = createRemoteJWKSet(new URL('/jwks', server.issuer));
+  const { payload: c } = await jwtVerify(jws, jwks, { issuer: server.issuer, typ: TYP, algorithms: ['ES256'] });
+  assert.equal(c.version, 'KI-CR-v1.1.0');
+  assert.equal(c.jurisdiction, 'JP');
+  assert.equal(c.collectionMethod, 'web:consent-screen');
+  assert.equal(typeof c.consentTimestamp, 'number');
+  assert.match(c.consentReceiptID, /^[0-9a-f-]{36}$/);
+  assert.equal(c.jti, c.consentReceiptID);
+  assert.equal(c.language, 'en');
+  assert.equal(typeof c.piiPrincipalId, 'string');
+  assert.equal(c.piiControllers[0].piiController, 'Demo City of Aoi');
+  assert.equal(c.piiControllers[0].email, 'privacy@city.example.jp');
+  assert.equal(c.policyUrl, 'https://city.example.jp/privacy');
+  assert.equal(c.services.length, 1);
+  assert.equal(c.services[0].client_id, SVC.clientId);
+  assert.equal(c.services[0].service, 'Childcare support (receipt e2e) (svc-r)');
+  const p = c.services[0].purposes[0];
+  assert.equal(p.purpose, 'To calculate your childcare fee');
+  assert.equal(p.consentType, 'EXPLICIT');
+  // the ticked attributes, not the refused one
+  assert.deepEqual(p.piiCategory, ['email', 'given_name']);
+  assert.equal(p.thirdPartyDisclosure, true);
+  assert.equal(c.sensitive, false);
+  assert.deepEqual(c.spiCat, []);
+  assert.equal(c.purpose_id, 'fees');
+  assert.equal(c.purpose_text_current, true);
+  assert.match(c.expires_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  // both links name one decision, hence one receipt
+  const other = await hanako.get(`/account/receipt?id=${receiptIds[1]}`);
+  const { payload: c2 } = await jwtVerify(other.text.trim(), jwks, { issuer: server.issuer, typ: TYP });
+  assert.equal(c2.consentReceiptID, c.consentReceiptID);
+  assert.deepEqual(c.consent_records.slice().sort(), receiptIds.slice().sort());
+});
+
+test("another citizen's session cannot fetch the receipt; malformed ids are refused", T, async () => {
+  const taro = new Browser(server.issuer, { localAddress: '127.0.0.3' });
+  await signInAndDecide(taro, TARO, 'deny', []);
+  const own = await taro.get('/account?lang=en');
+  assert.equal(own.status, 200);
+  assert.ok(!htmlDecode(own.text).includes('given_name'), 'none of hanako');
+  assert.deepEqual(receiptLinks(own.text), [], 'taro refused everything: no receipt link');
+  const res = await taro.get(`/account/receipt?id=${receiptIds[0]}`);
+  assert.equal(res.status, 404);
+  assert.notEqual(res.headers.get('content-type'), 'application/jwt');
+  for (const id of ['x', '..%2F..%2Fetc%2Fpasswd', `${receiptIds[0]}0`, receiptIds[0].toUpperCase()]) {
+    const bad = await hanako.get(`/account/receipt?id=${id}`);
+    assert.equal(bad.status, 404, id);
+  }
+});
+
+test('`civicid consent receipt ID` prints a JWT that verifies against /jwks', T, async () => {
+  const out = cli(['consent', 'receipt', receiptIds[0], '--store', store.dir, '--config', configFile,
+    '--policies', store.policies, '--issuer', server.issuer]);
+  const jws = out.trim();
+  assert.match(jws, /^[\w-]+\.[\w-]+\.[\w-]+$/);
+  const res = await fetch(new URL('/jwks', server.issuer));
+  const jwks = createLocalJWKSet(await res.json());
+  const { payload: c } = await jwtVerify(jws, jwks, { issuer: server.issuer, typ: TYP });
+  assert.ok(receiptIds.includes(c.consentReceiptID));
+  assert.equal(c.services[0].client_id, SVC.clientId);
+  assert.deepEqual(c.services[0].purposes[0].piiCategory, ['email', 'given_name']);
+});
