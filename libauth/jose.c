@@ -21,6 +21,7 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 
 #include <stdbool.h>
@@ -29,15 +30,17 @@
 #include <string.h>
 #include <strings.h>
 
-#define KID_CHARS    43 /* base64url of a SHA-256 thumbprint */
-#define ES256_COORD  32 /* bytes of a P-256 coordinate, and of r and s */
-#define ES256_SIG    64 /* JWS ES256 signature: r || s (RFC 7518 §3.4) */
-#define RSA_MIN_BITS 2048
-#define RSA_MAX_BITS 4096
-#define SIG_MAX	     (RSA_MAX_BITS / 8) /* largest raw or DER signature we handle */
-#define B64_MAX	     700		/* > cid_b64url_len(SIG_MAX) */
-#define KEYS_VERSION "keys_version"
-#define ENSURE_TRIES 3
+#define KID_CHARS     43  /* base64url of a SHA-256 thumbprint */
+#define KID_MAX	      128 /* longest kid accepted from a foreign JWKS */
+#define JWKS_MAX_KEYS 64
+#define ES256_COORD   32 /* bytes of a P-256 coordinate, and of r and s */
+#define ES256_SIG     64 /* JWS ES256 signature: r || s (RFC 7518 §3.4) */
+#define RSA_MIN_BITS  2048
+#define RSA_MAX_BITS  4096
+#define SIG_MAX	      (RSA_MAX_BITS / 8) /* largest raw or DER signature we handle */
+#define B64_MAX	      700		 /* > cid_b64url_len(SIG_MAX) */
+#define KEYS_VERSION  "keys_version"
+#define ENSURE_TRIES  3
 
 enum alg { ALG_ES256, ALG_RS256, ALG_COUNT };
 
@@ -45,7 +48,7 @@ static const char *const alg_names[ALG_COUNT] = {"ES256", "RS256"};
 
 /* One loaded key: parsed once, read-only afterwards. */
 struct key {
-	char kid[KID_CHARS + 1];
+	char kid[KID_MAX + 1];
 	enum alg alg;
 	bool active;
 	int64_t created_at;
@@ -573,7 +576,8 @@ static bool record_live(const json_t *rec, int64_t now)
 	return drop == NULL || (int64_t)json_integer_value(drop) > now;
 }
 
-enum cid_err cid_keyset_load(struct cid_store *s, int64_t now, struct cid_keyset **out)
+/* A keyset of the keys live at now (all: every stored key, active or not required). */
+static enum cid_err keyset_load(struct cid_store *s, int64_t now, bool all, struct cid_keyset **out)
 {
 	enum cid_err rc = CID_OK;
 	struct cid_txn *txn = NULL;
@@ -600,7 +604,7 @@ enum cid_err cid_keyset_load(struct cid_store *s, int64_t now, struct cid_keyset
 			bool active = strcmp(cid_json_str(rec, "state"), "active") == 0;
 			int64_t drop;
 
-			if (active != (pass == 0) || !record_live(rec, now))
+			if (active != (pass == 0) || (!all && !record_live(rec, now)))
 				continue;
 			CID_TRY(key_load(rec, k, keys));
 			ks->n++;
@@ -615,7 +619,7 @@ enum cid_err cid_keyset_load(struct cid_store *s, int64_t now, struct cid_keyset
 				ks->next_drop = drop;
 		}
 	}
-	for (int a = 0; a < ALG_COUNT; a++)
+	for (int a = 0; a < ALG_COUNT && !all; a++)
 		CID_ENSURE(ks->active[a] != NULL, CID_ERR_NOTFOUND);
 	doc = json_pack("{s:O}", "keys", keys);
 	CID_ENSURE(doc != NULL, CID_ERR_NOMEM);
@@ -629,6 +633,206 @@ out:
 	records_free(recs);
 	json_decref(keys);
 	json_decref(doc);
+	cid_keyset_free(ks);
+	return rc;
+}
+
+enum cid_err cid_keyset_load(struct cid_store *s, int64_t now, struct cid_keyset **out)
+{
+	return keyset_load(s, now, false, out);
+}
+
+enum cid_err cid_keyset_load_all(struct cid_store *s, struct cid_keyset **out)
+{
+	return keyset_load(s, 0, true, out);
+}
+
+/* ---- a verify-only keyset from a JWKS document ---- */
+
+static const struct key *key_by_kid(const struct cid_keyset *ks, const char *kid, size_t n)
+{
+	if (n == 0 || n > KID_MAX)
+		return NULL;
+	for (size_t i = 0; i < ks->n; i++)
+		if (strlen(ks->keys[i].kid) == n && memcmp(ks->keys[i].kid, kid, n) == 0)
+			return &ks->keys[i];
+	return NULL;
+}
+
+/* Decodes the base64url member name of jwk into out[cap]; *n its length. */
+static enum cid_err jwk_bytes(const json_t *jwk, const char *name, uint8_t *out, size_t cap,
+			      size_t *n)
+{
+	const json_t *v = json_object_get(jwk, name);
+
+	if (!json_is_string(v) || json_string_length(v) == 0 ||
+	    cid_b64url_decode(json_string_value(v), json_string_length(v), out, cap, n) != CID_OK)
+		return CID_ERR_INVALID;
+	return CID_OK;
+}
+
+/* The EVP_PKEY of an EC P-256 or RSA public JWK. */
+static enum cid_err jwk_pkey(const json_t *jwk, enum alg alg, EVP_PKEY **out)
+{
+	enum cid_err rc = CID_OK;
+	OSSL_PARAM_BLD *bld = NULL;
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *pctx = NULL;
+	EVP_PKEY_CTX *check = NULL;
+	EVP_PKEY *pkey = NULL;
+	BIGNUM *n = NULL;
+	BIGNUM *e = NULL;
+	uint8_t a[SIG_MAX];
+	uint8_t b[SIG_MAX];
+	uint8_t point[1 + 2 * ES256_COORD];
+	size_t an = 0;
+	size_t bn = 0;
+
+	bld = OSSL_PARAM_BLD_new();
+	CID_ENSURE(bld != NULL, CID_ERR_NOMEM);
+	if (alg == ALG_ES256) {
+		CID_ENSURE(cid_str_eq(cid_str_of(cid_json_str(jwk, "crv")), "P-256"),
+			   CID_ERR_INVALID);
+		CID_TRY(jwk_bytes(jwk, "x", a, sizeof(a), &an));
+		CID_TRY(jwk_bytes(jwk, "y", b, sizeof(b), &bn));
+		/*= RFC 7518 §6.2.1.2: x and y are the full coordinates, 32 octets for P-256 */
+		CID_ENSURE(an == ES256_COORD && bn == ES256_COORD, CID_ERR_INVALID);
+		point[0] = 0x04; /* uncompressed */
+		memcpy(point + 1, a, ES256_COORD);
+		memcpy(point + 1 + ES256_COORD, b, ES256_COORD);
+		CID_ENSURE(OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
+							   "prime256v1", 0) == 1 &&
+			       OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point,
+								sizeof(point)) == 1,
+			   CID_ERR_NOMEM);
+	} else {
+		CID_TRY(jwk_bytes(jwk, "n", a, sizeof(a), &an));
+		CID_TRY(jwk_bytes(jwk, "e", b, sizeof(b), &bn));
+		n = BN_bin2bn(a, (int)an, NULL);
+		e = BN_bin2bn(b, (int)bn, NULL);
+		CID_ENSURE(n != NULL && e != NULL, CID_ERR_NOMEM);
+		CID_ENSURE(OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) == 1 &&
+			       OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) == 1,
+			   CID_ERR_NOMEM);
+	}
+	params = OSSL_PARAM_BLD_to_param(bld);
+	CID_ENSURE(params != NULL, CID_ERR_NOMEM);
+	pctx = EVP_PKEY_CTX_new_from_name(NULL, alg == ALG_ES256 ? "EC" : "RSA", NULL);
+	CID_ENSURE(pctx != NULL, CID_ERR_NOMEM);
+	CID_ENSURE(EVP_PKEY_fromdata_init(pctx) == 1 &&
+		       EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) == 1,
+		   CID_ERR_INVALID);
+	/* an EC point not on the curve, or an RSA key of the wrong size, is no key */
+	check = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+	CID_ENSURE(check != NULL, CID_ERR_NOMEM);
+	CID_ENSURE(EVP_PKEY_public_check(check) == 1, CID_ERR_INVALID);
+	CID_ENSURE(pkey_check(pkey, alg) == CID_OK, CID_ERR_INVALID);
+	*out = pkey;
+	pkey = NULL;
+out:
+	if (rc != CID_OK)
+		ERR_clear_error();
+	EVP_PKEY_free(pkey);
+	EVP_PKEY_CTX_free(check);
+	EVP_PKEY_CTX_free(pctx);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	BN_free(n);
+	BN_free(e);
+	return rc;
+}
+
+/*
+ * The alg of a public JWK we can verify with, or -1 for a key to skip (another
+ * kty, an "enc" key, an algorithm we do not use). An EC key must be P-256 for
+ * ES256, an RSA key is RS256; an "alg" member must agree.
+ */
+static int jwk_alg(const json_t *jwk)
+{
+	const char *kty = cid_json_str(jwk, "kty");
+	const char *alg = cid_json_str(jwk, "alg");
+	const char *use = cid_json_str(jwk, "use");
+	int a;
+
+	if (kty == NULL || (use != NULL && strcmp(use, "sig") != 0))
+		return -1;
+	if (strcmp(kty, "EC") == 0)
+		a = ALG_ES256;
+	else if (strcmp(kty, "RSA") == 0)
+		a = ALG_RS256;
+	else
+		return -1;
+	if (json_object_get(jwk, "alg") != NULL && alg_parse(alg) != a)
+		return -1;
+	return a;
+}
+
+enum cid_err cid_keyset_from_jwks(const char *json, size_t len, struct cid_keyset **out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_keyset *ks = NULL;
+	json_t *doc = NULL;
+	json_t *pub = json_array();
+	json_t *outdoc = NULL;
+	const json_t *keys;
+	json_t *jwk = NULL;
+	json_t *copy = NULL;
+	size_t i;
+
+	CID_ENSURE(pub != NULL, CID_ERR_NOMEM);
+	CID_ENSURE(json != NULL && len <= CID_MAX_BODY,
+		   json == NULL ? CID_ERR_INVALID : CID_ERR_TOOBIG);
+	doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL);
+	keys = json_object_get(doc, "keys");
+	CID_ENSURE(json_is_object(doc) && json_is_array(keys), CID_ERR_INVALID);
+	CID_ENSURE(json_array_size(keys) <= JWKS_MAX_KEYS, CID_ERR_TOOBIG);
+	ks = calloc(1, sizeof(*ks));
+	CID_ENSURE(ks != NULL, CID_ERR_NOMEM);
+	ks->keys = calloc(json_array_size(keys) + 1, sizeof(*ks->keys));
+	CID_ENSURE(ks->keys != NULL, CID_ERR_NOMEM);
+	json_array_foreach(keys, i, jwk)
+	{
+		struct key *k = &ks->keys[ks->n];
+		json_t *kid = json_object_get(jwk, "kid");
+		int a;
+
+		CID_ENSURE(json_is_object(jwk), CID_ERR_INVALID);
+		a = jwk_alg(jwk);
+		if (a < 0)
+			continue;
+		/* the kid is what a JWS names its key by: without one, a key is useless */
+		CID_ENSURE(json_is_string(kid) && json_string_length(kid) > 0 &&
+			       json_string_length(kid) <= KID_MAX &&
+			       strlen(json_string_value(kid)) == json_string_length(kid),
+			   CID_ERR_INVALID);
+		CID_ENSURE(key_by_kid(ks, json_string_value(kid), json_string_length(kid)) == NULL,
+			   CID_ERR_INVALID);
+		k->alg = (enum alg)a;
+		CID_TRY(jwk_pkey(jwk, k->alg, &k->pkey));
+		memcpy(k->kid, json_string_value(kid), json_string_length(kid) + 1);
+		ks->n++;
+		CID_TRY(jwk_public(k->pkey, k->alg, &copy));
+		CID_ENSURE(json_object_set(copy, "kid", kid) == 0 &&
+			       json_object_set_new(copy, "alg", json_string(alg_names[k->alg])) ==
+				   0 &&
+			       json_object_set_new(copy, "use", json_string("sig")) == 0 &&
+			       json_array_append_new(pub, copy) == 0,
+			   CID_ERR_NOMEM);
+		copy = NULL;
+	}
+	CID_ENSURE(ks->n > 0, CID_ERR_NOTFOUND);
+	outdoc = json_pack("{s:O}", "keys", pub);
+	CID_ENSURE(outdoc != NULL, CID_ERR_NOMEM);
+	ks->jwks = json_dumps(outdoc, JSON_COMPACT);
+	CID_ENSURE(ks->jwks != NULL, CID_ERR_NOMEM);
+	ks->jwks_len = strlen(ks->jwks);
+	*out = ks;
+	ks = NULL;
+out:
+	json_decref(copy);
+	json_decref(doc);
+	json_decref(pub);
+	json_decref(outdoc);
 	cid_keyset_free(ks);
 	return rc;
 }
@@ -658,16 +862,6 @@ const char *cid_keyset_jwks(const struct cid_keyset *ks, size_t *len)
 {
 	*len = ks->jwks_len;
 	return ks->jwks;
-}
-
-static const struct key *key_by_kid(const struct cid_keyset *ks, const char *kid, size_t n)
-{
-	if (n != KID_CHARS)
-		return NULL;
-	for (size_t i = 0; i < ks->n; i++)
-		if (memcmp(ks->keys[i].kid, kid, KID_CHARS) == 0)
-			return &ks->keys[i];
-	return NULL;
 }
 
 /* ---- JWS ---- */

@@ -60,6 +60,31 @@ CID_MUST_CHECK enum cid_err cid_keys_version(struct cid_store *s, uint64_t *out)
 CID_MUST_CHECK enum cid_err cid_keyset_load(struct cid_store *s, int64_t now,
 					    struct cid_keyset **out);
 
+/*
+ * Loads every stored key, retired ones past drop_after included, into a new
+ * keyset: for verifying old signatures (audit checkpoints), never for tokens.
+ * Signing with it uses the newest active key of the alg, if any (else
+ * CID_ERR_INVALID). Errors: CID_ERR_CRYPTO, CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_keyset_load_all(struct cid_store *s, struct cid_keyset **out);
+
+/*
+ * A verify-only keyset from a JWKS document ({"keys":[...]}, len bytes, e.g.
+ * the output of cid_keyset_jwks or a published jwks_uri), for checking
+ * signatures offline. Public EC P-256 keys verify ES256 and RSA (2048 to 4096
+ * bits) keys RS256; every such key needs a "kid" (1 to 128 chars, unique) and
+ * an "alg", if given, that agrees. Keys of another kty, alg or "use" are
+ * skipped. It has no private key: cid_jws_sign with it fails with
+ * CID_ERR_INVALID; cid_keyset_version and cid_keyset_next_drop are 0.
+ * *out is freed with cid_keyset_free.
+ * Errors: CID_ERR_INVALID (not a JWKS, a usable key malformed, not on its
+ * curve, without kid or with a repeated one), CID_ERR_TOOBIG (over
+ * CID_MAX_BODY bytes or 64 keys), CID_ERR_NOTFOUND (no usable key),
+ * CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_keyset_from_jwks(const char *json, size_t len,
+						 struct cid_keyset **out);
+
 void cid_keyset_free(struct cid_keyset *ks);
 
 /* The keys_version this keyset was loaded at. */

@@ -24,15 +24,24 @@
 
 /* Names in the environment, indexed by enum cid_db (what mdb_dump -l lists). */
 static const char *const db_names[] = {
-    [CID_DB_META] = "meta",	      [CID_DB_CITIZENS] = "citizens",
-    [CID_DB_USERNAMES] = "usernames", [CID_DB_CLIENTS] = "clients",
-    [CID_DB_SESSIONS] = "sessions",   [CID_DB_AUTHREQS] = "authreqs",
-    [CID_DB_CODES] = "codes",	      [CID_DB_REFRESH] = "refresh",
-    [CID_DB_GRANTS] = "grants",	      [CID_DB_REVOKED] = "revoked",
-    [CID_DB_KEYS] = "keys",	      [CID_DB_THROTTLE] = "throttle",
-    [CID_DB_PAIRWISE] = "pairwise",   [CID_DB_CONSENTS] = "consents",
-    [CID_DB_AUDIT] = "audit",	      [CID_DB_AUDIT_IDX] = "audit_idx",
-    [CID_DB_AUDIT_CP] = "audit_cp",   [CID_DB_OFFICERS] = "officers",
+    [CID_DB_META] = "meta",
+    [CID_DB_CITIZENS] = "citizens",
+    [CID_DB_USERNAMES] = "usernames",
+    [CID_DB_CLIENTS] = "clients",
+    [CID_DB_SESSIONS] = "sessions",
+    [CID_DB_AUTHREQS] = "authreqs",
+    [CID_DB_CODES] = "codes",
+    [CID_DB_REFRESH] = "refresh",
+    [CID_DB_GRANTS] = "grants",
+    [CID_DB_REVOKED] = "revoked",
+    [CID_DB_KEYS] = "keys",
+    [CID_DB_THROTTLE] = "throttle",
+    [CID_DB_PAIRWISE] = "pairwise",
+    [CID_DB_CONSENTS] = "consents",
+    [CID_DB_AUDIT] = "audit",
+    [CID_DB_AUDIT_IDX] = "audit_idx",
+    [CID_DB_AUDIT_CP] = "audit_cp",
+    [CID_DB_OFFICERS] = "officers",
     [CID_DB_OFFICER_SESSIONS] = "officer_sessions",
 };
 
@@ -523,6 +532,76 @@ enum cid_err cid_txn_foreach(struct cid_txn *txn, enum cid_db db, struct cid_str
 		CID_ENSURE(mrc == 0, CID_ERR_STORE);
 		CID_TRY(fn(sval(k), sval(v), arg));
 		op = MDB_NEXT;
+	}
+out:
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	return rc;
+}
+
+/*
+ * Positions cur on the last key with prefix that is <= start (start.len 0:
+ * the last key with prefix). A prefix of all 0xff bytes has no successor, so
+ * the search begins from the end of the database.
+ */
+static int seek_last(MDB_cursor *cur, struct cid_str prefix, struct cid_str start, MDB_val *k,
+		     MDB_val *v)
+{
+	uint8_t bound[CID_STORE_MAX_KEY + 1];
+	size_t n;
+	int mrc;
+
+	if (start.len > 0) {
+		*k = mval(start);
+		mrc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+		if (mrc == 0 && k->mv_size == start.len &&
+		    memcmp(k->mv_data, start.ptr, start.len) == 0)
+			return 0;
+		return mdb_cursor_get(cur, k, v, mrc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+	}
+	/* the smallest key above every key with prefix: prefix with its last
+	 * non-0xff byte incremented and the rest cut */
+	n = prefix.len;
+	memcpy(bound, prefix.ptr == NULL ? "" : prefix.ptr, n);
+	while (n > 0 && bound[n - 1] == 0xff)
+		n--;
+	if (n == 0)
+		return mdb_cursor_get(cur, k, v, MDB_LAST);
+	bound[n - 1]++;
+	*k = (MDB_val){.mv_size = n, .mv_data = bound};
+	mrc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+	return mdb_cursor_get(cur, k, v, mrc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+}
+
+enum cid_err cid_txn_foreach_range(
+    struct cid_txn *txn, enum cid_db db, struct cid_str prefix, struct cid_str start, bool reverse,
+    enum cid_err (*fn)(struct cid_str key, struct cid_str val, void *arg), void *arg)
+{
+	enum cid_err rc = CID_OK;
+	MDB_cursor *cur = NULL;
+	MDB_val k;
+	MDB_val v;
+	int mrc;
+
+	if ((unsigned)db >= CID_DB_COUNT || !txn->active)
+		return CID_ERR_STORE;
+	if (prefix.len > CID_STORE_MAX_KEY || start.len > CID_STORE_MAX_KEY)
+		return CID_OK;
+	CID_ENSURE(mdb_cursor_open(txn->txn, txn->store->dbis[db], &cur) == 0, CID_ERR_STORE);
+	if (reverse) {
+		mrc = seek_last(cur, prefix, start, &k, &v);
+	} else {
+		struct cid_str from = start.len > 0 ? start : prefix;
+
+		k = mval(from);
+		mrc = mdb_cursor_get(cur, &k, &v, from.len == 0 ? MDB_FIRST : MDB_SET_RANGE);
+	}
+	for (;;) {
+		if (mrc == MDB_NOTFOUND || (mrc == 0 && !has_prefix(k, prefix)))
+			break;
+		CID_ENSURE(mrc == 0, CID_ERR_STORE);
+		CID_TRY(fn(sval(k), sval(v), arg));
+		mrc = mdb_cursor_get(cur, &k, &v, reverse ? MDB_PREV : MDB_NEXT);
 	}
 out:
 	if (cur != NULL)

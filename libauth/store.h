@@ -152,6 +152,18 @@ cid_txn_foreach(struct cid_txn *txn, enum cid_db db, struct cid_str prefix,
 		enum cid_err (*fn)(struct cid_str key, struct cid_str val, void *arg), void *arg);
 
 /*
+ * Like cid_txn_foreach over the keys that start with prefix, but beginning at
+ * start and walking in either direction: forward from the first key >= start,
+ * or (reverse) backward from the last key <= start. start.len 0 begins at the
+ * first (or last) key with the prefix; a start outside the prefix's keys
+ * simply finds none on that side. key/val are borrowed for the call only.
+ * Errors: fn's, CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_txn_foreach_range(
+    struct cid_txn *txn, enum cid_db db, struct cid_str prefix, struct cid_str start, bool reverse,
+    enum cid_err (*fn)(struct cid_str key, struct cid_str val, void *arg), void *arg);
+
+/*
  * Counters in CID_DB_META, stored as {member: N} under key name (the member
  * name is part of the stored format: "keys_version" {"version"},
  * "policy_reload" {"counter"}, "consent_seq" {"seq"}).

@@ -1,0 +1,1091 @@
+/*
+ * audit: the hash chain on a real LMDB store. Tampering with the store or
+ * with an export (table-driven: change, delete, swap, truncate, forge a
+ * checkpoint, change the head) is found at the exact first bad seq; group
+ * commit shares commits between threads without forking the chain; entries
+ * written in a caller's transaction commit or vanish with it; the release
+ * hook groups decisions and logs an expired consent once; and the views
+ * (query filters, provisions, the citizen's slice, CSV) show what they must.
+ */
+#include "audit.h"
+#include "support.h"
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define NOW	 1800000000
+#define ISS	 "https://id.example"
+#define HANAKO	 "0a1b2c3d-0000-4000-8000-000000000001"
+#define TARO	 "0a1b2c3d-0000-4000-8000-000000000002"
+#define N_CHAIN	 12 /* entries of the tamper fixture; checkpoints at 5 and 10 */
+#define THREADS	 8
+#define PER_THRD 50
+
+struct fixture {
+	char dir[256];
+	struct cid_store *s;
+	struct cid_keyset *ks;
+	struct cid_audit *log;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->s = cid_test_store_open(f->dir);
+	assert_int_equal(cid_keys_ensure(f->s, NOW), CID_OK);
+	assert_int_equal(cid_keyset_load(f->s, NOW, &f->ks), CID_OK);
+	assert_int_equal(cid_audit_open(f->s, true, &f->log), CID_OK);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	cid_audit_close(f->log);
+	cid_keyset_free(f->ks);
+	cid_test_store_close(f->s, f->dir);
+	free(f);
+	return 0;
+}
+
+/* ---- helpers ---- */
+
+static json_t *entry_new(const char *type, const char *citizen, const char *service,
+			 const char *attr, int64_t t)
+{
+	char time[21];
+	json_t *e;
+
+	assert_int_equal(cid_audit_time(t, time), CID_OK);
+	e = json_pack("{s:s, s:s, s:s, s:s, s:[s], s:s}", "time", time, "type", type, "citizen",
+		      citizen, "service", service, "attributes", attr, "actor", "service");
+	assert_non_null(e);
+	return e;
+}
+
+static uint64_t append1(struct cid_audit *log, json_t *e)
+{
+	uint64_t seq = UINT64_MAX;
+
+	assert_int_equal(cid_audit_append(log, &e, 1, &seq), CID_OK);
+	json_decref(e);
+	return seq;
+}
+
+static struct cid_audit_report verify_store(const struct fixture *f)
+{
+	struct cid_audit_report rep;
+
+	assert_int_equal(cid_audit_verify_store(f->s, f->ks, &rep), CID_OK);
+	return rep;
+}
+
+static char *export_text(struct cid_store *s, size_t *len)
+{
+	struct cid_txn *txn = NULL;
+	char *text = NULL;
+	FILE *mem = open_memstream(&text, len);
+
+	assert_non_null(mem);
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	assert_int_equal(cid_audit_export(txn, mem), CID_OK);
+	cid_store_read_end(txn);
+	assert_int_equal(fclose(mem), 0);
+	return text;
+}
+
+static struct cid_audit_report verify_text(const struct cid_keyset *ks, const char *text,
+					   size_t len)
+{
+	struct cid_audit_report rep;
+	FILE *in = fmemopen((void *)(uintptr_t)text, len, "r");
+
+	assert_non_null(in);
+	assert_int_equal(cid_audit_verify_export(in, ks, &rep), CID_OK);
+	fclose(in);
+	return rep;
+}
+
+/* N_CHAIN entries, checkpoints after 5 and 10. */
+static void chain_fill(struct fixture *f)
+{
+	for (int i = 0; i < N_CHAIN; i++) {
+		assert_int_equal(append1(f->log, entry_new("release.permit", i % 2 ? HANAKO : TARO,
+							   "childcare", "family_name", NOW + i)),
+				 (uint64_t)i);
+		if (i == 4 || i == 9)
+			assert_int_equal(cid_audit_checkpoint(f->s, f->ks, ISS, NOW + i, NULL),
+					 CID_OK);
+	}
+}
+
+/* ---- raw store edits ---- */
+
+enum edit_kind { EDIT_BYTE, EDIT_DELETE, EDIT_SWAP, EDIT_TRUNCATE, EDIT_FORGE_CP, EDIT_HEAD };
+
+struct edit {
+	enum edit_kind kind;
+	uint64_t seq; /* entry (or checkpoint size) edited */
+	uint64_t other;
+};
+
+static void key16(uint64_t seq, char out[17])
+{
+	snprintf(out, 17, "%016llx", (unsigned long long)seq);
+}
+
+/* Copies the value of key in db, NUL-terminated (caller frees). */
+static char *raw_get(struct cid_txn *txn, enum cid_db db, const char *key)
+{
+	struct cid_str v;
+	char *copy;
+
+	assert_int_equal(cid_txn_get(txn, db, cid_str_of(key), &v), CID_OK);
+	copy = malloc(v.len + 1);
+	assert_non_null(copy);
+	memcpy(copy, v.ptr, v.len);
+	copy[v.len] = '\0';
+	return copy;
+}
+
+/* Changes one byte of a string value inside the entry: "childcare" -> "chilDcare". */
+static void flip_byte(char *text)
+{
+	char *p = strstr(text, "childcare");
+
+	assert_non_null(p);
+	p[4] = 'D';
+}
+
+static enum cid_err edit_cb(struct cid_txn *txn, void *arg)
+{
+	const struct edit *e = arg;
+	enum cid_err rc = CID_OK;
+	char k[17];
+	char k2[17];
+	char *a = NULL;
+	char *b = NULL;
+	json_t *rec = NULL;
+
+	key16(e->seq, k);
+	switch (e->kind) {
+	case EDIT_BYTE:
+		a = raw_get(txn, CID_DB_AUDIT, k);
+		flip_byte(a);
+		rc = cid_txn_put(txn, CID_DB_AUDIT, cid_str_of(k), cid_str_of(a), 0);
+		break;
+	case EDIT_DELETE: rc = cid_txn_del(txn, CID_DB_AUDIT, cid_str_of(k)); break;
+	case EDIT_SWAP:
+		key16(e->other, k2);
+		a = raw_get(txn, CID_DB_AUDIT, k);
+		b = raw_get(txn, CID_DB_AUDIT, k2);
+		rc = cid_txn_put(txn, CID_DB_AUDIT, cid_str_of(k), cid_str_of(b), 0);
+		if (rc == CID_OK)
+			rc = cid_txn_put(txn, CID_DB_AUDIT, cid_str_of(k2), cid_str_of(a), 0);
+		break;
+	case EDIT_TRUNCATE:
+		/* an attacker who also rewinds the head: only the checkpoint remembers */
+		for (uint64_t s = e->seq; s < N_CHAIN && rc == CID_OK; s++) {
+			key16(s, k2);
+			rc = cid_txn_del(txn, CID_DB_AUDIT, cid_str_of(k2));
+		}
+		key16(e->seq - 1, k2);
+		a = raw_get(txn, CID_DB_AUDIT, k2);
+		{
+			char h[65];
+			uint8_t d[32];
+			size_t n = strlen(a);
+			char *z = malloc(n + 1);
+
+			assert_non_null(z);
+			z[0] = '\0';
+			memcpy(z + 1, a, n);
+			cid_sha256(z, n + 1, d);
+			cid_hex(d, 32, h);
+			free(z);
+			rec = json_pack("{s:I, s:s}", "size", (json_int_t)e->seq, "hash", h);
+		}
+		if (rc == CID_OK)
+			rc = cid_txn_put_json(txn, CID_DB_META, cid_str_of("audit_head"), rec, 0);
+		break;
+	case EDIT_FORGE_CP:
+		/* flip a character of the signature of checkpoint seq */
+		a = raw_get(txn, CID_DB_AUDIT_CP, k);
+		{
+			char *sig = strrchr(a, '.');
+
+			assert_non_null(sig);
+			sig[5] = sig[5] == 'A' ? 'B' : 'A';
+		}
+		rc = cid_txn_put(txn, CID_DB_AUDIT_CP, cid_str_of(k), cid_str_of(a), 0);
+		break;
+	case EDIT_HEAD:
+		rec = json_pack("{s:I, s:s}", "size", (json_int_t)N_CHAIN, "hash",
+				"1111111111111111111111111111111111111111111111111111111111111111");
+		rc = cid_txn_put_json(txn, CID_DB_META, cid_str_of("audit_head"), rec, 0);
+		break;
+	}
+	free(a);
+	free(b);
+	json_decref(rec);
+	return rc;
+}
+
+static const struct {
+	const char *name;
+	struct edit edit;
+	uint64_t bad_seq;
+} store_tampers[] = {
+    {"changed entry 3", {EDIT_BYTE, 3, 0}, 3},
+    {"changed entry 0", {EDIT_BYTE, 0, 0}, 0},
+    {"changed last entry (head catches it)", {EDIT_BYTE, N_CHAIN - 1, 0}, N_CHAIN - 1},
+    {"changed entry under checkpoint 10", {EDIT_BYTE, 9, 0}, 9},
+    {"deleted entry 6", {EDIT_DELETE, 6, 0}, 6},
+    {"deleted last entry", {EDIT_DELETE, N_CHAIN - 1, 0}, N_CHAIN - 1},
+    {"swapped 2 and 7", {EDIT_SWAP, 2, 7}, 2},
+    {"swapped 7 and 8", {EDIT_SWAP, 7, 8}, 7},
+    {"truncated below checkpoint 10 with head rewound", {EDIT_TRUNCATE, 8, 0}, 8},
+    {"forged checkpoint 5", {EDIT_FORGE_CP, 5, 0}, 4},
+    {"changed head hash", {EDIT_HEAD, 0, 0}, N_CHAIN - 1},
+};
+
+static void test_untouched_log_verifies_with_counts(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_audit_report rep;
+	char *text;
+	size_t len = 0;
+
+	rep = verify_store(f);
+	assert_true(rep.ok);
+	assert_int_equal(rep.entries, 0);
+	chain_fill(f);
+	rep = verify_store(f);
+	assert_true(rep.ok);
+	assert_int_equal(rep.entries, N_CHAIN);
+	assert_int_equal(rep.checkpoints, 2);
+	assert_int_equal(rep.covered, 10);
+
+	text = export_text(f->s, &len);
+	rep = verify_text(f->ks, text, len);
+	assert_true(rep.ok);
+	assert_int_equal(rep.entries, N_CHAIN);
+	assert_int_equal(rep.checkpoints, 2);
+	assert_int_equal(rep.covered, 10); /* the last two are not signed yet */
+	free(text);
+}
+
+static void test_store_tampering_is_found_at_first_bad_seq(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(store_tampers) / sizeof(store_tampers[0]); i++) {
+		struct fixture *f = NULL;
+		struct cid_audit_report rep;
+		struct edit ed = store_tampers[i].edit;
+
+		assert_int_equal(setup((void **)&f), 0);
+		chain_fill(f);
+		assert_int_equal(cid_store_update(f->s, edit_cb, &ed), CID_OK);
+		rep = verify_store(f);
+		if (rep.ok || rep.bad_seq != store_tampers[i].bad_seq)
+			fail_msg("%s: ok %d bad_seq %llu (want %llu): %s", store_tampers[i].name,
+				 rep.ok, (unsigned long long)rep.bad_seq,
+				 (unsigned long long)store_tampers[i].bad_seq, rep.reason);
+		assert_true(rep.reason[0] != '\0');
+		assert_int_equal(teardown((void **)&f), 0);
+	}
+}
+
+/* ---- export edits: on the lines ---- */
+
+enum line_edit { LINE_BYTE, LINE_DELETE, LINE_SWAP, LINE_TRUNCATE, LINE_FORGE_CP, LINE_JUNK };
+
+/* Line numbers of the export of chain_fill: entries 0-4, cp5, 5-9, cp10, 10, 11. */
+static size_t line_of_seq(uint64_t seq)
+{
+	return (size_t)seq + (seq >= 5) + (seq >= 10);
+}
+
+static const struct {
+	const char *name;
+	enum line_edit kind;
+	uint64_t seq, other;
+	uint64_t bad_seq;
+} export_tampers[] = {
+    {"changed entry 3", LINE_BYTE, 3, 0, 3},
+    {"changed entry 4 (checkpoint right after)", LINE_BYTE, 4, 0, 4},
+    {"changed entry 10", LINE_BYTE, 10, 0, 10},
+    {"deleted entry 6", LINE_DELETE, 6, 0, 6},
+    {"deleted entry 0", LINE_DELETE, 0, 0, 0},
+    {"swapped 1 and 2", LINE_SWAP, 1, 2, 1},
+    {"swapped 6 and 8", LINE_SWAP, 6, 8, 6},
+    {"truncated 7-9 below checkpoint 10", LINE_TRUNCATE, 7, 0, 7},
+    {"forged checkpoint 10", LINE_FORGE_CP, 10, 0, 9},
+    {"junk line in place of entry 2", LINE_JUNK, 2, 0, 2},
+};
+
+/* Splits text into lines (in place); returns their count. */
+static size_t split_lines(char *text, char **lines, size_t max)
+{
+	size_t n = 0;
+
+	for (char *p = text; *p != '\0' && n < max;) {
+		char *nl = strchr(p, '\n');
+
+		lines[n++] = p;
+		if (nl == NULL)
+			break;
+		*nl = '\0';
+		p = nl + 1;
+	}
+	return n;
+}
+
+static void test_export_tampering_is_found_at_first_bad_seq(void **state)
+{
+	struct fixture *f = *state;
+	size_t len = 0;
+	char *orig;
+
+	chain_fill(f);
+	orig = export_text(f->s, &len);
+	for (size_t i = 0; i < sizeof(export_tampers) / sizeof(export_tampers[0]); i++) {
+		char *copy = strdup(orig);
+		char *lines[N_CHAIN + 4];
+		size_t n;
+		size_t l = line_of_seq(export_tampers[i].seq);
+		size_t m = line_of_seq(export_tampers[i].other);
+		char *out = NULL;
+		size_t outlen = 0;
+		FILE *mem;
+		struct cid_audit_report rep;
+
+		assert_non_null(copy);
+		n = split_lines(copy, lines, N_CHAIN + 4);
+		assert_int_equal(n, N_CHAIN + 2);
+		mem = open_memstream(&out, &outlen);
+		assert_non_null(mem);
+		for (size_t j = 0; j < n; j++) {
+			const char *line = lines[j];
+			char *mod = NULL;
+
+			switch (export_tampers[i].kind) {
+			case LINE_BYTE:
+				if (j == l) {
+					mod = strdup(line);
+					assert_non_null(mod);
+					flip_byte(mod);
+					line = mod;
+				}
+				break;
+			case LINE_DELETE:
+				if (j == l)
+					continue;
+				break;
+			case LINE_SWAP:
+				if (j == l)
+					line = lines[m];
+				else if (j == m)
+					line = lines[l];
+				break;
+			case LINE_TRUNCATE:
+				/* entries seq..9 cut, the checkpoint line of 10 kept */
+				if (j >= l && j <= line_of_seq(9))
+					continue;
+				break;
+			case LINE_FORGE_CP:
+				/* the checkpoint line after entry seq - 1 */
+				if (j == line_of_seq(export_tampers[i].seq - 1) + 1) {
+					char *sig;
+
+					mod = strdup(line);
+					assert_non_null(mod);
+					sig = strrchr(mod, '.');
+					assert_non_null(sig);
+					sig[5] = sig[5] == 'A' ? 'B' : 'A';
+					line = mod;
+				}
+				break;
+			case LINE_JUNK:
+				if (j == l)
+					line = "{\"not\": json";
+				break;
+			}
+			fprintf(mem, "%s\n", line);
+			free(mod);
+		}
+		assert_int_equal(fclose(mem), 0);
+		rep = verify_text(f->ks, out, outlen);
+		if (rep.ok || rep.bad_seq != export_tampers[i].bad_seq)
+			fail_msg("%s: ok %d bad_seq %llu (want %llu): %s", export_tampers[i].name,
+				 rep.ok, (unsigned long long)rep.bad_seq,
+				 (unsigned long long)export_tampers[i].bad_seq, rep.reason);
+		free(out);
+		free(copy);
+	}
+	free(orig);
+}
+
+static void test_export_line_over_one_mib_is_damage(void **state)
+{
+	struct fixture *f = *state;
+	size_t len = 0;
+	char *orig;
+	char *big;
+	size_t blen = ((size_t)1 << 20) + 10;
+	struct cid_audit_report rep;
+
+	chain_fill(f);
+	orig = export_text(f->s, &len);
+	big = malloc(len + blen + 2);
+	assert_non_null(big);
+	memcpy(big, orig, len);
+	memset(big + len, 'x', blen);
+	big[len + blen] = '\n';
+	rep = verify_text(f->ks, big, len + blen + 1);
+	assert_false(rep.ok);
+	assert_int_equal(rep.bad_seq, N_CHAIN);
+	free(big);
+	free(orig);
+}
+
+/* ---- append rules ---- */
+
+static void test_append_refuses_bad_entries(void **state)
+{
+	static const char *const bad[] = {
+	    "{\"seq\":1,\"type\":\"x\"}",
+	    "{\"prev\":\"00\",\"type\":\"x\"}",
+	    "{\"type\":\"x\",\"n\":1.5}",
+	    "{\"type\":\"x\",\"deep\":[{\"r\":0.25}]}",
+	    "{\"type\":\"x\",\"na\\u00efve\":1}",
+	    "{\"type\":\"x\",\"deep\":{\"caf\\u00e9\":1}}",
+	    "{\"type\":\"x\",\"citizen\":\"a\\nb\"}",
+	    "[1,2]",
+	};
+	struct fixture *f = *state;
+	json_t *e;
+	uint64_t size = 99;
+	char hash[CID_AUDIT_HASH_HEX];
+	struct cid_txn *txn = NULL;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		e = json_loads(bad[i], JSON_DECODE_ANY, NULL);
+		assert_non_null(e);
+		assert_int_equal(cid_audit_append(f->log, &e, 1, NULL), CID_ERR_INVALID);
+		json_decref(e);
+	}
+	e = entry_new("release.permit", HANAKO, "childcare", "email", NOW);
+	assert_int_equal(cid_audit_append(f->log, &e, 0, NULL), CID_ERR_INVALID);
+	json_decref(e);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_audit_head(txn, &size, hash), CID_OK);
+	cid_store_read_end(txn);
+	assert_int_equal(size, 0);
+	assert_string_equal(hash,
+			    "0000000000000000000000000000000000000000000000000000000000000000");
+	assert_int_equal(cid_audit_commits(f->log), 0);
+}
+
+static void test_entries_are_canonical_and_chained(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_txn *txn = NULL;
+	json_t *e0 = NULL;
+	json_t *e1 = NULL;
+	struct cid_str v;
+	json_t *pair[2];
+	uint64_t first = 0;
+	uint64_t size = 0;
+	char hash[CID_AUDIT_HASH_HEX];
+	char h0[65];
+	uint8_t d[32];
+	char buf[1024];
+
+	pair[0] = entry_new("consent.granted", HANAKO, "childcare", "email", NOW);
+	pair[1] = json_pack("{s:s, s:s, s:s}", "type", "audit.exported", "actor", "operator", "zz",
+			    "\u65e5\u672c");
+	assert_non_null(pair[1]);
+	assert_int_equal(cid_audit_append(f->log, pair, 2, &first), CID_OK);
+	assert_int_equal(first, 0);
+	json_decref(pair[0]);
+	json_decref(pair[1]);
+
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_txn_get(txn, CID_DB_AUDIT, cid_str_of("0000000000000000"), &v),
+			 CID_OK);
+	assert_true(v.len + 1 < sizeof(buf));
+	buf[0] = '\0';
+	memcpy(buf + 1, v.ptr, v.len);
+	cid_sha256(buf, v.len + 1, d);
+	cid_hex(d, 32, h0);
+	assert_int_equal(cid_audit_get(txn, 0, &e0), CID_OK);
+	assert_int_equal(cid_audit_get(txn, 1, &e1), CID_OK);
+	assert_int_equal(cid_audit_get(txn, 2, &e1), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_audit_head(txn, &size, hash), CID_OK);
+	cid_store_read_end(txn);
+	assert_int_equal(json_integer_value(json_object_get(e0, "seq")), 0);
+	assert_string_equal(json_string_value(json_object_get(e0, "prev")),
+			    "0000000000000000000000000000000000000000000000000000000000000000");
+	assert_string_equal(json_string_value(json_object_get(e1, "prev")), h0);
+	/* UTF-8 values stay as they are: no \u escapes in the canonical bytes */
+	assert_string_equal(json_string_value(json_object_get(e1, "zz")), "\u65e5\u672c");
+	assert_int_equal(size, 2);
+	json_decref(e0);
+	json_decref(e1);
+	assert_true(verify_store(f).ok);
+}
+
+/* ---- group commit ---- */
+
+struct appender {
+	struct cid_audit *log;
+	uint64_t seqs[PER_THRD];
+	int id;
+};
+
+static void *appender_main(void *arg)
+{
+	struct appender *a = arg;
+
+	for (int i = 0; i < PER_THRD; i++) {
+		json_t *e = entry_new("release.permit", HANAKO, "childcare", "email", NOW + i);
+
+		json_object_set_new(e, "level", json_integer(a->id));
+		if (cid_audit_append(a->log, &e, 1, &a->seqs[i]) != CID_OK)
+			a->seqs[i] = UINT64_MAX;
+		json_decref(e);
+	}
+	return NULL;
+}
+
+static void run_appenders(struct fixture *f, bool group, uint64_t *commits)
+{
+	struct cid_audit *log = NULL;
+	pthread_t th[THREADS];
+	struct appender *a = calloc(THREADS, sizeof(*a));
+	bool *seen = calloc(THREADS * PER_THRD, sizeof(*seen));
+	struct cid_audit_report rep;
+
+	assert_non_null(a);
+	assert_non_null(seen);
+	assert_int_equal(cid_audit_open(f->s, group, &log), CID_OK);
+	for (int t = 0; t < THREADS; t++) {
+		a[t].log = log;
+		a[t].id = t;
+		assert_int_equal(pthread_create(&th[t], NULL, appender_main, &a[t]), 0);
+	}
+	for (int t = 0; t < THREADS; t++)
+		assert_int_equal(pthread_join(th[t], NULL), 0);
+	for (int t = 0; t < THREADS; t++)
+		for (int i = 0; i < PER_THRD; i++) {
+			uint64_t s = a[t].seqs[i];
+
+			assert_true(s < THREADS * PER_THRD);
+			assert_false(seen[s]);
+			seen[s] = true;
+			/* one thread's appends are in its order */
+			if (i > 0)
+				assert_true(s > a[t].seqs[i - 1]);
+		}
+	*commits = cid_audit_commits(log);
+	rep = verify_store(f);
+	assert_true(rep.ok);
+	assert_int_equal(rep.entries, THREADS * PER_THRD);
+	cid_audit_close(log);
+	free(a);
+	free(seen);
+}
+
+static void test_group_commit_shares_commits(void **state)
+{
+	uint64_t commits = 0;
+
+	run_appenders(*state, true, &commits);
+	assert_true(commits > 0);
+	assert_true(commits < THREADS * PER_THRD);
+}
+
+static void test_no_group_commits_each_append(void **state)
+{
+	uint64_t commits = 0;
+
+	run_appenders(*state, false, &commits);
+	assert_int_equal(commits, THREADS * PER_THRD);
+}
+
+/* ---- append in the caller's transaction ---- */
+
+struct txn_write {
+	bool fail;
+	uint64_t seq;
+};
+
+static enum cid_err txn_write_cb(struct cid_txn *txn, void *arg)
+{
+	struct txn_write *w = arg;
+	enum cid_err rc;
+	json_t *e = entry_new("consent.granted", HANAKO, "childcare", "email", NOW);
+
+	rc = cid_txn_put(txn, CID_DB_CONSENTS, cid_str_of("k"), cid_str_of("{}"), 0);
+	if (rc == CID_OK)
+		rc = cid_audit_append_txn(txn, e, &w->seq);
+	json_decref(e);
+	if (rc == CID_OK && w->fail)
+		rc = CID_ERR_DENIED;
+	return rc;
+}
+
+static void test_append_txn_commits_or_aborts_with_caller(void **state)
+{
+	struct fixture *f = *state;
+	struct txn_write w = {.fail = true};
+	struct cid_txn *txn = NULL;
+	struct cid_str v;
+	uint64_t size = 9;
+	char hash[CID_AUDIT_HASH_HEX];
+	json_t *bad = json_pack("{s:f}", "x", 1.5);
+
+	assert_int_equal(cid_store_update(f->s, txn_write_cb, &w), CID_ERR_DENIED);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_audit_head(txn, &size, hash), CID_OK);
+	assert_int_equal(size, 0);
+	assert_int_equal(cid_txn_get(txn, CID_DB_AUDIT, cid_str_of("0000000000000000"), &v),
+			 CID_ERR_NOTFOUND);
+	cid_store_read_end(txn);
+
+	w.fail = false;
+	assert_int_equal(cid_store_update(f->s, txn_write_cb, &w), CID_OK);
+	assert_int_equal(w.seq, 0);
+	assert_int_equal(
+	    append1(f->log, entry_new("release.permit", HANAKO, "childcare", "email", NOW + 1)), 1);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_txn_get(txn, CID_DB_CONSENTS, cid_str_of("k"), &v), CID_OK);
+	assert_int_equal(cid_audit_head(txn, &size, hash), CID_OK);
+	assert_int_equal(cid_audit_append_txn(txn, bad, NULL), CID_ERR_INVALID);
+	cid_store_read_end(txn);
+	assert_int_equal(size, 2);
+	assert_true(verify_store(f).ok);
+	json_decref(bad);
+}
+
+/* ---- the release hook ---- */
+
+static void test_release_hook_groups_and_logs_expiry_once(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_decision permit_c = {.permit = true,
+					.reason = CID_REASON_PERMIT_CONSENT,
+					.rule = "childcare.policy:10",
+					.basis = CID_BASIS_CONSENT,
+					.policy_version = "abc"};
+	struct cid_decision permit_s = {.permit = true,
+					.reason = CID_REASON_PERMIT_STATUTE,
+					.rule = "childcare.policy:12",
+					.basis = CID_BASIS_STATUTE,
+					.statute = "Child Welfare Act s.24",
+					.policy_version = "abc"};
+	struct cid_decision expired = {.permit = false,
+				       .reason = CID_REASON_EXPIRED,
+				       .rule = "childcare.policy:10",
+				       .basis = CID_BASIS_CONSENT,
+				       .consent_id = "rec-old",
+				       .policy_version = "abc"};
+	struct cid_release_decision d[5] = {
+	    {"family_name#ja-Kana-JP", "fees", permit_c},
+	    {"email", "fees", permit_c},
+	    {"address", "fees", permit_s},
+	    {"phone_number", "fees", expired},
+	    {"birthdate", "fees", expired},
+	};
+	struct cid_release_event ev = {
+	    .service = "childcare",
+	    .account_id = HANAKO,
+	    .target = CID_RELEASE_USERINFO,
+	    .level = 2,
+	    .now = NOW,
+	    .request_id = "req-1",
+	    .grant_id = "grant-1",
+	    .decisions = d,
+	    .n_decisions = 5,
+	};
+	struct cid_audit_range r = {0};
+	struct cid_txn *txn = NULL;
+	json_t *e = NULL;
+
+	d[0].decision.consent_id = "rec-2";
+	d[1].decision.consent_id = "rec-1";
+	assert_int_equal(cid_audit_release_hook(f->log, &ev, &r), CID_OK);
+	/* consent.expired, permit (consent), permit (statute), deny (expired) */
+	assert_int_equal(r.first, 0);
+	assert_int_equal(r.last, 3);
+	assert_int_equal(r.count, 4);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_audit_get(txn, 0, &e), CID_OK);
+	assert_string_equal(cid_json_str(e, "type"), "consent.expired");
+	assert_string_equal(cid_json_str(e, "actor"), "system");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(e, "attributes"), 0)),
+			    "birthdate");
+	assert_int_equal(json_array_size(json_object_get(e, "attributes")), 2);
+	json_decref(e);
+	assert_int_equal(cid_audit_get(txn, 1, &e), CID_OK);
+	assert_string_equal(cid_json_str(e, "type"), "release.permit");
+	assert_string_equal(cid_json_str(e, "basis"), "consent");
+	assert_string_equal(cid_json_str(e, "endpoint"), "userinfo");
+	assert_string_equal(cid_json_str(e, "grant_id"), "grant-1");
+	assert_string_equal(cid_json_str(e, "request_id"), "req-1");
+	assert_string_equal(cid_json_str(e, "time"), "2027-01-15T08:00:00Z");
+	assert_int_equal(cid_json_int(e, "level"), 2);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(e, "attributes"), 0)),
+			    "email");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(e, "attributes"), 1)),
+			    "family_name#ja-Kana-JP");
+	assert_string_equal(
+	    json_string_value(json_array_get(json_object_get(e, "consent_records"), 0)), "rec-1");
+	assert_string_equal(
+	    json_string_value(json_array_get(json_object_get(e, "consent_records"), 1)), "rec-2");
+	json_decref(e);
+	assert_int_equal(cid_audit_get(txn, 2, &e), CID_OK);
+	assert_string_equal(cid_json_str(e, "basis"), "statute:Child Welfare Act s.24");
+	assert_null(json_object_get(e, "consent_records"));
+	json_decref(e);
+	assert_int_equal(cid_audit_get(txn, 3, &e), CID_OK);
+	assert_string_equal(cid_json_str(e, "type"), "release.deny");
+	assert_string_equal(cid_json_str(e, "reason"), "expired");
+	json_decref(e);
+	cid_store_read_end(txn);
+
+	/* the same expired record again: no second consent.expired */
+	ev.now = NOW + 60;
+	assert_int_equal(cid_audit_release_hook(f->log, &ev, &r), CID_OK);
+	assert_int_equal(r.first, 4);
+	assert_int_equal(r.count, 3);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_audit_get(txn, 4, &e), CID_OK);
+	assert_string_equal(cid_json_str(e, "type"), "release.permit");
+	json_decref(e);
+	cid_store_read_end(txn);
+	assert_true(verify_store(f).ok);
+}
+
+/* ---- views ---- */
+
+static enum cid_err collect_cb(uint64_t seq, struct cid_str entry, void *arg)
+{
+	json_t *seqs = arg;
+
+	(void)entry;
+	return json_array_append_new(seqs, json_integer((json_int_t)seq)) == 0 ? CID_OK
+									       : CID_ERR_NOMEM;
+}
+
+/* 0..9 as below: who, service, attribute, type, time offset */
+static void views_fill(struct fixture *f)
+{
+	static const struct {
+		const char *type, *citizen, *service, *attr;
+		int t;
+	} rows[] = {
+	    {"consent.granted", HANAKO, "childcare", "email", 0},
+	    {"release.permit", HANAKO, "childcare", "email", 10},
+	    {"release.permit", TARO, "childcare", "family_name#ja-Kana-JP", 20},
+	    {"release.deny", HANAKO, "library", "birthdate", 30},
+	    {"release.permit", HANAKO, "library", "family_name", 40},
+	    {"consent.withdrawn", HANAKO, "childcare", "email", 50},
+	    {"release.permit", TARO, "library", "=cmd|' /C calc'!A0", 60},
+	    {"release.permit", HANAKO, "childcare", "family_name_x", 70},
+	    {"release.deny", TARO, "childcare", "email", 80},
+	    {"release.permit", HANAKO, "childcare", "address", 90},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		assert_int_equal(
+		    append1(f->log, entry_new(rows[i].type, rows[i].citizen, rows[i].service,
+					      rows[i].attr, NOW + rows[i].t)),
+		    i);
+}
+
+static void test_query_filters(void **state)
+{
+	static const struct {
+		const char *name;
+		struct cid_audit_filter f;
+		const char *want; /* seqs, JSON array */
+	} cases[] = {
+	    {"all", {0}, "[0,1,2,3,4,5,6,7,8,9]"},
+	    {"citizen", {.citizen = TARO}, "[2,6,8]"},
+	    {"service", {.service = "library"}, "[3,4,6]"},
+	    {"citizen and service", {.citizen = HANAKO, .service = "library"}, "[3,4]"},
+	    {"attribute base name matches tagged", {.attribute = "family_name"}, "[2,4]"},
+	    {"attribute exact tag", {.attribute = "family_name#ja-Kana-JP"}, "[2]"},
+	    {"type exact", {.type = "release.deny"}, "[3,8]"},
+	    {"type prefix", {.type = "consent."}, "[0,5]"},
+	    {"type without dot is exact", {.type = "consent"}, "[]"},
+	    {"from", {.from = "2027-01-15T08:01:20Z"}, "[8,9]"},
+	    {"from to", {.from = "2027-01-15T08:00:20Z", .to = "2027-01-15T08:00:40Z"}, "[2,3]"},
+	    {"after_seq", {.after_seq = 6}, "[7,8,9]"},
+	    {"after_seq citizen", {.citizen = HANAKO, .after_seq = 4}, "[5,7,9]"},
+	    {"newest first", {.newest_first = true, .limit = 3}, "[9,8,7]"},
+	    {"newest first after_seq",
+	     {.citizen = HANAKO, .newest_first = true, .after_seq = 5},
+	     "[4,3,1,0]"},
+	    {"limit", {.service = "childcare", .limit = 2}, "[0,1]"},
+	    {"unknown citizen", {.citizen = "nobody"}, "[]"},
+	};
+	struct fixture *f = *state;
+	struct cid_txn *txn = NULL;
+	struct cid_audit_filter bad_time = {.from = "2027-01-15"};
+	struct cid_audit_filter bad_type = {.type = ""};
+
+	views_fill(f);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *got = json_array();
+		json_t *want = json_loads(cases[i].want, 0, NULL);
+
+		assert_int_equal(cid_audit_query(txn, &cases[i].f, collect_cb, got), CID_OK);
+		if (!json_equal(got, want)) {
+			char *g = json_dumps(got, JSON_COMPACT);
+
+			fail_msg("%s: got %s want %s", cases[i].name, g, cases[i].want);
+		}
+		json_decref(got);
+		json_decref(want);
+	}
+	assert_int_equal(cid_audit_query(txn, &bad_time, collect_cb, NULL), CID_ERR_INVALID);
+	assert_int_equal(cid_audit_query(txn, &bad_type, collect_cb, NULL), CID_ERR_INVALID);
+	cid_store_read_end(txn);
+}
+
+static void test_provisions_record(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_txn *txn = NULL;
+	json_t *p = NULL;
+	json_t *row;
+
+	views_fill(f);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(
+	    cid_audit_provisions(txn, "2027-01-15T08:00:00Z", "2027-01-15T08:01:30Z", &p), CID_OK);
+	assert_int_equal(cid_audit_provisions(txn, "yesterday", NULL, &row), CID_ERR_INVALID);
+	cid_store_read_end(txn);
+	/* permits before 08:01:30: childcare/hanako (1, 7), childcare/taro (2),
+	 * library/hanako (4), library/taro (6); 9 is past `to` */
+	assert_int_equal(json_array_size(p), 4);
+	row = json_array_get(p, 0);
+	assert_string_equal(cid_json_str(row, "service"), "childcare");
+	assert_string_equal(cid_json_str(row, "citizen"), HANAKO);
+	assert_int_equal(cid_json_int(row, "count"), 2);
+	assert_string_equal(cid_json_str(row, "first"), "2027-01-15T08:00:10Z");
+	assert_string_equal(cid_json_str(row, "last"), "2027-01-15T08:01:10Z");
+	assert_int_equal(json_array_size(json_object_get(row, "attributes")), 2);
+	assert_string_equal(
+	    json_string_value(json_array_get(json_object_get(row, "attributes"), 0)), "email");
+	row = json_array_get(p, 3);
+	assert_string_equal(cid_json_str(row, "service"), "library");
+	assert_string_equal(cid_json_str(row, "citizen"), TARO);
+	json_decref(p);
+}
+
+static void test_citizen_slice_hides_officers_and_denials(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_txn *txn = NULL;
+	json_t *sl = NULL;
+	json_t *officer = entry_new("consent.withdrawn", HANAKO, "childcare", "email", NOW + 100);
+	json_t *row;
+
+	views_fill(f);
+	json_object_set_new(officer, "actor", json_string("officer:suzuki"));
+	assert_int_equal(append1(f->log, officer), 10);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_audit_citizen(txn, HANAKO, 0, 3, &sl), CID_OK);
+	assert_int_equal(json_array_size(sl), 3);
+	row = json_array_get(sl, 0);
+	assert_int_equal(cid_json_int(row, "seq"), 10);
+	assert_null(json_object_get(row, "actor"));
+	{
+		char *text = json_dumps(row, 0);
+
+		assert_non_null(text);
+		assert_null(strstr(text, "suzuki"));
+		free(text);
+	}
+	assert_int_equal(cid_json_int(json_array_get(sl, 1), "seq"), 9);
+	assert_int_equal(cid_json_int(json_array_get(sl, 2), "seq"), 7);
+	json_decref(sl);
+	/* next page: the deny (3) is not shown */
+	assert_int_equal(cid_audit_citizen(txn, HANAKO, 7, 10, &sl), CID_OK);
+	assert_int_equal(json_array_size(sl), 4);
+	assert_int_equal(cid_json_int(json_array_get(sl, 0), "seq"), 5);
+	assert_int_equal(cid_json_int(json_array_get(sl, 1), "seq"), 4);
+	assert_int_equal(cid_json_int(json_array_get(sl, 2), "seq"), 1);
+	assert_int_equal(cid_json_int(json_array_get(sl, 3), "seq"), 0);
+	json_decref(sl);
+	assert_int_equal(cid_audit_citizen(txn, NULL, 0, 3, &sl), CID_ERR_INVALID);
+	cid_store_read_end(txn);
+}
+
+static void test_csv_quotes_and_defuses_formulas(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_txn *txn = NULL;
+	struct cid_audit_filter flt = {.citizen = TARO, .service = "library"};
+	char *out = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&out, &len);
+	uint64_t n = 0;
+	json_t *e = entry_new("release.permit", TARO, "library", "a,b", NOW + 200);
+
+	assert_non_null(mem);
+	views_fill(f);
+	json_object_set_new(e, "purpose", json_string("say \"hi\""));
+	json_object_set_new(e, "rule", json_string("-1+1"));
+	assert_int_equal(append1(f->log, e), 10);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_audit_write_filtered(txn, &flt, true, mem, &n), CID_OK);
+	cid_store_read_end(txn);
+	assert_int_equal(fclose(mem), 0);
+	assert_int_equal(n, 2);
+	assert_non_null(strstr(out, "seq,time,type,actor,citizen,service,purpose,attributes,"
+				    "decision,reason,basis,rule,consent_records,policy_version,"
+				    "endpoint,request_id\r\n"));
+	/* formulas are prefixed with ' so that a spreadsheet shows them as text */
+	assert_non_null(strstr(out, ",'=cmd|' /C calc'!A0,"));
+	assert_non_null(strstr(out, ",\"a,b\","));
+	assert_non_null(strstr(out, ",\"say \"\"hi\"\"\","));
+	assert_non_null(strstr(out, ",'-1+1,"));
+	free(out);
+
+	out = NULL;
+	mem = open_memstream(&out, &len);
+	assert_non_null(mem);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_audit_write_filtered(txn, &flt, false, mem, &n), CID_OK);
+	cid_store_read_end(txn);
+	assert_int_equal(fclose(mem), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(out[0], '{');
+	assert_non_null(strstr(out, "\"seq\":6"));
+	free(out);
+}
+
+/* ---- checkpoints and offline verification ---- */
+
+static void test_checkpoint_reuses_covering_one(void **state)
+{
+	struct fixture *f = *state;
+	char *a = NULL;
+	char *b = NULL;
+	char *c = NULL;
+
+	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, ISS, NOW, &a), CID_ERR_NOTFOUND);
+	(void)append1(f->log, entry_new("release.permit", HANAKO, "childcare", "email", NOW));
+	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, ISS, NOW, &a), CID_OK);
+	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, ISS, NOW + 5, &b), CID_OK);
+	assert_string_equal(a, b);
+	(void)append1(f->log, entry_new("release.permit", HANAKO, "childcare", "email", NOW));
+	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, ISS, NOW + 9, &c), CID_OK);
+	assert_string_not_equal(a, c);
+	free(a);
+	free(b);
+	free(c);
+	assert_int_equal(verify_store(f).checkpoints, 2);
+}
+
+static void test_offline_verification_with_published_jwks(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_keyset *pub = NULL;
+	struct cid_keyset *old = NULL;
+	size_t jlen = 0;
+	const char *jwks;
+	char *text;
+	size_t len = 0;
+	struct cid_audit_report rep;
+
+	chain_fill(f);
+	jwks = cid_keyset_jwks(f->ks, &jlen);
+	assert_int_equal(cid_keyset_from_jwks(jwks, jlen, &pub), CID_OK);
+	text = export_text(f->s, &len);
+	rep = verify_text(pub, text, len);
+	assert_true(rep.ok);
+	assert_int_equal(rep.checkpoints, 2);
+	assert_int_equal(rep.covered, 10);
+
+	/* after a rotation whose old key is past drop_after, load_all still verifies */
+	assert_int_equal(cid_keys_rotate(f->s, "ES256", NOW + 100, 0, NULL), CID_OK);
+	assert_int_equal(cid_keyset_load(f->s, NOW + 200, &old), CID_OK);
+	assert_int_equal(cid_audit_verify_store(f->s, old, &rep), CID_OK);
+	assert_false(rep.ok); /* the dropped key is not in the current keyset */
+	assert_int_equal(rep.bad_seq, 4);
+	cid_keyset_free(old);
+	assert_int_equal(cid_keyset_load_all(f->s, &old), CID_OK);
+	assert_int_equal(cid_audit_verify_store(f->s, old, &rep), CID_OK);
+	assert_true(rep.ok);
+	assert_int_equal(rep.checkpoints, 2);
+	cid_keyset_free(old);
+	cid_keyset_free(pub);
+	free(text);
+}
+
+static void test_time_format(void **state)
+{
+	char t[21];
+
+	(void)state;
+	assert_int_equal(cid_audit_time(0, t), CID_OK);
+	assert_string_equal(t, "1970-01-01T00:00:00Z");
+	assert_int_equal(cid_audit_time(NOW, t), CID_OK);
+	assert_string_equal(t, "2027-01-15T08:00:00Z");
+	assert_int_equal(cid_audit_time(253402300799LL, t), CID_OK);
+	assert_string_equal(t, "9999-12-31T23:59:59Z");
+	assert_int_equal(cid_audit_time(253402300800LL, t), CID_ERR_INVALID);
+	assert_int_equal(cid_audit_time(INT64_MIN, t), CID_ERR_INVALID);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_time_format),
+	    cmocka_unit_test_setup_teardown(test_untouched_log_verifies_with_counts, setup,
+					    teardown),
+	    cmocka_unit_test(test_store_tampering_is_found_at_first_bad_seq),
+	    cmocka_unit_test_setup_teardown(test_export_tampering_is_found_at_first_bad_seq, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_export_line_over_one_mib_is_damage, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_append_refuses_bad_entries, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_entries_are_canonical_and_chained, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_group_commit_shares_commits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_group_commits_each_append, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_append_txn_commits_or_aborts_with_caller, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_release_hook_groups_and_logs_expiry_once, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_query_filters, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_provisions_record, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_citizen_slice_hides_officers_and_denials, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_csv_quotes_and_defuses_formulas, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_checkpoint_reuses_covering_one, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_offline_verification_with_published_jwks, setup,
+					    teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
