@@ -1210,6 +1210,165 @@ static void test_libjwt_verifies_our_tokens(void **state)
 }
 #endif
 
+/* ---- keysets for verification only ---- */
+
+static void test_keyset_from_jwks_verifies_offline(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_keyset *pub = NULL;
+	size_t len = 0;
+	const char *jwks = cid_keyset_jwks(f->ks, &len);
+	const char *alg[] = {"ES256", "RS256"};
+	json_t *claims = claims_new();
+	json_t *out = NULL;
+	char *tok = NULL;
+	const char *again;
+	size_t again_len = 0;
+
+	assert_int_equal(cid_keyset_from_jwks(jwks, len, &pub), CID_OK);
+	for (size_t i = 0; i < 2; i++) {
+		char *jws = sign(f->ks, alg[i], "JWT");
+		char *bad = strdup(jws);
+
+		assert_non_null(bad);
+		assert_int_equal(cid_jws_verify(pub, jws, strlen(jws), "JWT", &out), CID_OK);
+		assert_string_equal(json_string_value(json_object_get(out, "sub")), "citizen-1");
+		json_decref(out);
+		out = NULL;
+		bad[strlen(bad) - 3] = bad[strlen(bad) - 3] == 'A' ? 'B' : 'A';
+		assert_int_equal(cid_jws_verify(pub, bad, strlen(bad), "JWT", &out),
+				 CID_ERR_DENIED);
+		free(bad);
+		free(jws);
+		/* no private key: it cannot sign */
+		assert_int_equal(cid_jws_sign(pub, alg[i], "JWT", claims, &tok), CID_ERR_INVALID);
+		assert_null(tok);
+	}
+	/* its own JWKS is the same public keys */
+	again = cid_keyset_jwks(pub, &again_len);
+	{
+		json_t *x = json_loadb(jwks, len, 0, NULL);
+		json_t *y = json_loadb(again, again_len, 0, NULL);
+
+		assert_true(json_equal(x, y));
+		json_decref(x);
+		json_decref(y);
+	}
+	assert_int_equal(cid_keyset_version(pub), 0);
+	json_decref(claims);
+	cid_keyset_free(pub);
+}
+
+static void test_keyset_from_jwks_refuses_bad_documents(void **state)
+{
+	struct fixture *f = *state;
+	size_t len = 0;
+	const char *jwks = cid_keyset_jwks(f->ks, &len);
+	json_t *doc = json_loadb(jwks, len, 0, NULL);
+	json_t *ec = NULL;
+	size_t i;
+	json_t *k;
+	char x_short[8];
+
+	assert_non_null(doc);
+	json_array_foreach(json_object_get(doc, "keys"), i,
+			   k) if (strcmp(json_string_value(json_object_get(k, "kty")), "EC") == 0)
+	    ec = json_deep_copy(k);
+	assert_non_null(ec);
+	snprintf(x_short, sizeof(x_short), "%.6s", json_string_value(json_object_get(ec, "x")));
+
+	struct {
+		const char *name;
+		const char *member; /* of the EC key to change, NULL: replace the document */
+		json_t *value;	    /* NULL: delete the member */
+		const char *doc;
+		enum cid_err want;
+	} rows[] = {
+	    {"not JSON", NULL, NULL, "{\"keys\":", CID_ERR_INVALID},
+	    {"no keys array", NULL, NULL, "{\"keys\":{}}", CID_ERR_INVALID},
+	    {"not an object", NULL, NULL, "[]", CID_ERR_INVALID},
+	    {"empty", NULL, NULL, "{\"keys\":[]}", CID_ERR_NOTFOUND},
+	    {"only unusable keys", NULL, NULL,
+	     "{\"keys\":[{\"kty\":\"oct\",\"k\":\"AAAA\",\"kid\":\"h\"}]}", CID_ERR_NOTFOUND},
+	    {"kid missing", "kid", NULL, NULL, CID_ERR_INVALID},
+	    {"kid not a string", "kid", json_integer(7), NULL, CID_ERR_INVALID},
+	    {"x cut short", "x", json_string(x_short), NULL, CID_ERR_INVALID},
+	    {"x not base64url", "x", json_string("!!!!"), NULL, CID_ERR_INVALID},
+	    {"y missing", "y", NULL, NULL, CID_ERR_INVALID},
+	    {"point off the curve", "y", json_string("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+	     NULL, CID_ERR_INVALID},
+	    {"other curve", "crv", json_string("P-384"), NULL, CID_ERR_INVALID},
+	};
+
+	for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+		struct cid_keyset *ks = NULL;
+		char *text;
+		enum cid_err rc;
+
+		if (rows[r].member == NULL) {
+			text = strdup(rows[r].doc);
+		} else {
+			json_t *key = json_deep_copy(ec);
+			json_t *d;
+
+			if (rows[r].value == NULL)
+				json_object_del(key, rows[r].member);
+			else
+				json_object_set_new(key, rows[r].member, rows[r].value);
+			d = json_pack("{s:[o]}", "keys", key);
+			text = json_dumps(d, JSON_COMPACT);
+			json_decref(d);
+		}
+		assert_non_null(text);
+		rc = cid_keyset_from_jwks(text, strlen(text), &ks);
+		if (rc != rows[r].want)
+			fail_msg("%s: %s, want %s", rows[r].name, cid_strerror(rc),
+				 cid_strerror(rows[r].want));
+		assert_null(ks);
+		free(text);
+	}
+	/* the same kid twice */
+	{
+		struct cid_keyset *ks = NULL;
+		json_t *d = json_pack("{s:[O,O]}", "keys", ec, ec);
+		char *text = json_dumps(d, JSON_COMPACT);
+
+		assert_int_equal(cid_keyset_from_jwks(text, strlen(text), &ks), CID_ERR_INVALID);
+		free(text);
+		json_decref(d);
+	}
+	json_decref(ec);
+	json_decref(doc);
+}
+
+static void test_keyset_load_all_keeps_dropped_keys(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_keyset *now_ks = NULL;
+	struct cid_keyset *all = NULL;
+	char *old_tok = sign(f->ks, "ES256", "at+jwt");
+	char *new_tok;
+	json_t *out = NULL;
+
+	assert_int_equal(cid_keys_rotate(f->s, "ES256", NOW + 10, KEEP, NULL), CID_OK);
+	/* past drop_after: the current keyset no longer knows the old key */
+	assert_int_equal(cid_keyset_load(f->s, NOW + 10 + KEEP + 1, &now_ks), CID_OK);
+	assert_int_equal(cid_jws_verify(now_ks, old_tok, strlen(old_tok), NULL, &out),
+			 CID_ERR_INVALID);
+	assert_int_equal(cid_keyset_load_all(f->s, &all), CID_OK);
+	assert_int_equal(cid_jws_verify(all, old_tok, strlen(old_tok), NULL, &out), CID_OK);
+	json_decref(out);
+	out = NULL;
+	/* it signs with the new active key, which both verify */
+	new_tok = sign(all, "ES256", "at+jwt");
+	assert_int_equal(cid_jws_verify(now_ks, new_tok, strlen(new_tok), NULL, &out), CID_OK);
+	json_decref(out);
+	free(new_tok);
+	free(old_tok);
+	cid_keyset_free(now_ks);
+	cid_keyset_free(all);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1232,6 +1391,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_swapped_pem_of_same_type_is_store_damage, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_ec_coordinate_with_leading_zero_is_padded, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_keyset_from_jwks_verifies_offline, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_keyset_from_jwks_refuses_bad_documents, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_keyset_load_all_keeps_dropped_keys, setup,
 					    teardown),
 	    cmocka_unit_test(test_half_hash),
 	    cmocka_unit_test_setup_teardown(test_keyset_shared_by_threads, setup, teardown),

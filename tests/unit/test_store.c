@@ -465,6 +465,53 @@ static void test_foreach_visits_prefix_in_key_order(void **state)
 	cid_store_read_end(txn);
 }
 
+static void test_foreach_range_walks_either_way_from_start(void **state)
+{
+	struct cid_test_store *f = *state;
+	static const char *const keys[] = {"b:2", "a:1", "b:1", "b",	 "b:3",
+					   "ba",  "c:1", "a:",	"b\xff", "b\xff\xff"};
+
+	static const struct {
+		const char *prefix, *start;
+		bool reverse;
+		size_t stop_after;
+		enum cid_err want;
+		const char *visited;
+	} rows[] = {
+	    {"", "", false, 0, CID_OK, "a:,a:1,b,b:1,b:2,b:3,ba,b\xff,b\xff\xff,c:1,"},
+	    {"", "", true, 0, CID_OK, "c:1,b\xff\xff,b\xff,ba,b:3,b:2,b:1,b,a:1,a:,"},
+	    {"b:", "", true, 0, CID_OK, "b:3,b:2,b:1,"},
+	    {"b:", "b:2", true, 0, CID_OK, "b:2,b:1,"},
+	    {"b:", "b:15", true, 0, CID_OK, "b:1,"},	    /* between keys: the one below */
+	    {"b:", "b:9", true, 0, CID_OK, "b:3,b:2,b:1,"}, /* past the last */
+	    {"b:", "b:0", true, 0, CID_OK, ""},		    /* below the first */
+	    {"b:", "b:2", false, 0, CID_OK, "b:2,b:3,"},
+	    {"b:", "b:15", false, 0, CID_OK, "b:2,b:3,"},
+	    {"b\xff", "", true, 0, CID_OK, "b\xff\xff,b\xff,"}, /* a prefix ending in 0xff */
+	    {"c:", "", true, 0, CID_OK, "c:1,"},		/* the last keys of the database */
+	    {"zz", "", true, 0, CID_OK, ""},
+	    {"0", "", true, 0, CID_OK, ""},
+	    {"b:", "", true, 2, CID_ERR_DENIED, "b:3,b:2,"},
+	};
+	struct cid_txn *txn = NULL;
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		assert_int_equal(put(f->s, CID_DB_THROTTLE, keys[i], "v"), CID_OK);
+	assert_int_equal(put(f->s, CID_DB_PAIRWISE, "b:0", "v"), CID_OK); /* another database */
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct collect c = {.stop_after = rows[i].stop_after};
+
+		assert_int_equal(cid_txn_foreach_range(
+				     txn, CID_DB_THROTTLE, cid_str_of(rows[i].prefix),
+				     cid_str_of(rows[i].start), rows[i].reverse, collect_cb, &c),
+				 rows[i].want);
+		if (strcmp(c.keys, rows[i].visited) != 0)
+			fail_msg("row %zu: visited %s want %s", i, c.keys, rows[i].visited);
+	}
+	cid_store_read_end(txn);
+}
+
 static enum cid_err foreach_in_update_cb(struct cid_txn *txn, void *arg)
 {
 	enum cid_err rc = cid_txn_put(txn, CID_DB_GRANTS, cid_str_of("g:new"), cid_str_of("v"), 0);
@@ -883,6 +930,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_key_length_limits, cid_test_store_setup,
 					    cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_foreach_visits_prefix_in_key_order,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_foreach_range_walks_either_way_from_start,
 					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_foreach_in_update_sees_own_writes,
 					    cid_test_store_setup, cid_test_store_teardown),
