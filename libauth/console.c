@@ -156,21 +156,20 @@ static bool text_param(const struct cid_params *p, const char *name, size_t max,
 static bool parse_day(const char *s, int64_t *day)
 {
 	struct tm tm = {0};
+	uint64_t y, m, d;
 	time_t t;
 
-	if (s == NULL || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+	if (s == NULL || strnlen(s, 11) != 10 || s[4] != '-' || s[7] != '-' ||
+	    cid_parse_u64(s, 4, 1970, 9999, &y) != CID_OK ||
+	    cid_parse_u64(s + 5, 2, 1, 12, &m) != CID_OK ||
+	    cid_parse_u64(s + 8, 2, 1, 31, &d) != CID_OK)
 		return false;
-	for (size_t i = 0; i < 10; i++)
-		if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
-			return false;
-	tm.tm_year = atoi(s) - 1900;
-	tm.tm_mon = atoi(s + 5) - 1;
-	tm.tm_mday = atoi(s + 8);
-	if (tm.tm_year < 70 || tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1)
-		return false;
+	tm.tm_year = (int)y - 1900;
+	tm.tm_mon = (int)m - 1;
+	tm.tm_mday = (int)d;
 	t = timegm(&tm);
 	/* timegm normalises 02-30 into March: a date that moved was not a date */
-	if (t < 0 || tm.tm_mday != atoi(s + 8) || tm.tm_mon != atoi(s + 5) - 1)
+	if (t < 0 || tm.tm_mday != (int)d || tm.tm_mon != (int)m - 1)
 		return false;
 	*day = (int64_t)t / CONSOLE_DAY;
 	return true;
@@ -442,14 +441,14 @@ enum cid_err cid_console_logout(struct cid_ctx *ctx, const struct cid_request *r
 	enum cid_err rc = CID_OK;
 	char name[CID_OFFICER_MAX_NAME + 1];
 	char csrf[CID_TOKEN_CHARS + 1];
+	enum cid_err ended;
 
 	rc = gate(ctx, req, reply, name, csrf);
 	if (rc == CID_ERR_DENIED)
 		return CID_OK;
 	CID_TRY(rc);
-	rc = cid_officer_logout(cid_ctx_store(ctx), req->officer_cookie);
-	CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
-	rc = CID_OK;
+	ended = cid_officer_logout(cid_ctx_store(ctx), req->officer_cookie);
+	CID_ENSURE(ended == CID_OK || ended == CID_ERR_NOTFOUND, ended);
 	CID_TRY(set_cookie(ctx, reply, "", 0));
 	CID_TRY(oidc_reply_redirect(reply, 303, CONSOLE_LOGIN, NULL, NULL, 0));
 out:
@@ -744,7 +743,7 @@ static enum cid_err entry_policy(struct cid_ctx *ctx, const json_t *e, json_t *d
 			CID_ENSURE(
 			    json_object_set_new(
 				data, "purpose",
-				json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "id", info.id,
+				json_pack("[{s:s, s:s, s:s, s:s, s:s, s:I}]", "id", info.id,
 					  "text_ja", info.text_ja, "text_en", info.text_en, "basis",
 					  info.basis == CID_BASIS_STATUTE ? "statute" : "consent",
 					  "statute", info.statute == NULL ? "" : info.statute,
@@ -1095,7 +1094,7 @@ static enum cid_err service_data(const struct service_counts *c, const struct ta
 			"name", pol != NULL ? cid_policy_name(pol, locale) : c->service, "permit",
 			(json_int_t)permits, "deny", (json_int_t)denies, "rows", rows,
 			"permit_bars", permit_bars, "deny_bars", deny_bars, "chart_width",
-			(json_int_t)(t->days * CONSOLE_SLOT), "chart_height", CONSOLE_CHART_HEIGHT);
+			(json_int_t)t->days * CONSOLE_SLOT, "chart_height", CONSOLE_CHART_HEIGHT);
 	CID_ENSURE(svc != NULL && json_array_append(list, svc) == 0, CID_ERR_NOMEM);
 out:
 	json_decref(svc);

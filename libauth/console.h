@@ -28,8 +28,8 @@
  *   CID_PAGE_OFFICER_ENTRY  seq, fields[{name, value}] (every member of the
  *                           entry), consents[{id, state, service, purpose,
  *                           attribute, at, expires_at, method, policy_version}],
- *                           purpose? {id, text_ja, text_en, basis, statute,
- *                           retention_days}, policy_current, policy_changed,
+ *                           purpose[{id, text_ja, text_en, basis, statute,
+ *                           retention_days}] (one or none), policy_current, policy_changed,
  *                           rule, rule_line (the rule's source line, when its
  *                           file is readable)
  *   CID_PAGE_OFFICER_VERIFY ok, entries, checkpoints, covered, unsigned_tail,

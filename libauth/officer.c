@@ -254,15 +254,15 @@ static enum cid_err count_failure(struct cid_txn *txn, const struct counter_key 
 {
 	json_t *rec = NULL;
 	json_t *next = NULL;
-	enum cid_err rc;
+	enum cid_err rc = CID_OK;
+	enum cid_err got;
 	int64_t n = 1;
 	int64_t first = now;
 
 	if (k == NULL)
 		return CID_OK;
-	rc = cid_txn_get_json(txn, CID_DB_THROTTLE, k->key, &rec);
-	CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
-	rc = CID_OK;
+	got = cid_txn_get_json(txn, CID_DB_THROTTLE, k->key, &rec);
+	CID_ENSURE(got == CID_OK || got == CID_ERR_NOTFOUND, got);
 	if (rec != NULL && now - cid_json_int(rec, "first") < CID_THROTTLE_WINDOW) {
 		n = cid_json_int(rec, "n") + 1;
 		first = cid_json_int(rec, "first");
@@ -299,12 +299,12 @@ static enum cid_err read_login(struct cid_store *s, struct login *l,
 	enum cid_err rc = CID_OK;
 	struct cid_txn *txn = NULL;
 	json_t *rec = NULL;
+	enum cid_err got;
 	const char *h;
 
 	CID_TRY(cid_store_read_begin(s, &txn));
-	rc = cid_txn_get_json(txn, CID_DB_OFFICERS, cid_str_of(l->name), &rec);
-	CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
-	rc = CID_OK;
+	got = cid_txn_get_json(txn, CID_DB_OFFICERS, cid_str_of(l->name), &rec);
+	CID_ENSURE(got == CID_OK || got == CID_ERR_NOTFOUND, got);
 	if (rec != NULL) {
 		h = cid_json_str(rec, "password");
 		CID_ENSURE(h != NULL && strlen(h) < CID_PASSWORD_HASH_MAX, CID_ERR_STORE);
@@ -360,7 +360,7 @@ static enum cid_err new_session(struct cid_txn *txn, struct login *l)
 	CID_TRY(cid_random_token(l->cookie));
 	cid_secret_hash(l->cookie, CID_TOKEN_CHARS, key);
 	rec = json_pack("{s:s, s:I, s:I}", "name", l->name, "created_at", (json_int_t)l->now,
-			"expires_at", (json_int_t)(l->now + CID_OFFICER_SESSION_TTL));
+			"expires_at", (json_int_t)l->now + CID_OFFICER_SESSION_TTL);
 	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
 	CID_TRY(cid_txn_put_json(txn, CID_DB_OFFICER_SESSIONS, (struct cid_str){key, CID_HASH_HEX},
 				 rec, CID_PUT_NOOVERWRITE));
@@ -374,6 +374,7 @@ static enum cid_err login_cb(struct cid_txn *txn, void *arg)
 	struct login *l = arg;
 	enum cid_err rc = CID_OK;
 	json_t *rec = NULL;
+	enum cid_err got;
 	bool ok = false;
 	int del;
 
@@ -384,9 +385,8 @@ static enum cid_err login_cb(struct cid_txn *txn, void *arg)
 	CID_TRY(read_wait(txn, l->officer_key, l->now, &l->wait));
 	CID_TRY(read_wait(txn, l->addr_key, l->now, &l->wait));
 	CID_ENSURE(l->wait == 0, CID_ERR_THROTTLED);
-	rc = cid_txn_get_json(txn, CID_DB_OFFICERS, cid_str_of(l->name), &rec);
-	CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
-	rc = CID_OK;
+	got = cid_txn_get_json(txn, CID_DB_OFFICERS, cid_str_of(l->name), &rec);
+	CID_ENSURE(got == CID_OK || got == CID_ERR_NOTFOUND, got);
 	/* a disabled officer's code is not checked, so no step is spent */
 	if (rec != NULL && l->password_ok && json_is_false(json_object_get(rec, "disabled")))
 		CID_TRY(check_code(txn, l, rec, &ok));

@@ -109,9 +109,9 @@ static void test_login_outcomes(void **state)
 
 		code_at(f, now, code);
 		if (c->code == CODE_WRONG)
-			code[0] = code[0] == '9' ? '0' : (char)(code[0] + 1);
+			code[0] = "1234567890"[code[0] - '0']; /* another digit */
 		if (c->code == CODE_MALFORMED)
-			strcpy(code, "12a456");
+			memcpy(code, "12a456", sizeof(code));
 		rc = cid_officer_login(f->st.s, &cid_test_argon2, c->name, c->password, code, NULL,
 				       now, cookie, NULL);
 		if (rc != c->want)
