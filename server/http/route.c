@@ -5,6 +5,7 @@
 #include "route.h"
 
 #include "account_pages.h"
+#include "console.h"
 
 #include <string.h>
 
@@ -37,6 +38,14 @@ static const struct route routes[] = {
     {"/logout", cid_oidc_logout, true, true, true, false},
     {"/account", cid_account_page, true, false, true, false},
     {"/account/receipt", cid_account_receipt, true, false, true, false},
+    /* the privacy-officer console; the scans of the whole log run on a worker */
+    {"/officer/login", cid_console_login, true, true, true, true},
+    {"/officer/logout", cid_console_logout, false, true, true, false},
+    {"/officer", cid_console_log, true, false, true, false},
+    {"/officer/entry", cid_console_entry, true, false, true, false},
+    {"/officer/verify", cid_console_verify, false, true, true, true},
+    {"/officer/export", cid_console_export, false, true, true, true},
+    {"/officer/services", cid_console_services, true, false, true, true},
     {"/static/civicid.css", NULL, true, false, false, false},
 };
 
