@@ -12,10 +12,16 @@
  * one. Record ids (UUIDs) are drawn before the transaction: cid_store_update
  * may run the callback twice, and the callback only touches the transaction.
  * Nothing here updates or deletes a record.
+ *
+ * Every write also appends its audit entries (audit.h) in the same
+ * transaction: one consent.<state> entry per group of records that share
+ * state, expiry and policy version, so a decision is in the log exactly when
+ * it is in force.
  */
 #include "consent.h"
 
 #include "account.h"
+#include "audit.h"
 #include "bounds.h"
 #include "crypto.h"
 #include "str.h"
@@ -159,6 +165,7 @@ struct write {
 	char (*ids)[CID_ID_CHARS + 1];
 	/* withdraw: each attribute needs a grant in force, whose versions are copied */
 	bool copy_versions;
+	json_t **recs; /* the records written, for the audit entries (one run's worth) */
 };
 
 static json_t *record_new(const struct write *w, size_t i, uint64_t seq, const char *policy_version,
@@ -184,7 +191,7 @@ static json_t *record_new(const struct write *w, size_t i, uint64_t seq, const c
 			 "policy_version", policy_version, "purpose_digest", purpose_digest);
 }
 
-static enum cid_err write_one(struct cid_txn *txn, const struct write *w, size_t i, uint64_t seq)
+static enum cid_err write_one(struct cid_txn *txn, struct write *w, size_t i, uint64_t seq)
 {
 	enum cid_err rc = CID_OK;
 	const struct cid_consent_context *ctx = w->ctx;
@@ -211,22 +218,128 @@ static enum cid_err write_one(struct cid_txn *txn, const struct write *w, size_t
 			      CID_PUT_NOOVERWRITE);
 	CID_ENSURE(rc != CID_ERR_EXISTS, CID_ERR_STORE);
 	CID_TRY(rc);
+	w->recs[i] = rec;
+	rec = NULL;
 out:
 	json_decref(current);
 	json_decref(rec);
 	return rc;
 }
 
+/* The audit log's actor for a record's method: the citizen on the web, the operator in the CLI. */
+static const char *actor_of(const char *method)
+{
+	return strncmp(method, "web:", 4) == 0 ? "citizen" : "operator";
+}
+
+/* The audit log's endpoint for a method: "consent-screen", "cli", or the method itself. */
+static const char *endpoint_of(const char *method)
+{
+	if (strcmp(method, "web:consent-screen") == 0)
+		return "consent-screen";
+	return strncmp(method, "cli:", 4) == 0 ? "cli" : method;
+}
+
+/* True if records a and b go in one audit entry: same state, expiry and policy version. */
+static bool same_entry(const json_t *a, const json_t *b)
+{
+	return strcmp(cid_json_str(a, "state"), cid_json_str(b, "state")) == 0 &&
+	       cid_json_int(a, "expires_at") == cid_json_int(b, "expires_at") &&
+	       strcmp(cid_json_str(a, "policy_version"), cid_json_str(b, "policy_version")) == 0;
+}
+
+/* The audit entry of the records recs[i] and every later one that same_entry joins to it. */
+static enum cid_err audit_entry(const struct write *w, size_t first, bool *done, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	const struct cid_consent_context *ctx = w->ctx;
+	const json_t *rec = w->recs[first];
+	int64_t expires_at = cid_json_int(rec, "expires_at");
+	char type[32];
+	char when[21];
+	json_t *attrs = json_array();
+	json_t *ids = json_array();
+	json_t *e = NULL;
+
+	CID_ENSURE(attrs != NULL && ids != NULL, CID_ERR_NOMEM);
+	for (size_t j = first; j < w->n; j++) {
+		if (done[j] || !same_entry(rec, w->recs[j]))
+			continue;
+		done[j] = true;
+		CID_ENSURE(json_array_append_new(
+			       attrs, json_string(cid_json_str(w->recs[j], "attribute"))) == 0 &&
+			       json_array_append_new(ids, json_string(w->ids[j])) == 0,
+			   CID_ERR_NOMEM);
+	}
+	snprintf(type, sizeof(type), "consent.%s", cid_json_str(rec, "state"));
+	CID_TRY(cid_audit_time(ctx->now, when));
+	e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:O, s:s, s:s, s:s, s:s}", "type", type,
+		      "time", when, "actor", actor_of(ctx->method), "citizen", ctx->account_id,
+		      "service", ctx->service, "purpose", ctx->purpose, "attributes", attrs,
+		      "consent_records", ids, "basis", "consent", "policy_version",
+		      cid_json_str(rec, "policy_version"), "purpose_digest",
+		      cid_json_str(rec, "purpose_digest"), "endpoint", endpoint_of(ctx->method));
+	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
+	if (ctx->request_id != NULL)
+		CID_ENSURE(json_object_set_new(e, "request_id", json_string(ctx->request_id)) == 0,
+			   CID_ERR_NOMEM);
+	if (expires_at != 0) {
+		CID_TRY(cid_audit_time(expires_at, when));
+		CID_ENSURE(json_object_set_new(e, "expires_at", json_string(when)) == 0,
+			   CID_ERR_NOMEM);
+	}
+	*out = e;
+	e = NULL;
+out:
+	json_decref(attrs);
+	json_decref(ids);
+	json_decref(e);
+	return rc;
+}
+
+/* Appends the audit entries of the records just written, in the same transaction. */
+static enum cid_err audit_records(struct cid_txn *txn, const struct write *w)
+{
+	enum cid_err rc = CID_OK;
+	bool *done = calloc(w->n, sizeof(*done));
+	json_t *e = NULL;
+
+	CID_ENSURE(done != NULL, CID_ERR_NOMEM);
+	for (size_t i = 0; i < w->n; i++) {
+		if (done[i])
+			continue;
+		CID_TRY(audit_entry(w, i, done, &e));
+		CID_TRY(cid_audit_append_txn(txn, e, NULL));
+		json_decref(e);
+		e = NULL;
+	}
+out:
+	json_decref(e);
+	free(done);
+	return rc;
+}
+
+static void recs_clear(struct write *w)
+{
+	for (size_t i = 0; i < w->n; i++) {
+		json_decref(w->recs[i]);
+		w->recs[i] = NULL;
+	}
+}
+
 static enum cid_err write_cb(struct cid_txn *txn, void *arg)
 {
-	const struct write *w = arg;
+	struct write *w = arg;
 	enum cid_err rc = CID_OK;
 	uint64_t last = 0;
 
+	/* a rerun (the map grew) starts over */
+	recs_clear(w);
 	/* take n numbers at once; the records get the n before the new last */
 	CID_TRY(cid_txn_counter_add(txn, SEQ_KEY, "seq", w->n, &last));
 	for (size_t i = 0; i < w->n; i++)
 		CID_TRY(write_one(txn, w, i, last - w->n + 1 + i));
+	CID_TRY(audit_records(txn, w));
 out:
 	return rc;
 }
@@ -278,7 +391,8 @@ static enum cid_err write_records(struct cid_store *s, struct write *w, char **i
 	size_t i;
 
 	w->ids = calloc(w->n, sizeof(*w->ids));
-	CID_ENSURE(w->ids != NULL, CID_ERR_NOMEM);
+	w->recs = calloc(w->n, sizeof(*w->recs));
+	CID_ENSURE(w->ids != NULL && w->recs != NULL, CID_ERR_NOMEM);
 	for (i = 0; i < w->n; i++)
 		CID_TRY(cid_random_uuid(w->ids[i]));
 	if (ids_out != NULL) {
@@ -301,6 +415,10 @@ out:
 	free(ids);
 	free(w->ids);
 	w->ids = NULL;
+	if (w->recs != NULL)
+		recs_clear(w);
+	free(w->recs);
+	w->recs = NULL;
 	return rc;
 }
 

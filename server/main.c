@@ -24,7 +24,7 @@ static const struct command commands[] = {
     {"keys", cid_cli_keys, "signing keys: list, rotate"},
     {"policy", cid_cli_policy, "release policies: check, show, reload"},
     {"consent", cid_cli_consent, "citizens' consent records: list, show, withdraw, grant"},
-    {"audit", cid_cli_audit, "the audit log (not yet available: issue #4)"},
+    {"audit", cid_cli_audit, "the audit log: verify, export, query, provisions; officers"},
 };
 
 static void usage(FILE *f)

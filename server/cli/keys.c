@@ -1,5 +1,5 @@
 /*
- * keys: `civicid keys list|rotate`. Only public data is ever printed. A
+ * keys: `civicid keys list|rotate|jwks`. Only public data is ever printed. A
  * running server notices a rotation within seconds (it polls keys_version)
  * or at once on SIGHUP.
  */
@@ -19,6 +19,8 @@ static const char keys_help[] =
     "  rotate [--alg ES256|RS256]   new active key(s); the old key stays in the JWKS\n"
     "                       for key_keep seconds (config; default one day) so that\n"
     "                       tokens it signed still verify. Default: both algorithms.\n"
+    "  jwks                 the public keys of every key ever made, as a JWKS: what\n"
+    "                       `civicid audit verify --file` needs for old checkpoints\n"
     "\n"
     "  -s, --store DIR      LMDB store directory (default ./var/civicid)\n"
     "  -c, --config FILE    configuration file (for key_keep and the store)\n"
@@ -72,6 +74,20 @@ static int rotate(struct cli_env *env, const char *alg, bool json)
 	return 0;
 }
 
+/* Every stored public key, retired and dropped ones too, as a JWKS document. */
+static int print_all_jwks(struct cli_env *env)
+{
+	struct cid_keyset *ks = NULL;
+	enum cid_err rc = cid_keyset_load_all(env->store, &ks);
+	size_t len = 0;
+
+	if (rc != CID_OK)
+		return cli_fail("keys", "jwks", rc);
+	printf("%s\n", cid_keyset_jwks(ks, &len));
+	cid_keyset_free(ks);
+	return 0;
+}
+
 int cid_cli_keys(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -87,7 +103,7 @@ int cid_cli_keys(int argc, char **argv)
 	if (argc < 2 || cli_wants_help(argc, argv))
 		return argc < 2 ? (fputs(keys_help, stderr), 2) : cli_help(keys_help);
 	const char *verb = argv[1];
-	if (strcmp(verb, "list") != 0 && strcmp(verb, "rotate") != 0)
+	if (strcmp(verb, "list") != 0 && strcmp(verb, "rotate") != 0 && strcmp(verb, "jwks") != 0)
 		return cli_usage("keys", "unknown verb");
 	optind = 1;
 	while ((opt = getopt_long(argc - 1, argv + 1, CLI_COMMON_SHORT, opts, NULL)) != -1) {
@@ -108,6 +124,8 @@ int cid_cli_keys(int argc, char **argv)
 		status = cli_fail("keys", "creating the first keys", rc);
 	} else if (strcmp(verb, "rotate") == 0) {
 		status = rotate(&env, alg, common.json);
+	} else if (strcmp(verb, "jwks") == 0) {
+		status = print_all_jwks(&env);
 	} else {
 		json_t *list = NULL;
 		rc = cid_keys_list(env.store, &list);

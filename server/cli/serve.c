@@ -5,9 +5,15 @@
  * so a `civicid keys rotate` or `civicid policy reload` from another process
  * is picked up without a restart. A reload swaps snapshots: no request is
  * dropped, and a bad policy file leaves the old policies in force.
+ *
+ * The audit log (audit.h) is opened here and given to the context as the
+ * release hook and the console's log, so no attribute leaves without its
+ * durable entry; a signed checkpoint is made every audit_checkpoint_interval
+ * seconds when the log grew, and once more at shutdown.
  */
 #include "cli.h"
 
+#include "audit.h"
 #include "cid.h"
 #include "config.h"
 #include "http/http.h"
@@ -146,10 +152,26 @@ static void refresh_policies(struct cid_ctx *ctx, bool force)
 	}
 }
 
+/* Signs a checkpoint of the audit log if it grew since the last one; says why not if it fails. */
+static void checkpoint(struct cid_ctx *ctx)
+{
+	struct cid_keyref *r = cid_ctx_keys_acquire(ctx);
+	enum cid_err rc =
+	    cid_audit_checkpoint(cid_ctx_store(ctx), cid_keyref_keyset(r),
+				 cid_ctx_config(ctx)->issuer, (int64_t)time(NULL), NULL);
+
+	cid_keyref_put(r);
+	if (rc != CID_OK && rc != CID_ERR_NOTFOUND)
+		fprintf(stderr, "civicid: signing an audit checkpoint failed: %s\n",
+			cid_strerror(rc));
+}
+
 /* Waits for a stop signal, refreshing keys and policies every few seconds and on SIGHUP. */
 static void run(struct cid_ctx *ctx, const sigset_t *set)
 {
 	const struct timespec tick = {.tv_sec = 5, .tv_nsec = 0};
+	int64_t interval = cid_ctx_config(ctx)->audit_checkpoint_interval;
+	int64_t next_checkpoint = (int64_t)time(NULL) + interval;
 
 	for (;;) {
 		int sig = sigtimedwait(set, NULL, &tick);
@@ -157,6 +179,10 @@ static void run(struct cid_ctx *ctx, const sigset_t *set)
 
 		if (sig == SIGINT || sig == SIGTERM)
 			return;
+		if ((int64_t)time(NULL) >= next_checkpoint) {
+			checkpoint(ctx);
+			next_checkpoint = (int64_t)time(NULL) + interval;
+		}
 		rc = cid_ctx_keys_refresh(ctx, (int64_t)time(NULL));
 		if (rc != CID_OK)
 			fprintf(stderr,
@@ -192,6 +218,7 @@ int cid_cli_serve(int argc, char **argv)
 	struct cid_ctx *ctx = NULL;
 	struct cid_templates *tpl = NULL;
 	struct cid_http *http = NULL;
+	struct cid_audit *audit = NULL;
 	bool check_only = false;
 	char err[512] = "";
 	uint16_t port = 0;
@@ -233,6 +260,13 @@ int cid_cli_serve(int argc, char **argv)
 			cfg->store_dir, cfg->policies_dir, cid_strerror(rc));
 		goto out;
 	}
+	rc = cid_audit_open(cid_ctx_store(ctx), cfg->audit_group_commit != 0, &audit);
+	if (rc != CID_OK) {
+		fprintf(stderr, "civicid serve: cannot open the audit log: %s\n", cid_strerror(rc));
+		goto out;
+	}
+	cid_ctx_set_audit_hook(ctx, cid_audit_release_hook, audit);
+	cid_ctx_set_audit_log(ctx, audit);
 	rc = cid_http_start(ctx, tpl, &http, &port);
 	if (rc != CID_OK) {
 		fprintf(stderr, "civicid serve: cannot listen on %s port %u: %s\n", cfg->listen,
@@ -254,6 +288,9 @@ int cid_cli_serve(int argc, char **argv)
 	status = 0;
 out:
 	cid_http_stop(http);
+	if (http != NULL)
+		checkpoint(ctx);
+	cid_audit_close(audit);
 	cid_ctx_close(ctx);
 	cid_templates_free(tpl);
 	cid_config_free(cfg);

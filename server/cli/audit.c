@@ -1,0 +1,497 @@
+/*
+ * audit: `civicid audit verify|export|query|provisions|checkpoint|officer`,
+ * the privacy officer's and the regulator's tools over the audit log of
+ * audit.h. Everything the log means is decided in libauth; this file reads
+ * options, opens the store, and prints.
+ */
+#include "cli.h"
+
+#include "account.h"
+#include "audit.h"
+#include "crypto.h"
+#include "jose.h"
+#include "str.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_JWKS_BYTES (1024 * 1024)
+
+static const char audit_help[] =
+    "usage: civicid audit VERB [options]\n"
+    "\n"
+    "  verify               check the whole log in the store: every entry's hash\n"
+    "                       chain link, the head, every signed checkpoint\n"
+    "  verify --file EXPORT --jwks JWKS\n"
+    "                       check an export offline with the public keys (the\n"
+    "                       server's /jwks, or `civicid keys jwks --all`)\n"
+    "  export [--format jsonl|csv] [filters] [--output FILE]\n"
+    "                       without filters and as jsonl: the whole log with its\n"
+    "                       signed checkpoints (a fresh checkpoint is signed first),\n"
+    "                       which `audit verify --file` accepts; with filters or\n"
+    "                       as csv: the matching entries\n"
+    "  query [filters] [--limit N] [--newest-first]\n"
+    "                       matching entries, one line each (--json: JSON Lines)\n"
+    "  provisions --from T --to T\n"
+    "                       the record of provisions of personal data to each\n"
+    "                       service in [from, to): citizen, items, first and last\n"
+    "                       release, basis and consent records\n"
+    "  checkpoint           sign a checkpoint of the log now\n"
+    "  officer add|list|disable ...\n"
+    "                       privacy-officer accounts (see civicid audit officer --help)\n"
+    "\n"
+    "Filters:\n"
+    "      --citizen USER   a username or an account id\n"
+    "      --service S      a client_id\n"
+    "      --attribute A    a claim (family_name also matches family_name#ja-Kana-JP)\n"
+    "      --type T         an entry type, or a prefix such as release. or consent.\n"
+    "      --from T --to T  times, from <= time < to: 2026-11-25 (midnight UTC) or\n"
+    "                       2026-11-25T09:30:00Z\n"
+    "\n"
+    "  -s, --store DIR      LMDB store directory (default ./var/civicid)\n"
+    "  -c, --config FILE    read the store and the issuer from FILE\n"
+    "      --json           print JSON\n"
+    "\n"
+    "Exit status: 0 done (verify: the log is intact), 1 failed (verify: damage\n"
+    "found, and the first bad sequence number is printed), 2 bad usage.\n"
+    "A log verifies only up to its newest signed checkpoint; without a witness\n"
+    "holding a later checkpoint, removing the tail after it cannot be detected.\n";
+
+struct audit_opts {
+	struct cli_common common;
+	const char *file, *jwks, *format, *output, *citizen, *limit;
+	char from[21], to[21];
+	struct cid_audit_filter filter;
+	bool filtered;
+};
+
+/* "2026-11-25" or "2026-11-25T09:30:00Z" into out; false if it is neither. */
+static bool parse_time(const char *in, char out[21])
+{
+	static const char pattern[] = "dddd-dd-ddTdd:dd:ddZ";
+	size_t n = strlen(in);
+
+	if (n != 10 && n != 20)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		bool digit = in[i] >= '0' && in[i] <= '9';
+
+		if (pattern[i] == 'd' ? !digit : in[i] != pattern[i])
+			return false;
+	}
+	snprintf(out, 21, "%s%s", in, n == 10 ? "T00:00:00Z" : "");
+	return true;
+}
+
+static int parse(int argc, char **argv, struct audit_opts *o)
+{
+	static const struct option opts[] = {
+	    CLI_COMMON_OPTIONS,
+	    {"file", required_argument, NULL, 'f'},
+	    {"jwks", required_argument, NULL, 'k'},
+	    {"format", required_argument, NULL, 'F'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"citizen", required_argument, NULL, 'C'},
+	    {"service", required_argument, NULL, 'S'},
+	    {"attribute", required_argument, NULL, 'a'},
+	    {"type", required_argument, NULL, 't'},
+	    {"from", required_argument, NULL, 'b'},
+	    {"to", required_argument, NULL, 'e'},
+	    {"limit", required_argument, NULL, 'l'},
+	    {"newest-first", no_argument, NULL, 'n'},
+	    {NULL, 0, NULL, 0},
+	};
+	int opt;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, opts, NULL)) != -1) {
+		switch (opt) {
+		case 'f': o->file = optarg; break;
+		case 'k': o->jwks = optarg; break;
+		case 'F': o->format = optarg; break;
+		case 'o': o->output = optarg; break;
+		case 'C': o->citizen = optarg; break;
+		case 'S': o->filter.service = optarg; break;
+		case 'a': o->filter.attribute = optarg; break;
+		case 't': o->filter.type = optarg; break;
+		case 'l': o->limit = optarg; break;
+		case 'n': o->filter.newest_first = true; break;
+		case 'b':
+		case 'e':
+			if (!parse_time(optarg, opt == 'b' ? o->from : o->to))
+				return cli_usage("audit", "--from/--to: YYYY-MM-DD or "
+							  "YYYY-MM-DDTHH:MM:SSZ");
+			*(opt == 'b' ? &o->filter.from : &o->filter.to) =
+			    opt == 'b' ? o->from : o->to;
+			break;
+		default:
+			if (!cli_common_option(&o->common, opt, optarg))
+				return cli_usage("audit", "unknown option");
+			break;
+		}
+	}
+	o->filtered = o->citizen != NULL || o->filter.service != NULL ||
+		      o->filter.attribute != NULL || o->filter.type != NULL ||
+		      o->filter.from != NULL || o->filter.to != NULL;
+	if (o->format != NULL && strcmp(o->format, "jsonl") != 0 && strcmp(o->format, "csv") != 0)
+		return cli_usage("audit", "--format is jsonl or csv");
+	if (o->limit != NULL) {
+		char *end = NULL;
+		unsigned long long n = strtoull(o->limit, &end, 10);
+
+		if (end == o->limit || *end != '\0' || n == 0 || n > 1000000)
+			return cli_usage("audit", "--limit is 1-1000000");
+		o->filter.limit = (size_t)n;
+	}
+	return 0;
+}
+
+/* The citizen filter: an account id as is, a username resolved to its id. */
+static int resolve_citizen(struct cli_env *env, struct audit_opts *o, char id[CID_ID_CHARS + 1])
+{
+	json_t *u = NULL;
+	enum cid_err rc;
+	const char *s;
+
+	if (o->citizen == NULL)
+		return 0;
+	if (cid_uuid_syntax_ok(o->citizen)) {
+		snprintf(id, CID_ID_CHARS + 1, "%s", o->citizen);
+	} else {
+		rc = cid_account_find(env->store, o->citizen, &u);
+		if (rc != CID_OK)
+			return cli_fail("audit", o->citizen, rc);
+		s = cid_json_str(u, "id");
+		if (s == NULL || !cid_uuid_syntax_ok(s)) {
+			json_decref(u);
+			return cli_fail("audit", o->citizen, CID_ERR_STORE);
+		}
+		snprintf(id, CID_ID_CHARS + 1, "%s", s);
+		json_decref(u);
+	}
+	o->filter.citizen = id;
+	return 0;
+}
+
+static void print_report(const struct cid_audit_report *rep, bool json)
+{
+	if (json) {
+		json_t *o =
+		    json_pack("{s:b, s:I, s:I, s:I}", "ok", rep->ok, "entries",
+			      (json_int_t)rep->entries, "checkpoints", (json_int_t)rep->checkpoints,
+			      "covered", (json_int_t)rep->covered);
+
+		if (o != NULL && !rep->ok) {
+			json_object_set_new(o, "bad_seq", json_integer((json_int_t)rep->bad_seq));
+			json_object_set_new(o, "reason", json_string(rep->reason));
+		}
+		cli_print_json(o);
+		return;
+	}
+	if (!rep->ok) {
+		printf("DAMAGED at seq %" PRIu64 ": %s\n", rep->bad_seq, rep->reason);
+		return;
+	}
+	printf("intact: %" PRIu64 " entries, %" PRIu64 " signed checkpoints\n", rep->entries,
+	       rep->checkpoints);
+	if (rep->covered < rep->entries)
+		printf("note: entries %" PRIu64 "..%" PRIu64
+		       " are not yet covered by a signed checkpoint\n",
+		       rep->covered, rep->entries - 1);
+	printf("note: signed up to seq %" PRIu64 "; removal of entries after the newest "
+	       "checkpoint is detected only against a later checkpoint held elsewhere\n",
+	       rep->covered == 0 ? 0 : rep->covered - 1);
+}
+
+/* Reads a JWKS file into a verify-only keyset; prints why not. */
+static struct cid_keyset *jwks_keyset(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = malloc(MAX_JWKS_BYTES + 1);
+	size_t n = 0;
+	struct cid_keyset *ks = NULL;
+	enum cid_err rc = CID_ERR_IO;
+
+	if (f != NULL && buf != NULL) {
+		n = fread(buf, 1, MAX_JWKS_BYTES + 1, f);
+		rc = ferror(f) ? CID_ERR_IO : n > MAX_JWKS_BYTES ? CID_ERR_TOOBIG : CID_OK;
+	}
+	if (rc == CID_OK)
+		rc = cid_keyset_from_jwks(buf, n, &ks);
+	if (rc != CID_OK)
+		cli_fail("audit", path, rc);
+	if (f != NULL)
+		fclose(f);
+	free(buf);
+	return ks;
+}
+
+static int verb_verify(struct cli_env *env, const struct audit_opts *o)
+{
+	struct cid_audit_report rep = {0};
+	struct cid_keyset *ks = NULL;
+	enum cid_err rc;
+
+	if ((o->file == NULL) != (o->jwks == NULL))
+		return cli_usage("audit", "verify an export with both --file and --jwks");
+	if (o->file != NULL) {
+		FILE *in = fopen(o->file, "re");
+
+		if (in == NULL)
+			return cli_fail("audit", o->file, CID_ERR_IO);
+		ks = jwks_keyset(o->jwks);
+		rc = ks == NULL ? CID_ERR_INVALID : cid_audit_verify_export(in, ks, &rep);
+		fclose(in);
+	} else {
+		rc = cid_keyset_load_all(env->store, &ks);
+		if (rc == CID_OK)
+			rc = cid_audit_verify_store(env->store, ks, &rep);
+	}
+	cid_keyset_free(ks);
+	if (rc != CID_OK)
+		return cli_fail("audit", "verify", rc);
+	print_report(&rep, o->common.json);
+	return rep.ok ? 0 : 1;
+}
+
+/* Signs a checkpoint of the head; an empty log has nothing to sign (not an error). */
+static enum cid_err sign_checkpoint(struct cli_env *env, char **jws)
+{
+	struct cid_keyset *ks = NULL;
+	enum cid_err rc = cid_keyset_load(env->store, cli_now(), &ks);
+
+	if (rc == CID_OK)
+		rc = cid_audit_checkpoint(env->store, ks, env->cfg->issuer, cli_now(), jws);
+	cid_keyset_free(ks);
+	return rc;
+}
+
+static int verb_checkpoint(struct cli_env *env, const struct audit_opts *o)
+{
+	char *jws = NULL;
+	enum cid_err rc = sign_checkpoint(env, &jws);
+
+	if (rc == CID_ERR_NOTFOUND) {
+		fprintf(stderr, "civicid audit: nothing to sign: the log is empty or there is "
+				"no signing key yet (start the server once)\n");
+		return 1;
+	}
+	if (rc != CID_OK)
+		return cli_fail("audit", "checkpoint", rc);
+	if (o->common.json)
+		cli_print_json(json_pack("{s:s}", "checkpoint", jws));
+	else
+		printf("%s\n", jws);
+	free(jws);
+	return 0;
+}
+
+/* Runs fn on the output (stdout or --output) in a read transaction. */
+static int with_output(struct cli_env *env, const struct audit_opts *o,
+		       enum cid_err (*fn)(struct cid_txn *txn, const struct audit_opts *o,
+					  FILE *out, uint64_t *n),
+		       const char *what)
+{
+	FILE *out = o->output == NULL ? stdout : fopen(o->output, "we");
+	struct cid_txn *txn = NULL;
+	uint64_t n = 0;
+	enum cid_err rc;
+
+	if (out == NULL)
+		return cli_fail("audit", o->output, CID_ERR_IO);
+	rc = cid_store_read_begin(env->store, &txn);
+	if (rc == CID_OK)
+		rc = fn(txn, o, out, &n);
+	cid_store_read_end(txn);
+	if (fflush(out) != 0 && rc == CID_OK)
+		rc = CID_ERR_IO;
+	if (out != stdout && fclose(out) != 0 && rc == CID_OK)
+		rc = CID_ERR_IO;
+	if (rc != CID_OK)
+		return cli_fail("audit", what, rc);
+	if (o->output != NULL)
+		fprintf(stderr, "civicid audit: %" PRIu64 " entries written to %s\n", n, o->output);
+	return 0;
+}
+
+static enum cid_err write_full(struct cid_txn *txn, const struct audit_opts *o, FILE *out,
+			       uint64_t *n)
+{
+	char hash[CID_AUDIT_HASH_HEX];
+
+	(void)o;
+	if (cid_audit_head(txn, n, hash) != CID_OK)
+		*n = 0;
+	return cid_audit_export(txn, out);
+}
+
+static enum cid_err write_matching(struct cid_txn *txn, const struct audit_opts *o, FILE *out,
+				   uint64_t *n)
+{
+	bool csv = o->format != NULL && strcmp(o->format, "csv") == 0;
+
+	return cid_audit_write_filtered(txn, &o->filter, csv, out, n);
+}
+
+static int verb_export(struct cli_env *env, const struct audit_opts *o)
+{
+	bool full = !o->filtered && (o->format == NULL || strcmp(o->format, "jsonl") == 0);
+	enum cid_err rc;
+
+	if (o->filter.limit != 0 || o->filter.newest_first)
+		return cli_usage("audit", "--limit and --newest-first go with query");
+	if (!full)
+		return with_output(env, o, write_matching, "export");
+	/* a verifiable export ends with a checkpoint covering all of it */
+	rc = sign_checkpoint(env, NULL);
+	if (rc != CID_OK && rc != CID_ERR_NOTFOUND)
+		return cli_fail("audit", "checkpoint before the export", rc);
+	return with_output(env, o, write_full, "export");
+}
+
+/* One query result as a line: seq, time, type, who, what. */
+static enum cid_err print_line(uint64_t seq, struct cid_str entry, void *arg)
+{
+	const bool *json = arg;
+	json_t *e = NULL;
+	enum cid_err rc;
+	char *attrs = NULL;
+
+	if (*json) {
+		printf("%.*s\n", (int)entry.len, entry.ptr);
+		return CID_OK;
+	}
+	rc = cid_store_parse_json(entry, &e);
+	if (rc != CID_OK)
+		return rc;
+	attrs = json_dumps(json_object_get(e, "attributes"), JSON_COMPACT | JSON_ENCODE_ANY);
+	printf("%-8" PRIu64 " %s %-17s %-36s %-20s %-16s %s %s\n", seq,
+	       cid_json_str(e, "time") ? cid_json_str(e, "time") : "-",
+	       cid_json_str(e, "type") ? cid_json_str(e, "type") : "-",
+	       cid_json_str(e, "citizen") ? cid_json_str(e, "citizen") : "-",
+	       cid_json_str(e, "service") ? cid_json_str(e, "service") : "-",
+	       cid_json_str(e, "purpose") ? cid_json_str(e, "purpose") : "-",
+	       attrs != NULL ? attrs : "[]",
+	       cid_json_str(e, "basis") ? cid_json_str(e, "basis") : "");
+	free(attrs);
+	json_decref(e);
+	return CID_OK;
+}
+
+static int verb_query(struct cli_env *env, const struct audit_opts *o)
+{
+	struct cid_txn *txn = NULL;
+	bool json = o->common.json;
+	enum cid_err rc;
+
+	if (o->format != NULL || o->output != NULL)
+		return cli_usage("audit", "--format and --output go with export");
+	rc = cid_store_read_begin(env->store, &txn);
+	if (rc == CID_OK)
+		rc = cid_audit_query(txn, &o->filter, print_line, &json);
+	cid_store_read_end(txn);
+	return rc == CID_OK ? 0 : cli_fail("audit", "query", rc);
+}
+
+static void print_provisions(const json_t *rows)
+{
+	size_t i;
+	const json_t *r;
+	const char *service = NULL;
+
+	json_array_foreach(rows, i, r)
+	{
+		char *attrs = json_dumps(json_object_get(r, "attributes"), JSON_COMPACT);
+		char *bases = json_dumps(json_object_get(r, "bases"), JSON_COMPACT);
+		char *consents = json_dumps(json_object_get(r, "consent_records"), JSON_COMPACT);
+
+		if (service == NULL || strcmp(service, cid_json_str(r, "service")) != 0) {
+			service = cid_json_str(r, "service");
+			printf("recipient %s\n", service);
+		}
+		printf("  citizen %s: %s, %" PRId64 " releases, %s .. %s\n    basis %s, consents "
+		       "%s\n",
+		       cid_json_str(r, "citizen"), attrs != NULL ? attrs : "[]",
+		       cid_json_int(r, "count"), cid_json_str(r, "first"), cid_json_str(r, "last"),
+		       bases != NULL ? bases : "[]", consents != NULL ? consents : "[]");
+		free(attrs);
+		free(bases);
+		free(consents);
+	}
+	if (json_array_size(rows) == 0)
+		printf("no provisions in the period\n");
+}
+
+static int verb_provisions(struct cli_env *env, const struct audit_opts *o)
+{
+	struct cid_txn *txn = NULL;
+	json_t *rows = NULL;
+	enum cid_err rc;
+
+	if (o->filter.from == NULL || o->filter.to == NULL)
+		return cli_usage("audit", "provisions needs --from and --to");
+	if (o->filtered && (o->citizen != NULL || o->filter.service != NULL ||
+			    o->filter.attribute != NULL || o->filter.type != NULL))
+		return cli_usage("audit", "provisions takes only --from and --to");
+	rc = cid_store_read_begin(env->store, &txn);
+	if (rc == CID_OK)
+		rc = cid_audit_provisions(txn, o->filter.from, o->filter.to, &rows);
+	cid_store_read_end(txn);
+	if (rc != CID_OK)
+		return cli_fail("audit", "provisions", rc);
+	if (o->common.json) {
+		cli_print_json(json_pack("{s:s, s:s, s:o}", "from", o->filter.from, "to",
+					 o->filter.to, "provisions", rows));
+		return 0;
+	}
+	printf("provisions of personal data, %s to %s\n", o->filter.from, o->filter.to);
+	print_provisions(rows);
+	json_decref(rows);
+	return 0;
+}
+
+int cid_cli_audit(int argc, char **argv)
+{
+	struct audit_opts o = {0};
+	struct cli_env env;
+	char citizen[CID_ID_CHARS + 1];
+	const char *verb;
+	int status;
+
+	if (argc >= 2 && strcmp(argv[1], "officer") == 0)
+		return cid_cli_audit_officer(argc - 1, argv + 1);
+	if (cli_wants_help(argc, argv) || argc < 2)
+		return argc < 2 ? cli_usage("audit", "missing verb") : cli_help(audit_help);
+	verb = argv[1];
+	status = parse(argc - 1, argv + 1, &o);
+	if (status != 0)
+		return status;
+	if (optind != argc - 1)
+		return cli_usage("audit", "unexpected argument");
+	if (strcmp(verb, "verify") != 0 && (o.file != NULL || o.jwks != NULL))
+		return cli_usage("audit", "--file and --jwks go with verify");
+	if (cli_open("audit", &o.common, &env) != 0)
+		return 1;
+	status = resolve_citizen(&env, &o, citizen);
+	if (status != 0)
+		goto out;
+	if (strcmp(verb, "verify") == 0)
+		status = o.filtered ? cli_usage("audit", "verify takes no filter")
+				    : verb_verify(&env, &o);
+	else if (strcmp(verb, "export") == 0)
+		status = verb_export(&env, &o);
+	else if (strcmp(verb, "query") == 0)
+		status = verb_query(&env, &o);
+	else if (strcmp(verb, "provisions") == 0)
+		status = verb_provisions(&env, &o);
+	else if (strcmp(verb, "checkpoint") == 0)
+		status = verb_checkpoint(&env, &o);
+	else
+		status = cli_usage("audit", "unknown verb");
+out:
+	cli_close(&env);
+	return status;
+}

@@ -1,0 +1,180 @@
+/*
+ * audit_tamper: the attacker of the tamper tests. It edits the audit log of a
+ * civicid store with plain LMDB calls, as someone with write access to the
+ * files would, without going through libauth:
+ *
+ *   audit_tamper DIR byte SEQ OFFSET   flip the bits of one byte of entry SEQ
+ *   audit_tamper DIR delete SEQ        delete entry SEQ
+ *   audit_tamper DIR swap A B          exchange the values of entries A and B
+ *   audit_tamper DIR truncate SEQ      delete entry SEQ and every later one
+ *   audit_tamper DIR count             print the number of entries
+ *
+ * The head record and the checkpoints are left as they are, so the damage is
+ * what verification must find. Exit 0 on success, 1 on an LMDB error or a
+ * missing entry, 2 on bad usage.
+ */
+#include <lmdb.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEY_CHARS 16
+
+static int fail(const char *what, int rc)
+{
+	fprintf(stderr, "audit_tamper: %s: %s\n", what, mdb_strerror(rc));
+	return 1;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end = NULL;
+	unsigned long long v = strtoull(s, &end, 10);
+
+	if (end == s || *end != '\0')
+		return -1;
+	*out = (uint64_t)v;
+	return 0;
+}
+
+/* The key of entry seq: 16 lowercase hex digits (libauth/audit.h). */
+static MDB_val key_of(uint64_t seq, char buf[KEY_CHARS + 1])
+{
+	snprintf(buf, KEY_CHARS + 1, "%016llx", (unsigned long long)seq);
+	return (MDB_val){.mv_size = KEY_CHARS, .mv_data = buf};
+}
+
+/* Copies entry seq into a new buffer; *len its size. NULL if absent. */
+static char *get_copy(MDB_txn *txn, MDB_dbi dbi, uint64_t seq, size_t *len)
+{
+	char kb[KEY_CHARS + 1];
+	MDB_val k = key_of(seq, kb);
+	MDB_val v;
+	char *copy;
+
+	if (mdb_get(txn, dbi, &k, &v) != 0)
+		return NULL;
+	copy = malloc(v.mv_size);
+	if (copy == NULL)
+		return NULL;
+	memcpy(copy, v.mv_data, v.mv_size);
+	*len = v.mv_size;
+	return copy;
+}
+
+static int put(MDB_txn *txn, MDB_dbi dbi, uint64_t seq, char *val, size_t len)
+{
+	char kb[KEY_CHARS + 1];
+	MDB_val k = key_of(seq, kb);
+	MDB_val v = {.mv_size = len, .mv_data = val};
+
+	return mdb_put(txn, dbi, &k, &v, 0);
+}
+
+static int flip_byte(MDB_txn *txn, MDB_dbi dbi, uint64_t seq, uint64_t offset)
+{
+	size_t len = 0;
+	char *val = get_copy(txn, dbi, seq, &len);
+	int rc;
+
+	if (val == NULL || offset >= len) {
+		free(val);
+		fprintf(stderr, "audit_tamper: no entry %llu or offset past its end\n",
+			(unsigned long long)seq);
+		return -1;
+	}
+	/* a different printable character, so the entry may still parse */
+	val[offset] = val[offset] == 'a' ? 'b' : 'a';
+	rc = put(txn, dbi, seq, val, len);
+	free(val);
+	return rc;
+}
+
+static int swap(MDB_txn *txn, MDB_dbi dbi, uint64_t a, uint64_t b)
+{
+	size_t la = 0, lb = 0;
+	char *va = get_copy(txn, dbi, a, &la);
+	char *vb = get_copy(txn, dbi, b, &lb);
+	int rc = -1;
+
+	if (va != NULL && vb != NULL) {
+		rc = put(txn, dbi, a, vb, lb);
+		if (rc == 0)
+			rc = put(txn, dbi, b, va, la);
+	}
+	free(va);
+	free(vb);
+	return rc;
+}
+
+static int del(MDB_txn *txn, MDB_dbi dbi, uint64_t seq)
+{
+	char kb[KEY_CHARS + 1];
+	MDB_val k = key_of(seq, kb);
+
+	return mdb_del(txn, dbi, &k, NULL);
+}
+
+static int truncate_from(MDB_txn *txn, MDB_dbi dbi, uint64_t seq)
+{
+	int rc = del(txn, dbi, seq);
+
+	while (rc == 0)
+		rc = del(txn, dbi, ++seq);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int count(MDB_txn *txn, MDB_dbi dbi)
+{
+	MDB_stat st;
+	int rc = mdb_stat(txn, dbi, &st);
+
+	if (rc == 0)
+		printf("%zu\n", st.ms_entries);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+	uint64_t a = 0, b = 0;
+	const char *op;
+	int rc;
+
+	if (argc < 3)
+		return fprintf(stderr,
+			       "usage: audit_tamper DIR byte|delete|swap|truncate|count ...\n"),
+		       2;
+	op = argv[2];
+	if ((argc > 3 && parse_u64(argv[3], &a) != 0) || (argc > 4 && parse_u64(argv[4], &b) != 0))
+		return fprintf(stderr, "audit_tamper: numbers expected\n"), 2;
+	if ((rc = mdb_env_create(&env)) != 0 || (rc = mdb_env_set_maxdbs(env, 64)) != 0 ||
+	    (rc = mdb_env_open(env, argv[1], 0, 0600)) != 0)
+		return fail("open", rc);
+	if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "audit", 0, &dbi)) != 0)
+		return fail("audit database", rc);
+	if (strcmp(op, "byte") == 0 && argc == 5)
+		rc = flip_byte(txn, dbi, a, b);
+	else if (strcmp(op, "delete") == 0 && argc == 4)
+		rc = del(txn, dbi, a);
+	else if (strcmp(op, "swap") == 0 && argc == 5)
+		rc = swap(txn, dbi, a, b);
+	else if (strcmp(op, "truncate") == 0 && argc == 4)
+		rc = truncate_from(txn, dbi, a);
+	else if (strcmp(op, "count") == 0 && argc == 3)
+		rc = count(txn, dbi);
+	else
+		return fprintf(stderr, "audit_tamper: bad operation or arguments\n"), 2;
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		mdb_env_close(env);
+		return rc < 0 ? 1 : fail(op, rc);
+	}
+	rc = mdb_txn_commit(txn);
+	mdb_env_close(env);
+	return rc == 0 ? 0 : fail("commit", rc);
+}
