@@ -915,16 +915,16 @@ static enum cid_err entry_verify(struct verify *v, const char *p, size_t n, bool
 		report_bad(v->rep, seq, "entry %" PRIu64 " is not a canonical JSON object", seq);
 		goto out;
 	}
-	need = json_dumpb(e, NULL, 0, JSON_COMPACT | JSON_SORT_KEYS);
-	if (need > v->scratch_cap) {
-		char *bigger = realloc(v->scratch, need);
+	/* one dump into a buffer one byte longer than the entry: a longer dump differs */
+	if (n + 1 > v->scratch_cap) {
+		char *bigger = realloc(v->scratch, n + 1);
 
 		CID_ENSURE(bigger != NULL, CID_ERR_NOMEM);
 		v->scratch = bigger;
-		v->scratch_cap = need;
+		v->scratch_cap = n + 1;
 	}
-	if (need != n || json_dumpb(e, v->scratch, need, JSON_COMPACT | JSON_SORT_KEYS) != n ||
-	    memcmp(v->scratch, p, n) != 0) {
+	need = json_dumpb(e, v->scratch, v->scratch_cap, JSON_COMPACT | JSON_SORT_KEYS);
+	if (need != n || memcmp(v->scratch, p, n) != 0) {
 		report_bad(v->rep, seq, "entry %" PRIu64 " is not in canonical form", seq);
 		goto out;
 	}

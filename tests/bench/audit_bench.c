@@ -1,0 +1,287 @@
+/*
+ * audit_bench: how the audit log scales. Not a test: it never fails on speed.
+ *   audit_bench fill DIR N    N realistic release entries (many citizens, ten
+ *                             services), in transactions of FILL_BATCH entries,
+ *                             a checkpoint every CHECKPOINT_EVERY
+ *   audit_bench verify DIR    entries/s of cid_audit_verify_store
+ *   audit_bench query DIR     median and p99 latency of QUERIES citizen-slice
+ *                             queries (limit 50) and service + time-range
+ *                             queries (limit 100)
+ * Run the release build for figures worth quoting.
+ */
+#include "audit.h"
+#include "jose.h"
+#include "store.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define START		 1800000000 /* the first entry's time */
+#define SPACING		 3	    /* seconds between entries */
+#define SERVICES	 10
+#define CITIZENS	 100000
+#define FILL_BATCH	 20000
+#define CHECKPOINT_EVERY 100000
+#define QUERIES		 200
+#define ISS		 "https://id.city.example"
+
+static const char *const services[SERVICES] = {
+    "childcare", "library",   "parking",   "waste",	  "housing",
+    "tax",	 "elections", "transport", "sports-club", "health-check",
+};
+
+static const char *const attributes[] = {
+    "family_name", "given_name",   "family_name#ja-Kana-JP", "birthdate", "address",
+    "email",	   "phone_number", "resident_status",	     "household", "tax_class",
+};
+
+/* A small deterministic PRNG (xorshift64*): the same store for every run. */
+static uint64_t next_rand(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 2685821657736338717ULL;
+}
+
+static void citizen_id(uint64_t n, char out[37])
+{
+	snprintf(out, 37, "0a1b2c3d-%04" PRIx64 "-4000-8000-%012" PRIx64, (n >> 48) & 0xffff,
+		 n & (uint64_t)0xffffffffffff);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static json_t *release_entry(uint64_t i, uint64_t *rng)
+{
+	char citizen[37];
+	char time[21];
+	char req[40];
+	uint64_t r = next_rand(rng);
+	const char *service = services[r % SERVICES];
+	bool permit = (r >> 8) % 10 != 0;
+	size_t a = (size_t)((r >> 16) % 8);
+	json_t *e;
+
+	citizen_id((r >> 24) % CITIZENS, citizen);
+	if (cid_audit_time(START + (int64_t)i * SPACING, time) != CID_OK)
+		return NULL;
+	snprintf(req, sizeof(req), "req-%016" PRIx64, r);
+	e = json_pack(
+	    "{s:s, s:s, s:s, s:s, s:s, s:s, s:[s,s], s:s, s:s, s:s, s:s, s:s, s:s, "
+	    "s:i, s:[s]}",
+	    "time", time, "type", permit ? "release.permit" : "release.deny", "actor", "service",
+	    "citizen", citizen, "service", service, "purpose", "eligibility", "attributes",
+	    attributes[a], attributes[a + 2], "decision", permit ? "permit" : "deny", "reason",
+	    permit ? "permit_consent" : "no_consent", "basis", "consent", "rule", "city.policy:42",
+	    "policy_version", "3f1c0e6a9d2b4c5e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e",
+	    "request_id", req, "level", 1 + (int)(r >> 40) % 2, "consent_records",
+	    "c0ffee00-0000-4000-8000-000000000001");
+	if (e != NULL)
+		json_object_set_new(e, "endpoint",
+				    json_string((r >> 41) % 2 ? "userinfo" : "id_token"));
+	return e;
+}
+
+static int fill(const char *dir, uint64_t n)
+{
+	struct cid_store *s = NULL;
+	struct cid_keyset *ks = NULL;
+	struct cid_audit *log = NULL;
+	json_t **batch = calloc(FILL_BATCH, sizeof(*batch));
+	uint64_t rng = 0x9e3779b97f4a7c15ULL;
+	uint64_t done = 0;
+	double t0 = now_s();
+	int status = 1;
+
+	if (batch == NULL || cid_store_open(dir, &s) != CID_OK ||
+	    cid_keys_ensure(s, START) != CID_OK || cid_keyset_load(s, START, &ks) != CID_OK ||
+	    cid_audit_open(s, false, &log) != CID_OK) {
+		fprintf(stderr, "audit_bench: cannot open the store in %s\n", dir);
+		goto out;
+	}
+	while (done < n) {
+		size_t k = n - done < FILL_BATCH ? (size_t)(n - done) : FILL_BATCH;
+
+		for (size_t i = 0; i < k; i++)
+			if ((batch[i] = release_entry(done + i, &rng)) == NULL)
+				goto out;
+		if (cid_audit_append(log, batch, k, NULL) != CID_OK) {
+			fprintf(stderr, "audit_bench: append failed\n");
+			goto out;
+		}
+		for (size_t i = 0; i < k; i++) {
+			json_decref(batch[i]);
+			batch[i] = NULL;
+		}
+		done += k;
+		if (done % CHECKPOINT_EVERY == 0 || done == n)
+			if (cid_audit_checkpoint(s, ks, ISS, START + (int64_t)done * SPACING,
+						 NULL) != CID_OK) {
+				fprintf(stderr, "audit_bench: checkpoint failed\n");
+				goto out;
+			}
+	}
+	printf("fill: %" PRIu64 " entries in %.1f s (%.0f entries/s), map %zu MiB\n", n,
+	       now_s() - t0, (double)n / (now_s() - t0), cid_store_map_size(s) >> 20);
+	status = 0;
+out:
+	for (size_t i = 0; batch != NULL && i < FILL_BATCH; i++)
+		json_decref(batch[i]);
+	free(batch);
+	cid_audit_close(log);
+	cid_keyset_free(ks);
+	cid_store_close(s);
+	return status;
+}
+
+static int verify(const char *dir)
+{
+	struct cid_store *s = NULL;
+	struct cid_keyset *ks = NULL;
+	struct cid_audit_report rep;
+	double t0;
+	double dt;
+	int status = 1;
+
+	if (cid_store_open(dir, &s) != CID_OK || cid_keyset_load_all(s, &ks) != CID_OK) {
+		fprintf(stderr, "audit_bench: cannot open the store in %s\n", dir);
+		goto out;
+	}
+	t0 = now_s();
+	if (cid_audit_verify_store(s, ks, &rep) != CID_OK) {
+		fprintf(stderr, "audit_bench: verification failed to run\n");
+		goto out;
+	}
+	dt = now_s() - t0;
+	printf("verify: %s, %" PRIu64 " entries, %" PRIu64 " checkpoints in %.2f s: %.0f "
+	       "entries/s\n",
+	       rep.ok ? "ok" : rep.reason, rep.entries, rep.checkpoints, dt,
+	       (double)rep.entries / dt);
+	status = rep.ok ? 0 : 1;
+out:
+	cid_keyset_free(ks);
+	cid_store_close(s);
+	return status;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a;
+	double y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void print_latency(const char *what, double *ms, size_t n, uint64_t rows)
+{
+	qsort(ms, n, sizeof(*ms), cmp_double);
+	printf("%s: median %.3f ms, p99 %.3f ms (%zu queries, %.1f rows each)\n", what, ms[n / 2],
+	       ms[n * 99 / 100], n, (double)rows / (double)n);
+}
+
+static enum cid_err count_cb(uint64_t seq, struct cid_str entry, void *arg)
+{
+	(void)seq;
+	(void)entry;
+	++*(uint64_t *)arg;
+	return CID_OK;
+}
+
+static int query(const char *dir)
+{
+	struct cid_store *s = NULL;
+	struct cid_txn *txn = NULL;
+	double ms[QUERIES];
+	uint64_t rng = 42;
+	uint64_t size = 0;
+	uint64_t rows = 0;
+	char hash[CID_AUDIT_HASH_HEX];
+	int status = 1;
+
+	if (cid_store_open(dir, &s) != CID_OK || cid_store_read_begin(s, &txn) != CID_OK ||
+	    cid_audit_head(txn, &size, hash) != CID_OK || size == 0) {
+		fprintf(stderr, "audit_bench: no audit log in %s\n", dir);
+		goto out;
+	}
+	cid_store_read_end(txn);
+	txn = NULL;
+	for (size_t q = 0; q < QUERIES; q++) {
+		char citizen[37];
+		json_t *slice = NULL;
+		double t0;
+
+		citizen_id(next_rand(&rng) % CITIZENS, citizen);
+		t0 = now_s();
+		if (cid_store_read_begin(s, &txn) != CID_OK ||
+		    cid_audit_citizen(txn, citizen, 0, 50, &slice) != CID_OK)
+			goto out;
+		cid_store_read_end(txn);
+		txn = NULL;
+		ms[q] = (now_s() - t0) * 1000;
+		rows += json_array_size(slice);
+		json_decref(slice);
+	}
+	print_latency("citizen slice (limit 50)", ms, QUERIES, rows);
+	rows = 0;
+	for (size_t q = 0; q < QUERIES; q++) {
+		/* one day somewhere in the log, oldest first */
+		char from[21];
+		char to[21];
+		int64_t day = 24 * 3600;
+		int64_t span = (int64_t)size * SPACING;
+		int64_t t =
+		    START + (span > day ? (int64_t)(next_rand(&rng) % (uint64_t)(span - day)) : 0);
+		struct cid_audit_filter f = {.service = services[next_rand(&rng) % SERVICES],
+					     .from = from,
+					     .to = to,
+					     .limit = 100};
+		double t0;
+
+		if (cid_audit_time(t, from) != CID_OK || cid_audit_time(t + day, to) != CID_OK)
+			goto out;
+		t0 = now_s();
+		if (cid_store_read_begin(s, &txn) != CID_OK ||
+		    cid_audit_query(txn, &f, count_cb, &rows) != CID_OK)
+			goto out;
+		cid_store_read_end(txn);
+		txn = NULL;
+		ms[q] = (now_s() - t0) * 1000;
+	}
+	print_latency("service + one-day range (limit 100)", ms, QUERIES, rows);
+	status = 0;
+out:
+	cid_store_read_end(txn);
+	cid_store_close(s);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t n;
+	char *end;
+
+	if (argc == 4 && strcmp(argv[1], "fill") == 0) {
+		n = strtoull(argv[3], &end, 10);
+		if (*end != '\0' || n == 0) {
+			fprintf(stderr, "audit_bench: N must be a positive number\n");
+			return 2;
+		}
+		return fill(argv[2], n);
+	}
+	if (argc == 3 && strcmp(argv[1], "verify") == 0)
+		return verify(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "query") == 0)
+		return query(argv[2]);
+	fprintf(stderr, "usage: audit_bench fill DIR N | verify DIR | query DIR\n");
+	return 2;
+}
