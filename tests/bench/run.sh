@@ -29,10 +29,15 @@ jf() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 cc_id=$(jf client_id <<<"$cc"); cc_secret=$(jf client_secret <<<"$cc")
 rp_id=$(jf client_id <<<"$code"); rp_secret=$(jf client_secret <<<"$code")
 
-$bin serve --store "$store" --port "$port" --issuer "$iss" --policies "$tmp/policies" >"$tmp/log" 2>&1 &
-pid=$!
-for _ in $(seq 50); do grep -q listening "$tmp/log" && break; sleep 0.1; done
-grep -q listening "$tmp/log" || { echo "civicid serve did not start:" >&2; cat "$tmp/log" >&2; exit 1; }
+start() { # start [CONFIG-FILE]
+	: >"$tmp/log"
+	$bin serve --store "$store" --port "$port" --issuer "$iss" --policies "$tmp/policies" \
+		${1:+--config "$1"} >"$tmp/log" 2>&1 &
+	pid=$!
+	for _ in $(seq 50); do grep -q listening "$tmp/log" && break; sleep 0.1; done
+	grep -q listening "$tmp/log" || { echo "civicid serve did not start:" >&2; cat "$tmp/log" >&2; exit 1; }
+}
+start
 
 # a citizen's token through the real login form
 jar=$tmp/jar
@@ -50,7 +55,18 @@ export CID_BASIC="Basic $(printf '%s:%s' "$cc_id" "$cc_secret" | base64 -w0)" CI
 echo "== civicid $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, wrk -t2 -c64 -d${secs}s, loopback"
 echo "-- client_credentials issuance (POST /token, ES256 at+jwt)"
 wrk -t2 -c64 -d"${secs}s" --latency -s tests/bench/token_cc.lua "$iss/token" | grep -E 'Requests/sec|Latency|99%|Non-2xx'
-echo "-- userinfo (GET /userinfo, JWT verify, LMDB reads, two release decisions)"
+echo "-- userinfo (GET /userinfo, JWT verify, LMDB reads, two release decisions,"
+echo "   the audit entry committed durably before the answer: group commit)"
 wrk -t2 -c64 -d"${secs}s" --latency -s tests/bench/userinfo.lua "$iss/userinfo" | grep -E 'Requests/sec|Latency|99%|Non-2xx'
 echo "-- discovery (GET /.well-known/openid-configuration)"
 wrk -t2 -c64 -d"${secs}s" --latency "$iss/.well-known/openid-configuration" | grep -E 'Requests/sec|Latency|99%|Non-2xx'
+kill "$pid"
+wait "$pid" || true
+printf 'audit_group_commit = 0\n' >"$tmp/single.conf"
+start "$tmp/single.conf"
+echo "-- userinfo with one audit commit per request (audit_group_commit = 0)"
+wrk -t2 -c64 -d"${secs}s" --latency -s tests/bench/userinfo.lua "$iss/userinfo" | grep -E 'Requests/sec|Latency|99%|Non-2xx'
+kill "$pid"
+wait "$pid" || true
+echo "-- audit log after the runs"
+$bin audit verify --store "$store"

@@ -481,3 +481,63 @@ test('the login form still comes first without a session', T, async () => {
   const page = await new Browser(issuer).get(auth.url);
   assert.ok(loginForm(page.text));
 });
+
+test('the audit log holds every consent event and release of these flows; provisions list them; it verifies', T, async () => {
+  // a release names its entries to the service
+  const res = await fetch(new URL('/userinfo', issuer), { headers: { authorization: `Bearer ${hanakoTokens.access_token}` } });
+  assert.equal(res.status, 200);
+  const body = await res.json();
+  const m = /^([0-9a-f-]{36}) (\d+)-(\d+)$/.exec(res.headers.get('x-civicid-release') ?? '');
+  assert.ok(m, `X-Civicid-Release: ${res.headers.get('x-civicid-release')}`);
+
+  const hanakoId = JSON.parse(cli(['user', 'show', HANAKO.username, '--store', store.dir, '--json'])).id;
+  const lines = cli(['audit', 'query', '--store', store.dir, '--citizen', HANAKO.username, '--json'])
+    .split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  assert.ok(lines.every((e) => e.citizen === hanakoId), 'the internal account id, never only the pairwise sub');
+  const types = new Set(lines.map((e) => e.type));
+  for (const t of ['consent.granted', 'consent.refused', 'consent.withdrawn', 'release.permit', 'release.deny'])
+    assert.ok(types.has(t), `${t} is in the log (${[...types].join(', ')})`);
+  const granted = lines.find((e) => e.type === 'consent.granted' && e.endpoint === 'consent-screen');
+  assert.deepEqual([...granted.attributes].sort(), ['email', 'given_name']);
+  assert.equal(granted.actor, 'citizen');
+  assert.equal(granted.purpose, 'fees');
+  assert.equal(granted.consent_records.length, 2);
+  const withdrawn = lines.find((e) => e.type === 'consent.withdrawn');
+  assert.equal(withdrawn.actor, 'operator');
+  assert.equal(withdrawn.endpoint, 'cli');
+  // the first release: the ID token of the first flow, permitted by the consents
+  // just given (one entry per deciding rule, all under one request id)
+  const first = lines.find((e) => e.type === 'release.permit' && e.endpoint === 'id_token' && e.basis === 'consent');
+  const firstRelease = lines.filter((e) => e.request_id === first.request_id && e.type === 'release.permit' && e.basis === 'consent');
+  assert.deepEqual(firstRelease.flatMap((e) => e.attributes).sort(), ['email', 'given_name']);
+  assert.ok(first.seq > granted.seq, 'released after it was granted');
+  assert.deepEqual(firstRelease.flatMap((e) => e.consent_records).sort(), [...granted.consent_records].sort());
+  assert.ok(firstRelease.every((e) => /^svc-a\.policy:\d+$/.test(e.rule)), 'the deciding rule, file:line');
+  const statute = lines.find((e) => e.type === 'release.permit' && e.basis?.startsWith('statute:'));
+  assert.ok(statute.attributes.includes('resident_district'));
+  assert.match(statute.basis, /e2e Act, Art\. 1/);
+  const refused = lines.find((e) => e.type === 'release.deny' && e.reason === 'refused');
+  assert.ok(refused.attributes.includes('family_name'), 'a refusal is logged as a deny with its reason');
+
+  // the entries of the last answer carry every claim it held
+  const named = lines.filter((e) => e.seq >= Number(m[2]) && e.seq <= Number(m[3]));
+  assert.ok(named.every((e) => e.request_id === m[1] && e.endpoint === 'userinfo'));
+  const released = new Set(named.filter((e) => e.type === 'release.permit').flatMap((e) => e.attributes));
+  for (const k of Object.keys(body)) if (k !== 'sub') assert.ok(released.has(k), `${k} has its entry`);
+
+  // the provisions record of today lists the service, the citizen and the items
+  const day = new Date().toISOString().slice(0, 10);
+  const next = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+  const prov = JSON.parse(cli(['audit', 'provisions', '--store', store.dir, '--from', day, '--to', next, '--json']));
+  const row = prov.provisions.find((r) => r.service === 'svc-a' && r.citizen === hanakoId);
+  assert.ok(row, `svc-a / hanako in ${JSON.stringify(prov)}`);
+  for (const a of ['given_name', 'email', 'resident_district']) assert.ok(row.attributes.includes(a), `${a} provided`);
+  assert.ok(row.count >= 3);
+  assert.ok(row.consent_records.length >= 2, 'the consents behind them');
+  assert.ok(row.bases.some((b) => b === 'consent') && row.bases.some((b) => b.startsWith('statute:')));
+
+  // and the chain is intact
+  const rep = JSON.parse(cli(['audit', 'verify', '--store', store.dir, '--json']));
+  assert.equal(rep.ok, true, JSON.stringify(rep));
+  assert.ok(rep.entries >= lines.length);
+});

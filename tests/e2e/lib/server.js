@@ -151,14 +151,16 @@ export function freePort() {
 /**
  * Starts `civicid serve` on a free loopback port with the issuer
  * http://127.0.0.1:PORT and waits for its "listening" line.
- * Returns {issuer, port, stop()}; stop() sends SIGTERM, waits for the exit and
- * throws if the exit status is not 0 or the sanitizers reported anything.
+ * Returns {issuer, port, stop(), crash()}; stop() sends SIGTERM, waits for the
+ * exit and throws if the exit status is not 0 or the sanitizers reported
+ * anything; crash() kills it with SIGKILL. port: this port instead of a free one
+ * (to restart a server under the same issuer).
  */
-export async function startServer(store, { configFile, startTimeoutMs = 60_000, attempts = 3 } = {}) {
+export async function startServer(store, { configFile, startTimeoutMs = 60_000, attempts = 3, port } = {}) {
   let lastError;
   for (let i = 0; i < attempts; i++) {
     try {
-      return await startOnce(store, await freePort(), { configFile, startTimeoutMs });
+      return await startOnce(store, port ?? (await freePort()), { configFile, startTimeoutMs });
     } catch (e) {
       lastError = e;
       // another process may have taken the port between the probe and the bind
@@ -216,6 +218,12 @@ function startOnce(store, port, { configFile, startTimeoutMs }) {
         port,
         url: (path) => new URL(path, issuer),
         output: () => ({ stdout, stderr }),
+        /** Kills the server with SIGKILL (a crash) and waits until it is gone. */
+        async crash() {
+          stopped = exited;
+          child.kill('SIGKILL');
+          return exited;
+        },
         async stop({ timeoutMs = 30_000 } = {}) {
           if (stopped) return stopped;
           stopped = (async () => {

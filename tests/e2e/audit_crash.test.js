@@ -1,0 +1,149 @@
+// The crash test of the audit log: under concurrent userinfo load, the real
+// `civicid serve` is killed with SIGKILL again and again. After each crash the
+// chain verifies (`civicid audit verify`), and at the end every attribute any
+// request received has its entry: each 200 answer names its entries in
+// X-Civicid-Release ("<request id> <first>-<last>"), and those entries must
+// be in the log, carry that request id and list every claim the answer held.
+//
+// Run: CIVICID_BIN=build/asan/server/civicid bash tests/e2e/run.sh audit_crash.test.js
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as client from 'openid-client';
+
+import {
+  Browser,
+  addClient,
+  addUser,
+  cli,
+  freshStore,
+  loginAndGetCallback,
+  startServer,
+  statutePolicy,
+} from './lib/server.js';
+
+const ROUNDS = 8;
+const WORKERS = 6;
+const SERVICE = 'crash-rp';
+const REDIRECT = 'http://127.0.0.1:9/crash-cb';
+const CLAIMS = { given_name: '花子', family_name: '山田', email: 'hanako@example.jp' };
+
+let store;
+let server;
+
+before(() => {
+  store = freshStore('audit-crash');
+  store.writePolicy(`${SERVICE}.policy`, statutePolicy(SERVICE, Object.keys(CLAIMS)));
+  addUser(store, 'hanako', 'hanako-crash-Passw0rd!', CLAIMS);
+});
+
+after(async () => {
+  try {
+    if (server) await server.stop();
+  } finally {
+    store?.remove();
+  }
+});
+
+/** Signs hanako in through the real login form; the service's tokens. */
+async function signIn(issuer, secret) {
+  const config = await client.discovery(new URL(issuer), SERVICE, secret, client.ClientSecretBasic(secret), {
+    execute: [client.allowInsecureRequests],
+  });
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: REDIRECT,
+    scope: 'openid profile email',
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+  });
+  const callback = await loginAndGetCallback(new Browser(issuer), url, 'hanako', 'hanako-crash-Passw0rd!');
+  return client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state });
+}
+
+/** Requests userinfo until the server is gone; records every 200 answer. */
+async function worker(url, token, seen) {
+  for (;;) {
+    let res;
+    try {
+      res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+    } catch {
+      return; // the server was killed
+    }
+    let body;
+    try {
+      body = await res.json();
+    } catch {
+      return; // killed while the body was on its way: nothing was received
+    }
+    assert.equal(res.status, 200, JSON.stringify(body));
+    seen.push({ release: res.headers.get('x-civicid-release'), body });
+  }
+}
+
+function verify() {
+  return JSON.parse(cli(['audit', 'verify', '--store', store.dir, '--json']));
+}
+
+test('kill -9 under userinfo load: the chain verifies after every crash and every release has its entry', { timeout: 600_000 }, async () => {
+  const { client_secret: secret } = addClient(store, {
+    clientId: SERVICE,
+    name: 'Crash test service',
+    redirectUris: [REDIRECT],
+    scope: 'openid profile email',
+  });
+  const configFile = store.writeConfig('access_token_ttl = 3600\n');
+  server = await startServer(store, { configFile });
+  const { port } = server;
+  const tokens = await signIn(server.issuer, secret);
+  const seen = [];
+
+  for (let round = 0; round < ROUNDS; round++) {
+    if (round > 0) server = await startServer(store, { configFile, port });
+    const url = server.url('/userinfo');
+    const load = Array.from({ length: WORKERS }, () => worker(url, tokens.access_token, seen));
+    await sleep(300 + Math.floor(Math.random() * 700));
+    await server.crash();
+    await Promise.all(load);
+    const rep = verify();
+    assert.equal(rep.ok, true, `after crash ${round + 1}: ${JSON.stringify(rep)}`);
+  }
+  server = await startServer(store, { configFile, port });
+  await server.stop();
+  server = null;
+
+  assert.ok(seen.length >= 20 * ROUNDS, `enough releases under load: ${seen.length}`);
+  const rep = verify();
+  assert.equal(rep.ok, true, JSON.stringify(rep));
+
+  const exportPath = join(store.root, 'export.jsonl');
+  cli(['audit', 'export', '--store', store.dir, '--output', exportPath]);
+  const entries = new Map();
+  for (const line of readFileSync(exportPath, 'utf8').split('\n')) {
+    if (!line) continue;
+    const e = JSON.parse(line);
+    if (!('checkpoint' in e)) entries.set(e.seq, e);
+  }
+  for (const { release, body } of seen) {
+    const m = /^([0-9a-f-]{36}) (\d+)-(\d+)$/.exec(release ?? '');
+    assert.ok(m, `X-Civicid-Release names the entries: ${release}`);
+    const [, requestId, first, last] = m;
+    const released = new Set();
+    for (let seq = Number(first); seq <= Number(last); seq++) {
+      const e = entries.get(seq);
+      assert.ok(e, `entry ${seq} of release ${requestId} is in the log`);
+      assert.equal(e.request_id, requestId);
+      assert.equal(e.service, SERVICE);
+      assert.equal(e.endpoint, 'userinfo');
+      if (e.type === 'release.permit') for (const a of e.attributes) released.add(a);
+    }
+    for (const claim of Object.keys(body)) {
+      if (claim === 'sub') continue;
+      assert.ok(released.has(claim), `${claim} received under ${release} is in a release.permit entry`);
+    }
+  }
+});
