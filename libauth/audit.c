@@ -490,12 +490,14 @@ static enum cid_err sorted_set(json_t *arr)
 {
 	enum cid_err rc = CID_OK;
 	size_t n = json_array_size(arr);
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
 	json_t **items = calloc(n + 1, sizeof(*items));
 	size_t i;
 	json_t *v;
 
 	CID_ENSURE(items != NULL, CID_ERR_NOMEM);
 	json_array_foreach(arr, i, v) items[i] = json_incref(v);
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
 	qsort(items, n, sizeof(*items), str_cmp);
 	json_array_clear(arr);
 	for (i = 0; i < n; i++)
@@ -628,6 +630,7 @@ enum cid_err cid_audit_release_hook(void *arg, const struct cid_release_event *e
 	struct cid_audit *log = arg;
 	size_t nd = ev->n_decisions;
 	struct group *groups = calloc(nd + 1, sizeof(*groups));
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
 	json_t **entries = calloc(2 * nd + 1, sizeof(*entries));
 	char **once = calloc(2 * nd + 1, sizeof(*once));
 	size_t ng = 0;
@@ -924,7 +927,7 @@ static enum cid_err entry_verify(struct verify *v, const char *p, size_t n, bool
 		v->scratch_cap = n + 1;
 	}
 	need = json_dumpb(e, v->scratch, v->scratch_cap, JSON_COMPACT | JSON_SORT_KEYS);
-	if (need != n || memcmp(v->scratch, p, n) != 0) {
+	if (need != n || v->scratch == NULL || memcmp(v->scratch, p, n) != 0) {
 		report_bad(v->rep, seq, "entry %" PRIu64 " is not in canonical form", seq);
 		goto out;
 	}
@@ -1698,6 +1701,7 @@ enum cid_err cid_audit_provisions(struct cid_txn *txn, const char *from, const c
 	CID_ENSURE((from == NULL || time_syntax_ok(from)) && (to == NULL || time_syntax_ok(to)),
 		   CID_ERR_INVALID);
 	CID_TRY(cid_audit_query(txn, &f, provisions_cb, &p));
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
 	rows = calloc(json_object_size(p.by_pair) + 1, sizeof(*rows));
 	CID_ENSURE(rows != NULL, CID_ERR_NOMEM);
 	json_object_foreach(p.by_pair, key, row)
@@ -1707,6 +1711,7 @@ enum cid_err cid_audit_provisions(struct cid_txn *txn, const char *from, const c
 		CID_TRY(sorted_set(json_object_get(row, "consent_records")));
 		rows[n++] = row;
 	}
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
 	qsort(rows, n, sizeof(*rows), row_cmp);
 	for (size_t i = 0; i < n; i++)
 		CID_ENSURE(json_array_append(list, rows[i]) == 0, CID_ERR_NOMEM);

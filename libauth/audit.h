@@ -28,6 +28,7 @@
  *   "policy_version" hex SHA-256 of the policy file
  *   "endpoint"       "id_token" | "userinfo" | "consent-screen" | "cli" | "officer-console"
  *   "request_id"     correlation id of the request (the release id the RP sees)
+ *   "grant_id"       the grant a release was made under (release entries)
  *   "level"          authentication level of the release (1 password, 2 MFA)
  *   "expires_at"     for consent.granted: RFC 3339 time the grant lapses
  * Attribute values are never logged.
@@ -47,7 +48,10 @@
  * Store layout: CID_DB_AUDIT: 16 lowercase hex digits of seq -> entry bytes;
  * CID_DB_AUDIT_IDX: "c\n" citizen "\n" seq16 and "s\n" service "\n" seq16
  * -> "" (indexes for the citizen slice and per-service queries, written in the
- * same transaction as the entry); CID_DB_AUDIT_CP as above.
+ * same transaction as the entry); "x\n" consent record id -> "" once a
+ * consent.expired entry was written for that record; CID_DB_AUDIT_CP as above.
+ * "citizen" and "service" of an entry are therefore at most 200 bytes without
+ * a newline.
  *
  * Durability and group commit. cid_audit_append returns only after the
  * entries are committed durably. Calls that arrive while a commit is running
@@ -99,8 +103,12 @@ uint64_t cid_audit_commits(const struct cid_audit *log);
  * those are set here) durably, as consecutive entries; waits for a shared
  * commit when group is on. *first_seq (may be NULL) is the seq of entries[0].
  * Errors: CID_ERR_INVALID (not an object, has "seq"/"prev", a member name not
- * ASCII, a real number, n == 0), CID_ERR_STORE, CID_ERR_NOMEM. On error nothing
- * of this call is in the log.
+ * ASCII, a real number, n == 0, "citizen" or "service" not a string of 1 to
+ * 200 bytes without '\n'), CID_ERR_STORE, CID_ERR_NOMEM. On error nothing
+ * of this call is in the log; in a group commit a store failure fails every
+ * call of that commit. Never call it inside a cid_store_update callback (it
+ * would wait for the LMDB writer lock its own thread holds): use
+ * cid_audit_append_txn there.
  */
 CID_MUST_CHECK enum cid_err cid_audit_append(struct cid_audit *log, json_t *const *entries,
 					     size_t n, uint64_t *first_seq);
@@ -180,7 +188,8 @@ struct cid_audit_filter {
 	const char *attribute; /* matches "family_name" and "family_name#..." */
 	const char *type;      /* exact, or a prefix ending in '.', e.g. "release." */
 	const char *from, *to; /* RFC 3339 times, from <= time < to */
-	uint64_t after_seq;    /* only seq > after_seq (0 with newest_first: none) */
+	uint64_t after_seq;    /* paging: only seq > after_seq, or with newest_first
+				  seq < after_seq; 0: no bound either way */
 	bool newest_first;
 	size_t limit; /* 0: no limit */
 };
@@ -189,7 +198,10 @@ struct cid_audit_filter {
  * Calls fn(seq, entry bytes, arg) for each entry matching f, in seq order (or
  * newest first). Uses the citizen or service index when f names one. entry is
  * borrowed for the call. fn's non-OK return stops the walk and is returned.
- * Errors: CID_ERR_INVALID (bad filter), CID_ERR_STORE, fn's.
+ * A time range is checked per entry (entries are not time-indexed): its cost
+ * grows with the entries of the citizen, service or log that are skipped.
+ * Errors: CID_ERR_INVALID (bad filter: from/to not "YYYY-MM-DDTHH:MM:SSZ",
+ * an empty type or attribute), CID_ERR_STORE, fn's.
  */
 CID_MUST_CHECK enum cid_err
 cid_audit_query(struct cid_txn *txn, const struct cid_audit_filter *f,
@@ -208,8 +220,9 @@ CID_MUST_CHECK enum cid_err cid_audit_export(struct cid_txn *txn, FILE *out);
  * Writes the entries matching f to out, as JSON Lines (csv false) or as CSV
  * with a header row (seq,time,type,actor,citizen,service,purpose,attributes,
  * decision,reason,basis,rule,consent_records,policy_version,endpoint,request_id;
- * lists joined by ' '; RFC 4180 quoting; cells starting with = + - @ prefixed
- * with ' so spreadsheets do not run them). *n_out (may be NULL): rows written.
+ * lists joined by ' '; RFC 4180 quoting, CRLF row ends; cells starting with
+ * = + - @ TAB or CR prefixed with ' so spreadsheets do not run them).
+ * *n_out (may be NULL): rows written.
  * Errors: those of cid_audit_query, CID_ERR_IO.
  */
 CID_MUST_CHECK enum cid_err cid_audit_write_filtered(struct cid_txn *txn,
@@ -233,7 +246,8 @@ CID_MUST_CHECK enum cid_err cid_audit_provisions(struct cid_txn *txn, const char
  * *out (new reference): [{"seq","time","type","service","purpose",
  * "attributes","basis","endpoint"}] of release.permit and consent.* entries;
  * the actor of officer entries is not shown (an officer's name is for the
- * officer view). Errors: CID_ERR_STORE, CID_ERR_NOMEM.
+ * officer view). Errors: CID_ERR_INVALID (account_id NULL), CID_ERR_STORE,
+ * CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_audit_citizen(struct cid_txn *txn, const char *account_id,
 					      uint64_t after_seq, size_t limit, json_t **out);
