@@ -28,7 +28,16 @@ if [ "$major" -lt 20 ]; then
 fi
 
 cd "$(dirname "$0")"
-if [ ! -d node_modules/openid-client ]; then
+# (re)install when any pinned package is missing or at another version, e.g. a
+# clean clone or a checkout that added one (playwright-core)
+if ! node -e '
+	const fs = require("node:fs");
+	const deps = require("./package.json").devDependencies;
+	for (const [name, want] of Object.entries(deps)) {
+		const f = `node_modules/${name}/package.json`;
+		if (!fs.existsSync(f) || JSON.parse(fs.readFileSync(f, "utf8")).version !== want)
+			process.exit(1);
+	}'; then
 	npm ci --no-audit --no-fund --loglevel=error
 fi
 
