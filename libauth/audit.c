@@ -233,15 +233,21 @@ out:
 	return rc;
 }
 
-static enum cid_err index_put(struct cid_txn *txn, char kind, const char *name, const char *seq16)
+/*
+ * Writes index key kind "\n" name "\n" seq16 with the entry's time as its
+ * value ("" when it has none), so a time range over a citizen's or a
+ * service's entries is decided from the index alone.
+ */
+static enum cid_err index_put(struct cid_txn *txn, char kind, const char *name, const char *seq16,
+			      const char *time)
 {
 	char key[4 + NAME_MAX_BYTES + SEQ_HEX + 1];
 	int n = snprintf(key, sizeof(key), "%c\n%s\n%s", kind, name, seq16);
 
 	if (n < 0 || (size_t)n >= sizeof(key))
 		return CID_ERR_INVALID;
-	return cid_txn_put(txn, CID_DB_AUDIT_IDX, (struct cid_str){key, (size_t)n}, cid_str_of(""),
-			   0);
+	return cid_txn_put(txn, CID_DB_AUDIT_IDX, (struct cid_str){key, (size_t)n},
+			   cid_str_of(time != NULL ? time : ""), 0);
 }
 
 /* The running end of the chain inside one write transaction. */
@@ -258,6 +264,7 @@ static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t
 	char *text = NULL;
 	char key[SEQ_HEX + 1];
 	const char *who;
+	const char *time;
 
 	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
 	CID_ENSURE(c->size < (uint64_t)INT64_MAX, CID_ERR_STORE);
@@ -269,12 +276,16 @@ static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t
 	seq_key(c->size, key);
 	CID_TRY(
 	    cid_txn_put(txn, CID_DB_AUDIT, cid_str_of(key), cid_str_of(text), CID_PUT_NOOVERWRITE));
+	time = cid_json_str(e, "time");
 	who = cid_json_str(e, "citizen");
 	if (who != NULL)
-		CID_TRY(index_put(txn, 'c', who, key));
+		CID_TRY(index_put(txn, 'c', who, key, time));
 	who = cid_json_str(e, "service");
 	if (who != NULL)
-		CID_TRY(index_put(txn, 's', who, key));
+		CID_TRY(index_put(txn, 's', who, key, time));
+	/* the time index: "t\n" time "\n" seq, for ranges over all entries */
+	if (time != NULL && time_syntax_ok(time))
+		CID_TRY(index_put(txn, 't', time, key, NULL));
 	CID_TRY(entry_hash(text, strlen(text), c->hash));
 	c->size++;
 out:
@@ -1340,15 +1351,60 @@ static enum cid_err query_entry_cb(struct cid_str key, struct cid_str val, void 
 	return query_seq(arg, seq);
 }
 
+/* True if a time of TIME_CHARS bytes lies outside the filter's [from, to). */
+static bool time_outside(const char *t, const struct cid_audit_filter *f)
+{
+	return (f->from != NULL && memcmp(t, f->from, TIME_CHARS) < 0) ||
+	       (f->to != NULL && memcmp(t, f->to, TIME_CHARS) >= 0);
+}
+
+/* A citizen or service index key; its value is the entry's time (or ""). */
 static enum cid_err query_index_cb(struct cid_str key, struct cid_str val, void *arg)
 {
+	struct query *q = arg;
 	uint64_t seq;
 
-	(void)val;
 	if (key.len < SEQ_HEX ||
 	    !seq_key_parse((struct cid_str){key.ptr + key.len - SEQ_HEX, SEQ_HEX}, &seq))
 		return CID_ERR_STORE;
-	return query_seq(arg, seq);
+	/* outside the time range: skipped without reading the entry */
+	if (val.len == TIME_CHARS && time_outside(val.ptr, q->f))
+		return CID_OK;
+	return query_seq(q, seq);
+}
+
+/*
+ * A time index key "t\n" time "\n" seq16, walked from one end of the range:
+ * the walk stops at the first key past the other end.
+ */
+static enum cid_err query_time_cb(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct query *q = arg;
+	uint64_t seq;
+
+	(void)val;
+	if (key.len != 2 + TIME_CHARS + 1 + SEQ_HEX ||
+	    !seq_key_parse((struct cid_str){key.ptr + key.len - SEQ_HEX, SEQ_HEX}, &seq))
+		return CID_ERR_STORE;
+	if (time_outside(key.ptr + 2, q->f))
+		return STOP;
+	return query_seq(q, seq);
+}
+
+/* Walks the time index over [f->from, f->to) (no name, no paging). */
+static enum cid_err query_by_time(struct cid_txn *txn, struct query *q)
+{
+	const struct cid_audit_filter *f = q->f;
+	char start[2 + TIME_CHARS + 1];
+	const char *edge = f->newest_first ? f->to : f->from;
+	struct cid_str from = {NULL, 0};
+
+	if (edge != NULL) {
+		snprintf(start, sizeof(start), "t\n%s", edge);
+		from = cid_str_of(start);
+	}
+	return cid_txn_foreach_range(txn, CID_DB_AUDIT_IDX, cid_str_of("t\n"), from,
+				     f->newest_first, query_time_cb, q);
 }
 
 static bool filter_ok(const struct cid_audit_filter *f)
@@ -1388,7 +1444,9 @@ enum cid_err cid_audit_query(struct cid_txn *txn, const struct cid_audit_filter 
 	if (f->after_seq == 0 || (!f->newest_first && f->after_seq == UINT64_MAX))
 		begin = f->newest_first ? UINT64_MAX : 0;
 	name = f->citizen != NULL ? f->citizen : f->service;
-	if (name == NULL) {
+	if (name == NULL && f->after_seq == 0 && (f->from != NULL || f->to != NULL)) {
+		rc = query_by_time(txn, &q);
+	} else if (name == NULL) {
 		seq_key(begin, start);
 		if (f->after_seq != 0)
 			from = (struct cid_str){start, SEQ_HEX};

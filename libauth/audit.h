@@ -47,11 +47,11 @@
  *
  * Store layout: CID_DB_AUDIT: 16 lowercase hex digits of seq -> entry bytes;
  * CID_DB_AUDIT_IDX: "c\n" citizen "\n" seq16 and "s\n" service "\n" seq16
- * -> "" (indexes for the citizen slice and per-service queries, written in the
- * same transaction as the entry); "x\n" consent record id -> "" once a
- * consent.expired entry was written for that record; CID_DB_AUDIT_CP as above.
- * "citizen" and "service" of an entry are therefore at most 200 bytes without
- * a newline.
+ * -> the entry's time (indexes for the citizen slice and per-service queries,
+ * written in the same transaction as the entry; the time lets a range skip
+ * entries unread), "t\n" time "\n" seq16 -> "" (the time index); "x\n" consent record id -> "" once
+ * a consent.expired entry was written for that record; CID_DB_AUDIT_CP as above. "citizen" and
+ * "service" of an entry are therefore at most 200 bytes without a newline.
  *
  * Durability and group commit. cid_audit_append returns only after the
  * entries are committed durably. Calls that arrive while a commit is running
@@ -196,10 +196,11 @@ struct cid_audit_filter {
 
 /*
  * Calls fn(seq, entry bytes, arg) for each entry matching f, in seq order (or
- * newest first). Uses the citizen or service index when f names one. entry is
- * borrowed for the call. fn's non-OK return stops the walk and is returned.
- * A time range is checked per entry (entries are not time-indexed): its cost
- * grows with the entries of the citizen, service or log that are skipped.
+ * newest first). Uses the citizen or service index when f names one (a time
+ * range is then decided from the index values, without reading the entries
+ * outside it); with only a time range (and no after_seq) it walks the time
+ * index over the range, in time order (seq order within one second). entry
+ * is borrowed for the call. fn's non-OK return stops the walk and is returned.
  * Errors: CID_ERR_INVALID (bad filter: from/to not "YYYY-MM-DDTHH:MM:SSZ",
  * an empty type or attribute), CID_ERR_STORE, fn's.
  */

@@ -301,7 +301,8 @@ out:
 static enum cid_err audit_records(struct cid_txn *txn, const struct write *w)
 {
 	enum cid_err rc = CID_OK;
-	bool *done = calloc(w->n, sizeof(*done));
+	/* n > 0: the callers check it (changes_ok) */
+	bool *done = calloc(w->n == 0 ? 1 : w->n, sizeof(*done));
 	json_t *e = NULL;
 
 	CID_ENSURE(done != NULL, CID_ERR_NOMEM);
@@ -391,6 +392,7 @@ static enum cid_err write_records(struct cid_store *s, struct write *w, char **i
 	size_t i;
 
 	w->ids = calloc(w->n, sizeof(*w->ids));
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
 	w->recs = calloc(w->n, sizeof(*w->recs));
 	CID_ENSURE(w->ids != NULL && w->recs != NULL, CID_ERR_NOMEM);
 	for (i = 0; i < w->n; i++)

@@ -55,8 +55,8 @@ struct cid_release_event {
 	const char *service;	/* the client_id */
 	const char *account_id; /* the citizen */
 	enum cid_release_target target;
-	int level;	   /* the authentication level the release was decided at */
-	int64_t now;	   /* when */
+	int level;		/* the authentication level the release was decided at */
+	int64_t now;		/* when */
 	const char *request_id; /* the release's correlation id (may be NULL) */
 	const char *grant_id;	/* the grant released under (may be NULL) */
 	const struct cid_release_decision *decisions;
@@ -91,8 +91,8 @@ struct cid_release_request {
 	int64_t now;
 	cid_audit_hook audit; /* may be NULL: no hook */
 	void *audit_arg;
-	const char *request_id; /* passed on to the hook (may be NULL) */
-	const char *grant_id;	/* passed on to the hook (may be NULL) */
+	const char *request_id;	       /* passed on to the hook (may be NULL) */
+	const char *grant_id;	       /* passed on to the hook (may be NULL) */
 	struct cid_audit_range *range; /* may be NULL; else receives the hook's range
 					  (count 0 when nothing was decided) */
 };

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_JWKS_BYTES (1024 * 1024)
+#define MAX_JWKS_BYTES ((size_t)1024 * 1024)
 
 static const char audit_help[] =
     "usage: civicid audit VERB [options]\n"

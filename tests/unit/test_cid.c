@@ -741,7 +741,7 @@ static void test_policy_reload(void **state)
 }
 
 static enum cid_err count_hook(void *arg, const struct cid_release_event *ev,
-			struct cid_audit_range *range)
+			       struct cid_audit_range *range)
 {
 	(void)ev;
 	(void)range;

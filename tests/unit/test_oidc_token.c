@@ -1046,7 +1046,7 @@ struct audit_log {
 };
 
 static enum cid_err audit_cb(void *arg, const struct cid_release_event *ev,
-			struct cid_audit_range *range)
+			     struct cid_audit_range *range)
 {
 	struct audit_log *log = arg;
 	size_t len = 0;

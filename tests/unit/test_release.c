@@ -183,7 +183,7 @@ struct seen {
 };
 
 static enum cid_err hook(void *arg, const struct cid_release_event *ev,
-			struct cid_audit_range *range)
+			 struct cid_audit_range *range)
 {
 	(void)range;
 	struct seen *s = arg;
