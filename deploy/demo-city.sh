@@ -3,7 +3,8 @@
 # city attributes; hanako with a TOTP second factor) and the three services
 # whose release policies ship in policies/ (serve them with --policies
 # policies). Usage: deploy/demo-city.sh CIVICID STORE
-# Writes the services' client ids and secrets, and hanako's TOTP secret, to
+# Also a privacy officer, "privacy", for the console at /officer.
+# Writes the services' client ids and secrets, hanako's and the officer's TOTP secrets, to
 # var/civicid-demo.txt (mode 0600).
 set -euo pipefail
 bin=$1
@@ -53,5 +54,9 @@ citizen kenji kenji-demo-2026 'name=高橋 健二' 'family_name=高橋' 'given_n
 		--post-logout-redirect-uri http://127.0.0.1:3002/ --scope "openid email phone city"
 	echo "# hanako's TOTP second factor (childcare's birthdate needs it: level 2)"
 	"$bin" user totp hanako --store "$store" --json
+	echo "# the privacy officer of the console (/officer/login): password and TOTP secret"
+	echo "officer: privacy / privacy-officer-demo-2026"
+	printf '%s' privacy-officer-demo-2026 | "$bin" audit officer add privacy --store "$store" \
+		--password-stdin --json
 } >"$out"
 echo "demo city created in $store; services in $out" >&2

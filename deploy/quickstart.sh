@@ -19,7 +19,11 @@ echo "civicid issuer:  http://127.0.0.1:8080"
 echo "discovery:       http://127.0.0.1:8080/.well-known/openid-configuration"
 echo "demo login:      hanako / hanako-demo-2026   (see var/civicid-demo.txt for the services"
 echo "                 and hanako's TOTP secret)"
+echo "your account:    http://127.0.0.1:8080/account  (after a login: consents, receipts, who got what)"
+echo "privacy officer: http://127.0.0.1:8080/officer/login  privacy / privacy-officer-demo-2026"
+echo "                 + the TOTP code of the secret in var/civicid-demo.txt"
 echo "policies:        policies/*.policy  (edit, \`civicid policy check policies\`, then"
 echo "                 \`civicid policy reload --store $store\` or SIGHUP)"
 echo
-exec "$bin" serve --store "$store" --issuer http://127.0.0.1:8080 --port 8080 --policies policies
+exec "$bin" serve --store "$store" --issuer http://127.0.0.1:8080 --port 8080 --policies policies \
+	--config deploy/demo-city.conf
