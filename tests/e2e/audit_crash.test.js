@@ -105,8 +105,12 @@ test('kill -9 under userinfo load: the chain verifies after every crash and ever
   for (let round = 0; round < ROUNDS; round++) {
     if (round > 0) server = await startServer(store, { configFile, port });
     const url = server.url('/userinfo');
+    const before = seen.length;
     const load = Array.from({ length: WORKERS }, () => worker(url, tokens.access_token, seen));
-    await sleep(300 + Math.floor(Math.random() * 700));
+    // crash while answers are flowing: after the first ten of this round (a
+    // slow server, e.g. under valgrind, gets up to 60 s), at a random moment
+    for (let waited = 0; seen.length - before < 10 && waited < 60_000; waited += 50) await sleep(50);
+    await sleep(Math.floor(Math.random() * 500));
     await server.crash();
     await Promise.all(load);
     const rep = verify();
@@ -116,7 +120,7 @@ test('kill -9 under userinfo load: the chain verifies after every crash and ever
   await server.stop();
   server = null;
 
-  assert.ok(seen.length >= 20 * ROUNDS, `enough releases under load: ${seen.length}`);
+  assert.ok(seen.length >= 10 * ROUNDS, `releases under load: ${seen.length}`);
   const rep = verify();
   assert.equal(rep.ok, true, JSON.stringify(rep));
 
