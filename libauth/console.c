@@ -54,24 +54,8 @@ static const char *locale_of(struct cid_ctx *ctx)
 static enum cid_err set_cookie(struct cid_ctx *ctx, struct cid_reply *r, const char *value,
 			       int64_t max_age)
 {
-	struct cid_buf b;
-
-	if (r->n_cookies >= CID_REPLY_MAX_COOKIES)
-		return CID_ERR_TOOBIG;
-	cid_buf_init(&b, 512);
-	cid_buf_printf(&b, "%s=%s; Path=%s; HttpOnly; SameSite=Strict; Max-Age=%lld",
-		       CID_COOKIE_OFFICER, value, CONSOLE_COOKIE_PATH, (long long)max_age);
-	if (strncmp(cid_ctx_config(ctx)->issuer, "https://", 8) == 0)
-		cid_buf_puts(&b, "; Secure");
-	if (cid_buf_status(&b) != CID_OK) {
-		cid_buf_free(&b);
-		return CID_ERR_TOOBIG;
-	}
-	r->cookies[r->n_cookies] = cid_buf_take(&b, NULL);
-	if (r->cookies[r->n_cookies] == NULL)
-		return CID_ERR_NOMEM;
-	r->n_cookies++;
-	return CID_OK;
+	return oidc_reply_cookie(r, cid_ctx_config(ctx), CID_COOKIE_OFFICER, value,
+				 CONSOLE_COOKIE_PATH, max_age, "Strict");
 }
 
 /* A 4xx/5xx error page; CID_OK when it was built. */
@@ -81,18 +65,23 @@ static enum cid_err fail(struct cid_ctx *ctx, struct cid_reply *r, int status, c
 	return cid_oidc_error_page(r, status, error, description, locale_of(ctx));
 }
 
+/* The officer a console page is for: the session's name and CSRF token. */
+struct officer {
+	char name[CID_OFFICER_MAX_NAME + 1];
+	char csrf[CID_TOKEN_CHARS + 1];
+};
+
 /*
- * The officer of the request's session into name, the session's CSRF token
- * into csrf. Without a live session: CID_ERR_DENIED with a redirect to the
- * login form in reply. On a POST, a wrong CSRF token: CID_ERR_DENIED with a
- * 403 page. Other errors: CID_ERR_STORE, those of building the reply.
+ * The officer of the request's session into who. Without a live session:
+ * CID_ERR_DENIED with a redirect to the login form in reply. On a POST, a
+ * wrong CSRF token: CID_ERR_DENIED with a 403 page. Other errors:
+ * CID_ERR_STORE, those of building the reply.
  */
 static enum cid_err gate(struct cid_ctx *ctx, const struct cid_request *req,
-			 struct cid_reply *reply, char name[CID_OFFICER_MAX_NAME + 1],
-			 char csrf[CID_TOKEN_CHARS + 1])
+			 struct cid_reply *reply, struct officer *who)
 {
 	enum cid_err rc =
-	    cid_officer_session(cid_ctx_store(ctx), req->officer_cookie, req->now, name);
+	    cid_officer_session(cid_ctx_store(ctx), req->officer_cookie, req->now, who->name);
 	const char *given;
 
 	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_EXPIRED) {
@@ -101,11 +90,11 @@ static enum cid_err gate(struct cid_ctx *ctx, const struct cid_request *req,
 	}
 	if (rc != CID_OK)
 		return rc;
-	cid_officer_csrf(req->officer_cookie, csrf);
+	cid_officer_csrf(req->officer_cookie, who->csrf);
 	if (req->post) {
 		given = cid_params_get(&req->params, "csrf");
-		if (given == NULL ||
-		    !cid_ct_streq(given, strnlen(given, CID_TOKEN_CHARS + 1), csrf, strlen(csrf))) {
+		if (given == NULL || !cid_ct_streq(given, strnlen(given, CID_TOKEN_CHARS + 1),
+						   who->csrf, strlen(who->csrf))) {
 			rc = fail(ctx, reply, 403, "invalid_request",
 				  "the form is stale or was not sent from this console: reload "
 				  "the page and try again");
@@ -115,10 +104,38 @@ static enum cid_err gate(struct cid_ctx *ctx, const struct cid_request *req,
 	return CID_OK;
 }
 
-/* Page data every console page has. NULL when out of memory. */
-static json_t *base_data(const char *name, const char *csrf)
+/* A console page for the officer who: the request passed gate(). */
+typedef enum cid_err (*officer_page)(struct cid_ctx *ctx, const struct cid_request *req,
+				     struct cid_reply *reply, const struct officer *who);
+
+/* Answers req with page when gate() lets it in, else with what gate() replied. */
+static enum cid_err gated(struct cid_ctx *ctx, const struct cid_request *req,
+			  struct cid_reply *reply, officer_page page)
 {
-	return json_pack("{s:s, s:s}", "officer", name, "csrf", csrf);
+	struct officer who;
+	enum cid_err rc = gate(ctx, req, reply, &who);
+
+	if (rc == CID_ERR_DENIED)
+		return CID_OK;
+	if (rc != CID_OK)
+		return rc;
+	return page(ctx, req, reply, &who);
+}
+
+/* Page data every console page has. NULL when out of memory. */
+static json_t *base_data(const struct officer *who)
+{
+	return json_pack("{s:s, s:s}", "officer", who->name, "csrf", who->csrf);
+}
+
+/* Replies with a console page built from data (stolen); no page of the console is cached. */
+static enum cid_err show(struct cid_ctx *ctx, struct cid_reply *reply, int status,
+			 enum cid_page page, json_t *data)
+{
+	enum cid_err rc = oidc_reply_page(reply, status, page, data, locale_of(ctx));
+
+	reply->no_store = true;
+	return rc;
 }
 
 static enum cid_err bad_param(struct cid_ctx *ctx, struct cid_reply *r, const char *name)
@@ -191,6 +208,7 @@ struct filter_in {
 	char citizen[CID_ID_CHARS + 1];
 	char from[21], to[21];
 	struct cid_audit_filter f;
+	const char *bad; /* the parameter parse_filter found not valid */
 };
 
 static bool type_ok(const char *t)
@@ -203,21 +221,20 @@ static bool type_ok(const char *t)
 
 /*
  * Reads the filter parameters of p into fi. A citizen may be given as the
- * account id or the username. On a bad value: CID_ERR_INVALID with *bad its
- * name. Other errors: CID_ERR_STORE.
+ * account id or the username. On a bad value: CID_ERR_INVALID with fi->bad
+ * its name. Other errors: CID_ERR_STORE.
  */
 static enum cid_err parse_filter(struct cid_ctx *ctx, const struct cid_params *p,
-				 struct filter_in *fi, const char **bad)
+				 struct filter_in *fi)
 {
 	enum cid_err rc = CID_OK;
 	json_t *acct = NULL;
 	int64_t day;
 
 	memset(fi, 0, sizeof(*fi));
-	*bad = NULL;
 #define TEXT(field, name)                                                                          \
 	if (!text_param(p, name, CONSOLE_MAX_TEXT, &fi->field)) {                                  \
-		*bad = name;                                                                       \
+		fi->bad = name;                                                                    \
 		return CID_ERR_INVALID;                                                            \
 	}
 	TEXT(citizen_in, "citizen")
@@ -228,13 +245,13 @@ static enum cid_err parse_filter(struct cid_ctx *ctx, const struct cid_params *p
 	TEXT(to_in, "to")
 #undef TEXT
 	if (fi->type != NULL && !type_ok(fi->type)) {
-		*bad = "type";
+		fi->bad = "type";
 		return CID_ERR_INVALID;
 	}
 	if (fi->from_in != NULL) {
 		if (!parse_day(fi->from_in, &day) ||
 		    cid_audit_time(day * CONSOLE_DAY, fi->from) != CID_OK) {
-			*bad = "from";
+			fi->bad = "from";
 			return CID_ERR_INVALID;
 		}
 		fi->f.from = fi->from;
@@ -243,7 +260,7 @@ static enum cid_err parse_filter(struct cid_ctx *ctx, const struct cid_params *p
 		/* the "to" day is included: the filter's bound is the next midnight */
 		if (!parse_day(fi->to_in, &day) ||
 		    cid_audit_time((day + 1) * CONSOLE_DAY, fi->to) != CID_OK) {
-			*bad = "to";
+			fi->bad = "to";
 			return CID_ERR_INVALID;
 		}
 		fi->f.to = fi->to;
@@ -254,7 +271,7 @@ static enum cid_err parse_filter(struct cid_ctx *ctx, const struct cid_params *p
 		} else {
 			rc = cid_account_find(cid_ctx_store(ctx), fi->citizen_in, &acct);
 			if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_INVALID) {
-				*bad = "citizen";
+				fi->bad = "citizen";
 				rc = CID_ERR_INVALID;
 				goto out;
 			}
@@ -378,9 +395,8 @@ static enum cid_err login_page(struct cid_ctx *ctx, const struct cid_request *re
 	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
 	if (message != NULL)
 		CID_ENSURE(json_object_set_new(data, message, json_true()) == 0, CID_ERR_NOMEM);
-	rc = oidc_reply_page(reply, status, CID_PAGE_OFFICER_LOGIN, data, locale_of(ctx));
+	rc = show(ctx, reply, status, CID_PAGE_OFFICER_LOGIN, data);
 	data = NULL;
-	reply->no_store = true;
 out:
 	json_decref(data);
 	cid_wipe(csrf, sizeof(csrf));
@@ -435,24 +451,25 @@ out:
 	return rc;
 }
 
-enum cid_err cid_console_logout(struct cid_ctx *ctx, const struct cid_request *req,
-				struct cid_reply *reply)
+static enum cid_err logout_page(struct cid_ctx *ctx, const struct cid_request *req,
+				struct cid_reply *reply, const struct officer *who)
 {
 	enum cid_err rc = CID_OK;
-	char name[CID_OFFICER_MAX_NAME + 1];
-	char csrf[CID_TOKEN_CHARS + 1];
 	enum cid_err ended;
 
-	rc = gate(ctx, req, reply, name, csrf);
-	if (rc == CID_ERR_DENIED)
-		return CID_OK;
-	CID_TRY(rc);
+	(void)who;
 	ended = cid_officer_logout(cid_ctx_store(ctx), req->officer_cookie);
 	CID_ENSURE(ended == CID_OK || ended == CID_ERR_NOTFOUND, ended);
 	CID_TRY(set_cookie(ctx, reply, "", 0));
 	CID_TRY(oidc_reply_redirect(reply, 303, CONSOLE_LOGIN, NULL, NULL, 0));
 out:
 	return rc;
+}
+
+enum cid_err cid_console_logout(struct cid_ctx *ctx, const struct cid_request *req,
+				struct cid_reply *reply)
+{
+	return gated(ctx, req, reply, logout_page);
 }
 
 /* ---- the log ---- */
@@ -504,14 +521,11 @@ static enum cid_err type_options(const char *selected, json_t *data)
 	return CID_OK;
 }
 
-enum cid_err cid_console_log(struct cid_ctx *ctx, const struct cid_request *req,
-			     struct cid_reply *reply)
+static enum cid_err log_page(struct cid_ctx *ctx, const struct cid_request *req,
+			     struct cid_reply *reply, const struct officer *who)
 {
 	enum cid_err rc = CID_OK;
-	char name[CID_OFFICER_MAX_NAME + 1];
-	char csrf[CID_TOKEN_CHARS + 1];
 	struct filter_in fi;
-	const char *bad = NULL;
 	const char *before = cid_params_get(&req->params, "before");
 	uint64_t before_seq = 0;
 	struct cid_txn *txn = NULL;
@@ -520,13 +534,9 @@ enum cid_err cid_console_log(struct cid_ctx *ctx, const struct cid_request *req,
 	char next[40];
 	char *query = NULL;
 
-	rc = gate(ctx, req, reply, name, csrf);
-	if (rc == CID_ERR_DENIED)
-		return CID_OK;
-	CID_TRY(rc);
-	rc = parse_filter(ctx, &req->params, &fi, &bad);
+	rc = parse_filter(ctx, &req->params, &fi);
 	if (rc == CID_ERR_INVALID)
-		return bad_param(ctx, reply, bad);
+		return bad_param(ctx, reply, fi.bad);
 	CID_TRY(rc);
 	if (before != NULL &&
 	    cid_parse_u64(before, strnlen(before, 21), 1, INT64_MAX, &before_seq) != CID_OK)
@@ -535,7 +545,7 @@ enum cid_err cid_console_log(struct cid_ctx *ctx, const struct cid_request *req,
 	fi.f.after_seq = before_seq; /* newest first: entries before this seq */
 	fi.f.limit = CONSOLE_PAGE_SIZE + 1;
 	rows.list = json_array();
-	data = base_data(name, csrf);
+	data = base_data(who);
 	CID_ENSURE(rows.list != NULL && data != NULL, CID_ERR_NOMEM);
 	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
 	rc = cid_audit_query(txn, &fi.f, log_row, &rows);
@@ -555,14 +565,19 @@ enum cid_err cid_console_log(struct cid_ctx *ctx, const struct cid_request *req,
 		CID_ENSURE(json_object_set_new(data, "next_query", json_string(query)) == 0,
 			   CID_ERR_NOMEM);
 	}
-	rc = oidc_reply_page(reply, 200, CID_PAGE_OFFICER_LOG, data, locale_of(ctx));
+	rc = show(ctx, reply, 200, CID_PAGE_OFFICER_LOG, data);
 	data = NULL;
-	reply->no_store = true;
 out:
 	free(query);
 	json_decref(rows.list);
 	json_decref(data);
 	return rc;
+}
+
+enum cid_err cid_console_log(struct cid_ctx *ctx, const struct cid_request *req,
+			     struct cid_reply *reply)
+{
+	return gated(ctx, req, reply, log_page);
 }
 
 /* ---- one entry ---- */
@@ -759,12 +774,10 @@ out:
 	return rc;
 }
 
-enum cid_err cid_console_entry(struct cid_ctx *ctx, const struct cid_request *req,
-			       struct cid_reply *reply)
+static enum cid_err entry_page(struct cid_ctx *ctx, const struct cid_request *req,
+			       struct cid_reply *reply, const struct officer *who)
 {
 	enum cid_err rc = CID_OK;
-	char name[CID_OFFICER_MAX_NAME + 1];
-	char csrf[CID_TOKEN_CHARS + 1];
 	const char *seq_in = cid_params_get(&req->params, "seq");
 	uint64_t seq = 0;
 	struct cid_txn *txn = NULL;
@@ -775,10 +788,6 @@ enum cid_err cid_console_entry(struct cid_ctx *ctx, const struct cid_request *re
 	const char *key;
 	json_t *v;
 
-	rc = gate(ctx, req, reply, name, csrf);
-	if (rc == CID_ERR_DENIED)
-		goto out_ok;
-	CID_TRY(rc);
 	if (seq_in == NULL ||
 	    cid_parse_u64(seq_in, strnlen(seq_in, 21), 0, INT64_MAX, &seq) != CID_OK) {
 		rc = bad_param(ctx, reply, "seq");
@@ -792,7 +801,7 @@ enum cid_err cid_console_entry(struct cid_ctx *ctx, const struct cid_request *re
 		goto out;
 	}
 	CID_TRY(rc);
-	data = base_data(name, csrf);
+	data = base_data(who);
 	CID_ENSURE(data != NULL && fields != NULL && consents != NULL, CID_ERR_NOMEM);
 	json_object_foreach(e, key, v)
 	{
@@ -813,12 +822,8 @@ enum cid_err cid_console_entry(struct cid_ctx *ctx, const struct cid_request *re
 		       json_object_set(data, "consents", consents) == 0,
 		   CID_ERR_NOMEM);
 	CID_TRY(set_text(data, "rule", json_object_get(e, "rule")));
-	rc = oidc_reply_page(reply, 200, CID_PAGE_OFFICER_ENTRY, data, locale_of(ctx));
+	rc = show(ctx, reply, 200, CID_PAGE_OFFICER_ENTRY, data);
 	data = NULL;
-	reply->no_store = true;
-	goto out;
-out_ok:
-	rc = CID_OK;
 out:
 	json_decref(e);
 	json_decref(data);
@@ -827,25 +832,26 @@ out:
 	return rc;
 }
 
+enum cid_err cid_console_entry(struct cid_ctx *ctx, const struct cid_request *req,
+			       struct cid_reply *reply)
+{
+	return gated(ctx, req, reply, entry_page);
+}
+
 /* ---- verify ---- */
 
-enum cid_err cid_console_verify(struct cid_ctx *ctx, const struct cid_request *req,
-				struct cid_reply *reply)
+static enum cid_err verify_page(struct cid_ctx *ctx, const struct cid_request *req,
+				struct cid_reply *reply, const struct officer *who)
 {
 	enum cid_err rc = CID_OK;
-	char name[CID_OFFICER_MAX_NAME + 1];
-	char csrf[CID_TOKEN_CHARS + 1];
 	struct cid_keyset *ks = NULL;
 	struct cid_audit_report rep = {0};
 	json_t *data = NULL;
 
-	rc = gate(ctx, req, reply, name, csrf);
-	if (rc == CID_ERR_DENIED)
-		return CID_OK;
-	CID_TRY(rc);
+	(void)req;
 	CID_TRY(cid_keyset_load_all(cid_ctx_store(ctx), &ks));
 	CID_TRY(cid_audit_verify_store(cid_ctx_store(ctx), ks, &rep));
-	data = base_data(name, csrf);
+	data = base_data(who);
 	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
 	CID_ENSURE(
 	    json_object_set_new(data, "ok", json_boolean(rep.ok)) == 0 &&
@@ -864,13 +870,18 @@ enum cid_err cid_console_verify(struct cid_ctx *ctx, const struct cid_request *r
 			       json_object_set_new(data, "reason", json_string(rep.reason)) == 0,
 			   CID_ERR_NOMEM);
 	}
-	rc = oidc_reply_page(reply, 200, CID_PAGE_OFFICER_VERIFY, data, locale_of(ctx));
+	rc = show(ctx, reply, 200, CID_PAGE_OFFICER_VERIFY, data);
 	data = NULL;
-	reply->no_store = true;
 out:
 	cid_keyset_free(ks);
 	json_decref(data);
 	return rc;
+}
+
+enum cid_err cid_console_verify(struct cid_ctx *ctx, const struct cid_request *req,
+				struct cid_reply *reply)
+{
+	return gated(ctx, req, reply, verify_page);
 }
 
 /* ---- export ---- */
@@ -906,14 +917,11 @@ static json_t *export_entry(const char *name, const struct filter_in *fi, const 
 	return e;
 }
 
-enum cid_err cid_console_export(struct cid_ctx *ctx, const struct cid_request *req,
-				struct cid_reply *reply)
+static enum cid_err export_page(struct cid_ctx *ctx, const struct cid_request *req,
+				struct cid_reply *reply, const struct officer *who)
 {
 	enum cid_err rc = CID_OK;
-	char name[CID_OFFICER_MAX_NAME + 1];
-	char csrf[CID_TOKEN_CHARS + 1];
 	struct filter_in fi;
-	const char *bad = NULL;
 	const char *format = cid_params_get(&req->params, "format");
 	bool csv;
 	struct cid_audit *log = cid_ctx_audit_log(ctx);
@@ -924,16 +932,12 @@ enum cid_err cid_console_export(struct cid_ctx *ctx, const struct cid_request *r
 	uint64_t n = 0;
 	json_t *e = NULL;
 
-	rc = gate(ctx, req, reply, name, csrf);
-	if (rc == CID_ERR_DENIED)
-		return CID_OK;
-	CID_TRY(rc);
 	if (format == NULL || (strcmp(format, "csv") != 0 && strcmp(format, "jsonl") != 0))
 		return bad_param(ctx, reply, "format");
 	csv = strcmp(format, "csv") == 0;
-	rc = parse_filter(ctx, &req->params, &fi, &bad);
+	rc = parse_filter(ctx, &req->params, &fi);
 	if (rc == CID_ERR_INVALID)
-		return bad_param(ctx, reply, bad);
+		return bad_param(ctx, reply, fi.bad);
 	CID_TRY(rc);
 	if (log == NULL)
 		return fail(ctx, reply, 503, "temporarily_unavailable",
@@ -953,7 +957,7 @@ enum cid_err cid_console_export(struct cid_ctx *ctx, const struct cid_request *r
 	mem = NULL;
 	CID_TRY(rc);
 	/* the export is on the record before a byte of it leaves */
-	e = export_entry(name, &fi, format, n, req->now);
+	e = export_entry(who->name, &fi, format, n, req->now);
 	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
 	CID_TRY(cid_audit_append(log, &e, 1, NULL));
 	reply->status = 200;
@@ -970,6 +974,12 @@ out:
 	free(body);
 	json_decref(e);
 	return rc;
+}
+
+enum cid_err cid_console_export(struct cid_ctx *ctx, const struct cid_request *req,
+				struct cid_reply *reply)
+{
+	return gated(ctx, req, reply, export_page);
 }
 
 /* ---- services ---- */
@@ -1104,12 +1114,10 @@ out:
 	return rc;
 }
 
-enum cid_err cid_console_services(struct cid_ctx *ctx, const struct cid_request *req,
-				  struct cid_reply *reply)
+static enum cid_err services_page(struct cid_ctx *ctx, const struct cid_request *req,
+				  struct cid_reply *reply, const struct officer *who)
 {
 	enum cid_err rc = CID_OK;
-	char name[CID_OFFICER_MAX_NAME + 1];
-	char csrf[CID_TOKEN_CHARS + 1];
 	const char *from_in = cid_params_get(&req->params, "from");
 	const char *to_in = cid_params_get(&req->params, "to");
 	int64_t to_day = req->now / CONSOLE_DAY;
@@ -1125,10 +1133,6 @@ enum cid_err cid_console_services(struct cid_ctx *ctx, const struct cid_request 
 	json_t *data = NULL;
 	json_t *list = json_array();
 
-	rc = gate(ctx, req, reply, name, csrf);
-	if (rc == CID_ERR_DENIED)
-		goto out_ok;
-	CID_TRY(rc);
 	if (to_in != NULL && !parse_day(to_in, &to_day)) {
 		rc = bad_param(ctx, reply, "to");
 		goto out;
@@ -1162,22 +1166,24 @@ enum cid_err cid_console_services(struct cid_ctx *ctx, const struct cid_request 
 		CID_TRY(service_data(&t.s[i], &t, cid_policyref_set(ref), locale_of(ctx), list));
 	format_day(from_day, from_text);
 	format_day(to_day, to_text);
-	data = base_data(name, csrf);
+	data = base_data(who);
 	CID_ENSURE(data != NULL && json_object_set_new(data, "from", json_string(from_text)) == 0 &&
 		       json_object_set_new(data, "to", json_string(to_text)) == 0 &&
 		       json_object_set_new(data, "days", json_integer(t.days)) == 0 &&
 		       json_object_set(data, "services", list) == 0,
 		   CID_ERR_NOMEM);
-	rc = oidc_reply_page(reply, 200, CID_PAGE_OFFICER_SERVICES, data, locale_of(ctx));
+	rc = show(ctx, reply, 200, CID_PAGE_OFFICER_SERVICES, data);
 	data = NULL;
-	reply->no_store = true;
-	goto out;
-out_ok:
-	rc = CID_OK;
 out:
 	cid_policyref_put(ref);
 	free(t.s);
 	json_decref(list);
 	json_decref(data);
 	return rc;
+}
+
+enum cid_err cid_console_services(struct cid_ctx *ctx, const struct cid_request *req,
+				  struct cid_reply *reply)
+{
+	return gated(ctx, req, reply, services_page);
 }

@@ -114,14 +114,15 @@ enum cid_err oidc_reply_redirect(struct cid_reply *r, int status, const char *ba
 }
 
 enum cid_err oidc_reply_cookie(struct cid_reply *r, const struct cid_config *cfg, const char *name,
-			       const char *value, int64_t max_age, const char *same_site)
+			       const char *value, const char *path, int64_t max_age,
+			       const char *same_site)
 {
 	struct cid_buf b;
 
 	if (r->n_cookies >= CID_REPLY_MAX_COOKIES)
 		return CID_ERR_TOOBIG;
 	cid_buf_init(&b, 1024);
-	cid_buf_printf(&b, "%s=%s; Path=/; HttpOnly; SameSite=%s", name, value, same_site);
+	cid_buf_printf(&b, "%s=%s; Path=%s; HttpOnly; SameSite=%s", name, value, path, same_site);
 	if (max_age >= 0)
 		cid_buf_printf(&b, "; Max-Age=%lld", (long long)max_age);
 	/* Secure whenever the issuer is https: the cookie must never travel in clear */
@@ -183,7 +184,8 @@ enum cid_err oidc_csrf(struct cid_ctx *ctx, const struct cid_request *req, struc
 		return CID_OK;
 	}
 	CID_TRY(cid_random_token(csrf));
-	CID_TRY(oidc_reply_cookie(reply, cid_ctx_config(ctx), CID_COOKIE_CSRF, csrf, -1, "Strict"));
+	CID_TRY(oidc_reply_cookie(reply, cid_ctx_config(ctx), CID_COOKIE_CSRF, csrf, "/", -1,
+				  "Strict"));
 out:
 	return rc;
 }

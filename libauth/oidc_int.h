@@ -26,9 +26,14 @@ enum cid_err oidc_reply_page(struct cid_reply *r, int status, enum cid_page page
 enum cid_err oidc_reply_redirect(struct cid_reply *r, int status, const char *base,
 				 const char *const *names, const char *const *values, size_t n);
 
-/* Adds a Set-Cookie value "name=value; attrs"; max_age < 0 omits Max-Age. */
+/*
+ * Adds a Set-Cookie value "name=value; Path=path; HttpOnly; SameSite=same_site",
+ * with Max-Age unless max_age < 0, and Secure when the issuer is https.
+ * CID_ERR_TOOBIG when the reply has no room for another cookie.
+ */
 enum cid_err oidc_reply_cookie(struct cid_reply *r, const struct cid_config *cfg, const char *name,
-			       const char *value, int64_t max_age, const char *same_site);
+			       const char *value, const char *path, int64_t max_age,
+			       const char *same_site);
 
 /*
  * Authenticates the client of a token, introspection or revocation request

@@ -50,7 +50,8 @@ static enum cid_err finish(struct cid_ctx *ctx, const struct cid_request *req, c
 		rc = cid_session_end_sid(cid_ctx_store(ctx), sid);
 		CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
 	}
-	CID_TRY(oidc_reply_cookie(reply, cid_ctx_config(ctx), CID_COOKIE_SESSION, "", 0, "Lax"));
+	CID_TRY(
+	    oidc_reply_cookie(reply, cid_ctx_config(ctx), CID_COOKIE_SESSION, "", "/", 0, "Lax"));
 	if (uri != NULL) {
 		const char *names[] = {"state"};
 		const char *values[] = {state != NULL && strlen(state) <= CID_MAX_STATE ? state

@@ -290,7 +290,7 @@ static void test_cookie_attributes_follow_the_issuer(void **state)
 		assert_int_equal(cid_config_new(&cfg), CID_OK);
 		assert_int_equal(cid_config_set(cfg, "issuer", rows[i].issuer, err, sizeof(err)),
 				 CID_OK);
-		assert_int_equal(oidc_reply_cookie(&r, cfg, "c", "v", 60, "Lax"), CID_OK);
+		assert_int_equal(oidc_reply_cookie(&r, cfg, "c", "v", "/", 60, "Lax"), CID_OK);
 		assert_int_equal(r.n_cookies, 1);
 		assert_non_null(strstr(r.cookies[0], "c=v; Path=/; HttpOnly; SameSite=Lax"));
 		assert_non_null(strstr(r.cookies[0], "Max-Age=60"));
