@@ -82,7 +82,9 @@ static bool parse_time(const char *in, char out[21])
 		if (pattern[i] == 'd' ? !digit : in[i] != pattern[i])
 			return false;
 	}
-	snprintf(out, 21, "%s%s", in, n == 10 ? "T00:00:00Z" : "");
+	memcpy(out, in, n);
+	memcpy(out + n, "T00:00:00Z", 20 - n);
+	out[20] = '\0';
 	return true;
 }
 
