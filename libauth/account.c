@@ -21,6 +21,7 @@
 
 #include "bounds.h"
 #include "str.h"
+#include "throttle.h"
 #include "totp.h"
 
 #include <errno.h>
@@ -637,25 +638,12 @@ out:
 	return rc;
 }
 
-/* Throttle counter keys: "acct:<id>" and "addr:<address>". */
-struct counter_key {
-	char buf[5 + MAX_ADDR + 1];
-	struct cid_str key;
-};
-
-static void counter_key(struct counter_key *k, const char *kind, const char *v)
-{
-	int n = snprintf(k->buf, sizeof(k->buf), "%s:%s", kind, v);
-
-	k->key = (struct cid_str){k->buf, n < 0 ? 0 : (size_t)n};
-}
-
 /*
  * The counter key of remote address addr in *k, and *out pointing at it, or
  * *out NULL when there is no address (the CLI). Errors: CID_ERR_INVALID (too long).
  */
-static enum cid_err addr_counter(const char *addr, struct counter_key *k,
-				 const struct counter_key **out)
+static enum cid_err addr_counter(const char *addr, struct cid_throttle_key *k,
+				 const struct cid_throttle_key **out)
 {
 	size_t alen = addr == NULL ? 0 : strnlen(addr, MAX_ADDR + 1);
 
@@ -663,51 +651,9 @@ static enum cid_err addr_counter(const char *addr, struct counter_key *k,
 		return CID_ERR_INVALID;
 	*out = NULL;
 	if (alen > 0) {
-		counter_key(k, "addr", addr);
+		cid_throttle_key(k, "addr", addr);
 		*out = k;
 	}
-	return CID_OK;
-}
-
-/* Seconds the counter rec (NULL: none) still imposes at now; 0 when an attempt is allowed. */
-static int64_t counter_wait(const json_t *rec, int64_t now)
-{
-	int64_t n = cid_json_int(rec, "n");
-	int64_t shift = n - CID_THROTTLE_FREE;
-	int64_t delay;
-	int64_t wait;
-
-	if (rec == NULL || now - cid_json_int(rec, "first") >= CID_THROTTLE_WINDOW || shift < 0)
-		return 0;
-	delay = shift >= 30 ? CID_THROTTLE_MAX_DELAY : (int64_t)1 << shift;
-	if (delay > CID_THROTTLE_MAX_DELAY)
-		delay = CID_THROTTLE_MAX_DELAY;
-	wait = cid_json_int(rec, "last") + delay - now;
-	/* a clock set back must not lock anyone out for longer than the cap */
-	if (wait > CID_THROTTLE_MAX_DELAY)
-		wait = CID_THROTTLE_MAX_DELAY;
-	return wait > 0 ? wait : 0;
-}
-
-/* Raises *wait to what the counter under key imposes; *exists (may be NULL) tells if there is one.
- */
-static enum cid_err read_wait(struct cid_txn *txn, struct cid_str key, int64_t now, int64_t *wait,
-			      bool *exists)
-{
-	json_t *rec = NULL;
-	enum cid_err rc = cid_txn_get_json(txn, CID_DB_THROTTLE, key, &rec);
-	int64_t w;
-
-	if (rc == CID_ERR_NOTFOUND)
-		return CID_OK;
-	if (rc != CID_OK)
-		return rc;
-	if (exists != NULL)
-		*exists = true;
-	w = counter_wait(rec, now);
-	if (w > *wait)
-		*wait = w;
-	json_decref(rec);
 	return CID_OK;
 }
 
@@ -717,18 +663,18 @@ static enum cid_err read_wait(struct cid_txn *txn, struct cid_str key, int64_t n
  * counter to clear.
  */
 static enum cid_err throttle_wait(struct cid_txn *txn, const char *acct_id,
-				  const struct counter_key *addr, int64_t now, int64_t *wait,
+				  const struct cid_throttle_key *addr, int64_t now, int64_t *wait,
 				  bool *acct_counted)
 {
 	enum cid_err rc = CID_OK;
-	struct counter_key acct = {0};
+	struct cid_throttle_key acct = {0};
 
 	if (acct_id != NULL) {
-		counter_key(&acct, "acct", acct_id);
-		CID_TRY(read_wait(txn, acct.key, now, wait, acct_counted));
+		cid_throttle_key(&acct, "acct", acct_id);
+		CID_TRY(cid_throttle_read(txn, acct.key, now, wait, acct_counted));
 	}
 	if (addr != NULL)
-		CID_TRY(read_wait(txn, addr->key, now, wait, NULL));
+		CID_TRY(cid_throttle_read(txn, addr->key, now, wait, NULL));
 out:
 	return rc;
 }
@@ -736,52 +682,25 @@ out:
 /* The outcome of a verified attempt (password or TOTP code), written in one transaction. */
 struct tally {
 	const char *acct_id; /* NULL: unknown user, or nothing to clear */
-	const struct counter_key *addr;
+	const struct cid_throttle_key *addr;
 	int64_t now;
 	bool success;
 };
-
-static enum cid_err count_failure(struct cid_txn *txn, struct cid_str key, int64_t now)
-{
-	json_t *rec = NULL;
-	json_t *next = NULL;
-	enum cid_err rc = cid_txn_get_json(txn, CID_DB_THROTTLE, key, &rec);
-	int64_t n = 1;
-	int64_t first = now;
-
-	CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
-	/* failures older than the window are forgotten: count from one again */
-	if (rec != NULL && now - cid_json_int(rec, "first") < CID_THROTTLE_WINDOW) {
-		n = cid_json_int(rec, "n") + 1;
-		first = cid_json_int(rec, "first");
-	}
-	next = json_pack("{s:I, s:I, s:I}", "n", (json_int_t)n, "first", (json_int_t)first, "last",
-			 (json_int_t)now);
-	CID_ENSURE(next != NULL, CID_ERR_NOMEM);
-	CID_TRY(cid_txn_put_json(txn, CID_DB_THROTTLE, key, next, 0));
-out:
-	json_decref(rec);
-	json_decref(next);
-	return rc;
-}
 
 /* A success clears the account's counter; a failure counts for the account and the address. */
 static enum cid_err record_tally(struct cid_txn *txn, const struct tally *t)
 {
 	enum cid_err rc = CID_OK;
-	struct counter_key acct = {0};
+	struct cid_throttle_key acct = {0};
 
 	if (t->acct_id != NULL)
-		counter_key(&acct, "acct", t->acct_id);
-	if (t->success) {
-		if (t->acct_id != NULL)
-			rc = cid_txn_del(txn, CID_DB_THROTTLE, acct.key);
-		return rc == CID_ERR_NOTFOUND ? CID_OK : rc;
-	}
+		cid_throttle_key(&acct, "acct", t->acct_id);
+	if (t->success)
+		return t->acct_id != NULL ? cid_throttle_clear(txn, acct.key) : CID_OK;
 	if (t->acct_id != NULL)
-		CID_TRY(count_failure(txn, acct.key, t->now));
+		CID_TRY(cid_throttle_fail(txn, acct.key, t->now));
 	if (t->addr != NULL)
-		CID_TRY(count_failure(txn, t->addr->key, t->now));
+		CID_TRY(cid_throttle_fail(txn, t->addr->key, t->now));
 out:
 	return rc;
 }
@@ -803,7 +722,7 @@ struct login {
 };
 
 static enum cid_err read_login(struct cid_store *s, const char *username,
-			       const struct counter_key *addr, int64_t now, struct login *l)
+			       const struct cid_throttle_key *addr, int64_t now, struct login *l)
 {
 	enum cid_err rc = CID_OK;
 	struct cid_txn *txn = NULL;
@@ -843,7 +762,7 @@ enum cid_err cid_account_authenticate(struct cid_store *s, const struct cid_argo
 	enum cid_err verdict;
 	size_t ulen = username == NULL ? 0 : strnlen(username, CID_MAX_USERNAME + 1);
 	size_t pwlen = password == NULL ? 0 : strnlen(password, CID_MAX_PASSWORD + 1);
-	struct counter_key addr_key;
+	struct cid_throttle_key addr_key;
 	struct login l = {0};
 	struct tally t = {.now = now};
 
@@ -1029,7 +948,7 @@ enum cid_err cid_account_totp_check(struct cid_store *s, const char *account_id,
 				    const char *addr, int64_t now, int64_t *retry_after)
 {
 	enum cid_err rc = CID_OK;
-	struct counter_key addr_key;
+	struct cid_throttle_key addr_key;
 	struct totp_check c = {.id = account_id, .code = code};
 
 	/* a malformed code is refused before the store is touched, and not counted:

@@ -17,7 +17,8 @@
  *
  * Throttling (CID_DB_THROTTLE): failures are counted per account and per remote
  * address; after CID_THROTTLE_FREE failures within CID_THROTTLE_WINDOW, each
- * further attempt must wait 2^(n - FREE) s (capped at CID_THROTTLE_MAX_DELAY).
+ * further attempt must wait 2^(n - FREE) s (capped at CID_THROTTLE_MAX_DELAY;
+ * the rule and the counters are throttle.h's, shared with officers' logins).
  * A success clears the account's counter (for a citizen enrolled in TOTP, only a
  * correct code does). Wrong TOTP codes count like wrong passwords.
  * Thread-safe (all state in the store).

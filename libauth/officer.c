@@ -8,13 +8,14 @@
  * throttle counters said an attempt is allowed; then one write transaction
  * re-reads the officer, checks the code and spends its step, counts the
  * failure or clears the counter, and creates the session, so two concurrent
- * logins cannot both use one code. The throttle follows account.h's rule and
- * counter format exactly ({"n","first","last"} in CID_DB_THROTTLE) under the
- * key "officer:<name>" and the address key citizens' failures also count in.
+ * logins cannot both use one code. The throttle is throttle.h's, the same
+ * rule and counters as citizens', under the key "officer:<name>" and the
+ * address key citizens' failures also count in.
  */
 #include "officer.h"
 
 #include "str.h"
+#include "throttle.h"
 #include "totp.h"
 
 #include <stdint.h>
@@ -197,84 +198,20 @@ enum cid_err cid_officer_disable(struct cid_store *s, const char *name)
 	return cid_store_update(s, disable_cb, (void *)(uintptr_t)name);
 }
 
-/* ---- throttling (account.h's rule) ---- */
+/* ---- throttling (throttle.h's rule) ---- */
 
-struct counter_key {
-	char buf[16 + MAX_ADDR + CID_OFFICER_MAX_NAME];
-	struct cid_str key;
-};
-
-static void counter_key(struct counter_key *k, const char *kind, const char *v)
-{
-	int n = snprintf(k->buf, sizeof(k->buf), "%s:%s", kind, v);
-
-	k->key = (struct cid_str){k->buf, n < 0 ? 0 : (size_t)n};
-}
-
-/* Seconds the counter rec (NULL: none) still imposes at now; 0 when an attempt is allowed. */
-static int64_t counter_wait(const json_t *rec, int64_t now)
-{
-	int64_t shift = cid_json_int(rec, "n") - CID_THROTTLE_FREE;
-	int64_t delay;
-	int64_t wait;
-
-	if (rec == NULL || now - cid_json_int(rec, "first") >= CID_THROTTLE_WINDOW || shift < 0)
-		return 0;
-	delay = shift >= 30 ? CID_THROTTLE_MAX_DELAY : (int64_t)1 << shift;
-	if (delay > CID_THROTTLE_MAX_DELAY)
-		delay = CID_THROTTLE_MAX_DELAY;
-	wait = cid_json_int(rec, "last") + delay - now;
-	if (wait > CID_THROTTLE_MAX_DELAY)
-		wait = CID_THROTTLE_MAX_DELAY;
-	return wait > 0 ? wait : 0;
-}
-
-static enum cid_err read_wait(struct cid_txn *txn, const struct counter_key *k, int64_t now,
+/* Raises *wait to what the counter under k (NULL: none counted) imposes at now. */
+static enum cid_err read_wait(struct cid_txn *txn, const struct cid_throttle_key *k, int64_t now,
 			      int64_t *wait)
 {
-	json_t *rec = NULL;
-	enum cid_err rc;
-	int64_t w;
-
-	if (k == NULL)
-		return CID_OK;
-	rc = cid_txn_get_json(txn, CID_DB_THROTTLE, k->key, &rec);
-	if (rc == CID_ERR_NOTFOUND)
-		return CID_OK;
-	if (rc != CID_OK)
-		return rc;
-	w = counter_wait(rec, now);
-	if (w > *wait)
-		*wait = w;
-	json_decref(rec);
-	return CID_OK;
+	return k == NULL ? CID_OK : cid_throttle_read(txn, k->key, now, wait, NULL);
 }
 
-static enum cid_err count_failure(struct cid_txn *txn, const struct counter_key *k, int64_t now)
+/* Counts a failure at now under k (NULL: none counted). */
+static enum cid_err count_failure(struct cid_txn *txn, const struct cid_throttle_key *k,
+				  int64_t now)
 {
-	json_t *rec = NULL;
-	json_t *next = NULL;
-	enum cid_err rc = CID_OK;
-	enum cid_err got;
-	int64_t n = 1;
-	int64_t first = now;
-
-	if (k == NULL)
-		return CID_OK;
-	got = cid_txn_get_json(txn, CID_DB_THROTTLE, k->key, &rec);
-	CID_ENSURE(got == CID_OK || got == CID_ERR_NOTFOUND, got);
-	if (rec != NULL && now - cid_json_int(rec, "first") < CID_THROTTLE_WINDOW) {
-		n = cid_json_int(rec, "n") + 1;
-		first = cid_json_int(rec, "first");
-	}
-	next = json_pack("{s:I, s:I, s:I}", "n", (json_int_t)n, "first", (json_int_t)first, "last",
-			 (json_int_t)now);
-	CID_ENSURE(next != NULL, CID_ERR_NOMEM);
-	CID_TRY(cid_txn_put_json(txn, CID_DB_THROTTLE, k->key, next, 0));
-out:
-	json_decref(rec);
-	json_decref(next);
-	return rc;
+	return k == NULL ? CID_OK : cid_throttle_fail(txn, k->key, now);
 }
 
 /* ---- login ---- */
@@ -282,8 +219,8 @@ out:
 struct login {
 	const char *name;
 	const char *code;
-	const struct counter_key *officer_key;
-	const struct counter_key *addr_key;
+	const struct cid_throttle_key *officer_key;
+	const struct cid_throttle_key *addr_key;
 	int64_t now;
 	bool password_ok; /* the argon2id verification passed */
 	/* outputs, reset on each run of the callback */
@@ -376,7 +313,6 @@ static enum cid_err login_cb(struct cid_txn *txn, void *arg)
 	json_t *rec = NULL;
 	enum cid_err got;
 	bool ok = false;
-	int del;
 
 	l->verdict = CID_ERR_DENIED;
 	l->wait = 0;
@@ -395,8 +331,7 @@ static enum cid_err login_cb(struct cid_txn *txn, void *arg)
 		CID_TRY(count_failure(txn, l->addr_key, l->now));
 		goto out;
 	}
-	del = cid_txn_del(txn, CID_DB_THROTTLE, l->officer_key->key);
-	CID_ENSURE(del == CID_OK || del == CID_ERR_NOTFOUND, (enum cid_err)del);
+	CID_TRY(cid_throttle_clear(txn, l->officer_key->key));
 	CID_TRY(new_session(txn, l));
 	l->verdict = CID_OK;
 out:
@@ -416,8 +351,8 @@ enum cid_err cid_officer_login(struct cid_store *s, const struct cid_argon2_para
 	char hash[CID_PASSWORD_HASH_MAX] = "";
 	bool found = false;
 	enum cid_err verdict;
-	struct counter_key officer_key;
-	struct counter_key addr_key;
+	struct cid_throttle_key officer_key;
+	struct cid_throttle_key addr_key;
 	struct login l = {.name = name, .code = code, .now = now};
 
 	CID_ENSURE(nlen >= 1 && nlen <= CID_OFFICER_MAX_NAME, CID_ERR_INVALID);
@@ -425,11 +360,11 @@ enum cid_err cid_officer_login(struct cid_store *s, const struct cid_argon2_para
 	CID_ENSURE(cid_totp_code_ok(code) && now >= 0 && alen <= MAX_ADDR, CID_ERR_INVALID);
 	/* a name no officer can have is counted like an unknown officer, under its address only */
 	if (cid_officer_name_ok(name)) {
-		counter_key(&officer_key, "officer", name);
+		cid_throttle_key(&officer_key, "officer", name);
 		l.officer_key = &officer_key;
 	}
 	if (alen > 0) {
-		counter_key(&addr_key, "addr", addr);
+		cid_throttle_key(&addr_key, "addr", addr);
 		l.addr_key = &addr_key;
 	}
 	CID_TRY(read_login(s, &l, hash, &found));

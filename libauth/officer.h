@@ -14,7 +14,7 @@
  * Login costs one argon2id verification whether or not the officer exists
  * (unknown names verify against a dummy hash), and every failure (unknown,
  * wrong password, wrong or replayed code, disabled) is the same
- * CID_ERR_DENIED. Failures are throttled as citizens' are (account.h: same
+ * CID_ERR_DENIED. Failures are throttled as citizens' are (throttle.h: same
  * CID_THROTTLE_* rule and counter format, in CID_DB_THROTTLE under
  * "officer:<name>" and the shared "addr:<address>"). The code is checked,
  * its step spent, the counters updated and the session created in one write
