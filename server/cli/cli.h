@@ -74,6 +74,23 @@ char *cli_read_secret(const char *cmd, const char *path, size_t max);
 /* Prints obj (stolen) as indented JSON on stdout. */
 void cli_print_json(json_t *obj);
 
+/*
+ * Prints the list all (taken) that a list verb of cmd read with result rc:
+ * the error (returns 1), else all as JSON with json, else print_row for each
+ * element (returns 0).
+ */
+int cli_print_list(const char *cmd, enum cid_err rc, json_t *all, bool json,
+		   void (*print_row)(const json_t *row));
+
+/*
+ * Shows a new TOTP secret and its otpauth URI, the one time they are shown:
+ * with json, {key: who, "secret", "uri"}; else the lines "secret:", "uri:"
+ * and "(shown once: ADVICE; civicid will not show it again)". Wipes and frees
+ * secret and uri (taken).
+ */
+void cli_show_totp_secret(bool json, const char *key, const char *who, char *secret, char *uri,
+			  const char *advice);
+
 /* True if argv holds -h or --help (before any "--"). */
 bool cli_wants_help(int argc, char **argv);
 

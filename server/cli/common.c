@@ -125,6 +125,40 @@ void cli_print_json(json_t *obj)
 	json_decref(obj);
 }
 
+int cli_print_list(const char *cmd, enum cid_err rc, json_t *all, bool json,
+		   void (*print_row)(const json_t *row))
+{
+	size_t i;
+	const json_t *row;
+
+	if (rc != CID_OK)
+		return cli_fail(cmd, "list", rc);
+	if (json) {
+		cli_print_json(all);
+		return 0;
+	}
+	json_array_foreach(all, i, row) print_row(row);
+	json_decref(all);
+	return 0;
+}
+
+void cli_show_totp_secret(bool json, const char *key, const char *who, char *secret, char *uri,
+			  const char *advice)
+{
+	if (json)
+		cli_print_json(
+		    json_pack("{s:s, s:s, s:s}", key, who, "secret", secret, "uri", uri));
+	else
+		printf("secret: %s\n"
+		       "uri:    %s\n"
+		       "(shown once: %s; civicid will not show it again)\n",
+		       secret, uri, advice);
+	cid_wipe(secret, strlen(secret));
+	cid_wipe(uri, strlen(uri));
+	free(secret);
+	free(uri);
+}
+
 bool cli_wants_help(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {

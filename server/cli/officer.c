@@ -91,43 +91,26 @@ static int verb_add(struct cli_env *env, const struct officer_opts *o, const cha
 	}
 	if (rc != CID_OK)
 		return cli_fail("audit officer", name, rc);
-	if (o->common.json)
-		cli_print_json(
-		    json_pack("{s:s, s:s, s:s}", "name", name, "secret", secret, "uri", uri));
-	else
-		printf("privacy officer %s created\n"
-		       "secret: %s\n"
-		       "uri:    %s\n"
-		       "(shown once: enrol it in the officer's authenticator app now, the URI as a "
-		       "QR code; civicid will not show it again)\n",
-		       name, secret, uri);
-	cid_wipe(secret, strlen(secret));
-	cid_wipe(uri, strlen(uri));
-	free(secret);
-	free(uri);
+	if (!o->common.json)
+		printf("privacy officer %s created\n", name);
+	cli_show_totp_secret(
+	    o->common.json, "name", name, secret, uri,
+	    "enrol it in the officer's authenticator app now, the URI as a QR code");
 	return 0;
+}
+
+static void print_officer(const json_t *row)
+{
+	printf("%s%s\n", json_string_value(json_object_get(row, "name")),
+	       json_is_true(json_object_get(row, "disabled")) ? "  (disabled)" : "");
 }
 
 static int verb_list(struct cli_env *env, const struct officer_opts *o)
 {
 	json_t *all = NULL;
-	size_t i;
-	json_t *row;
 	enum cid_err rc = cid_officer_list(env->store, &all);
 
-	if (rc != CID_OK)
-		return cli_fail("audit officer", "list", rc);
-	if (o->common.json) {
-		cli_print_json(all);
-		return 0;
-	}
-	json_array_foreach(all, i, row)
-	{
-		printf("%s%s\n", json_string_value(json_object_get(row, "name")),
-		       json_is_true(json_object_get(row, "disabled")) ? "  (disabled)" : "");
-	}
-	json_decref(all);
-	return 0;
+	return cli_print_list("audit officer", rc, all, o->common.json, print_officer);
 }
 
 static int verb_disable(struct cli_env *env, const struct officer_opts *o, const char *name)

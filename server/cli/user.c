@@ -219,46 +219,29 @@ static int verb_totp(struct cli_env *env, const struct user_opts *o, const char 
 	}
 	if (rc != CID_OK)
 		return cli_fail("user", username, rc);
-	if (o->common.json)
-		cli_print_json(json_pack("{s:s, s:s, s:s}", "username", username, "secret", secret,
-					 "uri", uri));
-	else
-		printf("TOTP enrolled for %s\n"
-		       "secret: %s\n"
-		       "uri:    %s\n"
-		       "(shown once: give it to the citizen now, the URI as a QR code for an "
-		       "authenticator app; civicid will not show it again)\n",
-		       username, secret, uri);
-	cid_wipe(secret, strlen(secret));
-	cid_wipe(uri, strlen(uri));
-	free(secret);
-	free(uri);
+	if (!o->common.json)
+		printf("TOTP enrolled for %s\n", username);
+	cli_show_totp_secret(
+	    o->common.json, "username", username, secret, uri,
+	    "give it to the citizen now, the URI as a QR code for an authenticator "
+	    "app");
 	return 0;
+}
+
+static void print_user_row(const json_t *u)
+{
+	const char *name = json_string_value(json_object_get(json_object_get(u, "claims"), "name"));
+
+	printf("%-24s %s%s\n", json_string_value(json_object_get(u, "username")), name ? name : "",
+	       json_is_true(json_object_get(u, "disabled")) ? "  (disabled)" : "");
 }
 
 static int verb_list(struct cli_env *env, const struct user_opts *o)
 {
 	json_t *all = NULL;
-	size_t i;
-	json_t *u;
 	enum cid_err rc = cid_account_list(env->store, &all);
 
-	if (rc != CID_OK)
-		return cli_fail("user", "list", rc);
-	if (o->common.json) {
-		cli_print_json(all);
-		return 0;
-	}
-	json_array_foreach(all, i, u)
-	{
-		const char *name =
-		    json_string_value(json_object_get(json_object_get(u, "claims"), "name"));
-		printf("%-24s %s%s\n", json_string_value(json_object_get(u, "username")),
-		       name ? name : "",
-		       json_is_true(json_object_get(u, "disabled")) ? "  (disabled)" : "");
-	}
-	json_decref(all);
-	return 0;
+	return cli_print_list("user", rc, all, o->common.json, print_user_row);
 }
 
 static int verb_show(struct cli_env *env, const struct user_opts *o, const char *username)
