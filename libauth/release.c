@@ -159,6 +159,12 @@ enum cid_err cid_release_claims(const struct cid_release_request *rq,
 		};
 		struct cid_audit_range range = {0};
 
+		/*
+		 * Everything is read (the facts own their records): end the read
+		 * transaction, so the hook's durable write may grow a full map, which
+		 * waits for this process's readers.
+		 */
+		cid_store_read_end(rq->txn);
 		CID_TRY(rq->audit(rq->audit_arg, &ev, &range));
 		if (rq->range != NULL)
 			*rq->range = range;

@@ -81,7 +81,9 @@ typedef enum cid_err (*cid_audit_hook)(void *arg, const struct cid_release_event
 /* What one release (or one prompt) is decided from; everything borrowed. */
 struct cid_release_request {
 	const struct cid_policyset *policies; /* the snapshot in force */
-	struct cid_txn *txn;		      /* a read transaction: the consent records */
+	struct cid_txn *txn;		      /* a read transaction: the consent records;
+						 cid_release_claims ends it (cid_store_read_end)
+						 before the audit hook, which may write */
 	const char *service;		      /* client_id */
 	const char *account_id;
 	const json_t *citizen;	      /* the record of cid_account_get */

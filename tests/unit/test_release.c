@@ -179,8 +179,25 @@ struct seen {
 	size_t decisions;
 	size_t permits;
 	enum cid_err fail_with; /* what the hook returns */
+	struct cid_store *grow; /* if set, the hook writes more than the map holds */
+	enum cid_err grow_rc;	/* what that write returned */
 	bool complete;		/* every decision names rule/basis/version as it should */
 };
+
+/* Writes a value of *arg bytes (more than the map held when it was chosen). */
+static enum cid_err big_put(struct cid_txn *txn, void *arg)
+{
+	size_t n = *(size_t *)arg;
+	char *big = calloc(1, n);
+	enum cid_err rc;
+
+	if (big == NULL)
+		return CID_ERR_NOMEM;
+	rc = cid_txn_put(txn, CID_DB_META, cid_str_of("release-test-big"), (struct cid_str){big, n},
+			 0);
+	free(big);
+	return rc;
+}
 
 static enum cid_err hook(void *arg, const struct cid_release_event *ev,
 			 struct cid_audit_range *range)
@@ -190,6 +207,11 @@ static enum cid_err hook(void *arg, const struct cid_release_event *ev,
 	size_t len = strlen(s->text);
 
 	s->calls++;
+	if (s->grow != NULL) {
+		size_t n = cid_store_map_size(s->grow) + ((size_t)1 << 20);
+
+		s->grow_rc = cid_store_update(s->grow, big_put, &n);
+	}
 	for (size_t i = 0; i < ev->n_decisions; i++) {
 		const struct cid_release_decision *d = &ev->decisions[i];
 		int n = snprintf(s->text + len, sizeof(s->text) - len, "%s=%s@%s ", d->attribute,
@@ -444,6 +466,31 @@ static void test_audit_hook_gates_the_release(void **state)
 	json_decref(citizen);
 }
 
+/*
+ * The hook runs with no read transaction of the release open, so its durable
+ * write can grow a full map (which waits for this process's readers): the
+ * audit log's append must never fail for want of room while serving.
+ */
+static void test_audit_hook_may_grow_the_map(void **state)
+{
+	struct fixture *f = *state;
+	char account[CID_ID_CHARS + 1];
+	json_t *citizen = new_citizen(f, account);
+	struct seen seen = {.complete = true, .grow = f->store, .grow_rc = CID_ERR_COUNT};
+	size_t before = cid_store_map_size(f->store);
+	json_t *out;
+
+	record(f, account, "consented:email:granted");
+	out = release(f, f->ps, "svc", account, citizen, "openid email city", NULL, UI, 1, &seen,
+		      CID_OK);
+	assert_int_equal(seen.calls, 1);
+	assert_int_equal(seen.grow_rc, CID_OK);
+	assert_true(cid_store_map_size(f->store) > before);
+	assert_non_null(json_object_get(out, "email"));
+	json_decref(out);
+	json_decref(citizen);
+}
+
 /* A service without a policy gets nothing, and the hook hears why. */
 static void test_unknown_service_gets_nothing(void **state)
 {
@@ -653,6 +700,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_release_table, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_audit_hook_gates_the_release, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_audit_hook_may_grow_the_map, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unknown_service_gets_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_withdrawal_takes_effect_on_next_release, setup,
 					    teardown),
