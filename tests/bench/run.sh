@@ -3,6 +3,9 @@
 # userinfo, discovery. Builds the release preset, starts a fresh server with
 # its own store, obtains a citizen's access token through the real login
 # form (curl), and prints wrk's figures. Usage: tests/bench/run.sh [seconds]
+# The server runs with CIVICID_BENCH_THREADS HTTP threads (default 64, the
+# default of the threads setting); audited userinfo runs with group commit and
+# then with one commit per request.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-10}
@@ -37,7 +40,8 @@ start() { # start [CONFIG-FILE]
 	for _ in $(seq 50); do grep -q listening "$tmp/log" && break; sleep 0.1; done
 	grep -q listening "$tmp/log" || { echo "civicid serve did not start:" >&2; cat "$tmp/log" >&2; exit 1; }
 }
-start
+printf "threads = %s\n" "${CIVICID_BENCH_THREADS:-64}" >"$tmp/group.conf"
+start "$tmp/group.conf"
 
 # a citizen's token through the real login form
 jar=$tmp/jar
@@ -62,7 +66,7 @@ echo "-- discovery (GET /.well-known/openid-configuration)"
 wrk -t2 -c64 -d"${secs}s" --latency "$iss/.well-known/openid-configuration" | grep -E 'Requests/sec|Latency|99%|Non-2xx'
 kill "$pid"
 wait "$pid" || true
-printf 'audit_group_commit = 0\n' >"$tmp/single.conf"
+printf 'threads = %s\naudit_group_commit = 0\n' "${CIVICID_BENCH_THREADS:-64}" >"$tmp/single.conf"
 start "$tmp/single.conf"
 echo "-- userinfo with one audit commit per request (audit_group_commit = 0)"
 wrk -t2 -c64 -d"${secs}s" --latency -s tests/bench/userinfo.lua "$iss/userinfo" | grep -E 'Requests/sec|Latency|99%|Non-2xx'
