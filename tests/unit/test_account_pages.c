@@ -32,19 +32,6 @@
 #define NOW 1800000000
 #define DAY ((int64_t)24 * 3600)
 
-static const char policy[] = "service svc\n"
-			     "name.ja 子育て支援\n"
-			     "name.en Childcare support\n"
-			     "purpose fees\n"
-			     "\ttext.ja 保育料を算定するため\n"
-			     "\ttext.en To calculate your childcare fee\n"
-			     "\tbasis consent\n"
-			     "\tretention 1y\n"
-			     "\tconsent_valid 1y\n"
-			     "\tpermit given_name\n"
-			     "\tpermit family_name\n"
-			     "\tpermit email\n";
-
 struct citizen {
 	char id[CID_ID_CHARS + 1];
 	char cookie[CID_TOKEN_CHARS + 1];
@@ -61,13 +48,6 @@ struct fixture {
 	char *expired;	/* hanako's grant of given_name, expired at the time of the requests */
 	char *taro_rec; /* taro's grant of email */
 };
-
-static void set(struct cid_config *cfg, const char *key, const char *value)
-{
-	char err[128];
-
-	assert_int_equal(cid_config_set(cfg, key, value, err, sizeof(err)), CID_OK);
-}
 
 static void add_citizen(struct fixture *f, const char *name, struct citizen *c)
 {
@@ -129,35 +109,19 @@ static void release(struct fixture *f, const char *account, const char *attribut
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	const char *uris[] = {"https://svc.example/cb"};
-	struct cid_client_spec spec = {
-	    .client_id = "svc",
-	    .name = "Childcare (registration)",
-	    .redirect_uris = uris,
-	    .n_redirect_uris = 1,
-	    .scopes = "openid profile email",
-	};
-	char *id = NULL;
-	char *secret = NULL;
 
 	assert_non_null(f);
-	cid_test_tmpdir(f->dir);
-	assert_int_equal(cid_config_new(&f->cfg), CID_OK);
-	set(f->cfg, "store", f->dir);
-	set(f->cfg, "argon2_t", "1");
-	set(f->cfg, "argon2_m_kib", "64");
-	set(f->cfg, "default_locale", "en");
-	set(f->cfg, "controller_name", "Aoi City");
-	set(f->cfg, "controller_contact", "Privacy Office");
-	set(f->cfg, "controller_address", "1-1 Aoi, Aoi City");
-	set(f->cfg, "controller_email", "privacy@city.example.jp");
-	set(f->cfg, "policy_url", "https://city.example.jp/privacy");
-	cid_test_policies(f->cfg, f->dir, "svc.policy", policy);
+	f->cfg = cid_test_config(f->dir);
+	cid_test_set(f->cfg, "default_locale", "en");
+	cid_test_set(f->cfg, "controller_name", "Aoi City");
+	cid_test_set(f->cfg, "controller_contact", "Privacy Office");
+	cid_test_set(f->cfg, "controller_address", "1-1 Aoi, Aoi City");
+	cid_test_set(f->cfg, "controller_email", "privacy@city.example.jp");
+	cid_test_set(f->cfg, "policy_url", "https://city.example.jp/privacy");
+	cid_test_policies(f->cfg, f->dir, "svc.policy", cid_test_svc_policy);
 	assert_int_equal(cid_ctx_open(f->cfg, NOW, NULL, &f->ctx), CID_OK);
 	assert_int_equal(cid_audit_open(cid_ctx_store(f->ctx), false, &f->log), CID_OK);
-	assert_int_equal(cid_client_add(cid_ctx_store(f->ctx), &spec, NOW, &id, &secret), CID_OK);
-	free(id);
-	free(secret);
+	cid_test_add_svc_client(f->ctx, NOW);
 	add_citizen(f, "hanako", &f->hanako);
 	add_citizen(f, "taro", &f->taro);
 	f->granted = record(f, f->hanako.id, "family_name", CID_CONSENT_GRANTED, NOW + 365 * DAY);
@@ -177,9 +141,7 @@ static int teardown(void **state)
 	free(f->expired);
 	free(f->taro_rec);
 	cid_audit_close(f->log);
-	cid_ctx_close(f->ctx);
-	cid_config_free(f->cfg);
-	cid_test_rmdir(f->dir);
+	cid_test_ctx_close(f->ctx, f->cfg, f->dir);
 	free(f);
 	return 0;
 }
@@ -474,7 +436,7 @@ static void test_an_unconfigured_controller_is_503(void **state)
 	struct cid_reply r;
 	char query[64];
 
-	set(f->cfg, "controller_email", "");
+	cid_test_set(f->cfg, "controller_email", "");
 	snprintf(query, sizeof(query), "id=%s", f->granted);
 	get(f, cid_account_receipt, f->hanako.cookie, query, &r);
 	assert_int_equal(r.status, 503);

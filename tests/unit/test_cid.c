@@ -35,16 +35,9 @@ struct fixture {
 
 static void config_in(struct fixture *f, const char *issuer)
 {
-	char err[128];
-
-	cid_test_tmpdir(f->dir);
-	assert_int_equal(cid_config_new(&f->cfg), CID_OK);
-	assert_int_equal(cid_config_set(f->cfg, "store", f->dir, err, sizeof(err)), CID_OK);
-	assert_int_equal(cid_config_set(f->cfg, "argon2_t", "1", err, sizeof(err)), CID_OK);
-	assert_int_equal(cid_config_set(f->cfg, "argon2_m_kib", "64", err, sizeof(err)), CID_OK);
+	f->cfg = cid_test_config(f->dir);
 	if (issuer != NULL)
-		assert_int_equal(cid_config_set(f->cfg, "issuer", issuer, err, sizeof(err)),
-				 CID_OK);
+		cid_test_set(f->cfg, "issuer", issuer);
 	cid_test_policies(f->cfg, f->dir, NULL, NULL);
 }
 
@@ -63,9 +56,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	cid_ctx_close(f->ctx);
-	cid_config_free(f->cfg);
-	cid_test_rmdir(f->dir);
+	cid_test_ctx_close(f->ctx, f->cfg, f->dir);
 	free(f);
 	return 0;
 }

@@ -228,7 +228,6 @@ static void console_login(struct fixture *f, int64_t now)
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	char err[128];
 	char pdir[300];
 	char *b32 = NULL;
 	char *ids = NULL;
@@ -244,11 +243,7 @@ static int setup(void **state)
 	};
 
 	assert_non_null(f);
-	cid_test_tmpdir(f->dir);
-	assert_int_equal(cid_config_new(&f->cfg), CID_OK);
-	assert_int_equal(cid_config_set(f->cfg, "store", f->dir, err, sizeof(err)), CID_OK);
-	assert_int_equal(cid_config_set(f->cfg, "argon2_t", "1", err, sizeof(err)), CID_OK);
-	assert_int_equal(cid_config_set(f->cfg, "argon2_m_kib", "64", err, sizeof(err)), CID_OK);
+	f->cfg = cid_test_config(f->dir);
 	cid_test_policies(f->cfg, f->dir, "rp1.policy", rp1_policy);
 	snprintf(pdir, sizeof(pdir), "%s/policies", f->dir);
 	write_file(pdir, "rp2.policy", rp2_policy);
@@ -297,9 +292,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	cid_audit_close(f->log);
-	cid_ctx_close(f->ctx);
-	cid_config_free(f->cfg);
-	cid_test_rmdir(f->dir);
+	cid_test_ctx_close(f->ctx, f->cfg, f->dir);
 	free(f);
 	return 0;
 }

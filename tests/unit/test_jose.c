@@ -42,8 +42,7 @@ static int setup(void **state)
 
 	assert_non_null(f);
 	f->s = cid_test_store_open(f->dir);
-	assert_int_equal(cid_keys_ensure(f->s, NOW), CID_OK);
-	assert_int_equal(cid_keyset_load(f->s, NOW, &f->ks), CID_OK);
+	f->ks = cid_test_keyset(f->s, NOW);
 	*state = f;
 	return 0;
 }

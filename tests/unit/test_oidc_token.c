@@ -89,16 +89,11 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	char err[128];
 	json_t *claims = json_pack("{s:s, s:s}", "given_name", "花子", "resident_district", "北区");
 
 	assert_non_null(f);
 	assert_non_null(claims);
-	cid_test_tmpdir(f->dir);
-	assert_int_equal(cid_config_new(&f->cfg), CID_OK);
-	assert_int_equal(cid_config_set(f->cfg, "store", f->dir, err, sizeof(err)), CID_OK);
-	assert_int_equal(cid_config_set(f->cfg, "argon2_t", "1", err, sizeof(err)), CID_OK);
-	assert_int_equal(cid_config_set(f->cfg, "argon2_m_kib", "64", err, sizeof(err)), CID_OK);
+	f->cfg = cid_test_config(f->dir);
 	cid_test_policies(f->cfg, f->dir, "rp1.policy", rp1_policy);
 	assert_int_equal(cid_ctx_open(f->cfg, NOW, NULL, &f->ctx), CID_OK);
 	for (int i = 0; i < N_CLIENTS; i++) {
@@ -135,9 +130,7 @@ static int teardown(void **state)
 
 	for (int i = 0; i < N_CLIENTS; i++)
 		free(f->secret[i]);
-	cid_ctx_close(f->ctx);
-	cid_config_free(f->cfg);
-	cid_test_rmdir(f->dir);
+	cid_test_ctx_close(f->ctx, f->cfg, f->dir);
 	free(f);
 	return 0;
 }

@@ -28,19 +28,6 @@
 #define NOW 1800000000
 #define DAY ((int64_t)24 * 3600)
 
-static const char policy[] = "service svc\n"
-			     "name.ja 子育て支援\n"
-			     "name.en Childcare support\n"
-			     "purpose fees\n"
-			     "\ttext.ja 保育料を算定するため\n"
-			     "\ttext.en To calculate your childcare fee\n"
-			     "\tbasis consent\n"
-			     "\tretention 1y\n"
-			     "\tconsent_valid 1y\n"
-			     "\tpermit given_name\n"
-			     "\tpermit family_name\n"
-			     "\tpermit email\n";
-
 struct fixture {
 	char dir[256];
 	struct cid_config *cfg;
@@ -51,49 +38,26 @@ struct fixture {
 	char digest[CID_HASH_HEX + 1];
 };
 
-static void set(struct cid_config *cfg, const char *key, const char *value)
-{
-	char err[128];
-
-	assert_int_equal(cid_config_set(cfg, key, value, err, sizeof(err)), CID_OK);
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	const char *uris[] = {"https://svc.example/cb"};
-	struct cid_client_spec spec = {
-	    .client_id = "svc",
-	    .name = "Childcare (registration)",
-	    .redirect_uris = uris,
-	    .n_redirect_uris = 1,
-	    .scopes = "openid profile email",
-	};
 	const struct cid_policy *pol;
 	struct cid_purpose_info pu;
 	struct cid_policyref *pref;
-	char *id = NULL;
-	char *secret = NULL;
 	json_t *claims = json_pack("{s:s}", "given_name", "花子");
 
 	assert_non_null(f);
-	cid_test_tmpdir(f->dir);
-	assert_int_equal(cid_config_new(&f->cfg), CID_OK);
-	set(f->cfg, "store", f->dir);
-	set(f->cfg, "argon2_t", "1");
-	set(f->cfg, "argon2_m_kib", "64");
-	set(f->cfg, "issuer", "https://id.city.example.jp");
-	set(f->cfg, "controller_name", "Aoi City");
-	set(f->cfg, "controller_contact", "Privacy Office, Aoi City Hall");
-	set(f->cfg, "controller_address", "1-1 Aoi, Aoi City, Fukushima 965-0000");
-	set(f->cfg, "controller_email", "privacy@city.example.jp");
-	set(f->cfg, "controller_phone", "+81-242-00-0001");
-	set(f->cfg, "policy_url", "https://city.example.jp/privacy");
-	cid_test_policies(f->cfg, f->dir, "svc.policy", policy);
+	f->cfg = cid_test_config(f->dir);
+	cid_test_set(f->cfg, "issuer", "https://id.city.example.jp");
+	cid_test_set(f->cfg, "controller_name", "Aoi City");
+	cid_test_set(f->cfg, "controller_contact", "Privacy Office, Aoi City Hall");
+	cid_test_set(f->cfg, "controller_address", "1-1 Aoi, Aoi City, Fukushima 965-0000");
+	cid_test_set(f->cfg, "controller_email", "privacy@city.example.jp");
+	cid_test_set(f->cfg, "controller_phone", "+81-242-00-0001");
+	cid_test_set(f->cfg, "policy_url", "https://city.example.jp/privacy");
+	cid_test_policies(f->cfg, f->dir, "svc.policy", cid_test_svc_policy);
 	assert_int_equal(cid_ctx_open(f->cfg, NOW, NULL, &f->ctx), CID_OK);
-	assert_int_equal(cid_client_add(cid_ctx_store(f->ctx), &spec, NOW, &id, &secret), CID_OK);
-	free(id);
-	free(secret);
+	cid_test_add_svc_client(f->ctx, NOW);
 	assert_int_equal(cid_account_add(cid_ctx_store(f->ctx), &f->cfg->argon2, "hanako",
 					 "correct horse battery", claims, f->hanako),
 			 CID_OK);
@@ -116,9 +80,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	cid_ctx_close(f->ctx);
-	cid_config_free(f->cfg);
-	cid_test_rmdir(f->dir);
+	cid_test_ctx_close(f->ctx, f->cfg, f->dir);
 	free(f);
 	return 0;
 }
@@ -436,7 +398,7 @@ static void test_policy_url_must_be_a_url(void **state)
 	char err[128];
 
 	assert_int_equal(cid_config_check(f->cfg, err, sizeof(err)), CID_OK);
-	set(f->cfg, "policy_url", "javascript:alert(1)");
+	cid_test_set(f->cfg, "policy_url", "javascript:alert(1)");
 	assert_int_equal(cid_config_check(f->cfg, err, sizeof(err)), CID_ERR_CONFIG);
 	assert_non_null(strstr(err, "policy_url"));
 }

@@ -30,12 +30,9 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	char err[128];
 
 	assert_non_null(f);
-	cid_test_tmpdir(f->dir);
-	assert_int_equal(cid_config_new(&f->cfg), CID_OK);
-	assert_int_equal(cid_config_set(f->cfg, "store", f->dir, err, sizeof(err)), CID_OK);
+	f->cfg = cid_test_config(f->dir);
 	cid_test_policies(f->cfg, f->dir, NULL, NULL);
 	assert_int_equal(cid_ctx_open(f->cfg, NOW, NULL, &f->ctx), CID_OK);
 	f->s = cid_ctx_store(f->ctx);
@@ -47,9 +44,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	cid_ctx_close(f->ctx);
-	cid_config_free(f->cfg);
-	cid_test_rmdir(f->dir);
+	cid_test_ctx_close(f->ctx, f->cfg, f->dir);
 	free(f);
 	return 0;
 }

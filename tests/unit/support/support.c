@@ -1,5 +1,7 @@
-/* Test support: temporary store directories and cheap argon2 parameters. */
+/* Test support: temporary stores, test contexts and their fixtures, cheap argon2 parameters. */
 #include "support.h"
+
+#include "client.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -52,6 +54,15 @@ void cid_test_store_close(struct cid_store *s, const char *dir)
 	cid_test_rmdir(dir);
 }
 
+struct cid_keyset *cid_test_keyset(struct cid_store *s, int64_t now)
+{
+	struct cid_keyset *ks = NULL;
+
+	assert_int_equal(cid_keys_ensure(s, now), CID_OK);
+	assert_int_equal(cid_keyset_load(s, now, &ks), CID_OK);
+	return ks;
+}
+
 int cid_test_store_setup(void **state)
 {
 	struct cid_test_store *f = calloc(1, sizeof(*f));
@@ -69,6 +80,63 @@ int cid_test_store_teardown(void **state)
 	cid_test_store_close(f->s, f->dir);
 	free(f);
 	return 0;
+}
+
+const char cid_test_svc_policy[] = "service svc\n"
+				   "name.ja 子育て支援\n"
+				   "name.en Childcare support\n"
+				   "purpose fees\n"
+				   "\ttext.ja 保育料を算定するため\n"
+				   "\ttext.en To calculate your childcare fee\n"
+				   "\tbasis consent\n"
+				   "\tretention 1y\n"
+				   "\tconsent_valid 1y\n"
+				   "\tpermit given_name\n"
+				   "\tpermit family_name\n"
+				   "\tpermit email\n";
+
+void cid_test_set(struct cid_config *cfg, const char *key, const char *value)
+{
+	char err[128];
+
+	assert_int_equal(cid_config_set(cfg, key, value, err, sizeof(err)), CID_OK);
+}
+
+struct cid_config *cid_test_config(char dir[256])
+{
+	struct cid_config *cfg = NULL;
+
+	cid_test_tmpdir(dir);
+	assert_int_equal(cid_config_new(&cfg), CID_OK);
+	cid_test_set(cfg, "store", dir);
+	cid_test_set(cfg, "argon2_t", "1");
+	cid_test_set(cfg, "argon2_m_kib", "64");
+	return cfg;
+}
+
+void cid_test_ctx_close(struct cid_ctx *ctx, struct cid_config *cfg, const char *dir)
+{
+	cid_ctx_close(ctx);
+	cid_config_free(cfg);
+	cid_test_rmdir(dir);
+}
+
+void cid_test_add_svc_client(struct cid_ctx *ctx, int64_t now)
+{
+	const char *uris[] = {"https://svc.example/cb"};
+	struct cid_client_spec spec = {
+	    .client_id = "svc",
+	    .name = "Childcare (registration)",
+	    .redirect_uris = uris,
+	    .n_redirect_uris = 1,
+	    .scopes = "openid profile email",
+	};
+	char *id = NULL;
+	char *secret = NULL;
+
+	assert_int_equal(cid_client_add(cid_ctx_store(ctx), &spec, now, &id, &secret), CID_OK);
+	free(id);
+	free(secret);
 }
 
 void cid_test_policies(struct cid_config *cfg, const char *dir, const char *name, const char *text)

@@ -5,8 +5,10 @@
 #ifndef CID_TEST_SUPPORT_H
 #define CID_TEST_SUPPORT_H
 
+#include "cid.h"
 #include "config.h"
 #include "crypto.h"
+#include "jose.h"
 #include "store.h"
 
 /* Cheap argon2id parameters so unit tests stay fast; production uses bounds.h. */
@@ -27,6 +29,9 @@ struct cid_store *cid_test_store_open(char dir[256]);
 /* Closes the store and removes its directory. */
 void cid_test_store_close(struct cid_store *s, const char *dir);
 
+/* Makes the signing keys of s at now and loads them (free with cid_keyset_free). */
+struct cid_keyset *cid_test_keyset(struct cid_store *s, int64_t now);
+
 /*
  * The cmocka fixture of a test that needs only a fresh store:
  * cmocka_unit_test_setup_teardown(test, cid_test_store_setup, cid_test_store_teardown)
@@ -39,6 +44,28 @@ struct cid_test_store {
 
 int cid_test_store_setup(void **state);
 int cid_test_store_teardown(void **state);
+
+/*
+ * A new config for a test context: its store in a new temporary directory
+ * (path in dir[256]) and cheap argon2id. Aborts the test on failure; end it
+ * with cid_test_ctx_close.
+ */
+struct cid_config *cid_test_config(char dir[256]);
+
+/* Sets key of cfg to value; fails the test when cfg refuses it. */
+void cid_test_set(struct cid_config *cfg, const char *key, const char *value);
+
+/* Ends a test context: closes ctx (may be NULL), frees cfg, removes dir. */
+void cid_test_ctx_close(struct cid_ctx *ctx, struct cid_config *cfg, const char *dir);
+
+/*
+ * The release policy of service "svc" (purpose "fees", consent, one year;
+ * permits given_name, family_name, email) that the page and receipt tests share.
+ */
+extern const char cid_test_svc_policy[];
+
+/* Registers the confidential client "svc" (of cid_test_svc_policy) in ctx's store at now. */
+void cid_test_add_svc_client(struct cid_ctx *ctx, int64_t now);
 
 /*
  * Makes the directory DIR/policies, writes text to DIR/policies/NAME when name
