@@ -11,18 +11,16 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import * as client from 'openid-client';
 
 import {
-  Browser,
   addClient,
   addUser,
   cli,
   freshStore,
-  loginAndGetCallback,
   startServer,
   statutePolicy,
 } from './lib/server.js';
+import { signIn } from './lib/flow.js';
 
 const ROUNDS = 8;
 const WORKERS = 6;
@@ -46,24 +44,6 @@ after(async () => {
     store?.remove();
   }
 });
-
-/** Signs hanako in through the real login form; the service's tokens. */
-async function signIn(issuer, secret) {
-  const config = await client.discovery(new URL(issuer), SERVICE, secret, client.ClientSecretBasic(secret), {
-    execute: [client.allowInsecureRequests],
-  });
-  const verifier = client.randomPKCECodeVerifier();
-  const state = client.randomState();
-  const url = client.buildAuthorizationUrl(config, {
-    redirect_uri: REDIRECT,
-    scope: 'openid profile email',
-    code_challenge: await client.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
-  });
-  const callback = await loginAndGetCallback(new Browser(issuer), url, 'hanako', 'hanako-crash-Passw0rd!');
-  return client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state });
-}
 
 /** Requests userinfo until the server is gone; records every 200 answer. */
 async function worker(url, token, seen) {
@@ -99,7 +79,13 @@ test('kill -9 under userinfo load: the chain verifies after every crash and ever
   const configFile = store.writeConfig('access_token_ttl = 3600\n');
   server = await startServer(store, { configFile });
   const { port } = server;
-  const tokens = await signIn(server.issuer, secret);
+  const { tokens } = await signIn(server.issuer, {
+    clientId: SERVICE,
+    secret,
+    redirectUri: REDIRECT,
+    username: 'hanako',
+    password: 'hanako-crash-Passw0rd!',
+  });
   const seen = [];
 
   for (let round = 0; round < ROUNDS; round++) {

@@ -6,7 +6,6 @@
 // Run: CIVICID_BIN=build/asan/server/civicid bash tests/e2e/run.sh consent.test.js
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as client from 'openid-client';
@@ -23,6 +22,7 @@ import {
   startServer,
   submitLogin,
 } from './lib/server.js';
+import { discover, totp } from './lib/flow.js';
 
 const T = { timeout: 120_000 };
 const MSG_EN = JSON.parse(readFileSync(new URL('../../web/messages/en.json', import.meta.url), 'utf8'));
@@ -105,9 +105,7 @@ before(async () => {
   assert.match(kenjiSecret, /^[A-Z2-7]+$/);
   server = await startServer(store);
   issuer = server.issuer;
-  config = await client.discovery(new URL(issuer), SVC_A.clientId, out.client_secret, client.ClientSecretBasic(out.client_secret), {
-    execute: [client.allowInsecureRequests],
-  });
+  config = await discover(issuer, SVC_A.clientId, out.client_secret);
 });
 
 after(async () => {
@@ -204,20 +202,6 @@ function callbackOf(res, what) {
   const u = new URL(res.location);
   assert.equal(`${u.origin}${u.pathname}`, SVC_A.redirect, `${what}: back to the service`);
   return u;
-}
-
-/** The RFC 6238 code (SHA-1, 6 digits, 30 s) of a base32 secret at time t (ms). */
-function totp(secretB32, t = Date.now()) {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const ch of secretB32.replace(/=+$/, '')) bits += alphabet.indexOf(ch).toString(2).padStart(5, '0');
-  const bytes = [];
-  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(t / 1000 / 30)));
-  const h = createHmac('sha1', Buffer.from(bytes)).update(counter).digest();
-  const o = h[h.length - 1] & 0x0f;
-  return String((h.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, '0');
 }
 
 function userinfo(tokens) {

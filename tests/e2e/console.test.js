@@ -11,7 +11,6 @@
 // CIVICID_E2E_SCREENSHOTS=DIR also saves a screenshot of every console page.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,15 +18,14 @@ import * as client from 'openid-client';
 import { chromium } from 'playwright-core';
 
 import {
-  Browser,
   addClient,
   addUser,
   cli,
   freshStore,
-  loginAndGetCallback,
   startServer,
   statutePolicy,
 } from './lib/server.js';
+import { signIn, totp } from './lib/flow.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SERVICE = 'console-rp';
@@ -56,39 +54,6 @@ let store;
 let server;
 let browser;
 let officerSecret;
-
-/** RFC 6238 code (SHA-1, 6 digits, 30 s) of a base32 secret at time t (ms). */
-function totp(secretB32, t = Date.now()) {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const ch of secretB32.replace(/=+$/, '')) bits += alphabet.indexOf(ch).toString(2).padStart(5, '0');
-  const bytes = [];
-  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(t / 1000 / 30)));
-  const h = createHmac('sha1', Buffer.from(bytes)).update(counter).digest();
-  const o = h[h.length - 1] & 0x0f;
-  return String((h.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, '0');
-}
-
-/** Signs the citizen in through the real login form; the service's tokens. */
-async function signIn(issuer, secret) {
-  const config = await client.discovery(new URL(issuer), SERVICE, secret, client.ClientSecretBasic(secret), {
-    execute: [client.allowInsecureRequests],
-  });
-  const verifier = client.randomPKCECodeVerifier();
-  const state = client.randomState();
-  const url = client.buildAuthorizationUrl(config, {
-    redirect_uri: REDIRECT,
-    scope: 'openid profile email',
-    code_challenge: await client.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
-  });
-  const callback = await loginAndGetCallback(new Browser(issuer), url, CITIZEN.name, CITIZEN.password);
-  const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state });
-  return { config, tokens };
-}
 
 /** A new browser page that records JavaScript errors and console errors (CSP violations). */
 async function newPage() {
@@ -156,7 +121,13 @@ before(async () => {
     scope: 'openid profile email',
   });
   server = await startServer(store);
-  const { config, tokens } = await signIn(server.issuer, secret);
+  const { config, tokens } = await signIn(server.issuer, {
+    clientId: SERVICE,
+    secret,
+    redirectUri: REDIRECT,
+    username: CITIZEN.name,
+    password: CITIZEN.password,
+  });
   const info = await client.fetchUserInfo(config, tokens.access_token, tokens.claims().sub);
   assert.equal(info.email, CLAIMS.email);
   cli(['consent', 'grant', CITIZEN.name, '--store', store.dir, '--service', PAPER_SERVICE, '--purpose', 'news',

@@ -12,6 +12,7 @@ import * as client from 'openid-client';
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 
 import { Browser, addClient, addUser, cli, freshStore, htmlDecode, parseForms, startServer, submitLogin } from './lib/server.js';
+import { authorizationRequest, codeGrant, discover } from './lib/flow.js';
 
 const T = { timeout: 120_000 };
 const MSG_EN = JSON.parse(readFileSync(new URL('../../web/messages/en.json', import.meta.url), 'utf8'));
@@ -57,9 +58,7 @@ before(async () => {
   for (const u of [HANAKO, TARO]) addUser(store, u.username, u.password, u.claims);
   const out = addClient(store, { clientId: SVC.clientId, name: 'Receipt e2e (registration)', redirectUris: [SVC.redirect], scope: SVC.scope });
   server = await startServer(store, { configFile });
-  config = await client.discovery(new URL(server.issuer), SVC.clientId, out.client_secret, client.ClientSecretBasic(out.client_secret), {
-    execute: [client.allowInsecureRequests],
-  });
+  config = await discover(server.issuer, SVC.clientId, out.client_secret);
 });
 
 after(async () => {
@@ -72,17 +71,8 @@ after(async () => {
 
 /** Logs user in for the service through the real pages and decides the consent screen. */
 async function signInAndDecide(browser, user, action, tick) {
-  const verifier = client.randomPKCECodeVerifier();
-  const state = client.randomState();
-  const url = client.buildAuthorizationUrl(config, {
-    redirect_uri: SVC.redirect,
-    scope: SVC.scope,
-    code_challenge: await client.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
-    ui_locales: 'en',
-  });
-  const { response: page } = await submitLogin(browser, url, user.username, user.password);
+  const req = await authorizationRequest(config, SVC.redirect, SVC.scope, { ui_locales: 'en' });
+  const { response: page } = await submitLogin(browser, req.url, user.username, user.password);
   assert.equal(page.status, 200, `the consent page:\n${page.text.slice(0, 800)}`);
   const form = parseForms(page.text).find((f) => /\/consent$/.test(f.action));
   assert.ok(form, 'a consent form');
@@ -96,8 +86,7 @@ async function signInAndDecide(browser, user, action, tick) {
   assert.equal(Object.keys(values).length, 1 + tick.length, 'a checkbox for each attribute to tick');
   const res = await browser.submit(page.url, form, values, { withSubmitButton: false });
   assert.ok(res.status === 302 || res.status === 303, `a redirect to the service, got ${res.status}`);
-  const tokens = await client.authorizationCodeGrant(config, new URL(res.location), { pkceCodeVerifier: verifier, expectedState: state });
-  return tokens;
+  return codeGrant(config, new URL(res.location), req);
 }
 
 /** The receipt links of an account page: record ids. */
