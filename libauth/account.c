@@ -833,39 +833,16 @@ enum cid_err cid_account_totp_enrol(struct cid_store *s, const char *username, b
 				    int64_t now, char **secret_b32_out, char **uri_out)
 {
 	enum cid_err rc = CID_OK;
-	uint8_t secret[CID_TOTP_SECRET_BYTES];
-	char b32[CID_TOTP_SECRET_CHARS + 1] = "";
-	char *uri = NULL;
-	char *copy = NULL;
+	struct cid_totp_enrolment en = {0};
 	struct totp_enrol e = {.username = username, .now = now, .replace = replace};
 
 	CID_ENSURE(username_ok(username), CID_ERR_NOTFOUND);
-	CID_TRY(cid_totp_new_secret(secret));
-	CID_TRY(cid_base32_encode(secret, sizeof(secret), b32, sizeof(b32)));
-	CID_TRY(cid_totp_uri(CID_TOTP_ISSUER, username, secret, sizeof(secret), &uri));
-	if (secret_b32_out != NULL) {
-		copy = strdup(b32);
-		CID_ENSURE(copy != NULL, CID_ERR_NOMEM);
-	}
-	e.secret = b32;
+	CID_TRY(cid_totp_enrolment_new(&en, CID_TOTP_ISSUER, username));
+	e.secret = en.b32;
 	CID_TRY(cid_store_update(s, totp_enrol_cb, &e));
-	if (secret_b32_out != NULL) {
-		*secret_b32_out = copy;
-		copy = NULL;
-	}
-	if (uri_out != NULL) {
-		*uri_out = uri;
-		uri = NULL;
-	}
+	cid_totp_enrolment_give(&en, secret_b32_out, uri_out);
 out:
-	if (copy != NULL)
-		cid_wipe(copy, strlen(copy));
-	if (uri != NULL)
-		cid_wipe(uri, strlen(uri));
-	free(copy);
-	free(uri);
-	cid_wipe(secret, sizeof(secret));
-	cid_wipe(b32, sizeof(b32));
+	cid_totp_enrolment_wipe(&en);
 	return rc;
 }
 

@@ -73,38 +73,17 @@ enum cid_err cid_officer_add(struct cid_store *s, const struct cid_argon2_params
 	enum cid_err rc = CID_OK;
 	size_t pwlen = password == NULL ? 0 : strnlen(password, CID_MAX_PASSWORD + 1);
 	char hash[CID_PASSWORD_HASH_MAX] = "";
-	uint8_t secret[CID_TOTP_SECRET_BYTES];
-	char b32[CID_TOTP_SECRET_CHARS + 1] = "";
-	char *uri = NULL;
-	char *copy = NULL;
-	struct add a = {.name = name, .hash = hash, .secret = b32, .now = now};
+	struct cid_totp_enrolment en = {0};
+	struct add a = {.name = name, .hash = hash, .secret = en.b32, .now = now};
 
 	CID_ENSURE(cid_officer_name_ok(name), CID_ERR_INVALID);
 	CID_ENSURE(pwlen >= CID_MIN_PASSWORD && pwlen <= CID_MAX_PASSWORD, CID_ERR_INVALID);
 	CID_TRY(cid_password_hash(params, password, pwlen, hash));
-	CID_TRY(cid_totp_new_secret(secret));
-	CID_TRY(cid_base32_encode(secret, sizeof(secret), b32, sizeof(b32)));
-	CID_TRY(cid_totp_uri(CID_OFFICER_TOTP_ISSUER, name, secret, sizeof(secret), &uri));
-	copy = strdup(b32);
-	CID_ENSURE(copy != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_totp_enrolment_new(&en, CID_OFFICER_TOTP_ISSUER, name));
 	CID_TRY(cid_store_update(s, add_cb, &a));
-	if (secret_b32_out != NULL) {
-		*secret_b32_out = copy;
-		copy = NULL;
-	}
-	if (uri_out != NULL) {
-		*uri_out = uri;
-		uri = NULL;
-	}
+	cid_totp_enrolment_give(&en, secret_b32_out, uri_out);
 out:
-	if (copy != NULL)
-		cid_wipe(copy, strlen(copy));
-	if (uri != NULL)
-		cid_wipe(uri, strlen(uri));
-	free(copy);
-	free(uri);
-	cid_wipe(secret, sizeof(secret));
-	cid_wipe(b32, sizeof(b32));
+	cid_totp_enrolment_wipe(&en);
 	cid_wipe(hash, sizeof(hash));
 	return rc;
 }

@@ -232,6 +232,46 @@ enum cid_err cid_totp_new_secret(uint8_t secret[CID_TOTP_SECRET_BYTES])
 	return cid_random_bytes(secret, CID_TOTP_SECRET_BYTES);
 }
 
+enum cid_err cid_totp_enrolment_new(struct cid_totp_enrolment *en, const char *issuer,
+				    const char *account)
+{
+	enum cid_err rc = CID_OK;
+	uint8_t secret[CID_TOTP_SECRET_BYTES];
+
+	memset(en, 0, sizeof(*en));
+	CID_TRY(cid_totp_new_secret(secret));
+	CID_TRY(cid_base32_encode(secret, sizeof(secret), en->b32, sizeof(en->b32)));
+	CID_TRY(cid_totp_uri(issuer, account, secret, sizeof(secret), &en->uri));
+	en->secret_b32 = strdup(en->b32);
+	CID_ENSURE(en->secret_b32 != NULL, CID_ERR_NOMEM);
+out:
+	cid_wipe(secret, sizeof(secret));
+	return rc;
+}
+
+void cid_totp_enrolment_give(struct cid_totp_enrolment *en, char **secret_b32_out, char **uri_out)
+{
+	if (secret_b32_out != NULL) {
+		*secret_b32_out = en->secret_b32;
+		en->secret_b32 = NULL;
+	}
+	if (uri_out != NULL) {
+		*uri_out = en->uri;
+		en->uri = NULL;
+	}
+}
+
+void cid_totp_enrolment_wipe(struct cid_totp_enrolment *en)
+{
+	if (en->secret_b32 != NULL)
+		cid_wipe(en->secret_b32, strlen(en->secret_b32));
+	if (en->uri != NULL)
+		cid_wipe(en->uri, strlen(en->uri));
+	free(en->secret_b32);
+	free(en->uri);
+	cid_wipe(en, sizeof(*en));
+}
+
 /*
  * Key URI Format (google-authenticator wiki): the label is "issuer:account",
  * each part percent-encoded, and the issuer parameter repeats the issuer so

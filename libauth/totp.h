@@ -117,4 +117,33 @@ CID_MUST_CHECK enum cid_err cid_totp_new_secret(uint8_t secret[CID_TOTP_SECRET_B
 CID_MUST_CHECK enum cid_err cid_totp_uri(const char *issuer, const char *account,
 					 const uint8_t *secret, size_t secret_len, char **out);
 
+/*
+ * A new secret being enrolled for account at issuer (a citizen, an officer):
+ * b32 is what the store keeps; secret_b32 and uri (cid_totp_uri) are the
+ * copies shown once to the person enrolling. The raw secret never outlives
+ * cid_totp_enrolment_new.
+ */
+struct cid_totp_enrolment {
+	char b32[CID_TOTP_SECRET_CHARS + 1];
+	char *secret_b32;
+	char *uri;
+};
+
+/*
+ * Fills en with a new secret for account at issuer. Always follow with
+ * cid_totp_enrolment_wipe, also on failure. Errors: those of
+ * cid_totp_new_secret and cid_totp_uri, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_totp_enrolment_new(struct cid_totp_enrolment *en,
+						   const char *issuer, const char *account);
+
+/*
+ * Hands the copies to the caller once the secret is stored: *secret_b32_out
+ * and *uri_out (each may be NULL: not wanted) become the caller's to wipe and free.
+ */
+void cid_totp_enrolment_give(struct cid_totp_enrolment *en, char **secret_b32_out, char **uri_out);
+
+/* Wipes en and frees the copies it still holds. */
+void cid_totp_enrolment_wipe(struct cid_totp_enrolment *en);
+
 #endif

@@ -487,6 +487,35 @@ static void test_totp_uri_format_and_encoding(void **state)
 	free(uri);
 }
 
+static void test_totp_enrolment_hands_over_the_shown_copies(void **state)
+{
+	struct cid_totp_enrolment en;
+	char *b32 = NULL;
+	char *uri = NULL;
+
+	(void)state;
+	assert_int_equal(cid_totp_enrolment_new(&en, "Issuer", "alice"), CID_OK);
+	assert_int_equal(strlen(en.b32), CID_TOTP_SECRET_CHARS);
+	assert_string_equal(en.secret_b32, en.b32);
+	assert_non_null(strstr(en.uri, en.b32));
+	cid_totp_enrolment_give(&en, &b32, &uri);
+	assert_null(en.secret_b32);
+	assert_null(en.uri);
+	cid_totp_enrolment_wipe(&en);
+	assert_int_equal(strlen(b32), CID_TOTP_SECRET_CHARS);
+	assert_non_null(strstr(uri, "otpauth://totp/Issuer:alice?secret="));
+	assert_non_null(strstr(uri, b32));
+	free(b32);
+	free(uri);
+	/* a copy not wanted stays with en and goes with the wipe */
+	assert_int_equal(cid_totp_enrolment_new(&en, "Issuer", "alice"), CID_OK);
+	cid_totp_enrolment_give(&en, NULL, NULL);
+	cid_totp_enrolment_wipe(&en);
+	/* a bad issuer fails, and the wipe still cleans up */
+	assert_int_equal(cid_totp_enrolment_new(&en, "Is:suer", "alice"), CID_ERR_INVALID);
+	cid_totp_enrolment_wipe(&en);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -505,6 +534,7 @@ int main(void)
 	    cmocka_unit_test(test_totp_verify_near_epoch_skips_negative_steps),
 	    cmocka_unit_test(test_totp_new_secret_is_random),
 	    cmocka_unit_test(test_totp_uri_format_and_encoding),
+	    cmocka_unit_test(test_totp_enrolment_hands_over_the_shown_copies),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
