@@ -681,19 +681,26 @@ static const char *const bad_log_queries[] = {
     "before=0",	       /* seqs of a next page start at 1 */
     "before=x",	       /* not a number */
     "service=a%0Ab",   /* a control character */
-    "attribute=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", /* 129 bytes: over the bound */
+    "attribute=",      /* followed by 129 bytes, over the bound (made in the loop) */
 };
 
 static void test_log_bad_filters_are_400(void **state)
 {
 	struct fixture *f = *state;
 
+	char long_name[130];
+	char query[160];
+
+	memset(long_name, 'a', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
 	for (size_t i = 0; i < sizeof(bad_log_queries) / sizeof(bad_log_queries[0]); i++) {
 		struct cid_reply r = {0};
-		call(f, cid_console_log, false, bad_log_queries[i], &r);
+
+		snprintf(query, sizeof(query), "%s%s", bad_log_queries[i],
+			 strcmp(bad_log_queries[i], "attribute=") == 0 ? long_name : "");
+		call(f, cid_console_log, false, query, &r);
 		if (r.status != 400 || r.page != CID_PAGE_ERROR)
-			fail_msg("%s: got %d", bad_log_queries[i], r.status);
+			fail_msg("%s: got %d", query, r.status);
 		cid_reply_free(&r);
 	}
 }
