@@ -206,6 +206,47 @@ enum cid_err cid_audit_time(int64_t t, char out[21])
 	return CID_OK;
 }
 
+enum cid_err cid_audit_day_parse(const char *s, int64_t *t)
+{
+	struct tm tm = {0};
+	uint64_t y, m, d;
+	time_t tt;
+
+	if (s == NULL || strnlen(s, 11) != 10 || s[4] != '-' || s[7] != '-' ||
+	    cid_parse_u64(s, 4, 1970, 9999, &y) != CID_OK ||
+	    cid_parse_u64(s + 5, 2, 1, 12, &m) != CID_OK ||
+	    cid_parse_u64(s + 8, 2, 1, 31, &d) != CID_OK)
+		return CID_ERR_INVALID;
+	tm.tm_year = (int)y - 1900;
+	tm.tm_mon = (int)m - 1;
+	tm.tm_mday = (int)d;
+	tt = timegm(&tm);
+	/* timegm normalises 02-30 into March: a date that moved was not a date */
+	if (tt < 0 || tm.tm_mday != (int)d || tm.tm_mon != (int)m - 1)
+		return CID_ERR_INVALID;
+	*t = (int64_t)tt;
+	return CID_OK;
+}
+
+enum cid_err cid_audit_bound_parse(const char *s, char out[21])
+{
+	char day[11];
+	int64_t t;
+
+	if (s != NULL && strnlen(s, TIME_CHARS + 1) == 10)
+		return cid_audit_day_parse(s, &t) == CID_OK ? cid_audit_time(t, out)
+							    : CID_ERR_INVALID;
+	if (!time_syntax_ok(s))
+		return CID_ERR_INVALID;
+	/* the date part must be a real date too */
+	memcpy(day, s, 10);
+	day[10] = '\0';
+	if (cid_audit_day_parse(day, &t) != CID_OK)
+		return CID_ERR_INVALID;
+	memcpy(out, s, TIME_CHARS + 1);
+	return CID_OK;
+}
+
 /* ---- the head and the write path ---- */
 
 enum cid_err cid_audit_head(struct cid_txn *txn, uint64_t *size, char hash[CID_AUDIT_HASH_HEX])

@@ -132,6 +132,19 @@ CID_MUST_CHECK enum cid_err cid_audit_release_hook(void *log, const struct cid_r
 /* "2026-11-25T09:30:00Z" of unix time t into out[21]. Errors: CID_ERR_INVALID (out of range). */
 CID_MUST_CHECK enum cid_err cid_audit_time(int64_t t, char out[21]);
 
+/*
+ * The unix time of midnight UTC of "YYYY-MM-DD" (a real date, 1970..9999)
+ * into *t. Errors: CID_ERR_INVALID.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_day_parse(const char *s, int64_t *t);
+
+/*
+ * A filter bound as people write it: "YYYY-MM-DD" (its midnight UTC) or
+ * "YYYY-MM-DDTHH:MM:SSZ" (a real date), into out[21] as the filter takes it.
+ * Errors: CID_ERR_INVALID.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_bound_parse(const char *s, char out[21]);
+
 /* The head: number of entries and the hash of the last (64 zeros when empty). */
 CID_MUST_CHECK enum cid_err cid_audit_head(struct cid_txn *txn, uint64_t *size,
 					   char hash[CID_AUDIT_HASH_HEX]);

@@ -172,23 +172,11 @@ static bool text_param(const struct cid_params *p, const char *name, size_t max,
 /* Days since 1970-01-01 of "YYYY-MM-DD" (a real date, 1970..9999). */
 static bool parse_day(const char *s, int64_t *day)
 {
-	struct tm tm = {0};
-	uint64_t y, m, d;
-	time_t t;
+	int64_t t;
 
-	if (s == NULL || strnlen(s, 11) != 10 || s[4] != '-' || s[7] != '-' ||
-	    cid_parse_u64(s, 4, 1970, 9999, &y) != CID_OK ||
-	    cid_parse_u64(s + 5, 2, 1, 12, &m) != CID_OK ||
-	    cid_parse_u64(s + 8, 2, 1, 31, &d) != CID_OK)
+	if (cid_audit_day_parse(s, &t) != CID_OK)
 		return false;
-	tm.tm_year = (int)y - 1900;
-	tm.tm_mon = (int)m - 1;
-	tm.tm_mday = (int)d;
-	t = timegm(&tm);
-	/* timegm normalises 02-30 into March: a date that moved was not a date */
-	if (t < 0 || tm.tm_mday != (int)d || tm.tm_mon != (int)m - 1)
-		return false;
-	*day = (int64_t)t / CONSOLE_DAY;
+	*day = t / CONSOLE_DAY;
 	return true;
 }
 

@@ -68,26 +68,6 @@ struct audit_opts {
 	bool filtered;
 };
 
-/* "2026-11-25" or "2026-11-25T09:30:00Z" into out; false if it is neither. */
-static bool parse_time(const char *in, char out[21])
-{
-	static const char pattern[] = "dddd-dd-ddTdd:dd:ddZ";
-	size_t n = strlen(in);
-
-	if (n != 10 && n != 20)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		bool digit = in[i] >= '0' && in[i] <= '9';
-
-		if (pattern[i] == 'd' ? !digit : in[i] != pattern[i])
-			return false;
-	}
-	memcpy(out, in, n);
-	memcpy(out + n, "T00:00:00Z", 20 - n);
-	out[20] = '\0';
-	return true;
-}
-
 static int parse(int argc, char **argv, struct audit_opts *o)
 {
 	static const struct option opts[] = {
@@ -123,7 +103,7 @@ static int parse(int argc, char **argv, struct audit_opts *o)
 		case 'n': o->filter.newest_first = true; break;
 		case 'b':
 		case 'e':
-			if (!parse_time(optarg, opt == 'b' ? o->from : o->to))
+			if (cid_audit_bound_parse(optarg, opt == 'b' ? o->from : o->to) != CID_OK)
 				return cli_usage("audit", "--from/--to: YYYY-MM-DD or "
 							  "YYYY-MM-DDTHH:MM:SSZ");
 			*(opt == 'b' ? &o->filter.from : &o->filter.to) =

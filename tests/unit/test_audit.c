@@ -1056,10 +1056,51 @@ static void test_time_format(void **state)
 	assert_int_equal(cid_audit_time(INT64_MIN, t), CID_ERR_INVALID);
 }
 
+/* Filter bounds as people type them: a real date, or a full UTC time. */
+static void test_bound_parse_table(void **state)
+{
+	static const struct {
+		const char *in;
+		const char *want; /* NULL: refused */
+	} rows[] = {
+	    {"2026-11-25", "2026-11-25T00:00:00Z"},
+	    {"2026-11-25T09:30:00Z", "2026-11-25T09:30:00Z"},
+	    {"2024-02-29", "2024-02-29T00:00:00Z"},
+	    {"2026-02-29", NULL},
+	    {"2026-02-30T00:00:00Z", NULL},
+	    {"2026-13-01", NULL},
+	    {"1969-12-31", NULL},
+	    {"2026-1-5", NULL},
+	    {"2026-11-25T09:30:00", NULL},
+	    {"2026-11-25 09:30:00Z", NULL},
+	    {"yesterday", NULL},
+	    {"", NULL},
+	    {NULL, NULL},
+	};
+
+	char out[21];
+	int64_t t;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		enum cid_err rc = cid_audit_bound_parse(rows[i].in, out);
+
+		if (rows[i].want == NULL) {
+			if (rc != CID_ERR_INVALID)
+				fail_msg("%s: accepted", rows[i].in ? rows[i].in : "(null)");
+		} else if (rc != CID_OK || strcmp(out, rows[i].want) != 0) {
+			fail_msg("%s: %s", rows[i].in, rc == CID_OK ? out : cid_strerror(rc));
+		}
+	}
+	assert_int_equal(cid_audit_day_parse("1970-01-02", &t), CID_OK);
+	assert_int_equal(t, 86400);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_time_format),
+	    cmocka_unit_test(test_bound_parse_table),
 	    cmocka_unit_test_setup_teardown(test_untouched_log_verifies_with_counts, setup,
 					    teardown),
 	    cmocka_unit_test(test_store_tampering_is_found_at_first_bad_seq),
