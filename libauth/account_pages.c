@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define MAX_LABEL_KEY	 (5 + CID_CONSENT_MAX_NAME)
 #define MAX_EVENT_KEY	 48
@@ -65,16 +64,6 @@ static enum cid_err signed_out(struct cid_reply *reply, const char *locale)
 	return oidc_reply_page(
 	    reply, 401, CID_PAGE_ACCOUNT,
 	    json_pack("{s:b, s:b, s:s}", "signed_in", 0, "signed_out", 1, "lang", locale), locale);
-}
-
-/* "2027-01-15T08:00:00Z" of t into out[32]; "" when it has no calendar date. */
-static void format_time(int64_t t, char out[32])
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (gmtime_r(&tt, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		out[0] = '\0';
 }
 
 /* Names for the citizen: the service's and its purposes', from the policies in force. */
@@ -173,7 +162,8 @@ static enum cid_err consent_item(const json_t *rec, int64_t now, json_t *items)
 	CID_ENSURE(json_object_set_new(item, "state_key", json_string(state_key)) == 0,
 		   CID_ERR_NOMEM);
 	if (granted && expires_at != 0) {
-		format_time(expires_at, t);
+		if (cid_audit_time(expires_at, t) != CID_OK)
+			t[0] = '\0'; /* no calendar date: shown as none */
 		CID_ENSURE(json_object_set_new(item, "expires", json_string(t)) == 0,
 			   CID_ERR_NOMEM);
 	}

@@ -12,6 +12,7 @@
  */
 #include "receipt.h"
 
+#include "audit.h"
 #include "bounds.h"
 #include "client.h"
 #include "consent.h"
@@ -24,22 +25,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define PURPOSE_CATEGORY "2 - Contracted Service"
 #define STATE_GRANTED	 "granted"
 #define MAX_TEXT	 512
-
-/* "2027-01-15T08:00:00Z" of t into out[32]. Errors: CID_ERR_INVALID (no calendar date). */
-static enum cid_err format_time(int64_t t, char out[32])
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (gmtime_r(&tt, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		return CID_ERR_INVALID;
-	return CID_OK;
-}
 
 /* Both NULL, or both the same string. */
 static bool same_opt(const char *a, const char *b)
@@ -154,7 +143,7 @@ static enum cid_err termination(int64_t expires_at, const struct purpose_view *p
 			    : "。サービスでの保存期間は最長 %u 日",
 			 (unsigned)pv->retention_days);
 	if (expires_at != 0) {
-		if (format_time(expires_at, t) != CID_OK)
+		if (cid_audit_time(expires_at, t) != CID_OK)
 			return CID_ERR_STORE;
 		n = snprintf(out, MAX_TEXT,
 			     en ? "Until %s unless withdrawn earlier%s"
@@ -326,7 +315,7 @@ enum cid_err cid_receipt_make(struct cid_ctx *ctx, const char *record_id, const 
 	/* a record without method, versions or purpose is damage, not a receipt */
 	CID_ENSURE(claims != NULL, CID_ERR_STORE);
 	if (expires_at != 0) {
-		CID_ENSURE(format_time(expires_at, expires) == CID_OK, CID_ERR_STORE);
+		CID_ENSURE(cid_audit_time(expires_at, expires) == CID_OK, CID_ERR_STORE);
 		CID_ENSURE(json_object_set_new(claims, "expires_at", json_string(expires)) == 0,
 			   CID_ERR_NOMEM);
 	} else {
