@@ -508,37 +508,6 @@ static bool has_prefix(MDB_val k, struct cid_str prefix)
 	       (prefix.len == 0 || memcmp(k.mv_data, prefix.ptr, prefix.len) == 0);
 }
 
-enum cid_err cid_txn_foreach(struct cid_txn *txn, enum cid_db db, struct cid_str prefix,
-			     enum cid_err (*fn)(struct cid_str key, struct cid_str val, void *arg),
-			     void *arg)
-{
-	enum cid_err rc = CID_OK;
-	MDB_cursor *cur = NULL;
-	MDB_val k = mval(prefix);
-	MDB_val v;
-	MDB_cursor_op op = prefix.len == 0 ? MDB_FIRST : MDB_SET_RANGE;
-	int mrc;
-
-	if ((unsigned)db >= CID_DB_COUNT || !txn->active)
-		return CID_ERR_STORE;
-	/* No stored key is longer than CID_STORE_MAX_KEY, so none has such a prefix. */
-	if (prefix.len > CID_STORE_MAX_KEY)
-		return CID_OK;
-	CID_ENSURE(mdb_cursor_open(txn->txn, txn->store->dbis[db], &cur) == 0, CID_ERR_STORE);
-	for (;;) {
-		mrc = mdb_cursor_get(cur, &k, &v, op);
-		if (mrc == MDB_NOTFOUND || (mrc == 0 && !has_prefix(k, prefix)))
-			break;
-		CID_ENSURE(mrc == 0, CID_ERR_STORE);
-		CID_TRY(fn(sval(k), sval(v), arg));
-		op = MDB_NEXT;
-	}
-out:
-	if (cur != NULL)
-		mdb_cursor_close(cur);
-	return rc;
-}
-
 /*
  * Positions cur on the last key with prefix that is <= start (start.len 0:
  * the last key with prefix). A prefix of all 0xff bytes has no successor, so
@@ -585,6 +554,7 @@ enum cid_err cid_txn_foreach_range(
 
 	if ((unsigned)db >= CID_DB_COUNT || !txn->active)
 		return CID_ERR_STORE;
+	/* No stored key is longer than CID_STORE_MAX_KEY, so none has such a prefix. */
 	if (prefix.len > CID_STORE_MAX_KEY || start.len > CID_STORE_MAX_KEY)
 		return CID_OK;
 	CID_ENSURE(mdb_cursor_open(txn->txn, txn->store->dbis[db], &cur) == 0, CID_ERR_STORE);
@@ -607,6 +577,13 @@ out:
 	if (cur != NULL)
 		mdb_cursor_close(cur);
 	return rc;
+}
+
+enum cid_err cid_txn_foreach(struct cid_txn *txn, enum cid_db db, struct cid_str prefix,
+			     enum cid_err (*fn)(struct cid_str key, struct cid_str val, void *arg),
+			     void *arg)
+{
+	return cid_txn_foreach_range(txn, db, prefix, (struct cid_str){NULL, 0}, false, fn, arg);
 }
 
 size_t cid_store_map_size(const struct cid_store *s)
