@@ -83,17 +83,21 @@ static const char *service_name(struct names *nm, const char *service)
 	if (pol != NULL)
 		return cid_policy_name(pol, nm->locale);
 	known = json_object_get(nm->clients, service);
-	if (known != NULL)
-		return json_string_value(known);
-	/* no policy any more: the registration's name, else the client_id itself */
-	if (cid_client_get(cid_ctx_store(nm->ctx), service, &client) == CID_OK) {
-		(void)json_object_set_new(nm->clients, service, json_string(client->name));
+	if (known == NULL) {
+		/*
+		 * no policy any more: the registration's name, else the client_id
+		 * itself; either is remembered, so a removed service costs one
+		 * lookup per page, not one per trail entry
+		 */
+		const char *name = service;
+
+		if (cid_client_get(cid_ctx_store(nm->ctx), service, &client) == CID_OK)
+			name = client->name;
+		(void)json_object_set_new(nm->clients, service, json_string(name));
 		cid_client_free(client);
 		known = json_object_get(nm->clients, service);
-		if (known != NULL)
-			return json_string_value(known);
 	}
-	return service;
+	return known != NULL ? json_string_value(known) : service;
 }
 
 static const char *purpose_text(const struct names *nm, const char *service, const char *purpose)
