@@ -1797,8 +1797,7 @@ enum cid_err cid_audit_provisions(struct cid_txn *txn, const char *from, const c
 	size_t n = 0;
 
 	CID_ENSURE(p.by_pair != NULL && list != NULL, CID_ERR_NOMEM);
-	CID_ENSURE((from == NULL || time_syntax_ok(from)) && (to == NULL || time_syntax_ok(to)),
-		   CID_ERR_INVALID);
+	/* the query refuses bad times (CID_ERR_INVALID) */
 	CID_TRY(cid_audit_query(txn, &f, provisions_cb, &p));
 	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
 	rows = calloc(json_object_size(p.by_pair) + 1, sizeof(*rows));
@@ -1872,10 +1871,7 @@ enum cid_err cid_audit_citizen(struct cid_txn *txn, const char *account_id, uint
 
 	CID_ENSURE(sl.list != NULL, CID_ERR_NOMEM);
 	CID_ENSURE(account_id != NULL, CID_ERR_INVALID);
-	rc = cid_audit_query(txn, &f, slice_cb, &sl);
-	if (rc == STOP)
-		rc = CID_OK;
-	CID_TRY(rc);
+	CID_TRY(cid_audit_query(txn, &f, slice_cb, &sl)); /* a STOP of slice_cb ends as CID_OK */
 	*out = sl.list;
 	sl.list = NULL;
 out:
