@@ -363,6 +363,61 @@ static void test_unknown_foreign_and_malformed_ids_are_refused(void **state)
 	free_ids(ids, 1);
 }
 
+static void test_a_paper_grant_is_one_receipt_of_its_attributes(void **state)
+{
+	struct fixture *f = *state;
+	const struct cid_consent_change changes[] = {
+	    {"given_name", CID_CONSENT_GRANTED, 0},
+	    {"email", CID_CONSENT_GRANTED, 0},
+	};
+	/* what `civicid consent grant` records: no request id */
+	struct cid_consent_context cc = {
+	    .account_id = f->hanako,
+	    .service = "svc",
+	    .purpose = "fees",
+	    .policy_version = f->version,
+	    .purpose_digest = f->digest,
+	    .method = "cli:paper",
+	    .now = NOW,
+	};
+	char *ids[2];
+	char *jws = NULL;
+	json_t *c = NULL;
+
+	assert_int_equal(cid_consent_record(cid_ctx_store(f->ctx), &cc, changes, 2, ids), CID_OK);
+	assert_int_equal(cid_receipt_make(f->ctx, ids[1], NULL, "en", NOW, &jws, &c), CID_OK);
+	assert_string_equal(str(c, "collectionMethod"), "cli:paper");
+	assert_string_equal(str(c, "consentReceiptID"), ids[0]);
+	const json_t *svc = json_array_get(json_object_get(c, "services"), 0);
+	const json_t *cat =
+	    json_object_get(json_array_get(json_object_get(svc, "purposes"), 0), "piiCategory");
+	assert_int_equal(json_array_size(cat), 2);
+	assert_string_equal(json_string_value(json_array_get(cat, 0)), "email");
+	assert_string_equal(json_string_value(json_array_get(cat, 1)), "given_name");
+	assert_int_equal(json_array_size(json_object_get(c, "consent_records")), 2);
+	json_decref(c);
+	free(jws);
+	free_ids(ids, 2);
+}
+
+static void test_no_receipt_once_the_service_is_unregistered(void **state)
+{
+	struct fixture *f = *state;
+	const struct cid_consent_change changes[] = {{"email", CID_CONSENT_GRANTED, 0}};
+	char *ids[1];
+	char *jws = NULL;
+
+	decide(f, f->hanako, f->digest, NOW, changes, 1, ids);
+	/* the pairwise subject needs the registration (its sector): without it, no receipt */
+	assert_int_equal(cid_client_remove(cid_ctx_store(f->ctx), "svc"), CID_OK);
+	assert_int_equal(cid_receipt_make(f->ctx, ids[0], f->hanako, "en", NOW, &jws, NULL),
+			 CID_ERR_NOTFOUND);
+	assert_int_equal(cid_receipt_make(f->ctx, ids[0], NULL, "en", NOW, &jws, NULL),
+			 CID_ERR_NOTFOUND);
+	assert_null(jws);
+	free_ids(ids, 1);
+}
+
 static void test_no_receipt_without_a_controller(void **state)
 {
 	struct fixture *f = *state;
@@ -419,6 +474,10 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_unknown_foreign_and_malformed_ids_are_refused,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_a_paper_grant_is_one_receipt_of_its_attributes,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_receipt_once_the_service_is_unregistered, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_no_receipt_without_a_controller, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_policy_url_must_be_a_url, setup, teardown),
 	};
