@@ -128,6 +128,12 @@ static void test_cross_key_checks(void **state)
 	    {"issuer", "https://user@id.city.example", false},
 	    {"key_keep", "60", false}, /* shorter than the 300 s access tokens */
 	    {"refresh_token_ttl", "60", false},
+	    /* receipts link it: a script or data URL is no privacy notice */
+	    {"policy_url", "https://city.example.jp/privacy", true},
+	    {"policy_url", "http://city.example.jp/privacy", true},
+	    {"policy_url", "", true}, /* not set: receipts are refused instead */
+	    {"policy_url", "javascript:alert(1)", false},
+	    {"policy_url", "data:text/html,x", false},
 	};
 
 	char err[256];
@@ -142,6 +148,9 @@ static void test_cross_key_checks(void **state)
 		if (ok != rows[i].ok)
 			fail_msg("%s = %s: expected %s", rows[i].key, rows[i].value,
 				 rows[i].ok ? "ok" : "an error");
+		if (!ok && strstr(err, rows[i].key) == NULL)
+			fail_msg("%s = %s: the error does not name the key: %s", rows[i].key,
+				 rows[i].value, err);
 		cid_config_free(cfg);
 	}
 }
