@@ -196,7 +196,6 @@ struct filter_in {
 	char citizen[CID_ID_CHARS + 1];
 	char from[21], to[21];
 	struct cid_audit_filter f;
-	const char *bad; /* the parameter parse_filter found not valid */
 };
 
 static bool type_ok(const char *t)
@@ -208,22 +207,24 @@ static bool type_ok(const char *t)
 }
 
 /*
- * Reads the filter parameters of p into fi. A citizen may be given as the
- * account id or the username. On a bad value: CID_ERR_INVALID with fi->bad
- * its name. Other errors: CID_ERR_STORE.
+ * Reads the filter of req into fi. A citizen may be given as the account id
+ * or the username. A bad value is CID_ERR_DENIED with a 400 page naming it
+ * in reply. Other errors: CID_ERR_STORE, those of building the reply.
  */
-static enum cid_err parse_filter(struct cid_ctx *ctx, const struct cid_params *p,
-				 struct filter_in *fi)
+static enum cid_err parse_filter(struct cid_ctx *ctx, const struct cid_request *req,
+				 struct cid_reply *reply, struct filter_in *fi)
 {
+	const struct cid_params *p = &req->params;
 	enum cid_err rc = CID_OK;
+	const char *bad = NULL;
 	json_t *acct = NULL;
 	int64_t day;
 
 	memset(fi, 0, sizeof(*fi));
 #define TEXT(field, name)                                                                          \
 	if (!text_param(p, name, CONSOLE_MAX_TEXT, &fi->field)) {                                  \
-		fi->bad = name;                                                                    \
-		return CID_ERR_INVALID;                                                            \
+		bad = name;                                                                        \
+		goto out;                                                                          \
 	}
 	TEXT(citizen_in, "citizen")
 	TEXT(service, "service")
@@ -233,14 +234,14 @@ static enum cid_err parse_filter(struct cid_ctx *ctx, const struct cid_params *p
 	TEXT(to_in, "to")
 #undef TEXT
 	if (fi->type != NULL && !type_ok(fi->type)) {
-		fi->bad = "type";
-		return CID_ERR_INVALID;
+		bad = "type";
+		goto out;
 	}
 	if (fi->from_in != NULL) {
 		if (!parse_day(fi->from_in, &day) ||
 		    cid_audit_time(day * CONSOLE_DAY, fi->from) != CID_OK) {
-			fi->bad = "from";
-			return CID_ERR_INVALID;
+			bad = "from";
+			goto out;
 		}
 		fi->f.from = fi->from;
 	}
@@ -248,8 +249,8 @@ static enum cid_err parse_filter(struct cid_ctx *ctx, const struct cid_params *p
 		/* the "to" day is included: the filter's bound is the next midnight */
 		if (!parse_day(fi->to_in, &day) ||
 		    cid_audit_time((day + 1) * CONSOLE_DAY, fi->to) != CID_OK) {
-			fi->bad = "to";
-			return CID_ERR_INVALID;
+			bad = "to";
+			goto out;
 		}
 		fi->f.to = fi->to;
 	}
@@ -259,8 +260,8 @@ static enum cid_err parse_filter(struct cid_ctx *ctx, const struct cid_params *p
 		} else {
 			rc = cid_account_find(cid_ctx_store(ctx), fi->citizen_in, &acct);
 			if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_INVALID) {
-				fi->bad = "citizen";
-				rc = CID_ERR_INVALID;
+				rc = CID_OK;
+				bad = "citizen";
 				goto out;
 			}
 			CID_TRY(rc);
@@ -274,6 +275,10 @@ static enum cid_err parse_filter(struct cid_ctx *ctx, const struct cid_params *p
 	fi->f.type = fi->type;
 out:
 	json_decref(acct);
+	if (bad != NULL) {
+		rc = bad_param(ctx, reply, bad);
+		rc = rc == CID_OK ? CID_ERR_DENIED : rc;
+	}
 	return rc;
 }
 
@@ -522,9 +527,9 @@ static enum cid_err log_page(struct cid_ctx *ctx, const struct cid_request *req,
 	char next[40];
 	char *query = NULL;
 
-	rc = parse_filter(ctx, &req->params, &fi);
-	if (rc == CID_ERR_INVALID)
-		return bad_param(ctx, reply, fi.bad);
+	rc = parse_filter(ctx, req, reply, &fi);
+	if (rc == CID_ERR_DENIED)
+		return CID_OK;
 	CID_TRY(rc);
 	if (before != NULL &&
 	    cid_parse_u64(before, strnlen(before, 21), 1, INT64_MAX, &before_seq) != CID_OK)
@@ -913,19 +918,19 @@ static enum cid_err export_page(struct cid_ctx *ctx, const struct cid_request *r
 	const char *format = cid_params_get(&req->params, "format");
 	bool csv;
 	struct cid_audit *log = cid_ctx_audit_log(ctx);
-	struct cid_txn *txn = NULL;
 	char *body = NULL;
 	size_t len = 0;
 	FILE *mem = NULL;
+	struct cid_txn *txn = NULL;
 	uint64_t n = 0;
 	json_t *e = NULL;
 
 	if (format == NULL || (strcmp(format, "csv") != 0 && strcmp(format, "jsonl") != 0))
 		return bad_param(ctx, reply, "format");
 	csv = strcmp(format, "csv") == 0;
-	rc = parse_filter(ctx, &req->params, &fi);
-	if (rc == CID_ERR_INVALID)
-		return bad_param(ctx, reply, fi.bad);
+	rc = parse_filter(ctx, req, reply, &fi);
+	if (rc == CID_ERR_DENIED)
+		return CID_OK;
 	CID_TRY(rc);
 	if (log == NULL)
 		return fail(ctx, reply, 503, "temporarily_unavailable",
