@@ -154,27 +154,32 @@ static bool hash_syntax_ok(const char *h)
 	return true;
 }
 
-/* An id usable as part of an index key: non-empty, short, no newline. */
-static bool index_name_ok(const json_t *v)
+/* An id usable as part of an index key: non-empty, short, no NUL or newline. */
+static bool index_name_ok(const char *s, size_t len)
 {
-	const char *s = json_string_value(v);
+	return s != NULL && len > 0 && len <= NAME_MAX_BYTES && strlen(s) == len &&
+	       strchr(s, '\n') == NULL;
+}
 
-	return s != NULL && json_string_length(v) > 0 && json_string_length(v) <= NAME_MAX_BYTES &&
-	       strlen(s) == json_string_length(v) && strchr(s, '\n') == NULL;
+/* index_name_ok of a JSON member: absent is fine, anything else must be a usable name. */
+static bool index_member_ok(const json_t *v)
+{
+	return v == NULL || index_name_ok(json_string_value(v), json_string_length(v));
+}
+
+/* index_name_ok of a filter's name: NULL (no filter) is fine. */
+static bool filter_name_ok(const char *s)
+{
+	return s == NULL || index_name_ok(s, strnlen(s, NAME_MAX_BYTES + 1));
 }
 
 /* The checks of cid_audit_append on one entry. */
 static enum cid_err entry_check(const json_t *e)
 {
-	const json_t *c;
-	const json_t *sv;
-
 	if (!json_is_object(e) || json_object_get(e, "seq") != NULL ||
-	    json_object_get(e, "prev") != NULL || !canon_ok(e, 0))
-		return CID_ERR_INVALID;
-	c = json_object_get(e, "citizen");
-	sv = json_object_get(e, "service");
-	if ((c != NULL && !index_name_ok(c)) || (sv != NULL && !index_name_ok(sv)))
+	    json_object_get(e, "prev") != NULL || !canon_ok(e, 0) ||
+	    !index_member_ok(json_object_get(e, "citizen")) ||
+	    !index_member_ok(json_object_get(e, "service")))
 		return CID_ERR_INVALID;
 	return CID_OK;
 }
@@ -1457,11 +1462,7 @@ static bool filter_ok(const struct cid_audit_filter *f)
 		return false;
 	if (f->type != NULL && f->type[0] == '\0')
 		return false;
-	if (f->citizen != NULL && (f->citizen[0] == '\0' || strlen(f->citizen) > NAME_MAX_BYTES ||
-				   strchr(f->citizen, '\n') != NULL))
-		return false;
-	if (f->service != NULL && (f->service[0] == '\0' || strlen(f->service) > NAME_MAX_BYTES ||
-				   strchr(f->service, '\n') != NULL))
+	if (!filter_name_ok(f->citizen) || !filter_name_ok(f->service))
 		return false;
 	return f->attribute == NULL || f->attribute[0] != '\0';
 }

@@ -472,6 +472,9 @@ static void test_append_refuses_bad_entries(void **state)
 	    "{\"type\":\"x\",\"na\\u00efve\":1}",
 	    "{\"type\":\"x\",\"deep\":{\"caf\\u00e9\":1}}",
 	    "{\"type\":\"x\",\"citizen\":\"a\\nb\"}",
+	    "{\"type\":\"x\",\"citizen\":\"\"}",
+	    "{\"type\":\"x\",\"citizen\":7}",
+	    "{\"type\":\"x\",\"service\":\"a\\u0000b\"}",
 	    "[1,2]",
 	};
 	struct fixture *f = *state;
@@ -481,7 +484,17 @@ static void test_append_refuses_bad_entries(void **state)
 	struct cid_txn *txn = NULL;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		e = json_loads(bad[i], JSON_DECODE_ANY, NULL);
+		e = json_loads(bad[i], JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+		assert_non_null(e);
+		assert_int_equal(cid_audit_append(f->log, &e, 1, NULL), CID_ERR_INVALID);
+		json_decref(e);
+	}
+	{
+		char longname[202]; /* one byte over what an index key holds */
+
+		memset(longname, 'a', sizeof(longname) - 1);
+		longname[sizeof(longname) - 1] = '\0';
+		e = json_pack("{s:s, s:s}", "type", "x", "citizen", longname);
 		assert_non_null(e);
 		assert_int_equal(cid_audit_append(f->log, &e, 1, NULL), CID_ERR_INVALID);
 		json_decref(e);
@@ -865,6 +878,18 @@ static void test_query_filters(void **state)
 	}
 	assert_int_equal(cid_audit_query(txn, &bad_time, collect_cb, NULL), CID_ERR_INVALID);
 	assert_int_equal(cid_audit_query(txn, &bad_type, collect_cb, NULL), CID_ERR_INVALID);
+	/* names that no index key can hold */
+	{
+		char longname[202];
+		const struct cid_audit_filter bad_names[] = {
+		    {.citizen = ""}, {.service = "a\nb"}, {.citizen = longname}};
+
+		memset(longname, 'a', sizeof(longname) - 1);
+		longname[sizeof(longname) - 1] = '\0';
+		for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++)
+			assert_int_equal(cid_audit_query(txn, &bad_names[i], collect_cb, NULL),
+					 CID_ERR_INVALID);
+	}
 	cid_store_read_end(txn);
 }
 
