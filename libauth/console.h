@@ -42,7 +42,8 @@
  * cid_audit_write_filtered) as an attachment, after appending an
  * "audit.exported" entry that names the officer and the filter.
  *
- * The log comes from cid_ctx_audit_log; without one the pages answer 503.
+ * The pages read the log from the store; the export appends its record
+ * through cid_ctx_audit_log, and without one answers 503.
  * Thread-safe.
  */
 #ifndef CID_CONSOLE_H
