@@ -132,7 +132,15 @@ static void chain_fill(struct fixture *f)
 
 /* ---- raw store edits ---- */
 
-enum edit_kind { EDIT_BYTE, EDIT_DELETE, EDIT_SWAP, EDIT_TRUNCATE, EDIT_FORGE_CP, EDIT_HEAD };
+enum edit_kind {
+	EDIT_BYTE,
+	EDIT_DELETE,
+	EDIT_SWAP,
+	EDIT_TRUNCATE,
+	EDIT_CUT,
+	EDIT_FORGE_CP,
+	EDIT_HEAD
+};
 
 struct edit {
 	enum edit_kind kind;
@@ -219,6 +227,13 @@ static enum cid_err edit_cb(struct cid_txn *txn, void *arg)
 		if (rc == CID_OK)
 			rc = cid_txn_put_json(txn, CID_DB_META, cid_str_of("audit_head"), rec, 0);
 		break;
+	case EDIT_CUT:
+		/* the tail from seq deleted, the head left as it was */
+		for (uint64_t s = e->seq; s < N_CHAIN && rc == CID_OK; s++) {
+			key16(s, k2);
+			rc = cid_txn_del(txn, CID_DB_AUDIT, cid_str_of(k2));
+		}
+		break;
 	case EDIT_FORGE_CP:
 		/* flip a character of the signature of checkpoint seq */
 		a = raw_get(txn, CID_DB_AUDIT_CP, k);
@@ -256,6 +271,7 @@ static const struct {
     {"swapped 2 and 7", {EDIT_SWAP, 2, 7}, 2},
     {"swapped 7 and 8", {EDIT_SWAP, 7, 8}, 7},
     {"truncated below checkpoint 10 with head rewound", {EDIT_TRUNCATE, 8, 0}, 8},
+    {"truncated after checkpoint 10 (head catches it)", {EDIT_CUT, 10, 0}, 10},
     {"forged checkpoint 5", {EDIT_FORGE_CP, 5, 0}, 4},
     {"changed head hash", {EDIT_HEAD, 0, 0}, N_CHAIN - 1},
 };
@@ -458,6 +474,17 @@ static void test_export_line_over_one_mib_is_damage(void **state)
 	assert_int_equal(rep.bad_seq, N_CHAIN);
 	free(big);
 	free(orig);
+}
+
+static void test_export_read_error_is_an_error_not_a_report(void **state)
+{
+	struct cid_audit_report rep;
+	FILE *wo = fopen("/dev/null", "w"); /* reading a write-only stream fails */
+
+	(void)state;
+	assert_non_null(wo);
+	assert_int_equal(cid_audit_verify_export(wo, NULL, &rep), CID_ERR_IO);
+	fclose(wo);
 }
 
 /* ---- append rules ---- */
@@ -1133,6 +1160,7 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_export_line_over_one_mib_is_damage, setup,
 					    teardown),
+	    cmocka_unit_test(test_export_read_error_is_an_error_not_a_report),
 	    cmocka_unit_test_setup_teardown(test_append_refuses_bad_entries, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_entries_are_canonical_and_chained, setup,
 					    teardown),
