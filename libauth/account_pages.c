@@ -29,16 +29,11 @@
 #define RECEIPT_FILENAME "attachment; filename=\"consent-receipt.jwt\""
 #define STATUTE_PREFIX	 "statute:"
 
-/* The page's language: ?lang=en|ja, else the configured default. Static. */
+/* The page's language: ?lang= read as ui_locales is (oidc_locale), else the default. Static. */
 static const char *page_locale(struct cid_ctx *ctx, const struct cid_request *req)
 {
-	const char *lang = cid_params_get(&req->params, "lang");
-
-	if (lang != NULL && strcmp(lang, "en") == 0)
-		return "en";
-	if (lang != NULL && strcmp(lang, "ja") == 0)
-		return "ja";
-	return strcmp(cid_ctx_config(ctx)->default_locale, "en") == 0 ? "en" : "ja";
+	return oidc_locale(cid_params_get(&req->params, "lang"),
+			   cid_ctx_config(ctx)->default_locale);
 }
 
 /* The session of the request's cookie; *ok false when there is none that is live. */
