@@ -576,6 +576,20 @@ static bool record_live(const json_t *rec, int64_t now)
 	return drop == NULL || (int64_t)json_integer_value(drop) > now;
 }
 
+/* Sets ks's published JWKS document, {"keys": keys}. */
+static enum cid_err keyset_publish(struct cid_keyset *ks, json_t *keys)
+{
+	json_t *doc = json_pack("{s:O}", "keys", keys);
+
+	if (doc != NULL)
+		ks->jwks = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	if (ks->jwks == NULL)
+		return CID_ERR_NOMEM;
+	ks->jwks_len = strlen(ks->jwks);
+	return CID_OK;
+}
+
 /* A keyset of the keys live at now (all: every stored key, active or not required). */
 static enum cid_err keyset_load(struct cid_store *s, int64_t now, bool all, struct cid_keyset **out)
 {
@@ -584,7 +598,6 @@ static enum cid_err keyset_load(struct cid_store *s, int64_t now, bool all, stru
 	struct cid_keyset *ks = calloc(1, sizeof(*ks));
 	json_t *recs = NULL;
 	json_t *keys = json_array();
-	json_t *doc = NULL;
 	json_t *rec;
 	size_t i;
 
@@ -621,18 +634,13 @@ static enum cid_err keyset_load(struct cid_store *s, int64_t now, bool all, stru
 	}
 	for (int a = 0; a < ALG_COUNT && !all; a++)
 		CID_ENSURE(ks->active[a] != NULL, CID_ERR_NOTFOUND);
-	doc = json_pack("{s:O}", "keys", keys);
-	CID_ENSURE(doc != NULL, CID_ERR_NOMEM);
-	ks->jwks = json_dumps(doc, JSON_COMPACT);
-	CID_ENSURE(ks->jwks != NULL, CID_ERR_NOMEM);
-	ks->jwks_len = strlen(ks->jwks);
+	CID_TRY(keyset_publish(ks, keys));
 	*out = ks;
 	ks = NULL;
 out:
 	cid_store_read_end(txn);
 	records_free(recs);
 	json_decref(keys);
-	json_decref(doc);
 	cid_keyset_free(ks);
 	return rc;
 }
@@ -773,7 +781,6 @@ enum cid_err cid_keyset_from_jwks(const char *json, size_t len, struct cid_keyse
 	struct cid_keyset *ks = NULL;
 	json_t *doc = NULL;
 	json_t *pub = json_array();
-	json_t *outdoc = NULL;
 	const json_t *keys;
 	json_t *jwk = NULL;
 	json_t *copy = NULL;
@@ -821,18 +828,13 @@ enum cid_err cid_keyset_from_jwks(const char *json, size_t len, struct cid_keyse
 		copy = NULL;
 	}
 	CID_ENSURE(ks->n > 0, CID_ERR_NOTFOUND);
-	outdoc = json_pack("{s:O}", "keys", pub);
-	CID_ENSURE(outdoc != NULL, CID_ERR_NOMEM);
-	ks->jwks = json_dumps(outdoc, JSON_COMPACT);
-	CID_ENSURE(ks->jwks != NULL, CID_ERR_NOMEM);
-	ks->jwks_len = strlen(ks->jwks);
+	CID_TRY(keyset_publish(ks, pub));
 	*out = ks;
 	ks = NULL;
 out:
 	json_decref(copy);
 	json_decref(doc);
 	json_decref(pub);
-	json_decref(outdoc);
 	cid_keyset_free(ks);
 	return rc;
 }
