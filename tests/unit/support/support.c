@@ -109,8 +109,7 @@ struct cid_config *cid_test_config(char dir[256])
 	cid_test_tmpdir(dir);
 	assert_int_equal(cid_config_new(&cfg), CID_OK);
 	cid_test_set(cfg, "store", dir);
-	cid_test_set(cfg, "argon2_t", "1");
-	cid_test_set(cfg, "argon2_m_kib", "64");
+	cfg->argon2 = cid_test_argon2;
 	return cfg;
 }
 
