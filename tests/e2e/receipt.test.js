@@ -50,6 +50,7 @@ let config;
 let configFile;
 let hanako;
 let receiptIds = [];
+let hanakoSub;
 
 before(async () => {
   store = freshStore('receipt');
@@ -107,7 +108,8 @@ test('without a session the account page asks to sign in through a service (401,
 test('after a consent flow the account page lists the consents, with a receipt link for each grant', T, async () => {
   hanako = new Browser(server.issuer);
   const tokens = await signInAndDecide(hanako, HANAKO, 'approve', ['given_name', 'email']);
-  const me = await client.fetchUserInfo(config, tokens.access_token, tokens.claims().sub);
+  hanakoSub = tokens.claims().sub;
+  const me = await client.fetchUserInfo(config, tokens.access_token, hanakoSub);
   assert.equal(me.email, HANAKO.claims.email);
   const res = await hanako.get('/account?lang=en');
   assert.equal(res.status, 200, res.text.slice(0, 800));
@@ -143,7 +145,8 @@ test('the receipt downloads as a JWT that verifies against /jwks and names the s
   assert.match(c.consentReceiptID, /^[0-9a-f-]{36}$/);
   assert.equal(c.jti, c.consentReceiptID);
   assert.equal(c.language, 'en');
-  assert.equal(typeof c.piiPrincipalId, 'string');
+  // the citizen as the service knows them: the ID token's (pairwise) sub
+  assert.equal(c.piiPrincipalId, hanakoSub);
   assert.equal(c.piiControllers[0].piiController, 'Demo City of Aoi');
   assert.equal(c.piiControllers[0].email, 'privacy@city.example.jp');
   assert.equal(c.policyUrl, 'https://city.example.jp/privacy');
@@ -173,7 +176,8 @@ test("another citizen's session cannot fetch the receipt; malformed ids are refu
   await signInAndDecide(taro, TARO, 'deny', []);
   const own = await taro.get('/account?lang=en');
   assert.equal(own.status, 200);
-  assert.ok(!htmlDecode(own.text).includes('given_name'), 'none of hanako');
+  // the page shows labels, never attribute names: hanako's grants would show as "granted"
+  assert.ok(!htmlDecode(own.text).includes(MSG_EN.account_state_granted), 'none of hanako');
   assert.deepEqual(receiptLinks(own.text), [], 'taro refused everything: no receipt link');
   const res = await taro.get(`/account/receipt?id=${receiptIds[0]}`);
   assert.equal(res.status, 404);
@@ -195,4 +199,17 @@ test('`civicid consent receipt ID` prints a JWT that verifies against /jwks', T,
   assert.ok(receiptIds.includes(c.consentReceiptID));
   assert.equal(c.services[0].client_id, SVC.clientId);
   assert.deepEqual(c.services[0].purposes[0].piiCategory, ['email', 'given_name']);
+});
+
+test('`civicid consent receipt` refuses a refusal, a malformed id and a config without the controller', T, async () => {
+  const records = JSON.parse(cli(['consent', 'list', HANAKO.username, '--store', store.dir, '--json']));
+  const refused = records.find((r) => r.state === 'refused');
+  assert.ok(refused, `hanako refused family_name: ${JSON.stringify(records)}`);
+  const common = ['--store', store.dir, '--policies', store.policies, '--issuer', server.issuer];
+  assert.throws(() => cli(['consent', 'receipt', refused.id, '--config', configFile, ...common]),
+    /exit 1[\s\S]*only a consent given has a receipt/);
+  assert.throws(() => cli(['consent', 'receipt', 'not-a-record', '--config', configFile, ...common]),
+    /exit 2[\s\S]*is not a record id/);
+  assert.throws(() => cli(['consent', 'receipt', receiptIds[0], ...common]),
+    /exit 1[\s\S]*set controller_name/);
 });
