@@ -445,6 +445,67 @@ static void test_an_unconfigured_controller_is_503(void **state)
 	cid_reply_free(&r);
 }
 
+/* Records taro's grant of email for service, which has no policy. */
+static void record_unpolicied(struct fixture *f, const char *service)
+{
+	struct cid_consent_change ch = {"email", CID_CONSENT_GRANTED, 0};
+	struct cid_consent_context cc = {
+	    .account_id = f->taro.id,
+	    .service = service,
+	    .purpose = "fees",
+	    .policy_version = "v-gone",
+	    .purpose_digest = "d-gone",
+	    .method = "web:consent-screen",
+	    .request_id = "req-ref",
+	    .now = NOW - DAY,
+	};
+	char *id = NULL;
+
+	assert_int_equal(cid_consent_record(cid_ctx_store(f->ctx), &cc, &ch, 1, &id), CID_OK);
+	free(id);
+}
+
+static void test_a_service_without_policy_is_named_by_registration_or_id(void **state)
+{
+	struct fixture *f = *state;
+	const char *uris[] = {"https://reg.example/cb"};
+	struct cid_client_spec spec = {
+	    .client_id = "reg-only",
+	    .name = "Registered only",
+	    .redirect_uris = uris,
+	    .n_redirect_uris = 1,
+	    .scopes = "openid email",
+	};
+	char *cid = NULL;
+	char *secret = NULL;
+	struct cid_reply r;
+	const json_t *g;
+	size_t i;
+	int seen = 0;
+
+	assert_int_equal(cid_client_add(cid_ctx_store(f->ctx), &spec, NOW, &cid, &secret), CID_OK);
+	free(cid);
+	free(secret);
+	record_unpolicied(f, "reg-only");
+	record_unpolicied(f, "gone-svc");
+	get(f, cid_account_page, f->taro.cookie, "lang=en", &r);
+	assert_int_equal(r.status, 200);
+	json_array_foreach(json_object_get(r.page_data, "consents"), i, g)
+	{
+		const char *name = json_string_value(json_object_get(g, "service_name"));
+
+		/* the purpose has no text without a policy: its id stands in */
+		assert_string_equal(json_string_value(json_object_get(g, "purpose_text")),
+				    strcmp(name, "Childcare support") == 0
+					? "To calculate your childcare fee"
+					: "fees");
+		if (strcmp(name, "Registered only") == 0 || strcmp(name, "gone-svc") == 0)
+			seen++;
+	}
+	assert_int_equal(seen, 2);
+	cid_reply_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -462,6 +523,8 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_an_unconfigured_controller_is_503, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_service_without_policy_is_named_by_registration_or_id, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
