@@ -238,7 +238,9 @@ enum cid_err cid_audit_bound_parse(const char *s, char out[21])
 	char day[11];
 	int64_t t;
 
-	if (s != NULL && strnlen(s, TIME_CHARS + 1) == 10)
+	if (s == NULL)
+		return CID_ERR_INVALID;
+	if (strnlen(s, TIME_CHARS + 1) == 10)
 		return cid_audit_day_parse(s, &t) == CID_OK ? cid_audit_time(t, out)
 							    : CID_ERR_INVALID;
 	if (!time_syntax_ok(s))
