@@ -97,15 +97,10 @@ static const char *service_name(struct names *nm, const char *service)
 
 static const char *purpose_text(const struct names *nm, const char *service, const char *purpose)
 {
-	const struct cid_policy *pol = cid_policyset_find(nm->ps, service);
+	struct cid_purpose_info pu;
 
-	for (size_t i = 0; purpose != NULL && i < cid_policy_purpose_count(pol); i++) {
-		struct cid_purpose_info pu;
-
-		cid_policy_purpose(pol, i, &pu);
-		if (strcmp(pu.id, purpose) == 0)
-			return strcmp(nm->locale, "en") == 0 ? pu.text_en : pu.text_ja;
-	}
+	if (cid_policy_purpose_find(cid_policyset_find(nm->ps, service), purpose, &pu))
+		return cid_purpose_text(&pu, nm->locale);
 	return purpose;
 }
 

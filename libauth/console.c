@@ -744,10 +744,7 @@ static enum cid_err entry_policy(struct cid_ctx *ctx, const json_t *e, json_t *d
 						strcmp(version, cid_policy_version(pol)) != 0)) ==
 				   0,
 			   CID_ERR_NOMEM);
-		for (size_t i = 0; purpose != NULL && i < cid_policy_purpose_count(pol); i++) {
-			cid_policy_purpose(pol, i, &info);
-			if (strcmp(info.id, purpose) != 0)
-				continue;
+		if (cid_policy_purpose_find(pol, purpose, &info))
 			CID_ENSURE(
 			    json_object_set_new(
 				data, "purpose",
@@ -757,7 +754,6 @@ static enum cid_err entry_policy(struct cid_ctx *ctx, const json_t *e, json_t *d
 					  "statute", info.statute == NULL ? "" : info.statute,
 					  "retention_days", (json_int_t)info.retention_days)) == 0,
 			    CID_ERR_NOMEM);
-		}
 	}
 	if (rule != NULL && rule_line(cid_ctx_config(ctx)->policies_dir, rule, line, sizeof(line)))
 		CID_ENSURE(json_object_set_new(data, "rule_line", json_string(line)) == 0,

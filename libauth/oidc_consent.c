@@ -89,6 +89,7 @@ static enum cid_err screen_purpose(const struct cid_policy *pol, const json_t *e
 	enum cid_err rc = CID_OK;
 	const char *id = cid_json_str(entry, "purpose");
 	const char *text = "";
+	struct cid_purpose_info pu;
 	json_t *ask = json_array();
 	json_t *info = json_array();
 	json_t *o = NULL;
@@ -96,13 +97,8 @@ static enum cid_err screen_purpose(const struct cid_policy *pol, const json_t *e
 	const json_t *a;
 
 	CID_ENSURE(ask != NULL && info != NULL, CID_ERR_NOMEM);
-	for (i = 0; i < cid_policy_purpose_count(pol); i++) {
-		struct cid_purpose_info pu;
-
-		cid_policy_purpose(pol, i, &pu);
-		if (id != NULL && strcmp(pu.id, id) == 0)
-			text = strcmp(locale, "en") == 0 ? pu.text_en : pu.text_ja;
-	}
+	if (cid_policy_purpose_find(pol, id, &pu))
+		text = cid_purpose_text(&pu, locale);
 	json_array_foreach(json_object_get(entry, "ask"), i, a)
 	{
 		char name[16];

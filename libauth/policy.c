@@ -1359,6 +1359,23 @@ size_t cid_policy_purpose_count(const struct cid_policy *pol)
 	return pol == NULL ? 0 : pol->n_purposes;
 }
 
+bool cid_policy_purpose_find(const struct cid_policy *pol, const char *id,
+			     struct cid_purpose_info *out)
+{
+	for (size_t i = 0; id != NULL && i < cid_policy_purpose_count(pol); i++) {
+		if (strcmp(pol->set->purposes[pol->first_purpose + i].id, id) == 0) {
+			cid_policy_purpose(pol, i, out);
+			return true;
+		}
+	}
+	return false;
+}
+
+const char *cid_purpose_text(const struct cid_purpose_info *pu, const char *locale)
+{
+	return strcmp(locale, "en") == 0 ? pu->text_en : pu->text_ja;
+}
+
 void cid_policy_purpose(const struct cid_policy *pol, size_t i, struct cid_purpose_info *out)
 {
 	const struct purpose *pu = &pol->set->purposes[pol->first_purpose + i];

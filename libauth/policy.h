@@ -227,6 +227,16 @@ struct cid_purpose_info {
 size_t cid_policy_purpose_count(const struct cid_policy *pol);
 void cid_policy_purpose(const struct cid_policy *pol, size_t i, struct cid_purpose_info *out);
 
+/*
+ * The purpose of pol whose id is id into *out: true if found; false, *out
+ * untouched, if pol or id is NULL or pol has no such purpose.
+ */
+bool cid_policy_purpose_find(const struct cid_policy *pol, const char *id,
+			     struct cid_purpose_info *out);
+
+/* The purpose's text for the citizen: text_en for locale "en", else text_ja (borrowed). */
+const char *cid_purpose_text(const struct cid_purpose_info *pu, const char *locale);
+
 /* The citizen's consent facts of one purpose, for cid_policy_eval_service. */
 struct cid_fact_list {
 	const struct cid_consent_fact *facts; /* may be NULL when n is 0 */

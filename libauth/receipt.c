@@ -113,20 +113,15 @@ static void view_purpose(const struct cid_policy *pol, const json_t *rec, bool e
 {
 	const char *id = cid_json_str(rec, "purpose");
 	const char *digest = cid_json_str(rec, "purpose_digest");
+	struct cid_purpose_info pu;
 
 	*out = (struct purpose_view){.text = id};
-	for (size_t i = 0; i < cid_policy_purpose_count(pol); i++) {
-		struct cid_purpose_info pu;
-
-		cid_policy_purpose(pol, i, &pu);
-		if (strcmp(pu.id, id) != 0)
-			continue;
-		out->text = en ? pu.text_en : pu.text_ja;
-		out->known = true;
-		out->current = digest != NULL && strcmp(pu.digest, digest) == 0;
-		out->retention_days = pu.retention_days;
+	if (!cid_policy_purpose_find(pol, id, &pu))
 		return;
-	}
+	out->text = en ? pu.text_en : pu.text_ja;
+	out->known = true;
+	out->current = digest != NULL && strcmp(pu.digest, digest) == 0;
+	out->retention_days = pu.retention_days;
 }
 
 /* Kantara "termination": until when the consent holds, and what the service may keep. */

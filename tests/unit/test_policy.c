@@ -1274,6 +1274,17 @@ static void test_policy_view(void **state)
 	assert_int_equal(pu.basis, CID_BASIS_STATUTE);
 	assert_string_equal(pu.statute, "子ども・子育て支援法 第20条");
 	assert_int_equal(pu.consent_valid_days, 0);
+	assert_string_equal(cid_purpose_text(&pu, "ja"), pu.text_ja);
+	assert_string_equal(cid_purpose_text(&pu, "en"), pu.text_en);
+
+	/* found by id; a miss leaves *out as it was */
+	assert_true(cid_policy_purpose_find(cc, "fee-calculation", &pu));
+	assert_string_equal(pu.id, "fee-calculation");
+	assert_false(cid_policy_purpose_find(cc, "fee", &pu));
+	assert_false(cid_policy_purpose_find(cc, NULL, &pu));
+	assert_false(cid_policy_purpose_find(NULL, "fee-calculation", &pu));
+	assert_false(cid_policy_purpose_find(lib, "fee-calculation", &pu));
+	assert_string_equal(pu.id, "fee-calculation");
 }
 
 /*
