@@ -177,15 +177,6 @@ static bool email_ok(const char *s, size_t n)
 	return memchr(s, ' ', n) == NULL;
 }
 
-/* URLs a consent page may turn into links: absolute http(s) only, never javascript: or data:. */
-static bool url_ok(const char *s, size_t n)
-{
-	if (memchr(s, ' ', n) != NULL)
-		return false;
-	return (n > 8 && strncmp(s, "https://", 8) == 0) ||
-	       (n > 7 && strncmp(s, "http://", 7) == 0);
-}
-
 /* Length and UTF-8 of any string stored as (part of) a claim. */
 static enum cid_err string_ok(const json_t *value)
 {
@@ -212,7 +203,7 @@ static bool string_format_ok(const char *base, const char *s, size_t n)
 		return lang_tag_ok(s, n, true);
 	if (strcmp(base, "profile") == 0 || strcmp(base, "picture") == 0 ||
 	    strcmp(base, "website") == 0)
-		return url_ok(s, n);
+		return cid_http_url_ok(s, n); /* pages turn it into a link */
 	return true;
 }
 

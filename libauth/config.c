@@ -266,11 +266,9 @@ out:
 enum cid_err cid_config_check(const struct cid_config *cfg, char *err, size_t errsz)
 {
 	const char *iss = cfg->issuer;
-	bool https = strncmp(iss, "https://", 8) == 0;
-	bool http = strncmp(iss, "http://", 7) == 0;
 	size_t n = strlen(iss);
 
-	if ((!https && !http) || n <= (size_t)(https ? 8 : 7)) {
+	if (!cid_http_url_ok(iss, n)) {
 		snprintf(err, errsz, "issuer must be an absolute http(s) URL");
 		return CID_ERR_CONFIG;
 	}
@@ -287,9 +285,9 @@ enum cid_err cid_config_check(const struct cid_config *cfg, char *err, size_t er
 		snprintf(err, errsz, "refresh_token_ttl must be at least access_token_ttl");
 		return CID_ERR_CONFIG;
 	}
-	if (cfg->policy_url[0] != '\0' && strncmp(cfg->policy_url, "https://", 8) != 0 &&
-	    strncmp(cfg->policy_url, "http://", 7) != 0) {
-		snprintf(err, errsz, "policy_url must be an http(s) URL");
+	if (cfg->policy_url[0] != '\0' &&
+	    !cid_http_url_ok(cfg->policy_url, strlen(cfg->policy_url))) {
+		snprintf(err, errsz, "policy_url must be an absolute http(s) URL with a host");
 		return CID_ERR_CONFIG;
 	}
 	if (cfg->argon2.m_cost_kib < 8 * cfg->argon2.parallelism) {

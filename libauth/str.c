@@ -283,6 +283,24 @@ enum cid_err cid_params_parse_form(struct cid_params *p, const char *s, size_t n
 	return CID_OK;
 }
 
+bool cid_http_url_ok(const char *s, size_t n)
+{
+	size_t at;
+
+	if (n > 8 && memcmp(s, "https://", 8) == 0)
+		at = 8;
+	else if (n > 7 && memcmp(s, "http://", 7) == 0)
+		at = 7;
+	else
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= 0x20 || s[i] == '\\' || s[i] == 0x7f)
+			return false;
+	if (strchr("/?#:@", s[at]) != NULL) /* no host after the "//" */
+		return false;
+	return cid_utf8_valid(s, n);
+}
+
 const char *cid_params_get(const struct cid_params *p, const char *name)
 {
 	for (size_t i = 0; i < p->n; i++)

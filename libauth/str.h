@@ -95,6 +95,13 @@ CID_MUST_CHECK enum cid_err cid_url_decode(const char *s, size_t n, bool plus_is
 					   size_t *outlen);
 
 /*
+ * True if [s, s+n) is an absolute http:// or https:// URL with a host: valid
+ * UTF-8, no byte at or below space, no backslash, and the authority not empty
+ * (nor only a port or userinfo). A link a page may show, never javascript:.
+ */
+bool cid_http_url_ok(const char *s, size_t n);
+
+/*
  * The value of name, borrowed until the params are cleared; NULL if absent or
  * empty (RFC 6749 §3.1, §3.2: parameters sent without a value MUST be treated
  * as if they were omitted from the request).

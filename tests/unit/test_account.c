@@ -135,6 +135,7 @@ static const struct claim_case claim_cases[] = {
     {"locale", "\"en_US\"", NULL, CID_OK},
     {"picture", "\"https://city.example.jp/p/1.png\"", NULL, CID_OK},
     {"website", "\"javascript:alert(1)\"", NULL, CID_ERR_INVALID},
+    {"website", "\"https://city.example.jp/a\\\\b\"", NULL, CID_ERR_INVALID},
     {"profile", "\"https://\"", NULL, CID_ERR_INVALID},
     {"phone_number", "\"+81 242-39-1111\"", NULL, CID_OK},
     {"zoneinfo", "\"Asia/Tokyo\"", NULL, CID_OK},

@@ -134,6 +134,12 @@ static void test_cross_key_checks(void **state)
 	    {"policy_url", "", true}, /* not set: receipts are refused instead */
 	    {"policy_url", "javascript:alert(1)", false},
 	    {"policy_url", "data:text/html,x", false},
+	    {"policy_url", "https://", false},
+	    {"policy_url", "https:///privacy", false},
+	    {"policy_url", "https://:443/privacy", false},
+	    {"policy_url", "https://city.example.jp/a b", false},
+	    {"issuer", "http://", false},
+	    {"issuer", "https:///x", false},
 	};
 
 	char err[256];

@@ -547,6 +547,44 @@ static void test_str_of_and_eq(void **state)
 	assert_false(cid_str_eq(none, "a"));
 }
 
+/* Links a page may show: absolute http(s) with a host, nothing that escapes. */
+static void test_http_url_ok_table(void **state)
+{
+	static const struct {
+		const char *url;
+		bool ok;
+	} rows[] = {
+	    {"https://city.example.jp/privacy", true},
+	    {"http://127.0.0.1:8080/x?y=1#z", true},
+	    {"https://user@city.example.jp", true},
+	    {"https://市役所.example.jp/", true},
+	    {"https://", false},
+	    {"http://", false},
+	    {"https:///path", false},
+	    {"https://?q", false},
+	    {"https://#f", false},
+	    {"https://:443/", false},
+	    {"https://@host", false},
+	    {"https://a b", false},
+	    {"https://a\tb", false},
+	    {"https://a\\b", false},
+	    {"https://a\x7f", false},
+	    {"https://a\xff", false},
+	    {"HTTPS://city.example.jp", false},
+	    {"javascript:alert(1)", false},
+	    {"data:text/html,x", false},
+	    {"//city.example.jp", false},
+	    {"", false},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		assert_int_equal(cid_http_url_ok(rows[i].url, strlen(rows[i].url)), rows[i].ok);
+	/* the length, not a NUL, ends the URL */
+	assert_false(cid_http_url_ok("https://x", 8));
+	assert_true(cid_http_url_ok("https://x y", 9));
+}
+
 /* Scope lists (RFC 6749 §3.3): exact, space-separated words. */
 static void test_word_lists(void **state)
 {
@@ -606,6 +644,7 @@ int main(void)
 	    cmocka_unit_test(test_form_limits_table),
 	    cmocka_unit_test(test_params_add_errors_leave_params_unchanged),
 	    cmocka_unit_test(test_str_of_and_eq),
+	    cmocka_unit_test(test_http_url_ok_table),
 	    cmocka_unit_test(test_word_lists),
 	};
 
