@@ -7,6 +7,7 @@
 #include "cid.h"
 
 #include "account.h"
+#include "audit.h"
 #include "bounds.h"
 #include "crypto.h"
 #include "str.h"
@@ -51,7 +52,7 @@ struct cid_ctx {
 	uint64_t reload_seen;	   /* the policy_reload counter last acted on */
 	cid_audit_hook audit;
 	void *audit_arg;
-	struct cid_audit *audit_log; /* borrowed; NULL until cid_ctx_set_audit_log */
+	struct cid_audit *audit_log; /* owned; what the default hook appends to */
 };
 
 /* Holds the first reference of a new snapshot of nothing yet (snap->obj NULL). */
@@ -237,6 +238,8 @@ enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, FILE *error
 			cfg->policies_dir);
 	CID_TRY(rc);
 	CID_TRY(cid_store_open(cfg->store_dir, &ctx->store));
+	CID_TRY(cid_audit_open(ctx->store, cfg->audit_group_commit != 0, &ctx->audit_log));
+	cid_ctx_set_audit_hook(ctx, NULL, NULL);
 	/* a reload asked before this start is already done: this load is newer */
 	CID_TRY(cid_policies_reload_counter(ctx->store, &ctx->reload_seen));
 	CID_TRY(cid_keys_ensure(ctx->store, now));
@@ -264,6 +267,7 @@ void cid_ctx_close(struct cid_ctx *ctx)
 		return;
 	snapshot_put(ctx->keys);
 	snapshot_put(ctx->policies);
+	cid_audit_close(ctx->audit_log);
 	cid_store_close(ctx->store);
 	free(ctx->discovery);
 	cid_wipe(ctx->salt, sizeof(ctx->salt));
@@ -411,19 +415,14 @@ out:
 
 void cid_ctx_set_audit_hook(struct cid_ctx *ctx, cid_audit_hook fn, void *arg)
 {
-	ctx->audit = fn;
-	ctx->audit_arg = arg;
+	ctx->audit = fn != NULL ? fn : cid_audit_release_hook;
+	ctx->audit_arg = fn != NULL ? arg : ctx->audit_log;
 }
 
 void cid_ctx_audit_hook(const struct cid_ctx *ctx, cid_audit_hook *fn, void **arg)
 {
 	*fn = ctx->audit;
 	*arg = ctx->audit_arg;
-}
-
-void cid_ctx_set_audit_log(struct cid_ctx *ctx, struct cid_audit *log)
-{
-	ctx->audit_log = log;
 }
 
 struct cid_audit *cid_ctx_audit_log(const struct cid_ctx *ctx)

@@ -3,14 +3,13 @@
  *
  * A cid_ctx ties together the configuration (borrowed, immutable), the store,
  * the pairwise-subject salt, the current signing keyset, the current release
- * policies and the audit hook. The keyset and the policyset are immutable
- * snapshots that can be replaced while requests run (after `civicid keys
- * rotate`, `civicid policy reload` or SIGHUP): callers take a counted
- * reference with cid_ctx_keys_acquire / cid_ctx_policies_acquire and drop it
- * with cid_keyref_put / cid_policyref_put, so a snapshot is freed only when
- * the last request using it is done, and a request sees one snapshot from
- * start to end. The discovery document is built once at open.
- * All functions are thread-safe, except cid_ctx_set_audit_hook (see there).
+ * policies and the audit log with the hook that feeds it. The keyset and the policyset are
+ * immutable snapshots that can be replaced while requests run (after `civicid keys rotate`,
+ * `civicid policy reload` or SIGHUP): callers take a counted reference with cid_ctx_keys_acquire /
+ * cid_ctx_policies_acquire and drop it with cid_keyref_put / cid_policyref_put, so a snapshot is
+ * freed only when the last request using it is done, and a request sees one snapshot from start to
+ * end. The discovery document is built once at open. All functions are thread-safe, except
+ * cid_ctx_set_audit_hook (see there).
  */
 #ifndef CID_CTX_H
 #define CID_CTX_H
@@ -109,24 +108,24 @@ CID_MUST_CHECK enum cid_err cid_policies_request_reload(struct cid_store *s, uin
 CID_MUST_CHECK enum cid_err cid_policies_reload_counter(struct cid_store *s, uint64_t *out);
 
 /*
- * Sets the one audit hook that every release decision is handed to (release.h):
+ * The audit hook that every release decision is handed to (release.h):
  * fn(arg, event), called synchronously before a release's answer is built.
- * NULL fn: none (the default). Set it before the first request: the hook is
- * read without a lock.
+ * By default, and after cid_ctx_set_audit_hook(ctx, NULL, NULL), it is
+ * cid_audit_release_hook on the context's own log: no context releases
+ * anything unaudited. Tests replace it to see the decisions. Set it before the
+ * first request: the hook is read without a lock.
  */
 void cid_ctx_set_audit_hook(struct cid_ctx *ctx, cid_audit_hook fn, void *arg);
 
-/* The hook and its argument (fn NULL when none). */
+/* The hook and its argument (never NULL on an open context). */
 void cid_ctx_audit_hook(const struct cid_ctx *ctx, cid_audit_hook *fn, void **arg);
 
 /*
- * The audit log (audit.h) that the officer console reads and appends to
- * (console.h): borrowed, must outlive the context; NULL (the default) makes
- * the console answer that no log is open. Set it before the first request, as
- * the hook: it is read without a lock.
+ * The context's audit log (audit.h), opened with it (group commit unless
+ * audit_group_commit = 0) and closed with it: the log releases are appended to
+ * and the officer console reads and appends to. Borrowed; never NULL.
  */
 struct cid_audit;
-void cid_ctx_set_audit_log(struct cid_ctx *ctx, struct cid_audit *log);
 struct cid_audit *cid_ctx_audit_log(const struct cid_ctx *ctx);
 
 #endif

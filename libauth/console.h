@@ -43,7 +43,7 @@
  * "audit.exported" entry that names the officer and the filter.
  *
  * The pages read the log from the store; the export appends its record
- * through cid_ctx_audit_log, and without one answers 503.
+ * through the context's log (cid_ctx_audit_log).
  * Thread-safe.
  */
 #ifndef CID_CONSOLE_H

@@ -6,9 +6,8 @@
  * is picked up without a restart. A reload swaps snapshots: no request is
  * dropped, and a bad policy file leaves the old policies in force.
  *
- * The audit log (audit.h) is opened here and given to the context as the
- * release hook and the console's log, so no attribute leaves without its
- * durable entry; a signed checkpoint is made every audit_checkpoint_interval
+ * The context writes every release to its audit log before the answer
+ * (cid.h); here a signed checkpoint is made every audit_checkpoint_interval
  * seconds when the log grew, and once more at shutdown.
  */
 #include "cli.h"
@@ -218,7 +217,6 @@ int cid_cli_serve(int argc, char **argv)
 	struct cid_ctx *ctx = NULL;
 	struct cid_templates *tpl = NULL;
 	struct cid_http *http = NULL;
-	struct cid_audit *audit = NULL;
 	bool check_only = false;
 	char err[512] = "";
 	uint16_t port = 0;
@@ -260,13 +258,6 @@ int cid_cli_serve(int argc, char **argv)
 			cfg->store_dir, cfg->policies_dir, cid_strerror(rc));
 		goto out;
 	}
-	rc = cid_audit_open(cid_ctx_store(ctx), cfg->audit_group_commit != 0, &audit);
-	if (rc != CID_OK) {
-		fprintf(stderr, "civicid serve: cannot open the audit log: %s\n", cid_strerror(rc));
-		goto out;
-	}
-	cid_ctx_set_audit_hook(ctx, cid_audit_release_hook, audit);
-	cid_ctx_set_audit_log(ctx, audit);
 	rc = cid_http_start(ctx, tpl, &http, &port);
 	if (rc != CID_OK) {
 		fprintf(stderr, "civicid serve: cannot listen on %s port %u: %s\n", cfg->listen,
@@ -290,7 +281,6 @@ out:
 	cid_http_stop(http);
 	if (http != NULL)
 		checkpoint(ctx);
-	cid_audit_close(audit);
 	cid_ctx_close(ctx);
 	cid_templates_free(tpl);
 	cid_config_free(cfg);

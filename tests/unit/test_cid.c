@@ -5,6 +5,7 @@
  * dropping of a retired key.
  */
 #include "account.h"
+#include "audit.h"
 #include "cid.h"
 #include "config.h"
 #include "jose.h"
@@ -740,20 +741,27 @@ static enum cid_err count_hook(void *arg, const struct cid_release_event *ev,
 	return CID_OK;
 }
 
-static void test_audit_hook_default_none(void **state)
+/* No context releases unaudited: the hook is its own log's unless replaced. */
+static void test_audit_hook_defaults_to_the_log(void **state)
 {
 	struct fixture *f = *state;
 	cid_audit_hook fn = count_hook;
 	void *arg = f;
 	int n = 0;
 
+	assert_non_null(cid_ctx_audit_log(f->ctx));
 	cid_ctx_audit_hook(f->ctx, &fn, &arg);
-	assert_null(fn);
-	assert_null(arg);
+	assert_ptr_equal(fn, cid_audit_release_hook);
+	assert_ptr_equal(arg, cid_ctx_audit_log(f->ctx));
 	cid_ctx_set_audit_hook(f->ctx, count_hook, &n);
 	cid_ctx_audit_hook(f->ctx, &fn, &arg);
 	assert_ptr_equal(fn, count_hook);
 	assert_ptr_equal(arg, &n);
+	/* NULL is not "none": it puts the log's hook back */
+	cid_ctx_set_audit_hook(f->ctx, NULL, &n);
+	cid_ctx_audit_hook(f->ctx, &fn, &arg);
+	assert_ptr_equal(fn, cid_audit_release_hook);
+	assert_ptr_equal(arg, cid_ctx_audit_log(f->ctx));
 }
 
 int main(void)
@@ -769,7 +777,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_references_across_threads, setup, teardown),
 	    cmocka_unit_test(test_open_refuses_bad_policies),
 	    cmocka_unit_test(test_policy_reload),
-	    cmocka_unit_test_setup_teardown(test_audit_hook_default_none, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_audit_hook_defaults_to_the_log, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

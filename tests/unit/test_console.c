@@ -72,7 +72,7 @@ struct fixture {
 	char dir[256];
 	struct cid_config *cfg;
 	struct cid_ctx *ctx;
-	struct cid_audit *log;
+	struct cid_audit *log; /* the context's */
 	uint8_t secret[CID_TOTP_SECRET_MAX];
 	size_t secret_len;
 	char hanako[CID_ID_CHARS + 1];
@@ -249,8 +249,7 @@ static int setup(void **state)
 	write_file(pdir, "rp2.policy", rp2_policy);
 	assert_int_equal(cid_ctx_open(f->cfg, NOW, NULL, &f->ctx), CID_OK);
 	s = cid_ctx_store(f->ctx);
-	assert_int_equal(cid_audit_open(s, true, &f->log), CID_OK);
-	cid_ctx_set_audit_log(f->ctx, f->log);
+	f->log = cid_ctx_audit_log(f->ctx);
 
 	assert_int_equal(cid_officer_add(s, &f->cfg->argon2, "alice", PASSWORD, D0, &b32, NULL),
 			 CID_OK);
@@ -291,7 +290,6 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	cid_audit_close(f->log);
 	cid_test_ctx_close(f->ctx, f->cfg, f->dir);
 	free(f);
 	return 0;
@@ -1066,20 +1064,6 @@ static void test_export_errors_are_not_recorded(void **state)
 	assert_int_equal(log_size(f, NULL), N_LOG);
 }
 
-static void test_export_without_log_is_503(void **state)
-{
-	struct fixture *f = *state;
-	struct cid_reply r = {0};
-
-	cid_ctx_set_audit_log(f->ctx, NULL);
-	call(f, cid_console_export, true, "format=csv", &r);
-	assert_int_equal(r.status, 503);
-	assert_null(r.content_disposition);
-	cid_reply_free(&r);
-	cid_ctx_set_audit_log(f->ctx, f->log);
-	assert_int_equal(log_size(f, NULL), N_LOG);
-}
-
 /* ---- services ---- */
 
 /* The service's object of the services page. */
@@ -1247,7 +1231,6 @@ int main(void)
 	    T(test_export_csv_is_recorded),
 	    T(test_export_jsonl_is_recorded),
 	    T(test_export_errors_are_not_recorded),
-	    T(test_export_without_log_is_503),
 	    T(test_services_counts_and_chart),
 	    T(test_services_range),
 	};

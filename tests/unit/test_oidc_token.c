@@ -19,6 +19,7 @@
  * An auth template "Basic:id:secret" is sent as "Basic base64(id:secret)".
  */
 #include "account.h"
+#include "audit.h"
 #include "bounds.h"
 #include "cid.h"
 #include "client.h"
@@ -1203,6 +1204,49 @@ static void test_release_decisions_reach_the_audit_hook(void **state)
 	json_decref(j);
 }
 
+static enum cid_err count_entry(uint64_t seq, struct cid_str entry, void *arg)
+{
+	(void)seq;
+	(void)entry;
+	(*(int *)arg)++;
+	return CID_OK;
+}
+
+/* The release.permit entries of the account in the context's log. */
+static int permits_logged(struct fixture *f)
+{
+	const struct cid_audit_filter filter = {.citizen = f->account, .type = "release.permit"};
+	struct cid_txn *txn = NULL;
+	int n = 0;
+
+	assert_int_equal(cid_store_read_begin(cid_ctx_store(f->ctx), &txn), CID_OK);
+	assert_int_equal(cid_audit_query(txn, &filter, count_entry, &n), CID_OK);
+	cid_store_read_end(txn);
+	return n;
+}
+
+/* Untouched, a context writes every release to its own log, and says where. */
+static void test_releases_are_logged_without_any_set_up(void **state)
+{
+	struct fixture *f = *state;
+	char authorization[CID_MAX_TOKEN + 16];
+	struct cid_request req = {.authorization = authorization, .now = AT};
+	struct cid_reply reply = {0};
+	json_t *j;
+
+	assert_int_equal(permits_logged(f), 0);
+	j = redeem(f, RP1); /* the ID token releases given_name */
+	assert_int_equal(permits_logged(f), 1);
+	snprintf(authorization, sizeof(authorization), "Bearer %s",
+		 json_string_value(json_object_get(j, "access_token")));
+	assert_int_equal(cid_oidc_userinfo(f->ctx, &req, &reply), CID_OK);
+	assert_int_equal(reply.status, 200);
+	assert_int_equal(permits_logged(f), 2);
+	assert_non_null(reply.release); /* X-Civicid-Release names the entries */
+	cid_reply_free(&reply);
+	json_decref(j);
+}
+
 /* A hook that cannot record the decisions stops the release: nothing is answered. */
 static void test_failing_audit_hook_releases_nothing(void **state)
 {
@@ -1268,6 +1312,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_every_401_has_www_authenticate, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disabled_citizen_refresh_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_release_decisions_reach_the_audit_hook, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_releases_are_logged_without_any_set_up, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_failing_audit_hook_releases_nothing, setup,
 					    teardown),
