@@ -1596,6 +1596,26 @@ out:
 	return rc;
 }
 
+enum cid_err cid_audit_export_signed(struct cid_store *s, const struct cid_keyset *ks,
+				     const char *iss, int64_t now, FILE *out, uint64_t *entries)
+{
+	enum cid_err rc = ks != NULL ? cid_audit_checkpoint(s, ks, iss, now, NULL) : CID_OK;
+	struct cid_txn *txn = NULL;
+	char hash[CID_AUDIT_HASH_HEX];
+	uint64_t size = 0;
+
+	if (rc != CID_OK && rc != CID_ERR_NOTFOUND)
+		return rc;
+	CID_TRY(cid_store_read_begin(s, &txn));
+	CID_TRY(cid_audit_head(txn, &size, hash));
+	CID_TRY(cid_audit_export(txn, out));
+	if (entries != NULL)
+		*entries = size;
+out:
+	cid_store_read_end(txn);
+	return rc;
+}
+
 /* ---- filtered output: JSON Lines or CSV ---- */
 
 static const char *const csv_columns[] = {

@@ -231,6 +231,18 @@ CID_MUST_CHECK enum cid_err cid_audit_get(struct cid_txn *txn, uint64_t seq, jso
 CID_MUST_CHECK enum cid_err cid_audit_export(struct cid_txn *txn, FILE *out);
 
 /*
+ * The export anyone can verify offline: signs a checkpoint of the head first
+ * (cid_audit_checkpoint with ks, iss and now), so that the file ends with a
+ * checkpoint covering all of it, then writes the whole log (cid_audit_export)
+ * in a read transaction of s. An empty log, or ks NULL (no signing key yet),
+ * exports without a new checkpoint. *entries (may be NULL) gets the number of
+ * entries written. Errors: those of both, except CID_ERR_NOTFOUND.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_export_signed(struct cid_store *s,
+						    const struct cid_keyset *ks, const char *iss,
+						    int64_t now, FILE *out, uint64_t *entries);
+
+/*
  * Writes the entries matching f to out, as JSON Lines (csv false) or as CSV
  * with a header row (seq,time,type,actor,citizen,service,purpose,attributes,
  * decision,reason,basis,rule,consent_records,policy_version,endpoint,request_id;

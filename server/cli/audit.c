@@ -273,21 +273,17 @@ static int verb_checkpoint(struct cli_env *env, const struct audit_opts *o)
 
 /* Runs fn on the output (stdout or --output) in a read transaction. */
 static int with_output(struct cli_env *env, const struct audit_opts *o,
-		       enum cid_err (*fn)(struct cid_txn *txn, const struct audit_opts *o,
+		       enum cid_err (*fn)(struct cli_env *env, const struct audit_opts *o,
 					  FILE *out, uint64_t *n),
 		       const char *what)
 {
 	FILE *out = o->output == NULL ? stdout : fopen(o->output, "we");
-	struct cid_txn *txn = NULL;
 	uint64_t n = 0;
 	enum cid_err rc;
 
 	if (out == NULL)
 		return cli_fail("audit", o->output, CID_ERR_IO);
-	rc = cid_store_read_begin(env->store, &txn);
-	if (rc == CID_OK)
-		rc = fn(txn, o, out, &n);
-	cid_store_read_end(txn);
+	rc = fn(env, o, out, &n);
 	if (fflush(out) != 0 && rc == CID_OK)
 		rc = CID_ERR_IO;
 	if (out != stdout && fclose(out) != 0 && rc == CID_OK)
@@ -299,39 +295,41 @@ static int with_output(struct cli_env *env, const struct audit_opts *o,
 	return 0;
 }
 
-static enum cid_err write_full(struct cid_txn *txn, const struct audit_opts *o, FILE *out,
+/* The whole log, ending with a checkpoint that covers it (none before the first key). */
+static enum cid_err write_full(struct cli_env *env, const struct audit_opts *o, FILE *out,
 			       uint64_t *n)
 {
-	char hash[CID_AUDIT_HASH_HEX];
+	struct cid_keyset *ks = NULL;
+	enum cid_err rc = cid_keyset_load(env->store, cli_now(), &ks);
 
 	(void)o;
-	if (cid_audit_head(txn, n, hash) != CID_OK)
-		*n = 0;
-	return cid_audit_export(txn, out);
+	if (rc != CID_OK && rc != CID_ERR_NOTFOUND)
+		return rc;
+	rc = cid_audit_export_signed(env->store, ks, env->cfg->issuer, cli_now(), out, n);
+	cid_keyset_free(ks);
+	return rc;
 }
 
-static enum cid_err write_matching(struct cid_txn *txn, const struct audit_opts *o, FILE *out,
+static enum cid_err write_matching(struct cli_env *env, const struct audit_opts *o, FILE *out,
 				   uint64_t *n)
 {
 	bool csv = o->format != NULL && strcmp(o->format, "csv") == 0;
+	struct cid_txn *txn = NULL;
+	enum cid_err rc = cid_store_read_begin(env->store, &txn);
 
-	return cid_audit_write_filtered(txn, &o->filter, csv, out, n);
+	if (rc == CID_OK)
+		rc = cid_audit_write_filtered(txn, &o->filter, csv, out, n);
+	cid_store_read_end(txn);
+	return rc;
 }
 
 static int verb_export(struct cli_env *env, const struct audit_opts *o)
 {
 	bool full = !o->filtered && (o->format == NULL || strcmp(o->format, "jsonl") == 0);
-	enum cid_err rc;
 
 	if (o->filter.limit != 0 || o->filter.newest_first)
 		return cli_usage("audit", "--limit and --newest-first go with query");
-	if (!full)
-		return with_output(env, o, write_matching, "export");
-	/* a verifiable export ends with a checkpoint covering all of it */
-	rc = sign_checkpoint(env, NULL);
-	if (rc != CID_OK && rc != CID_ERR_NOTFOUND)
-		return cli_fail("audit", "checkpoint before the export", rc);
-	return with_output(env, o, write_full, "export");
+	return with_output(env, o, full ? write_full : write_matching, "export");
 }
 
 /* One query result as a line: seq, time, type, who, what. */

@@ -1057,6 +1057,53 @@ static void test_checkpoint_reuses_covering_one(void **state)
 	assert_int_equal(verify_store(f).checkpoints, 2);
 }
 
+/* The signed export ends with a checkpoint covering every entry it holds. */
+static struct cid_audit_report export_signed(struct fixture *f, const struct cid_keyset *ks,
+					     uint64_t *entries)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&text, &len);
+	struct cid_audit_report rep;
+
+	assert_non_null(mem);
+	*entries = UINT64_MAX;
+	assert_int_equal(cid_audit_export_signed(f->s, ks, ISS, NOW + 60, mem, entries), CID_OK);
+	assert_int_equal(fclose(mem), 0);
+	rep = verify_text(f->ks, text, len);
+	free(text);
+	return rep;
+}
+
+static void test_signed_export_covers_all_of_it(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_audit_report rep;
+	uint64_t n;
+
+	/* an empty log: nothing to sign, an empty export */
+	rep = export_signed(f, f->ks, &n);
+	assert_true(rep.ok);
+	assert_int_equal(n, 0);
+	assert_int_equal(rep.entries, 0);
+	chain_fill(f); /* checkpoints after 5 and 10 of N_CHAIN */
+	(void)append1(f->log, entry_new("release.permit", HANAKO, "childcare", "email", NOW));
+	/* no key yet: the export is whole but its tail is not covered */
+	rep = export_signed(f, NULL, &n);
+	assert_true(rep.ok);
+	assert_int_equal(n, N_CHAIN + 1);
+	assert_int_equal(rep.covered, 10);
+	rep = export_signed(f, f->ks, &n);
+	assert_true(rep.ok);
+	assert_int_equal(n, N_CHAIN + 1);
+	assert_int_equal(rep.entries, N_CHAIN + 1);
+	assert_int_equal(rep.checkpoints, 3);
+	assert_int_equal(rep.covered, N_CHAIN + 1);
+	/* again: the newest checkpoint already covers the head, none is added */
+	rep = export_signed(f, f->ks, &n);
+	assert_int_equal(rep.checkpoints, 3);
+}
+
 static void test_offline_verification_with_published_jwks(void **state)
 {
 	struct fixture *f = *state;
@@ -1176,6 +1223,7 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_csv_quotes_and_defuses_formulas, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_checkpoint_reuses_covering_one, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_signed_export_covers_all_of_it, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_offline_verification_with_published_jwks, setup,
 					    teardown),
 	};
