@@ -1766,6 +1766,10 @@ static enum cid_err provisions_cb(uint64_t seq, struct cid_str entry, void *arg)
 	time = cid_json_str(e, "time");
 	if (service == NULL || citizen == NULL || time == NULL)
 		goto out;
+	/* written names pass index_name_ok: one that does not could merge two rows */
+	CID_ENSURE(index_member_ok(json_object_get(e, "service")) &&
+		       index_member_ok(json_object_get(e, "citizen")),
+		   CID_ERR_STORE);
 	snprintf(key, sizeof(key), "%s\n%s", service, citizen);
 	row = json_object_get(p->by_pair, key);
 	if (row == NULL) {

@@ -951,6 +951,48 @@ static void test_provisions_record(void **state)
 	json_decref(p);
 }
 
+/* Entry 1 names service "child\ncare": no writer makes that, only damage. */
+static enum cid_err newline_service_cb(struct cid_txn *txn, void *arg)
+{
+	char k[17];
+	char *text;
+	char *p;
+	char *out;
+	enum cid_err rc;
+
+	(void)arg;
+	key16(1, k);
+	text = raw_get(txn, CID_DB_AUDIT, k);
+	p = strstr(text, "\"childcare\"");
+	assert_non_null(p);
+	out = malloc(strlen(text) + 3);
+	assert_non_null(out);
+	snprintf(out, strlen(text) + 3, "%.*s\"child\\ncare\"%s", (int)(p - text), text,
+		 p + strlen("\"childcare\""));
+	rc = cid_txn_put(txn, CID_DB_AUDIT, cid_str_of(k), cid_str_of(out), 0);
+	free(out);
+	free(text);
+	return rc;
+}
+
+/* A name that could merge two rows of the record is damage, not a row. */
+static void test_provisions_refuse_a_damaged_name(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_txn *txn = NULL;
+	json_t *p = NULL;
+
+	views_fill(f);
+	assert_int_equal(cid_store_update(f->s, newline_service_cb, NULL), CID_OK);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(
+	    cid_audit_provisions(txn, "2027-01-15T08:00:00Z", "2027-01-15T08:01:30Z", &p),
+	    CID_ERR_STORE);
+	cid_store_read_end(txn);
+	assert_null(p);
+	assert_false(verify_store(f).ok);
+}
+
 static void test_citizen_slice_hides_officers_and_denials(void **state)
 {
 	struct fixture *f = *state;
@@ -1219,6 +1261,7 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_query_filters, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_provisions_record, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_provisions_refuse_a_damaged_name, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_citizen_slice_hides_officers_and_denials, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_csv_quotes_and_defuses_formulas, setup, teardown),
