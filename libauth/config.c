@@ -77,6 +77,9 @@ static const struct key_def keys[] = {
     {"audit_checkpoint_interval", KEY_SECONDS, MEMBER(audit_checkpoint_interval), 5, 86400, "60",
      "Seconds between signed checkpoints of the audit log (only when it grew; one is "
      "also signed at shutdown and by `civicid audit export`)."},
+    {"console_export_max", KEY_UINT, MEMBER(console_export_max), 1, 1000000, "100000",
+     "Most entries one export from the officer console may hold; a filter matching more "
+     "is refused with a request to narrow it (`civicid audit export` has no limit)."},
     {"argon2_t", KEY_UINT, MEMBER(argon2.t_cost), 1, 64, "2",
      "argon2id iterations (OWASP: 2 with 19 MiB)."},
     {"argon2_m_kib", KEY_UINT, MEMBER(argon2.m_cost_kib), 64, 4194304, "19456",

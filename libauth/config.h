@@ -34,6 +34,7 @@ struct cid_config {
 	int64_t key_keep;		   /* seconds a retired key stays in the JWKS */
 	unsigned audit_group_commit;	   /* 1: concurrent audit appends share a commit */
 	int64_t audit_checkpoint_interval; /* seconds between signed checkpoints */
+	unsigned console_export_max;	   /* entries of one officer-console export */
 	struct cid_argon2_params argon2;
 	char *default_locale; /* "ja" or "en" */
 	/* the PII controller named in consent receipts (receipt.h); "" = not set */

@@ -928,7 +928,8 @@ static enum cid_err export_page(struct cid_ctx *ctx, const struct cid_request *r
 	if (rc == CID_ERR_DENIED)
 		return CID_OK;
 	CID_TRY(rc);
-	fi.f.limit = CONSOLE_EXPORT_MAX;
+	/* one more than allowed, to tell "exactly the limit" from "more" */
+	fi.f.limit = (size_t)cid_ctx_config(ctx)->console_export_max + 1;
 	mem = open_memstream(&body, &len);
 	CID_ENSURE(mem != NULL, CID_ERR_NOMEM);
 	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
@@ -942,6 +943,12 @@ static enum cid_err export_page(struct cid_ctx *ctx, const struct cid_request *r
 	rc = fclose(mem) == 0 ? CID_OK : CID_ERR_IO;
 	mem = NULL;
 	CID_TRY(rc);
+	if (n >= fi.f.limit) { /* nothing leaves, so nothing is logged */
+		rc = fail(ctx, reply, 400, "invalid_request",
+			  "more entries match than one export may hold (console_export_max): "
+			  "narrow the filter, or export with the civicid audit command");
+		goto out;
+	}
 	/* the export is on the record before a byte of it leaves */
 	e = export_entry(who->name, &fi, format, n, req->now);
 	CID_ENSURE(e != NULL, CID_ERR_NOMEM);

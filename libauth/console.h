@@ -53,9 +53,8 @@
 #include "err.h"
 #include "oidc.h"
 
-#define CONSOLE_PAGE_SIZE  50
-#define CONSOLE_EXPORT_MAX 100000 /* rows of one export: narrow the filter for more */
-#define CONSOLE_MAX_DAYS   92	  /* range of the services page */
+#define CONSOLE_PAGE_SIZE 50
+#define CONSOLE_MAX_DAYS  92 /* range of the services page */
 
 /* GET: the login form. POST (name, password, code, csrf): logs in; one argon2id: slow worker. */
 CID_MUST_CHECK enum cid_err cid_console_login(struct cid_ctx *ctx, const struct cid_request *req,

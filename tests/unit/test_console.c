@@ -1064,6 +1064,31 @@ static void test_export_errors_are_not_recorded(void **state)
 	assert_int_equal(log_size(f, NULL), N_LOG);
 }
 
+/* Exactly console_export_max entries leave; one more is refused, unlogged. */
+static void test_export_over_the_limit_is_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_reply r = {0};
+	char query[160];
+
+	snprintf(query, sizeof(query), "format=csv&citizen=%s&service=rp1&type=release.permit",
+		 f->hanako); /* two entries */
+	f->cfg->console_export_max = 1;
+	call(f, cid_console_export, true, query, &r);
+	assert_int_equal(r.status, 400);
+	assert_null(r.content_disposition);
+	assert_non_null(
+	    strstr(json_string_value(json_object_get(r.page_data, "description")), "narrow"));
+	cid_reply_free(&r);
+	assert_int_equal(log_size(f, NULL), N_LOG);
+	f->cfg->console_export_max = 2;
+	call(f, cid_console_export, true, query, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(r.content_disposition);
+	cid_reply_free(&r);
+	assert_int_equal(log_size(f, NULL), N_LOG + 1);
+}
+
 /* ---- services ---- */
 
 /* The service's object of the services page. */
@@ -1231,6 +1256,7 @@ int main(void)
 	    T(test_export_csv_is_recorded),
 	    T(test_export_jsonl_is_recorded),
 	    T(test_export_errors_are_not_recorded),
+	    T(test_export_over_the_limit_is_refused),
 	    T(test_services_counts_and_chart),
 	    T(test_services_range),
 	};
