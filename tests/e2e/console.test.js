@@ -83,13 +83,25 @@ async function shot(page, name) {
   if (SHOTS) await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 
+/**
+ * Clicks selector and waits until the page it leads to has loaded, stylesheet
+ * included. waitForLoadState alone would answer at once for the page being
+ * left, and the next step would then abort the new page's requests.
+ */
+async function clickToPage(page, selector) {
+  const navigated = page.waitForEvent('framenavigated', (f) => f === page.mainFrame());
+  await page.click(selector);
+  await navigated;
+  await page.waitForLoadState('load');
+}
+
 /** Fills and sends the console's login form. */
 async function consoleLogin(page, name, password, code) {
   await page.goto(server.url('/officer/login').href);
   await page.fill('#name', name);
   await page.fill('#password', password);
   await page.fill('#code', code);
-  await Promise.all([page.waitForLoadState('load'), page.click('form[action="/officer/login"] button[type="submit"]')]);
+  await clickToPage(page, 'form[action="/officer/login"] button[type="submit"]');
 }
 
 /** The log table's rows as objects keyed by column: seq, time, type, actor, citizen, service, ... */
@@ -186,7 +198,7 @@ test('the officer logs in with password and TOTP and works through the console',
 
   // filter by service: only that service's entries, and the form keeps the value
   await page.fill('#service', SERVICE);
-  await Promise.all([page.waitForLoadState('load'), page.click('form.filter button[type="submit"]')]);
+  await clickToPage(page, 'form.filter button[type="submit"]');
   assert.equal(new URL(page.url()).searchParams.get('service'), SERVICE);
   assert.equal(await page.inputValue('#service'), SERVICE);
   rows = await logRows(page);
@@ -196,7 +208,7 @@ test('the officer logs in with password and TOTP and works through the console',
 
   // one release entry: its fields, the statute it rests on and the rule that decided it
   const permit = rows.find((r) => r.type === 'release.permit');
-  await Promise.all([page.waitForLoadState('load'), page.click(`table.log a[href="/officer/entry?seq=${permit.seq}"]`)]);
+  await clickToPage(page, `table.log a[href="/officer/entry?seq=${permit.seq}"]`);
   assert.equal(new URL(page.url()).searchParams.get('seq'), permit.seq);
   const fields = Object.fromEntries(
     await page.$$eval('table.fields tr', (trs) => trs.map((tr) => [tr.querySelector('th').textContent, tr.querySelector('td').textContent])),
@@ -219,7 +231,7 @@ test('the officer logs in with password and TOTP and works through the console',
 
   // verify the chain
   await page.goto(server.url('/officer').href);
-  await Promise.all([page.waitForLoadState('load'), page.click('form[action="/officer/verify"] button[type="submit"]')]);
+  await clickToPage(page, 'form[action="/officer/verify"] button[type="submit"]');
   assert.equal(new URL(page.url()).pathname, '/officer/verify');
   assert.equal(await page.locator('p.verify-ok').count(), 1, await page.textContent('main'));
   assert.equal(await page.locator('p.error').count(), 0);
@@ -256,7 +268,7 @@ test('the officer logs in with password and TOTP and works through the console',
   await shot(page, 'officer_services');
 
   // log out: the console is closed again
-  await Promise.all([page.waitForLoadState('load'), page.click('form[action="/officer/logout"] button')]);
+  await clickToPage(page, 'form[action="/officer/logout"] button');
   assert.equal(new URL(page.url()).pathname, '/officer/login');
   await page.goto(server.url('/officer').href);
   assert.equal(new URL(page.url()).pathname, '/officer/login');
