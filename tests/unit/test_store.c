@@ -777,6 +777,27 @@ static enum cid_err put_counted_cb(struct cid_txn *txn, void *arg)
 	return rc == CID_OK ? put_counter_cb(txn, &c->counter) : rc;
 }
 
+/* Starts n reader threads on s until *stop; big: see struct reader. */
+static void readers_start(struct reader *readers, pthread_t *threads, int n, struct cid_store *s,
+			  atomic_bool *stop, bool big)
+{
+	for (int i = 0; i < n; i++) {
+		readers[i] = (struct reader){.s = s, .stop = stop, .big = big};
+		assert_int_equal(pthread_create(&threads[i], NULL, reader_main, &readers[i]), 0);
+	}
+}
+
+/* Stops and joins them; fails the test with the first reader's failure. */
+static void readers_join(struct reader *readers, pthread_t *threads, int n, atomic_bool *stop)
+{
+	atomic_store(stop, true);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(pthread_join(threads[i], NULL), 0);
+	for (int i = 0; i < n; i++)
+		if (readers[i].failure != NULL)
+			fail_msg("reader %d: %s", i, readers[i].failure);
+}
+
 static void test_readers_reuse_txns_while_writer_grows_map(void **state)
 {
 	struct cid_test_store *f = *state;
@@ -786,21 +807,15 @@ static void test_readers_reuse_txns_while_writer_grows_map(void **state)
 	struct counted c = {.b = {.buf = malloc(MIB)}};
 
 	assert_non_null(c.b.buf);
-	for (int i = 0; i < READERS; i++) {
-		readers[i] = (struct reader){.s = f->s, .stop = &stop, .big = true};
-		assert_int_equal(pthread_create(&threads[i], NULL, reader_main, &readers[i]), 0);
-	}
+	readers_start(readers, threads, READERS, f->s, &stop, true);
 	for (size_t i = 0; i < BIG_VALUES; i++) {
 		c.b.from = i;
 		c.b.to = i + 1;
 		c.counter = (long)i + 1;
 		assert_int_equal(cid_store_update(f->s, put_counted_cb, &c), CID_OK);
 	}
-	atomic_store(&stop, true);
+	readers_join(readers, threads, READERS, &stop);
 	for (int i = 0; i < READERS; i++) {
-		assert_int_equal(pthread_join(threads[i], NULL), 0);
-		if (readers[i].failure != NULL)
-			fail_msg("reader %d: %s", i, readers[i].failure);
 		assert_true(readers[i].rounds >= 10);
 		assert_non_null(readers[i].first);
 	}
@@ -823,18 +838,10 @@ static void test_renewed_snapshots_never_go_back_in_time(void **state)
 	struct reader readers[EAGER_READERS];
 	pthread_t threads[EAGER_READERS];
 
-	for (int i = 0; i < EAGER_READERS; i++) {
-		readers[i] = (struct reader){.s = f->s, .stop = &stop};
-		assert_int_equal(pthread_create(&threads[i], NULL, reader_main, &readers[i]), 0);
-	}
+	readers_start(readers, threads, EAGER_READERS, f->s, &stop, false);
 	for (long n = 1; n <= SMALL_COMMITS; n++)
 		assert_int_equal(cid_store_update(f->s, put_counter_cb, &n), CID_OK);
-	atomic_store(&stop, true);
-	for (int i = 0; i < EAGER_READERS; i++) {
-		assert_int_equal(pthread_join(threads[i], NULL), 0);
-		if (readers[i].failure != NULL)
-			fail_msg("reader %d: %s", i, readers[i].failure);
-	}
+	readers_join(readers, threads, EAGER_READERS, &stop);
 }
 
 /* A thread that keeps its cached read transaction while the store closes. */
