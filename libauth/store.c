@@ -14,8 +14,12 @@
  * reader gets the (possibly half-written, not yet durable) T+2 tree while
  * registered as T; its next transaction may then see T+1, older than what it
  * just read. read_begin detects this for commits of this process (counters
- * around mdb_txn_commit) and begins again. Commits of another process (the CLI
- * while the server runs) are not counted; they are rare and few.
+ * around mdb_txn_commit) and begins again. Under a steady stream of commits
+ * (group commit under load) the lock-free retries can keep losing, so after
+ * READ_LOCKFREE_TRIES a reader begins while holding commit_lock, which every
+ * commit of this process holds: no commit can overlap that start. Commits of
+ * another process (the CLI while the server runs) are not counted; they are
+ * rare and few.
  */
 #include "store.h"
 
@@ -31,6 +35,9 @@
 
 /* Bound on begin/run/grow rounds of one call, so a broken map cannot loop forever. */
 #define ATTEMPTS_MAX 32
+
+/* Lock-free starts of a read transaction before one that holds commits off. */
+#define READ_LOCKFREE_TRIES 4
 
 /* Names in the environment, indexed by enum cid_db (what mdb_dump -l lists). */
 static const char *const db_names[] = {
@@ -87,6 +94,8 @@ struct cid_store {
 	struct cid_txn *readers;
 	/* This process's mdb_txn_commit calls entered and returned (see the top). */
 	atomic_ulong commits_begun, commits_done;
+	/* Held around every mdb_txn_commit, and by a read start that must not be torn. */
+	pthread_mutex_t commit_lock;
 };
 
 static MDB_val mval(struct cid_str s)
@@ -269,7 +278,14 @@ enum cid_err cid_store_open(const char *dir, struct cid_store **out)
 		free(s);
 		return CID_ERR_NOMEM;
 	}
+	if (pthread_mutex_init(&s->commit_lock, NULL) != 0) {
+		pthread_mutex_destroy(&s->readers_lock);
+		pthread_rwlock_destroy(&s->resize);
+		free(s);
+		return CID_ERR_NOMEM;
+	}
 	if (pthread_key_create(&s->reader_key, reader_free) != 0) {
+		pthread_mutex_destroy(&s->commit_lock);
 		pthread_mutex_destroy(&s->readers_lock);
 		pthread_rwlock_destroy(&s->resize);
 		free(s);
@@ -321,6 +337,7 @@ void cid_store_close(struct cid_store *s)
 	pthread_key_delete(s->reader_key);
 	if (s->env != NULL)
 		mdb_env_close(s->env);
+	pthread_mutex_destroy(&s->commit_lock);
 	pthread_mutex_destroy(&s->readers_lock);
 	pthread_rwlock_destroy(&s->resize);
 	free(s);
@@ -335,10 +352,18 @@ enum cid_err cid_store_read_begin(struct cid_store *s, struct cid_txn **out)
 	if (t == NULL || t->active)
 		return CID_ERR_STORE;
 	for (int attempt = 0; attempt < ATTEMPTS_MAX; attempt++) {
-		unsigned long done = atomic_load(&s->commits_done);
+		bool hold_commits = attempt >= READ_LOCKFREE_TRIES;
+		unsigned long done;
+		unsigned long begun;
 
+		/* the same order as a commit: resize shared, then commit_lock */
 		if (pthread_rwlock_rdlock(&s->resize) != 0)
 			return CID_ERR_STORE;
+		if (hold_commits && pthread_mutex_lock(&s->commit_lock) != 0) {
+			pthread_rwlock_unlock(&s->resize);
+			return CID_ERR_STORE;
+		}
+		done = atomic_load(&s->commits_done);
 		if (t->txn == NULL) {
 			mrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t->txn);
 			if (mrc != 0)
@@ -350,7 +375,10 @@ enum cid_err cid_store_read_begin(struct cid_store *s, struct cid_txn **out)
 				t->txn = NULL;
 			}
 		}
-		if (mrc == 0 && atomic_load(&s->commits_begun) - done < 2) {
+		begun = atomic_load(&s->commits_begun);
+		if (hold_commits)
+			pthread_mutex_unlock(&s->commit_lock);
+		if (mrc == 0 && begun - done < 2) {
 			t->active = true;
 			*out = t;
 			return CID_OK;
@@ -401,9 +429,11 @@ enum cid_err cid_store_update(struct cid_store *s,
 		rc = fn(&t, arg);
 		if (rc == CID_OK && !t.map_full) {
 			/* Commit frees the transaction whether it succeeds or not. */
+			pthread_mutex_lock(&s->commit_lock);
 			atomic_fetch_add(&s->commits_begun, 1);
 			mrc = mdb_txn_commit(t.txn);
 			atomic_fetch_add(&s->commits_done, 1);
+			pthread_mutex_unlock(&s->commit_lock);
 			pthread_rwlock_unlock(&s->resize);
 			if (mrc == 0)
 				return CID_OK;
