@@ -105,6 +105,22 @@ has "public client told about PKCE" "$out" PKCE
 expect 1 "plain http redirect refused" "$bin" client add "${C[@]}" --client-id bad1 --redirect-uri http://evil.example/cb
 has "invalid registration explained" "$err" "redirect URIs"
 expect 1 "public client_credentials refused" "$bin" client add "${C[@]}" --client-id bad2 --public --grant-types client_credentials
+# the sector of pairwise subjects (OIDC Core 8.1): host:port, or a sector identifier URI
+expect 0 "client show library" "$bin" client show library "${C[@]}" --json
+same "the sector is the redirect URI's host:port" "$(json "d['sector_identifier']" <<<"$out")" 127.0.0.1:3001
+expect 1 "two ports of one host without a sector identifier URI refused" "$bin" client add "${C[@]}" \
+	--client-id bad3 --redirect-uri http://127.0.0.1:3001/cb --redirect-uri http://127.0.0.1:3002/cb
+has "refusal names both sectors" "$err" "127.0.0.1:3001, 127.0.0.1:3002"
+has "refusal asks for a sector identifier URI" "$err" "sector identifier URI"
+expect 1 "a plain-http sector identifier URI off loopback refused" "$bin" client add "${C[@]}" \
+	--client-id bad4 --redirect-uri https://a.city.example/cb --sector-identifier-uri http://sector.city.example/s.json
+has "refusal says https" "$err" "must be https"
+expect 1 "an unreachable sector identifier document refused" "$bin" client add "${C[@]}" \
+	--client-id bad5 --redirect-uri http://127.0.0.1:3001/cb --sector-identifier-uri http://127.0.0.1:9/s.json
+has "refusal says the fetch failed" "$err" "fetching the sector identifier document http://127.0.0.1:9/s.json failed"
+expect 1 "no client stored after a refused sector" "$bin" client show bad5 "${C[@]}"
+expect 0 "client --help documents --sector-identifier-uri" "$bin" client --help
+has "help names the option" "$out" "--sector-identifier-uri URL"
 expect 0 "machine client" "$bin" client add "${C[@]}" --client-id batch --grant-types client_credentials --scope city
 expect 0 "client list" "$bin" client list "${C[@]}" --json
 has "list shows childcare" "$out" childcare
