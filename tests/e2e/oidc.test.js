@@ -1566,3 +1566,87 @@ test('key rotation by the CLI: the running server publishes both keys; old token
   assert.equal(decodeJwt(after.tokens.id_token).header.kid, newKid);
   // openid-client verified the new ID token's signature against the refreshed JWKS
 });
+
+/** The kids of the running server's /jwks. */
+async function publishedKids() {
+  return (await (await fetch(`${issuer}/jwks`)).json()).keys.map((k) => k.kid);
+}
+
+/** The listed state of kid (`civicid keys list --json`). */
+function keyState(kid) {
+  const keys = JSON.parse(cli(['keys', 'list', '--store', store.dir, '--json']));
+  return keys.find((k) => k.kid === kid)?.state;
+}
+
+/** RP's openid-client configuration holding jwks as the JWKS it cached at uat (seconds). */
+async function rpWithCachedJwks(jwks, uat) {
+  const config = await discover(
+    issuer,
+    RP.clientId,
+    { client_secret: secrets[RP.clientId], id_token_signed_response_alg: 'ES256' },
+    client.ClientSecretBasic(secrets[RP.clientId]),
+    [client.enableNonRepudiationChecks],
+  );
+  client.setJwksCache(config, { jwks, uat });
+  return config;
+}
+
+// Last too: it rotates the ES256 key of the shared server once more.
+test('staged key rotation: a relying party that refetched the JWKS after --publish-only verifies the first token of the new key', T, async () => {
+  const epoch = () => Math.floor(Date.now() / 1000);
+  const oldKid = decodeJwt((await login(RP)).tokens.id_token).header.kid;
+  // what a relying party cached before the publish
+  const jwksBefore = await (await fetch(`${issuer}/jwks`)).json();
+  const uatBefore = epoch();
+
+  const conf = store.writeConfig(`store = ${store.dir}\nkey_publish_delay = 10\n`, 'keys.conf');
+  const published = JSON.parse(cli(['keys', 'rotate', '--publish-only', '--alg', 'ES256', '--config', conf, '--json']));
+  const nextKid = published[0].kid;
+  assert.notEqual(nextKid, oldKid);
+  assert.ok(published[0].activate_at >= epoch() + 9, 'it may sign only after key_publish_delay');
+  assert.throws(() => cli(['keys', 'rotate', '--activate', '--alg', 'ES256', '--config', conf]),
+    /may sign from .*--force/s, 'an early --activate is refused');
+
+  // the server publishes the next key within its poll interval ...
+  let kids = [];
+  for (let i = 0; i < 40 && !kids.includes(nextKid); i++) {
+    await sleep(250);
+    kids = await publishedKids();
+  }
+  assert.ok(kids.includes(nextKid), `the JWKS publishes the next key ${nextKid}: ${kids}`);
+  assert.ok(kids.includes(oldKid));
+  // ... and keeps signing with the active key: nothing is signed with a key
+  // that relying parties could not have seen yet
+  const during = await login(RP);
+  assert.equal(decodeJwt(during.tokens.id_token).header.kid, oldKid);
+  assert.equal(decodeJwt(during.tokens.access_token).header.kid, oldKid);
+  assert.equal(keyState(nextKid), 'next');
+
+  // a relying party refreshes its JWKS cache within the window
+  const jwksWindow = await (await fetch(`${issuer}/jwks`)).json();
+  const uatWindow = epoch();
+  const refreshed = await rpWithCachedJwks(jwksWindow, uatWindow);
+  const stale = await rpWithCachedJwks(jwksBefore, uatBefore);
+
+  // the running server activates the key by itself once key_publish_delay has passed
+  for (let i = 0; i < 120 && keyState(nextKid) !== 'active'; i++) await sleep(250);
+  assert.equal(keyState(nextKid), 'active', 'the server activated the published key');
+  assert.equal(keyState(oldKid), 'retired');
+
+  // the first tokens of the new key: openid-client verifies the ID token's
+  // signature from the JWKS it cached in the window, without refetching (a
+  // JWKS younger than 60 s is not refetched for an unknown kid: it fails)
+  cfg[RP.clientId] = refreshed;
+  const after = await login(RP);
+  assert.equal(decodeJwt(after.tokens.id_token).header.kid, nextKid);
+  assert.equal(decodeJwt(after.tokens.access_token).header.kid, nextKid);
+  assert.equal(client.getJwksCache(refreshed).uat, uatWindow, 'verified from the cached JWKS, not a refetch');
+  await verifyWithJwks(after.tokens.id_token, jwksWindow);
+  // what an immediate switch does to every caching relying party: one whose
+  // JWKS predates the publish cannot verify the new key's tokens yet
+  cfg[RP.clientId] = stale;
+  await assert.rejects(login(RP), (e) => /no applicable keys found/.test(e.message), 'a JWKS from before the publish lacks the key');
+  cfg[RP.clientId] = refreshed;
+  // tokens of the retired key still verify
+  assert.equal((await userinfoRaw(during.tokens.access_token)).status, 200);
+});
