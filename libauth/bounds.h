@@ -36,6 +36,13 @@
 #define CID_MAX_REDIRECT_URIS 16
 #define CID_MAX_CLAIM_VALUE   1024 /* a string attribute of a citizen */
 #define CID_MAX_CLAIMS	      64   /* attributes of one citizen */
+#define CID_MAX_SECTOR	      255  /* a sector identifier: host[:port] (OIDC Core §8.1) */
+
+/* documents fetched from other parties (http_fetch.h) */
+#define CID_MAX_SECTOR_DOC	     ((size_t)64 * 1024) /* a sector identifier document */
+#define CID_FETCH_CONNECT_TIMEOUT_MS 5000
+#define CID_FETCH_TIMEOUT_MS	     10000
+#define CID_FETCH_MAX_REDIRS	     3
 
 /* store */
 #define CID_STORE_MAP_INITIAL ((size_t)64 << 20) /* 64 MiB, doubled when full */

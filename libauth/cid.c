@@ -45,9 +45,10 @@ struct cid_ctx {
 	uint8_t salt[32];
 	char *discovery;
 	size_t discovery_len;
-	pthread_mutex_t lock;	   /* guards keys, next_drop, policies, reload_seen */
-	struct snapshot *keys;	   /* that of a struct cid_keyref */
-	int64_t next_drop;	   /* earliest drop_after among loaded retired keys (0: none) */
+	pthread_mutex_t lock;  /* guards keys, next_drop, next_activate, policies, reload_seen */
+	struct snapshot *keys; /* that of a struct cid_keyref */
+	int64_t next_drop;     /* earliest drop_after among loaded retired keys (0: none) */
+	int64_t next_activate; /* earliest activate_at among loaded next keys (0: none) */
 	struct snapshot *policies; /* that of a struct cid_policyref */
 	uint64_t reload_seen;	   /* the policy_reload counter last acted on */
 	cid_audit_hook audit;
@@ -315,14 +316,19 @@ enum cid_err cid_ctx_keys_refresh(struct cid_ctx *ctx, int64_t now)
 	struct cid_keyset *ks = NULL;
 	struct snapshot *old = NULL;
 	bool stale;
+	bool due;
 
 	CID_TRY(cid_keys_version(ctx->store, &version));
 	pthread_mutex_lock(&ctx->lock);
-	stale = ctx->keys == NULL || cid_keyset_version(ctx->keys->obj) != version ||
+	due = ctx->next_activate != 0 && now >= ctx->next_activate;
+	stale = due || ctx->keys == NULL || cid_keyset_version(ctx->keys->obj) != version ||
 		(ctx->next_drop != 0 && now >= ctx->next_drop);
 	pthread_mutex_unlock(&ctx->lock);
 	if (!stale)
 		goto out;
+	/* a published next key's time has come: it signs from this reload on */
+	if (due)
+		CID_TRY(cid_keys_activate_due(ctx->store, now, ctx->cfg->key_keep, NULL));
 	fresh = calloc(1, sizeof(*fresh));
 	CID_ENSURE(fresh != NULL, CID_ERR_NOMEM);
 	snapshot_init(&fresh->snap, keyset_free);
@@ -334,6 +340,7 @@ enum cid_err cid_ctx_keys_refresh(struct cid_ctx *ctx, int64_t now)
 		old = ctx->keys;
 		ctx->keys = &fresh->snap;
 		ctx->next_drop = cid_keyset_next_drop(ks);
+		ctx->next_activate = cid_keyset_next_activate(ks);
 		fresh = NULL;
 	}
 	pthread_mutex_unlock(&ctx->lock);

@@ -66,8 +66,12 @@ void cid_keyref_put(struct cid_keyref *r);
 
 /*
  * Reloads the keyset if the store's keys_version changed, or if a retired key
- * passed its drop time (pass the current time). Cheap when nothing changed:
- * one read. Errors: those of cid_keyset_load (the old keyset stays in force).
+ * passed its drop time (pass the current time). When a published next key's
+ * activate_at has come, it first activates it (cid_keys_activate_due; the
+ * active key is retired for the config's key_keep seconds): that is how a
+ * running server switches to a key published by `keys rotate --publish-only`.
+ * Cheap when nothing changed: one read. Errors: those of
+ * cid_keys_activate_due and cid_keyset_load (the old keyset stays in force).
  */
 CID_MUST_CHECK enum cid_err cid_ctx_keys_refresh(struct cid_ctx *ctx, int64_t now);
 

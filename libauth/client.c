@@ -8,8 +8,10 @@
 #include "client.h"
 
 #include "crypto.h"
+#include "http_fetch.h"
 #include "str.h"
 
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +57,154 @@ static enum cid_err uri_host(const char *uri, char *host, size_t hostsz)
 	memcpy(host, p, n);
 	host[n] = '\0';
 	return CID_OK;
+}
+
+static const char bad_sector_uri[] = "the sector identifier URI must be https (or http on a "
+				     "loopback host), without fragment or userinfo";
+
+__attribute__((format(printf, 3, 4))) static void say(char *why, size_t whysz, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || whysz == 0)
+		return;
+	va_start(ap, fmt);
+	if (vsnprintf(why, whysz, fmt, ap) < 0)
+		why[0] = '\0';
+	va_end(ap);
+}
+
+/*
+ * The sector of one absolute URI: its host, lower-cased, and ":port" when a
+ * port is given and is not the scheme's default. with_port false: host only.
+ */
+static enum cid_err uri_sector(const char *uri, bool with_port, char out[CID_MAX_SECTOR + 1])
+{
+	enum cid_err rc = CID_OK;
+	char host[256];
+	const char *auth = strstr(uri, "://");
+	size_t auth_len;
+	uint64_t port = 0;
+	uint64_t default_port = strncmp(uri, "https://", 8) == 0 ? 443 : 80;
+	int n;
+
+	CID_ENSURE(auth != NULL, CID_ERR_INVALID);
+	CID_TRY(uri_host(uri, host, sizeof(host)));
+	for (char *c = host; *c != '\0'; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	auth += 3;
+	auth_len = strcspn(auth, "/?#");
+	if (with_port && auth_len > strlen(host) && auth[strlen(host)] == ':') {
+		const char *p = auth + strlen(host) + 1;
+		size_t plen = auth_len - strlen(host) - 1;
+
+		/*= RFC 3986 §3.2.3: an empty port means the scheme's default */
+		if (plen > 0)
+			CID_TRY(cid_parse_u64(p, plen, 1, 65535, &port));
+	}
+	if (port == 0 || port == default_port)
+		n = snprintf(out, CID_MAX_SECTOR + 1, "%s", host);
+	else
+		n = snprintf(out, CID_MAX_SECTOR + 1, "%s:%u", host, (unsigned)port);
+	CID_ENSURE(n > 0 && n <= CID_MAX_SECTOR, CID_ERR_TOOBIG);
+out:
+	return rc;
+}
+
+/* Checks that doc is a JSON array of strings listing each of uris. */
+static enum cid_err sector_doc_check(struct cid_str doc, const char *const *uris, size_t n,
+				     char *why, size_t whysz)
+{
+	enum cid_err rc = CID_OK;
+	json_t *list = NULL;
+	const json_t *v;
+	size_t i;
+
+	if (doc.len > CID_MAX_SECTOR_DOC) {
+		say(why, whysz, "the sector identifier document is larger than %zu bytes",
+		    CID_MAX_SECTOR_DOC);
+		return CID_ERR_TOOBIG;
+	}
+	list = doc.ptr != NULL ? json_loadb(doc.ptr, doc.len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+	if (!json_is_array(list)) {
+		say(why, whysz, "the sector identifier document is not a JSON array of URIs");
+		rc = CID_ERR_INVALID;
+		goto out;
+	}
+	json_array_foreach(list, i, v)
+	{
+		if (!json_is_string(v)) {
+			say(why, whysz,
+			    "the sector identifier document holds a non-string (at %zu)", i);
+			rc = CID_ERR_INVALID;
+			goto out;
+		}
+	}
+	for (size_t u = 0; u < n; u++) {
+		bool listed = false;
+
+		json_array_foreach(list, i, v) listed =
+		    listed || (json_string_length(v) == strlen(uris[u]) &&
+			       memcmp(json_string_value(v), uris[u], strlen(uris[u])) == 0);
+		if (!listed) {
+			say(why, whysz, "the sector identifier document does not list %s", uris[u]);
+			rc = CID_ERR_INVALID;
+			goto out;
+		}
+	}
+out:
+	json_decref(list);
+	return rc;
+}
+
+enum cid_err cid_client_sector(const char *const *redirect_uris, size_t n, const char *sector_uri,
+			       struct cid_str doc, char out[CID_MAX_SECTOR + 1], char *why,
+			       size_t whysz)
+{
+	enum cid_err rc = CID_OK;
+	char first[CID_MAX_SECTOR + 1] = "";
+	char each[CID_MAX_SECTOR + 1];
+
+	if (sector_uri != NULL) {
+		/*= OIDC Core §8.1: the sector_identifier_uri MUST use the https scheme
+		 *# (plain http is allowed on loopback only, for local tests) */
+		if (cid_client_check_uri(sector_uri) != CID_OK) {
+			say(why, whysz, "%s", bad_sector_uri);
+			rc = CID_ERR_INVALID;
+			goto out;
+		}
+		/*= OIDC Core §8.1: the document MUST contain all redirect_uri values */
+		CID_TRY(sector_doc_check(doc, redirect_uris, n, why, whysz));
+		/*= OIDC Core §8.1: the host component of that URL is the Sector Identifier */
+		rc = uri_sector(sector_uri, false, first);
+		if (rc != CID_OK)
+			say(why, whysz, "%s", bad_sector_uri);
+		goto out;
+	}
+	CID_ENSURE(n > 0, CID_ERR_NOTFOUND);
+	for (size_t i = 0; i < n; i++) {
+		rc = uri_sector(redirect_uris[i], true, i == 0 ? first : each);
+		if (rc != CID_OK) {
+			say(why, whysz, "the redirect URI %s has no usable host or port",
+			    redirect_uris[i]);
+			goto out;
+		}
+		/*= OIDC Core §8.1: redirect_uris on multiple hosts need a sector_identifier_uri */
+		if (i > 0 && strcmp(first, each) != 0) {
+			say(why, whysz,
+			    "the redirect URIs are on different hosts or ports (%s, %s): a "
+			    "pairwise client "
+			    "needs a sector identifier URI listing them (OIDC Core 8.1)",
+			    first, each);
+			rc = CID_ERR_INVALID;
+			goto out;
+		}
+	}
+out:
+	if (rc == CID_OK)
+		memcpy(out, first, strlen(first) + 1);
+	return rc;
 }
 
 enum cid_err cid_client_check_uri(const char *uri)
@@ -137,13 +287,17 @@ static json_t *string_array(const char *const *v, size_t n)
 	return a;
 }
 
-/* Validates a spec into the record that will be stored (the sector derived from its URIs). */
+/*
+ * Validates a spec into the record that will be stored, the sector decided by
+ * cid_client_sector (doc: the fetched sector identifier document, if any).
+ */
 static enum cid_err spec_record(const struct cid_client_spec *spec, const char *client_id,
-				const char *secret_hash, int64_t now, json_t **out)
+				const char *secret_hash, struct cid_str doc, int64_t now, char *why,
+				size_t whysz, json_t **out)
 {
 	enum cid_err rc = CID_OK;
 	struct grants g;
-	char sector[256] = "";
+	char sector[CID_MAX_SECTOR + 1] = "";
 	const char *scopes = spec->scopes ? spec->scopes : "openid";
 	const char *grant_types =
 	    spec->grant_types ? spec->grant_types : "authorization_code refresh_token";
@@ -165,23 +319,23 @@ static enum cid_err spec_record(const struct cid_client_spec *spec, const char *
 		       spec->n_post_logout_uris <= CID_MAX_REDIRECT_URIS,
 		   CID_ERR_TOOBIG);
 	CID_ENSURE(!g.code || spec->n_redirect_uris > 0, CID_ERR_INVALID);
-	for (size_t i = 0; i < spec->n_redirect_uris; i++) {
-		char host[256];
+	for (size_t i = 0; i < spec->n_redirect_uris; i++)
 		CID_TRY(cid_client_check_uri(spec->redirect_uris[i]));
-		CID_TRY(uri_host(spec->redirect_uris[i], host, sizeof(host)));
-		if (i == 0)
-			memcpy(sector, host, strlen(host) + 1);
-		/* one sector per pairwise client */
-		CID_ENSURE(strcmp(sector, host) == 0 || strcmp(subject, "pairwise") != 0,
-			   CID_ERR_INVALID);
-	}
 	for (size_t i = 0; i < spec->n_post_logout_uris; i++)
 		CID_TRY(cid_client_check_uri(spec->post_logout_uris[i]));
-	if (sector[0] == '\0') { /* machine-only client: its own sector */
+	/* a public-subject client may span hosts; its sector is its first URI's */
+	rc = cid_client_sector(spec->redirect_uris,
+			       strcmp(subject, "pairwise") == 0 || spec->sector_identifier_uri
+				   ? spec->n_redirect_uris
+				   : (spec->n_redirect_uris > 0 ? 1 : 0),
+			       spec->sector_identifier_uri, doc, sector, why, whysz);
+	if (rc == CID_ERR_NOTFOUND) { /* machine-only client: its own sector */
 		/* the sector keys pairwise subjects: a truncated one would be a wrong key */
 		int n = snprintf(sector, sizeof(sector), "client:%s", client_id);
 		CID_ENSURE(n > 0 && (size_t)n < sizeof(sector), CID_ERR_TOOBIG);
+		rc = CID_OK;
 	}
+	CID_TRY(rc);
 
 	grants = json_array();
 	CID_ENSURE(grants != NULL, CID_ERR_NOMEM);
@@ -203,6 +357,10 @@ static enum cid_err spec_record(const struct cid_client_spec *spec, const char *
 	if (!spec->is_public)
 		CID_ENSURE(json_object_set_new(rec, "secret_hash", json_string(secret_hash)) == 0,
 			   CID_ERR_NOMEM);
+	if (spec->sector_identifier_uri != NULL)
+		CID_ENSURE(json_object_set_new(rec, "sector_identifier_uri",
+					       json_string(spec->sector_identifier_uri)) == 0,
+			   CID_ERR_NOMEM);
 	*out = rec;
 	rec = NULL;
 out:
@@ -223,8 +381,39 @@ static enum cid_err put_client(struct cid_txn *txn, void *arg)
 				CID_PUT_NOOVERWRITE);
 }
 
+/* Fetches the sector identifier document of uri into *doc (caller frees). */
+static enum cid_err fetch_sector_doc(const char *uri, char **doc, size_t *len, char *why,
+				     size_t whysz)
+{
+	static const struct cid_fetch_limits lim = {.max_bytes = CID_MAX_SECTOR_DOC,
+						    .connect_timeout_ms =
+							CID_FETCH_CONNECT_TIMEOUT_MS,
+						    .timeout_ms = CID_FETCH_TIMEOUT_MS};
+	char detail[192] = "";
+	enum cid_err rc;
+
+	if (cid_client_check_uri(uri) != CID_OK) {
+		say(why, whysz,
+		    "the sector identifier URI must be https (or http on a loopback "
+		    "host), without fragment or userinfo");
+		return CID_ERR_INVALID;
+	}
+	rc = cid_http_fetch(uri, &lim, doc, len, detail, sizeof(detail));
+	if (rc != CID_OK)
+		say(why, whysz, "fetching the sector identifier document %s failed: %s", uri,
+		    detail);
+	return rc;
+}
+
 enum cid_err cid_client_add(struct cid_store *s, const struct cid_client_spec *spec, int64_t now,
 			    char **client_id_out, char **secret_out)
+{
+	return cid_client_register(s, spec, now, client_id_out, secret_out, NULL, 0);
+}
+
+enum cid_err cid_client_register(struct cid_store *s, const struct cid_client_spec *spec,
+				 int64_t now, char **client_id_out, char **secret_out, char *why,
+				 size_t whysz)
 {
 	enum cid_err rc = CID_OK;
 	char generated[CID_ID_CHARS + 1];
@@ -233,7 +422,13 @@ enum cid_err cid_client_add(struct cid_store *s, const struct cid_client_spec *s
 	const char *client_id = spec->client_id;
 	json_t *rec = NULL;
 	char *id_copy = NULL, *secret_copy = NULL;
+	char *doc = NULL;
+	size_t doc_len = 0;
 
+	say(why, whysz, "%s", "");
+	/*= OIDC Core §8.1: the provider retrieves the document at registration */
+	if (spec->sector_identifier_uri != NULL)
+		CID_TRY(fetch_sector_doc(spec->sector_identifier_uri, &doc, &doc_len, why, whysz));
 	if (client_id == NULL) {
 		CID_TRY(cid_random_uuid(generated));
 		client_id = generated;
@@ -242,7 +437,8 @@ enum cid_err cid_client_add(struct cid_store *s, const struct cid_client_spec *s
 		CID_TRY(cid_random_token(secret));
 		cid_secret_hash(secret, strlen(secret), hash);
 	}
-	CID_TRY(spec_record(spec, client_id, hash, now, &rec));
+	CID_TRY(spec_record(spec, client_id, hash, (struct cid_str){doc, doc_len}, now, why, whysz,
+			    &rec));
 	id_copy = strdup(client_id);
 	CID_ENSURE(id_copy != NULL, CID_ERR_NOMEM);
 	if (!spec->is_public) {
@@ -261,6 +457,7 @@ out:
 		cid_wipe(secret_copy, strlen(secret_copy));
 	free(secret_copy);
 	free(id_copy);
+	free(doc);
 	json_decref(rec);
 	return rc;
 }
@@ -328,6 +525,32 @@ static bool array_has(const json_t *arr, const char *s)
 	return false;
 }
 
+/*
+ * The sector of a record stored without one, as registration derived it
+ * before ports counted: the first redirect URI's host as written, or
+ * "client:ID". Every record civicid wrote has its sector; this keeps the
+ * subjects of a hand-made or imported one where the old rule put them.
+ */
+static enum cid_err legacy_sector(const json_t *rec, struct cid_client *c)
+{
+	const char *uri =
+	    json_string_value(json_array_get(json_object_get(rec, "redirect_uris"), 0));
+	char sector[CID_MAX_SECTOR + 1];
+	char *copy;
+
+	if (uri == NULL || uri_host(uri, sector, sizeof(sector)) != CID_OK) {
+		int n = snprintf(sector, sizeof(sector), "client:%s", c->client_id);
+		if (n <= 0 || (size_t)n >= sizeof(sector))
+			return CID_ERR_STORE;
+	}
+	copy = strdup(sector);
+	if (copy == NULL)
+		return CID_ERR_NOMEM;
+	free(c->sector);
+	c->sector = copy;
+	return CID_OK;
+}
+
 static enum cid_err client_from_json(const json_t *rec, struct cid_client **out)
 {
 	enum cid_err rc = CID_OK;
@@ -340,6 +563,8 @@ static enum cid_err client_from_json(const json_t *rec, struct cid_client **out)
 	c->scopes = dup_member(rec, "scopes");
 	c->sector = dup_member(rec, "sector_identifier");
 	CID_ENSURE(c->client_id && c->name && c->scopes && c->sector, CID_ERR_NOMEM);
+	if (c->sector[0] == '\0')
+		CID_TRY(legacy_sector(rec, c));
 	const char *type = json_string_value(json_object_get(rec, "type"));
 	c->is_public = type != NULL && strcmp(type, "public") == 0;
 	const char *hash = json_string_value(json_object_get(rec, "secret_hash"));

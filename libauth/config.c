@@ -71,6 +71,10 @@ static const struct key_def keys[] = {
     {"key_keep", KEY_SECONDS, MEMBER(key_keep), 60, 31536000, "86400",
      "Seconds a retired signing key stays in the JWKS after `keys rotate`; at least the "
      "longest token lifetime."},
+    {"key_publish_delay", KEY_SECONDS, MEMBER(key_publish_delay), 0, 31536000, "86400",
+     "Seconds a key published by `keys rotate --publish-only` is in the JWKS before it "
+     "signs; then the running server makes it the active key. Longer than relying parties "
+     "cache the JWKS, so they know the key before its first token."},
     {"audit_group_commit", KEY_UINT, MEMBER(audit_group_commit), 0, 1, "1",
      "1: release entries of concurrent requests share one durable commit of the audit "
      "log (group commit); 0: one commit per request (slower; for comparison)."},

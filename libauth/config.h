@@ -32,6 +32,7 @@ struct cid_config {
 	unsigned connection_timeout;
 	int64_t code_ttl, access_ttl, id_token_ttl, refresh_ttl, session_ttl;
 	int64_t key_keep;		   /* seconds a retired key stays in the JWKS */
+	int64_t key_publish_delay;	   /* seconds a published next key waits to sign */
 	unsigned audit_group_commit;	   /* 1: concurrent audit appends share a commit */
 	int64_t audit_checkpoint_interval; /* seconds between signed checkpoints */
 	unsigned console_export_max;	   /* entries of one officer-console export */

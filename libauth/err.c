@@ -24,6 +24,7 @@ static const char *const messages[] = {
     [CID_ERR_CRYPTO] = "cryptographic library error",
     [CID_ERR_IO] = "file or system error",
     [CID_ERR_CONFIG] = "invalid configuration",
+    [CID_ERR_TOOEARLY] = "not yet: allowed only from a later time",
 };
 
 _Static_assert(sizeof(messages) / sizeof(messages[0]) == CID_ERR_COUNT,

@@ -28,6 +28,7 @@ enum cid_err {
 	CID_ERR_CRYPTO,	   /* OpenSSL or libargon2 failed */
 	CID_ERR_IO,	   /* file or system call failed */
 	CID_ERR_CONFIG,	   /* configuration invalid */
+	CID_ERR_TOOEARLY,  /* allowed only from a later time */
 	CID_ERR_COUNT
 };
 

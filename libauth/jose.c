@@ -58,6 +58,7 @@ struct key {
 struct cid_keyset {
 	uint64_t version;
 	int64_t next_drop;
+	int64_t next_activate;
 	struct key *keys; /* active keys first */
 	size_t n;
 	const struct key *active[ALG_COUNT];
@@ -262,6 +263,8 @@ static bool record_valid(const json_t *rec, struct cid_str key)
 		return false;
 	if (strcmp(state, "active") == 0)
 		return true;
+	if (strcmp(state, "next") == 0)
+		return json_is_integer(json_object_get(rec, "activate_at"));
 	return strcmp(state, "retired") == 0 && json_is_integer(json_object_get(rec, "drop_after"));
 }
 
@@ -294,10 +297,25 @@ out:
 	return rc;
 }
 
-static bool record_active(const json_t *rec, enum alg alg)
+/* Whether rec is a key of alg in state ("next", "active" or "retired"). */
+static bool record_is(const json_t *rec, enum alg alg, const char *state)
 {
 	return alg_parse(cid_json_str(rec, "alg")) == (int)alg &&
-	       strcmp(cid_json_str(rec, "state"), "active") == 0;
+	       strcmp(cid_json_str(rec, "state"), state) == 0;
+}
+
+static bool record_active(const json_t *rec, enum alg alg)
+{
+	return record_is(rec, alg, "active");
+}
+
+/*
+ * The rule of a staged rotation: a next key may sign from its activate_at on.
+ * Relying parties had from its publication until then to see it in the JWKS.
+ */
+static bool activation_due(const json_t *rec, int64_t now)
+{
+	return now >= (int64_t)json_integer_value(json_object_get(rec, "activate_at"));
 }
 
 /* have[alg] = whether an active key of alg is stored. */
@@ -319,16 +337,21 @@ out:
 	return rc;
 }
 
-static enum cid_err newkey_put(struct cid_txn *txn, const struct newkey *nk, int64_t now)
+/* Stores nk as the active key, or as a next key when next (signing from activate_at). */
+static enum cid_err newkey_put(struct cid_txn *txn, const struct newkey *nk, int64_t now, bool next,
+			       int64_t activate_at)
 {
 	enum cid_err rc = CID_OK;
 	json_t *rec = NULL;
 
 	CID_ENSURE((unsigned)nk->alg < ALG_COUNT, CID_ERR_INVALID); /* indexes alg_names */
 	rec = json_pack("{s:s, s:s, s:s%, s:s, s:I}", "kid", nk->kid, "alg", alg_names[nk->alg],
-			"private_pem", nk->pem, nk->pem_len, "state", "active", "created_at",
-			(json_int_t)now);
+			"private_pem", nk->pem, nk->pem_len, "state", next ? "next" : "active",
+			"created_at", (json_int_t)now);
 	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
+	if (next)
+		CID_ENSURE(json_object_set_new(rec, "activate_at", json_integer(activate_at)) == 0,
+			   CID_ERR_NOMEM);
 	CID_TRY(cid_txn_put_json(txn, CID_DB_KEYS, cid_str_of(nk->kid), rec, CID_PUT_NOOVERWRITE));
 out:
 	wipe_pem(rec);
@@ -358,7 +381,7 @@ static enum cid_err ensure_cb(struct cid_txn *txn, void *arg)
 			e->again = true;
 			continue;
 		}
-		CID_TRY(newkey_put(txn, &e->fresh[a], e->now));
+		CID_TRY(newkey_put(txn, &e->fresh[a], e->now, false, 0));
 		wrote = true;
 	}
 	if (wrote)
@@ -412,6 +435,17 @@ out:
 	return rc;
 }
 
+/* Rewrites rec (a record of records_load) as retired at now, dropped from drop_after. */
+static enum cid_err retire(struct cid_txn *txn, json_t *rec, int64_t now, int64_t drop_after)
+{
+	if (json_object_set_new(rec, "state", json_string("retired")) != 0 ||
+	    json_object_set_new(rec, "retired_at", json_integer(now)) != 0 ||
+	    json_object_set_new(rec, "drop_after", json_integer(drop_after)) != 0)
+		return CID_ERR_NOMEM;
+	json_object_del(rec, "activate_at");
+	return cid_txn_put_json(txn, CID_DB_KEYS, cid_str_of(cid_json_str(rec, "kid")), rec, 0);
+}
+
 struct rotate {
 	const struct newkey *fresh;
 	int64_t now;
@@ -427,19 +461,13 @@ static enum cid_err rotate_cb(struct cid_txn *txn, void *arg)
 	size_t i;
 
 	CID_TRY(records_load(txn, &recs));
+	/* a pending next key goes too: it would otherwise replace the new key later */
 	json_array_foreach(recs, i, rec)
 	{
-		if (!record_active(rec, r->fresh->alg))
-			continue;
-		CID_ENSURE(
-		    json_object_set_new(rec, "state", json_string("retired")) == 0 &&
-			json_object_set_new(rec, "retired_at", json_integer(r->now)) == 0 &&
-			json_object_set_new(rec, "drop_after", json_integer(r->drop_after)) == 0,
-		    CID_ERR_NOMEM);
-		CID_TRY(cid_txn_put_json(txn, CID_DB_KEYS, cid_str_of(cid_json_str(rec, "kid")),
-					 rec, 0));
+		if (record_active(rec, r->fresh->alg) || record_is(rec, r->fresh->alg, "next"))
+			CID_TRY(retire(txn, rec, r->now, r->drop_after));
 	}
-	CID_TRY(newkey_put(txn, r->fresh, r->now));
+	CID_TRY(newkey_put(txn, r->fresh, r->now, false, 0));
 	CID_TRY(cid_txn_counter_add(txn, KEYS_VERSION, "version", 1, NULL));
 out:
 	records_free(recs);
@@ -474,10 +502,172 @@ out:
 	return rc;
 }
 
+struct publish {
+	const struct newkey *fresh;
+	int64_t now;
+	int64_t activate_at;
+};
+
+static enum cid_err publish_cb(struct cid_txn *txn, void *arg)
+{
+	const struct publish *p = arg;
+	enum cid_err rc = CID_OK;
+	json_t *recs = NULL;
+	json_t *rec;
+	size_t i;
+
+	CID_TRY(records_load(txn, &recs));
+	/* one next key per algorithm: which one signs next is never a guess */
+	json_array_foreach(recs, i, rec)
+	{
+		CID_ENSURE(!record_is(rec, p->fresh->alg, "next"), CID_ERR_EXISTS);
+	}
+	CID_TRY(newkey_put(txn, p->fresh, p->now, true, p->activate_at));
+	CID_TRY(cid_txn_counter_add(txn, KEYS_VERSION, "version", 1, NULL));
+out:
+	records_free(recs);
+	return rc;
+}
+
+enum cid_err cid_keys_publish(struct cid_store *s, const char *alg, int64_t now, int64_t delay,
+			      char **kid_out)
+{
+	enum cid_err rc = CID_OK;
+	struct newkey nk = {0};
+	struct publish p = {.fresh = &nk, .now = now};
+	int a = alg_parse(alg);
+	char *kid = NULL;
+
+	CID_ENSURE(a >= 0, CID_ERR_INVALID);
+	CID_ENSURE(delay >= 0 && now <= INT64_MAX - delay, CID_ERR_INVALID);
+	p.activate_at = now + delay;
+	CID_TRY(newkey_make((enum alg)a, &nk));
+	if (kid_out != NULL) {
+		kid = strdup(nk.kid);
+		CID_ENSURE(kid != NULL, CID_ERR_NOMEM);
+	}
+	CID_TRY(cid_store_update(s, publish_cb, &p));
+	if (kid_out != NULL) {
+		*kid_out = kid;
+		kid = NULL;
+	}
+out:
+	free(kid);
+	newkey_clear(&nk);
+	return rc;
+}
+
+/*
+ * In a write transaction: makes the next key of alg (among recs) active and
+ * retires the active one. Without force only when activation_due. kid (may be
+ * NULL) receives the activated kid.
+ */
+static enum cid_err activate_in(struct cid_txn *txn, json_t *recs, enum alg alg, int64_t now,
+				int64_t drop_after, bool force, char kid[KID_MAX + 1])
+{
+	enum cid_err rc = CID_OK;
+	json_t *next = NULL;
+	json_t *rec;
+	size_t i;
+
+	json_array_foreach(recs, i, rec)
+	{
+		if (record_is(rec, alg, "next"))
+			next = rec;
+	}
+	CID_ENSURE(next != NULL, CID_ERR_NOTFOUND);
+	CID_ENSURE(force || activation_due(next, now), CID_ERR_TOOEARLY);
+	json_array_foreach(recs, i, rec)
+	{
+		if (record_active(rec, alg))
+			CID_TRY(retire(txn, rec, now, drop_after));
+	}
+	json_object_del(next, "activate_at");
+	CID_ENSURE(json_object_set_new(next, "state", json_string("active")) == 0 &&
+		       json_object_set_new(next, "activated_at", json_integer(now)) == 0,
+		   CID_ERR_NOMEM);
+	CID_TRY(cid_txn_put_json(txn, CID_DB_KEYS, cid_str_of(cid_json_str(next, "kid")), next, 0));
+	if (kid != NULL)
+		snprintf(kid, KID_MAX + 1, "%s", cid_json_str(next, "kid"));
+out:
+	return rc;
+}
+
+struct activate {
+	int alg; /* -1: every alg whose next key is due */
+	int64_t now;
+	int64_t drop_after;
+	bool force;
+	char kid[KID_MAX + 1];
+	size_t activated;
+};
+
+static enum cid_err activate_cb(struct cid_txn *txn, void *arg)
+{
+	struct activate *act = arg;
+	enum cid_err rc = CID_OK;
+	json_t *recs = NULL;
+
+	act->activated = 0;
+	CID_TRY(records_load(txn, &recs));
+	for (int a = 0; a < ALG_COUNT; a++) {
+		if (act->alg >= 0 && a != act->alg)
+			continue;
+		rc = activate_in(txn, recs, (enum alg)a, act->now, act->drop_after, act->force,
+				 act->kid);
+		if (act->alg < 0 && (rc == CID_ERR_NOTFOUND || rc == CID_ERR_TOOEARLY)) {
+			rc = CID_OK; /* nothing due for this alg */
+			continue;
+		}
+		CID_TRY(rc);
+		act->activated++;
+	}
+	if (act->activated > 0)
+		CID_TRY(cid_txn_counter_add(txn, KEYS_VERSION, "version", 1, NULL));
+out:
+	records_free(recs);
+	return rc;
+}
+
+enum cid_err cid_keys_activate(struct cid_store *s, const char *alg, int64_t now, int64_t keep,
+			       bool force, char **kid_out)
+{
+	enum cid_err rc = CID_OK;
+	struct activate act = {.alg = alg_parse(alg), .now = now, .force = force};
+	char *kid = NULL;
+
+	CID_ENSURE(act.alg >= 0, CID_ERR_INVALID);
+	CID_ENSURE(keep >= 0 && now <= INT64_MAX - keep, CID_ERR_INVALID);
+	act.drop_after = now + keep;
+	CID_TRY(cid_store_update(s, activate_cb, &act));
+	if (kid_out != NULL) {
+		kid = strdup(act.kid);
+		CID_ENSURE(kid != NULL, CID_ERR_NOMEM);
+		*kid_out = kid;
+	}
+out:
+	return rc;
+}
+
+enum cid_err cid_keys_activate_due(struct cid_store *s, int64_t now, int64_t keep, size_t *n_out)
+{
+	enum cid_err rc = CID_OK;
+	struct activate act = {.alg = -1, .now = now};
+
+	CID_ENSURE(keep >= 0 && now <= INT64_MAX - keep, CID_ERR_INVALID);
+	act.drop_after = now + keep;
+	CID_TRY(cid_store_update(s, activate_cb, &act));
+	if (n_out != NULL)
+		*n_out = act.activated;
+out:
+	return rc;
+}
+
 enum cid_err cid_keys_list(struct cid_store *s, json_t **out)
 {
-	static const char *const public_members[] = {"kid",	   "alg",	 "state",
-						     "created_at", "retired_at", "drop_after"};
+	static const char *const public_members[] = {"kid",	   "alg",	  "state",
+						     "created_at", "activate_at", "activated_at",
+						     "retired_at", "drop_after"};
 	enum cid_err rc = CID_OK;
 	struct cid_txn *txn = NULL;
 	json_t *recs = NULL;
@@ -625,6 +815,14 @@ static enum cid_err keyset_load(struct cid_store *s, int64_t now, bool all, stru
 				if (ks->active[k->alg] == NULL ||
 				    ks->active[k->alg]->created_at < k->created_at)
 					ks->active[k->alg] = k;
+				continue;
+			}
+			if (strcmp(cid_json_str(rec, "state"), "next") == 0) {
+				int64_t at = (int64_t)json_integer_value(
+				    json_object_get(rec, "activate_at"));
+
+				if (ks->next_activate == 0 || at < ks->next_activate)
+					ks->next_activate = at;
 				continue;
 			}
 			drop = (int64_t)json_integer_value(json_object_get(rec, "drop_after"));
@@ -858,6 +1056,11 @@ uint64_t cid_keyset_version(const struct cid_keyset *ks)
 int64_t cid_keyset_next_drop(const struct cid_keyset *ks)
 {
 	return ks->next_drop;
+}
+
+int64_t cid_keyset_next_activate(const struct cid_keyset *ks)
+{
+	return ks->next_activate;
 }
 
 const char *cid_keyset_jwks(const struct cid_keyset *ks, size_t *len)

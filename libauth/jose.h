@@ -2,14 +2,23 @@
  * jose: signing keys, JWS compact signing and verification, and the JWKS.
  *
  * Keys live in the store (CID_DB_KEYS, key = kid) as
- *   {"kid", "alg": "ES256"|"RS256", "private_pem", "state": "active"|"retired",
- *    "created_at", "retired_at", "drop_after"}
+ *   {"kid", "alg": "ES256"|"RS256", "private_pem",
+ *    "state": "next"|"active"|"retired", "created_at",
+ *    "activate_at" (next), "activated_at" (active, when it was a next key),
+ *    "retired_at", "drop_after" (retired)}
  * kid is the RFC 7638 thumbprint of the public key. At first start one ES256
- * (P-256) and one RS256 (RSA 2048) key are generated. A rotation makes a new
- * active key for the algorithm and retires the old one, which stays in the
- * JWKS (for verification) until drop_after = retire time + the longest token
- * lifetime; after that it is no longer loaded. Private keys are never printed
- * or returned: cid_keys_list gives public data only.
+ * (P-256) and one RS256 (RSA 2048) key are generated.
+ *
+ * A key's life: next -> active -> retired -> dropped. A next key is published
+ * in the JWKS but signs nothing; from its activate_at it may become the active
+ * key (a running server does that by itself, cid_ctx_keys_refresh), so relying
+ * parties that refresh their JWKS cache within that delay know it before its
+ * first token (the staged rotation of Keycloak and Hydra). The active key signs;
+ * at most one per algorithm. A retired key stays in the JWKS for verification
+ * until drop_after (retire time + keep, the longest token lifetime); after that
+ * it is no longer loaded. cid_keys_rotate skips the wait: the new key signs at
+ * once (for a key that may be compromised). Private keys are never printed or
+ * returned: cid_keys_list gives public data only.
  *
  * A cid_keyset is an immutable snapshot: every key parsed into an EVP_PKEY once,
  * and the JWKS document serialised once. Signing uses EVP_DigestSign directly
@@ -24,6 +33,8 @@
 #include "store.h"
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct cid_keyset;
@@ -35,17 +46,52 @@ struct cid_keyset;
 CID_MUST_CHECK enum cid_err cid_keys_ensure(struct cid_store *s, int64_t now);
 
 /*
- * Makes a new active key for alg ("ES256" or "RS256") and retires the current
- * one, kept for verification until now + keep seconds. *kid_out (may be NULL;
- * caller frees) is the new kid.
- * Errors: CID_ERR_INVALID (alg), CID_ERR_CRYPTO, CID_ERR_STORE.
+ * Makes a new active key for alg ("ES256" or "RS256") at once and retires the
+ * current one, and a published next key of alg if any, kept for verification
+ * until now + keep seconds. Relying parties whose cached JWKS lacks the new
+ * key fail on its tokens until they refetch: for a compromised key; a planned
+ * rotation uses cid_keys_publish. *kid_out (may be NULL; caller frees) is the
+ * new kid.
+ * Errors: CID_ERR_INVALID (alg, keep < 0), CID_ERR_CRYPTO, CID_ERR_STORE.
  */
 CID_MUST_CHECK enum cid_err cid_keys_rotate(struct cid_store *s, const char *alg, int64_t now,
 					    int64_t keep, char **kid_out);
 
 /*
+ * Publishes a next key for alg: in the JWKS from the next keyset load, signing
+ * nothing until it is activated, which it may be from now + delay
+ * (activate_at). *kid_out (may be NULL; caller frees) is its kid.
+ * Errors: CID_ERR_INVALID (alg, delay < 0), CID_ERR_EXISTS (a next key of alg
+ * is already published: activate it first), CID_ERR_CRYPTO, CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_keys_publish(struct cid_store *s, const char *alg, int64_t now,
+					     int64_t delay, char **kid_out);
+
+/*
+ * Makes the next key of alg the active key; the active key of alg is retired,
+ * kept for verification until now + keep. The rule of when: from the next
+ * key's activate_at on (now >= activate_at), or at any time with force.
+ * *kid_out (may be NULL; caller frees) is the kid now active.
+ * Errors: CID_ERR_INVALID (alg, keep < 0), CID_ERR_NOTFOUND (no next key of
+ * alg), CID_ERR_TOOEARLY (before activate_at, without force), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_keys_activate(struct cid_store *s, const char *alg, int64_t now,
+					      int64_t keep, bool force, char **kid_out);
+
+/*
+ * cid_keys_activate, without force, for every algorithm whose next key's
+ * activate_at has come; nothing for the others. *n_out (may be NULL): how many
+ * keys were activated. One transaction: servers sharing a store may all call
+ * it; a key is activated once.
+ * Errors: CID_ERR_INVALID (keep < 0), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_keys_activate_due(struct cid_store *s, int64_t now, int64_t keep,
+						  size_t *n_out);
+
+/*
  * Public view of every stored key: array of {"kid","alg","state","created_at",
- * "retired_at"?, "drop_after"?}. *out: new reference.
+ * "activate_at"?, "activated_at"?, "retired_at"?, "drop_after"?}, by kid.
+ * *out: new reference.
  */
 CID_MUST_CHECK enum cid_err cid_keys_list(struct cid_store *s, json_t **out);
 
@@ -54,8 +100,10 @@ CID_MUST_CHECK enum cid_err cid_keys_version(struct cid_store *s, uint64_t *out)
 
 /*
  * Loads every key not past drop_after at now into a new keyset (*out, freed
- * with cid_keyset_free). Errors: CID_ERR_NOTFOUND (no active key for ES256 or
- * RS256: call cid_keys_ensure first), CID_ERR_CRYPTO, CID_ERR_STORE.
+ * with cid_keyset_free): the active keys sign, and every key (next and
+ * retired ones too) is in its JWKS and verifies. Errors: CID_ERR_NOTFOUND (no
+ * active key for ES256 or RS256: call cid_keys_ensure first), CID_ERR_CRYPTO,
+ * CID_ERR_STORE.
  */
 CID_MUST_CHECK enum cid_err cid_keyset_load(struct cid_store *s, int64_t now,
 					    struct cid_keyset **out);
@@ -95,6 +143,13 @@ uint64_t cid_keyset_version(const struct cid_keyset *ks);
  * holds none: when that time passes, the keyset must be reloaded.
  */
 int64_t cid_keyset_next_drop(const struct cid_keyset *ks);
+
+/*
+ * The earliest activate_at among the next keys of the keyset, or 0 when it
+ * holds none: from that time cid_keys_activate_due has work, and the keyset
+ * must be reloaded after it.
+ */
+int64_t cid_keyset_next_activate(const struct cid_keyset *ks);
 
 /* The JWKS document ({"keys":[...]}, public keys only), borrowed for the keyset's life. */
 const char *cid_keyset_jwks(const struct cid_keyset *ks, size_t *len);

@@ -105,6 +105,22 @@ has "public client told about PKCE" "$out" PKCE
 expect 1 "plain http redirect refused" "$bin" client add "${C[@]}" --client-id bad1 --redirect-uri http://evil.example/cb
 has "invalid registration explained" "$err" "redirect URIs"
 expect 1 "public client_credentials refused" "$bin" client add "${C[@]}" --client-id bad2 --public --grant-types client_credentials
+# the sector of pairwise subjects (OIDC Core 8.1): host:port, or a sector identifier URI
+expect 0 "client show library" "$bin" client show library "${C[@]}" --json
+same "the sector is the redirect URI's host:port" "$(json "d['sector_identifier']" <<<"$out")" 127.0.0.1:3001
+expect 1 "two ports of one host without a sector identifier URI refused" "$bin" client add "${C[@]}" \
+	--client-id bad3 --redirect-uri http://127.0.0.1:3001/cb --redirect-uri http://127.0.0.1:3002/cb
+has "refusal names both sectors" "$err" "127.0.0.1:3001, 127.0.0.1:3002"
+has "refusal asks for a sector identifier URI" "$err" "sector identifier URI"
+expect 1 "a plain-http sector identifier URI off loopback refused" "$bin" client add "${C[@]}" \
+	--client-id bad4 --redirect-uri https://a.city.example/cb --sector-identifier-uri http://sector.city.example/s.json
+has "refusal says https" "$err" "must be https"
+expect 1 "an unreachable sector identifier document refused" "$bin" client add "${C[@]}" \
+	--client-id bad5 --redirect-uri http://127.0.0.1:3001/cb --sector-identifier-uri http://127.0.0.1:9/s.json
+has "refusal says the fetch failed" "$err" "fetching the sector identifier document http://127.0.0.1:9/s.json failed"
+expect 1 "no client stored after a refused sector" "$bin" client show bad5 "${C[@]}"
+expect 0 "client --help documents --sector-identifier-uri" "$bin" client --help
+has "help names the option" "$out" "--sector-identifier-uri URL"
 expect 0 "machine client" "$bin" client add "${C[@]}" --client-id batch --grant-types client_credentials --scope city
 expect 0 "client list" "$bin" client list "${C[@]}" --json
 has "list shows childcare" "$out" childcare
@@ -129,6 +145,50 @@ new=$(json "d[0]['kid']" <<<"$out")
 expect 0 "keys list after rotate" "$bin" keys list "${C[@]}" --json
 has "old key kept, retired" "$(json "[k['state'] for k in d if k['kid']=='$old'][0]" <<<"$out")" retired
 expect 2 "rotate unknown alg" "$bin" keys rotate --alg HS256 "${C[@]}"
+# staged rotation: publish a next key, activate it after key_publish_delay
+printf 'store = %s\nkey_publish_delay = 3600\n' "$store" >"$tmp/keys.conf"
+K=(--config "$tmp/keys.conf")
+expect 0 "keys rotate --publish-only" "$bin" keys rotate --publish-only --alg ES256 "${K[@]}" --json
+next=$(json "d[0]['kid']" <<<"$out")
+at=$(json "d[0]['activate_at']" <<<"$out")
+[ $((at - $(date +%s))) -gt 3500 ] && ok "the next key signs only after key_publish_delay" || bad "activate_at is now + key_publish_delay" "$out"
+expect 0 "keys list after --publish-only" "$bin" keys list "${C[@]}" --json
+same "the published key is next" "$(json "[k['state'] for k in d if k['kid']=='$next'][0]" <<<"$out")" next
+same "the active key still signs" "$(json "[k['state'] for k in d if k['kid']=='$new'][0]" <<<"$out")" active
+expect 0 "keys list text" "$bin" keys list "${C[@]}"
+has "list says when the next key signs" "$out" "next     "
+has "list says from when" "$out" "signs from "
+has "list says until when a retired key stays" "$out" "in the JWKS until "
+expect 0 "keys jwks publishes the next key" "$bin" keys jwks "${C[@]}"
+has "jwks has the next kid" "$out" "$next"
+expect 1 "a second --publish-only is refused" "$bin" keys rotate --publish-only --alg ES256 "${K[@]}"
+has "refusal says activate first" "$err" "activate it first"
+expect 1 "--activate before the delay is refused" "$bin" keys rotate --activate --alg ES256 "${K[@]}"
+has "refusal says when and how" "$err" "--force"
+expect 0 "keys list after the refusal" "$bin" keys list "${C[@]}" --json
+same "still next after a refused activation" "$(json "[k['state'] for k in d if k['kid']=='$next'][0]" <<<"$out")" next
+expect 0 "--activate --force" "$bin" keys rotate --activate --force "${K[@]}" --json
+same "--activate activates the published key" "$(json "d[0]['kid']" <<<"$out")" "$next"
+expect 0 "keys list after --activate" "$bin" keys list "${C[@]}" --json
+same "the published key is active" "$(json "[k['state'] for k in d if k['kid']=='$next'][0]" <<<"$out")" active
+same "the old key is retired" "$(json "[k['state'] for k in d if k['kid']=='$new'][0]" <<<"$out")" retired
+expect 1 "--activate with nothing published" "$bin" keys rotate --activate "${K[@]}"
+has "says to publish first" "$err" "--publish-only"
+printf 'store = %s\nkey_publish_delay = 0\n' "$store" >"$tmp/now.conf"
+expect 0 "--publish-only with no delay" "$bin" keys rotate --publish-only --alg RS256 --config "$tmp/now.conf" --json
+rsnext=$(json "d[0]['kid']" <<<"$out")
+expect 0 "--activate once the delay has passed needs no --force" "$bin" keys rotate --activate --alg RS256 --config "$tmp/now.conf"
+has "activate says which key signs" "$out" "RS256: new active key $rsnext"
+expect 0 "a next key before an immediate rotation" "$bin" keys rotate --publish-only --alg ES256 "${K[@]}" --json
+pending=$(json "d[0]['kid']" <<<"$out")
+expect 0 "plain keys rotate still switches at once" "$bin" keys rotate --alg ES256 "${K[@]}" --json
+now_active=$(json "d[0]['kid']" <<<"$out")
+expect 0 "keys list after the immediate rotation" "$bin" keys list "${C[@]}" --json
+same "the immediate rotation's key is active" "$(json "[k['state'] for k in d if k['kid']=='$now_active'][0]" <<<"$out")" active
+same "and the pending next key is retired" "$(json "[k['state'] for k in d if k['kid']=='$pending'][0]" <<<"$out")" retired
+expect 2 "--force without --activate" "$bin" keys rotate --force "${C[@]}"
+expect 2 "--publish-only and --activate together" "$bin" keys rotate --publish-only --activate "${C[@]}"
+expect 2 "--publish-only is for rotate" "$bin" keys list --publish-only "${C[@]}"
 
 # serve configuration errors
 printf 'port = 99999\n' >"$tmp/bad.conf"

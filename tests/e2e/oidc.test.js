@@ -6,6 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as client from 'openid-client';
 
@@ -99,6 +100,7 @@ function register(st, c) {
     scope: c.scope,
     grantTypes: c.grantTypes,
     idTokenAlg: c.idTokenAlg,
+    sectorIdentifierUri: c.sectorIdentifierUri,
   });
   assert.equal(out.client_id, c.clientId);
   return out.client_secret;
@@ -451,6 +453,93 @@ test('pairwise sub: two services on different hosts see different subjects for o
   // and another citizen gets another sub
   const taro = await login(RP, { user: TARO });
   assert.notEqual(taro.tokens.claims().sub, rpSub);
+});
+
+/**
+ * Serves doc at /sector.json on a loopback port, from another process (the CLI
+ * that fetches it runs synchronously in this one): {url, stop()}; stop() ends
+ * it and resolves to the number of requests it answered.
+ */
+async function serveSectorDocument(doc) {
+  const script = `
+    const http = require('node:http');
+    const s = http.createServer((req, res) => {
+      console.log('hit');
+      res.writeHead(req.url === '/sector.json' ? 200 : 404, { 'content-type': 'application/json' });
+      res.end(req.url === '/sector.json' ? ${JSON.stringify(doc)} : '');
+    });
+    s.listen(0, '127.0.0.1', () => console.log('port ' + s.address().port));`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.setEncoding('utf8');
+  const port = await new Promise((resolve, reject) => {
+    child.on('exit', (code) => reject(new Error(`the sector document server exited (${code})`)));
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/^port (\d+)$/m);
+      if (m) resolve(Number(m[1]));
+    });
+  });
+  return {
+    url: `http://127.0.0.1:${port}/sector.json`,
+    async stop() {
+      const exited = new Promise((resolve) => child.on('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+      return out.split('\n').filter((l) => l === 'hit').length;
+    },
+  };
+}
+
+/** A browser already signed in (SSO) gets a code for c and redeems it: the tokens. */
+async function ssoLogin(c, browser) {
+  const auth = await authRequest(cfg[c.clientId], c);
+  const res = await browser.get(auth.url);
+  assert.equal(res.status, 302, `${c.clientId}: SSO redirect expected, got ${res.status}`);
+  return redeem(cfg[c.clientId], new URL(res.location), auth);
+}
+
+test('pairwise sub: the port is part of the sector; a sector identifier URI joins hosts (OIDC Core 8.1)', T, async () => {
+  // two services of one organisation on two host:ports, joined by their
+  // sector identifier document, and a third service on another port of RP's host
+  const A = { clientId: 'sector-a', redirect: 'http://127.0.0.1:10/cb', scope: 'openid profile email' };
+  const B = { clientId: 'sector-b', redirect: 'http://localhost:11/cb', scope: 'openid profile email' };
+  const OTHER_PORT = { clientId: 'port-12', redirect: 'http://127.0.0.1:12/cb', scope: 'openid profile email' };
+  const docServer = await serveSectorDocument(JSON.stringify([A.redirect, B.redirect]));
+  const sectorUri = docServer.url;
+  try {
+    for (const c of [A, B]) secrets[c.clientId] = register(store, { ...c, sectorIdentifierUri: sectorUri });
+    // a document that does not list the redirect URI: refused, nothing stored
+    assert.throws(
+      () => register(store, { clientId: 'sector-c', redirect: 'http://127.0.0.1:13/cb', scope: 'openid',
+        sectorIdentifierUri: sectorUri }),
+      /does not list http:\/\/127\.0\.0\.1:13\/cb/,
+    );
+  } finally {
+    assert.equal(await docServer.stop(), 3, 'the document is fetched at each registration');
+  }
+  secrets[OTHER_PORT.clientId] = register(store, OTHER_PORT);
+  const shown = JSON.parse(cli(['client', 'show', A.clientId, '--store', store.dir, '--json']));
+  assert.equal(shown.sector_identifier, '127.0.0.1', 'the sector is the document URL\'s host');
+  assert.equal(shown.sector_identifier_uri, sectorUri);
+  for (const c of [A, B, OTHER_PORT])
+    cfg[c.clientId] = await discover(issuer, c.clientId, { client_secret: secrets[c.clientId] },
+      client.ClientSecretBasic(secrets[c.clientId]));
+
+  // one citizen, one SSO session, four services (the document is no longer served:
+  // it counts at registration only)
+  const first = await login(RP); // http://127.0.0.1:9
+  const rpSub = first.tokens.claims().sub;
+  const otherPortSub = (await ssoLogin(OTHER_PORT, first.browser)).claims().sub;
+  const aSub = (await ssoLogin(A, first.browser)).claims().sub;
+  const bSub = (await ssoLogin(B, first.browser)).claims().sub;
+
+  assert.notEqual(otherPortSub, rpSub, 'two services on one host but different ports are different sectors');
+  assert.equal(aSub, bSub, 'one sector identifier document: one subject across its hosts');
+  assert.notEqual(aSub, rpSub);
+  assert.notEqual(aSub, otherPortSub);
+  // stable across logins
+  assert.equal((await ssoLogin(B, first.browser)).claims().sub, bSub);
 });
 
 test('SSO: after one login a second service gets a code without a password prompt', T, async () => {
@@ -1476,4 +1565,88 @@ test('key rotation by the CLI: the running server publishes both keys; old token
   assert.equal(decodeJwt(after.tokens.access_token).header.kid, newKid);
   assert.equal(decodeJwt(after.tokens.id_token).header.kid, newKid);
   // openid-client verified the new ID token's signature against the refreshed JWKS
+});
+
+/** The kids of the running server's /jwks. */
+async function publishedKids() {
+  return (await (await fetch(`${issuer}/jwks`)).json()).keys.map((k) => k.kid);
+}
+
+/** The listed state of kid (`civicid keys list --json`). */
+function keyState(kid) {
+  const keys = JSON.parse(cli(['keys', 'list', '--store', store.dir, '--json']));
+  return keys.find((k) => k.kid === kid)?.state;
+}
+
+/** RP's openid-client configuration holding jwks as the JWKS it cached at uat (seconds). */
+async function rpWithCachedJwks(jwks, uat) {
+  const config = await discover(
+    issuer,
+    RP.clientId,
+    { client_secret: secrets[RP.clientId], id_token_signed_response_alg: 'ES256' },
+    client.ClientSecretBasic(secrets[RP.clientId]),
+    [client.enableNonRepudiationChecks],
+  );
+  client.setJwksCache(config, { jwks, uat });
+  return config;
+}
+
+// Last too: it rotates the ES256 key of the shared server once more.
+test('staged key rotation: a relying party that refetched the JWKS after --publish-only verifies the first token of the new key', T, async () => {
+  const epoch = () => Math.floor(Date.now() / 1000);
+  const oldKid = decodeJwt((await login(RP)).tokens.id_token).header.kid;
+  // what a relying party cached before the publish
+  const jwksBefore = await (await fetch(`${issuer}/jwks`)).json();
+  const uatBefore = epoch();
+
+  const conf = store.writeConfig(`store = ${store.dir}\nkey_publish_delay = 10\n`, 'keys.conf');
+  const published = JSON.parse(cli(['keys', 'rotate', '--publish-only', '--alg', 'ES256', '--config', conf, '--json']));
+  const nextKid = published[0].kid;
+  assert.notEqual(nextKid, oldKid);
+  assert.ok(published[0].activate_at >= epoch() + 9, 'it may sign only after key_publish_delay');
+  assert.throws(() => cli(['keys', 'rotate', '--activate', '--alg', 'ES256', '--config', conf]),
+    /may sign from .*--force/s, 'an early --activate is refused');
+
+  // the server publishes the next key within its poll interval ...
+  let kids = [];
+  for (let i = 0; i < 40 && !kids.includes(nextKid); i++) {
+    await sleep(250);
+    kids = await publishedKids();
+  }
+  assert.ok(kids.includes(nextKid), `the JWKS publishes the next key ${nextKid}: ${kids}`);
+  assert.ok(kids.includes(oldKid));
+  // ... and keeps signing with the active key: nothing is signed with a key
+  // that relying parties could not have seen yet
+  const during = await login(RP);
+  assert.equal(decodeJwt(during.tokens.id_token).header.kid, oldKid);
+  assert.equal(decodeJwt(during.tokens.access_token).header.kid, oldKid);
+  assert.equal(keyState(nextKid), 'next');
+
+  // a relying party refreshes its JWKS cache within the window
+  const jwksWindow = await (await fetch(`${issuer}/jwks`)).json();
+  const uatWindow = epoch();
+  const refreshed = await rpWithCachedJwks(jwksWindow, uatWindow);
+  const stale = await rpWithCachedJwks(jwksBefore, uatBefore);
+
+  // the running server activates the key by itself once key_publish_delay has passed
+  for (let i = 0; i < 120 && keyState(nextKid) !== 'active'; i++) await sleep(250);
+  assert.equal(keyState(nextKid), 'active', 'the server activated the published key');
+  assert.equal(keyState(oldKid), 'retired');
+
+  // the first tokens of the new key: openid-client verifies the ID token's
+  // signature from the JWKS it cached in the window, without refetching (a
+  // JWKS younger than 60 s is not refetched for an unknown kid: it fails)
+  cfg[RP.clientId] = refreshed;
+  const after = await login(RP);
+  assert.equal(decodeJwt(after.tokens.id_token).header.kid, nextKid);
+  assert.equal(decodeJwt(after.tokens.access_token).header.kid, nextKid);
+  assert.equal(client.getJwksCache(refreshed).uat, uatWindow, 'verified from the cached JWKS, not a refetch');
+  await verifyWithJwks(after.tokens.id_token, jwksWindow);
+  // what an immediate switch does to every caching relying party: one whose
+  // JWKS predates the publish cannot verify the new key's tokens yet
+  cfg[RP.clientId] = stale;
+  await assert.rejects(login(RP), (e) => /no applicable keys found/.test(e.message), 'a JWKS from before the publish lacks the key');
+  cfg[RP.clientId] = refreshed;
+  // tokens of the retired key still verify
+  assert.equal((await userinfoRaw(during.tokens.access_token)).status, 200);
 });

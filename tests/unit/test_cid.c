@@ -510,6 +510,73 @@ static void test_rotation_refresh_and_drop(void **state)
 	free(t_late);
 }
 
+/*
+ * A published next key: the server's refresh publishes it at once and keeps
+ * signing with the active key; at activate_at the refresh activates it, signs
+ * with it, and keeps the retired key for key_keep.
+ */
+static void test_refresh_activates_published_key_when_due(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_store *s = cid_ctx_store(f->ctx);
+	int64_t keep = cid_ctx_config(f->ctx)->key_keep;
+	const int64_t published = NOW + 10;
+	const int64_t delay = 100;
+	struct cid_keyref *r1 = cid_ctx_keys_acquire(f->ctx);
+	struct cid_keyref *r2;
+	struct cid_keyref *same;
+	struct cid_keyref *r3;
+	char es_old[64];
+	char kid[64];
+	char *es_next = NULL;
+	char *t_window;
+	char *t_after;
+
+	kid_of(cid_keyref_keyset(r1), "ES256", es_old);
+	assert_int_equal(cid_keys_publish(s, "ES256", published, delay, &es_next), CID_OK);
+
+	/* the next poll publishes it; the active key still signs */
+	assert_int_equal(cid_ctx_keys_refresh(f->ctx, published + 1), CID_OK);
+	r2 = cid_ctx_keys_acquire(f->ctx);
+	assert_ptr_not_equal(r2, r1);
+	assert_true(has_kid(cid_keyref_keyset(r2), es_next));
+	assert_int_equal(n_keys(cid_keyref_keyset(r2)), 3);
+	t_window = sign(cid_keyref_keyset(r2), "ES256");
+	header_kid(t_window, kid);
+	assert_string_equal(kid, es_old);
+
+	/* polls before activate_at change nothing */
+	assert_int_equal(cid_ctx_keys_refresh(f->ctx, published + delay - 1), CID_OK);
+	same = cid_ctx_keys_acquire(f->ctx);
+	assert_ptr_equal(same, r2);
+	cid_keyref_put(same);
+
+	/* the first poll at activate_at switches: the published key signs */
+	assert_int_equal(cid_ctx_keys_refresh(f->ctx, published + delay), CID_OK);
+	r3 = cid_ctx_keys_acquire(f->ctx);
+	assert_ptr_not_equal(r3, r2);
+	t_after = sign(cid_keyref_keyset(r3), "ES256");
+	header_kid(t_after, kid);
+	assert_string_equal(kid, es_next);
+	/* a relying party holding the JWKS of the window verifies it; old tokens still verify */
+	assert_int_equal(verify(cid_keyref_keyset(r2), t_after), CID_OK);
+	assert_int_equal(verify(cid_keyref_keyset(r3), t_window), CID_OK);
+	assert_int_equal(cid_keyset_next_activate(cid_keyref_keyset(r3)), 0);
+	assert_int_equal(cid_keyset_next_drop(cid_keyref_keyset(r3)), published + delay + keep);
+	/* once: a later poll keeps the keyset until the retired key's drop */
+	assert_int_equal(cid_ctx_keys_refresh(f->ctx, published + delay + 1), CID_OK);
+	same = cid_ctx_keys_acquire(f->ctx);
+	assert_ptr_equal(same, r3);
+	cid_keyref_put(same);
+
+	cid_keyref_put(r1);
+	cid_keyref_put(r2);
+	cid_keyref_put(r3);
+	free(es_next);
+	free(t_window);
+	free(t_after);
+}
+
 /* A reopen after a rotation loads the retired key until its drop time. */
 static void test_reopen_after_rotation(void **state)
 {
@@ -773,6 +840,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_refresh_without_change_keeps_keyset, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_rotation_refresh_and_drop, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_refresh_activates_published_key_when_due, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_reopen_after_rotation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_references_across_threads, setup, teardown),
 	    cmocka_unit_test(test_open_refuses_bad_policies),
