@@ -22,7 +22,8 @@ if (!['civicid', 'nodeop'].includes(flavour) || !issuer || !clientId || !secret 
 	process.exit(2);
 }
 const concurrency = Number(concArg ?? 1);
-const agent = new http.Agent({ keepAlive: true, maxSockets: Math.max(concurrency, 1) });
+// fifo: every connection stays in use, none idles until the server closes it
+const agent = new http.Agent({ keepAlive: true, maxSockets: Math.max(concurrency, 1), scheduling: 'fifo' });
 const basic = `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`;
 
 // one HTTP exchange on the shared keep-alive agent; jar: Map of cookies

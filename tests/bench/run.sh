@@ -49,6 +49,7 @@ if [ "$have" != "$want" ]; then
 	(cd tests/bench && npm ci --no-audit --no-fund --loglevel=error >&2)
 fi
 
+load=$(cut -d' ' -f1-3 /proc/loadavg) # before the run: how quiet the machine was
 tmp=$(mktemp -d)
 pid='' npid=''
 trap 'kill $pid $npid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT
@@ -218,7 +219,7 @@ starts nodeop "$niss/.well-known/openid-configuration" "${nserve[@]}"
 
 fs=$(findmnt -n -o FSTYPE -T "$tmp" 2>/dev/null || echo '?')
 echo "== civicid $(git rev-parse --short HEAD 2>/dev/null || echo '?') ($bin) beside node-oidc-provider $want (node $(node --version), NODE_ENV=production)"
-echo "== $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), Linux $(uname -r), store on $fs; $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "== $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), Linux $(uname -r), store on $fs; $(date -u '+%Y-%m-%d %H:%M UTC'), load average before the run $load"
 echo "== wrk -t$wrk_threads -c$wrk_conns -d${secs}s on loopback, sharing the cores with the server; civicid with ${CIVICID_BENCH_THREADS:-64} HTTP threads"
 echo
 node tests/bench/table.mjs "$results"

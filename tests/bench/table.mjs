@@ -25,6 +25,7 @@ function num(key) {
 }
 
 const grouped = (x) => Math.round(x).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
 const MISSING = '**missing**';
 
 // a wrk row: requests/s and p99, and the failed requests if any
@@ -33,7 +34,7 @@ function rate(server, row) {
 	const p99 = num(`${server}.${row}.p99_ms`);
 	const failed = num(`${server}.${row}.failed`);
 	if (failed > 0)
-		problems.push(`${server} ${row}: ${failed} requests failed`);
+		problems.push(`${server} ${row}: ${plural(failed, 'request')} failed`);
 	if (rps === undefined || p99 === undefined)
 		return { cell: MISSING };
 	const bad = failed === 0 ? '' : `, **${failed ?? '?'} failed**`;
@@ -45,12 +46,12 @@ function login(server) {
 	const failures = num(`${server}.login.failures`);
 	const n = num(`${server}.login.logins`);
 	if (failures > 0)
-		problems.push(`${server} full login: ${failures} logins failed`);
+		problems.push(`${server} full login: ${plural(failures, 'login')} failed`);
 	if (n === 0)
 		problems.push(`${server} full login: no login completed`);
 	if (r === undefined || failures === undefined)
 		return { cell: MISSING };
-	const f = failures === 0 ? '0 failures' : `**${failures} failures**`;
+	const f = failures === 0 ? '0 failures' : `**${plural(failures, 'failure')}**`;
 	return { value: r, cell: `${r.toFixed(1)}/s, ${f}` };
 }
 

@@ -140,7 +140,7 @@ const provider = new Provider(issuer, {
 });
 
 const callback = provider.callback();
-createServer((req, res) => {
+const server = createServer((req, res) => {
 	if (!req.url.startsWith('/interaction/')) {
 		callback(req, res);
 		return;
@@ -151,4 +151,8 @@ createServer((req, res) => {
 		else
 			res.end();
 	});
-}).listen(Number(port), '127.0.0.1', () => console.log(`listening on ${issuer}`));
+});
+// idle keep-alive connections are kept 15 s, as civicid's connection_timeout
+// does (node's own default, 5 s, races with clients reusing a connection)
+server.keepAliveTimeout = 15000;
+server.listen(Number(port), '127.0.0.1', () => console.log(`listening on ${issuer}`));
