@@ -179,7 +179,8 @@ static enum cid_err entry_check(const json_t *e)
 	if (!json_is_object(e) || json_object_get(e, "seq") != NULL ||
 	    json_object_get(e, "prev") != NULL || !canon_ok(e, 0) ||
 	    !index_member_ok(json_object_get(e, "citizen")) ||
-	    !index_member_ok(json_object_get(e, "service")))
+	    !index_member_ok(json_object_get(e, "service")) ||
+	    !index_member_ok(json_object_get(e, "request_id")))
 		return CID_ERR_INVALID;
 	return CID_OK;
 }
@@ -331,6 +332,10 @@ static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t
 	who = cid_json_str(e, "service");
 	if (who != NULL)
 		CID_TRY(index_put(txn, 's', who, key, time));
+	/* the release index: the entries behind the release id a service was given */
+	who = cid_json_str(e, "request_id");
+	if (who != NULL)
+		CID_TRY(index_put(txn, 'r', who, key, time));
 	/* the time index: "t\n" time "\n" seq, for ranges over all entries */
 	if (time != NULL && time_syntax_ok(time))
 		CID_TRY(index_put(txn, 't', time, key, NULL));
@@ -1353,6 +1358,8 @@ static bool entry_match(const json_t *e, const struct cid_audit_filter *f)
 		return false;
 	if (f->service != NULL && !same_str(cid_json_str(e, "service"), f->service))
 		return false;
+	if (f->release != NULL && !same_str(cid_json_str(e, "request_id"), f->release))
+		return false;
 	if (f->type != NULL && !type_match(cid_json_str(e, "type"), f->type))
 		return false;
 	if (f->from != NULL && (time == NULL || strcmp(time, f->from) < 0))
@@ -1406,7 +1413,7 @@ static bool time_outside(const char *t, const struct cid_audit_filter *f)
 	       (f->to != NULL && memcmp(t, f->to, TIME_CHARS) >= 0);
 }
 
-/* A citizen or service index key; its value is the entry's time (or ""). */
+/* A release, citizen or service index key; its value is the entry's time (or ""). */
 static enum cid_err query_index_cb(struct cid_str key, struct cid_str val, void *arg)
 {
 	struct query *q = arg;
@@ -1464,7 +1471,8 @@ static bool filter_ok(const struct cid_audit_filter *f)
 		return false;
 	if (f->type != NULL && f->type[0] == '\0')
 		return false;
-	if (!filter_name_ok(f->citizen) || !filter_name_ok(f->service))
+	if (!filter_name_ok(f->citizen) || !filter_name_ok(f->service) ||
+	    !filter_name_ok(f->release))
 		return false;
 	return f->attribute == NULL || f->attribute[0] != '\0';
 }
@@ -1479,6 +1487,7 @@ enum cid_err cid_audit_query(struct cid_txn *txn, const struct cid_audit_filter 
 	char start[4 + NAME_MAX_BYTES + SEQ_HEX + 1];
 	struct cid_str from = {NULL, 0};
 	const char *name;
+	char kind;
 	int pn;
 	uint64_t begin;
 
@@ -1487,7 +1496,13 @@ enum cid_err cid_audit_query(struct cid_txn *txn, const struct cid_audit_filter 
 	begin = f->newest_first ? f->after_seq - 1 : f->after_seq + 1;
 	if (f->after_seq == 0 || (!f->newest_first && f->after_seq == UINT64_MAX))
 		begin = f->newest_first ? UINT64_MAX : 0;
-	name = f->citizen != NULL ? f->citizen : f->service;
+	/* the most selective index: a release has a few entries, a citizen more */
+	kind = 's';
+	if (f->release != NULL)
+		kind = 'r';
+	else if (f->citizen != NULL)
+		kind = 'c';
+	name = f->release != NULL ? f->release : f->citizen != NULL ? f->citizen : f->service;
 	if (name == NULL && f->after_seq == 0 && (f->from != NULL || f->to != NULL)) {
 		rc = query_by_time(txn, &q);
 	} else if (name == NULL) {
@@ -1497,8 +1512,7 @@ enum cid_err cid_audit_query(struct cid_txn *txn, const struct cid_audit_filter 
 		rc = cid_txn_foreach_range(txn, CID_DB_AUDIT, (struct cid_str){NULL, 0}, from,
 					   f->newest_first, query_entry_cb, &q);
 	} else {
-		pn = snprintf(prefix, sizeof(prefix), "%c\n%s\n", f->citizen != NULL ? 'c' : 's',
-			      name);
+		pn = snprintf(prefix, sizeof(prefix), "%c\n%s\n", kind, name);
 		CID_ENSURE(pn > 0 && (size_t)pn < sizeof(prefix), CID_ERR_INVALID);
 		if (f->after_seq != 0) {
 			char k[SEQ_HEX + 1];

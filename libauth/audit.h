@@ -27,7 +27,9 @@
  *   "consent_records" array of consent record ids behind the decision
  *   "policy_version" hex SHA-256 of the policy file
  *   "endpoint"       "id_token" | "userinfo" | "consent-screen" | "cli" | "officer-console"
- *   "request_id"     correlation id of the request (the release id the RP sees)
+ *   "request_id"     correlation id of the request; on release entries the
+ *                    release id: the opaque value of X-Civicid-Release, random
+ *                    per answer, so a service learns nothing of other releases
  *   "grant_id"       the grant a release was made under (release entries)
  *   "level"          authentication level of the release (1 password, 2 MFA)
  *   "expires_at"     for consent.granted: RFC 3339 time the grant lapses
@@ -49,9 +51,11 @@
  * CID_DB_AUDIT_IDX: "c\n" citizen "\n" seq16 and "s\n" service "\n" seq16
  * -> the entry's time (indexes for the citizen slice and per-service queries,
  * written in the same transaction as the entry; the time lets a range skip
- * entries unread), "t\n" time "\n" seq16 -> "" (the time index); "x\n" consent record id -> "" once
- * a consent.expired entry was written for that record; CID_DB_AUDIT_CP as above. "citizen" and
- * "service" of an entry are therefore at most 200 bytes without a newline.
+ * entries unread), "r\n" request_id "\n" seq16 -> the entry's time (the
+ * entries of one release id), "t\n" time "\n" seq16 -> "" (the time index); "x\n" consent record
+ * id -> "" once a consent.expired entry was written for that record; CID_DB_AUDIT_CP as above.
+ * "citizen", "service" and "request_id" of an entry are therefore at most 200 bytes without a
+ * newline.
  *
  * Durability and group commit. cid_audit_append returns only after the
  * entries are committed durably. Calls that arrive while a commit is running
@@ -103,8 +107,8 @@ uint64_t cid_audit_commits(const struct cid_audit *log);
  * those are set here) durably, as consecutive entries; waits for a shared
  * commit when group is on. *first_seq (may be NULL) is the seq of entries[0].
  * Errors: CID_ERR_INVALID (not an object, has "seq"/"prev", a member name not
- * ASCII, a real number, n == 0, "citizen" or "service" not a string of 1 to
- * 200 bytes without '\n'), CID_ERR_STORE, CID_ERR_NOMEM. On error nothing
+ * ASCII, a real number, n == 0, "citizen", "service" or "request_id" not a
+ * string of 1 to 200 bytes without '\n'), CID_ERR_STORE, CID_ERR_NOMEM. On error nothing
  * of this call is in the log; in a group commit a store failure fails every
  * call of that commit. Never call it inside a cid_store_update callback (it
  * would wait for the LMDB writer lock its own thread holds): use
@@ -198,6 +202,7 @@ CID_MUST_CHECK enum cid_err cid_audit_verify_export(FILE *in, const struct cid_k
 struct cid_audit_filter {
 	const char *citizen;
 	const char *service;
+	const char *release;   /* a release id: the entries whose request_id it is */
 	const char *attribute; /* matches "family_name" and "family_name#..." */
 	const char *type;      /* exact, or a prefix ending in '.', e.g. "release." */
 	const char *from, *to; /* RFC 3339 times, from <= time < to */
@@ -209,7 +214,7 @@ struct cid_audit_filter {
 
 /*
  * Calls fn(seq, entry bytes, arg) for each entry matching f, in seq order (or
- * newest first). Uses the citizen or service index when f names one (a time
+ * newest first). Uses the release, citizen or service index when f names one (a time
  * range is then decided from the index values, without reading the entries
  * outside it); with only a time range (and no after_seq) it walks the time
  * index over the range, in time order (seq order within one second). entry

@@ -46,6 +46,8 @@ static const char audit_help[] =
     "Filters:\n"
     "      --citizen USER   a username or an account id\n"
     "      --service S      a client_id\n"
+    "      --release ID     a release id, as a service received it in the\n"
+    "                       X-Civicid-Release header: the entries of that answer\n"
     "      --attribute A    a claim (family_name also matches family_name#ja-Kana-JP)\n"
     "      --type T         an entry type, or a prefix such as release. or consent.\n"
     "      --from T --to T  times, from <= time < to: 2026-11-25 (midnight UTC) or\n"
@@ -74,6 +76,7 @@ static int parse(int argc, char **argv, struct audit_opts *o)
 	    CLI_COMMON_OPTIONS,
 	    {"file", required_argument, NULL, 'f'},
 	    {"jwks", required_argument, NULL, 'k'},
+	    {"release", required_argument, NULL, 'R'},
 	    {"format", required_argument, NULL, 'F'},
 	    {"output", required_argument, NULL, 'o'},
 	    {"citizen", required_argument, NULL, 'C'},
@@ -93,6 +96,7 @@ static int parse(int argc, char **argv, struct audit_opts *o)
 		switch (opt) {
 		case 'f': o->file = optarg; break;
 		case 'k': o->jwks = optarg; break;
+		case 'R': o->filter.release = optarg; break;
 		case 'F': o->format = optarg; break;
 		case 'o': o->output = optarg; break;
 		case 'C': o->citizen = optarg; break;
@@ -116,8 +120,8 @@ static int parse(int argc, char **argv, struct audit_opts *o)
 		}
 	}
 	o->filtered = o->citizen != NULL || o->filter.service != NULL ||
-		      o->filter.attribute != NULL || o->filter.type != NULL ||
-		      o->filter.from != NULL || o->filter.to != NULL;
+		      o->filter.release != NULL || o->filter.attribute != NULL ||
+		      o->filter.type != NULL || o->filter.from != NULL || o->filter.to != NULL;
 	if (o->format != NULL && strcmp(o->format, "jsonl") != 0 && strcmp(o->format, "csv") != 0)
 		return cli_usage("audit", "--format is jsonl or csv");
 	if (o->limit != NULL) {

@@ -502,6 +502,8 @@ static void test_append_refuses_bad_entries(void **state)
 	    "{\"type\":\"x\",\"citizen\":\"\"}",
 	    "{\"type\":\"x\",\"citizen\":7}",
 	    "{\"type\":\"x\",\"service\":\"a\\u0000b\"}",
+	    "{\"type\":\"x\",\"request_id\":\"a\\nb\"}",
+	    "{\"type\":\"x\",\"request_id\":\"\"}",
 	    "[1,2]",
 	};
 	struct fixture *f = *state;
@@ -836,24 +838,29 @@ static void views_fill(struct fixture *f)
 	static const struct {
 		const char *type, *citizen, *service, *attr;
 		int t;
+		const char *release; /* request_id: the release id the service was given */
 	} rows[] = {
-	    {"consent.granted", HANAKO, "childcare", "email", 0},
-	    {"release.permit", HANAKO, "childcare", "email", 10},
-	    {"release.permit", TARO, "childcare", "family_name#ja-Kana-JP", 20},
-	    {"release.deny", HANAKO, "library", "birthdate", 30},
-	    {"release.permit", HANAKO, "library", "family_name", 40},
-	    {"consent.withdrawn", HANAKO, "childcare", "email", 50},
-	    {"release.permit", TARO, "library", "=cmd|' /C calc'!A0", 60},
-	    {"release.permit", HANAKO, "childcare", "family_name_x", 70},
-	    {"release.deny", TARO, "childcare", "email", 80},
-	    {"release.permit", HANAKO, "childcare", "address", 90},
+	    {"consent.granted", HANAKO, "childcare", "email", 0, NULL},
+	    {"release.permit", HANAKO, "childcare", "email", 10, "rel-a"},
+	    {"release.permit", TARO, "childcare", "family_name#ja-Kana-JP", 20, NULL},
+	    {"release.deny", HANAKO, "library", "birthdate", 30, "rel-b"},
+	    {"release.permit", HANAKO, "library", "family_name", 40, "rel-b"},
+	    {"consent.withdrawn", HANAKO, "childcare", "email", 50, NULL},
+	    {"release.permit", TARO, "library", "=cmd|' /C calc'!A0", 60, NULL},
+	    {"release.permit", HANAKO, "childcare", "family_name_x", 70, "rel-c"},
+	    {"release.deny", TARO, "childcare", "email", 80, NULL},
+	    {"release.permit", HANAKO, "childcare", "address", 90, "rel-c"},
 	};
 
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-		assert_int_equal(
-		    append1(f->log, entry_new(rows[i].type, rows[i].citizen, rows[i].service,
-					      rows[i].attr, NOW + rows[i].t)),
-		    i);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		json_t *e = entry_new(rows[i].type, rows[i].citizen, rows[i].service, rows[i].attr,
+				      NOW + rows[i].t);
+
+		if (rows[i].release != NULL)
+			assert_int_equal(
+			    json_object_set_new(e, "request_id", json_string(rows[i].release)), 0);
+		assert_int_equal(append1(f->log, e), i);
+	}
 }
 
 static void test_query_filters(void **state)
@@ -882,6 +889,12 @@ static void test_query_filters(void **state)
 	     "[4,3,1,0]"},
 	    {"limit", {.service = "childcare", .limit = 2}, "[0,1]"},
 	    {"unknown citizen", {.citizen = "nobody"}, "[]"},
+	    {"release id", {.release = "rel-b"}, "[3,4]"},
+	    {"release id and type", {.release = "rel-b", .type = "release.permit"}, "[4]"},
+	    {"release id newest first", {.release = "rel-c", .newest_first = true}, "[9,7]"},
+	    {"release id of another service", {.release = "rel-b", .service = "childcare"}, "[]"},
+	    {"release id and citizen", {.release = "rel-c", .citizen = HANAKO}, "[7,9]"},
+	    {"unknown release id", {.release = "rel-x"}, "[]"},
 	};
 	struct fixture *f = *state;
 	struct cid_txn *txn = NULL;
@@ -909,7 +922,8 @@ static void test_query_filters(void **state)
 	{
 		char longname[202];
 		const struct cid_audit_filter bad_names[] = {
-		    {.citizen = ""}, {.service = "a\nb"}, {.citizen = longname}};
+		    {.citizen = ""}, {.service = "a\nb"}, {.citizen = longname},
+		    {.release = ""}, {.release = "a\nb"}, {.release = longname}};
 
 		memset(longname, 'a', sizeof(longname) - 1);
 		longname[sizeof(longname) - 1] = '\0';
