@@ -851,8 +851,7 @@ static enum cid_err verify_page(struct cid_ctx *ctx, const struct cid_request *r
 		json_object_set_new(data, "checkpoints",
 				    json_integer((json_int_t)rep.checkpoints)) == 0 &&
 		json_object_set_new(data, "covered", json_integer((json_int_t)rep.covered)) == 0 &&
-		json_object_set_new(data, "unsigned_tail",
-				    json_boolean(rep.ok && rep.covered < rep.entries)) == 0,
+		json_object_set_new(data, "unsigned_tail", json_boolean(rep.unsigned_tail)) == 0,
 	    CID_ERR_NOMEM);
 	if (!rep.ok) {
 		rep.reason[sizeof(rep.reason) - 1] = '\0';

@@ -949,9 +949,8 @@ static void test_verify_counts_checkpoints(void **state)
 	struct cid_reply r = {0};
 	struct cid_keyref *kr = cid_ctx_keys_acquire(f->ctx);
 
-	assert_int_equal(cid_audit_checkpoint(cid_ctx_store(f->ctx), cid_keyref_keyset(kr),
-					      f->cfg->issuer, NOW, NULL),
-			 CID_OK);
+	assert_int_equal(
+	    cid_audit_checkpoint(cid_ctx_store(f->ctx), cid_keyref_keyset(kr), NOW, NULL), CID_OK);
 	cid_keyref_put(kr);
 	call(f, cid_console_verify, true, "", &r);
 	assert_true(json_is_true(json_object_get(r.page_data, "ok")));
