@@ -37,6 +37,7 @@
 
 #define SEQ_HEX	       16
 #define HEAD_KEY       "audit_head"
+#define ISSUER_KEY     "audit_issuer"
 #define ZERO_HASH      "0000000000000000000000000000000000000000000000000000000000000000"
 #define CHECKPOINT_TYP "civicid-checkpoint+jwt"
 #define LINE_MAX_BYTES ((size_t)1 << 20) /* an export line longer than this is damage */
@@ -179,7 +180,8 @@ static enum cid_err entry_check(const json_t *e)
 	if (!json_is_object(e) || json_object_get(e, "seq") != NULL ||
 	    json_object_get(e, "prev") != NULL || !canon_ok(e, 0) ||
 	    !index_member_ok(json_object_get(e, "citizen")) ||
-	    !index_member_ok(json_object_get(e, "service")))
+	    !index_member_ok(json_object_get(e, "service")) ||
+	    !index_member_ok(json_object_get(e, "request_id")))
 		return CID_ERR_INVALID;
 	return CID_OK;
 }
@@ -331,6 +333,10 @@ static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t
 	who = cid_json_str(e, "service");
 	if (who != NULL)
 		CID_TRY(index_put(txn, 's', who, key, time));
+	/* the release index: the entries behind the release id a service was given */
+	who = cid_json_str(e, "request_id");
+	if (who != NULL)
+		CID_TRY(index_put(txn, 'r', who, key, time));
 	/* the time index: "t\n" time "\n" seq, for ranges over all entries */
 	if (time != NULL && time_syntax_ok(time))
 		CID_TRY(index_put(txn, 't', time, key, NULL));
@@ -843,8 +849,89 @@ out:
 	return rc;
 }
 
-enum cid_err cid_audit_checkpoint(struct cid_store *s, const struct cid_keyset *ks, const char *iss,
-				  int64_t now, char **jws_out)
+/* The log's issuer, read in txn: a new string, or NULL when none is recorded. */
+static enum cid_err issuer_get(struct cid_txn *txn, char **out)
+{
+	enum cid_err rc;
+	json_t *rec = NULL;
+	const char *iss;
+
+	*out = NULL;
+	rc = cid_txn_get_json(txn, CID_DB_META, cid_str_of(ISSUER_KEY), &rec);
+	if (rc == CID_ERR_NOTFOUND)
+		return CID_OK;
+	CID_TRY(rc);
+	iss = cid_json_str(rec, "issuer");
+	CID_ENSURE(iss != NULL && iss[0] != '\0' && strlen(iss) <= CID_MAX_URI, CID_ERR_STORE);
+	*out = strdup(iss);
+	CID_ENSURE(*out != NULL, CID_ERR_NOMEM);
+out:
+	json_decref(rec);
+	return rc;
+}
+
+struct issuer_put {
+	const char *iss;
+	char *recorded; /* output: the issuer in force */
+};
+
+static enum cid_err issuer_put_cb(struct cid_txn *txn, void *arg)
+{
+	struct issuer_put *p = arg;
+	enum cid_err rc = CID_OK;
+	json_t *rec = NULL;
+
+	free(p->recorded);
+	CID_TRY(issuer_get(txn, &p->recorded));
+	if (p->recorded != NULL)
+		goto out; /* the first server's issuer stays the log's */
+	rec = json_pack("{s:s}", "issuer", p->iss);
+	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
+	CID_TRY(
+	    cid_txn_put_json(txn, CID_DB_META, cid_str_of(ISSUER_KEY), rec, CID_PUT_NOOVERWRITE));
+	p->recorded = strdup(p->iss);
+	CID_ENSURE(p->recorded != NULL, CID_ERR_NOMEM);
+out:
+	json_decref(rec);
+	return rc;
+}
+
+enum cid_err cid_audit_issuer_record(struct cid_store *s, const char *iss, char **recorded)
+{
+	enum cid_err rc = CID_OK;
+	struct issuer_put p = {.iss = iss};
+	size_t n = iss == NULL ? 0 : strnlen(iss, CID_MAX_URI + 1);
+
+	CID_ENSURE(s != NULL && n > 0 && n <= CID_MAX_URI, CID_ERR_INVALID);
+	CID_TRY(cid_store_update(s, issuer_put_cb, &p));
+	if (recorded != NULL) {
+		*recorded = p.recorded;
+		p.recorded = NULL;
+	}
+out:
+	free(p.recorded);
+	return rc;
+}
+
+enum cid_err cid_audit_issuer(struct cid_store *s, char **out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
+	char *iss = NULL;
+
+	CID_TRY(cid_store_read_begin(s, &txn));
+	CID_TRY(issuer_get(txn, &iss));
+	CID_ENSURE(iss != NULL, CID_ERR_NOTFOUND);
+	*out = iss;
+	iss = NULL;
+out:
+	cid_store_read_end(txn);
+	free(iss);
+	return rc;
+}
+
+enum cid_err cid_audit_checkpoint(struct cid_store *s, const struct cid_keyset *ks, int64_t now,
+				  char **jws_out)
 {
 	enum cid_err rc = CID_OK;
 	struct cid_txn *txn = NULL;
@@ -852,15 +939,17 @@ enum cid_err cid_audit_checkpoint(struct cid_store *s, const struct cid_keyset *
 	struct cp_write w = {0};
 	json_t *claims = NULL;
 	char *jws = NULL;
+	char *iss = NULL;
 	char hash[CID_AUDIT_HASH_HEX];
 	char time[TIME_CHARS + 1];
 	uint64_t size;
 
-	CID_ENSURE(s != NULL && ks != NULL && iss != NULL, CID_ERR_INVALID);
+	CID_ENSURE(s != NULL && ks != NULL, CID_ERR_INVALID);
 	CID_TRY(cid_audit_time(now, time));
 	CID_TRY(cid_store_read_begin(s, &txn));
 	CID_TRY(cid_audit_head(txn, &size, hash));
 	CID_TRY(newest_cp(txn, &cp));
+	CID_TRY(issuer_get(txn, &iss));
 	cid_store_read_end(txn);
 	txn = NULL;
 	CID_ENSURE(size > 0, CID_ERR_NOTFOUND);
@@ -869,6 +958,8 @@ enum cid_err cid_audit_checkpoint(struct cid_store *s, const struct cid_keyset *
 		cp.jws = NULL;
 		goto done;
 	}
+	/* a checkpoint signed as another issuer than the log's would make the log two logs */
+	CID_ENSURE(iss != NULL, CID_ERR_CONFIG);
 	claims = json_pack("{s:s, s:I, s:s, s:s, s:I}", "iss", iss, "size", (json_int_t)size,
 			   "hash", hash, "time", time, "iat", (json_int_t)now);
 	CID_ENSURE(claims != NULL, CID_ERR_NOMEM);
@@ -887,6 +978,7 @@ out:
 	cid_store_read_end(txn);
 	json_decref(claims);
 	free(jws);
+	free(iss);
 	free(cp.jws);
 	free(w.stored);
 	return rc;
@@ -901,18 +993,24 @@ struct cp {
 	char hash[CID_AUDIT_HASH_HEX];
 };
 
-/* Checks one checkpoint JWS; sig_ok false when anything about it is wrong. */
+/*
+ * Checks one checkpoint JWS; sig_ok false when anything about it is wrong.
+ * iss gets the issuer it is signed as (when sig_ok).
+ */
 static enum cid_err cp_check(const struct cid_keyset *ks, const char *jws, size_t len,
-			     uint64_t size_expected, bool size_known, struct cp *out)
+			     uint64_t size_expected, bool size_known, struct cp *out,
+			     char iss[CID_MAX_URI + 1])
 {
 	json_t *claims = NULL;
 	const json_t *n;
+	const json_t *i;
 	const char *h;
 	enum cid_err rc;
 
 	out->sig_ok = false;
 	memcpy(out->hash, ZERO_HASH, CID_AUDIT_HASH_HEX);
 	out->size = size_expected;
+	iss[0] = '\0';
 	rc = cid_jws_verify(ks, jws, len, CHECKPOINT_TYP, &claims);
 	if (rc == CID_ERR_NOMEM)
 		return rc;
@@ -920,10 +1018,15 @@ static enum cid_err cp_check(const struct cid_keyset *ks, const char *jws, size_
 		return CID_OK;
 	n = json_object_get(claims, "size");
 	h = cid_json_str(claims, "hash");
+	i = json_object_get(claims, "iss");
 	if (json_is_integer(n) && json_integer_value(n) > 0 && hash_syntax_ok(h) &&
-	    (!size_known || (uint64_t)json_integer_value(n) == size_expected)) {
+	    (!size_known || (uint64_t)json_integer_value(n) == size_expected) &&
+	    json_is_string(i) && json_string_length(i) > 0 &&
+	    json_string_length(i) <= CID_MAX_URI &&
+	    strlen(json_string_value(i)) == json_string_length(i)) {
 		out->size = (uint64_t)json_integer_value(n);
 		memcpy(out->hash, h, CID_AUDIT_HASH_HEX);
+		memcpy(iss, json_string_value(i), json_string_length(i) + 1);
 		out->sig_ok = true;
 	}
 	json_decref(claims);
@@ -933,6 +1036,7 @@ static enum cid_err cp_check(const struct cid_keyset *ks, const char *jws, size_
 /* What a walk over entries has found so far. */
 struct verify {
 	struct cid_audit_report *rep;
+	const char *expected_iss;      /* NULL: none given */
 	uint64_t next;		       /* the seq expected next */
 	char prev[CID_AUDIT_HASH_HEX]; /* hash of entry next-1 */
 	char *scratch;		       /* re-serialised entry, for the canonical check */
@@ -956,6 +1060,55 @@ static void report_bad(struct cid_audit_report *rep, uint64_t seq, const char *f
 	va_start(ap, fmt);
 	vsnprintf(rep->reason, sizeof(rep->reason), fmt, ap);
 	va_end(ap);
+}
+
+/*
+ * The rule on the iss of a checkpoint of size that verified on its own:
+ * the expected issuer when one is given, else the iss of the checkpoints
+ * accepted before it (one log has one issuer). Reports a mismatch at seq at
+ * and returns false; true records iss as the report's issuer.
+ */
+static bool issuer_accept(struct cid_audit_report *rep, const char *expected, const char *iss,
+			  uint64_t size, uint64_t at)
+{
+	if (expected != NULL && strcmp(iss, expected) != 0) {
+		report_bad(rep, at, "checkpoint %" PRIu64 " is signed as issuer %.80s, not %.80s",
+			   size, iss, expected);
+		return false;
+	}
+	if (expected == NULL && rep->issuer[0] != '\0' && strcmp(iss, rep->issuer) != 0) {
+		report_bad(rep, at,
+			   "checkpoint %" PRIu64 " is signed as issuer %.80s, an earlier one as "
+			   "%.80s: one log has one issuer",
+			   size, iss, rep->issuer);
+		return false;
+	}
+	snprintf(rep->issuer, sizeof(rep->issuer), "%s", iss);
+	return true;
+}
+
+/*
+ * The rule on what follows the newest checkpoint, applied once the walk is
+ * over without damage: entries no signed checkpoint covers are proved by
+ * nothing. They are flagged, and fail the verification unless accepted.
+ */
+static void tail_rule(struct cid_audit_report *rep, bool accept)
+{
+	if (!rep->ok || rep->covered >= rep->entries)
+		return;
+	rep->unsigned_tail = true;
+	if (accept)
+		return;
+	if (rep->covered == 0)
+		report_bad(rep, 0,
+			   "nothing is signed: no checkpoint covers entries 0..%" PRIu64
+			   " (a verifiable export ends with one covering its last entry)",
+			   rep->entries - 1);
+	else
+		report_bad(rep, rep->covered,
+			   "entries %" PRIu64 "..%" PRIu64 " follow the last signed checkpoint "
+			   "(%" PRIu64 "): nothing signs them",
+			   rep->covered, rep->entries - 1, rep->covered);
 }
 
 /*
@@ -1061,6 +1214,7 @@ static enum cid_err store_entry_cb(struct cid_str key, struct cid_str val, void 
 /* Loads the stored checkpoints, in size order, each checked on its own. */
 struct cp_list {
 	const struct cid_keyset *ks;
+	const char *expected_iss; /* the log's issuer; NULL: none recorded */
 	struct cid_audit_report *rep;
 	struct cp *items;
 	size_t n, cap;
@@ -1074,6 +1228,7 @@ static enum cid_err cp_load_cb(struct cid_str key, struct cid_str val, void *arg
 	const json_t *jws;
 	uint64_t size;
 	struct cp *c;
+	char iss[CID_MAX_URI + 1];
 
 	if (!seq_key_parse(key, &size) || size == 0)
 		return CID_OK; /* not a checkpoint key: nothing it could cover */
@@ -1092,12 +1247,14 @@ static enum cid_err cp_load_cb(struct cid_str key, struct cid_str val, void *arg
 		*c = (struct cp){.size = size};
 	} else {
 		CID_TRY(cp_check(l->ks, json_string_value(jws), json_string_length(jws), size, true,
-				 c));
+				 c, iss));
 	}
 	if (!c->sig_ok)
 		report_bad(l->rep, size - 1,
 			   "checkpoint %" PRIu64 " does not verify (signature, key or payload)",
 			   size);
+	else if (!issuer_accept(l->rep, l->expected_iss, iss, size, size - 1))
+		c->sig_ok = false;
 out:
 	json_decref(rec);
 	return rc;
@@ -1112,10 +1269,19 @@ enum cid_err cid_audit_verify_store(struct cid_store *s, const struct cid_keyset
 	struct verify v = {.rep = rep};
 	uint64_t size;
 	char hash[CID_AUDIT_HASH_HEX];
+	char *iss = NULL;
 
 	*rep = (struct cid_audit_report){.ok = true};
 	memcpy(v.prev, ZERO_HASH, CID_AUDIT_HASH_HEX);
 	CID_TRY(cid_store_read_begin(s, &txn));
+	rc = issuer_get(txn, &iss);
+	if (rc == CID_ERR_STORE) {
+		report_bad(rep, 0, "the log's issuer record is damaged");
+		rc = CID_OK;
+	}
+	CID_TRY(rc);
+	cps.expected_iss = iss;
+	rep->issuer_checked = iss != NULL;
 	rc = cid_audit_head(txn, &size, hash);
 	if (rc == CID_ERR_STORE) {
 		report_bad(rep, 0, "the head record is damaged");
@@ -1153,10 +1319,12 @@ enum cid_err cid_audit_verify_store(struct cid_store *s, const struct cid_keyset
 				   "differs",
 				   size - 1);
 	}
+	tail_rule(rep, true); /* the live log: the server signs its tail within an interval */
 out:
 	cid_store_read_end(txn);
 	free(cps.items);
 	free(v.scratch);
+	free(iss);
 	return rc;
 }
 
@@ -1200,8 +1368,9 @@ static enum cid_err export_cp(struct verify *v, const struct cid_keyset *ks, con
 	enum cid_err rc;
 	struct cp c;
 	uint64_t at = v->next;
+	char iss[CID_MAX_URI + 1];
 
-	rc = cp_check(ks, json_string_value(jws), json_string_length(jws), 0, false, &c);
+	rc = cp_check(ks, json_string_value(jws), json_string_length(jws), 0, false, &c, iss);
 	if (rc != CID_OK)
 		return rc;
 	if (!c.sig_ok) {
@@ -1209,6 +1378,8 @@ static enum cid_err export_cp(struct verify *v, const struct cid_keyset *ks, con
 			   "the checkpoint after entry %" PRIu64 " does not verify", at - 1);
 		return STOP;
 	}
+	if (!issuer_accept(v->rep, v->expected_iss, iss, c.size, at == 0 ? 0 : at - 1))
+		return STOP;
 	if (c.size > at) {
 		report_bad(v->rep, at,
 			   "entries from %" PRIu64 " are missing: checkpoint %" PRIu64
@@ -1265,17 +1436,26 @@ out:
 }
 
 enum cid_err cid_audit_verify_export(FILE *in, const struct cid_keyset *ks,
+				     const struct cid_audit_verify_opts *opts,
 				     struct cid_audit_report *rep)
 {
+	static const struct cid_audit_verify_opts defaults = {0};
 	enum cid_err rc = CID_OK;
 	struct verify v = {.rep = rep};
+	const char *jwks_iss = ks != NULL ? cid_keyset_issuer(ks) : NULL;
 	char *buf = NULL;
 	size_t cap = 0;
 	size_t len;
 	bool eof;
 	bool too_long;
 
+	if (opts == NULL)
+		opts = &defaults;
+	if (opts->issuer != NULL && jwks_iss != NULL && strcmp(opts->issuer, jwks_iss) != 0)
+		return CID_ERR_INVALID;
 	*rep = (struct cid_audit_report){.ok = true};
+	v.expected_iss = opts->issuer != NULL ? opts->issuer : jwks_iss;
+	rep->issuer_checked = v.expected_iss != NULL;
 	memcpy(v.prev, ZERO_HASH, CID_AUDIT_HASH_HEX);
 	flockfile(in);
 	for (;;) {
@@ -1293,6 +1473,7 @@ enum cid_err cid_audit_verify_export(FILE *in, const struct cid_keyset *ks,
 		}
 		CID_TRY(rc);
 	}
+	tail_rule(rep, opts->allow_unsigned_tail);
 out:
 	funlockfile(in);
 	free(buf);
@@ -1353,6 +1534,8 @@ static bool entry_match(const json_t *e, const struct cid_audit_filter *f)
 		return false;
 	if (f->service != NULL && !same_str(cid_json_str(e, "service"), f->service))
 		return false;
+	if (f->release != NULL && !same_str(cid_json_str(e, "request_id"), f->release))
+		return false;
 	if (f->type != NULL && !type_match(cid_json_str(e, "type"), f->type))
 		return false;
 	if (f->from != NULL && (time == NULL || strcmp(time, f->from) < 0))
@@ -1406,7 +1589,7 @@ static bool time_outside(const char *t, const struct cid_audit_filter *f)
 	       (f->to != NULL && memcmp(t, f->to, TIME_CHARS) >= 0);
 }
 
-/* A citizen or service index key; its value is the entry's time (or ""). */
+/* A release, citizen or service index key; its value is the entry's time (or ""). */
 static enum cid_err query_index_cb(struct cid_str key, struct cid_str val, void *arg)
 {
 	struct query *q = arg;
@@ -1464,7 +1647,8 @@ static bool filter_ok(const struct cid_audit_filter *f)
 		return false;
 	if (f->type != NULL && f->type[0] == '\0')
 		return false;
-	if (!filter_name_ok(f->citizen) || !filter_name_ok(f->service))
+	if (!filter_name_ok(f->citizen) || !filter_name_ok(f->service) ||
+	    !filter_name_ok(f->release))
 		return false;
 	return f->attribute == NULL || f->attribute[0] != '\0';
 }
@@ -1479,6 +1663,7 @@ enum cid_err cid_audit_query(struct cid_txn *txn, const struct cid_audit_filter 
 	char start[4 + NAME_MAX_BYTES + SEQ_HEX + 1];
 	struct cid_str from = {NULL, 0};
 	const char *name;
+	char kind;
 	int pn;
 	uint64_t begin;
 
@@ -1487,7 +1672,13 @@ enum cid_err cid_audit_query(struct cid_txn *txn, const struct cid_audit_filter 
 	begin = f->newest_first ? f->after_seq - 1 : f->after_seq + 1;
 	if (f->after_seq == 0 || (!f->newest_first && f->after_seq == UINT64_MAX))
 		begin = f->newest_first ? UINT64_MAX : 0;
-	name = f->citizen != NULL ? f->citizen : f->service;
+	/* the most selective index: a release has a few entries, a citizen more */
+	kind = 's';
+	if (f->release != NULL)
+		kind = 'r';
+	else if (f->citizen != NULL)
+		kind = 'c';
+	name = f->release != NULL ? f->release : f->citizen != NULL ? f->citizen : f->service;
 	if (name == NULL && f->after_seq == 0 && (f->from != NULL || f->to != NULL)) {
 		rc = query_by_time(txn, &q);
 	} else if (name == NULL) {
@@ -1497,8 +1688,7 @@ enum cid_err cid_audit_query(struct cid_txn *txn, const struct cid_audit_filter 
 		rc = cid_txn_foreach_range(txn, CID_DB_AUDIT, (struct cid_str){NULL, 0}, from,
 					   f->newest_first, query_entry_cb, &q);
 	} else {
-		pn = snprintf(prefix, sizeof(prefix), "%c\n%s\n", f->citizen != NULL ? 'c' : 's',
-			      name);
+		pn = snprintf(prefix, sizeof(prefix), "%c\n%s\n", kind, name);
 		CID_ENSURE(pn > 0 && (size_t)pn < sizeof(prefix), CID_ERR_INVALID);
 		if (f->after_seq != 0) {
 			char k[SEQ_HEX + 1];
@@ -1596,10 +1786,10 @@ out:
 	return rc;
 }
 
-enum cid_err cid_audit_export_signed(struct cid_store *s, const struct cid_keyset *ks,
-				     const char *iss, int64_t now, FILE *out, uint64_t *entries)
+enum cid_err cid_audit_export_signed(struct cid_store *s, const struct cid_keyset *ks, int64_t now,
+				     FILE *out, uint64_t *entries)
 {
-	enum cid_err rc = ks != NULL ? cid_audit_checkpoint(s, ks, iss, now, NULL) : CID_OK;
+	enum cid_err rc = ks != NULL ? cid_audit_checkpoint(s, ks, now, NULL) : CID_OK;
 	struct cid_txn *txn = NULL;
 	char hash[CID_AUDIT_HASH_HEX];
 	uint64_t size = 0;

@@ -27,7 +27,9 @@
  *   "consent_records" array of consent record ids behind the decision
  *   "policy_version" hex SHA-256 of the policy file
  *   "endpoint"       "id_token" | "userinfo" | "consent-screen" | "cli" | "officer-console"
- *   "request_id"     correlation id of the request (the release id the RP sees)
+ *   "request_id"     correlation id of the request; on release entries the
+ *                    release id: the opaque value of X-Civicid-Release, random
+ *                    per answer, so a service learns nothing of other releases
  *   "grant_id"       the grant a release was made under (release entries)
  *   "level"          authentication level of the release (1 password, 2 MFA)
  *   "expires_at"     for consent.granted: RFC 3339 time the grant lapses
@@ -45,13 +47,31 @@
  * stored in CID_DB_AUDIT_CP under 16 hex digits of N. Anyone holding an export
  * and the JWKS verifies it offline.
  *
+ * The log's issuer. iss is the issuer recorded in the store (META
+ * "audit_issuer": {"issuer": URL}) by the first server started on it
+ * (cid_audit_issuer_record from cid_ctx_open), whoever signs: the server or
+ * the CLI, which has no issuer of its own. It is never changed afterwards, so
+ * every checkpoint of one log carries one iss even if the server's
+ * configuration changes later.
+ *
+ * What verification proves. Every entry is checked against the chain; a
+ * signed checkpoint proves the entries it covers. Entries after the newest
+ * checkpoint are proved by nothing (anyone can append entries and recompute
+ * prev links, or rebuild a whole log without checkpoints), so an export,
+ * which is signed when made, fails verification unless its last entry is
+ * covered (the caller may accept such a tail, reported as unverified); the
+ * live store legitimately has such a tail (the server signs every
+ * audit_checkpoint_interval seconds): it is reported, not failed.
+ *
  * Store layout: CID_DB_AUDIT: 16 lowercase hex digits of seq -> entry bytes;
  * CID_DB_AUDIT_IDX: "c\n" citizen "\n" seq16 and "s\n" service "\n" seq16
  * -> the entry's time (indexes for the citizen slice and per-service queries,
  * written in the same transaction as the entry; the time lets a range skip
- * entries unread), "t\n" time "\n" seq16 -> "" (the time index); "x\n" consent record id -> "" once
- * a consent.expired entry was written for that record; CID_DB_AUDIT_CP as above. "citizen" and
- * "service" of an entry are therefore at most 200 bytes without a newline.
+ * entries unread), "r\n" request_id "\n" seq16 -> the entry's time (the
+ * entries of one release id), "t\n" time "\n" seq16 -> "" (the time index); "x\n" consent record
+ * id -> "" once a consent.expired entry was written for that record; CID_DB_AUDIT_CP as above.
+ * "citizen", "service" and "request_id" of an entry are therefore at most 200 bytes without a
+ * newline.
  *
  * Durability and group commit. cid_audit_append returns only after the
  * entries are committed durably. Calls that arrive while a commit is running
@@ -69,6 +89,7 @@
 #ifndef CID_AUDIT_H
 #define CID_AUDIT_H
 
+#include "bounds.h"
 #include "err.h"
 #include "jose.h"
 #include "release.h"
@@ -103,8 +124,8 @@ uint64_t cid_audit_commits(const struct cid_audit *log);
  * those are set here) durably, as consecutive entries; waits for a shared
  * commit when group is on. *first_seq (may be NULL) is the seq of entries[0].
  * Errors: CID_ERR_INVALID (not an object, has "seq"/"prev", a member name not
- * ASCII, a real number, n == 0, "citizen" or "service" not a string of 1 to
- * 200 bytes without '\n'), CID_ERR_STORE, CID_ERR_NOMEM. On error nothing
+ * ASCII, a real number, n == 0, "citizen", "service" or "request_id" not a
+ * string of 1 to 200 bytes without '\n'), CID_ERR_STORE, CID_ERR_NOMEM. On error nothing
  * of this call is in the log; in a group commit a store failure fails every
  * call of that commit. Never call it inside a cid_store_update callback (it
  * would wait for the LMDB writer lock its own thread holds): use
@@ -150,54 +171,100 @@ CID_MUST_CHECK enum cid_err cid_audit_head(struct cid_txn *txn, uint64_t *size,
 					   char hash[CID_AUDIT_HASH_HEX]);
 
 /*
+ * Records iss as the log's issuer unless one is recorded already (the first
+ * server started on a store records its own; later ones never change it).
+ * *recorded (may be NULL; caller frees) is the issuer in force afterwards:
+ * iss, or the one recorded before, which the caller may warn about.
+ * Errors: CID_ERR_INVALID (iss NULL, empty or over CID_MAX_URI bytes),
+ * CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_issuer_record(struct cid_store *s, const char *iss,
+						    char **recorded);
+
+/*
+ * The log's issuer (see above) into *out (caller frees).
+ * Errors: CID_ERR_NOTFOUND (none recorded: no server has started on the
+ * store), CID_ERR_STORE (the record is damaged), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_issuer(struct cid_store *s, char **out);
+
+/*
  * Signs and stores a checkpoint of the current head with ks's active ES256
- * key, unless the newest checkpoint already covers the head (then *jws_out is
- * that one). iss is the issuer. *jws_out (may be NULL) is a new string.
- * Errors: CID_ERR_NOTFOUND (empty log: nothing to sign), CID_ERR_CRYPTO,
+ * key and the log's issuer as iss, unless the newest checkpoint already covers
+ * the head (then *jws_out is that one). *jws_out (may be NULL) is a new string.
+ * Errors: CID_ERR_NOTFOUND (empty log: nothing to sign), CID_ERR_CONFIG (the
+ * store records no issuer: no server has started on it yet), CID_ERR_CRYPTO,
  * CID_ERR_STORE, CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_audit_checkpoint(struct cid_store *s, const struct cid_keyset *ks,
-						 const char *iss, int64_t now, char **jws_out);
+						 int64_t now, char **jws_out);
 
 /* What a verification found. */
 struct cid_audit_report {
-	bool ok;
+	bool ok;	      /* passed: no damage, and no unsigned tail unless it is accepted */
+	bool unsigned_tail;   /* no damage found, but entries covered..entries-1 are covered by
+				 no signed checkpoint: nothing proves them (covered 0: nothing
+				 is signed) */
+	bool issuer_checked;  /* issuer was compared with an expected issuer */
 	uint64_t entries;     /* entries read */
-	uint64_t checkpoints; /* checkpoints whose signature and hash verified */
+	uint64_t checkpoints; /* checkpoints whose signature, iss and hash verified */
 	uint64_t covered;     /* size of the newest verified checkpoint */
-	uint64_t bad_seq;     /* when !ok: the first bad sequence number */
-	char reason[160];     /* when !ok: what is wrong, for people */
+	uint64_t bad_seq;     /* when !ok: the first bad sequence number (with
+				 unsigned_tail: the first unsigned one) */
+	char issuer[CID_MAX_URI + 1]; /* the iss of the verified checkpoints ("" when none) */
+	char reason[256];	      /* when !ok: what is wrong, for people */
 };
 
 /*
  * Verifies the whole log in the store: every entry's seq, prev link and
  * canonical form, the head, and every checkpoint's signature (keys of ks:
- * load it with cid_keyset_load_all so retired keys count) and hash. Damage is
- * a report with ok false and the first bad seq, not an error:
+ * load it with cid_keyset_load_all so retired keys count), iss and hash.
+ * Every checkpoint's iss must be the log's issuer (cid_audit_issuer), or,
+ * when the store records none, the same for all. Damage is a report with ok
+ * false and the first bad seq, not an error:
  *   - an entry changed: its seq (its hash no longer matches the next prev,
  *     the head or a checkpoint);
  *   - an entry deleted: the missing seq; two swapped: the first of them;
- *   - the tail truncated below the head or a checkpoint: the first missing seq.
+ *   - the tail truncated below the head or a checkpoint: the first missing seq;
+ *   - a checkpoint that does not verify, or signed as another issuer: the
+ *     last entry it claims to cover.
+ * Entries after the newest checkpoint are the live log's normal state: the
+ * report is ok with unsigned_tail set.
  * Errors: CID_ERR_STORE (cannot read), CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_audit_verify_store(struct cid_store *s, const struct cid_keyset *ks,
 						   struct cid_audit_report *rep);
 
+/* How an export is verified. */
+struct cid_audit_verify_opts {
+	const char *issuer;	  /* the iss every checkpoint must carry; NULL: the JWKS's
+				     issuer (cid_keyset_issuer), else any one iss shared by all */
+	bool allow_unsigned_tail; /* entries after the last checkpoint (or an export without
+				     any) are reported unverified with ok true, not failed */
+};
+
 /*
  * Verifies an export (format above) read from in, offline, with the public
- * keys of ks (cid_keyset_from_jwks). Same diagnosis as cid_audit_verify_store;
- * an export with no checkpoint, or entries after the last checkpoint, is
- * reported ok with covered < entries (the caller says that tail is not
- * signed). Lines over 1 MiB, invalid UTF-8 or JSON are damage at that seq.
- * Errors: CID_ERR_IO (read error), CID_ERR_NOMEM.
+ * keys of ks (cid_keyset_from_jwks) and opts (NULL: all defaults). Same
+ * diagnosis as cid_audit_verify_store, the iss of every checkpoint included;
+ * lines over 1 MiB, invalid UTF-8 or JSON are damage at that seq. An export
+ * is made ending with a checkpoint covering its last entry: one that does
+ * not (entries appended after the last checkpoint, or no checkpoint at all,
+ * as when entries were changed, every later prev recomputed and the
+ * checkpoints deleted) is not ok, with unsigned_tail set and bad_seq the
+ * first entry nothing signs, unless opts->allow_unsigned_tail.
+ * Errors: CID_ERR_INVALID (opts->issuer and the JWKS's issuer differ: nothing
+ * is read), CID_ERR_IO (read error), CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_audit_verify_export(FILE *in, const struct cid_keyset *ks,
+						    const struct cid_audit_verify_opts *opts,
 						    struct cid_audit_report *rep);
 
 /* A filter of cid_audit_query. NULL / 0 members do not filter. */
 struct cid_audit_filter {
 	const char *citizen;
 	const char *service;
+	const char *release;   /* a release id: the entries whose request_id it is */
 	const char *attribute; /* matches "family_name" and "family_name#..." */
 	const char *type;      /* exact, or a prefix ending in '.', e.g. "release." */
 	const char *from, *to; /* RFC 3339 times, from <= time < to */
@@ -209,7 +276,7 @@ struct cid_audit_filter {
 
 /*
  * Calls fn(seq, entry bytes, arg) for each entry matching f, in seq order (or
- * newest first). Uses the citizen or service index when f names one (a time
+ * newest first). Uses the release, citizen or service index when f names one (a time
  * range is then decided from the index values, without reading the entries
  * outside it); with only a time range (and no after_seq) it walks the time
  * index over the range, in time order (seq order within one second). entry
@@ -232,15 +299,16 @@ CID_MUST_CHECK enum cid_err cid_audit_export(struct cid_txn *txn, FILE *out);
 
 /*
  * The export anyone can verify offline: signs a checkpoint of the head first
- * (cid_audit_checkpoint with ks, iss and now), so that the file ends with a
+ * (cid_audit_checkpoint with ks and now), so that the file ends with a
  * checkpoint covering all of it, then writes the whole log (cid_audit_export)
  * in a read transaction of s. An empty log, or ks NULL (no signing key yet),
  * exports without a new checkpoint. *entries (may be NULL) gets the number of
- * entries written. Errors: those of both, except CID_ERR_NOTFOUND.
+ * entries written. Errors: those of both, except CID_ERR_NOTFOUND; nothing is
+ * written on an error of the checkpoint (CID_ERR_CONFIG: no issuer recorded).
  */
 CID_MUST_CHECK enum cid_err cid_audit_export_signed(struct cid_store *s,
-						    const struct cid_keyset *ks, const char *iss,
-						    int64_t now, FILE *out, uint64_t *entries);
+						    const struct cid_keyset *ks, int64_t now,
+						    FILE *out, uint64_t *entries);
 
 /*
  * Writes the entries matching f to out, as JSON Lines (csv false) or as CSV

@@ -226,6 +226,7 @@ enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, FILE *error
 	struct cid_ctx *ctx = calloc(1, sizeof(*ctx));
 	struct salt_arg sa;
 	json_t *doc = NULL;
+	char *log_issuer = NULL;
 
 	CID_ENSURE(ctx != NULL, CID_ERR_NOMEM);
 	ctx->cfg = cfg;
@@ -240,6 +241,12 @@ enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, FILE *error
 	CID_TRY(rc);
 	CID_TRY(cid_store_open(cfg->store_dir, &ctx->store));
 	CID_TRY(cid_audit_open(ctx->store, cfg->audit_group_commit != 0, &ctx->audit_log));
+	CID_TRY(cid_audit_issuer_record(ctx->store, cfg->issuer, &log_issuer));
+	if (strcmp(log_issuer, cfg->issuer) != 0 && errors != NULL)
+		fprintf(errors,
+			"civicid: the audit log keeps the issuer it was started with, %s: its "
+			"checkpoints are signed as that issuer, not as %s\n",
+			log_issuer, cfg->issuer);
 	cid_ctx_set_audit_hook(ctx, NULL, NULL);
 	/* a reload asked before this start is already done: this load is newer */
 	CID_TRY(cid_policies_reload_counter(ctx->store, &ctx->reload_seen));
@@ -258,6 +265,7 @@ enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, FILE *error
 	ctx = NULL;
 out:
 	json_decref(doc);
+	free(log_issuer);
 	cid_ctx_close(ctx);
 	return rc;
 }

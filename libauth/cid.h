@@ -30,11 +30,14 @@ struct cid_ctx;
  * Loads the release policies of cfg->policies_dir (every error of every file
  * is written to errors as "file:line: message", errors may be NULL), opens the
  * store of cfg (borrowed: must outlive the context), creates the signing keys
- * and the pairwise salt on first start, loads the keyset and builds the
- * discovery document. *out is freed with cid_ctx_close.
+ * and the pairwise salt and records cfg's issuer as the audit log's
+ * (cid_audit_issuer_record) on first start, loads the keyset and builds the
+ * discovery document. When the log was started under another issuer, that
+ * one stays the log's, and a warning saying so goes to errors.
+ * *out is freed with cid_ctx_close.
  * Errors: those of cid_policyset_load_dir (CID_ERR_CONFIG: a policy has
  * errors; CID_ERR_IO: the directory or a file is unreadable), then those of
- * cid_store_open, cid_keys_ensure, cid_keyset_load.
+ * cid_store_open, cid_audit_issuer_record, cid_keys_ensure, cid_keyset_load.
  */
 CID_MUST_CHECK enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, FILE *errors,
 					 struct cid_ctx **out);

@@ -27,7 +27,7 @@
 #include <string.h>
 #include <time.h>
 
-#define CONSOLE_MAX_TEXT      128 /* a filter value: service, attribute, citizen, type */
+#define CONSOLE_MAX_TEXT      128 /* a filter value: service, release, attribute, citizen, type */
 #define CONSOLE_MAX_CONSENTS  32  /* consent records shown behind one entry */
 #define CONSOLE_MAX_SERVICES  256 /* services on the services page */
 #define CONSOLE_DAY	      86400
@@ -192,7 +192,7 @@ static void format_day(int64_t day, char out[11])
 
 /* A filter as the officer typed it, and as cid_audit_query takes it. */
 struct filter_in {
-	const char *citizen_in, *service, *attribute, *type, *from_in, *to_in;
+	const char *citizen_in, *service, *release, *attribute, *type, *from_in, *to_in;
 	char citizen[CID_ID_CHARS + 1];
 	char from[21], to[21];
 	struct cid_audit_filter f;
@@ -228,6 +228,7 @@ static enum cid_err parse_filter(struct cid_ctx *ctx, const struct cid_request *
 	}
 	TEXT(citizen_in, "citizen")
 	TEXT(service, "service")
+	TEXT(release, "release")
 	TEXT(attribute, "attribute")
 	TEXT(type, "type")
 	TEXT(from_in, "from")
@@ -271,6 +272,7 @@ static enum cid_err parse_filter(struct cid_ctx *ctx, const struct cid_request *
 		fi->f.citizen = fi->citizen;
 	}
 	fi->f.service = fi->service;
+	fi->f.release = fi->release;
 	fi->f.attribute = fi->attribute;
 	fi->f.type = fi->type;
 out:
@@ -285,8 +287,8 @@ out:
 /* Sets the filter's values (as typed) in data, for the form and the links. */
 static enum cid_err filter_data(const struct filter_in *fi, json_t *data)
 {
-	const char *names[] = {"citizen", "service", "attribute", "type", "from", "to"};
-	const char *values[] = {fi->citizen_in, fi->service, fi->attribute,
+	const char *names[] = {"citizen", "service", "release", "attribute", "type", "from", "to"};
+	const char *values[] = {fi->citizen_in, fi->service, fi->release, fi->attribute,
 				fi->type,	fi->from_in, fi->to_in};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -299,8 +301,8 @@ static enum cid_err filter_data(const struct filter_in *fi, json_t *data)
 /* The filter as a query string (values URL-encoded), plus extra (may be NULL). */
 static char *filter_query(const struct filter_in *fi, const char *extra)
 {
-	const char *names[] = {"citizen", "service", "attribute", "type", "from", "to"};
-	const char *values[] = {fi->citizen_in, fi->service, fi->attribute,
+	const char *names[] = {"citizen", "service", "release", "attribute", "type", "from", "to"};
+	const char *values[] = {fi->citizen_in, fi->service, fi->release, fi->attribute,
 				fi->type,	fi->from_in, fi->to_in};
 	struct cid_buf b;
 
@@ -849,8 +851,7 @@ static enum cid_err verify_page(struct cid_ctx *ctx, const struct cid_request *r
 		json_object_set_new(data, "checkpoints",
 				    json_integer((json_int_t)rep.checkpoints)) == 0 &&
 		json_object_set_new(data, "covered", json_integer((json_int_t)rep.covered)) == 0 &&
-		json_object_set_new(data, "unsigned_tail",
-				    json_boolean(rep.ok && rep.covered < rep.entries)) == 0,
+		json_object_set_new(data, "unsigned_tail", json_boolean(rep.unsigned_tail)) == 0,
 	    CID_ERR_NOMEM);
 	if (!rep.ok) {
 		rep.reason[sizeof(rep.reason) - 1] = '\0';
@@ -884,8 +885,8 @@ static json_t *export_entry(const char *name, const struct filter_in *fi, const 
 	char count[24];
 	json_t *ext;
 	json_t *e;
-	const char *names[] = {"citizen", "service", "attribute", "type", "from", "to"};
-	const char *values[] = {fi->f.citizen, fi->service, fi->attribute,
+	const char *names[] = {"citizen", "service", "release", "attribute", "type", "from", "to"};
+	const char *values[] = {fi->f.citizen, fi->service, fi->release, fi->attribute,
 				fi->type,      fi->f.from,  fi->f.to};
 
 	if (cid_audit_time(now, when) != CID_OK)

@@ -15,7 +15,8 @@
  * before use; a bad one is a 400 page naming it.
  *
  * Filters (log page, export): citizen (account id, or a username that is
- * resolved to it), service, attribute, type (exact, or "consent." /
+ * resolved to it), service, release (a release id, as a service received it in
+ * X-Civicid-Release), attribute, type (exact, or "consent." /
  * "release." / "audit."), from and to (YYYY-MM-DD, UTC; both days included).
  *
  * Page data (every page also has "officer" and "csrf"):

@@ -64,6 +64,7 @@ struct cid_keyset {
 	const struct key *active[ALG_COUNT];
 	char *jwks;
 	size_t jwks_len;
+	char *issuer; /* the "issuer" of the JWKS it was made from, or NULL */
 };
 
 /* A key generated outside the write transaction, ready to be stored. */
@@ -855,6 +856,14 @@ enum cid_err cid_keyset_load_all(struct cid_store *s, struct cid_keyset **out)
 
 /* ---- a verify-only keyset from a JWKS document ---- */
 
+/* An issuer a JWKS may name: 1 to CID_MAX_URI bytes (NULL: none). */
+static bool issuer_ok(const char *iss)
+{
+	size_t n = iss == NULL ? 0 : strnlen(iss, CID_MAX_URI + 1);
+
+	return n > 0 && n <= CID_MAX_URI;
+}
+
 static const struct key *key_by_kid(const struct cid_keyset *ks, const char *kid, size_t n)
 {
 	if (n == 0 || n > KID_MAX)
@@ -1027,6 +1036,15 @@ enum cid_err cid_keyset_from_jwks(const char *json, size_t len, struct cid_keyse
 	}
 	CID_ENSURE(ks->n > 0, CID_ERR_NOTFOUND);
 	CID_TRY(keyset_publish(ks, pub));
+	if (json_object_get(doc, "issuer") != NULL) {
+		const json_t *iss = json_object_get(doc, "issuer");
+
+		CID_ENSURE(issuer_ok(json_string_value(iss)) &&
+			       strlen(json_string_value(iss)) == json_string_length(iss),
+			   CID_ERR_INVALID);
+		ks->issuer = strdup(json_string_value(iss));
+		CID_ENSURE(ks->issuer != NULL, CID_ERR_NOMEM);
+	}
 	*out = ks;
 	ks = NULL;
 out:
@@ -1045,6 +1063,7 @@ void cid_keyset_free(struct cid_keyset *ks)
 		EVP_PKEY_free(ks->keys[i].pkey);
 	free(ks->keys);
 	free(ks->jwks);
+	free(ks->issuer);
 	free(ks);
 }
 
@@ -1067,6 +1086,29 @@ const char *cid_keyset_jwks(const struct cid_keyset *ks, size_t *len)
 {
 	*len = ks->jwks_len;
 	return ks->jwks;
+}
+
+enum cid_err cid_keyset_jwks_issuer(const struct cid_keyset *ks, const char *iss, char **out)
+{
+	enum cid_err rc = CID_OK;
+	json_t *doc = NULL;
+	char *text;
+
+	CID_ENSURE(ks != NULL && issuer_ok(iss), CID_ERR_INVALID);
+	doc = json_loadb(ks->jwks, ks->jwks_len, 0, NULL);
+	CID_ENSURE(doc != NULL && json_object_set_new(doc, "issuer", json_string(iss)) == 0,
+		   CID_ERR_NOMEM);
+	text = json_dumps(doc, JSON_COMPACT);
+	CID_ENSURE(text != NULL, CID_ERR_NOMEM);
+	*out = text;
+out:
+	json_decref(doc);
+	return rc;
+}
+
+const char *cid_keyset_issuer(const struct cid_keyset *ks)
+{
+	return ks->issuer;
 }
 
 /* ---- JWS ---- */

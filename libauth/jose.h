@@ -122,11 +122,13 @@ CID_MUST_CHECK enum cid_err cid_keyset_load_all(struct cid_store *s, struct cid_
  * signatures offline. Public EC P-256 keys verify ES256 and RSA (2048 to 4096
  * bits) keys RS256; every such key needs a "kid" (1 to 128 chars, unique) and
  * an "alg", if given, that agrees. Keys of another kty, alg or "use" are
- * skipped. It has no private key: cid_jws_sign with it fails with
+ * skipped. A member "issuer" (cid_keyset_jwks_issuer) is kept as the
+ * keyset's issuer. It has no private key: cid_jws_sign with it fails with
  * CID_ERR_INVALID; cid_keyset_version and cid_keyset_next_drop are 0.
  * *out is freed with cid_keyset_free.
  * Errors: CID_ERR_INVALID (not a JWKS, a usable key malformed, not on its
- * curve, without kid or with a repeated one), CID_ERR_TOOBIG (over
+ * curve, without kid or with a repeated one, an "issuer" not a string of 1
+ * to CID_MAX_URI bytes), CID_ERR_TOOBIG (over
  * CID_MAX_BODY bytes or 64 keys), CID_ERR_NOTFOUND (no usable key),
  * CID_ERR_NOMEM.
  */
@@ -153,6 +155,24 @@ int64_t cid_keyset_next_activate(const struct cid_keyset *ks);
 
 /* The JWKS document ({"keys":[...]}, public keys only), borrowed for the keyset's life. */
 const char *cid_keyset_jwks(const struct cid_keyset *ks, size_t *len);
+
+/*
+ * The JWKS document of ks with a member "issuer": iss, the issuer whose
+ * signatures the keys check (RFC 7517 §5 lets a JWK Set carry members beyond
+ * "keys"; cid_keyset_from_jwks reads it back), for verifying offline what
+ * that issuer signed. *out: a new string (caller frees).
+ * Errors: CID_ERR_INVALID (iss NULL, empty or over CID_MAX_URI bytes),
+ * CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_keyset_jwks_issuer(const struct cid_keyset *ks, const char *iss,
+						   char **out);
+
+/*
+ * The "issuer" of the JWKS a keyset was made from (cid_keyset_from_jwks),
+ * borrowed for the keyset's life; NULL when the document had none, and for
+ * keysets loaded from the store.
+ */
+const char *cid_keyset_issuer(const struct cid_keyset *ks);
 
 /*
  * Signs claims (borrowed JSON object) as a compact JWS with the active key of

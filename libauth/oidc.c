@@ -9,7 +9,6 @@
 #include "crypto.h"
 #include "oidc_int.h"
 
-#include <inttypes.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -317,13 +316,13 @@ enum cid_err oidc_release(struct cid_ctx *ctx, const struct cid_policyset *ps,
 	cid_ctx_audit_hook(ctx, &rq.audit, &rq.audit_arg);
 	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &rq.txn));
 	CID_TRY(cid_release_claims(&rq, target, out));
+	/*
+	 * The release id, never the seqs: those count every release of the city, so
+	 * a service reading them would learn how many releases other services get.
+	 */
 	if (range.count > 0) {
-		char buf[CID_ID_CHARS + 48];
-
-		snprintf(buf, sizeof(buf), "%s %" PRIu64 "-%" PRIu64, request_id, range.first,
-			 range.last);
 		free(reply->release);
-		reply->release = strdup(buf);
+		reply->release = strdup(request_id);
 		CID_ENSURE(reply->release != NULL, CID_ERR_NOMEM);
 	}
 out:

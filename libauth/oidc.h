@@ -73,8 +73,9 @@ struct cid_reply {
 	char *cookies[CID_REPLY_MAX_COOKIES]; /* owned full Set-Cookie values */
 	size_t n_cookies;
 	char *www_authenticate; /* owned */
-	char *release;		/* owned; X-Civicid-Release: "<request id> <first>-<last>",
-				   the audit entries of the attributes this reply carries */
+	char *release;		/* owned; X-Civicid-Release: the release id, random per answer,
+				   the request_id of the audit entries of the attributes this
+				   reply carries (no seq: those would leak the city's volume) */
 	bool no_store;		/* Cache-Control: no-store */
 	enum cid_page page;
 	json_t *page_data;  /* owned; the page's values */

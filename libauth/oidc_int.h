@@ -74,7 +74,7 @@ enum cid_err oidc_csrf(struct cid_ctx *ctx, const struct cid_request *req, struc
  * for client and target at now, added to out, every decision handed to the
  * context's audit hook. The level is the grant's acr. Opens this thread's
  * read transaction: the caller must hold none. When the hook recorded
- * entries, reply->release names them (a new request id and the seq range).
+ * entries, reply->release names them: a new random release id, their request_id.
  */
 enum cid_err oidc_release(struct cid_ctx *ctx, const struct cid_policyset *ps,
 			  const struct cid_client *client, const json_t *citizen,

@@ -6,6 +6,7 @@
  */
 #include "cli.h"
 
+#include "audit.h"
 #include "jose.h"
 
 #include <getopt.h>
@@ -38,8 +39,10 @@ static const char keys_help[] =
     "                       A retired key stays in the JWKS for key_keep seconds\n"
     "                       (config; default one day) so that tokens it signed still\n"
     "                       verify. Default: both algorithms.\n"
-    "  jwks                 the public keys of every key ever made, as a JWKS: what\n"
-    "                       `civicid audit verify --file` needs for old checkpoints\n"
+    "  jwks                 the public keys of every key ever made, as a JWKS with\n"
+    "                       a member \"issuer\": the audit log's issuer, which\n"
+    "                       `civicid audit verify --file` checks every checkpoint\n"
+    "                       against (absent until a server has started on the store)\n"
     "\n"
     "  -s, --store DIR      LMDB store directory (default ./var/civicid)\n"
     "  -c, --config FILE    configuration file (key_keep, key_publish_delay, the store)\n"
@@ -204,18 +207,33 @@ static int rotate(struct cli_env *env, const char *alg, enum rotate_mode mode, b
 	return 0;
 }
 
-/* Every stored public key, retired and dropped ones too, as a JWKS document. */
+/*
+ * Every stored public key, retired and dropped ones too, as a JWKS document
+ * naming the audit log's issuer, so an auditor checks checkpoints against it.
+ */
 static int print_all_jwks(struct cli_env *env)
 {
 	struct cid_keyset *ks = NULL;
-	enum cid_err rc = cid_keyset_load_all(env->store, &ks);
+	char *iss = NULL;
+	char *doc = NULL;
 	size_t len = 0;
+	enum cid_err rc = cid_keyset_load_all(env->store, &ks);
 
-	if (rc != CID_OK)
-		return cli_fail("keys", "jwks", rc);
-	printf("%s\n", cid_keyset_jwks(ks, &len));
+	if (rc == CID_OK)
+		rc = cid_audit_issuer(env->store, &iss);
+	if (rc == CID_OK)
+		rc = cid_keyset_jwks_issuer(ks, iss, &doc);
+	if (rc == CID_ERR_NOTFOUND) {
+		fprintf(stderr, "civicid keys: the store records no issuer yet (no server has "
+				"started on it): the JWKS names none\n");
+		rc = CID_OK;
+	}
+	if (rc == CID_OK)
+		printf("%s\n", doc != NULL ? doc : cid_keyset_jwks(ks, &len));
+	free(doc);
+	free(iss);
 	cid_keyset_free(ks);
-	return 0;
+	return rc == CID_OK ? 0 : cli_fail("keys", "jwks", rc);
 }
 
 int cid_cli_keys(int argc, char **argv)

@@ -155,9 +155,8 @@ static void refresh_policies(struct cid_ctx *ctx, bool force)
 static void checkpoint(struct cid_ctx *ctx)
 {
 	struct cid_keyref *r = cid_ctx_keys_acquire(ctx);
-	enum cid_err rc =
-	    cid_audit_checkpoint(cid_ctx_store(ctx), cid_keyref_keyset(r),
-				 cid_ctx_config(ctx)->issuer, (int64_t)time(NULL), NULL);
+	enum cid_err rc = cid_audit_checkpoint(cid_ctx_store(ctx), cid_keyref_keyset(r),
+					       (int64_t)time(NULL), NULL);
 
 	cid_keyref_put(r);
 	if (rc != CID_OK && rc != CID_ERR_NOTFOUND)

@@ -21,13 +21,14 @@
 
 #include <cmocka.h>
 
-#define NOW	 1800000000
-#define ISS	 "https://id.example"
-#define HANAKO	 "0a1b2c3d-0000-4000-8000-000000000001"
-#define TARO	 "0a1b2c3d-0000-4000-8000-000000000002"
-#define N_CHAIN	 12 /* entries of the tamper fixture; checkpoints at 5 and 10 */
-#define THREADS	 8
-#define PER_THRD 50
+#define NOW	       1800000000
+#define ISS	       "https://id.example"
+#define HANAKO	       "0a1b2c3d-0000-4000-8000-000000000001"
+#define TARO	       "0a1b2c3d-0000-4000-8000-000000000002"
+#define N_CHAIN	       12 /* entries of the tamper fixture; checkpoints at 5 and 10 */
+#define ZERO_HASH_TEXT "0000000000000000000000000000000000000000000000000000000000000000"
+#define THREADS	       8
+#define PER_THRD       50
 
 struct fixture {
 	char dir[256];
@@ -43,6 +44,7 @@ static int setup(void **state)
 	assert_non_null(f);
 	f->s = cid_test_store_open(f->dir);
 	f->ks = cid_test_keyset(f->s, NOW);
+	assert_int_equal(cid_audit_issuer_record(f->s, ISS, NULL), CID_OK);
 	assert_int_equal(cid_audit_open(f->s, true, &f->log), CID_OK);
 	*state = f;
 	return 0;
@@ -105,16 +107,29 @@ static char *export_text(struct cid_store *s, size_t *len)
 	return text;
 }
 
-static struct cid_audit_report verify_text(const struct cid_keyset *ks, const char *text,
-					   size_t len)
+static struct cid_audit_report verify_opts(const struct cid_keyset *ks, const char *text,
+					   size_t len, const struct cid_audit_verify_opts *opts)
 {
 	struct cid_audit_report rep;
 	FILE *in = fmemopen((void *)(uintptr_t)text, len, "r");
 
 	assert_non_null(in);
-	assert_int_equal(cid_audit_verify_export(in, ks, &rep), CID_OK);
+	assert_int_equal(cid_audit_verify_export(in, ks, opts, &rep), CID_OK);
 	fclose(in);
 	return rep;
+}
+
+/* An export must be signed to its end (strict), or an unsigned tail is accepted. */
+static const struct cid_audit_verify_opts strict = {0};
+static const struct cid_audit_verify_opts accept_tail = {.allow_unsigned_tail = true};
+
+/* Verifies an export accepting an unsigned tail: the chain and its checkpoints only. */
+static struct cid_audit_report verify_text(const struct cid_keyset *ks, const char *text,
+					   size_t len)
+{
+	static const struct cid_audit_verify_opts chain_only = {.allow_unsigned_tail = true};
+
+	return verify_opts(ks, text, len, &chain_only);
 }
 
 /* N_CHAIN entries, checkpoints after 5 and 10. */
@@ -125,8 +140,7 @@ static void chain_fill(struct fixture *f)
 							   "childcare", "family_name", NOW + i)),
 				 (uint64_t)i);
 		if (i == 4 || i == 9)
-			assert_int_equal(cid_audit_checkpoint(f->s, f->ks, ISS, NOW + i, NULL),
-					 CID_OK);
+			assert_int_equal(cid_audit_checkpoint(f->s, f->ks, NOW + i, NULL), CID_OK);
 	}
 }
 
@@ -286,12 +300,17 @@ static void test_untouched_log_verifies_with_counts(void **state)
 	rep = verify_store(f);
 	assert_true(rep.ok);
 	assert_int_equal(rep.entries, 0);
+	assert_false(rep.unsigned_tail);
 	chain_fill(f);
 	rep = verify_store(f);
 	assert_true(rep.ok);
 	assert_int_equal(rep.entries, N_CHAIN);
 	assert_int_equal(rep.checkpoints, 2);
 	assert_int_equal(rep.covered, 10);
+	/* the live log's tail is reported, not failed */
+	assert_true(rep.unsigned_tail);
+	assert_true(rep.issuer_checked);
+	assert_string_equal(rep.issuer, ISS);
 
 	text = export_text(f->s, &len);
 	rep = verify_text(f->ks, text, len);
@@ -299,7 +318,19 @@ static void test_untouched_log_verifies_with_counts(void **state)
 	assert_int_equal(rep.entries, N_CHAIN);
 	assert_int_equal(rep.checkpoints, 2);
 	assert_int_equal(rep.covered, 10); /* the last two are not signed yet */
+	assert_true(rep.unsigned_tail);
+	/* an export is made signed to its end: this one is not */
+	rep = verify_opts(f->ks, text, len, &strict);
+	assert_false(rep.ok);
+	assert_true(rep.unsigned_tail);
+	assert_int_equal(rep.bad_seq, 10);
 	free(text);
+
+	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, NOW + 60, NULL), CID_OK);
+	rep = verify_store(f);
+	assert_true(rep.ok);
+	assert_false(rep.unsigned_tail);
+	assert_int_equal(rep.covered, N_CHAIN);
 }
 
 static void test_store_tampering_is_found_at_first_bad_seq(void **state)
@@ -483,7 +514,7 @@ static void test_export_read_error_is_an_error_not_a_report(void **state)
 
 	(void)state;
 	assert_non_null(wo);
-	assert_int_equal(cid_audit_verify_export(wo, NULL, &rep), CID_ERR_IO);
+	assert_int_equal(cid_audit_verify_export(wo, NULL, NULL, &rep), CID_ERR_IO);
 	fclose(wo);
 }
 
@@ -502,6 +533,8 @@ static void test_append_refuses_bad_entries(void **state)
 	    "{\"type\":\"x\",\"citizen\":\"\"}",
 	    "{\"type\":\"x\",\"citizen\":7}",
 	    "{\"type\":\"x\",\"service\":\"a\\u0000b\"}",
+	    "{\"type\":\"x\",\"request_id\":\"a\\nb\"}",
+	    "{\"type\":\"x\",\"request_id\":\"\"}",
 	    "[1,2]",
 	};
 	struct fixture *f = *state;
@@ -836,24 +869,29 @@ static void views_fill(struct fixture *f)
 	static const struct {
 		const char *type, *citizen, *service, *attr;
 		int t;
+		const char *release; /* request_id: the release id the service was given */
 	} rows[] = {
-	    {"consent.granted", HANAKO, "childcare", "email", 0},
-	    {"release.permit", HANAKO, "childcare", "email", 10},
-	    {"release.permit", TARO, "childcare", "family_name#ja-Kana-JP", 20},
-	    {"release.deny", HANAKO, "library", "birthdate", 30},
-	    {"release.permit", HANAKO, "library", "family_name", 40},
-	    {"consent.withdrawn", HANAKO, "childcare", "email", 50},
-	    {"release.permit", TARO, "library", "=cmd|' /C calc'!A0", 60},
-	    {"release.permit", HANAKO, "childcare", "family_name_x", 70},
-	    {"release.deny", TARO, "childcare", "email", 80},
-	    {"release.permit", HANAKO, "childcare", "address", 90},
+	    {"consent.granted", HANAKO, "childcare", "email", 0, NULL},
+	    {"release.permit", HANAKO, "childcare", "email", 10, "rel-a"},
+	    {"release.permit", TARO, "childcare", "family_name#ja-Kana-JP", 20, NULL},
+	    {"release.deny", HANAKO, "library", "birthdate", 30, "rel-b"},
+	    {"release.permit", HANAKO, "library", "family_name", 40, "rel-b"},
+	    {"consent.withdrawn", HANAKO, "childcare", "email", 50, NULL},
+	    {"release.permit", TARO, "library", "=cmd|' /C calc'!A0", 60, NULL},
+	    {"release.permit", HANAKO, "childcare", "family_name_x", 70, "rel-c"},
+	    {"release.deny", TARO, "childcare", "email", 80, NULL},
+	    {"release.permit", HANAKO, "childcare", "address", 90, "rel-c"},
 	};
 
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-		assert_int_equal(
-		    append1(f->log, entry_new(rows[i].type, rows[i].citizen, rows[i].service,
-					      rows[i].attr, NOW + rows[i].t)),
-		    i);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		json_t *e = entry_new(rows[i].type, rows[i].citizen, rows[i].service, rows[i].attr,
+				      NOW + rows[i].t);
+
+		if (rows[i].release != NULL)
+			assert_int_equal(
+			    json_object_set_new(e, "request_id", json_string(rows[i].release)), 0);
+		assert_int_equal(append1(f->log, e), i);
+	}
 }
 
 static void test_query_filters(void **state)
@@ -882,6 +920,12 @@ static void test_query_filters(void **state)
 	     "[4,3,1,0]"},
 	    {"limit", {.service = "childcare", .limit = 2}, "[0,1]"},
 	    {"unknown citizen", {.citizen = "nobody"}, "[]"},
+	    {"release id", {.release = "rel-b"}, "[3,4]"},
+	    {"release id and type", {.release = "rel-b", .type = "release.permit"}, "[4]"},
+	    {"release id newest first", {.release = "rel-c", .newest_first = true}, "[9,7]"},
+	    {"release id of another service", {.release = "rel-b", .service = "childcare"}, "[]"},
+	    {"release id and citizen", {.release = "rel-c", .citizen = HANAKO}, "[7,9]"},
+	    {"unknown release id", {.release = "rel-x"}, "[]"},
 	};
 	struct fixture *f = *state;
 	struct cid_txn *txn = NULL;
@@ -909,7 +953,8 @@ static void test_query_filters(void **state)
 	{
 		char longname[202];
 		const struct cid_audit_filter bad_names[] = {
-		    {.citizen = ""}, {.service = "a\nb"}, {.citizen = longname}};
+		    {.citizen = ""}, {.service = "a\nb"}, {.citizen = longname},
+		    {.release = ""}, {.release = "a\nb"}, {.release = longname}};
 
 		memset(longname, 'a', sizeof(longname) - 1);
 		longname[sizeof(longname) - 1] = '\0';
@@ -1085,13 +1130,13 @@ static void test_checkpoint_reuses_covering_one(void **state)
 	char *b = NULL;
 	char *c = NULL;
 
-	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, ISS, NOW, &a), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, NOW, &a), CID_ERR_NOTFOUND);
 	(void)append1(f->log, entry_new("release.permit", HANAKO, "childcare", "email", NOW));
-	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, ISS, NOW, &a), CID_OK);
-	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, ISS, NOW + 5, &b), CID_OK);
+	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, NOW, &a), CID_OK);
+	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, NOW + 5, &b), CID_OK);
 	assert_string_equal(a, b);
 	(void)append1(f->log, entry_new("release.permit", HANAKO, "childcare", "email", NOW));
-	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, ISS, NOW + 9, &c), CID_OK);
+	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, NOW + 9, &c), CID_OK);
 	assert_string_not_equal(a, c);
 	free(a);
 	free(b);
@@ -1110,7 +1155,7 @@ static struct cid_audit_report export_signed(struct fixture *f, const struct cid
 
 	assert_non_null(mem);
 	*entries = UINT64_MAX;
-	assert_int_equal(cid_audit_export_signed(f->s, ks, ISS, NOW + 60, mem, entries), CID_OK);
+	assert_int_equal(cid_audit_export_signed(f->s, ks, NOW + 60, mem, entries), CID_OK);
 	assert_int_equal(fclose(mem), 0);
 	rep = verify_text(f->ks, text, len);
 	free(text);
@@ -1180,6 +1225,327 @@ static void test_offline_verification_with_published_jwks(void **state)
 	cid_keyset_free(old);
 	cid_keyset_free(pub);
 	free(text);
+}
+
+/* ---- what an export proves: the signed part, as the log's one issuer ---- */
+
+/* The chain's hash of an entry's bytes: SHA-256(0x00 || bytes), hex. */
+static void chain_hash(const char *text, char out[CID_AUDIT_HASH_HEX])
+{
+	size_t n = strlen(text);
+	char *z = malloc(n + 1);
+	uint8_t d[32];
+
+	assert_non_null(z);
+	z[0] = '\0';
+	memcpy(z + 1, text, n);
+	cid_sha256(z, n + 1, d);
+	cid_hex(d, 32, out);
+	free(z);
+}
+
+/*
+ * What anyone can make without a key from an export: entry `changed` edited
+ * (UINT64_MAX: none), every prev recomputed, the checkpoint lines dropped
+ * (keep_checkpoints false), then `append` more entries chained on. Returns
+ * the new export (caller frees), *len its length.
+ */
+static char *forge(const char *export, uint64_t changed, bool keep_checkpoints, int append,
+		   size_t *len)
+{
+	char *copy = strdup(export);
+	char *lines[N_CHAIN * 2 + 8];
+	char *out = NULL;
+	FILE *mem = open_memstream(&out, len);
+	char prev[CID_AUDIT_HASH_HEX] = ZERO_HASH_TEXT;
+	uint64_t next = 0;
+	size_t n;
+
+	assert_non_null(copy);
+	assert_non_null(mem);
+	n = split_lines(copy, lines, sizeof(lines) / sizeof(lines[0]));
+	for (size_t i = 0; i < n + (size_t)append; i++) {
+		json_t *e;
+		char *text;
+
+		if (i < n && strncmp(lines[i], "{\"checkpoint\":", 14) == 0) {
+			if (keep_checkpoints)
+				fprintf(mem, "%s\n", lines[i]);
+			continue;
+		}
+		e = i < n ? json_loads(lines[i], 0, NULL)
+			  : entry_new("release.permit", HANAKO, "childcare", "email", NOW + 99);
+		assert_non_null(e);
+		if (next == changed)
+			json_object_set_new(e, "service", json_string("chilDcare"));
+		json_object_set_new(e, "seq", json_integer((json_int_t)next));
+		json_object_set_new(e, "prev", json_string(prev));
+		text = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
+		assert_non_null(text);
+		chain_hash(text, prev);
+		fprintf(mem, "%s\n", text);
+		free(text);
+		json_decref(e);
+		next++;
+	}
+	assert_int_equal(fclose(mem), 0);
+	free(copy);
+	return out;
+}
+
+/* Entries changed, every later prev recomputed, the checkpoints deleted: nothing is signed. */
+static void test_fabricated_export_without_checkpoints_fails(void **state)
+{
+	struct fixture *f = *state;
+	size_t len = 0;
+	size_t flen = 0;
+	char *orig;
+	char *fake;
+	struct cid_audit_report rep;
+
+	chain_fill(f);
+	orig = export_text(f->s, &len);
+	fake = forge(orig, 3, false, 0, &flen);
+	rep = verify_opts(f->ks, fake, flen, &strict);
+	assert_false(rep.ok);
+	assert_true(rep.unsigned_tail);
+	assert_int_equal(rep.bad_seq, 0);
+	assert_int_equal(rep.entries, N_CHAIN);
+	assert_int_equal(rep.checkpoints, 0);
+	assert_int_equal(rep.covered, 0);
+	assert_non_null(strstr(rep.reason, "nothing is signed"));
+	assert_string_equal(rep.issuer, "");
+	/* accepted, the chain itself holds: everything is unverified */
+	rep = verify_opts(f->ks, fake, flen, &accept_tail);
+	assert_true(rep.ok);
+	assert_true(rep.unsigned_tail);
+	assert_int_equal(rep.covered, 0);
+	assert_int_equal(rep.entries, N_CHAIN);
+	free(fake);
+	/* with its checkpoints kept, the same edit is damage at the changed entry */
+	fake = forge(orig, 3, true, 0, &flen);
+	rep = verify_opts(f->ks, fake, flen, &accept_tail);
+	assert_false(rep.ok);
+	assert_false(rep.unsigned_tail);
+	assert_int_equal(rep.bad_seq, 4); /* checkpoint 5 signed another hash of entry 4 */
+	free(fake);
+	free(orig);
+}
+
+/* Entries chained on after the last checkpoint of a signed export are signed by nothing. */
+static void test_entries_appended_after_the_last_checkpoint_fail(void **state)
+{
+	struct fixture *f = *state;
+	char *text = NULL;
+	size_t len = 0;
+	size_t flen = 0;
+	FILE *mem = open_memstream(&text, &len);
+	uint64_t n = 0;
+	char *fake;
+	struct cid_audit_report rep;
+
+	assert_non_null(mem);
+	chain_fill(f);
+	assert_int_equal(cid_audit_export_signed(f->s, f->ks, NOW + 60, mem, &n), CID_OK);
+	assert_int_equal(fclose(mem), 0);
+	rep = verify_opts(f->ks, text, len, &strict);
+	assert_true(rep.ok);
+	assert_false(rep.unsigned_tail);
+	assert_int_equal(rep.covered, N_CHAIN);
+
+	fake = forge(text, UINT64_MAX, true, 2, &flen);
+	rep = verify_opts(f->ks, fake, flen, &strict);
+	assert_false(rep.ok);
+	assert_true(rep.unsigned_tail);
+	assert_int_equal(rep.bad_seq, N_CHAIN);
+	assert_int_equal(rep.entries, N_CHAIN + 2);
+	assert_int_equal(rep.covered, N_CHAIN);
+	assert_non_null(strstr(rep.reason, "entries 12..13 follow the last signed checkpoint"));
+	rep = verify_opts(f->ks, fake, flen, &accept_tail);
+	assert_true(rep.ok);
+	assert_true(rep.unsigned_tail);
+	assert_int_equal(rep.covered, N_CHAIN);
+	/* NULL options are the strict defaults */
+	rep = verify_opts(f->ks, fake, flen, NULL);
+	assert_false(rep.ok);
+	free(fake);
+	free(text);
+}
+
+/* Every checkpoint is signed as the expected issuer: given, or named by the JWKS. */
+static void test_checkpoint_issuer_is_checked(void **state)
+{
+	struct fixture *f = *state;
+	const struct cid_audit_verify_opts ours = {.issuer = ISS, .allow_unsigned_tail = true};
+	const struct cid_audit_verify_opts other = {.issuer = "https://other.example",
+						    .allow_unsigned_tail = true};
+	struct cid_keyset *named = NULL;
+	struct cid_keyset *wrong = NULL;
+	struct cid_audit_report rep;
+	char *text;
+	char *doc = NULL;
+	size_t len = 0;
+	FILE *in;
+
+	chain_fill(f); /* checkpoints 5 and 10, both signed as ISS */
+	text = export_text(f->s, &len);
+	rep = verify_opts(f->ks, text, len, &accept_tail);
+	assert_true(rep.ok);
+	assert_false(rep.issuer_checked);
+	assert_string_equal(rep.issuer, ISS);
+	rep = verify_opts(f->ks, text, len, &ours);
+	assert_true(rep.ok);
+	assert_true(rep.issuer_checked);
+	assert_string_equal(rep.issuer, ISS);
+	rep = verify_opts(f->ks, text, len, &other);
+	assert_false(rep.ok);
+	assert_false(rep.unsigned_tail);
+	assert_int_equal(rep.bad_seq, 4);
+	assert_non_null(strstr(rep.reason, "signed as issuer " ISS ", not https://other.example"));
+
+	/* the JWKS names the issuer: it is expected without being given */
+	assert_int_equal(cid_keyset_jwks_issuer(f->ks, ISS, &doc), CID_OK);
+	assert_int_equal(cid_keyset_from_jwks(doc, strlen(doc), &named), CID_OK);
+	free(doc);
+	assert_int_equal(cid_keyset_jwks_issuer(f->ks, "https://other.example", &doc), CID_OK);
+	assert_int_equal(cid_keyset_from_jwks(doc, strlen(doc), &wrong), CID_OK);
+	free(doc);
+	rep = verify_opts(named, text, len, &accept_tail);
+	assert_true(rep.ok);
+	assert_true(rep.issuer_checked);
+	rep = verify_opts(named, text, len, &ours);
+	assert_true(rep.ok);
+	rep = verify_opts(wrong, text, len, &accept_tail);
+	assert_false(rep.ok);
+	assert_int_equal(rep.bad_seq, 4);
+	/* given and named, they must agree: nothing is read otherwise */
+	in = fmemopen(text, len, "r");
+	assert_non_null(in);
+	assert_int_equal(cid_audit_verify_export(in, wrong, &ours, &rep), CID_ERR_INVALID);
+	assert_int_equal(ftell(in), 0);
+	fclose(in);
+	cid_keyset_free(named);
+	cid_keyset_free(wrong);
+	free(text);
+}
+
+static enum cid_err issuer_force_cb(struct cid_txn *txn, void *arg)
+{
+	enum cid_err rc;
+	json_t *rec = json_pack("{s:O}", "issuer", (json_t *)arg);
+
+	assert_non_null(rec);
+	rc = cid_txn_put_json(txn, CID_DB_META, cid_str_of("audit_issuer"), rec, 0);
+	json_decref(rec);
+	return rc;
+}
+
+/* Sets the store's issuer record by hand, as only an attacker (or an old build) would. */
+static void issuer_force(struct fixture *f, json_t *value)
+{
+	assert_int_equal(cid_store_update(f->s, issuer_force_cb, value), CID_OK);
+	json_decref(value);
+}
+
+/* A log whose checkpoints carry two issuers is damaged, in an export and in the store. */
+static void test_one_log_has_one_issuer(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_audit_report rep;
+	char *text;
+	size_t len = 0;
+
+	for (int i = 0; i < 10; i++) {
+		(void)append1(f->log,
+			      entry_new("release.permit", HANAKO, "childcare", "email", NOW + i));
+		if (i == 4)
+			assert_int_equal(cid_audit_checkpoint(f->s, f->ks, NOW + i, NULL), CID_OK);
+	}
+	issuer_force(f, json_string("https://other.example"));
+	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, NOW + 20, NULL), CID_OK);
+	text = export_text(f->s, &len);
+	rep = verify_opts(f->ks, text, len, &strict);
+	assert_false(rep.ok);
+	assert_false(rep.unsigned_tail);
+	assert_int_equal(rep.bad_seq, 9);
+	assert_non_null(strstr(rep.reason, "one log has one issuer"));
+	/* the store expects its recorded issuer: now the first checkpoint is the odd one */
+	rep = verify_store(f);
+	assert_false(rep.ok);
+	assert_int_equal(rep.bad_seq, 4);
+	assert_non_null(strstr(rep.reason, "not https://other.example"));
+	/* a damaged record is damage, not an error */
+	issuer_force(f, json_integer(7));
+	rep = verify_store(f);
+	assert_false(rep.ok);
+	assert_int_equal(rep.bad_seq, 0);
+	assert_non_null(strstr(rep.reason, "issuer record is damaged"));
+	free(text);
+}
+
+/* The first issuer recorded stays the log's; without one, nothing is signed. */
+static void test_issuer_is_recorded_once_and_signs_checkpoints(void **state)
+{
+	struct fixture *f = *state;
+	char dir[256];
+	struct cid_store *bare = cid_test_store_open(dir);
+	struct cid_keyset *ks = cid_test_keyset(bare, NOW);
+	struct cid_audit *log = NULL;
+	struct cid_audit_report rep;
+	char *iss = NULL;
+	char *jws = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem;
+	json_t *claims = NULL;
+	json_t *e;
+	char longiss[CID_MAX_URI + 2];
+
+	assert_int_equal(cid_audit_issuer(f->s, &iss), CID_OK);
+	assert_string_equal(iss, ISS);
+	free(iss);
+	iss = NULL;
+	assert_int_equal(cid_audit_issuer_record(f->s, "https://later.example", &iss), CID_OK);
+	assert_string_equal(iss, ISS); /* the one in force: the first */
+	free(iss);
+	iss = NULL;
+	memset(longiss, 'a', sizeof(longiss) - 1);
+	longiss[sizeof(longiss) - 1] = '\0';
+	assert_int_equal(cid_audit_issuer_record(f->s, NULL, NULL), CID_ERR_INVALID);
+	assert_int_equal(cid_audit_issuer_record(f->s, "", NULL), CID_ERR_INVALID);
+	assert_int_equal(cid_audit_issuer_record(f->s, longiss, NULL), CID_ERR_INVALID);
+	(void)append1(f->log, entry_new("release.permit", HANAKO, "childcare", "email", NOW));
+	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, NOW, &jws), CID_OK);
+	assert_int_equal(cid_jws_verify(f->ks, jws, strlen(jws), "civicid-checkpoint+jwt", &claims),
+			 CID_OK);
+	assert_string_equal(cid_json_str(claims, "iss"), ISS);
+	json_decref(claims);
+	free(jws);
+	jws = NULL;
+
+	/* a store no server has started on has no issuer: nothing can be signed */
+	assert_int_equal(cid_audit_issuer(bare, &iss), CID_ERR_NOTFOUND);
+	assert_null(iss);
+	assert_int_equal(cid_audit_open(bare, false, &log), CID_OK);
+	assert_int_equal(cid_audit_checkpoint(bare, ks, NOW, &jws), CID_ERR_NOTFOUND); /* empty */
+	e = entry_new("release.permit", HANAKO, "childcare", "email", NOW);
+	assert_int_equal(cid_audit_append(log, &e, 1, NULL), CID_OK);
+	json_decref(e);
+	assert_int_equal(cid_audit_checkpoint(bare, ks, NOW, &jws), CID_ERR_CONFIG);
+	assert_null(jws);
+	mem = open_memstream(&text, &len);
+	assert_non_null(mem);
+	assert_int_equal(cid_audit_export_signed(bare, ks, NOW, mem, NULL), CID_ERR_CONFIG);
+	assert_int_equal(fclose(mem), 0);
+	assert_int_equal(len, 0); /* nothing written */
+	free(text);
+	assert_int_equal(cid_audit_verify_store(bare, ks, &rep), CID_OK);
+	assert_true(rep.ok);
+	assert_true(rep.unsigned_tail);
+	assert_false(rep.issuer_checked);
+	cid_audit_close(log);
+	cid_keyset_free(ks);
+	cid_test_store_close(bare, dir);
 }
 
 static void test_time_format(void **state)
@@ -1267,6 +1633,14 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_csv_quotes_and_defuses_formulas, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_checkpoint_reuses_covering_one, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_signed_export_covers_all_of_it, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fabricated_export_without_checkpoints_fails, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_entries_appended_after_the_last_checkpoint_fail,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_checkpoint_issuer_is_checked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_one_log_has_one_issuer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_issuer_is_recorded_once_and_signs_checkpoints,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_offline_verification_with_published_jwks, setup,
 					    teardown),
 	};

@@ -692,6 +692,67 @@ static bool permits_email(struct cid_ctx *ctx)
 	return d.permit;
 }
 
+/*
+ * The first start records its issuer as the audit log's; a later start under
+ * another issuer keeps the log's and says so, and checkpoints carry the log's.
+ */
+static void test_first_start_records_the_log_issuer(void **state)
+{
+	struct fixture f = {0};
+	struct cid_keyref *ref;
+	char *iss = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	char *jws = NULL;
+	json_t *claims = NULL;
+	json_t *e;
+	FILE *errors;
+
+	(void)state;
+	config_in(&f, "https://id.city.example");
+	errors = open_memstream(&text, &len);
+	assert_non_null(errors);
+	assert_int_equal(cid_ctx_open(f.cfg, NOW, errors, &f.ctx), CID_OK);
+	assert_int_equal(fclose(errors), 0);
+	assert_int_equal(len, 0); /* nothing to warn about */
+	free(text);
+	assert_int_equal(cid_audit_issuer(cid_ctx_store(f.ctx), &iss), CID_OK);
+	assert_string_equal(iss, "https://id.city.example");
+	free(iss);
+	iss = NULL;
+	cid_ctx_close(f.ctx);
+
+	cid_test_set(f.cfg, "issuer", "https://moved.city.example");
+	text = NULL;
+	errors = open_memstream(&text, &len);
+	assert_non_null(errors);
+	assert_int_equal(cid_ctx_open(f.cfg, NOW + 60, errors, &f.ctx), CID_OK);
+	assert_int_equal(fclose(errors), 0);
+	assert_non_null(strstr(text, "keeps the issuer it was started with, "
+				     "https://id.city.example"));
+	assert_non_null(strstr(text, "not as https://moved.city.example"));
+	free(text);
+	assert_int_equal(cid_audit_issuer(cid_ctx_store(f.ctx), &iss), CID_OK);
+	assert_string_equal(iss, "https://id.city.example");
+	free(iss);
+	e = json_pack("{s:s, s:s}", "type", "consent.granted", "actor", "system");
+	assert_int_equal(cid_audit_append(cid_ctx_audit_log(f.ctx), &e, 1, NULL), CID_OK);
+	json_decref(e);
+	ref = cid_ctx_keys_acquire(f.ctx);
+	assert_int_equal(
+	    cid_audit_checkpoint(cid_ctx_store(f.ctx), cid_keyref_keyset(ref), NOW + 60, &jws),
+	    CID_OK);
+	assert_int_equal(cid_jws_verify(cid_keyref_keyset(ref), jws, strlen(jws),
+					"civicid-checkpoint+jwt", &claims),
+			 CID_OK);
+	assert_string_equal(json_string_value(json_object_get(claims, "iss")),
+			    "https://id.city.example");
+	json_decref(claims);
+	free(jws);
+	cid_keyref_put(ref);
+	cid_test_ctx_close(f.ctx, f.cfg, f.dir);
+}
+
 /* A bad policy refuses the start, every error reported as file:line. */
 static void test_open_refuses_bad_policies(void **state)
 {
@@ -844,6 +905,7 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_reopen_after_rotation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_references_across_threads, setup, teardown),
+	    cmocka_unit_test(test_first_start_records_the_log_issuer),
 	    cmocka_unit_test(test_open_refuses_bad_policies),
 	    cmocka_unit_test(test_policy_reload),
 	    cmocka_unit_test_setup_teardown(test_audit_hook_defaults_to_the_log, setup, teardown),

@@ -94,10 +94,10 @@ static void write_file(const char *dir, const char *name, const char *text)
 	assert_int_equal(fclose(f), 0);
 }
 
-/* Appends one release entry at time t. */
+/* Appends one release entry at time t, of release id release (NULL: none). */
 static void append_release(struct fixture *f, int64_t t, const char *type, const char *citizen,
 			   const char *service, const char *purpose, const char *attribute,
-			   const char *basis, const char *consent_id)
+			   const char *basis, const char *consent_id, const char *release)
 {
 	char when[21];
 	json_t *e;
@@ -113,6 +113,8 @@ static void append_release(struct fixture *f, int64_t t, const char *type, const
 	if (consent_id != NULL)
 		assert_int_equal(
 		    json_object_set_new(e, "consent_records", json_pack("[s]", consent_id)), 0);
+	if (release != NULL)
+		assert_int_equal(json_object_set_new(e, "request_id", json_string(release)), 0);
 	assert_int_equal(cid_audit_append(f->log, &e, 1, NULL), CID_OK);
 	json_decref(e);
 }
@@ -264,22 +266,22 @@ static int setup(void **state)
 			 CID_OK);
 
 	append_release(f, D0 + 500, "release.deny", f->hanako, "rp1", "test", "phone_number",
-		       "statute:Test Act, Art. 1", NULL);
+		       "statute:Test Act, Art. 1", NULL, NULL);
 	cc.account_id = f->hanako;
 	assert_int_equal(cid_consent_record(s, &cc, &grant, 1, &ids), CID_OK);
 	assert_int_equal(strlen(ids), CID_ID_CHARS);
 	memcpy(f->consent_id, ids, CID_ID_CHARS + 1);
 	free(ids);
 	append_release(f, D1 + 200, "release.permit", f->hanako, "rp1", "test", "given_name",
-		       "statute:Test Act, Art. 1", NULL);
+		       "statute:Test Act, Art. 1", NULL, "rel-a");
 	append_release(f, D1 + 300, "release.permit", f->hanako, "rp2", "news", "email", "consent",
-		       f->consent_id);
+		       f->consent_id, "rel-c");
 	append_release(f, D2 + 100, "release.deny", f->hanako, "rp2", "news", "phone_number",
-		       "consent", NULL);
+		       "consent", NULL, "rel-c");
 	append_release(f, D2 + 200, "release.permit", f->taro, "rp1", "test", "given_name",
-		       "statute:Test Act, Art. 1", NULL);
+		       "statute:Test Act, Art. 1", NULL, NULL);
 	append_release(f, D2 + 300, "release.permit", f->hanako, "rp1", "test",
-		       "family_name#ja-Kana-JP", "statute:Test Act, Art. 1", NULL);
+		       "family_name#ja-Kana-JP", "statute:Test Act, Art. 1", NULL, "rel-b");
 
 	console_login(f, NOW);
 	*state = f;
@@ -586,8 +588,15 @@ static const struct {
     {"from=2027-01-17", ""},
     {"service=rp1&citizen=hanako&type=release.permit", "6 2"},
     {"service=rp2&from=2027-01-16&to=2027-01-16", "4"},
+    /* a release id, as the service got it in X-Civicid-Release: that answer's entries */
+    {"release=rel-a", "2"},
+    {"release=rel-c", "4 3"},
+    {"release=rel-c&type=release.deny", "4"},
+    {"release=rel-b&service=rp1", "6"},
+    {"release=rel-b&service=rp2", ""},
+    {"release=rel-x", ""},
     /* the form sends every field; an empty one does not filter */
-    {"citizen=&service=&attribute=&type=&from=&to=", "6 5 4 3 2 1 0"},
+    {"citizen=&service=&release=&attribute=&type=&from=&to=", "6 5 4 3 2 1 0"},
 };
 
 static void test_log_filters(void **state)
@@ -667,6 +676,11 @@ static void test_log_rows_and_form_values(void **state)
 		}
 	}
 	assert_true(selected);
+	assert_string_equal(json_string_value(json_object_get(r.page_data, "release")), "");
+	cid_reply_free(&r);
+	call(f, cid_console_log, false, "release=rel-c", &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.page_data, "release")), "rel-c");
 	cid_reply_free(&r);
 }
 
@@ -679,6 +693,7 @@ static const char *const bad_log_queries[] = {
     "before=0",	       /* seqs of a next page start at 1 */
     "before=x",	       /* not a number */
     "service=a%0Ab",   /* a control character */
+    "release=a%0Ab",   /* a control character */
     "attribute=",      /* followed by 129 bytes, over the bound (made in the loop) */
 };
 
@@ -934,9 +949,8 @@ static void test_verify_counts_checkpoints(void **state)
 	struct cid_reply r = {0};
 	struct cid_keyref *kr = cid_ctx_keys_acquire(f->ctx);
 
-	assert_int_equal(cid_audit_checkpoint(cid_ctx_store(f->ctx), cid_keyref_keyset(kr),
-					      f->cfg->issuer, NOW, NULL),
-			 CID_OK);
+	assert_int_equal(
+	    cid_audit_checkpoint(cid_ctx_store(f->ctx), cid_keyref_keyset(kr), NOW, NULL), CID_OK);
 	cid_keyref_put(kr);
 	call(f, cid_console_verify, true, "", &r);
 	assert_true(json_is_true(json_object_get(r.page_data, "ok")));

@@ -3,6 +3,7 @@
  * signing and verification (with forged and damaged tokens), rotation with
  * overlap, and, where libjwt is available, an independent verifier.
  */
+#include "bounds.h"
 #include "jose.h"
 #include "str.h"
 #include "support.h"
@@ -1603,6 +1604,61 @@ static void test_keyset_from_jwks_refuses_bad_documents(void **state)
 	json_decref(doc);
 }
 
+/* The JWKS an auditor gets names the issuer; read back, the keyset keeps it. */
+static void test_jwks_carries_the_issuer(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_keyset *pub = NULL;
+	char *doc = NULL;
+	size_t len = 0;
+	json_t *j;
+	json_t *plain;
+	const char *jwks = cid_keyset_jwks(f->ks, &len);
+	char longiss[CID_MAX_URI + 2];
+	static const char *const bad_members[] = {"7", "\"\"", "null", "[\"https://id.example\"]",
+						  "\"a\\u0000b\""};
+
+	assert_null(cid_keyset_issuer(f->ks)); /* loaded from the store: none */
+	assert_int_equal(cid_keyset_jwks_issuer(f->ks, "https://id.city.example", &doc), CID_OK);
+	j = json_loads(doc, 0, NULL);
+	plain = json_loadb(jwks, len, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(j, "issuer")),
+			    "https://id.city.example");
+	assert_true(json_equal(json_object_get(j, "keys"), json_object_get(plain, "keys")));
+	assert_int_equal(json_object_size(j), 2);
+	json_decref(j);
+	json_decref(plain);
+	assert_int_equal(cid_keyset_from_jwks(doc, strlen(doc), &pub), CID_OK);
+	assert_string_equal(cid_keyset_issuer(pub), "https://id.city.example");
+	cid_keyset_free(pub);
+	pub = NULL;
+	free(doc);
+	doc = NULL;
+	/* a JWKS without one: no issuer */
+	assert_int_equal(cid_keyset_from_jwks(jwks, len, &pub), CID_OK);
+	assert_null(cid_keyset_issuer(pub));
+	cid_keyset_free(pub);
+	pub = NULL;
+	/* an issuer that is not one is refused, writing and reading */
+	memset(longiss, 'a', sizeof(longiss) - 1);
+	longiss[sizeof(longiss) - 1] = '\0';
+	assert_int_equal(cid_keyset_jwks_issuer(f->ks, NULL, &doc), CID_ERR_INVALID);
+	assert_int_equal(cid_keyset_jwks_issuer(f->ks, "", &doc), CID_ERR_INVALID);
+	assert_int_equal(cid_keyset_jwks_issuer(f->ks, longiss, &doc), CID_ERR_INVALID);
+	assert_null(doc);
+	for (size_t i = 0; i < sizeof(bad_members) / sizeof(bad_members[0]); i++) {
+		char *text = malloc(len + 64);
+
+		assert_non_null(text);
+		/* {"keys":[...],"issuer":BAD} */
+		snprintf(text, len + 64, "%.*s,\"issuer\":%s}", (int)len - 1, jwks, bad_members[i]);
+		if (cid_keyset_from_jwks(text, strlen(text), &pub) != CID_ERR_INVALID)
+			fail_msg("issuer %s was accepted", bad_members[i]);
+		assert_null(pub);
+		free(text);
+	}
+}
+
 static void test_keyset_load_all_keeps_dropped_keys(void **state)
 {
 	struct fixture *f = *state;
@@ -1664,6 +1720,7 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_keyset_from_jwks_refuses_bad_documents, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_jwks_carries_the_issuer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_keyset_load_all_keeps_dropped_keys, setup,
 					    teardown),
 	    cmocka_unit_test(test_half_hash),

@@ -1225,14 +1225,47 @@ static int permits_logged(struct fixture *f)
 	return n;
 }
 
-/* Untouched, a context writes every release to its own log, and says where. */
+static enum cid_err collect_entry(uint64_t seq, struct cid_str entry, void *arg)
+{
+	json_t *e = json_loadb(entry.ptr, entry.len, 0, NULL);
+
+	(void)seq;
+	assert_non_null(e);
+	assert_int_equal(json_array_append_new(arg, e), 0);
+	return CID_OK;
+}
+
+/* The entries of a release id, as `civicid audit query --release` finds them. */
+static json_t *entries_of_release(struct fixture *f, const char *release)
+{
+	const struct cid_audit_filter filter = {.release = release};
+	struct cid_txn *txn = NULL;
+	json_t *all = json_array();
+
+	assert_non_null(all);
+	assert_int_equal(cid_store_read_begin(cid_ctx_store(f->ctx), &txn), CID_OK);
+	assert_int_equal(cid_audit_query(txn, &filter, collect_entry, all), CID_OK);
+	cid_store_read_end(txn);
+	return all;
+}
+
+/*
+ * Untouched, a context writes every release to its own log, and says where:
+ * X-Civicid-Release is an opaque id, fresh per answer, that the log maps to
+ * the answer's entries; never seqs, which would tell a service the city's
+ * volume of releases.
+ */
 static void test_releases_are_logged_without_any_set_up(void **state)
 {
 	struct fixture *f = *state;
 	char authorization[CID_MAX_TOKEN + 16];
 	struct cid_request req = {.authorization = authorization, .now = AT};
 	struct cid_reply reply = {0};
+	struct cid_reply again = {0};
 	json_t *j;
+	json_t *entries;
+	json_t *e;
+	size_t i;
 
 	assert_int_equal(permits_logged(f), 0);
 	j = redeem(f, RP1); /* the ID token releases given_name */
@@ -1242,7 +1275,26 @@ static void test_releases_are_logged_without_any_set_up(void **state)
 	assert_int_equal(cid_oidc_userinfo(f->ctx, &req, &reply), CID_OK);
 	assert_int_equal(reply.status, 200);
 	assert_int_equal(permits_logged(f), 2);
-	assert_non_null(reply.release); /* X-Civicid-Release names the entries */
+	assert_non_null(reply.release);
+	assert_true(cid_uuid_syntax_ok(reply.release)); /* only the id: no seq, no range */
+	entries = entries_of_release(f, reply.release);
+	assert_true(json_array_size(entries) >= 1);
+	json_array_foreach(entries, i, e)
+	{
+		assert_string_equal(cid_json_str(e, "request_id"), reply.release);
+		assert_string_equal(cid_json_str(e, "service"), clients[RP1].id);
+		assert_string_equal(cid_json_str(e, "endpoint"), "userinfo");
+		assert_int_equal(strncmp(cid_json_str(e, "type"), "release.", 8), 0);
+	}
+	json_decref(entries);
+	/* the same question again: another id, mapped to other entries */
+	assert_int_equal(cid_oidc_userinfo(f->ctx, &req, &again), CID_OK);
+	assert_non_null(again.release);
+	assert_string_not_equal(again.release, reply.release);
+	entries = entries_of_release(f, again.release);
+	assert_true(json_array_size(entries) >= 1);
+	json_decref(entries);
+	cid_reply_free(&again);
 	cid_reply_free(&reply);
 	json_decref(j);
 }
