@@ -15,6 +15,15 @@
 #define CID_MAX_CONN_PER_IP 256
 #define CID_CONN_TIMEOUT    15 /* idle connection timeout */
 #define CID_MAX_RESPONSE    ((size_t)256 * 1024)
+/* A request, head and body, must have arrived this many seconds after its connection opened
+ * (on a kept-alive connection: the idle timeout plus this after the last answer). The idle
+ * timeout alone restarts with every byte, so it never ends a slow trickle. */
+#define CID_REQUEST_DEADLINE 15
+#define CID_REQUEST_CHECK_MS 1000 /* how often the deadline is checked */
+/* This share of max_connections is kept free for new clients: beyond the rest, the
+ * connections that have waited longest for a request are closed. */
+#define CID_CONN_SPARE_PCT 10
+#define CID_FD_SPARE	   64 /* open files beyond connections and threads (store, logs) */
 
 /* parameters */
 #define CID_MAX_PARAMS	      32 /* distinct parameters in one request */

@@ -7,23 +7,29 @@
  * The login POST costs one argon2id hash (tens of ms), which would stall every
  * connection of its polling thread, so it is handed to a small pool of login
  * workers while the connection is suspended, and resumed when they are done.
+ * The guard (guard.h) bounds what MHD does not: how long a request may take
+ * to arrive, and who gives way when connections near the limit.
  */
 #include "http.h"
 
 #include "bounds.h"
 #include "buf.h"
+#include "guard.h"
 #include "oidc.h"
 #include "route.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 struct cid_http {
 	struct MHD_Daemon *mhd;
+	struct cid_guard *guard;
 	struct cid_ctx *ctx;
 	const struct cid_templates *tpl;
 	pthread_mutex_t lock;
@@ -42,6 +48,7 @@ struct conn {
 	const struct route *route;
 	struct cid_buf body;
 	bool too_big;
+	bool received;	/* the whole request is in: the guard no longer times it */
 	bool in_worker; /* a login worker owns req/reply until it resumes us */
 	bool done;	/* the worker finished; reply is ready */
 	struct cid_request req;
@@ -254,6 +261,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (!c->received) {
+		c->received = true;
+		cid_guard_received(h->guard, mhd);
+	}
 	if (c->in_worker && !c->done)
 		return MHD_YES; /* spurious call while suspended */
 	if (c->route == NULL) {
@@ -300,11 +311,33 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 static void completed(void *cls, struct MHD_Connection *mhd, void **con_cls,
 		      enum MHD_RequestTerminationCode toe)
 {
-	(void)cls;
-	(void)mhd;
+	struct cid_http *h = cls;
+
 	(void)toe;
 	conn_free(*con_cls);
 	*con_cls = NULL;
+	cid_guard_waiting(h->guard, mhd);
+}
+
+/*
+ * Raises the soft limit on open files to what max_connections needs (a
+ * systemd service starts with 1024), as far as the hard limit allows; short
+ * of that, accept(2) would fail with EMFILE before the guard could act.
+ */
+static void raise_nofile(const struct cid_config *cfg)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)cfg->max_connections + 2 * (rlim_t)cfg->threads + CID_FD_SPARE;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < need)
+		fprintf(stderr,
+			"civicid: max_connections %u needs %llu open files, the limit is %llu "
+			"(raise LimitNOFILE or ulimit -n)\n",
+			cfg->max_connections, (unsigned long long)need,
+			(unsigned long long)rl.rlim_cur);
 }
 
 static enum cid_err parse_listen(const char *addr, uint16_t port, struct sockaddr_storage *ss,
@@ -345,6 +378,8 @@ enum cid_err cid_http_start(struct cid_ctx *ctx, const struct cid_templates *tpl
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->cond, NULL);
 	CID_TRY(parse_listen(cfg->listen, cfg->port, &ss, &flags));
+	raise_nofile(cfg);
+	CID_TRY(cid_guard_new(cfg->max_connections, cfg->connection_timeout, &h->guard));
 	h->workers = calloc(cfg->login_threads, sizeof(*h->workers));
 	CID_ENSURE(h->workers != NULL, CID_ERR_NOMEM);
 	for (; h->n_workers < cfg->login_threads; h->n_workers++)
@@ -357,7 +392,8 @@ enum cid_err cid_http_start(struct cid_ctx *ctx, const struct cid_templates *tpl
 	    (unsigned int)CID_MAX_CONN_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned int)cfg->connection_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 	    (size_t)CID_MAX_CONN_MEMORY, MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
-	    MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_END);
+	    MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_NOTIFY_CONNECTION,
+	    cid_guard_notify, h->guard, MHD_OPTION_END);
 	CID_ENSURE(h->mhd != NULL, CID_ERR_IO);
 	di = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	*port_out = di != NULL ? di->port : cfg->port;
@@ -380,6 +416,7 @@ void cid_http_stop(struct cid_http *h)
 		pthread_join(h->workers[i], NULL);
 	if (h->mhd != NULL)
 		MHD_stop_daemon(h->mhd);
+	cid_guard_free(h->guard);
 	free(h->workers);
 	pthread_mutex_destroy(&h->lock);
 	pthread_cond_destroy(&h->cond);

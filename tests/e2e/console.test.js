@@ -27,7 +27,8 @@ import {
 } from './lib/server.js';
 import { signIn, totp } from './lib/flow.js';
 
-const CHROMIUM = '/usr/bin/chromium';
+// Debian's chromium; CIVICID_CHROMIUM names another (a missing one fails the suite)
+const CHROMIUM = process.env.CIVICID_CHROMIUM || '/usr/bin/chromium';
 const SERVICE = 'console-rp';
 const PAPER_SERVICE = 'paper-rp';
 const REDIRECT = 'http://127.0.0.1:9/console-cb';
