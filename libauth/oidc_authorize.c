@@ -237,11 +237,19 @@ enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid
 		       json_object_set_new(auth, "sid", json_string(sess->sid)) == 0 &&
 		       json_object_set_new(auth, "auth_time", json_integer(sess->auth_time)) == 0 &&
 		       json_object_set_new(auth, "acr", json_string(sess->acr)) == 0 &&
-		       json_object_set(auth, "amr", amr) == 0,
+		       json_object_set(auth, "amr", amr) == 0 &&
+		       json_object_set_new(auth, "generation", json_integer(sess->generation)) == 0,
 		   CID_ERR_NOMEM);
 	for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++)
 		json_object_del(auth, transient[i]);
-	CID_TRY(cid_code_issue(cid_ctx_store(ctx), auth, now, cfg->code_ttl, code));
+	rc = cid_code_issue(cid_ctx_store(ctx), auth, now, cfg->code_ttl, code);
+	/* the citizen was disabled while this request ran: no code */
+	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_DISABLED || rc == CID_ERR_REVOKED) {
+		rc = oidc_redirect_error(ctx, reply, uri, state, "access_denied",
+					 "the request cannot be completed");
+		goto out;
+	}
+	CID_TRY(rc);
 	if (cookie != NULL)
 		CID_TRY(cid_session_add_client(cid_ctx_store(ctx), cookie,
 					       cid_json_str(auth, "client_id")));

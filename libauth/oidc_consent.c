@@ -185,7 +185,7 @@ enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, js
 	/* the citizen and the prompt from one snapshot of the store */
 	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &rq.txn));
 	rc = cid_account_get_txn(rq.txn, sess->account_id, &citizen);
-	active = rc == CID_OK && !json_is_true(json_object_get(citizen, "disabled"));
+	active = rc == CID_OK && cid_account_active(citizen);
 	if (active) {
 		rq.citizen = citizen;
 		rc = cid_release_prompt(&rq, json_is_true(json_object_get(auth, "prompt_consent")),

@@ -51,7 +51,7 @@ static enum cid_err citizen_tokens(struct cid_ctx *ctx, const struct cid_request
 
 	CID_ENSURE(claims != NULL, CID_ERR_NOMEM);
 	rc = cid_account_get(cid_ctx_store(ctx), cid_json_str(grant, "account_id"), &citizen);
-	if (rc == CID_OK && json_is_true(json_object_get(citizen, "disabled")))
+	if (rc == CID_OK && !cid_account_active(citizen))
 		rc = CID_ERR_DISABLED;
 	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_DISABLED) {
 		rc = cid_oidc_error_json(reply, 400, "invalid_grant",
@@ -308,7 +308,7 @@ enum cid_err cid_oidc_userinfo(struct cid_ctx *ctx, const struct cid_request *re
 	if (rc == CID_OK)
 		rc = cid_account_get(cid_ctx_store(ctx), cid_json_str(grant, "account_id"),
 				     &citizen);
-	if (rc == CID_OK && json_is_true(json_object_get(citizen, "disabled")))
+	if (rc == CID_OK && !cid_account_active(citizen))
 		rc = CID_ERR_DISABLED;
 	if (rc == CID_OK)
 		rc = cid_client_get(cid_ctx_store(ctx), cid_json_str(claims, "client_id"), &client);

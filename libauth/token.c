@@ -8,6 +8,7 @@
  */
 #include "token.h"
 
+#include "account.h"
 #include "bounds.h"
 #include "crypto.h"
 #include "str.h"
@@ -62,6 +63,33 @@ static enum cid_err load_grant(struct cid_txn *txn, const char *grant_id, json_t
 	return cid_txn_get_json(txn, CID_DB_GRANTS, cid_str_of(grant_id), out);
 }
 
+/* The "generation" of an authorization or grant into *out, 0 when absent. */
+static enum cid_err generation_of(const json_t *o, int64_t *out)
+{
+	const json_t *g = json_object_get(o, "generation");
+
+	if (g != NULL && !json_is_integer(g))
+		return CID_ERR_STORE;
+	*out = g == NULL ? 0 : (int64_t)json_integer_value(g);
+	return CID_OK;
+}
+
+/*
+ * CID_ERR_REVOKED unless the grant's citizen is live in the grant's
+ * generation: a citizen disabled now, or at any time since, holds no tokens.
+ */
+static enum cid_err grant_live(struct cid_txn *txn, const json_t *grant)
+{
+	int64_t generation = 0;
+	enum cid_err rc = generation_of(grant, &generation);
+
+	if (rc == CID_OK)
+		rc = cid_account_live(txn, cid_json_str(grant, "account_id"), generation);
+	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_DISABLED)
+		rc = CID_ERR_REVOKED;
+	return rc;
+}
+
 /* Stores a new refresh token for grant in txn; writes it to out. */
 static enum cid_err put_refresh(struct cid_txn *txn, const json_t *grant, int64_t now, int64_t ttl,
 				const char out[CID_TOKEN_CHARS + 1])
@@ -96,12 +124,18 @@ static enum cid_err issue_cb(struct cid_txn *txn, void *arg)
 	char hash[CID_HASH_HEX + 1];
 	json_t *grant = json_deep_copy(is->auth);
 	json_t *code = NULL;
+	int64_t generation = 0;
 
 	CID_ENSURE(grant != NULL, CID_ERR_NOMEM);
+	/* the citizen is checked in this transaction, so that no grant is made
+	 * after a disable, and none in a generation that has ended */
+	CID_TRY(generation_of(is->auth, &generation));
+	CID_TRY(cid_account_live(txn, cid_json_str(is->auth, "account_id"), generation));
 	json_object_del(grant, "redirect_uri");
 	json_object_del(grant, "code_challenge");
 	CID_ENSURE(json_object_set_new(grant, "grant_id", json_string(is->grant_id)) == 0 &&
 		       json_object_set_new(grant, "created_at", json_integer(is->now)) == 0 &&
+		       json_object_set_new(grant, "generation", json_integer(generation)) == 0 &&
 		       json_object_set_new(grant, "revoked", json_false()) == 0,
 		   CID_ERR_NOMEM);
 	code = json_pack("{s:s, s:O, s:O, s:I, s:b}", "grant_id", is->grant_id, "client_id",
@@ -130,7 +164,8 @@ enum cid_err cid_code_issue(struct cid_store *s, const json_t *auth, int64_t now
 	struct issue is = {.auth = auth, .now = now, .ttl = ttl};
 
 	CID_ENSURE(json_is_object(auth) && cid_json_str(auth, "client_id") != NULL &&
-		       cid_json_str(auth, "redirect_uri") != NULL,
+		       cid_json_str(auth, "redirect_uri") != NULL &&
+		       cid_json_str(auth, "account_id") != NULL,
 		   CID_ERR_INVALID);
 	CID_TRY(cid_random_token(is.code));
 	CID_TRY(cid_random_token(is.grant_id));
@@ -216,6 +251,13 @@ static enum cid_err use_record(struct cid_txn *txn, enum cid_db db, struct redee
 		r->outcome = CID_ERR_REVOKED;
 		goto out;
 	}
+	rc = grant_live(txn, grant);
+	if (rc == CID_ERR_REVOKED) {
+		rc = CID_OK;
+		r->outcome = CID_ERR_REVOKED;
+		goto out;
+	}
+	CID_TRY(rc);
 	/*= RFC 6749 §4.1.2: if an authorization code is used more than once, the
 	 *# authorization server MUST deny the request and SHOULD revoke (when
 	 *# possible) all tokens previously issued based on that authorization code.
@@ -362,6 +404,7 @@ enum cid_err cid_refresh_lookup(struct cid_store *s, const char *token, int64_t 
 	CID_ENSURE(!json_is_true(json_object_get(grant, "revoked")) &&
 		       !json_is_true(json_object_get(r, "used")),
 		   CID_ERR_REVOKED);
+	CID_TRY(grant_live(txn, grant));
 	CID_ENSURE(cid_json_int(r, "exp") > now, CID_ERR_EXPIRED);
 	CID_ENSURE(json_object_set(grant, "exp", json_object_get(r, "exp")) == 0 &&
 		       json_object_set(grant, "iat", json_object_get(r, "iat")) == 0,
@@ -575,6 +618,7 @@ enum cid_err cid_token_access_check(struct cid_ctx *ctx, const struct cid_keyset
 	if (grant_id != NULL) {
 		CID_TRY(load_grant(txn, grant_id, &grant));
 		CID_ENSURE(!json_is_true(json_object_get(grant, "revoked")), CID_ERR_REVOKED);
+		CID_TRY(grant_live(txn, grant));
 	}
 	*claims_out = c;
 	c = NULL;

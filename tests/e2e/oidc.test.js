@@ -541,6 +541,33 @@ test('introspection: active for a live token, inactive after revocation', T, asy
   await client.tokenRevocation(cfg[RP.clientId], 'not-a-token-we-issued');
 });
 
+test('disabling a citizen revokes their tokens and SSO session; enabling them revives none', T, async () => {
+  const kenji = { username: 'kenji', password: 'kenji-e2e-Passw0rd!', claims: { name: '佐藤 健二' } };
+  addUser(store, kenji.username, kenji.password, kenji.claims);
+  const { browser, tokens } = await login(RP, { user: kenji, params: { scope: 'openid profile offline_access' } });
+  assert.equal((await introspect(RP, tokens.access_token)).active, true);
+  assert.equal((await introspect(RP, tokens.refresh_token)).active, true);
+
+  const dead = async (when) => {
+    assert.deepEqual(await introspect(RP, tokens.access_token), { active: false }, `${when}: access token`);
+    assert.deepEqual(await introspect(RP, tokens.refresh_token), { active: false }, `${when}: refresh token`);
+    const refresh = await oauthError(client.refreshTokenGrant(cfg[RP.clientId], tokens.refresh_token));
+    assert.equal(refresh.error, 'invalid_grant', `${when}: refresh`);
+    assert.equal((await userinfoRaw(tokens.access_token)).status, 401, `${when}: userinfo`);
+    const sso = await browser.get((await authRequest(cfg[RP.clientId], RP)).url);
+    assert.equal(sso.status, 200, `${when}: no code without a login`);
+    assert.ok(loginForm(sso.text), `${when}: the SSO session has ended`);
+  };
+  cli(['user', 'disable', kenji.username, '--store', store.dir]);
+  await dead('disabled');
+  cli(['user', 'enable', kenji.username, '--store', store.dir]);
+  await dead('enabled again');
+
+  // a new login gets new, live tokens
+  const fresh = await login(RP, { user: kenji });
+  assert.equal((await introspect(RP, fresh.tokens.access_token)).active, true);
+});
+
 // ---------------------------------------------------------------------------
 // logout
 // ---------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 /*
  * session: SSO sessions on a real LMDB store; the cookie is the key's
- * preimage only, never stored.
+ * preimage only, never stored. The sessions belong to a real citizen
+ * (account.h), whose state decides whether they live.
  */
+#include "account.h"
 #include "crypto.h"
 #include "session.h"
 #include "support.h"
@@ -17,12 +19,12 @@
 
 #define NOW	1800000000
 #define TTL	3600
-#define ACCOUNT "00000000-0000-4000-8000-000000000001"
 #define ACR_MFA "urn:civicid:acr:mfa"
 
 struct fixture {
 	char dir[256];
 	struct cid_store *s;
+	char account[CID_ID_CHARS + 1];
 	char cookie[CID_TOKEN_CHARS + 1];
 	struct cid_session sess;
 };
@@ -34,8 +36,12 @@ static int setup(void **state)
 
 	assert_non_null(f);
 	f->s = cid_test_store_open(f->dir);
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "hanako", "correct horse battery",
+					 NULL, f->account),
+			 CID_OK);
 	assert_int_equal(
-	    cid_session_new(f->s, ACCOUNT, ACR_MFA, amr, 2, NOW, TTL, f->cookie, &f->sess), CID_OK);
+	    cid_session_new(f->s, f->account, ACR_MFA, amr, 2, NOW, TTL, f->cookie, &f->sess),
+	    CID_OK);
 	*state = f;
 	return 0;
 }
@@ -59,7 +65,7 @@ static void test_new_get_round_trip(void **state)
 	assert_string_not_equal(f->sess.sid, f->cookie);
 	assert_int_equal(cid_session_get(f->s, f->cookie, NOW + 10, &got), CID_OK);
 	assert_string_equal(got.sid, f->sess.sid);
-	assert_string_equal(got.account_id, ACCOUNT);
+	assert_string_equal(got.account_id, f->account);
 	assert_int_equal(got.auth_time, NOW);
 	assert_int_equal(got.expires_at, NOW + TTL);
 	assert_string_equal(got.acr, ACR_MFA);
@@ -80,12 +86,12 @@ static void test_sessions_are_distinct(void **state)
 	char cookie[CID_TOKEN_CHARS + 1];
 	struct cid_session other;
 
-	assert_int_equal(cid_session_new(f->s, ACCOUNT, "urn:civicid:acr:password", amr, 1, NOW,
+	assert_int_equal(cid_session_new(f->s, f->account, "urn:civicid:acr:password", amr, 1, NOW,
 					 TTL, cookie, &other),
 			 CID_OK);
 	assert_string_not_equal(cookie, f->cookie);
 	assert_string_not_equal(other.sid, f->sess.sid);
-	assert_int_equal(cid_session_new(f->s, ACCOUNT, "", NULL, 0, NOW, TTL, cookie, NULL),
+	assert_int_equal(cid_session_new(f->s, f->account, "", NULL, 0, NOW, TTL, cookie, NULL),
 			 CID_OK);
 }
 
@@ -153,25 +159,27 @@ static void test_new_rejects_bad_input(void **state)
 
 	memset(long_acr, 'a', sizeof(long_acr) - 1);
 	long_acr[sizeof(long_acr) - 1] = '\0';
-	assert_int_equal(cid_session_new(f->s, ACCOUNT, ACR_MFA, five, 5, NOW, TTL, cookie, NULL),
-			 CID_ERR_INVALID);
-	assert_int_equal(cid_session_new(f->s, ACCOUNT, long_acr, five, 1, NOW, TTL, cookie, NULL),
-			 CID_ERR_INVALID);
 	assert_int_equal(
-	    cid_session_new(f->s, ACCOUNT, ACR_MFA, long_amr, 1, NOW, TTL, cookie, NULL),
+	    cid_session_new(f->s, f->account, ACR_MFA, five, 5, NOW, TTL, cookie, NULL),
 	    CID_ERR_INVALID);
 	assert_int_equal(
-	    cid_session_new(f->s, ACCOUNT, ACR_MFA, empty_amr, 1, NOW, TTL, cookie, NULL),
+	    cid_session_new(f->s, f->account, long_acr, five, 1, NOW, TTL, cookie, NULL),
 	    CID_ERR_INVALID);
 	assert_int_equal(
-	    cid_session_new(f->s, ACCOUNT, ACR_MFA, null_amr, 1, NOW, TTL, cookie, NULL),
+	    cid_session_new(f->s, f->account, ACR_MFA, long_amr, 1, NOW, TTL, cookie, NULL),
+	    CID_ERR_INVALID);
+	assert_int_equal(
+	    cid_session_new(f->s, f->account, ACR_MFA, empty_amr, 1, NOW, TTL, cookie, NULL),
+	    CID_ERR_INVALID);
+	assert_int_equal(
+	    cid_session_new(f->s, f->account, ACR_MFA, null_amr, 1, NOW, TTL, cookie, NULL),
 	    CID_ERR_INVALID);
 	assert_int_equal(
 	    cid_session_new(f->s, "not-an-id", ACR_MFA, five, 1, NOW, TTL, cookie, NULL),
 	    CID_ERR_INVALID);
 	assert_int_equal(cid_session_new(f->s, NULL, ACR_MFA, five, 1, NOW, TTL, cookie, NULL),
 			 CID_ERR_INVALID);
-	assert_int_equal(cid_session_new(f->s, ACCOUNT, ACR_MFA, five, 1, NOW, 0, cookie, NULL),
+	assert_int_equal(cid_session_new(f->s, f->account, ACR_MFA, five, 1, NOW, 0, cookie, NULL),
 			 CID_ERR_INVALID);
 }
 
@@ -239,7 +247,7 @@ static void test_end_sid_then_get_notfound(void **state)
 	struct cid_session got;
 
 	/* a second session that must survive */
-	assert_int_equal(cid_session_new(f->s, ACCOUNT, ACR_MFA, amr, 1, NOW, TTL, other, NULL),
+	assert_int_equal(cid_session_new(f->s, f->account, ACR_MFA, amr, 1, NOW, TTL, other, NULL),
 			 CID_OK);
 	assert_int_equal(cid_session_end_sid(f->s, f->sess.sid), CID_OK);
 	assert_int_equal(cid_session_get(f->s, f->cookie, NOW, &got), CID_ERR_NOTFOUND);
@@ -304,7 +312,7 @@ static void test_upgrade(void **state)
 	struct cid_session before, after, read;
 
 	assert_int_equal(
-	    cid_session_new(f->s, ACCOUNT, CID_ACR_PASSWORD, pwd, 1, NOW, TTL, cookie, &before),
+	    cid_session_new(f->s, f->account, CID_ACR_PASSWORD, pwd, 1, NOW, TTL, cookie, &before),
 	    CID_OK);
 	assert_int_equal(cid_session_upgrade(f->s, cookie, CID_ACR_MFA, both, 2, NOW + 60, &after),
 			 CID_OK);
@@ -361,6 +369,67 @@ static void test_upgrade(void **state)
 	assert_int_equal(read.auth_time, NOW + 60);
 }
 
+/*
+ * Disabling a citizen ends their sessions at once, and enabling them again
+ * revives none; no session is made for a citizen who is not active.
+ */
+static void test_disabled_citizen_has_no_sessions(void **state)
+{
+	static const char *const pwd[] = {"pwd"};
+	static const char *const both[] = {"pwd", "otp"};
+	struct fixture *f = *state;
+	char other[CID_TOKEN_CHARS + 1];
+	char later[CID_TOKEN_CHARS + 1];
+	struct cid_session got;
+
+	assert_int_equal(
+	    cid_session_new(f->s, f->account, CID_ACR_PASSWORD, pwd, 1, NOW, TTL, other, NULL),
+	    CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true), CID_OK);
+	assert_int_equal(cid_session_get(f->s, f->cookie, NOW, &got), CID_ERR_REVOKED);
+	assert_int_equal(cid_session_get(f->s, other, NOW, &got), CID_ERR_REVOKED);
+	assert_int_equal(cid_session_upgrade(f->s, other, CID_ACR_MFA, both, 2, NOW, NULL),
+			 CID_ERR_REVOKED);
+	assert_int_equal(
+	    cid_session_new(f->s, f->account, CID_ACR_PASSWORD, pwd, 1, NOW, TTL, later, NULL),
+	    CID_ERR_DISABLED);
+	/* enabled again: the old sessions stay dead, a new login works */
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false), CID_OK);
+	assert_int_equal(cid_session_get(f->s, f->cookie, NOW, &got), CID_ERR_REVOKED);
+	assert_int_equal(cid_session_get(f->s, other, NOW, &got), CID_ERR_REVOKED);
+	assert_int_equal(
+	    cid_session_new(f->s, f->account, CID_ACR_PASSWORD, pwd, 1, NOW, TTL, later, NULL),
+	    CID_OK);
+	assert_int_equal(cid_session_get(f->s, later, NOW, &got), CID_OK);
+	/* enabling an active citizen again is no change: their session lives on */
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false), CID_OK);
+	assert_int_equal(cid_session_get(f->s, later, NOW, &got), CID_OK);
+	/* a well-formed id of nobody gets no session */
+	assert_int_equal(cid_session_new(f->s, "00000000-0000-4000-8000-000000000009",
+					 CID_ACR_PASSWORD, pwd, 1, NOW, TTL, later, NULL),
+			 CID_ERR_NOTFOUND);
+}
+
+/* Fail-closed: a citizen record that does not say "disabled": false holds no session. */
+static void test_session_needs_an_active_record(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_session got;
+
+	/* disabled behind the generation's back (no new generation): still refused */
+	cid_test_citizen_edit(f->s, f->account, "disabled", json_true());
+	assert_int_equal(cid_session_get(f->s, f->cookie, NOW, &got), CID_ERR_REVOKED);
+	cid_test_citizen_edit(f->s, f->account, "disabled", NULL);
+	assert_int_equal(cid_session_get(f->s, f->cookie, NOW, &got), CID_ERR_REVOKED);
+	cid_test_citizen_edit(f->s, f->account, "disabled", json_string("no"));
+	assert_int_equal(cid_session_get(f->s, f->cookie, NOW, &got), CID_ERR_REVOKED);
+	cid_test_citizen_edit(f->s, f->account, "disabled", json_false());
+	assert_int_equal(cid_session_get(f->s, f->cookie, NOW, &got), CID_OK);
+	/* a damaged generation is a damaged store, not a live session */
+	cid_test_citizen_edit(f->s, f->account, "generation", json_string("0"));
+	assert_int_equal(cid_session_get(f->s, f->cookie, NOW, &got), CID_ERR_STORE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -375,6 +444,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_end_then_get_notfound, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_end_sid_then_get_notfound, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_key_is_cookie_hash, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_disabled_citizen_has_no_sessions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_session_needs_an_active_record, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
