@@ -4,7 +4,9 @@
  * Every state change of a family happens inside one cid_store_update, and the
  * callbacks report protocol outcomes (replay detected, expired, wrong client)
  * through their argument rather than their return value: a replay must still
- * commit the revocation of the grant, which an error return would abort.
+ * commit the revocation of the grant, which an error return would abort. Every
+ * check that can refuse a request runs before the record is marked used, so
+ * that only a genuine replay costs the client its token.
  */
 #include "token.h"
 
@@ -21,6 +23,7 @@ struct redeem {
 	const char *client_id;
 	const char *redirect_uri;
 	const char *verifier;
+	const char *scope; /* refresh: the asked scope, or NULL */
 	int64_t now;
 	int64_t ttl;
 	char next[CID_TOKEN_CHARS + 1]; /* new refresh token, or "" */
@@ -365,6 +368,18 @@ static enum cid_err rotate_cb(struct cid_txn *txn, void *arg)
 	CID_TRY(use_record(txn, CID_DB_REFRESH, r, hash, &rec, &grant));
 	if (r->outcome != CID_OK)
 		goto out;
+	/*= RFC 6749 §6: the requested scope MUST NOT include any scope not originally
+	 *# granted by the resource owner
+	 * refused before the token is marked used: an error response leaves the token
+	 * and its grant intact (RFC 6749 §5.2) */
+	if (r->scope != NULL) {
+		if (!cid_words_subset(r->scope, cid_json_str(grant, "scope"))) {
+			r->outcome = CID_ERR_INVALID;
+			goto out;
+		}
+		CID_ENSURE(json_object_set_new(grant, "scope", json_string(r->scope)) == 0,
+			   CID_ERR_NOMEM);
+	}
 	CID_TRY(put_used(txn, CID_DB_REFRESH, hash, rec, r->now));
 	CID_TRY(put_refresh(txn, grant, r->now, r->ttl, r->next));
 	json_decref(r->grant);
@@ -377,11 +392,12 @@ out:
 }
 
 enum cid_err cid_refresh_rotate(struct cid_store *s, const char *token, const char *client_id,
-				int64_t now, int64_t ttl, json_t **rec,
+				const char *scope, int64_t now, int64_t ttl, json_t **rec,
 				char new_out[CID_TOKEN_CHARS + 1])
 {
 	enum cid_err rc = CID_OK;
-	struct redeem r = {.token = token, .client_id = client_id, .now = now, .ttl = ttl};
+	struct redeem r = {
+	    .token = token, .client_id = client_id, .scope = scope, .now = now, .ttl = ttl};
 
 	CID_TRY(cid_random_token(r.next));
 	rc = run_redeem(s, rotate_cb, &r, rec, new_out);

@@ -20,6 +20,8 @@
  * citizen has been disabled after it was made: it records the citizen's
  * generation (account.h), and every use of a code, refresh token or access
  * token checks it. That is how disabling a citizen revokes all their tokens.
+ * Outcomes that refuse a request without being a replay change nothing: the
+ * code or refresh token stays usable (RFC 6749 §5.2, RFC 9700 §4.14.2).
  *
  * Records are JSON objects; the "authorization" object a code is issued for:
  *   {"client_id","redirect_uri","account_id","sid","auth_time","acr","amr":[],
@@ -70,16 +72,21 @@ CID_MUST_CHECK enum cid_err cid_code_redeem(struct cid_store *s, const char *cod
 
 /*
  * Rotates a refresh token of client_id: marks it used and stores its successor
- * (new_out) with the same grant and a fresh lifetime of ttl. *rec (new
- * reference) is the token's record (the authorization fields and "grant_id").
+ * (new_out) with the same grant and a fresh lifetime of ttl. scope (NULL: not
+ * asked) must be within the grant's scope. *rec (new reference) is the
+ * token's record (the authorization fields and "grant_id"), its "scope" the
+ * asked one when given (the grant itself keeps its scope, RFC 6749 §6).
  * Errors: CID_ERR_NOTFOUND, CID_ERR_REVOKED (already used: the grant is now
  * revoked; or the grant was revoked, or its citizen is not live in its
  * generation), CID_ERR_EXPIRED, CID_ERR_DENIED (issued to another client),
- * CID_ERR_STORE, CID_ERR_CRYPTO.
+ * CID_ERR_INVALID (scope wider than the grant's), CID_ERR_STORE, CID_ERR_CRYPTO.
+ * Only the replay changes anything: after any other error the token and its
+ * grant are as they were, so the client may try again.
  */
 CID_MUST_CHECK enum cid_err cid_refresh_rotate(struct cid_store *s, const char *token,
-					       const char *client_id, int64_t now, int64_t ttl,
-					       json_t **rec, char new_out[CID_TOKEN_CHARS + 1]);
+					       const char *client_id, const char *scope,
+					       int64_t now, int64_t ttl, json_t **rec,
+					       char new_out[CID_TOKEN_CHARS + 1]);
 
 /*
  * Looks up a refresh token for introspection: *rec (new reference) only if it

@@ -507,6 +507,22 @@ test('refresh rotates the refresh token; the used one then fails and revokes the
   assert.equal((await introspect(RP, t2.access_token)).active, false, 'the family grant is revoked');
 });
 
+test('a refresh refused for a too-wide scope leaves the refresh token and its grant intact', T, async () => {
+  const config = cfg[RP.clientId];
+  const { tokens } = await login(RP, { params: { scope: 'openid profile offline_access' } });
+
+  const wide = await oauthError(client.refreshTokenGrant(config, tokens.refresh_token, { scope: 'openid profile email' }));
+  assert.equal(wide.status, 400);
+  assert.equal(wide.error, 'invalid_scope');
+  assert.equal((await introspect(RP, tokens.refresh_token)).active, true, 'the refresh token is not spent');
+  assert.equal((await introspect(RP, tokens.access_token)).active, true, 'the grant is not revoked');
+
+  const good = await client.refreshTokenGrant(config, tokens.refresh_token);
+  assert.equal(typeof good.refresh_token, 'string');
+  assert.equal((await introspect(RP, good.access_token)).active, true);
+  assert.equal((await introspect(RP, tokens.access_token)).active, true, 'a good refresh revokes nothing');
+});
+
 test('introspection: active for a live token, inactive after revocation', T, async () => {
   const { tokens } = await login(RP, { params: { scope: 'openid profile offline_access' } });
   const sub = tokens.claims().sub;

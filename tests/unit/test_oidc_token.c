@@ -1011,6 +1011,94 @@ static void test_refresh_reuse_revokes_family(void **state)
 	assert_false(introspect_active(f, RP1, r2));
 }
 
+/*
+ * RFC 6749 §5.2 and §6, RFC 9700 §4.14.2: a refused refresh request is an
+ * error response, not a use: the refresh token and its grant stay as they
+ * were, and the client can refresh with it afterwards. Only a replay of a
+ * rotated-out token revokes the family (test_refresh_reuse_revokes_family).
+ */
+static void test_refused_refresh_leaves_the_token(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *auth; /* Authorization template */
+		const char *extra;
+		int status;
+		const char *error;
+	} refusals[] = {
+	    {"wider scope", RP1_BASIC, "&scope=openid+profile+email", 400, "invalid_scope"},
+	    {"unknown scope", RP1_BASIC, "&scope=openid+admin", 400, "invalid_scope"},
+	    {"another client", RP2_BASIC, "", 400, "invalid_grant"},
+	    {"client without the refresh grant", "Basic:nore:{nore_secret}", "", 400,
+	     "unauthorized_client"},
+	    {"wrong client secret", "Basic:rp1:{rp2_secret}", "", 401, "invalid_client"},
+	};
+	struct fixture *f = *state;
+	int bad = 0;
+
+	for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
+		char rt[CID_TOKEN_CHARS + 1];
+		char at[CID_MAX_TOKEN];
+		char next[CID_TOKEN_CHARS + 1];
+		char auth[512];
+		char form[512];
+		struct cid_reply reply = {0};
+		json_t *j = redeem(f, RP1);
+		json_t *body;
+		const char *error;
+
+		copy_member(j, "refresh_token", rt, sizeof(rt));
+		copy_member(j, "access_token", at, sizeof(at));
+		json_decref(j);
+		authorization_of(f, refusals[i].auth, auth, sizeof(auth));
+		snprintf(form, sizeof(form), "grant_type=refresh_token&refresh_token=%s%s", rt,
+			 refusals[i].extra);
+		call(f, EP_TOKEN, auth, form, true, true, &reply);
+		body = body_of(&reply);
+		error = json_string_value(json_object_get(body, "error"));
+		if (reply.status != refusals[i].status || error == NULL ||
+		    strcmp(error, refusals[i].error) != 0) {
+			print_error("%s: got %d %s\n", refusals[i].name, reply.status,
+				    reply.body == NULL ? "" : reply.body);
+			bad++;
+		}
+		json_decref(body);
+		cid_reply_free(&reply);
+		/* the grant and the token are intact: both live, and the token refreshes */
+		if (!introspect_active(f, RP1, rt) || !introspect_active(f, RP1, at)) {
+			print_error("%s: the refusal revoked the grant or spent the token\n",
+				    refusals[i].name);
+			bad++;
+			continue;
+		}
+		refresh_expect(f, RP1, rt, 200, next);
+		assert_true(introspect_active(f, RP1, next));
+	}
+	if (bad > 0)
+		fail_msg("%d refused refresh requests changed the token", bad);
+}
+
+/* A narrower scope is granted for the one response; the grant keeps its scope (RFC 6749 §6). */
+static void test_refresh_narrower_scope_keeps_the_grant(void **state)
+{
+	struct fixture *f = *state;
+	char rt[CID_TOKEN_CHARS + 1];
+	char form[512];
+	json_t *j = redeem(f, RP1);
+
+	copy_member(j, "refresh_token", rt, sizeof(rt));
+	json_decref(j);
+	snprintf(form, sizeof(form), "grant_type=refresh_token&refresh_token=%s&scope=openid", rt);
+	j = post_as(f, EP_TOKEN, RP1, form, 200);
+	assert_string_equal(json_string_value(json_object_get(j, "scope")), "openid");
+	copy_member(j, "refresh_token", rt, sizeof(rt));
+	json_decref(j);
+	snprintf(form, sizeof(form), "grant_type=refresh_token&refresh_token=%s", rt);
+	j = post_as(f, EP_TOKEN, RP1, form, 200);
+	assert_string_equal(json_string_value(json_object_get(j, "scope")), "openid profile");
+	json_decref(j);
+}
+
 static void revoke_as(struct fixture *f, int client, const char *token)
 {
 	char form[4200];
@@ -1400,6 +1488,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_code_response_tokens, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_code_replay_revokes_tokens, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refresh_reuse_revokes_family, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_refused_refresh_leaves_the_token, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_refresh_narrower_scope_keeps_the_grant, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_revocation_effects, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_every_401_has_www_authenticate, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disabled_citizen_refresh_refused, setup, teardown),

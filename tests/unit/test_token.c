@@ -117,8 +117,9 @@ static void test_code_redeem_once_then_replay_revokes_grant(void **state)
 	assert_int_equal(
 	    cid_grant_get(f->s, json_string_value(json_object_get(grant, "grant_id")), &again),
 	    CID_ERR_REVOKED);
-	assert_int_equal(cid_refresh_rotate(f->s, refresh, "rp1", NOW + 3, 3600, &again, next),
-			 CID_ERR_REVOKED);
+	assert_int_equal(
+	    cid_refresh_rotate(f->s, refresh, "rp1", NULL, NOW + 3, 3600, &again, next),
+	    CID_ERR_REVOKED);
 	json_decref(grant);
 }
 
@@ -199,18 +200,45 @@ static void test_refresh_rotation_and_reuse_revokes_family(void **state)
 
 	json_decref(redeemed(f, 3600, r1));
 	/* another client cannot use it, and that attempt does not consume it */
-	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp2", NOW + 2, 3600, &grant, r2),
+	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp2", NULL, NOW + 2, 3600, &grant, r2),
 			 CID_ERR_DENIED);
-	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NOW + 2, 3600, &grant, r2), CID_OK);
+	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NULL, NOW + 2, 3600, &grant, r2),
+			 CID_OK);
 	assert_string_not_equal(r1, r2);
 	assert_int_equal(cid_refresh_lookup(f->s, r2, NOW + 3, &g2), CID_OK);
 	json_decref(g2);
 	/* the rotated-out token is presented again: refused and the family dies */
-	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NOW + 3, 3600, &g2, r3),
+	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NULL, NOW + 3, 3600, &g2, r3),
 			 CID_ERR_REVOKED);
-	assert_int_equal(cid_refresh_rotate(f->s, r2, "rp1", NOW + 4, 3600, &g2, r3),
+	assert_int_equal(cid_refresh_rotate(f->s, r2, "rp1", NULL, NOW + 4, 3600, &g2, r3),
 			 CID_ERR_REVOKED);
 	assert_int_equal(cid_refresh_lookup(f->s, r2, NOW + 4, &g2), CID_ERR_REVOKED);
+	json_decref(grant);
+}
+
+/* A scope wider than the grant's is refused without spending the token; a narrower one is given. */
+static void test_refresh_scope_within_the_grant(void **state)
+{
+	struct fixture *f = *state;
+	char r1[CID_TOKEN_CHARS + 1];
+	char r2[CID_TOKEN_CHARS + 1];
+	json_t *grant = NULL;
+
+	json_decref(redeemed(f, 3600, r1)); /* scope "openid profile" */
+	assert_int_equal(
+	    cid_refresh_rotate(f->s, r1, "rp1", "openid profile email", NOW + 2, 3600, &grant, r2),
+	    CID_ERR_INVALID);
+	assert_null(grant);
+	assert_int_equal(cid_refresh_lookup(f->s, r1, NOW + 2, &grant), CID_OK);
+	json_decref(grant);
+	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", "openid", NOW + 2, 3600, &grant, r2),
+			 CID_OK);
+	assert_string_equal(json_string_value(json_object_get(grant, "scope")), "openid");
+	json_decref(grant);
+	/* the grant keeps its scope: the successor may ask for all of it again */
+	assert_int_equal(cid_refresh_rotate(f->s, r2, "rp1", NULL, NOW + 3, 3600, &grant, r1),
+			 CID_OK);
+	assert_string_equal(json_string_value(json_object_get(grant, "scope")), "openid profile");
 	json_decref(grant);
 }
 
@@ -222,11 +250,11 @@ static void test_refresh_expired_and_revoked(void **state)
 	json_t *grant = NULL;
 
 	json_decref(redeemed(f, 100, r1));
-	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NOW + 200, 100, &grant, r2),
+	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NULL, NOW + 200, 100, &grant, r2),
 			 CID_ERR_EXPIRED);
 	assert_int_equal(cid_refresh_revoke(f->s, r1, "rp2", NOW), CID_ERR_DENIED);
 	assert_int_equal(cid_refresh_revoke(f->s, r1, "rp1", NOW), CID_OK);
-	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NOW + 2, 100, &grant, r2),
+	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NULL, NOW + 2, 100, &grant, r2),
 			 CID_ERR_REVOKED);
 	assert_int_equal(cid_refresh_revoke(f->s, "nope", "rp1", NOW), CID_ERR_NOTFOUND);
 }
@@ -275,7 +303,7 @@ static void test_disabled_citizen_kills_grants(void **state)
 		assert_int_equal(cid_token_access_check(f->ctx, ks, at, NOW + 2, &out),
 				 CID_ERR_REVOKED);
 		assert_int_equal(cid_refresh_lookup(f->s, r1, NOW + 2, &out), CID_ERR_REVOKED);
-		assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NOW + 2, 3600, &out, r2),
+		assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NULL, NOW + 2, 3600, &out, r2),
 				 CID_ERR_REVOKED);
 		assert_int_equal(cid_code_redeem(f->s, code, "rp1", "https://rp.example/cb", NULL,
 						 NOW + 2, 3600, &out, r2),
@@ -553,6 +581,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_code_unknown_and_malformed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refresh_rotation_and_reuse_revokes_family, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_refresh_scope_within_the_grant, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refresh_expired_and_revoked, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disabled_citizen_kills_grants, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_grant_needs_an_active_record, setup, teardown),
