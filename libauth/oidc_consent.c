@@ -31,13 +31,6 @@
 #define METHOD_SCREEN "web:consent-screen"
 #define MAX_LABEL_KEY (5 + 128)
 
-/* True if acr_values asks for the second factor and does not accept a password alone. */
-static bool wants_mfa(const char *acr_values)
-{
-	return cid_words_has(acr_values, CID_ACR_MFA, strlen(CID_ACR_MFA)) &&
-	       !cid_words_has(acr_values, CID_ACR_PASSWORD, strlen(CID_ACR_PASSWORD));
-}
-
 /* The service's name for the citizen: its policy's, else its registration's. */
 static const char *service_name(const struct cid_policyset *ps, const struct cid_client *client,
 				const char *locale)
@@ -181,6 +174,7 @@ enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, js
 	size_t n_ask = 0;
 	bool step_up = false;
 	bool active;
+	int need = 0;
 
 	/* the citizen and the prompt from one snapshot of the store */
 	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &rq.txn));
@@ -200,9 +194,22 @@ enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, js
 		goto out;
 	}
 	CID_TRY(rc);
+	/*= OIDC Core §5.5.1.1: if this is an Essential Claim and the requirement
+	 *# cannot be met, then the Authorization Server MUST treat that outcome as a
+	 *# failed authentication attempt
+	 * (and acr_values alike, as RFC 9470 §3 answers it): a level the citizen
+	 * cannot reach, having no second factor enrolled, is refused, never
+	 * answered with a code of a lower acr */
+	if (oidc_acr_required(auth, &need) != CID_OK ||
+	    (need > rq.level && !cid_account_has_totp(citizen))) {
+		rc =
+		    oidc_redirect_error(ctx, reply, uri, state, "unmet_authentication_requirements",
+					"the requested authentication level cannot be reached");
+		goto out;
+	}
 	/* without an enrolled second factor the level-2 attributes are simply not
 	 * released: the citizen cannot step up here (enrolment is `civicid user totp`) */
-	if ((step_up || wants_mfa(cid_json_str(auth, "acr_values"))) && rq.level < CID_LEVEL_MFA &&
+	if ((step_up || need >= CID_LEVEL_MFA) && rq.level < CID_LEVEL_MFA &&
 	    cid_account_has_totp(citizen)) {
 		/*= OIDC Core §3.1.2.6: interaction_required when prompt=none and the
 		 *# Authorization Server needs the End-User to interact */

@@ -81,6 +81,19 @@ enum cid_err oidc_release(struct cid_ctx *ctx, const struct cid_policyset *ps,
 			  const json_t *grant, enum cid_release_target target, int64_t now,
 			  json_t *out, struct cid_reply *reply);
 
+/*
+ * The authentication level (policy.h) a normalised request auth requires,
+ * into *level: 0 when it asks for none. acr_values asks for the lowest level
+ * among the values it lists that are ours (urn:civicid:acr:password, :mfa);
+ * an essential "acr" claim of the claims parameter's id_token member (OIDC
+ * Core §5.5.1.1) asks the same of its "value" or "values"; when both ask, the
+ * higher level is required. A level satisfies every level below it. A
+ * voluntary acr claim asks for nothing (OIDC Core §5.5.1.1).
+ * Errors: CID_ERR_INVALID when acr_values, or an essential acr claim with
+ * values, lists none of ours: that requirement can never be met.
+ */
+enum cid_err oidc_acr_required(const json_t *auth, int *level);
+
 /* The steps of a pending authorization request (its "stage"). */
 #define OIDC_STAGE_LOGIN   "login"
 #define OIDC_STAGE_TOTP	   "totp"
@@ -143,10 +156,12 @@ enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid
 
 /*
  * What follows authentication for auth in the session sess (cookie its value):
- * the one-time-code step when an asked attribute needs level 2 (or acr_values
- * asks for it) and the citizen can give one, then the consent screen when an
- * asked attribute needs the citizen's decision, then the code. prompt=none
- * gets interaction_required or consent_required instead of a page.
+ * the one-time-code step when an asked attribute needs level 2 (or the request
+ * requires it, oidc_acr_required) and the citizen can give one, then the
+ * consent screen when an asked attribute needs the citizen's decision, then
+ * the code. A required level the citizen cannot reach (no second factor
+ * enrolled) gets unmet_authentication_requirements; prompt=none gets
+ * interaction_required or consent_required instead of a page.
  * (oidc_consent.c)
  */
 enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,

@@ -788,6 +788,39 @@ test('errors after the redirect URI is verified go back to the service', T, asyn
   assert.equal(new URL(r3.location).searchParams.get('error'), 'invalid_request');
 });
 
+test('an acr the citizen cannot reach gets unmet_authentication_requirements, never a code', T, async () => {
+  const config = cfg[RP.clientId];
+  // hanako has no second factor enrolled: level 2 (urn:civicid:acr:mfa) cannot be reached
+  const essential = JSON.stringify({ id_token: { acr: { essential: true, values: ['urn:civicid:acr:mfa'] } } });
+  for (const [what, params] of [
+    ['essential acr claim', { claims: essential }],
+    ['acr_values', { acr_values: 'urn:civicid:acr:mfa' }],
+  ]) {
+    const auth = await authRequest(config, RP, params);
+    const callback = await loginAndGetCallback(new Browser(issuer), auth.url, HANAKO.username, HANAKO.password);
+    assert.equal(`${callback.origin}${callback.pathname}`, RP.redirect, `${what}: back to the service`);
+    assert.equal(callback.searchParams.get('error'), 'unmet_authentication_requirements', what);
+    assert.equal(callback.searchParams.get('code'), null, `${what}: no code`);
+    assert.equal(callback.searchParams.get('state'), auth.state, `${what}: state`);
+    assert.equal(callback.searchParams.get('iss'), issuer, `${what}: iss`);
+    const err = await oauthError(redeem(config, callback, auth));
+    assert.equal(err.error, 'unmet_authentication_requirements', `${what}: openid-client sees the error`);
+  }
+
+  // an acr we do not offer at all is refused before any login
+  const unknown = await authRequest(config, RP, { acr_values: 'urn:example:loa:4' });
+  const res = await new Browser(issuer).get(unknown.url);
+  assert.equal(res.status, 302);
+  assert.equal(new URL(res.location).searchParams.get('error'), 'unmet_authentication_requirements');
+
+  // a voluntary acr claim, and acr_values that accept a password, get a code as before
+  const voluntary = JSON.stringify({ id_token: { acr: { values: ['urn:civicid:acr:mfa'] } } });
+  const a = await login(RP, { params: { claims: voluntary } });
+  assert.equal(a.tokens.claims().acr, 'urn:civicid:acr:password');
+  const b = await login(RP, { params: { acr_values: 'urn:civicid:acr:mfa urn:civicid:acr:password' } });
+  assert.equal(b.tokens.claims().acr, 'urn:civicid:acr:password');
+});
+
 test('prompt=none without a session redirects with login_required', T, async () => {
   const auth = await authRequest(cfg[RP.clientId], RP, { prompt: 'none' });
   const res = await new Browser(issuer).get(auth.url);

@@ -145,6 +145,22 @@ static const struct authz_case authz_cases[] = {
     {"claims json ok", &confidential,
      BASE "&scope=openid&claims=%7B%22userinfo%22%3A%7B%22email%22%3Anull%7D%7D", NULL},
     {"claims not json", &confidential, BASE "&scope=openid&claims=%7Bnope", "invalid_request"},
+    /* RFC 9470 §3, OIDC Core §5.5.1.1: a level we do not offer cannot be met */
+    {"acr_values ours", &confidential, BASE "&scope=openid&acr_values=urn%3Acivicid%3Aacr%3Amfa",
+     NULL},
+    {"acr_values none of ours", &confidential,
+     BASE "&scope=openid&acr_values=urn%3Aexample%3Aloa%3A4+0",
+     "unmet_authentication_requirements"},
+    {"acr_values one of ours among others", &confidential,
+     BASE "&scope=openid&acr_values=urn%3Aexample%3Aloa%3A4+urn%3Acivicid%3Aacr%3Apassword", NULL},
+    {"essential acr claim none of ours", &confidential,
+     BASE "&scope=openid&claims=%7B%22id_token%22%3A%7B%22acr%22%3A%7B%22essential%22%3Atrue%2C"
+	  "%22values%22%3A%5B%22urn%3Aexample%3Aloa%3A4%22%5D%7D%7D%7D",
+     "unmet_authentication_requirements"},
+    {"voluntary acr claim none of ours", &confidential,
+     BASE "&scope=openid&claims=%7B%22id_token%22%3A%7B%22acr%22%3A%7B%22"
+	  "values%22%3A%5B%22urn%3Aexample%3Aloa%3A4%22%5D%7D%7D%7D",
+     NULL},
     {"claims not object", &confidential, BASE "&scope=openid&claims=%5B%5D", "invalid_request"},
     {"state too long", &confidential,
      BASE "&scope=openid&state=" LONG_300 LONG_300 LONG_300 LONG_300, "invalid_request"},
@@ -206,6 +222,81 @@ static void test_authz_check_normalises(void **state)
 	assert_string_equal(json_string_value(json_object_get(auth, "login_hint")), "hanako");
 	json_decref(auth);
 	cid_params_clear(&p);
+}
+
+/* The level a request requires, from acr_values and an essential acr claim. */
+static void test_acr_required_table(void **state)
+{
+	static const struct {
+		const char *acr_values; /* NULL: absent */
+		const char *claims;	/* JSON, NULL: absent */
+		enum cid_err rc;
+		int level;
+	} rows[] = {
+	    {NULL, NULL, CID_OK, 0},
+	    {"urn:civicid:acr:password", NULL, CID_OK, CID_LEVEL_PASSWORD},
+	    {"urn:civicid:acr:mfa", NULL, CID_OK, CID_LEVEL_MFA},
+	    /* either is accepted: the lower one is required */
+	    {"urn:civicid:acr:mfa urn:civicid:acr:password", NULL, CID_OK, CID_LEVEL_PASSWORD},
+	    {"  urn:x   urn:civicid:acr:mfa ", NULL, CID_OK, CID_LEVEL_MFA},
+	    {"urn:x 1 urn:civicid:acr:mfax", NULL, CID_ERR_INVALID, 0},
+	    {" ", NULL, CID_ERR_INVALID, 0},
+	    /* the claims parameter: only an essential acr with values asks */
+	    {NULL,
+	     "{\"id_token\":{\"acr\":{\"essential\":true,\"values\":[\"urn:civicid:acr:mfa\"]}}}",
+	     CID_OK, CID_LEVEL_MFA},
+	    {NULL,
+	     "{\"id_token\":{\"acr\":{\"essential\":true,\"value\":\"urn:civicid:acr:mfa\"}}}",
+	     CID_OK, CID_LEVEL_MFA},
+	    {NULL,
+	     "{\"id_token\":{\"acr\":{\"essential\":true,\"values\":[\"urn:x\",\"urn:civicid:acr:"
+	     "password\",\"urn:civicid:acr:mfa\"]}}}",
+	     CID_OK, CID_LEVEL_PASSWORD},
+	    {NULL, "{\"id_token\":{\"acr\":{\"essential\":true,\"values\":[\"urn:x\",7,null]}}}",
+	     CID_ERR_INVALID, 0},
+	    {NULL, "{\"id_token\":{\"acr\":{\"essential\":true,\"values\":[]}}}", CID_ERR_INVALID,
+	     0},
+	    {NULL, "{\"id_token\":{\"acr\":{\"essential\":true}}}", CID_OK, 0},
+	    {NULL, "{\"id_token\":{\"acr\":{\"values\":[\"urn:civicid:acr:mfa\"]}}}", CID_OK, 0},
+	    {NULL, "{\"id_token\":{\"acr\":{\"essential\":\"true\",\"values\":[\"urn:x\"]}}}",
+	     CID_OK, 0},
+	    {NULL, "{\"id_token\":{\"acr\":null}}", CID_OK, 0},
+	    {NULL, "{\"userinfo\":{\"acr\":{\"essential\":true,\"values\":[\"urn:x\"]}}}", CID_OK,
+	     0},
+	    /* both: the higher requirement wins */
+	    {"urn:civicid:acr:password",
+	     "{\"id_token\":{\"acr\":{\"essential\":true,\"values\":[\"urn:civicid:acr:mfa\"]}}}",
+	     CID_OK, CID_LEVEL_MFA},
+	    {"urn:civicid:acr:mfa",
+	     "{\"id_token\":{\"acr\":{\"essential\":true,\"value\":\"urn:civicid:acr:password\"}}}",
+	     CID_OK, CID_LEVEL_MFA},
+	    {"urn:civicid:acr:mfa", "{\"id_token\":{\"acr\":{\"essential\":true,\"value\":\"x\"}}}",
+	     CID_ERR_INVALID, 0},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		json_t *auth = json_object();
+		int level = -1;
+		enum cid_err rc;
+
+		assert_non_null(auth);
+		if (rows[i].acr_values != NULL)
+			assert_int_equal(json_object_set_new(auth, "acr_values",
+							     json_string(rows[i].acr_values)),
+					 0);
+		if (rows[i].claims != NULL)
+			assert_int_equal(json_object_set_new(auth, "claims",
+							     json_loads(rows[i].claims, 0, NULL)),
+					 0);
+		rc = oidc_acr_required(auth, &level);
+		if (rc != rows[i].rc || (rc == CID_OK && level != rows[i].level))
+			fail_msg("row %zu (%s, %s): expected %s level %d, got %s level %d", i,
+				 rows[i].acr_values == NULL ? "-" : rows[i].acr_values,
+				 rows[i].claims == NULL ? "-" : rows[i].claims,
+				 cid_strerror(rows[i].rc), rows[i].level, cid_strerror(rc), level);
+		json_decref(auth);
+	}
 }
 
 struct basic_case {
@@ -306,6 +397,7 @@ int main(void)
 	    cmocka_unit_test(test_cookie_attributes_follow_the_issuer),
 	    cmocka_unit_test(test_authz_check_table),
 	    cmocka_unit_test(test_authz_check_normalises),
+	    cmocka_unit_test(test_acr_required_table),
 	    cmocka_unit_test(test_parse_basic_table),
 	    cmocka_unit_test(test_parse_basic_oversize_rejected),
 	};
