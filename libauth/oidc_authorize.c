@@ -647,8 +647,7 @@ enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
 	CID_TRY(rc);
 	CID_TRY(cid_session_new(cid_ctx_store(ctx), account, CID_ACR_PASSWORD, amr, 1, req->now,
 				cfg->session_ttl, cookie, &sess));
-	CID_TRY(oidc_reply_cookie(reply, cfg, CID_COOKIE_SESSION, cookie, "/", cfg->session_ttl,
-				  "Lax"));
+	CID_TRY(oidc_reply_cookie(reply, cfg, CID_COOKIE_SESSION, cookie, cfg->session_ttl));
 	/* the steps after the login belong to the new session, which this
 	 * request's cookie header does not carry yet */
 	next.session_cookie = cookie;

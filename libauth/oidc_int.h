@@ -27,13 +27,13 @@ enum cid_err oidc_reply_redirect(struct cid_reply *r, int status, const char *ba
 				 const char *const *names, const char *const *values, size_t n);
 
 /*
- * Adds a Set-Cookie value "name=value; Path=path; HttpOnly; SameSite=same_site",
- * with Max-Age unless max_age < 0, and Secure when the issuer is https.
+ * Adds a Set-Cookie value for cookie which (oidc.h): "NAME=value; Path=/;
+ * HttpOnly; SameSite=S" with Max-Age unless max_age < 0, and, when the issuer
+ * is https, "; Secure" and the __Host- prefix in NAME (cid_cookie_name).
  * CID_ERR_TOOBIG when the reply has no room for another cookie.
  */
-enum cid_err oidc_reply_cookie(struct cid_reply *r, const struct cid_config *cfg, const char *name,
-			       const char *value, const char *path, int64_t max_age,
-			       const char *same_site);
+enum cid_err oidc_reply_cookie(struct cid_reply *r, const struct cid_config *cfg,
+			       enum cid_cookie which, const char *value, int64_t max_age);
 
 /*
  * Authenticates the client of a token, introspection or revocation request
@@ -62,8 +62,12 @@ bool oidc_is_token(const char *s);
 /*
  * The browser's CSRF token into csrf: its CID_COOKIE_CSRF cookie when that is
  * a token, else a new one, set as a cookie in reply. One per browser, so
- * several login tabs can coexist. Errors: CID_ERR_CRYPTO, CID_ERR_TOOBIG,
- * CID_ERR_NOMEM.
+ * several login tabs can coexist; SameSite=Lax, so that arriving from a
+ * service keeps it (a Strict cookie is not sent then, and a new token would
+ * break the forms of other tabs). A cross-site POST still carries no token,
+ * and each form's token must also match the one stored with its pending
+ * request (oidc_load_pending) or be derived with the session (logout).
+ * Errors: CID_ERR_CRYPTO, CID_ERR_TOOBIG, CID_ERR_NOMEM.
  */
 enum cid_err oidc_csrf(struct cid_ctx *ctx, const struct cid_request *req, struct cid_reply *reply,
 		       char csrf[CID_TOKEN_CHARS + 1]);

@@ -248,6 +248,29 @@ out:
 	return rc;
 }
 
+void cid_session_form_token(const char *cookie, const char *csrf, char out[CID_TOKEN_CHARS + 1])
+{
+	static const char label[] = "civicid session form\n";
+	uint8_t in[sizeof(label) - 1 + 2 * CID_TOKEN_CHARS + 1];
+	uint8_t digest[32];
+	size_t cl = cookie == NULL ? 0 : strnlen(cookie, CID_TOKEN_CHARS);
+	size_t tl = csrf == NULL ? 0 : strnlen(csrf, CID_TOKEN_CHARS);
+	size_t n = 0;
+
+	memcpy(in, label, sizeof(label) - 1);
+	n += sizeof(label) - 1;
+	memcpy(in + n, csrf, tl);
+	n += tl;
+	in[n++] = '\n'; /* in no token: the split is unambiguous */
+	memcpy(in + n, cookie, cl);
+	n += cl;
+	cid_sha256(in, n, digest);
+	if (cid_b64url_encode(digest, sizeof(digest), out, CID_TOKEN_CHARS + 1) != CID_OK)
+		out[0] = '\0';
+	cid_wipe(in, sizeof(in));
+	cid_wipe(digest, sizeof(digest));
+}
+
 struct add_client {
 	const char *hash;
 	const char *client_id;

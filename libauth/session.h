@@ -72,6 +72,16 @@ CID_MUST_CHECK enum cid_err cid_session_upgrade(struct cid_store *s, const char 
 						const char *acr, const char *const *amr,
 						size_t n_amr, int64_t now, struct cid_session *out);
 
+/*
+ * The token of a form that acts on the session of cookie (logout): the
+ * browser's CSRF token csrf bound to the session, base64url SHA-256 of a
+ * label, csrf and cookie, CID_TOKEN_CHARS characters, into out ("" if it
+ * cannot be computed). Knowing the CSRF cookie (planted by a sibling host,
+ * say) is not enough to forge it: the session cookie is HttpOnly and secret.
+ * Both inputs are bounded to CID_TOKEN_CHARS. Thread-safe.
+ */
+void cid_session_form_token(const char *cookie, const char *csrf, char out[CID_TOKEN_CHARS + 1]);
+
 /* Records that client_id received tokens in the session of cookie. Idempotent. */
 CID_MUST_CHECK enum cid_err cid_session_add_client(struct cid_store *s, const char *cookie,
 						   const char *client_id);

@@ -657,11 +657,18 @@ test('logout without id_token_hint is confirmed by the citizen first; unregister
   assert.ok(form.fields.csrf, 'the form is CSRF-protected');
 
   // a cross-site POST carries the session cookie (in the worst case) but not
-  // the SameSite=Strict CSRF cookie: it must not log the citizen out
+  // the SameSite=Lax CSRF cookie: it must not log the citizen out
   const victim = new Browser(issuer);
   victim.jar.set('civicid_session', browser.cookie('civicid_session'));
   const forged = await victim.submit(page.url, form);
   assert.ok(!(forged.status >= 300 && forged.status < 400), `no logout redirect for a forged post (${forged.status})`);
+  // nor a post with a CSRF cookie the attacker planted (a sibling host can, on
+  // http) and its value as the token: the form's token is bound to the session
+  const planted = new Browser(issuer);
+  planted.jar.set('civicid_session', browser.cookie('civicid_session'));
+  planted.jar.set('civicid_csrf', 'A'.repeat(43));
+  const tossed = await planted.submit(page.url, form, { csrf: 'A'.repeat(43) });
+  assert.ok(!(tossed.status >= 300 && tossed.status < 400), `no logout redirect with a planted CSRF cookie (${tossed.status})`);
   const still = await browser.get((await authRequest(cfg[RP.clientId], RP, { prompt: 'none' })).url);
   assert.equal(still.status, 302);
   assert.ok(new URL(still.location).searchParams.get('code'), 'the session survived the forged post');

@@ -430,6 +430,37 @@ static void test_session_needs_an_active_record(void **state)
 	assert_int_equal(cid_session_get(f->s, f->cookie, NOW, &got), CID_ERR_STORE);
 }
 
+/* The token of a session's forms: fixed for one browser's CSRF token and session, else different.
+ */
+static void test_form_token_binds_csrf_and_session(void **state)
+{
+	static const char *const pwd[] = {"pwd"};
+	struct fixture *f = *state;
+	char csrf[CID_TOKEN_CHARS + 1];
+	char other[CID_TOKEN_CHARS + 1];
+	char a[CID_TOKEN_CHARS + 1];
+	char b[CID_TOKEN_CHARS + 1];
+
+	assert_int_equal(cid_random_token(csrf), CID_OK);
+	assert_int_equal(
+	    cid_session_new(f->s, f->account, CID_ACR_PASSWORD, pwd, 1, NOW, TTL, other, NULL),
+	    CID_OK);
+	cid_session_form_token(f->cookie, csrf, a);
+	cid_session_form_token(f->cookie, csrf, b);
+	assert_int_equal(strlen(a), CID_TOKEN_CHARS);
+	assert_string_equal(a, b);
+	assert_string_not_equal(a, csrf);
+	assert_null(strstr(a, f->cookie));
+	/* another session of the same browser, another CSRF token of the same session */
+	cid_session_form_token(other, csrf, b);
+	assert_string_not_equal(a, b);
+	cid_session_form_token(f->cookie, other, b);
+	assert_string_not_equal(a, b);
+	/* the two inputs do not commute */
+	cid_session_form_token(csrf, f->cookie, b);
+	assert_string_not_equal(a, b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -446,6 +477,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_store_key_is_cookie_hash, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disabled_citizen_has_no_sessions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_session_needs_an_active_record, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_form_token_binds_csrf_and_session, setup,
+					    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
