@@ -645,6 +645,15 @@ enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
 		goto out;
 	}
 	CID_TRY(rc);
+	/*= OWASP ASVS 4.0.3 V3.2.1: the application generates a new session token on
+	 *# user authentication
+	 * a login always starts a new session; the one this browser had ends, so
+	 * its cookie (perhaps planted, perhaps seen) is worth nothing from now on */
+	if (req->session_cookie != NULL) {
+		rc = cid_session_end(cid_ctx_store(ctx), req->session_cookie);
+		CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
+		rc = CID_OK;
+	}
 	CID_TRY(cid_session_new(cid_ctx_store(ctx), account, CID_ACR_PASSWORD, amr, 1, req->now,
 				cfg->session_ttl, cookie, &sess));
 	CID_TRY(oidc_reply_cookie(reply, cfg, CID_COOKIE_SESSION, cookie, cfg->session_ttl));

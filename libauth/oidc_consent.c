@@ -285,6 +285,8 @@ enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
 	struct cid_policyref *pref = NULL;
 	struct cid_client *client = NULL;
 	struct cid_session sess;
+	struct cid_request next = *req;
+	char cookie[CID_TOKEN_CHARS + 1] = "";
 	const char *message = NULL;
 	int64_t retry = 0;
 	json_t *auth = NULL;
@@ -322,10 +324,16 @@ enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
 		goto out;
 	}
 	CID_TRY(rc);
+	/* a step-up is an authentication: the session moves to a new cookie */
 	CID_TRY(cid_session_upgrade(cid_ctx_store(ctx), req->session_cookie, CID_ACR_MFA, amr, 2,
-				    req->now, &sess));
-	rc = oidc_proceed(ctx, req, auth, &sess, req->session_cookie, client, 303, reply);
+				    req->now, cookie, &sess));
+	CID_TRY(oidc_reply_cookie(reply, cid_ctx_config(ctx), CID_COOKIE_SESSION, cookie,
+				  sess.expires_at - req->now));
+	/* the steps after it belong to the new cookie, which this request does not carry */
+	next.session_cookie = cookie;
+	rc = oidc_proceed(ctx, &next, auth, &sess, cookie, client, 303, reply);
 out:
+	cid_wipe(cookie, sizeof(cookie));
 	cid_policyref_put(pref);
 	cid_client_free(client);
 	json_decref(auth);

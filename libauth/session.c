@@ -199,12 +199,14 @@ out:
 }
 
 struct upgrade {
-	const char *hash;
+	const char *hash;	 /* the old cookie's */
+	const char *new_hash;	 /* the new cookie's */
 	struct cid_session want; /* the acr and amr to set, checked by auth_copy */
 	int64_t now;
 	struct cid_session sess; /* the upgraded session, once committed */
 };
 
+/* Moves the session to the new cookie's key with the raised level: the old key is gone. */
 static enum cid_err upgrade_cb(struct cid_txn *txn, void *arg)
 {
 	struct upgrade *u = arg;
@@ -221,7 +223,11 @@ static enum cid_err upgrade_cb(struct cid_txn *txn, void *arg)
 		       json_object_set(rec, "amr", methods) == 0 &&
 		       json_object_set_new(rec, "auth_time", json_integer(u->now)) == 0,
 		   CID_ERR_NOMEM);
-	CID_TRY(cid_txn_put_json(txn, CID_DB_SESSIONS, key_of(u->hash), rec, 0));
+	/*= OWASP ASVS 4.0.3 V3.2.1: the application generates a new session token on
+	 *# user authentication */
+	CID_TRY(
+	    cid_txn_put_json(txn, CID_DB_SESSIONS, key_of(u->new_hash), rec, CID_PUT_NOOVERWRITE));
+	CID_TRY(cid_txn_del(txn, CID_DB_SESSIONS, key_of(u->hash)));
 	CID_TRY(from_record(rec, &u->sess));
 out:
 	json_decref(rec);
@@ -231,20 +237,26 @@ out:
 
 enum cid_err cid_session_upgrade(struct cid_store *s, const char *cookie, const char *acr,
 				 const char *const *amr, size_t n_amr, int64_t now,
-				 struct cid_session *out)
+				 char cookie_out[CID_TOKEN_CHARS + 1], struct cid_session *out)
 {
 	enum cid_err rc = CID_OK;
 	char hash[CID_HASH_HEX + 1];
-	struct upgrade u = {.hash = hash, .now = now};
+	char new_hash[CID_HASH_HEX + 1];
+	char fresh[CID_TOKEN_CHARS + 1] = "";
+	struct upgrade u = {.hash = hash, .new_hash = new_hash, .now = now};
 
 	/* a step-up names its level and at least one method */
 	CID_ENSURE(acr != NULL && n_amr >= 1 && auth_copy(&u.want, acr, amr, n_amr),
 		   CID_ERR_INVALID);
 	CID_ENSURE(cookie_key(cookie, hash), CID_ERR_NOTFOUND);
+	CID_TRY(cid_random_token(fresh));
+	cid_secret_hash(fresh, CID_TOKEN_CHARS, new_hash);
 	CID_TRY(cid_store_update(s, upgrade_cb, &u));
+	memcpy(cookie_out, fresh, sizeof(fresh));
 	if (out != NULL)
 		*out = u.sess;
 out:
+	cid_wipe(fresh, sizeof(fresh));
 	return rc;
 }
 

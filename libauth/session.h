@@ -8,7 +8,9 @@
  * authenticated (acr, amr, auth_time) and the clients that received tokens in
  * it, for logout, and the citizen's generation (account.h) it was made in: a
  * session is live only while its citizen is active and has not been disabled
- * since, so disabling a citizen ends all their sessions at once. Thread-safe.
+ * since, so disabling a citizen ends all their sessions at once. The cookie
+ * is renewed when the citizen steps up (OWASP ASVS V3.2.1); the old one stops
+ * working. Thread-safe.
  */
 #ifndef CID_SESSION_H
 #define CID_SESSION_H
@@ -63,14 +65,19 @@ CID_MUST_CHECK enum cid_err cid_session_get(struct cid_store *s, const char *coo
 
 /*
  * Raises the session of cookie to acr with the methods amr (a step-up: the
- * citizen just proved a second factor) at now, which becomes its auth_time;
- * sid, account and lifetime are kept. *out (may be NULL) gets the session.
+ * citizen just proved a second factor) at now, which becomes its auth_time,
+ * under a new cookie: cookie_out receives it (a secret, as of cid_session_new)
+ * and the old cookie finds nothing from now on (ASVS V3.2.1). sid, account,
+ * clients and lifetime are kept. *out (may be NULL) gets the session.
  * Errors: CID_ERR_INVALID (as cid_session_new), CID_ERR_NOTFOUND,
- * CID_ERR_EXPIRED, CID_ERR_REVOKED (as cid_session_get), CID_ERR_STORE.
+ * CID_ERR_EXPIRED, CID_ERR_REVOKED (as cid_session_get), CID_ERR_CRYPTO,
+ * CID_ERR_STORE.
  */
 CID_MUST_CHECK enum cid_err cid_session_upgrade(struct cid_store *s, const char *cookie,
 						const char *acr, const char *const *amr,
-						size_t n_amr, int64_t now, struct cid_session *out);
+						size_t n_amr, int64_t now,
+						char cookie_out[CID_TOKEN_CHARS + 1],
+						struct cid_session *out);
 
 /*
  * The token of a form that acts on the session of cookie (logout): the

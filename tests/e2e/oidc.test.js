@@ -1161,6 +1161,29 @@ function assertErrorRedirect(res, c, auth, error, what) {
   assert.equal(cb.searchParams.get('iss'), issuer, `${what}: iss`);
 }
 
+test('a login renews the session cookie: the one the browser had before no longer works', T, async () => {
+  const { browser } = await login(RP);
+  const before = browser.cookie('civicid_session');
+  assert.ok(before, 'logged in');
+
+  // the same browser logs in again (prompt=login)
+  const auth = await authRequest(cfg[RP.clientId], RP, { prompt: 'login' });
+  await loginAndGetCallback(browser, auth.url, HANAKO.username, HANAKO.password);
+  const after = browser.cookie('civicid_session');
+  assert.ok(after && after !== before, 'a new session cookie');
+
+  // the old cookie, whoever holds it, opens no session: the login form, no code
+  const stale = new Browser(issuer);
+  stale.jar.set('civicid_session', before);
+  const res = await stale.get((await authRequest(cfg[RP.clientId], RP, { prompt: 'none' })).url);
+  assert.equal(res.status, 302);
+  assert.equal(new URL(res.location).searchParams.get('error'), 'login_required');
+  // the new one does
+  const ok = await browser.get((await authRequest(cfg[RP.clientId], RP, { prompt: 'none' })).url);
+  assert.equal(ok.status, 302);
+  assert.ok(new URL(ok.location).searchParams.get('code'), 'the new session gets a code');
+});
+
 test('prompt=login: a live SSO session gets the login form again; the new auth_time is later', T, async () => {
   const config = cfg[RP.clientId];
   const first = await login(RP);

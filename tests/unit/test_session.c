@@ -301,7 +301,10 @@ static void test_store_key_is_cookie_hash(void **state)
 	assert_int_equal(sc.hash_keys, 1);
 }
 
-/* A step-up raises acr and amr and restarts auth_time; the session is otherwise the same. */
+/*
+ * A step-up raises acr and amr and restarts auth_time under a new cookie: the
+ * old cookie finds nothing (ASVS V3.2.1); sid, clients and lifetime are kept.
+ */
 static void test_upgrade(void **state)
 {
 	struct fixture *f = *state;
@@ -309,13 +312,30 @@ static void test_upgrade(void **state)
 	static const char *const both[] = {"pwd", "otp"};
 	char cookie[CID_TOKEN_CHARS + 1];
 	char other[CID_TOKEN_CHARS + 1];
+	char up[CID_TOKEN_CHARS + 1];
 	struct cid_session before, after, read;
 
 	assert_int_equal(
 	    cid_session_new(f->s, f->account, CID_ACR_PASSWORD, pwd, 1, NOW, TTL, cookie, &before),
 	    CID_OK);
-	assert_int_equal(cid_session_upgrade(f->s, cookie, CID_ACR_MFA, both, 2, NOW + 60, &after),
-			 CID_OK);
+	assert_int_equal(cid_session_add_client(f->s, cookie, "rp1"), CID_OK);
+	assert_int_equal(
+	    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, both, 2, NOW + 60, up, &after), CID_OK);
+	assert_int_equal(strlen(up), CID_TOKEN_CHARS);
+	assert_string_not_equal(up, cookie);
+	/* the old cookie is worth nothing from now on */
+	assert_int_equal(cid_session_get(f->s, cookie, NOW + 61, &read), CID_ERR_NOTFOUND);
+	assert_int_equal(
+	    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, both, 2, NOW + 61, other, NULL),
+	    CID_ERR_NOTFOUND);
+	memcpy(cookie, up, sizeof(up));
+	{
+		json_t *clients = stored_clients(f->s, cookie);
+
+		assert_int_equal(json_array_size(clients), 1);
+		assert_string_equal(json_string_value(json_array_get(clients, 0)), "rp1");
+		json_decref(clients);
+	}
 	assert_int_equal(cid_session_get(f->s, cookie, NOW + 61, &read), CID_OK);
 	assert_string_equal(read.acr, CID_ACR_MFA);
 	assert_int_equal(read.n_amr, 2);
@@ -328,13 +348,13 @@ static void test_upgrade(void **state)
 	/* errors change nothing */
 	memset(other, 'A', CID_TOKEN_CHARS);
 	other[CID_TOKEN_CHARS] = '\0';
-	assert_int_equal(cid_session_upgrade(f->s, other, CID_ACR_MFA, both, 2, NOW, NULL),
+	assert_int_equal(cid_session_upgrade(f->s, other, CID_ACR_MFA, both, 2, NOW, up, NULL),
 			 CID_ERR_NOTFOUND);
-	assert_int_equal(cid_session_upgrade(f->s, "short", CID_ACR_MFA, both, 2, NOW, NULL),
+	assert_int_equal(cid_session_upgrade(f->s, "short", CID_ACR_MFA, both, 2, NOW, up, NULL),
 			 CID_ERR_NOTFOUND);
-	assert_int_equal(cid_session_upgrade(f->s, cookie, CID_ACR_MFA, both, 0, NOW, NULL),
+	assert_int_equal(cid_session_upgrade(f->s, cookie, CID_ACR_MFA, both, 0, NOW, up, NULL),
 			 CID_ERR_INVALID);
-	assert_int_equal(cid_session_upgrade(f->s, cookie, NULL, both, 2, NOW, NULL),
+	assert_int_equal(cid_session_upgrade(f->s, cookie, NULL, both, 2, NOW, up, NULL),
 			 CID_ERR_INVALID);
 	/* the bounds of a new session hold for a step-up too, so the record reads back */
 	{
@@ -346,24 +366,27 @@ static void test_upgrade(void **state)
 
 		memset(long_acr, 'a', sizeof(long_acr) - 1);
 		long_acr[sizeof(long_acr) - 1] = '\0';
-		assert_int_equal(cid_session_upgrade(f->s, cookie, CID_ACR_MFA, five, 5, NOW, NULL),
-				 CID_ERR_INVALID);
-		assert_int_equal(cid_session_upgrade(f->s, cookie, long_acr, both, 2, NOW, NULL),
-				 CID_ERR_INVALID);
 		assert_int_equal(
-		    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, long_amr, 1, NOW, NULL),
+		    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, five, 5, NOW, up, NULL),
 		    CID_ERR_INVALID);
 		assert_int_equal(
-		    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, empty_amr, 1, NOW, NULL),
+		    cid_session_upgrade(f->s, cookie, long_acr, both, 2, NOW, up, NULL),
 		    CID_ERR_INVALID);
 		assert_int_equal(
-		    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, null_amr, 1, NOW, NULL),
+		    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, long_amr, 1, NOW, up, NULL),
 		    CID_ERR_INVALID);
-		assert_int_equal(cid_session_upgrade(f->s, cookie, CID_ACR_MFA, NULL, 1, NOW, NULL),
-				 CID_ERR_INVALID);
+		assert_int_equal(
+		    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, empty_amr, 1, NOW, up, NULL),
+		    CID_ERR_INVALID);
+		assert_int_equal(
+		    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, null_amr, 1, NOW, up, NULL),
+		    CID_ERR_INVALID);
+		assert_int_equal(
+		    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, NULL, 1, NOW, up, NULL),
+		    CID_ERR_INVALID);
 	}
 	assert_int_equal(
-	    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, both, 2, before.expires_at, NULL),
+	    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, both, 2, before.expires_at, up, NULL),
 	    CID_ERR_EXPIRED);
 	assert_int_equal(cid_session_get(f->s, cookie, NOW + 61, &read), CID_OK);
 	assert_int_equal(read.auth_time, NOW + 60);
@@ -388,7 +411,7 @@ static void test_disabled_citizen_has_no_sessions(void **state)
 	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true), CID_OK);
 	assert_int_equal(cid_session_get(f->s, f->cookie, NOW, &got), CID_ERR_REVOKED);
 	assert_int_equal(cid_session_get(f->s, other, NOW, &got), CID_ERR_REVOKED);
-	assert_int_equal(cid_session_upgrade(f->s, other, CID_ACR_MFA, both, 2, NOW, NULL),
+	assert_int_equal(cid_session_upgrade(f->s, other, CID_ACR_MFA, both, 2, NOW, later, NULL),
 			 CID_ERR_REVOKED);
 	assert_int_equal(
 	    cid_session_new(f->s, f->account, CID_ACR_PASSWORD, pwd, 1, NOW, TTL, later, NULL),
