@@ -652,7 +652,6 @@ enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
 	if (req->session_cookie != NULL) {
 		rc = cid_session_end(cid_ctx_store(ctx), req->session_cookie);
 		CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
-		rc = CID_OK;
 	}
 	CID_TRY(cid_session_new(cid_ctx_store(ctx), account, CID_ACR_PASSWORD, amr, 1, req->now,
 				cfg->session_ttl, cookie, &sess));

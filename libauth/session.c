@@ -263,18 +263,20 @@ out:
 void cid_session_form_token(const char *cookie, const char *csrf, char out[CID_TOKEN_CHARS + 1])
 {
 	static const char label[] = "civicid session form\n";
-	uint8_t in[sizeof(label) - 1 + 2 * CID_TOKEN_CHARS + 1];
+	uint8_t in[sizeof(label) - 1 + (size_t)2 * CID_TOKEN_CHARS + 1];
 	uint8_t digest[32];
-	size_t cl = cookie == NULL ? 0 : strnlen(cookie, CID_TOKEN_CHARS);
-	size_t tl = csrf == NULL ? 0 : strnlen(csrf, CID_TOKEN_CHARS);
+	const char *c = cookie == NULL ? "" : cookie;
+	const char *t = csrf == NULL ? "" : csrf;
+	size_t cl = strnlen(c, CID_TOKEN_CHARS);
+	size_t tl = strnlen(t, CID_TOKEN_CHARS);
 	size_t n = 0;
 
 	memcpy(in, label, sizeof(label) - 1);
 	n += sizeof(label) - 1;
-	memcpy(in + n, csrf, tl);
+	memcpy(in + n, t, tl);
 	n += tl;
 	in[n++] = '\n'; /* in no token: the split is unambiguous */
-	memcpy(in + n, cookie, cl);
+	memcpy(in + n, c, cl);
 	n += cl;
 	cid_sha256(in, n, digest);
 	if (cid_b64url_encode(digest, sizeof(digest), out, CID_TOKEN_CHARS + 1) != CID_OK)
