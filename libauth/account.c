@@ -16,6 +16,12 @@
  * wrong passwords, and for an enrolled citizen only a correct code (not the
  * password alone) clears the account's counter: otherwise someone who knows
  * the password could reset the count between guesses.
+ *
+ * Disabling a citizen revokes everything they hold without finding it: the
+ * record's generation moves on, and grants and sessions, which carry the
+ * generation they were made in, check it at every use (cid_account_live).
+ * That is one write however many grants there are, and it cannot be undone
+ * by enabling the citizen again.
  */
 #include "account.h"
 
@@ -424,6 +430,51 @@ out:
 	return rc;
 }
 
+bool cid_account_active(const json_t *record)
+{
+	return json_is_false(json_object_get(record, "disabled"));
+}
+
+/* The "generation" of a citizen record into *out, 0 when absent. Errors: CID_ERR_STORE. */
+static enum cid_err record_generation(const json_t *record, int64_t *out)
+{
+	const json_t *g = json_object_get(record, "generation");
+
+	if (g == NULL) {
+		*out = 0;
+		return CID_OK;
+	}
+	if (!json_is_integer(g) || json_integer_value(g) < 0)
+		return CID_ERR_STORE;
+	*out = (int64_t)json_integer_value(g);
+	return CID_OK;
+}
+
+enum cid_err cid_account_generation(struct cid_txn *txn, const char *account_id, int64_t *out)
+{
+	enum cid_err rc = CID_OK;
+	json_t *record = NULL;
+	int64_t generation = 0;
+
+	CID_TRY(load_record(txn, account_id, &record));
+	CID_ENSURE(cid_account_active(record), CID_ERR_DISABLED);
+	CID_TRY(record_generation(record, &generation));
+	*out = generation;
+out:
+	json_decref(record);
+	return rc;
+}
+
+enum cid_err cid_account_live(struct cid_txn *txn, const char *account_id, int64_t generation)
+{
+	int64_t current = 0;
+	enum cid_err rc = cid_account_generation(txn, account_id, &current);
+
+	if (rc == CID_OK && current != generation)
+		rc = CID_ERR_REVOKED;
+	return rc;
+}
+
 bool cid_account_has_totp(const json_t *record)
 {
 	return json_is_object(json_object_get(record, "totp")) ||
@@ -561,6 +612,28 @@ static enum cid_err merge_claims(json_t *record, json_t *changes, int64_t now)
 	return json_object_size(claims) <= CID_MAX_CLAIMS ? CID_OK : CID_ERR_TOOBIG;
 }
 
+/*
+ * Sets "disabled"; a change of state starts a new generation, which kills
+ * every grant and session of the old one (cid_account_live). A record without
+ * a valid "disabled" was not active, so enabling it is a change too.
+ */
+static enum cid_err set_disabled(json_t *record, bool disabled)
+{
+	enum cid_err rc = CID_OK;
+	int64_t generation = 0;
+
+	if (cid_account_active(record) == disabled) {
+		CID_TRY(record_generation(record, &generation));
+		CID_ENSURE(json_object_set_new(record, "generation",
+					       json_integer((json_int_t)generation + 1)) == 0,
+			   CID_ERR_NOMEM);
+	}
+	CID_ENSURE(json_object_set_new(record, "disabled", json_boolean(disabled)) == 0,
+		   CID_ERR_NOMEM);
+out:
+	return rc;
+}
+
 static enum cid_err change_cb(struct cid_txn *txn, void *arg)
 {
 	struct change *c = arg;
@@ -575,8 +648,7 @@ static enum cid_err change_cb(struct cid_txn *txn, void *arg)
 	if (c->claims != NULL)
 		CID_TRY(merge_claims(record, c->claims, c->now));
 	if (c->disabled >= 0)
-		CID_ENSURE(json_object_set_new(record, "disabled", json_boolean(c->disabled)) == 0,
-			   CID_ERR_NOMEM);
+		CID_TRY(set_disabled(record, c->disabled != 0));
 	if (c->password != NULL)
 		CID_ENSURE(json_object_set_new(record, "password", json_string(c->password)) == 0,
 			   CID_ERR_NOMEM);
@@ -732,7 +804,7 @@ static enum cid_err read_login(struct cid_store *s, const char *username,
 			       strlen(hash) < sizeof(l->hash),
 			   CID_ERR_STORE);
 		l->found = true;
-		l->disabled = !json_is_false(json_object_get(record, "disabled"));
+		l->disabled = !cid_account_active(record);
 		l->has_totp = cid_account_has_totp(record);
 		memcpy(l->id, id, CID_ID_CHARS + 1);
 		memcpy(l->hash, hash, strlen(hash) + 1);
@@ -895,7 +967,7 @@ static enum cid_err totp_check_cb(struct cid_txn *txn, void *arg)
 			     &matched);
 	CID_ENSURE(rc == CID_OK || rc == CID_ERR_DENIED, rc);
 	/* a disabled account fails like a wrong code, and spends no step */
-	if (rc == CID_OK && json_is_false(json_object_get(record, "disabled"))) {
+	if (rc == CID_OK && cid_account_active(record)) {
 		c->verdict = CID_OK;
 		CID_ENSURE(json_object_set_new(totp, "last_step", json_integer(matched)) == 0,
 			   CID_ERR_NOMEM);

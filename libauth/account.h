@@ -5,7 +5,7 @@
  * A citizen record (CID_DB_CITIZENS, key = account id, a random UUID that never
  * leaves the server) is a JSON object:
  *   {"id", "username", "password" (argon2id PHC string), "disabled": bool,
- *    "claims": {...}, "created_at", "updated_at",
+ *    "generation": N (absent: 0), "claims": {...}, "created_at", "updated_at",
  *    "totp": {"secret", "enrolled_at", "last_step"} (only once enrolled)}
  * CID_DB_USERNAMES maps username -> {"id"} and is kept in the same write
  * transaction, so the two never disagree. Usernames are 1..CID_MAX_USERNAME
@@ -114,9 +114,44 @@ CID_MUST_CHECK enum cid_err cid_account_list(struct cid_store *s, json_t **out);
 CID_MUST_CHECK enum cid_err cid_account_set_claims(struct cid_store *s, const char *username,
 						   const json_t *claims);
 
-/* Disables or enables login and token use. Errors: CID_ERR_NOTFOUND, CID_ERR_STORE. */
+/*
+ * Disables or enables login and token use. A change of state also starts a
+ * new generation (see cid_account_live): every grant, token and SSO session
+ * the citizen held is dead at once, in the same transaction, and enabling
+ * the citizen again revives none of them. Setting the state the citizen is
+ * already in changes nothing. Errors: CID_ERR_NOTFOUND, CID_ERR_STORE.
+ */
 CID_MUST_CHECK enum cid_err cid_account_set_disabled(struct cid_store *s, const char *username,
 						     bool disabled);
+
+/*
+ * The one rule of an active citizen: record's "disabled" member is exactly
+ * false. A record without it, with any other value, or NULL is not active
+ * (fail-closed). record: a stored or stripped citizen record, borrowed.
+ */
+bool cid_account_active(const json_t *record);
+
+/*
+ * Generations. Each grant (token.h) and SSO session (session.h) records the
+ * generation of its citizen when it was made; cid_account_set_disabled starts
+ * a new one at each change of state. So revoking everything a citizen holds
+ * costs one write, however many grants and sessions there are, and a grant
+ * made before a disable stays dead after the enable. Records made before
+ * generations existed count as generation 0.
+ *
+ * cid_account_generation: the current generation of an active citizen, for a
+ * grant or session about to be made, into *out (written only on success).
+ * cid_account_live: whether what was made for account_id in generation is
+ * still usable: the citizen exists, is active, and has not changed state since.
+ * Both read in txn (read or write). Thread-safe.
+ * Errors: CID_ERR_NOTFOUND (no such citizen, or a malformed id),
+ * CID_ERR_DISABLED (not active), CID_ERR_REVOKED (cid_account_live: a later
+ * generation), CID_ERR_STORE (including a damaged "generation").
+ */
+CID_MUST_CHECK enum cid_err cid_account_generation(struct cid_txn *txn, const char *account_id,
+						   int64_t *out);
+CID_MUST_CHECK enum cid_err cid_account_live(struct cid_txn *txn, const char *account_id,
+					     int64_t generation);
 
 /* Replaces the password. Errors: CID_ERR_NOTFOUND, CID_ERR_INVALID, CID_ERR_CRYPTO, CID_ERR_STORE.
  */

@@ -47,7 +47,8 @@ static enum cid_err find_session(struct cid_ctx *ctx, const struct cid_request *
 	if (req->session_cookie == NULL || !oidc_is_token(req->session_cookie))
 		return CID_OK;
 	rc = cid_session_get(cid_ctx_store(ctx), req->session_cookie, req->now, sess);
-	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_EXPIRED)
+	/* a session of a citizen disabled since is no session either */
+	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_EXPIRED || rc == CID_ERR_REVOKED)
 		return CID_OK;
 	if (rc == CID_OK)
 		*ok = true;

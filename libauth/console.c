@@ -36,7 +36,6 @@
 #define CONSOLE_CHART_PLOT    100 /* px of the tallest bar */
 #define CONSOLE_LOGIN	      "/officer/login"
 #define CONSOLE_HOME	      "/officer"
-#define CONSOLE_COOKIE_PATH   "/officer"
 #define CONSOLE_DEFAULT_RANGE 30 /* days of the services page */
 
 static const char *const types[] = {
@@ -50,12 +49,11 @@ static const char *locale_of(struct cid_ctx *ctx)
 	return oidc_locale(NULL, cid_ctx_config(ctx)->default_locale);
 }
 
-/* The officer cookie: scoped to the console, never readable by script, never cross-site. */
+/* The officer cookie: never readable by script, never cross-site (oidc.h). */
 static enum cid_err set_cookie(struct cid_ctx *ctx, struct cid_reply *r, const char *value,
 			       int64_t max_age)
 {
-	return oidc_reply_cookie(r, cid_ctx_config(ctx), CID_COOKIE_OFFICER, value,
-				 CONSOLE_COOKIE_PATH, max_age, "Strict");
+	return oidc_reply_cookie(r, cid_ctx_config(ctx), CID_COOKIE_OFFICER, value, max_age);
 }
 
 /* A 4xx/5xx error page; CID_OK when it was built. */

@@ -5,8 +5,8 @@
  * endpoints (oidc.h): it fills *reply (zeroed) and returns CID_OK whenever it
  * produced a reply, error pages included; any other return means no reply
  * could be built. Every endpoint but the login needs a live officer session
- * (officer.h, cookie CID_COOKIE_OFFICER: HttpOnly, SameSite=Strict,
- * Path=/officer, Secure when the issuer is https); without one it redirects
+ * (officer.h, cookie CID_COOKIE_OFFICER: HttpOnly, SameSite=Strict, Path=/,
+ * Secure and __Host- when the issuer is https, oidc.h); without one it redirects
  * (303) to /officer/login. Every POST carries "csrf": on the login form the
  * browser's CSRF cookie token (oidc_csrf), on the others the token derived
  * from the session (cid_officer_csrf); a wrong one is a 403 page.

@@ -112,20 +112,43 @@ enum cid_err oidc_reply_redirect(struct cid_reply *r, int status, const char *ba
 	return r->location == NULL ? CID_ERR_NOMEM : CID_OK;
 }
 
-enum cid_err oidc_reply_cookie(struct cid_reply *r, const struct cid_config *cfg, const char *name,
-			       const char *value, const char *path, int64_t max_age,
-			       const char *same_site)
+/* The cookies of oidc.h: names without and with the __Host- prefix, SameSite. */
+static const struct {
+	const char *name;
+	const char *host_name;
+	const char *same_site;
+} cookies[] = {
+    [CID_COOKIE_SESSION] = {"civicid_session", "__Host-civicid_session", "Lax"},
+    [CID_COOKIE_CSRF] = {"civicid_csrf", "__Host-civicid_csrf", "Lax"},
+    [CID_COOKIE_OFFICER] = {"civicid_officer", "__Host-civicid_officer", "Strict"},
+};
+
+static bool issuer_is_https(const struct cid_config *cfg)
+{
+	return strncmp(cfg->issuer, "https://", 8) == 0;
+}
+
+const char *cid_cookie_name(const struct cid_config *cfg, enum cid_cookie which)
+{
+	return issuer_is_https(cfg) ? cookies[which].host_name : cookies[which].name;
+}
+
+enum cid_err oidc_reply_cookie(struct cid_reply *r, const struct cid_config *cfg,
+			       enum cid_cookie which, const char *value, int64_t max_age)
 {
 	struct cid_buf b;
 
 	if (r->n_cookies >= CID_REPLY_MAX_COOKIES)
 		return CID_ERR_TOOBIG;
 	cid_buf_init(&b, 1024);
-	cid_buf_printf(&b, "%s=%s; Path=%s; HttpOnly; SameSite=%s", name, value, path, same_site);
+	/*= RFC 6265bis §4.1.3.2: a __Host- cookie is set with Secure, from a secure
+	 *# origin, without Domain, and with Path=/ */
+	cid_buf_printf(&b, "%s=%s; Path=/; HttpOnly; SameSite=%s", cid_cookie_name(cfg, which),
+		       value, cookies[which].same_site);
 	if (max_age >= 0)
 		cid_buf_printf(&b, "; Max-Age=%lld", (long long)max_age);
 	/* Secure whenever the issuer is https: the cookie must never travel in clear */
-	if (strncmp(cfg->issuer, "https://", 8) == 0)
+	if (issuer_is_https(cfg))
 		cid_buf_puts(&b, "; Secure");
 	if (cid_buf_status(&b) != CID_OK) {
 		cid_buf_free(&b);
@@ -183,8 +206,7 @@ enum cid_err oidc_csrf(struct cid_ctx *ctx, const struct cid_request *req, struc
 		return CID_OK;
 	}
 	CID_TRY(cid_random_token(csrf));
-	CID_TRY(oidc_reply_cookie(reply, cid_ctx_config(ctx), CID_COOKIE_CSRF, csrf, "/", -1,
-				  "Strict"));
+	CID_TRY(oidc_reply_cookie(reply, cid_ctx_config(ctx), CID_COOKIE_CSRF, csrf, -1));
 out:
 	return rc;
 }

@@ -25,18 +25,38 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Cookie names. */
-#define CID_COOKIE_SESSION "civicid_session"
-#define CID_COOKIE_CSRF	   "civicid_csrf"
-#define CID_COOKIE_OFFICER "civicid_officer" /* the privacy-officer console (console.h) */
+/*
+ * The cookies. Each is HttpOnly, Path=/, without Domain, with its SameSite
+ * (oidc.c holds the table): the SSO session and the CSRF token Lax, so that
+ * a citizen sent here by a service (a cross-site top-level navigation) brings
+ * them, the officer's session Strict. When the issuer is https they are
+ * Secure and their names carry the __Host- prefix (RFC 6265bis §4.1.3.2), so
+ * a browser accepts them only from this origin over TLS: a sibling host or a
+ * network attacker cannot plant one.
+ */
+enum cid_cookie {
+	CID_COOKIE_SESSION, /* civicid_session: the SSO session (session.h) */
+	CID_COOKIE_CSRF,    /* civicid_csrf: the browser's CSRF token (double submit) */
+	CID_COOKIE_OFFICER, /* civicid_officer: the privacy-officer console (console.h) */
+};
+
+struct cid_config;
+
+/*
+ * The name of cookie which under cfg's issuer, as the skin reads it from a
+ * request and oidc_reply_cookie sets it: "__Host-civicid_session" for an https
+ * issuer, "civicid_session" otherwise. Static string. Thread-safe.
+ */
+const char *cid_cookie_name(const struct cid_config *cfg, enum cid_cookie which);
 
 struct cid_request {
-	bool post;		    /* POST (else GET) */
-	struct cid_params params;   /* query (GET) or form body (POST), decoded */
-	const char *authorization;  /* Authorization header value, or NULL */
-	const char *session_cookie; /* value of CID_COOKIE_SESSION, or NULL */
-	const char *csrf_cookie;    /* value of CID_COOKIE_CSRF, or NULL */
-	const char *officer_cookie; /* value of CID_COOKIE_OFFICER, or NULL */
+	bool post;		   /* POST (else GET) */
+	struct cid_params params;  /* query (GET) or form body (POST), decoded */
+	const char *authorization; /* Authorization header value, or NULL */
+	/* values of the cookies named cid_cookie_name(cfg, ...), or NULL */
+	const char *session_cookie; /* CID_COOKIE_SESSION */
+	const char *csrf_cookie;    /* CID_COOKIE_CSRF */
+	const char *officer_cookie; /* CID_COOKIE_OFFICER */
 	const char *remote_addr;    /* textual peer address, for throttling */
 	bool form_content_type;	    /* body was application/x-www-form-urlencoded */
 	int64_t now;

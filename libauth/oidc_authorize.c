@@ -115,6 +115,71 @@ static enum cid_err check_scope(const struct cid_client *client, const char *sco
 	return json_object_set_new(auth, "scope", json_string(scope)) == 0 ? CID_OK : CID_ERR_NOMEM;
 }
 
+/* The level of one acr value: ours map to policy.h's levels, any other to 0. */
+static int acr_level(const char *v, size_t n)
+{
+	if (n == sizeof(CID_ACR_PASSWORD) - 1 && memcmp(v, CID_ACR_PASSWORD, n) == 0)
+		return CID_LEVEL_PASSWORD;
+	if (n == sizeof(CID_ACR_MFA) - 1 && memcmp(v, CID_ACR_MFA, n) == 0)
+		return CID_LEVEL_MFA;
+	return 0;
+}
+
+/* Lowers *lowest (0: none yet) to the level of v[0..n) when that is one of ours. */
+static void lower_to(int *lowest, const char *v, size_t n)
+{
+	int level = acr_level(v, n);
+
+	if (level > 0 && (*lowest == 0 || level < *lowest))
+		*lowest = level;
+}
+
+enum cid_err oidc_acr_required(const json_t *auth, int *level)
+{
+	const char *values = cid_json_str(auth, "acr_values");
+	const json_t *id_token = json_object_get(json_object_get(auth, "claims"), "id_token");
+	const json_t *acr = json_object_get(id_token, "acr");
+	const json_t *value = json_object_get(acr, "value");
+	const json_t *list = json_object_get(acr, "values");
+	int need = 0;
+	int lowest = 0;
+	size_t i;
+	const json_t *v;
+
+	if (values != NULL) {
+		for (const char *p = values; *p != '\0';) {
+			size_t n = strcspn(p, " ");
+
+			lower_to(&lowest, p, n);
+			p += n;
+			p += strspn(p, " ");
+		}
+		if (lowest == 0)
+			return CID_ERR_INVALID;
+		need = lowest;
+	}
+	/*= OIDC Core §5.5.1.1: if the acr Claim was requested as an Essential Claim
+	 *# ... the Authorization Server MUST return an acr Claim Value that matches
+	 *# one of the requested values */
+	if (!json_is_true(json_object_get(acr, "essential")) || (value == NULL && list == NULL))
+		goto done;
+	lowest = 0;
+	if (json_is_string(value))
+		lower_to(&lowest, json_string_value(value), json_string_length(value));
+	json_array_foreach(list, i, v)
+	{
+		if (json_is_string(v))
+			lower_to(&lowest, json_string_value(v), json_string_length(v));
+	}
+	if (lowest == 0)
+		return CID_ERR_INVALID;
+	if (lowest > need)
+		need = lowest;
+done:
+	*level = need;
+	return CID_OK;
+}
+
 static enum cid_err check_claims(const char *claims, json_t *auth, struct cid_oauth_error *err)
 {
 	json_t *c;
@@ -139,6 +204,7 @@ enum cid_err cid_oidc_authz_check(const struct cid_client *client, const struct 
 	const char *response_mode = cid_params_get(p, "response_mode");
 	const char *max_age = cid_params_get(p, "max_age");
 	uint64_t age;
+	int level = 0;
 
 	CID_ENSURE(auth != NULL, CID_ERR_NOMEM);
 	CID_ENSURE(json_object_set_new(auth, "client_id", json_string(client->client_id)) == 0 &&
@@ -188,6 +254,15 @@ enum cid_err cid_oidc_authz_check(const struct cid_client *client, const struct 
 	CID_TRY(copy_opt(p, "login_hint", CID_MAX_USERNAME, auth, err, "login_hint is too long"));
 	CID_TRY(copy_opt(p, "acr_values", CID_MAX_SCOPE, auth, err, "acr_values is too long"));
 	CID_TRY(check_claims(cid_params_get(p, "claims"), auth, err));
+	/*= RFC 9470 §3: unmet_authentication_requirements: the authorization server is
+	 *# unable to meet the requirements of the request
+	 * (levels we do not have are known now; a second factor the citizen has not
+	 * enrolled only after the login, oidc_proceed) */
+	if (oidc_acr_required(auth, &level) != CID_OK) {
+		rc = bad(err, "unmet_authentication_requirements",
+			 "none of the requested authentication context classes (acr) is offered");
+		goto out;
+	}
 	CID_ENSURE(json_object_set_new(auth, "ui_locale",
 				       json_string(oidc_locale(cid_params_get(p, "ui_locales"),
 							       default_locale))) == 0,
@@ -237,11 +312,19 @@ enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid
 		       json_object_set_new(auth, "sid", json_string(sess->sid)) == 0 &&
 		       json_object_set_new(auth, "auth_time", json_integer(sess->auth_time)) == 0 &&
 		       json_object_set_new(auth, "acr", json_string(sess->acr)) == 0 &&
-		       json_object_set(auth, "amr", amr) == 0,
+		       json_object_set(auth, "amr", amr) == 0 &&
+		       json_object_set_new(auth, "generation", json_integer(sess->generation)) == 0,
 		   CID_ERR_NOMEM);
 	for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++)
 		json_object_del(auth, transient[i]);
-	CID_TRY(cid_code_issue(cid_ctx_store(ctx), auth, now, cfg->code_ttl, code));
+	rc = cid_code_issue(cid_ctx_store(ctx), auth, now, cfg->code_ttl, code);
+	/* the citizen was disabled while this request ran: no code */
+	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_DISABLED || rc == CID_ERR_REVOKED) {
+		rc = oidc_redirect_error(ctx, reply, uri, state, "access_denied",
+					 "the request cannot be completed");
+		goto out;
+	}
+	CID_TRY(rc);
 	if (cookie != NULL)
 		CID_TRY(cid_session_add_client(cid_ctx_store(ctx), cookie,
 					       cid_json_str(auth, "client_id")));
@@ -562,10 +645,17 @@ enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
 		goto out;
 	}
 	CID_TRY(rc);
+	/*= OWASP ASVS 4.0.3 V3.2.1: the application generates a new session token on
+	 *# user authentication
+	 * a login always starts a new session; the one this browser had ends, so
+	 * its cookie (perhaps planted, perhaps seen) is worth nothing from now on */
+	if (req->session_cookie != NULL) {
+		rc = cid_session_end(cid_ctx_store(ctx), req->session_cookie);
+		CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
+	}
 	CID_TRY(cid_session_new(cid_ctx_store(ctx), account, CID_ACR_PASSWORD, amr, 1, req->now,
 				cfg->session_ttl, cookie, &sess));
-	CID_TRY(oidc_reply_cookie(reply, cfg, CID_COOKIE_SESSION, cookie, "/", cfg->session_ttl,
-				  "Lax"));
+	CID_TRY(oidc_reply_cookie(reply, cfg, CID_COOKIE_SESSION, cookie, cfg->session_ttl));
 	/* the steps after the login belong to the new session, which this
 	 * request's cookie header does not carry yet */
 	next.session_cookie = cookie;

@@ -31,13 +31,6 @@
 #define METHOD_SCREEN "web:consent-screen"
 #define MAX_LABEL_KEY (5 + 128)
 
-/* True if acr_values asks for the second factor and does not accept a password alone. */
-static bool wants_mfa(const char *acr_values)
-{
-	return cid_words_has(acr_values, CID_ACR_MFA, strlen(CID_ACR_MFA)) &&
-	       !cid_words_has(acr_values, CID_ACR_PASSWORD, strlen(CID_ACR_PASSWORD));
-}
-
 /* The service's name for the citizen: its policy's, else its registration's. */
 static const char *service_name(const struct cid_policyset *ps, const struct cid_client *client,
 				const char *locale)
@@ -181,11 +174,12 @@ enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, js
 	size_t n_ask = 0;
 	bool step_up = false;
 	bool active;
+	int need = 0;
 
 	/* the citizen and the prompt from one snapshot of the store */
 	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &rq.txn));
 	rc = cid_account_get_txn(rq.txn, sess->account_id, &citizen);
-	active = rc == CID_OK && !json_is_true(json_object_get(citizen, "disabled"));
+	active = rc == CID_OK && cid_account_active(citizen);
 	if (active) {
 		rq.citizen = citizen;
 		rc = cid_release_prompt(&rq, json_is_true(json_object_get(auth, "prompt_consent")),
@@ -200,9 +194,22 @@ enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, js
 		goto out;
 	}
 	CID_TRY(rc);
+	/*= OIDC Core §5.5.1.1: if this is an Essential Claim and the requirement
+	 *# cannot be met, then the Authorization Server MUST treat that outcome as a
+	 *# failed authentication attempt
+	 * (and acr_values alike, as RFC 9470 §3 answers it): a level the citizen
+	 * cannot reach, having no second factor enrolled, is refused, never
+	 * answered with a code of a lower acr */
+	if (oidc_acr_required(auth, &need) != CID_OK ||
+	    (need > rq.level && !cid_account_has_totp(citizen))) {
+		rc =
+		    oidc_redirect_error(ctx, reply, uri, state, "unmet_authentication_requirements",
+					"the requested authentication level cannot be reached");
+		goto out;
+	}
 	/* without an enrolled second factor the level-2 attributes are simply not
 	 * released: the citizen cannot step up here (enrolment is `civicid user totp`) */
-	if ((step_up || wants_mfa(cid_json_str(auth, "acr_values"))) && rq.level < CID_LEVEL_MFA &&
+	if ((step_up || need >= CID_LEVEL_MFA) && rq.level < CID_LEVEL_MFA &&
 	    cid_account_has_totp(citizen)) {
 		/*= OIDC Core §3.1.2.6: interaction_required when prompt=none and the
 		 *# Authorization Server needs the End-User to interact */
@@ -278,6 +285,8 @@ enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
 	struct cid_policyref *pref = NULL;
 	struct cid_client *client = NULL;
 	struct cid_session sess;
+	struct cid_request next = *req;
+	char cookie[CID_TOKEN_CHARS + 1] = "";
 	const char *message = NULL;
 	int64_t retry = 0;
 	json_t *auth = NULL;
@@ -315,10 +324,16 @@ enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
 		goto out;
 	}
 	CID_TRY(rc);
+	/* a step-up is an authentication: the session moves to a new cookie */
 	CID_TRY(cid_session_upgrade(cid_ctx_store(ctx), req->session_cookie, CID_ACR_MFA, amr, 2,
-				    req->now, &sess));
-	rc = oidc_proceed(ctx, req, auth, &sess, req->session_cookie, client, 303, reply);
+				    req->now, cookie, &sess));
+	CID_TRY(oidc_reply_cookie(reply, cid_ctx_config(ctx), CID_COOKIE_SESSION, cookie,
+				  sess.expires_at - req->now));
+	/* the steps after it belong to the new cookie, which this request does not carry */
+	next.session_cookie = cookie;
+	rc = oidc_proceed(ctx, &next, auth, &sess, cookie, client, 303, reply);
 out:
+	cid_wipe(cookie, sizeof(cookie));
 	cid_policyref_put(pref);
 	cid_client_free(client);
 	json_decref(auth);

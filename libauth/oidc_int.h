@@ -27,13 +27,13 @@ enum cid_err oidc_reply_redirect(struct cid_reply *r, int status, const char *ba
 				 const char *const *names, const char *const *values, size_t n);
 
 /*
- * Adds a Set-Cookie value "name=value; Path=path; HttpOnly; SameSite=same_site",
- * with Max-Age unless max_age < 0, and Secure when the issuer is https.
+ * Adds a Set-Cookie value for cookie which (oidc.h): "NAME=value; Path=/;
+ * HttpOnly; SameSite=S" with Max-Age unless max_age < 0, and, when the issuer
+ * is https, "; Secure" and the __Host- prefix in NAME (cid_cookie_name).
  * CID_ERR_TOOBIG when the reply has no room for another cookie.
  */
-enum cid_err oidc_reply_cookie(struct cid_reply *r, const struct cid_config *cfg, const char *name,
-			       const char *value, const char *path, int64_t max_age,
-			       const char *same_site);
+enum cid_err oidc_reply_cookie(struct cid_reply *r, const struct cid_config *cfg,
+			       enum cid_cookie which, const char *value, int64_t max_age);
 
 /*
  * Authenticates the client of a token, introspection or revocation request
@@ -62,8 +62,12 @@ bool oidc_is_token(const char *s);
 /*
  * The browser's CSRF token into csrf: its CID_COOKIE_CSRF cookie when that is
  * a token, else a new one, set as a cookie in reply. One per browser, so
- * several login tabs can coexist. Errors: CID_ERR_CRYPTO, CID_ERR_TOOBIG,
- * CID_ERR_NOMEM.
+ * several login tabs can coexist; SameSite=Lax, so that arriving from a
+ * service keeps it (a Strict cookie is not sent then, and a new token would
+ * break the forms of other tabs). A cross-site POST still carries no token,
+ * and each form's token must also match the one stored with its pending
+ * request (oidc_load_pending) or be derived with the session (logout).
+ * Errors: CID_ERR_CRYPTO, CID_ERR_TOOBIG, CID_ERR_NOMEM.
  */
 enum cid_err oidc_csrf(struct cid_ctx *ctx, const struct cid_request *req, struct cid_reply *reply,
 		       char csrf[CID_TOKEN_CHARS + 1]);
@@ -80,6 +84,19 @@ enum cid_err oidc_release(struct cid_ctx *ctx, const struct cid_policyset *ps,
 			  const struct cid_client *client, const json_t *citizen,
 			  const json_t *grant, enum cid_release_target target, int64_t now,
 			  json_t *out, struct cid_reply *reply);
+
+/*
+ * The authentication level (policy.h) a normalised request auth requires,
+ * into *level: 0 when it asks for none. acr_values asks for the lowest level
+ * among the values it lists that are ours (urn:civicid:acr:password, :mfa);
+ * an essential "acr" claim of the claims parameter's id_token member (OIDC
+ * Core §5.5.1.1) asks the same of its "value" or "values"; when both ask, the
+ * higher level is required. A level satisfies every level below it. A
+ * voluntary acr claim asks for nothing (OIDC Core §5.5.1.1).
+ * Errors: CID_ERR_INVALID when acr_values, or an essential acr claim with
+ * values, lists none of ours: that requirement can never be met.
+ */
+enum cid_err oidc_acr_required(const json_t *auth, int *level);
 
 /* The steps of a pending authorization request (its "stage"). */
 #define OIDC_STAGE_LOGIN   "login"
@@ -143,10 +160,12 @@ enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid
 
 /*
  * What follows authentication for auth in the session sess (cookie its value):
- * the one-time-code step when an asked attribute needs level 2 (or acr_values
- * asks for it) and the citizen can give one, then the consent screen when an
- * asked attribute needs the citizen's decision, then the code. prompt=none
- * gets interaction_required or consent_required instead of a page.
+ * the one-time-code step when an asked attribute needs level 2 (or the request
+ * requires it, oidc_acr_required) and the citizen can give one, then the
+ * consent screen when an asked attribute needs the citizen's decision, then
+ * the code. A required level the citizen cannot reach (no second factor
+ * enrolled) gets unmet_authentication_requirements; prompt=none gets
+ * interaction_required or consent_required instead of a page.
  * (oidc_consent.c)
  */
 enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,

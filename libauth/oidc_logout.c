@@ -3,7 +3,10 @@
  *
  * A logout that names the session through a valid id_token_hint ends it at
  * once; any other request is confirmed by the citizen on a CSRF-protected page
- * first, so a third-party page cannot log a citizen out. A
+ * first, so a third-party page cannot log a citizen out. The page's token is
+ * the browser's CSRF token bound to its session (cid_session_form_token): a
+ * cross-site post carries neither SameSite cookie, and a planted CSRF cookie
+ * is not enough to forge it. A
  * post_logout_redirect_uri is followed only when registered for the client the
  * hint (or client_id) names; otherwise the citizen sees our own page.
  */
@@ -50,8 +53,7 @@ static enum cid_err finish(struct cid_ctx *ctx, const struct cid_request *req, c
 		rc = cid_session_end_sid(cid_ctx_store(ctx), sid);
 		CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
 	}
-	CID_TRY(
-	    oidc_reply_cookie(reply, cid_ctx_config(ctx), CID_COOKIE_SESSION, "", "/", 0, "Lax"));
+	CID_TRY(oidc_reply_cookie(reply, cid_ctx_config(ctx), CID_COOKIE_SESSION, "", 0));
 	if (uri != NULL) {
 		const char *names[] = {"state"};
 		const char *values[] = {state != NULL && strlen(state) <= CID_MAX_STATE ? state
@@ -73,12 +75,15 @@ static enum cid_err confirm_page(struct cid_ctx *ctx, const struct cid_request *
 	static const char *const kept[] = {"id_token_hint", "post_logout_redirect_uri", "state",
 					   "client_id", "ui_locales"};
 	enum cid_err rc = CID_OK;
+	char csrf[CID_TOKEN_CHARS + 1];
 	char token[CID_TOKEN_CHARS + 1];
 	json_t *data = json_object();
 	json_t *hidden = json_array();
 
 	CID_ENSURE(data != NULL && hidden != NULL, CID_ERR_NOMEM);
-	CID_TRY(oidc_csrf(ctx, req, reply, token));
+	CID_TRY(oidc_csrf(ctx, req, reply, csrf));
+	cid_session_form_token(req->session_cookie, csrf, token);
+	CID_ENSURE(token[0] != '\0', CID_ERR_CRYPTO);
 	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
 		const char *v = cid_params_get(&req->params, kept[i]);
 
@@ -99,6 +104,23 @@ out:
 	return rc;
 }
 
+/* True if req is the citizen's post of the confirmation page of this browser's session. */
+static bool confirmed_by_form(const struct cid_request *req)
+{
+	const char *csrf = cid_params_get(&req->params, "csrf");
+	char want[CID_TOKEN_CHARS + 1];
+	bool ok;
+
+	if (!req->post || csrf == NULL || cid_params_get(&req->params, "confirm") == NULL ||
+	    !oidc_is_token(req->csrf_cookie))
+		return false;
+	cid_session_form_token(req->session_cookie, req->csrf_cookie, want);
+	ok = want[0] != '\0' &&
+	     cid_ct_streq(csrf, strnlen(csrf, CID_TOKEN_CHARS + 1), want, strlen(want));
+	cid_wipe(want, sizeof(want));
+	return ok;
+}
+
 enum cid_err cid_oidc_logout(struct cid_ctx *ctx, const struct cid_request *req,
 			     struct cid_reply *reply)
 {
@@ -109,7 +131,6 @@ enum cid_err cid_oidc_logout(struct cid_ctx *ctx, const struct cid_request *req,
 	const char *hint = cid_params_get(p, "id_token_hint");
 	const char *uri = cid_params_get(p, "post_logout_redirect_uri");
 	const char *client_id = cid_params_get(p, "client_id");
-	const char *csrf = cid_params_get(p, "csrf");
 	struct cid_client *client = NULL;
 	struct cid_session sess;
 	bool have_session = false;
@@ -146,10 +167,8 @@ enum cid_err cid_oidc_logout(struct cid_ctx *ctx, const struct cid_request *req,
 	if (req->session_cookie != NULL &&
 	    cid_session_get(cid_ctx_store(ctx), req->session_cookie, req->now, &sess) == CID_OK)
 		have_session = true;
-	if (req->post && csrf != NULL && req->csrf_cookie != NULL &&
-	    cid_params_get(p, "confirm") != NULL)
-		confirmed =
-		    cid_ct_streq(csrf, strlen(csrf), req->csrf_cookie, strlen(req->csrf_cookie));
+	if (have_session)
+		confirmed = confirmed_by_form(req);
 	/* a valid hint for this very session (or for no live session) needs no confirmation */
 	if (claims != NULL &&
 	    (!have_session || cid_str_eq(cid_str_of(sess.sid), cid_json_str(claims, "sid"))))

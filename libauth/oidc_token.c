@@ -51,7 +51,7 @@ static enum cid_err citizen_tokens(struct cid_ctx *ctx, const struct cid_request
 
 	CID_ENSURE(claims != NULL, CID_ERR_NOMEM);
 	rc = cid_account_get(cid_ctx_store(ctx), cid_json_str(grant, "account_id"), &citizen);
-	if (rc == CID_OK && json_is_true(json_object_get(citizen, "disabled")))
+	if (rc == CID_OK && !cid_account_active(citizen))
 		rc = CID_ERR_DISABLED;
 	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_DISABLED) {
 		rc = cid_oidc_error_json(reply, 400, "invalid_grant",
@@ -126,23 +126,20 @@ static enum cid_err grant_refresh(struct cid_ctx *ctx, const struct cid_request 
 	if (token == NULL)
 		return cid_oidc_error_json(reply, 400, "invalid_request",
 					   "refresh_token is required");
-	rc = cid_refresh_rotate(cid_ctx_store(ctx), token, client->client_id, req->now,
+	/* every refusal of the rotation leaves the token usable: only a replay revokes */
+	rc = cid_refresh_rotate(cid_ctx_store(ctx), token, client->client_id, scope, req->now,
 				cid_ctx_config(ctx)->refresh_ttl, &grant, next);
 	if (grant_problem(rc) != NULL) {
 		rc = cid_oidc_error_json(reply, 400, "invalid_grant", grant_problem(rc));
 		goto out;
 	}
-	CID_TRY(rc);
 	/*= RFC 6749 §6: the requested scope MUST NOT include any scope not originally granted */
-	if (scope != NULL) {
-		if (!cid_words_subset(scope, cid_json_str(grant, "scope"))) {
-			rc = cid_oidc_error_json(reply, 400, "invalid_scope",
-						 "scope exceeds what was granted");
-			goto out;
-		}
-		CID_ENSURE(json_object_set_new(grant, "scope", json_string(scope)) == 0,
-			   CID_ERR_NOMEM);
+	if (rc == CID_ERR_INVALID) {
+		rc = cid_oidc_error_json(reply, 400, "invalid_scope",
+					 "scope exceeds what was granted");
+		goto out;
 	}
+	CID_TRY(rc);
 	rc = citizen_tokens(ctx, req, client, grant, next, reply);
 out:
 	cid_wipe(next, sizeof(next));
@@ -308,7 +305,7 @@ enum cid_err cid_oidc_userinfo(struct cid_ctx *ctx, const struct cid_request *re
 	if (rc == CID_OK)
 		rc = cid_account_get(cid_ctx_store(ctx), cid_json_str(grant, "account_id"),
 				     &citizen);
-	if (rc == CID_OK && json_is_true(json_object_get(citizen, "disabled")))
+	if (rc == CID_OK && !cid_account_active(citizen))
 		rc = CID_ERR_DISABLED;
 	if (rc == CID_OK)
 		rc = cid_client_get(cid_ctx_store(ctx), cid_json_str(claims, "client_id"), &client);

@@ -9,6 +9,7 @@
  */
 #include "session.h"
 
+#include "account.h"
 #include "crypto.h"
 #include "str.h"
 
@@ -44,6 +45,7 @@ static bool copy_str(char *dst, size_t cap, const char *src)
 static enum cid_err from_record(const json_t *rec, struct cid_session *s)
 {
 	const json_t *amr = json_object_get(rec, "amr");
+	const json_t *generation = json_object_get(rec, "generation");
 
 	memset(s, 0, sizeof(*s));
 	if (!copy_str(s->sid, sizeof(s->sid), cid_json_str(rec, "sid")) ||
@@ -51,8 +53,12 @@ static enum cid_err from_record(const json_t *rec, struct cid_session *s)
 	    !copy_str(s->acr, sizeof(s->acr), cid_json_str(rec, "acr")) ||
 	    !json_is_integer(json_object_get(rec, "auth_time")) ||
 	    !json_is_integer(json_object_get(rec, "expires_at")) || !json_is_array(amr) ||
-	    json_array_size(amr) > CID_MAX_AMR)
+	    json_array_size(amr) > CID_MAX_AMR ||
+	    (generation != NULL &&
+	     (!json_is_integer(generation) || json_integer_value(generation) < 0)))
 		return CID_ERR_STORE;
+	/* a session from before generations existed is of generation 0 */
+	s->generation = generation == NULL ? 0 : (int64_t)json_integer_value(generation);
 	s->auth_time = (int64_t)json_integer_value(json_object_get(rec, "auth_time"));
 	s->expires_at = (int64_t)json_integer_value(json_object_get(rec, "expires_at"));
 	for (size_t i = 0; i < json_array_size(amr); i++)
@@ -94,14 +100,23 @@ static json_t *amr_array(const struct cid_session *s)
 
 struct put {
 	const char *hash;
-	const json_t *rec;
+	json_t *rec;
+	int64_t generation; /* output */
 };
 
+/* Stores a new session in its citizen's current generation, read in the same transaction. */
 static enum cid_err put_cb(struct cid_txn *txn, void *arg)
 {
 	struct put *p = arg;
+	enum cid_err rc = CID_OK;
 
-	return cid_txn_put_json(txn, CID_DB_SESSIONS, key_of(p->hash), p->rec, CID_PUT_NOOVERWRITE);
+	CID_TRY(cid_account_generation(txn, cid_json_str(p->rec, "account_id"), &p->generation));
+	CID_ENSURE(json_object_set_new(p->rec, "generation", json_integer(p->generation)) == 0,
+		   CID_ERR_NOMEM);
+	CID_TRY(
+	    cid_txn_put_json(txn, CID_DB_SESSIONS, key_of(p->hash), p->rec, CID_PUT_NOOVERWRITE));
+out:
+	return rc;
 }
 
 enum cid_err cid_session_new(struct cid_store *s, const char *account_id, const char *acr,
@@ -134,9 +149,10 @@ enum cid_err cid_session_new(struct cid_store *s, const char *account_id, const 
 	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
 	cid_secret_hash(cookie, CID_TOKEN_CHARS, hash);
 	{
-		struct put p = {hash, rec};
+		struct put p = {hash, rec, 0};
 
 		CID_TRY(cid_store_update(s, put_cb, &p));
+		sess.generation = p.generation;
 	}
 	memcpy(cookie_out, cookie, sizeof(cookie));
 	if (out != NULL)
@@ -146,6 +162,16 @@ out:
 	json_decref(rec);
 	json_decref(methods);
 	json_decref(clients);
+	return rc;
+}
+
+/* CID_ERR_REVOKED unless the session's citizen is live in its generation (account.h). */
+static enum cid_err citizen_live(struct cid_txn *txn, const struct cid_session *sess)
+{
+	enum cid_err rc = cid_account_live(txn, sess->account_id, sess->generation);
+
+	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_DISABLED)
+		rc = CID_ERR_REVOKED;
 	return rc;
 }
 
@@ -163,6 +189,7 @@ enum cid_err cid_session_get(struct cid_store *s, const char *cookie, int64_t no
 	CID_TRY(cid_txn_get_json(txn, CID_DB_SESSIONS, key_of(hash), &rec));
 	CID_TRY(from_record(rec, &sess));
 	CID_ENSURE(now < sess.expires_at, CID_ERR_EXPIRED);
+	CID_TRY(citizen_live(txn, &sess));
 	if (out != NULL)
 		*out = sess;
 out:
@@ -172,12 +199,14 @@ out:
 }
 
 struct upgrade {
-	const char *hash;
+	const char *hash;	 /* the old cookie's */
+	const char *new_hash;	 /* the new cookie's */
 	struct cid_session want; /* the acr and amr to set, checked by auth_copy */
 	int64_t now;
 	struct cid_session sess; /* the upgraded session, once committed */
 };
 
+/* Moves the session to the new cookie's key with the raised level: the old key is gone. */
 static enum cid_err upgrade_cb(struct cid_txn *txn, void *arg)
 {
 	struct upgrade *u = arg;
@@ -189,11 +218,16 @@ static enum cid_err upgrade_cb(struct cid_txn *txn, void *arg)
 	CID_TRY(cid_txn_get_json(txn, CID_DB_SESSIONS, key_of(u->hash), &rec));
 	CID_TRY(from_record(rec, &u->sess));
 	CID_ENSURE(u->now < u->sess.expires_at, CID_ERR_EXPIRED);
+	CID_TRY(citizen_live(txn, &u->sess));
 	CID_ENSURE(json_object_set_new(rec, "acr", json_string(u->want.acr)) == 0 &&
 		       json_object_set(rec, "amr", methods) == 0 &&
 		       json_object_set_new(rec, "auth_time", json_integer(u->now)) == 0,
 		   CID_ERR_NOMEM);
-	CID_TRY(cid_txn_put_json(txn, CID_DB_SESSIONS, key_of(u->hash), rec, 0));
+	/*= OWASP ASVS 4.0.3 V3.2.1: the application generates a new session token on
+	 *# user authentication */
+	CID_TRY(
+	    cid_txn_put_json(txn, CID_DB_SESSIONS, key_of(u->new_hash), rec, CID_PUT_NOOVERWRITE));
+	CID_TRY(cid_txn_del(txn, CID_DB_SESSIONS, key_of(u->hash)));
 	CID_TRY(from_record(rec, &u->sess));
 out:
 	json_decref(rec);
@@ -203,21 +237,52 @@ out:
 
 enum cid_err cid_session_upgrade(struct cid_store *s, const char *cookie, const char *acr,
 				 const char *const *amr, size_t n_amr, int64_t now,
-				 struct cid_session *out)
+				 char cookie_out[CID_TOKEN_CHARS + 1], struct cid_session *out)
 {
 	enum cid_err rc = CID_OK;
 	char hash[CID_HASH_HEX + 1];
-	struct upgrade u = {.hash = hash, .now = now};
+	char new_hash[CID_HASH_HEX + 1];
+	char fresh[CID_TOKEN_CHARS + 1] = "";
+	struct upgrade u = {.hash = hash, .new_hash = new_hash, .now = now};
 
 	/* a step-up names its level and at least one method */
 	CID_ENSURE(acr != NULL && n_amr >= 1 && auth_copy(&u.want, acr, amr, n_amr),
 		   CID_ERR_INVALID);
 	CID_ENSURE(cookie_key(cookie, hash), CID_ERR_NOTFOUND);
+	CID_TRY(cid_random_token(fresh));
+	cid_secret_hash(fresh, CID_TOKEN_CHARS, new_hash);
 	CID_TRY(cid_store_update(s, upgrade_cb, &u));
+	memcpy(cookie_out, fresh, sizeof(fresh));
 	if (out != NULL)
 		*out = u.sess;
 out:
+	cid_wipe(fresh, sizeof(fresh));
 	return rc;
+}
+
+void cid_session_form_token(const char *cookie, const char *csrf, char out[CID_TOKEN_CHARS + 1])
+{
+	static const char label[] = "civicid session form\n";
+	uint8_t in[sizeof(label) - 1 + (size_t)2 * CID_TOKEN_CHARS + 1];
+	uint8_t digest[32];
+	const char *c = cookie == NULL ? "" : cookie;
+	const char *t = csrf == NULL ? "" : csrf;
+	size_t cl = strnlen(c, CID_TOKEN_CHARS);
+	size_t tl = strnlen(t, CID_TOKEN_CHARS);
+	size_t n = 0;
+
+	memcpy(in, label, sizeof(label) - 1);
+	n += sizeof(label) - 1;
+	memcpy(in + n, t, tl);
+	n += tl;
+	in[n++] = '\n'; /* in no token: the split is unambiguous */
+	memcpy(in + n, c, cl);
+	n += cl;
+	cid_sha256(in, n, digest);
+	if (cid_b64url_encode(digest, sizeof(digest), out, CID_TOKEN_CHARS + 1) != CID_OK)
+		out[0] = '\0';
+	cid_wipe(in, sizeof(in));
+	cid_wipe(digest, sizeof(digest));
 }
 
 struct add_client {

@@ -4,10 +4,13 @@
  * Every state change of a family happens inside one cid_store_update, and the
  * callbacks report protocol outcomes (replay detected, expired, wrong client)
  * through their argument rather than their return value: a replay must still
- * commit the revocation of the grant, which an error return would abort.
+ * commit the revocation of the grant, which an error return would abort. Every
+ * check that can refuse a request runs before the record is marked used, so
+ * that only a genuine replay costs the client its token.
  */
 #include "token.h"
 
+#include "account.h"
 #include "bounds.h"
 #include "crypto.h"
 #include "str.h"
@@ -20,6 +23,7 @@ struct redeem {
 	const char *client_id;
 	const char *redirect_uri;
 	const char *verifier;
+	const char *scope; /* refresh: the asked scope, or NULL */
 	int64_t now;
 	int64_t ttl;
 	char next[CID_TOKEN_CHARS + 1]; /* new refresh token, or "" */
@@ -62,6 +66,33 @@ static enum cid_err load_grant(struct cid_txn *txn, const char *grant_id, json_t
 	return cid_txn_get_json(txn, CID_DB_GRANTS, cid_str_of(grant_id), out);
 }
 
+/* The "generation" of an authorization or grant into *out, 0 when absent. */
+static enum cid_err generation_of(const json_t *o, int64_t *out)
+{
+	const json_t *g = json_object_get(o, "generation");
+
+	if (g != NULL && !json_is_integer(g))
+		return CID_ERR_STORE;
+	*out = g == NULL ? 0 : (int64_t)json_integer_value(g);
+	return CID_OK;
+}
+
+/*
+ * CID_ERR_REVOKED unless the grant's citizen is live in the grant's
+ * generation: a citizen disabled now, or at any time since, holds no tokens.
+ */
+static enum cid_err grant_live(struct cid_txn *txn, const json_t *grant)
+{
+	int64_t generation = 0;
+	enum cid_err rc = generation_of(grant, &generation);
+
+	if (rc == CID_OK)
+		rc = cid_account_live(txn, cid_json_str(grant, "account_id"), generation);
+	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_DISABLED)
+		rc = CID_ERR_REVOKED;
+	return rc;
+}
+
 /* Stores a new refresh token for grant in txn; writes it to out. */
 static enum cid_err put_refresh(struct cid_txn *txn, const json_t *grant, int64_t now, int64_t ttl,
 				const char out[CID_TOKEN_CHARS + 1])
@@ -96,12 +127,18 @@ static enum cid_err issue_cb(struct cid_txn *txn, void *arg)
 	char hash[CID_HASH_HEX + 1];
 	json_t *grant = json_deep_copy(is->auth);
 	json_t *code = NULL;
+	int64_t generation = 0;
 
 	CID_ENSURE(grant != NULL, CID_ERR_NOMEM);
+	/* the citizen is checked in this transaction, so that no grant is made
+	 * after a disable, and none in a generation that has ended */
+	CID_TRY(generation_of(is->auth, &generation));
+	CID_TRY(cid_account_live(txn, cid_json_str(is->auth, "account_id"), generation));
 	json_object_del(grant, "redirect_uri");
 	json_object_del(grant, "code_challenge");
 	CID_ENSURE(json_object_set_new(grant, "grant_id", json_string(is->grant_id)) == 0 &&
 		       json_object_set_new(grant, "created_at", json_integer(is->now)) == 0 &&
+		       json_object_set_new(grant, "generation", json_integer(generation)) == 0 &&
 		       json_object_set_new(grant, "revoked", json_false()) == 0,
 		   CID_ERR_NOMEM);
 	code = json_pack("{s:s, s:O, s:O, s:I, s:b}", "grant_id", is->grant_id, "client_id",
@@ -130,7 +167,8 @@ enum cid_err cid_code_issue(struct cid_store *s, const json_t *auth, int64_t now
 	struct issue is = {.auth = auth, .now = now, .ttl = ttl};
 
 	CID_ENSURE(json_is_object(auth) && cid_json_str(auth, "client_id") != NULL &&
-		       cid_json_str(auth, "redirect_uri") != NULL,
+		       cid_json_str(auth, "redirect_uri") != NULL &&
+		       cid_json_str(auth, "account_id") != NULL,
 		   CID_ERR_INVALID);
 	CID_TRY(cid_random_token(is.code));
 	CID_TRY(cid_random_token(is.grant_id));
@@ -216,6 +254,13 @@ static enum cid_err use_record(struct cid_txn *txn, enum cid_db db, struct redee
 		r->outcome = CID_ERR_REVOKED;
 		goto out;
 	}
+	rc = grant_live(txn, grant);
+	if (rc == CID_ERR_REVOKED) {
+		rc = CID_OK;
+		r->outcome = CID_ERR_REVOKED;
+		goto out;
+	}
+	CID_TRY(rc);
 	/*= RFC 6749 §4.1.2: if an authorization code is used more than once, the
 	 *# authorization server MUST deny the request and SHOULD revoke (when
 	 *# possible) all tokens previously issued based on that authorization code.
@@ -323,6 +368,18 @@ static enum cid_err rotate_cb(struct cid_txn *txn, void *arg)
 	CID_TRY(use_record(txn, CID_DB_REFRESH, r, hash, &rec, &grant));
 	if (r->outcome != CID_OK)
 		goto out;
+	/*= RFC 6749 §6: the requested scope MUST NOT include any scope not originally
+	 *# granted by the resource owner
+	 * refused before the token is marked used: an error response leaves the token
+	 * and its grant intact (RFC 6749 §5.2) */
+	if (r->scope != NULL) {
+		if (!cid_words_subset(r->scope, cid_json_str(grant, "scope"))) {
+			r->outcome = CID_ERR_INVALID;
+			goto out;
+		}
+		CID_ENSURE(json_object_set_new(grant, "scope", json_string(r->scope)) == 0,
+			   CID_ERR_NOMEM);
+	}
 	CID_TRY(put_used(txn, CID_DB_REFRESH, hash, rec, r->now));
 	CID_TRY(put_refresh(txn, grant, r->now, r->ttl, r->next));
 	json_decref(r->grant);
@@ -335,11 +392,12 @@ out:
 }
 
 enum cid_err cid_refresh_rotate(struct cid_store *s, const char *token, const char *client_id,
-				int64_t now, int64_t ttl, json_t **rec,
+				const char *scope, int64_t now, int64_t ttl, json_t **rec,
 				char new_out[CID_TOKEN_CHARS + 1])
 {
 	enum cid_err rc = CID_OK;
-	struct redeem r = {.token = token, .client_id = client_id, .now = now, .ttl = ttl};
+	struct redeem r = {
+	    .token = token, .client_id = client_id, .scope = scope, .now = now, .ttl = ttl};
 
 	CID_TRY(cid_random_token(r.next));
 	rc = run_redeem(s, rotate_cb, &r, rec, new_out);
@@ -362,6 +420,7 @@ enum cid_err cid_refresh_lookup(struct cid_store *s, const char *token, int64_t 
 	CID_ENSURE(!json_is_true(json_object_get(grant, "revoked")) &&
 		       !json_is_true(json_object_get(r, "used")),
 		   CID_ERR_REVOKED);
+	CID_TRY(grant_live(txn, grant));
 	CID_ENSURE(cid_json_int(r, "exp") > now, CID_ERR_EXPIRED);
 	CID_ENSURE(json_object_set(grant, "exp", json_object_get(r, "exp")) == 0 &&
 		       json_object_set(grant, "iat", json_object_get(r, "iat")) == 0,
@@ -575,6 +634,7 @@ enum cid_err cid_token_access_check(struct cid_ctx *ctx, const struct cid_keyset
 	if (grant_id != NULL) {
 		CID_TRY(load_grant(txn, grant_id, &grant));
 		CID_ENSURE(!json_is_true(json_object_get(grant, "revoked")), CID_ERR_REVOKED);
+		CID_TRY(grant_live(txn, grant));
 	}
 	*claims_out = c;
 	c = NULL;

@@ -16,9 +16,17 @@
  * client_credentials writes nothing; revoking one records its jti until it
  * expires (CID_DB_REVOKED).
  *
+ * A grant is also dead while its citizen is not active, and for good once the
+ * citizen has been disabled after it was made: it records the citizen's
+ * generation (account.h), and every use of a code, refresh token or access
+ * token checks it. That is how disabling a citizen revokes all their tokens.
+ * Outcomes that refuse a request without being a replay change nothing: the
+ * code or refresh token stays usable (RFC 6749 §5.2, RFC 9700 §4.14.2).
+ *
  * Records are JSON objects; the "authorization" object a code is issued for:
  *   {"client_id","redirect_uri","account_id","sid","auth_time","acr","amr":[],
- *    "scope","nonce"?,"code_challenge"?,"claims"?}
+ *    "scope","nonce"?,"code_challenge"?,"claims"?,"generation"? (of the
+ *    session, account.h; absent: 0)}
  * Thread-safe.
  */
 #ifndef CID_TOKEN_H
@@ -35,7 +43,10 @@
 /*
  * Stores a new grant and an authorization code for auth (borrowed; shape
  * above). code_out receives the code.
- * Errors: CID_ERR_CRYPTO, CID_ERR_STORE, CID_ERR_NOMEM.
+ * Errors: CID_ERR_INVALID (no client_id, redirect_uri or account_id),
+ * CID_ERR_NOTFOUND (no such citizen), CID_ERR_DISABLED (the citizen is not
+ * active), CID_ERR_REVOKED (the citizen changed state since the session of
+ * auth's generation), CID_ERR_CRYPTO, CID_ERR_STORE, CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_code_issue(struct cid_store *s, const json_t *auth, int64_t now,
 					   int64_t ttl, char code_out[CID_TOKEN_CHARS + 1]);
@@ -49,9 +60,10 @@ CID_MUST_CHECK enum cid_err cid_code_issue(struct cid_store *s, const json_t *au
  * (refresh_out, else refresh_out[0] = 0), and *rec (new reference) is the code
  * record including "grant_id".
  * Errors: CID_ERR_NOTFOUND (unknown or malformed code), CID_ERR_REVOKED (code
- * already used: its grant is now revoked; or the grant was revoked),
- * CID_ERR_EXPIRED, CID_ERR_DENIED (other client, redirect_uri or PKCE
- * mismatch), CID_ERR_STORE, CID_ERR_CRYPTO.
+ * already used: its grant is now revoked; or the grant was revoked, or its
+ * citizen is not live in its generation), CID_ERR_EXPIRED, CID_ERR_DENIED
+ * (other client, redirect_uri or PKCE mismatch), CID_ERR_STORE, CID_ERR_CRYPTO.
+ * Every error but the replay leaves the code as it was.
  */
 CID_MUST_CHECK enum cid_err cid_code_redeem(struct cid_store *s, const char *code,
 					    const char *client_id, const char *redirect_uri,
@@ -60,19 +72,26 @@ CID_MUST_CHECK enum cid_err cid_code_redeem(struct cid_store *s, const char *cod
 
 /*
  * Rotates a refresh token of client_id: marks it used and stores its successor
- * (new_out) with the same grant and a fresh lifetime of ttl. *rec (new
- * reference) is the token's record (the authorization fields and "grant_id").
+ * (new_out) with the same grant and a fresh lifetime of ttl. scope (NULL: not
+ * asked) must be within the grant's scope. *rec (new reference) is the
+ * token's record (the authorization fields and "grant_id"), its "scope" the
+ * asked one when given (the grant itself keeps its scope, RFC 6749 §6).
  * Errors: CID_ERR_NOTFOUND, CID_ERR_REVOKED (already used: the grant is now
- * revoked; or the grant was revoked), CID_ERR_EXPIRED, CID_ERR_DENIED (issued
- * to another client), CID_ERR_STORE, CID_ERR_CRYPTO.
+ * revoked; or the grant was revoked, or its citizen is not live in its
+ * generation), CID_ERR_EXPIRED, CID_ERR_DENIED (issued to another client),
+ * CID_ERR_INVALID (scope wider than the grant's), CID_ERR_STORE, CID_ERR_CRYPTO.
+ * Only the replay changes anything: after any other error the token and its
+ * grant are as they were, so the client may try again.
  */
 CID_MUST_CHECK enum cid_err cid_refresh_rotate(struct cid_store *s, const char *token,
-					       const char *client_id, int64_t now, int64_t ttl,
-					       json_t **rec, char new_out[CID_TOKEN_CHARS + 1]);
+					       const char *client_id, const char *scope,
+					       int64_t now, int64_t ttl, json_t **rec,
+					       char new_out[CID_TOKEN_CHARS + 1]);
 
 /*
  * Looks up a refresh token for introspection: *rec (new reference) only if it
- * is unused, unexpired and its grant is live.
+ * is unused, unexpired and its grant is live (not revoked, its citizen live in
+ * its generation).
  * Errors: CID_ERR_NOTFOUND, CID_ERR_REVOKED, CID_ERR_EXPIRED, CID_ERR_STORE.
  */
 CID_MUST_CHECK enum cid_err cid_refresh_lookup(struct cid_store *s, const char *token, int64_t now,
@@ -127,7 +146,9 @@ CID_MUST_CHECK enum cid_err cid_token_id_mint(struct cid_ctx *ctx, const struct 
 /*
  * Checks an access token: signature by a key of ks, typ at+jwt, iss is ours,
  * not expired at now (with CID_CLOCK_SKEW), jti not revoked, grant (if any)
- * not revoked. *claims_out (new reference) are its claims.
+ * not revoked and its citizen live in its generation (so a disabled citizen's
+ * token fails even if nothing revoked it). *claims_out (new reference) are its
+ * claims.
  * Errors: CID_ERR_INVALID (malformed, bad typ/iss), CID_ERR_DENIED (signature),
  * CID_ERR_EXPIRED, CID_ERR_REVOKED, CID_ERR_NOTFOUND (its grant is gone),
  * CID_ERR_TOOBIG, CID_ERR_STORE.

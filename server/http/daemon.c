@@ -172,6 +172,7 @@ static bool is_form(const char *ctype)
 static int build_request(struct conn *c, const char *method)
 {
 	struct MHD_Connection *mhd = c->mhd;
+	const struct cid_config *cfg = cid_ctx_config(c->h->ctx);
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(mhd, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const char *ctype;
@@ -182,9 +183,12 @@ static int build_request(struct conn *c, const char *method)
 	c->req.post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
 	c->req.authorization =
 	    header(mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION, &too_long);
-	c->req.session_cookie = header(mhd, MHD_COOKIE_KIND, CID_COOKIE_SESSION, &too_long);
-	c->req.csrf_cookie = header(mhd, MHD_COOKIE_KIND, CID_COOKIE_CSRF, &too_long);
-	c->req.officer_cookie = header(mhd, MHD_COOKIE_KIND, CID_COOKIE_OFFICER, &too_long);
+	c->req.session_cookie =
+	    header(mhd, MHD_COOKIE_KIND, cid_cookie_name(cfg, CID_COOKIE_SESSION), &too_long);
+	c->req.csrf_cookie =
+	    header(mhd, MHD_COOKIE_KIND, cid_cookie_name(cfg, CID_COOKIE_CSRF), &too_long);
+	c->req.officer_cookie =
+	    header(mhd, MHD_COOKIE_KIND, cid_cookie_name(cfg, CID_COOKIE_OFFICER), &too_long);
 	ctype = header(mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE, &too_long);
 	if (too_long)
 		return 431;

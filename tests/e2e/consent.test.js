@@ -402,11 +402,23 @@ test('acr_values=urn:civicid:acr:mfa forces the TOTP step; with prompt=none it i
   const page = await browser.get(auth.url);
   const form = totpForm(page.text);
   assert.ok(form, 'the one-time-code page');
+  const before = browser.cookie('civicid_session');
   // the code of the next time step (one step of drift is accepted): the previous
   // test's code, and any earlier one, may not be used again
   const res = await browser.submit(page.url, form, { code: totp(kenjiSecret, Date.now() + 30_000) });
   const tokens = await redeem(callbackOf(res, 'acr_values mfa'), auth);
   assert.equal(tokens.claims().acr, 'urn:civicid:acr:mfa');
+
+  // the step-up renewed the session cookie (ASVS V3.2.1): the old one opens nothing
+  const after = browser.cookie('civicid_session');
+  assert.ok(after && after !== before, 'a new session cookie after the step-up');
+  const stale = new Browser(issuer);
+  stale.jar.set('civicid_session', before);
+  const old = await stale.get((await authRequest({ scope: 'openid', prompt: 'none' })).url);
+  assert.equal(new URL(old.location).searchParams.get('error'), 'login_required', 'the old cookie is dead');
+  const again = await authRequest({ scope: 'openid', prompt: 'none' });
+  const renewed = await redeem(callbackOf(await browser.get(again.url), 'the new cookie'), again);
+  assert.equal(renewed.claims().acr, 'urn:civicid:acr:mfa', 'the new cookie carries the step-up');
 });
 
 test('the consent screen in Japanese', T, async () => {

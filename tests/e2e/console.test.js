@@ -182,7 +182,7 @@ test('the officer logs in with password and TOTP and works through the console',
   assert.ok(cookie, 'the console session cookie');
   assert.equal(cookie.httpOnly, true);
   assert.equal(cookie.sameSite, 'Strict');
-  assert.equal(cookie.path, '/officer');
+  assert.equal(cookie.path, '/');
 
   // the log: the sign-in's releases and the paper consent, newest first
   let rows = await logRows(page);

@@ -596,6 +596,22 @@ test('refresh rotates the refresh token; the used one then fails and revokes the
   assert.equal((await introspect(RP, t2.access_token)).active, false, 'the family grant is revoked');
 });
 
+test('a refresh refused for a too-wide scope leaves the refresh token and its grant intact', T, async () => {
+  const config = cfg[RP.clientId];
+  const { tokens } = await login(RP, { params: { scope: 'openid profile offline_access' } });
+
+  const wide = await oauthError(client.refreshTokenGrant(config, tokens.refresh_token, { scope: 'openid profile email' }));
+  assert.equal(wide.status, 400);
+  assert.equal(wide.error, 'invalid_scope');
+  assert.equal((await introspect(RP, tokens.refresh_token)).active, true, 'the refresh token is not spent');
+  assert.equal((await introspect(RP, tokens.access_token)).active, true, 'the grant is not revoked');
+
+  const good = await client.refreshTokenGrant(config, tokens.refresh_token);
+  assert.equal(typeof good.refresh_token, 'string');
+  assert.equal((await introspect(RP, good.access_token)).active, true);
+  assert.equal((await introspect(RP, tokens.access_token)).active, true, 'a good refresh revokes nothing');
+});
+
 test('introspection: active for a live token, inactive after revocation', T, async () => {
   const { tokens } = await login(RP, { params: { scope: 'openid profile offline_access' } });
   const sub = tokens.claims().sub;
@@ -628,6 +644,33 @@ test('introspection: active for a live token, inactive after revocation', T, asy
 
   // revoking garbage is not an error (RFC 7009 §2.2)
   await client.tokenRevocation(cfg[RP.clientId], 'not-a-token-we-issued');
+});
+
+test('disabling a citizen revokes their tokens and SSO session; enabling them revives none', T, async () => {
+  const kenji = { username: 'kenji', password: 'kenji-e2e-Passw0rd!', claims: { name: '佐藤 健二' } };
+  addUser(store, kenji.username, kenji.password, kenji.claims);
+  const { browser, tokens } = await login(RP, { user: kenji, params: { scope: 'openid profile offline_access' } });
+  assert.equal((await introspect(RP, tokens.access_token)).active, true);
+  assert.equal((await introspect(RP, tokens.refresh_token)).active, true);
+
+  const dead = async (when) => {
+    assert.deepEqual(await introspect(RP, tokens.access_token), { active: false }, `${when}: access token`);
+    assert.deepEqual(await introspect(RP, tokens.refresh_token), { active: false }, `${when}: refresh token`);
+    const refresh = await oauthError(client.refreshTokenGrant(cfg[RP.clientId], tokens.refresh_token));
+    assert.equal(refresh.error, 'invalid_grant', `${when}: refresh`);
+    assert.equal((await userinfoRaw(tokens.access_token)).status, 401, `${when}: userinfo`);
+    const sso = await browser.get((await authRequest(cfg[RP.clientId], RP)).url);
+    assert.equal(sso.status, 200, `${when}: no code without a login`);
+    assert.ok(loginForm(sso.text), `${when}: the SSO session has ended`);
+  };
+  cli(['user', 'disable', kenji.username, '--store', store.dir]);
+  await dead('disabled');
+  cli(['user', 'enable', kenji.username, '--store', store.dir]);
+  await dead('enabled again');
+
+  // a new login gets new, live tokens
+  const fresh = await login(RP, { user: kenji });
+  assert.equal((await introspect(RP, fresh.tokens.access_token)).active, true);
 });
 
 // ---------------------------------------------------------------------------
@@ -703,11 +746,18 @@ test('logout without id_token_hint is confirmed by the citizen first; unregister
   assert.ok(form.fields.csrf, 'the form is CSRF-protected');
 
   // a cross-site POST carries the session cookie (in the worst case) but not
-  // the SameSite=Strict CSRF cookie: it must not log the citizen out
+  // the SameSite=Lax CSRF cookie: it must not log the citizen out
   const victim = new Browser(issuer);
   victim.jar.set('civicid_session', browser.cookie('civicid_session'));
   const forged = await victim.submit(page.url, form);
   assert.ok(!(forged.status >= 300 && forged.status < 400), `no logout redirect for a forged post (${forged.status})`);
+  // nor a post with a CSRF cookie the attacker planted (a sibling host can, on
+  // http) and its value as the token: the form's token is bound to the session
+  const planted = new Browser(issuer);
+  planted.jar.set('civicid_session', browser.cookie('civicid_session'));
+  planted.jar.set('civicid_csrf', 'A'.repeat(43));
+  const tossed = await planted.submit(page.url, form, { csrf: 'A'.repeat(43) });
+  assert.ok(!(tossed.status >= 300 && tossed.status < 400), `no logout redirect with a planted CSRF cookie (${tossed.status})`);
   const still = await browser.get((await authRequest(cfg[RP.clientId], RP, { prompt: 'none' })).url);
   assert.equal(still.status, 302);
   assert.ok(new URL(still.location).searchParams.get('code'), 'the session survived the forged post');
@@ -832,6 +882,39 @@ test('errors after the redirect URI is verified go back to the service', T, asyn
   const r3 = await browser.get(plain.url);
   assert.equal(r3.status, 302);
   assert.equal(new URL(r3.location).searchParams.get('error'), 'invalid_request');
+});
+
+test('an acr the citizen cannot reach gets unmet_authentication_requirements, never a code', T, async () => {
+  const config = cfg[RP.clientId];
+  // hanako has no second factor enrolled: level 2 (urn:civicid:acr:mfa) cannot be reached
+  const essential = JSON.stringify({ id_token: { acr: { essential: true, values: ['urn:civicid:acr:mfa'] } } });
+  for (const [what, params] of [
+    ['essential acr claim', { claims: essential }],
+    ['acr_values', { acr_values: 'urn:civicid:acr:mfa' }],
+  ]) {
+    const auth = await authRequest(config, RP, params);
+    const callback = await loginAndGetCallback(new Browser(issuer), auth.url, HANAKO.username, HANAKO.password);
+    assert.equal(`${callback.origin}${callback.pathname}`, RP.redirect, `${what}: back to the service`);
+    assert.equal(callback.searchParams.get('error'), 'unmet_authentication_requirements', what);
+    assert.equal(callback.searchParams.get('code'), null, `${what}: no code`);
+    assert.equal(callback.searchParams.get('state'), auth.state, `${what}: state`);
+    assert.equal(callback.searchParams.get('iss'), issuer, `${what}: iss`);
+    const err = await oauthError(redeem(config, callback, auth));
+    assert.equal(err.error, 'unmet_authentication_requirements', `${what}: openid-client sees the error`);
+  }
+
+  // an acr we do not offer at all is refused before any login
+  const unknown = await authRequest(config, RP, { acr_values: 'urn:example:loa:4' });
+  const res = await new Browser(issuer).get(unknown.url);
+  assert.equal(res.status, 302);
+  assert.equal(new URL(res.location).searchParams.get('error'), 'unmet_authentication_requirements');
+
+  // a voluntary acr claim, and acr_values that accept a password, get a code as before
+  const voluntary = JSON.stringify({ id_token: { acr: { values: ['urn:civicid:acr:mfa'] } } });
+  const a = await login(RP, { params: { claims: voluntary } });
+  assert.equal(a.tokens.claims().acr, 'urn:civicid:acr:password');
+  const b = await login(RP, { params: { acr_values: 'urn:civicid:acr:mfa urn:civicid:acr:password' } });
+  assert.equal(b.tokens.claims().acr, 'urn:civicid:acr:password');
 });
 
 test('prompt=none without a session redirects with login_required', T, async () => {
@@ -1166,6 +1249,29 @@ function assertErrorRedirect(res, c, auth, error, what) {
   assert.equal(cb.searchParams.get('state'), auth.state, `${what}: state`);
   assert.equal(cb.searchParams.get('iss'), issuer, `${what}: iss`);
 }
+
+test('a login renews the session cookie: the one the browser had before no longer works', T, async () => {
+  const { browser } = await login(RP);
+  const before = browser.cookie('civicid_session');
+  assert.ok(before, 'logged in');
+
+  // the same browser logs in again (prompt=login)
+  const auth = await authRequest(cfg[RP.clientId], RP, { prompt: 'login' });
+  await loginAndGetCallback(browser, auth.url, HANAKO.username, HANAKO.password);
+  const after = browser.cookie('civicid_session');
+  assert.ok(after && after !== before, 'a new session cookie');
+
+  // the old cookie, whoever holds it, opens no session: the login form, no code
+  const stale = new Browser(issuer);
+  stale.jar.set('civicid_session', before);
+  const res = await stale.get((await authRequest(cfg[RP.clientId], RP, { prompt: 'none' })).url);
+  assert.equal(res.status, 302);
+  assert.equal(new URL(res.location).searchParams.get('error'), 'login_required');
+  // the new one does
+  const ok = await browser.get((await authRequest(cfg[RP.clientId], RP, { prompt: 'none' })).url);
+  assert.equal(ok.status, 302);
+  assert.ok(new URL(ok.location).searchParams.get('code'), 'the new session gets a code');
+});
 
 test('prompt=login: a live SSO session gets the login form again; the new auth_time is later', T, async () => {
   const config = cfg[RP.clientId];

@@ -524,6 +524,110 @@ static void test_disabled_account_denied(void **state)
 	assert_int_equal(cid_account_set_disabled(f->s, "nobody", true), CID_ERR_NOTFOUND);
 }
 
+/* The one rule of an active citizen: "disabled" is exactly false; anything else is not. */
+static void test_active_rule_is_fail_closed(void **state)
+{
+	static const struct {
+		const char *record;
+		bool active;
+	} rows[] = {
+	    {"{\"disabled\": false}", true},
+	    {"{\"disabled\": true}", false},
+	    {"{}", false},
+	    {"{\"disabled\": null}", false},
+	    {"{\"disabled\": 0}", false},
+	    {"{\"disabled\": \"false\"}", false},
+	    {"[]", false},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		json_t *rec = json_loads(rows[i].record, 0, NULL);
+
+		assert_non_null(rec);
+		if (cid_account_active(rec) != rows[i].active)
+			fail_msg("%s: expected %s", rows[i].record,
+				 rows[i].active ? "active" : "not active");
+		json_decref(rec);
+	}
+	assert_false(cid_account_active(NULL));
+}
+
+/* cid_account_generation and cid_account_live read f->id in a fresh read transaction. */
+static enum cid_err generation_now(struct fixture *f, const char *id, int64_t *gen)
+{
+	struct cid_txn *txn = NULL;
+	enum cid_err rc;
+
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	rc = cid_account_generation(txn, id, gen);
+	cid_store_read_end(txn);
+	return rc;
+}
+
+static enum cid_err live_now(struct fixture *f, int64_t gen)
+{
+	struct cid_txn *txn = NULL;
+	enum cid_err rc;
+
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	rc = cid_account_live(txn, f->id, gen);
+	cid_store_read_end(txn);
+	return rc;
+}
+
+/*
+ * Each change of state starts a generation: what was made before is dead
+ * while the citizen is disabled and after they are enabled again; setting the
+ * state they are in changes nothing.
+ */
+static void test_state_changes_start_generations(void **state)
+{
+	struct fixture *f = *state;
+	json_t *claims = json_pack("{s:s}", "given_name", "花");
+	int64_t gen = -1;
+
+	assert_non_null(claims);
+	assert_int_equal(generation_now(f, f->id, &gen), CID_OK);
+	assert_int_equal(gen, 0);
+	assert_int_equal(live_now(f, 0), CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true), CID_OK);
+	assert_int_equal(live_now(f, 0), CID_ERR_DISABLED);
+	gen = -1;
+	assert_int_equal(generation_now(f, f->id, &gen), CID_ERR_DISABLED);
+	assert_int_equal(gen, -1); /* written only on success */
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true), CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false), CID_OK);
+	assert_int_equal(live_now(f, 0), CID_ERR_REVOKED);
+	assert_int_equal(generation_now(f, f->id, &gen), CID_OK);
+	assert_int_equal(gen, 2);
+	assert_int_equal(live_now(f, 2), CID_OK);
+	/* enabling an active citizen, or changing their claims, is no change of state */
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false), CID_OK);
+	assert_int_equal(cid_account_set_claims(f->s, "hanako", claims), CID_OK);
+	json_decref(claims);
+	assert_int_equal(live_now(f, 2), CID_OK);
+	/* a record without "disabled" (as before it was written) was not active:
+	 * enabling it starts a generation too */
+	cid_test_citizen_edit(f->s, f->id, "disabled", NULL);
+	assert_int_equal(live_now(f, 2), CID_ERR_DISABLED);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false), CID_OK);
+	assert_int_equal(live_now(f, 2), CID_ERR_REVOKED);
+	assert_int_equal(live_now(f, 3), CID_OK);
+	/* no generation member: generation 0 (records made before generations) */
+	cid_test_citizen_edit(f->s, f->id, "generation", NULL);
+	assert_int_equal(live_now(f, 0), CID_OK);
+	/* unknown, malformed, damaged */
+	assert_int_equal(generation_now(f, "00000000-0000-4000-8000-000000000009", &gen),
+			 CID_ERR_NOTFOUND);
+	assert_int_equal(generation_now(f, "hanako", &gen), CID_ERR_NOTFOUND);
+	assert_int_equal(generation_now(f, NULL, &gen), CID_ERR_NOTFOUND);
+	cid_test_citizen_edit(f->s, f->id, "generation", json_integer(-1));
+	assert_int_equal(live_now(f, 0), CID_ERR_STORE);
+	cid_test_citizen_edit(f->s, f->id, "generation", json_real(1.0));
+	assert_int_equal(live_now(f, 1), CID_ERR_STORE);
+}
+
 static void test_set_password_replaces_old(void **state)
 {
 	struct fixture *f = *state;
@@ -1121,6 +1225,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_authenticate_ok_and_failures_look_alike, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_disabled_account_denied, setup, teardown),
+	    cmocka_unit_test(test_active_rule_is_fail_closed),
+	    cmocka_unit_test_setup_teardown(test_state_changes_start_generations, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_set_password_replaces_old, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_account_throttled_after_free_failures, setup,
 					    teardown),

@@ -200,6 +200,32 @@ static void test_without_a_session_both_pages_say_sign_in(void **state)
 	}
 }
 
+/* A disabled citizen's session shows nothing, and stays dead when they are enabled again. */
+static void test_a_disabled_citizen_is_signed_out(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_reply r;
+	char id_query[64];
+
+	snprintf(id_query, sizeof(id_query), "id=%s", f->granted);
+	for (int enabled = 0; enabled < 2; enabled++) {
+		assert_int_equal(
+		    cid_account_set_disabled(cid_ctx_store(f->ctx), "hanako", enabled == 0),
+		    CID_OK);
+		get(f, cid_account_page, f->hanako.cookie, "", &r);
+		assert_signed_out(&r);
+		cid_reply_free(&r);
+		get(f, cid_account_receipt, f->hanako.cookie, id_query, &r);
+		assert_signed_out(&r);
+		assert_null(r.body);
+		cid_reply_free(&r);
+	}
+	/* another citizen's session is untouched */
+	get(f, cid_account_page, f->taro.cookie, "", &r);
+	assert_int_equal(r.status, 200);
+	cid_reply_free(&r);
+}
+
 static void test_the_page_lists_the_current_decision_per_attribute(void **state)
 {
 	struct fixture *f = *state;
@@ -509,6 +535,7 @@ static void test_a_service_without_policy_is_named_by_registration_or_id(void **
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_a_disabled_citizen_is_signed_out, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_without_a_session_both_pages_say_sign_in, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_the_page_lists_the_current_decision_per_attribute,

@@ -128,9 +128,12 @@ static void code_at(const struct fixture *f, int64_t now, char out[CID_TOTP_DIGI
 	snprintf(out, CID_TOTP_DIGITS + 1, "%06u", c);
 }
 
-/* The value of cookie name among the reply's Set-Cookie values into out; false when none. */
-static bool reply_cookie(const struct cid_reply *r, const char *name, char *out, size_t outsz)
+/* The value of cookie which (named as cfg names it) in the reply's Set-Cookie values into out;
+ * false when none. */
+static bool reply_cookie(const struct cid_reply *r, const struct cid_config *cfg,
+			 enum cid_cookie which, char *out, size_t outsz)
 {
+	const char *name = cid_cookie_name(cfg, which);
 	size_t n = strlen(name);
 
 	for (size_t i = 0; i < r->n_cookies; i++) {
@@ -149,9 +152,11 @@ static bool reply_cookie(const struct cid_reply *r, const char *name, char *out,
 	return false;
 }
 
-/* The full Set-Cookie value of cookie name, or NULL. */
-static const char *reply_cookie_line(const struct cid_reply *r, const char *name)
+/* The full Set-Cookie value of cookie which, or NULL. */
+static const char *reply_cookie_line(const struct cid_reply *r, const struct cid_config *cfg,
+				     enum cid_cookie which)
 {
+	const char *name = cid_cookie_name(cfg, which);
 	size_t n = strlen(name);
 
 	for (size_t i = 0; i < r->n_cookies; i++)
@@ -210,7 +215,7 @@ static void console_login(struct fixture *f, int64_t now)
 	call_with(f, cid_console_login, false, "", NULL, NULL, now, &page);
 	assert_int_equal(page.status, 200);
 	assert_int_equal(page.page, CID_PAGE_OFFICER_LOGIN);
-	assert_true(reply_cookie(&page, CID_COOKIE_CSRF, csrf_cookie, sizeof(csrf_cookie)));
+	assert_true(reply_cookie(&page, f->cfg, CID_COOKIE_CSRF, csrf_cookie, sizeof(csrf_cookie)));
 	csrf = json_string_value(json_object_get(page.page_data, "csrf"));
 	assert_non_null(csrf);
 	assert_string_equal(csrf, csrf_cookie);
@@ -220,7 +225,7 @@ static void console_login(struct fixture *f, int64_t now)
 	call_with(f, cid_console_login, true, form, NULL, csrf_cookie, now, &r);
 	assert_int_equal(r.status, 303);
 	assert_string_equal(r.location, "/officer");
-	assert_true(reply_cookie(&r, CID_COOKIE_OFFICER, f->cookie, sizeof(f->cookie)));
+	assert_true(reply_cookie(&r, f->cfg, CID_COOKIE_OFFICER, f->cookie, sizeof(f->cookie)));
 	assert_int_equal(strlen(f->cookie), CID_TOKEN_CHARS);
 	cid_officer_csrf(f->cookie, f->csrf);
 	cid_reply_free(&page);
@@ -397,15 +402,15 @@ static void test_login_cookie_attributes(void **state)
 	int64_t now = NOW + 2 * CID_TOTP_STEP; /* a fresh step: the fixture spent NOW's */
 
 	call_with(f, cid_console_login, false, "", NULL, NULL, now, &page);
-	assert_true(reply_cookie(&page, CID_COOKIE_CSRF, csrf, sizeof(csrf)));
+	assert_true(reply_cookie(&page, f->cfg, CID_COOKIE_CSRF, csrf, sizeof(csrf)));
 	code_at(f, now, code);
 	snprintf(form, sizeof(form), "name=alice&password=correct+horse+battery&code=%s&csrf=%s",
 		 code, csrf);
 	call_with(f, cid_console_login, true, form, NULL, csrf, now, &r);
 	assert_int_equal(r.status, 303);
-	line = reply_cookie_line(&r, CID_COOKIE_OFFICER);
+	line = reply_cookie_line(&r, f->cfg, CID_COOKIE_OFFICER);
 	assert_non_null(line);
-	assert_non_null(strstr(line, "; Path=/officer"));
+	assert_non_null(strstr(line, "; Path=/;"));
 	assert_non_null(strstr(line, "; HttpOnly"));
 	assert_non_null(strstr(line, "; SameSite=Strict"));
 	/* http issuer of the test: no Secure (the browser would drop the cookie) */
@@ -463,7 +468,7 @@ static void test_login_refusals(void **state)
 		if (r.status != login_cases[i].status)
 			fail_msg("%s: got %d, want %d", login_cases[i].what, r.status,
 				 login_cases[i].status);
-		assert_null(reply_cookie_line(&r, CID_COOKIE_OFFICER));
+		assert_null(reply_cookie_line(&r, f->cfg, CID_COOKIE_OFFICER));
 		if (login_cases[i].message != NULL) {
 			assert_int_equal(r.page, CID_PAGE_OFFICER_LOGIN);
 			assert_true(
@@ -483,7 +488,7 @@ static void test_logout_ends_the_session(void **state)
 	call(f, cid_console_logout, true, "", &r);
 	assert_int_equal(r.status, 303);
 	assert_string_equal(r.location, "/officer/login");
-	line = reply_cookie_line(&r, CID_COOKIE_OFFICER);
+	line = reply_cookie_line(&r, f->cfg, CID_COOKIE_OFFICER);
 	assert_non_null(line);
 	assert_non_null(strstr(line, "Max-Age=0"));
 	cid_reply_free(&r);

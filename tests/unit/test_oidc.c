@@ -145,6 +145,22 @@ static const struct authz_case authz_cases[] = {
     {"claims json ok", &confidential,
      BASE "&scope=openid&claims=%7B%22userinfo%22%3A%7B%22email%22%3Anull%7D%7D", NULL},
     {"claims not json", &confidential, BASE "&scope=openid&claims=%7Bnope", "invalid_request"},
+    /* RFC 9470 §3, OIDC Core §5.5.1.1: a level we do not offer cannot be met */
+    {"acr_values ours", &confidential, BASE "&scope=openid&acr_values=urn%3Acivicid%3Aacr%3Amfa",
+     NULL},
+    {"acr_values none of ours", &confidential,
+     BASE "&scope=openid&acr_values=urn%3Aexample%3Aloa%3A4+0",
+     "unmet_authentication_requirements"},
+    {"acr_values one of ours among others", &confidential,
+     BASE "&scope=openid&acr_values=urn%3Aexample%3Aloa%3A4+urn%3Acivicid%3Aacr%3Apassword", NULL},
+    {"essential acr claim none of ours", &confidential,
+     BASE "&scope=openid&claims=%7B%22id_token%22%3A%7B%22acr%22%3A%7B%22essential%22%3Atrue%2C"
+	  "%22values%22%3A%5B%22urn%3Aexample%3Aloa%3A4%22%5D%7D%7D%7D",
+     "unmet_authentication_requirements"},
+    {"voluntary acr claim none of ours", &confidential,
+     BASE "&scope=openid&claims=%7B%22id_token%22%3A%7B%22acr%22%3A%7B%22"
+	  "values%22%3A%5B%22urn%3Aexample%3Aloa%3A4%22%5D%7D%7D%7D",
+     NULL},
     {"claims not object", &confidential, BASE "&scope=openid&claims=%5B%5D", "invalid_request"},
     {"state too long", &confidential,
      BASE "&scope=openid&state=" LONG_300 LONG_300 LONG_300 LONG_300, "invalid_request"},
@@ -208,6 +224,81 @@ static void test_authz_check_normalises(void **state)
 	cid_params_clear(&p);
 }
 
+/* The level a request requires, from acr_values and an essential acr claim. */
+static void test_acr_required_table(void **state)
+{
+	static const struct {
+		const char *acr_values; /* NULL: absent */
+		const char *claims;	/* JSON, NULL: absent */
+		enum cid_err rc;
+		int level;
+	} rows[] = {
+	    {NULL, NULL, CID_OK, 0},
+	    {"urn:civicid:acr:password", NULL, CID_OK, CID_LEVEL_PASSWORD},
+	    {"urn:civicid:acr:mfa", NULL, CID_OK, CID_LEVEL_MFA},
+	    /* either is accepted: the lower one is required */
+	    {"urn:civicid:acr:mfa urn:civicid:acr:password", NULL, CID_OK, CID_LEVEL_PASSWORD},
+	    {"  urn:x   urn:civicid:acr:mfa ", NULL, CID_OK, CID_LEVEL_MFA},
+	    {"urn:x 1 urn:civicid:acr:mfax", NULL, CID_ERR_INVALID, 0},
+	    {" ", NULL, CID_ERR_INVALID, 0},
+	    /* the claims parameter: only an essential acr with values asks */
+	    {NULL,
+	     "{\"id_token\":{\"acr\":{\"essential\":true,\"values\":[\"urn:civicid:acr:mfa\"]}}}",
+	     CID_OK, CID_LEVEL_MFA},
+	    {NULL,
+	     "{\"id_token\":{\"acr\":{\"essential\":true,\"value\":\"urn:civicid:acr:mfa\"}}}",
+	     CID_OK, CID_LEVEL_MFA},
+	    {NULL,
+	     "{\"id_token\":{\"acr\":{\"essential\":true,\"values\":[\"urn:x\",\"urn:civicid:acr:"
+	     "password\",\"urn:civicid:acr:mfa\"]}}}",
+	     CID_OK, CID_LEVEL_PASSWORD},
+	    {NULL, "{\"id_token\":{\"acr\":{\"essential\":true,\"values\":[\"urn:x\",7,null]}}}",
+	     CID_ERR_INVALID, 0},
+	    {NULL, "{\"id_token\":{\"acr\":{\"essential\":true,\"values\":[]}}}", CID_ERR_INVALID,
+	     0},
+	    {NULL, "{\"id_token\":{\"acr\":{\"essential\":true}}}", CID_OK, 0},
+	    {NULL, "{\"id_token\":{\"acr\":{\"values\":[\"urn:civicid:acr:mfa\"]}}}", CID_OK, 0},
+	    {NULL, "{\"id_token\":{\"acr\":{\"essential\":\"true\",\"values\":[\"urn:x\"]}}}",
+	     CID_OK, 0},
+	    {NULL, "{\"id_token\":{\"acr\":null}}", CID_OK, 0},
+	    {NULL, "{\"userinfo\":{\"acr\":{\"essential\":true,\"values\":[\"urn:x\"]}}}", CID_OK,
+	     0},
+	    /* both: the higher requirement wins */
+	    {"urn:civicid:acr:password",
+	     "{\"id_token\":{\"acr\":{\"essential\":true,\"values\":[\"urn:civicid:acr:mfa\"]}}}",
+	     CID_OK, CID_LEVEL_MFA},
+	    {"urn:civicid:acr:mfa",
+	     "{\"id_token\":{\"acr\":{\"essential\":true,\"value\":\"urn:civicid:acr:password\"}}}",
+	     CID_OK, CID_LEVEL_MFA},
+	    {"urn:civicid:acr:mfa", "{\"id_token\":{\"acr\":{\"essential\":true,\"value\":\"x\"}}}",
+	     CID_ERR_INVALID, 0},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		json_t *auth = json_object();
+		int level = -1;
+		enum cid_err rc;
+
+		assert_non_null(auth);
+		if (rows[i].acr_values != NULL)
+			assert_int_equal(json_object_set_new(auth, "acr_values",
+							     json_string(rows[i].acr_values)),
+					 0);
+		if (rows[i].claims != NULL)
+			assert_int_equal(json_object_set_new(auth, "claims",
+							     json_loads(rows[i].claims, 0, NULL)),
+					 0);
+		rc = oidc_acr_required(auth, &level);
+		if (rc != rows[i].rc || (rc == CID_OK && level != rows[i].level))
+			fail_msg("row %zu (%s, %s): expected %s level %d, got %s level %d", i,
+				 rows[i].acr_values == NULL ? "-" : rows[i].acr_values,
+				 rows[i].claims == NULL ? "-" : rows[i].claims,
+				 cid_strerror(rows[i].rc), rows[i].level, cid_strerror(rc), level);
+		json_decref(auth);
+	}
+}
+
 struct basic_case {
 	const char *header;
 	enum cid_err rc;
@@ -269,15 +360,34 @@ static void test_parse_basic_oversize_rejected(void **state)
 	free(h);
 }
 
-/* Cookies: HttpOnly and SameSite always; Secure exactly when the issuer is https. */
+/*
+ * Cookies: HttpOnly, Path=/ and no Domain always; the session and CSRF
+ * cookies SameSite=Lax, the officer's Strict; Secure and the __Host- prefix
+ * exactly when the issuer is https (RFC 6265bis §4.1.3.2).
+ */
 static void test_cookie_attributes_follow_the_issuer(void **state)
 {
 	static const struct {
 		const char *issuer;
-		bool secure;
+		enum cid_cookie which;
+		int64_t max_age;
+		const char *name;
+		const char *set_cookie;
 	} rows[] = {
-	    {"https://id.city.example", true},
-	    {"http://127.0.0.1:8080", false},
+	    {"https://id.city.example", CID_COOKIE_SESSION, 60, "__Host-civicid_session",
+	     "__Host-civicid_session=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"},
+	    {"https://id.city.example", CID_COOKIE_CSRF, -1, "__Host-civicid_csrf",
+	     "__Host-civicid_csrf=v; Path=/; HttpOnly; SameSite=Lax; Secure"},
+	    {"https://id.city.example", CID_COOKIE_OFFICER, 1800, "__Host-civicid_officer",
+	     "__Host-civicid_officer=v; Path=/; HttpOnly; SameSite=Strict; Max-Age=1800; Secure"},
+	    {"https://id.city.example/sso", CID_COOKIE_SESSION, 0, "__Host-civicid_session",
+	     "__Host-civicid_session=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; Secure"},
+	    {"http://127.0.0.1:8080", CID_COOKIE_SESSION, 60, "civicid_session",
+	     "civicid_session=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=60"},
+	    {"http://127.0.0.1:8080", CID_COOKIE_CSRF, -1, "civicid_csrf",
+	     "civicid_csrf=v; Path=/; HttpOnly; SameSite=Lax"},
+	    {"http://127.0.0.1:8080", CID_COOKIE_OFFICER, 1800, "civicid_officer",
+	     "civicid_officer=v; Path=/; HttpOnly; SameSite=Strict; Max-Age=1800"},
 	};
 
 	char err[256];
@@ -290,11 +400,12 @@ static void test_cookie_attributes_follow_the_issuer(void **state)
 		assert_int_equal(cid_config_new(&cfg), CID_OK);
 		assert_int_equal(cid_config_set(cfg, "issuer", rows[i].issuer, err, sizeof(err)),
 				 CID_OK);
-		assert_int_equal(oidc_reply_cookie(&r, cfg, "c", "v", "/", 60, "Lax"), CID_OK);
+		assert_string_equal(cid_cookie_name(cfg, rows[i].which), rows[i].name);
+		assert_int_equal(oidc_reply_cookie(&r, cfg, rows[i].which, "v", rows[i].max_age),
+				 CID_OK);
 		assert_int_equal(r.n_cookies, 1);
-		assert_non_null(strstr(r.cookies[0], "c=v; Path=/; HttpOnly; SameSite=Lax"));
-		assert_non_null(strstr(r.cookies[0], "Max-Age=60"));
-		assert_int_equal(strstr(r.cookies[0], "; Secure") != NULL, rows[i].secure);
+		if (strcmp(r.cookies[0], rows[i].set_cookie) != 0)
+			fail_msg("row %zu: got %s", i, r.cookies[0]);
 		cid_reply_free(&r);
 		cid_config_free(cfg);
 	}
@@ -306,6 +417,7 @@ int main(void)
 	    cmocka_unit_test(test_cookie_attributes_follow_the_issuer),
 	    cmocka_unit_test(test_authz_check_table),
 	    cmocka_unit_test(test_authz_check_normalises),
+	    cmocka_unit_test(test_acr_required_table),
 	    cmocka_unit_test(test_parse_basic_table),
 	    cmocka_unit_test(test_parse_basic_oversize_rejected),
 	};

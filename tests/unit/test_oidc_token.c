@@ -16,6 +16,10 @@
  *   {refresh}      a live refresh token of rp1; {refresh_rp2} of rp2;
  *                  {refresh_used} one of rp1 already rotated
  *   {at}           an access token of rp1; {at_rp2}; {at_svc} (client_credentials)
+ *   {at@STATE}, {refresh@STATE}  rp1's token of a new citizen, who is then:
+ *                  disabled; reenabled (disabled, then enabled again);
+ *                  hand-disabled ("disabled": true written behind account.c's
+ *                  back, so nothing was revoked); stateless (no "disabled")
  * An auth template "Basic:id:secret" is sent as "Basic base64(id:secret)".
  */
 #include "account.h"
@@ -85,6 +89,7 @@ struct fixture {
 	struct cid_ctx *ctx;
 	char *secret[N_CLIENTS]; /* NULL for the public client */
 	char account[CID_ID_CHARS + 1];
+	int citizens; /* made by {at@STATE} and {refresh@STATE} */
 };
 
 static int setup(void **state)
@@ -147,16 +152,15 @@ static int client_index(const char *id, size_t n)
 
 /* ---- making codes and tokens ---- */
 
-/* Issues a code as oidc_authorize.c's grant_code does (after login). */
-static void issue_code(struct fixture *f, int client, const char *challenge, int64_t at,
-		       char code[CID_TOKEN_CHARS + 1])
+/* Issues a code of account as oidc_authorize.c's grant_code does (after login). */
+static void issue_code_for(struct fixture *f, const char *account, int client,
+			   const char *challenge, int64_t at, char code[CID_TOKEN_CHARS + 1])
 {
 	const struct client_def *d = &clients[client];
-	json_t *auth =
-	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:[s], s:s}", "client_id", d->id,
-		      "redirect_uri", d->redirect, "scope", d->code_scope, "nonce", "n-1",
-		      "account_id", f->account, "auth_time", (json_int_t)at, "sid", "sid-1", "amr",
-		      "pwd", "acr", "urn:civicid:acr:password");
+	json_t *auth = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:[s], s:s}", "client_id",
+				 d->id, "redirect_uri", d->redirect, "scope", d->code_scope,
+				 "nonce", "n-1", "account_id", account, "auth_time", (json_int_t)at,
+				 "sid", "sid-1", "amr", "pwd", "acr", "urn:civicid:acr:password");
 
 	assert_non_null(auth);
 	if (challenge != NULL)
@@ -165,6 +169,13 @@ static void issue_code(struct fixture *f, int client, const char *challenge, int
 	assert_int_equal(cid_code_issue(cid_ctx_store(f->ctx), auth, at, f->cfg->code_ttl, code),
 			 CID_OK);
 	json_decref(auth);
+}
+
+/* Issues a code of hanako. */
+static void issue_code(struct fixture *f, int client, const char *challenge, int64_t at,
+		       char code[CID_TOKEN_CHARS + 1])
+{
+	issue_code_for(f, f->account, client, challenge, at, code);
 }
 
 enum endpoint { EP_TOKEN, EP_INTROSPECT, EP_REVOKE };
@@ -241,8 +252,8 @@ static json_t *post_as(struct fixture *f, enum endpoint ep, int client, const ch
 	return j;
 }
 
-/* Redeems a fresh code of client at the token endpoint; the token response. */
-static json_t *redeem(struct fixture *f, int client)
+/* Redeems a fresh code of account and client at the token endpoint; the token response. */
+static json_t *redeem_for(struct fixture *f, const char *account, int client)
 {
 	const struct client_def *d = &clients[client];
 	char code[CID_TOKEN_CHARS + 1];
@@ -250,11 +261,17 @@ static json_t *redeem(struct fixture *f, int client)
 	bool pkce = d->is_public;
 	int n;
 
-	issue_code(f, client, pkce ? CHALLENGE : NULL, NOW, code);
+	issue_code_for(f, account, client, pkce ? CHALLENGE : NULL, NOW, code);
 	n = snprintf(form, sizeof(form), "grant_type=authorization_code&code=%s&redirect_uri=%s%s",
 		     code, d->redirect, pkce ? "&code_verifier=" VERIFIER : "");
 	assert_true(n > 0 && (size_t)n < sizeof(form));
 	return post_as(f, EP_TOKEN, client, form, 200);
+}
+
+/* Redeems a fresh code of hanako and client. */
+static json_t *redeem(struct fixture *f, int client)
+{
+	return redeem_for(f, f->account, client);
 }
 
 static void copy_member(const json_t *o, const char *name, char *out, size_t outsz)
@@ -265,6 +282,40 @@ static void copy_member(const json_t *o, const char *name, char *out, size_t out
 		fail_msg("no %s in the response", name);
 	assert_true(strlen(v) < outsz);
 	memcpy(out, v, strlen(v) + 1);
+}
+
+/*
+ * Member (access_token or refresh_token) of rp1's tokens for a new citizen,
+ * who is then put in state st[0..n): see {at@STATE} above.
+ */
+static void citizen_token(struct fixture *f, const char *member, const char *st, size_t n,
+			  char *out, size_t outsz)
+{
+	struct cid_store *s = cid_ctx_store(f->ctx);
+	char name[32];
+	char id[CID_ID_CHARS + 1];
+	json_t *j;
+
+#define STATE(lit) (n == sizeof(lit) - 1 && strncmp(st, lit, n) == 0)
+	snprintf(name, sizeof(name), "citizen%d", ++f->citizens);
+	assert_int_equal(
+	    cid_account_add(s, &f->cfg->argon2, name, "correct horse battery", NULL, id), CID_OK);
+	j = redeem_for(f, id, RP1);
+	copy_member(j, member, out, outsz);
+	json_decref(j);
+	if (STATE("disabled")) {
+		assert_int_equal(cid_account_set_disabled(s, name, true), CID_OK);
+	} else if (STATE("reenabled")) {
+		assert_int_equal(cid_account_set_disabled(s, name, true), CID_OK);
+		assert_int_equal(cid_account_set_disabled(s, name, false), CID_OK);
+	} else if (STATE("hand-disabled")) {
+		cid_test_citizen_edit(s, id, "disabled", json_true());
+	} else if (STATE("stateless")) {
+		cid_test_citizen_edit(s, id, "disabled", NULL);
+	} else {
+		fail_msg("unknown citizen state %.*s", (int)n, st);
+	}
+#undef STATE
 }
 
 /* ---- placeholders ---- */
@@ -325,6 +376,10 @@ static void placeholder(struct fixture *f, const char *name, size_t n, char *out
 
 		issue_code(f, c, clients[c].is_public ? CHALLENGE : NULL, NOW, code);
 		snprintf(out, outsz, "%s", code);
+	} else if (HAS_PREFIX("at@")) {
+		citizen_token(f, "access_token", name + 3, n - 3, out, outsz);
+	} else if (HAS_PREFIX("refresh@")) {
+		citizen_token(f, "refresh_token", name + 8, n - 8, out, outsz);
 	} else if (IS("refresh")) {
 		j = redeem(f, RP1);
 		copy_member(j, "refresh_token", out, outsz);
@@ -640,6 +695,16 @@ static const struct row rows[] = {
      200, NULL, "scope=openid"},
     {"refresh: wider scope", EP_TOKEN, 0, RP1_BASIC,
      RT "refresh_token={refresh}&scope=openid+profile+email", 400, "invalid_scope", NULL},
+    /* a disabled citizen's grants are revoked, and stay so when the citizen is enabled
+     * again; refused as well when the citizen's record was disabled without revocation */
+    {"refresh: citizen disabled", EP_TOKEN, 0, RP1_BASIC, RT "refresh_token={refresh@disabled}",
+     400, "invalid_grant", NULL},
+    {"refresh: citizen enabled again", EP_TOKEN, 0, RP1_BASIC,
+     RT "refresh_token={refresh@reenabled}", 400, "invalid_grant", NULL},
+    {"refresh: citizen disabled, nothing revoked", EP_TOKEN, 0, RP1_BASIC,
+     RT "refresh_token={refresh@hand-disabled}", 400, "invalid_grant", NULL},
+    {"refresh: citizen record without its state", EP_TOKEN, 0, RP1_BASIC,
+     RT "refresh_token={refresh@stateless}", 400, "invalid_grant", NULL},
     {"refresh: client without the refresh grant", EP_TOKEN, 0, "Basic:nore:{nore_secret}",
      RT "refresh_token={refresh}", 400, "unauthorized_client", NULL},
     {"refresh: machine client", EP_TOKEN, 0, SVC_BASIC, RT "refresh_token={refresh}", 400,
@@ -687,6 +752,20 @@ static const struct row rows[] = {
      200, NULL, "active=false !client_id !sub"},
     {"introspect: garbage", EP_INTROSPECT, 0, RP1_BASIC, "token=not-a-token", 200, NULL,
      "active=false"},
+    {"introspect: access token, citizen disabled", EP_INTROSPECT, 0, RP1_BASIC,
+     "token={at@disabled}", 200, NULL, "active=false !sub !client_id"},
+    {"introspect: refresh token, citizen disabled", EP_INTROSPECT, 0, RP1_BASIC,
+     "token={refresh@disabled}", 200, NULL, "active=false !sub !client_id"},
+    {"introspect: access token, citizen enabled again", EP_INTROSPECT, 0, RP1_BASIC,
+     "token={at@reenabled}", 200, NULL, "active=false !sub"},
+    {"introspect: refresh token, citizen enabled again", EP_INTROSPECT, 0, RP1_BASIC,
+     "token={refresh@reenabled}", 200, NULL, "active=false !sub"},
+    {"introspect: access token, citizen disabled, nothing revoked", EP_INTROSPECT, 0, RP1_BASIC,
+     "token={at@hand-disabled}", 200, NULL, "active=false !sub"},
+    {"introspect: refresh token, citizen disabled, nothing revoked", EP_INTROSPECT, 0, RP1_BASIC,
+     "token={refresh@hand-disabled}", 200, NULL, "active=false !sub"},
+    {"introspect: access token, citizen record without its state", EP_INTROSPECT, 0, RP1_BASIC,
+     "token={at@stateless}", 200, NULL, "active=false !sub"},
     {"introspect: garbage jwt", EP_INTROSPECT, 0, RP1_BASIC, "token=a.b.c", 200, NULL,
      "active=false"},
 
@@ -932,6 +1011,94 @@ static void test_refresh_reuse_revokes_family(void **state)
 	assert_false(introspect_active(f, RP1, r2));
 }
 
+/*
+ * RFC 6749 §5.2 and §6, RFC 9700 §4.14.2: a refused refresh request is an
+ * error response, not a use: the refresh token and its grant stay as they
+ * were, and the client can refresh with it afterwards. Only a replay of a
+ * rotated-out token revokes the family (test_refresh_reuse_revokes_family).
+ */
+static void test_refused_refresh_leaves_the_token(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *auth; /* Authorization template */
+		const char *extra;
+		int status;
+		const char *error;
+	} refusals[] = {
+	    {"wider scope", RP1_BASIC, "&scope=openid+profile+email", 400, "invalid_scope"},
+	    {"unknown scope", RP1_BASIC, "&scope=openid+admin", 400, "invalid_scope"},
+	    {"another client", RP2_BASIC, "", 400, "invalid_grant"},
+	    {"client without the refresh grant", "Basic:nore:{nore_secret}", "", 400,
+	     "unauthorized_client"},
+	    {"wrong client secret", "Basic:rp1:{rp2_secret}", "", 401, "invalid_client"},
+	};
+	struct fixture *f = *state;
+	int bad = 0;
+
+	for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
+		char rt[CID_TOKEN_CHARS + 1];
+		char at[CID_MAX_TOKEN];
+		char next[CID_TOKEN_CHARS + 1];
+		char auth[512];
+		char form[512];
+		struct cid_reply reply = {0};
+		json_t *j = redeem(f, RP1);
+		json_t *body;
+		const char *error;
+
+		copy_member(j, "refresh_token", rt, sizeof(rt));
+		copy_member(j, "access_token", at, sizeof(at));
+		json_decref(j);
+		authorization_of(f, refusals[i].auth, auth, sizeof(auth));
+		snprintf(form, sizeof(form), "grant_type=refresh_token&refresh_token=%s%s", rt,
+			 refusals[i].extra);
+		call(f, EP_TOKEN, auth, form, true, true, &reply);
+		body = body_of(&reply);
+		error = json_string_value(json_object_get(body, "error"));
+		if (reply.status != refusals[i].status || error == NULL ||
+		    strcmp(error, refusals[i].error) != 0) {
+			print_error("%s: got %d %s\n", refusals[i].name, reply.status,
+				    reply.body == NULL ? "" : reply.body);
+			bad++;
+		}
+		json_decref(body);
+		cid_reply_free(&reply);
+		/* the grant and the token are intact: both live, and the token refreshes */
+		if (!introspect_active(f, RP1, rt) || !introspect_active(f, RP1, at)) {
+			print_error("%s: the refusal revoked the grant or spent the token\n",
+				    refusals[i].name);
+			bad++;
+			continue;
+		}
+		refresh_expect(f, RP1, rt, 200, next);
+		assert_true(introspect_active(f, RP1, next));
+	}
+	if (bad > 0)
+		fail_msg("%d refused refresh requests changed the token", bad);
+}
+
+/* A narrower scope is granted for the one response; the grant keeps its scope (RFC 6749 §6). */
+static void test_refresh_narrower_scope_keeps_the_grant(void **state)
+{
+	struct fixture *f = *state;
+	char rt[CID_TOKEN_CHARS + 1];
+	char form[512];
+	json_t *j = redeem(f, RP1);
+
+	copy_member(j, "refresh_token", rt, sizeof(rt));
+	json_decref(j);
+	snprintf(form, sizeof(form), "grant_type=refresh_token&refresh_token=%s&scope=openid", rt);
+	j = post_as(f, EP_TOKEN, RP1, form, 200);
+	assert_string_equal(json_string_value(json_object_get(j, "scope")), "openid");
+	copy_member(j, "refresh_token", rt, sizeof(rt));
+	json_decref(j);
+	snprintf(form, sizeof(form), "grant_type=refresh_token&refresh_token=%s", rt);
+	j = post_as(f, EP_TOKEN, RP1, form, 200);
+	assert_string_equal(json_string_value(json_object_get(j, "scope")), "openid profile");
+	json_decref(j);
+}
+
 static void revoke_as(struct fixture *f, int client, const char *token)
 {
 	char form[4200];
@@ -1131,6 +1298,9 @@ static void test_userinfo_refusals(void **state)
 	char narrow[CID_MAX_TOKEN + 16];
 	char svc[CID_MAX_TOKEN + 16];
 	char twice[CID_MAX_TOKEN + 16];
+	char reenabled[CID_MAX_TOKEN + 16];
+	char hand[CID_MAX_TOKEN + 16];
+	char stateless[CID_MAX_TOKEN + 16];
 	char form[256];
 	json_t *j = redeem(f, RP1);
 	int bad = 0;
@@ -1151,6 +1321,13 @@ static void test_userinfo_refusals(void **state)
 	copy_member(j, "access_token", tok, sizeof(tok));
 	json_decref(j);
 	snprintf(svc, sizeof(svc), "Bearer %s", tok);
+	/* citizens enabled again, disabled without revocation, without a state */
+	citizen_token(f, "access_token", "reenabled", 9, tok, sizeof(tok));
+	snprintf(reenabled, sizeof(reenabled), "Bearer %s", tok);
+	citizen_token(f, "access_token", "hand-disabled", 13, tok, sizeof(tok));
+	snprintf(hand, sizeof(hand), "Bearer %s", tok);
+	citizen_token(f, "access_token", "stateless", 9, tok, sizeof(tok));
+	snprintf(stateless, sizeof(stateless), "Bearer %s", tok);
 
 	const struct userinfo_row refusals[] = {
 	    {"no token", NULL, NULL, 401, NULL},
@@ -1158,6 +1335,9 @@ static void test_userinfo_refusals(void **state)
 	    {"not a token", "Bearer a.b.c", NULL, 401, "invalid_token"},
 	    {"client_credentials token", svc, NULL, 401, "invalid_token"},
 	    {"token without openid", narrow, NULL, 403, "insufficient_scope"},
+	    {"citizen enabled again", reenabled, NULL, 401, "invalid_token"},
+	    {"citizen disabled, nothing revoked", hand, NULL, 401, "invalid_token"},
+	    {"citizen record without its state", stateless, NULL, 401, "invalid_token"},
 	};
 	for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++)
 		bad += userinfo_refuses(f, &refusals[i]) ? 0 : 1;
@@ -1360,6 +1540,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_code_response_tokens, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_code_replay_revokes_tokens, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refresh_reuse_revokes_family, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_refused_refresh_leaves_the_token, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_refresh_narrower_scope_keeps_the_grant, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_revocation_effects, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_every_401_has_www_authenticate, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disabled_citizen_refresh_refused, setup, teardown),
