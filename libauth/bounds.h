@@ -64,6 +64,10 @@
 #define CID_THROTTLE_WINDOW    900
 #define CID_THROTTLE_MAX_DELAY 900
 
+/* reverse proxies (netaddr.h) */
+#define CID_MAX_TRUSTED_PROXIES 64 /* addresses and ranges in trusted_proxies */
+#define CID_MAX_FORWARD_HOPS	64 /* rightmost hops of X-Forwarded-For / Forwarded walked */
+
 /* argon2id, OWASP minimum (m = 19 MiB, t = 2, p = 1) */
 #define CID_ARGON2_T	 2
 #define CID_ARGON2_M_KIB 19456
