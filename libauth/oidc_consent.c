@@ -279,6 +279,7 @@ enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
 	struct cid_client *client = NULL;
 	struct cid_session sess;
 	const char *message = NULL;
+	char client_addr[CID_NETADDR_TEXT_MAX];
 	int64_t retry = 0;
 	json_t *auth = NULL;
 	bool ok = false;
@@ -293,8 +294,9 @@ enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
 	CID_TRY(oidc_step_client(ctx, auth, locale, reply, &client));
 	if (client == NULL)
 		goto out;
+	cid_request_client_addr(ctx, req, client_addr);
 	rc = cid_account_totp_check(cid_ctx_store(ctx), sess.account_id, code == NULL ? "" : code,
-				    req->remote_addr, req->now, &retry);
+				    client_addr, req->now, &retry);
 	/* wrong, replayed, malformed, or no longer enrolled: one message for all */
 	if (rc == CID_ERR_DENIED || rc == CID_ERR_INVALID || rc == CID_ERR_NOTFOUND)
 		message = "msg_failed";
