@@ -435,6 +435,7 @@ enum cid_err cid_console_login(struct cid_ctx *ctx, const struct cid_request *re
 	switch (rc) {
 	case CID_OK: break;
 	case CID_ERR_THROTTLED: return login_page(ctx, req, reply, 429, "msg_throttled", name);
+	case CID_ERR_LOCKED: return login_page(ctx, req, reply, 403, "msg_locked", name);
 	case CID_ERR_DENIED:
 	case CID_ERR_INVALID: return login_page(ctx, req, reply, 401, "msg_failed", name);
 	default: return rc;

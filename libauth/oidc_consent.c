@@ -302,6 +302,8 @@ enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
 		message = "msg_failed";
 	else if (rc == CID_ERR_THROTTLED)
 		message = "msg_throttled";
+	else if (rc == CID_ERR_LOCKED)
+		message = "msg_locked";
 	else
 		CID_TRY(rc);
 	if (message != NULL) {
