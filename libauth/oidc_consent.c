@@ -193,10 +193,10 @@ enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, js
 	}
 	cid_store_read_end(rq.txn);
 	/* a session can outlive its account's use: no code for it (the token
-	 * endpoint would refuse it anyway) */
+	 * endpoint would refuse it anyway); the service is not told why (issue 9) */
 	if (!active && (rc == CID_OK || rc == CID_ERR_NOTFOUND)) {
 		rc = oidc_redirect_error(ctx, reply, uri, state, "access_denied",
-					 "the citizen's account is not active");
+					 "the request was denied");
 		goto out;
 	}
 	CID_TRY(rc);

@@ -25,6 +25,7 @@
 #include "client.h"
 #include "config.h"
 #include "oidc.h"
+#include "session.h"
 #include "support.h"
 #include "token.h"
 
@@ -1029,6 +1030,90 @@ static void test_disabled_citizen_refresh_refused(void **state)
 	refresh_expect(f, RP1, rt, 400, NULL);
 }
 
+/* The error_description of an invalid_grant answer to form, into out. */
+static void grant_refusal(struct fixture *f, int client, const char *form, char *out, size_t outsz)
+{
+	json_t *j = post_as(f, EP_TOKEN, client, form, 400);
+
+	assert_string_equal(json_string_value(json_object_get(j, "error")), "invalid_grant");
+	copy_member(j, "error_description", out, outsz);
+	json_decref(j);
+}
+
+/*
+ * Issue 9 item 10: a service is not told that a citizen's account is
+ * disabled. Its code and refresh token are refused as a revoked grant's are,
+ * in the same words.
+ */
+static void test_disabled_citizen_refusal_says_nothing_of_the_account(void **state)
+{
+	struct fixture *f = *state;
+	json_t *j = redeem(f, RP1);
+	char rt[CID_TOKEN_CHARS + 1];
+	char next[CID_TOKEN_CHARS + 1];
+	char code[CID_TOKEN_CHARS + 1];
+	char form[512];
+	char revoked[256];
+	char disabled[256];
+	static const char *const telling[] = {"disabled", "active", "account", "citizen"};
+
+	/* the words for a revoked grant: a refresh token used twice */
+	copy_member(j, "refresh_token", rt, sizeof(rt));
+	json_decref(j);
+	refresh_expect(f, RP1, rt, 200, next);
+	snprintf(form, sizeof(form), "grant_type=refresh_token&refresh_token=%s", rt);
+	grant_refusal(f, RP1, form, revoked, sizeof(revoked));
+
+	j = redeem(f, RP1);
+	copy_member(j, "refresh_token", rt, sizeof(rt));
+	json_decref(j);
+	issue_code(f, RP1, NULL, NOW, code);
+	assert_int_equal(cid_account_set_disabled(cid_ctx_store(f->ctx), "hanako", true), CID_OK);
+	snprintf(form, sizeof(form), "grant_type=refresh_token&refresh_token=%s", rt);
+	grant_refusal(f, RP1, form, disabled, sizeof(disabled));
+	assert_string_equal(disabled, revoked);
+	snprintf(form, sizeof(form), "grant_type=authorization_code&code=%s&redirect_uri=%s", code,
+		 clients[RP1].redirect);
+	grant_refusal(f, RP1, form, disabled, sizeof(disabled));
+	assert_string_equal(disabled, revoked);
+	for (size_t i = 0; i < sizeof(telling) / sizeof(telling[0]); i++)
+		assert_null(strstr(disabled, telling[i]));
+}
+
+/* The same at the authorization endpoint: a live SSO session of a disabled citizen. */
+static void test_disabled_citizen_authorize_error_is_generic(void **state)
+{
+	static const char *const amr[] = {"pwd"};
+	struct fixture *f = *state;
+	char cookie[CID_TOKEN_CHARS + 1];
+	struct cid_session sess;
+	struct cid_reply reply = {0};
+	static const char form[] = "response_type=code&client_id=rp1&scope=openid&state=s1"
+				   "&redirect_uri=https%3A%2F%2Frp.example%2Fcb";
+	struct cid_request req = {.session_cookie = cookie, .remote_addr = "192.0.2.7", .now = AT};
+	const char *desc;
+
+	assert_int_equal(cid_session_new(cid_ctx_store(f->ctx), f->account,
+					 "urn:civicid:acr:password", amr, 1, NOW, 3600, cookie,
+					 &sess),
+			 CID_OK);
+	assert_int_equal(cid_account_set_disabled(cid_ctx_store(f->ctx), "hanako", true), CID_OK);
+	assert_int_equal(cid_params_parse_form(&req.params, form, strlen(form)), CID_OK);
+	assert_int_equal(cid_oidc_authorize(f->ctx, &req, &reply), CID_OK);
+	cid_request_clear(&req);
+	assert_non_null(reply.location);
+	assert_non_null(strstr(reply.location, "https://rp.example/cb?"));
+	assert_non_null(strstr(reply.location, "error=access_denied"));
+	desc = strstr(reply.location, "error_description=");
+	assert_non_null(desc);
+	/*= RFC 6749 §4.1.2.1: access_denied: the resource owner or authorization
+	 *# server denied the request; nothing more for a disabled account */
+	assert_null(strstr(desc, "active"));
+	assert_null(strstr(desc, "disabled"));
+	assert_null(strstr(desc, "account"));
+	cid_reply_free(&reply);
+}
+
 /* ---- the release point behind the endpoints ---- */
 
 struct audit_log {
@@ -1311,6 +1396,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_revocation_effects, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_every_401_has_www_authenticate, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disabled_citizen_refresh_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_disabled_citizen_refusal_says_nothing_of_the_account, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_disabled_citizen_authorize_error_is_generic, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_release_decisions_reach_the_audit_hook, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_releases_are_logged_without_any_set_up, setup,
