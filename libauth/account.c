@@ -531,7 +531,7 @@ out:
 /* Removes the count of consecutive wrong one-time codes of account id. */
 static enum cid_err clear_code_counter(struct cid_txn *txn, const char *id)
 {
-	struct cid_throttle_key k;
+	struct cid_throttle_key k = {0};
 
 	cid_throttle_key_code(&k, CID_THROTTLE_CITIZEN, id);
 	return cid_throttle_clear(txn, &k);
@@ -744,8 +744,8 @@ enum cid_err cid_account_authenticate(struct cid_store *s, const struct cid_argo
 	enum cid_err verdict;
 	size_t ulen = username == NULL ? 0 : strnlen(username, CID_MAX_USERNAME + 1);
 	size_t pwlen = password == NULL ? 0 : strnlen(password, CID_MAX_PASSWORD + 1);
-	struct cid_throttle_key pair_key;
-	struct cid_throttle_key addr_key;
+	struct cid_throttle_key pair_key = {0};
+	struct cid_throttle_key addr_key = {0};
 	struct login l = {0};
 	struct tally t = {.pair = &pair_key, .now = now};
 
@@ -852,7 +852,7 @@ enum cid_err cid_account_totp_failures(struct cid_store *s, const char *username
 	struct cid_txn *txn = NULL;
 	json_t *record = NULL;
 	json_t *counter = NULL;
-	struct cid_throttle_key k;
+	struct cid_throttle_key k = {0};
 
 	CID_TRY(cid_store_read_begin(s, &txn));
 	CID_TRY(load_by_username(txn, username, &record));
@@ -906,7 +906,7 @@ static enum cid_err totp_check_cb(struct cid_txn *txn, void *arg)
 	int64_t last_step = 0;
 	int64_t matched = 0;
 	bool counted = false;
-	struct cid_throttle_key code_key;
+	struct cid_throttle_key code_key = {0};
 
 	c->verdict = CID_ERR_DENIED;
 	c->wait = 0;
@@ -949,7 +949,7 @@ enum cid_err cid_account_totp_check(struct cid_store *s, const char *account_id,
 				    const char *addr, int64_t now, int64_t *retry_after)
 {
 	enum cid_err rc = CID_OK;
-	struct cid_throttle_key addr_key;
+	struct cid_throttle_key addr_key = {0};
 	struct totp_check c = {.id = account_id, .code = code, .now = now};
 
 	/* a malformed code is refused before the store is touched, and not counted:

@@ -58,7 +58,7 @@ static const struct key_def keys[] = {
      "Most concurrent HTTP connections."},
     {"connection_timeout", KEY_UINT, MEMBER(connection_timeout), 1, 600, "15",
      "Seconds an idle connection is kept."},
-    {"trusted_proxies", KEY_NETS, MEMBER(trusted_proxies), 0, 0, "",
+    {"trusted_proxies", KEY_NETS, offsetof(struct cid_config, trusted_proxies), 0, 0, 0, "",
      "Reverse proxies whose X-Forwarded-For and Forwarded headers are believed: IPv4/IPv6 "
      "addresses and CIDR ranges, separated by spaces or commas. Behind them the client is "
      "the rightmost address in those headers that is not a trusted proxy; the client's "

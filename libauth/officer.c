@@ -198,7 +198,7 @@ static enum cid_err unlock_cb(struct cid_txn *txn, void *arg)
 	const char *name = arg;
 	enum cid_err rc = CID_OK;
 	json_t *rec = NULL;
-	struct cid_throttle_key k;
+	struct cid_throttle_key k = {0};
 
 	CID_TRY(cid_txn_get_json(txn, CID_DB_OFFICERS, cid_str_of(name), &rec));
 	cid_throttle_key_code(&k, CID_THROTTLE_OFFICER, name);
@@ -315,7 +315,7 @@ static enum cid_err login_cb(struct cid_txn *txn, void *arg)
 	enum cid_err got;
 	bool ok = false;
 	bool code_counted = false;
-	struct cid_throttle_key code_key;
+	struct cid_throttle_key code_key = {0};
 
 	l->verdict = CID_ERR_DENIED;
 	l->wait = 0;
@@ -365,8 +365,8 @@ enum cid_err cid_officer_login(struct cid_store *s, const struct cid_argon2_para
 	char hash[CID_PASSWORD_HASH_MAX] = "";
 	bool found = false;
 	enum cid_err verdict;
-	struct cid_throttle_key pair_key;
-	struct cid_throttle_key addr_key;
+	struct cid_throttle_key pair_key = {0};
+	struct cid_throttle_key addr_key = {0};
 	struct login l = {.name = name, .code = code, .pair_key = &pair_key, .now = now};
 
 	CID_ENSURE(nlen >= 1 && nlen <= CID_OFFICER_MAX_NAME, CID_ERR_INVALID);

@@ -69,7 +69,7 @@ void cid_throttle_key_pair(struct cid_throttle_key *k, const char *realm, const 
 			   const char *addr)
 {
 	/* realm NUL name NUL address: the NULs keep the three apart */
-	char in[16 + CID_MAX_USERNAME + CID_NETADDR_TEXT_MAX + 8];
+	uint8_t in[16 + CID_MAX_USERNAME + CID_NETADDR_TEXT_MAX + 8];
 	size_t rlen = strnlen(realm, 15);
 	size_t nlen = name == NULL ? 0 : strnlen(name, CID_MAX_USERNAME);
 	char where[CID_NETADDR_TEXT_MAX + 4];
@@ -81,9 +81,12 @@ void cid_throttle_key_pair(struct cid_throttle_key *k, const char *realm, const 
 	memcpy(in, realm, rlen);
 	len = rlen;
 	in[len++] = '\0';
-	for (size_t i = 0; i < nlen; i++)
-		in[len++] =
-		    name[i] >= 'A' && name[i] <= 'Z' ? (char)(name[i] - 'A' + 'a') : name[i];
+	for (size_t i = 0; i < nlen; i++) {
+		uint8_t c = (uint8_t)name[i];
+
+		/* ASCII lower case: "Hanako" and "hanako" share a counter */
+		in[len++] = c >= 'A' && c <= 'Z' ? (uint8_t)(c | 0x20) : c;
+	}
 	in[len++] = '\0';
 	memcpy(in + len, where, strlen(where));
 	len += strlen(where);
