@@ -7,15 +7,15 @@
  * transaction. Password hashing is slow, so it runs before cid_store_update,
  * never inside a callback that LMDB may run twice. A login reads the throttle
  * counters first and computes no hash while they say wait; unknown users pay
- * the same argon2id cost as known ones, and every failure (wrong password,
- * unknown user, disabled account) looks the same to the caller.
+ * the same argon2id cost as known ones, are counted under the same keys (the
+ * name typed, not the account), and every failure (wrong password, unknown
+ * user, disabled account) looks the same to the caller.
  *
  * A TOTP code is checked, and its step recorded as used, inside one write
  * transaction, so two concurrent requests cannot both spend it; HMAC is cheap
- * enough to run there. Wrong codes count in the same throttle counters as
- * wrong passwords, and for an enrolled citizen only a correct code (not the
- * password alone) clears the account's counter: otherwise someone who knows
- * the password could reset the count between guesses.
+ * enough to run there. Wrong codes have their own per-account count, which
+ * the password never clears (else someone who knows it could reset the count
+ * between guesses) and time never forgets: only a correct code or an operator.
  *
  * Disabling a citizen revokes everything they hold without finding it: the
  * record's generation moves on, and grants and sessions, which carry the
@@ -579,6 +579,15 @@ out:
 	return rc;
 }
 
+/* Removes the count of consecutive wrong one-time codes of account id. */
+static enum cid_err clear_code_counter(struct cid_txn *txn, const char *id)
+{
+	struct cid_throttle_key k = {0};
+
+	cid_throttle_key_code(&k, CID_THROTTLE_CITIZEN, id);
+	return cid_throttle_clear(txn, &k);
+}
+
 /* One change to an existing citizen; fields left NULL/-1 are not touched. */
 struct change {
 	const char *username;
@@ -587,6 +596,7 @@ struct change {
 	int disabled;	      /* -1: unchanged */
 	const char *password; /* a PHC hash */
 	bool drop_totp;	      /* remove the TOTP secret; CID_ERR_NOTFOUND if none */
+	bool unlock_totp;     /* clear the wrong codes' count; CID_ERR_NOTFOUND if no secret */
 };
 
 static enum cid_err merge_claims(json_t *record, json_t *changes, int64_t now)
@@ -641,10 +651,12 @@ static enum cid_err change_cb(struct cid_txn *txn, void *arg)
 	json_t *record = NULL;
 
 	CID_TRY(load_by_username(txn, c->username, &record));
-	if (c->drop_totp) {
+	if (c->drop_totp || c->unlock_totp) {
 		CID_ENSURE(json_object_get(record, "totp") != NULL, CID_ERR_NOTFOUND);
-		CID_ENSURE(json_object_del(record, "totp") == 0, CID_ERR_NOMEM);
+		CID_TRY(clear_code_counter(txn, cid_json_str(record, "id")));
 	}
+	if (c->drop_totp)
+		CID_ENSURE(json_object_del(record, "totp") == 0, CID_ERR_NOMEM);
 	if (c->claims != NULL)
 		CID_TRY(merge_claims(record, c->claims, c->now));
 	if (c->disabled >= 0)
@@ -702,8 +714,8 @@ out:
 }
 
 /*
- * The counter key of remote address addr in *k, and *out pointing at it, or
- * *out NULL when there is no address (the CLI). Errors: CID_ERR_INVALID (too long).
+ * The address counter of addr in *k, and *out pointing at it, or *out NULL
+ * when there is no address (the CLI). Errors: CID_ERR_INVALID (too long).
  */
 static enum cid_err addr_counter(const char *addr, struct cid_throttle_key *k,
 				 const struct cid_throttle_key **out)
@@ -712,80 +724,58 @@ static enum cid_err addr_counter(const char *addr, struct cid_throttle_key *k,
 
 	if (alen > MAX_ADDR)
 		return CID_ERR_INVALID;
-	*out = NULL;
-	if (alen > 0) {
-		cid_throttle_key(k, "addr", addr);
-		*out = k;
-	}
+	*out = cid_throttle_key_addr(k, addr) ? k : NULL;
 	return CID_OK;
 }
 
-/*
- * Raises *wait to what the counters of account acct_id and address addr (either
- * NULL: not counted) impose at now; *acct_counted tells whether the account has a
- * counter to clear.
- */
-static enum cid_err throttle_wait(struct cid_txn *txn, const char *acct_id,
-				  const struct cid_throttle_key *addr, int64_t now, int64_t *wait,
-				  bool *acct_counted)
+/* Raises *wait to what counter k (NULL: none counted) imposes at now. */
+static enum cid_err read_wait(struct cid_txn *txn, const struct cid_throttle_key *k, int64_t now,
+			      int64_t *wait, bool *exists)
 {
-	enum cid_err rc = CID_OK;
-	struct cid_throttle_key acct = {0};
-
-	if (acct_id != NULL) {
-		cid_throttle_key(&acct, "acct", acct_id);
-		CID_TRY(cid_throttle_read(txn, acct.key, now, wait, acct_counted));
-	}
-	if (addr != NULL)
-		CID_TRY(cid_throttle_read(txn, addr->key, now, wait, NULL));
-out:
-	return rc;
+	return k == NULL ? CID_OK : cid_throttle_read(txn, k, now, wait, exists);
 }
 
-/* The outcome of a verified attempt (password or TOTP code), written in one transaction. */
+/* Counts a failure at now under k (NULL: none counted). */
+static enum cid_err count_failure(struct cid_txn *txn, const struct cid_throttle_key *k,
+				  int64_t now)
+{
+	return k == NULL ? CID_OK : cid_throttle_fail(txn, k, now);
+}
+
+/* The outcome of a password check, written in one transaction. */
 struct tally {
-	const char *acct_id; /* NULL: unknown user, or nothing to clear */
-	const struct cid_throttle_key *addr;
+	const struct cid_throttle_key *pair;
+	const struct cid_throttle_key *addr; /* NULL: no address */
 	int64_t now;
 	bool success;
 };
 
-/* A success clears the account's counter; a failure counts for the account and the address. */
-static enum cid_err record_tally(struct cid_txn *txn, const struct tally *t)
-{
-	enum cid_err rc = CID_OK;
-	struct cid_throttle_key acct = {0};
-
-	if (t->acct_id != NULL)
-		cid_throttle_key(&acct, "acct", t->acct_id);
-	if (t->success)
-		return t->acct_id != NULL ? cid_throttle_clear(txn, acct.key) : CID_OK;
-	if (t->acct_id != NULL)
-		CID_TRY(cid_throttle_fail(txn, acct.key, t->now));
-	if (t->addr != NULL)
-		CID_TRY(cid_throttle_fail(txn, t->addr->key, t->now));
-out:
-	return rc;
-}
-
+/* A success clears the pair's counter; a failure counts for the pair and the address. */
 static enum cid_err tally_cb(struct cid_txn *txn, void *arg)
 {
-	return record_tally(txn, arg);
+	const struct tally *t = arg;
+	enum cid_err rc = CID_OK;
+
+	if (t->success)
+		return cid_throttle_clear(txn, t->pair);
+	CID_TRY(cid_throttle_fail(txn, t->pair, t->now));
+	CID_TRY(count_failure(txn, t->addr, t->now));
+out:
+	return rc;
 }
 
 /* What a login needs from the store, read before any hash is computed. */
 struct login {
 	bool found;
 	bool disabled;
-	bool has_totp;
-	bool acct_counted; /* the account has a failure counter to clear */
+	bool pair_counted; /* the pair has a failure counter to clear */
 	char id[CID_ID_CHARS + 1];
 	char hash[CID_PASSWORD_HASH_MAX];
 	int64_t wait;
 };
 
-static enum cid_err read_login(struct cid_store *s, const char *username,
-			       const struct cid_throttle_key *addr, int64_t now, struct login *l)
+static enum cid_err read_login(struct cid_store *s, const char *username, const struct tally *t,
+			       struct login *l)
 {
 	enum cid_err rc = CID_OK;
 	struct cid_txn *txn = NULL;
@@ -805,11 +795,12 @@ static enum cid_err read_login(struct cid_store *s, const char *username,
 			   CID_ERR_STORE);
 		l->found = true;
 		l->disabled = !cid_account_active(record);
-		l->has_totp = cid_account_has_totp(record);
 		memcpy(l->id, id, CID_ID_CHARS + 1);
 		memcpy(l->hash, hash, strlen(hash) + 1);
 	}
-	CID_TRY(throttle_wait(txn, l->found ? l->id : NULL, addr, now, &l->wait, &l->acct_counted));
+	/* the same counters whether or not the name exists */
+	CID_TRY(cid_throttle_read(txn, t->pair, t->now, &l->wait, &l->pair_counted));
+	CID_TRY(read_wait(txn, t->addr, t->now, &l->wait, NULL));
 out:
 	cid_store_read_end(txn);
 	json_decref(record);
@@ -825,14 +816,16 @@ enum cid_err cid_account_authenticate(struct cid_store *s, const struct cid_argo
 	enum cid_err verdict;
 	size_t ulen = username == NULL ? 0 : strnlen(username, CID_MAX_USERNAME + 1);
 	size_t pwlen = password == NULL ? 0 : strnlen(password, CID_MAX_PASSWORD + 1);
-	struct cid_throttle_key addr_key;
+	struct cid_throttle_key pair_key = {0};
+	struct cid_throttle_key addr_key = {0};
 	struct login l = {0};
-	struct tally t = {.now = now};
+	struct tally t = {.pair = &pair_key, .now = now};
 
 	CID_ENSURE(ulen >= 1 && ulen <= CID_MAX_USERNAME, CID_ERR_INVALID);
 	CID_ENSURE(pwlen >= 1 && pwlen <= CID_MAX_PASSWORD, CID_ERR_INVALID);
 	CID_TRY(addr_counter(addr, &addr_key, &t.addr));
-	CID_TRY(read_login(s, username, t.addr, now, &l));
+	cid_throttle_key_pair(&pair_key, CID_THROTTLE_CITIZEN, username, addr);
+	CID_TRY(read_login(s, username, &t, &l));
 	if (l.wait > 0) {
 		if (retry_after != NULL)
 			*retry_after = l.wait;
@@ -847,10 +840,8 @@ enum cid_err cid_account_authenticate(struct cid_store *s, const struct cid_argo
 	if (verdict != CID_OK || l.disabled)
 		verdict = CID_ERR_DENIED;
 	t.success = verdict == CID_OK;
-	t.acct_id = l.found ? l.id : NULL;
-	/* a success with no counter to clear needs no write transaction; nor does the
-	 * password of a TOTP citizen: only the code clears the counter then */
-	if (!t.success || (l.acct_counted && !l.has_totp))
+	/* a success with no counter to clear needs no write transaction */
+	if (!t.success || l.pair_counted)
 		CID_TRY(cid_store_update(s, tally_cb, &t));
 	CID_ENSURE(verdict == CID_OK, verdict);
 	memcpy(id_out, l.id, sizeof(l.id));
@@ -886,6 +877,8 @@ static enum cid_err totp_enrol_cb(struct cid_txn *txn, void *arg)
 		   CID_ERR_NOMEM);
 	CID_TRY(cid_txn_put_json(txn, CID_DB_CITIZENS, cid_str_of(cid_json_str(record, "id")),
 				 record, 0));
+	/* a new secret starts a new count of wrong codes */
+	CID_TRY(clear_code_counter(txn, cid_json_str(record, "id")));
 out:
 	json_decref(totp);
 	json_decref(record);
@@ -917,11 +910,43 @@ enum cid_err cid_account_totp_disable(struct cid_store *s, const char *username)
 	return cid_store_update(s, change_cb, &c);
 }
 
+enum cid_err cid_account_totp_unlock(struct cid_store *s, const char *username)
+{
+	struct change c = {
+	    .username = username, .now = (int64_t)time(NULL), .disabled = -1, .unlock_totp = true};
+
+	return cid_store_update(s, change_cb, &c);
+}
+
+enum cid_err cid_account_totp_failures(struct cid_store *s, const char *username, int64_t *out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
+	json_t *record = NULL;
+	json_t *counter = NULL;
+	struct cid_throttle_key k = {0};
+
+	CID_TRY(cid_store_read_begin(s, &txn));
+	CID_TRY(load_by_username(txn, username, &record));
+	CID_ENSURE(cid_account_has_totp(record), CID_ERR_NOTFOUND);
+	cid_throttle_key_code(&k, CID_THROTTLE_CITIZEN, cid_json_str(record, "id"));
+	rc = cid_txn_get_json(txn, CID_DB_THROTTLE, k.key, &counter);
+	CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
+	rc = CID_OK;
+	*out = cid_json_int(counter, "n");
+out:
+	cid_store_read_end(txn);
+	json_decref(record);
+	json_decref(counter);
+	return rc;
+}
+
 /* One code check; verdict and wait are outputs, reset on each run of the callback. */
 struct totp_check {
 	const char *id;
 	const char *code;
-	struct tally tally;
+	const struct cid_throttle_key *addr; /* NULL: no address */
+	int64_t now;
 	enum cid_err verdict;
 	int64_t wait;
 };
@@ -953,17 +978,21 @@ static enum cid_err totp_check_cb(struct cid_txn *txn, void *arg)
 	int64_t last_step = 0;
 	int64_t matched = 0;
 	bool counted = false;
+	struct cid_throttle_key code_key = {0};
 
 	c->verdict = CID_ERR_DENIED;
 	c->wait = 0;
 	CID_TRY(load_record(txn, c->id, &record));
 	totp = json_object_get(record, "totp");
 	CID_ENSURE(json_is_object(totp), CID_ERR_NOTFOUND);
-	CID_TRY(throttle_wait(txn, c->id, c->tally.addr, c->tally.now, &c->wait, &counted));
-	/* throttled: nothing is computed or written */
+	cid_throttle_key_code(&code_key, CID_THROTTLE_CITIZEN, c->id);
+	CID_TRY(cid_throttle_read(txn, &code_key, c->now, &c->wait, &counted));
+	CID_TRY(read_wait(txn, c->addr, c->now, &c->wait, NULL));
+	/* locked or throttled: nothing is computed or written */
+	CID_ENSURE(c->wait != CID_THROTTLE_LOCKED, CID_ERR_LOCKED);
 	CID_ENSURE(c->wait == 0, CID_ERR_THROTTLED);
 	CID_TRY(stored_totp(totp, secret, &secret_len, &last_step));
-	rc = cid_totp_verify(secret, secret_len, c->code, c->tally.now, CID_TOTP_WINDOW, last_step,
+	rc = cid_totp_verify(secret, secret_len, c->code, c->now, CID_TOTP_WINDOW, last_step,
 			     &matched);
 	CID_ENSURE(rc == CID_OK || rc == CID_ERR_DENIED, rc);
 	/* a disabled account fails like a wrong code, and spends no step */
@@ -974,10 +1003,14 @@ static enum cid_err totp_check_cb(struct cid_txn *txn, void *arg)
 		CID_TRY(cid_txn_put_json(txn, CID_DB_CITIZENS, cid_str_of(c->id), record, 0));
 	}
 	rc = CID_OK;
-	c->tally.success = c->verdict == CID_OK;
-	/* a success with no counter to clear writes only the step */
-	if (!c->tally.success || counted)
-		CID_TRY(record_tally(txn, &c->tally));
+	/* a correct code ends the run of wrong ones; a wrong one adds to it */
+	if (c->verdict == CID_OK) {
+		if (counted)
+			CID_TRY(cid_throttle_clear(txn, &code_key));
+	} else {
+		CID_TRY(cid_throttle_fail(txn, &code_key, c->now));
+		CID_TRY(count_failure(txn, c->addr, c->now));
+	}
 out:
 	cid_wipe(secret, sizeof(secret));
 	json_decref(record);
@@ -988,16 +1021,14 @@ enum cid_err cid_account_totp_check(struct cid_store *s, const char *account_id,
 				    const char *addr, int64_t now, int64_t *retry_after)
 {
 	enum cid_err rc = CID_OK;
-	struct cid_throttle_key addr_key;
-	struct totp_check c = {.id = account_id, .code = code};
+	struct cid_throttle_key addr_key = {0};
+	struct totp_check c = {.id = account_id, .code = code, .now = now};
 
 	/* a malformed code is refused before the store is touched, and not counted:
 	 * it cannot be a guess */
 	CID_ENSURE(cid_totp_code_ok(code), CID_ERR_INVALID);
 	CID_ENSURE(now >= 0, CID_ERR_INVALID);
-	CID_TRY(addr_counter(addr, &addr_key, &c.tally.addr));
-	c.tally.acct_id = account_id;
-	c.tally.now = now;
+	CID_TRY(addr_counter(addr, &addr_key, &c.addr));
 	rc = cid_store_update(s, totp_check_cb, &c);
 	if (rc == CID_ERR_THROTTLED && retry_after != NULL)
 		*retry_after = c.wait;

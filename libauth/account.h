@@ -15,12 +15,14 @@
  * against one table (cid_claim_lookup). Names of the human-readable string
  * claims may carry a BCP 47 language tag: "family_name#ja-Kana-JP".
  *
- * Throttling (CID_DB_THROTTLE): failures are counted per account and per remote
- * address; after CID_THROTTLE_FREE failures within CID_THROTTLE_WINDOW, each
- * further attempt must wait 2^(n - FREE) s (capped at CID_THROTTLE_MAX_DELAY;
- * the rule and the counters are throttle.h's, shared with officers' logins).
- * A success clears the account's counter (for a citizen enrolled in TOTP, only a
- * correct code does). Wrong TOTP codes count like wrong passwords.
+ * Throttling (CID_DB_THROTTLE; the rule and the counters are throttle.h's,
+ * shared with officers' logins): a wrong password counts for the submitted
+ * username from the client's address (whether or not the name exists, so the
+ * answers never tell) and for the address; a correct one clears that pair's
+ * count. No password count spans an account, so nobody can lock a citizen out
+ * from elsewhere. Wrong one-time codes count per account, consecutively: after
+ * CID_CODE_MAX_FAILURES the second factor is refused until an operator
+ * unlocks it (cid_account_totp_unlock); a correct code before that clears them.
  * Thread-safe (all state in the store).
  */
 #ifndef CID_ACCOUNT_H
@@ -160,12 +162,12 @@ CID_MUST_CHECK enum cid_err cid_account_set_password(struct cid_store *s,
 						     const char *username, const char *password);
 
 /*
- * Authenticates username/password from remote address addr at time now.
- * Costs one argon2id verification whether or not the account exists (unknown
- * accounts verify against a dummy hash). On success writes the account id to
- * id_out and clears the account's failure counter; on failure counts it for the
- * account (if it exists) and the address. For a citizen enrolled in TOTP the
- * password alone does not clear the counter: cid_account_totp_check does.
+ * Authenticates username/password from client address addr (NULL or "": none,
+ * as from the CLI) at time now. Costs one argon2id verification whether or
+ * not the account exists (unknown accounts verify against a dummy hash), and
+ * reads and writes the same counters for a known and an unknown name. On
+ * success writes the account id to id_out and clears the counter of this
+ * username from this address; on failure counts it there and for the address.
  * Errors: CID_ERR_DENIED (unknown user, wrong password, or disabled account:
  * deliberately the same error, so callers cannot reveal which),
  * CID_ERR_THROTTLED (*retry_after set to seconds to wait; no hash computed),
@@ -204,22 +206,43 @@ CID_MUST_CHECK enum cid_err cid_account_totp_enrol(struct cid_store *s, const ch
 						   char **uri_out);
 
 /*
- * Removes username's TOTP secret: the citizen logs in with the password alone.
+ * Removes username's TOTP secret (and its count of wrong codes): the citizen
+ * logs in with the password alone.
  * Errors: CID_ERR_NOTFOUND (no such citizen, or not enrolled), CID_ERR_STORE.
  */
 CID_MUST_CHECK enum cid_err cid_account_totp_disable(struct cid_store *s, const char *username);
+
+/*
+ * Clears username's count of consecutive wrong one-time codes, which after
+ * CID_CODE_MAX_FAILURES refuses the second factor (`civicid user totp NAME
+ * --unlock`, once the operator knows who asks; enrolling a new secret clears
+ * it too). Idempotent. Errors: CID_ERR_NOTFOUND (no such citizen, or not
+ * enrolled), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_account_totp_unlock(struct cid_store *s, const char *username);
+
+/*
+ * The number of consecutive wrong one-time codes of username into *out (0:
+ * none since the last correct code or unlock; CID_CODE_MAX_FAILURES or more:
+ * refused until unlocked). Errors: CID_ERR_NOTFOUND (no such citizen, or
+ * not enrolled), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_account_totp_failures(struct cid_store *s, const char *username,
+						      int64_t *out);
 
 /*
  * Checks a TOTP code of account account_id, typed at time now from remote
  * address addr (NULL: none, as from the CLI). The code is verified and its
  * time step recorded as used in one write transaction, so a code is accepted
  * at most once, even by two concurrent requests, and no code of an earlier
- * step is accepted afterwards. A wrong or replayed code counts as a failure in
- * the same throttle counters as a wrong password (account and address); a
- * correct one clears the account's counter.
+ * step is accepted afterwards. A wrong or replayed code counts for the
+ * account's run of wrong codes (never forgotten with time) and for the
+ * address; a correct one ends the run.
  * Errors: CID_ERR_INVALID (code is not exactly CID_TOTP_DIGITS ASCII digits,
  * addr too long, now < 0: refused before the store is read, not counted),
- * CID_ERR_NOTFOUND (no such account, or not enrolled), CID_ERR_THROTTLED
+ * CID_ERR_NOTFOUND (no such account, or not enrolled), CID_ERR_LOCKED (the
+ * run reached CID_CODE_MAX_FAILURES: refused, even the right code, until
+ * cid_account_totp_unlock; nothing verified), CID_ERR_THROTTLED
  * (*retry_after, if not NULL, set to the seconds to wait; nothing verified),
  * CID_ERR_DENIED (wrong, expired or already used code, or a disabled account),
  * CID_ERR_STORE (including a damaged stored secret), CID_ERR_CRYPTO.

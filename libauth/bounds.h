@@ -74,11 +74,21 @@
 #define CID_AUTHREQ_TTL	 600 /* a pending authorization request (login page) */
 #define CID_CLOCK_SKEW	 60
 
-/* login throttling: after THROTTLE_FREE failures in THROTTLE_WINDOW seconds, each further
- * attempt waits 2^(n - FREE) seconds, capped at THROTTLE_MAX_DELAY */
-#define CID_THROTTLE_FREE      5
+/* login throttling (throttle.h has the rule): after its free failures within THROTTLE_WINDOW
+ * seconds, each further attempt on a counter waits 2^(n - free) seconds, capped at
+ * THROTTLE_MAX_DELAY */
+#define CID_THROTTLE_FREE      5   /* per login name and client address */
+#define CID_THROTTLE_ADDR_FREE 100 /* per client address, across every name */
 #define CID_THROTTLE_WINDOW    900
 #define CID_THROTTLE_MAX_DELAY 900
+#define CID_THROTTLE_SWEEP     60 /* seconds between removals of expired counters (serve) */
+/* consecutive wrong one-time codes of one account before its second factor is refused until
+ * an operator unlocks it; never forgotten with time (NIST SP 800-63B §5.2.2: at most 100) */
+#define CID_CODE_MAX_FAILURES 20
+
+/* reverse proxies (netaddr.h) */
+#define CID_MAX_TRUSTED_PROXIES 64 /* addresses and ranges in trusted_proxies */
+#define CID_MAX_FORWARD_HOPS	64 /* rightmost hops of X-Forwarded-For / Forwarded walked */
 
 /* argon2id, OWASP minimum (m = 19 MiB, t = 2, p = 1) */
 #define CID_ARGON2_T	 2

@@ -18,7 +18,7 @@
 #define CID_DEFAULT_WEB_DIR "./web"
 #endif
 
-enum key_type { KEY_STRING, KEY_UINT, KEY_SECONDS, KEY_LOCALE };
+enum key_type { KEY_STRING, KEY_UINT, KEY_SECONDS, KEY_LOCALE, KEY_NETS };
 
 struct key_def {
 	const char *name;
@@ -58,6 +58,12 @@ static const struct key_def keys[] = {
      "Most concurrent HTTP connections."},
     {"connection_timeout", KEY_UINT, MEMBER(connection_timeout), 1, 600, "15",
      "Seconds an idle connection is kept."},
+    {"trusted_proxies", KEY_NETS, offsetof(struct cid_config, trusted_proxies), 0, 0, 0, "",
+     "Reverse proxies whose X-Forwarded-For and Forwarded headers are believed: IPv4/IPv6 "
+     "addresses and CIDR ranges, separated by spaces or commas. Behind them the client is "
+     "the rightmost address in those headers that is not a trusted proxy; the client's "
+     "address is what failed logins are counted under. Empty: the TCP peer is the client "
+     "and no forwarding header is believed. Behind deploy/nginx.conf.example: 127.0.0.1."},
     {"code_ttl", KEY_SECONDS, MEMBER(code_ttl), 10, 600, "60",
      "Lifetime of an authorization code, seconds."},
     {"access_token_ttl", KEY_SECONDS, MEMBER(access_ttl), 30, 86400, "300",
@@ -148,6 +154,20 @@ static enum cid_err key_set(struct cid_config *cfg, const struct key_def *k, con
 		char **slot = (char **)(void *)base;
 		free(*slot);
 		*slot = copy;
+		return CID_OK;
+	}
+	case KEY_NETS: {
+		struct cid_netaddr_set *set = NULL;
+		char why[192] = "";
+		enum cid_err rc = cid_netaddr_set_parse(value, &set, why, sizeof(why));
+		struct cid_netaddr_set **slot = (struct cid_netaddr_set **)(void *)base;
+
+		if (rc == CID_ERR_CONFIG)
+			snprintf(err, errsz, "%s: %s", k->name, why);
+		if (rc != CID_OK)
+			return rc;
+		cid_netaddr_set_free(*slot);
+		*slot = set;
 		return CID_OK;
 	}
 	case KEY_UINT:
@@ -311,6 +331,7 @@ static const char *type_name(enum key_type t)
 	case KEY_UINT: return "integer";
 	case KEY_SECONDS: return "seconds";
 	case KEY_LOCALE: return "ja|en";
+	case KEY_NETS: return "addresses";
 	}
 	return "";
 }
@@ -337,6 +358,9 @@ void cid_config_free(struct cid_config *cfg)
 			char **slot = (char **)(void *)((char *)cfg + keys[i].offset);
 			free(*slot);
 		}
+		if (keys[i].type == KEY_NETS)
+			cid_netaddr_set_free(
+			    *(struct cid_netaddr_set **)(void *)((char *)cfg + keys[i].offset));
 	}
 	free(cfg);
 }

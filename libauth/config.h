@@ -13,6 +13,7 @@
 
 #include "crypto.h"
 #include "err.h"
+#include "netaddr.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -30,6 +31,8 @@ struct cid_config {
 	unsigned login_threads; /* threads hashing passwords (argon2) */
 	unsigned max_connections;
 	unsigned connection_timeout;
+	/* reverse proxies whose X-Forwarded-For / Forwarded are believed (netaddr.h); never NULL */
+	struct cid_netaddr_set *trusted_proxies;
 	int64_t code_ttl, access_ttl, id_token_ttl, refresh_ttl, session_ttl;
 	int64_t key_keep;		   /* seconds a retired key stays in the JWKS */
 	int64_t key_publish_delay;	   /* seconds a published next key waits to sign */

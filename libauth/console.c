@@ -406,6 +406,7 @@ enum cid_err cid_console_login(struct cid_ctx *ctx, const struct cid_request *re
 	const char *name;
 	const char *password = cid_params_get(&req->params, "password");
 	const char *code = cid_params_get(&req->params, "code");
+	char client_addr[CID_NETADDR_TEXT_MAX];
 	int64_t wait = 0;
 
 	if (!req->post) {
@@ -428,11 +429,13 @@ enum cid_err cid_console_login(struct cid_ctx *ctx, const struct cid_request *re
 		name = NULL;
 	if (name == NULL || password == NULL || code == NULL)
 		return login_page(ctx, req, reply, 400, "msg_missing", name);
+	cid_request_client_addr(ctx, req, client_addr);
 	rc = cid_officer_login(cid_ctx_store(ctx), &cid_ctx_config(ctx)->argon2, name, password,
-			       code, req->remote_addr, req->now, cookie, &wait);
+			       code, client_addr, req->now, cookie, &wait);
 	switch (rc) {
 	case CID_OK: break;
 	case CID_ERR_THROTTLED: return login_page(ctx, req, reply, 429, "msg_throttled", name);
+	case CID_ERR_LOCKED: return login_page(ctx, req, reply, 403, "msg_locked", name);
 	case CID_ERR_DENIED:
 	case CID_ERR_INVALID: return login_page(ctx, req, reply, 401, "msg_failed", name);
 	default: return rc;

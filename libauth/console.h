@@ -20,7 +20,7 @@
  * "release." / "audit."), from and to (YYYY-MM-DD, UTC; both days included).
  *
  * Page data (every page also has "officer" and "csrf"):
- *   CID_PAGE_OFFICER_LOGIN  csrf, name?, msg_failed | msg_throttled | msg_missing
+ *   CID_PAGE_OFFICER_LOGIN  csrf, name?, msg_failed | msg_throttled | msg_locked | msg_missing
  *   CID_PAGE_OFFICER_LOG    the filter values, types[{value, selected}],
  *                           entries[{seq, time, type, actor, citizen, service,
  *                           purpose, attributes, decision, basis}] newest first,

@@ -20,6 +20,7 @@ static const char *const messages[] = {
     [CID_ERR_REVOKED] = "revoked or already used",
     [CID_ERR_DISABLED] = "disabled",
     [CID_ERR_THROTTLED] = "too many failed attempts; try again later",
+    [CID_ERR_LOCKED] = "too many failed attempts in a row; locked until an operator unlocks it",
     [CID_ERR_STORE] = "store (LMDB) error",
     [CID_ERR_CRYPTO] = "cryptographic library error",
     [CID_ERR_IO] = "file or system error",

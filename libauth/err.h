@@ -24,6 +24,7 @@ enum cid_err {
 	CID_ERR_REVOKED,   /* token, code or grant revoked or already used */
 	CID_ERR_DISABLED,  /* account or client disabled */
 	CID_ERR_THROTTLED, /* too many failures: try later */
+	CID_ERR_LOCKED,	   /* too many failures in a row: refused until an operator unlocks */
 	CID_ERR_STORE,	   /* LMDB failed */
 	CID_ERR_CRYPTO,	   /* OpenSSL or libargon2 failed */
 	CID_ERR_IO,	   /* file or system call failed */

@@ -9,8 +9,8 @@
  * re-reads the officer, checks the code and spends its step, counts the
  * failure or clears the counter, and creates the session, so two concurrent
  * logins cannot both use one code. The throttle is throttle.h's, the same
- * rule and counters as citizens', under the key "officer:<name>" and the
- * address key citizens' failures also count in.
+ * rule and counters as citizens' (in the realm "officer"), and the address
+ * counter citizens' failures also count in.
  */
 #include "officer.h"
 
@@ -183,14 +183,36 @@ enum cid_err cid_officer_disable(struct cid_store *s, const char *name)
 static enum cid_err read_wait(struct cid_txn *txn, const struct cid_throttle_key *k, int64_t now,
 			      int64_t *wait)
 {
-	return k == NULL ? CID_OK : cid_throttle_read(txn, k->key, now, wait, NULL);
+	return k == NULL ? CID_OK : cid_throttle_read(txn, k, now, wait, NULL);
 }
 
 /* Counts a failure at now under k (NULL: none counted). */
 static enum cid_err count_failure(struct cid_txn *txn, const struct cid_throttle_key *k,
 				  int64_t now)
 {
-	return k == NULL ? CID_OK : cid_throttle_fail(txn, k->key, now);
+	return k == NULL ? CID_OK : cid_throttle_fail(txn, k, now);
+}
+
+static enum cid_err unlock_cb(struct cid_txn *txn, void *arg)
+{
+	const char *name = arg;
+	enum cid_err rc = CID_OK;
+	json_t *rec = NULL;
+	struct cid_throttle_key k = {0};
+
+	CID_TRY(cid_txn_get_json(txn, CID_DB_OFFICERS, cid_str_of(name), &rec));
+	cid_throttle_key_code(&k, CID_THROTTLE_OFFICER, name);
+	CID_TRY(cid_throttle_clear(txn, &k));
+out:
+	json_decref(rec);
+	return rc;
+}
+
+enum cid_err cid_officer_unlock(struct cid_store *s, const char *name)
+{
+	if (!cid_officer_name_ok(name))
+		return CID_ERR_NOTFOUND;
+	return cid_store_update(s, unlock_cb, (void *)(uintptr_t)name);
 }
 
 /* ---- login ---- */
@@ -198,8 +220,8 @@ static enum cid_err count_failure(struct cid_txn *txn, const struct cid_throttle
 struct login {
 	const char *name;
 	const char *code;
-	const struct cid_throttle_key *officer_key;
-	const struct cid_throttle_key *addr_key;
+	const struct cid_throttle_key *pair_key;
+	const struct cid_throttle_key *addr_key; /* NULL: no address */
 	int64_t now;
 	bool password_ok; /* the argon2id verification passed */
 	/* outputs, reset on each run of the callback */
@@ -227,7 +249,7 @@ static enum cid_err read_login(struct cid_store *s, struct login *l,
 		memcpy(hash, h, strlen(h) + 1);
 		*found = true;
 	}
-	CID_TRY(read_wait(txn, l->officer_key, l->now, &l->wait));
+	CID_TRY(read_wait(txn, l->pair_key, l->now, &l->wait));
 	CID_TRY(read_wait(txn, l->addr_key, l->now, &l->wait));
 out:
 	cid_store_read_end(txn);
@@ -292,25 +314,38 @@ static enum cid_err login_cb(struct cid_txn *txn, void *arg)
 	json_t *rec = NULL;
 	enum cid_err got;
 	bool ok = false;
+	bool code_counted = false;
+	struct cid_throttle_key code_key = {0};
 
 	l->verdict = CID_ERR_DENIED;
 	l->wait = 0;
 	cid_wipe(l->cookie, sizeof(l->cookie));
 	/* again inside the transaction: a concurrent failure may have raised the wait */
-	CID_TRY(read_wait(txn, l->officer_key, l->now, &l->wait));
+	CID_TRY(read_wait(txn, l->pair_key, l->now, &l->wait));
 	CID_TRY(read_wait(txn, l->addr_key, l->now, &l->wait));
 	CID_ENSURE(l->wait == 0, CID_ERR_THROTTLED);
 	got = cid_txn_get_json(txn, CID_DB_OFFICERS, cid_str_of(l->name), &rec);
 	CID_ENSURE(got == CID_OK || got == CID_ERR_NOTFOUND, got);
-	/* a disabled officer's code is not checked, so no step is spent */
-	if (rec != NULL && l->password_ok && json_is_false(json_object_get(rec, "disabled")))
+	/* a disabled officer's code is not checked, so no step is spent; the run of
+	 * wrong codes is read only after the right password, so only its holder
+	 * learns of (or can cause) a lock */
+	if (rec != NULL && l->password_ok && json_is_false(json_object_get(rec, "disabled"))) {
+		cid_throttle_key_code(&code_key, CID_THROTTLE_OFFICER, l->name);
+		CID_TRY(cid_throttle_read(txn, &code_key, l->now, &l->wait, &code_counted));
+		CID_ENSURE(l->wait != CID_THROTTLE_LOCKED, CID_ERR_LOCKED);
+		CID_ENSURE(l->wait == 0, CID_ERR_THROTTLED);
 		CID_TRY(check_code(txn, l, rec, &ok));
+		if (!ok)
+			CID_TRY(cid_throttle_fail(txn, &code_key, l->now));
+		else if (code_counted)
+			CID_TRY(cid_throttle_clear(txn, &code_key));
+	}
 	if (!ok) {
-		CID_TRY(count_failure(txn, l->officer_key, l->now));
+		CID_TRY(count_failure(txn, l->pair_key, l->now));
 		CID_TRY(count_failure(txn, l->addr_key, l->now));
 		goto out;
 	}
-	CID_TRY(cid_throttle_clear(txn, l->officer_key->key));
+	CID_TRY(cid_throttle_clear(txn, l->pair_key));
 	CID_TRY(new_session(txn, l));
 	l->verdict = CID_OK;
 out:
@@ -330,22 +365,17 @@ enum cid_err cid_officer_login(struct cid_store *s, const struct cid_argon2_para
 	char hash[CID_PASSWORD_HASH_MAX] = "";
 	bool found = false;
 	enum cid_err verdict;
-	struct cid_throttle_key officer_key;
-	struct cid_throttle_key addr_key;
-	struct login l = {.name = name, .code = code, .now = now};
+	struct cid_throttle_key pair_key = {0};
+	struct cid_throttle_key addr_key = {0};
+	struct login l = {.name = name, .code = code, .pair_key = &pair_key, .now = now};
 
 	CID_ENSURE(nlen >= 1 && nlen <= CID_OFFICER_MAX_NAME, CID_ERR_INVALID);
 	CID_ENSURE(pwlen >= 1 && pwlen <= CID_MAX_PASSWORD, CID_ERR_INVALID);
 	CID_ENSURE(cid_totp_code_ok(code) && now >= 0 && alen <= MAX_ADDR, CID_ERR_INVALID);
-	/* a name no officer can have is counted like an unknown officer, under its address only */
-	if (cid_officer_name_ok(name)) {
-		cid_throttle_key(&officer_key, "officer", name);
-		l.officer_key = &officer_key;
-	}
-	if (alen > 0) {
-		cid_throttle_key(&addr_key, "addr", addr);
+	/* every name, even one no officer can have, is counted alike */
+	cid_throttle_key_pair(&pair_key, CID_THROTTLE_OFFICER, name, addr);
+	if (cid_throttle_key_addr(&addr_key, addr))
 		l.addr_key = &addr_key;
-	}
 	CID_TRY(read_login(s, &l, hash, &found));
 	if (l.wait > 0) {
 		rc = CID_ERR_THROTTLED;

@@ -14,11 +14,13 @@
  * Login costs one argon2id verification whether or not the officer exists
  * (unknown names verify against a dummy hash), and every failure (unknown,
  * wrong password, wrong or replayed code, disabled) is the same
- * CID_ERR_DENIED. Failures are throttled as citizens' are (throttle.h: same
- * CID_THROTTLE_* rule and counter format, in CID_DB_THROTTLE under
- * "officer:<name>" and the shared "addr:<address>"). The code is checked,
- * its step spent, the counters updated and the session created in one write
- * transaction, so a code opens at most one session.
+ * CID_ERR_DENIED. Failures are throttled as citizens' are (throttle.h): per
+ * name and client address (any name, officer or not) and per address, the
+ * address counter shared with citizens' logins; wrong codes after a right
+ * password also count in the officer's run of wrong codes, which at
+ * CID_CODE_MAX_FAILURES refuses the login until cid_officer_unlock. The code
+ * is checked, its step spent, the counters updated and the session created
+ * in one write transaction, so a code opens at most one session.
  *
  * A console session (CID_DB_OFFICER_SESSIONS, key cid_secret_hash(cookie))
  * is {"name", "created_at", "expires_at"}: an absolute lifetime of
@@ -74,13 +76,21 @@ CID_MUST_CHECK enum cid_err cid_officer_list(struct cid_store *s, json_t **out);
 CID_MUST_CHECK enum cid_err cid_officer_disable(struct cid_store *s, const char *name);
 
 /*
+ * Clears officer name's run of wrong codes (`civicid audit officer unlock
+ * NAME`). Idempotent. Errors: CID_ERR_NOTFOUND, CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_officer_unlock(struct cid_store *s, const char *name);
+
+/*
  * Logs officer name in with password and TOTP code, from remote address addr
  * (NULL or "": none) at now. On success cookie_out receives the new session
  * cookie value (a secret: set it HttpOnly, wipe it after use).
  * Errors: CID_ERR_INVALID (empty or over-long name or password, code not
  * CID_TOTP_DIGITS digits, addr too long, now < 0: refused before the store is
  * read, not counted), CID_ERR_THROTTLED (*retry_after, may be NULL, set to the
- * seconds to wait; nothing verified), CID_ERR_DENIED (anything else wrong),
+ * seconds to wait; nothing verified), CID_ERR_LOCKED (the right password, but
+ * the officer's run of wrong codes reached CID_CODE_MAX_FAILURES: refused
+ * until cid_officer_unlock), CID_ERR_DENIED (anything else wrong),
  * CID_ERR_STORE, CID_ERR_CRYPTO, CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err

@@ -35,6 +35,13 @@ void cid_request_clear(struct cid_request *req)
 	cid_params_clear(&req->params);
 }
 
+void cid_request_client_addr(const struct cid_ctx *ctx, const struct cid_request *req,
+			     char out[CID_NETADDR_TEXT_MAX])
+{
+	cid_netaddr_client(cid_ctx_config(ctx)->trusted_proxies, req->remote_addr,
+			   req->forwarded_for, req->forwarded, out);
+}
+
 enum cid_err oidc_reply_json(struct cid_reply *r, int status, json_t *obj)
 {
 	enum cid_err rc = CID_OK;

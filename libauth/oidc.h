@@ -19,6 +19,7 @@
 #include "cid.h"
 #include "client.h"
 #include "err.h"
+#include "netaddr.h"
 #include "str.h"
 
 #include <jansson.h>
@@ -57,7 +58,9 @@ struct cid_request {
 	const char *session_cookie; /* CID_COOKIE_SESSION */
 	const char *csrf_cookie;    /* CID_COOKIE_CSRF */
 	const char *officer_cookie; /* CID_COOKIE_OFFICER */
-	const char *remote_addr;    /* textual peer address, for throttling */
+	const char *remote_addr;    /* textual TCP peer address (behind a proxy, the proxy's) */
+	const char *forwarded_for;  /* X-Forwarded-For values joined by commas, or NULL */
+	const char *forwarded;	    /* Forwarded (RFC 7239) values joined by commas, or NULL */
 	bool form_content_type;	    /* body was application/x-www-form-urlencoded */
 	int64_t now;
 };
@@ -107,6 +110,15 @@ void cid_reply_free(struct cid_reply *r);
 
 /* Frees the request's params (the borrowed strings are not touched). */
 void cid_request_clear(struct cid_request *req);
+
+/*
+ * The client's address of req as canonical text into out: the TCP peer, or,
+ * when the peer is one of the configuration's trusted_proxies, the address
+ * its forwarding headers name (the rule is netaddr.h's); "" when unknown.
+ * Failed logins are counted under it (throttle.h).
+ */
+void cid_request_client_addr(const struct cid_ctx *ctx, const struct cid_request *req,
+			     char out[CID_NETADDR_TEXT_MAX]);
 
 /*
  * The endpoints. Each fills *reply (which must be zeroed) and returns CID_OK

@@ -607,6 +607,7 @@ enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
 	const char *message = NULL;
 	char account[CID_ID_CHARS + 1];
 	char cookie[CID_TOKEN_CHARS + 1] = "";
+	char client_addr[CID_NETADDR_TEXT_MAX];
 	int64_t retry = 0;
 	struct cid_client *client = NULL;
 	struct cid_session sess;
@@ -623,8 +624,9 @@ enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
 	if (username == NULL || password == NULL || username[0] == '\0' || password[0] == '\0') {
 		message = "msg_missing";
 	} else {
+		cid_request_client_addr(ctx, req, client_addr);
 		rc = cid_account_authenticate(cid_ctx_store(ctx), &cfg->argon2, username, password,
-					      req->remote_addr, req->now, account, &retry);
+					      client_addr, req->now, account, &retry);
 		/* one message for every failure, so the form never reveals whether an
 		 * account exists or is disabled */
 		if (rc == CID_ERR_DENIED || rc == CID_ERR_INVALID)

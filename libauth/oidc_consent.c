@@ -187,10 +187,10 @@ enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, js
 	}
 	cid_store_read_end(rq.txn);
 	/* a session can outlive its account's use: no code for it (the token
-	 * endpoint would refuse it anyway) */
+	 * endpoint would refuse it anyway); the service is not told why (issue 9) */
 	if (!active && (rc == CID_OK || rc == CID_ERR_NOTFOUND)) {
 		rc = oidc_redirect_error(ctx, reply, uri, state, "access_denied",
-					 "the citizen's account is not active");
+					 "the request was denied");
 		goto out;
 	}
 	CID_TRY(rc);
@@ -288,6 +288,7 @@ enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
 	struct cid_request next = *req;
 	char cookie[CID_TOKEN_CHARS + 1] = "";
 	const char *message = NULL;
+	char client_addr[CID_NETADDR_TEXT_MAX];
 	int64_t retry = 0;
 	json_t *auth = NULL;
 	bool ok = false;
@@ -302,13 +303,16 @@ enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
 	CID_TRY(oidc_step_client(ctx, auth, locale, reply, &client));
 	if (client == NULL)
 		goto out;
+	cid_request_client_addr(ctx, req, client_addr);
 	rc = cid_account_totp_check(cid_ctx_store(ctx), sess.account_id, code == NULL ? "" : code,
-				    req->remote_addr, req->now, &retry);
+				    client_addr, req->now, &retry);
 	/* wrong, replayed, malformed, or no longer enrolled: one message for all */
 	if (rc == CID_ERR_DENIED || rc == CID_ERR_INVALID || rc == CID_ERR_NOTFOUND)
 		message = "msg_failed";
 	else if (rc == CID_ERR_THROTTLED)
 		message = "msg_throttled";
+	else if (rc == CID_ERR_LOCKED)
+		message = "msg_locked";
 	else
 		CID_TRY(rc);
 	if (message != NULL) {

@@ -53,9 +53,11 @@ static enum cid_err citizen_tokens(struct cid_ctx *ctx, const struct cid_request
 	rc = cid_account_get(cid_ctx_store(ctx), cid_json_str(grant, "account_id"), &citizen);
 	if (rc == CID_OK && !cid_account_active(citizen))
 		rc = CID_ERR_DISABLED;
+	/* a service is not told why (issue 9): its grant is as dead as a revoked one,
+	 * and is answered in the same words */
 	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_DISABLED) {
 		rc = cid_oidc_error_json(reply, 400, "invalid_grant",
-					 "the citizen's account is no longer active");
+					 grant_problem(CID_ERR_REVOKED));
 		goto out;
 	}
 	CID_TRY(rc);

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -54,6 +55,8 @@ struct conn {
 	struct cid_request req;
 	struct cid_reply reply;
 	char addr[INET6_ADDRSTRLEN];
+	struct cid_buf forwarded_for; /* every X-Forwarded-For value, joined by commas */
+	struct cid_buf forwarded;     /* every Forwarded value, joined by commas */
 	enum cid_err rc;
 };
 
@@ -67,6 +70,8 @@ static void conn_free(struct conn *c)
 	if (c == NULL)
 		return;
 	cid_buf_free(&c->body);
+	cid_buf_free(&c->forwarded_for);
+	cid_buf_free(&c->forwarded);
 	cid_request_clear(&c->req);
 	cid_reply_free(&c->reply);
 	free(c);
@@ -151,6 +156,31 @@ static const char *header(struct MHD_Connection *mhd, enum MHD_ValueKind kind, c
 	return v;
 }
 
+/*
+ * Collects every value of the forwarding headers, in order, joined by commas
+ * (RFC 9110 §5.3: a repeated list header is one list): the rule that reads
+ * them is libauth's (netaddr.h); a proxy's hop may be in any of them.
+ */
+static enum MHD_Result add_forwarding(void *cls, enum MHD_ValueKind kind, const char *key,
+				      size_t key_size, const char *value, size_t value_size)
+{
+	struct conn *c = cls;
+	struct cid_buf *b = NULL;
+
+	(void)kind;
+	if (key_size == 15 && strncasecmp(key, "X-Forwarded-For", 15) == 0)
+		b = &c->forwarded_for;
+	else if (key_size == 9 && strncasecmp(key, "Forwarded", 9) == 0)
+		b = &c->forwarded;
+	if (b == NULL)
+		return MHD_YES;
+	/* data is set by the first append, even of an empty value */
+	if (b->data != NULL)
+		cid_buf_append(b, ",", 1);
+	cid_buf_append(b, value == NULL ? "" : value, value == NULL ? 0 : value_size);
+	return MHD_YES;
+}
+
 /* Fills c->req from the connection. Returns the error reply's status, or 0. */
 /*
  * True if a Content-Type names application/x-www-form-urlencoded (RFC 9110
@@ -203,6 +233,11 @@ static int build_request(struct conn *c, const char *method)
 			c->addr[0] = '\0';
 	}
 	c->req.remote_addr = c->addr;
+	MHD_get_connection_values_n(mhd, MHD_HEADER_KIND, add_forwarding, c);
+	if (cid_buf_status(&c->forwarded_for) != CID_OK || cid_buf_status(&c->forwarded) != CID_OK)
+		return 431;
+	c->req.forwarded_for = c->forwarded_for.data;
+	c->req.forwarded = c->forwarded.data;
 	if (c->too_big)
 		return 413;
 	if (c->req.post) {
@@ -248,6 +283,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 		c->h = h;
 		c->mhd = mhd;
 		cid_buf_init(&c->body, CID_MAX_BODY);
+		cid_buf_init(&c->forwarded_for, CID_MAX_HEADER);
+		cid_buf_init(&c->forwarded, CID_MAX_HEADER);
 		c->route = cid_route_find(url, method, &status);
 		c->rc = CID_OK;
 		*con_cls = c;

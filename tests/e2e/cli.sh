@@ -85,11 +85,22 @@ has "text enrolment prints the URI" "$out" "otpauth://totp/civicid:hanako?secret
 hasnt "--replace made a new secret" "$out" "$totp"
 expect 2 "--replace belongs to totp" "$bin" user show hanako "${C[@]}" --replace
 expect 2 "--replace and --disable together" "$bin" user totp hanako "${C[@]}" --replace --disable
+expect 2 "--unlock and --replace together" "$bin" user totp hanako "${C[@]}" --replace --unlock
+expect 2 "--unlock belongs to totp" "$bin" user show hanako "${C[@]}" --unlock
+expect 0 "user totp --unlock" "$bin" user totp hanako "${C[@]}" --unlock
+has "--unlock says codes are accepted" "$out" "TOTP unlocked for hanako"
+expect 0 "user show --json counts wrong codes in a row" "$bin" user show hanako "${C[@]}" --json
+has "none yet" "$(json "d['totp_failures']" <<<"$out")" 0
+expect 0 "user --help documents --unlock" "$bin" user --help
+has "help explains the lock" "$out" "wrong codes in a row"
 expect 0 "user totp --disable" "$bin" user totp hanako "${C[@]}" --disable
 expect 0 "user show after --disable" "$bin" user show hanako "${C[@]}" --json
 has "totp_enrolled false after --disable" "$(json "d['totp_enrolled']" <<<"$out")" False
 expect 1 "--disable when not enrolled" "$bin" user totp hanako "${C[@]}" --disable
 has "says not enrolled" "$err" "not enrolled"
+expect 1 "--unlock when not enrolled" "$bin" user totp hanako "${C[@]}" --unlock
+has "--unlock says not enrolled" "$err" "not enrolled"
+expect 1 "--unlock of an unknown user" "$bin" user totp nobody "${C[@]}" --unlock
 expect 1 "totp for an unknown user" "$bin" user totp nobody "${C[@]}"
 has "unknown user for totp says not found" "$err" "not found"
 

@@ -478,6 +478,106 @@ static void test_login_refusals(void **state)
 	}
 }
 
+/* POSTs the console login form as a browser at client behind proxy peer (xff: NULL, none). */
+static void login_via(struct fixture *f, const char *peer, const char *xff, const char *password,
+		      bool good_code, int64_t now, struct cid_reply *reply)
+{
+	char token[CID_TOKEN_CHARS + 1];
+	char code[CID_TOTP_DIGITS + 1];
+	char form[512];
+	struct cid_request req = {
+	    .post = true,
+	    .form_content_type = true,
+	    .csrf_cookie = token,
+	    .remote_addr = peer,
+	    .forwarded_for = xff,
+	    .now = now,
+	};
+
+	assert_int_equal(cid_random_token(token), CID_OK);
+	code_at(f, now, code);
+	if (!good_code)
+		code[0] = "1234567890"[code[0] - '0'];
+	snprintf(form, sizeof(form), "name=alice&password=%s&code=%s&csrf=%s", password, code,
+		 token);
+	assert_int_equal(cid_params_parse_form(&req.params, form, strlen(form)), CID_OK);
+	assert_int_equal(cid_console_login(f->ctx, &req, reply), CID_OK);
+	cid_request_clear(&req);
+}
+
+/* The status of a login as login_via makes it; message, if not NULL, must be on the page. */
+static int login_status(struct fixture *f, const char *peer, const char *xff, const char *password,
+			bool good_code, int64_t now, const char *message)
+{
+	struct cid_reply r = {0};
+	int status;
+
+	login_via(f, peer, xff, password, good_code, now, &r);
+	status = r.status;
+	if (message != NULL)
+		assert_true(json_is_true(json_object_get(r.page_data, message)));
+	cid_reply_free(&r);
+	return status;
+}
+
+/*
+ * Behind the proxy of trusted_proxies, failures count under the client its
+ * X-Forwarded-For names, never the proxy's address: a flood through the proxy
+ * leaves the officer's own login through it working, whatever the flood
+ * writes into the header itself.
+ */
+static void test_login_throttle_behind_a_trusted_proxy(void **state)
+{
+	struct fixture *f = *state;
+	int64_t t = NOW + 120;
+
+	cid_test_set(f->cfg, "trusted_proxies", "127.0.0.1");
+	for (int i = 0; i < CID_THROTTLE_FREE; i++)
+		assert_int_equal(login_status(f, "127.0.0.1", "198.51.100.6, 198.51.100.5",
+					      "wrong+password", true, t, "msg_failed"),
+				 401);
+	/* the attacker is slowed, whichever client it claims to be */
+	assert_int_equal(login_status(f, "127.0.0.1", "198.51.100.5", "correct+horse+battery", true,
+				      t, "msg_throttled"),
+			 429);
+	assert_int_equal(login_status(f, "127.0.0.1", "198.51.100.6, 198.51.100.5",
+				      "correct+horse+battery", true, t, "msg_throttled"),
+			 429);
+	/* the officer, through the same proxy from her own address, is not */
+	assert_int_equal(
+	    login_status(f, "127.0.0.1", "198.51.100.6", "correct+horse+battery", true, t, NULL),
+	    303);
+	/* a peer that is no trusted proxy is the client, whatever its header says */
+	assert_int_equal(login_status(f, "198.51.100.5", "198.51.100.6", "correct+horse+battery",
+				      true, t, "msg_throttled"),
+			 429);
+}
+
+/* The officer's run of wrong codes, after the right password, locks the console login. */
+static void test_login_locked_after_wrong_codes(void **state)
+{
+	struct fixture *f = *state;
+	char addr[32];
+	int64_t t = NOW;
+
+	cid_test_set(f->cfg, "trusted_proxies", "127.0.0.1");
+	for (int i = 0; i < CID_CODE_MAX_FAILURES; i++) {
+		t += CID_THROTTLE_MAX_DELAY + CID_TOTP_STEP;
+		snprintf(addr, sizeof(addr), "203.0.113.%d", i + 1);
+		assert_int_equal(login_status(f, "127.0.0.1", addr, "correct+horse+battery", false,
+					      t, "msg_failed"),
+				 401);
+	}
+	t += CID_TOTP_STEP;
+	assert_int_equal(login_status(f, "127.0.0.1", "192.0.2.50", "correct+horse+battery", true,
+				      t, "msg_locked"),
+			 403);
+	assert_int_equal(cid_officer_unlock(cid_ctx_store(f->ctx), "alice"), CID_OK);
+	assert_int_equal(
+	    login_status(f, "127.0.0.1", "192.0.2.50", "correct+horse+battery", true, t, NULL),
+	    303);
+}
+
 static void test_logout_ends_the_session(void **state)
 {
 	struct fixture *f = *state;
@@ -1259,6 +1359,8 @@ int main(void)
 	    T(test_login_sets_a_console_cookie),
 	    T(test_login_cookie_attributes),
 	    T(test_login_refusals),
+	    T(test_login_throttle_behind_a_trusted_proxy),
+	    T(test_login_locked_after_wrong_codes),
 	    T(test_logout_ends_the_session),
 	    T(test_post_with_wrong_csrf_is_refused),
 	    T(test_log_filters),

@@ -29,8 +29,10 @@
 #include "client.h"
 #include "config.h"
 #include "oidc.h"
+#include "session.h"
 #include "support.h"
 #include "token.h"
+#include "totp.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1196,6 +1198,168 @@ static void test_disabled_citizen_refresh_refused(void **state)
 	refresh_expect(f, RP1, rt, 400, NULL);
 }
 
+/* The error_description of an invalid_grant answer to form, into out. */
+static void grant_refusal(struct fixture *f, int client, const char *form, char *out, size_t outsz)
+{
+	json_t *j = post_as(f, EP_TOKEN, client, form, 400);
+
+	assert_string_equal(json_string_value(json_object_get(j, "error")), "invalid_grant");
+	copy_member(j, "error_description", out, outsz);
+	json_decref(j);
+}
+
+/*
+ * Issue 9 item 10: a service is not told that a citizen's account is
+ * disabled. Its code and refresh token are refused as a revoked grant's are,
+ * in the same words.
+ */
+static void test_disabled_citizen_refusal_says_nothing_of_the_account(void **state)
+{
+	struct fixture *f = *state;
+	json_t *j = redeem(f, RP1);
+	char rt[CID_TOKEN_CHARS + 1];
+	char next[CID_TOKEN_CHARS + 1];
+	char code[CID_TOKEN_CHARS + 1];
+	char form[512];
+	char revoked[256];
+	char disabled[256];
+	static const char *const telling[] = {"disabled", "active", "account", "citizen"};
+
+	/* the words for a revoked grant: a refresh token used twice */
+	copy_member(j, "refresh_token", rt, sizeof(rt));
+	json_decref(j);
+	refresh_expect(f, RP1, rt, 200, next);
+	snprintf(form, sizeof(form), "grant_type=refresh_token&refresh_token=%s", rt);
+	grant_refusal(f, RP1, form, revoked, sizeof(revoked));
+
+	j = redeem(f, RP1);
+	copy_member(j, "refresh_token", rt, sizeof(rt));
+	json_decref(j);
+	issue_code(f, RP1, NULL, NOW, code);
+	assert_int_equal(cid_account_set_disabled(cid_ctx_store(f->ctx), "hanako", true), CID_OK);
+	snprintf(form, sizeof(form), "grant_type=refresh_token&refresh_token=%s", rt);
+	grant_refusal(f, RP1, form, disabled, sizeof(disabled));
+	assert_string_equal(disabled, revoked);
+	snprintf(form, sizeof(form), "grant_type=authorization_code&code=%s&redirect_uri=%s", code,
+		 clients[RP1].redirect);
+	grant_refusal(f, RP1, form, disabled, sizeof(disabled));
+	assert_string_equal(disabled, revoked);
+	for (size_t i = 0; i < sizeof(telling) / sizeof(telling[0]); i++)
+		assert_null(strstr(disabled, telling[i]));
+}
+
+/*
+ * The same at the authorization endpoint: the SSO session of a citizen disabled
+ * even behind account.c's back is no session any more, so the browser gets the
+ * login page (where a disabled citizen's password fails like a wrong one), and
+ * the service learns nothing from a redirect.
+ */
+static void test_disabled_citizen_authorize_says_nothing(void **state)
+{
+	static const char *const amr[] = {"pwd"};
+	struct fixture *f = *state;
+	char cookie[CID_TOKEN_CHARS + 1];
+	struct cid_session sess;
+	struct cid_reply reply = {0};
+	static const char form[] = "response_type=code&client_id=rp1&scope=openid&state=s1"
+				   "&redirect_uri=https%3A%2F%2Frp.example%2Fcb";
+	struct cid_request req = {.session_cookie = cookie, .remote_addr = "192.0.2.7", .now = AT};
+
+	assert_int_equal(cid_session_new(cid_ctx_store(f->ctx), f->account,
+					 "urn:civicid:acr:password", amr, 1, NOW, 3600, cookie,
+					 &sess),
+			 CID_OK);
+	cid_test_citizen_edit(cid_ctx_store(f->ctx), f->account, "disabled", json_true());
+	assert_int_equal(cid_params_parse_form(&req.params, form, strlen(form)), CID_OK);
+	assert_int_equal(cid_oidc_authorize(f->ctx, &req, &reply), CID_OK);
+	cid_request_clear(&req);
+	assert_null(reply.location);
+	assert_int_equal(reply.page, CID_PAGE_LOGIN);
+	cid_reply_free(&reply);
+}
+
+/* The code an authenticator shows for raw secret at t, into out[7]. */
+static void code_at(const uint8_t *raw, size_t n, int64_t t, char out[7])
+{
+	uint32_t v = 0;
+
+	assert_int_equal(cid_totp(CID_TOTP_SHA1, raw, n, t, CID_TOTP_DIGITS, &v), CID_OK);
+	snprintf(out, 7, "%06u", v);
+}
+
+/*
+ * The one-time-code step of a citizen whose codes are locked (CID_CODE_MAX_FAILURES
+ * wrong ones in a row) says so, and does not take even the right code.
+ */
+static void test_totp_step_of_a_locked_citizen_says_locked(void **state)
+{
+	static const char *const amr[] = {"pwd"};
+	static const char authz[] = "response_type=code&client_id=rp1&scope=openid&state=s1"
+				    "&redirect_uri=https%3A%2F%2Frp.example%2Fcb"
+				    "&acr_values=urn%3Acivicid%3Aacr%3Amfa";
+	struct fixture *f = *state;
+	struct cid_store *s = cid_ctx_store(f->ctx);
+	char *secret = NULL;
+	uint8_t raw[CID_TOTP_SECRET_MAX];
+	size_t raw_len = 0;
+	char near[3][7];
+	char wrong[7];
+	char code[7];
+	char cookie[CID_TOKEN_CHARS + 1];
+	char csrf[CID_TOKEN_CHARS + 1];
+	char form[512];
+	struct cid_session sess;
+	struct cid_reply page = {0};
+	struct cid_reply r = {0};
+	struct cid_request get = {.session_cookie = cookie, .csrf_cookie = csrf, .now = AT};
+	struct cid_request post = {.post = true,
+				   .form_content_type = true,
+				   .session_cookie = cookie,
+				   .csrf_cookie = csrf,
+				   .remote_addr = "192.0.2.7",
+				   .now = AT};
+
+	assert_int_equal(cid_account_totp_enrol(s, "hanako", false, NOW, &secret, NULL), CID_OK);
+	assert_int_equal(cid_base32_decode(secret, strlen(secret), raw, sizeof(raw), &raw_len),
+			 CID_OK);
+	free(secret);
+	for (int i = 0; i < CID_CODE_MAX_FAILURES; i++) {
+		int64_t t = NOW + (int64_t)(i + 1) * 1000;
+
+		code_at(raw, raw_len, t - CID_TOTP_STEP, near[0]);
+		code_at(raw, raw_len, t, near[1]);
+		code_at(raw, raw_len, t + CID_TOTP_STEP, near[2]);
+		for (unsigned g = 0;; g++) {
+			snprintf(wrong, sizeof(wrong), "%06u", g);
+			if (strcmp(wrong, near[0]) && strcmp(wrong, near[1]) &&
+			    strcmp(wrong, near[2]))
+				break;
+		}
+		assert_int_equal(cid_account_totp_check(s, f->account, wrong, NULL, t, NULL),
+				 CID_ERR_DENIED);
+	}
+	assert_int_equal(cid_session_new(s, f->account, "urn:civicid:acr:password", amr, 1, NOW,
+					 3600, cookie, &sess),
+			 CID_OK);
+	assert_int_equal(cid_random_token(csrf), CID_OK);
+	assert_int_equal(cid_params_parse_form(&get.params, authz, strlen(authz)), CID_OK);
+	assert_int_equal(cid_oidc_authorize(f->ctx, &get, &page), CID_OK);
+	cid_request_clear(&get);
+	assert_int_equal(page.page, CID_PAGE_TOTP);
+	code_at(raw, raw_len, AT, code);
+	snprintf(form, sizeof(form), "req=%s&csrf=%s&code=%s",
+		 json_string_value(json_object_get(page.page_data, "req")),
+		 json_string_value(json_object_get(page.page_data, "csrf")), code);
+	assert_int_equal(cid_params_parse_form(&post.params, form, strlen(form)), CID_OK);
+	assert_int_equal(cid_oidc_totp(f->ctx, &post, &r), CID_OK);
+	cid_request_clear(&post);
+	assert_int_equal(r.page, CID_PAGE_TOTP);
+	assert_true(json_is_true(json_object_get(r.page_data, "msg_locked")));
+	assert_null(r.location);
+	cid_reply_free(&page);
+	cid_reply_free(&r);
+}
+
 /* ---- the release point behind the endpoints ---- */
 
 struct audit_log {
@@ -1546,6 +1710,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_revocation_effects, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_every_401_has_www_authenticate, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disabled_citizen_refresh_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_disabled_citizen_refusal_says_nothing_of_the_account, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_disabled_citizen_authorize_says_nothing, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_totp_step_of_a_locked_citizen_says_locked, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_release_decisions_reach_the_audit_hook, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_releases_are_logged_without_any_set_up, setup,
