@@ -3,7 +3,7 @@
 # against the real server with its default configuration: 2,000 idle
 # connections from as many loopback addresses must not stall a normal client,
 # and connections that trickle their request a byte at a time must be closed
-# by the request deadline (CID_REQUEST_DEADLINE in libauth/bounds.h). The
+# by the request deadline (CID_REQUEST_DEADLINE in libauth/foundation/bounds.h). The
 # attacks are tools/connections.py; this script starts and stops the server.
 # Takes about 45 s. Needs curl and python3 (rp/common.sh).
 # Usage: CIVICID_BIN=build/asan/server/civicid tests/e2e/connections.sh
@@ -13,8 +13,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/rp/common.sh"
 
 deadline=$(sed -n 's/^#define CID_REQUEST_DEADLINE[[:space:]]*\([0-9]*\).*/\1/p' \
-	"$here/../../libauth/bounds.h")
-[ -n "$deadline" ] || bail "libauth/bounds.h defines CID_REQUEST_DEADLINE"
+	"$here/../../libauth/foundation/bounds.h")
+[ -n "$deadline" ] || bail "libauth/foundation/bounds.h defines CID_REQUEST_DEADLINE"
 "$bin" serve --help-config >"$tmp/config" || bail "civicid serve --help-config"
 max_connections=$(sed -n 's/^max_connections = //p' "$tmp/config")
 idle_timeout=$(sed -n 's/^connection_timeout = //p' "$tmp/config")

@@ -1500,7 +1500,7 @@ test('prompt=consent: with nothing to consent to (a statute-only policy) it is a
 // ---------------------------------------------------------------------------
 
 test('login throttling through the form: per name and client address, never locking the citizen out', { timeout: 180_000 }, async () => {
-  // libauth/throttle.h: a failure (wrong password, unknown or disabled
+  // libauth/identity/throttle.h: a failure (wrong password, unknown or disabled
   // account) counts for the name typed from the client address, and for the
   // address; after CID_THROTTLE_FREE = 5 failures of a name from an address
   // within CID_THROTTLE_WINDOW = 900 s each further attempt from there must

@@ -21,7 +21,7 @@ fi
 
 mapfile -d '' files < <(
 	{
-		find libauth -maxdepth 1 -type f \( -name '*.c' -o -name '*.h' \) -print0
+		find libauth -type f \( -name '*.c' -o -name '*.h' \) -print0
 		find server -type f \( -name '*.c' -o -name '*.h' \) -print0
 		find tests -type f -name '*.c' -not -path '*/node_modules/*' -print0
 	} | sort -z)
