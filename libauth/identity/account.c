@@ -29,7 +29,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #define MAX_LANG_TAG 35	 /* the longest well-formed tags in practice (RFC 5646 §4.4.1) */
 #define MAX_ADDR     255 /* a remote address as text; IPv6 needs 45 */
@@ -389,10 +388,9 @@ out:
 
 enum cid_err cid_account_add(struct cid_store *s, const struct cid_argon2_params *params,
 			     const char *username, const char *password, const json_t *claims,
-			     char id_out[CID_ID_CHARS + 1])
+			     int64_t now, char id_out[CID_ID_CHARS + 1])
 {
 	enum cid_err rc = CID_OK;
-	int64_t now = (int64_t)time(NULL);
 	char id[CID_ID_CHARS + 1];
 	char hash[CID_PASSWORD_HASH_MAX] = "";
 	size_t pwlen = password == NULL ? 0 : strnlen(password, CID_MAX_PASSWORD + 1);
@@ -647,10 +645,11 @@ out:
 	return rc;
 }
 
-enum cid_err cid_account_set_claims(struct cid_store *s, const char *username, const json_t *claims)
+enum cid_err cid_account_set_claims(struct cid_store *s, const char *username, const json_t *claims,
+				    int64_t now)
 {
 	enum cid_err rc = CID_OK;
-	struct change c = {.username = username, .now = (int64_t)time(NULL), .disabled = -1};
+	struct change c = {.username = username, .now = now, .disabled = -1};
 
 	CID_ENSURE(json_is_object(claims), CID_ERR_INVALID);
 	c.claims = json_deep_copy(claims);
@@ -662,20 +661,21 @@ out:
 	return rc;
 }
 
-enum cid_err cid_account_set_disabled(struct cid_store *s, const char *username, bool disabled)
+enum cid_err cid_account_set_disabled(struct cid_store *s, const char *username, bool disabled,
+				      int64_t now)
 {
-	struct change c = {.username = username, .now = (int64_t)time(NULL), .disabled = disabled};
+	struct change c = {.username = username, .now = now, .disabled = disabled};
 
 	return cid_store_update(s, account_change_cb, &c);
 }
 
 enum cid_err cid_account_set_password(struct cid_store *s, const struct cid_argon2_params *params,
-				      const char *username, const char *password)
+				      const char *username, const char *password, int64_t now)
 {
 	enum cid_err rc = CID_OK;
 	char hash[CID_PASSWORD_HASH_MAX] = "";
 	size_t pwlen = password == NULL ? 0 : strnlen(password, CID_MAX_PASSWORD + 1);
-	struct change c = {.username = username, .now = (int64_t)time(NULL), .disabled = -1};
+	struct change c = {.username = username, .now = now, .disabled = -1};
 
 	CID_ENSURE(pwlen >= CID_MIN_PASSWORD && pwlen <= CID_MAX_PASSWORD, CID_ERR_INVALID);
 	CID_ENSURE(account_username_ok(username), CID_ERR_NOTFOUND);

@@ -20,7 +20,6 @@
 #include "totp.h"
 
 #include <string.h>
-#include <time.h>
 
 enum cid_err account_clear_code_counter(struct cid_txn *txn, const char *id)
 {
@@ -82,18 +81,16 @@ out:
 	return rc;
 }
 
-enum cid_err cid_account_totp_disable(struct cid_store *s, const char *username)
+enum cid_err cid_account_totp_disable(struct cid_store *s, const char *username, int64_t now)
 {
-	struct change c = {
-	    .username = username, .now = (int64_t)time(NULL), .disabled = -1, .drop_totp = true};
+	struct change c = {.username = username, .now = now, .disabled = -1, .drop_totp = true};
 
 	return cid_store_update(s, account_change_cb, &c);
 }
 
-enum cid_err cid_account_totp_unlock(struct cid_store *s, const char *username)
+enum cid_err cid_account_totp_unlock(struct cid_store *s, const char *username, int64_t now)
 {
-	struct change c = {
-	    .username = username, .now = (int64_t)time(NULL), .disabled = -1, .unlock_totp = true};
+	struct change c = {.username = username, .now = now, .disabled = -1, .unlock_totp = true};
 
 	return cid_store_update(s, account_change_cb, &c);
 }

@@ -58,8 +58,8 @@ static int setup(void **state)
 	    cid_officer_add(f->st.s, &cid_test_argon2, "bob", PASSWORD, T0, NULL, NULL), CID_OK);
 	assert_int_equal(cid_officer_disable(f->st.s, "bob"), CID_OK);
 	/* a citizen with the same name and password is not an officer */
-	assert_int_equal(cid_account_add(f->st.s, &cid_test_argon2, "carol", PASSWORD, NULL, id),
-			 CID_OK);
+	assert_int_equal(
+	    cid_account_add(f->st.s, &cid_test_argon2, "carol", PASSWORD, NULL, T0, id), CID_OK);
 	*state = f;
 	return 0;
 }
