@@ -1,10 +1,11 @@
 /*
- * account_int.h: what account.c and account_totp.c share; not part of the API
- * (account.h is).
+ * account_int.h: what the three files of the account module share; not part
+ * of the API (account.h is).
  *
- *   account.c       citizens' records, attributes, passwords, login throttling
- *   account_totp.c  the second factor: enrolment, the code check, the count of
- *                   consecutive wrong codes
+ *   account.c         citizens' records, passwords, login throttling, generations
+ *   account_claims.c  the claim table and the checks of a claim's value
+ *   account_totp.c    the second factor: enrolment, the code check, the count of
+ *                     consecutive wrong codes
  *
  * A record changes only inside cid_store_update, whose callback may run
  * twice: a callback computes nothing slow and only reads and writes the store.
@@ -30,6 +31,12 @@ struct change {
 	bool drop_totp;	      /* remove the TOTP secret; CID_ERR_NOTFOUND if none */
 	bool unlock_totp;     /* clear the wrong codes' count; CID_ERR_NOTFOUND if no secret */
 };
+
+/*
+ * Checks every member of a claims object with cid_claim_check; null members
+ * (removals) only when allow_null. Errors: those of cid_claim_check.
+ */
+CID_MUST_CHECK enum cid_err account_claims_ok(json_t *claims, bool allow_null);
 
 /* Whether u is a username civicid accepts (1..CID_MAX_USERNAME of A-Z a-z 0-9 . _ @ -). */
 bool account_username_ok(const char *u);
