@@ -27,8 +27,6 @@
 
 #include <string.h>
 
-#define MAX_ADDR 255 /* a remote address as text; IPv6 needs 45 */
-
 /* A letter or digit of ASCII. */
 static bool is_alnum(char c)
 {
@@ -395,9 +393,9 @@ out:
 enum cid_err account_addr_counter(const char *addr, struct cid_throttle_key *k,
 				  const struct cid_throttle_key **out)
 {
-	size_t alen = addr == NULL ? 0 : strnlen(addr, MAX_ADDR + 1);
+	size_t alen = addr == NULL ? 0 : strnlen(addr, CID_MAX_ADDR + 1);
 
-	if (alen > MAX_ADDR)
+	if (alen > CID_MAX_ADDR)
 		return CID_ERR_INVALID;
 	*out = cid_throttle_key_addr(k, addr) ? k : NULL;
 	return CID_OK;

@@ -19,8 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_LANG_TAG 35 /* the longest well-formed tags in practice (RFC 5646 §4.4.1) */
-
 static const struct cid_claim_def claim_defs[] = {
     /* OIDC Core §5.1 */
     {"name", "profile", CID_CLAIM_STRING, true, 0, 0},
@@ -75,7 +73,7 @@ static bool lang_tag_ok(const char *p, size_t n, bool underscore)
 {
 	size_t start = 0;
 
-	if (n == 0 || n > MAX_LANG_TAG)
+	if (n == 0 || n > CID_MAX_LANG_TAG)
 		return false;
 	for (size_t i = 0; i <= n; i++) {
 		bool sep = i == n || p[i] == '-' || (underscore && p[i] == '_');

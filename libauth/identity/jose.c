@@ -42,7 +42,7 @@ int jose_alg_parse(const char *name)
 
 const struct key *jose_key_by_kid(const struct cid_keyset *ks, const char *kid, size_t n)
 {
-	if (n == 0 || n > KID_MAX)
+	if (n == 0 || n > CID_JWKS_MAX_KID)
 		return NULL;
 	for (size_t i = 0; i < ks->n; i++)
 		if (strlen(ks->keys[i].kid) == n && memcmp(ks->keys[i].kid, kid, n) == 0)

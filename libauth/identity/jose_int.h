@@ -15,6 +15,7 @@
 #ifndef CID_JOSE_INT_H
 #define CID_JOSE_INT_H
 
+#include "bounds.h"
 #include "jose.h"
 
 #include <openssl/evp.h>
@@ -24,12 +25,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KID_CHARS    43	 /* base64url of a SHA-256 thumbprint */
-#define KID_MAX	     128 /* longest kid accepted from a foreign JWKS */
-#define ES256_COORD  32	 /* bytes of a P-256 coordinate, and of r and s */
-#define RSA_MIN_BITS 2048
-#define RSA_MAX_BITS 4096
-#define SIG_MAX	     (RSA_MAX_BITS / 8) /* largest raw or DER signature we handle */
+#define KID_CHARS   43			   /* base64url of a SHA-256 thumbprint */
+#define ES256_COORD 32			   /* bytes of a P-256 coordinate, and of r and s */
+#define SIG_MAX	    (CID_RSA_MAX_BITS / 8) /* largest raw or DER signature we handle */
 
 enum alg { ALG_ES256, ALG_RS256, ALG_COUNT };
 
@@ -38,7 +36,7 @@ extern const char *const jose_alg_names[ALG_COUNT];
 
 /* One loaded key: parsed once, read-only afterwards. */
 struct key {
-	char kid[KID_MAX + 1];
+	char kid[CID_JWKS_MAX_KID + 1];
 	enum alg alg;
 	bool active;
 	int64_t created_at;

@@ -26,8 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JWKS_MAX_KEYS 64
-#define B64_MAX	      700 /* > cid_b64url_len(SIG_MAX) */
+#define B64_MAX 700 /* > cid_b64url_len(SIG_MAX) */
 
 /* ---- public key parameters, JWK and thumbprint ---- */
 
@@ -66,7 +65,8 @@ static enum cid_err pkey_check(const EVP_PKEY *pkey, enum alg alg)
 		return CID_OK;
 	case ALG_RS256:
 		bits = EVP_PKEY_get_bits(pkey);
-		if (!EVP_PKEY_is_a(pkey, "RSA") || bits < RSA_MIN_BITS || bits > RSA_MAX_BITS)
+		if (!EVP_PKEY_is_a(pkey, "RSA") || bits < CID_RSA_MIN_BITS ||
+		    bits > CID_RSA_MAX_BITS)
 			return CID_ERR_CRYPTO;
 		return CID_OK;
 	default: return CID_ERR_INVALID;
@@ -257,12 +257,12 @@ enum cid_err cid_keyset_from_jwks(const char *json, size_t len, struct cid_keyse
 	size_t i;
 
 	CID_ENSURE(pub != NULL, CID_ERR_NOMEM);
-	CID_ENSURE(json != NULL && len <= CID_MAX_BODY,
+	CID_ENSURE(json != NULL && len <= CID_MAX_JWKS,
 		   json == NULL ? CID_ERR_INVALID : CID_ERR_TOOBIG);
 	doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL);
 	keys = json_object_get(doc, "keys");
 	CID_ENSURE(json_is_object(doc) && json_is_array(keys), CID_ERR_INVALID);
-	CID_ENSURE(json_array_size(keys) <= JWKS_MAX_KEYS, CID_ERR_TOOBIG);
+	CID_ENSURE(json_array_size(keys) <= CID_JWKS_MAX_KEYS, CID_ERR_TOOBIG);
 	ks = calloc(1, sizeof(*ks));
 	CID_ENSURE(ks != NULL, CID_ERR_NOMEM);
 	ks->keys = calloc(json_array_size(keys) + 1, sizeof(*ks->keys));
@@ -279,7 +279,7 @@ enum cid_err cid_keyset_from_jwks(const char *json, size_t len, struct cid_keyse
 			continue;
 		/* the kid is what a JWS names its key by: without one, a key is useless */
 		CID_ENSURE(json_is_string(kid) && json_string_length(kid) > 0 &&
-			       json_string_length(kid) <= KID_MAX &&
+			       json_string_length(kid) <= CID_JWKS_MAX_KID &&
 			       strlen(json_string_value(kid)) == json_string_length(kid),
 			   CID_ERR_INVALID);
 		CID_ENSURE(jose_key_by_kid(ks, json_string_value(kid), json_string_length(kid)) ==

@@ -87,7 +87,7 @@ static enum cid_err newkey_make(enum alg alg, struct newkey *nk)
 	if (alg == ALG_ES256)
 		pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	else
-		pkey = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)RSA_MIN_BITS);
+		pkey = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)CID_RSA_MIN_BITS);
 	CID_ENSURE(pkey != NULL, CID_ERR_CRYPTO);
 	CID_TRY(jose_jwk_public(pkey, alg, &jwk));
 	CID_TRY(jose_thumbprint(jwk, nk->kid));
@@ -428,7 +428,7 @@ out:
  * NULL) receives the activated kid.
  */
 static enum cid_err activate_in(struct cid_txn *txn, json_t *recs, enum alg alg, int64_t now,
-				int64_t drop_after, bool force, char kid[KID_MAX + 1])
+				int64_t drop_after, bool force, char kid[CID_JWKS_MAX_KID + 1])
 {
 	enum cid_err rc = CID_OK;
 	json_t *next = NULL;
@@ -453,7 +453,7 @@ static enum cid_err activate_in(struct cid_txn *txn, json_t *recs, enum alg alg,
 		   CID_ERR_NOMEM);
 	CID_TRY(cid_txn_put_json(txn, CID_DB_KEYS, cid_str_of(cid_json_str(next, "kid")), next, 0));
 	if (kid != NULL)
-		snprintf(kid, KID_MAX + 1, "%s", cid_json_str(next, "kid"));
+		snprintf(kid, CID_JWKS_MAX_KID + 1, "%s", cid_json_str(next, "kid"));
 out:
 	return rc;
 }
@@ -463,7 +463,7 @@ struct activate {
 	int64_t now;
 	int64_t drop_after;
 	bool force;
-	char kid[KID_MAX + 1];
+	char kid[CID_JWKS_MAX_KID + 1];
 	size_t activated;
 };
 

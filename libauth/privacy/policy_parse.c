@@ -22,7 +22,6 @@
 #include <string.h>
 
 #define ARENA_BLOCK	 ((size_t)16 * 1024)
-#define MAX_PURPOSE_ID	 64
 #define MAX_ATTRIBUTE	 128		     /* longer is no claim of account.h's table */
 #define MAX_DIGEST_INPUT ((size_t)64 * 1024) /* three lines of text and ~25 permits fit */
 
@@ -219,7 +218,7 @@ static bool service_ok(struct cid_str s)
 
 static bool purpose_id_ok(struct cid_str s)
 {
-	if (s.len == 0 || s.len > MAX_PURPOSE_ID)
+	if (s.len == 0 || s.len > CID_POLICY_MAX_PURPOSE_ID)
 		return false;
 	for (size_t i = 0; i < s.len; i++)
 		if (!((s.ptr[i] >= 'a' && s.ptr[i] <= 'z') ||
@@ -572,7 +571,7 @@ static void kw_purpose(struct parser *p, struct cid_str v)
 	(void)one_word(p, "purpose", v, &id);
 	if (!purpose_id_ok(id))
 		fail(p, p->line, "purpose id '%.*s' is not 1..%d of a-z 0-9 -", (int)id.len, id.ptr,
-		     MAX_PURPOSE_ID);
+		     CID_POLICY_MAX_PURPOSE_ID);
 	for (size_t i = pol->first_purpose; i < pol->first_purpose + pol->n_purposes; i++) {
 		if (cid_str_eq(id, ps->purposes[i].id)) {
 			fail(p, p->line, "purpose %.*s is already declared on line %u", (int)id.len,

@@ -1103,6 +1103,37 @@ static void test_totp_check_accepts_a_code_once(void **state)
 	free(secret);
 }
 
+/*
+ * A client address longer than CID_MAX_ADDR (the officers' limit too) is
+ * refused before the store is read: not even the right password or code
+ * passes, and nothing is counted. One of exactly CID_MAX_ADDR bytes passes.
+ */
+static void test_address_over_the_limit_refused_uncounted(void **state)
+{
+	struct fixture *f = *state;
+	char at[CID_MAX_ADDR + 1] = "";
+	char over[CID_MAX_ADDR + 2] = "";
+	char code[7];
+	char *secret;
+	int64_t retry = -1;
+
+	memset(at, '7', CID_MAX_ADDR);
+	memset(over, '7', CID_MAX_ADDR + 1);
+	assert_int_equal(login(f, "hanako", PASSWORD, over, NOW, NULL), CID_ERR_INVALID);
+	assert_int_equal(login(f, "hanako", "wrong pass", over, NOW, NULL), CID_ERR_INVALID);
+	assert_int_equal(pair_count(f, "hanako", at), 0);
+	assert_int_equal(login(f, "hanako", PASSWORD, at, NOW, NULL), CID_OK);
+
+	secret = enrol(f, "hanako");
+	code_for(secret, NOW, code);
+	assert_int_equal(cid_account_totp_check(f->s, f->id, code, over, NOW, &retry),
+			 CID_ERR_INVALID);
+	assert_int_equal(code_count(f), 0);
+	assert_int_equal(retry, -1);
+	assert_int_equal(cid_account_totp_check(f->s, f->id, code, at, NOW, &retry), CID_OK);
+	free(secret);
+}
+
 static void test_totp_check_errors(void **state)
 {
 	struct fixture *f = *state;
@@ -1413,6 +1444,8 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_totp_check_accepts_a_code_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_totp_check_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_address_over_the_limit_refused_uncounted, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_totp_wrong_codes_wait_then_a_right_one_clears_them,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
