@@ -3,9 +3,15 @@
  *
  * Input over a size limit is refused with CID_ERR_TOOBIG (HTTP 413/431 or an
  * OAuth invalid_request), never truncated. Times are seconds unless named _MS.
+ * A limit that input meets, or that two modules share, lives here; a module
+ * keeps only the sizes of buffers it fills itself and the bounds of its own
+ * loops.
  */
 #ifndef CID_BOUNDS_H
 #define CID_BOUNDS_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 /* HTTP */
 #define CID_MAX_BODY	    ((size_t)64 * 1024) /* request body */
@@ -46,6 +52,8 @@
 #define CID_MAX_CLAIM_VALUE   1024 /* a string attribute of a citizen */
 #define CID_MAX_CLAIMS	      64   /* attributes of one citizen */
 #define CID_MAX_SECTOR	      255  /* a sector identifier: host[:port] (OIDC Core §8.1) */
+#define CID_MAX_LANG_TAG      35   /* tag of a claim name (RFC 5646 §4.4.1: longest in practice) */
+#define CID_MAX_AMR	      4	   /* authentication methods (amr) of one session */
 
 /* documents fetched from other parties (http_fetch.h) */
 #define CID_MAX_SECTOR_DOC	     ((size_t)64 * 1024) /* a sector identifier document */
@@ -66,13 +74,14 @@
 #define CID_HASH_HEX	64 /* SHA-256 as hex */
 
 /* lifetimes (defaults; the config may change them within the ranges of config.c) */
-#define CID_CODE_TTL	 60
-#define CID_ACCESS_TTL	 300
-#define CID_ID_TOKEN_TTL 300
-#define CID_REFRESH_TTL	 (30 * 24 * 3600)
-#define CID_SESSION_TTL	 (8 * 3600)
-#define CID_AUTHREQ_TTL	 600 /* a pending authorization request (login page) */
-#define CID_CLOCK_SKEW	 60
+#define CID_CODE_TTL		60
+#define CID_ACCESS_TTL		300
+#define CID_ID_TOKEN_TTL	300
+#define CID_REFRESH_TTL		(30 * 24 * 3600)
+#define CID_SESSION_TTL		(8 * 3600)
+#define CID_OFFICER_SESSION_TTL ((int64_t)30 * 60) /* absolute, from login */
+#define CID_AUTHREQ_TTL		600 /* a pending authorization request (login page) */
+#define CID_CLOCK_SKEW		60
 
 /* login throttling (throttle.h has the rule): after its free failures within THROTTLE_WINDOW
  * seconds, each further attempt on a counter waits 2^(n - free) seconds, capped at
@@ -86,7 +95,51 @@
  * an operator unlocks it; never forgotten with time (NIST SP 800-63B §5.2.2: at most 100) */
 #define CID_CODE_MAX_FAILURES 20
 
-/* reverse proxies (netaddr.h) */
+/* one-time codes (totp.h) */
+#define CID_TOTP_SECRET_MIN 16 /* bytes; RFC 4226 §4 R6: at least 128 bits */
+#define CID_TOTP_SECRET_MAX 64 /* bytes; RFC 6238's SHA-512 test seed */
+#define CID_TOTP_WINDOW_MAX 10 /* steps each side of now a check may accept */
+
+/* officers (officer.h) */
+#define CID_OFFICER_MAX_NAME 64
+
+/* signing keys and key sets (jose.h) */
+#define CID_RSA_MIN_BITS  2048 /* RSA keys accepted, and the size civicid generates */
+#define CID_RSA_MAX_BITS  4096
+#define CID_MAX_JWKS	  ((size_t)64 * 1024) /* a JWKS document read (audit verify --jwks) */
+#define CID_JWKS_MAX_KEYS 64
+#define CID_JWKS_MAX_KID  128 /* a kid in a JWKS civicid did not make */
+
+/* release policies (policy.h) */
+#define CID_POLICY_MAX_FILE	  ((size_t)1024 * 1024) /* bytes of one policy file */
+#define CID_POLICY_MAX_LINE	  4096			/* bytes of one line, without its LF */
+#define CID_POLICY_MAX_PURPOSES	  256			/* purposes of one policy */
+#define CID_POLICY_MAX_PURPOSE_ID 64			/* bytes of a purpose id */
+#define CID_POLICY_MAX_DAYS	  36500			/* 100 years: longest retention */
+
+/* consent (consent.h) */
+/* a service, purpose, attribute, purpose digest, method or request id of a record */
+#define CID_CONSENT_MAX_NAME 128
+/* attributes asked on one consent screen: with req, csrf and action, the form stays
+ * within CID_MAX_PARAMS */
+#define CID_CONSENT_MAX_ASK 24
+
+/* the audit log (audit.h) */
+#define CID_AUDIT_MAX_LINE  ((size_t)1 << 20) /* an export line longer than this is damage */
+#define CID_AUDIT_MAX_NAME  200		      /* a citizen or service id used in an index key */
+#define CID_AUDIT_MAX_DEPTH 32		      /* nesting of an entry */
+
+/* web pages (account_pages.h, console.h) */
+#define CID_MAX_LABEL_KEY	 (5 + CID_CONSENT_MAX_NAME) /* the message key "attr.NAME" */
+#define CID_CONSOLE_PAGE_SIZE	 50			    /* log entries on one console page */
+#define CID_CONSOLE_MAX_DAYS	 92			    /* the range of the services page */
+#define CID_CONSOLE_MAX_TEXT	 128 /* a filter value: service, release, attribute, citizen, type */
+#define CID_CONSOLE_MAX_CONSENTS 32  /* consent records shown behind one entry */
+#define CID_CONSOLE_MAX_SERVICES 256 /* services on the services page */
+
+/* client addresses and reverse proxies (netaddr.h) */
+/* a client's address as text, as the skins pass it to a login (IPv6 needs 45 bytes) */
+#define CID_MAX_ADDR		64
 #define CID_MAX_TRUSTED_PROXIES 64 /* addresses and ranges in trusted_proxies */
 #define CID_MAX_FORWARD_HOPS	64 /* rightmost hops of X-Forwarded-For / Forwarded walked */
 

@@ -20,8 +20,8 @@
 #include <string.h>
 #include <strings.h>
 
-/* The longest text of an address we parse, brackets and port aside. */
-#define ADDR_TEXT_MAX 64
+/* what cid_netaddr_format writes is an address every login accepts */
+_Static_assert(CID_NETADDR_TEXT_MAX - 1 <= CID_MAX_ADDR, "a formatted address over CID_MAX_ADDR");
 
 struct range {
 	struct cid_netaddr base;
@@ -37,10 +37,10 @@ static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 enum cid_err cid_netaddr_parse(const char *s, size_t n, struct cid_netaddr *out)
 {
-	char text[ADDR_TEXT_MAX + 1];
+	char text[CID_MAX_ADDR + 1];
 	struct cid_netaddr a = {0};
 
-	if (s == NULL || n == 0 || n > ADDR_TEXT_MAX || memchr(s, '\0', n) != NULL)
+	if (s == NULL || n == 0 || n > CID_MAX_ADDR || memchr(s, '\0', n) != NULL)
 		return CID_ERR_INVALID;
 	memcpy(text, s, n);
 	text[n] = '\0';
@@ -338,7 +338,7 @@ static void forwarded_pair(const char *p, size_t len, void *arg)
 	const char *eq = memchr(pair.ptr, '=', pair.len);
 	struct cid_str name;
 	struct cid_str value;
-	char buf[ADDR_TEXT_MAX + 16];
+	char buf[CID_MAX_ADDR + 16];
 	size_t blen = 0;
 
 	if (eq == NULL)

@@ -1,21 +1,15 @@
 /*
  * account: citizens, their attributes and passwords, and login throttling.
  *
- * Every attribute is checked against one static claim table before it is
- * stored, so what leaves through release.c was valid when it came in. A
- * citizen record and its username index entry change in the same write
+ * Every attribute is checked against the claim table (account_claims.c)
+ * before it is stored. A citizen record and its username index entry change in the same write
  * transaction. Password hashing is slow, so it runs before cid_store_update,
  * never inside a callback that LMDB may run twice. A login reads the throttle
  * counters first and computes no hash while they say wait; unknown users pay
  * the same argon2id cost as known ones, are counted under the same keys (the
  * name typed, not the account), and every failure (wrong password, unknown
- * user, disabled account) looks the same to the caller.
- *
- * A TOTP code is checked, and its step recorded as used, inside one write
- * transaction, so two concurrent requests cannot both spend it; HMAC is cheap
- * enough to run there. Wrong codes have their own per-account count, which
- * the password never clears (else someone who knows it could reset the count
- * between guesses) and time never forgets: only a correct code or an operator.
+ * user, disabled account) looks the same to the caller. The second factor
+ * (TOTP) is in account_totp.c.
  *
  * Disabling a citizen revokes everything they hold without finding it: the
  * record's generation moves on, and grants and sessions, which carry the
@@ -25,317 +19,21 @@
  */
 #include "account.h"
 
+#include "account_int.h"
 #include "bounds.h"
 #include "str.h"
 #include "throttle.h"
 #include "totp.h"
 
-#include <errno.h>
-#include <stdio.h>
 #include <string.h>
-#include <time.h>
 
-#define MAX_LANG_TAG 35	 /* the longest well-formed tags in practice (RFC 5646 §4.4.1) */
-#define MAX_ADDR     255 /* a remote address as text; IPv6 needs 45 */
-
-static const struct cid_claim_def claim_defs[] = {
-    /* OIDC Core §5.1 */
-    {"name", "profile", CID_CLAIM_STRING, true, 0, 0},
-    {"family_name", "profile", CID_CLAIM_STRING, true, 0, 0},
-    {"given_name", "profile", CID_CLAIM_STRING, true, 0, 0},
-    {"middle_name", "profile", CID_CLAIM_STRING, true, 0, 0},
-    {"nickname", "profile", CID_CLAIM_STRING, true, 0, 0},
-    {"preferred_username", "profile", CID_CLAIM_STRING, false, 0, 0},
-    {"profile", "profile", CID_CLAIM_STRING, false, 0, 0},
-    {"picture", "profile", CID_CLAIM_STRING, false, 0, 0},
-    {"website", "profile", CID_CLAIM_STRING, false, 0, 0},
-    {"gender", "profile", CID_CLAIM_STRING, false, 0, 0},
-    {"birthdate", "profile", CID_CLAIM_DATE, false, 0, 0},
-    {"zoneinfo", "profile", CID_CLAIM_STRING, false, 0, 0},
-    {"locale", "profile", CID_CLAIM_STRING, false, 0, 0},
-    {"updated_at", "profile", CID_CLAIM_TIME, false, 0, 0},
-    {"email", "email", CID_CLAIM_STRING, false, 0, 0},
-    {"email_verified", "email", CID_CLAIM_BOOL, false, 0, 0},
-    {"phone_number", "phone", CID_CLAIM_STRING, false, 0, 0},
-    {"phone_number_verified", "phone", CID_CLAIM_BOOL, false, 0, 0},
-    {"address", "address", CID_CLAIM_OBJECT, false, 0, 0},
-    /* city attributes */
-    {"resident_district", "city", CID_CLAIM_STRING, true, 0, 0},
-    {"household_size", "city", CID_CLAIM_INT, false, 1, 99},
-    {"resident_since", "city", CID_CLAIM_DATE, false, 0, 0},
-    {"preferred_language", "city", CID_CLAIM_STRING, false, 0, 0},
-};
-
-#define N_CLAIMS (sizeof(claim_defs) / sizeof(claim_defs[0]))
-
-/*= OIDC Core §5.1.1: the members of the address claim */
-static const char *const address_members[] = {
-    "formatted", "street_address", "locality", "region", "postal_code", "country",
-};
-
-static bool is_alpha(char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-}
-
+/* A letter or digit of ASCII. */
 static bool is_alnum(char c)
 {
-	return is_alpha(c) || (c >= '0' && c <= '9');
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
-/*
- * BCP 47 well-formedness, simplified: subtags of 1..8 letters or digits joined
- * by '-' (or also '_' when underscore, the form Core §5.1 tolerates for locale),
- * the first of 2..8 letters. Registry membership is not checked.
- */
-static bool lang_tag_ok(const char *p, size_t n, bool underscore)
-{
-	size_t start = 0;
-
-	if (n == 0 || n > MAX_LANG_TAG)
-		return false;
-	for (size_t i = 0; i <= n; i++) {
-		bool sep = i == n || p[i] == '-' || (underscore && p[i] == '_');
-		size_t len = i - start;
-
-		if (!sep) {
-			if (!is_alnum(p[i]))
-				return false;
-			continue;
-		}
-		if (len < 1 || len > 8)
-			return false;
-		if (start == 0) {
-			if (len < 2)
-				return false;
-			for (size_t k = 0; k < len; k++)
-				if (!is_alpha(p[k]))
-					return false;
-		}
-		start = i + 1;
-	}
-	return true;
-}
-
-const struct cid_claim_def *cid_claim_lookup(const char *name)
-{
-	const char *hash;
-	size_t base;
-
-	if (name == NULL)
-		return NULL;
-	hash = strchr(name, '#');
-	base = hash == NULL ? strlen(name) : (size_t)(hash - name);
-	for (size_t i = 0; i < N_CLAIMS; i++) {
-		const struct cid_claim_def *d = &claim_defs[i];
-
-		if (strlen(d->name) != base || memcmp(d->name, name, base) != 0)
-			continue;
-		if (hash == NULL)
-			return d;
-		if (!d->lang_tagged || !lang_tag_ok(hash + 1, strlen(hash + 1), false))
-			return NULL;
-		return d;
-	}
-	return NULL;
-}
-
-const struct cid_claim_def *cid_claim_table(size_t *n)
-{
-	*n = N_CLAIMS;
-	return claim_defs;
-}
-
-static bool is_leap(uint64_t y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-/*= OIDC Core §5.1: birthdate is ISO 8601 YYYY-MM-DD; the year may be 0000
- *# (omitted), or the value may be the year YYYY alone. */
-static bool date_ok(const char *s, size_t n)
-{
-	static const uint8_t days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	uint64_t y;
-	uint64_t m;
-	uint64_t d;
-
-	if (n == 4)
-		return cid_parse_u64(s, 4, 1, 9999, &y) == CID_OK;
-	if (n != 10 || s[4] != '-' || s[7] != '-')
-		return false;
-	if (cid_parse_u64(s, 4, 0, 9999, &y) != CID_OK ||
-	    cid_parse_u64(s + 5, 2, 1, 12, &m) != CID_OK ||
-	    cid_parse_u64(s + 8, 2, 1, days[m - 1], &d) != CID_OK)
-		return false;
-	/* 0000 stands for an unknown year, in which 29 February may fall */
-	return !(m == 2 && d == 29 && y != 0 && !is_leap(y));
-}
-
-/* One '@' with something on both sides and no spaces: the rest is the mail system's business. */
-static bool email_ok(const char *s, size_t n)
-{
-	const char *at = memchr(s, '@', n);
-
-	if (at == NULL || at == s || at == s + n - 1 ||
-	    memchr(at + 1, '@', n - (size_t)(at - s) - 1))
-		return false;
-	return memchr(s, ' ', n) == NULL;
-}
-
-/* Length and UTF-8 of any string stored as (part of) a claim. */
-static enum cid_err string_ok(const json_t *value)
-{
-	const char *s = json_string_value(value);
-	size_t n = json_string_length(value);
-
-	if (s == NULL || n == 0)
-		return CID_ERR_INVALID;
-	if (n > CID_MAX_CLAIM_VALUE)
-		return CID_ERR_TOOBIG;
-	if (!cid_utf8_valid(s, n))
-		return CID_ERR_UTF8;
-	return CID_OK;
-}
-
-/* The extra format of a string claim, if its name has one. */
-static bool string_format_ok(const char *base, const char *s, size_t n)
-{
-	if (strcmp(base, "email") == 0)
-		return email_ok(s, n);
-	if (strcmp(base, "preferred_language") == 0)
-		return lang_tag_ok(s, n, false);
-	if (strcmp(base, "locale") == 0)
-		return lang_tag_ok(s, n, true);
-	if (strcmp(base, "profile") == 0 || strcmp(base, "picture") == 0 ||
-	    strcmp(base, "website") == 0)
-		return cid_http_url_ok(s, n); /* pages turn it into a link */
-	return true;
-}
-
-static enum cid_err address_ok(const json_t *value)
-{
-	size_t seen = 0;
-
-	if (!json_is_object(value) || json_object_size(value) == 0)
-		return CID_ERR_INVALID;
-	for (size_t i = 0; i < sizeof(address_members) / sizeof(address_members[0]); i++) {
-		const json_t *v = json_object_get(value, address_members[i]);
-		enum cid_err rc;
-
-		if (v == NULL)
-			continue;
-		rc = string_ok(v);
-		if (rc != CID_OK)
-			return rc;
-		seen++;
-	}
-	/* any member not counted above is not an address member */
-	return seen == json_object_size(value) ? CID_OK : CID_ERR_INVALID;
-}
-
-enum cid_err cid_claim_check(const char *name, const json_t *value)
-{
-	const struct cid_claim_def *def = cid_claim_lookup(name);
-	enum cid_err rc = CID_OK;
-
-	CID_ENSURE(def != NULL && value != NULL, CID_ERR_INVALID);
-	switch (def->type) {
-	case CID_CLAIM_STRING:
-		CID_TRY(string_ok(value));
-		CID_ENSURE(string_format_ok(def->name, json_string_value(value),
-					    json_string_length(value)),
-			   CID_ERR_INVALID);
-		break;
-	case CID_CLAIM_BOOL: CID_ENSURE(json_is_boolean(value), CID_ERR_INVALID); break;
-	case CID_CLAIM_INT:
-		CID_ENSURE(json_is_integer(value) && json_integer_value(value) >= def->min &&
-			       json_integer_value(value) <= def->max,
-			   CID_ERR_INVALID);
-		break;
-	case CID_CLAIM_DATE:
-		CID_TRY(string_ok(value));
-		CID_ENSURE(date_ok(json_string_value(value), json_string_length(value)),
-			   CID_ERR_INVALID);
-		break;
-	case CID_CLAIM_OBJECT: CID_TRY(address_ok(value)); break;
-	case CID_CLAIM_TIME: /* maintained by civicid, never set from outside */
-	default: rc = CID_ERR_INVALID; break;
-	}
-out:
-	return rc;
-}
-
-/* The JSON value of text for a claim of type def->type, or NULL if text is not of that type. */
-static json_t *claim_from_text(const struct cid_claim_def *def, const char *text)
-{
-	switch (def->type) {
-	case CID_CLAIM_BOOL:
-		if (strcmp(text, "true") == 0)
-			return json_true();
-		return strcmp(text, "false") == 0 ? json_false() : NULL;
-	case CID_CLAIM_INT:
-	case CID_CLAIM_TIME: {
-		char *end = NULL;
-		long long v;
-
-		errno = 0;
-		v = strtoll(text, &end, 10);
-		if (*text == '\0' || *end != '\0' || errno != 0)
-			return NULL;
-		return json_integer(v);
-	}
-	case CID_CLAIM_OBJECT: return json_loads(text, JSON_REJECT_DUPLICATES, NULL);
-	case CID_CLAIM_STRING:
-	case CID_CLAIM_DATE: break;
-	}
-	return json_string(text);
-}
-
-enum cid_err cid_claim_parse(const char *name, const char *text, json_t **out)
-{
-	const struct cid_claim_def *def = cid_claim_lookup(name);
-	json_t *value;
-	enum cid_err rc;
-
-	if (def == NULL || text == NULL)
-		return CID_ERR_INVALID;
-	value = claim_from_text(def, text);
-	if (value == NULL)
-		return CID_ERR_INVALID;
-	rc = cid_claim_check(name, value);
-	if (rc != CID_OK) {
-		json_decref(value);
-		return rc;
-	}
-	*out = value;
-	return CID_OK;
-}
-
-/* Checks every member of a claims object; null members (removals) only when allow_null. */
-static enum cid_err claims_ok(json_t *claims, bool allow_null)
-{
-	const char *name;
-	json_t *value;
-
-	if (!json_is_object(claims))
-		return CID_ERR_INVALID;
-	if (json_object_size(claims) > CID_MAX_CLAIMS)
-		return CID_ERR_TOOBIG;
-	json_object_foreach(claims, name, value)
-	{
-		enum cid_err rc;
-
-		if (allow_null && json_is_null(value))
-			continue;
-		rc = cid_claim_check(name, value);
-		if (rc != CID_OK)
-			return rc;
-	}
-	return CID_OK;
-}
-
-static bool username_ok(const char *u)
+bool account_username_ok(const char *u)
 {
 	size_t n = u == NULL ? 0 : strnlen(u, CID_MAX_USERNAME + 1);
 
@@ -347,23 +45,21 @@ static bool username_ok(const char *u)
 	return true;
 }
 
-/* Reads the record of account id (password included) in txn. */
-static enum cid_err load_record(struct cid_txn *txn, const char *id, json_t **out)
+enum cid_err account_load_record(struct cid_txn *txn, const char *id, json_t **out)
 {
 	if (id == NULL || strnlen(id, CID_ID_CHARS + 1) != CID_ID_CHARS)
 		return CID_ERR_NOTFOUND;
 	return cid_txn_get_json(txn, CID_DB_CITIZENS, (struct cid_str){id, CID_ID_CHARS}, out);
 }
 
-/* Resolves username through the index to the full record (password included). */
-static enum cid_err load_by_username(struct cid_txn *txn, const char *username, json_t **out)
+enum cid_err account_load_by_username(struct cid_txn *txn, const char *username, json_t **out)
 {
 	enum cid_err rc = CID_OK;
 	json_t *ref = NULL;
 
-	CID_ENSURE(username_ok(username), CID_ERR_NOTFOUND);
+	CID_ENSURE(account_username_ok(username), CID_ERR_NOTFOUND);
 	CID_TRY(cid_txn_get_json(txn, CID_DB_USERNAMES, cid_str_of(username), &ref));
-	rc = load_record(txn, cid_json_str(ref, "id"), out);
+	rc = account_load_record(txn, cid_json_str(ref, "id"), out);
 	/* an index entry without its record means the store is damaged */
 	if (rc == CID_ERR_NOTFOUND)
 		rc = CID_ERR_STORE;
@@ -395,10 +91,9 @@ out:
 
 enum cid_err cid_account_add(struct cid_store *s, const struct cid_argon2_params *params,
 			     const char *username, const char *password, const json_t *claims,
-			     char id_out[CID_ID_CHARS + 1])
+			     int64_t now, char id_out[CID_ID_CHARS + 1])
 {
 	enum cid_err rc = CID_OK;
-	int64_t now = (int64_t)time(NULL);
 	char id[CID_ID_CHARS + 1];
 	char hash[CID_PASSWORD_HASH_MAX] = "";
 	size_t pwlen = password == NULL ? 0 : strnlen(password, CID_MAX_PASSWORD + 1);
@@ -406,12 +101,12 @@ enum cid_err cid_account_add(struct cid_store *s, const struct cid_argon2_params
 	json_t *record = NULL;
 	struct add a = {.username = username};
 
-	CID_ENSURE(username_ok(username), CID_ERR_INVALID);
+	CID_ENSURE(account_username_ok(username), CID_ERR_INVALID);
 	CID_ENSURE(pwlen >= CID_MIN_PASSWORD && pwlen <= CID_MAX_PASSWORD, CID_ERR_INVALID);
 	/* a private copy: the caller's object is const, and updated_at is added to it */
 	copy = claims == NULL ? json_object() : json_deep_copy(claims);
 	CID_ENSURE(copy != NULL, CID_ERR_NOMEM);
-	CID_TRY(claims_ok(copy, false));
+	CID_TRY(account_claims_ok(copy, false));
 	CID_ENSURE(json_object_set_new(copy, "updated_at", json_integer(now)) == 0, CID_ERR_NOMEM);
 	CID_ENSURE(json_object_size(copy) <= CID_MAX_CLAIMS, CID_ERR_TOOBIG);
 	CID_TRY(cid_random_uuid(id));
@@ -456,7 +151,7 @@ enum cid_err cid_account_generation(struct cid_txn *txn, const char *account_id,
 	json_t *record = NULL;
 	int64_t generation = 0;
 
-	CID_TRY(load_record(txn, account_id, &record));
+	CID_TRY(account_load_record(txn, account_id, &record));
 	CID_ENSURE(cid_account_active(record), CID_ERR_DISABLED);
 	CID_TRY(record_generation(record, &generation));
 	*out = generation;
@@ -498,7 +193,7 @@ enum cid_err cid_account_get_txn(struct cid_txn *txn, const char *id, json_t **o
 	enum cid_err rc = CID_OK;
 	json_t *record = NULL;
 
-	CID_TRY(load_record(txn, id, &record));
+	CID_TRY(account_load_record(txn, id, &record));
 	CID_TRY(strip(record));
 	*out = record;
 	record = NULL;
@@ -526,7 +221,7 @@ enum cid_err cid_account_find(struct cid_store *s, const char *username, json_t 
 	json_t *record = NULL;
 
 	CID_TRY(cid_store_read_begin(s, &txn));
-	CID_TRY(load_by_username(txn, username, &record));
+	CID_TRY(account_load_by_username(txn, username, &record));
 	CID_TRY(strip(record));
 	*out = record;
 	record = NULL;
@@ -550,7 +245,7 @@ static enum cid_err list_one(struct cid_str key, struct cid_str val, void *arg)
 
 	(void)key;
 	CID_TRY(cid_store_parse_json(val, &ref));
-	rc = load_record(l->txn, cid_json_str(ref, "id"), &record);
+	rc = account_load_record(l->txn, cid_json_str(ref, "id"), &record);
 	CID_ENSURE(rc != CID_ERR_NOTFOUND, CID_ERR_STORE);
 	CID_TRY(rc);
 	CID_TRY(strip(record));
@@ -578,26 +273,6 @@ out:
 	json_decref(l.array);
 	return rc;
 }
-
-/* Removes the count of consecutive wrong one-time codes of account id. */
-static enum cid_err clear_code_counter(struct cid_txn *txn, const char *id)
-{
-	struct cid_throttle_key k = {0};
-
-	cid_throttle_key_code(&k, CID_THROTTLE_CITIZEN, id);
-	return cid_throttle_clear(txn, &k);
-}
-
-/* One change to an existing citizen; fields left NULL/-1 are not touched. */
-struct change {
-	const char *username;
-	int64_t now;
-	json_t *claims;	      /* merged: null members remove */
-	int disabled;	      /* -1: unchanged */
-	const char *password; /* a PHC hash */
-	bool drop_totp;	      /* remove the TOTP secret; CID_ERR_NOTFOUND if none */
-	bool unlock_totp;     /* clear the wrong codes' count; CID_ERR_NOTFOUND if no secret */
-};
 
 static enum cid_err merge_claims(json_t *record, json_t *changes, int64_t now)
 {
@@ -644,16 +319,16 @@ out:
 	return rc;
 }
 
-static enum cid_err change_cb(struct cid_txn *txn, void *arg)
+enum cid_err account_change_cb(struct cid_txn *txn, void *arg)
 {
 	struct change *c = arg;
 	enum cid_err rc = CID_OK;
 	json_t *record = NULL;
 
-	CID_TRY(load_by_username(txn, c->username, &record));
+	CID_TRY(account_load_by_username(txn, c->username, &record));
 	if (c->drop_totp || c->unlock_totp) {
 		CID_ENSURE(json_object_get(record, "totp") != NULL, CID_ERR_NOTFOUND);
-		CID_TRY(clear_code_counter(txn, cid_json_str(record, "id")));
+		CID_TRY(account_clear_code_counter(txn, cid_json_str(record, "id")));
 	}
 	if (c->drop_totp)
 		CID_ENSURE(json_object_del(record, "totp") == 0, CID_ERR_NOMEM);
@@ -673,71 +348,67 @@ out:
 	return rc;
 }
 
-enum cid_err cid_account_set_claims(struct cid_store *s, const char *username, const json_t *claims)
+enum cid_err cid_account_set_claims(struct cid_store *s, const char *username, const json_t *claims,
+				    int64_t now)
 {
 	enum cid_err rc = CID_OK;
-	struct change c = {.username = username, .now = (int64_t)time(NULL), .disabled = -1};
+	struct change c = {.username = username, .now = now, .disabled = -1};
 
 	CID_ENSURE(json_is_object(claims), CID_ERR_INVALID);
 	c.claims = json_deep_copy(claims);
 	CID_ENSURE(c.claims != NULL, CID_ERR_NOMEM);
-	CID_TRY(claims_ok(c.claims, true));
-	CID_TRY(cid_store_update(s, change_cb, &c));
+	CID_TRY(account_claims_ok(c.claims, true));
+	CID_TRY(cid_store_update(s, account_change_cb, &c));
 out:
 	json_decref(c.claims);
 	return rc;
 }
 
-enum cid_err cid_account_set_disabled(struct cid_store *s, const char *username, bool disabled)
+enum cid_err cid_account_set_disabled(struct cid_store *s, const char *username, bool disabled,
+				      int64_t now)
 {
-	struct change c = {.username = username, .now = (int64_t)time(NULL), .disabled = disabled};
+	struct change c = {.username = username, .now = now, .disabled = disabled};
 
-	return cid_store_update(s, change_cb, &c);
+	return cid_store_update(s, account_change_cb, &c);
 }
 
 enum cid_err cid_account_set_password(struct cid_store *s, const struct cid_argon2_params *params,
-				      const char *username, const char *password)
+				      const char *username, const char *password, int64_t now)
 {
 	enum cid_err rc = CID_OK;
 	char hash[CID_PASSWORD_HASH_MAX] = "";
 	size_t pwlen = password == NULL ? 0 : strnlen(password, CID_MAX_PASSWORD + 1);
-	struct change c = {.username = username, .now = (int64_t)time(NULL), .disabled = -1};
+	struct change c = {.username = username, .now = now, .disabled = -1};
 
 	CID_ENSURE(pwlen >= CID_MIN_PASSWORD && pwlen <= CID_MAX_PASSWORD, CID_ERR_INVALID);
-	CID_ENSURE(username_ok(username), CID_ERR_NOTFOUND);
+	CID_ENSURE(account_username_ok(username), CID_ERR_NOTFOUND);
 	CID_TRY(cid_password_hash(params, password, pwlen, hash));
 	c.password = hash;
-	CID_TRY(cid_store_update(s, change_cb, &c));
+	CID_TRY(cid_store_update(s, account_change_cb, &c));
 out:
 	cid_wipe(hash, sizeof(hash));
 	return rc;
 }
 
-/*
- * The address counter of addr in *k, and *out pointing at it, or *out NULL
- * when there is no address (the CLI). Errors: CID_ERR_INVALID (too long).
- */
-static enum cid_err addr_counter(const char *addr, struct cid_throttle_key *k,
-				 const struct cid_throttle_key **out)
+enum cid_err account_addr_counter(const char *addr, struct cid_throttle_key *k,
+				  const struct cid_throttle_key **out)
 {
-	size_t alen = addr == NULL ? 0 : strnlen(addr, MAX_ADDR + 1);
+	size_t alen = addr == NULL ? 0 : strnlen(addr, CID_MAX_ADDR + 1);
 
-	if (alen > MAX_ADDR)
+	if (alen > CID_MAX_ADDR)
 		return CID_ERR_INVALID;
 	*out = cid_throttle_key_addr(k, addr) ? k : NULL;
 	return CID_OK;
 }
 
-/* Raises *wait to what counter k (NULL: none counted) imposes at now. */
-static enum cid_err read_wait(struct cid_txn *txn, const struct cid_throttle_key *k, int64_t now,
-			      int64_t *wait, bool *exists)
+enum cid_err account_read_wait(struct cid_txn *txn, const struct cid_throttle_key *k, int64_t now,
+			       int64_t *wait, bool *exists)
 {
 	return k == NULL ? CID_OK : cid_throttle_read(txn, k, now, wait, exists);
 }
 
-/* Counts a failure at now under k (NULL: none counted). */
-static enum cid_err count_failure(struct cid_txn *txn, const struct cid_throttle_key *k,
-				  int64_t now)
+enum cid_err account_count_failure(struct cid_txn *txn, const struct cid_throttle_key *k,
+				   int64_t now)
 {
 	return k == NULL ? CID_OK : cid_throttle_fail(txn, k, now);
 }
@@ -759,7 +430,7 @@ static enum cid_err tally_cb(struct cid_txn *txn, void *arg)
 	if (t->success)
 		return cid_throttle_clear(txn, t->pair);
 	CID_TRY(cid_throttle_fail(txn, t->pair, t->now));
-	CID_TRY(count_failure(txn, t->addr, t->now));
+	CID_TRY(account_count_failure(txn, t->addr, t->now));
 out:
 	return rc;
 }
@@ -784,7 +455,7 @@ static enum cid_err read_login(struct cid_store *s, const char *username, const 
 	const char *hash;
 
 	CID_TRY(cid_store_read_begin(s, &txn));
-	rc = load_by_username(txn, username, &record);
+	rc = account_load_by_username(txn, username, &record);
 	/* an unknown user is no error here: the throttle is read all the same */
 	CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
 	if (record != NULL) {
@@ -800,7 +471,7 @@ static enum cid_err read_login(struct cid_store *s, const char *username, const 
 	}
 	/* the same counters whether or not the name exists */
 	CID_TRY(cid_throttle_read(txn, t->pair, t->now, &l->wait, &l->pair_counted));
-	CID_TRY(read_wait(txn, t->addr, t->now, &l->wait, NULL));
+	CID_TRY(account_read_wait(txn, t->addr, t->now, &l->wait, NULL));
 out:
 	cid_store_read_end(txn);
 	json_decref(record);
@@ -823,7 +494,7 @@ enum cid_err cid_account_authenticate(struct cid_store *s, const struct cid_argo
 
 	CID_ENSURE(ulen >= 1 && ulen <= CID_MAX_USERNAME, CID_ERR_INVALID);
 	CID_ENSURE(pwlen >= 1 && pwlen <= CID_MAX_PASSWORD, CID_ERR_INVALID);
-	CID_TRY(addr_counter(addr, &addr_key, &t.addr));
+	CID_TRY(account_addr_counter(addr, &addr_key, &t.addr));
 	cid_throttle_key_pair(&pair_key, CID_THROTTLE_CITIZEN, username, addr);
 	CID_TRY(read_login(s, username, &t, &l));
 	if (l.wait > 0) {
@@ -847,193 +518,5 @@ enum cid_err cid_account_authenticate(struct cid_store *s, const struct cid_argo
 	memcpy(id_out, l.id, sizeof(l.id));
 out:
 	cid_wipe(&l, sizeof(l));
-	return rc;
-}
-
-/* ---- TOTP ---- */
-
-struct totp_enrol {
-	const char *username;
-	int64_t now;
-	bool replace;
-	const char *secret; /* base32 */
-};
-
-static enum cid_err totp_enrol_cb(struct cid_txn *txn, void *arg)
-{
-	const struct totp_enrol *e = arg;
-	enum cid_err rc = CID_OK;
-	json_t *record = NULL;
-	json_t *totp = NULL;
-
-	CID_TRY(load_by_username(txn, e->username, &record));
-	CID_ENSURE(e->replace || !cid_account_has_totp(record), CID_ERR_EXISTS);
-	/* last_step 0: no code used yet (step 0 is 1970) */
-	totp = json_pack("{s:s, s:I, s:I}", "secret", e->secret, "enrolled_at", (json_int_t)e->now,
-			 "last_step", (json_int_t)0);
-	CID_ENSURE(totp != NULL, CID_ERR_NOMEM);
-	CID_ENSURE(json_object_set(record, "totp", totp) == 0 &&
-		       json_object_set_new(record, "updated_at", json_integer(e->now)) == 0,
-		   CID_ERR_NOMEM);
-	CID_TRY(cid_txn_put_json(txn, CID_DB_CITIZENS, cid_str_of(cid_json_str(record, "id")),
-				 record, 0));
-	/* a new secret starts a new count of wrong codes */
-	CID_TRY(clear_code_counter(txn, cid_json_str(record, "id")));
-out:
-	json_decref(totp);
-	json_decref(record);
-	return rc;
-}
-
-enum cid_err cid_account_totp_enrol(struct cid_store *s, const char *username, bool replace,
-				    int64_t now, char **secret_b32_out, char **uri_out)
-{
-	enum cid_err rc = CID_OK;
-	struct cid_totp_enrolment en = {0};
-	struct totp_enrol e = {.username = username, .now = now, .replace = replace};
-
-	CID_ENSURE(username_ok(username), CID_ERR_NOTFOUND);
-	CID_TRY(cid_totp_enrolment_new(&en, CID_TOTP_ISSUER, username));
-	e.secret = en.b32;
-	CID_TRY(cid_store_update(s, totp_enrol_cb, &e));
-	cid_totp_enrolment_give(&en, secret_b32_out, uri_out);
-out:
-	cid_totp_enrolment_wipe(&en);
-	return rc;
-}
-
-enum cid_err cid_account_totp_disable(struct cid_store *s, const char *username)
-{
-	struct change c = {
-	    .username = username, .now = (int64_t)time(NULL), .disabled = -1, .drop_totp = true};
-
-	return cid_store_update(s, change_cb, &c);
-}
-
-enum cid_err cid_account_totp_unlock(struct cid_store *s, const char *username)
-{
-	struct change c = {
-	    .username = username, .now = (int64_t)time(NULL), .disabled = -1, .unlock_totp = true};
-
-	return cid_store_update(s, change_cb, &c);
-}
-
-enum cid_err cid_account_totp_failures(struct cid_store *s, const char *username, int64_t *out)
-{
-	enum cid_err rc = CID_OK;
-	struct cid_txn *txn = NULL;
-	json_t *record = NULL;
-	json_t *counter = NULL;
-	struct cid_throttle_key k = {0};
-
-	CID_TRY(cid_store_read_begin(s, &txn));
-	CID_TRY(load_by_username(txn, username, &record));
-	CID_ENSURE(cid_account_has_totp(record), CID_ERR_NOTFOUND);
-	cid_throttle_key_code(&k, CID_THROTTLE_CITIZEN, cid_json_str(record, "id"));
-	rc = cid_txn_get_json(txn, CID_DB_THROTTLE, k.key, &counter);
-	CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
-	rc = CID_OK;
-	*out = cid_json_int(counter, "n");
-out:
-	cid_store_read_end(txn);
-	json_decref(record);
-	json_decref(counter);
-	return rc;
-}
-
-/* One code check; verdict and wait are outputs, reset on each run of the callback. */
-struct totp_check {
-	const char *id;
-	const char *code;
-	const struct cid_throttle_key *addr; /* NULL: no address */
-	int64_t now;
-	enum cid_err verdict;
-	int64_t wait;
-};
-
-/* Decodes the secret and last step of a stored "totp" member. Errors: CID_ERR_STORE. */
-static enum cid_err stored_totp(const json_t *totp, uint8_t secret[CID_TOTP_SECRET_MAX],
-				size_t *secret_len, int64_t *last_step)
-{
-	const char *b32 = cid_json_str(totp, "secret");
-	const json_t *last = json_object_get(totp, "last_step");
-
-	if (b32 == NULL || !json_is_integer(last) ||
-	    cid_base32_decode(b32, strlen(b32), secret, CID_TOTP_SECRET_MAX, secret_len) !=
-		CID_OK ||
-	    *secret_len < CID_TOTP_SECRET_MIN)
-		return CID_ERR_STORE;
-	*last_step = (int64_t)json_integer_value(last);
-	return CID_OK;
-}
-
-static enum cid_err totp_check_cb(struct cid_txn *txn, void *arg)
-{
-	struct totp_check *c = arg;
-	enum cid_err rc = CID_OK;
-	json_t *record = NULL;
-	json_t *totp;
-	uint8_t secret[CID_TOTP_SECRET_MAX];
-	size_t secret_len = 0;
-	int64_t last_step = 0;
-	int64_t matched = 0;
-	bool counted = false;
-	struct cid_throttle_key code_key = {0};
-
-	c->verdict = CID_ERR_DENIED;
-	c->wait = 0;
-	CID_TRY(load_record(txn, c->id, &record));
-	totp = json_object_get(record, "totp");
-	CID_ENSURE(json_is_object(totp), CID_ERR_NOTFOUND);
-	cid_throttle_key_code(&code_key, CID_THROTTLE_CITIZEN, c->id);
-	CID_TRY(cid_throttle_read(txn, &code_key, c->now, &c->wait, &counted));
-	CID_TRY(read_wait(txn, c->addr, c->now, &c->wait, NULL));
-	/* locked or throttled: nothing is computed or written */
-	CID_ENSURE(c->wait != CID_THROTTLE_LOCKED, CID_ERR_LOCKED);
-	CID_ENSURE(c->wait == 0, CID_ERR_THROTTLED);
-	CID_TRY(stored_totp(totp, secret, &secret_len, &last_step));
-	rc = cid_totp_verify(secret, secret_len, c->code, c->now, CID_TOTP_WINDOW, last_step,
-			     &matched);
-	CID_ENSURE(rc == CID_OK || rc == CID_ERR_DENIED, rc);
-	/* a disabled account fails like a wrong code, and spends no step */
-	if (rc == CID_OK && cid_account_active(record)) {
-		c->verdict = CID_OK;
-		CID_ENSURE(json_object_set_new(totp, "last_step", json_integer(matched)) == 0,
-			   CID_ERR_NOMEM);
-		CID_TRY(cid_txn_put_json(txn, CID_DB_CITIZENS, cid_str_of(c->id), record, 0));
-	}
-	rc = CID_OK;
-	/* a correct code ends the run of wrong ones; a wrong one adds to it */
-	if (c->verdict == CID_OK) {
-		if (counted)
-			CID_TRY(cid_throttle_clear(txn, &code_key));
-	} else {
-		CID_TRY(cid_throttle_fail(txn, &code_key, c->now));
-		CID_TRY(count_failure(txn, c->addr, c->now));
-	}
-out:
-	cid_wipe(secret, sizeof(secret));
-	json_decref(record);
-	return rc;
-}
-
-enum cid_err cid_account_totp_check(struct cid_store *s, const char *account_id, const char *code,
-				    const char *addr, int64_t now, int64_t *retry_after)
-{
-	enum cid_err rc = CID_OK;
-	struct cid_throttle_key addr_key = {0};
-	struct totp_check c = {.id = account_id, .code = code, .now = now};
-
-	/* a malformed code is refused before the store is touched, and not counted:
-	 * it cannot be a guess */
-	CID_ENSURE(cid_totp_code_ok(code), CID_ERR_INVALID);
-	CID_ENSURE(now >= 0, CID_ERR_INVALID);
-	CID_TRY(addr_counter(addr, &addr_key, &c.addr));
-	rc = cid_store_update(s, totp_check_cb, &c);
-	if (rc == CID_ERR_THROTTLED && retry_after != NULL)
-		*retry_after = c.wait;
-	CID_TRY(rc);
-	CID_ENSURE(c.verdict == CID_OK, c.verdict);
-out:
 	return rc;
 }

@@ -81,16 +81,17 @@ CID_MUST_CHECK enum cid_err cid_claim_check(const char *name, const json_t *valu
 CID_MUST_CHECK enum cid_err cid_claim_parse(const char *name, const char *text, json_t **out);
 
 /*
- * Creates a citizen. claims (borrowed) must be an object whose members all pass
- * cid_claim_check. The password is hashed with params. id_out receives the new
- * account id.
+ * Creates a citizen at time now (its "created_at" and "updated_at"). claims
+ * (borrowed) must be an object whose members all pass cid_claim_check. The
+ * password is hashed with params. id_out receives the new account id.
  * Errors: CID_ERR_INVALID (bad username, password length, claims), CID_ERR_EXISTS
  * (username taken), CID_ERR_UTF8, CID_ERR_TOOBIG, CID_ERR_STORE, CID_ERR_CRYPTO.
  */
 CID_MUST_CHECK enum cid_err cid_account_add(struct cid_store *s,
 					    const struct cid_argon2_params *params,
 					    const char *username, const char *password,
-					    const json_t *claims, char id_out[CID_ID_CHARS + 1]);
+					    const json_t *claims, int64_t now,
+					    char id_out[CID_ID_CHARS + 1]);
 
 /*
  * Reads a citizen by account id (cid_account_get) or username (cid_account_find).
@@ -111,20 +112,22 @@ CID_MUST_CHECK enum cid_err cid_account_list(struct cid_store *s, json_t **out);
 
 /*
  * Merges claims into the citizen's: a member with JSON null removes that claim.
- * Updates "updated_at". Errors: CID_ERR_NOTFOUND, those of cid_claim_check, CID_ERR_STORE.
+ * Sets "updated_at" (of the record and of the claims) to now. Errors: CID_ERR_NOTFOUND, those of
+ * cid_claim_check, CID_ERR_STORE.
  */
 CID_MUST_CHECK enum cid_err cid_account_set_claims(struct cid_store *s, const char *username,
-						   const json_t *claims);
+						   const json_t *claims, int64_t now);
 
 /*
  * Disables or enables login and token use. A change of state also starts a
  * new generation (see cid_account_live): every grant, token and SSO session
  * the citizen held is dead at once, in the same transaction, and enabling
  * the citizen again revives none of them. Setting the state the citizen is
- * already in changes nothing. Errors: CID_ERR_NOTFOUND, CID_ERR_STORE.
+ * already in changes nothing. The record's "updated_at" becomes now.
+ * Errors: CID_ERR_NOTFOUND, CID_ERR_STORE.
  */
 CID_MUST_CHECK enum cid_err cid_account_set_disabled(struct cid_store *s, const char *username,
-						     bool disabled);
+						     bool disabled, int64_t now);
 
 /*
  * The one rule of an active citizen: record's "disabled" member is exactly
@@ -155,11 +158,14 @@ CID_MUST_CHECK enum cid_err cid_account_generation(struct cid_txn *txn, const ch
 CID_MUST_CHECK enum cid_err cid_account_live(struct cid_txn *txn, const char *account_id,
 					     int64_t generation);
 
-/* Replaces the password. Errors: CID_ERR_NOTFOUND, CID_ERR_INVALID, CID_ERR_CRYPTO, CID_ERR_STORE.
+/*
+ * Replaces the password at time now (the record's "updated_at").
+ * Errors: CID_ERR_NOTFOUND, CID_ERR_INVALID, CID_ERR_CRYPTO, CID_ERR_STORE.
  */
 CID_MUST_CHECK enum cid_err cid_account_set_password(struct cid_store *s,
 						     const struct cid_argon2_params *params,
-						     const char *username, const char *password);
+						     const char *username, const char *password,
+						     int64_t now);
 
 /*
  * Authenticates username/password from client address addr (NULL or "": none,
@@ -206,20 +212,22 @@ CID_MUST_CHECK enum cid_err cid_account_totp_enrol(struct cid_store *s, const ch
 						   char **uri_out);
 
 /*
- * Removes username's TOTP secret (and its count of wrong codes): the citizen
- * logs in with the password alone.
+ * Removes username's TOTP secret (and its count of wrong codes) at time now
+ * (the record's "updated_at"): the citizen logs in with the password alone.
  * Errors: CID_ERR_NOTFOUND (no such citizen, or not enrolled), CID_ERR_STORE.
  */
-CID_MUST_CHECK enum cid_err cid_account_totp_disable(struct cid_store *s, const char *username);
+CID_MUST_CHECK enum cid_err cid_account_totp_disable(struct cid_store *s, const char *username,
+						     int64_t now);
 
 /*
  * Clears username's count of consecutive wrong one-time codes, which after
  * CID_CODE_MAX_FAILURES refuses the second factor (`civicid user totp NAME
  * --unlock`, once the operator knows who asks; enrolling a new secret clears
- * it too). Idempotent. Errors: CID_ERR_NOTFOUND (no such citizen, or not
- * enrolled), CID_ERR_STORE.
+ * it too). Idempotent; the record's "updated_at" becomes now.
+ * Errors: CID_ERR_NOTFOUND (no such citizen, or not enrolled), CID_ERR_STORE.
  */
-CID_MUST_CHECK enum cid_err cid_account_totp_unlock(struct cid_store *s, const char *username);
+CID_MUST_CHECK enum cid_err cid_account_totp_unlock(struct cid_store *s, const char *username,
+						    int64_t now);
 
 /*
  * The number of consecutive wrong one-time codes of username into *out (0:

@@ -128,8 +128,8 @@ CID_MUST_CHECK enum cid_err cid_keyset_load_all(struct cid_store *s, struct cid_
  * *out is freed with cid_keyset_free.
  * Errors: CID_ERR_INVALID (not a JWKS, a usable key malformed, not on its
  * curve, without kid or with a repeated one, an "issuer" not a string of 1
- * to CID_MAX_URI bytes), CID_ERR_TOOBIG (over
- * CID_MAX_BODY bytes or 64 keys), CID_ERR_NOTFOUND (no usable key),
+ * to CID_MAX_URI bytes), CID_ERR_TOOBIG (over CID_MAX_JWKS bytes or
+ * CID_JWKS_MAX_KEYS keys), CID_ERR_NOTFOUND (no usable key),
  * CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_keyset_from_jwks(const char *json, size_t len,

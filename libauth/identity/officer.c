@@ -23,8 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_ADDR 64 /* a textual IPv6 address is at most 45 bytes */
-
 bool cid_officer_name_ok(const char *name)
 {
 	size_t n = name == NULL ? 0 : strnlen(name, CID_OFFICER_MAX_NAME + 1);
@@ -361,7 +359,7 @@ enum cid_err cid_officer_login(struct cid_store *s, const struct cid_argon2_para
 	enum cid_err rc = CID_OK;
 	size_t nlen = name == NULL ? 0 : strnlen(name, CID_OFFICER_MAX_NAME + 1);
 	size_t pwlen = password == NULL ? 0 : strnlen(password, CID_MAX_PASSWORD + 1);
-	size_t alen = addr == NULL ? 0 : strnlen(addr, MAX_ADDR + 1);
+	size_t alen = addr == NULL ? 0 : strnlen(addr, CID_MAX_ADDR + 1);
 	char hash[CID_PASSWORD_HASH_MAX] = "";
 	bool found = false;
 	enum cid_err verdict;
@@ -371,7 +369,7 @@ enum cid_err cid_officer_login(struct cid_store *s, const struct cid_argon2_para
 
 	CID_ENSURE(nlen >= 1 && nlen <= CID_OFFICER_MAX_NAME, CID_ERR_INVALID);
 	CID_ENSURE(pwlen >= 1 && pwlen <= CID_MAX_PASSWORD, CID_ERR_INVALID);
-	CID_ENSURE(cid_totp_code_ok(code) && now >= 0 && alen <= MAX_ADDR, CID_ERR_INVALID);
+	CID_ENSURE(cid_totp_code_ok(code) && now >= 0 && alen <= CID_MAX_ADDR, CID_ERR_INVALID);
 	/* every name, even one no officer can have, is counted alike */
 	cid_throttle_key_pair(&pair_key, CID_THROTTLE_OFFICER, name, addr);
 	if (cid_throttle_key_addr(&addr_key, addr))

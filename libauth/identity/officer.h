@@ -41,8 +41,6 @@
 #include <jansson.h>
 #include <stdint.h>
 
-#define CID_OFFICER_MAX_NAME	64
-#define CID_OFFICER_SESSION_TTL ((int64_t)30 * 60) /* absolute, from login */
 #define CID_OFFICER_TOTP_ISSUER "civicid-officer"
 
 /* True if name is a well-formed officer name (see above). */

@@ -21,8 +21,6 @@
 
 #include <stdint.h>
 
-#define CID_MAX_AMR 4
-
 /* Authentication context classes (acr): policy.h's levels 1 and 2. */
 #define CID_ACR_PASSWORD "urn:civicid:acr:password"
 #define CID_ACR_MFA	 "urn:civicid:acr:mfa"

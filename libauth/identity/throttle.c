@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define ADDR_IN_MAX 64	 /* bytes of an address read */
 #define SWEEP_BATCH 1000 /* counters removed per write transaction */
 
 static const struct rule {
@@ -37,7 +36,7 @@ static const struct rule {
  */
 static void addr_text(const char *addr, char out[CID_NETADDR_TEXT_MAX + 4])
 {
-	size_t n = addr == NULL ? 0 : strnlen(addr, ADDR_IN_MAX);
+	size_t n = addr == NULL ? 0 : strnlen(addr, CID_MAX_ADDR);
 	struct cid_netaddr a;
 	struct cid_netaddr net;
 

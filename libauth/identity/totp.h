@@ -13,6 +13,7 @@
 #ifndef CID_TOTP_H
 #define CID_TOTP_H
 
+#include "bounds.h"
 #include "err.h"
 
 #include <stdbool.h>
@@ -21,12 +22,9 @@
 
 #define CID_TOTP_SECRET_BYTES 20 /* RFC 4226 §4 R6: 160 bits recommended */
 #define CID_TOTP_SECRET_CHARS 32 /* base32 of CID_TOTP_SECRET_BYTES, no padding */
-#define CID_TOTP_SECRET_MIN   16 /* RFC 4226 §4 R6: at least 128 bits */
-#define CID_TOTP_SECRET_MAX   64 /* RFC 6238's SHA-512 test seed */
 #define CID_TOTP_STEP	      30 /* seconds (RFC 6238 §4.1 X, the recommended default) */
 #define CID_TOTP_DIGITS	      6
-#define CID_TOTP_WINDOW	      1 /* steps accepted each side of now (RFC 6238 §5.2) */
-#define CID_TOTP_WINDOW_MAX   10
+#define CID_TOTP_WINDOW	      1		/* steps accepted each side of now (RFC 6238 §5.2) */
 #define CID_TOTP_ISSUER	      "civicid" /* the issuer an authenticator app shows */
 
 /* The HMAC hash of HOTP. civicid enrols SHA-1 only, the one every app supports. */

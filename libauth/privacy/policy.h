@@ -57,12 +57,6 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Limits of the policy files (checked with an error, never truncated). */
-#define CID_POLICY_MAX_FILE	((size_t)1024 * 1024) /* bytes of one policy file */
-#define CID_POLICY_MAX_LINE	4096		      /* bytes of one line, without its LF */
-#define CID_POLICY_MAX_PURPOSES 256		      /* purposes of one policy */
-#define CID_POLICY_MAX_DAYS	36500		      /* 100 years: longest retention */
-
 /* Authentication levels (acr). */
 #define CID_LEVEL_PASSWORD 1 /* acr urn:civicid:acr:password */
 #define CID_LEVEL_MFA	   2 /* acr urn:civicid:acr:mfa (password + TOTP) */

@@ -4,7 +4,7 @@
  *
  * Every personal attribute that leaves civicid (ID-token claims, userinfo)
  * is selected by cid_release_claims and nowhere else. What a service asks for
- * is the claims of its granted scopes (account.c's claim table names each
+ * is the claims of its granted scopes (account_claims.c's claim table names each
  * claim's scope) and the claims the OIDC `claims` parameter names for the
  * target (Core §5.5); asking is never a grant. Each asked attribute that the
  * citizen has goes to the policy evaluator (policy.h) across the service's

@@ -170,7 +170,7 @@ static int verb_add(struct cli_env *env, struct user_opts *o, const char *userna
 	pw = cli_read_secret("user", o->password_file, CID_MAX_PASSWORD);
 	if (pw == NULL)
 		return 1;
-	rc = cid_account_add(env->store, &env->cfg->argon2, username, pw, o->claims, id);
+	rc = cid_account_add(env->store, &env->cfg->argon2, username, pw, o->claims, cli_now(), id);
 	cid_wipe(pw, strlen(pw));
 	free(pw);
 	if (rc != CID_OK)
@@ -192,7 +192,7 @@ static int verb_passwd(struct cli_env *env, struct user_opts *o, const char *use
 	pw = cli_read_secret("user", o->password_file, CID_MAX_PASSWORD);
 	if (pw == NULL)
 		return 1;
-	rc = cid_account_set_password(env->store, &env->cfg->argon2, username, pw);
+	rc = cid_account_set_password(env->store, &env->cfg->argon2, username, pw, cli_now());
 	cid_wipe(pw, strlen(pw));
 	free(pw);
 	if (rc != CID_OK)
@@ -205,7 +205,7 @@ static int verb_passwd(struct cli_env *env, struct user_opts *o, const char *use
 static int totp_disable(struct cli_env *env, const struct user_opts *o, const char *username)
 {
 	json_t *u = NULL;
-	enum cid_err rc = cid_account_totp_disable(env->store, username);
+	enum cid_err rc = cid_account_totp_disable(env->store, username, cli_now());
 
 	if (rc == CID_ERR_NOTFOUND && cid_account_find(env->store, username, &u) == CID_OK) {
 		json_decref(u);
@@ -222,7 +222,7 @@ static int totp_disable(struct cli_env *env, const struct user_opts *o, const ch
 static int totp_unlock(struct cli_env *env, const struct user_opts *o, const char *username)
 {
 	json_t *u = NULL;
-	enum cid_err rc = cid_account_totp_unlock(env->store, username);
+	enum cid_err rc = cid_account_totp_unlock(env->store, username, cli_now());
 
 	if (rc == CID_ERR_NOTFOUND && cid_account_find(env->store, username, &u) == CID_OK) {
 		json_decref(u);
@@ -322,9 +322,10 @@ static int run_verb(struct cli_env *env, struct user_opts *o, const char *verb,
 	if (strcmp(verb, "set") == 0) {
 		if (json_object_size(o->claims) == 0)
 			return cli_usage("user", "set needs --claim or --unset");
-		rc = cid_account_set_claims(env->store, username, o->claims);
+		rc = cid_account_set_claims(env->store, username, o->claims, cli_now());
 	} else { /* disable / enable */
-		rc = cid_account_set_disabled(env->store, username, strcmp(verb, "disable") == 0);
+		rc = cid_account_set_disabled(env->store, username, strcmp(verb, "disable") == 0,
+					      cli_now());
 	}
 	if (rc != CID_OK)
 		return cli_fail("user", username, rc);

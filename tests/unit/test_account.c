@@ -39,8 +39,9 @@ static int setup(void **state)
 	assert_non_null(f);
 	assert_non_null(claims);
 	f->s = cid_test_store_open(f->dir);
-	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "hanako", PASSWORD, claims, f->id),
-			 CID_OK);
+	assert_int_equal(
+	    cid_account_add(f->s, &cid_test_argon2, "hanako", PASSWORD, claims, NOW, f->id),
+	    CID_OK);
 	json_decref(claims);
 	*state = f;
 	return 0;
@@ -287,7 +288,7 @@ static void test_add_duplicate_username_exists(void **state)
 	json_t *list = NULL;
 
 	assert_int_equal(
-	    cid_account_add(f->s, &cid_test_argon2, "hanako", "another password", NULL, id),
+	    cid_account_add(f->s, &cid_test_argon2, "hanako", "another password", NULL, NOW, id),
 	    CID_ERR_EXISTS);
 	/* the failed add left no orphan record behind */
 	assert_int_equal(cid_account_list(f->s, &list), CID_OK);
@@ -306,42 +307,43 @@ static void test_add_rejects_bad_input(void **state)
 	json_t *rec = NULL;
 
 	for (size_t i = 0; i < sizeof(bad_usernames) / sizeof(bad_usernames[0]); i++)
-		assert_int_equal(
-		    cid_account_add(f->s, &cid_test_argon2, bad_usernames[i], PASSWORD, NULL, id),
-		    CID_ERR_INVALID);
-	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, NULL, PASSWORD, NULL, id),
+		assert_int_equal(cid_account_add(f->s, &cid_test_argon2, bad_usernames[i], PASSWORD,
+						 NULL, NOW, id),
+				 CID_ERR_INVALID);
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, NULL, PASSWORD, NULL, NOW, id),
 			 CID_ERR_INVALID);
 	memset(longname, 'a', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
-	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, longname, PASSWORD, NULL, id),
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, longname, PASSWORD, NULL, NOW, id),
 			 CID_ERR_INVALID);
 	longname[CID_MAX_USERNAME] = '\0';
-	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, longname, PASSWORD, NULL, id),
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, longname, PASSWORD, NULL, NOW, id),
 			 CID_OK);
 	assert_int_equal(
-	    cid_account_add(f->s, &cid_test_argon2, "A.b_c-d@e.f9", PASSWORD, NULL, id), CID_OK);
+	    cid_account_add(f->s, &cid_test_argon2, "A.b_c-d@e.f9", PASSWORD, NULL, NOW, id),
+	    CID_OK);
 
-	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", "short", NULL, id),
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", "short", NULL, NOW, id),
 			 CID_ERR_INVALID);
-	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", NULL, NULL, id),
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", NULL, NULL, NOW, id),
 			 CID_ERR_INVALID);
 	claims = json_pack("{s:i}", "household_size", 0);
-	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, id),
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, NOW, id),
 			 CID_ERR_INVALID);
 	json_decref(claims);
 	claims = json_pack("{s:i}", "updated_at", 5);
-	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, id),
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, NOW, id),
 			 CID_ERR_INVALID);
 	json_decref(claims);
 	claims = json_pack("[s]", "given_name");
-	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, id),
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, NOW, id),
 			 CID_ERR_INVALID);
 	json_decref(claims);
 	claims = json_object();
 	assert_non_null(claims);
 	assert_int_equal(json_object_set_new(claims, "given_name", json_stringn_nocheck("\xff", 1)),
 			 0);
-	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, id),
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, NOW, id),
 			 CID_ERR_UTF8);
 	json_decref(claims);
 	assert_int_equal(cid_account_find(f->s, "taro", &rec), CID_ERR_NOTFOUND);
@@ -362,10 +364,10 @@ static void test_add_too_many_claims_toobig(void **state)
 		assert_true(n > 0 && (size_t)n < sizeof(name));
 		assert_int_equal(json_object_set_new(claims, name, json_string("x")), 0);
 	}
-	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, id),
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, NOW, id),
 			 CID_ERR_TOOBIG);
 	assert_int_equal(json_object_set_new(claims, "nickname", json_string("x")), 0);
-	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, id),
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, NOW, id),
 			 CID_ERR_TOOBIG);
 	json_decref(claims);
 }
@@ -388,7 +390,7 @@ static void test_set_claims_merges_and_removes(void **state)
 	before = json_integer_value(json_object_get(json_object_get(raw, "claims"), "updated_at"));
 	json_decref(raw);
 
-	assert_int_equal(cid_account_set_claims(f->s, "hanako", change), CID_OK);
+	assert_int_equal(cid_account_set_claims(f->s, "hanako", change, NOW), CID_OK);
 	assert_int_equal(cid_account_find(f->s, "hanako", &rec), CID_OK);
 	claims = json_object_get(rec, "claims");
 	assert_string_equal(json_string_value(json_object_get(claims, "email")),
@@ -404,7 +406,7 @@ static void test_set_claims_merges_and_removes(void **state)
 	json_decref(rec);
 
 	/* one bad member refuses the whole change */
-	assert_int_equal(cid_account_set_claims(f->s, "hanako", bad), CID_ERR_INVALID);
+	assert_int_equal(cid_account_set_claims(f->s, "hanako", bad, NOW), CID_ERR_INVALID);
 	rec = NULL;
 	assert_int_equal(cid_account_find(f->s, "hanako", &rec), CID_OK);
 	assert_string_equal(
@@ -412,10 +414,63 @@ static void test_set_claims_merges_and_removes(void **state)
 	    "hanako@example.jp");
 	json_decref(rec);
 
-	assert_int_equal(cid_account_set_claims(f->s, "nobody", change), CID_ERR_NOTFOUND);
-	assert_int_equal(cid_account_set_claims(f->s, "hanako", NULL), CID_ERR_INVALID);
+	assert_int_equal(cid_account_set_claims(f->s, "nobody", change, NOW), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_set_claims(f->s, "hanako", NULL, NOW), CID_ERR_INVALID);
 	json_decref(change);
 	json_decref(bad);
+}
+
+/* Every change records the time its caller gives, never the machine's own clock. */
+static void test_changes_record_the_time_given(void **state)
+{
+	struct fixture *f = *state;
+
+	enum change { ADD, CLAIMS, DISABLE, ENABLE, NEW_PASSWORD, ENROL, UNLOCK, DROP_TOTP };
+
+	static const enum change changes[] = {ADD,	    CLAIMS, DISABLE, ENABLE,
+					      NEW_PASSWORD, ENROL,  UNLOCK,  DROP_TOTP};
+
+	/* 2001: far from any clock this test runs under */
+	const int64_t t0 = 1000000000;
+	json_t *claims = json_pack("{s:s}", "email", "taro@example.jp");
+	char id[CID_ID_CHARS + 1];
+
+	assert_non_null(claims);
+	for (size_t i = 0; i < sizeof(changes) / sizeof(changes[0]); i++) {
+		int64_t now = t0 + 60 * (int64_t)i;
+		enum cid_err rc = CID_ERR_INVALID;
+		json_t *raw;
+
+		switch (changes[i]) {
+		case ADD:
+			rc = cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, NULL, now,
+					     id);
+			break;
+		case CLAIMS: rc = cid_account_set_claims(f->s, "taro", claims, now); break;
+		case DISABLE: rc = cid_account_set_disabled(f->s, "taro", true, now); break;
+		case ENABLE: rc = cid_account_set_disabled(f->s, "taro", false, now); break;
+		case NEW_PASSWORD:
+			rc = cid_account_set_password(f->s, &cid_test_argon2, "taro",
+						      "another long password", now);
+			break;
+		case ENROL:
+			rc = cid_account_totp_enrol(f->s, "taro", false, now, NULL, NULL);
+			break;
+		case UNLOCK: rc = cid_account_totp_unlock(f->s, "taro", now); break;
+		case DROP_TOTP: rc = cid_account_totp_disable(f->s, "taro", now); break;
+		default: fail_msg("change %zu has no call", i);
+		}
+		assert_int_equal(rc, CID_OK);
+		raw = raw_record(f->s, id);
+		assert_int_equal(json_integer_value(json_object_get(raw, "updated_at")), now);
+		assert_int_equal(json_integer_value(json_object_get(raw, "created_at")), t0);
+		if (changes[i] == ADD || changes[i] == CLAIMS)
+			assert_int_equal(json_integer_value(json_object_get(
+					     json_object_get(raw, "claims"), "updated_at")),
+					 now);
+		json_decref(raw);
+	}
+	json_decref(claims);
 }
 
 static void test_list_sorted_by_username_without_passwords(void **state)
@@ -430,7 +485,8 @@ static void test_list_sorted_by_username_without_passwords(void **state)
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		assert_int_equal(
-		    cid_account_add(f->s, &cid_test_argon2, names[i], PASSWORD, NULL, id), CID_OK);
+		    cid_account_add(f->s, &cid_test_argon2, names[i], PASSWORD, NULL, NOW, id),
+		    CID_OK);
 	assert_int_equal(cid_account_list(f->s, &list), CID_OK);
 	assert_int_equal(json_array_size(list), 4);
 	json_array_foreach(list, i, rec)
@@ -544,14 +600,14 @@ static void test_disabled_account_denied(void **state)
 	struct fixture *f = *state;
 	json_t *rec = NULL;
 
-	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true), CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true, NOW), CID_OK);
 	assert_int_equal(cid_account_find(f->s, "hanako", &rec), CID_OK);
 	assert_true(json_is_true(json_object_get(rec, "disabled")));
 	json_decref(rec);
 	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.1", NOW, NULL), CID_ERR_DENIED);
-	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false), CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false, NOW), CID_OK);
 	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.1", NOW, NULL), CID_OK);
-	assert_int_equal(cid_account_set_disabled(f->s, "nobody", true), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_set_disabled(f->s, "nobody", true, NOW), CID_ERR_NOTFOUND);
 }
 
 /* The one rule of an active citizen: "disabled" is exactly false; anything else is not. */
@@ -621,27 +677,27 @@ static void test_state_changes_start_generations(void **state)
 	assert_int_equal(generation_now(f, f->id, &gen), CID_OK);
 	assert_int_equal(gen, 0);
 	assert_int_equal(live_now(f, 0), CID_OK);
-	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true), CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true, NOW), CID_OK);
 	assert_int_equal(live_now(f, 0), CID_ERR_DISABLED);
 	gen = -1;
 	assert_int_equal(generation_now(f, f->id, &gen), CID_ERR_DISABLED);
 	assert_int_equal(gen, -1); /* written only on success */
-	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true), CID_OK);
-	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false), CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true, NOW), CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false, NOW), CID_OK);
 	assert_int_equal(live_now(f, 0), CID_ERR_REVOKED);
 	assert_int_equal(generation_now(f, f->id, &gen), CID_OK);
 	assert_int_equal(gen, 2);
 	assert_int_equal(live_now(f, 2), CID_OK);
 	/* enabling an active citizen, or changing their claims, is no change of state */
-	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false), CID_OK);
-	assert_int_equal(cid_account_set_claims(f->s, "hanako", claims), CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false, NOW), CID_OK);
+	assert_int_equal(cid_account_set_claims(f->s, "hanako", claims, NOW), CID_OK);
 	json_decref(claims);
 	assert_int_equal(live_now(f, 2), CID_OK);
 	/* a record without "disabled" (as before it was written) was not active:
 	 * enabling it starts a generation too */
 	cid_test_citizen_edit(f->s, f->id, "disabled", NULL);
 	assert_int_equal(live_now(f, 2), CID_ERR_DISABLED);
-	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false), CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false, NOW), CID_OK);
 	assert_int_equal(live_now(f, 2), CID_ERR_REVOKED);
 	assert_int_equal(live_now(f, 3), CID_OK);
 	/* no generation member: generation 0 (records made before generations) */
@@ -663,12 +719,13 @@ static void test_set_password_replaces_old(void **state)
 	struct fixture *f = *state;
 
 	assert_int_equal(
-	    cid_account_set_password(f->s, &cid_test_argon2, "hanako", "new secret words"), CID_OK);
+	    cid_account_set_password(f->s, &cid_test_argon2, "hanako", "new secret words", NOW),
+	    CID_OK);
 	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.1", NOW, NULL), CID_ERR_DENIED);
 	assert_int_equal(login(f, "hanako", "new secret words", "192.0.2.1", NOW, NULL), CID_OK);
-	assert_int_equal(cid_account_set_password(f->s, &cid_test_argon2, "hanako", "short"),
+	assert_int_equal(cid_account_set_password(f->s, &cid_test_argon2, "hanako", "short", NOW),
 			 CID_ERR_INVALID);
-	assert_int_equal(cid_account_set_password(f->s, &cid_test_argon2, "nobody", PASSWORD),
+	assert_int_equal(cid_account_set_password(f->s, &cid_test_argon2, "nobody", PASSWORD, NOW),
 			 CID_ERR_NOTFOUND);
 	assert_int_equal(login(f, "hanako", "new secret words", "192.0.2.1", NOW, NULL), CID_OK);
 }
@@ -962,7 +1019,7 @@ static void test_totp_enrol_stores_secret_get_find_list_never_return_it(void **s
 	json_decref(list);
 
 	/* other changes to the record keep the enrolment */
-	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false), CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false, NOW), CID_OK);
 	totp = raw_totp(f);
 	assert_string_equal(json_string_value(json_object_get(totp, "secret")), secret);
 	json_decref(totp);
@@ -1046,6 +1103,37 @@ static void test_totp_check_accepts_a_code_once(void **state)
 	free(secret);
 }
 
+/*
+ * A client address longer than CID_MAX_ADDR (the officers' limit too) is
+ * refused before the store is read: not even the right password or code
+ * passes, and nothing is counted. One of exactly CID_MAX_ADDR bytes passes.
+ */
+static void test_address_over_the_limit_refused_uncounted(void **state)
+{
+	struct fixture *f = *state;
+	char at[CID_MAX_ADDR + 1] = "";
+	char over[CID_MAX_ADDR + 2] = "";
+	char code[7];
+	char *secret;
+	int64_t retry = -1;
+
+	memset(at, '7', CID_MAX_ADDR);
+	memset(over, '7', CID_MAX_ADDR + 1);
+	assert_int_equal(login(f, "hanako", PASSWORD, over, NOW, NULL), CID_ERR_INVALID);
+	assert_int_equal(login(f, "hanako", "wrong pass", over, NOW, NULL), CID_ERR_INVALID);
+	assert_int_equal(pair_count(f, "hanako", at), 0);
+	assert_int_equal(login(f, "hanako", PASSWORD, at, NOW, NULL), CID_OK);
+
+	secret = enrol(f, "hanako");
+	code_for(secret, NOW, code);
+	assert_int_equal(cid_account_totp_check(f->s, f->id, code, over, NOW, &retry),
+			 CID_ERR_INVALID);
+	assert_int_equal(code_count(f), 0);
+	assert_int_equal(retry, -1);
+	assert_int_equal(cid_account_totp_check(f->s, f->id, code, at, NOW, &retry), CID_OK);
+	free(secret);
+}
+
 static void test_totp_check_errors(void **state)
 {
 	struct fixture *f = *state;
@@ -1078,10 +1166,10 @@ static void test_totp_check_errors(void **state)
 
 	/* a disabled account is denied even the right code, which stays unspent */
 	code_for(secret, NOW, code);
-	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true), CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true, NOW), CID_OK);
 	assert_int_equal(cid_account_totp_check(f->s, f->id, code, NULL, NOW, &retry),
 			 CID_ERR_DENIED);
-	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false), CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false, NOW), CID_OK);
 	assert_int_equal(cid_account_totp_check(f->s, f->id, code, NULL, NOW, &retry), CID_OK);
 	free(secret);
 }
@@ -1169,11 +1257,11 @@ static void test_totp_locks_after_consecutive_wrong_codes_until_unlocked(void **
 	/* the password alone still works: the citizen keeps level 1 */
 	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.1", t, NULL), CID_OK);
 	/* an operator unlocks it */
-	assert_int_equal(cid_account_totp_unlock(f->s, "hanako"), CID_OK);
+	assert_int_equal(cid_account_totp_unlock(f->s, "hanako", NOW), CID_OK);
 	assert_int_equal(cid_account_totp_failures(f->s, "hanako", &failures), CID_OK);
 	assert_int_equal(failures, 0);
 	assert_int_equal(cid_account_totp_check(f->s, f->id, code, NULL, t, NULL), CID_OK);
-	assert_int_equal(cid_account_totp_unlock(f->s, "hanako"), CID_OK); /* idempotent */
+	assert_int_equal(cid_account_totp_unlock(f->s, "hanako", NOW), CID_OK); /* idempotent */
 	free(secret);
 }
 
@@ -1196,13 +1284,13 @@ static void test_totp_new_secret_or_removal_ends_the_run(void **state)
 	assert_int_equal(cid_account_totp_check(f->s, f->id, code, NULL, t, NULL), CID_OK);
 	/* and removing the second factor leaves no count behind */
 	t = wrong_codes(f, secret, t + CID_TOTP_STEP, 3, NULL);
-	assert_int_equal(cid_account_totp_disable(f->s, "hanako"), CID_OK);
+	assert_int_equal(cid_account_totp_disable(f->s, "hanako", NOW), CID_OK);
 	assert_int_equal(code_count(f), 0);
 	/* unlocking needs a citizen enrolled in TOTP */
-	assert_int_equal(cid_account_totp_unlock(f->s, "hanako"), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_totp_unlock(f->s, "hanako", NOW), CID_ERR_NOTFOUND);
 	assert_int_equal(cid_account_totp_failures(f->s, "hanako", &failures), CID_ERR_NOTFOUND);
-	assert_int_equal(cid_account_totp_unlock(f->s, "nobody"), CID_ERR_NOTFOUND);
-	assert_int_equal(cid_account_totp_unlock(f->s, "bad name"), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_totp_unlock(f->s, "nobody", NOW), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_totp_unlock(f->s, "bad name", NOW), CID_ERR_NOTFOUND);
 	assert_int_equal(failures, -1);
 	free(secret);
 }
@@ -1214,7 +1302,7 @@ static void test_totp_disable(void **state)
 	char code[7];
 	json_t *rec = NULL;
 
-	assert_int_equal(cid_account_totp_disable(f->s, "hanako"), CID_OK);
+	assert_int_equal(cid_account_totp_disable(f->s, "hanako", NOW), CID_OK);
 	assert_null(raw_totp(f));
 	assert_int_equal(cid_account_find(f->s, "hanako", &rec), CID_OK);
 	assert_stripped(rec, secret, false);
@@ -1222,8 +1310,8 @@ static void test_totp_disable(void **state)
 	code_for(secret, NOW, code);
 	assert_int_equal(cid_account_totp_check(f->s, f->id, code, NULL, NOW, NULL),
 			 CID_ERR_NOTFOUND);
-	assert_int_equal(cid_account_totp_disable(f->s, "hanako"), CID_ERR_NOTFOUND);
-	assert_int_equal(cid_account_totp_disable(f->s, "nobody"), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_totp_disable(f->s, "hanako", NOW), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_totp_disable(f->s, "nobody", NOW), CID_ERR_NOTFOUND);
 	/* the password alone works again */
 	assert_int_equal(login(f, "hanako", PASSWORD, NULL, NOW, NULL), CID_OK);
 	free(secret);
@@ -1331,6 +1419,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_add_rejects_bad_input, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_add_too_many_claims_toobig, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_set_claims_merges_and_removes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_changes_record_the_time_given, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_list_sorted_by_username_without_passwords, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_authenticate_ok_and_failures_look_alike, setup,
@@ -1355,6 +1444,8 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_totp_check_accepts_a_code_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_totp_check_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_address_over_the_limit_refused_uncounted, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_totp_wrong_codes_wait_then_a_right_one_clears_them,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(

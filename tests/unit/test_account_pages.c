@@ -55,7 +55,7 @@ static void add_citizen(struct fixture *f, const char *name, struct citizen *c)
 	json_t *claims = json_pack("{s:s}", "given_name", name);
 
 	assert_int_equal(cid_account_add(cid_ctx_store(f->ctx), &f->cfg->argon2, name,
-					 "correct horse battery", claims, c->id),
+					 "correct horse battery", claims, NOW, c->id),
 			 CID_OK);
 	json_decref(claims);
 	assert_int_equal(cid_session_new(cid_ctx_store(f->ctx), c->id, CID_ACR_PASSWORD, amr, 1,
@@ -210,7 +210,7 @@ static void test_a_disabled_citizen_is_signed_out(void **state)
 	snprintf(id_query, sizeof(id_query), "id=%s", f->granted);
 	for (int enabled = 0; enabled < 2; enabled++) {
 		assert_int_equal(
-		    cid_account_set_disabled(cid_ctx_store(f->ctx), "hanako", enabled == 0),
+		    cid_account_set_disabled(cid_ctx_store(f->ctx), "hanako", enabled == 0, NOW),
 		    CID_OK);
 		get(f, cid_account_page, f->hanako.cookie, "", &r);
 		assert_signed_out(&r);

@@ -265,9 +265,9 @@ static int setup(void **state)
 	    CID_OK);
 	free(b32);
 	/* a citizen with an officer's password is still no officer */
-	assert_int_equal(cid_account_add(s, &f->cfg->argon2, "hanako", PASSWORD, NULL, f->hanako),
-			 CID_OK);
-	assert_int_equal(cid_account_add(s, &f->cfg->argon2, "taro", PASSWORD, NULL, f->taro),
+	assert_int_equal(
+	    cid_account_add(s, &f->cfg->argon2, "hanako", PASSWORD, NULL, NOW, f->hanako), CID_OK);
+	assert_int_equal(cid_account_add(s, &f->cfg->argon2, "taro", PASSWORD, NULL, NOW, f->taro),
 			 CID_OK);
 
 	append_release(f, D0 + 500, "release.deny", f->hanako, "rp1", "test", "phone_number",

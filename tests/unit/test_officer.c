@@ -58,8 +58,8 @@ static int setup(void **state)
 	    cid_officer_add(f->st.s, &cid_test_argon2, "bob", PASSWORD, T0, NULL, NULL), CID_OK);
 	assert_int_equal(cid_officer_disable(f->st.s, "bob"), CID_OK);
 	/* a citizen with the same name and password is not an officer */
-	assert_int_equal(cid_account_add(f->st.s, &cid_test_argon2, "carol", PASSWORD, NULL, id),
-			 CID_OK);
+	assert_int_equal(
+	    cid_account_add(f->st.s, &cid_test_argon2, "carol", PASSWORD, NULL, T0, id), CID_OK);
 	*state = f;
 	return 0;
 }
@@ -75,24 +75,31 @@ static int teardown(void **state)
 
 enum code_kind { CODE_GOOD, CODE_WRONG, CODE_MALFORMED };
 
+/* The client address of a login: none (the CLI), or text of CID_MAX_ADDR bytes, or one more. */
+enum addr_kind { ADDR_NONE, ADDR_AT_LIMIT, ADDR_OVER_LIMIT };
+
 struct login_case {
 	const char *what;
 	const char *name;
 	const char *password;
 	enum code_kind code;
 	enum cid_err want;
+	enum addr_kind addr;
 };
 
 static const struct login_case login_cases[] = {
-    {"right password and code", "alice", PASSWORD, CODE_GOOD, CID_OK},
-    {"wrong password", "alice", "wrong password", CODE_GOOD, CID_ERR_DENIED},
-    {"wrong code", "alice", PASSWORD, CODE_WRONG, CID_ERR_DENIED},
-    {"malformed code", "alice", PASSWORD, CODE_MALFORMED, CID_ERR_INVALID},
-    {"disabled officer", "bob", PASSWORD, CODE_GOOD, CID_ERR_DENIED},
-    {"unknown officer", "mallory", PASSWORD, CODE_GOOD, CID_ERR_DENIED},
-    {"a citizen's credentials", "carol", PASSWORD, CODE_GOOD, CID_ERR_DENIED},
-    {"name no officer can have", "a/b", PASSWORD, CODE_GOOD, CID_ERR_DENIED},
-    {"empty name", "", PASSWORD, CODE_GOOD, CID_ERR_INVALID},
+    {"right password and code", "alice", PASSWORD, CODE_GOOD, CID_OK, ADDR_NONE},
+    {"wrong password", "alice", "wrong password", CODE_GOOD, CID_ERR_DENIED, ADDR_NONE},
+    {"wrong code", "alice", PASSWORD, CODE_WRONG, CID_ERR_DENIED, ADDR_NONE},
+    {"malformed code", "alice", PASSWORD, CODE_MALFORMED, CID_ERR_INVALID, ADDR_NONE},
+    {"disabled officer", "bob", PASSWORD, CODE_GOOD, CID_ERR_DENIED, ADDR_NONE},
+    {"unknown officer", "mallory", PASSWORD, CODE_GOOD, CID_ERR_DENIED, ADDR_NONE},
+    {"a citizen's credentials", "carol", PASSWORD, CODE_GOOD, CID_ERR_DENIED, ADDR_NONE},
+    {"name no officer can have", "a/b", PASSWORD, CODE_GOOD, CID_ERR_DENIED, ADDR_NONE},
+    {"empty name", "", PASSWORD, CODE_GOOD, CID_ERR_INVALID, ADDR_NONE},
+    {"address as long as a citizen's may be", "alice", PASSWORD, CODE_GOOD, CID_OK, ADDR_AT_LIMIT},
+    {"address longer than a citizen's may be", "alice", PASSWORD, CODE_GOOD, CID_ERR_INVALID,
+     ADDR_OVER_LIMIT},
 };
 
 static void test_login_outcomes(void **state)
@@ -106,15 +113,19 @@ static void test_login_outcomes(void **state)
 		char code[CID_TOTP_DIGITS + 1];
 		char cookie[CID_TOKEN_CHARS + 1] = "";
 		char name[CID_OFFICER_MAX_NAME + 1] = "";
+		char addr[CID_MAX_ADDR + 2] = "";
 		enum cid_err rc;
 
+		if (c->addr != ADDR_NONE)
+			memset(addr, '7',
+			       c->addr == ADDR_AT_LIMIT ? CID_MAX_ADDR : CID_MAX_ADDR + 1);
 		code_at(f, now, code);
 		if (c->code == CODE_WRONG)
 			code[0] = "1234567890"[code[0] - '0']; /* another digit */
 		if (c->code == CODE_MALFORMED)
 			memcpy(code, "12a456", sizeof(code));
-		rc = cid_officer_login(f->st.s, &cid_test_argon2, c->name, c->password, code, NULL,
-				       now, cookie, NULL);
+		rc = cid_officer_login(f->st.s, &cid_test_argon2, c->name, c->password, code,
+				       c->addr == ADDR_NONE ? NULL : addr, now, cookie, NULL);
 		if (rc != c->want)
 			fail_msg("%s: got %s, want %s", c->what, cid_strerror(rc),
 				 cid_strerror(c->want));

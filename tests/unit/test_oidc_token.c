@@ -125,7 +125,7 @@ static int setup(void **state)
 		free(id);
 	}
 	assert_int_equal(cid_account_add(cid_ctx_store(f->ctx), &f->cfg->argon2, "hanako",
-					 "correct horse battery", claims, f->account),
+					 "correct horse battery", claims, NOW, f->account),
 			 CID_OK);
 	json_decref(claims);
 	*state = f;
@@ -301,15 +301,16 @@ static void citizen_token(struct fixture *f, const char *member, const char *st,
 #define STATE(lit) (n == sizeof(lit) - 1 && strncmp(st, lit, n) == 0)
 	snprintf(name, sizeof(name), "citizen%d", ++f->citizens);
 	assert_int_equal(
-	    cid_account_add(s, &f->cfg->argon2, name, "correct horse battery", NULL, id), CID_OK);
+	    cid_account_add(s, &f->cfg->argon2, name, "correct horse battery", NULL, NOW, id),
+	    CID_OK);
 	j = redeem_for(f, id, RP1);
 	copy_member(j, member, out, outsz);
 	json_decref(j);
 	if (STATE("disabled")) {
-		assert_int_equal(cid_account_set_disabled(s, name, true), CID_OK);
+		assert_int_equal(cid_account_set_disabled(s, name, true, NOW), CID_OK);
 	} else if (STATE("reenabled")) {
-		assert_int_equal(cid_account_set_disabled(s, name, true), CID_OK);
-		assert_int_equal(cid_account_set_disabled(s, name, false), CID_OK);
+		assert_int_equal(cid_account_set_disabled(s, name, true, NOW), CID_OK);
+		assert_int_equal(cid_account_set_disabled(s, name, false, NOW), CID_OK);
 	} else if (STATE("hand-disabled")) {
 		cid_test_citizen_edit(s, id, "disabled", json_true());
 	} else if (STATE("stateless")) {
@@ -1194,7 +1195,8 @@ static void test_disabled_citizen_refresh_refused(void **state)
 
 	copy_member(j, "refresh_token", rt, sizeof(rt));
 	json_decref(j);
-	assert_int_equal(cid_account_set_disabled(cid_ctx_store(f->ctx), "hanako", true), CID_OK);
+	assert_int_equal(cid_account_set_disabled(cid_ctx_store(f->ctx), "hanako", true, NOW),
+			 CID_OK);
 	refresh_expect(f, RP1, rt, 400, NULL);
 }
 
@@ -1236,7 +1238,8 @@ static void test_disabled_citizen_refusal_says_nothing_of_the_account(void **sta
 	copy_member(j, "refresh_token", rt, sizeof(rt));
 	json_decref(j);
 	issue_code(f, RP1, NULL, NOW, code);
-	assert_int_equal(cid_account_set_disabled(cid_ctx_store(f->ctx), "hanako", true), CID_OK);
+	assert_int_equal(cid_account_set_disabled(cid_ctx_store(f->ctx), "hanako", true, NOW),
+			 CID_OK);
 	snprintf(form, sizeof(form), "grant_type=refresh_token&refresh_token=%s", rt);
 	grant_refusal(f, RP1, form, disabled, sizeof(disabled));
 	assert_string_equal(disabled, revoked);
@@ -1507,7 +1510,8 @@ static void test_userinfo_refusals(void **state)
 		bad += userinfo_refuses(f, &refusals[i]) ? 0 : 1;
 	/* a disabled citizen's live token reads nothing more */
 	json_decref(userinfo(f, at, 200));
-	assert_int_equal(cid_account_set_disabled(cid_ctx_store(f->ctx), "hanako", true), CID_OK);
+	assert_int_equal(cid_account_set_disabled(cid_ctx_store(f->ctx), "hanako", true, NOW),
+			 CID_OK);
 	json_decref(userinfo(f, at, 401));
 	if (bad > 0)
 		fail_msg("%d userinfo refusals wrong", bad);

@@ -59,10 +59,10 @@ static int setup(void **state)
 	assert_int_equal(cid_ctx_open(f->cfg, NOW, NULL, &f->ctx), CID_OK);
 	cid_test_add_svc_client(f->ctx, NOW);
 	assert_int_equal(cid_account_add(cid_ctx_store(f->ctx), &f->cfg->argon2, "hanako",
-					 "correct horse battery", claims, f->hanako),
+					 "correct horse battery", claims, NOW, f->hanako),
 			 CID_OK);
 	assert_int_equal(cid_account_add(cid_ctx_store(f->ctx), &f->cfg->argon2, "taro",
-					 "correct horse battery", claims, f->taro),
+					 "correct horse battery", claims, NOW, f->taro),
 			 CID_OK);
 	json_decref(claims);
 	pref = cid_ctx_policies_acquire(f->ctx);

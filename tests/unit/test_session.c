@@ -37,7 +37,7 @@ static int setup(void **state)
 	assert_non_null(f);
 	f->s = cid_test_store_open(f->dir);
 	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "hanako", "correct horse battery",
-					 NULL, f->account),
+					 NULL, NOW, f->account),
 			 CID_OK);
 	assert_int_equal(
 	    cid_session_new(f->s, f->account, ACR_MFA, amr, 2, NOW, TTL, f->cookie, &f->sess),
@@ -408,7 +408,7 @@ static void test_disabled_citizen_has_no_sessions(void **state)
 	assert_int_equal(
 	    cid_session_new(f->s, f->account, CID_ACR_PASSWORD, pwd, 1, NOW, TTL, other, NULL),
 	    CID_OK);
-	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true), CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true, NOW), CID_OK);
 	assert_int_equal(cid_session_get(f->s, f->cookie, NOW, &got), CID_ERR_REVOKED);
 	assert_int_equal(cid_session_get(f->s, other, NOW, &got), CID_ERR_REVOKED);
 	assert_int_equal(cid_session_upgrade(f->s, other, CID_ACR_MFA, both, 2, NOW, later, NULL),
@@ -417,7 +417,7 @@ static void test_disabled_citizen_has_no_sessions(void **state)
 	    cid_session_new(f->s, f->account, CID_ACR_PASSWORD, pwd, 1, NOW, TTL, later, NULL),
 	    CID_ERR_DISABLED);
 	/* enabled again: the old sessions stay dead, a new login works */
-	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false), CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false, NOW), CID_OK);
 	assert_int_equal(cid_session_get(f->s, f->cookie, NOW, &got), CID_ERR_REVOKED);
 	assert_int_equal(cid_session_get(f->s, other, NOW, &got), CID_ERR_REVOKED);
 	assert_int_equal(
@@ -425,7 +425,7 @@ static void test_disabled_citizen_has_no_sessions(void **state)
 	    CID_OK);
 	assert_int_equal(cid_session_get(f->s, later, NOW, &got), CID_OK);
 	/* enabling an active citizen again is no change: their session lives on */
-	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false), CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false, NOW), CID_OK);
 	assert_int_equal(cid_session_get(f->s, later, NOW, &got), CID_OK);
 	/* a well-formed id of nobody gets no session */
 	assert_int_equal(cid_session_new(f->s, "00000000-0000-4000-8000-000000000009",

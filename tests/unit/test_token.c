@@ -40,7 +40,7 @@ static int setup(void **state)
 	assert_int_equal(cid_ctx_open(f->cfg, NOW, NULL, &f->ctx), CID_OK);
 	f->s = cid_ctx_store(f->ctx);
 	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "hanako", "correct horse battery",
-					 NULL, f->account),
+					 NULL, NOW, f->account),
 			 CID_OK);
 	*state = f;
 	return 0;
@@ -298,7 +298,7 @@ static void test_disabled_citizen_kills_grants(void **state)
 	issue(f, NULL, code);
 	assert_int_equal(cid_token_access_mint(f->ctx, ks, c, "s", "openid", grant, NOW + 1, &at),
 			 CID_OK);
-	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true), CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true, NOW), CID_OK);
 	for (int pass = 0; pass < 2; pass++) {
 		assert_int_equal(cid_token_access_check(f->ctx, ks, at, NOW + 2, &out),
 				 CID_ERR_REVOKED);
@@ -310,12 +310,12 @@ static void test_disabled_citizen_kills_grants(void **state)
 				 CID_ERR_REVOKED);
 		assert_null(out);
 		/* the second pass: enabled again, and still nothing lives */
-		assert_int_equal(cid_account_set_disabled(f->s, "hanako", pass == 1), CID_OK);
+		assert_int_equal(cid_account_set_disabled(f->s, "hanako", pass == 1, NOW), CID_OK);
 	}
 	/* the citizen is disabled again: no code for them */
 	assert_int_equal(cid_code_issue(f->s, auth, NOW, 60, code), CID_ERR_DISABLED);
 	/* enabled: a code for a session of an ended generation is refused too */
-	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false), CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false, NOW), CID_OK);
 	assert_int_equal(cid_code_issue(f->s, auth, NOW, 60, code), CID_ERR_REVOKED);
 	assert_int_equal(json_object_set_new(auth, "generation", json_integer(4)), 0);
 	assert_int_equal(cid_code_issue(f->s, auth, NOW, 60, code), CID_OK);
