@@ -1,0 +1,58 @@
+/*
+ * audit_int: what the files of the audit module share (audit.c,
+ * audit_verify.c, audit_read.c, audit_export.c): the store's key shapes, the
+ * canonical-form and hash rules, and small helpers. Not part of the API.
+ */
+#ifndef CID_AUDIT_INT_H
+#define CID_AUDIT_INT_H
+
+#include "audit.h"
+#include "err.h"
+#include "str.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SEQ_HEX	       16 /* a seq as a key: 16 lowercase hex digits */
+#define ZERO_HASH      "0000000000000000000000000000000000000000000000000000000000000000"
+#define LINE_MAX_BYTES ((size_t)1 << 20) /* an export line longer than this is damage */
+#define NAME_MAX_BYTES 200		 /* a citizen or service id used in an index key */
+#define TIME_CHARS     20		 /* "2026-11-25T09:30:00Z" */
+#define STOP	       CID_ERR_COUNT	 /* internal: a walk stopped on purpose */
+
+/* The key of entry (or checkpoint of size) seq: SEQ_HEX hex digits and NUL. */
+void seq_key(uint64_t seq, char out[SEQ_HEX + 1]);
+
+/* The seq of a key of seq_key; false when key is not one. */
+bool seq_key_parse(struct cid_str key, uint64_t *seq);
+
+/* True if v holds only ASCII member names and no real numbers, at any depth. */
+bool canon_ok(const json_t *v, int depth);
+
+/*
+ * hash = SHA-256(0x00 || bytes) as lowercase hex into hex.
+ * Errors: CID_ERR_NOMEM, CID_ERR_CRYPTO.
+ */
+enum cid_err entry_hash(const char *p, size_t n, char hex[CID_AUDIT_HASH_HEX]);
+
+/* True if h is 64 lowercase hex digits. */
+bool hash_syntax_ok(const char *h);
+
+/* An id usable as part of an index key: non-empty, short, no NUL or newline. */
+bool index_name_ok(const char *s, size_t len);
+
+/* index_name_ok of a JSON member: absent is fine, anything else must be a usable name. */
+bool index_member_ok(const json_t *v);
+
+/* True if t is "YYYY-MM-DDTHH:MM:SSZ" in shape (digits where digits go). */
+bool time_syntax_ok(const char *t);
+
+/* Both NULL, or both strings and equal. */
+bool same_str(const char *a, const char *b);
+
+/* Sorts an array of strings and drops repeats, in place. Errors: CID_ERR_NOMEM. */
+enum cid_err sorted_set(json_t *arr);
+
+#endif
