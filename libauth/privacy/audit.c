@@ -63,18 +63,18 @@ struct cid_audit {
 
 /* ---- canonical bytes and hashes ---- */
 
-void seq_key(uint64_t seq, char out[SEQ_HEX + 1])
+void audit_seq_key(uint64_t seq, char out[AUDIT_SEQ_HEX + 1])
 {
-	snprintf(out, SEQ_HEX + 1, "%016" PRIx64, seq);
+	snprintf(out, AUDIT_SEQ_HEX + 1, "%016" PRIx64, seq);
 }
 
-bool seq_key_parse(struct cid_str key, uint64_t *seq)
+bool audit_seq_key_parse(struct cid_str key, uint64_t *seq)
 {
 	uint64_t v = 0;
 
-	if (key.len != SEQ_HEX)
+	if (key.len != AUDIT_SEQ_HEX)
 		return false;
-	for (size_t i = 0; i < SEQ_HEX; i++) {
+	for (size_t i = 0; i < AUDIT_SEQ_HEX; i++) {
 		char c = key.ptr[i];
 
 		if (c >= '0' && c <= '9')
@@ -89,7 +89,7 @@ bool seq_key_parse(struct cid_str key, uint64_t *seq)
 }
 
 /* True if v holds only ASCII member names and no real numbers, at any depth. */
-bool canon_ok(const json_t *v, int depth)
+bool audit_canon_ok(const json_t *v, int depth)
 {
 	const char *name;
 	json_t *m;
@@ -100,7 +100,7 @@ bool canon_ok(const json_t *v, int depth)
 	if (json_is_real(v))
 		return false;
 	if (json_is_array(v)) {
-		json_array_foreach(v, i, m) if (!canon_ok(m, depth + 1)) return false;
+		json_array_foreach(v, i, m) if (!audit_canon_ok(m, depth + 1)) return false;
 		return true;
 	}
 	if (!json_is_object(v))
@@ -111,7 +111,7 @@ bool canon_ok(const json_t *v, int depth)
 		for (const char *p = name; *p != '\0'; p++)
 			if ((unsigned char)*p >= 0x80)
 				return false;
-		if (!canon_ok(m, depth + 1))
+		if (!audit_canon_ok(m, depth + 1))
 			return false;
 	}
 	return true;
@@ -119,7 +119,7 @@ bool canon_ok(const json_t *v, int depth)
 
 /* hash = SHA-256(0x00 || bytes) as lowercase hex; the 0x00 keeps entry hashes
  * apart from any other SHA-256 use of the same bytes. */
-enum cid_err entry_hash(const char *p, size_t n, char hex[CID_AUDIT_HASH_HEX])
+enum cid_err audit_entry_hash(const char *p, size_t n, char hex[CID_AUDIT_HASH_HEX])
 {
 	static const uint8_t zero = 0;
 	uint8_t h[32];
@@ -138,7 +138,7 @@ out:
 	return rc;
 }
 
-bool hash_syntax_ok(const char *h)
+bool audit_hash_syntax_ok(const char *h)
 {
 	if (h == NULL || strlen(h) != CID_AUDIT_HASH_HEX - 1)
 		return false;
@@ -149,37 +149,37 @@ bool hash_syntax_ok(const char *h)
 }
 
 /* An id usable as part of an index key: non-empty, short, no NUL or newline. */
-bool index_name_ok(const char *s, size_t len)
+bool audit_index_name_ok(const char *s, size_t len)
 {
-	return s != NULL && len > 0 && len <= NAME_MAX_BYTES && strlen(s) == len &&
+	return s != NULL && len > 0 && len <= AUDIT_NAME_MAX && strlen(s) == len &&
 	       strchr(s, '\n') == NULL;
 }
 
-/* index_name_ok of a JSON member: absent is fine, anything else must be a usable name. */
-bool index_member_ok(const json_t *v)
+/* audit_index_name_ok of a JSON member: absent is fine, anything else must be a usable name. */
+bool audit_index_member_ok(const json_t *v)
 {
-	return v == NULL || index_name_ok(json_string_value(v), json_string_length(v));
+	return v == NULL || audit_index_name_ok(json_string_value(v), json_string_length(v));
 }
 
 /* The checks of cid_audit_append on one entry. */
 static enum cid_err entry_check(const json_t *e)
 {
 	if (!json_is_object(e) || json_object_get(e, "seq") != NULL ||
-	    json_object_get(e, "prev") != NULL || !canon_ok(e, 0) ||
-	    !index_member_ok(json_object_get(e, "citizen")) ||
-	    !index_member_ok(json_object_get(e, "service")) ||
-	    !index_member_ok(json_object_get(e, "request_id")))
+	    json_object_get(e, "prev") != NULL || !audit_canon_ok(e, 0) ||
+	    !audit_index_member_ok(json_object_get(e, "citizen")) ||
+	    !audit_index_member_ok(json_object_get(e, "service")) ||
+	    !audit_index_member_ok(json_object_get(e, "request_id")))
 		return CID_ERR_INVALID;
 	return CID_OK;
 }
 
-bool time_syntax_ok(const char *t)
+bool audit_time_syntax_ok(const char *t)
 {
 	static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
 
-	if (t == NULL || strlen(t) != TIME_CHARS)
+	if (t == NULL || strlen(t) != AUDIT_TIME_CHARS)
 		return false;
-	for (size_t i = 0; i < TIME_CHARS; i++)
+	for (size_t i = 0; i < AUDIT_TIME_CHARS; i++)
 		if (shape[i] == 'd' ? !(t[i] >= '0' && t[i] <= '9') : t[i] != shape[i])
 			return false;
 	return true;
@@ -195,7 +195,7 @@ enum cid_err cid_audit_time(int64_t t, char out[21])
 		return CID_ERR_INVALID;
 	tt = (time_t)t;
 	if (gmtime_r(&tt, &tm) == NULL ||
-	    strftime(out, TIME_CHARS + 1, "%Y-%m-%dT%H:%M:%SZ", &tm) != TIME_CHARS)
+	    strftime(out, AUDIT_TIME_CHARS + 1, "%Y-%m-%dT%H:%M:%SZ", &tm) != AUDIT_TIME_CHARS)
 		return CID_ERR_INVALID;
 	return CID_OK;
 }
@@ -229,17 +229,17 @@ enum cid_err cid_audit_bound_parse(const char *s, char out[21])
 
 	if (s == NULL)
 		return CID_ERR_INVALID;
-	if (strnlen(s, TIME_CHARS + 1) == 10)
+	if (strnlen(s, AUDIT_TIME_CHARS + 1) == 10)
 		return cid_audit_day_parse(s, &t) == CID_OK ? cid_audit_time(t, out)
 							    : CID_ERR_INVALID;
-	if (!time_syntax_ok(s))
+	if (!audit_time_syntax_ok(s))
 		return CID_ERR_INVALID;
 	/* the date part must be a real date too */
 	memcpy(day, s, 10);
 	day[10] = '\0';
 	if (cid_audit_day_parse(day, &t) != CID_OK)
 		return CID_ERR_INVALID;
-	memcpy(out, s, TIME_CHARS + 1);
+	memcpy(out, s, AUDIT_TIME_CHARS + 1);
 	return CID_OK;
 }
 
@@ -255,13 +255,13 @@ enum cid_err cid_audit_head(struct cid_txn *txn, uint64_t *size, char hash[CID_A
 	rc = cid_txn_get_json(txn, CID_DB_META, cid_str_of(HEAD_KEY), &head);
 	if (rc == CID_ERR_NOTFOUND) {
 		*size = 0;
-		memcpy(hash, ZERO_HASH, CID_AUDIT_HASH_HEX);
+		memcpy(hash, AUDIT_ZERO_HASH, CID_AUDIT_HASH_HEX);
 		return CID_OK;
 	}
 	CID_TRY(rc);
 	n = json_object_get(head, "size");
 	h = cid_json_str(head, "hash");
-	CID_ENSURE(json_is_integer(n) && json_integer_value(n) >= 0 && hash_syntax_ok(h),
+	CID_ENSURE(json_is_integer(n) && json_integer_value(n) >= 0 && audit_hash_syntax_ok(h),
 		   CID_ERR_STORE);
 	*size = (uint64_t)json_integer_value(n);
 	memcpy(hash, h, CID_AUDIT_HASH_HEX);
@@ -278,7 +278,7 @@ out:
 static enum cid_err index_put(struct cid_txn *txn, char kind, const char *name, const char *seq16,
 			      const char *time)
 {
-	char key[4 + NAME_MAX_BYTES + SEQ_HEX + 1];
+	char key[4 + AUDIT_NAME_MAX + AUDIT_SEQ_HEX + 1];
 	int n = snprintf(key, sizeof(key), "%c\n%s\n%s", kind, name, seq16);
 
 	if (n < 0 || (size_t)n >= sizeof(key))
@@ -299,7 +299,7 @@ static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t
 	enum cid_err rc = CID_OK;
 	json_t *e = json_copy((json_t *)(uintptr_t)entry); /* shallow: only seq and prev are set */
 	char *text = NULL;
-	char key[SEQ_HEX + 1];
+	char key[AUDIT_SEQ_HEX + 1];
 	const char *who;
 	const char *time;
 
@@ -310,7 +310,7 @@ static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t
 		   CID_ERR_NOMEM);
 	text = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
 	CID_ENSURE(text != NULL, CID_ERR_NOMEM);
-	seq_key(c->size, key);
+	audit_seq_key(c->size, key);
 	CID_TRY(
 	    cid_txn_put(txn, CID_DB_AUDIT, cid_str_of(key), cid_str_of(text), CID_PUT_NOOVERWRITE));
 	time = cid_json_str(e, "time");
@@ -325,9 +325,9 @@ static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t
 	if (who != NULL)
 		CID_TRY(index_put(txn, 'r', who, key, time));
 	/* the time index: "t\n" time "\n" seq, for ranges over all entries */
-	if (time != NULL && time_syntax_ok(time))
+	if (time != NULL && audit_time_syntax_ok(time))
 		CID_TRY(index_put(txn, 't', time, key, NULL));
-	CID_TRY(entry_hash(text, strlen(text), c->hash));
+	CID_TRY(audit_entry_hash(text, strlen(text), c->hash));
 	c->size++;
 out:
 	free(text);
@@ -516,7 +516,7 @@ struct group {
 	json_t *records;
 };
 
-bool same_str(const char *a, const char *b)
+bool audit_same_str(const char *a, const char *b)
 {
 	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
@@ -527,8 +527,8 @@ static bool same_group(const struct cid_release_decision *a, const struct cid_re
 	const struct cid_decision *y = &b->decision;
 
 	return x->permit == y->permit && x->reason == y->reason &&
-	       same_str(a->purpose, b->purpose) && x->basis == y->basis &&
-	       same_str(x->statute, y->statute) && same_str(x->rule, y->rule);
+	       audit_same_str(a->purpose, b->purpose) && x->basis == y->basis &&
+	       audit_same_str(x->statute, y->statute) && audit_same_str(x->rule, y->rule);
 }
 
 static int str_cmp(const void *a, const void *b)
@@ -538,7 +538,7 @@ static int str_cmp(const void *a, const void *b)
 }
 
 /* Sorts an array of strings and drops repeats, in place. */
-enum cid_err sorted_set(json_t *arr)
+enum cid_err audit_sorted_set(json_t *arr)
 {
 	enum cid_err rc = CID_OK;
 	size_t n = json_array_size(arr);
@@ -647,10 +647,10 @@ static enum cid_err expired_entry(const struct cid_release_event *ev, const char
 	CID_ENSURE(attrs != NULL, CID_ERR_NOMEM);
 	for (const struct cid_release_decision *d = first; d < ev->decisions + ev->n_decisions; d++)
 		if (d->decision.reason == CID_REASON_EXPIRED &&
-		    same_str(d->decision.consent_id, id))
+		    audit_same_str(d->decision.consent_id, id))
 			CID_ENSURE(json_array_append_new(attrs, base_name(d->attribute)) == 0,
 				   CID_ERR_NOMEM);
-	CID_TRY(sorted_set(attrs));
+	CID_TRY(audit_sorted_set(attrs));
 	CID_TRY(event_base(ev, time, "system", &e));
 	CID_TRY(set_str(e, "type", "consent.expired"));
 	CID_TRY(set_str(e, "purpose", first->purpose));
@@ -687,7 +687,7 @@ enum cid_err cid_audit_release_hook(void *arg, const struct cid_release_event *e
 	char **once = calloc(2 * nd + 1, sizeof(*once));
 	size_t ng = 0;
 	size_t n = 0;
-	char time[TIME_CHARS + 1];
+	char time[AUDIT_TIME_CHARS + 1];
 	uint64_t first = 0;
 	size_t written = 0;
 
@@ -705,13 +705,13 @@ enum cid_err cid_audit_release_hook(void *arg, const struct cid_release_event *e
 		if (d->decision.reason != CID_REASON_EXPIRED || d->decision.consent_id == NULL)
 			continue;
 		for (size_t j = 0; j < i && !seen; j++)
-			seen =
-			    ev->decisions[j].decision.reason == CID_REASON_EXPIRED &&
-			    same_str(ev->decisions[j].decision.consent_id, d->decision.consent_id);
+			seen = ev->decisions[j].decision.reason == CID_REASON_EXPIRED &&
+			       audit_same_str(ev->decisions[j].decision.consent_id,
+					      d->decision.consent_id);
 		if (seen)
 			continue;
 		len = strlen(d->decision.consent_id);
-		CID_ENSURE(len > 0 && len <= NAME_MAX_BYTES, CID_ERR_INVALID);
+		CID_ENSURE(len > 0 && len <= AUDIT_NAME_MAX, CID_ERR_INVALID);
 		once[n] = malloc(len + 3);
 		CID_ENSURE(once[n] != NULL, CID_ERR_NOMEM);
 		snprintf(once[n], len + 3, "x\n%s", d->decision.consent_id);
@@ -740,8 +740,8 @@ enum cid_err cid_audit_release_hook(void *arg, const struct cid_release_event *e
 				   CID_ERR_NOMEM);
 	}
 	for (size_t j = 0; j < ng; j++) {
-		CID_TRY(sorted_set(groups[j].attributes));
-		CID_TRY(sorted_set(groups[j].records));
+		CID_TRY(audit_sorted_set(groups[j].attributes));
+		CID_TRY(audit_sorted_set(groups[j].records));
 		CID_TRY(release_entry(ev, time, &groups[j], &entries[n]));
 		n++;
 	}

@@ -25,7 +25,7 @@
 struct exporter {
 	FILE *out;
 	struct cid_txn *txn;
-	char next_cp[SEQ_HEX + 1]; /* key of the first checkpoint not yet written */
+	char next_cp[AUDIT_SEQ_HEX + 1]; /* key of the first checkpoint not yet written */
 	bool have_cp;
 	uint64_t cp_size;
 };
@@ -35,25 +35,25 @@ static enum cid_err next_cp_cb(struct cid_str key, struct cid_str val, void *arg
 	struct exporter *x = arg;
 
 	(void)val;
-	if (!seq_key_parse(key, &x->cp_size))
+	if (!audit_seq_key_parse(key, &x->cp_size))
 		return CID_ERR_STORE;
-	memcpy(x->next_cp, key.ptr, SEQ_HEX);
-	x->next_cp[SEQ_HEX] = '\0';
+	memcpy(x->next_cp, key.ptr, AUDIT_SEQ_HEX);
+	x->next_cp[AUDIT_SEQ_HEX] = '\0';
 	x->have_cp = true;
-	return STOP;
+	return AUDIT_STOP;
 }
 
 /* Finds the first checkpoint of size >= size. */
 static enum cid_err cp_seek(struct exporter *x, uint64_t size)
 {
 	enum cid_err rc;
-	char key[SEQ_HEX + 1];
+	char key[AUDIT_SEQ_HEX + 1];
 
 	x->have_cp = false;
-	seq_key(size, key);
+	audit_seq_key(size, key);
 	rc = cid_txn_foreach_range(x->txn, CID_DB_AUDIT_CP, (struct cid_str){NULL, 0},
-				   (struct cid_str){key, SEQ_HEX}, false, next_cp_cb, x);
-	return rc == STOP ? CID_OK : rc;
+				   (struct cid_str){key, AUDIT_SEQ_HEX}, false, next_cp_cb, x);
+	return rc == AUDIT_STOP ? CID_OK : rc;
 }
 
 static enum cid_err export_cb(struct cid_str key, struct cid_str val, void *arg)
@@ -65,7 +65,7 @@ static enum cid_err export_cb(struct cid_str key, struct cid_str val, void *arg)
 	char *text = NULL;
 	uint64_t seq;
 
-	CID_ENSURE(seq_key_parse(key, &seq), CID_ERR_STORE);
+	CID_ENSURE(audit_seq_key_parse(key, &seq), CID_ERR_STORE);
 	CID_ENSURE(fwrite(val.ptr, 1, val.len, x->out) == val.len && fputc('\n', x->out) != EOF,
 		   CID_ERR_IO);
 	while (x->have_cp && x->cp_size <= seq + 1) {
@@ -187,7 +187,7 @@ static enum cid_err filtered_cb(uint64_t seq, struct cid_str entry, void *arg)
 	struct cid_buf b;
 
 	(void)seq;
-	cid_buf_init(&b, LINE_MAX_BYTES);
+	cid_buf_init(&b, AUDIT_LINE_MAX);
 	if (!w->csv) {
 		CID_ENSURE(fwrite(entry.ptr, 1, entry.len, w->out) == entry.len &&
 			       fputc('\n', w->out) != EOF,

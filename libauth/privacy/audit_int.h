@@ -15,44 +15,44 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SEQ_HEX	       16 /* a seq as a key: 16 lowercase hex digits */
-#define ZERO_HASH      "0000000000000000000000000000000000000000000000000000000000000000"
-#define LINE_MAX_BYTES ((size_t)1 << 20) /* an export line longer than this is damage */
-#define NAME_MAX_BYTES 200		 /* a citizen or service id used in an index key */
-#define TIME_CHARS     20		 /* "2026-11-25T09:30:00Z" */
-#define STOP	       CID_ERR_COUNT	 /* internal: a walk stopped on purpose */
+#define AUDIT_SEQ_HEX	 16 /* a seq as a key: 16 lowercase hex digits */
+#define AUDIT_ZERO_HASH	 "0000000000000000000000000000000000000000000000000000000000000000"
+#define AUDIT_LINE_MAX	 ((size_t)1 << 20) /* an export line longer than this is damage */
+#define AUDIT_NAME_MAX	 200		   /* a citizen or service id used in an index key */
+#define AUDIT_TIME_CHARS 20		   /* "2026-11-25T09:30:00Z" */
+#define AUDIT_STOP	 CID_ERR_COUNT	   /* internal: a walk stopped on purpose */
 
-/* The key of entry (or checkpoint of size) seq: SEQ_HEX hex digits and NUL. */
-void seq_key(uint64_t seq, char out[SEQ_HEX + 1]);
+/* The key of entry (or checkpoint of size) seq: AUDIT_SEQ_HEX hex digits and NUL. */
+void audit_seq_key(uint64_t seq, char out[AUDIT_SEQ_HEX + 1]);
 
-/* The seq of a key of seq_key; false when key is not one. */
-bool seq_key_parse(struct cid_str key, uint64_t *seq);
+/* The seq of a key of audit_seq_key; false when key is not one. */
+bool audit_seq_key_parse(struct cid_str key, uint64_t *seq);
 
 /* True if v holds only ASCII member names and no real numbers, at any depth. */
-bool canon_ok(const json_t *v, int depth);
+bool audit_canon_ok(const json_t *v, int depth);
 
 /*
  * hash = SHA-256(0x00 || bytes) as lowercase hex into hex.
  * Errors: CID_ERR_NOMEM, CID_ERR_CRYPTO.
  */
-enum cid_err entry_hash(const char *p, size_t n, char hex[CID_AUDIT_HASH_HEX]);
+enum cid_err audit_entry_hash(const char *p, size_t n, char hex[CID_AUDIT_HASH_HEX]);
 
 /* True if h is 64 lowercase hex digits. */
-bool hash_syntax_ok(const char *h);
+bool audit_hash_syntax_ok(const char *h);
 
 /* An id usable as part of an index key: non-empty, short, no NUL or newline. */
-bool index_name_ok(const char *s, size_t len);
+bool audit_index_name_ok(const char *s, size_t len);
 
-/* index_name_ok of a JSON member: absent is fine, anything else must be a usable name. */
-bool index_member_ok(const json_t *v);
+/* audit_index_name_ok of a JSON member: absent is fine, anything else must be a usable name. */
+bool audit_index_member_ok(const json_t *v);
 
 /* True if t is "YYYY-MM-DDTHH:MM:SSZ" in shape (digits where digits go). */
-bool time_syntax_ok(const char *t);
+bool audit_time_syntax_ok(const char *t);
 
 /* Both NULL, or both strings and equal. */
-bool same_str(const char *a, const char *b);
+bool audit_same_str(const char *a, const char *b);
 
 /* Sorts an array of strings and drops repeats, in place. Errors: CID_ERR_NOMEM. */
-enum cid_err sorted_set(json_t *arr);
+enum cid_err audit_sorted_set(json_t *arr);
 
 #endif

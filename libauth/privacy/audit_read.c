@@ -22,9 +22,9 @@
 
 enum cid_err cid_audit_get(struct cid_txn *txn, uint64_t seq, json_t **out)
 {
-	char key[SEQ_HEX + 1];
+	char key[AUDIT_SEQ_HEX + 1];
 
-	seq_key(seq, key);
+	audit_seq_key(seq, key);
 	return cid_txn_get_json(txn, CID_DB_AUDIT, cid_str_of(key), out);
 }
 
@@ -67,11 +67,11 @@ static bool entry_match(const json_t *e, const struct cid_audit_filter *f)
 {
 	const char *time = cid_json_str(e, "time");
 
-	if (f->citizen != NULL && !same_str(cid_json_str(e, "citizen"), f->citizen))
+	if (f->citizen != NULL && !audit_same_str(cid_json_str(e, "citizen"), f->citizen))
 		return false;
-	if (f->service != NULL && !same_str(cid_json_str(e, "service"), f->service))
+	if (f->service != NULL && !audit_same_str(cid_json_str(e, "service"), f->service))
 		return false;
-	if (f->release != NULL && !same_str(cid_json_str(e, "request_id"), f->release))
+	if (f->release != NULL && !audit_same_str(cid_json_str(e, "request_id"), f->release))
 		return false;
 	if (f->type != NULL && !type_match(cid_json_str(e, "type"), f->type))
 		return false;
@@ -88,14 +88,14 @@ static bool entry_match(const json_t *e, const struct cid_audit_filter *f)
 static enum cid_err query_seq(struct query *q, uint64_t seq)
 {
 	enum cid_err rc = CID_OK;
-	char key[SEQ_HEX + 1];
+	char key[AUDIT_SEQ_HEX + 1];
 	struct cid_str val;
 	json_t *e = NULL;
 
 	if (q->f->after_seq != 0 &&
 	    (q->f->newest_first ? seq >= q->f->after_seq : seq <= q->f->after_seq))
 		return CID_OK;
-	seq_key(seq, key);
+	audit_seq_key(seq, key);
 	CID_TRY(cid_txn_get(q->txn, CID_DB_AUDIT, cid_str_of(key), &val));
 	CID_TRY(cid_store_parse_json(val, &e));
 	if (!entry_match(e, q->f))
@@ -103,7 +103,7 @@ static enum cid_err query_seq(struct query *q, uint64_t seq)
 	CID_TRY(q->fn(seq, val, q->arg));
 	q->n++;
 	if (q->f->limit != 0 && q->n >= q->f->limit)
-		rc = STOP;
+		rc = AUDIT_STOP;
 out:
 	json_decref(e);
 	return rc;
@@ -114,16 +114,16 @@ static enum cid_err query_entry_cb(struct cid_str key, struct cid_str val, void 
 	uint64_t seq;
 
 	(void)val;
-	if (!seq_key_parse(key, &seq))
+	if (!audit_seq_key_parse(key, &seq))
 		return CID_ERR_STORE;
 	return query_seq(arg, seq);
 }
 
-/* True if a time of TIME_CHARS bytes lies outside the filter's [from, to). */
+/* True if a time of AUDIT_TIME_CHARS bytes lies outside the filter's [from, to). */
 static bool time_outside(const char *t, const struct cid_audit_filter *f)
 {
-	return (f->from != NULL && memcmp(t, f->from, TIME_CHARS) < 0) ||
-	       (f->to != NULL && memcmp(t, f->to, TIME_CHARS) >= 0);
+	return (f->from != NULL && memcmp(t, f->from, AUDIT_TIME_CHARS) < 0) ||
+	       (f->to != NULL && memcmp(t, f->to, AUDIT_TIME_CHARS) >= 0);
 }
 
 /* A release, citizen or service index key; its value is the entry's time (or ""). */
@@ -132,11 +132,12 @@ static enum cid_err query_index_cb(struct cid_str key, struct cid_str val, void 
 	struct query *q = arg;
 	uint64_t seq;
 
-	if (key.len < SEQ_HEX ||
-	    !seq_key_parse((struct cid_str){key.ptr + key.len - SEQ_HEX, SEQ_HEX}, &seq))
+	if (key.len < AUDIT_SEQ_HEX ||
+	    !audit_seq_key_parse((struct cid_str){key.ptr + key.len - AUDIT_SEQ_HEX, AUDIT_SEQ_HEX},
+				 &seq))
 		return CID_ERR_STORE;
 	/* outside the time range: skipped without reading the entry */
-	if (val.len == TIME_CHARS && time_outside(val.ptr, q->f))
+	if (val.len == AUDIT_TIME_CHARS && time_outside(val.ptr, q->f))
 		return CID_OK;
 	return query_seq(q, seq);
 }
@@ -151,11 +152,12 @@ static enum cid_err query_time_cb(struct cid_str key, struct cid_str val, void *
 	uint64_t seq;
 
 	(void)val;
-	if (key.len != 2 + TIME_CHARS + 1 + SEQ_HEX ||
-	    !seq_key_parse((struct cid_str){key.ptr + key.len - SEQ_HEX, SEQ_HEX}, &seq))
+	if (key.len != 2 + AUDIT_TIME_CHARS + 1 + AUDIT_SEQ_HEX ||
+	    !audit_seq_key_parse((struct cid_str){key.ptr + key.len - AUDIT_SEQ_HEX, AUDIT_SEQ_HEX},
+				 &seq))
 		return CID_ERR_STORE;
 	if (time_outside(key.ptr + 2, q->f))
-		return STOP;
+		return AUDIT_STOP;
 	return query_seq(q, seq);
 }
 
@@ -163,7 +165,7 @@ static enum cid_err query_time_cb(struct cid_str key, struct cid_str val, void *
 static enum cid_err query_by_time(struct cid_txn *txn, struct query *q)
 {
 	const struct cid_audit_filter *f = q->f;
-	char start[2 + TIME_CHARS + 1];
+	char start[2 + AUDIT_TIME_CHARS + 1];
 	const char *edge = f->newest_first ? f->to : f->from;
 	struct cid_str from = {NULL, 0};
 
@@ -175,18 +177,18 @@ static enum cid_err query_by_time(struct cid_txn *txn, struct query *q)
 				     f->newest_first, query_time_cb, q);
 }
 
-/* index_name_ok of a filter's name: NULL (no filter) is fine. */
+/* audit_index_name_ok of a filter's name: NULL (no filter) is fine. */
 static bool filter_name_ok(const char *s)
 {
-	return s == NULL || index_name_ok(s, strnlen(s, NAME_MAX_BYTES + 1));
+	return s == NULL || audit_index_name_ok(s, strnlen(s, AUDIT_NAME_MAX + 1));
 }
 
 static bool filter_ok(const struct cid_audit_filter *f)
 {
 	if (f == NULL)
 		return false;
-	if ((f->from != NULL && !time_syntax_ok(f->from)) ||
-	    (f->to != NULL && !time_syntax_ok(f->to)))
+	if ((f->from != NULL && !audit_time_syntax_ok(f->from)) ||
+	    (f->to != NULL && !audit_time_syntax_ok(f->to)))
 		return false;
 	if (f->type != NULL && f->type[0] == '\0')
 		return false;
@@ -202,8 +204,8 @@ enum cid_err cid_audit_query(struct cid_txn *txn, const struct cid_audit_filter 
 {
 	enum cid_err rc = CID_OK;
 	struct query q = {txn, f, fn, arg, 0};
-	char prefix[4 + NAME_MAX_BYTES + 1];
-	char start[4 + NAME_MAX_BYTES + SEQ_HEX + 1];
+	char prefix[4 + AUDIT_NAME_MAX + 1];
+	char start[4 + AUDIT_NAME_MAX + AUDIT_SEQ_HEX + 1];
 	struct cid_str from = {NULL, 0};
 	const char *name;
 	char kind;
@@ -225,18 +227,18 @@ enum cid_err cid_audit_query(struct cid_txn *txn, const struct cid_audit_filter 
 	if (name == NULL && f->after_seq == 0 && (f->from != NULL || f->to != NULL)) {
 		rc = query_by_time(txn, &q);
 	} else if (name == NULL) {
-		seq_key(begin, start);
+		audit_seq_key(begin, start);
 		if (f->after_seq != 0)
-			from = (struct cid_str){start, SEQ_HEX};
+			from = (struct cid_str){start, AUDIT_SEQ_HEX};
 		rc = cid_txn_foreach_range(txn, CID_DB_AUDIT, (struct cid_str){NULL, 0}, from,
 					   f->newest_first, query_entry_cb, &q);
 	} else {
 		pn = snprintf(prefix, sizeof(prefix), "%c\n%s\n", kind, name);
 		CID_ENSURE(pn > 0 && (size_t)pn < sizeof(prefix), CID_ERR_INVALID);
 		if (f->after_seq != 0) {
-			char k[SEQ_HEX + 1];
+			char k[AUDIT_SEQ_HEX + 1];
 
-			seq_key(begin, k);
+			audit_seq_key(begin, k);
 			snprintf(start, sizeof(start), "%s%s", prefix, k);
 			from = cid_str_of(start);
 		}
@@ -244,7 +246,7 @@ enum cid_err cid_audit_query(struct cid_txn *txn, const struct cid_audit_filter 
 					   (struct cid_str){prefix, (size_t)pn}, from,
 					   f->newest_first, query_index_cb, &q);
 	}
-	if (rc == STOP)
+	if (rc == AUDIT_STOP)
 		rc = CID_OK;
 out:
 	return rc;
@@ -279,7 +281,7 @@ static enum cid_err provisions_cb(uint64_t seq, struct cid_str entry, void *arg)
 	const char *service;
 	const char *citizen;
 	const char *time;
-	char key[2 * NAME_MAX_BYTES + 2];
+	char key[2 * AUDIT_NAME_MAX + 2];
 
 	(void)seq;
 	CID_TRY(cid_store_parse_json(entry, &e));
@@ -288,9 +290,9 @@ static enum cid_err provisions_cb(uint64_t seq, struct cid_str entry, void *arg)
 	time = cid_json_str(e, "time");
 	if (service == NULL || citizen == NULL || time == NULL)
 		goto out;
-	/* written names pass index_name_ok: one that does not could merge two rows */
-	CID_ENSURE(index_member_ok(json_object_get(e, "service")) &&
-		       index_member_ok(json_object_get(e, "citizen")),
+	/* written names pass audit_index_name_ok: one that does not could merge two rows */
+	CID_ENSURE(audit_index_member_ok(json_object_get(e, "service")) &&
+		       audit_index_member_ok(json_object_get(e, "citizen")),
 		   CID_ERR_STORE);
 	snprintf(key, sizeof(key), "%s\n%s", service, citizen);
 	row = json_object_get(p->by_pair, key);
@@ -315,9 +317,9 @@ static enum cid_err provisions_cb(uint64_t seq, struct cid_str entry, void *arg)
 			json_object_get(e, "consent_records")));
 	/* keep the sets small as they grow */
 	if (cid_json_int(row, "count") % 64 == 0) {
-		CID_TRY(sorted_set(json_object_get(row, "attributes")));
-		CID_TRY(sorted_set(json_object_get(row, "bases")));
-		CID_TRY(sorted_set(json_object_get(row, "consent_records")));
+		CID_TRY(audit_sorted_set(json_object_get(row, "attributes")));
+		CID_TRY(audit_sorted_set(json_object_get(row, "bases")));
+		CID_TRY(audit_sorted_set(json_object_get(row, "consent_records")));
 	}
 out:
 	json_decref(e);
@@ -353,9 +355,9 @@ enum cid_err cid_audit_provisions(struct cid_txn *txn, const char *from, const c
 	CID_ENSURE(rows != NULL, CID_ERR_NOMEM);
 	json_object_foreach(p.by_pair, key, row)
 	{
-		CID_TRY(sorted_set(json_object_get(row, "attributes")));
-		CID_TRY(sorted_set(json_object_get(row, "bases")));
-		CID_TRY(sorted_set(json_object_get(row, "consent_records")));
+		CID_TRY(audit_sorted_set(json_object_get(row, "attributes")));
+		CID_TRY(audit_sorted_set(json_object_get(row, "bases")));
+		CID_TRY(audit_sorted_set(json_object_get(row, "consent_records")));
 		rows[n++] = row;
 	}
 	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
@@ -403,7 +405,7 @@ static enum cid_err slice_cb(uint64_t seq, struct cid_str entry, void *arg)
 	}
 	CID_ENSURE(json_array_append(sl->list, row) == 0, CID_ERR_NOMEM);
 	if (sl->limit != 0 && json_array_size(sl->list) >= sl->limit)
-		rc = STOP;
+		rc = AUDIT_STOP;
 out:
 	json_decref(row);
 	json_decref(e);
@@ -420,7 +422,8 @@ enum cid_err cid_audit_citizen(struct cid_txn *txn, const char *account_id, uint
 
 	CID_ENSURE(sl.list != NULL, CID_ERR_NOMEM);
 	CID_ENSURE(account_id != NULL, CID_ERR_INVALID);
-	CID_TRY(cid_audit_query(txn, &f, slice_cb, &sl)); /* a STOP of slice_cb ends as CID_OK */
+	CID_TRY(
+	    cid_audit_query(txn, &f, slice_cb, &sl)); /* a AUDIT_STOP of slice_cb ends as CID_OK */
 	*out = sl.list;
 	sl.list = NULL;
 out:

@@ -42,13 +42,13 @@ static enum cid_err newest_cp_cb(struct cid_str key, struct cid_str val, void *a
 	enum cid_err rc = CID_OK;
 	const char *jws;
 
-	CID_ENSURE(seq_key_parse(key, &cp->size), CID_ERR_STORE);
+	CID_ENSURE(audit_seq_key_parse(key, &cp->size), CID_ERR_STORE);
 	CID_TRY(cid_store_parse_json(val, &rec));
 	jws = cid_json_str(rec, "jws");
 	CID_ENSURE(jws != NULL, CID_ERR_STORE);
 	cp->jws = strdup(jws);
 	CID_ENSURE(cp->jws != NULL, CID_ERR_NOMEM);
-	rc = STOP;
+	rc = AUDIT_STOP;
 out:
 	json_decref(rec);
 	return rc;
@@ -62,7 +62,7 @@ static enum cid_err newest_cp(struct cid_txn *txn, struct newest_cp *cp)
 	*cp = (struct newest_cp){0};
 	rc = cid_txn_foreach_range(txn, CID_DB_AUDIT_CP, (struct cid_str){NULL, 0},
 				   (struct cid_str){NULL, 0}, true, newest_cp_cb, cp);
-	return rc == STOP ? CID_OK : rc;
+	return rc == AUDIT_STOP ? CID_OK : rc;
 }
 
 struct cp_write {
@@ -76,11 +76,11 @@ static enum cid_err cp_write_cb(struct cid_txn *txn, void *arg)
 	struct cp_write *w = arg;
 	enum cid_err rc = CID_OK;
 	json_t *rec = NULL;
-	char key[SEQ_HEX + 1];
+	char key[AUDIT_SEQ_HEX + 1];
 
 	free(w->stored);
 	w->stored = NULL;
-	seq_key(w->size, key);
+	audit_seq_key(w->size, key);
 	rc = cid_txn_get_json(txn, CID_DB_AUDIT_CP, cid_str_of(key), &rec);
 	if (rc == CID_OK) {
 		/* another writer signed the same head first: keep theirs */
@@ -192,7 +192,7 @@ enum cid_err cid_audit_checkpoint(struct cid_store *s, const struct cid_keyset *
 	char *jws = NULL;
 	char *iss = NULL;
 	char hash[CID_AUDIT_HASH_HEX];
-	char time[TIME_CHARS + 1];
+	char time[AUDIT_TIME_CHARS + 1];
 	uint64_t size;
 
 	CID_ENSURE(s != NULL && ks != NULL, CID_ERR_INVALID);
@@ -259,7 +259,7 @@ static enum cid_err cp_check(const struct cid_keyset *ks, const char *jws, size_
 	enum cid_err rc;
 
 	out->sig_ok = false;
-	memcpy(out->hash, ZERO_HASH, CID_AUDIT_HASH_HEX);
+	memcpy(out->hash, AUDIT_ZERO_HASH, CID_AUDIT_HASH_HEX);
 	out->size = size_expected;
 	iss[0] = '\0';
 	rc = cid_jws_verify(ks, jws, len, CHECKPOINT_TYP, &claims);
@@ -270,7 +270,7 @@ static enum cid_err cp_check(const struct cid_keyset *ks, const char *jws, size_
 	n = json_object_get(claims, "size");
 	h = cid_json_str(claims, "hash");
 	i = json_object_get(claims, "iss");
-	if (json_is_integer(n) && json_integer_value(n) > 0 && hash_syntax_ok(h) &&
+	if (json_is_integer(n) && json_integer_value(n) > 0 && audit_hash_syntax_ok(h) &&
 	    (!size_known || (uint64_t)json_integer_value(n) == size_expected) &&
 	    json_is_string(i) && json_string_length(i) > 0 &&
 	    json_string_length(i) <= CID_MAX_URI &&
@@ -377,7 +377,7 @@ static enum cid_err entry_verify(struct verify *v, const char *p, size_t n, bool
 
 	*good = false;
 	e = json_loadb(p, n, JSON_REJECT_DUPLICATES, NULL);
-	if (!json_is_object(e) || !canon_ok(e, 0)) {
+	if (!json_is_object(e) || !audit_canon_ok(e, 0)) {
 		report_bad(v->rep, seq, "entry %" PRIu64 " is not a canonical JSON object", seq);
 		goto out;
 	}
@@ -412,7 +412,7 @@ static enum cid_err entry_verify(struct verify *v, const char *p, size_t n, bool
 				   seq - 1, seq);
 		goto out;
 	}
-	CID_TRY(entry_hash(p, n, v->prev));
+	CID_TRY(audit_entry_hash(p, n, v->prev));
 	v->next++;
 	v->rep->entries++;
 	*good = true;
@@ -429,20 +429,20 @@ static enum cid_err store_entry_cb(struct cid_str key, struct cid_str val, void 
 	uint64_t seq;
 	bool good;
 
-	if (!seq_key_parse(key, &seq) || seq < v->next) {
+	if (!audit_seq_key_parse(key, &seq) || seq < v->next) {
 		report_bad(v->rep, v->next,
 			   "a stray key in the audit database after entry %" PRIu64, v->next);
-		return STOP;
+		return AUDIT_STOP;
 	}
 	if (seq > v->next) {
 		report_bad(v->rep, v->next, "entry %" PRIu64 " is missing", v->next);
-		return STOP;
+		return AUDIT_STOP;
 	}
 	rc = entry_verify(v, val.ptr, val.len, &good);
 	if (rc != CID_OK)
 		return rc;
 	if (!good)
-		return STOP;
+		return AUDIT_STOP;
 	/* checkpoints covering this entry (size == seq + 1) */
 	while (v->cp_i < v->n_cps && v->cps[v->cp_i].size <= seq + 1) {
 		const struct cp *c = &v->cps[v->cp_i++];
@@ -454,7 +454,7 @@ static enum cid_err store_entry_cb(struct cid_str key, struct cid_str val, void 
 				   "entry %" PRIu64 " was changed: checkpoint %" PRIu64
 				   " signed another hash",
 				   seq, c->size);
-			return STOP;
+			return AUDIT_STOP;
 		}
 		v->rep->checkpoints++;
 		v->rep->covered = c->size;
@@ -481,7 +481,7 @@ static enum cid_err cp_load_cb(struct cid_str key, struct cid_str val, void *arg
 	struct cp *c;
 	char iss[CID_MAX_URI + 1];
 
-	if (!seq_key_parse(key, &size) || size == 0)
+	if (!audit_seq_key_parse(key, &size) || size == 0)
 		return CID_OK; /* not a checkpoint key: nothing it could cover */
 	if (l->n == l->cap) {
 		size_t cap = l->cap == 0 ? 16 : l->cap * 2;
@@ -523,7 +523,7 @@ enum cid_err cid_audit_verify_store(struct cid_store *s, const struct cid_keyset
 	char *iss = NULL;
 
 	*rep = (struct cid_audit_report){.ok = true};
-	memcpy(v.prev, ZERO_HASH, CID_AUDIT_HASH_HEX);
+	memcpy(v.prev, AUDIT_ZERO_HASH, CID_AUDIT_HASH_HEX);
 	CID_TRY(cid_store_read_begin(s, &txn));
 	rc = issuer_get(txn, &iss);
 	if (rc == CID_ERR_STORE) {
@@ -537,7 +537,7 @@ enum cid_err cid_audit_verify_store(struct cid_store *s, const struct cid_keyset
 	if (rc == CID_ERR_STORE) {
 		report_bad(rep, 0, "the head record is damaged");
 		size = UINT64_MAX;
-		memcpy(hash, ZERO_HASH, CID_AUDIT_HASH_HEX);
+		memcpy(hash, AUDIT_ZERO_HASH, CID_AUDIT_HASH_HEX);
 		rc = CID_OK;
 	}
 	CID_TRY(rc);
@@ -545,7 +545,7 @@ enum cid_err cid_audit_verify_store(struct cid_store *s, const struct cid_keyset
 	v.cps = cps.items;
 	v.n_cps = cps.n;
 	rc = cid_txn_foreach(txn, CID_DB_AUDIT, (struct cid_str){NULL, 0}, store_entry_cb, &v);
-	if (rc == STOP)
+	if (rc == AUDIT_STOP)
 		rc = CID_OK;
 	CID_TRY(rc);
 	/* what lies beyond the entries read: checkpoints and the head */
@@ -589,7 +589,7 @@ static enum cid_err line_read(FILE *in, char **buf, size_t *cap, size_t *len, bo
 	*too_long = false;
 	*eof = false;
 	while ((c = getc_unlocked(in)) != EOF && c != '\n') {
-		if (n >= LINE_MAX_BYTES) {
+		if (n >= AUDIT_LINE_MAX) {
 			*too_long = true;
 			continue;
 		}
@@ -627,29 +627,29 @@ static enum cid_err export_cp(struct verify *v, const struct cid_keyset *ks, con
 	if (!c.sig_ok) {
 		report_bad(v->rep, at == 0 ? 0 : at - 1,
 			   "the checkpoint after entry %" PRIu64 " does not verify", at - 1);
-		return STOP;
+		return AUDIT_STOP;
 	}
 	if (!issuer_accept(v->rep, v->expected_iss, iss, c.size, at == 0 ? 0 : at - 1))
-		return STOP;
+		return AUDIT_STOP;
 	if (c.size > at) {
 		report_bad(v->rep, at,
 			   "entries from %" PRIu64 " are missing: checkpoint %" PRIu64
 			   " covers them",
 			   at, c.size);
-		return STOP;
+		return AUDIT_STOP;
 	}
 	if (c.size < at) {
 		report_bad(v->rep, c.size - 1,
 			   "checkpoint %" PRIu64 " is out of place (after entry %" PRIu64 ")",
 			   c.size, at - 1);
-		return STOP;
+		return AUDIT_STOP;
 	}
 	if (strcmp(c.hash, v->prev) != 0) {
 		report_bad(v->rep, at - 1,
 			   "entry %" PRIu64 " was changed: checkpoint %" PRIu64
 			   " signed another hash",
 			   at - 1, c.size);
-		return STOP;
+		return AUDIT_STOP;
 	}
 	v->rep->checkpoints++;
 	v->rep->covered = c.size;
@@ -667,7 +667,7 @@ static enum cid_err export_line(struct verify *v, const struct cid_keyset *ks, c
 
 	if (!cid_utf8_valid(p, n)) {
 		report_bad(v->rep, v->next, "line of entry %" PRIu64 " is not UTF-8 text", v->next);
-		return STOP;
+		return AUDIT_STOP;
 	}
 	/* a checkpoint line is the one object of exactly one member "checkpoint" */
 	if (n > 14 && memcmp(p, "{\"checkpoint\":", 14) == 0) {
@@ -680,7 +680,7 @@ static enum cid_err export_line(struct verify *v, const struct cid_keyset *ks, c
 	}
 	CID_TRY(entry_verify(v, p, n, &good));
 	if (!good)
-		rc = STOP;
+		rc = AUDIT_STOP;
 out:
 	json_decref(o);
 	return rc;
@@ -707,7 +707,7 @@ enum cid_err cid_audit_verify_export(FILE *in, const struct cid_keyset *ks,
 	*rep = (struct cid_audit_report){.ok = true};
 	v.expected_iss = opts->issuer != NULL ? opts->issuer : jwks_iss;
 	rep->issuer_checked = v.expected_iss != NULL;
-	memcpy(v.prev, ZERO_HASH, CID_AUDIT_HASH_HEX);
+	memcpy(v.prev, AUDIT_ZERO_HASH, CID_AUDIT_HASH_HEX);
 	flockfile(in);
 	for (;;) {
 		CID_TRY(line_read(in, &buf, &cap, &len, &eof, &too_long));
@@ -718,7 +718,7 @@ enum cid_err cid_audit_verify_export(FILE *in, const struct cid_keyset *ks,
 			break;
 		}
 		rc = export_line(&v, ks, buf == NULL ? "" : buf, len);
-		if (rc == STOP) {
+		if (rc == AUDIT_STOP) {
 			rc = CID_OK;
 			break;
 		}
