@@ -2,6 +2,8 @@
  * audit: the append-only, hash-chained log of every consent event and every
  * attribute-release decision, its signed checkpoints, and the views read
  * from it (query, export, the provisions record, the citizen's own slice).
+ * The log knows nothing of the modules that write to it: release decisions
+ * reach it through the hook of audit_release.h, consent events from consent.c.
  *
  * Entries. One JSON object per event, stored canonically: jansson compact
  * output with sorted keys (JSON_COMPACT | JSON_SORT_KEYS), ASCII member names,
@@ -92,7 +94,6 @@
 #include "bounds.h"
 #include "err.h"
 #include "jose.h"
-#include "release.h"
 #include "store.h"
 
 #include <jansson.h>
@@ -119,6 +120,12 @@ void cid_audit_close(struct cid_audit *log);
 /* Number of write transactions the log has committed (for tests and the benchmark). */
 uint64_t cid_audit_commits(const struct cid_audit *log);
 
+/* Consecutive entries of the log: seqs first..last (count 0: none). */
+struct cid_audit_range {
+	uint64_t first, last;
+	size_t count;
+};
+
 /*
  * Appends entries[0..n) (JSON objects, borrowed, without "seq" and "prev":
  * those are set here) durably, as consecutive entries; waits for a shared
@@ -141,14 +148,6 @@ CID_MUST_CHECK enum cid_err cid_audit_append(struct cid_audit *log, json_t *cons
  */
 CID_MUST_CHECK enum cid_err cid_audit_append_txn(struct cid_txn *txn, const json_t *entry,
 						 uint64_t *seq);
-
-/*
- * The audit hook of release.h (arg: the struct cid_audit *): turns the event
- * into one entry per group of decisions sharing (decision, purpose, reason,
- * basis, rule), appends them, and reports the seq range in *range.
- */
-CID_MUST_CHECK enum cid_err cid_audit_release_hook(void *log, const struct cid_release_event *ev,
-						   struct cid_audit_range *range);
 
 /* "2026-11-25T09:30:00Z" of unix time t into out[21]. Errors: CID_ERR_INVALID (out of range). */
 CID_MUST_CHECK enum cid_err cid_audit_time(int64_t t, char out[21]);

@@ -1,7 +1,8 @@
 /*
  * audit_int: what the files of the audit module share (audit.c,
- * audit_verify.c, audit_read.c, audit_export.c): the store's key shapes, the
- * canonical-form and hash rules, and small helpers. Not part of the API.
+ * audit_verify.c, audit_read.c, audit_export.c, and audit_release.c, its file
+ * above release): the store's key shapes, the canonical-form and hash rules,
+ * the append with once-keys, and small helpers. Not part of the API.
  */
 #ifndef CID_AUDIT_INT_H
 #define CID_AUDIT_INT_H
@@ -48,6 +49,17 @@ bool audit_index_member_ok(const json_t *v);
 
 /* True if t is "YYYY-MM-DDTHH:MM:SSZ" in shape (digits where digits go). */
 bool audit_time_syntax_ok(const char *t);
+
+/*
+ * cid_audit_append, where once[i] (once may be NULL; once[i] may be NULL) is
+ * an index key that must be new for entries[i] to be written: an entry whose
+ * key is in the index already is skipped, and the key is written with the
+ * entry, in the same transaction. *first (may be NULL) is the seq of the
+ * first entry written, *written (may be NULL) how many were. Errors: those of
+ * cid_audit_append.
+ */
+enum cid_err audit_append(struct cid_audit *log, json_t *const *entries, const char *const *once,
+			  size_t n, uint64_t *first, size_t *written);
 
 /* Both NULL, or both strings and equal. */
 bool audit_same_str(const char *a, const char *b);

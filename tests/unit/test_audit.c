@@ -8,6 +8,7 @@
  * (query filters, provisions, the citizen's slice, CSV) show what they must.
  */
 #include "audit.h"
+#include "audit_release.h"
 #include "support.h"
 
 #include <pthread.h>
