@@ -436,6 +436,11 @@ uint64_t cid_audit_commits(const struct cid_audit *log)
 	return atomic_load(&log->commits);
 }
 
+struct cid_store *audit_store(const struct cid_audit *log)
+{
+	return log->store;
+}
+
 /* Writes w (with everything queued) and returns when w is done. */
 static void group_commit(struct cid_audit *log, struct waiter *w)
 {

@@ -25,6 +25,7 @@
 struct exporter {
 	FILE *out;
 	struct cid_txn *txn;
+	uint64_t end;			 /* entries from seq end on are left out */
 	char next_cp[AUDIT_SEQ_HEX + 1]; /* key of the first checkpoint not yet written */
 	bool have_cp;
 	uint64_t cp_size;
@@ -66,6 +67,8 @@ static enum cid_err export_cb(struct cid_str key, struct cid_str val, void *arg)
 	uint64_t seq;
 
 	CID_ENSURE(audit_seq_key_parse(key, &seq), CID_ERR_STORE);
+	if (seq >= x->end)
+		return AUDIT_STOP;
 	CID_ENSURE(fwrite(val.ptr, 1, val.len, x->out) == val.len && fputc('\n', x->out) != EOF,
 		   CID_ERR_IO);
 	while (x->have_cp && x->cp_size <= seq + 1) {
@@ -88,16 +91,23 @@ out:
 	return rc;
 }
 
-enum cid_err cid_audit_export(struct cid_txn *txn, FILE *out)
+/* The export of entries 0..end-1 and the checkpoints among them. */
+static enum cid_err export_upto(struct cid_txn *txn, FILE *out, uint64_t end)
 {
 	enum cid_err rc = CID_OK;
-	struct exporter x = {.out = out, .txn = txn};
+	struct exporter x = {.out = out, .txn = txn, .end = end};
 
 	CID_TRY(cp_seek(&x, 1));
-	CID_TRY(cid_txn_foreach(txn, CID_DB_AUDIT, (struct cid_str){NULL, 0}, export_cb, &x));
+	rc = cid_txn_foreach(txn, CID_DB_AUDIT, (struct cid_str){NULL, 0}, export_cb, &x);
+	CID_TRY(rc == AUDIT_STOP ? CID_OK : rc);
 	CID_ENSURE(fflush(out) == 0, CID_ERR_IO);
 out:
 	return rc;
+}
+
+enum cid_err cid_audit_export(struct cid_txn *txn, FILE *out)
+{
+	return export_upto(txn, out, UINT64_MAX);
 }
 
 enum cid_err cid_audit_export_signed(struct cid_store *s, const struct cid_keyset *ks, int64_t now,
@@ -117,6 +127,147 @@ enum cid_err cid_audit_export_signed(struct cid_store *s, const struct cid_keyse
 		*entries = size;
 out:
 	cid_store_read_end(txn);
+	return rc;
+}
+
+/* ---- the record of an export ---- */
+
+enum cid_err cid_audit_exported_entry(const struct cid_audit_exported *x, json_t **out)
+{
+	static const char *const names[] = {"citizen", "service", "release", "attribute",
+					    "type",    "from",	  "to"};
+	const struct cid_audit_filter *f = x->filter;
+	const char *values[sizeof(names) / sizeof(names[0])] = {0};
+	enum cid_err rc = CID_OK;
+	json_t *e = NULL;
+	json_t *ext;
+	char when[AUDIT_TIME_CHARS + 1];
+	char rows[24];
+	char size[24];
+
+	CID_ENSURE(x->actor != NULL && x->actor[0] != '\0' && x->endpoint != NULL &&
+		       x->endpoint[0] != '\0' && x->format != NULL &&
+		       (strcmp(x->format, "jsonl") == 0 || strcmp(x->format, "csv") == 0),
+		   CID_ERR_INVALID);
+	CID_TRY(cid_audit_time(x->now, when));
+	if (f != NULL) {
+		const char *set[] = {f->citizen, f->service, f->release, f->attribute,
+				     f->type,	 f->from,    f->to};
+
+		memcpy(values, set, sizeof(values));
+	}
+	snprintf(rows, sizeof(rows), "%" PRIu64, x->rows);
+	e = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s}}", "type", "audit.exported", "time", when,
+		      "actor", x->actor, "endpoint", x->endpoint, "ext", "format", x->format,
+		      "rows", rows);
+	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
+	ext = json_object_get(e, "ext");
+	if (x->checkpoint != 0) {
+		snprintf(size, sizeof(size), "%" PRIu64, x->checkpoint);
+		CID_ENSURE(json_object_set_new(ext, "checkpoint", json_string(size)) == 0,
+			   CID_ERR_NOMEM);
+	}
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (values[i] == NULL)
+			continue;
+		CID_ENSURE(cid_utf8_valid(values[i], strlen(values[i])), CID_ERR_INVALID);
+		CID_ENSURE(json_object_set_new(ext, names[i], json_string(values[i])) == 0,
+			   CID_ERR_NOMEM);
+	}
+	*out = e;
+	e = NULL;
+out:
+	json_decref(e);
+	return rc;
+}
+
+/* The write of a whole-log export: its record, and the checkpoint covering it. */
+struct recorded {
+	const struct cid_audit_exported *x;
+	const struct cid_keyset *ks;
+	uint64_t size; /* output: entries the export holds, its record the last */
+};
+
+static enum cid_err record_cb(struct cid_txn *txn, void *arg)
+{
+	struct recorded *r = arg;
+	struct cid_audit_exported rec = *r->x;
+	enum cid_err rc = CID_OK;
+	json_t *e = NULL;
+	char hash[CID_AUDIT_HASH_HEX];
+	uint64_t size;
+	uint64_t covered = 0;
+
+	CID_TRY(cid_audit_head(txn, &size, hash));
+	rec.format = "jsonl";
+	rec.filter = NULL;
+	rec.rows = size + 1;
+	rec.checkpoint = r->ks != NULL ? size + 1 : 0;
+	CID_TRY(cid_audit_exported_entry(&rec, &e));
+	CID_TRY(cid_audit_append_txn(txn, e, NULL));
+	if (r->ks != NULL) {
+		CID_TRY(audit_checkpoint_txn(txn, r->ks, rec.now, &covered));
+		CID_ENSURE(covered == size + 1, CID_ERR_STORE);
+	}
+	r->size = size + 1;
+out:
+	json_decref(e);
+	return rc;
+}
+
+enum cid_err cid_audit_export_recorded(struct cid_store *s, const struct cid_keyset *ks,
+				       const struct cid_audit_exported *x, FILE *out,
+				       uint64_t *entries)
+{
+	enum cid_err rc = CID_OK;
+	struct recorded r = {.x = x, .ks = ks};
+	struct cid_txn *txn = NULL;
+
+	CID_ENSURE(s != NULL && x != NULL && out != NULL, CID_ERR_INVALID);
+	CID_TRY(cid_store_update(s, record_cb, &r));
+	CID_TRY(cid_store_read_begin(s, &txn));
+	CID_TRY(export_upto(txn, out, r.size));
+	if (entries != NULL)
+		*entries = r.size;
+out:
+	cid_store_read_end(txn);
+	return rc;
+}
+
+enum cid_err cid_audit_write_recorded(struct cid_audit *log, const struct cid_audit_exported *x,
+				      size_t max_rows, FILE *buffer, uint64_t *rows)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_audit_filter f = {0};
+	struct cid_audit_exported rec;
+	struct cid_txn *txn = NULL;
+	json_t *e = NULL;
+	uint64_t n = 0;
+
+	CID_ENSURE(log != NULL && x != NULL && x->format != NULL && buffer != NULL &&
+		       (strcmp(x->format, "jsonl") == 0 || strcmp(x->format, "csv") == 0),
+		   CID_ERR_INVALID);
+	if (x->filter != NULL)
+		f = *x->filter;
+	/* one more than allowed, to tell "exactly the limit" from "more" */
+	f.limit = max_rows != 0 && max_rows < SIZE_MAX ? max_rows + 1 : 0;
+	rec = *x;
+	rec.filter = &f;
+	rec.checkpoint = 0;
+	CID_TRY(cid_store_read_begin(audit_store(log), &txn));
+	CID_TRY(cid_audit_write_filtered(txn, &f, strcmp(x->format, "csv") == 0, buffer, &n));
+	cid_store_read_end(txn);
+	txn = NULL;
+	/* more than may leave: nothing leaves, so nothing is recorded */
+	CID_ENSURE(max_rows == 0 || n <= max_rows, CID_ERR_TOOBIG);
+	rec.rows = n;
+	CID_TRY(cid_audit_exported_entry(&rec, &e));
+	CID_TRY(cid_audit_append(log, &e, 1, NULL));
+	if (rows != NULL)
+		*rows = n;
+out:
+	cid_store_read_end(txn);
+	json_decref(e);
 	return rc;
 }
 

@@ -61,6 +61,20 @@ bool audit_time_syntax_ok(const char *t);
 enum cid_err audit_append(struct cid_audit *log, json_t *const *entries, const char *const *once,
 			  size_t n, uint64_t *first, size_t *written);
 
+/* The store the log writes to (borrowed). */
+struct cid_store *audit_store(const struct cid_audit *log);
+
+/*
+ * Signs with ks and stores in txn (a write transaction) a checkpoint of txn's
+ * head as the log's issuer (keeping one already stored for that head): the
+ * checkpoint commits, or not, with the caller's writes. *size: the number of
+ * entries it covers. Errors: CID_ERR_NOTFOUND (empty log), CID_ERR_CONFIG (no
+ * issuer recorded), CID_ERR_INVALID (now out of range), CID_ERR_CRYPTO (no
+ * active ES256 key), CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+enum cid_err audit_checkpoint_txn(struct cid_txn *txn, const struct cid_keyset *ks, int64_t now,
+				  uint64_t *size);
+
 /* Both NULL, or both strings and equal. */
 bool audit_same_str(const char *a, const char *b);
 

@@ -181,6 +181,52 @@ out:
 	return rc;
 }
 
+/*
+ * Signs the checkpoint of the first size entries (hash: entry size-1's) as
+ * iss with ks's active ES256 key; time is now as RFC 3339. *jws: new string.
+ */
+static enum cid_err cp_sign(const struct cid_keyset *ks, const char *iss, uint64_t size,
+			    const char *hash, const char *time, int64_t now, char **jws)
+{
+	enum cid_err rc = CID_OK;
+	json_t *claims =
+	    json_pack("{s:s, s:I, s:s, s:s, s:I}", "iss", iss, "size", (json_int_t)size, "hash",
+		      hash, "time", time, "iat", (json_int_t)now);
+
+	CID_ENSURE(claims != NULL, CID_ERR_NOMEM);
+	rc = cid_jws_sign(ks, "ES256", CHECKPOINT_TYP, claims, jws);
+	CID_ENSURE(rc != CID_ERR_INVALID, CID_ERR_CRYPTO); /* no active ES256 key */
+out:
+	json_decref(claims);
+	return rc;
+}
+
+enum cid_err audit_checkpoint_txn(struct cid_txn *txn, const struct cid_keyset *ks, int64_t now,
+				  uint64_t *size)
+{
+	enum cid_err rc = CID_OK;
+	struct cp_write w = {0};
+	char *jws = NULL;
+	char *iss = NULL;
+	char hash[CID_AUDIT_HASH_HEX];
+	char time[AUDIT_TIME_CHARS + 1];
+
+	CID_TRY(cid_audit_time(now, time));
+	CID_TRY(cid_audit_head(txn, &w.size, hash));
+	CID_ENSURE(w.size > 0, CID_ERR_NOTFOUND);
+	CID_TRY(issuer_get(txn, &iss));
+	CID_ENSURE(iss != NULL, CID_ERR_CONFIG);
+	CID_TRY(cp_sign(ks, iss, w.size, hash, time, now, &jws));
+	w.jws = jws;
+	CID_TRY(cp_write_cb(txn, &w));
+	*size = w.size;
+out:
+	free(w.stored);
+	free(jws);
+	free(iss);
+	return rc;
+}
+
 enum cid_err cid_audit_checkpoint(struct cid_store *s, const struct cid_keyset *ks, int64_t now,
 				  char **jws_out)
 {
@@ -188,7 +234,6 @@ enum cid_err cid_audit_checkpoint(struct cid_store *s, const struct cid_keyset *
 	struct cid_txn *txn = NULL;
 	struct newest_cp cp = {0};
 	struct cp_write w = {0};
-	json_t *claims = NULL;
 	char *jws = NULL;
 	char *iss = NULL;
 	char hash[CID_AUDIT_HASH_HEX];
@@ -211,12 +256,7 @@ enum cid_err cid_audit_checkpoint(struct cid_store *s, const struct cid_keyset *
 	}
 	/* a checkpoint signed as another issuer than the log's would make the log two logs */
 	CID_ENSURE(iss != NULL, CID_ERR_CONFIG);
-	claims = json_pack("{s:s, s:I, s:s, s:s, s:I}", "iss", iss, "size", (json_int_t)size,
-			   "hash", hash, "time", time, "iat", (json_int_t)now);
-	CID_ENSURE(claims != NULL, CID_ERR_NOMEM);
-	rc = cid_jws_sign(ks, "ES256", CHECKPOINT_TYP, claims, &jws);
-	CID_ENSURE(rc != CID_ERR_INVALID, CID_ERR_CRYPTO); /* no active ES256 key */
-	CID_TRY(rc);
+	CID_TRY(cp_sign(ks, iss, size, hash, time, now, &jws));
 	w.size = size;
 	w.jws = jws;
 	CID_TRY(cid_store_update(s, cp_write_cb, &w));
@@ -227,7 +267,6 @@ done:
 	}
 out:
 	cid_store_read_end(txn);
-	json_decref(claims);
 	free(jws);
 	free(iss);
 	free(cp.jws);
