@@ -1,12 +1,20 @@
 /*
  * audit_export: the files that leave the audit log: the whole log in the
- * export format that cid_audit_verify_export reads, and the entries a filter
- * selects as JSON Lines or CSV.
+ * export format that cid_audit_verify_export reads, the entries a filter
+ * selects as JSON Lines or CSV, and the audit.exported entry that records
+ * each export.
  *
  * An export of the whole log writes every entry as its stored bytes, each
  * checkpoint on the line after the entry it covers, from one read
  * transaction, so the file is one consistent state of the log. CSV cells are
  * quoted per RFC 4180 and never start a spreadsheet formula.
+ *
+ * An export is on the record before a byte of it leaves. A filtered one is
+ * written to the caller's buffer first, so its record can say how many rows
+ * it holds. A whole-log one records itself and signs a checkpoint covering
+ * the record in the same write transaction, then is written up to that
+ * record only: it holds its own record and still ends covered, and an export
+ * that cannot be signed leaves no record of an export that never happened.
  */
 #include "audit.h"
 

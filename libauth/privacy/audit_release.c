@@ -9,7 +9,7 @@
  * the group's attributes and consent records sorted and without repeats, so
  * the same release always makes the same entries. A decision denied because
  * its consent expired also records that expiry, as one consent.expired entry
- * per consent record ever: its once-key ("x\n" record id, audit_int.h) is
+ * per consent record ever: its once-key ("x\n" record id, audit.h) is
  * written in the same transaction as the entry.
  */
 #include "audit_release.h"
