@@ -877,37 +877,6 @@ enum cid_err cid_console_verify(struct cid_ctx *ctx, const struct cid_request *r
 
 /* ---- export ---- */
 
-/* The "audit.exported" entry of an export by officer name of the filter fi. NULL: no memory. */
-static json_t *export_entry(const char *name, const struct filter_in *fi, const char *format,
-			    uint64_t rows, int64_t now)
-{
-	char when[21];
-	char actor[8 + CID_OFFICER_MAX_NAME + 1];
-	char count[24];
-	json_t *ext;
-	json_t *e;
-	const char *names[] = {"citizen", "service", "release", "attribute", "type", "from", "to"};
-	const char *values[] = {fi->f.citizen, fi->service, fi->release, fi->attribute,
-				fi->type,      fi->f.from,  fi->f.to};
-
-	if (cid_audit_time(now, when) != CID_OK)
-		return NULL;
-	snprintf(actor, sizeof(actor), "officer:%s", name);
-	snprintf(count, sizeof(count), "%llu", (unsigned long long)rows);
-	e = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s}}", "type", "audit.exported", "time", when,
-		      "actor", actor, "endpoint", "officer-console", "ext", "format", format,
-		      "rows", count);
-	ext = json_object_get(e, "ext");
-	for (size_t i = 0; e != NULL && i < sizeof(names) / sizeof(names[0]); i++) {
-		if (values[i] != NULL &&
-		    json_object_set_new(ext, names[i], json_string(values[i])) != 0) {
-			json_decref(e);
-			return NULL;
-		}
-	}
-	return e;
-}
-
 static enum cid_err export_page(struct cid_ctx *ctx, const struct cid_request *req,
 				struct cid_reply *reply, const struct officer *who)
 {
@@ -915,13 +884,11 @@ static enum cid_err export_page(struct cid_ctx *ctx, const struct cid_request *r
 	struct filter_in fi;
 	const char *format = cid_params_get(&req->params, "format");
 	bool csv;
-	struct cid_audit *log = cid_ctx_audit_log(ctx);
+	char actor[8 + CID_OFFICER_MAX_NAME + 1];
+	struct cid_audit_exported x = {.actor = actor, .endpoint = "officer-console"};
 	char *body = NULL;
 	size_t len = 0;
 	FILE *mem = NULL;
-	struct cid_txn *txn = NULL;
-	uint64_t n = 0;
-	json_t *e = NULL;
 
 	if (format == NULL || (strcmp(format, "csv") != 0 && strcmp(format, "jsonl") != 0))
 		return bad_param(ctx, reply, "format");
@@ -930,31 +897,29 @@ static enum cid_err export_page(struct cid_ctx *ctx, const struct cid_request *r
 	if (rc == CID_ERR_DENIED)
 		return CID_OK;
 	CID_TRY(rc);
-	/* one more than allowed, to tell "exactly the limit" from "more" */
-	fi.f.limit = (size_t)cid_ctx_config(ctx)->console_export_max + 1;
+	snprintf(actor, sizeof(actor), "officer:%s", who->name);
+	x.format = format;
+	x.filter = &fi.f;
+	x.now = req->now;
 	mem = open_memstream(&body, &len);
 	CID_ENSURE(mem != NULL, CID_ERR_NOMEM);
-	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
-	rc = cid_audit_write_filtered(txn, &fi.f, csv, mem, &n);
-	cid_store_read_end(txn);
+	/* the export is on the record before a byte of it leaves */
+	rc = cid_audit_write_recorded(cid_ctx_audit_log(ctx), &x,
+				      (size_t)cid_ctx_config(ctx)->console_export_max, mem, NULL);
 	if (rc == CID_ERR_INVALID) {
 		rc = bad_param(ctx, reply, "filter");
+		goto out;
+	}
+	if (rc == CID_ERR_TOOBIG) { /* nothing leaves, so nothing is logged */
+		rc = fail(ctx, reply, 400, "invalid_request",
+			  "more entries match than one export may hold (console_export_max): "
+			  "narrow the filter, or export with the civicid audit command");
 		goto out;
 	}
 	CID_TRY(rc);
 	rc = fclose(mem) == 0 ? CID_OK : CID_ERR_IO;
 	mem = NULL;
 	CID_TRY(rc);
-	if (n >= fi.f.limit) { /* nothing leaves, so nothing is logged */
-		rc = fail(ctx, reply, 400, "invalid_request",
-			  "more entries match than one export may hold (console_export_max): "
-			  "narrow the filter, or export with the civicid audit command");
-		goto out;
-	}
-	/* the export is on the record before a byte of it leaves */
-	e = export_entry(who->name, &fi, format, n, req->now);
-	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
-	CID_TRY(cid_audit_append(log, &e, 1, NULL));
 	reply->status = 200;
 	reply->content_type = csv ? "text/csv; charset=utf-8" : "application/jsonl";
 	reply->content_disposition = csv ? "attachment; filename=\"civicid-audit.csv\""
@@ -967,7 +932,6 @@ out:
 	if (mem != NULL)
 		fclose(mem);
 	free(body);
-	json_decref(e);
 	return rc;
 }
 

@@ -2,6 +2,8 @@
  * audit: the append-only, hash-chained log of every consent event and every
  * attribute-release decision, its signed checkpoints, and the views read
  * from it (query, export, the provisions record, the citizen's own slice).
+ * The log knows nothing of the modules that write to it: release decisions
+ * reach it through the hook of audit_release.h, consent events from consent.c.
  *
  * Entries. One JSON object per event, stored canonically: jansson compact
  * output with sorted keys (JSON_COMPACT | JSON_SORT_KEYS), ASCII member names,
@@ -33,7 +35,17 @@
  *   "grant_id"       the grant a release was made under (release entries)
  *   "level"          authentication level of the release (1 password, 2 MFA)
  *   "expires_at"     for consent.granted: RFC 3339 time the grant lapses
- * Attribute values are never logged.
+ *   "ext"            for audit.exported: what left the log, every member a
+ *                    string: "format" ("jsonl" | "csv"), "rows" (entries in
+ *                    the export, decimal), "checkpoint" (a whole-log export:
+ *                    the size of the signed checkpoint it ends with, = rows;
+ *                    absent when nothing signs it), and the filter's members
+ *                    that were set: "citizen" (account id), "service",
+ *                    "release", "attribute", "type", "from", "to" (RFC 3339
+ *                    bounds); none of them: every entry
+ * Attribute values are never logged. An audit.exported entry (actor
+ * "operator" or "officer:<name>", endpoint "cli" or "officer-console") names
+ * no citizen or service: it is in no citizen's slice.
  *
  * Hash chain. hash(entry) = SHA-256(0x00 || canonical bytes); entry.prev is
  * the hash of the entry before it. The head (META "audit_head":
@@ -84,6 +96,16 @@
  * entry, exactly its canonical bytes, in seq order from 0; and one line
  * {"checkpoint":"<JWS>"} after the entry it covers (the entry seq N-1).
  *
+ * Exports on the record. Every export of entries that leaves civicid (the
+ * officer console's download, `civicid audit export`) is itself logged as an
+ * audit.exported entry before a byte of it leaves: a filtered export is
+ * written to the caller's buffer, then recorded with its row count, and only
+ * then handed over (cid_audit_write_recorded); a whole-log export appends its
+ * record and signs a checkpoint covering it in one write transaction, then
+ * writes the log up to that record (cid_audit_export_recorded), so the file
+ * holds its own record as its last entry and still ends covered by a
+ * checkpoint.
+ *
  * Thread-safe: a struct cid_audit is shared by all request threads.
  */
 #ifndef CID_AUDIT_H
@@ -92,7 +114,6 @@
 #include "bounds.h"
 #include "err.h"
 #include "jose.h"
-#include "release.h"
 #include "store.h"
 
 #include <jansson.h>
@@ -104,6 +125,8 @@
 #define CID_AUDIT_HASH_HEX 65 /* 64 hex digits and NUL */
 
 struct cid_audit;
+
+/* ---- the log and its writes (audit.c) ---- */
 
 /*
  * Opens the log over store s (borrowed; must outlive the log). group: share
@@ -118,6 +141,12 @@ void cid_audit_close(struct cid_audit *log);
 
 /* Number of write transactions the log has committed (for tests and the benchmark). */
 uint64_t cid_audit_commits(const struct cid_audit *log);
+
+/* Consecutive entries of the log: seqs first..last (count 0: none). */
+struct cid_audit_range {
+	uint64_t first, last;
+	size_t count;
+};
 
 /*
  * Appends entries[0..n) (JSON objects, borrowed, without "seq" and "prev":
@@ -142,13 +171,7 @@ CID_MUST_CHECK enum cid_err cid_audit_append(struct cid_audit *log, json_t *cons
 CID_MUST_CHECK enum cid_err cid_audit_append_txn(struct cid_txn *txn, const json_t *entry,
 						 uint64_t *seq);
 
-/*
- * The audit hook of release.h (arg: the struct cid_audit *): turns the event
- * into one entry per group of decisions sharing (decision, purpose, reason,
- * basis, rule), appends them, and reports the seq range in *range.
- */
-CID_MUST_CHECK enum cid_err cid_audit_release_hook(void *log, const struct cid_release_event *ev,
-						   struct cid_audit_range *range);
+/* ---- times (audit.c) ---- */
 
 /* "2026-11-25T09:30:00Z" of unix time t into out[21]. Errors: CID_ERR_INVALID (out of range). */
 CID_MUST_CHECK enum cid_err cid_audit_time(int64_t t, char out[21]);
@@ -165,6 +188,8 @@ CID_MUST_CHECK enum cid_err cid_audit_day_parse(const char *s, int64_t *t);
  * Errors: CID_ERR_INVALID.
  */
 CID_MUST_CHECK enum cid_err cid_audit_bound_parse(const char *s, char out[21]);
+
+/* ---- the head, the issuer, checkpoints (audit.c, audit_verify.c) ---- */
 
 /* The head: number of entries and the hash of the last (64 zeros when empty). */
 CID_MUST_CHECK enum cid_err cid_audit_head(struct cid_txn *txn, uint64_t *size,
@@ -198,6 +223,8 @@ CID_MUST_CHECK enum cid_err cid_audit_issuer(struct cid_store *s, char **out);
  */
 CID_MUST_CHECK enum cid_err cid_audit_checkpoint(struct cid_store *s, const struct cid_keyset *ks,
 						 int64_t now, char **jws_out);
+
+/* ---- verification (audit_verify.c) ---- */
 
 /* What a verification found. */
 struct cid_audit_report {
@@ -260,6 +287,8 @@ CID_MUST_CHECK enum cid_err cid_audit_verify_export(FILE *in, const struct cid_k
 						    const struct cid_audit_verify_opts *opts,
 						    struct cid_audit_report *rep);
 
+/* ---- reading (audit_read.c) ---- */
+
 /* A filter of cid_audit_query. NULL / 0 members do not filter. */
 struct cid_audit_filter {
 	const char *citizen;
@@ -292,38 +321,6 @@ cid_audit_query(struct cid_txn *txn, const struct cid_audit_filter *f,
 CID_MUST_CHECK enum cid_err cid_audit_get(struct cid_txn *txn, uint64_t seq, json_t **out);
 
 /*
- * Writes the whole log as the export format to out (every entry and every
- * checkpoint after the entry it covers). Errors: CID_ERR_IO, CID_ERR_STORE.
- */
-CID_MUST_CHECK enum cid_err cid_audit_export(struct cid_txn *txn, FILE *out);
-
-/*
- * The export anyone can verify offline: signs a checkpoint of the head first
- * (cid_audit_checkpoint with ks and now), so that the file ends with a
- * checkpoint covering all of it, then writes the whole log (cid_audit_export)
- * in a read transaction of s. An empty log, or ks NULL (no signing key yet),
- * exports without a new checkpoint. *entries (may be NULL) gets the number of
- * entries written. Errors: those of both, except CID_ERR_NOTFOUND; nothing is
- * written on an error of the checkpoint (CID_ERR_CONFIG: no issuer recorded).
- */
-CID_MUST_CHECK enum cid_err cid_audit_export_signed(struct cid_store *s,
-						    const struct cid_keyset *ks, int64_t now,
-						    FILE *out, uint64_t *entries);
-
-/*
- * Writes the entries matching f to out, as JSON Lines (csv false) or as CSV
- * with a header row (seq,time,type,actor,citizen,service,purpose,attributes,
- * decision,reason,basis,rule,consent_records,policy_version,endpoint,request_id;
- * lists joined by ' '; RFC 4180 quoting, CRLF row ends; cells starting with
- * = + - @ TAB or CR prefixed with ' so spreadsheets do not run them).
- * *n_out (may be NULL): rows written.
- * Errors: those of cid_audit_query, CID_ERR_IO.
- */
-CID_MUST_CHECK enum cid_err cid_audit_write_filtered(struct cid_txn *txn,
-						     const struct cid_audit_filter *f, bool csv,
-						     FILE *out, uint64_t *n_out);
-
-/*
  * The record of provisions of personal data for [from, to): for each
  * (service, citizen) with release.permit entries, the union of attributes,
  * the first and last time, the bases and the consent records. *out (new
@@ -345,5 +342,104 @@ CID_MUST_CHECK enum cid_err cid_audit_provisions(struct cid_txn *txn, const char
  */
 CID_MUST_CHECK enum cid_err cid_audit_citizen(struct cid_txn *txn, const char *account_id,
 					      uint64_t after_seq, size_t limit, json_t **out);
+
+/* ---- exports and their record (audit_export.c) ---- */
+
+/*
+ * Writes the whole log as the export format to out (every entry and every
+ * checkpoint after the entry it covers). Errors: CID_ERR_IO, CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_export(struct cid_txn *txn, FILE *out);
+
+/*
+ * The export anyone can verify offline: signs a checkpoint of the head first
+ * (cid_audit_checkpoint with ks and now), so that the file ends with a
+ * checkpoint covering all of it, then writes the whole log (cid_audit_export)
+ * in a read transaction of s. An empty log, or ks NULL (no signing key yet),
+ * exports without a new checkpoint. *entries (may be NULL) gets the number of
+ * entries written. Errors: those of both, except CID_ERR_NOTFOUND; nothing is
+ * written on an error of the checkpoint (CID_ERR_CONFIG: no issuer recorded).
+ * Not on the record: an export that leaves civicid goes through
+ * cid_audit_export_recorded.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_export_signed(struct cid_store *s,
+						    const struct cid_keyset *ks, int64_t now,
+						    FILE *out, uint64_t *entries);
+
+/*
+ * Writes the entries matching f to out, as JSON Lines (csv false) or as CSV
+ * with a header row (seq,time,type,actor,citizen,service,purpose,attributes,
+ * decision,reason,basis,rule,consent_records,policy_version,endpoint,request_id;
+ * lists joined by ' '; RFC 4180 quoting, CRLF row ends; cells starting with
+ * = + - @ TAB or CR prefixed with ' so spreadsheets do not run them).
+ * *n_out (may be NULL): rows written.
+ * Errors: those of cid_audit_query, CID_ERR_IO.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_write_filtered(struct cid_txn *txn,
+						     const struct cid_audit_filter *f, bool csv,
+						     FILE *out, uint64_t *n_out);
+
+/* What an audit.exported entry records ("ext" above): who took which slice of the log. */
+struct cid_audit_exported {
+	const char *actor;		       /* "operator" (the CLI) or "officer:<name>" */
+	const char *endpoint;		       /* "cli" or "officer-console" */
+	const char *format;		       /* "jsonl" or "csv" */
+	const struct cid_audit_filter *filter; /* the entries selected; NULL: every entry */
+	uint64_t rows;			       /* entries in the export */
+	uint64_t checkpoint;		       /* size of the checkpoint it ends with; 0: none */
+	int64_t now;
+};
+
+/*
+ * The audit.exported entry of x, ready for cid_audit_append: "type", "time"
+ * (x->now), "actor", "endpoint" and "ext" (the filter's limit, after_seq and
+ * newest_first are not recorded). *out: new reference.
+ * Errors: CID_ERR_INVALID (actor or endpoint NULL or empty, format not
+ * "jsonl" or "csv", a filter value not UTF-8, now out of range),
+ * CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_exported_entry(const struct cid_audit_exported *x,
+						     json_t **out);
+
+/*
+ * A filtered export on the record: writes the entries matching x->filter
+ * (every entry when NULL; its limit aside) to buffer as x->format
+ * (cid_audit_write_filtered) from one read transaction, then appends to log
+ * the audit.exported entry of x with rows, the number written (x->rows and
+ * x->checkpoint are not read). The caller lets buffer's content leave only
+ * on CID_OK: the export is on the record before a byte of it leaves. *rows
+ * (may be NULL) gets the count. max_rows (0: no limit): when more entries
+ * match, CID_ERR_TOOBIG and nothing is recorded (buffer holds max_rows + 1
+ * rows to throw away). Errors: CID_ERR_TOOBIG, those of
+ * cid_audit_write_filtered (CID_ERR_INVALID: a bad filter), of
+ * cid_audit_exported_entry and of cid_audit_append; on any, nothing is
+ * recorded.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_write_recorded(struct cid_audit *log,
+						     const struct cid_audit_exported *x,
+						     size_t max_rows, FILE *buffer, uint64_t *rows);
+
+/*
+ * The whole log on the record. In one write transaction of s: appends the
+ * audit.exported entry of x (its actor, endpoint and now; format "jsonl", no
+ * filter, rows N + 1 when the log held N entries) as entry N and, with ks,
+ * signs and stores a checkpoint of size N + 1 covering it, as
+ * cid_audit_checkpoint would ("checkpoint" N + 1 in the record). Then, from a
+ * read transaction, writes entries 0..N and the checkpoints among them to out
+ * (the export format). The export holds its own record as its last entry,
+ * ends with a checkpoint covering it, and leaves out what others append
+ * meanwhile. ks NULL (no signing key yet): the same without a checkpoint.
+ * *entries (may be NULL): N + 1.
+ * Errors before the commit, when nothing is recorded, signed or written:
+ * CID_ERR_INVALID (s, x or out NULL, or as cid_audit_exported_entry),
+ * CID_ERR_CONFIG (the store records no issuer: no server has started on it),
+ * CID_ERR_CRYPTO (no active ES256 key), CID_ERR_STORE, CID_ERR_NOMEM.
+ * After it, the record stays (a record too many, never an export without
+ * one): CID_ERR_STORE (reading), CID_ERR_IO (writing out).
+ */
+CID_MUST_CHECK enum cid_err cid_audit_export_recorded(struct cid_store *s,
+						      const struct cid_keyset *ks,
+						      const struct cid_audit_exported *x, FILE *out,
+						      uint64_t *entries);
 
 #endif

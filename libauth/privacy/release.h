@@ -24,6 +24,7 @@
 #ifndef CID_RELEASE_H
 #define CID_RELEASE_H
 
+#include "audit.h"
 #include "err.h"
 #include "policy.h"
 #include "store.h"
@@ -63,15 +64,10 @@ struct cid_release_event {
 	size_t n_decisions;
 };
 
-/* The audit entries a release was recorded as: seqs first..last (count 0: none). */
-struct cid_audit_range {
-	uint64_t first, last;
-	size_t count;
-};
-
 /*
  * The audit hook: called once per release, synchronously, before any claim is
- * added to the answer; it reports the entries it wrote in *range. Returning
+ * added to the answer; it reports the entries it wrote in *range (audit.h).
+ * audit_release.h has the one that writes to the audit log. Returning
  * anything but CID_OK stops the release (the endpoint answers with a server
  * error and nothing leaves).
  */

@@ -8,6 +8,7 @@
 
 #include "account.h"
 #include "audit.h"
+#include "audit_release.h"
 #include "bounds.h"
 #include "crypto.h"
 #include "str.h"

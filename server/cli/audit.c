@@ -40,9 +40,12 @@ static const char audit_help[] =
     "                       are reported unverified instead of failing\n"
     "  export [--format jsonl|csv] [filters] [--output FILE]\n"
     "                       without filters and as jsonl: the whole log with its\n"
-    "                       signed checkpoints (a fresh checkpoint is signed first),\n"
-    "                       which `audit verify --file` accepts; with filters or\n"
-    "                       as csv: the matching entries\n"
+    "                       signed checkpoints, which `audit verify --file`\n"
+    "                       accepts; with filters or as csv: the matching entries.\n"
+    "                       Every export is first recorded in the log as an\n"
+    "                       audit.exported entry (actor operator); the whole\n"
+    "                       log's ends with that entry and a fresh checkpoint\n"
+    "                       covering it\n"
     "  query [filters] [--limit N] [--newest-first]\n"
     "                       matching entries, one line each (--json: JSON Lines)\n"
     "  provisions --from T --to T\n"
@@ -376,31 +379,62 @@ static int with_output(struct cli_env *env, const struct audit_opts *o,
 	return 0;
 }
 
-/* The whole log, ending with a checkpoint that covers it (none before the first key). */
+/*
+ * The whole log on the record: it ends with its own audit.exported entry and
+ * a checkpoint covering it (no checkpoint before the first key).
+ */
 static enum cid_err write_full(struct cli_env *env, const struct audit_opts *o, FILE *out,
 			       uint64_t *n)
 {
+	struct cid_audit_exported x = {.actor = "operator", .endpoint = "cli", .now = cli_now()};
 	struct cid_keyset *ks = NULL;
-	enum cid_err rc = cid_keyset_load(env->store, cli_now(), &ks);
+	enum cid_err rc = cid_keyset_load(env->store, x.now, &ks);
 
 	(void)o;
 	if (rc != CID_OK && rc != CID_ERR_NOTFOUND)
 		return rc;
-	rc = cid_audit_export_signed(env->store, ks, cli_now(), out, n);
+	rc = cid_audit_export_recorded(env->store, ks, &x, out, n);
 	cid_keyset_free(ks);
 	return rc;
 }
 
+/* Copies from (from its start) to to. */
+static enum cid_err copy_file(FILE *from, FILE *to)
+{
+	char buf[8192];
+	size_t k;
+
+	if (fflush(from) != 0 || fseek(from, 0, SEEK_SET) != 0)
+		return CID_ERR_IO;
+	while ((k = fread(buf, 1, sizeof(buf), from)) > 0)
+		if (fwrite(buf, 1, k, to) != k)
+			return CID_ERR_IO;
+	return ferror(from) ? CID_ERR_IO : CID_OK;
+}
+
+/*
+ * The matching entries on the record: written to a scratch file, recorded,
+ * and only then copied to out.
+ */
 static enum cid_err write_matching(struct cli_env *env, const struct audit_opts *o, FILE *out,
 				   uint64_t *n)
 {
-	bool csv = o->format != NULL && strcmp(o->format, "csv") == 0;
-	struct cid_txn *txn = NULL;
-	enum cid_err rc = cid_store_read_begin(env->store, &txn);
+	struct cid_audit_exported x = {.actor = "operator",
+				       .endpoint = "cli",
+				       .format = o->format != NULL ? o->format : "jsonl",
+				       .filter = &o->filter,
+				       .now = cli_now()};
+	struct cid_audit *log = NULL;
+	FILE *scratch = tmpfile();
+	enum cid_err rc = scratch != NULL ? cid_audit_open(env->store, false, &log) : CID_ERR_IO;
 
 	if (rc == CID_OK)
-		rc = cid_audit_write_filtered(txn, &o->filter, csv, out, n);
-	cid_store_read_end(txn);
+		rc = cid_audit_write_recorded(log, &x, 0, scratch, n);
+	if (rc == CID_OK)
+		rc = copy_file(scratch, out);
+	cid_audit_close(log);
+	if (scratch != NULL)
+		fclose(scratch);
 	return rc;
 }
 

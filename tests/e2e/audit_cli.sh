@@ -11,6 +11,9 @@
 # later prev recomputed and the checkpoints deleted, entries appended after
 # the last checkpoint, checkpoints checked against another issuer. The
 # attacker is audit_tamper, which edits the LMDB files without libauth.
+# Every export is on the record: an audit.exported entry (actor operator)
+# written before it leaves; the whole log's export ends with its own record
+# and a checkpoint covering it, and still verifies.
 # Usage: CIVICID_BIN=path/to/civicid AUDIT_TAMPER=path/to/audit_tamper tests/e2e/audit_cli.sh
 set -uo pipefail
 bin=${CIVICID_BIN:?set CIVICID_BIN}
@@ -59,6 +62,8 @@ expect 1 "checkpoint before any server ran" "$bin" audit checkpoint "${C[@]}"
 has "says the store records no issuer" "$err" "records no issuer yet"
 expect 1 "export before any server ran" "$bin" audit export "${C[@]}"
 has "export says what to do" "$err" "start \`civicid serve\` on this store"
+expect 0 "query the records of exports" "$bin" audit query "${C[@]}" --type audit.exported --json
+same "an export that could not be signed left no record" "$out" ""
 expect 0 "a JWKS without an issuer" "$bin" keys jwks "${C[@]}"
 same "names no issuer" "$(json "'issuer' in d" <<<"$out")" False
 has "and says why" "$err" "records no issuer yet"
@@ -120,14 +125,29 @@ same "seq 7" "$(json "d['seq']" <<<"$out")" 7
 expect 0 "export csv of taro" "$bin" audit export "${C[@]}" --format csv --citizen taro
 has "a CSV header" "$(head -n1 <<<"$out")" "seq,time,type,actor,citizen,service"
 same "header and four rows" "$(grep -c . <<<"$out")" 5
+taro_id=$(sed -n 2p <<<"$out" | cut -d, -f5)
+expect 0 "the export is on the record" "$bin" audit query "${C[@]}" --type audit.exported --json
+same "one record, as entry 8" "$(json "d['seq']" <<<"$out")" 8
+same "by the operator" "$(json "d['actor']" <<<"$out")" operator
+same "from the CLI" "$(json "d['endpoint']" <<<"$out")" cli
+same "of what was exported" "$(json "sorted(d['ext'].items())" <<<"$out")" \
+	"[('citizen', '$taro_id'), ('format', 'csv'), ('rows', '4')]"
 
 # the whole log, exported and verified offline with the public keys only
 expect 0 "keys jwks" "$bin" keys jwks "${C[@]}"
 printf '%s\n' "$out" >"$tmp/jwks.json"
 same "the JWKS names the log's issuer" "$(json "d['issuer']" <<<"$out")" "$ISSUER"
 expect 0 "export the whole log" "$bin" audit export "${C[@]}" --output "$tmp/full.jsonl"
-same "eight entries and two checkpoints" "$(grep -c . "$tmp/full.jsonl")" 10
+has "says how many entries" "$err" "10 entries written to $tmp/full.jsonl"
+same "ten entries and two checkpoints" "$(grep -c . "$tmp/full.jsonl")" 12
 same "the last line is a checkpoint" "$(tail -n1 "$tmp/full.jsonl" | json "'checkpoint' in d")" True
+record=$(tail -n2 "$tmp/full.jsonl" | head -n1)
+same "the last entry is the export's own record" "$(json "d['type'], d['seq']" <<<"$record")" \
+	"audit.exported 9"
+same "by the operator from the CLI" "$(json "d['actor'], d['endpoint']" <<<"$record")" \
+	"operator cli"
+same "of the whole log, up to the checkpoint after it" "$(json "sorted(d['ext'].items())" <<<"$record")" \
+	"[('checkpoint', '10'), ('format', 'jsonl'), ('rows', '10')]"
 same "the CLI signed it as the server's issuer" "$(tail -n1 "$tmp/full.jsonl" | json \
 	"__import__('json').loads(__import__('base64').urlsafe_b64decode(d['checkpoint'].split('.')[1] + '==='))['iss']")" \
 	"$ISSUER"
@@ -135,12 +155,12 @@ same "the CLI signed it as the server's issuer" "$(tail -n1 "$tmp/full.jsonl" | 
 mkdir "$tmp/auditor"
 cp "$tmp/full.jsonl" "$tmp/jwks.json" "$tmp/auditor/"
 expect 0 "verify the export offline" bash -c "cd '$tmp/auditor' && '$bin' audit verify --file full.jsonl --jwks jwks.json"
-has "export intact" "$out" "intact: 8 entries, 2 signed checkpoints"
-has "signed to its end, as the JWKS's issuer" "$out" "signed up to seq 7 as issuer $ISSUER (the expected issuer)"
+has "export intact" "$out" "intact: 10 entries, 2 signed checkpoints"
+has "signed to its end, its record included, as the JWKS's issuer" "$out" "signed up to seq 9 as issuer $ISSUER (the expected issuer)"
 same "no store appeared where the auditor verified" "$(ls -A "$tmp/auditor" | tr '\n' ' ')" "full.jsonl jwks.json "
 expect 2 "offline verification takes no --store" "$bin" audit verify --file "$tmp/full.jsonl" --jwks "$tmp/jwks.json" "${C[@]}"
-expect 0 "the store has a checkpoint at 8 now" "$bin" audit verify "${C[@]}" --json
-same "covered 8" "$(json "d['covered']" <<<"$out")" 8
+expect 0 "the store has a checkpoint at 10 now" "$bin" audit verify "${C[@]}" --json
+same "covered 10" "$(json "d['covered']" <<<"$out")" 10
 same "nothing unsigned" "$(json "d['unsigned_tail']" <<<"$out")" False
 
 # the issuer: given, named by the JWKS, both, or neither
@@ -195,14 +215,14 @@ has "says nothing is signed" "$out" "NOT VERIFIED from seq 0: nothing is signed"
 hasnt "never 'signed up to seq 0'" "$out" "signed up to seq 0"
 expect 0 "accepted unsigned, it is all unverified" "$bin" audit verify --file "$tmp/forged.jsonl" \
 	--jwks "$tmp/jwks.json" --allow-unsigned-tail
-has "says nothing is signed" "$out" "unverified: nothing is signed: no checkpoint covers entries 0..7"
+has "says nothing is signed" "$out" "unverified: nothing is signed: no checkpoint covers entries 0..9"
 hasnt "and not that anything is" "$out" "signed up to"
 expect 1 "an entry appended after the last checkpoint is not verified" "$bin" audit verify --file "$tmp/appended.jsonl" --jwks "$tmp/jwks.json"
-has "names the unsigned entries" "$out" "NOT VERIFIED from seq 8: entries 8..8 follow the last signed checkpoint"
+has "names the unsigned entries" "$out" "NOT VERIFIED from seq 10: entries 10..10 follow the last signed checkpoint"
 expect 0 "accepted unsigned, the tail is reported" "$bin" audit verify --file "$tmp/appended.jsonl" \
 	--jwks "$tmp/jwks.json" --allow-unsigned-tail
-has "signed up to the checkpoint" "$out" "signed up to seq 7 as issuer $ISSUER"
-has "the tail unverified" "$out" "unverified: entries 8..8 are not yet covered"
+has "signed up to the checkpoint" "$out" "signed up to seq 9 as issuer $ISSUER"
+has "the tail unverified" "$out" "unverified: entries 10..10 are not yet covered"
 
 # tampering with the store: each case on its own copy
 damage() { # damage NAME EXPECTED_SEQ TAMPER-ARGS...
@@ -215,10 +235,10 @@ damage() { # damage NAME EXPECTED_SEQ TAMPER-ARGS...
 	has "$name: names seq $want" "$out" "DAMAGED at seq $want:"
 }
 damage "one byte of entry 3" 3 byte 3 14
-damage "one byte of the last entry" 7 byte 7 14
+damage "one byte of the last entry" 9 byte 9 14
 damage "entry 4 deleted" 4 delete 4
 damage "entries 2 and 5 swapped" 2 swap 2 5
-damage "the tail from 5 truncated (below the checkpoint at 8)" 5 truncate 5
+damage "the tail from 5 truncated (below the checkpoint at 10)" 5 truncate 5
 damage "the first entry deleted" 0 delete 0
 expect 0 "the original still verifies" "$bin" audit verify "${C[@]}"
 
@@ -233,11 +253,11 @@ open(sys.argv[2], 'w').write('\n'.join(lines) + '\n')" "$tmp/full.jsonl" "$tmp/b
 	expect 1 "export, $name: verify fails" "$bin" audit verify --file "$tmp/bad.jsonl" --jwks "$tmp/jwks.json"
 	has "export, $name: names seq $want" "$out" "DAMAGED at seq $want:"
 }
-# lines: 0..5 entries, 6 checkpoint(6), 7..8 entries 6 and 7, 9 checkpoint(8)
+# lines: 0..5 entries, 6 checkpoint(6), 7..10 entries 6..9, 11 checkpoint(10)
 edit_export "one byte of entry 3" 3 "lines[3] = lines[3].replace('operator', 'operbtor', 1)"
 edit_export "entry 4 removed" 4 "del lines[4]"
 edit_export "entries 1 and 2 swapped" 1 "lines[1], lines[2] = lines[2], lines[1]"
-edit_export "entries 6 and 7 cut, the checkpoint at 8 kept" 6 "del lines[7:9]"
+edit_export "entries 6 and 7 cut, the checkpoint at 10 kept" 6 "del lines[7:9]"
 edit_export "a checkpoint's signature changed" 5 "lines[6] = lines[6][:-6] + ('AAAA' if lines[6][-6:-2] != 'AAAA' else 'BBBB') + lines[6][-2:]"
 
 echo "1..$n"

@@ -4,10 +4,13 @@
  * checkpoint, change the head) is found at the exact first bad seq; group
  * commit shares commits between threads without forking the chain; entries
  * written in a caller's transaction commit or vanish with it; the release
- * hook groups decisions and logs an expired consent once; and the views
- * (query filters, provisions, the citizen's slice, CSV) show what they must.
+ * hook groups decisions and logs an expired consent once; the views (query
+ * filters, provisions, the citizen's slice, CSV) show what they must; and
+ * every export is on the record: its audit.exported entry is written before
+ * it leaves, and the whole log's export ends with that entry, covered.
  */
 #include "audit.h"
+#include "audit_release.h"
 #include "support.h"
 
 #include <pthread.h>
@@ -1603,6 +1606,329 @@ static void test_bound_parse_table(void **state)
 	assert_int_equal(t, 86400);
 }
 
+/* ---- the record of an export ---- */
+
+/* The number of entries in the log. */
+static uint64_t log_size(struct cid_store *s)
+{
+	struct cid_txn *txn = NULL;
+	char hash[CID_AUDIT_HASH_HEX];
+	uint64_t size = UINT64_MAX;
+
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	assert_int_equal(cid_audit_head(txn, &size, hash), CID_OK);
+	cid_store_read_end(txn);
+	return size;
+}
+
+/* The newest entry of the log, parsed (caller decrefs). */
+static json_t *log_last(struct cid_store *s)
+{
+	struct cid_txn *txn = NULL;
+	uint64_t size = log_size(s);
+	json_t *e = NULL;
+
+	assert_true(size > 0);
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	assert_int_equal(cid_audit_get(txn, size - 1, &e), CID_OK);
+	cid_store_read_end(txn);
+	return e;
+}
+
+/* The canonical text of an entry without seq and prev (caller frees). */
+static char *entry_text(json_t *e)
+{
+	char *text;
+
+	json_object_del(e, "seq");
+	json_object_del(e, "prev");
+	text = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_non_null(text);
+	return text;
+}
+
+static void test_exported_entry_table(void **state)
+{
+	static const struct cid_audit_filter none = {0};
+	static const struct cid_audit_filter officer = {
+	    .citizen = HANAKO,
+	    .service = "rp2",
+	    .type = "release.",
+	    .from = "2027-01-01T00:00:00Z",
+	    .to = "2027-02-01T00:00:00Z",
+	    .after_seq = 7,
+	    .newest_first = true,
+	    .limit = 5,
+	};
+	static const struct cid_audit_filter release = {.release = "r-1", .attribute = "email"};
+	static const struct cid_audit_filter not_utf8 = {.service = "rp\xff"};
+
+	static const struct {
+		const char *name;
+		struct cid_audit_exported x;
+		enum cid_err rc;
+		const char *want; /* canonical, without seq and prev */
+	} rows[] = {
+	    {"the whole log, signed to its own record",
+	     {"operator", "cli", "jsonl", NULL, 10, 10, NOW},
+	     CID_OK,
+	     "{\"actor\":\"operator\",\"endpoint\":\"cli\",\"ext\":{\"checkpoint\":\"10\","
+	     "\"format\":\"jsonl\",\"rows\":\"10\"},\"time\":\"2027-01-15T08:00:00Z\","
+	     "\"type\":\"audit.exported\"}"},
+	    {"an officer's filtered CSV: the filter's values, never its paging",
+	     {"officer:alice", "officer-console", "csv", &officer, 3, 0, NOW},
+	     CID_OK,
+	     "{\"actor\":\"officer:alice\",\"endpoint\":\"officer-console\",\"ext\":{"
+	     "\"citizen\":\"" HANAKO "\",\"format\":\"csv\",\"from\":\"2027-01-01T00:00:00Z\","
+	     "\"rows\":\"3\",\"service\":\"rp2\",\"to\":\"2027-02-01T00:00:00Z\","
+	     "\"type\":\"release.\"},\"time\":\"2027-01-15T08:00:00Z\","
+	     "\"type\":\"audit.exported\"}"},
+	    {"a release's entries, none of them",
+	     {"operator", "cli", "jsonl", &release, 0, 0, NOW},
+	     CID_OK,
+	     "{\"actor\":\"operator\",\"endpoint\":\"cli\",\"ext\":{\"attribute\":\"email\","
+	     "\"format\":\"jsonl\",\"release\":\"r-1\",\"rows\":\"0\"},"
+	     "\"time\":\"2027-01-15T08:00:00Z\",\"type\":\"audit.exported\"}"},
+	    {"an empty filter is every entry",
+	     {"operator", "cli", "csv", &none, 1, 0, NOW},
+	     CID_OK,
+	     "{\"actor\":\"operator\",\"endpoint\":\"cli\",\"ext\":{\"format\":\"csv\","
+	     "\"rows\":\"1\"},\"time\":\"2027-01-15T08:00:00Z\",\"type\":\"audit.exported\"}"},
+	    {"no actor", {NULL, "cli", "jsonl", NULL, 1, 0, NOW}, CID_ERR_INVALID, NULL},
+	    {"an empty actor", {"", "cli", "jsonl", NULL, 1, 0, NOW}, CID_ERR_INVALID, NULL},
+	    {"no endpoint", {"operator", NULL, "jsonl", NULL, 1, 0, NOW}, CID_ERR_INVALID, NULL},
+	    {"no format", {"operator", "cli", NULL, NULL, 1, 0, NOW}, CID_ERR_INVALID, NULL},
+	    {"a format there is none of",
+	     {"operator", "cli", "xml", NULL, 1, 0, NOW},
+	     CID_ERR_INVALID,
+	     NULL},
+	    {"a filter value not UTF-8",
+	     {"operator", "cli", "jsonl", &not_utf8, 1, 0, NOW},
+	     CID_ERR_INVALID,
+	     NULL},
+	    {"a time out of range",
+	     {"operator", "cli", "jsonl", NULL, 1, 0, INT64_MAX},
+	     CID_ERR_INVALID,
+	     NULL},
+	};
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		json_t *e = NULL;
+		char *text;
+
+		if (cid_audit_exported_entry(&rows[i].x, &e) != rows[i].rc)
+			fail_msg("%s: not %s", rows[i].name, cid_strerror(rows[i].rc));
+		if (rows[i].rc != CID_OK) {
+			assert_null(e);
+			continue;
+		}
+		/* what is built is what the log holds */
+		(void)append1(f->log, e);
+		e = log_last(f->s);
+		text = entry_text(e);
+		if (strcmp(text, rows[i].want) != 0)
+			fail_msg("%s:\n  got  %s\n  want %s", rows[i].name, text, rows[i].want);
+		free(text);
+		json_decref(e);
+	}
+	assert_true(verify_store(f).ok);
+}
+
+/* Writes a filtered export through cid_audit_write_recorded into *text. */
+static enum cid_err write_recorded(struct fixture *f, const struct cid_audit_exported *x,
+				   size_t max_rows, char **text, uint64_t *rows)
+{
+	size_t len = 0;
+	FILE *mem = open_memstream(text, &len);
+	enum cid_err rc;
+
+	assert_non_null(mem);
+	rc = cid_audit_write_recorded(f->log, x, max_rows, mem, rows);
+	assert_int_equal(fclose(mem), 0);
+	return rc;
+}
+
+static void test_filtered_export_is_recorded_before_it_leaves(void **state)
+{
+	struct fixture *f = *state;
+	const struct cid_audit_filter childcare = {.service = "childcare", .limit = 1};
+	const struct cid_audit_filter bad = {.type = ""};
+	struct cid_audit_exported x = {"operator", "cli", "csv", &childcare, 99, 99, NOW + 60};
+	char *text = NULL;
+	uint64_t rows = 0;
+	json_t *last;
+
+	(void)append1(f->log, entry_new("release.permit", HANAKO, "childcare", "email", NOW));
+	(void)append1(f->log, entry_new("release.permit", TARO, "library", "email", NOW));
+	(void)append1(f->log, entry_new("release.deny", TARO, "childcare", "birthdate", NOW));
+
+	/* every matching entry (the filter's limit aside), then the record */
+	assert_int_equal(write_recorded(f, &x, 0, &text, &rows), CID_OK);
+	assert_int_equal(rows, 2);
+	assert_non_null(strstr(text, "seq,time,type"));
+	assert_non_null(strstr(text, "\r\n0,"));
+	assert_non_null(strstr(text, "\r\n2,"));
+	assert_null(strstr(text, "audit.exported")); /* the record is not in what it records */
+	free(text);
+	text = NULL;
+	assert_int_equal(log_size(f->s), 4);
+	last = log_last(f->s);
+	assert_string_equal(cid_json_str(last, "type"), "audit.exported");
+	assert_string_equal(cid_json_str(last, "actor"), "operator");
+	assert_string_equal(cid_json_str(last, "endpoint"), "cli");
+	assert_string_equal(cid_json_str(json_object_get(last, "ext"), "rows"), "2");
+	assert_string_equal(cid_json_str(json_object_get(last, "ext"), "service"), "childcare");
+	assert_null(json_object_get(json_object_get(last, "ext"), "checkpoint"));
+	json_decref(last);
+
+	/* exactly the limit leaves, and is recorded */
+	x.format = "jsonl";
+	assert_int_equal(write_recorded(f, &x, 2, &text, &rows), CID_OK);
+	assert_int_equal(rows, 2);
+	free(text);
+	text = NULL;
+	assert_int_equal(log_size(f->s), 5);
+
+	/* more than the limit: nothing leaves, so nothing is recorded */
+	rows = 77;
+	assert_int_equal(write_recorded(f, &x, 1, &text, &rows), CID_ERR_TOOBIG);
+	assert_int_equal(rows, 77);
+	free(text);
+	text = NULL;
+	/* a bad filter or format: nothing is recorded either */
+	x.filter = &bad;
+	assert_int_equal(write_recorded(f, &x, 0, &text, NULL), CID_ERR_INVALID);
+	free(text);
+	text = NULL;
+	x.filter = NULL;
+	x.format = "xml";
+	assert_int_equal(write_recorded(f, &x, 0, &text, NULL), CID_ERR_INVALID);
+	free(text);
+	assert_int_equal(log_size(f->s), 5);
+	assert_true(verify_store(f).ok);
+}
+
+/* Exports the whole log on the record into *text. */
+static enum cid_err export_recorded(struct cid_store *s, const struct cid_keyset *ks, int64_t now,
+				    char **text, size_t *len, uint64_t *n)
+{
+	const struct cid_audit_exported x = {.actor = "operator", .endpoint = "cli", .now = now};
+	FILE *mem = open_memstream(text, len);
+	enum cid_err rc;
+
+	assert_non_null(mem);
+	rc = cid_audit_export_recorded(s, ks, &x, mem, n);
+	assert_int_equal(fclose(mem), 0);
+	return rc;
+}
+
+/* The entry on the export's last entry line (caller decrefs). */
+static json_t *last_entry_line(const char *text, size_t len)
+{
+	const char *end = text + len;
+	const char *p;
+	json_t *e = NULL;
+
+	while (end > text && e == NULL) {
+		end--; /* the '\n' ending the line */
+		p = end;
+		while (p > text && p[-1] != '\n')
+			p--;
+		e = json_loadb(p, (size_t)(end - p), 0, NULL);
+		assert_non_null(e);
+		if (json_object_get(e, "checkpoint") != NULL) {
+			json_decref(e);
+			e = NULL;
+			end = p;
+		}
+	}
+	return e;
+}
+
+static void test_whole_export_ends_with_its_record_and_a_checkpoint(void **state)
+{
+	struct fixture *f = *state;
+	char dir[256];
+	struct cid_store *bare;
+	struct cid_keyset *ks;
+	struct cid_keyset *pub = NULL;
+	struct cid_audit_report rep;
+	json_t *e;
+	json_t *ext;
+	char *text = NULL;
+	size_t len = 0;
+	size_t jlen = 0;
+	const char *jwks;
+	uint64_t n = 0;
+
+	chain_fill(f); /* N_CHAIN entries, checkpoints after 5 and 10 */
+	assert_int_equal(export_recorded(f->s, f->ks, NOW + 60, &text, &len, &n), CID_OK);
+	assert_int_equal(n, N_CHAIN + 1);
+	/* the record is the export's last entry, and a checkpoint covering it ends the file */
+	assert_true(len > 0 && text[len - 1] == '\n');
+	assert_non_null(strstr(text, "\n{\"checkpoint\":"));
+	e = last_entry_line(text, len);
+	assert_int_equal(json_integer_value(json_object_get(e, "seq")), N_CHAIN);
+	assert_string_equal(cid_json_str(e, "type"), "audit.exported");
+	assert_string_equal(cid_json_str(e, "actor"), "operator");
+	assert_string_equal(cid_json_str(e, "endpoint"), "cli");
+	ext = json_object_get(e, "ext");
+	assert_string_equal(cid_json_str(ext, "format"), "jsonl");
+	assert_string_equal(cid_json_str(ext, "rows"), "13");
+	assert_string_equal(cid_json_str(ext, "checkpoint"), "13");
+	assert_int_equal(json_object_size(ext), 3);
+	json_decref(e);
+	/* an export ends covered: it verifies strictly, offline, with the published keys */
+	jwks = cid_keyset_jwks(f->ks, &jlen);
+	assert_int_equal(cid_keyset_from_jwks(jwks, jlen, &pub), CID_OK);
+	rep = verify_opts(pub, text, len, &strict);
+	assert_true(rep.ok);
+	assert_false(rep.unsigned_tail);
+	assert_int_equal(rep.entries, N_CHAIN + 1);
+	assert_int_equal(rep.checkpoints, 3);
+	assert_int_equal(rep.covered, N_CHAIN + 1);
+	free(text);
+	text = NULL;
+	rep = verify_store(f);
+	assert_true(rep.ok);
+	assert_false(rep.unsigned_tail);
+	assert_int_equal(rep.covered, N_CHAIN + 1);
+
+	/* keys that cannot sign: nothing is recorded, nothing written */
+	assert_int_equal(export_recorded(f->s, pub, NOW + 70, &text, &len, &n), CID_ERR_CRYPTO);
+	assert_int_equal(len, 0);
+	free(text);
+	text = NULL;
+	assert_int_equal(log_size(f->s), N_CHAIN + 1);
+	cid_keyset_free(pub);
+
+	/* no signing key yet: recorded all the same, with nothing to cover it */
+	assert_int_equal(export_recorded(f->s, NULL, NOW + 80, &text, &len, &n), CID_OK);
+	assert_int_equal(n, N_CHAIN + 2);
+	e = last_entry_line(text, len);
+	assert_int_equal(json_integer_value(json_object_get(e, "seq")), N_CHAIN + 1);
+	assert_string_equal(cid_json_str(json_object_get(e, "ext"), "rows"), "14");
+	assert_null(json_object_get(json_object_get(e, "ext"), "checkpoint"));
+	json_decref(e);
+	rep = verify_opts(f->ks, text, len, &strict);
+	assert_false(rep.ok);
+	assert_true(rep.unsigned_tail);
+	assert_int_equal(rep.bad_seq, N_CHAIN + 1);
+	free(text);
+	text = NULL;
+
+	/* a store no server has started on records no issuer: no export, no record */
+	bare = cid_test_store_open(dir);
+	ks = cid_test_keyset(bare, NOW);
+	assert_int_equal(export_recorded(bare, ks, NOW, &text, &len, &n), CID_ERR_CONFIG);
+	assert_int_equal(len, 0);
+	free(text);
+	assert_int_equal(log_size(bare), 0);
+	cid_keyset_free(ks);
+	cid_test_store_close(bare, dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1643,6 +1969,11 @@ int main(void)
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_offline_verification_with_published_jwks, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_exported_entry_table, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_filtered_export_is_recorded_before_it_leaves,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_whole_export_ends_with_its_record_and_a_checkpoint,
+					    setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

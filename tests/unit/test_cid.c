@@ -6,6 +6,7 @@
  */
 #include "account.h"
 #include "audit.h"
+#include "audit_release.h"
 #include "cid.h"
 #include "config.h"
 #include "jose.h"
