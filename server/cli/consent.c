@@ -20,8 +20,6 @@
 
 #define DAY		   ((int64_t)24 * 3600)
 #define MAX_EXPIRES_DAYS   3650 /* ten years */
-#define METHOD_WITHDRAW	   "cli:withdraw"
-#define METHOD_PAPER	   "cli:paper"
 #define MAX_CLI_ATTRIBUTES CID_MAX_CLAIMS
 
 static const char consent_help[] =
@@ -175,12 +173,7 @@ static const char *text_member(const json_t *o, const char *name)
 /* The state as an operator should read it: a grant past its expiry says so. */
 static const char *state_text(const json_t *rec, int64_t now)
 {
-	int64_t expires_at = cid_json_int(rec, "expires_at");
-
-	if (strcmp(text_member(rec, "state"), "granted") == 0 && expires_at != 0 &&
-	    now >= expires_at)
-		return "granted (expired)";
-	return text_member(rec, "state");
+	return cid_consent_expired(rec, now) ? "granted (expired)" : text_member(rec, "state");
 }
 
 /* Resolves USERNAME to the account id; prints why not. */
@@ -319,80 +312,42 @@ static void report(const struct consent_opts *o, const char *username, const cha
 		json_decref(records);
 }
 
-/* Why attribute has no grant in force, for the operator; NULL if it has one. */
-static const char *not_granted(const struct cid_consent_facts *facts, const char *attribute)
+/* Why an attribute of a refused withdrawal has no grant in force, for the operator. */
+static const char *not_granted(const struct cid_consent_fault *fault)
 {
-	size_t n = 0;
-	const struct cid_consent_fact *f = cid_consent_facts_get(facts, &n);
-
-	for (size_t i = 0; i < n; i++) {
-		if (strcmp(f[i].attribute, attribute) != 0)
-			continue;
-		switch (f[i].state) {
-		case CID_CONSENT_GRANTED: return NULL;
-		case CID_CONSENT_REFUSED: return "the citizen refused it";
-		case CID_CONSENT_WITHDRAWN: return "it is already withdrawn";
-		case CID_CONSENT_EXPIRED: return "the grant has expired";
-		}
+	if (!fault->decided)
+		return "it was never granted";
+	switch (fault->state) {
+	case CID_CONSENT_REFUSED: return "the citizen refused it";
+	case CID_CONSENT_WITHDRAWN: return "it is already withdrawn";
+	case CID_CONSENT_EXPIRED: return "the grant has expired";
+	default: return "it has no grant in force";
 	}
-	return "it was never granted";
-}
-
-/* Checks before writing, to name the attribute at fault; the write checks again. */
-static int check_withdrawable(struct cli_env *env, const struct consent_opts *o,
-			      const char *username, const char *id, int64_t now)
-{
-	struct cid_txn *txn = NULL;
-	struct cid_consent_facts *facts = NULL;
-	enum cid_err rc = cid_store_read_begin(env->store, &txn);
-	int status = 0;
-
-	if (rc == CID_OK)
-		rc = cid_consent_current(txn, id, o->service, o->purpose, now, &facts);
-	cid_store_read_end(txn);
-	if (rc != CID_OK)
-		return cli_fail("consent", "withdraw", rc);
-	for (size_t i = 0; i < o->n_attributes; i++) {
-		const char *why = not_granted(facts, o->attributes[i]);
-
-		if (why == NULL)
-			continue;
-		fprintf(stderr,
-			"civicid consent: %s has no consent in force for %s (service %s, purpose "
-			"%s): %s; nothing was recorded\n",
-			username, o->attributes[i], o->service, o->purpose, why);
-		status = 1;
-	}
-	cid_consent_facts_free(facts);
-	return status;
 }
 
 static int verb_withdraw(struct cli_env *env, const struct consent_opts *o, const char *username)
 {
 	char id[CID_ID_CHARS + 1];
 	char *ids[MAX_CLI_ATTRIBUTES];
-	int64_t now = cli_now();
 	struct cid_consent_context ctx = {
 	    .service = o->service,
 	    .purpose = o->purpose,
-	    .method = METHOD_WITHDRAW,
-	    .now = now,
+	    .method = CID_CONSENT_METHOD_CLI_WITHDRAW,
+	    .now = cli_now(),
 	};
+	struct cid_consent_fault fault = {0};
 	int status = resolve(env, username, id);
 	enum cid_err rc;
 
 	if (status != 0)
 		return status;
-	status = check_withdrawable(env, o, username, id, now);
-	if (status != 0)
-		return status;
 	ctx.account_id = id;
-	rc = cid_consent_withdraw(env->store, &ctx, o->attributes, o->n_attributes, ids);
+	rc = cid_consent_withdraw(env->store, &ctx, o->attributes, o->n_attributes, ids, &fault);
 	if (rc == CID_ERR_NOTFOUND) {
 		fprintf(stderr,
-			"civicid consent: the consents of %s changed meanwhile; nothing was "
-			"recorded: run the command again\n",
-			username);
+			"civicid consent: %s has no consent in force for %s (service %s, purpose "
+			"%s): %s; nothing was recorded\n",
+			username, fault.attribute, o->service, o->purpose, not_granted(&fault));
 		return 1;
 	}
 	if (rc == CID_ERR_INVALID) {
@@ -419,7 +374,7 @@ static int verb_grant(struct cli_env *env, const struct consent_opts *o, const c
 	    .purpose = o->purpose,
 	    .policy_version = o->policy_version,
 	    .purpose_digest = o->purpose_digest,
-	    .method = METHOD_PAPER,
+	    .method = CID_CONSENT_METHOD_CLI_PAPER,
 	    .now = now,
 	};
 	int status;

@@ -4,6 +4,7 @@
  * keeps every change; a batch is all or nothing; bad names are refused
  * (table-driven) before they can become key parts.
  */
+#include "audit.h"
 #include "consent.h"
 #include "support.h"
 
@@ -17,19 +18,20 @@
 
 #include <cmocka.h>
 
-#define NOW	   1800000000
-#define HANAKO	   "0a1b2c3d-0000-4000-8000-000000000001"
-#define TARO	   "0a1b2c3d-0000-4000-8000-000000000002"
-#define SERVICE	   "childcare"
-#define PURPOSE	   "fee-calculation"
-#define VERSION	   "3f1c0e6a9d2b4c5e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e"
-#define DIGEST	   "digest-1"
-#define METHOD	   "web:consent-screen"
-#define X16	   "xxxxxxxxxxxxxxxx"
-#define NAME_128   X16 X16 X16 X16 X16 X16 X16 X16
-#define NAME_129   NAME_128 "x"
-#define WEEK	   (7 * 24 * 3600)
-#define N_ORDERING 40 /* past 0x0f and 0x1f: hex keys must still sort by number */
+#define NOW	    1800000000
+#define HANAKO	    "0a1b2c3d-0000-4000-8000-000000000001"
+#define TARO	    "0a1b2c3d-0000-4000-8000-000000000002"
+#define SERVICE	    "childcare"
+#define PURPOSE	    "fee-calculation"
+#define VERSION	    "3f1c0e6a9d2b4c5e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e"
+#define DIGEST	    "digest-1"
+#define METHOD	    CID_CONSENT_METHOD_SCREEN
+#define METHOD_NAME "web:consent-screen" /* METHOD as records store it */
+#define X16	    "xxxxxxxxxxxxxxxx"
+#define NAME_128    X16 X16 X16 X16 X16 X16 X16 X16
+#define NAME_129    NAME_128 "x"
+#define WEEK	    (7 * 24 * 3600)
+#define N_ORDERING  40 /* past 0x0f and 0x1f: hex keys must still sort by number */
 
 static struct cid_consent_context context(const char *account_id, const char *service,
 					  const char *purpose, int64_t now)
@@ -147,7 +149,8 @@ static void test_withdraw_after_grant_keeps_both_records(void **state)
 	assert_string_equal(member(json_array_get(h, 1), "id"), withdrawal);
 	assert_string_equal(member(json_array_get(h, 1), "state"), "withdrawn");
 	assert_int_equal(int_member(json_array_get(h, 1), "at"), NOW + 60);
-	assert_string_equal(member(json_object_get(json_array_get(h, 1), "how"), "method"), METHOD);
+	assert_string_equal(member(json_object_get(json_array_get(h, 1), "how"), "method"),
+			    METHOD_NAME);
 	assert_string_equal(member(json_object_get(json_array_get(h, 1), "how"), "request_id"),
 			    "req-1");
 	assert_string_equal(member(json_array_get(h, 1), "policy_version"), VERSION);
@@ -301,10 +304,10 @@ static void test_withdraw_fails_whole_batch_without_a_grant(void **state)
 	char *email = record1(f->s, "email", CID_CONSENT_GRANTED, 0, NOW);
 
 	/* birthdate was never granted: the email withdrawal is not written either */
-	assert_int_equal(cid_consent_withdraw(f->s, &ctx, attrs, 2, NULL), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_consent_withdraw(f->s, &ctx, attrs, 2, NULL, NULL), CID_ERR_NOTFOUND);
 	assert_int_equal(history_size(f->s, HANAKO), 1);
 	free(record1(f->s, "birthdate", CID_CONSENT_REFUSED, 0, NOW + 1));
-	assert_int_equal(cid_consent_withdraw(f->s, &ctx, attrs, 2, NULL), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_consent_withdraw(f->s, &ctx, attrs, 2, NULL, NULL), CID_ERR_NOTFOUND);
 	assert_int_equal(history_size(f->s, HANAKO), 2);
 	free(email);
 }
@@ -325,9 +328,9 @@ static void test_withdraw_records_the_versions_it_withdraws(void **state)
 	assert_int_equal(cid_consent_record(f->s, &grant, c, 1, NULL), CID_OK);
 	withdraw.policy_version = NULL; /* copied from the grant */
 	withdraw.purpose_digest = NULL;
-	withdraw.method = "cli:withdraw";
+	withdraw.method = CID_CONSENT_METHOD_CLI_WITHDRAW;
 	withdraw.request_id = NULL;
-	assert_int_equal(cid_consent_withdraw(f->s, &withdraw, attrs, 1, &id), CID_OK);
+	assert_int_equal(cid_consent_withdraw(f->s, &withdraw, attrs, 1, &id, NULL), CID_OK);
 	assert_int_equal(cid_consent_get(f->s, id, &rec), CID_OK);
 	assert_string_equal(member(rec, "state"), "withdrawn");
 	assert_string_equal(member(rec, "policy_version"), "old-version");
@@ -338,7 +341,8 @@ static void test_withdraw_records_the_versions_it_withdraws(void **state)
 	facts = current(f->s, HANAKO, SERVICE, PURPOSE, NOW + 11);
 	assert_int_equal(fact_of(facts, "email")->state, CID_CONSENT_WITHDRAWN);
 	/* withdrawn already: nothing left to withdraw */
-	assert_int_equal(cid_consent_withdraw(f->s, &withdraw, attrs, 1, NULL), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_consent_withdraw(f->s, &withdraw, attrs, 1, NULL, NULL),
+			 CID_ERR_NOTFOUND);
 	json_decref(rec);
 	cid_consent_facts_free(facts);
 	free(id);
@@ -351,9 +355,9 @@ static void test_withdraw_refuses_an_expired_grant(void **state)
 	const char *const attrs[] = {"email"};
 
 	free(record1(f->s, "email", CID_CONSENT_GRANTED, NOW + WEEK, NOW));
-	assert_int_equal(cid_consent_withdraw(f->s, &ctx, attrs, 1, NULL), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_consent_withdraw(f->s, &ctx, attrs, 1, NULL, NULL), CID_ERR_NOTFOUND);
 	ctx.now = NOW + WEEK - 1;
-	assert_int_equal(cid_consent_withdraw(f->s, &ctx, attrs, 1, NULL), CID_OK);
+	assert_int_equal(cid_consent_withdraw(f->s, &ctx, attrs, 1, NULL, NULL), CID_OK);
 	assert_int_equal(history_size(f->s, HANAKO), 2);
 }
 
@@ -544,12 +548,301 @@ static void test_state_names(void **state)
 	assert_false(cid_consent_attribute_ok(NULL));
 }
 
+/* ---- the one rule of expiry, one row per case ---- */
+
+static void test_expiry_rule_table(void **state)
+{
+	static const struct {
+		const char *what;
+		enum cid_consent_state recorded;
+		int64_t expires_at, now;
+		enum cid_consent_state expect;
+	} rows[] = {
+	    {"grant without expiry", CID_CONSENT_GRANTED, 0, NOW, CID_CONSENT_GRANTED},
+	    {"grant a second before its expiry", CID_CONSENT_GRANTED, NOW + 1, NOW,
+	     CID_CONSENT_GRANTED},
+	    {"grant at its expiry", CID_CONSENT_GRANTED, NOW, NOW, CID_CONSENT_EXPIRED},
+	    {"grant after its expiry", CID_CONSENT_GRANTED, NOW - 1, NOW, CID_CONSENT_EXPIRED},
+	    {"refusal with a past expiry", CID_CONSENT_REFUSED, NOW - 1, NOW, CID_CONSENT_REFUSED},
+	    {"withdrawal with a past expiry", CID_CONSENT_WITHDRAWN, NOW - 1, NOW,
+	     CID_CONSENT_WITHDRAWN},
+	    {"expired stays expired", CID_CONSENT_EXPIRED, 0, NOW, CID_CONSENT_EXPIRED},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		enum cid_consent_state got =
+		    cid_consent_state_at(rows[i].recorded, rows[i].expires_at, rows[i].now);
+
+		if (got != rows[i].expect)
+			fail_msg("%s: got %s, wanted %s", rows[i].what, cid_consent_state_name(got),
+				 cid_consent_state_name(rows[i].expect));
+	}
+}
+
+/* cid_consent_expired reads a stored record by the same rule; a non-record is never expired. */
+static void test_expired_record_table(void **state)
+{
+	static const struct {
+		const char *what;
+		const char *json; /* NULL: no record at all */
+		bool expect;
+	} rows[] = {
+	    {"grant without expiry", "{\"state\":\"granted\",\"expires_at\":0}", false},
+	    {"grant before its expiry", "{\"state\":\"granted\",\"expires_at\":1800000001}", false},
+	    {"grant at its expiry", "{\"state\":\"granted\",\"expires_at\":1800000000}", true},
+	    {"grant after its expiry", "{\"state\":\"granted\",\"expires_at\":1799999999}", true},
+	    {"refusal", "{\"state\":\"refused\",\"expires_at\":1799999999}", false},
+	    {"withdrawal", "{\"state\":\"withdrawn\",\"expires_at\":1}", false},
+	    {"stored as expired", "{\"state\":\"expired\",\"expires_at\":1}", false},
+	    {"unknown state", "{\"state\":\"Granted\",\"expires_at\":1}", false},
+	    {"no state", "{\"expires_at\":1}", false},
+	    {"no record", NULL, false},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		json_t *rec = rows[i].json == NULL ? NULL : json_loads(rows[i].json, 0, NULL);
+
+		if (rows[i].json != NULL)
+			assert_non_null(rec);
+		if (cid_consent_expired(rec, NOW) != rows[i].expect)
+			fail_msg("%s: wanted %s", rows[i].what, rows[i].expect ? "expired" : "not");
+		json_decref(rec);
+	}
+}
+
+/* The readers agree with the rule at the second of expiry: current, and the withdrawal's check. */
+static void test_readers_follow_the_expiry_rule(void **state)
+{
+	struct cid_test_store *f = *state;
+	char *id = record1(f->s, "email", CID_CONSENT_GRANTED, NOW + WEEK, NOW);
+	struct cid_consent_facts *before = current(f->s, HANAKO, SERVICE, PURPOSE, NOW + WEEK - 1);
+	struct cid_consent_facts *at = current(f->s, HANAKO, SERVICE, PURPOSE, NOW + WEEK);
+	json_t *rec = NULL;
+
+	assert_int_equal(fact_of(before, "email")->state, CID_CONSENT_GRANTED);
+	assert_int_equal(fact_of(at, "email")->state, CID_CONSENT_EXPIRED);
+	assert_int_equal(cid_consent_get(f->s, id, &rec), CID_OK);
+	assert_false(cid_consent_expired(rec, NOW + WEEK - 1));
+	assert_true(cid_consent_expired(rec, NOW + WEEK));
+	json_decref(rec);
+	cid_consent_facts_free(before);
+	cid_consent_facts_free(at);
+	free(id);
+}
+
+static void test_expiry_from_a_number_of_days(void **state)
+{
+	static const struct {
+		int64_t days, now, expect;
+	} rows[] = {
+	    {0, NOW, 0},
+	    {-1, NOW, 0},
+	    {1, NOW, NOW + 24 * 3600},
+	    {365, NOW, NOW + (int64_t)365 * 24 * 3600},
+	    {INT64_MAX / 1000, NOW, INT64_MAX}, /* saturates rather than overflows */
+	    {1, INT64_MAX - 10, INT64_MAX},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		if (cid_consent_expiry(rows[i].days, rows[i].now) != rows[i].expect)
+			fail_msg("row %zu: got %lld, wanted %lld", i,
+				 (long long)cid_consent_expiry(rows[i].days, rows[i].now),
+				 (long long)rows[i].expect);
+}
+
+/* ---- the methods: stored name, audit actor and endpoint, from one table ---- */
+
+/* The newest audit entry of the store (caller frees). */
+static json_t *last_audit_entry(struct cid_store *s)
+{
+	struct cid_txn *txn = NULL;
+	uint64_t size = 0;
+	char hash[CID_AUDIT_HASH_HEX];
+	json_t *e = NULL;
+
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	assert_int_equal(cid_audit_head(txn, &size, hash), CID_OK);
+	assert_true(size > 0);
+	assert_int_equal(cid_audit_get(txn, size - 1, &e), CID_OK);
+	cid_store_read_end(txn);
+	return e;
+}
+
+static void test_method_table(void **state)
+{
+	struct cid_test_store *f = *state;
+
+	static const struct {
+		enum cid_consent_method method;
+		const char *name, *actor, *endpoint;
+	} rows[] = {
+	    {CID_CONSENT_METHOD_SCREEN, "web:consent-screen", "citizen", "consent-screen"},
+	    {CID_CONSENT_METHOD_CLI_WITHDRAW, "cli:withdraw", "operator", "cli"},
+	    {CID_CONSENT_METHOD_CLI_PAPER, "cli:paper", "operator", "cli"},
+	};
+	enum cid_consent_method m = CID_CONSENT_METHOD_NONE;
+
+	/* every method has a row here */
+	assert_int_equal(sizeof(rows) / sizeof(rows[0]), CID_CONSENT_METHOD_COUNT - 1);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct cid_consent_context ctx =
+		    context(HANAKO, SERVICE, PURPOSE, NOW + (int64_t)i);
+		const struct cid_consent_change c = {"email", CID_CONSENT_REFUSED, 0};
+		char *id = NULL;
+		json_t *rec = NULL;
+		json_t *e;
+
+		assert_string_equal(cid_consent_method_name(rows[i].method), rows[i].name);
+		assert_int_equal(cid_consent_method_parse(rows[i].name, &m), CID_OK);
+		assert_int_equal(m, rows[i].method);
+		/* the record stores the name; its audit entry names actor and endpoint */
+		ctx.method = rows[i].method;
+		assert_int_equal(cid_consent_record(f->s, &ctx, &c, 1, &id), CID_OK);
+		assert_int_equal(cid_consent_get(f->s, id, &rec), CID_OK);
+		assert_string_equal(member(json_object_get(rec, "how"), "method"), rows[i].name);
+		e = last_audit_entry(f->s);
+		assert_string_equal(member(e, "actor"), rows[i].actor);
+		assert_string_equal(member(e, "endpoint"), rows[i].endpoint);
+		json_decref(e);
+		json_decref(rec);
+		free(id);
+	}
+	/* no method, or none of the table: no name, and no record */
+	assert_null(cid_consent_method_name(CID_CONSENT_METHOD_NONE));
+	assert_null(cid_consent_method_name(CID_CONSENT_METHOD_COUNT));
+	assert_null(cid_consent_method_name((enum cid_consent_method) - 1));
+	m = CID_CONSENT_METHOD_SCREEN;
+	assert_int_equal(cid_consent_method_parse("web:", &m), CID_ERR_INVALID);
+	assert_int_equal(cid_consent_method_parse("cli:other", &m), CID_ERR_INVALID);
+	assert_int_equal(cid_consent_method_parse(NULL, &m), CID_ERR_INVALID);
+	assert_int_equal(m, CID_CONSENT_METHOD_SCREEN);
+}
+
+/* ---- a refused withdrawal names the attribute at fault ---- */
+
+static void test_withdraw_names_the_attribute_at_fault(void **state)
+{
+	struct cid_test_store *f = *state;
+
+	/* hanako's decisions at NOW: email granted, phone_number refused, birthdate granted then
+	 * withdrawn, given_name granted until NOW + 5; family_name never decided */
+	static const struct {
+		const char *what;
+		const char *attrs[2];
+		size_t n;
+		int64_t now;
+		enum cid_err expect;
+		const char *attribute; /* of the fault */
+		bool decided;
+		enum cid_consent_state state;
+	} rows[] = {
+	    {"never decided",
+	     {"family_name"},
+	     1,
+	     NOW + 10,
+	     CID_ERR_NOTFOUND,
+	     "family_name",
+	     false,
+	     CID_CONSENT_GRANTED},
+	    {"refused",
+	     {"phone_number"},
+	     1,
+	     NOW + 10,
+	     CID_ERR_NOTFOUND,
+	     "phone_number",
+	     true,
+	     CID_CONSENT_REFUSED},
+	    {"withdrawn",
+	     {"birthdate"},
+	     1,
+	     NOW + 10,
+	     CID_ERR_NOTFOUND,
+	     "birthdate",
+	     true,
+	     CID_CONSENT_WITHDRAWN},
+	    {"expired",
+	     {"given_name"},
+	     1,
+	     NOW + 10,
+	     CID_ERR_NOTFOUND,
+	     "given_name",
+	     true,
+	     CID_CONSENT_EXPIRED},
+	    {"the first at fault of two",
+	     {"email", "birthdate"},
+	     2,
+	     NOW + 10,
+	     CID_ERR_NOTFOUND,
+	     "birthdate",
+	     true,
+	     CID_CONSENT_WITHDRAWN},
+	    {"the first of two at fault",
+	     {"family_name", "phone_number"},
+	     2,
+	     NOW + 10,
+	     CID_ERR_NOTFOUND,
+	     "family_name",
+	     false,
+	     CID_CONSENT_GRANTED},
+	    {"in force: nothing at fault",
+	     {"given_name", "email"},
+	     2,
+	     NOW + 4,
+	     CID_OK,
+	     NULL,
+	     false,
+	     CID_CONSENT_GRANTED},
+	};
+
+	free(record1(f->s, "email", CID_CONSENT_GRANTED, 0, NOW - 3));
+	free(record1(f->s, "phone_number", CID_CONSENT_REFUSED, 0, NOW - 3));
+	free(record1(f->s, "birthdate", CID_CONSENT_GRANTED, 0, NOW - 3));
+	free(record1(f->s, "birthdate", CID_CONSENT_WITHDRAWN, 0, NOW - 2));
+	free(record1(f->s, "given_name", CID_CONSENT_GRANTED, NOW + 5, NOW - 1));
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct cid_consent_context ctx = context(HANAKO, SERVICE, PURPOSE, rows[i].now);
+		struct cid_consent_fault fault = {.attribute = "untouched"};
+		size_t before = history_size(f->s, HANAKO);
+		enum cid_err rc =
+		    cid_consent_withdraw(f->s, &ctx, rows[i].attrs, rows[i].n, NULL, &fault);
+
+		if (rc != rows[i].expect)
+			fail_msg("%s: got %s, wanted %s", rows[i].what, cid_strerror(rc),
+				 cid_strerror(rows[i].expect));
+		if (rc == CID_OK) {
+			/* written only on the refusal */
+			assert_string_equal(fault.attribute, "untouched");
+			assert_int_equal(history_size(f->s, HANAKO), before + rows[i].n);
+			continue;
+		}
+		assert_int_equal(history_size(f->s, HANAKO), before);
+		if (strcmp(fault.attribute, rows[i].attribute) != 0 ||
+		    fault.decided != rows[i].decided ||
+		    (rows[i].decided && fault.state != rows[i].state))
+			fail_msg("%s: fault names %s (decided %d, %s)", rows[i].what,
+				 fault.attribute, fault.decided,
+				 cid_consent_state_name(fault.state));
+		/* the name is the caller's own string, not a copy */
+		assert_ptr_equal(fault.attribute, strcmp(rows[i].attrs[0], rows[i].attribute) == 0
+						      ? rows[i].attrs[0]
+						      : rows[i].attrs[1]);
+	}
+	/* and a caller that does not ask is not told */
+	struct cid_consent_context ctx = context(HANAKO, SERVICE, PURPOSE, NOW + 10);
+	const char *const never[] = {"family_name"};
+	assert_int_equal(cid_consent_withdraw(f->s, &ctx, never, 1, NULL, NULL), CID_ERR_NOTFOUND);
+}
+
 /* ---- invalid input, one row per case ---- */
 
 struct record_case {
 	const char *what;
-	const char *account_id, *service, *purpose, *policy_version, *purpose_digest, *method,
-	    *request_id;
+	const char *account_id, *service, *purpose, *policy_version, *purpose_digest;
+	enum cid_consent_method method;
+	const char *request_id;
 	const char *attribute, *attribute2; /* attribute2: a second change, or NULL */
 	enum cid_consent_state state;
 	int64_t expires_at;
@@ -615,8 +908,8 @@ static const struct record_case record_cases[] = {
      CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
     {"purpose digest empty", HANAKO, SERVICE, PURPOSE, VERSION, "", METHOD, NULL, "email", NULL,
      CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
-    {"method NULL", HANAKO, SERVICE, PURPOSE, VERSION, DIGEST, NULL, NULL, "email", NULL,
-     CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
+    {"no method", HANAKO, SERVICE, PURPOSE, VERSION, DIGEST, CID_CONSENT_METHOD_NONE, NULL, "email",
+     NULL, CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
     {"request id with a newline", HANAKO, SERVICE, PURPOSE, VERSION, DIGEST, METHOD, "r\n1",
      "email", NULL, CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
     {"request id given", HANAKO, SERVICE, PURPOSE, VERSION, DIGEST, METHOD, "req-9", "email", NULL,
@@ -693,6 +986,15 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_facts_outlive_the_transaction,
 					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test(test_state_names),
+	    cmocka_unit_test(test_expiry_rule_table),
+	    cmocka_unit_test(test_expired_record_table),
+	    cmocka_unit_test_setup_teardown(test_readers_follow_the_expiry_rule,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test(test_expiry_from_a_number_of_days),
+	    cmocka_unit_test_setup_teardown(test_method_table, cid_test_store_setup,
+					    cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_withdraw_names_the_attribute_at_fault,
+					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_record_input_table, cid_test_store_setup,
 					    cid_test_store_teardown),
 	};
