@@ -5,7 +5,10 @@
  * (table-driven) before they can become key parts.
  */
 #include "audit.h"
+#include "bounds.h"
 #include "consent.h"
+#include "consent_paper.h"
+#include "policy.h"
 #include "support.h"
 
 #include <setjmp.h>
@@ -836,6 +839,382 @@ static void test_withdraw_names_the_attribute_at_fault(void **state)
 	assert_int_equal(cid_consent_withdraw(f->s, &ctx, never, 1, NULL, NULL), CID_ERR_NOTFOUND);
 }
 
+/* ---- paper grants: checked against the policies in force, one row per case ---- */
+
+static const char paper_policy[] = "service childcare\n"
+				   "name.ja 子育て支援\n"
+				   "name.en Childcare support\n"
+				   "purpose fee-calculation\n"
+				   "\ttext.ja 保育料を算定するため\n"
+				   "\ttext.en To calculate your childcare fee\n"
+				   "\tbasis consent\n"
+				   "\tretention 5y\n"
+				   "\tconsent_valid 1y\n"
+				   "\tpermit email\n"
+				   "\tpermit household_size\n"
+				   "\tpermit birthdate level=2\n"
+				   "\tdeny given_name\n"
+				   "purpose eligibility\n"
+				   "\ttext.ja 認定の審査のため\n"
+				   "\ttext.en To certify your eligibility\n"
+				   "\tbasis statute 子ども・子育て支援法 第20条\n"
+				   "\tretention 5y\n"
+				   "\tpermit resident_district\n"
+				   "purpose letters\n"
+				   "\ttext.ja お知らせのため\n"
+				   "\ttext.en To write to you\n"
+				   "\tbasis consent\n"
+				   "\tretention 30y\n"
+				   "\tconsent_valid 20y\n"
+				   "\tpermit email\n";
+
+enum form_value { FORM_NONE, FORM_IN_FORCE, FORM_OTHER }; /* the version or digest on the form */
+
+struct paper_case {
+	const char *what;
+	const char *account_id; /* NULL: HANAKO */
+	const char *service, *purpose;
+	const char *attrs[2];
+	size_t n;
+	int64_t days;
+	enum form_value version, digest;
+	enum cid_err expect;
+	enum cid_consent_paper_fault fault; /* CID_ERR_DENIED */
+	const char *attribute;		    /* CID_PAPER_NOT_PERMITTED */
+	int64_t lasts; /* CID_OK: days the records last; CID_PAPER_TOO_LONG: max_days */
+};
+
+#define FEE .service = "childcare", .purpose = "fee-calculation"
+
+static const struct paper_case paper_cases[] = {
+    {.what = "lasts the purpose's consent_valid",
+     FEE,
+     .attrs = {"email"},
+     .n = 1,
+     .days = 0,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_OK,
+     .lasts = 365},
+    {.what = "two attributes, fewer days",
+     FEE,
+     .attrs = {"email", "household_size"},
+     .n = 2,
+     .days = 30,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_OK,
+     .lasts = 30},
+    {.what = "exactly consent_valid",
+     FEE,
+     .attrs = {"email"},
+     .n = 1,
+     .days = 365,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_OK,
+     .lasts = 365},
+    {.what = "beyond consent_valid",
+     FEE,
+     .attrs = {"email"},
+     .n = 1,
+     .days = 366,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_ERR_DENIED,
+     .fault = CID_PAPER_TOO_LONG,
+     .lasts = 365},
+    {.what = "a longer consent_valid is cut to the cap",
+     .service = "childcare",
+     .purpose = "letters",
+     .attrs = {"email"},
+     .n = 1,
+     .days = 0,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_OK,
+     .lasts = CID_CONSENT_PAPER_MAX_DAYS},
+    {.what = "the cap itself",
+     .service = "childcare",
+     .purpose = "letters",
+     .attrs = {"email"},
+     .n = 1,
+     .days = CID_CONSENT_PAPER_MAX_DAYS,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_OK,
+     .lasts = CID_CONSENT_PAPER_MAX_DAYS},
+    {.what = "beyond the cap",
+     .service = "childcare",
+     .purpose = "letters",
+     .attrs = {"email"},
+     .n = 1,
+     .days = CID_CONSENT_PAPER_MAX_DAYS + 1,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_ERR_INVALID},
+    {.what = "no policy for the service",
+     .service = "library",
+     .purpose = "loans",
+     .attrs = {"email"},
+     .n = 1,
+     .days = 0,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_ERR_DENIED,
+     .fault = CID_PAPER_NO_POLICY},
+    {.what = "no such purpose",
+     .service = "childcare",
+     .purpose = "marketing",
+     .attrs = {"email"},
+     .n = 1,
+     .days = 0,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_ERR_DENIED,
+     .fault = CID_PAPER_NO_PURPOSE},
+    {.what = "a statute basis asks no consent",
+     .service = "childcare",
+     .purpose = "eligibility",
+     .attrs = {"resident_district"},
+     .n = 1,
+     .days = 0,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_ERR_DENIED,
+     .fault = CID_PAPER_STATUTE},
+    {.what = "an attribute the purpose denies",
+     FEE,
+     .attrs = {"household_size", "given_name"},
+     .n = 2,
+     .days = 0,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_ERR_DENIED,
+     .fault = CID_PAPER_NOT_PERMITTED,
+     .attribute = "given_name"},
+    {.what = "an attribute the purpose does not list",
+     FEE,
+     .attrs = {"phone_number", "email"},
+     .n = 2,
+     .days = 0,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_ERR_DENIED,
+     .fault = CID_PAPER_NOT_PERMITTED,
+     .attribute = "phone_number"},
+    {.what = "an attribute behind a step-up may be asked",
+     FEE,
+     .attrs = {"birthdate"},
+     .n = 1,
+     .days = 0,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_OK,
+     .lasts = 365},
+    {.what = "the form names what is in force",
+     FEE,
+     .attrs = {"email"},
+     .n = 1,
+     .days = 0,
+     .version = FORM_IN_FORCE,
+     .digest = FORM_IN_FORCE,
+     .expect = CID_OK,
+     .lasts = 365},
+    {.what = "the form names another version",
+     FEE,
+     .attrs = {"email"},
+     .n = 1,
+     .days = 0,
+     .version = FORM_OTHER,
+     .digest = FORM_IN_FORCE,
+     .expect = CID_ERR_DENIED,
+     .fault = CID_PAPER_OTHER_VERSION},
+    {.what = "the form names another text",
+     FEE,
+     .attrs = {"email"},
+     .n = 1,
+     .days = 0,
+     .version = FORM_IN_FORCE,
+     .digest = FORM_OTHER,
+     .expect = CID_ERR_DENIED,
+     .fault = CID_PAPER_OTHER_DIGEST},
+    {.what = "a service name no record can have",
+     .service = "child\ncare",
+     .purpose = "fee-calculation",
+     .attrs = {"email"},
+     .n = 1,
+     .days = 0,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_ERR_INVALID},
+    {.what = "a purpose name no record can have",
+     .service = "childcare",
+     .purpose = NAME_129,
+     .attrs = {"email"},
+     .n = 1,
+     .days = 0,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_ERR_INVALID},
+    {.what = "no attribute",
+     FEE,
+     .attrs = {NULL},
+     .n = 0,
+     .days = 0,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_ERR_INVALID},
+    {.what = "an attribute twice",
+     FEE,
+     .attrs = {"email", "email"},
+     .n = 2,
+     .days = 0,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_ERR_INVALID},
+    {.what = "a tagged attribute",
+     FEE,
+     .attrs = {"family_name#ja-Kana-JP"},
+     .n = 1,
+     .days = 0,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_ERR_INVALID},
+    {.what = "negative days",
+     FEE,
+     .attrs = {"email"},
+     .n = 1,
+     .days = -1,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_ERR_INVALID},
+    {.what = "an account id that is no UUID",
+     .account_id = "hanako",
+     FEE,
+     .attrs = {"email"},
+     .n = 1,
+     .days = 0,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_ERR_INVALID},
+};
+
+/* The value a row puts on the form: none, what is in force, or something else. */
+static const char *form(enum form_value v, const char *in_force)
+{
+	return v == FORM_NONE ? NULL : v == FORM_IN_FORCE ? in_force : "signed-under-another";
+}
+
+/* Checks the records a paper grant wrote: method, versions, expiry. */
+static void check_paper_records(struct cid_store *s, const struct paper_case *r, char **ids,
+				const char *version, const char *digest, int64_t expires_at)
+{
+	assert_int_equal(expires_at, NOW + r->lasts * 24 * 3600);
+	for (size_t j = 0; j < r->n; j++) {
+		json_t *rec = NULL;
+
+		assert_int_equal(cid_consent_get(s, ids[j], &rec), CID_OK);
+		assert_string_equal(member(rec, "attribute"), r->attrs[j]);
+		assert_string_equal(member(rec, "state"), "granted");
+		assert_string_equal(member(json_object_get(rec, "how"), "method"), "cli:paper");
+		assert_string_equal(member(rec, "policy_version"), version);
+		assert_string_equal(member(rec, "purpose_digest"), digest);
+		assert_int_equal(int_member(rec, "expires_at"), expires_at);
+		json_decref(rec);
+		free(ids[j]);
+	}
+}
+
+static void test_paper_grant_table(void **state)
+{
+	struct cid_test_store *f = *state;
+	struct cid_policyset *ps = NULL;
+	struct cid_purpose_info fee;
+	const char *version;
+
+	assert_int_equal(cid_policyset_parse("childcare.policy", paper_policy, strlen(paper_policy),
+					     stderr, &ps),
+			 CID_OK);
+	version = cid_policyset_version(ps, "childcare");
+	assert_true(
+	    cid_policy_purpose_find(cid_policyset_find(ps, "childcare"), "fee-calculation", &fee));
+	for (size_t i = 0; i < sizeof(paper_cases) / sizeof(paper_cases[0]); i++) {
+		const struct paper_case *r = &paper_cases[i];
+		struct cid_consent_paper g = {
+		    .account_id = r->account_id != NULL ? r->account_id : HANAKO,
+		    .service = r->service,
+		    .purpose = r->purpose,
+		    .attributes = r->attrs,
+		    .n_attributes = r->n,
+		    .days = r->days,
+		    .policy_version = form(r->version, version),
+		    .purpose_digest = form(r->digest, fee.digest),
+		    .now = NOW,
+		};
+		struct cid_consent_paper_refusal why = {.attribute = "untouched"};
+		char *ids[2] = {NULL, NULL};
+		int64_t expires_at = -1;
+		size_t before = history_size(f->s, HANAKO);
+		enum cid_err rc = cid_consent_paper_grant(f->s, ps, &g, ids, &expires_at, &why);
+
+		if (rc != r->expect)
+			fail_msg("%s: got %s, wanted %s", r->what, cid_strerror(rc),
+				 cid_strerror(r->expect));
+		if (rc == CID_OK) {
+			struct cid_purpose_info pu;
+
+			assert_true(cid_policy_purpose_find(cid_policyset_find(ps, r->service),
+							    r->purpose, &pu));
+			assert_int_equal(history_size(f->s, HANAKO), before + r->n);
+			check_paper_records(f->s, r, ids, version, pu.digest, expires_at);
+			assert_string_equal(why.attribute, "untouched");
+			continue;
+		}
+		/* nothing written, no id handed out, the expiry untouched */
+		assert_int_equal(history_size(f->s, HANAKO), before);
+		assert_null(ids[0]);
+		assert_int_equal(expires_at, -1);
+		if (rc != CID_ERR_DENIED) {
+			assert_string_equal(why.attribute, "untouched");
+			continue;
+		}
+		if (why.fault != r->fault)
+			fail_msg("%s: fault %d, wanted %d", r->what, why.fault, r->fault);
+		if (r->fault == CID_PAPER_NOT_PERMITTED)
+			assert_string_equal(why.attribute, r->attribute);
+		if (r->fault == CID_PAPER_OTHER_VERSION)
+			assert_string_equal(why.in_force, version);
+		if (r->fault == CID_PAPER_OTHER_DIGEST)
+			assert_string_equal(why.in_force, fee.digest);
+		if (r->fault == CID_PAPER_TOO_LONG)
+			assert_int_equal(why.max_days, r->lasts);
+	}
+	cid_policyset_free(ps);
+}
+
+/* Without policies in force there is nothing a paper consent could answer. */
+static void test_paper_grant_without_policies(void **state)
+{
+	struct cid_test_store *f = *state;
+	const char *const attrs[] = {"email"};
+	struct cid_consent_paper g = {
+	    .account_id = HANAKO,
+	    .service = "childcare",
+	    .purpose = "fee-calculation",
+	    .attributes = attrs,
+	    .n_attributes = 1,
+	    .now = NOW,
+	};
+	struct cid_consent_paper_refusal why = {.fault = CID_PAPER_TOO_LONG};
+
+	assert_int_equal(cid_consent_paper_grant(f->s, NULL, &g, NULL, NULL, &why), CID_ERR_DENIED);
+	assert_int_equal(why.fault, CID_PAPER_NO_POLICY);
+	assert_int_equal(cid_consent_paper_grant(f->s, NULL, NULL, NULL, NULL, &why),
+			 CID_ERR_INVALID);
+	assert_int_equal(history_size(f->s, HANAKO), 0);
+}
+
 /* ---- invalid input, one row per case ---- */
 
 struct record_case {
@@ -995,6 +1374,10 @@ int main(void)
 					    cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_withdraw_names_the_attribute_at_fault,
 					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_paper_grant_table, cid_test_store_setup,
+					    cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_paper_grant_without_policies, cid_test_store_setup,
+					    cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_record_input_table, cid_test_store_setup,
 					    cid_test_store_teardown),
 	};
