@@ -86,9 +86,8 @@
  * an operator unlocks it; never forgotten with time (NIST SP 800-63B §5.2.2: at most 100) */
 #define CID_CODE_MAX_FAILURES 20
 
-/* consent */
-#define CID_CONSENT_PAPER_MAX_DAYS                                                                 \
-	3650 /* longest a paper grant lasts (consent_paper.h): ten years */
+/* consent: the longest a paper grant lasts (consent_paper.h), ten years */
+#define CID_CONSENT_PAPER_MAX_DAYS 3650
 
 /* reverse proxies (netaddr.h) */
 #define CID_MAX_TRUSTED_PROXIES 64 /* addresses and ranges in trusted_proxies */
