@@ -137,6 +137,9 @@
 #define CID_CONSOLE_MAX_CONSENTS 32  /* consent records shown behind one entry */
 #define CID_CONSOLE_MAX_SERVICES 256 /* services on the services page */
 
+/* consent: the longest a paper grant lasts (consent_paper.h), ten years */
+#define CID_CONSENT_PAPER_MAX_DAYS 3650
+
 /* client addresses and reverse proxies (netaddr.h) */
 /* a client's address as text, as the skins pass it to a login (IPv6 needs 45 bytes) */
 #define CID_MAX_ADDR		64

@@ -146,7 +146,7 @@ static enum cid_err consent_item(const json_t *rec, int64_t now, json_t *items)
 	const char *state = cid_json_str(rec, "state");
 	int64_t expires_at = cid_json_int(rec, "expires_at");
 	bool granted = state != NULL && strcmp(state, "granted") == 0;
-	bool expired = granted && expires_at != 0 && now >= expires_at;
+	bool expired = cid_consent_expired(rec, now);
 	char state_key[MAX_EVENT_KEY];
 	char t[32];
 	json_t *item = NULL;

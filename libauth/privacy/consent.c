@@ -33,6 +33,7 @@
 
 #define SEQ_KEY	  "consent_seq" /* META: {"seq": the last number given out} */
 #define SEQ_CHARS 16		/* lowercase hex of a uint64 */
+#define DAY	  ((int64_t)24 * 3600)
 
 /* Longest key: the four names, four separators and the sequence number. */
 #define KEY_MAX (CID_ID_CHARS + 3 * CID_CONSENT_MAX_NAME + 4 + SEQ_CHARS)
@@ -64,6 +65,69 @@ enum cid_err cid_consent_state_parse(const char *name, enum cid_consent_state *o
 	return CID_ERR_INVALID;
 }
 
+enum cid_consent_state cid_consent_state_at(enum cid_consent_state recorded, int64_t expires_at,
+					    int64_t now)
+{
+	if (recorded == CID_CONSENT_GRANTED && expires_at != 0 && now >= expires_at)
+		return CID_CONSENT_EXPIRED;
+	return recorded;
+}
+
+bool cid_consent_expired(const json_t *rec, int64_t now)
+{
+	enum cid_consent_state recorded;
+
+	if (cid_consent_state_parse(cid_json_str(rec, "state"), &recorded) != CID_OK)
+		return false;
+	return recorded == CID_CONSENT_GRANTED &&
+	       cid_consent_state_at(recorded, cid_json_int(rec, "expires_at"), now) ==
+		   CID_CONSENT_EXPIRED;
+}
+
+int64_t cid_consent_expiry(int64_t valid_days, int64_t now)
+{
+	int64_t span;
+
+	if (valid_days <= 0)
+		return 0;
+	/* saturating: a day count read back from a record cannot overflow */
+	span = valid_days > INT64_MAX / DAY ? INT64_MAX : valid_days * DAY;
+	return now > INT64_MAX - span ? INT64_MAX : now + span;
+}
+
+/*
+ * The methods: the name a record stores, and who the audit log says acted
+ * through which endpoint (audit.h). The names are those of stores written
+ * before the enum existed; they never change.
+ */
+static const struct {
+	const char *name;
+	const char *actor;
+	const char *endpoint;
+} methods[CID_CONSENT_METHOD_COUNT] = {
+    [CID_CONSENT_METHOD_SCREEN] = {"web:consent-screen", "citizen", "consent-screen"},
+    [CID_CONSENT_METHOD_CLI_WITHDRAW] = {"cli:withdraw", "operator", "cli"},
+    [CID_CONSENT_METHOD_CLI_PAPER] = {"cli:paper", "operator", "cli"},
+};
+
+const char *cid_consent_method_name(enum cid_consent_method method)
+{
+	if ((unsigned)method >= CID_CONSENT_METHOD_COUNT)
+		return NULL;
+	return methods[method].name;
+}
+
+enum cid_err cid_consent_method_parse(const char *name, enum cid_consent_method *out)
+{
+	for (size_t i = 0; name != NULL && i < CID_CONSENT_METHOD_COUNT; i++) {
+		if (methods[i].name != NULL && strcmp(name, methods[i].name) == 0) {
+			*out = (enum cid_consent_method)i;
+			return CID_OK;
+		}
+	}
+	return CID_ERR_INVALID;
+}
+
 /* 1..CID_CONSENT_MAX_NAME bytes of UTF-8 (no NUL, no controls but TAB/CR) and no '\n'. */
 static bool name_ok(const char *s)
 {
@@ -71,6 +135,11 @@ static bool name_ok(const char *s)
 
 	return n >= 1 && n <= CID_CONSENT_MAX_NAME && memchr(s, '\n', n) == NULL &&
 	       cid_utf8_valid(s, n);
+}
+
+bool cid_consent_name_ok(const char *name)
+{
+	return name_ok(name);
 }
 
 bool cid_consent_attribute_ok(const char *attribute)
@@ -148,13 +217,15 @@ out:
 	return rc;
 }
 
-/* True if rec (a parsed record) is a grant still in force at now. */
-static bool granted_at(const json_t *rec, int64_t now)
+/* The state at now of rec (a parsed record: parse_record checked its state). */
+static enum cid_consent_state record_state(const json_t *rec, int64_t now)
 {
-	int64_t expires_at = (int64_t)json_integer_value(json_object_get(rec, "expires_at"));
+	enum cid_consent_state recorded = CID_CONSENT_EXPIRED;
 
-	return strcmp(cid_json_str(rec, "state"), "granted") == 0 &&
-	       (expires_at == 0 || now < expires_at);
+	/* parse_record let only known states through; EXPIRED if that ever changes */
+	if (cid_consent_state_parse(cid_json_str(rec, "state"), &recorded) != CID_OK)
+		return CID_CONSENT_EXPIRED;
+	return cid_consent_state_at(recorded, cid_json_int(rec, "expires_at"), now);
 }
 
 /* One call's worth of records, checked and given ids before the transaction. */
@@ -165,6 +236,7 @@ struct write {
 	char (*ids)[CID_ID_CHARS + 1];
 	/* withdraw: each attribute needs a grant in force, whose versions are copied */
 	bool copy_versions;
+	struct cid_consent_fault fault; /* withdraw: the attribute without one, and why */
 	json_t **recs; /* the records written, for the audit entries (one run's worth) */
 };
 
@@ -173,7 +245,7 @@ static json_t *record_new(const struct write *w, size_t i, uint64_t seq, const c
 {
 	const struct cid_consent_context *ctx = w->ctx;
 	const struct cid_consent_change *c = &w->changes[i];
-	json_t *how = json_pack("{s:s}", "method", ctx->method);
+	json_t *how = json_pack("{s:s}", "method", cid_consent_method_name(ctx->method));
 	int64_t expires_at = c->state == CID_CONSENT_GRANTED ? c->expires_at : 0;
 
 	if (how == NULL)
@@ -202,11 +274,18 @@ static enum cid_err write_one(struct cid_txn *txn, struct write *w, size_t i, ui
 	json_t *rec = NULL;
 	const char *policy_version = ctx->policy_version;
 	const char *purpose_digest = ctx->purpose_digest;
+	enum cid_consent_state state;
 
 	CID_ENSURE(len > 0, CID_ERR_INVALID);
 	if (w->copy_versions) {
-		CID_TRY(latest_record(txn, (struct cid_str){key, len}, &current));
-		CID_ENSURE(granted_at(current, ctx->now), CID_ERR_NOTFOUND);
+		rc = latest_record(txn, (struct cid_str){key, len}, &current);
+		if (rc == CID_ERR_NOTFOUND)
+			w->fault = (struct cid_consent_fault){.attribute = w->changes[i].attribute};
+		CID_TRY(rc);
+		state = record_state(current, ctx->now);
+		if (state != CID_CONSENT_GRANTED)
+			w->fault = (struct cid_consent_fault){w->changes[i].attribute, true, state};
+		CID_ENSURE(state == CID_CONSENT_GRANTED, CID_ERR_NOTFOUND);
 		policy_version = cid_json_str(current, "policy_version");
 		purpose_digest = cid_json_str(current, "purpose_digest");
 	}
@@ -224,20 +303,6 @@ out:
 	json_decref(current);
 	json_decref(rec);
 	return rc;
-}
-
-/* The audit log's actor for a record's method: the citizen on the web, the operator in the CLI. */
-static const char *actor_of(const char *method)
-{
-	return strncmp(method, "web:", 4) == 0 ? "citizen" : "operator";
-}
-
-/* The audit log's endpoint for a method: "consent-screen", "cli", or the method itself. */
-static const char *endpoint_of(const char *method)
-{
-	if (strcmp(method, "web:consent-screen") == 0)
-		return "consent-screen";
-	return strncmp(method, "cli:", 4) == 0 ? "cli" : method;
 }
 
 /* True if records a and b go in one audit entry: same state, expiry and policy version. */
@@ -274,11 +339,12 @@ static enum cid_err audit_entry(const struct write *w, size_t first, bool *done,
 	snprintf(type, sizeof(type), "consent.%s", cid_json_str(rec, "state"));
 	CID_TRY(cid_audit_time(ctx->now, when));
 	e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:O, s:s, s:s, s:s, s:s}", "type", type,
-		      "time", when, "actor", actor_of(ctx->method), "citizen", ctx->account_id,
+		      "time", when, "actor", methods[ctx->method].actor, "citizen", ctx->account_id,
 		      "service", ctx->service, "purpose", ctx->purpose, "attributes", attrs,
 		      "consent_records", ids, "basis", "consent", "policy_version",
 		      cid_json_str(rec, "policy_version"), "purpose_digest",
-		      cid_json_str(rec, "purpose_digest"), "endpoint", endpoint_of(ctx->method));
+		      cid_json_str(rec, "purpose_digest"), "endpoint",
+		      methods[ctx->method].endpoint);
 	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
 	if (ctx->request_id != NULL)
 		CID_ENSURE(json_object_set_new(e, "request_id", json_string(ctx->request_id)) == 0,
@@ -349,7 +415,7 @@ out:
 static bool context_ok(const struct cid_consent_context *ctx, bool copy_versions)
 {
 	if (ctx == NULL || !cid_uuid_syntax_ok(ctx->account_id) || !name_ok(ctx->service) ||
-	    !name_ok(ctx->purpose) || !name_ok(ctx->method) || ctx->now < 0)
+	    !name_ok(ctx->purpose) || cid_consent_method_name(ctx->method) == NULL || ctx->now < 0)
 		return false;
 	if (ctx->request_id != NULL && !name_ok(ctx->request_id))
 		return false;
@@ -373,7 +439,8 @@ static bool changes_ok(const struct cid_consent_change *changes, size_t n, int64
 		if (c->state != CID_CONSENT_GRANTED && c->state != CID_CONSENT_REFUSED &&
 		    c->state != CID_CONSENT_WITHDRAWN)
 			return false;
-		if (c->state == CID_CONSENT_GRANTED && c->expires_at != 0 && c->expires_at <= now)
+		/* a grant must be in force when it is recorded */
+		if (cid_consent_state_at(c->state, c->expires_at, now) == CID_CONSENT_EXPIRED)
 			return false;
 		if (c->expires_at < 0)
 			return false;
@@ -435,7 +502,8 @@ enum cid_err cid_consent_record(struct cid_store *s, const struct cid_consent_co
 }
 
 enum cid_err cid_consent_withdraw(struct cid_store *s, const struct cid_consent_context *ctx,
-				  const char *const *attributes, size_t n, char **ids_out)
+				  const char *const *attributes, size_t n, char **ids_out,
+				  struct cid_consent_fault *fault)
 {
 	enum cid_err rc = CID_OK;
 	struct cid_consent_change *changes = NULL;
@@ -448,7 +516,9 @@ enum cid_err cid_consent_withdraw(struct cid_store *s, const struct cid_consent_
 		changes[i] = (struct cid_consent_change){attributes[i], CID_CONSENT_WITHDRAWN, 0};
 	CID_ENSURE(changes_ok(changes, n, ctx->now), CID_ERR_INVALID);
 	w.changes = changes;
-	CID_TRY(write_records(s, &w, ids_out));
+	rc = write_records(s, &w, ids_out);
+	if (rc == CID_ERR_NOTFOUND && fault != NULL)
+		*fault = w.fault;
 out:
 	free(changes);
 	return rc;
@@ -485,10 +555,8 @@ static enum cid_err fact_push(struct current *c)
 		return CID_OK;
 	CID_TRY(parse_record(c->val, &rec));
 	CID_ENSURE(cid_str_eq(c->attr, cid_json_str(rec, "attribute")), CID_ERR_STORE);
-	CID_TRY(cid_consent_state_parse(cid_json_str(rec, "state"), &state));
-	expires_at = (int64_t)json_integer_value(json_object_get(rec, "expires_at"));
-	if (state == CID_CONSENT_GRANTED && expires_at != 0 && c->now >= expires_at)
-		state = CID_CONSENT_EXPIRED;
+	expires_at = cid_json_int(rec, "expires_at");
+	state = record_state(rec, c->now);
 	if (f->n == c->cap) {
 		size_t cap = c->cap == 0 ? 8 : c->cap * 2;
 		struct cid_consent_fact *grown = realloc(f->facts, cap * sizeof(*grown));

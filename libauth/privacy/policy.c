@@ -179,16 +179,12 @@ static void decide(const struct cid_policyset *ps, const struct purpose *pu, con
 		return;
 	}
 	out->consent_id = f->record_id;
-	switch (f->state) {
+	switch (cid_consent_state_at(f->state, f->expires_at, now)) {
 	case CID_CONSENT_GRANTED: break;
 	case CID_CONSENT_REFUSED: out->reason = CID_REASON_REFUSED; return;
 	case CID_CONSENT_WITHDRAWN: out->reason = CID_REASON_WITHDRAWN; return;
 	case CID_CONSENT_EXPIRED: out->reason = CID_REASON_EXPIRED; return;
 	default: out->reason = CID_REASON_NO_CONSENT; return;
-	}
-	if (f->expires_at != 0 && now >= f->expires_at) {
-		out->reason = CID_REASON_EXPIRED;
-		return;
 	}
 	if (f->purpose_digest == NULL || strcmp(f->purpose_digest, pu->digest) != 0) {
 		out->reason = CID_REASON_POLICY_CHANGED;

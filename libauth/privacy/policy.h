@@ -49,6 +49,7 @@
 #define CID_POLICY_H
 
 #include "bounds.h"
+#include "consent.h"
 #include "err.h"
 
 #include <jansson.h>
@@ -64,26 +65,6 @@
 enum cid_basis {
 	CID_BASIS_CONSENT, /* the citizen's opt-in per attribute */
 	CID_BASIS_STATUTE, /* a law or public task; needs no consent */
-};
-
-/* The state of the citizen's latest consent record for one attribute. */
-enum cid_consent_state {
-	CID_CONSENT_GRANTED,
-	CID_CONSENT_REFUSED,
-	CID_CONSENT_WITHDRAWN,
-	CID_CONSENT_EXPIRED,
-};
-
-/*
- * What the evaluator needs to know of one consent record (the latest for its
- * (citizen, service, purpose, attribute)); strings borrowed for the call.
- */
-struct cid_consent_fact {
-	const char *attribute;
-	enum cid_consent_state state;
-	int64_t expires_at;	    /* 0: no expiry recorded */
-	const char *purpose_digest; /* of the purpose the consent was given under */
-	const char *record_id;
 };
 
 /* Why a decision went the way it did. */

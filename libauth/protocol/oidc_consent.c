@@ -27,8 +27,6 @@
 
 /* Checkboxes of one screen: with req, csrf and action the form stays under CID_MAX_PARAMS. */
 #define MAX_ASK	      24
-#define DAY	      ((int64_t)24 * 3600)
-#define METHOD_SCREEN "web:consent-screen"
 #define MAX_LABEL_KEY (5 + 128)
 
 /* The service's name for the citizen: its policy's, else its registration's. */
@@ -361,7 +359,7 @@ static enum cid_err record_purpose(struct cid_ctx *ctx, const struct cid_request
 	    .purpose = cid_json_str(entry, "purpose"),
 	    .policy_version = cid_json_str(entry, "version"),
 	    .purpose_digest = cid_json_str(entry, "digest"),
-	    .method = METHOD_SCREEN,
+	    .method = CID_CONSENT_METHOD_SCREEN,
 	    .request_id = request_ref,
 	    .now = req->now,
 	};
@@ -381,7 +379,7 @@ static enum cid_err record_purpose(struct cid_ctx *ctx, const struct cid_request
 		changes[n++] = (struct cid_consent_change){
 		    .attribute = json_string_value(a),
 		    .state = ticked ? CID_CONSENT_GRANTED : CID_CONSENT_REFUSED,
-		    .expires_at = ticked && days > 0 ? req->now + days * DAY : 0,
+		    .expires_at = ticked ? cid_consent_expiry(days, req->now) : 0,
 		};
 	}
 	if (n == 0)

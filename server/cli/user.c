@@ -143,7 +143,7 @@ static void print_user(const json_t *u)
 
 	printf("username: %s\n", json_string_value(json_object_get(u, "username")));
 	printf("id:       %s\n", json_string_value(json_object_get(u, "id")));
-	printf("disabled: %s\n", json_is_true(json_object_get(u, "disabled")) ? "yes" : "no");
+	printf("disabled: %s\n", cid_account_active(u) ? "no" : "yes");
 	printf("totp:     %s\n", cid_account_has_totp(u) ? "enrolled" : "no");
 	if (json_integer_value(json_object_get(u, "totp_failures")) >= CID_CODE_MAX_FAILURES)
 		printf("          locked after %lld wrong codes in a row (totp --unlock)\n",
@@ -270,7 +270,7 @@ static void print_user_row(const json_t *u)
 	const char *name = json_string_value(json_object_get(json_object_get(u, "claims"), "name"));
 
 	printf("%-24s %s%s\n", json_string_value(json_object_get(u, "username")), name ? name : "",
-	       json_is_true(json_object_get(u, "disabled")) ? "  (disabled)" : "");
+	       cid_account_active(u) ? "" : "  (disabled)");
 }
 
 static int verb_list(struct cli_env *env, const struct user_opts *o)

@@ -27,7 +27,24 @@ ISSUER=https://id.city.example
 # shellcheck source=tap.sh
 . "$(dirname "$0")/tap.sh"
 C=(--store "$store")
-CC=(--service childcare --purpose fee-calculation --policy-version v1 --purpose-digest d1)
+# a paper grant is checked against the policies in force: one that permits what is granted below
+mkdir -p "$tmp/policies"
+cat >"$tmp/policies/childcare.policy" <<'POLICY'
+service childcare
+name.ja 子育て支援
+name.en Childcare support
+purpose fee-calculation
+	text.ja 保育料を算定するため
+	text.en To calculate your childcare fee
+	basis consent
+	retention 5y
+	consent_valid 1y
+	permit email
+	permit given_name
+	permit family_name
+	permit phone_number
+POLICY
+CC=(--service childcare --purpose fee-calculation --policies "$tmp/policies")
 
 expect 0 "audit --help" "$bin" audit --help
 for v in verify export query provisions checkpoint officer; do

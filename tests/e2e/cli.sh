@@ -11,6 +11,9 @@ trap 'rm -rf "$tmp"' EXIT
 store=$tmp/store
 # shellcheck source=tap.sh
 . "$(dirname "$0")/tap.sh"
+# a damaged record is made with the LMDB tools, as someone with the files would
+command -v mdb_dump >/dev/null && command -v mdb_load >/dev/null ||
+	{ echo "Bail out! mdb_dump and mdb_load are required (lmdb-utils, deploy/install-deps.sh test)"; exit 2; }
 C=(--store "$store")
 
 # help
@@ -57,7 +60,23 @@ has "unknown user says not found" "$err" "not found"
 expect 0 "user disable" "$bin" user disable taro "${C[@]}"
 expect 0 "disabled shows in show" "$bin" user show taro "${C[@]}" --json
 has "disabled flag set" "$(json "d['disabled']" <<<"$out")" True
+expect 0 "disabled shows in show (text)" "$bin" user show taro "${C[@]}"
+has "says disabled: yes" "$out" "disabled: yes"
+expect 0 "disabled shows in list (text)" "$bin" user list "${C[@]}"
+has "marks taro disabled" "$(grep '^taro ' <<<"$out")" "(disabled)"
 expect 0 "user enable" "$bin" user enable taro "${C[@]}"
+expect 0 "enabled shows in show (text)" "$bin" user show taro "${C[@]}"
+has "says disabled: no" "$out" "disabled: no"
+# a record whose "disabled" member is gone (written by hand, or by a damaged
+# store) is not active for the server, and the CLI says so as well
+mdb_dump -p -s citizens "$store" | sed '/"username":"taro"/s/"disabled":false,//' >"$tmp/citizens.dump"
+has "the dump holds taro's record" "$(cat "$tmp/citizens.dump")" '"username":"taro"'
+mdb_load -s citizens "$store" <"$tmp/citizens.dump" 2>/dev/null
+expect 0 "show a record without disabled" "$bin" user show taro "${C[@]}"
+has "not active: disabled: yes" "$out" "disabled: yes"
+expect 0 "list a record without disabled" "$bin" user list "${C[@]}"
+has "marked disabled in the list" "$(grep '^taro ' <<<"$out")" "(disabled)"
+expect 0 "enable it again" "$bin" user enable taro "${C[@]}"
 expect 0 "user passwd" bash -c "printf 'taro-new-pass-1' | '$bin' user passwd taro ${C[*]} --password-stdin"
 expect 2 "unknown verb" "$bin" user frob "${C[@]}"
 

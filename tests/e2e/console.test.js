@@ -144,7 +144,7 @@ before(async () => {
   const info = await client.fetchUserInfo(config, tokens.access_token, tokens.claims().sub);
   assert.equal(info.email, CLAIMS.email);
   cli(['consent', 'grant', CITIZEN.name, '--store', store.dir, '--service', PAPER_SERVICE, '--purpose', 'news',
-    '--attribute', 'email', '--policy-version', 'v1', '--purpose-digest', 'd1']);
+    '--attribute', 'email', '--policies', store.policies]);
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
 });
 

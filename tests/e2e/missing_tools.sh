@@ -66,7 +66,9 @@ no_python=$(path_without no-python 'python3*')
 no_format=$(path_without no-format 'clang-format*')
 no_tidy=$(path_without no-tidy 'clang-tidy*' 'run-clang-tidy*')
 no_cppcheck=$(path_without no-cppcheck cppcheck)
-for p in "$no_node" "$no_npm" "$no_curl" "$no_python" "$no_format" "$no_tidy" "$no_cppcheck"; do
+no_lmdb=$(path_without no-lmdb 'mdb_*')
+for p in "$no_node" "$no_npm" "$no_curl" "$no_python" "$no_format" "$no_tidy" "$no_cppcheck" \
+	"$no_lmdb"; do
 	[ -d "$p" ] || { echo "Bail out! cannot make the stripped PATH directories"; exit 1; }
 done
 
@@ -108,6 +110,8 @@ for s in cli consent_cli audit_cli; do
 	fails "$s.sh without python3" "python3 is required" \
 		env PATH="$no_python" CIVICID_BIN="$bin" AUDIT_TAMPER=/bin/false bash "$here/$s.sh"
 done
+fails "cli.sh without the LMDB tools" "mdb_dump and mdb_load are required" \
+	env PATH="$no_lmdb" CIVICID_BIN="$bin" bash "$here/cli.sh"
 fails "apache.sh without apache2" "Apache httpd is installed" \
 	env CIVICID_BIN="$bin" APACHE2="$tmp/no/apache2" bash "$here/rp/apache.sh"
 mkdir "$tmp/no-modules"

@@ -81,7 +81,7 @@ static char *record(struct fixture *f, const char *account, const char *attribut
 	    .purpose = "fees",
 	    .policy_version = cid_policy_version(pol),
 	    .purpose_digest = pu.digest,
-	    .method = "web:consent-screen",
+	    .method = CID_CONSENT_METHOD_SCREEN,
 	    .request_id = "req-ref",
 	    .now = NOW - 2 * DAY,
 	};
@@ -290,9 +290,10 @@ static void test_the_page_lists_the_current_decision_per_attribute(void **state)
 	struct cid_consent_context cc = {.account_id = f->hanako.id,
 					 .service = "svc",
 					 .purpose = "fees",
-					 .method = "cli:withdraw",
+					 .method = CID_CONSENT_METHOD_CLI_WITHDRAW,
 					 .now = NOW - DAY};
-	assert_int_equal(cid_consent_withdraw(cid_ctx_store(f->ctx), &cc, attrs, 1, NULL), CID_OK);
+	assert_int_equal(cid_consent_withdraw(cid_ctx_store(f->ctx), &cc, attrs, 1, NULL, NULL),
+			 CID_OK);
 	get(f, cid_account_page, f->hanako.cookie, "lang=ja", &r);
 	assert_string_equal(r.locale, "ja");
 	g = json_array_get(json_object_get(r.page_data, "consents"), 0);
@@ -481,7 +482,7 @@ static void record_unpolicied(struct fixture *f, const char *service)
 	    .purpose = "fees",
 	    .policy_version = "v-gone",
 	    .purpose_digest = "d-gone",
-	    .method = "web:consent-screen",
+	    .method = CID_CONSENT_METHOD_SCREEN,
 	    .request_id = "req-ref",
 	    .now = NOW - DAY,
 	};

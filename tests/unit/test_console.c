@@ -245,7 +245,7 @@ static int setup(void **state)
 	    .purpose = "news",
 	    .policy_version = "v1",
 	    .purpose_digest = "d1",
-	    .method = "web:consent-screen",
+	    .method = CID_CONSENT_METHOD_SCREEN,
 	    .now = D1 + 100,
 	};
 
