@@ -36,7 +36,7 @@
 
 #include "cid.h"
 #include "err.h"
-#include "oidc.h"
+#include "reply.h"
 
 /* Audit entries per page of the trail. */
 #define CID_ACCOUNT_PAGE 50

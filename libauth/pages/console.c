@@ -18,8 +18,8 @@
 #include "crypto.h"
 #include "jose.h"
 #include "officer.h"
-#include "oidc_int.h"
 #include "policy.h"
+#include "reply.h"
 #include "str.h"
 
 #include <stdio.h>
@@ -46,21 +46,21 @@ static const char *const types[] = {
 
 static const char *locale_of(struct cid_ctx *ctx)
 {
-	return oidc_locale(NULL, cid_ctx_config(ctx)->default_locale);
+	return cid_reply_locale(NULL, cid_ctx_config(ctx)->default_locale);
 }
 
-/* The officer cookie: never readable by script, never cross-site (oidc.h). */
+/* The officer cookie: never readable by script, never cross-site (reply.h). */
 static enum cid_err set_cookie(struct cid_ctx *ctx, struct cid_reply *r, const char *value,
 			       int64_t max_age)
 {
-	return oidc_reply_cookie(r, cid_ctx_config(ctx), CID_COOKIE_OFFICER, value, max_age);
+	return cid_reply_cookie(r, cid_ctx_config(ctx), CID_COOKIE_OFFICER, value, max_age);
 }
 
 /* A 4xx/5xx error page; CID_OK when it was built. */
 static enum cid_err fail(struct cid_ctx *ctx, struct cid_reply *r, int status, const char *error,
 			 const char *description)
 {
-	return cid_oidc_error_page(r, status, error, description, locale_of(ctx));
+	return cid_reply_error_page(r, status, error, description, locale_of(ctx));
 }
 
 /* The officer a console page is for: the session's name and CSRF token. */
@@ -83,7 +83,7 @@ static enum cid_err gate(struct cid_ctx *ctx, const struct cid_request *req,
 	const char *given;
 
 	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_EXPIRED) {
-		rc = oidc_reply_redirect(reply, 303, CONSOLE_LOGIN, NULL, NULL, 0);
+		rc = cid_reply_redirect(reply, 303, CONSOLE_LOGIN, NULL, NULL, 0);
 		return rc == CID_OK ? CID_ERR_DENIED : rc;
 	}
 	if (rc != CID_OK)
@@ -130,7 +130,7 @@ static json_t *base_data(const struct officer *who)
 static enum cid_err show(struct cid_ctx *ctx, struct cid_reply *reply, int status,
 			 enum cid_page page, json_t *data)
 {
-	enum cid_err rc = oidc_reply_page(reply, status, page, data, locale_of(ctx));
+	enum cid_err rc = cid_reply_page(reply, status, page, data, locale_of(ctx));
 
 	reply->no_store = true;
 	return rc;
@@ -383,7 +383,7 @@ static enum cid_err login_page(struct cid_ctx *ctx, const struct cid_request *re
 	char csrf[CID_TOKEN_CHARS + 1];
 	json_t *data = NULL;
 
-	CID_TRY(oidc_csrf(ctx, req, reply, csrf));
+	CID_TRY(cid_reply_csrf(ctx, req, reply, csrf));
 	data = json_pack("{s:s, s:s}", "csrf", csrf, "name", name == NULL ? "" : name);
 	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
 	if (message != NULL)
@@ -414,13 +414,13 @@ enum cid_err cid_console_login(struct cid_ctx *ctx, const struct cid_request *re
 		rc = cid_officer_session(cid_ctx_store(ctx), req->officer_cookie, req->now,
 					 name_now);
 		if (rc == CID_OK)
-			return oidc_reply_redirect(reply, 303, CONSOLE_HOME, NULL, NULL, 0);
+			return cid_reply_redirect(reply, 303, CONSOLE_HOME, NULL, NULL, 0);
 		if (rc != CID_ERR_NOTFOUND && rc != CID_ERR_EXPIRED)
 			return rc;
 		return login_page(ctx, req, reply, 200, NULL, NULL);
 	}
 	/* login CSRF: the form must come from a page this browser got from us */
-	if (csrf == NULL || !oidc_is_token(req->csrf_cookie) ||
+	if (csrf == NULL || !cid_request_is_token(req->csrf_cookie) ||
 	    !cid_ct_streq(csrf, strnlen(csrf, CID_TOKEN_CHARS + 1), req->csrf_cookie,
 			  CID_TOKEN_CHARS))
 		return fail(ctx, reply, 403, "invalid_request",
@@ -441,7 +441,7 @@ enum cid_err cid_console_login(struct cid_ctx *ctx, const struct cid_request *re
 	default: return rc;
 	}
 	CID_TRY(set_cookie(ctx, reply, cookie, CID_OFFICER_SESSION_TTL));
-	CID_TRY(oidc_reply_redirect(reply, 303, CONSOLE_HOME, NULL, NULL, 0));
+	CID_TRY(cid_reply_redirect(reply, 303, CONSOLE_HOME, NULL, NULL, 0));
 out:
 	cid_wipe(cookie, sizeof(cookie));
 	return rc;
@@ -457,7 +457,7 @@ static enum cid_err logout_page(struct cid_ctx *ctx, const struct cid_request *r
 	ended = cid_officer_logout(cid_ctx_store(ctx), req->officer_cookie);
 	CID_ENSURE(ended == CID_OK || ended == CID_ERR_NOTFOUND, ended);
 	CID_TRY(set_cookie(ctx, reply, "", 0));
-	CID_TRY(oidc_reply_redirect(reply, 303, CONSOLE_LOGIN, NULL, NULL, 0));
+	CID_TRY(cid_reply_redirect(reply, 303, CONSOLE_LOGIN, NULL, NULL, 0));
 out:
 	return rc;
 }

@@ -95,7 +95,7 @@ static enum cid_err check_pkce(const struct cid_client *client, const struct cid
 	if (method == NULL || strcmp(method, "S256") != 0)
 		return bad(err, "invalid_request", "code_challenge_method must be S256");
 	/* S256 challenges are base64url of 32 bytes: exactly 43 characters */
-	if (!oidc_is_token(challenge))
+	if (!cid_request_is_token(challenge))
 		return bad(err, "invalid_request", "code_challenge is not a base64url SHA-256");
 	return json_object_set_new(auth, "code_challenge", json_string(challenge)) == 0
 		   ? CID_OK
@@ -264,8 +264,8 @@ enum cid_err cid_oidc_authz_check(const struct cid_client *client, const struct 
 		goto out;
 	}
 	CID_ENSURE(json_object_set_new(auth, "ui_locale",
-				       json_string(oidc_locale(cid_params_get(p, "ui_locales"),
-							       default_locale))) == 0,
+				       json_string(cid_reply_locale(cid_params_get(p, "ui_locales"),
+								    default_locale))) == 0,
 		   CID_ERR_NOMEM);
 	*auth_out = auth;
 	auth = NULL;
@@ -281,7 +281,7 @@ enum cid_err oidc_redirect_error(struct cid_ctx *ctx, struct cid_reply *reply, c
 	const char *values[] = {error, description, state, cid_ctx_config(ctx)->issuer};
 
 	/*= RFC 6749 §4.1.2.1, RFC 9207 §2: errors go back with state and iss */
-	return oidc_reply_redirect(reply, 302, uri, names, values, 4);
+	return cid_reply_redirect(reply, 302, uri, names, values, 4);
 }
 
 enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid_session *sess,
@@ -333,7 +333,7 @@ enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid
 		const char *names[] = {"code", "state", "iss"};
 		const char *values[] = {code, state, cfg->issuer};
 
-		CID_TRY(oidc_reply_redirect(reply, status, uri, names, values, 3));
+		CID_TRY(cid_reply_redirect(reply, status, uri, names, values, 3));
 	}
 out:
 	cid_wipe(code, sizeof(code));
@@ -372,7 +372,7 @@ enum cid_err oidc_park(struct cid_ctx *ctx, const struct cid_request *req, json_
 	char hash[CID_HASH_HEX + 1];
 	char csrf_hash[CID_HASH_HEX + 1];
 
-	CID_TRY(oidc_csrf(ctx, req, reply, csrf));
+	CID_TRY(cid_reply_csrf(ctx, req, reply, csrf));
 	CID_TRY(cid_random_token(id));
 	cid_secret_hash(csrf, strlen(csrf), csrf_hash);
 	CID_ENSURE(json_object_set_new(auth, "csrf_hash", json_string(csrf_hash)) == 0 &&
@@ -408,10 +408,10 @@ enum cid_err oidc_claim_pending(struct cid_ctx *ctx, const struct cid_request *r
 
 	if (rc != CID_ERR_NOTFOUND)
 		return rc;
-	rc = cid_oidc_error_page(reply, 400, "invalid_request",
-				 "This form was already sent. Go back to the service and start "
-				 "again.",
-				 locale);
+	rc = cid_reply_error_page(reply, 400, "invalid_request",
+				  "This form was already sent. Go back to the service and start "
+				  "again.",
+				  locale);
 	return rc == CID_OK ? CID_ERR_DENIED : rc;
 }
 
@@ -442,7 +442,7 @@ static enum cid_err show_login(struct cid_ctx *ctx, const struct cid_request *re
 	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
 	if (message != NULL)
 		CID_ENSURE(json_object_set_new(data, message, json_true()) == 0, CID_ERR_NOMEM);
-	rc = oidc_reply_page(reply, 200, CID_PAGE_LOGIN, data, oidc_auth_locale(auth));
+	rc = cid_reply_page(reply, 200, CID_PAGE_LOGIN, data, oidc_auth_locale(auth));
 	data = NULL;
 out:
 	json_decref(data);
@@ -455,7 +455,7 @@ enum cid_err cid_oidc_authorize(struct cid_ctx *ctx, const struct cid_request *r
 	enum cid_err rc = CID_OK;
 	const struct cid_config *cfg = cid_ctx_config(ctx);
 	const struct cid_params *p = &req->params;
-	const char *locale = oidc_locale(cid_params_get(p, "ui_locales"), cfg->default_locale);
+	const char *locale = cid_reply_locale(cid_params_get(p, "ui_locales"), cfg->default_locale);
 	const char *client_id = cid_params_get(p, "client_id");
 	const char *uri = cid_params_get(p, "redirect_uri");
 	const char *state = cid_params_get(p, "state");
@@ -471,18 +471,18 @@ enum cid_err cid_oidc_authorize(struct cid_ctx *ctx, const struct cid_request *r
 	 *# mismatching redirection URI, or if the client identifier is missing or
 	 *# invalid, the authorization server ... MUST NOT automatically redirect */
 	if (client_id == NULL)
-		return cid_oidc_error_page(reply, 400, "invalid_request", "client_id is missing.",
-					   locale);
+		return cid_reply_error_page(reply, 400, "invalid_request", "client_id is missing.",
+					    locale);
 	rc = cid_client_get(cid_ctx_store(ctx), client_id, &client);
 	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_INVALID)
-		return cid_oidc_error_page(reply, 400, "invalid_client",
-					   "This service is not registered.", locale);
+		return cid_reply_error_page(reply, 400, "invalid_client",
+					    "This service is not registered.", locale);
 	CID_TRY(rc);
 	if (uri == NULL || !cid_client_redirect_ok(client, uri)) {
-		rc = cid_oidc_error_page(reply, 400, "invalid_request",
-					 "The return address (redirect_uri) is missing or is not "
-					 "registered for this service.",
-					 locale);
+		rc = cid_reply_error_page(reply, 400, "invalid_request",
+					  "The return address (redirect_uri) is missing or is not "
+					  "registered for this service.",
+					  locale);
 		goto out;
 	}
 	if (state != NULL && strlen(state) > CID_MAX_STATE)
@@ -537,18 +537,19 @@ enum cid_err oidc_load_pending(struct cid_ctx *ctx, const struct cid_request *re
 	const char *stored_stage;
 
 	*out = NULL;
-	if (!req->form_content_type || !oidc_is_token(req_id) || !oidc_is_token(csrf))
-		return cid_oidc_error_page(reply, 400, "invalid_request",
-					   "The form is incomplete. Go back to the service and "
-					   "start again.",
-					   locale);
+	if (!req->form_content_type || !cid_request_is_token(req_id) || !cid_request_is_token(csrf))
+		return cid_reply_error_page(reply, 400, "invalid_request",
+					    "The form is incomplete. Go back to the service and "
+					    "start again.",
+					    locale);
 	/* login CSRF: the form's token must be this browser's cookie */
 	if (req->csrf_cookie == NULL ||
 	    !cid_ct_streq(csrf, strlen(csrf), req->csrf_cookie, strlen(req->csrf_cookie)))
-		return cid_oidc_error_page(reply, 403, "access_denied",
-					   "The form could not be verified. Allow cookies for this "
-					   "site and start again from the service.",
-					   locale);
+		return cid_reply_error_page(
+		    reply, 403, "access_denied",
+		    "The form could not be verified. Allow cookies for this "
+		    "site and start again from the service.",
+		    locale);
 	authreq_key(req_id, hash);
 	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
 	rc = cid_txn_get_json(txn, CID_DB_AUTHREQS, (struct cid_str){hash, CID_HASH_HEX}, &auth);
@@ -559,20 +560,20 @@ enum cid_err oidc_load_pending(struct cid_ctx *ctx, const struct cid_request *re
 	     (json_integer_value(json_object_get(auth, "exp")) <= req->now ||
 	      !cid_str_eq(cid_str_of(stored_stage == NULL ? OIDC_STAGE_LOGIN : stored_stage),
 			  stage)))) {
-		rc = cid_oidc_error_page(reply, 400, "invalid_request",
-					 "This page has expired. Go back to the service and start "
-					 "again.",
-					 locale);
+		rc = cid_reply_error_page(reply, 400, "invalid_request",
+					  "This page has expired. Go back to the service and start "
+					  "again.",
+					  locale);
 		goto out;
 	}
 	CID_TRY(rc);
 	cid_secret_hash(csrf, strlen(csrf), csrf_hash);
 	stored = cid_json_str(auth, "csrf_hash");
 	if (stored == NULL || !cid_ct_streq(stored, strlen(stored), csrf_hash, CID_HASH_HEX)) {
-		rc = cid_oidc_error_page(reply, 403, "access_denied",
-					 "The form could not be verified. Start again from the "
-					 "service.",
-					 locale);
+		rc = cid_reply_error_page(reply, 403, "access_denied",
+					  "The form could not be verified. Start again from the "
+					  "service.",
+					  locale);
 		goto out;
 	}
 	*out = auth;
@@ -591,8 +592,8 @@ enum cid_err oidc_step_client(struct cid_ctx *ctx, const json_t *auth, const cha
 	rc = cid_client_get(cid_ctx_store(ctx), cid_json_str(auth, "client_id"), client);
 	if (rc != CID_ERR_NOTFOUND)
 		return rc;
-	return cid_oidc_error_page(reply, 400, "invalid_client",
-				   "This service is no longer registered.", locale);
+	return cid_reply_error_page(reply, 400, "invalid_client",
+				    "This service is no longer registered.", locale);
 }
 
 enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
@@ -657,7 +658,7 @@ enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
 	}
 	CID_TRY(cid_session_new(cid_ctx_store(ctx), account, CID_ACR_PASSWORD, amr, 1, req->now,
 				cfg->session_ttl, cookie, &sess));
-	CID_TRY(oidc_reply_cookie(reply, cfg, CID_COOKIE_SESSION, cookie, cfg->session_ttl));
+	CID_TRY(cid_reply_cookie(reply, cfg, CID_COOKIE_SESSION, cookie, cfg->session_ttl));
 	/* the steps after the login belong to the new session, which this
 	 * request's cookie header does not carry yet */
 	next.session_cookie = cookie;

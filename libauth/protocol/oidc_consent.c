@@ -50,7 +50,7 @@ static enum cid_err show_totp(const char *locale, const char *name, const char *
 	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
 	if (message != NULL)
 		CID_ENSURE(json_object_set_new(data, message, json_true()) == 0, CID_ERR_NOMEM);
-	rc = oidc_reply_page(reply, 200, CID_PAGE_TOTP, data, locale);
+	rc = cid_reply_page(reply, 200, CID_PAGE_TOTP, data, locale);
 	data = NULL;
 out:
 	json_decref(data);
@@ -139,7 +139,7 @@ static enum cid_err show_consent(const struct cid_policyset *ps, const struct ci
 	data = json_pack("{s:s, s:s, s:s, s:O}", "req", req_id, "csrf", csrf, "client_name",
 			 service_name(ps, client, locale), "purposes", purposes);
 	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
-	rc = oidc_reply_page(reply, 200, CID_PAGE_CONSENT, data, locale);
+	rc = cid_reply_page(reply, 200, CID_PAGE_CONSENT, data, locale);
 	data = NULL;
 out:
 	json_decref(purposes);
@@ -270,9 +270,9 @@ static enum cid_err step_session(struct cid_ctx *ctx, const struct cid_request *
 		*ok = true;
 		return CID_OK;
 	}
-	return cid_oidc_error_page(reply, 400, "login_required",
-				   "Your login has ended. Go back to the service and start again.",
-				   locale);
+	return cid_reply_error_page(reply, 400, "login_required",
+				    "Your login has ended. Go back to the service and start again.",
+				    locale);
 }
 
 enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
@@ -331,8 +331,8 @@ enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
 	/* a step-up is an authentication: the session moves to a new cookie */
 	CID_TRY(cid_session_upgrade(cid_ctx_store(ctx), req->session_cookie, CID_ACR_MFA, amr, 2,
 				    req->now, cookie, &sess));
-	CID_TRY(oidc_reply_cookie(reply, cid_ctx_config(ctx), CID_COOKIE_SESSION, cookie,
-				  sess.expires_at - req->now));
+	CID_TRY(cid_reply_cookie(reply, cid_ctx_config(ctx), CID_COOKIE_SESSION, cookie,
+				 sess.expires_at - req->now));
 	/* the steps after it belong to the new cookie, which this request does not carry */
 	next.session_cookie = cookie;
 	rc = oidc_proceed(ctx, &next, auth, &sess, cookie, client, 303, reply);
@@ -412,8 +412,8 @@ enum cid_err cid_oidc_consent(struct cid_ctx *ctx, const struct cid_request *req
 	if (!ok)
 		goto out;
 	if (action == NULL || (strcmp(action, "approve") != 0 && strcmp(action, "deny") != 0)) {
-		rc = cid_oidc_error_page(reply, 400, "invalid_request",
-					 "Choose Approve or Deny on the consent page.", locale);
+		rc = cid_reply_error_page(reply, 400, "invalid_request",
+					  "Choose Approve or Deny on the consent page.", locale);
 		goto out;
 	}
 	approve = strcmp(action, "approve") == 0;

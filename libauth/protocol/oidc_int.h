@@ -1,6 +1,6 @@
 /*
- * oidc_int: what the oidc_*.c files share: reply builders and client
- * authentication. Not part of the public API.
+ * oidc_int: what the oidc_*.c files share: client authentication, the
+ * release, the pending request and its steps. Not part of the public API.
  */
 #ifndef CID_OIDC_INT_H
 #define CID_OIDC_INT_H
@@ -11,29 +11,6 @@
 #include "session.h"
 
 #include <jansson.h>
-
-/* Replies with obj (stolen) as JSON, status, no-store. */
-enum cid_err oidc_reply_json(struct cid_reply *r, int status, json_t *obj);
-
-/* Replies with an HTML page of kind, with data (stolen). */
-enum cid_err oidc_reply_page(struct cid_reply *r, int status, enum cid_page page, json_t *data,
-			     const char *locale);
-
-/*
- * Redirects (status 302 or 303) to base with the pairs names[i]=values[i]
- * (NULL values skipped) added to its query.
- */
-enum cid_err oidc_reply_redirect(struct cid_reply *r, int status, const char *base,
-				 const char *const *names, const char *const *values, size_t n);
-
-/*
- * Adds a Set-Cookie value for cookie which (oidc.h): "NAME=value; Path=/;
- * HttpOnly; SameSite=S" with Max-Age unless max_age < 0, and, when the issuer
- * is https, "; Secure" and the __Host- prefix in NAME (cid_cookie_name).
- * CID_ERR_TOOBIG when the reply has no room for another cookie.
- */
-enum cid_err oidc_reply_cookie(struct cid_reply *r, const struct cid_config *cfg,
-			       enum cid_cookie which, const char *value, int64_t max_age);
 
 /*
  * Authenticates the client of a token, introspection or revocation request
@@ -47,30 +24,8 @@ enum cid_err oidc_client_auth(struct cid_ctx *ctx, const struct cid_request *req
 /* Fills reply with 401 invalid_client and a WWW-Authenticate: Basic challenge. */
 enum cid_err oidc_invalid_client(struct cid_reply *reply, const char *description);
 
-/* The locale of a request: the first of ui_locales that we have, else the default. */
-const char *oidc_locale(const char *ui_locales, const char *default_locale);
-
 /* The page locale of a normalised request (its "ui_locale"): static "en" or "ja". */
 const char *oidc_auth_locale(const json_t *auth);
-
-/*
- * True if s is one of our random tokens (cid_random_token) or a base64url
- * SHA-256: exactly CID_TOKEN_CHARS of canonical base64url for 32 bytes.
- */
-bool oidc_is_token(const char *s);
-
-/*
- * The browser's CSRF token into csrf: its CID_COOKIE_CSRF cookie when that is
- * a token, else a new one, set as a cookie in reply. One per browser, so
- * several login tabs can coexist; SameSite=Lax, so that arriving from a
- * service keeps it (a Strict cookie is not sent then, and a new token would
- * break the forms of other tabs). A cross-site POST still carries no token,
- * and each form's token must also match the one stored with its pending
- * request (oidc_load_pending) or be derived with the session (logout).
- * Errors: CID_ERR_CRYPTO, CID_ERR_TOOBIG, CID_ERR_NOMEM.
- */
-enum cid_err oidc_csrf(struct cid_ctx *ctx, const struct cid_request *req, struct cid_reply *reply,
-		       char csrf[CID_TOKEN_CHARS + 1]);
 
 /*
  * The single call site of cid_release_claims (release.h): the claims of the

@@ -56,8 +56,8 @@ static enum cid_err citizen_tokens(struct cid_ctx *ctx, const struct cid_request
 	/* a service is not told why (issue 9): its grant is as dead as a revoked one,
 	 * and is answered in the same words */
 	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_DISABLED) {
-		rc = cid_oidc_error_json(reply, 400, "invalid_grant",
-					 grant_problem(CID_ERR_REVOKED));
+		rc = cid_reply_error_json(reply, 400, "invalid_grant",
+					  grant_problem(CID_ERR_REVOKED));
 		goto out;
 	}
 	CID_TRY(rc);
@@ -74,7 +74,7 @@ static enum cid_err citizen_tokens(struct cid_ctx *ctx, const struct cid_request
 	if (refresh != NULL && refresh[0] != '\0')
 		CID_ENSURE(json_object_set_new(body, "refresh_token", json_string(refresh)) == 0,
 			   CID_ERR_NOMEM);
-	rc = oidc_reply_json(reply, 200, body);
+	rc = cid_reply_json(reply, 200, body);
 	body = NULL;
 out:
 	cid_keyref_put(ref);
@@ -98,14 +98,14 @@ static enum cid_err grant_code(struct cid_ctx *ctx, const struct cid_request *re
 	json_t *grant = NULL;
 
 	if (code == NULL || uri == NULL)
-		return cid_oidc_error_json(reply, 400, "invalid_request",
-					   "code and redirect_uri are required");
+		return cid_reply_error_json(reply, 400, "invalid_request",
+					    "code and redirect_uri are required");
 	rc = cid_code_redeem(cid_ctx_store(ctx), code, client->client_id, uri,
 			     cid_params_get(p, "code_verifier"), req->now,
 			     client->allow_refresh ? cid_ctx_config(ctx)->refresh_ttl : 0, &grant,
 			     refresh);
 	if (grant_problem(rc) != NULL) {
-		rc = cid_oidc_error_json(reply, 400, "invalid_grant", grant_problem(rc));
+		rc = cid_reply_error_json(reply, 400, "invalid_grant", grant_problem(rc));
 		goto out;
 	}
 	CID_TRY(rc);
@@ -126,19 +126,19 @@ static enum cid_err grant_refresh(struct cid_ctx *ctx, const struct cid_request 
 	json_t *grant = NULL;
 
 	if (token == NULL)
-		return cid_oidc_error_json(reply, 400, "invalid_request",
-					   "refresh_token is required");
+		return cid_reply_error_json(reply, 400, "invalid_request",
+					    "refresh_token is required");
 	/* every refusal of the rotation leaves the token usable: only a replay revokes */
 	rc = cid_refresh_rotate(cid_ctx_store(ctx), token, client->client_id, scope, req->now,
 				cid_ctx_config(ctx)->refresh_ttl, &grant, next);
 	if (grant_problem(rc) != NULL) {
-		rc = cid_oidc_error_json(reply, 400, "invalid_grant", grant_problem(rc));
+		rc = cid_reply_error_json(reply, 400, "invalid_grant", grant_problem(rc));
 		goto out;
 	}
 	/*= RFC 6749 §6: the requested scope MUST NOT include any scope not originally granted */
 	if (rc == CID_ERR_INVALID) {
-		rc = cid_oidc_error_json(reply, 400, "invalid_scope",
-					 "scope exceeds what was granted");
+		rc = cid_reply_error_json(reply, 400, "invalid_scope",
+					  "scope exceeds what was granted");
 		goto out;
 	}
 	CID_TRY(rc);
@@ -163,16 +163,16 @@ static enum cid_err grant_client_credentials(struct cid_ctx *ctx, const struct c
 	    (strnlen(scope, CID_MAX_SCOPE + 1) > CID_MAX_SCOPE ||
 	     cid_words_has(scope, "openid", 6) || cid_words_has(scope, "offline_access", 14) ||
 	     !cid_client_scope_ok(client, scope)))
-		return cid_oidc_error_json(reply, 400, "invalid_scope",
-					   "scope is not allowed for client_credentials");
+		return cid_reply_error_json(reply, 400, "invalid_scope",
+					    "scope is not allowed for client_credentials");
 	ref = cid_ctx_keys_acquire(ctx);
 	CID_TRY(cid_token_access_mint(ctx, cid_keyref_keyset(ref), client, client->client_id, scope,
 				      NULL, req->now, &access));
-	rc = oidc_reply_json(reply, 200,
-			     json_pack("{s:s, s:s, s:I, s:s}", "access_token", access, "token_type",
-				       "Bearer", "expires_in",
-				       (json_int_t)cid_ctx_config(ctx)->access_ttl, "scope",
-				       scope == NULL ? "" : scope));
+	rc = cid_reply_json(reply, 200,
+			    json_pack("{s:s, s:s, s:I, s:s}", "access_token", access, "token_type",
+				      "Bearer", "expires_in",
+				      (json_int_t)cid_ctx_config(ctx)->access_ttl, "scope",
+				      scope == NULL ? "" : scope));
 out:
 	cid_keyref_put(ref);
 	free(access);
@@ -191,8 +191,8 @@ static enum cid_err form_client(struct cid_ctx *ctx, const struct cid_request *r
 
 	if (req->post && req->form_content_type)
 		return oidc_client_auth(ctx, req, reply, client);
-	rc = cid_oidc_error_json(reply, 400, "invalid_request",
-				 "use POST with application/x-www-form-urlencoded");
+	rc = cid_reply_error_json(reply, 400, "invalid_request",
+				  "use POST with application/x-www-form-urlencoded");
 	return rc == CID_OK ? CID_ERR_DENIED : rc;
 }
 
@@ -213,7 +213,7 @@ enum cid_err cid_oidc_token(struct cid_ctx *ctx, const struct cid_request *req,
 		return CID_OK;
 	CID_TRY(rc);
 	if (grant_type == NULL) {
-		rc = cid_oidc_error_json(reply, 400, "invalid_request", "grant_type is required");
+		rc = cid_reply_error_json(reply, 400, "invalid_request", "grant_type is required");
 		goto out;
 	}
 	if (strcmp(grant_type, "authorization_code") == 0) {
@@ -226,14 +226,14 @@ enum cid_err cid_oidc_token(struct cid_ctx *ctx, const struct cid_request *req,
 		allowed = client->allow_client_credentials && !client->is_public;
 		grant = grant_client_credentials;
 	} else {
-		rc = cid_oidc_error_json(reply, 400, "unsupported_grant_type",
-					 "grant_type must be authorization_code, refresh_token or "
-					 "client_credentials");
+		rc = cid_reply_error_json(reply, 400, "unsupported_grant_type",
+					  "grant_type must be authorization_code, refresh_token or "
+					  "client_credentials");
 		goto out;
 	}
 	if (!allowed) {
-		rc = cid_oidc_error_json(reply, 400, "unauthorized_client",
-					 "this client may not use this grant_type");
+		rc = cid_reply_error_json(reply, 400, "unauthorized_client",
+					  "this client may not use this grant_type");
 		goto out;
 	}
 	rc = grant(ctx, req, client, reply);
@@ -277,7 +277,7 @@ static enum cid_err bearer_error(struct cid_reply *reply, int status, const char
 		reply->no_store = true;
 		return CID_OK;
 	}
-	return cid_oidc_error_json(reply, status, error, description);
+	return cid_reply_error_json(reply, status, error, description);
 }
 
 enum cid_err cid_oidc_userinfo(struct cid_ctx *ctx, const struct cid_request *req,
@@ -327,7 +327,7 @@ enum cid_err cid_oidc_userinfo(struct cid_ctx *ctx, const struct cid_request *re
 	pref = cid_ctx_policies_acquire(ctx);
 	CID_TRY(oidc_release(ctx, cid_policyref_set(pref), client, citizen, grant,
 			     CID_RELEASE_USERINFO, req->now, body, reply));
-	rc = oidc_reply_json(reply, 200, body);
+	rc = cid_reply_json(reply, 200, body);
 	body = NULL;
 out:
 	cid_keyref_put(ref);
@@ -421,7 +421,7 @@ static enum cid_err token_request(struct cid_ctx *ctx, const struct cid_request 
 	if (!allow_public && (*client)->is_public)
 		rc = oidc_invalid_client(reply, "public clients may not introspect tokens");
 	else if (*token == NULL)
-		rc = cid_oidc_error_json(reply, 400, "invalid_request", "token is required");
+		rc = cid_reply_error_json(reply, 400, "invalid_request", "token is required");
 	else
 		return CID_OK;
 	cid_client_free(*client);
@@ -446,7 +446,7 @@ enum cid_err cid_oidc_introspect(struct cid_ctx *ctx, const struct cid_request *
 		goto out;
 	/*= RFC 7662 §2.2: for an invalid, expired or revoked token, active is false
 	 *# and no other member is returned */
-	rc = oidc_reply_json(reply, 200, rc == CID_OK ? active : json_pack("{s:b}", "active", 0));
+	rc = cid_reply_json(reply, 200, rc == CID_OK ? active : json_pack("{s:b}", "active", 0));
 	active = NULL;
 out:
 	json_decref(active);

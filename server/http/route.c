@@ -6,6 +6,7 @@
 
 #include "account_pages.h"
 #include "console.h"
+#include "oidc.h"
 
 #include <string.h>
 

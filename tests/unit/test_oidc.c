@@ -360,61 +360,9 @@ static void test_parse_basic_oversize_rejected(void **state)
 	free(h);
 }
 
-/*
- * Cookies: HttpOnly, Path=/ and no Domain always; the session and CSRF
- * cookies SameSite=Lax, the officer's Strict; Secure and the __Host- prefix
- * exactly when the issuer is https (RFC 6265bis §4.1.3.2).
- */
-static void test_cookie_attributes_follow_the_issuer(void **state)
-{
-	static const struct {
-		const char *issuer;
-		enum cid_cookie which;
-		int64_t max_age;
-		const char *name;
-		const char *set_cookie;
-	} rows[] = {
-	    {"https://id.city.example", CID_COOKIE_SESSION, 60, "__Host-civicid_session",
-	     "__Host-civicid_session=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"},
-	    {"https://id.city.example", CID_COOKIE_CSRF, -1, "__Host-civicid_csrf",
-	     "__Host-civicid_csrf=v; Path=/; HttpOnly; SameSite=Lax; Secure"},
-	    {"https://id.city.example", CID_COOKIE_OFFICER, 1800, "__Host-civicid_officer",
-	     "__Host-civicid_officer=v; Path=/; HttpOnly; SameSite=Strict; Max-Age=1800; Secure"},
-	    {"https://id.city.example/sso", CID_COOKIE_SESSION, 0, "__Host-civicid_session",
-	     "__Host-civicid_session=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; Secure"},
-	    {"http://127.0.0.1:8080", CID_COOKIE_SESSION, 60, "civicid_session",
-	     "civicid_session=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=60"},
-	    {"http://127.0.0.1:8080", CID_COOKIE_CSRF, -1, "civicid_csrf",
-	     "civicid_csrf=v; Path=/; HttpOnly; SameSite=Lax"},
-	    {"http://127.0.0.1:8080", CID_COOKIE_OFFICER, 1800, "civicid_officer",
-	     "civicid_officer=v; Path=/; HttpOnly; SameSite=Strict; Max-Age=1800"},
-	};
-
-	char err[256];
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		struct cid_config *cfg = NULL;
-		struct cid_reply r = {0};
-
-		assert_int_equal(cid_config_new(&cfg), CID_OK);
-		assert_int_equal(cid_config_set(cfg, "issuer", rows[i].issuer, err, sizeof(err)),
-				 CID_OK);
-		assert_string_equal(cid_cookie_name(cfg, rows[i].which), rows[i].name);
-		assert_int_equal(oidc_reply_cookie(&r, cfg, rows[i].which, "v", rows[i].max_age),
-				 CID_OK);
-		assert_int_equal(r.n_cookies, 1);
-		if (strcmp(r.cookies[0], rows[i].set_cookie) != 0)
-			fail_msg("row %zu: got %s", i, r.cookies[0]);
-		cid_reply_free(&r);
-		cid_config_free(cfg);
-	}
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_cookie_attributes_follow_the_issuer),
 	    cmocka_unit_test(test_authz_check_table),
 	    cmocka_unit_test(test_authz_check_normalises),
 	    cmocka_unit_test(test_acr_required_table),

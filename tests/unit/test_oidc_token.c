@@ -198,8 +198,8 @@ static void call(struct fixture *f, enum endpoint ep, const char *authorization,
 	if (rc != CID_OK) {
 		/* what the skin answers when it cannot decode the body (daemon.c
 		 * build_request + input_error): the endpoint is never called */
-		rc = cid_oidc_error_json(reply, rc == CID_ERR_TOOBIG ? 413 : 400, "invalid_request",
-					 cid_strerror(rc));
+		rc = cid_reply_error_json(reply, rc == CID_ERR_TOOBIG ? 413 : 400,
+					  "invalid_request", cid_strerror(rc));
 	} else if (ep == EP_TOKEN) {
 		rc = cid_oidc_token(f->ctx, &req, reply);
 	} else if (ep == EP_INTROSPECT) {
