@@ -8,7 +8,7 @@
  * same idea of "asked" as the release itself, so the screen can never offer
  * what the release would not consider, nor miss what it would. This file
  * turns that answer into pages and records. Each step is a pending request
- * (oidc_authorize.c) bound to the browser's CSRF token and to the session's
+ * (oidc_pending.c) bound to the browser's CSRF token and to the session's
  * sid; the consent screen's content is stored with it, so the posted form
  * names checkboxes by position only and can claim nothing that was not shown.
  * Every consent record names the screen and the request it came from.
@@ -250,31 +250,6 @@ out:
 	return rc;
 }
 
-/*
- * The session of a step's form: the browser's live session, the one the step
- * was shown in. NULL-equivalent (false) with an error page in reply otherwise.
- */
-static enum cid_err step_session(struct cid_ctx *ctx, const struct cid_request *req,
-				 const json_t *auth, const char *locale, struct cid_reply *reply,
-				 struct cid_session *sess, bool *ok)
-{
-	const char *sid = cid_json_str(auth, "pending_sid");
-	enum cid_err rc = CID_ERR_NOTFOUND;
-
-	*ok = false;
-	if (req->session_cookie != NULL)
-		rc = cid_session_get(cid_ctx_store(ctx), req->session_cookie, req->now, sess);
-	if (rc == CID_ERR_STORE)
-		return rc;
-	if (rc == CID_OK && sid != NULL && strcmp(sid, sess->sid) == 0) {
-		*ok = true;
-		return CID_OK;
-	}
-	return cid_reply_error_page(reply, 400, "login_required",
-				    "Your login has ended. Go back to the service and start again.",
-				    locale);
-}
-
 enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
 			   struct cid_reply *reply)
 {
@@ -297,7 +272,7 @@ enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
 	if (auth == NULL)
 		goto out;
 	locale = oidc_auth_locale(auth);
-	CID_TRY(step_session(ctx, req, auth, locale, reply, &sess, &ok));
+	CID_TRY(oidc_step_session(ctx, req, auth, locale, reply, &sess, &ok));
 	if (!ok)
 		goto out;
 	CID_TRY(oidc_step_client(ctx, auth, locale, reply, &client));
@@ -408,7 +383,7 @@ enum cid_err cid_oidc_consent(struct cid_ctx *ctx, const struct cid_request *req
 	if (auth == NULL)
 		goto out;
 	locale = oidc_auth_locale(auth);
-	CID_TRY(step_session(ctx, req, auth, locale, reply, &sess, &ok));
+	CID_TRY(oidc_step_session(ctx, req, auth, locale, reply, &sess, &ok));
 	if (!ok)
 		goto out;
 	if (action == NULL || (strcmp(action, "approve") != 0 && strcmp(action, "deny") != 0)) {

@@ -53,7 +53,36 @@ enum cid_err oidc_release(struct cid_ctx *ctx, const struct cid_policyset *ps,
  */
 enum cid_err oidc_acr_required(const json_t *auth, int *level);
 
-/* The steps of a pending authorization request (its "stage"). */
+/* Redirects an OAuth error back to the client (RFC 6749 §4.1.2.1, RFC 9207 iss). */
+enum cid_err oidc_redirect_error(struct cid_ctx *ctx, struct cid_reply *reply, const char *uri,
+				 const char *state, const char *error, const char *description);
+
+/*
+ * Issues a code for auth (steps removed) in the session sess and redirects to
+ * the client with it (status 302 or 303). cookie (may be NULL) is the
+ * session's, to record the client for logout.
+ */
+enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid_session *sess,
+			     const char *cookie, int64_t now, int status, struct cid_reply *reply);
+
+/*
+ * What follows authentication for auth in the session sess (cookie its value):
+ * the one-time-code step when an asked attribute needs level 2 (or the request
+ * requires it, oidc_acr_required) and the citizen can give one, then the
+ * consent screen when an asked attribute needs the citizen's decision, then
+ * the code. A required level the citizen cannot reach (no second factor
+ * enrolled) gets unmet_authentication_requirements; prompt=none gets
+ * interaction_required or consent_required instead of a page.
+ * (oidc_consent.c)
+ */
+enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,
+			  const struct cid_session *sess, const char *cookie,
+			  const struct cid_client *client, int status, struct cid_reply *reply);
+
+/*
+ * ---- the pending request (oidc_pending.c) ----
+ * The steps of a pending authorization request (its "stage").
+ */
 #define OIDC_STAGE_LOGIN   "login"
 #define OIDC_STAGE_TOTP	   "totp"
 #define OIDC_STAGE_CONSENT "consent"
@@ -101,30 +130,14 @@ enum cid_err oidc_claim_pending(struct cid_ctx *ctx, const struct cid_request *r
 /* A reference to a pending request that is no secret (its store key): for records. */
 void oidc_pending_ref(const char *req_id, char ref[CID_HASH_HEX + 1]);
 
-/* Redirects an OAuth error back to the client (RFC 6749 §4.1.2.1, RFC 9207 iss). */
-enum cid_err oidc_redirect_error(struct cid_ctx *ctx, struct cid_reply *reply, const char *uri,
-				 const char *state, const char *error, const char *description);
-
 /*
- * Issues a code for auth (steps removed) in the session sess and redirects to
- * the client with it (status 302 or 303). cookie (may be NULL) is the
- * session's, to record the client for logout.
+ * The session of a step's form (auth is its pending request) into *sess:
+ * the browser's live session, the one the step was shown in (auth's
+ * "pending_sid"). Otherwise *ok is false and reply holds an error page (the
+ * return is CID_OK then); other errors: CID_ERR_STORE.
  */
-enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid_session *sess,
-			     const char *cookie, int64_t now, int status, struct cid_reply *reply);
-
-/*
- * What follows authentication for auth in the session sess (cookie its value):
- * the one-time-code step when an asked attribute needs level 2 (or the request
- * requires it, oidc_acr_required) and the citizen can give one, then the
- * consent screen when an asked attribute needs the citizen's decision, then
- * the code. A required level the citizen cannot reach (no second factor
- * enrolled) gets unmet_authentication_requirements; prompt=none gets
- * interaction_required or consent_required instead of a page.
- * (oidc_consent.c)
- */
-enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,
-			  const struct cid_session *sess, const char *cookie,
-			  const struct cid_client *client, int status, struct cid_reply *reply);
+enum cid_err oidc_step_session(struct cid_ctx *ctx, const struct cid_request *req,
+			       const json_t *auth, const char *locale, struct cid_reply *reply,
+			       struct cid_session *sess, bool *ok);
 
 #endif
