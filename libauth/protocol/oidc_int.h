@@ -140,4 +140,16 @@ enum cid_err oidc_step_session(struct cid_ctx *ctx, const struct cid_request *re
 			       const json_t *auth, const char *locale, struct cid_reply *reply,
 			       struct cid_session *sess, bool *ok);
 
+/*
+ * ---- the login form (oidc_login.c) ----
+ * Shows the login form for auth (CID_PAGE_LOGIN, in its locale, naming
+ * client), storing auth as a pending request at OIDC_STAGE_LOGIN unless
+ * req_id is given (the form shown again: req_id and csrf are the posted
+ * ones). message (may be NULL) is the data key of a message to show
+ * ("msg_failed", ...). Errors: those of oidc_park, CID_ERR_NOMEM.
+ */
+enum cid_err oidc_show_login(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,
+			     const char *req_id, const char *csrf, const char *message,
+			     const struct cid_client *client, struct cid_reply *reply);
+
 #endif
