@@ -1,13 +1,20 @@
 /*
- * oidc: replies, errors, discovery/JWKS and client authentication, shared by
- * the endpoint files (oidc_authorize.c, oidc_token.c, oidc_logout.c).
+ * oidc: what every endpoint file shares: client authentication, the service
+ * as the citizen knows it, the single call of the release, and the two ends
+ * of an authorization request (a code, or an error sent back to the client).
+ *
+ * The two ends are here, below every step of the browser flow, because each
+ * step may end the request: whichever file decides, the code and the error
+ * redirect are built one way only, with state and iss (RFC 9207), and the
+ * request's transient members never reach the grant.
  */
 #include "oidc.h"
 
 #include "bounds.h"
-#include "buf.h"
 #include "crypto.h"
 #include "oidc_int.h"
+#include "session.h"
+#include "token.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -191,4 +198,81 @@ enum cid_err cid_oidc_jwks(struct cid_ctx *ctx, struct cid_reply *reply)
 
 	cid_keyref_put(ref);
 	return rc;
+}
+
+enum cid_err oidc_redirect_error(struct cid_ctx *ctx, struct cid_reply *reply, const char *uri,
+				 const char *state, const char *error, const char *description)
+{
+	const char *names[] = {"error", "error_description", "state", "iss"};
+	const char *values[] = {error, description, state, cid_ctx_config(ctx)->issuer};
+
+	/*= RFC 6749 §4.1.2.1, RFC 9207 §2: errors go back with state and iss */
+	return cid_reply_redirect(reply, 302, uri, names, values, 4);
+}
+
+enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid_session *sess,
+			     const char *cookie, int64_t now, int status, struct cid_reply *reply)
+{
+	/* these steered this request only (or its pending steps); they are not part
+	 * of the grant. The one place they are removed: the pending steps before
+	 * the code leave them in auth, and oidc_park sets its own afresh */
+	static const char *const transient[] = {"prompt_none", "prompt_login", "prompt_consent",
+						"login_hint",  "max_age",      "state",
+						"ui_locale",   "csrf_hash",    "exp",
+						"stage",       "pending_sid",  "consent"};
+	enum cid_err rc = CID_OK;
+	const struct cid_config *cfg = cid_ctx_config(ctx);
+	char code[CID_TOKEN_CHARS + 1] = "";
+	char *state = NULL;
+	char *uri = NULL;
+	json_t *amr = json_array();
+
+	CID_ENSURE(amr != NULL, CID_ERR_NOMEM);
+	if (cid_json_str(auth, "state") != NULL)
+		CID_ENSURE((state = strdup(cid_json_str(auth, "state"))) != NULL, CID_ERR_NOMEM);
+	CID_ENSURE((uri = strdup(cid_json_str(auth, "redirect_uri"))) != NULL, CID_ERR_NOMEM);
+	for (size_t i = 0; i < sess->n_amr; i++)
+		CID_ENSURE(json_array_append_new(amr, json_string(sess->amr[i])) == 0,
+			   CID_ERR_NOMEM);
+	CID_ENSURE(json_object_set_new(auth, "account_id", json_string(sess->account_id)) == 0 &&
+		       json_object_set_new(auth, "sid", json_string(sess->sid)) == 0 &&
+		       json_object_set_new(auth, "auth_time", json_integer(sess->auth_time)) == 0 &&
+		       json_object_set_new(auth, "acr", json_string(sess->acr)) == 0 &&
+		       json_object_set(auth, "amr", amr) == 0 &&
+		       json_object_set_new(auth, "generation", json_integer(sess->generation)) == 0,
+		   CID_ERR_NOMEM);
+	for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++)
+		json_object_del(auth, transient[i]);
+	rc = cid_code_issue(cid_ctx_store(ctx), auth, now, cfg->code_ttl, code);
+	/* the citizen was disabled while this request ran: no code */
+	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_DISABLED || rc == CID_ERR_REVOKED) {
+		rc = oidc_redirect_error(ctx, reply, uri, state, "access_denied",
+					 "the request cannot be completed");
+		goto out;
+	}
+	CID_TRY(rc);
+	if (cookie != NULL)
+		CID_TRY(cid_session_add_client(cid_ctx_store(ctx), cookie,
+					       cid_json_str(auth, "client_id")));
+	{
+		/*= RFC 9207 §2: the iss parameter is added to the authorization response */
+		const char *names[] = {"code", "state", "iss"};
+		const char *values[] = {code, state, cfg->issuer};
+
+		CID_TRY(cid_reply_redirect(reply, status, uri, names, values, 3));
+	}
+out:
+	cid_wipe(code, sizeof(code));
+	json_decref(amr);
+	free(state);
+	free(uri);
+	return rc;
+}
+
+const char *oidc_service_name(const struct cid_policyset *ps, const struct cid_client *client,
+			      const char *locale)
+{
+	const struct cid_policy *pol = cid_policyset_find(ps, client->client_id);
+
+	return pol != NULL ? cid_policy_name(pol, locale) : client->name;
 }

@@ -8,12 +8,10 @@
  * login form is stored as a pending request (oidc_pending.c), which carries
  * it through the later steps (one-time code, consent screen) to the code.
  */
-#include "account.h"
 #include "bounds.h"
-#include "crypto.h"
 #include "oidc_int.h"
 #include "session.h"
-#include "token.h"
+#include "str.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -111,71 +109,6 @@ static enum cid_err check_scope(const struct cid_client *client, const char *sco
 	return json_object_set_new(auth, "scope", json_string(scope)) == 0 ? CID_OK : CID_ERR_NOMEM;
 }
 
-/* The level of one acr value: ours map to policy.h's levels, any other to 0. */
-static int acr_level(const char *v, size_t n)
-{
-	if (n == sizeof(CID_ACR_PASSWORD) - 1 && memcmp(v, CID_ACR_PASSWORD, n) == 0)
-		return CID_LEVEL_PASSWORD;
-	if (n == sizeof(CID_ACR_MFA) - 1 && memcmp(v, CID_ACR_MFA, n) == 0)
-		return CID_LEVEL_MFA;
-	return 0;
-}
-
-/* Lowers *lowest (0: none yet) to the level of v[0..n) when that is one of ours. */
-static void lower_to(int *lowest, const char *v, size_t n)
-{
-	int level = acr_level(v, n);
-
-	if (level > 0 && (*lowest == 0 || level < *lowest))
-		*lowest = level;
-}
-
-enum cid_err oidc_acr_required(const json_t *auth, int *level)
-{
-	const char *values = cid_json_str(auth, "acr_values");
-	const json_t *id_token = json_object_get(json_object_get(auth, "claims"), "id_token");
-	const json_t *acr = json_object_get(id_token, "acr");
-	const json_t *value = json_object_get(acr, "value");
-	const json_t *list = json_object_get(acr, "values");
-	int need = 0;
-	int lowest = 0;
-	size_t i;
-	const json_t *v;
-
-	if (values != NULL) {
-		for (const char *p = values; *p != '\0';) {
-			size_t n = strcspn(p, " ");
-
-			lower_to(&lowest, p, n);
-			p += n;
-			p += strspn(p, " ");
-		}
-		if (lowest == 0)
-			return CID_ERR_INVALID;
-		need = lowest;
-	}
-	/*= OIDC Core §5.5.1.1: if the acr Claim was requested as an Essential Claim
-	 *# ... the Authorization Server MUST return an acr Claim Value that matches
-	 *# one of the requested values */
-	if (!json_is_true(json_object_get(acr, "essential")) || (value == NULL && list == NULL))
-		goto done;
-	lowest = 0;
-	if (json_is_string(value))
-		lower_to(&lowest, json_string_value(value), json_string_length(value));
-	json_array_foreach(list, i, v)
-	{
-		if (json_is_string(v))
-			lower_to(&lowest, json_string_value(v), json_string_length(v));
-	}
-	if (lowest == 0)
-		return CID_ERR_INVALID;
-	if (lowest > need)
-		need = lowest;
-done:
-	*level = need;
-	return CID_OK;
-}
-
 static enum cid_err check_claims(const char *claims, json_t *auth, struct cid_oauth_error *err)
 {
 	json_t *c;
@@ -267,75 +200,6 @@ enum cid_err cid_oidc_authz_check(const struct cid_client *client, const struct 
 	auth = NULL;
 out:
 	json_decref(auth);
-	return rc;
-}
-
-enum cid_err oidc_redirect_error(struct cid_ctx *ctx, struct cid_reply *reply, const char *uri,
-				 const char *state, const char *error, const char *description)
-{
-	const char *names[] = {"error", "error_description", "state", "iss"};
-	const char *values[] = {error, description, state, cid_ctx_config(ctx)->issuer};
-
-	/*= RFC 6749 §4.1.2.1, RFC 9207 §2: errors go back with state and iss */
-	return cid_reply_redirect(reply, 302, uri, names, values, 4);
-}
-
-enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid_session *sess,
-			     const char *cookie, int64_t now, int status, struct cid_reply *reply)
-{
-	/* these steered this request only (or its pending steps); they are not part
-	 * of the grant. The one place they are removed: the pending steps before
-	 * the code leave them in auth, and oidc_park sets its own afresh */
-	static const char *const transient[] = {"prompt_none", "prompt_login", "prompt_consent",
-						"login_hint",  "max_age",      "state",
-						"ui_locale",   "csrf_hash",    "exp",
-						"stage",       "pending_sid",  "consent"};
-	enum cid_err rc = CID_OK;
-	const struct cid_config *cfg = cid_ctx_config(ctx);
-	char code[CID_TOKEN_CHARS + 1] = "";
-	char *state = NULL;
-	char *uri = NULL;
-	json_t *amr = json_array();
-
-	CID_ENSURE(amr != NULL, CID_ERR_NOMEM);
-	if (cid_json_str(auth, "state") != NULL)
-		CID_ENSURE((state = strdup(cid_json_str(auth, "state"))) != NULL, CID_ERR_NOMEM);
-	CID_ENSURE((uri = strdup(cid_json_str(auth, "redirect_uri"))) != NULL, CID_ERR_NOMEM);
-	for (size_t i = 0; i < sess->n_amr; i++)
-		CID_ENSURE(json_array_append_new(amr, json_string(sess->amr[i])) == 0,
-			   CID_ERR_NOMEM);
-	CID_ENSURE(json_object_set_new(auth, "account_id", json_string(sess->account_id)) == 0 &&
-		       json_object_set_new(auth, "sid", json_string(sess->sid)) == 0 &&
-		       json_object_set_new(auth, "auth_time", json_integer(sess->auth_time)) == 0 &&
-		       json_object_set_new(auth, "acr", json_string(sess->acr)) == 0 &&
-		       json_object_set(auth, "amr", amr) == 0 &&
-		       json_object_set_new(auth, "generation", json_integer(sess->generation)) == 0,
-		   CID_ERR_NOMEM);
-	for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++)
-		json_object_del(auth, transient[i]);
-	rc = cid_code_issue(cid_ctx_store(ctx), auth, now, cfg->code_ttl, code);
-	/* the citizen was disabled while this request ran: no code */
-	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_DISABLED || rc == CID_ERR_REVOKED) {
-		rc = oidc_redirect_error(ctx, reply, uri, state, "access_denied",
-					 "the request cannot be completed");
-		goto out;
-	}
-	CID_TRY(rc);
-	if (cookie != NULL)
-		CID_TRY(cid_session_add_client(cid_ctx_store(ctx), cookie,
-					       cid_json_str(auth, "client_id")));
-	{
-		/*= RFC 9207 §2: the iss parameter is added to the authorization response */
-		const char *names[] = {"code", "state", "iss"};
-		const char *values[] = {code, state, cfg->issuer};
-
-		CID_TRY(cid_reply_redirect(reply, status, uri, names, values, 3));
-	}
-out:
-	cid_wipe(code, sizeof(code));
-	json_decref(amr);
-	free(state);
-	free(uri);
 	return rc;
 }
 

@@ -1,16 +1,30 @@
 /*
- * oidc_int: what the oidc_*.c files share: client authentication, the
- * release, the pending request and its steps. Not part of the public API.
+ * oidc_int: what the oidc_*.c files share. Not part of the public API.
+ *
+ * One section per file that defines it, lowest first: a file calls only
+ * into the sections above its own (and reply.h, the layers below), so the
+ * endpoint files depend on each other in one direction:
+ *   oidc.c, oidc_pending.c   shared by every endpoint file
+ *   oidc_consent.c           the consent screen
+ *   oidc_flow.c              what follows authentication (shows the screens)
+ *   oidc_login.c             the login form (hands over to the flow)
+ *   oidc_totp.c              the one-time-code step (hands back to the flow)
+ *   oidc_authorize.c         the authorization endpoint (shows the login form)
+ * and, calling only the first section: oidc_token.c, oidc_userinfo.c,
+ * oidc_logout.c, oidc_discovery.c.
  */
 #ifndef CID_OIDC_INT_H
 #define CID_OIDC_INT_H
 
 #include "client.h"
 #include "oidc.h"
+#include "policy.h"
 #include "release.h"
 #include "session.h"
 
 #include <jansson.h>
+
+/* ---- what every endpoint file shares (oidc.c) ---- */
 
 /*
  * Authenticates the client of a token, introspection or revocation request
@@ -27,6 +41,10 @@ enum cid_err oidc_invalid_client(struct cid_reply *reply, const char *descriptio
 /* The page locale of a normalised request (its "ui_locale"): static "en" or "ja". */
 const char *oidc_auth_locale(const json_t *auth);
 
+/* The service's name for the citizen: its policy's in ps, else its registration's. */
+const char *oidc_service_name(const struct cid_policyset *ps, const struct cid_client *client,
+			      const char *locale);
+
 /*
  * The single call site of cid_release_claims (release.h): the claims of the
  * grant's citizen (citizen, from cid_account_get) that the policies ps permit
@@ -40,19 +58,6 @@ enum cid_err oidc_release(struct cid_ctx *ctx, const struct cid_policyset *ps,
 			  const json_t *grant, enum cid_release_target target, int64_t now,
 			  json_t *out, struct cid_reply *reply);
 
-/*
- * The authentication level (policy.h) a normalised request auth requires,
- * into *level: 0 when it asks for none. acr_values asks for the lowest level
- * among the values it lists that are ours (urn:civicid:acr:password, :mfa);
- * an essential "acr" claim of the claims parameter's id_token member (OIDC
- * Core §5.5.1.1) asks the same of its "value" or "values"; when both ask, the
- * higher level is required. A level satisfies every level below it. A
- * voluntary acr claim asks for nothing (OIDC Core §5.5.1.1).
- * Errors: CID_ERR_INVALID when acr_values, or an essential acr claim with
- * values, lists none of ours: that requirement can never be met.
- */
-enum cid_err oidc_acr_required(const json_t *auth, int *level);
-
 /* Redirects an OAuth error back to the client (RFC 6749 §4.1.2.1, RFC 9207 iss). */
 enum cid_err oidc_redirect_error(struct cid_ctx *ctx, struct cid_reply *reply, const char *uri,
 				 const char *state, const char *error, const char *description);
@@ -64,20 +69,6 @@ enum cid_err oidc_redirect_error(struct cid_ctx *ctx, struct cid_reply *reply, c
  */
 enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid_session *sess,
 			     const char *cookie, int64_t now, int status, struct cid_reply *reply);
-
-/*
- * What follows authentication for auth in the session sess (cookie its value):
- * the one-time-code step when an asked attribute needs level 2 (or the request
- * requires it, oidc_acr_required) and the citizen can give one, then the
- * consent screen when an asked attribute needs the citizen's decision, then
- * the code. A required level the citizen cannot reach (no second factor
- * enrolled) gets unmet_authentication_requirements; prompt=none gets
- * interaction_required or consent_required instead of a page.
- * (oidc_consent.c)
- */
-enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,
-			  const struct cid_session *sess, const char *cookie,
-			  const struct cid_client *client, int status, struct cid_reply *reply);
 
 /*
  * ---- the pending request (oidc_pending.c) ----
@@ -115,6 +106,16 @@ enum cid_err oidc_load_pending(struct cid_ctx *ctx, const struct cid_request *re
 enum cid_err oidc_step_client(struct cid_ctx *ctx, const json_t *auth, const char *locale,
 			      struct cid_reply *reply, struct cid_client **client);
 
+/*
+ * The session of a step's form (auth is its pending request) into *sess:
+ * the browser's live session, the one the step was shown in (auth's
+ * "pending_sid"). Otherwise *ok is false and reply holds an error page (the
+ * return is CID_OK then); other errors: CID_ERR_STORE.
+ */
+enum cid_err oidc_step_session(struct cid_ctx *ctx, const struct cid_request *req,
+			       const json_t *auth, const char *locale, struct cid_reply *reply,
+			       struct cid_session *sess, bool *ok);
+
 /* Deletes the pending request of req_id. Errors: CID_ERR_NOTFOUND (already gone). */
 enum cid_err oidc_drop_pending(struct cid_ctx *ctx, const char *req_id);
 
@@ -130,18 +131,63 @@ enum cid_err oidc_claim_pending(struct cid_ctx *ctx, const struct cid_request *r
 /* A reference to a pending request that is no secret (its store key): for records. */
 void oidc_pending_ref(const char *req_id, char ref[CID_HASH_HEX + 1]);
 
-/*
- * The session of a step's form (auth is its pending request) into *sess:
- * the browser's live session, the one the step was shown in (auth's
- * "pending_sid"). Otherwise *ok is false and reply holds an error page (the
- * return is CID_OK then); other errors: CID_ERR_STORE.
- */
-enum cid_err oidc_step_session(struct cid_ctx *ctx, const struct cid_request *req,
-			       const json_t *auth, const char *locale, struct cid_reply *reply,
-			       struct cid_session *sess, bool *ok);
+/* ---- the consent screen (oidc_consent.c) ---- */
+
+/* Checkboxes of one screen: with req, csrf and action the form stays under CID_MAX_PARAMS. */
+#define OIDC_MAX_ASK 24
 
 /*
- * ---- the login form (oidc_login.c) ----
+ * The consent screen (CID_PAGE_CONSENT) of the stored content consent
+ * (cid_release_prompt's answer) for client under the policies ps: per
+ * purpose its text in locale, a checkbox per attribute to decide (named a0,
+ * a1, ... in order), and the statute-based attributes as information; the
+ * form carries the pending request req_id and csrf. Errors: CID_ERR_TOOBIG
+ * (an attribute name too long for a label key), CID_ERR_NOMEM.
+ */
+enum cid_err oidc_show_consent(const struct cid_policyset *ps, const struct cid_client *client,
+			       const json_t *consent, const char *locale, const char *req_id,
+			       const char *csrf, struct cid_reply *reply);
+
+/* ---- what follows authentication (oidc_flow.c) ---- */
+
+/*
+ * The authentication level (policy.h) a normalised request auth requires,
+ * into *level: 0 when it asks for none. acr_values asks for the lowest level
+ * among the values it lists that are ours (urn:civicid:acr:password, :mfa);
+ * an essential "acr" claim of the claims parameter's id_token member (OIDC
+ * Core §5.5.1.1) asks the same of its "value" or "values"; when both ask, the
+ * higher level is required. A level satisfies every level below it. A
+ * voluntary acr claim asks for nothing (OIDC Core §5.5.1.1).
+ * Errors: CID_ERR_INVALID when acr_values, or an essential acr claim with
+ * values, lists none of ours: that requirement can never be met.
+ */
+enum cid_err oidc_acr_required(const json_t *auth, int *level);
+
+/*
+ * What follows authentication for auth in the session sess (cookie its value):
+ * the one-time-code step when an asked attribute needs level 2 (or the request
+ * requires it, oidc_acr_required) and the citizen can give one, then the
+ * consent screen when an asked attribute needs the citizen's decision, then
+ * the code. A required level the citizen cannot reach (no second factor
+ * enrolled) gets unmet_authentication_requirements; prompt=none gets
+ * interaction_required or consent_required instead of a page.
+ */
+enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,
+			  const struct cid_session *sess, const char *cookie,
+			  const struct cid_client *client, int status, struct cid_reply *reply);
+
+/*
+ * The one-time-code page (CID_PAGE_TOTP) in locale for the service name,
+ * its form carrying the pending request req_id and csrf; message (may be
+ * NULL) is the data key of a message to show ("msg_failed", ...).
+ * Errors: CID_ERR_NOMEM.
+ */
+enum cid_err oidc_show_totp(const char *locale, const char *name, const char *req_id,
+			    const char *csrf, const char *message, struct cid_reply *reply);
+
+/* ---- the login form (oidc_login.c) ---- */
+
+/*
  * Shows the login form for auth (CID_PAGE_LOGIN, in its locale, naming
  * client), storing auth as a pending request at OIDC_STAGE_LOGIN unless
  * req_id is given (the form shown again: req_id and csrf are the posted
