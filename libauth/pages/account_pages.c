@@ -393,3 +393,14 @@ out:
 	free(jws);
 	return rc;
 }
+
+static const struct cid_endpoint endpoints[] = {
+    {"/account", cid_account_page, true, false, true, false, NULL},
+    {"/account/receipt", cid_account_receipt, true, false, true, false, NULL},
+};
+
+const struct cid_endpoint *cid_account_endpoints(size_t *n)
+{
+	*n = sizeof(endpoints) / sizeof(endpoints[0]);
+	return endpoints;
+}

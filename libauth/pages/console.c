@@ -1182,3 +1182,20 @@ enum cid_err cid_console_services(struct cid_ctx *ctx, const struct cid_request 
 {
 	return gated(ctx, req, reply, services_page);
 }
+
+/* path, fn, get, post, page, slow (a scan of the whole log, or argon2id), discovery */
+static const struct cid_endpoint endpoints[] = {
+    {CONSOLE_LOGIN, cid_console_login, true, true, true, true, NULL},
+    {"/officer/logout", cid_console_logout, false, true, true, false, NULL},
+    {CONSOLE_HOME, cid_console_log, true, false, true, false, NULL},
+    {"/officer/entry", cid_console_entry, true, false, true, false, NULL},
+    {"/officer/verify", cid_console_verify, false, true, true, true, NULL},
+    {"/officer/export", cid_console_export, false, true, true, true, NULL},
+    {"/officer/services", cid_console_services, true, false, true, true, NULL},
+};
+
+const struct cid_endpoint *cid_console_endpoints(size_t *n)
+{
+	*n = sizeof(endpoints) / sizeof(endpoints[0]);
+	return endpoints;
+}

@@ -85,4 +85,12 @@ CID_MUST_CHECK enum cid_err cid_console_export(struct cid_ctx *ctx, const struct
 CID_MUST_CHECK enum cid_err cid_console_services(struct cid_ctx *ctx, const struct cid_request *req,
 						 struct cid_reply *reply);
 
+/*
+ * The rows of the endpoint table (endpoints.h) for the console's pages
+ * above, in *n rows: the login form at /officer/login, the log at /officer,
+ * the others under /officer/. The scans of the whole log (verify, export,
+ * services) and the login (argon2id) run on a worker. Static.
+ */
+const struct cid_endpoint *cid_console_endpoints(size_t *n);
+
 #endif

@@ -169,37 +169,6 @@ out:
 	return rc;
 }
 
-static enum cid_err static_doc(struct cid_reply *reply, const char *doc, size_t len)
-{
-	reply->body = malloc(len + 1);
-	if (reply->body == NULL)
-		return CID_ERR_NOMEM;
-	memcpy(reply->body, doc, len + 1);
-	reply->body_len = len;
-	reply->status = 200;
-	reply->content_type = "application/json";
-	return CID_OK;
-}
-
-enum cid_err cid_oidc_discovery(struct cid_ctx *ctx, struct cid_reply *reply)
-{
-	size_t len;
-	const char *doc = cid_ctx_discovery(ctx, &len);
-
-	return static_doc(reply, doc, len);
-}
-
-enum cid_err cid_oidc_jwks(struct cid_ctx *ctx, struct cid_reply *reply)
-{
-	struct cid_keyref *ref = cid_ctx_keys_acquire(ctx);
-	size_t len;
-	const char *doc = cid_keyset_jwks(cid_keyref_keyset(ref), &len);
-	enum cid_err rc = static_doc(reply, doc, len);
-
-	cid_keyref_put(ref);
-	return rc;
-}
-
 enum cid_err oidc_redirect_error(struct cid_ctx *ctx, struct cid_reply *reply, const char *uri,
 				 const char *state, const char *error, const char *description)
 {

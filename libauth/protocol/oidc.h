@@ -95,8 +95,31 @@ CID_MUST_CHECK enum cid_err cid_oidc_authz_check(const struct cid_client *client
  */
 CID_MUST_CHECK enum cid_err cid_oidc_parse_basic(const char *header, char **id, char **secret);
 
-/* JSON documents: discovery and JWKS, as replies (200, cacheable). */
+/*
+ * JSON documents as replies (200, cacheable): the discovery document the
+ * context built at open (cid_ctx_discovery), and the JWKS of the keyset in
+ * force. Errors: CID_ERR_NOMEM.
+ */
 CID_MUST_CHECK enum cid_err cid_oidc_discovery(struct cid_ctx *ctx, struct cid_reply *reply);
 CID_MUST_CHECK enum cid_err cid_oidc_jwks(struct cid_ctx *ctx, struct cid_reply *reply);
+
+/*
+ * The endpoint table of OpenID Connect and OAuth 2 (reply.h's struct
+ * cid_endpoint): every path above, with the function that answers it, in
+ * *n rows. Static. The rows with a `discovery` name are the endpoints the
+ * discovery document announces.
+ */
+const struct cid_endpoint *cid_oidc_endpoints(size_t *n);
+
+/*
+ * The discovery document (OpenID Connect Discovery 1.0) of issuer iss: the
+ * URL of every endpoint of cid_oidc_endpoints that has a metadata name
+ * (iss followed by its path), what civicid supports, and claims_supported
+ * from account.h's claim table. *doc (compact JSON of *len bytes) is a new
+ * string: the caller frees it. Built once, at open (cid_ctx_open).
+ * Errors: CID_ERR_TOOBIG (an endpoint's URL would be over CID_MAX_URI),
+ * CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_oidc_discovery_build(const char *iss, char **doc, size_t *len);
 
 #endif

@@ -46,7 +46,7 @@ struct conn {
 	struct cid_http *h;
 	struct MHD_Connection *mhd;
 	struct conn *next; /* in the login queue */
-	const struct route *route;
+	const struct cid_endpoint *route;
 	struct cid_buf body;
 	bool too_big;
 	bool received;	/* the whole request is in: the guard no longer times it */

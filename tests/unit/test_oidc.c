@@ -360,6 +360,67 @@ static void test_parse_basic_oversize_rejected(void **state)
 	free(h);
 }
 
+/*
+ * The discovery document announces exactly the rows of the endpoint table
+ * that have a metadata name, each as the issuer followed by the row's path,
+ * so the router and the document cannot disagree; an issuer too long for
+ * those URLs is refused.
+ */
+static void test_discovery_is_built_from_the_table(void **state)
+{
+	const char *iss = "https://id.city.example/sso";
+	const struct cid_endpoint *rows;
+	size_t n = 0;
+	size_t named = 0;
+	size_t announced = 0;
+	char *doc = NULL;
+	size_t len = 0;
+	char *big;
+	json_t *d;
+	const char *key;
+	json_t *v;
+
+	(void)state;
+	assert_int_equal(cid_oidc_discovery_build(iss, &doc, &len), CID_OK);
+	assert_int_equal(len, strlen(doc));
+	d = json_loadb(doc, len, JSON_REJECT_DUPLICATES, NULL);
+	assert_non_null(d);
+	rows = cid_oidc_endpoints(&n);
+	for (size_t i = 0; i < n; i++) {
+		char url[256];
+
+		if (rows[i].discovery == NULL)
+			continue;
+		named++;
+		snprintf(url, sizeof(url), "%s%s", iss, rows[i].path);
+		if (!json_is_string(json_object_get(d, rows[i].discovery)) ||
+		    strcmp(json_string_value(json_object_get(d, rows[i].discovery)), url) != 0)
+			fail_msg("%s is not %s", rows[i].discovery, url);
+	}
+	json_object_foreach(d, key, v)
+	{
+		size_t kl = strlen(key);
+
+		if ((kl > 9 && strcmp(key + kl - 9, "_endpoint") == 0) ||
+		    strcmp(key, "jwks_uri") == 0)
+			announced++;
+	}
+	assert_int_equal(announced, named);
+	assert_int_equal(named, 7);
+	json_decref(d);
+	free(doc);
+	/* an issuer of 2,043 characters: no endpoint URL fits in CID_MAX_URI */
+	big = malloc(2044);
+	assert_non_null(big);
+	memset(big, 'a', 2043);
+	memcpy(big, "https://", 8);
+	big[2043] = '\0';
+	doc = NULL;
+	assert_int_equal(cid_oidc_discovery_build(big, &doc, &len), CID_ERR_TOOBIG);
+	assert_null(doc);
+	free(big);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -368,6 +429,7 @@ int main(void)
 	    cmocka_unit_test(test_acr_required_table),
 	    cmocka_unit_test(test_parse_basic_table),
 	    cmocka_unit_test(test_parse_basic_oversize_rejected),
+	    cmocka_unit_test(test_discovery_is_built_from_the_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
