@@ -219,6 +219,27 @@ out:
 	return rc;
 }
 
+enum cid_err console_scan(struct cid_ctx *ctx, const struct cid_request *req,
+			  struct cid_reply *reply, struct filter_in *fi, console_options options,
+			  console_scan_fn scan, void *arg)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
+
+	CID_TRY(console_parse_filter(ctx, req, reply, fi));
+	if (options != NULL)
+		CID_TRY(options(ctx, req, reply, &fi->f));
+	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
+	rc = scan(txn, &fi->f, arg);
+	cid_store_read_end(txn);
+	if (rc == CID_ERR_INVALID) {
+		rc = console_bad_param(ctx, reply, "filter");
+		rc = rc == CID_OK ? CID_ERR_DENIED : rc;
+	}
+out:
+	return rc;
+}
+
 enum cid_err console_filter_data(const struct filter_in *fi, json_t *data)
 {
 	const char *names[] = {"citizen", "service", "release", "attribute", "type", "from", "to"};

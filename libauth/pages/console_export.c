@@ -44,44 +44,57 @@ static json_t *export_entry(const char *name, const struct filter_in *fi, const 
 	return e;
 }
 
+/* The file being written: its format and stream, and the entries it holds. */
+struct export_file {
+	bool csv;
+	FILE *mem;
+	uint64_t n;
+};
+
+static enum cid_err export_options(struct cid_ctx *ctx, const struct cid_request *req,
+				   struct cid_reply *reply, struct cid_audit_filter *f)
+{
+	(void)req;
+	(void)reply;
+	/* one more than allowed, to tell "exactly the limit" from "more" */
+	f->limit = (size_t)cid_ctx_config(ctx)->console_export_max + 1;
+	return CID_OK;
+}
+
+static enum cid_err export_scan(struct cid_txn *txn, const struct cid_audit_filter *f, void *arg)
+{
+	struct export_file *x = arg;
+
+	return cid_audit_write_filtered(txn, f, x->csv, x->mem, &x->n);
+}
+
 static enum cid_err export_page(struct cid_ctx *ctx, const struct cid_request *req,
 				struct cid_reply *reply, const struct officer *who)
 {
 	enum cid_err rc = CID_OK;
 	struct filter_in fi;
 	const char *format = cid_params_get(&req->params, "format");
-	bool csv;
+	struct export_file x = {0};
 	struct cid_audit *log = cid_ctx_audit_log(ctx);
 	char *body = NULL;
 	size_t len = 0;
-	FILE *mem = NULL;
-	struct cid_txn *txn = NULL;
-	uint64_t n = 0;
 	json_t *e = NULL;
 
 	if (format == NULL || (strcmp(format, "csv") != 0 && strcmp(format, "jsonl") != 0))
 		return console_bad_param(ctx, reply, "format");
-	csv = strcmp(format, "csv") == 0;
-	rc = console_parse_filter(ctx, req, reply, &fi);
-	if (rc == CID_ERR_DENIED)
-		return CID_OK;
-	CID_TRY(rc);
-	/* one more than allowed, to tell "exactly the limit" from "more" */
-	fi.f.limit = (size_t)cid_ctx_config(ctx)->console_export_max + 1;
-	mem = open_memstream(&body, &len);
-	CID_ENSURE(mem != NULL, CID_ERR_NOMEM);
-	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
-	rc = cid_audit_write_filtered(txn, &fi.f, csv, mem, &n);
-	cid_store_read_end(txn);
-	if (rc == CID_ERR_INVALID) {
-		rc = console_bad_param(ctx, reply, "filter");
+	x.csv = strcmp(format, "csv") == 0;
+	x.mem = open_memstream(&body, &len);
+	CID_ENSURE(x.mem != NULL, CID_ERR_NOMEM);
+	rc = console_scan(ctx, req, reply, &fi, export_options, export_scan, &x);
+	if (rc == CID_ERR_DENIED) {
+		rc = CID_OK;
 		goto out;
 	}
 	CID_TRY(rc);
-	rc = fclose(mem) == 0 ? CID_OK : CID_ERR_IO;
-	mem = NULL;
+	rc = fclose(x.mem) == 0 ? CID_OK : CID_ERR_IO;
+	x.mem = NULL;
 	CID_TRY(rc);
-	if (n >= fi.f.limit) { /* nothing leaves, so nothing is logged */
+	if (x.n >= fi.f.limit) { /* nothing leaves, so nothing is logged */
 		rc = console_fail(
 		    ctx, reply, 400, "invalid_request",
 		    "more entries match than one export may hold (console_export_max): "
@@ -89,20 +102,20 @@ static enum cid_err export_page(struct cid_ctx *ctx, const struct cid_request *r
 		goto out;
 	}
 	/* the export is on the record before a byte of it leaves */
-	e = export_entry(who->name, &fi, format, n, req->now);
+	e = export_entry(who->name, &fi, format, x.n, req->now);
 	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
 	CID_TRY(cid_audit_append(log, &e, 1, NULL));
 	reply->status = 200;
-	reply->content_type = csv ? "text/csv; charset=utf-8" : "application/jsonl";
-	reply->content_disposition = csv ? "attachment; filename=\"civicid-audit.csv\""
-					 : "attachment; filename=\"civicid-audit.jsonl\"";
+	reply->content_type = x.csv ? "text/csv; charset=utf-8" : "application/jsonl";
+	reply->content_disposition = x.csv ? "attachment; filename=\"civicid-audit.csv\""
+					   : "attachment; filename=\"civicid-audit.jsonl\"";
 	reply->no_store = true;
 	reply->body = body;
 	reply->body_len = len;
 	body = NULL;
 out:
-	if (mem != NULL)
-		fclose(mem);
+	if (x.mem != NULL)
+		fclose(x.mem);
 	free(body);
 	json_decref(e);
 	return rc;

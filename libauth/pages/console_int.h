@@ -94,6 +94,28 @@ struct filter_in {
 enum cid_err console_parse_filter(struct cid_ctx *ctx, const struct cid_request *req,
 				  struct cid_reply *reply, struct filter_in *fi);
 
+/* A filtered page's own query members of f (order, paging, limit); CID_ERR_DENIED once it answered.
+ */
+typedef enum cid_err (*console_options)(struct cid_ctx *ctx, const struct cid_request *req,
+					struct cid_reply *reply, struct cid_audit_filter *f);
+
+/* What a filtered page runs over the entries f selects, in the read transaction txn. */
+typedef enum cid_err (*console_scan_fn)(struct cid_txn *txn, const struct cid_audit_filter *f,
+					void *arg);
+
+/*
+ * The prologue of every filtered page (the log, the export) in one: reads
+ * req's filter into fi (console_parse_filter), lets options (may be NULL)
+ * set the page's own members of fi->f, then runs scan(txn, &fi->f, arg) in
+ * one read transaction. A bad filter value, a bad option and a filter the
+ * log refuses (scan's CID_ERR_INVALID) are each answered with a 400 page
+ * naming it. Returns CID_ERR_DENIED once reply holds that answer; other
+ * errors: CID_ERR_STORE, those of options, scan and building the reply.
+ */
+enum cid_err console_scan(struct cid_ctx *ctx, const struct cid_request *req,
+			  struct cid_reply *reply, struct filter_in *fi, console_options options,
+			  console_scan_fn scan, void *arg);
+
 /* Sets the filter's values (as typed) in data, for the form and the links. */
 enum cid_err console_filter_data(const struct filter_in *fi, json_t *data);
 

@@ -107,37 +107,46 @@ out:
 	return rc;
 }
 
+/* The log page's query: newest first, a page and one more, older than ?before= (a seq). */
+static enum cid_err log_options(struct cid_ctx *ctx, const struct cid_request *req,
+				struct cid_reply *reply, struct cid_audit_filter *f)
+{
+	const char *before = cid_params_get(&req->params, "before");
+	uint64_t before_seq = 0;
+	enum cid_err rc;
+
+	if (before != NULL &&
+	    cid_parse_u64(before, strnlen(before, 21), 1, INT64_MAX, &before_seq) != CID_OK) {
+		rc = console_bad_param(ctx, reply, "before");
+		return rc == CID_OK ? CID_ERR_DENIED : rc;
+	}
+	f->newest_first = true;
+	f->after_seq = before_seq; /* newest first: entries before this seq */
+	f->limit = CONSOLE_PAGE_SIZE + 1;
+	return CID_OK;
+}
+
+static enum cid_err log_scan(struct cid_txn *txn, const struct cid_audit_filter *f, void *arg)
+{
+	return cid_audit_query(txn, f, log_row, arg);
+}
+
 static enum cid_err log_page(struct cid_ctx *ctx, const struct cid_request *req,
 			     struct cid_reply *reply, const struct officer *who)
 {
 	enum cid_err rc = CID_OK;
 	struct filter_in fi;
-	const char *before = cid_params_get(&req->params, "before");
-	uint64_t before_seq = 0;
-	struct cid_txn *txn = NULL;
 	struct rows rows = {0};
 	json_t *data = NULL;
 	char next[40];
 	char *query = NULL;
 
-	rc = console_parse_filter(ctx, req, reply, &fi);
-	if (rc == CID_ERR_DENIED)
-		return CID_OK;
-	CID_TRY(rc);
-	if (before != NULL &&
-	    cid_parse_u64(before, strnlen(before, 21), 1, INT64_MAX, &before_seq) != CID_OK)
-		return console_bad_param(ctx, reply, "before");
-	fi.f.newest_first = true;
-	fi.f.after_seq = before_seq; /* newest first: entries before this seq */
-	fi.f.limit = CONSOLE_PAGE_SIZE + 1;
 	rows.list = json_array();
 	data = console_base_data(who);
 	CID_ENSURE(rows.list != NULL && data != NULL, CID_ERR_NOMEM);
-	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
-	rc = cid_audit_query(txn, &fi.f, log_row, &rows);
-	cid_store_read_end(txn);
-	if (rc == CID_ERR_INVALID) {
-		rc = console_bad_param(ctx, reply, "filter");
+	rc = console_scan(ctx, req, reply, &fi, log_options, log_scan, &rows);
+	if (rc == CID_ERR_DENIED) {
+		rc = CID_OK;
 		goto out;
 	}
 	CID_TRY(rc);
