@@ -11,8 +11,8 @@
  * browser's CSRF cookie token (cid_reply_csrf), on the others the token derived
  * from the session (cid_officer_csrf); a wrong one is a 403 page.
  *
- * Query and form values are bounded (CONSOLE_MAX_* in console_int.h and the page files) and checked
- * before use; a bad one is a 400 page naming it.
+ * Query and form values are bounded (CONSOLE_MAX_* in console_int.h and the
+ * page files) and checked before use; a bad one is a 400 page naming it.
  *
  * Filters (log page, export): citizen (account id, or a username that is
  * resolved to it), service, release (a release id, as a service received it in

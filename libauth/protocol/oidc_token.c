@@ -1,9 +1,9 @@
 /*
  * oidc_token: the token, introspection and revocation endpoints.
  *
- * Each authenticates the calling client first, then calls one
- * state change of token.c, then builds the JSON answer. Protocol outcomes map
- * to the RFC error codes in one table per endpoint.
+ * Each authenticates the calling client first, then calls one state change
+ * of token.c, then builds the JSON answer. Protocol outcomes map to the RFC
+ * error codes in one table per endpoint.
  */
 #include "account.h"
 #include "bounds.h"

@@ -154,7 +154,7 @@ static int client_index(const char *id, size_t n)
 
 /* ---- making codes and tokens ---- */
 
-/* Issues a code of account as oidc_authorize.c's grant_code does (after login). */
+/* Issues a code of account as oidc.c's oidc_grant_code does (after login). */
 static void issue_code_for(struct fixture *f, const char *account, int client,
 			   const char *challenge, int64_t at, char code[CID_TOKEN_CHARS + 1])
 {
