@@ -29,7 +29,9 @@
 #define RECEIPT_FILENAME "attachment; filename=\"consent-receipt.jwt\""
 #define STATUTE_PREFIX	 "statute:"
 
-/* The page's language: ?lang= read as ui_locales is (cid_reply_locale), else the default. Static.
+/*
+ * The page's language: ?lang= read as ui_locales is (cid_reply_locale), else
+ * the default. Static.
  */
 static const char *page_locale(struct cid_ctx *ctx, const struct cid_request *req)
 {

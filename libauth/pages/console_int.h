@@ -94,7 +94,9 @@ struct filter_in {
 enum cid_err console_parse_filter(struct cid_ctx *ctx, const struct cid_request *req,
 				  struct cid_reply *reply, struct filter_in *fi);
 
-/* A filtered page's own query members of f (order, paging, limit); CID_ERR_DENIED once it answered.
+/*
+ * A filtered page's own query members of f (order, paging, limit);
+ * CID_ERR_DENIED once it answered (a bad value of its own).
  */
 typedef enum cid_err (*console_options)(struct cid_ctx *ctx, const struct cid_request *req,
 					struct cid_reply *reply, struct cid_audit_filter *f);
