@@ -13,9 +13,9 @@
 #include "client.h"
 #include "consent.h"
 #include "crypto.h"
-#include "oidc_int.h"
 #include "policy.h"
 #include "receipt.h"
+#include "reply.h"
 #include "session.h"
 #include "str.h"
 
@@ -29,11 +29,14 @@
 #define RECEIPT_FILENAME "attachment; filename=\"consent-receipt.jwt\""
 #define STATUTE_PREFIX	 "statute:"
 
-/* The page's language: ?lang= read as ui_locales is (oidc_locale), else the default. Static. */
+/*
+ * The page's language: ?lang= read as ui_locales is (cid_reply_locale), else
+ * the default. Static.
+ */
 static const char *page_locale(struct cid_ctx *ctx, const struct cid_request *req)
 {
-	return oidc_locale(cid_params_get(&req->params, "lang"),
-			   cid_ctx_config(ctx)->default_locale);
+	return cid_reply_locale(cid_params_get(&req->params, "lang"),
+				cid_ctx_config(ctx)->default_locale);
 }
 
 /* The session of the request's cookie; *ok false when there is none that is live. */
@@ -44,7 +47,7 @@ static enum cid_err find_session(struct cid_ctx *ctx, const struct cid_request *
 
 	*ok = false;
 	/* only our own token syntax reaches the store */
-	if (req->session_cookie == NULL || !oidc_is_token(req->session_cookie))
+	if (req->session_cookie == NULL || !cid_request_is_token(req->session_cookie))
 		return CID_OK;
 	rc = cid_session_get(cid_ctx_store(ctx), req->session_cookie, req->now, sess);
 	/* a session of a citizen disabled since is no session either */
@@ -57,7 +60,7 @@ static enum cid_err find_session(struct cid_ctx *ctx, const struct cid_request *
 
 static enum cid_err signed_out(struct cid_reply *reply, const char *locale)
 {
-	return oidc_reply_page(
+	return cid_reply_page(
 	    reply, 401, CID_PAGE_ACCOUNT,
 	    json_pack("{s:b, s:b, s:s}", "signed_in", 0, "signed_out", 1, "lang", locale), locale);
 }
@@ -310,7 +313,8 @@ enum cid_err cid_account_page(struct cid_ctx *ctx, const struct cid_request *req
 	}
 	if (after != NULL &&
 	    cid_parse_u64(after, strlen(after), 0, UINT64_MAX, &after_seq) != CID_OK) {
-		rc = cid_oidc_error_page(reply, 400, "invalid_request",
+		rc =
+		    cid_reply_error_page(reply, 400, "invalid_request",
 					 "The page number (after) must be a whole number.", locale);
 		goto out;
 	}
@@ -328,7 +332,7 @@ enum cid_err cid_account_page(struct cid_ctx *ctx, const struct cid_request *req
 		CID_ENSURE(
 		    json_object_set_new(data, "next_after", json_integer((json_int_t)next)) == 0,
 		    CID_ERR_NOMEM);
-	rc = oidc_reply_page(reply, 200, CID_PAGE_ACCOUNT, data, locale);
+	rc = cid_reply_page(reply, 200, CID_PAGE_ACCOUNT, data, locale);
 	data = NULL;
 out:
 	cid_policyref_put(pref);
@@ -369,24 +373,36 @@ enum cid_err cid_account_receipt(struct cid_ctx *ctx, const struct cid_request *
 		break;
 	case CID_ERR_NOTFOUND:
 	case CID_ERR_INVALID:
-		rc = cid_oidc_error_page(reply, 404, "not_found",
-					 "There is no such consent record among yours.", locale);
+		rc = cid_reply_error_page(reply, 404, "not_found",
+					  "There is no such consent record among yours.", locale);
 		break;
 	case CID_ERR_DENIED:
-		rc = cid_oidc_error_page(reply, 404, "no_receipt",
+		rc =
+		    cid_reply_error_page(reply, 404, "no_receipt",
 					 "This record is a refusal or a withdrawal: only a consent "
 					 "you gave has a receipt.",
 					 locale);
 		break;
 	case CID_ERR_CONFIG:
-		rc = cid_oidc_error_page(reply, 503, "temporarily_unavailable",
-					 "Receipts are not available yet: the city has not "
-					 "configured its privacy contact. Please ask the city.",
-					 locale);
+		rc = cid_reply_error_page(reply, 503, "temporarily_unavailable",
+					  "Receipts are not available yet: the city has not "
+					  "configured its privacy contact. Please ask the city.",
+					  locale);
 		break;
 	default: break;
 	}
 out:
 	free(jws);
 	return rc;
+}
+
+static const struct cid_endpoint endpoints[] = {
+    {"/account", cid_account_page, true, false, true, false, NULL},
+    {"/account/receipt", cid_account_receipt, true, false, true, false, NULL},
+};
+
+const struct cid_endpoint *cid_account_endpoints(size_t *n)
+{
+	*n = sizeof(endpoints) / sizeof(endpoints[0]);
+	return endpoints;
 }

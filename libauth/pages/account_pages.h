@@ -36,7 +36,7 @@
 
 #include "cid.h"
 #include "err.h"
-#include "oidc.h"
+#include "reply.h"
 
 /* Audit entries per page of the trail. */
 #define CID_ACCOUNT_PAGE 50
@@ -58,5 +58,8 @@ CID_MUST_CHECK enum cid_err cid_account_page(struct cid_ctx *ctx, const struct c
  */
 CID_MUST_CHECK enum cid_err cid_account_receipt(struct cid_ctx *ctx, const struct cid_request *req,
 						struct cid_reply *reply);
+
+/* The rows of the endpoint table (endpoints.h) for the two pages above, in *n rows. Static. */
+const struct cid_endpoint *cid_account_endpoints(size_t *n);
 
 #endif

@@ -1,18 +1,18 @@
 /*
  * console: the privacy officer's web console over the audit log (audit.h).
  *
- * Each function is one endpoint, called by the HTTP skin like the cid_oidc_*
- * endpoints (oidc.h): it fills *reply (zeroed) and returns CID_OK whenever it
+ * Each function is one endpoint (reply.h), called by the HTTP skin like the
+ * cid_oidc_* endpoints: it fills *reply (zeroed) and returns CID_OK whenever it
  * produced a reply, error pages included; any other return means no reply
  * could be built. Every endpoint but the login needs a live officer session
  * (officer.h, cookie CID_COOKIE_OFFICER: HttpOnly, SameSite=Strict, Path=/,
- * Secure and __Host- when the issuer is https, oidc.h); without one it redirects
+ * Secure and __Host- when the issuer is https, reply.h); without one it redirects
  * (303) to /officer/login. Every POST carries "csrf": on the login form the
- * browser's CSRF cookie token (oidc_csrf), on the others the token derived
+ * browser's CSRF cookie token (cid_reply_csrf), on the others the token derived
  * from the session (cid_officer_csrf); a wrong one is a 403 page.
  *
- * Query and form values are bounded (CONSOLE_MAX_* in console.c) and checked
- * before use; a bad one is a 400 page naming it.
+ * Query and form values are bounded (CONSOLE_MAX_* in console_int.h and the
+ * page files) and checked before use; a bad one is a 400 page naming it.
  *
  * Filters (log page, export): citizen (account id, or a username that is
  * resolved to it), service, release (a release id, as a service received it in
@@ -52,7 +52,7 @@
 
 #include "cid.h"
 #include "err.h"
-#include "oidc.h"
+#include "reply.h"
 
 #define CONSOLE_PAGE_SIZE 50
 #define CONSOLE_MAX_DAYS  92 /* range of the services page */
@@ -84,5 +84,13 @@ CID_MUST_CHECK enum cid_err cid_console_export(struct cid_ctx *ctx, const struct
 /* GET (from, to: default the last 30 days): releases and refusals per service per day. */
 CID_MUST_CHECK enum cid_err cid_console_services(struct cid_ctx *ctx, const struct cid_request *req,
 						 struct cid_reply *reply);
+
+/*
+ * The rows of the endpoint table (endpoints.h) for the console's pages
+ * above, in *n rows: the login form at /officer/login, the log at /officer,
+ * the others under /officer/. The scans of the whole log (verify, export,
+ * services) and the login (argon2id) run on a worker. Static.
+ */
+const struct cid_endpoint *cid_console_endpoints(size_t *n);
 
 #endif

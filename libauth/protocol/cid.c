@@ -2,60 +2,19 @@
  * cid: the request context. The only mutable shared state is the pointers to
  * the current keyset and policyset, swapped under one mutex; each snapshot
  * carries a reference count so a request that started with the old keys or
- * policies finishes with them.
+ * policies finishes with them. (Opening and closing a context: cid_open.c.)
  */
-#include "cid.h"
+#include "cid_int.h"
 
-#include "account.h"
 #include "audit.h"
 #include "audit_release.h"
-#include "bounds.h"
-#include "crypto.h"
-#include "str.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-/*
- * One counted snapshot, of the keyset or of the policyset in force: the
- * context's slot for it is read and swapped under the context's lock, and
- * whoever drops the last reference frees it. The two public handle types wrap
- * this one struct, so keys and policies share one reference-counting protocol.
- */
-struct snapshot {
-	atomic_int refs;
-	void *obj; /* the struct cid_keyset or cid_policyset */
-	void (*obj_free)(void *obj);
-};
-
-struct cid_keyref {
-	struct snapshot snap;
-};
-
-struct cid_policyref {
-	struct snapshot snap;
-};
-
 #define POLICY_RELOAD "policy_reload"
-
-struct cid_ctx {
-	const struct cid_config *cfg;
-	struct cid_store *store;
-	uint8_t salt[32];
-	char *discovery;
-	size_t discovery_len;
-	pthread_mutex_t lock;  /* guards keys, next_drop, next_activate, policies, reload_seen */
-	struct snapshot *keys; /* that of a struct cid_keyref */
-	int64_t next_drop;     /* earliest drop_after among loaded retired keys (0: none) */
-	int64_t next_activate; /* earliest activate_at among loaded next keys (0: none) */
-	struct snapshot *policies; /* that of a struct cid_policyref */
-	uint64_t reload_seen;	   /* the policy_reload counter last acted on */
-	cid_audit_hook audit;
-	void *audit_arg;
-	struct cid_audit *audit_log; /* owned; what the default hook appends to */
-};
 
 /* Holds the first reference of a new snapshot of nothing yet (snap->obj NULL). */
 static void snapshot_init(struct snapshot *snap, void (*obj_free)(void *obj))
@@ -77,8 +36,7 @@ static struct snapshot *snapshot_acquire(struct cid_ctx *ctx, struct snapshot *c
 	return snap;
 }
 
-/* Drops a reference; the last frees the object and the snapshot. NULL is a no-op. */
-static void snapshot_put(struct snapshot *snap)
+void ctx_snapshot_put(struct snapshot *snap)
 {
 	if (snap != NULL && atomic_fetch_sub(&snap->refs, 1) == 1) {
 		if (snap->obj != NULL)
@@ -99,111 +57,15 @@ static void policyset_free(void *ps)
 
 void cid_keyref_put(struct cid_keyref *r)
 {
-	snapshot_put(r == NULL ? NULL : &r->snap);
+	ctx_snapshot_put(r == NULL ? NULL : &r->snap);
 }
 
 void cid_policyref_put(struct cid_policyref *r)
 {
-	snapshot_put(r == NULL ? NULL : &r->snap);
+	ctx_snapshot_put(r == NULL ? NULL : &r->snap);
 }
 
-struct salt_arg {
-	uint8_t fresh[32];
-	uint8_t out[32];
-};
-
-/* Reads the pairwise salt, or stores the fresh one if there is none yet. */
-static enum cid_err salt_cb(struct cid_txn *txn, void *arg)
-{
-	struct salt_arg *sa = arg;
-	enum cid_err rc = CID_OK;
-	struct cid_str key = cid_str_of("pairwise_salt");
-	struct cid_str val;
-
-	rc = cid_txn_get(txn, CID_DB_META, key, &val);
-	if (rc == CID_OK) {
-		CID_ENSURE(val.len == sizeof(sa->out), CID_ERR_STORE);
-		memcpy(sa->out, val.ptr, val.len);
-		goto out;
-	}
-	CID_ENSURE(rc == CID_ERR_NOTFOUND, rc);
-	CID_TRY(cid_txn_put(txn, CID_DB_META, key,
-			    (struct cid_str){(const char *)sa->fresh, sizeof(sa->fresh)}, 0));
-	memcpy(sa->out, sa->fresh, sizeof(sa->out));
-out:
-	return rc;
-}
-
-static json_t *discovery_doc(const char *iss)
-{
-	json_t *d = json_object();
-
-	struct {
-		const char *name;
-		const char *path;
-	} const endpoints[] = {
-	    {"authorization_endpoint", "/authorize"},  {"token_endpoint", "/token"},
-	    {"userinfo_endpoint", "/userinfo"},	       {"jwks_uri", "/jwks"},
-	    {"introspection_endpoint", "/introspect"}, {"revocation_endpoint", "/revoke"},
-	    {"end_session_endpoint", "/logout"},
-	};
-
-	char url[CID_MAX_URI];
-
-	if (d == NULL)
-		return NULL;
-	json_object_set_new(d, "issuer", json_string(iss));
-	for (size_t i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++) {
-		int n = snprintf(url, sizeof(url), "%s%s", iss, endpoints[i].path);
-
-		if (n < 0 || (size_t)n >= sizeof(url)) {
-			json_decref(d);
-			return NULL;
-		}
-		json_object_set_new(d, endpoints[i].name, json_string(url));
-	}
-	json_t *rest = json_pack(
-	    "{s:[s], s:[s], s:[s,s,s], s:[s,s], s:[s], s:[s,s], s:[s], s:[s,s,s,s,s,s,s], "
-	    "s:[s,s,s], s:[s,s], s:[s,s,s], s:[s,s], s:b, s:b, s:b, s:[s,s], s:[s,s,s,s], s:[s], "
-	    "s:[s,s], s:b, s:b}",
-	    "response_types_supported", "code", "response_modes_supported", "query",
-	    "grant_types_supported", "authorization_code", "refresh_token", "client_credentials",
-	    "subject_types_supported", "pairwise", "public", "code_challenge_methods_supported",
-	    "S256", "id_token_signing_alg_values_supported", "ES256", "RS256",
-	    "userinfo_signing_alg_values_supported", "none", "scopes_supported", "openid",
-	    "profile", "email", "address", "phone", "city", "offline_access",
-	    "token_endpoint_auth_methods_supported", "client_secret_basic", "client_secret_post",
-	    "none", "introspection_endpoint_auth_methods_supported", "client_secret_basic",
-	    "client_secret_post", "revocation_endpoint_auth_methods_supported",
-	    "client_secret_basic", "client_secret_post", "none", "ui_locales_supported", "ja", "en",
-	    "claims_parameter_supported", 1, "request_parameter_supported", 0,
-	    "request_uri_parameter_supported", 0, "acr_values_supported",
-	    "urn:civicid:acr:password", "urn:civicid:acr:mfa", "prompt_values_supported", "none",
-	    "login", "consent", "select_account", "claim_types_supported", "normal",
-	    "access_token_signing_alg_values_supported", "ES256", "RS256",
-	    "authorization_response_iss_parameter_supported", 1, "frontchannel_logout_supported",
-	    0);
-
-	if (rest == NULL || json_object_update(d, rest) != 0) {
-		json_decref(rest);
-		json_decref(d);
-		return NULL;
-	}
-	json_decref(rest);
-	/* claims_supported from the one claim table, so it cannot drift */
-	json_t *claims = json_array();
-	size_t n = 0;
-	const struct cid_claim_def *defs = cid_claim_table(&n);
-
-	json_array_append_new(claims, json_string("sub"));
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(claims, json_string(defs[i].name));
-	json_object_set_new(d, "claims_supported", claims);
-	return d;
-}
-
-/* A new snapshot of the policies of dir, with one reference. */
-static enum cid_err policies_load(const char *dir, FILE *errors, struct snapshot **out)
+enum cid_err ctx_policies_load(const char *dir, FILE *errors, struct snapshot **out)
 {
 	enum cid_err rc = CID_OK;
 	struct cid_policyref *r = calloc(1, sizeof(*r));
@@ -218,71 +80,6 @@ static enum cid_err policies_load(const char *dir, FILE *errors, struct snapshot
 out:
 	free(r);
 	return rc;
-}
-
-enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, FILE *errors,
-			  struct cid_ctx **out)
-{
-	enum cid_err rc = CID_OK;
-	struct cid_ctx *ctx = calloc(1, sizeof(*ctx));
-	struct salt_arg sa;
-	json_t *doc = NULL;
-	char *log_issuer = NULL;
-
-	CID_ENSURE(ctx != NULL, CID_ERR_NOMEM);
-	ctx->cfg = cfg;
-	if (pthread_mutex_init(&ctx->lock, NULL) != 0) {
-		free(ctx);
-		return CID_ERR_NOMEM;
-	}
-	rc = policies_load(cfg->policies_dir, errors, &ctx->policies);
-	if ((rc == CID_ERR_CONFIG || rc == CID_ERR_IO) && errors != NULL)
-		fprintf(errors, "%s: the release policies do not load (errors above)\n",
-			cfg->policies_dir);
-	CID_TRY(rc);
-	CID_TRY(cid_store_open(cfg->store_dir, &ctx->store));
-	CID_TRY(cid_audit_open(ctx->store, cfg->audit_group_commit != 0, &ctx->audit_log));
-	CID_TRY(cid_audit_issuer_record(ctx->store, cfg->issuer, &log_issuer));
-	if (strcmp(log_issuer, cfg->issuer) != 0 && errors != NULL)
-		fprintf(errors,
-			"civicid: the audit log keeps the issuer it was started with, %s: its "
-			"checkpoints are signed as that issuer, not as %s\n",
-			log_issuer, cfg->issuer);
-	cid_ctx_set_audit_hook(ctx, NULL, NULL);
-	/* a reload asked before this start is already done: this load is newer */
-	CID_TRY(cid_policies_reload_counter(ctx->store, &ctx->reload_seen));
-	CID_TRY(cid_keys_ensure(ctx->store, now));
-	CID_TRY(cid_random_bytes(sa.fresh, sizeof(sa.fresh)));
-	CID_TRY(cid_store_update(ctx->store, salt_cb, &sa));
-	memcpy(ctx->salt, sa.out, sizeof(ctx->salt));
-	cid_wipe(&sa, sizeof(sa));
-	CID_TRY(cid_ctx_keys_refresh(ctx, now));
-	doc = discovery_doc(cfg->issuer);
-	CID_ENSURE(doc != NULL, CID_ERR_NOMEM);
-	ctx->discovery = json_dumps(doc, JSON_COMPACT);
-	CID_ENSURE(ctx->discovery != NULL, CID_ERR_NOMEM);
-	ctx->discovery_len = strlen(ctx->discovery);
-	*out = ctx;
-	ctx = NULL;
-out:
-	json_decref(doc);
-	free(log_issuer);
-	cid_ctx_close(ctx);
-	return rc;
-}
-
-void cid_ctx_close(struct cid_ctx *ctx)
-{
-	if (ctx == NULL)
-		return;
-	snapshot_put(ctx->keys);
-	snapshot_put(ctx->policies);
-	cid_audit_close(ctx->audit_log);
-	cid_store_close(ctx->store);
-	free(ctx->discovery);
-	cid_wipe(ctx->salt, sizeof(ctx->salt));
-	pthread_mutex_destroy(&ctx->lock);
-	free(ctx);
 }
 
 const struct cid_config *cid_ctx_config(const struct cid_ctx *ctx)
@@ -354,7 +151,7 @@ enum cid_err cid_ctx_keys_refresh(struct cid_ctx *ctx, int64_t now)
 	}
 	pthread_mutex_unlock(&ctx->lock);
 out:
-	snapshot_put(old);
+	ctx_snapshot_put(old);
 	cid_keyref_put(fresh);
 	return rc;
 }
@@ -415,7 +212,7 @@ enum cid_err cid_ctx_policies_refresh(struct cid_ctx *ctx, bool force, FILE *err
 	pthread_mutex_unlock(&ctx->lock);
 	if (!stale)
 		goto out;
-	CID_TRY(policies_load(ctx->cfg->policies_dir, errors, &fresh));
+	CID_TRY(ctx_policies_load(ctx->cfg->policies_dir, errors, &fresh));
 	pthread_mutex_lock(&ctx->lock);
 	old = ctx->policies;
 	ctx->policies = fresh;
@@ -424,8 +221,8 @@ enum cid_err cid_ctx_policies_refresh(struct cid_ctx *ctx, bool force, FILE *err
 	if (reloaded != NULL)
 		*reloaded = true;
 out:
-	snapshot_put(old);
-	snapshot_put(fresh);
+	ctx_snapshot_put(old);
+	ctx_snapshot_put(fresh);
 	return rc;
 }
 

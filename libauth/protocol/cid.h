@@ -37,7 +37,9 @@ struct cid_ctx;
  * *out is freed with cid_ctx_close.
  * Errors: those of cid_policyset_load_dir (CID_ERR_CONFIG: a policy has
  * errors; CID_ERR_IO: the directory or a file is unreadable), then those of
- * cid_store_open, cid_audit_issuer_record, cid_keys_ensure, cid_keyset_load.
+ * cid_store_open, cid_audit_issuer_record, cid_keys_ensure, cid_keyset_load,
+ * cid_oidc_discovery_build (CID_ERR_TOOBIG: the issuer is too long for the
+ * endpoints' URLs).
  */
 CID_MUST_CHECK enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, FILE *errors,
 					 struct cid_ctx **out);
@@ -52,7 +54,7 @@ struct cid_store *cid_ctx_store(struct cid_ctx *ctx);
 /* The 32-byte secret salt of pairwise subjects (OIDC Core §8.1). */
 const uint8_t *cid_ctx_pairwise_salt(const struct cid_ctx *ctx);
 
-/* The discovery document, borrowed. */
+/* The discovery document built at open (cid_oidc_discovery_build), borrowed. */
 const char *cid_ctx_discovery(const struct cid_ctx *ctx, size_t *len);
 
 /* A counted reference to a keyset snapshot. */

@@ -1,221 +1,31 @@
 /*
- * oidc: replies, errors, discovery/JWKS and client authentication, shared by
- * the endpoint files (oidc_authorize.c, oidc_token.c, oidc_logout.c).
+ * oidc: what every endpoint file shares: client authentication, the service
+ * as the citizen knows it, the single call of the release, and the two ends
+ * of an authorization request (a code, or an error sent back to the client).
+ *
+ * The two ends are here, below every step of the browser flow, because each
+ * step may end the request: whichever file decides, the code and the error
+ * redirect are built one way only, with state and iss (RFC 9207), and the
+ * request's transient members never reach the grant.
  */
 #include "oidc.h"
 
 #include "bounds.h"
-#include "buf.h"
 #include "crypto.h"
 #include "oidc_int.h"
+#include "session.h"
+#include "token.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-void cid_reply_free(struct cid_reply *r)
-{
-	if (r == NULL)
-		return;
-	free(r->body);
-	free(r->location);
-	for (size_t i = 0; i < r->n_cookies; i++) {
-		cid_wipe(r->cookies[i], strlen(r->cookies[i]));
-		free(r->cookies[i]);
-	}
-	free(r->www_authenticate);
-	free(r->release);
-	json_decref(r->page_data);
-	memset(r, 0, sizeof(*r));
-}
-
-void cid_request_clear(struct cid_request *req)
-{
-	cid_params_clear(&req->params);
-}
-
-void cid_request_client_addr(const struct cid_ctx *ctx, const struct cid_request *req,
-			     char out[CID_NETADDR_TEXT_MAX])
-{
-	cid_netaddr_client(cid_ctx_config(ctx)->trusted_proxies, req->remote_addr,
-			   req->forwarded_for, req->forwarded, out);
-}
-
-enum cid_err oidc_reply_json(struct cid_reply *r, int status, json_t *obj)
-{
-	enum cid_err rc = CID_OK;
-
-	CID_ENSURE(obj != NULL, CID_ERR_NOMEM);
-	r->body = json_dumps(obj, JSON_COMPACT);
-	CID_ENSURE(r->body != NULL, CID_ERR_NOMEM);
-	r->body_len = strlen(r->body);
-	r->status = status;
-	r->content_type = "application/json";
-	r->no_store = true;
-out:
-	json_decref(obj);
-	return rc;
-}
-
-enum cid_err oidc_reply_page(struct cid_reply *r, int status, enum cid_page page, json_t *data,
-			     const char *locale)
-{
-	if (data == NULL)
-		return CID_ERR_NOMEM;
-	r->status = status;
-	r->page = page;
-	json_decref(r->page_data);
-	r->page_data = data;
-	/* a static string: callers pass locales borrowed from JSON they free before
-	 * the reply is rendered */
-	r->locale = locale != NULL && strcmp(locale, "en") == 0 ? "en" : "ja";
-	r->no_store = true;
-	return CID_OK;
-}
-
-enum cid_err cid_oidc_error_json(struct cid_reply *reply, int status, const char *error,
-				 const char *description)
-{
-	return oidc_reply_json(
-	    reply, status,
-	    json_pack("{s:s, s:s}", "error", error, "error_description", description));
-}
-
-enum cid_err cid_oidc_error_page(struct cid_reply *reply, int status, const char *error,
-				 const char *description, const char *locale)
-{
-	return oidc_reply_page(reply, status, CID_PAGE_ERROR,
-			       json_pack("{s:s, s:s, s:i}", "error", error, "description",
-					 description, "status", status),
-			       locale);
-}
-
-enum cid_err oidc_reply_redirect(struct cid_reply *r, int status, const char *base,
-				 const char *const *names, const char *const *values, size_t n)
-{
-	struct cid_buf b;
-	char sep = strchr(base, '?') == NULL ? '?' : '&';
-
-	cid_buf_init(&b, (size_t)CID_MAX_URI * 4);
-	cid_buf_puts(&b, base);
-	for (size_t i = 0; i < n; i++) {
-		if (values[i] == NULL)
-			continue;
-		cid_buf_append(&b, &sep, 1);
-		cid_buf_puts(&b, names[i]);
-		cid_buf_puts(&b, "=");
-		cid_buf_append_urlenc(&b, values[i], strlen(values[i]));
-		sep = '&';
-	}
-	if (cid_buf_status(&b) != CID_OK) {
-		cid_buf_free(&b);
-		return CID_ERR_TOOBIG;
-	}
-	free(r->location);
-	r->location = cid_buf_take(&b, NULL);
-	r->status = status;
-	r->no_store = true;
-	return r->location == NULL ? CID_ERR_NOMEM : CID_OK;
-}
-
-/* The cookies of oidc.h: names without and with the __Host- prefix, SameSite. */
-static const struct {
-	const char *name;
-	const char *host_name;
-	const char *same_site;
-} cookies[] = {
-    [CID_COOKIE_SESSION] = {"civicid_session", "__Host-civicid_session", "Lax"},
-    [CID_COOKIE_CSRF] = {"civicid_csrf", "__Host-civicid_csrf", "Lax"},
-    [CID_COOKIE_OFFICER] = {"civicid_officer", "__Host-civicid_officer", "Strict"},
-};
-
-static bool issuer_is_https(const struct cid_config *cfg)
-{
-	return strncmp(cfg->issuer, "https://", 8) == 0;
-}
-
-const char *cid_cookie_name(const struct cid_config *cfg, enum cid_cookie which)
-{
-	return issuer_is_https(cfg) ? cookies[which].host_name : cookies[which].name;
-}
-
-enum cid_err oidc_reply_cookie(struct cid_reply *r, const struct cid_config *cfg,
-			       enum cid_cookie which, const char *value, int64_t max_age)
-{
-	struct cid_buf b;
-
-	if (r->n_cookies >= CID_REPLY_MAX_COOKIES)
-		return CID_ERR_TOOBIG;
-	cid_buf_init(&b, 1024);
-	/*= RFC 6265bis §4.1.3.2: a __Host- cookie is set with Secure, from a secure
-	 *# origin, without Domain, and with Path=/ */
-	cid_buf_printf(&b, "%s=%s; Path=/; HttpOnly; SameSite=%s", cid_cookie_name(cfg, which),
-		       value, cookies[which].same_site);
-	if (max_age >= 0)
-		cid_buf_printf(&b, "; Max-Age=%lld", (long long)max_age);
-	/* Secure whenever the issuer is https: the cookie must never travel in clear */
-	if (issuer_is_https(cfg))
-		cid_buf_puts(&b, "; Secure");
-	if (cid_buf_status(&b) != CID_OK) {
-		cid_buf_free(&b);
-		return CID_ERR_TOOBIG;
-	}
-	r->cookies[r->n_cookies] = cid_buf_take(&b, NULL);
-	if (r->cookies[r->n_cookies] == NULL)
-		return CID_ERR_NOMEM;
-	r->n_cookies++;
-	return CID_OK;
-}
-
-const char *oidc_locale(const char *ui_locales, const char *default_locale)
-{
-	/*= OIDC Core §3.1.2.1: ui_locales is a space-separated list in order of preference */
-	for (const char *p = ui_locales; p != NULL && *p != '\0';) {
-		while (*p == ' ')
-			p++;
-		if ((p[0] == 'j' || p[0] == 'J') && (p[1] == 'a' || p[1] == 'A') &&
-		    (p[2] == '\0' || p[2] == ' ' || p[2] == '-'))
-			return "ja";
-		if ((p[0] == 'e' || p[0] == 'E') && (p[1] == 'n' || p[1] == 'N') &&
-		    (p[2] == '\0' || p[2] == ' ' || p[2] == '-'))
-			return "en";
-		p = strchr(p, ' ');
-	}
-	return default_locale != NULL && strcmp(default_locale, "en") == 0 ? "en" : "ja";
-}
-
 const char *oidc_auth_locale(const json_t *auth)
 {
 	const char *l = cid_json_str(auth, "ui_locale");
 
 	return l != NULL && strcmp(l, "en") == 0 ? "en" : "ja";
-}
-
-bool oidc_is_token(const char *s)
-{
-	unsigned char raw[CID_TOKEN_BYTES];
-	size_t n;
-
-	/* the strict decoder also refuses non-zero trailing bits: one spelling per token */
-	return s != NULL && strnlen(s, CID_TOKEN_CHARS + 1) == CID_TOKEN_CHARS &&
-	       cid_b64url_decode(s, CID_TOKEN_CHARS, raw, sizeof(raw), &n) == CID_OK &&
-	       n == sizeof(raw);
-}
-
-enum cid_err oidc_csrf(struct cid_ctx *ctx, const struct cid_request *req, struct cid_reply *reply,
-		       char csrf[CID_TOKEN_CHARS + 1])
-{
-	enum cid_err rc = CID_OK;
-
-	if (oidc_is_token(req->csrf_cookie)) {
-		memcpy(csrf, req->csrf_cookie, CID_TOKEN_CHARS + 1);
-		return CID_OK;
-	}
-	CID_TRY(cid_random_token(csrf));
-	CID_TRY(oidc_reply_cookie(reply, cid_ctx_config(ctx), CID_COOKIE_CSRF, csrf, -1));
-out:
-	return rc;
 }
 
 enum cid_err cid_oidc_parse_basic(const char *header, char **id, char **secret)
@@ -276,7 +86,7 @@ enum cid_err oidc_invalid_client(struct cid_reply *reply, const char *descriptio
 	reply->www_authenticate = strdup("Basic realm=\"civicid\"");
 	if (reply->www_authenticate == NULL)
 		return CID_ERR_NOMEM;
-	return cid_oidc_error_json(reply, 401, "invalid_client", description);
+	return cid_reply_error_json(reply, 401, "invalid_client", description);
 }
 
 enum cid_err oidc_client_auth(struct cid_ctx *ctx, const struct cid_request *req,
@@ -291,7 +101,7 @@ enum cid_err oidc_client_auth(struct cid_ctx *ctx, const struct cid_request *req
 	if (req->authorization != NULL) {
 		/*= RFC 6749 §2.3: the client MUST NOT use more than one authentication method */
 		if (secret != NULL)
-			return cid_oidc_error_json(
+			return cid_reply_error_json(
 				   reply, 400, "invalid_request",
 				   "use either HTTP Basic or client_secret, not both") == CID_OK
 				   ? CID_ERR_DENIED
@@ -359,33 +169,79 @@ out:
 	return rc;
 }
 
-static enum cid_err static_doc(struct cid_reply *reply, const char *doc, size_t len)
+enum cid_err oidc_redirect_error(struct cid_ctx *ctx, struct cid_reply *reply, const char *uri,
+				 const char *state, const char *error, const char *description)
 {
-	reply->body = malloc(len + 1);
-	if (reply->body == NULL)
-		return CID_ERR_NOMEM;
-	memcpy(reply->body, doc, len + 1);
-	reply->body_len = len;
-	reply->status = 200;
-	reply->content_type = "application/json";
-	return CID_OK;
+	const char *names[] = {"error", "error_description", "state", "iss"};
+	const char *values[] = {error, description, state, cid_ctx_config(ctx)->issuer};
+
+	/*= RFC 6749 §4.1.2.1, RFC 9207 §2: errors go back with state and iss */
+	return cid_reply_redirect(reply, 302, uri, names, values, 4);
 }
 
-enum cid_err cid_oidc_discovery(struct cid_ctx *ctx, struct cid_reply *reply)
+enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid_session *sess,
+			     const char *cookie, int64_t now, int status, struct cid_reply *reply)
 {
-	size_t len;
-	const char *doc = cid_ctx_discovery(ctx, &len);
+	/* these steered this request only (or its pending steps); they are not part
+	 * of the grant. The one place they are removed: the pending steps before
+	 * the code leave them in auth, and oidc_park sets its own afresh */
+	static const char *const transient[] = {"prompt_none", "prompt_login", "prompt_consent",
+						"login_hint",  "max_age",      "state",
+						"ui_locale",   "csrf_hash",    "exp",
+						"stage",       "pending_sid",  "consent"};
+	enum cid_err rc = CID_OK;
+	const struct cid_config *cfg = cid_ctx_config(ctx);
+	char code[CID_TOKEN_CHARS + 1] = "";
+	char *state = NULL;
+	char *uri = NULL;
+	json_t *amr = json_array();
 
-	return static_doc(reply, doc, len);
-}
+	CID_ENSURE(amr != NULL, CID_ERR_NOMEM);
+	if (cid_json_str(auth, "state") != NULL)
+		CID_ENSURE((state = strdup(cid_json_str(auth, "state"))) != NULL, CID_ERR_NOMEM);
+	CID_ENSURE((uri = strdup(cid_json_str(auth, "redirect_uri"))) != NULL, CID_ERR_NOMEM);
+	for (size_t i = 0; i < sess->n_amr; i++)
+		CID_ENSURE(json_array_append_new(amr, json_string(sess->amr[i])) == 0,
+			   CID_ERR_NOMEM);
+	CID_ENSURE(json_object_set_new(auth, "account_id", json_string(sess->account_id)) == 0 &&
+		       json_object_set_new(auth, "sid", json_string(sess->sid)) == 0 &&
+		       json_object_set_new(auth, "auth_time", json_integer(sess->auth_time)) == 0 &&
+		       json_object_set_new(auth, "acr", json_string(sess->acr)) == 0 &&
+		       json_object_set(auth, "amr", amr) == 0 &&
+		       json_object_set_new(auth, "generation", json_integer(sess->generation)) == 0,
+		   CID_ERR_NOMEM);
+	for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++)
+		json_object_del(auth, transient[i]);
+	rc = cid_code_issue(cid_ctx_store(ctx), auth, now, cfg->code_ttl, code);
+	/* the citizen was disabled while this request ran: no code */
+	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_DISABLED || rc == CID_ERR_REVOKED) {
+		rc = oidc_redirect_error(ctx, reply, uri, state, "access_denied",
+					 "the request cannot be completed");
+		goto out;
+	}
+	CID_TRY(rc);
+	if (cookie != NULL)
+		CID_TRY(cid_session_add_client(cid_ctx_store(ctx), cookie,
+					       cid_json_str(auth, "client_id")));
+	{
+		/*= RFC 9207 §2: the iss parameter is added to the authorization response */
+		const char *names[] = {"code", "state", "iss"};
+		const char *values[] = {code, state, cfg->issuer};
 
-enum cid_err cid_oidc_jwks(struct cid_ctx *ctx, struct cid_reply *reply)
-{
-	struct cid_keyref *ref = cid_ctx_keys_acquire(ctx);
-	size_t len;
-	const char *doc = cid_keyset_jwks(cid_keyref_keyset(ref), &len);
-	enum cid_err rc = static_doc(reply, doc, len);
-
-	cid_keyref_put(ref);
+		CID_TRY(cid_reply_redirect(reply, status, uri, names, values, 3));
+	}
+out:
+	cid_wipe(code, sizeof(code));
+	json_decref(amr);
+	free(state);
+	free(uri);
 	return rc;
+}
+
+const char *oidc_service_name(const struct cid_policyset *ps, const struct cid_client *client,
+			      const char *locale)
+{
+	const struct cid_policy *pol = cid_policyset_find(ps, client->client_id);
+
+	return pol != NULL ? cid_policy_name(pol, locale) : client->name;
 }

@@ -1,23 +1,17 @@
 /*
- * oidc_authorize: the authorization endpoint and the login form behind it.
+ * oidc_authorize: the authorization endpoint.
  *
  * Order matters for safety: client_id and redirect_uri are checked first and
  * any problem with them ends on an error page, because redirecting to an
  * unverified URI would make us an open redirector (RFC 9700 §4.1). Only then
  * are errors sent back to the client by redirect. A request that needs the
- * login form is stored server-side (CID_DB_AUTHREQS) under a random id, so the
- * form carries nothing a citizen could tamper with but that id and the CSRF
- * token, which must match both a cookie and the stored hash. The same pending
- * request carries the later steps (oidc_consent.c: one-time code, consent
- * screen), each a "stage" of the record, so a form of one step can never be
- * posted to another.
+ * login form is stored as a pending request (oidc_pending.c), which carries
+ * it through the later steps (one-time code, consent screen) to the code.
  */
-#include "account.h"
 #include "bounds.h"
-#include "crypto.h"
 #include "oidc_int.h"
 #include "session.h"
-#include "token.h"
+#include "str.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -95,7 +89,7 @@ static enum cid_err check_pkce(const struct cid_client *client, const struct cid
 	if (method == NULL || strcmp(method, "S256") != 0)
 		return bad(err, "invalid_request", "code_challenge_method must be S256");
 	/* S256 challenges are base64url of 32 bytes: exactly 43 characters */
-	if (!oidc_is_token(challenge))
+	if (!cid_request_is_token(challenge))
 		return bad(err, "invalid_request", "code_challenge is not a base64url SHA-256");
 	return json_object_set_new(auth, "code_challenge", json_string(challenge)) == 0
 		   ? CID_OK
@@ -113,71 +107,6 @@ static enum cid_err check_scope(const struct cid_client *client, const char *sco
 		return bad(err, "invalid_scope",
 			   "a requested scope is not allowed for this client");
 	return json_object_set_new(auth, "scope", json_string(scope)) == 0 ? CID_OK : CID_ERR_NOMEM;
-}
-
-/* The level of one acr value: ours map to policy.h's levels, any other to 0. */
-static int acr_level(const char *v, size_t n)
-{
-	if (n == sizeof(CID_ACR_PASSWORD) - 1 && memcmp(v, CID_ACR_PASSWORD, n) == 0)
-		return CID_LEVEL_PASSWORD;
-	if (n == sizeof(CID_ACR_MFA) - 1 && memcmp(v, CID_ACR_MFA, n) == 0)
-		return CID_LEVEL_MFA;
-	return 0;
-}
-
-/* Lowers *lowest (0: none yet) to the level of v[0..n) when that is one of ours. */
-static void lower_to(int *lowest, const char *v, size_t n)
-{
-	int level = acr_level(v, n);
-
-	if (level > 0 && (*lowest == 0 || level < *lowest))
-		*lowest = level;
-}
-
-enum cid_err oidc_acr_required(const json_t *auth, int *level)
-{
-	const char *values = cid_json_str(auth, "acr_values");
-	const json_t *id_token = json_object_get(json_object_get(auth, "claims"), "id_token");
-	const json_t *acr = json_object_get(id_token, "acr");
-	const json_t *value = json_object_get(acr, "value");
-	const json_t *list = json_object_get(acr, "values");
-	int need = 0;
-	int lowest = 0;
-	size_t i;
-	const json_t *v;
-
-	if (values != NULL) {
-		for (const char *p = values; *p != '\0';) {
-			size_t n = strcspn(p, " ");
-
-			lower_to(&lowest, p, n);
-			p += n;
-			p += strspn(p, " ");
-		}
-		if (lowest == 0)
-			return CID_ERR_INVALID;
-		need = lowest;
-	}
-	/*= OIDC Core §5.5.1.1: if the acr Claim was requested as an Essential Claim
-	 *# ... the Authorization Server MUST return an acr Claim Value that matches
-	 *# one of the requested values */
-	if (!json_is_true(json_object_get(acr, "essential")) || (value == NULL && list == NULL))
-		goto done;
-	lowest = 0;
-	if (json_is_string(value))
-		lower_to(&lowest, json_string_value(value), json_string_length(value));
-	json_array_foreach(list, i, v)
-	{
-		if (json_is_string(v))
-			lower_to(&lowest, json_string_value(v), json_string_length(v));
-	}
-	if (lowest == 0)
-		return CID_ERR_INVALID;
-	if (lowest > need)
-		need = lowest;
-done:
-	*level = need;
-	return CID_OK;
 }
 
 static enum cid_err check_claims(const char *claims, json_t *auth, struct cid_oauth_error *err)
@@ -264,188 +193,13 @@ enum cid_err cid_oidc_authz_check(const struct cid_client *client, const struct 
 		goto out;
 	}
 	CID_ENSURE(json_object_set_new(auth, "ui_locale",
-				       json_string(oidc_locale(cid_params_get(p, "ui_locales"),
-							       default_locale))) == 0,
+				       json_string(cid_reply_locale(cid_params_get(p, "ui_locales"),
+								    default_locale))) == 0,
 		   CID_ERR_NOMEM);
 	*auth_out = auth;
 	auth = NULL;
 out:
 	json_decref(auth);
-	return rc;
-}
-
-enum cid_err oidc_redirect_error(struct cid_ctx *ctx, struct cid_reply *reply, const char *uri,
-				 const char *state, const char *error, const char *description)
-{
-	const char *names[] = {"error", "error_description", "state", "iss"};
-	const char *values[] = {error, description, state, cid_ctx_config(ctx)->issuer};
-
-	/*= RFC 6749 §4.1.2.1, RFC 9207 §2: errors go back with state and iss */
-	return oidc_reply_redirect(reply, 302, uri, names, values, 4);
-}
-
-enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid_session *sess,
-			     const char *cookie, int64_t now, int status, struct cid_reply *reply)
-{
-	/* these steered this request only (or its pending steps); they are not part
-	 * of the grant. The one place they are removed: the pending steps before
-	 * the code leave them in auth, and oidc_park sets its own afresh */
-	static const char *const transient[] = {"prompt_none", "prompt_login", "prompt_consent",
-						"login_hint",  "max_age",      "state",
-						"ui_locale",   "csrf_hash",    "exp",
-						"stage",       "pending_sid",  "consent"};
-	enum cid_err rc = CID_OK;
-	const struct cid_config *cfg = cid_ctx_config(ctx);
-	char code[CID_TOKEN_CHARS + 1] = "";
-	char *state = NULL;
-	char *uri = NULL;
-	json_t *amr = json_array();
-
-	CID_ENSURE(amr != NULL, CID_ERR_NOMEM);
-	if (cid_json_str(auth, "state") != NULL)
-		CID_ENSURE((state = strdup(cid_json_str(auth, "state"))) != NULL, CID_ERR_NOMEM);
-	CID_ENSURE((uri = strdup(cid_json_str(auth, "redirect_uri"))) != NULL, CID_ERR_NOMEM);
-	for (size_t i = 0; i < sess->n_amr; i++)
-		CID_ENSURE(json_array_append_new(amr, json_string(sess->amr[i])) == 0,
-			   CID_ERR_NOMEM);
-	CID_ENSURE(json_object_set_new(auth, "account_id", json_string(sess->account_id)) == 0 &&
-		       json_object_set_new(auth, "sid", json_string(sess->sid)) == 0 &&
-		       json_object_set_new(auth, "auth_time", json_integer(sess->auth_time)) == 0 &&
-		       json_object_set_new(auth, "acr", json_string(sess->acr)) == 0 &&
-		       json_object_set(auth, "amr", amr) == 0 &&
-		       json_object_set_new(auth, "generation", json_integer(sess->generation)) == 0,
-		   CID_ERR_NOMEM);
-	for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++)
-		json_object_del(auth, transient[i]);
-	rc = cid_code_issue(cid_ctx_store(ctx), auth, now, cfg->code_ttl, code);
-	/* the citizen was disabled while this request ran: no code */
-	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_DISABLED || rc == CID_ERR_REVOKED) {
-		rc = oidc_redirect_error(ctx, reply, uri, state, "access_denied",
-					 "the request cannot be completed");
-		goto out;
-	}
-	CID_TRY(rc);
-	if (cookie != NULL)
-		CID_TRY(cid_session_add_client(cid_ctx_store(ctx), cookie,
-					       cid_json_str(auth, "client_id")));
-	{
-		/*= RFC 9207 §2: the iss parameter is added to the authorization response */
-		const char *names[] = {"code", "state", "iss"};
-		const char *values[] = {code, state, cfg->issuer};
-
-		CID_TRY(oidc_reply_redirect(reply, status, uri, names, values, 3));
-	}
-out:
-	cid_wipe(code, sizeof(code));
-	json_decref(amr);
-	free(state);
-	free(uri);
-	return rc;
-}
-
-struct put_arg {
-	enum cid_db db;
-	struct cid_str key;
-	const json_t *val; /* NULL: delete */
-};
-
-static enum cid_err put_cb(struct cid_txn *txn, void *arg)
-{
-	struct put_arg *a = arg;
-
-	if (a->val != NULL)
-		return cid_txn_put_json(txn, a->db, a->key, a->val, 0);
-	return cid_txn_del(txn, a->db, a->key);
-}
-
-/* The store key of a pending request id (hashed, like every bearer value). */
-static void authreq_key(const char *id, char hash[CID_HASH_HEX + 1])
-{
-	cid_secret_hash(id, strlen(id), hash);
-}
-
-enum cid_err oidc_park(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,
-		       const char *stage, struct cid_reply *reply, char id[CID_TOKEN_CHARS + 1],
-		       char csrf[CID_TOKEN_CHARS + 1])
-{
-	enum cid_err rc = CID_OK;
-	char hash[CID_HASH_HEX + 1];
-	char csrf_hash[CID_HASH_HEX + 1];
-
-	CID_TRY(oidc_csrf(ctx, req, reply, csrf));
-	CID_TRY(cid_random_token(id));
-	cid_secret_hash(csrf, strlen(csrf), csrf_hash);
-	CID_ENSURE(json_object_set_new(auth, "csrf_hash", json_string(csrf_hash)) == 0 &&
-		       json_object_set_new(auth, "exp", json_integer(req->now + CID_AUTHREQ_TTL)) ==
-			   0 &&
-		       json_object_set_new(auth, "stage", json_string(stage)) == 0,
-		   CID_ERR_NOMEM);
-	authreq_key(id, hash);
-	{
-		struct put_arg pa = {CID_DB_AUTHREQS, {hash, CID_HASH_HEX}, auth};
-
-		CID_TRY(cid_store_update(cid_ctx_store(ctx), put_cb, &pa));
-	}
-out:
-	return rc;
-}
-
-enum cid_err oidc_drop_pending(struct cid_ctx *ctx, const char *req_id)
-{
-	char hash[CID_HASH_HEX + 1];
-	struct put_arg pa = {CID_DB_AUTHREQS, {hash, CID_HASH_HEX}, NULL};
-
-	authreq_key(req_id, hash);
-	return cid_store_update(cid_ctx_store(ctx), put_cb, &pa);
-}
-
-enum cid_err oidc_claim_pending(struct cid_ctx *ctx, const struct cid_request *req,
-				const char *locale, struct cid_reply *reply)
-{
-	/* the delete is the claim: of two concurrent posts of one form, LMDB's
-	 * serialised writers let exactly one find the record */
-	enum cid_err rc = oidc_drop_pending(ctx, cid_params_get(&req->params, "req"));
-
-	if (rc != CID_ERR_NOTFOUND)
-		return rc;
-	rc = cid_oidc_error_page(reply, 400, "invalid_request",
-				 "This form was already sent. Go back to the service and start "
-				 "again.",
-				 locale);
-	return rc == CID_OK ? CID_ERR_DENIED : rc;
-}
-
-void oidc_pending_ref(const char *req_id, char ref[CID_HASH_HEX + 1])
-{
-	authreq_key(req_id, ref);
-}
-
-/* Shows the login form for auth, storing it as a pending request unless req_id is given. */
-static enum cid_err show_login(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,
-			       const char *req_id, const char *csrf, const char *message,
-			       const struct cid_client *client, struct cid_reply *reply)
-{
-	enum cid_err rc = CID_OK;
-	char id[CID_TOKEN_CHARS + 1];
-	char token[CID_TOKEN_CHARS + 1];
-	json_t *data = NULL;
-
-	if (req_id == NULL) {
-		CID_TRY(oidc_park(ctx, req, auth, OIDC_STAGE_LOGIN, reply, id, token));
-		req_id = id;
-		csrf = token;
-	}
-	data = json_pack(
-	    "{s:s, s:s, s:s, s:s}", "req", req_id, "csrf", csrf, "client_name", client->name,
-	    "login_hint",
-	    cid_json_str(auth, "login_hint") == NULL ? "" : cid_json_str(auth, "login_hint"));
-	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
-	if (message != NULL)
-		CID_ENSURE(json_object_set_new(data, message, json_true()) == 0, CID_ERR_NOMEM);
-	rc = oidc_reply_page(reply, 200, CID_PAGE_LOGIN, data, oidc_auth_locale(auth));
-	data = NULL;
-out:
-	json_decref(data);
 	return rc;
 }
 
@@ -455,7 +209,7 @@ enum cid_err cid_oidc_authorize(struct cid_ctx *ctx, const struct cid_request *r
 	enum cid_err rc = CID_OK;
 	const struct cid_config *cfg = cid_ctx_config(ctx);
 	const struct cid_params *p = &req->params;
-	const char *locale = oidc_locale(cid_params_get(p, "ui_locales"), cfg->default_locale);
+	const char *locale = cid_reply_locale(cid_params_get(p, "ui_locales"), cfg->default_locale);
 	const char *client_id = cid_params_get(p, "client_id");
 	const char *uri = cid_params_get(p, "redirect_uri");
 	const char *state = cid_params_get(p, "state");
@@ -471,18 +225,18 @@ enum cid_err cid_oidc_authorize(struct cid_ctx *ctx, const struct cid_request *r
 	 *# mismatching redirection URI, or if the client identifier is missing or
 	 *# invalid, the authorization server ... MUST NOT automatically redirect */
 	if (client_id == NULL)
-		return cid_oidc_error_page(reply, 400, "invalid_request", "client_id is missing.",
-					   locale);
+		return cid_reply_error_page(reply, 400, "invalid_request", "client_id is missing.",
+					    locale);
 	rc = cid_client_get(cid_ctx_store(ctx), client_id, &client);
 	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_INVALID)
-		return cid_oidc_error_page(reply, 400, "invalid_client",
-					   "This service is not registered.", locale);
+		return cid_reply_error_page(reply, 400, "invalid_client",
+					    "This service is not registered.", locale);
 	CID_TRY(rc);
 	if (uri == NULL || !cid_client_redirect_ok(client, uri)) {
-		rc = cid_oidc_error_page(reply, 400, "invalid_request",
-					 "The return address (redirect_uri) is missing or is not "
-					 "registered for this service.",
-					 locale);
+		rc = cid_reply_error_page(reply, 400, "invalid_request",
+					  "The return address (redirect_uri) is missing or is not "
+					  "registered for this service.",
+					  locale);
 		goto out;
 	}
 	if (state != NULL && strlen(state) > CID_MAX_STATE)
@@ -515,156 +269,8 @@ enum cid_err cid_oidc_authorize(struct cid_ctx *ctx, const struct cid_request *r
 					 "the citizen must log in");
 		goto out;
 	}
-	rc = show_login(ctx, req, auth, NULL, NULL, NULL, client, reply);
+	rc = oidc_show_login(ctx, req, auth, NULL, NULL, NULL, client, reply);
 out:
-	json_decref(auth);
-	cid_client_free(client);
-	return rc;
-}
-
-enum cid_err oidc_load_pending(struct cid_ctx *ctx, const struct cid_request *req,
-			       const char *stage, const char *locale, struct cid_reply *reply,
-			       json_t **out)
-{
-	enum cid_err rc = CID_OK;
-	const char *req_id = cid_params_get(&req->params, "req");
-	const char *csrf = cid_params_get(&req->params, "csrf");
-	char hash[CID_HASH_HEX + 1];
-	char csrf_hash[CID_HASH_HEX + 1];
-	struct cid_txn *txn = NULL;
-	json_t *auth = NULL;
-	const char *stored;
-	const char *stored_stage;
-
-	*out = NULL;
-	if (!req->form_content_type || !oidc_is_token(req_id) || !oidc_is_token(csrf))
-		return cid_oidc_error_page(reply, 400, "invalid_request",
-					   "The form is incomplete. Go back to the service and "
-					   "start again.",
-					   locale);
-	/* login CSRF: the form's token must be this browser's cookie */
-	if (req->csrf_cookie == NULL ||
-	    !cid_ct_streq(csrf, strlen(csrf), req->csrf_cookie, strlen(req->csrf_cookie)))
-		return cid_oidc_error_page(reply, 403, "access_denied",
-					   "The form could not be verified. Allow cookies for this "
-					   "site and start again from the service.",
-					   locale);
-	authreq_key(req_id, hash);
-	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
-	rc = cid_txn_get_json(txn, CID_DB_AUTHREQS, (struct cid_str){hash, CID_HASH_HEX}, &auth);
-	cid_store_read_end(txn);
-	stored_stage = cid_json_str(auth, "stage");
-	if (rc == CID_ERR_NOTFOUND ||
-	    (rc == CID_OK &&
-	     (json_integer_value(json_object_get(auth, "exp")) <= req->now ||
-	      !cid_str_eq(cid_str_of(stored_stage == NULL ? OIDC_STAGE_LOGIN : stored_stage),
-			  stage)))) {
-		rc = cid_oidc_error_page(reply, 400, "invalid_request",
-					 "This page has expired. Go back to the service and start "
-					 "again.",
-					 locale);
-		goto out;
-	}
-	CID_TRY(rc);
-	cid_secret_hash(csrf, strlen(csrf), csrf_hash);
-	stored = cid_json_str(auth, "csrf_hash");
-	if (stored == NULL || !cid_ct_streq(stored, strlen(stored), csrf_hash, CID_HASH_HEX)) {
-		rc = cid_oidc_error_page(reply, 403, "access_denied",
-					 "The form could not be verified. Start again from the "
-					 "service.",
-					 locale);
-		goto out;
-	}
-	*out = auth;
-	auth = NULL;
-out:
-	json_decref(auth);
-	return rc;
-}
-
-enum cid_err oidc_step_client(struct cid_ctx *ctx, const json_t *auth, const char *locale,
-			      struct cid_reply *reply, struct cid_client **client)
-{
-	enum cid_err rc;
-
-	*client = NULL;
-	rc = cid_client_get(cid_ctx_store(ctx), cid_json_str(auth, "client_id"), client);
-	if (rc != CID_ERR_NOTFOUND)
-		return rc;
-	return cid_oidc_error_page(reply, 400, "invalid_client",
-				   "This service is no longer registered.", locale);
-}
-
-enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
-			    struct cid_reply *reply)
-{
-	static const char *const amr[] = {"pwd"};
-	enum cid_err rc = CID_OK;
-	const struct cid_config *cfg = cid_ctx_config(ctx);
-	const char *locale = cfg->default_locale;
-	const char *username = cid_params_get(&req->params, "username");
-	const char *password = cid_params_get(&req->params, "password");
-	const char *message = NULL;
-	char account[CID_ID_CHARS + 1];
-	char cookie[CID_TOKEN_CHARS + 1] = "";
-	char client_addr[CID_NETADDR_TEXT_MAX];
-	int64_t retry = 0;
-	struct cid_client *client = NULL;
-	struct cid_session sess;
-	struct cid_request next = *req;
-	json_t *auth = NULL;
-
-	CID_TRY(oidc_load_pending(ctx, req, OIDC_STAGE_LOGIN, locale, reply, &auth));
-	if (auth == NULL)
-		goto out;
-	locale = oidc_auth_locale(auth);
-	CID_TRY(oidc_step_client(ctx, auth, locale, reply, &client));
-	if (client == NULL)
-		goto out;
-	if (username == NULL || password == NULL || username[0] == '\0' || password[0] == '\0') {
-		message = "msg_missing";
-	} else {
-		cid_request_client_addr(ctx, req, client_addr);
-		rc = cid_account_authenticate(cid_ctx_store(ctx), &cfg->argon2, username, password,
-					      client_addr, req->now, account, &retry);
-		/* one message for every failure, so the form never reveals whether an
-		 * account exists or is disabled */
-		if (rc == CID_ERR_DENIED || rc == CID_ERR_INVALID)
-			message = "msg_failed";
-		else if (rc == CID_ERR_THROTTLED)
-			message = "msg_throttled";
-		else
-			CID_TRY(rc);
-	}
-	if (message != NULL) {
-		rc = show_login(ctx, req, auth, cid_params_get(&req->params, "req"),
-				cid_params_get(&req->params, "csrf"), message, client, reply);
-		goto out;
-	}
-	rc = oidc_claim_pending(ctx, req, locale, reply);
-	if (rc == CID_ERR_DENIED) {
-		rc = CID_OK;
-		goto out;
-	}
-	CID_TRY(rc);
-	/*= OWASP ASVS 4.0.3 V3.2.1: the application generates a new session token on
-	 *# user authentication
-	 * a login always starts a new session; the one this browser had ends, so
-	 * its cookie (perhaps planted, perhaps seen) is worth nothing from now on */
-	if (req->session_cookie != NULL) {
-		rc = cid_session_end(cid_ctx_store(ctx), req->session_cookie);
-		CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
-	}
-	CID_TRY(cid_session_new(cid_ctx_store(ctx), account, CID_ACR_PASSWORD, amr, 1, req->now,
-				cfg->session_ttl, cookie, &sess));
-	CID_TRY(oidc_reply_cookie(reply, cfg, CID_COOKIE_SESSION, cookie, cfg->session_ttl));
-	/* the steps after the login belong to the new session, which this
-	 * request's cookie header does not carry yet */
-	next.session_cookie = cookie;
-	/* 303: the browser must follow with GET, not repost the password */
-	rc = oidc_proceed(ctx, &next, auth, &sess, cookie, client, 303, reply);
-out:
-	cid_wipe(cookie, sizeof(cookie));
 	json_decref(auth);
 	cid_client_free(client);
 	return rc;

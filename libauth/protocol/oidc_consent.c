@@ -1,22 +1,19 @@
 /*
- * oidc_consent: what happens between authentication and the code: the
- * step-up to a one-time code and the consent screen.
+ * oidc_consent: the consent screen: showing it, and recording its answer.
  *
  * The decisions are not made here: release.c's cid_release_prompt says
- * whether an asked attribute needs level 2 and which consent-based
- * attributes lack the citizen's decision, with the same evaluator and the
- * same idea of "asked" as the release itself, so the screen can never offer
- * what the release would not consider, nor miss what it would. This file
- * turns that answer into pages and records. Each step is a pending request
- * (oidc_authorize.c) bound to the browser's CSRF token and to the session's
- * sid; the consent screen's content is stored with it, so the posted form
- * names checkboxes by position only and can claim nothing that was not shown.
- * Every consent record names the screen and the request it came from.
+ * which consent-based attributes lack the citizen's decision, with the same
+ * evaluator and the same idea of "asked" as the release itself, so the
+ * screen can never offer what the release would not consider, nor miss what
+ * it would. This file turns that answer into a page and the posted form
+ * into records. The screen is a pending request (oidc_pending.c) bound to
+ * the browser's CSRF token and to the session's sid; the screen's content is
+ * stored with it, so the posted form names checkboxes by position only and
+ * can claim nothing that was not shown. Every consent record names the
+ * screen and the request it came from.
  */
-#include "account.h"
 #include "bounds.h"
 #include "consent.h"
-#include "crypto.h"
 #include "oidc_int.h"
 #include "session.h"
 #include "str.h"
@@ -25,40 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Checkboxes of one screen: with req, csrf and action the form stays under CID_MAX_PARAMS. */
-#define MAX_ASK	      24
-#define MAX_LABEL_KEY (5 + 128)
-
-/* The service's name for the citizen: its policy's, else its registration's. */
-static const char *service_name(const struct cid_policyset *ps, const struct cid_client *client,
-				const char *locale)
-{
-	const struct cid_policy *pol = cid_policyset_find(ps, client->client_id);
-
-	return pol != NULL ? cid_policy_name(pol, locale) : client->name;
-}
-
-static enum cid_err show_totp(const char *locale, const char *name, const char *req_id,
-			      const char *csrf, const char *message, struct cid_reply *reply)
-{
-	enum cid_err rc = CID_OK;
-	json_t *data =
-	    json_pack("{s:s, s:s, s:s}", "req", req_id, "csrf", csrf, "client_name", name);
-
-	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
-	if (message != NULL)
-		CID_ENSURE(json_object_set_new(data, message, json_true()) == 0, CID_ERR_NOMEM);
-	rc = oidc_reply_page(reply, 200, CID_PAGE_TOTP, data, locale);
-	data = NULL;
-out:
-	json_decref(data);
-	return rc;
-}
-
 /* {"label_key": "attr.NAME"} (and "field" when not NULL), appended to list. */
 static enum cid_err add_item(json_t *list, const char *attribute, const char *field)
 {
-	char key[MAX_LABEL_KEY];
+	char key[CID_MAX_LABEL_KEY];
 	json_t *item;
 	int n = snprintf(key, sizeof(key), "attr.%s", attribute);
 
@@ -114,14 +81,9 @@ out:
 	return rc;
 }
 
-/*
- * The consent screen of the stored content consent (cid_release_prompt's
- * answer): per purpose its text, a checkbox per attribute to decide (named
- * a0, a1, ... in order), and the statute-based attributes as information.
- */
-static enum cid_err show_consent(const struct cid_policyset *ps, const struct cid_client *client,
-				 const json_t *consent, const char *locale, const char *req_id,
-				 const char *csrf, struct cid_reply *reply)
+enum cid_err oidc_show_consent(const struct cid_policyset *ps, const struct cid_client *client,
+			       const json_t *consent, const char *locale, const char *req_id,
+			       const char *csrf, struct cid_reply *reply)
 {
 	enum cid_err rc = CID_OK;
 	const struct cid_policy *pol = cid_policyset_find(ps, client->client_id);
@@ -135,210 +97,13 @@ static enum cid_err show_consent(const struct cid_policyset *ps, const struct ci
 	json_array_foreach(consent, i, entry)
 	    CID_TRY(screen_purpose(pol, entry, locale, &field, purposes));
 	data = json_pack("{s:s, s:s, s:s, s:O}", "req", req_id, "csrf", csrf, "client_name",
-			 service_name(ps, client, locale), "purposes", purposes);
+			 oidc_service_name(ps, client, locale), "purposes", purposes);
 	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
-	rc = oidc_reply_page(reply, 200, CID_PAGE_CONSENT, data, locale);
+	rc = cid_reply_page(reply, 200, CID_PAGE_CONSENT, data, locale);
 	data = NULL;
 out:
 	json_decref(purposes);
 	json_decref(data);
-	return rc;
-}
-
-enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,
-			  const struct cid_session *sess, const char *cookie,
-			  const struct cid_client *client, int status, struct cid_reply *reply)
-{
-	enum cid_err rc = CID_OK;
-	struct cid_policyref *pref = cid_ctx_policies_acquire(ctx);
-	const struct cid_policyset *ps = cid_policyref_set(pref);
-	const char *locale = oidc_auth_locale(auth);
-	const char *uri = cid_json_str(auth, "redirect_uri");
-	const char *state = cid_json_str(auth, "state");
-	bool prompt_none = json_is_true(json_object_get(auth, "prompt_none"));
-	struct cid_release_request rq = {
-	    .policies = ps,
-	    .service = client->client_id,
-	    .account_id = sess->account_id,
-	    .scope = cid_json_str(auth, "scope"),
-	    .claims_request = json_object_get(auth, "claims"),
-	    .level = cid_release_level(sess->acr),
-	    .now = req->now,
-	};
-	char id[CID_TOKEN_CHARS + 1];
-	char csrf[CID_TOKEN_CHARS + 1];
-	json_t *citizen = NULL;
-	json_t *ask = NULL;
-	size_t n_ask = 0;
-	bool step_up = false;
-	bool active;
-	int need = 0;
-
-	/* the citizen and the prompt from one snapshot of the store */
-	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &rq.txn));
-	rc = cid_account_get_txn(rq.txn, sess->account_id, &citizen);
-	active = rc == CID_OK && cid_account_active(citizen);
-	if (active) {
-		rq.citizen = citizen;
-		rc = cid_release_prompt(&rq, json_is_true(json_object_get(auth, "prompt_consent")),
-					MAX_ASK, &step_up, &ask, &n_ask);
-	}
-	cid_store_read_end(rq.txn);
-	/* a session can outlive its account's use: no code for it (the token
-	 * endpoint would refuse it anyway); the service is not told why (issue 9) */
-	if (!active && (rc == CID_OK || rc == CID_ERR_NOTFOUND)) {
-		rc = oidc_redirect_error(ctx, reply, uri, state, "access_denied",
-					 "the request was denied");
-		goto out;
-	}
-	CID_TRY(rc);
-	/*= OIDC Core §5.5.1.1: if this is an Essential Claim and the requirement
-	 *# cannot be met, then the Authorization Server MUST treat that outcome as a
-	 *# failed authentication attempt
-	 * (and acr_values alike, as RFC 9470 §3 answers it): a level the citizen
-	 * cannot reach, having no second factor enrolled, is refused, never
-	 * answered with a code of a lower acr */
-	if (oidc_acr_required(auth, &need) != CID_OK ||
-	    (need > rq.level && !cid_account_has_totp(citizen))) {
-		rc =
-		    oidc_redirect_error(ctx, reply, uri, state, "unmet_authentication_requirements",
-					"the requested authentication level cannot be reached");
-		goto out;
-	}
-	/* without an enrolled second factor the level-2 attributes are simply not
-	 * released: the citizen cannot step up here (enrolment is `civicid user totp`) */
-	if ((step_up || need >= CID_LEVEL_MFA) && rq.level < CID_LEVEL_MFA &&
-	    cid_account_has_totp(citizen)) {
-		/*= OIDC Core §3.1.2.6: interaction_required when prompt=none and the
-		 *# Authorization Server needs the End-User to interact */
-		if (prompt_none) {
-			rc = oidc_redirect_error(ctx, reply, uri, state, "interaction_required",
-						 "the citizen must confirm with a one-time code");
-			goto out;
-		}
-		CID_ENSURE(json_object_set_new(auth, "pending_sid", json_string(sess->sid)) == 0,
-			   CID_ERR_NOMEM);
-		CID_TRY(oidc_park(ctx, req, auth, OIDC_STAGE_TOTP, reply, id, csrf));
-		rc = show_totp(locale, service_name(ps, client, locale), id, csrf, NULL, reply);
-		goto out;
-	}
-	if (n_ask > 0) {
-		/*= OIDC Core §3.1.2.6: consent_required when prompt=none and the
-		 *# Authorization Server requires End-User consent */
-		if (prompt_none) {
-			rc = oidc_redirect_error(
-			    ctx, reply, uri, state, "consent_required",
-			    "the citizen has not decided yet on attributes this "
-			    "service asks for");
-			goto out;
-		}
-		CID_ENSURE(json_object_set_new(auth, "pending_sid", json_string(sess->sid)) == 0 &&
-			       json_object_set(auth, "consent", ask) == 0,
-			   CID_ERR_NOMEM);
-		CID_TRY(oidc_park(ctx, req, auth, OIDC_STAGE_CONSENT, reply, id, csrf));
-		rc = show_consent(ps, client, ask, locale, id, csrf, reply);
-		goto out;
-	}
-	rc = oidc_grant_code(ctx, auth, sess, cookie, req->now, status, reply);
-out:
-	cid_wipe(csrf, sizeof(csrf));
-	cid_policyref_put(pref);
-	json_decref(citizen);
-	json_decref(ask);
-	return rc;
-}
-
-/*
- * The session of a step's form: the browser's live session, the one the step
- * was shown in. NULL-equivalent (false) with an error page in reply otherwise.
- */
-static enum cid_err step_session(struct cid_ctx *ctx, const struct cid_request *req,
-				 const json_t *auth, const char *locale, struct cid_reply *reply,
-				 struct cid_session *sess, bool *ok)
-{
-	const char *sid = cid_json_str(auth, "pending_sid");
-	enum cid_err rc = CID_ERR_NOTFOUND;
-
-	*ok = false;
-	if (req->session_cookie != NULL)
-		rc = cid_session_get(cid_ctx_store(ctx), req->session_cookie, req->now, sess);
-	if (rc == CID_ERR_STORE)
-		return rc;
-	if (rc == CID_OK && sid != NULL && strcmp(sid, sess->sid) == 0) {
-		*ok = true;
-		return CID_OK;
-	}
-	return cid_oidc_error_page(reply, 400, "login_required",
-				   "Your login has ended. Go back to the service and start again.",
-				   locale);
-}
-
-enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
-			   struct cid_reply *reply)
-{
-	static const char *const amr[] = {"pwd", "otp"};
-	enum cid_err rc = CID_OK;
-	const char *locale = cid_ctx_config(ctx)->default_locale;
-	const char *code = cid_params_get(&req->params, "code");
-	struct cid_policyref *pref = NULL;
-	struct cid_client *client = NULL;
-	struct cid_session sess;
-	struct cid_request next = *req;
-	char cookie[CID_TOKEN_CHARS + 1] = "";
-	const char *message = NULL;
-	char client_addr[CID_NETADDR_TEXT_MAX];
-	int64_t retry = 0;
-	json_t *auth = NULL;
-	bool ok = false;
-
-	CID_TRY(oidc_load_pending(ctx, req, OIDC_STAGE_TOTP, locale, reply, &auth));
-	if (auth == NULL)
-		goto out;
-	locale = oidc_auth_locale(auth);
-	CID_TRY(step_session(ctx, req, auth, locale, reply, &sess, &ok));
-	if (!ok)
-		goto out;
-	CID_TRY(oidc_step_client(ctx, auth, locale, reply, &client));
-	if (client == NULL)
-		goto out;
-	cid_request_client_addr(ctx, req, client_addr);
-	rc = cid_account_totp_check(cid_ctx_store(ctx), sess.account_id, code == NULL ? "" : code,
-				    client_addr, req->now, &retry);
-	/* wrong, replayed, malformed, or no longer enrolled: one message for all */
-	if (rc == CID_ERR_DENIED || rc == CID_ERR_INVALID || rc == CID_ERR_NOTFOUND)
-		message = "msg_failed";
-	else if (rc == CID_ERR_THROTTLED)
-		message = "msg_throttled";
-	else if (rc == CID_ERR_LOCKED)
-		message = "msg_locked";
-	else
-		CID_TRY(rc);
-	if (message != NULL) {
-		pref = cid_ctx_policies_acquire(ctx);
-		rc = show_totp(locale, service_name(cid_policyref_set(pref), client, locale),
-			       cid_params_get(&req->params, "req"),
-			       cid_params_get(&req->params, "csrf"), message, reply);
-		goto out;
-	}
-	rc = oidc_claim_pending(ctx, req, locale, reply);
-	if (rc == CID_ERR_DENIED) {
-		rc = CID_OK;
-		goto out;
-	}
-	CID_TRY(rc);
-	/* a step-up is an authentication: the session moves to a new cookie */
-	CID_TRY(cid_session_upgrade(cid_ctx_store(ctx), req->session_cookie, CID_ACR_MFA, amr, 2,
-				    req->now, cookie, &sess));
-	CID_TRY(oidc_reply_cookie(reply, cid_ctx_config(ctx), CID_COOKIE_SESSION, cookie,
-				  sess.expires_at - req->now));
-	/* the steps after it belong to the new cookie, which this request does not carry */
-	next.session_cookie = cookie;
-	rc = oidc_proceed(ctx, &next, auth, &sess, cookie, client, 303, reply);
-out:
-	cid_wipe(cookie, sizeof(cookie));
-	cid_policyref_put(pref);
-	cid_client_free(client);
-	json_decref(auth);
 	return rc;
 }
 
@@ -350,7 +115,7 @@ static enum cid_err record_purpose(struct cid_ctx *ctx, const struct cid_request
 				   const json_t *auth, const json_t *entry, const char *account_id,
 				   const char *request_ref, bool approve, size_t *field)
 {
-	struct cid_consent_change changes[MAX_ASK];
+	struct cid_consent_change changes[CID_CONSENT_MAX_ASK];
 	const json_t *ask = json_object_get(entry, "ask");
 	int64_t days = (int64_t)json_integer_value(json_object_get(entry, "consent_valid_days"));
 	struct cid_consent_context cc = {
@@ -372,7 +137,7 @@ static enum cid_err record_purpose(struct cid_ctx *ctx, const struct cid_request
 		char name[16];
 		bool ticked;
 
-		if (n == MAX_ASK)
+		if (n == CID_CONSENT_MAX_ASK)
 			return CID_ERR_STORE; /* never stored by oidc_proceed */
 		snprintf(name, sizeof(name), "a%zu", (*field)++);
 		ticked = approve && cid_params_get(&req->params, name) != NULL;
@@ -406,12 +171,12 @@ enum cid_err cid_oidc_consent(struct cid_ctx *ctx, const struct cid_request *req
 	if (auth == NULL)
 		goto out;
 	locale = oidc_auth_locale(auth);
-	CID_TRY(step_session(ctx, req, auth, locale, reply, &sess, &ok));
+	CID_TRY(oidc_step_session(ctx, req, auth, locale, reply, &sess, &ok));
 	if (!ok)
 		goto out;
 	if (action == NULL || (strcmp(action, "approve") != 0 && strcmp(action, "deny") != 0)) {
-		rc = cid_oidc_error_page(reply, 400, "invalid_request",
-					 "Choose Approve or Deny on the consent page.", locale);
+		rc = cid_reply_error_page(reply, 400, "invalid_request",
+					  "Choose Approve or Deny on the consent page.", locale);
 		goto out;
 	}
 	approve = strcmp(action, "approve") == 0;

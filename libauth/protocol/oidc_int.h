@@ -1,39 +1,30 @@
 /*
- * oidc_int: what the oidc_*.c files share: reply builders and client
- * authentication. Not part of the public API.
+ * oidc_int: what the oidc_*.c files share. Not part of the public API.
+ *
+ * One section per file that defines it, lowest first: a file calls only
+ * into the sections above its own (and reply.h, the layers below), so the
+ * endpoint files depend on each other in one direction:
+ *   oidc.c, oidc_pending.c   shared by every endpoint file
+ *   oidc_consent.c           the consent screen
+ *   oidc_flow.c              what follows authentication (shows the screens)
+ *   oidc_login.c             the login form (hands over to the flow)
+ *   oidc_totp.c              the one-time-code step (hands back to the flow)
+ *   oidc_authorize.c         the authorization endpoint (shows the login form)
+ * and, calling only the first section: oidc_token.c, oidc_userinfo.c,
+ * oidc_logout.c, oidc_discovery.c.
  */
 #ifndef CID_OIDC_INT_H
 #define CID_OIDC_INT_H
 
 #include "client.h"
 #include "oidc.h"
+#include "policy.h"
 #include "release.h"
 #include "session.h"
 
 #include <jansson.h>
 
-/* Replies with obj (stolen) as JSON, status, no-store. */
-enum cid_err oidc_reply_json(struct cid_reply *r, int status, json_t *obj);
-
-/* Replies with an HTML page of kind, with data (stolen). */
-enum cid_err oidc_reply_page(struct cid_reply *r, int status, enum cid_page page, json_t *data,
-			     const char *locale);
-
-/*
- * Redirects (status 302 or 303) to base with the pairs names[i]=values[i]
- * (NULL values skipped) added to its query.
- */
-enum cid_err oidc_reply_redirect(struct cid_reply *r, int status, const char *base,
-				 const char *const *names, const char *const *values, size_t n);
-
-/*
- * Adds a Set-Cookie value for cookie which (oidc.h): "NAME=value; Path=/;
- * HttpOnly; SameSite=S" with Max-Age unless max_age < 0, and, when the issuer
- * is https, "; Secure" and the __Host- prefix in NAME (cid_cookie_name).
- * CID_ERR_TOOBIG when the reply has no room for another cookie.
- */
-enum cid_err oidc_reply_cookie(struct cid_reply *r, const struct cid_config *cfg,
-			       enum cid_cookie which, const char *value, int64_t max_age);
+/* ---- what every endpoint file shares (oidc.c) ---- */
 
 /*
  * Authenticates the client of a token, introspection or revocation request
@@ -47,30 +38,12 @@ enum cid_err oidc_client_auth(struct cid_ctx *ctx, const struct cid_request *req
 /* Fills reply with 401 invalid_client and a WWW-Authenticate: Basic challenge. */
 enum cid_err oidc_invalid_client(struct cid_reply *reply, const char *description);
 
-/* The locale of a request: the first of ui_locales that we have, else the default. */
-const char *oidc_locale(const char *ui_locales, const char *default_locale);
-
 /* The page locale of a normalised request (its "ui_locale"): static "en" or "ja". */
 const char *oidc_auth_locale(const json_t *auth);
 
-/*
- * True if s is one of our random tokens (cid_random_token) or a base64url
- * SHA-256: exactly CID_TOKEN_CHARS of canonical base64url for 32 bytes.
- */
-bool oidc_is_token(const char *s);
-
-/*
- * The browser's CSRF token into csrf: its CID_COOKIE_CSRF cookie when that is
- * a token, else a new one, set as a cookie in reply. One per browser, so
- * several login tabs can coexist; SameSite=Lax, so that arriving from a
- * service keeps it (a Strict cookie is not sent then, and a new token would
- * break the forms of other tabs). A cross-site POST still carries no token,
- * and each form's token must also match the one stored with its pending
- * request (oidc_load_pending) or be derived with the session (logout).
- * Errors: CID_ERR_CRYPTO, CID_ERR_TOOBIG, CID_ERR_NOMEM.
- */
-enum cid_err oidc_csrf(struct cid_ctx *ctx, const struct cid_request *req, struct cid_reply *reply,
-		       char csrf[CID_TOKEN_CHARS + 1]);
+/* The service's name for the citizen: its policy's in ps, else its registration's. */
+const char *oidc_service_name(const struct cid_policyset *ps, const struct cid_client *client,
+			      const char *locale);
 
 /*
  * The single call site of cid_release_claims (release.h): the claims of the
@@ -85,20 +58,22 @@ enum cid_err oidc_release(struct cid_ctx *ctx, const struct cid_policyset *ps,
 			  const json_t *grant, enum cid_release_target target, int64_t now,
 			  json_t *out, struct cid_reply *reply);
 
-/*
- * The authentication level (policy.h) a normalised request auth requires,
- * into *level: 0 when it asks for none. acr_values asks for the lowest level
- * among the values it lists that are ours (urn:civicid:acr:password, :mfa);
- * an essential "acr" claim of the claims parameter's id_token member (OIDC
- * Core §5.5.1.1) asks the same of its "value" or "values"; when both ask, the
- * higher level is required. A level satisfies every level below it. A
- * voluntary acr claim asks for nothing (OIDC Core §5.5.1.1).
- * Errors: CID_ERR_INVALID when acr_values, or an essential acr claim with
- * values, lists none of ours: that requirement can never be met.
- */
-enum cid_err oidc_acr_required(const json_t *auth, int *level);
+/* Redirects an OAuth error back to the client (RFC 6749 §4.1.2.1, RFC 9207 iss). */
+enum cid_err oidc_redirect_error(struct cid_ctx *ctx, struct cid_reply *reply, const char *uri,
+				 const char *state, const char *error, const char *description);
 
-/* The steps of a pending authorization request (its "stage"). */
+/*
+ * Issues a code for auth (steps removed) in the session sess and redirects to
+ * the client with it (status 302 or 303). cookie (may be NULL) is the
+ * session's, to record the client for logout.
+ */
+enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid_session *sess,
+			     const char *cookie, int64_t now, int status, struct cid_reply *reply);
+
+/*
+ * ---- the pending request (oidc_pending.c) ----
+ * The steps of a pending authorization request (its "stage").
+ */
 #define OIDC_STAGE_LOGIN   "login"
 #define OIDC_STAGE_TOTP	   "totp"
 #define OIDC_STAGE_CONSENT "consent"
@@ -131,6 +106,16 @@ enum cid_err oidc_load_pending(struct cid_ctx *ctx, const struct cid_request *re
 enum cid_err oidc_step_client(struct cid_ctx *ctx, const json_t *auth, const char *locale,
 			      struct cid_reply *reply, struct cid_client **client);
 
+/*
+ * The session of a step's form (auth is its pending request) into *sess:
+ * the browser's live session, the one the step was shown in (auth's
+ * "pending_sid"). Otherwise *ok is false and reply holds an error page (the
+ * return is CID_OK then); other errors: CID_ERR_STORE.
+ */
+enum cid_err oidc_step_session(struct cid_ctx *ctx, const struct cid_request *req,
+			       const json_t *auth, const char *locale, struct cid_reply *reply,
+			       struct cid_session *sess, bool *ok);
+
 /* Deletes the pending request of req_id. Errors: CID_ERR_NOTFOUND (already gone). */
 enum cid_err oidc_drop_pending(struct cid_ctx *ctx, const char *req_id);
 
@@ -146,17 +131,34 @@ enum cid_err oidc_claim_pending(struct cid_ctx *ctx, const struct cid_request *r
 /* A reference to a pending request that is no secret (its store key): for records. */
 void oidc_pending_ref(const char *req_id, char ref[CID_HASH_HEX + 1]);
 
-/* Redirects an OAuth error back to the client (RFC 6749 §4.1.2.1, RFC 9207 iss). */
-enum cid_err oidc_redirect_error(struct cid_ctx *ctx, struct cid_reply *reply, const char *uri,
-				 const char *state, const char *error, const char *description);
+/* ---- the consent screen (oidc_consent.c) ---- */
 
 /*
- * Issues a code for auth (steps removed) in the session sess and redirects to
- * the client with it (status 302 or 303). cookie (may be NULL) is the
- * session's, to record the client for logout.
+ * The consent screen (CID_PAGE_CONSENT) of the stored content consent
+ * (cid_release_prompt's answer) for client under the policies ps: per
+ * purpose its text in locale, a checkbox per attribute to decide (named a0,
+ * a1, ... in order), and the statute-based attributes as information; the
+ * form carries the pending request req_id and csrf. Errors: CID_ERR_TOOBIG
+ * (an attribute name too long for a label key), CID_ERR_NOMEM.
  */
-enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid_session *sess,
-			     const char *cookie, int64_t now, int status, struct cid_reply *reply);
+enum cid_err oidc_show_consent(const struct cid_policyset *ps, const struct cid_client *client,
+			       const json_t *consent, const char *locale, const char *req_id,
+			       const char *csrf, struct cid_reply *reply);
+
+/* ---- what follows authentication (oidc_flow.c) ---- */
+
+/*
+ * The authentication level (policy.h) a normalised request auth requires,
+ * into *level: 0 when it asks for none. acr_values asks for the lowest level
+ * among the values it lists that are ours (urn:civicid:acr:password, :mfa);
+ * an essential "acr" claim of the claims parameter's id_token member (OIDC
+ * Core §5.5.1.1) asks the same of its "value" or "values"; when both ask, the
+ * higher level is required. A level satisfies every level below it. A
+ * voluntary acr claim asks for nothing (OIDC Core §5.5.1.1).
+ * Errors: CID_ERR_INVALID when acr_values, or an essential acr claim with
+ * values, lists none of ours: that requirement can never be met.
+ */
+enum cid_err oidc_acr_required(const json_t *auth, int *level);
 
 /*
  * What follows authentication for auth in the session sess (cookie its value):
@@ -166,10 +168,31 @@ enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid
  * the code. A required level the citizen cannot reach (no second factor
  * enrolled) gets unmet_authentication_requirements; prompt=none gets
  * interaction_required or consent_required instead of a page.
- * (oidc_consent.c)
  */
 enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,
 			  const struct cid_session *sess, const char *cookie,
 			  const struct cid_client *client, int status, struct cid_reply *reply);
+
+/*
+ * The one-time-code page (CID_PAGE_TOTP) in locale for the service name,
+ * its form carrying the pending request req_id and csrf; message (may be
+ * NULL) is the data key of a message to show ("msg_failed", ...).
+ * Errors: CID_ERR_NOMEM.
+ */
+enum cid_err oidc_show_totp(const char *locale, const char *name, const char *req_id,
+			    const char *csrf, const char *message, struct cid_reply *reply);
+
+/* ---- the login form (oidc_login.c) ---- */
+
+/*
+ * Shows the login form for auth (CID_PAGE_LOGIN, in its locale, naming
+ * client), storing auth as a pending request at OIDC_STAGE_LOGIN unless
+ * req_id is given (the form shown again: req_id and csrf are the posted
+ * ones). message (may be NULL) is the data key of a message to show
+ * ("msg_failed", ...). Errors: those of oidc_park, CID_ERR_NOMEM.
+ */
+enum cid_err oidc_show_login(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,
+			     const char *req_id, const char *csrf, const char *message,
+			     const struct cid_client *client, struct cid_reply *reply);
 
 #endif

@@ -53,18 +53,18 @@ static enum cid_err finish(struct cid_ctx *ctx, const struct cid_request *req, c
 		rc = cid_session_end_sid(cid_ctx_store(ctx), sid);
 		CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
 	}
-	CID_TRY(oidc_reply_cookie(reply, cid_ctx_config(ctx), CID_COOKIE_SESSION, "", 0));
+	CID_TRY(cid_reply_cookie(reply, cid_ctx_config(ctx), CID_COOKIE_SESSION, "", 0));
 	if (uri != NULL) {
 		const char *names[] = {"state"};
 		const char *values[] = {state != NULL && strlen(state) <= CID_MAX_STATE ? state
 											: NULL};
 
-		rc = oidc_reply_redirect(reply, 302, uri, names, values, 1);
+		rc = cid_reply_redirect(reply, 302, uri, names, values, 1);
 		goto out;
 	}
-	rc = oidc_reply_page(reply, 200, CID_PAGE_LOGGED_OUT,
-			     json_pack("{s:s}", "client_name", client == NULL ? "" : client->name),
-			     locale);
+	rc = cid_reply_page(reply, 200, CID_PAGE_LOGGED_OUT,
+			    json_pack("{s:s}", "client_name", client == NULL ? "" : client->name),
+			    locale);
 out:
 	return rc;
 }
@@ -81,7 +81,7 @@ static enum cid_err confirm_page(struct cid_ctx *ctx, const struct cid_request *
 	json_t *hidden = json_array();
 
 	CID_ENSURE(data != NULL && hidden != NULL, CID_ERR_NOMEM);
-	CID_TRY(oidc_csrf(ctx, req, reply, csrf));
+	CID_TRY(cid_reply_csrf(ctx, req, reply, csrf));
 	cid_session_form_token(req->session_cookie, csrf, token);
 	CID_ENSURE(token[0] != '\0', CID_ERR_CRYPTO);
 	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
@@ -96,7 +96,7 @@ static enum cid_err confirm_page(struct cid_ctx *ctx, const struct cid_request *
 	CID_ENSURE(json_object_set_new(data, "csrf", json_string(token)) == 0 &&
 		       json_object_set(data, "hidden", hidden) == 0,
 		   CID_ERR_NOMEM);
-	rc = oidc_reply_page(reply, 200, CID_PAGE_LOGOUT_CONFIRM, data, locale);
+	rc = cid_reply_page(reply, 200, CID_PAGE_LOGOUT_CONFIRM, data, locale);
 	data = NULL;
 out:
 	json_decref(data);
@@ -112,7 +112,7 @@ static bool confirmed_by_form(const struct cid_request *req)
 	bool ok;
 
 	if (!req->post || csrf == NULL || cid_params_get(&req->params, "confirm") == NULL ||
-	    !oidc_is_token(req->csrf_cookie))
+	    !cid_request_is_token(req->csrf_cookie))
 		return false;
 	cid_session_form_token(req->session_cookie, req->csrf_cookie, want);
 	ok = want[0] != '\0' &&
@@ -127,7 +127,7 @@ enum cid_err cid_oidc_logout(struct cid_ctx *ctx, const struct cid_request *req,
 	enum cid_err rc = CID_OK;
 	const struct cid_params *p = &req->params;
 	const char *locale =
-	    oidc_locale(cid_params_get(p, "ui_locales"), cid_ctx_config(ctx)->default_locale);
+	    cid_reply_locale(cid_params_get(p, "ui_locales"), cid_ctx_config(ctx)->default_locale);
 	const char *hint = cid_params_get(p, "id_token_hint");
 	const char *uri = cid_params_get(p, "post_logout_redirect_uri");
 	const char *client_id = cid_params_get(p, "client_id");
@@ -139,16 +139,16 @@ enum cid_err cid_oidc_logout(struct cid_ctx *ctx, const struct cid_request *req,
 
 	if (hint != NULL) {
 		if (check_hint(ctx, hint, &claims) != CID_OK)
-			return cid_oidc_error_page(reply, 400, "invalid_request",
-						   "The logout request carries an invalid "
-						   "id_token_hint.",
-						   locale);
+			return cid_reply_error_page(reply, 400, "invalid_request",
+						    "The logout request carries an invalid "
+						    "id_token_hint.",
+						    locale);
 		/*= RP-Initiated Logout §2: when both client_id and id_token_hint are present,
 		 *# the OP MUST verify that the Client Identifier matches the one used */
 		if (client_id != NULL && strcmp(client_id, cid_json_str(claims, "aud")) != 0) {
-			rc = cid_oidc_error_page(reply, 400, "invalid_request",
-						 "client_id does not match the id_token_hint.",
-						 locale);
+			rc = cid_reply_error_page(reply, 400, "invalid_request",
+						  "client_id does not match the id_token_hint.",
+						  locale);
 			goto out;
 		}
 		client_id = cid_json_str(claims, "aud");
@@ -158,10 +158,10 @@ enum cid_err cid_oidc_logout(struct cid_ctx *ctx, const struct cid_request *req,
 	/*= RP-Initiated Logout §3: the OP MUST NOT redirect to a
 	 *# post_logout_redirect_uri that was not previously registered */
 	if (uri != NULL && (client == NULL || !cid_client_post_logout_ok(client, uri))) {
-		rc = cid_oidc_error_page(reply, 400, "invalid_request",
-					 "The return address after logout is not registered for "
-					 "this service.",
-					 locale);
+		rc = cid_reply_error_page(reply, 400, "invalid_request",
+					  "The return address after logout is not registered for "
+					  "this service.",
+					  locale);
 		goto out;
 	}
 	if (req->session_cookie != NULL &&

@@ -1,13 +1,12 @@
 /*
- * oidc_token: the token, userinfo, introspection and revocation endpoints.
+ * oidc_token: the token, introspection and revocation endpoints.
  *
- * Each authenticates its caller first (client or bearer token), then calls one
- * state change of token.c, then builds the JSON answer. Protocol outcomes map
- * to the RFC error codes in one table per endpoint.
+ * Each authenticates the calling client first, then calls one state change
+ * of token.c, then builds the JSON answer. Protocol outcomes map to the RFC
+ * error codes in one table per endpoint.
  */
 #include "account.h"
 #include "bounds.h"
-#include "buf.h"
 #include "crypto.h"
 #include "oidc_int.h"
 #include "token.h"
@@ -56,8 +55,8 @@ static enum cid_err citizen_tokens(struct cid_ctx *ctx, const struct cid_request
 	/* a service is not told why (issue 9): its grant is as dead as a revoked one,
 	 * and is answered in the same words */
 	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_DISABLED) {
-		rc = cid_oidc_error_json(reply, 400, "invalid_grant",
-					 grant_problem(CID_ERR_REVOKED));
+		rc = cid_reply_error_json(reply, 400, "invalid_grant",
+					  grant_problem(CID_ERR_REVOKED));
 		goto out;
 	}
 	CID_TRY(rc);
@@ -74,7 +73,7 @@ static enum cid_err citizen_tokens(struct cid_ctx *ctx, const struct cid_request
 	if (refresh != NULL && refresh[0] != '\0')
 		CID_ENSURE(json_object_set_new(body, "refresh_token", json_string(refresh)) == 0,
 			   CID_ERR_NOMEM);
-	rc = oidc_reply_json(reply, 200, body);
+	rc = cid_reply_json(reply, 200, body);
 	body = NULL;
 out:
 	cid_keyref_put(ref);
@@ -98,14 +97,14 @@ static enum cid_err grant_code(struct cid_ctx *ctx, const struct cid_request *re
 	json_t *grant = NULL;
 
 	if (code == NULL || uri == NULL)
-		return cid_oidc_error_json(reply, 400, "invalid_request",
-					   "code and redirect_uri are required");
+		return cid_reply_error_json(reply, 400, "invalid_request",
+					    "code and redirect_uri are required");
 	rc = cid_code_redeem(cid_ctx_store(ctx), code, client->client_id, uri,
 			     cid_params_get(p, "code_verifier"), req->now,
 			     client->allow_refresh ? cid_ctx_config(ctx)->refresh_ttl : 0, &grant,
 			     refresh);
 	if (grant_problem(rc) != NULL) {
-		rc = cid_oidc_error_json(reply, 400, "invalid_grant", grant_problem(rc));
+		rc = cid_reply_error_json(reply, 400, "invalid_grant", grant_problem(rc));
 		goto out;
 	}
 	CID_TRY(rc);
@@ -126,19 +125,19 @@ static enum cid_err grant_refresh(struct cid_ctx *ctx, const struct cid_request 
 	json_t *grant = NULL;
 
 	if (token == NULL)
-		return cid_oidc_error_json(reply, 400, "invalid_request",
-					   "refresh_token is required");
+		return cid_reply_error_json(reply, 400, "invalid_request",
+					    "refresh_token is required");
 	/* every refusal of the rotation leaves the token usable: only a replay revokes */
 	rc = cid_refresh_rotate(cid_ctx_store(ctx), token, client->client_id, scope, req->now,
 				cid_ctx_config(ctx)->refresh_ttl, &grant, next);
 	if (grant_problem(rc) != NULL) {
-		rc = cid_oidc_error_json(reply, 400, "invalid_grant", grant_problem(rc));
+		rc = cid_reply_error_json(reply, 400, "invalid_grant", grant_problem(rc));
 		goto out;
 	}
 	/*= RFC 6749 §6: the requested scope MUST NOT include any scope not originally granted */
 	if (rc == CID_ERR_INVALID) {
-		rc = cid_oidc_error_json(reply, 400, "invalid_scope",
-					 "scope exceeds what was granted");
+		rc = cid_reply_error_json(reply, 400, "invalid_scope",
+					  "scope exceeds what was granted");
 		goto out;
 	}
 	CID_TRY(rc);
@@ -163,16 +162,16 @@ static enum cid_err grant_client_credentials(struct cid_ctx *ctx, const struct c
 	    (strnlen(scope, CID_MAX_SCOPE + 1) > CID_MAX_SCOPE ||
 	     cid_words_has(scope, "openid", 6) || cid_words_has(scope, "offline_access", 14) ||
 	     !cid_client_scope_ok(client, scope)))
-		return cid_oidc_error_json(reply, 400, "invalid_scope",
-					   "scope is not allowed for client_credentials");
+		return cid_reply_error_json(reply, 400, "invalid_scope",
+					    "scope is not allowed for client_credentials");
 	ref = cid_ctx_keys_acquire(ctx);
 	CID_TRY(cid_token_access_mint(ctx, cid_keyref_keyset(ref), client, client->client_id, scope,
 				      NULL, req->now, &access));
-	rc = oidc_reply_json(reply, 200,
-			     json_pack("{s:s, s:s, s:I, s:s}", "access_token", access, "token_type",
-				       "Bearer", "expires_in",
-				       (json_int_t)cid_ctx_config(ctx)->access_ttl, "scope",
-				       scope == NULL ? "" : scope));
+	rc = cid_reply_json(reply, 200,
+			    json_pack("{s:s, s:s, s:I, s:s}", "access_token", access, "token_type",
+				      "Bearer", "expires_in",
+				      (json_int_t)cid_ctx_config(ctx)->access_ttl, "scope",
+				      scope == NULL ? "" : scope));
 out:
 	cid_keyref_put(ref);
 	free(access);
@@ -191,8 +190,8 @@ static enum cid_err form_client(struct cid_ctx *ctx, const struct cid_request *r
 
 	if (req->post && req->form_content_type)
 		return oidc_client_auth(ctx, req, reply, client);
-	rc = cid_oidc_error_json(reply, 400, "invalid_request",
-				 "use POST with application/x-www-form-urlencoded");
+	rc = cid_reply_error_json(reply, 400, "invalid_request",
+				  "use POST with application/x-www-form-urlencoded");
 	return rc == CID_OK ? CID_ERR_DENIED : rc;
 }
 
@@ -213,7 +212,7 @@ enum cid_err cid_oidc_token(struct cid_ctx *ctx, const struct cid_request *req,
 		return CID_OK;
 	CID_TRY(rc);
 	if (grant_type == NULL) {
-		rc = cid_oidc_error_json(reply, 400, "invalid_request", "grant_type is required");
+		rc = cid_reply_error_json(reply, 400, "invalid_request", "grant_type is required");
 		goto out;
 	}
 	if (strcmp(grant_type, "authorization_code") == 0) {
@@ -226,117 +225,19 @@ enum cid_err cid_oidc_token(struct cid_ctx *ctx, const struct cid_request *req,
 		allowed = client->allow_client_credentials && !client->is_public;
 		grant = grant_client_credentials;
 	} else {
-		rc = cid_oidc_error_json(reply, 400, "unsupported_grant_type",
-					 "grant_type must be authorization_code, refresh_token or "
-					 "client_credentials");
+		rc = cid_reply_error_json(reply, 400, "unsupported_grant_type",
+					  "grant_type must be authorization_code, refresh_token or "
+					  "client_credentials");
 		goto out;
 	}
 	if (!allowed) {
-		rc = cid_oidc_error_json(reply, 400, "unauthorized_client",
-					 "this client may not use this grant_type");
+		rc = cid_reply_error_json(reply, 400, "unauthorized_client",
+					  "this client may not use this grant_type");
 		goto out;
 	}
 	rc = grant(ctx, req, client, reply);
 out:
 	cid_client_free(client);
-	return rc;
-}
-
-/* The bearer token of a request (RFC 6750 §2.1 header or §2.2 form body); NULL if none. */
-static const char *bearer_of(const struct cid_request *req, bool *twice)
-{
-	const char *form = req->post && req->form_content_type
-			       ? cid_params_get(&req->params, "access_token")
-			       : NULL;
-	const char *header = NULL;
-
-	if (req->authorization != NULL && strncasecmp(req->authorization, "Bearer ", 7) == 0) {
-		header = req->authorization + 7;
-		while (*header == ' ')
-			header++;
-	}
-	/*= RFC 6750 §2: clients MUST NOT use more than one method to transmit the token */
-	*twice = header != NULL && form != NULL;
-	return header != NULL ? header : form;
-}
-
-static enum cid_err bearer_error(struct cid_reply *reply, int status, const char *error,
-				 const char *description)
-{
-	struct cid_buf b;
-
-	cid_buf_init(&b, 512);
-	cid_buf_puts(&b, "Bearer realm=\"civicid\"");
-	if (error != NULL)
-		cid_buf_printf(&b, ", error=\"%s\", error_description=\"%s\"", error, description);
-	reply->www_authenticate = cid_buf_take(&b, NULL);
-	if (reply->www_authenticate == NULL)
-		return CID_ERR_NOMEM;
-	if (error == NULL) {
-		reply->status = status;
-		reply->no_store = true;
-		return CID_OK;
-	}
-	return cid_oidc_error_json(reply, status, error, description);
-}
-
-enum cid_err cid_oidc_userinfo(struct cid_ctx *ctx, const struct cid_request *req,
-			       struct cid_reply *reply)
-{
-	enum cid_err rc = CID_OK;
-	bool twice = false;
-	const char *token = bearer_of(req, &twice);
-	struct cid_keyref *ref = NULL;
-	struct cid_policyref *pref = NULL;
-	struct cid_client *client = NULL;
-	json_t *claims = NULL;
-	json_t *grant = NULL;
-	json_t *citizen = NULL;
-	json_t *body = NULL;
-
-	if (twice)
-		return bearer_error(reply, 400, "invalid_request", "send the token only once");
-	/*= RFC 6750 §3.1: if the request lacks any authentication information, the
-	 *# resource server SHOULD NOT include an error code */
-	if (token == NULL)
-		return bearer_error(reply, 401, NULL, NULL);
-	ref = cid_ctx_keys_acquire(ctx);
-	rc = cid_token_access_check(ctx, cid_keyref_keyset(ref), token, req->now, &claims);
-	if (rc == CID_OK)
-		rc = cid_grant_get(cid_ctx_store(ctx), cid_json_str(claims, "grant_id"), &grant);
-	if (rc == CID_OK)
-		rc = cid_account_get(cid_ctx_store(ctx), cid_json_str(grant, "account_id"),
-				     &citizen);
-	if (rc == CID_OK && !cid_account_active(citizen))
-		rc = CID_ERR_DISABLED;
-	if (rc == CID_OK)
-		rc = cid_client_get(cid_ctx_store(ctx), cid_json_str(claims, "client_id"), &client);
-	if (rc != CID_OK && rc != CID_ERR_NOMEM && rc != CID_ERR_STORE) {
-		rc = bearer_error(reply, 401, "invalid_token",
-				  "the access token is invalid, expired or revoked");
-		goto out;
-	}
-	CID_TRY(rc);
-	/*= OIDC Core §5.3.1: the openid scope is required to call the UserInfo endpoint */
-	if (!cid_words_has(cid_json_str(claims, "scope"), "openid", 6)) {
-		rc = bearer_error(reply, 403, "insufficient_scope", "the openid scope is required");
-		goto out;
-	}
-	body = json_pack("{s:O}", "sub", json_object_get(claims, "sub"));
-	CID_ENSURE(body != NULL, CID_ERR_NOMEM);
-	pref = cid_ctx_policies_acquire(ctx);
-	CID_TRY(oidc_release(ctx, cid_policyref_set(pref), client, citizen, grant,
-			     CID_RELEASE_USERINFO, req->now, body, reply));
-	rc = oidc_reply_json(reply, 200, body);
-	body = NULL;
-out:
-	cid_keyref_put(ref);
-	cid_policyref_put(pref);
-	cid_client_free(client);
-	json_decref(claims);
-	json_decref(grant);
-	json_decref(citizen);
-	json_decref(body);
 	return rc;
 }
 
@@ -421,7 +322,7 @@ static enum cid_err token_request(struct cid_ctx *ctx, const struct cid_request 
 	if (!allow_public && (*client)->is_public)
 		rc = oidc_invalid_client(reply, "public clients may not introspect tokens");
 	else if (*token == NULL)
-		rc = cid_oidc_error_json(reply, 400, "invalid_request", "token is required");
+		rc = cid_reply_error_json(reply, 400, "invalid_request", "token is required");
 	else
 		return CID_OK;
 	cid_client_free(*client);
@@ -446,7 +347,7 @@ enum cid_err cid_oidc_introspect(struct cid_ctx *ctx, const struct cid_request *
 		goto out;
 	/*= RFC 7662 §2.2: for an invalid, expired or revoked token, active is false
 	 *# and no other member is returned */
-	rc = oidc_reply_json(reply, 200, rc == CID_OK ? active : json_pack("{s:b}", "active", 0));
+	rc = cid_reply_json(reply, 200, rc == CID_OK ? active : json_pack("{s:b}", "active", 0));
 	active = NULL;
 out:
 	json_decref(active);

@@ -15,7 +15,7 @@
 #include "bounds.h"
 #include "buf.h"
 #include "guard.h"
-#include "oidc.h"
+#include "reply.h"
 #include "route.h"
 
 #include <arpa/inet.h>
@@ -46,7 +46,7 @@ struct conn {
 	struct cid_http *h;
 	struct MHD_Connection *mhd;
 	struct conn *next; /* in the login queue */
-	const struct route *route;
+	const struct cid_endpoint *route;
 	struct cid_buf body;
 	bool too_big;
 	bool received;	/* the whole request is in: the guard no longer times it */
@@ -263,8 +263,8 @@ static enum cid_err input_error(const struct conn *c, struct cid_reply *reply, i
 					   : cid_strerror(why);
 
 	if (c->route != NULL && c->route->page)
-		return cid_oidc_error_page(reply, status, "invalid_request", text, NULL);
-	return cid_oidc_error_json(reply, status, "invalid_request", text);
+		return cid_reply_error_page(reply, status, "invalid_request", text, NULL);
+	return cid_reply_error_json(reply, status, "invalid_request", text);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char *url,
@@ -312,8 +312,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 		int st = c->reply.status;
 
 		c->reply.status = 0;
-		if (cid_oidc_error_json(&c->reply, st, st == 405 ? "invalid_request" : "not_found",
-					st == 405 ? "method not allowed" : "no such endpoint") !=
+		if (cid_reply_error_json(&c->reply, st, st == 405 ? "invalid_request" : "not_found",
+					 st == 405 ? "method not allowed" : "no such endpoint") !=
 		    CID_OK)
 			return MHD_NO;
 		return cid_respond(h->tpl, mhd, &c->reply);
@@ -342,7 +342,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 	}
 	if (c->rc != CID_OK) {
 		cid_reply_free(&c->reply);
-		if (cid_oidc_error_json(&c->reply, 500, "server_error", cid_strerror(c->rc)) !=
+		if (cid_reply_error_json(&c->reply, 500, "server_error", cid_strerror(c->rc)) !=
 		    CID_OK)
 			return MHD_NO;
 	}

@@ -361,65 +361,75 @@ static void test_parse_basic_oversize_rejected(void **state)
 }
 
 /*
- * Cookies: HttpOnly, Path=/ and no Domain always; the session and CSRF
- * cookies SameSite=Lax, the officer's Strict; Secure and the __Host- prefix
- * exactly when the issuer is https (RFC 6265bis §4.1.3.2).
+ * The discovery document announces exactly the rows of the endpoint table
+ * that have a metadata name, each as the issuer followed by the row's path,
+ * so the router and the document cannot disagree; an issuer too long for
+ * those URLs is refused.
  */
-static void test_cookie_attributes_follow_the_issuer(void **state)
+static void test_discovery_is_built_from_the_table(void **state)
 {
-	static const struct {
-		const char *issuer;
-		enum cid_cookie which;
-		int64_t max_age;
-		const char *name;
-		const char *set_cookie;
-	} rows[] = {
-	    {"https://id.city.example", CID_COOKIE_SESSION, 60, "__Host-civicid_session",
-	     "__Host-civicid_session=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"},
-	    {"https://id.city.example", CID_COOKIE_CSRF, -1, "__Host-civicid_csrf",
-	     "__Host-civicid_csrf=v; Path=/; HttpOnly; SameSite=Lax; Secure"},
-	    {"https://id.city.example", CID_COOKIE_OFFICER, 1800, "__Host-civicid_officer",
-	     "__Host-civicid_officer=v; Path=/; HttpOnly; SameSite=Strict; Max-Age=1800; Secure"},
-	    {"https://id.city.example/sso", CID_COOKIE_SESSION, 0, "__Host-civicid_session",
-	     "__Host-civicid_session=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; Secure"},
-	    {"http://127.0.0.1:8080", CID_COOKIE_SESSION, 60, "civicid_session",
-	     "civicid_session=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=60"},
-	    {"http://127.0.0.1:8080", CID_COOKIE_CSRF, -1, "civicid_csrf",
-	     "civicid_csrf=v; Path=/; HttpOnly; SameSite=Lax"},
-	    {"http://127.0.0.1:8080", CID_COOKIE_OFFICER, 1800, "civicid_officer",
-	     "civicid_officer=v; Path=/; HttpOnly; SameSite=Strict; Max-Age=1800"},
-	};
-
-	char err[256];
+	const char *iss = "https://id.city.example/sso";
+	const struct cid_endpoint *rows;
+	size_t n = 0;
+	size_t named = 0;
+	size_t announced = 0;
+	char *doc = NULL;
+	size_t len = 0;
+	char *big;
+	json_t *d;
+	const char *key;
+	json_t *v;
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		struct cid_config *cfg = NULL;
-		struct cid_reply r = {0};
+	assert_int_equal(cid_oidc_discovery_build(iss, &doc, &len), CID_OK);
+	assert_int_equal(len, strlen(doc));
+	d = json_loadb(doc, len, JSON_REJECT_DUPLICATES, NULL);
+	assert_non_null(d);
+	rows = cid_oidc_endpoints(&n);
+	for (size_t i = 0; i < n; i++) {
+		char url[256];
 
-		assert_int_equal(cid_config_new(&cfg), CID_OK);
-		assert_int_equal(cid_config_set(cfg, "issuer", rows[i].issuer, err, sizeof(err)),
-				 CID_OK);
-		assert_string_equal(cid_cookie_name(cfg, rows[i].which), rows[i].name);
-		assert_int_equal(oidc_reply_cookie(&r, cfg, rows[i].which, "v", rows[i].max_age),
-				 CID_OK);
-		assert_int_equal(r.n_cookies, 1);
-		if (strcmp(r.cookies[0], rows[i].set_cookie) != 0)
-			fail_msg("row %zu: got %s", i, r.cookies[0]);
-		cid_reply_free(&r);
-		cid_config_free(cfg);
+		if (rows[i].discovery == NULL)
+			continue;
+		named++;
+		snprintf(url, sizeof(url), "%s%s", iss, rows[i].path);
+		if (!json_is_string(json_object_get(d, rows[i].discovery)) ||
+		    strcmp(json_string_value(json_object_get(d, rows[i].discovery)), url) != 0)
+			fail_msg("%s is not %s", rows[i].discovery, url);
 	}
+	json_object_foreach(d, key, v)
+	{
+		size_t kl = strlen(key);
+
+		if ((kl > 9 && strcmp(key + kl - 9, "_endpoint") == 0) ||
+		    strcmp(key, "jwks_uri") == 0)
+			announced++;
+	}
+	assert_int_equal(announced, named);
+	assert_int_equal(named, 7);
+	json_decref(d);
+	free(doc);
+	/* an issuer of 2,043 characters: no endpoint URL fits in CID_MAX_URI */
+	big = malloc(2044);
+	assert_non_null(big);
+	memset(big, 'a', 2043);
+	memcpy(big, "https://", 8);
+	big[2043] = '\0';
+	doc = NULL;
+	assert_int_equal(cid_oidc_discovery_build(big, &doc, &len), CID_ERR_TOOBIG);
+	assert_null(doc);
+	free(big);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_cookie_attributes_follow_the_issuer),
 	    cmocka_unit_test(test_authz_check_table),
 	    cmocka_unit_test(test_authz_check_normalises),
 	    cmocka_unit_test(test_acr_required_table),
 	    cmocka_unit_test(test_parse_basic_table),
 	    cmocka_unit_test(test_parse_basic_oversize_rejected),
+	    cmocka_unit_test(test_discovery_is_built_from_the_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -154,7 +154,7 @@ static int client_index(const char *id, size_t n)
 
 /* ---- making codes and tokens ---- */
 
-/* Issues a code of account as oidc_authorize.c's grant_code does (after login). */
+/* Issues a code of account as oidc.c's oidc_grant_code does (after login). */
 static void issue_code_for(struct fixture *f, const char *account, int client,
 			   const char *challenge, int64_t at, char code[CID_TOKEN_CHARS + 1])
 {
@@ -198,8 +198,8 @@ static void call(struct fixture *f, enum endpoint ep, const char *authorization,
 	if (rc != CID_OK) {
 		/* what the skin answers when it cannot decode the body (daemon.c
 		 * build_request + input_error): the endpoint is never called */
-		rc = cid_oidc_error_json(reply, rc == CID_ERR_TOOBIG ? 413 : 400, "invalid_request",
-					 cid_strerror(rc));
+		rc = cid_reply_error_json(reply, rc == CID_ERR_TOOBIG ? 413 : 400,
+					  "invalid_request", cid_strerror(rc));
 	} else if (ep == EP_TOKEN) {
 		rc = cid_oidc_token(f->ctx, &req, reply);
 	} else if (ep == EP_INTROSPECT) {
