@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_LABEL_KEY	 (5 + CID_CONSENT_MAX_NAME)
 #define MAX_EVENT_KEY	 48
 #define RECEIPT_FILENAME "attachment; filename=\"consent-receipt.jwt\""
 #define STATUTE_PREFIX	 "statute:"
@@ -111,7 +110,7 @@ static const char *purpose_text(const struct names *nm, const char *service, con
 /* {"label_key": "attr.BASE"} for attribute (a "#lang" tag is dropped), appended to list. */
 static enum cid_err add_label(json_t *list, const char *attribute, json_t **item_out)
 {
-	char key[MAX_LABEL_KEY];
+	char key[CID_MAX_LABEL_KEY];
 	size_t base = strcspn(attribute, "#");
 	json_t *item;
 	int n = snprintf(key, sizeof(key), "attr.%.*s", (int)base, attribute);

@@ -157,7 +157,7 @@ enum cid_err console_parse_filter(struct cid_ctx *ctx, const struct cid_request 
 
 	memset(fi, 0, sizeof(*fi));
 #define TEXT(field, name)                                                                          \
-	if (!console_text_param(p, name, CONSOLE_MAX_TEXT, &fi->field)) {                          \
+	if (!console_text_param(p, name, CID_CONSOLE_MAX_TEXT, &fi->field)) {                      \
 		bad = name;                                                                        \
 		goto out;                                                                          \
 	}

@@ -24,7 +24,7 @@
  *   CID_PAGE_OFFICER_LOG    the filter values, types[{value, selected}],
  *                           entries[{seq, time, type, actor, citizen, service,
  *                           purpose, attributes, decision, basis}] newest first,
- *                           CONSOLE_PAGE_SIZE per page; next_query when older
+ *                           CID_CONSOLE_PAGE_SIZE per page; next_query when older
  *                           entries follow (a query string for /officer)
  *   CID_PAGE_OFFICER_ENTRY  seq, fields[{name, value}] (every member of the
  *                           entry), consents[{id, state, service, purpose,
@@ -53,9 +53,6 @@
 #include "cid.h"
 #include "err.h"
 #include "reply.h"
-
-#define CONSOLE_PAGE_SIZE 50
-#define CONSOLE_MAX_DAYS  92 /* range of the services page */
 
 /* GET: the login form. POST (name, password, code, csrf): logs in; one argon2id: slow worker. */
 CID_MUST_CHECK enum cid_err cid_console_login(struct cid_ctx *ctx, const struct cid_request *req,

@@ -21,8 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CONSOLE_MAX_TEXT 128 /* a filter value: service, release, attribute, citizen, type */
-#define CONSOLE_DAY	 86400
+#define CONSOLE_DAY 86400
 /* the console's paths that its pages redirect to (the table's rows name them too) */
 #define CONSOLE_LOGIN "/officer/login"
 #define CONSOLE_HOME  "/officer"

@@ -19,8 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CONSOLE_MAX_CONSENTS 32 /* consent records shown behind one entry */
-
 /* A JSON value as text for a page: strings as is, lists joined with ", ". NULL: out of memory. */
 static char *value_text(const json_t *v)
 {
@@ -91,7 +89,7 @@ static enum cid_err log_row(uint64_t seq, struct cid_str entry, void *arg)
 
 	r->n++;
 	/* one more than a page was asked for: it only says that a next page exists */
-	if (r->n > CONSOLE_PAGE_SIZE)
+	if (r->n > CID_CONSOLE_PAGE_SIZE)
 		return CID_OK;
 	CID_TRY(cid_store_parse_json(entry, &e));
 	row = json_pack("{s:I}", "seq", (json_int_t)seq);
@@ -122,7 +120,7 @@ static enum cid_err log_options(struct cid_ctx *ctx, const struct cid_request *r
 	}
 	f->newest_first = true;
 	f->after_seq = before_seq; /* newest first: entries before this seq */
-	f->limit = CONSOLE_PAGE_SIZE + 1;
+	f->limit = CID_CONSOLE_PAGE_SIZE + 1;
 	return CID_OK;
 }
 
@@ -153,7 +151,7 @@ static enum cid_err log_page(struct cid_ctx *ctx, const struct cid_request *req,
 	CID_TRY(console_filter_data(&fi, data));
 	CID_TRY(console_type_options(fi.type, data));
 	CID_ENSURE(json_object_set(data, "entries", rows.list) == 0, CID_ERR_NOMEM);
-	if (rows.n > CONSOLE_PAGE_SIZE) {
+	if (rows.n > CID_CONSOLE_PAGE_SIZE) {
 		snprintf(next, sizeof(next), "before=%llu", (unsigned long long)rows.last_seq);
 		query = console_filter_query(&fi, next);
 		CID_ENSURE(query != NULL, CID_ERR_NOMEM);
@@ -219,12 +217,12 @@ static enum cid_err entry_consents(struct cid_ctx *ctx, const json_t *e, json_t 
 	json_t *rec = NULL;
 	size_t i;
 	const json_t *v;
-	char base[CONSOLE_MAX_TEXT + 1];
+	char base[CID_CONSOLE_MAX_TEXT + 1];
 
 	if (json_array_size(ids) > 0) {
 		json_array_foreach(ids, i, v)
 		{
-			if (i >= CONSOLE_MAX_CONSENTS || !json_is_string(v))
+			if (i >= CID_CONSOLE_MAX_CONSENTS || !json_is_string(v))
 				break;
 			rc = cid_consent_get(cid_ctx_store(ctx), json_string_value(v), &rec);
 			if (rc == CID_ERR_NOTFOUND) {
@@ -246,7 +244,7 @@ static enum cid_err entry_consents(struct cid_ctx *ctx, const json_t *e, json_t 
 		const char *a = json_string_value(v);
 		const char *hash;
 
-		if (i >= CONSOLE_MAX_CONSENTS || a == NULL)
+		if (i >= CID_CONSOLE_MAX_CONSENTS || a == NULL)
 			break;
 		/* a decision on family_name covers family_name#ja-Kana-JP */
 		hash = strchr(a, '#');

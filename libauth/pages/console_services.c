@@ -1,9 +1,9 @@
 /*
  * console_services: releases and refusals per service per day, over a
- * range of at most CONSOLE_MAX_DAYS, as a table and a bar chart drawn by
+ * range of at most CID_CONSOLE_MAX_DAYS, as a table and a bar chart drawn by
  * the template from computed rectangles (no script on the page). One scan
  * of the release entries of the range, counted in a fixed table of at most
- * CONSOLE_MAX_SERVICES services, so the page costs the same whatever the
+ * CID_CONSOLE_MAX_SERVICES services, so the page costs the same whatever the
  * log holds outside the range.
  */
 #include "console_int.h"
@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CONSOLE_MAX_SERVICES  256 /* services on the services page */
 #define CONSOLE_SLOT	      20  /* px per day in the chart */
 #define CONSOLE_CHART_HEIGHT  120 /* px */
 #define CONSOLE_CHART_PLOT    100 /* px of the tallest bar */
@@ -31,9 +30,9 @@ static void format_day(int64_t day, char out[11])
 }
 
 struct service_counts {
-	char service[CONSOLE_MAX_TEXT + 1];
-	uint32_t permit[CONSOLE_MAX_DAYS];
-	uint32_t deny[CONSOLE_MAX_DAYS];
+	char service[CID_CONSOLE_MAX_TEXT + 1];
+	uint32_t permit[CID_CONSOLE_MAX_DAYS];
+	uint32_t deny[CID_CONSOLE_MAX_DAYS];
 };
 
 struct tally {
@@ -60,8 +59,8 @@ static enum cid_err tally_row(uint64_t seq, struct cid_str entry, void *arg)
 	service = cid_json_str(e, "service");
 	type = cid_json_str(e, "type");
 	time = cid_json_str(e, "time");
-	if (service == NULL || type == NULL || time == NULL || strlen(service) > CONSOLE_MAX_TEXT ||
-	    strlen(time) < 10)
+	if (service == NULL || type == NULL || time == NULL ||
+	    strlen(service) > CID_CONSOLE_MAX_TEXT || strlen(time) < 10)
 		goto out;
 	snprintf(day_text, sizeof(day_text), "%.10s", time);
 	if (!console_parse_day(day_text, &day) || day < t->first_day ||
@@ -70,7 +69,7 @@ static enum cid_err tally_row(uint64_t seq, struct cid_str entry, void *arg)
 	for (i = 0; i < t->n && strcmp(t->s[i].service, service) != 0; i++)
 		;
 	if (i == t->n) {
-		if (t->n >= CONSOLE_MAX_SERVICES)
+		if (t->n >= CID_CONSOLE_MAX_SERVICES)
 			goto out;
 		memset(&t->s[i], 0, sizeof(t->s[i]));
 		memcpy(t->s[i].service, service, strlen(service) + 1);
@@ -190,14 +189,14 @@ static enum cid_err services_page(struct cid_ctx *ctx, const struct cid_request 
 	}
 	if (from_in == NULL && to_in != NULL)
 		from_day = to_day - (CONSOLE_DEFAULT_RANGE - 1);
-	if (from_day > to_day || to_day - from_day >= CONSOLE_MAX_DAYS) {
+	if (from_day > to_day || to_day - from_day >= CID_CONSOLE_MAX_DAYS) {
 		rc = console_fail(ctx, reply, 400, "invalid_request",
 				  "the range must run forward and span at most 92 days");
 		goto out;
 	}
 	t.first_day = from_day;
 	t.days = to_day - from_day + 1;
-	t.s = calloc(CONSOLE_MAX_SERVICES, sizeof(*t.s));
+	t.s = calloc(CID_CONSOLE_MAX_SERVICES, sizeof(*t.s));
 	CID_ENSURE(t.s != NULL && list != NULL, CID_ERR_NOMEM);
 	CID_TRY(cid_audit_time(from_day * CONSOLE_DAY, from));
 	CID_TRY(cid_audit_time((to_day + 1) * CONSOLE_DAY, to));

@@ -36,8 +36,7 @@
 #include <string.h>
 #include <time.h>
 
-#define HEAD_KEY  "audit_head"
-#define MAX_DEPTH 32 /* nesting of an entry */
+#define HEAD_KEY "audit_head"
 
 /* One caller of cid_audit_append waiting for its entries to be written. */
 struct waiter {
@@ -95,7 +94,7 @@ bool audit_canon_ok(const json_t *v, int depth)
 	json_t *m;
 	size_t i;
 
-	if (depth > MAX_DEPTH)
+	if (depth > CID_AUDIT_MAX_DEPTH)
 		return false;
 	if (json_is_real(v))
 		return false;
@@ -151,7 +150,7 @@ bool audit_hash_syntax_ok(const char *h)
 /* An id usable as part of an index key: non-empty, short, no NUL or newline. */
 bool audit_index_name_ok(const char *s, size_t len)
 {
-	return s != NULL && len > 0 && len <= AUDIT_NAME_MAX && strlen(s) == len &&
+	return s != NULL && len > 0 && len <= CID_AUDIT_MAX_NAME && strlen(s) == len &&
 	       strchr(s, '\n') == NULL;
 }
 
@@ -278,7 +277,7 @@ out:
 static enum cid_err index_put(struct cid_txn *txn, char kind, const char *name, const char *seq16,
 			      const char *time)
 {
-	char key[4 + AUDIT_NAME_MAX + AUDIT_SEQ_HEX + 1];
+	char key[4 + CID_AUDIT_MAX_NAME + AUDIT_SEQ_HEX + 1];
 	int n = snprintf(key, sizeof(key), "%c\n%s\n%s", kind, name, seq16);
 
 	if (n < 0 || (size_t)n >= sizeof(key))

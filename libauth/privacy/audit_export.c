@@ -346,7 +346,7 @@ static enum cid_err filtered_cb(uint64_t seq, struct cid_str entry, void *arg)
 	struct cid_buf b;
 
 	(void)seq;
-	cid_buf_init(&b, AUDIT_LINE_MAX);
+	cid_buf_init(&b, CID_AUDIT_MAX_LINE);
 	if (!w->csv) {
 		CID_ENSURE(fwrite(entry.ptr, 1, entry.len, w->out) == entry.len &&
 			       fputc('\n', w->out) != EOF,

@@ -18,10 +18,8 @@
 
 #define AUDIT_SEQ_HEX	 16 /* a seq as a key: 16 lowercase hex digits */
 #define AUDIT_ZERO_HASH	 "0000000000000000000000000000000000000000000000000000000000000000"
-#define AUDIT_LINE_MAX	 ((size_t)1 << 20) /* an export line longer than this is damage */
-#define AUDIT_NAME_MAX	 200		   /* a citizen or service id used in an index key */
-#define AUDIT_TIME_CHARS 20		   /* "2026-11-25T09:30:00Z" */
-#define AUDIT_STOP	 CID_ERR_COUNT	   /* internal: a walk stopped on purpose */
+#define AUDIT_TIME_CHARS 20	       /* "2026-11-25T09:30:00Z" */
+#define AUDIT_STOP	 CID_ERR_COUNT /* internal: a walk stopped on purpose */
 
 /* The key of entry (or checkpoint of size) seq: AUDIT_SEQ_HEX hex digits and NUL. */
 void audit_seq_key(uint64_t seq, char out[AUDIT_SEQ_HEX + 1]);

@@ -180,7 +180,7 @@ static enum cid_err query_by_time(struct cid_txn *txn, struct query *q)
 /* audit_index_name_ok of a filter's name: NULL (no filter) is fine. */
 static bool filter_name_ok(const char *s)
 {
-	return s == NULL || audit_index_name_ok(s, strnlen(s, AUDIT_NAME_MAX + 1));
+	return s == NULL || audit_index_name_ok(s, strnlen(s, CID_AUDIT_MAX_NAME + 1));
 }
 
 static bool filter_ok(const struct cid_audit_filter *f)
@@ -204,8 +204,8 @@ enum cid_err cid_audit_query(struct cid_txn *txn, const struct cid_audit_filter 
 {
 	enum cid_err rc = CID_OK;
 	struct query q = {txn, f, fn, arg, 0};
-	char prefix[4 + AUDIT_NAME_MAX + 1];
-	char start[4 + AUDIT_NAME_MAX + AUDIT_SEQ_HEX + 1];
+	char prefix[4 + CID_AUDIT_MAX_NAME + 1];
+	char start[4 + CID_AUDIT_MAX_NAME + AUDIT_SEQ_HEX + 1];
 	struct cid_str from = {NULL, 0};
 	const char *name;
 	char kind;
@@ -281,7 +281,7 @@ static enum cid_err provisions_cb(uint64_t seq, struct cid_str entry, void *arg)
 	const char *service;
 	const char *citizen;
 	const char *time;
-	char key[2 * AUDIT_NAME_MAX + 2];
+	char key[2 * CID_AUDIT_MAX_NAME + 2];
 
 	(void)seq;
 	CID_TRY(cid_store_parse_json(entry, &e));

@@ -187,7 +187,7 @@ enum cid_err cid_audit_release_hook(void *arg, const struct cid_release_event *e
 		if (seen)
 			continue;
 		len = strlen(d->decision.consent_id);
-		CID_ENSURE(len > 0 && len <= AUDIT_NAME_MAX, CID_ERR_INVALID);
+		CID_ENSURE(len > 0 && len <= CID_AUDIT_MAX_NAME, CID_ERR_INVALID);
 		once[n] = malloc(len + 3);
 		CID_ENSURE(once[n] != NULL, CID_ERR_NOMEM);
 		snprintf(once[n], len + 3, "x\n%s", d->decision.consent_id);

@@ -628,7 +628,7 @@ static enum cid_err line_read(FILE *in, char **buf, size_t *cap, size_t *len, bo
 	*too_long = false;
 	*eof = false;
 	while ((c = getc_unlocked(in)) != EOF && c != '\n') {
-		if (n >= AUDIT_LINE_MAX) {
+		if (n >= CID_AUDIT_MAX_LINE) {
 			*too_long = true;
 			continue;
 		}

@@ -26,6 +26,7 @@
 #ifndef CID_CONSENT_H
 #define CID_CONSENT_H
 
+#include "bounds.h"
 #include "err.h"
 #include "store.h"
 
@@ -41,7 +42,6 @@
  * attribute is a base claim name of account.h's table, without a "#lang" tag:
  * a decision on family_name covers its language-tagged forms.
  */
-#define CID_CONSENT_MAX_NAME 128
 
 /* The state of the citizen's latest consent record for one attribute. */
 enum cid_consent_state {

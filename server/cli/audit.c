@@ -18,8 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_JWKS_BYTES ((size_t)1024 * 1024)
-
 static const char audit_help[] =
     "usage: civicid audit VERB [options]\n"
     "\n"
@@ -240,14 +238,14 @@ static void print_report(const struct cid_audit_report *rep, bool json, bool off
 static struct cid_keyset *jwks_keyset(const char *path)
 {
 	FILE *f = fopen(path, "re");
-	char *buf = malloc(MAX_JWKS_BYTES + 1);
+	char *buf = malloc(CID_MAX_JWKS + 1);
 	size_t n = 0;
 	struct cid_keyset *ks = NULL;
 	enum cid_err rc = CID_ERR_IO;
 
 	if (f != NULL && buf != NULL) {
-		n = fread(buf, 1, MAX_JWKS_BYTES + 1, f);
-		rc = ferror(f) ? CID_ERR_IO : n > MAX_JWKS_BYTES ? CID_ERR_TOOBIG : CID_OK;
+		n = fread(buf, 1, CID_MAX_JWKS + 1, f);
+		rc = ferror(f) ? CID_ERR_IO : n > CID_MAX_JWKS ? CID_ERR_TOOBIG : CID_OK;
 	}
 	if (rc == CID_OK)
 		rc = cid_keyset_from_jwks(buf, n, &ks);

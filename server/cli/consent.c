@@ -19,8 +19,6 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_CLI_ATTRIBUTES CID_MAX_CLAIMS
-
 _Static_assert(CID_CONSENT_PAPER_MAX_DAYS == 3650, "the help and messages below say 1-3650");
 
 static const char consent_help[] =
@@ -66,7 +64,7 @@ struct consent_opts {
 	const char *service, *purpose, *policy_version, *purpose_digest;
 	const char *expires_in;
 	const char *policies, *issuer;
-	const char *attributes[MAX_CLI_ATTRIBUTES];
+	const char *attributes[CID_MAX_CLAIMS];
 	size_t n_attributes;
 };
 
@@ -82,7 +80,7 @@ static int add_attribute(struct consent_opts *o, const char *attribute)
 	for (size_t i = 0; i < o->n_attributes; i++)
 		if (strcmp(o->attributes[i], attribute) == 0)
 			return cli_usage("consent", "an --attribute is given twice");
-	if (o->n_attributes == MAX_CLI_ATTRIBUTES)
+	if (o->n_attributes == CID_MAX_CLAIMS)
 		return cli_usage("consent", "too many --attribute options");
 	o->attributes[o->n_attributes++] = attribute;
 	return 0;
@@ -341,7 +339,7 @@ static const char *not_granted(const struct cid_consent_fault *fault)
 static int verb_withdraw(struct cli_env *env, const struct consent_opts *o, const char *username)
 {
 	char id[CID_ID_CHARS + 1];
-	char *ids[MAX_CLI_ATTRIBUTES];
+	char *ids[CID_MAX_CLAIMS];
 	struct cid_consent_context ctx = {
 	    .service = o->service,
 	    .purpose = o->purpose,
@@ -447,7 +445,7 @@ static int load_policies(struct cli_env *env, const struct consent_opts *o,
 static int verb_grant(struct cli_env *env, const struct consent_opts *o, const char *username)
 {
 	char id[CID_ID_CHARS + 1];
-	char *ids[MAX_CLI_ATTRIBUTES];
+	char *ids[CID_MAX_CLAIMS];
 	uint64_t days = 0;
 	struct cid_consent_paper g = {
 	    .service = o->service,

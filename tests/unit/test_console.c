@@ -829,28 +829,29 @@ static void test_log_pages_older_entries(void **state)
 	struct cid_reply r = {0};
 	const char *next;
 	char query[256];
-	json_t *entries[CONSOLE_PAGE_SIZE + 3];
+	json_t *entries[CID_CONSOLE_PAGE_SIZE + 3];
 	char when[21];
 	const json_t *first;
 
 	/* enough rp3 entries for one full page and three more */
 	assert_int_equal(cid_audit_time(D2 + 1000, when), CID_OK);
-	for (size_t i = 0; i < CONSOLE_PAGE_SIZE + 3; i++) {
+	for (size_t i = 0; i < CID_CONSOLE_PAGE_SIZE + 3; i++) {
 		entries[i] = json_pack("{s:s, s:s, s:s, s:s}", "type", "release.deny", "time", when,
 				       "service", "rp3", "citizen", f->taro);
 		assert_non_null(entries[i]);
 	}
-	assert_int_equal(cid_audit_append(f->log, entries, CONSOLE_PAGE_SIZE + 3, NULL), CID_OK);
-	for (size_t i = 0; i < CONSOLE_PAGE_SIZE + 3; i++)
+	assert_int_equal(cid_audit_append(f->log, entries, CID_CONSOLE_PAGE_SIZE + 3, NULL),
+			 CID_OK);
+	for (size_t i = 0; i < CID_CONSOLE_PAGE_SIZE + 3; i++)
 		json_decref(entries[i]);
 
 	call(f, cid_console_log, false, "service=rp3", &r);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(json_array_size(json_object_get(r.page_data, "entries")),
-			 CONSOLE_PAGE_SIZE);
+			 CID_CONSOLE_PAGE_SIZE);
 	first = json_array_get(json_object_get(r.page_data, "entries"), 0);
 	assert_int_equal(json_integer_value(json_object_get(first, "seq")),
-			 N_LOG + CONSOLE_PAGE_SIZE + 2);
+			 N_LOG + CID_CONSOLE_PAGE_SIZE + 2);
 	next = json_string_value(json_object_get(r.page_data, "next_query"));
 	assert_non_null(next);
 	assert_non_null(strstr(next, "service=rp3"));
