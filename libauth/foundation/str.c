@@ -192,8 +192,8 @@ enum cid_err cid_b64_encode(const void *in, size_t n, char *out, size_t outsz)
 			v |= s[i + 2];
 		out[o++] = b64_alphabet[(v >> 18) & 63];
 		out[o++] = b64_alphabet[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? b64_alphabet[(v >> 6) & 63] : '=';
-		out[o++] = i + 2 < n ? b64_alphabet[v & 63] : '=';
+		out[o++] = (char)(i + 1 < n ? b64_alphabet[(v >> 6) & 63] : '=');
+		out[o++] = (char)(i + 2 < n ? b64_alphabet[v & 63] : '=');
 	}
 	out[o] = '\0';
 	return CID_OK;
