@@ -114,26 +114,26 @@ enum cid_err cid_merkle_root(uint64_t size, cid_merkle_get_fn get, void *arg,
 	return range_hash(get, arg, 0, size, root);
 }
 
-/* Reverses p's hashes: generation collects them top down, the RFC lists them bottom up. */
-static void reverse(struct cid_merkle_proof *p)
+/*
+ * Writes the p->len hashes of p to out in reverse: generation collects them
+ * top down, the RFC lists them bottom up. Only what is used is copied.
+ */
+static void reverse_into(const struct cid_merkle_proof *p, struct cid_merkle_proof *out)
 {
-	uint8_t t[CID_MERKLE_HASH];
-
-	for (size_t i = 0, j = p->len - 1; p->len > 0 && i < j; i++, j--) {
-		memcpy(t, p->hash[i], CID_MERKLE_HASH);
-		memcpy(p->hash[i], p->hash[j], CID_MERKLE_HASH);
-		memcpy(p->hash[j], t, CID_MERKLE_HASH);
-	}
+	for (size_t i = 0; i < p->len; i++)
+		memcpy(out->hash[i], p->hash[p->len - 1 - i], CID_MERKLE_HASH);
+	out->len = p->len;
 }
 
 enum cid_err cid_merkle_inclusion_proof(uint64_t index, uint64_t size, cid_merkle_get_fn get,
 					void *arg, struct cid_merkle_proof *out)
 {
-	struct cid_merkle_proof p = {0};
+	struct cid_merkle_proof p;
 	uint64_t lo = 0;
 	uint64_t hi = size;
 	enum cid_err rc = CID_OK;
 
+	p.len = 0;
 	CID_ENSURE(size <= CID_MERKLE_MAX_SIZE && index < size, CID_ERR_INVALID);
 	/* PATH(m, D[n]) = PATH(m, D[0:k]) : MTH(D[k:n])  or  PATH(m - k, D[k:n]) : MTH(D[0:k]) */
 	while (hi - lo > 1) {
@@ -148,8 +148,7 @@ enum cid_err cid_merkle_inclusion_proof(uint64_t index, uint64_t size, cid_merkl
 		}
 		p.len++;
 	}
-	reverse(&p);
-	*out = p;
+	reverse_into(&p, out);
 out:
 	return rc;
 }
@@ -157,12 +156,13 @@ out:
 enum cid_err cid_merkle_consistency_proof(uint64_t old_size, uint64_t size, cid_merkle_get_fn get,
 					  void *arg, struct cid_merkle_proof *out)
 {
-	struct cid_merkle_proof p = {0};
+	struct cid_merkle_proof p;
 	uint64_t lo = 0;
 	uint64_t hi = size;
 	bool whole = true; /* SUBPROOF's b: the subtree is a prefix the verifier already has */
 	enum cid_err rc = CID_OK;
 
+	p.len = 0;
 	CID_ENSURE(size <= CID_MERKLE_MAX_SIZE && old_size <= size, CID_ERR_INVALID);
 	if (old_size == 0 || old_size == size)
 		goto done;
@@ -192,9 +192,8 @@ enum cid_err cid_merkle_consistency_proof(uint64_t old_size, uint64_t size, cid_
 		}
 		p.len++;
 	}
-	reverse(&p);
 done:
-	*out = p;
+	reverse_into(&p, out);
 out:
 	return rc;
 }
