@@ -71,9 +71,11 @@ CID_MUST_CHECK enum cid_err cid_witness_add_log(struct cid_store *store, const c
 						const char *vkey);
 
 /*
- * The witness's state as a new JSON object (caller decrefs): {"vkey", "logs":
- * [{"origin", "keys", "size", "root", "time", "checkpoint"}]} ("time" and
- * "checkpoint" absent until the first cosignature).
+ * The witness's state as a new JSON object (caller decrefs): {"name", "vkey",
+ * "logs": [{"origin", "keys", "size", "root", "time", "checkpoint",
+ * "refused"}]}: "time" and "checkpoint" are absent until the first
+ * cosignature; "refused" is {"verdict", "time", "checkpoint"} of the last
+ * log-signed checkpoint refused as a rollback, fork or inconsistent.
  * Errors: CID_ERR_NOTFOUND (no witness key), CID_ERR_STORE, CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_witness_state(struct cid_store *store, json_t **out);
