@@ -67,6 +67,15 @@
 #define CID_STORE_MAX_KEY     511		 /* LMDB's default key limit */
 #define CID_STORE_SCHEMA      1
 
+/* transparency logs: signed notes, checkpoints and the witness (note.h, witness.h) */
+#define CID_NOTE_MAX_SIZE     ((size_t)128 * 1024) /* a signed note, text and signature lines */
+#define CID_NOTE_MAX_SIGS     64   /* signature lines of one note (signed-note: at least 16) */
+#define CID_NOTE_MAX_NAME     256  /* a key name or a checkpoint origin, in bytes */
+#define CID_NOTE_MAX_SIG      8192 /* one decoded signature: key id, timestamp, signature */
+#define CID_WITNESS_MAX_BODY  (CID_NOTE_MAX_SIZE + 4096) /* an add-checkpoint request */
+#define CID_WITNESS_MAX_PROOF 63 /* consistency proof lines of one request (tlog-witness) */
+#define CID_WITNESS_MAX_KEYS  16 /* log keys the witness trusts for one origin */
+
 /* secrets */
 #define CID_TOKEN_BYTES 32 /* random bytes behind codes, refresh tokens, secrets */
 #define CID_TOKEN_CHARS 43 /* base64url length of CID_TOKEN_BYTES */

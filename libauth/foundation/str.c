@@ -169,6 +169,80 @@ enum cid_err cid_b64url_decode(const char *in, size_t n, void *out, size_t outsz
 	return CID_OK;
 }
 
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+size_t cid_b64_len(size_t n)
+{
+	return (n + 2) / 3 * 4;
+}
+
+enum cid_err cid_b64_encode(const void *in, size_t n, char *out, size_t outsz)
+{
+	const unsigned char *s = in;
+	size_t o = 0;
+
+	if (n > (SIZE_MAX - 3) / 4 * 3 || outsz < cid_b64_len(n) + 1)
+		return CID_ERR_TOOBIG;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)s[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)s[i + 1] << 8;
+		if (i + 2 < n)
+			v |= s[i + 2];
+		out[o++] = b64_alphabet[(v >> 18) & 63];
+		out[o++] = b64_alphabet[(v >> 12) & 63];
+		out[o++] = (char)(i + 1 < n ? b64_alphabet[(v >> 6) & 63] : '=');
+		out[o++] = (char)(i + 2 < n ? b64_alphabet[v & 63] : '=');
+	}
+	out[o] = '\0';
+	return CID_OK;
+}
+
+static int b64_value(char c)
+{
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	if (c == '-' || c == '_')
+		return -1;
+	return b64url_value(c);
+}
+
+enum cid_err cid_b64_decode(const char *in, size_t n, void *out, size_t outsz, size_t *outlen)
+{
+	unsigned char *d = out;
+	size_t pad = 0;
+	size_t o = 0;
+	uint32_t acc = 0;
+	unsigned bits = 0;
+
+	if (n % 4 != 0)
+		return CID_ERR_INVALID;
+	if (n > 0 && in[n - 1] == '=')
+		pad = n > 1 && in[n - 2] == '=' ? 2 : 1;
+	if (n / 4 * 3 - pad > outsz)
+		return CID_ERR_TOOBIG;
+	for (size_t i = 0; i < n - pad; i++) {
+		int v = b64_value(in[i]);
+		if (v < 0)
+			return CID_ERR_INVALID;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			d[o++] = (unsigned char)(acc >> bits);
+			acc &= (1u << bits) - 1;
+		}
+	}
+	/* leftover bits must be zero: one encoding per byte string */
+	if (acc != 0)
+		return CID_ERR_INVALID;
+	*outlen = o;
+	return CID_OK;
+}
+
 static int hex_value(char c)
 {
 	if (c >= '0' && c <= '9')

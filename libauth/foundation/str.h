@@ -54,6 +54,20 @@ CID_MUST_CHECK enum cid_err cid_b64url_encode(const void *in, size_t n, char *ou
 CID_MUST_CHECK enum cid_err cid_b64url_decode(const char *in, size_t n, void *out, size_t outsz,
 					      size_t *outlen);
 
+/*
+ * Standard base64 with padding (RFC 4648 §4), as signed notes and checkpoints
+ * use it. cid_b64_encode writes cid_b64_len(n) chars plus a NUL into out.
+ * cid_b64_decode accepts only the canonical encoding (padding to a multiple
+ * of 4 chars, unused bits zero, no whitespace), so one byte string has one
+ * text; it writes at most outsz bytes to out and their count to *outlen.
+ * Errors: CID_ERR_TOOBIG (out too small), CID_ERR_INVALID (alphabet, padding,
+ * length or non-zero unused bits).
+ */
+size_t cid_b64_len(size_t n);
+CID_MUST_CHECK enum cid_err cid_b64_encode(const void *in, size_t n, char *out, size_t outsz);
+CID_MUST_CHECK enum cid_err cid_b64_decode(const char *in, size_t n, void *out, size_t outsz,
+					   size_t *outlen);
+
 /* One decoded name=value pair; both NUL-terminated, owned by the cid_params. */
 struct cid_param {
 	char *name;

@@ -106,6 +106,8 @@ fails "http.sh without python3" "python3 is required" \
 	env PATH="$no_python" CIVICID_BIN="$bin" bash "$here/http.sh"
 fails "connections.sh without python3" "python3 is required" \
 	env PATH="$no_python" CIVICID_BIN="$bin" bash "$here/connections.sh"
+fails "witness.sh without curl" "curl is required" \
+	env PATH="$no_curl" CIVICID_BIN="$bin" TLOG_TOOL=/bin/false bash "$here/witness.sh"
 for s in cli consent_cli audit_cli; do
 	fails "$s.sh without python3" "python3 is required" \
 		env PATH="$no_python" CIVICID_BIN="$bin" AUDIT_TAMPER=/bin/false bash "$here/$s.sh"
