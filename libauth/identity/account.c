@@ -231,6 +231,20 @@ out:
 	return rc;
 }
 
+enum cid_err cid_account_find_txn(struct cid_txn *txn, const char *username, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	json_t *record = NULL;
+
+	CID_TRY(account_load_by_username(txn, username, &record));
+	CID_TRY(strip(record));
+	*out = record;
+	record = NULL;
+out:
+	json_decref(record);
+	return rc;
+}
+
 struct list {
 	struct cid_txn *txn;
 	json_t *array;
@@ -370,6 +384,14 @@ enum cid_err cid_account_set_disabled(struct cid_store *s, const char *username,
 	struct change c = {.username = username, .now = now, .disabled = disabled};
 
 	return cid_store_update(s, account_change_cb, &c);
+}
+
+enum cid_err cid_account_set_disabled_txn(struct cid_txn *txn, const char *username, bool disabled,
+					  int64_t now)
+{
+	struct change c = {.username = username, .now = now, .disabled = disabled};
+
+	return account_change_cb(txn, &c);
 }
 
 enum cid_err cid_account_set_password(struct cid_store *s, const struct cid_argon2_params *params,

@@ -103,8 +103,10 @@ CID_MUST_CHECK enum cid_err cid_account_get(struct cid_store *s, const char *id,
 CID_MUST_CHECK enum cid_err cid_account_find(struct cid_store *s, const char *username,
 					     json_t **out);
 
-/* Same as cid_account_get inside a caller's transaction (read or write). */
+/* Same as cid_account_get and cid_account_find inside a caller's transaction (read or write). */
 CID_MUST_CHECK enum cid_err cid_account_get_txn(struct cid_txn *txn, const char *id, json_t **out);
+CID_MUST_CHECK enum cid_err cid_account_find_txn(struct cid_txn *txn, const char *username,
+						 json_t **out);
 
 /* All citizens (records stripped as by cid_account_get) ordered by username; *out is a new array.
  */
@@ -128,6 +130,15 @@ CID_MUST_CHECK enum cid_err cid_account_set_claims(struct cid_store *s, const ch
  */
 CID_MUST_CHECK enum cid_err cid_account_set_disabled(struct cid_store *s, const char *username,
 						     bool disabled, int64_t now);
+
+/*
+ * cid_account_set_disabled inside the caller's write transaction (from
+ * cid_store_update), so that what goes with it commits with it (single
+ * logout ends the citizen's sessions, logout.h). Errors: as
+ * cid_account_set_disabled.
+ */
+CID_MUST_CHECK enum cid_err cid_account_set_disabled_txn(struct cid_txn *txn, const char *username,
+							 bool disabled, int64_t now);
 
 /*
  * The one rule of an active citizen: record's "disabled" member is exactly
