@@ -6,12 +6,32 @@
 #include "route.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 /* Pages: our stylesheet only, no script, no framing. */
 #define PAGE_CSP                                                                                   \
 	"default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; "           \
 	"base-uri 'none'"
+
+/*
+ * Adds the page's Content-Security-Policy: PAGE_CSP, and "frame-src" with
+ * the origins libauth chose for this reply (the logged-out page's
+ * front-channel logout frames), so a page frames those and nothing else.
+ * A policy that cannot be built is the strict one.
+ */
+static void add_page_csp(struct MHD_Response *r, const char *frame_src)
+{
+	char *csp = NULL;
+
+	if (frame_src != NULL && frame_src[0] != '\0' &&
+	    asprintf(&csp, "%s; frame-src %s", PAGE_CSP, frame_src) > 0) {
+		(void)MHD_add_response_header(r, "Content-Security-Policy", csp);
+		free(csp);
+		return;
+	}
+	(void)MHD_add_response_header(r, "Content-Security-Policy", PAGE_CSP);
+}
 
 static void add(struct MHD_Response *r, const char *name, const char *value)
 {
@@ -75,7 +95,7 @@ enum MHD_Result cid_respond(const struct cid_templates *tpl, struct MHD_Connecti
 		r = MHD_create_response_from_buffer(len, html, MHD_RESPMEM_MUST_FREE);
 		ctype = "text/html; charset=utf-8";
 		if (r != NULL)
-			add(r, "Content-Security-Policy", PAGE_CSP);
+			add_page_csp(r, reply->frame_src);
 	} else {
 		/* libmicrohttpd accepts NULL for an empty body */
 		r = MHD_create_response_from_buffer(reply->body == NULL ? 0 : reply->body_len,
