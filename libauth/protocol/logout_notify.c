@@ -69,7 +69,7 @@ static enum cid_err build_frames(const char *iss, const struct cid_logout_ended 
 	size_t i;
 	const json_t *f;
 
-	cid_buf_init(&origins, CID_LOGOUT_MAX_FRAMES * (CID_MAX_URI + 1));
+	cid_buf_init(&origins, (size_t)CID_LOGOUT_MAX_FRAMES * (CID_MAX_URI + 1));
 	d->frames = json_array();
 	CID_ENSURE(d->frames != NULL, CID_ERR_NOMEM);
 	json_array_foreach(ended->frontchannel, i, f)
@@ -154,7 +154,7 @@ enum cid_err cid_logout_token_mint(struct cid_ctx *ctx, const struct cid_keyset 
 	 *# sub or sid (here both); a nonce is PROHIBITED */
 	c = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:{s:{}}}", "iss",
 		      cid_ctx_config(ctx)->issuer, "sub", sub, "aud", client->client_id, "iat",
-		      (json_int_t)now, "exp", (json_int_t)(now + CID_LOGOUT_TOKEN_TTL), "jti", jti,
+		      (json_int_t)now, "exp", (json_int_t)now + CID_LOGOUT_TOKEN_TTL, "jti", jti,
 		      "sid", sid, "events", CID_LOGOUT_EVENT);
 	CID_ENSURE(c != NULL, CID_ERR_NOMEM);
 	/*= Back-Channel Logout 1.0 §2.4: signed with the keys used for ID Tokens;
