@@ -5,7 +5,7 @@
  * only compares. Redirect URIs compare byte for byte: no normalisation, no
  * prefix or wildcard matching (RFC 9700 §2.1, §4.1).
  */
-#include "client.h"
+#include "client_int.h"
 
 #include "crypto.h"
 #include "http_fetch.h"
@@ -236,75 +236,6 @@ enum cid_err cid_client_check_uri(const char *uri)
 	return CID_OK;
 }
 
-enum cid_err cid_client_origin(const char *uri, char out[CID_MAX_URI + 1])
-{
-	enum cid_err rc = CID_OK;
-	char host[CID_MAX_SECTOR + 1];
-	bool https = strncmp(uri, "https://", 8) == 0;
-	size_t n;
-	int w;
-
-	CID_ENSURE(https || strncmp(uri, "http://", 7) == 0, CID_ERR_INVALID);
-	CID_TRY(uri_sector(uri, true, host));
-	n = strlen(host);
-	if (host[0] == '[') { /* an IPv6 literal, and perhaps a port after it */
-		size_t end = strcspn(host, "]");
-
-		CID_ENSURE(end < n && strspn(host + 1, "0123456789abcdef:.") == end - 1,
-			   CID_ERR_INVALID);
-		CID_ENSURE(host[end + 1] == '\0' ||
-			       (host[end + 1] == ':' &&
-				strspn(host + end + 2, "0123456789") == strlen(host + end + 2)),
-			   CID_ERR_INVALID);
-	} else {
-		/* a name (or IPv4), the port after it: nothing a header could misread */
-		CID_ENSURE(n > 0 && strspn(host, "abcdefghijklmnopqrstuvwxyz0123456789-.:") == n &&
-			       host[0] != '.' && host[0] != '-' && host[0] != ':',
-			   CID_ERR_INVALID);
-	}
-	w = snprintf(out, CID_MAX_URI + 1, "%s://%s", https ? "https" : "http", host);
-	CID_ENSURE(w > 0 && w <= CID_MAX_URI, CID_ERR_TOOBIG);
-out:
-	return rc;
-}
-
-/*
- * The logout URI of one channel ("backchannel" or "frontchannel") of spec,
- * checked and added to rec as "<channel>_logout_uri" and
- * "<channel>_logout_session_required" when given.
- */
-static enum cid_err logout_uri(json_t *rec, const char *channel, const char *uri,
-			       bool session_required, char *why, size_t whysz)
-{
-	enum cid_err rc = CID_OK;
-	const char *words = strcmp(channel, "backchannel") == 0 ? "back-channel" : "front-channel";
-	char origin[CID_MAX_URI + 1];
-	char name[64];
-
-	if (uri == NULL) {
-		if (session_required)
-			say(why, whysz, "%s_logout_session_required needs a %s logout URI", channel,
-			    words);
-		return session_required ? CID_ERR_INVALID : CID_OK;
-	}
-	/*= Back-Channel Logout 1.0 §2.2 and Front-Channel Logout 1.0 §2: the logout URI
-	 *# MUST be an absolute URI; it MUST NOT include a fragment component */
-	if (cid_client_check_uri(uri) != CID_OK || cid_client_origin(uri, origin) != CID_OK) {
-		say(why, whysz,
-		    "the %s logout URI must be an absolute https URL (or http on a loopback "
-		    "host) without fragment or userinfo, on a plain host name or address",
-		    words);
-		return CID_ERR_INVALID;
-	}
-	CID_ENSURE(snprintf(name, sizeof(name), "%s_logout_uri", channel) > 0 &&
-		       json_object_set_new(rec, name, json_string(uri)) == 0 &&
-		       snprintf(name, sizeof(name), "%s_logout_session_required", channel) > 0 &&
-		       json_object_set_new(rec, name, json_boolean(session_required)) == 0,
-		   CID_ERR_NOMEM);
-out:
-	return rc;
-}
-
 /* Known scopes only; "openid" is required when the client logs citizens in. */
 static enum cid_err check_scopes(const char *scopes, bool need_openid)
 {
@@ -430,10 +361,7 @@ static enum cid_err spec_record(const struct cid_client_spec *spec, const char *
 		CID_ENSURE(json_object_set_new(rec, "sector_identifier_uri",
 					       json_string(spec->sector_identifier_uri)) == 0,
 			   CID_ERR_NOMEM);
-	CID_TRY(logout_uri(rec, "backchannel", spec->backchannel_logout_uri,
-			   spec->backchannel_logout_session_required, why, whysz));
-	CID_TRY(logout_uri(rec, "frontchannel", spec->frontchannel_logout_uri,
-			   spec->frontchannel_logout_session_required, why, whysz));
+	CID_TRY(client_logout_record(rec, spec, why, whysz));
 	*out = rec;
 	rec = NULL;
 out:
@@ -626,25 +554,6 @@ static enum cid_err legacy_sector(const json_t *rec, struct cid_client *c)
 	return CID_OK;
 }
 
-/* The logout URIs of a record, as registration stored them (absent: none). */
-static enum cid_err logout_from_record(const json_t *rec, struct cid_client *c)
-{
-	const char *back = json_string_value(json_object_get(rec, "backchannel_logout_uri"));
-	const char *front = json_string_value(json_object_get(rec, "frontchannel_logout_uri"));
-
-	if (back != NULL && (c->backchannel_logout_uri = strdup(back)) == NULL)
-		return CID_ERR_NOMEM;
-	if (front != NULL && (c->frontchannel_logout_uri = strdup(front)) == NULL)
-		return CID_ERR_NOMEM;
-	c->backchannel_logout_session_required =
-	    back != NULL &&
-	    json_is_true(json_object_get(rec, "backchannel_logout_session_required"));
-	c->frontchannel_logout_session_required =
-	    front != NULL &&
-	    json_is_true(json_object_get(rec, "frontchannel_logout_session_required"));
-	return CID_OK;
-}
-
 static enum cid_err client_from_json(const json_t *rec, struct cid_client **out)
 {
 	enum cid_err rc = CID_OK;
@@ -678,7 +587,7 @@ static enum cid_err client_from_json(const json_t *rec, struct cid_client **out)
 		 alg && strcmp(alg, "RS256") == 0 ? "RS256" : "ES256");
 	const char *subject = json_string_value(json_object_get(rec, "subject_type"));
 	c->pairwise = subject == NULL || strcmp(subject, "public") != 0;
-	CID_TRY(logout_from_record(rec, c));
+	CID_TRY(client_logout_load(rec, c));
 	*out = c;
 	c = NULL;
 out:
