@@ -80,6 +80,11 @@ enum cid_err cid_client_check_uri(const char *uri)
 	size_t auth_len = strcspn(auth, "/?");
 	if (memchr(auth, '@', auth_len) != NULL)
 		return CID_ERR_INVALID;
+	/* RFC 3986 §3.2: after the host only ":" and a port; "http://[::1]evil" names no host */
+	size_t rest = auth_len - strlen(host);
+	if (rest > 0 && (auth[strlen(host)] != ':' ||
+			 strspn(auth + strlen(host) + 1, "0123456789") != rest - 1))
+		return CID_ERR_INVALID;
 	if (http && strcmp(host, "127.0.0.1") != 0 && strcmp(host, "[::1]") != 0 &&
 	    strcmp(host, "localhost") != 0)
 		return CID_ERR_INVALID;

@@ -61,8 +61,9 @@ struct cid_client_spec {
 
 /*
  * Checks a redirect or post-logout URI: absolute, https (or http with host
- * 127.0.0.1, [::1] or localhost), no fragment, no userinfo, UTF-8, at most
- * CID_MAX_URI bytes. Errors: CID_ERR_INVALID, CID_ERR_TOOBIG, CID_ERR_UTF8.
+ * 127.0.0.1, [::1] or localhost), nothing in the authority but the host and
+ * a numeric port, no fragment, no userinfo, UTF-8, at most CID_MAX_URI bytes.
+ * Errors: CID_ERR_INVALID, CID_ERR_TOOBIG, CID_ERR_UTF8.
  */
 CID_MUST_CHECK enum cid_err cid_client_check_uri(const char *uri);
 
