@@ -1,0 +1,232 @@
+/*
+ * Allocation failure (alloc_fail.h): each body below is a short, realistic
+ * use of one libauth module, run again and again with its 1st, 2nd, 3rd ...
+ * allocation failing, until it runs whole. Every failure must end in an
+ * error (out of memory, or a crypto error where OpenSSL's allocation
+ * failed), never a crash, a leak or a success built on a half-made value.
+ *
+ * The bodies prepare nothing they could not undo: each run uses fresh names
+ * (an account, a client, a store key) so a run that failed half-way leaves
+ * records no later run reads. Fixtures (a context, its keys, parsed inputs)
+ * are made once, outside the countdown.
+ */
+#include "alloc_fail.h"
+#include "client.h"
+#include "consent.h"
+#include "crypto.h"
+#include "jose.h"
+#include "oidc.h"
+#include "session.h"
+#include "str.h"
+#include "support.h"
+#include "token.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define NOW	  ((int64_t)1800000000)
+#define VERIFIER  "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+#define CHALLENGE "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+
+/* An authorization request with every parameter the check reads. */
+static const char authz_query[] =
+    "client_id=rp1&redirect_uri=https%3A%2F%2Frp.example%2Fcb&response_type=code"
+    "&scope=openid+profile+email&state=af0ifjsldkj&nonce=n-0S6_WzA2Mj"
+    "&code_challenge=" CHALLENGE "&code_challenge_method=S256&prompt=login+consent"
+    "&max_age=300&ui_locales=ja+en&login_hint=hanako&acr_values=urn%3Acivicid%3Aacr%3Amfa"
+    "&response_mode=query&claims=%7B%22id_token%22%3A%7B%22given_name%22%3A%7B%22essential%22"
+    "%3Atrue%7D%7D%2C%22userinfo%22%3A%7B%22email%22%3Anull%7D%7D";
+
+struct fixture {
+	char dir[256];
+	struct cid_config *cfg;
+	struct cid_ctx *ctx;
+	struct cid_store *s;
+	struct cid_keyref *keys;
+	struct cid_client *client; /* rp1, confidential, pairwise */
+	struct cid_params authz;   /* authz_query, parsed */
+	json_t *auth;		   /* a normalised request, as a code is issued for */
+	json_t *released;	   /* claims a release let out, for the ID token */
+	char *jwks;		   /* the context's JWKS with ten more keys, as a foreign one */
+	unsigned long run;	   /* numbers the names each run makes */
+};
+
+/*
+ * The keyset's JWKS plus ten copies of its first key under other kids: more
+ * keys than jansson's first array allocation holds, so that the array of
+ * published keys must grow, and can fail to.
+ */
+static char *bigger_jwks(const struct cid_keyset *ks)
+{
+	size_t len = 0;
+	const char *text = cid_keyset_jwks(ks, &len);
+	json_t *doc = json_loadb(text, len, 0, NULL);
+	json_t *keys = json_object_get(doc, "keys");
+	char *out;
+
+	assert_true(json_array_size(keys) > 0);
+	for (int i = 0; i < 10; i++) {
+		json_t *copy = json_copy(json_array_get(keys, 0));
+		char kid[8];
+
+		snprintf(kid, sizeof(kid), "copy-%d", i);
+		assert_non_null(copy);
+		assert_int_equal(json_object_set_new(copy, "kid", json_string(kid)), 0);
+		assert_int_equal(json_array_append_new(keys, copy), 0);
+	}
+	out = json_dumps(doc, JSON_COMPACT);
+	assert_non_null(out);
+	json_decref(doc);
+	return out;
+}
+
+static int setup(void **state)
+{
+	static const char *const uris[] = {"https://rp.example/cb"};
+	const struct cid_client_spec spec = {
+	    .client_id = "rp1",
+	    .name = "Relying party",
+	    .redirect_uris = uris,
+	    .n_redirect_uris = 1,
+	    .scopes = "openid profile email",
+	};
+	struct fixture *f = calloc(1, sizeof(*f));
+	char *id = NULL;
+	char *secret = NULL;
+
+	assert_non_null(f);
+	f->cfg = cid_test_config(f->dir);
+	cid_test_policies(f->cfg, f->dir, "rp1.policy", cid_test_svc_policy);
+	assert_int_equal(cid_ctx_open(f->cfg, NOW, NULL, &f->ctx), CID_OK);
+	f->s = cid_ctx_store(f->ctx);
+	f->keys = cid_ctx_keys_acquire(f->ctx);
+	assert_int_equal(cid_client_add(f->s, &spec, NOW, &id, &secret), CID_OK);
+	free(id);
+	free(secret);
+	assert_int_equal(cid_client_get(f->s, "rp1", &f->client), CID_OK);
+	assert_int_equal(cid_params_parse_form(&f->authz, authz_query, strlen(authz_query)),
+			 CID_OK);
+	f->auth = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:[s], s:s, s:s, s:s}", "client_id",
+			    "rp1", "redirect_uri", "https://rp.example/cb", "account_id",
+			    "00000000-0000-4000-8000-000000000001", "sid", "sid1", "auth_time",
+			    (json_int_t)NOW, "acr", "urn:civicid:acr:password", "amr", "pwd",
+			    "scope", "openid profile", "nonce", "n-1", "code_challenge", CHALLENGE);
+	assert_non_null(f->auth);
+	f->released = json_pack("{s:s, s:s, s:s, s:b}", "given_name", "花子", "family_name", "山田",
+				"email", "hanako@example.jp", "email_verified", 1);
+	assert_non_null(f->released);
+	f->jwks = bigger_jwks(cid_keyref_keyset(f->keys));
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	json_decref(f->auth);
+	json_decref(f->released);
+	free(f->jwks);
+	cid_params_clear(&f->authz);
+	cid_client_free(f->client);
+	cid_keyref_put(f->keys);
+	cid_test_ctx_close(f->ctx, f->cfg, f->dir);
+	free(f);
+	return 0;
+}
+
+/* ---- str: the request parsers ---- */
+
+static enum cid_err form_body(void *arg)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_params p = {0};
+	char *decoded = NULL;
+	char *id = NULL;
+	char *secret = NULL;
+	size_t n = 0;
+
+	(void)arg;
+	CID_TRY(cid_params_parse_form(&p, authz_query, strlen(authz_query)));
+	CID_TRY(cid_url_decode("a%20b+c%E3%81%82", 16, true, &decoded, &n));
+	/* "rp%3A1:s%20cret", Basic-encoded */
+	CID_TRY(cid_oidc_parse_basic("Basic cnAlM0ExOnMlMjBjcmV0", &id, &secret));
+out:
+	cid_params_clear(&p);
+	free(decoded);
+	free(id);
+	free(secret);
+	return rc;
+}
+
+static void test_form_parsers_fail_cleanly(void **state)
+{
+	(void)state;
+	cid_alloc_fail_run("str form, url, basic", form_body, NULL, NULL);
+}
+
+/* ---- oidc: the authorization request check ---- */
+
+static enum cid_err authz_body(void *arg)
+{
+	struct fixture *f = arg;
+	struct cid_oauth_error err = {0};
+	json_t *auth = NULL;
+	enum cid_err rc = cid_oidc_authz_check(f->client, &f->authz, "en", &auth, &err);
+
+	/* the request is valid: a refusal would be the wrong answer to a failed allocation */
+	if (rc == CID_OK && json_object_get(auth, "claims") == NULL)
+		rc = CID_ERR_INVALID; /* a success that lost a member */
+	json_decref(auth);
+	return rc;
+}
+
+static void test_authz_check_fails_cleanly(void **state)
+{
+	cid_alloc_fail_run("oidc authz check", authz_body, *state, NULL);
+}
+
+/* ---- store: open ---- */
+
+static enum cid_err store_open_body(void *arg)
+{
+	char dir[256];
+	struct cid_store *s = NULL;
+	enum cid_err rc;
+
+	(void)arg;
+	cid_test_tmpdir(dir);
+	rc = cid_store_open(dir, &s);
+	cid_store_close(s);
+	cid_test_rmdir(dir);
+	return rc;
+}
+
+static void test_store_open_fails_cleanly(void **state)
+{
+	(void)state;
+	cid_alloc_fail_run("store open", store_open_body, NULL, NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_form_parsers_fail_cleanly),
+	    cmocka_unit_test(test_authz_check_fails_cleanly),
+	    cmocka_unit_test(test_store_open_fails_cleanly),
+	};
+
+	/* before anything reaches OpenSSL: it takes the hook only before its first allocation */
+	cid_alloc_fail_install();
+	/* CID_TEST_FILTER=test_token* runs one body, e.g. while fixing what it found */
+	if (getenv("CID_TEST_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("CID_TEST_FILTER"));
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
