@@ -142,6 +142,32 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* ---- crypto ---- */
+
+/*
+ * The storage hash of every code, cookie and token is a store key: it must
+ * come out right even when no memory is left, never from a buffer the hash
+ * did not write.
+ */
+static void test_secret_hash_needs_no_memory(void **state)
+{
+	char hash[CID_HASH_HEX + 1];
+	uint8_t digest[32];
+
+	(void)state;
+	memset(hash, 0, sizeof(hash));
+	cid_alloc_fail_all(true);
+	cid_secret_hash("abc", 3, hash);
+	cid_sha256("", 0, digest);
+	cid_alloc_fail_all(false);
+	/* FIPS 180-2 appendix B.1, and the empty message */
+	assert_string_equal(hash,
+			    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	cid_hex(digest, sizeof(digest), hash);
+	assert_string_equal(hash,
+			    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
 /* ---- str: the request parsers ---- */
 
 static enum cid_err form_body(void *arg)
@@ -218,6 +244,7 @@ static void test_store_open_fails_cleanly(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_secret_hash_needs_no_memory),
 	    cmocka_unit_test(test_form_parsers_fail_cleanly),
 	    cmocka_unit_test(test_authz_check_fails_cleanly),
 	    cmocka_unit_test(test_store_open_fails_cleanly),
