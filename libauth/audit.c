@@ -319,8 +319,7 @@ static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t
 	CID_ENSURE(json_object_set_new(e, "seq", json_integer((json_int_t)c->size)) == 0 &&
 		       json_object_set_new(e, "prev", json_string(c->hash)) == 0,
 		   CID_ERR_NOMEM);
-	text = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
-	CID_ENSURE(text != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS, &text, NULL));
 	seq_key(c->size, key);
 	CID_TRY(
 	    cid_txn_put(txn, CID_DB_AUDIT, cid_str_of(key), cid_str_of(text), CID_PUT_NOOVERWRITE));
@@ -1570,8 +1569,8 @@ static enum cid_err export_cb(struct cid_str key, struct cid_str val, void *arg)
 						 &rec));
 			CID_ENSURE(cid_json_str(rec, "jws") != NULL, CID_ERR_STORE);
 			line = json_pack("{s:O}", "checkpoint", json_object_get(rec, "jws"));
-			text = line == NULL ? NULL : json_dumps(line, JSON_COMPACT);
-			CID_ENSURE(text != NULL, CID_ERR_NOMEM);
+			CID_ENSURE(line != NULL, CID_ERR_NOMEM);
+			CID_TRY(cid_json_dumps(line, JSON_COMPACT, &text, NULL));
 			CID_ENSURE(fputs(text, x->out) != EOF && fputc('\n', x->out) != EOF,
 				   CID_ERR_IO);
 		}

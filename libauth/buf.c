@@ -7,6 +7,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,4 +155,35 @@ void cid_buf_free(struct cid_buf *b)
 {
 	free(b->data);
 	cid_buf_init(b, b->max);
+}
+
+static int json_sink(const char *s, size_t n, void *arg)
+{
+	struct cid_buf *b = arg;
+
+	cid_buf_append(b, s, n);
+	return b->err == CID_OK ? 0 : -1;
+}
+
+void cid_buf_append_json(struct cid_buf *b, const json_t *v, size_t flags)
+{
+	/* a failure jansson reports but cannot say why: its own allocation */
+	if (json_dump_callback(v, json_sink, b, flags) != 0 && b->err == CID_OK)
+		b->err = CID_ERR_NOMEM;
+}
+
+enum cid_err cid_json_dumps(const json_t *v, size_t flags, char **out, size_t *len)
+{
+	struct cid_buf b;
+	char *text;
+
+	cid_buf_init(&b, SIZE_MAX / 2);
+	cid_buf_append_json(&b, v, flags);
+	text = cid_buf_take(&b, len);
+	if (text == NULL) {
+		cid_buf_free(&b);
+		return CID_ERR_NOMEM;
+	}
+	*out = text;
+	return CID_OK;
 }

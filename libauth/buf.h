@@ -11,6 +11,7 @@
 
 #include "err.h"
 
+#include <jansson.h>
 #include <stddef.h>
 
 struct cid_buf {
@@ -33,6 +34,26 @@ void cid_buf_append_html(struct cid_buf *b, const char *s, size_t n);
 
 /* Appends s percent-encoded: everything but ALPHA DIGIT - . _ ~ (RFC 3986 unreserved). */
 void cid_buf_append_urlenc(struct cid_buf *b, const char *s, size_t n);
+
+/*
+ * Appends v serialised as json_dumps(v, flags) would. Every JSON text libauth
+ * writes goes through here, because json_dumps cannot be trusted when memory
+ * runs out: jansson 2.14 drops the bytes of an object key whose write fails
+ * and carries on (measured: '{"a":1,":"x"}' for '{"a":1,"key":"x"}'), so a
+ * stored record, a signed token or an audit entry could be corrupt JSON.
+ * Written into this buffer, the failure sticks and shows at the end. A value
+ * jansson refuses (not an object or array without JSON_ENCODE_ANY) or a
+ * failure inside jansson marks the buffer CID_ERR_NOMEM.
+ */
+void cid_buf_append_json(struct cid_buf *b, const json_t *v, size_t flags);
+
+/*
+ * json_dumps through cid_buf_append_json: *out is a new NUL-terminated
+ * string (caller frees), its length in *len (len may be NULL). No cap of its
+ * own: what is dumped was bounded when it was built.
+ * Errors: CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_json_dumps(const json_t *v, size_t flags, char **out, size_t *len);
 
 /* CID_OK, or the first error: CID_ERR_TOOBIG (cap passed), CID_ERR_NOMEM. */
 CID_MUST_CHECK enum cid_err cid_buf_status(const struct cid_buf *b);

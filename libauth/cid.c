@@ -9,6 +9,7 @@
 #include "account.h"
 #include "audit.h"
 #include "bounds.h"
+#include "buf.h"
 #include "crypto.h"
 #include "str.h"
 
@@ -250,9 +251,7 @@ enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, FILE *error
 	CID_TRY(cid_ctx_keys_refresh(ctx, now));
 	doc = discovery_doc(cfg->issuer);
 	CID_ENSURE(doc != NULL, CID_ERR_NOMEM);
-	ctx->discovery = json_dumps(doc, JSON_COMPACT);
-	CID_ENSURE(ctx->discovery != NULL, CID_ERR_NOMEM);
-	ctx->discovery_len = strlen(ctx->discovery);
+	CID_TRY(cid_json_dumps(doc, JSON_COMPACT, &ctx->discovery, &ctx->discovery_len));
 	*out = ctx;
 	ctx = NULL;
 out:

@@ -13,6 +13,7 @@
 #include "jose.h"
 
 #include "bounds.h"
+#include "buf.h"
 #include "crypto.h"
 #include "str.h"
 
@@ -198,10 +199,11 @@ static enum cid_err thumbprint(const json_t *jwk, char kid[KID_CHARS + 1])
 {
 	enum cid_err rc = CID_OK;
 	uint8_t h[32];
-	char *canon = json_dumps(jwk, JSON_COMPACT | JSON_SORT_KEYS);
+	char *canon = NULL;
+	size_t n = 0;
 
-	CID_ENSURE(canon != NULL, CID_ERR_NOMEM);
-	cid_sha256(canon, strlen(canon), h);
+	CID_TRY(cid_json_dumps(jwk, JSON_COMPACT | JSON_SORT_KEYS, &canon, &n));
+	cid_sha256(canon, n, h);
 	CID_TRY(cid_b64url_encode(h, sizeof(h), kid, KID_CHARS + 1));
 out:
 	free(canon);
@@ -580,14 +582,11 @@ static bool record_live(const json_t *rec, int64_t now)
 static enum cid_err keyset_publish(struct cid_keyset *ks, json_t *keys)
 {
 	json_t *doc = json_pack("{s:O}", "keys", keys);
+	enum cid_err rc = doc == NULL ? CID_ERR_NOMEM
+				      : cid_json_dumps(doc, JSON_COMPACT, &ks->jwks, &ks->jwks_len);
 
-	if (doc != NULL)
-		ks->jwks = json_dumps(doc, JSON_COMPACT);
 	json_decref(doc);
-	if (ks->jwks == NULL)
-		return CID_ERR_NOMEM;
-	ks->jwks_len = strlen(ks->jwks);
-	return CID_OK;
+	return rc;
 }
 
 /* A keyset of the keys live at now (all: every stored key, active or not required). */
@@ -931,9 +930,8 @@ enum cid_err cid_jws_sign(const struct cid_keyset *ks, const char *alg, const ch
 	else
 		header = json_pack("{s:s, s:s}", "alg", alg_names[k->alg], "kid", k->kid);
 	CID_ENSURE(header != NULL, CID_ERR_NOMEM);
-	h = json_dumps(header, JSON_COMPACT | JSON_SORT_KEYS);
-	p = json_dumps(claims, JSON_COMPACT);
-	CID_ENSURE(h != NULL && p != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_json_dumps(header, JSON_COMPACT | JSON_SORT_KEYS, &h, NULL));
+	CID_TRY(cid_json_dumps(claims, JSON_COMPACT, &p, NULL));
 	hl = cid_b64url_len(strlen(h));
 	pl = cid_b64url_len(strlen(p));
 	sl = cid_b64url_len(SIG_MAX);

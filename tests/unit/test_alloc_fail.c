@@ -219,6 +219,63 @@ static void test_authz_check_fails_cleanly(void **state)
 	cid_alloc_fail_run("oidc authz check", authz_body, *state, NULL);
 }
 
+/* ---- store: update and read ---- */
+
+static enum cid_err store_put_cb(struct cid_txn *txn, void *arg)
+{
+	enum cid_err rc = CID_OK;
+	const char *key = arg;
+	json_t *rec = json_pack("{s:s, s:i}", "name", key, "n", 1);
+
+	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_txn_put_json(txn, CID_DB_META, cid_str_of(key), rec, CID_PUT_NOOVERWRITE));
+	CID_TRY(cid_txn_counter_add(txn, "alloc_fail", "n", 1, NULL));
+out:
+	json_decref(rec);
+	return rc;
+}
+
+static enum cid_err count_one(struct cid_str key, struct cid_str val, void *arg)
+{
+	json_t *rec = NULL;
+	enum cid_err rc = cid_store_parse_json(val, &rec);
+
+	(void)key;
+	if (rc == CID_OK)
+		(*(size_t *)arg)++;
+	json_decref(rec);
+	return rc;
+}
+
+static enum cid_err store_body(void *arg)
+{
+	struct fixture *f = arg;
+	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
+	json_t *rec = NULL;
+	char key[32];
+	size_t n = 0;
+	uint64_t counter = 0;
+
+	/* a key of this run only, which the prefix walk below finds alone */
+	snprintf(key, sizeof(key), "af:%lu;", f->run++);
+	CID_TRY(cid_store_update(f->s, store_put_cb, key));
+	CID_TRY(cid_store_read_begin(f->s, &txn));
+	CID_TRY(cid_txn_get_json(txn, CID_DB_META, cid_str_of(key), &rec));
+	CID_TRY(cid_txn_foreach(txn, CID_DB_META, cid_str_of(key), count_one, &n));
+	CID_TRY(cid_txn_counter_get(txn, "alloc_fail", "n", &counter));
+	CID_ENSURE(n == 1 && counter > 0, CID_ERR_STORE);
+out:
+	cid_store_read_end(txn);
+	json_decref(rec);
+	return rc;
+}
+
+static void test_store_fails_cleanly(void **state)
+{
+	cid_alloc_fail_run("store update, read", store_body, *state, NULL);
+}
+
 /* ---- store: open ---- */
 
 static enum cid_err store_open_body(void *arg)
@@ -241,13 +298,41 @@ static void test_store_open_fails_cleanly(void **state)
 	cid_alloc_fail_run("store open", store_open_body, NULL, NULL);
 }
 
+/* ---- session ---- */
+
+static enum cid_err session_body(void *arg)
+{
+	struct fixture *f = arg;
+	static const char *const amr[] = {"pwd"};
+	static const char *const mfa[] = {"pwd", "otp"};
+	enum cid_err rc = CID_OK;
+	char cookie[CID_TOKEN_CHARS + 1];
+	struct cid_session sess;
+
+	CID_TRY(cid_session_new(f->s, "00000000-0000-4000-8000-000000000001", CID_ACR_PASSWORD, amr,
+				1, NOW, 3600, cookie, &sess));
+	CID_TRY(cid_session_get(f->s, cookie, NOW + 1, &sess));
+	CID_TRY(cid_session_add_client(f->s, cookie, "rp1"));
+	CID_TRY(cid_session_upgrade(f->s, cookie, CID_ACR_MFA, mfa, 2, NOW + 2, &sess));
+	CID_TRY(cid_session_end(f->s, cookie));
+out:
+	return rc;
+}
+
+static void test_session_fails_cleanly(void **state)
+{
+	cid_alloc_fail_run("session new..end", session_body, *state, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_secret_hash_needs_no_memory),
 	    cmocka_unit_test(test_form_parsers_fail_cleanly),
 	    cmocka_unit_test(test_authz_check_fails_cleanly),
+	    cmocka_unit_test(test_store_fails_cleanly),
 	    cmocka_unit_test(test_store_open_fails_cleanly),
+	    cmocka_unit_test(test_session_fails_cleanly),
 	};
 
 	/* before anything reaches OpenSSL: it takes the hook only before its first allocation */
