@@ -298,6 +298,66 @@ static void test_store_open_fails_cleanly(void **state)
 	cid_alloc_fail_run("store open", store_open_body, NULL, NULL);
 }
 
+/* ---- consent ---- */
+
+static enum cid_err consent_body(void *arg)
+{
+	struct fixture *f = arg;
+	enum cid_err rc = CID_OK;
+	char account[CID_ID_CHARS + 1];
+	const struct cid_consent_change changes[] = {
+	    {"given_name", CID_CONSENT_GRANTED, NOW + 3600},
+	    {"email", CID_CONSENT_REFUSED, 0},
+	};
+	static const char *const withdrawn[] = {"given_name"};
+	struct cid_consent_context cc = {
+	    .account_id = account,
+	    .service = "rp1",
+	    .purpose = "fees",
+	    .policy_version = "v1",
+	    .purpose_digest = "d1",
+	    .method = "web:consent-screen",
+	    .request_id = "req-1",
+	    .now = NOW,
+	};
+	struct cid_consent_facts *facts = NULL;
+	struct cid_txn *txn = NULL;
+	char *ids[2] = {NULL, NULL};
+	char *wids[1] = {NULL};
+	json_t *latest = NULL;
+	json_t *history = NULL;
+	json_t *one = NULL;
+
+	/* a new citizen each run, so that no half-done run is read by the next */
+	snprintf(account, sizeof(account), "0a1b2c3d-0000-4000-8000-%012lu", f->run++);
+	CID_TRY(cid_consent_record(f->s, &cc, changes, 2, ids));
+	CID_TRY(cid_store_read_begin(f->s, &txn));
+	CID_TRY(cid_consent_current(txn, account, "rp1", "fees", NOW + 1, &facts));
+	CID_TRY(cid_consent_latest(txn, account, "rp1", "fees", "email", &latest));
+	cid_store_read_end(txn);
+	txn = NULL;
+	cc.now = NOW + 2;
+	CID_TRY(cid_consent_withdraw(f->s, &cc, withdrawn, 1, wids));
+	CID_TRY(cid_consent_history(f->s, account, NULL, &history));
+	CID_ENSURE(json_array_size(history) == 3, CID_ERR_STORE);
+	CID_TRY(cid_consent_get(f->s, ids[0], &one));
+out:
+	cid_store_read_end(txn);
+	cid_consent_facts_free(facts);
+	free(ids[0]);
+	free(ids[1]);
+	free(wids[0]);
+	json_decref(latest);
+	json_decref(history);
+	json_decref(one);
+	return rc;
+}
+
+static void test_consent_fails_cleanly(void **state)
+{
+	cid_alloc_fail_run("consent record..get", consent_body, *state, NULL);
+}
+
 /* ---- session ---- */
 
 static enum cid_err session_body(void *arg)
@@ -332,6 +392,7 @@ int main(void)
 	    cmocka_unit_test(test_authz_check_fails_cleanly),
 	    cmocka_unit_test(test_store_fails_cleanly),
 	    cmocka_unit_test(test_store_open_fails_cleanly),
+	    cmocka_unit_test(test_consent_fails_cleanly),
 	    cmocka_unit_test(test_session_fails_cleanly),
 	};
 
