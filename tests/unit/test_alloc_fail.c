@@ -298,6 +298,64 @@ static void test_store_open_fails_cleanly(void **state)
 	cid_alloc_fail_run("store open", store_open_body, NULL, NULL);
 }
 
+/* ---- token ---- */
+
+static enum cid_err token_body(void *arg)
+{
+	struct fixture *f = arg;
+	const struct cid_keyset *ks = cid_keyref_keyset(f->keys);
+	enum cid_err rc = CID_OK;
+	char code[CID_TOKEN_CHARS + 1];
+	char refresh[CID_TOKEN_CHARS + 1];
+	char next[CID_TOKEN_CHARS + 1];
+	char sub[CID_TOKEN_CHARS + 1];
+	json_t *grant = NULL;
+	json_t *rotated = NULL;
+	json_t *looked = NULL;
+	json_t *claims = NULL;
+	json_t *again = NULL;
+	json_t *id_claims = NULL;
+	char *at = NULL;
+	char *idt = NULL;
+
+	CID_TRY(cid_code_issue(f->s, f->auth, NOW, 60, code));
+	CID_TRY(cid_code_redeem(f->s, code, "rp1", "https://rp.example/cb", VERIFIER, NOW + 1, 3600,
+				&grant, refresh));
+	CID_TRY(cid_refresh_rotate(f->s, refresh, "rp1", NOW + 2, 3600, &rotated, next));
+	CID_TRY(cid_refresh_lookup(f->s, next, NOW + 3, &looked));
+	cid_token_subject(f->ctx, NULL, f->client, "00000000-0000-4000-8000-000000000001", sub);
+	CID_TRY(cid_token_access_mint(f->ctx, ks, f->client, sub, "openid profile", rotated,
+				      NOW + 3, &at));
+	CID_TRY(cid_token_access_check(f->ctx, ks, at, NOW + 4, &claims));
+	CID_TRY(
+	    cid_token_id_mint(f->ctx, ks, f->client, sub, rotated, at, f->released, NOW + 4, &idt));
+	CID_TRY(cid_jws_verify(ks, idt, strlen(idt), "JWT", &id_claims));
+	/* a success must carry every released claim */
+	CID_ENSURE(json_object_get(id_claims, "email_verified") != NULL &&
+		       json_object_get(id_claims, "given_name") != NULL &&
+		       json_object_get(id_claims, "family_name") != NULL &&
+		       json_object_get(id_claims, "email") != NULL,
+		   CID_ERR_INVALID);
+	CID_TRY(cid_token_access_revoke(f->s, claims));
+	CID_TRY(cid_grant_get(f->s, cid_json_str(grant, "grant_id"), &again));
+	CID_TRY(cid_refresh_revoke(f->s, next, "rp1", NOW + 5));
+out:
+	json_decref(grant);
+	json_decref(rotated);
+	json_decref(looked);
+	json_decref(claims);
+	json_decref(again);
+	json_decref(id_claims);
+	free(at);
+	free(idt);
+	return rc;
+}
+
+static void test_token_fails_cleanly(void **state)
+{
+	cid_alloc_fail_run("token code..revoke", token_body, *state, NULL);
+}
+
 /* ---- consent ---- */
 
 static enum cid_err consent_body(void *arg)
@@ -392,6 +450,7 @@ int main(void)
 	    cmocka_unit_test(test_authz_check_fails_cleanly),
 	    cmocka_unit_test(test_store_fails_cleanly),
 	    cmocka_unit_test(test_store_open_fails_cleanly),
+	    cmocka_unit_test(test_token_fails_cleanly),
 	    cmocka_unit_test(test_consent_fails_cleanly),
 	    cmocka_unit_test(test_session_fails_cleanly),
 	};
