@@ -190,12 +190,14 @@ static enum cid_err spec_record(const struct cid_client_spec *spec, const char *
 
 	grants = json_array();
 	CID_ENSURE(grants != NULL, CID_ERR_NOMEM);
-	if (g.code)
-		json_array_append_new(grants, json_string("authorization_code"));
-	if (g.refresh)
-		json_array_append_new(grants, json_string("refresh_token"));
-	if (g.client_credentials)
-		json_array_append_new(grants, json_string("client_credentials"));
+	/* an append that fails unseen would register a client without its grant */
+	CID_ENSURE(!g.code || json_array_append_new(grants, json_string("authorization_code")) == 0,
+		   CID_ERR_NOMEM);
+	CID_ENSURE(!g.refresh || json_array_append_new(grants, json_string("refresh_token")) == 0,
+		   CID_ERR_NOMEM);
+	CID_ENSURE(!g.client_credentials ||
+		       json_array_append_new(grants, json_string("client_credentials")) == 0,
+		   CID_ERR_NOMEM);
 	rec = json_pack(
 	    "{s:s, s:s, s:s, s:o, s:o, s:s, s:O, s:s, s:s, s:s, s:I}", "client_id", client_id,
 	    "name", spec->name ? spec->name : client_id, "type",
@@ -465,9 +467,13 @@ enum cid_err cid_client_authenticate(struct cid_store *s, const char *client_id,
 {
 	struct cid_client *c = NULL;
 	char hash[CID_HASH_HEX + 1];
+	enum cid_err rc = client_id == NULL ? CID_ERR_NOTFOUND : cid_client_get(s, client_id, &c);
 
-	if (client_id == NULL || cid_client_get(s, client_id, &c) != CID_OK)
+	/* who the client is decides denied; a store that cannot answer is no verdict */
+	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_INVALID)
 		return CID_ERR_DENIED;
+	if (rc != CID_OK)
+		return rc;
 	bool ok;
 	if (c->is_public) {
 		ok = secret == NULL;

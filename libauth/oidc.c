@@ -267,6 +267,8 @@ enum cid_err oidc_client_auth(struct cid_ctx *ctx, const struct cid_request *req
 				   ? CID_ERR_DENIED
 				   : CID_ERR_NOMEM;
 		rc = cid_oidc_parse_basic(req->authorization, &basic_id, &basic_secret);
+		if (rc == CID_ERR_NOMEM)
+			goto out;
 		if (rc != CID_OK || (id != NULL && strcmp(id, basic_id) != 0))
 			goto fail;
 		id = basic_id;
@@ -275,8 +277,8 @@ enum cid_err oidc_client_auth(struct cid_ctx *ctx, const struct cid_request *req
 		goto fail;
 	}
 	rc = cid_client_authenticate(cid_ctx_store(ctx), id, secret, client);
-	if (rc == CID_OK)
-		goto out;
+	if (rc != CID_ERR_DENIED)
+		goto out; /* authenticated, or no verdict (the endpoint answers 500) */
 fail:
 	CID_TRY(oidc_invalid_client(reply, "client authentication failed"));
 	rc = CID_ERR_DENIED;

@@ -39,7 +39,8 @@ enum cid_err oidc_reply_cookie(struct cid_reply *r, const struct cid_config *cfg
  * Authenticates the client of a token, introspection or revocation request
  * (client_secret_basic, client_secret_post, or none for public clients). On
  * failure fills reply with the RFC 6749 §5.2 error and returns CID_ERR_DENIED;
- * on success *client is the client (free with cid_client_free).
+ * on success *client is the client (free with cid_client_free). When the client
+ * cannot be read (CID_ERR_STORE, CID_ERR_NOMEM) there is no verdict and no reply.
  */
 enum cid_err oidc_client_auth(struct cid_ctx *ctx, const struct cid_request *req,
 			      struct cid_reply *reply, struct cid_client **client);

@@ -10,6 +10,7 @@
  * records no later run reads. Fixtures (a context, its keys, parsed inputs)
  * are made once, outside the countdown.
  */
+#include "account.h"
 #include "alloc_fail.h"
 #include "client.h"
 #include "consent.h"
@@ -30,6 +31,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
 
 #define NOW	  ((int64_t)1800000000)
 #define VERIFIER  "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
@@ -55,7 +57,9 @@ struct fixture {
 	json_t *auth;		   /* a normalised request, as a code is issued for */
 	json_t *released;	   /* claims a release let out, for the ID token */
 	char *jwks;		   /* the context's JWKS with ten more keys, as a foreign one */
-	unsigned long run;	   /* numbers the names each run makes */
+	char basic[128];	   /* rp1's HTTP Basic credentials */
+	char account[CID_ID_CHARS + 1]; /* hanako, the citizen of f->auth */
+	unsigned long run;		/* numbers the names each run makes */
 };
 
 /*
@@ -87,6 +91,18 @@ static char *bigger_jwks(const struct cid_keyset *ks)
 	return out;
 }
 
+/* "Basic " and base64 of "id:secret" into out[128] (neither needs form-encoding). */
+static void basic_credentials(const char *id, const char *secret, char out[128])
+{
+	char pair[96];
+	int n = snprintf(pair, sizeof(pair), "%s:%s", id, secret);
+
+	assert_true(n > 0 && (size_t)n < sizeof(pair));
+	memcpy(out, "Basic ", 6);
+	assert_true(EVP_EncodeBlock((unsigned char *)out + 6, (const unsigned char *)pair, n) <
+		    128 - 6);
+}
+
 static int setup(void **state)
 {
 	static const char *const uris[] = {"https://rp.example/cb"};
@@ -98,6 +114,7 @@ static int setup(void **state)
 	    .scopes = "openid profile email",
 	};
 	struct fixture *f = calloc(1, sizeof(*f));
+	json_t *claims;
 	char *id = NULL;
 	char *secret = NULL;
 
@@ -108,16 +125,23 @@ static int setup(void **state)
 	f->s = cid_ctx_store(f->ctx);
 	f->keys = cid_ctx_keys_acquire(f->ctx);
 	assert_int_equal(cid_client_add(f->s, &spec, NOW, &id, &secret), CID_OK);
+	basic_credentials(id, secret, f->basic);
 	free(id);
 	free(secret);
+	claims = json_pack("{s:s, s:s}", "given_name", "花子", "email", "hanako@example.jp");
+	assert_non_null(claims);
+	assert_int_equal(cid_account_add(f->s, &f->cfg->argon2, "hanako", "correct horse battery",
+					 claims, f->account),
+			 CID_OK);
+	json_decref(claims);
 	assert_int_equal(cid_client_get(f->s, "rp1", &f->client), CID_OK);
 	assert_int_equal(cid_params_parse_form(&f->authz, authz_query, strlen(authz_query)),
 			 CID_OK);
 	f->auth = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:[s], s:s, s:s, s:s}", "client_id",
 			    "rp1", "redirect_uri", "https://rp.example/cb", "account_id",
-			    "00000000-0000-4000-8000-000000000001", "sid", "sid1", "auth_time",
-			    (json_int_t)NOW, "acr", "urn:civicid:acr:password", "amr", "pwd",
-			    "scope", "openid profile", "nonce", "n-1", "code_challenge", CHALLENGE);
+			    f->account, "sid", "sid1", "auth_time", (json_int_t)NOW, "acr",
+			    "urn:civicid:acr:password", "amr", "pwd", "scope", "openid profile",
+			    "nonce", "n-1", "code_challenge", CHALLENGE);
 	assert_non_null(f->auth);
 	f->released = json_pack("{s:s, s:s, s:s, s:b}", "given_name", "花子", "family_name", "山田",
 				"email", "hanako@example.jp", "email_verified", 1);
@@ -356,6 +380,44 @@ static void test_token_fails_cleanly(void **state)
 	cid_alloc_fail_run("token code..revoke", token_body, *state, NULL);
 }
 
+/* ---- oidc: the token endpoint ---- */
+
+static enum cid_err token_endpoint_body(void *arg)
+{
+	struct fixture *f = arg;
+	enum cid_err rc = CID_OK;
+	char code[CID_TOKEN_CHARS + 1];
+	struct cid_request req = {
+	    .post = true,
+	    .form_content_type = true,
+	    .authorization = f->basic,
+	    .remote_addr = "127.0.0.1",
+	    .now = NOW + 1,
+	};
+	struct cid_reply reply = {0};
+
+	CID_TRY(cid_code_issue(f->s, f->auth, NOW, 60, code));
+	CID_TRY(cid_params_add(&req.params, "grant_type", 10, "authorization_code", 18));
+	CID_TRY(cid_params_add(&req.params, "code", 4, code, strlen(code)));
+	CID_TRY(cid_params_add(&req.params, "redirect_uri", 12, "https://rp.example/cb", 21));
+	CID_TRY(cid_params_add(&req.params, "code_verifier", 13, VERIFIER, strlen(VERIFIER)));
+	CID_TRY(cid_oidc_token(f->ctx, &req, &reply));
+	/* a reply built must be the tokens: running out of memory is no client's fault, so
+	 * it must not read as invalid_client or invalid_grant (that would be "denied" here) */
+	CID_ENSURE(reply.status == 200 && reply.body != NULL &&
+		       strstr(reply.body, "\"id_token\"") != NULL,
+		   CID_ERR_DENIED);
+out:
+	cid_reply_free(&reply);
+	cid_params_clear(&req.params);
+	return rc;
+}
+
+static void test_token_endpoint_fails_cleanly(void **state)
+{
+	cid_alloc_fail_run("oidc token endpoint", token_endpoint_body, *state, NULL);
+}
+
 /* ---- consent ---- */
 
 static enum cid_err consent_body(void *arg)
@@ -416,6 +478,53 @@ static void test_consent_fails_cleanly(void **state)
 	cid_alloc_fail_run("consent record..get", consent_body, *state, NULL);
 }
 
+/* ---- client ---- */
+
+static enum cid_err client_body(void *arg)
+{
+	struct fixture *f = arg;
+	static const char *const uris[] = {"https://rp.example/cb", "https://rp.example/cb2"};
+	static const char *const logout[] = {"https://rp.example/bye"};
+	enum cid_err rc = CID_OK;
+	char client_id[32];
+	struct cid_client_spec spec = {
+	    .client_id = client_id,
+	    .name = "Relying party",
+	    .redirect_uris = uris,
+	    .n_redirect_uris = 2,
+	    .post_logout_uris = logout,
+	    .n_post_logout_uris = 1,
+	    .scopes = "openid profile",
+	};
+	struct cid_client *got = NULL;
+	struct cid_client *authed = NULL;
+	json_t *shown = NULL;
+	json_t *list = NULL;
+	char *id = NULL;
+	char *secret = NULL;
+
+	snprintf(client_id, sizeof(client_id), "af-%lu", f->run++);
+	CID_TRY(cid_client_add(f->s, &spec, NOW, &id, &secret));
+	CID_TRY(cid_client_get(f->s, client_id, &got));
+	CID_TRY(cid_client_authenticate(f->s, client_id, secret, &authed));
+	CID_TRY(cid_client_show(f->s, client_id, &shown));
+	CID_TRY(cid_client_list(f->s, &list));
+	CID_TRY(cid_client_remove(f->s, client_id));
+out:
+	cid_client_free(got);
+	cid_client_free(authed);
+	json_decref(shown);
+	json_decref(list);
+	free(id);
+	free(secret);
+	return rc;
+}
+
+static void test_client_fails_cleanly(void **state)
+{
+	cid_alloc_fail_run("client add..remove", client_body, *state, NULL);
+}
+
 /* ---- session ---- */
 
 static enum cid_err session_body(void *arg)
@@ -451,7 +560,9 @@ int main(void)
 	    cmocka_unit_test(test_store_fails_cleanly),
 	    cmocka_unit_test(test_store_open_fails_cleanly),
 	    cmocka_unit_test(test_token_fails_cleanly),
+	    cmocka_unit_test(test_token_endpoint_fails_cleanly),
 	    cmocka_unit_test(test_consent_fails_cleanly),
+	    cmocka_unit_test(test_client_fails_cleanly),
 	    cmocka_unit_test(test_session_fails_cleanly),
 	};
 
