@@ -821,10 +821,12 @@ enum cid_err cid_keyset_from_jwks(const char *json, size_t len, struct cid_keyse
 		CID_ENSURE(json_object_set(copy, "kid", kid) == 0 &&
 			       json_object_set_new(copy, "alg", json_string(alg_names[k->alg])) ==
 				   0 &&
-			       json_object_set_new(copy, "use", json_string("sig")) == 0 &&
-			       json_array_append_new(pub, copy) == 0,
+			       json_object_set_new(copy, "use", json_string("sig")) == 0,
 			   CID_ERR_NOMEM);
+		/* the append takes copy even when it fails: never release it twice */
+		rc = json_array_append_new(pub, copy) == 0 ? CID_OK : CID_ERR_NOMEM;
 		copy = NULL;
+		CID_TRY(rc);
 	}
 	CID_ENSURE(ks->n > 0, CID_ERR_NOTFOUND);
 	CID_TRY(keyset_publish(ks, pub));

@@ -551,6 +551,35 @@ static void test_session_fails_cleanly(void **state)
 	cid_alloc_fail_run("session new..end", session_body, *state, NULL);
 }
 
+/* ---- jose: a foreign JWKS and a JWS checked against it ---- */
+
+static enum cid_err jose_body(void *arg)
+{
+	struct fixture *f = arg;
+	const struct cid_keyset *ks = cid_keyref_keyset(f->keys);
+	enum cid_err rc = CID_OK;
+	struct cid_keyset *foreign = NULL;
+	json_t *claims = json_pack("{s:s, s:i}", "sub", "someone", "exp", 2000000000);
+	json_t *verified = NULL;
+	char *jws = NULL;
+
+	CID_ENSURE(claims != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_jws_sign(ks, "RS256", "JWT", claims, &jws));
+	CID_TRY(cid_keyset_from_jwks(f->jwks, strlen(f->jwks), &foreign));
+	CID_TRY(cid_jws_verify(foreign, jws, strlen(jws), "JWT", &verified));
+out:
+	cid_keyset_free(foreign);
+	json_decref(claims);
+	json_decref(verified);
+	free(jws);
+	return rc;
+}
+
+static void test_jose_fails_cleanly(void **state)
+{
+	cid_alloc_fail_run("jose jwks, sign, verify", jose_body, *state, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -564,6 +593,7 @@ int main(void)
 	    cmocka_unit_test(test_consent_fails_cleanly),
 	    cmocka_unit_test(test_client_fails_cleanly),
 	    cmocka_unit_test(test_session_fails_cleanly),
+	    cmocka_unit_test(test_jose_fails_cleanly),
 	};
 
 	/* before anything reaches OpenSSL: it takes the hook only before its first allocation */
