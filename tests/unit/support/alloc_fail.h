@@ -50,15 +50,19 @@ struct cid_alloc_report {
 	unsigned long allocations;		     /* counted in the run without failure */
 	unsigned long injected;			     /* runs in which an allocation failed */
 	unsigned long by_site[CID_ALLOC_SITE_COUNT]; /* of those, per site */
+	unsigned long skipped; /* OpenSSL allocations not made to fail (the stride) */
 };
 
 /*
  * Runs body(arg) once without failure (it must return CID_OK: this also
  * makes OpenSSL and jansson set up their lazily built state, which no
- * failure may then disturb), then with allocation n failing for n = 1, 2,
- * ... until a run makes fewer than n allocations; that run must return
- * CID_OK. Each run with a failure must return CID_ERR_NOMEM; when the
- * allocation that failed was OpenSSL's, which reports it as the operation
+ * failure may then disturb), once more to note where each allocation comes
+ * from, then with allocation n failing for n = 1, 2, ... until a run makes
+ * fewer than n allocations; that run must return CID_OK. Every allocation of
+ * libauth and jansson fails in turn; of OpenSSL's, which are many (loading
+ * one RSA key makes thousands) and all end in the same failed call, one in
+ * CID_ALLOC_FAIL_OPENSSL_STRIDE (default 8; 1 for all of them). Each run with a failure must return
+ * CID_ERR_NOMEM; when the allocation that failed was OpenSSL's, which reports it as the operation
  * failing, also CID_ERR_CRYPTO, CID_ERR_INVALID (a key that did not load),
  * CID_ERR_DENIED (a signature that did not verify) or CID_OK (OpenSSL worked
  * around it). A breach is reported with the stack of the allocation that
