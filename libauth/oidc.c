@@ -88,6 +88,7 @@ enum cid_err oidc_reply_redirect(struct cid_reply *r, int status, const char *ba
 {
 	struct cid_buf b;
 	char sep = strchr(base, '?') == NULL ? '?' : '&';
+	enum cid_err rc;
 
 	cid_buf_init(&b, (size_t)CID_MAX_URI * 4);
 	cid_buf_puts(&b, base);
@@ -100,9 +101,10 @@ enum cid_err oidc_reply_redirect(struct cid_reply *r, int status, const char *ba
 		cid_buf_append_urlenc(&b, values[i], strlen(values[i]));
 		sep = '&';
 	}
-	if (cid_buf_status(&b) != CID_OK) {
+	rc = cid_buf_status(&b);
+	if (rc != CID_OK) {
 		cid_buf_free(&b);
-		return CID_ERR_TOOBIG;
+		return rc; /* too big, or out of memory: the buffer knows which */
 	}
 	free(r->location);
 	r->location = cid_buf_take(&b, NULL);
@@ -116,6 +118,7 @@ enum cid_err oidc_reply_cookie(struct cid_reply *r, const struct cid_config *cfg
 			       const char *same_site)
 {
 	struct cid_buf b;
+	enum cid_err rc;
 
 	if (r->n_cookies >= CID_REPLY_MAX_COOKIES)
 		return CID_ERR_TOOBIG;
@@ -126,9 +129,10 @@ enum cid_err oidc_reply_cookie(struct cid_reply *r, const struct cid_config *cfg
 	/* Secure whenever the issuer is https: the cookie must never travel in clear */
 	if (strncmp(cfg->issuer, "https://", 8) == 0)
 		cid_buf_puts(&b, "; Secure");
-	if (cid_buf_status(&b) != CID_OK) {
+	rc = cid_buf_status(&b);
+	if (rc != CID_OK) {
 		cid_buf_free(&b);
-		return CID_ERR_TOOBIG;
+		return rc; /* too big, or out of memory: the buffer knows which */
 	}
 	r->cookies[r->n_cookies] = cid_buf_take(&b, NULL);
 	if (r->cookies[r->n_cookies] == NULL)

@@ -17,6 +17,8 @@
 #include "crypto.h"
 #include "jose.h"
 #include "oidc.h"
+#include "policy.h"
+#include "release.h"
 #include "session.h"
 #include "str.h"
 #include "support.h"
@@ -60,6 +62,9 @@ struct fixture {
 	char basic[128];	   /* rp1's HTTP Basic credentials */
 	char account[CID_ID_CHARS + 1]; /* hanako, the citizen of f->auth */
 	unsigned long run;		/* numbers the names each run makes */
+	struct cid_policyset *policies; /* cid_test_svc_policy, parsed */
+	char reopen_dir[256];		/* a store with keys, for opening contexts */
+	struct cid_config *reopen_cfg;
 };
 
 /*
@@ -114,6 +119,7 @@ static int setup(void **state)
 	    .scopes = "openid profile email",
 	};
 	struct fixture *f = calloc(1, sizeof(*f));
+	struct cid_ctx *ctx = NULL;
 	json_t *claims;
 	char *id = NULL;
 	char *secret = NULL;
@@ -147,6 +153,14 @@ static int setup(void **state)
 				"email", "hanako@example.jp", "email_verified", 1);
 	assert_non_null(f->released);
 	f->jwks = bigger_jwks(cid_keyref_keyset(f->keys));
+	assert_int_equal(cid_policyset_parse("svc.policy", cid_test_svc_policy,
+					     strlen(cid_test_svc_policy), NULL, &f->policies),
+			 CID_OK);
+	/* a second store whose keys exist, so that opening a context loads, not makes, them */
+	f->reopen_cfg = cid_test_config(f->reopen_dir);
+	cid_test_policies(f->reopen_cfg, f->reopen_dir, "svc.policy", cid_test_svc_policy);
+	assert_int_equal(cid_ctx_open(f->reopen_cfg, NOW, NULL, &ctx), CID_OK);
+	cid_ctx_close(ctx);
 	*state = f;
 	return 0;
 }
@@ -158,6 +172,8 @@ static int teardown(void **state)
 	json_decref(f->auth);
 	json_decref(f->released);
 	free(f->jwks);
+	cid_policyset_free(f->policies);
+	cid_test_ctx_close(NULL, f->reopen_cfg, f->reopen_dir);
 	cid_params_clear(&f->authz);
 	cid_client_free(f->client);
 	cid_keyref_put(f->keys);
@@ -551,6 +567,35 @@ static void test_session_fails_cleanly(void **state)
 	cid_alloc_fail_run("session new..end", session_body, *state, NULL);
 }
 
+/* ---- oidc: the authorization endpoint ---- */
+
+static enum cid_err authorize_body(void *arg)
+{
+	struct fixture *f = arg;
+	static const char *const amr[] = {"pwd"};
+	enum cid_err rc = CID_OK;
+	char cookie[CID_TOKEN_CHARS + 1];
+	struct cid_request req = {.remote_addr = "127.0.0.1", .now = NOW + 1};
+	struct cid_reply reply = {0};
+
+	CID_TRY(
+	    cid_session_new(f->s, f->account, CID_ACR_PASSWORD, amr, 1, NOW, 3600, cookie, NULL));
+	req.session_cookie = cookie;
+	req.params = f->authz; /* borrowed: never cleared here */
+	CID_TRY(cid_oidc_authorize(f->ctx, &req, &reply));
+	/* prompt=login: the login form, its request parked; anything else is a wrong answer */
+	CID_ENSURE(reply.status == 200 && reply.page == CID_PAGE_LOGIN && reply.n_cookies == 1,
+		   CID_ERR_DENIED);
+out:
+	cid_reply_free(&reply);
+	return rc;
+}
+
+static void test_authorize_fails_cleanly(void **state)
+{
+	cid_alloc_fail_run("oidc authorize endpoint", authorize_body, *state, NULL);
+}
+
 /* ---- jose: a foreign JWKS and a JWS checked against it ---- */
 
 static enum cid_err jose_body(void *arg)
@@ -594,6 +639,7 @@ int main(void)
 	    cmocka_unit_test(test_client_fails_cleanly),
 	    cmocka_unit_test(test_session_fails_cleanly),
 	    cmocka_unit_test(test_jose_fails_cleanly),
+	    cmocka_unit_test(test_authorize_fails_cleanly),
 	};
 
 	/* before anything reaches OpenSSL: it takes the hook only before its first allocation */
