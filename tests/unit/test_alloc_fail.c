@@ -596,6 +596,125 @@ static void test_authorize_fails_cleanly(void **state)
 	cid_alloc_fail_run("oidc authorize endpoint", authorize_body, *state, NULL);
 }
 
+/* ---- account ---- */
+
+static enum cid_err account_body(void *arg)
+{
+	struct fixture *f = arg;
+	enum cid_err rc = CID_OK;
+	char username[32];
+	char id[CID_ID_CHARS + 1];
+	char again[CID_ID_CHARS + 1];
+	int64_t retry = 0;
+	json_t *claims = json_pack("{s:s, s:i}", "given_name", "太郎", "household_size", 3);
+	json_t *change = json_pack("{s:s, s:n}", "email", "taro@example.jp", "household_size");
+	json_t *found = NULL;
+	json_t *got = NULL;
+	char *secret = NULL;
+	char *uri = NULL;
+
+	snprintf(username, sizeof(username), "taro%lu", f->run++);
+	CID_ENSURE(claims != NULL && change != NULL, CID_ERR_NOMEM);
+	CID_TRY(
+	    cid_account_add(f->s, &f->cfg->argon2, username, "correct horse battery", claims, id));
+	CID_TRY(cid_account_find(f->s, username, &found));
+	CID_TRY(cid_account_authenticate(f->s, &f->cfg->argon2, username, "correct horse battery",
+					 "127.0.0.1", NOW, again, &retry));
+	CID_TRY(cid_account_set_claims(f->s, username, change));
+	CID_TRY(cid_account_totp_enrol(f->s, username, false, NOW, &secret, &uri));
+	CID_TRY(cid_account_get(f->s, id, &got));
+	CID_ENSURE(json_is_true(json_object_get(got, "totp_enrolled")) &&
+		       json_object_get(json_object_get(got, "claims"), "email") != NULL &&
+		       json_object_get(json_object_get(got, "claims"), "household_size") == NULL,
+		   CID_ERR_DENIED);
+	CID_TRY(cid_account_set_disabled(f->s, username, true));
+out:
+	json_decref(claims);
+	json_decref(change);
+	json_decref(found);
+	json_decref(got);
+	free(secret);
+	free(uri);
+	return rc;
+}
+
+static void test_account_fails_cleanly(void **state)
+{
+	cid_alloc_fail_run("account add..disable", account_body, *state, NULL);
+}
+
+/* ---- policy and release ---- */
+
+static enum cid_err policy_body(void *arg)
+{
+	(void)arg;
+	enum cid_err rc = CID_OK;
+	struct cid_policyset *ps = NULL;
+	json_t *described = NULL;
+
+	CID_TRY(cid_policyset_parse("svc.policy", cid_test_svc_policy, strlen(cid_test_svc_policy),
+				    NULL, &ps));
+	CID_TRY(cid_policy_describe(ps, "svc", &described));
+out:
+	json_decref(described);
+	cid_policyset_free(ps);
+	return rc;
+}
+
+static void test_policy_fails_cleanly(void **state)
+{
+	(void)state;
+	cid_alloc_fail_run("policy parse, describe", policy_body, NULL, NULL);
+}
+
+static enum cid_err release_hook(void *arg, const struct cid_release_event *event,
+				 struct cid_audit_range *range)
+{
+	(void)arg;
+	*range = (struct cid_audit_range){1, event->n_decisions, event->n_decisions};
+	return CID_OK;
+}
+
+static enum cid_err release_body(void *arg)
+{
+	struct fixture *f = arg;
+	enum cid_err rc = CID_OK;
+	struct cid_release_request rq = {
+	    .policies = f->policies,
+	    .service = "svc",
+	    .account_id = f->account,
+	    .scope = "openid profile email",
+	    .level = CID_LEVEL_PASSWORD,
+	    .now = NOW,
+	    .audit = release_hook,
+	};
+	json_t *citizen = NULL;
+	json_t *out = json_object();
+	json_t *ask = NULL;
+	size_t n_ask = 0;
+	bool step_up = false;
+
+	CID_ENSURE(out != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_account_get(f->s, f->account, &citizen));
+	rq.citizen = citizen;
+	CID_TRY(cid_store_read_begin(f->s, &rq.txn));
+	CID_TRY(cid_release_prompt(&rq, false, 8, &step_up, &ask, &n_ask));
+	CID_TRY(cid_release_claims(&rq, CID_RELEASE_USERINFO, out));
+	/* no consent given yet: the screen asks for both names the citizen has */
+	CID_ENSURE(n_ask == 2 && json_object_size(out) == 0, CID_ERR_DENIED);
+out:
+	cid_store_read_end(rq.txn);
+	json_decref(citizen);
+	json_decref(out);
+	json_decref(ask);
+	return rc;
+}
+
+static void test_release_fails_cleanly(void **state)
+{
+	cid_alloc_fail_run("release prompt, claims", release_body, *state, NULL);
+}
+
 /* ---- jose: a foreign JWKS and a JWS checked against it ---- */
 
 static enum cid_err jose_body(void *arg)
@@ -640,6 +759,9 @@ int main(void)
 	    cmocka_unit_test(test_session_fails_cleanly),
 	    cmocka_unit_test(test_jose_fails_cleanly),
 	    cmocka_unit_test(test_authorize_fails_cleanly),
+	    cmocka_unit_test(test_account_fails_cleanly),
+	    cmocka_unit_test(test_policy_fails_cleanly),
+	    cmocka_unit_test(test_release_fails_cleanly),
 	};
 
 	/* before anything reaches OpenSSL: it takes the hook only before its first allocation */
