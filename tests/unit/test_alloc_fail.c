@@ -322,11 +322,16 @@ static enum cid_err store_open_body(void *arg)
 {
 	char dir[256];
 	struct cid_store *s = NULL;
+	struct cid_txn *txn = NULL;
 	enum cid_err rc;
 
 	(void)arg;
 	cid_test_tmpdir(dir);
 	rc = cid_store_open(dir, &s);
+	/* this thread's first read of this store makes its read transaction */
+	if (rc == CID_OK)
+		rc = cid_store_read_begin(s, &txn);
+	cid_store_read_end(txn);
 	cid_store_close(s);
 	cid_test_rmdir(dir);
 	return rc;
@@ -335,7 +340,7 @@ static enum cid_err store_open_body(void *arg)
 static void test_store_open_fails_cleanly(void **state)
 {
 	(void)state;
-	cid_alloc_fail_run("store open", store_open_body, NULL, NULL);
+	cid_alloc_fail_run("store open, first read", store_open_body, NULL, NULL);
 }
 
 /* ---- token ---- */
