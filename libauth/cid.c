@@ -148,18 +148,18 @@ static json_t *discovery_doc(const char *iss)
 	};
 
 	char url[CID_MAX_URI];
+	/* every set and append is checked: out of memory, no document is better than half a one */
+	bool ok = d != NULL && json_object_set_new(d, "issuer", json_string(iss)) == 0;
 
-	if (d == NULL)
-		return NULL;
-	json_object_set_new(d, "issuer", json_string(iss));
-	for (size_t i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++) {
+	for (size_t i = 0; ok && i < sizeof(endpoints) / sizeof(endpoints[0]); i++) {
 		int n = snprintf(url, sizeof(url), "%s%s", iss, endpoints[i].path);
 
-		if (n < 0 || (size_t)n >= sizeof(url)) {
-			json_decref(d);
-			return NULL;
-		}
-		json_object_set_new(d, endpoints[i].name, json_string(url));
+		ok = n > 0 && (size_t)n < sizeof(url) &&
+		     json_object_set_new(d, endpoints[i].name, json_string(url)) == 0;
+	}
+	if (!ok) {
+		json_decref(d);
+		return NULL;
 	}
 	json_t *rest = json_pack(
 	    "{s:[s], s:[s], s:[s,s,s], s:[s,s], s:[s], s:[s,s], s:[s], s:[s,s,s,s,s,s,s], "
@@ -194,10 +194,19 @@ static json_t *discovery_doc(const char *iss)
 	size_t n = 0;
 	const struct cid_claim_def *defs = cid_claim_table(&n);
 
-	json_array_append_new(claims, json_string("sub"));
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(claims, json_string(defs[i].name));
-	json_object_set_new(d, "claims_supported", claims);
+	ok = claims != NULL && json_array_append_new(claims, json_string("sub")) == 0;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = json_array_append_new(claims, json_string(defs[i].name)) == 0;
+	if (!ok) {
+		json_decref(claims);
+		json_decref(d);
+		return NULL;
+	}
+	/* set_new takes claims even when it fails */
+	if (json_object_set_new(d, "claims_supported", claims) != 0) {
+		json_decref(d);
+		return NULL;
+	}
 	return d;
 }
 

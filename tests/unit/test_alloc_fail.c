@@ -720,6 +720,27 @@ static void test_release_fails_cleanly(void **state)
 	cid_alloc_fail_run("release prompt, claims", release_body, *state, NULL);
 }
 
+/* ---- cid: opening a context ---- */
+
+static enum cid_err ctx_open_body(void *arg)
+{
+	struct fixture *f = arg;
+	struct cid_ctx *ctx = NULL;
+	enum cid_err rc = cid_ctx_open(f->reopen_cfg, NOW, NULL, &ctx);
+	size_t len = 0;
+
+	/* the discovery document is built whole or not at all */
+	if (rc == CID_OK && strstr(cid_ctx_discovery(ctx, &len), "\"claims_supported\"") == NULL)
+		rc = CID_ERR_DENIED;
+	cid_ctx_close(ctx);
+	return rc;
+}
+
+static void test_ctx_open_fails_cleanly(void **state)
+{
+	cid_alloc_fail_run("ctx open", ctx_open_body, *state, NULL);
+}
+
 /* ---- jose: a foreign JWKS and a JWS checked against it ---- */
 
 static enum cid_err jose_body(void *arg)
@@ -767,6 +788,7 @@ int main(void)
 	    cmocka_unit_test(test_account_fails_cleanly),
 	    cmocka_unit_test(test_policy_fails_cleanly),
 	    cmocka_unit_test(test_release_fails_cleanly),
+	    cmocka_unit_test(test_ctx_open_fails_cleanly),
 	};
 
 	/* before anything reaches OpenSSL: it takes the hook only before its first allocation */
