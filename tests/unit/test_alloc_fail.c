@@ -2,8 +2,9 @@
  * Allocation failure (alloc_fail.h): each body below is a short, realistic
  * use of one libauth module, run again and again with its 1st, 2nd, 3rd ...
  * allocation failing, until it runs whole. Every failure must end in an
- * error (out of memory, or a crypto error where OpenSSL's allocation
- * failed), never a crash, a leak or a success built on a half-made value.
+ * error (out of memory, or where OpenSSL's allocation failed the failure
+ * OpenSSL reported: alloc_fail.h), never a crash, a leak or a success built
+ * on a half-made value.
  *
  * The bodies prepare nothing they could not undo: each run uses fresh names
  * (an account, a client, a store key) so a run that failed half-way leaves

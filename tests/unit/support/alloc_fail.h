@@ -8,16 +8,17 @@
  * What is caught: every malloc, calloc, realloc, strdup and strndup of
  * libauth (a static library, linked into the test with
  * -Wl,--wrap=malloc,... so that its calls land here), all of jansson's
- * allocations (json_set_alloc_funcs) and all of OpenSSL's
- * (CRYPTO_set_mem_functions). What is not: allocations inside other shared
+ * allocations (json_set_alloc_funcs) and OpenSSL's (CRYPTO_set_mem_functions;
+ * one in eight of those, see below). What is not: allocations inside other shared
  * libraries (LMDB, libargon2, the C library's own, e.g. in fopen or
  * scandir), which bypass both the wraps and the library hooks; and, on
  * purpose, jansson's allocations inside libauth's json_loads and json_loadb
  * calls (wrapped too, to know when one runs): jansson 2.14's lexer ignores a
  * failed buffer append and then writes past the buffer (measured: a
  * segfault inside json_loadb), a crash of jansson's that libauth cannot
- * prevent. Its builders and dumpers (json_object_set_new, json_pack,
- * json_dumps) do fail cleanly and are failed here.
+ * prevent. Its builders and dumpers are failed here: most report it, and
+ * the failures they hide (json_dumps drops a key's bytes, json_copy and
+ * json_object_update_missing a member: measured) libauth guards against.
  *
  * Only the thread that runs the body is counted, so a background thread
  * (the audit log's group commit) neither fails nor shifts the count.
