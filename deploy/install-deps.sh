@@ -3,16 +3,16 @@
 # is missing. Usage: deploy/install-deps.sh [run|test]
 #   run  (default) what building and running the server needs
 #   test also the test tools: clang + libFuzzer runtime, valgrind, wrk, node/npm,
-#        Apache with mod_auth_openidc, and the linters
+#        Apache with mod_auth_openidc, nginx (e2e/proxy), and the linters
 #        (clang-format, clang-tidy, cppcheck)
 set -euo pipefail
 
 mode=${1:-run}
 pkgs=(build-essential cmake pkg-config libssl-dev liblmdb-dev lmdb-utils libjansson-dev
       libargon2-dev libmicrohttpd-dev libjwt-dev liboauth2-dev libcjose-dev libcmocka-dev
-      ca-certificates curl)
+      libcurl4-openssl-dev ca-certificates curl)
 if [ "$mode" = test ]; then
-	pkgs+=(clang libclang-rt-14-dev valgrind wrk nodejs npm clang-format clang-tidy cppcheck apache2 libapache2-mod-auth-openidc python3
+	pkgs+=(clang libclang-rt-14-dev valgrind wrk nodejs npm clang-format clang-tidy cppcheck apache2 libapache2-mod-auth-openidc python3 nginx
 	      chromium)
 fi
 

@@ -25,6 +25,7 @@ static const struct command commands[] = {
     {"policy", cid_cli_policy, "release policies: check, show, reload"},
     {"consent", cid_cli_consent, "citizens' consent records: list, show, withdraw, grant"},
     {"audit", cid_cli_audit, "the audit log: verify, export, query, provisions; officers"},
+    {"witness", cid_cli_witness, "a witness for transparency logs: init, add-log, serve, show"},
 };
 
 static void usage(FILE *f)

@@ -18,21 +18,32 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_JWKS_BYTES ((size_t)1024 * 1024)
-
 static const char audit_help[] =
     "usage: civicid audit VERB [options]\n"
     "\n"
     "  verify               check the whole log in the store: every entry's hash\n"
-    "                       chain link, the head, every signed checkpoint\n"
-    "  verify --file EXPORT --jwks JWKS\n"
-    "                       check an export offline with the public keys (the\n"
-    "                       server's /jwks, or `civicid keys jwks --all`)\n"
+    "                       chain link, the head, every signed checkpoint and its\n"
+    "                       issuer; entries after the newest checkpoint are\n"
+    "                       reported unverified (exit 0: the server signs them\n"
+    "                       within audit_checkpoint_interval)\n"
+    "  verify --file EXPORT --jwks JWKS [--issuer URL] [--allow-unsigned-tail]\n"
+    "                       check an export offline, with no store or config:\n"
+    "                       JWKS is `civicid keys jwks` (every key ever made, and\n"
+    "                       the log's issuer) or the server's /jwks (current keys\n"
+    "                       only). Every checkpoint must be signed as the JWKS's\n"
+    "                       issuer or --issuer URL (both given: they must agree),\n"
+    "                       else all as one issuer. The export must end with a\n"
+    "                       signed checkpoint covering its last entry; with\n"
+    "                       --allow-unsigned-tail the entries after the last one\n"
+    "                       are reported unverified instead of failing\n"
     "  export [--format jsonl|csv] [filters] [--output FILE]\n"
     "                       without filters and as jsonl: the whole log with its\n"
-    "                       signed checkpoints (a fresh checkpoint is signed first),\n"
-    "                       which `audit verify --file` accepts; with filters or\n"
-    "                       as csv: the matching entries\n"
+    "                       signed checkpoints, which `audit verify --file`\n"
+    "                       accepts; with filters or as csv: the matching entries.\n"
+    "                       Every export is first recorded in the log as an\n"
+    "                       audit.exported entry (actor operator); the whole\n"
+    "                       log's ends with that entry and a fresh checkpoint\n"
+    "                       covering it\n"
     "  query [filters] [--limit N] [--newest-first]\n"
     "                       matching entries, one line each (--json: JSON Lines)\n"
     "  provisions --from T --to T\n"
@@ -43,26 +54,34 @@ static const char audit_help[] =
     "  officer add|list|disable ...\n"
     "                       privacy-officer accounts (see civicid audit officer --help)\n"
     "\n"
+    "Checkpoints are signed as the log's issuer, which the first `civicid serve`\n"
+    "on the store records there: export and checkpoint refuse until it has run.\n"
+    "\n"
     "Filters:\n"
     "      --citizen USER   a username or an account id\n"
     "      --service S      a client_id\n"
+    "      --release ID     a release id, as a service received it in the\n"
+    "                       X-Civicid-Release header: the entries of that answer\n"
     "      --attribute A    a claim (family_name also matches family_name#ja-Kana-JP)\n"
     "      --type T         an entry type, or a prefix such as release. or consent.\n"
     "      --from T --to T  times, from <= time < to: 2026-11-25 (midnight UTC) or\n"
     "                       2026-11-25T09:30:00Z\n"
     "\n"
     "  -s, --store DIR      LMDB store directory (default ./var/civicid)\n"
-    "  -c, --config FILE    read the store and the issuer from FILE\n"
+    "  -c, --config FILE    read the store from FILE\n"
     "      --json           print JSON\n"
     "\n"
-    "Exit status: 0 done (verify: the log is intact), 1 failed (verify: damage\n"
-    "found, and the first bad sequence number is printed), 2 bad usage.\n"
+    "Exit status: 0 done (verify: no damage, and every entry signed unless the\n"
+    "unsigned tail is accepted, as it always is for the store), 1 failed\n"
+    "(verify: damage found, or an export's entries not all signed; the first bad\n"
+    "sequence number is printed), 2 bad usage.\n"
     "A log verifies only up to its newest signed checkpoint; without a witness\n"
     "holding a later checkpoint, removing the tail after it cannot be detected.\n";
 
 struct audit_opts {
 	struct cli_common common;
-	const char *file, *jwks, *format, *output, *citizen, *limit;
+	const char *file, *jwks, *issuer, *format, *output, *citizen, *limit;
+	bool allow_unsigned_tail;
 	char from[21], to[21];
 	struct cid_audit_filter filter;
 	bool filtered;
@@ -74,6 +93,9 @@ static int parse(int argc, char **argv, struct audit_opts *o)
 	    CLI_COMMON_OPTIONS,
 	    {"file", required_argument, NULL, 'f'},
 	    {"jwks", required_argument, NULL, 'k'},
+	    {"issuer", required_argument, NULL, 'I'},
+	    {"allow-unsigned-tail", no_argument, NULL, 'U'},
+	    {"release", required_argument, NULL, 'R'},
 	    {"format", required_argument, NULL, 'F'},
 	    {"output", required_argument, NULL, 'o'},
 	    {"citizen", required_argument, NULL, 'C'},
@@ -93,6 +115,9 @@ static int parse(int argc, char **argv, struct audit_opts *o)
 		switch (opt) {
 		case 'f': o->file = optarg; break;
 		case 'k': o->jwks = optarg; break;
+		case 'I': o->issuer = optarg; break;
+		case 'U': o->allow_unsigned_tail = true; break;
+		case 'R': o->filter.release = optarg; break;
 		case 'F': o->format = optarg; break;
 		case 'o': o->output = optarg; break;
 		case 'C': o->citizen = optarg; break;
@@ -116,8 +141,8 @@ static int parse(int argc, char **argv, struct audit_opts *o)
 		}
 	}
 	o->filtered = o->citizen != NULL || o->filter.service != NULL ||
-		      o->filter.attribute != NULL || o->filter.type != NULL ||
-		      o->filter.from != NULL || o->filter.to != NULL;
+		      o->filter.release != NULL || o->filter.attribute != NULL ||
+		      o->filter.type != NULL || o->filter.from != NULL || o->filter.to != NULL;
 	if (o->format != NULL && strcmp(o->format, "jsonl") != 0 && strcmp(o->format, "csv") != 0)
 		return cli_usage("audit", "--format is jsonl or csv");
 	if (o->limit != NULL) {
@@ -158,14 +183,18 @@ static int resolve_citizen(struct cli_env *env, struct audit_opts *o, char id[CI
 	return 0;
 }
 
-static void print_report(const struct cid_audit_report *rep, bool json)
+/* Prints a verification report; offline says where an expected issuer would come from. */
+static void print_report(const struct cid_audit_report *rep, bool json, bool offline)
 {
 	if (json) {
 		json_t *o =
-		    json_pack("{s:b, s:I, s:I, s:I}", "ok", rep->ok, "entries",
-			      (json_int_t)rep->entries, "checkpoints", (json_int_t)rep->checkpoints,
-			      "covered", (json_int_t)rep->covered);
+		    json_pack("{s:b, s:b, s:I, s:I, s:I, s:b}", "ok", rep->ok, "unsigned_tail",
+			      rep->unsigned_tail, "entries", (json_int_t)rep->entries,
+			      "checkpoints", (json_int_t)rep->checkpoints, "covered",
+			      (json_int_t)rep->covered, "issuer_checked", rep->issuer_checked);
 
+		if (o != NULL && rep->issuer[0] != '\0')
+			json_object_set_new(o, "issuer", json_string(rep->issuer));
 		if (o != NULL && !rep->ok) {
 			json_object_set_new(o, "bad_seq", json_integer((json_int_t)rep->bad_seq));
 			json_object_set_new(o, "reason", json_string(rep->reason));
@@ -173,33 +202,50 @@ static void print_report(const struct cid_audit_report *rep, bool json)
 		cli_print_json(o);
 		return;
 	}
-	if (!rep->ok) {
+	if (!rep->ok && !rep->unsigned_tail) {
 		printf("DAMAGED at seq %" PRIu64 ": %s\n", rep->bad_seq, rep->reason);
+		return;
+	}
+	if (!rep->ok) {
+		printf("NOT VERIFIED from seq %" PRIu64 ": %s\n", rep->bad_seq, rep->reason);
+		printf("note: --allow-unsigned-tail checks the rest and reports these entries "
+		       "as unverified\n");
 		return;
 	}
 	printf("intact: %" PRIu64 " entries, %" PRIu64 " signed checkpoints\n", rep->entries,
 	       rep->checkpoints);
-	if (rep->covered < rep->entries)
-		printf("note: entries %" PRIu64 "..%" PRIu64
+	if (rep->entries == 0)
+		return;
+	if (rep->covered == 0)
+		printf("unverified: nothing is signed: no checkpoint covers entries 0..%" PRIu64
+		       "\n",
+		       rep->entries - 1);
+	else
+		printf("signed up to seq %" PRIu64 " as issuer %s (%s)\n", rep->covered - 1,
+		       rep->issuer,
+		       rep->issuer_checked ? "the expected issuer"
+		       : offline	   ? "not checked: no --issuer and no issuer in the JWKS"
+					   : "not checked: the store records no issuer");
+	if (rep->covered > 0 && rep->unsigned_tail)
+		printf("unverified: entries %" PRIu64 "..%" PRIu64
 		       " are not yet covered by a signed checkpoint\n",
 		       rep->covered, rep->entries - 1);
-	printf("note: signed up to seq %" PRIu64 "; removal of entries after the newest "
-	       "checkpoint is detected only against a later checkpoint held elsewhere\n",
-	       rep->covered == 0 ? 0 : rep->covered - 1);
+	printf("note: removal of entries after the newest checkpoint is detected only "
+	       "against a later checkpoint held elsewhere\n");
 }
 
 /* Reads a JWKS file into a verify-only keyset; prints why not. */
 static struct cid_keyset *jwks_keyset(const char *path)
 {
 	FILE *f = fopen(path, "re");
-	char *buf = malloc(MAX_JWKS_BYTES + 1);
+	char *buf = malloc(CID_MAX_JWKS + 1);
 	size_t n = 0;
 	struct cid_keyset *ks = NULL;
 	enum cid_err rc = CID_ERR_IO;
 
 	if (f != NULL && buf != NULL) {
-		n = fread(buf, 1, MAX_JWKS_BYTES + 1, f);
-		rc = ferror(f) ? CID_ERR_IO : n > MAX_JWKS_BYTES ? CID_ERR_TOOBIG : CID_OK;
+		n = fread(buf, 1, CID_MAX_JWKS + 1, f);
+		rc = ferror(f) ? CID_ERR_IO : n > CID_MAX_JWKS ? CID_ERR_TOOBIG : CID_OK;
 	}
 	if (rc == CID_OK)
 		rc = cid_keyset_from_jwks(buf, n, &ks);
@@ -211,32 +257,68 @@ static struct cid_keyset *jwks_keyset(const char *path)
 	return ks;
 }
 
+/* audit verify --file: offline, from the export and the JWKS alone (no store, no config). */
+static int verify_file(const struct audit_opts *o)
+{
+	struct cid_audit_report rep = {0};
+	struct cid_audit_verify_opts vo = {.issuer = o->issuer,
+					   .allow_unsigned_tail = o->allow_unsigned_tail};
+	struct cid_keyset *ks = NULL;
+	FILE *in;
+	enum cid_err rc;
+
+	if (o->file == NULL || o->jwks == NULL)
+		return cli_usage("audit", "verify an export with both --file and --jwks");
+	if (o->common.store != NULL || o->common.config != NULL)
+		return cli_usage("audit", "verify --file works offline: no --store or --config");
+	ks = jwks_keyset(o->jwks);
+	if (ks == NULL)
+		return 1;
+	in = fopen(o->file, "re");
+	if (in == NULL) {
+		cid_keyset_free(ks);
+		return cli_fail("audit", o->file, CID_ERR_IO);
+	}
+	rc = cid_audit_verify_export(in, ks, &vo, &rep);
+	fclose(in);
+	if (rc == CID_ERR_INVALID)
+		fprintf(stderr,
+			"civicid audit: --issuer %s differs from the issuer %s names (%s)\n",
+			o->issuer, o->jwks, cid_keyset_issuer(ks));
+	cid_keyset_free(ks);
+	if (rc != CID_OK)
+		return rc == CID_ERR_INVALID ? 1 : cli_fail("audit", "verify", rc);
+	print_report(&rep, o->common.json, true);
+	return rep.ok ? 0 : 1;
+}
+
 static int verb_verify(struct cli_env *env, const struct audit_opts *o)
 {
 	struct cid_audit_report rep = {0};
 	struct cid_keyset *ks = NULL;
 	enum cid_err rc;
 
-	if ((o->file == NULL) != (o->jwks == NULL))
-		return cli_usage("audit", "verify an export with both --file and --jwks");
-	if (o->file != NULL) {
-		FILE *in = fopen(o->file, "re");
-
-		if (in == NULL)
-			return cli_fail("audit", o->file, CID_ERR_IO);
-		ks = jwks_keyset(o->jwks);
-		rc = ks == NULL ? CID_ERR_INVALID : cid_audit_verify_export(in, ks, &rep);
-		fclose(in);
-	} else {
-		rc = cid_keyset_load_all(env->store, &ks);
-		if (rc == CID_OK)
-			rc = cid_audit_verify_store(env->store, ks, &rep);
-	}
+	rc = cid_keyset_load_all(env->store, &ks);
+	if (rc == CID_OK)
+		rc = cid_audit_verify_store(env->store, ks, &rep);
 	cid_keyset_free(ks);
 	if (rc != CID_OK)
 		return cli_fail("audit", "verify", rc);
-	print_report(&rep, o->common.json);
+	print_report(&rep, o->common.json, false);
 	return rep.ok ? 0 : 1;
+}
+
+/* Says why a checkpoint could not be signed, for rc from cid_audit_checkpoint. */
+static int sign_fail(const char *what, enum cid_err rc)
+{
+	if (rc != CID_ERR_CONFIG)
+		return cli_fail("audit", what, rc);
+	fprintf(stderr,
+		"civicid audit: %s: the store records no issuer yet, and a checkpoint "
+		"must be signed as the server's: start `civicid serve` on this store "
+		"once (it records its issuer), then try again\n",
+		what);
+	return 1;
 }
 
 /* Signs a checkpoint of the head; an empty log has nothing to sign (not an error). */
@@ -246,7 +328,7 @@ static enum cid_err sign_checkpoint(struct cli_env *env, char **jws)
 	enum cid_err rc = cid_keyset_load(env->store, cli_now(), &ks);
 
 	if (rc == CID_OK)
-		rc = cid_audit_checkpoint(env->store, ks, env->cfg->issuer, cli_now(), jws);
+		rc = cid_audit_checkpoint(env->store, ks, cli_now(), jws);
 	cid_keyset_free(ks);
 	return rc;
 }
@@ -262,7 +344,7 @@ static int verb_checkpoint(struct cli_env *env, const struct audit_opts *o)
 		return 1;
 	}
 	if (rc != CID_OK)
-		return cli_fail("audit", "checkpoint", rc);
+		return sign_fail("checkpoint", rc);
 	if (o->common.json)
 		cli_print_json(json_pack("{s:s}", "checkpoint", jws));
 	else
@@ -289,37 +371,68 @@ static int with_output(struct cli_env *env, const struct audit_opts *o,
 	if (out != stdout && fclose(out) != 0 && rc == CID_OK)
 		rc = CID_ERR_IO;
 	if (rc != CID_OK)
-		return cli_fail("audit", what, rc);
+		return sign_fail(what, rc);
 	if (o->output != NULL)
 		fprintf(stderr, "civicid audit: %" PRIu64 " entries written to %s\n", n, o->output);
 	return 0;
 }
 
-/* The whole log, ending with a checkpoint that covers it (none before the first key). */
+/*
+ * The whole log on the record: it ends with its own audit.exported entry and
+ * a checkpoint covering it (no checkpoint before the first key).
+ */
 static enum cid_err write_full(struct cli_env *env, const struct audit_opts *o, FILE *out,
 			       uint64_t *n)
 {
+	struct cid_audit_exported x = {.actor = "operator", .endpoint = "cli", .now = cli_now()};
 	struct cid_keyset *ks = NULL;
-	enum cid_err rc = cid_keyset_load(env->store, cli_now(), &ks);
+	enum cid_err rc = cid_keyset_load(env->store, x.now, &ks);
 
 	(void)o;
 	if (rc != CID_OK && rc != CID_ERR_NOTFOUND)
 		return rc;
-	rc = cid_audit_export_signed(env->store, ks, env->cfg->issuer, cli_now(), out, n);
+	rc = cid_audit_export_recorded(env->store, ks, &x, out, n);
 	cid_keyset_free(ks);
 	return rc;
 }
 
+/* Copies from (from its start) to to. */
+static enum cid_err copy_file(FILE *from, FILE *to)
+{
+	char buf[8192];
+	size_t k;
+
+	if (fflush(from) != 0 || fseek(from, 0, SEEK_SET) != 0)
+		return CID_ERR_IO;
+	while ((k = fread(buf, 1, sizeof(buf), from)) > 0)
+		if (fwrite(buf, 1, k, to) != k)
+			return CID_ERR_IO;
+	return ferror(from) ? CID_ERR_IO : CID_OK;
+}
+
+/*
+ * The matching entries on the record: written to a scratch file, recorded,
+ * and only then copied to out.
+ */
 static enum cid_err write_matching(struct cli_env *env, const struct audit_opts *o, FILE *out,
 				   uint64_t *n)
 {
-	bool csv = o->format != NULL && strcmp(o->format, "csv") == 0;
-	struct cid_txn *txn = NULL;
-	enum cid_err rc = cid_store_read_begin(env->store, &txn);
+	struct cid_audit_exported x = {.actor = "operator",
+				       .endpoint = "cli",
+				       .format = o->format != NULL ? o->format : "jsonl",
+				       .filter = &o->filter,
+				       .now = cli_now()};
+	struct cid_audit *log = NULL;
+	FILE *scratch = tmpfile();
+	enum cid_err rc = scratch != NULL ? cid_audit_open(env->store, false, &log) : CID_ERR_IO;
 
 	if (rc == CID_OK)
-		rc = cid_audit_write_filtered(txn, &o->filter, csv, out, n);
-	cid_store_read_end(txn);
+		rc = cid_audit_write_recorded(log, &x, 0, scratch, n);
+	if (rc == CID_OK)
+		rc = copy_file(scratch, out);
+	cid_audit_close(log);
+	if (scratch != NULL)
+		fclose(scratch);
 	return rc;
 }
 
@@ -451,16 +564,26 @@ int cid_cli_audit(int argc, char **argv)
 		return status;
 	if (optind != argc - 1)
 		return cli_usage("audit", "unexpected argument");
-	if (strcmp(verb, "verify") != 0 && (o.file != NULL || o.jwks != NULL))
-		return cli_usage("audit", "--file and --jwks go with verify");
+	if (strcmp(verb, "verify") != 0 &&
+	    (o.file != NULL || o.jwks != NULL || o.issuer != NULL || o.allow_unsigned_tail))
+		return cli_usage(
+		    "audit", "--file, --jwks, --issuer and --allow-unsigned-tail go with verify");
+	if (strcmp(verb, "verify") == 0 && o.filtered)
+		return cli_usage("audit", "verify takes no filter");
+	/* offline: an auditor's machine has no store, and must not get one */
+	if (strcmp(verb, "verify") == 0 && (o.file != NULL || o.jwks != NULL))
+		return verify_file(&o);
+	if (o.issuer != NULL || o.allow_unsigned_tail)
+		return cli_usage("audit",
+				 "--issuer and --allow-unsigned-tail go with verify --file "
+				 "(the store's checkpoints must carry the log's issuer)");
 	if (cli_open("audit", &o.common, &env) != 0)
 		return 1;
 	status = resolve_citizen(&env, &o, citizen);
 	if (status != 0)
 		goto out;
 	if (strcmp(verb, "verify") == 0)
-		status = o.filtered ? cli_usage("audit", "verify takes no filter")
-				    : verb_verify(&env, &o);
+		status = verb_verify(&env, &o);
 	else if (strcmp(verb, "export") == 0)
 		status = verb_export(&env, &o);
 	else if (strcmp(verb, "query") == 0)

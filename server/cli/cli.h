@@ -25,6 +25,8 @@ int cid_cli_consent(int argc, char **argv);
 int cid_cli_audit(int argc, char **argv);
 /* `civicid audit officer ...`: privacy-officer accounts (server/cli/officer.c). */
 int cid_cli_audit_officer(int argc, char **argv);
+/* `civicid witness ...`: a transparency-log witness with its own store (server/cli/witness.c). */
+int cid_cli_witness(int argc, char **argv);
 
 /* What every store-using command shares: the config and the open store. */
 struct cli_env {

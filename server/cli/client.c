@@ -35,6 +35,11 @@ static const char client_help[] =
     "                                  (default: authorization_code refresh_token)\n"
     "      --id-token-alg ES256|RS256  ID-token signing algorithm (default ES256)\n"
     "      --subject-type pairwise|public   default pairwise (OIDC Core 8.1)\n"
+    "      --sector-identifier-uri URL https URL of a JSON array listing every redirect\n"
+    "                                  URI, fetched now (OIDC Core 8.1): its host is the\n"
+    "                                  sector of pairwise subjects. Without it the sector\n"
+    "                                  is the redirect URIs' host:port, and a pairwise\n"
+    "                                  client on several host:ports needs one\n"
     "\n"
     "Options for every verb:\n"
     "  -s, --store DIR      LMDB store directory (default ./var/civicid)\n"
@@ -72,6 +77,7 @@ static int parse(int argc, char **argv, struct client_opts *o)
 	    {"grant-types", required_argument, NULL, 'g'},
 	    {"id-token-alg", required_argument, NULL, 'a'},
 	    {"subject-type", required_argument, NULL, 't'},
+	    {"sector-identifier-uri", required_argument, NULL, 'u'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct cid_client_spec *sp = &o->spec;
@@ -89,6 +95,7 @@ static int parse(int argc, char **argv, struct client_opts *o)
 		case 'g': sp->grant_types = optarg; break;
 		case 'a': sp->id_token_alg = optarg; break;
 		case 't': sp->subject_type = optarg; break;
+		case 'u': sp->sector_identifier_uri = optarg; break;
 		default:
 			if (!cli_common_option(&o->common, opt, optarg))
 				return cli_usage("client", "unknown option");
@@ -103,14 +110,20 @@ static int parse(int argc, char **argv, struct client_opts *o)
 static int verb_add(struct cli_env *env, const struct client_opts *o)
 {
 	char *id = NULL, *secret = NULL;
-	enum cid_err rc = cid_client_add(env->store, &o->spec, cli_now(), &id, &secret);
+	char why[512] = "";
+	enum cid_err rc =
+	    cid_client_register(env->store, &o->spec, cli_now(), &id, &secret, why, sizeof(why));
 
+	if (rc != CID_OK && why[0] != '\0') {
+		fprintf(stderr, "civicid client: the registration is refused: %s\n", why);
+		return 1;
+	}
 	if (rc == CID_ERR_INVALID) {
 		fprintf(stderr,
 			"civicid client: the registration is invalid: check the client id, that "
 			"redirect URIs are https (or http on a loopback host) without a fragment, "
-			"on one host for a pairwise client, that scopes include openid, and that "
-			"a public client does not use client_credentials\n");
+			"that scopes include openid, and that a public client does not use "
+			"client_credentials\n");
 		return 1;
 	}
 	if (rc != CID_OK)

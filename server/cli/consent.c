@@ -9,6 +9,7 @@
 #include "account.h"
 #include "cid.h"
 #include "consent.h"
+#include "consent_paper.h"
 #include "receipt.h"
 #include "str.h"
 
@@ -18,11 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#define DAY		   ((int64_t)24 * 3600)
-#define MAX_EXPIRES_DAYS   3650 /* ten years */
-#define METHOD_WITHDRAW	   "cli:withdraw"
-#define METHOD_PAPER	   "cli:paper"
-#define MAX_CLI_ATTRIBUTES CID_MAX_CLAIMS
+_Static_assert(CID_CONSENT_PAPER_MAX_DAYS == 3650, "the help and messages below say 1-3650");
 
 static const char consent_help[] =
     "usage: civicid consent VERB [options]\n"
@@ -37,10 +34,15 @@ static const char consent_help[] =
     "        cli:withdraw), each under the policy version it was granted under;\n"
     "        fails, recording nothing, if any attribute has no grant in force\n"
     "  grant USERNAME --service S --purpose P --attribute A [--attribute B]...\n"
-    "        --policy-version V --purpose-digest D [--expires-in DAYS]\n"
+    "        [--expires-in DAYS] [--policy-version V] [--purpose-digest D]\n"
+    "        [--policies DIR]\n"
     "        record a consent the citizen gave on paper at a city office\n"
-    "        (method cli:paper); V and D are the policy's version and the\n"
-    "        purpose's digest shown by `civicid policy show`\n"
+    "        (method cli:paper), under the policy in force (DIR, default the\n"
+    "        config's policies): a consent-based purpose that permits each\n"
+    "        attribute; filed under its version and purpose digest, lasting the\n"
+    "        purpose's consent_valid (--expires-in: fewer days). V and D, the\n"
+    "        version and digest printed on the form (`civicid policy show`),\n"
+    "        are checked: a form signed under another text is refused\n"
     "  receipt RECORD_ID [--policies DIR] [--issuer URL]\n"
     "        print the signed consent receipt (a JWT, Kantara Consent Receipt 1.1)\n"
     "        of the consent decision of a granted record; it verifies against the\n"
@@ -54,15 +56,15 @@ static const char consent_help[] =
     "\n"
     "Attributes are claim names without a language tag (family_name covers\n"
     "family_name#ja-Kana-JP); see civicid user --help. Service and purpose names,\n"
-    "V and D are 1-128 bytes. --expires-in is 1-3650 days; without it the grant\n"
-    "lasts until withdrawn. Exit status: 0 done, 1 failed, 2 bad usage.\n";
+    "V and D are 1-128 bytes. --expires-in is 1-3650 days and at most the\n"
+    "purpose's consent_valid. Exit status: 0 done, 1 failed, 2 bad usage.\n";
 
 struct consent_opts {
 	struct cli_common common;
 	const char *service, *purpose, *policy_version, *purpose_digest;
 	const char *expires_in;
 	const char *policies, *issuer;
-	const char *attributes[MAX_CLI_ATTRIBUTES];
+	const char *attributes[CID_MAX_CLAIMS];
 	size_t n_attributes;
 };
 
@@ -78,7 +80,7 @@ static int add_attribute(struct consent_opts *o, const char *attribute)
 	for (size_t i = 0; i < o->n_attributes; i++)
 		if (strcmp(o->attributes[i], attribute) == 0)
 			return cli_usage("consent", "an --attribute is given twice");
-	if (o->n_attributes == MAX_CLI_ATTRIBUTES)
+	if (o->n_attributes == CID_MAX_CLAIMS)
 		return cli_usage("consent", "too many --attribute options");
 	o->attributes[o->n_attributes++] = attribute;
 	return 0;
@@ -133,8 +135,10 @@ static int check_options(const char *verb, const struct consent_opts *o)
 	bool grant = strcmp(verb, "grant") == 0;
 	bool receipt = strcmp(verb, "receipt") == 0;
 
-	if (!receipt && (o->policies != NULL || o->issuer != NULL))
-		return cli_usage("consent", "--policies and --issuer go with receipt");
+	if (!receipt && o->issuer != NULL)
+		return cli_usage("consent", "--issuer goes with receipt");
+	if (!receipt && !grant && o->policies != NULL)
+		return cli_usage("consent", "--policies goes with grant and receipt");
 	if ((show || receipt) && o->service != NULL)
 		return cli_usage("consent", "show and receipt take no --service");
 	if ((list || show || receipt) && (o->purpose != NULL || o->n_attributes > 0))
@@ -148,8 +152,6 @@ static int check_options(const char *verb, const struct consent_opts *o)
 	if (o->service == NULL || o->purpose == NULL || o->n_attributes == 0)
 		return cli_usage("consent",
 				 "needs --service, --purpose and at least one --attribute");
-	if (grant && (o->policy_version == NULL || o->purpose_digest == NULL))
-		return cli_usage("consent", "grant needs --policy-version and --purpose-digest");
 	return 0;
 }
 
@@ -175,12 +177,7 @@ static const char *text_member(const json_t *o, const char *name)
 /* The state as an operator should read it: a grant past its expiry says so. */
 static const char *state_text(const json_t *rec, int64_t now)
 {
-	int64_t expires_at = cid_json_int(rec, "expires_at");
-
-	if (strcmp(text_member(rec, "state"), "granted") == 0 && expires_at != 0 &&
-	    now >= expires_at)
-		return "granted (expired)";
-	return text_member(rec, "state");
+	return cid_consent_expired(rec, now) ? "granted (expired)" : text_member(rec, "state");
 }
 
 /* Resolves USERNAME to the account id; prints why not. */
@@ -296,11 +293,12 @@ static int verb_show(struct cli_env *env, const struct consent_opts *o, const ch
 	return 0;
 }
 
-/* Prints, per attribute, the record just written; ids are freed. */
+/* Prints, per attribute, the record just written, and expires_at (0: none); frees ids. */
 static void report(const struct consent_opts *o, const char *username, const char *id,
-		   const char *state, char **ids)
+		   const char *state, int64_t expires_at, char **ids)
 {
 	json_t *records = json_array();
+	char t[32];
 
 	for (size_t i = 0; i < o->n_attributes; i++) {
 		if (!o->common.json)
@@ -311,88 +309,56 @@ static void report(const struct consent_opts *o, const char *username, const cha
 						"state", state, "id", ids[i]));
 		free(ids[i]);
 	}
-	if (o->common.json)
-		cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:o}", "username", username,
-					 "account_id", id, "service", o->service, "purpose",
-					 o->purpose, "records", records));
-	else
+	if (!o->common.json) {
+		if (expires_at != 0)
+			printf("%s: the grant lasts until %s\n", username,
+			       format_time(expires_at, t));
 		json_decref(records);
+		return;
+	}
+	/* o*: no "expires_at" member for a withdrawal */
+	cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:o, s:o*}", "username", username,
+				 "account_id", id, "service", o->service, "purpose", o->purpose,
+				 "records", records, "expires_at",
+				 expires_at != 0 ? json_integer(expires_at) : NULL));
 }
 
-/* Why attribute has no grant in force, for the operator; NULL if it has one. */
-static const char *not_granted(const struct cid_consent_facts *facts, const char *attribute)
+/* Why an attribute of a refused withdrawal has no grant in force, for the operator. */
+static const char *not_granted(const struct cid_consent_fault *fault)
 {
-	size_t n = 0;
-	const struct cid_consent_fact *f = cid_consent_facts_get(facts, &n);
-
-	for (size_t i = 0; i < n; i++) {
-		if (strcmp(f[i].attribute, attribute) != 0)
-			continue;
-		switch (f[i].state) {
-		case CID_CONSENT_GRANTED: return NULL;
-		case CID_CONSENT_REFUSED: return "the citizen refused it";
-		case CID_CONSENT_WITHDRAWN: return "it is already withdrawn";
-		case CID_CONSENT_EXPIRED: return "the grant has expired";
-		}
+	if (!fault->decided)
+		return "it was never granted";
+	switch (fault->state) {
+	case CID_CONSENT_REFUSED: return "the citizen refused it";
+	case CID_CONSENT_WITHDRAWN: return "it is already withdrawn";
+	case CID_CONSENT_EXPIRED: return "the grant has expired";
+	default: return "it has no grant in force";
 	}
-	return "it was never granted";
-}
-
-/* Checks before writing, to name the attribute at fault; the write checks again. */
-static int check_withdrawable(struct cli_env *env, const struct consent_opts *o,
-			      const char *username, const char *id, int64_t now)
-{
-	struct cid_txn *txn = NULL;
-	struct cid_consent_facts *facts = NULL;
-	enum cid_err rc = cid_store_read_begin(env->store, &txn);
-	int status = 0;
-
-	if (rc == CID_OK)
-		rc = cid_consent_current(txn, id, o->service, o->purpose, now, &facts);
-	cid_store_read_end(txn);
-	if (rc != CID_OK)
-		return cli_fail("consent", "withdraw", rc);
-	for (size_t i = 0; i < o->n_attributes; i++) {
-		const char *why = not_granted(facts, o->attributes[i]);
-
-		if (why == NULL)
-			continue;
-		fprintf(stderr,
-			"civicid consent: %s has no consent in force for %s (service %s, purpose "
-			"%s): %s; nothing was recorded\n",
-			username, o->attributes[i], o->service, o->purpose, why);
-		status = 1;
-	}
-	cid_consent_facts_free(facts);
-	return status;
 }
 
 static int verb_withdraw(struct cli_env *env, const struct consent_opts *o, const char *username)
 {
 	char id[CID_ID_CHARS + 1];
-	char *ids[MAX_CLI_ATTRIBUTES];
-	int64_t now = cli_now();
+	char *ids[CID_MAX_CLAIMS];
 	struct cid_consent_context ctx = {
 	    .service = o->service,
 	    .purpose = o->purpose,
-	    .method = METHOD_WITHDRAW,
-	    .now = now,
+	    .method = CID_CONSENT_METHOD_CLI_WITHDRAW,
+	    .now = cli_now(),
 	};
+	struct cid_consent_fault fault = {0};
 	int status = resolve(env, username, id);
 	enum cid_err rc;
 
 	if (status != 0)
 		return status;
-	status = check_withdrawable(env, o, username, id, now);
-	if (status != 0)
-		return status;
 	ctx.account_id = id;
-	rc = cid_consent_withdraw(env->store, &ctx, o->attributes, o->n_attributes, ids);
+	rc = cid_consent_withdraw(env->store, &ctx, o->attributes, o->n_attributes, ids, &fault);
 	if (rc == CID_ERR_NOTFOUND) {
 		fprintf(stderr,
-			"civicid consent: the consents of %s changed meanwhile; nothing was "
-			"recorded: run the command again\n",
-			username);
+			"civicid consent: %s has no consent in force for %s (service %s, purpose "
+			"%s): %s; nothing was recorded\n",
+			username, fault.attribute, o->service, o->purpose, not_granted(&fault));
 		return 1;
 	}
 	if (rc == CID_ERR_INVALID) {
@@ -403,49 +369,124 @@ static int verb_withdraw(struct cli_env *env, const struct consent_opts *o, cons
 	}
 	if (rc != CID_OK)
 		return cli_fail("consent", "withdraw", rc);
-	report(o, username, id, "withdrawn", ids);
+	report(o, username, id, "withdrawn", 0, ids);
+	return 0;
+}
+
+/* Says why the policies in force refuse the paper grant of o; returns 1. */
+static int refused(const struct consent_opts *o, const char *dir,
+		   const struct cid_consent_paper_refusal *why)
+{
+	fputs("civicid consent: grant: ", stderr);
+	switch (why->fault) {
+	case CID_PAPER_NO_POLICY:
+		fprintf(stderr, "no policy in %s governs service %s", dir, o->service);
+		break;
+	case CID_PAPER_NO_PURPOSE:
+		fprintf(stderr, "the policy of %s has no purpose %s (civicid policy show %s)",
+			o->service, o->purpose, o->service);
+		break;
+	case CID_PAPER_STATUTE:
+		fprintf(stderr, "purpose %s of %s rests on a statute: no consent is asked for it",
+			o->purpose, o->service);
+		break;
+	case CID_PAPER_NOT_PERMITTED:
+		fprintf(stderr,
+			"purpose %s of %s does not permit %s: no consent can be asked for it",
+			o->purpose, o->service, why->attribute);
+		break;
+	case CID_PAPER_OTHER_VERSION:
+		fprintf(stderr,
+			"the policy of %s in force is version %s, not %s: the form was signed "
+			"under another policy",
+			o->service, why->in_force, o->policy_version);
+		break;
+	case CID_PAPER_OTHER_DIGEST:
+		fprintf(stderr,
+			"purpose %s of %s in force has digest %s, not %s: the form was signed "
+			"under another text",
+			o->purpose, o->service, why->in_force, o->purpose_digest);
+		break;
+	case CID_PAPER_TOO_LONG:
+		fprintf(stderr,
+			"a consent to purpose %s of %s lasts at most %lld days (--expires-in)",
+			o->purpose, o->service, (long long)why->max_days);
+		break;
+	default: fputs("refused by the policies in force", stderr); break;
+	}
+	fputs("; nothing was recorded\n", stderr);
+	return 1;
+}
+
+/* Loads the policies in force: --policies DIR, else the config's. Prints why not. */
+static int load_policies(struct cli_env *env, const struct consent_opts *o,
+			 struct cid_policyset **ps)
+{
+	char err[512];
+	enum cid_err rc;
+
+	if (o->policies != NULL &&
+	    cid_config_set(env->cfg, "policies", o->policies, err, sizeof(err)) != CID_OK) {
+		fprintf(stderr, "civicid consent: %s\n", err);
+		return 2;
+	}
+	rc = cid_policyset_load_dir(env->cfg->policies_dir, stderr, ps);
+	if (rc != CID_OK) {
+		fprintf(stderr,
+			"civicid consent: grant: the policies of %s do not load (%s); a paper "
+			"consent is checked against them (--policies DIR)\n",
+			env->cfg->policies_dir,
+			rc == CID_ERR_CONFIG ? "errors above" : cid_strerror(rc));
+		return 1;
+	}
 	return 0;
 }
 
 static int verb_grant(struct cli_env *env, const struct consent_opts *o, const char *username)
 {
 	char id[CID_ID_CHARS + 1];
-	char *ids[MAX_CLI_ATTRIBUTES];
-	struct cid_consent_change changes[MAX_CLI_ATTRIBUTES];
+	char *ids[CID_MAX_CLAIMS];
 	uint64_t days = 0;
-	int64_t now = cli_now();
-	struct cid_consent_context ctx = {
+	struct cid_consent_paper g = {
 	    .service = o->service,
 	    .purpose = o->purpose,
+	    .attributes = o->attributes,
+	    .n_attributes = o->n_attributes,
 	    .policy_version = o->policy_version,
 	    .purpose_digest = o->purpose_digest,
-	    .method = METHOD_PAPER,
-	    .now = now,
+	    .now = cli_now(),
 	};
+	struct cid_consent_paper_refusal why;
+	struct cid_policyset *ps = NULL;
+	int64_t expires_at = 0;
 	int status;
 	enum cid_err rc;
 
 	if (o->expires_in != NULL && cid_parse_u64(o->expires_in, strlen(o->expires_in), 1,
-						   MAX_EXPIRES_DAYS, &days) != CID_OK)
+						   CID_CONSENT_PAPER_MAX_DAYS, &days) != CID_OK)
 		return cli_usage("consent", "--expires-in wants a number of days, 1-3650");
+	g.days = (int64_t)days;
 	status = resolve(env, username, id);
 	if (status != 0)
 		return status;
-	ctx.account_id = id;
-	for (size_t i = 0; i < o->n_attributes; i++)
-		changes[i] = (struct cid_consent_change){o->attributes[i], CID_CONSENT_GRANTED,
-							 days == 0 ? 0 : now + (int64_t)days * DAY};
-	rc = cid_consent_record(env->store, &ctx, changes, o->n_attributes, ids);
-	if (rc == CID_ERR_INVALID) {
-		fprintf(stderr,
-			"civicid consent: grant: the service, purpose, policy version and "
-			"purpose digest must each be 1-128 bytes of UTF-8 without a newline\n");
-		return 1;
+	g.account_id = id;
+	status = load_policies(env, o, &ps);
+	if (status != 0)
+		return status;
+	rc = cid_consent_paper_grant(env->store, ps, &g, ids, &expires_at, &why);
+	if (rc == CID_ERR_DENIED) {
+		status = refused(o, env->cfg->policies_dir, &why);
+	} else if (rc == CID_ERR_INVALID) {
+		fprintf(stderr, "civicid consent: grant: the service and purpose must each be "
+				"1-128 bytes of UTF-8 without a newline\n");
+		status = 1;
+	} else if (rc != CID_OK) {
+		status = cli_fail("consent", "grant", rc);
+	} else {
+		report(o, username, id, "granted", expires_at, ids);
 	}
-	if (rc != CID_OK)
-		return cli_fail("consent", "grant", rc);
-	report(o, username, id, "granted", ids);
-	return 0;
+	cid_policyset_free(ps);
+	return status;
 }
 
 /*

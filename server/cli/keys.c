@@ -1,71 +1,204 @@
 /*
  * keys: `civicid keys list|rotate|jwks`. Only public data is ever printed. A
  * running server notices a rotation within seconds (it polls keys_version)
- * or at once on SIGHUP.
+ * or at once on SIGHUP, and activates a published next key itself when its
+ * time comes.
  */
 #include "cli.h"
 
+#include "audit.h"
 #include "jose.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char keys_help[] =
     "usage: civicid keys VERB [options]\n"
     "\n"
-    "  list                 kid, algorithm, state and times of every signing key\n"
-    "  rotate [--alg ES256|RS256]   new active key(s); the old key stays in the JWKS\n"
-    "                       for key_keep seconds (config; default one day) so that\n"
-    "                       tokens it signed still verify. Default: both algorithms.\n"
-    "  jwks                 the public keys of every key ever made, as a JWKS: what\n"
-    "                       `civicid audit verify --file` needs for old checkpoints\n"
+    "  list                 kid, algorithm, state and times of every signing key:\n"
+    "                       next (published in the JWKS, signs from a time), active\n"
+    "                       (signs), retired (verifies until it is dropped)\n"
+    "  rotate --publish-only [--alg ES256|RS256]\n"
+    "                       a planned rotation, step 1: a next key, in the JWKS at once\n"
+    "                       but signing nothing. After key_publish_delay seconds\n"
+    "                       (config; default one day) the running server makes it the\n"
+    "                       active key: relying parties that refetched the JWKS in\n"
+    "                       between know it before its first token\n"
+    "  rotate --activate [--alg ES256|RS256] [--force]\n"
+    "                       step 2 now rather than by the server: the next key signs,\n"
+    "                       the active key is retired. Refused before key_publish_delay\n"
+    "                       has passed, unless --force\n"
+    "  rotate [--alg ES256|RS256]\n"
+    "                       an immediate rotation, for a key that may be compromised:\n"
+    "                       a new key signs at once (relying parties whose cached JWKS\n"
+    "                       lacks it fail on its tokens until they refetch); a published\n"
+    "                       next key is retired with the old active one\n"
+    "                       A retired key stays in the JWKS for key_keep seconds\n"
+    "                       (config; default one day) so that tokens it signed still\n"
+    "                       verify. Default: both algorithms.\n"
+    "  jwks                 the public keys of every key ever made, as a JWKS with\n"
+    "                       a member \"issuer\": the audit log's issuer, which\n"
+    "                       `civicid audit verify --file` checks every checkpoint\n"
+    "                       against (absent until a server has started on the store)\n"
     "\n"
     "  -s, --store DIR      LMDB store directory (default ./var/civicid)\n"
-    "  -c, --config FILE    configuration file (for key_keep and the store)\n"
+    "  -c, --config FILE    configuration file (key_keep, key_publish_delay, the store)\n"
     "      --json           print JSON\n"
     "\n"
     "Private keys never leave the store.\n";
+
+enum rotate_mode { ROTATE_NOW, ROTATE_PUBLISH, ROTATE_ACTIVATE };
+
+static const char *const algs[] = {"ES256", "RS256"};
+
+/* "2027-01-15T08:00:00Z", or the number itself if it has no calendar date. */
+static const char *format_time(int64_t t, char buf[32])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, 32, "%lld", (long long)t);
+	return buf;
+}
+
+static int64_t int_member(const json_t *o, const char *name)
+{
+	return (int64_t)json_integer_value(json_object_get(o, name));
+}
 
 static void print_keys(const json_t *list)
 {
 	size_t i;
 	const json_t *k;
+	char t1[32];
+	char t2[32];
 
-	printf("%-44s %-6s %-8s %s\n", "kid", "alg", "state", "created / drop after");
+	printf("%-44s %-6s %-8s %s\n", "kid", "alg", "state", "created");
 	json_array_foreach(list, i, k)
 	{
-		printf("%-44s %-6s %-8s %lld", json_string_value(json_object_get(k, "kid")),
-		       json_string_value(json_object_get(k, "alg")),
-		       json_string_value(json_object_get(k, "state")),
-		       (long long)json_integer_value(json_object_get(k, "created_at")));
-		if (json_object_get(k, "drop_after") != NULL)
-			printf(" / %lld",
-			       (long long)json_integer_value(json_object_get(k, "drop_after")));
-		printf("\n");
+		const char *state = json_string_value(json_object_get(k, "state"));
+
+		printf("%-44s %-6s %-8s %-21s ", json_string_value(json_object_get(k, "kid")),
+		       json_string_value(json_object_get(k, "alg")), state,
+		       format_time(int_member(k, "created_at"), t1));
+		if (strcmp(state, "next") == 0)
+			printf("signs from %s\n", format_time(int_member(k, "activate_at"), t2));
+		else if (strcmp(state, "retired") == 0)
+			printf("in the JWKS until %s\n",
+			       format_time(int_member(k, "drop_after"), t2));
+		else if (json_object_get(k, "activated_at") != NULL)
+			printf("signs since %s\n", format_time(int_member(k, "activated_at"), t2));
+		else
+			printf("signs\n");
 	}
 }
 
-static int rotate(struct cli_env *env, const char *alg, bool json)
+/* The activate_at of the next key of alg, 0 if none is listed. */
+static int64_t next_activate_at(struct cli_env *env, const char *alg)
 {
-	const char *algs[] = {"ES256", "RS256"};
+	json_t *list = NULL;
+	const json_t *k;
+	size_t i;
+	int64_t at = 0;
+
+	if (cid_keys_list(env->store, &list) != CID_OK)
+		return 0;
+	json_array_foreach(list, i, k)
+	{
+		if (strcmp(json_string_value(json_object_get(k, "alg")), alg) == 0 &&
+		    strcmp(json_string_value(json_object_get(k, "state")), "next") == 0)
+			at = int_member(k, "activate_at");
+	}
+	json_decref(list);
+	return at;
+}
+
+/* One alg's step of a rotation; adds {"alg","kid"...} to out and prints a line. */
+static int rotate_one(struct cli_env *env, const char *alg, enum rotate_mode mode, bool force,
+		      bool json, json_t *out)
+{
+	int64_t now = cli_now();
+	int64_t delay = env->cfg->key_publish_delay;
+	char *kid = NULL;
+	char when[32];
+	enum cid_err rc;
+
+	switch (mode) {
+	case ROTATE_PUBLISH: rc = cid_keys_publish(env->store, alg, now, delay, &kid); break;
+	case ROTATE_ACTIVATE:
+		rc = cid_keys_activate(env->store, alg, now, env->cfg->key_keep, force, &kid);
+		break;
+	default: rc = cid_keys_rotate(env->store, alg, now, env->cfg->key_keep, &kid); break;
+	}
+	if (rc == CID_ERR_EXISTS) {
+		fprintf(stderr,
+			"civicid keys: a next %s key is already published (signs from %s): "
+			"activate it first (keys rotate --activate)\n",
+			alg, format_time(next_activate_at(env, alg), when));
+		return 1;
+	}
+	if (rc == CID_ERR_TOOEARLY) {
+		fprintf(stderr,
+			"civicid keys: the next %s key may sign from %s (key_publish_delay): "
+			"relying parties that have not refetched the JWKS since it was "
+			"published would fail on its tokens. Wait, or use --force\n",
+			alg, format_time(next_activate_at(env, alg), when));
+		return 1;
+	}
+	if (rc == CID_ERR_NOTFOUND && mode == ROTATE_ACTIVATE) {
+		fprintf(stderr,
+			"civicid keys: no next %s key is published: `civicid keys rotate "
+			"--publish-only` first\n",
+			alg);
+		return 1;
+	}
+	if (rc != CID_OK)
+		return cli_fail("keys", alg, rc);
+	if (mode == ROTATE_PUBLISH) {
+		int64_t at = now + delay; /* cid_keys_publish checked the sum */
+
+		json_array_append_new(out, json_pack("{s:s, s:s, s:I}", "alg", alg, "kid", kid,
+						     "activate_at", (json_int_t)at));
+		if (!json)
+			printf("%s: next key %s published; it signs from %s (the running server "
+			       "switches by itself, or: keys rotate --activate)\n",
+			       alg, kid, format_time(at, when));
+	} else {
+		json_array_append_new(out, json_pack("{s:s, s:s}", "alg", alg, "kid", kid));
+		if (!json)
+			printf("%s: new active key %s\n", alg, kid);
+	}
+	free(kid);
+	return 0;
+}
+
+static int rotate(struct cli_env *env, const char *alg, enum rotate_mode mode, bool force,
+		  bool json)
+{
 	json_t *out = json_array();
+	size_t done = 0;
 
 	for (size_t i = 0; i < 2; i++) {
-		char *kid = NULL;
 		if (alg != NULL && strcmp(alg, algs[i]) != 0)
 			continue;
-		enum cid_err rc =
-		    cid_keys_rotate(env->store, algs[i], cli_now(), env->cfg->key_keep, &kid);
-		if (rc != CID_OK) {
+		/* --activate without --alg: the algorithms that have a next key */
+		if (mode == ROTATE_ACTIVATE && alg == NULL && next_activate_at(env, algs[i]) == 0)
+			continue;
+		if (rotate_one(env, algs[i], mode, force, json, out) != 0) {
 			json_decref(out);
-			return cli_fail("keys", "rotate", rc);
+			return 1;
 		}
-		if (!json)
-			printf("%s: new active key %s\n", algs[i], kid);
-		json_array_append_new(out, json_pack("{s:s, s:s}", "alg", algs[i], "kid", kid));
-		free(kid);
+		done++;
+	}
+	if (done == 0) {
+		json_decref(out);
+		fprintf(stderr, "civicid keys: no next key is published: `civicid keys rotate "
+				"--publish-only` first\n");
+		return 1;
 	}
 	if (json)
 		cli_print_json(out);
@@ -74,18 +207,33 @@ static int rotate(struct cli_env *env, const char *alg, bool json)
 	return 0;
 }
 
-/* Every stored public key, retired and dropped ones too, as a JWKS document. */
+/*
+ * Every stored public key, retired and dropped ones too, as a JWKS document
+ * naming the audit log's issuer, so an auditor checks checkpoints against it.
+ */
 static int print_all_jwks(struct cli_env *env)
 {
 	struct cid_keyset *ks = NULL;
-	enum cid_err rc = cid_keyset_load_all(env->store, &ks);
+	char *iss = NULL;
+	char *doc = NULL;
 	size_t len = 0;
+	enum cid_err rc = cid_keyset_load_all(env->store, &ks);
 
-	if (rc != CID_OK)
-		return cli_fail("keys", "jwks", rc);
-	printf("%s\n", cid_keyset_jwks(ks, &len));
+	if (rc == CID_OK)
+		rc = cid_audit_issuer(env->store, &iss);
+	if (rc == CID_OK)
+		rc = cid_keyset_jwks_issuer(ks, iss, &doc);
+	if (rc == CID_ERR_NOTFOUND) {
+		fprintf(stderr, "civicid keys: the store records no issuer yet (no server has "
+				"started on it): the JWKS names none\n");
+		rc = CID_OK;
+	}
+	if (rc == CID_OK)
+		printf("%s\n", doc != NULL ? doc : cid_keyset_jwks(ks, &len));
+	free(doc);
+	free(iss);
 	cid_keyset_free(ks);
-	return 0;
+	return rc == CID_OK ? 0 : cli_fail("keys", "jwks", rc);
 }
 
 int cid_cli_keys(int argc, char **argv)
@@ -93,10 +241,16 @@ int cid_cli_keys(int argc, char **argv)
 	static const struct option opts[] = {
 	    CLI_COMMON_OPTIONS,
 	    {"alg", required_argument, NULL, 'a'},
+	    {"publish-only", no_argument, NULL, 'P'},
+	    {"activate", no_argument, NULL, 'A'},
+	    {"force", no_argument, NULL, 'f'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct cli_common common = {0};
 	const char *alg = NULL;
+	bool publish = false;
+	bool activate = false;
+	bool force = false;
 	struct cli_env env;
 	int opt, status;
 
@@ -109,6 +263,12 @@ int cid_cli_keys(int argc, char **argv)
 	while ((opt = getopt_long(argc - 1, argv + 1, CLI_COMMON_SHORT, opts, NULL)) != -1) {
 		if (opt == 'a')
 			alg = optarg;
+		else if (opt == 'P')
+			publish = true;
+		else if (opt == 'A')
+			activate = true;
+		else if (opt == 'f')
+			force = true;
 		else if (!cli_common_option(&common, opt, optarg))
 			return cli_usage("keys", "unknown option");
 	}
@@ -116,6 +276,13 @@ int cid_cli_keys(int argc, char **argv)
 		return cli_usage("keys", "unexpected argument");
 	if (alg != NULL && strcmp(alg, "ES256") != 0 && strcmp(alg, "RS256") != 0)
 		return cli_usage("keys", "--alg must be ES256 or RS256");
+	if ((publish || activate) && strcmp(verb, "rotate") != 0)
+		return cli_usage("keys", "--publish-only and --activate are options of rotate");
+	if (publish && activate)
+		return cli_usage("keys",
+				 "--publish-only and --activate are two steps: one at a time");
+	if (force && !activate)
+		return cli_usage("keys", "--force goes with rotate --activate");
 	status = cli_open("keys", &common, &env);
 	if (status != 0)
 		return status;
@@ -123,7 +290,9 @@ int cid_cli_keys(int argc, char **argv)
 	if (rc != CID_OK) {
 		status = cli_fail("keys", "creating the first keys", rc);
 	} else if (strcmp(verb, "rotate") == 0) {
-		status = rotate(&env, alg, common.json);
+		status = rotate(
+		    &env, alg, publish ? ROTATE_PUBLISH : (activate ? ROTATE_ACTIVATE : ROTATE_NOW),
+		    force, common.json);
 	} else if (strcmp(verb, "jwks") == 0) {
 		status = print_all_jwks(&env);
 	} else {

@@ -1,5 +1,5 @@
 /*
- * officer: `civicid audit officer add|list|disable`, the privacy officers
+ * officer: `civicid audit officer add|list|disable|unlock`, the privacy officers
  * who may open the audit console. As for citizens, the password comes from
  * stdin or a file, never the command line, and the TOTP seed is printed once,
  * at creation: every officer logs in with password and code.
@@ -22,6 +22,8 @@ static const char officer_help[] =
     "                       its otpauth:// URI, once\n"
     "  list                 the officers, and whether each is disabled\n"
     "  disable NAME         refuse the officer's logins and end their sessions\n"
+    "  unlock NAME          accept the officer's codes again after too many wrong\n"
+    "                       ones in a row (they were typed with the right password)\n"
     "\n"
     "Options for every verb:\n"
     "  -s, --store DIR      LMDB store directory (default ./var/civicid)\n"
@@ -113,9 +115,13 @@ static int verb_list(struct cli_env *env, const struct officer_opts *o)
 	return cli_print_list("audit officer", rc, all, o->common.json, print_officer);
 }
 
-static int verb_disable(struct cli_env *env, const struct officer_opts *o, const char *name)
+/* disable or unlock NAME */
+static int verb_change(struct cli_env *env, const struct officer_opts *o, const char *verb,
+		       const char *name)
 {
-	enum cid_err rc = cid_officer_disable(env->store, name);
+	bool unlock = strcmp(verb, "unlock") == 0;
+	enum cid_err rc =
+	    unlock ? cid_officer_unlock(env->store, name) : cid_officer_disable(env->store, name);
 
 	if (rc == CID_ERR_NOTFOUND) {
 		fprintf(stderr, "civicid audit officer: %s: no such officer\n", name);
@@ -124,7 +130,8 @@ static int verb_disable(struct cli_env *env, const struct officer_opts *o, const
 	if (rc != CID_OK)
 		return cli_fail("audit officer", name, rc);
 	if (!o->common.json)
-		printf("privacy officer %s disabled\n", name);
+		printf("privacy officer %s %s\n", name,
+		       unlock ? "unlocked: codes are accepted again" : "disabled");
 	return 0;
 }
 
@@ -140,7 +147,8 @@ int cid_cli_audit_officer(int argc, char **argv)
 		return argc < 2 ? (fputs(officer_help, stderr), 2) : cli_help(officer_help);
 	verb = argv[1];
 	list = strcmp(verb, "list") == 0;
-	if (!list && strcmp(verb, "add") != 0 && strcmp(verb, "disable") != 0)
+	if (!list && strcmp(verb, "add") != 0 && strcmp(verb, "disable") != 0 &&
+	    strcmp(verb, "unlock") != 0)
 		return cli_usage("audit officer", "unknown verb");
 	status = parse(argc - 1, argv + 1, &o);
 	if (status != 0)
@@ -159,7 +167,7 @@ int cid_cli_audit_officer(int argc, char **argv)
 	else if (strcmp(verb, "add") == 0)
 		status = verb_add(&env, &o, argv[1 + optind]);
 	else
-		status = verb_disable(&env, &o, argv[1 + optind]);
+		status = verb_change(&env, &o, verb, argv[1 + optind]);
 	cli_close(&env);
 	return status;
 }

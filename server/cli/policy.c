@@ -1,6 +1,6 @@
 /*
  * policy: `civicid policy check|show|reload`. check and show load policies
- * exactly as the server does (libauth/policy.c), so a file that passes
+ * exactly as the server does (libauth/privacy/policy_load.c), so a file that passes
  * `check` is one the server accepts, and `show` prints what the consent
  * screen is built from; neither opens the store. reload only asks: it bumps a
  * counter in the store that every running server polls, and each server

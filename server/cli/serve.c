@@ -8,16 +8,19 @@
  *
  * The context writes every release to its audit log before the answer
  * (cid.h); here a signed checkpoint is made every audit_checkpoint_interval
- * seconds when the log grew, and once more at shutdown.
+ * seconds when the log grew, and once more at shutdown. Expired failed-login
+ * counters are swept every CID_THROTTLE_SWEEP seconds (throttle.h).
  */
 #include "cli.h"
 
 #include "audit.h"
+#include "bounds.h"
 #include "cid.h"
 #include "config.h"
 #include "http/http.h"
 #include "http/template.h"
 #include "policy.h"
+#include "throttle.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -155,14 +158,22 @@ static void refresh_policies(struct cid_ctx *ctx, bool force)
 static void checkpoint(struct cid_ctx *ctx)
 {
 	struct cid_keyref *r = cid_ctx_keys_acquire(ctx);
-	enum cid_err rc =
-	    cid_audit_checkpoint(cid_ctx_store(ctx), cid_keyref_keyset(r),
-				 cid_ctx_config(ctx)->issuer, (int64_t)time(NULL), NULL);
+	enum cid_err rc = cid_audit_checkpoint(cid_ctx_store(ctx), cid_keyref_keyset(r),
+					       (int64_t)time(NULL), NULL);
 
 	cid_keyref_put(r);
 	if (rc != CID_OK && rc != CID_ERR_NOTFOUND)
 		fprintf(stderr, "civicid: signing an audit checkpoint failed: %s\n",
 			cid_strerror(rc));
+}
+
+/* Removes the failed-login counters whose window has passed; says why not if it fails. */
+static void sweep(struct cid_ctx *ctx)
+{
+	enum cid_err rc = cid_throttle_sweep(cid_ctx_store(ctx), (int64_t)time(NULL), NULL);
+
+	if (rc != CID_OK)
+		fprintf(stderr, "civicid: sweeping login counters failed: %s\n", cid_strerror(rc));
 }
 
 /* Waits for a stop signal, refreshing keys and policies every few seconds and on SIGHUP. */
@@ -171,6 +182,7 @@ static void run(struct cid_ctx *ctx, const sigset_t *set)
 	const struct timespec tick = {.tv_sec = 5, .tv_nsec = 0};
 	int64_t interval = cid_ctx_config(ctx)->audit_checkpoint_interval;
 	int64_t next_checkpoint = (int64_t)time(NULL) + interval;
+	int64_t next_sweep = (int64_t)time(NULL) + CID_THROTTLE_SWEEP;
 
 	for (;;) {
 		int sig = sigtimedwait(set, NULL, &tick);
@@ -181,6 +193,10 @@ static void run(struct cid_ctx *ctx, const sigset_t *set)
 		if ((int64_t)time(NULL) >= next_checkpoint) {
 			checkpoint(ctx);
 			next_checkpoint = (int64_t)time(NULL) + interval;
+		}
+		if ((int64_t)time(NULL) >= next_sweep) {
+			sweep(ctx);
+			next_sweep = (int64_t)time(NULL) + CID_THROTTLE_SWEEP;
 		}
 		rc = cid_ctx_keys_refresh(ctx, (int64_t)time(NULL));
 		if (rc != CID_OK)

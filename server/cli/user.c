@@ -7,6 +7,7 @@
 #include "cli.h"
 
 #include "account.h"
+#include "bounds.h"
 #include "crypto.h"
 
 #include <getopt.h>
@@ -15,6 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define CLI_STR_(x) #x
+#define CLI_STR(x)  CLI_STR_(x)
+
 static const char user_help[] =
     "usage: civicid user VERB [options]\n"
     "\n"
@@ -22,12 +26,13 @@ static const char user_help[] =
     "  list\n"
     "  show USERNAME\n"
     "  set USERNAME [--claim NAME=VALUE]... [--unset NAME]...\n"
-    "  disable USERNAME          refuse logins and token use\n"
-    "  enable USERNAME\n"
+    "  disable USERNAME          refuse logins; revoke every token and end every session\n"
+    "  enable USERNAME           allow logins again (revoked tokens stay revoked)\n"
     "  passwd USERNAME (--password-stdin | --password-file FILE)\n"
     "  totp USERNAME [--replace] enrol in TOTP, the second factor: prints the secret\n"
     "                            and an otpauth:// URI, once\n"
     "  totp USERNAME --disable   remove TOTP: the password alone logs in again\n"
+    "  totp USERNAME --unlock    accept codes again after too many wrong ones in a row\n"
     "\n"
     "Options for every verb:\n"
     "  -s, --store DIR      LMDB store directory (default ./var/civicid)\n"
@@ -47,13 +52,18 @@ static const char user_help[] =
     "password plus code the higher authentication level. The secret and URI are\n"
     "shown once: hand them to the citizen now (the URI as a QR code); civicid keeps\n"
     "the secret in the store to check codes but never prints it again. A citizen\n"
-    "already enrolled needs --replace, which makes a new secret and ends the old one.\n";
+    "already enrolled needs --replace, which makes a new secret and ends the old one.\n"
+    "After " CLI_STR(
+	CID_CODE_MAX_FAILURES) " wrong codes in a row, however far apart, codes are refused (even\n"
+			       "the right one) until --unlock or --replace; `user show` says so. "
+			       "Check who asks\n"
+			       "before unlocking: whoever typed the codes knew the password.\n";
 
 struct user_opts {
 	struct cli_common common;
 	const char *password_file;
-	bool replace, disable; /* totp */
-	json_t *claims;	       /* name -> value (null: remove) */
+	bool replace, disable, unlock; /* totp */
+	json_t *claims;		       /* name -> value (null: remove) */
 };
 
 static int add_claim(struct user_opts *o, const char *arg, bool unset)
@@ -98,6 +108,7 @@ static int parse(int argc, char **argv, struct user_opts *o)
 	    {"password-file", required_argument, NULL, 'F'},
 	    {"replace", no_argument, NULL, 'R'},
 	    {"disable", no_argument, NULL, 'D'},
+	    {"unlock", no_argument, NULL, 'U'},
 	    {NULL, 0, NULL, 0},
 	};
 	int opt, rc;
@@ -109,6 +120,7 @@ static int parse(int argc, char **argv, struct user_opts *o)
 		case 'F': o->password_file = optarg; break;
 		case 'R': o->replace = true; break;
 		case 'D': o->disable = true; break;
+		case 'U': o->unlock = true; break;
 		case 'a':
 		case 'u':
 			rc = add_claim(o, optarg, opt == 'u');
@@ -131,8 +143,14 @@ static void print_user(const json_t *u)
 
 	printf("username: %s\n", json_string_value(json_object_get(u, "username")));
 	printf("id:       %s\n", json_string_value(json_object_get(u, "id")));
-	printf("disabled: %s\n", json_is_true(json_object_get(u, "disabled")) ? "yes" : "no");
+	printf("disabled: %s\n", cid_account_active(u) ? "no" : "yes");
 	printf("totp:     %s\n", cid_account_has_totp(u) ? "enrolled" : "no");
+	if (json_integer_value(json_object_get(u, "totp_failures")) >= CID_CODE_MAX_FAILURES)
+		printf("          locked after %lld wrong codes in a row (totp --unlock)\n",
+		       (long long)json_integer_value(json_object_get(u, "totp_failures")));
+	else if (json_integer_value(json_object_get(u, "totp_failures")) > 0)
+		printf("          %lld wrong codes in a row\n",
+		       (long long)json_integer_value(json_object_get(u, "totp_failures")));
 	json_object_foreach((json_t *)(uintptr_t)json_object_get(u, "claims"), key, v)
 	{
 		char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
@@ -152,7 +170,7 @@ static int verb_add(struct cli_env *env, struct user_opts *o, const char *userna
 	pw = cli_read_secret("user", o->password_file, CID_MAX_PASSWORD);
 	if (pw == NULL)
 		return 1;
-	rc = cid_account_add(env->store, &env->cfg->argon2, username, pw, o->claims, id);
+	rc = cid_account_add(env->store, &env->cfg->argon2, username, pw, o->claims, cli_now(), id);
 	cid_wipe(pw, strlen(pw));
 	free(pw);
 	if (rc != CID_OK)
@@ -174,7 +192,7 @@ static int verb_passwd(struct cli_env *env, struct user_opts *o, const char *use
 	pw = cli_read_secret("user", o->password_file, CID_MAX_PASSWORD);
 	if (pw == NULL)
 		return 1;
-	rc = cid_account_set_password(env->store, &env->cfg->argon2, username, pw);
+	rc = cid_account_set_password(env->store, &env->cfg->argon2, username, pw, cli_now());
 	cid_wipe(pw, strlen(pw));
 	free(pw);
 	if (rc != CID_OK)
@@ -187,7 +205,7 @@ static int verb_passwd(struct cli_env *env, struct user_opts *o, const char *use
 static int totp_disable(struct cli_env *env, const struct user_opts *o, const char *username)
 {
 	json_t *u = NULL;
-	enum cid_err rc = cid_account_totp_disable(env->store, username);
+	enum cid_err rc = cid_account_totp_disable(env->store, username, cli_now());
 
 	if (rc == CID_ERR_NOTFOUND && cid_account_find(env->store, username, &u) == CID_OK) {
 		json_decref(u);
@@ -201,6 +219,23 @@ static int totp_disable(struct cli_env *env, const struct user_opts *o, const ch
 	return 0;
 }
 
+static int totp_unlock(struct cli_env *env, const struct user_opts *o, const char *username)
+{
+	json_t *u = NULL;
+	enum cid_err rc = cid_account_totp_unlock(env->store, username, cli_now());
+
+	if (rc == CID_ERR_NOTFOUND && cid_account_find(env->store, username, &u) == CID_OK) {
+		json_decref(u);
+		fprintf(stderr, "civicid user: %s: not enrolled in TOTP\n", username);
+		return 1;
+	}
+	if (rc != CID_OK)
+		return cli_fail("user", username, rc);
+	if (!o->common.json)
+		printf("TOTP unlocked for %s: codes are accepted again\n", username);
+	return 0;
+}
+
 static int verb_totp(struct cli_env *env, const struct user_opts *o, const char *username)
 {
 	char *secret = NULL;
@@ -209,6 +244,8 @@ static int verb_totp(struct cli_env *env, const struct user_opts *o, const char 
 
 	if (o->disable)
 		return totp_disable(env, o, username);
+	if (o->unlock)
+		return totp_unlock(env, o, username);
 	rc = cid_account_totp_enrol(env->store, username, o->replace, cli_now(), &secret, &uri);
 	if (rc == CID_ERR_EXISTS) {
 		fprintf(stderr,
@@ -233,7 +270,7 @@ static void print_user_row(const json_t *u)
 	const char *name = json_string_value(json_object_get(json_object_get(u, "claims"), "name"));
 
 	printf("%-24s %s%s\n", json_string_value(json_object_get(u, "username")), name ? name : "",
-	       json_is_true(json_object_get(u, "disabled")) ? "  (disabled)" : "");
+	       cid_account_active(u) ? "" : "  (disabled)");
 }
 
 static int verb_list(struct cli_env *env, const struct user_opts *o)
@@ -248,9 +285,18 @@ static int verb_show(struct cli_env *env, const struct user_opts *o, const char 
 {
 	json_t *u = NULL;
 	enum cid_err rc = cid_account_find(env->store, username, &u);
+	int64_t failures = 0;
 
-	if (rc != CID_OK)
+	if (rc == CID_OK && cid_account_has_totp(u)) {
+		rc = cid_account_totp_failures(env->store, username, &failures);
+		if (rc == CID_OK &&
+		    json_object_set_new(u, "totp_failures", json_integer(failures)) != 0)
+			rc = CID_ERR_NOMEM;
+	}
+	if (rc != CID_OK) {
+		json_decref(u);
 		return cli_fail("user", username, rc);
+	}
 	if (o->common.json) {
 		cli_print_json(u);
 	} else {
@@ -276,9 +322,10 @@ static int run_verb(struct cli_env *env, struct user_opts *o, const char *verb,
 	if (strcmp(verb, "set") == 0) {
 		if (json_object_size(o->claims) == 0)
 			return cli_usage("user", "set needs --claim or --unset");
-		rc = cid_account_set_claims(env->store, username, o->claims);
+		rc = cid_account_set_claims(env->store, username, o->claims, cli_now());
 	} else { /* disable / enable */
-		rc = cid_account_set_disabled(env->store, username, strcmp(verb, "disable") == 0);
+		rc = cid_account_set_disabled(env->store, username, strcmp(verb, "disable") == 0,
+					      cli_now());
 	}
 	if (rc != CID_OK)
 		return cli_fail("user", username, rc);
@@ -320,12 +367,12 @@ int cid_cli_user(int argc, char **argv)
 		status = cli_usage("user", "--claim and --unset go with add and set");
 		goto out;
 	}
-	if ((o.replace || o.disable) && strcmp(verb, "totp") != 0) {
-		status = cli_usage("user", "--replace and --disable go with totp");
+	if ((o.replace || o.disable || o.unlock) && strcmp(verb, "totp") != 0) {
+		status = cli_usage("user", "--replace, --disable and --unlock go with totp");
 		goto out;
 	}
-	if (o.replace && o.disable) {
-		status = cli_usage("user", "totp takes --replace or --disable, not both");
+	if (o.replace + o.disable + o.unlock > 1) {
+		status = cli_usage("user", "totp takes one of --replace, --disable, --unlock");
 		goto out;
 	}
 	status = cli_open("user", &o.common, &env);

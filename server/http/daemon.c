@@ -7,23 +7,30 @@
  * The login POST costs one argon2id hash (tens of ms), which would stall every
  * connection of its polling thread, so it is handed to a small pool of login
  * workers while the connection is suspended, and resumed when they are done.
+ * The guard (guard.h) bounds what MHD does not: how long a request may take
+ * to arrive, and who gives way when connections near the limit.
  */
 #include "http.h"
 
 #include "bounds.h"
 #include "buf.h"
-#include "oidc.h"
+#include "guard.h"
+#include "reply.h"
 #include "route.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
 #include <time.h>
 
 struct cid_http {
 	struct MHD_Daemon *mhd;
+	struct cid_guard *guard;
 	struct cid_ctx *ctx;
 	const struct cid_templates *tpl;
 	pthread_mutex_t lock;
@@ -39,14 +46,17 @@ struct conn {
 	struct cid_http *h;
 	struct MHD_Connection *mhd;
 	struct conn *next; /* in the login queue */
-	const struct route *route;
+	const struct cid_endpoint *route;
 	struct cid_buf body;
 	bool too_big;
+	bool received;	/* the whole request is in: the guard no longer times it */
 	bool in_worker; /* a login worker owns req/reply until it resumes us */
 	bool done;	/* the worker finished; reply is ready */
 	struct cid_request req;
 	struct cid_reply reply;
 	char addr[INET6_ADDRSTRLEN];
+	struct cid_buf forwarded_for; /* every X-Forwarded-For value, joined by commas */
+	struct cid_buf forwarded;     /* every Forwarded value, joined by commas */
 	enum cid_err rc;
 };
 
@@ -60,6 +70,8 @@ static void conn_free(struct conn *c)
 	if (c == NULL)
 		return;
 	cid_buf_free(&c->body);
+	cid_buf_free(&c->forwarded_for);
+	cid_buf_free(&c->forwarded);
 	cid_request_clear(&c->req);
 	cid_reply_free(&c->reply);
 	free(c);
@@ -144,6 +156,31 @@ static const char *header(struct MHD_Connection *mhd, enum MHD_ValueKind kind, c
 	return v;
 }
 
+/*
+ * Collects every value of the forwarding headers, in order, joined by commas
+ * (RFC 9110 §5.3: a repeated list header is one list): the rule that reads
+ * them is libauth's (netaddr.h); a proxy's hop may be in any of them.
+ */
+static enum MHD_Result add_forwarding(void *cls, enum MHD_ValueKind kind, const char *key,
+				      size_t key_size, const char *value, size_t value_size)
+{
+	struct conn *c = cls;
+	struct cid_buf *b = NULL;
+
+	(void)kind;
+	if (key_size == 15 && strncasecmp(key, "X-Forwarded-For", 15) == 0)
+		b = &c->forwarded_for;
+	else if (key_size == 9 && strncasecmp(key, "Forwarded", 9) == 0)
+		b = &c->forwarded;
+	if (b == NULL)
+		return MHD_YES;
+	/* data is set by the first append, even of an empty value */
+	if (b->data != NULL)
+		cid_buf_append(b, ",", 1);
+	cid_buf_append(b, value == NULL ? "" : value, value == NULL ? 0 : value_size);
+	return MHD_YES;
+}
+
 /* Fills c->req from the connection. Returns the error reply's status, or 0. */
 /*
  * True if a Content-Type names application/x-www-form-urlencoded (RFC 9110
@@ -165,6 +202,7 @@ static bool is_form(const char *ctype)
 static int build_request(struct conn *c, const char *method)
 {
 	struct MHD_Connection *mhd = c->mhd;
+	const struct cid_config *cfg = cid_ctx_config(c->h->ctx);
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(mhd, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const char *ctype;
@@ -175,9 +213,12 @@ static int build_request(struct conn *c, const char *method)
 	c->req.post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
 	c->req.authorization =
 	    header(mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION, &too_long);
-	c->req.session_cookie = header(mhd, MHD_COOKIE_KIND, CID_COOKIE_SESSION, &too_long);
-	c->req.csrf_cookie = header(mhd, MHD_COOKIE_KIND, CID_COOKIE_CSRF, &too_long);
-	c->req.officer_cookie = header(mhd, MHD_COOKIE_KIND, CID_COOKIE_OFFICER, &too_long);
+	c->req.session_cookie =
+	    header(mhd, MHD_COOKIE_KIND, cid_cookie_name(cfg, CID_COOKIE_SESSION), &too_long);
+	c->req.csrf_cookie =
+	    header(mhd, MHD_COOKIE_KIND, cid_cookie_name(cfg, CID_COOKIE_CSRF), &too_long);
+	c->req.officer_cookie =
+	    header(mhd, MHD_COOKIE_KIND, cid_cookie_name(cfg, CID_COOKIE_OFFICER), &too_long);
 	ctype = header(mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE, &too_long);
 	if (too_long)
 		return 431;
@@ -192,6 +233,11 @@ static int build_request(struct conn *c, const char *method)
 			c->addr[0] = '\0';
 	}
 	c->req.remote_addr = c->addr;
+	MHD_get_connection_values_n(mhd, MHD_HEADER_KIND, add_forwarding, c);
+	if (cid_buf_status(&c->forwarded_for) != CID_OK || cid_buf_status(&c->forwarded) != CID_OK)
+		return 431;
+	c->req.forwarded_for = c->forwarded_for.data;
+	c->req.forwarded = c->forwarded.data;
 	if (c->too_big)
 		return 413;
 	if (c->req.post) {
@@ -217,8 +263,8 @@ static enum cid_err input_error(const struct conn *c, struct cid_reply *reply, i
 					   : cid_strerror(why);
 
 	if (c->route != NULL && c->route->page)
-		return cid_oidc_error_page(reply, status, "invalid_request", text, NULL);
-	return cid_oidc_error_json(reply, status, "invalid_request", text);
+		return cid_reply_error_page(reply, status, "invalid_request", text, NULL);
+	return cid_reply_error_json(reply, status, "invalid_request", text);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char *url,
@@ -237,6 +283,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 		c->h = h;
 		c->mhd = mhd;
 		cid_buf_init(&c->body, CID_MAX_BODY);
+		cid_buf_init(&c->forwarded_for, CID_MAX_HEADER);
+		cid_buf_init(&c->forwarded, CID_MAX_HEADER);
 		c->route = cid_route_find(url, method, &status);
 		c->rc = CID_OK;
 		*con_cls = c;
@@ -254,14 +302,18 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (!c->received) {
+		c->received = true;
+		cid_guard_received(h->guard, mhd);
+	}
 	if (c->in_worker && !c->done)
 		return MHD_YES; /* spurious call while suspended */
 	if (c->route == NULL) {
 		int st = c->reply.status;
 
 		c->reply.status = 0;
-		if (cid_oidc_error_json(&c->reply, st, st == 405 ? "invalid_request" : "not_found",
-					st == 405 ? "method not allowed" : "no such endpoint") !=
+		if (cid_reply_error_json(&c->reply, st, st == 405 ? "invalid_request" : "not_found",
+					 st == 405 ? "method not allowed" : "no such endpoint") !=
 		    CID_OK)
 			return MHD_NO;
 		return cid_respond(h->tpl, mhd, &c->reply);
@@ -290,7 +342,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 	}
 	if (c->rc != CID_OK) {
 		cid_reply_free(&c->reply);
-		if (cid_oidc_error_json(&c->reply, 500, "server_error", cid_strerror(c->rc)) !=
+		if (cid_reply_error_json(&c->reply, 500, "server_error", cid_strerror(c->rc)) !=
 		    CID_OK)
 			return MHD_NO;
 	}
@@ -300,11 +352,33 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 static void completed(void *cls, struct MHD_Connection *mhd, void **con_cls,
 		      enum MHD_RequestTerminationCode toe)
 {
-	(void)cls;
-	(void)mhd;
+	struct cid_http *h = cls;
+
 	(void)toe;
 	conn_free(*con_cls);
 	*con_cls = NULL;
+	cid_guard_waiting(h->guard, mhd);
+}
+
+/*
+ * Raises the soft limit on open files to what max_connections needs (a
+ * systemd service starts with 1024), as far as the hard limit allows; short
+ * of that, accept(2) would fail with EMFILE before the guard could act.
+ */
+static void raise_nofile(const struct cid_config *cfg)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)cfg->max_connections + 2 * (rlim_t)cfg->threads + CID_FD_SPARE;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < need)
+		fprintf(stderr,
+			"civicid: max_connections %u needs %llu open files, the limit is %llu "
+			"(raise LimitNOFILE or ulimit -n)\n",
+			cfg->max_connections, (unsigned long long)need,
+			(unsigned long long)rl.rlim_cur);
 }
 
 static enum cid_err parse_listen(const char *addr, uint16_t port, struct sockaddr_storage *ss,
@@ -345,6 +419,8 @@ enum cid_err cid_http_start(struct cid_ctx *ctx, const struct cid_templates *tpl
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->cond, NULL);
 	CID_TRY(parse_listen(cfg->listen, cfg->port, &ss, &flags));
+	raise_nofile(cfg);
+	CID_TRY(cid_guard_new(cfg->max_connections, cfg->connection_timeout, &h->guard));
 	h->workers = calloc(cfg->login_threads, sizeof(*h->workers));
 	CID_ENSURE(h->workers != NULL, CID_ERR_NOMEM);
 	for (; h->n_workers < cfg->login_threads; h->n_workers++)
@@ -357,7 +433,8 @@ enum cid_err cid_http_start(struct cid_ctx *ctx, const struct cid_templates *tpl
 	    (unsigned int)CID_MAX_CONN_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned int)cfg->connection_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 	    (size_t)CID_MAX_CONN_MEMORY, MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
-	    MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_END);
+	    MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_NOTIFY_CONNECTION,
+	    cid_guard_notify, h->guard, MHD_OPTION_END);
 	CID_ENSURE(h->mhd != NULL, CID_ERR_IO);
 	di = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	*port_out = di != NULL ? di->port : cfg->port;
@@ -380,6 +457,7 @@ void cid_http_stop(struct cid_http *h)
 		pthread_join(h->workers[i], NULL);
 	if (h->mhd != NULL)
 		MHD_stop_daemon(h->mhd);
+	cid_guard_free(h->guard);
 	free(h->workers);
 	pthread_mutex_destroy(&h->lock);
 	pthread_cond_destroy(&h->cond);

@@ -15,7 +15,7 @@
 #define CID_TEMPLATE_H
 
 #include "err.h"
-#include "oidc.h"
+#include "reply.h"
 
 #include <stddef.h>
 

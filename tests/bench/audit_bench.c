@@ -105,6 +105,7 @@ static int fill(const char *dir, uint64_t n)
 
 	if (batch == NULL || cid_store_open(dir, &s) != CID_OK ||
 	    cid_keys_ensure(s, START) != CID_OK || cid_keyset_load(s, START, &ks) != CID_OK ||
+	    cid_audit_issuer_record(s, ISS, NULL) != CID_OK ||
 	    cid_audit_open(s, false, &log) != CID_OK) {
 		fprintf(stderr, "audit_bench: cannot open the store in %s\n", dir);
 		goto out;
@@ -125,8 +126,8 @@ static int fill(const char *dir, uint64_t n)
 		}
 		done += k;
 		if (done % CHECKPOINT_EVERY == 0 || done == n)
-			if (cid_audit_checkpoint(s, ks, ISS, START + (int64_t)done * SPACING,
-						 NULL) != CID_OK) {
+			if (cid_audit_checkpoint(s, ks, START + (int64_t)done * SPACING, NULL) !=
+			    CID_OK) {
 				fprintf(stderr, "audit_bench: checkpoint failed\n");
 				goto out;
 			}

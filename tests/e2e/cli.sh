@@ -11,6 +11,9 @@ trap 'rm -rf "$tmp"' EXIT
 store=$tmp/store
 # shellcheck source=tap.sh
 . "$(dirname "$0")/tap.sh"
+# a damaged record is made with the LMDB tools, as someone with the files would
+command -v mdb_dump >/dev/null && command -v mdb_load >/dev/null ||
+	{ echo "Bail out! mdb_dump and mdb_load are required (lmdb-utils, deploy/install-deps.sh test)"; exit 2; }
 C=(--store "$store")
 
 # help
@@ -57,7 +60,23 @@ has "unknown user says not found" "$err" "not found"
 expect 0 "user disable" "$bin" user disable taro "${C[@]}"
 expect 0 "disabled shows in show" "$bin" user show taro "${C[@]}" --json
 has "disabled flag set" "$(json "d['disabled']" <<<"$out")" True
+expect 0 "disabled shows in show (text)" "$bin" user show taro "${C[@]}"
+has "says disabled: yes" "$out" "disabled: yes"
+expect 0 "disabled shows in list (text)" "$bin" user list "${C[@]}"
+has "marks taro disabled" "$(grep '^taro ' <<<"$out")" "(disabled)"
 expect 0 "user enable" "$bin" user enable taro "${C[@]}"
+expect 0 "enabled shows in show (text)" "$bin" user show taro "${C[@]}"
+has "says disabled: no" "$out" "disabled: no"
+# a record whose "disabled" member is gone (written by hand, or by a damaged
+# store) is not active for the server, and the CLI says so as well
+mdb_dump -p -s citizens "$store" | sed '/"username":"taro"/s/"disabled":false,//' >"$tmp/citizens.dump"
+has "the dump holds taro's record" "$(cat "$tmp/citizens.dump")" '"username":"taro"'
+mdb_load -s citizens "$store" <"$tmp/citizens.dump" 2>/dev/null
+expect 0 "show a record without disabled" "$bin" user show taro "${C[@]}"
+has "not active: disabled: yes" "$out" "disabled: yes"
+expect 0 "list a record without disabled" "$bin" user list "${C[@]}"
+has "marked disabled in the list" "$(grep '^taro ' <<<"$out")" "(disabled)"
+expect 0 "enable it again" "$bin" user enable taro "${C[@]}"
 expect 0 "user passwd" bash -c "printf 'taro-new-pass-1' | '$bin' user passwd taro ${C[*]} --password-stdin"
 expect 2 "unknown verb" "$bin" user frob "${C[@]}"
 
@@ -85,11 +104,22 @@ has "text enrolment prints the URI" "$out" "otpauth://totp/civicid:hanako?secret
 hasnt "--replace made a new secret" "$out" "$totp"
 expect 2 "--replace belongs to totp" "$bin" user show hanako "${C[@]}" --replace
 expect 2 "--replace and --disable together" "$bin" user totp hanako "${C[@]}" --replace --disable
+expect 2 "--unlock and --replace together" "$bin" user totp hanako "${C[@]}" --replace --unlock
+expect 2 "--unlock belongs to totp" "$bin" user show hanako "${C[@]}" --unlock
+expect 0 "user totp --unlock" "$bin" user totp hanako "${C[@]}" --unlock
+has "--unlock says codes are accepted" "$out" "TOTP unlocked for hanako"
+expect 0 "user show --json counts wrong codes in a row" "$bin" user show hanako "${C[@]}" --json
+has "none yet" "$(json "d['totp_failures']" <<<"$out")" 0
+expect 0 "user --help documents --unlock" "$bin" user --help
+has "help explains the lock" "$out" "wrong codes in a row"
 expect 0 "user totp --disable" "$bin" user totp hanako "${C[@]}" --disable
 expect 0 "user show after --disable" "$bin" user show hanako "${C[@]}" --json
 has "totp_enrolled false after --disable" "$(json "d['totp_enrolled']" <<<"$out")" False
 expect 1 "--disable when not enrolled" "$bin" user totp hanako "${C[@]}" --disable
 has "says not enrolled" "$err" "not enrolled"
+expect 1 "--unlock when not enrolled" "$bin" user totp hanako "${C[@]}" --unlock
+has "--unlock says not enrolled" "$err" "not enrolled"
+expect 1 "--unlock of an unknown user" "$bin" user totp nobody "${C[@]}" --unlock
 expect 1 "totp for an unknown user" "$bin" user totp nobody "${C[@]}"
 has "unknown user for totp says not found" "$err" "not found"
 
@@ -105,6 +135,22 @@ has "public client told about PKCE" "$out" PKCE
 expect 1 "plain http redirect refused" "$bin" client add "${C[@]}" --client-id bad1 --redirect-uri http://evil.example/cb
 has "invalid registration explained" "$err" "redirect URIs"
 expect 1 "public client_credentials refused" "$bin" client add "${C[@]}" --client-id bad2 --public --grant-types client_credentials
+# the sector of pairwise subjects (OIDC Core 8.1): host:port, or a sector identifier URI
+expect 0 "client show library" "$bin" client show library "${C[@]}" --json
+same "the sector is the redirect URI's host:port" "$(json "d['sector_identifier']" <<<"$out")" 127.0.0.1:3001
+expect 1 "two ports of one host without a sector identifier URI refused" "$bin" client add "${C[@]}" \
+	--client-id bad3 --redirect-uri http://127.0.0.1:3001/cb --redirect-uri http://127.0.0.1:3002/cb
+has "refusal names both sectors" "$err" "127.0.0.1:3001, 127.0.0.1:3002"
+has "refusal asks for a sector identifier URI" "$err" "sector identifier URI"
+expect 1 "a plain-http sector identifier URI off loopback refused" "$bin" client add "${C[@]}" \
+	--client-id bad4 --redirect-uri https://a.city.example/cb --sector-identifier-uri http://sector.city.example/s.json
+has "refusal says https" "$err" "must be https"
+expect 1 "an unreachable sector identifier document refused" "$bin" client add "${C[@]}" \
+	--client-id bad5 --redirect-uri http://127.0.0.1:3001/cb --sector-identifier-uri http://127.0.0.1:9/s.json
+has "refusal says the fetch failed" "$err" "fetching the sector identifier document http://127.0.0.1:9/s.json failed"
+expect 1 "no client stored after a refused sector" "$bin" client show bad5 "${C[@]}"
+expect 0 "client --help documents --sector-identifier-uri" "$bin" client --help
+has "help names the option" "$out" "--sector-identifier-uri URL"
 expect 0 "machine client" "$bin" client add "${C[@]}" --client-id batch --grant-types client_credentials --scope city
 expect 0 "client list" "$bin" client list "${C[@]}" --json
 has "list shows childcare" "$out" childcare
@@ -129,6 +175,50 @@ new=$(json "d[0]['kid']" <<<"$out")
 expect 0 "keys list after rotate" "$bin" keys list "${C[@]}" --json
 has "old key kept, retired" "$(json "[k['state'] for k in d if k['kid']=='$old'][0]" <<<"$out")" retired
 expect 2 "rotate unknown alg" "$bin" keys rotate --alg HS256 "${C[@]}"
+# staged rotation: publish a next key, activate it after key_publish_delay
+printf 'store = %s\nkey_publish_delay = 3600\n' "$store" >"$tmp/keys.conf"
+K=(--config "$tmp/keys.conf")
+expect 0 "keys rotate --publish-only" "$bin" keys rotate --publish-only --alg ES256 "${K[@]}" --json
+next=$(json "d[0]['kid']" <<<"$out")
+at=$(json "d[0]['activate_at']" <<<"$out")
+[ $((at - $(date +%s))) -gt 3500 ] && ok "the next key signs only after key_publish_delay" || bad "activate_at is now + key_publish_delay" "$out"
+expect 0 "keys list after --publish-only" "$bin" keys list "${C[@]}" --json
+same "the published key is next" "$(json "[k['state'] for k in d if k['kid']=='$next'][0]" <<<"$out")" next
+same "the active key still signs" "$(json "[k['state'] for k in d if k['kid']=='$new'][0]" <<<"$out")" active
+expect 0 "keys list text" "$bin" keys list "${C[@]}"
+has "list says when the next key signs" "$out" "next     "
+has "list says from when" "$out" "signs from "
+has "list says until when a retired key stays" "$out" "in the JWKS until "
+expect 0 "keys jwks publishes the next key" "$bin" keys jwks "${C[@]}"
+has "jwks has the next kid" "$out" "$next"
+expect 1 "a second --publish-only is refused" "$bin" keys rotate --publish-only --alg ES256 "${K[@]}"
+has "refusal says activate first" "$err" "activate it first"
+expect 1 "--activate before the delay is refused" "$bin" keys rotate --activate --alg ES256 "${K[@]}"
+has "refusal says when and how" "$err" "--force"
+expect 0 "keys list after the refusal" "$bin" keys list "${C[@]}" --json
+same "still next after a refused activation" "$(json "[k['state'] for k in d if k['kid']=='$next'][0]" <<<"$out")" next
+expect 0 "--activate --force" "$bin" keys rotate --activate --force "${K[@]}" --json
+same "--activate activates the published key" "$(json "d[0]['kid']" <<<"$out")" "$next"
+expect 0 "keys list after --activate" "$bin" keys list "${C[@]}" --json
+same "the published key is active" "$(json "[k['state'] for k in d if k['kid']=='$next'][0]" <<<"$out")" active
+same "the old key is retired" "$(json "[k['state'] for k in d if k['kid']=='$new'][0]" <<<"$out")" retired
+expect 1 "--activate with nothing published" "$bin" keys rotate --activate "${K[@]}"
+has "says to publish first" "$err" "--publish-only"
+printf 'store = %s\nkey_publish_delay = 0\n' "$store" >"$tmp/now.conf"
+expect 0 "--publish-only with no delay" "$bin" keys rotate --publish-only --alg RS256 --config "$tmp/now.conf" --json
+rsnext=$(json "d[0]['kid']" <<<"$out")
+expect 0 "--activate once the delay has passed needs no --force" "$bin" keys rotate --activate --alg RS256 --config "$tmp/now.conf"
+has "activate says which key signs" "$out" "RS256: new active key $rsnext"
+expect 0 "a next key before an immediate rotation" "$bin" keys rotate --publish-only --alg ES256 "${K[@]}" --json
+pending=$(json "d[0]['kid']" <<<"$out")
+expect 0 "plain keys rotate still switches at once" "$bin" keys rotate --alg ES256 "${K[@]}" --json
+now_active=$(json "d[0]['kid']" <<<"$out")
+expect 0 "keys list after the immediate rotation" "$bin" keys list "${C[@]}" --json
+same "the immediate rotation's key is active" "$(json "[k['state'] for k in d if k['kid']=='$now_active'][0]" <<<"$out")" active
+same "and the pending next key is retired" "$(json "[k['state'] for k in d if k['kid']=='$pending'][0]" <<<"$out")" retired
+expect 2 "--force without --activate" "$bin" keys rotate --force "${C[@]}"
+expect 2 "--publish-only and --activate together" "$bin" keys rotate --publish-only --activate "${C[@]}"
+expect 2 "--publish-only is for rotate" "$bin" keys list --publish-only "${C[@]}"
 
 # serve configuration errors
 printf 'port = 99999\n' >"$tmp/bad.conf"

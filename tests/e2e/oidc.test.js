@@ -6,6 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as client from 'openid-client';
 
@@ -99,6 +100,7 @@ function register(st, c) {
     scope: c.scope,
     grantTypes: c.grantTypes,
     idTokenAlg: c.idTokenAlg,
+    sectorIdentifierUri: c.sectorIdentifierUri,
   });
   assert.equal(out.client_id, c.clientId);
   return out.client_secret;
@@ -453,6 +455,93 @@ test('pairwise sub: two services on different hosts see different subjects for o
   assert.notEqual(taro.tokens.claims().sub, rpSub);
 });
 
+/**
+ * Serves doc at /sector.json on a loopback port, from another process (the CLI
+ * that fetches it runs synchronously in this one): {url, stop()}; stop() ends
+ * it and resolves to the number of requests it answered.
+ */
+async function serveSectorDocument(doc) {
+  const script = `
+    const http = require('node:http');
+    const s = http.createServer((req, res) => {
+      console.log('hit');
+      res.writeHead(req.url === '/sector.json' ? 200 : 404, { 'content-type': 'application/json' });
+      res.end(req.url === '/sector.json' ? ${JSON.stringify(doc)} : '');
+    });
+    s.listen(0, '127.0.0.1', () => console.log('port ' + s.address().port));`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.setEncoding('utf8');
+  const port = await new Promise((resolve, reject) => {
+    child.on('exit', (code) => reject(new Error(`the sector document server exited (${code})`)));
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/^port (\d+)$/m);
+      if (m) resolve(Number(m[1]));
+    });
+  });
+  return {
+    url: `http://127.0.0.1:${port}/sector.json`,
+    async stop() {
+      const exited = new Promise((resolve) => child.on('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+      return out.split('\n').filter((l) => l === 'hit').length;
+    },
+  };
+}
+
+/** A browser already signed in (SSO) gets a code for c and redeems it: the tokens. */
+async function ssoLogin(c, browser) {
+  const auth = await authRequest(cfg[c.clientId], c);
+  const res = await browser.get(auth.url);
+  assert.equal(res.status, 302, `${c.clientId}: SSO redirect expected, got ${res.status}`);
+  return redeem(cfg[c.clientId], new URL(res.location), auth);
+}
+
+test('pairwise sub: the port is part of the sector; a sector identifier URI joins hosts (OIDC Core 8.1)', T, async () => {
+  // two services of one organisation on two host:ports, joined by their
+  // sector identifier document, and a third service on another port of RP's host
+  const A = { clientId: 'sector-a', redirect: 'http://127.0.0.1:10/cb', scope: 'openid profile email' };
+  const B = { clientId: 'sector-b', redirect: 'http://localhost:11/cb', scope: 'openid profile email' };
+  const OTHER_PORT = { clientId: 'port-12', redirect: 'http://127.0.0.1:12/cb', scope: 'openid profile email' };
+  const docServer = await serveSectorDocument(JSON.stringify([A.redirect, B.redirect]));
+  const sectorUri = docServer.url;
+  try {
+    for (const c of [A, B]) secrets[c.clientId] = register(store, { ...c, sectorIdentifierUri: sectorUri });
+    // a document that does not list the redirect URI: refused, nothing stored
+    assert.throws(
+      () => register(store, { clientId: 'sector-c', redirect: 'http://127.0.0.1:13/cb', scope: 'openid',
+        sectorIdentifierUri: sectorUri }),
+      /does not list http:\/\/127\.0\.0\.1:13\/cb/,
+    );
+  } finally {
+    assert.equal(await docServer.stop(), 3, 'the document is fetched at each registration');
+  }
+  secrets[OTHER_PORT.clientId] = register(store, OTHER_PORT);
+  const shown = JSON.parse(cli(['client', 'show', A.clientId, '--store', store.dir, '--json']));
+  assert.equal(shown.sector_identifier, '127.0.0.1', 'the sector is the document URL\'s host');
+  assert.equal(shown.sector_identifier_uri, sectorUri);
+  for (const c of [A, B, OTHER_PORT])
+    cfg[c.clientId] = await discover(issuer, c.clientId, { client_secret: secrets[c.clientId] },
+      client.ClientSecretBasic(secrets[c.clientId]));
+
+  // one citizen, one SSO session, four services (the document is no longer served:
+  // it counts at registration only)
+  const first = await login(RP); // http://127.0.0.1:9
+  const rpSub = first.tokens.claims().sub;
+  const otherPortSub = (await ssoLogin(OTHER_PORT, first.browser)).claims().sub;
+  const aSub = (await ssoLogin(A, first.browser)).claims().sub;
+  const bSub = (await ssoLogin(B, first.browser)).claims().sub;
+
+  assert.notEqual(otherPortSub, rpSub, 'two services on one host but different ports are different sectors');
+  assert.equal(aSub, bSub, 'one sector identifier document: one subject across its hosts');
+  assert.notEqual(aSub, rpSub);
+  assert.notEqual(aSub, otherPortSub);
+  // stable across logins
+  assert.equal((await ssoLogin(B, first.browser)).claims().sub, bSub);
+});
+
 test('SSO: after one login a second service gets a code without a password prompt', T, async () => {
   const first = await login(RP);
 
@@ -507,6 +596,22 @@ test('refresh rotates the refresh token; the used one then fails and revokes the
   assert.equal((await introspect(RP, t2.access_token)).active, false, 'the family grant is revoked');
 });
 
+test('a refresh refused for a too-wide scope leaves the refresh token and its grant intact', T, async () => {
+  const config = cfg[RP.clientId];
+  const { tokens } = await login(RP, { params: { scope: 'openid profile offline_access' } });
+
+  const wide = await oauthError(client.refreshTokenGrant(config, tokens.refresh_token, { scope: 'openid profile email' }));
+  assert.equal(wide.status, 400);
+  assert.equal(wide.error, 'invalid_scope');
+  assert.equal((await introspect(RP, tokens.refresh_token)).active, true, 'the refresh token is not spent');
+  assert.equal((await introspect(RP, tokens.access_token)).active, true, 'the grant is not revoked');
+
+  const good = await client.refreshTokenGrant(config, tokens.refresh_token);
+  assert.equal(typeof good.refresh_token, 'string');
+  assert.equal((await introspect(RP, good.access_token)).active, true);
+  assert.equal((await introspect(RP, tokens.access_token)).active, true, 'a good refresh revokes nothing');
+});
+
 test('introspection: active for a live token, inactive after revocation', T, async () => {
   const { tokens } = await login(RP, { params: { scope: 'openid profile offline_access' } });
   const sub = tokens.claims().sub;
@@ -539,6 +644,33 @@ test('introspection: active for a live token, inactive after revocation', T, asy
 
   // revoking garbage is not an error (RFC 7009 §2.2)
   await client.tokenRevocation(cfg[RP.clientId], 'not-a-token-we-issued');
+});
+
+test('disabling a citizen revokes their tokens and SSO session; enabling them revives none', T, async () => {
+  const kenji = { username: 'kenji', password: 'kenji-e2e-Passw0rd!', claims: { name: '佐藤 健二' } };
+  addUser(store, kenji.username, kenji.password, kenji.claims);
+  const { browser, tokens } = await login(RP, { user: kenji, params: { scope: 'openid profile offline_access' } });
+  assert.equal((await introspect(RP, tokens.access_token)).active, true);
+  assert.equal((await introspect(RP, tokens.refresh_token)).active, true);
+
+  const dead = async (when) => {
+    assert.deepEqual(await introspect(RP, tokens.access_token), { active: false }, `${when}: access token`);
+    assert.deepEqual(await introspect(RP, tokens.refresh_token), { active: false }, `${when}: refresh token`);
+    const refresh = await oauthError(client.refreshTokenGrant(cfg[RP.clientId], tokens.refresh_token));
+    assert.equal(refresh.error, 'invalid_grant', `${when}: refresh`);
+    assert.equal((await userinfoRaw(tokens.access_token)).status, 401, `${when}: userinfo`);
+    const sso = await browser.get((await authRequest(cfg[RP.clientId], RP)).url);
+    assert.equal(sso.status, 200, `${when}: no code without a login`);
+    assert.ok(loginForm(sso.text), `${when}: the SSO session has ended`);
+  };
+  cli(['user', 'disable', kenji.username, '--store', store.dir]);
+  await dead('disabled');
+  cli(['user', 'enable', kenji.username, '--store', store.dir]);
+  await dead('enabled again');
+
+  // a new login gets new, live tokens
+  const fresh = await login(RP, { user: kenji });
+  assert.equal((await introspect(RP, fresh.tokens.access_token)).active, true);
 });
 
 // ---------------------------------------------------------------------------
@@ -614,11 +746,18 @@ test('logout without id_token_hint is confirmed by the citizen first; unregister
   assert.ok(form.fields.csrf, 'the form is CSRF-protected');
 
   // a cross-site POST carries the session cookie (in the worst case) but not
-  // the SameSite=Strict CSRF cookie: it must not log the citizen out
+  // the SameSite=Lax CSRF cookie: it must not log the citizen out
   const victim = new Browser(issuer);
   victim.jar.set('civicid_session', browser.cookie('civicid_session'));
   const forged = await victim.submit(page.url, form);
   assert.ok(!(forged.status >= 300 && forged.status < 400), `no logout redirect for a forged post (${forged.status})`);
+  // nor a post with a CSRF cookie the attacker planted (a sibling host can, on
+  // http) and its value as the token: the form's token is bound to the session
+  const planted = new Browser(issuer);
+  planted.jar.set('civicid_session', browser.cookie('civicid_session'));
+  planted.jar.set('civicid_csrf', 'A'.repeat(43));
+  const tossed = await planted.submit(page.url, form, { csrf: 'A'.repeat(43) });
+  assert.ok(!(tossed.status >= 300 && tossed.status < 400), `no logout redirect with a planted CSRF cookie (${tossed.status})`);
   const still = await browser.get((await authRequest(cfg[RP.clientId], RP, { prompt: 'none' })).url);
   assert.equal(still.status, 302);
   assert.ok(new URL(still.location).searchParams.get('code'), 'the session survived the forged post');
@@ -743,6 +882,39 @@ test('errors after the redirect URI is verified go back to the service', T, asyn
   const r3 = await browser.get(plain.url);
   assert.equal(r3.status, 302);
   assert.equal(new URL(r3.location).searchParams.get('error'), 'invalid_request');
+});
+
+test('an acr the citizen cannot reach gets unmet_authentication_requirements, never a code', T, async () => {
+  const config = cfg[RP.clientId];
+  // hanako has no second factor enrolled: level 2 (urn:civicid:acr:mfa) cannot be reached
+  const essential = JSON.stringify({ id_token: { acr: { essential: true, values: ['urn:civicid:acr:mfa'] } } });
+  for (const [what, params] of [
+    ['essential acr claim', { claims: essential }],
+    ['acr_values', { acr_values: 'urn:civicid:acr:mfa' }],
+  ]) {
+    const auth = await authRequest(config, RP, params);
+    const callback = await loginAndGetCallback(new Browser(issuer), auth.url, HANAKO.username, HANAKO.password);
+    assert.equal(`${callback.origin}${callback.pathname}`, RP.redirect, `${what}: back to the service`);
+    assert.equal(callback.searchParams.get('error'), 'unmet_authentication_requirements', what);
+    assert.equal(callback.searchParams.get('code'), null, `${what}: no code`);
+    assert.equal(callback.searchParams.get('state'), auth.state, `${what}: state`);
+    assert.equal(callback.searchParams.get('iss'), issuer, `${what}: iss`);
+    const err = await oauthError(redeem(config, callback, auth));
+    assert.equal(err.error, 'unmet_authentication_requirements', `${what}: openid-client sees the error`);
+  }
+
+  // an acr we do not offer at all is refused before any login
+  const unknown = await authRequest(config, RP, { acr_values: 'urn:example:loa:4' });
+  const res = await new Browser(issuer).get(unknown.url);
+  assert.equal(res.status, 302);
+  assert.equal(new URL(res.location).searchParams.get('error'), 'unmet_authentication_requirements');
+
+  // a voluntary acr claim, and acr_values that accept a password, get a code as before
+  const voluntary = JSON.stringify({ id_token: { acr: { values: ['urn:civicid:acr:mfa'] } } });
+  const a = await login(RP, { params: { claims: voluntary } });
+  assert.equal(a.tokens.claims().acr, 'urn:civicid:acr:password');
+  const b = await login(RP, { params: { acr_values: 'urn:civicid:acr:mfa urn:civicid:acr:password' } });
+  assert.equal(b.tokens.claims().acr, 'urn:civicid:acr:password');
 });
 
 test('prompt=none without a session redirects with login_required', T, async () => {
@@ -1078,6 +1250,29 @@ function assertErrorRedirect(res, c, auth, error, what) {
   assert.equal(cb.searchParams.get('iss'), issuer, `${what}: iss`);
 }
 
+test('a login renews the session cookie: the one the browser had before no longer works', T, async () => {
+  const { browser } = await login(RP);
+  const before = browser.cookie('civicid_session');
+  assert.ok(before, 'logged in');
+
+  // the same browser logs in again (prompt=login)
+  const auth = await authRequest(cfg[RP.clientId], RP, { prompt: 'login' });
+  await loginAndGetCallback(browser, auth.url, HANAKO.username, HANAKO.password);
+  const after = browser.cookie('civicid_session');
+  assert.ok(after && after !== before, 'a new session cookie');
+
+  // the old cookie, whoever holds it, opens no session: the login form, no code
+  const stale = new Browser(issuer);
+  stale.jar.set('civicid_session', before);
+  const res = await stale.get((await authRequest(cfg[RP.clientId], RP, { prompt: 'none' })).url);
+  assert.equal(res.status, 302);
+  assert.equal(new URL(res.location).searchParams.get('error'), 'login_required');
+  // the new one does
+  const ok = await browser.get((await authRequest(cfg[RP.clientId], RP, { prompt: 'none' })).url);
+  assert.equal(ok.status, 302);
+  assert.ok(new URL(ok.location).searchParams.get('code'), 'the new session gets a code');
+});
+
 test('prompt=login: a live SSO session gets the login form again; the new auth_time is later', T, async () => {
   const config = cfg[RP.clientId];
   const first = await login(RP);
@@ -1304,15 +1499,17 @@ test('prompt=consent: with nothing to consent to (a statute-only policy) it is a
 // login throttling and page headers
 // ---------------------------------------------------------------------------
 
-test('login throttling through the form: per account after 5 failures, and per client address', { timeout: 180_000 }, async () => {
-  // libauth/account.c, cid_account_authenticate: counters "acct:<id>" and
-  // "addr:<client address>"; a failure (wrong password, unknown or disabled
-  // account) raises both (unknown names only the address); after
-  // CID_THROTTLE_FREE = 5 failures within CID_THROTTLE_WINDOW = 900 s each
-  // further attempt must come at least 2^(n-5) s after the last failure, or it
-  // is refused before any password check (and not counted). A success clears
-  // the account's counter only. This test uses citizens of its own and the
-  // client address 127.0.0.2, so the counters of the other tests stay as they are.
+test('login throttling through the form: per name and client address, never locking the citizen out', { timeout: 180_000 }, async () => {
+  // libauth/identity/throttle.h: a failure (wrong password, unknown or disabled
+  // account) counts for the name typed from the client address, and for the
+  // address; after CID_THROTTLE_FREE = 5 failures of a name from an address
+  // within CID_THROTTLE_WINDOW = 900 s each further attempt from there must
+  // come at least 2^(n-5) s after the last failure, or it is refused before any
+  // password check (and not counted). The address alone waits only after 100
+  // failures across names. No count spans an account (NIST SP 800-63B
+  // §5.2.2): the citizen logs in from elsewhere at once. A success clears its
+  // own count. This test uses citizens of its own and the client address
+  // 127.0.0.2, so the counters of the other tests stay as they are.
   const config = cfg[RP.clientId];
   const A = { username: 'throttle-a', password: 'throttle-a-Passw0rd!', claims: { name: 'Throttle A' } };
   const C = { username: 'throttle-c', password: 'throttle-c-Passw0rd!', claims: { name: 'Throttle C' } };
@@ -1337,6 +1534,14 @@ test('login throttling through the form: per account after 5 failures, and per c
     assert.ok(loginForm(res.text), `${what}: the form is shown again`);
     assert.ok(!res.setCookies.some((l) => l.startsWith('civicid_session=')), `${what}: no session cookie`);
   };
+  // a whole login in a browser of its own; the ID token's name
+  const loginFrom = async (localAddress, user, what) => {
+    const b = new Browser(issuer, localAddress ? { localAddress } : {});
+    const a = await authRequest(config, RP);
+    const { response } = await submitLogin(b, a.url, user.username, user.password);
+    const tokens = await redeem(config, assertCodeRedirect(response, RP, a, what), a);
+    return tokens.claims().name;
+  };
 
   // Count failures until the delay (2^(n-5) s) is 8 s: longer than any one
   // attempt takes even under valgrind, so what follows is inside the window
@@ -1353,20 +1558,15 @@ test('login throttling through the form: per account after 5 failures, and per c
     failed(res, `failure ${n}`);
     n++;
   }
-  const sixth = await attempt(A.username, A.password);
-  // and the account's counter holds from another address too
-  const elsewhere = new Browser(issuer);
-  const other = await submitLogin(elsewhere, (await authRequest(config, RP)).url, A.username, A.password);
-  throttled(sixth, 'the right password inside the delay');
-  throttled(other.response, 'the right password for the same account from 127.0.0.1');
+  throttled(await attempt(A.username, A.password), 'the right password from there inside the delay');
   assert.equal(browser.cookie('civicid_session'), undefined, 'no session');
-  assert.equal(elsewhere.cookie('civicid_session'), undefined, 'no session');
+  // the case of the name is no way around it
+  throttled(await attempt(A.username.toUpperCase(), A.password), 'the name in upper case');
 
-  // the address counted the same failures: a citizen who never failed is
-  // refused from this address, while logging in from another address at once
-  throttled(await attempt(C.username, C.password), 'another account from the same address');
-  const cTokens = await login(RP, { user: C });
-  assert.equal(cTokens.tokens.claims().name, C.claims.name);
+  // nobody else is slowed: the citizen from another address, another citizen
+  // from this one (the address allows far more failures across names)
+  assert.equal(await loginFrom(null, A, 'the same citizen from 127.0.0.1, at once'), A.claims.name);
+  assert.equal(await loginFrom('127.0.0.2', C, 'another citizen from 127.0.0.2'), C.claims.name);
 
   // a delay, not a lockout: once 2^(8-5) = 8 s have passed the right password
   // works from 127.0.0.2
@@ -1476,4 +1676,88 @@ test('key rotation by the CLI: the running server publishes both keys; old token
   assert.equal(decodeJwt(after.tokens.access_token).header.kid, newKid);
   assert.equal(decodeJwt(after.tokens.id_token).header.kid, newKid);
   // openid-client verified the new ID token's signature against the refreshed JWKS
+});
+
+/** The kids of the running server's /jwks. */
+async function publishedKids() {
+  return (await (await fetch(`${issuer}/jwks`)).json()).keys.map((k) => k.kid);
+}
+
+/** The listed state of kid (`civicid keys list --json`). */
+function keyState(kid) {
+  const keys = JSON.parse(cli(['keys', 'list', '--store', store.dir, '--json']));
+  return keys.find((k) => k.kid === kid)?.state;
+}
+
+/** RP's openid-client configuration holding jwks as the JWKS it cached at uat (seconds). */
+async function rpWithCachedJwks(jwks, uat) {
+  const config = await discover(
+    issuer,
+    RP.clientId,
+    { client_secret: secrets[RP.clientId], id_token_signed_response_alg: 'ES256' },
+    client.ClientSecretBasic(secrets[RP.clientId]),
+    [client.enableNonRepudiationChecks],
+  );
+  client.setJwksCache(config, { jwks, uat });
+  return config;
+}
+
+// Last too: it rotates the ES256 key of the shared server once more.
+test('staged key rotation: a relying party that refetched the JWKS after --publish-only verifies the first token of the new key', T, async () => {
+  const epoch = () => Math.floor(Date.now() / 1000);
+  const oldKid = decodeJwt((await login(RP)).tokens.id_token).header.kid;
+  // what a relying party cached before the publish
+  const jwksBefore = await (await fetch(`${issuer}/jwks`)).json();
+  const uatBefore = epoch();
+
+  const conf = store.writeConfig(`store = ${store.dir}\nkey_publish_delay = 10\n`, 'keys.conf');
+  const published = JSON.parse(cli(['keys', 'rotate', '--publish-only', '--alg', 'ES256', '--config', conf, '--json']));
+  const nextKid = published[0].kid;
+  assert.notEqual(nextKid, oldKid);
+  assert.ok(published[0].activate_at >= epoch() + 9, 'it may sign only after key_publish_delay');
+  assert.throws(() => cli(['keys', 'rotate', '--activate', '--alg', 'ES256', '--config', conf]),
+    /may sign from .*--force/s, 'an early --activate is refused');
+
+  // the server publishes the next key within its poll interval ...
+  let kids = [];
+  for (let i = 0; i < 40 && !kids.includes(nextKid); i++) {
+    await sleep(250);
+    kids = await publishedKids();
+  }
+  assert.ok(kids.includes(nextKid), `the JWKS publishes the next key ${nextKid}: ${kids}`);
+  assert.ok(kids.includes(oldKid));
+  // ... and keeps signing with the active key: nothing is signed with a key
+  // that relying parties could not have seen yet
+  const during = await login(RP);
+  assert.equal(decodeJwt(during.tokens.id_token).header.kid, oldKid);
+  assert.equal(decodeJwt(during.tokens.access_token).header.kid, oldKid);
+  assert.equal(keyState(nextKid), 'next');
+
+  // a relying party refreshes its JWKS cache within the window
+  const jwksWindow = await (await fetch(`${issuer}/jwks`)).json();
+  const uatWindow = epoch();
+  const refreshed = await rpWithCachedJwks(jwksWindow, uatWindow);
+  const stale = await rpWithCachedJwks(jwksBefore, uatBefore);
+
+  // the running server activates the key by itself once key_publish_delay has passed
+  for (let i = 0; i < 120 && keyState(nextKid) !== 'active'; i++) await sleep(250);
+  assert.equal(keyState(nextKid), 'active', 'the server activated the published key');
+  assert.equal(keyState(oldKid), 'retired');
+
+  // the first tokens of the new key: openid-client verifies the ID token's
+  // signature from the JWKS it cached in the window, without refetching (a
+  // JWKS younger than 60 s is not refetched for an unknown kid: it fails)
+  cfg[RP.clientId] = refreshed;
+  const after = await login(RP);
+  assert.equal(decodeJwt(after.tokens.id_token).header.kid, nextKid);
+  assert.equal(decodeJwt(after.tokens.access_token).header.kid, nextKid);
+  assert.equal(client.getJwksCache(refreshed).uat, uatWindow, 'verified from the cached JWKS, not a refetch');
+  await verifyWithJwks(after.tokens.id_token, jwksWindow);
+  // what an immediate switch does to every caching relying party: one whose
+  // JWKS predates the publish cannot verify the new key's tokens yet
+  cfg[RP.clientId] = stale;
+  await assert.rejects(login(RP), (e) => /no applicable keys found/.test(e.message), 'a JWKS from before the publish lacks the key');
+  cfg[RP.clientId] = refreshed;
+  // tokens of the retired key still verify
+  assert.equal((await userinfoRaw(during.tokens.access_token)).status, 200);
 });

@@ -2,6 +2,8 @@
 # TAP helpers of the CLI end-to-end scripts (cli.sh, consent_cli.sh). Source
 # it after setting $tmp (a scratch directory); the sourcing script ends with
 #   echo "1..$n"; [ "$fails" -eq 0 ]
+# every script sourcing this parses JSON with python3: without it, fail at once
+command -v python3 >/dev/null || { echo "Bail out! python3 is required (deploy/install-deps.sh test)"; exit 2; }
 fails=0
 n=0
 

@@ -3,9 +3,12 @@
  * reads a file anyone may hand to an officer or an auditor. Whatever the
  * bytes, it must return CID_OK with a report (damage is a report, not an
  * error) or an error audit.h lists, and a report must be consistent: ok with
- * covered <= entries, or not ok with a reason. The keyset is the fixed public
- * JWKS the seed corpus was signed with (no private key here), so the seed
- * "valid" verifies with both its checkpoints.
+ * covered <= entries and, unless the unsigned tail is accepted, covered ==
+ * entries; or not ok with a reason. Each input is verified twice: with the
+ * defaults (no issuer expected, the tail refused) and with an expected
+ * issuer and the tail accepted. The keyset is the fixed public JWKS the seed
+ * corpus was signed with (no private key here), so the seed "valid" verifies
+ * with both its checkpoints.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -42,34 +45,50 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) // NOLINT(readability-non-cons
 	return 0;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void verify_once(const uint8_t *data, size_t size, const struct cid_audit_verify_opts *opts)
 {
 	struct cid_audit_report rep;
 	FILE *in;
 	enum cid_err rc;
 
-	if (keyset == NULL)
-		LLVMFuzzerInitialize(NULL, NULL);
 	if (size == 0)
 		in = fopen("/dev/null", "r");
 	else
 		in = fmemopen((void *)(uintptr_t)data, size, "r");
 	if (in == NULL)
-		return 0;
-	rc = cid_audit_verify_export(in, keyset, &rep);
+		return;
+	rc = cid_audit_verify_export(in, keyset, opts, &rep);
 	fclose(in);
 	switch (rc) {
 	case CID_OK:
 		if (rep.ok && (rep.covered > rep.entries || rep.checkpoints > rep.entries))
 			abort();
+		if (rep.ok && rep.covered < rep.entries &&
+		    !(opts->allow_unsigned_tail && rep.unsigned_tail))
+			abort();
 		if (!rep.ok && (rep.reason[0] == '\0' || rep.bad_seq > rep.entries + 1))
 			abort();
-		if (memchr(rep.reason, '\0', sizeof(rep.reason)) == NULL)
+		if (rep.checkpoints > 0 && rep.issuer[0] == '\0')
+			abort();
+		if (memchr(rep.reason, '\0', sizeof(rep.reason)) == NULL ||
+		    memchr(rep.issuer, '\0', sizeof(rep.issuer)) == NULL)
 			abort();
 		break;
 	case CID_ERR_NOMEM:
 	case CID_ERR_IO: break;
 	default: abort();
 	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const struct cid_audit_verify_opts refuse_tail = {0};
+	static const struct cid_audit_verify_opts accept_tail = {.issuer = "https://id.example",
+								 .allow_unsigned_tail = true};
+
+	if (keyset == NULL)
+		LLVMFuzzerInitialize(NULL, NULL);
+	verify_once(data, size, &refuse_tail);
+	verify_once(data, size, &accept_tail);
 	return 0;
 }

@@ -118,7 +118,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) // NOLINT(readability-non-cons
 	}
 	if (claims == NULL ||
 	    cid_account_add(cid_ctx_store(env.ctx), &env.cfg->argon2, "hanako",
-			    "correct horse battery", claims, account) != CID_OK ||
+			    "correct horse battery", claims, NOW, account) != CID_OK ||
 	    cid_session_new(cid_ctx_store(env.ctx), account, CID_ACR_PASSWORD, amr, 1, NOW - 60,
 			    3600, cookie, NULL) != CID_OK)
 		abort();
@@ -152,8 +152,13 @@ static bool has_word(const char *list, const char *word)
 static void check_authz(const struct cid_params *p)
 {
 	static const char *const errors[] = {
-	    "invalid_request",	   "invalid_scope",	    "unsupported_response_type",
-	    "unauthorized_client", "request_not_supported", "request_uri_not_supported",
+	    "invalid_request",
+	    "invalid_scope",
+	    "unsupported_response_type",
+	    "unauthorized_client",
+	    "request_not_supported",
+	    "request_uri_not_supported",
+	    "unmet_authentication_requirements",
 	};
 	const struct registered *r = find_client(cid_params_get(p, "client_id"));
 	struct cid_client *client = NULL;

@@ -3,7 +3,7 @@
 # (and, through its HeaderFilterRegex, the headers they include), with the
 # compile commands of a build directory, and fails on any finding. A genuine
 # false positive is silenced where it lives with `// NOLINT(check): reason`.
-# Exits 0 with a message only when clang-tidy is not installed at all.
+# Fails when clang-tidy is not installed: a check that cannot run fails.
 # Usage: clang-tidy.sh BUILD_DIR [SOURCE_ROOT]   (default: the repository root)
 #   BUILD_DIR holds compile_commands.json (CMAKE_EXPORT_COMPILE_COMMANDS, set by
 #   every preset). CID_TIDY_JOBS: parallel clang-tidy runs (default: all CPUs).
@@ -24,8 +24,8 @@ for c in clang-tidy-14 clang-tidy; do
 	fi
 done
 if [ -z "$tidy" ]; then
-	echo "clang-tidy: not installed, skipped"
-	exit 0
+	echo "clang-tidy: not installed (deploy/install-deps.sh test)" >&2
+	exit 1
 fi
 runner=
 for c in run-clang-tidy-14 run-clang-tidy; do

@@ -16,4 +16,4 @@ fi
 # it jansson.h itself.
 jansson_dir=$(pkg-config --variable=includedir jansson 2>/dev/null || echo /usr/include)
 exec cppcheck --enable=warning,performance,portability --error-exitcode=1 --inline-suppr -q \
-	--include="$jansson_dir/jansson.h" -I libauth libauth server
+	--include="$jansson_dir/jansson.h" $(printf -- '-I %s ' libauth/*/) libauth server

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fails if a C file is not formatted by the root .clang-format: libauth/*.[ch],
 # server/**/*.[ch] and tests/**/*.c. Reformat with `clang-format -i FILE`.
-# Exits 0 with a message only when clang-format is not installed at all.
+# Fails when clang-format is not installed: a check that cannot run fails.
 # Usage: format-check.sh [SOURCE_ROOT]   (default: the repository root)
 set -euo pipefail
 root=${1:-"$(cd "$(dirname "$0")/../.." && pwd)"}
@@ -15,13 +15,13 @@ for c in clang-format clang-format-14; do
 	fi
 done
 if [ -z "$cf" ]; then
-	echo "format-check: clang-format not installed, skipped"
-	exit 0
+	echo "format-check: clang-format is not installed (deploy/install-deps.sh test)" >&2
+	exit 1
 fi
 
 mapfile -d '' files < <(
 	{
-		find libauth -maxdepth 1 -type f \( -name '*.c' -o -name '*.h' \) -print0
+		find libauth -type f \( -name '*.c' -o -name '*.h' \) -print0
 		find server -type f \( -name '*.c' -o -name '*.h' \) -print0
 		find tests -type f -name '*.c' -not -path '*/node_modules/*' -print0
 	} | sort -z)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fails if the libauth static library defines writable data. libauth keeps no
+# Fails if a libauth static library (one per layer) defines writable data. libauth keeps no
 # mutable globals: state lives in struct cid_ctx passed explicitly, and config
 # and policy snapshots are immutable, so the library is reentrant and a reload
 # can never be seen half-applied (HOUSE-STYLE rule 20).
@@ -15,16 +15,18 @@
 # (starting with __ or _ and a capital, which C code may not define) are the
 # compiler's own instrumentation, such as clang's __sancov_* counters and
 # __unnamed_* descriptors under the fuzz and sanitizer presets, and pass too.
-# Usage: [NM=nm] no-globals.sh PATH/TO/libcivicid_auth.a
+# Usage: [NM=nm] no-globals.sh LIB.a...   (every layer's libcivicid_LAYER.a)
 set -euo pipefail
-lib=${1:?usage: no-globals.sh PATH/TO/libcivicid_auth.a}
-if [ ! -f "$lib" ]; then
-	echo "no-globals: $lib not found (build civicid_auth first)" >&2
-	exit 1
-fi
+[ "$#" -gt 0 ] || { echo "usage: no-globals.sh LIB.a..." >&2; exit 2; }
+for lib in "$@"; do
+	if [ ! -f "$lib" ]; then
+		echo "no-globals: $lib not found (build civicid_auth first)" >&2
+		exit 1
+	fi
+done
 
 # sysv lines: "archive:member:name |value| class |type|size|line|section"
-hits=$("${NM:-nm}" -A --format=sysv "$lib" | awk -F'|' '
+hits=$("${NM:-nm}" -A --format=sysv "$@" | awk -F'|' '
 	NF >= 7 {
 		class = $3; gsub(/[[:space:]]/, "", class)
 		section = $7; gsub(/[[:space:]]/, "", section)
@@ -35,8 +37,8 @@ hits=$("${NM:-nm}" -A --format=sysv "$lib" | awk -F'|' '
 	}')
 if [ -n "$hits" ]; then
 	printf '%s\n' "$hits"
-	echo "no-globals: writable data in $lib: make it const, or move it into" \
+	echo "no-globals: writable data in libauth: make it const, or move it into" \
 		"struct cid_ctx" >&2
 	exit 1
 fi
-echo "no-globals: no writable data in $(basename "$lib")"
+echo "no-globals: no writable data in $# libauth libraries"

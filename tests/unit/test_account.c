@@ -6,6 +6,7 @@
  */
 #include "account.h"
 #include "support.h"
+#include "throttle.h"
 #include "totp.h"
 
 #include <pthread.h>
@@ -38,8 +39,9 @@ static int setup(void **state)
 	assert_non_null(f);
 	assert_non_null(claims);
 	f->s = cid_test_store_open(f->dir);
-	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "hanako", PASSWORD, claims, f->id),
-			 CID_OK);
+	assert_int_equal(
+	    cid_account_add(f->s, &cid_test_argon2, "hanako", PASSWORD, claims, NOW, f->id),
+	    CID_OK);
 	json_decref(claims);
 	*state = f;
 	return 0;
@@ -286,7 +288,7 @@ static void test_add_duplicate_username_exists(void **state)
 	json_t *list = NULL;
 
 	assert_int_equal(
-	    cid_account_add(f->s, &cid_test_argon2, "hanako", "another password", NULL, id),
+	    cid_account_add(f->s, &cid_test_argon2, "hanako", "another password", NULL, NOW, id),
 	    CID_ERR_EXISTS);
 	/* the failed add left no orphan record behind */
 	assert_int_equal(cid_account_list(f->s, &list), CID_OK);
@@ -305,42 +307,43 @@ static void test_add_rejects_bad_input(void **state)
 	json_t *rec = NULL;
 
 	for (size_t i = 0; i < sizeof(bad_usernames) / sizeof(bad_usernames[0]); i++)
-		assert_int_equal(
-		    cid_account_add(f->s, &cid_test_argon2, bad_usernames[i], PASSWORD, NULL, id),
-		    CID_ERR_INVALID);
-	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, NULL, PASSWORD, NULL, id),
+		assert_int_equal(cid_account_add(f->s, &cid_test_argon2, bad_usernames[i], PASSWORD,
+						 NULL, NOW, id),
+				 CID_ERR_INVALID);
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, NULL, PASSWORD, NULL, NOW, id),
 			 CID_ERR_INVALID);
 	memset(longname, 'a', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
-	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, longname, PASSWORD, NULL, id),
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, longname, PASSWORD, NULL, NOW, id),
 			 CID_ERR_INVALID);
 	longname[CID_MAX_USERNAME] = '\0';
-	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, longname, PASSWORD, NULL, id),
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, longname, PASSWORD, NULL, NOW, id),
 			 CID_OK);
 	assert_int_equal(
-	    cid_account_add(f->s, &cid_test_argon2, "A.b_c-d@e.f9", PASSWORD, NULL, id), CID_OK);
+	    cid_account_add(f->s, &cid_test_argon2, "A.b_c-d@e.f9", PASSWORD, NULL, NOW, id),
+	    CID_OK);
 
-	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", "short", NULL, id),
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", "short", NULL, NOW, id),
 			 CID_ERR_INVALID);
-	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", NULL, NULL, id),
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", NULL, NULL, NOW, id),
 			 CID_ERR_INVALID);
 	claims = json_pack("{s:i}", "household_size", 0);
-	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, id),
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, NOW, id),
 			 CID_ERR_INVALID);
 	json_decref(claims);
 	claims = json_pack("{s:i}", "updated_at", 5);
-	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, id),
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, NOW, id),
 			 CID_ERR_INVALID);
 	json_decref(claims);
 	claims = json_pack("[s]", "given_name");
-	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, id),
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, NOW, id),
 			 CID_ERR_INVALID);
 	json_decref(claims);
 	claims = json_object();
 	assert_non_null(claims);
 	assert_int_equal(json_object_set_new(claims, "given_name", json_stringn_nocheck("\xff", 1)),
 			 0);
-	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, id),
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, NOW, id),
 			 CID_ERR_UTF8);
 	json_decref(claims);
 	assert_int_equal(cid_account_find(f->s, "taro", &rec), CID_ERR_NOTFOUND);
@@ -361,10 +364,10 @@ static void test_add_too_many_claims_toobig(void **state)
 		assert_true(n > 0 && (size_t)n < sizeof(name));
 		assert_int_equal(json_object_set_new(claims, name, json_string("x")), 0);
 	}
-	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, id),
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, NOW, id),
 			 CID_ERR_TOOBIG);
 	assert_int_equal(json_object_set_new(claims, "nickname", json_string("x")), 0);
-	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, id),
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, claims, NOW, id),
 			 CID_ERR_TOOBIG);
 	json_decref(claims);
 }
@@ -387,7 +390,7 @@ static void test_set_claims_merges_and_removes(void **state)
 	before = json_integer_value(json_object_get(json_object_get(raw, "claims"), "updated_at"));
 	json_decref(raw);
 
-	assert_int_equal(cid_account_set_claims(f->s, "hanako", change), CID_OK);
+	assert_int_equal(cid_account_set_claims(f->s, "hanako", change, NOW), CID_OK);
 	assert_int_equal(cid_account_find(f->s, "hanako", &rec), CID_OK);
 	claims = json_object_get(rec, "claims");
 	assert_string_equal(json_string_value(json_object_get(claims, "email")),
@@ -403,7 +406,7 @@ static void test_set_claims_merges_and_removes(void **state)
 	json_decref(rec);
 
 	/* one bad member refuses the whole change */
-	assert_int_equal(cid_account_set_claims(f->s, "hanako", bad), CID_ERR_INVALID);
+	assert_int_equal(cid_account_set_claims(f->s, "hanako", bad, NOW), CID_ERR_INVALID);
 	rec = NULL;
 	assert_int_equal(cid_account_find(f->s, "hanako", &rec), CID_OK);
 	assert_string_equal(
@@ -411,10 +414,63 @@ static void test_set_claims_merges_and_removes(void **state)
 	    "hanako@example.jp");
 	json_decref(rec);
 
-	assert_int_equal(cid_account_set_claims(f->s, "nobody", change), CID_ERR_NOTFOUND);
-	assert_int_equal(cid_account_set_claims(f->s, "hanako", NULL), CID_ERR_INVALID);
+	assert_int_equal(cid_account_set_claims(f->s, "nobody", change, NOW), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_set_claims(f->s, "hanako", NULL, NOW), CID_ERR_INVALID);
 	json_decref(change);
 	json_decref(bad);
+}
+
+/* Every change records the time its caller gives, never the machine's own clock. */
+static void test_changes_record_the_time_given(void **state)
+{
+	struct fixture *f = *state;
+
+	enum change { ADD, CLAIMS, DISABLE, ENABLE, NEW_PASSWORD, ENROL, UNLOCK, DROP_TOTP };
+
+	static const enum change changes[] = {ADD,	    CLAIMS, DISABLE, ENABLE,
+					      NEW_PASSWORD, ENROL,  UNLOCK,  DROP_TOTP};
+
+	/* 2001: far from any clock this test runs under */
+	const int64_t t0 = 1000000000;
+	json_t *claims = json_pack("{s:s}", "email", "taro@example.jp");
+	char id[CID_ID_CHARS + 1];
+
+	assert_non_null(claims);
+	for (size_t i = 0; i < sizeof(changes) / sizeof(changes[0]); i++) {
+		int64_t now = t0 + 60 * (int64_t)i;
+		enum cid_err rc = CID_ERR_INVALID;
+		json_t *raw;
+
+		switch (changes[i]) {
+		case ADD:
+			rc = cid_account_add(f->s, &cid_test_argon2, "taro", PASSWORD, NULL, now,
+					     id);
+			break;
+		case CLAIMS: rc = cid_account_set_claims(f->s, "taro", claims, now); break;
+		case DISABLE: rc = cid_account_set_disabled(f->s, "taro", true, now); break;
+		case ENABLE: rc = cid_account_set_disabled(f->s, "taro", false, now); break;
+		case NEW_PASSWORD:
+			rc = cid_account_set_password(f->s, &cid_test_argon2, "taro",
+						      "another long password", now);
+			break;
+		case ENROL:
+			rc = cid_account_totp_enrol(f->s, "taro", false, now, NULL, NULL);
+			break;
+		case UNLOCK: rc = cid_account_totp_unlock(f->s, "taro", now); break;
+		case DROP_TOTP: rc = cid_account_totp_disable(f->s, "taro", now); break;
+		default: fail_msg("change %zu has no call", i);
+		}
+		assert_int_equal(rc, CID_OK);
+		raw = raw_record(f->s, id);
+		assert_int_equal(json_integer_value(json_object_get(raw, "updated_at")), now);
+		assert_int_equal(json_integer_value(json_object_get(raw, "created_at")), t0);
+		if (changes[i] == ADD || changes[i] == CLAIMS)
+			assert_int_equal(json_integer_value(json_object_get(
+					     json_object_get(raw, "claims"), "updated_at")),
+					 now);
+		json_decref(raw);
+	}
+	json_decref(claims);
 }
 
 static void test_list_sorted_by_username_without_passwords(void **state)
@@ -429,7 +485,8 @@ static void test_list_sorted_by_username_without_passwords(void **state)
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		assert_int_equal(
-		    cid_account_add(f->s, &cid_test_argon2, names[i], PASSWORD, NULL, id), CID_OK);
+		    cid_account_add(f->s, &cid_test_argon2, names[i], PASSWORD, NULL, NOW, id),
+		    CID_OK);
 	assert_int_equal(cid_account_list(f->s, &list), CID_OK);
 	assert_int_equal(json_array_size(list), 4);
 	json_array_foreach(list, i, rec)
@@ -457,25 +514,54 @@ static enum cid_err login(struct fixture *f, const char *user, const char *pw, c
 	return rc;
 }
 
-/* The counter record under key, or NULL. */
-static json_t *counter(struct cid_store *s, const char *key)
+/* The counter record under key k, or NULL. */
+static json_t *counter(struct cid_store *s, const struct cid_throttle_key *k)
 {
 	struct cid_txn *txn = NULL;
 	json_t *rec = NULL;
 	enum cid_err rc;
 
 	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
-	rc = cid_txn_get_json(txn, CID_DB_THROTTLE, cid_str_of(key), &rec);
+	rc = cid_txn_get_json(txn, CID_DB_THROTTLE, k->key, &rec);
 	cid_store_read_end(txn);
 	assert_true(rc == CID_OK || rc == CID_ERR_NOTFOUND);
 	return rc == CID_OK ? rec : NULL;
 }
 
-static void acct_key(const struct fixture *f, char out[64])
+/* The failures counted under k (0: no counter). */
+static int64_t count_of(struct cid_store *s, const struct cid_throttle_key *k)
 {
-	int n = snprintf(out, 64, "acct:%s", f->id);
+	json_t *c = counter(s, k);
+	int64_t n = c == NULL ? 0 : cid_json_int(c, "n");
 
-	assert_true(n > 0 && n < 64);
+	json_decref(c);
+	return n;
+}
+
+/* The failures counted for name from addr. */
+static int64_t pair_count(struct fixture *f, const char *name, const char *addr)
+{
+	struct cid_throttle_key k;
+
+	cid_throttle_key_pair(&k, CID_THROTTLE_CITIZEN, name, addr);
+	return count_of(f->s, &k);
+}
+
+static int64_t addr_count(struct fixture *f, const char *addr)
+{
+	struct cid_throttle_key k;
+
+	assert_true(cid_throttle_key_addr(&k, addr));
+	return count_of(f->s, &k);
+}
+
+/* hanako's run of wrong one-time codes. */
+static int64_t code_count(struct fixture *f)
+{
+	struct cid_throttle_key k;
+
+	cid_throttle_key_code(&k, CID_THROTTLE_CITIZEN, f->id);
+	return count_of(f->s, &k);
 }
 
 static void test_authenticate_ok_and_failures_look_alike(void **state)
@@ -505,7 +591,7 @@ static void test_authenticate_ok_and_failures_look_alike(void **state)
 	assert_int_equal(login(f, "", PASSWORD, "192.0.2.1", NOW, NULL), CID_ERR_INVALID);
 	assert_int_equal(login(f, "hanako", "", "192.0.2.1", NOW, NULL), CID_ERR_INVALID);
 	assert_int_equal(login(f, NULL, PASSWORD, "192.0.2.1", NOW, NULL), CID_ERR_INVALID);
-	/* no remote address (the CLI): only the account is counted */
+	/* no remote address (the CLI): only the name is counted */
 	assert_int_equal(login(f, "hanako", PASSWORD, NULL, NOW, NULL), CID_OK);
 }
 
@@ -514,14 +600,118 @@ static void test_disabled_account_denied(void **state)
 	struct fixture *f = *state;
 	json_t *rec = NULL;
 
-	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true), CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true, NOW), CID_OK);
 	assert_int_equal(cid_account_find(f->s, "hanako", &rec), CID_OK);
 	assert_true(json_is_true(json_object_get(rec, "disabled")));
 	json_decref(rec);
 	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.1", NOW, NULL), CID_ERR_DENIED);
-	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false), CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false, NOW), CID_OK);
 	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.1", NOW, NULL), CID_OK);
-	assert_int_equal(cid_account_set_disabled(f->s, "nobody", true), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_set_disabled(f->s, "nobody", true, NOW), CID_ERR_NOTFOUND);
+}
+
+/* The one rule of an active citizen: "disabled" is exactly false; anything else is not. */
+static void test_active_rule_is_fail_closed(void **state)
+{
+	static const struct {
+		const char *record;
+		bool active;
+	} rows[] = {
+	    {"{\"disabled\": false}", true},
+	    {"{\"disabled\": true}", false},
+	    {"{}", false},
+	    {"{\"disabled\": null}", false},
+	    {"{\"disabled\": 0}", false},
+	    {"{\"disabled\": \"false\"}", false},
+	    {"[]", false},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		json_t *rec = json_loads(rows[i].record, 0, NULL);
+
+		assert_non_null(rec);
+		if (cid_account_active(rec) != rows[i].active)
+			fail_msg("%s: expected %s", rows[i].record,
+				 rows[i].active ? "active" : "not active");
+		json_decref(rec);
+	}
+	assert_false(cid_account_active(NULL));
+}
+
+/* cid_account_generation and cid_account_live read f->id in a fresh read transaction. */
+static enum cid_err generation_now(struct fixture *f, const char *id, int64_t *gen)
+{
+	struct cid_txn *txn = NULL;
+	enum cid_err rc;
+
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	rc = cid_account_generation(txn, id, gen);
+	cid_store_read_end(txn);
+	return rc;
+}
+
+static enum cid_err live_now(struct fixture *f, int64_t gen)
+{
+	struct cid_txn *txn = NULL;
+	enum cid_err rc;
+
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	rc = cid_account_live(txn, f->id, gen);
+	cid_store_read_end(txn);
+	return rc;
+}
+
+/*
+ * Each change of state starts a generation: what was made before is dead
+ * while the citizen is disabled and after they are enabled again; setting the
+ * state they are in changes nothing.
+ */
+static void test_state_changes_start_generations(void **state)
+{
+	struct fixture *f = *state;
+	json_t *claims = json_pack("{s:s}", "given_name", "花");
+	int64_t gen = -1;
+
+	assert_non_null(claims);
+	assert_int_equal(generation_now(f, f->id, &gen), CID_OK);
+	assert_int_equal(gen, 0);
+	assert_int_equal(live_now(f, 0), CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true, NOW), CID_OK);
+	assert_int_equal(live_now(f, 0), CID_ERR_DISABLED);
+	gen = -1;
+	assert_int_equal(generation_now(f, f->id, &gen), CID_ERR_DISABLED);
+	assert_int_equal(gen, -1); /* written only on success */
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true, NOW), CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false, NOW), CID_OK);
+	assert_int_equal(live_now(f, 0), CID_ERR_REVOKED);
+	assert_int_equal(generation_now(f, f->id, &gen), CID_OK);
+	assert_int_equal(gen, 2);
+	assert_int_equal(live_now(f, 2), CID_OK);
+	/* enabling an active citizen, or changing their claims, is no change of state */
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false, NOW), CID_OK);
+	assert_int_equal(cid_account_set_claims(f->s, "hanako", claims, NOW), CID_OK);
+	json_decref(claims);
+	assert_int_equal(live_now(f, 2), CID_OK);
+	/* a record without "disabled" (as before it was written) was not active:
+	 * enabling it starts a generation too */
+	cid_test_citizen_edit(f->s, f->id, "disabled", NULL);
+	assert_int_equal(live_now(f, 2), CID_ERR_DISABLED);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false, NOW), CID_OK);
+	assert_int_equal(live_now(f, 2), CID_ERR_REVOKED);
+	assert_int_equal(live_now(f, 3), CID_OK);
+	/* no generation member: generation 0 (records made before generations) */
+	cid_test_citizen_edit(f->s, f->id, "generation", NULL);
+	assert_int_equal(live_now(f, 0), CID_OK);
+	/* unknown, malformed, damaged */
+	assert_int_equal(generation_now(f, "00000000-0000-4000-8000-000000000009", &gen),
+			 CID_ERR_NOTFOUND);
+	assert_int_equal(generation_now(f, "hanako", &gen), CID_ERR_NOTFOUND);
+	assert_int_equal(generation_now(f, NULL, &gen), CID_ERR_NOTFOUND);
+	cid_test_citizen_edit(f->s, f->id, "generation", json_integer(-1));
+	assert_int_equal(live_now(f, 0), CID_ERR_STORE);
+	cid_test_citizen_edit(f->s, f->id, "generation", json_real(1.0));
+	assert_int_equal(live_now(f, 1), CID_ERR_STORE);
 }
 
 static void test_set_password_replaces_old(void **state)
@@ -529,50 +719,125 @@ static void test_set_password_replaces_old(void **state)
 	struct fixture *f = *state;
 
 	assert_int_equal(
-	    cid_account_set_password(f->s, &cid_test_argon2, "hanako", "new secret words"), CID_OK);
+	    cid_account_set_password(f->s, &cid_test_argon2, "hanako", "new secret words", NOW),
+	    CID_OK);
 	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.1", NOW, NULL), CID_ERR_DENIED);
 	assert_int_equal(login(f, "hanako", "new secret words", "192.0.2.1", NOW, NULL), CID_OK);
-	assert_int_equal(cid_account_set_password(f->s, &cid_test_argon2, "hanako", "short"),
+	assert_int_equal(cid_account_set_password(f->s, &cid_test_argon2, "hanako", "short", NOW),
 			 CID_ERR_INVALID);
-	assert_int_equal(cid_account_set_password(f->s, &cid_test_argon2, "nobody", PASSWORD),
+	assert_int_equal(cid_account_set_password(f->s, &cid_test_argon2, "nobody", PASSWORD, NOW),
 			 CID_ERR_NOTFOUND);
 	assert_int_equal(login(f, "hanako", "new secret words", "192.0.2.1", NOW, NULL), CID_OK);
 }
 
-static void test_account_throttled_after_free_failures(void **state)
+/*= NIST SP 800-63B §5.2.2: rate limiting must not let an attacker lock the
+ *# legitimate claimant out: a flood at one name from one address slows that
+ *# name from that address only */
+static void test_flood_at_a_name_cannot_lock_its_citizen_out(void **state)
 {
 	struct fixture *f = *state;
-	char addr[32];
-	char key[64];
 	int64_t retry = 0;
-	json_t *c;
+	int64_t t = NOW;
 
-	/* failures from different addresses: only the account counter reaches the limit */
-	for (int i = 0; i < CID_THROTTLE_FREE; i++) {
-		assert_true(snprintf(addr, sizeof(addr), "198.51.100.%d", i + 1) > 0);
-		assert_int_equal(login(f, "hanako", "wrong pass", addr, NOW, NULL), CID_ERR_DENIED);
-	}
-	/* even the right password waits, and no hash is computed */
-	assert_int_equal(login(f, "hanako", PASSWORD, "203.0.113.9", NOW, &retry),
+	for (int i = 0; i < CID_THROTTLE_FREE; i++)
+		assert_int_equal(login(f, "hanako", "wrong pass", "198.51.100.66", t, NULL),
+				 CID_ERR_DENIED);
+	/* from the attacker's address even the right password waits, and no hash is computed */
+	assert_int_equal(login(f, "hanako", PASSWORD, "198.51.100.66", t, &retry),
 			 CID_ERR_THROTTLED);
-	assert_true(retry > 0);
 	assert_int_equal(retry, 1);
 	/* a throttled attempt is not counted */
-	acct_key(f, key);
-	c = counter(f->s, key);
-	assert_non_null(c);
-	assert_int_equal(json_integer_value(json_object_get(c, "n")), CID_THROTTLE_FREE);
-	json_decref(c);
+	assert_int_equal(pair_count(f, "hanako", "198.51.100.66"), CID_THROTTLE_FREE);
+	/* the attacker keeps at it as fast as it is let in, for hours */
+	for (int i = 0; i < 200; i++) {
+		enum cid_err rc = login(f, "hanako", "wrong pass", "198.51.100.66", t, &retry);
 
+		assert_true(rc == CID_ERR_DENIED || rc == CID_ERR_THROTTLED);
+		t += rc == CID_ERR_THROTTLED ? retry : 0;
+	}
+	assert_true(t - NOW > 3600);
+	/* the citizen, from anywhere else, is never made to wait */
+	assert_int_equal(login(f, "hanako", PASSWORD, "203.0.113.10", t, &retry), CID_OK);
+	/* so is another citizen behind another address */
+	assert_int_equal(login(f, "hanako", PASSWORD, "2001:db8:5::1", t, &retry), CID_OK);
+}
+
+static void test_failures_double_the_wait_and_a_success_clears_its_pair(void **state)
+{
+	struct fixture *f = *state;
+	int64_t retry = 0;
+
+	for (int i = 0; i < CID_THROTTLE_FREE; i++)
+		assert_int_equal(login(f, "hanako", "wrong pass", "192.0.2.9", NOW, NULL),
+				 CID_ERR_DENIED);
+	for (int i = 0; i < CID_THROTTLE_FREE - 1; i++)
+		assert_int_equal(login(f, "hanako", "wrong pass", "192.0.2.10", NOW, NULL),
+				 CID_ERR_DENIED);
 	/* the next failure doubles the wait */
-	assert_int_equal(login(f, "hanako", "wrong pass", "203.0.113.9", NOW + 1, NULL),
+	assert_int_equal(login(f, "hanako", "wrong pass", "192.0.2.9", NOW + 1, NULL),
 			 CID_ERR_DENIED);
-	assert_int_equal(login(f, "hanako", PASSWORD, "203.0.113.10", NOW + 1, &retry),
+	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.9", NOW + 1, &retry),
 			 CID_ERR_THROTTLED);
 	assert_int_equal(retry, 2);
-	assert_int_equal(login(f, "hanako", PASSWORD, "203.0.113.10", NOW + 3, NULL), CID_OK);
-	/* success clears the account's counter */
-	assert_null(counter(f->s, key));
+	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.9", NOW + 3, NULL), CID_OK);
+	/* the success forgets that pair's failures (800-63B: "from the same IP address") */
+	assert_int_equal(pair_count(f, "hanako", "192.0.2.9"), 0);
+	/* not another address's, nor the address's own count across names */
+	assert_int_equal(pair_count(f, "hanako", "192.0.2.10"), CID_THROTTLE_FREE - 1);
+	assert_int_equal(addr_count(f, "192.0.2.9"), CID_THROTTLE_FREE + 1);
+	/* so that pair has its full allowance again */
+	for (int i = 0; i < CID_THROTTLE_FREE; i++)
+		assert_int_equal(login(f, "hanako", "wrong pass", "192.0.2.9", NOW + 3, NULL),
+				 CID_ERR_DENIED);
+	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.9", NOW + 3, NULL),
+			 CID_ERR_THROTTLED);
+	/* and one IPv6 site is one address: its /64 */
+	for (int i = 0; i < CID_THROTTLE_FREE; i++)
+		assert_int_equal(login(f, "hanako", "wrong pass", "2001:db8:7:7::1", NOW, NULL),
+				 CID_ERR_DENIED);
+	assert_int_equal(login(f, "hanako", PASSWORD, "2001:db8:7:7:aaaa::2", NOW, NULL),
+			 CID_ERR_THROTTLED);
+	assert_int_equal(login(f, "hanako", PASSWORD, "2001:db8:7:8::1", NOW, NULL), CID_OK);
+}
+
+/*
+ * Issue 9 item 5: the lockout must not tell which names exist. Known,
+ * unknown and impossible names are counted and slowed exactly alike, and
+ * none of them is slowed for another address.
+ */
+static void test_unknown_and_known_names_are_throttled_alike(void **state)
+{
+	static const struct {
+		const char *name, *addr;
+	} rows[] = {
+	    {"hanako", "192.0.2.20"},  /* exists */
+	    {"nobody", "192.0.2.21"},  /* does not */
+	    {"no body", "192.0.2.22"}, /* cannot */
+	    {"hanako", "192.0.2.23"},
+	};
+	struct fixture *f = *state;
+	int64_t retry[4];
+
+	for (size_t i = 0; i < 4; i++) {
+		for (int k = 0; k < CID_THROTTLE_FREE; k++)
+			assert_int_equal(
+			    login(f, rows[i].name, "wrong pass", rows[i].addr, NOW, NULL),
+			    CID_ERR_DENIED);
+		assert_int_equal(login(f, rows[i].name, "wrong pass", rows[i].addr, NOW, &retry[i]),
+				 CID_ERR_THROTTLED);
+		assert_int_equal(retry[i], retry[0]);
+		/* one counter per name typed and address, whether the name exists or not */
+		assert_int_equal(pair_count(f, rows[i].name, rows[i].addr), CID_THROTTLE_FREE);
+	}
+	/* the name's case is no way around it */
+	assert_int_equal(login(f, "HANAKO", "wrong pass", "192.0.2.20", NOW, NULL),
+			 CID_ERR_THROTTLED);
+	assert_int_equal(login(f, "NoBody", "wrong pass", "192.0.2.21", NOW, NULL),
+			 CID_ERR_THROTTLED);
+	/* from elsewhere: the known name logs in, the unknown ones are merely wrong */
+	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.24", NOW, NULL), CID_OK);
+	assert_int_equal(login(f, "nobody", PASSWORD, "192.0.2.24", NOW, NULL), CID_ERR_DENIED);
+	assert_int_equal(login(f, "no body", PASSWORD, "192.0.2.24", NOW, NULL), CID_ERR_DENIED);
 }
 
 static void test_address_throttled_across_usernames(void **state)
@@ -580,69 +845,38 @@ static void test_address_throttled_across_usernames(void **state)
 	struct fixture *f = *state;
 	char user[16];
 	int64_t retry = 0;
-	json_t *c;
 
-	for (int i = 0; i < CID_THROTTLE_FREE; i++) {
+	for (int i = 0; i < CID_THROTTLE_ADDR_FREE; i++) {
 		assert_true(snprintf(user, sizeof(user), "guess%d", i) > 0);
 		assert_int_equal(login(f, user, PASSWORD, "192.0.2.66", NOW, NULL), CID_ERR_DENIED);
 	}
-	c = counter(f->s, "addr:192.0.2.66");
-	assert_non_null(c);
-	assert_int_equal(json_integer_value(json_object_get(c, "n")), CID_THROTTLE_FREE);
-	json_decref(c);
+	assert_int_equal(addr_count(f, "192.0.2.66"), CID_THROTTLE_ADDR_FREE);
+	/* one name each: no pair reached its limit, the address did */
 	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.66", NOW, &retry),
 			 CID_ERR_THROTTLED);
-	assert_true(retry > 0);
-	/* the account itself was never attacked: other addresses log in */
+	assert_int_equal(retry, 1);
+	/* no account was attacked: other addresses log in */
 	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.67", NOW, NULL), CID_OK);
-	/* and the address is let through once its delay has passed */
+	/* the address is let through once its delay has passed */
 	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.66", NOW + retry, NULL), CID_OK);
-	/* a success clears the account's counter, not the address's */
-	c = counter(f->s, "addr:192.0.2.66");
-	assert_non_null(c);
-	json_decref(c);
-}
-
-static void test_success_clears_account_counter(void **state)
-{
-	struct fixture *f = *state;
-	char key[64];
-	json_t *c;
-
-	acct_key(f, key);
-	for (int i = 0; i < CID_THROTTLE_FREE - 1; i++)
-		assert_int_equal(login(f, "hanako", "wrong pass", "192.0.2.9", NOW, NULL),
-				 CID_ERR_DENIED);
-	c = counter(f->s, key);
-	assert_non_null(c);
-	assert_int_equal(json_integer_value(json_object_get(c, "n")), CID_THROTTLE_FREE - 1);
-	json_decref(c);
-	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.10", NOW, NULL), CID_OK);
-	assert_null(counter(f->s, key));
-	/* so the account gets its full allowance again (fresh addresses: only it counts) */
-	for (int i = 0; i < CID_THROTTLE_FREE; i++) {
-		char addr[32];
-
-		assert_true(snprintf(addr, sizeof(addr), "192.0.2.%d", 20 + i) > 0);
-		assert_int_equal(login(f, "hanako", "wrong pass", addr, NOW, NULL), CID_ERR_DENIED);
-	}
-	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.30", NOW, NULL), CID_ERR_THROTTLED);
+	/* and one good account does not buy more guesses: the address count stays */
+	assert_int_equal(addr_count(f, "192.0.2.66"), CID_THROTTLE_ADDR_FREE);
 }
 
 static void test_counter_window_expires(void **state)
 {
 	struct fixture *f = *state;
-	char key[64];
 	json_t *c;
+	struct cid_throttle_key k;
 
-	acct_key(f, key);
 	for (int i = 0; i < CID_THROTTLE_FREE; i++)
 		assert_int_equal(login(f, "hanako", "wrong pass", NULL, NOW, NULL), CID_ERR_DENIED);
 	assert_int_equal(login(f, "hanako", PASSWORD, NULL, NOW, NULL), CID_ERR_THROTTLED);
 	/* failures older than the window are forgotten: counting starts again at 1 */
 	assert_int_equal(login(f, "hanako", "wrong pass", NULL, NOW + CID_THROTTLE_WINDOW, NULL),
 			 CID_ERR_DENIED);
-	c = counter(f->s, key);
+	cid_throttle_key_pair(&k, CID_THROTTLE_CITIZEN, "hanako", NULL);
+	c = counter(f->s, &k);
 	assert_non_null(c);
 	assert_int_equal(json_integer_value(json_object_get(c, "n")), 1);
 	assert_int_equal(json_integer_value(json_object_get(c, "first")),
@@ -785,7 +1019,7 @@ static void test_totp_enrol_stores_secret_get_find_list_never_return_it(void **s
 	json_decref(list);
 
 	/* other changes to the record keep the enrolment */
-	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false), CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false, NOW), CID_OK);
 	totp = raw_totp(f);
 	assert_string_equal(json_string_value(json_object_get(totp, "secret")), secret);
 	json_decref(totp);
@@ -842,9 +1076,7 @@ static void test_totp_check_accepts_a_code_once(void **state)
 	char *secret = enrol(f, "hanako");
 	char code[7];
 	char next[7];
-	char key[64];
 	json_t *totp;
-	json_t *c;
 
 	code_for(secret, NOW, code);
 	assert_int_equal(cid_account_totp_check(f->s, f->id, code, "192.0.2.1", NOW, NULL), CID_OK);
@@ -859,21 +1091,46 @@ static void test_totp_check_accepts_a_code_once(void **state)
 	assert_int_equal(cid_account_totp_check(f->s, f->id, code, "192.0.2.2", NOW + 30, NULL),
 			 CID_ERR_DENIED);
 	/* a replay is a failure like any wrong code */
-	acct_key(f, key);
-	c = counter(f->s, key);
-	assert_non_null(c);
-	assert_int_equal(json_integer_value(json_object_get(c, "n")), 2);
-	json_decref(c);
-	c = counter(f->s, "addr:192.0.2.2");
-	assert_non_null(c);
-	json_decref(c);
+	assert_int_equal(code_count(f), 2);
+	assert_int_equal(addr_count(f, "192.0.2.2"), 1);
 
-	/* the next step's code works and clears the account's counter */
+	/* the next step's code works and ends the run of wrong ones */
 	code_for(secret, NOW + CID_TOTP_STEP, next);
 	assert_int_equal(
 	    cid_account_totp_check(f->s, f->id, next, "192.0.2.1", NOW + CID_TOTP_STEP, NULL),
 	    CID_OK);
-	assert_null(counter(f->s, key));
+	assert_int_equal(code_count(f), 0);
+	free(secret);
+}
+
+/*
+ * A client address longer than CID_MAX_ADDR (the officers' limit too) is
+ * refused before the store is read: not even the right password or code
+ * passes, and nothing is counted. One of exactly CID_MAX_ADDR bytes passes.
+ */
+static void test_address_over_the_limit_refused_uncounted(void **state)
+{
+	struct fixture *f = *state;
+	char at[CID_MAX_ADDR + 1] = "";
+	char over[CID_MAX_ADDR + 2] = "";
+	char code[7];
+	char *secret;
+	int64_t retry = -1;
+
+	memset(at, '7', CID_MAX_ADDR);
+	memset(over, '7', CID_MAX_ADDR + 1);
+	assert_int_equal(login(f, "hanako", PASSWORD, over, NOW, NULL), CID_ERR_INVALID);
+	assert_int_equal(login(f, "hanako", "wrong pass", over, NOW, NULL), CID_ERR_INVALID);
+	assert_int_equal(pair_count(f, "hanako", at), 0);
+	assert_int_equal(login(f, "hanako", PASSWORD, at, NOW, NULL), CID_OK);
+
+	secret = enrol(f, "hanako");
+	code_for(secret, NOW, code);
+	assert_int_equal(cid_account_totp_check(f->s, f->id, code, over, NOW, &retry),
+			 CID_ERR_INVALID);
+	assert_int_equal(code_count(f), 0);
+	assert_int_equal(retry, -1);
+	assert_int_equal(cid_account_totp_check(f->s, f->id, code, at, NOW, &retry), CID_OK);
 	free(secret);
 }
 
@@ -882,7 +1139,6 @@ static void test_totp_check_errors(void **state)
 	struct fixture *f = *state;
 	static const char *const malformed[] = {"",	  "12345",  "1234567",
 						"12a456", " 23456", "１２３４５６"};
-	char key[64];
 	char code[7];
 	char *secret;
 	int64_t retry = -1;
@@ -904,30 +1160,27 @@ static void test_totp_check_errors(void **state)
 		    CID_ERR_INVALID);
 	assert_int_equal(cid_account_totp_check(f->s, f->id, NULL, "192.0.2.1", NOW, &retry),
 			 CID_ERR_INVALID);
-	acct_key(f, key);
-	assert_null(counter(f->s, key));
-	assert_null(counter(f->s, "addr:192.0.2.1"));
+	assert_int_equal(code_count(f), 0);
+	assert_int_equal(addr_count(f, "192.0.2.1"), 0);
 	assert_int_equal(retry, -1);
 
 	/* a disabled account is denied even the right code, which stays unspent */
 	code_for(secret, NOW, code);
-	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true), CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true, NOW), CID_OK);
 	assert_int_equal(cid_account_totp_check(f->s, f->id, code, NULL, NOW, &retry),
 			 CID_ERR_DENIED);
-	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false), CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false, NOW), CID_OK);
 	assert_int_equal(cid_account_totp_check(f->s, f->id, code, NULL, NOW, &retry), CID_OK);
 	free(secret);
 }
 
-static void test_totp_wrong_codes_throttled_like_passwords(void **state)
+static void test_totp_wrong_codes_wait_then_a_right_one_clears_them(void **state)
 {
 	struct fixture *f = *state;
 	char *secret = enrol(f, "hanako");
 	char wrong[7];
 	char code[7];
-	char key[64];
 	int64_t retry = 0;
-	json_t *c;
 
 	wrong_code_for(secret, NOW, wrong);
 	for (int i = 0; i < CID_THROTTLE_FREE; i++)
@@ -938,57 +1191,107 @@ static void test_totp_wrong_codes_throttled_like_passwords(void **state)
 	assert_int_equal(cid_account_totp_check(f->s, f->id, code, NULL, NOW, &retry),
 			 CID_ERR_THROTTLED);
 	assert_int_equal(retry, 1);
-	acct_key(f, key);
-	c = counter(f->s, key);
-	assert_int_equal(json_integer_value(json_object_get(c, "n")), CID_THROTTLE_FREE);
-	json_decref(c);
-	/* the password login shares the counter */
-	assert_int_equal(login(f, "hanako", PASSWORD, NULL, NOW, &retry), CID_ERR_THROTTLED);
+	assert_int_equal(code_count(f), CID_THROTTLE_FREE);
+	/* wrong codes are no wrong passwords: the password login is not slowed */
+	assert_int_equal(login(f, "hanako", PASSWORD, NULL, NOW, &retry), CID_OK);
 	assert_int_equal(cid_account_totp_check(f->s, f->id, code, NULL, NOW + 1, &retry), CID_OK);
-	assert_null(counter(f->s, key));
+	assert_int_equal(code_count(f), 0);
 	free(secret);
 }
 
-static void test_totp_password_alone_does_not_clear_counter(void **state)
+/* Wrong codes from t on, each after the wait of the one before; returns the time after. */
+static int64_t wrong_codes(struct fixture *f, const char *secret, int64_t t, int n,
+			   const char *addr)
+{
+	char wrong[7];
+	int64_t retry = 0;
+
+	for (int i = 0; i < n; i++) {
+		enum cid_err rc;
+
+		wrong_code_for(secret, t, wrong);
+		rc = cid_account_totp_check(f->s, f->id, wrong, addr, t, &retry);
+		if (rc == CID_ERR_THROTTLED) {
+			t += retry;
+			i--;
+			continue;
+		}
+		assert_int_equal(rc, CID_ERR_DENIED);
+		/* and the code step moves on */
+		t += CID_TOTP_STEP;
+	}
+	return t;
+}
+
+/*= NIST SP 800-63B §5.2.2: the verifier SHALL limit consecutive failed
+ *# authentication attempts on a single subscriber account to no more than 100 */
+static void test_totp_locks_after_consecutive_wrong_codes_until_unlocked(void **state)
 {
 	struct fixture *f = *state;
 	char *secret = enrol(f, "hanako");
-	char wrong[7];
 	char code[7];
-	char key[64];
-	json_t *c;
+	int64_t t;
+	int64_t retry = -1;
+	int64_t failures = -1;
 
-	/* someone with the password guesses codes; logging in with it between guesses
-	 * must not reset the count */
-	wrong_code_for(secret, NOW, wrong);
-	acct_key(f, key);
-	for (int i = 0; i < CID_THROTTLE_FREE; i++) {
-		assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.1", NOW, NULL), CID_OK);
-		assert_int_equal(cid_account_totp_check(f->s, f->id, wrong, "192.0.2.1", NOW, NULL),
-				 CID_ERR_DENIED);
-	}
-	c = counter(f->s, key);
-	assert_non_null(c);
-	assert_int_equal(json_integer_value(json_object_get(c, "n")), CID_THROTTLE_FREE);
-	json_decref(c);
-	assert_int_equal(login(f, "hanako", PASSWORD, "198.51.100.1", NOW, NULL),
-			 CID_ERR_THROTTLED);
-
-	/* wrong passwords count towards the code's throttle too */
-	assert_int_equal(cid_account_totp_disable(f->s, "hanako"), CID_OK);
-	assert_int_equal(
-	    login(f, "hanako", PASSWORD, "198.51.100.1", NOW + CID_THROTTLE_WINDOW, NULL), CID_OK);
-	assert_null(counter(f->s, key));
+	/* spread over days, with password logins between: the run is never forgotten */
+	t = wrong_codes(f, secret, NOW, CID_CODE_MAX_FAILURES / 2, "192.0.2.1");
+	t += 3 * 86400;
+	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.1", t, NULL), CID_OK);
+	t = wrong_codes(f, secret, t, CID_CODE_MAX_FAILURES - CID_CODE_MAX_FAILURES / 2 - 1,
+			"198.51.100.7");
+	assert_int_equal(cid_account_totp_failures(f->s, "hanako", &failures), CID_OK);
+	assert_int_equal(failures, CID_CODE_MAX_FAILURES - 1);
+	/* one more wrong code, from anywhere, and the second factor is refused */
+	t = wrong_codes(f, secret, t + CID_THROTTLE_MAX_DELAY, 1, "203.0.113.3");
+	code_for(secret, t, code);
+	assert_int_equal(cid_account_totp_check(f->s, f->id, code, "192.0.2.1", t, &retry),
+			 CID_ERR_LOCKED);
+	assert_int_equal(retry, -1);
+	/* the right code is not spent, and time does not unlock it */
+	t += 365 * 86400;
+	code_for(secret, t, code);
+	assert_int_equal(cid_account_totp_check(f->s, f->id, code, NULL, t, NULL), CID_ERR_LOCKED);
+	assert_int_equal(cid_account_totp_failures(f->s, "hanako", &failures), CID_OK);
+	assert_int_equal(failures, CID_CODE_MAX_FAILURES);
+	/* the password alone still works: the citizen keeps level 1 */
+	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.1", t, NULL), CID_OK);
+	/* an operator unlocks it */
+	assert_int_equal(cid_account_totp_unlock(f->s, "hanako", NOW), CID_OK);
+	assert_int_equal(cid_account_totp_failures(f->s, "hanako", &failures), CID_OK);
+	assert_int_equal(failures, 0);
+	assert_int_equal(cid_account_totp_check(f->s, f->id, code, NULL, t, NULL), CID_OK);
+	assert_int_equal(cid_account_totp_unlock(f->s, "hanako", NOW), CID_OK); /* idempotent */
 	free(secret);
-	secret = enrol(f, "hanako");
-	for (int i = 0; i < CID_THROTTLE_FREE; i++)
-		assert_int_equal(
-		    login(f, "hanako", "wrong pass", NULL, NOW + CID_THROTTLE_WINDOW, NULL),
-		    CID_ERR_DENIED);
-	code_for(secret, NOW + CID_THROTTLE_WINDOW, code);
-	assert_int_equal(
-	    cid_account_totp_check(f->s, f->id, code, NULL, NOW + CID_THROTTLE_WINDOW, NULL),
-	    CID_ERR_THROTTLED);
+}
+
+static void test_totp_new_secret_or_removal_ends_the_run(void **state)
+{
+	struct fixture *f = *state;
+	char *secret = enrol(f, "hanako");
+	char code[7];
+	int64_t t;
+	int64_t failures = -1;
+
+	t = wrong_codes(f, secret, NOW, CID_CODE_MAX_FAILURES, NULL);
+	code_for(secret, t, code);
+	assert_int_equal(cid_account_totp_check(f->s, f->id, code, NULL, t, NULL), CID_ERR_LOCKED);
+	/* a new secret starts a new count */
+	free(secret);
+	assert_int_equal(cid_account_totp_enrol(f->s, "hanako", true, t, &secret, NULL), CID_OK);
+	assert_int_equal(code_count(f), 0);
+	code_for(secret, t, code);
+	assert_int_equal(cid_account_totp_check(f->s, f->id, code, NULL, t, NULL), CID_OK);
+	/* and removing the second factor leaves no count behind */
+	t = wrong_codes(f, secret, t + CID_TOTP_STEP, 3, NULL);
+	assert_int_equal(cid_account_totp_disable(f->s, "hanako", NOW), CID_OK);
+	assert_int_equal(code_count(f), 0);
+	/* unlocking needs a citizen enrolled in TOTP */
+	assert_int_equal(cid_account_totp_unlock(f->s, "hanako", NOW), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_totp_failures(f->s, "hanako", &failures), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_totp_unlock(f->s, "nobody", NOW), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_totp_unlock(f->s, "bad name", NOW), CID_ERR_NOTFOUND);
+	assert_int_equal(failures, -1);
 	free(secret);
 }
 
@@ -999,7 +1302,7 @@ static void test_totp_disable(void **state)
 	char code[7];
 	json_t *rec = NULL;
 
-	assert_int_equal(cid_account_totp_disable(f->s, "hanako"), CID_OK);
+	assert_int_equal(cid_account_totp_disable(f->s, "hanako", NOW), CID_OK);
 	assert_null(raw_totp(f));
 	assert_int_equal(cid_account_find(f->s, "hanako", &rec), CID_OK);
 	assert_stripped(rec, secret, false);
@@ -1007,8 +1310,8 @@ static void test_totp_disable(void **state)
 	code_for(secret, NOW, code);
 	assert_int_equal(cid_account_totp_check(f->s, f->id, code, NULL, NOW, NULL),
 			 CID_ERR_NOTFOUND);
-	assert_int_equal(cid_account_totp_disable(f->s, "hanako"), CID_ERR_NOTFOUND);
-	assert_int_equal(cid_account_totp_disable(f->s, "nobody"), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_totp_disable(f->s, "hanako", NOW), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_totp_disable(f->s, "nobody", NOW), CID_ERR_NOTFOUND);
 	/* the password alone works again */
 	assert_int_equal(login(f, "hanako", PASSWORD, NULL, NOW, NULL), CID_OK);
 	free(secret);
@@ -1116,17 +1419,23 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_add_rejects_bad_input, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_add_too_many_claims_toobig, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_set_claims_merges_and_removes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_changes_record_the_time_given, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_list_sorted_by_username_without_passwords, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_authenticate_ok_and_failures_look_alike, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_disabled_account_denied, setup, teardown),
+	    cmocka_unit_test(test_active_rule_is_fail_closed),
+	    cmocka_unit_test_setup_teardown(test_state_changes_start_generations, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_set_password_replaces_old, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_account_throttled_after_free_failures, setup,
+	    cmocka_unit_test_setup_teardown(test_flood_at_a_name_cannot_lock_its_citizen_out, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_failures_double_the_wait_and_a_success_clears_its_pair, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unknown_and_known_names_are_throttled_alike, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_address_throttled_across_usernames, setup,
 					    teardown),
-	    cmocka_unit_test_setup_teardown(test_success_clears_account_counter, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_counter_window_expires, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_clock_set_back_wait_capped, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
@@ -1135,9 +1444,13 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_totp_check_accepts_a_code_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_totp_check_errors, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_totp_wrong_codes_throttled_like_passwords, setup,
+	    cmocka_unit_test_setup_teardown(test_address_over_the_limit_refused_uncounted, setup,
 					    teardown),
-	    cmocka_unit_test_setup_teardown(test_totp_password_alone_does_not_clear_counter, setup,
+	    cmocka_unit_test_setup_teardown(test_totp_wrong_codes_wait_then_a_right_one_clears_them,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_totp_locks_after_consecutive_wrong_codes_until_unlocked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_totp_new_secret_or_removal_ends_the_run, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_totp_disable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_totp_code_accepted_once_under_concurrency, setup,

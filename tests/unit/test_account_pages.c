@@ -55,7 +55,7 @@ static void add_citizen(struct fixture *f, const char *name, struct citizen *c)
 	json_t *claims = json_pack("{s:s}", "given_name", name);
 
 	assert_int_equal(cid_account_add(cid_ctx_store(f->ctx), &f->cfg->argon2, name,
-					 "correct horse battery", claims, c->id),
+					 "correct horse battery", claims, NOW, c->id),
 			 CID_OK);
 	json_decref(claims);
 	assert_int_equal(cid_session_new(cid_ctx_store(f->ctx), c->id, CID_ACR_PASSWORD, amr, 1,
@@ -81,7 +81,7 @@ static char *record(struct fixture *f, const char *account, const char *attribut
 	    .purpose = "fees",
 	    .policy_version = cid_policy_version(pol),
 	    .purpose_digest = pu.digest,
-	    .method = "web:consent-screen",
+	    .method = CID_CONSENT_METHOD_SCREEN,
 	    .request_id = "req-ref",
 	    .now = NOW - 2 * DAY,
 	};
@@ -200,6 +200,32 @@ static void test_without_a_session_both_pages_say_sign_in(void **state)
 	}
 }
 
+/* A disabled citizen's session shows nothing, and stays dead when they are enabled again. */
+static void test_a_disabled_citizen_is_signed_out(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_reply r;
+	char id_query[64];
+
+	snprintf(id_query, sizeof(id_query), "id=%s", f->granted);
+	for (int enabled = 0; enabled < 2; enabled++) {
+		assert_int_equal(
+		    cid_account_set_disabled(cid_ctx_store(f->ctx), "hanako", enabled == 0, NOW),
+		    CID_OK);
+		get(f, cid_account_page, f->hanako.cookie, "", &r);
+		assert_signed_out(&r);
+		cid_reply_free(&r);
+		get(f, cid_account_receipt, f->hanako.cookie, id_query, &r);
+		assert_signed_out(&r);
+		assert_null(r.body);
+		cid_reply_free(&r);
+	}
+	/* another citizen's session is untouched */
+	get(f, cid_account_page, f->taro.cookie, "", &r);
+	assert_int_equal(r.status, 200);
+	cid_reply_free(&r);
+}
+
 static void test_the_page_lists_the_current_decision_per_attribute(void **state)
 {
 	struct fixture *f = *state;
@@ -264,9 +290,10 @@ static void test_the_page_lists_the_current_decision_per_attribute(void **state)
 	struct cid_consent_context cc = {.account_id = f->hanako.id,
 					 .service = "svc",
 					 .purpose = "fees",
-					 .method = "cli:withdraw",
+					 .method = CID_CONSENT_METHOD_CLI_WITHDRAW,
 					 .now = NOW - DAY};
-	assert_int_equal(cid_consent_withdraw(cid_ctx_store(f->ctx), &cc, attrs, 1, NULL), CID_OK);
+	assert_int_equal(cid_consent_withdraw(cid_ctx_store(f->ctx), &cc, attrs, 1, NULL, NULL),
+			 CID_OK);
 	get(f, cid_account_page, f->hanako.cookie, "lang=ja", &r);
 	assert_string_equal(r.locale, "ja");
 	g = json_array_get(json_object_get(r.page_data, "consents"), 0);
@@ -455,7 +482,7 @@ static void record_unpolicied(struct fixture *f, const char *service)
 	    .purpose = "fees",
 	    .policy_version = "v-gone",
 	    .purpose_digest = "d-gone",
-	    .method = "web:consent-screen",
+	    .method = CID_CONSENT_METHOD_SCREEN,
 	    .request_id = "req-ref",
 	    .now = NOW - DAY,
 	};
@@ -509,6 +536,7 @@ static void test_a_service_without_policy_is_named_by_registration_or_id(void **
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_a_disabled_citizen_is_signed_out, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_without_a_session_both_pages_say_sign_in, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_the_page_lists_the_current_decision_per_attribute,

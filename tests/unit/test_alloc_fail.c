@@ -13,17 +13,22 @@
  */
 #include "account.h"
 #include "alloc_fail.h"
+#include "buf.h"
 #include "client.h"
 #include "consent.h"
 #include "crypto.h"
 #include "jose.h"
+#include "merkle.h"
+#include "note.h"
 #include "oidc.h"
 #include "policy.h"
 #include "release.h"
+#include "reply.h"
 #include "session.h"
 #include "str.h"
 #include "support.h"
 #include "token.h"
+#include "witness.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -66,6 +71,8 @@ struct fixture {
 	struct cid_policyset *policies; /* cid_test_svc_policy, parsed */
 	char reopen_dir[256];		/* a store with keys, for opening contexts */
 	struct cid_config *reopen_cfg;
+	char *log_vkey;	    /* the verifier key of the log the witness follows */
+	char *witness_body; /* an add-checkpoint body: that log's first checkpoint, size 1 */
 };
 
 /*
@@ -95,6 +102,40 @@ static char *bigger_jwks(const struct cid_keyset *ks)
 	assert_non_null(out);
 	json_decref(doc);
 	return out;
+}
+
+#define LOG_ORIGIN "city.example/civicid/audit"
+
+/* The log's verifier key into f->log_vkey, and its first checkpoint as an add-checkpoint body. */
+static void witness_fixture(struct fixture *f)
+{
+	struct cid_note_signer *key = NULL;
+	const struct cid_note_signer *signers[1];
+	uint8_t root[CID_MERKLE_HASH];
+	struct cid_buf text;
+	char *note = NULL;
+	int n;
+
+	assert_int_equal(cid_note_signer_new(cid_str_of(LOG_ORIGIN), CID_NOTE_ED25519, NULL, &key),
+			 CID_OK);
+	assert_int_equal(cid_note_signer_vkey(key, &f->log_vkey), CID_OK);
+	/* a tree of one entry: its root is the entry's leaf hash */
+	assert_int_equal(cid_merkle_leaf_hash("entry 0", 7, root), CID_OK);
+	cid_buf_init(&text, 4096);
+	assert_int_equal(
+	    cid_checkpoint_format(cid_str_of(LOG_ORIGIN), 1, root, cid_str_of(""), &text), CID_OK);
+	signers[0] = key;
+	assert_int_equal(
+	    cid_note_sign((struct cid_str){text.data, text.len}, signers, 1, 0, &note, NULL),
+	    CID_OK);
+	/* from the empty tree: no proof lines */
+	f->witness_body = malloc(strlen(note) + 16);
+	assert_non_null(f->witness_body);
+	n = snprintf(f->witness_body, strlen(note) + 16, "old 0\n\n%s", note);
+	assert_true(n > 0);
+	free(note);
+	cid_buf_free(&text);
+	cid_note_signer_free(key);
 }
 
 /* "Basic " and base64 of "id:secret" into out[128] (neither needs form-encoding). */
@@ -138,7 +179,7 @@ static int setup(void **state)
 	claims = json_pack("{s:s, s:s}", "given_name", "花子", "email", "hanako@example.jp");
 	assert_non_null(claims);
 	assert_int_equal(cid_account_add(f->s, &f->cfg->argon2, "hanako", "correct horse battery",
-					 claims, f->account),
+					 claims, NOW, f->account),
 			 CID_OK);
 	json_decref(claims);
 	assert_int_equal(cid_client_get(f->s, "rp1", &f->client), CID_OK);
@@ -162,6 +203,7 @@ static int setup(void **state)
 	cid_test_policies(f->reopen_cfg, f->reopen_dir, "svc.policy", cid_test_svc_policy);
 	assert_int_equal(cid_ctx_open(f->reopen_cfg, NOW, NULL, &ctx), CID_OK);
 	cid_ctx_close(ctx);
+	witness_fixture(f);
 	*state = f;
 	return 0;
 }
@@ -173,6 +215,8 @@ static int teardown(void **state)
 	json_decref(f->auth);
 	json_decref(f->released);
 	free(f->jwks);
+	free(f->log_vkey);
+	free(f->witness_body);
 	cid_policyset_free(f->policies);
 	cid_test_ctx_close(NULL, f->reopen_cfg, f->reopen_dir);
 	cid_params_clear(&f->authz);
@@ -367,7 +411,7 @@ static enum cid_err token_body(void *arg)
 	CID_TRY(cid_code_issue(f->s, f->auth, NOW, 60, code));
 	CID_TRY(cid_code_redeem(f->s, code, "rp1", "https://rp.example/cb", VERIFIER, NOW + 1, 3600,
 				&grant, refresh));
-	CID_TRY(cid_refresh_rotate(f->s, refresh, "rp1", NOW + 2, 3600, &rotated, next));
+	CID_TRY(cid_refresh_rotate(f->s, refresh, "rp1", NULL, NOW + 2, 3600, &rotated, next));
 	CID_TRY(cid_refresh_lookup(f->s, next, NOW + 3, &looked));
 	cid_token_subject(f->ctx, NULL, f->client, "00000000-0000-4000-8000-000000000001", sub);
 	CID_TRY(cid_token_access_mint(f->ctx, ks, f->client, sub, "openid profile", rotated,
@@ -458,7 +502,7 @@ static enum cid_err consent_body(void *arg)
 	    .purpose = "fees",
 	    .policy_version = "v1",
 	    .purpose_digest = "d1",
-	    .method = "web:consent-screen",
+	    .method = CID_CONSENT_METHOD_SCREEN,
 	    .request_id = "req-1",
 	    .now = NOW,
 	};
@@ -479,7 +523,7 @@ static enum cid_err consent_body(void *arg)
 	cid_store_read_end(txn);
 	txn = NULL;
 	cc.now = NOW + 2;
-	CID_TRY(cid_consent_withdraw(f->s, &cc, withdrawn, 1, wids));
+	CID_TRY(cid_consent_withdraw(f->s, &cc, withdrawn, 1, wids, NULL));
 	CID_TRY(cid_consent_history(f->s, account, NULL, &history));
 	CID_ENSURE(json_array_size(history) == 3, CID_ERR_STORE);
 	CID_TRY(cid_consent_get(f->s, ids[0], &one));
@@ -556,14 +600,16 @@ static enum cid_err session_body(void *arg)
 	static const char *const mfa[] = {"pwd", "otp"};
 	enum cid_err rc = CID_OK;
 	char cookie[CID_TOKEN_CHARS + 1];
+	char renewed[CID_TOKEN_CHARS + 1];
 	struct cid_session sess;
 
-	CID_TRY(cid_session_new(f->s, "00000000-0000-4000-8000-000000000001", CID_ACR_PASSWORD, amr,
-				1, NOW, 3600, cookie, &sess));
+	/* a citizen who exists: a session of one who does not is found by nobody */
+	CID_TRY(
+	    cid_session_new(f->s, f->account, CID_ACR_PASSWORD, amr, 1, NOW, 3600, cookie, &sess));
 	CID_TRY(cid_session_get(f->s, cookie, NOW + 1, &sess));
 	CID_TRY(cid_session_add_client(f->s, cookie, "rp1"));
-	CID_TRY(cid_session_upgrade(f->s, cookie, CID_ACR_MFA, mfa, 2, NOW + 2, &sess));
-	CID_TRY(cid_session_end(f->s, cookie));
+	CID_TRY(cid_session_upgrade(f->s, cookie, CID_ACR_MFA, mfa, 2, NOW + 2, renewed, &sess));
+	CID_TRY(cid_session_end(f->s, renewed));
 out:
 	return rc;
 }
@@ -571,6 +617,34 @@ out:
 static void test_session_fails_cleanly(void **state)
 {
 	cid_alloc_fail_run("session new..end", session_body, *state, NULL);
+}
+
+/* ---- reply: the builders every endpoint answers with ---- */
+
+static enum cid_err reply_body(void *arg)
+{
+	struct fixture *f = arg;
+	static const char *const names[] = {"code", "state", "iss"};
+	static const char *const values[] = {"c0de", "af0i fj", "https://id.example"};
+	enum cid_err rc = CID_OK;
+	struct cid_reply reply = {0};
+
+	/* too big is for what does not fit: out of memory must say so; a key longer than
+	 * jansson's first dump buffer is where json_dumps would drop bytes */
+	CID_TRY(cid_reply_redirect(&reply, 302, "https://rp.example/cb", names, values, 3));
+	CID_TRY(cid_reply_cookie(&reply, f->cfg, CID_COOKIE_SESSION, "v4lue", 3600));
+	CID_TRY(cid_reply_json(&reply, 200, json_pack("{s:s}", "error_description", "none")));
+	CID_ENSURE(strstr(reply.location, "state=af0i%20fj&iss=") != NULL && reply.n_cookies == 1 &&
+		       strcmp(reply.body, "{\"error_description\":\"none\"}") == 0,
+		   CID_ERR_DENIED);
+out:
+	cid_reply_free(&reply);
+	return rc;
+}
+
+static void test_reply_fails_cleanly(void **state)
+{
+	cid_alloc_fail_run("reply redirect, cookie, json", reply_body, *state, NULL);
 }
 
 /* ---- oidc: the authorization endpoint ---- */
@@ -621,19 +695,19 @@ static enum cid_err account_body(void *arg)
 
 	snprintf(username, sizeof(username), "taro%lu", f->run++);
 	CID_ENSURE(claims != NULL && change != NULL, CID_ERR_NOMEM);
-	CID_TRY(
-	    cid_account_add(f->s, &f->cfg->argon2, username, "correct horse battery", claims, id));
+	CID_TRY(cid_account_add(f->s, &f->cfg->argon2, username, "correct horse battery", claims,
+				NOW, id));
 	CID_TRY(cid_account_find(f->s, username, &found));
 	CID_TRY(cid_account_authenticate(f->s, &f->cfg->argon2, username, "correct horse battery",
 					 "127.0.0.1", NOW, again, &retry));
-	CID_TRY(cid_account_set_claims(f->s, username, change));
+	CID_TRY(cid_account_set_claims(f->s, username, change, NOW));
 	CID_TRY(cid_account_totp_enrol(f->s, username, false, NOW, &secret, &uri));
 	CID_TRY(cid_account_get(f->s, id, &got));
 	CID_ENSURE(json_is_true(json_object_get(got, "totp_enrolled")) &&
 		       json_object_get(json_object_get(got, "claims"), "email") != NULL &&
 		       json_object_get(json_object_get(got, "claims"), "household_size") == NULL,
 		   CID_ERR_DENIED);
-	CID_TRY(cid_account_set_disabled(f->s, username, true));
+	CID_TRY(cid_account_set_disabled(f->s, username, true, NOW));
 out:
 	json_decref(claims);
 	json_decref(change);
@@ -771,6 +845,51 @@ static void test_jose_fails_cleanly(void **state)
 	cid_alloc_fail_run("jose jwks, sign, verify", jose_body, *state, NULL);
 }
 
+/* ---- witness: a new witness cosigns a log's first checkpoint ---- */
+
+static enum cid_err witness_body(void *arg)
+{
+	struct fixture *f = arg;
+	enum cid_err rc = CID_OK;
+	char dir[256];
+	struct cid_store *s = NULL;
+	struct cid_witness *w = NULL;
+	struct cid_witness_result res = {0};
+	json_t *st = NULL;
+	const json_t *log;
+	char *vkey = NULL;
+
+	/* a store of this run only: a witness is made once per store, and its state
+	 * lists every log, so runs sharing one would grow with the count */
+	cid_test_tmpdir(dir);
+	CID_TRY(cid_store_open(dir, &s));
+	CID_TRY(cid_witness_init(s, "witness.example/w1", NOW, &vkey));
+	CID_TRY(cid_witness_open(s, &w));
+	CID_TRY(cid_witness_add_log(s, LOG_ORIGIN, f->log_vkey));
+	CID_TRY(
+	    cid_witness_add_checkpoint(w, f->witness_body, strlen(f->witness_body), NOW + 1, &res));
+	/* the checkpoint is good: any other verdict is a wrong answer to a failed allocation */
+	CID_ENSURE(res.verdict == CID_WITNESS_COSIGNED && res.status == 200, CID_ERR_DENIED);
+	CID_TRY(cid_witness_state(s, &st));
+	log = json_array_get(json_object_get(st, "logs"), 0);
+	CID_ENSURE(json_integer_value(json_object_get(log, "size")) == 1 &&
+		       json_object_get(log, "checkpoint") != NULL,
+		   CID_ERR_DENIED);
+out:
+	json_decref(st);
+	cid_witness_result_clear(&res);
+	cid_witness_free(w);
+	free(vkey);
+	cid_store_close(s);
+	cid_test_rmdir(dir);
+	return rc;
+}
+
+static void test_witness_fails_cleanly(void **state)
+{
+	cid_alloc_fail_run("witness init..state", witness_body, *state, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -785,11 +904,13 @@ int main(void)
 	    cmocka_unit_test(test_client_fails_cleanly),
 	    cmocka_unit_test(test_session_fails_cleanly),
 	    cmocka_unit_test(test_jose_fails_cleanly),
+	    cmocka_unit_test(test_reply_fails_cleanly),
 	    cmocka_unit_test(test_authorize_fails_cleanly),
 	    cmocka_unit_test(test_account_fails_cleanly),
 	    cmocka_unit_test(test_policy_fails_cleanly),
 	    cmocka_unit_test(test_release_fails_cleanly),
 	    cmocka_unit_test(test_ctx_open_fails_cleanly),
+	    cmocka_unit_test(test_witness_fails_cleanly),
 	};
 
 	/* before anything reaches OpenSSL: it takes the hook only before its first allocation */

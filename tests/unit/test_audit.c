@@ -4,10 +4,13 @@
  * checkpoint, change the head) is found at the exact first bad seq; group
  * commit shares commits between threads without forking the chain; entries
  * written in a caller's transaction commit or vanish with it; the release
- * hook groups decisions and logs an expired consent once; and the views
- * (query filters, provisions, the citizen's slice, CSV) show what they must.
+ * hook groups decisions and logs an expired consent once; the views (query
+ * filters, provisions, the citizen's slice, CSV) show what they must; and
+ * every export is on the record: its audit.exported entry is written before
+ * it leaves, and the whole log's export ends with that entry, covered.
  */
 #include "audit.h"
+#include "audit_release.h"
 #include "support.h"
 
 #include <pthread.h>
@@ -21,13 +24,14 @@
 
 #include <cmocka.h>
 
-#define NOW	 1800000000
-#define ISS	 "https://id.example"
-#define HANAKO	 "0a1b2c3d-0000-4000-8000-000000000001"
-#define TARO	 "0a1b2c3d-0000-4000-8000-000000000002"
-#define N_CHAIN	 12 /* entries of the tamper fixture; checkpoints at 5 and 10 */
-#define THREADS	 8
-#define PER_THRD 50
+#define NOW	       1800000000
+#define ISS	       "https://id.example"
+#define HANAKO	       "0a1b2c3d-0000-4000-8000-000000000001"
+#define TARO	       "0a1b2c3d-0000-4000-8000-000000000002"
+#define N_CHAIN	       12 /* entries of the tamper fixture; checkpoints at 5 and 10 */
+#define ZERO_HASH_TEXT "0000000000000000000000000000000000000000000000000000000000000000"
+#define THREADS	       8
+#define PER_THRD       50
 
 struct fixture {
 	char dir[256];
@@ -43,6 +47,7 @@ static int setup(void **state)
 	assert_non_null(f);
 	f->s = cid_test_store_open(f->dir);
 	f->ks = cid_test_keyset(f->s, NOW);
+	assert_int_equal(cid_audit_issuer_record(f->s, ISS, NULL), CID_OK);
 	assert_int_equal(cid_audit_open(f->s, true, &f->log), CID_OK);
 	*state = f;
 	return 0;
@@ -105,16 +110,29 @@ static char *export_text(struct cid_store *s, size_t *len)
 	return text;
 }
 
-static struct cid_audit_report verify_text(const struct cid_keyset *ks, const char *text,
-					   size_t len)
+static struct cid_audit_report verify_opts(const struct cid_keyset *ks, const char *text,
+					   size_t len, const struct cid_audit_verify_opts *opts)
 {
 	struct cid_audit_report rep;
 	FILE *in = fmemopen((void *)(uintptr_t)text, len, "r");
 
 	assert_non_null(in);
-	assert_int_equal(cid_audit_verify_export(in, ks, &rep), CID_OK);
+	assert_int_equal(cid_audit_verify_export(in, ks, opts, &rep), CID_OK);
 	fclose(in);
 	return rep;
+}
+
+/* An export must be signed to its end (strict), or an unsigned tail is accepted. */
+static const struct cid_audit_verify_opts strict = {0};
+static const struct cid_audit_verify_opts accept_tail = {.allow_unsigned_tail = true};
+
+/* Verifies an export accepting an unsigned tail: the chain and its checkpoints only. */
+static struct cid_audit_report verify_text(const struct cid_keyset *ks, const char *text,
+					   size_t len)
+{
+	static const struct cid_audit_verify_opts chain_only = {.allow_unsigned_tail = true};
+
+	return verify_opts(ks, text, len, &chain_only);
 }
 
 /* N_CHAIN entries, checkpoints after 5 and 10. */
@@ -125,8 +143,7 @@ static void chain_fill(struct fixture *f)
 							   "childcare", "family_name", NOW + i)),
 				 (uint64_t)i);
 		if (i == 4 || i == 9)
-			assert_int_equal(cid_audit_checkpoint(f->s, f->ks, ISS, NOW + i, NULL),
-					 CID_OK);
+			assert_int_equal(cid_audit_checkpoint(f->s, f->ks, NOW + i, NULL), CID_OK);
 	}
 }
 
@@ -286,12 +303,17 @@ static void test_untouched_log_verifies_with_counts(void **state)
 	rep = verify_store(f);
 	assert_true(rep.ok);
 	assert_int_equal(rep.entries, 0);
+	assert_false(rep.unsigned_tail);
 	chain_fill(f);
 	rep = verify_store(f);
 	assert_true(rep.ok);
 	assert_int_equal(rep.entries, N_CHAIN);
 	assert_int_equal(rep.checkpoints, 2);
 	assert_int_equal(rep.covered, 10);
+	/* the live log's tail is reported, not failed */
+	assert_true(rep.unsigned_tail);
+	assert_true(rep.issuer_checked);
+	assert_string_equal(rep.issuer, ISS);
 
 	text = export_text(f->s, &len);
 	rep = verify_text(f->ks, text, len);
@@ -299,7 +321,19 @@ static void test_untouched_log_verifies_with_counts(void **state)
 	assert_int_equal(rep.entries, N_CHAIN);
 	assert_int_equal(rep.checkpoints, 2);
 	assert_int_equal(rep.covered, 10); /* the last two are not signed yet */
+	assert_true(rep.unsigned_tail);
+	/* an export is made signed to its end: this one is not */
+	rep = verify_opts(f->ks, text, len, &strict);
+	assert_false(rep.ok);
+	assert_true(rep.unsigned_tail);
+	assert_int_equal(rep.bad_seq, 10);
 	free(text);
+
+	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, NOW + 60, NULL), CID_OK);
+	rep = verify_store(f);
+	assert_true(rep.ok);
+	assert_false(rep.unsigned_tail);
+	assert_int_equal(rep.covered, N_CHAIN);
 }
 
 static void test_store_tampering_is_found_at_first_bad_seq(void **state)
@@ -483,7 +517,7 @@ static void test_export_read_error_is_an_error_not_a_report(void **state)
 
 	(void)state;
 	assert_non_null(wo);
-	assert_int_equal(cid_audit_verify_export(wo, NULL, &rep), CID_ERR_IO);
+	assert_int_equal(cid_audit_verify_export(wo, NULL, NULL, &rep), CID_ERR_IO);
 	fclose(wo);
 }
 
@@ -502,6 +536,8 @@ static void test_append_refuses_bad_entries(void **state)
 	    "{\"type\":\"x\",\"citizen\":\"\"}",
 	    "{\"type\":\"x\",\"citizen\":7}",
 	    "{\"type\":\"x\",\"service\":\"a\\u0000b\"}",
+	    "{\"type\":\"x\",\"request_id\":\"a\\nb\"}",
+	    "{\"type\":\"x\",\"request_id\":\"\"}",
 	    "[1,2]",
 	};
 	struct fixture *f = *state;
@@ -836,24 +872,29 @@ static void views_fill(struct fixture *f)
 	static const struct {
 		const char *type, *citizen, *service, *attr;
 		int t;
+		const char *release; /* request_id: the release id the service was given */
 	} rows[] = {
-	    {"consent.granted", HANAKO, "childcare", "email", 0},
-	    {"release.permit", HANAKO, "childcare", "email", 10},
-	    {"release.permit", TARO, "childcare", "family_name#ja-Kana-JP", 20},
-	    {"release.deny", HANAKO, "library", "birthdate", 30},
-	    {"release.permit", HANAKO, "library", "family_name", 40},
-	    {"consent.withdrawn", HANAKO, "childcare", "email", 50},
-	    {"release.permit", TARO, "library", "=cmd|' /C calc'!A0", 60},
-	    {"release.permit", HANAKO, "childcare", "family_name_x", 70},
-	    {"release.deny", TARO, "childcare", "email", 80},
-	    {"release.permit", HANAKO, "childcare", "address", 90},
+	    {"consent.granted", HANAKO, "childcare", "email", 0, NULL},
+	    {"release.permit", HANAKO, "childcare", "email", 10, "rel-a"},
+	    {"release.permit", TARO, "childcare", "family_name#ja-Kana-JP", 20, NULL},
+	    {"release.deny", HANAKO, "library", "birthdate", 30, "rel-b"},
+	    {"release.permit", HANAKO, "library", "family_name", 40, "rel-b"},
+	    {"consent.withdrawn", HANAKO, "childcare", "email", 50, NULL},
+	    {"release.permit", TARO, "library", "=cmd|' /C calc'!A0", 60, NULL},
+	    {"release.permit", HANAKO, "childcare", "family_name_x", 70, "rel-c"},
+	    {"release.deny", TARO, "childcare", "email", 80, NULL},
+	    {"release.permit", HANAKO, "childcare", "address", 90, "rel-c"},
 	};
 
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-		assert_int_equal(
-		    append1(f->log, entry_new(rows[i].type, rows[i].citizen, rows[i].service,
-					      rows[i].attr, NOW + rows[i].t)),
-		    i);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		json_t *e = entry_new(rows[i].type, rows[i].citizen, rows[i].service, rows[i].attr,
+				      NOW + rows[i].t);
+
+		if (rows[i].release != NULL)
+			assert_int_equal(
+			    json_object_set_new(e, "request_id", json_string(rows[i].release)), 0);
+		assert_int_equal(append1(f->log, e), i);
+	}
 }
 
 static void test_query_filters(void **state)
@@ -882,6 +923,12 @@ static void test_query_filters(void **state)
 	     "[4,3,1,0]"},
 	    {"limit", {.service = "childcare", .limit = 2}, "[0,1]"},
 	    {"unknown citizen", {.citizen = "nobody"}, "[]"},
+	    {"release id", {.release = "rel-b"}, "[3,4]"},
+	    {"release id and type", {.release = "rel-b", .type = "release.permit"}, "[4]"},
+	    {"release id newest first", {.release = "rel-c", .newest_first = true}, "[9,7]"},
+	    {"release id of another service", {.release = "rel-b", .service = "childcare"}, "[]"},
+	    {"release id and citizen", {.release = "rel-c", .citizen = HANAKO}, "[7,9]"},
+	    {"unknown release id", {.release = "rel-x"}, "[]"},
 	};
 	struct fixture *f = *state;
 	struct cid_txn *txn = NULL;
@@ -909,7 +956,8 @@ static void test_query_filters(void **state)
 	{
 		char longname[202];
 		const struct cid_audit_filter bad_names[] = {
-		    {.citizen = ""}, {.service = "a\nb"}, {.citizen = longname}};
+		    {.citizen = ""}, {.service = "a\nb"}, {.citizen = longname},
+		    {.release = ""}, {.release = "a\nb"}, {.release = longname}};
 
 		memset(longname, 'a', sizeof(longname) - 1);
 		longname[sizeof(longname) - 1] = '\0';
@@ -1085,13 +1133,13 @@ static void test_checkpoint_reuses_covering_one(void **state)
 	char *b = NULL;
 	char *c = NULL;
 
-	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, ISS, NOW, &a), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, NOW, &a), CID_ERR_NOTFOUND);
 	(void)append1(f->log, entry_new("release.permit", HANAKO, "childcare", "email", NOW));
-	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, ISS, NOW, &a), CID_OK);
-	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, ISS, NOW + 5, &b), CID_OK);
+	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, NOW, &a), CID_OK);
+	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, NOW + 5, &b), CID_OK);
 	assert_string_equal(a, b);
 	(void)append1(f->log, entry_new("release.permit", HANAKO, "childcare", "email", NOW));
-	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, ISS, NOW + 9, &c), CID_OK);
+	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, NOW + 9, &c), CID_OK);
 	assert_string_not_equal(a, c);
 	free(a);
 	free(b);
@@ -1110,7 +1158,7 @@ static struct cid_audit_report export_signed(struct fixture *f, const struct cid
 
 	assert_non_null(mem);
 	*entries = UINT64_MAX;
-	assert_int_equal(cid_audit_export_signed(f->s, ks, ISS, NOW + 60, mem, entries), CID_OK);
+	assert_int_equal(cid_audit_export_signed(f->s, ks, NOW + 60, mem, entries), CID_OK);
 	assert_int_equal(fclose(mem), 0);
 	rep = verify_text(f->ks, text, len);
 	free(text);
@@ -1182,6 +1230,327 @@ static void test_offline_verification_with_published_jwks(void **state)
 	free(text);
 }
 
+/* ---- what an export proves: the signed part, as the log's one issuer ---- */
+
+/* The chain's hash of an entry's bytes: SHA-256(0x00 || bytes), hex. */
+static void chain_hash(const char *text, char out[CID_AUDIT_HASH_HEX])
+{
+	size_t n = strlen(text);
+	char *z = malloc(n + 1);
+	uint8_t d[32];
+
+	assert_non_null(z);
+	z[0] = '\0';
+	memcpy(z + 1, text, n);
+	cid_sha256(z, n + 1, d);
+	cid_hex(d, 32, out);
+	free(z);
+}
+
+/*
+ * What anyone can make without a key from an export: entry `changed` edited
+ * (UINT64_MAX: none), every prev recomputed, the checkpoint lines dropped
+ * (keep_checkpoints false), then `append` more entries chained on. Returns
+ * the new export (caller frees), *len its length.
+ */
+static char *forge(const char *export, uint64_t changed, bool keep_checkpoints, int append,
+		   size_t *len)
+{
+	char *copy = strdup(export);
+	char *lines[N_CHAIN * 2 + 8];
+	char *out = NULL;
+	FILE *mem = open_memstream(&out, len);
+	char prev[CID_AUDIT_HASH_HEX] = ZERO_HASH_TEXT;
+	uint64_t next = 0;
+	size_t n;
+
+	assert_non_null(copy);
+	assert_non_null(mem);
+	n = split_lines(copy, lines, sizeof(lines) / sizeof(lines[0]));
+	for (size_t i = 0; i < n + (size_t)append; i++) {
+		json_t *e;
+		char *text;
+
+		if (i < n && strncmp(lines[i], "{\"checkpoint\":", 14) == 0) {
+			if (keep_checkpoints)
+				fprintf(mem, "%s\n", lines[i]);
+			continue;
+		}
+		e = i < n ? json_loads(lines[i], 0, NULL)
+			  : entry_new("release.permit", HANAKO, "childcare", "email", NOW + 99);
+		assert_non_null(e);
+		if (next == changed)
+			json_object_set_new(e, "service", json_string("chilDcare"));
+		json_object_set_new(e, "seq", json_integer((json_int_t)next));
+		json_object_set_new(e, "prev", json_string(prev));
+		text = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
+		assert_non_null(text);
+		chain_hash(text, prev);
+		fprintf(mem, "%s\n", text);
+		free(text);
+		json_decref(e);
+		next++;
+	}
+	assert_int_equal(fclose(mem), 0);
+	free(copy);
+	return out;
+}
+
+/* Entries changed, every later prev recomputed, the checkpoints deleted: nothing is signed. */
+static void test_fabricated_export_without_checkpoints_fails(void **state)
+{
+	struct fixture *f = *state;
+	size_t len = 0;
+	size_t flen = 0;
+	char *orig;
+	char *fake;
+	struct cid_audit_report rep;
+
+	chain_fill(f);
+	orig = export_text(f->s, &len);
+	fake = forge(orig, 3, false, 0, &flen);
+	rep = verify_opts(f->ks, fake, flen, &strict);
+	assert_false(rep.ok);
+	assert_true(rep.unsigned_tail);
+	assert_int_equal(rep.bad_seq, 0);
+	assert_int_equal(rep.entries, N_CHAIN);
+	assert_int_equal(rep.checkpoints, 0);
+	assert_int_equal(rep.covered, 0);
+	assert_non_null(strstr(rep.reason, "nothing is signed"));
+	assert_string_equal(rep.issuer, "");
+	/* accepted, the chain itself holds: everything is unverified */
+	rep = verify_opts(f->ks, fake, flen, &accept_tail);
+	assert_true(rep.ok);
+	assert_true(rep.unsigned_tail);
+	assert_int_equal(rep.covered, 0);
+	assert_int_equal(rep.entries, N_CHAIN);
+	free(fake);
+	/* with its checkpoints kept, the same edit is damage at the changed entry */
+	fake = forge(orig, 3, true, 0, &flen);
+	rep = verify_opts(f->ks, fake, flen, &accept_tail);
+	assert_false(rep.ok);
+	assert_false(rep.unsigned_tail);
+	assert_int_equal(rep.bad_seq, 4); /* checkpoint 5 signed another hash of entry 4 */
+	free(fake);
+	free(orig);
+}
+
+/* Entries chained on after the last checkpoint of a signed export are signed by nothing. */
+static void test_entries_appended_after_the_last_checkpoint_fail(void **state)
+{
+	struct fixture *f = *state;
+	char *text = NULL;
+	size_t len = 0;
+	size_t flen = 0;
+	FILE *mem = open_memstream(&text, &len);
+	uint64_t n = 0;
+	char *fake;
+	struct cid_audit_report rep;
+
+	assert_non_null(mem);
+	chain_fill(f);
+	assert_int_equal(cid_audit_export_signed(f->s, f->ks, NOW + 60, mem, &n), CID_OK);
+	assert_int_equal(fclose(mem), 0);
+	rep = verify_opts(f->ks, text, len, &strict);
+	assert_true(rep.ok);
+	assert_false(rep.unsigned_tail);
+	assert_int_equal(rep.covered, N_CHAIN);
+
+	fake = forge(text, UINT64_MAX, true, 2, &flen);
+	rep = verify_opts(f->ks, fake, flen, &strict);
+	assert_false(rep.ok);
+	assert_true(rep.unsigned_tail);
+	assert_int_equal(rep.bad_seq, N_CHAIN);
+	assert_int_equal(rep.entries, N_CHAIN + 2);
+	assert_int_equal(rep.covered, N_CHAIN);
+	assert_non_null(strstr(rep.reason, "entries 12..13 follow the last signed checkpoint"));
+	rep = verify_opts(f->ks, fake, flen, &accept_tail);
+	assert_true(rep.ok);
+	assert_true(rep.unsigned_tail);
+	assert_int_equal(rep.covered, N_CHAIN);
+	/* NULL options are the strict defaults */
+	rep = verify_opts(f->ks, fake, flen, NULL);
+	assert_false(rep.ok);
+	free(fake);
+	free(text);
+}
+
+/* Every checkpoint is signed as the expected issuer: given, or named by the JWKS. */
+static void test_checkpoint_issuer_is_checked(void **state)
+{
+	struct fixture *f = *state;
+	const struct cid_audit_verify_opts ours = {.issuer = ISS, .allow_unsigned_tail = true};
+	const struct cid_audit_verify_opts other = {.issuer = "https://other.example",
+						    .allow_unsigned_tail = true};
+	struct cid_keyset *named = NULL;
+	struct cid_keyset *wrong = NULL;
+	struct cid_audit_report rep;
+	char *text;
+	char *doc = NULL;
+	size_t len = 0;
+	FILE *in;
+
+	chain_fill(f); /* checkpoints 5 and 10, both signed as ISS */
+	text = export_text(f->s, &len);
+	rep = verify_opts(f->ks, text, len, &accept_tail);
+	assert_true(rep.ok);
+	assert_false(rep.issuer_checked);
+	assert_string_equal(rep.issuer, ISS);
+	rep = verify_opts(f->ks, text, len, &ours);
+	assert_true(rep.ok);
+	assert_true(rep.issuer_checked);
+	assert_string_equal(rep.issuer, ISS);
+	rep = verify_opts(f->ks, text, len, &other);
+	assert_false(rep.ok);
+	assert_false(rep.unsigned_tail);
+	assert_int_equal(rep.bad_seq, 4);
+	assert_non_null(strstr(rep.reason, "signed as issuer " ISS ", not https://other.example"));
+
+	/* the JWKS names the issuer: it is expected without being given */
+	assert_int_equal(cid_keyset_jwks_issuer(f->ks, ISS, &doc), CID_OK);
+	assert_int_equal(cid_keyset_from_jwks(doc, strlen(doc), &named), CID_OK);
+	free(doc);
+	assert_int_equal(cid_keyset_jwks_issuer(f->ks, "https://other.example", &doc), CID_OK);
+	assert_int_equal(cid_keyset_from_jwks(doc, strlen(doc), &wrong), CID_OK);
+	free(doc);
+	rep = verify_opts(named, text, len, &accept_tail);
+	assert_true(rep.ok);
+	assert_true(rep.issuer_checked);
+	rep = verify_opts(named, text, len, &ours);
+	assert_true(rep.ok);
+	rep = verify_opts(wrong, text, len, &accept_tail);
+	assert_false(rep.ok);
+	assert_int_equal(rep.bad_seq, 4);
+	/* given and named, they must agree: nothing is read otherwise */
+	in = fmemopen(text, len, "r");
+	assert_non_null(in);
+	assert_int_equal(cid_audit_verify_export(in, wrong, &ours, &rep), CID_ERR_INVALID);
+	assert_int_equal(ftell(in), 0);
+	fclose(in);
+	cid_keyset_free(named);
+	cid_keyset_free(wrong);
+	free(text);
+}
+
+static enum cid_err issuer_force_cb(struct cid_txn *txn, void *arg)
+{
+	enum cid_err rc;
+	json_t *rec = json_pack("{s:O}", "issuer", (json_t *)arg);
+
+	assert_non_null(rec);
+	rc = cid_txn_put_json(txn, CID_DB_META, cid_str_of("audit_issuer"), rec, 0);
+	json_decref(rec);
+	return rc;
+}
+
+/* Sets the store's issuer record by hand, as only an attacker (or an old build) would. */
+static void issuer_force(struct fixture *f, json_t *value)
+{
+	assert_int_equal(cid_store_update(f->s, issuer_force_cb, value), CID_OK);
+	json_decref(value);
+}
+
+/* A log whose checkpoints carry two issuers is damaged, in an export and in the store. */
+static void test_one_log_has_one_issuer(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_audit_report rep;
+	char *text;
+	size_t len = 0;
+
+	for (int i = 0; i < 10; i++) {
+		(void)append1(f->log,
+			      entry_new("release.permit", HANAKO, "childcare", "email", NOW + i));
+		if (i == 4)
+			assert_int_equal(cid_audit_checkpoint(f->s, f->ks, NOW + i, NULL), CID_OK);
+	}
+	issuer_force(f, json_string("https://other.example"));
+	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, NOW + 20, NULL), CID_OK);
+	text = export_text(f->s, &len);
+	rep = verify_opts(f->ks, text, len, &strict);
+	assert_false(rep.ok);
+	assert_false(rep.unsigned_tail);
+	assert_int_equal(rep.bad_seq, 9);
+	assert_non_null(strstr(rep.reason, "one log has one issuer"));
+	/* the store expects its recorded issuer: now the first checkpoint is the odd one */
+	rep = verify_store(f);
+	assert_false(rep.ok);
+	assert_int_equal(rep.bad_seq, 4);
+	assert_non_null(strstr(rep.reason, "not https://other.example"));
+	/* a damaged record is damage, not an error */
+	issuer_force(f, json_integer(7));
+	rep = verify_store(f);
+	assert_false(rep.ok);
+	assert_int_equal(rep.bad_seq, 0);
+	assert_non_null(strstr(rep.reason, "issuer record is damaged"));
+	free(text);
+}
+
+/* The first issuer recorded stays the log's; without one, nothing is signed. */
+static void test_issuer_is_recorded_once_and_signs_checkpoints(void **state)
+{
+	struct fixture *f = *state;
+	char dir[256];
+	struct cid_store *bare = cid_test_store_open(dir);
+	struct cid_keyset *ks = cid_test_keyset(bare, NOW);
+	struct cid_audit *log = NULL;
+	struct cid_audit_report rep;
+	char *iss = NULL;
+	char *jws = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem;
+	json_t *claims = NULL;
+	json_t *e;
+	char longiss[CID_MAX_URI + 2];
+
+	assert_int_equal(cid_audit_issuer(f->s, &iss), CID_OK);
+	assert_string_equal(iss, ISS);
+	free(iss);
+	iss = NULL;
+	assert_int_equal(cid_audit_issuer_record(f->s, "https://later.example", &iss), CID_OK);
+	assert_string_equal(iss, ISS); /* the one in force: the first */
+	free(iss);
+	iss = NULL;
+	memset(longiss, 'a', sizeof(longiss) - 1);
+	longiss[sizeof(longiss) - 1] = '\0';
+	assert_int_equal(cid_audit_issuer_record(f->s, NULL, NULL), CID_ERR_INVALID);
+	assert_int_equal(cid_audit_issuer_record(f->s, "", NULL), CID_ERR_INVALID);
+	assert_int_equal(cid_audit_issuer_record(f->s, longiss, NULL), CID_ERR_INVALID);
+	(void)append1(f->log, entry_new("release.permit", HANAKO, "childcare", "email", NOW));
+	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, NOW, &jws), CID_OK);
+	assert_int_equal(cid_jws_verify(f->ks, jws, strlen(jws), "civicid-checkpoint+jwt", &claims),
+			 CID_OK);
+	assert_string_equal(cid_json_str(claims, "iss"), ISS);
+	json_decref(claims);
+	free(jws);
+	jws = NULL;
+
+	/* a store no server has started on has no issuer: nothing can be signed */
+	assert_int_equal(cid_audit_issuer(bare, &iss), CID_ERR_NOTFOUND);
+	assert_null(iss);
+	assert_int_equal(cid_audit_open(bare, false, &log), CID_OK);
+	assert_int_equal(cid_audit_checkpoint(bare, ks, NOW, &jws), CID_ERR_NOTFOUND); /* empty */
+	e = entry_new("release.permit", HANAKO, "childcare", "email", NOW);
+	assert_int_equal(cid_audit_append(log, &e, 1, NULL), CID_OK);
+	json_decref(e);
+	assert_int_equal(cid_audit_checkpoint(bare, ks, NOW, &jws), CID_ERR_CONFIG);
+	assert_null(jws);
+	mem = open_memstream(&text, &len);
+	assert_non_null(mem);
+	assert_int_equal(cid_audit_export_signed(bare, ks, NOW, mem, NULL), CID_ERR_CONFIG);
+	assert_int_equal(fclose(mem), 0);
+	assert_int_equal(len, 0); /* nothing written */
+	free(text);
+	assert_int_equal(cid_audit_verify_store(bare, ks, &rep), CID_OK);
+	assert_true(rep.ok);
+	assert_true(rep.unsigned_tail);
+	assert_false(rep.issuer_checked);
+	cid_audit_close(log);
+	cid_keyset_free(ks);
+	cid_test_store_close(bare, dir);
+}
+
 static void test_time_format(void **state)
 {
 	char t[21];
@@ -1237,6 +1606,329 @@ static void test_bound_parse_table(void **state)
 	assert_int_equal(t, 86400);
 }
 
+/* ---- the record of an export ---- */
+
+/* The number of entries in the log. */
+static uint64_t log_size(struct cid_store *s)
+{
+	struct cid_txn *txn = NULL;
+	char hash[CID_AUDIT_HASH_HEX];
+	uint64_t size = UINT64_MAX;
+
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	assert_int_equal(cid_audit_head(txn, &size, hash), CID_OK);
+	cid_store_read_end(txn);
+	return size;
+}
+
+/* The newest entry of the log, parsed (caller decrefs). */
+static json_t *log_last(struct cid_store *s)
+{
+	struct cid_txn *txn = NULL;
+	uint64_t size = log_size(s);
+	json_t *e = NULL;
+
+	assert_true(size > 0);
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	assert_int_equal(cid_audit_get(txn, size - 1, &e), CID_OK);
+	cid_store_read_end(txn);
+	return e;
+}
+
+/* The canonical text of an entry without seq and prev (caller frees). */
+static char *entry_text(json_t *e)
+{
+	char *text;
+
+	json_object_del(e, "seq");
+	json_object_del(e, "prev");
+	text = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_non_null(text);
+	return text;
+}
+
+static void test_exported_entry_table(void **state)
+{
+	static const struct cid_audit_filter none = {0};
+	static const struct cid_audit_filter officer = {
+	    .citizen = HANAKO,
+	    .service = "rp2",
+	    .type = "release.",
+	    .from = "2027-01-01T00:00:00Z",
+	    .to = "2027-02-01T00:00:00Z",
+	    .after_seq = 7,
+	    .newest_first = true,
+	    .limit = 5,
+	};
+	static const struct cid_audit_filter release = {.release = "r-1", .attribute = "email"};
+	static const struct cid_audit_filter not_utf8 = {.service = "rp\xff"};
+
+	static const struct {
+		const char *name;
+		struct cid_audit_exported x;
+		enum cid_err rc;
+		const char *want; /* canonical, without seq and prev */
+	} rows[] = {
+	    {"the whole log, signed to its own record",
+	     {"operator", "cli", "jsonl", NULL, 10, 10, NOW},
+	     CID_OK,
+	     "{\"actor\":\"operator\",\"endpoint\":\"cli\",\"ext\":{\"checkpoint\":\"10\","
+	     "\"format\":\"jsonl\",\"rows\":\"10\"},\"time\":\"2027-01-15T08:00:00Z\","
+	     "\"type\":\"audit.exported\"}"},
+	    {"an officer's filtered CSV: the filter's values, never its paging",
+	     {"officer:alice", "officer-console", "csv", &officer, 3, 0, NOW},
+	     CID_OK,
+	     "{\"actor\":\"officer:alice\",\"endpoint\":\"officer-console\",\"ext\":{"
+	     "\"citizen\":\"" HANAKO "\",\"format\":\"csv\",\"from\":\"2027-01-01T00:00:00Z\","
+	     "\"rows\":\"3\",\"service\":\"rp2\",\"to\":\"2027-02-01T00:00:00Z\","
+	     "\"type\":\"release.\"},\"time\":\"2027-01-15T08:00:00Z\","
+	     "\"type\":\"audit.exported\"}"},
+	    {"a release's entries, none of them",
+	     {"operator", "cli", "jsonl", &release, 0, 0, NOW},
+	     CID_OK,
+	     "{\"actor\":\"operator\",\"endpoint\":\"cli\",\"ext\":{\"attribute\":\"email\","
+	     "\"format\":\"jsonl\",\"release\":\"r-1\",\"rows\":\"0\"},"
+	     "\"time\":\"2027-01-15T08:00:00Z\",\"type\":\"audit.exported\"}"},
+	    {"an empty filter is every entry",
+	     {"operator", "cli", "csv", &none, 1, 0, NOW},
+	     CID_OK,
+	     "{\"actor\":\"operator\",\"endpoint\":\"cli\",\"ext\":{\"format\":\"csv\","
+	     "\"rows\":\"1\"},\"time\":\"2027-01-15T08:00:00Z\",\"type\":\"audit.exported\"}"},
+	    {"no actor", {NULL, "cli", "jsonl", NULL, 1, 0, NOW}, CID_ERR_INVALID, NULL},
+	    {"an empty actor", {"", "cli", "jsonl", NULL, 1, 0, NOW}, CID_ERR_INVALID, NULL},
+	    {"no endpoint", {"operator", NULL, "jsonl", NULL, 1, 0, NOW}, CID_ERR_INVALID, NULL},
+	    {"no format", {"operator", "cli", NULL, NULL, 1, 0, NOW}, CID_ERR_INVALID, NULL},
+	    {"a format there is none of",
+	     {"operator", "cli", "xml", NULL, 1, 0, NOW},
+	     CID_ERR_INVALID,
+	     NULL},
+	    {"a filter value not UTF-8",
+	     {"operator", "cli", "jsonl", &not_utf8, 1, 0, NOW},
+	     CID_ERR_INVALID,
+	     NULL},
+	    {"a time out of range",
+	     {"operator", "cli", "jsonl", NULL, 1, 0, INT64_MAX},
+	     CID_ERR_INVALID,
+	     NULL},
+	};
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		json_t *e = NULL;
+		char *text;
+
+		if (cid_audit_exported_entry(&rows[i].x, &e) != rows[i].rc)
+			fail_msg("%s: not %s", rows[i].name, cid_strerror(rows[i].rc));
+		if (rows[i].rc != CID_OK) {
+			assert_null(e);
+			continue;
+		}
+		/* what is built is what the log holds */
+		(void)append1(f->log, e);
+		e = log_last(f->s);
+		text = entry_text(e);
+		if (strcmp(text, rows[i].want) != 0)
+			fail_msg("%s:\n  got  %s\n  want %s", rows[i].name, text, rows[i].want);
+		free(text);
+		json_decref(e);
+	}
+	assert_true(verify_store(f).ok);
+}
+
+/* Writes a filtered export through cid_audit_write_recorded into *text. */
+static enum cid_err write_recorded(struct fixture *f, const struct cid_audit_exported *x,
+				   size_t max_rows, char **text, uint64_t *rows)
+{
+	size_t len = 0;
+	FILE *mem = open_memstream(text, &len);
+	enum cid_err rc;
+
+	assert_non_null(mem);
+	rc = cid_audit_write_recorded(f->log, x, max_rows, mem, rows);
+	assert_int_equal(fclose(mem), 0);
+	return rc;
+}
+
+static void test_filtered_export_is_recorded_before_it_leaves(void **state)
+{
+	struct fixture *f = *state;
+	const struct cid_audit_filter childcare = {.service = "childcare", .limit = 1};
+	const struct cid_audit_filter bad = {.type = ""};
+	struct cid_audit_exported x = {"operator", "cli", "csv", &childcare, 99, 99, NOW + 60};
+	char *text = NULL;
+	uint64_t rows = 0;
+	json_t *last;
+
+	(void)append1(f->log, entry_new("release.permit", HANAKO, "childcare", "email", NOW));
+	(void)append1(f->log, entry_new("release.permit", TARO, "library", "email", NOW));
+	(void)append1(f->log, entry_new("release.deny", TARO, "childcare", "birthdate", NOW));
+
+	/* every matching entry (the filter's limit aside), then the record */
+	assert_int_equal(write_recorded(f, &x, 0, &text, &rows), CID_OK);
+	assert_int_equal(rows, 2);
+	assert_non_null(strstr(text, "seq,time,type"));
+	assert_non_null(strstr(text, "\r\n0,"));
+	assert_non_null(strstr(text, "\r\n2,"));
+	assert_null(strstr(text, "audit.exported")); /* the record is not in what it records */
+	free(text);
+	text = NULL;
+	assert_int_equal(log_size(f->s), 4);
+	last = log_last(f->s);
+	assert_string_equal(cid_json_str(last, "type"), "audit.exported");
+	assert_string_equal(cid_json_str(last, "actor"), "operator");
+	assert_string_equal(cid_json_str(last, "endpoint"), "cli");
+	assert_string_equal(cid_json_str(json_object_get(last, "ext"), "rows"), "2");
+	assert_string_equal(cid_json_str(json_object_get(last, "ext"), "service"), "childcare");
+	assert_null(json_object_get(json_object_get(last, "ext"), "checkpoint"));
+	json_decref(last);
+
+	/* exactly the limit leaves, and is recorded */
+	x.format = "jsonl";
+	assert_int_equal(write_recorded(f, &x, 2, &text, &rows), CID_OK);
+	assert_int_equal(rows, 2);
+	free(text);
+	text = NULL;
+	assert_int_equal(log_size(f->s), 5);
+
+	/* more than the limit: nothing leaves, so nothing is recorded */
+	rows = 77;
+	assert_int_equal(write_recorded(f, &x, 1, &text, &rows), CID_ERR_TOOBIG);
+	assert_int_equal(rows, 77);
+	free(text);
+	text = NULL;
+	/* a bad filter or format: nothing is recorded either */
+	x.filter = &bad;
+	assert_int_equal(write_recorded(f, &x, 0, &text, NULL), CID_ERR_INVALID);
+	free(text);
+	text = NULL;
+	x.filter = NULL;
+	x.format = "xml";
+	assert_int_equal(write_recorded(f, &x, 0, &text, NULL), CID_ERR_INVALID);
+	free(text);
+	assert_int_equal(log_size(f->s), 5);
+	assert_true(verify_store(f).ok);
+}
+
+/* Exports the whole log on the record into *text. */
+static enum cid_err export_recorded(struct cid_store *s, const struct cid_keyset *ks, int64_t now,
+				    char **text, size_t *len, uint64_t *n)
+{
+	const struct cid_audit_exported x = {.actor = "operator", .endpoint = "cli", .now = now};
+	FILE *mem = open_memstream(text, len);
+	enum cid_err rc;
+
+	assert_non_null(mem);
+	rc = cid_audit_export_recorded(s, ks, &x, mem, n);
+	assert_int_equal(fclose(mem), 0);
+	return rc;
+}
+
+/* The entry on the export's last entry line (caller decrefs). */
+static json_t *last_entry_line(const char *text, size_t len)
+{
+	const char *end = text + len;
+	const char *p;
+	json_t *e = NULL;
+
+	while (end > text && e == NULL) {
+		end--; /* the '\n' ending the line */
+		p = end;
+		while (p > text && p[-1] != '\n')
+			p--;
+		e = json_loadb(p, (size_t)(end - p), 0, NULL);
+		assert_non_null(e);
+		if (json_object_get(e, "checkpoint") != NULL) {
+			json_decref(e);
+			e = NULL;
+			end = p;
+		}
+	}
+	return e;
+}
+
+static void test_whole_export_ends_with_its_record_and_a_checkpoint(void **state)
+{
+	struct fixture *f = *state;
+	char dir[256];
+	struct cid_store *bare;
+	struct cid_keyset *ks;
+	struct cid_keyset *pub = NULL;
+	struct cid_audit_report rep;
+	json_t *e;
+	json_t *ext;
+	char *text = NULL;
+	size_t len = 0;
+	size_t jlen = 0;
+	const char *jwks;
+	uint64_t n = 0;
+
+	chain_fill(f); /* N_CHAIN entries, checkpoints after 5 and 10 */
+	assert_int_equal(export_recorded(f->s, f->ks, NOW + 60, &text, &len, &n), CID_OK);
+	assert_int_equal(n, N_CHAIN + 1);
+	/* the record is the export's last entry, and a checkpoint covering it ends the file */
+	assert_true(len > 0 && text[len - 1] == '\n');
+	assert_non_null(strstr(text, "\n{\"checkpoint\":"));
+	e = last_entry_line(text, len);
+	assert_int_equal(json_integer_value(json_object_get(e, "seq")), N_CHAIN);
+	assert_string_equal(cid_json_str(e, "type"), "audit.exported");
+	assert_string_equal(cid_json_str(e, "actor"), "operator");
+	assert_string_equal(cid_json_str(e, "endpoint"), "cli");
+	ext = json_object_get(e, "ext");
+	assert_string_equal(cid_json_str(ext, "format"), "jsonl");
+	assert_string_equal(cid_json_str(ext, "rows"), "13");
+	assert_string_equal(cid_json_str(ext, "checkpoint"), "13");
+	assert_int_equal(json_object_size(ext), 3);
+	json_decref(e);
+	/* an export ends covered: it verifies strictly, offline, with the published keys */
+	jwks = cid_keyset_jwks(f->ks, &jlen);
+	assert_int_equal(cid_keyset_from_jwks(jwks, jlen, &pub), CID_OK);
+	rep = verify_opts(pub, text, len, &strict);
+	assert_true(rep.ok);
+	assert_false(rep.unsigned_tail);
+	assert_int_equal(rep.entries, N_CHAIN + 1);
+	assert_int_equal(rep.checkpoints, 3);
+	assert_int_equal(rep.covered, N_CHAIN + 1);
+	free(text);
+	text = NULL;
+	rep = verify_store(f);
+	assert_true(rep.ok);
+	assert_false(rep.unsigned_tail);
+	assert_int_equal(rep.covered, N_CHAIN + 1);
+
+	/* keys that cannot sign: nothing is recorded, nothing written */
+	assert_int_equal(export_recorded(f->s, pub, NOW + 70, &text, &len, &n), CID_ERR_CRYPTO);
+	assert_int_equal(len, 0);
+	free(text);
+	text = NULL;
+	assert_int_equal(log_size(f->s), N_CHAIN + 1);
+	cid_keyset_free(pub);
+
+	/* no signing key yet: recorded all the same, with nothing to cover it */
+	assert_int_equal(export_recorded(f->s, NULL, NOW + 80, &text, &len, &n), CID_OK);
+	assert_int_equal(n, N_CHAIN + 2);
+	e = last_entry_line(text, len);
+	assert_int_equal(json_integer_value(json_object_get(e, "seq")), N_CHAIN + 1);
+	assert_string_equal(cid_json_str(json_object_get(e, "ext"), "rows"), "14");
+	assert_null(json_object_get(json_object_get(e, "ext"), "checkpoint"));
+	json_decref(e);
+	rep = verify_opts(f->ks, text, len, &strict);
+	assert_false(rep.ok);
+	assert_true(rep.unsigned_tail);
+	assert_int_equal(rep.bad_seq, N_CHAIN + 1);
+	free(text);
+	text = NULL;
+
+	/* a store no server has started on records no issuer: no export, no record */
+	bare = cid_test_store_open(dir);
+	ks = cid_test_keyset(bare, NOW);
+	assert_int_equal(export_recorded(bare, ks, NOW, &text, &len, &n), CID_ERR_CONFIG);
+	assert_int_equal(len, 0);
+	free(text);
+	assert_int_equal(log_size(bare), 0);
+	cid_keyset_free(ks);
+	cid_test_store_close(bare, dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1267,8 +1959,21 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_csv_quotes_and_defuses_formulas, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_checkpoint_reuses_covering_one, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_signed_export_covers_all_of_it, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fabricated_export_without_checkpoints_fails, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_entries_appended_after_the_last_checkpoint_fail,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_checkpoint_issuer_is_checked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_one_log_has_one_issuer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_issuer_is_recorded_once_and_signs_checkpoints,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_offline_verification_with_published_jwks, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_exported_entry_table, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_filtered_export_is_recorded_before_it_leaves,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_whole_export_ends_with_its_record_and_a_checkpoint,
+					    setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,7 @@
  */
 #include "account.h"
 #include "audit.h"
+#include "audit_release.h"
 #include "cid.h"
 #include "config.h"
 #include "jose.h"
@@ -510,6 +511,73 @@ static void test_rotation_refresh_and_drop(void **state)
 	free(t_late);
 }
 
+/*
+ * A published next key: the server's refresh publishes it at once and keeps
+ * signing with the active key; at activate_at the refresh activates it, signs
+ * with it, and keeps the retired key for key_keep.
+ */
+static void test_refresh_activates_published_key_when_due(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_store *s = cid_ctx_store(f->ctx);
+	int64_t keep = cid_ctx_config(f->ctx)->key_keep;
+	const int64_t published = NOW + 10;
+	const int64_t delay = 100;
+	struct cid_keyref *r1 = cid_ctx_keys_acquire(f->ctx);
+	struct cid_keyref *r2;
+	struct cid_keyref *same;
+	struct cid_keyref *r3;
+	char es_old[64];
+	char kid[64];
+	char *es_next = NULL;
+	char *t_window;
+	char *t_after;
+
+	kid_of(cid_keyref_keyset(r1), "ES256", es_old);
+	assert_int_equal(cid_keys_publish(s, "ES256", published, delay, &es_next), CID_OK);
+
+	/* the next poll publishes it; the active key still signs */
+	assert_int_equal(cid_ctx_keys_refresh(f->ctx, published + 1), CID_OK);
+	r2 = cid_ctx_keys_acquire(f->ctx);
+	assert_ptr_not_equal(r2, r1);
+	assert_true(has_kid(cid_keyref_keyset(r2), es_next));
+	assert_int_equal(n_keys(cid_keyref_keyset(r2)), 3);
+	t_window = sign(cid_keyref_keyset(r2), "ES256");
+	header_kid(t_window, kid);
+	assert_string_equal(kid, es_old);
+
+	/* polls before activate_at change nothing */
+	assert_int_equal(cid_ctx_keys_refresh(f->ctx, published + delay - 1), CID_OK);
+	same = cid_ctx_keys_acquire(f->ctx);
+	assert_ptr_equal(same, r2);
+	cid_keyref_put(same);
+
+	/* the first poll at activate_at switches: the published key signs */
+	assert_int_equal(cid_ctx_keys_refresh(f->ctx, published + delay), CID_OK);
+	r3 = cid_ctx_keys_acquire(f->ctx);
+	assert_ptr_not_equal(r3, r2);
+	t_after = sign(cid_keyref_keyset(r3), "ES256");
+	header_kid(t_after, kid);
+	assert_string_equal(kid, es_next);
+	/* a relying party holding the JWKS of the window verifies it; old tokens still verify */
+	assert_int_equal(verify(cid_keyref_keyset(r2), t_after), CID_OK);
+	assert_int_equal(verify(cid_keyref_keyset(r3), t_window), CID_OK);
+	assert_int_equal(cid_keyset_next_activate(cid_keyref_keyset(r3)), 0);
+	assert_int_equal(cid_keyset_next_drop(cid_keyref_keyset(r3)), published + delay + keep);
+	/* once: a later poll keeps the keyset until the retired key's drop */
+	assert_int_equal(cid_ctx_keys_refresh(f->ctx, published + delay + 1), CID_OK);
+	same = cid_ctx_keys_acquire(f->ctx);
+	assert_ptr_equal(same, r3);
+	cid_keyref_put(same);
+
+	cid_keyref_put(r1);
+	cid_keyref_put(r2);
+	cid_keyref_put(r3);
+	free(es_next);
+	free(t_window);
+	free(t_after);
+}
+
 /* A reopen after a rotation loads the retired key until its drop time. */
 static void test_reopen_after_rotation(void **state)
 {
@@ -623,6 +691,67 @@ static bool permits_email(struct cid_ctx *ctx)
 	cid_policy_eval(cid_policyref_set(r), "rp1", "p", "email", NULL, 0, 1, NOW, &d);
 	cid_policyref_put(r);
 	return d.permit;
+}
+
+/*
+ * The first start records its issuer as the audit log's; a later start under
+ * another issuer keeps the log's and says so, and checkpoints carry the log's.
+ */
+static void test_first_start_records_the_log_issuer(void **state)
+{
+	struct fixture f = {0};
+	struct cid_keyref *ref;
+	char *iss = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	char *jws = NULL;
+	json_t *claims = NULL;
+	json_t *e;
+	FILE *errors;
+
+	(void)state;
+	config_in(&f, "https://id.city.example");
+	errors = open_memstream(&text, &len);
+	assert_non_null(errors);
+	assert_int_equal(cid_ctx_open(f.cfg, NOW, errors, &f.ctx), CID_OK);
+	assert_int_equal(fclose(errors), 0);
+	assert_int_equal(len, 0); /* nothing to warn about */
+	free(text);
+	assert_int_equal(cid_audit_issuer(cid_ctx_store(f.ctx), &iss), CID_OK);
+	assert_string_equal(iss, "https://id.city.example");
+	free(iss);
+	iss = NULL;
+	cid_ctx_close(f.ctx);
+
+	cid_test_set(f.cfg, "issuer", "https://moved.city.example");
+	text = NULL;
+	errors = open_memstream(&text, &len);
+	assert_non_null(errors);
+	assert_int_equal(cid_ctx_open(f.cfg, NOW + 60, errors, &f.ctx), CID_OK);
+	assert_int_equal(fclose(errors), 0);
+	assert_non_null(strstr(text, "keeps the issuer it was started with, "
+				     "https://id.city.example"));
+	assert_non_null(strstr(text, "not as https://moved.city.example"));
+	free(text);
+	assert_int_equal(cid_audit_issuer(cid_ctx_store(f.ctx), &iss), CID_OK);
+	assert_string_equal(iss, "https://id.city.example");
+	free(iss);
+	e = json_pack("{s:s, s:s}", "type", "consent.granted", "actor", "system");
+	assert_int_equal(cid_audit_append(cid_ctx_audit_log(f.ctx), &e, 1, NULL), CID_OK);
+	json_decref(e);
+	ref = cid_ctx_keys_acquire(f.ctx);
+	assert_int_equal(
+	    cid_audit_checkpoint(cid_ctx_store(f.ctx), cid_keyref_keyset(ref), NOW + 60, &jws),
+	    CID_OK);
+	assert_int_equal(cid_jws_verify(cid_keyref_keyset(ref), jws, strlen(jws),
+					"civicid-checkpoint+jwt", &claims),
+			 CID_OK);
+	assert_string_equal(json_string_value(json_object_get(claims, "iss")),
+			    "https://id.city.example");
+	json_decref(claims);
+	free(jws);
+	cid_keyref_put(ref);
+	cid_test_ctx_close(f.ctx, f.cfg, f.dir);
 }
 
 /* A bad policy refuses the start, every error reported as file:line. */
@@ -773,8 +902,11 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_refresh_without_change_keeps_keyset, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_rotation_refresh_and_drop, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_refresh_activates_published_key_when_due, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_reopen_after_rotation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_references_across_threads, setup, teardown),
+	    cmocka_unit_test(test_first_start_records_the_log_issuer),
 	    cmocka_unit_test(test_open_refuses_bad_policies),
 	    cmocka_unit_test(test_policy_reload),
 	    cmocka_unit_test_setup_teardown(test_audit_hook_defaults_to_the_log, setup, teardown),

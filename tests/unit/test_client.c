@@ -3,12 +3,14 @@
  * the token endpoint (table-driven), exact redirect URI matching and scopes.
  */
 #include "client.h"
+#include "http_server.h"
 #include "support.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +43,12 @@ static const struct uri_case uri_cases[] = {
     {"http://127.0.0.1:evil/cb", CID_ERR_INVALID},
     {"https://city.example:443x/cb", CID_ERR_INVALID},
     {"https://city.example:/cb", CID_OK}, /* an empty port is the default one */
+    /* a port is 1 to 65535, as the sector of a pairwise client reads it */
+    {"http://127.0.0.1:80899999/cb", CID_ERR_INVALID},
+    {"https://city.example:65536/cb", CID_ERR_INVALID},
+    {"https://city.example:0/cb", CID_ERR_INVALID},
+    {"https://city.example:065535/cb", CID_OK},
+    {"https://[city.example/]/cb", CID_ERR_INVALID},
     {"http://[::1]/cb", CID_OK},
     {"https://city.example:8443?x=1", CID_OK},
 };
@@ -173,6 +181,24 @@ static const struct reg_case reg_cases[] = {
      NULL,
      NULL,
      CID_ERR_INVALID},
+    {"pairwise on two ports of one host refused",
+     "rp10b",
+     false,
+     {"http://127.0.0.1:3001/cb", "http://127.0.0.1:3002/cb"},
+     NULL,
+     NULL,
+     NULL,
+     NULL,
+     CID_ERR_INVALID},
+    {"pairwise, two paths on one host:port",
+     "rp10c",
+     false,
+     {"http://127.0.0.1:3001/cb", "http://127.0.0.1:3001/other"},
+     NULL,
+     NULL,
+     NULL,
+     NULL,
+     CID_OK},
     {"public subject on two hosts",
      "rp11",
      false,
@@ -381,6 +407,378 @@ static void test_redirect_exact_match_and_scopes(void **state)
 	cid_test_store_close(s, dir);
 }
 
+/* ---- the sector identifier (OIDC Core §8.1) ---- */
+
+#define SECTOR_URI "https://sector.city.example/sector.json"
+
+struct sector_case {
+	const char *name;
+	const char *uris[3];
+	const char *sector_uri; /* NULL: none */
+	const char *doc;	/* the fetched document */
+	enum cid_err expect;
+	const char *sector; /* expected on success */
+	const char *why;    /* a phrase the explanation must hold on failure */
+};
+
+static const struct sector_case sector_cases[] = {
+    {"one https URI: its host", {"https://a.example/cb"}, NULL, NULL, CID_OK, "a.example", NULL},
+    {"the default port is no port",
+     {"https://a.example:443/cb"},
+     NULL,
+     NULL,
+     CID_OK,
+     "a.example",
+     NULL},
+    {"an empty port is the default",
+     {"https://a.example:/cb"},
+     NULL,
+     NULL,
+     CID_OK,
+     "a.example",
+     NULL},
+    {"http's default port", {"http://localhost:80/cb"}, NULL, NULL, CID_OK, "localhost", NULL},
+    {"another port is part of the sector",
+     {"https://a.example:8443/cb"},
+     NULL,
+     NULL,
+     CID_OK,
+     "a.example:8443",
+     NULL},
+    {"port on loopback", {"http://127.0.0.1:3001/cb"}, NULL, NULL, CID_OK, "127.0.0.1:3001", NULL},
+    {"leading zeros in a port",
+     {"http://127.0.0.1:03001/cb"},
+     NULL,
+     NULL,
+     CID_OK,
+     "127.0.0.1:3001",
+     NULL},
+    {"IPv6 with port", {"http://[::1]:8080/cb"}, NULL, NULL, CID_OK, "[::1]:8080", NULL},
+    {"the host is lower-cased",
+     {"https://Gomi.City.EXAMPLE/cb"},
+     NULL,
+     NULL,
+     CID_OK,
+     "gomi.city.example",
+     NULL},
+    {"several paths, one host:port",
+     {"https://a.example/cb", "https://a.example/other?x=1", "https://A.example:443/third"},
+     NULL,
+     NULL,
+     CID_OK,
+     "a.example",
+     NULL},
+    {"port matters: two ports of one host",
+     {"http://127.0.0.1:3001/cb", "http://127.0.0.1:3002/cb"},
+     NULL,
+     NULL,
+     CID_ERR_INVALID,
+     NULL,
+     "127.0.0.1:3001, 127.0.0.1:3002"},
+    {"several hosts refused",
+     {"https://a.example/cb", "https://b.example/cb"},
+     NULL,
+     NULL,
+     CID_ERR_INVALID,
+     NULL,
+     "sector identifier URI"},
+    {"a port out of range",
+     {"https://a.example:65536/cb"},
+     NULL,
+     NULL,
+     CID_ERR_INVALID,
+     NULL,
+     "no usable host or port"},
+    {"a port that is not a number",
+     {"https://a.example:https/cb"},
+     NULL,
+     NULL,
+     CID_ERR_INVALID,
+     NULL,
+     "no usable host or port"},
+    {"no redirect URI, no sector URI", {NULL}, NULL, NULL, CID_ERR_NOTFOUND, NULL, NULL},
+    {"sector URI: its host, whatever the redirect hosts",
+     {"https://a.example/cb", "https://b.example:8443/cb"},
+     SECTOR_URI,
+     "[\"https://a.example/cb\", \"https://b.example:8443/cb\", \"https://c.example/cb\"]",
+     CID_OK,
+     "sector.city.example",
+     NULL},
+    {"sector URI: host only, without its port",
+     {"https://a.example/cb"},
+     "https://Sector.City.example:8443/s.json",
+     "[\"https://a.example/cb\"]",
+     CID_OK,
+     "sector.city.example",
+     NULL},
+    {"sector URI on loopback http (tests)",
+     {"http://127.0.0.1:3001/cb"},
+     "http://127.0.0.1:9000/sector.json",
+     "[\"http://127.0.0.1:3001/cb\"]",
+     CID_OK,
+     "127.0.0.1",
+     NULL},
+    {"the document misses a redirect URI",
+     {"https://a.example/cb", "https://b.example/cb"},
+     SECTOR_URI,
+     "[\"https://a.example/cb\"]",
+     CID_ERR_INVALID,
+     NULL,
+     "does not list https://b.example/cb"},
+    {"listed means byte for byte",
+     {"https://a.example/cb"},
+     SECTOR_URI,
+     "[\"https://a.example/cb/\", \"HTTPS://a.example/cb\"]",
+     CID_ERR_INVALID,
+     NULL,
+     "does not list https://a.example/cb"},
+    {"the document is an object, not an array",
+     {"https://a.example/cb"},
+     SECTOR_URI,
+     "{\"redirect_uris\": [\"https://a.example/cb\"]}",
+     CID_ERR_INVALID,
+     NULL,
+     "not a JSON array"},
+    {"the document is not JSON",
+     {"https://a.example/cb"},
+     SECTOR_URI,
+     "https://a.example/cb",
+     CID_ERR_INVALID,
+     NULL,
+     "not a JSON array"},
+    {"the document holds a non-string",
+     {"https://a.example/cb"},
+     SECTOR_URI,
+     "[\"https://a.example/cb\", 42]",
+     CID_ERR_INVALID,
+     NULL,
+     "non-string"},
+    {"an empty document lists nothing",
+     {"https://a.example/cb"},
+     SECTOR_URI,
+     "",
+     CID_ERR_INVALID,
+     NULL,
+     "not a JSON array"},
+    {"the sector URI must be https",
+     {"https://a.example/cb"},
+     "http://sector.city.example/sector.json",
+     "[\"https://a.example/cb\"]",
+     CID_ERR_INVALID,
+     NULL,
+     "must be https"},
+    {"no fragment in the sector URI",
+     {"https://a.example/cb"},
+     SECTOR_URI "#x",
+     "[\"https://a.example/cb\"]",
+     CID_ERR_INVALID,
+     NULL,
+     "must be https"},
+};
+
+static void test_sector_rules(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(sector_cases) / sizeof(sector_cases[0]); i++) {
+		const struct sector_case *c = &sector_cases[i];
+		char out[CID_MAX_SECTOR + 1] = "untouched";
+		char why[512] = "";
+		size_t n = 0;
+		struct cid_str doc = {c->doc, c->doc ? strlen(c->doc) : 0};
+		enum cid_err got;
+
+		while (n < 3 && c->uris[n] != NULL)
+			n++;
+		got = cid_client_sector(c->uris, n, c->sector_uri, doc, out, why, sizeof(why));
+		if (got != c->expect)
+			fail_msg("%s: got %s (%s)", c->name, cid_strerror(got), why);
+		if (got == CID_OK && strcmp(out, c->sector) != 0)
+			fail_msg("%s: sector '%s', wanted '%s'", c->name, out, c->sector);
+		if (got != CID_OK && strcmp(out, "untouched") != 0)
+			fail_msg("%s: out written on failure", c->name);
+		if (c->why != NULL && strstr(why, c->why) == NULL)
+			fail_msg("%s: explanation '%s' lacks '%s'", c->name, why, c->why);
+	}
+}
+
+/* The document is bounded: one byte over CID_MAX_SECTOR_DOC is refused, unread. */
+static void test_sector_document_too_big(void **state)
+{
+	const char *uris[] = {"https://a.example/cb"};
+	size_t n = CID_MAX_SECTOR_DOC + 1;
+	char *doc = malloc(n);
+	char out[CID_MAX_SECTOR + 1];
+	char why[256] = "";
+	size_t head = strlen("[\"https://a.example/cb\"");
+
+	(void)state;
+	assert_non_null(doc);
+	/* a valid array of the right URI, padded with spaces to the size */
+	memcpy(doc, "[\"https://a.example/cb\"", head);
+	memset(doc + head, ' ', n - head - 1);
+	doc[n - 1] = ']';
+	assert_int_equal(
+	    cid_client_sector(uris, 1, SECTOR_URI, (struct cid_str){doc, n}, out, why, sizeof(why)),
+	    CID_ERR_TOOBIG);
+	assert_non_null(strstr(why, "larger than 65536 bytes"));
+	/* the same document at the limit is fine */
+	doc[n - 2] = ']';
+	assert_int_equal(cid_client_sector(uris, 1, SECTOR_URI, (struct cid_str){doc, n - 1}, out,
+					   why, sizeof(why)),
+			 CID_OK);
+	assert_string_equal(out, "sector.city.example");
+	free(doc);
+}
+
+/* An HTTP/1.1 200 answer carrying body. */
+static char *ok_answer(const char *body, size_t *len)
+{
+	char *out = malloc(256 + strlen(body));
+	int n;
+
+	assert_non_null(out);
+	n = snprintf(out, 256 + strlen(body),
+		     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+		     "%zu\r\nConnection: close\r\n\r\n%s",
+		     strlen(body), body);
+	assert_true(n > 0 && (size_t)n < 256 + strlen(body));
+	*len = (size_t)n;
+	return out;
+}
+
+/*
+ * Registration fetches the sector identifier document: a served one that
+ * lists the redirect URIs gives the client the URI's host as its sector and
+ * records the URI; one that misses a URI, or that cannot be fetched, stores
+ * nothing and says why.
+ */
+static void test_register_fetches_sector_document(void **state)
+{
+	const char *uris[] = {"http://127.0.0.1:3001/cb", "http://localhost:3002/cb"};
+	struct cid_test_store *f = *state;
+	struct cid_test_http *srv;
+	struct cid_client *c = NULL;
+	char sector_uri[96];
+	char why[512] = "";
+	char *id = NULL;
+	char *secret = NULL;
+	char *resp;
+	size_t rlen = 0;
+	json_t *shown = NULL;
+	struct cid_client_spec spec = {
+	    .client_id = "multi", .redirect_uris = uris, .n_redirect_uris = 2};
+
+	/* without a sector identifier URI: two host:ports are refused */
+	assert_int_equal(cid_client_register(f->s, &spec, 1, &id, &secret, why, sizeof(why)),
+			 CID_ERR_INVALID);
+	assert_non_null(strstr(why, "sector identifier URI"));
+
+	resp = ok_answer("[\"http://127.0.0.1:3001/cb\", \"http://localhost:3002/cb\"]", &rlen);
+	srv = cid_test_http_start(resp, rlen);
+	free(resp);
+	cid_test_http_url(srv, "/sector.json", sector_uri, sizeof(sector_uri));
+	spec.sector_identifier_uri = sector_uri;
+	assert_int_equal(cid_client_register(f->s, &spec, 1, &id, &secret, why, sizeof(why)),
+			 CID_OK);
+	assert_string_equal(why, "");
+	assert_int_equal(cid_test_http_hits(srv), 1);
+	assert_int_equal(cid_client_get(f->s, "multi", &c), CID_OK);
+	assert_string_equal(c->sector, "127.0.0.1");
+	assert_int_equal(cid_client_show(f->s, "multi", &shown), CID_OK);
+	assert_string_equal(json_string_value(json_object_get(shown, "sector_identifier_uri")),
+			    sector_uri);
+	assert_string_equal(json_string_value(json_object_get(shown, "sector_identifier")),
+			    "127.0.0.1");
+	json_decref(shown);
+	cid_client_free(c);
+	free(id);
+	free(secret);
+	cid_test_http_stop(srv);
+
+	/* a document that misses one of them: refused, nothing stored */
+	resp = ok_answer("[\"http://127.0.0.1:3001/cb\"]", &rlen);
+	srv = cid_test_http_start(resp, rlen);
+	free(resp);
+	cid_test_http_url(srv, "/sector.json", sector_uri, sizeof(sector_uri));
+	spec.client_id = "multi2";
+	id = NULL;
+	secret = NULL;
+	assert_int_equal(cid_client_register(f->s, &spec, 1, &id, &secret, why, sizeof(why)),
+			 CID_ERR_INVALID);
+	assert_non_null(strstr(why, "does not list http://localhost:3002/cb"));
+	assert_null(id);
+	assert_null(secret);
+	assert_int_equal(cid_client_get(f->s, "multi2", &c), CID_ERR_NOTFOUND);
+	cid_test_http_stop(srv);
+
+	/* a document that is not there */
+	srv = cid_test_http_start("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 45);
+	cid_test_http_url(srv, "/sector.json", sector_uri, sizeof(sector_uri));
+	assert_int_equal(cid_client_register(f->s, &spec, 1, &id, &secret, why, sizeof(why)),
+			 CID_ERR_IO);
+	assert_non_null(strstr(why, "HTTP status 404"));
+	assert_non_null(strstr(why, sector_uri));
+	assert_int_equal(cid_client_get(f->s, "multi2", &c), CID_ERR_NOTFOUND);
+	cid_test_http_stop(srv);
+
+	/* a sector URI that is plain http off loopback is never fetched */
+	spec.sector_identifier_uri = "http://sector.city.example/sector.json";
+	assert_int_equal(cid_client_register(f->s, &spec, 1, &id, &secret, why, sizeof(why)),
+			 CID_ERR_INVALID);
+	assert_non_null(strstr(why, "must be https"));
+}
+
+struct raw_client {
+	const char *id;
+	const char *json;
+};
+
+static enum cid_err put_raw_client(struct cid_txn *txn, void *arg)
+{
+	const struct raw_client *r = arg;
+
+	return cid_txn_put(txn, CID_DB_CLIENTS, cid_str_of(r->id), cid_str_of(r->json), 0);
+}
+
+/*
+ * Existing subjects do not move: a stored sector is used as stored (a client
+ * registered before ports counted keeps "127.0.0.1" for a URI on port 3001),
+ * and a record without one gets the old derivation, the host without port.
+ */
+static void test_stored_sector_is_never_derived_again(void **state)
+{
+	struct cid_test_store *f = *state;
+	struct cid_client *c = NULL;
+	const struct raw_client old = {
+	    "old", "{\"client_id\":\"old\",\"name\":\"old\",\"type\":\"public\","
+		   "\"redirect_uris\":[\"http://127.0.0.1:3001/cb\"],\"scopes\":\"openid\","
+		   "\"grant_types\":[\"authorization_code\"],\"subject_type\":\"pairwise\","
+		   "\"sector_identifier\":\"127.0.0.1\",\"created_at\":1}"};
+	const struct raw_client bare = {
+	    "bare", "{\"client_id\":\"bare\",\"name\":\"bare\",\"type\":\"public\","
+		    "\"redirect_uris\":[\"http://Localhost:3001/cb\"],\"scopes\":\"openid\","
+		    "\"grant_types\":[\"authorization_code\"],\"created_at\":1}"};
+	const struct raw_client machine = {
+	    "batch", "{\"client_id\":\"batch\",\"name\":\"batch\",\"type\":\"public\","
+		     "\"redirect_uris\":[],\"scopes\":\"city\","
+		     "\"grant_types\":[\"client_credentials\"],\"created_at\":1}"};
+
+	assert_int_equal(cid_store_update(f->s, put_raw_client, (void *)(uintptr_t)&old), CID_OK);
+	assert_int_equal(cid_store_update(f->s, put_raw_client, (void *)(uintptr_t)&bare), CID_OK);
+	assert_int_equal(cid_store_update(f->s, put_raw_client, (void *)(uintptr_t)&machine),
+			 CID_OK);
+	assert_int_equal(cid_client_get(f->s, "old", &c), CID_OK);
+	assert_string_equal(c->sector, "127.0.0.1");
+	cid_client_free(c);
+	assert_int_equal(cid_client_get(f->s, "bare", &c), CID_OK);
+	assert_string_equal(c->sector, "Localhost");
+	assert_true(c->pairwise);
+	cid_client_free(c);
+	assert_int_equal(cid_client_get(f->s, "batch", &c), CID_OK);
+	assert_string_equal(c->sector, "client:batch");
+	cid_client_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -389,6 +787,12 @@ int main(void)
 	    cmocka_unit_test(test_client_authentication),
 	    cmocka_unit_test(test_secret_stored_only_as_hash),
 	    cmocka_unit_test(test_redirect_exact_match_and_scopes),
+	    cmocka_unit_test(test_sector_rules),
+	    cmocka_unit_test(test_sector_document_too_big),
+	    cmocka_unit_test_setup_teardown(test_register_fetches_sector_document,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_stored_sector_is_never_derived_again,
+					    cid_test_store_setup, cid_test_store_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

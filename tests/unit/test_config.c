@@ -41,6 +41,9 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->argon2.t_cost, 2);
 	assert_int_equal(cfg->argon2.parallelism, 1);
 	assert_string_equal(cfg->default_locale, "ja");
+	/* no proxy is trusted unless configured: forwarding headers are not believed */
+	assert_non_null(cfg->trusted_proxies);
+	assert_int_equal(cid_netaddr_set_count(cfg->trusted_proxies), 0);
 	assert_int_equal(cid_config_check(cfg, err, sizeof(err)), CID_OK);
 	cid_config_free(cfg);
 }
@@ -67,6 +70,12 @@ static const struct file_case file_cases[] = {
     {"issuer =\n", CID_ERR_CONFIG, "issuer: length"},
     {"threads = 0\n", CID_ERR_CONFIG, "threads"},
     {"listen = \xff\xfe\n", CID_ERR_CONFIG, "UTF-8"},
+    {"trusted_proxies = 127.0.0.1, ::1 10.0.0.0/8\n", CID_OK, ""},
+    {"trusted_proxies =\n", CID_OK, ""},
+    {"\ntrusted_proxies = 127.0.0.1 proxy.city.example\n", CID_ERR_CONFIG,
+     ":2: trusted_proxies: \"proxy.city.example\" is not an IP address or CIDR range"},
+    {"trusted_proxies = 10.0.0.1/8\n", CID_ERR_CONFIG,
+     "trusted_proxies: \"10.0.0.1/8\" has bits set past its prefix"},
 };
 
 static void test_file_rows(void **state)
@@ -107,6 +116,17 @@ static void test_loaded_values_apply(void **state)
 	assert_string_equal(cfg->store_dir, "/srv/civicid");
 	assert_int_equal(cfg->argon2.m_cost_kib, 65536);
 	assert_int_equal(cfg->refresh_ttl, 3600);
+	/* a later value replaces the set (the flags override the file this way) */
+	assert_int_equal(cid_config_set(cfg, "trusted_proxies", "127.0.0.1 ::1", err, sizeof(err)),
+			 CID_OK);
+	assert_int_equal(cid_netaddr_set_count(cfg->trusted_proxies), 2);
+	assert_int_equal(cid_config_set(cfg, "trusted_proxies", "10.0.0.0/8", err, sizeof(err)),
+			 CID_OK);
+	assert_int_equal(cid_netaddr_set_count(cfg->trusted_proxies), 1);
+	/* a refused value leaves the set in force */
+	assert_int_equal(cid_config_set(cfg, "trusted_proxies", "nonsense", err, sizeof(err)),
+			 CID_ERR_CONFIG);
+	assert_int_equal(cid_netaddr_set_count(cfg->trusted_proxies), 1);
 	assert_int_equal(cid_config_load(cfg, "/nonexistent/civicid.conf", err, sizeof(err)),
 			 CID_ERR_IO);
 	cid_config_free(cfg);
@@ -172,8 +192,9 @@ static void test_describe_lists_every_key(void **state)
 	cid_config_describe(f);
 	fclose(f);
 	const char *expected[] = {
-	    "issuer =",		  "listen =",	"port =",	  "store =",	     "code_ttl =",
-	    "access_token_ttl =", "key_keep =", "argon2_m_kib =", "default_locale ="};
+	    "issuer =",		"listen =",	      "port =",		"store =",
+	    "code_ttl =",	"access_token_ttl =", "key_keep =",	"argon2_m_kib =",
+	    "default_locale =", "trusted_proxies =",  "type: addresses"};
 	for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++)
 		assert_non_null(strstr(text, expected[i]));
 	free(text);

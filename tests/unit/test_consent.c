@@ -4,7 +4,11 @@
  * keeps every change; a batch is all or nothing; bad names are refused
  * (table-driven) before they can become key parts.
  */
+#include "audit.h"
+#include "bounds.h"
 #include "consent.h"
+#include "consent_paper.h"
+#include "policy.h"
 #include "support.h"
 
 #include <setjmp.h>
@@ -17,19 +21,20 @@
 
 #include <cmocka.h>
 
-#define NOW	   1800000000
-#define HANAKO	   "0a1b2c3d-0000-4000-8000-000000000001"
-#define TARO	   "0a1b2c3d-0000-4000-8000-000000000002"
-#define SERVICE	   "childcare"
-#define PURPOSE	   "fee-calculation"
-#define VERSION	   "3f1c0e6a9d2b4c5e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e"
-#define DIGEST	   "digest-1"
-#define METHOD	   "web:consent-screen"
-#define X16	   "xxxxxxxxxxxxxxxx"
-#define NAME_128   X16 X16 X16 X16 X16 X16 X16 X16
-#define NAME_129   NAME_128 "x"
-#define WEEK	   (7 * 24 * 3600)
-#define N_ORDERING 40 /* past 0x0f and 0x1f: hex keys must still sort by number */
+#define NOW	    1800000000
+#define HANAKO	    "0a1b2c3d-0000-4000-8000-000000000001"
+#define TARO	    "0a1b2c3d-0000-4000-8000-000000000002"
+#define SERVICE	    "childcare"
+#define PURPOSE	    "fee-calculation"
+#define VERSION	    "3f1c0e6a9d2b4c5e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e"
+#define DIGEST	    "digest-1"
+#define METHOD	    CID_CONSENT_METHOD_SCREEN
+#define METHOD_NAME "web:consent-screen" /* METHOD as records store it */
+#define X16	    "xxxxxxxxxxxxxxxx"
+#define NAME_128    X16 X16 X16 X16 X16 X16 X16 X16
+#define NAME_129    NAME_128 "x"
+#define WEEK	    (7 * 24 * 3600)
+#define N_ORDERING  40 /* past 0x0f and 0x1f: hex keys must still sort by number */
 
 static struct cid_consent_context context(const char *account_id, const char *service,
 					  const char *purpose, int64_t now)
@@ -147,7 +152,8 @@ static void test_withdraw_after_grant_keeps_both_records(void **state)
 	assert_string_equal(member(json_array_get(h, 1), "id"), withdrawal);
 	assert_string_equal(member(json_array_get(h, 1), "state"), "withdrawn");
 	assert_int_equal(int_member(json_array_get(h, 1), "at"), NOW + 60);
-	assert_string_equal(member(json_object_get(json_array_get(h, 1), "how"), "method"), METHOD);
+	assert_string_equal(member(json_object_get(json_array_get(h, 1), "how"), "method"),
+			    METHOD_NAME);
 	assert_string_equal(member(json_object_get(json_array_get(h, 1), "how"), "request_id"),
 			    "req-1");
 	assert_string_equal(member(json_array_get(h, 1), "policy_version"), VERSION);
@@ -301,10 +307,10 @@ static void test_withdraw_fails_whole_batch_without_a_grant(void **state)
 	char *email = record1(f->s, "email", CID_CONSENT_GRANTED, 0, NOW);
 
 	/* birthdate was never granted: the email withdrawal is not written either */
-	assert_int_equal(cid_consent_withdraw(f->s, &ctx, attrs, 2, NULL), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_consent_withdraw(f->s, &ctx, attrs, 2, NULL, NULL), CID_ERR_NOTFOUND);
 	assert_int_equal(history_size(f->s, HANAKO), 1);
 	free(record1(f->s, "birthdate", CID_CONSENT_REFUSED, 0, NOW + 1));
-	assert_int_equal(cid_consent_withdraw(f->s, &ctx, attrs, 2, NULL), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_consent_withdraw(f->s, &ctx, attrs, 2, NULL, NULL), CID_ERR_NOTFOUND);
 	assert_int_equal(history_size(f->s, HANAKO), 2);
 	free(email);
 }
@@ -325,9 +331,9 @@ static void test_withdraw_records_the_versions_it_withdraws(void **state)
 	assert_int_equal(cid_consent_record(f->s, &grant, c, 1, NULL), CID_OK);
 	withdraw.policy_version = NULL; /* copied from the grant */
 	withdraw.purpose_digest = NULL;
-	withdraw.method = "cli:withdraw";
+	withdraw.method = CID_CONSENT_METHOD_CLI_WITHDRAW;
 	withdraw.request_id = NULL;
-	assert_int_equal(cid_consent_withdraw(f->s, &withdraw, attrs, 1, &id), CID_OK);
+	assert_int_equal(cid_consent_withdraw(f->s, &withdraw, attrs, 1, &id, NULL), CID_OK);
 	assert_int_equal(cid_consent_get(f->s, id, &rec), CID_OK);
 	assert_string_equal(member(rec, "state"), "withdrawn");
 	assert_string_equal(member(rec, "policy_version"), "old-version");
@@ -338,7 +344,8 @@ static void test_withdraw_records_the_versions_it_withdraws(void **state)
 	facts = current(f->s, HANAKO, SERVICE, PURPOSE, NOW + 11);
 	assert_int_equal(fact_of(facts, "email")->state, CID_CONSENT_WITHDRAWN);
 	/* withdrawn already: nothing left to withdraw */
-	assert_int_equal(cid_consent_withdraw(f->s, &withdraw, attrs, 1, NULL), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_consent_withdraw(f->s, &withdraw, attrs, 1, NULL, NULL),
+			 CID_ERR_NOTFOUND);
 	json_decref(rec);
 	cid_consent_facts_free(facts);
 	free(id);
@@ -351,9 +358,9 @@ static void test_withdraw_refuses_an_expired_grant(void **state)
 	const char *const attrs[] = {"email"};
 
 	free(record1(f->s, "email", CID_CONSENT_GRANTED, NOW + WEEK, NOW));
-	assert_int_equal(cid_consent_withdraw(f->s, &ctx, attrs, 1, NULL), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_consent_withdraw(f->s, &ctx, attrs, 1, NULL, NULL), CID_ERR_NOTFOUND);
 	ctx.now = NOW + WEEK - 1;
-	assert_int_equal(cid_consent_withdraw(f->s, &ctx, attrs, 1, NULL), CID_OK);
+	assert_int_equal(cid_consent_withdraw(f->s, &ctx, attrs, 1, NULL, NULL), CID_OK);
 	assert_int_equal(history_size(f->s, HANAKO), 2);
 }
 
@@ -544,12 +551,677 @@ static void test_state_names(void **state)
 	assert_false(cid_consent_attribute_ok(NULL));
 }
 
+/* ---- the one rule of expiry, one row per case ---- */
+
+static void test_expiry_rule_table(void **state)
+{
+	static const struct {
+		const char *what;
+		enum cid_consent_state recorded;
+		int64_t expires_at, now;
+		enum cid_consent_state expect;
+	} rows[] = {
+	    {"grant without expiry", CID_CONSENT_GRANTED, 0, NOW, CID_CONSENT_GRANTED},
+	    {"grant a second before its expiry", CID_CONSENT_GRANTED, NOW + 1, NOW,
+	     CID_CONSENT_GRANTED},
+	    {"grant at its expiry", CID_CONSENT_GRANTED, NOW, NOW, CID_CONSENT_EXPIRED},
+	    {"grant after its expiry", CID_CONSENT_GRANTED, NOW - 1, NOW, CID_CONSENT_EXPIRED},
+	    {"refusal with a past expiry", CID_CONSENT_REFUSED, NOW - 1, NOW, CID_CONSENT_REFUSED},
+	    {"withdrawal with a past expiry", CID_CONSENT_WITHDRAWN, NOW - 1, NOW,
+	     CID_CONSENT_WITHDRAWN},
+	    {"expired stays expired", CID_CONSENT_EXPIRED, 0, NOW, CID_CONSENT_EXPIRED},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		enum cid_consent_state got =
+		    cid_consent_state_at(rows[i].recorded, rows[i].expires_at, rows[i].now);
+
+		if (got != rows[i].expect)
+			fail_msg("%s: got %s, wanted %s", rows[i].what, cid_consent_state_name(got),
+				 cid_consent_state_name(rows[i].expect));
+	}
+}
+
+/* cid_consent_expired reads a stored record by the same rule; a non-record is never expired. */
+static void test_expired_record_table(void **state)
+{
+	static const struct {
+		const char *what;
+		const char *json; /* NULL: no record at all */
+		bool expect;
+	} rows[] = {
+	    {"grant without expiry", "{\"state\":\"granted\",\"expires_at\":0}", false},
+	    {"grant before its expiry", "{\"state\":\"granted\",\"expires_at\":1800000001}", false},
+	    {"grant at its expiry", "{\"state\":\"granted\",\"expires_at\":1800000000}", true},
+	    {"grant after its expiry", "{\"state\":\"granted\",\"expires_at\":1799999999}", true},
+	    {"refusal", "{\"state\":\"refused\",\"expires_at\":1799999999}", false},
+	    {"withdrawal", "{\"state\":\"withdrawn\",\"expires_at\":1}", false},
+	    {"stored as expired", "{\"state\":\"expired\",\"expires_at\":1}", false},
+	    {"unknown state", "{\"state\":\"Granted\",\"expires_at\":1}", false},
+	    {"no state", "{\"expires_at\":1}", false},
+	    {"no record", NULL, false},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		json_t *rec = rows[i].json == NULL ? NULL : json_loads(rows[i].json, 0, NULL);
+
+		if (rows[i].json != NULL)
+			assert_non_null(rec);
+		if (cid_consent_expired(rec, NOW) != rows[i].expect)
+			fail_msg("%s: wanted %s", rows[i].what, rows[i].expect ? "expired" : "not");
+		json_decref(rec);
+	}
+}
+
+/* The readers agree with the rule at the second of expiry: current, and the withdrawal's check. */
+static void test_readers_follow_the_expiry_rule(void **state)
+{
+	struct cid_test_store *f = *state;
+	char *id = record1(f->s, "email", CID_CONSENT_GRANTED, NOW + WEEK, NOW);
+	struct cid_consent_facts *before = current(f->s, HANAKO, SERVICE, PURPOSE, NOW + WEEK - 1);
+	struct cid_consent_facts *at = current(f->s, HANAKO, SERVICE, PURPOSE, NOW + WEEK);
+	json_t *rec = NULL;
+
+	assert_int_equal(fact_of(before, "email")->state, CID_CONSENT_GRANTED);
+	assert_int_equal(fact_of(at, "email")->state, CID_CONSENT_EXPIRED);
+	assert_int_equal(cid_consent_get(f->s, id, &rec), CID_OK);
+	assert_false(cid_consent_expired(rec, NOW + WEEK - 1));
+	assert_true(cid_consent_expired(rec, NOW + WEEK));
+	json_decref(rec);
+	cid_consent_facts_free(before);
+	cid_consent_facts_free(at);
+	free(id);
+}
+
+static void test_expiry_from_a_number_of_days(void **state)
+{
+	static const struct {
+		int64_t days, now, expect;
+	} rows[] = {
+	    {0, NOW, 0},
+	    {-1, NOW, 0},
+	    {1, NOW, NOW + 24 * 3600},
+	    {365, NOW, NOW + (int64_t)365 * 24 * 3600},
+	    {INT64_MAX / 1000, NOW, INT64_MAX}, /* saturates rather than overflows */
+	    {1, INT64_MAX - 10, INT64_MAX},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		if (cid_consent_expiry(rows[i].days, rows[i].now) != rows[i].expect)
+			fail_msg("row %zu: got %lld, wanted %lld", i,
+				 (long long)cid_consent_expiry(rows[i].days, rows[i].now),
+				 (long long)rows[i].expect);
+}
+
+/* ---- the methods: stored name, audit actor and endpoint, from one table ---- */
+
+/* The newest audit entry of the store (caller frees). */
+static json_t *last_audit_entry(struct cid_store *s)
+{
+	struct cid_txn *txn = NULL;
+	uint64_t size = 0;
+	char hash[CID_AUDIT_HASH_HEX];
+	json_t *e = NULL;
+
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	assert_int_equal(cid_audit_head(txn, &size, hash), CID_OK);
+	assert_true(size > 0);
+	assert_int_equal(cid_audit_get(txn, size - 1, &e), CID_OK);
+	cid_store_read_end(txn);
+	return e;
+}
+
+static void test_method_table(void **state)
+{
+	struct cid_test_store *f = *state;
+
+	static const struct {
+		enum cid_consent_method method;
+		const char *name, *actor, *endpoint;
+	} rows[] = {
+	    {CID_CONSENT_METHOD_SCREEN, "web:consent-screen", "citizen", "consent-screen"},
+	    {CID_CONSENT_METHOD_CLI_WITHDRAW, "cli:withdraw", "operator", "cli"},
+	    {CID_CONSENT_METHOD_CLI_PAPER, "cli:paper", "operator", "cli"},
+	};
+	enum cid_consent_method m = CID_CONSENT_METHOD_NONE;
+
+	/* every method has a row here */
+	assert_int_equal(sizeof(rows) / sizeof(rows[0]), CID_CONSENT_METHOD_COUNT - 1);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct cid_consent_context ctx =
+		    context(HANAKO, SERVICE, PURPOSE, NOW + (int64_t)i);
+		const struct cid_consent_change c = {"email", CID_CONSENT_REFUSED, 0};
+		char *id = NULL;
+		json_t *rec = NULL;
+		json_t *e;
+
+		assert_string_equal(cid_consent_method_name(rows[i].method), rows[i].name);
+		assert_int_equal(cid_consent_method_parse(rows[i].name, &m), CID_OK);
+		assert_int_equal(m, rows[i].method);
+		/* the record stores the name; its audit entry names actor and endpoint */
+		ctx.method = rows[i].method;
+		assert_int_equal(cid_consent_record(f->s, &ctx, &c, 1, &id), CID_OK);
+		assert_int_equal(cid_consent_get(f->s, id, &rec), CID_OK);
+		assert_string_equal(member(json_object_get(rec, "how"), "method"), rows[i].name);
+		e = last_audit_entry(f->s);
+		assert_string_equal(member(e, "actor"), rows[i].actor);
+		assert_string_equal(member(e, "endpoint"), rows[i].endpoint);
+		json_decref(e);
+		json_decref(rec);
+		free(id);
+	}
+	/* no method, or none of the table: no name, and no record */
+	assert_null(cid_consent_method_name(CID_CONSENT_METHOD_NONE));
+	assert_null(cid_consent_method_name(CID_CONSENT_METHOD_COUNT));
+	assert_null(cid_consent_method_name((enum cid_consent_method) - 1));
+	m = CID_CONSENT_METHOD_SCREEN;
+	assert_int_equal(cid_consent_method_parse("web:", &m), CID_ERR_INVALID);
+	assert_int_equal(cid_consent_method_parse("cli:other", &m), CID_ERR_INVALID);
+	assert_int_equal(cid_consent_method_parse(NULL, &m), CID_ERR_INVALID);
+	assert_int_equal(m, CID_CONSENT_METHOD_SCREEN);
+}
+
+/* ---- a refused withdrawal names the attribute at fault ---- */
+
+static void test_withdraw_names_the_attribute_at_fault(void **state)
+{
+	struct cid_test_store *f = *state;
+
+	/* hanako's decisions at NOW: email granted, phone_number refused, birthdate granted then
+	 * withdrawn, given_name granted until NOW + 5; family_name never decided */
+	static const struct {
+		const char *what;
+		const char *attrs[2];
+		size_t n;
+		int64_t now;
+		enum cid_err expect;
+		const char *attribute; /* of the fault */
+		bool decided;
+		enum cid_consent_state state;
+	} rows[] = {
+	    {"never decided",
+	     {"family_name"},
+	     1,
+	     NOW + 10,
+	     CID_ERR_NOTFOUND,
+	     "family_name",
+	     false,
+	     CID_CONSENT_GRANTED},
+	    {"refused",
+	     {"phone_number"},
+	     1,
+	     NOW + 10,
+	     CID_ERR_NOTFOUND,
+	     "phone_number",
+	     true,
+	     CID_CONSENT_REFUSED},
+	    {"withdrawn",
+	     {"birthdate"},
+	     1,
+	     NOW + 10,
+	     CID_ERR_NOTFOUND,
+	     "birthdate",
+	     true,
+	     CID_CONSENT_WITHDRAWN},
+	    {"expired",
+	     {"given_name"},
+	     1,
+	     NOW + 10,
+	     CID_ERR_NOTFOUND,
+	     "given_name",
+	     true,
+	     CID_CONSENT_EXPIRED},
+	    {"the first at fault of two",
+	     {"email", "birthdate"},
+	     2,
+	     NOW + 10,
+	     CID_ERR_NOTFOUND,
+	     "birthdate",
+	     true,
+	     CID_CONSENT_WITHDRAWN},
+	    {"the first of two at fault",
+	     {"family_name", "phone_number"},
+	     2,
+	     NOW + 10,
+	     CID_ERR_NOTFOUND,
+	     "family_name",
+	     false,
+	     CID_CONSENT_GRANTED},
+	    {"in force: nothing at fault",
+	     {"given_name", "email"},
+	     2,
+	     NOW + 4,
+	     CID_OK,
+	     NULL,
+	     false,
+	     CID_CONSENT_GRANTED},
+	};
+
+	free(record1(f->s, "email", CID_CONSENT_GRANTED, 0, NOW - 3));
+	free(record1(f->s, "phone_number", CID_CONSENT_REFUSED, 0, NOW - 3));
+	free(record1(f->s, "birthdate", CID_CONSENT_GRANTED, 0, NOW - 3));
+	free(record1(f->s, "birthdate", CID_CONSENT_WITHDRAWN, 0, NOW - 2));
+	free(record1(f->s, "given_name", CID_CONSENT_GRANTED, NOW + 5, NOW - 1));
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct cid_consent_context ctx = context(HANAKO, SERVICE, PURPOSE, rows[i].now);
+		struct cid_consent_fault fault = {.attribute = "untouched"};
+		size_t before = history_size(f->s, HANAKO);
+		enum cid_err rc =
+		    cid_consent_withdraw(f->s, &ctx, rows[i].attrs, rows[i].n, NULL, &fault);
+
+		if (rc != rows[i].expect)
+			fail_msg("%s: got %s, wanted %s", rows[i].what, cid_strerror(rc),
+				 cid_strerror(rows[i].expect));
+		if (rc == CID_OK) {
+			/* written only on the refusal */
+			assert_string_equal(fault.attribute, "untouched");
+			assert_int_equal(history_size(f->s, HANAKO), before + rows[i].n);
+			continue;
+		}
+		assert_int_equal(history_size(f->s, HANAKO), before);
+		if (strcmp(fault.attribute, rows[i].attribute) != 0 ||
+		    fault.decided != rows[i].decided ||
+		    (rows[i].decided && fault.state != rows[i].state))
+			fail_msg("%s: fault names %s (decided %d, %s)", rows[i].what,
+				 fault.attribute, fault.decided,
+				 cid_consent_state_name(fault.state));
+		/* the name is the caller's own string, not a copy */
+		assert_ptr_equal(fault.attribute, strcmp(rows[i].attrs[0], rows[i].attribute) == 0
+						      ? rows[i].attrs[0]
+						      : rows[i].attrs[1]);
+	}
+	/* and a caller that does not ask is not told */
+	struct cid_consent_context ctx = context(HANAKO, SERVICE, PURPOSE, NOW + 10);
+	const char *const never[] = {"family_name"};
+	assert_int_equal(cid_consent_withdraw(f->s, &ctx, never, 1, NULL, NULL), CID_ERR_NOTFOUND);
+}
+
+/* ---- paper grants: checked against the policies in force, one row per case ---- */
+
+static const char paper_policy[] = "service childcare\n"
+				   "name.ja 子育て支援\n"
+				   "name.en Childcare support\n"
+				   "purpose fee-calculation\n"
+				   "\ttext.ja 保育料を算定するため\n"
+				   "\ttext.en To calculate your childcare fee\n"
+				   "\tbasis consent\n"
+				   "\tretention 5y\n"
+				   "\tconsent_valid 1y\n"
+				   "\tpermit email\n"
+				   "\tpermit household_size\n"
+				   "\tpermit birthdate level=2\n"
+				   "\tdeny given_name\n"
+				   "purpose eligibility\n"
+				   "\ttext.ja 認定の審査のため\n"
+				   "\ttext.en To certify your eligibility\n"
+				   "\tbasis statute 子ども・子育て支援法 第20条\n"
+				   "\tretention 5y\n"
+				   "\tpermit resident_district\n"
+				   "purpose letters\n"
+				   "\ttext.ja お知らせのため\n"
+				   "\ttext.en To write to you\n"
+				   "\tbasis consent\n"
+				   "\tretention 30y\n"
+				   "\tconsent_valid 20y\n"
+				   "\tpermit email\n";
+
+enum form_value { FORM_NONE, FORM_IN_FORCE, FORM_OTHER }; /* the version or digest on the form */
+
+struct paper_case {
+	const char *what;
+	const char *account_id; /* NULL: HANAKO */
+	const char *service, *purpose;
+	const char *attrs[2];
+	size_t n;
+	int64_t days;
+	enum form_value version, digest;
+	enum cid_err expect;
+	enum cid_consent_paper_fault fault; /* CID_ERR_DENIED */
+	const char *attribute;		    /* CID_PAPER_NOT_PERMITTED */
+	int64_t lasts; /* CID_OK: days the records last; CID_PAPER_TOO_LONG: max_days */
+};
+
+#define FEE .service = "childcare", .purpose = "fee-calculation"
+
+static const struct paper_case paper_cases[] = {
+    {.what = "lasts the purpose's consent_valid",
+     FEE,
+     .attrs = {"email"},
+     .n = 1,
+     .days = 0,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_OK,
+     .lasts = 365},
+    {.what = "two attributes, fewer days",
+     FEE,
+     .attrs = {"email", "household_size"},
+     .n = 2,
+     .days = 30,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_OK,
+     .lasts = 30},
+    {.what = "exactly consent_valid",
+     FEE,
+     .attrs = {"email"},
+     .n = 1,
+     .days = 365,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_OK,
+     .lasts = 365},
+    {.what = "beyond consent_valid",
+     FEE,
+     .attrs = {"email"},
+     .n = 1,
+     .days = 366,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_ERR_DENIED,
+     .fault = CID_PAPER_TOO_LONG,
+     .lasts = 365},
+    {.what = "a longer consent_valid is cut to the cap",
+     .service = "childcare",
+     .purpose = "letters",
+     .attrs = {"email"},
+     .n = 1,
+     .days = 0,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_OK,
+     .lasts = CID_CONSENT_PAPER_MAX_DAYS},
+    {.what = "the cap itself",
+     .service = "childcare",
+     .purpose = "letters",
+     .attrs = {"email"},
+     .n = 1,
+     .days = CID_CONSENT_PAPER_MAX_DAYS,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_OK,
+     .lasts = CID_CONSENT_PAPER_MAX_DAYS},
+    {.what = "beyond the cap",
+     .service = "childcare",
+     .purpose = "letters",
+     .attrs = {"email"},
+     .n = 1,
+     .days = CID_CONSENT_PAPER_MAX_DAYS + 1,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_ERR_INVALID},
+    {.what = "no policy for the service",
+     .service = "library",
+     .purpose = "loans",
+     .attrs = {"email"},
+     .n = 1,
+     .days = 0,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_ERR_DENIED,
+     .fault = CID_PAPER_NO_POLICY},
+    {.what = "no such purpose",
+     .service = "childcare",
+     .purpose = "marketing",
+     .attrs = {"email"},
+     .n = 1,
+     .days = 0,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_ERR_DENIED,
+     .fault = CID_PAPER_NO_PURPOSE},
+    {.what = "a statute basis asks no consent",
+     .service = "childcare",
+     .purpose = "eligibility",
+     .attrs = {"resident_district"},
+     .n = 1,
+     .days = 0,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_ERR_DENIED,
+     .fault = CID_PAPER_STATUTE},
+    {.what = "an attribute the purpose denies",
+     FEE,
+     .attrs = {"household_size", "given_name"},
+     .n = 2,
+     .days = 0,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_ERR_DENIED,
+     .fault = CID_PAPER_NOT_PERMITTED,
+     .attribute = "given_name"},
+    {.what = "an attribute the purpose does not list",
+     FEE,
+     .attrs = {"phone_number", "email"},
+     .n = 2,
+     .days = 0,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_ERR_DENIED,
+     .fault = CID_PAPER_NOT_PERMITTED,
+     .attribute = "phone_number"},
+    {.what = "an attribute behind a step-up may be asked",
+     FEE,
+     .attrs = {"birthdate"},
+     .n = 1,
+     .days = 0,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_OK,
+     .lasts = 365},
+    {.what = "the form names what is in force",
+     FEE,
+     .attrs = {"email"},
+     .n = 1,
+     .days = 0,
+     .version = FORM_IN_FORCE,
+     .digest = FORM_IN_FORCE,
+     .expect = CID_OK,
+     .lasts = 365},
+    {.what = "the form names another version",
+     FEE,
+     .attrs = {"email"},
+     .n = 1,
+     .days = 0,
+     .version = FORM_OTHER,
+     .digest = FORM_IN_FORCE,
+     .expect = CID_ERR_DENIED,
+     .fault = CID_PAPER_OTHER_VERSION},
+    {.what = "the form names another text",
+     FEE,
+     .attrs = {"email"},
+     .n = 1,
+     .days = 0,
+     .version = FORM_IN_FORCE,
+     .digest = FORM_OTHER,
+     .expect = CID_ERR_DENIED,
+     .fault = CID_PAPER_OTHER_DIGEST},
+    {.what = "a service name no record can have",
+     .service = "child\ncare",
+     .purpose = "fee-calculation",
+     .attrs = {"email"},
+     .n = 1,
+     .days = 0,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_ERR_INVALID},
+    {.what = "a purpose name no record can have",
+     .service = "childcare",
+     .purpose = NAME_129,
+     .attrs = {"email"},
+     .n = 1,
+     .days = 0,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_ERR_INVALID},
+    {.what = "no attribute",
+     FEE,
+     .attrs = {NULL},
+     .n = 0,
+     .days = 0,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_ERR_INVALID},
+    {.what = "an attribute twice",
+     FEE,
+     .attrs = {"email", "email"},
+     .n = 2,
+     .days = 0,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_ERR_INVALID},
+    {.what = "a tagged attribute",
+     FEE,
+     .attrs = {"family_name#ja-Kana-JP"},
+     .n = 1,
+     .days = 0,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_ERR_INVALID},
+    {.what = "negative days",
+     FEE,
+     .attrs = {"email"},
+     .n = 1,
+     .days = -1,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_ERR_INVALID},
+    {.what = "an account id that is no UUID",
+     .account_id = "hanako",
+     FEE,
+     .attrs = {"email"},
+     .n = 1,
+     .days = 0,
+     .version = FORM_NONE,
+     .digest = FORM_NONE,
+     .expect = CID_ERR_INVALID},
+};
+
+/* The value a row puts on the form: none, what is in force, or something else. */
+static const char *form(enum form_value v, const char *in_force)
+{
+	return v == FORM_NONE ? NULL : v == FORM_IN_FORCE ? in_force : "signed-under-another";
+}
+
+/* Checks the records a paper grant wrote: method, versions, expiry. */
+static void check_paper_records(struct cid_store *s, const struct paper_case *r, char **ids,
+				const char *version, const char *digest, int64_t expires_at)
+{
+	assert_int_equal(expires_at, NOW + r->lasts * 24 * 3600);
+	for (size_t j = 0; j < r->n; j++) {
+		json_t *rec = NULL;
+
+		assert_int_equal(cid_consent_get(s, ids[j], &rec), CID_OK);
+		assert_string_equal(member(rec, "attribute"), r->attrs[j]);
+		assert_string_equal(member(rec, "state"), "granted");
+		assert_string_equal(member(json_object_get(rec, "how"), "method"), "cli:paper");
+		assert_string_equal(member(rec, "policy_version"), version);
+		assert_string_equal(member(rec, "purpose_digest"), digest);
+		assert_int_equal(int_member(rec, "expires_at"), expires_at);
+		json_decref(rec);
+		free(ids[j]);
+	}
+}
+
+static void test_paper_grant_table(void **state)
+{
+	struct cid_test_store *f = *state;
+	struct cid_policyset *ps = NULL;
+	struct cid_purpose_info fee;
+	const char *version;
+
+	assert_int_equal(cid_policyset_parse("childcare.policy", paper_policy, strlen(paper_policy),
+					     stderr, &ps),
+			 CID_OK);
+	version = cid_policyset_version(ps, "childcare");
+	assert_true(
+	    cid_policy_purpose_find(cid_policyset_find(ps, "childcare"), "fee-calculation", &fee));
+	for (size_t i = 0; i < sizeof(paper_cases) / sizeof(paper_cases[0]); i++) {
+		const struct paper_case *r = &paper_cases[i];
+		struct cid_consent_paper g = {
+		    .account_id = r->account_id != NULL ? r->account_id : HANAKO,
+		    .service = r->service,
+		    .purpose = r->purpose,
+		    .attributes = r->attrs,
+		    .n_attributes = r->n,
+		    .days = r->days,
+		    .policy_version = form(r->version, version),
+		    .purpose_digest = form(r->digest, fee.digest),
+		    .now = NOW,
+		};
+		struct cid_consent_paper_refusal why = {.attribute = "untouched"};
+		char *ids[2] = {NULL, NULL};
+		int64_t expires_at = -1;
+		size_t before = history_size(f->s, HANAKO);
+		enum cid_err rc = cid_consent_paper_grant(f->s, ps, &g, ids, &expires_at, &why);
+
+		if (rc != r->expect)
+			fail_msg("%s: got %s, wanted %s", r->what, cid_strerror(rc),
+				 cid_strerror(r->expect));
+		if (rc == CID_OK) {
+			struct cid_purpose_info pu;
+
+			assert_true(cid_policy_purpose_find(cid_policyset_find(ps, r->service),
+							    r->purpose, &pu));
+			assert_int_equal(history_size(f->s, HANAKO), before + r->n);
+			check_paper_records(f->s, r, ids, version, pu.digest, expires_at);
+			assert_string_equal(why.attribute, "untouched");
+			continue;
+		}
+		/* nothing written, no id handed out, the expiry untouched */
+		assert_int_equal(history_size(f->s, HANAKO), before);
+		assert_null(ids[0]);
+		assert_int_equal(expires_at, -1);
+		if (rc != CID_ERR_DENIED) {
+			assert_string_equal(why.attribute, "untouched");
+			continue;
+		}
+		if (why.fault != r->fault)
+			fail_msg("%s: fault %d, wanted %d", r->what, why.fault, r->fault);
+		if (r->fault == CID_PAPER_NOT_PERMITTED)
+			assert_string_equal(why.attribute, r->attribute);
+		if (r->fault == CID_PAPER_OTHER_VERSION)
+			assert_string_equal(why.in_force, version);
+		if (r->fault == CID_PAPER_OTHER_DIGEST)
+			assert_string_equal(why.in_force, fee.digest);
+		if (r->fault == CID_PAPER_TOO_LONG)
+			assert_int_equal(why.max_days, r->lasts);
+	}
+	cid_policyset_free(ps);
+}
+
+/* Without policies in force there is nothing a paper consent could answer. */
+static void test_paper_grant_without_policies(void **state)
+{
+	struct cid_test_store *f = *state;
+	const char *const attrs[] = {"email"};
+	struct cid_consent_paper g = {
+	    .account_id = HANAKO,
+	    .service = "childcare",
+	    .purpose = "fee-calculation",
+	    .attributes = attrs,
+	    .n_attributes = 1,
+	    .now = NOW,
+	};
+	struct cid_consent_paper_refusal why = {.fault = CID_PAPER_TOO_LONG};
+
+	assert_int_equal(cid_consent_paper_grant(f->s, NULL, &g, NULL, NULL, &why), CID_ERR_DENIED);
+	assert_int_equal(why.fault, CID_PAPER_NO_POLICY);
+	assert_int_equal(cid_consent_paper_grant(f->s, NULL, NULL, NULL, NULL, &why),
+			 CID_ERR_INVALID);
+	assert_int_equal(history_size(f->s, HANAKO), 0);
+}
+
 /* ---- invalid input, one row per case ---- */
 
 struct record_case {
 	const char *what;
-	const char *account_id, *service, *purpose, *policy_version, *purpose_digest, *method,
-	    *request_id;
+	const char *account_id, *service, *purpose, *policy_version, *purpose_digest;
+	enum cid_consent_method method;
+	const char *request_id;
 	const char *attribute, *attribute2; /* attribute2: a second change, or NULL */
 	enum cid_consent_state state;
 	int64_t expires_at;
@@ -615,8 +1287,8 @@ static const struct record_case record_cases[] = {
      CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
     {"purpose digest empty", HANAKO, SERVICE, PURPOSE, VERSION, "", METHOD, NULL, "email", NULL,
      CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
-    {"method NULL", HANAKO, SERVICE, PURPOSE, VERSION, DIGEST, NULL, NULL, "email", NULL,
-     CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
+    {"no method", HANAKO, SERVICE, PURPOSE, VERSION, DIGEST, CID_CONSENT_METHOD_NONE, NULL, "email",
+     NULL, CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
     {"request id with a newline", HANAKO, SERVICE, PURPOSE, VERSION, DIGEST, METHOD, "r\n1",
      "email", NULL, CID_CONSENT_GRANTED, 0, NOW, 1, CID_ERR_INVALID},
     {"request id given", HANAKO, SERVICE, PURPOSE, VERSION, DIGEST, METHOD, "req-9", "email", NULL,
@@ -693,6 +1365,19 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_facts_outlive_the_transaction,
 					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test(test_state_names),
+	    cmocka_unit_test(test_expiry_rule_table),
+	    cmocka_unit_test(test_expired_record_table),
+	    cmocka_unit_test_setup_teardown(test_readers_follow_the_expiry_rule,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test(test_expiry_from_a_number_of_days),
+	    cmocka_unit_test_setup_teardown(test_method_table, cid_test_store_setup,
+					    cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_withdraw_names_the_attribute_at_fault,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_paper_grant_table, cid_test_store_setup,
+					    cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_paper_grant_without_policies, cid_test_store_setup,
+					    cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_record_input_table, cid_test_store_setup,
 					    cid_test_store_teardown),
 	};

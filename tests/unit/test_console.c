@@ -94,10 +94,10 @@ static void write_file(const char *dir, const char *name, const char *text)
 	assert_int_equal(fclose(f), 0);
 }
 
-/* Appends one release entry at time t. */
+/* Appends one release entry at time t, of release id release (NULL: none). */
 static void append_release(struct fixture *f, int64_t t, const char *type, const char *citizen,
 			   const char *service, const char *purpose, const char *attribute,
-			   const char *basis, const char *consent_id)
+			   const char *basis, const char *consent_id, const char *release)
 {
 	char when[21];
 	json_t *e;
@@ -113,6 +113,8 @@ static void append_release(struct fixture *f, int64_t t, const char *type, const
 	if (consent_id != NULL)
 		assert_int_equal(
 		    json_object_set_new(e, "consent_records", json_pack("[s]", consent_id)), 0);
+	if (release != NULL)
+		assert_int_equal(json_object_set_new(e, "request_id", json_string(release)), 0);
 	assert_int_equal(cid_audit_append(f->log, &e, 1, NULL), CID_OK);
 	json_decref(e);
 }
@@ -126,9 +128,12 @@ static void code_at(const struct fixture *f, int64_t now, char out[CID_TOTP_DIGI
 	snprintf(out, CID_TOTP_DIGITS + 1, "%06u", c);
 }
 
-/* The value of cookie name among the reply's Set-Cookie values into out; false when none. */
-static bool reply_cookie(const struct cid_reply *r, const char *name, char *out, size_t outsz)
+/* The value of cookie which (named as cfg names it) in the reply's Set-Cookie values into out;
+ * false when none. */
+static bool reply_cookie(const struct cid_reply *r, const struct cid_config *cfg,
+			 enum cid_cookie which, char *out, size_t outsz)
 {
+	const char *name = cid_cookie_name(cfg, which);
 	size_t n = strlen(name);
 
 	for (size_t i = 0; i < r->n_cookies; i++) {
@@ -147,9 +152,11 @@ static bool reply_cookie(const struct cid_reply *r, const char *name, char *out,
 	return false;
 }
 
-/* The full Set-Cookie value of cookie name, or NULL. */
-static const char *reply_cookie_line(const struct cid_reply *r, const char *name)
+/* The full Set-Cookie value of cookie which, or NULL. */
+static const char *reply_cookie_line(const struct cid_reply *r, const struct cid_config *cfg,
+				     enum cid_cookie which)
 {
+	const char *name = cid_cookie_name(cfg, which);
 	size_t n = strlen(name);
 
 	for (size_t i = 0; i < r->n_cookies; i++)
@@ -208,7 +215,7 @@ static void console_login(struct fixture *f, int64_t now)
 	call_with(f, cid_console_login, false, "", NULL, NULL, now, &page);
 	assert_int_equal(page.status, 200);
 	assert_int_equal(page.page, CID_PAGE_OFFICER_LOGIN);
-	assert_true(reply_cookie(&page, CID_COOKIE_CSRF, csrf_cookie, sizeof(csrf_cookie)));
+	assert_true(reply_cookie(&page, f->cfg, CID_COOKIE_CSRF, csrf_cookie, sizeof(csrf_cookie)));
 	csrf = json_string_value(json_object_get(page.page_data, "csrf"));
 	assert_non_null(csrf);
 	assert_string_equal(csrf, csrf_cookie);
@@ -218,7 +225,7 @@ static void console_login(struct fixture *f, int64_t now)
 	call_with(f, cid_console_login, true, form, NULL, csrf_cookie, now, &r);
 	assert_int_equal(r.status, 303);
 	assert_string_equal(r.location, "/officer");
-	assert_true(reply_cookie(&r, CID_COOKIE_OFFICER, f->cookie, sizeof(f->cookie)));
+	assert_true(reply_cookie(&r, f->cfg, CID_COOKIE_OFFICER, f->cookie, sizeof(f->cookie)));
 	assert_int_equal(strlen(f->cookie), CID_TOKEN_CHARS);
 	cid_officer_csrf(f->cookie, f->csrf);
 	cid_reply_free(&page);
@@ -238,7 +245,7 @@ static int setup(void **state)
 	    .purpose = "news",
 	    .policy_version = "v1",
 	    .purpose_digest = "d1",
-	    .method = "web:consent-screen",
+	    .method = CID_CONSENT_METHOD_SCREEN,
 	    .now = D1 + 100,
 	};
 
@@ -258,28 +265,28 @@ static int setup(void **state)
 	    CID_OK);
 	free(b32);
 	/* a citizen with an officer's password is still no officer */
-	assert_int_equal(cid_account_add(s, &f->cfg->argon2, "hanako", PASSWORD, NULL, f->hanako),
-			 CID_OK);
-	assert_int_equal(cid_account_add(s, &f->cfg->argon2, "taro", PASSWORD, NULL, f->taro),
+	assert_int_equal(
+	    cid_account_add(s, &f->cfg->argon2, "hanako", PASSWORD, NULL, NOW, f->hanako), CID_OK);
+	assert_int_equal(cid_account_add(s, &f->cfg->argon2, "taro", PASSWORD, NULL, NOW, f->taro),
 			 CID_OK);
 
 	append_release(f, D0 + 500, "release.deny", f->hanako, "rp1", "test", "phone_number",
-		       "statute:Test Act, Art. 1", NULL);
+		       "statute:Test Act, Art. 1", NULL, NULL);
 	cc.account_id = f->hanako;
 	assert_int_equal(cid_consent_record(s, &cc, &grant, 1, &ids), CID_OK);
 	assert_int_equal(strlen(ids), CID_ID_CHARS);
 	memcpy(f->consent_id, ids, CID_ID_CHARS + 1);
 	free(ids);
 	append_release(f, D1 + 200, "release.permit", f->hanako, "rp1", "test", "given_name",
-		       "statute:Test Act, Art. 1", NULL);
+		       "statute:Test Act, Art. 1", NULL, "rel-a");
 	append_release(f, D1 + 300, "release.permit", f->hanako, "rp2", "news", "email", "consent",
-		       f->consent_id);
+		       f->consent_id, "rel-c");
 	append_release(f, D2 + 100, "release.deny", f->hanako, "rp2", "news", "phone_number",
-		       "consent", NULL);
+		       "consent", NULL, "rel-c");
 	append_release(f, D2 + 200, "release.permit", f->taro, "rp1", "test", "given_name",
-		       "statute:Test Act, Art. 1", NULL);
+		       "statute:Test Act, Art. 1", NULL, NULL);
 	append_release(f, D2 + 300, "release.permit", f->hanako, "rp1", "test",
-		       "family_name#ja-Kana-JP", "statute:Test Act, Art. 1", NULL);
+		       "family_name#ja-Kana-JP", "statute:Test Act, Art. 1", NULL, "rel-b");
 
 	console_login(f, NOW);
 	*state = f;
@@ -395,15 +402,15 @@ static void test_login_cookie_attributes(void **state)
 	int64_t now = NOW + 2 * CID_TOTP_STEP; /* a fresh step: the fixture spent NOW's */
 
 	call_with(f, cid_console_login, false, "", NULL, NULL, now, &page);
-	assert_true(reply_cookie(&page, CID_COOKIE_CSRF, csrf, sizeof(csrf)));
+	assert_true(reply_cookie(&page, f->cfg, CID_COOKIE_CSRF, csrf, sizeof(csrf)));
 	code_at(f, now, code);
 	snprintf(form, sizeof(form), "name=alice&password=correct+horse+battery&code=%s&csrf=%s",
 		 code, csrf);
 	call_with(f, cid_console_login, true, form, NULL, csrf, now, &r);
 	assert_int_equal(r.status, 303);
-	line = reply_cookie_line(&r, CID_COOKIE_OFFICER);
+	line = reply_cookie_line(&r, f->cfg, CID_COOKIE_OFFICER);
 	assert_non_null(line);
-	assert_non_null(strstr(line, "; Path=/officer"));
+	assert_non_null(strstr(line, "; Path=/;"));
 	assert_non_null(strstr(line, "; HttpOnly"));
 	assert_non_null(strstr(line, "; SameSite=Strict"));
 	/* http issuer of the test: no Secure (the browser would drop the cookie) */
@@ -461,7 +468,7 @@ static void test_login_refusals(void **state)
 		if (r.status != login_cases[i].status)
 			fail_msg("%s: got %d, want %d", login_cases[i].what, r.status,
 				 login_cases[i].status);
-		assert_null(reply_cookie_line(&r, CID_COOKIE_OFFICER));
+		assert_null(reply_cookie_line(&r, f->cfg, CID_COOKIE_OFFICER));
 		if (login_cases[i].message != NULL) {
 			assert_int_equal(r.page, CID_PAGE_OFFICER_LOGIN);
 			assert_true(
@@ -469,6 +476,106 @@ static void test_login_refusals(void **state)
 		}
 		cid_reply_free(&r);
 	}
+}
+
+/* POSTs the console login form as a browser at client behind proxy peer (xff: NULL, none). */
+static void login_via(struct fixture *f, const char *peer, const char *xff, const char *password,
+		      bool good_code, int64_t now, struct cid_reply *reply)
+{
+	char token[CID_TOKEN_CHARS + 1];
+	char code[CID_TOTP_DIGITS + 1];
+	char form[512];
+	struct cid_request req = {
+	    .post = true,
+	    .form_content_type = true,
+	    .csrf_cookie = token,
+	    .remote_addr = peer,
+	    .forwarded_for = xff,
+	    .now = now,
+	};
+
+	assert_int_equal(cid_random_token(token), CID_OK);
+	code_at(f, now, code);
+	if (!good_code)
+		code[0] = "1234567890"[code[0] - '0'];
+	snprintf(form, sizeof(form), "name=alice&password=%s&code=%s&csrf=%s", password, code,
+		 token);
+	assert_int_equal(cid_params_parse_form(&req.params, form, strlen(form)), CID_OK);
+	assert_int_equal(cid_console_login(f->ctx, &req, reply), CID_OK);
+	cid_request_clear(&req);
+}
+
+/* The status of a login as login_via makes it; message, if not NULL, must be on the page. */
+static int login_status(struct fixture *f, const char *peer, const char *xff, const char *password,
+			bool good_code, int64_t now, const char *message)
+{
+	struct cid_reply r = {0};
+	int status;
+
+	login_via(f, peer, xff, password, good_code, now, &r);
+	status = r.status;
+	if (message != NULL)
+		assert_true(json_is_true(json_object_get(r.page_data, message)));
+	cid_reply_free(&r);
+	return status;
+}
+
+/*
+ * Behind the proxy of trusted_proxies, failures count under the client its
+ * X-Forwarded-For names, never the proxy's address: a flood through the proxy
+ * leaves the officer's own login through it working, whatever the flood
+ * writes into the header itself.
+ */
+static void test_login_throttle_behind_a_trusted_proxy(void **state)
+{
+	struct fixture *f = *state;
+	int64_t t = NOW + 120;
+
+	cid_test_set(f->cfg, "trusted_proxies", "127.0.0.1");
+	for (int i = 0; i < CID_THROTTLE_FREE; i++)
+		assert_int_equal(login_status(f, "127.0.0.1", "198.51.100.6, 198.51.100.5",
+					      "wrong+password", true, t, "msg_failed"),
+				 401);
+	/* the attacker is slowed, whichever client it claims to be */
+	assert_int_equal(login_status(f, "127.0.0.1", "198.51.100.5", "correct+horse+battery", true,
+				      t, "msg_throttled"),
+			 429);
+	assert_int_equal(login_status(f, "127.0.0.1", "198.51.100.6, 198.51.100.5",
+				      "correct+horse+battery", true, t, "msg_throttled"),
+			 429);
+	/* the officer, through the same proxy from her own address, is not */
+	assert_int_equal(
+	    login_status(f, "127.0.0.1", "198.51.100.6", "correct+horse+battery", true, t, NULL),
+	    303);
+	/* a peer that is no trusted proxy is the client, whatever its header says */
+	assert_int_equal(login_status(f, "198.51.100.5", "198.51.100.6", "correct+horse+battery",
+				      true, t, "msg_throttled"),
+			 429);
+}
+
+/* The officer's run of wrong codes, after the right password, locks the console login. */
+static void test_login_locked_after_wrong_codes(void **state)
+{
+	struct fixture *f = *state;
+	char addr[32];
+	int64_t t = NOW;
+
+	cid_test_set(f->cfg, "trusted_proxies", "127.0.0.1");
+	for (int i = 0; i < CID_CODE_MAX_FAILURES; i++) {
+		t += CID_THROTTLE_MAX_DELAY + CID_TOTP_STEP;
+		snprintf(addr, sizeof(addr), "203.0.113.%d", i + 1);
+		assert_int_equal(login_status(f, "127.0.0.1", addr, "correct+horse+battery", false,
+					      t, "msg_failed"),
+				 401);
+	}
+	t += CID_TOTP_STEP;
+	assert_int_equal(login_status(f, "127.0.0.1", "192.0.2.50", "correct+horse+battery", true,
+				      t, "msg_locked"),
+			 403);
+	assert_int_equal(cid_officer_unlock(cid_ctx_store(f->ctx), "alice"), CID_OK);
+	assert_int_equal(
+	    login_status(f, "127.0.0.1", "192.0.2.50", "correct+horse+battery", true, t, NULL),
+	    303);
 }
 
 static void test_logout_ends_the_session(void **state)
@@ -481,7 +588,7 @@ static void test_logout_ends_the_session(void **state)
 	call(f, cid_console_logout, true, "", &r);
 	assert_int_equal(r.status, 303);
 	assert_string_equal(r.location, "/officer/login");
-	line = reply_cookie_line(&r, CID_COOKIE_OFFICER);
+	line = reply_cookie_line(&r, f->cfg, CID_COOKIE_OFFICER);
 	assert_non_null(line);
 	assert_non_null(strstr(line, "Max-Age=0"));
 	cid_reply_free(&r);
@@ -586,8 +693,15 @@ static const struct {
     {"from=2027-01-17", ""},
     {"service=rp1&citizen=hanako&type=release.permit", "6 2"},
     {"service=rp2&from=2027-01-16&to=2027-01-16", "4"},
+    /* a release id, as the service got it in X-Civicid-Release: that answer's entries */
+    {"release=rel-a", "2"},
+    {"release=rel-c", "4 3"},
+    {"release=rel-c&type=release.deny", "4"},
+    {"release=rel-b&service=rp1", "6"},
+    {"release=rel-b&service=rp2", ""},
+    {"release=rel-x", ""},
     /* the form sends every field; an empty one does not filter */
-    {"citizen=&service=&attribute=&type=&from=&to=", "6 5 4 3 2 1 0"},
+    {"citizen=&service=&release=&attribute=&type=&from=&to=", "6 5 4 3 2 1 0"},
 };
 
 static void test_log_filters(void **state)
@@ -667,6 +781,11 @@ static void test_log_rows_and_form_values(void **state)
 		}
 	}
 	assert_true(selected);
+	assert_string_equal(json_string_value(json_object_get(r.page_data, "release")), "");
+	cid_reply_free(&r);
+	call(f, cid_console_log, false, "release=rel-c", &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.page_data, "release")), "rel-c");
 	cid_reply_free(&r);
 }
 
@@ -679,6 +798,7 @@ static const char *const bad_log_queries[] = {
     "before=0",	       /* seqs of a next page start at 1 */
     "before=x",	       /* not a number */
     "service=a%0Ab",   /* a control character */
+    "release=a%0Ab",   /* a control character */
     "attribute=",      /* followed by 129 bytes, over the bound (made in the loop) */
 };
 
@@ -709,28 +829,29 @@ static void test_log_pages_older_entries(void **state)
 	struct cid_reply r = {0};
 	const char *next;
 	char query[256];
-	json_t *entries[CONSOLE_PAGE_SIZE + 3];
+	json_t *entries[CID_CONSOLE_PAGE_SIZE + 3];
 	char when[21];
 	const json_t *first;
 
 	/* enough rp3 entries for one full page and three more */
 	assert_int_equal(cid_audit_time(D2 + 1000, when), CID_OK);
-	for (size_t i = 0; i < CONSOLE_PAGE_SIZE + 3; i++) {
+	for (size_t i = 0; i < CID_CONSOLE_PAGE_SIZE + 3; i++) {
 		entries[i] = json_pack("{s:s, s:s, s:s, s:s}", "type", "release.deny", "time", when,
 				       "service", "rp3", "citizen", f->taro);
 		assert_non_null(entries[i]);
 	}
-	assert_int_equal(cid_audit_append(f->log, entries, CONSOLE_PAGE_SIZE + 3, NULL), CID_OK);
-	for (size_t i = 0; i < CONSOLE_PAGE_SIZE + 3; i++)
+	assert_int_equal(cid_audit_append(f->log, entries, CID_CONSOLE_PAGE_SIZE + 3, NULL),
+			 CID_OK);
+	for (size_t i = 0; i < CID_CONSOLE_PAGE_SIZE + 3; i++)
 		json_decref(entries[i]);
 
 	call(f, cid_console_log, false, "service=rp3", &r);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(json_array_size(json_object_get(r.page_data, "entries")),
-			 CONSOLE_PAGE_SIZE);
+			 CID_CONSOLE_PAGE_SIZE);
 	first = json_array_get(json_object_get(r.page_data, "entries"), 0);
 	assert_int_equal(json_integer_value(json_object_get(first, "seq")),
-			 N_LOG + CONSOLE_PAGE_SIZE + 2);
+			 N_LOG + CID_CONSOLE_PAGE_SIZE + 2);
 	next = json_string_value(json_object_get(r.page_data, "next_query"));
 	assert_non_null(next);
 	assert_non_null(strstr(next, "service=rp3"));
@@ -934,9 +1055,8 @@ static void test_verify_counts_checkpoints(void **state)
 	struct cid_reply r = {0};
 	struct cid_keyref *kr = cid_ctx_keys_acquire(f->ctx);
 
-	assert_int_equal(cid_audit_checkpoint(cid_ctx_store(f->ctx), cid_keyref_keyset(kr),
-					      f->cfg->issuer, NOW, NULL),
-			 CID_OK);
+	assert_int_equal(
+	    cid_audit_checkpoint(cid_ctx_store(f->ctx), cid_keyref_keyset(kr), NOW, NULL), CID_OK);
 	cid_keyref_put(kr);
 	call(f, cid_console_verify, true, "", &r);
 	assert_true(json_is_true(json_object_get(r.page_data, "ok")));
@@ -1240,6 +1360,8 @@ int main(void)
 	    T(test_login_sets_a_console_cookie),
 	    T(test_login_cookie_attributes),
 	    T(test_login_refusals),
+	    T(test_login_throttle_behind_a_trusted_proxy),
+	    T(test_login_locked_after_wrong_codes),
 	    T(test_logout_ends_the_session),
 	    T(test_post_with_wrong_csrf_is_refused),
 	    T(test_log_filters),

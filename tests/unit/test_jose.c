@@ -3,6 +3,7 @@
  * signing and verification (with forged and damaged tokens), rotation with
  * overlap, and, where libjwt is available, an independent verifier.
  */
+#include "bounds.h"
 #include "jose.h"
 #include "str.h"
 #include "support.h"
@@ -804,6 +805,260 @@ static void test_rotation_keeps_old_key_until_drop_after(void **state)
 	free(old_tok);
 }
 
+/* ---- staged rotation: publish a next key, activate it later ---- */
+
+#define DELAY 100
+
+/* The member name of the listed key kid, as an integer (-1 when absent). */
+static json_int_t listed(struct cid_store *s, const char *kid, const char *name)
+{
+	json_t *list = NULL;
+	json_t *k;
+	size_t i;
+	json_int_t v = -2;
+
+	assert_int_equal(cid_keys_list(s, &list), CID_OK);
+	json_array_foreach(list, i, k)
+	{
+		if (strcmp(json_string_value(json_object_get(k, "kid")), kid) == 0) {
+			json_t *m = json_object_get(k, name);
+			v = m == NULL ? -1 : json_integer_value(m);
+		}
+	}
+	json_decref(list);
+	assert_true(v != -2); /* the key is listed */
+	return v;
+}
+
+/* The listed state of kid. */
+static void state_is(struct cid_store *s, const char *kid, const char *want)
+{
+	json_t *list = NULL;
+	json_t *k;
+	size_t i;
+	const char *got = NULL;
+
+	assert_int_equal(cid_keys_list(s, &list), CID_OK);
+	json_array_foreach(list, i, k)
+	{
+		if (strcmp(json_string_value(json_object_get(k, "kid")), kid) == 0)
+			got = json_string_value(json_object_get(k, "state"));
+	}
+	if (got == NULL || strcmp(got, want) != 0)
+		fail_msg("key %s: state %s, wanted %s", kid, got ? got : "(none)", want);
+	json_decref(list);
+}
+
+/*
+ * A published next key is in the JWKS and signs nothing; at its activate_at
+ * (not a second before) it becomes the active key and the old one is retired
+ * for keep seconds, still verifying what it signed.
+ */
+static void test_publish_then_activate_when_due(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_keyset *ks2 = NULL;
+	struct cid_keyset *ks3 = NULL;
+	char old_kid[64];
+	char tok_kid[64];
+	char *next_kid = NULL;
+	char *again = NULL;
+	char *active = NULL;
+	char *old_tok = sign(f->ks, "ES256", "JWT");
+	char *tok;
+	uint64_t v = 0;
+	size_t n = 99;
+
+	active_kid(f->s, "ES256", old_kid);
+	assert_int_equal(cid_keys_publish(f->s, "ES256", NOW + 10, DELAY, &next_kid), CID_OK);
+	assert_non_null(next_kid);
+	assert_string_not_equal(next_kid, old_kid);
+	assert_int_equal(cid_keys_version(f->s, &v), CID_OK);
+	assert_int_equal(v, 2); /* servers reload: the JWKS gains the key */
+	state_is(f->s, next_kid, "next");
+	state_is(f->s, old_kid, "active");
+	assert_int_equal(listed(f->s, next_kid, "activate_at"), NOW + 10 + DELAY);
+	assert_int_equal(listed(f->s, next_kid, "drop_after"), -1);
+
+	/* the keyset: the next key is published, the old one still signs */
+	assert_int_equal(cid_keyset_load(f->s, NOW + 11, &ks2), CID_OK);
+	assert_true(jwks_has(ks2, next_kid, NULL));
+	assert_true(jwks_has(ks2, old_kid, NULL));
+	assert_int_equal(cid_keyset_next_activate(ks2), NOW + 10 + DELAY);
+	assert_int_equal(cid_keyset_next_drop(ks2), 0);
+	tok = sign(ks2, "ES256", "JWT");
+	kid_of(tok, tok_kid);
+	assert_string_equal(tok_kid, old_kid);
+	free(tok);
+
+	/* one next key per algorithm */
+	assert_int_equal(cid_keys_publish(f->s, "ES256", NOW + 12, DELAY, &again), CID_ERR_EXISTS);
+	assert_null(again);
+
+	/* a second early: refused, and nothing changed */
+	assert_int_equal(
+	    cid_keys_activate(f->s, "ES256", NOW + 10 + DELAY - 1, KEEP, false, &active),
+	    CID_ERR_TOOEARLY);
+	assert_null(active);
+	assert_int_equal(cid_keys_activate_due(f->s, NOW + 10 + DELAY - 1, KEEP, &n), CID_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(cid_keys_version(f->s, &v), CID_OK);
+	assert_int_equal(v, 2);
+	state_is(f->s, next_kid, "next");
+
+	/* at activate_at: the server's call activates it */
+	assert_int_equal(cid_keys_activate_due(f->s, NOW + 10 + DELAY, KEEP, &n), CID_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(cid_keys_version(f->s, &v), CID_OK);
+	assert_int_equal(v, 3);
+	state_is(f->s, next_kid, "active");
+	state_is(f->s, old_kid, "retired");
+	assert_int_equal(listed(f->s, next_kid, "activated_at"), NOW + 10 + DELAY);
+	assert_int_equal(listed(f->s, next_kid, "activate_at"), -1);
+	assert_int_equal(listed(f->s, old_kid, "retired_at"), NOW + 10 + DELAY);
+	assert_int_equal(listed(f->s, old_kid, "drop_after"), NOW + 10 + DELAY + KEEP);
+	/* the call again: nothing left to do */
+	assert_int_equal(cid_keys_activate_due(f->s, NOW + 10 + DELAY + 1, KEEP, &n), CID_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(cid_keys_activate(f->s, "ES256", NOW + 10 + DELAY + 1, KEEP, true, NULL),
+			 CID_ERR_NOTFOUND);
+
+	/* the keyset now signs with the published key and still verifies the old one's tokens */
+	assert_int_equal(cid_keyset_load(f->s, NOW + 10 + DELAY + 1, &ks3), CID_OK);
+	assert_int_equal(cid_keyset_next_activate(ks3), 0);
+	assert_int_equal(cid_keyset_next_drop(ks3), NOW + 10 + DELAY + KEEP);
+	tok = sign(ks3, "ES256", "JWT");
+	kid_of(tok, tok_kid);
+	assert_string_equal(tok_kid, next_kid);
+	/* what the keyset of the publish window published verifies it: the point of the delay */
+	assert_int_equal(verify(ks2, tok, "JWT"), CID_OK);
+	assert_int_equal(verify(ks3, old_tok, "JWT"), CID_OK);
+	/* the other algorithm was untouched */
+	{
+		char rs_before[64];
+		char *rs_tok = sign(ks3, "RS256", "JWT");
+
+		active_kid(f->s, "RS256", rs_before);
+		kid_of(rs_tok, tok_kid);
+		assert_string_equal(tok_kid, rs_before);
+		free(rs_tok);
+	}
+	free(tok);
+	free(old_tok);
+	free(next_kid);
+	cid_keyset_free(ks2);
+	cid_keyset_free(ks3);
+}
+
+/*
+ * The time rule of activation, one row per case: a next key published at
+ * `published` with `delay` may be activated at `at` without force only from
+ * published + delay on; with force at any time.
+ */
+static void test_activation_time_rule(void **state)
+{
+	static const struct {
+		const char *name;
+		int64_t delay;
+		int64_t at; /* seconds after publication */
+		bool force;
+		enum cid_err expect;
+	} rows[] = {
+	    {"one second early", DELAY, DELAY - 1, false, CID_ERR_TOOEARLY},
+	    {"at once, before the delay", DELAY, 0, false, CID_ERR_TOOEARLY},
+	    {"exactly at activate_at", DELAY, DELAY, false, CID_OK},
+	    {"long after", DELAY, DELAY + 86400, false, CID_OK},
+	    {"forced at once", DELAY, 0, true, CID_OK},
+	    {"forced early", DELAY, DELAY - 1, true, CID_OK},
+	    {"no delay configured", 0, 0, false, CID_OK},
+	};
+	struct fixture *f = *state;
+	int64_t t = NOW;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char *kid = NULL;
+		char *active = NULL;
+		char before[64];
+		enum cid_err got;
+
+		t += 1000;
+		active_kid(f->s, "RS256", before);
+		assert_int_equal(cid_keys_publish(f->s, "RS256", t, rows[i].delay, &kid), CID_OK);
+		got =
+		    cid_keys_activate(f->s, "RS256", t + rows[i].at, KEEP, rows[i].force, &active);
+		if (got != rows[i].expect)
+			fail_msg("%s: got %s", rows[i].name, cid_strerror(got));
+		if (got == CID_OK) {
+			assert_string_equal(active, kid);
+			state_is(f->s, kid, "active");
+			state_is(f->s, before, "retired");
+		} else {
+			assert_null(active);
+			state_is(f->s, kid, "next");
+			state_is(f->s, before, "active");
+			/* clear the way for the next row */
+			assert_int_equal(cid_keys_activate(f->s, "RS256", t, KEEP, true, NULL),
+					 CID_OK);
+		}
+		free(active);
+		free(kid);
+	}
+}
+
+static void test_publish_and_activate_refuse_bad_arguments(void **state)
+{
+	struct fixture *f = *state;
+	char *kid = NULL;
+	uint64_t v = 0;
+	size_t n = 0;
+
+	assert_int_equal(cid_keys_publish(f->s, "HS256", NOW, DELAY, &kid), CID_ERR_INVALID);
+	assert_int_equal(cid_keys_publish(f->s, NULL, NOW, DELAY, &kid), CID_ERR_INVALID);
+	assert_int_equal(cid_keys_publish(f->s, "ES256", NOW, -1, &kid), CID_ERR_INVALID);
+	assert_int_equal(cid_keys_publish(f->s, "ES256", INT64_MAX - 5, 10, &kid), CID_ERR_INVALID);
+	assert_int_equal(cid_keys_activate(f->s, "none", NOW, KEEP, true, &kid), CID_ERR_INVALID);
+	assert_int_equal(cid_keys_activate(f->s, "ES256", NOW, -1, true, &kid), CID_ERR_INVALID);
+	assert_int_equal(cid_keys_activate_due(f->s, NOW, -1, &n), CID_ERR_INVALID);
+	/* nothing published: nothing to activate, even by force */
+	assert_int_equal(cid_keys_activate(f->s, "ES256", NOW, KEEP, true, &kid), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_keys_activate_due(f->s, NOW + 86400, KEEP, &n), CID_OK);
+	assert_int_equal(n, 0);
+	assert_null(kid);
+	assert_int_equal(cid_keys_version(f->s, &v), CID_OK);
+	assert_int_equal(v, 1);
+}
+
+/*
+ * The immediate rotation (for a compromised key) also retires a published next
+ * key: otherwise it would replace the fresh key when its time came.
+ */
+static void test_rotate_retires_a_published_next_key(void **state)
+{
+	struct fixture *f = *state;
+	char old_kid[64];
+	char *next_kid = NULL;
+	char *new_kid = NULL;
+	size_t n = 99;
+
+	active_kid(f->s, "ES256", old_kid);
+	assert_int_equal(cid_keys_publish(f->s, "ES256", NOW, DELAY, &next_kid), CID_OK);
+	assert_int_equal(cid_keys_rotate(f->s, "ES256", NOW + 5, KEEP, &new_kid), CID_OK);
+	state_is(f->s, new_kid, "active");
+	state_is(f->s, old_kid, "retired");
+	state_is(f->s, next_kid, "retired");
+	assert_int_equal(listed(f->s, next_kid, "drop_after"), NOW + 5 + KEEP);
+	assert_int_equal(listed(f->s, next_kid, "activate_at"), -1);
+	assert_int_equal(cid_keys_activate_due(f->s, NOW + DELAY + 1, KEEP, &n), CID_OK);
+	assert_int_equal(n, 0);
+	state_is(f->s, new_kid, "active");
+	/* and a new staged rotation may start */
+	free(next_kid);
+	next_kid = NULL;
+	assert_int_equal(cid_keys_publish(f->s, "ES256", NOW + 6, DELAY, &next_kid), CID_OK);
+	free(next_kid);
+	free(new_kid);
+}
+
 static void test_rotate_rejects_bad_arguments_and_counts_versions(void **state)
 {
 	struct fixture *f = *state;
@@ -842,8 +1097,9 @@ static void test_rotate_rejects_bad_arguments_and_counts_versions(void **state)
 
 static void test_keys_list_is_public(void **state)
 {
-	static const char *const allowed[] = {"kid",	    "alg",	  "state",
-					      "created_at", "retired_at", "drop_after"};
+	static const char *const allowed[] = {"kid",	    "alg",	   "state",
+					      "created_at", "activate_at", "activated_at",
+					      "retired_at", "drop_after"};
 	struct fixture *f = *state;
 	json_t *list = NULL;
 	json_t *k;
@@ -851,8 +1107,9 @@ static void test_keys_list_is_public(void **state)
 	size_t i;
 
 	assert_int_equal(cid_keys_rotate(f->s, "ES256", NOW + 1, KEEP, NULL), CID_OK);
+	assert_int_equal(cid_keys_publish(f->s, "RS256", NOW + 1, 50, NULL), CID_OK);
 	assert_int_equal(cid_keys_list(f->s, &list), CID_OK);
-	assert_int_equal(json_array_size(list), 3);
+	assert_int_equal(json_array_size(list), 4);
 	dump = json_dumps(list, 0);
 	assert_non_null(dump);
 	assert_null(strstr(dump, "private"));
@@ -873,6 +1130,9 @@ static void test_keys_list_is_public(void **state)
 		if (strcmp(json_string_value(json_object_get(k, "state")), "retired") == 0)
 			assert_int_equal(json_integer_value(json_object_get(k, "drop_after")),
 					 NOW + 1 + KEEP);
+		if (strcmp(json_string_value(json_object_get(k, "state")), "next") == 0)
+			assert_int_equal(json_integer_value(json_object_get(k, "activate_at")),
+					 NOW + 1 + 50);
 	}
 	free(dump);
 	json_decref(list);
@@ -954,6 +1214,10 @@ static void test_damaged_key_records(void **state)
 		    "\"paused\",\"created_at\":1}",
 		    "{\"kid\":\"@\",\"alg\":\"ES256\",\"private_pem\":\"x\",\"state\":"
 		    "\"retired\",\"created_at\":1}",
+		    "{\"kid\":\"@\",\"alg\":\"ES256\",\"private_pem\":\"x\",\"state\":"
+		    "\"next\",\"created_at\":1}",
+		    "{\"kid\":\"@\",\"alg\":\"ES256\",\"private_pem\":\"x\",\"state\":"
+		    "\"next\",\"created_at\":1,\"activate_at\":\"soon\"}",
 		    "{\"kid\":\"@\",\"alg\":\"ES256\",\"private_pem\":\"x\",\"state\":"
 		    "\"active\"}",
 		    "{\"kid\":\"@\",\"kid\":\"@\",\"alg\":\"ES256\",\"private_pem\":\"x\","
@@ -1207,6 +1471,14 @@ static void test_libjwt_verifies_our_tokens(void **state)
 		free(jws);
 	}
 }
+#else
+/* Without libjwt the independent check fails; it never vanishes from the run. */
+static void test_libjwt_verifies_our_tokens(void **state)
+{
+	(void)state;
+	fail_msg("libjwt is not installed (libjwt-dev; deploy/install-deps.sh test): "
+		 "no independent library verifies our tokens");
+}
 #endif
 
 /* ---- keysets for verification only ---- */
@@ -1446,6 +1718,61 @@ static void test_keyset_from_jwks_judges_rsa_keys_alike(void **state)
 	json_decref(doc);
 }
 
+/* The JWKS an auditor gets names the issuer; read back, the keyset keeps it. */
+static void test_jwks_carries_the_issuer(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_keyset *pub = NULL;
+	char *doc = NULL;
+	size_t len = 0;
+	json_t *j;
+	json_t *plain;
+	const char *jwks = cid_keyset_jwks(f->ks, &len);
+	char longiss[CID_MAX_URI + 2];
+	static const char *const bad_members[] = {"7", "\"\"", "null", "[\"https://id.example\"]",
+						  "\"a\\u0000b\""};
+
+	assert_null(cid_keyset_issuer(f->ks)); /* loaded from the store: none */
+	assert_int_equal(cid_keyset_jwks_issuer(f->ks, "https://id.city.example", &doc), CID_OK);
+	j = json_loads(doc, 0, NULL);
+	plain = json_loadb(jwks, len, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(j, "issuer")),
+			    "https://id.city.example");
+	assert_true(json_equal(json_object_get(j, "keys"), json_object_get(plain, "keys")));
+	assert_int_equal(json_object_size(j), 2);
+	json_decref(j);
+	json_decref(plain);
+	assert_int_equal(cid_keyset_from_jwks(doc, strlen(doc), &pub), CID_OK);
+	assert_string_equal(cid_keyset_issuer(pub), "https://id.city.example");
+	cid_keyset_free(pub);
+	pub = NULL;
+	free(doc);
+	doc = NULL;
+	/* a JWKS without one: no issuer */
+	assert_int_equal(cid_keyset_from_jwks(jwks, len, &pub), CID_OK);
+	assert_null(cid_keyset_issuer(pub));
+	cid_keyset_free(pub);
+	pub = NULL;
+	/* an issuer that is not one is refused, writing and reading */
+	memset(longiss, 'a', sizeof(longiss) - 1);
+	longiss[sizeof(longiss) - 1] = '\0';
+	assert_int_equal(cid_keyset_jwks_issuer(f->ks, NULL, &doc), CID_ERR_INVALID);
+	assert_int_equal(cid_keyset_jwks_issuer(f->ks, "", &doc), CID_ERR_INVALID);
+	assert_int_equal(cid_keyset_jwks_issuer(f->ks, longiss, &doc), CID_ERR_INVALID);
+	assert_null(doc);
+	for (size_t i = 0; i < sizeof(bad_members) / sizeof(bad_members[0]); i++) {
+		char *text = malloc(len + 64);
+
+		assert_non_null(text);
+		/* {"keys":[...],"issuer":BAD} */
+		snprintf(text, len + 64, "%.*s,\"issuer\":%s}", (int)len - 1, jwks, bad_members[i]);
+		if (cid_keyset_from_jwks(text, strlen(text), &pub) != CID_ERR_INVALID)
+			fail_msg("issuer %s was accepted", bad_members[i]);
+		assert_null(pub);
+		free(text);
+	}
+}
+
 static void test_keyset_load_all_keeps_dropped_keys(void **state)
 {
 	struct fixture *f = *state;
@@ -1492,6 +1819,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_rotate_rejects_bad_arguments_and_counts_versions,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_keys_list_is_public, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_publish_then_activate_when_due, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_activation_time_rule, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_publish_and_activate_refuse_bad_arguments, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_rotate_retires_a_published_next_key, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_damaged_key_records, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_swapped_pem_of_same_type_is_store_damage, setup,
 					    teardown),
@@ -1503,13 +1836,12 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_keyset_from_jwks_refuses_bad_documents, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_jwks_carries_the_issuer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_keyset_load_all_keeps_dropped_keys, setup,
 					    teardown),
 	    cmocka_unit_test(test_half_hash),
 	    cmocka_unit_test_setup_teardown(test_keyset_shared_by_threads, setup, teardown),
-#ifdef CID_HAVE_LIBJWT
 	    cmocka_unit_test_setup_teardown(test_libjwt_verifies_our_tokens, setup, teardown),
-#endif
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,6 +3,7 @@
  * throttled) and console sessions, on a real store.
  */
 #include "account.h"
+#include "bounds.h"
 #include "officer.h"
 #include "support.h"
 #include "totp.h"
@@ -57,8 +58,8 @@ static int setup(void **state)
 	    cid_officer_add(f->st.s, &cid_test_argon2, "bob", PASSWORD, T0, NULL, NULL), CID_OK);
 	assert_int_equal(cid_officer_disable(f->st.s, "bob"), CID_OK);
 	/* a citizen with the same name and password is not an officer */
-	assert_int_equal(cid_account_add(f->st.s, &cid_test_argon2, "carol", PASSWORD, NULL, id),
-			 CID_OK);
+	assert_int_equal(
+	    cid_account_add(f->st.s, &cid_test_argon2, "carol", PASSWORD, NULL, T0, id), CID_OK);
 	*state = f;
 	return 0;
 }
@@ -74,24 +75,31 @@ static int teardown(void **state)
 
 enum code_kind { CODE_GOOD, CODE_WRONG, CODE_MALFORMED };
 
+/* The client address of a login: none (the CLI), or text of CID_MAX_ADDR bytes, or one more. */
+enum addr_kind { ADDR_NONE, ADDR_AT_LIMIT, ADDR_OVER_LIMIT };
+
 struct login_case {
 	const char *what;
 	const char *name;
 	const char *password;
 	enum code_kind code;
 	enum cid_err want;
+	enum addr_kind addr;
 };
 
 static const struct login_case login_cases[] = {
-    {"right password and code", "alice", PASSWORD, CODE_GOOD, CID_OK},
-    {"wrong password", "alice", "wrong password", CODE_GOOD, CID_ERR_DENIED},
-    {"wrong code", "alice", PASSWORD, CODE_WRONG, CID_ERR_DENIED},
-    {"malformed code", "alice", PASSWORD, CODE_MALFORMED, CID_ERR_INVALID},
-    {"disabled officer", "bob", PASSWORD, CODE_GOOD, CID_ERR_DENIED},
-    {"unknown officer", "mallory", PASSWORD, CODE_GOOD, CID_ERR_DENIED},
-    {"a citizen's credentials", "carol", PASSWORD, CODE_GOOD, CID_ERR_DENIED},
-    {"name no officer can have", "a/b", PASSWORD, CODE_GOOD, CID_ERR_DENIED},
-    {"empty name", "", PASSWORD, CODE_GOOD, CID_ERR_INVALID},
+    {"right password and code", "alice", PASSWORD, CODE_GOOD, CID_OK, ADDR_NONE},
+    {"wrong password", "alice", "wrong password", CODE_GOOD, CID_ERR_DENIED, ADDR_NONE},
+    {"wrong code", "alice", PASSWORD, CODE_WRONG, CID_ERR_DENIED, ADDR_NONE},
+    {"malformed code", "alice", PASSWORD, CODE_MALFORMED, CID_ERR_INVALID, ADDR_NONE},
+    {"disabled officer", "bob", PASSWORD, CODE_GOOD, CID_ERR_DENIED, ADDR_NONE},
+    {"unknown officer", "mallory", PASSWORD, CODE_GOOD, CID_ERR_DENIED, ADDR_NONE},
+    {"a citizen's credentials", "carol", PASSWORD, CODE_GOOD, CID_ERR_DENIED, ADDR_NONE},
+    {"name no officer can have", "a/b", PASSWORD, CODE_GOOD, CID_ERR_DENIED, ADDR_NONE},
+    {"empty name", "", PASSWORD, CODE_GOOD, CID_ERR_INVALID, ADDR_NONE},
+    {"address as long as a citizen's may be", "alice", PASSWORD, CODE_GOOD, CID_OK, ADDR_AT_LIMIT},
+    {"address longer than a citizen's may be", "alice", PASSWORD, CODE_GOOD, CID_ERR_INVALID,
+     ADDR_OVER_LIMIT},
 };
 
 static void test_login_outcomes(void **state)
@@ -105,15 +113,19 @@ static void test_login_outcomes(void **state)
 		char code[CID_TOTP_DIGITS + 1];
 		char cookie[CID_TOKEN_CHARS + 1] = "";
 		char name[CID_OFFICER_MAX_NAME + 1] = "";
+		char addr[CID_MAX_ADDR + 2] = "";
 		enum cid_err rc;
 
+		if (c->addr != ADDR_NONE)
+			memset(addr, '7',
+			       c->addr == ADDR_AT_LIMIT ? CID_MAX_ADDR : CID_MAX_ADDR + 1);
 		code_at(f, now, code);
 		if (c->code == CODE_WRONG)
 			code[0] = "1234567890"[code[0] - '0']; /* another digit */
 		if (c->code == CODE_MALFORMED)
 			memcpy(code, "12a456", sizeof(code));
-		rc = cid_officer_login(f->st.s, &cid_test_argon2, c->name, c->password, code, NULL,
-				       now, cookie, NULL);
+		rc = cid_officer_login(f->st.s, &cid_test_argon2, c->name, c->password, code,
+				       c->addr == ADDR_NONE ? NULL : addr, now, cookie, NULL);
 		if (rc != c->want)
 			fail_msg("%s: got %s, want %s", c->what, cid_strerror(rc),
 				 cid_strerror(c->want));
@@ -145,22 +157,100 @@ static void test_failures_throttle(void **state)
 	char code[CID_TOTP_DIGITS + 1];
 	char cookie[CID_TOKEN_CHARS + 1];
 	int64_t wait = 0;
+	int64_t unknown_wait = 0;
 
 	code_at(f, T0, code);
-	for (int i = 0; i < CID_THROTTLE_FREE; i++)
+	for (int i = 0; i < CID_THROTTLE_FREE; i++) {
 		assert_int_equal(cid_officer_login(f->st.s, &cid_test_argon2, "alice", "nope nope",
 						   code, "192.0.2.7", T0, cookie, NULL),
 				 CID_ERR_DENIED);
-	/* the right credentials now wait too: nothing is verified */
+		assert_int_equal(cid_officer_login(f->st.s, &cid_test_argon2, "mallory",
+						   "nope nope", code, "192.0.2.7", T0, cookie,
+						   NULL),
+				 CID_ERR_DENIED);
+	}
+	/* the right credentials now wait too from there: nothing is verified */
 	assert_int_equal(cid_officer_login(f->st.s, &cid_test_argon2, "alice", PASSWORD, code,
 					   "192.0.2.7", T0, cookie, &wait),
 			 CID_ERR_THROTTLED);
 	assert_true(wait > 0 && wait <= CID_THROTTLE_MAX_DELAY);
-	/* after the window the good code works and clears the counter */
+	/* an officer who does not exist is throttled the same: the answers tell nothing */
+	assert_int_equal(cid_officer_login(f->st.s, &cid_test_argon2, "mallory", PASSWORD, code,
+					   "192.0.2.7", T0, cookie, &unknown_wait),
+			 CID_ERR_THROTTLED);
+	assert_int_equal(unknown_wait, wait);
+	/* the officer herself, from her own address, is not locked out */
+	assert_int_equal(cid_officer_login(f->st.s, &cid_test_argon2, "alice", PASSWORD, code,
+					   "192.0.2.8", T0, cookie, NULL),
+			 CID_OK);
+	/* after the window the good code works from there too */
 	code_at(f, T0 + CID_THROTTLE_WINDOW, code);
 	assert_int_equal(cid_officer_login(f->st.s, &cid_test_argon2, "alice", PASSWORD, code,
 					   "192.0.2.7", T0 + CID_THROTTLE_WINDOW, cookie, NULL),
 			 CID_OK);
+}
+
+/* Citizens' failures count for the address an officer may share, never for the officer. */
+static void test_citizen_flood_leaves_officer_login(void **state)
+{
+	struct fixture *f = *state;
+	char code[CID_TOTP_DIGITS + 1];
+	char cookie[CID_TOKEN_CHARS + 1];
+	char id[CID_ID_CHARS + 1];
+	char user[32];
+
+	for (int i = 0; i < CID_THROTTLE_ADDR_FREE; i++) {
+		snprintf(user, sizeof(user), "alice%d", i);
+		assert_true(cid_account_authenticate(f->st.s, &cid_test_argon2, user, "nope nope",
+						     "198.51.100.9", T0, id, NULL) != CID_OK);
+	}
+	code_at(f, T0, code);
+	/* the flooding address is slowed for officers too */
+	assert_int_equal(cid_officer_login(f->st.s, &cid_test_argon2, "alice", PASSWORD, code,
+					   "198.51.100.9", T0, cookie, NULL),
+			 CID_ERR_THROTTLED);
+	assert_int_equal(cid_officer_login(f->st.s, &cid_test_argon2, "alice", PASSWORD, code,
+					   "203.0.113.1", T0, cookie, NULL),
+			 CID_OK);
+}
+
+/*= NIST SP 800-63B §5.2.2: the verifier SHALL limit consecutive failed
+ *# authentication attempts on a single subscriber account to no more than 100 */
+static void test_wrong_codes_lock_the_officer_until_unlocked(void **state)
+{
+	struct fixture *f = *state;
+	char code[CID_TOTP_DIGITS + 1];
+	char cookie[CID_TOKEN_CHARS + 1];
+	char addr[32];
+	int64_t t = T0;
+	int64_t wait = -1;
+
+	/* the right password and wrong codes, from many addresses over days */
+	for (int i = 0; i < CID_CODE_MAX_FAILURES; i++) {
+		snprintf(addr, sizeof(addr), "192.0.2.%d", i + 1);
+		t += 86400;
+		code_at(f, t, code);
+		code[0] = "1234567890"[code[0] - '0'];
+		assert_int_equal(cid_officer_login(f->st.s, &cid_test_argon2, "alice", PASSWORD,
+						   code, addr, t, cookie, NULL),
+				 CID_ERR_DENIED);
+	}
+	code_at(f, t + CID_TOTP_STEP, code);
+	assert_int_equal(cid_officer_login(f->st.s, &cid_test_argon2, "alice", PASSWORD, code,
+					   "203.0.113.1", t + CID_TOTP_STEP, cookie, &wait),
+			 CID_ERR_LOCKED);
+	assert_int_equal(wait, -1);
+	/* without the password nothing is told */
+	assert_int_equal(cid_officer_login(f->st.s, &cid_test_argon2, "alice", "nope nope", code,
+					   "203.0.113.1", t + CID_TOTP_STEP, cookie, NULL),
+			 CID_ERR_DENIED);
+	assert_int_equal(cid_officer_unlock(f->st.s, "alice"), CID_OK);
+	assert_int_equal(cid_officer_login(f->st.s, &cid_test_argon2, "alice", PASSWORD, code,
+					   "203.0.113.1", t + CID_TOTP_STEP, cookie, NULL),
+			 CID_OK);
+	assert_int_equal(cid_officer_unlock(f->st.s, "alice"), CID_OK);
+	assert_int_equal(cid_officer_unlock(f->st.s, "nobody"), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_officer_unlock(f->st.s, "bad name"), CID_ERR_NOTFOUND);
 }
 
 static void test_session_lifetime_and_logout(void **state)
@@ -243,6 +333,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_login_outcomes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_code_replay_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_failures_throttle, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_citizen_flood_leaves_officer_login, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_wrong_codes_lock_the_officer_until_unlocked, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_session_lifetime_and_logout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disable_ends_sessions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_add_and_list, setup, teardown),

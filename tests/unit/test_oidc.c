@@ -145,6 +145,22 @@ static const struct authz_case authz_cases[] = {
     {"claims json ok", &confidential,
      BASE "&scope=openid&claims=%7B%22userinfo%22%3A%7B%22email%22%3Anull%7D%7D", NULL},
     {"claims not json", &confidential, BASE "&scope=openid&claims=%7Bnope", "invalid_request"},
+    /* RFC 9470 §3, OIDC Core §5.5.1.1: a level we do not offer cannot be met */
+    {"acr_values ours", &confidential, BASE "&scope=openid&acr_values=urn%3Acivicid%3Aacr%3Amfa",
+     NULL},
+    {"acr_values none of ours", &confidential,
+     BASE "&scope=openid&acr_values=urn%3Aexample%3Aloa%3A4+0",
+     "unmet_authentication_requirements"},
+    {"acr_values one of ours among others", &confidential,
+     BASE "&scope=openid&acr_values=urn%3Aexample%3Aloa%3A4+urn%3Acivicid%3Aacr%3Apassword", NULL},
+    {"essential acr claim none of ours", &confidential,
+     BASE "&scope=openid&claims=%7B%22id_token%22%3A%7B%22acr%22%3A%7B%22essential%22%3Atrue%2C"
+	  "%22values%22%3A%5B%22urn%3Aexample%3Aloa%3A4%22%5D%7D%7D%7D",
+     "unmet_authentication_requirements"},
+    {"voluntary acr claim none of ours", &confidential,
+     BASE "&scope=openid&claims=%7B%22id_token%22%3A%7B%22acr%22%3A%7B%22"
+	  "values%22%3A%5B%22urn%3Aexample%3Aloa%3A4%22%5D%7D%7D%7D",
+     NULL},
     {"claims not object", &confidential, BASE "&scope=openid&claims=%5B%5D", "invalid_request"},
     {"state too long", &confidential,
      BASE "&scope=openid&state=" LONG_300 LONG_300 LONG_300 LONG_300, "invalid_request"},
@@ -208,6 +224,81 @@ static void test_authz_check_normalises(void **state)
 	cid_params_clear(&p);
 }
 
+/* The level a request requires, from acr_values and an essential acr claim. */
+static void test_acr_required_table(void **state)
+{
+	static const struct {
+		const char *acr_values; /* NULL: absent */
+		const char *claims;	/* JSON, NULL: absent */
+		enum cid_err rc;
+		int level;
+	} rows[] = {
+	    {NULL, NULL, CID_OK, 0},
+	    {"urn:civicid:acr:password", NULL, CID_OK, CID_LEVEL_PASSWORD},
+	    {"urn:civicid:acr:mfa", NULL, CID_OK, CID_LEVEL_MFA},
+	    /* either is accepted: the lower one is required */
+	    {"urn:civicid:acr:mfa urn:civicid:acr:password", NULL, CID_OK, CID_LEVEL_PASSWORD},
+	    {"  urn:x   urn:civicid:acr:mfa ", NULL, CID_OK, CID_LEVEL_MFA},
+	    {"urn:x 1 urn:civicid:acr:mfax", NULL, CID_ERR_INVALID, 0},
+	    {" ", NULL, CID_ERR_INVALID, 0},
+	    /* the claims parameter: only an essential acr with values asks */
+	    {NULL,
+	     "{\"id_token\":{\"acr\":{\"essential\":true,\"values\":[\"urn:civicid:acr:mfa\"]}}}",
+	     CID_OK, CID_LEVEL_MFA},
+	    {NULL,
+	     "{\"id_token\":{\"acr\":{\"essential\":true,\"value\":\"urn:civicid:acr:mfa\"}}}",
+	     CID_OK, CID_LEVEL_MFA},
+	    {NULL,
+	     "{\"id_token\":{\"acr\":{\"essential\":true,\"values\":[\"urn:x\",\"urn:civicid:acr:"
+	     "password\",\"urn:civicid:acr:mfa\"]}}}",
+	     CID_OK, CID_LEVEL_PASSWORD},
+	    {NULL, "{\"id_token\":{\"acr\":{\"essential\":true,\"values\":[\"urn:x\",7,null]}}}",
+	     CID_ERR_INVALID, 0},
+	    {NULL, "{\"id_token\":{\"acr\":{\"essential\":true,\"values\":[]}}}", CID_ERR_INVALID,
+	     0},
+	    {NULL, "{\"id_token\":{\"acr\":{\"essential\":true}}}", CID_OK, 0},
+	    {NULL, "{\"id_token\":{\"acr\":{\"values\":[\"urn:civicid:acr:mfa\"]}}}", CID_OK, 0},
+	    {NULL, "{\"id_token\":{\"acr\":{\"essential\":\"true\",\"values\":[\"urn:x\"]}}}",
+	     CID_OK, 0},
+	    {NULL, "{\"id_token\":{\"acr\":null}}", CID_OK, 0},
+	    {NULL, "{\"userinfo\":{\"acr\":{\"essential\":true,\"values\":[\"urn:x\"]}}}", CID_OK,
+	     0},
+	    /* both: the higher requirement wins */
+	    {"urn:civicid:acr:password",
+	     "{\"id_token\":{\"acr\":{\"essential\":true,\"values\":[\"urn:civicid:acr:mfa\"]}}}",
+	     CID_OK, CID_LEVEL_MFA},
+	    {"urn:civicid:acr:mfa",
+	     "{\"id_token\":{\"acr\":{\"essential\":true,\"value\":\"urn:civicid:acr:password\"}}}",
+	     CID_OK, CID_LEVEL_MFA},
+	    {"urn:civicid:acr:mfa", "{\"id_token\":{\"acr\":{\"essential\":true,\"value\":\"x\"}}}",
+	     CID_ERR_INVALID, 0},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		json_t *auth = json_object();
+		int level = -1;
+		enum cid_err rc;
+
+		assert_non_null(auth);
+		if (rows[i].acr_values != NULL)
+			assert_int_equal(json_object_set_new(auth, "acr_values",
+							     json_string(rows[i].acr_values)),
+					 0);
+		if (rows[i].claims != NULL)
+			assert_int_equal(json_object_set_new(auth, "claims",
+							     json_loads(rows[i].claims, 0, NULL)),
+					 0);
+		rc = oidc_acr_required(auth, &level);
+		if (rc != rows[i].rc || (rc == CID_OK && level != rows[i].level))
+			fail_msg("row %zu (%s, %s): expected %s level %d, got %s level %d", i,
+				 rows[i].acr_values == NULL ? "-" : rows[i].acr_values,
+				 rows[i].claims == NULL ? "-" : rows[i].claims,
+				 cid_strerror(rows[i].rc), rows[i].level, cid_strerror(rc), level);
+		json_decref(auth);
+	}
+}
+
 struct basic_case {
 	const char *header;
 	enum cid_err rc;
@@ -269,45 +360,76 @@ static void test_parse_basic_oversize_rejected(void **state)
 	free(h);
 }
 
-/* Cookies: HttpOnly and SameSite always; Secure exactly when the issuer is https. */
-static void test_cookie_attributes_follow_the_issuer(void **state)
+/*
+ * The discovery document announces exactly the rows of the endpoint table
+ * that have a metadata name, each as the issuer followed by the row's path,
+ * so the router and the document cannot disagree; an issuer too long for
+ * those URLs is refused.
+ */
+static void test_discovery_is_built_from_the_table(void **state)
 {
-	static const struct {
-		const char *issuer;
-		bool secure;
-	} rows[] = {
-	    {"https://id.city.example", true},
-	    {"http://127.0.0.1:8080", false},
-	};
-
-	char err[256];
+	const char *iss = "https://id.city.example/sso";
+	const struct cid_endpoint *rows;
+	size_t n = 0;
+	size_t named = 0;
+	size_t announced = 0;
+	char *doc = NULL;
+	size_t len = 0;
+	char *big;
+	json_t *d;
+	const char *key;
+	json_t *v;
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		struct cid_config *cfg = NULL;
-		struct cid_reply r = {0};
+	assert_int_equal(cid_oidc_discovery_build(iss, &doc, &len), CID_OK);
+	assert_int_equal(len, strlen(doc));
+	d = json_loadb(doc, len, JSON_REJECT_DUPLICATES, NULL);
+	assert_non_null(d);
+	rows = cid_oidc_endpoints(&n);
+	for (size_t i = 0; i < n; i++) {
+		char url[256];
 
-		assert_int_equal(cid_config_new(&cfg), CID_OK);
-		assert_int_equal(cid_config_set(cfg, "issuer", rows[i].issuer, err, sizeof(err)),
-				 CID_OK);
-		assert_int_equal(oidc_reply_cookie(&r, cfg, "c", "v", "/", 60, "Lax"), CID_OK);
-		assert_int_equal(r.n_cookies, 1);
-		assert_non_null(strstr(r.cookies[0], "c=v; Path=/; HttpOnly; SameSite=Lax"));
-		assert_non_null(strstr(r.cookies[0], "Max-Age=60"));
-		assert_int_equal(strstr(r.cookies[0], "; Secure") != NULL, rows[i].secure);
-		cid_reply_free(&r);
-		cid_config_free(cfg);
+		if (rows[i].discovery == NULL)
+			continue;
+		named++;
+		snprintf(url, sizeof(url), "%s%s", iss, rows[i].path);
+		if (!json_is_string(json_object_get(d, rows[i].discovery)) ||
+		    strcmp(json_string_value(json_object_get(d, rows[i].discovery)), url) != 0)
+			fail_msg("%s is not %s", rows[i].discovery, url);
 	}
+	json_object_foreach(d, key, v)
+	{
+		size_t kl = strlen(key);
+
+		if ((kl > 9 && strcmp(key + kl - 9, "_endpoint") == 0) ||
+		    strcmp(key, "jwks_uri") == 0)
+			announced++;
+	}
+	assert_int_equal(announced, named);
+	assert_int_equal(named, 7);
+	json_decref(d);
+	free(doc);
+	/* an issuer of 2,043 characters: no endpoint URL fits in CID_MAX_URI */
+	big = malloc(2044);
+	assert_non_null(big);
+	memset(big, 'a', 2043);
+	memcpy(big, "https://", 8);
+	big[2043] = '\0';
+	doc = NULL;
+	assert_int_equal(cid_oidc_discovery_build(big, &doc, &len), CID_ERR_TOOBIG);
+	assert_null(doc);
+	free(big);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_cookie_attributes_follow_the_issuer),
 	    cmocka_unit_test(test_authz_check_table),
 	    cmocka_unit_test(test_authz_check_normalises),
+	    cmocka_unit_test(test_acr_required_table),
 	    cmocka_unit_test(test_parse_basic_table),
 	    cmocka_unit_test(test_parse_basic_oversize_rejected),
+	    cmocka_unit_test(test_discovery_is_built_from_the_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

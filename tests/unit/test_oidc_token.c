@@ -16,6 +16,10 @@
  *   {refresh}      a live refresh token of rp1; {refresh_rp2} of rp2;
  *                  {refresh_used} one of rp1 already rotated
  *   {at}           an access token of rp1; {at_rp2}; {at_svc} (client_credentials)
+ *   {at@STATE}, {refresh@STATE}  rp1's token of a new citizen, who is then:
+ *                  disabled; reenabled (disabled, then enabled again);
+ *                  hand-disabled ("disabled": true written behind account.c's
+ *                  back, so nothing was revoked); stateless (no "disabled")
  * An auth template "Basic:id:secret" is sent as "Basic base64(id:secret)".
  */
 #include "account.h"
@@ -25,8 +29,10 @@
 #include "client.h"
 #include "config.h"
 #include "oidc.h"
+#include "session.h"
 #include "support.h"
 #include "token.h"
+#include "totp.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -85,6 +91,7 @@ struct fixture {
 	struct cid_ctx *ctx;
 	char *secret[N_CLIENTS]; /* NULL for the public client */
 	char account[CID_ID_CHARS + 1];
+	int citizens; /* made by {at@STATE} and {refresh@STATE} */
 };
 
 static int setup(void **state)
@@ -118,7 +125,7 @@ static int setup(void **state)
 		free(id);
 	}
 	assert_int_equal(cid_account_add(cid_ctx_store(f->ctx), &f->cfg->argon2, "hanako",
-					 "correct horse battery", claims, f->account),
+					 "correct horse battery", claims, NOW, f->account),
 			 CID_OK);
 	json_decref(claims);
 	*state = f;
@@ -147,16 +154,15 @@ static int client_index(const char *id, size_t n)
 
 /* ---- making codes and tokens ---- */
 
-/* Issues a code as oidc_authorize.c's grant_code does (after login). */
-static void issue_code(struct fixture *f, int client, const char *challenge, int64_t at,
-		       char code[CID_TOKEN_CHARS + 1])
+/* Issues a code of account as oidc.c's oidc_grant_code does (after login). */
+static void issue_code_for(struct fixture *f, const char *account, int client,
+			   const char *challenge, int64_t at, char code[CID_TOKEN_CHARS + 1])
 {
 	const struct client_def *d = &clients[client];
-	json_t *auth =
-	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:[s], s:s}", "client_id", d->id,
-		      "redirect_uri", d->redirect, "scope", d->code_scope, "nonce", "n-1",
-		      "account_id", f->account, "auth_time", (json_int_t)at, "sid", "sid-1", "amr",
-		      "pwd", "acr", "urn:civicid:acr:password");
+	json_t *auth = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:[s], s:s}", "client_id",
+				 d->id, "redirect_uri", d->redirect, "scope", d->code_scope,
+				 "nonce", "n-1", "account_id", account, "auth_time", (json_int_t)at,
+				 "sid", "sid-1", "amr", "pwd", "acr", "urn:civicid:acr:password");
 
 	assert_non_null(auth);
 	if (challenge != NULL)
@@ -165,6 +171,13 @@ static void issue_code(struct fixture *f, int client, const char *challenge, int
 	assert_int_equal(cid_code_issue(cid_ctx_store(f->ctx), auth, at, f->cfg->code_ttl, code),
 			 CID_OK);
 	json_decref(auth);
+}
+
+/* Issues a code of hanako. */
+static void issue_code(struct fixture *f, int client, const char *challenge, int64_t at,
+		       char code[CID_TOKEN_CHARS + 1])
+{
+	issue_code_for(f, f->account, client, challenge, at, code);
 }
 
 enum endpoint { EP_TOKEN, EP_INTROSPECT, EP_REVOKE };
@@ -185,8 +198,8 @@ static void call(struct fixture *f, enum endpoint ep, const char *authorization,
 	if (rc != CID_OK) {
 		/* what the skin answers when it cannot decode the body (daemon.c
 		 * build_request + input_error): the endpoint is never called */
-		rc = cid_oidc_error_json(reply, rc == CID_ERR_TOOBIG ? 413 : 400, "invalid_request",
-					 cid_strerror(rc));
+		rc = cid_reply_error_json(reply, rc == CID_ERR_TOOBIG ? 413 : 400,
+					  "invalid_request", cid_strerror(rc));
 	} else if (ep == EP_TOKEN) {
 		rc = cid_oidc_token(f->ctx, &req, reply);
 	} else if (ep == EP_INTROSPECT) {
@@ -241,8 +254,8 @@ static json_t *post_as(struct fixture *f, enum endpoint ep, int client, const ch
 	return j;
 }
 
-/* Redeems a fresh code of client at the token endpoint; the token response. */
-static json_t *redeem(struct fixture *f, int client)
+/* Redeems a fresh code of account and client at the token endpoint; the token response. */
+static json_t *redeem_for(struct fixture *f, const char *account, int client)
 {
 	const struct client_def *d = &clients[client];
 	char code[CID_TOKEN_CHARS + 1];
@@ -250,11 +263,17 @@ static json_t *redeem(struct fixture *f, int client)
 	bool pkce = d->is_public;
 	int n;
 
-	issue_code(f, client, pkce ? CHALLENGE : NULL, NOW, code);
+	issue_code_for(f, account, client, pkce ? CHALLENGE : NULL, NOW, code);
 	n = snprintf(form, sizeof(form), "grant_type=authorization_code&code=%s&redirect_uri=%s%s",
 		     code, d->redirect, pkce ? "&code_verifier=" VERIFIER : "");
 	assert_true(n > 0 && (size_t)n < sizeof(form));
 	return post_as(f, EP_TOKEN, client, form, 200);
+}
+
+/* Redeems a fresh code of hanako and client. */
+static json_t *redeem(struct fixture *f, int client)
+{
+	return redeem_for(f, f->account, client);
 }
 
 static void copy_member(const json_t *o, const char *name, char *out, size_t outsz)
@@ -265,6 +284,41 @@ static void copy_member(const json_t *o, const char *name, char *out, size_t out
 		fail_msg("no %s in the response", name);
 	assert_true(strlen(v) < outsz);
 	memcpy(out, v, strlen(v) + 1);
+}
+
+/*
+ * Member (access_token or refresh_token) of rp1's tokens for a new citizen,
+ * who is then put in state st[0..n): see {at@STATE} above.
+ */
+static void citizen_token(struct fixture *f, const char *member, const char *st, size_t n,
+			  char *out, size_t outsz)
+{
+	struct cid_store *s = cid_ctx_store(f->ctx);
+	char name[32];
+	char id[CID_ID_CHARS + 1];
+	json_t *j;
+
+#define STATE(lit) (n == sizeof(lit) - 1 && strncmp(st, lit, n) == 0)
+	snprintf(name, sizeof(name), "citizen%d", ++f->citizens);
+	assert_int_equal(
+	    cid_account_add(s, &f->cfg->argon2, name, "correct horse battery", NULL, NOW, id),
+	    CID_OK);
+	j = redeem_for(f, id, RP1);
+	copy_member(j, member, out, outsz);
+	json_decref(j);
+	if (STATE("disabled")) {
+		assert_int_equal(cid_account_set_disabled(s, name, true, NOW), CID_OK);
+	} else if (STATE("reenabled")) {
+		assert_int_equal(cid_account_set_disabled(s, name, true, NOW), CID_OK);
+		assert_int_equal(cid_account_set_disabled(s, name, false, NOW), CID_OK);
+	} else if (STATE("hand-disabled")) {
+		cid_test_citizen_edit(s, id, "disabled", json_true());
+	} else if (STATE("stateless")) {
+		cid_test_citizen_edit(s, id, "disabled", NULL);
+	} else {
+		fail_msg("unknown citizen state %.*s", (int)n, st);
+	}
+#undef STATE
 }
 
 /* ---- placeholders ---- */
@@ -325,6 +379,10 @@ static void placeholder(struct fixture *f, const char *name, size_t n, char *out
 
 		issue_code(f, c, clients[c].is_public ? CHALLENGE : NULL, NOW, code);
 		snprintf(out, outsz, "%s", code);
+	} else if (HAS_PREFIX("at@")) {
+		citizen_token(f, "access_token", name + 3, n - 3, out, outsz);
+	} else if (HAS_PREFIX("refresh@")) {
+		citizen_token(f, "refresh_token", name + 8, n - 8, out, outsz);
 	} else if (IS("refresh")) {
 		j = redeem(f, RP1);
 		copy_member(j, "refresh_token", out, outsz);
@@ -640,6 +698,16 @@ static const struct row rows[] = {
      200, NULL, "scope=openid"},
     {"refresh: wider scope", EP_TOKEN, 0, RP1_BASIC,
      RT "refresh_token={refresh}&scope=openid+profile+email", 400, "invalid_scope", NULL},
+    /* a disabled citizen's grants are revoked, and stay so when the citizen is enabled
+     * again; refused as well when the citizen's record was disabled without revocation */
+    {"refresh: citizen disabled", EP_TOKEN, 0, RP1_BASIC, RT "refresh_token={refresh@disabled}",
+     400, "invalid_grant", NULL},
+    {"refresh: citizen enabled again", EP_TOKEN, 0, RP1_BASIC,
+     RT "refresh_token={refresh@reenabled}", 400, "invalid_grant", NULL},
+    {"refresh: citizen disabled, nothing revoked", EP_TOKEN, 0, RP1_BASIC,
+     RT "refresh_token={refresh@hand-disabled}", 400, "invalid_grant", NULL},
+    {"refresh: citizen record without its state", EP_TOKEN, 0, RP1_BASIC,
+     RT "refresh_token={refresh@stateless}", 400, "invalid_grant", NULL},
     {"refresh: client without the refresh grant", EP_TOKEN, 0, "Basic:nore:{nore_secret}",
      RT "refresh_token={refresh}", 400, "unauthorized_client", NULL},
     {"refresh: machine client", EP_TOKEN, 0, SVC_BASIC, RT "refresh_token={refresh}", 400,
@@ -687,6 +755,20 @@ static const struct row rows[] = {
      200, NULL, "active=false !client_id !sub"},
     {"introspect: garbage", EP_INTROSPECT, 0, RP1_BASIC, "token=not-a-token", 200, NULL,
      "active=false"},
+    {"introspect: access token, citizen disabled", EP_INTROSPECT, 0, RP1_BASIC,
+     "token={at@disabled}", 200, NULL, "active=false !sub !client_id"},
+    {"introspect: refresh token, citizen disabled", EP_INTROSPECT, 0, RP1_BASIC,
+     "token={refresh@disabled}", 200, NULL, "active=false !sub !client_id"},
+    {"introspect: access token, citizen enabled again", EP_INTROSPECT, 0, RP1_BASIC,
+     "token={at@reenabled}", 200, NULL, "active=false !sub"},
+    {"introspect: refresh token, citizen enabled again", EP_INTROSPECT, 0, RP1_BASIC,
+     "token={refresh@reenabled}", 200, NULL, "active=false !sub"},
+    {"introspect: access token, citizen disabled, nothing revoked", EP_INTROSPECT, 0, RP1_BASIC,
+     "token={at@hand-disabled}", 200, NULL, "active=false !sub"},
+    {"introspect: refresh token, citizen disabled, nothing revoked", EP_INTROSPECT, 0, RP1_BASIC,
+     "token={refresh@hand-disabled}", 200, NULL, "active=false !sub"},
+    {"introspect: access token, citizen record without its state", EP_INTROSPECT, 0, RP1_BASIC,
+     "token={at@stateless}", 200, NULL, "active=false !sub"},
     {"introspect: garbage jwt", EP_INTROSPECT, 0, RP1_BASIC, "token=a.b.c", 200, NULL,
      "active=false"},
 
@@ -932,6 +1014,94 @@ static void test_refresh_reuse_revokes_family(void **state)
 	assert_false(introspect_active(f, RP1, r2));
 }
 
+/*
+ * RFC 6749 §5.2 and §6, RFC 9700 §4.14.2: a refused refresh request is an
+ * error response, not a use: the refresh token and its grant stay as they
+ * were, and the client can refresh with it afterwards. Only a replay of a
+ * rotated-out token revokes the family (test_refresh_reuse_revokes_family).
+ */
+static void test_refused_refresh_leaves_the_token(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *auth; /* Authorization template */
+		const char *extra;
+		int status;
+		const char *error;
+	} refusals[] = {
+	    {"wider scope", RP1_BASIC, "&scope=openid+profile+email", 400, "invalid_scope"},
+	    {"unknown scope", RP1_BASIC, "&scope=openid+admin", 400, "invalid_scope"},
+	    {"another client", RP2_BASIC, "", 400, "invalid_grant"},
+	    {"client without the refresh grant", "Basic:nore:{nore_secret}", "", 400,
+	     "unauthorized_client"},
+	    {"wrong client secret", "Basic:rp1:{rp2_secret}", "", 401, "invalid_client"},
+	};
+	struct fixture *f = *state;
+	int bad = 0;
+
+	for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
+		char rt[CID_TOKEN_CHARS + 1];
+		char at[CID_MAX_TOKEN];
+		char next[CID_TOKEN_CHARS + 1];
+		char auth[512];
+		char form[512];
+		struct cid_reply reply = {0};
+		json_t *j = redeem(f, RP1);
+		json_t *body;
+		const char *error;
+
+		copy_member(j, "refresh_token", rt, sizeof(rt));
+		copy_member(j, "access_token", at, sizeof(at));
+		json_decref(j);
+		authorization_of(f, refusals[i].auth, auth, sizeof(auth));
+		snprintf(form, sizeof(form), "grant_type=refresh_token&refresh_token=%s%s", rt,
+			 refusals[i].extra);
+		call(f, EP_TOKEN, auth, form, true, true, &reply);
+		body = body_of(&reply);
+		error = json_string_value(json_object_get(body, "error"));
+		if (reply.status != refusals[i].status || error == NULL ||
+		    strcmp(error, refusals[i].error) != 0) {
+			print_error("%s: got %d %s\n", refusals[i].name, reply.status,
+				    reply.body == NULL ? "" : reply.body);
+			bad++;
+		}
+		json_decref(body);
+		cid_reply_free(&reply);
+		/* the grant and the token are intact: both live, and the token refreshes */
+		if (!introspect_active(f, RP1, rt) || !introspect_active(f, RP1, at)) {
+			print_error("%s: the refusal revoked the grant or spent the token\n",
+				    refusals[i].name);
+			bad++;
+			continue;
+		}
+		refresh_expect(f, RP1, rt, 200, next);
+		assert_true(introspect_active(f, RP1, next));
+	}
+	if (bad > 0)
+		fail_msg("%d refused refresh requests changed the token", bad);
+}
+
+/* A narrower scope is granted for the one response; the grant keeps its scope (RFC 6749 §6). */
+static void test_refresh_narrower_scope_keeps_the_grant(void **state)
+{
+	struct fixture *f = *state;
+	char rt[CID_TOKEN_CHARS + 1];
+	char form[512];
+	json_t *j = redeem(f, RP1);
+
+	copy_member(j, "refresh_token", rt, sizeof(rt));
+	json_decref(j);
+	snprintf(form, sizeof(form), "grant_type=refresh_token&refresh_token=%s&scope=openid", rt);
+	j = post_as(f, EP_TOKEN, RP1, form, 200);
+	assert_string_equal(json_string_value(json_object_get(j, "scope")), "openid");
+	copy_member(j, "refresh_token", rt, sizeof(rt));
+	json_decref(j);
+	snprintf(form, sizeof(form), "grant_type=refresh_token&refresh_token=%s", rt);
+	j = post_as(f, EP_TOKEN, RP1, form, 200);
+	assert_string_equal(json_string_value(json_object_get(j, "scope")), "openid profile");
+	json_decref(j);
+}
+
 static void revoke_as(struct fixture *f, int client, const char *token)
 {
 	char form[4200];
@@ -1025,8 +1195,172 @@ static void test_disabled_citizen_refresh_refused(void **state)
 
 	copy_member(j, "refresh_token", rt, sizeof(rt));
 	json_decref(j);
-	assert_int_equal(cid_account_set_disabled(cid_ctx_store(f->ctx), "hanako", true), CID_OK);
+	assert_int_equal(cid_account_set_disabled(cid_ctx_store(f->ctx), "hanako", true, NOW),
+			 CID_OK);
 	refresh_expect(f, RP1, rt, 400, NULL);
+}
+
+/* The error_description of an invalid_grant answer to form, into out. */
+static void grant_refusal(struct fixture *f, int client, const char *form, char *out, size_t outsz)
+{
+	json_t *j = post_as(f, EP_TOKEN, client, form, 400);
+
+	assert_string_equal(json_string_value(json_object_get(j, "error")), "invalid_grant");
+	copy_member(j, "error_description", out, outsz);
+	json_decref(j);
+}
+
+/*
+ * Issue 9 item 10: a service is not told that a citizen's account is
+ * disabled. Its code and refresh token are refused as a revoked grant's are,
+ * in the same words.
+ */
+static void test_disabled_citizen_refusal_says_nothing_of_the_account(void **state)
+{
+	struct fixture *f = *state;
+	json_t *j = redeem(f, RP1);
+	char rt[CID_TOKEN_CHARS + 1];
+	char next[CID_TOKEN_CHARS + 1];
+	char code[CID_TOKEN_CHARS + 1];
+	char form[512];
+	char revoked[256];
+	char disabled[256];
+	static const char *const telling[] = {"disabled", "active", "account", "citizen"};
+
+	/* the words for a revoked grant: a refresh token used twice */
+	copy_member(j, "refresh_token", rt, sizeof(rt));
+	json_decref(j);
+	refresh_expect(f, RP1, rt, 200, next);
+	snprintf(form, sizeof(form), "grant_type=refresh_token&refresh_token=%s", rt);
+	grant_refusal(f, RP1, form, revoked, sizeof(revoked));
+
+	j = redeem(f, RP1);
+	copy_member(j, "refresh_token", rt, sizeof(rt));
+	json_decref(j);
+	issue_code(f, RP1, NULL, NOW, code);
+	assert_int_equal(cid_account_set_disabled(cid_ctx_store(f->ctx), "hanako", true, NOW),
+			 CID_OK);
+	snprintf(form, sizeof(form), "grant_type=refresh_token&refresh_token=%s", rt);
+	grant_refusal(f, RP1, form, disabled, sizeof(disabled));
+	assert_string_equal(disabled, revoked);
+	snprintf(form, sizeof(form), "grant_type=authorization_code&code=%s&redirect_uri=%s", code,
+		 clients[RP1].redirect);
+	grant_refusal(f, RP1, form, disabled, sizeof(disabled));
+	assert_string_equal(disabled, revoked);
+	for (size_t i = 0; i < sizeof(telling) / sizeof(telling[0]); i++)
+		assert_null(strstr(disabled, telling[i]));
+}
+
+/*
+ * The same at the authorization endpoint: the SSO session of a citizen disabled
+ * even behind account.c's back is no session any more, so the browser gets the
+ * login page (where a disabled citizen's password fails like a wrong one), and
+ * the service learns nothing from a redirect.
+ */
+static void test_disabled_citizen_authorize_says_nothing(void **state)
+{
+	static const char *const amr[] = {"pwd"};
+	struct fixture *f = *state;
+	char cookie[CID_TOKEN_CHARS + 1];
+	struct cid_session sess;
+	struct cid_reply reply = {0};
+	static const char form[] = "response_type=code&client_id=rp1&scope=openid&state=s1"
+				   "&redirect_uri=https%3A%2F%2Frp.example%2Fcb";
+	struct cid_request req = {.session_cookie = cookie, .remote_addr = "192.0.2.7", .now = AT};
+
+	assert_int_equal(cid_session_new(cid_ctx_store(f->ctx), f->account,
+					 "urn:civicid:acr:password", amr, 1, NOW, 3600, cookie,
+					 &sess),
+			 CID_OK);
+	cid_test_citizen_edit(cid_ctx_store(f->ctx), f->account, "disabled", json_true());
+	assert_int_equal(cid_params_parse_form(&req.params, form, strlen(form)), CID_OK);
+	assert_int_equal(cid_oidc_authorize(f->ctx, &req, &reply), CID_OK);
+	cid_request_clear(&req);
+	assert_null(reply.location);
+	assert_int_equal(reply.page, CID_PAGE_LOGIN);
+	cid_reply_free(&reply);
+}
+
+/* The code an authenticator shows for raw secret at t, into out[7]. */
+static void code_at(const uint8_t *raw, size_t n, int64_t t, char out[7])
+{
+	uint32_t v = 0;
+
+	assert_int_equal(cid_totp(CID_TOTP_SHA1, raw, n, t, CID_TOTP_DIGITS, &v), CID_OK);
+	snprintf(out, 7, "%06u", v);
+}
+
+/*
+ * The one-time-code step of a citizen whose codes are locked (CID_CODE_MAX_FAILURES
+ * wrong ones in a row) says so, and does not take even the right code.
+ */
+static void test_totp_step_of_a_locked_citizen_says_locked(void **state)
+{
+	static const char *const amr[] = {"pwd"};
+	static const char authz[] = "response_type=code&client_id=rp1&scope=openid&state=s1"
+				    "&redirect_uri=https%3A%2F%2Frp.example%2Fcb"
+				    "&acr_values=urn%3Acivicid%3Aacr%3Amfa";
+	struct fixture *f = *state;
+	struct cid_store *s = cid_ctx_store(f->ctx);
+	char *secret = NULL;
+	uint8_t raw[CID_TOTP_SECRET_MAX];
+	size_t raw_len = 0;
+	char near[3][7];
+	char wrong[7];
+	char code[7];
+	char cookie[CID_TOKEN_CHARS + 1];
+	char csrf[CID_TOKEN_CHARS + 1];
+	char form[512];
+	struct cid_session sess;
+	struct cid_reply page = {0};
+	struct cid_reply r = {0};
+	struct cid_request get = {.session_cookie = cookie, .csrf_cookie = csrf, .now = AT};
+	struct cid_request post = {.post = true,
+				   .form_content_type = true,
+				   .session_cookie = cookie,
+				   .csrf_cookie = csrf,
+				   .remote_addr = "192.0.2.7",
+				   .now = AT};
+
+	assert_int_equal(cid_account_totp_enrol(s, "hanako", false, NOW, &secret, NULL), CID_OK);
+	assert_int_equal(cid_base32_decode(secret, strlen(secret), raw, sizeof(raw), &raw_len),
+			 CID_OK);
+	free(secret);
+	for (int i = 0; i < CID_CODE_MAX_FAILURES; i++) {
+		int64_t t = NOW + (int64_t)(i + 1) * 1000;
+
+		code_at(raw, raw_len, t - CID_TOTP_STEP, near[0]);
+		code_at(raw, raw_len, t, near[1]);
+		code_at(raw, raw_len, t + CID_TOTP_STEP, near[2]);
+		for (unsigned g = 0;; g++) {
+			snprintf(wrong, sizeof(wrong), "%06u", g);
+			if (strcmp(wrong, near[0]) && strcmp(wrong, near[1]) &&
+			    strcmp(wrong, near[2]))
+				break;
+		}
+		assert_int_equal(cid_account_totp_check(s, f->account, wrong, NULL, t, NULL),
+				 CID_ERR_DENIED);
+	}
+	assert_int_equal(cid_session_new(s, f->account, "urn:civicid:acr:password", amr, 1, NOW,
+					 3600, cookie, &sess),
+			 CID_OK);
+	assert_int_equal(cid_random_token(csrf), CID_OK);
+	assert_int_equal(cid_params_parse_form(&get.params, authz, strlen(authz)), CID_OK);
+	assert_int_equal(cid_oidc_authorize(f->ctx, &get, &page), CID_OK);
+	cid_request_clear(&get);
+	assert_int_equal(page.page, CID_PAGE_TOTP);
+	code_at(raw, raw_len, AT, code);
+	snprintf(form, sizeof(form), "req=%s&csrf=%s&code=%s",
+		 json_string_value(json_object_get(page.page_data, "req")),
+		 json_string_value(json_object_get(page.page_data, "csrf")), code);
+	assert_int_equal(cid_params_parse_form(&post.params, form, strlen(form)), CID_OK);
+	assert_int_equal(cid_oidc_totp(f->ctx, &post, &r), CID_OK);
+	cid_request_clear(&post);
+	assert_int_equal(r.page, CID_PAGE_TOTP);
+	assert_true(json_is_true(json_object_get(r.page_data, "msg_locked")));
+	assert_null(r.location);
+	cid_reply_free(&page);
+	cid_reply_free(&r);
 }
 
 /* ---- the release point behind the endpoints ---- */
@@ -1131,6 +1465,9 @@ static void test_userinfo_refusals(void **state)
 	char narrow[CID_MAX_TOKEN + 16];
 	char svc[CID_MAX_TOKEN + 16];
 	char twice[CID_MAX_TOKEN + 16];
+	char reenabled[CID_MAX_TOKEN + 16];
+	char hand[CID_MAX_TOKEN + 16];
+	char stateless[CID_MAX_TOKEN + 16];
 	char form[256];
 	json_t *j = redeem(f, RP1);
 	int bad = 0;
@@ -1151,6 +1488,13 @@ static void test_userinfo_refusals(void **state)
 	copy_member(j, "access_token", tok, sizeof(tok));
 	json_decref(j);
 	snprintf(svc, sizeof(svc), "Bearer %s", tok);
+	/* citizens enabled again, disabled without revocation, without a state */
+	citizen_token(f, "access_token", "reenabled", 9, tok, sizeof(tok));
+	snprintf(reenabled, sizeof(reenabled), "Bearer %s", tok);
+	citizen_token(f, "access_token", "hand-disabled", 13, tok, sizeof(tok));
+	snprintf(hand, sizeof(hand), "Bearer %s", tok);
+	citizen_token(f, "access_token", "stateless", 9, tok, sizeof(tok));
+	snprintf(stateless, sizeof(stateless), "Bearer %s", tok);
 
 	const struct userinfo_row refusals[] = {
 	    {"no token", NULL, NULL, 401, NULL},
@@ -1158,12 +1502,16 @@ static void test_userinfo_refusals(void **state)
 	    {"not a token", "Bearer a.b.c", NULL, 401, "invalid_token"},
 	    {"client_credentials token", svc, NULL, 401, "invalid_token"},
 	    {"token without openid", narrow, NULL, 403, "insufficient_scope"},
+	    {"citizen enabled again", reenabled, NULL, 401, "invalid_token"},
+	    {"citizen disabled, nothing revoked", hand, NULL, 401, "invalid_token"},
+	    {"citizen record without its state", stateless, NULL, 401, "invalid_token"},
 	};
 	for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++)
 		bad += userinfo_refuses(f, &refusals[i]) ? 0 : 1;
 	/* a disabled citizen's live token reads nothing more */
 	json_decref(userinfo(f, at, 200));
-	assert_int_equal(cid_account_set_disabled(cid_ctx_store(f->ctx), "hanako", true), CID_OK);
+	assert_int_equal(cid_account_set_disabled(cid_ctx_store(f->ctx), "hanako", true, NOW),
+			 CID_OK);
 	json_decref(userinfo(f, at, 401));
 	if (bad > 0)
 		fail_msg("%d userinfo refusals wrong", bad);
@@ -1225,14 +1573,47 @@ static int permits_logged(struct fixture *f)
 	return n;
 }
 
-/* Untouched, a context writes every release to its own log, and says where. */
+static enum cid_err collect_entry(uint64_t seq, struct cid_str entry, void *arg)
+{
+	json_t *e = json_loadb(entry.ptr, entry.len, 0, NULL);
+
+	(void)seq;
+	assert_non_null(e);
+	assert_int_equal(json_array_append_new(arg, e), 0);
+	return CID_OK;
+}
+
+/* The entries of a release id, as `civicid audit query --release` finds them. */
+static json_t *entries_of_release(struct fixture *f, const char *release)
+{
+	const struct cid_audit_filter filter = {.release = release};
+	struct cid_txn *txn = NULL;
+	json_t *all = json_array();
+
+	assert_non_null(all);
+	assert_int_equal(cid_store_read_begin(cid_ctx_store(f->ctx), &txn), CID_OK);
+	assert_int_equal(cid_audit_query(txn, &filter, collect_entry, all), CID_OK);
+	cid_store_read_end(txn);
+	return all;
+}
+
+/*
+ * Untouched, a context writes every release to its own log, and says where:
+ * X-Civicid-Release is an opaque id, fresh per answer, that the log maps to
+ * the answer's entries; never seqs, which would tell a service the city's
+ * volume of releases.
+ */
 static void test_releases_are_logged_without_any_set_up(void **state)
 {
 	struct fixture *f = *state;
 	char authorization[CID_MAX_TOKEN + 16];
 	struct cid_request req = {.authorization = authorization, .now = AT};
 	struct cid_reply reply = {0};
+	struct cid_reply again = {0};
 	json_t *j;
+	json_t *entries;
+	json_t *e;
+	size_t i;
 
 	assert_int_equal(permits_logged(f), 0);
 	j = redeem(f, RP1); /* the ID token releases given_name */
@@ -1242,7 +1623,26 @@ static void test_releases_are_logged_without_any_set_up(void **state)
 	assert_int_equal(cid_oidc_userinfo(f->ctx, &req, &reply), CID_OK);
 	assert_int_equal(reply.status, 200);
 	assert_int_equal(permits_logged(f), 2);
-	assert_non_null(reply.release); /* X-Civicid-Release names the entries */
+	assert_non_null(reply.release);
+	assert_true(cid_uuid_syntax_ok(reply.release)); /* only the id: no seq, no range */
+	entries = entries_of_release(f, reply.release);
+	assert_true(json_array_size(entries) >= 1);
+	json_array_foreach(entries, i, e)
+	{
+		assert_string_equal(cid_json_str(e, "request_id"), reply.release);
+		assert_string_equal(cid_json_str(e, "service"), clients[RP1].id);
+		assert_string_equal(cid_json_str(e, "endpoint"), "userinfo");
+		assert_int_equal(strncmp(cid_json_str(e, "type"), "release.", 8), 0);
+	}
+	json_decref(entries);
+	/* the same question again: another id, mapped to other entries */
+	assert_int_equal(cid_oidc_userinfo(f->ctx, &req, &again), CID_OK);
+	assert_non_null(again.release);
+	assert_string_not_equal(again.release, reply.release);
+	entries = entries_of_release(f, again.release);
+	assert_true(json_array_size(entries) >= 1);
+	json_decref(entries);
+	cid_reply_free(&again);
 	cid_reply_free(&reply);
 	json_decref(j);
 }
@@ -1308,9 +1708,18 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_code_response_tokens, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_code_replay_revokes_tokens, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refresh_reuse_revokes_family, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_refused_refresh_leaves_the_token, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_refresh_narrower_scope_keeps_the_grant, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_revocation_effects, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_every_401_has_www_authenticate, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disabled_citizen_refresh_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_disabled_citizen_refusal_says_nothing_of_the_account, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_disabled_citizen_authorize_says_nothing, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_totp_step_of_a_locked_citizen_says_locked, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_release_decisions_reach_the_audit_hook, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_releases_are_logged_without_any_set_up, setup,

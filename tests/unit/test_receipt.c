@@ -59,10 +59,10 @@ static int setup(void **state)
 	assert_int_equal(cid_ctx_open(f->cfg, NOW, NULL, &f->ctx), CID_OK);
 	cid_test_add_svc_client(f->ctx, NOW);
 	assert_int_equal(cid_account_add(cid_ctx_store(f->ctx), &f->cfg->argon2, "hanako",
-					 "correct horse battery", claims, f->hanako),
+					 "correct horse battery", claims, NOW, f->hanako),
 			 CID_OK);
 	assert_int_equal(cid_account_add(cid_ctx_store(f->ctx), &f->cfg->argon2, "taro",
-					 "correct horse battery", claims, f->taro),
+					 "correct horse battery", claims, NOW, f->taro),
 			 CID_OK);
 	json_decref(claims);
 	pref = cid_ctx_policies_acquire(f->ctx);
@@ -95,7 +95,7 @@ static void decide(struct fixture *f, const char *account, const char *digest, i
 	    .purpose = "fees",
 	    .policy_version = f->version,
 	    .purpose_digest = digest,
-	    .method = "web:consent-screen",
+	    .method = CID_CONSENT_METHOD_SCREEN,
 	    .request_id = "req-ref-1",
 	    .now = at,
 	};
@@ -304,7 +304,7 @@ static void test_refusals_and_withdrawals_have_no_receipt(void **state)
 	    .account_id = f->hanako,
 	    .service = "svc",
 	    .purpose = "fees",
-	    .method = "cli:withdraw",
+	    .method = CID_CONSENT_METHOD_CLI_WITHDRAW,
 	    .now = NOW + 10,
 	};
 	char *ids[2];
@@ -312,7 +312,7 @@ static void test_refusals_and_withdrawals_have_no_receipt(void **state)
 	char *jws = NULL;
 
 	decide(f, f->hanako, f->digest, NOW, changes, 2, ids);
-	assert_int_equal(cid_consent_withdraw(cid_ctx_store(f->ctx), &cc, withdraw, 1, wid),
+	assert_int_equal(cid_consent_withdraw(cid_ctx_store(f->ctx), &cc, withdraw, 1, wid, NULL),
 			 CID_OK);
 	assert_int_equal(cid_receipt_make(f->ctx, ids[1], f->hanako, "en", NOW, &jws, NULL),
 			 CID_ERR_DENIED);
@@ -377,7 +377,7 @@ static void test_a_paper_grant_is_one_receipt_of_its_attributes(void **state)
 	    .purpose = "fees",
 	    .policy_version = f->version,
 	    .purpose_digest = f->digest,
-	    .method = "cli:paper",
+	    .method = CID_CONSENT_METHOD_CLI_PAPER,
 	    .now = NOW,
 	};
 	char *ids[2];

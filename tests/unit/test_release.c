@@ -165,7 +165,7 @@ static void record(struct fixture *f, const char *account, const char *spec)
 		    .purpose_digest =
 			old ? "0000000000000000000000000000000000000000000000000000000000000000"
 			    : digest_of(f->ps, purpose),
-		    .method = "test",
+		    .method = CID_CONSENT_METHOD_SCREEN,
 		    .now = NOW,
 		};
 		assert_int_equal(cid_consent_record(f->store, &cc, &ch, 1, NULL), CID_OK);
@@ -525,7 +525,7 @@ static void test_withdrawal_takes_effect_on_next_release(void **state)
 	struct cid_consent_context cc = {.account_id = account,
 					 .service = "svc",
 					 .purpose = "consented",
-					 .method = "cli:withdraw",
+					 .method = CID_CONSENT_METHOD_CLI_WITHDRAW,
 					 .now = NOW + 1};
 	json_t *out;
 
@@ -534,7 +534,7 @@ static void test_withdrawal_takes_effect_on_next_release(void **state)
 	    release(f, f->ps, "svc", account, citizen, "openid email", NULL, UI, 1, &seen, CID_OK);
 	assert_non_null(json_object_get(out, "email"));
 	json_decref(out);
-	assert_int_equal(cid_consent_withdraw(f->store, &cc, attrs, 1, NULL), CID_OK);
+	assert_int_equal(cid_consent_withdraw(f->store, &cc, attrs, 1, NULL, NULL), CID_OK);
 	out =
 	    release(f, f->ps, "svc", account, citizen, "openid email", NULL, UI, 1, &seen, CID_OK);
 	assert_null(json_object_get(out, "email"));

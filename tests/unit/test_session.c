@@ -1,7 +1,9 @@
 /*
  * session: SSO sessions on a real LMDB store; the cookie is the key's
- * preimage only, never stored.
+ * preimage only, never stored. The sessions belong to a real citizen
+ * (account.h), whose state decides whether they live.
  */
+#include "account.h"
 #include "crypto.h"
 #include "session.h"
 #include "support.h"
@@ -17,12 +19,12 @@
 
 #define NOW	1800000000
 #define TTL	3600
-#define ACCOUNT "00000000-0000-4000-8000-000000000001"
 #define ACR_MFA "urn:civicid:acr:mfa"
 
 struct fixture {
 	char dir[256];
 	struct cid_store *s;
+	char account[CID_ID_CHARS + 1];
 	char cookie[CID_TOKEN_CHARS + 1];
 	struct cid_session sess;
 };
@@ -34,8 +36,12 @@ static int setup(void **state)
 
 	assert_non_null(f);
 	f->s = cid_test_store_open(f->dir);
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "hanako", "correct horse battery",
+					 NULL, NOW, f->account),
+			 CID_OK);
 	assert_int_equal(
-	    cid_session_new(f->s, ACCOUNT, ACR_MFA, amr, 2, NOW, TTL, f->cookie, &f->sess), CID_OK);
+	    cid_session_new(f->s, f->account, ACR_MFA, amr, 2, NOW, TTL, f->cookie, &f->sess),
+	    CID_OK);
 	*state = f;
 	return 0;
 }
@@ -59,7 +65,7 @@ static void test_new_get_round_trip(void **state)
 	assert_string_not_equal(f->sess.sid, f->cookie);
 	assert_int_equal(cid_session_get(f->s, f->cookie, NOW + 10, &got), CID_OK);
 	assert_string_equal(got.sid, f->sess.sid);
-	assert_string_equal(got.account_id, ACCOUNT);
+	assert_string_equal(got.account_id, f->account);
 	assert_int_equal(got.auth_time, NOW);
 	assert_int_equal(got.expires_at, NOW + TTL);
 	assert_string_equal(got.acr, ACR_MFA);
@@ -80,12 +86,12 @@ static void test_sessions_are_distinct(void **state)
 	char cookie[CID_TOKEN_CHARS + 1];
 	struct cid_session other;
 
-	assert_int_equal(cid_session_new(f->s, ACCOUNT, "urn:civicid:acr:password", amr, 1, NOW,
+	assert_int_equal(cid_session_new(f->s, f->account, "urn:civicid:acr:password", amr, 1, NOW,
 					 TTL, cookie, &other),
 			 CID_OK);
 	assert_string_not_equal(cookie, f->cookie);
 	assert_string_not_equal(other.sid, f->sess.sid);
-	assert_int_equal(cid_session_new(f->s, ACCOUNT, "", NULL, 0, NOW, TTL, cookie, NULL),
+	assert_int_equal(cid_session_new(f->s, f->account, "", NULL, 0, NOW, TTL, cookie, NULL),
 			 CID_OK);
 }
 
@@ -153,25 +159,27 @@ static void test_new_rejects_bad_input(void **state)
 
 	memset(long_acr, 'a', sizeof(long_acr) - 1);
 	long_acr[sizeof(long_acr) - 1] = '\0';
-	assert_int_equal(cid_session_new(f->s, ACCOUNT, ACR_MFA, five, 5, NOW, TTL, cookie, NULL),
-			 CID_ERR_INVALID);
-	assert_int_equal(cid_session_new(f->s, ACCOUNT, long_acr, five, 1, NOW, TTL, cookie, NULL),
-			 CID_ERR_INVALID);
 	assert_int_equal(
-	    cid_session_new(f->s, ACCOUNT, ACR_MFA, long_amr, 1, NOW, TTL, cookie, NULL),
+	    cid_session_new(f->s, f->account, ACR_MFA, five, 5, NOW, TTL, cookie, NULL),
 	    CID_ERR_INVALID);
 	assert_int_equal(
-	    cid_session_new(f->s, ACCOUNT, ACR_MFA, empty_amr, 1, NOW, TTL, cookie, NULL),
+	    cid_session_new(f->s, f->account, long_acr, five, 1, NOW, TTL, cookie, NULL),
 	    CID_ERR_INVALID);
 	assert_int_equal(
-	    cid_session_new(f->s, ACCOUNT, ACR_MFA, null_amr, 1, NOW, TTL, cookie, NULL),
+	    cid_session_new(f->s, f->account, ACR_MFA, long_amr, 1, NOW, TTL, cookie, NULL),
+	    CID_ERR_INVALID);
+	assert_int_equal(
+	    cid_session_new(f->s, f->account, ACR_MFA, empty_amr, 1, NOW, TTL, cookie, NULL),
+	    CID_ERR_INVALID);
+	assert_int_equal(
+	    cid_session_new(f->s, f->account, ACR_MFA, null_amr, 1, NOW, TTL, cookie, NULL),
 	    CID_ERR_INVALID);
 	assert_int_equal(
 	    cid_session_new(f->s, "not-an-id", ACR_MFA, five, 1, NOW, TTL, cookie, NULL),
 	    CID_ERR_INVALID);
 	assert_int_equal(cid_session_new(f->s, NULL, ACR_MFA, five, 1, NOW, TTL, cookie, NULL),
 			 CID_ERR_INVALID);
-	assert_int_equal(cid_session_new(f->s, ACCOUNT, ACR_MFA, five, 1, NOW, 0, cookie, NULL),
+	assert_int_equal(cid_session_new(f->s, f->account, ACR_MFA, five, 1, NOW, 0, cookie, NULL),
 			 CID_ERR_INVALID);
 }
 
@@ -239,7 +247,7 @@ static void test_end_sid_then_get_notfound(void **state)
 	struct cid_session got;
 
 	/* a second session that must survive */
-	assert_int_equal(cid_session_new(f->s, ACCOUNT, ACR_MFA, amr, 1, NOW, TTL, other, NULL),
+	assert_int_equal(cid_session_new(f->s, f->account, ACR_MFA, amr, 1, NOW, TTL, other, NULL),
 			 CID_OK);
 	assert_int_equal(cid_session_end_sid(f->s, f->sess.sid), CID_OK);
 	assert_int_equal(cid_session_get(f->s, f->cookie, NOW, &got), CID_ERR_NOTFOUND);
@@ -293,7 +301,10 @@ static void test_store_key_is_cookie_hash(void **state)
 	assert_int_equal(sc.hash_keys, 1);
 }
 
-/* A step-up raises acr and amr and restarts auth_time; the session is otherwise the same. */
+/*
+ * A step-up raises acr and amr and restarts auth_time under a new cookie: the
+ * old cookie finds nothing (ASVS V3.2.1); sid, clients and lifetime are kept.
+ */
 static void test_upgrade(void **state)
 {
 	struct fixture *f = *state;
@@ -301,13 +312,30 @@ static void test_upgrade(void **state)
 	static const char *const both[] = {"pwd", "otp"};
 	char cookie[CID_TOKEN_CHARS + 1];
 	char other[CID_TOKEN_CHARS + 1];
+	char up[CID_TOKEN_CHARS + 1];
 	struct cid_session before, after, read;
 
 	assert_int_equal(
-	    cid_session_new(f->s, ACCOUNT, CID_ACR_PASSWORD, pwd, 1, NOW, TTL, cookie, &before),
+	    cid_session_new(f->s, f->account, CID_ACR_PASSWORD, pwd, 1, NOW, TTL, cookie, &before),
 	    CID_OK);
-	assert_int_equal(cid_session_upgrade(f->s, cookie, CID_ACR_MFA, both, 2, NOW + 60, &after),
-			 CID_OK);
+	assert_int_equal(cid_session_add_client(f->s, cookie, "rp1"), CID_OK);
+	assert_int_equal(
+	    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, both, 2, NOW + 60, up, &after), CID_OK);
+	assert_int_equal(strlen(up), CID_TOKEN_CHARS);
+	assert_string_not_equal(up, cookie);
+	/* the old cookie is worth nothing from now on */
+	assert_int_equal(cid_session_get(f->s, cookie, NOW + 61, &read), CID_ERR_NOTFOUND);
+	assert_int_equal(
+	    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, both, 2, NOW + 61, other, NULL),
+	    CID_ERR_NOTFOUND);
+	memcpy(cookie, up, sizeof(up));
+	{
+		json_t *clients = stored_clients(f->s, cookie);
+
+		assert_int_equal(json_array_size(clients), 1);
+		assert_string_equal(json_string_value(json_array_get(clients, 0)), "rp1");
+		json_decref(clients);
+	}
 	assert_int_equal(cid_session_get(f->s, cookie, NOW + 61, &read), CID_OK);
 	assert_string_equal(read.acr, CID_ACR_MFA);
 	assert_int_equal(read.n_amr, 2);
@@ -320,13 +348,13 @@ static void test_upgrade(void **state)
 	/* errors change nothing */
 	memset(other, 'A', CID_TOKEN_CHARS);
 	other[CID_TOKEN_CHARS] = '\0';
-	assert_int_equal(cid_session_upgrade(f->s, other, CID_ACR_MFA, both, 2, NOW, NULL),
+	assert_int_equal(cid_session_upgrade(f->s, other, CID_ACR_MFA, both, 2, NOW, up, NULL),
 			 CID_ERR_NOTFOUND);
-	assert_int_equal(cid_session_upgrade(f->s, "short", CID_ACR_MFA, both, 2, NOW, NULL),
+	assert_int_equal(cid_session_upgrade(f->s, "short", CID_ACR_MFA, both, 2, NOW, up, NULL),
 			 CID_ERR_NOTFOUND);
-	assert_int_equal(cid_session_upgrade(f->s, cookie, CID_ACR_MFA, both, 0, NOW, NULL),
+	assert_int_equal(cid_session_upgrade(f->s, cookie, CID_ACR_MFA, both, 0, NOW, up, NULL),
 			 CID_ERR_INVALID);
-	assert_int_equal(cid_session_upgrade(f->s, cookie, NULL, both, 2, NOW, NULL),
+	assert_int_equal(cid_session_upgrade(f->s, cookie, NULL, both, 2, NOW, up, NULL),
 			 CID_ERR_INVALID);
 	/* the bounds of a new session hold for a step-up too, so the record reads back */
 	{
@@ -338,27 +366,122 @@ static void test_upgrade(void **state)
 
 		memset(long_acr, 'a', sizeof(long_acr) - 1);
 		long_acr[sizeof(long_acr) - 1] = '\0';
-		assert_int_equal(cid_session_upgrade(f->s, cookie, CID_ACR_MFA, five, 5, NOW, NULL),
-				 CID_ERR_INVALID);
-		assert_int_equal(cid_session_upgrade(f->s, cookie, long_acr, both, 2, NOW, NULL),
-				 CID_ERR_INVALID);
 		assert_int_equal(
-		    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, long_amr, 1, NOW, NULL),
+		    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, five, 5, NOW, up, NULL),
 		    CID_ERR_INVALID);
 		assert_int_equal(
-		    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, empty_amr, 1, NOW, NULL),
+		    cid_session_upgrade(f->s, cookie, long_acr, both, 2, NOW, up, NULL),
 		    CID_ERR_INVALID);
 		assert_int_equal(
-		    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, null_amr, 1, NOW, NULL),
+		    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, long_amr, 1, NOW, up, NULL),
 		    CID_ERR_INVALID);
-		assert_int_equal(cid_session_upgrade(f->s, cookie, CID_ACR_MFA, NULL, 1, NOW, NULL),
-				 CID_ERR_INVALID);
+		assert_int_equal(
+		    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, empty_amr, 1, NOW, up, NULL),
+		    CID_ERR_INVALID);
+		assert_int_equal(
+		    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, null_amr, 1, NOW, up, NULL),
+		    CID_ERR_INVALID);
+		assert_int_equal(
+		    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, NULL, 1, NOW, up, NULL),
+		    CID_ERR_INVALID);
 	}
 	assert_int_equal(
-	    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, both, 2, before.expires_at, NULL),
+	    cid_session_upgrade(f->s, cookie, CID_ACR_MFA, both, 2, before.expires_at, up, NULL),
 	    CID_ERR_EXPIRED);
 	assert_int_equal(cid_session_get(f->s, cookie, NOW + 61, &read), CID_OK);
 	assert_int_equal(read.auth_time, NOW + 60);
+}
+
+/*
+ * Disabling a citizen ends their sessions at once, and enabling them again
+ * revives none; no session is made for a citizen who is not active.
+ */
+static void test_disabled_citizen_has_no_sessions(void **state)
+{
+	static const char *const pwd[] = {"pwd"};
+	static const char *const both[] = {"pwd", "otp"};
+	struct fixture *f = *state;
+	char other[CID_TOKEN_CHARS + 1];
+	char later[CID_TOKEN_CHARS + 1];
+	struct cid_session got;
+
+	assert_int_equal(
+	    cid_session_new(f->s, f->account, CID_ACR_PASSWORD, pwd, 1, NOW, TTL, other, NULL),
+	    CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true, NOW), CID_OK);
+	assert_int_equal(cid_session_get(f->s, f->cookie, NOW, &got), CID_ERR_REVOKED);
+	assert_int_equal(cid_session_get(f->s, other, NOW, &got), CID_ERR_REVOKED);
+	assert_int_equal(cid_session_upgrade(f->s, other, CID_ACR_MFA, both, 2, NOW, later, NULL),
+			 CID_ERR_REVOKED);
+	assert_int_equal(
+	    cid_session_new(f->s, f->account, CID_ACR_PASSWORD, pwd, 1, NOW, TTL, later, NULL),
+	    CID_ERR_DISABLED);
+	/* enabled again: the old sessions stay dead, a new login works */
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false, NOW), CID_OK);
+	assert_int_equal(cid_session_get(f->s, f->cookie, NOW, &got), CID_ERR_REVOKED);
+	assert_int_equal(cid_session_get(f->s, other, NOW, &got), CID_ERR_REVOKED);
+	assert_int_equal(
+	    cid_session_new(f->s, f->account, CID_ACR_PASSWORD, pwd, 1, NOW, TTL, later, NULL),
+	    CID_OK);
+	assert_int_equal(cid_session_get(f->s, later, NOW, &got), CID_OK);
+	/* enabling an active citizen again is no change: their session lives on */
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false, NOW), CID_OK);
+	assert_int_equal(cid_session_get(f->s, later, NOW, &got), CID_OK);
+	/* a well-formed id of nobody gets no session */
+	assert_int_equal(cid_session_new(f->s, "00000000-0000-4000-8000-000000000009",
+					 CID_ACR_PASSWORD, pwd, 1, NOW, TTL, later, NULL),
+			 CID_ERR_NOTFOUND);
+}
+
+/* Fail-closed: a citizen record that does not say "disabled": false holds no session. */
+static void test_session_needs_an_active_record(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_session got;
+
+	/* disabled behind the generation's back (no new generation): still refused */
+	cid_test_citizen_edit(f->s, f->account, "disabled", json_true());
+	assert_int_equal(cid_session_get(f->s, f->cookie, NOW, &got), CID_ERR_REVOKED);
+	cid_test_citizen_edit(f->s, f->account, "disabled", NULL);
+	assert_int_equal(cid_session_get(f->s, f->cookie, NOW, &got), CID_ERR_REVOKED);
+	cid_test_citizen_edit(f->s, f->account, "disabled", json_string("no"));
+	assert_int_equal(cid_session_get(f->s, f->cookie, NOW, &got), CID_ERR_REVOKED);
+	cid_test_citizen_edit(f->s, f->account, "disabled", json_false());
+	assert_int_equal(cid_session_get(f->s, f->cookie, NOW, &got), CID_OK);
+	/* a damaged generation is a damaged store, not a live session */
+	cid_test_citizen_edit(f->s, f->account, "generation", json_string("0"));
+	assert_int_equal(cid_session_get(f->s, f->cookie, NOW, &got), CID_ERR_STORE);
+}
+
+/* The token of a session's forms: fixed for one browser's CSRF token and session, else different.
+ */
+static void test_form_token_binds_csrf_and_session(void **state)
+{
+	static const char *const pwd[] = {"pwd"};
+	struct fixture *f = *state;
+	char csrf[CID_TOKEN_CHARS + 1];
+	char other[CID_TOKEN_CHARS + 1];
+	char a[CID_TOKEN_CHARS + 1];
+	char b[CID_TOKEN_CHARS + 1];
+
+	assert_int_equal(cid_random_token(csrf), CID_OK);
+	assert_int_equal(
+	    cid_session_new(f->s, f->account, CID_ACR_PASSWORD, pwd, 1, NOW, TTL, other, NULL),
+	    CID_OK);
+	cid_session_form_token(f->cookie, csrf, a);
+	cid_session_form_token(f->cookie, csrf, b);
+	assert_int_equal(strlen(a), CID_TOKEN_CHARS);
+	assert_string_equal(a, b);
+	assert_string_not_equal(a, csrf);
+	assert_null(strstr(a, f->cookie));
+	/* another session of the same browser, another CSRF token of the same session */
+	cid_session_form_token(other, csrf, b);
+	assert_string_not_equal(a, b);
+	cid_session_form_token(f->cookie, other, b);
+	assert_string_not_equal(a, b);
+	/* the two inputs do not commute */
+	cid_session_form_token(csrf, f->cookie, b);
+	assert_string_not_equal(a, b);
 }
 
 int main(void)
@@ -375,6 +498,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_end_then_get_notfound, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_end_sid_then_get_notfound, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_key_is_cookie_hash, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_disabled_citizen_has_no_sessions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_session_needs_an_active_record, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_form_token_binds_csrf_and_session, setup,
+					    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -844,6 +845,60 @@ static void test_renewed_snapshots_never_go_back_in_time(void **state)
 	readers_join(readers, threads, EAGER_READERS, &stop);
 }
 
+/* A writer thread: small commits back to back until *stop. */
+struct committer {
+	struct cid_store *s;
+	atomic_bool *stop;
+	atomic_long *counter;
+	enum cid_err rc;
+};
+
+static enum cid_err put_next_counter_cb(struct cid_txn *txn, void *arg)
+{
+	long n = atomic_fetch_add((atomic_long *)arg, 1) + 1;
+
+	return put_counter_cb(txn, &n);
+}
+
+static void *committer_main(void *arg)
+{
+	struct committer *c = arg;
+
+	while (c->rc == CID_OK && !atomic_load(c->stop))
+		c->rc = cid_store_update(c->s, put_next_counter_cb, c->counter);
+	return NULL;
+}
+
+/*
+ * Commits that never pause (several writers, as the group committer and the
+ * logins are under load) must not starve a reader: cid_store_read_begin used to
+ * give up after 32 torn starts in a row and answer CID_ERR_STORE, a 500.
+ */
+static void test_read_begin_is_not_starved_by_back_to_back_commits(void **state)
+{
+	struct cid_test_store *f = *state;
+	atomic_bool stop = false;
+	atomic_long counter = 0;
+	struct reader readers[EAGER_READERS];
+	pthread_t threads[EAGER_READERS];
+	struct committer committers[3];
+	pthread_t writers[3];
+
+	for (int i = 0; i < 3; i++) {
+		committers[i] = (struct committer){.s = f->s, .stop = &stop, .counter = &counter};
+		assert_int_equal(pthread_create(&writers[i], NULL, committer_main, &committers[i]),
+				 0);
+	}
+	readers_start(readers, threads, EAGER_READERS, f->s, &stop, false);
+	while (atomic_load(&counter) < SMALL_COMMITS)
+		usleep(1000);
+	readers_join(readers, threads, EAGER_READERS, &stop);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(pthread_join(writers[i], NULL), 0);
+		assert_int_equal(committers[i].rc, CID_OK);
+	}
+}
+
 /* A thread that keeps its cached read transaction while the store closes. */
 struct idle_reader {
 	struct cid_store *s;
@@ -993,6 +1048,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_readers_reuse_txns_while_writer_grows_map,
 					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_renewed_snapshots_never_go_back_in_time,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_read_begin_is_not_starved_by_back_to_back_commits,
 					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_close_frees_other_threads_cached_txns,
 					    cid_test_store_setup, cid_test_store_teardown),

@@ -322,6 +322,94 @@ static void test_b64url_round_trip_all_lengths(void **state)
 	}
 }
 
+/* ---- standard base64 with padding (signed notes, checkpoints) ---- */
+
+/* RFC 4648 §10 vectors, plus bytes that use '+' and '/' */
+static const struct b64_row b64std_rows[] = {
+    {S(""), ""},
+    {S("f"), "Zg=="},
+    {S("fo"), "Zm8="},
+    {S("foo"), "Zm9v"},
+    {S("foob"), "Zm9vYg=="},
+    {S("fooba"), "Zm9vYmE="},
+    {S("foobar"), "Zm9vYmFy"},
+    {S("\xFB\xFF"), "+/8="},
+    {S("\xFF\xFF\xFF"), "////"},
+    {S("\xF8\x3E\x0F"), "+D4P"},
+};
+
+static void test_b64_encode_decode_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(b64std_rows) / sizeof(b64std_rows[0]); i++) {
+		const struct b64_row *r = &b64std_rows[i];
+		size_t n = strlen(r->enc);
+		char *in = exact(r->enc, n);
+		char enc[16];
+		unsigned char out[8];
+		size_t outlen = 999;
+
+		assert_int_equal(cid_b64_len(r->rawlen), n);
+		assert_int_equal(cid_b64_encode(r->raw, r->rawlen, enc, n + 1), CID_OK);
+		assert_string_equal(enc, r->enc);
+		assert_int_equal(cid_b64_encode(r->raw, r->rawlen, enc, n), CID_ERR_TOOBIG);
+		assert_int_equal(cid_b64_decode(in, n, out, r->rawlen, &outlen), CID_OK);
+		assert_int_equal(outlen, r->rawlen);
+		assert_memory_equal(out, r->raw, r->rawlen);
+		if (r->rawlen > 0) {
+			outlen = 999;
+			assert_int_equal(cid_b64_decode(in, n, out, r->rawlen - 1, &outlen),
+					 CID_ERR_TOOBIG);
+			assert_int_equal(outlen, 999);
+		}
+		free(in);
+	}
+}
+
+static const char *const b64std_bad[] = {
+    "Zg",					  /* padding is required */
+    "Zm8",  "Zg=",  "Z===",  "====",  "Zg==Zg==", /* padding only at the end */
+    "Zm=v", "Zh==", /* non-zero unused bits: "Zg==" is the one encoding */
+    "Zm9=", "Zm-v", /* base64url's alphabet */
+    "Zm_v", "Zm9 ", "Zm9\n", " Zm9v", "Zm.v",	  "Zm9v\xC3\xA9",
+};
+
+static void test_b64_decode_rejects(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(b64std_bad) / sizeof(b64std_bad[0]); i++) {
+		size_t n = strlen(b64std_bad[i]);
+		char *in = exact(b64std_bad[i], n);
+		unsigned char out[16];
+		size_t outlen = 999;
+		enum cid_err rc = cid_b64_decode(in, n, out, sizeof(out), &outlen);
+
+		if (rc != CID_ERR_INVALID)
+			fail_msg("b64 row %zu \"%s\": rc %d", i, b64std_bad[i], rc);
+		assert_int_equal(outlen, 999);
+		free(in);
+	}
+}
+
+static void test_b64_round_trip_all_lengths(void **state)
+{
+	unsigned char raw[64], back[64];
+	char enc[90];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(raw); i++)
+		raw[i] = (unsigned char)(i * 37 + 11);
+	for (size_t n = 0; n <= sizeof(raw); n++) {
+		size_t outlen = 0;
+
+		assert_int_equal(cid_b64_encode(raw, n, enc, sizeof(enc)), CID_OK);
+		assert_int_equal(strlen(enc), cid_b64_len(n));
+		assert_int_equal(cid_b64_decode(enc, strlen(enc), back, n, &outlen), CID_OK);
+		assert_int_equal(outlen, n);
+		assert_memory_equal(back, raw, n);
+	}
+}
+
 /* ---- cid_url_decode ---- */
 
 static void test_url_decode_plus_only_when_asked(void **state)
@@ -639,6 +727,9 @@ int main(void)
 	    cmocka_unit_test(test_b64url_decode_table),
 	    cmocka_unit_test(test_b64url_decode_rejects),
 	    cmocka_unit_test(test_b64url_round_trip_all_lengths),
+	    cmocka_unit_test(test_b64_encode_decode_table),
+	    cmocka_unit_test(test_b64_decode_rejects),
+	    cmocka_unit_test(test_b64_round_trip_all_lengths),
 	    cmocka_unit_test(test_url_decode_plus_only_when_asked),
 	    cmocka_unit_test(test_form_parse_table),
 	    cmocka_unit_test(test_form_limits_table),

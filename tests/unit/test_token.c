@@ -1,7 +1,9 @@
 /*
  * token: codes, grants and refresh tokens on a real LMDB store, and the JWTs
- * minted through a real context (keys generated in the store).
+ * minted through a real context (keys generated in the store), for a real
+ * citizen (account.h).
  */
+#include "account.h"
 #include "client.h"
 #include "config.h"
 #include "support.h"
@@ -25,6 +27,7 @@ struct fixture {
 	struct cid_config *cfg;
 	struct cid_ctx *ctx;
 	struct cid_store *s;
+	char account[CID_ID_CHARS + 1];
 };
 
 static int setup(void **state)
@@ -36,6 +39,9 @@ static int setup(void **state)
 	cid_test_policies(f->cfg, f->dir, NULL, NULL);
 	assert_int_equal(cid_ctx_open(f->cfg, NOW, NULL, &f->ctx), CID_OK);
 	f->s = cid_ctx_store(f->ctx);
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "hanako", "correct horse battery",
+					 NULL, NOW, f->account),
+			 CID_OK);
 	*state = f;
 	return 0;
 }
@@ -49,13 +55,13 @@ static int teardown(void **state)
 	return 0;
 }
 
-static json_t *auth_for(const char *client, const char *challenge)
+static json_t *auth_for(const struct fixture *f, const char *client, const char *challenge)
 {
-	json_t *a = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:[s], s:s, s:s}", "client_id",
-			      client, "redirect_uri", "https://rp.example/cb", "account_id",
-			      "00000000-0000-4000-8000-000000000001", "sid", "sid1", "auth_time",
-			      (json_int_t)NOW, "acr", "urn:civicid:acr:password", "amr", "pwd",
-			      "scope", "openid profile", "nonce", "n-1");
+	json_t *a =
+	    json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:[s], s:s, s:s}", "client_id", client,
+		      "redirect_uri", "https://rp.example/cb", "account_id", f->account, "sid",
+		      "sid1", "auth_time", (json_int_t)NOW, "acr", "urn:civicid:acr:password",
+		      "amr", "pwd", "scope", "openid profile", "nonce", "n-1");
 
 	assert_non_null(a);
 	if (challenge != NULL)
@@ -66,7 +72,7 @@ static json_t *auth_for(const char *client, const char *challenge)
 
 static void issue(struct fixture *f, const char *challenge, char code[CID_TOKEN_CHARS + 1])
 {
-	json_t *a = auth_for("rp1", challenge);
+	json_t *a = auth_for(f, "rp1", challenge);
 
 	assert_int_equal(cid_code_issue(f->s, a, NOW, 60, code), CID_OK);
 	assert_int_equal(strlen(code), CID_TOKEN_CHARS);
@@ -111,8 +117,9 @@ static void test_code_redeem_once_then_replay_revokes_grant(void **state)
 	assert_int_equal(
 	    cid_grant_get(f->s, json_string_value(json_object_get(grant, "grant_id")), &again),
 	    CID_ERR_REVOKED);
-	assert_int_equal(cid_refresh_rotate(f->s, refresh, "rp1", NOW + 3, 3600, &again, next),
-			 CID_ERR_REVOKED);
+	assert_int_equal(
+	    cid_refresh_rotate(f->s, refresh, "rp1", NULL, NOW + 3, 3600, &again, next),
+	    CID_ERR_REVOKED);
 	json_decref(grant);
 }
 
@@ -193,18 +200,45 @@ static void test_refresh_rotation_and_reuse_revokes_family(void **state)
 
 	json_decref(redeemed(f, 3600, r1));
 	/* another client cannot use it, and that attempt does not consume it */
-	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp2", NOW + 2, 3600, &grant, r2),
+	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp2", NULL, NOW + 2, 3600, &grant, r2),
 			 CID_ERR_DENIED);
-	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NOW + 2, 3600, &grant, r2), CID_OK);
+	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NULL, NOW + 2, 3600, &grant, r2),
+			 CID_OK);
 	assert_string_not_equal(r1, r2);
 	assert_int_equal(cid_refresh_lookup(f->s, r2, NOW + 3, &g2), CID_OK);
 	json_decref(g2);
 	/* the rotated-out token is presented again: refused and the family dies */
-	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NOW + 3, 3600, &g2, r3),
+	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NULL, NOW + 3, 3600, &g2, r3),
 			 CID_ERR_REVOKED);
-	assert_int_equal(cid_refresh_rotate(f->s, r2, "rp1", NOW + 4, 3600, &g2, r3),
+	assert_int_equal(cid_refresh_rotate(f->s, r2, "rp1", NULL, NOW + 4, 3600, &g2, r3),
 			 CID_ERR_REVOKED);
 	assert_int_equal(cid_refresh_lookup(f->s, r2, NOW + 4, &g2), CID_ERR_REVOKED);
+	json_decref(grant);
+}
+
+/* A scope wider than the grant's is refused without spending the token; a narrower one is given. */
+static void test_refresh_scope_within_the_grant(void **state)
+{
+	struct fixture *f = *state;
+	char r1[CID_TOKEN_CHARS + 1];
+	char r2[CID_TOKEN_CHARS + 1];
+	json_t *grant = NULL;
+
+	json_decref(redeemed(f, 3600, r1)); /* scope "openid profile" */
+	assert_int_equal(
+	    cid_refresh_rotate(f->s, r1, "rp1", "openid profile email", NOW + 2, 3600, &grant, r2),
+	    CID_ERR_INVALID);
+	assert_null(grant);
+	assert_int_equal(cid_refresh_lookup(f->s, r1, NOW + 2, &grant), CID_OK);
+	json_decref(grant);
+	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", "openid", NOW + 2, 3600, &grant, r2),
+			 CID_OK);
+	assert_string_equal(json_string_value(json_object_get(grant, "scope")), "openid");
+	json_decref(grant);
+	/* the grant keeps its scope: the successor may ask for all of it again */
+	assert_int_equal(cid_refresh_rotate(f->s, r2, "rp1", NULL, NOW + 3, 3600, &grant, r1),
+			 CID_OK);
+	assert_string_equal(json_string_value(json_object_get(grant, "scope")), "openid profile");
 	json_decref(grant);
 }
 
@@ -216,11 +250,11 @@ static void test_refresh_expired_and_revoked(void **state)
 	json_t *grant = NULL;
 
 	json_decref(redeemed(f, 100, r1));
-	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NOW + 200, 100, &grant, r2),
+	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NULL, NOW + 200, 100, &grant, r2),
 			 CID_ERR_EXPIRED);
 	assert_int_equal(cid_refresh_revoke(f->s, r1, "rp2", NOW), CID_ERR_DENIED);
 	assert_int_equal(cid_refresh_revoke(f->s, r1, "rp1", NOW), CID_OK);
-	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NOW + 2, 100, &grant, r2),
+	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NULL, NOW + 2, 100, &grant, r2),
 			 CID_ERR_REVOKED);
 	assert_int_equal(cid_refresh_revoke(f->s, "nope", "rp1", NOW), CID_ERR_NOTFOUND);
 }
@@ -240,6 +274,80 @@ static struct cid_client *client_of(const char *alg, bool pairwise, const char *
 	c->pairwise = pairwise;
 	c->sector = (char *)(uintptr_t)sector;
 	return c;
+}
+
+/*
+ * Disabling the citizen kills every grant of theirs: codes, refresh tokens and
+ * access tokens are refused without being consumed, and enabling the citizen
+ * again revives none of them; no code is issued for a citizen not active.
+ */
+static void test_disabled_citizen_kills_grants(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_client *c = client_of("ES256", true, "rp.example");
+	struct cid_keyref *ref = cid_ctx_keys_acquire(f->ctx);
+	const struct cid_keyset *ks = cid_keyref_keyset(ref);
+	char code[CID_TOKEN_CHARS + 1];
+	char r1[CID_TOKEN_CHARS + 1];
+	char r2[CID_TOKEN_CHARS + 1];
+	json_t *grant = redeemed(f, 3600, r1);
+	json_t *auth = auth_for(f, "rp1", NULL);
+	json_t *out = NULL;
+	char *at = NULL;
+
+	issue(f, NULL, code);
+	assert_int_equal(cid_token_access_mint(f->ctx, ks, c, "s", "openid", grant, NOW + 1, &at),
+			 CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true, NOW), CID_OK);
+	for (int pass = 0; pass < 2; pass++) {
+		assert_int_equal(cid_token_access_check(f->ctx, ks, at, NOW + 2, &out),
+				 CID_ERR_REVOKED);
+		assert_int_equal(cid_refresh_lookup(f->s, r1, NOW + 2, &out), CID_ERR_REVOKED);
+		assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NULL, NOW + 2, 3600, &out, r2),
+				 CID_ERR_REVOKED);
+		assert_int_equal(cid_code_redeem(f->s, code, "rp1", "https://rp.example/cb", NULL,
+						 NOW + 2, 3600, &out, r2),
+				 CID_ERR_REVOKED);
+		assert_null(out);
+		/* the second pass: enabled again, and still nothing lives */
+		assert_int_equal(cid_account_set_disabled(f->s, "hanako", pass == 1, NOW), CID_OK);
+	}
+	/* the citizen is disabled again: no code for them */
+	assert_int_equal(cid_code_issue(f->s, auth, NOW, 60, code), CID_ERR_DISABLED);
+	/* enabled: a code for a session of an ended generation is refused too */
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false, NOW), CID_OK);
+	assert_int_equal(cid_code_issue(f->s, auth, NOW, 60, code), CID_ERR_REVOKED);
+	assert_int_equal(json_object_set_new(auth, "generation", json_integer(4)), 0);
+	assert_int_equal(cid_code_issue(f->s, auth, NOW, 60, code), CID_OK);
+	/* a nobody gets no code */
+	assert_int_equal(json_object_set_new(auth, "account_id",
+					     json_string("00000000-0000-4000-8000-000000000009")),
+			 0);
+	assert_int_equal(cid_code_issue(f->s, auth, NOW, 60, code), CID_ERR_NOTFOUND);
+	json_decref(auth);
+	json_decref(grant);
+	free(at);
+	cid_keyref_put(ref);
+	free(c);
+}
+
+/* Fail-closed: a token whose citizen record does not say "disabled": false is refused. */
+static void test_grant_needs_an_active_record(void **state)
+{
+	struct fixture *f = *state;
+	char r1[CID_TOKEN_CHARS + 1];
+	json_t *grant = redeemed(f, 3600, r1);
+	json_t *out = NULL;
+
+	/* disabled by hand, no new generation: what revocation might miss is still refused */
+	cid_test_citizen_edit(f->s, f->account, "disabled", json_true());
+	assert_int_equal(cid_refresh_lookup(f->s, r1, NOW + 2, &out), CID_ERR_REVOKED);
+	cid_test_citizen_edit(f->s, f->account, "disabled", NULL);
+	assert_int_equal(cid_refresh_lookup(f->s, r1, NOW + 2, &out), CID_ERR_REVOKED);
+	cid_test_citizen_edit(f->s, f->account, "disabled", json_false());
+	assert_int_equal(cid_refresh_lookup(f->s, r1, NOW + 2, &out), CID_OK);
+	json_decref(out);
+	json_decref(grant);
 }
 
 static void test_access_token_checks_and_revocation(void **state)
@@ -381,7 +489,7 @@ static void test_id_token_claims_and_at_hash(void **state)
 	struct cid_client *c = client_of("RS256", true, "rp.example");
 	struct cid_keyref *ref = cid_ctx_keys_acquire(f->ctx);
 	const struct cid_keyset *ks = cid_keyref_keyset(ref);
-	json_t *grant = auth_for("rp1", NULL);
+	json_t *grant = auth_for(f, "rp1", NULL);
 	json_t *released = json_pack("{s:s}", "given_name", "花子");
 	json_t *claims = NULL;
 	char *idt = NULL;
@@ -473,7 +581,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_code_unknown_and_malformed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refresh_rotation_and_reuse_revokes_family, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_refresh_scope_within_the_grant, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refresh_expired_and_revoked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_disabled_citizen_kills_grants, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_grant_needs_an_active_record, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_access_token_checks_and_revocation, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_grant_revocation_kills_access_tokens, setup,

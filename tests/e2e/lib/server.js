@@ -109,7 +109,7 @@ export function addUser(store, username, password, claims = {}) {
 /**
  * `civicid client add --json ...`; returns {client_id, client_secret?}.
  * spec: {clientId, name, redirectUris[], postLogoutRedirectUris[], public,
- *        scope, grantTypes, idTokenAlg, subjectType}
+ *        scope, grantTypes, idTokenAlg, subjectType, sectorIdentifierUri}
  */
 export function addClient(store, spec) {
   const args = ['client', 'add', '--store', store.dir, '--json'];
@@ -122,6 +122,7 @@ export function addClient(store, spec) {
   if (spec.grantTypes) args.push('--grant-types', spec.grantTypes);
   if (spec.idTokenAlg) args.push('--id-token-alg', spec.idTokenAlg);
   if (spec.subjectType) args.push('--subject-type', spec.subjectType);
+  if (spec.sectorIdentifierUri) args.push('--sector-identifier-uri', spec.sectorIdentifierUri);
   const out = cli(args);
   let json;
   try {

@@ -242,24 +242,28 @@ add_client() {
 # Starts `civicid serve` on a free loopback port with the issuer
 # http://127.0.0.1:PORT and waits for its "listening" line. Sets CPORT, ISSUER,
 # CIVICID_PID. Retries with another port when the one picked was taken; never
-# picks RESERVED_PORT.
+# picks RESERVED_PORT. CIVICID_CONFIG, if set, is passed as --config (the
+# flags here override it); CIVICID_PUBLIC_ISSUER, if set, is the issuer
+# instead (a proxy's URL in front of civicid).
 civicid_start() {
-	local attempt port want i
+	local attempt port want i issuer
 	for attempt in 1 2 3; do
 		: "attempt $attempt"
 		port=$(free_port)
 		# not the port reserved for another server of the test (not bound yet)
 		while [ "$port" = "${RESERVED_PORT:-}" ]; do port=$(free_port); done
 		want="civicid: listening on 127.0.0.1 port $port"
+		issuer=${CIVICID_PUBLIC_ISSUER:-http://127.0.0.1:$port}
 		: >"$tmp/civicid.out"
 		: >"$tmp/civicid.err"
-		"$bin" serve --store "$store" --port "$port" --issuer "http://127.0.0.1:$port" \
+		"$bin" serve ${CIVICID_CONFIG:+--config "$CIVICID_CONFIG"} --store "$store" \
+			--port "$port" --issuer "$issuer" \
 			--policies "$policies" >"$tmp/civicid.out" 2>"$tmp/civicid.err" </dev/null &
 		CIVICID_PID=$!
 		for ((i = 0; i < 600; i++)); do
 			if grep -qxF "$want" "$tmp/civicid.out"; then
 				CPORT=$port
-				ISSUER="http://127.0.0.1:$port"
+				ISSUER=$issuer
 				return 0
 			fi
 			kill -0 "$CIVICID_PID" 2>/dev/null || break

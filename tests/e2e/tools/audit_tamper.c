@@ -38,7 +38,7 @@ static int parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
-/* The key of entry seq: 16 lowercase hex digits (libauth/audit.h). */
+/* The key of entry seq: 16 lowercase hex digits (libauth/privacy/audit.h). */
 static MDB_val key_of(uint64_t seq, char buf[KEY_CHARS + 1])
 {
 	snprintf(buf, KEY_CHARS + 1, "%016llx", (unsigned long long)seq);

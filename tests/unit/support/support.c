@@ -156,3 +156,35 @@ void cid_test_policies(struct cid_config *cfg, const char *dir, const char *name
 	assert_int_equal(fputs(text, f) >= 0, 1);
 	assert_int_equal(fclose(f), 0);
 }
+
+struct citizen_edit {
+	const char *id;
+	const char *name;
+	json_t *value;
+};
+
+static enum cid_err citizen_edit_cb(struct cid_txn *txn, void *arg)
+{
+	struct citizen_edit *e = arg;
+	enum cid_err rc = CID_OK;
+	json_t *rec = NULL;
+
+	CID_TRY(cid_txn_get_json(txn, CID_DB_CITIZENS, cid_str_of(e->id), &rec));
+	if (e->value == NULL)
+		json_object_del(rec, e->name);
+	else
+		CID_ENSURE(json_object_set(rec, e->name, e->value) == 0, CID_ERR_NOMEM);
+	CID_TRY(cid_txn_put_json(txn, CID_DB_CITIZENS, cid_str_of(e->id), rec, 0));
+out:
+	json_decref(rec);
+	return rc;
+}
+
+void cid_test_citizen_edit(struct cid_store *s, const char *account_id, const char *name,
+			   json_t *value)
+{
+	struct citizen_edit e = {account_id, name, value};
+
+	assert_int_equal(cid_store_update(s, citizen_edit_cb, &e), CID_OK);
+	json_decref(value);
+}

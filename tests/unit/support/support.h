@@ -75,4 +75,12 @@ void cid_test_add_svc_client(struct cid_ctx *ctx, int64_t now);
  */
 void cid_test_policies(struct cid_config *cfg, const char *dir, const char *name, const char *text);
 
+/*
+ * Sets member name of the stored record of citizen account_id to value
+ * (stolen; NULL removes the member) behind account.h's back, as a damaged
+ * or old record, or an operator editing the store, would leave it.
+ */
+void cid_test_citizen_edit(struct cid_store *s, const char *account_id, const char *name,
+			   json_t *value);
+
 #endif

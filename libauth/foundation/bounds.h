@@ -1,0 +1,163 @@
+/*
+ * bounds: every size and time bound civicid enforces, in one place.
+ *
+ * Input over a size limit is refused with CID_ERR_TOOBIG (HTTP 413/431 or an
+ * OAuth invalid_request), never truncated. Times are seconds unless named _MS.
+ * A limit that input meets, or that two modules share, lives here; a module
+ * keeps only the sizes of buffers it fills itself and the bounds of its own
+ * loops.
+ */
+#ifndef CID_BOUNDS_H
+#define CID_BOUNDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* HTTP */
+#define CID_MAX_BODY	    ((size_t)64 * 1024) /* request body */
+#define CID_MAX_HEADER	    ((size_t)8 * 1024)	/* one header value (Authorization, Cookie) */
+#define CID_MAX_CONN_MEMORY ((size_t)32 * 1024) /* libmicrohttpd per-connection memory */
+#define CID_MAX_CONNECTIONS 1024
+#define CID_MAX_CONN_PER_IP 256
+#define CID_CONN_TIMEOUT    15 /* idle connection timeout */
+#define CID_MAX_RESPONSE    ((size_t)256 * 1024)
+/* A request, head and body, must have arrived this many seconds after its connection opened
+ * (on a kept-alive connection: the idle timeout plus this after the last answer). The idle
+ * timeout alone restarts with every byte, so it never ends a slow trickle. */
+#define CID_REQUEST_DEADLINE 15
+#define CID_REQUEST_CHECK_MS 1000 /* how often the deadline is checked */
+/* This share of max_connections is kept free for new clients: beyond the rest, the
+ * connections that have waited longest for a request are closed. */
+#define CID_CONN_SPARE_PCT 10
+#define CID_FD_SPARE	   64 /* open files beyond connections and threads (store, logs) */
+
+/* parameters */
+#define CID_MAX_PARAMS	      32 /* distinct parameters in one request */
+#define CID_MAX_PARAM_NAME    64
+#define CID_MAX_PARAM_VALUE   4096 /* one decoded parameter value */
+#define CID_MAX_URI	      2048 /* redirect_uri, post_logout_redirect_uri */
+#define CID_MAX_STATE	      1024
+#define CID_MAX_NONCE	      512
+#define CID_MAX_SCOPE	      1024
+#define CID_MAX_SCOPES	      32
+#define CID_MAX_TOKEN	      4096 /* a JWT or opaque token presented to us */
+#define CID_MAX_CLIENT_ID     128
+#define CID_MAX_SECRET	      256
+#define CID_MAX_USERNAME      128
+#define CID_MAX_PASSWORD      1024
+#define CID_MIN_PASSWORD      8
+#define CID_PKCE_VERIFIER_MIN 43 /* RFC 7636 §4.1 */
+#define CID_PKCE_VERIFIER_MAX 128
+#define CID_MAX_REDIRECT_URIS 16
+#define CID_MAX_CLAIM_VALUE   1024 /* a string attribute of a citizen */
+#define CID_MAX_CLAIMS	      64   /* attributes of one citizen */
+#define CID_MAX_SECTOR	      255  /* a sector identifier: host[:port] (OIDC Core §8.1) */
+#define CID_MAX_LANG_TAG      35   /* tag of a claim name (RFC 5646 §4.4.1: longest in practice) */
+#define CID_MAX_AMR	      4	   /* authentication methods (amr) of one session */
+
+/* documents fetched from other parties (http_fetch.h) */
+#define CID_MAX_SECTOR_DOC	     ((size_t)64 * 1024) /* a sector identifier document */
+#define CID_FETCH_CONNECT_TIMEOUT_MS 5000
+#define CID_FETCH_TIMEOUT_MS	     10000
+#define CID_FETCH_MAX_REDIRS	     3
+
+/* store */
+#define CID_STORE_MAP_INITIAL ((size_t)64 << 20) /* 64 MiB, doubled when full */
+#define CID_STORE_MAP_MAX     ((size_t)64 << 30) /* 64 GiB */
+#define CID_STORE_MAX_KEY     511		 /* LMDB's default key limit */
+#define CID_STORE_SCHEMA      1
+
+/* transparency logs: signed notes, checkpoints and the witness (note.h, witness.h) */
+#define CID_NOTE_MAX_SIZE     ((size_t)128 * 1024) /* a signed note, text and signature lines */
+#define CID_NOTE_MAX_SIGS     64   /* signature lines of one note (signed-note: at least 16) */
+#define CID_NOTE_MAX_NAME     256  /* a key name or a checkpoint origin, in bytes */
+#define CID_NOTE_MAX_SIG      8192 /* one decoded signature: key id, timestamp, signature */
+#define CID_WITNESS_MAX_BODY  (CID_NOTE_MAX_SIZE + 4096) /* an add-checkpoint request */
+#define CID_WITNESS_MAX_PROOF 63 /* consistency proof lines of one request (tlog-witness) */
+#define CID_WITNESS_MAX_KEYS  16 /* log keys the witness trusts for one origin */
+
+/* secrets */
+#define CID_TOKEN_BYTES 32 /* random bytes behind codes, refresh tokens, secrets */
+#define CID_TOKEN_CHARS 43 /* base64url length of CID_TOKEN_BYTES */
+#define CID_ID_CHARS	36 /* UUID text */
+#define CID_HASH_HEX	64 /* SHA-256 as hex */
+
+/* lifetimes (defaults; the config may change them within the ranges of config.c) */
+#define CID_CODE_TTL		60
+#define CID_ACCESS_TTL		300
+#define CID_ID_TOKEN_TTL	300
+#define CID_REFRESH_TTL		(30 * 24 * 3600)
+#define CID_SESSION_TTL		(8 * 3600)
+#define CID_OFFICER_SESSION_TTL ((int64_t)30 * 60) /* absolute, from login */
+#define CID_AUTHREQ_TTL		600 /* a pending authorization request (login page) */
+#define CID_CLOCK_SKEW		60
+
+/* login throttling (throttle.h has the rule): after its free failures within THROTTLE_WINDOW
+ * seconds, each further attempt on a counter waits 2^(n - free) seconds, capped at
+ * THROTTLE_MAX_DELAY */
+#define CID_THROTTLE_FREE      5   /* per login name and client address */
+#define CID_THROTTLE_ADDR_FREE 100 /* per client address, across every name */
+#define CID_THROTTLE_WINDOW    900
+#define CID_THROTTLE_MAX_DELAY 900
+#define CID_THROTTLE_SWEEP     60 /* seconds between removals of expired counters (serve) */
+/* consecutive wrong one-time codes of one account before its second factor is refused until
+ * an operator unlocks it; never forgotten with time (NIST SP 800-63B §5.2.2: at most 100) */
+#define CID_CODE_MAX_FAILURES 20
+
+/* one-time codes (totp.h) */
+#define CID_TOTP_SECRET_MIN 16 /* bytes; RFC 4226 §4 R6: at least 128 bits */
+#define CID_TOTP_SECRET_MAX 64 /* bytes; RFC 6238's SHA-512 test seed */
+#define CID_TOTP_WINDOW_MAX 10 /* steps each side of now a check may accept */
+
+/* officers (officer.h) */
+#define CID_OFFICER_MAX_NAME 64
+
+/* signing keys and key sets (jose.h) */
+#define CID_RSA_MIN_BITS  2048 /* RSA keys accepted, and the size civicid generates */
+#define CID_RSA_MAX_BITS  4096
+#define CID_MAX_JWKS	  ((size_t)64 * 1024) /* a JWKS document read (audit verify --jwks) */
+#define CID_JWKS_MAX_KEYS 64
+#define CID_JWKS_MAX_KID  128 /* a kid in a JWKS civicid did not make */
+
+/* release policies (policy.h) */
+#define CID_POLICY_MAX_FILE	  ((size_t)1024 * 1024) /* bytes of one policy file */
+#define CID_POLICY_MAX_LINE	  4096			/* bytes of one line, without its LF */
+#define CID_POLICY_MAX_PURPOSES	  256			/* purposes of one policy */
+#define CID_POLICY_MAX_PURPOSE_ID 64			/* bytes of a purpose id */
+#define CID_POLICY_MAX_DAYS	  36500			/* 100 years: longest retention */
+
+/* consent (consent.h) */
+/* a service, purpose, attribute, purpose digest, method or request id of a record */
+#define CID_CONSENT_MAX_NAME 128
+/* attributes asked on one consent screen: with req, csrf and action, the form stays
+ * within CID_MAX_PARAMS */
+#define CID_CONSENT_MAX_ASK 24
+
+/* the audit log (audit.h) */
+#define CID_AUDIT_MAX_LINE  ((size_t)1 << 20) /* an export line longer than this is damage */
+#define CID_AUDIT_MAX_NAME  200		      /* a citizen or service id used in an index key */
+#define CID_AUDIT_MAX_DEPTH 32		      /* nesting of an entry */
+
+/* web pages (account_pages.h, console.h) */
+#define CID_MAX_LABEL_KEY	 (5 + CID_CONSENT_MAX_NAME) /* the message key "attr.NAME" */
+#define CID_CONSOLE_PAGE_SIZE	 50			    /* log entries on one console page */
+#define CID_CONSOLE_MAX_DAYS	 92			    /* the range of the services page */
+#define CID_CONSOLE_MAX_TEXT	 128 /* a filter value: service, release, attribute, citizen, type */
+#define CID_CONSOLE_MAX_CONSENTS 32  /* consent records shown behind one entry */
+#define CID_CONSOLE_MAX_SERVICES 256 /* services on the services page */
+
+/* consent: the longest a paper grant lasts (consent_paper.h), ten years */
+#define CID_CONSENT_PAPER_MAX_DAYS 3650
+
+/* client addresses and reverse proxies (netaddr.h) */
+/* a client's address as text, as the skins pass it to a login (IPv6 needs 45 bytes) */
+#define CID_MAX_ADDR		64
+#define CID_MAX_TRUSTED_PROXIES 64 /* addresses and ranges in trusted_proxies */
+#define CID_MAX_FORWARD_HOPS	64 /* rightmost hops of X-Forwarded-For / Forwarded walked */
+
+/* argon2id, OWASP minimum (m = 19 MiB, t = 2, p = 1) */
+#define CID_ARGON2_T	 2
+#define CID_ARGON2_M_KIB 19456
+#define CID_ARGON2_P	 1
+
+#endif

@@ -1,0 +1,366 @@
+/*
+ * config: one table describes every key (type, range, default, meaning); the
+ * parser, the defaults and `--help-config` all read it, so the documentation
+ * cannot drift from what the code accepts.
+ */
+#include "config.h"
+
+#include "bounds.h"
+#include "str.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef CID_DEFAULT_WEB_DIR
+#define CID_DEFAULT_WEB_DIR "./web"
+#endif
+
+enum key_type { KEY_STRING, KEY_UINT, KEY_SECONDS, KEY_LOCALE, KEY_NETS };
+
+struct key_def {
+	const char *name;
+	enum key_type type;
+	size_t offset; /* of the member in struct cid_config */
+	size_t size;   /* of that member, for integers */
+	uint64_t min, max;
+	const char *def; /* default, as text */
+	const char *help;
+};
+
+#define MEMBER(m) offsetof(struct cid_config, m), sizeof(((struct cid_config *)0)->m)
+
+static const struct key_def keys[] = {
+    {"issuer", KEY_STRING, MEMBER(issuer), 1, CID_MAX_URI, "http://127.0.0.1:8080",
+     "Issuer URL: the public base URL of civicid, no trailing slash. Every endpoint is "
+     "below it; it is the \"iss\" of every token."},
+    {"listen", KEY_STRING, MEMBER(listen), 1, 64, "127.0.0.1",
+     "Address to listen on (IPv4 or IPv6 literal). Put TLS in front (see deploy/)."},
+    {"port", KEY_UINT, MEMBER(port), 0, 65535, "8080", "TCP port; 0 picks a free one."},
+    {"store", KEY_STRING, MEMBER(store_dir), 1, 4096, "./var/civicid",
+     "Directory of the LMDB store (created 0700 if missing)."},
+    {"web_dir", KEY_STRING, MEMBER(web_dir), 1, 4096, CID_DEFAULT_WEB_DIR,
+     "Directory of templates/, messages/ and static/."},
+    {"policies", KEY_STRING, MEMBER(policies_dir), 1, 4096, "./policies",
+     "Directory of the services' release policies (*.policy; policies/README.md). "
+     "Loaded at start (an error refuses to start); reloaded on SIGHUP or `civicid "
+     "policy reload`, when a bad file leaves the old policies in force."},
+    {"threads", KEY_UINT, MEMBER(threads), 1, 256, "64",
+     "HTTP threads (libmicrohttpd thread pool). A request that releases attributes waits "
+     "for the durable commit of its audit entry, and concurrent ones share a commit, so "
+     "far more threads than cores let commits group (tests/bench/run.sh: 64 threads on 2 "
+     "cores give about six times the audited userinfo rate of 2)."},
+    {"login_threads", KEY_UINT, MEMBER(login_threads), 1, 64, "2",
+     "Threads that verify passwords (argon2id), off the HTTP threads."},
+    {"max_connections", KEY_UINT, MEMBER(max_connections), 16, 65536, "1024",
+     "Most concurrent HTTP connections."},
+    {"connection_timeout", KEY_UINT, MEMBER(connection_timeout), 1, 600, "15",
+     "Seconds an idle connection is kept."},
+    {"trusted_proxies", KEY_NETS, offsetof(struct cid_config, trusted_proxies), 0, 0, 0, "",
+     "Reverse proxies whose X-Forwarded-For and Forwarded headers are believed: IPv4/IPv6 "
+     "addresses and CIDR ranges, separated by spaces or commas. Behind them the client is "
+     "the rightmost address in those headers that is not a trusted proxy; the client's "
+     "address is what failed logins are counted under. Empty: the TCP peer is the client "
+     "and no forwarding header is believed. Behind deploy/nginx.conf.example: 127.0.0.1."},
+    {"code_ttl", KEY_SECONDS, MEMBER(code_ttl), 10, 600, "60",
+     "Lifetime of an authorization code, seconds."},
+    {"access_token_ttl", KEY_SECONDS, MEMBER(access_ttl), 30, 86400, "300",
+     "Lifetime of an access token (a JWT a service may verify offline), seconds."},
+    {"id_token_ttl", KEY_SECONDS, MEMBER(id_token_ttl), 30, 86400, "300",
+     "Lifetime of an ID token, seconds."},
+    {"refresh_token_ttl", KEY_SECONDS, MEMBER(refresh_ttl), 60, 31536000, "2592000",
+     "Lifetime of a refresh token family, seconds."},
+    {"session_ttl", KEY_SECONDS, MEMBER(session_ttl), 60, 2592000, "28800",
+     "Lifetime of a single-sign-on session, seconds."},
+    {"key_keep", KEY_SECONDS, MEMBER(key_keep), 60, 31536000, "86400",
+     "Seconds a retired signing key stays in the JWKS after `keys rotate`; at least the "
+     "longest token lifetime."},
+    {"key_publish_delay", KEY_SECONDS, MEMBER(key_publish_delay), 0, 31536000, "86400",
+     "Seconds a key published by `keys rotate --publish-only` is in the JWKS before it "
+     "signs; then the running server makes it the active key. Longer than relying parties "
+     "cache the JWKS, so they know the key before its first token."},
+    {"audit_group_commit", KEY_UINT, MEMBER(audit_group_commit), 0, 1, "1",
+     "1: release entries of concurrent requests share one durable commit of the audit "
+     "log (group commit); 0: one commit per request (slower; for comparison)."},
+    {"audit_checkpoint_interval", KEY_SECONDS, MEMBER(audit_checkpoint_interval), 5, 86400, "60",
+     "Seconds between signed checkpoints of the audit log (only when it grew; one is "
+     "also signed at shutdown and by `civicid audit export`)."},
+    {"console_export_max", KEY_UINT, MEMBER(console_export_max), 1, 1000000, "100000",
+     "Most entries one export from the officer console may hold; a filter matching more "
+     "is refused with a request to narrow it (`civicid audit export` has no limit)."},
+    {"argon2_t", KEY_UINT, MEMBER(argon2.t_cost), 1, 64, "2",
+     "argon2id iterations (OWASP: 2 with 19 MiB)."},
+    {"argon2_m_kib", KEY_UINT, MEMBER(argon2.m_cost_kib), 64, 4194304, "19456",
+     "argon2id memory in KiB (OWASP: 19456)."},
+    {"argon2_p", KEY_UINT, MEMBER(argon2.parallelism), 1, 16, "1", "argon2id lanes."},
+    {"default_locale", KEY_LOCALE, MEMBER(default_locale), 2, 2, "ja",
+     "Language of pages when the browser asks for none we have: ja or en."},
+    {"controller_name", KEY_STRING, MEMBER(controller_name), 0, 256, "",
+     "Consent receipts: the PII controller, i.e. the city's legal name (Kantara CR 1.1 "
+     "piiController). Receipts are refused until controller_name, controller_contact, "
+     "controller_address, controller_email and policy_url are set."},
+    {"controller_contact", KEY_STRING, MEMBER(controller_contact), 0, 256, "",
+     "Consent receipts: who answers privacy questions (a person or office)."},
+    {"controller_address", KEY_STRING, MEMBER(controller_address), 0, 512, "",
+     "Consent receipts: the controller's postal address, one line."},
+    {"controller_email", KEY_STRING, MEMBER(controller_email), 0, 256, "",
+     "Consent receipts: the controller's privacy contact e-mail address."},
+    {"controller_phone", KEY_STRING, MEMBER(controller_phone), 0, 64, "",
+     "Consent receipts: the controller's privacy contact phone number (optional)."},
+    {"policy_url", KEY_STRING, MEMBER(policy_url), 0, CID_MAX_URI, "",
+     "Consent receipts: URL of the city's privacy notice (an http or https URL)."},
+    {"jurisdiction", KEY_STRING, MEMBER(jurisdiction), 1, 64, "JP",
+     "Consent receipts: the jurisdiction whose law governs the consents."},
+};
+
+#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+static const struct key_def *key_find(const char *name)
+{
+	for (size_t i = 0; i < N_KEYS; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static enum cid_err key_set(struct cid_config *cfg, const struct key_def *k, const char *value,
+			    char *err, size_t errsz)
+{
+	char *base = (char *)cfg + k->offset;
+	size_t n = strlen(value);
+
+	if (!cid_utf8_valid(value, n)) {
+		snprintf(err, errsz, "%s: not valid UTF-8 text", k->name);
+		return CID_ERR_CONFIG;
+	}
+	switch (k->type) {
+	case KEY_LOCALE:
+		if (strcmp(value, "ja") != 0 && strcmp(value, "en") != 0) {
+			snprintf(err, errsz, "%s: must be ja or en", k->name);
+			return CID_ERR_CONFIG;
+		}
+		__attribute__((fallthrough));
+	case KEY_STRING: {
+		if (n < k->min || n > k->max) {
+			snprintf(err, errsz, "%s: length must be %llu..%llu", k->name,
+				 (unsigned long long)k->min, (unsigned long long)k->max);
+			return CID_ERR_CONFIG;
+		}
+		char *copy = strdup(value);
+		if (copy == NULL)
+			return CID_ERR_NOMEM;
+		char **slot = (char **)(void *)base;
+		free(*slot);
+		*slot = copy;
+		return CID_OK;
+	}
+	case KEY_NETS: {
+		struct cid_netaddr_set *set = NULL;
+		char why[192] = "";
+		enum cid_err rc = cid_netaddr_set_parse(value, &set, why, sizeof(why));
+		struct cid_netaddr_set **slot = (struct cid_netaddr_set **)(void *)base;
+
+		if (rc == CID_ERR_CONFIG)
+			snprintf(err, errsz, "%s: %s", k->name, why);
+		if (rc != CID_OK)
+			return rc;
+		cid_netaddr_set_free(*slot);
+		*slot = set;
+		return CID_OK;
+	}
+	case KEY_UINT:
+	case KEY_SECONDS: {
+		uint64_t v;
+		if (cid_parse_u64(value, n, k->min, k->max, &v) != CID_OK) {
+			snprintf(err, errsz, "%s: must be a whole number in %llu..%llu", k->name,
+				 (unsigned long long)k->min, (unsigned long long)k->max);
+			return CID_ERR_CONFIG;
+		}
+		if (k->size == sizeof(uint16_t)) {
+			uint16_t x = (uint16_t)v;
+			memcpy(base, &x, sizeof(x));
+		} else if (k->size == sizeof(uint32_t)) {
+			uint32_t x = (uint32_t)v;
+			memcpy(base, &x, sizeof(x));
+		} else {
+			int64_t x = (int64_t)v;
+			memcpy(base, &x, sizeof(x));
+		}
+		return CID_OK;
+	}
+	}
+	return CID_ERR_CONFIG;
+}
+
+enum cid_err cid_config_new(struct cid_config **out)
+{
+	char err[256];
+	struct cid_config *cfg = calloc(1, sizeof(*cfg));
+
+	if (cfg == NULL)
+		return CID_ERR_NOMEM;
+	for (size_t i = 0; i < N_KEYS; i++) {
+		enum cid_err rc = key_set(cfg, &keys[i], keys[i].def, err, sizeof(err));
+		if (rc != CID_OK) {
+			cid_config_free(cfg);
+			return rc == CID_ERR_NOMEM ? rc : CID_ERR_CONFIG;
+		}
+	}
+	*out = cfg;
+	return CID_OK;
+}
+
+enum cid_err cid_config_set(struct cid_config *cfg, const char *key, const char *value, char *err,
+			    size_t errsz)
+{
+	const struct key_def *k = key_find(key);
+
+	if (k == NULL) {
+		snprintf(err, errsz, "unknown key \"%.64s\" (see civicid serve --help-config)",
+			 key);
+		return CID_ERR_CONFIG;
+	}
+	return key_set(cfg, k, value, err, errsz);
+}
+
+static char *trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 &&
+	       (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
+		s[--n] = '\0';
+	return s;
+}
+
+enum cid_err cid_config_load(struct cid_config *cfg, const char *path, char *err, size_t errsz)
+{
+	enum cid_err rc = CID_OK;
+	bool seen[N_KEYS] = {false};
+	char line[8192];
+	char msg[256];
+	unsigned lineno = 0;
+	FILE *f = fopen(path, "re");
+
+	if (f == NULL) {
+		snprintf(err, errsz, "%s: %s", path, strerror(errno));
+		return CID_ERR_IO;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			snprintf(err, errsz, "%s:%u: line too long", path, lineno);
+			rc = CID_ERR_CONFIG;
+			goto out;
+		}
+		char *s = trim(line);
+		if (*s == '\0' || *s == '#')
+			continue;
+		char *eq = strchr(s, '=');
+		if (eq == NULL) {
+			snprintf(err, errsz, "%s:%u: expected \"key = value\"", path, lineno);
+			rc = CID_ERR_CONFIG;
+			goto out;
+		}
+		*eq = '\0';
+		char *key = trim(s);
+		char *value = trim(eq + 1);
+		const struct key_def *k = key_find(key);
+		if (k != NULL && seen[k - keys]) {
+			snprintf(err, errsz, "%s:%u: %s given twice", path, lineno, key);
+			rc = CID_ERR_CONFIG;
+			goto out;
+		}
+		rc = cid_config_set(cfg, key, value, msg, sizeof(msg));
+		if (rc != CID_OK) {
+			snprintf(err, errsz, "%s:%u: %s", path, lineno, msg);
+			goto out;
+		}
+		seen[k - keys] = true;
+	}
+	if (ferror(f)) {
+		snprintf(err, errsz, "%s: read error", path);
+		rc = CID_ERR_IO;
+	}
+out:
+	fclose(f);
+	return rc;
+}
+
+enum cid_err cid_config_check(const struct cid_config *cfg, char *err, size_t errsz)
+{
+	const char *iss = cfg->issuer;
+	size_t n = strlen(iss);
+
+	if (!cid_http_url_ok(iss, n)) {
+		snprintf(err, errsz, "issuer must be an absolute http(s) URL");
+		return CID_ERR_CONFIG;
+	}
+	if (strpbrk(iss, "?#@ \t") != NULL || iss[n - 1] == '/') {
+		snprintf(err, errsz,
+			 "issuer must have no query, fragment, userinfo or trailing slash");
+		return CID_ERR_CONFIG;
+	}
+	if (cfg->key_keep < cfg->access_ttl || cfg->key_keep < cfg->id_token_ttl) {
+		snprintf(err, errsz, "key_keep must be at least access_token_ttl and id_token_ttl");
+		return CID_ERR_CONFIG;
+	}
+	if (cfg->refresh_ttl < cfg->access_ttl) {
+		snprintf(err, errsz, "refresh_token_ttl must be at least access_token_ttl");
+		return CID_ERR_CONFIG;
+	}
+	if (cfg->policy_url[0] != '\0' &&
+	    !cid_http_url_ok(cfg->policy_url, strlen(cfg->policy_url))) {
+		snprintf(err, errsz, "policy_url must be an absolute http(s) URL with a host");
+		return CID_ERR_CONFIG;
+	}
+	if (cfg->argon2.m_cost_kib < 8 * cfg->argon2.parallelism) {
+		snprintf(err, errsz, "argon2_m_kib must be at least 8 * argon2_p");
+		return CID_ERR_CONFIG;
+	}
+	return CID_OK;
+}
+
+static const char *type_name(enum key_type t)
+{
+	switch (t) {
+	case KEY_STRING: return "text";
+	case KEY_UINT: return "integer";
+	case KEY_SECONDS: return "seconds";
+	case KEY_LOCALE: return "ja|en";
+	case KEY_NETS: return "addresses";
+	}
+	return "";
+}
+
+void cid_config_describe(FILE *f)
+{
+	fprintf(f, "# civicid configuration: one \"key = value\" per line, '#' comments.\n");
+	for (size_t i = 0; i < N_KEYS; i++) {
+		const struct key_def *k = &keys[i];
+		fprintf(f, "\n# %s\n# type: %s", k->help, type_name(k->type));
+		if (k->type == KEY_UINT || k->type == KEY_SECONDS)
+			fprintf(f, ", range %llu..%llu", (unsigned long long)k->min,
+				(unsigned long long)k->max);
+		fprintf(f, "\n%s = %s\n", k->name, k->def);
+	}
+}
+
+void cid_config_free(struct cid_config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; i < N_KEYS; i++) {
+		if (keys[i].type == KEY_STRING || keys[i].type == KEY_LOCALE) {
+			char **slot = (char **)(void *)((char *)cfg + keys[i].offset);
+			free(*slot);
+		}
+		if (keys[i].type == KEY_NETS)
+			cid_netaddr_set_free(
+			    *(struct cid_netaddr_set **)(void *)((char *)cfg + keys[i].offset));
+	}
+	free(cfg);
+}

@@ -1,0 +1,85 @@
+/*
+ * config: civicid's configuration, from one table of keys.
+ *
+ * The file format is one "key = value" per line; '#' starts a comment; blank
+ * lines are ignored; values are taken verbatim after trimming spaces. Every key
+ * has a type, a range and a default in the table of config.c, which is also the
+ * documentation (`civicid serve --help-config` prints it). An unknown key, a
+ * value out of range or a repeated key is an error reported as "file:line:
+ * message". A loaded config is immutable: a reload builds a new one.
+ */
+#ifndef CID_CONFIG_H
+#define CID_CONFIG_H
+
+#include "crypto.h"
+#include "err.h"
+#include "netaddr.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct cid_config {
+	char *issuer;		/* issuer URL, e.g. "http://127.0.0.1:8080" (no trailing slash) */
+	char *listen;		/* listen address, IPv4 or IPv6 literal, e.g. "127.0.0.1" */
+	uint16_t port;		/* listen port; 0 picks a free one (printed at start) */
+	char *store_dir;	/* LMDB directory */
+	char *web_dir;		/* templates, static files, messages */
+	char *policies_dir;	/* the release policies (*.policy), policy.h */
+	unsigned threads;	/* HTTP worker threads (libmicrohttpd thread pool) */
+	unsigned login_threads; /* threads hashing passwords (argon2) */
+	unsigned max_connections;
+	unsigned connection_timeout;
+	/* reverse proxies whose X-Forwarded-For / Forwarded are believed (netaddr.h); never NULL */
+	struct cid_netaddr_set *trusted_proxies;
+	int64_t code_ttl, access_ttl, id_token_ttl, refresh_ttl, session_ttl;
+	int64_t key_keep;		   /* seconds a retired key stays in the JWKS */
+	int64_t key_publish_delay;	   /* seconds a published next key waits to sign */
+	unsigned audit_group_commit;	   /* 1: concurrent audit appends share a commit */
+	int64_t audit_checkpoint_interval; /* seconds between signed checkpoints */
+	unsigned console_export_max;	   /* entries of one officer-console export */
+	struct cid_argon2_params argon2;
+	char *default_locale; /* "ja" or "en" */
+	/* the PII controller named in consent receipts (receipt.h); "" = not set */
+	char *controller_name;
+	char *controller_contact;
+	char *controller_address;
+	char *controller_email;
+	char *controller_phone; /* optional in receipts */
+	char *policy_url;
+	char *jurisdiction; /* Kantara "jurisdiction", e.g. "JP" */
+};
+
+/* A config holding every default. *out is freed with cid_config_free. Errors: CID_ERR_NOMEM. */
+CID_MUST_CHECK enum cid_err cid_config_new(struct cid_config **out);
+
+/*
+ * Sets one key from its text value (as in the file). On error writes a message
+ * to err[errsz] ("unknown key", "value out of range 1..64", ...).
+ * Errors: CID_ERR_CONFIG, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_config_set(struct cid_config *cfg, const char *key,
+					   const char *value, char *err, size_t errsz);
+
+/*
+ * Reads the file at path into cfg (keys not in the file keep their values).
+ * On error writes "path:line: message" to err[errsz].
+ * Errors: CID_ERR_IO (cannot open/read), CID_ERR_CONFIG, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_config_load(struct cid_config *cfg, const char *path, char *err,
+					    size_t errsz);
+
+/*
+ * Checks cross-key rules after all sources are applied (issuer is an absolute
+ * http(s) URL without query/fragment/trailing slash, ttls ordered sensibly).
+ * Errors: CID_ERR_CONFIG with the reason in err.
+ */
+CID_MUST_CHECK enum cid_err cid_config_check(const struct cid_config *cfg, char *err, size_t errsz);
+
+/* Prints the reference of every key (name, type, range, default, meaning) to f. */
+void cid_config_describe(FILE *f);
+
+void cid_config_free(struct cid_config *cfg);
+
+#endif

@@ -1,0 +1,56 @@
+/*
+ * err: the one error type of libauth.
+ *
+ * Every fallible function returns enum cid_err, CID_OK (0) on success, and
+ * writes its results through out-parameters only on success. Callers release
+ * resources on one path: CID_TRY/CID_ENSURE set `rc` and jump to `out`.
+ */
+#ifndef CID_ERR_H
+#define CID_ERR_H
+
+#define CID_MUST_CHECK __attribute__((warn_unused_result))
+
+enum cid_err {
+	CID_OK = 0,
+	CID_ERR_NOMEM,	   /* allocation failed */
+	CID_ERR_INVALID,   /* malformed or out-of-range input */
+	CID_ERR_TOOBIG,	   /* input or output over a limit of bounds.h */
+	CID_ERR_UTF8,	   /* bytes are not valid UTF-8 (or contain NUL/controls) */
+	CID_ERR_DUPLICATE, /* a parameter given more than once */
+	CID_ERR_NOTFOUND,  /* no such record */
+	CID_ERR_EXISTS,	   /* record already exists */
+	CID_ERR_DENIED,	   /* credentials or signature do not match */
+	CID_ERR_EXPIRED,   /* record or token past its lifetime */
+	CID_ERR_REVOKED,   /* token, code or grant revoked or already used */
+	CID_ERR_DISABLED,  /* account or client disabled */
+	CID_ERR_THROTTLED, /* too many failures: try later */
+	CID_ERR_LOCKED,	   /* too many failures in a row: refused until an operator unlocks */
+	CID_ERR_STORE,	   /* LMDB failed */
+	CID_ERR_CRYPTO,	   /* OpenSSL or libargon2 failed */
+	CID_ERR_IO,	   /* file or system call failed */
+	CID_ERR_CONFIG,	   /* configuration invalid */
+	CID_ERR_TOOEARLY,  /* allowed only from a later time */
+	CID_ERR_COUNT
+};
+
+/* Returns a static English description of err; never NULL. Thread-safe. */
+const char *cid_strerror(enum cid_err err);
+
+/* Propagate: evaluates expr (an enum cid_err); on failure stores it in rc, jumps to out. */
+#define CID_TRY(expr)                                                                              \
+	do {                                                                                       \
+		rc = (expr);                                                                       \
+		if (rc != CID_OK)                                                                  \
+			goto out;                                                                  \
+	} while (0)
+
+/* Bail with err unless cond holds. */
+#define CID_ENSURE(cond, err)                                                                      \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			rc = (err);                                                                \
+			goto out;                                                                  \
+		}                                                                                  \
+	} while (0)
+
+#endif

@@ -1,0 +1,184 @@
+/*
+ * http_fetch: GET one document with libcurl, under limits. The URL is parsed
+ * once, by libcurl's own parser, and that parsed handle is what the transfer
+ * uses: the scheme and host we check are the ones libcurl connects to. The
+ * body grows in a buffer that refuses to pass the limit (libcurl also refuses
+ * early when Content-Length announces more); no content encoding is asked for,
+ * so what counts against the limit is what arrives.
+ */
+#include "http_fetch.h"
+
+#include "bounds.h"
+
+#include <curl/curl.h>
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct sink {
+	char *buf;
+	size_t len;
+	size_t cap;
+	size_t max;
+	bool toobig;
+	bool nomem;
+};
+
+__attribute__((format(printf, 3, 4))) static void say(char *why, size_t whysz, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || whysz == 0)
+		return;
+	va_start(ap, fmt);
+	if (vsnprintf(why, whysz, fmt, ap) < 0)
+		why[0] = '\0';
+	va_end(ap);
+}
+
+/* libcurl's write callback: appends, or stops the transfer at the limit. */
+static size_t sink_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct sink *s = arg;
+	size_t n = size * nmemb; /* libcurl documents size as always 1 */
+
+	if (size != 1 || n > s->max - s->len) {
+		s->toobig = true;
+		return 0;
+	}
+	if (s->len + n + 1 > s->cap) {
+		size_t cap = s->cap == 0 ? 4096 : s->cap;
+		char *p;
+
+		while (cap < s->len + n + 1)
+			cap *= 2;
+		if (cap > s->max + 1)
+			cap = s->max + 1;
+		p = realloc(s->buf, cap);
+		if (p == NULL) {
+			s->nomem = true;
+			return 0;
+		}
+		s->buf = p;
+		s->cap = cap;
+	}
+	memcpy(s->buf + s->len, data, n);
+	s->len += n;
+	return n;
+}
+
+static bool loopback_host(const char *host)
+{
+	return strcmp(host, "127.0.0.1") == 0 || strcmp(host, "[::1]") == 0 ||
+	       strcasecmp(host, "localhost") == 0;
+}
+
+/* Parses url into u and checks scheme, host and userinfo; *https says which scheme. */
+static enum cid_err url_check(CURLU *u, const char *url, bool *https, char *why, size_t whysz)
+{
+	enum cid_err rc = CID_OK;
+	char *scheme = NULL;
+	char *host = NULL;
+	char *user = NULL;
+
+	CID_ENSURE(url != NULL && strlen(url) <= CID_MAX_URI, CID_ERR_INVALID);
+	CID_ENSURE(curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK, CID_ERR_INVALID);
+	CID_ENSURE(curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+		       curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK,
+		   CID_ERR_INVALID);
+	/* credentials in a URL end up in logs; "https://good@evil" misleads readers */
+	CID_ENSURE(curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_NO_USER, CID_ERR_INVALID);
+	*https = strcmp(scheme, "https") == 0;
+	CID_ENSURE(*https || (strcmp(scheme, "http") == 0 && loopback_host(host)), CID_ERR_INVALID);
+out:
+	if (rc != CID_OK)
+		say(why, whysz, "not an https URL (plain http only to a loopback host)");
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(user);
+	return rc;
+}
+
+/* The error of a finished transfer: what libcurl said, the sink's state, the status. */
+static enum cid_err outcome(CURL *h, CURLcode cc, const struct sink *s, const char *curl_err,
+			    char *why, size_t whysz)
+{
+	long status = 0;
+
+	if (s->nomem || cc == CURLE_OUT_OF_MEMORY)
+		return CID_ERR_NOMEM;
+	if (s->toobig || cc == CURLE_FILESIZE_EXCEEDED) {
+		say(why, whysz, "the document is larger than %zu bytes", s->max);
+		return CID_ERR_TOOBIG;
+	}
+	if (cc == CURLE_UNSUPPORTED_PROTOCOL) {
+		say(why, whysz, "redirected to a URL that is not https");
+		return CID_ERR_IO;
+	}
+	if (cc != CURLE_OK) {
+		say(why, whysz, "%s", curl_err[0] != '\0' ? curl_err : curl_easy_strerror(cc));
+		return CID_ERR_IO;
+	}
+	if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status != 200) {
+		say(why, whysz, "HTTP status %ld", status);
+		return CID_ERR_IO;
+	}
+	return CID_OK;
+}
+
+enum cid_err cid_http_fetch(const char *url, const struct cid_fetch_limits *lim, char **body,
+			    size_t *len, char *why, size_t whysz)
+{
+	enum cid_err rc = CID_OK;
+	struct sink s = {.max = lim->max_bytes};
+	char curl_err[CURL_ERROR_SIZE] = "";
+	CURLU *u = curl_url();
+	CURL *h = curl_easy_init();
+	bool https = false;
+	CURLcode cc;
+
+	CID_ENSURE(u != NULL && h != NULL, CID_ERR_NOMEM);
+	CID_TRY(url_check(u, url, &https, why, whysz));
+	/* every option is checked: one silently ignored could lift a limit */
+	CID_ENSURE(curl_easy_setopt(h, CURLOPT_CURLU, u) == CURLE_OK &&
+		       curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, https ? "https" : "http,https") ==
+			   CURLE_OK &&
+		       curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https") == CURLE_OK &&
+		       curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L) == CURLE_OK &&
+		       curl_easy_setopt(h, CURLOPT_MAXREDIRS, (long)CID_FETCH_MAX_REDIRS) ==
+			   CURLE_OK &&
+		       curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, lim->connect_timeout_ms) ==
+			   CURLE_OK &&
+		       curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, lim->timeout_ms) == CURLE_OK &&
+		       curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)lim->max_bytes) ==
+			   CURLE_OK &&
+		       curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
+		       curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
+		       curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+		       curl_easy_setopt(h, CURLOPT_USERAGENT, "civicid") == CURLE_OK &&
+		       curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err) == CURLE_OK &&
+		       curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink_write) == CURLE_OK &&
+		       curl_easy_setopt(h, CURLOPT_WRITEDATA, &s) == CURLE_OK,
+		   CID_ERR_NOMEM);
+	cc = curl_easy_perform(h);
+	CID_TRY(outcome(h, cc, &s, curl_err, why, whysz));
+	if (s.buf == NULL) { /* an empty body */
+		s.buf = malloc(1);
+		CID_ENSURE(s.buf != NULL, CID_ERR_NOMEM);
+	}
+	s.buf[s.len] = '\0';
+	*body = s.buf;
+	*len = s.len;
+	s.buf = NULL;
+out:
+	if (rc == CID_ERR_NOMEM)
+		say(why, whysz, "out of memory");
+	free(s.buf);
+	curl_easy_cleanup(h);
+	curl_url_cleanup(u);
+	return rc;
+}

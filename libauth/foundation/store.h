@@ -1,0 +1,186 @@
+/*
+ * store: the LMDB environment and its named databases.
+ *
+ * One environment per store directory, shared by the server and the CLI (LMDB
+ * allows several processes). Values are UTF-8 JSON objects (jansson) so an
+ * operator can read them with mdb_dump; keys are short byte strings.
+ *
+ * Read transactions are reused per thread: each thread keeps one MDB_txn in a
+ * pthread key owned by the store and resets/renews it instead of beginning a
+ * new one (MDB_NOTLS is set so this is legal). Writes go through
+ * cid_store_update(), which runs a callback in a write transaction and, when the
+ * map is full, doubles the map size (up to CID_STORE_MAP_MAX) and runs the
+ * callback again. A rwlock held shared by every open transaction of this process
+ * lets the resize wait until none is open, as mdb_env_set_mapsize requires.
+ *
+ * Opaque secrets are never stored: modules store cid_secret_hash() of them as
+ * keys. The one exception is a citizen's TOTP seed (account.h), a shared secret
+ * the server needs in clear; the directory is 0700 and the files 0600.
+ */
+#ifndef CID_STORE_H
+#define CID_STORE_H
+
+#include "err.h"
+#include "str.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum cid_db {
+	CID_DB_META,	  /* "schema" -> {"version":N}; "pairwise_salt"; "keys_version" */
+	CID_DB_CITIZENS,  /* account id (UUID) -> citizen record */
+	CID_DB_USERNAMES, /* username -> {"id": account id} */
+	CID_DB_CLIENTS,	  /* client_id -> client record */
+	CID_DB_SESSIONS,  /* secret_hash(cookie) -> SSO session */
+	CID_DB_AUTHREQS,  /* pending authorization request id -> validated request */
+	CID_DB_CODES,	  /* secret_hash(code) -> authorization code record */
+	CID_DB_REFRESH,	  /* secret_hash(refresh token) -> refresh token record */
+	CID_DB_GRANTS,	  /* grant id -> grant (one per authorization, the token family) */
+	CID_DB_REVOKED,	  /* access-token jti -> {"exp": N} */
+	CID_DB_KEYS,	  /* kid -> signing key (private PEM, state, times) */
+	CID_DB_THROTTLE,  /* "acct:<id>" / "addr:<ip>" -> failure counter */
+	CID_DB_PAIRWISE,  /* sector "\n" pairwise sub -> {"id": account id} */
+	CID_DB_CONSENTS,  /* account "\n" service "\n" purpose "\n" attribute "\n" seq -> record
+			     (consent.h); META "consent_seq" */
+	CID_DB_AUDIT,	  /* seq (16 hex digits) -> audit entry (audit.h); META "audit_head" */
+	CID_DB_AUDIT_IDX, /* "c\n" citizen / "s\n" service "\n" seq -> "" (audit.h) */
+	CID_DB_AUDIT_CP,  /* size (16 hex digits) -> {"jws"} signed checkpoint (audit.h) */
+	CID_DB_OFFICERS,  /* officer name -> privacy-officer account (officer.h) */
+	CID_DB_OFFICER_SESSIONS, /* secret_hash(cookie) -> officer console session */
+	CID_DB_WITNESS, /* "self" / "log\n" origin -> a witness's key and logs (witness.h) */
+	CID_DB_COUNT
+};
+
+struct cid_store;
+struct cid_txn;
+
+/*
+ * Opens (creating if needed, mode 0700) the store in directory dir, creates the
+ * named databases, and checks or writes the schema version.
+ * *out is freed with cid_store_close().
+ * Errors: CID_ERR_IO (directory cannot be created or opened), CID_ERR_STORE
+ * (LMDB error, or a schema version newer than this build: CID_ERR_CONFIG),
+ * CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_store_open(const char *dir, struct cid_store **out);
+
+/* Closes the environment. No transaction may be open. NULL is a no-op. */
+void cid_store_close(struct cid_store *s);
+
+/*
+ * Begins (or renews) this thread's read transaction; end it with
+ * cid_store_read_end() on the same thread before beginning another.
+ * Errors: CID_ERR_STORE, CID_ERR_NOMEM (a thread's first transaction
+ * could not be allocated: any function that reads the store may pass
+ * this on, whether or not its own list names it).
+ */
+CID_MUST_CHECK enum cid_err cid_store_read_begin(struct cid_store *s, struct cid_txn **out);
+
+/* Resets the thread's read transaction for reuse. NULL is a no-op. */
+void cid_store_read_end(struct cid_txn *txn);
+
+/*
+ * Runs fn(txn, arg) in a write transaction. If fn returns CID_OK the
+ * transaction is committed (durably: no MDB_NOSYNC) and cid_store_update
+ * returns CID_OK; otherwise it is aborted and fn's error is returned.
+ * On a full map the map is grown and fn is called again, so fn must have no
+ * effect outside the transaction until it returns CID_OK (collect outputs in
+ * arg and use them after). Writers are serialised by LMDB.
+ * Errors: fn's error, CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_store_update(struct cid_store *s,
+					     enum cid_err (*fn)(struct cid_txn *txn, void *arg),
+					     void *arg);
+
+/*
+ * Reads the value of key. val borrows LMDB's memory: valid until the
+ * transaction ends (or, in a write transaction, until the next write).
+ * Errors: CID_ERR_NOTFOUND, CID_ERR_TOOBIG (key over CID_STORE_MAX_KEY), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_txn_get(struct cid_txn *txn, enum cid_db db, struct cid_str key,
+					struct cid_str *val);
+
+/*
+ * Reads and parses a JSON object value. *out is a new reference: json_decref it.
+ * Errors: those of cid_txn_get, CID_ERR_STORE (value is not a JSON object).
+ */
+CID_MUST_CHECK enum cid_err cid_txn_get_json(struct cid_txn *txn, enum cid_db db,
+					     struct cid_str key, json_t **out);
+
+/*
+ * Parses a value read with cid_txn_get or cid_txn_foreach as cid_txn_get_json
+ * does (a JSON object, no duplicate members). *out: new reference.
+ * Errors: CID_ERR_STORE (not a JSON object: the store is damaged).
+ */
+CID_MUST_CHECK enum cid_err cid_store_parse_json(struct cid_str val, json_t **out);
+
+/*
+ * Members of a stored record, borrowed from o: the string member name, or
+ * NULL when absent or not a string; the integer member, or 0 when absent or
+ * not an integer. o may be NULL.
+ */
+const char *cid_json_str(const json_t *o, const char *name);
+int64_t cid_json_int(const json_t *o, const char *name);
+
+/* Flags of cid_txn_put. */
+#define CID_PUT_NOOVERWRITE 1u /* fail with CID_ERR_EXISTS if the key exists */
+
+/*
+ * Writes key -> val in a write transaction (txn from cid_store_update).
+ * Errors: CID_ERR_EXISTS (with CID_PUT_NOOVERWRITE), CID_ERR_TOOBIG (key),
+ * CID_ERR_INVALID (read transaction), CID_ERR_STORE (including MDB_MAP_FULL,
+ * which cid_store_update handles).
+ */
+CID_MUST_CHECK enum cid_err cid_txn_put(struct cid_txn *txn, enum cid_db db, struct cid_str key,
+					struct cid_str val, unsigned flags);
+
+/* Serialises obj compactly (sorted keys) and writes it as cid_txn_put does. obj is borrowed. */
+CID_MUST_CHECK enum cid_err cid_txn_put_json(struct cid_txn *txn, enum cid_db db,
+					     struct cid_str key, const json_t *obj, unsigned flags);
+
+/* Deletes key. Errors: CID_ERR_NOTFOUND, CID_ERR_INVALID (read txn), CID_ERR_STORE. */
+CID_MUST_CHECK enum cid_err cid_txn_del(struct cid_txn *txn, enum cid_db db, struct cid_str key);
+
+/*
+ * Calls fn(key, val, arg) for each record of db in key order, starting at the
+ * first key >= prefix that starts with prefix (prefix.len 0: all). Stops early
+ * when fn returns anything but CID_OK and returns that. key/val are borrowed
+ * for the call only.
+ * Errors: fn's, CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err
+cid_txn_foreach(struct cid_txn *txn, enum cid_db db, struct cid_str prefix,
+		enum cid_err (*fn)(struct cid_str key, struct cid_str val, void *arg), void *arg);
+
+/*
+ * Like cid_txn_foreach over the keys that start with prefix, but beginning at
+ * start and walking in either direction: forward from the first key >= start,
+ * or (reverse) backward from the last key <= start. start.len 0 begins at the
+ * first (or last) key with the prefix; a start outside the prefix's keys
+ * simply finds none on that side. key/val are borrowed for the call only.
+ * Errors: fn's, CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_txn_foreach_range(
+    struct cid_txn *txn, enum cid_db db, struct cid_str prefix, struct cid_str start, bool reverse,
+    enum cid_err (*fn)(struct cid_str key, struct cid_str val, void *arg), void *arg);
+
+/*
+ * Counters in CID_DB_META, stored as {member: N} under key name (the member
+ * name is part of the stored format: "keys_version" {"version"},
+ * "policy_reload" {"counter"}, "consent_seq" {"seq"}).
+ * cid_txn_counter_get reads N (0 when the key is absent); cid_txn_counter_add
+ * adds add in a write transaction and writes the new value to *out (may be NULL).
+ * Errors: CID_ERR_STORE (not a non-negative integer, or would pass INT64_MAX),
+ * those of cid_txn_get_json / cid_txn_put_json, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_txn_counter_get(struct cid_txn *txn, const char *name,
+						const char *member, uint64_t *out);
+CID_MUST_CHECK enum cid_err cid_txn_counter_add(struct cid_txn *txn, const char *name,
+						const char *member, uint64_t add, uint64_t *out);
+
+/* Number of bytes of the current map (for tests and `civicid` diagnostics). */
+size_t cid_store_map_size(const struct cid_store *s);
+
+#endif

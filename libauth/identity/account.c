@@ -1,0 +1,522 @@
+/*
+ * account: citizens, their attributes and passwords, and login throttling.
+ *
+ * Every attribute is checked against the claim table (account_claims.c)
+ * before it is stored. A citizen record and its username index entry change in the same write
+ * transaction. Password hashing is slow, so it runs before cid_store_update,
+ * never inside a callback that LMDB may run twice. A login reads the throttle
+ * counters first and computes no hash while they say wait; unknown users pay
+ * the same argon2id cost as known ones, are counted under the same keys (the
+ * name typed, not the account), and every failure (wrong password, unknown
+ * user, disabled account) looks the same to the caller. The second factor
+ * (TOTP) is in account_totp.c.
+ *
+ * Disabling a citizen revokes everything they hold without finding it: the
+ * record's generation moves on, and grants and sessions, which carry the
+ * generation they were made in, check it at every use (cid_account_live).
+ * That is one write however many grants there are, and it cannot be undone
+ * by enabling the citizen again.
+ */
+#include "account.h"
+
+#include "account_int.h"
+#include "bounds.h"
+#include "str.h"
+#include "throttle.h"
+#include "totp.h"
+
+#include <string.h>
+
+/* A letter or digit of ASCII. */
+static bool is_alnum(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+bool account_username_ok(const char *u)
+{
+	size_t n = u == NULL ? 0 : strnlen(u, CID_MAX_USERNAME + 1);
+
+	if (n == 0 || n > CID_MAX_USERNAME)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!is_alnum(u[i]) && u[i] != '.' && u[i] != '_' && u[i] != '@' && u[i] != '-')
+			return false;
+	return true;
+}
+
+enum cid_err account_load_record(struct cid_txn *txn, const char *id, json_t **out)
+{
+	if (id == NULL || strnlen(id, CID_ID_CHARS + 1) != CID_ID_CHARS)
+		return CID_ERR_NOTFOUND;
+	return cid_txn_get_json(txn, CID_DB_CITIZENS, (struct cid_str){id, CID_ID_CHARS}, out);
+}
+
+enum cid_err account_load_by_username(struct cid_txn *txn, const char *username, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	json_t *ref = NULL;
+
+	CID_ENSURE(account_username_ok(username), CID_ERR_NOTFOUND);
+	CID_TRY(cid_txn_get_json(txn, CID_DB_USERNAMES, cid_str_of(username), &ref));
+	rc = account_load_record(txn, cid_json_str(ref, "id"), out);
+	/* an index entry without its record means the store is damaged */
+	if (rc == CID_ERR_NOTFOUND)
+		rc = CID_ERR_STORE;
+out:
+	json_decref(ref);
+	return rc;
+}
+
+struct add {
+	const char *username;
+	const json_t *record;
+};
+
+static enum cid_err add_cb(struct cid_txn *txn, void *arg)
+{
+	struct add *a = arg;
+	enum cid_err rc = CID_OK;
+	json_t *ref = json_pack("{s:s}", "id", cid_json_str(a->record, "id"));
+
+	CID_ENSURE(ref != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_txn_put_json(txn, CID_DB_USERNAMES, cid_str_of(a->username), ref,
+				 CID_PUT_NOOVERWRITE));
+	CID_TRY(cid_txn_put_json(txn, CID_DB_CITIZENS, cid_str_of(cid_json_str(a->record, "id")),
+				 a->record, CID_PUT_NOOVERWRITE));
+out:
+	json_decref(ref);
+	return rc;
+}
+
+enum cid_err cid_account_add(struct cid_store *s, const struct cid_argon2_params *params,
+			     const char *username, const char *password, const json_t *claims,
+			     int64_t now, char id_out[CID_ID_CHARS + 1])
+{
+	enum cid_err rc = CID_OK;
+	char id[CID_ID_CHARS + 1];
+	char hash[CID_PASSWORD_HASH_MAX] = "";
+	size_t pwlen = password == NULL ? 0 : strnlen(password, CID_MAX_PASSWORD + 1);
+	json_t *copy = NULL;
+	json_t *record = NULL;
+	struct add a = {.username = username};
+
+	CID_ENSURE(account_username_ok(username), CID_ERR_INVALID);
+	CID_ENSURE(pwlen >= CID_MIN_PASSWORD && pwlen <= CID_MAX_PASSWORD, CID_ERR_INVALID);
+	/* a private copy: the caller's object is const, and updated_at is added to it */
+	copy = claims == NULL ? json_object() : json_deep_copy(claims);
+	CID_ENSURE(copy != NULL, CID_ERR_NOMEM);
+	CID_TRY(account_claims_ok(copy, false));
+	CID_ENSURE(json_object_set_new(copy, "updated_at", json_integer(now)) == 0, CID_ERR_NOMEM);
+	CID_ENSURE(json_object_size(copy) <= CID_MAX_CLAIMS, CID_ERR_TOOBIG);
+	CID_TRY(cid_random_uuid(id));
+	CID_TRY(cid_password_hash(params, password, pwlen, hash));
+	record = json_pack("{s:s, s:s, s:s, s:b, s:O, s:I, s:I}", "id", id, "username", username,
+			   "password", hash, "disabled", 0, "claims", copy, "created_at",
+			   (json_int_t)now, "updated_at", (json_int_t)now);
+	CID_ENSURE(record != NULL, CID_ERR_NOMEM);
+	a.record = record;
+	CID_TRY(cid_store_update(s, add_cb, &a));
+	memcpy(id_out, id, sizeof(id));
+out:
+	cid_wipe(hash, sizeof(hash));
+	json_decref(copy);
+	json_decref(record);
+	return rc;
+}
+
+bool cid_account_active(const json_t *record)
+{
+	return json_is_false(json_object_get(record, "disabled"));
+}
+
+/* The "generation" of a citizen record into *out, 0 when absent. Errors: CID_ERR_STORE. */
+static enum cid_err record_generation(const json_t *record, int64_t *out)
+{
+	const json_t *g = json_object_get(record, "generation");
+
+	if (g == NULL) {
+		*out = 0;
+		return CID_OK;
+	}
+	if (!json_is_integer(g) || json_integer_value(g) < 0)
+		return CID_ERR_STORE;
+	*out = (int64_t)json_integer_value(g);
+	return CID_OK;
+}
+
+enum cid_err cid_account_generation(struct cid_txn *txn, const char *account_id, int64_t *out)
+{
+	enum cid_err rc = CID_OK;
+	json_t *record = NULL;
+	int64_t generation = 0;
+
+	CID_TRY(account_load_record(txn, account_id, &record));
+	CID_ENSURE(cid_account_active(record), CID_ERR_DISABLED);
+	CID_TRY(record_generation(record, &generation));
+	*out = generation;
+out:
+	json_decref(record);
+	return rc;
+}
+
+enum cid_err cid_account_live(struct cid_txn *txn, const char *account_id, int64_t generation)
+{
+	int64_t current = 0;
+	enum cid_err rc = cid_account_generation(txn, account_id, &current);
+
+	if (rc == CID_OK && current != generation)
+		rc = CID_ERR_REVOKED;
+	return rc;
+}
+
+bool cid_account_has_totp(const json_t *record)
+{
+	return json_is_object(json_object_get(record, "totp")) ||
+	       json_is_true(json_object_get(record, "totp_enrolled"));
+}
+
+/* Removes the password hash and the TOTP secret: they never leave this module. */
+static enum cid_err strip(json_t *record)
+{
+	bool totp = cid_account_has_totp(record);
+
+	json_object_del(record, "password");
+	json_object_del(record, "totp");
+	return json_object_set_new(record, "totp_enrolled", json_boolean(totp)) == 0
+		   ? CID_OK
+		   : CID_ERR_NOMEM;
+}
+
+enum cid_err cid_account_get_txn(struct cid_txn *txn, const char *id, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	json_t *record = NULL;
+
+	CID_TRY(account_load_record(txn, id, &record));
+	CID_TRY(strip(record));
+	*out = record;
+	record = NULL;
+out:
+	json_decref(record);
+	return rc;
+}
+
+enum cid_err cid_account_get(struct cid_store *s, const char *id, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
+
+	CID_TRY(cid_store_read_begin(s, &txn));
+	CID_TRY(cid_account_get_txn(txn, id, out));
+out:
+	cid_store_read_end(txn);
+	return rc;
+}
+
+enum cid_err cid_account_find(struct cid_store *s, const char *username, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
+	json_t *record = NULL;
+
+	CID_TRY(cid_store_read_begin(s, &txn));
+	CID_TRY(account_load_by_username(txn, username, &record));
+	CID_TRY(strip(record));
+	*out = record;
+	record = NULL;
+out:
+	cid_store_read_end(txn);
+	json_decref(record);
+	return rc;
+}
+
+struct list {
+	struct cid_txn *txn;
+	json_t *array;
+};
+
+static enum cid_err list_one(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct list *l = arg;
+	enum cid_err rc = CID_OK;
+	json_t *ref = NULL;
+	json_t *record = NULL;
+
+	(void)key;
+	CID_TRY(cid_store_parse_json(val, &ref));
+	rc = account_load_record(l->txn, cid_json_str(ref, "id"), &record);
+	CID_ENSURE(rc != CID_ERR_NOTFOUND, CID_ERR_STORE);
+	CID_TRY(rc);
+	CID_TRY(strip(record));
+	CID_ENSURE(json_array_append_new(l->array, record) == 0, CID_ERR_NOMEM);
+	record = NULL;
+out:
+	json_decref(ref);
+	json_decref(record);
+	return rc;
+}
+
+enum cid_err cid_account_list(struct cid_store *s, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	struct list l = {.array = json_array()};
+
+	CID_ENSURE(l.array != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_store_read_begin(s, &l.txn));
+	/* the index is keyed by username, so its order is the listing's */
+	CID_TRY(cid_txn_foreach(l.txn, CID_DB_USERNAMES, (struct cid_str){NULL, 0}, list_one, &l));
+	*out = l.array;
+	l.array = NULL;
+out:
+	cid_store_read_end(l.txn);
+	json_decref(l.array);
+	return rc;
+}
+
+static enum cid_err merge_claims(json_t *record, json_t *changes, int64_t now)
+{
+	json_t *claims = json_object_get(record, "claims");
+	const char *name;
+	json_t *value;
+
+	if (!json_is_object(claims)) {
+		claims = json_object();
+		if (claims == NULL || json_object_set_new(record, "claims", claims) != 0)
+			return CID_ERR_NOMEM;
+	}
+	json_object_foreach(changes, name, value)
+	{
+		if (json_is_null(value))
+			json_object_del(claims, name);
+		else if (json_object_set(claims, name, value) != 0)
+			return CID_ERR_NOMEM;
+	}
+	if (json_object_set_new(claims, "updated_at", json_integer(now)) != 0)
+		return CID_ERR_NOMEM;
+	return json_object_size(claims) <= CID_MAX_CLAIMS ? CID_OK : CID_ERR_TOOBIG;
+}
+
+/*
+ * Sets "disabled"; a change of state starts a new generation, which kills
+ * every grant and session of the old one (cid_account_live). A record without
+ * a valid "disabled" was not active, so enabling it is a change too.
+ */
+static enum cid_err set_disabled(json_t *record, bool disabled)
+{
+	enum cid_err rc = CID_OK;
+	int64_t generation = 0;
+
+	if (cid_account_active(record) == disabled) {
+		CID_TRY(record_generation(record, &generation));
+		CID_ENSURE(json_object_set_new(record, "generation",
+					       json_integer((json_int_t)generation + 1)) == 0,
+			   CID_ERR_NOMEM);
+	}
+	CID_ENSURE(json_object_set_new(record, "disabled", json_boolean(disabled)) == 0,
+		   CID_ERR_NOMEM);
+out:
+	return rc;
+}
+
+enum cid_err account_change_cb(struct cid_txn *txn, void *arg)
+{
+	struct change *c = arg;
+	enum cid_err rc = CID_OK;
+	json_t *record = NULL;
+
+	CID_TRY(account_load_by_username(txn, c->username, &record));
+	if (c->drop_totp || c->unlock_totp) {
+		CID_ENSURE(json_object_get(record, "totp") != NULL, CID_ERR_NOTFOUND);
+		CID_TRY(account_clear_code_counter(txn, cid_json_str(record, "id")));
+	}
+	if (c->drop_totp)
+		CID_ENSURE(json_object_del(record, "totp") == 0, CID_ERR_NOMEM);
+	if (c->claims != NULL)
+		CID_TRY(merge_claims(record, c->claims, c->now));
+	if (c->disabled >= 0)
+		CID_TRY(set_disabled(record, c->disabled != 0));
+	if (c->password != NULL)
+		CID_ENSURE(json_object_set_new(record, "password", json_string(c->password)) == 0,
+			   CID_ERR_NOMEM);
+	CID_ENSURE(json_object_set_new(record, "updated_at", json_integer(c->now)) == 0,
+		   CID_ERR_NOMEM);
+	CID_TRY(cid_txn_put_json(txn, CID_DB_CITIZENS, cid_str_of(cid_json_str(record, "id")),
+				 record, 0));
+out:
+	json_decref(record);
+	return rc;
+}
+
+enum cid_err cid_account_set_claims(struct cid_store *s, const char *username, const json_t *claims,
+				    int64_t now)
+{
+	enum cid_err rc = CID_OK;
+	struct change c = {.username = username, .now = now, .disabled = -1};
+
+	CID_ENSURE(json_is_object(claims), CID_ERR_INVALID);
+	c.claims = json_deep_copy(claims);
+	CID_ENSURE(c.claims != NULL, CID_ERR_NOMEM);
+	CID_TRY(account_claims_ok(c.claims, true));
+	CID_TRY(cid_store_update(s, account_change_cb, &c));
+out:
+	json_decref(c.claims);
+	return rc;
+}
+
+enum cid_err cid_account_set_disabled(struct cid_store *s, const char *username, bool disabled,
+				      int64_t now)
+{
+	struct change c = {.username = username, .now = now, .disabled = disabled};
+
+	return cid_store_update(s, account_change_cb, &c);
+}
+
+enum cid_err cid_account_set_password(struct cid_store *s, const struct cid_argon2_params *params,
+				      const char *username, const char *password, int64_t now)
+{
+	enum cid_err rc = CID_OK;
+	char hash[CID_PASSWORD_HASH_MAX] = "";
+	size_t pwlen = password == NULL ? 0 : strnlen(password, CID_MAX_PASSWORD + 1);
+	struct change c = {.username = username, .now = now, .disabled = -1};
+
+	CID_ENSURE(pwlen >= CID_MIN_PASSWORD && pwlen <= CID_MAX_PASSWORD, CID_ERR_INVALID);
+	CID_ENSURE(account_username_ok(username), CID_ERR_NOTFOUND);
+	CID_TRY(cid_password_hash(params, password, pwlen, hash));
+	c.password = hash;
+	CID_TRY(cid_store_update(s, account_change_cb, &c));
+out:
+	cid_wipe(hash, sizeof(hash));
+	return rc;
+}
+
+enum cid_err account_addr_counter(const char *addr, struct cid_throttle_key *k,
+				  const struct cid_throttle_key **out)
+{
+	size_t alen = addr == NULL ? 0 : strnlen(addr, CID_MAX_ADDR + 1);
+
+	if (alen > CID_MAX_ADDR)
+		return CID_ERR_INVALID;
+	*out = cid_throttle_key_addr(k, addr) ? k : NULL;
+	return CID_OK;
+}
+
+enum cid_err account_read_wait(struct cid_txn *txn, const struct cid_throttle_key *k, int64_t now,
+			       int64_t *wait, bool *exists)
+{
+	return k == NULL ? CID_OK : cid_throttle_read(txn, k, now, wait, exists);
+}
+
+enum cid_err account_count_failure(struct cid_txn *txn, const struct cid_throttle_key *k,
+				   int64_t now)
+{
+	return k == NULL ? CID_OK : cid_throttle_fail(txn, k, now);
+}
+
+/* The outcome of a password check, written in one transaction. */
+struct tally {
+	const struct cid_throttle_key *pair;
+	const struct cid_throttle_key *addr; /* NULL: no address */
+	int64_t now;
+	bool success;
+};
+
+/* A success clears the pair's counter; a failure counts for the pair and the address. */
+static enum cid_err tally_cb(struct cid_txn *txn, void *arg)
+{
+	const struct tally *t = arg;
+	enum cid_err rc = CID_OK;
+
+	if (t->success)
+		return cid_throttle_clear(txn, t->pair);
+	CID_TRY(cid_throttle_fail(txn, t->pair, t->now));
+	CID_TRY(account_count_failure(txn, t->addr, t->now));
+out:
+	return rc;
+}
+
+/* What a login needs from the store, read before any hash is computed. */
+struct login {
+	bool found;
+	bool disabled;
+	bool pair_counted; /* the pair has a failure counter to clear */
+	char id[CID_ID_CHARS + 1];
+	char hash[CID_PASSWORD_HASH_MAX];
+	int64_t wait;
+};
+
+static enum cid_err read_login(struct cid_store *s, const char *username, const struct tally *t,
+			       struct login *l)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
+	json_t *record = NULL;
+	const char *id;
+	const char *hash;
+
+	CID_TRY(cid_store_read_begin(s, &txn));
+	rc = account_load_by_username(txn, username, &record);
+	/* an unknown user is no error here: the throttle is read all the same */
+	CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
+	if (record != NULL) {
+		id = cid_json_str(record, "id");
+		hash = cid_json_str(record, "password");
+		CID_ENSURE(id != NULL && strlen(id) == CID_ID_CHARS && hash != NULL &&
+			       strlen(hash) < sizeof(l->hash),
+			   CID_ERR_STORE);
+		l->found = true;
+		l->disabled = !cid_account_active(record);
+		memcpy(l->id, id, CID_ID_CHARS + 1);
+		memcpy(l->hash, hash, strlen(hash) + 1);
+	}
+	/* the same counters whether or not the name exists */
+	CID_TRY(cid_throttle_read(txn, t->pair, t->now, &l->wait, &l->pair_counted));
+	CID_TRY(account_read_wait(txn, t->addr, t->now, &l->wait, NULL));
+out:
+	cid_store_read_end(txn);
+	json_decref(record);
+	return rc;
+}
+
+enum cid_err cid_account_authenticate(struct cid_store *s, const struct cid_argon2_params *params,
+				      const char *username, const char *password, const char *addr,
+				      int64_t now, char id_out[CID_ID_CHARS + 1],
+				      int64_t *retry_after)
+{
+	enum cid_err rc = CID_OK;
+	enum cid_err verdict;
+	size_t ulen = username == NULL ? 0 : strnlen(username, CID_MAX_USERNAME + 1);
+	size_t pwlen = password == NULL ? 0 : strnlen(password, CID_MAX_PASSWORD + 1);
+	struct cid_throttle_key pair_key = {0};
+	struct cid_throttle_key addr_key = {0};
+	struct login l = {0};
+	struct tally t = {.pair = &pair_key, .now = now};
+
+	CID_ENSURE(ulen >= 1 && ulen <= CID_MAX_USERNAME, CID_ERR_INVALID);
+	CID_ENSURE(pwlen >= 1 && pwlen <= CID_MAX_PASSWORD, CID_ERR_INVALID);
+	CID_TRY(account_addr_counter(addr, &addr_key, &t.addr));
+	cid_throttle_key_pair(&pair_key, CID_THROTTLE_CITIZEN, username, addr);
+	CID_TRY(read_login(s, username, &t, &l));
+	if (l.wait > 0) {
+		if (retry_after != NULL)
+			*retry_after = l.wait;
+		rc = CID_ERR_THROTTLED;
+		goto out;
+	}
+	if (l.found)
+		verdict = cid_password_verify(l.hash, password, pwlen);
+	else
+		verdict = cid_password_burn(params, password, pwlen);
+	/* a disabled account fails after the same work, with the same error */
+	if (verdict != CID_OK || l.disabled)
+		verdict = CID_ERR_DENIED;
+	t.success = verdict == CID_OK;
+	/* a success with no counter to clear needs no write transaction */
+	if (!t.success || l.pair_counted)
+		CID_TRY(cid_store_update(s, tally_cb, &t));
+	CID_ENSURE(verdict == CID_OK, verdict);
+	memcpy(id_out, l.id, sizeof(l.id));
+out:
+	cid_wipe(&l, sizeof(l));
+	return rc;
+}

@@ -1,0 +1,268 @@
+/*
+ * account: citizens, their attributes (claims) and password credentials, and
+ * the throttling of failed logins.
+ *
+ * A citizen record (CID_DB_CITIZENS, key = account id, a random UUID that never
+ * leaves the server) is a JSON object:
+ *   {"id", "username", "password" (argon2id PHC string), "disabled": bool,
+ *    "generation": N (absent: 0), "claims": {...}, "created_at", "updated_at",
+ *    "totp": {"secret", "enrolled_at", "last_step"} (only once enrolled)}
+ * CID_DB_USERNAMES maps username -> {"id"} and is kept in the same write
+ * transaction, so the two never disagree. Usernames are 1..CID_MAX_USERNAME
+ * bytes of [A-Za-z0-9._@-], compared exactly (the CLI lower-cases nothing).
+ *
+ * Attributes are OIDC standard claims (Core §5.1) plus city attributes, checked
+ * against one table (cid_claim_lookup). Names of the human-readable string
+ * claims may carry a BCP 47 language tag: "family_name#ja-Kana-JP".
+ *
+ * Throttling (CID_DB_THROTTLE; the rule and the counters are throttle.h's,
+ * shared with officers' logins): a wrong password counts for the submitted
+ * username from the client's address (whether or not the name exists, so the
+ * answers never tell) and for the address; a correct one clears that pair's
+ * count. No password count spans an account, so nobody can lock a citizen out
+ * from elsewhere. Wrong one-time codes count per account, consecutively: after
+ * CID_CODE_MAX_FAILURES the second factor is refused until an operator
+ * unlocks it (cid_account_totp_unlock); a correct code before that clears them.
+ * Thread-safe (all state in the store).
+ */
+#ifndef CID_ACCOUNT_H
+#define CID_ACCOUNT_H
+
+#include "crypto.h"
+#include "err.h"
+#include "store.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum cid_claim_type {
+	CID_CLAIM_STRING,
+	CID_CLAIM_BOOL,
+	CID_CLAIM_INT,	  /* integer, range per claim */
+	CID_CLAIM_DATE,	  /* "YYYY-MM-DD" (or "YYYY", "0000-MM-DD" per Core §5.1) */
+	CID_CLAIM_OBJECT, /* address: an object of string members (Core §5.1.1) */
+	CID_CLAIM_TIME,	  /* seconds since epoch (updated_at), maintained by civicid */
+};
+
+struct cid_claim_def {
+	const char *name; /* "given_name", "resident_district" */
+	const char
+	    *scope; /* scope that requests it: "profile", "email", "address", "phone", "city" */
+	enum cid_claim_type type;
+	bool lang_tagged; /* may appear as name#lang-tag */
+	int64_t min, max; /* for CID_CLAIM_INT */
+};
+
+/*
+ * Looks up a claim name (a "#lang" suffix is accepted and checked when the claim
+ * is lang_tagged). Returns the static definition or NULL if the name is unknown
+ * or the language tag is malformed. Thread-safe.
+ */
+const struct cid_claim_def *cid_claim_lookup(const char *name);
+
+/* The claim table, n entries; static. */
+const struct cid_claim_def *cid_claim_table(size_t *n);
+
+/*
+ * Checks one claim value against its definition (type, UTF-8, length,
+ * integer range, date format). Errors: CID_ERR_INVALID (unknown claim or wrong
+ * type/range), CID_ERR_UTF8, CID_ERR_TOOBIG.
+ */
+CID_MUST_CHECK enum cid_err cid_claim_check(const char *name, const json_t *value);
+
+/*
+ * Parses the text form of a claim value (as an operator types it: "3",
+ * "true", "1988-04-12", a JSON object for address) into the JSON type of the
+ * claim's definition, and checks it as cid_claim_check does. *out: new reference.
+ * Errors: CID_ERR_INVALID (unknown claim, text not of the claim's type),
+ * those of cid_claim_check, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_claim_parse(const char *name, const char *text, json_t **out);
+
+/*
+ * Creates a citizen at time now (its "created_at" and "updated_at"). claims
+ * (borrowed) must be an object whose members all pass cid_claim_check. The
+ * password is hashed with params. id_out receives the new account id.
+ * Errors: CID_ERR_INVALID (bad username, password length, claims), CID_ERR_EXISTS
+ * (username taken), CID_ERR_UTF8, CID_ERR_TOOBIG, CID_ERR_STORE, CID_ERR_CRYPTO.
+ */
+CID_MUST_CHECK enum cid_err cid_account_add(struct cid_store *s,
+					    const struct cid_argon2_params *params,
+					    const char *username, const char *password,
+					    const json_t *claims, int64_t now,
+					    char id_out[CID_ID_CHARS + 1]);
+
+/*
+ * Reads a citizen by account id (cid_account_get) or username (cid_account_find).
+ * *out is the record with the "password" and "totp" members removed and
+ * "totp_enrolled": true|false added; json_decref it.
+ * Errors: CID_ERR_NOTFOUND, CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_account_get(struct cid_store *s, const char *id, json_t **out);
+CID_MUST_CHECK enum cid_err cid_account_find(struct cid_store *s, const char *username,
+					     json_t **out);
+
+/* Same as cid_account_get inside a caller's transaction (read or write). */
+CID_MUST_CHECK enum cid_err cid_account_get_txn(struct cid_txn *txn, const char *id, json_t **out);
+
+/* All citizens (records stripped as by cid_account_get) ordered by username; *out is a new array.
+ */
+CID_MUST_CHECK enum cid_err cid_account_list(struct cid_store *s, json_t **out);
+
+/*
+ * Merges claims into the citizen's: a member with JSON null removes that claim.
+ * Sets "updated_at" (of the record and of the claims) to now. Errors: CID_ERR_NOTFOUND, those of
+ * cid_claim_check, CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_account_set_claims(struct cid_store *s, const char *username,
+						   const json_t *claims, int64_t now);
+
+/*
+ * Disables or enables login and token use. A change of state also starts a
+ * new generation (see cid_account_live): every grant, token and SSO session
+ * the citizen held is dead at once, in the same transaction, and enabling
+ * the citizen again revives none of them. Setting the state the citizen is
+ * already in changes nothing. The record's "updated_at" becomes now.
+ * Errors: CID_ERR_NOTFOUND, CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_account_set_disabled(struct cid_store *s, const char *username,
+						     bool disabled, int64_t now);
+
+/*
+ * The one rule of an active citizen: record's "disabled" member is exactly
+ * false. A record without it, with any other value, or NULL is not active
+ * (fail-closed). record: a stored or stripped citizen record, borrowed.
+ */
+bool cid_account_active(const json_t *record);
+
+/*
+ * Generations. Each grant (token.h) and SSO session (session.h) records the
+ * generation of its citizen when it was made; cid_account_set_disabled starts
+ * a new one at each change of state. So revoking everything a citizen holds
+ * costs one write, however many grants and sessions there are, and a grant
+ * made before a disable stays dead after the enable. Records made before
+ * generations existed count as generation 0.
+ *
+ * cid_account_generation: the current generation of an active citizen, for a
+ * grant or session about to be made, into *out (written only on success).
+ * cid_account_live: whether what was made for account_id in generation is
+ * still usable: the citizen exists, is active, and has not changed state since.
+ * Both read in txn (read or write). Thread-safe.
+ * Errors: CID_ERR_NOTFOUND (no such citizen, or a malformed id),
+ * CID_ERR_DISABLED (not active), CID_ERR_REVOKED (cid_account_live: a later
+ * generation), CID_ERR_STORE (including a damaged "generation").
+ */
+CID_MUST_CHECK enum cid_err cid_account_generation(struct cid_txn *txn, const char *account_id,
+						   int64_t *out);
+CID_MUST_CHECK enum cid_err cid_account_live(struct cid_txn *txn, const char *account_id,
+					     int64_t generation);
+
+/*
+ * Replaces the password at time now (the record's "updated_at").
+ * Errors: CID_ERR_NOTFOUND, CID_ERR_INVALID, CID_ERR_CRYPTO, CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_account_set_password(struct cid_store *s,
+						     const struct cid_argon2_params *params,
+						     const char *username, const char *password,
+						     int64_t now);
+
+/*
+ * Authenticates username/password from client address addr (NULL or "": none,
+ * as from the CLI) at time now. Costs one argon2id verification whether or
+ * not the account exists (unknown accounts verify against a dummy hash), and
+ * reads and writes the same counters for a known and an unknown name. On
+ * success writes the account id to id_out and clears the counter of this
+ * username from this address; on failure counts it there and for the address.
+ * Errors: CID_ERR_DENIED (unknown user, wrong password, or disabled account:
+ * deliberately the same error, so callers cannot reveal which),
+ * CID_ERR_THROTTLED (*retry_after set to seconds to wait; no hash computed),
+ * CID_ERR_INVALID (lengths), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err
+cid_account_authenticate(struct cid_store *s, const struct cid_argon2_params *params,
+			 const char *username, const char *password, const char *addr, int64_t now,
+			 char id_out[CID_ID_CHARS + 1], int64_t *retry_after);
+
+/*
+ * TOTP second factor (RFC 6238 as totp.h implements it: SHA-1, 6 digits, 30 s).
+ *
+ * The secret is stored in the citizen record in base32, not as a hash: it is a
+ * shared secret, and the server needs it to compute codes. It is protected
+ * like the rest of the store: the store directory is created 0700 and the LMDB
+ * files 0600 (store.h), so only the civicid user reads it; backups of the
+ * store carry it too. It never leaves this module through cid_account_get,
+ * _find or _list.
+ */
+
+/*
+ * Enrols username in TOTP at time now: makes a new random secret and stores it
+ * with "enrolled_at": now and "last_step": 0. If the citizen is already
+ * enrolled it fails with CID_ERR_EXISTS unless replace is true, in which case
+ * the old secret stops working at once.
+ * *secret_b32_out (CID_TOTP_SECRET_CHARS base32 characters) and *uri_out (the
+ * otpauth:// URI for a QR code) are new strings holding the secret, written
+ * only on success: show them to the citizen once, then wipe and free them.
+ * Either out-parameter may be NULL when not wanted.
+ * Errors: CID_ERR_NOTFOUND (no such citizen), CID_ERR_EXISTS, CID_ERR_CRYPTO,
+ * CID_ERR_NOMEM, CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_account_totp_enrol(struct cid_store *s, const char *username,
+						   bool replace, int64_t now, char **secret_b32_out,
+						   char **uri_out);
+
+/*
+ * Removes username's TOTP secret (and its count of wrong codes) at time now
+ * (the record's "updated_at"): the citizen logs in with the password alone.
+ * Errors: CID_ERR_NOTFOUND (no such citizen, or not enrolled), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_account_totp_disable(struct cid_store *s, const char *username,
+						     int64_t now);
+
+/*
+ * Clears username's count of consecutive wrong one-time codes, which after
+ * CID_CODE_MAX_FAILURES refuses the second factor (`civicid user totp NAME
+ * --unlock`, once the operator knows who asks; enrolling a new secret clears
+ * it too). Idempotent; the record's "updated_at" becomes now.
+ * Errors: CID_ERR_NOTFOUND (no such citizen, or not enrolled), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_account_totp_unlock(struct cid_store *s, const char *username,
+						    int64_t now);
+
+/*
+ * The number of consecutive wrong one-time codes of username into *out (0:
+ * none since the last correct code or unlock; CID_CODE_MAX_FAILURES or more:
+ * refused until unlocked). Errors: CID_ERR_NOTFOUND (no such citizen, or
+ * not enrolled), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_account_totp_failures(struct cid_store *s, const char *username,
+						      int64_t *out);
+
+/*
+ * Checks a TOTP code of account account_id, typed at time now from remote
+ * address addr (NULL: none, as from the CLI). The code is verified and its
+ * time step recorded as used in one write transaction, so a code is accepted
+ * at most once, even by two concurrent requests, and no code of an earlier
+ * step is accepted afterwards. A wrong or replayed code counts for the
+ * account's run of wrong codes (never forgotten with time) and for the
+ * address; a correct one ends the run.
+ * Errors: CID_ERR_INVALID (code is not exactly CID_TOTP_DIGITS ASCII digits,
+ * addr too long, now < 0: refused before the store is read, not counted),
+ * CID_ERR_NOTFOUND (no such account, or not enrolled), CID_ERR_LOCKED (the
+ * run reached CID_CODE_MAX_FAILURES: refused, even the right code, until
+ * cid_account_totp_unlock; nothing verified), CID_ERR_THROTTLED
+ * (*retry_after, if not NULL, set to the seconds to wait; nothing verified),
+ * CID_ERR_DENIED (wrong, expired or already used code, or a disabled account),
+ * CID_ERR_STORE (including a damaged stored secret), CID_ERR_CRYPTO.
+ */
+CID_MUST_CHECK enum cid_err cid_account_totp_check(struct cid_store *s, const char *account_id,
+						   const char *code, const char *addr, int64_t now,
+						   int64_t *retry_after);
+
+/*
+ * True if record (a stored or a stripped citizen record, borrowed) is enrolled
+ * in TOTP: the step-up to level 2 is possible for this citizen.
+ */
+bool cid_account_has_totp(const json_t *record);
+
+#endif

@@ -1,0 +1,720 @@
+/*
+ * jose_keys: signing keys in the store, their states, and the keyset loaded from them.
+ *
+ * A key is next (published, not yet signing), active (signing: at most one
+ * per algorithm) or retired (published for verification until drop_after);
+ * jose.h tells the life. A key is generated, its PEM and thumbprint computed,
+ * before the write transaction that stores it, so the cid_store_update
+ * callbacks only read and write records and may safely run twice. Every
+ * change bumps META "keys_version" in the same transaction, which is how a
+ * running server notices a rotation made by the CLI. A record read back is
+ * checked for its shape and its kid against its key: a bad one is a damaged
+ * store, never a key. Private PEMs are wiped before their memory is freed.
+ */
+#include "jose_int.h"
+
+#include "bounds.h"
+#include "crypto.h"
+#include "str.h"
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEYS_VERSION "keys_version"
+#define ENSURE_TRIES 3
+
+/* A key generated outside the write transaction, ready to be stored. */
+struct newkey {
+	enum alg alg;
+	char kid[KID_CHARS + 1];
+	char *pem; /* PKCS#8 PEM, wiped and freed by newkey_clear */
+	size_t pem_len;
+};
+
+/*
+ * Wipes the private PEM held in a parsed record before it is freed. jansson
+ * owns the string's (writable) heap memory; only its accessor is const.
+ */
+static void wipe_pem(json_t *rec)
+{
+	json_t *v = json_object_get(rec, "private_pem");
+
+	if (json_is_string(v))
+		cid_wipe((void *)(uintptr_t)json_string_value(v), json_string_length(v));
+}
+
+static void records_free(json_t *recs)
+{
+	size_t i;
+	json_t *rec;
+
+	json_array_foreach(recs, i, rec) wipe_pem(rec);
+	json_decref(recs);
+}
+
+static void newkey_clear(struct newkey *nk)
+{
+	if (nk->pem != NULL) {
+		cid_wipe(nk->pem, nk->pem_len);
+		free(nk->pem);
+	}
+	/* member by member, not memset(nk, ...): memset of one element of an
+	 * array of newkey makes clang's analyzer forget what the other elements
+	 * hold, and it then reports their PEMs as leaked */
+	nk->alg = ALG_ES256;
+	memset(nk->kid, 0, sizeof(nk->kid));
+	nk->pem = NULL;
+	nk->pem_len = 0;
+}
+
+/* Generates a key for alg with its kid and PKCS#8 PEM. Touches nothing shared. */
+static enum cid_err newkey_make(enum alg alg, struct newkey *nk)
+{
+	enum cid_err rc = CID_OK;
+	EVP_PKEY *pkey = NULL;
+	BIO *bio = NULL;
+	json_t *jwk = NULL;
+	char *data;
+	long len;
+
+	*nk = (struct newkey){.alg = alg};
+	if (alg == ALG_ES256)
+		pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	else
+		pkey = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)CID_RSA_MIN_BITS);
+	CID_ENSURE(pkey != NULL, CID_ERR_CRYPTO);
+	CID_TRY(jose_jwk_public(pkey, alg, &jwk));
+	CID_TRY(jose_thumbprint(jwk, nk->kid));
+	bio = BIO_new(BIO_s_mem());
+	CID_ENSURE(bio != NULL, CID_ERR_NOMEM);
+	CID_ENSURE(PEM_write_bio_PKCS8PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL) == 1,
+		   CID_ERR_CRYPTO);
+	len = BIO_get_mem_data(bio, &data);
+	CID_ENSURE(len > 0, CID_ERR_CRYPTO);
+	nk->pem = malloc((size_t)len + 1);
+	CID_ENSURE(nk->pem != NULL, CID_ERR_NOMEM);
+	memcpy(nk->pem, data, (size_t)len);
+	nk->pem[len] = '\0';
+	nk->pem_len = (size_t)len;
+out:
+	if (rc != CID_OK) {
+		newkey_clear(nk);
+		ERR_clear_error();
+	}
+	json_decref(jwk);
+	BIO_free(bio); /* a memory BIO's buffer is cleansed when freed */
+	EVP_PKEY_free(pkey);
+	return rc;
+}
+
+/* ---- key records in the store ---- */
+
+/* Checks the shape of a stored key record; a bad one means a damaged store. */
+static bool record_valid(const json_t *rec, struct cid_str key)
+{
+	const char *kid = cid_json_str(rec, "kid");
+	const char *state = cid_json_str(rec, "state");
+
+	if (!json_is_object(rec) || kid == NULL || !cid_str_eq(key, kid) ||
+	    jose_alg_parse(cid_json_str(rec, "alg")) < 0 ||
+	    cid_json_str(rec, "private_pem") == NULL ||
+	    !json_is_integer(json_object_get(rec, "created_at")) || state == NULL)
+		return false;
+	if (strcmp(state, "active") == 0)
+		return true;
+	if (strcmp(state, "next") == 0)
+		return json_is_integer(json_object_get(rec, "activate_at"));
+	return strcmp(state, "retired") == 0 && json_is_integer(json_object_get(rec, "drop_after"));
+}
+
+static enum cid_err collect_cb(struct cid_str key, struct cid_str val, void *arg)
+{
+	json_t *rec = json_loadb(val.ptr, val.len, JSON_REJECT_DUPLICATES, NULL);
+
+	if (rec == NULL || !record_valid(rec, key)) {
+		wipe_pem(rec);
+		json_decref(rec);
+		return CID_ERR_STORE;
+	}
+	if (json_array_append_new(arg, rec) != 0)
+		return CID_ERR_NOMEM;
+	return CID_OK;
+}
+
+/* Every key record, in kid order. *out: new array; release with records_free. */
+static enum cid_err records_load(struct cid_txn *txn, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	json_t *recs = json_array();
+
+	CID_ENSURE(recs != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_txn_foreach(txn, CID_DB_KEYS, (struct cid_str){NULL, 0}, collect_cb, recs));
+	*out = recs;
+	recs = NULL;
+out:
+	records_free(recs);
+	return rc;
+}
+
+/* Whether rec is a key of alg in state ("next", "active" or "retired"). */
+static bool record_is(const json_t *rec, enum alg alg, const char *state)
+{
+	return jose_alg_parse(cid_json_str(rec, "alg")) == (int)alg &&
+	       strcmp(cid_json_str(rec, "state"), state) == 0;
+}
+
+static bool record_active(const json_t *rec, enum alg alg)
+{
+	return record_is(rec, alg, "active");
+}
+
+/*
+ * The rule of a staged rotation: a next key may sign from its activate_at on.
+ * Relying parties had from its publication until then to see it in the JWKS.
+ */
+static bool activation_due(const json_t *rec, int64_t now)
+{
+	return now >= (int64_t)json_integer_value(json_object_get(rec, "activate_at"));
+}
+
+/* have[alg] = whether an active key of alg is stored. */
+static enum cid_err active_algs(struct cid_txn *txn, bool have[ALG_COUNT])
+{
+	enum cid_err rc = CID_OK;
+	json_t *recs = NULL;
+	json_t *rec;
+	size_t i;
+
+	CID_TRY(records_load(txn, &recs));
+	for (int a = 0; a < ALG_COUNT; a++) {
+		have[a] = false;
+		json_array_foreach(recs, i, rec) have[a] =
+		    have[a] || record_active(rec, (enum alg)a);
+	}
+out:
+	records_free(recs);
+	return rc;
+}
+
+/* Stores nk as the active key, or as a next key when next (signing from activate_at). */
+static enum cid_err newkey_put(struct cid_txn *txn, const struct newkey *nk, int64_t now, bool next,
+			       int64_t activate_at)
+{
+	enum cid_err rc = CID_OK;
+	json_t *rec = NULL;
+
+	CID_ENSURE((unsigned)nk->alg < ALG_COUNT, CID_ERR_INVALID); /* indexes jose_alg_names */
+	rec = json_pack("{s:s, s:s, s:s%, s:s, s:I}", "kid", nk->kid, "alg",
+			jose_alg_names[nk->alg], "private_pem", nk->pem, nk->pem_len, "state",
+			next ? "next" : "active", "created_at", (json_int_t)now);
+	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
+	if (next)
+		CID_ENSURE(json_object_set_new(rec, "activate_at", json_integer(activate_at)) == 0,
+			   CID_ERR_NOMEM);
+	CID_TRY(cid_txn_put_json(txn, CID_DB_KEYS, cid_str_of(nk->kid), rec, CID_PUT_NOOVERWRITE));
+out:
+	wipe_pem(rec);
+	json_decref(rec);
+	return rc;
+}
+
+struct ensure {
+	int64_t now;
+	struct newkey fresh[ALG_COUNT]; /* pem NULL: none generated for that alg */
+	bool again;			/* an alg lacked a key and none was generated */
+};
+
+static enum cid_err ensure_cb(struct cid_txn *txn, void *arg)
+{
+	struct ensure *e = arg;
+	enum cid_err rc = CID_OK;
+	bool have[ALG_COUNT];
+	bool wrote = false;
+
+	e->again = false;
+	CID_TRY(active_algs(txn, have));
+	for (int a = 0; a < ALG_COUNT; a++) {
+		if (have[a])
+			continue;
+		if (e->fresh[a].pem == NULL) {
+			e->again = true;
+			continue;
+		}
+		CID_TRY(newkey_put(txn, &e->fresh[a], e->now, false, 0));
+		wrote = true;
+	}
+	if (wrote)
+		CID_TRY(cid_txn_counter_add(txn, KEYS_VERSION, "version", 1, NULL));
+out:
+	return rc;
+}
+
+static enum cid_err read_active(struct cid_store *s, bool have[ALG_COUNT])
+{
+	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
+
+	CID_TRY(cid_store_read_begin(s, &txn));
+	CID_TRY(active_algs(txn, have));
+out:
+	cid_store_read_end(txn);
+	return rc;
+}
+
+enum cid_err cid_keys_ensure(struct cid_store *s, int64_t now)
+{
+	enum cid_err rc = CID_OK;
+	struct ensure e = {.now = now};
+	bool have[ALG_COUNT];
+	bool missing;
+
+	/* Another process may make keys between our read and our write: the
+	 * callback writes only what is still missing and asks for another round
+	 * if something went missing that we did not generate. */
+	for (int round = 0; round < ENSURE_TRIES; round++) {
+		CID_TRY(read_active(s, have));
+		missing = false;
+		for (int a = 0; a < ALG_COUNT; a++) {
+			newkey_clear(&e.fresh[a]);
+			if (have[a])
+				continue;
+			CID_TRY(newkey_make((enum alg)a, &e.fresh[a]));
+			missing = true;
+		}
+		if (!missing)
+			goto out;
+		CID_TRY(cid_store_update(s, ensure_cb, &e));
+		if (!e.again)
+			goto out;
+	}
+	rc = CID_ERR_STORE;
+out:
+	for (int a = 0; a < ALG_COUNT; a++)
+		newkey_clear(&e.fresh[a]);
+	return rc;
+}
+
+/* Rewrites rec (a record of records_load) as retired at now, dropped from drop_after. */
+static enum cid_err retire(struct cid_txn *txn, json_t *rec, int64_t now, int64_t drop_after)
+{
+	if (json_object_set_new(rec, "state", json_string("retired")) != 0 ||
+	    json_object_set_new(rec, "retired_at", json_integer(now)) != 0 ||
+	    json_object_set_new(rec, "drop_after", json_integer(drop_after)) != 0)
+		return CID_ERR_NOMEM;
+	json_object_del(rec, "activate_at");
+	return cid_txn_put_json(txn, CID_DB_KEYS, cid_str_of(cid_json_str(rec, "kid")), rec, 0);
+}
+
+struct rotate {
+	const struct newkey *fresh;
+	int64_t now;
+	int64_t drop_after;
+};
+
+static enum cid_err rotate_cb(struct cid_txn *txn, void *arg)
+{
+	const struct rotate *r = arg;
+	enum cid_err rc = CID_OK;
+	json_t *recs = NULL;
+	json_t *rec;
+	size_t i;
+
+	CID_TRY(records_load(txn, &recs));
+	/* a pending next key goes too: it would otherwise replace the new key later */
+	json_array_foreach(recs, i, rec)
+	{
+		if (record_active(rec, r->fresh->alg) || record_is(rec, r->fresh->alg, "next"))
+			CID_TRY(retire(txn, rec, r->now, r->drop_after));
+	}
+	CID_TRY(newkey_put(txn, r->fresh, r->now, false, 0));
+	CID_TRY(cid_txn_counter_add(txn, KEYS_VERSION, "version", 1, NULL));
+out:
+	records_free(recs);
+	return rc;
+}
+
+enum cid_err cid_keys_rotate(struct cid_store *s, const char *alg, int64_t now, int64_t keep,
+			     char **kid_out)
+{
+	enum cid_err rc = CID_OK;
+	struct newkey nk = {0};
+	struct rotate r = {.fresh = &nk, .now = now};
+	int a = jose_alg_parse(alg);
+	char *kid = NULL;
+
+	CID_ENSURE(a >= 0, CID_ERR_INVALID);
+	CID_ENSURE(keep >= 0 && now <= INT64_MAX - keep, CID_ERR_INVALID);
+	r.drop_after = now + keep;
+	CID_TRY(newkey_make((enum alg)a, &nk));
+	if (kid_out != NULL) {
+		kid = strdup(nk.kid);
+		CID_ENSURE(kid != NULL, CID_ERR_NOMEM);
+	}
+	CID_TRY(cid_store_update(s, rotate_cb, &r));
+	if (kid_out != NULL) {
+		*kid_out = kid;
+		kid = NULL;
+	}
+out:
+	free(kid);
+	newkey_clear(&nk);
+	return rc;
+}
+
+struct publish {
+	const struct newkey *fresh;
+	int64_t now;
+	int64_t activate_at;
+};
+
+static enum cid_err publish_cb(struct cid_txn *txn, void *arg)
+{
+	const struct publish *p = arg;
+	enum cid_err rc = CID_OK;
+	json_t *recs = NULL;
+	json_t *rec;
+	size_t i;
+
+	CID_TRY(records_load(txn, &recs));
+	/* one next key per algorithm: which one signs next is never a guess */
+	json_array_foreach(recs, i, rec)
+	{
+		CID_ENSURE(!record_is(rec, p->fresh->alg, "next"), CID_ERR_EXISTS);
+	}
+	CID_TRY(newkey_put(txn, p->fresh, p->now, true, p->activate_at));
+	CID_TRY(cid_txn_counter_add(txn, KEYS_VERSION, "version", 1, NULL));
+out:
+	records_free(recs);
+	return rc;
+}
+
+enum cid_err cid_keys_publish(struct cid_store *s, const char *alg, int64_t now, int64_t delay,
+			      char **kid_out)
+{
+	enum cid_err rc = CID_OK;
+	struct newkey nk = {0};
+	struct publish p = {.fresh = &nk, .now = now};
+	int a = jose_alg_parse(alg);
+	char *kid = NULL;
+
+	CID_ENSURE(a >= 0, CID_ERR_INVALID);
+	CID_ENSURE(delay >= 0 && now <= INT64_MAX - delay, CID_ERR_INVALID);
+	p.activate_at = now + delay;
+	CID_TRY(newkey_make((enum alg)a, &nk));
+	if (kid_out != NULL) {
+		kid = strdup(nk.kid);
+		CID_ENSURE(kid != NULL, CID_ERR_NOMEM);
+	}
+	CID_TRY(cid_store_update(s, publish_cb, &p));
+	if (kid_out != NULL) {
+		*kid_out = kid;
+		kid = NULL;
+	}
+out:
+	free(kid);
+	newkey_clear(&nk);
+	return rc;
+}
+
+/*
+ * In a write transaction: makes the next key of alg (among recs) active and
+ * retires the active one. Without force only when activation_due. kid (may be
+ * NULL) receives the activated kid.
+ */
+static enum cid_err activate_in(struct cid_txn *txn, json_t *recs, enum alg alg, int64_t now,
+				int64_t drop_after, bool force, char kid[CID_JWKS_MAX_KID + 1])
+{
+	enum cid_err rc = CID_OK;
+	json_t *next = NULL;
+	json_t *rec;
+	size_t i;
+
+	json_array_foreach(recs, i, rec)
+	{
+		if (record_is(rec, alg, "next"))
+			next = rec;
+	}
+	CID_ENSURE(next != NULL, CID_ERR_NOTFOUND);
+	CID_ENSURE(force || activation_due(next, now), CID_ERR_TOOEARLY);
+	json_array_foreach(recs, i, rec)
+	{
+		if (record_active(rec, alg))
+			CID_TRY(retire(txn, rec, now, drop_after));
+	}
+	json_object_del(next, "activate_at");
+	CID_ENSURE(json_object_set_new(next, "state", json_string("active")) == 0 &&
+		       json_object_set_new(next, "activated_at", json_integer(now)) == 0,
+		   CID_ERR_NOMEM);
+	CID_TRY(cid_txn_put_json(txn, CID_DB_KEYS, cid_str_of(cid_json_str(next, "kid")), next, 0));
+	if (kid != NULL)
+		snprintf(kid, CID_JWKS_MAX_KID + 1, "%s", cid_json_str(next, "kid"));
+out:
+	return rc;
+}
+
+struct activate {
+	int alg; /* -1: every alg whose next key is due */
+	int64_t now;
+	int64_t drop_after;
+	bool force;
+	char kid[CID_JWKS_MAX_KID + 1];
+	size_t activated;
+};
+
+static enum cid_err activate_cb(struct cid_txn *txn, void *arg)
+{
+	struct activate *act = arg;
+	enum cid_err rc = CID_OK;
+	json_t *recs = NULL;
+
+	act->activated = 0;
+	CID_TRY(records_load(txn, &recs));
+	for (int a = 0; a < ALG_COUNT; a++) {
+		if (act->alg >= 0 && a != act->alg)
+			continue;
+		rc = activate_in(txn, recs, (enum alg)a, act->now, act->drop_after, act->force,
+				 act->kid);
+		if (act->alg < 0 && (rc == CID_ERR_NOTFOUND || rc == CID_ERR_TOOEARLY)) {
+			rc = CID_OK; /* nothing due for this alg */
+			continue;
+		}
+		CID_TRY(rc);
+		act->activated++;
+	}
+	if (act->activated > 0)
+		CID_TRY(cid_txn_counter_add(txn, KEYS_VERSION, "version", 1, NULL));
+out:
+	records_free(recs);
+	return rc;
+}
+
+enum cid_err cid_keys_activate(struct cid_store *s, const char *alg, int64_t now, int64_t keep,
+			       bool force, char **kid_out)
+{
+	enum cid_err rc = CID_OK;
+	struct activate act = {.alg = jose_alg_parse(alg), .now = now, .force = force};
+	char *kid = NULL;
+
+	CID_ENSURE(act.alg >= 0, CID_ERR_INVALID);
+	CID_ENSURE(keep >= 0 && now <= INT64_MAX - keep, CID_ERR_INVALID);
+	act.drop_after = now + keep;
+	CID_TRY(cid_store_update(s, activate_cb, &act));
+	if (kid_out != NULL) {
+		kid = strdup(act.kid);
+		CID_ENSURE(kid != NULL, CID_ERR_NOMEM);
+		*kid_out = kid;
+	}
+out:
+	return rc;
+}
+
+enum cid_err cid_keys_activate_due(struct cid_store *s, int64_t now, int64_t keep, size_t *n_out)
+{
+	enum cid_err rc = CID_OK;
+	struct activate act = {.alg = -1, .now = now};
+
+	CID_ENSURE(keep >= 0 && now <= INT64_MAX - keep, CID_ERR_INVALID);
+	act.drop_after = now + keep;
+	CID_TRY(cid_store_update(s, activate_cb, &act));
+	if (n_out != NULL)
+		*n_out = act.activated;
+out:
+	return rc;
+}
+
+enum cid_err cid_keys_list(struct cid_store *s, json_t **out)
+{
+	static const char *const public_members[] = {"kid",	   "alg",	  "state",
+						     "created_at", "activate_at", "activated_at",
+						     "retired_at", "drop_after"};
+	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
+	json_t *recs = NULL;
+	json_t *list = json_array();
+	json_t *rec;
+	json_t *pub;
+	size_t i;
+
+	CID_ENSURE(list != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_store_read_begin(s, &txn));
+	CID_TRY(records_load(txn, &recs));
+	/* copy what may be shown rather than delete what may not */
+	json_array_foreach(recs, i, rec)
+	{
+		pub = json_object();
+		CID_ENSURE(pub != NULL && json_array_append_new(list, pub) == 0, CID_ERR_NOMEM);
+		for (size_t m = 0; m < sizeof(public_members) / sizeof(public_members[0]); m++) {
+			json_t *v = json_object_get(rec, public_members[m]);
+
+			if (v != NULL)
+				CID_ENSURE(json_object_set(pub, public_members[m], v) == 0,
+					   CID_ERR_NOMEM);
+		}
+	}
+	*out = list;
+	list = NULL;
+out:
+	cid_store_read_end(txn);
+	records_free(recs);
+	json_decref(list);
+	return rc;
+}
+
+enum cid_err cid_keys_version(struct cid_store *s, uint64_t *out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
+	uint64_t v;
+
+	CID_TRY(cid_store_read_begin(s, &txn));
+	CID_TRY(cid_txn_counter_get(txn, KEYS_VERSION, "version", &v));
+	*out = v;
+out:
+	cid_store_read_end(txn);
+	return rc;
+}
+
+/* ---- the keyset ---- */
+
+/* Parses one stored record into k and appends its public JWK to keys. */
+static enum cid_err key_load(const json_t *rec, struct key *k, json_t *keys)
+{
+	enum cid_err rc = CID_OK;
+	const json_t *pem = json_object_get(rec, "private_pem");
+	int alg = jose_alg_parse(cid_json_str(rec, "alg"));
+	char kid[KID_CHARS + 1];
+	BIO *bio = NULL;
+	json_t *jwk = NULL;
+
+	/* records_load admits only valid records; checked again as k->alg indexes arrays */
+	CID_ENSURE(alg >= 0, CID_ERR_STORE);
+	k->alg = (enum alg)alg;
+	k->active = strcmp(cid_json_str(rec, "state"), "active") == 0;
+	k->created_at = (int64_t)json_integer_value(json_object_get(rec, "created_at"));
+	CID_ENSURE(json_string_length(pem) <= INT32_MAX, CID_ERR_STORE);
+	bio = BIO_new_mem_buf(json_string_value(pem), (int)json_string_length(pem));
+	CID_ENSURE(bio != NULL, CID_ERR_NOMEM);
+	k->pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	CID_ENSURE(k->pkey != NULL, CID_ERR_CRYPTO);
+	CID_TRY(jose_jwk_public(k->pkey, k->alg, &jwk));
+	/* the kid names this public key: a record whose key was swapped is damaged */
+	CID_TRY(jose_thumbprint(jwk, kid));
+	CID_ENSURE(strcmp(kid, cid_json_str(rec, "kid")) == 0, CID_ERR_STORE);
+	memcpy(k->kid, kid, sizeof(kid));
+	CID_ENSURE(json_object_set_new(jwk, "kid", json_string(kid)) == 0 &&
+		       json_object_set_new(jwk, "alg", json_string(jose_alg_names[k->alg])) == 0 &&
+		       json_object_set_new(jwk, "use", json_string("sig")) == 0 &&
+		       json_array_append(keys, jwk) == 0,
+		   CID_ERR_NOMEM);
+out:
+	if (rc != CID_OK) {
+		EVP_PKEY_free(k->pkey);
+		k->pkey = NULL;
+		ERR_clear_error();
+	}
+	BIO_free(bio);
+	json_decref(jwk);
+	return rc;
+}
+
+/* Whether rec is loaded at now: retired keys go once drop_after has passed. */
+static bool record_live(const json_t *rec, int64_t now)
+{
+	const json_t *drop = json_object_get(rec, "drop_after");
+
+	return drop == NULL || (int64_t)json_integer_value(drop) > now;
+}
+
+/* A keyset of the keys live at now (all: every stored key, active or not required). */
+static enum cid_err keyset_load(struct cid_store *s, int64_t now, bool all, struct cid_keyset **out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
+	struct cid_keyset *ks = calloc(1, sizeof(*ks));
+	json_t *recs = NULL;
+	json_t *keys = json_array();
+	json_t *rec;
+	size_t i;
+
+	CID_ENSURE(ks != NULL && keys != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_store_read_begin(s, &txn));
+	CID_TRY(cid_txn_counter_get(txn, KEYS_VERSION, "version", &ks->version));
+	CID_TRY(records_load(txn, &recs));
+	cid_store_read_end(txn);
+	txn = NULL;
+	ks->keys = calloc(json_array_size(recs) + 1, sizeof(*ks->keys));
+	CID_ENSURE(ks->keys != NULL, CID_ERR_NOMEM);
+	/* two passes so that active keys come first in the keyset and the JWKS */
+	for (int pass = 0; pass < 2; pass++) {
+		json_array_foreach(recs, i, rec)
+		{
+			struct key *k = &ks->keys[ks->n];
+			bool active = strcmp(cid_json_str(rec, "state"), "active") == 0;
+			int64_t drop;
+
+			if (active != (pass == 0) || (!all && !record_live(rec, now)))
+				continue;
+			CID_TRY(key_load(rec, k, keys));
+			ks->n++;
+			if (k->active) {
+				if (ks->active[k->alg] == NULL ||
+				    ks->active[k->alg]->created_at < k->created_at)
+					ks->active[k->alg] = k;
+				continue;
+			}
+			if (strcmp(cid_json_str(rec, "state"), "next") == 0) {
+				int64_t at = (int64_t)json_integer_value(
+				    json_object_get(rec, "activate_at"));
+
+				if (ks->next_activate == 0 || at < ks->next_activate)
+					ks->next_activate = at;
+				continue;
+			}
+			drop = (int64_t)json_integer_value(json_object_get(rec, "drop_after"));
+			if (ks->next_drop == 0 || drop < ks->next_drop)
+				ks->next_drop = drop;
+		}
+	}
+	for (int a = 0; a < ALG_COUNT && !all; a++)
+		CID_ENSURE(ks->active[a] != NULL, CID_ERR_NOTFOUND);
+	CID_TRY(jose_keyset_publish(ks, keys));
+	*out = ks;
+	ks = NULL;
+out:
+	cid_store_read_end(txn);
+	records_free(recs);
+	json_decref(keys);
+	cid_keyset_free(ks);
+	return rc;
+}
+
+enum cid_err cid_keyset_load(struct cid_store *s, int64_t now, struct cid_keyset **out)
+{
+	return keyset_load(s, now, false, out);
+}
+
+enum cid_err cid_keyset_load_all(struct cid_store *s, struct cid_keyset **out)
+{
+	return keyset_load(s, 0, true, out);
+}
+
+uint64_t cid_keyset_version(const struct cid_keyset *ks)
+{
+	return ks->version;
+}
+
+int64_t cid_keyset_next_drop(const struct cid_keyset *ks)
+{
+	return ks->next_drop;
+}
+
+int64_t cid_keyset_next_activate(const struct cid_keyset *ks)
+{
+	return ks->next_activate;
+}

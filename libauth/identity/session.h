@@ -1,0 +1,102 @@
+/*
+ * session: SSO sessions of citizens.
+ *
+ * The browser holds a random cookie value; the store keys the session by
+ * cid_secret_hash(cookie) (CID_DB_SESSIONS), so a store dump reveals no usable
+ * cookie. The session's public id `sid` (the ID-token claim, OIDC Front/Back-
+ * Channel Logout) is a separate random value. A session records how the citizen
+ * authenticated (acr, amr, auth_time) and the clients that received tokens in
+ * it, for logout, and the citizen's generation (account.h) it was made in: a
+ * session is live only while its citizen is active and has not been disabled
+ * since, so disabling a citizen ends all their sessions at once. The cookie
+ * is renewed when the citizen steps up (OWASP ASVS V3.2.1); the old one stops
+ * working. Thread-safe.
+ */
+#ifndef CID_SESSION_H
+#define CID_SESSION_H
+
+#include "bounds.h"
+#include "err.h"
+#include "store.h"
+
+#include <stdint.h>
+
+/* Authentication context classes (acr): policy.h's levels 1 and 2. */
+#define CID_ACR_PASSWORD "urn:civicid:acr:password"
+#define CID_ACR_MFA	 "urn:civicid:acr:mfa"
+
+struct cid_session {
+	char sid[CID_TOKEN_CHARS + 1];
+	char account_id[CID_ID_CHARS + 1];
+	int64_t auth_time;
+	int64_t expires_at;
+	char acr[32];		   /* "urn:civicid:acr:password" ... */
+	char amr[CID_MAX_AMR][16]; /* "pwd", "otp" (RFC 8176) */
+	size_t n_amr;
+	int64_t generation; /* the citizen's, when the session was made (account.h) */
+};
+
+/*
+ * Starts a session for account_id authenticated at now by the methods in amr
+ * with level acr; lifetime ttl seconds, in the citizen's current generation.
+ * cookie_out receives the new cookie value (a secret: set it HttpOnly and wipe
+ * it after use); *out (may be NULL) gets the session.
+ * Errors: CID_ERR_INVALID (n_amr over CID_MAX_AMR, long acr), CID_ERR_NOTFOUND
+ * (no such citizen), CID_ERR_DISABLED (the citizen is not active),
+ * CID_ERR_CRYPTO, CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_session_new(struct cid_store *s, const char *account_id,
+					    const char *acr, const char *const *amr, size_t n_amr,
+					    int64_t now, int64_t ttl,
+					    char cookie_out[CID_TOKEN_CHARS + 1],
+					    struct cid_session *out);
+
+/*
+ * Finds the live session of a cookie value (any bytes; bounded by the caller).
+ * Errors: CID_ERR_NOTFOUND (no such session, or malformed cookie),
+ * CID_ERR_EXPIRED (past expires_at; the record is left for cleanup),
+ * CID_ERR_REVOKED (its citizen is gone, disabled, or was disabled since),
+ * CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_session_get(struct cid_store *s, const char *cookie, int64_t now,
+					    struct cid_session *out);
+
+/*
+ * Raises the session of cookie to acr with the methods amr (a step-up: the
+ * citizen just proved a second factor) at now, which becomes its auth_time,
+ * under a new cookie: cookie_out receives it (a secret, as of cid_session_new)
+ * and the old cookie finds nothing from now on (ASVS V3.2.1). sid, account,
+ * clients and lifetime are kept. *out (may be NULL) gets the session.
+ * Errors: CID_ERR_INVALID (as cid_session_new), CID_ERR_NOTFOUND,
+ * CID_ERR_EXPIRED, CID_ERR_REVOKED (as cid_session_get), CID_ERR_CRYPTO,
+ * CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_session_upgrade(struct cid_store *s, const char *cookie,
+						const char *acr, const char *const *amr,
+						size_t n_amr, int64_t now,
+						char cookie_out[CID_TOKEN_CHARS + 1],
+						struct cid_session *out);
+
+/*
+ * The token of a form that acts on the session of cookie (logout): the
+ * browser's CSRF token csrf bound to the session, base64url SHA-256 of a
+ * label, csrf and cookie, CID_TOKEN_CHARS characters, into out ("" if it
+ * cannot be computed). Knowing the CSRF cookie (planted by a sibling host,
+ * say) is not enough to forge it: the session cookie is HttpOnly and secret.
+ * Both inputs are bounded to CID_TOKEN_CHARS. Thread-safe.
+ */
+void cid_session_form_token(const char *cookie, const char *csrf, char out[CID_TOKEN_CHARS + 1]);
+
+/* Records that client_id received tokens in the session of cookie. Idempotent. */
+CID_MUST_CHECK enum cid_err cid_session_add_client(struct cid_store *s, const char *cookie,
+						   const char *client_id);
+
+/*
+ * Ends the session of cookie (cid_session_end) or the one whose public id is
+ * sid (cid_session_end_sid, a scan: logout is rare). Ending a missing session
+ * is CID_ERR_NOTFOUND, which logout treats as done.
+ */
+CID_MUST_CHECK enum cid_err cid_session_end(struct cid_store *s, const char *cookie);
+CID_MUST_CHECK enum cid_err cid_session_end_sid(struct cid_store *s, const char *sid);
+
+#endif

@@ -1,0 +1,407 @@
+/*
+ * account_pages: what the citizen sees of their own records. Both views are
+ * read from the records themselves (consent.c's history, audit.c's citizen
+ * slice); this file only picks the current decision per attribute and turns
+ * ids into the names the citizen knows (the service's name and the purpose
+ * text of its policy). Everything is keyed by the session's account id, never
+ * by anything the request names, so a citizen can reach no one else's data.
+ */
+#include "account_pages.h"
+
+#include "audit.h"
+#include "bounds.h"
+#include "client.h"
+#include "consent.h"
+#include "crypto.h"
+#include "policy.h"
+#include "receipt.h"
+#include "reply.h"
+#include "session.h"
+#include "str.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_EVENT_KEY	 48
+#define RECEIPT_FILENAME "attachment; filename=\"consent-receipt.jwt\""
+#define STATUTE_PREFIX	 "statute:"
+
+/*
+ * The page's language: ?lang= read as ui_locales is (cid_reply_locale), else
+ * the default. Static.
+ */
+static const char *page_locale(struct cid_ctx *ctx, const struct cid_request *req)
+{
+	return cid_reply_locale(cid_params_get(&req->params, "lang"),
+				cid_ctx_config(ctx)->default_locale);
+}
+
+/* The session of the request's cookie; *ok false when there is none that is live. */
+static enum cid_err find_session(struct cid_ctx *ctx, const struct cid_request *req,
+				 struct cid_session *sess, bool *ok)
+{
+	enum cid_err rc;
+
+	*ok = false;
+	/* only our own token syntax reaches the store */
+	if (req->session_cookie == NULL || !cid_request_is_token(req->session_cookie))
+		return CID_OK;
+	rc = cid_session_get(cid_ctx_store(ctx), req->session_cookie, req->now, sess);
+	/* a session of a citizen disabled since is no session either */
+	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_EXPIRED || rc == CID_ERR_REVOKED)
+		return CID_OK;
+	if (rc == CID_OK)
+		*ok = true;
+	return rc;
+}
+
+static enum cid_err signed_out(struct cid_reply *reply, const char *locale)
+{
+	return cid_reply_page(
+	    reply, 401, CID_PAGE_ACCOUNT,
+	    json_pack("{s:b, s:b, s:s}", "signed_in", 0, "signed_out", 1, "lang", locale), locale);
+}
+
+/* Names for the citizen: the service's and its purposes', from the policies in force. */
+struct names {
+	struct cid_ctx *ctx;
+	const struct cid_policyset *ps;
+	const char *locale;
+	json_t *clients; /* client_id -> registration name, looked up once per page */
+};
+
+static const char *service_name(struct names *nm, const char *service)
+{
+	const struct cid_policy *pol = cid_policyset_find(nm->ps, service);
+	struct cid_client *client = NULL;
+	const json_t *known;
+
+	if (pol != NULL)
+		return cid_policy_name(pol, nm->locale);
+	known = json_object_get(nm->clients, service);
+	if (known == NULL) {
+		/*
+		 * no policy any more: the registration's name, else the client_id
+		 * itself; either is remembered, so a removed service costs one
+		 * lookup per page, not one per trail entry
+		 */
+		const char *name = service;
+
+		if (cid_client_get(cid_ctx_store(nm->ctx), service, &client) == CID_OK)
+			name = client->name;
+		(void)json_object_set_new(nm->clients, service, json_string(name));
+		cid_client_free(client);
+		known = json_object_get(nm->clients, service);
+	}
+	return known != NULL ? json_string_value(known) : service;
+}
+
+static const char *purpose_text(const struct names *nm, const char *service, const char *purpose)
+{
+	struct cid_purpose_info pu;
+
+	if (cid_policy_purpose_find(cid_policyset_find(nm->ps, service), purpose, &pu))
+		return cid_purpose_text(&pu, nm->locale);
+	return purpose;
+}
+
+/* {"label_key": "attr.BASE"} for attribute (a "#lang" tag is dropped), appended to list. */
+static enum cid_err add_label(json_t *list, const char *attribute, json_t **item_out)
+{
+	char key[CID_MAX_LABEL_KEY];
+	size_t base = strcspn(attribute, "#");
+	json_t *item;
+	int n = snprintf(key, sizeof(key), "attr.%.*s", (int)base, attribute);
+
+	if (n < 0 || (size_t)n >= sizeof(key))
+		return CID_ERR_TOOBIG;
+	item = json_pack("{s:s}", "label_key", key);
+	if (item == NULL || json_array_append_new(list, item) != 0)
+		return CID_ERR_NOMEM;
+	if (item_out != NULL)
+		*item_out = item;
+	return CID_OK;
+}
+
+static bool same_group(const json_t *a, const json_t *b)
+{
+	const char *sa = cid_json_str(a, "service"), *sb = cid_json_str(b, "service");
+	const char *pa = cid_json_str(a, "purpose"), *pb = cid_json_str(b, "purpose");
+
+	return sa != NULL && sb != NULL && pa != NULL && pb != NULL && strcmp(sa, sb) == 0 &&
+	       strcmp(pa, pb) == 0;
+}
+
+static bool same_attribute(const json_t *a, const json_t *b)
+{
+	const char *x = cid_json_str(a, "attribute"), *y = cid_json_str(b, "attribute");
+
+	return same_group(a, b) && x != NULL && y != NULL && strcmp(x, y) == 0;
+}
+
+/* One item of the consent list: the latest record rec of its attribute. */
+static enum cid_err consent_item(const json_t *rec, int64_t now, json_t *items)
+{
+	enum cid_err rc = CID_OK;
+	const char *state = cid_json_str(rec, "state");
+	int64_t expires_at = cid_json_int(rec, "expires_at");
+	bool granted = state != NULL && strcmp(state, "granted") == 0;
+	bool expired = cid_consent_expired(rec, now);
+	char state_key[MAX_EVENT_KEY];
+	char t[32];
+	json_t *item = NULL;
+
+	CID_ENSURE(state != NULL && cid_json_str(rec, "attribute") != NULL, CID_ERR_STORE);
+	snprintf(state_key, sizeof(state_key), "account_state_%s", expired ? "expired" : state);
+	CID_TRY(add_label(items, cid_json_str(rec, "attribute"), &item));
+	CID_ENSURE(json_object_set_new(item, "state_key", json_string(state_key)) == 0,
+		   CID_ERR_NOMEM);
+	if (granted && expires_at != 0) {
+		if (cid_audit_time(expires_at, t) != CID_OK)
+			t[0] = '\0'; /* no calendar date: shown as none */
+		CID_ENSURE(json_object_set_new(item, "expires", json_string(t)) == 0,
+			   CID_ERR_NOMEM);
+	}
+	if (granted && !expired)
+		CID_ENSURE(json_object_set(item, "receipt_id", json_object_get(rec, "id")) == 0,
+			   CID_ERR_NOMEM);
+out:
+	return rc;
+}
+
+/*
+ * The current decision per attribute, grouped by (service, purpose). The
+ * history is in key order: one (service, purpose) is contiguous, and within
+ * it each attribute's records run oldest to newest.
+ */
+static enum cid_err consents_view(struct names *nm, const json_t *history, int64_t now, json_t *out)
+{
+	enum cid_err rc = CID_OK;
+	json_t *items = NULL;
+	const json_t *group = NULL;
+	size_t n = json_array_size(history);
+
+	for (size_t i = 0; i < n; i++) {
+		const json_t *rec = json_array_get(history, i);
+		const json_t *next = i + 1 < n ? json_array_get(history, i + 1) : NULL;
+
+		if (group == NULL || !same_group(group, rec)) {
+			const char *service = cid_json_str(rec, "service");
+			const char *purpose = cid_json_str(rec, "purpose");
+			json_t *g;
+
+			CID_ENSURE(service != NULL && purpose != NULL, CID_ERR_STORE);
+			group = rec;
+			/* "o" takes items: from here it is borrowed from the group, which out holds
+			 */
+			items = json_array();
+			g = json_pack("{s:s, s:s, s:o}", "service_name", service_name(nm, service),
+				      "purpose_text", purpose_text(nm, service, purpose), "items",
+				      items);
+			CID_ENSURE(g != NULL, CID_ERR_NOMEM);
+			CID_ENSURE(json_array_append_new(out, g) == 0, CID_ERR_NOMEM);
+		}
+		/* only the latest record of each attribute is its current decision */
+		if (next != NULL && same_attribute(rec, next))
+			continue;
+		CID_TRY(consent_item(rec, now, items));
+	}
+out:
+	return rc;
+}
+
+/* One entry of the citizen's audit slice, for the page. */
+static enum cid_err trail_entry(struct names *nm, const json_t *e, json_t *out)
+{
+	enum cid_err rc = CID_OK;
+	const char *type = cid_json_str(e, "type");
+	const char *service = cid_json_str(e, "service");
+	const char *basis = cid_json_str(e, "basis");
+	const char *text;
+	const char *when;
+	char event_key[MAX_EVENT_KEY];
+	json_t *items = json_array();
+	json_t *row = NULL;
+	size_t i;
+	const json_t *a;
+
+	CID_ENSURE(items != NULL, CID_ERR_NOMEM);
+	CID_ENSURE(type != NULL && service != NULL, CID_ERR_STORE);
+	if (strcmp(type, "release.permit") == 0)
+		snprintf(event_key, sizeof(event_key), "account_ev_release");
+	else if (strncmp(type, "consent.", 8) == 0 && strlen(type + 8) < 16)
+		snprintf(event_key, sizeof(event_key), "account_ev_%s", type + 8);
+	else
+		goto out; /* nothing else is the citizen's trail */
+	json_array_foreach(json_object_get(e, "attributes"), i, a)
+	{
+		if (json_is_string(a))
+			CID_TRY(add_label(items, json_string_value(a), NULL));
+	}
+	text = purpose_text(nm, service, cid_json_str(e, "purpose"));
+	when = cid_json_str(e, "time");
+	row = json_pack("{s:s, s:s, s:s, s:s, s:O}", "time", when != NULL ? when : "",
+			"service_name", service_name(nm, service), "purpose_text",
+			text != NULL ? text : "", "event_key", event_key, "items", items);
+	CID_ENSURE(row != NULL, CID_ERR_NOMEM);
+	if (basis != NULL && strncmp(basis, STATUTE_PREFIX, strlen(STATUTE_PREFIX)) == 0)
+		CID_ENSURE(json_object_set_new(row, "statute",
+					       json_string(basis + strlen(STATUTE_PREFIX))) == 0,
+			   CID_ERR_NOMEM);
+	CID_ENSURE(json_array_append(out, row) == 0, CID_ERR_NOMEM);
+out:
+	json_decref(items);
+	json_decref(row);
+	return rc;
+}
+
+/* The trail page after after_seq: *next is the seq to ask from for the next page, 0 if none. */
+static enum cid_err trail_view(struct names *nm, const char *account_id, uint64_t after_seq,
+			       json_t *out, uint64_t *next)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
+	json_t *slice = NULL;
+	size_t i;
+	const json_t *e;
+
+	*next = 0;
+	CID_TRY(cid_store_read_begin(cid_ctx_store(nm->ctx), &txn));
+	/* one more than a page, to know whether there is a next page */
+	rc = cid_audit_citizen(txn, account_id, after_seq, CID_ACCOUNT_PAGE + 1, &slice);
+	cid_store_read_end(txn);
+	CID_TRY(rc);
+	json_array_foreach(slice, i, e)
+	{
+		if (i == CID_ACCOUNT_PAGE) {
+			*next = (uint64_t)cid_json_int(json_array_get(slice, i - 1), "seq");
+			break;
+		}
+		CID_TRY(trail_entry(nm, e, out));
+	}
+out:
+	json_decref(slice);
+	return rc;
+}
+
+enum cid_err cid_account_page(struct cid_ctx *ctx, const struct cid_request *req,
+			      struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	const char *locale = page_locale(ctx, req);
+	const char *after = cid_params_get(&req->params, "after");
+	struct cid_policyref *pref = NULL;
+	struct names nm = {.ctx = ctx, .locale = locale};
+	struct cid_session sess;
+	json_t *history = NULL;
+	json_t *consents = json_array();
+	json_t *trail = json_array();
+	json_t *data = NULL;
+	uint64_t after_seq = 0;
+	uint64_t next = 0;
+	bool ok;
+
+	nm.clients = json_object();
+	CID_ENSURE(consents != NULL && trail != NULL && nm.clients != NULL, CID_ERR_NOMEM);
+	CID_TRY(find_session(ctx, req, &sess, &ok));
+	if (!ok) {
+		rc = signed_out(reply, locale);
+		goto out;
+	}
+	if (after != NULL &&
+	    cid_parse_u64(after, strlen(after), 0, UINT64_MAX, &after_seq) != CID_OK) {
+		rc =
+		    cid_reply_error_page(reply, 400, "invalid_request",
+					 "The page number (after) must be a whole number.", locale);
+		goto out;
+	}
+	pref = cid_ctx_policies_acquire(ctx);
+	nm.ps = cid_policyref_set(pref);
+	CID_TRY(cid_consent_history(cid_ctx_store(ctx), sess.account_id, NULL, &history));
+	CID_TRY(consents_view(&nm, history, req->now, consents));
+	CID_TRY(trail_view(&nm, sess.account_id, after_seq, trail, &next));
+	data = json_pack("{s:b, s:s, s:O, s:b, s:b, s:O, s:b, s:b}", "signed_in", 1, "lang", locale,
+			 "consents", consents, "has_consents", json_array_size(consents) > 0,
+			 "no_consents", json_array_size(consents) == 0, "trail", trail, "has_trail",
+			 json_array_size(trail) > 0, "no_trail", json_array_size(trail) == 0);
+	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
+	if (next != 0)
+		CID_ENSURE(
+		    json_object_set_new(data, "next_after", json_integer((json_int_t)next)) == 0,
+		    CID_ERR_NOMEM);
+	rc = cid_reply_page(reply, 200, CID_PAGE_ACCOUNT, data, locale);
+	data = NULL;
+out:
+	cid_policyref_put(pref);
+	json_decref(nm.clients);
+	json_decref(history);
+	json_decref(consents);
+	json_decref(trail);
+	json_decref(data);
+	return rc;
+}
+
+enum cid_err cid_account_receipt(struct cid_ctx *ctx, const struct cid_request *req,
+				 struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	const char *locale = page_locale(ctx, req);
+	const char *id = cid_params_get(&req->params, "id");
+	struct cid_session sess;
+	char *jws = NULL;
+	bool ok;
+
+	CID_TRY(find_session(ctx, req, &sess, &ok));
+	if (!ok) {
+		rc = signed_out(reply, locale);
+		goto out;
+	}
+	/* hostile input: cid_receipt_make refuses (CID_ERR_INVALID) an id not of our syntax */
+	rc = cid_receipt_make(ctx, id, sess.account_id, locale, req->now, &jws, NULL);
+	switch (rc) {
+	case CID_OK:
+		reply->status = 200;
+		reply->content_type = "application/jwt";
+		reply->content_disposition = RECEIPT_FILENAME;
+		reply->body_len = strlen(jws);
+		reply->body = jws;
+		reply->no_store = true;
+		jws = NULL;
+		break;
+	case CID_ERR_NOTFOUND:
+	case CID_ERR_INVALID:
+		rc = cid_reply_error_page(reply, 404, "not_found",
+					  "There is no such consent record among yours.", locale);
+		break;
+	case CID_ERR_DENIED:
+		rc =
+		    cid_reply_error_page(reply, 404, "no_receipt",
+					 "This record is a refusal or a withdrawal: only a consent "
+					 "you gave has a receipt.",
+					 locale);
+		break;
+	case CID_ERR_CONFIG:
+		rc = cid_reply_error_page(reply, 503, "temporarily_unavailable",
+					  "Receipts are not available yet: the city has not "
+					  "configured its privacy contact. Please ask the city.",
+					  locale);
+		break;
+	default: break;
+	}
+out:
+	free(jws);
+	return rc;
+}
+
+static const struct cid_endpoint endpoints[] = {
+    {"/account", cid_account_page, true, false, true, false, NULL},
+    {"/account/receipt", cid_account_receipt, true, false, true, false, NULL},
+};
+
+const struct cid_endpoint *cid_account_endpoints(size_t *n)
+{
+	*n = sizeof(endpoints) / sizeof(endpoints[0]);
+	return endpoints;
+}

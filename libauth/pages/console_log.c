@@ -1,0 +1,423 @@
+/*
+ * console_log: the log page (the search) and one entry.
+ *
+ * Both only read: the log page runs the officer's filter over the log,
+ * newest first, a page at a time (one entry more than a page says whether
+ * an older page exists, whose link repeats the filter); the entry page
+ * shows every member of one entry, the consent records behind it, and the
+ * purpose and rule of the policy in force that it names, with the rule's
+ * source line when its file is still readable. Every value shown is text
+ * for the escaping template engine, never markup.
+ */
+#include "console_int.h"
+
+#include "buf.h"
+#include "consent.h"
+#include "policy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A JSON value as text for a page: strings as is, lists joined with ", ". NULL: out of memory. */
+static char *value_text(const json_t *v)
+{
+	struct cid_buf b;
+	size_t i;
+	const json_t *el;
+
+	if (json_is_string(v))
+		return strdup(json_string_value(v));
+	cid_buf_init(&b, CID_MAX_RESPONSE);
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, el)
+		{
+			char *t = value_text(el);
+
+			if (t == NULL) {
+				cid_buf_free(&b);
+				return NULL;
+			}
+			cid_buf_printf(&b, "%s%s", i > 0 ? ", " : "", t);
+			free(t);
+		}
+	} else if (json_is_integer(v)) {
+		cid_buf_printf(&b, "%lld", (long long)json_integer_value(v));
+	} else {
+		cid_buf_append_json(&b, v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	}
+	if (cid_buf_status(&b) != CID_OK) {
+		cid_buf_free(&b);
+		return NULL;
+	}
+	if (b.data == NULL)
+		return strdup("");
+	return cid_buf_take(&b, NULL);
+}
+
+/* Sets member name of row to the text of v (absent v: ""). */
+static enum cid_err set_text(json_t *row, const char *name, const json_t *v)
+{
+	char *t = v == NULL ? strdup("") : value_text(v);
+	int bad;
+
+	if (t == NULL)
+		return CID_ERR_NOMEM;
+	bad = json_object_set_new(row, name, json_string(t));
+	free(t);
+	return bad == 0 ? CID_OK : CID_ERR_NOMEM;
+}
+
+struct rows {
+	json_t *list;
+	uint64_t last_seq;
+	size_t n;
+};
+
+static enum cid_err log_row(uint64_t seq, struct cid_str entry, void *arg)
+{
+	struct rows *r = arg;
+	enum cid_err rc = CID_OK;
+	json_t *e = NULL;
+	json_t *row = NULL;
+	const char *members[] = {"time",    "type",    "actor",	   "citizen",
+				 "service", "purpose", "decision", "basis"};
+
+	r->n++;
+	/* one more than a page was asked for: it only says that a next page exists */
+	if (r->n > CID_CONSOLE_PAGE_SIZE)
+		return CID_OK;
+	CID_TRY(cid_store_parse_json(entry, &e));
+	row = json_pack("{s:I}", "seq", (json_int_t)seq);
+	CID_ENSURE(row != NULL, CID_ERR_NOMEM);
+	for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++)
+		CID_TRY(set_text(row, members[i], json_object_get(e, members[i])));
+	CID_TRY(set_text(row, "attributes", json_object_get(e, "attributes")));
+	CID_ENSURE(json_array_append(r->list, row) == 0, CID_ERR_NOMEM);
+	r->last_seq = seq;
+out:
+	json_decref(row);
+	json_decref(e);
+	return rc;
+}
+
+/* The log page's query: newest first, a page and one more, older than ?before= (a seq). */
+static enum cid_err log_options(struct cid_ctx *ctx, const struct cid_request *req,
+				struct cid_reply *reply, struct cid_audit_filter *f)
+{
+	const char *before = cid_params_get(&req->params, "before");
+	uint64_t before_seq = 0;
+	enum cid_err rc;
+
+	if (before != NULL &&
+	    cid_parse_u64(before, strnlen(before, 21), 1, INT64_MAX, &before_seq) != CID_OK) {
+		rc = console_bad_param(ctx, reply, "before");
+		return rc == CID_OK ? CID_ERR_DENIED : rc;
+	}
+	f->newest_first = true;
+	f->after_seq = before_seq; /* newest first: entries before this seq */
+	f->limit = CID_CONSOLE_PAGE_SIZE + 1;
+	return CID_OK;
+}
+
+static enum cid_err log_scan(struct cid_txn *txn, const struct cid_audit_filter *f, void *arg)
+{
+	return cid_audit_query(txn, f, log_row, arg);
+}
+
+static enum cid_err log_page(struct cid_ctx *ctx, const struct cid_request *req,
+			     struct cid_reply *reply, const struct officer *who)
+{
+	enum cid_err rc = CID_OK;
+	struct filter_in fi;
+	struct rows rows = {0};
+	json_t *data = NULL;
+	char next[40];
+	char *query = NULL;
+
+	rows.list = json_array();
+	data = console_base_data(who);
+	CID_ENSURE(rows.list != NULL && data != NULL, CID_ERR_NOMEM);
+	rc = console_scan(ctx, req, reply, &fi, log_options, log_scan, &rows);
+	if (rc == CID_ERR_DENIED) {
+		rc = CID_OK;
+		goto out;
+	}
+	CID_TRY(rc);
+	CID_TRY(console_filter_data(&fi, data));
+	CID_TRY(console_type_options(fi.type, data));
+	CID_ENSURE(json_object_set(data, "entries", rows.list) == 0, CID_ERR_NOMEM);
+	if (rows.n > CID_CONSOLE_PAGE_SIZE) {
+		snprintf(next, sizeof(next), "before=%llu", (unsigned long long)rows.last_seq);
+		query = console_filter_query(&fi, next);
+		CID_ENSURE(query != NULL, CID_ERR_NOMEM);
+		CID_ENSURE(json_object_set_new(data, "next_query", json_string(query)) == 0,
+			   CID_ERR_NOMEM);
+	}
+	rc = console_show(ctx, reply, 200, CID_PAGE_OFFICER_LOG, data);
+	data = NULL;
+out:
+	free(query);
+	json_decref(rows.list);
+	json_decref(data);
+	return rc;
+}
+
+enum cid_err cid_console_log(struct cid_ctx *ctx, const struct cid_request *req,
+			     struct cid_reply *reply)
+{
+	return console_gated(ctx, req, reply, log_page);
+}
+
+/* A consent record (as stored) as a row of the entry page. */
+static enum cid_err consent_row(const json_t *rec, json_t *rows)
+{
+	enum cid_err rc = CID_OK;
+	json_t *row = json_object();
+	const char *members[] = {"id",	    "state",	 "service",
+				 "purpose", "attribute", "policy_version"};
+	char at[21] = "";
+	char until[21] = "";
+
+	CID_ENSURE(row != NULL, CID_ERR_NOMEM);
+	for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++)
+		CID_TRY(set_text(row, members[i], json_object_get(rec, members[i])));
+	if (cid_audit_time(cid_json_int(rec, "at"), at) != CID_OK)
+		at[0] = '\0';
+	if (cid_json_int(rec, "expires_at") <= 0 ||
+	    cid_audit_time(cid_json_int(rec, "expires_at"), until) != CID_OK)
+		until[0] = '\0';
+	CID_TRY(set_text(row, "method", json_object_get(json_object_get(rec, "how"), "method")));
+	CID_ENSURE(json_object_set_new(row, "at", json_string(at)) == 0 &&
+		       json_object_set_new(row, "expires_at", json_string(until)) == 0 &&
+		       json_array_append(rows, row) == 0,
+		   CID_ERR_NOMEM);
+out:
+	json_decref(row);
+	return rc;
+}
+
+/*
+ * The consent records behind entry e: those it names, else (a consent event
+ * or a release without named records) the latest record of each attribute.
+ */
+static enum cid_err entry_consents(struct cid_ctx *ctx, const json_t *e, json_t *rows)
+{
+	enum cid_err rc = CID_OK;
+	const json_t *ids = json_object_get(e, "consent_records");
+	const json_t *attrs = json_object_get(e, "attributes");
+	const char *citizen = cid_json_str(e, "citizen");
+	const char *service = cid_json_str(e, "service");
+	const char *purpose = cid_json_str(e, "purpose");
+	struct cid_txn *txn = NULL;
+	json_t *rec = NULL;
+	size_t i;
+	const json_t *v;
+	char base[CID_CONSOLE_MAX_TEXT + 1];
+
+	if (json_array_size(ids) > 0) {
+		json_array_foreach(ids, i, v)
+		{
+			if (i >= CID_CONSOLE_MAX_CONSENTS || !json_is_string(v))
+				break;
+			rc = cid_consent_get(cid_ctx_store(ctx), json_string_value(v), &rec);
+			if (rc == CID_ERR_NOTFOUND) {
+				rc = CID_OK;
+				continue;
+			}
+			CID_TRY(rc);
+			CID_TRY(consent_row(rec, rows));
+			json_decref(rec);
+			rec = NULL;
+		}
+		goto out;
+	}
+	if (citizen == NULL || service == NULL || purpose == NULL || !json_is_array(attrs))
+		goto out;
+	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
+	json_array_foreach(attrs, i, v)
+	{
+		const char *a = json_string_value(v);
+		const char *hash;
+
+		if (i >= CID_CONSOLE_MAX_CONSENTS || a == NULL)
+			break;
+		/* a decision on family_name covers family_name#ja-Kana-JP */
+		hash = strchr(a, '#');
+		snprintf(base, sizeof(base), "%.*s",
+			 (int)(hash == NULL ? strlen(a) : (size_t)(hash - a)), a);
+		rc = cid_consent_latest(txn, citizen, service, purpose, base, &rec);
+		if (rc == CID_ERR_NOTFOUND) {
+			rc = CID_OK;
+			continue;
+		}
+		CID_TRY(rc);
+		CID_TRY(consent_row(rec, rows));
+		json_decref(rec);
+		rec = NULL;
+	}
+out:
+	cid_store_read_end(txn);
+	json_decref(rec);
+	return rc;
+}
+
+/*
+ * Line n of the policy file of a rule "file.policy:N" in the policies
+ * directory into out[outsz]; false when the rule is not of that form or the
+ * line cannot be read (the file may have been removed since).
+ */
+static bool rule_line(const char *dir, const char *rule, char *out, size_t outsz)
+{
+	const char *colon = rule == NULL ? NULL : strrchr(rule, ':');
+	size_t flen;
+	uint64_t line = 0;
+	char path[1024];
+	FILE *f;
+	char *buf = NULL;
+	size_t cap = 0;
+	ssize_t len = -1;
+	bool ok = false;
+
+	if (colon == NULL || dir == NULL)
+		return false;
+	flen = (size_t)(colon - rule);
+	if (flen < 8 || flen > 128 || rule[0] == '.' || strncmp(colon - 7, ".policy", 7) != 0 ||
+	    cid_parse_u64(colon + 1, strnlen(colon + 1, 8), 1, 1000000, &line) != CID_OK)
+		return false;
+	for (size_t i = 0; i < flen; i++) {
+		char c = rule[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	if (snprintf(path, sizeof(path), "%s/%.*s", dir, (int)flen, rule) >= (int)sizeof(path))
+		return false;
+	f = fopen(path, "r");
+	if (f == NULL)
+		return false;
+	for (uint64_t i = 0; i < line; i++) {
+		len = getline(&buf, &cap, f);
+		if (len < 0 || (size_t)len > CID_POLICY_MAX_LINE + 1)
+			break;
+	}
+	if (len >= 0 && (size_t)len <= CID_POLICY_MAX_LINE + 1) {
+		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+			buf[--len] = '\0';
+		ok = cid_utf8_valid(buf, (size_t)len) && (size_t)len < outsz;
+		if (ok)
+			memcpy(out, buf, (size_t)len + 1);
+	}
+	free(buf);
+	fclose(f);
+	return ok;
+}
+
+/* The purpose of the entry in the policies in force, its rule and the rule's text. */
+static enum cid_err entry_policy(struct cid_ctx *ctx, const json_t *e, json_t *data)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_policyref *ref = cid_ctx_policies_acquire(ctx);
+	const struct cid_policy *pol = NULL;
+	const char *service = cid_json_str(e, "service");
+	const char *purpose = cid_json_str(e, "purpose");
+	const char *version = cid_json_str(e, "policy_version");
+	const char *rule = cid_json_str(e, "rule");
+	struct cid_purpose_info info;
+	char line[CID_POLICY_MAX_LINE + 1];
+
+	if (service != NULL)
+		pol = cid_policyset_find(cid_policyref_set(ref), service);
+	if (pol != NULL) {
+		CID_ENSURE(json_object_set_new(data, "policy_current",
+					       json_string(cid_policy_version(pol))) == 0 &&
+			       json_object_set_new(
+				   data, "policy_changed",
+				   json_boolean(version != NULL &&
+						strcmp(version, cid_policy_version(pol)) != 0)) ==
+				   0,
+			   CID_ERR_NOMEM);
+		if (cid_policy_purpose_find(pol, purpose, &info))
+			CID_ENSURE(
+			    json_object_set_new(
+				data, "purpose",
+				json_pack("[{s:s, s:s, s:s, s:s, s:s, s:I}]", "id", info.id,
+					  "text_ja", info.text_ja, "text_en", info.text_en, "basis",
+					  info.basis == CID_BASIS_STATUTE ? "statute" : "consent",
+					  "statute", info.statute == NULL ? "" : info.statute,
+					  "retention_days", (json_int_t)info.retention_days)) == 0,
+			    CID_ERR_NOMEM);
+	}
+	if (rule != NULL && rule_line(cid_ctx_config(ctx)->policies_dir, rule, line, sizeof(line)))
+		CID_ENSURE(json_object_set_new(data, "rule_line", json_string(line)) == 0,
+			   CID_ERR_NOMEM);
+out:
+	cid_policyref_put(ref);
+	return rc;
+}
+
+static enum cid_err entry_page(struct cid_ctx *ctx, const struct cid_request *req,
+			       struct cid_reply *reply, const struct officer *who)
+{
+	enum cid_err rc = CID_OK;
+	const char *seq_in = cid_params_get(&req->params, "seq");
+	uint64_t seq = 0;
+	struct cid_txn *txn = NULL;
+	json_t *e = NULL;
+	json_t *data = NULL;
+	json_t *fields = json_array();
+	json_t *consents = json_array();
+	const char *key;
+	json_t *v;
+
+	if (seq_in == NULL ||
+	    cid_parse_u64(seq_in, strnlen(seq_in, 21), 0, INT64_MAX, &seq) != CID_OK) {
+		rc = console_bad_param(ctx, reply, "seq");
+		goto out;
+	}
+	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
+	rc = cid_audit_get(txn, seq, &e);
+	cid_store_read_end(txn);
+	if (rc == CID_ERR_NOTFOUND) {
+		rc = console_fail(ctx, reply, 404, "not_found",
+				  "the log has no entry with this number");
+		goto out;
+	}
+	CID_TRY(rc);
+	data = console_base_data(who);
+	CID_ENSURE(data != NULL && fields != NULL && consents != NULL, CID_ERR_NOMEM);
+	json_object_foreach(e, key, v)
+	{
+		json_t *row = json_pack("{s:s}", "name", key);
+
+		CID_ENSURE(row != NULL, CID_ERR_NOMEM);
+		rc = set_text(row, "value", v);
+		if (rc == CID_OK && json_array_append_new(fields, row) != 0)
+			rc = CID_ERR_NOMEM;
+		else if (rc != CID_OK)
+			json_decref(row);
+		CID_TRY(rc);
+	}
+	CID_TRY(entry_consents(ctx, e, consents));
+	CID_TRY(entry_policy(ctx, e, data));
+	CID_ENSURE(json_object_set_new(data, "seq", json_integer((json_int_t)seq)) == 0 &&
+		       json_object_set(data, "fields", fields) == 0 &&
+		       json_object_set(data, "consents", consents) == 0,
+		   CID_ERR_NOMEM);
+	CID_TRY(set_text(data, "rule", json_object_get(e, "rule")));
+	rc = console_show(ctx, reply, 200, CID_PAGE_OFFICER_ENTRY, data);
+	data = NULL;
+out:
+	json_decref(e);
+	json_decref(data);
+	json_decref(fields);
+	json_decref(consents);
+	return rc;
+}
+
+enum cid_err cid_console_entry(struct cid_ctx *ctx, const struct cid_request *req,
+			       struct cid_reply *reply)
+{
+	return console_gated(ctx, req, reply, entry_page);
+}

@@ -1,0 +1,42 @@
+/*
+ * endpoints: the router's one table, made of the rows each module keeps
+ * beside its endpoints. It sits in the top layer because it names the
+ * functions of every layer that answers a request; it adds no row of its own
+ * but the stylesheet, so a path stays written where its function is.
+ */
+#include "endpoints.h"
+
+#include "account_pages.h"
+#include "console.h"
+#include "oidc.h"
+
+static const struct cid_endpoint stylesheet[] = {
+    {CID_STYLESHEET_PATH, NULL, true, false, false, false, NULL},
+};
+
+static const struct cid_endpoint *stylesheet_rows(size_t *n)
+{
+	*n = sizeof(stylesheet) / sizeof(stylesheet[0]);
+	return stylesheet;
+}
+
+/* The modules' tables, in the order the router walks them. */
+static const struct cid_endpoint *(*const tables[])(size_t *n) = {
+    cid_oidc_endpoints,
+    cid_account_endpoints,
+    cid_console_endpoints,
+    stylesheet_rows,
+};
+
+const struct cid_endpoint *cid_endpoint_row(size_t i)
+{
+	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+		size_t n = 0;
+		const struct cid_endpoint *rows = tables[t](&n);
+
+		if (i < n)
+			return &rows[i];
+		i -= n;
+	}
+	return NULL;
+}

@@ -1,0 +1,552 @@
+/*
+ * audit: a hash chain of canonical JSON entries in LMDB, appended with group
+ * commit. The other files of the module read it: audit_verify.c (checkpoints
+ * and verification), audit_read.c (queries and views), audit_export.c (the
+ * files that leave it); audit_int.h holds what they share.
+ *
+ * Every write goes through one function, chain_write, run inside a write
+ * transaction: it reads the head there (so two writers, even in two
+ * processes, can never fork the chain), gives each entry its seq and prev,
+ * writes it with its index keys and moves the head. Everything it needs is
+ * checked before the transaction, and its outputs go to its argument only, so
+ * cid_store_update may run it again after growing the map.
+ *
+ * An entry is stored as its canonical bytes (audit.h), and only entries that
+ * have canonical bytes are accepted: ASCII member names, no real numbers, so
+ * the bytes a verifier recomputes are the bytes that were hashed.
+ *
+ * Group commit: an appender queues a waiter (on its own stack) and either
+ * becomes the leader, which takes the whole queue and writes it in one
+ * durable transaction, or sleeps until a leader has written its entries. A
+ * waiter that finds its entries unwritten and no leader running leads the
+ * next round itself, so nothing waits for a thread that is gone.
+ */
+#include "audit.h"
+
+#include "audit_int.h"
+#include "buf.h"
+#include "crypto.h"
+#include "str.h"
+
+#include <openssl/evp.h>
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define HEAD_KEY "audit_head"
+
+/* One caller of cid_audit_append waiting for its entries to be written. */
+struct waiter {
+	json_t *const *entries;
+	const char *const *once; /* per entry: an index key that must be new, or NULL */
+	size_t n;
+	uint64_t first; /* outputs, valid when done */
+	size_t written;
+	enum cid_err rc;
+	bool done;
+	struct waiter *next;
+};
+
+struct cid_audit {
+	struct cid_store *store;
+	bool group;
+	_Atomic uint64_t commits;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool leading; /* a leader is writing a batch */
+	struct waiter *queue, **tail;
+};
+
+/* ---- canonical bytes and hashes ---- */
+
+void audit_seq_key(uint64_t seq, char out[AUDIT_SEQ_HEX + 1])
+{
+	snprintf(out, AUDIT_SEQ_HEX + 1, "%016" PRIx64, seq);
+}
+
+bool audit_seq_key_parse(struct cid_str key, uint64_t *seq)
+{
+	uint64_t v = 0;
+
+	if (key.len != AUDIT_SEQ_HEX)
+		return false;
+	for (size_t i = 0; i < AUDIT_SEQ_HEX; i++) {
+		char c = key.ptr[i];
+
+		if (c >= '0' && c <= '9')
+			v = v << 4 | (uint64_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = v << 4 | (uint64_t)(c - 'a' + 10);
+		else
+			return false;
+	}
+	*seq = v;
+	return true;
+}
+
+/* True if v holds only ASCII member names and no real numbers, at any depth. */
+bool audit_canon_ok(const json_t *v, int depth)
+{
+	const char *name;
+	json_t *m;
+	size_t i;
+
+	if (depth > CID_AUDIT_MAX_DEPTH)
+		return false;
+	if (json_is_real(v))
+		return false;
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, m) if (!audit_canon_ok(m, depth + 1)) return false;
+		return true;
+	}
+	if (!json_is_object(v))
+		return true;
+	/* jansson's foreach wants a non-const object; nothing here modifies it */
+	json_object_foreach((json_t *)(uintptr_t)v, name, m)
+	{
+		for (const char *p = name; *p != '\0'; p++)
+			if ((unsigned char)*p >= 0x80)
+				return false;
+		if (!audit_canon_ok(m, depth + 1))
+			return false;
+	}
+	return true;
+}
+
+/* hash = SHA-256(0x00 || bytes) as lowercase hex; the 0x00 keeps entry hashes
+ * apart from any other SHA-256 use of the same bytes. */
+enum cid_err audit_entry_hash(const char *p, size_t n, char hex[CID_AUDIT_HASH_HEX])
+{
+	static const uint8_t zero = 0;
+	uint8_t h[32];
+	unsigned int hl = 0;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	enum cid_err rc = CID_OK;
+
+	CID_ENSURE(md != NULL, CID_ERR_NOMEM);
+	CID_ENSURE(EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+		       EVP_DigestUpdate(md, &zero, 1) == 1 && EVP_DigestUpdate(md, p, n) == 1 &&
+		       EVP_DigestFinal_ex(md, h, &hl) == 1 && hl == sizeof(h),
+		   CID_ERR_CRYPTO);
+	cid_hex(h, sizeof(h), hex);
+out:
+	EVP_MD_CTX_free(md);
+	return rc;
+}
+
+bool audit_hash_syntax_ok(const char *h)
+{
+	if (h == NULL || strlen(h) != CID_AUDIT_HASH_HEX - 1)
+		return false;
+	for (const char *p = h; *p != '\0'; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return false;
+	return true;
+}
+
+/* An id usable as part of an index key: non-empty, short, no NUL or newline. */
+bool audit_index_name_ok(const char *s, size_t len)
+{
+	return s != NULL && len > 0 && len <= CID_AUDIT_MAX_NAME && strlen(s) == len &&
+	       strchr(s, '\n') == NULL;
+}
+
+/* audit_index_name_ok of a JSON member: absent is fine, anything else must be a usable name. */
+bool audit_index_member_ok(const json_t *v)
+{
+	return v == NULL || audit_index_name_ok(json_string_value(v), json_string_length(v));
+}
+
+/* The checks of cid_audit_append on one entry. */
+static enum cid_err entry_check(const json_t *e)
+{
+	if (!json_is_object(e) || json_object_get(e, "seq") != NULL ||
+	    json_object_get(e, "prev") != NULL || !audit_canon_ok(e, 0) ||
+	    !audit_index_member_ok(json_object_get(e, "citizen")) ||
+	    !audit_index_member_ok(json_object_get(e, "service")) ||
+	    !audit_index_member_ok(json_object_get(e, "request_id")))
+		return CID_ERR_INVALID;
+	return CID_OK;
+}
+
+bool audit_time_syntax_ok(const char *t)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+
+	if (t == NULL || strlen(t) != AUDIT_TIME_CHARS)
+		return false;
+	for (size_t i = 0; i < AUDIT_TIME_CHARS; i++)
+		if (shape[i] == 'd' ? !(t[i] >= '0' && t[i] <= '9') : t[i] != shape[i])
+			return false;
+	return true;
+}
+
+enum cid_err cid_audit_time(int64_t t, char out[21])
+{
+	struct tm tm;
+	time_t tt;
+
+	/* 0000-01-01T00:00:00Z .. 9999-12-31T23:59:59Z */
+	if (t < -62167219200LL || t > 253402300799LL)
+		return CID_ERR_INVALID;
+	tt = (time_t)t;
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(out, AUDIT_TIME_CHARS + 1, "%Y-%m-%dT%H:%M:%SZ", &tm) != AUDIT_TIME_CHARS)
+		return CID_ERR_INVALID;
+	return CID_OK;
+}
+
+enum cid_err cid_audit_day_parse(const char *s, int64_t *t)
+{
+	struct tm tm = {0};
+	uint64_t y, m, d;
+	time_t tt;
+
+	if (s == NULL || strnlen(s, 11) != 10 || s[4] != '-' || s[7] != '-' ||
+	    cid_parse_u64(s, 4, 1970, 9999, &y) != CID_OK ||
+	    cid_parse_u64(s + 5, 2, 1, 12, &m) != CID_OK ||
+	    cid_parse_u64(s + 8, 2, 1, 31, &d) != CID_OK)
+		return CID_ERR_INVALID;
+	tm.tm_year = (int)y - 1900;
+	tm.tm_mon = (int)m - 1;
+	tm.tm_mday = (int)d;
+	tt = timegm(&tm);
+	/* timegm normalises 02-30 into March: a date that moved was not a date */
+	if (tt < 0 || tm.tm_mday != (int)d || tm.tm_mon != (int)m - 1)
+		return CID_ERR_INVALID;
+	*t = (int64_t)tt;
+	return CID_OK;
+}
+
+enum cid_err cid_audit_bound_parse(const char *s, char out[21])
+{
+	char day[11];
+	int64_t t;
+
+	if (s == NULL)
+		return CID_ERR_INVALID;
+	if (strnlen(s, AUDIT_TIME_CHARS + 1) == 10)
+		return cid_audit_day_parse(s, &t) == CID_OK ? cid_audit_time(t, out)
+							    : CID_ERR_INVALID;
+	if (!audit_time_syntax_ok(s))
+		return CID_ERR_INVALID;
+	/* the date part must be a real date too */
+	memcpy(day, s, 10);
+	day[10] = '\0';
+	if (cid_audit_day_parse(day, &t) != CID_OK)
+		return CID_ERR_INVALID;
+	memcpy(out, s, AUDIT_TIME_CHARS + 1);
+	return CID_OK;
+}
+
+/* ---- the head and the write path ---- */
+
+enum cid_err cid_audit_head(struct cid_txn *txn, uint64_t *size, char hash[CID_AUDIT_HASH_HEX])
+{
+	enum cid_err rc;
+	json_t *head = NULL;
+	const json_t *n;
+	const char *h;
+
+	rc = cid_txn_get_json(txn, CID_DB_META, cid_str_of(HEAD_KEY), &head);
+	if (rc == CID_ERR_NOTFOUND) {
+		*size = 0;
+		memcpy(hash, AUDIT_ZERO_HASH, CID_AUDIT_HASH_HEX);
+		return CID_OK;
+	}
+	CID_TRY(rc);
+	n = json_object_get(head, "size");
+	h = cid_json_str(head, "hash");
+	CID_ENSURE(json_is_integer(n) && json_integer_value(n) >= 0 && audit_hash_syntax_ok(h),
+		   CID_ERR_STORE);
+	*size = (uint64_t)json_integer_value(n);
+	memcpy(hash, h, CID_AUDIT_HASH_HEX);
+out:
+	json_decref(head);
+	return rc;
+}
+
+/*
+ * Writes index key kind "\n" name "\n" seq16 with the entry's time as its
+ * value ("" when it has none), so a time range over a citizen's or a
+ * service's entries is decided from the index alone.
+ */
+static enum cid_err index_put(struct cid_txn *txn, char kind, const char *name, const char *seq16,
+			      const char *time)
+{
+	char key[4 + CID_AUDIT_MAX_NAME + AUDIT_SEQ_HEX + 1];
+	int n = snprintf(key, sizeof(key), "%c\n%s\n%s", kind, name, seq16);
+
+	if (n < 0 || (size_t)n >= sizeof(key))
+		return CID_ERR_INVALID;
+	return cid_txn_put(txn, CID_DB_AUDIT_IDX, (struct cid_str){key, (size_t)n},
+			   cid_str_of(time != NULL ? time : ""), 0);
+}
+
+/* The running end of the chain inside one write transaction. */
+struct chain {
+	uint64_t size;
+	char hash[CID_AUDIT_HASH_HEX];
+};
+
+/* Writes one checked entry as the next of the chain. */
+static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t *entry)
+{
+	enum cid_err rc = CID_OK;
+	json_t *e = json_copy((json_t *)(uintptr_t)entry); /* shallow: only seq and prev are set */
+	char *text = NULL;
+	char key[AUDIT_SEQ_HEX + 1];
+	const char *who;
+	const char *time;
+
+	/* jansson 2.14's json_copy leaves out a member it runs out of memory for, and
+	 * returns the rest: an entry must never be chained with a member missing */
+	CID_ENSURE(e != NULL && json_object_size(e) == json_object_size(entry), CID_ERR_NOMEM);
+	CID_ENSURE(c->size < (uint64_t)INT64_MAX, CID_ERR_STORE);
+	CID_ENSURE(json_object_set_new(e, "seq", json_integer((json_int_t)c->size)) == 0 &&
+		       json_object_set_new(e, "prev", json_string(c->hash)) == 0,
+		   CID_ERR_NOMEM);
+	CID_TRY(cid_json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS, &text, NULL));
+	audit_seq_key(c->size, key);
+	CID_TRY(
+	    cid_txn_put(txn, CID_DB_AUDIT, cid_str_of(key), cid_str_of(text), CID_PUT_NOOVERWRITE));
+	time = cid_json_str(e, "time");
+	who = cid_json_str(e, "citizen");
+	if (who != NULL)
+		CID_TRY(index_put(txn, 'c', who, key, time));
+	who = cid_json_str(e, "service");
+	if (who != NULL)
+		CID_TRY(index_put(txn, 's', who, key, time));
+	/* the release index: the entries behind the release id a service was given */
+	who = cid_json_str(e, "request_id");
+	if (who != NULL)
+		CID_TRY(index_put(txn, 'r', who, key, time));
+	/* the time index: "t\n" time "\n" seq, for ranges over all entries */
+	if (time != NULL && audit_time_syntax_ok(time))
+		CID_TRY(index_put(txn, 't', time, key, NULL));
+	CID_TRY(audit_entry_hash(text, strlen(text), c->hash));
+	c->size++;
+out:
+	free(text);
+	json_decref(e);
+	return rc;
+}
+
+static enum cid_err head_put(struct cid_txn *txn, const struct chain *c)
+{
+	enum cid_err rc = CID_OK;
+	json_t *head = json_pack("{s:I, s:s}", "size", (json_int_t)c->size, "hash", c->hash);
+
+	CID_ENSURE(head != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_txn_put_json(txn, CID_DB_META, cid_str_of(HEAD_KEY), head, 0));
+out:
+	json_decref(head);
+	return rc;
+}
+
+/* Writes the entries of a list of waiters, in order; outputs go to the waiters. */
+static enum cid_err chain_write(struct cid_txn *txn, struct waiter *list)
+{
+	enum cid_err rc = CID_OK;
+	struct chain c;
+	struct cid_str v;
+
+	CID_TRY(cid_audit_head(txn, &c.size, c.hash));
+	for (struct waiter *w = list; w != NULL; w = w->next) {
+		w->first = c.size;
+		w->written = 0;
+		for (size_t i = 0; i < w->n; i++) {
+			const char *once = w->once != NULL ? w->once[i] : NULL;
+
+			if (once != NULL) {
+				rc = cid_txn_get(txn, CID_DB_AUDIT_IDX, cid_str_of(once), &v);
+				if (rc == CID_OK)
+					continue; /* written once already */
+				CID_ENSURE(rc == CID_ERR_NOTFOUND, rc);
+				CID_TRY(cid_txn_put(txn, CID_DB_AUDIT_IDX, cid_str_of(once),
+						    cid_str_of(""), 0));
+			}
+			CID_TRY(chain_put(txn, &c, w->entries[i]));
+			w->written++;
+		}
+	}
+	CID_TRY(head_put(txn, &c));
+out:
+	return rc;
+}
+
+static enum cid_err chain_write_cb(struct cid_txn *txn, void *arg)
+{
+	return chain_write(txn, arg);
+}
+
+enum cid_err cid_audit_append_txn(struct cid_txn *txn, const json_t *entry, uint64_t *seq)
+{
+	enum cid_err rc = CID_OK;
+	json_t *e = (json_t *)(uintptr_t)entry;
+	struct waiter w = {.entries = &e, .n = 1};
+
+	CID_TRY(entry_check(entry));
+	CID_TRY(chain_write(txn, &w));
+	if (seq != NULL)
+		*seq = w.first;
+out:
+	return rc;
+}
+
+/* ---- the log and group commit ---- */
+
+enum cid_err cid_audit_open(struct cid_store *s, bool group, struct cid_audit **out)
+{
+	struct cid_audit *log = calloc(1, sizeof(*log));
+
+	if (log == NULL)
+		return CID_ERR_NOMEM;
+	if (pthread_mutex_init(&log->lock, NULL) != 0) {
+		free(log);
+		return CID_ERR_NOMEM;
+	}
+	if (pthread_cond_init(&log->cond, NULL) != 0) {
+		pthread_mutex_destroy(&log->lock);
+		free(log);
+		return CID_ERR_NOMEM;
+	}
+	log->store = s;
+	log->group = group;
+	log->tail = &log->queue;
+	atomic_init(&log->commits, 0);
+	*out = log;
+	return CID_OK;
+}
+
+void cid_audit_close(struct cid_audit *log)
+{
+	if (log == NULL)
+		return;
+	pthread_cond_destroy(&log->cond);
+	pthread_mutex_destroy(&log->lock);
+	free(log);
+}
+
+uint64_t cid_audit_commits(const struct cid_audit *log)
+{
+	return atomic_load(&log->commits);
+}
+
+struct cid_store *audit_store(const struct cid_audit *log)
+{
+	return log->store;
+}
+
+/* Writes w (with everything queued) and returns when w is done. */
+static void group_commit(struct cid_audit *log, struct waiter *w)
+{
+	struct waiter *batch;
+	enum cid_err rc;
+
+	pthread_mutex_lock(&log->lock);
+	*log->tail = w;
+	log->tail = &w->next;
+	for (;;) {
+		while (!w->done && log->leading)
+			pthread_cond_wait(&log->cond, &log->lock);
+		if (w->done)
+			break;
+		/* no leader, and w not written: lead a round with all that is queued */
+		batch = log->queue;
+		log->queue = NULL;
+		log->tail = &log->queue;
+		log->leading = true;
+		pthread_mutex_unlock(&log->lock);
+
+		rc = cid_store_update(log->store, chain_write_cb, batch);
+		if (rc == CID_OK)
+			atomic_fetch_add(&log->commits, 1);
+
+		pthread_mutex_lock(&log->lock);
+		for (struct waiter *b = batch, *next; b != NULL; b = next) {
+			next = b->next; /* b may return (and its stack go) once done */
+			b->rc = rc;
+			b->next = NULL;
+			b->done = true;
+		}
+		log->leading = false;
+		pthread_cond_broadcast(&log->cond);
+	}
+	pthread_mutex_unlock(&log->lock);
+}
+
+/* Appends entries, each with its once-key or none, as consecutive entries. */
+enum cid_err audit_append(struct cid_audit *log, json_t *const *entries, const char *const *once,
+			  size_t n, uint64_t *first, size_t *written)
+{
+	enum cid_err rc = CID_OK;
+	struct waiter w = {.entries = entries, .once = once, .n = n};
+
+	CID_ENSURE(log != NULL && entries != NULL && n > 0, CID_ERR_INVALID);
+	for (size_t i = 0; i < n; i++)
+		CID_TRY(entry_check(entries[i]));
+	if (log->group) {
+		group_commit(log, &w);
+		rc = w.rc;
+	} else {
+		rc = cid_store_update(log->store, chain_write_cb, &w);
+		if (rc == CID_OK)
+			atomic_fetch_add(&log->commits, 1);
+	}
+	CID_TRY(rc);
+	if (first != NULL)
+		*first = w.first;
+	if (written != NULL)
+		*written = w.written;
+out:
+	return rc;
+}
+
+enum cid_err cid_audit_append(struct cid_audit *log, json_t *const *entries, size_t n,
+			      uint64_t *first_seq)
+{
+	return audit_append(log, entries, NULL, n, first_seq, NULL);
+}
+
+/* ---- helpers the audit files share ---- */
+
+bool audit_same_str(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(json_string_value(*(json_t *const *)a),
+		      json_string_value(*(json_t *const *)b));
+}
+
+/* Sorts an array of strings and drops repeats, in place. */
+enum cid_err audit_sorted_set(json_t *arr)
+{
+	enum cid_err rc = CID_OK;
+	size_t n = json_array_size(arr);
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
+	json_t **items = calloc(n + 1, sizeof(*items));
+	size_t i;
+	json_t *v;
+
+	CID_ENSURE(items != NULL, CID_ERR_NOMEM);
+	json_array_foreach(arr, i, v) items[i] = json_incref(v);
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
+	qsort(items, n, sizeof(*items), str_cmp);
+	json_array_clear(arr);
+	for (i = 0; i < n; i++)
+		if (i == 0 || str_cmp(&items[i - 1], &items[i]) != 0)
+			CID_ENSURE(json_array_append(arr, items[i]) == 0, CID_ERR_NOMEM);
+out:
+	for (i = 0; items != NULL && i < n; i++)
+		json_decref(items[i]);
+	free(items);
+	return rc;
+}

@@ -1,0 +1,445 @@
+/*
+ * audit: the append-only, hash-chained log of every consent event and every
+ * attribute-release decision, its signed checkpoints, and the views read
+ * from it (query, export, the provisions record, the citizen's own slice).
+ * The log knows nothing of the modules that write to it: release decisions
+ * reach it through the hook of audit_release.h, consent events from consent.c.
+ *
+ * Entries. One JSON object per event, stored canonically: jansson compact
+ * output with sorted keys (JSON_COMPACT | JSON_SORT_KEYS), ASCII member names,
+ * integers only, UTF-8 strings as is. For the objects written here that is
+ * exactly RFC 8785 (JCS). Members (absent when they do not apply):
+ *   "seq"            0, 1, 2, ... gap-free
+ *   "time"           RFC 3339 UTC, seconds: "2026-11-25T09:30:00Z"
+ *   "prev"           lowercase hex of the previous entry's hash (64 zeros for seq 0)
+ *   "type"           "consent.granted" | "consent.refused" | "consent.withdrawn" |
+ *                    "consent.expired" | "release.permit" | "release.deny" |
+ *                    "audit.exported"
+ *   "actor"          who caused it: "citizen", "service", "operator" (the CLI),
+ *                    "officer:<name>", "system"
+ *   "citizen"        internal account id (never only the pairwise sub)
+ *   "service"        client_id (the recipient)
+ *   "purpose"        purpose id of the policy
+ *   "attributes"     array of attribute names (claims as released, e.g.
+ *                    "family_name#ja-Kana-JP"; base names for consent events)
+ *   "decision"       "permit" | "deny"            (release entries)
+ *   "reason"         cid_reason_name() of the decision (release entries)
+ *   "basis"          "consent" | "statute:<citation>"
+ *   "rule"           "file.policy:LINE" of the deciding rule
+ *   "consent_records" array of consent record ids behind the decision
+ *   "policy_version" hex SHA-256 of the policy file
+ *   "endpoint"       "id_token" | "userinfo" | "consent-screen" | "cli" | "officer-console"
+ *   "request_id"     correlation id of the request; on release entries the
+ *                    release id: the opaque value of X-Civicid-Release, random
+ *                    per answer, so a service learns nothing of other releases
+ *   "grant_id"       the grant a release was made under (release entries)
+ *   "level"          authentication level of the release (1 password, 2 MFA)
+ *   "expires_at"     for consent.granted: RFC 3339 time the grant lapses
+ *   "ext"            for audit.exported: what left the log, every member a
+ *                    string: "format" ("jsonl" | "csv"), "rows" (entries in
+ *                    the export, decimal), "checkpoint" (a whole-log export:
+ *                    the size of the signed checkpoint it ends with, = rows;
+ *                    absent when nothing signs it), and the filter's members
+ *                    that were set: "citizen" (account id), "service",
+ *                    "release", "attribute", "type", "from", "to" (RFC 3339
+ *                    bounds); none of them: every entry
+ * Attribute values are never logged. An audit.exported entry (actor
+ * "operator" or "officer:<name>", endpoint "cli" or "officer-console") names
+ * no citizen or service: it is in no citizen's slice.
+ *
+ * Hash chain. hash(entry) = SHA-256(0x00 || canonical bytes); entry.prev is
+ * the hash of the entry before it. The head (META "audit_head":
+ * {"size": number of entries, "hash": hash of the last}) moves in the same
+ * write transaction as the entries.
+ *
+ * Checkpoints. A checkpoint is a compact JWS (typ "civicid-checkpoint+jwt")
+ * signed with the server's active ES256 key, payload
+ *   {"iss": issuer, "size": N, "hash": hash of entry N-1, "time": RFC 3339,
+ *    "iat": unix seconds}
+ * stored in CID_DB_AUDIT_CP under 16 hex digits of N. Anyone holding an export
+ * and the JWKS verifies it offline.
+ *
+ * The log's issuer. iss is the issuer recorded in the store (META
+ * "audit_issuer": {"issuer": URL}) by the first server started on it
+ * (cid_audit_issuer_record from cid_ctx_open), whoever signs: the server or
+ * the CLI, which has no issuer of its own. It is never changed afterwards, so
+ * every checkpoint of one log carries one iss even if the server's
+ * configuration changes later.
+ *
+ * What verification proves. Every entry is checked against the chain; a
+ * signed checkpoint proves the entries it covers. Entries after the newest
+ * checkpoint are proved by nothing (anyone can append entries and recompute
+ * prev links, or rebuild a whole log without checkpoints), so an export,
+ * which is signed when made, fails verification unless its last entry is
+ * covered (the caller may accept such a tail, reported as unverified); the
+ * live store legitimately has such a tail (the server signs every
+ * audit_checkpoint_interval seconds): it is reported, not failed.
+ *
+ * Store layout: CID_DB_AUDIT: 16 lowercase hex digits of seq -> entry bytes;
+ * CID_DB_AUDIT_IDX: "c\n" citizen "\n" seq16 and "s\n" service "\n" seq16
+ * -> the entry's time (indexes for the citizen slice and per-service queries,
+ * written in the same transaction as the entry; the time lets a range skip
+ * entries unread), "r\n" request_id "\n" seq16 -> the entry's time (the
+ * entries of one release id), "t\n" time "\n" seq16 -> "" (the time index); "x\n" consent record
+ * id -> "" once a consent.expired entry was written for that record; CID_DB_AUDIT_CP as above.
+ * "citizen", "service" and "request_id" of an entry are therefore at most 200 bytes without a
+ * newline.
+ *
+ * Durability and group commit. cid_audit_append returns only after the
+ * entries are committed durably. Calls that arrive while a commit is running
+ * wait and are written together in the next one (one fsync for all of them).
+ * Writers outside this process (the CLI) serialise through LMDB's writer lock;
+ * the head is always read inside the write transaction, so they never fork the
+ * chain.
+ *
+ * Export format (JSON Lines, what cid_audit_verify_export reads): one line per
+ * entry, exactly its canonical bytes, in seq order from 0; and one line
+ * {"checkpoint":"<JWS>"} after the entry it covers (the entry seq N-1).
+ *
+ * Exports on the record. Every export of entries that leaves civicid (the
+ * officer console's download, `civicid audit export`) is itself logged as an
+ * audit.exported entry before a byte of it leaves: a filtered export is
+ * written to the caller's buffer, then recorded with its row count, and only
+ * then handed over (cid_audit_write_recorded); a whole-log export appends its
+ * record and signs a checkpoint covering it in one write transaction, then
+ * writes the log up to that record (cid_audit_export_recorded), so the file
+ * holds its own record as its last entry and still ends covered by a
+ * checkpoint.
+ *
+ * Thread-safe: a struct cid_audit is shared by all request threads.
+ */
+#ifndef CID_AUDIT_H
+#define CID_AUDIT_H
+
+#include "bounds.h"
+#include "err.h"
+#include "jose.h"
+#include "store.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CID_AUDIT_HASH_HEX 65 /* 64 hex digits and NUL */
+
+struct cid_audit;
+
+/* ---- the log and its writes (audit.c) ---- */
+
+/*
+ * Opens the log over store s (borrowed; must outlive the log). group: share
+ * commits between concurrent appends (the default for the server); false
+ * commits each append on its own (for the benchmark that compares the two).
+ * *out is freed with cid_audit_close. Errors: CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_open(struct cid_store *s, bool group, struct cid_audit **out);
+
+/* Frees the log. No append may be running. NULL is a no-op. */
+void cid_audit_close(struct cid_audit *log);
+
+/* Number of write transactions the log has committed (for tests and the benchmark). */
+uint64_t cid_audit_commits(const struct cid_audit *log);
+
+/* Consecutive entries of the log: seqs first..last (count 0: none). */
+struct cid_audit_range {
+	uint64_t first, last;
+	size_t count;
+};
+
+/*
+ * Appends entries[0..n) (JSON objects, borrowed, without "seq" and "prev":
+ * those are set here) durably, as consecutive entries; waits for a shared
+ * commit when group is on. *first_seq (may be NULL) is the seq of entries[0].
+ * Errors: CID_ERR_INVALID (not an object, has "seq"/"prev", a member name not
+ * ASCII, a real number, n == 0, "citizen", "service" or "request_id" not a
+ * string of 1 to 200 bytes without '\n'), CID_ERR_STORE, CID_ERR_NOMEM. On error nothing
+ * of this call is in the log; in a group commit a store failure fails every
+ * call of that commit. Never call it inside a cid_store_update callback (it
+ * would wait for the LMDB writer lock its own thread holds): use
+ * cid_audit_append_txn there.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_append(struct cid_audit *log, json_t *const *entries,
+					     size_t n, uint64_t *first_seq);
+
+/*
+ * Appends one entry inside the caller's write transaction (from
+ * cid_store_update), so it commits, or not, with the caller's own writes (the
+ * consent records). Same checks as cid_audit_append. *seq may be NULL.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_append_txn(struct cid_txn *txn, const json_t *entry,
+						 uint64_t *seq);
+
+/* ---- times (audit.c) ---- */
+
+/* "2026-11-25T09:30:00Z" of unix time t into out[21]. Errors: CID_ERR_INVALID (out of range). */
+CID_MUST_CHECK enum cid_err cid_audit_time(int64_t t, char out[21]);
+
+/*
+ * The unix time of midnight UTC of "YYYY-MM-DD" (a real date, 1970..9999)
+ * into *t. Errors: CID_ERR_INVALID.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_day_parse(const char *s, int64_t *t);
+
+/*
+ * A filter bound as people write it: "YYYY-MM-DD" (its midnight UTC) or
+ * "YYYY-MM-DDTHH:MM:SSZ" (a real date), into out[21] as the filter takes it.
+ * Errors: CID_ERR_INVALID.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_bound_parse(const char *s, char out[21]);
+
+/* ---- the head, the issuer, checkpoints (audit.c, audit_verify.c) ---- */
+
+/* The head: number of entries and the hash of the last (64 zeros when empty). */
+CID_MUST_CHECK enum cid_err cid_audit_head(struct cid_txn *txn, uint64_t *size,
+					   char hash[CID_AUDIT_HASH_HEX]);
+
+/*
+ * Records iss as the log's issuer unless one is recorded already (the first
+ * server started on a store records its own; later ones never change it).
+ * *recorded (may be NULL; caller frees) is the issuer in force afterwards:
+ * iss, or the one recorded before, which the caller may warn about.
+ * Errors: CID_ERR_INVALID (iss NULL, empty or over CID_MAX_URI bytes),
+ * CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_issuer_record(struct cid_store *s, const char *iss,
+						    char **recorded);
+
+/*
+ * The log's issuer (see above) into *out (caller frees).
+ * Errors: CID_ERR_NOTFOUND (none recorded: no server has started on the
+ * store), CID_ERR_STORE (the record is damaged), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_issuer(struct cid_store *s, char **out);
+
+/*
+ * Signs and stores a checkpoint of the current head with ks's active ES256
+ * key and the log's issuer as iss, unless the newest checkpoint already covers
+ * the head (then *jws_out is that one). *jws_out (may be NULL) is a new string.
+ * Errors: CID_ERR_NOTFOUND (empty log: nothing to sign), CID_ERR_CONFIG (the
+ * store records no issuer: no server has started on it yet), CID_ERR_CRYPTO,
+ * CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_checkpoint(struct cid_store *s, const struct cid_keyset *ks,
+						 int64_t now, char **jws_out);
+
+/* ---- verification (audit_verify.c) ---- */
+
+/* What a verification found. */
+struct cid_audit_report {
+	bool ok;	      /* passed: no damage, and no unsigned tail unless it is accepted */
+	bool unsigned_tail;   /* no damage found, but entries covered..entries-1 are covered by
+				 no signed checkpoint: nothing proves them (covered 0: nothing
+				 is signed) */
+	bool issuer_checked;  /* issuer was compared with an expected issuer */
+	uint64_t entries;     /* entries read */
+	uint64_t checkpoints; /* checkpoints whose signature, iss and hash verified */
+	uint64_t covered;     /* size of the newest verified checkpoint */
+	uint64_t bad_seq;     /* when !ok: the first bad sequence number (with
+				 unsigned_tail: the first unsigned one) */
+	char issuer[CID_MAX_URI + 1]; /* the iss of the verified checkpoints ("" when none) */
+	char reason[256];	      /* when !ok: what is wrong, for people */
+};
+
+/*
+ * Verifies the whole log in the store: every entry's seq, prev link and
+ * canonical form, the head, and every checkpoint's signature (keys of ks:
+ * load it with cid_keyset_load_all so retired keys count), iss and hash.
+ * Every checkpoint's iss must be the log's issuer (cid_audit_issuer), or,
+ * when the store records none, the same for all. Damage is a report with ok
+ * false and the first bad seq, not an error:
+ *   - an entry changed: its seq (its hash no longer matches the next prev,
+ *     the head or a checkpoint);
+ *   - an entry deleted: the missing seq; two swapped: the first of them;
+ *   - the tail truncated below the head or a checkpoint: the first missing seq;
+ *   - a checkpoint that does not verify, or signed as another issuer: the
+ *     last entry it claims to cover.
+ * Entries after the newest checkpoint are the live log's normal state: the
+ * report is ok with unsigned_tail set.
+ * Errors: CID_ERR_STORE (cannot read), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_verify_store(struct cid_store *s, const struct cid_keyset *ks,
+						   struct cid_audit_report *rep);
+
+/* How an export is verified. */
+struct cid_audit_verify_opts {
+	const char *issuer;	  /* the iss every checkpoint must carry; NULL: the JWKS's
+				     issuer (cid_keyset_issuer), else any one iss shared by all */
+	bool allow_unsigned_tail; /* entries after the last checkpoint (or an export without
+				     any) are reported unverified with ok true, not failed */
+};
+
+/*
+ * Verifies an export (format above) read from in, offline, with the public
+ * keys of ks (cid_keyset_from_jwks) and opts (NULL: all defaults). Same
+ * diagnosis as cid_audit_verify_store, the iss of every checkpoint included;
+ * lines over 1 MiB, invalid UTF-8 or JSON are damage at that seq. An export
+ * is made ending with a checkpoint covering its last entry: one that does
+ * not (entries appended after the last checkpoint, or no checkpoint at all,
+ * as when entries were changed, every later prev recomputed and the
+ * checkpoints deleted) is not ok, with unsigned_tail set and bad_seq the
+ * first entry nothing signs, unless opts->allow_unsigned_tail.
+ * Errors: CID_ERR_INVALID (opts->issuer and the JWKS's issuer differ: nothing
+ * is read), CID_ERR_IO (read error), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_verify_export(FILE *in, const struct cid_keyset *ks,
+						    const struct cid_audit_verify_opts *opts,
+						    struct cid_audit_report *rep);
+
+/* ---- reading (audit_read.c) ---- */
+
+/* A filter of cid_audit_query. NULL / 0 members do not filter. */
+struct cid_audit_filter {
+	const char *citizen;
+	const char *service;
+	const char *release;   /* a release id: the entries whose request_id it is */
+	const char *attribute; /* matches "family_name" and "family_name#..." */
+	const char *type;      /* exact, or a prefix ending in '.', e.g. "release." */
+	const char *from, *to; /* RFC 3339 times, from <= time < to */
+	uint64_t after_seq;    /* paging: only seq > after_seq, or with newest_first
+				  seq < after_seq; 0: no bound either way */
+	bool newest_first;
+	size_t limit; /* 0: no limit */
+};
+
+/*
+ * Calls fn(seq, entry bytes, arg) for each entry matching f, in seq order (or
+ * newest first). Uses the release, citizen or service index when f names one (a time
+ * range is then decided from the index values, without reading the entries
+ * outside it); with only a time range (and no after_seq) it walks the time
+ * index over the range, in time order (seq order within one second). entry
+ * is borrowed for the call. fn's non-OK return stops the walk and is returned.
+ * Errors: CID_ERR_INVALID (bad filter: from/to not "YYYY-MM-DDTHH:MM:SSZ",
+ * an empty type or attribute), CID_ERR_STORE, fn's.
+ */
+CID_MUST_CHECK enum cid_err
+cid_audit_query(struct cid_txn *txn, const struct cid_audit_filter *f,
+		enum cid_err (*fn)(uint64_t seq, struct cid_str entry, void *arg), void *arg);
+
+/* One entry by seq, parsed. *out: new reference. Errors: CID_ERR_NOTFOUND, CID_ERR_STORE. */
+CID_MUST_CHECK enum cid_err cid_audit_get(struct cid_txn *txn, uint64_t seq, json_t **out);
+
+/*
+ * The record of provisions of personal data for [from, to): for each
+ * (service, citizen) with release.permit entries, the union of attributes,
+ * the first and last time, the bases and the consent records. *out (new
+ * reference): [{"service","citizen","attributes":[...],"first","last",
+ * "count","bases":[...],"consent_records":[...]}], sorted by service then
+ * citizen. Errors: CID_ERR_INVALID (times), CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_provisions(struct cid_txn *txn, const char *from,
+						 const char *to, json_t **out);
+
+/*
+ * The citizen's own slice, newest first, at most limit entries (after_seq as
+ * in the filter for paging): who received which attribute, when, for what.
+ * *out (new reference): [{"seq","time","type","service","purpose",
+ * "attributes","basis","endpoint"}] of release.permit and consent.* entries;
+ * the actor of officer entries is not shown (an officer's name is for the
+ * officer view). Errors: CID_ERR_INVALID (account_id NULL), CID_ERR_STORE,
+ * CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_citizen(struct cid_txn *txn, const char *account_id,
+					      uint64_t after_seq, size_t limit, json_t **out);
+
+/* ---- exports and their record (audit_export.c) ---- */
+
+/*
+ * Writes the whole log as the export format to out (every entry and every
+ * checkpoint after the entry it covers). Errors: CID_ERR_IO, CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_export(struct cid_txn *txn, FILE *out);
+
+/*
+ * The export anyone can verify offline: signs a checkpoint of the head first
+ * (cid_audit_checkpoint with ks and now), so that the file ends with a
+ * checkpoint covering all of it, then writes the whole log (cid_audit_export)
+ * in a read transaction of s. An empty log, or ks NULL (no signing key yet),
+ * exports without a new checkpoint. *entries (may be NULL) gets the number of
+ * entries written. Errors: those of both, except CID_ERR_NOTFOUND; nothing is
+ * written on an error of the checkpoint (CID_ERR_CONFIG: no issuer recorded).
+ * Not on the record: an export that leaves civicid goes through
+ * cid_audit_export_recorded.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_export_signed(struct cid_store *s,
+						    const struct cid_keyset *ks, int64_t now,
+						    FILE *out, uint64_t *entries);
+
+/*
+ * Writes the entries matching f to out, as JSON Lines (csv false) or as CSV
+ * with a header row (seq,time,type,actor,citizen,service,purpose,attributes,
+ * decision,reason,basis,rule,consent_records,policy_version,endpoint,request_id;
+ * lists joined by ' '; RFC 4180 quoting, CRLF row ends; cells starting with
+ * = + - @ TAB or CR prefixed with ' so spreadsheets do not run them).
+ * *n_out (may be NULL): rows written.
+ * Errors: those of cid_audit_query, CID_ERR_IO.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_write_filtered(struct cid_txn *txn,
+						     const struct cid_audit_filter *f, bool csv,
+						     FILE *out, uint64_t *n_out);
+
+/* What an audit.exported entry records ("ext" above): who took which slice of the log. */
+struct cid_audit_exported {
+	const char *actor;		       /* "operator" (the CLI) or "officer:<name>" */
+	const char *endpoint;		       /* "cli" or "officer-console" */
+	const char *format;		       /* "jsonl" or "csv" */
+	const struct cid_audit_filter *filter; /* the entries selected; NULL: every entry */
+	uint64_t rows;			       /* entries in the export */
+	uint64_t checkpoint;		       /* size of the checkpoint it ends with; 0: none */
+	int64_t now;
+};
+
+/*
+ * The audit.exported entry of x, ready for cid_audit_append: "type", "time"
+ * (x->now), "actor", "endpoint" and "ext" (the filter's limit, after_seq and
+ * newest_first are not recorded). *out: new reference.
+ * Errors: CID_ERR_INVALID (actor or endpoint NULL or empty, format not
+ * "jsonl" or "csv", a filter value not UTF-8, now out of range),
+ * CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_exported_entry(const struct cid_audit_exported *x,
+						     json_t **out);
+
+/*
+ * A filtered export on the record: writes the entries matching x->filter
+ * (every entry when NULL; its limit aside) to buffer as x->format
+ * (cid_audit_write_filtered) from one read transaction, then appends to log
+ * the audit.exported entry of x with rows, the number written (x->rows and
+ * x->checkpoint are not read). The caller lets buffer's content leave only
+ * on CID_OK: the export is on the record before a byte of it leaves. *rows
+ * (may be NULL) gets the count. max_rows (0: no limit): when more entries
+ * match, CID_ERR_TOOBIG and nothing is recorded (buffer holds max_rows + 1
+ * rows to throw away). Errors: CID_ERR_TOOBIG, those of
+ * cid_audit_write_filtered (CID_ERR_INVALID: a bad filter), of
+ * cid_audit_exported_entry and of cid_audit_append; on any, nothing is
+ * recorded.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_write_recorded(struct cid_audit *log,
+						     const struct cid_audit_exported *x,
+						     size_t max_rows, FILE *buffer, uint64_t *rows);
+
+/*
+ * The whole log on the record. In one write transaction of s: appends the
+ * audit.exported entry of x (its actor, endpoint and now; format "jsonl", no
+ * filter, rows N + 1 when the log held N entries) as entry N and, with ks,
+ * signs and stores a checkpoint of size N + 1 covering it, as
+ * cid_audit_checkpoint would ("checkpoint" N + 1 in the record). Then, from a
+ * read transaction, writes entries 0..N and the checkpoints among them to out
+ * (the export format). The export holds its own record as its last entry,
+ * ends with a checkpoint covering it, and leaves out what others append
+ * meanwhile. ks NULL (no signing key yet): the same without a checkpoint.
+ * *entries (may be NULL): N + 1.
+ * Errors before the commit, when nothing is recorded, signed or written:
+ * CID_ERR_INVALID (s, x or out NULL, or as cid_audit_exported_entry),
+ * CID_ERR_CONFIG (the store records no issuer: no server has started on it),
+ * CID_ERR_CRYPTO (no active ES256 key), CID_ERR_STORE, CID_ERR_NOMEM.
+ * After it, the record stays (a record too many, never an export without
+ * one): CID_ERR_STORE (reading), CID_ERR_IO (writing out).
+ */
+CID_MUST_CHECK enum cid_err cid_audit_export_recorded(struct cid_store *s,
+						      const struct cid_keyset *ks,
+						      const struct cid_audit_exported *x, FILE *out,
+						      uint64_t *entries);
+
+#endif

@@ -1,0 +1,240 @@
+/*
+ * audit_release: the release's audit hook (release.h) writing to the audit
+ * log (audit.h). It sits above both, so the log, the lowest module of the
+ * privacy layer, knows nothing of releases, and a release knows the log only
+ * as the hook it calls.
+ *
+ * A release's decisions become entries before any claim is released: one per
+ * group of decisions sharing (decision, purpose, reason, basis, rule), with
+ * the group's attributes and consent records sorted and without repeats, so
+ * the same release always makes the same entries. A decision denied because
+ * its consent expired also records that expiry, as one consent.expired entry
+ * per consent record ever: its once-key ("x\n" record id, audit.h) is
+ * written in the same transaction as the entry.
+ */
+#include "audit_release.h"
+
+#include "audit_int.h"
+#include "policy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One entry of a release in the making: decisions sharing the grouping key. */
+struct group {
+	const struct cid_release_decision *key; /* the first decision of the group */
+	json_t *attributes;
+	json_t *records;
+};
+
+static bool same_group(const struct cid_release_decision *a, const struct cid_release_decision *b)
+{
+	const struct cid_decision *x = &a->decision;
+	const struct cid_decision *y = &b->decision;
+
+	return x->permit == y->permit && x->reason == y->reason &&
+	       audit_same_str(a->purpose, b->purpose) && x->basis == y->basis &&
+	       audit_same_str(x->statute, y->statute) && audit_same_str(x->rule, y->rule);
+}
+
+static enum cid_err set_str(json_t *o, const char *name, const char *v)
+{
+	if (v == NULL)
+		return CID_OK;
+	return json_object_set_new(o, name, json_string(v)) == 0 ? CID_OK : CID_ERR_NOMEM;
+}
+
+/* The members every entry of the event shares. */
+static enum cid_err event_base(const struct cid_release_event *ev, const char *time,
+			       const char *actor, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	json_t *e = json_object();
+
+	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
+	CID_TRY(set_str(e, "time", time));
+	CID_TRY(set_str(e, "actor", actor));
+	CID_TRY(set_str(e, "citizen", ev->account_id));
+	CID_TRY(set_str(e, "service", ev->service));
+	*out = e;
+	e = NULL;
+out:
+	json_decref(e);
+	return rc;
+}
+
+static enum cid_err release_entry(const struct cid_release_event *ev, const char *time,
+				  const struct group *g, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	const struct cid_decision *d = &g->key->decision;
+	json_t *e = NULL;
+	char basis[300];
+
+	CID_TRY(event_base(ev, time, "service", &e));
+	CID_TRY(set_str(e, "type", d->permit ? "release.permit" : "release.deny"));
+	CID_TRY(set_str(e, "decision", d->permit ? "permit" : "deny"));
+	CID_TRY(set_str(e, "reason", cid_reason_name(d->reason)));
+	CID_TRY(set_str(e, "purpose", g->key->purpose));
+	if (g->key->purpose != NULL) {
+		if (d->basis == CID_BASIS_STATUTE)
+			snprintf(basis, sizeof(basis), "statute:%s",
+				 d->statute != NULL ? d->statute : "");
+		else
+			snprintf(basis, sizeof(basis), "consent");
+		CID_TRY(set_str(e, "basis", basis));
+	}
+	CID_TRY(set_str(e, "rule", d->rule));
+	CID_TRY(set_str(e, "policy_version", d->policy_version));
+	CID_TRY(set_str(e, "endpoint", cid_release_target_name(ev->target)));
+	CID_TRY(set_str(e, "request_id", ev->request_id));
+	CID_TRY(set_str(e, "grant_id", ev->grant_id));
+	CID_ENSURE(json_object_set_new(e, "level", json_integer(ev->level)) == 0 &&
+		       json_object_set(e, "attributes", g->attributes) == 0,
+		   CID_ERR_NOMEM);
+	if (json_array_size(g->records) > 0)
+		CID_ENSURE(json_object_set(e, "consent_records", g->records) == 0, CID_ERR_NOMEM);
+	*out = e;
+	e = NULL;
+out:
+	json_decref(e);
+	return rc;
+}
+
+/* The attribute's base name ("family_name" of "family_name#ja-Kana-JP"). */
+static json_t *base_name(const char *attribute)
+{
+	const char *hash = strchr(attribute, '#');
+
+	return hash == NULL ? json_string(attribute)
+			    : json_stringn(attribute, (size_t)(hash - attribute));
+}
+
+/* The consent.expired entry of the decisions of ev with consent record id. */
+static enum cid_err expired_entry(const struct cid_release_event *ev, const char *time,
+				  const struct cid_release_decision *first, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	const char *id = first->decision.consent_id;
+	json_t *e = NULL;
+	json_t *attrs = json_array();
+
+	CID_ENSURE(attrs != NULL, CID_ERR_NOMEM);
+	for (const struct cid_release_decision *d = first; d < ev->decisions + ev->n_decisions; d++)
+		if (d->decision.reason == CID_REASON_EXPIRED &&
+		    audit_same_str(d->decision.consent_id, id))
+			CID_ENSURE(json_array_append_new(attrs, base_name(d->attribute)) == 0,
+				   CID_ERR_NOMEM);
+	CID_TRY(audit_sorted_set(attrs));
+	CID_TRY(event_base(ev, time, "system", &e));
+	CID_TRY(set_str(e, "type", "consent.expired"));
+	CID_TRY(set_str(e, "purpose", first->purpose));
+	CID_ENSURE(json_object_set(e, "attributes", attrs) == 0 &&
+		       json_object_set_new(e, "consent_records", json_pack("[s]", id)) == 0,
+		   CID_ERR_NOMEM);
+	*out = e;
+	e = NULL;
+out:
+	json_decref(attrs);
+	json_decref(e);
+	return rc;
+}
+
+static void entries_free(json_t **entries, char **once, size_t cap)
+{
+	for (size_t i = 0; i < cap; i++) {
+		json_decref(entries[i]);
+		free(once[i]);
+	}
+	free(entries);
+	free(once);
+}
+
+enum cid_err cid_audit_release_hook(void *arg, const struct cid_release_event *ev,
+				    struct cid_audit_range *range)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_audit *log = arg;
+	size_t nd = ev->n_decisions;
+	struct group *groups = calloc(nd + 1, sizeof(*groups));
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
+	json_t **entries = calloc(2 * nd + 1, sizeof(*entries));
+	char **once = calloc(2 * nd + 1, sizeof(*once));
+	size_t ng = 0;
+	size_t n = 0;
+	char time[AUDIT_TIME_CHARS + 1];
+	uint64_t first = 0;
+	size_t written = 0;
+
+	*range = (struct cid_audit_range){0};
+	CID_ENSURE(groups != NULL && entries != NULL && once != NULL, CID_ERR_NOMEM);
+	if (nd == 0)
+		goto out;
+	CID_TRY(cid_audit_time(ev->now, time));
+	/* each expired consent record once per event here, once ever by its once-key */
+	for (size_t i = 0; i < nd; i++) {
+		const struct cid_release_decision *d = &ev->decisions[i];
+		bool seen = false;
+		size_t len;
+
+		if (d->decision.reason != CID_REASON_EXPIRED || d->decision.consent_id == NULL)
+			continue;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = ev->decisions[j].decision.reason == CID_REASON_EXPIRED &&
+			       audit_same_str(ev->decisions[j].decision.consent_id,
+					      d->decision.consent_id);
+		if (seen)
+			continue;
+		len = strlen(d->decision.consent_id);
+		CID_ENSURE(len > 0 && len <= CID_AUDIT_MAX_NAME, CID_ERR_INVALID);
+		once[n] = malloc(len + 3);
+		CID_ENSURE(once[n] != NULL, CID_ERR_NOMEM);
+		snprintf(once[n], len + 3, "x\n%s", d->decision.consent_id);
+		CID_TRY(expired_entry(ev, time, d, &entries[n]));
+		n++;
+	}
+	for (size_t i = 0; i < nd; i++) {
+		const struct cid_release_decision *d = &ev->decisions[i];
+		struct group *g = NULL;
+
+		for (size_t j = 0; j < ng && g == NULL; j++)
+			if (same_group(groups[j].key, d))
+				g = &groups[j];
+		if (g == NULL) {
+			g = &groups[ng++];
+			g->key = d;
+			g->attributes = json_array();
+			g->records = json_array();
+			CID_ENSURE(g->attributes != NULL && g->records != NULL, CID_ERR_NOMEM);
+		}
+		CID_ENSURE(json_array_append_new(g->attributes, json_string(d->attribute)) == 0,
+			   CID_ERR_NOMEM);
+		if (d->decision.consent_id != NULL)
+			CID_ENSURE(json_array_append_new(g->records,
+							 json_string(d->decision.consent_id)) == 0,
+				   CID_ERR_NOMEM);
+	}
+	for (size_t j = 0; j < ng; j++) {
+		CID_TRY(audit_sorted_set(groups[j].attributes));
+		CID_TRY(audit_sorted_set(groups[j].records));
+		CID_TRY(release_entry(ev, time, &groups[j], &entries[n]));
+		n++;
+	}
+	CID_TRY(audit_append(log, entries, (const char *const *)once, n, &first, &written));
+	if (written > 0)
+		*range = (struct cid_audit_range){first, first + written - 1, written};
+out:
+	for (size_t j = 0; groups != NULL && j < ng; j++) {
+		json_decref(groups[j].attributes);
+		json_decref(groups[j].records);
+	}
+	free(groups);
+	if (entries != NULL && once != NULL)
+		entries_free(entries, once, 2 * nd + 1);
+	else {
+		free(entries);
+		free(once);
+	}
+	return rc;
+}

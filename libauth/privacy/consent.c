@@ -1,0 +1,743 @@
+/*
+ * consent: append-only consent records, keyed so that the current decision is
+ * the last key of its (citizen, service, purpose, attribute).
+ *
+ * Names are checked before they become key parts: none may hold '\n', the
+ * separator, so a prefix scan over account\nservice\npurpose\n can only meet
+ * records of exactly that triple. A name that fails the check cannot have a
+ * record, so the readers answer "none" for it rather than an error.
+ *
+ * The sequence number comes from META "consent_seq", read and advanced in the
+ * same write transaction as the records it numbers, so two writers never share
+ * one. Record ids (UUIDs) are drawn before the transaction: cid_store_update
+ * may run the callback twice, and the callback only touches the transaction.
+ * Nothing here updates or deletes a record.
+ *
+ * Every write also appends its audit entries (audit.h) in the same
+ * transaction: one consent.<state> entry per group of records that share
+ * state, expiry and policy version, so a decision is in the log exactly when
+ * it is in force.
+ */
+#include "consent.h"
+
+#include "account.h"
+#include "audit.h"
+#include "bounds.h"
+#include "crypto.h"
+#include "str.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SEQ_KEY	  "consent_seq" /* META: {"seq": the last number given out} */
+#define SEQ_CHARS 16		/* lowercase hex of a uint64 */
+#define DAY	  ((int64_t)24 * 3600)
+
+/* Longest key: the four names, four separators and the sequence number. */
+#define KEY_MAX (CID_ID_CHARS + 3 * CID_CONSENT_MAX_NAME + 4 + SEQ_CHARS)
+
+_Static_assert(KEY_MAX <= CID_STORE_MAX_KEY, "a consent key must fit LMDB's key limit");
+
+static const char *const state_names[] = {
+    [CID_CONSENT_GRANTED] = "granted",
+    [CID_CONSENT_REFUSED] = "refused",
+    [CID_CONSENT_WITHDRAWN] = "withdrawn",
+    [CID_CONSENT_EXPIRED] = "expired",
+};
+
+const char *cid_consent_state_name(enum cid_consent_state state)
+{
+	if ((unsigned)state >= sizeof(state_names) / sizeof(state_names[0]))
+		return "unknown";
+	return state_names[state];
+}
+
+enum cid_err cid_consent_state_parse(const char *name, enum cid_consent_state *out)
+{
+	for (size_t i = 0; name != NULL && i < sizeof(state_names) / sizeof(state_names[0]); i++) {
+		if (strcmp(name, state_names[i]) == 0) {
+			*out = (enum cid_consent_state)i;
+			return CID_OK;
+		}
+	}
+	return CID_ERR_INVALID;
+}
+
+enum cid_consent_state cid_consent_state_at(enum cid_consent_state recorded, int64_t expires_at,
+					    int64_t now)
+{
+	if (recorded == CID_CONSENT_GRANTED && expires_at != 0 && now >= expires_at)
+		return CID_CONSENT_EXPIRED;
+	return recorded;
+}
+
+bool cid_consent_expired(const json_t *rec, int64_t now)
+{
+	enum cid_consent_state recorded;
+
+	if (cid_consent_state_parse(cid_json_str(rec, "state"), &recorded) != CID_OK)
+		return false;
+	return recorded == CID_CONSENT_GRANTED &&
+	       cid_consent_state_at(recorded, cid_json_int(rec, "expires_at"), now) ==
+		   CID_CONSENT_EXPIRED;
+}
+
+int64_t cid_consent_expiry(int64_t valid_days, int64_t now)
+{
+	int64_t span;
+
+	if (valid_days <= 0)
+		return 0;
+	/* saturating: a day count read back from a record cannot overflow */
+	span = valid_days > INT64_MAX / DAY ? INT64_MAX : valid_days * DAY;
+	return now > INT64_MAX - span ? INT64_MAX : now + span;
+}
+
+/*
+ * The methods: the name a record stores, and who the audit log says acted
+ * through which endpoint (audit.h). The names are those of stores written
+ * before the enum existed; they never change.
+ */
+static const struct {
+	const char *name;
+	const char *actor;
+	const char *endpoint;
+} methods[CID_CONSENT_METHOD_COUNT] = {
+    [CID_CONSENT_METHOD_SCREEN] = {"web:consent-screen", "citizen", "consent-screen"},
+    [CID_CONSENT_METHOD_CLI_WITHDRAW] = {"cli:withdraw", "operator", "cli"},
+    [CID_CONSENT_METHOD_CLI_PAPER] = {"cli:paper", "operator", "cli"},
+};
+
+const char *cid_consent_method_name(enum cid_consent_method method)
+{
+	if ((unsigned)method >= CID_CONSENT_METHOD_COUNT)
+		return NULL;
+	return methods[method].name;
+}
+
+enum cid_err cid_consent_method_parse(const char *name, enum cid_consent_method *out)
+{
+	for (size_t i = 0; name != NULL && i < CID_CONSENT_METHOD_COUNT; i++) {
+		if (methods[i].name != NULL && strcmp(name, methods[i].name) == 0) {
+			*out = (enum cid_consent_method)i;
+			return CID_OK;
+		}
+	}
+	return CID_ERR_INVALID;
+}
+
+/* 1..CID_CONSENT_MAX_NAME bytes of UTF-8 (no NUL, no controls but TAB/CR) and no '\n'. */
+static bool name_ok(const char *s)
+{
+	size_t n = s == NULL ? 0 : strnlen(s, CID_CONSENT_MAX_NAME + 1);
+
+	return n >= 1 && n <= CID_CONSENT_MAX_NAME && memchr(s, '\n', n) == NULL &&
+	       cid_utf8_valid(s, n);
+}
+
+bool cid_consent_name_ok(const char *name)
+{
+	return name_ok(name);
+}
+
+bool cid_consent_attribute_ok(const char *attribute)
+{
+	/* the base name only: a decision on family_name covers its language-tagged forms */
+	return name_ok(attribute) && strchr(attribute, '#') == NULL &&
+	       cid_claim_lookup(attribute) != NULL;
+}
+
+/* Writes account\nservice\npurpose\n[attribute\n] to k; returns its length, 0 if a name is bad. */
+static size_t key_prefix(char k[KEY_MAX + 1], const char *account_id, const char *service,
+			 const char *purpose, const char *attribute)
+{
+	int n;
+
+	if (!cid_uuid_syntax_ok(account_id) || !name_ok(service) || !name_ok(purpose))
+		return 0;
+	if (attribute != NULL && !cid_consent_attribute_ok(attribute))
+		return 0;
+	n = snprintf(k, KEY_MAX + 1, "%s\n%s\n%s\n%s%s", account_id, service, purpose,
+		     attribute == NULL ? "" : attribute, attribute == NULL ? "" : "\n");
+	return n > 0 && n <= KEY_MAX ? (size_t)n : 0;
+}
+
+/* Parses a stored value; anything but a record object means the store is damaged. */
+static enum cid_err parse_record(struct cid_str val, json_t **out)
+{
+	json_t *rec = NULL;
+	enum cid_consent_state state;
+
+	if (cid_store_parse_json(val, &rec) != CID_OK)
+		return CID_ERR_STORE;
+	if (cid_json_str(rec, "id") == NULL || cid_json_str(rec, "attribute") == NULL ||
+	    cid_json_str(rec, "policy_version") == NULL ||
+	    cid_json_str(rec, "purpose_digest") == NULL ||
+	    cid_consent_state_parse(cid_json_str(rec, "state"), &state) != CID_OK ||
+	    !json_is_integer(json_object_get(rec, "expires_at"))) {
+		json_decref(rec);
+		return CID_ERR_STORE;
+	}
+	*out = rec;
+	return CID_OK;
+}
+
+/* ---- writing ---- */
+
+struct latest {
+	struct cid_str val; /* borrowed from the transaction */
+	bool found;
+};
+
+static enum cid_err latest_one(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct latest *l = arg;
+
+	(void)key;
+	l->val = val;
+	l->found = true;
+	return CID_OK;
+}
+
+/*
+ * The latest stored record under a full key prefix (account..attribute\n), in
+ * the caller's transaction. Errors: CID_ERR_NOTFOUND, CID_ERR_STORE.
+ */
+static enum cid_err latest_record(struct cid_txn *txn, struct cid_str prefix, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	struct latest l = {0};
+
+	CID_TRY(cid_txn_foreach(txn, CID_DB_CONSENTS, prefix, latest_one, &l));
+	CID_ENSURE(l.found, CID_ERR_NOTFOUND);
+	CID_TRY(parse_record(l.val, out));
+out:
+	return rc;
+}
+
+/* The state at now of rec (a parsed record: parse_record checked its state). */
+static enum cid_consent_state record_state(const json_t *rec, int64_t now)
+{
+	enum cid_consent_state recorded = CID_CONSENT_EXPIRED;
+
+	/* parse_record let only known states through; EXPIRED if that ever changes */
+	if (cid_consent_state_parse(cid_json_str(rec, "state"), &recorded) != CID_OK)
+		return CID_CONSENT_EXPIRED;
+	return cid_consent_state_at(recorded, cid_json_int(rec, "expires_at"), now);
+}
+
+/* One call's worth of records, checked and given ids before the transaction. */
+struct write {
+	const struct cid_consent_context *ctx;
+	const struct cid_consent_change *changes;
+	size_t n;
+	char (*ids)[CID_ID_CHARS + 1];
+	/* withdraw: each attribute needs a grant in force, whose versions are copied */
+	bool copy_versions;
+	struct cid_consent_fault fault; /* withdraw: the attribute without one, and why */
+	json_t **recs; /* the records written, for the audit entries (one run's worth) */
+};
+
+static json_t *record_new(const struct write *w, size_t i, uint64_t seq, const char *policy_version,
+			  const char *purpose_digest)
+{
+	const struct cid_consent_context *ctx = w->ctx;
+	const struct cid_consent_change *c = &w->changes[i];
+	json_t *how = json_pack("{s:s}", "method", cid_consent_method_name(ctx->method));
+	int64_t expires_at = c->state == CID_CONSENT_GRANTED ? c->expires_at : 0;
+
+	if (how == NULL)
+		return NULL;
+	if (ctx->request_id != NULL &&
+	    json_object_set_new(how, "request_id", json_string(ctx->request_id)) != 0) {
+		json_decref(how);
+		return NULL;
+	}
+	return json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:s, s:s}", "id",
+			 w->ids[i], "seq", (json_int_t)seq, "account_id", ctx->account_id,
+			 "service", ctx->service, "purpose", ctx->purpose, "attribute",
+			 c->attribute, "state", cid_consent_state_name(c->state), "at",
+			 (json_int_t)ctx->now, "expires_at", (json_int_t)expires_at, "how", how,
+			 "policy_version", policy_version, "purpose_digest", purpose_digest);
+}
+
+static enum cid_err write_one(struct cid_txn *txn, struct write *w, size_t i, uint64_t seq)
+{
+	enum cid_err rc = CID_OK;
+	const struct cid_consent_context *ctx = w->ctx;
+	char key[KEY_MAX + 1];
+	size_t len =
+	    key_prefix(key, ctx->account_id, ctx->service, ctx->purpose, w->changes[i].attribute);
+	json_t *current = NULL;
+	json_t *rec = NULL;
+	const char *policy_version = ctx->policy_version;
+	const char *purpose_digest = ctx->purpose_digest;
+	enum cid_consent_state state;
+
+	CID_ENSURE(len > 0, CID_ERR_INVALID);
+	if (w->copy_versions) {
+		rc = latest_record(txn, (struct cid_str){key, len}, &current);
+		if (rc == CID_ERR_NOTFOUND)
+			w->fault = (struct cid_consent_fault){.attribute = w->changes[i].attribute};
+		CID_TRY(rc);
+		state = record_state(current, ctx->now);
+		if (state != CID_CONSENT_GRANTED)
+			w->fault = (struct cid_consent_fault){w->changes[i].attribute, true, state};
+		CID_ENSURE(state == CID_CONSENT_GRANTED, CID_ERR_NOTFOUND);
+		policy_version = cid_json_str(current, "policy_version");
+		purpose_digest = cid_json_str(current, "purpose_digest");
+	}
+	snprintf(key + len, sizeof(key) - len, "%0*" PRIx64, SEQ_CHARS, seq);
+	rec = record_new(w, i, seq, policy_version, purpose_digest);
+	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
+	/* an existing key means the counter went back: the store is damaged */
+	rc = cid_txn_put_json(txn, CID_DB_CONSENTS, (struct cid_str){key, len + SEQ_CHARS}, rec,
+			      CID_PUT_NOOVERWRITE);
+	CID_ENSURE(rc != CID_ERR_EXISTS, CID_ERR_STORE);
+	CID_TRY(rc);
+	w->recs[i] = rec;
+	rec = NULL;
+out:
+	json_decref(current);
+	json_decref(rec);
+	return rc;
+}
+
+/* True if records a and b go in one audit entry: same state, expiry and policy version. */
+static bool same_entry(const json_t *a, const json_t *b)
+{
+	return strcmp(cid_json_str(a, "state"), cid_json_str(b, "state")) == 0 &&
+	       cid_json_int(a, "expires_at") == cid_json_int(b, "expires_at") &&
+	       strcmp(cid_json_str(a, "policy_version"), cid_json_str(b, "policy_version")) == 0;
+}
+
+/* The audit entry of the records recs[i] and every later one that same_entry joins to it. */
+static enum cid_err audit_entry(const struct write *w, size_t first, bool *done, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	const struct cid_consent_context *ctx = w->ctx;
+	const json_t *rec = w->recs[first];
+	int64_t expires_at = cid_json_int(rec, "expires_at");
+	char type[32];
+	char when[21];
+	json_t *attrs = json_array();
+	json_t *ids = json_array();
+	json_t *e = NULL;
+
+	CID_ENSURE(attrs != NULL && ids != NULL, CID_ERR_NOMEM);
+	for (size_t j = first; j < w->n; j++) {
+		if (done[j] || !same_entry(rec, w->recs[j]))
+			continue;
+		done[j] = true;
+		CID_ENSURE(json_array_append_new(
+			       attrs, json_string(cid_json_str(w->recs[j], "attribute"))) == 0 &&
+			       json_array_append_new(ids, json_string(w->ids[j])) == 0,
+			   CID_ERR_NOMEM);
+	}
+	snprintf(type, sizeof(type), "consent.%s", cid_json_str(rec, "state"));
+	CID_TRY(cid_audit_time(ctx->now, when));
+	e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:O, s:s, s:s, s:s, s:s}", "type", type,
+		      "time", when, "actor", methods[ctx->method].actor, "citizen", ctx->account_id,
+		      "service", ctx->service, "purpose", ctx->purpose, "attributes", attrs,
+		      "consent_records", ids, "basis", "consent", "policy_version",
+		      cid_json_str(rec, "policy_version"), "purpose_digest",
+		      cid_json_str(rec, "purpose_digest"), "endpoint",
+		      methods[ctx->method].endpoint);
+	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
+	if (ctx->request_id != NULL)
+		CID_ENSURE(json_object_set_new(e, "request_id", json_string(ctx->request_id)) == 0,
+			   CID_ERR_NOMEM);
+	if (expires_at != 0) {
+		CID_TRY(cid_audit_time(expires_at, when));
+		CID_ENSURE(json_object_set_new(e, "expires_at", json_string(when)) == 0,
+			   CID_ERR_NOMEM);
+	}
+	*out = e;
+	e = NULL;
+out:
+	json_decref(attrs);
+	json_decref(ids);
+	json_decref(e);
+	return rc;
+}
+
+/* Appends the audit entries of the records just written, in the same transaction. */
+static enum cid_err audit_records(struct cid_txn *txn, const struct write *w)
+{
+	enum cid_err rc = CID_OK;
+	/* n > 0: the callers check it (changes_ok) */
+	bool *done = calloc(w->n == 0 ? 1 : w->n, sizeof(*done));
+	json_t *e = NULL;
+
+	CID_ENSURE(done != NULL, CID_ERR_NOMEM);
+	for (size_t i = 0; i < w->n; i++) {
+		if (done[i])
+			continue;
+		CID_TRY(audit_entry(w, i, done, &e));
+		CID_TRY(cid_audit_append_txn(txn, e, NULL));
+		json_decref(e);
+		e = NULL;
+	}
+out:
+	json_decref(e);
+	free(done);
+	return rc;
+}
+
+static void recs_clear(struct write *w)
+{
+	for (size_t i = 0; i < w->n; i++) {
+		json_decref(w->recs[i]);
+		w->recs[i] = NULL;
+	}
+}
+
+static enum cid_err write_cb(struct cid_txn *txn, void *arg)
+{
+	struct write *w = arg;
+	enum cid_err rc = CID_OK;
+	uint64_t last = 0;
+
+	/* a rerun (the map grew) starts over */
+	recs_clear(w);
+	/* take n numbers at once; the records get the n before the new last */
+	CID_TRY(cid_txn_counter_add(txn, SEQ_KEY, "seq", w->n, &last));
+	for (size_t i = 0; i < w->n; i++)
+		CID_TRY(write_one(txn, w, i, last - w->n + 1 + i));
+	CID_TRY(audit_records(txn, w));
+out:
+	return rc;
+}
+
+/* Checks what every record of a call shares; policy versions unless they are to be copied. */
+static bool context_ok(const struct cid_consent_context *ctx, bool copy_versions)
+{
+	if (ctx == NULL || !cid_uuid_syntax_ok(ctx->account_id) || !name_ok(ctx->service) ||
+	    !name_ok(ctx->purpose) || cid_consent_method_name(ctx->method) == NULL || ctx->now < 0)
+		return false;
+	if (ctx->request_id != NULL && !name_ok(ctx->request_id))
+		return false;
+	return copy_versions || (name_ok(ctx->policy_version) && name_ok(ctx->purpose_digest));
+}
+
+/* Checks the changes: known attributes, each once, a recordable state, a future expiry. */
+static bool changes_ok(const struct cid_consent_change *changes, size_t n, int64_t now)
+{
+	size_t n_claims;
+
+	(void)cid_claim_table(&n_claims);
+	/* each attribute at most once, so more changes than claims cannot be valid */
+	if (changes == NULL || n == 0 || n > n_claims)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		const struct cid_consent_change *c = &changes[i];
+
+		if (!cid_consent_attribute_ok(c->attribute))
+			return false;
+		if (c->state != CID_CONSENT_GRANTED && c->state != CID_CONSENT_REFUSED &&
+		    c->state != CID_CONSENT_WITHDRAWN)
+			return false;
+		/* a grant must be in force when it is recorded */
+		if (cid_consent_state_at(c->state, c->expires_at, now) == CID_CONSENT_EXPIRED)
+			return false;
+		if (c->expires_at < 0)
+			return false;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(changes[j].attribute, c->attribute) == 0)
+				return false;
+	}
+	return true;
+}
+
+/* Draws the ids, runs the write, and hands the ids out only if it committed. */
+static enum cid_err write_records(struct cid_store *s, struct write *w, char **ids_out)
+{
+	enum cid_err rc = CID_OK;
+	char **ids = NULL;
+	size_t i;
+
+	w->ids = calloc(w->n, sizeof(*w->ids));
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
+	w->recs = calloc(w->n, sizeof(*w->recs));
+	CID_ENSURE(w->ids != NULL && w->recs != NULL, CID_ERR_NOMEM);
+	for (i = 0; i < w->n; i++)
+		CID_TRY(cid_random_uuid(w->ids[i]));
+	if (ids_out != NULL) {
+		/* allocated before the write, so a committed write cannot fail to report */
+		ids = calloc(w->n, sizeof(*ids));
+		CID_ENSURE(ids != NULL, CID_ERR_NOMEM);
+		for (i = 0; i < w->n; i++) {
+			ids[i] = strdup(w->ids[i]);
+			CID_ENSURE(ids[i] != NULL, CID_ERR_NOMEM);
+		}
+	}
+	CID_TRY(cid_store_update(s, write_cb, w));
+	if (ids_out != NULL)
+		memcpy(ids_out, ids, w->n * sizeof(*ids));
+	free(ids);
+	ids = NULL;
+out:
+	for (i = 0; ids != NULL && i < w->n; i++)
+		free(ids[i]);
+	free(ids);
+	free(w->ids);
+	w->ids = NULL;
+	if (w->recs != NULL)
+		recs_clear(w);
+	free(w->recs);
+	w->recs = NULL;
+	return rc;
+}
+
+enum cid_err cid_consent_record(struct cid_store *s, const struct cid_consent_context *ctx,
+				const struct cid_consent_change *changes, size_t n, char **ids_out)
+{
+	struct write w = {.ctx = ctx, .changes = changes, .n = n};
+
+	if (!context_ok(ctx, false) || !changes_ok(changes, n, ctx->now))
+		return CID_ERR_INVALID;
+	return write_records(s, &w, ids_out);
+}
+
+enum cid_err cid_consent_withdraw(struct cid_store *s, const struct cid_consent_context *ctx,
+				  const char *const *attributes, size_t n, char **ids_out,
+				  struct cid_consent_fault *fault)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_consent_change *changes = NULL;
+	struct write w = {.ctx = ctx, .n = n, .copy_versions = true};
+
+	CID_ENSURE(context_ok(ctx, true) && attributes != NULL, CID_ERR_INVALID);
+	changes = calloc(n == 0 ? 1 : n, sizeof(*changes));
+	CID_ENSURE(changes != NULL, CID_ERR_NOMEM);
+	for (size_t i = 0; i < n; i++)
+		changes[i] = (struct cid_consent_change){attributes[i], CID_CONSENT_WITHDRAWN, 0};
+	CID_ENSURE(changes_ok(changes, n, ctx->now), CID_ERR_INVALID);
+	w.changes = changes;
+	rc = write_records(s, &w, ids_out);
+	if (rc == CID_ERR_NOTFOUND && fault != NULL)
+		*fault = w.fault;
+out:
+	free(changes);
+	return rc;
+}
+
+/* ---- reading ---- */
+
+struct cid_consent_facts {
+	json_t *records; /* the records the facts' strings point into */
+	struct cid_consent_fact *facts;
+	size_t n;
+};
+
+/* The scan of one (citizen, service, purpose): each attribute's last value. */
+struct current {
+	size_t prefix_len;
+	int64_t now;
+	struct cid_consent_facts *f;
+	size_t cap;
+	struct cid_str attr; /* attribute of val; borrowed from the transaction */
+	struct cid_str val;  /* the latest value seen for attr */
+};
+
+static enum cid_err fact_push(struct current *c)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_consent_facts *f = c->f;
+	struct cid_consent_fact *fact;
+	json_t *rec = NULL;
+	enum cid_consent_state state;
+	int64_t expires_at;
+
+	if (c->val.ptr == NULL)
+		return CID_OK;
+	CID_TRY(parse_record(c->val, &rec));
+	CID_ENSURE(cid_str_eq(c->attr, cid_json_str(rec, "attribute")), CID_ERR_STORE);
+	expires_at = cid_json_int(rec, "expires_at");
+	state = record_state(rec, c->now);
+	if (f->n == c->cap) {
+		size_t cap = c->cap == 0 ? 8 : c->cap * 2;
+		struct cid_consent_fact *grown = realloc(f->facts, cap * sizeof(*grown));
+
+		CID_ENSURE(grown != NULL, CID_ERR_NOMEM);
+		f->facts = grown;
+		c->cap = cap;
+	}
+	/* the array keeps rec, and so the strings the fact borrows, alive */
+	CID_ENSURE(json_array_append(f->records, rec) == 0, CID_ERR_NOMEM);
+	fact = &f->facts[f->n++];
+	*fact = (struct cid_consent_fact){
+	    .attribute = cid_json_str(rec, "attribute"),
+	    .state = state,
+	    .expires_at = expires_at,
+	    .purpose_digest = cid_json_str(rec, "purpose_digest"),
+	    .record_id = cid_json_str(rec, "id"),
+	};
+	c->val = (struct cid_str){NULL, 0};
+out:
+	json_decref(rec);
+	return rc;
+}
+
+static enum cid_err current_one(struct cid_str key, struct cid_str val, void *arg)
+{
+	enum cid_err rc = CID_OK;
+	struct current *c = arg;
+	const char *attr = key.ptr + c->prefix_len;
+	size_t rest = key.len - c->prefix_len;
+	struct cid_str a;
+
+	/* attribute "\n" seq after the prefix */
+	CID_ENSURE(rest > SEQ_CHARS + 1 && attr[rest - SEQ_CHARS - 1] == '\n', CID_ERR_STORE);
+	a = (struct cid_str){attr, rest - SEQ_CHARS - 1};
+	CID_ENSURE(memchr(a.ptr, '\n', a.len) == NULL, CID_ERR_STORE);
+	/* keys of one attribute are adjacent and oldest first: a new one closes the last */
+	if (c->val.ptr != NULL && (a.len != c->attr.len || memcmp(a.ptr, c->attr.ptr, a.len) != 0))
+		CID_TRY(fact_push(c));
+	c->attr = a;
+	c->val = val;
+out:
+	return rc;
+}
+
+enum cid_err cid_consent_current(struct cid_txn *txn, const char *account_id, const char *service,
+				 const char *purpose, int64_t now,
+				 struct cid_consent_facts **facts_out)
+{
+	enum cid_err rc = CID_OK;
+	char prefix[KEY_MAX + 1];
+	size_t len = key_prefix(prefix, account_id, service, purpose, NULL);
+	struct current c = {.prefix_len = len, .now = now};
+
+	c.f = calloc(1, sizeof(*c.f));
+	CID_ENSURE(c.f != NULL, CID_ERR_NOMEM);
+	c.f->records = json_array();
+	CID_ENSURE(c.f->records != NULL, CID_ERR_NOMEM);
+	/* no record can be filed under a bad name: no decisions */
+	if (len > 0) {
+		CID_TRY(cid_txn_foreach(txn, CID_DB_CONSENTS, (struct cid_str){prefix, len},
+					current_one, &c));
+		CID_TRY(fact_push(&c));
+	}
+	*facts_out = c.f;
+	c.f = NULL;
+out:
+	cid_consent_facts_free(c.f);
+	return rc;
+}
+
+const struct cid_consent_fact *cid_consent_facts_get(const struct cid_consent_facts *f, size_t *n)
+{
+	*n = f == NULL ? 0 : f->n;
+	return f == NULL || f->n == 0 ? NULL : f->facts;
+}
+
+void cid_consent_facts_free(struct cid_consent_facts *f)
+{
+	if (f == NULL)
+		return;
+	json_decref(f->records);
+	free(f->facts);
+	free(f);
+}
+
+enum cid_err cid_consent_latest(struct cid_txn *txn, const char *account_id, const char *service,
+				const char *purpose, const char *attribute, json_t **out)
+{
+	char prefix[KEY_MAX + 1];
+	size_t len = key_prefix(prefix, account_id, service, purpose, attribute);
+
+	if (len == 0 || attribute == NULL)
+		return CID_ERR_NOTFOUND;
+	return latest_record(txn, (struct cid_str){prefix, len}, out);
+}
+
+/* Collects every record scanned into an array. */
+static enum cid_err history_one(struct cid_str key, struct cid_str val, void *arg)
+{
+	json_t *records = arg;
+	json_t *rec = NULL;
+	enum cid_err rc = parse_record(val, &rec);
+
+	(void)key;
+	if (rc != CID_OK)
+		return rc;
+	return json_array_append_new(records, rec) == 0 ? CID_OK : CID_ERR_NOMEM;
+}
+
+enum cid_err cid_consent_history(struct cid_store *s, const char *account_id, const char *service,
+				 json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
+	json_t *records = json_array();
+	char prefix[KEY_MAX + 1];
+	int len = 0;
+
+	CID_ENSURE(records != NULL, CID_ERR_NOMEM);
+	if (cid_uuid_syntax_ok(account_id) && (service == NULL || name_ok(service)))
+		len = snprintf(prefix, sizeof(prefix), "%s\n%s%s", account_id,
+			       service == NULL ? "" : service, service == NULL ? "" : "\n");
+	if (len > 0 && (size_t)len < sizeof(prefix)) {
+		CID_TRY(cid_store_read_begin(s, &txn));
+		CID_TRY(cid_txn_foreach(txn, CID_DB_CONSENTS, (struct cid_str){prefix, (size_t)len},
+					history_one, records));
+	}
+	*out = records;
+	records = NULL;
+out:
+	cid_store_read_end(txn);
+	json_decref(records);
+	return rc;
+}
+
+struct find {
+	const char *id;
+	json_t *found;
+};
+
+static enum cid_err find_one(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct find *f = arg;
+	enum cid_err rc = CID_OK;
+	json_t *rec = NULL;
+	const char *id;
+
+	(void)key;
+	/* the raw bytes first: most records cannot match, and need no parsing */
+	if (memmem(val.ptr, val.len, f->id, CID_ID_CHARS) == NULL)
+		return CID_OK;
+	CID_TRY(parse_record(val, &rec));
+	id = cid_json_str(rec, "id");
+	if (strcmp(id, f->id) == 0) {
+		f->found = rec;
+		rec = NULL;
+		/* any error but CID_OK stops the scan; the caller knows found is set */
+		rc = CID_ERR_EXISTS;
+	}
+out:
+	json_decref(rec);
+	return rc;
+}
+
+enum cid_err cid_consent_get(struct cid_store *s, const char *id, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
+	struct find f = {.id = id};
+
+	CID_ENSURE(cid_uuid_syntax_ok(id), CID_ERR_NOTFOUND);
+	CID_TRY(cid_store_read_begin(s, &txn));
+	rc = cid_txn_foreach(txn, CID_DB_CONSENTS, (struct cid_str){NULL, 0}, find_one, &f);
+	CID_ENSURE(rc == CID_OK || (rc == CID_ERR_EXISTS && f.found != NULL), rc);
+	CID_ENSURE(f.found != NULL, CID_ERR_NOTFOUND);
+	*out = f.found;
+	f.found = NULL;
+	rc = CID_OK;
+out:
+	cid_store_read_end(txn);
+	json_decref(f.found);
+	return rc;
+}

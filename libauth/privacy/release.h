@@ -1,0 +1,135 @@
+/*
+ * release: the single point where a citizen's attributes are chosen for a
+ * service, and where what the citizen must first be asked is worked out.
+ *
+ * Every personal attribute that leaves civicid (ID-token claims, userinfo)
+ * is selected by cid_release_claims and nowhere else. What a service asks for
+ * is the claims of its granted scopes (account_claims.c's claim table names each
+ * claim's scope) and the claims the OIDC `claims` parameter names for the
+ * target (Core §5.5); asking is never a grant. Each asked attribute that the
+ * citizen has goes to the policy evaluator (policy.h) across the service's
+ * purposes, with the citizen's current consent decisions (consent.h) read in
+ * one read transaction: permitted if some purpose permits it and no purpose
+ * denies it explicitly. Every decision, permit or deny, is handed to the audit
+ * hook before anything is released; a hook that fails stops the release.
+ *
+ * cid_release_prompt answers the authorization endpoint's question before a
+ * code is issued: must the citizen step up to a higher authentication level,
+ * and which consent-based attributes need the citizen's decision (the consent
+ * screen)? It uses the same notion of "asked" and the same evaluator.
+ *
+ * Nothing here allocates in a decision; the consent facts of a release are
+ * read once per purpose. Thread-safe: everything is borrowed for the call.
+ */
+#ifndef CID_RELEASE_H
+#define CID_RELEASE_H
+
+#include "audit.h"
+#include "err.h"
+#include "policy.h"
+#include "store.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum cid_release_target {
+	CID_RELEASE_ID_TOKEN,
+	CID_RELEASE_USERINFO,
+};
+
+/* "id_token" or "userinfo": the endpoint a decision was made for. */
+const char *cid_release_target_name(enum cid_release_target target);
+
+/* One decision of a release: the attribute asked and how it was decided. */
+struct cid_release_decision {
+	const char *attribute;	      /* the claim as stored, e.g. "family_name#ja-Kana-JP" */
+	const char *purpose;	      /* the deciding purpose's id, NULL when none (no policy) */
+	struct cid_decision decision; /* permit, reason, rule, basis, consent record, version */
+};
+
+/*
+ * What the audit hook receives: every decision of one release, permits and
+ * denies, all borrowed for the call only.
+ */
+struct cid_release_event {
+	const char *service;	/* the client_id */
+	const char *account_id; /* the citizen */
+	enum cid_release_target target;
+	int level;		/* the authentication level the release was decided at */
+	int64_t now;		/* when */
+	const char *request_id; /* the release's correlation id (may be NULL) */
+	const char *grant_id;	/* the grant released under (may be NULL) */
+	const struct cid_release_decision *decisions;
+	size_t n_decisions;
+};
+
+/*
+ * The audit hook: called once per release, synchronously, before any claim is
+ * added to the answer; it reports the entries it wrote in *range (audit.h).
+ * audit_release.h has the one that writes to the audit log. Returning
+ * anything but CID_OK stops the release (the endpoint answers with a server
+ * error and nothing leaves).
+ */
+typedef enum cid_err (*cid_audit_hook)(void *arg, const struct cid_release_event *event,
+				       struct cid_audit_range *range);
+
+/* What one release (or one prompt) is decided from; everything borrowed. */
+struct cid_release_request {
+	const struct cid_policyset *policies; /* the snapshot in force */
+	struct cid_txn *txn;		      /* a read transaction: the consent records;
+						 cid_release_claims ends it (cid_store_read_end)
+						 before the audit hook, which may write */
+	const char *service;		      /* client_id */
+	const char *account_id;
+	const json_t *citizen;	      /* the record of cid_account_get */
+	const char *scope;	      /* the granted scope ("" or NULL: none) */
+	const json_t *claims_request; /* the parsed `claims` parameter, or NULL */
+	int level;		      /* CID_LEVEL_PASSWORD or CID_LEVEL_MFA */
+	int64_t now;
+	cid_audit_hook audit; /* may be NULL: no hook */
+	void *audit_arg;
+	const char *request_id;	       /* passed on to the hook (may be NULL) */
+	const char *grant_id;	       /* passed on to the hook (may be NULL) */
+	struct cid_audit_range *range; /* may be NULL; else receives the hook's range
+					  (count 0 when nothing was decided) */
+};
+
+/* The authentication level of an acr: CID_LEVEL_MFA for urn:civicid:acr:mfa, else password. */
+int cid_release_level(const char *acr);
+
+/*
+ * Adds to out (a JSON object, borrowed) the claims of rq->citizen that the
+ * policy permits for target, after handing every decision to rq->audit. A
+ * claim the citizen does not have is absent, never null; a stored member that
+ * is not a claim of account.h's table is never released; a claim not
+ * permitted is simply absent.
+ * Errors: CID_ERR_NOMEM, CID_ERR_STORE (reading consent records), the audit
+ * hook's error (then out is untouched).
+ */
+CID_MUST_CHECK enum cid_err cid_release_claims(const struct cid_release_request *rq,
+					       enum cid_release_target target, json_t *out);
+
+/*
+ * Works out, for an authorization request about to be granted (both targets
+ * count as asked), what the citizen must do first. *step_up is true when an
+ * asked attribute is denied only for level_too_low at rq->level and would be
+ * permitted, or asked, at level 2. *ask (new reference) is the consent screen's
+ * content, an array of the purposes to show, in file order:
+ *   [{"purpose","basis":"consent"|"statute","statute"?,"digest","version",
+ *     "consent_valid_days","ask":[attribute...],"info":[attribute...]}]
+ * "ask" lists the consent-basis attributes to decide: those without a
+ * current decision (no_consent, expired, policy_changed) or, with
+ * prompt_consent, every asked one the purpose could release with consent.
+ * "info" lists the statute-based attributes released without consent.
+ * Attributes are base names (family_name stands for its tagged forms); an
+ * attribute some purpose denies explicitly is never shown. *n_ask is the
+ * number of attributes to decide over all purposes: no screen is needed when
+ * it is 0. At most max_ask are asked (the rest wait for the next request).
+ * Errors: CID_ERR_NOMEM, CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_release_prompt(const struct cid_release_request *rq,
+					       bool prompt_consent, size_t max_ask, bool *step_up,
+					       json_t **ask, size_t *n_ask);
+
+#endif

@@ -1,0 +1,107 @@
+/*
+ * cid_open: a context is assembled once, at start, and taken apart at the
+ * end.
+ *
+ * Opening loads the policies, opens the store and the audit log, creates the
+ * signing keys and the pairwise salt on first start, loads the keyset, and
+ * builds the discovery document from the OIDC endpoint table; nothing of it
+ * is built again per request. This is the one file of the context that
+ * reaches above it: the endpoints of that table read the context through
+ * cid.c, so the assembly sits above both, and cid.c calls nothing here.
+ */
+#include "cid_int.h"
+
+#include "audit.h"
+#include "crypto.h"
+#include "oidc.h"
+#include "str.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct salt_arg {
+	uint8_t fresh[32];
+	uint8_t out[32];
+};
+
+/* Reads the pairwise salt, or stores the fresh one if there is none yet. */
+static enum cid_err salt_cb(struct cid_txn *txn, void *arg)
+{
+	struct salt_arg *sa = arg;
+	enum cid_err rc = CID_OK;
+	struct cid_str key = cid_str_of("pairwise_salt");
+	struct cid_str val;
+
+	rc = cid_txn_get(txn, CID_DB_META, key, &val);
+	if (rc == CID_OK) {
+		CID_ENSURE(val.len == sizeof(sa->out), CID_ERR_STORE);
+		memcpy(sa->out, val.ptr, val.len);
+		goto out;
+	}
+	CID_ENSURE(rc == CID_ERR_NOTFOUND, rc);
+	CID_TRY(cid_txn_put(txn, CID_DB_META, key,
+			    (struct cid_str){(const char *)sa->fresh, sizeof(sa->fresh)}, 0));
+	memcpy(sa->out, sa->fresh, sizeof(sa->out));
+out:
+	return rc;
+}
+
+enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, FILE *errors,
+			  struct cid_ctx **out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_ctx *ctx = calloc(1, sizeof(*ctx));
+	struct salt_arg sa;
+	char *log_issuer = NULL;
+
+	CID_ENSURE(ctx != NULL, CID_ERR_NOMEM);
+	ctx->cfg = cfg;
+	if (pthread_mutex_init(&ctx->lock, NULL) != 0) {
+		free(ctx);
+		return CID_ERR_NOMEM;
+	}
+	rc = ctx_policies_load(cfg->policies_dir, errors, &ctx->policies);
+	if ((rc == CID_ERR_CONFIG || rc == CID_ERR_IO) && errors != NULL)
+		fprintf(errors, "%s: the release policies do not load (errors above)\n",
+			cfg->policies_dir);
+	CID_TRY(rc);
+	CID_TRY(cid_store_open(cfg->store_dir, &ctx->store));
+	CID_TRY(cid_audit_open(ctx->store, cfg->audit_group_commit != 0, &ctx->audit_log));
+	CID_TRY(cid_audit_issuer_record(ctx->store, cfg->issuer, &log_issuer));
+	if (strcmp(log_issuer, cfg->issuer) != 0 && errors != NULL)
+		fprintf(errors,
+			"civicid: the audit log keeps the issuer it was started with, %s: its "
+			"checkpoints are signed as that issuer, not as %s\n",
+			log_issuer, cfg->issuer);
+	cid_ctx_set_audit_hook(ctx, NULL, NULL);
+	/* a reload asked before this start is already done: this load is newer */
+	CID_TRY(cid_policies_reload_counter(ctx->store, &ctx->reload_seen));
+	CID_TRY(cid_keys_ensure(ctx->store, now));
+	CID_TRY(cid_random_bytes(sa.fresh, sizeof(sa.fresh)));
+	CID_TRY(cid_store_update(ctx->store, salt_cb, &sa));
+	memcpy(ctx->salt, sa.out, sizeof(ctx->salt));
+	cid_wipe(&sa, sizeof(sa));
+	CID_TRY(cid_ctx_keys_refresh(ctx, now));
+	CID_TRY(cid_oidc_discovery_build(cfg->issuer, &ctx->discovery, &ctx->discovery_len));
+	*out = ctx;
+	ctx = NULL;
+out:
+	free(log_issuer);
+	cid_ctx_close(ctx);
+	return rc;
+}
+
+void cid_ctx_close(struct cid_ctx *ctx)
+{
+	if (ctx == NULL)
+		return;
+	ctx_snapshot_put(ctx->keys);
+	ctx_snapshot_put(ctx->policies);
+	cid_audit_close(ctx->audit_log);
+	cid_store_close(ctx->store);
+	free(ctx->discovery);
+	cid_wipe(ctx->salt, sizeof(ctx->salt));
+	pthread_mutex_destroy(&ctx->lock);
+	free(ctx);
+}

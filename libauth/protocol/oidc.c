@@ -1,0 +1,249 @@
+/*
+ * oidc: what every endpoint file shares: client authentication, the service
+ * as the citizen knows it, the single call of the release, and the two ends
+ * of an authorization request (a code, or an error sent back to the client).
+ *
+ * The two ends are here, below every step of the browser flow, because each
+ * step may end the request: whichever file decides, the code and the error
+ * redirect are built one way only, with state and iss (RFC 9207), and the
+ * request's transient members never reach the grant.
+ */
+#include "oidc.h"
+
+#include "bounds.h"
+#include "crypto.h"
+#include "oidc_int.h"
+#include "session.h"
+#include "token.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *oidc_auth_locale(const json_t *auth)
+{
+	const char *l = cid_json_str(auth, "ui_locale");
+
+	return l != NULL && strcmp(l, "en") == 0 ? "en" : "ja";
+}
+
+enum cid_err cid_oidc_parse_basic(const char *header, char **id, char **secret)
+{
+	enum cid_err rc = CID_OK;
+	unsigned char raw[CID_MAX_HEADER];
+	const char *p;
+	size_t n;
+	int len;
+	const char *colon;
+	char *i = NULL;
+	char *s = NULL;
+	size_t il;
+	size_t sl;
+
+	CID_ENSURE(header != NULL && strncasecmp(header, "Basic ", 6) == 0, CID_ERR_INVALID);
+	p = header + 6;
+	while (*p == ' ')
+		p++;
+	n = strnlen(p, CID_MAX_HEADER);
+	CID_ENSURE(n < CID_MAX_HEADER, CID_ERR_TOOBIG);
+	CID_ENSURE(n > 0 && n % 4 == 0, CID_ERR_INVALID);
+	len = EVP_DecodeBlock(raw, (const unsigned char *)p, (int)n);
+	CID_ENSURE(len > 0, CID_ERR_INVALID);
+	/* EVP_DecodeBlock counts padding bytes as zeros: drop them */
+	if (p[n - 1] == '=')
+		len--;
+	if (p[n - 2] == '=')
+		len--;
+	colon = memchr(raw, ':', (size_t)len);
+	CID_ENSURE(colon != NULL && colon != (const char *)raw, CID_ERR_INVALID);
+	/*= RFC 6749 §2.3.1: the client identifier and password are encoded using the
+	 *# "application/x-www-form-urlencoded" encoding algorithm */
+	CID_TRY(
+	    cid_url_decode((const char *)raw, (size_t)(colon - (const char *)raw), true, &i, &il));
+	CID_TRY(cid_url_decode(colon + 1, (size_t)len - (size_t)(colon + 1 - (const char *)raw),
+			       true, &s, &sl));
+	CID_ENSURE(il > 0 && cid_utf8_valid(i, il) && cid_utf8_valid(s, sl), CID_ERR_INVALID);
+	*id = i;
+	*secret = s;
+	i = NULL;
+	s = NULL;
+out:
+	cid_wipe(raw, sizeof(raw));
+	free(i);
+	if (s != NULL) {
+		cid_wipe(s, strlen(s));
+		free(s);
+	}
+	return rc;
+}
+
+enum cid_err oidc_invalid_client(struct cid_reply *reply, const char *description)
+{
+	/*= RFC 6749 §5.2: invalid_client ... 401; RFC 9110 §15.5.2: a 401 response
+	 *# MUST send a WWW-Authenticate header field */
+	free(reply->www_authenticate);
+	reply->www_authenticate = strdup("Basic realm=\"civicid\"");
+	if (reply->www_authenticate == NULL)
+		return CID_ERR_NOMEM;
+	return cid_reply_error_json(reply, 401, "invalid_client", description);
+}
+
+enum cid_err oidc_client_auth(struct cid_ctx *ctx, const struct cid_request *req,
+			      struct cid_reply *reply, struct cid_client **client)
+{
+	enum cid_err rc = CID_OK;
+	char *basic_id = NULL;
+	char *basic_secret = NULL;
+	const char *id = cid_params_get(&req->params, "client_id");
+	const char *secret = cid_params_get(&req->params, "client_secret");
+
+	if (req->authorization != NULL) {
+		/*= RFC 6749 §2.3: the client MUST NOT use more than one authentication method */
+		if (secret != NULL)
+			return cid_reply_error_json(
+				   reply, 400, "invalid_request",
+				   "use either HTTP Basic or client_secret, not both") == CID_OK
+				   ? CID_ERR_DENIED
+				   : CID_ERR_NOMEM;
+		rc = cid_oidc_parse_basic(req->authorization, &basic_id, &basic_secret);
+		if (rc == CID_ERR_NOMEM)
+			goto out;
+		if (rc != CID_OK || (id != NULL && strcmp(id, basic_id) != 0))
+			goto fail;
+		id = basic_id;
+		secret = basic_secret;
+	} else if (id == NULL) {
+		goto fail;
+	}
+	rc = cid_client_authenticate(cid_ctx_store(ctx), id, secret, client);
+	if (rc != CID_ERR_DENIED)
+		goto out; /* authenticated, or no verdict (the endpoint answers 500) */
+fail:
+	CID_TRY(oidc_invalid_client(reply, "client authentication failed"));
+	rc = CID_ERR_DENIED;
+out:
+	free(basic_id);
+	if (basic_secret != NULL) {
+		cid_wipe(basic_secret, strlen(basic_secret));
+		free(basic_secret);
+	}
+	return rc;
+}
+
+enum cid_err oidc_release(struct cid_ctx *ctx, const struct cid_policyset *ps,
+			  const struct cid_client *client, const json_t *citizen,
+			  const json_t *grant, enum cid_release_target target, int64_t now,
+			  json_t *out, struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	char request_id[CID_ID_CHARS + 1];
+	struct cid_audit_range range = {0};
+	struct cid_release_request rq = {
+	    .policies = ps,
+	    .service = client->client_id,
+	    .account_id = json_string_value(json_object_get(grant, "account_id")),
+	    .citizen = citizen,
+	    .scope = json_string_value(json_object_get(grant, "scope")),
+	    .claims_request = json_object_get(grant, "claims"),
+	    .level = cid_release_level(json_string_value(json_object_get(grant, "acr"))),
+	    .now = now,
+	    .request_id = request_id,
+	    .grant_id = cid_json_str(grant, "grant_id"),
+	    .range = &range,
+	};
+
+	CID_TRY(cid_random_uuid(request_id));
+	cid_ctx_audit_hook(ctx, &rq.audit, &rq.audit_arg);
+	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &rq.txn));
+	CID_TRY(cid_release_claims(&rq, target, out));
+	/*
+	 * The release id, never the seqs: those count every release of the city, so
+	 * a service reading them would learn how many releases other services get.
+	 */
+	if (range.count > 0) {
+		free(reply->release);
+		reply->release = strdup(request_id);
+		CID_ENSURE(reply->release != NULL, CID_ERR_NOMEM);
+	}
+out:
+	cid_store_read_end(rq.txn);
+	return rc;
+}
+
+enum cid_err oidc_redirect_error(struct cid_ctx *ctx, struct cid_reply *reply, const char *uri,
+				 const char *state, const char *error, const char *description)
+{
+	const char *names[] = {"error", "error_description", "state", "iss"};
+	const char *values[] = {error, description, state, cid_ctx_config(ctx)->issuer};
+
+	/*= RFC 6749 §4.1.2.1, RFC 9207 §2: errors go back with state and iss */
+	return cid_reply_redirect(reply, 302, uri, names, values, 4);
+}
+
+enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid_session *sess,
+			     const char *cookie, int64_t now, int status, struct cid_reply *reply)
+{
+	/* these steered this request only (or its pending steps); they are not part
+	 * of the grant. The one place they are removed: the pending steps before
+	 * the code leave them in auth, and oidc_park sets its own afresh */
+	static const char *const transient[] = {"prompt_none", "prompt_login", "prompt_consent",
+						"login_hint",  "max_age",      "state",
+						"ui_locale",   "csrf_hash",    "exp",
+						"stage",       "pending_sid",  "consent"};
+	enum cid_err rc = CID_OK;
+	const struct cid_config *cfg = cid_ctx_config(ctx);
+	char code[CID_TOKEN_CHARS + 1] = "";
+	char *state = NULL;
+	char *uri = NULL;
+	json_t *amr = json_array();
+
+	CID_ENSURE(amr != NULL, CID_ERR_NOMEM);
+	if (cid_json_str(auth, "state") != NULL)
+		CID_ENSURE((state = strdup(cid_json_str(auth, "state"))) != NULL, CID_ERR_NOMEM);
+	CID_ENSURE((uri = strdup(cid_json_str(auth, "redirect_uri"))) != NULL, CID_ERR_NOMEM);
+	for (size_t i = 0; i < sess->n_amr; i++)
+		CID_ENSURE(json_array_append_new(amr, json_string(sess->amr[i])) == 0,
+			   CID_ERR_NOMEM);
+	CID_ENSURE(json_object_set_new(auth, "account_id", json_string(sess->account_id)) == 0 &&
+		       json_object_set_new(auth, "sid", json_string(sess->sid)) == 0 &&
+		       json_object_set_new(auth, "auth_time", json_integer(sess->auth_time)) == 0 &&
+		       json_object_set_new(auth, "acr", json_string(sess->acr)) == 0 &&
+		       json_object_set(auth, "amr", amr) == 0 &&
+		       json_object_set_new(auth, "generation", json_integer(sess->generation)) == 0,
+		   CID_ERR_NOMEM);
+	for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++)
+		json_object_del(auth, transient[i]);
+	rc = cid_code_issue(cid_ctx_store(ctx), auth, now, cfg->code_ttl, code);
+	/* the citizen was disabled while this request ran: no code */
+	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_DISABLED || rc == CID_ERR_REVOKED) {
+		rc = oidc_redirect_error(ctx, reply, uri, state, "access_denied",
+					 "the request cannot be completed");
+		goto out;
+	}
+	CID_TRY(rc);
+	if (cookie != NULL)
+		CID_TRY(cid_session_add_client(cid_ctx_store(ctx), cookie,
+					       cid_json_str(auth, "client_id")));
+	{
+		/*= RFC 9207 §2: the iss parameter is added to the authorization response */
+		const char *names[] = {"code", "state", "iss"};
+		const char *values[] = {code, state, cfg->issuer};
+
+		CID_TRY(cid_reply_redirect(reply, status, uri, names, values, 3));
+	}
+out:
+	cid_wipe(code, sizeof(code));
+	json_decref(amr);
+	free(state);
+	free(uri);
+	return rc;
+}
+
+const char *oidc_service_name(const struct cid_policyset *ps, const struct cid_client *client,
+			      const char *locale)
+{
+	const struct cid_policy *pol = cid_policyset_find(ps, client->client_id);
+
+	return pol != NULL ? cid_policy_name(pol, locale) : client->name;
+}

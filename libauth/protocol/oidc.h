@@ -1,0 +1,125 @@
+/*
+ * oidc: the OpenID Connect and OAuth 2 endpoints.
+ *
+ * Each is a function from a struct cid_request to a struct cid_reply
+ * (reply.h): the HTTP skin translates, calls one, and renders; no outcome is
+ * decided in the skin.
+ *
+ * Errors follow RFC 6749 §4.1.2.1/§5.2, OIDC Core §3.1.2.6, RFC 6750 §3.1,
+ * RFC 7009 and RFC 7662: a redirect carries `error`, `error_description`,
+ * `state` and `iss` (RFC 9207) only once client_id and redirect_uri are known
+ * to be good; before that the citizen sees an error page and is never
+ * redirected.
+ */
+#ifndef CID_OIDC_H
+#define CID_OIDC_H
+
+#include "cid.h"
+#include "client.h"
+#include "err.h"
+#include "reply.h"
+#include "str.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/*
+ * The endpoints. Each fills *reply (which must be zeroed) and returns CID_OK
+ * whenever it produced a reply, including OAuth error replies; any other
+ * return means no reply could be built (the skin answers 500).
+ */
+CID_MUST_CHECK enum cid_err cid_oidc_authorize(struct cid_ctx *ctx, const struct cid_request *req,
+					       struct cid_reply *reply);
+
+/*
+ * POST of the login form. Runs one argon2id verification: call it off the
+ * HTTP polling threads.
+ */
+CID_MUST_CHECK enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
+					   struct cid_reply *reply);
+
+/*
+ * POST of the consent screen: records the citizen's decisions (approve: a
+ * grant for each ticked attribute and a refusal for each other shown; deny: a
+ * refusal for all shown), then issues the code.
+ */
+CID_MUST_CHECK enum cid_err cid_oidc_consent(struct cid_ctx *ctx, const struct cid_request *req,
+					     struct cid_reply *reply);
+
+/*
+ * POST of the one-time-code (TOTP) step: on a correct code the session is
+ * raised to urn:civicid:acr:mfa (amr pwd, otp) and the flow goes on.
+ */
+CID_MUST_CHECK enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
+					  struct cid_reply *reply);
+
+CID_MUST_CHECK enum cid_err cid_oidc_token(struct cid_ctx *ctx, const struct cid_request *req,
+					   struct cid_reply *reply);
+CID_MUST_CHECK enum cid_err cid_oidc_userinfo(struct cid_ctx *ctx, const struct cid_request *req,
+					      struct cid_reply *reply);
+CID_MUST_CHECK enum cid_err cid_oidc_introspect(struct cid_ctx *ctx, const struct cid_request *req,
+						struct cid_reply *reply);
+CID_MUST_CHECK enum cid_err cid_oidc_revoke(struct cid_ctx *ctx, const struct cid_request *req,
+					    struct cid_reply *reply);
+CID_MUST_CHECK enum cid_err cid_oidc_logout(struct cid_ctx *ctx, const struct cid_request *req,
+					    struct cid_reply *reply);
+
+/* An OAuth error: static code and description. */
+struct cid_oauth_error {
+	const char *error;
+	const char *description;
+};
+
+/*
+ * Validates an authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1,
+ * RFC 7636) of client, whose client_id and redirect_uri are already known to be
+ * good. On success *auth (new reference) is the normalised request:
+ *   {"client_id","redirect_uri","scope","state"?,"nonce"?,"code_challenge"?,
+ *    "prompt_none","prompt_login","prompt_consent","max_age"?,"login_hint"?,
+ *    "ui_locale","acr_values"?,"claims"?}
+ * Errors: CID_ERR_INVALID with *err set (the error is to be redirected),
+ * CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_oidc_authz_check(const struct cid_client *client,
+						 const struct cid_params *params,
+						 const char *default_locale, json_t **auth,
+						 struct cid_oauth_error *err);
+
+/*
+ * Parses an HTTP Basic Authorization value into client_id and secret, each
+ * form-urlencoded-decoded as RFC 6749 §2.3.1 requires. *id and *secret are new
+ * strings (caller frees; wipe the secret).
+ * Errors: CID_ERR_INVALID (not Basic, bad base64, no ':', bad escapes, empty id,
+ * NUL or invalid UTF-8), CID_ERR_TOOBIG, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_oidc_parse_basic(const char *header, char **id, char **secret);
+
+/*
+ * JSON documents as replies (200, cacheable): the discovery document the
+ * context built at open (cid_ctx_discovery), and the JWKS of the keyset in
+ * force. Errors: CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_oidc_discovery(struct cid_ctx *ctx, struct cid_reply *reply);
+CID_MUST_CHECK enum cid_err cid_oidc_jwks(struct cid_ctx *ctx, struct cid_reply *reply);
+
+/*
+ * The endpoint table of OpenID Connect and OAuth 2 (reply.h's struct
+ * cid_endpoint): every path above, with the function that answers it, in
+ * *n rows. Static. The rows with a `discovery` name are the endpoints the
+ * discovery document announces.
+ */
+const struct cid_endpoint *cid_oidc_endpoints(size_t *n);
+
+/*
+ * The discovery document (OpenID Connect Discovery 1.0) of issuer iss: the
+ * URL of every endpoint of cid_oidc_endpoints that has a metadata name
+ * (iss followed by its path), what civicid supports, and claims_supported
+ * from account.h's claim table. *doc (compact JSON of *len bytes) is a new
+ * string: the caller frees it. Built once, at open (cid_ctx_open).
+ * Errors: CID_ERR_TOOBIG (an endpoint's URL would be over CID_MAX_URI),
+ * CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_oidc_discovery_build(const char *iss, char **doc, size_t *len);
+
+#endif

@@ -1,0 +1,199 @@
+/*
+ * oidc_consent: the consent screen: showing it, and recording its answer.
+ *
+ * The decisions are not made here: release.c's cid_release_prompt says
+ * which consent-based attributes lack the citizen's decision, with the same
+ * evaluator and the same idea of "asked" as the release itself, so the
+ * screen can never offer what the release would not consider, nor miss what
+ * it would. This file turns that answer into a page and the posted form
+ * into records. The screen is a pending request (oidc_pending.c) bound to
+ * the browser's CSRF token and to the session's sid; the screen's content is
+ * stored with it, so the posted form names checkboxes by position only and
+ * can claim nothing that was not shown. Every consent record names the
+ * screen and the request it came from.
+ */
+#include "bounds.h"
+#include "consent.h"
+#include "oidc_int.h"
+#include "session.h"
+#include "str.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* {"label_key": "attr.NAME"} (and "field" when not NULL), appended to list. */
+static enum cid_err add_item(json_t *list, const char *attribute, const char *field)
+{
+	char key[CID_MAX_LABEL_KEY];
+	json_t *item;
+	int n = snprintf(key, sizeof(key), "attr.%s", attribute);
+
+	if (n < 0 || (size_t)n >= sizeof(key))
+		return CID_ERR_TOOBIG;
+	item = json_pack("{s:s}", "label_key", key);
+	if (item == NULL ||
+	    (field != NULL && json_object_set_new(item, "field", json_string(field)) != 0)) {
+		json_decref(item);
+		return CID_ERR_NOMEM;
+	}
+	return json_array_append_new(list, item) == 0 ? CID_OK : CID_ERR_NOMEM;
+}
+
+/* One purpose of the screen: its text in locale, the checkboxes and the information. */
+static enum cid_err screen_purpose(const struct cid_policy *pol, const json_t *entry,
+				   const char *locale, size_t *field, json_t *purposes)
+{
+	enum cid_err rc = CID_OK;
+	const char *id = cid_json_str(entry, "purpose");
+	const char *text = "";
+	struct cid_purpose_info pu;
+	json_t *ask = json_array();
+	json_t *info = json_array();
+	json_t *o = NULL;
+	size_t i;
+	const json_t *a;
+
+	CID_ENSURE(ask != NULL && info != NULL, CID_ERR_NOMEM);
+	if (cid_policy_purpose_find(pol, id, &pu))
+		text = cid_purpose_text(&pu, locale);
+	json_array_foreach(json_object_get(entry, "ask"), i, a)
+	{
+		char name[16];
+
+		snprintf(name, sizeof(name), "a%zu", (*field)++);
+		CID_TRY(add_item(ask, json_string_value(a), name));
+	}
+	json_array_foreach(json_object_get(entry, "info"), i, a)
+	    CID_TRY(add_item(info, json_string_value(a), NULL));
+	o = json_pack("{s:s, s:b, s:b, s:O, s:O}", "text", text, "has_ask",
+		      json_array_size(ask) > 0, "has_info", json_array_size(info) > 0, "ask", ask,
+		      "info", info);
+	CID_ENSURE(o != NULL, CID_ERR_NOMEM);
+	if (cid_json_str(entry, "statute") != NULL)
+		CID_ENSURE(json_object_set(o, "statute", json_object_get(entry, "statute")) == 0,
+			   CID_ERR_NOMEM);
+	CID_ENSURE(json_array_append(purposes, o) == 0, CID_ERR_NOMEM);
+out:
+	json_decref(ask);
+	json_decref(info);
+	json_decref(o);
+	return rc;
+}
+
+enum cid_err oidc_show_consent(const struct cid_policyset *ps, const struct cid_client *client,
+			       const json_t *consent, const char *locale, const char *req_id,
+			       const char *csrf, struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	const struct cid_policy *pol = cid_policyset_find(ps, client->client_id);
+	json_t *purposes = json_array();
+	json_t *data = NULL;
+	size_t field = 0;
+	size_t i;
+	const json_t *entry;
+
+	CID_ENSURE(purposes != NULL, CID_ERR_NOMEM);
+	json_array_foreach(consent, i, entry)
+	    CID_TRY(screen_purpose(pol, entry, locale, &field, purposes));
+	data = json_pack("{s:s, s:s, s:s, s:O}", "req", req_id, "csrf", csrf, "client_name",
+			 oidc_service_name(ps, client, locale), "purposes", purposes);
+	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
+	rc = cid_reply_page(reply, 200, CID_PAGE_CONSENT, data, locale);
+	data = NULL;
+out:
+	json_decref(purposes);
+	json_decref(data);
+	return rc;
+}
+
+/*
+ * Records the decisions on one purpose of the screen: the attributes of
+ * entry's "ask", numbered from *field, granted when approve and ticked.
+ */
+static enum cid_err record_purpose(struct cid_ctx *ctx, const struct cid_request *req,
+				   const json_t *auth, const json_t *entry, const char *account_id,
+				   const char *request_ref, bool approve, size_t *field)
+{
+	struct cid_consent_change changes[CID_CONSENT_MAX_ASK];
+	const json_t *ask = json_object_get(entry, "ask");
+	int64_t days = (int64_t)json_integer_value(json_object_get(entry, "consent_valid_days"));
+	struct cid_consent_context cc = {
+	    .account_id = account_id,
+	    .service = cid_json_str(auth, "client_id"),
+	    .purpose = cid_json_str(entry, "purpose"),
+	    .policy_version = cid_json_str(entry, "version"),
+	    .purpose_digest = cid_json_str(entry, "digest"),
+	    .method = CID_CONSENT_METHOD_SCREEN,
+	    .request_id = request_ref,
+	    .now = req->now,
+	};
+	size_t n = 0;
+	size_t i;
+	const json_t *a;
+
+	json_array_foreach(ask, i, a)
+	{
+		char name[16];
+		bool ticked;
+
+		if (n == CID_CONSENT_MAX_ASK)
+			return CID_ERR_STORE; /* never stored by oidc_proceed */
+		snprintf(name, sizeof(name), "a%zu", (*field)++);
+		ticked = approve && cid_params_get(&req->params, name) != NULL;
+		changes[n++] = (struct cid_consent_change){
+		    .attribute = json_string_value(a),
+		    .state = ticked ? CID_CONSENT_GRANTED : CID_CONSENT_REFUSED,
+		    .expires_at = ticked ? cid_consent_expiry(days, req->now) : 0,
+		};
+	}
+	if (n == 0)
+		return CID_OK;
+	return cid_consent_record(cid_ctx_store(ctx), &cc, changes, n, NULL);
+}
+
+enum cid_err cid_oidc_consent(struct cid_ctx *ctx, const struct cid_request *req,
+			      struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	const char *locale = cid_ctx_config(ctx)->default_locale;
+	const char *action = cid_params_get(&req->params, "action");
+	char ref[CID_HASH_HEX + 1];
+	struct cid_session sess;
+	json_t *auth = NULL;
+	size_t field = 0;
+	size_t i;
+	const json_t *entry;
+	bool approve;
+	bool ok = false;
+
+	CID_TRY(oidc_load_pending(ctx, req, OIDC_STAGE_CONSENT, locale, reply, &auth));
+	if (auth == NULL)
+		goto out;
+	locale = oidc_auth_locale(auth);
+	CID_TRY(oidc_step_session(ctx, req, auth, locale, reply, &sess, &ok));
+	if (!ok)
+		goto out;
+	if (action == NULL || (strcmp(action, "approve") != 0 && strcmp(action, "deny") != 0)) {
+		rc = cid_reply_error_page(reply, 400, "invalid_request",
+					  "Choose Approve or Deny on the consent page.", locale);
+		goto out;
+	}
+	approve = strcmp(action, "approve") == 0;
+	/* claimed before anything is recorded: a form sent twice records once */
+	rc = oidc_claim_pending(ctx, req, locale, reply);
+	if (rc == CID_ERR_DENIED) {
+		rc = CID_OK;
+		goto out;
+	}
+	CID_TRY(rc);
+	oidc_pending_ref(cid_params_get(&req->params, "req"), ref);
+	/* one durable write per purpose; a purpose's decisions are all or none */
+	json_array_foreach(json_object_get(auth, "consent"), i, entry)
+	    CID_TRY(record_purpose(ctx, req, auth, entry, sess.account_id, ref, approve, &field));
+	/* the evaluator now decides what the service gets, whatever was ticked */
+	rc = oidc_grant_code(ctx, auth, &sess, req->session_cookie, req->now, 303, reply);
+out:
+	json_decref(auth);
+	return rc;
+}

@@ -1,0 +1,155 @@
+/*
+ * oidc_discovery: the endpoints of OpenID Connect as one table, and the two
+ * documents published about them, discovery (OpenID Connect Discovery 1.0)
+ * and the JWKS.
+ *
+ * The table is the router's (endpoints.h walks it with the pages' tables)
+ * and the discovery document's source: a row names its path once, and the
+ * rows with a metadata name are exactly the endpoints the document
+ * announces, so the router and the document cannot disagree. The document
+ * is built once, when the context opens (cid_open.c), and served as is;
+ * the JWKS is served from the keyset snapshot in force.
+ */
+#include "account.h"
+#include "bounds.h"
+#include "buf.h"
+#include "oidc_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static enum cid_err discovery(struct cid_ctx *ctx, const struct cid_request *req,
+			      struct cid_reply *reply)
+{
+	(void)req;
+	return cid_oidc_discovery(ctx, reply);
+}
+
+static enum cid_err jwks(struct cid_ctx *ctx, const struct cid_request *req,
+			 struct cid_reply *reply)
+{
+	(void)req;
+	return cid_oidc_jwks(ctx, reply);
+}
+
+/*
+ * path, fn, get, post, page, slow, discovery metadata name. The browser
+ * flow's forms (/login, /totp, /consent) answer with pages and are not
+ * announced: a service only ever sends the citizen to /authorize.
+ */
+static const struct cid_endpoint endpoints[] = {
+    {"/.well-known/openid-configuration", discovery, true, false, false, false, NULL},
+    {"/authorize", cid_oidc_authorize, true, true, true, false, "authorization_endpoint"},
+    /* one argon2id verification: on a worker */
+    {"/login", cid_oidc_login, false, true, true, true, NULL},
+    {"/totp", cid_oidc_totp, false, true, true, false, NULL},
+    {"/consent", cid_oidc_consent, false, true, true, false, NULL},
+    {"/token", cid_oidc_token, false, true, false, false, "token_endpoint"},
+    {"/userinfo", cid_oidc_userinfo, true, true, false, false, "userinfo_endpoint"},
+    {"/jwks", jwks, true, false, false, false, "jwks_uri"},
+    {"/introspect", cid_oidc_introspect, false, true, false, false, "introspection_endpoint"},
+    {"/revoke", cid_oidc_revoke, false, true, false, false, "revocation_endpoint"},
+    {"/logout", cid_oidc_logout, true, true, true, false, "end_session_endpoint"},
+};
+
+const struct cid_endpoint *cid_oidc_endpoints(size_t *n)
+{
+	*n = sizeof(endpoints) / sizeof(endpoints[0]);
+	return endpoints;
+}
+
+static enum cid_err set_new(json_t *obj, const char *key, json_t *value)
+{
+	return json_object_set_new(obj, key, value) == 0 ? CID_OK : CID_ERR_NOMEM;
+}
+
+enum cid_err cid_oidc_discovery_build(const char *iss, char **doc, size_t *len)
+{
+	enum cid_err rc = CID_OK;
+	json_t *d = json_object();
+	json_t *rest = NULL;
+	json_t *claims = json_array();
+	char *text = NULL;
+	char url[CID_MAX_URI];
+	size_t n = 0;
+	const struct cid_claim_def *defs = cid_claim_table(&n);
+
+	CID_ENSURE(d != NULL && claims != NULL, CID_ERR_NOMEM);
+	CID_TRY(set_new(d, "issuer", json_string(iss)));
+	for (size_t i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++) {
+		int w;
+
+		if (endpoints[i].discovery == NULL)
+			continue;
+		w = snprintf(url, sizeof(url), "%s%s", iss, endpoints[i].path);
+		CID_ENSURE(w >= 0 && (size_t)w < sizeof(url), CID_ERR_TOOBIG);
+		CID_TRY(set_new(d, endpoints[i].discovery, json_string(url)));
+	}
+	rest = json_pack(
+	    "{s:[s], s:[s], s:[s,s,s], s:[s,s], s:[s], s:[s,s], s:[s], s:[s,s,s,s,s,s,s], "
+	    "s:[s,s,s], s:[s,s], s:[s,s,s], s:[s,s], s:b, s:b, s:b, s:[s,s], s:[s,s,s,s], s:[s], "
+	    "s:[s,s], s:b, s:b}",
+	    "response_types_supported", "code", "response_modes_supported", "query",
+	    "grant_types_supported", "authorization_code", "refresh_token", "client_credentials",
+	    "subject_types_supported", "pairwise", "public", "code_challenge_methods_supported",
+	    "S256", "id_token_signing_alg_values_supported", "ES256", "RS256",
+	    "userinfo_signing_alg_values_supported", "none", "scopes_supported", "openid",
+	    "profile", "email", "address", "phone", "city", "offline_access",
+	    "token_endpoint_auth_methods_supported", "client_secret_basic", "client_secret_post",
+	    "none", "introspection_endpoint_auth_methods_supported", "client_secret_basic",
+	    "client_secret_post", "revocation_endpoint_auth_methods_supported",
+	    "client_secret_basic", "client_secret_post", "none", "ui_locales_supported", "ja", "en",
+	    "claims_parameter_supported", 1, "request_parameter_supported", 0,
+	    "request_uri_parameter_supported", 0, "acr_values_supported",
+	    "urn:civicid:acr:password", "urn:civicid:acr:mfa", "prompt_values_supported", "none",
+	    "login", "consent", "select_account", "claim_types_supported", "normal",
+	    "access_token_signing_alg_values_supported", "ES256", "RS256",
+	    "authorization_response_iss_parameter_supported", 1, "frontchannel_logout_supported",
+	    0);
+	CID_ENSURE(rest != NULL && json_object_update(d, rest) == 0, CID_ERR_NOMEM);
+	/* claims_supported from the one claim table, so it cannot drift */
+	CID_ENSURE(json_array_append_new(claims, json_string("sub")) == 0, CID_ERR_NOMEM);
+	for (size_t i = 0; i < n; i++)
+		CID_ENSURE(json_array_append_new(claims, json_string(defs[i].name)) == 0,
+			   CID_ERR_NOMEM);
+	CID_ENSURE(json_object_set(d, "claims_supported", claims) == 0, CID_ERR_NOMEM);
+	CID_TRY(cid_json_dumps(d, JSON_COMPACT, &text, len));
+	*doc = text;
+out:
+	json_decref(d);
+	json_decref(rest);
+	json_decref(claims);
+	return rc;
+}
+
+static enum cid_err static_doc(struct cid_reply *reply, const char *doc, size_t len)
+{
+	reply->body = malloc(len + 1);
+	if (reply->body == NULL)
+		return CID_ERR_NOMEM;
+	memcpy(reply->body, doc, len + 1);
+	reply->body_len = len;
+	reply->status = 200;
+	reply->content_type = "application/json";
+	return CID_OK;
+}
+
+enum cid_err cid_oidc_discovery(struct cid_ctx *ctx, struct cid_reply *reply)
+{
+	size_t len;
+	const char *doc = cid_ctx_discovery(ctx, &len);
+
+	return static_doc(reply, doc, len);
+}
+
+enum cid_err cid_oidc_jwks(struct cid_ctx *ctx, struct cid_reply *reply)
+{
+	struct cid_keyref *ref = cid_ctx_keys_acquire(ctx);
+	size_t len;
+	const char *doc = cid_keyset_jwks(cid_keyref_keyset(ref), &len);
+	enum cid_err rc = static_doc(reply, doc, len);
+
+	cid_keyref_put(ref);
+	return rc;
+}

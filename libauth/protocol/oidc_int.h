@@ -1,0 +1,199 @@
+/*
+ * oidc_int: what the oidc_*.c files share. Not part of the public API.
+ *
+ * One section per file that defines it, lowest first: a file calls only
+ * into the sections above its own (and reply.h, the layers below), so the
+ * endpoint files depend on each other in one direction:
+ *   oidc.c, oidc_pending.c   shared by every endpoint file
+ *   oidc_consent.c           the consent screen
+ *   oidc_flow.c              what follows authentication (shows the screens)
+ *   oidc_login.c             the login form (hands over to the flow)
+ *   oidc_totp.c              the one-time-code step (hands back to the flow)
+ *   oidc_authorize.c         the authorization endpoint (shows the login form)
+ * and, calling only the first section: oidc_token.c, oidc_userinfo.c,
+ * oidc_logout.c, oidc_discovery.c.
+ */
+#ifndef CID_OIDC_INT_H
+#define CID_OIDC_INT_H
+
+#include "client.h"
+#include "oidc.h"
+#include "policy.h"
+#include "release.h"
+#include "session.h"
+
+#include <jansson.h>
+
+/* ---- what every endpoint file shares (oidc.c) ---- */
+
+/*
+ * Authenticates the client of a token, introspection or revocation request
+ * (client_secret_basic, client_secret_post, or none for public clients). On
+ * failure fills reply with the RFC 6749 §5.2 error and returns CID_ERR_DENIED;
+ * on success *client is the client (free with cid_client_free). When the client
+ * cannot be read (CID_ERR_STORE, CID_ERR_NOMEM) there is no verdict and no reply.
+ */
+enum cid_err oidc_client_auth(struct cid_ctx *ctx, const struct cid_request *req,
+			      struct cid_reply *reply, struct cid_client **client);
+
+/* Fills reply with 401 invalid_client and a WWW-Authenticate: Basic challenge. */
+enum cid_err oidc_invalid_client(struct cid_reply *reply, const char *description);
+
+/* The page locale of a normalised request (its "ui_locale"): static "en" or "ja". */
+const char *oidc_auth_locale(const json_t *auth);
+
+/* The service's name for the citizen: its policy's in ps, else its registration's. */
+const char *oidc_service_name(const struct cid_policyset *ps, const struct cid_client *client,
+			      const char *locale);
+
+/*
+ * The single call site of cid_release_claims (release.h): the claims of the
+ * grant's citizen (citizen, from cid_account_get) that the policies ps permit
+ * for client and target at now, added to out, every decision handed to the
+ * context's audit hook. The level is the grant's acr. Opens this thread's
+ * read transaction: the caller must hold none. When the hook recorded
+ * entries, reply->release names them: a new random release id, their request_id.
+ */
+enum cid_err oidc_release(struct cid_ctx *ctx, const struct cid_policyset *ps,
+			  const struct cid_client *client, const json_t *citizen,
+			  const json_t *grant, enum cid_release_target target, int64_t now,
+			  json_t *out, struct cid_reply *reply);
+
+/* Redirects an OAuth error back to the client (RFC 6749 §4.1.2.1, RFC 9207 iss). */
+enum cid_err oidc_redirect_error(struct cid_ctx *ctx, struct cid_reply *reply, const char *uri,
+				 const char *state, const char *error, const char *description);
+
+/*
+ * Issues a code for auth (steps removed) in the session sess and redirects to
+ * the client with it (status 302 or 303). cookie (may be NULL) is the
+ * session's, to record the client for logout.
+ */
+enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid_session *sess,
+			     const char *cookie, int64_t now, int status, struct cid_reply *reply);
+
+/*
+ * ---- the pending request (oidc_pending.c) ----
+ * The steps of a pending authorization request (its "stage").
+ */
+#define OIDC_STAGE_LOGIN   "login"
+#define OIDC_STAGE_TOTP	   "totp"
+#define OIDC_STAGE_CONSENT "consent"
+
+/*
+ * Stores auth as a pending request at stage for this browser: a new random
+ * id (id_out) and the browser's CSRF token (csrf_out; a new one is set as a
+ * cookie in reply when the browser has none). Adds "csrf_hash", "exp" and
+ * "stage" to auth. Errors: CID_ERR_CRYPTO, CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+enum cid_err oidc_park(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,
+		       const char *stage, struct cid_reply *reply, char id_out[CID_TOKEN_CHARS + 1],
+		       char csrf_out[CID_TOKEN_CHARS + 1]);
+
+/*
+ * Loads the pending request of a posted form ("req", "csrf") at stage: the
+ * CSRF token must be the cookie's and the stored one, the record live and at
+ * that stage. On any problem *out is NULL and reply holds an error page (the
+ * return is CID_OK then); other errors: CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+enum cid_err oidc_load_pending(struct cid_ctx *ctx, const struct cid_request *req,
+			       const char *stage, const char *locale, struct cid_reply *reply,
+			       json_t **out);
+
+/*
+ * The client of a pending request auth into *client. When it has been removed
+ * since, *client is NULL and reply holds an error page (the return is CID_OK
+ * then); other errors: CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+enum cid_err oidc_step_client(struct cid_ctx *ctx, const json_t *auth, const char *locale,
+			      struct cid_reply *reply, struct cid_client **client);
+
+/*
+ * The session of a step's form (auth is its pending request) into *sess:
+ * the browser's live session, the one the step was shown in (auth's
+ * "pending_sid"). Otherwise *ok is false and reply holds an error page (the
+ * return is CID_OK then); other errors: CID_ERR_STORE.
+ */
+enum cid_err oidc_step_session(struct cid_ctx *ctx, const struct cid_request *req,
+			       const json_t *auth, const char *locale, struct cid_reply *reply,
+			       struct cid_session *sess, bool *ok);
+
+/* Deletes the pending request of req_id. Errors: CID_ERR_NOTFOUND (already gone). */
+enum cid_err oidc_drop_pending(struct cid_ctx *ctx, const char *req_id);
+
+/*
+ * Claims the pending request of the posted form before its step has any
+ * effect, so a form posted twice (double click, replay, a race) acts once.
+ * Returns CID_ERR_DENIED when it was already claimed, with an error page in
+ * reply; CID_OK when this request owns the step.
+ */
+enum cid_err oidc_claim_pending(struct cid_ctx *ctx, const struct cid_request *req,
+				const char *locale, struct cid_reply *reply);
+
+/* A reference to a pending request that is no secret (its store key): for records. */
+void oidc_pending_ref(const char *req_id, char ref[CID_HASH_HEX + 1]);
+
+/* ---- the consent screen (oidc_consent.c) ---- */
+
+/*
+ * The consent screen (CID_PAGE_CONSENT) of the stored content consent
+ * (cid_release_prompt's answer) for client under the policies ps: per
+ * purpose its text in locale, a checkbox per attribute to decide (named a0,
+ * a1, ... in order), and the statute-based attributes as information; the
+ * form carries the pending request req_id and csrf. Errors: CID_ERR_TOOBIG
+ * (an attribute name too long for a label key), CID_ERR_NOMEM.
+ */
+enum cid_err oidc_show_consent(const struct cid_policyset *ps, const struct cid_client *client,
+			       const json_t *consent, const char *locale, const char *req_id,
+			       const char *csrf, struct cid_reply *reply);
+
+/* ---- what follows authentication (oidc_flow.c) ---- */
+
+/*
+ * The authentication level (policy.h) a normalised request auth requires,
+ * into *level: 0 when it asks for none. acr_values asks for the lowest level
+ * among the values it lists that are ours (urn:civicid:acr:password, :mfa);
+ * an essential "acr" claim of the claims parameter's id_token member (OIDC
+ * Core §5.5.1.1) asks the same of its "value" or "values"; when both ask, the
+ * higher level is required. A level satisfies every level below it. A
+ * voluntary acr claim asks for nothing (OIDC Core §5.5.1.1).
+ * Errors: CID_ERR_INVALID when acr_values, or an essential acr claim with
+ * values, lists none of ours: that requirement can never be met.
+ */
+enum cid_err oidc_acr_required(const json_t *auth, int *level);
+
+/*
+ * What follows authentication for auth in the session sess (cookie its value):
+ * the one-time-code step when an asked attribute needs level 2 (or the request
+ * requires it, oidc_acr_required) and the citizen can give one, then the
+ * consent screen when an asked attribute needs the citizen's decision, then
+ * the code. A required level the citizen cannot reach (no second factor
+ * enrolled) gets unmet_authentication_requirements; prompt=none gets
+ * interaction_required or consent_required instead of a page.
+ */
+enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,
+			  const struct cid_session *sess, const char *cookie,
+			  const struct cid_client *client, int status, struct cid_reply *reply);
+
+/*
+ * The one-time-code page (CID_PAGE_TOTP) in locale for the service name,
+ * its form carrying the pending request req_id and csrf; message (may be
+ * NULL) is the data key of a message to show ("msg_failed", ...).
+ * Errors: CID_ERR_NOMEM.
+ */
+enum cid_err oidc_show_totp(const char *locale, const char *name, const char *req_id,
+			    const char *csrf, const char *message, struct cid_reply *reply);
+
+/* ---- the login form (oidc_login.c) ---- */
+
+/*
+ * Shows the login form for auth (CID_PAGE_LOGIN, in its locale, naming
+ * client), storing auth as a pending request at OIDC_STAGE_LOGIN unless
+ * req_id is given (the form shown again: req_id and csrf are the posted
+ * ones). message (may be NULL) is the data key of a message to show
+ * ("msg_failed", ...). Errors: those of oidc_park, CID_ERR_NOMEM.
+ */
+enum cid_err oidc_show_login(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,
+			     const char *req_id, const char *csrf, const char *message,
+			     const struct cid_client *client, struct cid_reply *reply);
+
+#endif

@@ -1,0 +1,123 @@
+/*
+ * oidc_login: the login form of the authorization flow.
+ *
+ * The form is shown for a pending request (oidc_pending.c) and posted back
+ * with its id and the browser's CSRF token. Every failure shows the form
+ * again with one message, so the form never tells whether an account exists
+ * or is disabled; the password is checked (argon2id, on a worker thread)
+ * before the pending request is claimed, so a wrong password leaves the
+ * form usable. A login always starts a new session, whatever session the
+ * browser had, and hands the request to the flow after authentication
+ * (oidc_proceed).
+ */
+#include "account.h"
+#include "bounds.h"
+#include "crypto.h"
+#include "oidc_int.h"
+#include "session.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum cid_err oidc_show_login(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,
+			     const char *req_id, const char *csrf, const char *message,
+			     const struct cid_client *client, struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	char id[CID_TOKEN_CHARS + 1];
+	char token[CID_TOKEN_CHARS + 1];
+	json_t *data = NULL;
+
+	if (req_id == NULL) {
+		CID_TRY(oidc_park(ctx, req, auth, OIDC_STAGE_LOGIN, reply, id, token));
+		req_id = id;
+		csrf = token;
+	}
+	data = json_pack(
+	    "{s:s, s:s, s:s, s:s}", "req", req_id, "csrf", csrf, "client_name", client->name,
+	    "login_hint",
+	    cid_json_str(auth, "login_hint") == NULL ? "" : cid_json_str(auth, "login_hint"));
+	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
+	if (message != NULL)
+		CID_ENSURE(json_object_set_new(data, message, json_true()) == 0, CID_ERR_NOMEM);
+	rc = cid_reply_page(reply, 200, CID_PAGE_LOGIN, data, oidc_auth_locale(auth));
+	data = NULL;
+out:
+	json_decref(data);
+	return rc;
+}
+
+enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
+			    struct cid_reply *reply)
+{
+	static const char *const amr[] = {"pwd"};
+	enum cid_err rc = CID_OK;
+	const struct cid_config *cfg = cid_ctx_config(ctx);
+	const char *locale = cfg->default_locale;
+	const char *username = cid_params_get(&req->params, "username");
+	const char *password = cid_params_get(&req->params, "password");
+	const char *message = NULL;
+	char account[CID_ID_CHARS + 1];
+	char cookie[CID_TOKEN_CHARS + 1] = "";
+	char client_addr[CID_NETADDR_TEXT_MAX];
+	int64_t retry = 0;
+	struct cid_client *client = NULL;
+	struct cid_session sess;
+	struct cid_request next = *req;
+	json_t *auth = NULL;
+
+	CID_TRY(oidc_load_pending(ctx, req, OIDC_STAGE_LOGIN, locale, reply, &auth));
+	if (auth == NULL)
+		goto out;
+	locale = oidc_auth_locale(auth);
+	CID_TRY(oidc_step_client(ctx, auth, locale, reply, &client));
+	if (client == NULL)
+		goto out;
+	if (username == NULL || password == NULL || username[0] == '\0' || password[0] == '\0') {
+		message = "msg_missing";
+	} else {
+		cid_request_client_addr(ctx, req, client_addr);
+		rc = cid_account_authenticate(cid_ctx_store(ctx), &cfg->argon2, username, password,
+					      client_addr, req->now, account, &retry);
+		/* one message for every failure, so the form never reveals whether an
+		 * account exists or is disabled */
+		if (rc == CID_ERR_DENIED || rc == CID_ERR_INVALID)
+			message = "msg_failed";
+		else if (rc == CID_ERR_THROTTLED)
+			message = "msg_throttled";
+		else
+			CID_TRY(rc);
+	}
+	if (message != NULL) {
+		rc = oidc_show_login(ctx, req, auth, cid_params_get(&req->params, "req"),
+				     cid_params_get(&req->params, "csrf"), message, client, reply);
+		goto out;
+	}
+	rc = oidc_claim_pending(ctx, req, locale, reply);
+	if (rc == CID_ERR_DENIED) {
+		rc = CID_OK;
+		goto out;
+	}
+	CID_TRY(rc);
+	/*= OWASP ASVS 4.0.3 V3.2.1: the application generates a new session token on
+	 *# user authentication
+	 * a login always starts a new session; the one this browser had ends, so
+	 * its cookie (perhaps planted, perhaps seen) is worth nothing from now on */
+	if (req->session_cookie != NULL) {
+		rc = cid_session_end(cid_ctx_store(ctx), req->session_cookie);
+		CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
+	}
+	CID_TRY(cid_session_new(cid_ctx_store(ctx), account, CID_ACR_PASSWORD, amr, 1, req->now,
+				cfg->session_ttl, cookie, &sess));
+	CID_TRY(cid_reply_cookie(reply, cfg, CID_COOKIE_SESSION, cookie, cfg->session_ttl));
+	/* the steps after the login belong to the new session, which this
+	 * request's cookie header does not carry yet */
+	next.session_cookie = cookie;
+	/* 303: the browser must follow with GET, not repost the password */
+	rc = oidc_proceed(ctx, &next, auth, &sess, cookie, client, 303, reply);
+out:
+	cid_wipe(cookie, sizeof(cookie));
+	json_decref(auth);
+	cid_client_free(client);
+	return rc;
+}

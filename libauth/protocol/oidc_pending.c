@@ -1,0 +1,193 @@
+/*
+ * oidc_pending: the pending authorization request, the record that carries
+ * one browser's request from the authorize endpoint through its steps (login,
+ * one-time code, consent screen) to the code.
+ *
+ * The request is stored server-side (CID_DB_AUTHREQS) under the hash of a
+ * random id, so a form carries nothing a citizen could tamper with but that
+ * id and the CSRF token, which must match both the browser's cookie and the
+ * hash stored with the record. The record names its step ("stage"), so the
+ * form of one step can never be posted to another, and it expires after
+ * CID_AUTHREQ_TTL. A step acts only after it has claimed the record by
+ * deleting it: of two posts of one form, exactly one finds it (LMDB
+ * serialises writers), so a step acts once however often it is sent.
+ */
+#include "bounds.h"
+#include "crypto.h"
+#include "oidc_int.h"
+#include "session.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct put_arg {
+	enum cid_db db;
+	struct cid_str key;
+	const json_t *val; /* NULL: delete */
+};
+
+static enum cid_err put_cb(struct cid_txn *txn, void *arg)
+{
+	struct put_arg *a = arg;
+
+	if (a->val != NULL)
+		return cid_txn_put_json(txn, a->db, a->key, a->val, 0);
+	return cid_txn_del(txn, a->db, a->key);
+}
+
+/* The store key of a pending request id (hashed, like every bearer value). */
+static void authreq_key(const char *id, char hash[CID_HASH_HEX + 1])
+{
+	cid_secret_hash(id, strlen(id), hash);
+}
+
+enum cid_err oidc_park(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,
+		       const char *stage, struct cid_reply *reply, char id[CID_TOKEN_CHARS + 1],
+		       char csrf[CID_TOKEN_CHARS + 1])
+{
+	enum cid_err rc = CID_OK;
+	char hash[CID_HASH_HEX + 1];
+	char csrf_hash[CID_HASH_HEX + 1];
+
+	CID_TRY(cid_reply_csrf(ctx, req, reply, csrf));
+	CID_TRY(cid_random_token(id));
+	cid_secret_hash(csrf, strlen(csrf), csrf_hash);
+	CID_ENSURE(json_object_set_new(auth, "csrf_hash", json_string(csrf_hash)) == 0 &&
+		       json_object_set_new(auth, "exp", json_integer(req->now + CID_AUTHREQ_TTL)) ==
+			   0 &&
+		       json_object_set_new(auth, "stage", json_string(stage)) == 0,
+		   CID_ERR_NOMEM);
+	authreq_key(id, hash);
+	{
+		struct put_arg pa = {CID_DB_AUTHREQS, {hash, CID_HASH_HEX}, auth};
+
+		CID_TRY(cid_store_update(cid_ctx_store(ctx), put_cb, &pa));
+	}
+out:
+	return rc;
+}
+
+enum cid_err oidc_load_pending(struct cid_ctx *ctx, const struct cid_request *req,
+			       const char *stage, const char *locale, struct cid_reply *reply,
+			       json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	const char *req_id = cid_params_get(&req->params, "req");
+	const char *csrf = cid_params_get(&req->params, "csrf");
+	char hash[CID_HASH_HEX + 1];
+	char csrf_hash[CID_HASH_HEX + 1];
+	struct cid_txn *txn = NULL;
+	json_t *auth = NULL;
+	const char *stored;
+	const char *stored_stage;
+
+	*out = NULL;
+	if (!req->form_content_type || !cid_request_is_token(req_id) || !cid_request_is_token(csrf))
+		return cid_reply_error_page(reply, 400, "invalid_request",
+					    "The form is incomplete. Go back to the service and "
+					    "start again.",
+					    locale);
+	/* login CSRF: the form's token must be this browser's cookie */
+	if (req->csrf_cookie == NULL ||
+	    !cid_ct_streq(csrf, strlen(csrf), req->csrf_cookie, strlen(req->csrf_cookie)))
+		return cid_reply_error_page(
+		    reply, 403, "access_denied",
+		    "The form could not be verified. Allow cookies for this "
+		    "site and start again from the service.",
+		    locale);
+	authreq_key(req_id, hash);
+	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
+	rc = cid_txn_get_json(txn, CID_DB_AUTHREQS, (struct cid_str){hash, CID_HASH_HEX}, &auth);
+	cid_store_read_end(txn);
+	stored_stage = cid_json_str(auth, "stage");
+	if (rc == CID_ERR_NOTFOUND ||
+	    (rc == CID_OK &&
+	     (json_integer_value(json_object_get(auth, "exp")) <= req->now ||
+	      !cid_str_eq(cid_str_of(stored_stage == NULL ? OIDC_STAGE_LOGIN : stored_stage),
+			  stage)))) {
+		rc = cid_reply_error_page(reply, 400, "invalid_request",
+					  "This page has expired. Go back to the service and start "
+					  "again.",
+					  locale);
+		goto out;
+	}
+	CID_TRY(rc);
+	cid_secret_hash(csrf, strlen(csrf), csrf_hash);
+	stored = cid_json_str(auth, "csrf_hash");
+	if (stored == NULL || !cid_ct_streq(stored, strlen(stored), csrf_hash, CID_HASH_HEX)) {
+		rc = cid_reply_error_page(reply, 403, "access_denied",
+					  "The form could not be verified. Start again from the "
+					  "service.",
+					  locale);
+		goto out;
+	}
+	*out = auth;
+	auth = NULL;
+out:
+	json_decref(auth);
+	return rc;
+}
+
+enum cid_err oidc_drop_pending(struct cid_ctx *ctx, const char *req_id)
+{
+	char hash[CID_HASH_HEX + 1];
+	struct put_arg pa = {CID_DB_AUTHREQS, {hash, CID_HASH_HEX}, NULL};
+
+	authreq_key(req_id, hash);
+	return cid_store_update(cid_ctx_store(ctx), put_cb, &pa);
+}
+
+enum cid_err oidc_claim_pending(struct cid_ctx *ctx, const struct cid_request *req,
+				const char *locale, struct cid_reply *reply)
+{
+	/* the delete is the claim: of two concurrent posts of one form, LMDB's
+	 * serialised writers let exactly one find the record */
+	enum cid_err rc = oidc_drop_pending(ctx, cid_params_get(&req->params, "req"));
+
+	if (rc != CID_ERR_NOTFOUND)
+		return rc;
+	rc = cid_reply_error_page(reply, 400, "invalid_request",
+				  "This form was already sent. Go back to the service and start "
+				  "again.",
+				  locale);
+	return rc == CID_OK ? CID_ERR_DENIED : rc;
+}
+
+void oidc_pending_ref(const char *req_id, char ref[CID_HASH_HEX + 1])
+{
+	authreq_key(req_id, ref);
+}
+
+enum cid_err oidc_step_client(struct cid_ctx *ctx, const json_t *auth, const char *locale,
+			      struct cid_reply *reply, struct cid_client **client)
+{
+	enum cid_err rc;
+
+	*client = NULL;
+	rc = cid_client_get(cid_ctx_store(ctx), cid_json_str(auth, "client_id"), client);
+	if (rc != CID_ERR_NOTFOUND)
+		return rc;
+	return cid_reply_error_page(reply, 400, "invalid_client",
+				    "This service is no longer registered.", locale);
+}
+
+enum cid_err oidc_step_session(struct cid_ctx *ctx, const struct cid_request *req,
+			       const json_t *auth, const char *locale, struct cid_reply *reply,
+			       struct cid_session *sess, bool *ok)
+{
+	const char *sid = cid_json_str(auth, "pending_sid");
+	enum cid_err rc = CID_ERR_NOTFOUND;
+
+	*ok = false;
+	if (req->session_cookie != NULL)
+		rc = cid_session_get(cid_ctx_store(ctx), req->session_cookie, req->now, sess);
+	if (rc == CID_ERR_STORE || rc == CID_ERR_NOMEM)
+		return rc; /* no verdict on the session: not the citizen's ended login */
+	if (rc == CID_OK && sid != NULL && strcmp(sid, sess->sid) == 0) {
+		*ok = true;
+		return CID_OK;
+	}
+	return cid_reply_error_page(reply, 400, "login_required",
+				    "Your login has ended. Go back to the service and start again.",
+				    locale);
+}

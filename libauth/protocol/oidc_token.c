@@ -1,0 +1,392 @@
+/*
+ * oidc_token: the token, introspection and revocation endpoints.
+ *
+ * Each authenticates the calling client first, then calls one state change
+ * of token.c, then builds the JSON answer. Protocol outcomes map to the RFC
+ * error codes in one table per endpoint.
+ */
+#include "account.h"
+#include "bounds.h"
+#include "crypto.h"
+#include "oidc_int.h"
+#include "token.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The invalid_grant description of a token.c outcome. */
+static const char *grant_problem(enum cid_err rc)
+{
+	switch (rc) {
+	case CID_ERR_NOTFOUND: return "the code or token is unknown";
+	case CID_ERR_REVOKED:
+		return "the code or token was already used or revoked; its grant is revoked";
+	case CID_ERR_EXPIRED: return "the code or token has expired";
+	case CID_ERR_DENIED:
+		return "the code or token was issued to another client, for another "
+		       "redirect_uri, or the PKCE verifier does not match";
+	default: return NULL;
+	}
+}
+
+/* Builds the token response for a citizen's grant: access token, ID token, refresh token. */
+static enum cid_err citizen_tokens(struct cid_ctx *ctx, const struct cid_request *req,
+				   const struct cid_client *client, const json_t *grant,
+				   const char *refresh, struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	const struct cid_config *cfg = cid_ctx_config(ctx);
+	struct cid_keyref *ref = cid_ctx_keys_acquire(ctx);
+	const struct cid_keyset *ks = cid_keyref_keyset(ref);
+	struct cid_policyref *pref = cid_ctx_policies_acquire(ctx);
+	const struct cid_policyset *ps = cid_policyref_set(pref);
+	char sub[CID_TOKEN_CHARS + 1];
+	char *access = NULL;
+	char *id_token = NULL;
+	json_t *citizen = NULL;
+	json_t *claims = json_object();
+	json_t *body = NULL;
+	const char *scope = cid_json_str(grant, "scope");
+
+	CID_ENSURE(claims != NULL, CID_ERR_NOMEM);
+	rc = cid_account_get(cid_ctx_store(ctx), cid_json_str(grant, "account_id"), &citizen);
+	if (rc == CID_OK && !cid_account_active(citizen))
+		rc = CID_ERR_DISABLED;
+	/* a service is not told why (issue 9): its grant is as dead as a revoked one,
+	 * and is answered in the same words */
+	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_DISABLED) {
+		rc = cid_reply_error_json(reply, 400, "invalid_grant",
+					  grant_problem(CID_ERR_REVOKED));
+		goto out;
+	}
+	CID_TRY(rc);
+	cid_token_subject(ctx, ps, client, cid_json_str(grant, "account_id"), sub);
+	CID_TRY(cid_token_access_mint(ctx, ks, client, sub, scope, grant, req->now, &access));
+	CID_TRY(oidc_release(ctx, ps, client, citizen, grant, CID_RELEASE_ID_TOKEN, req->now,
+			     claims, reply));
+	CID_TRY(
+	    cid_token_id_mint(ctx, ks, client, sub, grant, access, claims, req->now, &id_token));
+	body = json_pack("{s:s, s:s, s:I, s:s, s:s}", "access_token", access, "token_type",
+			 "Bearer", "expires_in", (json_int_t)cfg->access_ttl, "id_token", id_token,
+			 "scope", scope == NULL ? "" : scope);
+	CID_ENSURE(body != NULL, CID_ERR_NOMEM);
+	if (refresh != NULL && refresh[0] != '\0')
+		CID_ENSURE(json_object_set_new(body, "refresh_token", json_string(refresh)) == 0,
+			   CID_ERR_NOMEM);
+	rc = cid_reply_json(reply, 200, body);
+	body = NULL;
+out:
+	cid_keyref_put(ref);
+	cid_policyref_put(pref);
+	free(access);
+	free(id_token);
+	json_decref(citizen);
+	json_decref(claims);
+	json_decref(body);
+	return rc;
+}
+
+static enum cid_err grant_code(struct cid_ctx *ctx, const struct cid_request *req,
+			       const struct cid_client *client, struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	const struct cid_params *p = &req->params;
+	const char *code = cid_params_get(p, "code");
+	const char *uri = cid_params_get(p, "redirect_uri");
+	char refresh[CID_TOKEN_CHARS + 1] = "";
+	json_t *grant = NULL;
+
+	if (code == NULL || uri == NULL)
+		return cid_reply_error_json(reply, 400, "invalid_request",
+					    "code and redirect_uri are required");
+	rc = cid_code_redeem(cid_ctx_store(ctx), code, client->client_id, uri,
+			     cid_params_get(p, "code_verifier"), req->now,
+			     client->allow_refresh ? cid_ctx_config(ctx)->refresh_ttl : 0, &grant,
+			     refresh);
+	if (grant_problem(rc) != NULL) {
+		rc = cid_reply_error_json(reply, 400, "invalid_grant", grant_problem(rc));
+		goto out;
+	}
+	CID_TRY(rc);
+	rc = citizen_tokens(ctx, req, client, grant, refresh, reply);
+out:
+	cid_wipe(refresh, sizeof(refresh));
+	json_decref(grant);
+	return rc;
+}
+
+static enum cid_err grant_refresh(struct cid_ctx *ctx, const struct cid_request *req,
+				  const struct cid_client *client, struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	const char *token = cid_params_get(&req->params, "refresh_token");
+	const char *scope = cid_params_get(&req->params, "scope");
+	char next[CID_TOKEN_CHARS + 1] = "";
+	json_t *grant = NULL;
+
+	if (token == NULL)
+		return cid_reply_error_json(reply, 400, "invalid_request",
+					    "refresh_token is required");
+	/* every refusal of the rotation leaves the token usable: only a replay revokes */
+	rc = cid_refresh_rotate(cid_ctx_store(ctx), token, client->client_id, scope, req->now,
+				cid_ctx_config(ctx)->refresh_ttl, &grant, next);
+	if (grant_problem(rc) != NULL) {
+		rc = cid_reply_error_json(reply, 400, "invalid_grant", grant_problem(rc));
+		goto out;
+	}
+	/*= RFC 6749 §6: the requested scope MUST NOT include any scope not originally granted */
+	if (rc == CID_ERR_INVALID) {
+		rc = cid_reply_error_json(reply, 400, "invalid_scope",
+					  "scope exceeds what was granted");
+		goto out;
+	}
+	CID_TRY(rc);
+	rc = citizen_tokens(ctx, req, client, grant, next, reply);
+out:
+	cid_wipe(next, sizeof(next));
+	json_decref(grant);
+	return rc;
+}
+
+static enum cid_err grant_client_credentials(struct cid_ctx *ctx, const struct cid_request *req,
+					     const struct cid_client *client,
+					     struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	const char *scope = cid_params_get(&req->params, "scope");
+	struct cid_keyref *ref = NULL;
+	char *access = NULL;
+
+	/* a service acting for itself gets no identity scopes: there is no citizen */
+	if (scope != NULL &&
+	    (strnlen(scope, CID_MAX_SCOPE + 1) > CID_MAX_SCOPE ||
+	     cid_words_has(scope, "openid", 6) || cid_words_has(scope, "offline_access", 14) ||
+	     !cid_client_scope_ok(client, scope)))
+		return cid_reply_error_json(reply, 400, "invalid_scope",
+					    "scope is not allowed for client_credentials");
+	ref = cid_ctx_keys_acquire(ctx);
+	CID_TRY(cid_token_access_mint(ctx, cid_keyref_keyset(ref), client, client->client_id, scope,
+				      NULL, req->now, &access));
+	rc = cid_reply_json(reply, 200,
+			    json_pack("{s:s, s:s, s:I, s:s}", "access_token", access, "token_type",
+				      "Bearer", "expires_in",
+				      (json_int_t)cid_ctx_config(ctx)->access_ttl, "scope",
+				      scope == NULL ? "" : scope));
+out:
+	cid_keyref_put(ref);
+	free(access);
+	return rc;
+}
+
+/*
+ * What the token, introspection and revocation endpoints share: a form POST
+ * from an authenticated client. Returns CID_OK with *client set, or
+ * CID_ERR_DENIED once reply holds the error answer, or an internal error.
+ */
+static enum cid_err form_client(struct cid_ctx *ctx, const struct cid_request *req,
+				struct cid_reply *reply, struct cid_client **client)
+{
+	enum cid_err rc;
+
+	if (req->post && req->form_content_type)
+		return oidc_client_auth(ctx, req, reply, client);
+	rc = cid_reply_error_json(reply, 400, "invalid_request",
+				  "use POST with application/x-www-form-urlencoded");
+	return rc == CID_OK ? CID_ERR_DENIED : rc;
+}
+
+typedef enum cid_err grant_fn(struct cid_ctx *ctx, const struct cid_request *req,
+			      const struct cid_client *client, struct cid_reply *reply);
+
+enum cid_err cid_oidc_token(struct cid_ctx *ctx, const struct cid_request *req,
+			    struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_client *client = NULL;
+	const char *grant_type = cid_params_get(&req->params, "grant_type");
+	grant_fn *grant;
+	bool allowed;
+
+	rc = form_client(ctx, req, reply, &client);
+	if (rc == CID_ERR_DENIED)
+		return CID_OK;
+	CID_TRY(rc);
+	if (grant_type == NULL) {
+		rc = cid_reply_error_json(reply, 400, "invalid_request", "grant_type is required");
+		goto out;
+	}
+	if (strcmp(grant_type, "authorization_code") == 0) {
+		allowed = client->allow_code;
+		grant = grant_code;
+	} else if (strcmp(grant_type, "refresh_token") == 0) {
+		allowed = client->allow_refresh;
+		grant = grant_refresh;
+	} else if (strcmp(grant_type, "client_credentials") == 0) {
+		allowed = client->allow_client_credentials && !client->is_public;
+		grant = grant_client_credentials;
+	} else {
+		rc = cid_reply_error_json(reply, 400, "unsupported_grant_type",
+					  "grant_type must be authorization_code, refresh_token or "
+					  "client_credentials");
+		goto out;
+	}
+	if (!allowed) {
+		rc = cid_reply_error_json(reply, 400, "unauthorized_client",
+					  "this client may not use this grant_type");
+		goto out;
+	}
+	rc = grant(ctx, req, client, reply);
+out:
+	cid_client_free(client);
+	return rc;
+}
+
+/* True if the token looks like a JWS (three dot-separated parts). */
+static bool looks_like_jwt(const char *t)
+{
+	const char *d1 = strchr(t, '.');
+
+	return d1 != NULL && strchr(d1 + 1, '.') != NULL;
+}
+
+static enum cid_err introspect_active(struct cid_ctx *ctx, const struct cid_request *req,
+				      const struct cid_client *client, const char *token,
+				      json_t **out)
+{
+	/* token metadata only: no personal claim but sub ever leaves here, since
+	 * attributes leave through the release point (release.h) and nowhere else */
+	static const char *const copied[] = {"scope", "client_id", "sub", "exp",       "iat",
+					     "iss",   "jti",	   "aud", "auth_time", "acr"};
+	enum cid_err rc = CID_OK;
+	struct cid_keyref *ref = NULL;
+	struct cid_policyref *pref = NULL;
+	json_t *c = NULL;
+	json_t *o = NULL;
+	char sub[CID_TOKEN_CHARS + 1];
+
+	if (looks_like_jwt(token)) {
+		ref = cid_ctx_keys_acquire(ctx);
+		CID_TRY(cid_token_access_check(ctx, cid_keyref_keyset(ref), token, req->now, &c));
+		CID_ENSURE(json_object_set_new(c, "token_type", json_string("Bearer")) == 0,
+			   CID_ERR_NOMEM);
+	} else {
+		CID_TRY(cid_refresh_lookup(cid_ctx_store(ctx), token, req->now, &c));
+		pref = cid_ctx_policies_acquire(ctx);
+		cid_token_subject(ctx, cid_policyref_set(pref), client,
+				  cid_json_str(c, "account_id"), sub);
+		CID_ENSURE(
+		    json_object_set_new(c, "sub", json_string(sub)) == 0 &&
+			json_object_set_new(c, "iss", json_string(cid_ctx_config(ctx)->issuer)) ==
+			    0 &&
+			json_object_set_new(c, "token_type", json_string("refresh_token")) == 0,
+		    CID_ERR_NOMEM);
+	}
+	/* a service may only learn about its own tokens: anything else would let it
+	 * read another service's pairwise subject */
+	CID_ENSURE(cid_str_eq(cid_str_of(cid_json_str(c, "client_id")), client->client_id),
+		   CID_ERR_DENIED);
+	o = json_pack("{s:b, s:O}", "active", 1, "token_type", json_object_get(c, "token_type"));
+	CID_ENSURE(o != NULL, CID_ERR_NOMEM);
+	for (size_t i = 0; i < sizeof(copied) / sizeof(copied[0]); i++) {
+		json_t *v = json_object_get(c, copied[i]);
+
+		if (v != NULL)
+			CID_ENSURE(json_object_set(o, copied[i], v) == 0, CID_ERR_NOMEM);
+	}
+	*out = o;
+	o = NULL;
+out:
+	cid_keyref_put(ref);
+	cid_policyref_put(pref);
+	json_decref(c);
+	json_decref(o);
+	return rc;
+}
+
+/*
+ * What introspection and revocation share: form_client (a public client only
+ * if allow_public) and a token parameter. Returns as form_client does, with
+ * *token set on CID_OK.
+ */
+static enum cid_err token_request(struct cid_ctx *ctx, const struct cid_request *req,
+				  struct cid_reply *reply, bool allow_public,
+				  struct cid_client **client, const char **token)
+{
+	enum cid_err rc;
+
+	*token = cid_params_get(&req->params, "token");
+	rc = form_client(ctx, req, reply, client);
+	if (rc != CID_OK)
+		return rc;
+	/*= RFC 7662 §2.1: the endpoint MUST require some form of authorization */
+	if (!allow_public && (*client)->is_public)
+		rc = oidc_invalid_client(reply, "public clients may not introspect tokens");
+	else if (*token == NULL)
+		rc = cid_reply_error_json(reply, 400, "invalid_request", "token is required");
+	else
+		return CID_OK;
+	cid_client_free(*client);
+	*client = NULL;
+	return rc == CID_OK ? CID_ERR_DENIED : rc;
+}
+
+enum cid_err cid_oidc_introspect(struct cid_ctx *ctx, const struct cid_request *req,
+				 struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_client *client = NULL;
+	const char *token = NULL;
+	json_t *active = NULL;
+
+	rc = token_request(ctx, req, reply, false, &client, &token);
+	if (rc == CID_ERR_DENIED)
+		return CID_OK;
+	CID_TRY(rc);
+	rc = introspect_active(ctx, req, client, token, &active);
+	if (rc == CID_ERR_NOMEM || rc == CID_ERR_STORE)
+		goto out;
+	/*= RFC 7662 §2.2: for an invalid, expired or revoked token, active is false
+	 *# and no other member is returned */
+	rc = cid_reply_json(reply, 200, rc == CID_OK ? active : json_pack("{s:b}", "active", 0));
+	active = NULL;
+out:
+	json_decref(active);
+	cid_client_free(client);
+	return rc;
+}
+
+enum cid_err cid_oidc_revoke(struct cid_ctx *ctx, const struct cid_request *req,
+			     struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_client *client = NULL;
+	struct cid_keyref *ref = NULL;
+	const char *token = NULL;
+	json_t *c = NULL;
+
+	rc = token_request(ctx, req, reply, true, &client, &token);
+	if (rc == CID_ERR_DENIED)
+		return CID_OK;
+	CID_TRY(rc);
+	if (looks_like_jwt(token)) {
+		ref = cid_ctx_keys_acquire(ctx);
+		rc = cid_token_access_check(ctx, cid_keyref_keyset(ref), token, req->now, &c);
+		if (rc == CID_OK &&
+		    cid_str_eq(cid_str_of(cid_json_str(c, "client_id")), client->client_id))
+			rc = cid_token_access_revoke(cid_ctx_store(ctx), c);
+	} else {
+		rc = cid_refresh_revoke(cid_ctx_store(ctx), token, client->client_id, req->now);
+	}
+	if (rc == CID_ERR_NOMEM || rc == CID_ERR_STORE)
+		goto out;
+	/*= RFC 7009 §2.2: the server responds with 200 if the token has been revoked
+	 *# successfully or if the client submitted an invalid token */
+	reply->status = 200;
+	reply->no_store = true;
+	rc = CID_OK;
+out:
+	cid_keyref_put(ref);
+	json_decref(c);
+	cid_client_free(client);
+	return rc;
+}

@@ -1,0 +1,90 @@
+/*
+ * oidc_totp: the one-time-code (TOTP) step of the authorization flow.
+ *
+ * The flow (oidc_flow.c) shows the step when the request needs level 2 and
+ * the citizen has a second factor enrolled; this file checks the posted
+ * code. The form must come from the browser's live session, the one the
+ * step was shown in, and the pending request is claimed only once the code
+ * is right, so a mistyped code leaves the form usable. Every refusal of the
+ * code shows the form again with one message (wrong, replayed, malformed or
+ * no longer enrolled look alike). A correct code is an authentication: the
+ * session moves to a new cookie at urn:civicid:acr:mfa, and the flow goes on.
+ */
+#include "account.h"
+#include "bounds.h"
+#include "crypto.h"
+#include "oidc_int.h"
+#include "session.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
+			   struct cid_reply *reply)
+{
+	static const char *const amr[] = {"pwd", "otp"};
+	enum cid_err rc = CID_OK;
+	const char *locale = cid_ctx_config(ctx)->default_locale;
+	const char *code = cid_params_get(&req->params, "code");
+	struct cid_policyref *pref = NULL;
+	struct cid_client *client = NULL;
+	struct cid_session sess;
+	struct cid_request next = *req;
+	char cookie[CID_TOKEN_CHARS + 1] = "";
+	const char *message = NULL;
+	char client_addr[CID_NETADDR_TEXT_MAX];
+	int64_t retry = 0;
+	json_t *auth = NULL;
+	bool ok = false;
+
+	CID_TRY(oidc_load_pending(ctx, req, OIDC_STAGE_TOTP, locale, reply, &auth));
+	if (auth == NULL)
+		goto out;
+	locale = oidc_auth_locale(auth);
+	CID_TRY(oidc_step_session(ctx, req, auth, locale, reply, &sess, &ok));
+	if (!ok)
+		goto out;
+	CID_TRY(oidc_step_client(ctx, auth, locale, reply, &client));
+	if (client == NULL)
+		goto out;
+	cid_request_client_addr(ctx, req, client_addr);
+	rc = cid_account_totp_check(cid_ctx_store(ctx), sess.account_id, code == NULL ? "" : code,
+				    client_addr, req->now, &retry);
+	/* wrong, replayed, malformed, or no longer enrolled: one message for all */
+	if (rc == CID_ERR_DENIED || rc == CID_ERR_INVALID || rc == CID_ERR_NOTFOUND)
+		message = "msg_failed";
+	else if (rc == CID_ERR_THROTTLED)
+		message = "msg_throttled";
+	else if (rc == CID_ERR_LOCKED)
+		message = "msg_locked";
+	else
+		CID_TRY(rc);
+	if (message != NULL) {
+		pref = cid_ctx_policies_acquire(ctx);
+		rc = oidc_show_totp(locale,
+				    oidc_service_name(cid_policyref_set(pref), client, locale),
+				    cid_params_get(&req->params, "req"),
+				    cid_params_get(&req->params, "csrf"), message, reply);
+		goto out;
+	}
+	rc = oidc_claim_pending(ctx, req, locale, reply);
+	if (rc == CID_ERR_DENIED) {
+		rc = CID_OK;
+		goto out;
+	}
+	CID_TRY(rc);
+	/* a step-up is an authentication: the session moves to a new cookie */
+	CID_TRY(cid_session_upgrade(cid_ctx_store(ctx), req->session_cookie, CID_ACR_MFA, amr, 2,
+				    req->now, cookie, &sess));
+	CID_TRY(cid_reply_cookie(reply, cid_ctx_config(ctx), CID_COOKIE_SESSION, cookie,
+				 sess.expires_at - req->now));
+	/* the steps after it belong to the new cookie, which this request does not carry */
+	next.session_cookie = cookie;
+	rc = oidc_proceed(ctx, &next, auth, &sess, cookie, client, 303, reply);
+out:
+	cid_wipe(cookie, sizeof(cookie));
+	cid_policyref_put(pref);
+	cid_client_free(client);
+	json_decref(auth);
+	return rc;
+}

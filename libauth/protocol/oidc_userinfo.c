@@ -1,0 +1,116 @@
+/*
+ * oidc_userinfo: the UserInfo endpoint (OIDC Core §5.3).
+ *
+ * A bearer token (RFC 6750: the Authorization header or the form body,
+ * never both) is checked first: signature, expiry and revocation of the
+ * token and of its grant, the citizen still active and the client still
+ * registered. Any of those failing is one answer, invalid_token, so a
+ * caller learns nothing of which. The claims then leave through the release
+ * (oidc_release), the single point where attributes are chosen and audited;
+ * this file only adds sub.
+ */
+#include "account.h"
+#include "buf.h"
+#include "oidc_int.h"
+#include "token.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The bearer token of a request (RFC 6750 §2.1 header or §2.2 form body); NULL if none. */
+static const char *bearer_of(const struct cid_request *req, bool *twice)
+{
+	const char *form = req->post && req->form_content_type
+			       ? cid_params_get(&req->params, "access_token")
+			       : NULL;
+	const char *header = NULL;
+
+	if (req->authorization != NULL && strncasecmp(req->authorization, "Bearer ", 7) == 0) {
+		header = req->authorization + 7;
+		while (*header == ' ')
+			header++;
+	}
+	/*= RFC 6750 §2: clients MUST NOT use more than one method to transmit the token */
+	*twice = header != NULL && form != NULL;
+	return header != NULL ? header : form;
+}
+
+static enum cid_err bearer_error(struct cid_reply *reply, int status, const char *error,
+				 const char *description)
+{
+	struct cid_buf b;
+
+	cid_buf_init(&b, 512);
+	cid_buf_puts(&b, "Bearer realm=\"civicid\"");
+	if (error != NULL)
+		cid_buf_printf(&b, ", error=\"%s\", error_description=\"%s\"", error, description);
+	reply->www_authenticate = cid_buf_take(&b, NULL);
+	if (reply->www_authenticate == NULL)
+		return CID_ERR_NOMEM;
+	if (error == NULL) {
+		reply->status = status;
+		reply->no_store = true;
+		return CID_OK;
+	}
+	return cid_reply_error_json(reply, status, error, description);
+}
+
+enum cid_err cid_oidc_userinfo(struct cid_ctx *ctx, const struct cid_request *req,
+			       struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	bool twice = false;
+	const char *token = bearer_of(req, &twice);
+	struct cid_keyref *ref = NULL;
+	struct cid_policyref *pref = NULL;
+	struct cid_client *client = NULL;
+	json_t *claims = NULL;
+	json_t *grant = NULL;
+	json_t *citizen = NULL;
+	json_t *body = NULL;
+
+	if (twice)
+		return bearer_error(reply, 400, "invalid_request", "send the token only once");
+	/*= RFC 6750 §3.1: if the request lacks any authentication information, the
+	 *# resource server SHOULD NOT include an error code */
+	if (token == NULL)
+		return bearer_error(reply, 401, NULL, NULL);
+	ref = cid_ctx_keys_acquire(ctx);
+	rc = cid_token_access_check(ctx, cid_keyref_keyset(ref), token, req->now, &claims);
+	if (rc == CID_OK)
+		rc = cid_grant_get(cid_ctx_store(ctx), cid_json_str(claims, "grant_id"), &grant);
+	if (rc == CID_OK)
+		rc = cid_account_get(cid_ctx_store(ctx), cid_json_str(grant, "account_id"),
+				     &citizen);
+	if (rc == CID_OK && !cid_account_active(citizen))
+		rc = CID_ERR_DISABLED;
+	if (rc == CID_OK)
+		rc = cid_client_get(cid_ctx_store(ctx), cid_json_str(claims, "client_id"), &client);
+	if (rc != CID_OK && rc != CID_ERR_NOMEM && rc != CID_ERR_STORE) {
+		rc = bearer_error(reply, 401, "invalid_token",
+				  "the access token is invalid, expired or revoked");
+		goto out;
+	}
+	CID_TRY(rc);
+	/*= OIDC Core §5.3.1: the openid scope is required to call the UserInfo endpoint */
+	if (!cid_words_has(cid_json_str(claims, "scope"), "openid", 6)) {
+		rc = bearer_error(reply, 403, "insufficient_scope", "the openid scope is required");
+		goto out;
+	}
+	body = json_pack("{s:O}", "sub", json_object_get(claims, "sub"));
+	CID_ENSURE(body != NULL, CID_ERR_NOMEM);
+	pref = cid_ctx_policies_acquire(ctx);
+	CID_TRY(oidc_release(ctx, cid_policyref_set(pref), client, citizen, grant,
+			     CID_RELEASE_USERINFO, req->now, body, reply));
+	rc = cid_reply_json(reply, 200, body);
+	body = NULL;
+out:
+	cid_keyref_put(ref);
+	cid_policyref_put(pref);
+	cid_client_free(client);
+	json_decref(claims);
+	json_decref(grant);
+	json_decref(citizen);
+	json_decref(body);
+	return rc;
+}

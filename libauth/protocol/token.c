@@ -1,0 +1,682 @@
+/*
+ * token: codes, grants, refresh tokens and the JWTs we mint.
+ *
+ * Every state change of a family happens inside one cid_store_update, and the
+ * callbacks report protocol outcomes (replay detected, expired, wrong client)
+ * through their argument rather than their return value: a replay must still
+ * commit the revocation of the grant, which an error return would abort. Every
+ * check that can refuse a request runs before the record is marked used, so
+ * that only a genuine replay costs the client its token.
+ */
+#include "token.h"
+
+#include "account.h"
+#include "bounds.h"
+#include "crypto.h"
+#include "str.h"
+
+#include <string.h>
+
+/* An outcome of a state-changing callback: rc is what the public call returns. */
+struct redeem {
+	const char *token;
+	const char *client_id;
+	const char *redirect_uri;
+	const char *verifier;
+	const char *scope; /* refresh: the asked scope, or NULL */
+	int64_t now;
+	int64_t ttl;
+	char next[CID_TOKEN_CHARS + 1]; /* new refresh token, or "" */
+	json_t *grant;			/* the grant record on success */
+	enum cid_err outcome;
+};
+
+static struct cid_str key_of(const char *hash)
+{
+	return (struct cid_str){hash, CID_HASH_HEX};
+}
+
+/* Hashes a presented secret after bounding its length; false if it cannot be one of ours. */
+static bool secret_key(const char *secret, char hash[CID_HASH_HEX + 1])
+{
+	size_t n = secret == NULL ? 0 : strnlen(secret, CID_TOKEN_CHARS + 1);
+
+	if (n != CID_TOKEN_CHARS)
+		return false;
+	cid_secret_hash(secret, n, hash);
+	return true;
+}
+
+static enum cid_err put_revoked_grant(struct cid_txn *txn, json_t *grant, int64_t now)
+{
+	const char *id = cid_json_str(grant, "grant_id");
+
+	if (id == NULL)
+		return CID_ERR_STORE;
+	if (json_object_set_new(grant, "revoked", json_true()) != 0 ||
+	    json_object_set_new(grant, "revoked_at", json_integer(now)) != 0)
+		return CID_ERR_NOMEM;
+	return cid_txn_put_json(txn, CID_DB_GRANTS, cid_str_of(id), grant, 0);
+}
+
+static enum cid_err load_grant(struct cid_txn *txn, const char *grant_id, json_t **out)
+{
+	if (grant_id == NULL)
+		return CID_ERR_NOTFOUND;
+	return cid_txn_get_json(txn, CID_DB_GRANTS, cid_str_of(grant_id), out);
+}
+
+/* The "generation" of an authorization or grant into *out, 0 when absent. */
+static enum cid_err generation_of(const json_t *o, int64_t *out)
+{
+	const json_t *g = json_object_get(o, "generation");
+
+	if (g != NULL && !json_is_integer(g))
+		return CID_ERR_STORE;
+	*out = g == NULL ? 0 : (int64_t)json_integer_value(g);
+	return CID_OK;
+}
+
+/*
+ * CID_ERR_REVOKED unless the grant's citizen is live in the grant's
+ * generation: a citizen disabled now, or at any time since, holds no tokens.
+ */
+static enum cid_err grant_live(struct cid_txn *txn, const json_t *grant)
+{
+	int64_t generation = 0;
+	enum cid_err rc = generation_of(grant, &generation);
+
+	if (rc == CID_OK)
+		rc = cid_account_live(txn, cid_json_str(grant, "account_id"), generation);
+	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_DISABLED)
+		rc = CID_ERR_REVOKED;
+	return rc;
+}
+
+/* Stores a new refresh token for grant in txn; writes it to out. */
+static enum cid_err put_refresh(struct cid_txn *txn, const json_t *grant, int64_t now, int64_t ttl,
+				const char out[CID_TOKEN_CHARS + 1])
+{
+	enum cid_err rc = CID_OK;
+	char hash[CID_HASH_HEX + 1];
+	json_t *rec =
+	    json_pack("{s:s, s:s, s:I, s:I, s:b}", "grant_id", cid_json_str(grant, "grant_id"),
+		      "client_id", cid_json_str(grant, "client_id"), "iat", (json_int_t)now, "exp",
+		      (json_int_t)now + ttl, "used", 0);
+
+	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
+	cid_secret_hash(out, CID_TOKEN_CHARS, hash);
+	CID_TRY(cid_txn_put_json(txn, CID_DB_REFRESH, key_of(hash), rec, CID_PUT_NOOVERWRITE));
+out:
+	json_decref(rec);
+	return rc;
+}
+
+struct issue {
+	const json_t *auth;
+	int64_t now;
+	int64_t ttl;
+	char code[CID_TOKEN_CHARS + 1];
+	char grant_id[CID_TOKEN_CHARS + 1];
+};
+
+static enum cid_err issue_cb(struct cid_txn *txn, void *arg)
+{
+	struct issue *is = arg;
+	enum cid_err rc = CID_OK;
+	char hash[CID_HASH_HEX + 1];
+	json_t *grant = json_deep_copy(is->auth);
+	json_t *code = NULL;
+	int64_t generation = 0;
+
+	CID_ENSURE(grant != NULL, CID_ERR_NOMEM);
+	/* the citizen is checked in this transaction, so that no grant is made
+	 * after a disable, and none in a generation that has ended */
+	CID_TRY(generation_of(is->auth, &generation));
+	CID_TRY(cid_account_live(txn, cid_json_str(is->auth, "account_id"), generation));
+	json_object_del(grant, "redirect_uri");
+	json_object_del(grant, "code_challenge");
+	CID_ENSURE(json_object_set_new(grant, "grant_id", json_string(is->grant_id)) == 0 &&
+		       json_object_set_new(grant, "created_at", json_integer(is->now)) == 0 &&
+		       json_object_set_new(grant, "generation", json_integer(generation)) == 0 &&
+		       json_object_set_new(grant, "revoked", json_false()) == 0,
+		   CID_ERR_NOMEM);
+	code = json_pack("{s:s, s:O, s:O, s:I, s:b}", "grant_id", is->grant_id, "client_id",
+			 json_object_get(is->auth, "client_id"), "redirect_uri",
+			 json_object_get(is->auth, "redirect_uri"), "exp",
+			 (json_int_t)is->now + is->ttl, "used", 0);
+	/* client_id and redirect_uri were checked by the caller: only memory can fail here */
+	CID_ENSURE(code != NULL, CID_ERR_NOMEM);
+	if (json_object_get(is->auth, "code_challenge") != NULL)
+		CID_ENSURE(json_object_set(code, "code_challenge",
+					   json_object_get(is->auth, "code_challenge")) == 0,
+			   CID_ERR_NOMEM);
+	CID_TRY(cid_txn_put_json(txn, CID_DB_GRANTS, cid_str_of(is->grant_id), grant,
+				 CID_PUT_NOOVERWRITE));
+	cid_secret_hash(is->code, CID_TOKEN_CHARS, hash);
+	CID_TRY(cid_txn_put_json(txn, CID_DB_CODES, key_of(hash), code, CID_PUT_NOOVERWRITE));
+out:
+	json_decref(grant);
+	json_decref(code);
+	return rc;
+}
+
+enum cid_err cid_code_issue(struct cid_store *s, const json_t *auth, int64_t now, int64_t ttl,
+			    char code_out[CID_TOKEN_CHARS + 1])
+{
+	enum cid_err rc = CID_OK;
+	struct issue is = {.auth = auth, .now = now, .ttl = ttl};
+
+	CID_ENSURE(json_is_object(auth) && cid_json_str(auth, "client_id") != NULL &&
+		       cid_json_str(auth, "redirect_uri") != NULL &&
+		       cid_json_str(auth, "account_id") != NULL,
+		   CID_ERR_INVALID);
+	CID_TRY(cid_random_token(is.code));
+	CID_TRY(cid_random_token(is.grant_id));
+	CID_TRY(cid_store_update(s, issue_cb, &is));
+	memcpy(code_out, is.code, sizeof(is.code));
+out:
+	cid_wipe(is.code, sizeof(is.code));
+	return rc;
+}
+
+/*= RFC 7636 §4.1: code_verifier = 43*128unreserved */
+static bool verifier_syntax_ok(const char *v, size_t n)
+{
+	if (n < CID_PKCE_VERIFIER_MIN || n > CID_PKCE_VERIFIER_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = v[i];
+		bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			  (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/*= RFC 7636 §4.6: BASE64URL-ENCODE(SHA256(ASCII(code_verifier))) == code_challenge */
+static bool pkce_ok(const char *challenge, const char *verifier)
+{
+	uint8_t digest[32];
+	char computed[CID_TOKEN_CHARS + 1];
+	size_t n;
+
+	if (challenge == NULL)
+		return verifier == NULL; /* a verifier without a challenge is a mix-up */
+	if (verifier == NULL)
+		return false;
+	n = strnlen(verifier, CID_PKCE_VERIFIER_MAX + 1);
+	if (!verifier_syntax_ok(verifier, n))
+		return false;
+	cid_sha256(verifier, n, digest);
+	if (cid_b64url_encode(digest, sizeof(digest), computed, sizeof(computed)) != CID_OK)
+		return false;
+	return cid_ct_streq(computed, strlen(computed), challenge, strlen(challenge));
+}
+
+/* Marks a code or refresh record used and stores it back under hash. */
+static enum cid_err put_used(struct cid_txn *txn, enum cid_db db, const char *hash, json_t *rec,
+			     int64_t now)
+{
+	if (json_object_set_new(rec, "used", json_true()) != 0 ||
+	    json_object_set_new(rec, "used_at", json_integer(now)) != 0)
+		return CID_ERR_NOMEM;
+	return cid_txn_put_json(txn, db, key_of(hash), rec, 0);
+}
+
+/*
+ * The part redemption and rotation share: find the record, detect reuse
+ * (revoking the grant), check the grant, expiry and client.
+ */
+static enum cid_err use_record(struct cid_txn *txn, enum cid_db db, struct redeem *r,
+			       char hash[CID_HASH_HEX + 1], json_t **rec_out, json_t **grant_out)
+{
+	enum cid_err rc = CID_OK;
+	json_t *rec = NULL;
+	json_t *grant = NULL;
+
+	r->outcome = CID_ERR_NOTFOUND;
+	if (!secret_key(r->token, hash))
+		goto out;
+	rc = cid_txn_get_json(txn, db, key_of(hash), &rec);
+	if (rc == CID_ERR_NOTFOUND) {
+		rc = CID_OK;
+		goto out;
+	}
+	CID_TRY(rc);
+	rc = load_grant(txn, cid_json_str(rec, "grant_id"), &grant);
+	if (rc == CID_ERR_NOTFOUND) {
+		rc = CID_OK;
+		goto out;
+	}
+	CID_TRY(rc);
+	if (json_is_true(json_object_get(grant, "revoked"))) {
+		r->outcome = CID_ERR_REVOKED;
+		goto out;
+	}
+	rc = grant_live(txn, grant);
+	if (rc == CID_ERR_REVOKED) {
+		rc = CID_OK;
+		r->outcome = CID_ERR_REVOKED;
+		goto out;
+	}
+	CID_TRY(rc);
+	/*= RFC 6749 §4.1.2: if an authorization code is used more than once, the
+	 *# authorization server MUST deny the request and SHOULD revoke (when
+	 *# possible) all tokens previously issued based on that authorization code.
+	 * RFC 9700 §4.14.2 says the same of a rotated refresh token presented again. */
+	if (json_is_true(json_object_get(rec, "used"))) {
+		CID_TRY(put_revoked_grant(txn, grant, r->now));
+		r->outcome = CID_ERR_REVOKED;
+		goto out;
+	}
+	if (cid_json_int(rec, "exp") <= r->now) {
+		r->outcome = CID_ERR_EXPIRED;
+		goto out;
+	}
+	if (r->client_id == NULL ||
+	    !cid_str_eq(cid_str_of(cid_json_str(rec, "client_id")), r->client_id)) {
+		r->outcome = CID_ERR_DENIED;
+		goto out;
+	}
+	r->outcome = CID_OK;
+	*rec_out = rec;
+	*grant_out = grant;
+	rec = NULL;
+	grant = NULL;
+out:
+	json_decref(rec);
+	json_decref(grant);
+	return rc;
+}
+
+static enum cid_err redeem_cb(struct cid_txn *txn, void *arg)
+{
+	struct redeem *r = arg;
+	enum cid_err rc = CID_OK;
+	char hash[CID_HASH_HEX + 1];
+	json_t *rec = NULL;
+	json_t *grant = NULL;
+
+	CID_TRY(use_record(txn, CID_DB_CODES, r, hash, &rec, &grant));
+	if (r->outcome != CID_OK)
+		goto out;
+	if (r->redirect_uri == NULL ||
+	    !cid_str_eq(cid_str_of(cid_json_str(rec, "redirect_uri")), r->redirect_uri) ||
+	    !pkce_ok(cid_json_str(rec, "code_challenge"), r->verifier)) {
+		r->outcome = CID_ERR_DENIED;
+		goto out;
+	}
+	CID_TRY(put_used(txn, CID_DB_CODES, hash, rec, r->now));
+	if (r->next[0] != '\0')
+		CID_TRY(put_refresh(txn, grant, r->now, r->ttl, r->next));
+	json_decref(r->grant);
+	r->grant = grant;
+	grant = NULL;
+out:
+	json_decref(rec);
+	json_decref(grant);
+	return rc;
+}
+
+/* Runs a redeem/rotate callback and turns its outcome into the public result. */
+static enum cid_err run_redeem(struct cid_store *s, enum cid_err (*cb)(struct cid_txn *, void *),
+			       struct redeem *r, json_t **rec, char next_out[CID_TOKEN_CHARS + 1])
+{
+	enum cid_err rc = cid_store_update(s, cb, r);
+
+	if (rc == CID_OK)
+		rc = r->outcome;
+	if (rc == CID_OK) {
+		*rec = r->grant;
+		r->grant = NULL;
+		memcpy(next_out, r->next, sizeof(r->next));
+	}
+	json_decref(r->grant);
+	cid_wipe(r->next, sizeof(r->next));
+	return rc;
+}
+
+enum cid_err cid_code_redeem(struct cid_store *s, const char *code, const char *client_id,
+			     const char *redirect_uri, const char *verifier, int64_t now,
+			     int64_t refresh_ttl, json_t **rec,
+			     char refresh_out[CID_TOKEN_CHARS + 1])
+{
+	enum cid_err rc = CID_OK;
+	struct redeem r = {.token = code,
+			   .client_id = client_id,
+			   .redirect_uri = redirect_uri,
+			   .verifier = verifier,
+			   .now = now,
+			   .ttl = refresh_ttl};
+
+	if (refresh_ttl > 0)
+		CID_TRY(cid_random_token(r.next));
+	rc = run_redeem(s, redeem_cb, &r, rec, refresh_out);
+out:
+	return rc;
+}
+
+static enum cid_err rotate_cb(struct cid_txn *txn, void *arg)
+{
+	struct redeem *r = arg;
+	enum cid_err rc = CID_OK;
+	char hash[CID_HASH_HEX + 1];
+	json_t *rec = NULL;
+	json_t *grant = NULL;
+
+	CID_TRY(use_record(txn, CID_DB_REFRESH, r, hash, &rec, &grant));
+	if (r->outcome != CID_OK)
+		goto out;
+	/*= RFC 6749 §6: the requested scope MUST NOT include any scope not originally
+	 *# granted by the resource owner
+	 * refused before the token is marked used: an error response leaves the token
+	 * and its grant intact (RFC 6749 §5.2) */
+	if (r->scope != NULL) {
+		if (!cid_words_subset(r->scope, cid_json_str(grant, "scope"))) {
+			r->outcome = CID_ERR_INVALID;
+			goto out;
+		}
+		CID_ENSURE(json_object_set_new(grant, "scope", json_string(r->scope)) == 0,
+			   CID_ERR_NOMEM);
+	}
+	CID_TRY(put_used(txn, CID_DB_REFRESH, hash, rec, r->now));
+	CID_TRY(put_refresh(txn, grant, r->now, r->ttl, r->next));
+	json_decref(r->grant);
+	r->grant = grant;
+	grant = NULL;
+out:
+	json_decref(rec);
+	json_decref(grant);
+	return rc;
+}
+
+enum cid_err cid_refresh_rotate(struct cid_store *s, const char *token, const char *client_id,
+				const char *scope, int64_t now, int64_t ttl, json_t **rec,
+				char new_out[CID_TOKEN_CHARS + 1])
+{
+	enum cid_err rc = CID_OK;
+	struct redeem r = {
+	    .token = token, .client_id = client_id, .scope = scope, .now = now, .ttl = ttl};
+
+	CID_TRY(cid_random_token(r.next));
+	rc = run_redeem(s, rotate_cb, &r, rec, new_out);
+out:
+	return rc;
+}
+
+enum cid_err cid_refresh_lookup(struct cid_store *s, const char *token, int64_t now, json_t **rec)
+{
+	enum cid_err rc = CID_OK;
+	char hash[CID_HASH_HEX + 1];
+	struct cid_txn *txn = NULL;
+	json_t *r = NULL;
+	json_t *grant = NULL;
+
+	CID_ENSURE(secret_key(token, hash), CID_ERR_NOTFOUND);
+	CID_TRY(cid_store_read_begin(s, &txn));
+	CID_TRY(cid_txn_get_json(txn, CID_DB_REFRESH, key_of(hash), &r));
+	CID_TRY(load_grant(txn, cid_json_str(r, "grant_id"), &grant));
+	CID_ENSURE(!json_is_true(json_object_get(grant, "revoked")) &&
+		       !json_is_true(json_object_get(r, "used")),
+		   CID_ERR_REVOKED);
+	CID_TRY(grant_live(txn, grant));
+	CID_ENSURE(cid_json_int(r, "exp") > now, CID_ERR_EXPIRED);
+	CID_ENSURE(json_object_set(grant, "exp", json_object_get(r, "exp")) == 0 &&
+		       json_object_set(grant, "iat", json_object_get(r, "iat")) == 0,
+		   CID_ERR_NOMEM);
+	*rec = grant;
+	grant = NULL;
+out:
+	cid_store_read_end(txn);
+	json_decref(r);
+	json_decref(grant);
+	return rc;
+}
+
+struct revoke {
+	const char *grant_id;
+	const char *hash;
+	const char *client_id;
+	int64_t now;
+};
+
+static enum cid_err revoke_cb(struct cid_txn *txn, void *arg)
+{
+	struct revoke *rv = arg;
+	enum cid_err rc = CID_OK;
+	json_t *rec = NULL;
+	json_t *grant = NULL;
+	const char *grant_id = rv->grant_id;
+
+	if (rv->hash != NULL) {
+		CID_TRY(cid_txn_get_json(txn, CID_DB_REFRESH, key_of(rv->hash), &rec));
+		CID_ENSURE(cid_str_eq(cid_str_of(cid_json_str(rec, "client_id")), rv->client_id),
+			   CID_ERR_DENIED);
+		grant_id = cid_json_str(rec, "grant_id");
+	}
+	CID_TRY(load_grant(txn, grant_id, &grant));
+	CID_TRY(put_revoked_grant(txn, grant, rv->now));
+out:
+	json_decref(rec);
+	json_decref(grant);
+	return rc;
+}
+
+enum cid_err cid_refresh_revoke(struct cid_store *s, const char *token, const char *client_id,
+				int64_t now)
+{
+	char hash[CID_HASH_HEX + 1];
+	struct revoke rv = {.hash = hash, .client_id = client_id, .now = now};
+
+	if (!secret_key(token, hash) || client_id == NULL)
+		return CID_ERR_NOTFOUND;
+	return cid_store_update(s, revoke_cb, &rv);
+}
+
+enum cid_err cid_grant_revoke(struct cid_store *s, const char *grant_id, int64_t now)
+{
+	struct revoke rv = {.grant_id = grant_id, .now = now};
+
+	return cid_store_update(s, revoke_cb, &rv);
+}
+
+enum cid_err cid_grant_get(struct cid_store *s, const char *grant_id, json_t **grant)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
+	json_t *g = NULL;
+
+	CID_ENSURE(grant_id != NULL && strnlen(grant_id, CID_TOKEN_CHARS + 1) == CID_TOKEN_CHARS,
+		   CID_ERR_NOTFOUND);
+	CID_TRY(cid_store_read_begin(s, &txn));
+	CID_TRY(load_grant(txn, grant_id, &g));
+	CID_ENSURE(!json_is_true(json_object_get(g, "revoked")), CID_ERR_REVOKED);
+	*grant = g;
+	g = NULL;
+out:
+	cid_store_read_end(txn);
+	json_decref(g);
+	return rc;
+}
+
+void cid_token_subject(const struct cid_ctx *ctx, const struct cid_policyset *ps,
+		       const struct cid_client *client, const char *account_id,
+		       char out[CID_TOKEN_CHARS + 1])
+{
+	const struct cid_policy *pol = cid_policyset_find(ps, client->client_id);
+	/* sector (<= 255) + separator + account id + 32-byte salt */
+	uint8_t material[256 + 1 + CID_ID_CHARS + 32];
+	uint8_t digest[32];
+	size_t al = strnlen(account_id, CID_ID_CHARS);
+	size_t sl = strnlen(client->sector, 255);
+	size_t n = 0;
+
+	if (!client->pairwise && pol != NULL && cid_policy_public_subject(pol)) {
+		memcpy(out, account_id, al);
+		out[al] = '\0';
+		return;
+	}
+	/*= OIDC Core §8.1: sub = SHA-256 ( sector_identifier || local_account_id || salt ) */
+	memcpy(material + n, client->sector, sl);
+	n += sl;
+	material[n++] = '\n'; /* no sector can contain it, so the split is unambiguous */
+	memcpy(material + n, account_id, al);
+	n += al;
+	memcpy(material + n, cid_ctx_pairwise_salt(ctx), 32);
+	n += 32;
+	cid_sha256(material, n, digest);
+	if (cid_b64url_encode(digest, sizeof(digest), out, CID_TOKEN_CHARS + 1) != CID_OK)
+		out[0] = '\0';
+}
+
+/* Claims every token of ours has. */
+static json_t *base_claims(const struct cid_ctx *ctx, const char *sub, const char *aud, int64_t now,
+			   int64_t ttl)
+{
+	return json_pack("{s:s, s:s, s:s, s:I, s:I}", "iss", cid_ctx_config(ctx)->issuer, "sub",
+			 sub, "aud", aud, "iat", (json_int_t)now, "exp", (json_int_t)now + ttl);
+}
+
+/* Copies the members names[] of from into to, where present. */
+static enum cid_err copy_members(json_t *to, const json_t *from, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		json_t *v = json_object_get(from, names[i]);
+
+		if (v != NULL && !json_is_null(v) && json_object_set(to, names[i], v) != 0)
+			return CID_ERR_NOMEM;
+	}
+	return CID_OK;
+}
+
+enum cid_err cid_token_access_mint(struct cid_ctx *ctx, const struct cid_keyset *ks,
+				   const struct cid_client *client, const char *sub,
+				   const char *scope, const json_t *grant, int64_t now, char **out)
+{
+	static const char *const from_grant[] = {"auth_time", "acr", "grant_id"};
+	enum cid_err rc = CID_OK;
+	char jti[CID_TOKEN_CHARS + 1];
+	json_t *c = base_claims(ctx, sub, client->client_id, now, cid_ctx_config(ctx)->access_ttl);
+
+	CID_ENSURE(c != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_random_token(jti));
+	/*= RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti are REQUIRED */
+	CID_ENSURE(json_object_set_new(c, "client_id", json_string(client->client_id)) == 0 &&
+		       json_object_set_new(c, "jti", json_string(jti)) == 0,
+		   CID_ERR_NOMEM);
+	if (scope != NULL && scope[0] != '\0')
+		CID_ENSURE(json_object_set_new(c, "scope", json_string(scope)) == 0, CID_ERR_NOMEM);
+	if (grant != NULL)
+		CID_TRY(copy_members(c, grant, from_grant, 3));
+	/*= RFC 9068 §2.1: typ header "at+jwt" */
+	CID_TRY(cid_jws_sign(ks, "ES256", "at+jwt", c, out));
+out:
+	json_decref(c);
+	return rc;
+}
+
+enum cid_err cid_token_id_mint(struct cid_ctx *ctx, const struct cid_keyset *ks,
+			       const struct cid_client *client, const char *sub,
+			       const json_t *grant, const char *access_token, json_t *claims,
+			       int64_t now, char **out)
+{
+	static const char *const from_grant[] = {"auth_time", "acr", "amr", "sid", "nonce"};
+	enum cid_err rc = CID_OK;
+	char at_hash[44];
+	const char *name;
+	json_t *value;
+	json_t *c =
+	    base_claims(ctx, sub, client->client_id, now, cid_ctx_config(ctx)->id_token_ttl);
+
+	CID_ENSURE(c != NULL, CID_ERR_NOMEM);
+	/* not json_object_update_missing: jansson 2.14's drops a member it runs out of
+	 * memory for and still reports success, and a released claim would go missing */
+	json_object_foreach(claims, name, value)
+	{
+		if (json_object_get(c, name) == NULL)
+			CID_ENSURE(json_object_set(c, name, value) == 0, CID_ERR_NOMEM);
+	}
+	CID_TRY(copy_members(c, grant, from_grant, 5));
+	CID_ENSURE(json_object_set_new(c, "azp", json_string(client->client_id)) == 0,
+		   CID_ERR_NOMEM);
+	if (access_token != NULL) {
+		/*= OIDC Core §3.1.3.6: at_hash is the base64url of the left half of the hash */
+		CID_TRY(cid_jose_half_hash(client->id_token_alg, access_token, at_hash));
+		CID_ENSURE(json_object_set_new(c, "at_hash", json_string(at_hash)) == 0,
+			   CID_ERR_NOMEM);
+	}
+	CID_TRY(cid_jws_sign(ks, client->id_token_alg, "JWT", c, out));
+out:
+	json_decref(c);
+	return rc;
+}
+
+enum cid_err cid_token_access_check(struct cid_ctx *ctx, const struct cid_keyset *ks,
+				    const char *jwt, int64_t now, json_t **claims_out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
+	struct cid_str val;
+	json_t *c = NULL;
+	json_t *grant = NULL;
+	const char *jti;
+	const char *grant_id;
+	size_t n = jwt == NULL ? 0 : strnlen(jwt, CID_MAX_TOKEN + 1);
+
+	CID_ENSURE(n > 0, CID_ERR_INVALID);
+	CID_TRY(cid_jws_verify(ks, jwt, n, "at+jwt", &c));
+	CID_ENSURE(cid_str_eq(cid_str_of(cid_json_str(c, "iss")), cid_ctx_config(ctx)->issuer),
+		   CID_ERR_INVALID);
+	CID_ENSURE(json_is_integer(json_object_get(c, "exp")), CID_ERR_INVALID);
+	CID_ENSURE(cid_json_int(c, "exp") + CID_CLOCK_SKEW > now, CID_ERR_EXPIRED);
+	jti = cid_json_str(c, "jti");
+	CID_ENSURE(jti != NULL && strlen(jti) == CID_TOKEN_CHARS, CID_ERR_INVALID);
+	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
+	rc = cid_txn_get(txn, CID_DB_REVOKED, cid_str_of(jti), &val);
+	CID_ENSURE(rc != CID_OK, CID_ERR_REVOKED);
+	CID_ENSURE(rc == CID_ERR_NOTFOUND, rc);
+	rc = CID_OK;
+	grant_id = cid_json_str(c, "grant_id");
+	if (grant_id != NULL) {
+		CID_TRY(load_grant(txn, grant_id, &grant));
+		CID_ENSURE(!json_is_true(json_object_get(grant, "revoked")), CID_ERR_REVOKED);
+		CID_TRY(grant_live(txn, grant));
+	}
+	*claims_out = c;
+	c = NULL;
+out:
+	cid_store_read_end(txn);
+	json_decref(c);
+	json_decref(grant);
+	return rc;
+}
+
+struct revoke_jti {
+	const char *jti;
+	int64_t exp;
+};
+
+static enum cid_err revoke_jti_cb(struct cid_txn *txn, void *arg)
+{
+	struct revoke_jti *r = arg;
+	enum cid_err rc = CID_OK;
+	json_t *rec = json_pack("{s:I}", "exp", (json_int_t)r->exp);
+
+	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_txn_put_json(txn, CID_DB_REVOKED, cid_str_of(r->jti), rec, 0));
+out:
+	json_decref(rec);
+	return rc;
+}
+
+enum cid_err cid_token_access_revoke(struct cid_store *s, const json_t *claims)
+{
+	struct revoke_jti r = {.jti = cid_json_str(claims, "jti"),
+			       .exp = cid_json_int(claims, "exp")};
+
+	if (r.jti == NULL || r.exp == 0)
+		return CID_ERR_INVALID;
+	return cid_store_update(s, revoke_jti_cb, &r);
+}

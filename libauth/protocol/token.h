@@ -1,0 +1,175 @@
+/*
+ * token: authorization codes, grants, refresh tokens, and the JWTs civicid
+ * issues (access tokens per RFC 9068, ID tokens per OIDC Core §2).
+ *
+ * A grant (CID_DB_GRANTS) is one authorization of a client by a citizen: the
+ * family of every code, refresh token and access token that descends from it.
+ * Revoking the grant revokes the whole family: codes and refresh tokens are
+ * refused, and access tokens (which carry the grant id in "grant_id") fail
+ * cid_token_access_check even before they expire.
+ *
+ * Codes and refresh tokens are random (crypto.h) and stored only as
+ * cid_secret_hash. A code is single use: a second redemption finds it marked
+ * used and revokes its grant (RFC 9700 §4.5 / RFC 6749 §4.1.2). A refresh
+ * token is rotated at each use; presenting a used one revokes the grant
+ * (RFC 9700 §4.14.2). Access tokens are stateless JWTs, so issuing one for
+ * client_credentials writes nothing; revoking one records its jti until it
+ * expires (CID_DB_REVOKED).
+ *
+ * A grant is also dead while its citizen is not active, and for good once the
+ * citizen has been disabled after it was made: it records the citizen's
+ * generation (account.h), and every use of a code, refresh token or access
+ * token checks it. That is how disabling a citizen revokes all their tokens.
+ * Outcomes that refuse a request without being a replay change nothing: the
+ * code or refresh token stays usable (RFC 6749 §5.2, RFC 9700 §4.14.2).
+ *
+ * Records are JSON objects; the "authorization" object a code is issued for:
+ *   {"client_id","redirect_uri","account_id","sid","auth_time","acr","amr":[],
+ *    "scope","nonce"?,"code_challenge"?,"claims"?,"generation"? (of the
+ *    session, account.h; absent: 0)}
+ * Thread-safe.
+ */
+#ifndef CID_TOKEN_H
+#define CID_TOKEN_H
+
+#include "cid.h"
+#include "client.h"
+#include "err.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/*
+ * Stores a new grant and an authorization code for auth (borrowed; shape
+ * above). code_out receives the code.
+ * Errors: CID_ERR_INVALID (no client_id, redirect_uri or account_id),
+ * CID_ERR_NOTFOUND (no such citizen), CID_ERR_DISABLED (the citizen is not
+ * active), CID_ERR_REVOKED (the citizen changed state since the session of
+ * auth's generation), CID_ERR_CRYPTO, CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_code_issue(struct cid_store *s, const json_t *auth, int64_t now,
+					   int64_t ttl, char code_out[CID_TOKEN_CHARS + 1]);
+
+/*
+ * Redeems a code for client_id at the token endpoint. redirect_uri must equal
+ * the one of the authorization request; verifier (NULL if none was sent) must
+ * match the stored S256 code_challenge (RFC 7636 §4.6), and must be absent if
+ * no challenge was stored. On success the code is marked used in the same
+ * transaction, a refresh token is stored for the grant when refresh_ttl > 0
+ * (refresh_out, else refresh_out[0] = 0), and *rec (new reference) is the code
+ * record including "grant_id".
+ * Errors: CID_ERR_NOTFOUND (unknown or malformed code), CID_ERR_REVOKED (code
+ * already used: its grant is now revoked; or the grant was revoked, or its
+ * citizen is not live in its generation), CID_ERR_EXPIRED, CID_ERR_DENIED
+ * (other client, redirect_uri or PKCE mismatch), CID_ERR_STORE, CID_ERR_CRYPTO.
+ * Every error but the replay leaves the code as it was.
+ */
+CID_MUST_CHECK enum cid_err cid_code_redeem(struct cid_store *s, const char *code,
+					    const char *client_id, const char *redirect_uri,
+					    const char *verifier, int64_t now, int64_t refresh_ttl,
+					    json_t **rec, char refresh_out[CID_TOKEN_CHARS + 1]);
+
+/*
+ * Rotates a refresh token of client_id: marks it used and stores its successor
+ * (new_out) with the same grant and a fresh lifetime of ttl. scope (NULL: not
+ * asked) must be within the grant's scope. *rec (new reference) is the
+ * token's record (the authorization fields and "grant_id"), its "scope" the
+ * asked one when given (the grant itself keeps its scope, RFC 6749 §6).
+ * Errors: CID_ERR_NOTFOUND, CID_ERR_REVOKED (already used: the grant is now
+ * revoked; or the grant was revoked, or its citizen is not live in its
+ * generation), CID_ERR_EXPIRED, CID_ERR_DENIED (issued to another client),
+ * CID_ERR_INVALID (scope wider than the grant's), CID_ERR_STORE, CID_ERR_CRYPTO.
+ * Only the replay changes anything: after any other error the token and its
+ * grant are as they were, so the client may try again.
+ */
+CID_MUST_CHECK enum cid_err cid_refresh_rotate(struct cid_store *s, const char *token,
+					       const char *client_id, const char *scope,
+					       int64_t now, int64_t ttl, json_t **rec,
+					       char new_out[CID_TOKEN_CHARS + 1]);
+
+/*
+ * Looks up a refresh token for introspection: *rec (new reference) only if it
+ * is unused, unexpired and its grant is live (not revoked, its citizen live in
+ * its generation).
+ * Errors: CID_ERR_NOTFOUND, CID_ERR_REVOKED, CID_ERR_EXPIRED, CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_refresh_lookup(struct cid_store *s, const char *token, int64_t now,
+					       json_t **rec);
+
+/*
+ * Revokes the grant of a refresh token if it was issued to client_id (RFC 7009
+ * §2.1: revoking a refresh token revokes the family).
+ * Errors: CID_ERR_NOTFOUND, CID_ERR_DENIED (other client), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_refresh_revoke(struct cid_store *s, const char *token,
+					       const char *client_id, int64_t now);
+
+/* Marks grant_id revoked. Errors: CID_ERR_NOTFOUND, CID_ERR_STORE. */
+CID_MUST_CHECK enum cid_err cid_grant_revoke(struct cid_store *s, const char *grant_id,
+					     int64_t now);
+
+/*
+ * The subject identifier of account_id for client: pairwise (OIDC Core §8.1,
+ * base64url SHA-256 of sector, account id and the context's salt) or public
+ * (the account id). A client registered with subject_type public gets the
+ * public subject only if its release policy in ps says `subject public`:
+ * without one, services could correlate a citizen. out[CID_TOKEN_CHARS + 1].
+ */
+void cid_token_subject(const struct cid_ctx *ctx, const struct cid_policyset *ps,
+		       const struct cid_client *client, const char *account_id,
+		       char out[CID_TOKEN_CHARS + 1]);
+
+/*
+ * Mints an RFC 9068 access token (typ "at+jwt", ES256) for client with sub,
+ * scope, and, for a citizen's token, the grant record (auth_time, acr, grant_id;
+ * NULL for client_credentials). *out: new string, caller frees.
+ * Errors: CID_ERR_CRYPTO, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_token_access_mint(struct cid_ctx *ctx, const struct cid_keyset *ks,
+						  const struct cid_client *client, const char *sub,
+						  const char *scope, const json_t *grant,
+						  int64_t now, char **out);
+
+/*
+ * Mints an ID token for client from the grant record (auth_time, acr, amr,
+ * sid, nonce), with at_hash of access_token (if not NULL) and the released
+ * claims (borrowed, not modified; may be NULL), signed with the client's
+ * id_token_alg. *out: new string, caller frees.
+ * Errors: CID_ERR_CRYPTO, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_token_id_mint(struct cid_ctx *ctx, const struct cid_keyset *ks,
+					      const struct cid_client *client, const char *sub,
+					      const json_t *grant, const char *access_token,
+					      json_t *claims, int64_t now, char **out);
+
+/*
+ * Checks an access token: signature by a key of ks, typ at+jwt, iss is ours,
+ * not expired at now (with CID_CLOCK_SKEW), jti not revoked, grant (if any)
+ * not revoked and its citizen live in its generation (so a disabled citizen's
+ * token fails even if nothing revoked it). *claims_out (new reference) are its
+ * claims.
+ * Errors: CID_ERR_INVALID (malformed, bad typ/iss), CID_ERR_DENIED (signature),
+ * CID_ERR_EXPIRED, CID_ERR_REVOKED, CID_ERR_NOTFOUND (its grant is gone),
+ * CID_ERR_TOOBIG, CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_token_access_check(struct cid_ctx *ctx, const struct cid_keyset *ks,
+						   const char *jwt, int64_t now,
+						   json_t **claims_out);
+
+/*
+ * Records the access token with these claims (from cid_token_access_check) as
+ * revoked until its exp. Errors: CID_ERR_INVALID (no jti/exp), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_token_access_revoke(struct cid_store *s, const json_t *claims);
+
+/*
+ * Reads the grant of a citizen's access-token claims: *grant (new reference)
+ * is the grant record {"grant_id","client_id","account_id",...}.
+ * Errors: CID_ERR_NOTFOUND (no grant_id claim or no such grant),
+ * CID_ERR_REVOKED, CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_grant_get(struct cid_store *s, const char *grant_id,
+					  json_t **grant);
+
+#endif

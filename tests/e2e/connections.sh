@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# End-to-end test of the HTTP skin's connection limits (server/http/guard.c)
+# against the real server with its default configuration: 2,000 idle
+# connections from as many loopback addresses must not stall a normal client,
+# and connections that trickle their request a byte at a time must be closed
+# by the request deadline (CID_REQUEST_DEADLINE in libauth/foundation/bounds.h). The
+# attacks are tools/connections.py; this script starts and stops the server.
+# Takes about 45 s. Needs curl and python3 (rp/common.sh).
+# Usage: CIVICID_BIN=build/asan/server/civicid tests/e2e/connections.sh
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=rp/common.sh
+. "$here/rp/common.sh"
+
+deadline=$(sed -n 's/^#define CID_REQUEST_DEADLINE[[:space:]]*\([0-9]*\).*/\1/p' \
+	"$here/../../libauth/foundation/bounds.h")
+[ -n "$deadline" ] || bail "libauth/foundation/bounds.h defines CID_REQUEST_DEADLINE"
+"$bin" serve --help-config >"$tmp/config" || bail "civicid serve --help-config"
+max_connections=$(sed -n 's/^max_connections = //p' "$tmp/config")
+idle_timeout=$(sed -n 's/^connection_timeout = //p' "$tmp/config")
+if [ -z "$max_connections" ] || [ -z "$idle_timeout" ]; then
+	bail "the configuration reference gives max_connections and connection_timeout"
+fi
+
+# as under systemd (LimitNOFILE's soft default): the server must raise it to
+# what max_connections needs (connections.py raises its own)
+ulimit -Sn 1024 || bail "ulimit -Sn 1024"
+civicid_start
+ok "civicid serve listens on $ISSUER"
+
+python3 "$here/tools/connections.py" "$CPORT" "$max_connections" "$idle_timeout" "$deadline" \
+	>"$tmp/attack.tap"
+rc=$?
+# renumber the tool's TAP lines into this script's plan
+while IFS= read -r line; do
+	case "$line" in
+	"ok "*) ok "${line#ok * - }" ;;
+	"not ok "*) bad "${line#not ok * - }" ;;
+	"1.."*) ;;
+	*) echo "$line" ;;
+	esac
+done <"$tmp/attack.tap"
+[ "$rc" -eq 0 ] || [ "$fails" -gt 0 ] || bad "connections.py exits 0 (exit $rc)"
+
+get "$ISSUER/.well-known/openid-configuration"
+eq "the server still answers after the attacks" "$status" 200
+civicid_stop
+finish

@@ -1,0 +1,35 @@
+/*
+ * A small real HTTP server on 127.0.0.1 for the tests of code that fetches
+ * documents (http_fetch, client registration with a sector identifier URI).
+ * It runs in its own thread and answers every connection with the same raw
+ * bytes: status line, headers and body as given.
+ */
+#ifndef CID_TEST_HTTP_SERVER_H
+#define CID_TEST_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cid_test_http;
+
+/*
+ * Starts a server on a free loopback port. Each connection gets response
+ * (copied; len bytes) after the request's header has arrived, then the
+ * server closes its side. response NULL: the server reads and never
+ * answers (a peer that hangs). Aborts the test on failure.
+ */
+struct cid_test_http *cid_test_http_start(const char *response, size_t len);
+
+/* The port it listens on. */
+uint16_t cid_test_http_port(const struct cid_test_http *srv);
+
+/* How many connections it accepted so far. */
+unsigned cid_test_http_hits(struct cid_test_http *srv);
+
+/* Writes "http://127.0.0.1:PORT" followed by path into out[outsz]. */
+void cid_test_http_url(const struct cid_test_http *srv, const char *path, char *out, size_t outsz);
+
+/* Stops the thread, closes the socket, frees srv. NULL is a no-op. */
+void cid_test_http_stop(struct cid_test_http *srv);
+
+#endif

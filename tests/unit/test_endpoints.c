@@ -1,0 +1,201 @@
+/*
+ * endpoints: the router's one table. Every path once, every row answerable,
+ * and every path the pages link to or post to (web/templates, which keep
+ * their actions literal) a row that takes that method.
+ */
+#include "account_pages.h"
+#include "console.h"
+#include "endpoints.h"
+#include "oidc.h"
+
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#ifndef CID_WEB_DIR
+#error "CID_WEB_DIR (the source tree's web/) comes from tests/CMakeLists.txt"
+#endif
+
+/* The row of path, or NULL. */
+static const struct cid_endpoint *row_of(const char *path, size_t len)
+{
+	const struct cid_endpoint *e;
+
+	for (size_t i = 0; (e = cid_endpoint_row(i)) != NULL; i++)
+		if (strlen(e->path) == len && strncmp(e->path, path, len) == 0)
+			return e;
+	return NULL;
+}
+
+/* Each path once, absolute; each row takes a method; only the stylesheet has no function. */
+static void test_every_path_once(void **state)
+{
+	const struct cid_endpoint *e;
+	const struct cid_endpoint *f;
+	size_t n = 0;
+
+	(void)state;
+	for (size_t i = 0; (e = cid_endpoint_row(i)) != NULL; i++) {
+		n++;
+		assert_true(e->path[0] == '/');
+		assert_true(e->get || e->post);
+		if ((e->fn == NULL) != (strcmp(e->path, CID_STYLESHEET_PATH) == 0))
+			fail_msg("%s: only the stylesheet is served by the skin", e->path);
+		for (size_t j = i + 1; (f = cid_endpoint_row(j)) != NULL; j++)
+			if (strcmp(e->path, f->path) == 0)
+				fail_msg("%s is listed twice", e->path);
+	}
+	/* the OIDC endpoints, the account pages, the console, the stylesheet */
+	assert_true(n >= 11 + 2 + 7 + 1);
+	assert_null(cid_endpoint_row(n));
+	assert_null(cid_endpoint_row(n + 100));
+}
+
+/* Rows a test can name: the right function answers, with the right treatment. */
+static void test_rows_of_known_paths(void **state)
+{
+	static const struct {
+		const char *path;
+		cid_endpoint_fn *fn;
+		bool get, post, page, slow;
+	} rows[] = {
+	    {"/authorize", cid_oidc_authorize, true, true, true, false},
+	    {"/login", cid_oidc_login, false, true, true, true},
+	    {"/token", cid_oidc_token, false, true, false, false},
+	    {"/userinfo", cid_oidc_userinfo, true, true, false, false},
+	    {"/logout", cid_oidc_logout, true, true, true, false},
+	    {"/account/receipt", cid_account_receipt, true, false, true, false},
+	    {"/officer/login", cid_console_login, true, true, true, true},
+	    {"/officer", cid_console_log, true, false, true, false},
+	    {"/officer/export", cid_console_export, false, true, true, true},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const struct cid_endpoint *e = row_of(rows[i].path, strlen(rows[i].path));
+
+		if (e == NULL)
+			fail_msg("no row for %s", rows[i].path);
+		assert_true(e->fn == rows[i].fn);
+		assert_int_equal(e->get, rows[i].get);
+		assert_int_equal(e->post, rows[i].post);
+		assert_int_equal(e->page, rows[i].page);
+		assert_int_equal(e->slow, rows[i].slow);
+	}
+	assert_null(row_of("/officer/", 9));
+	assert_null(row_of("/.well-known/jwks", 17));
+}
+
+/* Checks every form action and local link of one template; returns how many it saw. */
+static size_t check_template(const char *name, const char *text)
+{
+	size_t seen = 0;
+
+	for (const char *p = text; (p = strstr(p, "action=\"")) != NULL; p++) {
+		const char *tag = p;
+		const char *path = p + 8;
+		size_t len = strcspn(path, "\"?");
+		const struct cid_endpoint *e = row_of(path, len);
+		bool post;
+
+		while (tag > text && *tag != '<')
+			tag--;
+		post = strncmp(tag, "<form method=\"post\"", 19) == 0;
+		if (e == NULL || (post ? !e->post : !e->get))
+			fail_msg("%s: the form action %.*s is not an endpoint taking %s", name,
+				 (int)len, path, post ? "POST" : "GET");
+		seen++;
+	}
+	for (const char *p = text; (p = strstr(p, "href=\"/")) != NULL; p++) {
+		const char *path = p + 6;
+		size_t len = strcspn(path, "\"?");
+		const struct cid_endpoint *e = row_of(path, len);
+
+		if (e == NULL || !e->get)
+			fail_msg("%s: the link %.*s is not an endpoint taking GET", name, (int)len,
+				 path);
+		seen++;
+	}
+	return seen;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t cap = 0;
+	size_t len = 0;
+	size_t got;
+
+	if (f == NULL)
+		return NULL;
+	do {
+		if (len + 4096 + 1 > cap) {
+			char *more = realloc(buf, cap = len + 65536);
+
+			if (more == NULL) {
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = more;
+		}
+		got = fread(buf + len, 1, cap - len - 1, f);
+		len += got;
+	} while (got > 0);
+	fclose(f);
+	buf[len] = '\0';
+	return buf;
+}
+
+/*
+ * The templates keep their form actions and links literal (they are static
+ * HTML): each must be a path of the table that takes its method, so a moved
+ * endpoint cannot leave a page posting into the void.
+ */
+static void test_templates_post_and_link_to_endpoints(void **state)
+{
+	DIR *d = opendir(CID_WEB_DIR "/templates");
+	struct dirent *de;
+	size_t files = 0;
+	size_t seen = 0;
+
+	(void)state;
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		char path[1024];
+		char *text;
+		size_t n = strlen(de->d_name);
+
+		if (n < 6 || strcmp(de->d_name + n - 5, ".html") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/templates/%s", CID_WEB_DIR, de->d_name);
+		text = slurp(path);
+		assert_non_null(text);
+		seen += check_template(de->d_name, text);
+		free(text);
+		files++;
+	}
+	closedir(d);
+	/* the pages are there, and they do link and post */
+	assert_true(files >= 12);
+	assert_true(seen >= 20);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_every_path_once),
+	    cmocka_unit_test(test_rows_of_known_paths),
+	    cmocka_unit_test(test_templates_post_and_link_to_endpoints),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

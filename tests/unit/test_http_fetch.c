@@ -1,0 +1,251 @@
+/*
+ * http_fetch: fetches from a real HTTP server on loopback (support/http_server.c),
+ * one row per answer the server gives; the URL rules, refused before any
+ * connection is made; a peer that never answers; a port where nobody listens.
+ */
+#include "bounds.h"
+#include "http_fetch.h"
+#include "http_server.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#define MAX 1000 /* the body limit of the rows */
+
+static const struct cid_fetch_limits limits = {
+    .max_bytes = MAX, .connect_timeout_ms = 2000, .timeout_ms = 5000};
+
+/* An HTTP/1.1 answer with status, extra header lines and a body of n bytes of fill. */
+static char *answer(const char *status, const char *headers, size_t n, char fill, size_t *len)
+{
+	size_t cap = 512 + n;
+	char *out = malloc(cap);
+	int h;
+
+	assert_non_null(out);
+	h = snprintf(out, cap, "HTTP/1.1 %s\r\nConnection: close\r\n%s\r\n", status, headers);
+	assert_true(h > 0 && (size_t)h + n < cap);
+	memset(out + h, fill, n);
+	*len = (size_t)h + n;
+	return out;
+}
+
+struct row {
+	const char *name;
+	const char *status;
+	bool length; /* send Content-Length */
+	size_t body; /* bytes of body */
+	enum cid_err expect;
+	const char *why; /* a phrase the explanation must contain */
+};
+
+static const struct row rows[] = {
+    {"200 with a body", "200 OK", true, 25, CID_OK, NULL},
+    {"200, body exactly at the limit", "200 OK", true, MAX, CID_OK, NULL},
+    {"200, empty body", "200 OK", true, 0, CID_OK, NULL},
+    {"200 without Content-Length, within the limit", "200 OK", false, 300, CID_OK, NULL},
+    {"Content-Length over the limit", "200 OK", true, MAX + 1, CID_ERR_TOOBIG,
+     "larger than 1000 bytes"},
+    {"no Content-Length, body over the limit", "200 OK", false, 5 * MAX, CID_ERR_TOOBIG,
+     "larger than 1000 bytes"},
+    {"404", "404 Not Found", true, 9, CID_ERR_IO, "HTTP status 404"},
+    {"500", "500 Internal Server Error", true, 0, CID_ERR_IO, "HTTP status 500"},
+    {"204 is not a document", "204 No Content", false, 0, CID_ERR_IO, "HTTP status 204"},
+};
+
+static void test_answers(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const struct row *r = &rows[i];
+		char headers[128];
+		char url[64];
+		char why[256] = "";
+		char *body = NULL;
+		size_t len = 0;
+		size_t rlen = 0;
+		char *resp;
+		struct cid_test_http *srv;
+		enum cid_err got;
+
+		headers[0] = '\0';
+		if (r->length)
+			assert_true(snprintf(headers, sizeof(headers), "Content-Length: %zu\r\n",
+					     r->body) > 0);
+		resp = answer(r->status, headers, r->body, 'x', &rlen);
+		srv = cid_test_http_start(resp, rlen);
+		cid_test_http_url(srv, "/doc.json", url, sizeof(url));
+		got = cid_http_fetch(url, &limits, &body, &len, why, sizeof(why));
+		if (got != r->expect)
+			fail_msg("%s: got %s (%s)", r->name, cid_strerror(got), why);
+		if (got == CID_OK) {
+			assert_int_equal(len, r->body);
+			assert_non_null(body);
+			assert_int_equal(body[len], '\0');
+			for (size_t k = 0; k < len; k++)
+				assert_int_equal(body[k], 'x');
+		} else {
+			assert_null(body);
+			if (strstr(why, r->why) == NULL)
+				fail_msg("%s: the explanation '%s' lacks '%s'", r->name, why,
+					 r->why);
+		}
+		free(body);
+		free(resp);
+		cid_test_http_stop(srv);
+	}
+}
+
+/* A redirect is followed only to https; to plain http (even on loopback) it is refused. */
+static void test_redirect_only_to_https(void **state)
+{
+	char target[64];
+	char headers[160];
+	char url[64];
+	char why[256] = "";
+	char *body = NULL;
+	size_t len = 0;
+	size_t rlen = 0;
+	struct cid_test_http *doc;
+	struct cid_test_http *redir;
+	char *resp;
+
+	(void)state;
+	resp = answer("200 OK", "Content-Length: 2\r\n", 2, 'x', &rlen);
+	doc = cid_test_http_start(resp, rlen);
+	free(resp);
+	cid_test_http_url(doc, "/doc.json", target, sizeof(target));
+	assert_true(snprintf(headers, sizeof(headers), "Location: %s\r\nContent-Length: 0\r\n",
+			     target) > 0);
+	resp = answer("302 Found", headers, 0, 'x', &rlen);
+	redir = cid_test_http_start(resp, rlen);
+	free(resp);
+	cid_test_http_url(redir, "/moved", url, sizeof(url));
+	assert_int_equal(cid_http_fetch(url, &limits, &body, &len, why, sizeof(why)), CID_ERR_IO);
+	assert_null(body);
+	assert_non_null(strstr(why, "not https"));
+	assert_int_equal(cid_test_http_hits(redir), 1);
+	assert_int_equal(cid_test_http_hits(doc), 0); /* never asked */
+	/* the document itself is fine when asked directly */
+	assert_int_equal(cid_http_fetch(target, &limits, &body, &len, NULL, 0), CID_OK);
+	assert_int_equal(len, 2);
+	free(body);
+	cid_test_http_stop(redir);
+	cid_test_http_stop(doc);
+}
+
+/* URLs refused before any connection: scheme, host, credentials, shape. */
+static void test_url_rules(void **state)
+{
+	static const struct {
+		const char *url;
+		enum cid_err expect;
+	} urls[] = {
+	    {"http://sector.city.example/doc.json", CID_ERR_INVALID}, /* plain http off loopback */
+	    {"http://127.0.0.2/doc.json", CID_ERR_INVALID},	      /* not one of the three */
+	    {"ftp://127.0.0.1/doc.json", CID_ERR_INVALID},
+	    {"file:///etc/passwd", CID_ERR_INVALID},
+	    {"https://user:pw@127.0.0.1/doc.json", CID_ERR_INVALID},
+	    {"http://user@127.0.0.1/doc.json", CID_ERR_INVALID},
+	    {"/doc.json", CID_ERR_INVALID},
+	    {"not a url", CID_ERR_INVALID},
+	    {"", CID_ERR_INVALID},
+	};
+	struct cid_test_http *srv = cid_test_http_start("HTTP/1.1 200 OK\r\n\r\n", 19);
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		char why[128] = "";
+		char *body = NULL;
+		size_t len = 0;
+		enum cid_err got =
+		    cid_http_fetch(urls[i].url, &limits, &body, &len, why, sizeof(why));
+
+		if (got != urls[i].expect)
+			fail_msg("%s: got %s", urls[i].url, cid_strerror(got));
+		assert_null(body);
+		assert_non_null(strstr(why, "https"));
+	}
+	assert_int_equal(cid_http_fetch(NULL, &limits, &(char *){NULL}, &(size_t){0}, NULL, 0),
+			 CID_ERR_INVALID);
+	{
+		/* longer than any URI we accept */
+		char *long_url = malloc(CID_MAX_URI + 64);
+		char *body = NULL;
+		size_t len = 0;
+
+		assert_non_null(long_url);
+		memset(long_url, 'a', CID_MAX_URI + 63);
+		memcpy(long_url, "https://127.0.0.1/", 18);
+		long_url[CID_MAX_URI + 63] = '\0';
+		assert_int_equal(cid_http_fetch(long_url, &limits, &body, &len, NULL, 0),
+				 CID_ERR_INVALID);
+		free(long_url);
+	}
+	assert_int_equal(cid_test_http_hits(srv), 0);
+	cid_test_http_stop(srv);
+}
+
+/* A peer that accepts and never answers costs the timeout, no more. */
+static void test_silent_peer_times_out(void **state)
+{
+	const struct cid_fetch_limits quick = {
+	    .max_bytes = MAX, .connect_timeout_ms = 2000, .timeout_ms = 300};
+	struct cid_test_http *srv = cid_test_http_start(NULL, 0);
+	struct timespec t0;
+	struct timespec t1;
+	char url[64];
+	char why[256] = "";
+	char *body = NULL;
+	size_t len = 0;
+	double took;
+
+	(void)state;
+	cid_test_http_url(srv, "/doc.json", url, sizeof(url));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(cid_http_fetch(url, &quick, &body, &len, why, sizeof(why)), CID_ERR_IO);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	assert_true(took >= 0.25 && took < 3.0);
+	assert_non_null(strstr(why, "timed out"));
+	assert_null(body);
+	cid_test_http_stop(srv);
+}
+
+/* Nobody listening: an I/O error that says so. */
+static void test_connection_refused(void **state)
+{
+	struct cid_test_http *srv = cid_test_http_start(NULL, 0);
+	char url[64];
+	char why[256] = "";
+	char *body = NULL;
+	size_t len = 0;
+
+	(void)state;
+	cid_test_http_url(srv, "/doc.json", url, sizeof(url));
+	cid_test_http_stop(srv); /* the port is free again: nothing listens there */
+	assert_int_equal(cid_http_fetch(url, &limits, &body, &len, why, sizeof(why)), CID_ERR_IO);
+	assert_true(why[0] != '\0');
+	assert_null(body);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_answers),
+	    cmocka_unit_test(test_redirect_only_to_https),
+	    cmocka_unit_test(test_url_rules),
+	    cmocka_unit_test(test_silent_peer_times_out),
+	    cmocka_unit_test(test_connection_refused),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
