@@ -183,19 +183,13 @@ static const char *state_text(const json_t *rec, int64_t now)
 /* Resolves USERNAME to the account id; prints why not. */
 static int resolve(struct cli_env *env, const char *username, char id[CID_ID_CHARS + 1])
 {
-	json_t *u = NULL;
+	struct cid_account *u = NULL;
 	enum cid_err rc = cid_account_find(env->store, username, &u);
-	const char *s;
 
 	if (rc != CID_OK)
 		return cli_fail("consent", username, rc);
-	s = json_string_value(json_object_get(u, "id"));
-	if (s == NULL || strlen(s) != CID_ID_CHARS) {
-		json_decref(u);
-		return cli_fail("consent", username, CID_ERR_STORE);
-	}
-	memcpy(id, s, CID_ID_CHARS + 1);
-	json_decref(u);
+	memcpy(id, u->id, CID_ID_CHARS + 1);
+	cid_account_free(u);
 	return 0;
 }
 
@@ -242,18 +236,18 @@ static int verb_list(struct cli_env *env, const struct consent_opts *o, const ch
 static void print_record(struct cli_env *env, const json_t *rec)
 {
 	const json_t *how = json_object_get(rec, "how");
-	json_t *citizen = NULL;
+	struct cid_account *citizen = NULL;
 	char t[32];
 
 	printf("id:             %s\n", text_member(rec, "id"));
 	printf("seq:            %lld\n", (long long)cid_json_int(rec, "seq"));
 	/* the username helps the operator; the id alone if the account cannot be read */
 	if (cid_account_get(env->store, text_member(rec, "account_id"), &citizen) == CID_OK)
-		printf("citizen:        %s (%s)\n", text_member(citizen, "username"),
+		printf("citizen:        %s (%s)\n", citizen->username,
 		       text_member(rec, "account_id"));
 	else
 		printf("citizen:        %s (no such account)\n", text_member(rec, "account_id"));
-	json_decref(citizen);
+	cid_account_free(citizen);
 	printf("service:        %s\n", text_member(rec, "service"));
 	printf("purpose:        %s\n", text_member(rec, "purpose"));
 	printf("attribute:      %s\n", text_member(rec, "attribute"));
