@@ -123,8 +123,9 @@ struct cid_account {
  * as cid_account_show returns it; borrowed). *out (free with
  * cid_account_free) is written only on success.
  * Errors: CID_ERR_STORE (the record is damaged: not an object, "id" not a
- * UUID, "username" missing, empty or over CID_MAX_USERNAME bytes, "generation" not
- * an integer >= 0, "claims" present but not an object), CID_ERR_NOMEM.
+ * UUID, "username" missing, empty or over CID_MAX_USERNAME bytes,
+ * "generation" not an integer >= 0, "claims" present but not an object, a
+ * time not an integer), CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_account_from_record(const json_t *record, struct cid_account **out);
 
