@@ -125,37 +125,30 @@ static enum cid_err add_label(json_t *list, const char *attribute, json_t **item
 	return CID_OK;
 }
 
-static bool same_group(const json_t *a, const json_t *b)
+static bool same_group(const struct cid_consent_record *a, const struct cid_consent_record *b)
 {
-	const char *sa = cid_json_str(a, "service"), *sb = cid_json_str(b, "service");
-	const char *pa = cid_json_str(a, "purpose"), *pb = cid_json_str(b, "purpose");
-
-	return sa != NULL && sb != NULL && pa != NULL && pb != NULL && strcmp(sa, sb) == 0 &&
-	       strcmp(pa, pb) == 0;
+	return strcmp(a->service, b->service) == 0 && strcmp(a->purpose, b->purpose) == 0;
 }
 
-static bool same_attribute(const json_t *a, const json_t *b)
+static bool same_attribute(const struct cid_consent_record *a, const struct cid_consent_record *b)
 {
-	const char *x = cid_json_str(a, "attribute"), *y = cid_json_str(b, "attribute");
-
-	return same_group(a, b) && x != NULL && y != NULL && strcmp(x, y) == 0;
+	return same_group(a, b) && strcmp(a->attribute, b->attribute) == 0;
 }
 
 /* One item of the consent list: the latest record rec of its attribute. */
-static enum cid_err consent_item(const json_t *rec, int64_t now, json_t *items)
+static enum cid_err consent_item(const struct cid_consent_record *rec, int64_t now, json_t *items)
 {
 	enum cid_err rc = CID_OK;
-	const char *state = cid_json_str(rec, "state");
-	int64_t expires_at = cid_json_int(rec, "expires_at");
-	bool granted = state != NULL && strcmp(state, "granted") == 0;
-	bool expired = cid_consent_expired(rec, now);
+	int64_t expires_at = rec->expires_at;
+	bool granted = rec->state == CID_CONSENT_GRANTED;
+	bool expired = cid_consent_record_expired(rec, now);
 	char state_key[MAX_EVENT_KEY];
 	char t[32];
 	json_t *item = NULL;
 
-	CID_ENSURE(state != NULL && cid_json_str(rec, "attribute") != NULL, CID_ERR_STORE);
-	snprintf(state_key, sizeof(state_key), "account_state_%s", expired ? "expired" : state);
-	CID_TRY(add_label(items, cid_json_str(rec, "attribute"), &item));
+	snprintf(state_key, sizeof(state_key), "account_state_%s",
+		 expired ? "expired" : cid_consent_state_name(rec->state));
+	CID_TRY(add_label(items, rec->attribute, &item));
 	CID_ENSURE(json_object_set_new(item, "state_key", json_string(state_key)) == 0,
 		   CID_ERR_NOMEM);
 	if (granted && expires_at != 0) {
@@ -165,7 +158,7 @@ static enum cid_err consent_item(const json_t *rec, int64_t now, json_t *items)
 			   CID_ERR_NOMEM);
 	}
 	if (granted && !expired)
-		CID_ENSURE(json_object_set(item, "receipt_id", json_object_get(rec, "id")) == 0,
+		CID_ENSURE(json_object_set_new(item, "receipt_id", json_string(rec->id)) == 0,
 			   CID_ERR_NOMEM);
 out:
 	return rc;
@@ -180,19 +173,22 @@ static enum cid_err consents_view(struct names *nm, const json_t *history, int64
 {
 	enum cid_err rc = CID_OK;
 	json_t *items = NULL;
-	const json_t *group = NULL;
+	struct cid_consent_record group = {0};
+	struct cid_consent_record rec;
+	struct cid_consent_record next;
 	size_t n = json_array_size(history);
 
 	for (size_t i = 0; i < n; i++) {
-		const json_t *rec = json_array_get(history, i);
-		const json_t *next = i + 1 < n ? json_array_get(history, i + 1) : NULL;
+		bool has_next = i + 1 < n;
 
-		if (group == NULL || !same_group(group, rec)) {
-			const char *service = cid_json_str(rec, "service");
-			const char *purpose = cid_json_str(rec, "purpose");
+		CID_TRY(cid_consent_record_read(json_array_get(history, i), &rec));
+		if (has_next)
+			CID_TRY(cid_consent_record_read(json_array_get(history, i + 1), &next));
+		if (group.id == NULL || !same_group(&group, &rec)) {
+			const char *service = rec.service;
+			const char *purpose = rec.purpose;
 			json_t *g;
 
-			CID_ENSURE(service != NULL && purpose != NULL, CID_ERR_STORE);
 			group = rec;
 			/* "o" takes items: from here it is borrowed from the group, which out holds
 			 */
@@ -204,9 +200,9 @@ static enum cid_err consents_view(struct names *nm, const json_t *history, int64
 			CID_ENSURE(json_array_append_new(out, g) == 0, CID_ERR_NOMEM);
 		}
 		/* only the latest record of each attribute is its current decision */
-		if (next != NULL && same_attribute(rec, next))
+		if (has_next && same_attribute(&rec, &next))
 			continue;
-		CID_TRY(consent_item(rec, now, items));
+		CID_TRY(consent_item(&rec, now, items));
 	}
 out:
 	return rc;

@@ -152,7 +152,7 @@ enum cid_err console_parse_filter(struct cid_ctx *ctx, const struct cid_request 
 	const struct cid_params *p = &req->params;
 	enum cid_err rc = CID_OK;
 	const char *bad = NULL;
-	json_t *acct = NULL;
+	struct cid_account *acct = NULL;
 	int64_t day;
 
 	memset(fi, 0, sizeof(*fi));
@@ -201,8 +201,7 @@ enum cid_err console_parse_filter(struct cid_ctx *ctx, const struct cid_request 
 				goto out;
 			}
 			CID_TRY(rc);
-			CID_ENSURE(cid_uuid_syntax_ok(cid_json_str(acct, "id")), CID_ERR_STORE);
-			memcpy(fi->citizen, cid_json_str(acct, "id"), CID_ID_CHARS + 1);
+			memcpy(fi->citizen, acct->id, CID_ID_CHARS + 1);
 		}
 		fi->f.citizen = fi->citizen;
 	}
@@ -211,7 +210,7 @@ enum cid_err console_parse_filter(struct cid_ctx *ctx, const struct cid_request 
 	fi->f.attribute = fi->attribute;
 	fi->f.type = fi->type;
 out:
-	json_decref(acct);
+	cid_account_free(acct);
 	if (bad != NULL) {
 		rc = console_bad_param(ctx, reply, bad);
 		rc = rc == CID_OK ? CID_ERR_DENIED : rc;

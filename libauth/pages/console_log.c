@@ -170,24 +170,36 @@ enum cid_err cid_console_log(struct cid_ctx *ctx, const struct cid_request *req,
 }
 
 /* A consent record (as stored) as a row of the entry page. */
-static enum cid_err consent_row(const json_t *rec, json_t *rows)
+static enum cid_err consent_row(const json_t *stored, json_t *rows)
 {
 	enum cid_err rc = CID_OK;
 	json_t *row = json_object();
-	const char *members[] = {"id",	    "state",	 "service",
-				 "purpose", "attribute", "policy_version"};
+	struct cid_consent_record rec;
 	char at[21] = "";
 	char until[21] = "";
 
 	CID_ENSURE(row != NULL, CID_ERR_NOMEM);
-	for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++)
-		CID_TRY(set_text(row, members[i], json_object_get(rec, members[i])));
-	if (cid_audit_time(cid_json_int(rec, "at"), at) != CID_OK)
+	CID_TRY(cid_consent_record_read(stored, &rec));
+	{
+		const char *const members[][2] = {
+		    {"id", rec.id},
+		    {"state", cid_consent_state_name(rec.state)},
+		    {"service", rec.service},
+		    {"purpose", rec.purpose},
+		    {"attribute", rec.attribute},
+		    {"policy_version", rec.policy_version},
+		    {"method", rec.method == NULL ? "" : rec.method},
+		};
+
+		for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++)
+			CID_ENSURE(json_object_set_new(row, members[i][0],
+						       json_string(members[i][1])) == 0,
+				   CID_ERR_NOMEM);
+	}
+	if (cid_audit_time(rec.at, at) != CID_OK)
 		at[0] = '\0';
-	if (cid_json_int(rec, "expires_at") <= 0 ||
-	    cid_audit_time(cid_json_int(rec, "expires_at"), until) != CID_OK)
+	if (rec.expires_at <= 0 || cid_audit_time(rec.expires_at, until) != CID_OK)
 		until[0] = '\0';
-	CID_TRY(set_text(row, "method", json_object_get(json_object_get(rec, "how"), "method")));
 	CID_ENSURE(json_object_set_new(row, "at", json_string(at)) == 0 &&
 		       json_object_set_new(row, "expires_at", json_string(until)) == 0 &&
 		       json_array_append(rows, row) == 0,

@@ -132,9 +132,9 @@ out:
 }
 
 enum cid_err oidc_release(struct cid_ctx *ctx, const struct cid_policyset *ps,
-			  const struct cid_client *client, const json_t *citizen,
-			  const json_t *grant, enum cid_release_target target, int64_t now,
-			  json_t *out, struct cid_reply *reply)
+			  const struct cid_client *client, const struct cid_account *citizen,
+			  const struct cid_grant *grant, enum cid_release_target target,
+			  int64_t now, json_t *out, struct cid_reply *reply)
 {
 	enum cid_err rc = CID_OK;
 	char request_id[CID_ID_CHARS + 1];
@@ -142,14 +142,14 @@ enum cid_err oidc_release(struct cid_ctx *ctx, const struct cid_policyset *ps,
 	struct cid_release_request rq = {
 	    .policies = ps,
 	    .service = client->client_id,
-	    .account_id = json_string_value(json_object_get(grant, "account_id")),
+	    .account_id = grant->account_id,
 	    .citizen = citizen,
-	    .scope = json_string_value(json_object_get(grant, "scope")),
-	    .claims_request = json_object_get(grant, "claims"),
-	    .level = cid_release_level(json_string_value(json_object_get(grant, "acr"))),
+	    .scope = grant->scope,
+	    .claims_request = grant->claims,
+	    .level = cid_release_level(grant->acr),
 	    .now = now,
 	    .request_id = request_id,
-	    .grant_id = cid_json_str(grant, "grant_id"),
+	    .grant_id = grant->id,
 	    .range = &range,
 	};
 

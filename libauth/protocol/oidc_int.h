@@ -21,6 +21,7 @@
 #include "policy.h"
 #include "release.h"
 #include "session.h"
+#include "token.h"
 
 #include <jansson.h>
 
@@ -55,9 +56,9 @@ const char *oidc_service_name(const struct cid_policyset *ps, const struct cid_c
  * entries, reply->release names them: a new random release id, their request_id.
  */
 enum cid_err oidc_release(struct cid_ctx *ctx, const struct cid_policyset *ps,
-			  const struct cid_client *client, const json_t *citizen,
-			  const json_t *grant, enum cid_release_target target, int64_t now,
-			  json_t *out, struct cid_reply *reply);
+			  const struct cid_client *client, const struct cid_account *citizen,
+			  const struct cid_grant *grant, enum cid_release_target target,
+			  int64_t now, json_t *out, struct cid_reply *reply);
 
 /* Redirects an OAuth error back to the client (RFC 6749 §4.1.2.1, RFC 9207 iss). */
 enum cid_err oidc_redirect_error(struct cid_ctx *ctx, struct cid_reply *reply, const char *uri,

@@ -15,6 +15,7 @@
 #include "crypto.h"
 #include "str.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* An outcome of a state-changing callback: rc is what the public call returns. */
@@ -27,7 +28,7 @@ struct redeem {
 	int64_t now;
 	int64_t ttl;
 	char next[CID_TOKEN_CHARS + 1]; /* new refresh token, or "" */
-	json_t *grant;			/* the grant record on success */
+	struct cid_grant *grant;	/* the grant on success */
 	enum cid_err outcome;
 };
 
@@ -75,6 +76,109 @@ static enum cid_err generation_of(const json_t *o, int64_t *out)
 		return CID_ERR_STORE;
 	*out = g == NULL ? 0 : (int64_t)json_integer_value(g);
 	return CID_OK;
+}
+
+void cid_grant_free(struct cid_grant *g)
+{
+	if (g == NULL)
+		return;
+	free(g->scope);
+	free(g->nonce);
+	json_decref(g->claims);
+	free(g);
+}
+
+/*
+ * Copies the string member name of rec into out[outsz] ("" when absent or
+ * null); false when it is something else or does not fit.
+ */
+static bool copy_text(const json_t *rec, const char *name, char *out, size_t outsz)
+{
+	const json_t *v = json_object_get(rec, name);
+	size_t n = json_string_length(v);
+
+	out[0] = '\0';
+	if (v == NULL || json_is_null(v))
+		return true;
+	if (!json_is_string(v) || n >= outsz)
+		return false;
+	memcpy(out, json_string_value(v), n + 1);
+	return true;
+}
+
+/* A new copy of the string member name of rec into *out (NULL when absent or null). */
+static enum cid_err dup_text(const json_t *rec, const char *name, char **out)
+{
+	const json_t *v = json_object_get(rec, name);
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return CID_OK;
+	if (!json_is_string(v))
+		return CID_ERR_STORE;
+	*out = strdup(json_string_value(v));
+	return *out == NULL ? CID_ERR_NOMEM : CID_OK;
+}
+
+/* The "amr" member of rec into g (none when absent). Errors: CID_ERR_STORE. */
+static enum cid_err amr_of(const json_t *rec, struct cid_grant *g)
+{
+	const json_t *amr = json_object_get(rec, "amr");
+	const json_t *v;
+	size_t i;
+
+	if (amr == NULL || json_is_null(amr))
+		return CID_OK;
+	if (!json_is_array(amr) || json_array_size(amr) > CID_MAX_AMR)
+		return CID_ERR_STORE;
+	json_array_foreach(amr, i, v)
+	{
+		if (!json_is_string(v) || json_string_length(v) >= sizeof(g->amr[0]))
+			return CID_ERR_STORE;
+		memcpy(g->amr[i], json_string_value(v), json_string_length(v) + 1);
+	}
+	g->n_amr = json_array_size(amr);
+	return CID_OK;
+}
+
+/*
+ * The typed grant of a grant record: the one place a grant's members are read
+ * by name for other modules. Errors: CID_ERR_STORE (a damaged record),
+ * CID_ERR_NOMEM.
+ */
+static enum cid_err grant_of(const json_t *rec, struct cid_grant **out)
+{
+	enum cid_err rc = CID_OK;
+	const json_t *claims = json_object_get(rec, "claims");
+	const json_t *auth_time = json_object_get(rec, "auth_time");
+	struct cid_grant *g = calloc(1, sizeof(*g));
+
+	CID_ENSURE(g != NULL, CID_ERR_NOMEM);
+	CID_ENSURE(json_is_object(rec) && copy_text(rec, "grant_id", g->id, sizeof(g->id)) &&
+		       copy_text(rec, "account_id", g->account_id, sizeof(g->account_id)) &&
+		       copy_text(rec, "client_id", g->client_id, sizeof(g->client_id)) &&
+		       g->id[0] != '\0' && g->account_id[0] != '\0' && g->client_id[0] != '\0' &&
+		       copy_text(rec, "sid", g->sid, sizeof(g->sid)) &&
+		       copy_text(rec, "acr", g->acr, sizeof(g->acr)) &&
+		       (auth_time == NULL || json_is_integer(auth_time)) &&
+		       (claims == NULL || json_is_null(claims) || json_is_object(claims)),
+		   CID_ERR_STORE);
+	CID_TRY(amr_of(rec, g));
+	CID_TRY(dup_text(rec, "scope", &g->scope));
+	if (g->scope == NULL)
+		CID_ENSURE((g->scope = strdup("")) != NULL, CID_ERR_NOMEM);
+	CID_TRY(dup_text(rec, "nonce", &g->nonce));
+	CID_TRY(generation_of(rec, &g->generation));
+	g->auth_time = auth_time == NULL ? 0 : (int64_t)json_integer_value(auth_time);
+	g->created_at = cid_json_int(rec, "created_at");
+	g->revoked = json_is_true(json_object_get(rec, "revoked"));
+	if (json_is_object(claims))
+		CID_ENSURE((g->claims = json_deep_copy(claims)) != NULL, CID_ERR_NOMEM);
+	*out = g;
+	g = NULL;
+out:
+	cid_grant_free(g);
+	return rc;
 }
 
 /*
@@ -298,6 +402,7 @@ static enum cid_err redeem_cb(struct cid_txn *txn, void *arg)
 	char hash[CID_HASH_HEX + 1];
 	json_t *rec = NULL;
 	json_t *grant = NULL;
+	struct cid_grant *typed = NULL;
 
 	CID_TRY(use_record(txn, CID_DB_CODES, r, hash, &rec, &grant));
 	if (r->outcome != CID_OK)
@@ -308,39 +413,43 @@ static enum cid_err redeem_cb(struct cid_txn *txn, void *arg)
 		r->outcome = CID_ERR_DENIED;
 		goto out;
 	}
+	/* a damaged grant aborts the transaction: the code stays as it was */
+	CID_TRY(grant_of(grant, &typed));
 	CID_TRY(put_used(txn, CID_DB_CODES, hash, rec, r->now));
 	if (r->next[0] != '\0')
 		CID_TRY(put_refresh(txn, grant, r->now, r->ttl, r->next));
-	json_decref(r->grant);
-	r->grant = grant;
-	grant = NULL;
+	cid_grant_free(r->grant);
+	r->grant = typed;
+	typed = NULL;
 out:
 	json_decref(rec);
 	json_decref(grant);
+	cid_grant_free(typed);
 	return rc;
 }
 
 /* Runs a redeem/rotate callback and turns its outcome into the public result. */
 static enum cid_err run_redeem(struct cid_store *s, enum cid_err (*cb)(struct cid_txn *, void *),
-			       struct redeem *r, json_t **rec, char next_out[CID_TOKEN_CHARS + 1])
+			       struct redeem *r, struct cid_grant **grant,
+			       char next_out[CID_TOKEN_CHARS + 1])
 {
 	enum cid_err rc = cid_store_update(s, cb, r);
 
 	if (rc == CID_OK)
 		rc = r->outcome;
 	if (rc == CID_OK) {
-		*rec = r->grant;
+		*grant = r->grant;
 		r->grant = NULL;
 		memcpy(next_out, r->next, sizeof(r->next));
 	}
-	json_decref(r->grant);
+	cid_grant_free(r->grant);
 	cid_wipe(r->next, sizeof(r->next));
 	return rc;
 }
 
 enum cid_err cid_code_redeem(struct cid_store *s, const char *code, const char *client_id,
 			     const char *redirect_uri, const char *verifier, int64_t now,
-			     int64_t refresh_ttl, json_t **rec,
+			     int64_t refresh_ttl, struct cid_grant **grant,
 			     char refresh_out[CID_TOKEN_CHARS + 1])
 {
 	enum cid_err rc = CID_OK;
@@ -353,7 +462,7 @@ enum cid_err cid_code_redeem(struct cid_store *s, const char *code, const char *
 
 	if (refresh_ttl > 0)
 		CID_TRY(cid_random_token(r.next));
-	rc = run_redeem(s, redeem_cb, &r, rec, refresh_out);
+	rc = run_redeem(s, redeem_cb, &r, grant, refresh_out);
 out:
 	return rc;
 }
@@ -365,6 +474,7 @@ static enum cid_err rotate_cb(struct cid_txn *txn, void *arg)
 	char hash[CID_HASH_HEX + 1];
 	json_t *rec = NULL;
 	json_t *grant = NULL;
+	struct cid_grant *typed = NULL;
 
 	CID_TRY(use_record(txn, CID_DB_REFRESH, r, hash, &rec, &grant));
 	if (r->outcome != CID_OK)
@@ -381,32 +491,35 @@ static enum cid_err rotate_cb(struct cid_txn *txn, void *arg)
 		CID_ENSURE(json_object_set_new(grant, "scope", json_string(r->scope)) == 0,
 			   CID_ERR_NOMEM);
 	}
+	CID_TRY(grant_of(grant, &typed));
 	CID_TRY(put_used(txn, CID_DB_REFRESH, hash, rec, r->now));
 	CID_TRY(put_refresh(txn, grant, r->now, r->ttl, r->next));
-	json_decref(r->grant);
-	r->grant = grant;
-	grant = NULL;
+	cid_grant_free(r->grant);
+	r->grant = typed;
+	typed = NULL;
 out:
 	json_decref(rec);
 	json_decref(grant);
+	cid_grant_free(typed);
 	return rc;
 }
 
 enum cid_err cid_refresh_rotate(struct cid_store *s, const char *token, const char *client_id,
-				const char *scope, int64_t now, int64_t ttl, json_t **rec,
-				char new_out[CID_TOKEN_CHARS + 1])
+				const char *scope, int64_t now, int64_t ttl,
+				struct cid_grant **grant, char new_out[CID_TOKEN_CHARS + 1])
 {
 	enum cid_err rc = CID_OK;
 	struct redeem r = {
 	    .token = token, .client_id = client_id, .scope = scope, .now = now, .ttl = ttl};
 
 	CID_TRY(cid_random_token(r.next));
-	rc = run_redeem(s, rotate_cb, &r, rec, new_out);
+	rc = run_redeem(s, rotate_cb, &r, grant, new_out);
 out:
 	return rc;
 }
 
-enum cid_err cid_refresh_lookup(struct cid_store *s, const char *token, int64_t now, json_t **rec)
+enum cid_err cid_refresh_lookup(struct cid_store *s, const char *token, int64_t now,
+				struct cid_grant **out, int64_t *iat, int64_t *exp)
 {
 	enum cid_err rc = CID_OK;
 	char hash[CID_HASH_HEX + 1];
@@ -423,11 +536,9 @@ enum cid_err cid_refresh_lookup(struct cid_store *s, const char *token, int64_t 
 		   CID_ERR_REVOKED);
 	CID_TRY(grant_live(txn, grant));
 	CID_ENSURE(cid_json_int(r, "exp") > now, CID_ERR_EXPIRED);
-	CID_ENSURE(json_object_set(grant, "exp", json_object_get(r, "exp")) == 0 &&
-		       json_object_set(grant, "iat", json_object_get(r, "iat")) == 0,
-		   CID_ERR_NOMEM);
-	*rec = grant;
-	grant = NULL;
+	CID_TRY(grant_of(grant, out));
+	*iat = cid_json_int(r, "iat");
+	*exp = cid_json_int(r, "exp");
 out:
 	cid_store_read_end(txn);
 	json_decref(r);
@@ -482,7 +593,7 @@ enum cid_err cid_grant_revoke(struct cid_store *s, const char *grant_id, int64_t
 	return cid_store_update(s, revoke_cb, &rv);
 }
 
-enum cid_err cid_grant_get(struct cid_store *s, const char *grant_id, json_t **grant)
+enum cid_err cid_grant_get(struct cid_store *s, const char *grant_id, struct cid_grant **grant)
 {
 	enum cid_err rc = CID_OK;
 	struct cid_txn *txn = NULL;
@@ -493,8 +604,7 @@ enum cid_err cid_grant_get(struct cid_store *s, const char *grant_id, json_t **g
 	CID_TRY(cid_store_read_begin(s, &txn));
 	CID_TRY(load_grant(txn, grant_id, &g));
 	CID_ENSURE(!json_is_true(json_object_get(g, "revoked")), CID_ERR_REVOKED);
-	*grant = g;
-	g = NULL;
+	CID_TRY(grant_of(g, grant));
 out:
 	cid_store_read_end(txn);
 	json_decref(g);
@@ -539,23 +649,40 @@ static json_t *base_claims(const struct cid_ctx *ctx, const char *sub, const cha
 			 sub, "aud", aud, "iat", (json_int_t)now, "exp", (json_int_t)now + ttl);
 }
 
-/* Copies the members names[] of from into to, where present. */
-static enum cid_err copy_members(json_t *to, const json_t *from, const char *const *names, size_t n)
+/*
+ * Adds to token claims c how the citizen of grant g authenticated (auth_time,
+ * acr) and, for an access token, the grant_id, for an ID token amr, sid and
+ * nonce: each only when the grant has one.
+ */
+static enum cid_err grant_claims(json_t *c, const struct cid_grant *g, bool id_token)
 {
-	for (size_t i = 0; i < n; i++) {
-		json_t *v = json_object_get(from, names[i]);
+	json_t *amr = NULL;
 
-		if (v != NULL && !json_is_null(v) && json_object_set(to, names[i], v) != 0)
+	if ((g->auth_time != 0 &&
+	     json_object_set_new(c, "auth_time", json_integer(g->auth_time)) != 0) ||
+	    (g->acr[0] != '\0' && json_object_set_new(c, "acr", json_string(g->acr)) != 0))
+		return CID_ERR_NOMEM;
+	if (!id_token)
+		return json_object_set_new(c, "grant_id", json_string(g->id)) == 0 ? CID_OK
+										   : CID_ERR_NOMEM;
+	if ((g->sid[0] != '\0' && json_object_set_new(c, "sid", json_string(g->sid)) != 0) ||
+	    (g->nonce != NULL && json_object_set_new(c, "nonce", json_string(g->nonce)) != 0))
+		return CID_ERR_NOMEM;
+	if (g->n_amr == 0)
+		return CID_OK;
+	if ((amr = json_array()) == NULL || json_object_set_new(c, "amr", amr) != 0)
+		return CID_ERR_NOMEM;
+	for (size_t i = 0; i < g->n_amr; i++)
+		if (json_array_append_new(amr, json_string(g->amr[i])) != 0)
 			return CID_ERR_NOMEM;
-	}
 	return CID_OK;
 }
 
 enum cid_err cid_token_access_mint(struct cid_ctx *ctx, const struct cid_keyset *ks,
 				   const struct cid_client *client, const char *sub,
-				   const char *scope, const json_t *grant, int64_t now, char **out)
+				   const char *scope, const struct cid_grant *grant, int64_t now,
+				   char **out)
 {
-	static const char *const from_grant[] = {"auth_time", "acr", "grant_id"};
 	enum cid_err rc = CID_OK;
 	char jti[CID_TOKEN_CHARS + 1];
 	json_t *c = base_claims(ctx, sub, client->client_id, now, cid_ctx_config(ctx)->access_ttl);
@@ -569,7 +696,7 @@ enum cid_err cid_token_access_mint(struct cid_ctx *ctx, const struct cid_keyset 
 	if (scope != NULL && scope[0] != '\0')
 		CID_ENSURE(json_object_set_new(c, "scope", json_string(scope)) == 0, CID_ERR_NOMEM);
 	if (grant != NULL)
-		CID_TRY(copy_members(c, grant, from_grant, 3));
+		CID_TRY(grant_claims(c, grant, false));
 	/*= RFC 9068 §2.1: typ header "at+jwt" */
 	CID_TRY(cid_jws_sign(ks, "ES256", "at+jwt", c, out));
 out:
@@ -579,10 +706,9 @@ out:
 
 enum cid_err cid_token_id_mint(struct cid_ctx *ctx, const struct cid_keyset *ks,
 			       const struct cid_client *client, const char *sub,
-			       const json_t *grant, const char *access_token, json_t *claims,
-			       int64_t now, char **out)
+			       const struct cid_grant *grant, const char *access_token,
+			       json_t *claims, int64_t now, char **out)
 {
-	static const char *const from_grant[] = {"auth_time", "acr", "amr", "sid", "nonce"};
 	enum cid_err rc = CID_OK;
 	char at_hash[44];
 	const char *name;
@@ -598,7 +724,7 @@ enum cid_err cid_token_id_mint(struct cid_ctx *ctx, const struct cid_keyset *ks,
 		if (json_object_get(c, name) == NULL)
 			CID_ENSURE(json_object_set(c, name, value) == 0, CID_ERR_NOMEM);
 	}
-	CID_TRY(copy_members(c, grant, from_grant, 5));
+	CID_TRY(grant_claims(c, grant, true));
 	CID_ENSURE(json_object_set_new(c, "azp", json_string(client->client_id)) == 0,
 		   CID_ERR_NOMEM);
 	if (access_token != NULL) {

@@ -159,9 +159,8 @@ static int parse(int argc, char **argv, struct audit_opts *o)
 /* The citizen filter: an account id as is, a username resolved to its id. */
 static int resolve_citizen(struct cli_env *env, struct audit_opts *o, char id[CID_ID_CHARS + 1])
 {
-	json_t *u = NULL;
+	struct cid_account *u = NULL;
 	enum cid_err rc;
-	const char *s;
 
 	if (o->citizen == NULL)
 		return 0;
@@ -171,13 +170,8 @@ static int resolve_citizen(struct cli_env *env, struct audit_opts *o, char id[CI
 		rc = cid_account_find(env->store, o->citizen, &u);
 		if (rc != CID_OK)
 			return cli_fail("audit", o->citizen, rc);
-		s = cid_json_str(u, "id");
-		if (s == NULL || !cid_uuid_syntax_ok(s)) {
-			json_decref(u);
-			return cli_fail("audit", o->citizen, CID_ERR_STORE);
-		}
-		snprintf(id, CID_ID_CHARS + 1, "%s", s);
-		json_decref(u);
+		snprintf(id, CID_ID_CHARS + 1, "%s", u->id);
+		cid_account_free(u);
 	}
 	o->filter.citizen = id;
 	return 0;

@@ -166,36 +166,29 @@ static const char *format_time(int64_t t, char buf[32])
 	return buf;
 }
 
-/* A string member for printing: "" when absent. */
-static const char *text_member(const json_t *o, const char *name)
+/* An optional string for printing: "" when absent. */
+static const char *text_or_empty(const char *s)
 {
-	const char *s = cid_json_str(o, name);
-
 	return s != NULL ? s : "";
 }
 
 /* The state as an operator should read it: a grant past its expiry says so. */
-static const char *state_text(const json_t *rec, int64_t now)
+static const char *state_text(const struct cid_consent_record *rec, int64_t now)
 {
-	return cid_consent_expired(rec, now) ? "granted (expired)" : text_member(rec, "state");
+	return cid_consent_record_expired(rec, now) ? "granted (expired)"
+						    : cid_consent_state_name(rec->state);
 }
 
 /* Resolves USERNAME to the account id; prints why not. */
 static int resolve(struct cli_env *env, const char *username, char id[CID_ID_CHARS + 1])
 {
-	json_t *u = NULL;
+	struct cid_account *u = NULL;
 	enum cid_err rc = cid_account_find(env->store, username, &u);
-	const char *s;
 
 	if (rc != CID_OK)
 		return cli_fail("consent", username, rc);
-	s = json_string_value(json_object_get(u, "id"));
-	if (s == NULL || strlen(s) != CID_ID_CHARS) {
-		json_decref(u);
-		return cli_fail("consent", username, CID_ERR_STORE);
-	}
-	memcpy(id, s, CID_ID_CHARS + 1);
-	json_decref(u);
+	memcpy(id, u->id, CID_ID_CHARS + 1);
+	cid_account_free(u);
 	return 0;
 }
 
@@ -204,7 +197,8 @@ static int verb_list(struct cli_env *env, const struct consent_opts *o, const ch
 	char id[CID_ID_CHARS + 1];
 	char at[32];
 	json_t *records = NULL;
-	json_t *rec;
+	json_t *v;
+	struct cid_consent_record rec;
 	size_t i;
 	int64_t now = cli_now();
 	int status = resolve(env, username, id);
@@ -228,51 +222,51 @@ static int verb_list(struct cli_env *env, const struct consent_opts *o, const ch
 	}
 	printf("%-20s %-16s %-20s %-20s %-18s %s\n", "at", "service", "purpose", "attribute",
 	       "state", "record id");
-	json_array_foreach(records, i, rec)
+	json_array_foreach(records, i, v)
 	{
-		printf("%-20s %-16s %-20s %-20s %-18s %s\n",
-		       format_time(cid_json_int(rec, "at"), at), text_member(rec, "service"),
-		       text_member(rec, "purpose"), text_member(rec, "attribute"),
-		       state_text(rec, now), text_member(rec, "id"));
+		/* the history's records all read (consent.h) */
+		if (cid_consent_record_read(v, &rec) != CID_OK)
+			continue;
+		printf("%-20s %-16s %-20s %-20s %-18s %s\n", format_time(rec.at, at), rec.service,
+		       rec.purpose, rec.attribute, state_text(&rec, now), rec.id);
 	}
 	json_decref(records);
 	return 0;
 }
 
-static void print_record(struct cli_env *env, const json_t *rec)
+static void print_record(struct cli_env *env, const struct cid_consent_record *rec)
 {
-	const json_t *how = json_object_get(rec, "how");
-	json_t *citizen = NULL;
+	struct cid_account *citizen = NULL;
 	char t[32];
 
-	printf("id:             %s\n", text_member(rec, "id"));
-	printf("seq:            %lld\n", (long long)cid_json_int(rec, "seq"));
+	printf("id:             %s\n", rec->id);
+	printf("seq:            %lld\n", (long long)rec->seq);
 	/* the username helps the operator; the id alone if the account cannot be read */
-	if (cid_account_get(env->store, text_member(rec, "account_id"), &citizen) == CID_OK)
-		printf("citizen:        %s (%s)\n", text_member(citizen, "username"),
-		       text_member(rec, "account_id"));
+	if (cid_account_get(env->store, rec->account_id, &citizen) == CID_OK)
+		printf("citizen:        %s (%s)\n", citizen->username, rec->account_id);
 	else
-		printf("citizen:        %s (no such account)\n", text_member(rec, "account_id"));
-	json_decref(citizen);
-	printf("service:        %s\n", text_member(rec, "service"));
-	printf("purpose:        %s\n", text_member(rec, "purpose"));
-	printf("attribute:      %s\n", text_member(rec, "attribute"));
+		printf("citizen:        %s (no such account)\n", rec->account_id);
+	cid_account_free(citizen);
+	printf("service:        %s\n", rec->service);
+	printf("purpose:        %s\n", rec->purpose);
+	printf("attribute:      %s\n", rec->attribute);
 	printf("state:          %s\n", state_text(rec, cli_now()));
-	printf("at:             %s\n", format_time(cid_json_int(rec, "at"), t));
-	if (cid_json_int(rec, "expires_at") != 0)
-		printf("expires at:     %s\n", format_time(cid_json_int(rec, "expires_at"), t));
+	printf("at:             %s\n", format_time(rec->at, t));
+	if (rec->expires_at != 0)
+		printf("expires at:     %s\n", format_time(rec->expires_at, t));
 	else
 		printf("expires at:     (none)\n");
-	printf("method:         %s\n", text_member(how, "method"));
-	if (json_object_get(how, "request_id") != NULL)
-		printf("request id:     %s\n", text_member(how, "request_id"));
-	printf("policy version: %s\n", text_member(rec, "policy_version"));
-	printf("purpose digest: %s\n", text_member(rec, "purpose_digest"));
+	printf("method:         %s\n", text_or_empty(rec->method));
+	if (rec->request_id != NULL)
+		printf("request id:     %s\n", rec->request_id);
+	printf("policy version: %s\n", rec->policy_version);
+	printf("purpose digest: %s\n", rec->purpose_digest);
 }
 
 static int verb_show(struct cli_env *env, const struct consent_opts *o, const char *record_id)
 {
 	json_t *rec = NULL;
+	struct cid_consent_record r;
 	enum cid_err rc = cid_consent_get(env->store, record_id, &rec);
 
 	if (rc == CID_ERR_NOTFOUND) {
@@ -286,11 +280,13 @@ static int verb_show(struct cli_env *env, const struct consent_opts *o, const ch
 		return cli_fail("consent", record_id, rc);
 	if (o->common.json) {
 		cli_print_json(rec);
-	} else {
-		print_record(env, rec);
-		json_decref(rec);
+		return 0;
 	}
-	return 0;
+	rc = cid_consent_record_read(rec, &r);
+	if (rc == CID_OK)
+		print_record(env, &r);
+	json_decref(rec);
+	return rc == CID_OK ? 0 : cli_fail("consent", record_id, rc);
 }
 
 /* Prints, per attribute, the record just written, and expires_at (0: none); frees ids. */

@@ -136,22 +136,21 @@ static int parse(int argc, char **argv, struct user_opts *o)
 	return 0;
 }
 
-static void print_user(const json_t *u)
+static void print_user(const struct cid_account *u, int64_t failures)
 {
 	const char *key;
 	const json_t *v;
 
-	printf("username: %s\n", json_string_value(json_object_get(u, "username")));
-	printf("id:       %s\n", json_string_value(json_object_get(u, "id")));
-	printf("disabled: %s\n", cid_account_active(u) ? "no" : "yes");
-	printf("totp:     %s\n", cid_account_has_totp(u) ? "enrolled" : "no");
-	if (json_integer_value(json_object_get(u, "totp_failures")) >= CID_CODE_MAX_FAILURES)
+	printf("username: %s\n", u->username);
+	printf("id:       %s\n", u->id);
+	printf("disabled: %s\n", u->active ? "no" : "yes");
+	printf("totp:     %s\n", u->has_totp ? "enrolled" : "no");
+	if (failures >= CID_CODE_MAX_FAILURES)
 		printf("          locked after %lld wrong codes in a row (totp --unlock)\n",
-		       (long long)json_integer_value(json_object_get(u, "totp_failures")));
-	else if (json_integer_value(json_object_get(u, "totp_failures")) > 0)
-		printf("          %lld wrong codes in a row\n",
-		       (long long)json_integer_value(json_object_get(u, "totp_failures")));
-	json_object_foreach((json_t *)(uintptr_t)json_object_get(u, "claims"), key, v)
+		       (long long)failures);
+	else if (failures > 0)
+		printf("          %lld wrong codes in a row\n", (long long)failures);
+	json_object_foreach(u->claims, key, v)
 	{
 		char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 		printf("  %s: %s\n", key, s ? s : "?");
@@ -204,11 +203,11 @@ static int verb_passwd(struct cli_env *env, struct user_opts *o, const char *use
 
 static int totp_disable(struct cli_env *env, const struct user_opts *o, const char *username)
 {
-	json_t *u = NULL;
+	struct cid_account *u = NULL;
 	enum cid_err rc = cid_account_totp_disable(env->store, username, cli_now());
 
 	if (rc == CID_ERR_NOTFOUND && cid_account_find(env->store, username, &u) == CID_OK) {
-		json_decref(u);
+		cid_account_free(u);
 		fprintf(stderr, "civicid user: %s: not enrolled in TOTP\n", username);
 		return 1;
 	}
@@ -221,11 +220,11 @@ static int totp_disable(struct cli_env *env, const struct user_opts *o, const ch
 
 static int totp_unlock(struct cli_env *env, const struct user_opts *o, const char *username)
 {
-	json_t *u = NULL;
+	struct cid_account *u = NULL;
 	enum cid_err rc = cid_account_totp_unlock(env->store, username, cli_now());
 
 	if (rc == CID_ERR_NOTFOUND && cid_account_find(env->store, username, &u) == CID_OK) {
-		json_decref(u);
+		cid_account_free(u);
 		fprintf(stderr, "civicid user: %s: not enrolled in TOTP\n", username);
 		return 1;
 	}
@@ -265,12 +264,18 @@ static int verb_totp(struct cli_env *env, const struct user_opts *o, const char 
 	return 0;
 }
 
-static void print_user_row(const json_t *u)
+static void print_user_row(const json_t *row)
 {
-	const char *name = json_string_value(json_object_get(json_object_get(u, "claims"), "name"));
+	struct cid_account *u = NULL;
+	const char *name;
 
-	printf("%-24s %s%s\n", json_string_value(json_object_get(u, "username")), name ? name : "",
-	       cid_account_active(u) ? "" : "  (disabled)");
+	if (cid_account_from_record(row, &u) != CID_OK) {
+		printf("(a damaged record)\n");
+		return;
+	}
+	name = json_string_value(json_object_get(u->claims, "name"));
+	printf("%-24s %s%s\n", u->username, name ? name : "", u->active ? "" : "  (disabled)");
+	cid_account_free(u);
 }
 
 static int verb_list(struct cli_env *env, const struct user_opts *o)
@@ -283,26 +288,29 @@ static int verb_list(struct cli_env *env, const struct user_opts *o)
 
 static int verb_show(struct cli_env *env, const struct user_opts *o, const char *username)
 {
-	json_t *u = NULL;
+	struct cid_account *u = NULL;
+	json_t *shown = NULL;
 	enum cid_err rc = cid_account_find(env->store, username, &u);
 	int64_t failures = 0;
 
-	if (rc == CID_OK && cid_account_has_totp(u)) {
+	if (rc == CID_OK && u->has_totp)
 		rc = cid_account_totp_failures(env->store, username, &failures);
-		if (rc == CID_OK &&
-		    json_object_set_new(u, "totp_failures", json_integer(failures)) != 0)
+	if (rc == CID_OK && o->common.json) {
+		rc = cid_account_show(env->store, username, &shown);
+		if (rc == CID_OK && u->has_totp &&
+		    json_object_set_new(shown, "totp_failures", json_integer(failures)) != 0)
 			rc = CID_ERR_NOMEM;
 	}
 	if (rc != CID_OK) {
-		json_decref(u);
+		cid_account_free(u);
+		json_decref(shown);
 		return cli_fail("user", username, rc);
 	}
-	if (o->common.json) {
-		cli_print_json(u);
-	} else {
-		print_user(u);
-		json_decref(u);
-	}
+	if (o->common.json)
+		cli_print_json(shown);
+	else
+		print_user(u, failures);
+	cid_account_free(u);
 	return 0;
 }
 

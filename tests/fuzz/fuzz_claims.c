@@ -67,8 +67,10 @@ static bool permitted(const char *base, int level)
 	       (level == CID_LEVEL_MFA && strcmp(base, "address") == 0);
 }
 
+#define ACCOUNT "0a1b2c3d-0000-4000-8000-000000000001"
+
 static const char citizen_text[] =
-    "{\"id\":\"acct\",\"username\":\"hanako\","
+    "{\"id\":\"" ACCOUNT "\",\"username\":\"hanako\","
     "\"claims\":{\"given_name\":\"花子\",\"family_name\":\"山田\","
     "\"family_name#ja-Kana-JP\":\"ヤマダ\",\"email\":\"hanako@example.jp\","
     "\"email_verified\":true,\"phone_number\":\"+81-242-00-0000\",\"birthdate\":\"1988-04-12\","
@@ -80,13 +82,13 @@ static char dir[256];
 static struct cid_store *store;
 static struct cid_policyset *policies;
 static struct cid_client *client;
-static json_t *citizen;
+static struct cid_account *citizen;
 
 static void close_all(void)
 {
 	cid_client_free(client);
 	cid_policyset_free(policies);
-	json_decref(citizen);
+	cid_account_free(citizen);
 	cid_store_close(store);
 	fuzz_rmtree(dir);
 }
@@ -103,17 +105,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) // NOLINT(readability-non-cons
 	};
 	char *id = NULL;
 	char *secret = NULL;
+	json_t *record = json_loads(citizen_text, 0, NULL);
 
 	(void)argc;
 	(void)argv;
 	fuzz_tmpdir(dir);
-	citizen = json_loads(citizen_text, 0, NULL);
-	if (citizen == NULL || cid_store_open(dir, &store) != CID_OK ||
+	if (record == NULL || cid_account_from_record(record, &citizen) != CID_OK ||
+	    cid_store_open(dir, &store) != CID_OK ||
 	    cid_policyset_parse("svc.policy", policy, sizeof(policy) - 1, stderr, &policies) !=
 		CID_OK ||
 	    cid_client_add(store, &spec, NOW, &id, &secret) != CID_OK ||
 	    cid_client_get(store, "svc", &client) != CID_OK)
 		abort();
+	json_decref(record);
 	free(id);
 	free(secret);
 	atexit(close_all);
@@ -193,7 +197,7 @@ static void check_release(const json_t *claims, enum cid_release_target target, 
 	struct cid_release_request rq = {
 	    .policies = policies,
 	    .service = "svc",
-	    .account_id = "acct",
+	    .account_id = ACCOUNT,
 	    .citizen = citizen,
 	    .scope = "openid",
 	    .claims_request = claims,
@@ -218,7 +222,7 @@ static void check_release(const json_t *claims, enum cid_release_target target, 
 		char base[64];
 
 		base_of(name, base);
-		if (!json_equal(value, json_object_get(json_object_get(citizen, "claims"), name)) ||
+		if (!json_equal(value, json_object_get(citizen->claims, name)) ||
 		    !named(claims, seen.target, name) || !permitted(base, level) ||
 		    json_object_get(seen.permits, name) == NULL)
 			abort();
@@ -232,7 +236,7 @@ static void check_prompt(const json_t *claims)
 	struct cid_release_request rq = {
 	    .policies = policies,
 	    .service = "svc",
-	    .account_id = "acct",
+	    .account_id = ACCOUNT,
 	    .citizen = citizen,
 	    .scope = "openid",
 	    .claims_request = claims,

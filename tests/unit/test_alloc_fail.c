@@ -399,11 +399,13 @@ static enum cid_err token_body(void *arg)
 	char refresh[CID_TOKEN_CHARS + 1];
 	char next[CID_TOKEN_CHARS + 1];
 	char sub[CID_TOKEN_CHARS + 1];
-	json_t *grant = NULL;
-	json_t *rotated = NULL;
-	json_t *looked = NULL;
+	struct cid_grant *grant = NULL;
+	struct cid_grant *rotated = NULL;
+	struct cid_grant *looked = NULL;
+	struct cid_grant *again = NULL;
+	int64_t iat = 0;
+	int64_t exp = 0;
 	json_t *claims = NULL;
-	json_t *again = NULL;
 	json_t *id_claims = NULL;
 	char *at = NULL;
 	char *idt = NULL;
@@ -412,7 +414,7 @@ static enum cid_err token_body(void *arg)
 	CID_TRY(cid_code_redeem(f->s, code, "rp1", "https://rp.example/cb", VERIFIER, NOW + 1, 3600,
 				&grant, refresh));
 	CID_TRY(cid_refresh_rotate(f->s, refresh, "rp1", NULL, NOW + 2, 3600, &rotated, next));
-	CID_TRY(cid_refresh_lookup(f->s, next, NOW + 3, &looked));
+	CID_TRY(cid_refresh_lookup(f->s, next, NOW + 3, &looked, &iat, &exp));
 	cid_token_subject(f->ctx, NULL, f->client, "00000000-0000-4000-8000-000000000001", sub);
 	CID_TRY(cid_token_access_mint(f->ctx, ks, f->client, sub, "openid profile", rotated,
 				      NOW + 3, &at));
@@ -427,14 +429,14 @@ static enum cid_err token_body(void *arg)
 		       json_object_get(id_claims, "email") != NULL,
 		   CID_ERR_INVALID);
 	CID_TRY(cid_token_access_revoke(f->s, claims));
-	CID_TRY(cid_grant_get(f->s, cid_json_str(grant, "grant_id"), &again));
+	CID_TRY(cid_grant_get(f->s, grant->id, &again));
 	CID_TRY(cid_refresh_revoke(f->s, next, "rp1", NOW + 5));
 out:
-	json_decref(grant);
-	json_decref(rotated);
-	json_decref(looked);
+	cid_grant_free(grant);
+	cid_grant_free(rotated);
+	cid_grant_free(looked);
+	cid_grant_free(again);
 	json_decref(claims);
-	json_decref(again);
 	json_decref(id_claims);
 	free(at);
 	free(idt);
@@ -688,8 +690,8 @@ static enum cid_err account_body(void *arg)
 	int64_t retry = 0;
 	json_t *claims = json_pack("{s:s, s:i}", "given_name", "太郎", "household_size", 3);
 	json_t *change = json_pack("{s:s, s:n}", "email", "taro@example.jp", "household_size");
-	json_t *found = NULL;
-	json_t *got = NULL;
+	struct cid_account *found = NULL;
+	struct cid_account *got = NULL;
 	char *secret = NULL;
 	char *uri = NULL;
 
@@ -703,16 +705,18 @@ static enum cid_err account_body(void *arg)
 	CID_TRY(cid_account_set_claims(f->s, username, change, NOW));
 	CID_TRY(cid_account_totp_enrol(f->s, username, false, NOW, &secret, &uri));
 	CID_TRY(cid_account_get(f->s, id, &got));
-	CID_ENSURE(json_is_true(json_object_get(got, "totp_enrolled")) &&
-		       json_object_get(json_object_get(got, "claims"), "email") != NULL &&
-		       json_object_get(json_object_get(got, "claims"), "household_size") == NULL,
+	/* a success must hold every claim the record holds */
+	CID_ENSURE(got->has_totp && json_object_get(got->claims, "email") != NULL &&
+		       json_object_get(got->claims, "given_name") != NULL &&
+		       json_object_get(got->claims, "household_size") == NULL &&
+		       json_object_get(found->claims, "household_size") != NULL,
 		   CID_ERR_DENIED);
 	CID_TRY(cid_account_set_disabled(f->s, username, true, NOW));
 out:
 	json_decref(claims);
 	json_decref(change);
-	json_decref(found);
-	json_decref(got);
+	cid_account_free(found);
+	cid_account_free(got);
 	free(secret);
 	free(uri);
 	return rc;
@@ -768,7 +772,7 @@ static enum cid_err release_body(void *arg)
 	    .now = NOW,
 	    .audit = release_hook,
 	};
-	json_t *citizen = NULL;
+	struct cid_account *citizen = NULL;
 	json_t *out = json_object();
 	json_t *ask = NULL;
 	size_t n_ask = 0;
@@ -784,7 +788,7 @@ static enum cid_err release_body(void *arg)
 	CID_ENSURE(n_ask == 2 && json_object_size(out) == 0, CID_ERR_DENIED);
 out:
 	cid_store_read_end(rq.txn);
-	json_decref(citizen);
+	cid_account_free(citizen);
 	json_decref(out);
 	json_decref(ask);
 	return rc;
