@@ -37,6 +37,7 @@ enum cid_err {
 	CID_ERR_IO,	   /* file or system call failed */
 	CID_ERR_CONFIG,	   /* configuration invalid */
 	CID_ERR_TOOEARLY,  /* allowed only from a later time */
+	CID_ERR_REFUSED,   /* a rule in force does not allow it (a policy, a record's state) */
 	CID_ANSWERED,	   /* not an error: the reply already holds the answer; the endpoint
 			      returns CID_OK (see above) */
 	CID_ERR_COUNT

@@ -365,7 +365,7 @@ enum cid_err cid_account_receipt(struct cid_ctx *ctx, const struct cid_request *
 		rc = cid_reply_error_page(reply, 404, "not_found",
 					  "There is no such consent record among yours.", locale);
 		break;
-	case CID_ERR_DENIED:
+	case CID_ERR_REFUSED:
 		rc =
 		    cid_reply_error_page(reply, 404, "no_receipt",
 					 "This record is a refusal or a withdrawal: only a consent "

@@ -474,7 +474,7 @@ static int verb_grant(struct cli_env *env, const struct consent_opts *o, const c
 	if (status != 0)
 		return status;
 	rc = cid_consent_paper_grant(env->store, ps, &g, ids, &expires_at, &why);
-	if (rc == CID_ERR_DENIED) {
+	if (rc == CID_ERR_REFUSED) {
 		status = refused(o, env->cfg->policies_dir, &why);
 	} else if (rc == CID_ERR_INVALID) {
 		fprintf(stderr, "civicid consent: grant: the service and purpose must each be "
@@ -536,7 +536,7 @@ static int verb_receipt(struct cli_env *env, const struct consent_opts *o, const
 			"registered (see civicid consent list USERNAME)\n",
 			record_id);
 		return 1;
-	case CID_ERR_DENIED:
+	case CID_ERR_REFUSED:
 		fprintf(stderr,
 			"civicid consent: record %s refuses or withdraws a consent: only a "
 			"consent given has a receipt\n",
