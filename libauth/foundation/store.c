@@ -24,6 +24,7 @@
 #include "store.h"
 
 #include "bounds.h"
+#include "buf.h"
 
 #include <errno.h>
 #include <lmdb.h>
@@ -533,7 +534,7 @@ enum cid_err cid_txn_put_json(struct cid_txn *txn, enum cid_db db, struct cid_st
 	/* cid_txn_get_json reads back only objects. */
 	if (!json_is_object(obj))
 		return CID_ERR_INVALID;
-	text = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+	text = cid_json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
 	if (text == NULL)
 		return CID_ERR_NOMEM;
 	rc = cid_txn_put(txn, db, key, cid_str_of(text), flags);
