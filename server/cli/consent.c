@@ -215,10 +215,8 @@ static int verb_list(struct cli_env *env, const struct consent_opts *o, const ch
 	rc = cid_consent_history(env->store, id, o->service, &records);
 	if (rc != CID_OK)
 		return cli_fail("consent", "list", rc);
-	if (o->common.json) {
-		cli_print_json(records);
-		return 0;
-	}
+	if (o->common.json)
+		return cli_print_json(records);
 	if (json_array_size(records) == 0) {
 		printf("no consent records for %s%s%s\n", username,
 		       o->service != NULL ? " and service " : "",
@@ -284,29 +282,32 @@ static int verb_show(struct cli_env *env, const struct consent_opts *o, const ch
 	}
 	if (rc != CID_OK)
 		return cli_fail("consent", record_id, rc);
-	if (o->common.json) {
-		cli_print_json(rec);
-	} else {
-		print_record(env, rec);
-		json_decref(rec);
-	}
+	if (o->common.json)
+		return cli_print_json(rec);
+	print_record(env, rec);
+	json_decref(rec);
 	return 0;
 }
 
-/* Prints, per attribute, the record just written, and expires_at (0: none); frees ids. */
-static void report(const struct consent_opts *o, const char *username, const char *id,
-		   const char *state, int64_t expires_at, char **ids)
+/*
+ * Prints, per attribute, the record just written, and expires_at (0: none);
+ * frees ids. Returns 0, or 1 when the JSON answer could not be built.
+ */
+static int report(const struct consent_opts *o, const char *username, const char *id,
+		  const char *state, int64_t expires_at, char **ids)
 {
 	json_t *records = json_array();
+	bool complete = records != NULL;
 	char t[32];
 
 	for (size_t i = 0; i < o->n_attributes; i++) {
 		if (!o->common.json)
 			printf("%s: %s %s for %s / %s (record %s)\n", username, state,
 			       o->attributes[i], o->service, o->purpose, ids[i]);
-		json_array_append_new(records,
-				      json_pack("{s:s, s:s, s:s}", "attribute", o->attributes[i],
-						"state", state, "id", ids[i]));
+		else if (json_array_append_new(records, json_pack("{s:s, s:s, s:s}", "attribute",
+								  o->attributes[i], "state", state,
+								  "id", ids[i])) != 0)
+			complete = false;
 		free(ids[i]);
 	}
 	if (!o->common.json) {
@@ -314,13 +315,17 @@ static void report(const struct consent_opts *o, const char *username, const cha
 			printf("%s: the grant lasts until %s\n", username,
 			       format_time(expires_at, t));
 		json_decref(records);
-		return;
+		return 0;
+	}
+	if (!complete) { /* a list short of a record is no answer */
+		json_decref(records);
+		return cli_print_json(NULL);
 	}
 	/* o*: no "expires_at" member for a withdrawal */
-	cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:o, s:o*}", "username", username,
-				 "account_id", id, "service", o->service, "purpose", o->purpose,
-				 "records", records, "expires_at",
-				 expires_at != 0 ? json_integer(expires_at) : NULL));
+	return cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:o, s:o*}", "username", username,
+					"account_id", id, "service", o->service, "purpose",
+					o->purpose, "records", records, "expires_at",
+					expires_at != 0 ? json_integer(expires_at) : NULL));
 }
 
 /* Why an attribute of a refused withdrawal has no grant in force, for the operator. */
@@ -369,8 +374,7 @@ static int verb_withdraw(struct cli_env *env, const struct consent_opts *o, cons
 	}
 	if (rc != CID_OK)
 		return cli_fail("consent", "withdraw", rc);
-	report(o, username, id, "withdrawn", 0, ids);
-	return 0;
+	return report(o, username, id, "withdrawn", 0, ids);
 }
 
 /* Says why the policies in force refuse the paper grant of o; returns 1. */
@@ -483,7 +487,7 @@ static int verb_grant(struct cli_env *env, const struct consent_opts *o, const c
 	} else if (rc != CID_OK) {
 		status = cli_fail("consent", "grant", rc);
 	} else {
-		report(o, username, id, "granted", expires_at, ids);
+		status = report(o, username, id, "granted", expires_at, ids);
 	}
 	cid_policyset_free(ps);
 	return status;

@@ -93,7 +93,10 @@ static int add_claim(struct user_opts *o, const char *arg, bool unset)
 		json_decref(value);
 		return 2;
 	}
-	json_object_set_new(o->claims, name, value);
+	if (json_object_set_new(o->claims, name, value) != 0) {
+		fputs("civicid user: out of memory\n", stderr);
+		return 1;
+	}
 	return 0;
 }
 
@@ -176,9 +179,8 @@ static int verb_add(struct cli_env *env, struct user_opts *o, const char *userna
 	if (rc != CID_OK)
 		return cli_fail("user", username, rc);
 	if (o->common.json)
-		cli_print_json(json_pack("{s:s, s:s}", "username", username, "id", id));
-	else
-		printf("citizen %s added\n", username);
+		return cli_print_json(json_pack("{s:s, s:s}", "username", username, "id", id));
+	printf("citizen %s added\n", username);
 	return 0;
 }
 
@@ -258,11 +260,10 @@ static int verb_totp(struct cli_env *env, const struct user_opts *o, const char 
 		return cli_fail("user", username, rc);
 	if (!o->common.json)
 		printf("TOTP enrolled for %s\n", username);
-	cli_show_totp_secret(
+	return cli_show_totp_secret(
 	    o->common.json, "username", username, secret, uri,
 	    "give it to the citizen now, the URI as a QR code for an authenticator "
 	    "app");
-	return 0;
 }
 
 static void print_user_row(const json_t *u)
@@ -297,12 +298,10 @@ static int verb_show(struct cli_env *env, const struct user_opts *o, const char 
 		json_decref(u);
 		return cli_fail("user", username, rc);
 	}
-	if (o->common.json) {
-		cli_print_json(u);
-	} else {
-		print_user(u);
-		json_decref(u);
-	}
+	if (o->common.json)
+		return cli_print_json(u);
+	print_user(u);
+	json_decref(u);
 	return 0;
 }
 
