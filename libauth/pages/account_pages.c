@@ -91,6 +91,8 @@ static const char *service_name(struct names *nm, const char *service)
 
 		if (cid_client_get(cid_ctx_store(nm->ctx), service, &client) == CID_OK)
 			name = client->name;
+		/* a name that cannot be remembered (out of memory) is not looked up
+		 * again: the page names the service by its client_id instead */
 		(void)json_object_set_new(nm->clients, service, json_string(name));
 		cid_client_free(client);
 		known = json_object_get(nm->clients, service);

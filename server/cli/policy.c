@@ -319,7 +319,7 @@ int cid_cli_policy(int argc, char **argv)
 		case 'c':
 			if (!is_reload)
 				return cli_usage("policy", "--store and --config go with reload");
-			(void)cli_common_option(&common, opt, optarg);
+			(void)cli_common_option(&common, opt, optarg); /* common: it takes them */
 			break;
 		default:
 			if (!cli_common_option(&common, opt, optarg))
