@@ -172,16 +172,6 @@ enum cid_err cid_reply_cookie(struct cid_reply *r, const struct cid_config *cfg,
 	return CID_OK;
 }
 
-enum cid_err cid_reply_answered(enum cid_err rc)
-{
-	return rc == CID_OK ? CID_ANSWERED : rc;
-}
-
-enum cid_err cid_endpoint_rc(enum cid_err rc)
-{
-	return rc == CID_ANSWERED ? CID_OK : rc;
-}
-
 const char *cid_reply_locale(const char *ui_locales, const char *default_locale)
 {
 	/*= OIDC Core §3.1.2.1: ui_locales is a space-separated list in order of preference */
