@@ -8,6 +8,7 @@
 
 #include "account.h"
 #include "audit.h"
+#include "buf.h"
 #include "crypto.h"
 #include "jose.h"
 #include "str.h"
@@ -467,7 +468,7 @@ static enum cid_err print_line(uint64_t seq, struct cid_str entry, void *arg)
 	rc = cid_store_parse_json(entry, &e);
 	if (rc != CID_OK)
 		return rc;
-	attrs = json_dumps(json_object_get(e, "attributes"), JSON_COMPACT | JSON_ENCODE_ANY);
+	attrs = cid_json_dumps(json_object_get(e, "attributes"), JSON_COMPACT | JSON_ENCODE_ANY);
 	printf("%-8" PRIu64 " %s %-17s %-36s %-20s %-16s %s %s\n", seq,
 	       cid_json_str(e, "time") ? cid_json_str(e, "time") : "-",
 	       cid_json_str(e, "type") ? cid_json_str(e, "type") : "-",
@@ -504,9 +505,10 @@ static void print_provisions(const json_t *rows)
 
 	json_array_foreach(rows, i, r)
 	{
-		char *attrs = json_dumps(json_object_get(r, "attributes"), JSON_COMPACT);
-		char *bases = json_dumps(json_object_get(r, "bases"), JSON_COMPACT);
-		char *consents = json_dumps(json_object_get(r, "consent_records"), JSON_COMPACT);
+		char *attrs = cid_json_dumps(json_object_get(r, "attributes"), JSON_COMPACT);
+		char *bases = cid_json_dumps(json_object_get(r, "bases"), JSON_COMPACT);
+		char *consents =
+		    cid_json_dumps(json_object_get(r, "consent_records"), JSON_COMPACT);
 
 		if (service == NULL || strcmp(service, cid_json_str(r, "service")) != 0) {
 			service = cid_json_str(r, "service");

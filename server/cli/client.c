@@ -4,6 +4,7 @@
  */
 #include "cli.h"
 
+#include "buf.h"
 #include "client.h"
 #include "crypto.h"
 
@@ -156,7 +157,7 @@ static void print_client(const json_t *c)
 
 	json_object_foreach((json_t *)(uintptr_t)c, key, v)
 	{
-		char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+		char *s = cid_json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 		printf("%-28s %s\n", key, s ? s : "?");
 		free(s);
 	}

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "crypto.h"
 
 bool cli_common_option(struct cli_common *o, int opt, const char *arg)
@@ -116,7 +117,7 @@ fail:
 
 int cli_print_json(json_t *obj)
 {
-	char *s = obj == NULL ? NULL : json_dumps(obj, JSON_INDENT(2) | JSON_SORT_KEYS);
+	char *s = obj == NULL ? NULL : cid_json_dumps(obj, JSON_INDENT(2) | JSON_SORT_KEYS);
 
 	json_decref(obj);
 	if (s == NULL) {

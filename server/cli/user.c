@@ -8,6 +8,7 @@
 
 #include "account.h"
 #include "bounds.h"
+#include "buf.h"
 #include "crypto.h"
 
 #include <getopt.h>
@@ -156,7 +157,7 @@ static void print_user(const json_t *u)
 		       (long long)json_integer_value(json_object_get(u, "totp_failures")));
 	json_object_foreach((json_t *)(uintptr_t)json_object_get(u, "claims"), key, v)
 	{
-		char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+		char *s = cid_json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 		printf("  %s: %s\n", key, s ? s : "?");
 		free(s);
 	}
