@@ -11,6 +11,9 @@
  * CID_AUTHREQ_TTL. A step acts only after it has claimed the record by
  * deleting it: of two posts of one form, exactly one finds it (LMDB
  * serialises writers), so a step acts once however often it is sent.
+ * Every step's form begins the same way (oidc_step_begin: the record, the
+ * session it was shown in, its service), and every refusal on the way is an
+ * error page with CID_ANSWERED, so a step reads as a straight line.
  */
 #include "bounds.h"
 #include "crypto.h"

@@ -235,7 +235,7 @@ const char *cid_reply_locale(const char *ui_locales, const char *default_locale)
  * service keeps it (a Strict cookie is not sent then, and a new token would
  * break the forms of other tabs). A cross-site POST still carries no token,
  * and each form's token must also match the one stored with its pending
- * request (oidc_load_pending) or be derived with the session (logout).
+ * request (oidc_step_begin) or be derived with the session (logout).
  * Errors: CID_ERR_CRYPTO, CID_ERR_TOOBIG, CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_reply_csrf(struct cid_ctx *ctx, const struct cid_request *req,
