@@ -337,14 +337,16 @@ static enum cid_err spec_record(const struct cid_client_spec *spec, const char *
 	}
 	CID_TRY(rc);
 
+	/* a record short of a grant type would register a client that cannot use it */
 	grants = json_array();
 	CID_ENSURE(grants != NULL, CID_ERR_NOMEM);
-	if (g.code)
-		json_array_append_new(grants, json_string("authorization_code"));
-	if (g.refresh)
-		json_array_append_new(grants, json_string("refresh_token"));
-	if (g.client_credentials)
-		json_array_append_new(grants, json_string("client_credentials"));
+	CID_ENSURE(!g.code || json_array_append_new(grants, json_string("authorization_code")) == 0,
+		   CID_ERR_NOMEM);
+	CID_ENSURE(!g.refresh || json_array_append_new(grants, json_string("refresh_token")) == 0,
+		   CID_ERR_NOMEM);
+	CID_ENSURE(!g.client_credentials ||
+		       json_array_append_new(grants, json_string("client_credentials")) == 0,
+		   CID_ERR_NOMEM);
 	rec = json_pack(
 	    "{s:s, s:s, s:s, s:o, s:o, s:s, s:O, s:s, s:s, s:s, s:I}", "client_id", client_id,
 	    "name", spec->name ? spec->name : client_id, "type",

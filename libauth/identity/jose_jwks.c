@@ -12,6 +12,7 @@
 #include "jose_int.h"
 
 #include "bounds.h"
+#include "buf.h"
 #include "crypto.h"
 #include "str.h"
 
@@ -104,7 +105,7 @@ enum cid_err jose_thumbprint(const json_t *jwk, char kid[KID_CHARS + 1])
 {
 	enum cid_err rc = CID_OK;
 	uint8_t h[32];
-	char *canon = json_dumps(jwk, JSON_COMPACT | JSON_SORT_KEYS);
+	char *canon = cid_json_dumps(jwk, JSON_COMPACT | JSON_SORT_KEYS);
 
 	CID_ENSURE(canon != NULL, CID_ERR_NOMEM);
 	cid_sha256(canon, strlen(canon), h);
@@ -119,7 +120,7 @@ enum cid_err jose_keyset_publish(struct cid_keyset *ks, json_t *keys)
 	json_t *doc = json_pack("{s:O}", "keys", keys);
 
 	if (doc != NULL)
-		ks->jwks = json_dumps(doc, JSON_COMPACT);
+		ks->jwks = cid_json_dumps(doc, JSON_COMPACT);
 	json_decref(doc);
 	if (ks->jwks == NULL)
 		return CID_ERR_NOMEM;
@@ -335,7 +336,7 @@ enum cid_err cid_keyset_jwks_issuer(const struct cid_keyset *ks, const char *iss
 	doc = json_loadb(ks->jwks, ks->jwks_len, 0, NULL);
 	CID_ENSURE(doc != NULL && json_object_set_new(doc, "issuer", json_string(iss)) == 0,
 		   CID_ERR_NOMEM);
-	text = json_dumps(doc, JSON_COMPACT);
+	text = cid_json_dumps(doc, JSON_COMPACT);
 	CID_ENSURE(text != NULL, CID_ERR_NOMEM);
 	*out = text;
 out:

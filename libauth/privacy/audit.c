@@ -24,6 +24,7 @@
 #include "audit.h"
 
 #include "audit_int.h"
+#include "buf.h"
 #include "crypto.h"
 #include "str.h"
 
@@ -307,7 +308,7 @@ static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t
 	CID_ENSURE(json_object_set_new(e, "seq", json_integer((json_int_t)c->size)) == 0 &&
 		       json_object_set_new(e, "prev", json_string(c->hash)) == 0,
 		   CID_ERR_NOMEM);
-	text = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
+	text = cid_json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
 	CID_ENSURE(text != NULL, CID_ERR_NOMEM);
 	audit_seq_key(c->size, key);
 	CID_TRY(
