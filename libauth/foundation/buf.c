@@ -133,6 +133,36 @@ enum cid_err cid_buf_status(const struct cid_buf *b)
 	return b->err;
 }
 
+/* json_dump_callback's sink: the buffer, whose error stays once set. */
+static int json_sink(const char *text, size_t n, void *arg)
+{
+	struct cid_buf *b = arg;
+
+	cid_buf_append(b, text, n);
+	return b->err == CID_OK ? 0 : -1;
+}
+
+void cid_buf_append_json(struct cid_buf *b, const json_t *v, size_t flags)
+{
+	if (json_dump_callback(v, json_sink, b, flags) != 0 && b->err == CID_OK)
+		b->err = CID_ERR_NOMEM; /* jansson's own allocation, or v not encodable */
+}
+
+char *cid_json_dumps(const json_t *v, size_t flags)
+{
+	struct cid_buf b;
+
+	/* no cap of its own (json_dumps has none); a quarter of the address space keeps
+	 * the doubling in buf_reserve from wrapping */
+	cid_buf_init(&b, SIZE_MAX / 4);
+	cid_buf_append_json(&b, v, flags);
+	if (cid_buf_status(&b) != CID_OK) {
+		cid_buf_free(&b);
+		return NULL;
+	}
+	return cid_buf_take(&b, NULL);
+}
+
 char *cid_buf_take(struct cid_buf *b, size_t *len)
 {
 	if (b->err != CID_OK)
@@ -155,35 +185,4 @@ void cid_buf_free(struct cid_buf *b)
 {
 	free(b->data);
 	cid_buf_init(b, b->max);
-}
-
-static int json_sink(const char *s, size_t n, void *arg)
-{
-	struct cid_buf *b = arg;
-
-	cid_buf_append(b, s, n);
-	return b->err == CID_OK ? 0 : -1;
-}
-
-void cid_buf_append_json(struct cid_buf *b, const json_t *v, size_t flags)
-{
-	/* a failure jansson reports but cannot say why: its own allocation */
-	if (json_dump_callback(v, json_sink, b, flags) != 0 && b->err == CID_OK)
-		b->err = CID_ERR_NOMEM;
-}
-
-enum cid_err cid_json_dumps(const json_t *v, size_t flags, char **out, size_t *len)
-{
-	struct cid_buf b;
-	char *text;
-
-	cid_buf_init(&b, SIZE_MAX / 2);
-	cid_buf_append_json(&b, v, flags);
-	text = cid_buf_take(&b, len);
-	if (text == NULL) {
-		cid_buf_free(&b);
-		return CID_ERR_NOMEM;
-	}
-	*out = text;
-	return CID_OK;
 }

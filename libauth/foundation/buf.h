@@ -36,24 +36,18 @@ void cid_buf_append_html(struct cid_buf *b, const char *s, size_t n);
 void cid_buf_append_urlenc(struct cid_buf *b, const char *s, size_t n);
 
 /*
- * Appends v serialised as json_dumps(v, flags) would. Every JSON text libauth
- * writes goes through here, because json_dumps cannot be trusted when memory
- * runs out: jansson 2.14 drops the bytes of an object key whose write fails
- * and carries on (measured: '{"a":1,":"x"}' for '{"a":1,"key":"x"}'), so a
- * stored record, a signed token or an audit entry could be corrupt JSON.
- * Written into this buffer, the failure sticks and shows at the end. A value
- * jansson refuses (not an object or array without JSON_ENCODE_ANY) or a
- * failure inside jansson marks the buffer CID_ERR_NOMEM.
+ * Appends v as JSON text (json_dumps flags). A piece that cannot be written
+ * sets the sticky error like any append, so a text with a piece missing is
+ * never taken for whole (as jansson 2.14's json_dumps can return when
+ * memory runs out: it drops the result of writing an object's key).
  */
 void cid_buf_append_json(struct cid_buf *b, const json_t *v, size_t flags);
 
 /*
- * json_dumps through cid_buf_append_json: *out is a new NUL-terminated
- * string (caller frees), its length in *len (len may be NULL). No cap of its
- * own: what is dumped was bounded when it was built.
- * Errors: CID_ERR_NOMEM.
+ * json_dumps(v, flags) that never returns a malformed text: NULL when out of
+ * memory (or v cannot be encoded), else the text; caller frees with free().
  */
-CID_MUST_CHECK enum cid_err cid_json_dumps(const json_t *v, size_t flags, char **out, size_t *len);
+char *cid_json_dumps(const json_t *v, size_t flags);
 
 /* CID_OK, or the first error: CID_ERR_TOOBIG (cap passed), CID_ERR_NOMEM. */
 CID_MUST_CHECK enum cid_err cid_buf_status(const struct cid_buf *b);

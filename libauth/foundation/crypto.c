@@ -183,7 +183,8 @@ enum cid_err cid_password_verify(const char *encoded, const char *pw, size_t n)
 
 enum cid_err cid_password_burn(const struct cid_argon2_params *params, const char *pw, size_t n)
 {
-	/* a fixed salt is fine here: the result is thrown away, only the cost matters */
+	/* a fixed salt is fine here: the result is thrown away, only the cost matters
+	 * (a hash that fails, out of memory, only ends sooner: the verdict is the same) */
 	static const uint8_t salt[SALT_BYTES] = "civicid-dummy!!";
 	uint8_t hash[HASH_BYTES];
 

@@ -93,6 +93,7 @@ CID_MUST_CHECK enum cid_err cid_password_verify(const char *encoded, const char 
  * so that a login for an unknown account costs the same time as for a known
  * one. Always returns CID_ERR_DENIED.
  */
-enum cid_err cid_password_burn(const struct cid_argon2_params *params, const char *pw, size_t n);
+CID_MUST_CHECK enum cid_err cid_password_burn(const struct cid_argon2_params *params,
+					      const char *pw, size_t n);
 
 #endif

@@ -26,6 +26,8 @@ static const char *const messages[] = {
     [CID_ERR_IO] = "file or system error",
     [CID_ERR_CONFIG] = "invalid configuration",
     [CID_ERR_TOOEARLY] = "not yet: allowed only from a later time",
+    [CID_ERR_REFUSED] = "not allowed by the rules in force",
+    [CID_ANSWERED] = "answered: the reply already holds the answer",
 };
 
 _Static_assert(sizeof(messages) / sizeof(messages[0]) == CID_ERR_COUNT,

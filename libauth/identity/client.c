@@ -351,9 +351,9 @@ static enum cid_err spec_record(const struct cid_client_spec *spec, const char *
 	}
 	CID_TRY(rc);
 
+	/* a record short of a grant type would register a client that cannot use it */
 	grants = json_array();
 	CID_ENSURE(grants != NULL, CID_ERR_NOMEM);
-	/* an append that fails unseen would register a client without its grant */
 	CID_ENSURE(!g.code || json_array_append_new(grants, json_string("authorization_code")) == 0,
 		   CID_ERR_NOMEM);
 	CID_ENSURE(!g.refresh || json_array_append_new(grants, json_string("refresh_token")) == 0,

@@ -131,8 +131,9 @@ enum cid_err cid_jws_sign(const struct cid_keyset *ks, const char *alg, const ch
 	else
 		header = json_pack("{s:s, s:s}", "alg", jose_alg_names[k->alg], "kid", k->kid);
 	CID_ENSURE(header != NULL, CID_ERR_NOMEM);
-	CID_TRY(cid_json_dumps(header, JSON_COMPACT | JSON_SORT_KEYS, &h, NULL));
-	CID_TRY(cid_json_dumps(claims, JSON_COMPACT, &p, NULL));
+	h = cid_json_dumps(header, JSON_COMPACT | JSON_SORT_KEYS);
+	p = cid_json_dumps(claims, JSON_COMPACT);
+	CID_ENSURE(h != NULL && p != NULL, CID_ERR_NOMEM);
 	hl = cid_b64url_len(strlen(h));
 	pl = cid_b64url_len(strlen(p));
 	sl = cid_b64url_len(SIG_MAX);

@@ -105,11 +105,10 @@ enum cid_err jose_thumbprint(const json_t *jwk, char kid[KID_CHARS + 1])
 {
 	enum cid_err rc = CID_OK;
 	uint8_t h[32];
-	char *canon = NULL;
-	size_t n = 0;
+	char *canon = cid_json_dumps(jwk, JSON_COMPACT | JSON_SORT_KEYS);
 
-	CID_TRY(cid_json_dumps(jwk, JSON_COMPACT | JSON_SORT_KEYS, &canon, &n));
-	cid_sha256(canon, n, h);
+	CID_ENSURE(canon != NULL, CID_ERR_NOMEM);
+	cid_sha256(canon, strlen(canon), h);
 	CID_TRY(cid_b64url_encode(h, sizeof(h), kid, KID_CHARS + 1));
 out:
 	free(canon);
@@ -119,11 +118,14 @@ out:
 enum cid_err jose_keyset_publish(struct cid_keyset *ks, json_t *keys)
 {
 	json_t *doc = json_pack("{s:O}", "keys", keys);
-	enum cid_err rc = doc == NULL ? CID_ERR_NOMEM
-				      : cid_json_dumps(doc, JSON_COMPACT, &ks->jwks, &ks->jwks_len);
 
+	if (doc != NULL)
+		ks->jwks = cid_json_dumps(doc, JSON_COMPACT);
 	json_decref(doc);
-	return rc;
+	if (ks->jwks == NULL)
+		return CID_ERR_NOMEM;
+	ks->jwks_len = strlen(ks->jwks);
+	return CID_OK;
 }
 
 /* ---- a verify-only keyset from a JWKS document ---- */
@@ -369,7 +371,8 @@ enum cid_err cid_keyset_jwks_issuer(const struct cid_keyset *ks, const char *iss
 	doc = json_loadb(ks->jwks, ks->jwks_len, 0, NULL);
 	CID_ENSURE(doc != NULL && json_object_set_new(doc, "issuer", json_string(iss)) == 0,
 		   CID_ERR_NOMEM);
-	CID_TRY(cid_json_dumps(doc, JSON_COMPACT, &text, NULL));
+	text = cid_json_dumps(doc, JSON_COMPACT);
+	CID_ENSURE(text != NULL, CID_ERR_NOMEM);
 	*out = text;
 out:
 	json_decref(doc);

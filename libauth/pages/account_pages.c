@@ -38,30 +38,30 @@ static const char *page_locale(struct cid_ctx *ctx, const struct cid_request *re
 				cid_ctx_config(ctx)->default_locale);
 }
 
-/* The session of the request's cookie; *ok false when there is none that is live. */
-static enum cid_err find_session(struct cid_ctx *ctx, const struct cid_request *req,
-				 struct cid_session *sess, bool *ok)
-{
-	enum cid_err rc;
-
-	*ok = false;
-	/* only our own token syntax reaches the store */
-	if (req->session_cookie == NULL || !cid_request_is_token(req->session_cookie))
-		return CID_OK;
-	rc = cid_session_get(cid_ctx_store(ctx), req->session_cookie, req->now, sess);
-	/* a session of a citizen disabled since is no session either */
-	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_EXPIRED || rc == CID_ERR_REVOKED)
-		return CID_OK;
-	if (rc == CID_OK)
-		*ok = true;
-	return rc;
-}
-
 static enum cid_err signed_out(struct cid_reply *reply, const char *locale)
 {
 	return cid_reply_page(
 	    reply, 401, CID_PAGE_ACCOUNT,
 	    json_pack("{s:b, s:b, s:s}", "signed_in", 0, "signed_out", 1, "lang", locale), locale);
+}
+
+/*
+ * The live session of the request's cookie into *sess; CID_ANSWERED with the
+ * signed-out page in reply when there is none.
+ */
+static enum cid_err find_session(struct cid_ctx *ctx, const struct cid_request *req,
+				 const char *locale, struct cid_reply *reply,
+				 struct cid_session *sess)
+{
+	enum cid_err rc = CID_ERR_NOTFOUND;
+
+	/* only our own token syntax reaches the store */
+	if (req->session_cookie != NULL && cid_request_is_token(req->session_cookie))
+		rc = cid_session_get(cid_ctx_store(ctx), req->session_cookie, req->now, sess);
+	/* a session of a citizen disabled since is no session either */
+	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_EXPIRED || rc == CID_ERR_REVOKED)
+		return cid_reply_answered(signed_out(reply, locale));
+	return rc;
 }
 
 /* Names for the citizen: the service's and its purposes', from the policies in force. */
@@ -91,6 +91,8 @@ static const char *service_name(struct names *nm, const char *service)
 
 		if (cid_client_get(cid_ctx_store(nm->ctx), service, &client) == CID_OK)
 			name = client->name;
+		/* a name that cannot be remembered (out of memory) is not looked up
+		 * again: the page names the service by its client_id instead */
 		(void)json_object_set_new(nm->clients, service, json_string(name));
 		cid_client_free(client);
 		known = json_object_get(nm->clients, service);
@@ -297,15 +299,10 @@ enum cid_err cid_account_page(struct cid_ctx *ctx, const struct cid_request *req
 	json_t *data = NULL;
 	uint64_t after_seq = 0;
 	uint64_t next = 0;
-	bool ok;
 
 	nm.clients = json_object();
 	CID_ENSURE(consents != NULL && trail != NULL && nm.clients != NULL, CID_ERR_NOMEM);
-	CID_TRY(find_session(ctx, req, &sess, &ok));
-	if (!ok) {
-		rc = signed_out(reply, locale);
-		goto out;
-	}
+	CID_TRY(find_session(ctx, req, locale, reply, &sess));
 	if (after != NULL &&
 	    cid_parse_u64(after, strlen(after), 0, UINT64_MAX, &after_seq) != CID_OK) {
 		rc =
@@ -336,7 +333,7 @@ out:
 	json_decref(consents);
 	json_decref(trail);
 	json_decref(data);
-	return rc;
+	return cid_endpoint_rc(rc);
 }
 
 enum cid_err cid_account_receipt(struct cid_ctx *ctx, const struct cid_request *req,
@@ -347,13 +344,8 @@ enum cid_err cid_account_receipt(struct cid_ctx *ctx, const struct cid_request *
 	const char *id = cid_params_get(&req->params, "id");
 	struct cid_session sess;
 	char *jws = NULL;
-	bool ok;
 
-	CID_TRY(find_session(ctx, req, &sess, &ok));
-	if (!ok) {
-		rc = signed_out(reply, locale);
-		goto out;
-	}
+	CID_TRY(find_session(ctx, req, locale, reply, &sess));
 	/* hostile input: cid_receipt_make refuses (CID_ERR_INVALID) an id not of our syntax */
 	rc = cid_receipt_make(ctx, id, sess.account_id, locale, req->now, &jws, NULL);
 	switch (rc) {
@@ -371,7 +363,7 @@ enum cid_err cid_account_receipt(struct cid_ctx *ctx, const struct cid_request *
 		rc = cid_reply_error_page(reply, 404, "not_found",
 					  "There is no such consent record among yours.", locale);
 		break;
-	case CID_ERR_DENIED:
+	case CID_ERR_REFUSED:
 		rc =
 		    cid_reply_error_page(reply, 404, "no_receipt",
 					 "This record is a refusal or a withdrawal: only a consent "
@@ -388,7 +380,7 @@ enum cid_err cid_account_receipt(struct cid_ctx *ctx, const struct cid_request *
 	}
 out:
 	free(jws);
-	return rc;
+	return cid_endpoint_rc(rc);
 }
 
 static const struct cid_endpoint endpoints[] = {

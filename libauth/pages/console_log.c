@@ -107,13 +107,10 @@ static enum cid_err log_options(struct cid_ctx *ctx, const struct cid_request *r
 {
 	const char *before = cid_params_get(&req->params, "before");
 	uint64_t before_seq = 0;
-	enum cid_err rc;
 
 	if (before != NULL &&
-	    cid_parse_u64(before, strnlen(before, 21), 1, INT64_MAX, &before_seq) != CID_OK) {
-		rc = console_bad_param(ctx, reply, "before");
-		return rc == CID_OK ? CID_ERR_DENIED : rc;
-	}
+	    cid_parse_u64(before, strnlen(before, 21), 1, INT64_MAX, &before_seq) != CID_OK)
+		return cid_reply_answered(console_bad_param(ctx, reply, "before"));
 	f->newest_first = true;
 	f->after_seq = before_seq; /* newest first: entries before this seq */
 	f->limit = CID_CONSOLE_PAGE_SIZE + 1;
@@ -138,12 +135,7 @@ static enum cid_err log_page(struct cid_ctx *ctx, const struct cid_request *req,
 	rows.list = json_array();
 	data = console_base_data(who);
 	CID_ENSURE(rows.list != NULL && data != NULL, CID_ERR_NOMEM);
-	rc = console_scan(ctx, req, reply, &fi, log_options, log_scan, &rows);
-	if (rc == CID_ERR_DENIED) {
-		rc = CID_OK;
-		goto out;
-	}
-	CID_TRY(rc);
+	CID_TRY(console_scan(ctx, req, reply, &fi, log_options, log_scan, &rows));
 	CID_TRY(console_filter_data(&fi, data));
 	CID_TRY(console_type_options(fi.type, data));
 	CID_ENSURE(json_object_set(data, "entries", rows.list) == 0, CID_ERR_NOMEM);

@@ -310,7 +310,8 @@ static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t
 	CID_ENSURE(json_object_set_new(e, "seq", json_integer((json_int_t)c->size)) == 0 &&
 		       json_object_set_new(e, "prev", json_string(c->hash)) == 0,
 		   CID_ERR_NOMEM);
-	CID_TRY(cid_json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS, &text, NULL));
+	text = cid_json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
+	CID_ENSURE(text != NULL, CID_ERR_NOMEM);
 	audit_seq_key(c->size, key);
 	CID_TRY(
 	    cid_txn_put(txn, CID_DB_AUDIT, cid_str_of(key), cid_str_of(text), CID_PUT_NOOVERWRITE));

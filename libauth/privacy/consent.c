@@ -454,7 +454,7 @@ static bool changes_ok(const struct cid_consent_change *changes, size_t n, int64
 {
 	size_t n_claims;
 
-	(void)cid_claim_table(&n_claims);
+	(void)cid_claim_table(&n_claims); /* only its size is needed */
 	/* each attribute at most once, so more changes than claims cannot be valid */
 	if (changes == NULL || n == 0 || n > n_claims)
 		return false;

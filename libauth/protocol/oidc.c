@@ -101,14 +101,11 @@ enum cid_err oidc_client_auth(struct cid_ctx *ctx, const struct cid_request *req
 	if (req->authorization != NULL) {
 		/*= RFC 6749 §2.3: the client MUST NOT use more than one authentication method */
 		if (secret != NULL)
-			return cid_reply_error_json(
-				   reply, 400, "invalid_request",
-				   "use either HTTP Basic or client_secret, not both") == CID_OK
-				   ? CID_ERR_DENIED
-				   : CID_ERR_NOMEM;
+			return cid_reply_answered(cid_reply_error_json(
+			    reply, 400, "invalid_request",
+			    "use either HTTP Basic or client_secret, not both"));
 		rc = cid_oidc_parse_basic(req->authorization, &basic_id, &basic_secret);
-		if (rc == CID_ERR_NOMEM)
-			goto out;
+		CID_ENSURE(rc != CID_ERR_NOMEM, rc);
 		if (rc != CID_OK || (id != NULL && strcmp(id, basic_id) != 0))
 			goto fail;
 		id = basic_id;
@@ -120,8 +117,7 @@ enum cid_err oidc_client_auth(struct cid_ctx *ctx, const struct cid_request *req
 	if (rc != CID_ERR_DENIED)
 		goto out; /* authenticated, or no verdict (the endpoint answers 500) */
 fail:
-	CID_TRY(oidc_invalid_client(reply, "client authentication failed"));
-	rc = CID_ERR_DENIED;
+	rc = cid_reply_answered(oidc_invalid_client(reply, "client authentication failed"));
 out:
 	free(basic_id);
 	if (basic_secret != NULL) {

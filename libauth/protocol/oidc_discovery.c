@@ -114,7 +114,9 @@ enum cid_err cid_oidc_discovery_build(const char *iss, char **doc, size_t *len)
 		CID_ENSURE(json_array_append_new(claims, json_string(defs[i].name)) == 0,
 			   CID_ERR_NOMEM);
 	CID_ENSURE(json_object_set(d, "claims_supported", claims) == 0, CID_ERR_NOMEM);
-	CID_TRY(cid_json_dumps(d, JSON_COMPACT, &text, len));
+	text = cid_json_dumps(d, JSON_COMPACT);
+	CID_ENSURE(text != NULL, CID_ERR_NOMEM);
+	*len = strlen(text);
 	*doc = text;
 out:
 	json_decref(d);

@@ -181,18 +181,15 @@ out:
 /*
  * What the token, introspection and revocation endpoints share: a form POST
  * from an authenticated client. Returns CID_OK with *client set, or
- * CID_ERR_DENIED once reply holds the error answer, or an internal error.
+ * CID_ANSWERED once reply holds the error answer, or an internal error.
  */
 static enum cid_err form_client(struct cid_ctx *ctx, const struct cid_request *req,
 				struct cid_reply *reply, struct cid_client **client)
 {
-	enum cid_err rc;
-
 	if (req->post && req->form_content_type)
 		return oidc_client_auth(ctx, req, reply, client);
-	rc = cid_reply_error_json(reply, 400, "invalid_request",
-				  "use POST with application/x-www-form-urlencoded");
-	return rc == CID_OK ? CID_ERR_DENIED : rc;
+	return cid_reply_answered(cid_reply_error_json(
+	    reply, 400, "invalid_request", "use POST with application/x-www-form-urlencoded"));
 }
 
 typedef enum cid_err grant_fn(struct cid_ctx *ctx, const struct cid_request *req,
@@ -207,10 +204,7 @@ enum cid_err cid_oidc_token(struct cid_ctx *ctx, const struct cid_request *req,
 	grant_fn *grant;
 	bool allowed;
 
-	rc = form_client(ctx, req, reply, &client);
-	if (rc == CID_ERR_DENIED)
-		return CID_OK;
-	CID_TRY(rc);
+	CID_TRY(form_client(ctx, req, reply, &client));
 	if (grant_type == NULL) {
 		rc = cid_reply_error_json(reply, 400, "invalid_request", "grant_type is required");
 		goto out;
@@ -238,7 +232,7 @@ enum cid_err cid_oidc_token(struct cid_ctx *ctx, const struct cid_request *req,
 	rc = grant(ctx, req, client, reply);
 out:
 	cid_client_free(client);
-	return rc;
+	return cid_endpoint_rc(rc);
 }
 
 /* True if the token looks like a JWS (three dot-separated parts). */
@@ -355,7 +349,7 @@ static enum cid_err token_request(struct cid_ctx *ctx, const struct cid_request 
 		return CID_OK;
 	cid_client_free(*client);
 	*client = NULL;
-	return rc == CID_OK ? CID_ERR_DENIED : rc;
+	return cid_reply_answered(rc);
 }
 
 enum cid_err cid_oidc_introspect(struct cid_ctx *ctx, const struct cid_request *req,
@@ -366,10 +360,7 @@ enum cid_err cid_oidc_introspect(struct cid_ctx *ctx, const struct cid_request *
 	const char *token = NULL;
 	json_t *active = NULL;
 
-	rc = token_request(ctx, req, reply, false, &client, &token);
-	if (rc == CID_ERR_DENIED)
-		return CID_OK;
-	CID_TRY(rc);
+	CID_TRY(token_request(ctx, req, reply, false, &client, &token));
 	rc = introspect_active(ctx, req, client, token, &active);
 	if (rc == CID_ERR_NOMEM || rc == CID_ERR_STORE)
 		goto out;
@@ -380,7 +371,7 @@ enum cid_err cid_oidc_introspect(struct cid_ctx *ctx, const struct cid_request *
 out:
 	json_decref(active);
 	cid_client_free(client);
-	return rc;
+	return cid_endpoint_rc(rc);
 }
 
 enum cid_err cid_oidc_revoke(struct cid_ctx *ctx, const struct cid_request *req,
@@ -392,10 +383,7 @@ enum cid_err cid_oidc_revoke(struct cid_ctx *ctx, const struct cid_request *req,
 	const char *token = NULL;
 	json_t *c = NULL;
 
-	rc = token_request(ctx, req, reply, true, &client, &token);
-	if (rc == CID_ERR_DENIED)
-		return CID_OK;
-	CID_TRY(rc);
+	CID_TRY(token_request(ctx, req, reply, true, &client, &token));
 	if (looks_like_jwt(token)) {
 		ref = cid_ctx_keys_acquire(ctx);
 		rc = cid_token_access_check(ctx, cid_keyref_keyset(ref), token, req->now, &c);
@@ -416,5 +404,5 @@ out:
 	cid_keyref_put(ref);
 	json_decref(c);
 	cid_client_free(client);
-	return rc;
+	return cid_endpoint_rc(rc);
 }

@@ -256,7 +256,7 @@ enum cid_err cid_receipt_make(struct cid_ctx *ctx, const char *record_id, const 
 	CID_ENSURE(cid_uuid_syntax_ok(record_id), CID_ERR_INVALID);
 	CID_ENSURE(account_id == NULL || cid_uuid_syntax_ok(account_id), CID_ERR_NOTFOUND);
 	CID_TRY(load_record(s, record_id, account_id, &history, &rec));
-	CID_ENSURE(rec.state == CID_CONSENT_GRANTED, CID_ERR_DENIED);
+	CID_ENSURE(rec.state == CID_CONSENT_GRANTED, CID_ERR_REFUSED);
 	CID_ENSURE(controller_set(cfg), CID_ERR_CONFIG);
 	CID_TRY(collect(history, &rec, &first_id, &ids, &attributes));
 

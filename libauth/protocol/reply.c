@@ -51,7 +51,9 @@ enum cid_err cid_reply_json(struct cid_reply *r, int status, json_t *obj)
 	enum cid_err rc = CID_OK;
 
 	CID_ENSURE(obj != NULL, CID_ERR_NOMEM);
-	CID_TRY(cid_json_dumps(obj, JSON_COMPACT, &r->body, &r->body_len));
+	r->body = cid_json_dumps(obj, JSON_COMPACT);
+	CID_ENSURE(r->body != NULL, CID_ERR_NOMEM);
+	r->body_len = strlen(r->body);
 	r->status = status;
 	r->content_type = "application/json";
 	r->no_store = true;

@@ -209,10 +209,8 @@ static int verb_list(struct cli_env *env, const struct consent_opts *o, const ch
 	rc = cid_consent_history(env->store, id, o->service, &records);
 	if (rc != CID_OK)
 		return cli_fail("consent", "list", rc);
-	if (o->common.json) {
-		cli_print_json(records);
-		return 0;
-	}
+	if (o->common.json)
+		return cli_print_json(records);
 	if (json_array_size(records) == 0) {
 		printf("no consent records for %s%s%s\n", username,
 		       o->service != NULL ? " and service " : "",
@@ -278,10 +276,8 @@ static int verb_show(struct cli_env *env, const struct consent_opts *o, const ch
 	}
 	if (rc != CID_OK)
 		return cli_fail("consent", record_id, rc);
-	if (o->common.json) {
-		cli_print_json(rec);
-		return 0;
-	}
+	if (o->common.json)
+		return cli_print_json(rec);
 	rc = cid_consent_record_read(rec, &r);
 	if (rc == CID_OK)
 		print_record(env, &r);
@@ -289,20 +285,25 @@ static int verb_show(struct cli_env *env, const struct consent_opts *o, const ch
 	return rc == CID_OK ? 0 : cli_fail("consent", record_id, rc);
 }
 
-/* Prints, per attribute, the record just written, and expires_at (0: none); frees ids. */
-static void report(const struct consent_opts *o, const char *username, const char *id,
-		   const char *state, int64_t expires_at, char **ids)
+/*
+ * Prints, per attribute, the record just written, and expires_at (0: none);
+ * frees ids. Returns 0, or 1 when the JSON answer could not be built.
+ */
+static int report(const struct consent_opts *o, const char *username, const char *id,
+		  const char *state, int64_t expires_at, char **ids)
 {
 	json_t *records = json_array();
+	bool complete = records != NULL;
 	char t[32];
 
 	for (size_t i = 0; i < o->n_attributes; i++) {
 		if (!o->common.json)
 			printf("%s: %s %s for %s / %s (record %s)\n", username, state,
 			       o->attributes[i], o->service, o->purpose, ids[i]);
-		json_array_append_new(records,
-				      json_pack("{s:s, s:s, s:s}", "attribute", o->attributes[i],
-						"state", state, "id", ids[i]));
+		else if (json_array_append_new(records, json_pack("{s:s, s:s, s:s}", "attribute",
+								  o->attributes[i], "state", state,
+								  "id", ids[i])) != 0)
+			complete = false;
 		free(ids[i]);
 	}
 	if (!o->common.json) {
@@ -310,13 +311,17 @@ static void report(const struct consent_opts *o, const char *username, const cha
 			printf("%s: the grant lasts until %s\n", username,
 			       format_time(expires_at, t));
 		json_decref(records);
-		return;
+		return 0;
+	}
+	if (!complete) { /* a list short of a record is no answer */
+		json_decref(records);
+		return cli_print_json(NULL);
 	}
 	/* o*: no "expires_at" member for a withdrawal */
-	cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:o, s:o*}", "username", username,
-				 "account_id", id, "service", o->service, "purpose", o->purpose,
-				 "records", records, "expires_at",
-				 expires_at != 0 ? json_integer(expires_at) : NULL));
+	return cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:o, s:o*}", "username", username,
+					"account_id", id, "service", o->service, "purpose",
+					o->purpose, "records", records, "expires_at",
+					expires_at != 0 ? json_integer(expires_at) : NULL));
 }
 
 /* Why an attribute of a refused withdrawal has no grant in force, for the operator. */
@@ -365,8 +370,7 @@ static int verb_withdraw(struct cli_env *env, const struct consent_opts *o, cons
 	}
 	if (rc != CID_OK)
 		return cli_fail("consent", "withdraw", rc);
-	report(o, username, id, "withdrawn", 0, ids);
-	return 0;
+	return report(o, username, id, "withdrawn", 0, ids);
 }
 
 /* Says why the policies in force refuse the paper grant of o; returns 1. */
@@ -470,7 +474,7 @@ static int verb_grant(struct cli_env *env, const struct consent_opts *o, const c
 	if (status != 0)
 		return status;
 	rc = cid_consent_paper_grant(env->store, ps, &g, ids, &expires_at, &why);
-	if (rc == CID_ERR_DENIED) {
+	if (rc == CID_ERR_REFUSED) {
 		status = refused(o, env->cfg->policies_dir, &why);
 	} else if (rc == CID_ERR_INVALID) {
 		fprintf(stderr, "civicid consent: grant: the service and purpose must each be "
@@ -479,7 +483,7 @@ static int verb_grant(struct cli_env *env, const struct consent_opts *o, const c
 	} else if (rc != CID_OK) {
 		status = cli_fail("consent", "grant", rc);
 	} else {
-		report(o, username, id, "granted", expires_at, ids);
+		status = report(o, username, id, "granted", expires_at, ids);
 	}
 	cid_policyset_free(ps);
 	return status;
@@ -532,7 +536,7 @@ static int verb_receipt(struct cli_env *env, const struct consent_opts *o, const
 			"registered (see civicid consent list USERNAME)\n",
 			record_id);
 		return 1;
-	case CID_ERR_DENIED:
+	case CID_ERR_REFUSED:
 		fprintf(stderr,
 			"civicid consent: record %s refuses or withdraws a consent: only a "
 			"consent given has a receipt\n",

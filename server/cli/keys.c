@@ -126,6 +126,7 @@ static int rotate_one(struct cli_env *env, const char *alg, enum rotate_mode mod
 	char *kid = NULL;
 	char when[32];
 	enum cid_err rc;
+	int added;
 
 	switch (mode) {
 	case ROTATE_PUBLISH: rc = cid_keys_publish(env->store, alg, now, delay, &kid); break;
@@ -161,18 +162,25 @@ static int rotate_one(struct cli_env *env, const char *alg, enum rotate_mode mod
 	if (mode == ROTATE_PUBLISH) {
 		int64_t at = now + delay; /* cid_keys_publish checked the sum */
 
-		json_array_append_new(out, json_pack("{s:s, s:s, s:I}", "alg", alg, "kid", kid,
-						     "activate_at", (json_int_t)at));
+		added = json_array_append_new(out, json_pack("{s:s, s:s, s:I}", "alg", alg, "kid",
+							     kid, "activate_at", (json_int_t)at));
 		if (!json)
 			printf("%s: next key %s published; it signs from %s (the running server "
 			       "switches by itself, or: keys rotate --activate)\n",
 			       alg, kid, format_time(at, when));
 	} else {
-		json_array_append_new(out, json_pack("{s:s, s:s}", "alg", alg, "kid", kid));
+		added = json_array_append_new(out, json_pack("{s:s, s:s}", "alg", alg, "kid", kid));
 		if (!json)
 			printf("%s: new active key %s\n", alg, kid);
 	}
 	free(kid);
+	if (json && added != 0) {
+		fprintf(stderr,
+			"civicid keys: %s: done, but out of memory for the JSON answer (see "
+			"civicid keys list)\n",
+			alg);
+		return 1;
+	}
 	return 0;
 }
 
@@ -201,9 +209,8 @@ static int rotate(struct cli_env *env, const char *alg, enum rotate_mode mode, b
 		return 1;
 	}
 	if (json)
-		cli_print_json(out);
-	else
-		json_decref(out);
+		return cli_print_json(out);
+	json_decref(out);
 	return 0;
 }
 
@@ -301,7 +308,7 @@ int cid_cli_keys(int argc, char **argv)
 		if (rc != CID_OK) {
 			status = cli_fail("keys", "list", rc);
 		} else if (common.json) {
-			cli_print_json(list);
+			status = cli_print_json(list);
 		} else {
 			print_keys(list);
 			json_decref(list);

@@ -8,6 +8,7 @@
 
 #include "account.h"
 #include "bounds.h"
+#include "buf.h"
 #include "crypto.h"
 
 #include <getopt.h>
@@ -93,7 +94,10 @@ static int add_claim(struct user_opts *o, const char *arg, bool unset)
 		json_decref(value);
 		return 2;
 	}
-	json_object_set_new(o->claims, name, value);
+	if (json_object_set_new(o->claims, name, value) != 0) {
+		fputs("civicid user: out of memory\n", stderr);
+		return 1;
+	}
 	return 0;
 }
 
@@ -152,7 +156,7 @@ static void print_user(const struct cid_account *u, int64_t failures)
 		printf("          %lld wrong codes in a row\n", (long long)failures);
 	json_object_foreach(u->claims, key, v)
 	{
-		char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+		char *s = cid_json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 		printf("  %s: %s\n", key, s ? s : "?");
 		free(s);
 	}
@@ -175,9 +179,8 @@ static int verb_add(struct cli_env *env, struct user_opts *o, const char *userna
 	if (rc != CID_OK)
 		return cli_fail("user", username, rc);
 	if (o->common.json)
-		cli_print_json(json_pack("{s:s, s:s}", "username", username, "id", id));
-	else
-		printf("citizen %s added\n", username);
+		return cli_print_json(json_pack("{s:s, s:s}", "username", username, "id", id));
+	printf("citizen %s added\n", username);
 	return 0;
 }
 
@@ -257,11 +260,10 @@ static int verb_totp(struct cli_env *env, const struct user_opts *o, const char 
 		return cli_fail("user", username, rc);
 	if (!o->common.json)
 		printf("TOTP enrolled for %s\n", username);
-	cli_show_totp_secret(
+	return cli_show_totp_secret(
 	    o->common.json, "username", username, secret, uri,
 	    "give it to the citizen now, the URI as a QR code for an authenticator "
 	    "app");
-	return 0;
 }
 
 static void print_user_row(const json_t *row)
@@ -306,10 +308,11 @@ static int verb_show(struct cli_env *env, const struct user_opts *o, const char 
 		json_decref(shown);
 		return cli_fail("user", username, rc);
 	}
-	if (o->common.json)
-		cli_print_json(shown);
-	else
-		print_user(u, failures);
+	if (o->common.json) {
+		cid_account_free(u);
+		return cli_print_json(shown);
+	}
+	print_user(u, failures);
 	cid_account_free(u);
 	return 0;
 }

@@ -950,7 +950,7 @@ struct paper_case {
 	int64_t days;
 	enum form_value version, digest;
 	enum cid_err expect;
-	enum cid_consent_paper_fault fault; /* CID_ERR_DENIED */
+	enum cid_consent_paper_fault fault; /* CID_ERR_REFUSED */
 	const char *attribute;		    /* CID_PAPER_NOT_PERMITTED */
 	int64_t lasts; /* CID_OK: days the records last; CID_PAPER_TOO_LONG: max_days */
 };
@@ -992,7 +992,7 @@ static const struct paper_case paper_cases[] = {
      .days = 366,
      .version = FORM_NONE,
      .digest = FORM_NONE,
-     .expect = CID_ERR_DENIED,
+     .expect = CID_ERR_REFUSED,
      .fault = CID_PAPER_TOO_LONG,
      .lasts = 365},
     {.what = "a longer consent_valid is cut to the cap",
@@ -1032,7 +1032,7 @@ static const struct paper_case paper_cases[] = {
      .days = 0,
      .version = FORM_NONE,
      .digest = FORM_NONE,
-     .expect = CID_ERR_DENIED,
+     .expect = CID_ERR_REFUSED,
      .fault = CID_PAPER_NO_POLICY},
     {.what = "no such purpose",
      .service = "childcare",
@@ -1042,7 +1042,7 @@ static const struct paper_case paper_cases[] = {
      .days = 0,
      .version = FORM_NONE,
      .digest = FORM_NONE,
-     .expect = CID_ERR_DENIED,
+     .expect = CID_ERR_REFUSED,
      .fault = CID_PAPER_NO_PURPOSE},
     {.what = "a statute basis asks no consent",
      .service = "childcare",
@@ -1052,7 +1052,7 @@ static const struct paper_case paper_cases[] = {
      .days = 0,
      .version = FORM_NONE,
      .digest = FORM_NONE,
-     .expect = CID_ERR_DENIED,
+     .expect = CID_ERR_REFUSED,
      .fault = CID_PAPER_STATUTE},
     {.what = "an attribute the purpose denies",
      FEE,
@@ -1061,7 +1061,7 @@ static const struct paper_case paper_cases[] = {
      .days = 0,
      .version = FORM_NONE,
      .digest = FORM_NONE,
-     .expect = CID_ERR_DENIED,
+     .expect = CID_ERR_REFUSED,
      .fault = CID_PAPER_NOT_PERMITTED,
      .attribute = "given_name"},
     {.what = "an attribute the purpose does not list",
@@ -1071,7 +1071,7 @@ static const struct paper_case paper_cases[] = {
      .days = 0,
      .version = FORM_NONE,
      .digest = FORM_NONE,
-     .expect = CID_ERR_DENIED,
+     .expect = CID_ERR_REFUSED,
      .fault = CID_PAPER_NOT_PERMITTED,
      .attribute = "phone_number"},
     {.what = "an attribute behind a step-up may be asked",
@@ -1099,7 +1099,7 @@ static const struct paper_case paper_cases[] = {
      .days = 0,
      .version = FORM_OTHER,
      .digest = FORM_IN_FORCE,
-     .expect = CID_ERR_DENIED,
+     .expect = CID_ERR_REFUSED,
      .fault = CID_PAPER_OTHER_VERSION},
     {.what = "the form names another text",
      FEE,
@@ -1108,7 +1108,7 @@ static const struct paper_case paper_cases[] = {
      .days = 0,
      .version = FORM_IN_FORCE,
      .digest = FORM_OTHER,
-     .expect = CID_ERR_DENIED,
+     .expect = CID_ERR_REFUSED,
      .fault = CID_PAPER_OTHER_DIGEST},
     {.what = "a service name no record can have",
      .service = "child\ncare",
@@ -1246,7 +1246,7 @@ static void test_paper_grant_table(void **state)
 		assert_int_equal(history_size(f->s, HANAKO), before);
 		assert_null(ids[0]);
 		assert_int_equal(expires_at, -1);
-		if (rc != CID_ERR_DENIED) {
+		if (rc != CID_ERR_REFUSED) {
 			assert_string_equal(why.attribute, "untouched");
 			continue;
 		}
@@ -1279,7 +1279,8 @@ static void test_paper_grant_without_policies(void **state)
 	};
 	struct cid_consent_paper_refusal why = {.fault = CID_PAPER_TOO_LONG};
 
-	assert_int_equal(cid_consent_paper_grant(f->s, NULL, &g, NULL, NULL, &why), CID_ERR_DENIED);
+	assert_int_equal(cid_consent_paper_grant(f->s, NULL, &g, NULL, NULL, &why),
+			 CID_ERR_REFUSED);
 	assert_int_equal(why.fault, CID_PAPER_NO_POLICY);
 	assert_int_equal(cid_consent_paper_grant(f->s, NULL, NULL, NULL, NULL, &why),
 			 CID_ERR_INVALID);
