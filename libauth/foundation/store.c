@@ -352,8 +352,9 @@ enum cid_err cid_store_read_begin(struct cid_store *s, struct cid_txn **out)
 	struct cid_txn *t = reader_get(s);
 	int mrc;
 
-	/* The contract names only CID_ERR_STORE, so an allocation failure reports that. */
-	if (t == NULL || t->active)
+	if (t == NULL)
+		return CID_ERR_NOMEM; /* the thread's first transaction could not be made */
+	if (t->active)
 		return CID_ERR_STORE;
 	for (int attempt = 0; attempt < ATTEMPTS_MAX; attempt++) {
 		bool hold_commits = attempt >= READ_LOCKFREE_TRIES;

@@ -230,6 +230,20 @@ enum cid_err cid_client_check_uri(const char *uri)
 	size_t auth_len = strcspn(auth, "/?");
 	if (memchr(auth, '@', auth_len) != NULL)
 		return CID_ERR_INVALID;
+	/* RFC 3986 §3.2: after the host only ":" and a port, 1 to 65535 or empty (the
+	 * default); "http://[::1]evil" names no host */
+	size_t host_len = strlen(host);
+	if (host_len > auth_len)
+		return CID_ERR_INVALID; /* "https://[a/b]": the brackets hold a path */
+	if (auth_len > host_len) {
+		const char *port = auth + host_len + 1;
+		size_t port_len = auth_len - host_len - 1;
+		uint64_t number;
+
+		if (auth[host_len] != ':' ||
+		    (port_len > 0 && cid_parse_u64(port, port_len, 1, 65535, &number) != CID_OK))
+			return CID_ERR_INVALID;
+	}
 	if (http && strcmp(host, "127.0.0.1") != 0 && strcmp(host, "[::1]") != 0 &&
 	    strcmp(host, "localhost") != 0)
 		return CID_ERR_INVALID;
@@ -687,9 +701,13 @@ enum cid_err cid_client_authenticate(struct cid_store *s, const char *client_id,
 {
 	struct cid_client *c = NULL;
 	char hash[CID_HASH_HEX + 1];
+	enum cid_err rc = client_id == NULL ? CID_ERR_NOTFOUND : cid_client_get(s, client_id, &c);
 
-	if (client_id == NULL || cid_client_get(s, client_id, &c) != CID_OK)
+	/* who the client is decides denied; a store that cannot answer is no verdict */
+	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_INVALID)
 		return CID_ERR_DENIED;
+	if (rc != CID_OK)
+		return rc;
 	bool ok;
 	if (c->is_public) {
 		ok = secret == NULL;

@@ -44,11 +44,7 @@ static char *value_text(const json_t *v)
 	} else if (json_is_integer(v)) {
 		cid_buf_printf(&b, "%lld", (long long)json_integer_value(v));
 	} else {
-		char *dump = cid_json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-
-		if (dump != NULL)
-			cid_buf_puts(&b, dump);
-		free(dump);
+		cid_buf_append_json(&b, v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 	}
 	if (cid_buf_status(&b) != CID_OK) {
 		cid_buf_free(&b);

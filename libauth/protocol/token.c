@@ -249,7 +249,8 @@ static enum cid_err issue_cb(struct cid_txn *txn, void *arg)
 			 json_object_get(is->auth, "client_id"), "redirect_uri",
 			 json_object_get(is->auth, "redirect_uri"), "exp",
 			 (json_int_t)is->now + is->ttl, "used", 0);
-	CID_ENSURE(code != NULL, CID_ERR_INVALID);
+	/* client_id and redirect_uri were checked by the caller: only memory can fail here */
+	CID_ENSURE(code != NULL, CID_ERR_NOMEM);
 	if (json_object_get(is->auth, "code_challenge") != NULL)
 		CID_ENSURE(json_object_set(code, "code_challenge",
 					   json_object_get(is->auth, "code_challenge")) == 0,
@@ -710,12 +711,19 @@ enum cid_err cid_token_id_mint(struct cid_ctx *ctx, const struct cid_keyset *ks,
 {
 	enum cid_err rc = CID_OK;
 	char at_hash[44];
+	const char *name;
+	json_t *value;
 	json_t *c =
 	    base_claims(ctx, sub, client->client_id, now, cid_ctx_config(ctx)->id_token_ttl);
 
 	CID_ENSURE(c != NULL, CID_ERR_NOMEM);
-	if (claims != NULL)
-		CID_ENSURE(json_object_update_missing(c, claims) == 0, CID_ERR_NOMEM);
+	/* not json_object_update_missing: jansson 2.14's drops a member it runs out of
+	 * memory for and still reports success, and a released claim would go missing */
+	json_object_foreach(claims, name, value)
+	{
+		if (json_object_get(c, name) == NULL)
+			CID_ENSURE(json_object_set(c, name, value) == 0, CID_ERR_NOMEM);
+	}
 	CID_TRY(grant_claims(c, grant, true));
 	CID_ENSURE(json_object_set_new(c, "azp", json_string(client->client_id)) == 0,
 		   CID_ERR_NOMEM);

@@ -38,6 +38,19 @@ static const struct uri_case uri_cases[] = {
     {"javascript:alert(1)", CID_ERR_INVALID},
     {"https://city.example/\xc3\x28", CID_ERR_UTF8},
     {"http://127.0.0.1.evil.example/cb", CID_ERR_INVALID},
+    /* the authority holds the host and a port, nothing else (RFC 3986 §3.2) */
+    {"http://[::1]evil.example/cb", CID_ERR_INVALID},
+    {"http://127.0.0.1:evil/cb", CID_ERR_INVALID},
+    {"https://city.example:443x/cb", CID_ERR_INVALID},
+    {"https://city.example:/cb", CID_OK}, /* an empty port is the default one */
+    /* a port is 1 to 65535, as the sector of a pairwise client reads it */
+    {"http://127.0.0.1:80899999/cb", CID_ERR_INVALID},
+    {"https://city.example:65536/cb", CID_ERR_INVALID},
+    {"https://city.example:0/cb", CID_ERR_INVALID},
+    {"https://city.example:065535/cb", CID_OK},
+    {"https://[city.example/]/cb", CID_ERR_INVALID},
+    {"http://[::1]/cb", CID_OK},
+    {"https://city.example:8443?x=1", CID_OK},
 };
 
 static void test_redirect_uri_rules(void **state)
