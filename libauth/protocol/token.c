@@ -186,14 +186,18 @@ out:
 }
 
 /*
- * CID_ERR_REVOKED unless the grant's citizen is live in the grant's
- * generation: a citizen disabled now, or at any time since, holds no tokens.
+ * CID_ERR_REVOKED unless the grant holds tokens: it is not revoked, and its
+ * citizen is live in the grant's generation (a citizen disabled now, or at
+ * any time since, holds no tokens).
  */
-static enum cid_err grant_live(struct cid_txn *txn, const json_t *grant)
+static enum cid_err grant_usable(struct cid_txn *txn, const json_t *grant)
 {
 	int64_t generation = 0;
-	enum cid_err rc = generation_of(grant, &generation);
+	enum cid_err rc;
 
+	if (json_is_true(json_object_get(grant, "revoked")))
+		return CID_ERR_REVOKED;
+	rc = generation_of(grant, &generation);
 	if (rc == CID_OK)
 		rc = cid_account_live(txn, cid_json_str(grant, "account_id"), generation);
 	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_DISABLED)
@@ -358,11 +362,7 @@ static enum cid_err use_record(struct cid_txn *txn, enum cid_db db, struct redee
 		goto out;
 	}
 	CID_TRY(rc);
-	if (json_is_true(json_object_get(grant, "revoked"))) {
-		r->outcome = CID_ERR_REVOKED;
-		goto out;
-	}
-	rc = grant_live(txn, grant);
+	rc = grant_usable(txn, grant);
 	if (rc == CID_ERR_REVOKED) {
 		rc = CID_OK;
 		r->outcome = CID_ERR_REVOKED;
@@ -528,10 +528,8 @@ enum cid_err cid_refresh_lookup(struct cid_store *s, const char *token, int64_t 
 	CID_TRY(cid_store_read_begin(s, &txn));
 	CID_TRY(cid_txn_get_json(txn, CID_DB_REFRESH, key_of(hash), &r));
 	CID_TRY(load_grant(txn, cid_json_str(r, "grant_id"), &grant));
-	CID_ENSURE(!json_is_true(json_object_get(grant, "revoked")) &&
-		       !json_is_true(json_object_get(r, "used")),
-		   CID_ERR_REVOKED);
-	CID_TRY(grant_live(txn, grant));
+	CID_ENSURE(!json_is_true(json_object_get(r, "used")), CID_ERR_REVOKED);
+	CID_TRY(grant_usable(txn, grant));
 	CID_ENSURE(cid_json_int(r, "exp") > now, CID_ERR_EXPIRED);
 	CID_TRY(grant_of(grant, out));
 	*iat = cid_json_int(r, "iat");
@@ -757,8 +755,7 @@ enum cid_err cid_token_access_check(struct cid_ctx *ctx, const struct cid_keyset
 	grant_id = cid_json_str(c, "grant_id");
 	if (grant_id != NULL) {
 		CID_TRY(load_grant(txn, grant_id, &grant));
-		CID_ENSURE(!json_is_true(json_object_get(grant, "revoked")), CID_ERR_REVOKED);
-		CID_TRY(grant_live(txn, grant));
+		CID_TRY(grant_usable(txn, grant));
 	}
 	*claims_out = c;
 	c = NULL;
