@@ -9,13 +9,13 @@
 #include "http_fetch.h"
 
 #include "bounds.h"
+#include "str.h"
 
 #include <curl/curl.h>
 
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 struct sink {
 	char *buf;
@@ -57,12 +57,6 @@ static size_t sink_write(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-static bool loopback_host(const char *host)
-{
-	return strcmp(host, "127.0.0.1") == 0 || strcmp(host, "[::1]") == 0 ||
-	       strcasecmp(host, "localhost") == 0;
-}
-
 /* Parses url into u and checks scheme, host and userinfo; *https says which scheme. */
 static enum cid_err url_check(CURLU *u, const char *url, bool *https, char *why, size_t whysz)
 {
@@ -79,7 +73,8 @@ static enum cid_err url_check(CURLU *u, const char *url, bool *https, char *why,
 	/* credentials in a URL end up in logs; "https://good@evil" misleads readers */
 	CID_ENSURE(curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_NO_USER, CID_ERR_INVALID);
 	*https = strcmp(scheme, "https") == 0;
-	CID_ENSURE(*https || (strcmp(scheme, "http") == 0 && loopback_host(host)), CID_ERR_INVALID);
+	CID_ENSURE(*https || (strcmp(scheme, "http") == 0 && cid_http_loopback_host(host)),
+		   CID_ERR_INVALID);
 out:
 	if (rc != CID_OK)
 		cid_err_why(why, whysz, "not an https URL (plain http only to a loopback host)");

@@ -365,6 +365,12 @@ bool cid_http_url_ok(const char *s, size_t n)
 	return cid_utf8_valid(s, n);
 }
 
+bool cid_http_loopback_host(const char *host)
+{
+	return strcmp(host, "127.0.0.1") == 0 || strcmp(host, "[::1]") == 0 ||
+	       strcmp(host, "localhost") == 0;
+}
+
 const char *cid_params_get(const struct cid_params *p, const char *name)
 {
 	for (size_t i = 0; i < p->n; i++)

@@ -220,8 +220,7 @@ enum cid_err cid_client_check_uri(const char *uri)
 	size_t auth_len = strcspn(auth, "/?");
 	if (memchr(auth, '@', auth_len) != NULL)
 		return CID_ERR_INVALID;
-	if (http && strcmp(host, "127.0.0.1") != 0 && strcmp(host, "[::1]") != 0 &&
-	    strcmp(host, "localhost") != 0)
+	if (http && !cid_http_loopback_host(host))
 		return CID_ERR_INVALID;
 	return CID_OK;
 }
