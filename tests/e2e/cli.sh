@@ -188,6 +188,7 @@ same "the active key still signs" "$(json "[k['state'] for k in d if k['kid']=='
 expect 0 "keys list text" "$bin" keys list "${C[@]}"
 has "list says when the next key signs" "$out" "next     "
 has "list says from when" "$out" "signs from "
+has "the time reads as the audit log writes it" "$out" "signs from $(date -u -d "@$at" +%Y-%m-%dT%H:%M:%SZ)"
 has "list says until when a retired key stays" "$out" "in the JWKS until "
 expect 0 "keys jwks publishes the next key" "$bin" keys jwks "${C[@]}"
 has "jwks has the next kid" "$out" "$next"
