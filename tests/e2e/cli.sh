@@ -113,6 +113,7 @@ has "none yet" "$(json "d['totp_failures']" <<<"$out")" 0
 expect 0 "user --help documents --unlock" "$bin" user --help
 has "help explains the lock" "$out" "wrong codes in a row"
 expect 0 "user totp --disable" "$bin" user totp hanako "${C[@]}" --disable
+has "--disable says the password alone logs in" "$out" "TOTP removed for hanako: the password alone logs in"
 expect 0 "user show after --disable" "$bin" user show hanako "${C[@]}" --json
 has "totp_enrolled false after --disable" "$(json "d['totp_enrolled']" <<<"$out")" False
 expect 1 "--disable when not enrolled" "$bin" user totp hanako "${C[@]}" --disable
