@@ -107,4 +107,10 @@ int cli_help(const char *text);
 /* The current time as seconds since the epoch. */
 int64_t cli_now(void);
 
+/*
+ * t as the audit log writes times ("2027-01-15T08:00:00Z", cid_audit_time)
+ * into buf, or the number itself when it has no such date. Returns buf.
+ */
+const char *cli_time(int64_t t, char buf[32]);
+
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "audit.h"
 #include "buf.h"
 #include "crypto.h"
 
@@ -184,4 +185,11 @@ int cli_help(const char *text)
 int64_t cli_now(void)
 {
 	return (int64_t)time(NULL);
+}
+
+const char *cli_time(int64_t t, char buf[32])
+{
+	if (cid_audit_time(t, buf) != CID_OK)
+		snprintf(buf, 32, "%lld", (long long)t);
+	return buf;
 }

@@ -204,10 +204,15 @@ static int verb_passwd(struct cli_env *env, struct user_opts *o, const char *use
 	return 0;
 }
 
-static int totp_disable(struct cli_env *env, const struct user_opts *o, const char *username)
+/*
+ * The outcome rc of a change to username's TOTP: "not enrolled" when the
+ * citizen exists without TOTP, else the error, else "TOTP DONE for USERNAME:
+ * THEN" (not with --json).
+ */
+static int totp_changed(struct cli_env *env, const struct user_opts *o, const char *username,
+			enum cid_err rc, const char *done, const char *then)
 {
 	struct cid_account *u = NULL;
-	enum cid_err rc = cid_account_totp_disable(env->store, username, cli_now());
 
 	if (rc == CID_ERR_NOTFOUND && cid_account_find(env->store, username, &u) == CID_OK) {
 		cid_account_free(u);
@@ -217,24 +222,7 @@ static int totp_disable(struct cli_env *env, const struct user_opts *o, const ch
 	if (rc != CID_OK)
 		return cli_fail("user", username, rc);
 	if (!o->common.json)
-		printf("TOTP removed for %s: the password alone logs in\n", username);
-	return 0;
-}
-
-static int totp_unlock(struct cli_env *env, const struct user_opts *o, const char *username)
-{
-	struct cid_account *u = NULL;
-	enum cid_err rc = cid_account_totp_unlock(env->store, username, cli_now());
-
-	if (rc == CID_ERR_NOTFOUND && cid_account_find(env->store, username, &u) == CID_OK) {
-		cid_account_free(u);
-		fprintf(stderr, "civicid user: %s: not enrolled in TOTP\n", username);
-		return 1;
-	}
-	if (rc != CID_OK)
-		return cli_fail("user", username, rc);
-	if (!o->common.json)
-		printf("TOTP unlocked for %s: codes are accepted again\n", username);
+		printf("TOTP %s for %s: %s\n", done, username, then);
 	return 0;
 }
 
@@ -245,9 +233,13 @@ static int verb_totp(struct cli_env *env, const struct user_opts *o, const char 
 	enum cid_err rc;
 
 	if (o->disable)
-		return totp_disable(env, o, username);
+		return totp_changed(env, o, username,
+				    cid_account_totp_disable(env->store, username, cli_now()),
+				    "removed", "the password alone logs in");
 	if (o->unlock)
-		return totp_unlock(env, o, username);
+		return totp_changed(env, o, username,
+				    cid_account_totp_unlock(env->store, username, cli_now()),
+				    "unlocked", "codes are accepted again");
 	rc = cid_account_totp_enrol(env->store, username, o->replace, cli_now(), &secret, &uri);
 	if (rc == CID_ERR_EXISTS) {
 		fprintf(stderr,
