@@ -6,9 +6,10 @@
  * many at once by a batch.
  *
  * It is narrow on purpose. https, or plain http to a loopback host
- * (127.0.0.1, [::1], localhost: local tools and tests); no credentials in the
- * URL; redirects followed at most CID_FETCH_MAX_REDIRS times and only to https;
- * the TLS peer and its name verified against the system's CA store; a connect
+ * (127.0.0.1, [::1], localhost, by cid_http_loopback_host: local tools and
+ * tests); no credentials in the URL; redirects followed at most
+ * CID_FETCH_MAX_REDIRS times and only to https; the TLS peer and its name
+ * verified against the system's CA store; a connect
  * and a total timeout; the body capped (a longer one is an error, never cut);
  * only 200 is success. libcurl does the work, one handle per call, so the
  * functions are thread-safe (libcurl >= 7.84 initialises itself thread-safely).

@@ -8,22 +8,9 @@
  */
 #include "client_int.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-__attribute__((format(printf, 3, 4))) static void say(char *why, size_t whysz, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whysz == 0)
-		return;
-	va_start(ap, fmt);
-	if (vsnprintf(why, whysz, fmt, ap) < 0)
-		why[0] = '\0';
-	va_end(ap);
-}
 
 enum cid_err cid_client_origin(const char *uri, char out[CID_MAX_URI + 1])
 {
@@ -73,14 +60,15 @@ static enum cid_err logout_uri(json_t *rec, const char *channel, const char *uri
 
 	if (uri == NULL) {
 		if (session_required)
-			say(why, whysz, "%s_logout_session_required needs a %s logout URI", channel,
-			    words);
+			cid_err_why(why, whysz, "%s_logout_session_required needs a %s logout URI",
+				    channel, words);
 		return session_required ? CID_ERR_INVALID : CID_OK;
 	}
 	/*= Back-Channel Logout 1.0 §2.2 and Front-Channel Logout 1.0 §2: the logout URI
 	 *# MUST be an absolute URI; it MUST NOT include a fragment component */
 	if (cid_client_check_uri(uri) != CID_OK || cid_client_origin(uri, origin) != CID_OK) {
-		say(why, whysz,
+		cid_err_why(
+		    why, whysz,
 		    "the %s logout URI must be an absolute https URL (or http on a loopback "
 		    "host) without fragment or userinfo, on a plain host name or address",
 		    words);

@@ -199,18 +199,15 @@ static enum cid_err disable_cb(struct cid_txn *txn, void *arg)
 {
 	struct disable *d = arg;
 	enum cid_err rc = CID_OK;
-	json_t *citizen = NULL;
-	const char *id;
+	struct cid_account *citizen = NULL;
 
 	notify_reset(&d->nt, txn);
 	d->ended = 0;
 	CID_TRY(cid_account_find_txn(txn, d->username, &citizen));
-	id = cid_json_str(citizen, "id");
-	CID_ENSURE(id != NULL, CID_ERR_STORE);
-	CID_TRY(cid_session_end_account_txn(txn, id, notify_session, &d->nt, &d->ended));
+	CID_TRY(cid_session_end_account_txn(txn, citizen->id, notify_session, &d->nt, &d->ended));
 	CID_TRY(cid_account_set_disabled_txn(txn, d->username, true, d->nt.now));
 out:
-	json_decref(citizen);
+	cid_account_free(citizen);
 	return rc;
 }
 

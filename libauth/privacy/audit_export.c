@@ -85,7 +85,7 @@ static enum cid_err export_cb(struct cid_str key, struct cid_str val, void *arg)
 						 &rec));
 			CID_ENSURE(cid_json_str(rec, "jws") != NULL, CID_ERR_STORE);
 			line = json_pack("{s:O}", "checkpoint", json_object_get(rec, "jws"));
-			text = line == NULL ? NULL : json_dumps(line, JSON_COMPACT);
+			text = line == NULL ? NULL : cid_json_dumps(line, JSON_COMPACT);
 			CID_ENSURE(text != NULL, CID_ERR_NOMEM);
 			CID_ENSURE(fputs(text, x->out) != EOF && fputc('\n', x->out) != EOF,
 				   CID_ERR_IO);

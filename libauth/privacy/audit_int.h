@@ -34,7 +34,7 @@ bool audit_canon_ok(const json_t *v, int depth);
  * hash = SHA-256(0x00 || bytes) as lowercase hex into hex.
  * Errors: CID_ERR_NOMEM, CID_ERR_CRYPTO.
  */
-enum cid_err audit_entry_hash(const char *p, size_t n, char hex[CID_AUDIT_HASH_HEX]);
+CID_MUST_CHECK enum cid_err audit_entry_hash(const char *p, size_t n, char hex[CID_AUDIT_HASH_HEX]);
 
 /* True if h is 64 lowercase hex digits. */
 bool audit_hash_syntax_ok(const char *h);
@@ -56,8 +56,9 @@ bool audit_time_syntax_ok(const char *t);
  * first entry written, *written (may be NULL) how many were. Errors: those of
  * cid_audit_append.
  */
-enum cid_err audit_append(struct cid_audit *log, json_t *const *entries, const char *const *once,
-			  size_t n, uint64_t *first, size_t *written);
+CID_MUST_CHECK enum cid_err audit_append(struct cid_audit *log, json_t *const *entries,
+					 const char *const *once, size_t n, uint64_t *first,
+					 size_t *written);
 
 /* The store the log writes to (borrowed). */
 struct cid_store *audit_store(const struct cid_audit *log);
@@ -70,13 +71,13 @@ struct cid_store *audit_store(const struct cid_audit *log);
  * issuer recorded), CID_ERR_INVALID (now out of range), CID_ERR_CRYPTO (no
  * active ES256 key), CID_ERR_STORE, CID_ERR_NOMEM.
  */
-enum cid_err audit_checkpoint_txn(struct cid_txn *txn, const struct cid_keyset *ks, int64_t now,
-				  uint64_t *size);
+CID_MUST_CHECK enum cid_err audit_checkpoint_txn(struct cid_txn *txn, const struct cid_keyset *ks,
+						 int64_t now, uint64_t *size);
 
 /* Both NULL, or both strings and equal. */
 bool audit_same_str(const char *a, const char *b);
 
 /* Sorts an array of strings and drops repeats, in place. Errors: CID_ERR_NOMEM. */
-enum cid_err audit_sorted_set(json_t *arr);
+CID_MUST_CHECK enum cid_err audit_sorted_set(json_t *arr);
 
 #endif

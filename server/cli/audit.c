@@ -8,6 +8,7 @@
 
 #include "account.h"
 #include "audit.h"
+#include "buf.h"
 #include "crypto.h"
 #include "jose.h"
 #include "str.h"
@@ -159,9 +160,8 @@ static int parse(int argc, char **argv, struct audit_opts *o)
 /* The citizen filter: an account id as is, a username resolved to its id. */
 static int resolve_citizen(struct cli_env *env, struct audit_opts *o, char id[CID_ID_CHARS + 1])
 {
-	json_t *u = NULL;
+	struct cid_account *u = NULL;
 	enum cid_err rc;
-	const char *s;
 
 	if (o->citizen == NULL)
 		return 0;
@@ -171,20 +171,18 @@ static int resolve_citizen(struct cli_env *env, struct audit_opts *o, char id[CI
 		rc = cid_account_find(env->store, o->citizen, &u);
 		if (rc != CID_OK)
 			return cli_fail("audit", o->citizen, rc);
-		s = cid_json_str(u, "id");
-		if (s == NULL || !cid_uuid_syntax_ok(s)) {
-			json_decref(u);
-			return cli_fail("audit", o->citizen, CID_ERR_STORE);
-		}
-		snprintf(id, CID_ID_CHARS + 1, "%s", s);
-		json_decref(u);
+		snprintf(id, CID_ID_CHARS + 1, "%s", u->id);
+		cid_account_free(u);
 	}
 	o->filter.citizen = id;
 	return 0;
 }
 
-/* Prints a verification report; offline says where an expected issuer would come from. */
-static void print_report(const struct cid_audit_report *rep, bool json, bool offline)
+/*
+ * Prints a verification report; offline says where an expected issuer would
+ * come from. Returns the command's status: 0 for an intact log, else 1.
+ */
+static int print_report(const struct cid_audit_report *rep, bool json, bool offline)
 {
 	if (json) {
 		json_t *o =
@@ -193,29 +191,33 @@ static void print_report(const struct cid_audit_report *rep, bool json, bool off
 			      "checkpoints", (json_int_t)rep->checkpoints, "covered",
 			      (json_int_t)rep->covered, "issuer_checked", rep->issuer_checked);
 
-		if (o != NULL && rep->issuer[0] != '\0')
-			json_object_set_new(o, "issuer", json_string(rep->issuer));
-		if (o != NULL && !rep->ok) {
-			json_object_set_new(o, "bad_seq", json_integer((json_int_t)rep->bad_seq));
-			json_object_set_new(o, "reason", json_string(rep->reason));
+		/* a report short of a member is no report: nothing is printed then */
+		if (o != NULL &&
+		    ((rep->issuer[0] != '\0' &&
+		      json_object_set_new(o, "issuer", json_string(rep->issuer)) != 0) ||
+		     (!rep->ok &&
+		      (json_object_set_new(o, "bad_seq", json_integer((json_int_t)rep->bad_seq)) !=
+			   0 ||
+		       json_object_set_new(o, "reason", json_string(rep->reason)) != 0)))) {
+			json_decref(o);
+			o = NULL;
 		}
-		cli_print_json(o);
-		return;
+		return cli_print_json(o) != 0 || !rep->ok ? 1 : 0;
 	}
 	if (!rep->ok && !rep->unsigned_tail) {
 		printf("DAMAGED at seq %" PRIu64 ": %s\n", rep->bad_seq, rep->reason);
-		return;
+		return 1;
 	}
 	if (!rep->ok) {
 		printf("NOT VERIFIED from seq %" PRIu64 ": %s\n", rep->bad_seq, rep->reason);
 		printf("note: --allow-unsigned-tail checks the rest and reports these entries "
 		       "as unverified\n");
-		return;
+		return 1;
 	}
 	printf("intact: %" PRIu64 " entries, %" PRIu64 " signed checkpoints\n", rep->entries,
 	       rep->checkpoints);
 	if (rep->entries == 0)
-		return;
+		return 0;
 	if (rep->covered == 0)
 		printf("unverified: nothing is signed: no checkpoint covers entries 0..%" PRIu64
 		       "\n",
@@ -232,6 +234,7 @@ static void print_report(const struct cid_audit_report *rep, bool json, bool off
 		       rep->covered, rep->entries - 1);
 	printf("note: removal of entries after the newest checkpoint is detected only "
 	       "against a later checkpoint held elsewhere\n");
+	return 0;
 }
 
 /* Reads a JWKS file into a verify-only keyset; prints why not. */
@@ -288,8 +291,7 @@ static int verify_file(const struct audit_opts *o)
 	cid_keyset_free(ks);
 	if (rc != CID_OK)
 		return rc == CID_ERR_INVALID ? 1 : cli_fail("audit", "verify", rc);
-	print_report(&rep, o->common.json, true);
-	return rep.ok ? 0 : 1;
+	return print_report(&rep, o->common.json, true);
 }
 
 static int verb_verify(struct cli_env *env, const struct audit_opts *o)
@@ -304,8 +306,7 @@ static int verb_verify(struct cli_env *env, const struct audit_opts *o)
 	cid_keyset_free(ks);
 	if (rc != CID_OK)
 		return cli_fail("audit", "verify", rc);
-	print_report(&rep, o->common.json, false);
-	return rep.ok ? 0 : 1;
+	return print_report(&rep, o->common.json, false);
 }
 
 /* Says why a checkpoint could not be signed, for rc from cid_audit_checkpoint. */
@@ -337,6 +338,7 @@ static int verb_checkpoint(struct cli_env *env, const struct audit_opts *o)
 {
 	char *jws = NULL;
 	enum cid_err rc = sign_checkpoint(env, &jws);
+	int status = 0;
 
 	if (rc == CID_ERR_NOTFOUND) {
 		fprintf(stderr, "civicid audit: nothing to sign: the log is empty or there is "
@@ -346,11 +348,11 @@ static int verb_checkpoint(struct cli_env *env, const struct audit_opts *o)
 	if (rc != CID_OK)
 		return sign_fail("checkpoint", rc);
 	if (o->common.json)
-		cli_print_json(json_pack("{s:s}", "checkpoint", jws));
+		status = cli_print_json(json_pack("{s:s}", "checkpoint", jws));
 	else
 		printf("%s\n", jws);
 	free(jws);
-	return 0;
+	return status;
 }
 
 /* Runs fn on the output (stdout or --output) in a read transaction. */
@@ -460,7 +462,7 @@ static enum cid_err print_line(uint64_t seq, struct cid_str entry, void *arg)
 	rc = cid_store_parse_json(entry, &e);
 	if (rc != CID_OK)
 		return rc;
-	attrs = json_dumps(json_object_get(e, "attributes"), JSON_COMPACT | JSON_ENCODE_ANY);
+	attrs = cid_json_dumps(json_object_get(e, "attributes"), JSON_COMPACT | JSON_ENCODE_ANY);
 	printf("%-8" PRIu64 " %s %-17s %-36s %-20s %-16s %s %s\n", seq,
 	       cid_json_str(e, "time") ? cid_json_str(e, "time") : "-",
 	       cid_json_str(e, "type") ? cid_json_str(e, "type") : "-",
@@ -497,9 +499,10 @@ static void print_provisions(const json_t *rows)
 
 	json_array_foreach(rows, i, r)
 	{
-		char *attrs = json_dumps(json_object_get(r, "attributes"), JSON_COMPACT);
-		char *bases = json_dumps(json_object_get(r, "bases"), JSON_COMPACT);
-		char *consents = json_dumps(json_object_get(r, "consent_records"), JSON_COMPACT);
+		char *attrs = cid_json_dumps(json_object_get(r, "attributes"), JSON_COMPACT);
+		char *bases = cid_json_dumps(json_object_get(r, "bases"), JSON_COMPACT);
+		char *consents =
+		    cid_json_dumps(json_object_get(r, "consent_records"), JSON_COMPACT);
 
 		if (service == NULL || strcmp(service, cid_json_str(r, "service")) != 0) {
 			service = cid_json_str(r, "service");
@@ -535,11 +538,9 @@ static int verb_provisions(struct cli_env *env, const struct audit_opts *o)
 	cid_store_read_end(txn);
 	if (rc != CID_OK)
 		return cli_fail("audit", "provisions", rc);
-	if (o->common.json) {
-		cli_print_json(json_pack("{s:s, s:s, s:o}", "from", o->filter.from, "to",
-					 o->filter.to, "provisions", rows));
-		return 0;
-	}
+	if (o->common.json)
+		return cli_print_json(json_pack("{s:s, s:s, s:o}", "from", o->filter.from, "to",
+						o->filter.to, "provisions", rows));
 	printf("provisions of personal data, %s to %s\n", o->filter.from, o->filter.to);
 	print_provisions(rows);
 	json_decref(rows);

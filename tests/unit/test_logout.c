@@ -309,7 +309,7 @@ static void test_disable_citizen_ends_every_session_and_tells_its_services(void 
 	struct cid_session s2;
 	struct cid_session s3;
 	struct cid_logout_notice n[16];
-	json_t *citizen = NULL;
+	struct cid_account *citizen = NULL;
 	size_t ended = 99;
 	size_t got;
 
@@ -319,8 +319,8 @@ static void test_disable_citizen_ends_every_session_and_tells_its_services(void 
 	assert_int_equal(cid_logout_disable_citizen(f->s, "hanako", NOW + 5, &ended), CID_OK);
 	assert_int_equal(ended, 2);
 	assert_int_equal(cid_account_find(f->s, "hanako", &citizen), CID_OK);
-	assert_false(cid_account_active(citizen));
-	json_decref(citizen);
+	assert_false(citizen->active);
+	cid_account_free(citizen);
 	assert_int_equal(cid_session_get(f->s, c1, NOW + 5, NULL), CID_ERR_NOTFOUND);
 	assert_int_equal(cid_session_get(f->s, c2, NOW + 5, NULL), CID_ERR_NOTFOUND);
 	assert_int_equal(cid_session_get(f->s, c3, NOW + 5, NULL), CID_OK);
