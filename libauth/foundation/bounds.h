@@ -61,6 +61,16 @@
 #define CID_FETCH_TIMEOUT_MS	     10000
 #define CID_FETCH_MAX_REDIRS	     3
 
+/* single logout (logout.h, logout_notify.h); the tries, waits and timeouts are configured */
+#define CID_LOGOUT_TOKEN_TTL   120  /* lifetime of a logout token: seconds to deliver it */
+#define CID_LOGOUT_BACKOFF_MAX 3600 /* the longest wait between two tries of a notice */
+#define CID_LOGOUT_LEASE_SLACK                                                                     \
+	30 /* a notice being sent is kept from other claims for                                    \
+	      the delivery timeout and this */
+#define CID_LOGOUT_MAX_ANSWER ((size_t)4 * 1024) /* a receiver's answer, read and dropped */
+#define CID_LOGOUT_POLL_MS    250		 /* how often the worker looks for due notices */
+#define CID_LOGOUT_MAX_FRAMES 32		 /* front-channel frames on one logged-out page */
+
 /* store */
 #define CID_STORE_MAP_INITIAL ((size_t)64 << 20) /* 64 MiB, doubled when full */
 #define CID_STORE_MAP_MAX     ((size_t)64 << 30) /* 64 GiB */

@@ -164,3 +164,213 @@ out:
 	curl_url_cleanup(u);
 	return rc;
 }
+
+/*
+ * The batch. Each POST owns its easy handle, its parsed URL and its header
+ * list in a slot; the slot's address is the handle's CURLINFO_PRIVATE, so a
+ * finished transfer finds its slot without a search.
+ */
+struct post {
+	CURL *h;
+	CURLU *u;
+	struct curl_slist *headers;
+	void *tag;
+	size_t seen; /* body bytes of the answer, read and thrown away */
+	size_t max;  /* lim->max_bytes */
+	bool toobig;
+	char err[CURL_ERROR_SIZE];
+};
+
+struct cid_http_batch {
+	CURLM *m;
+	size_t max_active;
+	size_t active;
+	struct post *slots; /* max_active of them; h NULL: free */
+};
+
+/* The answer's body: counted, never kept. */
+// NOLINTNEXTLINE(readability-non-const-parameter): libcurl's write callback type
+static size_t drain_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct post *p = arg;
+	size_t n = size * nmemb;
+
+	(void)data;
+	if (size != 1 || n > p->max - p->seen) {
+		p->toobig = true;
+		return 0;
+	}
+	p->seen += n;
+	return n;
+}
+
+static void post_clear(struct cid_http_batch *b, struct post *p)
+{
+	if (p->h != NULL) {
+		(void)curl_multi_remove_handle(b->m, p->h);
+		curl_easy_cleanup(p->h);
+	}
+	curl_url_cleanup(p->u);
+	curl_slist_free_all(p->headers);
+	memset(p, 0, sizeof(*p));
+}
+
+enum cid_err cid_http_batch_new(size_t max_active, struct cid_http_batch **out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_http_batch *b = NULL;
+
+	CID_ENSURE(max_active > 0, CID_ERR_INVALID);
+	/* reference-counted and thread-safe since libcurl 7.84; undone in _free */
+	CID_ENSURE(curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK, CID_ERR_NOMEM);
+	b = calloc(1, sizeof(*b));
+	if (b == NULL) {
+		curl_global_cleanup();
+		rc = CID_ERR_NOMEM;
+		goto out;
+	}
+	b->max_active = max_active;
+	b->slots = calloc(max_active, sizeof(*b->slots));
+	b->m = curl_multi_init();
+	if (b->slots == NULL || b->m == NULL) {
+		cid_http_batch_free(b);
+		b = NULL;
+		rc = CID_ERR_NOMEM;
+		goto out;
+	}
+	*out = b;
+out:
+	return rc;
+}
+
+void cid_http_batch_free(struct cid_http_batch *b)
+{
+	if (b == NULL)
+		return;
+	for (size_t i = 0; b->slots != NULL && i < b->max_active; i++)
+		post_clear(b, &b->slots[i]);
+	if (b->m != NULL)
+		(void)curl_multi_cleanup(b->m);
+	free(b->slots);
+	free(b);
+	curl_global_cleanup();
+}
+
+size_t cid_http_batch_active(const struct cid_http_batch *b)
+{
+	return b->active;
+}
+
+enum cid_err cid_http_batch_post(struct cid_http_batch *b, const char *url, const char *body,
+				 size_t len, const struct cid_fetch_limits *lim, void *tag)
+{
+	enum cid_err rc = CID_OK;
+	struct post *p = NULL;
+	bool https = false;
+
+	CID_ENSURE(b->active < b->max_active, CID_ERR_TOOBIG);
+	for (size_t i = 0; p == NULL && i < b->max_active; i++)
+		if (b->slots[i].h == NULL)
+			p = &b->slots[i];
+	CID_ENSURE(p != NULL, CID_ERR_TOOBIG);
+	p->u = curl_url();
+	p->h = curl_easy_init();
+	CID_ENSURE(p->u != NULL && p->h != NULL, CID_ERR_NOMEM);
+	CID_TRY(url_check(p->u, url, &https, NULL, 0));
+	p->headers = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
+	/* no Expect: 100-continue, which would cost a round trip or a second's wait */
+	if (p->headers != NULL)
+		p->headers = curl_slist_append(p->headers, "Expect:");
+	CID_ENSURE(p->headers != NULL, CID_ERR_NOMEM);
+	p->tag = tag;
+	p->max = lim->max_bytes;
+	/* every option is checked: one silently ignored could lift a limit */
+	CID_ENSURE(
+	    curl_easy_setopt(p->h, CURLOPT_CURLU, p->u) == CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_PROTOCOLS_STR, https ? "https" : "http,https") ==
+		    CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_CONNECTTIMEOUT_MS, lim->connect_timeout_ms) ==
+		    CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_TIMEOUT_MS, lim->timeout_ms) == CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)lim->max_bytes) ==
+		    CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_USERAGENT, "civicid") == CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_ERRORBUFFER, p->err) == CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_HTTPHEADER, p->headers) == CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) == CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_COPYPOSTFIELDS, body) == CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_WRITEFUNCTION, drain_write) == CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_WRITEDATA, p) == CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_PRIVATE, p) == CURLE_OK,
+	    CID_ERR_NOMEM);
+	CID_ENSURE(curl_multi_add_handle(b->m, p->h) == CURLM_OK, CID_ERR_NOMEM);
+	b->active++;
+	p = NULL;
+out:
+	if (p != NULL) {
+		/* the handle was never added: clearing it must not remove it */
+		curl_easy_cleanup(p->h);
+		p->h = NULL;
+		post_clear(b, p);
+	}
+	return rc;
+}
+
+/* The outcome of a finished POST p with libcurl's result cc. */
+static void post_outcome(struct post *p, CURLcode cc, struct cid_http_outcome *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->tag = p->tag;
+	(void)curl_easy_getinfo(p->h, CURLINFO_RESPONSE_CODE, &o->status);
+	if (cc == CURLE_OUT_OF_MEMORY) {
+		o->rc = CID_ERR_NOMEM;
+		cid_err_why(o->why, sizeof(o->why), "out of memory");
+	} else if (p->toobig || cc == CURLE_FILESIZE_EXCEEDED) {
+		o->rc = CID_ERR_TOOBIG;
+		cid_err_why(o->why, sizeof(o->why), "the answer is larger than %zu bytes", p->max);
+	} else if (cc != CURLE_OK) {
+		o->rc = CID_ERR_IO;
+		o->status = 0;
+		cid_err_why(o->why, sizeof(o->why), "%s",
+			    p->err[0] != '\0' ? p->err : curl_easy_strerror(cc));
+	}
+}
+
+enum cid_err cid_http_batch_run(struct cid_http_batch *b, int wait_ms,
+				void (*done)(void *arg, const struct cid_http_outcome *o),
+				void *arg)
+{
+	int running = 0;
+	int left = 0;
+	CURLMsg *msg;
+
+	if (curl_multi_perform(b->m, &running) != CURLM_OK ||
+	    curl_multi_poll(b->m, NULL, 0, wait_ms < 0 ? 0 : wait_ms, NULL) != CURLM_OK ||
+	    curl_multi_perform(b->m, &running) != CURLM_OK)
+		return CID_ERR_IO;
+	while ((msg = curl_multi_info_read(b->m, &left)) != NULL) {
+		char *priv = NULL;
+		struct post *p;
+		struct cid_http_outcome o;
+
+		if (msg->msg != CURLMSG_DONE ||
+		    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv) != CURLE_OK ||
+		    priv == NULL)
+			continue;
+		p = (struct post *)(void *)priv;
+		post_outcome(p, msg->data.result, &o);
+		post_clear(b, p);
+		b->active--;
+		done(arg, &o);
+	}
+	return CID_OK;
+}
+
+void cid_http_batch_wake(struct cid_http_batch *b)
+{
+	(void)curl_multi_wakeup(b->m);
+}

@@ -62,6 +62,7 @@ static const char *const db_names[] = {
     [CID_DB_OFFICERS] = "officers",
     [CID_DB_OFFICER_SESSIONS] = "officer_sessions",
     [CID_DB_WITNESS] = "witness",
+    [CID_DB_LOGOUT_QUEUE] = "logout_queue",
 };
 
 _Static_assert(sizeof(db_names) / sizeof(db_names[0]) == CID_DB_COUNT,

@@ -49,7 +49,9 @@ enum cid_db {
 	CID_DB_AUDIT_CP,  /* size (16 hex digits) -> {"jws"} signed checkpoint (audit.h) */
 	CID_DB_OFFICERS,  /* officer name -> privacy-officer account (officer.h) */
 	CID_DB_OFFICER_SESSIONS, /* secret_hash(cookie) -> officer console session */
-	CID_DB_WITNESS, /* "self" / "log\n" origin -> a witness's key and logs (witness.h) */
+	CID_DB_WITNESS,	     /* "self" / "log\n" origin -> a witness's key and logs (witness.h) */
+	CID_DB_LOGOUT_QUEUE, /* due time (16 hex digits) "\n" id -> back-channel logout notice
+				(logout.h) */
 	CID_DB_COUNT
 };
 

@@ -5,7 +5,7 @@
  * only compares. Redirect URIs compare byte for byte: no normalisation, no
  * prefix or wildcard matching (RFC 9700 §2.1, §4.1).
  */
-#include "client.h"
+#include "client_int.h"
 
 #include "crypto.h"
 #include "http_fetch.h"
@@ -366,6 +366,7 @@ static enum cid_err spec_record(const struct cid_client_spec *spec, const char *
 		CID_ENSURE(json_object_set_new(rec, "sector_identifier_uri",
 					       json_string(spec->sector_identifier_uri)) == 0,
 			   CID_ERR_NOMEM);
+	CID_TRY(client_logout_record(rec, spec, why, whysz));
 	*out = rec;
 	rec = NULL;
 out:
@@ -481,6 +482,8 @@ void cid_client_free(struct cid_client *c)
 	free(c->post_logout_uris);
 	free(c->scopes);
 	free(c->sector);
+	free(c->backchannel_logout_uri);
+	free(c->frontchannel_logout_uri);
 	free(c);
 }
 
@@ -589,6 +592,7 @@ static enum cid_err client_from_json(const json_t *rec, struct cid_client **out)
 		 alg && strcmp(alg, "RS256") == 0 ? "RS256" : "ES256");
 	const char *subject = json_string_value(json_object_get(rec, "subject_type"));
 	c->pairwise = subject == NULL || strcmp(subject, "public") != 0;
+	CID_TRY(client_logout_load(rec, c));
 	*out = c;
 	c = NULL;
 out:

@@ -14,7 +14,7 @@
  *   "prev"           lowercase hex of the previous entry's hash (64 zeros for seq 0)
  *   "type"           "consent.granted" | "consent.refused" | "consent.withdrawn" |
  *                    "consent.expired" | "release.permit" | "release.deny" |
- *                    "audit.exported"
+ *                    "audit.exported" | "logout.delivered" | "logout.failed"
  *   "actor"          who caused it: "citizen", "service", "operator" (the CLI),
  *                    "officer:<name>", "system"
  *   "citizen"        internal account id (never only the pairwise sub)
@@ -28,7 +28,8 @@
  *   "rule"           "file.policy:LINE" of the deciding rule
  *   "consent_records" array of consent record ids behind the decision
  *   "policy_version" hex SHA-256 of the policy file
- *   "endpoint"       "id_token" | "userinfo" | "consent-screen" | "cli" | "officer-console"
+ *   "endpoint"       "id_token" | "userinfo" | "consent-screen" | "cli" | "officer-console" |
+ *                    "backchannel-logout"
  *   "request_id"     correlation id of the request; on release entries the
  *                    release id: the opaque value of X-Civicid-Release, random
  *                    per answer, so a service learns nothing of other releases
@@ -42,8 +43,19 @@
  *                    absent when nothing signs it), and the filter's members
  *                    that were set: "citizen" (account id), "service",
  *                    "release", "attribute", "type", "from", "to" (RFC 3339
- *                    bounds); none of them: every entry
- * Attribute values are never logged. An audit.exported entry (actor
+ *                    bounds); none of them: every entry;
+ *                    for logout.*: the end of one back-channel logout notice
+ *                    (logout_notify.h), every member a string: "sid_hash"
+ *                    (lowercase hex SHA-256 of the ended session's sid: the
+ *                    service can match it, nobody learns the sid), "attempts"
+ *                    (tries made, decimal), "status" (the last HTTP status,
+ *                    or "none" without an answer), "cause" ("rp-logout",
+ *                    "account", "disabled": why the session ended), and for
+ *                    logout.failed "error" (why the last try failed)
+ * Attribute values are never logged. A logout.* entry (actor "system",
+ * endpoint "backchannel-logout", "service" the service told, or that could
+ * not be told after the last try) names no citizen: no personal data, and in
+ * no citizen's slice. An audit.exported entry (actor
  * "operator" or "officer:<name>", endpoint "cli" or "officer-console") names
  * no citizen or service: it is in no citizen's slice.
  *

@@ -30,6 +30,7 @@ void cid_reply_free(struct cid_reply *r)
 	}
 	free(r->www_authenticate);
 	free(r->release);
+	free(r->frame_src);
 	json_decref(r->page_data);
 	memset(r, 0, sizeof(*r));
 }

@@ -9,7 +9,8 @@
  * The context writes every release to its audit log before the answer
  * (cid.h); here a signed checkpoint is made every audit_checkpoint_interval
  * seconds when the log grew, and once more at shutdown. Expired failed-login
- * counters are swept every CID_THROTTLE_SWEEP seconds (throttle.h).
+ * counters are swept every CID_THROTTLE_SWEEP seconds (throttle.h). A worker
+ * thread sends the back-channel logout notices (logout_notify.h).
  */
 #include "cli.h"
 
@@ -19,6 +20,7 @@
 #include "config.h"
 #include "http/http.h"
 #include "http/template.h"
+#include "logout_notify.h"
 #include "policy.h"
 #include "throttle.h"
 
@@ -233,6 +235,7 @@ int cid_cli_serve(int argc, char **argv)
 	struct cid_ctx *ctx = NULL;
 	struct cid_templates *tpl = NULL;
 	struct cid_http *http = NULL;
+	struct cid_logout_worker *logout = NULL;
 	bool check_only = false;
 	char err[512] = "";
 	uint16_t port = 0;
@@ -280,6 +283,12 @@ int cid_cli_serve(int argc, char **argv)
 			(unsigned)cfg->port, cid_strerror(rc));
 		goto out;
 	}
+	rc = cid_logout_worker_start(ctx, stderr, &logout);
+	if (rc != CID_OK) {
+		fprintf(stderr, "civicid serve: cannot start the logout notices' worker: %s\n",
+			cid_strerror(rc));
+		goto out;
+	}
 	printf("civicid: listening on %s port %u\n", cfg->listen, (unsigned)port);
 	printf("civicid: issuer %s\n", cfg->issuer);
 	{
@@ -295,6 +304,7 @@ int cid_cli_serve(int argc, char **argv)
 	status = 0;
 out:
 	cid_http_stop(http);
+	cid_logout_worker_stop(logout);
 	if (http != NULL)
 		checkpoint(ctx);
 	cid_ctx_close(ctx);

@@ -10,6 +10,7 @@
 #include "bounds.h"
 #include "buf.h"
 #include "crypto.h"
+#include "logout.h"
 
 #include <getopt.h>
 #include <stdint.h>
@@ -28,6 +29,7 @@ static const char user_help[] =
     "  show USERNAME\n"
     "  set USERNAME [--claim NAME=VALUE]... [--unset NAME]...\n"
     "  disable USERNAME          refuse logins; revoke every token and end every session\n"
+    "                            (services with a back-channel logout URI are told)\n"
     "  enable USERNAME           allow logins again (revoked tokens stay revoked)\n"
     "  passwd USERNAME (--password-stdin | --password-file FILE)\n"
     "  totp USERNAME [--replace] enrol in TOTP, the second factor: prints the secret\n"
@@ -326,9 +328,11 @@ static int run_verb(struct cli_env *env, struct user_opts *o, const char *verb,
 		if (json_object_size(o->claims) == 0)
 			return cli_usage("user", "set needs --claim or --unset");
 		rc = cid_account_set_claims(env->store, username, o->claims, cli_now());
-	} else { /* disable / enable */
-		rc = cid_account_set_disabled(env->store, username, strcmp(verb, "disable") == 0,
-					      cli_now());
+	} else if (strcmp(verb, "disable") == 0) {
+		/* the citizen's services are told: back-channel logout (logout.h) */
+		rc = cid_logout_disable_citizen(env->store, username, cli_now(), NULL);
+	} else {
+		rc = cid_account_set_disabled(env->store, username, false, cli_now());
 	}
 	if (rc != CID_OK)
 		return cli_fail("user", username, rc);

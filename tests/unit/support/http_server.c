@@ -28,6 +28,8 @@ struct cid_test_http {
 	pthread_mutex_t lock;
 	bool stop;
 	unsigned hits;
+	char *requests[CID_TEST_HTTP_KEEP]; /* the first ones, head and body, as received */
+	unsigned kept;
 };
 
 static bool stopping(struct cid_test_http *srv)
@@ -53,21 +55,48 @@ static bool wait_readable(struct cid_test_http *srv, int fd)
 	return false;
 }
 
+/* The Content-Length of a request head (0 when it has none). */
+static size_t content_length(const char *head)
+{
+	const char *p = strcasestr(head, "\r\ncontent-length:");
+
+	return p == NULL ? 0 : strtoul(p + 17, NULL, 10);
+}
+
+/* Keeps a copy of the request in buf[0..have) if there is room. */
+static void keep(struct cid_test_http *srv, const char *buf, size_t have)
+{
+	char *copy = strndup(buf, have);
+
+	assert_non_null(copy);
+	pthread_mutex_lock(&srv->lock);
+	if (srv->kept < CID_TEST_HTTP_KEEP) {
+		srv->requests[srv->kept++] = copy;
+		copy = NULL;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	free(copy);
+}
+
 static void serve_one(struct cid_test_http *srv, int c)
 {
-	char buf[4096];
+	char buf[16384];
 	size_t have = 0;
+	const char *end = NULL;
 
-	/* the request header, up to its blank line */
+	/* the request header, up to its blank line, then its body */
 	while (have < sizeof(buf) - 1 && wait_readable(srv, c)) {
 		ssize_t n = read(c, buf + have, sizeof(buf) - 1 - have);
 		if (n <= 0)
 			return;
 		have += (size_t)n;
 		buf[have] = '\0';
-		if (strstr(buf, "\r\n\r\n") != NULL)
+		if (end == NULL)
+			end = strstr(buf, "\r\n\r\n");
+		if (end != NULL && have >= (size_t)(end + 4 - buf) + content_length(buf))
 			break;
 	}
+	keep(srv, buf, have);
 	if (srv->response != NULL) {
 		for (size_t off = 0; off < srv->len;) {
 			ssize_t n = send(c, srv->response + off, srv->len - off, MSG_NOSIGNAL);
@@ -140,6 +169,19 @@ unsigned cid_test_http_hits(struct cid_test_http *srv)
 	return n;
 }
 
+char *cid_test_http_request(struct cid_test_http *srv, unsigned i)
+{
+	char *copy = NULL;
+
+	pthread_mutex_lock(&srv->lock);
+	if (i < srv->kept) {
+		copy = strdup(srv->requests[i]);
+		assert_non_null(copy);
+	}
+	pthread_mutex_unlock(&srv->lock);
+	return copy;
+}
+
 void cid_test_http_url(const struct cid_test_http *srv, const char *path, char *out, size_t outsz)
 {
 	int n = snprintf(out, outsz, "http://127.0.0.1:%u%s", (unsigned)srv->port, path);
@@ -157,6 +199,8 @@ void cid_test_http_stop(struct cid_test_http *srv)
 	pthread_join(srv->thread, NULL);
 	close(srv->fd);
 	pthread_mutex_destroy(&srv->lock);
+	for (unsigned i = 0; i < srv->kept; i++)
+		free(srv->requests[i]);
 	free(srv->response);
 	free(srv);
 }

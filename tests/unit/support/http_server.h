@@ -1,8 +1,9 @@
 /*
  * A small real HTTP server on 127.0.0.1 for the tests of code that fetches
- * documents (http_fetch, client registration with a sector identifier URI).
- * It runs in its own thread and answers every connection with the same raw
- * bytes: status line, headers and body as given.
+ * documents (http_fetch, client registration with a sector identifier URI)
+ * or posts them (back-channel logout). It runs in its own thread and answers
+ * every connection with the same raw bytes: status line, headers and body as
+ * given, and keeps the first requests it received.
  */
 #ifndef CID_TEST_HTTP_SERVER_H
 #define CID_TEST_HTTP_SERVER_H
@@ -25,6 +26,12 @@ uint16_t cid_test_http_port(const struct cid_test_http *srv);
 
 /* How many connections it accepted so far. */
 unsigned cid_test_http_hits(struct cid_test_http *srv);
+
+/* Requests kept, head and body as received (up to 16 KiB each). */
+#define CID_TEST_HTTP_KEEP 64
+
+/* A copy of the i-th request received (from 0; caller frees), or NULL when none. */
+char *cid_test_http_request(struct cid_test_http *srv, unsigned i);
 
 /* Writes "http://127.0.0.1:PORT" followed by path into out[outsz]. */
 void cid_test_http_url(const struct cid_test_http *srv, const char *path, char *out, size_t outsz);
