@@ -114,6 +114,7 @@
 #include "bounds.h"
 #include "err.h"
 #include "jose.h"
+#include "merkle.h"
 #include "store.h"
 
 #include <jansson.h>
@@ -170,6 +171,42 @@ CID_MUST_CHECK enum cid_err cid_audit_append(struct cid_audit *log, json_t *cons
  */
 CID_MUST_CHECK enum cid_err cid_audit_append_txn(struct cid_txn *txn, const json_t *entry,
 						 uint64_t *seq);
+
+/*
+ * Builds the Merkle tree (audit_tree.c) over the entries it does not cover
+ * yet, at most max of them in one write transaction, and says in *remaining
+ * how many it still lags behind the head afterwards (max 0: only says). A
+ * store written before civicid kept the tree has a lagging tree until this
+ * has run to 0; appends keep a current tree current by themselves.
+ * Checkpoints, proofs and exports need a current tree.
+ * Errors: CID_ERR_INVALID (s or remaining NULL), CID_ERR_STORE (an entry is
+ * missing or the stored tree is damaged: `audit verify` names it), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_tree_catch_up(struct cid_store *s, uint64_t max,
+						    uint64_t *remaining);
+
+/*
+ * The tree head (RFC 9162 MTH) of the log's first size entries into root,
+ * from the stored tree (popcount(size) reads at most).
+ * Errors: CID_ERR_INVALID (size above the log's), CID_ERR_TOOEARLY (the
+ * tree has not reached size: see cid_audit_tree_catch_up), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_tree_head(struct cid_txn *txn, uint64_t size,
+						uint8_t root[CID_MERKLE_HASH]);
+
+/*
+ * The inclusion proof of entry seq in the tree of the first size entries
+ * (RFC 9162 §2.1.3), and the consistency proof of the tree of old_size
+ * entries with the one of size (§2.1.4), from the stored tree, O(log n)
+ * reads. *out is written only on success.
+ * Errors: CID_ERR_INVALID (seq >= size, old_size > size, size above the
+ * log's), CID_ERR_TOOEARLY (the tree lags), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_inclusion_proof(struct cid_txn *txn, uint64_t seq,
+						      uint64_t size, struct cid_merkle_proof *out);
+CID_MUST_CHECK enum cid_err cid_audit_consistency_proof(struct cid_txn *txn, uint64_t old_size,
+							uint64_t size,
+							struct cid_merkle_proof *out);
 
 /* ---- times (audit.c) ---- */
 

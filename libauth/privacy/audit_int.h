@@ -9,6 +9,7 @@
 
 #include "audit.h"
 #include "err.h"
+#include "merkle.h"
 #include "str.h"
 
 #include <jansson.h>
@@ -31,10 +32,11 @@ bool audit_seq_key_parse(struct cid_str key, uint64_t *seq);
 bool audit_canon_ok(const json_t *v, int depth);
 
 /*
- * hash = SHA-256(0x00 || bytes) as lowercase hex into hex.
- * Errors: CID_ERR_NOMEM, CID_ERR_CRYPTO.
+ * hash = SHA-256(0x00 || bytes), the entry's leaf hash, into raw and as
+ * lowercase hex into hex. Errors: CID_ERR_CRYPTO.
  */
-enum cid_err audit_entry_hash(const char *p, size_t n, char hex[CID_AUDIT_HASH_HEX]);
+enum cid_err audit_entry_hash(const char *p, size_t n, uint8_t raw[CID_MERKLE_HASH],
+			      char hex[CID_AUDIT_HASH_HEX]);
 
 /* True if h is 64 lowercase hex digits. */
 bool audit_hash_syntax_ok(const char *h);
@@ -72,6 +74,41 @@ struct cid_store *audit_store(const struct cid_audit *log);
  */
 enum cid_err audit_checkpoint_txn(struct cid_txn *txn, const struct cid_keyset *ks, int64_t now,
 				  uint64_t *size);
+
+/* ---- the Merkle tree (audit_tree.c) ---- */
+
+/* The tree inside one write transaction that appends entries. */
+struct audit_tree {
+	struct cid_txn *txn;
+	struct cid_merkle_frontier f;
+	bool current; /* the frontier covers every entry: appends extend it */
+	bool grew;    /* leaves were appended: the frontier is written at close */
+};
+
+/*
+ * Reads the stored frontier into t for a log of log_size entries.
+ * Errors: CID_ERR_STORE (a damaged frontier, or one beyond the log).
+ */
+enum cid_err audit_tree_open(struct cid_txn *txn, uint64_t log_size, struct audit_tree *t);
+
+/* Appends the leaf of the next entry, storing the nodes it completes (not when lagging). */
+enum cid_err audit_tree_append(struct audit_tree *t, const uint8_t leaf[CID_MERKLE_HASH]);
+
+/* Writes the frontier if leaves were appended. Errors: CID_ERR_STORE. */
+enum cid_err audit_tree_close(struct audit_tree *t);
+
+/* The stored frontier (the empty tree's when none is stored). Errors: CID_ERR_STORE. */
+enum cid_err audit_tree_frontier(struct cid_txn *txn, struct cid_merkle_frontier *f);
+
+/* merkle.h's get callback over the stored nodes; arg is the struct cid_txn. */
+enum cid_err audit_tree_get(void *arg, unsigned level, uint64_t index,
+			    uint8_t out[CID_MERKLE_HASH]);
+
+/*
+ * The tree head of the first size entries from the stored tree.
+ * Errors: CID_ERR_TOOEARLY (the tree has not reached size: it lags), CID_ERR_STORE.
+ */
+enum cid_err audit_tree_root(struct cid_txn *txn, uint64_t size, uint8_t root[CID_MERKLE_HASH]);
 
 /* Both NULL, or both strings and equal. */
 bool audit_same_str(const char *a, const char *b);

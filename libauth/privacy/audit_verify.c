@@ -413,6 +413,7 @@ static enum cid_err entry_verify(struct verify *v, const char *p, size_t n, bool
 	const char *prev;
 	size_t need;
 	uint64_t seq = v->next;
+	uint8_t leaf[CID_MERKLE_HASH];
 
 	*good = false;
 	e = json_loadb(p, n, JSON_REJECT_DUPLICATES, NULL);
@@ -451,7 +452,7 @@ static enum cid_err entry_verify(struct verify *v, const char *p, size_t n, bool
 				   seq - 1, seq);
 		goto out;
 	}
-	CID_TRY(audit_entry_hash(p, n, v->prev));
+	CID_TRY(audit_entry_hash(p, n, leaf, v->prev));
 	v->next++;
 	v->rep->entries++;
 	*good = true;
