@@ -19,8 +19,9 @@
 
 #define AUDIT_SEQ_HEX	 16 /* a seq as a key: 16 lowercase hex digits */
 #define AUDIT_ZERO_HASH	 "0000000000000000000000000000000000000000000000000000000000000000"
-#define AUDIT_TIME_CHARS 20	       /* "2026-11-25T09:30:00Z" */
-#define AUDIT_STOP	 CID_ERR_COUNT /* internal: a walk stopped on purpose */
+#define AUDIT_TIME_CHARS 20			  /* "2026-11-25T09:30:00Z" */
+#define AUDIT_STOP	 CID_ERR_COUNT		  /* internal: a walk stopped on purpose */
+#define AUDIT_JWS_TYP	 "civicid-checkpoint+jwt" /* the typ of a (legacy) JWS checkpoint */
 
 /* The key of entry (or checkpoint of size) seq: AUDIT_SEQ_HEX hex digits and NUL. */
 void audit_seq_key(uint64_t seq, char out[AUDIT_SEQ_HEX + 1]);
@@ -63,6 +64,9 @@ enum cid_err audit_append(struct cid_audit *log, json_t *const *entries, const c
 
 /* The store the log writes to (borrowed). */
 struct cid_store *audit_store(const struct cid_audit *log);
+
+/* The log's issuer, read in txn: a new string, or NULL when none is recorded. */
+enum cid_err audit_issuer_get(struct cid_txn *txn, char **out);
 
 /*
  * Signs with ks and stores in txn (a write transaction) a checkpoint of txn's
