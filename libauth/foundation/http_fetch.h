@@ -4,13 +4,15 @@
  * registration (OIDC Core §8.1); back-channel logout and federation metadata
  * will use it too.
  *
- * It is narrow on purpose. GET only; https, or plain http to a loopback host
+ * It is narrow on purpose. GET, and a POST for protocols that answer one
+ * (the audit log's pushes to its witnesses); https, or plain http to a loopback host
  * (127.0.0.1, [::1], localhost: local tools and tests); no credentials in the
- * URL; redirects followed at most CID_FETCH_MAX_REDIRS times and only to https;
+ * URL; a GET follows redirects at most CID_FETCH_MAX_REDIRS times and only to
+ * https, a POST none;
  * the TLS peer and its name verified against the system's CA store; a connect
  * and a total timeout; the body capped (a longer one is an error, never cut);
- * only 200 is success. libcurl does the work, one handle per call, so the
- * functions are thread-safe (libcurl >= 7.84 initialises itself thread-safely).
+ * for a GET only 200 is success, a POST hands back any status. libcurl does the work, one handle
+ * per call, so the functions are thread-safe (libcurl >= 7.84 initialises itself thread-safely).
  */
 #ifndef CID_HTTP_FETCH_H
 #define CID_HTTP_FETCH_H
@@ -39,5 +41,25 @@ struct cid_fetch_limits {
  */
 CID_MUST_CHECK enum cid_err cid_http_fetch(const char *url, const struct cid_fetch_limits *lim,
 					   char **body, size_t *len, char *why, size_t whysz);
+
+/* The answer to a POST. */
+struct cid_http_answer {
+	long status; /* the HTTP status */
+	char *body;  /* the body and a NUL (len leaves it out); the caller frees it */
+	size_t len;
+};
+
+/*
+ * POSTs [body, body+len) as ctype to url under lim (the URL rules of
+ * cid_http_fetch; no redirect followed) and fills *out with the answer
+ * whatever its status. why as for cid_http_fetch.
+ * Errors: CID_ERR_INVALID (the URL as for cid_http_fetch, or ctype NULL, over
+ * 100 bytes or with a line break), CID_ERR_TOOBIG (an answer longer than
+ * lim->max_bytes), CID_ERR_IO (no connection, TLS failure, timeout),
+ * CID_ERR_NOMEM. *out is written only on success.
+ */
+CID_MUST_CHECK enum cid_err cid_http_post(const char *url, const struct cid_fetch_limits *lim,
+					  const char *ctype, const char *body, size_t len,
+					  struct cid_http_answer *out, char *why, size_t whysz);
 
 #endif
