@@ -39,6 +39,7 @@ struct cid_config {
 	unsigned audit_group_commit;	   /* 1: concurrent audit appends share a commit */
 	int64_t audit_checkpoint_interval; /* seconds between signed checkpoints */
 	unsigned console_export_max;	   /* entries of one officer-console export */
+	char *audit_witnesses; /* "URL VKEY" items, comma-separated (cid_audit_witnesses_parse) */
 	struct cid_argon2_params argon2;
 	char *default_locale; /* "ja" or "en" */
 	/* the PII controller named in consent receipts (receipt.h); "" = not set */
