@@ -5,12 +5,13 @@
  * cosignatures it gets in the checkpoint's note, so a proof made later
  * carries them.
  *
- * What each witness last cosigned is remembered in META "audit_witness\n"
- * VKEY = {"size", "time"}. It starts at 0 and is corrected by the witness's
- * 409 answer (its recorded size), after which the push is retried once. A
- * store restored from a backup remembers an old size too: the witness then
- * answers with a larger size than the log has, or refuses the proof, and
- * the push says so on the log stream; nothing is retried.
+ * What is known of each witness is remembered in META "audit_witness\n"
+ * VKEY = {"size": the size it holds, as last learnt, "cosigned": the
+ * largest of our checkpoints it cosigned, "time"}. The size starts at 0 and
+ * is corrected by the witness's 409 answer (its recorded size), after which
+ * the push is retried once. A store restored from a backup remembers an old
+ * size too: the witness then answers with a larger size than the log has,
+ * or refuses the proof, and each push says so on the log stream.
  *
  * Pushing is slow I/O under timeouts (http_fetch.h): the server does it
  * from its checkpoint timer, never on a request thread. The list of
@@ -163,17 +164,21 @@ static enum cid_err state_key(const struct witness *w, struct cid_buf *key)
 	return cid_buf_status(key);
 }
 
-static enum cid_err state_get(struct cid_txn *txn, const struct witness *w, uint64_t *size)
+static enum cid_err state_get(struct cid_txn *txn, const struct witness *w, uint64_t *size,
+			      uint64_t *cosigned)
 {
 	struct cid_buf key;
 	json_t *rec = NULL;
 	enum cid_err rc = state_key(w, &key);
 
 	*size = 0;
+	*cosigned = 0;
 	if (rc == CID_OK)
 		rc = cid_txn_get_json(txn, CID_DB_META, (struct cid_str){key.data, key.len}, &rec);
 	if (rc == CID_OK && cid_json_int(rec, "size") > 0)
 		*size = (uint64_t)cid_json_int(rec, "size");
+	if (rc == CID_OK && cid_json_int(rec, "cosigned") > 0)
+		*cosigned = (uint64_t)cid_json_int(rec, "cosigned");
 	cid_buf_free(&key);
 	json_decref(rec);
 	return rc == CID_ERR_NOTFOUND ? CID_OK : rc;
@@ -182,7 +187,8 @@ static enum cid_err state_get(struct cid_txn *txn, const struct witness *w, uint
 /* What a push learnt, written in one transaction: the size, and the cosignature lines. */
 struct learnt {
 	const struct witness *w;
-	uint64_t size; /* the witness's size now */
+	uint64_t size;	   /* the witness's size now */
+	uint64_t cosigned; /* the largest of our checkpoints it cosigned */
 	int64_t now;
 	const char *lines; /* cosignature lines for the checkpoint of size; NULL: none */
 	size_t lines_len;
@@ -202,7 +208,8 @@ static enum cid_err learnt_cb(struct cid_txn *txn, void *arg)
 
 	cid_buf_init(&note, CID_NOTE_MAX_SIZE);
 	CID_TRY(rc);
-	state = json_pack("{s:I, s:I}", "size", (json_int_t)l->size, "time", (json_int_t)l->now);
+	state = json_pack("{s:I, s:I, s:I}", "size", (json_int_t)l->size, "cosigned",
+			  (json_int_t)l->cosigned, "time", (json_int_t)l->now);
 	CID_ENSURE(state != NULL, CID_ERR_NOMEM);
 	CID_TRY(cid_txn_put_json(txn, CID_DB_META, (struct cid_str){key.data, key.len}, state, 0));
 	if (l->lines == NULL)
@@ -330,10 +337,20 @@ static enum cid_err push_one(struct cid_store *s, const struct witness *w, uint6
 	cid_buf_puts(&url, "add-checkpoint");
 	CID_TRY(cid_buf_status(&url));
 	CID_TRY(cid_store_read_begin(s, &txn));
-	CID_TRY(state_get(txn, w, &old));
+	CID_TRY(state_get(txn, w, &old, &l.cosigned));
 	cid_store_read_end(txn);
 	txn = NULL;
-	for (int attempt = 0; old < size && attempt < 2; attempt++) {
+	if (l.cosigned >= size && old <= size)
+		goto out; /* it cosigned this checkpoint (or a later one of ours) already */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (old > size) {
+			say(log, w,
+			    "holds a checkpoint of %" PRIu64
+			    " entries of this log, which has %" PRIu64
+			    ": this log was rolled back (restored from a backup?) or cut",
+			    old, size);
+			goto out;
+		}
 		cid_buf_free(&body);
 		CID_TRY(request_body(s, old, size, note, &body));
 		free(a.body);
@@ -349,22 +366,14 @@ static enum cid_err push_one(struct cid_store *s, const struct witness *w, uint6
 		}
 		if (a.status == 200 && cosigned(w, note, a.body, a.len)) {
 			l.size = size;
+			l.cosigned = size;
 			l.lines = a.body;
 			l.lines_len = a.len;
 			CID_TRY(cid_store_update(s, learnt_cb, &l));
 			goto out;
 		}
-		if (a.status == 409 && size_answer(&a, &l.size)) {
+		if (a.status == 409 && size_answer(&a, &l.size) && attempt == 0) {
 			CID_TRY(cid_store_update(s, learnt_cb, &l));
-			if (l.size > size) {
-				say(log, w,
-				    "refused checkpoint %" PRIu64 ": it cosigned a log of %" PRIu64
-				    " entries: this log was rolled back (restored from a backup?) "
-				    "or "
-				    "cut",
-				    size, l.size);
-				goto out;
-			}
 			old = l.size; /* retry from what the witness holds */
 			continue;
 		}
