@@ -7,7 +7,8 @@
  * Every write goes through one function, chain_write, run inside a write
  * transaction: it reads the head there (so two writers, even in two
  * processes, can never fork the chain), gives each entry its seq and prev,
- * writes it with its index keys and moves the head. Everything it needs is
+ * writes it with its index keys, appends its leaf to the Merkle tree
+ * (audit_tree.c) and moves the head. Everything it needs is
  * checked before the transaction, and its outputs go to its argument only, so
  * cid_store_update may run it again after growing the map.
  *

@@ -1,8 +1,11 @@
 /*
  * audit_int: what the files of the audit module share (audit.c,
- * audit_verify.c, audit_read.c, audit_export.c, and audit_release.c, its file
- * above release): the store's key shapes, the canonical-form and hash rules,
- * the append with once-keys, and small helpers. Not part of the API.
+ * audit_tree.c, audit_checkpoint.c, audit_keys.c, audit_verify.c,
+ * audit_verify_export.c, audit_proof.c, audit_witness.c, audit_read.c,
+ * audit_export.c, and audit_release.c, its file above release): the store's
+ * key shapes, the canonical-form and hash rules, the append with once-keys,
+ * the tree, the keys and the walk of verification, and small helpers. Not
+ * part of the API.
  */
 #ifndef CID_AUDIT_INT_H
 #define CID_AUDIT_INT_H

@@ -148,7 +148,6 @@ enum cid_err audit_keys_ensure(struct cid_txn *txn, int64_t now, json_t **out)
 
 	if (rc != CID_ERR_NOTFOUND)
 		return rc;
-	rc = CID_OK;
 	CID_TRY(audit_issuer_get(txn, &iss));
 	CID_ENSURE(iss != NULL, CID_ERR_CONFIG);
 	CID_TRY(audit_origin_of(iss, origin));
