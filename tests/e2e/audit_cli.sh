@@ -425,5 +425,14 @@ expect 0 "the old export still verifies with the history" "$bin" audit verify --
 expect 0 "the store verifies" "$bin" audit verify "${C[@]}"
 expect 2 "--audit goes with rotate alone" "$bin" keys rotate --audit --alg ES256 "${C[@]}"
 
+# the witnesses setting is checked before the server starts
+printf 'audit_witnesses = https://w.example/ not-a-vkey\n' >"$tmp/bad-witness.conf"
+expect 2 "serve --check refuses a witness without its vkey" "$bin" serve --check \
+	--config "$tmp/bad-witness.conf" --store "$tmp/check" --policies "$tmp/policies"
+has "saying which" "$err" "audit_witnesses: not-a-vkey is not a witness's cosignature vkey"
+printf 'audit_witnesses = https://w.example/ %s\n' "$(sed -n 2p "$tmp/vkeys.txt")" >"$tmp/log-witness.conf"
+expect 2 "nor with a log's vkey in place of a witness's" "$bin" serve --check \
+	--config "$tmp/log-witness.conf" --store "$tmp/check" --policies "$tmp/policies"
+
 echo "1..$n"
 [ "$fails" -eq 0 ]
