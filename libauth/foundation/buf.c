@@ -7,6 +7,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +131,36 @@ void cid_buf_append_urlenc(struct cid_buf *b, const char *s, size_t n)
 enum cid_err cid_buf_status(const struct cid_buf *b)
 {
 	return b->err;
+}
+
+/* json_dump_callback's sink: the buffer, whose error stays once set. */
+static int json_sink(const char *text, size_t n, void *arg)
+{
+	struct cid_buf *b = arg;
+
+	cid_buf_append(b, text, n);
+	return b->err == CID_OK ? 0 : -1;
+}
+
+void cid_buf_append_json(struct cid_buf *b, const json_t *v, size_t flags)
+{
+	if (json_dump_callback(v, json_sink, b, flags) != 0 && b->err == CID_OK)
+		b->err = CID_ERR_NOMEM; /* jansson's own allocation, or v not encodable */
+}
+
+char *cid_json_dumps(const json_t *v, size_t flags)
+{
+	struct cid_buf b;
+
+	/* no cap of its own (json_dumps has none); a quarter of the address space keeps
+	 * the doubling in buf_reserve from wrapping */
+	cid_buf_init(&b, SIZE_MAX / 4);
+	cid_buf_append_json(&b, v, flags);
+	if (cid_buf_status(&b) != CID_OK) {
+		cid_buf_free(&b);
+		return NULL;
+	}
+	return cid_buf_take(&b, NULL);
 }
 
 char *cid_buf_take(struct cid_buf *b, size_t *len)

@@ -11,6 +11,7 @@
 
 #include "err.h"
 
+#include <jansson.h>
 #include <stddef.h>
 
 struct cid_buf {
@@ -33,6 +34,20 @@ void cid_buf_append_html(struct cid_buf *b, const char *s, size_t n);
 
 /* Appends s percent-encoded: everything but ALPHA DIGIT - . _ ~ (RFC 3986 unreserved). */
 void cid_buf_append_urlenc(struct cid_buf *b, const char *s, size_t n);
+
+/*
+ * Appends v as JSON text (json_dumps flags). A piece that cannot be written
+ * sets the sticky error like any append, so a text with a piece missing is
+ * never taken for whole (as jansson 2.14's json_dumps can return when
+ * memory runs out: it drops the result of writing an object's key).
+ */
+void cid_buf_append_json(struct cid_buf *b, const json_t *v, size_t flags);
+
+/*
+ * json_dumps(v, flags) that never returns a malformed text: NULL when out of
+ * memory (or v cannot be encoded), else the text; caller frees with free().
+ */
+char *cid_json_dumps(const json_t *v, size_t flags);
 
 /* CID_OK, or the first error: CID_ERR_TOOBIG (cap passed), CID_ERR_NOMEM. */
 CID_MUST_CHECK enum cid_err cid_buf_status(const struct cid_buf *b);

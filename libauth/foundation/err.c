@@ -4,7 +4,9 @@
  */
 #include "err.h"
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 
 static const char *const messages[] = {
     [CID_OK] = "success",
@@ -26,6 +28,8 @@ static const char *const messages[] = {
     [CID_ERR_IO] = "file or system error",
     [CID_ERR_CONFIG] = "invalid configuration",
     [CID_ERR_TOOEARLY] = "not yet: allowed only from a later time",
+    [CID_ERR_REFUSED] = "not allowed by the rules in force",
+    [CID_ANSWERED] = "answered: the reply already holds the answer",
 };
 
 _Static_assert(sizeof(messages) / sizeof(messages[0]) == CID_ERR_COUNT,
@@ -36,4 +40,16 @@ const char *cid_strerror(enum cid_err err)
 	if ((unsigned)err >= CID_ERR_COUNT || messages[err] == NULL)
 		return "unknown error";
 	return messages[err];
+}
+
+void cid_err_why(char *why, size_t whysz, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || whysz == 0)
+		return;
+	va_start(ap, fmt);
+	if (vsnprintf(why, whysz, fmt, ap) < 0)
+		why[0] = '\0';
+	va_end(ap);
 }

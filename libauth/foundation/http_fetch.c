@@ -9,15 +9,13 @@
 #include "http_fetch.h"
 
 #include "bounds.h"
+#include "str.h"
 
 #include <curl/curl.h>
 
-#include <stdarg.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 struct sink {
 	char *buf;
@@ -27,18 +25,6 @@ struct sink {
 	bool toobig;
 	bool nomem;
 };
-
-__attribute__((format(printf, 3, 4))) static void say(char *why, size_t whysz, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whysz == 0)
-		return;
-	va_start(ap, fmt);
-	if (vsnprintf(why, whysz, fmt, ap) < 0)
-		why[0] = '\0';
-	va_end(ap);
-}
 
 /* libcurl's write callback: appends, or stops the transfer at the limit. */
 static size_t sink_write(char *data, size_t size, size_t nmemb, void *arg)
@@ -71,12 +57,6 @@ static size_t sink_write(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-static bool loopback_host(const char *host)
-{
-	return strcmp(host, "127.0.0.1") == 0 || strcmp(host, "[::1]") == 0 ||
-	       strcasecmp(host, "localhost") == 0;
-}
-
 /* Parses url into u and checks scheme, host and userinfo; *https says which scheme. */
 static enum cid_err url_check(CURLU *u, const char *url, bool *https, char *why, size_t whysz)
 {
@@ -93,10 +73,11 @@ static enum cid_err url_check(CURLU *u, const char *url, bool *https, char *why,
 	/* credentials in a URL end up in logs; "https://good@evil" misleads readers */
 	CID_ENSURE(curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_NO_USER, CID_ERR_INVALID);
 	*https = strcmp(scheme, "https") == 0;
-	CID_ENSURE(*https || (strcmp(scheme, "http") == 0 && loopback_host(host)), CID_ERR_INVALID);
+	CID_ENSURE(*https || (strcmp(scheme, "http") == 0 && cid_http_loopback_host(host)),
+		   CID_ERR_INVALID);
 out:
 	if (rc != CID_OK)
-		say(why, whysz, "not an https URL (plain http only to a loopback host)");
+		cid_err_why(why, whysz, "not an https URL (plain http only to a loopback host)");
 	curl_free(scheme);
 	curl_free(host);
 	curl_free(user);
@@ -110,15 +91,16 @@ static enum cid_err transfer_outcome(CURLcode cc, const struct sink *s, const ch
 	if (s->nomem || cc == CURLE_OUT_OF_MEMORY)
 		return CID_ERR_NOMEM;
 	if (s->toobig || cc == CURLE_FILESIZE_EXCEEDED) {
-		say(why, whysz, "the document is larger than %zu bytes", s->max);
+		cid_err_why(why, whysz, "the document is larger than %zu bytes", s->max);
 		return CID_ERR_TOOBIG;
 	}
 	if (cc == CURLE_UNSUPPORTED_PROTOCOL) {
-		say(why, whysz, "redirected to a URL that is not https");
+		cid_err_why(why, whysz, "redirected to a URL that is not https");
 		return CID_ERR_IO;
 	}
 	if (cc != CURLE_OK) {
-		say(why, whysz, "%s", curl_err[0] != '\0' ? curl_err : curl_easy_strerror(cc));
+		cid_err_why(why, whysz, "%s",
+			    curl_err[0] != '\0' ? curl_err : curl_easy_strerror(cc));
 		return CID_ERR_IO;
 	}
 	return CID_OK;
@@ -134,7 +116,7 @@ static enum cid_err outcome(CURL *h, CURLcode cc, const struct sink *s, const ch
 	if (rc != CID_OK)
 		return rc;
 	if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status != 200) {
-		say(why, whysz, "HTTP status %ld", status);
+		cid_err_why(why, whysz, "HTTP status %ld", status);
 		return CID_ERR_IO;
 	}
 	return CID_OK;
@@ -202,7 +184,7 @@ enum cid_err cid_http_fetch(const char *url, const struct cid_fetch_limits *lim,
 	CID_TRY(sink_take(&s, body, len));
 out:
 	if (rc == CID_ERR_NOMEM)
-		say(why, whysz, "out of memory");
+		cid_err_why(why, whysz, "out of memory");
 	free(s.buf);
 	curl_easy_cleanup(h);
 	curl_url_cleanup(u);
@@ -247,7 +229,7 @@ enum cid_err cid_http_post(const char *url, const struct cid_fetch_limits *lim, 
 	out->status = status;
 out:
 	if (rc == CID_ERR_NOMEM)
-		say(why, whysz, "out of memory");
+		cid_err_why(why, whysz, "out of memory");
 	free(s.buf);
 	curl_slist_free_all(headers);
 	curl_easy_cleanup(h);

@@ -5,10 +5,10 @@
  * will use it too.
  *
  * It is narrow on purpose. GET, and a POST for protocols that answer one
- * (the audit log's pushes to its witnesses); https, or plain http to a loopback host
- * (127.0.0.1, [::1], localhost: local tools and tests); no credentials in the
- * URL; a GET follows redirects at most CID_FETCH_MAX_REDIRS times and only to
- * https, a POST none;
+ * (the audit log's pushes to its witnesses); https, or plain http to a
+ * loopback host (127.0.0.1, [::1], localhost, by cid_http_loopback_host:
+ * local tools and tests); no credentials in the URL; a GET follows redirects
+ * at most CID_FETCH_MAX_REDIRS times and only to https, a POST none;
  * the TLS peer and its name verified against the system's CA store; a connect
  * and a total timeout; the body capped (a longer one is an error, never cut);
  * for a GET only 200 is success, a POST hands back any status. libcurl does the work, one handle

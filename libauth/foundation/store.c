@@ -24,6 +24,7 @@
 #include "store.h"
 
 #include "bounds.h"
+#include "buf.h"
 
 #include <errno.h>
 #include <lmdb.h>
@@ -292,7 +293,9 @@ enum cid_err cid_store_open(const char *dir, struct cid_store **out)
 	/* MDB_NOTLS: a reset read transaction is kept per thread, not per LMDB's TLS slot. */
 	mrc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
 	CID_ENSURE(mrc == 0, env_open_err(mrc));
-	/* Free the reader slots of processes that died with a transaction open. */
+	/* Free the reader slots of processes that died with a transaction open: best
+	 * effort, since slots left stale are freed by the next open and refusing to open
+	 * the store over them would be worse. */
 	(void)mdb_reader_check(s->env, NULL);
 	/* Set after open so that a map grown earlier is not shrunk back. */
 	if (map_size_locked(s) < CID_STORE_MAP_INITIAL)
@@ -340,8 +343,9 @@ enum cid_err cid_store_read_begin(struct cid_store *s, struct cid_txn **out)
 	struct cid_txn *t = reader_get(s);
 	int mrc;
 
-	/* The contract names only CID_ERR_STORE, so an allocation failure reports that. */
-	if (t == NULL || t->active)
+	if (t == NULL)
+		return CID_ERR_NOMEM; /* the thread's first transaction could not be made */
+	if (t->active)
 		return CID_ERR_STORE;
 	for (int attempt = 0; attempt < ATTEMPTS_MAX; attempt++) {
 		bool hold_commits = attempt >= READ_LOCKFREE_TRIES;
@@ -525,7 +529,7 @@ enum cid_err cid_txn_put_json(struct cid_txn *txn, enum cid_db db, struct cid_st
 	/* cid_txn_get_json reads back only objects. */
 	if (!json_is_object(obj))
 		return CID_ERR_INVALID;
-	text = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+	text = cid_json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
 	if (text == NULL)
 		return CID_ERR_NOMEM;
 	rc = cid_txn_put(txn, db, key, cid_str_of(text), flags);

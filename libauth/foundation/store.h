@@ -74,7 +74,9 @@ void cid_store_close(struct cid_store *s);
 /*
  * Begins (or renews) this thread's read transaction; end it with
  * cid_store_read_end() on the same thread before beginning another.
- * Errors: CID_ERR_STORE.
+ * Errors: CID_ERR_STORE, CID_ERR_NOMEM (a thread's first transaction
+ * could not be allocated: any function that reads the store may pass
+ * this on, whether or not its own list names it).
  */
 CID_MUST_CHECK enum cid_err cid_store_read_begin(struct cid_store *s, struct cid_txn **out);
 

@@ -25,6 +25,7 @@
 #include "throttle.h"
 #include "totp.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* A letter or digit of ASCII. */
@@ -188,21 +189,76 @@ static enum cid_err strip(json_t *record)
 		   : CID_ERR_NOMEM;
 }
 
-enum cid_err cid_account_get_txn(struct cid_txn *txn, const char *id, json_t **out)
+/* A copy of the string member name of record into out[outsz]; false if absent or too long. */
+static bool copy_member(const json_t *record, const char *name, char *out, size_t outsz)
+{
+	const char *v = cid_json_str(record, name);
+	size_t n = v == NULL ? 0 : strnlen(v, outsz);
+
+	if (v == NULL || n == outsz)
+		return false;
+	memcpy(out, v, n + 1);
+	return true;
+}
+
+/* A time member of record, 0 when absent. Errors: CID_ERR_STORE (not an integer). */
+static enum cid_err record_time(const json_t *record, const char *name, int64_t *out)
+{
+	const json_t *t = json_object_get(record, name);
+
+	if (t != NULL && !json_is_integer(t))
+		return CID_ERR_STORE;
+	*out = t == NULL ? 0 : (int64_t)json_integer_value(t);
+	return CID_OK;
+}
+
+enum cid_err cid_account_from_record(const json_t *record, struct cid_account **out)
+{
+	enum cid_err rc = CID_OK;
+	const json_t *claims = json_object_get(record, "claims");
+	struct cid_account *a = calloc(1, sizeof(*a));
+
+	CID_ENSURE(a != NULL, CID_ERR_NOMEM);
+	CID_ENSURE(json_is_object(record) && copy_member(record, "id", a->id, sizeof(a->id)) &&
+		       cid_uuid_syntax_ok(a->id) &&
+		       copy_member(record, "username", a->username, sizeof(a->username)) &&
+		       a->username[0] != '\0' && (claims == NULL || json_is_object(claims)),
+		   CID_ERR_STORE);
+	CID_TRY(record_generation(record, &a->generation));
+	CID_TRY(record_time(record, "created_at", &a->created_at));
+	CID_TRY(record_time(record, "updated_at", &a->updated_at));
+	a->active = cid_account_active(record);
+	a->has_totp = cid_account_has_totp(record);
+	a->claims = claims == NULL ? json_object() : json_deep_copy(claims);
+	CID_ENSURE(a->claims != NULL, CID_ERR_NOMEM);
+	*out = a;
+	a = NULL;
+out:
+	cid_account_free(a);
+	return rc;
+}
+
+void cid_account_free(struct cid_account *a)
+{
+	if (a == NULL)
+		return;
+	json_decref(a->claims);
+	free(a);
+}
+
+enum cid_err cid_account_get_txn(struct cid_txn *txn, const char *id, struct cid_account **out)
 {
 	enum cid_err rc = CID_OK;
 	json_t *record = NULL;
 
 	CID_TRY(account_load_record(txn, id, &record));
-	CID_TRY(strip(record));
-	*out = record;
-	record = NULL;
+	CID_TRY(cid_account_from_record(record, out));
 out:
 	json_decref(record);
 	return rc;
 }
 
-enum cid_err cid_account_get(struct cid_store *s, const char *id, json_t **out)
+enum cid_err cid_account_get(struct cid_store *s, const char *id, struct cid_account **out)
 {
 	enum cid_err rc = CID_OK;
 	struct cid_txn *txn = NULL;
@@ -214,7 +270,22 @@ out:
 	return rc;
 }
 
-enum cid_err cid_account_find(struct cid_store *s, const char *username, json_t **out)
+enum cid_err cid_account_find(struct cid_store *s, const char *username, struct cid_account **out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
+	json_t *record = NULL;
+
+	CID_TRY(cid_store_read_begin(s, &txn));
+	CID_TRY(account_load_by_username(txn, username, &record));
+	CID_TRY(cid_account_from_record(record, out));
+out:
+	cid_store_read_end(txn);
+	json_decref(record);
+	return rc;
+}
+
+enum cid_err cid_account_show(struct cid_store *s, const char *username, json_t **out)
 {
 	enum cid_err rc = CID_OK;
 	struct cid_txn *txn = NULL;
@@ -317,6 +388,14 @@ static enum cid_err set_disabled(json_t *record, bool disabled)
 		   CID_ERR_NOMEM);
 out:
 	return rc;
+}
+
+enum cid_err account_clear_code_counter(struct cid_txn *txn, const char *id)
+{
+	struct cid_throttle_key k = {0};
+
+	cid_throttle_key_code(&k, CID_THROTTLE_CITIZEN, id);
+	return cid_throttle_clear(txn, &k);
 }
 
 enum cid_err account_change_cb(struct cid_txn *txn, void *arg)

@@ -10,6 +10,8 @@
  * CID_DB_USERNAMES maps username -> {"id"} and is kept in the same write
  * transaction, so the two never disagree. Usernames are 1..CID_MAX_USERNAME
  * bytes of [A-Za-z0-9._@-], compared exactly (the CLI lower-cases nothing).
+ * The record is this module's: every other module reads a citizen as struct
+ * cid_account (below), made from it in one place.
  *
  * Attributes are OIDC standard claims (Core §5.1) plus city attributes, checked
  * against one table (cid_claim_lookup). Names of the human-readable string
@@ -28,6 +30,7 @@
 #ifndef CID_ACCOUNT_H
 #define CID_ACCOUNT_H
 
+#include "bounds.h"
 #include "crypto.h"
 #include "err.h"
 #include "store.h"
@@ -94,19 +97,70 @@ CID_MUST_CHECK enum cid_err cid_account_add(struct cid_store *s,
 					    char id_out[CID_ID_CHARS + 1]);
 
 /*
- * Reads a citizen by account id (cid_account_get) or username (cid_account_find).
- * *out is the record with the "password" and "totp" members removed and
- * "totp_enrolled": true|false added; json_decref it.
- * Errors: CID_ERR_NOTFOUND, CID_ERR_STORE.
+ * A citizen as every other module reads it: made from the stored record once
+ * (cid_account_from_record, which every getter below uses), not changed
+ * afterwards. The password hash and the TOTP secret are never in it. Only
+ * this module reads a citizen record by its member names; a member read
+ * elsewhere is a member of this struct, so a misspelt one does not compile.
+ * Free with cid_account_free.
  */
-CID_MUST_CHECK enum cid_err cid_account_get(struct cid_store *s, const char *id, json_t **out);
+struct cid_account {
+	char id[CID_ID_CHARS + 1];	     /* the account id (a UUID) */
+	char username[CID_MAX_USERNAME + 1]; /* as stored */
+	bool active;			     /* cid_account_active of the record: the one rule */
+	bool has_totp;			     /* cid_account_has_totp of the record */
+	int64_t generation;		     /* the record's; 0 when it has none (see below) */
+	int64_t created_at;		     /* 0 when the record has none */
+	int64_t updated_at;		     /* 0 when the record has none */
+	json_t *claims; /* the attributes: an object, empty when the record has none;
+			   owned by the account. Read a claim through the claim
+			   table (cid_claim_lookup): a member that is no claim of
+			   it (none is stored by civicid) is no attribute */
+};
+
+/*
+ * Makes the typed citizen of record (a stored citizen record, or one stripped
+ * as cid_account_show returns it; borrowed). *out (free with
+ * cid_account_free) is written only on success.
+ * Errors: CID_ERR_STORE (the record is damaged: not an object, "id" not a
+ * UUID, "username" missing, empty or over CID_MAX_USERNAME bytes,
+ * "generation" not an integer >= 0, "claims" present but not an object, a
+ * time not an integer), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_account_from_record(const json_t *record, struct cid_account **out);
+
+/* Frees a citizen of cid_account_from_record or a getter; NULL is a no-op. */
+void cid_account_free(struct cid_account *a);
+
+/*
+ * Reads a citizen by account id (cid_account_get, or cid_account_get_txn
+ * inside a caller's read or write transaction) or by username
+ * (cid_account_find). *out (free with cid_account_free) is written only on
+ * success.
+ * Errors: CID_ERR_NOTFOUND (no such citizen, a malformed id or username),
+ * CID_ERR_STORE (including a damaged record, as cid_account_from_record),
+ * CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_account_get(struct cid_store *s, const char *id,
+					    struct cid_account **out);
 CID_MUST_CHECK enum cid_err cid_account_find(struct cid_store *s, const char *username,
+					     struct cid_account **out);
+CID_MUST_CHECK enum cid_err cid_account_get_txn(struct cid_txn *txn, const char *id,
+						struct cid_account **out);
+
+/*
+ * The record of username for printing (the CLI's --json): as stored, with
+ * the "password" and "totp" members removed and "totp_enrolled": true|false
+ * added. *out: new reference, json_decref it.
+ * Errors: CID_ERR_NOTFOUND, CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_account_show(struct cid_store *s, const char *username,
 					     json_t **out);
 
-/* Same as cid_account_get inside a caller's transaction (read or write). */
-CID_MUST_CHECK enum cid_err cid_account_get_txn(struct cid_txn *txn, const char *id, json_t **out);
-
-/* All citizens (records stripped as by cid_account_get) ordered by username; *out is a new array.
+/*
+ * All citizens, records stripped as by cid_account_show, ordered by username;
+ * *out is a new array. A row is read through cid_account_from_record.
+ * Errors: CID_ERR_STORE, CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_account_list(struct cid_store *s, json_t **out);
 
@@ -133,6 +187,8 @@ CID_MUST_CHECK enum cid_err cid_account_set_disabled(struct cid_store *s, const 
  * The one rule of an active citizen: record's "disabled" member is exactly
  * false. A record without it, with any other value, or NULL is not active
  * (fail-closed). record: a stored or stripped citizen record, borrowed.
+ * cid_account_from_record sets struct cid_account's active with it: other
+ * modules read that member, and nothing else decides it.
  */
 bool cid_account_active(const json_t *record);
 
@@ -261,7 +317,8 @@ CID_MUST_CHECK enum cid_err cid_account_totp_check(struct cid_store *s, const ch
 
 /*
  * True if record (a stored or a stripped citizen record, borrowed) is enrolled
- * in TOTP: the step-up to level 2 is possible for this citizen.
+ * in TOTP: the step-up to level 2 is possible for this citizen. Other modules
+ * read struct cid_account's has_totp, set with it.
  */
 bool cid_account_has_totp(const json_t *record);
 

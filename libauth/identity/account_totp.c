@@ -21,14 +21,6 @@
 
 #include <string.h>
 
-enum cid_err account_clear_code_counter(struct cid_txn *txn, const char *id)
-{
-	struct cid_throttle_key k = {0};
-
-	cid_throttle_key_code(&k, CID_THROTTLE_CITIZEN, id);
-	return cid_throttle_clear(txn, &k);
-}
-
 /* ---- TOTP ---- */
 
 struct totp_enrol {

@@ -72,8 +72,10 @@ struct cid_client_spec {
 
 /*
  * Checks a redirect or post-logout URI: absolute, https (or http with host
- * 127.0.0.1, [::1] or localhost), no fragment, no userinfo, UTF-8, at most
- * CID_MAX_URI bytes. Errors: CID_ERR_INVALID, CID_ERR_TOOBIG, CID_ERR_UTF8.
+ * 127.0.0.1, [::1] or localhost), nothing in the authority but the host and
+ * a port (1 to 65535, or empty), no fragment, no userinfo, UTF-8, at most
+ * CID_MAX_URI bytes.
+ * Errors: CID_ERR_INVALID, CID_ERR_TOOBIG, CID_ERR_UTF8.
  */
 CID_MUST_CHECK enum cid_err cid_client_check_uri(const char *uri);
 
@@ -154,7 +156,8 @@ CID_MUST_CHECK enum cid_err cid_client_remove(struct cid_store *s, const char *c
  * its secret (compared in constant time against the stored hash); a public
  * client must present none. *out (freed with cid_client_free) is the client.
  * Errors: CID_ERR_DENIED (unknown client, wrong or missing secret, secret sent
- * by a public client: the same error for all, RFC 6749 invalid_client).
+ * by a public client: the same error for all, RFC 6749 invalid_client);
+ * CID_ERR_STORE, CID_ERR_NOMEM (no verdict: the client could not be read).
  */
 CID_MUST_CHECK enum cid_err cid_client_authenticate(struct cid_store *s, const char *client_id,
 						    const char *secret, struct cid_client **out);

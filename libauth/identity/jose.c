@@ -12,6 +12,7 @@
 #include "jose_int.h"
 
 #include "bounds.h"
+#include "buf.h"
 #include "crypto.h"
 #include "str.h"
 
@@ -83,6 +84,9 @@ static enum cid_err sign_raw(const struct key *k, const char *msg, size_t n, uin
 	CID_ENSURE(md != NULL, CID_ERR_NOMEM);
 	CID_ENSURE(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, k->pkey) == 1, CID_ERR_CRYPTO);
 	CID_ENSURE(EVP_DigestSign(md, der, &derlen, (const uint8_t *)msg, n) == 1, CID_ERR_CRYPTO);
+	/* OpenSSL 3.0 reports success with a length of (unsigned)-1 when encoding the ECDSA
+	 * signature runs out of memory (measured): der holds nothing then */
+	CID_ENSURE(derlen > 0 && derlen <= sizeof(der), CID_ERR_CRYPTO);
 	if (k->alg == ALG_RS256) {
 		memcpy(sig, der, derlen);
 		*siglen = derlen;
@@ -127,8 +131,8 @@ enum cid_err cid_jws_sign(const struct cid_keyset *ks, const char *alg, const ch
 	else
 		header = json_pack("{s:s, s:s}", "alg", jose_alg_names[k->alg], "kid", k->kid);
 	CID_ENSURE(header != NULL, CID_ERR_NOMEM);
-	h = json_dumps(header, JSON_COMPACT | JSON_SORT_KEYS);
-	p = json_dumps(claims, JSON_COMPACT);
+	h = cid_json_dumps(header, JSON_COMPACT | JSON_SORT_KEYS);
+	p = cid_json_dumps(claims, JSON_COMPACT);
 	CID_ENSURE(h != NULL && p != NULL, CID_ERR_NOMEM);
 	hl = cid_b64url_len(strlen(h));
 	pl = cid_b64url_len(strlen(p));

@@ -86,6 +86,13 @@ out:
 	return rc;
 }
 
+/* An officer may sign in only when the record says "disabled": false; anything else fails closed.
+ */
+static bool officer_active(const json_t *rec)
+{
+	return rec != NULL && json_is_false(json_object_get(rec, "disabled"));
+}
+
 static enum cid_err list_one(struct cid_str key, struct cid_str val, void *arg)
 {
 	json_t *list = arg;
@@ -98,7 +105,7 @@ static enum cid_err list_one(struct cid_str key, struct cid_str val, void *arg)
 	CID_ENSURE(cid_json_str(rec, "name") != NULL, CID_ERR_STORE);
 	row = json_pack("{s:s, s:I, s:b}", "name", cid_json_str(rec, "name"), "created_at",
 			(json_int_t)cid_json_int(rec, "created_at"), "disabled",
-			!json_is_false(json_object_get(rec, "disabled")));
+			!officer_active(rec));
 	CID_ENSURE(row != NULL && json_array_append_new(list, row) == 0, CID_ERR_NOMEM);
 out:
 	json_decref(rec);
@@ -327,7 +334,7 @@ static enum cid_err login_cb(struct cid_txn *txn, void *arg)
 	/* a disabled officer's code is not checked, so no step is spent; the run of
 	 * wrong codes is read only after the right password, so only its holder
 	 * learns of (or can cause) a lock */
-	if (rec != NULL && l->password_ok && json_is_false(json_object_get(rec, "disabled"))) {
+	if (l->password_ok && officer_active(rec)) {
 		cid_throttle_key_code(&code_key, CID_THROTTLE_OFFICER, l->name);
 		CID_TRY(cid_throttle_read(txn, &code_key, l->now, &l->wait, &code_counted));
 		CID_ENSURE(l->wait != CID_THROTTLE_LOCKED, CID_ERR_LOCKED);
@@ -422,8 +429,7 @@ enum cid_err cid_officer_session(struct cid_store *s, const char *cookie, int64_
 	CID_ENSURE(now < cid_json_int(sess, "expires_at"), CID_ERR_EXPIRED);
 	rc = cid_txn_get_json(txn, CID_DB_OFFICERS, cid_str_of(name), &officer);
 	CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
-	CID_ENSURE(officer != NULL && json_is_false(json_object_get(officer, "disabled")),
-		   CID_ERR_NOTFOUND);
+	CID_ENSURE(officer_active(officer), CID_ERR_NOTFOUND);
 	memcpy(name_out, name, strlen(name) + 1);
 out:
 	cid_store_read_end(txn);

@@ -38,30 +38,30 @@ static const char *page_locale(struct cid_ctx *ctx, const struct cid_request *re
 				cid_ctx_config(ctx)->default_locale);
 }
 
-/* The session of the request's cookie; *ok false when there is none that is live. */
-static enum cid_err find_session(struct cid_ctx *ctx, const struct cid_request *req,
-				 struct cid_session *sess, bool *ok)
-{
-	enum cid_err rc;
-
-	*ok = false;
-	/* only our own token syntax reaches the store */
-	if (req->session_cookie == NULL || !cid_request_is_token(req->session_cookie))
-		return CID_OK;
-	rc = cid_session_get(cid_ctx_store(ctx), req->session_cookie, req->now, sess);
-	/* a session of a citizen disabled since is no session either */
-	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_EXPIRED || rc == CID_ERR_REVOKED)
-		return CID_OK;
-	if (rc == CID_OK)
-		*ok = true;
-	return rc;
-}
-
 static enum cid_err signed_out(struct cid_reply *reply, const char *locale)
 {
 	return cid_reply_page(
 	    reply, 401, CID_PAGE_ACCOUNT,
 	    json_pack("{s:b, s:b, s:s}", "signed_in", 0, "signed_out", 1, "lang", locale), locale);
+}
+
+/*
+ * The live session of the request's cookie into *sess; CID_ANSWERED with the
+ * signed-out page in reply when there is none.
+ */
+static enum cid_err find_session(struct cid_ctx *ctx, const struct cid_request *req,
+				 const char *locale, struct cid_reply *reply,
+				 struct cid_session *sess)
+{
+	enum cid_err rc = CID_ERR_NOTFOUND;
+
+	/* only our own token syntax reaches the store */
+	if (req->session_cookie != NULL && cid_request_is_token(req->session_cookie))
+		rc = cid_session_get(cid_ctx_store(ctx), req->session_cookie, req->now, sess);
+	/* a session of a citizen disabled since is no session either */
+	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_EXPIRED || rc == CID_ERR_REVOKED)
+		return cid_reply_answered(signed_out(reply, locale));
+	return rc;
 }
 
 /* Names for the citizen: the service's and its purposes', from the policies in force. */
@@ -91,6 +91,8 @@ static const char *service_name(struct names *nm, const char *service)
 
 		if (cid_client_get(cid_ctx_store(nm->ctx), service, &client) == CID_OK)
 			name = client->name;
+		/* a name that cannot be remembered (out of memory) is not looked up
+		 * again: the page names the service by its client_id instead */
 		(void)json_object_set_new(nm->clients, service, json_string(name));
 		cid_client_free(client);
 		known = json_object_get(nm->clients, service);
@@ -125,37 +127,30 @@ static enum cid_err add_label(json_t *list, const char *attribute, json_t **item
 	return CID_OK;
 }
 
-static bool same_group(const json_t *a, const json_t *b)
+static bool same_group(const struct cid_consent_record *a, const struct cid_consent_record *b)
 {
-	const char *sa = cid_json_str(a, "service"), *sb = cid_json_str(b, "service");
-	const char *pa = cid_json_str(a, "purpose"), *pb = cid_json_str(b, "purpose");
-
-	return sa != NULL && sb != NULL && pa != NULL && pb != NULL && strcmp(sa, sb) == 0 &&
-	       strcmp(pa, pb) == 0;
+	return strcmp(a->service, b->service) == 0 && strcmp(a->purpose, b->purpose) == 0;
 }
 
-static bool same_attribute(const json_t *a, const json_t *b)
+static bool same_attribute(const struct cid_consent_record *a, const struct cid_consent_record *b)
 {
-	const char *x = cid_json_str(a, "attribute"), *y = cid_json_str(b, "attribute");
-
-	return same_group(a, b) && x != NULL && y != NULL && strcmp(x, y) == 0;
+	return same_group(a, b) && strcmp(a->attribute, b->attribute) == 0;
 }
 
 /* One item of the consent list: the latest record rec of its attribute. */
-static enum cid_err consent_item(const json_t *rec, int64_t now, json_t *items)
+static enum cid_err consent_item(const struct cid_consent_record *rec, int64_t now, json_t *items)
 {
 	enum cid_err rc = CID_OK;
-	const char *state = cid_json_str(rec, "state");
-	int64_t expires_at = cid_json_int(rec, "expires_at");
-	bool granted = state != NULL && strcmp(state, "granted") == 0;
-	bool expired = cid_consent_expired(rec, now);
+	int64_t expires_at = rec->expires_at;
+	bool granted = rec->state == CID_CONSENT_GRANTED;
+	bool expired = cid_consent_record_expired(rec, now);
 	char state_key[MAX_EVENT_KEY];
 	char t[32];
 	json_t *item = NULL;
 
-	CID_ENSURE(state != NULL && cid_json_str(rec, "attribute") != NULL, CID_ERR_STORE);
-	snprintf(state_key, sizeof(state_key), "account_state_%s", expired ? "expired" : state);
-	CID_TRY(add_label(items, cid_json_str(rec, "attribute"), &item));
+	snprintf(state_key, sizeof(state_key), "account_state_%s",
+		 expired ? "expired" : cid_consent_state_name(rec->state));
+	CID_TRY(add_label(items, rec->attribute, &item));
 	CID_ENSURE(json_object_set_new(item, "state_key", json_string(state_key)) == 0,
 		   CID_ERR_NOMEM);
 	if (granted && expires_at != 0) {
@@ -165,7 +160,7 @@ static enum cid_err consent_item(const json_t *rec, int64_t now, json_t *items)
 			   CID_ERR_NOMEM);
 	}
 	if (granted && !expired)
-		CID_ENSURE(json_object_set(item, "receipt_id", json_object_get(rec, "id")) == 0,
+		CID_ENSURE(json_object_set_new(item, "receipt_id", json_string(rec->id)) == 0,
 			   CID_ERR_NOMEM);
 out:
 	return rc;
@@ -180,19 +175,22 @@ static enum cid_err consents_view(struct names *nm, const json_t *history, int64
 {
 	enum cid_err rc = CID_OK;
 	json_t *items = NULL;
-	const json_t *group = NULL;
+	struct cid_consent_record group = {0};
+	struct cid_consent_record rec;
+	struct cid_consent_record next;
 	size_t n = json_array_size(history);
 
 	for (size_t i = 0; i < n; i++) {
-		const json_t *rec = json_array_get(history, i);
-		const json_t *next = i + 1 < n ? json_array_get(history, i + 1) : NULL;
+		bool has_next = i + 1 < n;
 
-		if (group == NULL || !same_group(group, rec)) {
-			const char *service = cid_json_str(rec, "service");
-			const char *purpose = cid_json_str(rec, "purpose");
+		CID_TRY(cid_consent_record_read(json_array_get(history, i), &rec));
+		if (has_next)
+			CID_TRY(cid_consent_record_read(json_array_get(history, i + 1), &next));
+		if (group.id == NULL || !same_group(&group, &rec)) {
+			const char *service = rec.service;
+			const char *purpose = rec.purpose;
 			json_t *g;
 
-			CID_ENSURE(service != NULL && purpose != NULL, CID_ERR_STORE);
 			group = rec;
 			/* "o" takes items: from here it is borrowed from the group, which out holds
 			 */
@@ -204,9 +202,9 @@ static enum cid_err consents_view(struct names *nm, const json_t *history, int64
 			CID_ENSURE(json_array_append_new(out, g) == 0, CID_ERR_NOMEM);
 		}
 		/* only the latest record of each attribute is its current decision */
-		if (next != NULL && same_attribute(rec, next))
+		if (has_next && same_attribute(&rec, &next))
 			continue;
-		CID_TRY(consent_item(rec, now, items));
+		CID_TRY(consent_item(&rec, now, items));
 	}
 out:
 	return rc;
@@ -301,15 +299,10 @@ enum cid_err cid_account_page(struct cid_ctx *ctx, const struct cid_request *req
 	json_t *data = NULL;
 	uint64_t after_seq = 0;
 	uint64_t next = 0;
-	bool ok;
 
 	nm.clients = json_object();
 	CID_ENSURE(consents != NULL && trail != NULL && nm.clients != NULL, CID_ERR_NOMEM);
-	CID_TRY(find_session(ctx, req, &sess, &ok));
-	if (!ok) {
-		rc = signed_out(reply, locale);
-		goto out;
-	}
+	CID_TRY(find_session(ctx, req, locale, reply, &sess));
 	if (after != NULL &&
 	    cid_parse_u64(after, strlen(after), 0, UINT64_MAX, &after_seq) != CID_OK) {
 		rc =
@@ -340,7 +333,7 @@ out:
 	json_decref(consents);
 	json_decref(trail);
 	json_decref(data);
-	return rc;
+	return cid_endpoint_rc(rc);
 }
 
 enum cid_err cid_account_receipt(struct cid_ctx *ctx, const struct cid_request *req,
@@ -351,13 +344,8 @@ enum cid_err cid_account_receipt(struct cid_ctx *ctx, const struct cid_request *
 	const char *id = cid_params_get(&req->params, "id");
 	struct cid_session sess;
 	char *jws = NULL;
-	bool ok;
 
-	CID_TRY(find_session(ctx, req, &sess, &ok));
-	if (!ok) {
-		rc = signed_out(reply, locale);
-		goto out;
-	}
+	CID_TRY(find_session(ctx, req, locale, reply, &sess));
 	/* hostile input: cid_receipt_make refuses (CID_ERR_INVALID) an id not of our syntax */
 	rc = cid_receipt_make(ctx, id, sess.account_id, locale, req->now, &jws, NULL);
 	switch (rc) {
@@ -375,7 +363,7 @@ enum cid_err cid_account_receipt(struct cid_ctx *ctx, const struct cid_request *
 		rc = cid_reply_error_page(reply, 404, "not_found",
 					  "There is no such consent record among yours.", locale);
 		break;
-	case CID_ERR_DENIED:
+	case CID_ERR_REFUSED:
 		rc =
 		    cid_reply_error_page(reply, 404, "no_receipt",
 					 "This record is a refusal or a withdrawal: only a consent "
@@ -392,7 +380,7 @@ enum cid_err cid_account_receipt(struct cid_ctx *ctx, const struct cid_request *
 	}
 out:
 	free(jws);
-	return rc;
+	return cid_endpoint_rc(rc);
 }
 
 static const struct cid_endpoint endpoints[] = {

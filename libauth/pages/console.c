@@ -42,8 +42,8 @@ enum cid_err console_fail(struct cid_ctx *ctx, struct cid_reply *r, int status, 
 
 /*
  * The officer of the request's session into who. Without a live session:
- * CID_ERR_DENIED with a redirect to the login form in reply. On a POST, a
- * wrong CSRF token: CID_ERR_DENIED with a 403 page. Other errors:
+ * CID_ANSWERED with a redirect to the login form in reply. On a POST, a
+ * wrong CSRF token: CID_ANSWERED with a 403 page. Other errors:
  * CID_ERR_STORE, those of building the reply.
  */
 static enum cid_err gate(struct cid_ctx *ctx, const struct cid_request *req,
@@ -54,8 +54,8 @@ static enum cid_err gate(struct cid_ctx *ctx, const struct cid_request *req,
 	const char *given;
 
 	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_EXPIRED) {
-		rc = cid_reply_redirect(reply, 303, CONSOLE_LOGIN, NULL, NULL, 0);
-		return rc == CID_OK ? CID_ERR_DENIED : rc;
+		return cid_reply_answered(
+		    cid_reply_redirect(reply, 303, CONSOLE_LOGIN, NULL, NULL, 0));
 	}
 	if (rc != CID_OK)
 		return rc;
@@ -64,11 +64,10 @@ static enum cid_err gate(struct cid_ctx *ctx, const struct cid_request *req,
 		given = cid_params_get(&req->params, "csrf");
 		if (given == NULL || !cid_ct_streq(given, strnlen(given, CID_TOKEN_CHARS + 1),
 						   who->csrf, strlen(who->csrf))) {
-			rc = console_fail(
+			return cid_reply_answered(console_fail(
 			    ctx, reply, 403, "invalid_request",
 			    "the form is stale or was not sent from this console: reload "
-			    "the page and try again");
-			return rc == CID_OK ? CID_ERR_DENIED : rc;
+			    "the page and try again"));
 		}
 	}
 	return CID_OK;
@@ -80,11 +79,9 @@ enum cid_err console_gated(struct cid_ctx *ctx, const struct cid_request *req,
 	struct officer who;
 	enum cid_err rc = gate(ctx, req, reply, &who);
 
-	if (rc == CID_ERR_DENIED)
-		return CID_OK;
-	if (rc != CID_OK)
-		return rc;
-	return page(ctx, req, reply, &who);
+	if (rc == CID_OK)
+		rc = page(ctx, req, reply, &who);
+	return cid_endpoint_rc(rc);
 }
 
 json_t *console_base_data(const struct officer *who)
@@ -152,7 +149,7 @@ enum cid_err console_parse_filter(struct cid_ctx *ctx, const struct cid_request 
 	const struct cid_params *p = &req->params;
 	enum cid_err rc = CID_OK;
 	const char *bad = NULL;
-	json_t *acct = NULL;
+	struct cid_account *acct = NULL;
 	int64_t day;
 
 	memset(fi, 0, sizeof(*fi));
@@ -201,8 +198,7 @@ enum cid_err console_parse_filter(struct cid_ctx *ctx, const struct cid_request 
 				goto out;
 			}
 			CID_TRY(rc);
-			CID_ENSURE(cid_uuid_syntax_ok(cid_json_str(acct, "id")), CID_ERR_STORE);
-			memcpy(fi->citizen, cid_json_str(acct, "id"), CID_ID_CHARS + 1);
+			memcpy(fi->citizen, acct->id, CID_ID_CHARS + 1);
 		}
 		fi->f.citizen = fi->citizen;
 	}
@@ -211,11 +207,9 @@ enum cid_err console_parse_filter(struct cid_ctx *ctx, const struct cid_request 
 	fi->f.attribute = fi->attribute;
 	fi->f.type = fi->type;
 out:
-	json_decref(acct);
-	if (bad != NULL) {
-		rc = console_bad_param(ctx, reply, bad);
-		rc = rc == CID_OK ? CID_ERR_DENIED : rc;
-	}
+	cid_account_free(acct);
+	if (bad != NULL)
+		rc = cid_reply_answered(console_bad_param(ctx, reply, bad));
 	return rc;
 }
 
@@ -232,10 +226,8 @@ enum cid_err console_scan(struct cid_ctx *ctx, const struct cid_request *req,
 	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
 	rc = scan(txn, &fi->f, arg);
 	cid_store_read_end(txn);
-	if (rc == CID_ERR_INVALID) {
-		rc = console_bad_param(ctx, reply, "filter");
-		rc = rc == CID_OK ? CID_ERR_DENIED : rc;
-	}
+	if (rc == CID_ERR_INVALID)
+		rc = cid_reply_answered(console_bad_param(ctx, reply, "filter"));
 out:
 	return rc;
 }

@@ -29,10 +29,7 @@ static enum cid_err export_page(struct cid_ctx *ctx, const struct cid_request *r
 	if (format == NULL || (strcmp(format, "csv") != 0 && strcmp(format, "jsonl") != 0))
 		return console_bad_param(ctx, reply, "format");
 	csv = strcmp(format, "csv") == 0;
-	rc = console_parse_filter(ctx, req, reply, &fi);
-	if (rc == CID_ERR_DENIED)
-		return CID_OK;
-	CID_TRY(rc);
+	CID_TRY(console_parse_filter(ctx, req, reply, &fi));
 	snprintf(actor, sizeof(actor), "officer:%s", who->name);
 	x.format = format;
 	x.filter = &fi.f;

@@ -42,10 +42,12 @@ typedef enum cid_err (*officer_page)(struct cid_ctx *ctx, const struct cid_reque
  * Answers req with page when the gate lets it in: a live officer session
  * and, on a POST, its CSRF token. Otherwise with what the gate replied: a
  * redirect (303) to the login form without a session, a 403 page for a
- * wrong token. Errors: CID_ERR_STORE, those of page and of building the reply.
+ * wrong token. An endpoint's return (cid_endpoint_rc): CID_OK, also when
+ * page returned CID_ANSWERED. Errors: CID_ERR_STORE, those of page and of
+ * building the reply.
  */
-enum cid_err console_gated(struct cid_ctx *ctx, const struct cid_request *req,
-			   struct cid_reply *reply, officer_page page);
+CID_MUST_CHECK enum cid_err console_gated(struct cid_ctx *ctx, const struct cid_request *req,
+					  struct cid_reply *reply, officer_page page);
 
 /* ---- pages ---- */
 
@@ -53,18 +55,19 @@ enum cid_err console_gated(struct cid_ctx *ctx, const struct cid_request *req,
 const char *console_locale(struct cid_ctx *ctx);
 
 /* A 4xx/5xx error page; CID_OK when it was built. */
-enum cid_err console_fail(struct cid_ctx *ctx, struct cid_reply *r, int status, const char *error,
-			  const char *description);
+CID_MUST_CHECK enum cid_err console_fail(struct cid_ctx *ctx, struct cid_reply *r, int status,
+					 const char *error, const char *description);
 
 /* A 400 page naming the parameter name as not valid; CID_OK when it was built. */
-enum cid_err console_bad_param(struct cid_ctx *ctx, struct cid_reply *r, const char *name);
+CID_MUST_CHECK enum cid_err console_bad_param(struct cid_ctx *ctx, struct cid_reply *r,
+					      const char *name);
 
 /* Page data every console page has. NULL when out of memory. */
 json_t *console_base_data(const struct officer *who);
 
 /* Replies with a console page built from data (stolen); no page of the console is cached. */
-enum cid_err console_show(struct cid_ctx *ctx, struct cid_reply *reply, int status,
-			  enum cid_page page, json_t *data);
+CID_MUST_CHECK enum cid_err console_show(struct cid_ctx *ctx, struct cid_reply *reply, int status,
+					 enum cid_page page, json_t *data);
 
 /*
  * An optional text parameter: NULL when absent, else at most max bytes with no
@@ -87,15 +90,15 @@ struct filter_in {
 
 /*
  * Reads the filter of req into fi. A citizen may be given as the account id
- * or the username. A bad value is CID_ERR_DENIED with a 400 page naming it
+ * or the username. A bad value is CID_ANSWERED with a 400 page naming it
  * in reply. Other errors: CID_ERR_STORE, those of building the reply.
  */
-enum cid_err console_parse_filter(struct cid_ctx *ctx, const struct cid_request *req,
-				  struct cid_reply *reply, struct filter_in *fi);
+CID_MUST_CHECK enum cid_err console_parse_filter(struct cid_ctx *ctx, const struct cid_request *req,
+						 struct cid_reply *reply, struct filter_in *fi);
 
 /*
  * A filtered page's own query members of f (order, paging, limit);
- * CID_ERR_DENIED once it answered (a bad value of its own).
+ * CID_ANSWERED once it answered (a bad value of its own).
  */
 typedef enum cid_err (*console_options)(struct cid_ctx *ctx, const struct cid_request *req,
 					struct cid_reply *reply, struct cid_audit_filter *f);
@@ -110,20 +113,20 @@ typedef enum cid_err (*console_scan_fn)(struct cid_txn *txn, const struct cid_au
  * set the page's own members of fi->f, then runs scan(txn, &fi->f, arg) in
  * one read transaction. A bad filter value, a bad option and a filter the
  * log refuses (scan's CID_ERR_INVALID) are each answered with a 400 page
- * naming it. Returns CID_ERR_DENIED once reply holds that answer; other
+ * naming it. Returns CID_ANSWERED once reply holds that answer; other
  * errors: CID_ERR_STORE, those of options, scan and building the reply.
  */
-enum cid_err console_scan(struct cid_ctx *ctx, const struct cid_request *req,
-			  struct cid_reply *reply, struct filter_in *fi, console_options options,
-			  console_scan_fn scan, void *arg);
+CID_MUST_CHECK enum cid_err console_scan(struct cid_ctx *ctx, const struct cid_request *req,
+					 struct cid_reply *reply, struct filter_in *fi,
+					 console_options options, console_scan_fn scan, void *arg);
 
 /* Sets the filter's values (as typed) in data, for the form and the links. */
-enum cid_err console_filter_data(const struct filter_in *fi, json_t *data);
+CID_MUST_CHECK enum cid_err console_filter_data(const struct filter_in *fi, json_t *data);
 
 /* The filter as a query string (values URL-encoded), plus extra (may be NULL). */
 char *console_filter_query(const struct filter_in *fi, const char *extra);
 
 /* The entry types of the filter's menu into data's "types", selected marked. */
-enum cid_err console_type_options(const char *selected, json_t *data);
+CID_MUST_CHECK enum cid_err console_type_options(const char *selected, json_t *data);
 
 #endif

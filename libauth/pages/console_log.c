@@ -44,11 +44,7 @@ static char *value_text(const json_t *v)
 	} else if (json_is_integer(v)) {
 		cid_buf_printf(&b, "%lld", (long long)json_integer_value(v));
 	} else {
-		char *dump = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-
-		if (dump != NULL)
-			cid_buf_puts(&b, dump);
-		free(dump);
+		cid_buf_append_json(&b, v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 	}
 	if (cid_buf_status(&b) != CID_OK) {
 		cid_buf_free(&b);
@@ -111,13 +107,10 @@ static enum cid_err log_options(struct cid_ctx *ctx, const struct cid_request *r
 {
 	const char *before = cid_params_get(&req->params, "before");
 	uint64_t before_seq = 0;
-	enum cid_err rc;
 
 	if (before != NULL &&
-	    cid_parse_u64(before, strnlen(before, 21), 1, INT64_MAX, &before_seq) != CID_OK) {
-		rc = console_bad_param(ctx, reply, "before");
-		return rc == CID_OK ? CID_ERR_DENIED : rc;
-	}
+	    cid_parse_u64(before, strnlen(before, 21), 1, INT64_MAX, &before_seq) != CID_OK)
+		return cid_reply_answered(console_bad_param(ctx, reply, "before"));
 	f->newest_first = true;
 	f->after_seq = before_seq; /* newest first: entries before this seq */
 	f->limit = CID_CONSOLE_PAGE_SIZE + 1;
@@ -142,12 +135,7 @@ static enum cid_err log_page(struct cid_ctx *ctx, const struct cid_request *req,
 	rows.list = json_array();
 	data = console_base_data(who);
 	CID_ENSURE(rows.list != NULL && data != NULL, CID_ERR_NOMEM);
-	rc = console_scan(ctx, req, reply, &fi, log_options, log_scan, &rows);
-	if (rc == CID_ERR_DENIED) {
-		rc = CID_OK;
-		goto out;
-	}
-	CID_TRY(rc);
+	CID_TRY(console_scan(ctx, req, reply, &fi, log_options, log_scan, &rows));
 	CID_TRY(console_filter_data(&fi, data));
 	CID_TRY(console_type_options(fi.type, data));
 	CID_ENSURE(json_object_set(data, "entries", rows.list) == 0, CID_ERR_NOMEM);
@@ -174,30 +162,57 @@ enum cid_err cid_console_log(struct cid_ctx *ctx, const struct cid_request *req,
 }
 
 /* A consent record (as stored) as a row of the entry page. */
-static enum cid_err consent_row(const json_t *rec, json_t *rows)
+static enum cid_err consent_row(const json_t *stored, json_t *rows)
 {
 	enum cid_err rc = CID_OK;
 	json_t *row = json_object();
-	const char *members[] = {"id",	    "state",	 "service",
-				 "purpose", "attribute", "policy_version"};
+	struct cid_consent_record rec;
 	char at[21] = "";
 	char until[21] = "";
 
 	CID_ENSURE(row != NULL, CID_ERR_NOMEM);
-	for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++)
-		CID_TRY(set_text(row, members[i], json_object_get(rec, members[i])));
-	if (cid_audit_time(cid_json_int(rec, "at"), at) != CID_OK)
+	CID_TRY(cid_consent_record_read(stored, &rec));
+	{
+		const char *const members[][2] = {
+		    {"id", rec.id},
+		    {"state", cid_consent_state_name(rec.state)},
+		    {"service", rec.service},
+		    {"purpose", rec.purpose},
+		    {"attribute", rec.attribute},
+		    {"policy_version", rec.policy_version},
+		    {"method", rec.method == NULL ? "" : rec.method},
+		};
+
+		for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++)
+			CID_ENSURE(json_object_set_new(row, members[i][0],
+						       json_string(members[i][1])) == 0,
+				   CID_ERR_NOMEM);
+	}
+	if (cid_audit_time(rec.at, at) != CID_OK)
 		at[0] = '\0';
-	if (cid_json_int(rec, "expires_at") <= 0 ||
-	    cid_audit_time(cid_json_int(rec, "expires_at"), until) != CID_OK)
+	if (rec.expires_at <= 0 || cid_audit_time(rec.expires_at, until) != CID_OK)
 		until[0] = '\0';
-	CID_TRY(set_text(row, "method", json_object_get(json_object_get(rec, "how"), "method")));
 	CID_ENSURE(json_object_set_new(row, "at", json_string(at)) == 0 &&
 		       json_object_set_new(row, "expires_at", json_string(until)) == 0 &&
 		       json_array_append(rows, row) == 0,
 		   CID_ERR_NOMEM);
 out:
 	json_decref(row);
+	return rc;
+}
+
+/*
+ * Adds the consent record *rec that a lookup found with rc as a row; a record
+ * not found adds none. Releases *rec and sets it to NULL.
+ */
+static enum cid_err found_row(enum cid_err rc, json_t **rec, json_t *rows)
+{
+	if (rc == CID_OK)
+		rc = consent_row(*rec, rows);
+	else if (rc == CID_ERR_NOTFOUND)
+		rc = CID_OK;
+	json_decref(*rec);
+	*rec = NULL;
 	return rc;
 }
 
@@ -225,14 +240,7 @@ static enum cid_err entry_consents(struct cid_ctx *ctx, const json_t *e, json_t 
 			if (i >= CID_CONSOLE_MAX_CONSENTS || !json_is_string(v))
 				break;
 			rc = cid_consent_get(cid_ctx_store(ctx), json_string_value(v), &rec);
-			if (rc == CID_ERR_NOTFOUND) {
-				rc = CID_OK;
-				continue;
-			}
-			CID_TRY(rc);
-			CID_TRY(consent_row(rec, rows));
-			json_decref(rec);
-			rec = NULL;
+			CID_TRY(found_row(rc, &rec, rows));
 		}
 		goto out;
 	}
@@ -251,14 +259,7 @@ static enum cid_err entry_consents(struct cid_ctx *ctx, const json_t *e, json_t 
 		snprintf(base, sizeof(base), "%.*s",
 			 (int)(hash == NULL ? strlen(a) : (size_t)(hash - a)), a);
 		rc = cid_consent_latest(txn, citizen, service, purpose, base, &rec);
-		if (rc == CID_ERR_NOTFOUND) {
-			rc = CID_OK;
-			continue;
-		}
-		CID_TRY(rc);
-		CID_TRY(consent_row(rec, rows));
-		json_decref(rec);
-		rec = NULL;
+		CID_TRY(found_row(rc, &rec, rows));
 	}
 out:
 	cid_store_read_end(txn);

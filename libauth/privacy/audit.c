@@ -25,6 +25,7 @@
 #include "audit.h"
 
 #include "audit_int.h"
+#include "buf.h"
 #include "crypto.h"
 #include "str.h"
 
@@ -294,12 +295,14 @@ static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t
 	const char *time;
 	uint8_t leaf[CID_MERKLE_HASH];
 
-	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
+	/* jansson 2.14's json_copy leaves out a member it runs out of memory for, and
+	 * returns the rest: an entry must never be chained with a member missing */
+	CID_ENSURE(e != NULL && json_object_size(e) == json_object_size(entry), CID_ERR_NOMEM);
 	CID_ENSURE(c->size < (uint64_t)INT64_MAX, CID_ERR_STORE);
 	CID_ENSURE(json_object_set_new(e, "seq", json_integer((json_int_t)c->size)) == 0 &&
 		       json_object_set_new(e, "prev", json_string(c->hash)) == 0,
 		   CID_ERR_NOMEM);
-	text = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
+	text = cid_json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
 	CID_ENSURE(text != NULL, CID_ERR_NOMEM);
 	audit_seq_key(c->size, key);
 	CID_TRY(

@@ -76,7 +76,7 @@ static enum cid_err cp_line(FILE *out, const json_t *rec, const char *member, co
 	if (!json_is_string(v))
 		return CID_OK;
 	line = json_pack("{s:O}", name, v);
-	text = line == NULL ? NULL : json_dumps(line, JSON_COMPACT);
+	text = line == NULL ? NULL : cid_json_dumps(line, JSON_COMPACT);
 	if (text == NULL)
 		rc = CID_ERR_NOMEM;
 	else if (fputs(text, out) == EOF || fputc('\n', out) == EOF)

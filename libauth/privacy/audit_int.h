@@ -41,8 +41,8 @@ bool audit_canon_ok(const json_t *v, int depth);
  * hash = SHA-256(0x00 || bytes), the entry's leaf hash, into raw and as
  * lowercase hex into hex. Errors: CID_ERR_CRYPTO.
  */
-enum cid_err audit_entry_hash(const char *p, size_t n, uint8_t raw[CID_MERKLE_HASH],
-			      char hex[CID_AUDIT_HASH_HEX]);
+CID_MUST_CHECK enum cid_err audit_entry_hash(const char *p, size_t n, uint8_t raw[CID_MERKLE_HASH],
+					     char hex[CID_AUDIT_HASH_HEX]);
 
 /* True if h is 64 lowercase hex digits. */
 bool audit_hash_syntax_ok(const char *h);
@@ -64,14 +64,15 @@ bool audit_time_syntax_ok(const char *t);
  * first entry written, *written (may be NULL) how many were. Errors: those of
  * cid_audit_append.
  */
-enum cid_err audit_append(struct cid_audit *log, json_t *const *entries, const char *const *once,
-			  size_t n, uint64_t *first, size_t *written);
+CID_MUST_CHECK enum cid_err audit_append(struct cid_audit *log, json_t *const *entries,
+					 const char *const *once, size_t n, uint64_t *first,
+					 size_t *written);
 
 /* The store the log writes to (borrowed). */
 struct cid_store *audit_store(const struct cid_audit *log);
 
 /* The log's issuer, read in txn: a new string, or NULL when none is recorded. */
-enum cid_err audit_issuer_get(struct cid_txn *txn, char **out);
+CID_MUST_CHECK enum cid_err audit_issuer_get(struct cid_txn *txn, char **out);
 
 /* ---- the Merkle tree (audit_tree.c) ---- */
 
@@ -87,26 +88,29 @@ struct audit_tree {
  * Reads the stored frontier into t for a log of log_size entries.
  * Errors: CID_ERR_STORE (a damaged frontier, or one beyond the log).
  */
-enum cid_err audit_tree_open(struct cid_txn *txn, uint64_t log_size, struct audit_tree *t);
+CID_MUST_CHECK enum cid_err audit_tree_open(struct cid_txn *txn, uint64_t log_size,
+					    struct audit_tree *t);
 
 /* Appends the leaf of the next entry, storing the nodes it completes (not when lagging). */
-enum cid_err audit_tree_append(struct audit_tree *t, const uint8_t leaf[CID_MERKLE_HASH]);
+CID_MUST_CHECK enum cid_err audit_tree_append(struct audit_tree *t,
+					      const uint8_t leaf[CID_MERKLE_HASH]);
 
 /* Writes the frontier if leaves were appended. Errors: CID_ERR_STORE. */
-enum cid_err audit_tree_close(struct audit_tree *t);
+CID_MUST_CHECK enum cid_err audit_tree_close(struct audit_tree *t);
 
 /* The stored frontier (the empty tree's when none is stored). Errors: CID_ERR_STORE. */
-enum cid_err audit_tree_frontier(struct cid_txn *txn, struct cid_merkle_frontier *f);
+CID_MUST_CHECK enum cid_err audit_tree_frontier(struct cid_txn *txn, struct cid_merkle_frontier *f);
 
 /* merkle.h's get callback over the stored nodes; arg is the struct cid_txn. */
-enum cid_err audit_tree_get(void *arg, unsigned level, uint64_t index,
-			    uint8_t out[CID_MERKLE_HASH]);
+CID_MUST_CHECK enum cid_err audit_tree_get(void *arg, unsigned level, uint64_t index,
+					   uint8_t out[CID_MERKLE_HASH]);
 
 /*
  * The tree head of the first size entries from the stored tree.
  * Errors: CID_ERR_TOOEARLY (the tree has not reached size: it lags), CID_ERR_STORE.
  */
-enum cid_err audit_tree_root(struct cid_txn *txn, uint64_t size, uint8_t root[CID_MERKLE_HASH]);
+CID_MUST_CHECK enum cid_err audit_tree_root(struct cid_txn *txn, uint64_t size,
+					    uint8_t root[CID_MERKLE_HASH]);
 
 /* ---- checkpoints and keys (audit_checkpoint.c, audit_keys.c) ---- */
 
@@ -118,33 +122,34 @@ enum cid_err audit_tree_root(struct cid_txn *txn, uint64_t size, uint8_t root[CI
  * Errors: CID_ERR_NOTFOUND (empty log), CID_ERR_TOOEARLY (the tree lags),
  * CID_ERR_INVALID (now), CID_ERR_CRYPTO, CID_ERR_STORE, CID_ERR_NOMEM.
  */
-enum cid_err audit_checkpoint_sign_txn(struct cid_txn *txn, int64_t now,
-				       const struct cid_note_signer *const *signers, size_t n,
-				       uint64_t *size);
+CID_MUST_CHECK enum cid_err audit_checkpoint_sign_txn(struct cid_txn *txn, int64_t now,
+						      const struct cid_note_signer *const *signers,
+						      size_t n, uint64_t *size);
 
 /*
  * audit_checkpoint_sign_txn with the active audit key, made first if the
  * store has none (CID_ERR_CONFIG: no issuer recorded).
  */
-enum cid_err audit_checkpoint_txn(struct cid_txn *txn, int64_t now, uint64_t *size);
+CID_MUST_CHECK enum cid_err audit_checkpoint_txn(struct cid_txn *txn, int64_t now, uint64_t *size);
 
 /* The newest signed-note checkpoint's size (0: none) and note (new string; may be NULL). */
-enum cid_err audit_newest_note(struct cid_txn *txn, uint64_t *size, char **note);
+CID_MUST_CHECK enum cid_err audit_newest_note(struct cid_txn *txn, uint64_t *size, char **note);
 
 /* The origin of issuer iss: "https://h/p" -> "h/p/audit". Errors: CID_ERR_CONFIG. */
-enum cid_err audit_origin_of(const char *iss, char out[CID_NOTE_MAX_NAME + 1]);
+CID_MUST_CHECK enum cid_err audit_origin_of(const char *iss, char out[CID_NOTE_MAX_NAME + 1]);
 
 /* META "audit_keys" (audit_keys.c), checked in shape. Errors: NOTFOUND, STORE. */
-enum cid_err audit_keys_get(struct cid_txn *txn, json_t **out);
+CID_MUST_CHECK enum cid_err audit_keys_get(struct cid_txn *txn, json_t **out);
 
 /* The same, made now from the issuer when there is none. Errors: also CONFIG, CRYPTO. */
-enum cid_err audit_keys_ensure(struct cid_txn *txn, int64_t now, json_t **out);
+CID_MUST_CHECK enum cid_err audit_keys_ensure(struct cid_txn *txn, int64_t now, json_t **out);
 
 /* The member of the active key of a key record (borrowed), NULL if none is active. */
 const json_t *audit_key_active(const json_t *rec);
 
 /* The signer of a key member, named origin. Errors: CID_ERR_STORE, CRYPTO, NOMEM. */
-enum cid_err audit_key_signer(const char *origin, const json_t *key, struct cid_note_signer **out);
+CID_MUST_CHECK enum cid_err audit_key_signer(const char *origin, const json_t *key,
+					     struct cid_note_signer **out);
 
 /* What a verifier trusts: the log's vkeys (one origin) and witnesses' cosignature vkeys. */
 struct cid_audit_trust {
@@ -167,9 +172,9 @@ struct audit_cosigned {
  * (another origin, or no valid signature of a trusted log key),
  * CID_ERR_NOMEM, CID_ERR_CRYPTO.
  */
-enum cid_err audit_note_check(const struct cid_audit_trust *t, struct cid_str msg,
-			      struct cid_note *note, struct cid_checkpoint *cp,
-			      struct audit_cosigned *cosigned);
+CID_MUST_CHECK enum cid_err audit_note_check(const struct cid_audit_trust *t, struct cid_str msg,
+					     struct cid_note *note, struct cid_checkpoint *cp,
+					     struct audit_cosigned *cosigned);
 
 /* ---- verification (audit_verify.c, audit_verify_export.c) ---- */
 
@@ -205,23 +210,24 @@ void audit_report_bad(struct cid_audit_report *rep, uint64_t seq, const char *fm
  * parsed and checked. Errors: CID_ERR_DENIED (a witness checkpoint no
  * trusted log key signed, or not a checkpoint), CID_ERR_NOMEM.
  */
-enum cid_err audit_verify_begin(struct audit_verify *v, struct cid_audit_report *rep,
-				const struct cid_audit_verify_opts *opts);
+CID_MUST_CHECK enum cid_err audit_verify_begin(struct audit_verify *v, struct cid_audit_report *rep,
+					       const struct cid_audit_verify_opts *opts);
 
 /*
  * Checks that [p, p+n) is entry v->next (canonical, linked to v->prev),
  * adds its leaf to v->tree and advances v; *good false after reporting
  * damage. Errors: CID_ERR_NOMEM, CID_ERR_CRYPTO.
  */
-enum cid_err audit_verify_entry(struct audit_verify *v, const char *p, size_t n, bool *good);
+CID_MUST_CHECK enum cid_err audit_verify_entry(struct audit_verify *v, const char *p, size_t n,
+					       bool *good);
 
 /*
  * Checks a checkpoint found after v->next entries: a legacy JWS (jws true) or
  * a signed note. *good false after reporting damage. Errors: CID_ERR_NOMEM,
  * CID_ERR_CRYPTO.
  */
-enum cid_err audit_verify_checkpoint(struct audit_verify *v, bool jws, const char *text, size_t len,
-				     bool *good);
+CID_MUST_CHECK enum cid_err audit_verify_checkpoint(struct audit_verify *v, bool jws,
+						    const char *text, size_t len, bool *good);
 
 /* Ends a walk: the witness checkpoint's verdict and the unsigned-tail rule. Frees v. */
 void audit_verify_end(struct audit_verify *v, bool accept_tail);
@@ -230,6 +236,6 @@ void audit_verify_end(struct audit_verify *v, bool accept_tail);
 bool audit_same_str(const char *a, const char *b);
 
 /* Sorts an array of strings and drops repeats, in place. Errors: CID_ERR_NOMEM. */
-enum cid_err audit_sorted_set(json_t *arr);
+CID_MUST_CHECK enum cid_err audit_sorted_set(json_t *arr);
 
 #endif

@@ -141,7 +141,7 @@ enum cid_err cid_audit_prove_consistency(struct cid_store *s, uint64_t old_size,
 		CID_TRY(cid_b64_encode(p.hash[i], CID_MERKLE_HASH, h, sizeof(h)));
 		CID_ENSURE(json_array_append_new(hashes, json_string(h)) == 0, CID_ERR_NOMEM);
 	}
-	*out = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+	*out = cid_json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
 	CID_ENSURE(*out != NULL, CID_ERR_NOMEM);
 out:
 	cid_store_read_end(txn);
@@ -220,7 +220,7 @@ static enum cid_err entry_check(const uint8_t *e, size_t n, uint64_t index,
 				struct cid_audit_proof_result *r, bool *good)
 {
 	json_t *o = json_loadb((const char *)e, n, JSON_REJECT_DUPLICATES, NULL);
-	char *again = o == NULL ? NULL : json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	char *again = o == NULL ? NULL : cid_json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	const json_t *seq = json_object_get(o, "seq");
 	enum cid_err rc = CID_OK;
 

@@ -73,15 +73,19 @@ enum cid_consent_state cid_consent_state_at(enum cid_consent_state recorded, int
 	return recorded;
 }
 
+bool cid_consent_record_expired(const struct cid_consent_record *rec, int64_t now)
+{
+	return rec->state == CID_CONSENT_GRANTED &&
+	       cid_consent_state_at(rec->state, rec->expires_at, now) == CID_CONSENT_EXPIRED;
+}
+
 bool cid_consent_expired(const json_t *rec, int64_t now)
 {
-	enum cid_consent_state recorded;
+	struct cid_consent_record r = {.expires_at = cid_json_int(rec, "expires_at")};
 
-	if (cid_consent_state_parse(cid_json_str(rec, "state"), &recorded) != CID_OK)
+	if (cid_consent_state_parse(cid_json_str(rec, "state"), &r.state) != CID_OK)
 		return false;
-	return recorded == CID_CONSENT_GRANTED &&
-	       cid_consent_state_at(recorded, cid_json_int(rec, "expires_at"), now) ==
-		   CID_CONSENT_EXPIRED;
+	return cid_consent_record_expired(&r, now);
 }
 
 int64_t cid_consent_expiry(int64_t valid_days, int64_t now)
@@ -164,19 +168,42 @@ static size_t key_prefix(char k[KEY_MAX + 1], const char *account_id, const char
 	return n > 0 && n <= KEY_MAX ? (size_t)n : 0;
 }
 
-/* Parses a stored value; anything but a record object means the store is damaged. */
+enum cid_err cid_consent_record_read(const json_t *rec, struct cid_consent_record *out)
+{
+	const json_t *how = json_object_get(rec, "how");
+	struct cid_consent_record r = {
+	    .id = cid_json_str(rec, "id"),
+	    .seq = cid_json_int(rec, "seq"),
+	    .account_id = cid_json_str(rec, "account_id"),
+	    .service = cid_json_str(rec, "service"),
+	    .purpose = cid_json_str(rec, "purpose"),
+	    .attribute = cid_json_str(rec, "attribute"),
+	    .at = cid_json_int(rec, "at"),
+	    .expires_at = cid_json_int(rec, "expires_at"),
+	    .method = cid_json_str(how, "method"),
+	    .request_id = cid_json_str(how, "request_id"),
+	    .policy_version = cid_json_str(rec, "policy_version"),
+	    .purpose_digest = cid_json_str(rec, "purpose_digest"),
+	};
+
+	if (r.id == NULL || r.account_id == NULL || r.service == NULL || r.purpose == NULL ||
+	    r.attribute == NULL || r.policy_version == NULL || r.purpose_digest == NULL ||
+	    cid_consent_state_parse(cid_json_str(rec, "state"), &r.state) != CID_OK ||
+	    !json_is_integer(json_object_get(rec, "expires_at")))
+		return CID_ERR_STORE;
+	*out = r;
+	return CID_OK;
+}
+
+/* Parses a stored value; anything but a readable record means the store is damaged. */
 static enum cid_err parse_record(struct cid_str val, json_t **out)
 {
 	json_t *rec = NULL;
-	enum cid_consent_state state;
+	struct cid_consent_record r;
 
 	if (cid_store_parse_json(val, &rec) != CID_OK)
 		return CID_ERR_STORE;
-	if (cid_json_str(rec, "id") == NULL || cid_json_str(rec, "attribute") == NULL ||
-	    cid_json_str(rec, "policy_version") == NULL ||
-	    cid_json_str(rec, "purpose_digest") == NULL ||
-	    cid_consent_state_parse(cid_json_str(rec, "state"), &state) != CID_OK ||
-	    !json_is_integer(json_object_get(rec, "expires_at"))) {
+	if (cid_consent_record_read(rec, &r) != CID_OK) {
 		json_decref(rec);
 		return CID_ERR_STORE;
 	}
@@ -427,7 +454,7 @@ static bool changes_ok(const struct cid_consent_change *changes, size_t n, int64
 {
 	size_t n_claims;
 
-	(void)cid_claim_table(&n_claims);
+	(void)cid_claim_table(&n_claims); /* only its size is needed */
 	/* each attribute at most once, so more changes than claims cannot be valid */
 	if (changes == NULL || n == 0 || n > n_claims)
 		return false;

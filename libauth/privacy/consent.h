@@ -17,7 +17,9 @@
  *    "expires_at" (0: none), "how": {"method", "request_id"?},
  *    "policy_version", "purpose_digest"}
  * A granted record past expires_at reads as CID_CONSENT_EXPIRED
- * (cid_consent_state_at, the one rule of expiry). Thread-safe.
+ * (cid_consent_state_at, the one rule of expiry). Other modules read a record
+ * through struct cid_consent_record (cid_consent_record_read), never by
+ * member name. Thread-safe.
  *
  * consent sits below policy: the evaluator (policy.h) reads the facts and
  * states declared here, and a rule that needs the loaded policies (a paper
@@ -75,9 +77,46 @@ enum cid_consent_state cid_consent_state_at(enum cid_consent_state recorded, int
 					    int64_t now);
 
 /*
+ * A consent record as other modules read it: a view of a record as stored
+ * (cid_consent_history, _latest, _get), filled by cid_consent_record_read.
+ * Its strings are borrowed from that record and live as long as it does; a
+ * member read elsewhere is a member of this struct, so a misspelt one does
+ * not compile.
+ */
+struct cid_consent_record {
+	const char *id;		      /* the record's UUID */
+	int64_t seq;		      /* its place among all records (0 when absent) */
+	const char *account_id;	      /* the citizen */
+	const char *service;	      /* client_id */
+	const char *purpose;	      /* the purpose's id in the service's policy */
+	const char *attribute;	      /* a base claim name */
+	enum cid_consent_state state; /* as recorded: cid_consent_state_at says it at a time */
+	int64_t at;		      /* when it was recorded (0 when absent) */
+	int64_t expires_at;	      /* 0: none */
+	const char *method;	      /* how.method, the stored name (cid_consent_method_parse);
+					 NULL when absent */
+	const char *request_id;	      /* how.request_id; NULL when none */
+	const char *policy_version;   /* of the policy it was decided under */
+	const char *purpose_digest;   /* of the purpose it was decided under */
+};
+
+/*
+ * Reads rec (a record as stored, borrowed) into *out, written only on
+ * success. Every record the readers below hand out reads.
+ * Errors: CID_ERR_STORE (not an object; id, account_id, service, purpose,
+ * attribute, policy_version or purpose_digest not a string; state not a
+ * state's name; expires_at not an integer).
+ */
+CID_MUST_CHECK enum cid_err cid_consent_record_read(const json_t *rec,
+						    struct cid_consent_record *out);
+
+/* True if rec is a grant that has expired at now (cid_consent_state_at). */
+bool cid_consent_record_expired(const struct cid_consent_record *rec, int64_t now);
+
+/*
  * True if rec, a record as stored (cid_consent_history, _latest, _get), is a
- * grant that has expired at now (cid_consent_state_at); false for any other
- * record, and for anything that is not a record. Thread-safe.
+ * grant that has expired at now (cid_consent_record_expired); false for any
+ * other record, and for anything that is not a record. Thread-safe.
  */
 bool cid_consent_expired(const json_t *rec, int64_t now);
 

@@ -109,7 +109,7 @@ enum cid_err cid_consent_paper_grant(struct cid_store *s, const struct cid_polic
 	if (!terms_of(ps, g, &ctx.policy_version, &ctx.purpose_digest, &days, &why)) {
 		if (refusal != NULL)
 			*refusal = why;
-		rc = CID_ERR_DENIED;
+		rc = CID_ERR_REFUSED;
 		goto out;
 	}
 	ctx.account_id = g->account_id;

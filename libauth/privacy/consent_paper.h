@@ -51,7 +51,7 @@ enum cid_consent_paper_fault {
 	CID_PAPER_TOO_LONG,	 /* days beyond what the purpose's consent lasts */
 };
 
-/* Why cid_consent_paper_grant refused (written on CID_ERR_DENIED only). */
+/* Why cid_consent_paper_grant refused (written on CID_ERR_REFUSED only). */
 struct cid_consent_paper_refusal {
 	enum cid_consent_paper_fault fault;
 	const char *attribute; /* NOT_PERMITTED: the first such, borrowed from the grant */
@@ -72,7 +72,7 @@ struct cid_consent_paper_refusal {
  * unknown or tagged attribute, one twice, none, g->days outside
  * 0..CID_CONSENT_PAPER_MAX_DAYS, and those of cid_consent_record: checked
  * before the policies, so a bad name is never reported as missing from
- * them), CID_ERR_DENIED (the policies in force refuse the grant: *refusal, if
+ * them), CID_ERR_REFUSED (the policies in force refuse the grant: *refusal, if
  * refusal is not NULL, says why; the one out-parameter written on an error),
  * CID_ERR_STORE, CID_ERR_NOMEM, CID_ERR_CRYPTO. Nothing is written on an error.
  */

@@ -49,6 +49,7 @@ static enum cid_err compile(struct cid_policyset *ps)
 	for (size_t i = 0; i < ps->n_policies; i++) {
 		struct key k = {.cls = SLOT_SERVICE,
 				.service = cid_str_of(ps->policies[i].service)};
+		/* the slot it returns is not needed: a service's slot holds only i */
 		(void)slot_put(ps, k, i, &existed);
 	}
 	for (size_t i = 0; i < ps->n_purposes; i++) {
@@ -56,7 +57,7 @@ static enum cid_err compile(struct cid_policyset *ps)
 		struct key k = {.cls = SLOT_PURPOSE,
 				.service = cid_str_of(ps->policies[pu->policy].service),
 				.purpose = cid_str_of(pu->id)};
-		(void)slot_put(ps, k, i, &existed);
+		(void)slot_put(ps, k, i, &existed); /* as the service's */
 		for (size_t r = pu->first_rule; r < pu->first_rule + pu->n_rules; r++) {
 			k.cls = SLOT_ATTRIBUTE;
 			k.attribute = cid_str_of(ps->rules[r].attribute);

@@ -568,6 +568,7 @@ static void kw_purpose(struct parser *p, struct cid_str v)
 		pol->n_purposes++; /* counts past the limit so that it is reported once */
 		return;
 	}
+	/* a second word is reported by one_word; the first is still checked as the id */
 	(void)one_word(p, "purpose", v, &id);
 	if (!purpose_id_ok(id))
 		fail(p, p->line, "purpose id '%.*s' is not 1..%d of a-z 0-9 -", (int)id.len, id.ptr,

@@ -110,7 +110,7 @@ enum cid_err cid_release_claims(const struct cid_release_request *rq,
 				enum cid_release_target target, json_t *out)
 {
 	enum cid_err rc = CID_OK;
-	const json_t *claims = json_object_get(rq->citizen, "claims");
+	const json_t *claims = rq->citizen != NULL ? rq->citizen->claims : NULL;
 	const struct cid_policy *pol = cid_policyset_find(rq->policies, rq->service);
 	struct cid_release_decision *decisions = NULL;
 	struct facts facts = {0};
@@ -200,7 +200,7 @@ static bool askable(const struct cid_decision *d, bool prompt_consent)
 static void wanted_claims(const struct cid_release_request *rq, const struct cid_claim_def *table,
 			  size_t n_table, bool *wanted)
 {
-	const json_t *claims = json_object_get(rq->citizen, "claims");
+	const json_t *claims = rq->citizen != NULL ? rq->citizen->claims : NULL;
 	const char *name;
 	json_t *value;
 

@@ -24,6 +24,7 @@
 #ifndef CID_RELEASE_H
 #define CID_RELEASE_H
 
+#include "account.h"
 #include "audit.h"
 #include "err.h"
 #include "policy.h"
@@ -82,10 +83,10 @@ struct cid_release_request {
 						 before the audit hook, which may write */
 	const char *service;		      /* client_id */
 	const char *account_id;
-	const json_t *citizen;	      /* the record of cid_account_get */
-	const char *scope;	      /* the granted scope ("" or NULL: none) */
-	const json_t *claims_request; /* the parsed `claims` parameter, or NULL */
-	int level;		      /* CID_LEVEL_PASSWORD or CID_LEVEL_MFA */
+	const struct cid_account *citizen; /* of cid_account_get: whose claims may leave */
+	const char *scope;		   /* the granted scope ("" or NULL: none) */
+	const json_t *claims_request;	   /* the parsed `claims` parameter, or NULL */
+	int level;			   /* CID_LEVEL_PASSWORD or CID_LEVEL_MFA */
 	int64_t now;
 	cid_audit_hook audit; /* may be NULL: no hook */
 	void *audit_arg;

@@ -56,6 +56,6 @@ void ctx_snapshot_put(struct snapshot *snap);
  * A new snapshot of the policies of dir, with one reference, into *out.
  * Errors: those of cid_policyset_load_dir, CID_ERR_NOMEM.
  */
-enum cid_err ctx_policies_load(const char *dir, FILE *errors, struct snapshot **out);
+CID_MUST_CHECK enum cid_err ctx_policies_load(const char *dir, FILE *errors, struct snapshot **out);
 
 #endif

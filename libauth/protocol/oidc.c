@@ -101,12 +101,11 @@ enum cid_err oidc_client_auth(struct cid_ctx *ctx, const struct cid_request *req
 	if (req->authorization != NULL) {
 		/*= RFC 6749 §2.3: the client MUST NOT use more than one authentication method */
 		if (secret != NULL)
-			return cid_reply_error_json(
-				   reply, 400, "invalid_request",
-				   "use either HTTP Basic or client_secret, not both") == CID_OK
-				   ? CID_ERR_DENIED
-				   : CID_ERR_NOMEM;
+			return cid_reply_answered(cid_reply_error_json(
+			    reply, 400, "invalid_request",
+			    "use either HTTP Basic or client_secret, not both"));
 		rc = cid_oidc_parse_basic(req->authorization, &basic_id, &basic_secret);
+		CID_ENSURE(rc != CID_ERR_NOMEM, rc);
 		if (rc != CID_OK || (id != NULL && strcmp(id, basic_id) != 0))
 			goto fail;
 		id = basic_id;
@@ -115,11 +114,10 @@ enum cid_err oidc_client_auth(struct cid_ctx *ctx, const struct cid_request *req
 		goto fail;
 	}
 	rc = cid_client_authenticate(cid_ctx_store(ctx), id, secret, client);
-	if (rc == CID_OK)
-		goto out;
+	if (rc != CID_ERR_DENIED)
+		goto out; /* authenticated, or no verdict (the endpoint answers 500) */
 fail:
-	CID_TRY(oidc_invalid_client(reply, "client authentication failed"));
-	rc = CID_ERR_DENIED;
+	rc = cid_reply_answered(oidc_invalid_client(reply, "client authentication failed"));
 out:
 	free(basic_id);
 	if (basic_secret != NULL) {
@@ -130,9 +128,9 @@ out:
 }
 
 enum cid_err oidc_release(struct cid_ctx *ctx, const struct cid_policyset *ps,
-			  const struct cid_client *client, const json_t *citizen,
-			  const json_t *grant, enum cid_release_target target, int64_t now,
-			  json_t *out, struct cid_reply *reply)
+			  const struct cid_client *client, const struct cid_account *citizen,
+			  const struct cid_grant *grant, enum cid_release_target target,
+			  int64_t now, json_t *out, struct cid_reply *reply)
 {
 	enum cid_err rc = CID_OK;
 	char request_id[CID_ID_CHARS + 1];
@@ -140,14 +138,14 @@ enum cid_err oidc_release(struct cid_ctx *ctx, const struct cid_policyset *ps,
 	struct cid_release_request rq = {
 	    .policies = ps,
 	    .service = client->client_id,
-	    .account_id = json_string_value(json_object_get(grant, "account_id")),
+	    .account_id = grant->account_id,
 	    .citizen = citizen,
-	    .scope = json_string_value(json_object_get(grant, "scope")),
-	    .claims_request = json_object_get(grant, "claims"),
-	    .level = cid_release_level(json_string_value(json_object_get(grant, "acr"))),
+	    .scope = grant->scope,
+	    .claims_request = grant->claims,
+	    .level = cid_release_level(grant->acr),
 	    .now = now,
 	    .request_id = request_id,
-	    .grant_id = cid_json_str(grant, "grant_id"),
+	    .grant_id = grant->id,
 	    .range = &range,
 	};
 

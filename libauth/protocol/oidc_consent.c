@@ -156,44 +156,31 @@ enum cid_err cid_oidc_consent(struct cid_ctx *ctx, const struct cid_request *req
 			      struct cid_reply *reply)
 {
 	enum cid_err rc = CID_OK;
-	const char *locale = cid_ctx_config(ctx)->default_locale;
 	const char *action = cid_params_get(&req->params, "action");
 	char ref[CID_HASH_HEX + 1];
-	struct cid_session sess;
-	json_t *auth = NULL;
+	struct oidc_step step = {0};
 	size_t field = 0;
 	size_t i;
 	const json_t *entry;
 	bool approve;
-	bool ok = false;
 
-	CID_TRY(oidc_load_pending(ctx, req, OIDC_STAGE_CONSENT, locale, reply, &auth));
-	if (auth == NULL)
-		goto out;
-	locale = oidc_auth_locale(auth);
-	CID_TRY(oidc_step_session(ctx, req, auth, locale, reply, &sess, &ok));
-	if (!ok)
-		goto out;
+	CID_TRY(oidc_step_begin(ctx, req, OIDC_STAGE_CONSENT, reply, &step));
 	if (action == NULL || (strcmp(action, "approve") != 0 && strcmp(action, "deny") != 0)) {
 		rc = cid_reply_error_page(reply, 400, "invalid_request",
-					  "Choose Approve or Deny on the consent page.", locale);
+					  "Choose Approve or Deny on the consent page.",
+					  step.locale);
 		goto out;
 	}
 	approve = strcmp(action, "approve") == 0;
 	/* claimed before anything is recorded: a form sent twice records once */
-	rc = oidc_claim_pending(ctx, req, locale, reply);
-	if (rc == CID_ERR_DENIED) {
-		rc = CID_OK;
-		goto out;
-	}
-	CID_TRY(rc);
+	CID_TRY(oidc_claim_pending(ctx, req, step.locale, reply));
 	oidc_pending_ref(cid_params_get(&req->params, "req"), ref);
 	/* one durable write per purpose; a purpose's decisions are all or none */
-	json_array_foreach(json_object_get(auth, "consent"), i, entry)
-	    CID_TRY(record_purpose(ctx, req, auth, entry, sess.account_id, ref, approve, &field));
+	json_array_foreach(json_object_get(step.auth, "consent"), i, entry) CID_TRY(
+	    record_purpose(ctx, req, step.auth, entry, step.sess.account_id, ref, approve, &field));
 	/* the evaluator now decides what the service gets, whatever was ticked */
-	rc = oidc_grant_code(ctx, auth, &sess, req->session_cookie, req->now, 303, reply);
+	rc = oidc_grant_code(ctx, step.auth, &step.sess, req->session_cookie, req->now, 303, reply);
 out:
-	json_decref(auth);
-	return rc;
+	oidc_step_end(&step);
+	return cid_endpoint_rc(rc);
 }

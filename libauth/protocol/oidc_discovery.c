@@ -12,6 +12,7 @@
  */
 #include "account.h"
 #include "bounds.h"
+#include "buf.h"
 #include "oidc_int.h"
 
 #include <stdio.h>
@@ -113,7 +114,7 @@ enum cid_err cid_oidc_discovery_build(const char *iss, char **doc, size_t *len)
 		CID_ENSURE(json_array_append_new(claims, json_string(defs[i].name)) == 0,
 			   CID_ERR_NOMEM);
 	CID_ENSURE(json_object_set(d, "claims_supported", claims) == 0, CID_ERR_NOMEM);
-	text = json_dumps(d, JSON_COMPACT);
+	text = cid_json_dumps(d, JSON_COMPACT);
 	CID_ENSURE(text != NULL, CID_ERR_NOMEM);
 	*len = strlen(text);
 	*doc = text;

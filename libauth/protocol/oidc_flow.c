@@ -128,7 +128,7 @@ enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, js
 	};
 	char id[CID_TOKEN_CHARS + 1];
 	char csrf[CID_TOKEN_CHARS + 1];
-	json_t *citizen = NULL;
+	struct cid_account *citizen = NULL;
 	json_t *ask = NULL;
 	size_t n_ask = 0;
 	bool step_up = false;
@@ -138,7 +138,7 @@ enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, js
 	/* the citizen and the prompt from one snapshot of the store */
 	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &rq.txn));
 	rc = cid_account_get_txn(rq.txn, sess->account_id, &citizen);
-	active = rc == CID_OK && cid_account_active(citizen);
+	active = rc == CID_OK && citizen->active;
 	if (active) {
 		rq.citizen = citizen;
 		rc = cid_release_prompt(&rq, json_is_true(json_object_get(auth, "prompt_consent")),
@@ -159,8 +159,7 @@ enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, js
 	 * (and acr_values alike, as RFC 9470 §3 answers it): a level the citizen
 	 * cannot reach, having no second factor enrolled, is refused, never
 	 * answered with a code of a lower acr */
-	if (oidc_acr_required(auth, &need) != CID_OK ||
-	    (need > rq.level && !cid_account_has_totp(citizen))) {
+	if (oidc_acr_required(auth, &need) != CID_OK || (need > rq.level && !citizen->has_totp)) {
 		rc =
 		    oidc_redirect_error(ctx, reply, uri, state, "unmet_authentication_requirements",
 					"the requested authentication level cannot be reached");
@@ -168,8 +167,7 @@ enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, js
 	}
 	/* without an enrolled second factor the level-2 attributes are simply not
 	 * released: the citizen cannot step up here (enrolment is `civicid user totp`) */
-	if ((step_up || need >= CID_LEVEL_MFA) && rq.level < CID_LEVEL_MFA &&
-	    cid_account_has_totp(citizen)) {
+	if ((step_up || need >= CID_LEVEL_MFA) && rq.level < CID_LEVEL_MFA && citizen->has_totp) {
 		/*= OIDC Core §3.1.2.6: interaction_required when prompt=none and the
 		 *# Authorization Server needs the End-User to interact */
 		if (prompt_none) {
@@ -205,7 +203,7 @@ enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, js
 out:
 	cid_wipe(csrf, sizeof(csrf));
 	cid_policyref_put(pref);
-	json_decref(citizen);
+	cid_account_free(citizen);
 	json_decref(ask);
 	return rc;
 }

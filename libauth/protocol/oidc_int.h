@@ -21,6 +21,7 @@
 #include "policy.h"
 #include "release.h"
 #include "session.h"
+#include "token.h"
 
 #include <jansson.h>
 
@@ -29,14 +30,16 @@
 /*
  * Authenticates the client of a token, introspection or revocation request
  * (client_secret_basic, client_secret_post, or none for public clients). On
- * failure fills reply with the RFC 6749 §5.2 error and returns CID_ERR_DENIED;
- * on success *client is the client (free with cid_client_free).
+ * success *client is the client (free with cid_client_free). On failure
+ * fills reply with the RFC 6749 §5.2 error and returns CID_ANSWERED; other
+ * errors: CID_ERR_NOMEM, CID_ERR_STORE (the client could not be read: no
+ * verdict, and no reply).
  */
-enum cid_err oidc_client_auth(struct cid_ctx *ctx, const struct cid_request *req,
-			      struct cid_reply *reply, struct cid_client **client);
+CID_MUST_CHECK enum cid_err oidc_client_auth(struct cid_ctx *ctx, const struct cid_request *req,
+					     struct cid_reply *reply, struct cid_client **client);
 
 /* Fills reply with 401 invalid_client and a WWW-Authenticate: Basic challenge. */
-enum cid_err oidc_invalid_client(struct cid_reply *reply, const char *description);
+CID_MUST_CHECK enum cid_err oidc_invalid_client(struct cid_reply *reply, const char *description);
 
 /* The page locale of a normalised request (its "ui_locale"): static "en" or "ja". */
 const char *oidc_auth_locale(const json_t *auth);
@@ -53,22 +56,24 @@ const char *oidc_service_name(const struct cid_policyset *ps, const struct cid_c
  * read transaction: the caller must hold none. When the hook recorded
  * entries, reply->release names them: a new random release id, their request_id.
  */
-enum cid_err oidc_release(struct cid_ctx *ctx, const struct cid_policyset *ps,
-			  const struct cid_client *client, const json_t *citizen,
-			  const json_t *grant, enum cid_release_target target, int64_t now,
-			  json_t *out, struct cid_reply *reply);
+CID_MUST_CHECK enum cid_err
+oidc_release(struct cid_ctx *ctx, const struct cid_policyset *ps, const struct cid_client *client,
+	     const struct cid_account *citizen, const struct cid_grant *grant,
+	     enum cid_release_target target, int64_t now, json_t *out, struct cid_reply *reply);
 
 /* Redirects an OAuth error back to the client (RFC 6749 §4.1.2.1, RFC 9207 iss). */
-enum cid_err oidc_redirect_error(struct cid_ctx *ctx, struct cid_reply *reply, const char *uri,
-				 const char *state, const char *error, const char *description);
+CID_MUST_CHECK enum cid_err oidc_redirect_error(struct cid_ctx *ctx, struct cid_reply *reply,
+						const char *uri, const char *state,
+						const char *error, const char *description);
 
 /*
  * Issues a code for auth (steps removed) in the session sess and redirects to
  * the client with it (status 302 or 303). cookie (may be NULL) is the
  * session's, to record the client for logout.
  */
-enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid_session *sess,
-			     const char *cookie, int64_t now, int status, struct cid_reply *reply);
+CID_MUST_CHECK enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth,
+					    const struct cid_session *sess, const char *cookie,
+					    int64_t now, int status, struct cid_reply *reply);
 
 /*
  * ---- the pending request (oidc_pending.c) ----
@@ -84,49 +89,49 @@ enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid
  * cookie in reply when the browser has none). Adds "csrf_hash", "exp" and
  * "stage" to auth. Errors: CID_ERR_CRYPTO, CID_ERR_STORE, CID_ERR_NOMEM.
  */
-enum cid_err oidc_park(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,
-		       const char *stage, struct cid_reply *reply, char id_out[CID_TOKEN_CHARS + 1],
-		       char csrf_out[CID_TOKEN_CHARS + 1]);
+CID_MUST_CHECK enum cid_err oidc_park(struct cid_ctx *ctx, const struct cid_request *req,
+				      json_t *auth, const char *stage, struct cid_reply *reply,
+				      char id_out[CID_TOKEN_CHARS + 1],
+				      char csrf_out[CID_TOKEN_CHARS + 1]);
+
+/* A posted form of one step of a pending request, as oidc_step_begin found it. */
+struct oidc_step {
+	json_t *auth;		   /* the pending request (owned) */
+	const char *locale;	   /* its page locale (oidc_auth_locale; static) */
+	struct cid_client *client; /* its service (owned) */
+	struct cid_session sess;   /* the browser's session; unset at OIDC_STAGE_LOGIN */
+};
 
 /*
- * Loads the pending request of a posted form ("req", "csrf") at stage: the
- * CSRF token must be the cookie's and the stored one, the record live and at
- * that stage. On any problem *out is NULL and reply holds an error page (the
- * return is CID_OK then); other errors: CID_ERR_STORE, CID_ERR_NOMEM.
+ * What every step's form (login, one-time code, consent) begins with: the
+ * pending request of the posted form ("req", "csrf") at stage, whose CSRF
+ * token must be the browser's cookie and the one stored with it, the record
+ * live and at that stage; after the login stage, the browser's live session,
+ * the one the step was shown in (auth's "pending_sid"); and its service,
+ * still registered. Fills *step (free with oidc_step_end) on CID_OK. It
+ * claims nothing: each step claims the request (oidc_claim_pending) once its
+ * own input is right. Returns CID_ANSWERED when any of that fails, with an
+ * error page in reply; other errors: CID_ERR_STORE, CID_ERR_NOMEM.
  */
-enum cid_err oidc_load_pending(struct cid_ctx *ctx, const struct cid_request *req,
-			       const char *stage, const char *locale, struct cid_reply *reply,
-			       json_t **out);
+CID_MUST_CHECK enum cid_err oidc_step_begin(struct cid_ctx *ctx, const struct cid_request *req,
+					    const char *stage, struct cid_reply *reply,
+					    struct oidc_step *step);
 
-/*
- * The client of a pending request auth into *client. When it has been removed
- * since, *client is NULL and reply holds an error page (the return is CID_OK
- * then); other errors: CID_ERR_STORE, CID_ERR_NOMEM.
- */
-enum cid_err oidc_step_client(struct cid_ctx *ctx, const json_t *auth, const char *locale,
-			      struct cid_reply *reply, struct cid_client **client);
-
-/*
- * The session of a step's form (auth is its pending request) into *sess:
- * the browser's live session, the one the step was shown in (auth's
- * "pending_sid"). Otherwise *ok is false and reply holds an error page (the
- * return is CID_OK then); other errors: CID_ERR_STORE.
- */
-enum cid_err oidc_step_session(struct cid_ctx *ctx, const struct cid_request *req,
-			       const json_t *auth, const char *locale, struct cid_reply *reply,
-			       struct cid_session *sess, bool *ok);
+/* Frees what step owns; a zeroed step (one oidc_step_begin did not fill) is fine. */
+void oidc_step_end(struct oidc_step *step);
 
 /* Deletes the pending request of req_id. Errors: CID_ERR_NOTFOUND (already gone). */
-enum cid_err oidc_drop_pending(struct cid_ctx *ctx, const char *req_id);
+CID_MUST_CHECK enum cid_err oidc_drop_pending(struct cid_ctx *ctx, const char *req_id);
 
 /*
  * Claims the pending request of the posted form before its step has any
  * effect, so a form posted twice (double click, replay, a race) acts once.
- * Returns CID_ERR_DENIED when it was already claimed, with an error page in
- * reply; CID_OK when this request owns the step.
+ * Returns CID_OK when this request owns the step; CID_ANSWERED when it was
+ * already claimed, with an error page in reply; other errors: CID_ERR_STORE,
+ * CID_ERR_NOMEM.
  */
-enum cid_err oidc_claim_pending(struct cid_ctx *ctx, const struct cid_request *req,
-				const char *locale, struct cid_reply *reply);
+CID_MUST_CHECK enum cid_err oidc_claim_pending(struct cid_ctx *ctx, const struct cid_request *req,
+					       const char *locale, struct cid_reply *reply);
 
 /* A reference to a pending request that is no secret (its store key): for records. */
 void oidc_pending_ref(const char *req_id, char ref[CID_HASH_HEX + 1]);
@@ -141,9 +146,11 @@ void oidc_pending_ref(const char *req_id, char ref[CID_HASH_HEX + 1]);
  * form carries the pending request req_id and csrf. Errors: CID_ERR_TOOBIG
  * (an attribute name too long for a label key), CID_ERR_NOMEM.
  */
-enum cid_err oidc_show_consent(const struct cid_policyset *ps, const struct cid_client *client,
-			       const json_t *consent, const char *locale, const char *req_id,
-			       const char *csrf, struct cid_reply *reply);
+CID_MUST_CHECK enum cid_err oidc_show_consent(const struct cid_policyset *ps,
+					      const struct cid_client *client,
+					      const json_t *consent, const char *locale,
+					      const char *req_id, const char *csrf,
+					      struct cid_reply *reply);
 
 /* ---- what follows authentication (oidc_flow.c) ---- */
 
@@ -158,7 +165,7 @@ enum cid_err oidc_show_consent(const struct cid_policyset *ps, const struct cid_
  * Errors: CID_ERR_INVALID when acr_values, or an essential acr claim with
  * values, lists none of ours: that requirement can never be met.
  */
-enum cid_err oidc_acr_required(const json_t *auth, int *level);
+CID_MUST_CHECK enum cid_err oidc_acr_required(const json_t *auth, int *level);
 
 /*
  * What follows authentication for auth in the session sess (cookie its value):
@@ -169,9 +176,10 @@ enum cid_err oidc_acr_required(const json_t *auth, int *level);
  * enrolled) gets unmet_authentication_requirements; prompt=none gets
  * interaction_required or consent_required instead of a page.
  */
-enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,
-			  const struct cid_session *sess, const char *cookie,
-			  const struct cid_client *client, int status, struct cid_reply *reply);
+CID_MUST_CHECK enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req,
+					 json_t *auth, const struct cid_session *sess,
+					 const char *cookie, const struct cid_client *client,
+					 int status, struct cid_reply *reply);
 
 /*
  * The one-time-code page (CID_PAGE_TOTP) in locale for the service name,
@@ -179,8 +187,9 @@ enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, js
  * NULL) is the data key of a message to show ("msg_failed", ...).
  * Errors: CID_ERR_NOMEM.
  */
-enum cid_err oidc_show_totp(const char *locale, const char *name, const char *req_id,
-			    const char *csrf, const char *message, struct cid_reply *reply);
+CID_MUST_CHECK enum cid_err oidc_show_totp(const char *locale, const char *name, const char *req_id,
+					   const char *csrf, const char *message,
+					   struct cid_reply *reply);
 
 /* ---- the login form (oidc_login.c) ---- */
 
@@ -191,8 +200,9 @@ enum cid_err oidc_show_totp(const char *locale, const char *name, const char *re
  * ones). message (may be NULL) is the data key of a message to show
  * ("msg_failed", ...). Errors: those of oidc_park, CID_ERR_NOMEM.
  */
-enum cid_err oidc_show_login(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,
-			     const char *req_id, const char *csrf, const char *message,
-			     const struct cid_client *client, struct cid_reply *reply);
+CID_MUST_CHECK enum cid_err oidc_show_login(struct cid_ctx *ctx, const struct cid_request *req,
+					    json_t *auth, const char *req_id, const char *csrf,
+					    const char *message, const struct cid_client *client,
+					    struct cid_reply *reply);
 
 #endif

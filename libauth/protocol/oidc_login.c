@@ -53,7 +53,6 @@ enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
 	static const char *const amr[] = {"pwd"};
 	enum cid_err rc = CID_OK;
 	const struct cid_config *cfg = cid_ctx_config(ctx);
-	const char *locale = cfg->default_locale;
 	const char *username = cid_params_get(&req->params, "username");
 	const char *password = cid_params_get(&req->params, "password");
 	const char *message = NULL;
@@ -61,18 +60,11 @@ enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
 	char cookie[CID_TOKEN_CHARS + 1] = "";
 	char client_addr[CID_NETADDR_TEXT_MAX];
 	int64_t retry = 0;
-	struct cid_client *client = NULL;
+	struct oidc_step step = {0};
 	struct cid_session sess;
 	struct cid_request next = *req;
-	json_t *auth = NULL;
 
-	CID_TRY(oidc_load_pending(ctx, req, OIDC_STAGE_LOGIN, locale, reply, &auth));
-	if (auth == NULL)
-		goto out;
-	locale = oidc_auth_locale(auth);
-	CID_TRY(oidc_step_client(ctx, auth, locale, reply, &client));
-	if (client == NULL)
-		goto out;
+	CID_TRY(oidc_step_begin(ctx, req, OIDC_STAGE_LOGIN, reply, &step));
 	if (username == NULL || password == NULL || username[0] == '\0' || password[0] == '\0') {
 		message = "msg_missing";
 	} else {
@@ -89,16 +81,12 @@ enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
 			CID_TRY(rc);
 	}
 	if (message != NULL) {
-		rc = oidc_show_login(ctx, req, auth, cid_params_get(&req->params, "req"),
-				     cid_params_get(&req->params, "csrf"), message, client, reply);
+		rc = oidc_show_login(ctx, req, step.auth, cid_params_get(&req->params, "req"),
+				     cid_params_get(&req->params, "csrf"), message, step.client,
+				     reply);
 		goto out;
 	}
-	rc = oidc_claim_pending(ctx, req, locale, reply);
-	if (rc == CID_ERR_DENIED) {
-		rc = CID_OK;
-		goto out;
-	}
-	CID_TRY(rc);
+	CID_TRY(oidc_claim_pending(ctx, req, step.locale, reply));
 	/*= OWASP ASVS 4.0.3 V3.2.1: the application generates a new session token on
 	 *# user authentication
 	 * a login always starts a new session; the one this browser had ends, so
@@ -114,10 +102,9 @@ enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
 	 * request's cookie header does not carry yet */
 	next.session_cookie = cookie;
 	/* 303: the browser must follow with GET, not repost the password */
-	rc = oidc_proceed(ctx, &next, auth, &sess, cookie, client, 303, reply);
+	rc = oidc_proceed(ctx, &next, step.auth, &sess, cookie, step.client, 303, reply);
 out:
 	cid_wipe(cookie, sizeof(cookie));
-	json_decref(auth);
-	cid_client_free(client);
-	return rc;
+	oidc_step_end(&step);
+	return cid_endpoint_rc(rc);
 }

@@ -11,6 +11,9 @@
  * CID_AUTHREQ_TTL. A step acts only after it has claimed the record by
  * deleting it: of two posts of one form, exactly one finds it (LMDB
  * serialises writers), so a step acts once however often it is sent.
+ * Every step's form begins the same way (oidc_step_begin: the record, the
+ * session it was shown in, its service), and every refusal on the way is an
+ * error page with CID_ANSWERED, so a step reads as a straight line.
  */
 #include "bounds.h"
 #include "crypto.h"
@@ -67,9 +70,14 @@ out:
 	return rc;
 }
 
-enum cid_err oidc_load_pending(struct cid_ctx *ctx, const struct cid_request *req,
-			       const char *stage, const char *locale, struct cid_reply *reply,
-			       json_t **out)
+/*
+ * The pending request of a posted form ("req", "csrf") at stage into *out:
+ * the CSRF token must be the cookie's and the stored one, the record live and
+ * at that stage. CID_ANSWERED with an error page in locale otherwise.
+ */
+static enum cid_err load_pending(struct cid_ctx *ctx, const struct cid_request *req,
+				 const char *stage, const char *locale, struct cid_reply *reply,
+				 json_t **out)
 {
 	enum cid_err rc = CID_OK;
 	const char *req_id = cid_params_get(&req->params, "req");
@@ -81,20 +89,20 @@ enum cid_err oidc_load_pending(struct cid_ctx *ctx, const struct cid_request *re
 	const char *stored;
 	const char *stored_stage;
 
-	*out = NULL;
 	if (!req->form_content_type || !cid_request_is_token(req_id) || !cid_request_is_token(csrf))
-		return cid_reply_error_page(reply, 400, "invalid_request",
-					    "The form is incomplete. Go back to the service and "
-					    "start again.",
-					    locale);
+		return cid_reply_answered(
+		    cid_reply_error_page(reply, 400, "invalid_request",
+					 "The form is incomplete. Go back to the "
+					 "service and start again.",
+					 locale));
 	/* login CSRF: the form's token must be this browser's cookie */
 	if (req->csrf_cookie == NULL ||
 	    !cid_ct_streq(csrf, strlen(csrf), req->csrf_cookie, strlen(req->csrf_cookie)))
-		return cid_reply_error_page(
-		    reply, 403, "access_denied",
-		    "The form could not be verified. Allow cookies for this "
-		    "site and start again from the service.",
-		    locale);
+		return cid_reply_answered(
+		    cid_reply_error_page(reply, 403, "access_denied",
+					 "The form could not be verified. Allow cookies for this "
+					 "site and start again from the service.",
+					 locale));
 	authreq_key(req_id, hash);
 	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
 	rc = cid_txn_get_json(txn, CID_DB_AUTHREQS, (struct cid_str){hash, CID_HASH_HEX}, &auth);
@@ -105,20 +113,22 @@ enum cid_err oidc_load_pending(struct cid_ctx *ctx, const struct cid_request *re
 	     (json_integer_value(json_object_get(auth, "exp")) <= req->now ||
 	      !cid_str_eq(cid_str_of(stored_stage == NULL ? OIDC_STAGE_LOGIN : stored_stage),
 			  stage)))) {
-		rc = cid_reply_error_page(reply, 400, "invalid_request",
-					  "This page has expired. Go back to the service and start "
-					  "again.",
-					  locale);
+		rc = cid_reply_answered(
+		    cid_reply_error_page(reply, 400, "invalid_request",
+					 "This page has expired. Go back to the service "
+					 "and start again.",
+					 locale));
 		goto out;
 	}
 	CID_TRY(rc);
 	cid_secret_hash(csrf, strlen(csrf), csrf_hash);
 	stored = cid_json_str(auth, "csrf_hash");
 	if (stored == NULL || !cid_ct_streq(stored, strlen(stored), csrf_hash, CID_HASH_HEX)) {
-		rc = cid_reply_error_page(reply, 403, "access_denied",
-					  "The form could not be verified. Start again from the "
-					  "service.",
-					  locale);
+		rc = cid_reply_answered(
+		    cid_reply_error_page(reply, 403, "access_denied",
+					 "The form could not be verified. Start again "
+					 "from the service.",
+					 locale));
 		goto out;
 	}
 	*out = auth;
@@ -146,11 +156,11 @@ enum cid_err oidc_claim_pending(struct cid_ctx *ctx, const struct cid_request *r
 
 	if (rc != CID_ERR_NOTFOUND)
 		return rc;
-	rc = cid_reply_error_page(reply, 400, "invalid_request",
-				  "This form was already sent. Go back to the service and start "
-				  "again.",
-				  locale);
-	return rc == CID_OK ? CID_ERR_DENIED : rc;
+	return cid_reply_answered(
+	    cid_reply_error_page(reply, 400, "invalid_request",
+				 "This form was already sent. Go back to the service "
+				 "and start again.",
+				 locale));
 }
 
 void oidc_pending_ref(const char *req_id, char ref[CID_HASH_HEX + 1])
@@ -158,36 +168,64 @@ void oidc_pending_ref(const char *req_id, char ref[CID_HASH_HEX + 1])
 	authreq_key(req_id, ref);
 }
 
-enum cid_err oidc_step_client(struct cid_ctx *ctx, const json_t *auth, const char *locale,
-			      struct cid_reply *reply, struct cid_client **client)
+/* The service of the pending request auth; CID_ANSWERED when it is no longer registered. */
+static enum cid_err step_client(struct cid_ctx *ctx, const json_t *auth, const char *locale,
+				struct cid_reply *reply, struct cid_client **client)
 {
-	enum cid_err rc;
+	enum cid_err rc =
+	    cid_client_get(cid_ctx_store(ctx), cid_json_str(auth, "client_id"), client);
 
-	*client = NULL;
-	rc = cid_client_get(cid_ctx_store(ctx), cid_json_str(auth, "client_id"), client);
 	if (rc != CID_ERR_NOTFOUND)
 		return rc;
-	return cid_reply_error_page(reply, 400, "invalid_client",
-				    "This service is no longer registered.", locale);
+	return cid_reply_answered(cid_reply_error_page(
+	    reply, 400, "invalid_client", "This service is no longer registered.", locale));
 }
 
-enum cid_err oidc_step_session(struct cid_ctx *ctx, const struct cid_request *req,
-			       const json_t *auth, const char *locale, struct cid_reply *reply,
-			       struct cid_session *sess, bool *ok)
+/*
+ * The browser's live session, the one the step was shown in (auth's
+ * "pending_sid"), into *sess; CID_ANSWERED when there is none such.
+ */
+static enum cid_err step_session(struct cid_ctx *ctx, const struct cid_request *req,
+				 const json_t *auth, const char *locale, struct cid_reply *reply,
+				 struct cid_session *sess)
 {
 	const char *sid = cid_json_str(auth, "pending_sid");
 	enum cid_err rc = CID_ERR_NOTFOUND;
 
-	*ok = false;
 	if (req->session_cookie != NULL)
 		rc = cid_session_get(cid_ctx_store(ctx), req->session_cookie, req->now, sess);
-	if (rc == CID_ERR_STORE)
-		return rc;
-	if (rc == CID_OK && sid != NULL && strcmp(sid, sess->sid) == 0) {
-		*ok = true;
+	if (rc == CID_ERR_STORE || rc == CID_ERR_NOMEM)
+		return rc; /* no verdict on the session: not the citizen's ended login */
+	if (rc == CID_OK && sid != NULL && strcmp(sid, sess->sid) == 0)
 		return CID_OK;
-	}
-	return cid_reply_error_page(reply, 400, "login_required",
-				    "Your login has ended. Go back to the service and start again.",
-				    locale);
+	return cid_reply_answered(cid_reply_error_page(
+	    reply, 400, "login_required",
+	    "Your login has ended. Go back to the service and start again.", locale));
+}
+
+enum cid_err oidc_step_begin(struct cid_ctx *ctx, const struct cid_request *req, const char *stage,
+			     struct cid_reply *reply, struct oidc_step *step)
+{
+	enum cid_err rc = CID_OK;
+	struct oidc_step st = {.locale = cid_ctx_config(ctx)->default_locale};
+
+	CID_TRY(load_pending(ctx, req, stage, st.locale, reply, &st.auth));
+	st.locale = oidc_auth_locale(st.auth);
+	/* the steps after the login belong to the session the login started */
+	if (strcmp(stage, OIDC_STAGE_LOGIN) != 0)
+		CID_TRY(step_session(ctx, req, st.auth, st.locale, reply, &st.sess));
+	CID_TRY(step_client(ctx, st.auth, st.locale, reply, &st.client));
+	*step = st;
+	st = (struct oidc_step){0};
+out:
+	oidc_step_end(&st);
+	return rc;
+}
+
+void oidc_step_end(struct oidc_step *step)
+{
+	json_decref(step->auth);
+	cid_client_free(step->client);
+	step->auth = NULL;
+	step->client = NULL;
 }

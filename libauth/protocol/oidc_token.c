@@ -31,7 +31,7 @@ static const char *grant_problem(enum cid_err rc)
 
 /* Builds the token response for a citizen's grant: access token, ID token, refresh token. */
 static enum cid_err citizen_tokens(struct cid_ctx *ctx, const struct cid_request *req,
-				   const struct cid_client *client, const json_t *grant,
+				   const struct cid_client *client, const struct cid_grant *grant,
 				   const char *refresh, struct cid_reply *reply)
 {
 	enum cid_err rc = CID_OK;
@@ -43,14 +43,14 @@ static enum cid_err citizen_tokens(struct cid_ctx *ctx, const struct cid_request
 	char sub[CID_TOKEN_CHARS + 1];
 	char *access = NULL;
 	char *id_token = NULL;
-	json_t *citizen = NULL;
+	struct cid_account *citizen = NULL;
 	json_t *claims = json_object();
 	json_t *body = NULL;
-	const char *scope = cid_json_str(grant, "scope");
+	const char *scope = grant->scope;
 
 	CID_ENSURE(claims != NULL, CID_ERR_NOMEM);
-	rc = cid_account_get(cid_ctx_store(ctx), cid_json_str(grant, "account_id"), &citizen);
-	if (rc == CID_OK && !cid_account_active(citizen))
+	rc = cid_account_get(cid_ctx_store(ctx), grant->account_id, &citizen);
+	if (rc == CID_OK && !citizen->active)
 		rc = CID_ERR_DISABLED;
 	/* a service is not told why (issue 9): its grant is as dead as a revoked one,
 	 * and is answered in the same words */
@@ -60,7 +60,7 @@ static enum cid_err citizen_tokens(struct cid_ctx *ctx, const struct cid_request
 		goto out;
 	}
 	CID_TRY(rc);
-	cid_token_subject(ctx, ps, client, cid_json_str(grant, "account_id"), sub);
+	cid_token_subject(ctx, ps, client, grant->account_id, sub);
 	CID_TRY(cid_token_access_mint(ctx, ks, client, sub, scope, grant, req->now, &access));
 	CID_TRY(oidc_release(ctx, ps, client, citizen, grant, CID_RELEASE_ID_TOKEN, req->now,
 			     claims, reply));
@@ -80,7 +80,7 @@ out:
 	cid_policyref_put(pref);
 	free(access);
 	free(id_token);
-	json_decref(citizen);
+	cid_account_free(citizen);
 	json_decref(claims);
 	json_decref(body);
 	return rc;
@@ -94,7 +94,7 @@ static enum cid_err grant_code(struct cid_ctx *ctx, const struct cid_request *re
 	const char *code = cid_params_get(p, "code");
 	const char *uri = cid_params_get(p, "redirect_uri");
 	char refresh[CID_TOKEN_CHARS + 1] = "";
-	json_t *grant = NULL;
+	struct cid_grant *grant = NULL;
 
 	if (code == NULL || uri == NULL)
 		return cid_reply_error_json(reply, 400, "invalid_request",
@@ -111,7 +111,7 @@ static enum cid_err grant_code(struct cid_ctx *ctx, const struct cid_request *re
 	rc = citizen_tokens(ctx, req, client, grant, refresh, reply);
 out:
 	cid_wipe(refresh, sizeof(refresh));
-	json_decref(grant);
+	cid_grant_free(grant);
 	return rc;
 }
 
@@ -122,7 +122,7 @@ static enum cid_err grant_refresh(struct cid_ctx *ctx, const struct cid_request 
 	const char *token = cid_params_get(&req->params, "refresh_token");
 	const char *scope = cid_params_get(&req->params, "scope");
 	char next[CID_TOKEN_CHARS + 1] = "";
-	json_t *grant = NULL;
+	struct cid_grant *grant = NULL;
 
 	if (token == NULL)
 		return cid_reply_error_json(reply, 400, "invalid_request",
@@ -144,7 +144,7 @@ static enum cid_err grant_refresh(struct cid_ctx *ctx, const struct cid_request 
 	rc = citizen_tokens(ctx, req, client, grant, next, reply);
 out:
 	cid_wipe(next, sizeof(next));
-	json_decref(grant);
+	cid_grant_free(grant);
 	return rc;
 }
 
@@ -181,18 +181,15 @@ out:
 /*
  * What the token, introspection and revocation endpoints share: a form POST
  * from an authenticated client. Returns CID_OK with *client set, or
- * CID_ERR_DENIED once reply holds the error answer, or an internal error.
+ * CID_ANSWERED once reply holds the error answer, or an internal error.
  */
 static enum cid_err form_client(struct cid_ctx *ctx, const struct cid_request *req,
 				struct cid_reply *reply, struct cid_client **client)
 {
-	enum cid_err rc;
-
 	if (req->post && req->form_content_type)
 		return oidc_client_auth(ctx, req, reply, client);
-	rc = cid_reply_error_json(reply, 400, "invalid_request",
-				  "use POST with application/x-www-form-urlencoded");
-	return rc == CID_OK ? CID_ERR_DENIED : rc;
+	return cid_reply_answered(cid_reply_error_json(
+	    reply, 400, "invalid_request", "use POST with application/x-www-form-urlencoded"));
 }
 
 typedef enum cid_err grant_fn(struct cid_ctx *ctx, const struct cid_request *req,
@@ -207,10 +204,7 @@ enum cid_err cid_oidc_token(struct cid_ctx *ctx, const struct cid_request *req,
 	grant_fn *grant;
 	bool allowed;
 
-	rc = form_client(ctx, req, reply, &client);
-	if (rc == CID_ERR_DENIED)
-		return CID_OK;
-	CID_TRY(rc);
+	CID_TRY(form_client(ctx, req, reply, &client));
 	if (grant_type == NULL) {
 		rc = cid_reply_error_json(reply, 400, "invalid_request", "grant_type is required");
 		goto out;
@@ -238,7 +232,7 @@ enum cid_err cid_oidc_token(struct cid_ctx *ctx, const struct cid_request *req,
 	rc = grant(ctx, req, client, reply);
 out:
 	cid_client_free(client);
-	return rc;
+	return cid_endpoint_rc(rc);
 }
 
 /* True if the token looks like a JWS (three dot-separated parts). */
@@ -247,6 +241,29 @@ static bool looks_like_jwt(const char *t)
 	const char *d1 = strchr(t, '.');
 
 	return d1 != NULL && strchr(d1 + 1, '.') != NULL;
+}
+
+/*
+ * What introspection may tell of a refresh token of grant, issued at iat and
+ * expiring at exp, as an access token of the grant would carry it: client_id,
+ * scope, iat, exp, and auth_time and acr when the grant has them.
+ */
+static enum cid_err refresh_claims(const struct cid_grant *grant, int64_t iat, int64_t exp,
+				   json_t **out)
+{
+	json_t *c = json_pack("{s:s, s:s, s:I, s:I}", "client_id", grant->client_id, "scope",
+			      grant->scope, "iat", (json_int_t)iat, "exp", (json_int_t)exp);
+
+	if (c == NULL ||
+	    (grant->auth_time != 0 &&
+	     json_object_set_new(c, "auth_time", json_integer(grant->auth_time)) != 0) ||
+	    (grant->acr[0] != '\0' &&
+	     json_object_set_new(c, "acr", json_string(grant->acr)) != 0)) {
+		json_decref(c);
+		return CID_ERR_NOMEM;
+	}
+	*out = c;
+	return CID_OK;
 }
 
 static enum cid_err introspect_active(struct cid_ctx *ctx, const struct cid_request *req,
@@ -260,9 +277,12 @@ static enum cid_err introspect_active(struct cid_ctx *ctx, const struct cid_requ
 	enum cid_err rc = CID_OK;
 	struct cid_keyref *ref = NULL;
 	struct cid_policyref *pref = NULL;
+	struct cid_grant *grant = NULL;
 	json_t *c = NULL;
 	json_t *o = NULL;
 	char sub[CID_TOKEN_CHARS + 1];
+	int64_t iat = 0;
+	int64_t exp = 0;
 
 	if (looks_like_jwt(token)) {
 		ref = cid_ctx_keys_acquire(ctx);
@@ -270,10 +290,11 @@ static enum cid_err introspect_active(struct cid_ctx *ctx, const struct cid_requ
 		CID_ENSURE(json_object_set_new(c, "token_type", json_string("Bearer")) == 0,
 			   CID_ERR_NOMEM);
 	} else {
-		CID_TRY(cid_refresh_lookup(cid_ctx_store(ctx), token, req->now, &c));
+		CID_TRY(
+		    cid_refresh_lookup(cid_ctx_store(ctx), token, req->now, &grant, &iat, &exp));
+		CID_TRY(refresh_claims(grant, iat, exp, &c));
 		pref = cid_ctx_policies_acquire(ctx);
-		cid_token_subject(ctx, cid_policyref_set(pref), client,
-				  cid_json_str(c, "account_id"), sub);
+		cid_token_subject(ctx, cid_policyref_set(pref), client, grant->account_id, sub);
 		CID_ENSURE(
 		    json_object_set_new(c, "sub", json_string(sub)) == 0 &&
 			json_object_set_new(c, "iss", json_string(cid_ctx_config(ctx)->issuer)) ==
@@ -298,6 +319,7 @@ static enum cid_err introspect_active(struct cid_ctx *ctx, const struct cid_requ
 out:
 	cid_keyref_put(ref);
 	cid_policyref_put(pref);
+	cid_grant_free(grant);
 	json_decref(c);
 	json_decref(o);
 	return rc;
@@ -327,7 +349,7 @@ static enum cid_err token_request(struct cid_ctx *ctx, const struct cid_request 
 		return CID_OK;
 	cid_client_free(*client);
 	*client = NULL;
-	return rc == CID_OK ? CID_ERR_DENIED : rc;
+	return cid_reply_answered(rc);
 }
 
 enum cid_err cid_oidc_introspect(struct cid_ctx *ctx, const struct cid_request *req,
@@ -338,10 +360,7 @@ enum cid_err cid_oidc_introspect(struct cid_ctx *ctx, const struct cid_request *
 	const char *token = NULL;
 	json_t *active = NULL;
 
-	rc = token_request(ctx, req, reply, false, &client, &token);
-	if (rc == CID_ERR_DENIED)
-		return CID_OK;
-	CID_TRY(rc);
+	CID_TRY(token_request(ctx, req, reply, false, &client, &token));
 	rc = introspect_active(ctx, req, client, token, &active);
 	if (rc == CID_ERR_NOMEM || rc == CID_ERR_STORE)
 		goto out;
@@ -352,7 +371,7 @@ enum cid_err cid_oidc_introspect(struct cid_ctx *ctx, const struct cid_request *
 out:
 	json_decref(active);
 	cid_client_free(client);
-	return rc;
+	return cid_endpoint_rc(rc);
 }
 
 enum cid_err cid_oidc_revoke(struct cid_ctx *ctx, const struct cid_request *req,
@@ -364,10 +383,7 @@ enum cid_err cid_oidc_revoke(struct cid_ctx *ctx, const struct cid_request *req,
 	const char *token = NULL;
 	json_t *c = NULL;
 
-	rc = token_request(ctx, req, reply, true, &client, &token);
-	if (rc == CID_ERR_DENIED)
-		return CID_OK;
-	CID_TRY(rc);
+	CID_TRY(token_request(ctx, req, reply, true, &client, &token));
 	if (looks_like_jwt(token)) {
 		ref = cid_ctx_keys_acquire(ctx);
 		rc = cid_token_access_check(ctx, cid_keyref_keyset(ref), token, req->now, &c);
@@ -388,5 +404,5 @@ out:
 	cid_keyref_put(ref);
 	json_decref(c);
 	cid_client_free(client);
-	return rc;
+	return cid_endpoint_rc(rc);
 }

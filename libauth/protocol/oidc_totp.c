@@ -24,32 +24,19 @@ enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
 {
 	static const char *const amr[] = {"pwd", "otp"};
 	enum cid_err rc = CID_OK;
-	const char *locale = cid_ctx_config(ctx)->default_locale;
 	const char *code = cid_params_get(&req->params, "code");
 	struct cid_policyref *pref = NULL;
-	struct cid_client *client = NULL;
-	struct cid_session sess;
+	struct oidc_step step = {0};
 	struct cid_request next = *req;
 	char cookie[CID_TOKEN_CHARS + 1] = "";
 	const char *message = NULL;
 	char client_addr[CID_NETADDR_TEXT_MAX];
 	int64_t retry = 0;
-	json_t *auth = NULL;
-	bool ok = false;
 
-	CID_TRY(oidc_load_pending(ctx, req, OIDC_STAGE_TOTP, locale, reply, &auth));
-	if (auth == NULL)
-		goto out;
-	locale = oidc_auth_locale(auth);
-	CID_TRY(oidc_step_session(ctx, req, auth, locale, reply, &sess, &ok));
-	if (!ok)
-		goto out;
-	CID_TRY(oidc_step_client(ctx, auth, locale, reply, &client));
-	if (client == NULL)
-		goto out;
+	CID_TRY(oidc_step_begin(ctx, req, OIDC_STAGE_TOTP, reply, &step));
 	cid_request_client_addr(ctx, req, client_addr);
-	rc = cid_account_totp_check(cid_ctx_store(ctx), sess.account_id, code == NULL ? "" : code,
-				    client_addr, req->now, &retry);
+	rc = cid_account_totp_check(cid_ctx_store(ctx), step.sess.account_id,
+				    code == NULL ? "" : code, client_addr, req->now, &retry);
 	/* wrong, replayed, malformed, or no longer enrolled: one message for all */
 	if (rc == CID_ERR_DENIED || rc == CID_ERR_INVALID || rc == CID_ERR_NOTFOUND)
 		message = "msg_failed";
@@ -61,30 +48,25 @@ enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
 		CID_TRY(rc);
 	if (message != NULL) {
 		pref = cid_ctx_policies_acquire(ctx);
-		rc = oidc_show_totp(locale,
-				    oidc_service_name(cid_policyref_set(pref), client, locale),
-				    cid_params_get(&req->params, "req"),
-				    cid_params_get(&req->params, "csrf"), message, reply);
+		rc = oidc_show_totp(
+		    step.locale,
+		    oidc_service_name(cid_policyref_set(pref), step.client, step.locale),
+		    cid_params_get(&req->params, "req"), cid_params_get(&req->params, "csrf"),
+		    message, reply);
 		goto out;
 	}
-	rc = oidc_claim_pending(ctx, req, locale, reply);
-	if (rc == CID_ERR_DENIED) {
-		rc = CID_OK;
-		goto out;
-	}
-	CID_TRY(rc);
+	CID_TRY(oidc_claim_pending(ctx, req, step.locale, reply));
 	/* a step-up is an authentication: the session moves to a new cookie */
 	CID_TRY(cid_session_upgrade(cid_ctx_store(ctx), req->session_cookie, CID_ACR_MFA, amr, 2,
-				    req->now, cookie, &sess));
+				    req->now, cookie, &step.sess));
 	CID_TRY(cid_reply_cookie(reply, cid_ctx_config(ctx), CID_COOKIE_SESSION, cookie,
-				 sess.expires_at - req->now));
+				 step.sess.expires_at - req->now));
 	/* the steps after it belong to the new cookie, which this request does not carry */
 	next.session_cookie = cookie;
-	rc = oidc_proceed(ctx, &next, auth, &sess, cookie, client, 303, reply);
+	rc = oidc_proceed(ctx, &next, step.auth, &step.sess, cookie, step.client, 303, reply);
 out:
 	cid_wipe(cookie, sizeof(cookie));
 	cid_policyref_put(pref);
-	cid_client_free(client);
-	json_decref(auth);
-	return rc;
+	oidc_step_end(&step);
+	return cid_endpoint_rc(rc);
 }

@@ -65,8 +65,8 @@ enum cid_err cid_oidc_userinfo(struct cid_ctx *ctx, const struct cid_request *re
 	struct cid_policyref *pref = NULL;
 	struct cid_client *client = NULL;
 	json_t *claims = NULL;
-	json_t *grant = NULL;
-	json_t *citizen = NULL;
+	struct cid_grant *grant = NULL;
+	struct cid_account *citizen = NULL;
 	json_t *body = NULL;
 
 	if (twice)
@@ -80,9 +80,8 @@ enum cid_err cid_oidc_userinfo(struct cid_ctx *ctx, const struct cid_request *re
 	if (rc == CID_OK)
 		rc = cid_grant_get(cid_ctx_store(ctx), cid_json_str(claims, "grant_id"), &grant);
 	if (rc == CID_OK)
-		rc = cid_account_get(cid_ctx_store(ctx), cid_json_str(grant, "account_id"),
-				     &citizen);
-	if (rc == CID_OK && !cid_account_active(citizen))
+		rc = cid_account_get(cid_ctx_store(ctx), grant->account_id, &citizen);
+	if (rc == CID_OK && !citizen->active)
 		rc = CID_ERR_DISABLED;
 	if (rc == CID_OK)
 		rc = cid_client_get(cid_ctx_store(ctx), cid_json_str(claims, "client_id"), &client);
@@ -109,8 +108,8 @@ out:
 	cid_policyref_put(pref);
 	cid_client_free(client);
 	json_decref(claims);
-	json_decref(grant);
-	json_decref(citizen);
+	cid_grant_free(grant);
+	cid_account_free(citizen);
 	json_decref(body);
 	return rc;
 }

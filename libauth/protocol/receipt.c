@@ -27,7 +27,6 @@
 #include <string.h>
 
 #define PURPOSE_CATEGORY "2 - Contracted Service"
-#define STATE_GRANTED	 "granted"
 #define MAX_TEXT	 512
 
 /* Both NULL, or both the same string. */
@@ -36,62 +35,52 @@ static bool same_opt(const char *a, const char *b)
 	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
-static bool same_member(const json_t *a, const json_t *b, const char *name)
-{
-	return same_opt(cid_json_str(a, name), cid_json_str(b, name));
-}
-
 /* True if rec is a grant written by the same decision as anchor (see receipt.h). */
-static bool same_decision(const json_t *anchor, const json_t *rec)
+static bool same_decision(const struct cid_consent_record *anchor,
+			  const struct cid_consent_record *rec)
 {
-	const json_t *ha = json_object_get(anchor, "how");
-	const json_t *hr = json_object_get(rec, "how");
-
-	return same_opt(cid_json_str(rec, "state"), STATE_GRANTED) &&
-	       same_member(anchor, rec, "account_id") && same_member(anchor, rec, "service") &&
-	       same_member(anchor, rec, "purpose") && same_member(anchor, rec, "policy_version") &&
-	       cid_json_int(anchor, "at") == cid_json_int(rec, "at") &&
-	       same_member(ha, hr, "method") && same_member(ha, hr, "request_id");
+	return rec->state == CID_CONSENT_GRANTED && same_opt(anchor->account_id, rec->account_id) &&
+	       same_opt(anchor->service, rec->service) && same_opt(anchor->purpose, rec->purpose) &&
+	       same_opt(anchor->policy_version, rec->policy_version) && anchor->at == rec->at &&
+	       same_opt(anchor->method, rec->method) &&
+	       same_opt(anchor->request_id, rec->request_id);
 }
 
-/* The record whose id is id in records, borrowed; NULL if none. */
-static const json_t *find_id(const json_t *records, const char *id)
+/* The record whose id is id in records, read into *out; false if none. */
+static bool find_id(const json_t *records, const char *id, struct cid_consent_record *out)
 {
 	size_t i;
 	const json_t *rec;
 
 	json_array_foreach(records, i, rec)
 	{
-		const char *rid = cid_json_str(rec, "id");
-
-		if (rid != NULL && strcmp(rid, id) == 0)
-			return rec;
+		if (cid_consent_record_read(rec, out) == CID_OK && strcmp(out->id, id) == 0)
+			return true;
 	}
-	return NULL;
+	return false;
 }
 
 /*
  * The citizen's history holding record id: restricted to account_id when it
  * is not NULL, else found by a scan (operators). *history (new reference) and
- * *rec (borrowed from it).
+ * *rec (its strings borrowed from it).
  */
 static enum cid_err load_record(struct cid_store *s, const char *id, const char *account_id,
-				json_t **history, const json_t **rec)
+				json_t **history, struct cid_consent_record *rec)
 {
 	enum cid_err rc = CID_OK;
 	json_t *one = NULL;
 	json_t *all = NULL;
+	struct cid_consent_record r;
 
 	if (account_id == NULL) {
 		CID_TRY(cid_consent_get(s, id, &one));
-		account_id = cid_json_str(one, "account_id");
-		CID_ENSURE(account_id != NULL, CID_ERR_STORE);
-		CID_TRY(cid_consent_history(s, account_id, cid_json_str(one, "service"), &all));
+		CID_TRY(cid_consent_record_read(one, &r));
+		CID_TRY(cid_consent_history(s, r.account_id, r.service, &all));
 	} else {
 		CID_TRY(cid_consent_history(s, account_id, NULL, &all));
 	}
-	*rec = find_id(all, id);
-	CID_ENSURE(*rec != NULL, CID_ERR_NOTFOUND);
+	CID_ENSURE(find_id(all, id, rec), CID_ERR_NOTFOUND);
 	*history = all;
 	all = NULL;
 out:
@@ -108,11 +97,11 @@ struct purpose_view {
 	uint32_t retention_days;
 };
 
-static void view_purpose(const struct cid_policy *pol, const json_t *rec, bool en,
-			 struct purpose_view *out)
+static void view_purpose(const struct cid_policy *pol, const struct cid_consent_record *rec,
+			 bool en, struct purpose_view *out)
 {
-	const char *id = cid_json_str(rec, "purpose");
-	const char *digest = cid_json_str(rec, "purpose_digest");
+	const char *id = rec->purpose;
+	const char *digest = rec->purpose_digest;
 	struct cid_purpose_info pu;
 
 	*out = (struct purpose_view){.text = id};
@@ -160,50 +149,48 @@ static int cmp_str(const void *a, const void *b)
  * lowest-seq record, *ids and *attributes (new arrays) its record ids in seq
  * order and its attributes sorted.
  */
-static enum cid_err collect(const json_t *history, const json_t *anchor, const char **first_id,
-			    json_t **ids, json_t **attributes)
+static enum cid_err collect(const json_t *history, const struct cid_consent_record *anchor,
+			    const char **first_id, json_t **ids, json_t **attributes)
 {
 	enum cid_err rc = CID_OK;
-	const json_t *members[CID_MAX_CLAIMS];
+	struct cid_consent_record members[CID_MAX_CLAIMS];
 	const char *names[CID_MAX_CLAIMS];
 	size_t n = 0;
 	size_t i;
-	const json_t *rec;
+	const json_t *v;
+	struct cid_consent_record rec;
 	json_t *id_list = json_array();
 	json_t *attr_list = json_array();
 
 	CID_ENSURE(id_list != NULL && attr_list != NULL, CID_ERR_NOMEM);
-	json_array_foreach(history, i, rec)
+	json_array_foreach(history, i, v)
 	{
-		if (!same_decision(anchor, rec))
+		/* the history's records all read (consent.h): one that does not is damage */
+		CID_TRY(cid_consent_record_read(v, &rec));
+		if (!same_decision(anchor, &rec))
 			continue;
 		/* one record per attribute per decision: more than the claim table is damage */
-		CID_ENSURE(n < CID_MAX_CLAIMS && cid_json_str(rec, "attribute") != NULL &&
-			       cid_json_str(rec, "id") != NULL,
-			   CID_ERR_STORE);
+		CID_ENSURE(n < CID_MAX_CLAIMS, CID_ERR_STORE);
 		members[n++] = rec;
 	}
 	CID_ENSURE(n > 0, CID_ERR_STORE);
 	/* seq order (insertion sort: a decision has a few records) */
 	for (size_t a = 1; a < n; a++)
-		for (size_t b = a;
-		     b > 0 && cid_json_int(members[b - 1], "seq") > cid_json_int(members[b], "seq");
-		     b--) {
-			const json_t *tmp = members[b];
+		for (size_t b = a; b > 0 && members[b - 1].seq > members[b].seq; b--) {
+			struct cid_consent_record tmp = members[b];
 			members[b] = members[b - 1];
 			members[b - 1] = tmp;
 		}
 	for (i = 0; i < n; i++) {
-		CID_ENSURE(json_array_append_new(id_list,
-						 json_string(cid_json_str(members[i], "id"))) == 0,
+		CID_ENSURE(json_array_append_new(id_list, json_string(members[i].id)) == 0,
 			   CID_ERR_NOMEM);
-		names[i] = cid_json_str(members[i], "attribute");
+		names[i] = members[i].attribute;
 	}
 	qsort(names, n, sizeof(names[0]), cmp_str);
 	for (i = 0; i < n; i++)
 		CID_ENSURE(json_array_append_new(attr_list, json_string(names[i])) == 0,
 			   CID_ERR_NOMEM);
-	*first_id = cid_json_str(members[0], "id");
+	*first_id = members[0].id;
 	*ids = id_list;
 	*attributes = attr_list;
 	id_list = NULL;
@@ -254,7 +241,7 @@ enum cid_err cid_receipt_make(struct cid_ctx *ctx, const char *record_id, const 
 	json_t *claims = NULL;
 	json_t *purpose = NULL;
 	json_t *ctrl = NULL;
-	const json_t *rec = NULL;
+	struct cid_consent_record rec = {0};
 	const char *first_id = NULL;
 	char sub[CID_TOKEN_CHARS + 1];
 	char service_label[CID_MAX_CLIENT_ID + 300];
@@ -269,25 +256,22 @@ enum cid_err cid_receipt_make(struct cid_ctx *ctx, const char *record_id, const 
 	CID_ENSURE(cid_uuid_syntax_ok(record_id), CID_ERR_INVALID);
 	CID_ENSURE(account_id == NULL || cid_uuid_syntax_ok(account_id), CID_ERR_NOTFOUND);
 	CID_TRY(load_record(s, record_id, account_id, &history, &rec));
-	CID_ENSURE(same_opt(cid_json_str(rec, "state"), STATE_GRANTED), CID_ERR_DENIED);
-	/* view_purpose compares it: a grant without a purpose is damage */
-	CID_ENSURE(cid_json_str(rec, "purpose") != NULL, CID_ERR_STORE);
+	CID_ENSURE(rec.state == CID_CONSENT_GRANTED, CID_ERR_REFUSED);
 	CID_ENSURE(controller_set(cfg), CID_ERR_CONFIG);
-	CID_TRY(collect(history, rec, &first_id, &ids, &attributes));
+	CID_TRY(collect(history, &rec, &first_id, &ids, &attributes));
 
-	rc = cid_client_get(s, cid_json_str(rec, "service"), &client);
+	rc = cid_client_get(s, rec.service, &client);
 	CID_ENSURE(rc != CID_ERR_INVALID, CID_ERR_NOTFOUND);
 	CID_TRY(rc);
 	pref = cid_ctx_policies_acquire(ctx);
 	pol = cid_policyset_find(cid_policyref_set(pref), client->client_id);
-	cid_token_subject(ctx, cid_policyref_set(pref), client, cid_json_str(rec, "account_id"),
-			  sub);
+	cid_token_subject(ctx, cid_policyref_set(pref), client, rec.account_id, sub);
 	service_name = pol != NULL ? cid_policy_name(pol, en ? "en" : "ja") : client->name;
 	CID_ENSURE(snprintf(service_label, sizeof(service_label), "%s (%s)", service_name,
 			    client->client_id) < (int)sizeof(service_label),
 		   CID_ERR_TOOBIG);
-	view_purpose(pol, rec, en, &pv);
-	expires_at = cid_json_int(rec, "expires_at");
+	view_purpose(pol, &rec, en, &pv);
+	expires_at = rec.expires_at;
 	CID_TRY(termination(expires_at, &pv, en, term));
 
 	purpose = json_pack("{s:s, s:[s], s:s, s:O, s:b, s:s, s:b, s:s}", "purpose", pv.text,
@@ -301,13 +285,11 @@ enum cid_err cid_receipt_make(struct cid_ctx *ctx, const char *record_id, const 
 	    "s:[{s:s, s:s, s:[O]}], s:b, s:[], s:s, s:s, s:s, s:b, s:O}",
 	    "iss", cfg->issuer, "iat", (json_int_t)now, "jti", first_id, "version",
 	    CID_RECEIPT_VERSION, "jurisdiction", cfg->jurisdiction, "consentTimestamp",
-	    (json_int_t)cid_json_int(rec, "at"), "collectionMethod",
-	    cid_json_str(json_object_get(rec, "how"), "method"), "consentReceiptID", first_id,
+	    (json_int_t)rec.at, "collectionMethod", rec.method, "consentReceiptID", first_id,
 	    "language", en ? "en" : "ja", "piiPrincipalId", sub, "piiControllers", ctrl,
 	    "policyUrl", cfg->policy_url, "services", "service", service_label, "client_id",
 	    client->client_id, "purposes", purpose, "sensitive", 0, "spiCat", "policy_version",
-	    cid_json_str(rec, "policy_version"), "purpose_digest",
-	    cid_json_str(rec, "purpose_digest"), "purpose_id", cid_json_str(rec, "purpose"),
+	    rec.policy_version, "purpose_digest", rec.purpose_digest, "purpose_id", rec.purpose,
 	    "purpose_text_current", pv.current, "consent_records", ids);
 	/* a record without method, versions or purpose is damage, not a receipt */
 	CID_ENSURE(claims != NULL, CID_ERR_STORE);

@@ -82,7 +82,7 @@
  * *claims_out (may be NULL; new reference) its claims.
  * Errors: CID_ERR_INVALID (record_id is not UUID syntax), CID_ERR_NOTFOUND
  * (no such record, another citizen's, or the service's client registration is
- * gone so its subject cannot be computed), CID_ERR_DENIED (the record refuses,
+ * gone so its subject cannot be computed), CID_ERR_REFUSED (the record refuses,
  * withdraws or expires a consent: only a consent given has a receipt),
  * CID_ERR_CONFIG (controller_name, controller_contact, controller_address,
  * controller_email or policy_url is not set: a receipt must name who is

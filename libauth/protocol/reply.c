@@ -51,7 +51,7 @@ enum cid_err cid_reply_json(struct cid_reply *r, int status, json_t *obj)
 	enum cid_err rc = CID_OK;
 
 	CID_ENSURE(obj != NULL, CID_ERR_NOMEM);
-	r->body = json_dumps(obj, JSON_COMPACT);
+	r->body = cid_json_dumps(obj, JSON_COMPACT);
 	CID_ENSURE(r->body != NULL, CID_ERR_NOMEM);
 	r->body_len = strlen(r->body);
 	r->status = status;
@@ -100,6 +100,7 @@ enum cid_err cid_reply_redirect(struct cid_reply *r, int status, const char *bas
 {
 	struct cid_buf b;
 	char sep = strchr(base, '?') == NULL ? '?' : '&';
+	enum cid_err rc;
 
 	cid_buf_init(&b, (size_t)CID_MAX_URI * 4);
 	cid_buf_puts(&b, base);
@@ -112,9 +113,10 @@ enum cid_err cid_reply_redirect(struct cid_reply *r, int status, const char *bas
 		cid_buf_append_urlenc(&b, values[i], strlen(values[i]));
 		sep = '&';
 	}
-	if (cid_buf_status(&b) != CID_OK) {
+	rc = cid_buf_status(&b);
+	if (rc != CID_OK) {
 		cid_buf_free(&b);
-		return CID_ERR_TOOBIG;
+		return rc; /* too big, or out of memory: the buffer knows which */
 	}
 	free(r->location);
 	r->location = cid_buf_take(&b, NULL);
@@ -148,6 +150,7 @@ enum cid_err cid_reply_cookie(struct cid_reply *r, const struct cid_config *cfg,
 			      enum cid_cookie which, const char *value, int64_t max_age)
 {
 	struct cid_buf b;
+	enum cid_err rc;
 
 	if (r->n_cookies >= CID_REPLY_MAX_COOKIES)
 		return CID_ERR_TOOBIG;
@@ -161,9 +164,10 @@ enum cid_err cid_reply_cookie(struct cid_reply *r, const struct cid_config *cfg,
 	/* Secure whenever the issuer is https: the cookie must never travel in clear */
 	if (issuer_is_https(cfg))
 		cid_buf_puts(&b, "; Secure");
-	if (cid_buf_status(&b) != CID_OK) {
+	rc = cid_buf_status(&b);
+	if (rc != CID_OK) {
 		cid_buf_free(&b);
-		return CID_ERR_TOOBIG;
+		return rc; /* too big, or out of memory: the buffer knows which */
 	}
 	r->cookies[r->n_cookies] = cid_buf_take(&b, NULL);
 	if (r->cookies[r->n_cookies] == NULL)

@@ -137,6 +137,27 @@ typedef enum cid_err cid_endpoint_fn(struct cid_ctx *ctx, const struct cid_reque
 				     struct cid_reply *reply);
 
 /*
+ * What a helper of an endpoint returns once it built the answer into the
+ * reply with a builder that returned rc: CID_ANSWERED (err.h) when rc is
+ * CID_OK, else rc (the answer could not be built). Inline, so that a reader
+ * (and the static analyser) sees at the call that it is never CID_OK.
+ */
+CID_MUST_CHECK static inline enum cid_err cid_reply_answered(enum cid_err rc)
+{
+	return rc == CID_OK ? CID_ANSWERED : rc;
+}
+
+/*
+ * What an endpoint returns when its work ended with rc: CID_OK for CID_OK
+ * and for CID_ANSWERED (a helper filled the reply with the answer, err.h),
+ * else rc (no reply could be built). The one place the signal ends.
+ */
+CID_MUST_CHECK static inline enum cid_err cid_endpoint_rc(enum cid_err rc)
+{
+	return rc == CID_ANSWERED ? CID_OK : rc;
+}
+
+/*
  * A row of the endpoint table: a path, the one function that answers it, and
  * how the skin must treat it. Each module lists the rows of its endpoints
  * beside them (cid_oidc_endpoints, cid_account_endpoints,
@@ -214,7 +235,7 @@ const char *cid_reply_locale(const char *ui_locales, const char *default_locale)
  * service keeps it (a Strict cookie is not sent then, and a new token would
  * break the forms of other tabs). A cross-site POST still carries no token,
  * and each form's token must also match the one stored with its pending
- * request (oidc_load_pending) or be derived with the session (logout).
+ * request (oidc_step_begin) or be derived with the session (logout).
  * Errors: CID_ERR_CRYPTO, CID_ERR_TOOBIG, CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_reply_csrf(struct cid_ctx *ctx, const struct cid_request *req,

@@ -15,10 +15,15 @@
 #include "crypto.h"
 #include "str.h"
 
+#include <stdlib.h>
 #include <string.h>
 
-/* An outcome of a state-changing callback: rc is what the public call returns. */
+/*
+ * A code redeemed or a refresh token rotated (use_cb), and its outcome: rc is
+ * what the public call returns.
+ */
 struct redeem {
+	enum cid_db db; /* CID_DB_CODES or CID_DB_REFRESH */
 	const char *token;
 	const char *client_id;
 	const char *redirect_uri;
@@ -27,7 +32,7 @@ struct redeem {
 	int64_t now;
 	int64_t ttl;
 	char next[CID_TOKEN_CHARS + 1]; /* new refresh token, or "" */
-	json_t *grant;			/* the grant record on success */
+	struct cid_grant *grant;	/* the grant on success */
 	enum cid_err outcome;
 };
 
@@ -77,15 +82,122 @@ static enum cid_err generation_of(const json_t *o, int64_t *out)
 	return CID_OK;
 }
 
+void cid_grant_free(struct cid_grant *g)
+{
+	if (g == NULL)
+		return;
+	free(g->scope);
+	free(g->nonce);
+	json_decref(g->claims);
+	free(g);
+}
+
 /*
- * CID_ERR_REVOKED unless the grant's citizen is live in the grant's
- * generation: a citizen disabled now, or at any time since, holds no tokens.
+ * Copies the string member name of rec into out[outsz] ("" when absent or
+ * null); false when it is something else or does not fit.
  */
-static enum cid_err grant_live(struct cid_txn *txn, const json_t *grant)
+static bool copy_text(const json_t *rec, const char *name, char *out, size_t outsz)
+{
+	const json_t *v = json_object_get(rec, name);
+	size_t n = json_string_length(v);
+
+	out[0] = '\0';
+	if (v == NULL || json_is_null(v))
+		return true;
+	if (!json_is_string(v) || n >= outsz)
+		return false;
+	memcpy(out, json_string_value(v), n + 1);
+	return true;
+}
+
+/* A new copy of the string member name of rec into *out (NULL when absent or null). */
+static enum cid_err dup_text(const json_t *rec, const char *name, char **out)
+{
+	const json_t *v = json_object_get(rec, name);
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return CID_OK;
+	if (!json_is_string(v))
+		return CID_ERR_STORE;
+	*out = strdup(json_string_value(v));
+	return *out == NULL ? CID_ERR_NOMEM : CID_OK;
+}
+
+/* The "amr" member of rec into g (none when absent). Errors: CID_ERR_STORE. */
+static enum cid_err amr_of(const json_t *rec, struct cid_grant *g)
+{
+	const json_t *amr = json_object_get(rec, "amr");
+	const json_t *v;
+	size_t i;
+
+	if (amr == NULL || json_is_null(amr))
+		return CID_OK;
+	if (!json_is_array(amr) || json_array_size(amr) > CID_MAX_AMR)
+		return CID_ERR_STORE;
+	json_array_foreach(amr, i, v)
+	{
+		if (!json_is_string(v) || json_string_length(v) >= sizeof(g->amr[0]))
+			return CID_ERR_STORE;
+		memcpy(g->amr[i], json_string_value(v), json_string_length(v) + 1);
+	}
+	g->n_amr = json_array_size(amr);
+	return CID_OK;
+}
+
+/*
+ * The typed grant of a grant record: the one place a grant's members are read
+ * by name for other modules. Errors: CID_ERR_STORE (a damaged record),
+ * CID_ERR_NOMEM.
+ */
+static enum cid_err grant_of(const json_t *rec, struct cid_grant **out)
+{
+	enum cid_err rc = CID_OK;
+	const json_t *claims = json_object_get(rec, "claims");
+	const json_t *auth_time = json_object_get(rec, "auth_time");
+	struct cid_grant *g = calloc(1, sizeof(*g));
+
+	CID_ENSURE(g != NULL, CID_ERR_NOMEM);
+	CID_ENSURE(json_is_object(rec) && copy_text(rec, "grant_id", g->id, sizeof(g->id)) &&
+		       copy_text(rec, "account_id", g->account_id, sizeof(g->account_id)) &&
+		       copy_text(rec, "client_id", g->client_id, sizeof(g->client_id)) &&
+		       g->id[0] != '\0' && g->account_id[0] != '\0' && g->client_id[0] != '\0' &&
+		       copy_text(rec, "sid", g->sid, sizeof(g->sid)) &&
+		       copy_text(rec, "acr", g->acr, sizeof(g->acr)) &&
+		       (auth_time == NULL || json_is_integer(auth_time)) &&
+		       (claims == NULL || json_is_null(claims) || json_is_object(claims)),
+		   CID_ERR_STORE);
+	CID_TRY(amr_of(rec, g));
+	CID_TRY(dup_text(rec, "scope", &g->scope));
+	if (g->scope == NULL)
+		CID_ENSURE((g->scope = strdup("")) != NULL, CID_ERR_NOMEM);
+	CID_TRY(dup_text(rec, "nonce", &g->nonce));
+	CID_TRY(generation_of(rec, &g->generation));
+	g->auth_time = auth_time == NULL ? 0 : (int64_t)json_integer_value(auth_time);
+	g->created_at = cid_json_int(rec, "created_at");
+	g->revoked = json_is_true(json_object_get(rec, "revoked"));
+	if (json_is_object(claims))
+		CID_ENSURE((g->claims = json_deep_copy(claims)) != NULL, CID_ERR_NOMEM);
+	*out = g;
+	g = NULL;
+out:
+	cid_grant_free(g);
+	return rc;
+}
+
+/*
+ * CID_ERR_REVOKED unless the grant holds tokens: it is not revoked, and its
+ * citizen is live in the grant's generation (a citizen disabled now, or at
+ * any time since, holds no tokens).
+ */
+static enum cid_err grant_usable(struct cid_txn *txn, const json_t *grant)
 {
 	int64_t generation = 0;
-	enum cid_err rc = generation_of(grant, &generation);
+	enum cid_err rc;
 
+	if (json_is_true(json_object_get(grant, "revoked")))
+		return CID_ERR_REVOKED;
+	rc = generation_of(grant, &generation);
 	if (rc == CID_OK)
 		rc = cid_account_live(txn, cid_json_str(grant, "account_id"), generation);
 	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_DISABLED)
@@ -145,7 +257,8 @@ static enum cid_err issue_cb(struct cid_txn *txn, void *arg)
 			 json_object_get(is->auth, "client_id"), "redirect_uri",
 			 json_object_get(is->auth, "redirect_uri"), "exp",
 			 (json_int_t)is->now + is->ttl, "used", 0);
-	CID_ENSURE(code != NULL, CID_ERR_INVALID);
+	/* client_id and redirect_uri were checked by the caller: only memory can fail here */
+	CID_ENSURE(code != NULL, CID_ERR_NOMEM);
 	if (json_object_get(is->auth, "code_challenge") != NULL)
 		CID_ENSURE(json_object_set(code, "code_challenge",
 					   json_object_get(is->auth, "code_challenge")) == 0,
@@ -250,11 +363,7 @@ static enum cid_err use_record(struct cid_txn *txn, enum cid_db db, struct redee
 		goto out;
 	}
 	CID_TRY(rc);
-	if (json_is_true(json_object_get(grant, "revoked"))) {
-		r->outcome = CID_ERR_REVOKED;
-		goto out;
-	}
-	rc = grant_live(txn, grant);
+	rc = grant_usable(txn, grant);
 	if (rc == CID_ERR_REVOKED) {
 		rc = CID_OK;
 		r->outcome = CID_ERR_REVOKED;
@@ -290,60 +399,92 @@ out:
 	return rc;
 }
 
-static enum cid_err redeem_cb(struct cid_txn *txn, void *arg)
+/* What only a code is checked for: the redirect URI it was issued to, and PKCE. */
+static void code_check(struct redeem *r, const json_t *rec)
+{
+	if (r->redirect_uri == NULL ||
+	    !cid_str_eq(cid_str_of(cid_json_str(rec, "redirect_uri")), r->redirect_uri) ||
+	    !pkce_ok(cid_json_str(rec, "code_challenge"), r->verifier))
+		r->outcome = CID_ERR_DENIED;
+}
+
+/* What only a refresh token is checked for: the scope asked, which then replaces the grant's. */
+static enum cid_err refresh_check(struct redeem *r, json_t *grant)
+{
+	/*= RFC 6749 §6: the requested scope MUST NOT include any scope not originally
+	 *# granted by the resource owner
+	 * refused before the token is marked used: an error response leaves the token
+	 * and its grant intact (RFC 6749 §5.2) */
+	if (r->scope == NULL)
+		return CID_OK;
+	if (!cid_words_subset(r->scope, cid_json_str(grant, "scope"))) {
+		r->outcome = CID_ERR_INVALID;
+		return CID_OK;
+	}
+	return json_object_set_new(grant, "scope", json_string(r->scope)) == 0 ? CID_OK
+									       : CID_ERR_NOMEM;
+}
+
+/* Redeems a code or rotates a refresh token (r->db says which). */
+static enum cid_err use_cb(struct cid_txn *txn, void *arg)
 {
 	struct redeem *r = arg;
 	enum cid_err rc = CID_OK;
 	char hash[CID_HASH_HEX + 1];
 	json_t *rec = NULL;
 	json_t *grant = NULL;
+	struct cid_grant *typed = NULL;
 
-	CID_TRY(use_record(txn, CID_DB_CODES, r, hash, &rec, &grant));
+	CID_TRY(use_record(txn, r->db, r, hash, &rec, &grant));
 	if (r->outcome != CID_OK)
 		goto out;
-	if (r->redirect_uri == NULL ||
-	    !cid_str_eq(cid_str_of(cid_json_str(rec, "redirect_uri")), r->redirect_uri) ||
-	    !pkce_ok(cid_json_str(rec, "code_challenge"), r->verifier)) {
-		r->outcome = CID_ERR_DENIED;
+	if (r->db == CID_DB_CODES)
+		code_check(r, rec);
+	else
+		CID_TRY(refresh_check(r, grant));
+	if (r->outcome != CID_OK)
 		goto out;
-	}
-	CID_TRY(put_used(txn, CID_DB_CODES, hash, rec, r->now));
+	/* a damaged grant aborts the transaction: the code or token stays as it was */
+	CID_TRY(grant_of(grant, &typed));
+	CID_TRY(put_used(txn, r->db, hash, rec, r->now));
 	if (r->next[0] != '\0')
 		CID_TRY(put_refresh(txn, grant, r->now, r->ttl, r->next));
-	json_decref(r->grant);
-	r->grant = grant;
-	grant = NULL;
+	cid_grant_free(r->grant);
+	r->grant = typed;
+	typed = NULL;
 out:
 	json_decref(rec);
 	json_decref(grant);
+	cid_grant_free(typed);
 	return rc;
 }
 
-/* Runs a redeem/rotate callback and turns its outcome into the public result. */
-static enum cid_err run_redeem(struct cid_store *s, enum cid_err (*cb)(struct cid_txn *, void *),
-			       struct redeem *r, json_t **rec, char next_out[CID_TOKEN_CHARS + 1])
+/* Runs use_cb and turns its outcome into the public result. */
+static enum cid_err run_redeem(struct cid_store *s, struct redeem *r, struct cid_grant **grant,
+			       char next_out[CID_TOKEN_CHARS + 1])
 {
-	enum cid_err rc = cid_store_update(s, cb, r);
+	enum cid_err rc = cid_store_update(s, use_cb, r);
 
 	if (rc == CID_OK)
 		rc = r->outcome;
 	if (rc == CID_OK) {
-		*rec = r->grant;
+		*grant = r->grant;
 		r->grant = NULL;
 		memcpy(next_out, r->next, sizeof(r->next));
 	}
-	json_decref(r->grant);
+	cid_grant_free(r->grant);
 	cid_wipe(r->next, sizeof(r->next));
 	return rc;
 }
 
 enum cid_err cid_code_redeem(struct cid_store *s, const char *code, const char *client_id,
 			     const char *redirect_uri, const char *verifier, int64_t now,
-			     int64_t refresh_ttl, json_t **rec,
+			     int64_t refresh_ttl, struct cid_grant **grant,
 			     char refresh_out[CID_TOKEN_CHARS + 1])
 {
 	enum cid_err rc = CID_OK;
-	struct redeem r = {.token = code,
+	struct redeem r = {.db = CID_DB_CODES,
+			   .token = code,
 			   .client_id = client_id,
 			   .redirect_uri = redirect_uri,
 			   .verifier = verifier,
@@ -352,60 +493,31 @@ enum cid_err cid_code_redeem(struct cid_store *s, const char *code, const char *
 
 	if (refresh_ttl > 0)
 		CID_TRY(cid_random_token(r.next));
-	rc = run_redeem(s, redeem_cb, &r, rec, refresh_out);
+	rc = run_redeem(s, &r, grant, refresh_out);
 out:
-	return rc;
-}
-
-static enum cid_err rotate_cb(struct cid_txn *txn, void *arg)
-{
-	struct redeem *r = arg;
-	enum cid_err rc = CID_OK;
-	char hash[CID_HASH_HEX + 1];
-	json_t *rec = NULL;
-	json_t *grant = NULL;
-
-	CID_TRY(use_record(txn, CID_DB_REFRESH, r, hash, &rec, &grant));
-	if (r->outcome != CID_OK)
-		goto out;
-	/*= RFC 6749 §6: the requested scope MUST NOT include any scope not originally
-	 *# granted by the resource owner
-	 * refused before the token is marked used: an error response leaves the token
-	 * and its grant intact (RFC 6749 §5.2) */
-	if (r->scope != NULL) {
-		if (!cid_words_subset(r->scope, cid_json_str(grant, "scope"))) {
-			r->outcome = CID_ERR_INVALID;
-			goto out;
-		}
-		CID_ENSURE(json_object_set_new(grant, "scope", json_string(r->scope)) == 0,
-			   CID_ERR_NOMEM);
-	}
-	CID_TRY(put_used(txn, CID_DB_REFRESH, hash, rec, r->now));
-	CID_TRY(put_refresh(txn, grant, r->now, r->ttl, r->next));
-	json_decref(r->grant);
-	r->grant = grant;
-	grant = NULL;
-out:
-	json_decref(rec);
-	json_decref(grant);
 	return rc;
 }
 
 enum cid_err cid_refresh_rotate(struct cid_store *s, const char *token, const char *client_id,
-				const char *scope, int64_t now, int64_t ttl, json_t **rec,
-				char new_out[CID_TOKEN_CHARS + 1])
+				const char *scope, int64_t now, int64_t ttl,
+				struct cid_grant **grant, char new_out[CID_TOKEN_CHARS + 1])
 {
 	enum cid_err rc = CID_OK;
-	struct redeem r = {
-	    .token = token, .client_id = client_id, .scope = scope, .now = now, .ttl = ttl};
+	struct redeem r = {.db = CID_DB_REFRESH,
+			   .token = token,
+			   .client_id = client_id,
+			   .scope = scope,
+			   .now = now,
+			   .ttl = ttl};
 
 	CID_TRY(cid_random_token(r.next));
-	rc = run_redeem(s, rotate_cb, &r, rec, new_out);
+	rc = run_redeem(s, &r, grant, new_out);
 out:
 	return rc;
 }
 
-enum cid_err cid_refresh_lookup(struct cid_store *s, const char *token, int64_t now, json_t **rec)
+enum cid_err cid_refresh_lookup(struct cid_store *s, const char *token, int64_t now,
+				struct cid_grant **out, int64_t *iat, int64_t *exp)
 {
 	enum cid_err rc = CID_OK;
 	char hash[CID_HASH_HEX + 1];
@@ -417,16 +529,12 @@ enum cid_err cid_refresh_lookup(struct cid_store *s, const char *token, int64_t 
 	CID_TRY(cid_store_read_begin(s, &txn));
 	CID_TRY(cid_txn_get_json(txn, CID_DB_REFRESH, key_of(hash), &r));
 	CID_TRY(load_grant(txn, cid_json_str(r, "grant_id"), &grant));
-	CID_ENSURE(!json_is_true(json_object_get(grant, "revoked")) &&
-		       !json_is_true(json_object_get(r, "used")),
-		   CID_ERR_REVOKED);
-	CID_TRY(grant_live(txn, grant));
+	CID_ENSURE(!json_is_true(json_object_get(r, "used")), CID_ERR_REVOKED);
+	CID_TRY(grant_usable(txn, grant));
 	CID_ENSURE(cid_json_int(r, "exp") > now, CID_ERR_EXPIRED);
-	CID_ENSURE(json_object_set(grant, "exp", json_object_get(r, "exp")) == 0 &&
-		       json_object_set(grant, "iat", json_object_get(r, "iat")) == 0,
-		   CID_ERR_NOMEM);
-	*rec = grant;
-	grant = NULL;
+	CID_TRY(grant_of(grant, out));
+	*iat = cid_json_int(r, "iat");
+	*exp = cid_json_int(r, "exp");
 out:
 	cid_store_read_end(txn);
 	json_decref(r);
@@ -481,7 +589,7 @@ enum cid_err cid_grant_revoke(struct cid_store *s, const char *grant_id, int64_t
 	return cid_store_update(s, revoke_cb, &rv);
 }
 
-enum cid_err cid_grant_get(struct cid_store *s, const char *grant_id, json_t **grant)
+enum cid_err cid_grant_get(struct cid_store *s, const char *grant_id, struct cid_grant **grant)
 {
 	enum cid_err rc = CID_OK;
 	struct cid_txn *txn = NULL;
@@ -492,8 +600,7 @@ enum cid_err cid_grant_get(struct cid_store *s, const char *grant_id, json_t **g
 	CID_TRY(cid_store_read_begin(s, &txn));
 	CID_TRY(load_grant(txn, grant_id, &g));
 	CID_ENSURE(!json_is_true(json_object_get(g, "revoked")), CID_ERR_REVOKED);
-	*grant = g;
-	g = NULL;
+	CID_TRY(grant_of(g, grant));
 out:
 	cid_store_read_end(txn);
 	json_decref(g);
@@ -538,23 +645,40 @@ static json_t *base_claims(const struct cid_ctx *ctx, const char *sub, const cha
 			 sub, "aud", aud, "iat", (json_int_t)now, "exp", (json_int_t)now + ttl);
 }
 
-/* Copies the members names[] of from into to, where present. */
-static enum cid_err copy_members(json_t *to, const json_t *from, const char *const *names, size_t n)
+/*
+ * Adds to token claims c how the citizen of grant g authenticated (auth_time,
+ * acr) and, for an access token, the grant_id, for an ID token amr, sid and
+ * nonce: each only when the grant has one.
+ */
+static enum cid_err grant_claims(json_t *c, const struct cid_grant *g, bool id_token)
 {
-	for (size_t i = 0; i < n; i++) {
-		json_t *v = json_object_get(from, names[i]);
+	json_t *amr = NULL;
 
-		if (v != NULL && !json_is_null(v) && json_object_set(to, names[i], v) != 0)
+	if ((g->auth_time != 0 &&
+	     json_object_set_new(c, "auth_time", json_integer(g->auth_time)) != 0) ||
+	    (g->acr[0] != '\0' && json_object_set_new(c, "acr", json_string(g->acr)) != 0))
+		return CID_ERR_NOMEM;
+	if (!id_token)
+		return json_object_set_new(c, "grant_id", json_string(g->id)) == 0 ? CID_OK
+										   : CID_ERR_NOMEM;
+	if ((g->sid[0] != '\0' && json_object_set_new(c, "sid", json_string(g->sid)) != 0) ||
+	    (g->nonce != NULL && json_object_set_new(c, "nonce", json_string(g->nonce)) != 0))
+		return CID_ERR_NOMEM;
+	if (g->n_amr == 0)
+		return CID_OK;
+	if ((amr = json_array()) == NULL || json_object_set_new(c, "amr", amr) != 0)
+		return CID_ERR_NOMEM;
+	for (size_t i = 0; i < g->n_amr; i++)
+		if (json_array_append_new(amr, json_string(g->amr[i])) != 0)
 			return CID_ERR_NOMEM;
-	}
 	return CID_OK;
 }
 
 enum cid_err cid_token_access_mint(struct cid_ctx *ctx, const struct cid_keyset *ks,
 				   const struct cid_client *client, const char *sub,
-				   const char *scope, const json_t *grant, int64_t now, char **out)
+				   const char *scope, const struct cid_grant *grant, int64_t now,
+				   char **out)
 {
-	static const char *const from_grant[] = {"auth_time", "acr", "grant_id"};
 	enum cid_err rc = CID_OK;
 	char jti[CID_TOKEN_CHARS + 1];
 	json_t *c = base_claims(ctx, sub, client->client_id, now, cid_ctx_config(ctx)->access_ttl);
@@ -568,7 +692,7 @@ enum cid_err cid_token_access_mint(struct cid_ctx *ctx, const struct cid_keyset 
 	if (scope != NULL && scope[0] != '\0')
 		CID_ENSURE(json_object_set_new(c, "scope", json_string(scope)) == 0, CID_ERR_NOMEM);
 	if (grant != NULL)
-		CID_TRY(copy_members(c, grant, from_grant, 3));
+		CID_TRY(grant_claims(c, grant, false));
 	/*= RFC 9068 §2.1: typ header "at+jwt" */
 	CID_TRY(cid_jws_sign(ks, "ES256", "at+jwt", c, out));
 out:
@@ -578,19 +702,25 @@ out:
 
 enum cid_err cid_token_id_mint(struct cid_ctx *ctx, const struct cid_keyset *ks,
 			       const struct cid_client *client, const char *sub,
-			       const json_t *grant, const char *access_token, json_t *claims,
-			       int64_t now, char **out)
+			       const struct cid_grant *grant, const char *access_token,
+			       json_t *claims, int64_t now, char **out)
 {
-	static const char *const from_grant[] = {"auth_time", "acr", "amr", "sid", "nonce"};
 	enum cid_err rc = CID_OK;
 	char at_hash[44];
+	const char *name;
+	json_t *value;
 	json_t *c =
 	    base_claims(ctx, sub, client->client_id, now, cid_ctx_config(ctx)->id_token_ttl);
 
 	CID_ENSURE(c != NULL, CID_ERR_NOMEM);
-	if (claims != NULL)
-		CID_ENSURE(json_object_update_missing(c, claims) == 0, CID_ERR_NOMEM);
-	CID_TRY(copy_members(c, grant, from_grant, 5));
+	/* not json_object_update_missing: jansson 2.14's drops a member it runs out of
+	 * memory for and still reports success, and a released claim would go missing */
+	json_object_foreach(claims, name, value)
+	{
+		if (json_object_get(c, name) == NULL)
+			CID_ENSURE(json_object_set(c, name, value) == 0, CID_ERR_NOMEM);
+	}
+	CID_TRY(grant_claims(c, grant, true));
 	CID_ENSURE(json_object_set_new(c, "azp", json_string(client->client_id)) == 0,
 		   CID_ERR_NOMEM);
 	if (access_token != NULL) {
@@ -633,8 +763,7 @@ enum cid_err cid_token_access_check(struct cid_ctx *ctx, const struct cid_keyset
 	grant_id = cid_json_str(c, "grant_id");
 	if (grant_id != NULL) {
 		CID_TRY(load_grant(txn, grant_id, &grant));
-		CID_ENSURE(!json_is_true(json_object_get(grant, "revoked")), CID_ERR_REVOKED);
-		CID_TRY(grant_live(txn, grant));
+		CID_TRY(grant_usable(txn, grant));
 	}
 	*claims_out = c;
 	c = NULL;

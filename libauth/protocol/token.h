@@ -27,11 +27,16 @@
  *   {"client_id","redirect_uri","account_id","sid","auth_time","acr","amr":[],
  *    "scope","nonce"?,"code_challenge"?,"claims"?,"generation"? (of the
  *    session, account.h; absent: 0)}
+ * The grant record is that object without "redirect_uri" and
+ * "code_challenge", with "grant_id", "created_at", "generation" and
+ * "revoked". It is this module's: every other module reads a grant as
+ * struct cid_grant (below), made from the record in one place.
  * Thread-safe.
  */
 #ifndef CID_TOKEN_H
 #define CID_TOKEN_H
 
+#include "bounds.h"
 #include "cid.h"
 #include "client.h"
 #include "err.h"
@@ -39,6 +44,34 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+/*
+ * A grant as other modules read it: made from its record once (by the calls
+ * below that return one), not changed afterwards; a member read elsewhere is
+ * a member of this struct, so a misspelt one does not compile. Free with
+ * cid_grant_free.
+ */
+struct cid_grant {
+	char id[CID_TOKEN_CHARS + 1];	       /* the grant_id */
+	char account_id[CID_ID_CHARS + 1];     /* the citizen */
+	char client_id[CID_MAX_CLIENT_ID + 1]; /* the service */
+	char *scope;			       /* granted ("" when none); after a rotation
+						  that asked for less, the asked one */
+	char sid[CID_TOKEN_CHARS + 1];	       /* the SSO session's sid, "" when none */
+	int64_t auth_time;		       /* when the citizen authenticated; 0: none */
+	char acr[32];			       /* "urn:civicid:acr:..." (session.h), "" when none */
+	char amr[CID_MAX_AMR][16];	       /* "pwd", "otp" (RFC 8176) */
+	size_t n_amr;
+	char *nonce;	    /* of the authorization request; NULL when it had none */
+	json_t *claims;	    /* the request's claims parameter (OIDC Core §5.5), an
+			       object owned by the grant; NULL when none */
+	int64_t generation; /* the citizen's when the grant was made (account.h) */
+	int64_t created_at; /* 0 when the record has none */
+	bool revoked;
+};
+
+/* Frees a grant returned by a call below; NULL is a no-op. */
+void cid_grant_free(struct cid_grant *g);
 
 /*
  * Stores a new grant and an authorization code for auth (borrowed; shape
@@ -57,45 +90,53 @@ CID_MUST_CHECK enum cid_err cid_code_issue(struct cid_store *s, const json_t *au
  * match the stored S256 code_challenge (RFC 7636 §4.6), and must be absent if
  * no challenge was stored. On success the code is marked used in the same
  * transaction, a refresh token is stored for the grant when refresh_ttl > 0
- * (refresh_out, else refresh_out[0] = 0), and *rec (new reference) is the code
- * record including "grant_id".
+ * (refresh_out, else refresh_out[0] = 0), and *grant (free with
+ * cid_grant_free) is the code's grant.
  * Errors: CID_ERR_NOTFOUND (unknown or malformed code), CID_ERR_REVOKED (code
  * already used: its grant is now revoked; or the grant was revoked, or its
  * citizen is not live in its generation), CID_ERR_EXPIRED, CID_ERR_DENIED
- * (other client, redirect_uri or PKCE mismatch), CID_ERR_STORE, CID_ERR_CRYPTO.
+ * (other client, redirect_uri or PKCE mismatch), CID_ERR_STORE (including a
+ * damaged grant record: then the code stays unused), CID_ERR_CRYPTO,
+ * CID_ERR_NOMEM.
  * Every error but the replay leaves the code as it was.
  */
 CID_MUST_CHECK enum cid_err cid_code_redeem(struct cid_store *s, const char *code,
 					    const char *client_id, const char *redirect_uri,
 					    const char *verifier, int64_t now, int64_t refresh_ttl,
-					    json_t **rec, char refresh_out[CID_TOKEN_CHARS + 1]);
+					    struct cid_grant **grant,
+					    char refresh_out[CID_TOKEN_CHARS + 1]);
 
 /*
  * Rotates a refresh token of client_id: marks it used and stores its successor
  * (new_out) with the same grant and a fresh lifetime of ttl. scope (NULL: not
- * asked) must be within the grant's scope. *rec (new reference) is the
- * token's record (the authorization fields and "grant_id"), its "scope" the
- * asked one when given (the grant itself keeps its scope, RFC 6749 §6).
+ * asked) must be within the grant's scope. *grant (free with cid_grant_free)
+ * is the token's grant, its scope the asked one when given (the stored grant
+ * keeps its scope, RFC 6749 §6).
  * Errors: CID_ERR_NOTFOUND, CID_ERR_REVOKED (already used: the grant is now
  * revoked; or the grant was revoked, or its citizen is not live in its
  * generation), CID_ERR_EXPIRED, CID_ERR_DENIED (issued to another client),
- * CID_ERR_INVALID (scope wider than the grant's), CID_ERR_STORE, CID_ERR_CRYPTO.
+ * CID_ERR_INVALID (scope wider than the grant's), CID_ERR_STORE (including a
+ * damaged grant record), CID_ERR_CRYPTO, CID_ERR_NOMEM.
  * Only the replay changes anything: after any other error the token and its
  * grant are as they were, so the client may try again.
  */
 CID_MUST_CHECK enum cid_err cid_refresh_rotate(struct cid_store *s, const char *token,
 					       const char *client_id, const char *scope,
-					       int64_t now, int64_t ttl, json_t **rec,
+					       int64_t now, int64_t ttl, struct cid_grant **grant,
 					       char new_out[CID_TOKEN_CHARS + 1]);
 
 /*
- * Looks up a refresh token for introspection: *rec (new reference) only if it
- * is unused, unexpired and its grant is live (not revoked, its citizen live in
- * its generation).
- * Errors: CID_ERR_NOTFOUND, CID_ERR_REVOKED, CID_ERR_EXPIRED, CID_ERR_STORE.
+ * Looks up a refresh token for introspection, only if it is unused, unexpired
+ * and its grant is live (not revoked, its citizen live in its generation):
+ * *grant (free with cid_grant_free) is its grant, *iat and *exp when the
+ * token was issued and when it expires. The out-parameters are written only
+ * on success.
+ * Errors: CID_ERR_NOTFOUND, CID_ERR_REVOKED, CID_ERR_EXPIRED, CID_ERR_STORE
+ * (including a damaged grant record), CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_refresh_lookup(struct cid_store *s, const char *token, int64_t now,
-					       json_t **rec);
+					       struct cid_grant **grant, int64_t *iat,
+					       int64_t *exp);
 
 /*
  * Revokes the grant of a refresh token if it was issued to client_id (RFC 7009
@@ -122,26 +163,27 @@ void cid_token_subject(const struct cid_ctx *ctx, const struct cid_policyset *ps
 
 /*
  * Mints an RFC 9068 access token (typ "at+jwt", ES256) for client with sub,
- * scope, and, for a citizen's token, the grant record (auth_time, acr, grant_id;
+ * scope, and, for a citizen's token, the grant (auth_time, acr, grant_id;
  * NULL for client_credentials). *out: new string, caller frees.
  * Errors: CID_ERR_CRYPTO, CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_token_access_mint(struct cid_ctx *ctx, const struct cid_keyset *ks,
 						  const struct cid_client *client, const char *sub,
-						  const char *scope, const json_t *grant,
+						  const char *scope, const struct cid_grant *grant,
 						  int64_t now, char **out);
 
 /*
- * Mints an ID token for client from the grant record (auth_time, acr, amr,
- * sid, nonce), with at_hash of access_token (if not NULL) and the released
+ * Mints an ID token for client from the grant (auth_time, acr, amr, sid,
+ * nonce; each only when it has one), with at_hash of access_token (if not NULL) and the released
  * claims (borrowed, not modified; may be NULL), signed with the client's
  * id_token_alg. *out: new string, caller frees.
  * Errors: CID_ERR_CRYPTO, CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_token_id_mint(struct cid_ctx *ctx, const struct cid_keyset *ks,
 					      const struct cid_client *client, const char *sub,
-					      const json_t *grant, const char *access_token,
-					      json_t *claims, int64_t now, char **out);
+					      const struct cid_grant *grant,
+					      const char *access_token, json_t *claims, int64_t now,
+					      char **out);
 
 /*
  * Checks an access token: signature by a key of ks, typ at+jwt, iss is ours,
@@ -164,12 +206,13 @@ CID_MUST_CHECK enum cid_err cid_token_access_check(struct cid_ctx *ctx, const st
 CID_MUST_CHECK enum cid_err cid_token_access_revoke(struct cid_store *s, const json_t *claims);
 
 /*
- * Reads the grant of a citizen's access-token claims: *grant (new reference)
- * is the grant record {"grant_id","client_id","account_id",...}.
+ * Reads the grant of a citizen's access-token claims: *grant (free with
+ * cid_grant_free; written only on success) is the grant of grant_id.
  * Errors: CID_ERR_NOTFOUND (no grant_id claim or no such grant),
- * CID_ERR_REVOKED, CID_ERR_STORE.
+ * CID_ERR_REVOKED, CID_ERR_STORE (including a damaged grant record),
+ * CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_grant_get(struct cid_store *s, const char *grant_id,
-					  json_t **grant);
+					  struct cid_grant **grant);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "account.h"
 #include "audit.h"
+#include "buf.h"
 #include "crypto.h"
 #include "jose.h"
 #include "str.h"
@@ -183,9 +184,8 @@ static int parse(int argc, char **argv, struct audit_opts *o)
 /* The citizen filter: an account id as is, a username resolved to its id. */
 static int resolve_citizen(struct cli_env *env, struct audit_opts *o, char id[CID_ID_CHARS + 1])
 {
-	json_t *u = NULL;
+	struct cid_account *u = NULL;
 	enum cid_err rc;
-	const char *s;
 
 	if (o->citizen == NULL)
 		return 0;
@@ -195,26 +195,14 @@ static int resolve_citizen(struct cli_env *env, struct audit_opts *o, char id[CI
 		rc = cid_account_find(env->store, o->citizen, &u);
 		if (rc != CID_OK)
 			return cli_fail("audit", o->citizen, rc);
-		s = cid_json_str(u, "id");
-		if (s == NULL || !cid_uuid_syntax_ok(s)) {
-			json_decref(u);
-			return cli_fail("audit", o->citizen, CID_ERR_STORE);
-		}
-		snprintf(id, CID_ID_CHARS + 1, "%s", s);
-		json_decref(u);
+		snprintf(id, CID_ID_CHARS + 1, "%s", u->id);
+		cid_account_free(u);
 	}
 	o->filter.citizen = id;
 	return 0;
 }
 
-/* "2026-11-25T09:30:00Z" of a POSIX time, or the number. */
-static const char *when(uint64_t t, char buf[32])
-{
-	if (t > (uint64_t)INT64_MAX || cid_audit_time((int64_t)t, buf) != CID_OK)
-		snprintf(buf, 32, "%" PRIu64, t);
-	return buf;
-}
-
+/* The JSON of a report, or NULL: a report short of a member is no report. */
 static json_t *report_json(const struct cid_audit_report *rep)
 {
 	json_t *o = json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:b, s:b, s:b}", "ok", rep->ok,
@@ -223,24 +211,27 @@ static json_t *report_json(const struct cid_audit_report *rep)
 			      "legacy_checkpoints", (json_int_t)rep->legacy, "covered",
 			      (json_int_t)rep->covered, "issuer_checked", rep->issuer_checked,
 			      "rollback", rep->rollback, "witness_checked", rep->witness_checked);
+	bool whole = o != NULL;
 
-	if (o == NULL)
+	if (whole && rep->issuer[0] != '\0')
+		whole = json_object_set_new(o, "issuer", json_string(rep->issuer)) == 0;
+	if (whole && rep->origin[0] != '\0')
+		whole = json_object_set_new(o, "origin", json_string(rep->origin)) == 0;
+	if (whole && rep->witnessed > 0)
+		whole = json_object_set_new(o, "witnessed",
+					    json_integer((json_int_t)rep->witnessed)) == 0;
+	if (whole && rep->witnessed > 0 && rep->witness[0] != '\0')
+		whole = json_object_set_new(o, "witness", json_string(rep->witness)) == 0;
+	if (whole && rep->witnessed > 0 && rep->witness_time > 0)
+		whole = json_object_set_new(o, "witness_time",
+					    json_integer((json_int_t)rep->witness_time)) == 0;
+	if (whole && !rep->ok)
+		whole = json_object_set_new(o, "bad_seq", json_integer((json_int_t)rep->bad_seq)) ==
+			    0 &&
+			json_object_set_new(o, "reason", json_string(rep->reason)) == 0;
+	if (!whole) {
+		json_decref(o);
 		return NULL;
-	if (rep->issuer[0] != '\0')
-		json_object_set_new(o, "issuer", json_string(rep->issuer));
-	if (rep->origin[0] != '\0')
-		json_object_set_new(o, "origin", json_string(rep->origin));
-	if (rep->witnessed > 0) {
-		json_object_set_new(o, "witnessed", json_integer((json_int_t)rep->witnessed));
-		if (rep->witness[0] != '\0')
-			json_object_set_new(o, "witness", json_string(rep->witness));
-		if (rep->witness_time > 0)
-			json_object_set_new(o, "witness_time",
-					    json_integer((json_int_t)rep->witness_time));
-	}
-	if (!rep->ok) {
-		json_object_set_new(o, "bad_seq", json_integer((json_int_t)rep->bad_seq));
-		json_object_set_new(o, "reason", json_string(rep->reason));
 	}
 	return o;
 }
@@ -278,7 +269,11 @@ static void print_intact(const struct cid_audit_report *rep, bool offline)
 		printf("witnessed up to seq %" PRIu64 "%s%s%s%s\n", rep->witnessed - 1,
 		       rep->witness[0] != '\0' ? " by " : "", rep->witness,
 		       rep->witness_time > 0 ? " at " : "",
-		       rep->witness_time > 0 ? when(rep->witness_time, t) : "");
+		       rep->witness_time > 0 ? cli_time(rep->witness_time > (uint64_t)INT64_MAX
+							    ? INT64_MAX
+							    : (int64_t)rep->witness_time,
+							t)
+					     : "");
 	if (rep->witness_checked)
 		printf("the log holds and extends the witness checkpoint: no rollback, cut tail "
 		       "or fork before seq %" PRIu64 "\n",
@@ -289,28 +284,30 @@ static void print_intact(const struct cid_audit_report *rep, bool offline)
 		       "(--witness-checkpoint)\n");
 }
 
-/* Prints a verification report; offline says where an expected issuer would come from. */
-static void print_report(const struct cid_audit_report *rep, bool json, bool offline)
+/*
+ * Prints a verification report; offline says where an expected issuer would
+ * come from. Returns the command's status: 0 for an intact log, else 1.
+ */
+static int print_report(const struct cid_audit_report *rep, bool json, bool offline)
 {
-	if (json) {
-		cli_print_json(report_json(rep));
-		return;
-	}
+	if (json)
+		return cli_print_json(report_json(rep)) != 0 || !rep->ok ? 1 : 0;
 	if (!rep->ok && rep->rollback) {
 		printf("ROLLBACK at seq %" PRIu64 ": %s\n", rep->bad_seq, rep->reason);
-		return;
+		return 1;
 	}
 	if (!rep->ok && !rep->unsigned_tail) {
 		printf("DAMAGED at seq %" PRIu64 ": %s\n", rep->bad_seq, rep->reason);
-		return;
+		return 1;
 	}
 	if (!rep->ok) {
 		printf("NOT VERIFIED from seq %" PRIu64 ": %s\n", rep->bad_seq, rep->reason);
 		printf("note: --allow-unsigned-tail checks the rest and reports these entries "
 		       "as unverified\n");
-		return;
+		return 1;
 	}
 	print_intact(rep, offline);
+	return 0;
 }
 
 /* Reads a JWKS file into a verify-only keyset; prints why not. */
@@ -412,8 +409,7 @@ static int verify_file(const struct audit_opts *o)
 		status = verify_fail(o, ks, rc);
 		goto out;
 	}
-	print_report(&rep, o->common.json, true);
-	status = rep.ok ? 0 : 1;
+	status = print_report(&rep, o->common.json, true);
 out:
 	if (in != NULL)
 		fclose(in);
@@ -468,8 +464,7 @@ static int verb_verify(struct cli_env *env, const struct audit_opts *o)
 		status = verify_fail(o, ks, rc);
 		goto out;
 	}
-	print_report(&rep, o->common.json, false);
-	status = rep.ok ? 0 : 1;
+	status = print_report(&rep, o->common.json, false);
 out:
 	free(note);
 	cid_keyset_free(ks);
@@ -494,6 +489,7 @@ static int verb_checkpoint(struct cli_env *env, const struct audit_opts *o)
 {
 	char *note = NULL;
 	enum cid_err rc;
+	int status = 0;
 
 	if (cli_audit_tree_ready("audit", env) != 0)
 		return 1;
@@ -505,11 +501,11 @@ static int verb_checkpoint(struct cli_env *env, const struct audit_opts *o)
 	if (rc != CID_OK)
 		return sign_fail("checkpoint", rc);
 	if (o->common.json)
-		cli_print_json(json_pack("{s:s}", "checkpoint", note));
+		status = cli_print_json(json_pack("{s:s}", "checkpoint", note));
 	else
 		fputs(note, stdout);
 	free(note);
-	return 0;
+	return status;
 }
 
 /* Runs fn on the output (stdout or --output) in a read transaction. */
@@ -612,7 +608,7 @@ static enum cid_err print_line(uint64_t seq, struct cid_str entry, void *arg)
 	rc = cid_store_parse_json(entry, &e);
 	if (rc != CID_OK)
 		return rc;
-	attrs = json_dumps(json_object_get(e, "attributes"), JSON_COMPACT | JSON_ENCODE_ANY);
+	attrs = cid_json_dumps(json_object_get(e, "attributes"), JSON_COMPACT | JSON_ENCODE_ANY);
 	printf("%-8" PRIu64 " %s %-17s %-36s %-20s %-16s %s %s\n", seq,
 	       cid_json_str(e, "time") ? cid_json_str(e, "time") : "-",
 	       cid_json_str(e, "type") ? cid_json_str(e, "type") : "-",
@@ -649,9 +645,10 @@ static void print_provisions(const json_t *rows)
 
 	json_array_foreach(rows, i, r)
 	{
-		char *attrs = json_dumps(json_object_get(r, "attributes"), JSON_COMPACT);
-		char *bases = json_dumps(json_object_get(r, "bases"), JSON_COMPACT);
-		char *consents = json_dumps(json_object_get(r, "consent_records"), JSON_COMPACT);
+		char *attrs = cid_json_dumps(json_object_get(r, "attributes"), JSON_COMPACT);
+		char *bases = cid_json_dumps(json_object_get(r, "bases"), JSON_COMPACT);
+		char *consents =
+		    cid_json_dumps(json_object_get(r, "consent_records"), JSON_COMPACT);
 
 		if (service == NULL || strcmp(service, cid_json_str(r, "service")) != 0) {
 			service = cid_json_str(r, "service");
@@ -687,11 +684,9 @@ static int verb_provisions(struct cli_env *env, const struct audit_opts *o)
 	cid_store_read_end(txn);
 	if (rc != CID_OK)
 		return cli_fail("audit", "provisions", rc);
-	if (o->common.json) {
-		cli_print_json(json_pack("{s:s, s:s, s:o}", "from", o->filter.from, "to",
-					 o->filter.to, "provisions", rows));
-		return 0;
-	}
+	if (o->common.json)
+		return cli_print_json(json_pack("{s:s, s:s, s:o}", "from", o->filter.from, "to",
+						o->filter.to, "provisions", rows));
 	printf("provisions of personal data, %s to %s\n", o->filter.from, o->filter.to);
 	print_provisions(rows);
 	json_decref(rows);

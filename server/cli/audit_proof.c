@@ -151,34 +151,44 @@ static int prove(struct cli_env *env, const struct proof_opts *o)
 	return 0;
 }
 
-static void print_result(const struct cid_audit_proof_result *r, bool json)
+/* The JSON of a proof's result, or NULL: a result short of a member is no result. */
+static json_t *result_json(const struct cid_audit_proof_result *r)
+{
+	json_t *o =
+	    json_pack("{s:b, s:s, s:I}", "ok", r->ok, "kind",
+		      r->inclusion ? "inclusion" : "consistency", "size", (json_int_t)r->size);
+	bool whole = o != NULL;
+
+	if (whole && r->inclusion)
+		whole = json_object_set_new(o, "seq", json_integer((json_int_t)r->seq)) == 0;
+	if (whole && !r->inclusion)
+		whole =
+		    json_object_set_new(o, "old_size", json_integer((json_int_t)r->old_size)) == 0;
+	if (whole && r->origin[0] != '\0')
+		whole = json_object_set_new(o, "origin", json_string(r->origin)) == 0;
+	if (whole && r->cosigned_at > 0)
+		whole = json_object_set_new(o, "witness", json_string(r->witness)) == 0 &&
+			json_object_set_new(o, "cosigned_at",
+					    json_integer((json_int_t)r->cosigned_at)) == 0;
+	if (whole && !r->ok)
+		whole = json_object_set_new(o, "reason", json_string(r->reason)) == 0;
+	if (!whole) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Prints a proof's result; returns the command's status: 0 when proven, else 1. */
+static int print_result(const struct cid_audit_proof_result *r, bool json)
 {
 	char t[21];
 
-	if (json) {
-		json_t *o = json_pack("{s:b, s:s, s:I}", "ok", r->ok, "kind",
-				      r->inclusion ? "inclusion" : "consistency", "size",
-				      (json_int_t)r->size);
-
-		if (o != NULL && r->inclusion)
-			json_object_set_new(o, "seq", json_integer((json_int_t)r->seq));
-		if (o != NULL && !r->inclusion)
-			json_object_set_new(o, "old_size", json_integer((json_int_t)r->old_size));
-		if (o != NULL && r->origin[0] != '\0')
-			json_object_set_new(o, "origin", json_string(r->origin));
-		if (o != NULL && r->cosigned_at > 0) {
-			json_object_set_new(o, "witness", json_string(r->witness));
-			json_object_set_new(o, "cosigned_at",
-					    json_integer((json_int_t)r->cosigned_at));
-		}
-		if (o != NULL && !r->ok)
-			json_object_set_new(o, "reason", json_string(r->reason));
-		cli_print_json(o);
-		return;
-	}
+	if (json)
+		return cli_print_json(result_json(r)) != 0 || !r->ok ? 1 : 0;
 	if (!r->ok) {
 		printf("NOT PROVEN: %s\n", r->reason);
-		return;
+		return 1;
 	}
 	if (r->inclusion)
 		printf("proven: entry %" PRIu64 " (%s, %s) is in the log %s of %" PRIu64
@@ -193,6 +203,7 @@ static void print_result(const struct cid_audit_proof_result *r, bool json)
 		printf("cosigned by the witness %s at %s\n", r->witness, t);
 	else
 		printf("no cosignature of a witness whose vkey was given\n");
+	return 0;
 }
 
 /* verify-proof: offline, from the proof file and the vkeys alone. */
@@ -218,8 +229,7 @@ static int verify_proof(const struct proof_opts *o)
 		status = cli_fail("audit", "verify-proof", rc);
 		goto out;
 	}
-	print_result(&r, o->common.json);
-	status = r.ok ? 0 : 1;
+	status = print_result(&r, o->common.json);
 out:
 	free(doc);
 	cid_audit_trust_free(t);
@@ -240,10 +250,8 @@ static int vkeys(struct cli_env *env, bool json)
 	}
 	if (rc != CID_OK)
 		return cli_fail("audit", "vkeys", rc);
-	if (json) {
-		cli_print_json(doc);
-		return 0;
-	}
+	if (json)
+		return cli_print_json(doc);
 	printf("# the audit verifier keys of %s, oldest first\n", cid_json_str(doc, "origin"));
 	json_array_foreach(json_object_get(doc, "vkeys"), i, k)
 	    printf("%s\n", json_string_value(k));

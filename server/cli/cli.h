@@ -74,8 +74,13 @@ int cli_usage(const char *cmd, const char *message);
  */
 char *cli_read_secret(const char *cmd, const char *path, size_t max);
 
-/* Prints obj (stolen) as indented JSON on stdout. */
-void cli_print_json(json_t *obj);
+/*
+ * Prints obj (stolen; NULL: it could not be built) as indented JSON on
+ * stdout. Returns 0, or 1 after saying on stderr that there is no answer
+ * (obj NULL, or out of memory): the exit status of a command that fails to
+ * print its answer.
+ */
+int cli_print_json(json_t *obj);
 
 /*
  * Prints the list all (taken) that a list verb of cmd read with result rc:
@@ -89,10 +94,10 @@ int cli_print_list(const char *cmd, enum cid_err rc, json_t *all, bool json,
  * Shows a new TOTP secret and its otpauth URI, the one time they are shown:
  * with json, {key: who, "secret", "uri"}; else the lines "secret:", "uri:"
  * and "(shown once: ADVICE; civicid will not show it again)". Wipes and frees
- * secret and uri (taken).
+ * secret and uri (taken). Returns 0, or 1 as cli_print_json.
  */
-void cli_show_totp_secret(bool json, const char *key, const char *who, char *secret, char *uri,
-			  const char *advice);
+int cli_show_totp_secret(bool json, const char *key, const char *who, char *secret, char *uri,
+			 const char *advice);
 
 /* True if argv holds -h or --help (before any "--"). */
 bool cli_wants_help(int argc, char **argv);
@@ -122,5 +127,11 @@ struct cid_audit_trust *cli_vkeys_read(const char *cmd, const char *path);
 
 /* `civicid audit prove|verify-proof|vkeys` (server/cli/audit_proof.c). */
 int cid_cli_audit_proof(int argc, char **argv);
+
+/*
+ * t as the audit log writes times ("2027-01-15T08:00:00Z", cid_audit_time)
+ * into buf, or the number itself when it has no such date. Returns buf.
+ */
+const char *cli_time(int64_t t, char buf[32]);
 
 #endif

@@ -4,6 +4,7 @@
  */
 #include "cli.h"
 
+#include "buf.h"
 #include "client.h"
 #include "crypto.h"
 
@@ -113,6 +114,7 @@ static int verb_add(struct cli_env *env, const struct client_opts *o)
 	char why[512] = "";
 	enum cid_err rc =
 	    cid_client_register(env->store, &o->spec, cli_now(), &id, &secret, why, sizeof(why));
+	int status = 0;
 
 	if (rc != CID_OK && why[0] != '\0') {
 		fprintf(stderr, "civicid client: the registration is refused: %s\n", why);
@@ -129,10 +131,9 @@ static int verb_add(struct cli_env *env, const struct client_opts *o)
 	if (rc != CID_OK)
 		return cli_fail("client", "add", rc);
 	if (o->common.json) {
-		json_t *out = json_pack("{s:s}", "client_id", id);
-		if (secret != NULL)
-			json_object_set_new(out, "client_secret", json_string(secret));
-		cli_print_json(out);
+		/* s*: no client_secret member for a public client */
+		status = cli_print_json(
+		    json_pack("{s:s, s:s*}", "client_id", id, "client_secret", secret));
 	} else {
 		printf("client_id:     %s\n", id);
 		if (secret != NULL)
@@ -146,7 +147,7 @@ static int verb_add(struct cli_env *env, const struct client_opts *o)
 		cid_wipe(secret, strlen(secret));
 	free(secret);
 	free(id);
-	return 0;
+	return status;
 }
 
 static void print_client(const json_t *c)
@@ -156,7 +157,7 @@ static void print_client(const json_t *c)
 
 	json_object_foreach((json_t *)(uintptr_t)c, key, v)
 	{
-		char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+		char *s = cid_json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 		printf("%-28s %s\n", key, s ? s : "?");
 		free(s);
 	}
@@ -171,10 +172,8 @@ static int verb_list(struct cli_env *env, const struct client_opts *o)
 
 	if (rc != CID_OK)
 		return cli_fail("client", "list", rc);
-	if (o->common.json) {
-		cli_print_json(all);
-		return 0;
-	}
+	if (o->common.json)
+		return cli_print_json(all);
 	json_array_foreach(all, i, c)
 	{
 		printf("%-36s %-13s %s\n", json_string_value(json_object_get(c, "client_id")),
@@ -218,7 +217,7 @@ int cid_cli_client(int argc, char **argv)
 		if (rc != CID_OK) {
 			status = cli_fail("client", argv[1 + optind], rc);
 		} else if (o.common.json) {
-			cli_print_json(c);
+			status = cli_print_json(c);
 		} else {
 			print_client(c);
 			json_decref(c);

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "buf.h"
 #include "crypto.h"
 
 bool cli_common_option(struct cli_common *o, int opt, const char *arg)
@@ -115,15 +116,18 @@ fail:
 	return NULL;
 }
 
-void cli_print_json(json_t *obj)
+int cli_print_json(json_t *obj)
 {
-	char *s = json_dumps(obj, JSON_INDENT(2) | JSON_SORT_KEYS);
+	char *s = obj == NULL ? NULL : cid_json_dumps(obj, JSON_INDENT(2) | JSON_SORT_KEYS);
 
-	if (s != NULL) {
-		puts(s);
-		free(s);
-	}
 	json_decref(obj);
+	if (s == NULL) {
+		fputs("civicid: out of memory: the JSON answer could not be built\n", stderr);
+		return 1;
+	}
+	puts(s);
+	free(s);
+	return 0;
 }
 
 int cli_print_list(const char *cmd, enum cid_err rc, json_t *all, bool json,
@@ -134,20 +138,20 @@ int cli_print_list(const char *cmd, enum cid_err rc, json_t *all, bool json,
 
 	if (rc != CID_OK)
 		return cli_fail(cmd, "list", rc);
-	if (json) {
-		cli_print_json(all);
-		return 0;
-	}
+	if (json)
+		return cli_print_json(all);
 	json_array_foreach(all, i, row) print_row(row);
 	json_decref(all);
 	return 0;
 }
 
-void cli_show_totp_secret(bool json, const char *key, const char *who, char *secret, char *uri,
-			  const char *advice)
+int cli_show_totp_secret(bool json, const char *key, const char *who, char *secret, char *uri,
+			 const char *advice)
 {
+	int status = 0;
+
 	if (json)
-		cli_print_json(
+		status = cli_print_json(
 		    json_pack("{s:s, s:s, s:s}", key, who, "secret", secret, "uri", uri));
 	else
 		printf("secret: %s\n"
@@ -158,6 +162,7 @@ void cli_show_totp_secret(bool json, const char *key, const char *who, char *sec
 	cid_wipe(uri, strlen(uri));
 	free(secret);
 	free(uri);
+	return status;
 }
 
 bool cli_wants_help(int argc, char **argv)
@@ -225,4 +230,11 @@ int cli_audit_tree_ready(const char *cmd, struct cli_env *env)
 	if (rc != CID_OK)
 		return cli_fail(cmd, "building the audit log's Merkle tree (see audit verify)", rc);
 	return 0;
+}
+
+const char *cli_time(int64_t t, char buf[32])
+{
+	if (cid_audit_time(t, buf) != CID_OK)
+		snprintf(buf, 32, "%lld", (long long)t);
+	return buf;
 }

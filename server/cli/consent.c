@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 _Static_assert(CID_CONSENT_PAPER_MAX_DAYS == 3650, "the help and messages below say 1-3650");
 
@@ -155,47 +154,29 @@ static int check_options(const char *verb, const struct consent_opts *o)
 	return 0;
 }
 
-/* "2027-01-15T08:00:00Z", or the number itself if it has no calendar date. */
-static const char *format_time(int64_t t, char buf[32])
+/* An optional string for printing: "" when absent. */
+static const char *text_or_empty(const char *s)
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(buf, 32, "%lld", (long long)t);
-	return buf;
-}
-
-/* A string member for printing: "" when absent. */
-static const char *text_member(const json_t *o, const char *name)
-{
-	const char *s = cid_json_str(o, name);
-
 	return s != NULL ? s : "";
 }
 
 /* The state as an operator should read it: a grant past its expiry says so. */
-static const char *state_text(const json_t *rec, int64_t now)
+static const char *state_text(const struct cid_consent_record *rec, int64_t now)
 {
-	return cid_consent_expired(rec, now) ? "granted (expired)" : text_member(rec, "state");
+	return cid_consent_record_expired(rec, now) ? "granted (expired)"
+						    : cid_consent_state_name(rec->state);
 }
 
 /* Resolves USERNAME to the account id; prints why not. */
 static int resolve(struct cli_env *env, const char *username, char id[CID_ID_CHARS + 1])
 {
-	json_t *u = NULL;
+	struct cid_account *u = NULL;
 	enum cid_err rc = cid_account_find(env->store, username, &u);
-	const char *s;
 
 	if (rc != CID_OK)
 		return cli_fail("consent", username, rc);
-	s = json_string_value(json_object_get(u, "id"));
-	if (s == NULL || strlen(s) != CID_ID_CHARS) {
-		json_decref(u);
-		return cli_fail("consent", username, CID_ERR_STORE);
-	}
-	memcpy(id, s, CID_ID_CHARS + 1);
-	json_decref(u);
+	memcpy(id, u->id, CID_ID_CHARS + 1);
+	cid_account_free(u);
 	return 0;
 }
 
@@ -204,7 +185,8 @@ static int verb_list(struct cli_env *env, const struct consent_opts *o, const ch
 	char id[CID_ID_CHARS + 1];
 	char at[32];
 	json_t *records = NULL;
-	json_t *rec;
+	json_t *v;
+	struct cid_consent_record rec;
 	size_t i;
 	int64_t now = cli_now();
 	int status = resolve(env, username, id);
@@ -215,10 +197,8 @@ static int verb_list(struct cli_env *env, const struct consent_opts *o, const ch
 	rc = cid_consent_history(env->store, id, o->service, &records);
 	if (rc != CID_OK)
 		return cli_fail("consent", "list", rc);
-	if (o->common.json) {
-		cli_print_json(records);
-		return 0;
-	}
+	if (o->common.json)
+		return cli_print_json(records);
 	if (json_array_size(records) == 0) {
 		printf("no consent records for %s%s%s\n", username,
 		       o->service != NULL ? " and service " : "",
@@ -228,51 +208,51 @@ static int verb_list(struct cli_env *env, const struct consent_opts *o, const ch
 	}
 	printf("%-20s %-16s %-20s %-20s %-18s %s\n", "at", "service", "purpose", "attribute",
 	       "state", "record id");
-	json_array_foreach(records, i, rec)
+	json_array_foreach(records, i, v)
 	{
-		printf("%-20s %-16s %-20s %-20s %-18s %s\n",
-		       format_time(cid_json_int(rec, "at"), at), text_member(rec, "service"),
-		       text_member(rec, "purpose"), text_member(rec, "attribute"),
-		       state_text(rec, now), text_member(rec, "id"));
+		/* the history's records all read (consent.h) */
+		if (cid_consent_record_read(v, &rec) != CID_OK)
+			continue;
+		printf("%-20s %-16s %-20s %-20s %-18s %s\n", cli_time(rec.at, at), rec.service,
+		       rec.purpose, rec.attribute, state_text(&rec, now), rec.id);
 	}
 	json_decref(records);
 	return 0;
 }
 
-static void print_record(struct cli_env *env, const json_t *rec)
+static void print_record(struct cli_env *env, const struct cid_consent_record *rec)
 {
-	const json_t *how = json_object_get(rec, "how");
-	json_t *citizen = NULL;
+	struct cid_account *citizen = NULL;
 	char t[32];
 
-	printf("id:             %s\n", text_member(rec, "id"));
-	printf("seq:            %lld\n", (long long)cid_json_int(rec, "seq"));
+	printf("id:             %s\n", rec->id);
+	printf("seq:            %lld\n", (long long)rec->seq);
 	/* the username helps the operator; the id alone if the account cannot be read */
-	if (cid_account_get(env->store, text_member(rec, "account_id"), &citizen) == CID_OK)
-		printf("citizen:        %s (%s)\n", text_member(citizen, "username"),
-		       text_member(rec, "account_id"));
+	if (cid_account_get(env->store, rec->account_id, &citizen) == CID_OK)
+		printf("citizen:        %s (%s)\n", citizen->username, rec->account_id);
 	else
-		printf("citizen:        %s (no such account)\n", text_member(rec, "account_id"));
-	json_decref(citizen);
-	printf("service:        %s\n", text_member(rec, "service"));
-	printf("purpose:        %s\n", text_member(rec, "purpose"));
-	printf("attribute:      %s\n", text_member(rec, "attribute"));
+		printf("citizen:        %s (no such account)\n", rec->account_id);
+	cid_account_free(citizen);
+	printf("service:        %s\n", rec->service);
+	printf("purpose:        %s\n", rec->purpose);
+	printf("attribute:      %s\n", rec->attribute);
 	printf("state:          %s\n", state_text(rec, cli_now()));
-	printf("at:             %s\n", format_time(cid_json_int(rec, "at"), t));
-	if (cid_json_int(rec, "expires_at") != 0)
-		printf("expires at:     %s\n", format_time(cid_json_int(rec, "expires_at"), t));
+	printf("at:             %s\n", cli_time(rec->at, t));
+	if (rec->expires_at != 0)
+		printf("expires at:     %s\n", cli_time(rec->expires_at, t));
 	else
 		printf("expires at:     (none)\n");
-	printf("method:         %s\n", text_member(how, "method"));
-	if (json_object_get(how, "request_id") != NULL)
-		printf("request id:     %s\n", text_member(how, "request_id"));
-	printf("policy version: %s\n", text_member(rec, "policy_version"));
-	printf("purpose digest: %s\n", text_member(rec, "purpose_digest"));
+	printf("method:         %s\n", text_or_empty(rec->method));
+	if (rec->request_id != NULL)
+		printf("request id:     %s\n", rec->request_id);
+	printf("policy version: %s\n", rec->policy_version);
+	printf("purpose digest: %s\n", rec->purpose_digest);
 }
 
 static int verb_show(struct cli_env *env, const struct consent_opts *o, const char *record_id)
 {
 	json_t *rec = NULL;
+	struct cid_consent_record r;
 	enum cid_err rc = cid_consent_get(env->store, record_id, &rec);
 
 	if (rc == CID_ERR_NOTFOUND) {
@@ -284,43 +264,51 @@ static int verb_show(struct cli_env *env, const struct consent_opts *o, const ch
 	}
 	if (rc != CID_OK)
 		return cli_fail("consent", record_id, rc);
-	if (o->common.json) {
-		cli_print_json(rec);
-	} else {
-		print_record(env, rec);
-		json_decref(rec);
-	}
-	return 0;
+	if (o->common.json)
+		return cli_print_json(rec);
+	rc = cid_consent_record_read(rec, &r);
+	if (rc == CID_OK)
+		print_record(env, &r);
+	json_decref(rec);
+	return rc == CID_OK ? 0 : cli_fail("consent", record_id, rc);
 }
 
-/* Prints, per attribute, the record just written, and expires_at (0: none); frees ids. */
-static void report(const struct consent_opts *o, const char *username, const char *id,
-		   const char *state, int64_t expires_at, char **ids)
+/*
+ * Prints, per attribute, the record just written, and expires_at (0: none);
+ * frees ids. Returns 0, or 1 when the JSON answer could not be built.
+ */
+static int report(const struct consent_opts *o, const char *username, const char *id,
+		  const char *state, int64_t expires_at, char **ids)
 {
 	json_t *records = json_array();
+	bool complete = records != NULL;
 	char t[32];
 
 	for (size_t i = 0; i < o->n_attributes; i++) {
 		if (!o->common.json)
 			printf("%s: %s %s for %s / %s (record %s)\n", username, state,
 			       o->attributes[i], o->service, o->purpose, ids[i]);
-		json_array_append_new(records,
-				      json_pack("{s:s, s:s, s:s}", "attribute", o->attributes[i],
-						"state", state, "id", ids[i]));
+		else if (json_array_append_new(records, json_pack("{s:s, s:s, s:s}", "attribute",
+								  o->attributes[i], "state", state,
+								  "id", ids[i])) != 0)
+			complete = false;
 		free(ids[i]);
 	}
 	if (!o->common.json) {
 		if (expires_at != 0)
-			printf("%s: the grant lasts until %s\n", username,
-			       format_time(expires_at, t));
+			printf("%s: the grant lasts until %s\n", username, cli_time(expires_at, t));
 		json_decref(records);
-		return;
+		return 0;
+	}
+	if (!complete) { /* a list short of a record is no answer */
+		json_decref(records);
+		return cli_print_json(NULL);
 	}
 	/* o*: no "expires_at" member for a withdrawal */
-	cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:o, s:o*}", "username", username,
-				 "account_id", id, "service", o->service, "purpose", o->purpose,
-				 "records", records, "expires_at",
-				 expires_at != 0 ? json_integer(expires_at) : NULL));
+	return cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:o, s:o*}", "username", username,
+					"account_id", id, "service", o->service, "purpose",
+					o->purpose, "records", records, "expires_at",
+					expires_at != 0 ? json_integer(expires_at) : NULL));
 }
 
 /* Why an attribute of a refused withdrawal has no grant in force, for the operator. */
@@ -369,8 +357,7 @@ static int verb_withdraw(struct cli_env *env, const struct consent_opts *o, cons
 	}
 	if (rc != CID_OK)
 		return cli_fail("consent", "withdraw", rc);
-	report(o, username, id, "withdrawn", 0, ids);
-	return 0;
+	return report(o, username, id, "withdrawn", 0, ids);
 }
 
 /* Says why the policies in force refuse the paper grant of o; returns 1. */
@@ -474,7 +461,7 @@ static int verb_grant(struct cli_env *env, const struct consent_opts *o, const c
 	if (status != 0)
 		return status;
 	rc = cid_consent_paper_grant(env->store, ps, &g, ids, &expires_at, &why);
-	if (rc == CID_ERR_DENIED) {
+	if (rc == CID_ERR_REFUSED) {
 		status = refused(o, env->cfg->policies_dir, &why);
 	} else if (rc == CID_ERR_INVALID) {
 		fprintf(stderr, "civicid consent: grant: the service and purpose must each be "
@@ -483,7 +470,7 @@ static int verb_grant(struct cli_env *env, const struct consent_opts *o, const c
 	} else if (rc != CID_OK) {
 		status = cli_fail("consent", "grant", rc);
 	} else {
-		report(o, username, id, "granted", expires_at, ids);
+		status = report(o, username, id, "granted", expires_at, ids);
 	}
 	cid_policyset_free(ps);
 	return status;
@@ -536,7 +523,7 @@ static int verb_receipt(struct cli_env *env, const struct consent_opts *o, const
 			"registered (see civicid consent list USERNAME)\n",
 			record_id);
 		return 1;
-	case CID_ERR_DENIED:
+	case CID_ERR_REFUSED:
 		fprintf(stderr,
 			"civicid consent: record %s refuses or withdraws a consent: only a "
 			"consent given has a receipt\n",

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const char keys_help[] =
     "usage: civicid keys VERB [options]\n"
@@ -63,17 +62,6 @@ enum rotate_mode { ROTATE_NOW, ROTATE_PUBLISH, ROTATE_ACTIVATE };
 
 static const char *const algs[] = {"ES256", "RS256"};
 
-/* "2027-01-15T08:00:00Z", or the number itself if it has no calendar date. */
-static const char *format_time(int64_t t, char buf[32])
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(buf, 32, "%lld", (long long)t);
-	return buf;
-}
-
 static int64_t int_member(const json_t *o, const char *name)
 {
 	return (int64_t)json_integer_value(json_object_get(o, name));
@@ -93,14 +81,13 @@ static void print_keys(const json_t *list)
 
 		printf("%-44s %-6s %-8s %-21s ", json_string_value(json_object_get(k, "kid")),
 		       json_string_value(json_object_get(k, "alg")), state,
-		       format_time(int_member(k, "created_at"), t1));
+		       cli_time(int_member(k, "created_at"), t1));
 		if (strcmp(state, "next") == 0)
-			printf("signs from %s\n", format_time(int_member(k, "activate_at"), t2));
+			printf("signs from %s\n", cli_time(int_member(k, "activate_at"), t2));
 		else if (strcmp(state, "retired") == 0)
-			printf("in the JWKS until %s\n",
-			       format_time(int_member(k, "drop_after"), t2));
+			printf("in the JWKS until %s\n", cli_time(int_member(k, "drop_after"), t2));
 		else if (json_object_get(k, "activated_at") != NULL)
-			printf("signs since %s\n", format_time(int_member(k, "activated_at"), t2));
+			printf("signs since %s\n", cli_time(int_member(k, "activated_at"), t2));
 		else
 			printf("signs\n");
 	}
@@ -135,6 +122,7 @@ static int rotate_one(struct cli_env *env, const char *alg, enum rotate_mode mod
 	char *kid = NULL;
 	char when[32];
 	enum cid_err rc;
+	int added;
 
 	switch (mode) {
 	case ROTATE_PUBLISH: rc = cid_keys_publish(env->store, alg, now, delay, &kid); break;
@@ -147,7 +135,7 @@ static int rotate_one(struct cli_env *env, const char *alg, enum rotate_mode mod
 		fprintf(stderr,
 			"civicid keys: a next %s key is already published (signs from %s): "
 			"activate it first (keys rotate --activate)\n",
-			alg, format_time(next_activate_at(env, alg), when));
+			alg, cli_time(next_activate_at(env, alg), when));
 		return 1;
 	}
 	if (rc == CID_ERR_TOOEARLY) {
@@ -155,7 +143,7 @@ static int rotate_one(struct cli_env *env, const char *alg, enum rotate_mode mod
 			"civicid keys: the next %s key may sign from %s (key_publish_delay): "
 			"relying parties that have not refetched the JWKS since it was "
 			"published would fail on its tokens. Wait, or use --force\n",
-			alg, format_time(next_activate_at(env, alg), when));
+			alg, cli_time(next_activate_at(env, alg), when));
 		return 1;
 	}
 	if (rc == CID_ERR_NOTFOUND && mode == ROTATE_ACTIVATE) {
@@ -170,18 +158,25 @@ static int rotate_one(struct cli_env *env, const char *alg, enum rotate_mode mod
 	if (mode == ROTATE_PUBLISH) {
 		int64_t at = now + delay; /* cid_keys_publish checked the sum */
 
-		json_array_append_new(out, json_pack("{s:s, s:s, s:I}", "alg", alg, "kid", kid,
-						     "activate_at", (json_int_t)at));
+		added = json_array_append_new(out, json_pack("{s:s, s:s, s:I}", "alg", alg, "kid",
+							     kid, "activate_at", (json_int_t)at));
 		if (!json)
 			printf("%s: next key %s published; it signs from %s (the running server "
 			       "switches by itself, or: keys rotate --activate)\n",
-			       alg, kid, format_time(at, when));
+			       alg, kid, cli_time(at, when));
 	} else {
-		json_array_append_new(out, json_pack("{s:s, s:s}", "alg", alg, "kid", kid));
+		added = json_array_append_new(out, json_pack("{s:s, s:s}", "alg", alg, "kid", kid));
 		if (!json)
 			printf("%s: new active key %s\n", alg, kid);
 	}
 	free(kid);
+	if (json && added != 0) {
+		fprintf(stderr,
+			"civicid keys: %s: done, but out of memory for the JSON answer (see "
+			"civicid keys list)\n",
+			alg);
+		return 1;
+	}
 	return 0;
 }
 
@@ -210,9 +205,8 @@ static int rotate(struct cli_env *env, const char *alg, enum rotate_mode mode, b
 		return 1;
 	}
 	if (json)
-		cli_print_json(out);
-	else
-		json_decref(out);
+		return cli_print_json(out);
+	json_decref(out);
 	return 0;
 }
 
@@ -222,6 +216,7 @@ static int rotate_audit(struct cli_env *env, bool json)
 	char *vkey = NULL;
 	uint64_t size = 0;
 	enum cid_err rc;
+	int status = 0;
 
 	if (cli_audit_tree_ready("keys", env) != 0)
 		return 1;
@@ -234,7 +229,7 @@ static int rotate_audit(struct cli_env *env, bool json)
 	if (rc != CID_OK)
 		return cli_fail("keys", "rotate --audit", rc);
 	if (json)
-		cli_print_json(
+		status = cli_print_json(
 		    json_pack("{s:s, s:I}", "vkey", vkey, "checkpoint", (json_int_t)size));
 	else
 		printf("new audit key %s\n(key.rotated is entry %" PRIu64
@@ -242,7 +237,7 @@ static int rotate_audit(struct cli_env *env, bool json)
 		       "key)\n",
 		       vkey, size - 1, size);
 	free(vkey);
-	return 0;
+	return status;
 }
 
 /*
@@ -348,7 +343,7 @@ int cid_cli_keys(int argc, char **argv)
 		if (rc != CID_OK) {
 			status = cli_fail("keys", "list", rc);
 		} else if (common.json) {
-			cli_print_json(list);
+			status = cli_print_json(list);
 		} else {
 			print_keys(list);
 			json_decref(list);

@@ -95,10 +95,9 @@ static int verb_add(struct cli_env *env, const struct officer_opts *o, const cha
 		return cli_fail("audit officer", name, rc);
 	if (!o->common.json)
 		printf("privacy officer %s created\n", name);
-	cli_show_totp_secret(
+	return cli_show_totp_secret(
 	    o->common.json, "name", name, secret, uri,
 	    "enrol it in the officer's authenticator app now, the URI as a QR code");
-	return 0;
 }
 
 static void print_officer(const json_t *row)

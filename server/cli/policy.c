@@ -79,7 +79,7 @@ static int add_paths(const char *arg, char ***paths, size_t *n, size_t *cap)
 	return 0;
 }
 
-/* The lines of an error text as a JSON array. */
+/* The lines of an error text as a JSON array; NULL when out of memory. */
 static json_t *error_lines(const char *text, size_t len)
 {
 	json_t *a = json_array();
@@ -87,16 +87,21 @@ static json_t *error_lines(const char *text, size_t len)
 	for (size_t pos = 0; a != NULL && pos < len;) {
 		const char *nl = memchr(text + pos, '\n', len - pos);
 		size_t n = nl == NULL ? len - pos : (size_t)(nl - (text + pos));
-		json_array_append_new(a, json_stringn(text + pos, n));
+		if (json_array_append_new(a, json_stringn(text + pos, n)) != 0) {
+			json_decref(a);
+			return NULL;
+		}
 		pos += n + 1;
 	}
 	return a;
 }
 
-static void print_check(const struct cid_policyset *ps, bool json)
+/* Prints what check loaded; returns 0, or 1 when the JSON answer could not be built. */
+static int print_check(const struct cid_policyset *ps, bool json)
 {
 	size_t n = cid_policyset_count(ps);
 	json_t *list = json_array();
+	bool complete = list != NULL;
 
 	if (!json)
 		printf("%zu policies OK\n", n);
@@ -108,17 +113,23 @@ static void print_check(const struct cid_policyset *ps, bool json)
 
 		if (cid_policy_describe(ps, service, &d) == CID_OK)
 			file = json_string_value(json_object_get(d, "file"));
-		if (json)
-			json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "service", service,
-							      "version", version, "file", file));
-		else
+		if (!json)
 			printf("  %-24s %s  %s\n", service, version, file);
+		else if (json_array_append_new(list,
+					       json_pack("{s:s, s:s, s:s}", "service", service,
+							 "version", version, "file", file)) != 0)
+			complete = false;
 		json_decref(d);
 	}
-	if (json)
-		cli_print_json(json_pack("{s:b, s:o, s:[]}", "ok", 1, "policies", list, "errors"));
-	else
+	if (!json) {
 		json_decref(list);
+		return 0;
+	}
+	if (!complete) { /* a list short of a policy is no answer */
+		json_decref(list);
+		return cli_print_json(NULL);
+	}
+	return cli_print_json(json_pack("{s:b, s:o, s:[]}", "ok", 1, "policies", list, "errors"));
 }
 
 static int check(int argc, char **argv, bool json)
@@ -143,15 +154,15 @@ static int check(int argc, char **argv, bool json)
 	if (json)
 		fclose(errors);
 	if (rc == CID_OK) {
-		print_check(ps, json);
+		status = print_check(ps, json);
 		if (n == 0)
 			fprintf(stderr, "civicid policy: no *.policy files: every release would be "
 					"denied\n");
 	} else if (rc == CID_ERR_CONFIG || rc == CID_ERR_IO) {
 		status = 1;
-		if (json)
-			cli_print_json(json_pack("{s:b, s:[], s:o}", "ok", 0, "policies", "errors",
-						 error_lines(text, len)));
+		if (json) /* 1 either way: the files do not load */
+			(void)cli_print_json(json_pack("{s:b, s:[], s:o}", "ok", 0, "policies",
+						       "errors", error_lines(text, len)));
 		else
 			fprintf(stderr, "civicid policy: %zu file(s) checked: errors above\n", n);
 	} else {
@@ -239,10 +250,8 @@ static int show(const char *service, const char *dir, bool json)
 	}
 	if (rc != CID_OK)
 		return cli_fail("policy", "show", rc);
-	if (json) {
-		cli_print_json(d);
-		return 0;
-	}
+	if (json)
+		return cli_print_json(d);
 	print_policy(d);
 	json_decref(d);
 	return 0;
@@ -261,8 +270,9 @@ static int reload(const struct cli_common *common)
 	if (rc != CID_OK) {
 		status = cli_fail("policy", "reload", rc);
 	} else if (common->json) {
-		cli_print_json(json_pack("{s:b, s:I, s:s}", "requested", 1, "counter",
-					 (json_int_t)counter, "store", env.cfg->store_dir));
+		status =
+		    cli_print_json(json_pack("{s:b, s:I, s:s}", "requested", 1, "counter",
+					     (json_int_t)counter, "store", env.cfg->store_dir));
 	} else {
 		printf("reload requested (%llu): servers on %s reload their policies within 5 s;\n"
 		       "a server that finds an error keeps its old policies and says why on "
@@ -309,7 +319,7 @@ int cid_cli_policy(int argc, char **argv)
 		case 'c':
 			if (!is_reload)
 				return cli_usage("policy", "--store and --config go with reload");
-			(void)cli_common_option(&common, opt, optarg);
+			(void)cli_common_option(&common, opt, optarg); /* common: it takes them */
 			break;
 		default:
 			if (!cli_common_option(&common, opt, optarg))

@@ -8,6 +8,7 @@
 
 #include "account.h"
 #include "bounds.h"
+#include "buf.h"
 #include "crypto.h"
 
 #include <getopt.h>
@@ -93,7 +94,10 @@ static int add_claim(struct user_opts *o, const char *arg, bool unset)
 		json_decref(value);
 		return 2;
 	}
-	json_object_set_new(o->claims, name, value);
+	if (json_object_set_new(o->claims, name, value) != 0) {
+		fputs("civicid user: out of memory\n", stderr);
+		return 1;
+	}
 	return 0;
 }
 
@@ -136,24 +140,23 @@ static int parse(int argc, char **argv, struct user_opts *o)
 	return 0;
 }
 
-static void print_user(const json_t *u)
+static void print_user(const struct cid_account *u, int64_t failures)
 {
 	const char *key;
 	const json_t *v;
 
-	printf("username: %s\n", json_string_value(json_object_get(u, "username")));
-	printf("id:       %s\n", json_string_value(json_object_get(u, "id")));
-	printf("disabled: %s\n", cid_account_active(u) ? "no" : "yes");
-	printf("totp:     %s\n", cid_account_has_totp(u) ? "enrolled" : "no");
-	if (json_integer_value(json_object_get(u, "totp_failures")) >= CID_CODE_MAX_FAILURES)
+	printf("username: %s\n", u->username);
+	printf("id:       %s\n", u->id);
+	printf("disabled: %s\n", u->active ? "no" : "yes");
+	printf("totp:     %s\n", u->has_totp ? "enrolled" : "no");
+	if (failures >= CID_CODE_MAX_FAILURES)
 		printf("          locked after %lld wrong codes in a row (totp --unlock)\n",
-		       (long long)json_integer_value(json_object_get(u, "totp_failures")));
-	else if (json_integer_value(json_object_get(u, "totp_failures")) > 0)
-		printf("          %lld wrong codes in a row\n",
-		       (long long)json_integer_value(json_object_get(u, "totp_failures")));
-	json_object_foreach((json_t *)(uintptr_t)json_object_get(u, "claims"), key, v)
+		       (long long)failures);
+	else if (failures > 0)
+		printf("          %lld wrong codes in a row\n", (long long)failures);
+	json_object_foreach(u->claims, key, v)
 	{
-		char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+		char *s = cid_json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 		printf("  %s: %s\n", key, s ? s : "?");
 		free(s);
 	}
@@ -176,9 +179,8 @@ static int verb_add(struct cli_env *env, struct user_opts *o, const char *userna
 	if (rc != CID_OK)
 		return cli_fail("user", username, rc);
 	if (o->common.json)
-		cli_print_json(json_pack("{s:s, s:s}", "username", username, "id", id));
-	else
-		printf("citizen %s added\n", username);
+		return cli_print_json(json_pack("{s:s, s:s}", "username", username, "id", id));
+	printf("citizen %s added\n", username);
 	return 0;
 }
 
@@ -202,37 +204,25 @@ static int verb_passwd(struct cli_env *env, struct user_opts *o, const char *use
 	return 0;
 }
 
-static int totp_disable(struct cli_env *env, const struct user_opts *o, const char *username)
+/*
+ * The outcome rc of a change to username's TOTP: "not enrolled" when the
+ * citizen exists without TOTP, else the error, else "TOTP DONE for USERNAME:
+ * THEN" (not with --json).
+ */
+static int totp_changed(struct cli_env *env, const struct user_opts *o, const char *username,
+			enum cid_err rc, const char *done, const char *then)
 {
-	json_t *u = NULL;
-	enum cid_err rc = cid_account_totp_disable(env->store, username, cli_now());
+	struct cid_account *u = NULL;
 
 	if (rc == CID_ERR_NOTFOUND && cid_account_find(env->store, username, &u) == CID_OK) {
-		json_decref(u);
+		cid_account_free(u);
 		fprintf(stderr, "civicid user: %s: not enrolled in TOTP\n", username);
 		return 1;
 	}
 	if (rc != CID_OK)
 		return cli_fail("user", username, rc);
 	if (!o->common.json)
-		printf("TOTP removed for %s: the password alone logs in\n", username);
-	return 0;
-}
-
-static int totp_unlock(struct cli_env *env, const struct user_opts *o, const char *username)
-{
-	json_t *u = NULL;
-	enum cid_err rc = cid_account_totp_unlock(env->store, username, cli_now());
-
-	if (rc == CID_ERR_NOTFOUND && cid_account_find(env->store, username, &u) == CID_OK) {
-		json_decref(u);
-		fprintf(stderr, "civicid user: %s: not enrolled in TOTP\n", username);
-		return 1;
-	}
-	if (rc != CID_OK)
-		return cli_fail("user", username, rc);
-	if (!o->common.json)
-		printf("TOTP unlocked for %s: codes are accepted again\n", username);
+		printf("TOTP %s for %s: %s\n", done, username, then);
 	return 0;
 }
 
@@ -243,9 +233,13 @@ static int verb_totp(struct cli_env *env, const struct user_opts *o, const char 
 	enum cid_err rc;
 
 	if (o->disable)
-		return totp_disable(env, o, username);
+		return totp_changed(env, o, username,
+				    cid_account_totp_disable(env->store, username, cli_now()),
+				    "removed", "the password alone logs in");
 	if (o->unlock)
-		return totp_unlock(env, o, username);
+		return totp_changed(env, o, username,
+				    cid_account_totp_unlock(env->store, username, cli_now()),
+				    "unlocked", "codes are accepted again");
 	rc = cid_account_totp_enrol(env->store, username, o->replace, cli_now(), &secret, &uri);
 	if (rc == CID_ERR_EXISTS) {
 		fprintf(stderr,
@@ -258,19 +252,24 @@ static int verb_totp(struct cli_env *env, const struct user_opts *o, const char 
 		return cli_fail("user", username, rc);
 	if (!o->common.json)
 		printf("TOTP enrolled for %s\n", username);
-	cli_show_totp_secret(
+	return cli_show_totp_secret(
 	    o->common.json, "username", username, secret, uri,
 	    "give it to the citizen now, the URI as a QR code for an authenticator "
 	    "app");
-	return 0;
 }
 
-static void print_user_row(const json_t *u)
+static void print_user_row(const json_t *row)
 {
-	const char *name = json_string_value(json_object_get(json_object_get(u, "claims"), "name"));
+	struct cid_account *u = NULL;
+	const char *name;
 
-	printf("%-24s %s%s\n", json_string_value(json_object_get(u, "username")), name ? name : "",
-	       cid_account_active(u) ? "" : "  (disabled)");
+	if (cid_account_from_record(row, &u) != CID_OK) {
+		printf("(a damaged record)\n");
+		return;
+	}
+	name = json_string_value(json_object_get(u->claims, "name"));
+	printf("%-24s %s%s\n", u->username, name ? name : "", u->active ? "" : "  (disabled)");
+	cid_account_free(u);
 }
 
 static int verb_list(struct cli_env *env, const struct user_opts *o)
@@ -283,26 +282,30 @@ static int verb_list(struct cli_env *env, const struct user_opts *o)
 
 static int verb_show(struct cli_env *env, const struct user_opts *o, const char *username)
 {
-	json_t *u = NULL;
+	struct cid_account *u = NULL;
+	json_t *shown = NULL;
 	enum cid_err rc = cid_account_find(env->store, username, &u);
 	int64_t failures = 0;
 
-	if (rc == CID_OK && cid_account_has_totp(u)) {
+	if (rc == CID_OK && u->has_totp)
 		rc = cid_account_totp_failures(env->store, username, &failures);
-		if (rc == CID_OK &&
-		    json_object_set_new(u, "totp_failures", json_integer(failures)) != 0)
+	if (rc == CID_OK && o->common.json) {
+		rc = cid_account_show(env->store, username, &shown);
+		if (rc == CID_OK && u->has_totp &&
+		    json_object_set_new(shown, "totp_failures", json_integer(failures)) != 0)
 			rc = CID_ERR_NOMEM;
 	}
 	if (rc != CID_OK) {
-		json_decref(u);
+		cid_account_free(u);
+		json_decref(shown);
 		return cli_fail("user", username, rc);
 	}
 	if (o->common.json) {
-		cli_print_json(u);
-	} else {
-		print_user(u);
-		json_decref(u);
+		cid_account_free(u);
+		return cli_print_json(shown);
 	}
+	print_user(u, failures);
+	cid_account_free(u);
 	return 0;
 }
 

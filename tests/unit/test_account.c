@@ -231,33 +231,40 @@ static void test_add_find_get_never_return_password(void **state)
 {
 	struct fixture *f = *state;
 	struct cid_txn *txn = NULL;
+	struct cid_account *a = NULL;
 	json_t *rec = NULL;
 	json_t *raw;
 
 	assert_int_equal(strlen(f->id), CID_ID_CHARS);
-	assert_int_equal(cid_account_find(f->s, "hanako", &rec), CID_OK);
-	assert_string_equal(json_string_value(json_object_get(rec, "id")), f->id);
-	assert_string_equal(json_string_value(json_object_get(rec, "username")), "hanako");
-	assert_true(json_is_false(json_object_get(rec, "disabled")));
-	assert_string_equal(json_string_value(json_object_get(json_object_get(rec, "claims"),
-							      "family_name#ja-Kana-JP")),
+	assert_int_equal(cid_account_find(f->s, "hanako", &a), CID_OK);
+	assert_string_equal(a->id, f->id);
+	assert_string_equal(a->username, "hanako");
+	assert_true(a->active);
+	assert_int_equal(a->generation, 0);
+	assert_int_equal(a->created_at, NOW);
+	assert_string_equal(json_string_value(json_object_get(a->claims, "family_name#ja-Kana-JP")),
 			    "ヤマダ");
-	assert_true(json_is_integer(json_object_get(json_object_get(rec, "claims"), "updated_at")));
+	assert_true(json_is_integer(json_object_get(a->claims, "updated_at")));
+	cid_account_free(a);
+
+	/* the record as shown for printing has no password either */
+	assert_int_equal(cid_account_show(f->s, "hanako", &rec), CID_OK);
+	assert_string_equal(json_string_value(json_object_get(rec, "id")), f->id);
+	assert_true(json_is_false(json_object_get(rec, "disabled")));
 	assert_null(json_object_get(rec, "password"));
 	json_decref(rec);
 
-	rec = NULL;
-	assert_int_equal(cid_account_get(f->s, f->id, &rec), CID_OK);
-	assert_string_equal(json_string_value(json_object_get(rec, "username")), "hanako");
-	assert_null(json_object_get(rec, "password"));
-	json_decref(rec);
+	a = NULL;
+	assert_int_equal(cid_account_get(f->s, f->id, &a), CID_OK);
+	assert_string_equal(a->username, "hanako");
+	cid_account_free(a);
 
-	rec = NULL;
+	a = NULL;
 	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
-	assert_int_equal(cid_account_get_txn(txn, f->id, &rec), CID_OK);
+	assert_int_equal(cid_account_get_txn(txn, f->id, &a), CID_OK);
 	cid_store_read_end(txn);
-	assert_null(json_object_get(rec, "password"));
-	json_decref(rec);
+	assert_string_equal(a->id, f->id);
+	cid_account_free(a);
 
 	/* the store holds an argon2id hash, never the password */
 	raw = raw_record(f->s, f->id);
@@ -271,13 +278,16 @@ static void test_add_find_get_never_return_password(void **state)
 	}
 	json_decref(raw);
 
+	a = NULL;
 	rec = NULL;
-	assert_int_equal(cid_account_get(f->s, "00000000-0000-4000-8000-000000000000", &rec),
+	assert_int_equal(cid_account_get(f->s, "00000000-0000-4000-8000-000000000000", &a),
 			 CID_ERR_NOTFOUND);
-	assert_int_equal(cid_account_get(f->s, "short", &rec), CID_ERR_NOTFOUND);
-	assert_int_equal(cid_account_get(f->s, NULL, &rec), CID_ERR_NOTFOUND);
-	assert_int_equal(cid_account_find(f->s, "nobody", &rec), CID_ERR_NOTFOUND);
-	assert_int_equal(cid_account_find(f->s, "bad name", &rec), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_get(f->s, "short", &a), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_get(f->s, NULL, &a), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_find(f->s, "nobody", &a), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_find(f->s, "bad name", &a), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_show(f->s, "nobody", &rec), CID_ERR_NOTFOUND);
+	assert_null(a);
 	assert_null(rec);
 }
 
@@ -304,7 +314,7 @@ static void test_add_rejects_bad_input(void **state)
 	char id[CID_ID_CHARS + 1];
 	char longname[CID_MAX_USERNAME + 2];
 	json_t *claims;
-	json_t *rec = NULL;
+	struct cid_account *rec = NULL;
 
 	for (size_t i = 0; i < sizeof(bad_usernames) / sizeof(bad_usernames[0]); i++)
 		assert_int_equal(cid_account_add(f->s, &cid_test_argon2, bad_usernames[i], PASSWORD,
@@ -379,7 +389,7 @@ static void test_set_claims_merges_and_removes(void **state)
 	    json_pack("{s:s, s:n, s:i, s:{s:s}}", "email", "hanako@example.jp", "given_name",
 		      "household_size", 3, "address", "locality", "Aizuwakamatsu");
 	json_t *bad = json_pack("{s:s, s:i}", "email", "x@example.jp", "household_size", 100);
-	json_t *rec = NULL;
+	struct cid_account *rec = NULL;
 	json_t *claims;
 	json_t *raw;
 	json_int_t before;
@@ -392,7 +402,7 @@ static void test_set_claims_merges_and_removes(void **state)
 
 	assert_int_equal(cid_account_set_claims(f->s, "hanako", change, NOW), CID_OK);
 	assert_int_equal(cid_account_find(f->s, "hanako", &rec), CID_OK);
-	claims = json_object_get(rec, "claims");
+	claims = rec->claims;
 	assert_string_equal(json_string_value(json_object_get(claims, "email")),
 			    "hanako@example.jp");
 	assert_null(json_object_get(claims, "given_name"));
@@ -402,17 +412,16 @@ static void test_set_claims_merges_and_removes(void **state)
 	    json_string_value(json_object_get(json_object_get(claims, "address"), "locality")),
 	    "Aizuwakamatsu");
 	assert_true(json_integer_value(json_object_get(claims, "updated_at")) >= before);
-	assert_true(json_is_integer(json_object_get(rec, "updated_at")));
-	json_decref(rec);
+	assert_int_equal(rec->updated_at, NOW);
+	cid_account_free(rec);
 
 	/* one bad member refuses the whole change */
 	assert_int_equal(cid_account_set_claims(f->s, "hanako", bad, NOW), CID_ERR_INVALID);
 	rec = NULL;
 	assert_int_equal(cid_account_find(f->s, "hanako", &rec), CID_OK);
-	assert_string_equal(
-	    json_string_value(json_object_get(json_object_get(rec, "claims"), "email")),
-	    "hanako@example.jp");
-	json_decref(rec);
+	assert_string_equal(json_string_value(json_object_get(rec->claims, "email")),
+			    "hanako@example.jp");
+	cid_account_free(rec);
 
 	assert_int_equal(cid_account_set_claims(f->s, "nobody", change, NOW), CID_ERR_NOTFOUND);
 	assert_int_equal(cid_account_set_claims(f->s, "hanako", NULL, NOW), CID_ERR_INVALID);
@@ -598,12 +607,16 @@ static void test_authenticate_ok_and_failures_look_alike(void **state)
 static void test_disabled_account_denied(void **state)
 {
 	struct fixture *f = *state;
-	json_t *rec = NULL;
+	struct cid_account *rec = NULL;
+	json_t *raw;
 
 	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true, NOW), CID_OK);
 	assert_int_equal(cid_account_find(f->s, "hanako", &rec), CID_OK);
-	assert_true(json_is_true(json_object_get(rec, "disabled")));
-	json_decref(rec);
+	assert_false(rec->active);
+	cid_account_free(rec);
+	raw = raw_record(f->s, f->id);
+	assert_true(json_is_true(json_object_get(raw, "disabled")));
+	json_decref(raw);
 	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.1", NOW, NULL), CID_ERR_DENIED);
 	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false, NOW), CID_OK);
 	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.1", NOW, NULL), CID_OK);
@@ -637,6 +650,90 @@ static void test_active_rule_is_fail_closed(void **state)
 		json_decref(rec);
 	}
 	assert_false(cid_account_active(NULL));
+}
+
+/*
+ * The typed citizen is made from a record in one place: active and has_totp
+ * by the rules above (so fail-closed too), a damaged record is a damaged store.
+ */
+static void test_typed_citizen_from_record(void **state)
+{
+#define ID  "\"id\": \"00000000-0000-4000-8000-000000000001\""
+#define WHO ID ", \"username\": \"hanako\""
+
+	static const struct {
+		const char *record;
+		enum cid_err rc;
+		bool active, has_totp;
+		int64_t generation;
+		size_t n_claims;
+	} rows[] = {
+	    {"{" WHO ", \"disabled\": false, \"generation\": 2, \"created_at\": 5, "
+	     "\"claims\": {\"email\": \"h@example.jp\"}, \"totp_enrolled\": true}",
+	     CID_OK, true, true, 2, 1},
+	    {"{" WHO ", \"disabled\": false, \"totp\": {\"secret\": \"S\"}}", CID_OK, true, true, 0,
+	     0},
+	    {"{" WHO "}", CID_OK, false, false, 0, 0},
+	    {"{" WHO ", \"disabled\": true}", CID_OK, false, false, 0, 0},
+	    {"{" WHO ", \"disabled\": \"false\"}", CID_OK, false, false, 0, 0},
+	    {"{" WHO ", \"totp_enrolled\": false}", CID_OK, false, false, 0, 0},
+	    {"[]", CID_ERR_STORE, false, false, 0, 0},
+	    {"{\"username\": \"hanako\"}", CID_ERR_STORE, false, false, 0, 0},
+	    {"{\"id\": \"hanako\", \"username\": \"hanako\"}", CID_ERR_STORE, false, false, 0, 0},
+	    {"{\"id\": \"00000000-0000-4000-8000-00000000000A\", \"username\": \"h\"}",
+	     CID_ERR_STORE, false, false, 0, 0},
+	    {"{" ID "}", CID_ERR_STORE, false, false, 0, 0},
+	    {"{" ID ", \"username\": \"\"}", CID_ERR_STORE, false, false, 0, 0},
+	    {"{" ID ", \"username\": 7}", CID_ERR_STORE, false, false, 0, 0},
+	    {"{" WHO ", \"generation\": -1}", CID_ERR_STORE, false, false, 0, 0},
+	    {"{" WHO ", \"generation\": \"1\"}", CID_ERR_STORE, false, false, 0, 0},
+	    {"{" WHO ", \"claims\": []}", CID_ERR_STORE, false, false, 0, 0},
+	    {"{" WHO ", \"claims\": null}", CID_ERR_STORE, false, false, 0, 0},
+	    {"{" WHO ", \"updated_at\": \"now\"}", CID_ERR_STORE, false, false, 0, 0},
+	};
+
+#undef WHO
+#undef ID
+	char longname[CID_MAX_USERNAME + 2];
+	struct cid_account *a = NULL;
+	json_t *rec;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		enum cid_err rc;
+
+		rec = json_loads(rows[i].record, 0, NULL);
+		assert_non_null(rec);
+		a = NULL;
+		rc = cid_account_from_record(rec, &a);
+		if (rc != rows[i].rc)
+			fail_msg("%s: expected %s, got %s", rows[i].record,
+				 cid_strerror(rows[i].rc), cid_strerror(rc));
+		json_decref(rec);
+		if (rc != CID_OK) {
+			assert_null(a);
+			continue;
+		}
+		assert_string_equal(a->id, "00000000-0000-4000-8000-000000000001");
+		assert_string_equal(a->username, "hanako");
+		if (a->active != rows[i].active || a->has_totp != rows[i].has_totp ||
+		    a->generation != rows[i].generation ||
+		    json_object_size(a->claims) != rows[i].n_claims)
+			fail_msg("%s: read wrong", rows[i].record);
+		cid_account_free(a);
+	}
+	/* a username over CID_MAX_USERNAME cannot be one of ours */
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	rec = json_pack("{s:s, s:s}", "id", "00000000-0000-4000-8000-000000000001", "username",
+			longname);
+	assert_non_null(rec);
+	a = NULL;
+	assert_int_equal(cid_account_from_record(rec, &a), CID_ERR_STORE);
+	assert_null(a);
+	json_decref(rec);
+	assert_int_equal(cid_account_from_record(NULL, &a), CID_ERR_STORE);
+	cid_account_free(NULL);
 }
 
 /* cid_account_generation and cid_account_live read f->id in a fresh read transaction. */
@@ -963,6 +1060,14 @@ static void assert_stripped(const json_t *rec, const char *secret, bool enrolled
 	free(text);
 }
 
+/* Fails unless the typed citizen a (which has no member for a secret) says enrolled; frees a. */
+static void assert_typed(struct cid_account *a, bool enrolled)
+{
+	assert_non_null(a);
+	assert_int_equal(a->has_totp, enrolled);
+	cid_account_free(a);
+}
+
 static void test_totp_enrol_stores_secret_get_find_list_never_return_it(void **state)
 {
 	struct fixture *f = *state;
@@ -970,14 +1075,17 @@ static void test_totp_enrol_stores_secret_get_find_list_never_return_it(void **s
 	char *uri = NULL;
 	char want_uri[256];
 	struct cid_txn *txn = NULL;
+	struct cid_account *a = NULL;
 	json_t *rec = NULL;
 	json_t *totp;
 	json_t *list = NULL;
 	size_t i;
 
-	assert_int_equal(cid_account_find(f->s, "hanako", &rec), CID_OK);
+	assert_int_equal(cid_account_show(f->s, "hanako", &rec), CID_OK);
 	assert_stripped(rec, "no secret yet", false);
 	json_decref(rec);
+	assert_int_equal(cid_account_find(f->s, "hanako", &a), CID_OK);
+	assert_typed(a, false);
 
 	assert_int_equal(cid_account_totp_enrol(f->s, "hanako", false, NOW, &secret, &uri), CID_OK);
 	assert_int_equal(strlen(secret), CID_TOTP_SECRET_CHARS);
@@ -1000,19 +1108,20 @@ static void test_totp_enrol_stores_secret_get_find_list_never_return_it(void **s
 
 	/* but no reader of the API ever sees it */
 	rec = NULL;
-	assert_int_equal(cid_account_find(f->s, "hanako", &rec), CID_OK);
+	assert_int_equal(cid_account_show(f->s, "hanako", &rec), CID_OK);
 	assert_stripped(rec, secret, true);
 	json_decref(rec);
-	rec = NULL;
-	assert_int_equal(cid_account_get(f->s, f->id, &rec), CID_OK);
-	assert_stripped(rec, secret, true);
-	json_decref(rec);
-	rec = NULL;
+	a = NULL;
+	assert_int_equal(cid_account_find(f->s, "hanako", &a), CID_OK);
+	assert_typed(a, true);
+	a = NULL;
+	assert_int_equal(cid_account_get(f->s, f->id, &a), CID_OK);
+	assert_typed(a, true);
+	a = NULL;
 	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
-	assert_int_equal(cid_account_get_txn(txn, f->id, &rec), CID_OK);
+	assert_int_equal(cid_account_get_txn(txn, f->id, &a), CID_OK);
 	cid_store_read_end(txn);
-	assert_stripped(rec, secret, true);
-	json_decref(rec);
+	assert_typed(a, true);
 	assert_int_equal(cid_account_list(f->s, &list), CID_OK);
 	assert_int_equal(json_array_size(list), 1);
 	json_array_foreach(list, i, rec) assert_stripped(rec, secret, true);
@@ -1304,7 +1413,7 @@ static void test_totp_disable(void **state)
 
 	assert_int_equal(cid_account_totp_disable(f->s, "hanako", NOW), CID_OK);
 	assert_null(raw_totp(f));
-	assert_int_equal(cid_account_find(f->s, "hanako", &rec), CID_OK);
+	assert_int_equal(cid_account_show(f->s, "hanako", &rec), CID_OK);
 	assert_stripped(rec, secret, false);
 	json_decref(rec);
 	code_for(secret, NOW, code);
@@ -1426,6 +1535,7 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_disabled_account_denied, setup, teardown),
 	    cmocka_unit_test(test_active_rule_is_fail_closed),
+	    cmocka_unit_test(test_typed_citizen_from_record),
 	    cmocka_unit_test_setup_teardown(test_state_changes_start_generations, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_set_password_replaces_old, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flood_at_a_name_cannot_lock_its_citizen_out, setup,

@@ -332,6 +332,42 @@ static void test_escapes_respect_the_cap(void **state)
 	cid_buf_free(&b);
 }
 
+/*
+ * A JSON text is whole or an error: under every cap short of its length the
+ * buffer is in error (whichever piece hit the cap, an object key included,
+ * whose failure jansson's json_dumps drops), and at its length it is
+ * json_dumps's text.
+ */
+static void test_json_is_whole_or_an_error(void **state)
+{
+	json_t *v = json_pack("{s:i, s:s, s:[i, i], s:{s:b}}", "a", 1, "bb", "x\"y", "c", 1, 2, "d",
+			      "e", 1);
+	size_t flags = JSON_COMPACT | JSON_SORT_KEYS;
+	char *want = json_dumps(v, flags);
+	char *got = cid_json_dumps(v, flags);
+	size_t len = strlen(want);
+	struct cid_buf b;
+
+	(void)state;
+	assert_string_equal(got, want);
+	for (size_t max = 0; max < len; max++) {
+		cid_buf_init(&b, max);
+		cid_buf_append_json(&b, v, flags);
+		if (cid_buf_status(&b) != CID_ERR_TOOBIG)
+			fail_msg("cap %zu of %zu: %s", max, len, b.data == NULL ? "" : b.data);
+		assert_null(cid_buf_take(&b, NULL));
+		cid_buf_free(&b);
+	}
+	cid_buf_init(&b, len);
+	cid_buf_append_json(&b, v, flags);
+	assert_int_equal(cid_buf_status(&b), CID_OK);
+	assert_string_equal(b.data, want);
+	cid_buf_free(&b);
+	free(got);
+	free(want);
+	json_decref(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -346,6 +382,7 @@ int main(void)
 	    cmocka_unit_test(test_html_escape_table),
 	    cmocka_unit_test(test_urlenc_table),
 	    cmocka_unit_test(test_escapes_respect_the_cap),
+	    cmocka_unit_test(test_json_is_whole_or_an_error),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,6 +38,19 @@ static const struct uri_case uri_cases[] = {
     {"javascript:alert(1)", CID_ERR_INVALID},
     {"https://city.example/\xc3\x28", CID_ERR_UTF8},
     {"http://127.0.0.1.evil.example/cb", CID_ERR_INVALID},
+    /* the authority holds the host and a port, nothing else (RFC 3986 §3.2) */
+    {"http://[::1]evil.example/cb", CID_ERR_INVALID},
+    {"http://127.0.0.1:evil/cb", CID_ERR_INVALID},
+    {"https://city.example:443x/cb", CID_ERR_INVALID},
+    {"https://city.example:/cb", CID_OK}, /* an empty port is the default one */
+    /* a port is 1 to 65535, as the sector of a pairwise client reads it */
+    {"http://127.0.0.1:80899999/cb", CID_ERR_INVALID},
+    {"https://city.example:65536/cb", CID_ERR_INVALID},
+    {"https://city.example:0/cb", CID_ERR_INVALID},
+    {"https://city.example:065535/cb", CID_OK},
+    {"https://[city.example/]/cb", CID_ERR_INVALID},
+    {"http://[::1]/cb", CID_OK},
+    {"https://city.example:8443?x=1", CID_OK},
 };
 
 static void test_redirect_uri_rules(void **state)
@@ -766,6 +779,68 @@ static void test_stored_sector_is_never_derived_again(void **state)
 	cid_client_free(c);
 }
 
+/*
+ * jansson's allocator for the next test: it fails the call numbered
+ * fail_at (0 is the first), counting from its installation.
+ */
+struct alloc_budget {
+	long calls;
+	long fail_at;
+};
+
+static struct alloc_budget budget;
+
+static void *budget_malloc(size_t n)
+{
+	if (budget.calls++ == budget.fail_at)
+		return NULL;
+	return malloc(n);
+}
+
+static void test_client_record_complete_or_none_when_memory_runs_out(void **state)
+{
+	struct cid_test_store *f = *state;
+	const char *uris[] = {"https://rp.example/cb"};
+	struct cid_client_spec spec = {
+	    .redirect_uris = uris,
+	    .n_redirect_uris = 1,
+	    .scopes = "openid city",
+	    .grant_types = "authorization_code refresh_token client_credentials",
+	};
+	bool done = false;
+
+	/* every allocation of the registration fails once, one after the other */
+	for (long at = 0; !done; at++) {
+		char client_id[32];
+		char *id = NULL;
+		char *secret = NULL;
+		struct cid_client *c = NULL;
+		enum cid_err rc;
+
+		snprintf(client_id, sizeof(client_id), "rp%ld", at);
+		spec.client_id = client_id;
+		budget = (struct alloc_budget){.fail_at = at};
+		json_set_alloc_funcs(budget_malloc, free);
+		rc = cid_client_add(f->s, &spec, 1800000000, &id, &secret);
+		json_set_alloc_funcs(malloc, free);
+		done = budget.calls <= at; /* nothing failed: every allocation was tried */
+		if (rc != CID_OK) {
+			if (rc != CID_ERR_NOMEM)
+				fail_msg("allocation %ld failed: %s", at, cid_strerror(rc));
+			assert_int_equal(cid_client_get(f->s, client_id, &c), CID_ERR_NOTFOUND);
+			continue;
+		}
+		/* a record stored whole: it reads back, with every grant type */
+		assert_int_equal(cid_client_get(f->s, client_id, &c), CID_OK);
+		if (!c->allow_code || !c->allow_refresh || !c->allow_client_credentials)
+			fail_msg("allocation %ld failed: %s registered without a grant type", at,
+				 client_id);
+		cid_client_free(c);
+		free(id);
+		free(secret);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -780,6 +855,9 @@ int main(void)
 					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_stored_sector_is_never_derived_again,
 					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_client_record_complete_or_none_when_memory_runs_out, cid_test_store_setup,
+		cid_test_store_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

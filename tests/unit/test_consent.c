@@ -511,6 +511,77 @@ static void test_get_by_id(void **state)
 	free(b);
 }
 
+/*
+ * Other modules read a record through struct cid_consent_record: every
+ * member of a stored record, and a damaged one refused as a damaged store.
+ */
+static void test_record_read_typed(void **state)
+{
+	static const struct {
+		const char *member;
+		const char *value; /* JSON; NULL: removed */
+	} damages[] = {
+	    {"id", NULL},
+	    {"account_id", "7"},
+	    {"service", NULL},
+	    {"purpose", "null"},
+	    {"attribute", "[]"},
+	    {"state", "\"Granted\""},
+	    {"state", NULL},
+	    {"expires_at", "\"0\""},
+	    {"policy_version", NULL},
+	    {"purpose_digest", "1"},
+	};
+	struct cid_test_store *f = *state;
+	char *a = record1(f->s, "email", CID_CONSENT_GRANTED, NOW + WEEK, NOW);
+	struct cid_consent_record r;
+	json_t *rec = NULL;
+
+	assert_int_equal(cid_consent_get(f->s, a, &rec), CID_OK);
+	assert_int_equal(cid_consent_record_read(rec, &r), CID_OK);
+	assert_string_equal(r.id, a);
+	assert_true(r.seq >= 0);
+	assert_string_equal(r.account_id, HANAKO);
+	assert_string_equal(r.service, SERVICE);
+	assert_string_equal(r.purpose, PURPOSE);
+	assert_string_equal(r.attribute, "email");
+	assert_int_equal(r.state, CID_CONSENT_GRANTED);
+	assert_int_equal(r.at, NOW);
+	assert_int_equal(r.expires_at, NOW + WEEK);
+	assert_string_equal(r.method, METHOD_NAME);
+	assert_string_equal(r.request_id, "req-1");
+	assert_string_equal(r.policy_version, VERSION);
+	assert_string_equal(r.purpose_digest, DIGEST);
+	assert_false(cid_consent_record_expired(&r, NOW + WEEK - 1));
+	assert_true(cid_consent_record_expired(&r, NOW + WEEK));
+	for (size_t i = 0; i < sizeof(damages) / sizeof(damages[0]); i++) {
+		json_t *bad = json_deep_copy(rec);
+		struct cid_consent_record untouched = {.id = "untouched"};
+
+		assert_non_null(bad);
+		if (damages[i].value == NULL)
+			assert_int_equal(json_object_del(bad, damages[i].member), 0);
+		else
+			assert_int_equal(json_object_set_new(
+					     bad, damages[i].member,
+					     json_loads(damages[i].value, JSON_DECODE_ANY, NULL)),
+					 0);
+		if (cid_consent_record_read(bad, &untouched) != CID_ERR_STORE)
+			fail_msg("%s %s: read", damages[i].member,
+				 damages[i].value == NULL ? "removed" : damages[i].value);
+		assert_string_equal(untouched.id, "untouched");
+		json_decref(bad);
+	}
+	/* a record without how, or without a request, reads as having none */
+	assert_int_equal(json_object_del(rec, "how"), 0);
+	assert_int_equal(cid_consent_record_read(rec, &r), CID_OK);
+	assert_null(r.method);
+	assert_null(r.request_id);
+	assert_int_equal(cid_consent_record_read(NULL, &r), CID_ERR_STORE);
+	json_decref(rec);
+	free(a);
+}
+
 static void test_facts_outlive_the_transaction(void **state)
 {
 	struct cid_test_store *f = *state;
@@ -879,7 +950,7 @@ struct paper_case {
 	int64_t days;
 	enum form_value version, digest;
 	enum cid_err expect;
-	enum cid_consent_paper_fault fault; /* CID_ERR_DENIED */
+	enum cid_consent_paper_fault fault; /* CID_ERR_REFUSED */
 	const char *attribute;		    /* CID_PAPER_NOT_PERMITTED */
 	int64_t lasts; /* CID_OK: days the records last; CID_PAPER_TOO_LONG: max_days */
 };
@@ -921,7 +992,7 @@ static const struct paper_case paper_cases[] = {
      .days = 366,
      .version = FORM_NONE,
      .digest = FORM_NONE,
-     .expect = CID_ERR_DENIED,
+     .expect = CID_ERR_REFUSED,
      .fault = CID_PAPER_TOO_LONG,
      .lasts = 365},
     {.what = "a longer consent_valid is cut to the cap",
@@ -961,7 +1032,7 @@ static const struct paper_case paper_cases[] = {
      .days = 0,
      .version = FORM_NONE,
      .digest = FORM_NONE,
-     .expect = CID_ERR_DENIED,
+     .expect = CID_ERR_REFUSED,
      .fault = CID_PAPER_NO_POLICY},
     {.what = "no such purpose",
      .service = "childcare",
@@ -971,7 +1042,7 @@ static const struct paper_case paper_cases[] = {
      .days = 0,
      .version = FORM_NONE,
      .digest = FORM_NONE,
-     .expect = CID_ERR_DENIED,
+     .expect = CID_ERR_REFUSED,
      .fault = CID_PAPER_NO_PURPOSE},
     {.what = "a statute basis asks no consent",
      .service = "childcare",
@@ -981,7 +1052,7 @@ static const struct paper_case paper_cases[] = {
      .days = 0,
      .version = FORM_NONE,
      .digest = FORM_NONE,
-     .expect = CID_ERR_DENIED,
+     .expect = CID_ERR_REFUSED,
      .fault = CID_PAPER_STATUTE},
     {.what = "an attribute the purpose denies",
      FEE,
@@ -990,7 +1061,7 @@ static const struct paper_case paper_cases[] = {
      .days = 0,
      .version = FORM_NONE,
      .digest = FORM_NONE,
-     .expect = CID_ERR_DENIED,
+     .expect = CID_ERR_REFUSED,
      .fault = CID_PAPER_NOT_PERMITTED,
      .attribute = "given_name"},
     {.what = "an attribute the purpose does not list",
@@ -1000,7 +1071,7 @@ static const struct paper_case paper_cases[] = {
      .days = 0,
      .version = FORM_NONE,
      .digest = FORM_NONE,
-     .expect = CID_ERR_DENIED,
+     .expect = CID_ERR_REFUSED,
      .fault = CID_PAPER_NOT_PERMITTED,
      .attribute = "phone_number"},
     {.what = "an attribute behind a step-up may be asked",
@@ -1028,7 +1099,7 @@ static const struct paper_case paper_cases[] = {
      .days = 0,
      .version = FORM_OTHER,
      .digest = FORM_IN_FORCE,
-     .expect = CID_ERR_DENIED,
+     .expect = CID_ERR_REFUSED,
      .fault = CID_PAPER_OTHER_VERSION},
     {.what = "the form names another text",
      FEE,
@@ -1037,7 +1108,7 @@ static const struct paper_case paper_cases[] = {
      .days = 0,
      .version = FORM_IN_FORCE,
      .digest = FORM_OTHER,
-     .expect = CID_ERR_DENIED,
+     .expect = CID_ERR_REFUSED,
      .fault = CID_PAPER_OTHER_DIGEST},
     {.what = "a service name no record can have",
      .service = "child\ncare",
@@ -1175,7 +1246,7 @@ static void test_paper_grant_table(void **state)
 		assert_int_equal(history_size(f->s, HANAKO), before);
 		assert_null(ids[0]);
 		assert_int_equal(expires_at, -1);
-		if (rc != CID_ERR_DENIED) {
+		if (rc != CID_ERR_REFUSED) {
 			assert_string_equal(why.attribute, "untouched");
 			continue;
 		}
@@ -1208,7 +1279,8 @@ static void test_paper_grant_without_policies(void **state)
 	};
 	struct cid_consent_paper_refusal why = {.fault = CID_PAPER_TOO_LONG};
 
-	assert_int_equal(cid_consent_paper_grant(f->s, NULL, &g, NULL, NULL, &why), CID_ERR_DENIED);
+	assert_int_equal(cid_consent_paper_grant(f->s, NULL, &g, NULL, NULL, &why),
+			 CID_ERR_REFUSED);
 	assert_int_equal(why.fault, CID_PAPER_NO_POLICY);
 	assert_int_equal(cid_consent_paper_grant(f->s, NULL, NULL, NULL, NULL, &why),
 			 CID_ERR_INVALID);
@@ -1361,6 +1433,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ordering_past_sixteen_records,
 					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_get_by_id, cid_test_store_setup,
+					    cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_record_read_typed, cid_test_store_setup,
 					    cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_facts_outlive_the_transaction,
 					    cid_test_store_setup, cid_test_store_teardown),

@@ -152,6 +152,7 @@ static void test_url_rules(void **state)
 	} urls[] = {
 	    {"http://sector.city.example/doc.json", CID_ERR_INVALID}, /* plain http off loopback */
 	    {"http://127.0.0.2/doc.json", CID_ERR_INVALID},	      /* not one of the three */
+	    {"http://LocalHost/doc.json", CID_ERR_INVALID}, /* the redirect-URI rule: exact */
 	    {"ftp://127.0.0.1/doc.json", CID_ERR_INVALID},
 	    {"file:///etc/passwd", CID_ERR_INVALID},
 	    {"https://user:pw@127.0.0.1/doc.json", CID_ERR_INVALID},

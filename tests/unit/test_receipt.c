@@ -315,11 +315,11 @@ static void test_refusals_and_withdrawals_have_no_receipt(void **state)
 	assert_int_equal(cid_consent_withdraw(cid_ctx_store(f->ctx), &cc, withdraw, 1, wid, NULL),
 			 CID_OK);
 	assert_int_equal(cid_receipt_make(f->ctx, ids[1], f->hanako, "en", NOW, &jws, NULL),
-			 CID_ERR_DENIED);
+			 CID_ERR_REFUSED);
 	assert_int_equal(cid_receipt_make(f->ctx, wid[0], f->hanako, "en", NOW, &jws, NULL),
-			 CID_ERR_DENIED);
+			 CID_ERR_REFUSED);
 	assert_int_equal(cid_receipt_make(f->ctx, wid[0], NULL, "en", NOW, &jws, NULL),
-			 CID_ERR_DENIED);
+			 CID_ERR_REFUSED);
 	assert_null(jws);
 	/* the grant, withdrawn since, still has its receipt: it attests what was given */
 	assert_int_equal(cid_receipt_make(f->ctx, ids[0], f->hanako, "en", NOW, &jws, NULL),

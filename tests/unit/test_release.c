@@ -332,20 +332,23 @@ static size_t count_words(const char *s)
 }
 
 /* A fresh citizen for each row, so rows never see each other's records. */
-static json_t *new_citizen(struct fixture *f, char account[CID_ID_CHARS + 1])
+static struct cid_account *new_citizen(struct fixture *f, char account[CID_ID_CHARS + 1])
 {
 	char text[sizeof(citizen_json) + CID_ID_CHARS];
+	struct cid_account *a = NULL;
 
 	snprintf(account, CID_ID_CHARS + 1, "00000000-0000-4000-8000-%012d", ++f->next_account);
 	snprintf(text, sizeof(text), citizen_json, account);
 	json_t *c = json_loads(text, 0, NULL);
 	assert_non_null(c);
-	return c;
+	assert_int_equal(cid_account_from_record(c, &a), CID_OK);
+	json_decref(c);
+	return a;
 }
 
 /* Runs a release for a row; returns the released claims (new reference). */
 static json_t *release(struct fixture *f, const struct cid_policyset *ps, const char *service,
-		       const char *account, const json_t *citizen, const char *scope,
+		       const char *account, const struct cid_account *citizen, const char *scope,
 		       const json_t *claims_request, enum cid_release_target target, int level,
 		       struct seen *seen, enum cid_err expect_rc)
 {
@@ -378,7 +381,7 @@ static void test_release_table(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct release_case *c = &cases[i];
 		char account[CID_ID_CHARS + 1];
-		json_t *citizen = new_citizen(f, account);
+		struct cid_account *citizen = new_citizen(f, account);
 		json_t *req =
 		    c->claims_request == NULL ? NULL : json_loads(c->claims_request, 0, NULL);
 		struct seen seen = {.complete = true};
@@ -436,7 +439,7 @@ static void test_release_table(void **state)
 			failed++;
 		json_decref(req);
 		json_decref(out);
-		json_decref(citizen);
+		cid_account_free(citizen);
 	}
 	if (failed > 0)
 		fail_msg("%zu of %zu rows failed", failed, sizeof(cases) / sizeof(cases[0]));
@@ -447,7 +450,7 @@ static void test_audit_hook_gates_the_release(void **state)
 {
 	struct fixture *f = *state;
 	char account[CID_ID_CHARS + 1];
-	json_t *citizen = new_citizen(f, account);
+	struct cid_account *citizen = new_citizen(f, account);
 	struct seen seen = {.complete = true, .fail_with = CID_ERR_STORE};
 	json_t *out;
 
@@ -463,7 +466,7 @@ static void test_audit_hook_gates_the_release(void **state)
 	assert_non_null(strstr(seen.text, "resident_district=permit_statute@legal"));
 	assert_non_null(strstr(seen.text, "email_verified=no_consent@newsletter"));
 	json_decref(out);
-	json_decref(citizen);
+	cid_account_free(citizen);
 }
 
 /*
@@ -475,7 +478,7 @@ static void test_audit_hook_may_grow_the_map(void **state)
 {
 	struct fixture *f = *state;
 	char account[CID_ID_CHARS + 1];
-	json_t *citizen = new_citizen(f, account);
+	struct cid_account *citizen = new_citizen(f, account);
 	struct seen seen = {.complete = true, .grow = f->store, .grow_rc = CID_ERR_COUNT};
 	size_t before = cid_store_map_size(f->store);
 	json_t *out;
@@ -488,7 +491,7 @@ static void test_audit_hook_may_grow_the_map(void **state)
 	assert_true(cid_store_map_size(f->store) > before);
 	assert_non_null(json_object_get(out, "email"));
 	json_decref(out);
-	json_decref(citizen);
+	cid_account_free(citizen);
 }
 
 /* A service without a policy gets nothing, and the hook hears why. */
@@ -496,7 +499,7 @@ static void test_unknown_service_gets_nothing(void **state)
 {
 	struct fixture *f = *state;
 	char account[CID_ID_CHARS + 1];
-	json_t *citizen = new_citizen(f, account);
+	struct cid_account *citizen = new_citizen(f, account);
 	struct seen seen = {.complete = true};
 	json_t *out = release(f, f->ps, "nobody", account, citizen, "openid profile email city",
 			      NULL, UI, 2, &seen, CID_OK);
@@ -511,7 +514,7 @@ static void test_unknown_service_gets_nothing(void **state)
 		      &seen, CID_OK);
 	assert_int_equal(json_object_size(out), 0);
 	json_decref(out);
-	json_decref(citizen);
+	cid_account_free(citizen);
 }
 
 /* The release decides with the facts of the same read transaction: a withdrawal counts at once. */
@@ -519,7 +522,7 @@ static void test_withdrawal_takes_effect_on_next_release(void **state)
 {
 	struct fixture *f = *state;
 	char account[CID_ID_CHARS + 1];
-	json_t *citizen = new_citizen(f, account);
+	struct cid_account *citizen = new_citizen(f, account);
 	struct seen seen = {.complete = true};
 	const char *attrs[] = {"email"};
 	struct cid_consent_context cc = {.account_id = account,
@@ -539,7 +542,7 @@ static void test_withdrawal_takes_effect_on_next_release(void **state)
 	    release(f, f->ps, "svc", account, citizen, "openid email", NULL, UI, 1, &seen, CID_OK);
 	assert_null(json_object_get(out, "email"));
 	json_decref(out);
-	json_decref(citizen);
+	cid_account_free(citizen);
 }
 
 struct prompt_case {
@@ -614,7 +617,7 @@ static void test_prompt_table(void **state)
 	for (size_t i = 0; i < sizeof(prompt_cases) / sizeof(prompt_cases[0]); i++) {
 		const struct prompt_case *c = &prompt_cases[i];
 		char account[CID_ID_CHARS + 1];
-		json_t *citizen = new_citizen(f, account);
+		struct cid_account *citizen = new_citizen(f, account);
 		struct cid_release_request rq = {
 		    .policies = f->ps,
 		    .service = "svc",
@@ -643,7 +646,7 @@ static void test_prompt_table(void **state)
 			failed++;
 		}
 		json_decref(ask);
-		json_decref(citizen);
+		cid_account_free(citizen);
 	}
 	if (failed > 0)
 		fail_msg("%zu prompt rows failed", failed);
@@ -654,7 +657,7 @@ static void test_prompt_carries_what_a_record_needs(void **state)
 {
 	struct fixture *f = *state;
 	char account[CID_ID_CHARS + 1];
-	json_t *citizen = new_citizen(f, account);
+	struct cid_account *citizen = new_citizen(f, account);
 	struct cid_release_request rq = {.policies = f->ps,
 					 .service = "svc",
 					 .account_id = account,
@@ -683,7 +686,7 @@ static void test_prompt_carries_what_a_record_needs(void **state)
 	assert_string_equal(json_string_value(json_object_get(legal, "statute")),
 			    "Test Act, Art. 2");
 	json_decref(ask);
-	json_decref(citizen);
+	cid_account_free(citizen);
 }
 
 static void test_level_of_acr(void **state)

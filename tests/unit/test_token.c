@@ -21,6 +21,8 @@
 #define VERIFIER  "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 #define CHALLENGE "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 #define NOW	  1800000000
+/* 32 bytes: one more than an acr can hold */
+#define CID_TEST_LONG_ACR "urn:civicid:acr:0123456789abcdef"
 
 struct fixture {
 	char dir[256];
@@ -79,11 +81,12 @@ static void issue(struct fixture *f, const char *challenge, char code[CID_TOKEN_
 	json_decref(a);
 }
 
-/* Issues a code for rp1 (no PKCE) and redeems it at NOW + 1; returns the grant (new reference). */
-static json_t *redeemed(struct fixture *f, int64_t refresh_ttl, char refresh[CID_TOKEN_CHARS + 1])
+/* Issues a code for rp1 (no PKCE) and redeems it at NOW + 1; returns the grant (cid_grant_free). */
+static struct cid_grant *redeemed(struct fixture *f, int64_t refresh_ttl,
+				  char refresh[CID_TOKEN_CHARS + 1])
 {
 	char code[CID_TOKEN_CHARS + 1];
-	json_t *grant = NULL;
+	struct cid_grant *grant = NULL;
 
 	issue(f, NULL, code);
 	assert_int_equal(cid_code_redeem(f->s, code, "rp1", "https://rp.example/cb", NULL, NOW + 1,
@@ -93,34 +96,48 @@ static json_t *redeemed(struct fixture *f, int64_t refresh_ttl, char refresh[CID
 	return grant;
 }
 
+/* The grant record of grant_id as stored (new reference). */
+static json_t *stored_grant(struct fixture *f, const char *grant_id)
+{
+	struct cid_txn *txn = NULL;
+	json_t *rec = NULL;
+
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_txn_get_json(txn, CID_DB_GRANTS, cid_str_of(grant_id), &rec), CID_OK);
+	cid_store_read_end(txn);
+	return rec;
+}
+
 static void test_code_redeem_once_then_replay_revokes_grant(void **state)
 {
 	struct fixture *f = *state;
 	char code[CID_TOKEN_CHARS + 1];
 	char refresh[CID_TOKEN_CHARS + 1];
 	char next[CID_TOKEN_CHARS + 1];
-	json_t *grant = NULL;
-	json_t *again = NULL;
+	struct cid_grant *grant = NULL;
+	struct cid_grant *again = NULL;
+	json_t *stored;
 
 	issue(f, CHALLENGE, code);
 	assert_int_equal(cid_code_redeem(f->s, code, "rp1", "https://rp.example/cb", VERIFIER,
 					 NOW + 1, 3600, &grant, refresh),
 			 CID_OK);
-	assert_string_equal(json_string_value(json_object_get(grant, "nonce")), "n-1");
-	assert_null(json_object_get(grant, "code_challenge"));
+	assert_string_equal(grant->nonce, "n-1");
+	stored = stored_grant(f, grant->id);
+	assert_null(json_object_get(stored, "code_challenge"));
+	json_decref(stored);
 	assert_int_equal(strlen(refresh), CID_TOKEN_CHARS);
 	/* replay: refused, and the grant (with its refresh token) is revoked */
 	assert_int_equal(cid_code_redeem(f->s, code, "rp1", "https://rp.example/cb", VERIFIER,
 					 NOW + 2, 3600, &again, next),
 			 CID_ERR_REVOKED);
 	assert_null(again);
-	assert_int_equal(
-	    cid_grant_get(f->s, json_string_value(json_object_get(grant, "grant_id")), &again),
-	    CID_ERR_REVOKED);
+	assert_int_equal(cid_grant_get(f->s, grant->id, &again), CID_ERR_REVOKED);
 	assert_int_equal(
 	    cid_refresh_rotate(f->s, refresh, "rp1", NULL, NOW + 3, 3600, &again, next),
 	    CID_ERR_REVOKED);
-	json_decref(grant);
+	assert_null(again);
+	cid_grant_free(grant);
 }
 
 struct redeem_case {
@@ -157,7 +174,7 @@ static void test_code_redeem_table(void **state)
 		const struct redeem_case *c = &redeem_cases[i];
 		char code[CID_TOKEN_CHARS + 1];
 		char refresh[CID_TOKEN_CHARS + 1];
-		json_t *grant = NULL;
+		struct cid_grant *grant = NULL;
 		enum cid_err rc;
 
 		issue(f, c->challenge, code);
@@ -167,7 +184,7 @@ static void test_code_redeem_table(void **state)
 			fail_msg("%s: expected %s, got %s", c->name, cid_strerror(c->rc),
 				 cid_strerror(rc));
 		assert_true((grant != NULL) == (c->rc == CID_OK));
-		json_decref(grant);
+		cid_grant_free(grant);
 	}
 }
 
@@ -175,7 +192,7 @@ static void test_code_unknown_and_malformed(void **state)
 {
 	struct fixture *f = *state;
 	char refresh[CID_TOKEN_CHARS + 1];
-	json_t *grant = NULL;
+	struct cid_grant *grant = NULL;
 
 	assert_int_equal(cid_code_redeem(f->s, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "rp1",
 					 "https://rp.example/cb", NULL, NOW, 0, &grant, refresh),
@@ -195,25 +212,31 @@ static void test_refresh_rotation_and_reuse_revokes_family(void **state)
 	char r1[CID_TOKEN_CHARS + 1];
 	char r2[CID_TOKEN_CHARS + 1];
 	char r3[CID_TOKEN_CHARS + 1];
-	json_t *grant = NULL;
-	json_t *g2 = NULL;
+	struct cid_grant *grant = NULL;
+	struct cid_grant *g2 = NULL;
+	int64_t iat = 0;
+	int64_t exp = 0;
 
-	json_decref(redeemed(f, 3600, r1));
+	cid_grant_free(redeemed(f, 3600, r1));
 	/* another client cannot use it, and that attempt does not consume it */
 	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp2", NULL, NOW + 2, 3600, &grant, r2),
 			 CID_ERR_DENIED);
 	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NULL, NOW + 2, 3600, &grant, r2),
 			 CID_OK);
 	assert_string_not_equal(r1, r2);
-	assert_int_equal(cid_refresh_lookup(f->s, r2, NOW + 3, &g2), CID_OK);
-	json_decref(g2);
+	assert_int_equal(cid_refresh_lookup(f->s, r2, NOW + 3, &g2, &iat, &exp), CID_OK);
+	assert_int_equal(iat, NOW + 2);
+	assert_int_equal(exp, NOW + 2 + 3600);
+	cid_grant_free(g2);
+	g2 = NULL;
 	/* the rotated-out token is presented again: refused and the family dies */
 	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NULL, NOW + 3, 3600, &g2, r3),
 			 CID_ERR_REVOKED);
 	assert_int_equal(cid_refresh_rotate(f->s, r2, "rp1", NULL, NOW + 4, 3600, &g2, r3),
 			 CID_ERR_REVOKED);
-	assert_int_equal(cid_refresh_lookup(f->s, r2, NOW + 4, &g2), CID_ERR_REVOKED);
-	json_decref(grant);
+	assert_int_equal(cid_refresh_lookup(f->s, r2, NOW + 4, &g2, &iat, &exp), CID_ERR_REVOKED);
+	assert_null(g2);
+	cid_grant_free(grant);
 }
 
 /* A scope wider than the grant's is refused without spending the token; a narrower one is given. */
@@ -222,24 +245,28 @@ static void test_refresh_scope_within_the_grant(void **state)
 	struct fixture *f = *state;
 	char r1[CID_TOKEN_CHARS + 1];
 	char r2[CID_TOKEN_CHARS + 1];
-	json_t *grant = NULL;
+	struct cid_grant *grant = NULL;
+	int64_t iat = 0;
+	int64_t exp = 0;
 
-	json_decref(redeemed(f, 3600, r1)); /* scope "openid profile" */
+	cid_grant_free(redeemed(f, 3600, r1)); /* scope "openid profile" */
 	assert_int_equal(
 	    cid_refresh_rotate(f->s, r1, "rp1", "openid profile email", NOW + 2, 3600, &grant, r2),
 	    CID_ERR_INVALID);
 	assert_null(grant);
-	assert_int_equal(cid_refresh_lookup(f->s, r1, NOW + 2, &grant), CID_OK);
-	json_decref(grant);
+	assert_int_equal(cid_refresh_lookup(f->s, r1, NOW + 2, &grant, &iat, &exp), CID_OK);
+	cid_grant_free(grant);
+	grant = NULL;
 	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", "openid", NOW + 2, 3600, &grant, r2),
 			 CID_OK);
-	assert_string_equal(json_string_value(json_object_get(grant, "scope")), "openid");
-	json_decref(grant);
+	assert_string_equal(grant->scope, "openid");
+	cid_grant_free(grant);
+	grant = NULL;
 	/* the grant keeps its scope: the successor may ask for all of it again */
 	assert_int_equal(cid_refresh_rotate(f->s, r2, "rp1", NULL, NOW + 3, 3600, &grant, r1),
 			 CID_OK);
-	assert_string_equal(json_string_value(json_object_get(grant, "scope")), "openid profile");
-	json_decref(grant);
+	assert_string_equal(grant->scope, "openid profile");
+	cid_grant_free(grant);
 }
 
 static void test_refresh_expired_and_revoked(void **state)
@@ -247,9 +274,9 @@ static void test_refresh_expired_and_revoked(void **state)
 	struct fixture *f = *state;
 	char r1[CID_TOKEN_CHARS + 1];
 	char r2[CID_TOKEN_CHARS + 1];
-	json_t *grant = NULL;
+	struct cid_grant *grant = NULL;
 
-	json_decref(redeemed(f, 100, r1));
+	cid_grant_free(redeemed(f, 100, r1));
 	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NULL, NOW + 200, 100, &grant, r2),
 			 CID_ERR_EXPIRED);
 	assert_int_equal(cid_refresh_revoke(f->s, r1, "rp2", NOW), CID_ERR_DENIED);
@@ -257,6 +284,156 @@ static void test_refresh_expired_and_revoked(void **state)
 	assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NULL, NOW + 2, 100, &grant, r2),
 			 CID_ERR_REVOKED);
 	assert_int_equal(cid_refresh_revoke(f->s, "nope", "rp1", NOW), CID_ERR_NOTFOUND);
+}
+
+/* Copies the key of the one grant in the store into arg (a char[CID_TOKEN_CHARS + 1]). */
+static enum cid_err grant_key(struct cid_str key, struct cid_str val, void *arg)
+{
+	char *id = arg;
+
+	(void)val;
+	assert_int_equal(key.len, CID_TOKEN_CHARS);
+	assert_int_equal(id[0], '\0');
+	memcpy(id, key.ptr, key.len);
+	id[key.len] = '\0';
+	return CID_OK;
+}
+
+/* A grant member's change: value NULL removes the member. */
+struct grant_edit {
+	const char *id;
+	const char *name;
+	json_t *value;
+};
+
+static enum cid_err grant_edit_cb(struct cid_txn *txn, void *arg)
+{
+	struct grant_edit *e = arg;
+	enum cid_err rc = CID_OK;
+	json_t *rec = NULL;
+
+	CID_TRY(cid_txn_get_json(txn, CID_DB_GRANTS, cid_str_of(e->id), &rec));
+	if (e->value == NULL)
+		json_object_del(rec, e->name);
+	else
+		CID_ENSURE(json_object_set(rec, e->name, e->value) == 0, CID_ERR_NOMEM);
+	CID_TRY(cid_txn_put_json(txn, CID_DB_GRANTS, cid_str_of(e->id), rec, 0));
+out:
+	json_decref(rec);
+	return rc;
+}
+
+/* Sets (or with value NULL removes) a member of the stored grant id; takes value. */
+static void grant_edit(struct fixture *f, const char *id, const char *name, json_t *value)
+{
+	struct grant_edit e = {id, name, value};
+
+	assert_int_equal(cid_store_update(f->s, grant_edit_cb, &e), CID_OK);
+	json_decref(value);
+}
+
+/*
+ * A grant is read from its record in one place, member by member; a damaged
+ * record is a damaged store, and refuses before anything is spent: the code
+ * or refresh token works once the record is whole again.
+ */
+static void test_grant_typed_from_its_record(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *value; /* JSON; NULL: removed */
+	} damages[] = {
+	    {"grant_id", NULL},
+	    {"client_id", "5"},
+	    {"client_id", "\"\""},
+	    {"scope", "[]"},
+	    {"amr", "\"pwd\""},
+	    {"amr", "[\"a\",\"b\",\"c\",\"d\",\"e\"]"},
+	    {"acr", "\"" CID_TEST_LONG_ACR "\""},
+	    {"auth_time", "\"now\""},
+	    {"claims", "[]"},
+	    {"nonce", "1"},
+	    {"generation", "\"0\""},
+	};
+	struct fixture *f = *state;
+	json_t *auth = auth_for(f, "rp1", NULL);
+	char code[CID_TOKEN_CHARS + 1];
+	char refresh[CID_TOKEN_CHARS + 1];
+	char next[CID_TOKEN_CHARS + 1];
+	char id[CID_TOKEN_CHARS + 1] = "";
+	struct cid_txn *txn = NULL;
+	struct cid_grant *g = NULL;
+	int64_t iat = 0;
+	int64_t exp = 0;
+	json_t *whole;
+
+	assert_int_equal(
+	    json_object_set_new(auth, "claims", json_pack("{s:{s:n}}", "userinfo", "email")), 0);
+	assert_int_equal(cid_code_issue(f->s, auth, NOW, 60, code), CID_OK);
+	json_decref(auth);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(
+	    cid_txn_foreach(txn, CID_DB_GRANTS, (struct cid_str){NULL, 0}, grant_key, id), CID_OK);
+	cid_store_read_end(txn);
+	whole = stored_grant(f, id);
+	for (size_t i = 0; i < sizeof(damages) / sizeof(damages[0]); i++) {
+		json_t *v = damages[i].value == NULL
+				? NULL
+				: json_loads(damages[i].value, JSON_DECODE_ANY, NULL);
+
+		assert_true(damages[i].value == NULL || v != NULL);
+		grant_edit(f, id, damages[i].name, v);
+		if (cid_code_redeem(f->s, code, "rp1", "https://rp.example/cb", NULL, NOW + 1, 3600,
+				    &g, refresh) != CID_ERR_STORE)
+			fail_msg("%s %s: not refused", damages[i].name,
+				 damages[i].value == NULL ? "removed" : damages[i].value);
+		assert_null(g);
+		grant_edit(f, id, damages[i].name,
+			   json_incref(json_object_get(whole, damages[i].name)));
+	}
+	/* whole again: the code was never spent */
+	assert_int_equal(cid_code_redeem(f->s, code, "rp1", "https://rp.example/cb", NULL, NOW + 1,
+					 3600, &g, refresh),
+			 CID_OK);
+	assert_string_equal(g->id, id);
+	assert_string_equal(g->account_id, f->account);
+	assert_string_equal(g->client_id, "rp1");
+	assert_string_equal(g->scope, "openid profile");
+	assert_string_equal(g->sid, "sid1");
+	assert_string_equal(g->acr, "urn:civicid:acr:password");
+	assert_int_equal(g->n_amr, 1);
+	assert_string_equal(g->amr[0], "pwd");
+	assert_int_equal(g->auth_time, NOW);
+	assert_string_equal(g->nonce, "n-1");
+	assert_true(json_is_null(json_object_get(json_object_get(g->claims, "userinfo"), "email")));
+	assert_int_equal(g->generation, 0);
+	assert_int_equal(g->created_at, NOW);
+	assert_false(g->revoked);
+	cid_grant_free(g);
+	g = NULL;
+	/* the same for the refresh token and a grant read by id */
+	grant_edit(f, id, "amr", json_string("pwd"));
+	assert_int_equal(cid_refresh_lookup(f->s, refresh, NOW + 2, &g, &iat, &exp), CID_ERR_STORE);
+	assert_int_equal(cid_grant_get(f->s, id, &g), CID_ERR_STORE);
+	assert_int_equal(cid_refresh_rotate(f->s, refresh, "rp1", NULL, NOW + 2, 3600, &g, next),
+			 CID_ERR_STORE);
+	assert_null(g);
+	grant_edit(f, id, "amr", json_incref(json_object_get(whole, "amr")));
+	assert_int_equal(cid_refresh_rotate(f->s, refresh, "rp1", NULL, NOW + 2, 3600, &g, next),
+			 CID_OK);
+	cid_grant_free(g);
+	g = NULL;
+	/* a grant without the optional members reads as having none */
+	grant_edit(f, id, "nonce", NULL);
+	grant_edit(f, id, "claims", NULL);
+	grant_edit(f, id, "sid", NULL);
+	assert_int_equal(cid_grant_get(f->s, id, &g), CID_OK);
+	assert_null(g->nonce);
+	assert_null(g->claims);
+	assert_string_equal(g->sid, "");
+	cid_grant_free(g);
+	cid_grant_free(NULL);
+	json_decref(whole);
 }
 
 static struct cid_client *client_of(const char *alg, bool pairwise, const char *sector)
@@ -290,9 +467,12 @@ static void test_disabled_citizen_kills_grants(void **state)
 	char code[CID_TOKEN_CHARS + 1];
 	char r1[CID_TOKEN_CHARS + 1];
 	char r2[CID_TOKEN_CHARS + 1];
-	json_t *grant = redeemed(f, 3600, r1);
+	struct cid_grant *grant = redeemed(f, 3600, r1);
 	json_t *auth = auth_for(f, "rp1", NULL);
 	json_t *out = NULL;
+	struct cid_grant *got = NULL;
+	int64_t iat = 0;
+	int64_t exp = 0;
 	char *at = NULL;
 
 	issue(f, NULL, code);
@@ -302,13 +482,15 @@ static void test_disabled_citizen_kills_grants(void **state)
 	for (int pass = 0; pass < 2; pass++) {
 		assert_int_equal(cid_token_access_check(f->ctx, ks, at, NOW + 2, &out),
 				 CID_ERR_REVOKED);
-		assert_int_equal(cid_refresh_lookup(f->s, r1, NOW + 2, &out), CID_ERR_REVOKED);
-		assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NULL, NOW + 2, 3600, &out, r2),
+		assert_int_equal(cid_refresh_lookup(f->s, r1, NOW + 2, &got, &iat, &exp),
+				 CID_ERR_REVOKED);
+		assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NULL, NOW + 2, 3600, &got, r2),
 				 CID_ERR_REVOKED);
 		assert_int_equal(cid_code_redeem(f->s, code, "rp1", "https://rp.example/cb", NULL,
-						 NOW + 2, 3600, &out, r2),
+						 NOW + 2, 3600, &got, r2),
 				 CID_ERR_REVOKED);
 		assert_null(out);
+		assert_null(got);
 		/* the second pass: enabled again, and still nothing lives */
 		assert_int_equal(cid_account_set_disabled(f->s, "hanako", pass == 1, NOW), CID_OK);
 	}
@@ -325,7 +507,7 @@ static void test_disabled_citizen_kills_grants(void **state)
 			 0);
 	assert_int_equal(cid_code_issue(f->s, auth, NOW, 60, code), CID_ERR_NOTFOUND);
 	json_decref(auth);
-	json_decref(grant);
+	cid_grant_free(grant);
 	free(at);
 	cid_keyref_put(ref);
 	free(c);
@@ -336,18 +518,20 @@ static void test_grant_needs_an_active_record(void **state)
 {
 	struct fixture *f = *state;
 	char r1[CID_TOKEN_CHARS + 1];
-	json_t *grant = redeemed(f, 3600, r1);
-	json_t *out = NULL;
+	struct cid_grant *grant = redeemed(f, 3600, r1);
+	struct cid_grant *out = NULL;
+	int64_t iat = 0;
+	int64_t exp = 0;
 
 	/* disabled by hand, no new generation: what revocation might miss is still refused */
 	cid_test_citizen_edit(f->s, f->account, "disabled", json_true());
-	assert_int_equal(cid_refresh_lookup(f->s, r1, NOW + 2, &out), CID_ERR_REVOKED);
+	assert_int_equal(cid_refresh_lookup(f->s, r1, NOW + 2, &out, &iat, &exp), CID_ERR_REVOKED);
 	cid_test_citizen_edit(f->s, f->account, "disabled", NULL);
-	assert_int_equal(cid_refresh_lookup(f->s, r1, NOW + 2, &out), CID_ERR_REVOKED);
+	assert_int_equal(cid_refresh_lookup(f->s, r1, NOW + 2, &out, &iat, &exp), CID_ERR_REVOKED);
 	cid_test_citizen_edit(f->s, f->account, "disabled", json_false());
-	assert_int_equal(cid_refresh_lookup(f->s, r1, NOW + 2, &out), CID_OK);
-	json_decref(out);
-	json_decref(grant);
+	assert_int_equal(cid_refresh_lookup(f->s, r1, NOW + 2, &out, &iat, &exp), CID_OK);
+	cid_grant_free(out);
+	cid_grant_free(grant);
 }
 
 static void test_access_token_checks_and_revocation(void **state)
@@ -357,7 +541,7 @@ static void test_access_token_checks_and_revocation(void **state)
 	struct cid_keyref *ref = cid_ctx_keys_acquire(f->ctx);
 	const struct cid_keyset *ks = cid_keyref_keyset(ref);
 	char refresh[CID_TOKEN_CHARS + 1];
-	json_t *grant = redeemed(f, 3600, refresh);
+	struct cid_grant *grant = redeemed(f, 3600, refresh);
 	json_t *claims = NULL;
 	char *at = NULL;
 
@@ -383,7 +567,7 @@ static void test_access_token_checks_and_revocation(void **state)
 	assert_int_equal(cid_token_access_check(f->ctx, ks, at, NOW + 2, &tmp), CID_ERR_REVOKED);
 	assert_null(tmp);
 	json_decref(claims);
-	json_decref(grant);
+	cid_grant_free(grant);
 	free(at);
 	cid_keyref_put(ref);
 	free(c);
@@ -395,7 +579,7 @@ static void test_grant_revocation_kills_access_tokens(void **state)
 	struct cid_client *c = client_of("ES256", true, "rp.example");
 	struct cid_keyref *ref = cid_ctx_keys_acquire(f->ctx);
 	char refresh[CID_TOKEN_CHARS + 1];
-	json_t *grant = redeemed(f, 0, refresh);
+	struct cid_grant *grant = redeemed(f, 0, refresh);
 	json_t *claims = NULL;
 	char *at = NULL;
 
@@ -403,13 +587,11 @@ static void test_grant_revocation_kills_access_tokens(void **state)
 	assert_int_equal(cid_token_access_mint(f->ctx, cid_keyref_keyset(ref), c, "s", "openid",
 					       grant, NOW + 1, &at),
 			 CID_OK);
-	assert_int_equal(
-	    cid_grant_revoke(f->s, json_string_value(json_object_get(grant, "grant_id")), NOW + 2),
-	    CID_OK);
+	assert_int_equal(cid_grant_revoke(f->s, grant->id, NOW + 2), CID_OK);
 	assert_int_equal(
 	    cid_token_access_check(f->ctx, cid_keyref_keyset(ref), at, NOW + 2, &claims),
 	    CID_ERR_REVOKED);
-	json_decref(grant);
+	cid_grant_free(grant);
 	free(at);
 	cid_keyref_put(ref);
 	free(c);
@@ -489,13 +671,13 @@ static void test_id_token_claims_and_at_hash(void **state)
 	struct cid_client *c = client_of("RS256", true, "rp.example");
 	struct cid_keyref *ref = cid_ctx_keys_acquire(f->ctx);
 	const struct cid_keyset *ks = cid_keyref_keyset(ref);
-	json_t *grant = auth_for(f, "rp1", NULL);
+	char refresh[CID_TOKEN_CHARS + 1];
+	struct cid_grant *grant = redeemed(f, 0, refresh);
 	json_t *released = json_pack("{s:s}", "given_name", "花子");
 	json_t *claims = NULL;
 	char *idt = NULL;
 	char at_hash[44];
 
-	assert_int_equal(json_object_set_new(grant, "grant_id", json_string("g")), 0);
 	assert_int_equal(cid_token_id_mint(f->ctx, ks, c, "sub-1", grant, "the-access-token",
 					   released, NOW, &idt),
 			 CID_OK);
@@ -515,7 +697,7 @@ static void test_id_token_claims_and_at_hash(void **state)
 	assert_int_equal(cid_jose_half_hash("RS256", "the-access-token", at_hash), CID_OK);
 	assert_string_equal(json_string_value(json_object_get(claims, "at_hash")), at_hash);
 	json_decref(claims);
-	json_decref(grant);
+	cid_grant_free(grant);
 	json_decref(released);
 	free(idt);
 	cid_keyref_put(ref);
@@ -578,6 +760,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_code_redeem_once_then_replay_revokes_grant, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_code_redeem_table, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_grant_typed_from_its_record, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_code_unknown_and_malformed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refresh_rotation_and_reuse_revokes_family, setup,
 					    teardown),
