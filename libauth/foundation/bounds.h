@@ -144,9 +144,16 @@
 #define CID_CONSENT_MAX_ASK 24
 
 /* the audit log (audit.h) */
-#define CID_AUDIT_MAX_LINE  ((size_t)1 << 20) /* an export line longer than this is damage */
-#define CID_AUDIT_MAX_NAME  200		      /* a citizen or service id used in an index key */
-#define CID_AUDIT_MAX_DEPTH 32		      /* nesting of an entry */
+#define CID_AUDIT_MAX_LINE	((size_t)1 << 20) /* an export line longer than this is damage */
+#define CID_AUDIT_MAX_NAME	200		  /* a citizen or service id used in an index key */
+#define CID_AUDIT_MAX_DEPTH	32		  /* nesting of an entry */
+#define CID_AUDIT_MAX_KEYS	32 /* audit keys of one log, retired ones included (rotations) */
+#define CID_AUDIT_MAX_TRUST	48 /* verifier keys one verification trusts: log keys and witnesses */
+#define CID_AUDIT_MAX_WITNESSES 8		    /* witnesses the server pushes checkpoints to */
+#define CID_AUDIT_MAX_VKEYS	((size_t)64 * 1024) /* a vkeys file or document */
+/* a proof file: an entry (one export line), its path and a checkpoint note */
+#define CID_AUDIT_MAX_PROOF (CID_AUDIT_MAX_LINE * 2 + CID_NOTE_MAX_SIZE)
+#define CID_AUDIT_CATCH_UP  20000 /* entries the tree of an old store catches up per transaction */
 
 /* web pages (account_pages.h, console.h) */
 #define CID_MAX_LABEL_KEY	 (5 + CID_CONSENT_MAX_NAME) /* the message key "attr.NAME" */

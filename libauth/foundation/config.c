@@ -87,6 +87,12 @@ static const struct key_def keys[] = {
     {"audit_checkpoint_interval", KEY_SECONDS, MEMBER(audit_checkpoint_interval), 5, 86400, "60",
      "Seconds between signed checkpoints of the audit log (only when it grew; one is "
      "also signed at shutdown and by `civicid audit export`)."},
+    {"audit_witnesses", KEY_STRING, MEMBER(audit_witnesses), 0, 4096, "",
+     "Witnesses each new audit checkpoint is pushed to (c2sp.org/tlog-witness), from the "
+     "checkpoint timer: items separated by commas, each \"URL VKEY\", the witness's URL "
+     "(its add-checkpoint endpoint is below it) and its cosignature verifier key (what "
+     "`civicid witness init` prints). Cosignatures are kept with the checkpoints; failures "
+     "are logged. Empty: no witness (a rollback or a cut tail then goes unnoticed)."},
     {"console_export_max", KEY_UINT, MEMBER(console_export_max), 1, 1000000, "100000",
      "Most entries one export from the officer console may hold; a filter matching more "
      "is refused with a request to narrow it (`civicid audit export` has no limit)."},

@@ -46,6 +46,7 @@ struct cid_config {
 	int64_t logout_backoff;
 	int64_t logout_timeout, logout_connect_timeout;
 	unsigned logout_concurrency;
+	char *audit_witnesses; /* "URL VKEY" items, comma-separated (cid_audit_witnesses_parse) */
 	struct cid_argon2_params argon2;
 	char *default_locale; /* "ja" or "en" */
 	/* the PII controller named in consent receipts (receipt.h); "" = not set */

@@ -5,15 +5,15 @@
  * logout notices (OpenID Connect Back-Channel Logout 1.0), form POSTs sent
  * many at once by a batch.
  *
- * It is narrow on purpose. https, or plain http to a loopback host
- * (127.0.0.1, [::1], localhost, by cid_http_loopback_host: local tools and
- * tests); no credentials in the URL; redirects followed at most
- * CID_FETCH_MAX_REDIRS times and only to https; the TLS peer and its name
- * verified against the system's CA store; a connect
+ * It is narrow on purpose. GET, and a POST for protocols that answer one
+ * (the audit log's pushes to its witnesses); https, or plain http to a
+ * loopback host (127.0.0.1, [::1], localhost, by cid_http_loopback_host:
+ * local tools and tests); no credentials in the URL; a GET follows redirects
+ * at most CID_FETCH_MAX_REDIRS times and only to https, a POST none;
+ * the TLS peer and its name verified against the system's CA store; a connect
  * and a total timeout; the body capped (a longer one is an error, never cut);
- * only 200 is success. libcurl does the work, one handle per call, so the
- * functions are thread-safe (libcurl >= 7.84 initialises itself thread-safely).
- * A batch is used by one thread at a time (cid_http_batch_wake excepted).
+ * for a GET only 200 is success, a POST hands back any status. libcurl does the work, one handle
+ * per call, so the functions are thread-safe (libcurl >= 7.84 initialises itself thread-safely).
  */
 #ifndef CID_HTTP_FETCH_H
 #define CID_HTTP_FETCH_H
@@ -100,5 +100,25 @@ cid_http_batch_run(struct cid_http_batch *b, int wait_ms,
 
 /* Ends the wait of a cid_http_batch_run in progress. Safe from any thread. */
 void cid_http_batch_wake(struct cid_http_batch *b);
+
+/* The answer to a POST. */
+struct cid_http_answer {
+	long status; /* the HTTP status */
+	char *body;  /* the body and a NUL (len leaves it out); the caller frees it */
+	size_t len;
+};
+
+/*
+ * POSTs [body, body+len) as ctype to url under lim (the URL rules of
+ * cid_http_fetch; no redirect followed) and fills *out with the answer
+ * whatever its status. why as for cid_http_fetch.
+ * Errors: CID_ERR_INVALID (the URL as for cid_http_fetch, or ctype NULL, over
+ * 100 bytes or with a line break), CID_ERR_TOOBIG (an answer longer than
+ * lim->max_bytes), CID_ERR_IO (no connection, TLS failure, timeout),
+ * CID_ERR_NOMEM. *out is written only on success.
+ */
+CID_MUST_CHECK enum cid_err cid_http_post(const char *url, const struct cid_fetch_limits *lim,
+					  const char *ctype, const char *body, size_t len,
+					  struct cid_http_answer *out, char *why, size_t whysz);
 
 #endif

@@ -404,6 +404,74 @@ static void test_batch_refusals(void **state)
 	cid_test_http_stop(srv);
 }
 
+/* The POST's handler: echoes what arrived as the body of a 409, with the content type seen. */
+static void echo(void *arg, const char *req, size_t n, char **out, size_t *len)
+{
+	const char *body = strstr(req, "\r\n\r\n") + 4;
+	const char *ct = strcasestr(req, "\r\ncontent-type: ");
+	size_t blen = n - (size_t)(body - req);
+	size_t ctlen = ct == NULL ? 0 : strcspn(ct + 16, "\r");
+	size_t cap = 256 + blen + ctlen;
+	int h;
+
+	(void)arg;
+	*out = malloc(cap);
+	assert_non_null(*out);
+	h = snprintf(
+	    *out, cap,
+	    "HTTP/1.1 409 Conflict\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%.*s|",
+	    blen + ctlen + 1, (int)ctlen, ct == NULL ? "" : ct + 16);
+	assert_true(h > 0);
+	memcpy(*out + h, body, blen);
+	*len = (size_t)h + blen;
+}
+
+/* A POST sends its body and content type, and hands back any status with its body. */
+static void test_post_answers_any_status(void **state)
+{
+	struct cid_test_http *srv = cid_test_http_start_fn(echo, NULL);
+	struct cid_http_answer a = {0};
+	char url[128];
+	char why[128] = "";
+
+	(void)state;
+	cid_test_http_url(srv, "/add-checkpoint", url, sizeof(url));
+	assert_int_equal(cid_http_post(url, &limits, "text/plain; charset=utf-8", "old 0\n\nbody",
+				       11, &a, why, sizeof(why)),
+			 CID_OK);
+	assert_int_equal(a.status, 409);
+	assert_int_equal(a.len, strlen("text/plain; charset=utf-8|old 0\n\nbody"));
+	assert_string_equal(a.body, "text/plain; charset=utf-8|old 0\n\nbody");
+	free(a.body);
+	/* the URL rules of a GET, and a content type that could smuggle a header */
+	assert_int_equal(cid_http_post("http://example.com/x", &limits, "text/plain", "", 0, &a,
+				       why, sizeof(why)),
+			 CID_ERR_INVALID);
+	assert_int_equal(
+	    cid_http_post(url, &limits, "text/plain\r\nX-Evil: 1", "", 0, &a, why, sizeof(why)),
+	    CID_ERR_INVALID);
+	cid_test_http_stop(srv);
+}
+
+/* A POST's answer over the limit is refused, never cut. */
+static void test_post_answer_over_the_limit(void **state)
+{
+	size_t len = 0;
+	char *big = answer("200 OK", "Content-Length: 1001\r\n", MAX + 1, 'x', &len);
+	struct cid_test_http *srv = cid_test_http_start(big, len);
+	struct cid_http_answer a = {0};
+	char url[128];
+	char why[128] = "";
+
+	(void)state;
+	cid_test_http_url(srv, "/", url, sizeof(url));
+	assert_int_equal(cid_http_post(url, &limits, "text/plain", "x", 1, &a, why, sizeof(why)),
+			 CID_ERR_TOOBIG);
+	assert_null(a.body);
+	cid_test_http_stop(srv);
+	free(big);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -415,6 +483,8 @@ int main(void)
 	    cmocka_unit_test(test_batch_post_answers),
 	    cmocka_unit_test(test_batch_hanging_peers_time_out_together),
 	    cmocka_unit_test(test_batch_refusals),
+	    cmocka_unit_test(test_post_answers_any_status),
+	    cmocka_unit_test(test_post_answer_over_the_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,6 +30,8 @@ struct cid_test_http {
 	unsigned hits;
 	char *requests[CID_TEST_HTTP_KEEP]; /* the first ones, head and body, as received */
 	unsigned kept;
+	cid_test_http_fn *fn; /* NULL: answer response */
+	void *arg;
 };
 
 static bool stopping(struct cid_test_http *srv)
@@ -76,10 +78,61 @@ static void keep(struct cid_test_http *srv, const char *buf, size_t have)
 	}
 	pthread_mutex_unlock(&srv->lock);
 	free(copy);
+/* Reads a whole request (header and Content-Length body) and answers it with srv->fn. */
+static void serve_fn(struct cid_test_http *srv, int c)
+{
+	size_t cap = 1 << 20;
+	char *buf = malloc(cap + 1);
+	size_t have = 0;
+	size_t need = 0;
+	char *out = NULL;
+	size_t len = 0;
+
+	assert_non_null(buf);
+	while (have < cap && wait_readable(srv, c)) {
+		ssize_t n = read(c, buf + have, cap - have);
+		char *end;
+		char *cl;
+
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		buf[have] = '\0';
+		end = strstr(buf, "\r\n\r\n");
+		if (end == NULL)
+			continue;
+		cl = strcasestr(buf, "\r\ncontent-length:");
+		need = (size_t)(end + 4 - buf) +
+		       (cl != NULL && cl < end ? strtoul(cl + 17, NULL, 10) : 0);
+		if (have >= need)
+			break;
+	}
+	if (need > 0 && have >= need) {
+		srv->fn(srv->arg, buf, need, &out, &len);
+		for (size_t off = 0; out != NULL && off < len;) {
+			ssize_t n = send(c, out + off, len - off, MSG_NOSIGNAL);
+			if (n <= 0)
+				break;
+			off += (size_t)n;
+		}
+		shutdown(c, SHUT_WR);
+	}
+	free(out);
+	free(buf);
 }
 
 static void serve_one(struct cid_test_http *srv, int c)
 {
+	bool fn;
+
+	pthread_mutex_lock(&srv->lock);
+	fn = srv->fn != NULL;
+	pthread_mutex_unlock(&srv->lock);
+	if (fn) {
+		serve_fn(srv, c);
+		return;
+	}
+
 	char buf[16384];
 	size_t have = 0;
 	const char *end = NULL;
@@ -151,6 +204,18 @@ struct cid_test_http *cid_test_http_start(const char *response, size_t len)
 	srv->port = ntohs(a.sin_port);
 	assert_int_equal(pthread_mutex_init(&srv->lock, NULL), 0);
 	assert_int_equal(pthread_create(&srv->thread, NULL, run, srv), 0);
+	return srv;
+}
+
+struct cid_test_http *cid_test_http_start_fn(cid_test_http_fn *fn, void *arg)
+{
+	struct cid_test_http *srv = cid_test_http_start(NULL, 0);
+
+	/* the thread reads fn only once a connection comes: set it under the lock */
+	pthread_mutex_lock(&srv->lock);
+	srv->fn = fn;
+	srv->arg = arg;
+	pthread_mutex_unlock(&srv->lock);
 	return srv;
 }
 
