@@ -80,7 +80,7 @@ char *cli_read_secret(const char *cmd, const char *path, size_t max);
  * (obj NULL, or out of memory): the exit status of a command that fails to
  * print its answer.
  */
-int cli_print_json(json_t *obj);
+CID_MUST_CHECK int cli_print_json(json_t *obj);
 
 /*
  * Prints the list all (taken) that a list verb of cmd read with result rc:

@@ -159,12 +159,13 @@ static int check(int argc, char **argv, bool json)
 			fprintf(stderr, "civicid policy: no *.policy files: every release would be "
 					"denied\n");
 	} else if (rc == CID_ERR_CONFIG || rc == CID_ERR_IO) {
+		/* 1 whether or not the answer prints: the files do not load */
 		status = 1;
-		if (json) /* 1 either way: the files do not load */
-			(void)cli_print_json(json_pack("{s:b, s:[], s:o}", "ok", 0, "policies",
-						       "errors", error_lines(text, len)));
-		else
+		if (!json)
 			fprintf(stderr, "civicid policy: %zu file(s) checked: errors above\n", n);
+		else if (cli_print_json(json_pack("{s:b, s:[], s:o}", "ok", 0, "policies", "errors",
+						  error_lines(text, len))) != 0)
+			status = 1;
 	} else {
 		status = cli_fail("policy", "check", rc);
 	}

@@ -117,12 +117,14 @@ static int init(struct cid_store *s, const struct opts *o)
 					    "witness.example/w1)");
 	if (rc != CID_OK)
 		return cli_fail("witness", "init", rc);
+	int status = 0;
+
 	if (o->json)
-		cli_print_json(json_pack("{s:s, s:s}", "name", o->name, "vkey", vkey));
+		status = cli_print_json(json_pack("{s:s, s:s}", "name", o->name, "vkey", vkey));
 	else
 		printf("%s\n", vkey);
 	free(vkey);
-	return 0;
+	return status;
 }
 
 static int add_log(struct cid_store *s, const struct opts *o)
@@ -164,10 +166,8 @@ static int show(struct cid_store *s, const struct opts *o)
 	}
 	if (rc != CID_OK)
 		return cli_fail("witness", "show", rc);
-	if (o->json) {
-		cli_print_json(st);
-		return 0;
-	}
+	if (o->json)
+		return cli_print_json(st);
 	printf("name: %s\nvkey: %s\n", cid_json_str(st, "name"), cid_json_str(st, "vkey"));
 	json_array_foreach(json_object_get(st, "logs"), i, log)
 	{
