@@ -66,6 +66,11 @@
 #define CID_STORE_MAP_MAX     ((size_t)64 << 30) /* 64 GiB */
 #define CID_STORE_MAX_KEY     511		 /* LMDB's default key limit */
 #define CID_STORE_SCHEMA      1
+/* parsed records a store keeps per database (memo.h): up to this many, each of at most
+ * CID_MEMO_MAX_BYTES of key and record */
+#define CID_STORE_MEMO_ENTRIES 1024
+/* access tokens whose signature was checked, kept per keyset (cid_keyref_memo) */
+#define CID_TOKEN_MEMO_ENTRIES 4096
 
 /* transparency logs: signed notes, checkpoints and the witness (note.h, witness.h) */
 #define CID_NOTE_MAX_SIZE     ((size_t)128 * 1024) /* a signed note, text and signature lines */

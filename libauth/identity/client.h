@@ -31,9 +31,15 @@
 #include "str.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
-/* A parsed client, immutable once loaded. Free with cid_client_free. */
+/*
+ * A parsed client, immutable once loaded, and shared: a client loaded again
+ * from the same record is the same object (the store's memo, memo.h), each
+ * holder with its own reference. Free (drop the reference) with
+ * cid_client_free.
+ */
 struct cid_client {
 	char *client_id;
 	char *name;
@@ -50,6 +56,7 @@ struct cid_client {
 	char id_token_alg[8]; /* "ES256" or "RS256" */
 	bool pairwise;	      /* subject_type */
 	char *sector;	      /* sector identifier */
+	atomic_int refs;      /* references held; cid_client_free drops one */
 };
 
 /* What an operator gives to register a client (all strings borrowed). */
@@ -136,6 +143,7 @@ CID_MUST_CHECK enum cid_err cid_client_get(struct cid_store *s, const char *clie
 CID_MUST_CHECK enum cid_err cid_client_get_txn(struct cid_txn *txn, const char *client_id,
 					       struct cid_client **out);
 
+/* Drops a reference to c; the last frees it. NULL is a no-op. */
 void cid_client_free(struct cid_client *c);
 
 /* The stored record without "secret_hash", for listing. *out: new reference. */
