@@ -712,10 +712,23 @@ enum cid_err cid_client_remove(struct cid_store *s, const char *client_id)
 enum cid_err cid_client_authenticate(struct cid_store *s, const char *client_id, const char *secret,
 				     struct cid_client **out)
 {
+	struct cid_txn *txn = NULL;
+	enum cid_err rc = cid_store_read_begin(s, &txn);
+
+	if (rc != CID_OK)
+		return CID_ERR_DENIED;
+	rc = cid_client_authenticate_txn(txn, client_id, secret, out);
+	cid_store_read_end(txn);
+	return rc;
+}
+
+enum cid_err cid_client_authenticate_txn(struct cid_txn *txn, const char *client_id,
+					 const char *secret, struct cid_client **out)
+{
 	struct cid_client *c = NULL;
 	char hash[CID_HASH_HEX + 1];
 
-	if (client_id == NULL || cid_client_get(s, client_id, &c) != CID_OK)
+	if (client_id == NULL || cid_client_get_txn(txn, client_id, &c) != CID_OK)
 		return CID_ERR_DENIED;
 	bool ok;
 	if (c->is_public) {

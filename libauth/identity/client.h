@@ -167,6 +167,11 @@ CID_MUST_CHECK enum cid_err cid_client_remove(struct cid_store *s, const char *c
 CID_MUST_CHECK enum cid_err cid_client_authenticate(struct cid_store *s, const char *client_id,
 						    const char *secret, struct cid_client **out);
 
+/* cid_client_authenticate in the caller's read transaction txn. */
+CID_MUST_CHECK enum cid_err cid_client_authenticate_txn(struct cid_txn *txn, const char *client_id,
+							const char *secret,
+							struct cid_client **out);
+
 /* True if uri is registered for c, byte for byte. */
 bool cid_client_redirect_ok(const struct cid_client *c, const char *uri);
 

@@ -190,8 +190,7 @@ CID_MUST_CHECK enum cid_err cid_reply_json(struct cid_reply *r, int status, json
  * buffer (cid_buf_append_json_str) rather than built as a jansson object.
  * Errors: b's sticky error (CID_ERR_TOOBIG, CID_ERR_NOMEM).
  */
-CID_MUST_CHECK enum cid_err cid_reply_json_text(struct cid_reply *r, int status,
-						struct cid_buf *b);
+CID_MUST_CHECK enum cid_err cid_reply_json_text(struct cid_reply *r, int status, struct cid_buf *b);
 
 /*
  * Replies with an HTML page of kind page, with data (stolen; NULL:

@@ -81,7 +81,7 @@ static enum cid_err generation_of(const json_t *o, int64_t *out)
 
 void cid_grant_free(struct cid_grant *g)
 {
-	if (g == NULL)
+	if (g == NULL || atomic_fetch_sub(&g->refs, 1) > 1)
 		return;
 	free(g->scope);
 	free(g->nonce);
@@ -155,6 +155,7 @@ static enum cid_err grant_of(const json_t *rec, struct cid_grant **out)
 	struct cid_grant *g = calloc(1, sizeof(*g));
 
 	CID_ENSURE(g != NULL, CID_ERR_NOMEM);
+	atomic_init(&g->refs, 1);
 	CID_ENSURE(json_is_object(rec) && copy_text(rec, "grant_id", g->id, sizeof(g->id)) &&
 		       copy_text(rec, "account_id", g->account_id, sizeof(g->account_id)) &&
 		       copy_text(rec, "client_id", g->client_id, sizeof(g->client_id)) &&
@@ -183,18 +184,68 @@ out:
 }
 
 /*
- * CID_ERR_REVOKED unless the grant's citizen is live in the grant's
- * generation: a citizen disabled now, or at any time since, holds no tokens.
+ * CID_ERR_REVOKED unless the citizen of a grant made in generation is live in
+ * it: a citizen disabled now, or at any time since, holds no tokens.
  */
+static enum cid_err live(struct cid_txn *txn, const char *account_id, int64_t generation)
+{
+	enum cid_err rc = cid_account_live(txn, account_id, generation);
+
+	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_DISABLED)
+		rc = CID_ERR_REVOKED;
+	return rc;
+}
+
 enum cid_err token_grant_live(struct cid_txn *txn, const json_t *grant)
 {
 	int64_t generation = 0;
 	enum cid_err rc = generation_of(grant, &generation);
 
 	if (rc == CID_OK)
-		rc = cid_account_live(txn, cid_json_str(grant, "account_id"), generation);
-	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_DISABLED)
-		rc = CID_ERR_REVOKED;
+		rc = live(txn, cid_json_str(grant, "account_id"), generation);
+	return rc;
+}
+
+enum cid_err token_grant_live_typed(struct cid_txn *txn, const struct cid_grant *g)
+{
+	return live(txn, g->account_id, g->generation);
+}
+
+static void grant_ref(void *g)
+{
+	atomic_fetch_add(&((struct cid_grant *)g)->refs, 1);
+}
+
+static void grant_unref(void *g)
+{
+	cid_grant_free(g);
+}
+
+/* A typed grant is a function of its record's bytes: the store's memo keeps it. */
+static const struct cid_memo_kind grant_kind = {grant_ref, grant_unref};
+
+enum cid_err cid_grant_get_txn(struct cid_txn *txn, const char *grant_id, struct cid_grant **out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_str key;
+	struct cid_str val;
+	struct cid_memo *memo;
+	struct cid_grant *g;
+	json_t *rec = NULL;
+
+	CID_ENSURE(grant_id != NULL, CID_ERR_NOTFOUND);
+	key = cid_str_of(grant_id);
+	CID_TRY(cid_txn_get(txn, CID_DB_GRANTS, key, &val));
+	memo = cid_store_memo(cid_txn_store(txn), CID_DB_GRANTS, &grant_kind);
+	g = cid_memo_get(memo, key, val);
+	if (g == NULL) {
+		CID_TRY(cid_store_parse_json(val, &rec));
+		CID_TRY(grant_of(rec, &g));
+		cid_memo_put(memo, key, val, g);
+	}
+	*out = g;
+out:
+	json_decref(rec);
 	return rc;
 }
 
@@ -597,16 +648,17 @@ enum cid_err cid_grant_get(struct cid_store *s, const char *grant_id, struct cid
 {
 	enum cid_err rc = CID_OK;
 	struct cid_txn *txn = NULL;
-	json_t *g = NULL;
+	struct cid_grant *g = NULL;
 
 	CID_ENSURE(grant_id != NULL && strnlen(grant_id, CID_TOKEN_CHARS + 1) == CID_TOKEN_CHARS,
 		   CID_ERR_NOTFOUND);
 	CID_TRY(cid_store_read_begin(s, &txn));
-	CID_TRY(token_load_grant(txn, grant_id, &g));
-	CID_ENSURE(!json_is_true(json_object_get(g, "revoked")), CID_ERR_REVOKED);
-	CID_TRY(grant_of(g, grant));
+	CID_TRY(cid_grant_get_txn(txn, grant_id, &g));
+	CID_ENSURE(!g->revoked, CID_ERR_REVOKED);
+	*grant = g;
+	g = NULL;
 out:
 	cid_store_read_end(txn);
-	json_decref(g);
+	cid_grant_free(g);
 	return rc;
 }

@@ -6,6 +6,7 @@
 #define CID_TOKEN_INT_H
 
 #include "store.h"
+#include "token.h"
 
 #include <jansson.h>
 
@@ -23,5 +24,8 @@ CID_MUST_CHECK enum cid_err token_load_grant(struct cid_txn *txn, const char *gr
  * disabled); CID_ERR_STORE for a damaged record.
  */
 CID_MUST_CHECK enum cid_err token_grant_live(struct cid_txn *txn, const json_t *grant);
+
+/* token_grant_live of a typed grant. */
+CID_MUST_CHECK enum cid_err token_grant_live_typed(struct cid_txn *txn, const struct cid_grant *g);
 
 #endif

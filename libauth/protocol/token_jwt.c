@@ -5,7 +5,10 @@
  * Access tokens are stateless: minting one writes nothing, and checking one
  * reads only what can revoke it (the revoked jti, the grant, the citizen's
  * generation), so a token is refused the moment any of those changes, however
- * long it has left to live.
+ * long it has left to live. What does not change (the signature against a
+ * keyset, the claims) is worked out once: the keyset's memo keeps a checked
+ * token's claims beside the token's bytes, and a keyset that drops a key
+ * starts with an empty memo, so nothing it no longer verifies is remembered.
  */
 #include "token.h"
 
@@ -138,43 +141,152 @@ out:
 	return rc;
 }
 
-enum cid_err cid_token_access_check(struct cid_ctx *ctx, const struct cid_keyset *ks,
-				    const char *jwt, int64_t now, json_t **claims_out)
+void cid_access_free(struct cid_access *a)
+{
+	if (a != NULL && atomic_fetch_sub(&a->refs, 1) == 1)
+		free(a);
+}
+
+static void access_ref(void *a)
+{
+	atomic_fetch_add(&((struct cid_access *)a)->refs, 1);
+}
+
+static void access_unref(void *a)
+{
+	cid_access_free(a);
+}
+
+/* A checked token's claims are a function of the token and the keyset: the keyset's memo. */
+static const struct cid_memo_kind access_kind = {access_ref, access_unref};
+
+/* The string claims of struct cid_access, in the order of its members. */
+static const char *const text_claims[] = {"sub", "aud",	     "client_id", "scope",
+					  "jti", "grant_id", "acr"};
+
+/* Integer claim name of c into *out (0 when absent); false if it is there but no integer. */
+static bool int_claim(const json_t *c, const char *name, int64_t *out)
+{
+	const json_t *v = json_object_get(c, name);
+
+	*out = v == NULL ? 0 : (int64_t)json_integer_value(v);
+	return v == NULL || json_is_integer(v);
+}
+
+/* The typed claims of c, which passed the checks of access_parse. Errors: CID_ERR_INVALID, NOMEM.
+ */
+static enum cid_err access_of(const json_t *c, struct cid_access **out)
 {
 	enum cid_err rc = CID_OK;
-	struct cid_txn *txn = NULL;
-	struct cid_str val;
-	json_t *c = NULL;
-	json_t *grant = NULL;
-	const char *jti;
-	const char *grant_id;
-	size_t n = jwt == NULL ? 0 : strnlen(jwt, CID_MAX_TOKEN + 1);
+	const char **slot[] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+	struct cid_access *a = NULL;
+	size_t n = 0;
+	char *p;
 
-	CID_ENSURE(n > 0, CID_ERR_INVALID);
+	_Static_assert(sizeof(slot) / sizeof(slot[0]) ==
+			   sizeof(text_claims) / sizeof(text_claims[0]),
+		       "a slot per string claim");
+	for (size_t i = 0; i < sizeof(text_claims) / sizeof(text_claims[0]); i++) {
+		const json_t *v = json_object_get(c, text_claims[i]);
+
+		CID_ENSURE(v == NULL || json_is_string(v), CID_ERR_INVALID);
+		n += v == NULL ? 0 : json_string_length(v) + 1;
+	}
+	a = calloc(1, sizeof(*a) + n);
+	CID_ENSURE(a != NULL, CID_ERR_NOMEM);
+	atomic_init(&a->refs, 1);
+	slot[0] = &a->sub;
+	slot[1] = &a->aud;
+	slot[2] = &a->client_id;
+	slot[3] = &a->scope;
+	slot[4] = &a->jti;
+	slot[5] = &a->grant_id;
+	slot[6] = &a->acr;
+	p = a->text;
+	for (size_t i = 0; i < sizeof(text_claims) / sizeof(text_claims[0]); i++) {
+		const json_t *v = json_object_get(c, text_claims[i]);
+
+		if (v == NULL)
+			continue;
+		memcpy(p, json_string_value(v), json_string_length(v) + 1);
+		*slot[i] = p;
+		p += json_string_length(v) + 1;
+	}
+	CID_ENSURE(int_claim(c, "exp", &a->exp) && int_claim(c, "iat", &a->iat) &&
+		       int_claim(c, "auth_time", &a->auth_time),
+		   CID_ERR_INVALID);
+	/* every access token civicid mints names its subject and its client */
+	CID_ENSURE(a->sub != NULL && a->client_id != NULL, CID_ERR_INVALID);
+	*out = a;
+	a = NULL;
+out:
+	cid_access_free(a);
+	return rc;
+}
+
+/*
+ * What of an access token depends on the token and the keyset alone: the
+ * signature, typ at+jwt, our iss, an integer exp, a jti of ours, a sub and a
+ * client_id, claims of the right types. Expiry is left to the caller, as it changes with time.
+ */
+static enum cid_err access_parse(struct cid_ctx *ctx, const struct cid_keyset *ks, const char *jwt,
+				 size_t n, struct cid_access **out)
+{
+	enum cid_err rc = CID_OK;
+	json_t *c = NULL;
+	const char *jti;
+
 	CID_TRY(cid_jws_verify(ks, jwt, n, "at+jwt", &c));
 	CID_ENSURE(cid_str_eq(cid_str_of(cid_json_str(c, "iss")), cid_ctx_config(ctx)->issuer),
 		   CID_ERR_INVALID);
 	CID_ENSURE(json_is_integer(json_object_get(c, "exp")), CID_ERR_INVALID);
-	CID_ENSURE(cid_json_int(c, "exp") + CID_CLOCK_SKEW > now, CID_ERR_EXPIRED);
 	jti = cid_json_str(c, "jti");
 	CID_ENSURE(jti != NULL && strlen(jti) == CID_TOKEN_CHARS, CID_ERR_INVALID);
-	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
-	rc = cid_txn_get(txn, CID_DB_REVOKED, cid_str_of(jti), &val);
+	CID_TRY(access_of(c, out));
+out:
+	json_decref(c);
+	return rc;
+}
+
+enum cid_err cid_token_access_verify(struct cid_ctx *ctx, struct cid_keyref *ref,
+				     struct cid_txn *txn, const char *jwt, int64_t now,
+				     struct cid_access **out, struct cid_grant **grant_out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_memo *memo = cid_keyref_memo(ref, &access_kind);
+	struct cid_access *a = NULL;
+	struct cid_grant *grant = NULL;
+	struct cid_str val;
+	size_t n = jwt == NULL ? 0 : strnlen(jwt, CID_MAX_TOKEN + 1);
+	struct cid_str token = {jwt, n};
+
+	CID_ENSURE(n > 0, CID_ERR_INVALID);
+	a = cid_memo_get(memo, token, (struct cid_str){"", 0});
+	if (a == NULL) {
+		/* a malformed token's errors come before its expiry's, as they always did */
+		CID_TRY(access_parse(ctx, cid_keyref_keyset(ref), jwt, n, &a));
+		cid_memo_put(memo, token, (struct cid_str){"", 0}, a);
+	}
+	CID_ENSURE(a->exp + CID_CLOCK_SKEW > now, CID_ERR_EXPIRED);
+	/* what revokes a token is read on every call, never remembered */
+	rc = cid_txn_get(txn, CID_DB_REVOKED, cid_str_of(a->jti), &val);
 	CID_ENSURE(rc != CID_OK, CID_ERR_REVOKED);
 	CID_ENSURE(rc == CID_ERR_NOTFOUND, rc);
 	rc = CID_OK;
-	grant_id = cid_json_str(c, "grant_id");
-	if (grant_id != NULL) {
-		CID_TRY(token_load_grant(txn, grant_id, &grant));
-		CID_ENSURE(!json_is_true(json_object_get(grant, "revoked")), CID_ERR_REVOKED);
-		CID_TRY(token_grant_live(txn, grant));
+	if (a->grant_id != NULL) {
+		CID_TRY(cid_grant_get_txn(txn, a->grant_id, &grant));
+		CID_ENSURE(!grant->revoked, CID_ERR_REVOKED);
+		CID_TRY(token_grant_live_typed(txn, grant));
 	}
-	*claims_out = c;
-	c = NULL;
+	*out = a;
+	a = NULL;
+	if (grant_out != NULL) {
+		*grant_out = grant;
+		grant = NULL;
+	}
 out:
-	cid_store_read_end(txn);
-	json_decref(c);
-	json_decref(grant);
+	cid_access_free(a);
+	cid_grant_free(grant);
 	return rc;
 }
 
@@ -196,10 +308,9 @@ out:
 	return rc;
 }
 
-enum cid_err cid_token_access_revoke(struct cid_store *s, const json_t *claims)
+enum cid_err cid_token_access_revoke(struct cid_store *s, const struct cid_access *a)
 {
-	struct revoke_jti r = {.jti = cid_json_str(claims, "jti"),
-			       .exp = cid_json_int(claims, "exp")};
+	struct revoke_jti r = {.jti = a->jti, .exp = a->exp};
 
 	if (r.jti == NULL || r.exp == 0)
 		return CID_ERR_INVALID;
