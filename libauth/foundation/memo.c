@@ -10,6 +10,8 @@
  */
 #include "memo.h"
 
+#include "crypto.h"
+
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -61,9 +63,10 @@ static struct set *set_of(const struct cid_memo *m, uint64_t h)
 
 static bool same(const struct entry *e, uint64_t h, struct cid_str key, struct cid_str bytes)
 {
+	/* in constant time: a key may be a bearer token, and a remembered one is live */
 	return e->copy != NULL && e->hash == h && e->key_len == key.len &&
-	       e->bytes_len == bytes.len && memcmp(e->copy, key.ptr, key.len) == 0 &&
-	       memcmp(e->copy + key.len, bytes.ptr, bytes.len) == 0;
+	       e->bytes_len == bytes.len && cid_ct_equal(e->copy, key.ptr, key.len) &&
+	       cid_ct_equal(e->copy + key.len, bytes.ptr, bytes.len);
 }
 
 enum cid_err cid_memo_new(size_t entries, const struct cid_memo_kind *kind, struct cid_memo **out)
