@@ -21,6 +21,9 @@
 #define CID_MAX_CONN_PER_IP 256
 #define CID_CONN_TIMEOUT    15 /* idle connection timeout */
 #define CID_MAX_RESPONSE    ((size_t)256 * 1024)
+/* the stack of each HTTP thread: the deepest a request goes is a JSON document nested as
+ * deep as CID_MAX_TOKEN allows (jansson recurses per level), well under this */
+#define CID_HTTP_THREAD_STACK ((size_t)1024 * 1024)
 /* A request, head and body, must have arrived this many seconds after its connection opened
  * (on a kept-alive connection: the idle timeout plus this after the last answer). The idle
  * timeout alone restarts with every byte, so it never ends a slow trickle. */

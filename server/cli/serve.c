@@ -23,11 +23,13 @@
 #include "throttle.h"
 
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifndef CID_WEB_DIR
 #define CID_WEB_DIR "web"
@@ -227,6 +229,25 @@ static int check_policies(const struct cid_config *cfg)
 	return 0;
 }
 
+/*
+ * Keeps the heap close to what is in use: glibc gives each thread that meets
+ * contention an arena of its own, up to eight per core, each keeping the
+ * memory freed into it; with 64 HTTP threads that is up to 16 arenas on two
+ * cores. One arena per core is as many as can run at once.
+ *
+ * Not done: fixing the mmap threshold (so that each argon2id hash's 19 MiB is
+ * a mapping of its own, returned when freed). Every hash then faults its
+ * memory in anew, about 11 ms of 25 per hash; glibc's default threshold
+ * rises to the largest block freed, so the hash memory is reused and stays
+ * resident instead.
+ */
+static void bound_heap(void)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	(void)mallopt(M_ARENA_MAX, cores < 1 ? 1 : (int)cores);
+}
+
 int cid_cli_serve(int argc, char **argv)
 {
 	struct cid_config *cfg = NULL;
@@ -268,6 +289,7 @@ int cid_cli_serve(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	bound_heap();
 	rc = cid_ctx_open(cfg, (int64_t)time(NULL), stderr, &ctx);
 	if (rc != CID_OK) {
 		fprintf(stderr, "civicid serve: cannot start (store %s, policies %s): %s\n",
