@@ -235,11 +235,8 @@ static int check_policies(const struct cid_config *cfg)
  * memory freed into it; with 64 HTTP threads that is up to 16 arenas on two
  * cores. One arena per core is as many as can run at once.
  *
- * Not done: fixing the mmap threshold (so that each argon2id hash's 19 MiB is
- * a mapping of its own, returned when freed). Every hash then faults its
- * memory in anew, about 11 ms of 25 per hash; glibc's default threshold
- * rises to the largest block freed, so the hash memory is reused and stays
- * resident instead.
+ * (argon2id's 19 MiB per hash never comes from the heap: crypto.c maps it
+ * for each hash and returns it.)
  */
 static void bound_heap(void)
 {
