@@ -189,8 +189,9 @@ static void hash_memory_put(uint8_t *memory, size_t bytes)
 }
 
 /* argon2id of pw and salt with params into out[outlen], its memory from hash_memory_get. */
-static int argon2id_raw(const struct cid_argon2_params *params, const char *pw, size_t n,
-			const uint8_t *salt, size_t salt_len, uint8_t *out, size_t outlen)
+// NOLINTNEXTLINE(readability-non-const-parameter): argon2_ctx writes the hash to out
+static int argon2id_raw(uint8_t *out, size_t outlen, const struct cid_argon2_params *params,
+			const char *pw, size_t n, const uint8_t *salt, size_t salt_len)
 {
 	argon2_context c = {
 	    .out = out,
@@ -304,7 +305,7 @@ enum cid_err cid_password_hash(const struct cid_argon2_params *params, const cha
 	if (n < CID_MIN_PASSWORD || n > CID_MAX_PASSWORD || !argon2_params_ok(params))
 		return CID_ERR_INVALID;
 	if (cid_random_bytes(salt, sizeof(salt)) != CID_OK ||
-	    argon2id_raw(params, pw, n, salt, sizeof(salt), hash, sizeof(hash)) != ARGON2_OK)
+	    argon2id_raw(hash, sizeof(hash), params, pw, n, salt, sizeof(salt)) != ARGON2_OK)
 		goto out;
 	len = snprintf(out, CID_PASSWORD_HASH_MAX, "$argon2id$v=19$m=%u,t=%u,p=%u$",
 		       (unsigned)params->m_cost_kib, (unsigned)params->t_cost,
@@ -329,7 +330,7 @@ enum cid_err cid_password_verify(const char *encoded, const char *pw, size_t n)
 
 	if (n > CID_MAX_PASSWORD || phc_parse(encoded, &phc) != CID_OK)
 		return CID_ERR_INVALID;
-	if (argon2id_raw(&phc.params, pw, n, phc.salt, phc.salt_len, hash, phc.hash_len) !=
+	if (argon2id_raw(hash, phc.hash_len, &phc.params, pw, n, phc.salt, phc.salt_len) !=
 	    ARGON2_OK)
 		rc = CID_ERR_INVALID;
 	else
@@ -348,7 +349,7 @@ enum cid_err cid_password_burn(const struct cid_argon2_params *params, const cha
 	if (n > CID_MAX_PASSWORD)
 		n = CID_MAX_PASSWORD;
 	if (argon2_params_ok(params))
-		(void)argon2id_raw(params, pw, n, salt, sizeof(salt), hash, sizeof(hash));
+		(void)argon2id_raw(hash, sizeof(hash), params, pw, n, salt, sizeof(salt));
 	cid_wipe(hash, sizeof(hash));
 	return CID_ERR_DENIED;
 }

@@ -83,6 +83,7 @@ enum cid_err cid_memo_new(size_t entries, const struct cid_memo_kind *kind, stru
 	m = calloc(1, sizeof(*m));
 	if (m == NULL)
 		return CID_ERR_NOMEM;
+	m->kind = kind;
 	m->sets = calloc(n, sizeof(*m->sets));
 	if (m->sets == NULL) {
 		free(m);
@@ -96,7 +97,6 @@ enum cid_err cid_memo_new(size_t entries, const struct cid_memo_kind *kind, stru
 		}
 	}
 	m->n_sets = n;
-	m->kind = kind;
 	*out = m;
 	return CID_OK;
 }

@@ -113,10 +113,10 @@ struct cid_account {
 	int64_t generation;		     /* the record's; 0 when it has none (see below) */
 	int64_t created_at;		     /* 0 when the record has none */
 	int64_t updated_at;		     /* 0 when the record has none */
-	json_t *claims; /* the attributes: an object, empty when the record has none;
-			   owned by the account. Read a claim through the claim
-			   table (cid_claim_lookup): a member that is no claim of
-			   it (none is stored by civicid) is no attribute */
+	json_t *claims;	 /* the attributes: an object, empty when the record has none;
+			    owned by the account. Read a claim through the claim
+			    table (cid_claim_lookup): a member that is no claim of
+			    it (none is stored by civicid) is no attribute */
 	atomic_int refs; /* references held: a citizen read from an unchanged record is
 			    shared (the store's memo, memo.h); cid_account_free drops one */
 };
