@@ -33,7 +33,8 @@
  * reading the client in the request's read transaction txn. On success
  * *client is the client (free with cid_client_free). On failure fills reply
  * with the RFC 6749 §5.2 error and returns CID_ANSWERED; other errors:
- * CID_ERR_NOMEM.
+ * CID_ERR_NOMEM, CID_ERR_STORE (the client could not be read: no verdict,
+ * and no reply).
  */
 CID_MUST_CHECK enum cid_err oidc_client_auth(struct cid_txn *txn, const struct cid_request *req,
 					     struct cid_reply *reply, struct cid_client **client);

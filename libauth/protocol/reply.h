@@ -102,6 +102,9 @@ struct cid_reply {
 				   the request_id of the audit entries of the attributes this
 				   reply carries (no seq: those would leak the city's volume) */
 	bool no_store;		/* Cache-Control: no-store */
+	char *frame_src;	/* owned; NULL, or the origins a page may frame, space-separated
+				   (the front-channel logout frames, logout_notify.h): its
+				   Content-Security-Policy gets "frame-src" with exactly these */
 	enum cid_page page;
 	json_t *page_data;  /* owned; the page's values */
 	const char *locale; /* static "ja" or "en": language of the page */

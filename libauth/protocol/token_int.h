@@ -19,13 +19,11 @@ CID_MUST_CHECK enum cid_err token_load_grant(struct cid_txn *txn, const char *gr
 					     json_t **out);
 
 /*
- * CID_OK if the grant record's citizen is live in the grant's generation
- * (cid_account_live); CID_ERR_REVOKED if not (or the citizen is gone or
- * disabled); CID_ERR_STORE for a damaged record.
+ * CID_OK if grant g holds tokens: it is not revoked, and its citizen is live
+ * in the grant's generation (cid_account_live); CID_ERR_REVOKED if not (or the
+ * citizen is gone or disabled); CID_ERR_STORE for a damaged record.
  */
-CID_MUST_CHECK enum cid_err token_grant_live(struct cid_txn *txn, const json_t *grant);
-
-/* token_grant_live of a typed grant. */
-CID_MUST_CHECK enum cid_err token_grant_live_typed(struct cid_txn *txn, const struct cid_grant *g);
+CID_MUST_CHECK enum cid_err token_grant_usable_typed(struct cid_txn *txn,
+						     const struct cid_grant *g);
 
 #endif

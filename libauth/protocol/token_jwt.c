@@ -120,12 +120,19 @@ enum cid_err cid_token_id_mint(struct cid_ctx *ctx, const struct cid_keyset *ks,
 {
 	enum cid_err rc = CID_OK;
 	char at_hash[44];
+	const char *name;
+	json_t *value;
 	json_t *c =
 	    base_claims(ctx, sub, client->client_id, now, cid_ctx_config(ctx)->id_token_ttl);
 
 	CID_ENSURE(c != NULL, CID_ERR_NOMEM);
-	if (claims != NULL)
-		CID_ENSURE(json_object_update_missing(c, claims) == 0, CID_ERR_NOMEM);
+	/* not json_object_update_missing: jansson 2.14's drops a member it runs out of
+	 * memory for and still reports success, and a released claim would go missing */
+	json_object_foreach(claims, name, value)
+	{
+		if (json_object_get(c, name) == NULL)
+			CID_ENSURE(json_object_set(c, name, value) == 0, CID_ERR_NOMEM);
+	}
 	CID_TRY(grant_claims(c, grant, true));
 	CID_ENSURE(json_object_set_new(c, "azp", json_string(client->client_id)) == 0,
 		   CID_ERR_NOMEM);
@@ -275,8 +282,7 @@ enum cid_err cid_token_access_verify(struct cid_ctx *ctx, struct cid_keyref *ref
 	rc = CID_OK;
 	if (a->grant_id != NULL) {
 		CID_TRY(cid_grant_get_txn(txn, a->grant_id, &grant));
-		CID_ENSURE(!grant->revoked, CID_ERR_REVOKED);
-		CID_TRY(token_grant_live_typed(txn, grant));
+		CID_TRY(token_grant_usable_typed(txn, grant));
 	}
 	*out = a;
 	a = NULL;

@@ -7,6 +7,7 @@
 #include "client.h"
 #include "config.h"
 #include "jose.h"
+#include "logout.h"
 #include "support.h"
 #include "token.h"
 
@@ -530,6 +531,47 @@ static void test_disabled_citizen_kills_grants(void **state)
 	free(c);
 }
 
+/*
+ * Single logout's disabling (cid_logout_disable_citizen: the citizen disabled
+ * and their sessions ended in one transaction) revokes an access token that
+ * was verified, and so remembered, before: the memo keeps the token's claims,
+ * never the citizen's state. Enabled again, the token stays dead.
+ */
+static void test_logout_disable_kills_a_remembered_access_token(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_client *c = client_of("ES256", true, "rp.example");
+	struct cid_keyref *ref = cid_ctx_keys_acquire(f->ctx);
+	char refresh[CID_TOKEN_CHARS + 1];
+	struct cid_grant *grant = redeemed(f, 0, refresh);
+	struct cid_access *a = NULL;
+	struct cid_access *b = NULL;
+	size_t ended = 99;
+	char *at = NULL;
+
+	assert_int_equal(cid_token_access_mint(f->ctx, cid_keyref_keyset(ref), c, "s", "openid",
+					       grant, NOW + 1, &at),
+			 CID_OK);
+	/* twice: the second answer comes from the memo */
+	assert_int_equal(check_access(f->ctx, ref, at, NOW + 2, &a), CID_OK);
+	assert_int_equal(check_access(f->ctx, ref, at, NOW + 2, &b), CID_OK);
+	assert_ptr_equal(a, b);
+	cid_access_free(b);
+	b = NULL;
+	assert_int_equal(cid_logout_disable_citizen(f->s, "hanako", NOW + 2, &ended), CID_OK);
+	assert_int_equal(ended, 0);
+	assert_int_equal(check_access(f->ctx, ref, at, NOW + 2, &b), CID_ERR_REVOKED);
+	assert_null(b);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false, NOW + 3), CID_OK);
+	assert_int_equal(check_access(f->ctx, ref, at, NOW + 3, &b), CID_ERR_REVOKED);
+	assert_null(b);
+	cid_access_free(a);
+	cid_grant_free(grant);
+	free(at);
+	cid_keyref_put(ref);
+	free(c);
+}
+
 /* Fail-closed: a token whose citizen record does not say "disabled": false is refused. */
 static void test_grant_needs_an_active_record(void **state)
 {
@@ -898,6 +940,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_refresh_scope_within_the_grant, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refresh_expired_and_revoked, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disabled_citizen_kills_grants, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_logout_disable_kills_a_remembered_access_token,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_grant_needs_an_active_record, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_access_token_checks_and_revocation, setup,
 					    teardown),
