@@ -21,6 +21,9 @@
 #define CID_MAX_CONN_PER_IP 256
 #define CID_CONN_TIMEOUT    15 /* idle connection timeout */
 #define CID_MAX_RESPONSE    ((size_t)256 * 1024)
+/* the stack of each HTTP thread: the deepest a request goes is a JSON document nested as
+ * deep as CID_MAX_TOKEN allows (jansson recurses per level), well under this */
+#define CID_HTTP_THREAD_STACK ((size_t)1024 * 1024)
 /* A request, head and body, must have arrived this many seconds after its connection opened
  * (on a kept-alive connection: the idle timeout plus this after the last answer). The idle
  * timeout alone restarts with every byte, so it never ends a slow trickle. */
@@ -76,6 +79,11 @@
 #define CID_STORE_MAP_MAX     ((size_t)64 << 30) /* 64 GiB */
 #define CID_STORE_MAX_KEY     511		 /* LMDB's default key limit */
 #define CID_STORE_SCHEMA      1
+/* parsed records a store keeps per database (memo.h): up to this many, each of at most
+ * CID_MEMO_MAX_BYTES of key and record */
+#define CID_STORE_MEMO_ENTRIES 1024
+/* access tokens whose signature was checked, kept per keyset (cid_keyref_memo) */
+#define CID_TOKEN_MEMO_ENTRIES 4096
 
 /* transparency logs: signed notes, checkpoints and the witness (note.h, witness.h) */
 #define CID_NOTE_MAX_SIZE     ((size_t)128 * 1024) /* a signed note, text and signature lines */

@@ -107,6 +107,53 @@ void cid_buf_append_html(struct cid_buf *b, const char *s, size_t n)
 	cid_buf_append(b, s + start, n - start);
 }
 
+void cid_buf_append_json_str(struct cid_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF"; /* jansson's \u00XX is upper case */
+	size_t start = 0;
+
+	cid_buf_append(b, "\"", 1);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+		size_t len = 2;
+
+		switch (c) {
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		default:
+			if (c >= 0x20)
+				continue;
+			len = 6;
+		}
+		cid_buf_append(b, s + start, i - start);
+		cid_buf_append(b, esc, len);
+		start = i + 1;
+	}
+	cid_buf_append(b, s + start, n - start);
+	cid_buf_append(b, "\"", 1);
+}
+
+void cid_buf_append_int(struct cid_buf *b, int64_t v)
+{
+	char d[24];
+	size_t i = sizeof(d);
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+	do {
+		d[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		d[--i] = '-';
+	cid_buf_append(b, d + i, sizeof(d) - i);
+}
+
 static bool url_unreserved(unsigned char c)
 {
 	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||

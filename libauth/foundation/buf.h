@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct cid_buf {
 	char *data; /* NUL-terminated; NULL until the first append */
@@ -34,6 +35,16 @@ void cid_buf_append_html(struct cid_buf *b, const char *s, size_t n);
 
 /* Appends s percent-encoded: everything but ALPHA DIGIT - . _ ~ (RFC 3986 unreserved). */
 void cid_buf_append_urlenc(struct cid_buf *b, const char *s, size_t n);
+
+/*
+ * Appends s as a JSON string, quoted, escaped as jansson writes it (quote,
+ * backslash, control characters; UTF-8 as is). s is valid UTF-8: the caller
+ * took it from a parsed JSON document or checked it.
+ */
+void cid_buf_append_json_str(struct cid_buf *b, const char *s, size_t n);
+
+/* Appends v in decimal, as JSON writes an integer. */
+void cid_buf_append_int(struct cid_buf *b, int64_t v);
 
 /*
  * Appends v as JSON text (json_dumps flags). A piece that cannot be written

@@ -11,12 +11,17 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 
 #define SALT_BYTES 16
 #define HASH_BYTES 32
+/* a salt or hash read from a PHC string: at most this many bytes, and its base64 */
+#define PHC_PART_MAX 64
+#define PHC_B64_MAX  88
 
 enum cid_err cid_random_bytes(void *out, size_t n)
 {
@@ -154,31 +159,198 @@ static bool argon2_params_ok(const struct cid_argon2_params *p)
 	       p->m_cost_kib <= 4u * 1024 * 1024;
 }
 
+/*
+ * argon2id's memory, one mapping per hash, asked for in huge pages
+ * (MADV_HUGEPAGE) and returned when the hash is done. Through malloc, glibc
+ * would keep the 19 MiB of each login thread resident for good once its mmap
+ * threshold had risen past it; mapped anew in small pages, every hash would
+ * fault it in page by page, half as long again as the hash. In 2 MiB pages
+ * the faults are a handful and the heap keeps nothing.
+ */
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static size_t hash_memory_len(size_t bytes)
+{
+	return (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+}
+
+static int hash_memory_get(uint8_t **memory, size_t bytes)
+{
+	size_t len = hash_memory_len(bytes);
+	uint8_t *map;
+	size_t head;
+
+	if (len < bytes || len + HUGE_PAGE < len)
+		return ARGON2_MEMORY_ALLOCATION_ERROR;
+	/* a huge page must start on a 2 MiB boundary: map more, keep the aligned part */
+	map =
+	    mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (map == MAP_FAILED)
+		return ARGON2_MEMORY_ALLOCATION_ERROR;
+	head = (HUGE_PAGE - (uintptr_t)map % HUGE_PAGE) % HUGE_PAGE;
+	if (head > 0)
+		(void)munmap(map, head);
+	(void)munmap(map + head + len, HUGE_PAGE - head);
+	/* advice only: without huge pages the hash is slower, not wrong */
+	(void)madvise(map + head, len, MADV_HUGEPAGE);
+	*memory = map + head;
+	return ARGON2_OK;
+}
+
+static void hash_memory_put(uint8_t *memory, size_t bytes)
+{
+	(void)munmap(memory, hash_memory_len(bytes));
+}
+
+/* argon2id of pw and salt with params into out[outlen], its memory from hash_memory_get. */
+// NOLINTNEXTLINE(readability-non-const-parameter): argon2_ctx writes the hash to out
+static int argon2id_raw(uint8_t *out, size_t outlen, const struct cid_argon2_params *params,
+			const char *pw, size_t n, const uint8_t *salt, size_t salt_len)
+{
+	argon2_context c = {
+	    .out = out,
+	    .outlen = (uint32_t)outlen,
+	    .pwd = (uint8_t *)(uintptr_t)pw,
+	    .pwdlen = (uint32_t)n,
+	    .salt = (uint8_t *)(uintptr_t)salt,
+	    .saltlen = (uint32_t)salt_len,
+	    .t_cost = params->t_cost,
+	    .m_cost = params->m_cost_kib,
+	    .lanes = params->parallelism,
+	    .threads = params->parallelism,
+	    .version = ARGON2_VERSION_13,
+	    .allocate_cbk = hash_memory_get,
+	    .free_cbk = hash_memory_put,
+	    .flags = ARGON2_DEFAULT_FLAGS,
+	};
+
+	return argon2_ctx(&c, Argon2_id);
+}
+
+/* A PHC string's parts: "$argon2id$v=19$m=M,t=T,p=P$SALT$HASH", base64 without padding. */
+struct phc {
+	struct cid_argon2_params params;
+	uint8_t salt[PHC_PART_MAX];
+	size_t salt_len;
+	uint8_t hash[PHC_PART_MAX];
+	size_t hash_len;
+};
+
+/* Decodes base64 without padding [s, s+n) into out[PHC_PART_MAX]. Errors: CID_ERR_INVALID. */
+static enum cid_err phc_b64_decode(const char *s, size_t n, uint8_t *out, size_t *len)
+{
+	char padded[PHC_B64_MAX + 4];
+
+	if (n % 4 == 1 || n > PHC_B64_MAX || memchr(s, '=', n) != NULL)
+		return CID_ERR_INVALID;
+	memcpy(padded, s, n);
+	while (n % 4 != 0)
+		padded[n++] = '=';
+	return cid_b64_decode(padded, n, out, PHC_PART_MAX, len) == CID_OK ? CID_OK
+									   : CID_ERR_INVALID;
+}
+
+/* Appends base64 of in[n] without padding at *p, moving *p past it. */
+static enum cid_err phc_b64_encode(const uint8_t *in, size_t n, char **p, const char *end)
+{
+	char b64[PHC_B64_MAX + 4];
+	size_t len;
+
+	if (cid_b64_encode(in, n, b64, sizeof(b64)) != CID_OK)
+		return CID_ERR_CRYPTO;
+	len = strcspn(b64, "=");
+	if ((size_t)(end - *p) <= len)
+		return CID_ERR_CRYPTO;
+	memcpy(*p, b64, len);
+	*p += len;
+	**p = '\0';
+	return CID_OK;
+}
+
+/* The decimal number [*p, up to stop) into *out (1..UINT32_MAX), *p moved past stop. */
+static bool phc_number(const char **p, char stop, uint32_t *out)
+{
+	const char *end = strchr(*p, stop);
+	uint64_t v = 0;
+
+	if (end == NULL || cid_parse_u64(*p, (size_t)(end - *p), 1, UINT32_MAX, &v) != CID_OK)
+		return false;
+	*out = (uint32_t)v;
+	*p = end + 1;
+	return true;
+}
+
+static enum cid_err phc_parse(const char *encoded, struct phc *out)
+{
+	static const char prefix[] = "$argon2id$v=19$m=";
+	const char *p = encoded;
+	const char *dollar;
+
+	if (strncmp(p, prefix, sizeof(prefix) - 1) != 0)
+		return CID_ERR_INVALID;
+	p += sizeof(prefix) - 1;
+	if (!phc_number(&p, ',', &out->params.m_cost_kib) || strncmp(p, "t=", 2) != 0)
+		return CID_ERR_INVALID;
+	p += 2;
+	if (!phc_number(&p, ',', &out->params.t_cost) || strncmp(p, "p=", 2) != 0)
+		return CID_ERR_INVALID;
+	p += 2;
+	if (!phc_number(&p, '$', &out->params.parallelism) || !argon2_params_ok(&out->params))
+		return CID_ERR_INVALID;
+	dollar = strchr(p, '$');
+	if (dollar == NULL ||
+	    phc_b64_decode(p, (size_t)(dollar - p), out->salt, &out->salt_len) != CID_OK ||
+	    phc_b64_decode(dollar + 1, strlen(dollar + 1), out->hash, &out->hash_len) != CID_OK ||
+	    out->salt_len < ARGON2_MIN_SALT_LENGTH || out->hash_len < ARGON2_MIN_OUTLEN)
+		return CID_ERR_INVALID;
+	return CID_OK;
+}
+
 enum cid_err cid_password_hash(const struct cid_argon2_params *params, const char *pw, size_t n,
 			       char out[CID_PASSWORD_HASH_MAX])
 {
 	uint8_t salt[SALT_BYTES];
+	uint8_t hash[HASH_BYTES];
+	char *p = out;
+	const char *end = out + CID_PASSWORD_HASH_MAX;
+	int len;
+	enum cid_err rc = CID_ERR_CRYPTO;
 
 	if (n < CID_MIN_PASSWORD || n > CID_MAX_PASSWORD || !argon2_params_ok(params))
 		return CID_ERR_INVALID;
-	if (cid_random_bytes(salt, sizeof(salt)) != CID_OK)
-		return CID_ERR_CRYPTO;
-	int r =
-	    argon2id_hash_encoded(params->t_cost, params->m_cost_kib, params->parallelism, pw, n,
-				  salt, sizeof(salt), HASH_BYTES, out, CID_PASSWORD_HASH_MAX);
-	return r == ARGON2_OK ? CID_OK : CID_ERR_CRYPTO;
+	if (cid_random_bytes(salt, sizeof(salt)) != CID_OK ||
+	    argon2id_raw(hash, sizeof(hash), params, pw, n, salt, sizeof(salt)) != ARGON2_OK)
+		goto out;
+	len = snprintf(out, CID_PASSWORD_HASH_MAX, "$argon2id$v=19$m=%u,t=%u,p=%u$",
+		       (unsigned)params->m_cost_kib, (unsigned)params->t_cost,
+		       (unsigned)params->parallelism);
+	if (len <= 0 || len >= CID_PASSWORD_HASH_MAX)
+		goto out;
+	p += len;
+	if (phc_b64_encode(salt, sizeof(salt), &p, end) != CID_OK || (size_t)(end - p) < 2)
+		goto out;
+	*p++ = '$';
+	rc = phc_b64_encode(hash, sizeof(hash), &p, end);
+out:
+	cid_wipe(hash, sizeof(hash));
+	return rc;
 }
 
 enum cid_err cid_password_verify(const char *encoded, const char *pw, size_t n)
 {
-	if (n > CID_MAX_PASSWORD || strncmp(encoded, "$argon2id$", 10) != 0)
+	struct phc phc;
+	uint8_t hash[PHC_PART_MAX];
+	enum cid_err rc;
+
+	if (n > CID_MAX_PASSWORD || phc_parse(encoded, &phc) != CID_OK)
 		return CID_ERR_INVALID;
-	int r = argon2id_verify(encoded, pw, n);
-	if (r == ARGON2_OK)
-		return CID_OK;
-	if (r == ARGON2_VERIFY_MISMATCH)
-		return CID_ERR_DENIED;
-	return CID_ERR_INVALID;
+	if (argon2id_raw(hash, phc.hash_len, &phc.params, pw, n, phc.salt, phc.salt_len) !=
+	    ARGON2_OK)
+		rc = CID_ERR_INVALID;
+	else
+		rc = cid_ct_equal(hash, phc.hash, phc.hash_len) ? CID_OK : CID_ERR_DENIED;
+	cid_wipe(hash, sizeof(hash));
+	return rc;
 }
 
 enum cid_err cid_password_burn(const struct cid_argon2_params *params, const char *pw, size_t n)
@@ -191,8 +363,7 @@ enum cid_err cid_password_burn(const struct cid_argon2_params *params, const cha
 	if (n > CID_MAX_PASSWORD)
 		n = CID_MAX_PASSWORD;
 	if (argon2_params_ok(params))
-		(void)argon2id_hash_raw(params->t_cost, params->m_cost_kib, params->parallelism, pw,
-					n, salt, sizeof(salt), hash, sizeof(hash));
+		(void)argon2id_raw(hash, sizeof(hash), params, pw, n, salt, sizeof(salt));
 	cid_wipe(hash, sizeof(hash));
 	return CID_ERR_DENIED;
 }

@@ -83,8 +83,12 @@ CID_MUST_CHECK enum cid_err cid_password_hash(const struct cid_argon2_params *pa
 
 /*
  * Checks pw against a PHC string made by cid_password_hash (its parameters are
- * read from the string). Errors: CID_ERR_DENIED (no match), CID_ERR_INVALID
- * (pw over CID_MAX_PASSWORD or encoded not an argon2id string).
+ * read from the string). The string is read strictly: "$argon2id$v=19$m=M,
+ * t=T,p=P$SALT$HASH", parameters in the range cid_password_hash takes, salt
+ * and hash of 8 and 4 to 64 bytes in base64 without padding (as libargon2
+ * writes them). The hash's memory is mapped for it and returned after, never
+ * kept by the heap. Errors: CID_ERR_DENIED (no match), CID_ERR_INVALID (pw
+ * over CID_MAX_PASSWORD or encoded not such a string).
  */
 CID_MUST_CHECK enum cid_err cid_password_verify(const char *encoded, const char *pw, size_t n);
 

@@ -102,6 +102,8 @@ struct cid_store {
 	atomic_ulong commits_begun, commits_done;
 	/* Held around every mdb_txn_commit, and by a read start that must not be torn. */
 	pthread_mutex_t commit_lock;
+	/* Parsed records per database (cid_store_memo), made on first use. */
+	_Atomic(struct cid_memo *) memos[CID_DB_COUNT];
 };
 
 static MDB_val mval(struct cid_str s)
@@ -275,6 +277,8 @@ enum cid_err cid_store_open(const char *dir, struct cid_store **out)
 		return CID_ERR_NOMEM;
 	atomic_init(&s->commits_begun, 0);
 	atomic_init(&s->commits_done, 0);
+	for (size_t i = 0; i < CID_DB_COUNT; i++)
+		atomic_init(&s->memos[i], NULL);
 	if (pthread_rwlock_init(&s->resize, NULL) != 0) {
 		free(s);
 		return CID_ERR_NOMEM;
@@ -345,6 +349,8 @@ void cid_store_close(struct cid_store *s)
 	pthread_key_delete(s->reader_key);
 	if (s->env != NULL)
 		mdb_env_close(s->env);
+	for (size_t i = 0; i < CID_DB_COUNT; i++)
+		cid_memo_free(atomic_load(&s->memos[i]));
 	pthread_mutex_destroy(&s->commit_lock);
 	pthread_mutex_destroy(&s->readers_lock);
 	pthread_rwlock_destroy(&s->resize);
@@ -646,6 +652,32 @@ enum cid_err cid_txn_foreach(struct cid_txn *txn, enum cid_db db, struct cid_str
 			     void *arg)
 {
 	return cid_txn_foreach_range(txn, db, prefix, (struct cid_str){NULL, 0}, false, fn, arg);
+}
+
+struct cid_store *cid_txn_store(const struct cid_txn *txn)
+{
+	return txn->store;
+}
+
+struct cid_memo *cid_store_memo(struct cid_store *s, enum cid_db db,
+				const struct cid_memo_kind *kind)
+{
+	struct cid_memo *m;
+	struct cid_memo *none = NULL;
+
+	if ((unsigned)db >= CID_DB_COUNT)
+		return NULL;
+	m = atomic_load(&s->memos[db]);
+	if (m == NULL) {
+		if (cid_memo_new(CID_STORE_MEMO_ENTRIES, kind, &m) != CID_OK)
+			return NULL;
+		/* two first calls may race: the one that loses frees its memo */
+		if (!atomic_compare_exchange_strong(&s->memos[db], &none, m)) {
+			cid_memo_free(m);
+			m = none;
+		}
+	}
+	return cid_memo_kind_of(m) == kind ? m : NULL;
 }
 
 size_t cid_store_map_size(const struct cid_store *s)

@@ -21,6 +21,7 @@
 #define CID_STORE_H
 
 #include "err.h"
+#include "memo.h"
 #include "str.h"
 
 #include <jansson.h>
@@ -183,6 +184,20 @@ CID_MUST_CHECK enum cid_err cid_txn_counter_get(struct cid_txn *txn, const char 
 						const char *member, uint64_t *out);
 CID_MUST_CHECK enum cid_err cid_txn_counter_add(struct cid_txn *txn, const char *name,
 						const char *member, uint64_t add, uint64_t *out);
+
+/* The store txn belongs to. */
+struct cid_store *cid_txn_store(const struct cid_txn *txn);
+
+/*
+ * The memo of db's parsed records (memo.h), made on first call with kind and
+ * CID_STORE_MEMO_ENTRIES entries, for the one module that parses db's records
+ * into objects of that kind: a record read again with the same bytes is not
+ * parsed again. NULL when it cannot be made, or db's memo holds another kind:
+ * the caller then parses every time. Borrowed, valid until the store closes.
+ * Thread-safe.
+ */
+struct cid_memo *cid_store_memo(struct cid_store *s, enum cid_db db,
+				const struct cid_memo_kind *kind);
 
 /* Number of bytes of the current map (for tests and `civicid` diagnostics). */
 size_t cid_store_map_size(const struct cid_store *s);

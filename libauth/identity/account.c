@@ -46,6 +46,32 @@ bool account_username_ok(const char *u)
 	return true;
 }
 
+static void account_ref(void *a)
+{
+	atomic_fetch_add(&((struct cid_account *)a)->refs, 1);
+}
+
+static void account_unref(void *a)
+{
+	cid_account_free(a);
+}
+
+/* A typed citizen is a function of the record's bytes: the store's memo keeps it. */
+static const struct cid_memo_kind account_kind = {account_ref, account_unref};
+
+static struct cid_memo *account_memo(struct cid_txn *txn)
+{
+	return cid_store_memo(cid_txn_store(txn), CID_DB_CITIZENS, &account_kind);
+}
+
+/* The citizen record of id as stored, borrowed from txn. Errors: those of account_load_record. */
+static enum cid_err account_record_bytes(struct cid_txn *txn, const char *id, struct cid_str *val)
+{
+	if (id == NULL || strnlen(id, CID_ID_CHARS + 1) != CID_ID_CHARS)
+		return CID_ERR_NOTFOUND;
+	return cid_txn_get(txn, CID_DB_CITIZENS, (struct cid_str){id, CID_ID_CHARS}, val);
+}
+
 enum cid_err account_load_record(struct cid_txn *txn, const char *id, json_t **out)
 {
 	if (id == NULL || strnlen(id, CID_ID_CHARS + 1) != CID_ID_CHARS)
@@ -149,14 +175,28 @@ static enum cid_err record_generation(const json_t *record, int64_t *out)
 enum cid_err cid_account_generation(struct cid_txn *txn, const char *account_id, int64_t *out)
 {
 	enum cid_err rc = CID_OK;
+	struct cid_str val;
+	struct cid_account *a = NULL;
 	json_t *record = NULL;
 	int64_t generation = 0;
 
-	CID_TRY(account_load_record(txn, account_id, &record));
+	/* a citizen read before from the same record answers without a parse */
+	CID_TRY(account_record_bytes(txn, account_id, &val));
+	a = cid_memo_get(account_memo(txn), cid_str_of(account_id), val);
+	if (a != NULL) {
+		CID_ENSURE(a->active, CID_ERR_DISABLED);
+		*out = a->generation;
+		goto out;
+	}
+	CID_TRY(cid_store_parse_json(val, &record));
 	CID_ENSURE(cid_account_active(record), CID_ERR_DISABLED);
 	CID_TRY(record_generation(record, &generation));
+	/* a record good enough for the typed citizen is remembered as one */
+	if (cid_account_from_record(record, &a) == CID_OK)
+		cid_memo_put(account_memo(txn), cid_str_of(account_id), val, a);
 	*out = generation;
 out:
+	cid_account_free(a);
 	json_decref(record);
 	return rc;
 }
@@ -219,6 +259,7 @@ enum cid_err cid_account_from_record(const json_t *record, struct cid_account **
 	struct cid_account *a = calloc(1, sizeof(*a));
 
 	CID_ENSURE(a != NULL, CID_ERR_NOMEM);
+	atomic_init(&a->refs, 1);
 	CID_ENSURE(json_is_object(record) && copy_member(record, "id", a->id, sizeof(a->id)) &&
 		       cid_uuid_syntax_ok(a->id) &&
 		       copy_member(record, "username", a->username, sizeof(a->username)) &&
@@ -240,7 +281,7 @@ out:
 
 void cid_account_free(struct cid_account *a)
 {
-	if (a == NULL)
+	if (a == NULL || atomic_fetch_sub(&a->refs, 1) > 1)
 		return;
 	json_decref(a->claims);
 	free(a);
@@ -249,10 +290,18 @@ void cid_account_free(struct cid_account *a)
 enum cid_err cid_account_get_txn(struct cid_txn *txn, const char *id, struct cid_account **out)
 {
 	enum cid_err rc = CID_OK;
+	struct cid_str val;
+	struct cid_account *a;
 	json_t *record = NULL;
 
-	CID_TRY(account_load_record(txn, id, &record));
-	CID_TRY(cid_account_from_record(record, out));
+	CID_TRY(account_record_bytes(txn, id, &val));
+	a = cid_memo_get(account_memo(txn), cid_str_of(id), val);
+	if (a == NULL) {
+		CID_TRY(cid_store_parse_json(val, &record));
+		CID_TRY(cid_account_from_record(record, &a));
+		cid_memo_put(account_memo(txn), cid_str_of(id), val, a);
+	}
+	*out = a;
 out:
 	json_decref(record);
 	return rc;

@@ -36,6 +36,7 @@
 #include "store.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -112,10 +113,12 @@ struct cid_account {
 	int64_t generation;		     /* the record's; 0 when it has none (see below) */
 	int64_t created_at;		     /* 0 when the record has none */
 	int64_t updated_at;		     /* 0 when the record has none */
-	json_t *claims; /* the attributes: an object, empty when the record has none;
-			   owned by the account. Read a claim through the claim
-			   table (cid_claim_lookup): a member that is no claim of
-			   it (none is stored by civicid) is no attribute */
+	json_t *claims;	 /* the attributes: an object, empty when the record has none;
+			    owned by the account. Read a claim through the claim
+			    table (cid_claim_lookup): a member that is no claim of
+			    it (none is stored by civicid) is no attribute */
+	atomic_int refs; /* references held: a citizen read from an unchanged record is
+			    shared (the store's memo, memo.h); cid_account_free drops one */
 };
 
 /*
@@ -129,7 +132,8 @@ struct cid_account {
  */
 CID_MUST_CHECK enum cid_err cid_account_from_record(const json_t *record, struct cid_account **out);
 
-/* Frees a citizen of cid_account_from_record or a getter; NULL is a no-op. */
+/* Drops a reference to a citizen of cid_account_from_record or a getter; the last frees it.
+ * NULL is a no-op. */
 void cid_account_free(struct cid_account *a);
 
 /*

@@ -470,7 +470,7 @@ out:
 
 void cid_client_free(struct cid_client *c)
 {
-	if (c == NULL)
+	if (c == NULL || atomic_fetch_sub(&c->refs, 1) > 1)
 		return;
 	free(c->client_id);
 	free(c->name);
@@ -566,6 +566,7 @@ static enum cid_err client_from_json(const json_t *rec, struct cid_client **out)
 	const json_t *grants = json_object_get(rec, "grant_types");
 
 	CID_ENSURE(c != NULL, CID_ERR_NOMEM);
+	atomic_init(&c->refs, 1);
 	c->client_id = dup_member(rec, "client_id");
 	c->name = dup_member(rec, "name");
 	c->scopes = dup_member(rec, "scopes");
@@ -600,15 +601,41 @@ out:
 	return rc;
 }
 
+static void client_ref(void *c)
+{
+	atomic_fetch_add(&((struct cid_client *)c)->refs, 1);
+}
+
+static void client_unref(void *c)
+{
+	cid_client_free(c);
+}
+
+/* A client is a function of its record's bytes: the store's memo keeps it. */
+static const struct cid_memo_kind client_kind = {client_ref, client_unref};
+
 enum cid_err cid_client_get_txn(struct cid_txn *txn, const char *client_id, struct cid_client **out)
 {
+	enum cid_err rc = CID_OK;
+	struct cid_str key;
+	struct cid_str val;
+	struct cid_memo *memo;
+	struct cid_client *c;
 	json_t *rec = NULL;
 
 	if (client_id == NULL || !client_id_ok(client_id))
 		return CID_ERR_INVALID;
-	enum cid_err rc = cid_txn_get_json(txn, CID_DB_CLIENTS, cid_str_of(client_id), &rec);
-	if (rc == CID_OK)
-		rc = client_from_json(rec, out);
+	key = cid_str_of(client_id);
+	CID_TRY(cid_txn_get(txn, CID_DB_CLIENTS, key, &val));
+	memo = cid_store_memo(cid_txn_store(txn), CID_DB_CLIENTS, &client_kind);
+	c = cid_memo_get(memo, key, val);
+	if (c == NULL) {
+		CID_TRY(cid_store_parse_json(val, &rec));
+		CID_TRY(client_from_json(rec, &c));
+		cid_memo_put(memo, key, val, c);
+	}
+	*out = c;
+out:
 	json_decref(rec);
 	return rc;
 }
@@ -692,9 +719,23 @@ enum cid_err cid_client_remove(struct cid_store *s, const char *client_id)
 enum cid_err cid_client_authenticate(struct cid_store *s, const char *client_id, const char *secret,
 				     struct cid_client **out)
 {
+	struct cid_txn *txn = NULL;
+	enum cid_err rc = cid_store_read_begin(s, &txn);
+
+	if (rc != CID_OK)
+		return rc; /* a store that cannot answer is no verdict */
+	rc = cid_client_authenticate_txn(txn, client_id, secret, out);
+	cid_store_read_end(txn);
+	return rc;
+}
+
+enum cid_err cid_client_authenticate_txn(struct cid_txn *txn, const char *client_id,
+					 const char *secret, struct cid_client **out)
+{
 	struct cid_client *c = NULL;
 	char hash[CID_HASH_HEX + 1];
-	enum cid_err rc = client_id == NULL ? CID_ERR_NOTFOUND : cid_client_get(s, client_id, &c);
+	enum cid_err rc =
+	    client_id == NULL ? CID_ERR_NOTFOUND : cid_client_get_txn(txn, client_id, &c);
 
 	/* who the client is decides denied; a store that cannot answer is no verdict */
 	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_INVALID)

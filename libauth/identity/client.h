@@ -37,9 +37,15 @@
 #include "str.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
-/* A parsed client, immutable once loaded. Free with cid_client_free. */
+/*
+ * A parsed client, immutable once loaded, and shared: a client loaded again
+ * from the same record is the same object (the store's memo, memo.h), each
+ * holder with its own reference. Free (drop the reference) with
+ * cid_client_free.
+ */
 struct cid_client {
 	char *client_id;
 	char *name;
@@ -61,6 +67,7 @@ struct cid_client {
 	bool backchannel_logout_session_required; /* wants "sid" in logout tokens */
 	char *frontchannel_logout_uri;
 	bool frontchannel_logout_session_required; /* wants "iss" and "sid" in the URL */
+	atomic_int refs;			   /* references held; cid_client_free drops one */
 };
 
 /* What an operator gives to register a client (all strings borrowed). */
@@ -166,6 +173,7 @@ CID_MUST_CHECK enum cid_err cid_client_get(struct cid_store *s, const char *clie
 CID_MUST_CHECK enum cid_err cid_client_get_txn(struct cid_txn *txn, const char *client_id,
 					       struct cid_client **out);
 
+/* Drops a reference to c; the last frees it. NULL is a no-op. */
 void cid_client_free(struct cid_client *c);
 
 /* The stored record without "secret_hash", for listing. *out: new reference. */
@@ -189,6 +197,11 @@ CID_MUST_CHECK enum cid_err cid_client_remove(struct cid_store *s, const char *c
  */
 CID_MUST_CHECK enum cid_err cid_client_authenticate(struct cid_store *s, const char *client_id,
 						    const char *secret, struct cid_client **out);
+
+/* cid_client_authenticate in the caller's read transaction txn. */
+CID_MUST_CHECK enum cid_err cid_client_authenticate_txn(struct cid_txn *txn, const char *client_id,
+							const char *secret,
+							struct cid_client **out);
 
 /* True if uri is registered for c, byte for byte. */
 bool cid_client_redirect_ok(const struct cid_client *c, const char *uri);

@@ -22,6 +22,7 @@ static void snapshot_init(struct snapshot *snap, void (*obj_free)(void *obj))
 	atomic_init(&snap->refs, 1);
 	snap->obj = NULL;
 	snap->obj_free = obj_free;
+	snap->done = NULL;
 }
 
 /* Takes a reference to the snapshot in *slot (one of ctx's). */
@@ -39,6 +40,8 @@ static struct snapshot *snapshot_acquire(struct cid_ctx *ctx, struct snapshot *c
 void ctx_snapshot_put(struct snapshot *snap)
 {
 	if (snap != NULL && atomic_fetch_sub(&snap->refs, 1) == 1) {
+		if (snap->done != NULL)
+			snap->done(snap);
 		if (snap->obj != NULL)
 			snap->obj_free(snap->obj);
 		free(snap);
@@ -48,6 +51,12 @@ void ctx_snapshot_put(struct snapshot *snap)
 static void keyset_free(void *ks)
 {
 	cid_keyset_free(ks);
+}
+
+/* The snapshot of a keyref is its first member: freeing it frees the keyref, memo first. */
+static void keyref_free(struct snapshot *snap)
+{
+	cid_memo_free(atomic_load(&((struct cid_keyref *)snap)->memo));
 }
 
 static void policyset_free(void *ps)
@@ -114,6 +123,23 @@ const struct cid_keyset *cid_keyref_keyset(const struct cid_keyref *r)
 	return r->snap.obj;
 }
 
+struct cid_memo *cid_keyref_memo(struct cid_keyref *r, const struct cid_memo_kind *kind)
+{
+	struct cid_memo *m = atomic_load(&r->memo);
+	struct cid_memo *none = NULL;
+
+	if (m == NULL) {
+		if (cid_memo_new(CID_TOKEN_MEMO_ENTRIES, kind, &m) != CID_OK)
+			return NULL;
+		/* two first calls may race: the one that loses frees its memo */
+		if (!atomic_compare_exchange_strong(&r->memo, &none, m)) {
+			cid_memo_free(m);
+			m = none;
+		}
+	}
+	return cid_memo_kind_of(m) == kind ? m : NULL;
+}
+
 enum cid_err cid_ctx_keys_refresh(struct cid_ctx *ctx, int64_t now)
 {
 	enum cid_err rc = CID_OK;
@@ -138,6 +164,8 @@ enum cid_err cid_ctx_keys_refresh(struct cid_ctx *ctx, int64_t now)
 	fresh = calloc(1, sizeof(*fresh));
 	CID_ENSURE(fresh != NULL, CID_ERR_NOMEM);
 	snapshot_init(&fresh->snap, keyset_free);
+	fresh->snap.done = keyref_free;
+	atomic_init(&fresh->memo, NULL);
 	CID_TRY(cid_keyset_load(ctx->store, now, &ks));
 	fresh->snap.obj = ks;
 	pthread_mutex_lock(&ctx->lock);

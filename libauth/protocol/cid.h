@@ -70,6 +70,16 @@ const struct cid_keyset *cid_keyref_keyset(const struct cid_keyref *r);
 void cid_keyref_put(struct cid_keyref *r);
 
 /*
+ * The memo (memo.h) of what was verified with this keyset and nothing else,
+ * for objects of kind (one kind per keyset: token.c's verified access
+ * tokens), made on first call with CID_TOKEN_MEMO_ENTRIES entries. A new
+ * keyset starts with an empty one, so nothing verified with a key no longer
+ * in force is remembered. NULL when it cannot be made or holds another kind.
+ * Borrowed while the reference is held. Thread-safe.
+ */
+struct cid_memo *cid_keyref_memo(struct cid_keyref *r, const struct cid_memo_kind *kind);
+
+/*
  * Reloads the keyset if the store's keys_version changed, or if a retired key
  * passed its drop time (pass the current time). When a published next key's
  * activate_at has come, it first activates it (cid_keys_activate_due; the

@@ -22,10 +22,12 @@ struct snapshot {
 	atomic_int refs;
 	void *obj; /* the struct cid_keyset or cid_policyset */
 	void (*obj_free)(void *obj);
+	void (*done)(struct snapshot *snap); /* NULL, or what the wrapper frees of its own */
 };
 
 struct cid_keyref {
 	struct snapshot snap;
+	_Atomic(struct cid_memo *) memo; /* cid_keyref_memo's, made on first use */
 };
 
 struct cid_policyref {

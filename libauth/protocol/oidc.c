@@ -89,7 +89,7 @@ enum cid_err oidc_invalid_client(struct cid_reply *reply, const char *descriptio
 	return cid_reply_error_json(reply, 401, "invalid_client", description);
 }
 
-enum cid_err oidc_client_auth(struct cid_ctx *ctx, const struct cid_request *req,
+enum cid_err oidc_client_auth(struct cid_txn *txn, const struct cid_request *req,
 			      struct cid_reply *reply, struct cid_client **client)
 {
 	enum cid_err rc = CID_OK;
@@ -113,7 +113,7 @@ enum cid_err oidc_client_auth(struct cid_ctx *ctx, const struct cid_request *req
 	} else if (id == NULL) {
 		goto fail;
 	}
-	rc = cid_client_authenticate(cid_ctx_store(ctx), id, secret, client);
+	rc = cid_client_authenticate_txn(txn, id, secret, client);
 	if (rc != CID_ERR_DENIED)
 		goto out; /* authenticated, or no verdict (the endpoint answers 500) */
 fail:
@@ -127,7 +127,7 @@ out:
 	return rc;
 }
 
-enum cid_err oidc_release(struct cid_ctx *ctx, const struct cid_policyset *ps,
+enum cid_err oidc_release(struct cid_ctx *ctx, struct cid_txn *txn, const struct cid_policyset *ps,
 			  const struct cid_client *client, const struct cid_account *citizen,
 			  const struct cid_grant *grant, enum cid_release_target target,
 			  int64_t now, json_t *out, struct cid_reply *reply)
@@ -147,11 +147,13 @@ enum cid_err oidc_release(struct cid_ctx *ctx, const struct cid_policyset *ps,
 	    .request_id = request_id,
 	    .grant_id = grant->id,
 	    .range = &range,
+	    .txn = txn,
 	};
 
 	CID_TRY(cid_random_uuid(request_id));
 	cid_ctx_audit_hook(ctx, &rq.audit, &rq.audit_arg);
-	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &rq.txn));
+	if (rq.txn == NULL)
+		CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &rq.txn));
 	CID_TRY(cid_release_claims(&rq, target, out));
 	/*
 	 * The release id, never the seqs: those count every release of the city, so

@@ -29,13 +29,14 @@
 
 /*
  * Authenticates the client of a token, introspection or revocation request
- * (client_secret_basic, client_secret_post, or none for public clients). On
- * success *client is the client (free with cid_client_free). On failure
- * fills reply with the RFC 6749 §5.2 error and returns CID_ANSWERED; other
- * errors: CID_ERR_NOMEM, CID_ERR_STORE (the client could not be read: no
- * verdict, and no reply).
+ * (client_secret_basic, client_secret_post, or none for public clients),
+ * reading the client in the request's read transaction txn. On success
+ * *client is the client (free with cid_client_free). On failure fills reply
+ * with the RFC 6749 §5.2 error and returns CID_ANSWERED; other errors:
+ * CID_ERR_NOMEM, CID_ERR_STORE (the client could not be read: no verdict,
+ * and no reply).
  */
-CID_MUST_CHECK enum cid_err oidc_client_auth(struct cid_ctx *ctx, const struct cid_request *req,
+CID_MUST_CHECK enum cid_err oidc_client_auth(struct cid_txn *txn, const struct cid_request *req,
 					     struct cid_reply *reply, struct cid_client **client);
 
 /* Fills reply with 401 invalid_client and a WWW-Authenticate: Basic challenge. */
@@ -52,14 +53,17 @@ const char *oidc_service_name(const struct cid_policyset *ps, const struct cid_c
  * The single call site of cid_release_claims (release.h): the claims of the
  * grant's citizen (citizen, from cid_account_get) that the policies ps permit
  * for client and target at now, added to out, every decision handed to the
- * context's audit hook. The level is the grant's acr. Opens this thread's
- * read transaction: the caller must hold none. When the hook recorded
+ * context's audit hook. The level is the grant's acr. Reads the consent
+ * records in txn, the request's read transaction, which it ends (as
+ * cid_release_claims does, before the audit commit); txn NULL: it opens this
+ * thread's own, and the caller must hold none. When the hook recorded
  * entries, reply->release names them: a new random release id, their request_id.
  */
 CID_MUST_CHECK enum cid_err
-oidc_release(struct cid_ctx *ctx, const struct cid_policyset *ps, const struct cid_client *client,
-	     const struct cid_account *citizen, const struct cid_grant *grant,
-	     enum cid_release_target target, int64_t now, json_t *out, struct cid_reply *reply);
+oidc_release(struct cid_ctx *ctx, struct cid_txn *txn, const struct cid_policyset *ps,
+	     const struct cid_client *client, const struct cid_account *citizen,
+	     const struct cid_grant *grant, enum cid_release_target target, int64_t now,
+	     json_t *out, struct cid_reply *reply);
 
 /* Redirects an OAuth error back to the client (RFC 6749 §4.1.2.1, RFC 9207 iss). */
 CID_MUST_CHECK enum cid_err oidc_redirect_error(struct cid_ctx *ctx, struct cid_reply *reply,

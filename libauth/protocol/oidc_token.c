@@ -7,6 +7,7 @@
  */
 #include "account.h"
 #include "bounds.h"
+#include "buf.h"
 #include "crypto.h"
 #include "oidc_int.h"
 #include "token.h"
@@ -62,7 +63,7 @@ static enum cid_err citizen_tokens(struct cid_ctx *ctx, const struct cid_request
 	CID_TRY(rc);
 	cid_token_subject(ctx, ps, client, grant->account_id, sub);
 	CID_TRY(cid_token_access_mint(ctx, ks, client, sub, scope, grant, req->now, &access));
-	CID_TRY(oidc_release(ctx, ps, client, citizen, grant, CID_RELEASE_ID_TOKEN, req->now,
+	CID_TRY(oidc_release(ctx, NULL, ps, client, citizen, grant, CID_RELEASE_ID_TOKEN, req->now,
 			     claims, reply));
 	CID_TRY(
 	    cid_token_id_mint(ctx, ks, client, sub, grant, access, claims, req->now, &id_token));
@@ -156,6 +157,7 @@ static enum cid_err grant_client_credentials(struct cid_ctx *ctx, const struct c
 	const char *scope = cid_params_get(&req->params, "scope");
 	struct cid_keyref *ref = NULL;
 	char *access = NULL;
+	struct cid_buf b;
 
 	/* a service acting for itself gets no identity scopes: there is no citizen */
 	if (scope != NULL &&
@@ -167,11 +169,15 @@ static enum cid_err grant_client_credentials(struct cid_ctx *ctx, const struct c
 	ref = cid_ctx_keys_acquire(ctx);
 	CID_TRY(cid_token_access_mint(ctx, cid_keyref_keyset(ref), client, client->client_id, scope,
 				      NULL, req->now, &access));
-	rc = cid_reply_json(reply, 200,
-			    json_pack("{s:s, s:s, s:I, s:s}", "access_token", access, "token_type",
-				      "Bearer", "expires_in",
-				      (json_int_t)cid_ctx_config(ctx)->access_ttl, "scope",
-				      scope == NULL ? "" : scope));
+	cid_buf_init(&b, CID_MAX_RESPONSE);
+	cid_buf_puts(&b, "{\"access_token\":");
+	cid_buf_append_json_str(&b, access, strlen(access));
+	cid_buf_puts(&b, ",\"token_type\":\"Bearer\",\"expires_in\":");
+	cid_buf_append_int(&b, cid_ctx_config(ctx)->access_ttl);
+	cid_buf_puts(&b, ",\"scope\":");
+	cid_buf_append_json_str(&b, scope == NULL ? "" : scope, scope == NULL ? 0 : strlen(scope));
+	cid_buf_puts(&b, "}");
+	rc = cid_reply_json_text(reply, 200, &b);
 out:
 	cid_keyref_put(ref);
 	free(access);
@@ -180,14 +186,15 @@ out:
 
 /*
  * What the token, introspection and revocation endpoints share: a form POST
- * from an authenticated client. Returns CID_OK with *client set, or
- * CID_ANSWERED once reply holds the error answer, or an internal error.
+ * from an authenticated client, read in the request's transaction txn.
+ * Returns CID_OK with *client set, or CID_ANSWERED once reply holds the error
+ * answer, or an internal error.
  */
-static enum cid_err form_client(struct cid_ctx *ctx, const struct cid_request *req,
+static enum cid_err form_client(struct cid_txn *txn, const struct cid_request *req,
 				struct cid_reply *reply, struct cid_client **client)
 {
 	if (req->post && req->form_content_type)
-		return oidc_client_auth(ctx, req, reply, client);
+		return oidc_client_auth(txn, req, reply, client);
 	return cid_reply_answered(cid_reply_error_json(
 	    reply, 400, "invalid_request", "use POST with application/x-www-form-urlencoded"));
 }
@@ -199,12 +206,17 @@ enum cid_err cid_oidc_token(struct cid_ctx *ctx, const struct cid_request *req,
 			    struct cid_reply *reply)
 {
 	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
 	struct cid_client *client = NULL;
 	const char *grant_type = cid_params_get(&req->params, "grant_type");
 	grant_fn *grant;
 	bool allowed;
 
-	CID_TRY(form_client(ctx, req, reply, &client));
+	/* the client is read in a snapshot of its own: a grant writes afterwards */
+	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
+	rc = form_client(txn, req, reply, &client);
+	cid_store_read_end(txn);
+	CID_TRY(rc);
 	if (grant_type == NULL) {
 		rc = cid_reply_error_json(reply, 400, "invalid_request", "grant_type is required");
 		goto out;
@@ -231,6 +243,7 @@ enum cid_err cid_oidc_token(struct cid_ctx *ctx, const struct cid_request *req,
 	}
 	rc = grant(ctx, req, client, reply);
 out:
+	cid_store_read_end(txn);
 	cid_client_free(client);
 	return cid_endpoint_rc(rc);
 }
@@ -266,16 +279,73 @@ static enum cid_err refresh_claims(const struct cid_grant *grant, int64_t iat, i
 	return CID_OK;
 }
 
-static enum cid_err introspect_active(struct cid_ctx *ctx, const struct cid_request *req,
-				      const struct cid_client *client, const char *token,
-				      json_t **out)
+/* Appends ,"name":"value" to b, when value is not NULL. */
+static void member_str(struct cid_buf *b, const char *name, const char *value)
 {
+	if (value == NULL)
+		return;
+	cid_buf_puts(b, ",\"");
+	cid_buf_puts(b, name);
+	cid_buf_puts(b, "\":");
+	cid_buf_append_json_str(b, value, strlen(value));
+}
+
+/* Appends ,"name":value to b, when value is not 0 (absent). */
+static void member_int(struct cid_buf *b, const char *name, int64_t value)
+{
+	if (value == 0)
+		return;
+	cid_buf_puts(b, ",\"");
+	cid_buf_puts(b, name);
+	cid_buf_puts(b, "\":");
+	cid_buf_append_int(b, value);
+}
+
+/*
+ * The answer for an active access token of client: its metadata, written
+ * straight into out (the hot path: no jansson object per request).
+ */
+static enum cid_err introspect_access(struct cid_ctx *ctx, struct cid_txn *txn,
+				      const struct cid_request *req,
+				      const struct cid_client *client, const char *token,
+				      struct cid_buf *out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_keyref *ref = cid_ctx_keys_acquire(ctx);
+	struct cid_access *a = NULL;
+
+	CID_TRY(cid_token_access_verify(ctx, ref, txn, token, req->now, &a, NULL));
+	/* a service may only learn about its own tokens: anything else would let it
+	 * read another service's pairwise subject */
+	CID_ENSURE(cid_str_eq(cid_str_of(a->client_id), client->client_id), CID_ERR_DENIED);
 	/* token metadata only: no personal claim but sub ever leaves here, since
 	 * attributes leave through the release point (release.h) and nowhere else */
-	static const char *const copied[] = {"scope", "client_id", "sub", "exp",       "iat",
-					     "iss",   "jti",	   "aud", "auth_time", "acr"};
+	cid_buf_puts(out, "{\"active\":true,\"token_type\":\"Bearer\"");
+	member_str(out, "scope", a->scope);
+	member_str(out, "client_id", a->client_id);
+	member_str(out, "sub", a->sub);
+	member_int(out, "exp", a->exp);
+	member_int(out, "iat", a->iat);
+	member_str(out, "iss", cid_ctx_config(ctx)->issuer);
+	member_str(out, "jti", a->jti);
+	member_str(out, "aud", a->aud);
+	member_int(out, "auth_time", a->auth_time);
+	member_str(out, "acr", a->acr);
+	cid_buf_puts(out, "}");
+out:
+	cid_access_free(a);
+	cid_keyref_put(ref);
+	return rc;
+}
+
+/* The answer for an active refresh token of client, as an access token of its grant would say. */
+static enum cid_err introspect_refresh(struct cid_ctx *ctx, const struct cid_request *req,
+				       const struct cid_client *client, const char *token,
+				       struct cid_buf *out)
+{
+	static const char *const copied[] = {"scope", "client_id", "sub",	"exp",
+					     "iat",   "iss",	   "auth_time", "acr"};
 	enum cid_err rc = CID_OK;
-	struct cid_keyref *ref = NULL;
 	struct cid_policyref *pref = NULL;
 	struct cid_grant *grant = NULL;
 	json_t *c = NULL;
@@ -284,29 +354,15 @@ static enum cid_err introspect_active(struct cid_ctx *ctx, const struct cid_requ
 	int64_t iat = 0;
 	int64_t exp = 0;
 
-	if (looks_like_jwt(token)) {
-		ref = cid_ctx_keys_acquire(ctx);
-		CID_TRY(cid_token_access_check(ctx, cid_keyref_keyset(ref), token, req->now, &c));
-		CID_ENSURE(json_object_set_new(c, "token_type", json_string("Bearer")) == 0,
-			   CID_ERR_NOMEM);
-	} else {
-		CID_TRY(
-		    cid_refresh_lookup(cid_ctx_store(ctx), token, req->now, &grant, &iat, &exp));
-		CID_TRY(refresh_claims(grant, iat, exp, &c));
-		pref = cid_ctx_policies_acquire(ctx);
-		cid_token_subject(ctx, cid_policyref_set(pref), client, grant->account_id, sub);
-		CID_ENSURE(
-		    json_object_set_new(c, "sub", json_string(sub)) == 0 &&
-			json_object_set_new(c, "iss", json_string(cid_ctx_config(ctx)->issuer)) ==
-			    0 &&
-			json_object_set_new(c, "token_type", json_string("refresh_token")) == 0,
-		    CID_ERR_NOMEM);
-	}
-	/* a service may only learn about its own tokens: anything else would let it
-	 * read another service's pairwise subject */
-	CID_ENSURE(cid_str_eq(cid_str_of(cid_json_str(c, "client_id")), client->client_id),
-		   CID_ERR_DENIED);
-	o = json_pack("{s:b, s:O}", "active", 1, "token_type", json_object_get(c, "token_type"));
+	CID_TRY(cid_refresh_lookup(cid_ctx_store(ctx), token, req->now, &grant, &iat, &exp));
+	CID_TRY(refresh_claims(grant, iat, exp, &c));
+	pref = cid_ctx_policies_acquire(ctx);
+	cid_token_subject(ctx, cid_policyref_set(pref), client, grant->account_id, sub);
+	CID_ENSURE(json_object_set_new(c, "sub", json_string(sub)) == 0 &&
+		       json_object_set_new(c, "iss", json_string(cid_ctx_config(ctx)->issuer)) == 0,
+		   CID_ERR_NOMEM);
+	CID_ENSURE(cid_str_eq(cid_str_of(grant->client_id), client->client_id), CID_ERR_DENIED);
+	o = json_pack("{s:b, s:s}", "active", 1, "token_type", "refresh_token");
 	CID_ENSURE(o != NULL, CID_ERR_NOMEM);
 	for (size_t i = 0; i < sizeof(copied) / sizeof(copied[0]); i++) {
 		json_t *v = json_object_get(c, copied[i]);
@@ -314,10 +370,8 @@ static enum cid_err introspect_active(struct cid_ctx *ctx, const struct cid_requ
 		if (v != NULL)
 			CID_ENSURE(json_object_set(o, copied[i], v) == 0, CID_ERR_NOMEM);
 	}
-	*out = o;
-	o = NULL;
+	cid_buf_append_json(out, o, JSON_COMPACT);
 out:
-	cid_keyref_put(ref);
 	cid_policyref_put(pref);
 	cid_grant_free(grant);
 	json_decref(c);
@@ -326,18 +380,18 @@ out:
 }
 
 /*
- * What introspection and revocation share: form_client (a public client only
- * if allow_public) and a token parameter. Returns as form_client does, with
- * *token set on CID_OK.
+ * What introspection and revocation share: form_client in txn (a public
+ * client only if allow_public) and a token parameter. Returns as form_client
+ * does, with *token set on CID_OK.
  */
-static enum cid_err token_request(struct cid_ctx *ctx, const struct cid_request *req,
+static enum cid_err token_request(struct cid_txn *txn, const struct cid_request *req,
 				  struct cid_reply *reply, bool allow_public,
 				  struct cid_client **client, const char **token)
 {
 	enum cid_err rc;
 
 	*token = cid_params_get(&req->params, "token");
-	rc = form_client(ctx, req, reply, client);
+	rc = form_client(txn, req, reply, client);
 	if (rc != CID_OK)
 		return rc;
 	/*= RFC 7662 §2.1: the endpoint MUST require some form of authorization */
@@ -356,20 +410,33 @@ enum cid_err cid_oidc_introspect(struct cid_ctx *ctx, const struct cid_request *
 				 struct cid_reply *reply)
 {
 	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
 	struct cid_client *client = NULL;
 	const char *token = NULL;
-	json_t *active = NULL;
+	struct cid_buf b;
 
-	CID_TRY(token_request(ctx, req, reply, false, &client, &token));
-	rc = introspect_active(ctx, req, client, token, &active);
+	cid_buf_init(&b, CID_MAX_RESPONSE);
+	/* one snapshot for the client and an access token's revocation */
+	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
+	CID_TRY(token_request(txn, req, reply, false, &client, &token));
+	if (looks_like_jwt(token)) {
+		rc = introspect_access(ctx, txn, req, client, token, &b);
+	} else {
+		cid_store_read_end(txn);
+		rc = introspect_refresh(ctx, req, client, token, &b);
+	}
 	if (rc == CID_ERR_NOMEM || rc == CID_ERR_STORE)
 		goto out;
 	/*= RFC 7662 §2.2: for an invalid, expired or revoked token, active is false
 	 *# and no other member is returned */
-	rc = cid_reply_json(reply, 200, rc == CID_OK ? active : json_pack("{s:b}", "active", 0));
-	active = NULL;
+	if (rc != CID_OK) {
+		cid_buf_free(&b);
+		cid_buf_puts(&b, "{\"active\":false}");
+	}
+	rc = cid_reply_json_text(reply, 200, &b);
 out:
-	json_decref(active);
+	cid_store_read_end(txn);
+	cid_buf_free(&b);
 	cid_client_free(client);
 	return cid_endpoint_rc(rc);
 }
@@ -378,19 +445,22 @@ enum cid_err cid_oidc_revoke(struct cid_ctx *ctx, const struct cid_request *req,
 			     struct cid_reply *reply)
 {
 	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
 	struct cid_client *client = NULL;
 	struct cid_keyref *ref = NULL;
+	struct cid_access *a = NULL;
 	const char *token = NULL;
-	json_t *c = NULL;
 
-	CID_TRY(token_request(ctx, req, reply, true, &client, &token));
+	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
+	CID_TRY(token_request(txn, req, reply, true, &client, &token));
 	if (looks_like_jwt(token)) {
 		ref = cid_ctx_keys_acquire(ctx);
-		rc = cid_token_access_check(ctx, cid_keyref_keyset(ref), token, req->now, &c);
-		if (rc == CID_OK &&
-		    cid_str_eq(cid_str_of(cid_json_str(c, "client_id")), client->client_id))
-			rc = cid_token_access_revoke(cid_ctx_store(ctx), c);
+		rc = cid_token_access_verify(ctx, ref, txn, token, req->now, &a, NULL);
+		cid_store_read_end(txn);
+		if (rc == CID_OK && cid_str_eq(cid_str_of(a->client_id), client->client_id))
+			rc = cid_token_access_revoke(cid_ctx_store(ctx), a);
 	} else {
+		cid_store_read_end(txn);
 		rc = cid_refresh_revoke(cid_ctx_store(ctx), token, client->client_id, req->now);
 	}
 	if (rc == CID_ERR_NOMEM || rc == CID_ERR_STORE)
@@ -401,8 +471,9 @@ enum cid_err cid_oidc_revoke(struct cid_ctx *ctx, const struct cid_request *req,
 	reply->no_store = true;
 	rc = CID_OK;
 out:
+	cid_store_read_end(txn);
 	cid_keyref_put(ref);
-	json_decref(c);
+	cid_access_free(a);
 	cid_client_free(client);
 	return cid_endpoint_rc(rc);
 }

@@ -61,10 +61,11 @@ enum cid_err cid_oidc_userinfo(struct cid_ctx *ctx, const struct cid_request *re
 	enum cid_err rc = CID_OK;
 	bool twice = false;
 	const char *token = bearer_of(req, &twice);
+	struct cid_txn *txn = NULL;
 	struct cid_keyref *ref = NULL;
 	struct cid_policyref *pref = NULL;
 	struct cid_client *client = NULL;
-	json_t *claims = NULL;
+	struct cid_access *access = NULL;
 	struct cid_grant *grant = NULL;
 	struct cid_account *citizen = NULL;
 	json_t *body = NULL;
@@ -76,15 +77,18 @@ enum cid_err cid_oidc_userinfo(struct cid_ctx *ctx, const struct cid_request *re
 	if (token == NULL)
 		return bearer_error(reply, 401, NULL, NULL);
 	ref = cid_ctx_keys_acquire(ctx);
-	rc = cid_token_access_check(ctx, cid_keyref_keyset(ref), token, req->now, &claims);
+	/* one snapshot: the token's revocation, its grant, citizen and client, and
+	 * the consent records the release reads */
+	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
+	rc = cid_token_access_verify(ctx, ref, txn, token, req->now, &access, &grant);
+	if (rc == CID_OK && grant == NULL) /* a service's own token: no citizen */
+		rc = CID_ERR_NOTFOUND;
 	if (rc == CID_OK)
-		rc = cid_grant_get(cid_ctx_store(ctx), cid_json_str(claims, "grant_id"), &grant);
-	if (rc == CID_OK)
-		rc = cid_account_get(cid_ctx_store(ctx), grant->account_id, &citizen);
+		rc = cid_account_get_txn(txn, grant->account_id, &citizen);
 	if (rc == CID_OK && !citizen->active)
 		rc = CID_ERR_DISABLED;
 	if (rc == CID_OK)
-		rc = cid_client_get(cid_ctx_store(ctx), cid_json_str(claims, "client_id"), &client);
+		rc = cid_client_get_txn(txn, access->client_id, &client);
 	if (rc != CID_OK && rc != CID_ERR_NOMEM && rc != CID_ERR_STORE) {
 		rc = bearer_error(reply, 401, "invalid_token",
 				  "the access token is invalid, expired or revoked");
@@ -92,22 +96,23 @@ enum cid_err cid_oidc_userinfo(struct cid_ctx *ctx, const struct cid_request *re
 	}
 	CID_TRY(rc);
 	/*= OIDC Core §5.3.1: the openid scope is required to call the UserInfo endpoint */
-	if (!cid_words_has(cid_json_str(claims, "scope"), "openid", 6)) {
+	if (!cid_words_has(access->scope, "openid", 6)) {
 		rc = bearer_error(reply, 403, "insufficient_scope", "the openid scope is required");
 		goto out;
 	}
-	body = json_pack("{s:O}", "sub", json_object_get(claims, "sub"));
+	body = json_pack("{s:s}", "sub", access->sub);
 	CID_ENSURE(body != NULL, CID_ERR_NOMEM);
 	pref = cid_ctx_policies_acquire(ctx);
-	CID_TRY(oidc_release(ctx, cid_policyref_set(pref), client, citizen, grant,
+	CID_TRY(oidc_release(ctx, txn, cid_policyref_set(pref), client, citizen, grant,
 			     CID_RELEASE_USERINFO, req->now, body, reply));
 	rc = cid_reply_json(reply, 200, body);
 	body = NULL;
 out:
+	cid_store_read_end(txn);
 	cid_keyref_put(ref);
 	cid_policyref_put(pref);
 	cid_client_free(client);
-	json_decref(claims);
+	cid_access_free(access);
 	cid_grant_free(grant);
 	cid_account_free(citizen);
 	json_decref(body);

@@ -63,6 +63,26 @@ out:
 	return rc;
 }
 
+enum cid_err cid_reply_json_text(struct cid_reply *r, int status, struct cid_buf *b)
+{
+	enum cid_err rc = cid_buf_status(b);
+	size_t len = 0;
+	char *text = rc == CID_OK ? cid_buf_take(b, &len) : NULL;
+
+	cid_buf_free(b);
+	if (rc != CID_OK)
+		return rc;
+	if (text == NULL)
+		return CID_ERR_NOMEM;
+	free(r->body);
+	r->body = text;
+	r->body_len = len;
+	r->status = status;
+	r->content_type = "application/json";
+	r->no_store = true;
+	return CID_OK;
+}
+
 enum cid_err cid_reply_page(struct cid_reply *r, int status, enum cid_page page, json_t *data,
 			    const char *locale)
 {

@@ -18,6 +18,7 @@
 #define CID_REPLY_H
 
 #include "bounds.h"
+#include "buf.h"
 #include "cid.h"
 #include "config.h"
 #include "err.h"
@@ -185,6 +186,14 @@ struct cid_endpoint {
 
 /* Replies with obj (stolen, may be NULL: CID_ERR_NOMEM) as JSON, status, no-store. */
 CID_MUST_CHECK enum cid_err cid_reply_json(struct cid_reply *r, int status, json_t *obj);
+
+/*
+ * Replies with the JSON text built in b (taken: b is empty afterwards, in any
+ * case), status, no-store: for a hot path's answer written straight into a
+ * buffer (cid_buf_append_json_str) rather than built as a jansson object.
+ * Errors: b's sticky error (CID_ERR_TOOBIG, CID_ERR_NOMEM).
+ */
+CID_MUST_CHECK enum cid_err cid_reply_json_text(struct cid_reply *r, int status, struct cid_buf *b);
 
 /*
  * Replies with an HTML page of kind page, with data (stolen; NULL:

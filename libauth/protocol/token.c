@@ -14,6 +14,7 @@
 #include "bounds.h"
 #include "crypto.h"
 #include "str.h"
+#include "token_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,7 @@ static enum cid_err put_revoked_grant(struct cid_txn *txn, json_t *grant, int64_
 	return cid_txn_put_json(txn, CID_DB_GRANTS, cid_str_of(id), grant, 0);
 }
 
-static enum cid_err load_grant(struct cid_txn *txn, const char *grant_id, json_t **out)
+enum cid_err token_load_grant(struct cid_txn *txn, const char *grant_id, json_t **out)
 {
 	if (grant_id == NULL)
 		return CID_ERR_NOTFOUND;
@@ -84,7 +85,7 @@ static enum cid_err generation_of(const json_t *o, int64_t *out)
 
 void cid_grant_free(struct cid_grant *g)
 {
-	if (g == NULL)
+	if (g == NULL || atomic_fetch_sub(&g->refs, 1) > 1)
 		return;
 	free(g->scope);
 	free(g->nonce);
@@ -158,6 +159,7 @@ static enum cid_err grant_of(const json_t *rec, struct cid_grant **out)
 	struct cid_grant *g = calloc(1, sizeof(*g));
 
 	CID_ENSURE(g != NULL, CID_ERR_NOMEM);
+	atomic_init(&g->refs, 1);
 	CID_ENSURE(json_is_object(rec) && copy_text(rec, "grant_id", g->id, sizeof(g->id)) &&
 		       copy_text(rec, "account_id", g->account_id, sizeof(g->account_id)) &&
 		       copy_text(rec, "client_id", g->client_id, sizeof(g->client_id)) &&
@@ -186,6 +188,19 @@ out:
 }
 
 /*
+ * CID_ERR_REVOKED unless the citizen of a grant made in generation is live in
+ * it: a citizen disabled now, or at any time since, holds no tokens.
+ */
+static enum cid_err live(struct cid_txn *txn, const char *account_id, int64_t generation)
+{
+	enum cid_err rc = cid_account_live(txn, account_id, generation);
+
+	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_DISABLED)
+		rc = CID_ERR_REVOKED;
+	return rc;
+}
+
+/*
  * CID_ERR_REVOKED unless the grant holds tokens: it is not revoked, and its
  * citizen is live in the grant's generation (a citizen disabled now, or at
  * any time since, holds no tokens).
@@ -199,9 +214,52 @@ static enum cid_err grant_usable(struct cid_txn *txn, const json_t *grant)
 		return CID_ERR_REVOKED;
 	rc = generation_of(grant, &generation);
 	if (rc == CID_OK)
-		rc = cid_account_live(txn, cid_json_str(grant, "account_id"), generation);
-	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_DISABLED)
-		rc = CID_ERR_REVOKED;
+		rc = live(txn, cid_json_str(grant, "account_id"), generation);
+	return rc;
+}
+
+enum cid_err token_grant_usable_typed(struct cid_txn *txn, const struct cid_grant *g)
+{
+	if (g->revoked)
+		return CID_ERR_REVOKED;
+	return live(txn, g->account_id, g->generation);
+}
+
+static void grant_ref(void *g)
+{
+	atomic_fetch_add(&((struct cid_grant *)g)->refs, 1);
+}
+
+static void grant_unref(void *g)
+{
+	cid_grant_free(g);
+}
+
+/* A typed grant is a function of its record's bytes: the store's memo keeps it. */
+static const struct cid_memo_kind grant_kind = {grant_ref, grant_unref};
+
+enum cid_err cid_grant_get_txn(struct cid_txn *txn, const char *grant_id, struct cid_grant **out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_str key;
+	struct cid_str val;
+	struct cid_memo *memo;
+	struct cid_grant *g;
+	json_t *rec = NULL;
+
+	CID_ENSURE(grant_id != NULL, CID_ERR_NOTFOUND);
+	key = cid_str_of(grant_id);
+	CID_TRY(cid_txn_get(txn, CID_DB_GRANTS, key, &val));
+	memo = cid_store_memo(cid_txn_store(txn), CID_DB_GRANTS, &grant_kind);
+	g = cid_memo_get(memo, key, val);
+	if (g == NULL) {
+		CID_TRY(cid_store_parse_json(val, &rec));
+		CID_TRY(grant_of(rec, &g));
+		cid_memo_put(memo, key, val, g);
+	}
+	*out = g;
+out:
+	json_decref(rec);
 	return rc;
 }
 
@@ -357,7 +415,7 @@ static enum cid_err use_record(struct cid_txn *txn, enum cid_db db, struct redee
 		goto out;
 	}
 	CID_TRY(rc);
-	rc = load_grant(txn, cid_json_str(rec, "grant_id"), &grant);
+	rc = token_load_grant(txn, cid_json_str(rec, "grant_id"), &grant);
 	if (rc == CID_ERR_NOTFOUND) {
 		rc = CID_OK;
 		goto out;
@@ -528,7 +586,7 @@ enum cid_err cid_refresh_lookup(struct cid_store *s, const char *token, int64_t 
 	CID_ENSURE(secret_key(token, hash), CID_ERR_NOTFOUND);
 	CID_TRY(cid_store_read_begin(s, &txn));
 	CID_TRY(cid_txn_get_json(txn, CID_DB_REFRESH, key_of(hash), &r));
-	CID_TRY(load_grant(txn, cid_json_str(r, "grant_id"), &grant));
+	CID_TRY(token_load_grant(txn, cid_json_str(r, "grant_id"), &grant));
 	CID_ENSURE(!json_is_true(json_object_get(r, "used")), CID_ERR_REVOKED);
 	CID_TRY(grant_usable(txn, grant));
 	CID_ENSURE(cid_json_int(r, "exp") > now, CID_ERR_EXPIRED);
@@ -563,7 +621,7 @@ static enum cid_err revoke_cb(struct cid_txn *txn, void *arg)
 			   CID_ERR_DENIED);
 		grant_id = cid_json_str(rec, "grant_id");
 	}
-	CID_TRY(load_grant(txn, grant_id, &grant));
+	CID_TRY(token_load_grant(txn, grant_id, &grant));
 	CID_TRY(put_revoked_grant(txn, grant, rv->now));
 out:
 	json_decref(rec);
@@ -593,211 +651,17 @@ enum cid_err cid_grant_get(struct cid_store *s, const char *grant_id, struct cid
 {
 	enum cid_err rc = CID_OK;
 	struct cid_txn *txn = NULL;
-	json_t *g = NULL;
+	struct cid_grant *g = NULL;
 
 	CID_ENSURE(grant_id != NULL && strnlen(grant_id, CID_TOKEN_CHARS + 1) == CID_TOKEN_CHARS,
 		   CID_ERR_NOTFOUND);
 	CID_TRY(cid_store_read_begin(s, &txn));
-	CID_TRY(load_grant(txn, grant_id, &g));
-	CID_ENSURE(!json_is_true(json_object_get(g, "revoked")), CID_ERR_REVOKED);
-	CID_TRY(grant_of(g, grant));
+	CID_TRY(cid_grant_get_txn(txn, grant_id, &g));
+	CID_ENSURE(!g->revoked, CID_ERR_REVOKED);
+	*grant = g;
+	g = NULL;
 out:
 	cid_store_read_end(txn);
-	json_decref(g);
+	cid_grant_free(g);
 	return rc;
-}
-
-void cid_token_subject(const struct cid_ctx *ctx, const struct cid_policyset *ps,
-		       const struct cid_client *client, const char *account_id,
-		       char out[CID_TOKEN_CHARS + 1])
-{
-	const struct cid_policy *pol = cid_policyset_find(ps, client->client_id);
-	/* sector (<= 255) + separator + account id + 32-byte salt */
-	uint8_t material[256 + 1 + CID_ID_CHARS + 32];
-	uint8_t digest[32];
-	size_t al = strnlen(account_id, CID_ID_CHARS);
-	size_t sl = strnlen(client->sector, 255);
-	size_t n = 0;
-
-	if (!client->pairwise && pol != NULL && cid_policy_public_subject(pol)) {
-		memcpy(out, account_id, al);
-		out[al] = '\0';
-		return;
-	}
-	/*= OIDC Core §8.1: sub = SHA-256 ( sector_identifier || local_account_id || salt ) */
-	memcpy(material + n, client->sector, sl);
-	n += sl;
-	material[n++] = '\n'; /* no sector can contain it, so the split is unambiguous */
-	memcpy(material + n, account_id, al);
-	n += al;
-	memcpy(material + n, cid_ctx_pairwise_salt(ctx), 32);
-	n += 32;
-	cid_sha256(material, n, digest);
-	if (cid_b64url_encode(digest, sizeof(digest), out, CID_TOKEN_CHARS + 1) != CID_OK)
-		out[0] = '\0';
-}
-
-/* Claims every token of ours has. */
-static json_t *base_claims(const struct cid_ctx *ctx, const char *sub, const char *aud, int64_t now,
-			   int64_t ttl)
-{
-	return json_pack("{s:s, s:s, s:s, s:I, s:I}", "iss", cid_ctx_config(ctx)->issuer, "sub",
-			 sub, "aud", aud, "iat", (json_int_t)now, "exp", (json_int_t)now + ttl);
-}
-
-/*
- * Adds to token claims c how the citizen of grant g authenticated (auth_time,
- * acr) and, for an access token, the grant_id, for an ID token amr, sid and
- * nonce: each only when the grant has one.
- */
-static enum cid_err grant_claims(json_t *c, const struct cid_grant *g, bool id_token)
-{
-	json_t *amr = NULL;
-
-	if ((g->auth_time != 0 &&
-	     json_object_set_new(c, "auth_time", json_integer(g->auth_time)) != 0) ||
-	    (g->acr[0] != '\0' && json_object_set_new(c, "acr", json_string(g->acr)) != 0))
-		return CID_ERR_NOMEM;
-	if (!id_token)
-		return json_object_set_new(c, "grant_id", json_string(g->id)) == 0 ? CID_OK
-										   : CID_ERR_NOMEM;
-	if ((g->sid[0] != '\0' && json_object_set_new(c, "sid", json_string(g->sid)) != 0) ||
-	    (g->nonce != NULL && json_object_set_new(c, "nonce", json_string(g->nonce)) != 0))
-		return CID_ERR_NOMEM;
-	if (g->n_amr == 0)
-		return CID_OK;
-	if ((amr = json_array()) == NULL || json_object_set_new(c, "amr", amr) != 0)
-		return CID_ERR_NOMEM;
-	for (size_t i = 0; i < g->n_amr; i++)
-		if (json_array_append_new(amr, json_string(g->amr[i])) != 0)
-			return CID_ERR_NOMEM;
-	return CID_OK;
-}
-
-enum cid_err cid_token_access_mint(struct cid_ctx *ctx, const struct cid_keyset *ks,
-				   const struct cid_client *client, const char *sub,
-				   const char *scope, const struct cid_grant *grant, int64_t now,
-				   char **out)
-{
-	enum cid_err rc = CID_OK;
-	char jti[CID_TOKEN_CHARS + 1];
-	json_t *c = base_claims(ctx, sub, client->client_id, now, cid_ctx_config(ctx)->access_ttl);
-
-	CID_ENSURE(c != NULL, CID_ERR_NOMEM);
-	CID_TRY(cid_random_token(jti));
-	/*= RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti are REQUIRED */
-	CID_ENSURE(json_object_set_new(c, "client_id", json_string(client->client_id)) == 0 &&
-		       json_object_set_new(c, "jti", json_string(jti)) == 0,
-		   CID_ERR_NOMEM);
-	if (scope != NULL && scope[0] != '\0')
-		CID_ENSURE(json_object_set_new(c, "scope", json_string(scope)) == 0, CID_ERR_NOMEM);
-	if (grant != NULL)
-		CID_TRY(grant_claims(c, grant, false));
-	/*= RFC 9068 §2.1: typ header "at+jwt" */
-	CID_TRY(cid_jws_sign(ks, "ES256", "at+jwt", c, out));
-out:
-	json_decref(c);
-	return rc;
-}
-
-enum cid_err cid_token_id_mint(struct cid_ctx *ctx, const struct cid_keyset *ks,
-			       const struct cid_client *client, const char *sub,
-			       const struct cid_grant *grant, const char *access_token,
-			       json_t *claims, int64_t now, char **out)
-{
-	enum cid_err rc = CID_OK;
-	char at_hash[44];
-	const char *name;
-	json_t *value;
-	json_t *c =
-	    base_claims(ctx, sub, client->client_id, now, cid_ctx_config(ctx)->id_token_ttl);
-
-	CID_ENSURE(c != NULL, CID_ERR_NOMEM);
-	/* not json_object_update_missing: jansson 2.14's drops a member it runs out of
-	 * memory for and still reports success, and a released claim would go missing */
-	json_object_foreach(claims, name, value)
-	{
-		if (json_object_get(c, name) == NULL)
-			CID_ENSURE(json_object_set(c, name, value) == 0, CID_ERR_NOMEM);
-	}
-	CID_TRY(grant_claims(c, grant, true));
-	CID_ENSURE(json_object_set_new(c, "azp", json_string(client->client_id)) == 0,
-		   CID_ERR_NOMEM);
-	if (access_token != NULL) {
-		/*= OIDC Core §3.1.3.6: at_hash is the base64url of the left half of the hash */
-		CID_TRY(cid_jose_half_hash(client->id_token_alg, access_token, at_hash));
-		CID_ENSURE(json_object_set_new(c, "at_hash", json_string(at_hash)) == 0,
-			   CID_ERR_NOMEM);
-	}
-	CID_TRY(cid_jws_sign(ks, client->id_token_alg, "JWT", c, out));
-out:
-	json_decref(c);
-	return rc;
-}
-
-enum cid_err cid_token_access_check(struct cid_ctx *ctx, const struct cid_keyset *ks,
-				    const char *jwt, int64_t now, json_t **claims_out)
-{
-	enum cid_err rc = CID_OK;
-	struct cid_txn *txn = NULL;
-	struct cid_str val;
-	json_t *c = NULL;
-	json_t *grant = NULL;
-	const char *jti;
-	const char *grant_id;
-	size_t n = jwt == NULL ? 0 : strnlen(jwt, CID_MAX_TOKEN + 1);
-
-	CID_ENSURE(n > 0, CID_ERR_INVALID);
-	CID_TRY(cid_jws_verify(ks, jwt, n, "at+jwt", &c));
-	CID_ENSURE(cid_str_eq(cid_str_of(cid_json_str(c, "iss")), cid_ctx_config(ctx)->issuer),
-		   CID_ERR_INVALID);
-	CID_ENSURE(json_is_integer(json_object_get(c, "exp")), CID_ERR_INVALID);
-	CID_ENSURE(cid_json_int(c, "exp") + CID_CLOCK_SKEW > now, CID_ERR_EXPIRED);
-	jti = cid_json_str(c, "jti");
-	CID_ENSURE(jti != NULL && strlen(jti) == CID_TOKEN_CHARS, CID_ERR_INVALID);
-	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
-	rc = cid_txn_get(txn, CID_DB_REVOKED, cid_str_of(jti), &val);
-	CID_ENSURE(rc != CID_OK, CID_ERR_REVOKED);
-	CID_ENSURE(rc == CID_ERR_NOTFOUND, rc);
-	rc = CID_OK;
-	grant_id = cid_json_str(c, "grant_id");
-	if (grant_id != NULL) {
-		CID_TRY(load_grant(txn, grant_id, &grant));
-		CID_TRY(grant_usable(txn, grant));
-	}
-	*claims_out = c;
-	c = NULL;
-out:
-	cid_store_read_end(txn);
-	json_decref(c);
-	json_decref(grant);
-	return rc;
-}
-
-struct revoke_jti {
-	const char *jti;
-	int64_t exp;
-};
-
-static enum cid_err revoke_jti_cb(struct cid_txn *txn, void *arg)
-{
-	struct revoke_jti *r = arg;
-	enum cid_err rc = CID_OK;
-	json_t *rec = json_pack("{s:I}", "exp", (json_int_t)r->exp);
-
-	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
-	CID_TRY(cid_txn_put_json(txn, CID_DB_REVOKED, cid_str_of(r->jti), rec, 0));
-out:
-	json_decref(rec);
-	return rc;
-}
-
-enum cid_err cid_token_access_revoke(struct cid_store *s, const json_t *claims)
-{
-	struct revoke_jti r = {.jti = cid_json_str(claims, "jti"),
-			       .exp = cid_json_int(claims, "exp")};
-
-	if (r.jti == NULL || r.exp == 0)
-		return CID_ERR_INVALID;
-	return cid_store_update(s, revoke_jti_cb, &r);
 }

@@ -6,7 +6,7 @@
  * family of every code, refresh token and access token that descends from it.
  * Revoking the grant revokes the whole family: codes and refresh tokens are
  * refused, and access tokens (which carry the grant id in "grant_id") fail
- * cid_token_access_check even before they expire.
+ * cid_token_access_verify even before they expire.
  *
  * Codes and refresh tokens are random (crypto.h) and stored only as
  * cid_secret_hash. A code is single use: a second redemption finds it marked
@@ -14,7 +14,10 @@
  * token is rotated at each use; presenting a used one revokes the grant
  * (RFC 9700 §4.14.2). Access tokens are stateless JWTs, so issuing one for
  * client_credentials writes nothing; revoking one records its jti until it
- * expires (CID_DB_REVOKED).
+ * expires (CID_DB_REVOKED). An access token's signature is checked once per
+ * keyset: the claims of a token that passed are remembered beside the token
+ * in the keyset's memo, while its expiry, its jti and its grant are checked
+ * on every use.
  *
  * A grant is also dead while its citizen is not active, and for good once the
  * citizen has been disabled after it was made: it records the citizen's
@@ -42,6 +45,7 @@
 #include "err.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -68,9 +72,11 @@ struct cid_grant {
 	int64_t generation; /* the citizen's when the grant was made (account.h) */
 	int64_t created_at; /* 0 when the record has none */
 	bool revoked;
+	atomic_int refs; /* references held: a grant read from an unchanged record is
+			    shared (the store's memo, memo.h); cid_grant_free drops one */
 };
 
-/* Frees a grant returned by a call below; NULL is a no-op. */
+/* Drops a reference to a grant returned by a call below; the last frees it. NULL is a no-op. */
 void cid_grant_free(struct cid_grant *g);
 
 /*
@@ -186,24 +192,66 @@ CID_MUST_CHECK enum cid_err cid_token_id_mint(struct cid_ctx *ctx, const struct 
 					      char **out);
 
 /*
- * Checks an access token: signature by a key of ks, typ at+jwt, iss is ours,
- * not expired at now (with CID_CLOCK_SKEW), jti not revoked, grant (if any)
- * not revoked and its citizen live in its generation (so a disabled citizen's
- * token fails even if nothing revoked it). *claims_out (new reference) are its
- * claims.
- * Errors: CID_ERR_INVALID (malformed, bad typ/iss), CID_ERR_DENIED (signature),
- * CID_ERR_EXPIRED, CID_ERR_REVOKED, CID_ERR_NOTFOUND (its grant is gone),
- * CID_ERR_TOOBIG, CID_ERR_STORE.
+ * An access token's claims as other modules read them: made once from a
+ * token whose signature, typ, iss, exp and jti were checked, and shared (the
+ * keyset's memo keeps it, cid_keyref_memo). sub and client_id are never
+ * NULL; another string is NULL when the token has no such claim (every token
+ * civicid mints has aud and iat). Drop with cid_access_free.
  */
-CID_MUST_CHECK enum cid_err cid_token_access_check(struct cid_ctx *ctx, const struct cid_keyset *ks,
-						   const char *jwt, int64_t now,
-						   json_t **claims_out);
+struct cid_access {
+	const char *sub;
+	const char *aud;
+	const char *client_id;
+	const char *scope;
+	const char *jti;      /* CID_TOKEN_CHARS characters */
+	const char *grant_id; /* NULL: a client_credentials token (no citizen) */
+	const char *acr;
+	int64_t exp;
+	int64_t iat;	   /* 0 when absent */
+	int64_t auth_time; /* 0 when absent */
+	atomic_int refs;
+	char text[]; /* where the strings are */
+};
+
+/* Drops a reference to a; the last frees it. NULL is a no-op. */
+void cid_access_free(struct cid_access *a);
 
 /*
- * Records the access token with these claims (from cid_token_access_check) as
- * revoked until its exp. Errors: CID_ERR_INVALID (no jti/exp), CID_ERR_STORE.
+ * Checks an access token: signature by a key of ref's keyset, typ at+jwt, iss
+ * is ours, exp and jti present, not expired at now (with CID_CLOCK_SKEW);
+ * then, in the caller's read transaction txn, its jti not revoked, and its
+ * grant (if any) not revoked and its citizen live in its generation (so a
+ * disabled citizen's token fails even if nothing revoked it). The first four
+ * depend on the token and the keyset alone: a token that passed them once is
+ * remembered in the keyset's memo and not verified again; revocation and the
+ * grant are read on every call. *out is the token's claims; *grant (grant may
+ * be NULL: not wanted) its grant, NULL for a client_credentials token. Both
+ * are written only on success.
+ * Errors: CID_ERR_INVALID (malformed, bad typ/iss, no sub or client_id, a
+ * claim of the wrong type), CID_ERR_DENIED (signature), CID_ERR_EXPIRED, CID_ERR_REVOKED,
+ * CID_ERR_NOTFOUND (its grant is gone), CID_ERR_TOOBIG, CID_ERR_STORE
+ * (including a damaged grant record), CID_ERR_NOMEM.
  */
-CID_MUST_CHECK enum cid_err cid_token_access_revoke(struct cid_store *s, const json_t *claims);
+CID_MUST_CHECK enum cid_err cid_token_access_verify(struct cid_ctx *ctx, struct cid_keyref *ref,
+						    struct cid_txn *txn, const char *jwt,
+						    int64_t now, struct cid_access **out,
+						    struct cid_grant **grant);
+
+/*
+ * Records the access token a (from cid_token_access_verify) as revoked until
+ * its exp. Errors: CID_ERR_INVALID (no exp), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_token_access_revoke(struct cid_store *s,
+						    const struct cid_access *a);
+
+/*
+ * The grant grant_id as cid_grant_get reads it, but in the caller's
+ * transaction txn, and revoked or not (the caller looks at g->revoked).
+ * Errors: CID_ERR_NOTFOUND, CID_ERR_STORE (including a damaged record),
+ * CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_grant_get_txn(struct cid_txn *txn, const char *grant_id,
+					      struct cid_grant **grant);
 
 /*
  * Reads the grant of a citizen's access-token claims: *grant (free with

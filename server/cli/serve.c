@@ -30,11 +30,13 @@
 
 #include <getopt.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifndef CID_WEB_DIR
 #define CID_WEB_DIR "web"
@@ -288,6 +290,22 @@ static int check_policies(const struct cid_config *cfg)
 	return 0;
 }
 
+/*
+ * Keeps the heap close to what is in use: glibc gives each thread that meets
+ * contention an arena of its own, up to eight per core, each keeping the
+ * memory freed into it; with 64 HTTP threads that is up to 16 arenas on two
+ * cores. One arena per core is as many as can run at once.
+ *
+ * (argon2id's 19 MiB per hash never comes from the heap: crypto.c maps it
+ * for each hash and returns it.)
+ */
+static void bound_heap(void)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	(void)mallopt(M_ARENA_MAX, cores < 1 ? 1 : (int)cores);
+}
+
 int cid_cli_serve(int argc, char **argv)
 {
 	struct cid_config *cfg = NULL;
@@ -334,6 +352,7 @@ int cid_cli_serve(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	bound_heap();
 	rc = cid_ctx_open(cfg, (int64_t)time(NULL), stderr, &ctx);
 	if (rc != CID_OK) {
 		fprintf(stderr, "civicid serve: cannot start (store %s, policies %s): %s\n",

@@ -1,8 +1,9 @@
 // The benchmark's table (run.sh): reads the SERVER.ROW.FIELD=VALUE lines
 // run.sh gathered and prints one Markdown table, civicid beside
-// node-oidc-provider. A row without its number, a failed request or login, or
-// an audit log that did not verify is marked in the table, listed on stderr,
-// and makes the exit status 1.
+// node-oidc-provider. A row without its number, a failed request or login,
+// civicid's RssAnon after the runs over run.rss_anon_bound_kib (when run.sh
+// gives one), or an audit log that did not verify is marked in the table,
+// listed on stderr, and makes the exit status 1.
 //   node table.mjs RESULTS-FILE
 import { readFileSync } from 'node:fs';
 
@@ -98,7 +99,16 @@ add('client_credentials, ES256 at+jwt', rate('civicid', 'cc'), rate('nodeop', 'c
 add('discovery', rate('civicid', 'discovery'), rate('nodeop', 'discovery'));
 add(`full login, ${num('run.logins_at_once')} at once`, cLogin, nLogin);
 add('RSS idle', rss('civicid', 'rss_idle'), rss('nodeop', 'rss_idle'), '');
-add('RSS after the runs', rss('civicid', 'rss_after'), rss('nodeop', 'rss_after'), '');
+const cAfter = rss('civicid', 'rss_after');
+// civicid's heap and stacks after every run stay under the bound run.sh names
+// (none for a sanitized build, whose allocator is not glibc's)
+const bound = results.get('run.rss_anon_bound_kib');
+const anonAfter = results.get('civicid.rss_after.RssAnon');
+if (bound !== undefined && Number(anonAfter) > Number(bound)) {
+	problems.push(`civicid: RssAnon after the runs ${mib(anonAfter)} MiB, over the bound of ${mib(bound)} MiB`);
+	cAfter.cell += ` **over ${mib(bound)} MiB**`;
+}
+add('RSS after the runs', cAfter, rss('nodeop', 'rss_after'), '');
 add(`start to first discovery (keys exist, median of ${num('run.starts')})`, start('civicid'), start('nodeop'), '');
 
 console.log('| measure | civicid | node-oidc-provider | civicid ÷ node |');

@@ -1,7 +1,7 @@
 // table.mjs fails the benchmark when it should: a full set of results prints
 // the table and exits 0; each way a run can go wrong (a row without its
-// number, a failed request, a failed login, an audit log that did not verify)
-// exits 1 and names what went wrong.
+// number, a failed request, a failed login, a heap over its bound, an audit
+// log that did not verify) exits 1 and names what went wrong.
 //   node --test tests/bench/table.test.mjs
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -65,6 +65,13 @@ test('a full set of results prints every row and passes', () => {
 	assert.equal(r.stderr, '');
 });
 
+test('a heap at its bound passes', () => {
+	const results = complete();
+	results.set('run.rss_anon_bound_kib', '4096');
+	const r = run(results);
+	assert.equal(r.status, 0, r.stderr);
+});
+
 const broken = [
 	{ name: 'a wrk row without its number', edit: (r) => r.delete('nodeop.cc.rps'), says: /nodeop\.cc\.rps: no number/ },
 	{ name: 'failed requests', edit: (r) => r.set('civicid.userinfo.failed', '3'), says: /civicid userinfo: 3 requests failed/ },
@@ -72,6 +79,7 @@ const broken = [
 	{ name: 'no login at all', edit: (r) => r.set('nodeop.login.logins', '0'), says: /nodeop full login: no login completed/ },
 	{ name: 'no argon2id ceiling', edit: (r) => r.delete('ceiling.rate'), says: /ceiling\.rate: no number/ },
 	{ name: 'no memory reading', edit: (r) => r.delete('civicid.rss_after.RssAnon'), says: /civicid\.rss_after\.RssAnon: no number/ },
+	{ name: 'a heap over its bound', edit: (r) => r.set('run.rss_anon_bound_kib', '4095'), says: /civicid: RssAnon after the runs 4\.0 MiB, over the bound of 4\.0 MiB/ },
 	{ name: 'no count of starts', edit: (r) => r.delete('run.starts'), says: /run\.starts: no number/ },
 	{ name: 'no start time', edit: (r) => r.set('nodeop.start.ms', ''), says: /nodeop\.start\.ms: no number/ },
 	{ name: 'an audit log that did not verify', edit: (r) => r.set('civicid.audit.verify', 'FAILED'), says: /audit log did not verify/ },

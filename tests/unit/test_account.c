@@ -811,6 +811,48 @@ static void test_state_changes_start_generations(void **state)
 	assert_int_equal(live_now(f, 1), CID_ERR_STORE);
 }
 
+/*
+ * A citizen read again from the same record is the same object (the store's
+ * memo), and one whose record changed is read anew at once, whether account.c
+ * or someone behind its back changed it; the generation read beside it
+ * follows the record too.
+ */
+static void test_a_changed_citizen_record_is_read_anew(void **state)
+{
+	struct fixture *f = *state;
+	json_t *claims = json_pack("{s:s}", "given_name", "花");
+	struct cid_account *a = NULL;
+	struct cid_account *b = NULL;
+	struct cid_account *c = NULL;
+	struct cid_account *d = NULL;
+	int64_t gen = -1;
+
+	assert_non_null(claims);
+	assert_int_equal(cid_account_get(f->s, f->id, &a), CID_OK);
+	assert_int_equal(cid_account_get(f->s, f->id, &b), CID_OK);
+	assert_ptr_equal(a, b);
+	assert_int_equal(generation_now(f, f->id, &gen), CID_OK);
+	assert_int_equal(gen, 0);
+	assert_int_equal(cid_account_set_claims(f->s, "hanako", claims, NOW), CID_OK);
+	json_decref(claims);
+	assert_int_equal(cid_account_get(f->s, f->id, &c), CID_OK);
+	assert_ptr_not_equal(c, a);
+	assert_string_equal(json_string_value(json_object_get(c->claims, "given_name")), "花");
+	/* the first object is untouched for those who still hold it */
+	assert_string_equal(json_string_value(json_object_get(a->claims, "given_name")), "花子");
+	/* disabled behind account.c's back: the generation and the citizen say so */
+	cid_test_citizen_edit(f->s, f->id, "disabled", json_true());
+	assert_int_equal(generation_now(f, f->id, &gen), CID_ERR_DISABLED);
+	assert_int_equal(cid_account_get(f->s, f->id, &d), CID_OK);
+	assert_ptr_not_equal(d, c);
+	assert_false(d->active);
+	assert_true(c->active);
+	cid_account_free(a);
+	cid_account_free(b);
+	cid_account_free(c);
+	cid_account_free(d);
+}
+
 static void test_set_password_replaces_old(void **state)
 {
 	struct fixture *f = *state;
@@ -1537,6 +1579,8 @@ int main(void)
 	    cmocka_unit_test(test_active_rule_is_fail_closed),
 	    cmocka_unit_test(test_typed_citizen_from_record),
 	    cmocka_unit_test_setup_teardown(test_state_changes_start_generations, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_a_changed_citizen_record_is_read_anew, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_set_password_replaces_old, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flood_at_a_name_cannot_lock_its_citizen_out, setup,
 					    teardown),

@@ -405,7 +405,8 @@ static enum cid_err token_body(void *arg)
 	struct cid_grant *again = NULL;
 	int64_t iat = 0;
 	int64_t exp = 0;
-	json_t *claims = NULL;
+	struct cid_txn *txn = NULL;
+	struct cid_access *access = NULL;
 	json_t *id_claims = NULL;
 	char *at = NULL;
 	char *idt = NULL;
@@ -418,7 +419,10 @@ static enum cid_err token_body(void *arg)
 	cid_token_subject(f->ctx, NULL, f->client, "00000000-0000-4000-8000-000000000001", sub);
 	CID_TRY(cid_token_access_mint(f->ctx, ks, f->client, sub, "openid profile", rotated,
 				      NOW + 3, &at));
-	CID_TRY(cid_token_access_check(f->ctx, ks, at, NOW + 4, &claims));
+	CID_TRY(cid_store_read_begin(f->s, &txn));
+	rc = cid_token_access_verify(f->ctx, f->keys, txn, at, NOW + 4, &access, NULL);
+	cid_store_read_end(txn);
+	CID_TRY(rc);
 	CID_TRY(
 	    cid_token_id_mint(f->ctx, ks, f->client, sub, rotated, at, f->released, NOW + 4, &idt));
 	CID_TRY(cid_jws_verify(ks, idt, strlen(idt), "JWT", &id_claims));
@@ -428,7 +432,7 @@ static enum cid_err token_body(void *arg)
 		       json_object_get(id_claims, "family_name") != NULL &&
 		       json_object_get(id_claims, "email") != NULL,
 		   CID_ERR_INVALID);
-	CID_TRY(cid_token_access_revoke(f->s, claims));
+	CID_TRY(cid_token_access_revoke(f->s, access));
 	CID_TRY(cid_grant_get(f->s, grant->id, &again));
 	CID_TRY(cid_refresh_revoke(f->s, next, "rp1", NOW + 5));
 out:
@@ -436,7 +440,7 @@ out:
 	cid_grant_free(rotated);
 	cid_grant_free(looked);
 	cid_grant_free(again);
-	json_decref(claims);
+	cid_access_free(access);
 	json_decref(id_claims);
 	free(at);
 	free(idt);

@@ -3,10 +3,12 @@
  * taken), formatted appends on both sides of the 256-byte stack buffer, and
  * the HTML and URL escapes, each as a table of input and expected output.
  */
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -368,6 +370,68 @@ static void test_json_is_whole_or_an_error(void **state)
 	json_decref(v);
 }
 
+/*
+ * A JSON string is written as jansson writes it: every byte of ASCII alone,
+ * quote and backslash, control characters and NUL inside, and UTF-8 as is.
+ */
+static void test_json_str_is_what_jansson_writes(void **state)
+{
+	static const char utf8[] = "caf\xc3\xa9 \xe6\x9d\xb1\xe4\xba\xac \xf0\x9f\x8f\x99 a/b";
+	char one[1];
+	struct cid_buf b;
+
+	(void)state;
+	for (int i = -1; i < 0x80; i++) {
+		const char *s = i < 0 ? utf8 : one;
+		size_t n = i < 0 ? sizeof(utf8) - 1 : 1;
+		json_t *v;
+		char *want;
+
+		one[0] = (char)i;
+		v = json_stringn(s, n);
+		assert_non_null(v);
+		want = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+		assert_non_null(want);
+		cid_buf_init(&b, 4096);
+		cid_buf_append_json_str(&b, s, n);
+		assert_int_equal(cid_buf_status(&b), CID_OK);
+		if (strcmp(b.data, want) != 0)
+			fail_msg("byte %d: got %s, jansson writes %s", i, b.data, want);
+		cid_buf_free(&b);
+		free(want);
+		json_decref(v);
+	}
+	/* the empty string, and the cap counts the escapes */
+	cid_buf_init(&b, 4096);
+	cid_buf_append_json_str(&b, S(""));
+	assert_content(&b, S("\"\""));
+	cid_buf_free(&b);
+	cid_buf_init(&b, 7);
+	cid_buf_append_json_str(&b, S("\x01"));
+	assert_int_equal(cid_buf_status(&b), CID_ERR_TOOBIG);
+	cid_buf_free(&b);
+}
+
+/* An integer is written in decimal as printf does, the extremes included. */
+static void test_int_table(void **state)
+{
+	static const int64_t rows[] = {0, 1, -1, 9, 10, -10, 1733367000, INT64_MAX, INT64_MIN};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char want[32];
+		struct cid_buf b;
+
+		(void)snprintf(want, sizeof(want), "%" PRId64, rows[i]);
+		cid_buf_init(&b, 64);
+		cid_buf_append_int(&b, rows[i]);
+		assert_int_equal(cid_buf_status(&b), CID_OK);
+		if (strcmp(b.data, want) != 0)
+			fail_msg("row %zu: got %s, expected %s", i, b.data, want);
+		cid_buf_free(&b);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -383,6 +447,8 @@ int main(void)
 	    cmocka_unit_test(test_urlenc_table),
 	    cmocka_unit_test(test_escapes_respect_the_cap),
 	    cmocka_unit_test(test_json_is_whole_or_an_error),
+	    cmocka_unit_test(test_json_str_is_what_jansson_writes),
+	    cmocka_unit_test(test_int_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -910,6 +910,63 @@ static void test_origin_rules(void **state)
 }
 
 /*
+ * A client read again from the same record is the same object (the store's
+ * memo), and one whose record changed is read anew at once: a new secret
+ * refuses the old one, a removed client is gone, whoever wrote the store.
+ */
+static void test_a_changed_record_is_read_anew(void **state)
+{
+	struct cid_test_store *f = *state;
+	struct cid_client *a = NULL;
+	struct cid_client *b = NULL;
+	struct cid_client *c = NULL;
+	const struct raw_client v1 = {
+	    "svc", "{\"client_id\":\"svc\",\"name\":\"one\",\"type\":\"public\","
+		   "\"redirect_uris\":[],\"scopes\":\"city\",\"sector_identifier\":\"s\","
+		   "\"grant_types\":[\"client_credentials\"],\"created_at\":1}"};
+	const struct raw_client v2 = {
+	    "svc", "{\"client_id\":\"svc\",\"name\":\"two\",\"type\":\"public\","
+		   "\"redirect_uris\":[],\"scopes\":\"city\",\"sector_identifier\":\"s\","
+		   "\"grant_types\":[\"client_credentials\"],\"created_at\":1}"};
+	const char *uris[] = {"https://a.example/cb"};
+	struct cid_client_spec conf = {
+	    .client_id = "conf", .redirect_uris = uris, .n_redirect_uris = 1};
+	char *old_secret = add_pair(f->s);
+	char *secret = NULL;
+	char *id = NULL;
+
+	assert_int_equal(cid_store_update(f->s, put_raw_client, (void *)(uintptr_t)&v1), CID_OK);
+	assert_int_equal(cid_client_get(f->s, "svc", &a), CID_OK);
+	assert_int_equal(cid_client_get(f->s, "svc", &b), CID_OK);
+	assert_ptr_equal(a, b);
+	assert_string_equal(a->name, "one");
+	assert_int_equal(cid_store_update(f->s, put_raw_client, (void *)(uintptr_t)&v2), CID_OK);
+	assert_int_equal(cid_client_get(f->s, "svc", &c), CID_OK);
+	assert_ptr_not_equal(c, a);
+	assert_string_equal(c->name, "two");
+	/* the first object is untouched for those who still hold it */
+	assert_string_equal(a->name, "one");
+	cid_client_free(a);
+	cid_client_free(b);
+	cid_client_free(c);
+	c = NULL;
+	/* removed, then registered again with a new secret: the old one is refused */
+	assert_int_equal(cid_client_authenticate(f->s, "conf", old_secret, &c), CID_OK);
+	cid_client_free(c);
+	c = NULL;
+	assert_int_equal(cid_client_remove(f->s, "conf"), CID_OK);
+	assert_int_equal(cid_client_authenticate(f->s, "conf", old_secret, &c), CID_ERR_DENIED);
+	assert_int_equal(cid_client_add(f->s, &conf, 2, &id, &secret), CID_OK);
+	assert_int_equal(cid_client_authenticate(f->s, "conf", old_secret, &c), CID_ERR_DENIED);
+	assert_null(c);
+	assert_int_equal(cid_client_authenticate(f->s, "conf", secret, &c), CID_OK);
+	cid_client_free(c);
+	free(id);
+	free(secret);
+	free(old_secret);
+}
+
+/*
  * jansson's allocator for the next test: it fails the call numbered
  * fail_at (0 is the first), counting from its installation.
  */
@@ -990,6 +1047,8 @@ int main(void)
 	    cmocka_unit_test(test_sector_rules),
 	    cmocka_unit_test(test_sector_document_too_big),
 	    cmocka_unit_test_setup_teardown(test_register_fetches_sector_document,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_a_changed_record_is_read_anew,
 					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_stored_sector_is_never_derived_again,
 					    cid_test_store_setup, cid_test_store_teardown),

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <argon2.h>
+
 #include "bounds.h"
 #include "crypto.h"
 #include "str.h"
@@ -356,6 +358,79 @@ static void test_password_verify_rejects_non_argon2id(void **state)
 	free(long_pw);
 }
 
+/*
+ * civicid reads and writes PHC strings itself (so that argon2id's memory is
+ * its own, crypto.c): what libargon2 writes, for any salt and hash length it
+ * allows, verifies; what civicid writes verifies with libargon2.
+ */
+static void test_password_strings_agree_with_libargon2(void **state)
+{
+	static const struct {
+		size_t salt_len, hash_len;
+		uint32_t t, m, p;
+	} rows[] = {
+	    {16, 32, 1, 256, 1}, {8, 4, 2, 64, 1},    {9, 5, 1, 128, 2},
+	    {17, 33, 3, 96, 3},	 {64, 64, 1, 256, 1}, {10, 31, 2, 512, 4},
+	};
+
+	static const uint8_t salt[64] = "0123456789abcdef0123456789abcdef0123456789abcdef012345678";
+	char enc[256]; /* 64-byte salt and hash: longer than civicid's own strings */
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		assert_int_equal(argon2id_hash_encoded(rows[i].t, rows[i].m, rows[i].p, "password",
+						       8, salt, rows[i].salt_len, rows[i].hash_len,
+						       enc, sizeof(enc)),
+				 ARGON2_OK);
+		if (cid_password_verify(enc, S("password")) != CID_OK ||
+		    cid_password_verify(enc, S("passwore")) != CID_ERR_DENIED)
+			fail_msg("row %zu: %s", i, enc);
+	}
+	assert_int_equal(cid_password_hash(&cheap, S("correct horse"), enc), CID_OK);
+	assert_int_equal(argon2id_verify(enc, "correct horse", 13), ARGON2_OK);
+	assert_int_equal(argon2id_verify(enc, "correct horsf", 13), ARGON2_VERIFY_MISMATCH);
+}
+
+/* Each part of a PHC string is read strictly: anything but civicid's spelling is refused. */
+static void test_password_strings_are_read_strictly(void **state)
+{
+	/* the known answer of test_password_verify_known_answers, spelled otherwise */
+	static const char *const bad[] = {
+	    "$argon2id$v=16$m=256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
+	    "$argon2id$m=256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
+	    "$argon2id$v=19$m=+256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
+	    "$argon2id$v=19$t=2,m=256,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
+	    "$argon2id$v=19$m=256,t=2,p=1,x=1$c29tZXNhbHQ$nf65EOgLrQMR/"
+	    "uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
+	    "$argon2id$v=19$m=256,t=99,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
+	    "$argon2id$v=19$m=256,t=2,p=0$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
+	    "$argon2id$v=19$m=4,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
+	    "$argon2id$v=19$m=99999999999,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/"
+	    "uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
+	    /* padding, a bit past the end, the URL alphabet, a salt under 8 bytes */
+	    "$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ=$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
+	    "$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHR$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
+	    "$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR_uIPnA4rEsF5h7TKyQwu9U1bMCHGi_4",
+	    "$argon2id$v=19$m=256,t=2,p=1$c29tZQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
+	    /* a hash of 1 byte, one of 65, a part too many */
+	    "$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$nf",
+	    "$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$"
+	    "nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/"
+	    "4AA",
+	    "$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4$",
+	    "$argon2id$v=19$m=256,t=2,p=1$$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
+	};
+
+	(void)state;
+	assert_int_equal(cid_password_verify("$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$"
+					     "nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
+					     S("password")),
+			 CID_OK);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (cid_password_verify(bad[i], S("password")) != CID_ERR_INVALID)
+			fail_msg("row %zu was not INVALID: %s", i, bad[i]);
+}
+
 static void test_password_burn_always_denies(void **state)
 {
 	static const struct cid_argon2_params broken = {0, 0, 0};
@@ -389,6 +464,8 @@ int main(void)
 	    cmocka_unit_test(test_password_verify_known_answers),
 	    cmocka_unit_test(test_password_hash_bounds_table),
 	    cmocka_unit_test(test_password_verify_rejects_non_argon2id),
+	    cmocka_unit_test(test_password_strings_agree_with_libargon2),
+	    cmocka_unit_test(test_password_strings_are_read_strictly),
 	    cmocka_unit_test(test_password_burn_always_denies),
 	};
 

@@ -28,6 +28,7 @@
 #include "cid.h"
 #include "client.h"
 #include "config.h"
+#include "jose.h"
 #include "oidc.h"
 #include "session.h"
 #include "support.h"
@@ -902,7 +903,8 @@ static void test_code_response_tokens(void **state)
 	const char *at = json_string_value(json_object_get(body, "access_token"));
 	const char *idt = json_string_value(json_object_get(body, "id_token"));
 	json_t *idc = NULL;
-	json_t *atc = NULL;
+	struct cid_access *atc = NULL;
+	struct cid_txn *txn = NULL;
 	char sub[CID_TOKEN_CHARS + 1];
 	char at_hash[44];
 
@@ -926,15 +928,75 @@ static void test_code_response_tokens(void **state)
 	assert_int_equal(cid_jose_half_hash("ES256", at, at_hash), CID_OK);
 	assert_string_equal(json_string_value(json_object_get(idc, "at_hash")), at_hash);
 	/* the access token (RFC 9068) */
-	assert_int_equal(cid_token_access_check(f->ctx, ks, at, AT, &atc), CID_OK);
-	assert_string_equal(json_string_value(json_object_get(atc, "client_id")), "rp1");
-	assert_string_equal(json_string_value(json_object_get(atc, "sub")), sub);
-	assert_string_equal(json_string_value(json_object_get(atc, "scope")), "openid profile");
+	assert_int_equal(cid_store_read_begin(cid_ctx_store(f->ctx), &txn), CID_OK);
+	assert_int_equal(cid_token_access_verify(f->ctx, ref, txn, at, AT, &atc, NULL), CID_OK);
+	cid_store_read_end(txn);
+	assert_string_equal(atc->client_id, "rp1");
+	assert_string_equal(atc->sub, sub);
+	assert_string_equal(atc->scope, "openid profile");
 	json_decref(idc);
-	json_decref(atc);
+	cid_access_free(atc);
 	cid_client_free(client);
 	cid_keyref_put(ref);
 	json_decref(body);
+}
+
+/*
+ * The introspection answer of token (asked by client twice: the second time
+ * the token is remembered, memo) is its metadata and nothing else: active,
+ * token_type Bearer, and exactly the token's own scope, client_id, sub, exp,
+ * iat, iss, jti, aud, auth_time and acr, each of the token's type and value.
+ */
+static void expect_metadata(struct fixture *f, int client, const char *token)
+{
+	static const char *const metadata[] = {"scope", "client_id", "sub", "exp",	 "iat",
+					       "iss",	"jti",	     "aud", "auth_time", "acr"};
+	struct cid_keyref *ref = cid_ctx_keys_acquire(f->ctx);
+	json_t *claims = NULL;
+	json_t *want = json_pack("{s:b, s:s}", "active", 1, "token_type", "Bearer");
+	char form[4200];
+
+	assert_non_null(want);
+	assert_int_equal(
+	    cid_jws_verify(cid_keyref_keyset(ref), token, strlen(token), "at+jwt", &claims),
+	    CID_OK);
+	for (size_t i = 0; i < sizeof(metadata) / sizeof(metadata[0]); i++) {
+		json_t *v = json_object_get(claims, metadata[i]);
+
+		if (v != NULL)
+			assert_int_equal(json_object_set(want, metadata[i], v), 0);
+	}
+	snprintf(form, sizeof(form), "token=%s", token);
+	for (int pass = 0; pass < 2; pass++) {
+		json_t *got = post_as(f, EP_INTROSPECT, client, form, 200);
+
+		if (!json_equal(got, want)) {
+			char *g = json_dumps(got, JSON_SORT_KEYS);
+			char *w = json_dumps(want, JSON_SORT_KEYS);
+
+			fail_msg("pass %d: got %s, expected %s", pass, g, w);
+		}
+		json_decref(got);
+	}
+	json_decref(want);
+	json_decref(claims);
+	cid_keyref_put(ref);
+}
+
+/* A citizen's and a service's access token, introspected: their metadata, whole. */
+static void test_introspection_is_the_token_metadata(void **state)
+{
+	struct fixture *f = *state;
+	json_t *j = redeem(f, RP1);
+	char at[CID_MAX_TOKEN];
+
+	copy_member(j, "access_token", at, sizeof(at));
+	json_decref(j);
+	expect_metadata(f, RP1, at);
+	j = post_as(f, EP_TOKEN, SVC, "grant_type=client_credentials&scope=city", 200);
+	copy_member(j, "access_token", at, sizeof(at));
+	json_decref(j);
+	expect_metadata(f, SVC, at);
 }
 
 static bool introspect_active(struct fixture *f, int client, const char *token)
@@ -1706,6 +1768,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_endpoint_table, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_code_response_tokens, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_introspection_is_the_token_metadata, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_code_replay_revokes_tokens, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refresh_reuse_revokes_family, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refused_refresh_leaves_the_token, setup, teardown),

@@ -202,6 +202,32 @@ static void test_error_replies(void **state)
 	cid_reply_free(&r);
 }
 
+/* A JSON text built in a buffer is the reply's body, no-store; a buffer in error is no reply. */
+static void test_json_text_takes_the_buffer(void **state)
+{
+	struct cid_reply r = {0};
+	struct cid_buf b;
+
+	(void)state;
+	cid_buf_init(&b, 64);
+	cid_buf_puts(&b, "{\"active\":false}");
+	assert_int_equal(cid_reply_json_text(&r, 200, &b), CID_OK);
+	assert_null(b.data);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.content_type, "application/json");
+	assert_true(r.no_store);
+	assert_int_equal(r.body_len, strlen("{\"active\":false}"));
+	assert_memory_equal(r.body, "{\"active\":false}", r.body_len);
+	cid_reply_free(&r);
+	/* over the cap: the error, no body, and the buffer is emptied all the same */
+	cid_buf_init(&b, 4);
+	cid_buf_puts(&b, "{\"active\":false}");
+	assert_int_equal(cid_reply_json_text(&r, 200, &b), CID_ERR_TOOBIG);
+	assert_null(b.data);
+	assert_null(r.body);
+	cid_reply_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -211,6 +237,7 @@ int main(void)
 	    cmocka_unit_test(test_locale_is_the_first_one_we_have),
 	    cmocka_unit_test(test_token_shape),
 	    cmocka_unit_test(test_error_replies),
+	    cmocka_unit_test(test_json_text_takes_the_buffer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

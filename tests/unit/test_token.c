@@ -6,6 +6,8 @@
 #include "account.h"
 #include "client.h"
 #include "config.h"
+#include "jose.h"
+#include "logout.h"
 #include "support.h"
 #include "token.h"
 
@@ -453,6 +455,19 @@ static struct cid_client *client_of(const char *alg, bool pairwise, const char *
 	return c;
 }
 
+/* cid_token_access_verify in a read transaction of its own. */
+static enum cid_err check_access(struct cid_ctx *ctx, struct cid_keyref *ref, const char *jwt,
+				 int64_t now, struct cid_access **out)
+{
+	struct cid_txn *txn = NULL;
+	enum cid_err rc = cid_store_read_begin(cid_ctx_store(ctx), &txn);
+
+	if (rc == CID_OK)
+		rc = cid_token_access_verify(ctx, ref, txn, jwt, now, out, NULL);
+	cid_store_read_end(txn);
+	return rc;
+}
+
 /*
  * Disabling the citizen kills every grant of theirs: codes, refresh tokens and
  * access tokens are refused without being consumed, and enabling the citizen
@@ -469,7 +484,7 @@ static void test_disabled_citizen_kills_grants(void **state)
 	char r2[CID_TOKEN_CHARS + 1];
 	struct cid_grant *grant = redeemed(f, 3600, r1);
 	json_t *auth = auth_for(f, "rp1", NULL);
-	json_t *out = NULL;
+	struct cid_access *out = NULL;
 	struct cid_grant *got = NULL;
 	int64_t iat = 0;
 	int64_t exp = 0;
@@ -478,10 +493,13 @@ static void test_disabled_citizen_kills_grants(void **state)
 	issue(f, NULL, code);
 	assert_int_equal(cid_token_access_mint(f->ctx, ks, c, "s", "openid", grant, NOW + 1, &at),
 			 CID_OK);
+	/* verified once, so remembered: the citizen's state is read all the same */
+	assert_int_equal(check_access(f->ctx, ref, at, NOW + 2, &out), CID_OK);
+	cid_access_free(out);
+	out = NULL;
 	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true, NOW), CID_OK);
 	for (int pass = 0; pass < 2; pass++) {
-		assert_int_equal(cid_token_access_check(f->ctx, ks, at, NOW + 2, &out),
-				 CID_ERR_REVOKED);
+		assert_int_equal(check_access(f->ctx, ref, at, NOW + 2, &out), CID_ERR_REVOKED);
 		assert_int_equal(cid_refresh_lookup(f->s, r1, NOW + 2, &got, &iat, &exp),
 				 CID_ERR_REVOKED);
 		assert_int_equal(cid_refresh_rotate(f->s, r1, "rp1", NULL, NOW + 2, 3600, &got, r2),
@@ -507,6 +525,47 @@ static void test_disabled_citizen_kills_grants(void **state)
 			 0);
 	assert_int_equal(cid_code_issue(f->s, auth, NOW, 60, code), CID_ERR_NOTFOUND);
 	json_decref(auth);
+	cid_grant_free(grant);
+	free(at);
+	cid_keyref_put(ref);
+	free(c);
+}
+
+/*
+ * Single logout's disabling (cid_logout_disable_citizen: the citizen disabled
+ * and their sessions ended in one transaction) revokes an access token that
+ * was verified, and so remembered, before: the memo keeps the token's claims,
+ * never the citizen's state. Enabled again, the token stays dead.
+ */
+static void test_logout_disable_kills_a_remembered_access_token(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_client *c = client_of("ES256", true, "rp.example");
+	struct cid_keyref *ref = cid_ctx_keys_acquire(f->ctx);
+	char refresh[CID_TOKEN_CHARS + 1];
+	struct cid_grant *grant = redeemed(f, 0, refresh);
+	struct cid_access *a = NULL;
+	struct cid_access *b = NULL;
+	size_t ended = 99;
+	char *at = NULL;
+
+	assert_int_equal(cid_token_access_mint(f->ctx, cid_keyref_keyset(ref), c, "s", "openid",
+					       grant, NOW + 1, &at),
+			 CID_OK);
+	/* twice: the second answer comes from the memo */
+	assert_int_equal(check_access(f->ctx, ref, at, NOW + 2, &a), CID_OK);
+	assert_int_equal(check_access(f->ctx, ref, at, NOW + 2, &b), CID_OK);
+	assert_ptr_equal(a, b);
+	cid_access_free(b);
+	b = NULL;
+	assert_int_equal(cid_logout_disable_citizen(f->s, "hanako", NOW + 2, &ended), CID_OK);
+	assert_int_equal(ended, 0);
+	assert_int_equal(check_access(f->ctx, ref, at, NOW + 2, &b), CID_ERR_REVOKED);
+	assert_null(b);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false, NOW + 3), CID_OK);
+	assert_int_equal(check_access(f->ctx, ref, at, NOW + 3, &b), CID_ERR_REVOKED);
+	assert_null(b);
+	cid_access_free(a);
 	cid_grant_free(grant);
 	free(at);
 	cid_keyref_put(ref);
@@ -542,31 +601,31 @@ static void test_access_token_checks_and_revocation(void **state)
 	const struct cid_keyset *ks = cid_keyref_keyset(ref);
 	char refresh[CID_TOKEN_CHARS + 1];
 	struct cid_grant *grant = redeemed(f, 3600, refresh);
-	json_t *claims = NULL;
+	struct cid_access *claims = NULL;
 	char *at = NULL;
 
 	assert_int_equal(
 	    cid_token_access_mint(f->ctx, ks, c, "sub-1", "openid profile", grant, NOW + 1, &at),
 	    CID_OK);
-	assert_int_equal(cid_token_access_check(f->ctx, ks, at, NOW + 2, &claims), CID_OK);
-	assert_string_equal(json_string_value(json_object_get(claims, "client_id")), "rp1");
-	assert_string_equal(json_string_value(json_object_get(claims, "scope")), "openid profile");
-	assert_non_null(json_object_get(claims, "jti"));
-	assert_non_null(json_object_get(claims, "grant_id"));
+	assert_int_equal(check_access(f->ctx, ref, at, NOW + 2, &claims), CID_OK);
+	assert_string_equal(claims->client_id, "rp1");
+	assert_string_equal(claims->scope, "openid profile");
+	assert_non_null(claims->jti);
+	assert_non_null(claims->grant_id);
 	/* expiry (access_ttl 300 + skew 60) */
-	json_t *tmp = NULL;
-	assert_int_equal(cid_token_access_check(f->ctx, ks, at, NOW + 1000, &tmp), CID_ERR_EXPIRED);
+	struct cid_access *tmp = NULL;
+	assert_int_equal(check_access(f->ctx, ref, at, NOW + 1000, &tmp), CID_ERR_EXPIRED);
 	/* tampering */
 	char *bad = strdup(at);
 	assert_non_null(bad);
 	bad[strlen(bad) - 3] = bad[strlen(bad) - 3] == 'A' ? 'B' : 'A';
-	assert_int_equal(cid_token_access_check(f->ctx, ks, bad, NOW + 2, &tmp), CID_ERR_DENIED);
+	assert_int_equal(check_access(f->ctx, ref, bad, NOW + 2, &tmp), CID_ERR_DENIED);
 	free(bad);
 	/* revoking the jti */
 	assert_int_equal(cid_token_access_revoke(f->s, claims), CID_OK);
-	assert_int_equal(cid_token_access_check(f->ctx, ks, at, NOW + 2, &tmp), CID_ERR_REVOKED);
+	assert_int_equal(check_access(f->ctx, ref, at, NOW + 2, &tmp), CID_ERR_REVOKED);
 	assert_null(tmp);
-	json_decref(claims);
+	cid_access_free(claims);
 	cid_grant_free(grant);
 	free(at);
 	cid_keyref_put(ref);
@@ -580,17 +639,108 @@ static void test_grant_revocation_kills_access_tokens(void **state)
 	struct cid_keyref *ref = cid_ctx_keys_acquire(f->ctx);
 	char refresh[CID_TOKEN_CHARS + 1];
 	struct cid_grant *grant = redeemed(f, 0, refresh);
-	json_t *claims = NULL;
+	struct cid_access *claims = NULL;
 	char *at = NULL;
 
 	assert_string_equal(refresh, "");
 	assert_int_equal(cid_token_access_mint(f->ctx, cid_keyref_keyset(ref), c, "s", "openid",
 					       grant, NOW + 1, &at),
 			 CID_OK);
+	/* verified once, so remembered: the revocation is read all the same */
+	assert_int_equal(check_access(f->ctx, ref, at, NOW + 2, &claims), CID_OK);
+	cid_access_free(claims);
+	claims = NULL;
 	assert_int_equal(cid_grant_revoke(f->s, grant->id, NOW + 2), CID_OK);
-	assert_int_equal(
-	    cid_token_access_check(f->ctx, cid_keyref_keyset(ref), at, NOW + 2, &claims),
-	    CID_ERR_REVOKED);
+	assert_int_equal(check_access(f->ctx, ref, at, NOW + 2, &claims), CID_ERR_REVOKED);
+	assert_null(claims);
+	cid_grant_free(grant);
+	free(at);
+	cid_keyref_put(ref);
+	free(c);
+}
+
+/*
+ * A grant read again from the same record is the same object (the store's
+ * memo); revoking it changes the record, so the next read is a new object
+ * that says so, while the first is untouched for those who hold it.
+ */
+static void test_a_changed_grant_record_is_read_anew(void **state)
+{
+	struct fixture *f = *state;
+	char refresh[CID_TOKEN_CHARS + 1];
+	struct cid_grant *grant = redeemed(f, 0, refresh);
+	struct cid_grant *a = NULL;
+	struct cid_grant *b = NULL;
+	struct cid_grant *c = NULL;
+	struct cid_txn *txn = NULL;
+
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_grant_get_txn(txn, grant->id, &a), CID_OK);
+	assert_int_equal(cid_grant_get_txn(txn, grant->id, &b), CID_OK);
+	cid_store_read_end(txn);
+	assert_ptr_equal(a, b);
+	assert_false(a->revoked);
+	assert_int_equal(cid_grant_revoke(f->s, grant->id, NOW + 2), CID_OK);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_grant_get_txn(txn, grant->id, &c), CID_OK);
+	cid_store_read_end(txn);
+	assert_ptr_not_equal(c, a);
+	assert_true(c->revoked);
+	assert_false(a->revoked);
+	cid_grant_free(c);
+	c = NULL;
+	assert_int_equal(cid_grant_get(f->s, grant->id, &c), CID_ERR_REVOKED);
+	assert_null(c);
+	cid_grant_free(a);
+	cid_grant_free(b);
+	cid_grant_free(grant);
+}
+
+/*
+ * An access token verified once is remembered with the keyset it was verified
+ * with: the same token again is the same object, not verified again. What the
+ * memo holds never outlives what made it true: past its exp the token is
+ * expired, and a keyset without its key (rotated, then dropped) starts with
+ * an empty memo, so the token fails as any token of an unknown key does,
+ * while a reference to the old keyset still knows it.
+ */
+static void test_a_verified_token_is_remembered_with_its_keyset(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_client *c = client_of("ES256", false, NULL);
+	struct cid_keyref *ref = cid_ctx_keys_acquire(f->ctx);
+	struct cid_keyref *later = NULL;
+	char refresh[CID_TOKEN_CHARS + 1];
+	struct cid_grant *grant = redeemed(f, 0, refresh);
+	struct cid_access *a = NULL;
+	struct cid_access *b = NULL;
+	struct cid_access *none = NULL;
+	char *at = NULL;
+
+	assert_int_equal(cid_token_access_mint(f->ctx, cid_keyref_keyset(ref), c, "s", "openid",
+					       grant, NOW + 1, &at),
+			 CID_OK);
+	assert_int_equal(check_access(f->ctx, ref, at, NOW + 2, &a), CID_OK);
+	assert_int_equal(check_access(f->ctx, ref, at, NOW + 3, &b), CID_OK);
+	assert_ptr_equal(a, b);
+	assert_string_equal(b->sub, "s");
+	assert_int_equal(check_access(f->ctx, ref, at, a->exp + CID_CLOCK_SKEW, &none),
+			 CID_ERR_EXPIRED);
+	assert_null(none);
+	/* the signing key is rotated out and dropped at once (kept 0 s) */
+	assert_int_equal(cid_keys_rotate(f->s, "ES256", NOW + 2, 0, NULL), CID_OK);
+	assert_int_equal(cid_ctx_keys_refresh(f->ctx, NOW + 2), CID_OK);
+	later = cid_ctx_keys_acquire(f->ctx);
+	assert_ptr_not_equal(later, ref);
+	assert_int_equal(check_access(f->ctx, later, at, NOW + 3, &none), CID_ERR_INVALID);
+	assert_null(none);
+	cid_access_free(b);
+	b = NULL;
+	assert_int_equal(check_access(f->ctx, ref, at, NOW + 3, &b), CID_OK);
+	assert_ptr_equal(a, b);
+	cid_access_free(a);
+	cid_access_free(b);
+	cid_keyref_put(later);
 	cid_grant_free(grant);
 	free(at);
 	cid_keyref_put(ref);
@@ -622,10 +772,32 @@ static void test_access_check_refuses_what_is_not_our_access_token(void **state)
 		enum cid_err rc;
 	} cases[] = {
 	    {"well-formed",
-	     signed_as(
-		 ks, "at+jwt",
-		 json_pack("{s:s, s:I, s:s}", "iss", iss, "exp", (json_int_t)NOW + 60, "jti", jti)),
+	     signed_as(ks, "at+jwt",
+		       json_pack("{s:s, s:I, s:s, s:s, s:s}", "iss", iss, "exp",
+				 (json_int_t)NOW + 60, "jti", jti, "sub", "s", "client_id", "rp1")),
 	     CID_OK},
+	    {"no sub",
+	     signed_as(ks, "at+jwt",
+		       json_pack("{s:s, s:I, s:s, s:s}", "iss", iss, "exp", (json_int_t)NOW + 60,
+				 "jti", jti, "client_id", "rp1")),
+	     CID_ERR_INVALID},
+	    {"no client_id",
+	     signed_as(ks, "at+jwt",
+		       json_pack("{s:s, s:I, s:s, s:s}", "iss", iss, "exp", (json_int_t)NOW + 60,
+				 "jti", jti, "sub", "s")),
+	     CID_ERR_INVALID},
+	    {"a scope that is no string",
+	     signed_as(ks, "at+jwt",
+		       json_pack("{s:s, s:I, s:s, s:s, s:s, s:i}", "iss", iss, "exp",
+				 (json_int_t)NOW + 60, "jti", jti, "sub", "s", "client_id", "rp1",
+				 "scope", 42)),
+	     CID_ERR_INVALID},
+	    {"an iat that is no integer",
+	     signed_as(ks, "at+jwt",
+		       json_pack("{s:s, s:I, s:s, s:s, s:s, s:s}", "iss", iss, "exp",
+				 (json_int_t)NOW + 60, "jti", jti, "sub", "s", "client_id", "rp1",
+				 "iat", "now")),
+	     CID_ERR_INVALID},
 	    {"an ID token",
 	     signed_as(
 		 ks, "JWT",
@@ -645,21 +817,22 @@ static void test_access_check_refuses_what_is_not_our_access_token(void **state)
 	     CID_ERR_INVALID},
 	    {"unknown grant",
 	     signed_as(ks, "at+jwt",
-		       json_pack("{s:s, s:I, s:s, s:s}", "iss", iss, "exp", (json_int_t)NOW + 60,
-				 "jti", jti, "grant_id", "no-such-grant")),
+		       json_pack("{s:s, s:I, s:s, s:s, s:s, s:s}", "iss", iss, "exp",
+				 (json_int_t)NOW + 60, "jti", jti, "sub", "s", "client_id", "rp1",
+				 "grant_id", "no-such-grant")),
 	     CID_ERR_NOTFOUND},
 	    {"empty", NULL, CID_ERR_INVALID},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		json_t *claims = NULL;
-		enum cid_err rc = cid_token_access_check(f->ctx, ks, cases[i].jwt, NOW, &claims);
+		struct cid_access *claims = NULL;
+		enum cid_err rc = check_access(f->ctx, ref, cases[i].jwt, NOW, &claims);
 
 		if (rc != cases[i].rc)
 			fail_msg("%s: expected %s, got %s", cases[i].name,
 				 cid_strerror(cases[i].rc), cid_strerror(rc));
 		assert_true((claims != NULL) == (rc == CID_OK));
-		json_decref(claims);
+		cid_access_free(claims);
 		free(cases[i].jwt);
 	}
 	cid_keyref_put(ref);
@@ -767,9 +940,15 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_refresh_scope_within_the_grant, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refresh_expired_and_revoked, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disabled_citizen_kills_grants, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_logout_disable_kills_a_remembered_access_token,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_grant_needs_an_active_record, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_access_token_checks_and_revocation, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_a_changed_grant_record_is_read_anew, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_a_verified_token_is_remembered_with_its_keyset,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_grant_revocation_kills_access_tokens, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_access_check_refuses_what_is_not_our_access_token,

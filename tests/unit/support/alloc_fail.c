@@ -5,6 +5,7 @@
  */
 #include "alloc_fail.h"
 
+#include "memo.h"
 #include "str.h"
 
 #include <jansson.h>
@@ -35,6 +36,8 @@ json_t *__real_json_loads(const char *input, size_t flags, json_error_t *error);
 json_t *__real_json_loadb(const char *buffer, size_t buflen, size_t flags, json_error_t *error);
 json_t *__wrap_json_loads(const char *input, size_t flags, json_error_t *error);
 json_t *__wrap_json_loadb(const char *buffer, size_t buflen, size_t flags, json_error_t *error);
+void __real_cid_memo_put(struct cid_memo *m, struct cid_str key, struct cid_str bytes, void *obj);
+void __wrap_cid_memo_put(struct cid_memo *m, struct cid_str key, struct cid_str bytes, void *obj);
 
 /* LeakSanitizer and the stack printer, when the test runs under AddressSanitizer. */
 int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
@@ -48,7 +51,8 @@ struct countdown {
 	unsigned long count;   /* allocations since arming */
 	bool injected;
 	enum cid_alloc_site site;
-	bool parsing; /* inside json_loads or json_loadb */
+	bool parsing;	  /* inside json_loads or json_loadb */
+	bool remembering; /* inside cid_memo_put */
 	/* while recording, the site of every allocation, in order */
 	bool record;
 	unsigned char *sites;
@@ -78,6 +82,8 @@ static bool should_fail(enum cid_alloc_site site)
 		return true;
 	if (!cd.armed)
 		return false;
+	if (cd.remembering && site == CID_ALLOC_SITE_LIBAUTH)
+		site = CID_ALLOC_SITE_MEMO;
 	if (cd.record)
 		record_site(site);
 	if (++cd.count != cd.fail_at)
@@ -139,6 +145,14 @@ json_t *__wrap_json_loadb(const char *buffer, size_t buflen, size_t flags, json_
 	v = __real_json_loadb(buffer, buflen, flags, error);
 	cd.parsing = false;
 	return v;
+}
+
+/* libauth's memos, wrapped so that a failure inside one is known as the memo's */
+void __wrap_cid_memo_put(struct cid_memo *m, struct cid_str key, struct cid_str bytes, void *obj)
+{
+	cd.remembering = true;
+	__real_cid_memo_put(m, key, bytes, obj);
+	cd.remembering = false;
 }
 
 static void *openssl_malloc(size_t n, const char *file, int line)
@@ -216,6 +230,9 @@ static bool allowed(enum cid_err rc, const struct countdown *seen)
 		 */
 		return rc == CID_ERR_NOMEM || rc == CID_ERR_CRYPTO || rc == CID_ERR_INVALID ||
 		       rc == CID_ERR_DENIED || rc == CID_OK;
+	case CID_ALLOC_SITE_MEMO:
+		/* a memo only saves work: what it could not keep is made again next time */
+		return rc == CID_ERR_NOMEM || rc == CID_OK;
 	case CID_ALLOC_SITE_LIBAUTH:
 	case CID_ALLOC_SITE_JANSSON:
 	default: return rc == CID_ERR_NOMEM;
@@ -247,7 +264,7 @@ static unsigned long openssl_stride(void)
 	return (unsigned long)n;
 }
 
-static const char *const site_names[] = {"libauth", "jansson", "OpenSSL"};
+static const char *const site_names[] = {"libauth", "jansson", "OpenSSL", "memo"};
 
 void cid_alloc_fail_run(const char *name, enum cid_err (*body)(void *arg), void *arg,
 			struct cid_alloc_report *out)
@@ -308,10 +325,10 @@ void cid_alloc_fail_run(const char *name, enum cid_err (*body)(void *arg), void 
 	if (__lsan_do_recoverable_leak_check != NULL && __lsan_do_recoverable_leak_check() != 0)
 		fail_msg("%s: leaks after allocation failures (see the report above)", name);
 	printf("alloc_fail: %-26s %5lu allocations failed in turn (libauth %lu, jansson %lu, "
-	       "OpenSSL %lu, and %lu of OpenSSL's left alone)\n",
+	       "OpenSSL %lu, memo %lu, and %lu of OpenSSL's left alone)\n",
 	       name, rep.injected, rep.by_site[CID_ALLOC_SITE_LIBAUTH],
 	       rep.by_site[CID_ALLOC_SITE_JANSSON], rep.by_site[CID_ALLOC_SITE_OPENSSL],
-	       rep.skipped);
+	       rep.by_site[CID_ALLOC_SITE_MEMO], rep.skipped);
 	if (breaches > 0)
 		fail_msg("%s: %lu allocation failures were not answered with an error", name,
 			 breaches);

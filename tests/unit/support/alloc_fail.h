@@ -43,6 +43,7 @@ enum cid_alloc_site {
 	CID_ALLOC_SITE_LIBAUTH, /* libauth or the test itself (the wraps) */
 	CID_ALLOC_SITE_JANSSON, /* jansson, building or dumping values */
 	CID_ALLOC_SITE_OPENSSL,
+	CID_ALLOC_SITE_MEMO, /* libauth inside cid_memo_put (memo.h): remembering, not working */
 	CID_ALLOC_SITE_COUNT
 };
 
@@ -66,10 +67,11 @@ struct cid_alloc_report {
  * CID_ERR_NOMEM; when the allocation that failed was OpenSSL's, which reports it as the operation
  * failing, also CID_ERR_CRYPTO, CID_ERR_INVALID (a key that did not load),
  * CID_ERR_DENIED (a signature that did not verify) or CID_OK (OpenSSL worked
- * around it). A breach is reported with the stack of the allocation that
- * failed (the first CID_ALLOC_FAIL_TRACE of them, default 3, under
- * AddressSanitizer). Under AddressSanitizer a leak check follows. Fails the cmocka test, naming the
- * body and n, on any breach; writes what it saw to *out (may be NULL).
+ * around it); when it was a memo's (memo.h), which only saves work, also
+ * CID_OK (the object was made, just not remembered). A breach is reported
+ * with the stack of the allocation that failed (the first CID_ALLOC_FAIL_TRACE of them, default 3,
+ * under AddressSanitizer). Under AddressSanitizer a leak check follows. Fails the cmocka test,
+ * naming the body and n, on any breach; writes what it saw to *out (may be NULL).
  */
 void cid_alloc_fail_run(const char *name, enum cid_err (*body)(void *arg), void *arg,
 			struct cid_alloc_report *out);

@@ -1,0 +1,29 @@
+/*
+ * token_int: what token.c (codes, grants, refresh tokens) shares with
+ * token_jwt.c (the JWTs). Not part of the API.
+ */
+#ifndef CID_TOKEN_INT_H
+#define CID_TOKEN_INT_H
+
+#include "store.h"
+#include "token.h"
+
+#include <jansson.h>
+
+/*
+ * The grant record of grant_id in txn into *out (new reference).
+ * Errors: CID_ERR_NOTFOUND (grant_id NULL, or no such grant), those of
+ * cid_txn_get_json.
+ */
+CID_MUST_CHECK enum cid_err token_load_grant(struct cid_txn *txn, const char *grant_id,
+					     json_t **out);
+
+/*
+ * CID_OK if grant g holds tokens: it is not revoked, and its citizen is live
+ * in the grant's generation (cid_account_live); CID_ERR_REVOKED if not (or the
+ * citizen is gone or disabled); CID_ERR_STORE for a damaged record.
+ */
+CID_MUST_CHECK enum cid_err token_grant_usable_typed(struct cid_txn *txn,
+						     const struct cid_grant *g);
+
+#endif
