@@ -368,7 +368,9 @@ CID_MUST_CHECK enum cid_err cid_audit_export_signed(struct cid_store *s,
 
 /*
  * Writes the entries matching f to out, as JSON Lines (csv false) or as CSV
- * with a header row (seq,time,type,actor,citizen,service,purpose,attributes,
+ * (UTF-8 with a byte order mark, which spreadsheets need to read it as
+ * UTF-8: the console's download and `civicid audit export --format csv`
+ * alike) with a header row (seq,time,type,actor,citizen,service,purpose,attributes,
  * decision,reason,basis,rule,consent_records,policy_version,endpoint,request_id;
  * lists joined by ' '; RFC 4180 quoting, CRLF row ends; cells starting with
  * = + - @ TAB or CR prefixed with ' so spreadsheets do not run them).

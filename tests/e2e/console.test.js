@@ -246,7 +246,10 @@ test('the officer logs in with password and TOTP and works through the console',
     page.click('form[action="/officer/export"] button[value="csv"]'),
   ]);
   assert.equal(download.suggestedFilename(), 'civicid-audit.csv');
-  const csv = readFileSync(await download.path(), 'utf8').trim().split(/\r?\n/);
+  const raw = readFileSync(await download.path(), 'utf8');
+  // a UTF-8 byte order mark first, so that Japanese Excel reads the names
+  assert.ok(raw.startsWith('\uFEFF'), 'the CSV starts with a UTF-8 BOM');
+  const csv = raw.slice(1).trim().split(/\r?\n/);
   assert.match(csv[0], /^seq,time,type,actor,citizen,service,purpose,attributes,decision,reason,basis,rule,/);
   assert.equal(csv.length - 1, shown.length, 'one row per entry on the page');
   for (const line of csv.slice(1)) assert.ok(line.split(',')[5] === SERVICE, line);
