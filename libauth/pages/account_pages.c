@@ -29,13 +29,12 @@
 #define STATUTE_PREFIX	 "statute:"
 
 /*
- * The page's language: ?lang= read as ui_locales is (cid_reply_locale), else
- * the default. Static.
+ * The page's language: the pages' one rule (cid_request_locale: ?lang=, the
+ * remembered choice, the browser's Accept-Language, the default). Static.
  */
 static const char *page_locale(struct cid_ctx *ctx, const struct cid_request *req)
 {
-	return cid_reply_locale(cid_params_get(&req->params, "lang"),
-				cid_ctx_config(ctx)->default_locale);
+	return cid_request_locale(cid_ctx_config(ctx), req);
 }
 
 static enum cid_err signed_out(struct cid_reply *reply, const char *locale)
@@ -305,9 +304,8 @@ enum cid_err cid_account_page(struct cid_ctx *ctx, const struct cid_request *req
 	CID_TRY(find_session(ctx, req, locale, reply, &sess));
 	if (after != NULL &&
 	    cid_parse_u64(after, strlen(after), 0, UINT64_MAX, &after_seq) != CID_OK) {
-		rc =
-		    cid_reply_error_page(reply, 400, "invalid_request",
-					 "The page number (after) must be a whole number.", locale);
+		rc = cid_reply_error_page(reply, 400, "invalid_request", "err.account_after",
+					  locale);
 		goto out;
 	}
 	pref = cid_ctx_policies_acquire(ctx);
@@ -360,21 +358,14 @@ enum cid_err cid_account_receipt(struct cid_ctx *ctx, const struct cid_request *
 		break;
 	case CID_ERR_NOTFOUND:
 	case CID_ERR_INVALID:
-		rc = cid_reply_error_page(reply, 404, "not_found",
-					  "There is no such consent record among yours.", locale);
+		rc = cid_reply_error_page(reply, 404, "not_found", "err.receipt_none", locale);
 		break;
 	case CID_ERR_REFUSED:
-		rc =
-		    cid_reply_error_page(reply, 404, "no_receipt",
-					 "This record is a refusal or a withdrawal: only a consent "
-					 "you gave has a receipt.",
-					 locale);
+		rc = cid_reply_error_page(reply, 404, "no_receipt", "err.receipt_refusal", locale);
 		break;
 	case CID_ERR_CONFIG:
 		rc = cid_reply_error_page(reply, 503, "temporarily_unavailable",
-					  "Receipts are not available yet: the city has not "
-					  "configured its privacy contact. Please ask the city.",
-					  locale);
+					  "err.receipt_unconfigured", locale);
 		break;
 	default: break;
 	}

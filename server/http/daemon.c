@@ -57,6 +57,7 @@ struct conn {
 	char addr[INET6_ADDRSTRLEN];
 	struct cid_buf forwarded_for; /* every X-Forwarded-For value, joined by commas */
 	struct cid_buf forwarded;     /* every Forwarded value, joined by commas */
+	char *path;		      /* the path asked for (owned), the request's path */
 	enum cid_err rc;
 };
 
@@ -72,6 +73,7 @@ static void conn_free(struct conn *c)
 	cid_buf_free(&c->body);
 	cid_buf_free(&c->forwarded_for);
 	cid_buf_free(&c->forwarded);
+	free(c->path);
 	cid_request_clear(&c->req);
 	cid_reply_free(&c->reply);
 	free(c);
@@ -96,7 +98,7 @@ static void *login_worker(void *arg)
 		if (h->head == NULL)
 			h->tail = NULL;
 		pthread_mutex_unlock(&h->lock);
-		c->rc = c->route->fn(h->ctx, &c->req, &c->reply);
+		c->rc = cid_endpoint_answer(h->ctx, c->route, &c->req, &c->reply);
 		c->done = true;
 		MHD_resume_connection(c->mhd);
 	}
@@ -219,6 +221,10 @@ static int build_request(struct conn *c, const char *method)
 	    header(mhd, MHD_COOKIE_KIND, cid_cookie_name(cfg, CID_COOKIE_CSRF), &too_long);
 	c->req.officer_cookie =
 	    header(mhd, MHD_COOKIE_KIND, cid_cookie_name(cfg, CID_COOKIE_OFFICER), &too_long);
+	c->req.lang_cookie =
+	    header(mhd, MHD_COOKIE_KIND, cid_cookie_name(cfg, CID_COOKIE_LANG), &too_long);
+	c->req.accept_language =
+	    header(mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_LANGUAGE, &too_long);
 	ctype = header(mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE, &too_long);
 	if (too_long)
 		return 431;
@@ -286,6 +292,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 		cid_buf_init(&c->forwarded_for, CID_MAX_HEADER);
 		cid_buf_init(&c->forwarded, CID_MAX_HEADER);
 		c->route = cid_route_find(url, method, &status);
+		c->path = strdup(url);
+		if (c->path == NULL) {
+			conn_free(c);
+			return MHD_NO;
+		}
+		c->req.path = c->path;
 		c->rc = CID_OK;
 		*con_cls = c;
 		if (c->route == NULL)
@@ -338,7 +350,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 			}
 			return MHD_YES;
 		}
-		c->rc = c->route->fn(h->ctx, &c->req, &c->reply);
+		c->rc = cid_endpoint_answer(h->ctx, c->route, &c->req, &c->reply);
 	}
 	if (c->rc != CID_OK) {
 		cid_reply_free(&c->reply);

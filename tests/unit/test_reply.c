@@ -43,6 +43,11 @@ static void test_cookie_attributes_follow_the_issuer(void **state)
 	     "civicid_csrf=v; Path=/; HttpOnly; SameSite=Lax"},
 	    {"http://127.0.0.1:8080", CID_COOKIE_OFFICER, 1800, "civicid_officer",
 	     "civicid_officer=v; Path=/; HttpOnly; SameSite=Strict; Max-Age=1800"},
+	    /* the language a citizen chose: remembered across pages, sent from a service too */
+	    {"https://id.city.example", CID_COOKIE_LANG, 31536000, "__Host-civicid_lang",
+	     "__Host-civicid_lang=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000; Secure"},
+	    {"http://127.0.0.1:8080", CID_COOKIE_LANG, 31536000, "civicid_lang",
+	     "civicid_lang=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000"},
 	};
 
 	char err[256];
@@ -143,6 +148,63 @@ static void test_locale_is_the_first_one_we_have(void **state)
 			fail_msg("row %zu: not %s", i, rows[i].locale);
 }
 
+/*
+ * The one rule of a page's language: the page's own switch (lang), then the
+ * service's ui_locales, then the remembered choice (the cookie), then the
+ * browser's Accept-Language by its q-values, then the default.
+ */
+static void test_locale_rule(void **state)
+{
+	static const struct {
+		const char *lang, *ui_locales, *cookie, *accept, *def;
+		const char *locale;
+	} rows[] = {
+	    /* each source alone */
+	    {NULL, NULL, NULL, NULL, NULL, "ja"},
+	    {NULL, NULL, NULL, NULL, "en", "en"},
+	    {"en", NULL, NULL, NULL, "ja", "en"},
+	    {NULL, "en", NULL, NULL, "ja", "en"},
+	    {NULL, NULL, "en", NULL, "ja", "en"},
+	    {NULL, NULL, NULL, "en", "ja", "en"},
+	    /* the order: lang > ui_locales > cookie > Accept-Language > default */
+	    {"ja", "en", "en", "en", "en", "ja"},
+	    {NULL, "ja", "en", "en", "en", "ja"},
+	    {NULL, NULL, "ja", "en", "en", "ja"},
+	    {NULL, NULL, NULL, "ja", "en", "ja"},
+	    /* a source naming none of ours does not count */
+	    {"fr", "de", "xx", "fr", "en", "en"},
+	    {"fr", NULL, NULL, "ja", "en", "ja"},
+	    {NULL, "fr de", "en", "ja", "ja", "en"},
+	    {NULL, NULL, "EN", "ja", "en", "ja"}, /* the cookie is written lower case */
+	    {NULL, NULL, "en-US", "ja", "en", "ja"},
+	    /* q-values: the higher wins, subtags count as their language */
+	    {NULL, NULL, NULL, "en-US,en;q=0.9,ja;q=0.8", "ja", "en"},
+	    {NULL, NULL, NULL, "en;q=0.5, ja;q=0.6", "en", "ja"},
+	    {NULL, NULL, NULL, "fr-FR, ja-JP;q=0.3, en-GB;q=0.2", "en", "ja"},
+	    {NULL, NULL, NULL, "ja;q=0.500,en;q=0.5", "en", "ja"}, /* equal: the first listed */
+	    {NULL, NULL, NULL, "en;q=0.5,ja;q=0.5", "ja", "en"},
+	    {NULL, NULL, NULL, "ja;q=0, en;q=0.1", "ja", "en"}, /* q=0: not acceptable */
+	    {NULL, NULL, NULL, "ja;q=0", "en", "en"},
+	    {NULL, NULL, NULL, "*", "en", "en"},
+	    {NULL, NULL, NULL, "*;q=1, ja;q=0.1", "en", "ja"},
+	    {NULL, NULL, NULL, "jav, enx;q=0.9", "en", "en"}, /* neither is ours */
+	    {NULL, NULL, NULL, "ja;q=1.0", "en", "ja"},
+	    {NULL, NULL, NULL, "JA-jp ; Q=0.9 , EN ; q=0.8", "en", "ja"},
+	    {NULL, NULL, NULL, "en;q=bogus, ja;q=0.1", "en", "ja"}, /* a bad q is no weight */
+	    {NULL, NULL, NULL, ",,, ;;, ja", "en", "ja"},
+	    {NULL, NULL, NULL, "", "en", "en"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const char *got = cid_locale_pick(rows[i].lang, rows[i].ui_locales, rows[i].cookie,
+						  rows[i].accept, rows[i].def);
+
+		if (strcmp(got, rows[i].locale) != 0)
+			fail_msg("row %zu: %s, not %s", i, got, rows[i].locale);
+	}
+}
+
 /* Only the canonical spelling of 32 bytes in base64url is a token. */
 static void test_token_shape(void **state)
 {
@@ -209,6 +271,7 @@ int main(void)
 	    cmocka_unit_test(test_cookie_beyond_the_limit_is_refused),
 	    cmocka_unit_test(test_redirect_appends_encoded_pairs),
 	    cmocka_unit_test(test_locale_is_the_first_one_we_have),
+	    cmocka_unit_test(test_locale_rule),
 	    cmocka_unit_test(test_token_shape),
 	    cmocka_unit_test(test_error_replies),
 	};
