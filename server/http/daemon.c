@@ -260,16 +260,24 @@ static int build_request(struct conn *c, const char *method)
 	return 0;
 }
 
-/* The error reply for a request the skin could not even build. */
-static enum cid_err input_error(const struct conn *c, struct cid_reply *reply, int status,
-				enum cid_err why)
+/*
+ * The error reply for a request the skin could not even build: a page (its
+ * message key, in the language of what was read of the request) for a page
+ * endpoint, else JSON.
+ */
+static enum cid_err input_error(const struct cid_config *cfg, const struct conn *c,
+				struct cid_reply *reply, int status, enum cid_err why)
 {
 	const char *text = status == 413   ? "the request is too large"
 			   : status == 431 ? "a request header is too large"
 					   : cid_strerror(why);
+	const char *key = status == 413	  ? "err.too_large"
+			  : status == 431 ? "err.header_too_large"
+					  : "err.bad_request";
 
 	if (c->route != NULL && c->route->page)
-		return cid_reply_error_page(reply, status, "invalid_request", text, NULL);
+		return cid_reply_error_page(reply, status, "invalid_request", key,
+					    cid_request_locale(cfg, &c->req));
 	return cid_reply_error_json(reply, status, "invalid_request", text);
 }
 
@@ -334,7 +342,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 		status = build_request(c, method);
 		if (status != 0) {
 			cid_reply_free(&c->reply);
-			if (input_error(c, &c->reply, status, CID_ERR_INVALID) != CID_OK)
+			if (input_error(cid_ctx_config(h->ctx), c, &c->reply, status,
+					CID_ERR_INVALID) != CID_OK)
 				return MHD_NO;
 			return cid_respond(h->tpl, mhd, &c->reply);
 		}
