@@ -656,6 +656,6 @@ enum cid_err cid_time_parse(const char *s, int64_t *t)
 	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > month_days(y, mo) || h > 23 || mi > 59 ||
 	    se > 59)
 		return CID_ERR_INVALID;
-	*t = days_from_civil(y, mo, d) * DAY + h * 3600 + mi * 60 + se;
+	*t = days_from_civil(y, mo, d) * DAY + (int64_t)h * 3600 + (int64_t)mi * 60 + se;
 	return CID_OK;
 }
