@@ -264,6 +264,39 @@ static void test_error_replies(void **state)
 	cid_reply_free(&r);
 }
 
+/* A wait is said in seconds, from two minutes on in minutes rounded up, and sent as Retry-After. */
+static void test_wait_in_words_and_retry_after(void **state)
+{
+	static const struct {
+		int64_t seconds;
+		const char *key;
+		json_int_t n;
+		int64_t retry_after;
+	} rows[] = {
+	    {-5, "login_wait_second", 1, 1},	   {0, "login_wait_second", 1, 1},
+	    {1, "login_wait_second", 1, 1},	   {2, "login_wait_seconds", 2, 2},
+	    {119, "login_wait_seconds", 119, 119}, {120, "login_wait_minutes", 2, 120},
+	    {121, "login_wait_minutes", 3, 121},   {900, "login_wait_minutes", 15, 900},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct cid_reply r = {0};
+		json_t *data = json_object();
+
+		assert_non_null(data);
+		assert_int_equal(cid_reply_wait(&r, data, rows[i].seconds), CID_OK);
+		if (strcmp(cid_json_str(data, "wait_key"), rows[i].key) != 0 ||
+		    json_integer_value(json_object_get(data, "wait_n")) != rows[i].n ||
+		    r.retry_after != rows[i].retry_after)
+			fail_msg("%lld s: %s %lld, Retry-After %lld", (long long)rows[i].seconds,
+				 cid_json_str(data, "wait_key"),
+				 (long long)json_integer_value(json_object_get(data, "wait_n")),
+				 (long long)r.retry_after);
+		json_decref(data);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -274,6 +307,7 @@ int main(void)
 	    cmocka_unit_test(test_locale_rule),
 	    cmocka_unit_test(test_token_shape),
 	    cmocka_unit_test(test_error_replies),
+	    cmocka_unit_test(test_wait_in_words_and_retry_after),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
