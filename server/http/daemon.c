@@ -14,6 +14,7 @@
 
 #include "bounds.h"
 #include "buf.h"
+#include "frame.h"
 #include "guard.h"
 #include "reply.h"
 #include "route.h"
@@ -265,19 +266,24 @@ static int build_request(struct conn *c, const char *method)
  * message key, in the language of what was read of the request) for a page
  * endpoint, else JSON.
  */
-static enum cid_err input_error(const struct cid_config *cfg, const struct conn *c,
-				struct cid_reply *reply, int status, enum cid_err why)
+static enum cid_err input_error(struct cid_ctx *ctx, const struct conn *c, struct cid_reply *reply,
+				int status, enum cid_err why)
 {
+	const struct cid_config *cfg = cid_ctx_config(ctx);
 	const char *text = status == 413   ? "the request is too large"
 			   : status == 431 ? "a request header is too large"
 					   : cid_strerror(why);
 	const char *key = status == 413	  ? "err.too_large"
 			  : status == 431 ? "err.header_too_large"
 					  : "err.bad_request";
+	enum cid_err rc;
 
-	if (c->route != NULL && c->route->page)
-		return cid_reply_error_page(reply, status, "invalid_request", key,
-					    cid_request_locale(cfg, &c->req));
+	if (c->route != NULL && c->route->page) {
+		rc = cid_reply_error_page(reply, status, "invalid_request", key,
+					  cid_request_locale(cfg, &c->req));
+		/* the page's header, footer and way back, as every page has */
+		return rc == CID_OK ? cid_frame_add(ctx, c->route, &c->req, reply) : rc;
+	}
 	return cid_reply_error_json(reply, status, "invalid_request", text);
 }
 
@@ -342,8 +348,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 		status = build_request(c, method);
 		if (status != 0) {
 			cid_reply_free(&c->reply);
-			if (input_error(cid_ctx_config(h->ctx), c, &c->reply, status,
-					CID_ERR_INVALID) != CID_OK)
+			if (input_error(h->ctx, c, &c->reply, status, CID_ERR_INVALID) != CID_OK)
 				return MHD_NO;
 			return cid_respond(h->tpl, mhd, &c->reply);
 		}

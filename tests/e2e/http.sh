@@ -52,6 +52,8 @@ has "the page says the request is too large" "$(body)" "The request is too large
 req POST /login -H 'Content-Type: application/x-www-form-urlencoded' --data-binary "req=$big"
 has "the ja page says the request is too large in Japanese" "$(body)" "リクエストが大きすぎます。"
 hasnt "the ja page carries no English sentence" "$(body)" "too large"
+has "the page has a way back" "$(body)" '<a href="/account">'
+has "the page has the header's language switch" "$(body)" 'hreflang="en"'
 
 long=$(head -c $((8 * 1024 + 1)) /dev/zero | tr '\0' b)
 req GET /userinfo -H "Authorization: Bearer $long"
