@@ -61,6 +61,16 @@
 #define CID_FETCH_TIMEOUT_MS	     10000
 #define CID_FETCH_MAX_REDIRS	     3
 
+/* single logout (logout.h, logout_notify.h); the tries, waits and timeouts are configured */
+#define CID_LOGOUT_TOKEN_TTL   120  /* lifetime of a logout token: seconds to deliver it */
+#define CID_LOGOUT_BACKOFF_MAX 3600 /* the longest wait between two tries of a notice */
+#define CID_LOGOUT_LEASE_SLACK                                                                     \
+	30 /* a notice being sent is kept from other claims for                                    \
+	      the delivery timeout and this */
+#define CID_LOGOUT_MAX_ANSWER ((size_t)4 * 1024) /* a receiver's answer, read and dropped */
+#define CID_LOGOUT_POLL_MS    250		 /* how often the worker looks for due notices */
+#define CID_LOGOUT_MAX_FRAMES 32		 /* front-channel frames on one logged-out page */
+
 /* store */
 #define CID_STORE_MAP_INITIAL ((size_t)64 << 20) /* 64 MiB, doubled when full */
 #define CID_STORE_MAP_MAX     ((size_t)64 << 30) /* 64 GiB */
@@ -134,9 +144,16 @@
 #define CID_CONSENT_MAX_ASK 24
 
 /* the audit log (audit.h) */
-#define CID_AUDIT_MAX_LINE  ((size_t)1 << 20) /* an export line longer than this is damage */
-#define CID_AUDIT_MAX_NAME  200		      /* a citizen or service id used in an index key */
-#define CID_AUDIT_MAX_DEPTH 32		      /* nesting of an entry */
+#define CID_AUDIT_MAX_LINE	((size_t)1 << 20) /* an export line longer than this is damage */
+#define CID_AUDIT_MAX_NAME	200		  /* a citizen or service id used in an index key */
+#define CID_AUDIT_MAX_DEPTH	32		  /* nesting of an entry */
+#define CID_AUDIT_MAX_KEYS	32 /* audit keys of one log, retired ones included (rotations) */
+#define CID_AUDIT_MAX_TRUST	48 /* verifier keys one verification trusts: log keys and witnesses */
+#define CID_AUDIT_MAX_WITNESSES 8		    /* witnesses the server pushes checkpoints to */
+#define CID_AUDIT_MAX_VKEYS	((size_t)64 * 1024) /* a vkeys file or document */
+/* a proof file: an entry (one export line), its path and a checkpoint note */
+#define CID_AUDIT_MAX_PROOF (CID_AUDIT_MAX_LINE * 2 + CID_NOTE_MAX_SIZE)
+#define CID_AUDIT_CATCH_UP  20000 /* entries the tree of an old store catches up per transaction */
 
 /* web pages (account_pages.h, console.h) */
 #define CID_MAX_LABEL_KEY	 (5 + CID_CONSENT_MAX_NAME) /* the message key "attr.NAME" */

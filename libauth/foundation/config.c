@@ -89,9 +89,28 @@ static const struct key_def keys[] = {
     {"audit_checkpoint_interval", KEY_SECONDS, MEMBER(audit_checkpoint_interval), 5, 86400, "60",
      "Seconds between signed checkpoints of the audit log (only when it grew; one is "
      "also signed at shutdown and by `civicid audit export`)."},
+    {"audit_witnesses", KEY_STRING, MEMBER(audit_witnesses), 0, 4096, "",
+     "Witnesses each new audit checkpoint is pushed to (c2sp.org/tlog-witness), from the "
+     "checkpoint timer: items separated by commas, each \"URL VKEY\", the witness's URL "
+     "(its add-checkpoint endpoint is below it) and its cosignature verifier key (what "
+     "`civicid witness init` prints). Cosignatures are kept with the checkpoints; failures "
+     "are logged. Empty: no witness (a rollback or a cut tail then goes unnoticed)."},
     {"console_export_max", KEY_UINT, MEMBER(console_export_max), 1, 1000000, "100000",
      "Most entries one export from the officer console may hold; a filter matching more "
      "is refused with a request to narrow it (`civicid audit export` has no limit)."},
+    {"backchannel_logout_attempts", KEY_UINT, MEMBER(logout_attempts), 1, 20, "5",
+     "Tries to deliver one back-channel logout notice (OpenID Connect Back-Channel Logout "
+     "1.0) before it is given up and logged as logout.failed."},
+    {"backchannel_logout_backoff", KEY_SECONDS, MEMBER(logout_backoff), 1, 3600, "30",
+     "Seconds before a failed back-channel logout notice is tried again; doubled after "
+     "each further failure, at most one hour."},
+    {"backchannel_logout_timeout", KEY_SECONDS, MEMBER(logout_timeout), 1, 60, "10",
+     "Seconds one try of a back-channel logout notice may take, answer included."},
+    {"backchannel_logout_connect_timeout", KEY_SECONDS, MEMBER(logout_connect_timeout), 1, 60, "5",
+     "Seconds one try of a back-channel logout notice may take to connect (TCP and TLS)."},
+    {"backchannel_logout_concurrency", KEY_UINT, MEMBER(logout_concurrency), 1, 64, "8",
+     "Back-channel logout notices sent at once; more wait for a free place, so slow services "
+     "cannot hold up the others beyond it."},
     {"argon2_t", KEY_UINT, MEMBER(argon2.t_cost), 1, 64, "2",
      "argon2id iterations (OWASP: 2 with 19 MiB)."},
     {"argon2_m_kib", KEY_UINT, MEMBER(argon2.m_cost_kib), 64, 4194304, "19456",

@@ -39,6 +39,14 @@ struct cid_config {
 	unsigned audit_group_commit;	   /* 1: concurrent audit appends share a commit */
 	int64_t audit_checkpoint_interval; /* seconds between signed checkpoints */
 	unsigned console_export_max;	   /* entries of one officer-console export */
+	/* single logout's back-channel notices (logout.h): tries in all, the wait after the
+	 * first failed try (doubled after each), per try the whole time and the connect time,
+	 * and how many are sent at once */
+	unsigned logout_attempts;
+	int64_t logout_backoff;
+	int64_t logout_timeout, logout_connect_timeout;
+	unsigned logout_concurrency;
+	char *audit_witnesses; /* "URL VKEY" items, comma-separated (cid_audit_witnesses_parse) */
 	struct cid_argon2_params argon2;
 	char *default_locale; /* "ja" or "en" */
 	/* the PII controller named in consent receipts (receipt.h); "" = not set */

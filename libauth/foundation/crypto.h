@@ -39,7 +39,7 @@ CID_MUST_CHECK enum cid_err cid_random_uuid(char out[CID_ID_CHARS + 1]);
 bool cid_token_syntax_ok(const char *s);
 bool cid_uuid_syntax_ok(const char *s);
 
-/* SHA-256 of [d, d+n). */
+/* SHA-256 of [d, d+n). Never fails: it allocates nothing, so it works out of memory too. */
 void cid_sha256(const void *d, size_t n, uint8_t out[32]);
 
 /* Lowercase hex of n bytes into out[2n + 1]. */

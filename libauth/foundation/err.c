@@ -4,7 +4,9 @@
  */
 #include "err.h"
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 
 static const char *const messages[] = {
     [CID_OK] = "success",
@@ -38,4 +40,16 @@ const char *cid_strerror(enum cid_err err)
 	if ((unsigned)err >= CID_ERR_COUNT || messages[err] == NULL)
 		return "unknown error";
 	return messages[err];
+}
+
+void cid_err_why(char *why, size_t whysz, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || whysz == 0)
+		return;
+	va_start(ap, fmt);
+	if (vsnprintf(why, whysz, fmt, ap) < 0)
+		why[0] = '\0';
+	va_end(ap);
 }

@@ -15,6 +15,8 @@
 #ifndef CID_ERR_H
 #define CID_ERR_H
 
+#include <stddef.h>
+
 #define CID_MUST_CHECK __attribute__((warn_unused_result))
 
 enum cid_err {
@@ -45,6 +47,14 @@ enum cid_err {
 
 /* Returns a static English description of err; never NULL. Thread-safe. */
 const char *cid_strerror(enum cid_err err);
+
+/*
+ * Fills the why[whysz] out-parameter of a function that says in one English
+ * phrase what went wrong: the printf-formatted fmt, cut to fit, or "" when it
+ * cannot be formatted. Nothing when why is NULL or whysz is 0. Thread-safe.
+ */
+void cid_err_why(char *why, size_t whysz, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Propagate: evaluates expr (an enum cid_err); on failure stores it in rc, jumps to out. */
 #define CID_TRY(expr)                                                                              \

@@ -1,5 +1,5 @@
 /*
- * http_fetch: GET one document with libcurl, under limits. The URL is parsed
+ * http_fetch: GET one document, or POST one, with libcurl, under limits. The URL is parsed
  * once, by libcurl's own parser, and that parsed handle is what the transfer
  * uses: the scheme and host we check are the ones libcurl connects to. The
  * body grows in a buffer that refuses to pass the limit (libcurl also refuses
@@ -9,15 +9,13 @@
 #include "http_fetch.h"
 
 #include "bounds.h"
+#include "str.h"
 
 #include <curl/curl.h>
 
-#include <stdarg.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 struct sink {
 	char *buf;
@@ -27,18 +25,6 @@ struct sink {
 	bool toobig;
 	bool nomem;
 };
-
-__attribute__((format(printf, 3, 4))) static void say(char *why, size_t whysz, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whysz == 0)
-		return;
-	va_start(ap, fmt);
-	if (vsnprintf(why, whysz, fmt, ap) < 0)
-		why[0] = '\0';
-	va_end(ap);
-}
 
 /* libcurl's write callback: appends, or stops the transfer at the limit. */
 static size_t sink_write(char *data, size_t size, size_t nmemb, void *arg)
@@ -71,12 +57,6 @@ static size_t sink_write(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-static bool loopback_host(const char *host)
-{
-	return strcmp(host, "127.0.0.1") == 0 || strcmp(host, "[::1]") == 0 ||
-	       strcasecmp(host, "localhost") == 0;
-}
-
 /* Parses url into u and checks scheme, host and userinfo; *https says which scheme. */
 static enum cid_err url_check(CURLU *u, const char *url, bool *https, char *why, size_t whysz)
 {
@@ -93,40 +73,91 @@ static enum cid_err url_check(CURLU *u, const char *url, bool *https, char *why,
 	/* credentials in a URL end up in logs; "https://good@evil" misleads readers */
 	CID_ENSURE(curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_NO_USER, CID_ERR_INVALID);
 	*https = strcmp(scheme, "https") == 0;
-	CID_ENSURE(*https || (strcmp(scheme, "http") == 0 && loopback_host(host)), CID_ERR_INVALID);
+	CID_ENSURE(*https || (strcmp(scheme, "http") == 0 && cid_http_loopback_host(host)),
+		   CID_ERR_INVALID);
 out:
 	if (rc != CID_OK)
-		say(why, whysz, "not an https URL (plain http only to a loopback host)");
+		cid_err_why(why, whysz, "not an https URL (plain http only to a loopback host)");
 	curl_free(scheme);
 	curl_free(host);
 	curl_free(user);
 	return rc;
 }
 
-/* The error of a finished transfer: what libcurl said, the sink's state, the status. */
+/* The error of a finished transfer: what libcurl said, the sink's state (not the status). */
+static enum cid_err transfer_outcome(CURLcode cc, const struct sink *s, const char *curl_err,
+				     char *why, size_t whysz)
+{
+	if (s->nomem || cc == CURLE_OUT_OF_MEMORY)
+		return CID_ERR_NOMEM;
+	if (s->toobig || cc == CURLE_FILESIZE_EXCEEDED) {
+		cid_err_why(why, whysz, "the document is larger than %zu bytes", s->max);
+		return CID_ERR_TOOBIG;
+	}
+	if (cc == CURLE_UNSUPPORTED_PROTOCOL) {
+		cid_err_why(why, whysz, "redirected to a URL that is not https");
+		return CID_ERR_IO;
+	}
+	if (cc != CURLE_OK) {
+		cid_err_why(why, whysz, "%s",
+			    curl_err[0] != '\0' ? curl_err : curl_easy_strerror(cc));
+		return CID_ERR_IO;
+	}
+	return CID_OK;
+}
+
+/* transfer_outcome, and only 200 is success. */
 static enum cid_err outcome(CURL *h, CURLcode cc, const struct sink *s, const char *curl_err,
 			    char *why, size_t whysz)
 {
 	long status = 0;
+	enum cid_err rc = transfer_outcome(cc, s, curl_err, why, whysz);
 
-	if (s->nomem || cc == CURLE_OUT_OF_MEMORY)
-		return CID_ERR_NOMEM;
-	if (s->toobig || cc == CURLE_FILESIZE_EXCEEDED) {
-		say(why, whysz, "the document is larger than %zu bytes", s->max);
-		return CID_ERR_TOOBIG;
-	}
-	if (cc == CURLE_UNSUPPORTED_PROTOCOL) {
-		say(why, whysz, "redirected to a URL that is not https");
-		return CID_ERR_IO;
-	}
-	if (cc != CURLE_OK) {
-		say(why, whysz, "%s", curl_err[0] != '\0' ? curl_err : curl_easy_strerror(cc));
-		return CID_ERR_IO;
-	}
+	if (rc != CID_OK)
+		return rc;
 	if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status != 200) {
-		say(why, whysz, "HTTP status %ld", status);
+		cid_err_why(why, whysz, "HTTP status %ld", status);
 		return CID_ERR_IO;
 	}
+	return CID_OK;
+}
+
+/* The options of every transfer: the parsed URL, its scheme, the limits, TLS checks, the sink. */
+static enum cid_err options(CURL *h, CURLU *u, bool https, const struct cid_fetch_limits *lim,
+			    struct sink *s, char *curl_err)
+{
+	/* every option is checked: one silently ignored could lift a limit */
+	if (curl_easy_setopt(h, CURLOPT_CURLU, u) == CURLE_OK &&
+	    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, https ? "https" : "http,https") ==
+		CURLE_OK &&
+	    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https") == CURLE_OK &&
+	    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, lim->connect_timeout_ms) == CURLE_OK &&
+	    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, lim->timeout_ms) == CURLE_OK &&
+	    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)lim->max_bytes) ==
+		CURLE_OK &&
+	    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
+	    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
+	    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+	    curl_easy_setopt(h, CURLOPT_USERAGENT, "civicid") == CURLE_OK &&
+	    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err) == CURLE_OK &&
+	    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink_write) == CURLE_OK &&
+	    curl_easy_setopt(h, CURLOPT_WRITEDATA, s) == CURLE_OK)
+		return CID_OK;
+	return CID_ERR_NOMEM;
+}
+
+/* Hands the sink's bytes over as a NUL-terminated string. */
+static enum cid_err sink_take(struct sink *s, char **body, size_t *len)
+{
+	if (s->buf == NULL) { /* an empty body */
+		s->buf = malloc(1);
+		if (s->buf == NULL)
+			return CID_ERR_NOMEM;
+	}
+	s->buf[s->len] = '\0';
+	*body = s->buf;
+	*len = s->len;
+	s->buf = NULL;
 	return CID_OK;
 }
 
@@ -143,41 +174,274 @@ enum cid_err cid_http_fetch(const char *url, const struct cid_fetch_limits *lim,
 
 	CID_ENSURE(u != NULL && h != NULL, CID_ERR_NOMEM);
 	CID_TRY(url_check(u, url, &https, why, whysz));
-	/* every option is checked: one silently ignored could lift a limit */
-	CID_ENSURE(curl_easy_setopt(h, CURLOPT_CURLU, u) == CURLE_OK &&
-		       curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, https ? "https" : "http,https") ==
-			   CURLE_OK &&
-		       curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https") == CURLE_OK &&
-		       curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L) == CURLE_OK &&
+	CID_TRY(options(h, u, https, lim, &s, curl_err));
+	CID_ENSURE(curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L) == CURLE_OK &&
 		       curl_easy_setopt(h, CURLOPT_MAXREDIRS, (long)CID_FETCH_MAX_REDIRS) ==
-			   CURLE_OK &&
-		       curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, lim->connect_timeout_ms) ==
-			   CURLE_OK &&
-		       curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, lim->timeout_ms) == CURLE_OK &&
-		       curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)lim->max_bytes) ==
-			   CURLE_OK &&
-		       curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
-		       curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
-		       curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-		       curl_easy_setopt(h, CURLOPT_USERAGENT, "civicid") == CURLE_OK &&
-		       curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err) == CURLE_OK &&
-		       curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink_write) == CURLE_OK &&
-		       curl_easy_setopt(h, CURLOPT_WRITEDATA, &s) == CURLE_OK,
+			   CURLE_OK,
 		   CID_ERR_NOMEM);
 	cc = curl_easy_perform(h);
 	CID_TRY(outcome(h, cc, &s, curl_err, why, whysz));
-	if (s.buf == NULL) { /* an empty body */
-		s.buf = malloc(1);
-		CID_ENSURE(s.buf != NULL, CID_ERR_NOMEM);
-	}
-	s.buf[s.len] = '\0';
-	*body = s.buf;
-	*len = s.len;
-	s.buf = NULL;
+	CID_TRY(sink_take(&s, body, len));
 out:
 	if (rc == CID_ERR_NOMEM)
-		say(why, whysz, "out of memory");
+		cid_err_why(why, whysz, "out of memory");
 	free(s.buf);
+	curl_easy_cleanup(h);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/*
+ * The batch. Each POST owns its easy handle, its parsed URL and its header
+ * list in a slot; the slot's address is the handle's CURLINFO_PRIVATE, so a
+ * finished transfer finds its slot without a search.
+ */
+struct post {
+	CURL *h;
+	CURLU *u;
+	struct curl_slist *headers;
+	void *tag;
+	size_t seen; /* body bytes of the answer, read and thrown away */
+	size_t max;  /* lim->max_bytes */
+	bool toobig;
+	char err[CURL_ERROR_SIZE];
+};
+
+struct cid_http_batch {
+	CURLM *m;
+	size_t max_active;
+	size_t active;
+	struct post *slots; /* max_active of them; h NULL: free */
+};
+
+/* The answer's body: counted, never kept. */
+// NOLINTNEXTLINE(readability-non-const-parameter): libcurl's write callback type
+static size_t drain_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct post *p = arg;
+	size_t n = size * nmemb;
+
+	(void)data;
+	if (size != 1 || n > p->max - p->seen) {
+		p->toobig = true;
+		return 0;
+	}
+	p->seen += n;
+	return n;
+}
+
+static void post_clear(struct cid_http_batch *b, struct post *p)
+{
+	if (p->h != NULL) {
+		(void)curl_multi_remove_handle(b->m, p->h);
+		curl_easy_cleanup(p->h);
+	}
+	curl_url_cleanup(p->u);
+	curl_slist_free_all(p->headers);
+	memset(p, 0, sizeof(*p));
+}
+
+enum cid_err cid_http_batch_new(size_t max_active, struct cid_http_batch **out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_http_batch *b = NULL;
+
+	CID_ENSURE(max_active > 0, CID_ERR_INVALID);
+	/* reference-counted and thread-safe since libcurl 7.84; undone in _free */
+	CID_ENSURE(curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK, CID_ERR_NOMEM);
+	b = calloc(1, sizeof(*b));
+	if (b == NULL) {
+		curl_global_cleanup();
+		rc = CID_ERR_NOMEM;
+		goto out;
+	}
+	b->max_active = max_active;
+	b->slots = calloc(max_active, sizeof(*b->slots));
+	b->m = curl_multi_init();
+	if (b->slots == NULL || b->m == NULL) {
+		cid_http_batch_free(b);
+		b = NULL;
+		rc = CID_ERR_NOMEM;
+		goto out;
+	}
+	*out = b;
+out:
+	return rc;
+}
+
+void cid_http_batch_free(struct cid_http_batch *b)
+{
+	if (b == NULL)
+		return;
+	for (size_t i = 0; b->slots != NULL && i < b->max_active; i++)
+		post_clear(b, &b->slots[i]);
+	if (b->m != NULL)
+		(void)curl_multi_cleanup(b->m);
+	free(b->slots);
+	free(b);
+	curl_global_cleanup();
+}
+
+size_t cid_http_batch_active(const struct cid_http_batch *b)
+{
+	return b->active;
+}
+
+enum cid_err cid_http_batch_post(struct cid_http_batch *b, const char *url, const char *body,
+				 size_t len, const struct cid_fetch_limits *lim, void *tag)
+{
+	enum cid_err rc = CID_OK;
+	struct post *p = NULL;
+	bool https = false;
+
+	CID_ENSURE(b->active < b->max_active, CID_ERR_TOOBIG);
+	for (size_t i = 0; p == NULL && i < b->max_active; i++)
+		if (b->slots[i].h == NULL)
+			p = &b->slots[i];
+	CID_ENSURE(p != NULL, CID_ERR_TOOBIG);
+	p->u = curl_url();
+	p->h = curl_easy_init();
+	CID_ENSURE(p->u != NULL && p->h != NULL, CID_ERR_NOMEM);
+	CID_TRY(url_check(p->u, url, &https, NULL, 0));
+	p->headers = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
+	/* no Expect: 100-continue, which would cost a round trip or a second's wait */
+	if (p->headers != NULL)
+		p->headers = curl_slist_append(p->headers, "Expect:");
+	CID_ENSURE(p->headers != NULL, CID_ERR_NOMEM);
+	p->tag = tag;
+	p->max = lim->max_bytes;
+	/* every option is checked: one silently ignored could lift a limit */
+	CID_ENSURE(
+	    curl_easy_setopt(p->h, CURLOPT_CURLU, p->u) == CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_PROTOCOLS_STR, https ? "https" : "http,https") ==
+		    CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_CONNECTTIMEOUT_MS, lim->connect_timeout_ms) ==
+		    CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_TIMEOUT_MS, lim->timeout_ms) == CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)lim->max_bytes) ==
+		    CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_USERAGENT, "civicid") == CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_ERRORBUFFER, p->err) == CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_HTTPHEADER, p->headers) == CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) == CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_COPYPOSTFIELDS, body) == CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_WRITEFUNCTION, drain_write) == CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_WRITEDATA, p) == CURLE_OK &&
+		curl_easy_setopt(p->h, CURLOPT_PRIVATE, p) == CURLE_OK,
+	    CID_ERR_NOMEM);
+	CID_ENSURE(curl_multi_add_handle(b->m, p->h) == CURLM_OK, CID_ERR_NOMEM);
+	b->active++;
+	p = NULL;
+out:
+	if (p != NULL) {
+		/* the handle was never added: clearing it must not remove it */
+		curl_easy_cleanup(p->h);
+		p->h = NULL;
+		post_clear(b, p);
+	}
+	return rc;
+}
+
+/* The outcome of a finished POST p with libcurl's result cc. */
+static void post_outcome(struct post *p, CURLcode cc, struct cid_http_outcome *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->tag = p->tag;
+	(void)curl_easy_getinfo(p->h, CURLINFO_RESPONSE_CODE, &o->status);
+	if (cc == CURLE_OUT_OF_MEMORY) {
+		o->rc = CID_ERR_NOMEM;
+		cid_err_why(o->why, sizeof(o->why), "out of memory");
+	} else if (p->toobig || cc == CURLE_FILESIZE_EXCEEDED) {
+		o->rc = CID_ERR_TOOBIG;
+		cid_err_why(o->why, sizeof(o->why), "the answer is larger than %zu bytes", p->max);
+	} else if (cc != CURLE_OK) {
+		o->rc = CID_ERR_IO;
+		o->status = 0;
+		cid_err_why(o->why, sizeof(o->why), "%s",
+			    p->err[0] != '\0' ? p->err : curl_easy_strerror(cc));
+	}
+}
+
+enum cid_err cid_http_batch_run(struct cid_http_batch *b, int wait_ms,
+				void (*done)(void *arg, const struct cid_http_outcome *o),
+				void *arg)
+{
+	int running = 0;
+	int left = 0;
+	CURLMsg *msg;
+
+	if (curl_multi_perform(b->m, &running) != CURLM_OK ||
+	    curl_multi_poll(b->m, NULL, 0, wait_ms < 0 ? 0 : wait_ms, NULL) != CURLM_OK ||
+	    curl_multi_perform(b->m, &running) != CURLM_OK)
+		return CID_ERR_IO;
+	while ((msg = curl_multi_info_read(b->m, &left)) != NULL) {
+		char *priv = NULL;
+		struct post *p;
+		struct cid_http_outcome o;
+
+		if (msg->msg != CURLMSG_DONE ||
+		    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv) != CURLE_OK ||
+		    priv == NULL)
+			continue;
+		p = (struct post *)(void *)priv;
+		post_outcome(p, msg->data.result, &o);
+		post_clear(b, p);
+		b->active--;
+		done(arg, &o);
+	}
+	return CID_OK;
+}
+
+void cid_http_batch_wake(struct cid_http_batch *b)
+{
+	(void)curl_multi_wakeup(b->m);
+}
+
+enum cid_err cid_http_post(const char *url, const struct cid_fetch_limits *lim, const char *ctype,
+			   const char *body, size_t len, struct cid_http_answer *out, char *why,
+			   size_t whysz)
+{
+	enum cid_err rc = CID_OK;
+	struct sink s = {.max = lim->max_bytes};
+	char curl_err[CURL_ERROR_SIZE] = "";
+	char header[128];
+	struct curl_slist *headers = NULL;
+	CURLU *u = curl_url();
+	CURL *h = curl_easy_init();
+	bool https = false;
+	long status = 0;
+	CURLcode cc;
+
+	CID_ENSURE(u != NULL && h != NULL, CID_ERR_NOMEM);
+	CID_ENSURE(ctype != NULL && strlen(ctype) < sizeof(header) - 16 &&
+		       strpbrk(ctype, "\r\n") == NULL,
+		   CID_ERR_INVALID);
+	CID_TRY(url_check(u, url, &https, why, whysz));
+	CID_TRY(options(h, u, https, lim, &s, curl_err));
+	snprintf(header, sizeof(header), "Content-Type: %s", ctype);
+	headers = curl_slist_append(NULL, header);
+	CID_ENSURE(headers != NULL, CID_ERR_NOMEM);
+	/* no redirect is followed: a POST answered elsewhere is not this endpoint's answer */
+	CID_ENSURE(curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+		       curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers) == CURLE_OK &&
+		       curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) ==
+			   CURLE_OK &&
+		       curl_easy_setopt(h, CURLOPT_POSTFIELDS, body) == CURLE_OK,
+		   CID_ERR_NOMEM);
+	cc = curl_easy_perform(h);
+	CID_TRY(transfer_outcome(cc, &s, curl_err, why, whysz));
+	CID_ENSURE(curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK, CID_ERR_IO);
+	CID_TRY(sink_take(&s, &out->body, &out->len));
+	out->status = status;
+out:
+	if (rc == CID_ERR_NOMEM)
+		cid_err_why(why, whysz, "out of memory");
+	free(s.buf);
+	curl_slist_free_all(headers);
 	curl_easy_cleanup(h);
 	curl_url_cleanup(u);
 	return rc;

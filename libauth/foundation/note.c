@@ -298,7 +298,8 @@ enum cid_err cid_note_verifier_parse(struct cid_str vkey, struct cid_note_verifi
 	v->id = id;
 	memcpy(v->vkey, vkey.ptr, vkey.len);
 	v->pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, key + 1, CID_NOTE_KEY_BYTES);
-	CID_ENSURE(v->pkey != NULL, CID_ERR_INVALID);
+	/* OpenSSL takes any 32 bytes as an Ed25519 public key: only OpenSSL itself can fail */
+	CID_ENSURE(v->pkey != NULL, CID_ERR_CRYPTO);
 	*out = v;
 	v = NULL;
 out:

@@ -40,7 +40,8 @@
 /* Lock-free starts of a read transaction before one that holds commits off. */
 #define READ_LOCKFREE_TRIES 4
 
-/* Names in the environment, indexed by enum cid_db (what mdb_dump -l lists). */
+/* Names in the environment, indexed by enum cid_db (what mdb_dump -l lists), one a line. */
+/* clang-format off */
 static const char *const db_names[] = {
     [CID_DB_META] = "meta",
     [CID_DB_CITIZENS] = "citizens",
@@ -59,10 +60,13 @@ static const char *const db_names[] = {
     [CID_DB_AUDIT] = "audit",
     [CID_DB_AUDIT_IDX] = "audit_idx",
     [CID_DB_AUDIT_CP] = "audit_cp",
+    [CID_DB_AUDIT_TREE] = "audit_tree",
     [CID_DB_OFFICERS] = "officers",
     [CID_DB_OFFICER_SESSIONS] = "officer_sessions",
     [CID_DB_WITNESS] = "witness",
+    [CID_DB_LOGOUT_QUEUE] = "logout_queue",
 };
+/* clang-format on */
 
 _Static_assert(sizeof(db_names) / sizeof(db_names[0]) == CID_DB_COUNT,
 	       "every enum cid_db needs a name");
@@ -352,8 +356,9 @@ enum cid_err cid_store_read_begin(struct cid_store *s, struct cid_txn **out)
 	struct cid_txn *t = reader_get(s);
 	int mrc;
 
-	/* The contract names only CID_ERR_STORE, so an allocation failure reports that. */
-	if (t == NULL || t->active)
+	if (t == NULL)
+		return CID_ERR_NOMEM; /* the thread's first transaction could not be made */
+	if (t->active)
 		return CID_ERR_STORE;
 	for (int attempt = 0; attempt < ATTEMPTS_MAX; attempt++) {
 		bool hold_commits = attempt >= READ_LOCKFREE_TRIES;

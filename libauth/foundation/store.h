@@ -29,27 +29,31 @@
 #include <stdint.h>
 
 enum cid_db {
-	CID_DB_META,	  /* "schema" -> {"version":N}; "pairwise_salt"; "keys_version" */
-	CID_DB_CITIZENS,  /* account id (UUID) -> citizen record */
-	CID_DB_USERNAMES, /* username -> {"id": account id} */
-	CID_DB_CLIENTS,	  /* client_id -> client record */
-	CID_DB_SESSIONS,  /* secret_hash(cookie) -> SSO session */
-	CID_DB_AUTHREQS,  /* pending authorization request id -> validated request */
-	CID_DB_CODES,	  /* secret_hash(code) -> authorization code record */
-	CID_DB_REFRESH,	  /* secret_hash(refresh token) -> refresh token record */
-	CID_DB_GRANTS,	  /* grant id -> grant (one per authorization, the token family) */
-	CID_DB_REVOKED,	  /* access-token jti -> {"exp": N} */
-	CID_DB_KEYS,	  /* kid -> signing key (private PEM, state, times) */
-	CID_DB_THROTTLE,  /* "acct:<id>" / "addr:<ip>" -> failure counter */
-	CID_DB_PAIRWISE,  /* sector "\n" pairwise sub -> {"id": account id} */
-	CID_DB_CONSENTS,  /* account "\n" service "\n" purpose "\n" attribute "\n" seq -> record
-			     (consent.h); META "consent_seq" */
-	CID_DB_AUDIT,	  /* seq (16 hex digits) -> audit entry (audit.h); META "audit_head" */
-	CID_DB_AUDIT_IDX, /* "c\n" citizen / "s\n" service "\n" seq -> "" (audit.h) */
-	CID_DB_AUDIT_CP,  /* size (16 hex digits) -> {"jws"} signed checkpoint (audit.h) */
-	CID_DB_OFFICERS,  /* officer name -> privacy-officer account (officer.h) */
+	CID_DB_META,	   /* "schema" -> {"version":N}; "pairwise_salt"; "keys_version" */
+	CID_DB_CITIZENS,   /* account id (UUID) -> citizen record */
+	CID_DB_USERNAMES,  /* username -> {"id": account id} */
+	CID_DB_CLIENTS,	   /* client_id -> client record */
+	CID_DB_SESSIONS,   /* secret_hash(cookie) -> SSO session */
+	CID_DB_AUTHREQS,   /* pending authorization request id -> validated request */
+	CID_DB_CODES,	   /* secret_hash(code) -> authorization code record */
+	CID_DB_REFRESH,	   /* secret_hash(refresh token) -> refresh token record */
+	CID_DB_GRANTS,	   /* grant id -> grant (one per authorization, the token family) */
+	CID_DB_REVOKED,	   /* access-token jti -> {"exp": N} */
+	CID_DB_KEYS,	   /* kid -> signing key (private PEM, state, times) */
+	CID_DB_THROTTLE,   /* "acct:<id>" / "addr:<ip>" -> failure counter */
+	CID_DB_PAIRWISE,   /* sector "\n" pairwise sub -> {"id": account id} */
+	CID_DB_CONSENTS,   /* account "\n" service "\n" purpose "\n" attribute "\n" seq -> record
+			      (consent.h); META "consent_seq" */
+	CID_DB_AUDIT,	   /* seq (16 hex digits) -> audit entry (audit.h); META "audit_head" */
+	CID_DB_AUDIT_IDX,  /* "c\n" citizen / "s\n" service "\n" seq -> "" (audit.h) */
+	CID_DB_AUDIT_CP,   /* size (16 hex digits) -> {"note"} or {"jws"} checkpoint (audit.h) */
+	CID_DB_AUDIT_TREE, /* level byte || index (8 bytes BE) -> Merkle node (32 bytes) (audit.h)
+			    */
+	CID_DB_OFFICERS,   /* officer name -> privacy-officer account (officer.h) */
 	CID_DB_OFFICER_SESSIONS, /* secret_hash(cookie) -> officer console session */
-	CID_DB_WITNESS, /* "self" / "log\n" origin -> a witness's key and logs (witness.h) */
+	CID_DB_WITNESS,	     /* "self" / "log\n" origin -> a witness's key and logs (witness.h) */
+	CID_DB_LOGOUT_QUEUE, /* due time (16 hex digits) "\n" id -> back-channel logout notice
+				(logout.h) */
 	CID_DB_COUNT
 };
 
@@ -72,7 +76,9 @@ void cid_store_close(struct cid_store *s);
 /*
  * Begins (or renews) this thread's read transaction; end it with
  * cid_store_read_end() on the same thread before beginning another.
- * Errors: CID_ERR_STORE.
+ * Errors: CID_ERR_STORE, CID_ERR_NOMEM (a thread's first transaction
+ * could not be allocated: any function that reads the store may pass
+ * this on, whether or not its own list names it).
  */
 CID_MUST_CHECK enum cid_err cid_store_read_begin(struct cid_store *s, struct cid_txn **out);
 

@@ -99,28 +99,41 @@ size_t cid_b64url_len(size_t n)
 	return (n / 3) * 4 + (n % 3 == 0 ? 0 : n % 3 + 1);
 }
 
-enum cid_err cid_b64url_encode(const void *in, size_t n, char *out, size_t outsz)
+/*
+ * The base64 of [in, in+n) in alphabet, NUL-terminated, at out (whose room the
+ * caller checked): three bytes to four characters, a short last group padded
+ * with '=' only when pad.
+ */
+static void b64_groups(const unsigned char *in, size_t n, const char alphabet[64], bool pad,
+		       char *out)
 {
-	const unsigned char *s = in;
-	size_t need = cid_b64url_len(n);
 	size_t o = 0;
 
-	if (outsz < need + 1)
-		return CID_ERR_TOOBIG;
 	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)s[i] << 16;
+		uint32_t v = (uint32_t)in[i] << 16;
 		if (i + 1 < n)
-			v |= (uint32_t)s[i + 1] << 8;
+			v |= (uint32_t)in[i + 1] << 8;
 		if (i + 2 < n)
-			v |= s[i + 2];
-		out[o++] = b64url_alphabet[(v >> 18) & 63];
-		out[o++] = b64url_alphabet[(v >> 12) & 63];
+			v |= in[i + 2];
+		out[o++] = alphabet[(v >> 18) & 63];
+		out[o++] = alphabet[(v >> 12) & 63];
 		if (i + 1 < n)
-			out[o++] = b64url_alphabet[(v >> 6) & 63];
+			out[o++] = alphabet[(v >> 6) & 63];
+		else if (pad)
+			out[o++] = '=';
 		if (i + 2 < n)
-			out[o++] = b64url_alphabet[v & 63];
+			out[o++] = alphabet[v & 63];
+		else if (pad)
+			out[o++] = '=';
 	}
 	out[o] = '\0';
+}
+
+enum cid_err cid_b64url_encode(const void *in, size_t n, char *out, size_t outsz)
+{
+	if (outsz < cid_b64url_len(n) + 1)
+		return CID_ERR_TOOBIG;
+	b64_groups(in, n, b64url_alphabet, false, out);
 	return CID_OK;
 }
 
@@ -139,19 +152,21 @@ static int b64url_value(char c)
 	return -1;
 }
 
-enum cid_err cid_b64url_decode(const char *in, size_t n, void *out, size_t outsz, size_t *outlen)
+/*
+ * Decodes the n characters at in, each worth value(c) (-1: not of the
+ * alphabet), into d (whose room the caller checked) and their count into
+ * *outlen. Errors: CID_ERR_INVALID (a character not of the alphabet, or
+ * leftover bits that are not zero).
+ */
+static enum cid_err b64_bits(const char *in, size_t n, int (*value)(char), unsigned char *d,
+			     size_t *outlen)
 {
-	unsigned char *d = out;
 	size_t o = 0;
 	uint32_t acc = 0;
 	unsigned bits = 0;
 
-	if (n % 4 == 1)
-		return CID_ERR_INVALID;
-	if (n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0) > outsz)
-		return CID_ERR_TOOBIG;
 	for (size_t i = 0; i < n; i++) {
-		int v = b64url_value(in[i]);
+		int v = value(in[i]);
 		if (v < 0)
 			return CID_ERR_INVALID;
 		acc = (acc << 6) | (uint32_t)v;
@@ -169,6 +184,15 @@ enum cid_err cid_b64url_decode(const char *in, size_t n, void *out, size_t outsz
 	return CID_OK;
 }
 
+enum cid_err cid_b64url_decode(const char *in, size_t n, void *out, size_t outsz, size_t *outlen)
+{
+	if (n % 4 == 1)
+		return CID_ERR_INVALID;
+	if (n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0) > outsz)
+		return CID_ERR_TOOBIG;
+	return b64_bits(in, n, b64url_value, out, outlen);
+}
+
 static const char b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -179,23 +203,9 @@ size_t cid_b64_len(size_t n)
 
 enum cid_err cid_b64_encode(const void *in, size_t n, char *out, size_t outsz)
 {
-	const unsigned char *s = in;
-	size_t o = 0;
-
 	if (n > (SIZE_MAX - 3) / 4 * 3 || outsz < cid_b64_len(n) + 1)
 		return CID_ERR_TOOBIG;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)s[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)s[i + 1] << 8;
-		if (i + 2 < n)
-			v |= s[i + 2];
-		out[o++] = b64_alphabet[(v >> 18) & 63];
-		out[o++] = b64_alphabet[(v >> 12) & 63];
-		out[o++] = (char)(i + 1 < n ? b64_alphabet[(v >> 6) & 63] : '=');
-		out[o++] = (char)(i + 2 < n ? b64_alphabet[v & 63] : '=');
-	}
-	out[o] = '\0';
+	b64_groups(in, n, b64_alphabet, true, out);
 	return CID_OK;
 }
 
@@ -212,11 +222,7 @@ static int b64_value(char c)
 
 enum cid_err cid_b64_decode(const char *in, size_t n, void *out, size_t outsz, size_t *outlen)
 {
-	unsigned char *d = out;
 	size_t pad = 0;
-	size_t o = 0;
-	uint32_t acc = 0;
-	unsigned bits = 0;
 
 	if (n % 4 != 0)
 		return CID_ERR_INVALID;
@@ -224,23 +230,7 @@ enum cid_err cid_b64_decode(const char *in, size_t n, void *out, size_t outsz, s
 		pad = n > 1 && in[n - 2] == '=' ? 2 : 1;
 	if (n / 4 * 3 - pad > outsz)
 		return CID_ERR_TOOBIG;
-	for (size_t i = 0; i < n - pad; i++) {
-		int v = b64_value(in[i]);
-		if (v < 0)
-			return CID_ERR_INVALID;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			d[o++] = (unsigned char)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	/* leftover bits must be zero: one encoding per byte string */
-	if (acc != 0)
-		return CID_ERR_INVALID;
-	*outlen = o;
-	return CID_OK;
+	return b64_bits(in, n - pad, b64_value, out, outlen);
 }
 
 static int hex_value(char c)
@@ -373,6 +363,12 @@ bool cid_http_url_ok(const char *s, size_t n)
 	if (strchr("/?#:@", s[at]) != NULL) /* no host after the "//" */
 		return false;
 	return cid_utf8_valid(s, n);
+}
+
+bool cid_http_loopback_host(const char *host)
+{
+	return strcmp(host, "127.0.0.1") == 0 || strcmp(host, "[::1]") == 0 ||
+	       strcmp(host, "localhost") == 0;
 }
 
 const char *cid_params_get(const struct cid_params *p, const char *name)

@@ -116,6 +116,14 @@ CID_MUST_CHECK enum cid_err cid_url_decode(const char *s, size_t n, bool plus_is
 bool cid_http_url_ok(const char *s, size_t n);
 
 /*
+ * True if host, as a URL writes it ("[::1]" with its brackets), is one of the
+ * loopback hosts where plain http is allowed instead of https: 127.0.0.1,
+ * [::1] or localhost, exactly (a localhost cased otherwise is refused: the
+ * rule fails closed). The one such rule for redirect URIs and for fetches.
+ */
+bool cid_http_loopback_host(const char *host);
+
+/*
  * The value of name, borrowed until the params are cleared; NULL if absent or
  * empty (RFC 6749 §3.1, §3.2: parameters sent without a value MUST be treated
  * as if they were omitted from the request).

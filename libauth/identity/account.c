@@ -270,18 +270,28 @@ out:
 	return rc;
 }
 
+enum cid_err cid_account_find_txn(struct cid_txn *txn, const char *username,
+				  struct cid_account **out)
+{
+	enum cid_err rc = CID_OK;
+	json_t *record = NULL;
+
+	CID_TRY(account_load_by_username(txn, username, &record));
+	CID_TRY(cid_account_from_record(record, out));
+out:
+	json_decref(record);
+	return rc;
+}
+
 enum cid_err cid_account_find(struct cid_store *s, const char *username, struct cid_account **out)
 {
 	enum cid_err rc = CID_OK;
 	struct cid_txn *txn = NULL;
-	json_t *record = NULL;
 
 	CID_TRY(cid_store_read_begin(s, &txn));
-	CID_TRY(account_load_by_username(txn, username, &record));
-	CID_TRY(cid_account_from_record(record, out));
+	CID_TRY(cid_account_find_txn(txn, username, out));
 out:
 	cid_store_read_end(txn);
-	json_decref(record);
 	return rc;
 }
 
@@ -449,6 +459,14 @@ enum cid_err cid_account_set_disabled(struct cid_store *s, const char *username,
 	struct change c = {.username = username, .now = now, .disabled = disabled};
 
 	return cid_store_update(s, account_change_cb, &c);
+}
+
+enum cid_err cid_account_set_disabled_txn(struct cid_txn *txn, const char *username, bool disabled,
+					  int64_t now)
+{
+	struct change c = {.username = username, .now = now, .disabled = disabled};
+
+	return account_change_cb(txn, &c);
 }
 
 enum cid_err cid_account_set_password(struct cid_store *s, const struct cid_argon2_params *params,

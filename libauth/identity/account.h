@@ -135,8 +135,8 @@ void cid_account_free(struct cid_account *a);
 /*
  * Reads a citizen by account id (cid_account_get, or cid_account_get_txn
  * inside a caller's read or write transaction) or by username
- * (cid_account_find). *out (free with cid_account_free) is written only on
- * success.
+ * (cid_account_find, or cid_account_find_txn inside a caller's transaction).
+ * *out (free with cid_account_free) is written only on success.
  * Errors: CID_ERR_NOTFOUND (no such citizen, a malformed id or username),
  * CID_ERR_STORE (including a damaged record, as cid_account_from_record),
  * CID_ERR_NOMEM.
@@ -147,6 +147,8 @@ CID_MUST_CHECK enum cid_err cid_account_find(struct cid_store *s, const char *us
 					     struct cid_account **out);
 CID_MUST_CHECK enum cid_err cid_account_get_txn(struct cid_txn *txn, const char *id,
 						struct cid_account **out);
+CID_MUST_CHECK enum cid_err cid_account_find_txn(struct cid_txn *txn, const char *username,
+						 struct cid_account **out);
 
 /*
  * The record of username for printing (the CLI's --json): as stored, with
@@ -182,6 +184,15 @@ CID_MUST_CHECK enum cid_err cid_account_set_claims(struct cid_store *s, const ch
  */
 CID_MUST_CHECK enum cid_err cid_account_set_disabled(struct cid_store *s, const char *username,
 						     bool disabled, int64_t now);
+
+/*
+ * cid_account_set_disabled inside the caller's write transaction (from
+ * cid_store_update), so that what goes with it commits with it (single
+ * logout ends the citizen's sessions, logout.h). Errors: as
+ * cid_account_set_disabled.
+ */
+CID_MUST_CHECK enum cid_err cid_account_set_disabled_txn(struct cid_txn *txn, const char *username,
+							 bool disabled, int64_t now);
 
 /*
  * The one rule of an active citizen: record's "disabled" member is exactly

@@ -5,13 +5,12 @@
  * only compares. Redirect URIs compare byte for byte: no normalisation, no
  * prefix or wildcard matching (RFC 9700 §2.1, §4.1).
  */
-#include "client.h"
+#include "client_int.h"
 
 #include "crypto.h"
 #include "http_fetch.h"
 #include "str.h"
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,18 +61,6 @@ static enum cid_err uri_host(const char *uri, char *host, size_t hostsz)
 static const char bad_sector_uri[] = "the sector identifier URI must be https (or http on a "
 				     "loopback host), without fragment or userinfo";
 
-__attribute__((format(printf, 3, 4))) static void say(char *why, size_t whysz, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whysz == 0)
-		return;
-	va_start(ap, fmt);
-	if (vsnprintf(why, whysz, fmt, ap) < 0)
-		why[0] = '\0';
-	va_end(ap);
-}
-
 /*
  * The sector of one absolute URI: its host, lower-cased, and ":port" when a
  * port is given and is not the scheme's default. with_port false: host only.
@@ -122,21 +109,23 @@ static enum cid_err sector_doc_check(struct cid_str doc, const char *const *uris
 	size_t i;
 
 	if (doc.len > CID_MAX_SECTOR_DOC) {
-		say(why, whysz, "the sector identifier document is larger than %zu bytes",
-		    CID_MAX_SECTOR_DOC);
+		cid_err_why(why, whysz, "the sector identifier document is larger than %zu bytes",
+			    CID_MAX_SECTOR_DOC);
 		return CID_ERR_TOOBIG;
 	}
 	list = doc.ptr != NULL ? json_loadb(doc.ptr, doc.len, JSON_REJECT_DUPLICATES, NULL) : NULL;
 	if (!json_is_array(list)) {
-		say(why, whysz, "the sector identifier document is not a JSON array of URIs");
+		cid_err_why(why, whysz,
+			    "the sector identifier document is not a JSON array of URIs");
 		rc = CID_ERR_INVALID;
 		goto out;
 	}
 	json_array_foreach(list, i, v)
 	{
 		if (!json_is_string(v)) {
-			say(why, whysz,
-			    "the sector identifier document holds a non-string (at %zu)", i);
+			cid_err_why(why, whysz,
+				    "the sector identifier document holds a non-string (at %zu)",
+				    i);
 			rc = CID_ERR_INVALID;
 			goto out;
 		}
@@ -148,7 +137,8 @@ static enum cid_err sector_doc_check(struct cid_str doc, const char *const *uris
 		    listed || (json_string_length(v) == strlen(uris[u]) &&
 			       memcmp(json_string_value(v), uris[u], strlen(uris[u])) == 0);
 		if (!listed) {
-			say(why, whysz, "the sector identifier document does not list %s", uris[u]);
+			cid_err_why(why, whysz, "the sector identifier document does not list %s",
+				    uris[u]);
 			rc = CID_ERR_INVALID;
 			goto out;
 		}
@@ -170,7 +160,7 @@ enum cid_err cid_client_sector(const char *const *redirect_uris, size_t n, const
 		/*= OIDC Core §8.1: the sector_identifier_uri MUST use the https scheme
 		 *# (plain http is allowed on loopback only, for local tests) */
 		if (cid_client_check_uri(sector_uri) != CID_OK) {
-			say(why, whysz, "%s", bad_sector_uri);
+			cid_err_why(why, whysz, "%s", bad_sector_uri);
 			rc = CID_ERR_INVALID;
 			goto out;
 		}
@@ -179,24 +169,24 @@ enum cid_err cid_client_sector(const char *const *redirect_uris, size_t n, const
 		/*= OIDC Core §8.1: the host component of that URL is the Sector Identifier */
 		rc = uri_sector(sector_uri, false, first);
 		if (rc != CID_OK)
-			say(why, whysz, "%s", bad_sector_uri);
+			cid_err_why(why, whysz, "%s", bad_sector_uri);
 		goto out;
 	}
 	CID_ENSURE(n > 0, CID_ERR_NOTFOUND);
 	for (size_t i = 0; i < n; i++) {
 		rc = uri_sector(redirect_uris[i], true, i == 0 ? first : each);
 		if (rc != CID_OK) {
-			say(why, whysz, "the redirect URI %s has no usable host or port",
-			    redirect_uris[i]);
+			cid_err_why(why, whysz, "the redirect URI %s has no usable host or port",
+				    redirect_uris[i]);
 			goto out;
 		}
 		/*= OIDC Core §8.1: redirect_uris on multiple hosts need a sector_identifier_uri */
 		if (i > 0 && strcmp(first, each) != 0) {
-			say(why, whysz,
-			    "the redirect URIs are on different hosts or ports (%s, %s): a "
-			    "pairwise client "
-			    "needs a sector identifier URI listing them (OIDC Core 8.1)",
-			    first, each);
+			cid_err_why(why, whysz,
+				    "the redirect URIs are on different hosts or ports (%s, %s): a "
+				    "pairwise client "
+				    "needs a sector identifier URI listing them (OIDC Core 8.1)",
+				    first, each);
 			rc = CID_ERR_INVALID;
 			goto out;
 		}
@@ -230,8 +220,21 @@ enum cid_err cid_client_check_uri(const char *uri)
 	size_t auth_len = strcspn(auth, "/?");
 	if (memchr(auth, '@', auth_len) != NULL)
 		return CID_ERR_INVALID;
-	if (http && strcmp(host, "127.0.0.1") != 0 && strcmp(host, "[::1]") != 0 &&
-	    strcmp(host, "localhost") != 0)
+	/* RFC 3986 §3.2: after the host only ":" and a port, 1 to 65535 or empty (the
+	 * default); "http://[::1]evil" names no host */
+	size_t host_len = strlen(host);
+	if (host_len > auth_len)
+		return CID_ERR_INVALID; /* "https://[a/b]": the brackets hold a path */
+	if (auth_len > host_len) {
+		const char *port = auth + host_len + 1;
+		size_t port_len = auth_len - host_len - 1;
+		uint64_t number;
+
+		if (auth[host_len] != ':' ||
+		    (port_len > 0 && cid_parse_u64(port, port_len, 1, 65535, &number) != CID_OK))
+			return CID_ERR_INVALID;
+	}
+	if (http && !cid_http_loopback_host(host))
 		return CID_ERR_INVALID;
 	return CID_OK;
 }
@@ -363,6 +366,7 @@ static enum cid_err spec_record(const struct cid_client_spec *spec, const char *
 		CID_ENSURE(json_object_set_new(rec, "sector_identifier_uri",
 					       json_string(spec->sector_identifier_uri)) == 0,
 			   CID_ERR_NOMEM);
+	CID_TRY(client_logout_record(rec, spec, why, whysz));
 	*out = rec;
 	rec = NULL;
 out:
@@ -395,15 +399,15 @@ static enum cid_err fetch_sector_doc(const char *uri, char **doc, size_t *len, c
 	enum cid_err rc;
 
 	if (cid_client_check_uri(uri) != CID_OK) {
-		say(why, whysz,
-		    "the sector identifier URI must be https (or http on a loopback "
-		    "host), without fragment or userinfo");
+		cid_err_why(why, whysz,
+			    "the sector identifier URI must be https (or http on a loopback "
+			    "host), without fragment or userinfo");
 		return CID_ERR_INVALID;
 	}
 	rc = cid_http_fetch(uri, &lim, doc, len, detail, sizeof(detail));
 	if (rc != CID_OK)
-		say(why, whysz, "fetching the sector identifier document %s failed: %s", uri,
-		    detail);
+		cid_err_why(why, whysz, "fetching the sector identifier document %s failed: %s",
+			    uri, detail);
 	return rc;
 }
 
@@ -427,7 +431,7 @@ enum cid_err cid_client_register(struct cid_store *s, const struct cid_client_sp
 	char *doc = NULL;
 	size_t doc_len = 0;
 
-	say(why, whysz, "%s", "");
+	cid_err_why(why, whysz, "%s", "");
 	/*= OIDC Core §8.1: the provider retrieves the document at registration */
 	if (spec->sector_identifier_uri != NULL)
 		CID_TRY(fetch_sector_doc(spec->sector_identifier_uri, &doc, &doc_len, why, whysz));
@@ -478,6 +482,8 @@ void cid_client_free(struct cid_client *c)
 	free(c->post_logout_uris);
 	free(c->scopes);
 	free(c->sector);
+	free(c->backchannel_logout_uri);
+	free(c->frontchannel_logout_uri);
 	free(c);
 }
 
@@ -586,6 +592,7 @@ static enum cid_err client_from_json(const json_t *rec, struct cid_client **out)
 		 alg && strcmp(alg, "RS256") == 0 ? "RS256" : "ES256");
 	const char *subject = json_string_value(json_object_get(rec, "subject_type"));
 	c->pairwise = subject == NULL || strcmp(subject, "public") != 0;
+	CID_TRY(client_logout_load(rec, c));
 	*out = c;
 	c = NULL;
 out:
@@ -687,9 +694,13 @@ enum cid_err cid_client_authenticate(struct cid_store *s, const char *client_id,
 {
 	struct cid_client *c = NULL;
 	char hash[CID_HASH_HEX + 1];
+	enum cid_err rc = client_id == NULL ? CID_ERR_NOTFOUND : cid_client_get(s, client_id, &c);
 
-	if (client_id == NULL || cid_client_get(s, client_id, &c) != CID_OK)
+	/* who the client is decides denied; a store that cannot answer is no verdict */
+	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_INVALID)
 		return CID_ERR_DENIED;
+	if (rc != CID_OK)
+		return rc;
 	bool ok;
 	if (c->is_public) {
 		ok = secret == NULL;

@@ -8,10 +8,16 @@
  *    "scopes": "openid profile ...", "grant_types": [...],
  *    "id_token_signed_response_alg": "ES256"|"RS256",
  *    "subject_type": "pairwise"|"public", "sector_identifier",
- *    "sector_identifier_uri" (only when registered with one), "created_at"}
+ *    "sector_identifier_uri" (only when registered with one),
+ *    "backchannel_logout_uri", "backchannel_logout_session_required": bool,
+ *    "frontchannel_logout_uri", "frontchannel_logout_session_required": bool
+ *    (each only when registered), "created_at"}
  * Redirect URIs match exactly, byte for byte (RFC 9700 §2.1); they must be
  * absolute https URIs, or http on a loopback host (RFC 8252 §7.3), without a
  * fragment. Public clients must use PKCE and cannot use client_credentials.
+ * The logout URIs (OpenID Connect Back-Channel Logout 1.0 §2.2, Front-Channel
+ * Logout 1.0 §2) follow the same rules, and their origin must be one a
+ * Content-Security-Policy can name (cid_client_origin).
  *
  * The sector identifier keys pairwise subjects (OIDC Core §8.1). It is decided
  * once, at registration (cid_client_sector), and stored: the host of the
@@ -50,6 +56,11 @@ struct cid_client {
 	char id_token_alg[8]; /* "ES256" or "RS256" */
 	bool pairwise;	      /* subject_type */
 	char *sector;	      /* sector identifier */
+	/* single logout: where the service hears that a session ended; NULL: nowhere */
+	char *backchannel_logout_uri;
+	bool backchannel_logout_session_required; /* wants "sid" in logout tokens */
+	char *frontchannel_logout_uri;
+	bool frontchannel_logout_session_required; /* wants "iss" and "sid" in the URL */
 };
 
 /* What an operator gives to register a client (all strings borrowed). */
@@ -68,14 +79,31 @@ struct cid_client_spec {
 	/* NULL, or the https URL of a JSON array listing every redirect URI,
 	 * fetched at registration (OIDC Core §8.1); its host is the sector */
 	const char *sector_identifier_uri;
+	/* NULL, or where the service is told of a logout (cid_client_check_uri) */
+	const char *backchannel_logout_uri;
+	bool backchannel_logout_session_required; /* only with backchannel_logout_uri */
+	const char *frontchannel_logout_uri;
+	bool frontchannel_logout_session_required; /* only with frontchannel_logout_uri */
 };
 
 /*
  * Checks a redirect or post-logout URI: absolute, https (or http with host
- * 127.0.0.1, [::1] or localhost), no fragment, no userinfo, UTF-8, at most
- * CID_MAX_URI bytes. Errors: CID_ERR_INVALID, CID_ERR_TOOBIG, CID_ERR_UTF8.
+ * 127.0.0.1, [::1] or localhost), nothing in the authority but the host and
+ * a port (1 to 65535, or empty), no fragment, no userinfo, UTF-8, at most
+ * CID_MAX_URI bytes.
+ * Errors: CID_ERR_INVALID, CID_ERR_TOOBIG, CID_ERR_UTF8.
  */
 CID_MUST_CHECK enum cid_err cid_client_check_uri(const char *uri);
+
+/*
+ * The origin of uri, an absolute http(s) URI, as a Content-Security-Policy
+ * source names it: scheme "://" host, lower-cased, and ":port" when a port
+ * is given that is not the scheme's default, into out. The host must be a
+ * name of letters, digits, '-' and '.', or a bracketed IPv6 address, so the
+ * origin can go into a header as it is. Touches nothing.
+ * Errors: CID_ERR_INVALID (no such origin), CID_ERR_TOOBIG (over CID_MAX_URI).
+ */
+CID_MUST_CHECK enum cid_err cid_client_origin(const char *uri, char out[CID_MAX_URI + 1]);
 
 /*
  * The sector identifier of a client (OIDC Core §8.1), into out. Touches
@@ -110,10 +138,12 @@ CID_MUST_CHECK enum cid_err cid_client_sector(const char *const *redirect_uris, 
  * cid_client_sector before anything is stored. A pairwise client whose
  * redirect URIs name several host:ports needs one; a public-subject client
  * without one takes its first redirect URI's sector.
- * On a refused sector or a failed fetch, when why is not NULL, why[whysz]
- * says what is wrong (else it is left empty).
+ * On a refused sector or logout URI or a failed fetch, when why is not NULL,
+ * why[whysz] says what is wrong (else it is left empty).
  * Errors: CID_ERR_INVALID (bad URI, scope, alg, grant type, public client with
- * client_credentials, the sector rules of cid_client_sector), CID_ERR_TOOBIG,
+ * client_credentials, the sector rules of cid_client_sector, a logout URI
+ * without an origin (cid_client_origin), a *_session_required without its
+ * URI), CID_ERR_TOOBIG,
  * CID_ERR_IO (the sector identifier document could not be fetched),
  * CID_ERR_EXISTS, CID_ERR_STORE, CID_ERR_CRYPTO, CID_ERR_NOMEM.
  */
@@ -154,7 +184,8 @@ CID_MUST_CHECK enum cid_err cid_client_remove(struct cid_store *s, const char *c
  * its secret (compared in constant time against the stored hash); a public
  * client must present none. *out (freed with cid_client_free) is the client.
  * Errors: CID_ERR_DENIED (unknown client, wrong or missing secret, secret sent
- * by a public client: the same error for all, RFC 6749 invalid_client).
+ * by a public client: the same error for all, RFC 6749 invalid_client);
+ * CID_ERR_STORE, CID_ERR_NOMEM (no verdict: the client could not be read).
  */
 CID_MUST_CHECK enum cid_err cid_client_authenticate(struct cid_store *s, const char *client_id,
 						    const char *secret, struct cid_client **out);

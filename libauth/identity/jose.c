@@ -84,6 +84,9 @@ static enum cid_err sign_raw(const struct key *k, const char *msg, size_t n, uin
 	CID_ENSURE(md != NULL, CID_ERR_NOMEM);
 	CID_ENSURE(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, k->pkey) == 1, CID_ERR_CRYPTO);
 	CID_ENSURE(EVP_DigestSign(md, der, &derlen, (const uint8_t *)msg, n) == 1, CID_ERR_CRYPTO);
+	/* OpenSSL 3.0 reports success with a length of (unsigned)-1 when encoding the ECDSA
+	 * signature runs out of memory (measured): der holds nothing then */
+	CID_ENSURE(derlen > 0 && derlen <= sizeof(der), CID_ERR_CRYPTO);
 	if (k->alg == ALG_RS256) {
 		memcpy(sig, der, derlen);
 		*siglen = derlen;

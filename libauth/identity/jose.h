@@ -119,9 +119,10 @@ CID_MUST_CHECK enum cid_err cid_keyset_load_all(struct cid_store *s, struct cid_
 /*
  * A verify-only keyset from a JWKS document ({"keys":[...]}, len bytes, e.g.
  * the output of cid_keyset_jwks or a published jwks_uri), for checking
- * signatures offline. Public EC P-256 keys verify ES256 and RSA (2048 to 4096
- * bits) keys RS256; every such key needs a "kid" (1 to 128 chars, unique) and
- * an "alg", if given, that agrees. Keys of another kty, alg or "use" are
+ * signatures offline. Public EC P-256 keys (on the curve) verify ES256 and
+ * RSA keys (an odd composite modulus of 2048 to 4096 bits, an odd exponent
+ * from 65537 up to 256 bits) RS256; every such key needs a "kid" (1 to 128
+ * chars, unique) and an "alg", if given, that agrees. Keys of another kty, alg or "use" are
  * skipped. A member "issuer" (cid_keyset_jwks_issuer) is kept as the
  * keyset's issuer. It has no private key: cid_jws_sign with it fails with
  * CID_ERR_INVALID; cid_keyset_version and cid_keyset_next_drop are 0.

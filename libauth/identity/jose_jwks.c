@@ -150,6 +150,35 @@ static enum cid_err jwk_bytes(const json_t *jwk, const char *name, uint8_t *out,
 	return CID_OK;
 }
 
+/*
+ * Checks an RSA public key so that it gets the same answer every time: an odd
+ * composite modulus (pkey_check bounds its size), an odd exponent in SP
+ * 800-56B's range (65537 to 256 bits) below it. Not EVP_PKEY_public_check:
+ * OpenSSL 3.0's tells composites apart by Miller-Rabin on random bases, and
+ * refused a composite modulus fuzz_jwks made about once in 150 loads, so one
+ * JWKS verified an export on one run and not on the next. A prime modulus is
+ * refused here as there: anyone could compute its private exponent.
+ * Errors: CID_ERR_INVALID, CID_ERR_NOMEM, CID_ERR_CRYPTO.
+ */
+static enum cid_err rsa_public_check(const BIGNUM *n, const BIGNUM *e)
+{
+	enum cid_err rc = CID_OK;
+	BN_CTX *ctx = BN_CTX_new();
+	int prime;
+
+	CID_ENSURE(ctx != NULL, CID_ERR_NOMEM);
+	CID_ENSURE(BN_is_odd(n) && BN_is_odd(e) && BN_num_bits(e) >= 17 && BN_num_bits(e) <= 256 &&
+		       BN_cmp(e, n) < 0,
+		   CID_ERR_INVALID);
+	/* a composite is told composite with certainty but for 2^-128 */
+	prime = BN_check_prime(n, ctx, NULL);
+	CID_ENSURE(prime >= 0, CID_ERR_CRYPTO);
+	CID_ENSURE(prime == 0, CID_ERR_INVALID);
+out:
+	BN_CTX_free(ctx);
+	return rc;
+}
+
 /* The EVP_PKEY of an EC P-256 or RSA public JWK. */
 static enum cid_err jwk_pkey(const json_t *jwk, enum alg alg, EVP_PKEY **out)
 {
@@ -190,6 +219,7 @@ static enum cid_err jwk_pkey(const json_t *jwk, enum alg alg, EVP_PKEY **out)
 		n = BN_bin2bn(a, (int)an, NULL);
 		e = BN_bin2bn(b, (int)bn, NULL);
 		CID_ENSURE(n != NULL && e != NULL, CID_ERR_NOMEM);
+		CID_TRY(rsa_public_check(n, e));
 		CID_ENSURE(OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) == 1 &&
 			       OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) == 1,
 			   CID_ERR_NOMEM);
@@ -201,10 +231,13 @@ static enum cid_err jwk_pkey(const json_t *jwk, enum alg alg, EVP_PKEY **out)
 	CID_ENSURE(EVP_PKEY_fromdata_init(pctx) == 1 &&
 		       EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) == 1,
 		   CID_ERR_INVALID);
-	/* an EC point not on the curve, or an RSA key of the wrong size, is no key */
-	check = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
-	CID_ENSURE(check != NULL, CID_ERR_NOMEM);
-	CID_ENSURE(EVP_PKEY_public_check(check) == 1, CID_ERR_INVALID);
+	/* an EC point not on the curve, or an RSA key of the wrong size, is no key
+	 * (RSA's own public check is rsa_public_check, above) */
+	if (alg == ALG_ES256) {
+		check = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+		CID_ENSURE(check != NULL, CID_ERR_NOMEM);
+		CID_ENSURE(EVP_PKEY_public_check(check) == 1, CID_ERR_INVALID);
+	}
 	CID_ENSURE(pkey_check(pkey, alg) == CID_OK, CID_ERR_INVALID);
 	*out = pkey;
 	pkey = NULL;
@@ -294,10 +327,12 @@ enum cid_err cid_keyset_from_jwks(const char *json, size_t len, struct cid_keyse
 		CID_ENSURE(json_object_set(copy, "kid", kid) == 0 &&
 			       json_object_set_new(copy, "alg",
 						   json_string(jose_alg_names[k->alg])) == 0 &&
-			       json_object_set_new(copy, "use", json_string("sig")) == 0 &&
-			       json_array_append_new(pub, copy) == 0,
+			       json_object_set_new(copy, "use", json_string("sig")) == 0,
 			   CID_ERR_NOMEM);
+		/* the append takes copy even when it fails: never release it twice */
+		rc = json_array_append_new(pub, copy) == 0 ? CID_OK : CID_ERR_NOMEM;
 		copy = NULL;
+		CID_TRY(rc);
 	}
 	CID_ENSURE(ks->n > 0, CID_ERR_NOTFOUND);
 	CID_TRY(jose_keyset_publish(ks, pub));

@@ -311,115 +311,82 @@ static enum cid_err retire(struct cid_txn *txn, json_t *rec, int64_t now, int64_
 	return cid_txn_put_json(txn, CID_DB_KEYS, cid_str_of(cid_json_str(rec, "kid")), rec, 0);
 }
 
-struct rotate {
+/*
+ * A fresh key joining the keyset: as the active key (rotate: the active and
+ * any next key of its alg retired, dropped from at) or as the next key
+ * (publish: signing from at, refused while another next key of its alg waits).
+ */
+struct add {
 	const struct newkey *fresh;
 	int64_t now;
-	int64_t drop_after;
+	bool next;
+	int64_t at; /* next: its activate_at; else the drop_after of the keys it retires */
 };
 
-static enum cid_err rotate_cb(struct cid_txn *txn, void *arg)
+static enum cid_err add_cb(struct cid_txn *txn, void *arg)
 {
-	const struct rotate *r = arg;
+	const struct add *a = arg;
 	enum cid_err rc = CID_OK;
 	json_t *recs = NULL;
 	json_t *rec;
 	size_t i;
 
 	CID_TRY(records_load(txn, &recs));
-	/* a pending next key goes too: it would otherwise replace the new key later */
 	json_array_foreach(recs, i, rec)
 	{
-		if (record_active(rec, r->fresh->alg) || record_is(rec, r->fresh->alg, "next"))
-			CID_TRY(retire(txn, rec, r->now, r->drop_after));
+		/* one next key per algorithm: which one signs next is never a guess */
+		if (a->next)
+			CID_ENSURE(!record_is(rec, a->fresh->alg, "next"), CID_ERR_EXISTS);
+		/* a pending next key goes too: it would otherwise replace the new key later */
+		else if (record_active(rec, a->fresh->alg) || record_is(rec, a->fresh->alg, "next"))
+			CID_TRY(retire(txn, rec, a->now, a->at));
 	}
-	CID_TRY(newkey_put(txn, r->fresh, r->now, false, 0));
+	CID_TRY(newkey_put(txn, a->fresh, a->now, a->next, a->next ? a->at : 0));
 	CID_TRY(cid_txn_counter_add(txn, KEYS_VERSION, "version", 1, NULL));
 out:
 	records_free(recs);
+	return rc;
+}
+
+/* What cid_keys_rotate (next false) and cid_keys_publish (next true) share; span: keep or delay. */
+static enum cid_err keys_add(struct cid_store *s, const char *alg, int64_t now, int64_t span,
+			     bool next, char **kid_out)
+{
+	enum cid_err rc = CID_OK;
+	struct newkey nk = {0};
+	struct add add = {.fresh = &nk, .now = now, .next = next};
+	int a = jose_alg_parse(alg);
+	char *kid = NULL;
+
+	CID_ENSURE(a >= 0, CID_ERR_INVALID);
+	CID_ENSURE(span >= 0 && now <= INT64_MAX - span, CID_ERR_INVALID);
+	add.at = now + span;
+	CID_TRY(newkey_make((enum alg)a, &nk));
+	if (kid_out != NULL) {
+		kid = strdup(nk.kid);
+		CID_ENSURE(kid != NULL, CID_ERR_NOMEM);
+	}
+	CID_TRY(cid_store_update(s, add_cb, &add));
+	if (kid_out != NULL) {
+		*kid_out = kid;
+		kid = NULL;
+	}
+out:
+	free(kid);
+	newkey_clear(&nk);
 	return rc;
 }
 
 enum cid_err cid_keys_rotate(struct cid_store *s, const char *alg, int64_t now, int64_t keep,
 			     char **kid_out)
 {
-	enum cid_err rc = CID_OK;
-	struct newkey nk = {0};
-	struct rotate r = {.fresh = &nk, .now = now};
-	int a = jose_alg_parse(alg);
-	char *kid = NULL;
-
-	CID_ENSURE(a >= 0, CID_ERR_INVALID);
-	CID_ENSURE(keep >= 0 && now <= INT64_MAX - keep, CID_ERR_INVALID);
-	r.drop_after = now + keep;
-	CID_TRY(newkey_make((enum alg)a, &nk));
-	if (kid_out != NULL) {
-		kid = strdup(nk.kid);
-		CID_ENSURE(kid != NULL, CID_ERR_NOMEM);
-	}
-	CID_TRY(cid_store_update(s, rotate_cb, &r));
-	if (kid_out != NULL) {
-		*kid_out = kid;
-		kid = NULL;
-	}
-out:
-	free(kid);
-	newkey_clear(&nk);
-	return rc;
-}
-
-struct publish {
-	const struct newkey *fresh;
-	int64_t now;
-	int64_t activate_at;
-};
-
-static enum cid_err publish_cb(struct cid_txn *txn, void *arg)
-{
-	const struct publish *p = arg;
-	enum cid_err rc = CID_OK;
-	json_t *recs = NULL;
-	json_t *rec;
-	size_t i;
-
-	CID_TRY(records_load(txn, &recs));
-	/* one next key per algorithm: which one signs next is never a guess */
-	json_array_foreach(recs, i, rec)
-	{
-		CID_ENSURE(!record_is(rec, p->fresh->alg, "next"), CID_ERR_EXISTS);
-	}
-	CID_TRY(newkey_put(txn, p->fresh, p->now, true, p->activate_at));
-	CID_TRY(cid_txn_counter_add(txn, KEYS_VERSION, "version", 1, NULL));
-out:
-	records_free(recs);
-	return rc;
+	return keys_add(s, alg, now, keep, false, kid_out);
 }
 
 enum cid_err cid_keys_publish(struct cid_store *s, const char *alg, int64_t now, int64_t delay,
 			      char **kid_out)
 {
-	enum cid_err rc = CID_OK;
-	struct newkey nk = {0};
-	struct publish p = {.fresh = &nk, .now = now};
-	int a = jose_alg_parse(alg);
-	char *kid = NULL;
-
-	CID_ENSURE(a >= 0, CID_ERR_INVALID);
-	CID_ENSURE(delay >= 0 && now <= INT64_MAX - delay, CID_ERR_INVALID);
-	p.activate_at = now + delay;
-	CID_TRY(newkey_make((enum alg)a, &nk));
-	if (kid_out != NULL) {
-		kid = strdup(nk.kid);
-		CID_ENSURE(kid != NULL, CID_ERR_NOMEM);
-	}
-	CID_TRY(cid_store_update(s, publish_cb, &p));
-	if (kid_out != NULL) {
-		*kid_out = kid;
-		kid = NULL;
-	}
-out:
-	free(kid);
-	newkey_clear(&nk);
-	return rc;
+	return keys_add(s, alg, now, delay, true, kid_out);
 }
 
 /*

@@ -387,3 +387,125 @@ enum cid_err cid_session_end_sid(struct cid_store *s, const char *sid)
 		return CID_ERR_NOTFOUND;
 	return cid_store_update(s, end_sid_cb, &f);
 }
+
+/* The clients member of a stored session as a new reference (an empty array when absent). */
+static enum cid_err clients_of(const json_t *rec, json_t **out)
+{
+	json_t *c = json_object_get(rec, "clients");
+
+	if (c != NULL && !json_is_array(c))
+		return CID_ERR_STORE;
+	*out = c != NULL ? json_incref(c) : json_array();
+	return *out != NULL ? CID_OK : CID_ERR_NOMEM;
+}
+
+enum cid_err cid_session_end_txn(struct cid_txn *txn, const char *cookie, const char *sid,
+				 struct cid_session *out, json_t **clients)
+{
+	enum cid_err rc = CID_OK;
+	struct find_sid f = {.sid = sid};
+	char hash[CID_HASH_HEX + 1];
+	const char *key = hash;
+	struct cid_session sess;
+	json_t *rec = NULL;
+	json_t *list = NULL;
+
+	if (cookie != NULL) {
+		CID_ENSURE(cookie_key(cookie, hash), CID_ERR_NOTFOUND);
+	} else {
+		CID_ENSURE(cid_token_syntax_ok(sid), CID_ERR_NOTFOUND);
+		CID_TRY(cid_txn_foreach(txn, CID_DB_SESSIONS, (struct cid_str){NULL, 0},
+					find_sid_one, &f));
+		CID_ENSURE(f.found, CID_ERR_NOTFOUND);
+		key = f.hash;
+	}
+	CID_TRY(cid_txn_get_json(txn, CID_DB_SESSIONS, key_of(key), &rec));
+	CID_TRY(from_record(rec, &sess));
+	CID_TRY(clients_of(rec, &list));
+	CID_TRY(cid_txn_del(txn, CID_DB_SESSIONS, key_of(key)));
+	*out = sess;
+	*clients = list;
+	list = NULL;
+out:
+	json_decref(rec);
+	json_decref(list);
+	return rc;
+}
+
+/* The sessions of one citizen, collected first: the scan must not delete under its cursor. */
+struct of_account {
+	const char *account_id;
+	json_t *keys; /* the store keys of its sessions */
+};
+
+static enum cid_err of_account_one(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct of_account *a = arg;
+	json_t *rec = NULL;
+	enum cid_err rc = CID_OK;
+
+	/* a damaged record is no session of the citizen's: skipped */
+	if (key.len != CID_HASH_HEX || cid_store_parse_json(val, &rec) != CID_OK)
+		return CID_OK;
+	if (cid_str_eq(cid_str_of(cid_json_str(rec, "account_id")), a->account_id))
+		CID_ENSURE(json_array_append_new(a->keys, json_stringn(key.ptr, key.len)) == 0,
+			   CID_ERR_NOMEM);
+out:
+	json_decref(rec);
+	return rc;
+}
+
+/* Ends the session stored under key, telling fn first; a damaged record is left as it is. */
+static enum cid_err end_one(struct cid_txn *txn, const char *key,
+			    enum cid_err (*fn)(const struct cid_session *sess,
+					       const json_t *clients, void *arg),
+			    void *arg, size_t *ended)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_session sess;
+	json_t *rec = NULL;
+	json_t *clients = NULL;
+
+	CID_TRY(cid_txn_get_json(txn, CID_DB_SESSIONS, key_of(key), &rec));
+	if (from_record(rec, &sess) != CID_OK)
+		goto out;
+	rc = clients_of(rec, &clients);
+	if (rc == CID_ERR_STORE) {
+		rc = CID_OK;
+		goto out;
+	}
+	CID_TRY(rc);
+	CID_TRY(fn(&sess, clients, arg));
+	CID_TRY(cid_txn_del(txn, CID_DB_SESSIONS, key_of(key)));
+	(*ended)++;
+out:
+	json_decref(rec);
+	json_decref(clients);
+	return rc;
+}
+
+enum cid_err cid_session_end_account_txn(struct cid_txn *txn, const char *account_id,
+					 enum cid_err (*fn)(const struct cid_session *sess,
+							    const json_t *clients, void *arg),
+					 void *arg, size_t *n)
+{
+	enum cid_err rc = CID_OK;
+	struct of_account a = {account_id, json_array()};
+	size_t ended = 0;
+	size_t i;
+	json_t *k;
+
+	CID_ENSURE(a.keys != NULL, CID_ERR_NOMEM);
+	CID_ENSURE(account_id != NULL, CID_ERR_INVALID);
+	CID_TRY(
+	    cid_txn_foreach(txn, CID_DB_SESSIONS, (struct cid_str){NULL, 0}, of_account_one, &a));
+	json_array_foreach(a.keys, i, k)
+	{
+		CID_TRY(end_one(txn, json_string_value(k), fn, arg, &ended));
+	}
+	if (n != NULL)
+		*n = ended;
+out:
+	json_decref(a.keys);
+	return rc;
+}

@@ -19,6 +19,7 @@
 #include "err.h"
 #include "store.h"
 
+#include <jansson.h>
 #include <stdint.h>
 
 /* Authentication context classes (acr): policy.h's levels 1 and 2. */
@@ -98,5 +99,33 @@ CID_MUST_CHECK enum cid_err cid_session_add_client(struct cid_store *s, const ch
  */
 CID_MUST_CHECK enum cid_err cid_session_end(struct cid_store *s, const char *cookie);
 CID_MUST_CHECK enum cid_err cid_session_end_sid(struct cid_store *s, const char *sid);
+
+/*
+ * Ends a session inside the caller's write transaction (single logout,
+ * logout.h, queues its notices in the same one): the session of cookie, or,
+ * when cookie is NULL, the one whose public id is sid (a scan). *out gets the
+ * session as stored (expired or of a past generation alike: the caller
+ * decides what that means) and *clients (new reference, an array of
+ * client_ids) the clients that received tokens in it.
+ * Errors: CID_ERR_NOTFOUND (no such session, a malformed cookie or sid),
+ * CID_ERR_STORE (a damaged record), CID_ERR_INVALID (a read transaction),
+ * CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_session_end_txn(struct cid_txn *txn, const char *cookie,
+						const char *sid, struct cid_session *out,
+						json_t **clients);
+
+/*
+ * Ends every session of account_id inside the caller's write transaction (a
+ * scan), calling fn(session, its clients, arg) for each first; fn's error
+ * stops it and is returned. A damaged record is skipped. *n (may be NULL):
+ * how many were ended.
+ * Errors: fn's, CID_ERR_STORE, CID_ERR_INVALID (a read transaction),
+ * CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_session_end_account_txn(
+    struct cid_txn *txn, const char *account_id,
+    enum cid_err (*fn)(const struct cid_session *sess, const json_t *clients, void *arg), void *arg,
+    size_t *n);
 
 #endif

@@ -27,7 +27,8 @@
 static const char *const types[] = {
     "consent.",	       "consent.granted", "consent.refused", "consent.withdrawn",
     "consent.expired", "release.",	  "release.permit",  "release.deny",
-    "audit.",	       "audit.exported",
+    "audit.",	       "audit.exported",  "logout.",	     "logout.delivered",
+    "logout.failed",
 };
 
 const char *console_locale(struct cid_ctx *ctx, const struct cid_request *req)

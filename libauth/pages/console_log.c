@@ -44,11 +44,7 @@ static char *value_text(const json_t *v)
 	} else if (json_is_integer(v)) {
 		cid_buf_printf(&b, "%lld", (long long)json_integer_value(v));
 	} else {
-		char *dump = cid_json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-
-		if (dump != NULL)
-			cid_buf_puts(&b, dump);
-		free(dump);
+		cid_buf_append_json(&b, v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 	}
 	if (cid_buf_status(&b) != CID_OK) {
 		cid_buf_free(&b);
@@ -234,6 +230,21 @@ out:
 }
 
 /*
+ * Adds the consent record *rec that a lookup found with rc as a row; a record
+ * not found adds none. Releases *rec and sets it to NULL.
+ */
+static enum cid_err found_row(enum cid_err rc, json_t **rec, json_t *rows)
+{
+	if (rc == CID_OK)
+		rc = consent_row(*rec, rows);
+	else if (rc == CID_ERR_NOTFOUND)
+		rc = CID_OK;
+	json_decref(*rec);
+	*rec = NULL;
+	return rc;
+}
+
+/*
  * The consent records behind entry e: those it names, else (a consent event
  * or a release without named records) the latest record of each attribute.
  */
@@ -257,14 +268,7 @@ static enum cid_err entry_consents(struct cid_ctx *ctx, const json_t *e, json_t 
 			if (i >= CID_CONSOLE_MAX_CONSENTS || !json_is_string(v))
 				break;
 			rc = cid_consent_get(cid_ctx_store(ctx), json_string_value(v), &rec);
-			if (rc == CID_ERR_NOTFOUND) {
-				rc = CID_OK;
-				continue;
-			}
-			CID_TRY(rc);
-			CID_TRY(consent_row(rec, rows));
-			json_decref(rec);
-			rec = NULL;
+			CID_TRY(found_row(rc, &rec, rows));
 		}
 		goto out;
 	}
@@ -283,14 +287,7 @@ static enum cid_err entry_consents(struct cid_ctx *ctx, const json_t *e, json_t 
 		snprintf(base, sizeof(base), "%.*s",
 			 (int)(hash == NULL ? strlen(a) : (size_t)(hash - a)), a);
 		rc = cid_consent_latest(txn, citizen, service, purpose, base, &rec);
-		if (rc == CID_ERR_NOTFOUND) {
-			rc = CID_OK;
-			continue;
-		}
-		CID_TRY(rc);
-		CID_TRY(consent_row(rec, rows));
-		json_decref(rec);
-		rec = NULL;
+		CID_TRY(found_row(rc, &rec, rows));
 	}
 out:
 	cid_store_read_end(txn);

@@ -18,7 +18,7 @@ static enum cid_err verify_page(struct cid_ctx *ctx, const struct cid_request *r
 
 	(void)req;
 	CID_TRY(cid_keyset_load_all(cid_ctx_store(ctx), &ks));
-	CID_TRY(cid_audit_verify_store(cid_ctx_store(ctx), ks, &rep));
+	CID_TRY(cid_audit_verify_store(cid_ctx_store(ctx), ks, NULL, &rep));
 	data = console_base_data(who);
 	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
 	CID_ENSURE(

@@ -3,7 +3,8 @@
  *
  * Each module lists the rows of its own endpoints beside them (reply.h's
  * struct cid_endpoint): the OpenID Connect endpoints (cid_oidc_endpoints,
- * whose rows also make the discovery document), the citizen's account pages
+ * whose rows also make the discovery document), the audit verifier keys
+ * (cid_audit_endpoints), the citizen's account pages
  * (cid_account_endpoints) and the officer's console
  * (cid_console_endpoints). This table is those rows in that order, then the
  * stylesheet, which the skin serves itself. The HTTP skin routes by walking

@@ -7,7 +7,8 @@
  * Every write goes through one function, chain_write, run inside a write
  * transaction: it reads the head there (so two writers, even in two
  * processes, can never fork the chain), gives each entry its seq and prev,
- * writes it with its index keys and moves the head. Everything it needs is
+ * writes it with its index keys, appends its leaf to the Merkle tree
+ * (audit_tree.c) and moves the head. Everything it needs is
  * checked before the transaction, and its outputs go to its argument only, so
  * cid_store_update may run it again after growing the map.
  *
@@ -27,8 +28,6 @@
 #include "buf.h"
 #include "crypto.h"
 #include "str.h"
-
-#include <openssl/evp.h>
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -117,24 +116,15 @@ bool audit_canon_ok(const json_t *v, int depth)
 	return true;
 }
 
-/* hash = SHA-256(0x00 || bytes) as lowercase hex; the 0x00 keeps entry hashes
- * apart from any other SHA-256 use of the same bytes. */
-enum cid_err audit_entry_hash(const char *p, size_t n, char hex[CID_AUDIT_HASH_HEX])
+/* The entry's leaf hash, raw and as lowercase hex; the 0x00 keeps entry hashes
+ * apart from any other SHA-256 use of the same bytes (and from tree nodes). */
+enum cid_err audit_entry_hash(const char *p, size_t n, uint8_t raw[CID_MERKLE_HASH],
+			      char hex[CID_AUDIT_HASH_HEX])
 {
-	static const uint8_t zero = 0;
-	uint8_t h[32];
-	unsigned int hl = 0;
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	enum cid_err rc = CID_OK;
+	enum cid_err rc = cid_merkle_leaf_hash(p, n, raw);
 
-	CID_ENSURE(md != NULL, CID_ERR_NOMEM);
-	CID_ENSURE(EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
-		       EVP_DigestUpdate(md, &zero, 1) == 1 && EVP_DigestUpdate(md, p, n) == 1 &&
-		       EVP_DigestFinal_ex(md, h, &hl) == 1 && hl == sizeof(h),
-		   CID_ERR_CRYPTO);
-	cid_hex(h, sizeof(h), hex);
-out:
-	EVP_MD_CTX_free(md);
+	if (rc == CID_OK)
+		cid_hex(raw, CID_MERKLE_HASH, hex);
 	return rc;
 }
 
@@ -287,10 +277,11 @@ static enum cid_err index_put(struct cid_txn *txn, char kind, const char *name, 
 			   cid_str_of(time != NULL ? time : ""), 0);
 }
 
-/* The running end of the chain inside one write transaction. */
+/* The running end of the chain, and the tree over it, inside one write transaction. */
 struct chain {
 	uint64_t size;
 	char hash[CID_AUDIT_HASH_HEX];
+	struct audit_tree tree;
 };
 
 /* Writes one checked entry as the next of the chain. */
@@ -302,8 +293,11 @@ static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t
 	char key[AUDIT_SEQ_HEX + 1];
 	const char *who;
 	const char *time;
+	uint8_t leaf[CID_MERKLE_HASH];
 
-	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
+	/* jansson 2.14's json_copy leaves out a member it runs out of memory for, and
+	 * returns the rest: an entry must never be chained with a member missing */
+	CID_ENSURE(e != NULL && json_object_size(e) == json_object_size(entry), CID_ERR_NOMEM);
 	CID_ENSURE(c->size < (uint64_t)INT64_MAX, CID_ERR_STORE);
 	CID_ENSURE(json_object_set_new(e, "seq", json_integer((json_int_t)c->size)) == 0 &&
 		       json_object_set_new(e, "prev", json_string(c->hash)) == 0,
@@ -327,7 +321,8 @@ static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t
 	/* the time index: "t\n" time "\n" seq, for ranges over all entries */
 	if (time != NULL && audit_time_syntax_ok(time))
 		CID_TRY(index_put(txn, 't', time, key, NULL));
-	CID_TRY(audit_entry_hash(text, strlen(text), c->hash));
+	CID_TRY(audit_entry_hash(text, strlen(text), leaf, c->hash));
+	CID_TRY(audit_tree_append(&c->tree, leaf));
 	c->size++;
 out:
 	free(text);
@@ -355,6 +350,7 @@ static enum cid_err chain_write(struct cid_txn *txn, struct waiter *list)
 	struct cid_str v;
 
 	CID_TRY(cid_audit_head(txn, &c.size, c.hash));
+	CID_TRY(audit_tree_open(txn, c.size, &c.tree));
 	for (struct waiter *w = list; w != NULL; w = w->next) {
 		w->first = c.size;
 		w->written = 0;
@@ -374,6 +370,7 @@ static enum cid_err chain_write(struct cid_txn *txn, struct waiter *list)
 		}
 	}
 	CID_TRY(head_put(txn, &c));
+	CID_TRY(audit_tree_close(&c.tree));
 out:
 	return rc;
 }

@@ -14,7 +14,8 @@
  *   "prev"           lowercase hex of the previous entry's hash (64 zeros for seq 0)
  *   "type"           "consent.granted" | "consent.refused" | "consent.withdrawn" |
  *                    "consent.expired" | "release.permit" | "release.deny" |
- *                    "audit.exported"
+ *                    "audit.exported" | "logout.delivered" | "logout.failed" |
+ *                    "key.rotated"
  *   "actor"          who caused it: "citizen", "service", "operator" (the CLI),
  *                    "officer:<name>", "system"
  *   "citizen"        internal account id (never only the pairwise sub)
@@ -28,7 +29,8 @@
  *   "rule"           "file.policy:LINE" of the deciding rule
  *   "consent_records" array of consent record ids behind the decision
  *   "policy_version" hex SHA-256 of the policy file
- *   "endpoint"       "id_token" | "userinfo" | "consent-screen" | "cli" | "officer-console"
+ *   "endpoint"       "id_token" | "userinfo" | "consent-screen" | "cli" | "officer-console" |
+ *                    "backchannel-logout"
  *   "request_id"     correlation id of the request; on release entries the
  *                    release id: the opaque value of X-Civicid-Release, random
  *                    per answer, so a service learns nothing of other releases
@@ -42,8 +44,21 @@
  *                    absent when nothing signs it), and the filter's members
  *                    that were set: "citizen" (account id), "service",
  *                    "release", "attribute", "type", "from", "to" (RFC 3339
- *                    bounds); none of them: every entry
- * Attribute values are never logged. An audit.exported entry (actor
+ *                    bounds); none of them: every entry;
+ *                    for logout.*: the end of one back-channel logout notice
+ *                    (logout_notify.h), every member a string: "sid_hash"
+ *                    (lowercase hex SHA-256 of the ended session's sid: the
+ *                    service can match it, nobody learns the sid), "attempts"
+ *                    (tries made, decimal), "status" (the last HTTP status,
+ *                    or "none" without an answer), "cause" ("rp-logout",
+ *                    "account", "disabled": why the session ended), and for
+ *                    logout.failed "error" (why the last try failed);
+ *                    for key.rotated: "vkey" (the new audit key's verifier
+ *                    key) and "previous" (the one it replaces)
+ * Attribute values are never logged. A logout.* entry (actor "system",
+ * endpoint "backchannel-logout", "service" the service told, or that could
+ * not be told after the last try) names no citizen: no personal data, and in
+ * no citizen's slice. An audit.exported entry (actor
  * "operator" or "officer:<name>", endpoint "cli" or "officer-console") names
  * no citizen or service: it is in no citizen's slice.
  *
@@ -52,22 +67,40 @@
  * {"size": number of entries, "hash": hash of the last}) moves in the same
  * write transaction as the entries.
  *
- * Checkpoints. A checkpoint is a compact JWS (typ "civicid-checkpoint+jwt")
- * signed with the server's active ES256 key, payload
- *   {"iss": issuer, "size": N, "hash": hash of entry N-1, "time": RFC 3339,
- *    "iat": unix seconds}
- * stored in CID_DB_AUDIT_CP under 16 hex digits of N. Anyone holding an export
- * and the JWKS verifies it offline.
+ * Tree. An RFC 9162 Merkle tree over the entries, whose leaves are the
+ * entries' hashes, grows in the same write transaction as the entries
+ * (audit_tree.c): CID_DB_AUDIT_TREE holds every complete subtree's hash and
+ * META "audit_frontier" the frontier, so the tree head of any size and the
+ * proofs cost O(log n) reads. A store written before the tree catches up
+ * (cid_audit_tree_catch_up).
  *
- * The log's issuer. iss is the issuer recorded in the store (META
- * "audit_issuer": {"issuer": URL}) by the first server started on it
- * (cid_audit_issuer_record from cid_ctx_open), whoever signs: the server or
- * the CLI, which has no issuer of its own. It is never changed afterwards, so
- * every checkpoint of one log carries one iss even if the server's
- * configuration changes later.
+ * Checkpoints. A checkpoint is a signed tree head in the C2SP checkpoint
+ * format (c2sp.org/tlog-checkpoint), a signed note:
+ *   ORIGIN "\n" SIZE "\n" base64(tree head of the first SIZE entries) "\n"
+ *   "time " POSIX-seconds "\n" "\n" "— " ORIGIN " " base64(key id || Ed25519 sig) "\n"
+ * signed by the audit key, a dedicated Ed25519 key (never a token key),
+ * stored in CID_DB_AUDIT_CP under 16 hex digits of SIZE as {"note", "time"};
+ * witnesses' cosignature lines are appended to the note. Stores from before
+ * the notes also hold {"jws"} checkpoints (ES256 JWS, typ
+ * "civicid-checkpoint+jwt", payload {"iss", "size", "hash" of entry SIZE-1,
+ * "time", "iat"}, the token keys'): kept and verified as before.
  *
- * What verification proves. Every entry is checked against the chain; a
- * signed checkpoint proves the entries it covers. Entries after the newest
+ * The audit key and the origin (audit_keys.c). META "audit_keys" holds the
+ * origin, derived once from the log's issuer ("https://id.city.example/p"
+ * gives "id.city.example/p/audit"), which is also the key's name, and every
+ * audit key ever made, the private seeds never leaving the store. A rotation
+ * appends a key.rotated entry carrying the new vkey and signs the checkpoint
+ * covering it with the old and the new key; checkpoints signed before verify
+ * with the retired key. The vkeys are what a verifier trusts
+ * (cid_audit_vkeys, published at /.well-known/civicid-audit).
+ *
+ * The log's issuer. The issuer recorded in the store (META "audit_issuer":
+ * {"issuer": URL}) by the first server started on it (cid_audit_issuer_record
+ * from cid_ctx_open) is never changed afterwards: the origin is made of it,
+ * and every legacy checkpoint of one log carries it as iss.
+ *
+ * What verification proves. Every entry is checked against the chain and
+ * the tree; a signed checkpoint proves the entries it covers. Entries after the newest
  * checkpoint are proved by nothing (anyone can append entries and recompute
  * prev links, or rebuild a whole log without checkpoints), so an export,
  * which is signed when made, fails verification unless its last entry is
@@ -93,8 +126,10 @@
  * chain.
  *
  * Export format (JSON Lines, what cid_audit_verify_export reads): one line per
- * entry, exactly its canonical bytes, in seq order from 0; and one line
- * {"checkpoint":"<JWS>"} after the entry it covers (the entry seq N-1).
+ * entry, exactly its canonical bytes, in seq order from 0; and after the
+ * entry a checkpoint covers (the entry seq N-1) one line {"note":"<signed
+ * note>"} (with any cosignatures), preceded by {"checkpoint":"<JWS>"} where a
+ * legacy checkpoint of that size exists.
  *
  * Exports on the record. Every export of entries that leaves civicid (the
  * officer console's download, `civicid audit export`) is itself logged as an
@@ -114,6 +149,8 @@
 #include "bounds.h"
 #include "err.h"
 #include "jose.h"
+#include "merkle.h"
+#include "note.h"
 #include "store.h"
 
 #include <jansson.h>
@@ -171,6 +208,42 @@ CID_MUST_CHECK enum cid_err cid_audit_append(struct cid_audit *log, json_t *cons
 CID_MUST_CHECK enum cid_err cid_audit_append_txn(struct cid_txn *txn, const json_t *entry,
 						 uint64_t *seq);
 
+/*
+ * Builds the Merkle tree (audit_tree.c) over the entries it does not cover
+ * yet, at most max of them in one write transaction, and says in *remaining
+ * how many it still lags behind the head afterwards (max 0: only says). A
+ * store written before civicid kept the tree has a lagging tree until this
+ * has run to 0; appends keep a current tree current by themselves.
+ * Checkpoints, proofs and exports need a current tree.
+ * Errors: CID_ERR_INVALID (s or remaining NULL), CID_ERR_STORE (an entry is
+ * missing or the stored tree is damaged: `audit verify` names it), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_tree_catch_up(struct cid_store *s, uint64_t max,
+						    uint64_t *remaining);
+
+/*
+ * The tree head (RFC 9162 MTH) of the log's first size entries into root,
+ * from the stored tree (popcount(size) reads at most).
+ * Errors: CID_ERR_INVALID (size above the log's), CID_ERR_TOOEARLY (the
+ * tree has not reached size: see cid_audit_tree_catch_up), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_tree_head(struct cid_txn *txn, uint64_t size,
+						uint8_t root[CID_MERKLE_HASH]);
+
+/*
+ * The inclusion proof of entry seq in the tree of the first size entries
+ * (RFC 9162 §2.1.3), and the consistency proof of the tree of old_size
+ * entries with the one of size (§2.1.4), from the stored tree, O(log n)
+ * reads. *out is written only on success.
+ * Errors: CID_ERR_INVALID (seq >= size, old_size > size, size above the
+ * log's), CID_ERR_TOOEARLY (the tree lags), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_inclusion_proof(struct cid_txn *txn, uint64_t seq,
+						      uint64_t size, struct cid_merkle_proof *out);
+CID_MUST_CHECK enum cid_err cid_audit_consistency_proof(struct cid_txn *txn, uint64_t old_size,
+							uint64_t size,
+							struct cid_merkle_proof *out);
+
 /* ---- times (audit.c) ---- */
 
 /* "2026-11-25T09:30:00Z" of unix time t into out[21]. Errors: CID_ERR_INVALID (out of range). */
@@ -214,78 +287,290 @@ CID_MUST_CHECK enum cid_err cid_audit_issuer_record(struct cid_store *s, const c
 CID_MUST_CHECK enum cid_err cid_audit_issuer(struct cid_store *s, char **out);
 
 /*
- * Signs and stores a checkpoint of the current head with ks's active ES256
- * key and the log's issuer as iss, unless the newest checkpoint already covers
- * the head (then *jws_out is that one). *jws_out (may be NULL) is a new string.
+ * Signs and stores a checkpoint (a signed note, above) of the current head
+ * with the active audit key, unless the newest signed-note checkpoint already
+ * covers the head; makes the audit key first if the store has none (an older
+ * store). *note_out (may be NULL; a new string) is the checkpoint covering
+ * the head, with the cosignatures it has.
  * Errors: CID_ERR_NOTFOUND (empty log: nothing to sign), CID_ERR_CONFIG (the
- * store records no issuer: no server has started on it yet), CID_ERR_CRYPTO,
- * CID_ERR_STORE, CID_ERR_NOMEM.
+ * store records no issuer: no server has started on it yet; or one no
+ * origin can be made of), CID_ERR_TOOEARLY (the tree lags:
+ * cid_audit_tree_catch_up first), CID_ERR_CRYPTO, CID_ERR_STORE, CID_ERR_NOMEM.
  */
-CID_MUST_CHECK enum cid_err cid_audit_checkpoint(struct cid_store *s, const struct cid_keyset *ks,
-						 int64_t now, char **jws_out);
+CID_MUST_CHECK enum cid_err cid_audit_checkpoint(struct cid_store *s, int64_t now, char **note_out);
+
+/*
+ * The signed-note checkpoint of size (0: the newest), with its cosignatures,
+ * into *note (a new string). Errors: CID_ERR_INVALID (s or note NULL),
+ * CID_ERR_NOTFOUND (no signed-note checkpoint of that size), CID_ERR_STORE,
+ * CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_checkpoint_get(struct cid_store *s, uint64_t size,
+						     char **note);
+
+/* ---- the audit key (audit_keys.c) ---- */
+
+/*
+ * Makes the origin and the first audit key from the recorded issuer unless
+ * the store has them (cid_ctx_open calls it on every start).
+ * Errors: CID_ERR_INVALID (s NULL), CID_ERR_CONFIG (no issuer recorded, or
+ * an issuer no origin can be made of: over 250 bytes without its scheme, or
+ * with a space or '+'), CID_ERR_CRYPTO, CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_key_ensure(struct cid_store *s, int64_t now);
+
+/*
+ * The published verifier keys as a new JSON object: {"origin", "vkeys":
+ * [every audit key's vkey, oldest first], "active": the signing one's}.
+ * Errors: CID_ERR_NOTFOUND (no audit key yet), CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_vkeys(struct cid_store *s, json_t **out);
+
+/*
+ * Rotates the audit key (made first if there is none): in one write
+ * transaction, a new key, a key.rotated entry by actor through endpoint
+ * carrying its vkey ("ext": {"vkey", "previous"}), the old key retired, and
+ * a checkpoint covering that entry signed by the old and the new key. *vkey
+ * (may be NULL; caller frees): the new key's; *size (may be NULL): the
+ * checkpoint's. Errors: CID_ERR_INVALID (actor or endpoint NULL or empty),
+ * CID_ERR_TOOBIG (CID_AUDIT_MAX_KEYS keys already), CID_ERR_TOOEARLY (the
+ * tree lags), those of cid_audit_key_ensure; on any, nothing changed.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_key_rotate(struct cid_store *s, const char *actor,
+						 const char *endpoint, int64_t now, char **vkey,
+						 uint64_t *size);
+
+/*
+ * What a verifier trusts: the log's verifier keys (Ed25519 note vkeys, type
+ * 0x01, all named by one origin) and witnesses' cosignature vkeys (type
+ * 0x04). Immutable once built; freed with cid_audit_trust_free.
+ */
+struct cid_audit_trust;
+
+/* An empty trust set. Errors: CID_ERR_NOMEM. */
+CID_MUST_CHECK enum cid_err cid_audit_trust_new(struct cid_audit_trust **out);
+
+/*
+ * Adds one vkey (a repeat is ignored). Errors: CID_ERR_INVALID (not a vkey
+ * of type 0x01 or 0x04, or a log key of another name than those before),
+ * CID_ERR_TOOBIG (CID_AUDIT_MAX_TRUST keys), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_trust_add(struct cid_audit_trust *t, struct cid_str vkey);
+
+/*
+ * Parses a vkeys file: one vkey a line (blank lines and lines starting with
+ * '#' ignored), or the JSON document of cid_audit_vkeys (its "vkeys"). At
+ * least one log key. Errors: CID_ERR_INVALID, CID_ERR_TOOBIG (over
+ * CID_AUDIT_MAX_VKEYS bytes or too many keys), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_trust_parse(const char *text, size_t len,
+						  struct cid_audit_trust **out);
+
+/*
+ * The store's own audit keys, retired ones included (empty, with origin "",
+ * when the store has none yet). Errors: CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_trust_load(struct cid_store *s, struct cid_audit_trust **out);
+
+/* The origin the log keys name ("" when there is none), borrowed. */
+const char *cid_audit_trust_origin(const struct cid_audit_trust *t);
+
+void cid_audit_trust_free(struct cid_audit_trust *t);
 
 /* ---- verification (audit_verify.c) ---- */
 
 /* What a verification found. */
 struct cid_audit_report {
-	bool ok;	      /* passed: no damage, and no unsigned tail unless it is accepted */
-	bool unsigned_tail;   /* no damage found, but entries covered..entries-1 are covered by
-				 no signed checkpoint: nothing proves them (covered 0: nothing
-				 is signed) */
-	bool issuer_checked;  /* issuer was compared with an expected issuer */
-	uint64_t entries;     /* entries read */
-	uint64_t checkpoints; /* checkpoints whose signature, iss and hash verified */
-	uint64_t covered;     /* size of the newest verified checkpoint */
-	uint64_t bad_seq;     /* when !ok: the first bad sequence number (with
-				 unsigned_tail: the first unsigned one) */
-	char issuer[CID_MAX_URI + 1]; /* the iss of the verified checkpoints ("" when none) */
-	char reason[256];	      /* when !ok: what is wrong, for people */
+	bool ok;	       /* passed: no damage, and no unsigned tail unless it is accepted */
+	bool unsigned_tail;    /* no damage found, but entries covered..entries-1 are covered by
+				  no signed checkpoint: nothing proves them (covered 0: nothing
+				  is signed) */
+	bool issuer_checked;   /* the iss of legacy checkpoints was compared with an expected one */
+	bool rollback;	       /* the log is smaller than a witness checkpoint, or its tree at
+				  that size is another: a restored backup, a cut tail or a fork */
+	bool witness_checked;  /* a witness checkpoint was given and the log extends it */
+	uint64_t entries;      /* entries read */
+	uint64_t checkpoints;  /* checkpoints (signed notes and legacy JWS) that verified */
+	uint64_t legacy;       /* of which legacy JWS checkpoints */
+	uint64_t covered;      /* size of the newest verified checkpoint */
+	uint64_t witnessed;    /* the largest size a trusted witness cosigned (or the witness
+				  checkpoint given covers): 0 none */
+	uint64_t witness_time; /* that cosignature's timestamp (0: not known) */
+	uint64_t bad_seq;      /* when !ok: the first bad sequence number (with
+				  unsigned_tail: the first unsigned one) */
+	char issuer[CID_MAX_URI + 1];	     /* the iss of the verified JWS checkpoints ("" none) */
+	char origin[CID_NOTE_MAX_NAME + 1];  /* the origin of the verified notes ("" none) */
+	char witness[CID_NOTE_MAX_NAME + 1]; /* the witness of witnessed ("" none or unknown) */
+	char reason[256];		     /* when !ok: what is wrong, for people */
+};
+
+/* How a verification is made. NULL opts: all defaults. */
+struct cid_audit_verify_opts {
+	const char *issuer;	  /* the iss every legacy checkpoint must carry; NULL: the JWKS's
+				     issuer (cid_keyset_issuer), else any one iss shared by all */
+	bool allow_unsigned_tail; /* entries after the last checkpoint (or an export without
+				     any) are reported unverified with ok true, not failed */
+	/* the log's vkeys and witnesses' cosignature vkeys believed; NULL: for the store,
+	   its own audit keys; for an export, none (a signed note then fails) */
+	const struct cid_audit_trust *trust;
+	/* a witness-cosigned checkpoint (a signed note by a trusted log key, e.g. from
+	   `civicid witness show`): the log must hold at least its entries and extend its
+	   tree, else the report names a rollback. NULL: none */
+	const char *witness_checkpoint;
+	size_t witness_checkpoint_len;
 };
 
 /*
  * Verifies the whole log in the store: every entry's seq, prev link and
- * canonical form, the head, and every checkpoint's signature (keys of ks:
- * load it with cid_keyset_load_all so retired keys count), iss and hash.
- * Every checkpoint's iss must be the log's issuer (cid_audit_issuer), or,
- * when the store records none, the same for all. Damage is a report with ok
- * false and the first bad seq, not an error:
+ * canonical form, the head, the stored Merkle tree (every node and the
+ * frontier against the entries), every signed-note checkpoint (signature by
+ * a trusted audit key, origin, tree head) and every legacy JWS checkpoint
+ * (keys of ks: load it with cid_keyset_load_all so retired keys count; iss,
+ * hash). Every legacy checkpoint's iss must be the log's issuer
+ * (cid_audit_issuer), or, when the store records none, the same for all.
+ * Damage is a report with ok false and the first bad seq, not an error:
  *   - an entry changed: its seq (its hash no longer matches the next prev,
- *     the head or a checkpoint);
+ *     its leaf in the tree, the head or a checkpoint);
  *   - an entry deleted: the missing seq; two swapped: the first of them;
  *   - the tail truncated below the head or a checkpoint: the first missing seq;
- *   - a checkpoint that does not verify, or signed as another issuer: the
- *     last entry it claims to cover.
+ *   - a checkpoint that does not verify (another key, a changed byte), or
+ *     legacy and signed as another issuer: the last entry it claims to cover;
+ *   - a stored tree node that is not the entries' (proofs from it would
+ *     fail): the first entry below it;
+ *   - with opts->witness_checkpoint of size W: fewer than W entries, or a
+ *     tree of the first W entries other than the one it signs (rollback
+ *     set): the first missing entry, or W - 1.
  * Entries after the newest checkpoint are the live log's normal state: the
  * report is ok with unsigned_tail set.
- * Errors: CID_ERR_STORE (cannot read), CID_ERR_NOMEM.
+ * Errors: CID_ERR_DENIED (opts->witness_checkpoint is not a checkpoint
+ * signed by a trusted log key: nothing is read), CID_ERR_STORE (cannot
+ * read), CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_audit_verify_store(struct cid_store *s, const struct cid_keyset *ks,
+						   const struct cid_audit_verify_opts *opts,
 						   struct cid_audit_report *rep);
 
-/* How an export is verified. */
-struct cid_audit_verify_opts {
-	const char *issuer;	  /* the iss every checkpoint must carry; NULL: the JWKS's
-				     issuer (cid_keyset_issuer), else any one iss shared by all */
-	bool allow_unsigned_tail; /* entries after the last checkpoint (or an export without
-				     any) are reported unverified with ok true, not failed */
-};
-
 /*
- * Verifies an export (format above) read from in, offline, with the public
- * keys of ks (cid_keyset_from_jwks) and opts (NULL: all defaults). Same
- * diagnosis as cid_audit_verify_store, the iss of every checkpoint included;
- * lines over 1 MiB, invalid UTF-8 or JSON are damage at that seq. An export
- * is made ending with a checkpoint covering its last entry: one that does
- * not (entries appended after the last checkpoint, or no checkpoint at all,
- * as when entries were changed, every later prev recomputed and the
- * checkpoints deleted) is not ok, with unsigned_tail set and bad_seq the
- * first entry nothing signs, unless opts->allow_unsigned_tail.
+ * Verifies an export (format above) read from in, offline: signed notes with
+ * opts->trust, legacy JWS checkpoints with the public keys of ks
+ * (cid_keyset_from_jwks; may be NULL when the export has none). Same
+ * diagnosis as cid_audit_verify_store; lines over 1 MiB, invalid UTF-8 or
+ * JSON are damage at that seq, and so is a checkpoint no key given can
+ * check (the reason names what to give). An export is made ending with a
+ * checkpoint covering its last entry: one that does not (entries appended
+ * after the last checkpoint, or no checkpoint at all, as when entries were
+ * changed, every later prev recomputed and the checkpoints deleted) is not
+ * ok, with unsigned_tail set and bad_seq the first entry nothing signs,
+ * unless opts->allow_unsigned_tail.
  * Errors: CID_ERR_INVALID (opts->issuer and the JWKS's issuer differ: nothing
- * is read), CID_ERR_IO (read error), CID_ERR_NOMEM.
+ * is read), CID_ERR_DENIED (as for the store), CID_ERR_IO (read error),
+ * CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_audit_verify_export(FILE *in, const struct cid_keyset *ks,
 						    const struct cid_audit_verify_opts *opts,
 						    struct cid_audit_report *rep);
+
+/* ---- proofs (audit_proof.c) ---- */
+
+/*
+ * The inclusion proof of entry seq against the signed-note checkpoint of
+ * size (0: the newest, which must cover seq), as a C2SP tlog-proof
+ * (c2sp.org/tlog-proof@v1): "extra" is the base64 of the entry's canonical
+ * bytes, then "index" seq, the path, a blank line and the checkpoint with
+ * its cosignatures. *out: a new string, *len (may be NULL) its length.
+ * Errors: CID_ERR_INVALID (seq >= size), CID_ERR_NOTFOUND (no such entry, no
+ * signed-note checkpoint of size, or none covering seq yet), CID_ERR_TOOEARLY
+ * (the tree lags), CID_ERR_TOOBIG, CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_prove(struct cid_store *s, uint64_t seq, uint64_t size,
+					    char **out, size_t *len);
+
+/*
+ * The consistency proof between the signed-note checkpoints of old_size and
+ * size (0: the newest), as a JSON document (a new string):
+ * {"type": "civicid-audit-consistency/v1", "old_size", "size", "proof":
+ * [base64 hashes, RFC 9162 §2.1.4], "old_checkpoint", "checkpoint"}.
+ * Errors: CID_ERR_INVALID (old_size 0 or above size), CID_ERR_NOTFOUND (no
+ * signed-note checkpoint of a size), CID_ERR_TOOEARLY, CID_ERR_STORE,
+ * CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_prove_consistency(struct cid_store *s, uint64_t old_size,
+							uint64_t size, char **out);
+
+/* What cid_audit_proof_verify found. */
+struct cid_audit_proof_result {
+	bool ok;		 /* the proof holds */
+	bool inclusion;		 /* an inclusion proof (else a consistency proof) */
+	uint64_t seq;		 /* inclusion: the entry's */
+	uint64_t old_size;	 /* consistency: the older checkpoint's size */
+	uint64_t size;		 /* the (newer) checkpoint's size */
+	uint64_t cosigned_at;	 /* the newest trusted witness cosignature on it (0: none) */
+	char type[64], time[32]; /* inclusion: the entry's type and time */
+	char origin[CID_NOTE_MAX_NAME + 1];  /* the log's */
+	char witness[CID_NOTE_MAX_NAME + 1]; /* the witness of cosigned_at */
+	char reason[256];		     /* when !ok: why, for people */
+};
+
+/*
+ * Checks a proof document of cid_audit_prove or cid_audit_prove_consistency
+ * offline against the verifier keys t: the checkpoints' signatures by a log
+ * key, the entry's canonical form and seq, the Merkle path. A proof that
+ * does not hold is *r with ok false and a reason, not an error.
+ * Errors: CID_ERR_INVALID (doc or t NULL), CID_ERR_NOMEM, CID_ERR_CRYPTO.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_proof_verify(const char *doc, size_t len,
+						   const struct cid_audit_trust *t,
+						   struct cid_audit_proof_result *r);
+
+/* ---- witnesses (audit_witness.c) ---- */
+
+/* The witnesses checkpoints are pushed to (config audit_witnesses), parsed once. */
+struct cid_audit_witnesses;
+
+/*
+ * Parses the audit_witnesses setting: items separated by ',' or newlines,
+ * each "URL VKEY": the witness's submission prefix (http or https; its
+ * endpoint is URL/add-checkpoint) and its cosignature vkey (type 0x04, what
+ * `civicid witness init` prints). Empty or NULL text: no witness. *out is
+ * freed with cid_audit_witnesses_free.
+ * Errors: CID_ERR_CONFIG (what is wrong in err[errsz]), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_witnesses_parse(const char *text,
+						      struct cid_audit_witnesses **out, char *err,
+						      size_t errsz);
+
+void cid_audit_witnesses_free(struct cid_audit_witnesses *ws);
+
+/* The number of witnesses (0 for NULL), and the vkey of witness i (borrowed). */
+size_t cid_audit_witnesses_count(const struct cid_audit_witnesses *ws);
+const char *cid_audit_witness_vkey(const struct cid_audit_witnesses *ws, size_t i);
+
+/*
+ * Pushes the newest signed-note checkpoint to every witness of ws
+ * (c2sp.org/tlog-witness add-checkpoint): "old N" (the size the witness last
+ * cosigned, learnt from a 409 answer and remembered in the store), the
+ * consistency proof from N, the checkpoint. A cosignature that verifies
+ * with the witness's vkey is appended to the stored checkpoint's note. Each
+ * failure (no connection, timeout, a refusal: its status and reason, a
+ * witness holding a larger tree than the log) is one line on log (may be
+ * NULL) and no error: the next push tries again. Blocks for up to the
+ * http_fetch timeouts per witness: never call it on a request thread.
+ * Errors: CID_ERR_INVALID (s NULL), CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_witness_push(struct cid_store *s,
+						   const struct cid_audit_witnesses *ws,
+						   int64_t now, FILE *log);
+
+/*
+ * The checkpoint of origin in doc: doc itself when it is a note, or from a
+ * witness's state (`civicid witness show --json`: logs[].checkpoint of that
+ * origin). *note (a new string, *note_len bytes) is not verified here.
+ * Errors: CID_ERR_INVALID (doc or origin NULL, or JSON without "logs"),
+ * CID_ERR_NOTFOUND (the witness cosigned nothing of origin), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_witness_checkpoint_read(const char *doc, size_t len,
+							      const char *origin, char **note,
+							      size_t *note_len);
 
 /* ---- reading (audit_read.c) ---- */
 
@@ -353,18 +638,17 @@ CID_MUST_CHECK enum cid_err cid_audit_export(struct cid_txn *txn, FILE *out);
 
 /*
  * The export anyone can verify offline: signs a checkpoint of the head first
- * (cid_audit_checkpoint with ks and now), so that the file ends with a
- * checkpoint covering all of it, then writes the whole log (cid_audit_export)
- * in a read transaction of s. An empty log, or ks NULL (no signing key yet),
- * exports without a new checkpoint. *entries (may be NULL) gets the number of
- * entries written. Errors: those of both, except CID_ERR_NOTFOUND; nothing is
- * written on an error of the checkpoint (CID_ERR_CONFIG: no issuer recorded).
+ * (cid_audit_checkpoint at now), so that the file ends with a checkpoint
+ * covering all of it, then writes the whole log (cid_audit_export) in a read
+ * transaction of s. An empty log exports without a checkpoint. *entries (may
+ * be NULL) gets the number of entries written. Errors: those of both, except
+ * CID_ERR_NOTFOUND; nothing is written on an error of the checkpoint
+ * (CID_ERR_CONFIG: no issuer recorded; CID_ERR_TOOEARLY: the tree lags).
  * Not on the record: an export that leaves civicid goes through
  * cid_audit_export_recorded.
  */
-CID_MUST_CHECK enum cid_err cid_audit_export_signed(struct cid_store *s,
-						    const struct cid_keyset *ks, int64_t now,
-						    FILE *out, uint64_t *entries);
+CID_MUST_CHECK enum cid_err cid_audit_export_signed(struct cid_store *s, int64_t now, FILE *out,
+						    uint64_t *entries);
 
 /*
  * Writes the entries matching f to out, as JSON Lines (csv false) or as CSV
@@ -424,23 +708,22 @@ CID_MUST_CHECK enum cid_err cid_audit_write_recorded(struct cid_audit *log,
 /*
  * The whole log on the record. In one write transaction of s: appends the
  * audit.exported entry of x (its actor, endpoint and now; format "jsonl", no
- * filter, rows N + 1 when the log held N entries) as entry N and, with ks,
- * signs and stores a checkpoint of size N + 1 covering it, as
- * cid_audit_checkpoint would ("checkpoint" N + 1 in the record). Then, from a
- * read transaction, writes entries 0..N and the checkpoints among them to out
- * (the export format). The export holds its own record as its last entry,
- * ends with a checkpoint covering it, and leaves out what others append
- * meanwhile. ks NULL (no signing key yet): the same without a checkpoint.
+ * filter, rows N + 1 when the log held N entries) as entry N and signs and
+ * stores a checkpoint of size N + 1 covering it, as cid_audit_checkpoint
+ * would ("checkpoint" N + 1 in the record). Then, from a read transaction,
+ * writes entries 0..N and the checkpoints among them to out (the export
+ * format). The export holds its own record as its last entry, ends with a
+ * checkpoint covering it, and leaves out what others append meanwhile.
  * *entries (may be NULL): N + 1.
  * Errors before the commit, when nothing is recorded, signed or written:
  * CID_ERR_INVALID (s, x or out NULL, or as cid_audit_exported_entry),
  * CID_ERR_CONFIG (the store records no issuer: no server has started on it),
- * CID_ERR_CRYPTO (no active ES256 key), CID_ERR_STORE, CID_ERR_NOMEM.
+ * CID_ERR_TOOEARLY (the tree lags), CID_ERR_CRYPTO, CID_ERR_STORE,
+ * CID_ERR_NOMEM.
  * After it, the record stays (a record too many, never an export without
  * one): CID_ERR_STORE (reading), CID_ERR_IO (writing out).
  */
 CID_MUST_CHECK enum cid_err cid_audit_export_recorded(struct cid_store *s,
-						      const struct cid_keyset *ks,
 						      const struct cid_audit_exported *x, FILE *out,
 						      uint64_t *entries);
 

@@ -65,13 +65,32 @@ static enum cid_err cp_seek(struct exporter *x, uint64_t size)
 	return rc == AUDIT_STOP ? CID_OK : rc;
 }
 
+/* Writes {"name": rec's member} as a line when rec has that member. */
+static enum cid_err cp_line(FILE *out, const json_t *rec, const char *member, const char *name)
+{
+	const json_t *v = json_object_get(rec, member);
+	json_t *line;
+	char *text;
+	enum cid_err rc = CID_OK;
+
+	if (!json_is_string(v))
+		return CID_OK;
+	line = json_pack("{s:O}", name, v);
+	text = line == NULL ? NULL : cid_json_dumps(line, JSON_COMPACT);
+	if (text == NULL)
+		rc = CID_ERR_NOMEM;
+	else if (fputs(text, out) == EOF || fputc('\n', out) == EOF)
+		rc = CID_ERR_IO;
+	free(text);
+	json_decref(line);
+	return rc;
+}
+
 static enum cid_err export_cb(struct cid_str key, struct cid_str val, void *arg)
 {
 	struct exporter *x = arg;
 	enum cid_err rc = CID_OK;
 	json_t *rec = NULL;
-	json_t *line = NULL;
-	char *text = NULL;
 	uint64_t seq;
 
 	CID_ENSURE(audit_seq_key_parse(key, &seq), CID_ERR_STORE);
@@ -83,18 +102,18 @@ static enum cid_err export_cb(struct cid_str key, struct cid_str val, void *arg)
 		if (x->cp_size == seq + 1) {
 			CID_TRY(cid_txn_get_json(x->txn, CID_DB_AUDIT_CP, cid_str_of(x->next_cp),
 						 &rec));
-			CID_ENSURE(cid_json_str(rec, "jws") != NULL, CID_ERR_STORE);
-			line = json_pack("{s:O}", "checkpoint", json_object_get(rec, "jws"));
-			text = line == NULL ? NULL : cid_json_dumps(line, JSON_COMPACT);
-			CID_ENSURE(text != NULL, CID_ERR_NOMEM);
-			CID_ENSURE(fputs(text, x->out) != EOF && fputc('\n', x->out) != EOF,
-				   CID_ERR_IO);
+			CID_ENSURE(cid_json_str(rec, "jws") != NULL ||
+				       cid_json_str(rec, "note") != NULL,
+				   CID_ERR_STORE);
+			/* a legacy JWS first, then the signed note of the same size */
+			CID_TRY(cp_line(x->out, rec, "jws", "checkpoint"));
+			CID_TRY(cp_line(x->out, rec, "note", "note"));
+			json_decref(rec);
+			rec = NULL;
 		}
 		CID_TRY(cp_seek(x, x->cp_size + 1));
 	}
 out:
-	free(text);
-	json_decref(line);
 	json_decref(rec);
 	return rc;
 }
@@ -118,10 +137,9 @@ enum cid_err cid_audit_export(struct cid_txn *txn, FILE *out)
 	return export_upto(txn, out, UINT64_MAX);
 }
 
-enum cid_err cid_audit_export_signed(struct cid_store *s, const struct cid_keyset *ks, int64_t now,
-				     FILE *out, uint64_t *entries)
+enum cid_err cid_audit_export_signed(struct cid_store *s, int64_t now, FILE *out, uint64_t *entries)
 {
-	enum cid_err rc = ks != NULL ? cid_audit_checkpoint(s, ks, now, NULL) : CID_OK;
+	enum cid_err rc = cid_audit_checkpoint(s, now, NULL);
 	struct cid_txn *txn = NULL;
 	char hash[CID_AUDIT_HASH_HEX];
 	uint64_t size = 0;
@@ -192,7 +210,6 @@ out:
 /* The write of a whole-log export: its record, and the checkpoint covering it. */
 struct recorded {
 	const struct cid_audit_exported *x;
-	const struct cid_keyset *ks;
 	uint64_t size; /* output: entries the export holds, its record the last */
 };
 
@@ -210,25 +227,22 @@ static enum cid_err record_cb(struct cid_txn *txn, void *arg)
 	rec.format = "jsonl";
 	rec.filter = NULL;
 	rec.rows = size + 1;
-	rec.checkpoint = r->ks != NULL ? size + 1 : 0;
+	rec.checkpoint = size + 1;
 	CID_TRY(cid_audit_exported_entry(&rec, &e));
 	CID_TRY(cid_audit_append_txn(txn, e, NULL));
-	if (r->ks != NULL) {
-		CID_TRY(audit_checkpoint_txn(txn, r->ks, rec.now, &covered));
-		CID_ENSURE(covered == size + 1, CID_ERR_STORE);
-	}
+	CID_TRY(audit_checkpoint_txn(txn, rec.now, &covered));
+	CID_ENSURE(covered == size + 1, CID_ERR_STORE);
 	r->size = size + 1;
 out:
 	json_decref(e);
 	return rc;
 }
 
-enum cid_err cid_audit_export_recorded(struct cid_store *s, const struct cid_keyset *ks,
-				       const struct cid_audit_exported *x, FILE *out,
-				       uint64_t *entries)
+enum cid_err cid_audit_export_recorded(struct cid_store *s, const struct cid_audit_exported *x,
+				       FILE *out, uint64_t *entries)
 {
 	enum cid_err rc = CID_OK;
-	struct recorded r = {.x = x, .ks = ks};
+	struct recorded r = {.x = x};
 	struct cid_txn *txn = NULL;
 
 	CID_ENSURE(s != NULL && x != NULL && out != NULL, CID_ERR_INVALID);

@@ -1,14 +1,20 @@
 /*
  * audit_int: what the files of the audit module share (audit.c,
- * audit_verify.c, audit_read.c, audit_export.c, and audit_release.c, its file
- * above release): the store's key shapes, the canonical-form and hash rules,
- * the append with once-keys, and small helpers. Not part of the API.
+ * audit_tree.c, audit_checkpoint.c, audit_keys.c, audit_verify.c,
+ * audit_verify_export.c, audit_proof.c, audit_witness.c, audit_read.c,
+ * audit_export.c, and audit_release.c, its file above release): the store's
+ * key shapes, the canonical-form and hash rules, the append with once-keys,
+ * the tree, the keys and the walk of verification, and small helpers. Not
+ * part of the API.
  */
 #ifndef CID_AUDIT_INT_H
 #define CID_AUDIT_INT_H
 
 #include "audit.h"
+#include "bounds.h"
 #include "err.h"
+#include "merkle.h"
+#include "note.h"
 #include "str.h"
 
 #include <jansson.h>
@@ -18,8 +24,9 @@
 
 #define AUDIT_SEQ_HEX	 16 /* a seq as a key: 16 lowercase hex digits */
 #define AUDIT_ZERO_HASH	 "0000000000000000000000000000000000000000000000000000000000000000"
-#define AUDIT_TIME_CHARS 20	       /* "2026-11-25T09:30:00Z" */
-#define AUDIT_STOP	 CID_ERR_COUNT /* internal: a walk stopped on purpose */
+#define AUDIT_TIME_CHARS 20			  /* "2026-11-25T09:30:00Z" */
+#define AUDIT_STOP	 CID_ERR_COUNT		  /* internal: a walk stopped on purpose */
+#define AUDIT_JWS_TYP	 "civicid-checkpoint+jwt" /* the typ of a (legacy) JWS checkpoint */
 
 /* The key of entry (or checkpoint of size) seq: AUDIT_SEQ_HEX hex digits and NUL. */
 void audit_seq_key(uint64_t seq, char out[AUDIT_SEQ_HEX + 1]);
@@ -31,10 +38,11 @@ bool audit_seq_key_parse(struct cid_str key, uint64_t *seq);
 bool audit_canon_ok(const json_t *v, int depth);
 
 /*
- * hash = SHA-256(0x00 || bytes) as lowercase hex into hex.
- * Errors: CID_ERR_NOMEM, CID_ERR_CRYPTO.
+ * hash = SHA-256(0x00 || bytes), the entry's leaf hash, into raw and as
+ * lowercase hex into hex. Errors: CID_ERR_CRYPTO.
  */
-CID_MUST_CHECK enum cid_err audit_entry_hash(const char *p, size_t n, char hex[CID_AUDIT_HASH_HEX]);
+CID_MUST_CHECK enum cid_err audit_entry_hash(const char *p, size_t n, uint8_t raw[CID_MERKLE_HASH],
+					     char hex[CID_AUDIT_HASH_HEX]);
 
 /* True if h is 64 lowercase hex digits. */
 bool audit_hash_syntax_ok(const char *h);
@@ -63,16 +71,166 @@ CID_MUST_CHECK enum cid_err audit_append(struct cid_audit *log, json_t *const *e
 /* The store the log writes to (borrowed). */
 struct cid_store *audit_store(const struct cid_audit *log);
 
+/* The log's issuer, read in txn: a new string, or NULL when none is recorded. */
+CID_MUST_CHECK enum cid_err audit_issuer_get(struct cid_txn *txn, char **out);
+
+/* ---- the Merkle tree (audit_tree.c) ---- */
+
+/* The tree inside one write transaction that appends entries. */
+struct audit_tree {
+	struct cid_txn *txn;
+	struct cid_merkle_frontier f;
+	bool current; /* the frontier covers every entry: appends extend it */
+	bool grew;    /* leaves were appended: the frontier is written at close */
+};
+
 /*
- * Signs with ks and stores in txn (a write transaction) a checkpoint of txn's
- * head as the log's issuer (keeping one already stored for that head): the
- * checkpoint commits, or not, with the caller's writes. *size: the number of
- * entries it covers. Errors: CID_ERR_NOTFOUND (empty log), CID_ERR_CONFIG (no
- * issuer recorded), CID_ERR_INVALID (now out of range), CID_ERR_CRYPTO (no
- * active ES256 key), CID_ERR_STORE, CID_ERR_NOMEM.
+ * Reads the stored frontier into t for a log of log_size entries.
+ * Errors: CID_ERR_STORE (a damaged frontier, or one beyond the log).
  */
-CID_MUST_CHECK enum cid_err audit_checkpoint_txn(struct cid_txn *txn, const struct cid_keyset *ks,
-						 int64_t now, uint64_t *size);
+CID_MUST_CHECK enum cid_err audit_tree_open(struct cid_txn *txn, uint64_t log_size,
+					    struct audit_tree *t);
+
+/* Appends the leaf of the next entry, storing the nodes it completes (not when lagging). */
+CID_MUST_CHECK enum cid_err audit_tree_append(struct audit_tree *t,
+					      const uint8_t leaf[CID_MERKLE_HASH]);
+
+/* Writes the frontier if leaves were appended. Errors: CID_ERR_STORE. */
+CID_MUST_CHECK enum cid_err audit_tree_close(struct audit_tree *t);
+
+/* The stored frontier (the empty tree's when none is stored). Errors: CID_ERR_STORE. */
+CID_MUST_CHECK enum cid_err audit_tree_frontier(struct cid_txn *txn, struct cid_merkle_frontier *f);
+
+/* merkle.h's get callback over the stored nodes; arg is the struct cid_txn. */
+CID_MUST_CHECK enum cid_err audit_tree_get(void *arg, unsigned level, uint64_t index,
+					   uint8_t out[CID_MERKLE_HASH]);
+
+/*
+ * The tree head of the first size entries from the stored tree.
+ * Errors: CID_ERR_TOOEARLY (the tree has not reached size: it lags), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err audit_tree_root(struct cid_txn *txn, uint64_t size,
+					    uint8_t root[CID_MERKLE_HASH]);
+
+/* ---- checkpoints and keys (audit_checkpoint.c, audit_keys.c) ---- */
+
+/*
+ * Signs with signers (each a key named the origin) and stores in txn (a
+ * write transaction) a checkpoint of txn's head, keeping a signed-note
+ * checkpoint already stored for that head: it commits, or not, with the
+ * caller's writes. *size: the number of entries it covers.
+ * Errors: CID_ERR_NOTFOUND (empty log), CID_ERR_TOOEARLY (the tree lags),
+ * CID_ERR_INVALID (now), CID_ERR_CRYPTO, CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err audit_checkpoint_sign_txn(struct cid_txn *txn, int64_t now,
+						      const struct cid_note_signer *const *signers,
+						      size_t n, uint64_t *size);
+
+/*
+ * audit_checkpoint_sign_txn with the active audit key, made first if the
+ * store has none (CID_ERR_CONFIG: no issuer recorded).
+ */
+CID_MUST_CHECK enum cid_err audit_checkpoint_txn(struct cid_txn *txn, int64_t now, uint64_t *size);
+
+/* The newest signed-note checkpoint's size (0: none) and note (new string; may be NULL). */
+CID_MUST_CHECK enum cid_err audit_newest_note(struct cid_txn *txn, uint64_t *size, char **note);
+
+/* The origin of issuer iss: "https://h/p" -> "h/p/audit". Errors: CID_ERR_CONFIG. */
+CID_MUST_CHECK enum cid_err audit_origin_of(const char *iss, char out[CID_NOTE_MAX_NAME + 1]);
+
+/* META "audit_keys" (audit_keys.c), checked in shape. Errors: NOTFOUND, STORE. */
+CID_MUST_CHECK enum cid_err audit_keys_get(struct cid_txn *txn, json_t **out);
+
+/* The same, made now from the issuer when there is none. Errors: also CONFIG, CRYPTO. */
+CID_MUST_CHECK enum cid_err audit_keys_ensure(struct cid_txn *txn, int64_t now, json_t **out);
+
+/* The member of the active key of a key record (borrowed), NULL if none is active. */
+const json_t *audit_key_active(const json_t *rec);
+
+/* The signer of a key member, named origin. Errors: CID_ERR_STORE, CRYPTO, NOMEM. */
+CID_MUST_CHECK enum cid_err audit_key_signer(const char *origin, const json_t *key,
+					     struct cid_note_signer **out);
+
+/* What a verifier trusts: the log's vkeys (one origin) and witnesses' cosignature vkeys. */
+struct cid_audit_trust {
+	char origin[CID_NOTE_MAX_NAME + 1]; /* the log keys' name; "" until one is added */
+	size_t n;
+	struct cid_note_verifier *v[CID_AUDIT_MAX_TRUST];
+};
+
+/* The newest cosignature of a trusted witness on a checkpoint. */
+struct audit_cosigned {
+	uint64_t time;	  /* its timestamp; 0: no trusted witness cosigned */
+	const char *name; /* the witness's key name (borrowed from the trust set) */
+};
+
+/*
+ * Parses msg as a signed checkpoint note (*note and *cp borrow msg) and
+ * checks it against t: the origin is t's, a trusted log key signed it;
+ * *cosigned tells the newest valid cosignature of a trusted witness.
+ * Errors: CID_ERR_INVALID (not a signed checkpoint), CID_ERR_DENIED
+ * (another origin, or no valid signature of a trusted log key),
+ * CID_ERR_NOMEM, CID_ERR_CRYPTO.
+ */
+CID_MUST_CHECK enum cid_err audit_note_check(const struct cid_audit_trust *t, struct cid_str msg,
+					     struct cid_note *note, struct cid_checkpoint *cp,
+					     struct audit_cosigned *cosigned);
+
+/* ---- verification (audit_verify.c, audit_verify_export.c) ---- */
+
+/* What a walk over the entries has found so far. */
+struct audit_verify {
+	struct cid_audit_report *rep;
+	const char *expected_iss;	     /* legacy checkpoints' iss; NULL: none given */
+	const struct cid_keyset *ks;	     /* legacy checkpoints' keys; may be NULL */
+	const struct cid_audit_trust *trust; /* signed notes' keys; may be NULL */
+	bool store;			     /* the store's walk (else an export's) */
+	uint64_t next;			     /* the seq expected next */
+	char prev[CID_AUDIT_HASH_HEX];	     /* hash of entry next-1 */
+	struct cid_merkle_frontier tree;     /* the tree of entries 0..next-1 */
+	char *scratch;			     /* re-serialised entry, for the canonical check */
+	size_t scratch_cap;
+	/* the store's own tree: checked node by node up to its frontier */
+	struct cid_txn *txn;
+	uint64_t stored_size;
+	uint8_t stored_root[CID_MERKLE_HASH];
+	/* a witness checkpoint */
+	bool witness;
+	uint64_t witness_size;
+	uint8_t witness_root[CID_MERKLE_HASH];
+	struct audit_cosigned witness_cosig;
+};
+
+/* Records bad seq with a reason unless a smaller one is already recorded. */
+void audit_report_bad(struct cid_audit_report *rep, uint64_t seq, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * Starts a walk: *rep reset to ok, v set from opts, the witness checkpoint
+ * parsed and checked. Errors: CID_ERR_DENIED (a witness checkpoint no
+ * trusted log key signed, or not a checkpoint), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err audit_verify_begin(struct audit_verify *v, struct cid_audit_report *rep,
+					       const struct cid_audit_verify_opts *opts);
+
+/*
+ * Checks that [p, p+n) is entry v->next (canonical, linked to v->prev),
+ * adds its leaf to v->tree and advances v; *good false after reporting
+ * damage. Errors: CID_ERR_NOMEM, CID_ERR_CRYPTO.
+ */
+CID_MUST_CHECK enum cid_err audit_verify_entry(struct audit_verify *v, const char *p, size_t n,
+					       bool *good);
+
+/*
+ * Checks a checkpoint found after v->next entries: a legacy JWS (jws true) or
+ * a signed note. *good false after reporting damage. Errors: CID_ERR_NOMEM,
+ * CID_ERR_CRYPTO.
+ */
+CID_MUST_CHECK enum cid_err audit_verify_checkpoint(struct audit_verify *v, bool jws,
+						    const char *text, size_t len, bool *good);
+
+/* Ends a walk: the witness checkpoint's verdict and the unsigned-tail rule. Frees v. */
+void audit_verify_end(struct audit_verify *v, bool accept_tail);
 
 /* Both NULL, or both strings and equal. */
 bool audit_same_str(const char *a, const char *b);

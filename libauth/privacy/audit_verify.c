@@ -1,17 +1,20 @@
 /*
- * audit_verify: the signed checkpoints of the audit log, and the verification
- * of the log in the store and of an export of it.
+ * audit_verify: the verification of the log, the walk shared by the store
+ * and an export (audit_verify_export.c reads the export's lines), and the
+ * store's own walk.
  *
- * A checkpoint signs (size, hash of entry size-1) as the log's issuer, the one
- * the first server recorded in the store and never changed, so one log has
- * one issuer whoever signs; a checkpoint of a size is written once (a second
- * signer of the same head keeps the first one's).
- *
- * Verification reads every entry once, in order, keeping only the previous
- * hash, so it runs in constant memory over any size of log; every finding is
- * a candidate bad seq and the report keeps the smallest. Entries no verified
- * checkpoint covers are proved by nothing: the live store may have such a
- * tail (reported), an export may not (failed unless accepted).
+ * Verification reads every entry once, in order, keeping the previous hash
+ * and the Merkle frontier of the entries read, so it runs in constant memory
+ * over any size of log; every finding is a candidate bad seq and the report
+ * keeps the smallest. A checkpoint is checked where it stands, after the
+ * entries it covers: a signed note against the frontier's tree head, a
+ * legacy JWS against the previous hash. In the store every tree node the
+ * appends stored is compared with the one the walk computes, so proofs made
+ * from the store are proofs of these entries. Entries no verified checkpoint
+ * covers are proved by nothing: the live store may have such a tail
+ * (reported), an export may not (failed unless accepted). A witness
+ * checkpoint, signed by the log and held by someone else, is what shows that
+ * the log was not rolled back, cut or forked since.
  */
 #include "audit.h"
 
@@ -24,322 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ISSUER_KEY     "audit_issuer"
-#define CHECKPOINT_TYP "civicid-checkpoint+jwt"
-
-/* ---- checkpoints ---- */
-
-/* The newest checkpoint: its size and JWS (new string), or size 0 when none. */
-struct newest_cp {
-	uint64_t size;
-	char *jws;
-};
-
-static enum cid_err newest_cp_cb(struct cid_str key, struct cid_str val, void *arg)
-{
-	struct newest_cp *cp = arg;
-	json_t *rec = NULL;
-	enum cid_err rc = CID_OK;
-	const char *jws;
-
-	CID_ENSURE(audit_seq_key_parse(key, &cp->size), CID_ERR_STORE);
-	CID_TRY(cid_store_parse_json(val, &rec));
-	jws = cid_json_str(rec, "jws");
-	CID_ENSURE(jws != NULL, CID_ERR_STORE);
-	cp->jws = strdup(jws);
-	CID_ENSURE(cp->jws != NULL, CID_ERR_NOMEM);
-	rc = AUDIT_STOP;
-out:
-	json_decref(rec);
-	return rc;
-}
-
-static enum cid_err newest_cp(struct cid_txn *txn, struct newest_cp *cp)
-{
-	enum cid_err rc;
-
-	free(cp->jws);
-	*cp = (struct newest_cp){0};
-	rc = cid_txn_foreach_range(txn, CID_DB_AUDIT_CP, (struct cid_str){NULL, 0},
-				   (struct cid_str){NULL, 0}, true, newest_cp_cb, cp);
-	return rc == AUDIT_STOP ? CID_OK : rc;
-}
-
-struct cp_write {
-	uint64_t size;
-	const char *jws;
-	char *stored; /* output: the checkpoint now stored under size */
-};
-
-static enum cid_err cp_write_cb(struct cid_txn *txn, void *arg)
-{
-	struct cp_write *w = arg;
-	enum cid_err rc = CID_OK;
-	json_t *rec = NULL;
-	char key[AUDIT_SEQ_HEX + 1];
-
-	free(w->stored);
-	w->stored = NULL;
-	audit_seq_key(w->size, key);
-	rc = cid_txn_get_json(txn, CID_DB_AUDIT_CP, cid_str_of(key), &rec);
-	if (rc == CID_OK) {
-		/* another writer signed the same head first: keep theirs */
-		CID_ENSURE(cid_json_str(rec, "jws") != NULL, CID_ERR_STORE);
-		w->stored = strdup(cid_json_str(rec, "jws"));
-		CID_ENSURE(w->stored != NULL, CID_ERR_NOMEM);
-		goto out;
-	}
-	CID_ENSURE(rc == CID_ERR_NOTFOUND, rc);
-	rec = json_pack("{s:s}", "jws", w->jws);
-	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
-	CID_TRY(cid_txn_put_json(txn, CID_DB_AUDIT_CP, cid_str_of(key), rec, CID_PUT_NOOVERWRITE));
-	w->stored = strdup(w->jws);
-	CID_ENSURE(w->stored != NULL, CID_ERR_NOMEM);
-out:
-	json_decref(rec);
-	return rc;
-}
-
-/* The log's issuer, read in txn: a new string, or NULL when none is recorded. */
-static enum cid_err issuer_get(struct cid_txn *txn, char **out)
-{
-	enum cid_err rc;
-	json_t *rec = NULL;
-	const char *iss;
-
-	*out = NULL;
-	rc = cid_txn_get_json(txn, CID_DB_META, cid_str_of(ISSUER_KEY), &rec);
-	if (rc == CID_ERR_NOTFOUND)
-		return CID_OK;
-	CID_TRY(rc);
-	iss = cid_json_str(rec, "issuer");
-	CID_ENSURE(iss != NULL && iss[0] != '\0' && strlen(iss) <= CID_MAX_URI, CID_ERR_STORE);
-	*out = strdup(iss);
-	CID_ENSURE(*out != NULL, CID_ERR_NOMEM);
-out:
-	json_decref(rec);
-	return rc;
-}
-
-struct issuer_put {
-	const char *iss;
-	char *recorded; /* output: the issuer in force */
-};
-
-static enum cid_err issuer_put_cb(struct cid_txn *txn, void *arg)
-{
-	struct issuer_put *p = arg;
-	enum cid_err rc = CID_OK;
-	json_t *rec = NULL;
-
-	free(p->recorded);
-	CID_TRY(issuer_get(txn, &p->recorded));
-	if (p->recorded != NULL)
-		goto out; /* the first server's issuer stays the log's */
-	rec = json_pack("{s:s}", "issuer", p->iss);
-	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
-	CID_TRY(
-	    cid_txn_put_json(txn, CID_DB_META, cid_str_of(ISSUER_KEY), rec, CID_PUT_NOOVERWRITE));
-	p->recorded = strdup(p->iss);
-	CID_ENSURE(p->recorded != NULL, CID_ERR_NOMEM);
-out:
-	json_decref(rec);
-	return rc;
-}
-
-enum cid_err cid_audit_issuer_record(struct cid_store *s, const char *iss, char **recorded)
-{
-	enum cid_err rc = CID_OK;
-	struct issuer_put p = {.iss = iss};
-	size_t n = iss == NULL ? 0 : strnlen(iss, CID_MAX_URI + 1);
-
-	CID_ENSURE(s != NULL && n > 0 && n <= CID_MAX_URI, CID_ERR_INVALID);
-	CID_TRY(cid_store_update(s, issuer_put_cb, &p));
-	if (recorded != NULL) {
-		*recorded = p.recorded;
-		p.recorded = NULL;
-	}
-out:
-	free(p.recorded);
-	return rc;
-}
-
-enum cid_err cid_audit_issuer(struct cid_store *s, char **out)
-{
-	enum cid_err rc = CID_OK;
-	struct cid_txn *txn = NULL;
-	char *iss = NULL;
-
-	CID_TRY(cid_store_read_begin(s, &txn));
-	CID_TRY(issuer_get(txn, &iss));
-	CID_ENSURE(iss != NULL, CID_ERR_NOTFOUND);
-	*out = iss;
-	iss = NULL;
-out:
-	cid_store_read_end(txn);
-	free(iss);
-	return rc;
-}
-
-/*
- * Signs the checkpoint of the first size entries (hash: entry size-1's) as
- * iss with ks's active ES256 key; time is now as RFC 3339. *jws: new string.
- */
-static enum cid_err cp_sign(const struct cid_keyset *ks, const char *iss, uint64_t size,
-			    const char *hash, const char *time, int64_t now, char **jws)
-{
-	enum cid_err rc = CID_OK;
-	json_t *claims =
-	    json_pack("{s:s, s:I, s:s, s:s, s:I}", "iss", iss, "size", (json_int_t)size, "hash",
-		      hash, "time", time, "iat", (json_int_t)now);
-
-	CID_ENSURE(claims != NULL, CID_ERR_NOMEM);
-	rc = cid_jws_sign(ks, "ES256", CHECKPOINT_TYP, claims, jws);
-	CID_ENSURE(rc != CID_ERR_INVALID, CID_ERR_CRYPTO); /* no active ES256 key */
-out:
-	json_decref(claims);
-	return rc;
-}
-
-enum cid_err audit_checkpoint_txn(struct cid_txn *txn, const struct cid_keyset *ks, int64_t now,
-				  uint64_t *size)
-{
-	enum cid_err rc = CID_OK;
-	struct cp_write w = {0};
-	char *jws = NULL;
-	char *iss = NULL;
-	char hash[CID_AUDIT_HASH_HEX];
-	char time[AUDIT_TIME_CHARS + 1];
-
-	CID_TRY(cid_audit_time(now, time));
-	CID_TRY(cid_audit_head(txn, &w.size, hash));
-	CID_ENSURE(w.size > 0, CID_ERR_NOTFOUND);
-	CID_TRY(issuer_get(txn, &iss));
-	CID_ENSURE(iss != NULL, CID_ERR_CONFIG);
-	CID_TRY(cp_sign(ks, iss, w.size, hash, time, now, &jws));
-	w.jws = jws;
-	CID_TRY(cp_write_cb(txn, &w));
-	*size = w.size;
-out:
-	free(w.stored);
-	free(jws);
-	free(iss);
-	return rc;
-}
-
-enum cid_err cid_audit_checkpoint(struct cid_store *s, const struct cid_keyset *ks, int64_t now,
-				  char **jws_out)
-{
-	enum cid_err rc = CID_OK;
-	struct cid_txn *txn = NULL;
-	struct newest_cp cp = {0};
-	struct cp_write w = {0};
-	char *jws = NULL;
-	char *iss = NULL;
-	char hash[CID_AUDIT_HASH_HEX];
-	char time[AUDIT_TIME_CHARS + 1];
-	uint64_t size;
-
-	CID_ENSURE(s != NULL && ks != NULL, CID_ERR_INVALID);
-	CID_TRY(cid_audit_time(now, time));
-	CID_TRY(cid_store_read_begin(s, &txn));
-	CID_TRY(cid_audit_head(txn, &size, hash));
-	CID_TRY(newest_cp(txn, &cp));
-	CID_TRY(issuer_get(txn, &iss));
-	cid_store_read_end(txn);
-	txn = NULL;
-	CID_ENSURE(size > 0, CID_ERR_NOTFOUND);
-	if (cp.size >= size) {
-		w.stored = cp.jws;
-		cp.jws = NULL;
-		goto done;
-	}
-	/* a checkpoint signed as another issuer than the log's would make the log two logs */
-	CID_ENSURE(iss != NULL, CID_ERR_CONFIG);
-	CID_TRY(cp_sign(ks, iss, size, hash, time, now, &jws));
-	w.size = size;
-	w.jws = jws;
-	CID_TRY(cid_store_update(s, cp_write_cb, &w));
-done:
-	if (jws_out != NULL) {
-		*jws_out = w.stored;
-		w.stored = NULL;
-	}
-out:
-	cid_store_read_end(txn);
-	free(jws);
-	free(iss);
-	free(cp.jws);
-	free(w.stored);
-	return rc;
-}
-
-/* ---- verification ---- */
-
-/* A checkpoint checked on its own: signature, typ, payload shape. */
-struct cp {
-	uint64_t size;
-	bool sig_ok;
-	char hash[CID_AUDIT_HASH_HEX];
-};
-
-/*
- * Checks one checkpoint JWS; sig_ok false when anything about it is wrong.
- * iss gets the issuer it is signed as (when sig_ok).
- */
-static enum cid_err cp_check(const struct cid_keyset *ks, const char *jws, size_t len,
-			     uint64_t size_expected, bool size_known, struct cp *out,
-			     char iss[CID_MAX_URI + 1])
-{
-	json_t *claims = NULL;
-	const json_t *n;
-	const json_t *i;
-	const char *h;
-	enum cid_err rc;
-
-	out->sig_ok = false;
-	memcpy(out->hash, AUDIT_ZERO_HASH, CID_AUDIT_HASH_HEX);
-	out->size = size_expected;
-	iss[0] = '\0';
-	rc = cid_jws_verify(ks, jws, len, CHECKPOINT_TYP, &claims);
-	if (rc == CID_ERR_NOMEM)
-		return rc;
-	if (rc != CID_OK)
-		return CID_OK;
-	n = json_object_get(claims, "size");
-	h = cid_json_str(claims, "hash");
-	i = json_object_get(claims, "iss");
-	if (json_is_integer(n) && json_integer_value(n) > 0 && audit_hash_syntax_ok(h) &&
-	    (!size_known || (uint64_t)json_integer_value(n) == size_expected) &&
-	    json_is_string(i) && json_string_length(i) > 0 &&
-	    json_string_length(i) <= CID_MAX_URI &&
-	    strlen(json_string_value(i)) == json_string_length(i)) {
-		out->size = (uint64_t)json_integer_value(n);
-		memcpy(out->hash, h, CID_AUDIT_HASH_HEX);
-		memcpy(iss, json_string_value(i), json_string_length(i) + 1);
-		out->sig_ok = true;
-	}
-	json_decref(claims);
-	return CID_OK;
-}
-
-/* What a walk over entries has found so far. */
-struct verify {
-	struct cid_audit_report *rep;
-	const char *expected_iss;      /* NULL: none given */
-	uint64_t next;		       /* the seq expected next */
-	char prev[CID_AUDIT_HASH_HEX]; /* hash of entry next-1 */
-	char *scratch;		       /* re-serialised entry, for the canonical check */
-	size_t scratch_cap;
-	const struct cp *cps; /* checkpoints by size (store verification) */
-	size_t n_cps, cp_i;
-};
-
-/* Records bad seq with a reason unless a smaller one is already recorded. */
-static void report_bad(struct cid_audit_report *rep, uint64_t seq, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void report_bad(struct cid_audit_report *rep, uint64_t seq, const char *fmt, ...)
+void audit_report_bad(struct cid_audit_report *rep, uint64_t seq, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -352,29 +40,341 @@ static void report_bad(struct cid_audit_report *rep, uint64_t seq, const char *f
 	va_end(ap);
 }
 
+/* ---- legacy JWS checkpoints ---- */
+
+/* A legacy checkpoint checked on its own: signature, typ, payload shape. */
+struct jws_cp {
+	uint64_t size;
+	bool sig_ok;
+	char hash[CID_AUDIT_HASH_HEX];
+	char iss[CID_MAX_URI + 1];
+};
+
+/* Checks one checkpoint JWS; sig_ok false when anything about it is wrong. */
+static enum cid_err jws_check(const struct cid_keyset *ks, const char *jws, size_t len,
+			      struct jws_cp *out)
+{
+	json_t *claims = NULL;
+	const json_t *n;
+	const json_t *i;
+	const char *h;
+	enum cid_err rc;
+
+	*out = (struct jws_cp){0};
+	rc = cid_jws_verify(ks, jws, len, AUDIT_JWS_TYP, &claims);
+	if (rc == CID_ERR_NOMEM)
+		return rc;
+	if (rc != CID_OK)
+		return CID_OK;
+	n = json_object_get(claims, "size");
+	h = cid_json_str(claims, "hash");
+	i = json_object_get(claims, "iss");
+	if (json_is_integer(n) && json_integer_value(n) > 0 && audit_hash_syntax_ok(h) &&
+	    json_is_string(i) && json_string_length(i) > 0 &&
+	    json_string_length(i) <= CID_MAX_URI &&
+	    strlen(json_string_value(i)) == json_string_length(i)) {
+		out->size = (uint64_t)json_integer_value(n);
+		memcpy(out->hash, h, CID_AUDIT_HASH_HEX);
+		memcpy(out->iss, json_string_value(i), json_string_length(i) + 1);
+		out->sig_ok = true;
+	}
+	json_decref(claims);
+	return CID_OK;
+}
+
 /*
- * The rule on the iss of a checkpoint of size that verified on its own:
- * the expected issuer when one is given, else the iss of the checkpoints
- * accepted before it (one log has one issuer). Reports a mismatch at seq at
- * and returns false; true records iss as the report's issuer.
+ * The rule on the iss of a legacy checkpoint of size that verified on its
+ * own: the expected issuer when one is given, else the iss of the
+ * checkpoints accepted before it (one log has one issuer). Reports a
+ * mismatch at seq at and returns false; true records iss as the report's.
  */
 static bool issuer_accept(struct cid_audit_report *rep, const char *expected, const char *iss,
 			  uint64_t size, uint64_t at)
 {
 	if (expected != NULL && strcmp(iss, expected) != 0) {
-		report_bad(rep, at, "checkpoint %" PRIu64 " is signed as issuer %.80s, not %.80s",
-			   size, iss, expected);
+		audit_report_bad(rep, at,
+				 "checkpoint %" PRIu64 " is signed as issuer %.80s, not %.80s",
+				 size, iss, expected);
 		return false;
 	}
 	if (expected == NULL && rep->issuer[0] != '\0' && strcmp(iss, rep->issuer) != 0) {
-		report_bad(rep, at,
-			   "checkpoint %" PRIu64 " is signed as issuer %.80s, an earlier one as "
-			   "%.80s: one log has one issuer",
-			   size, iss, rep->issuer);
+		audit_report_bad(rep, at,
+				 "checkpoint %" PRIu64
+				 " is signed as issuer %.80s, an earlier one as "
+				 "%.80s: one log has one issuer",
+				 size, iss, rep->issuer);
 		return false;
 	}
 	snprintf(rep->issuer, sizeof(rep->issuer), "%s", iss);
 	return true;
+}
+
+/* ---- the walk ---- */
+
+/* A stored tree node the walk completed: it must be the stored one. */
+static enum cid_err node_check(void *arg, unsigned level, uint64_t index,
+			       const uint8_t hash[CID_MERKLE_HASH])
+{
+	struct audit_verify *v = arg;
+	uint8_t stored[CID_MERKLE_HASH];
+	uint64_t first = index << level;
+	uint64_t end = (index + 1) << level;
+	enum cid_err rc;
+
+	if (end > v->stored_size || !v->rep->ok)
+		return CID_OK; /* the tree has not reached it (it lags), or a leaf below differs */
+	rc = audit_tree_get(v->txn, level, index, stored);
+	if (rc == CID_ERR_NOMEM)
+		return rc;
+	/* every leaf below matched: the entry completing the node is where it goes wrong */
+	if (rc != CID_OK || memcmp(stored, hash, CID_MERKLE_HASH) != 0)
+		audit_report_bad(v->rep, end - 1,
+				 "the stored Merkle tree node over entries %" PRIu64 "..%" PRIu64
+				 " is not theirs: proofs made from it would not verify",
+				 first, end - 1);
+	return CID_OK;
+}
+
+/* What v knows once v->next entries were read: the stored frontier, the witness's tree. */
+static void at_size(struct audit_verify *v)
+{
+	uint8_t root[CID_MERKLE_HASH];
+
+	if (v->txn == NULL && !v->witness)
+		return;
+	cid_merkle_frontier_root(&v->tree, root);
+	if (v->txn != NULL && v->next == v->stored_size &&
+	    memcmp(root, v->stored_root, CID_MERKLE_HASH) != 0)
+		audit_report_bad(
+		    v->rep, v->next == 0 ? 0 : v->next - 1,
+		    "the stored tree frontier of size %" PRIu64
+		    " is not the tree of the entries: checkpoints signed from it would "
+		    "not verify",
+		    v->next);
+	if (v->witness && v->next == v->witness_size &&
+	    memcmp(root, v->witness_root, CID_MERKLE_HASH) != 0) {
+		audit_report_bad(v->rep, v->next == 0 ? 0 : v->next - 1,
+				 "fork or rollback: the first %" PRIu64
+				 " entries are not the tree the witness checkpoint signs: the log "
+				 "was forked, or restored from an older state and grown again",
+				 v->next);
+		v->rep->rollback = true;
+	}
+}
+
+enum cid_err audit_verify_begin(struct audit_verify *v, struct cid_audit_report *rep,
+				const struct cid_audit_verify_opts *opts)
+{
+	struct cid_note note;
+	struct cid_checkpoint cp;
+	enum cid_err rc;
+
+	*rep = (struct cid_audit_report){.ok = true};
+	v->rep = rep;
+	memcpy(v->prev, AUDIT_ZERO_HASH, CID_AUDIT_HASH_HEX);
+	cid_merkle_frontier_init(&v->tree);
+	if (opts == NULL || opts->witness_checkpoint == NULL)
+		return CID_OK;
+	rc = audit_note_check(
+	    v->trust, (struct cid_str){opts->witness_checkpoint, opts->witness_checkpoint_len},
+	    &note, &cp, &v->witness_cosig);
+	if (rc == CID_ERR_NOMEM || rc == CID_ERR_CRYPTO)
+		return rc;
+	if (rc != CID_OK)
+		return CID_ERR_DENIED;
+	v->witness = true;
+	v->witness_size = cp.size;
+	memcpy(v->witness_root, cp.root, CID_MERKLE_HASH);
+	return CID_OK;
+}
+
+enum cid_err audit_verify_entry(struct audit_verify *v, const char *p, size_t n, bool *good)
+{
+	enum cid_err rc = CID_OK;
+	json_t *e = NULL;
+	const json_t *seqv;
+	const char *prev;
+	size_t need;
+	uint64_t seq = v->next;
+	uint8_t leaf[CID_MERKLE_HASH];
+	bool was_ok = v->rep->ok;
+
+	*good = false;
+	e = json_loadb(p, n, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(e) || !audit_canon_ok(e, 0)) {
+		audit_report_bad(v->rep, seq, "entry %" PRIu64 " is not a canonical JSON object",
+				 seq);
+		goto out;
+	}
+	/* one dump into a buffer one byte longer than the entry: a longer dump differs */
+	if (n + 1 > v->scratch_cap) {
+		char *bigger = realloc(v->scratch, n + 1);
+
+		CID_ENSURE(bigger != NULL, CID_ERR_NOMEM);
+		v->scratch = bigger;
+		v->scratch_cap = n + 1;
+	}
+	need = json_dumpb(e, v->scratch, v->scratch_cap, JSON_COMPACT | JSON_SORT_KEYS);
+	if (need != n || v->scratch == NULL || memcmp(v->scratch, p, n) != 0) {
+		audit_report_bad(v->rep, seq, "entry %" PRIu64 " is not in canonical form", seq);
+		goto out;
+	}
+	seqv = json_object_get(e, "seq");
+	if (!json_is_integer(seqv) || json_integer_value(seqv) < 0 ||
+	    (uint64_t)json_integer_value(seqv) != seq) {
+		audit_report_bad(v->rep, seq,
+				 "entry at %" PRIu64
+				 " has another seq (moved, swapped, inserted or "
+				 "repeated)",
+				 seq);
+		goto out;
+	}
+	prev = cid_json_str(e, "prev");
+	if (prev == NULL || strcmp(prev, v->prev) != 0) {
+		if (seq == 0)
+			audit_report_bad(v->rep, 0, "entry 0 does not start the chain");
+		else
+			audit_report_bad(v->rep, seq - 1,
+					 "entry %" PRIu64
+					 " was changed: its hash is not entry %" PRIu64 "'s prev",
+					 seq - 1, seq);
+		goto out;
+	}
+	CID_TRY(audit_entry_hash(p, n, leaf, v->prev));
+	CID_TRY(cid_merkle_frontier_append(&v->tree, leaf, v->txn != NULL ? node_check : NULL, v));
+	v->next++;
+	v->rep->entries++;
+	at_size(v);
+	*good = v->rep->ok || !was_ok; /* damage found by this entry's tree stops the walk */
+out:
+	json_decref(e);
+	return rc;
+}
+
+/* A legacy JWS checkpoint after v->next entries. */
+static enum cid_err jws_at(struct audit_verify *v, const char *text, size_t len, bool *good)
+{
+	struct jws_cp c;
+	uint64_t at = v->next;
+	uint64_t last = at == 0 ? 0 : at - 1;
+	enum cid_err rc;
+
+	*good = false;
+	if (v->ks == NULL) {
+		audit_report_bad(v->rep, last,
+				 "the checkpoint after entry %" PRIu64
+				 " is a legacy JWS: the JWKS of the token keys checks it",
+				 last);
+		return CID_OK;
+	}
+	rc = jws_check(v->ks, text, len, &c);
+	if (rc != CID_OK)
+		return rc;
+	if (!c.sig_ok || (v->store && c.size != at)) {
+		audit_report_bad(v->rep, last,
+				 "the checkpoint after entry %" PRIu64
+				 " does not verify (signature, key or payload)",
+				 last);
+		return CID_OK;
+	}
+	if (!issuer_accept(v->rep, v->expected_iss, c.iss, c.size, last))
+		return CID_OK;
+	if (c.size > at) {
+		audit_report_bad(v->rep, at,
+				 "entries from %" PRIu64 " are missing: checkpoint %" PRIu64
+				 " covers them",
+				 at, c.size);
+		return CID_OK;
+	}
+	if (c.size < at) {
+		audit_report_bad(v->rep, c.size - 1,
+				 "checkpoint %" PRIu64 " is out of place (after entry %" PRIu64 ")",
+				 c.size, last);
+		return CID_OK;
+	}
+	if (strcmp(c.hash, v->prev) != 0) {
+		audit_report_bad(v->rep, last,
+				 "entry %" PRIu64 " was changed: checkpoint %" PRIu64
+				 " signed another hash",
+				 last, c.size);
+		return CID_OK;
+	}
+	v->rep->checkpoints++;
+	v->rep->legacy++;
+	v->rep->covered = c.size;
+	*good = true;
+	return CID_OK;
+}
+
+/* A signed-note checkpoint after v->next entries. */
+static enum cid_err note_at(struct audit_verify *v, const char *text, size_t len, bool *good)
+{
+	struct cid_note note;
+	struct cid_checkpoint cp;
+	struct audit_cosigned cosig;
+	uint8_t root[CID_MERKLE_HASH];
+	uint64_t at = v->next;
+	uint64_t last = at == 0 ? 0 : at - 1;
+	enum cid_err rc;
+
+	*good = false;
+	if (v->trust == NULL || cid_audit_trust_origin(v->trust)[0] == '\0') {
+		audit_report_bad(v->rep, last,
+				 "the checkpoint after entry %" PRIu64
+				 " is a signed note: the log's verifier keys check it",
+				 last);
+		return CID_OK;
+	}
+	rc = audit_note_check(v->trust, (struct cid_str){text, len}, &note, &cp, &cosig);
+	if (rc == CID_ERR_NOMEM || rc == CID_ERR_CRYPTO)
+		return rc;
+	if (rc != CID_OK || (v->store && cp.size != at)) {
+		audit_report_bad(v->rep, last,
+				 "the checkpoint after entry %" PRIu64 " does not verify: %s", last,
+				 rc == CID_ERR_INVALID ? "not a signed checkpoint"
+				 : rc == CID_ERR_DENIED
+				     ? "no valid signature of the log's audit key (forged, or "
+				       "signed with another key)"
+				     : "its size is not the one it is stored under");
+		return CID_OK;
+	}
+	if (cp.size > at) {
+		audit_report_bad(v->rep, at,
+				 "entries from %" PRIu64 " are missing: checkpoint %" PRIu64
+				 " covers them",
+				 at, cp.size);
+		return CID_OK;
+	}
+	if (cp.size < at) {
+		audit_report_bad(v->rep, cp.size == 0 ? 0 : cp.size - 1,
+				 "checkpoint %" PRIu64 " is out of place (after entry %" PRIu64 ")",
+				 cp.size, last);
+		return CID_OK;
+	}
+	cid_merkle_frontier_root(&v->tree, root);
+	if (memcmp(root, cp.root, CID_MERKLE_HASH) != 0) {
+		audit_report_bad(v->rep, last,
+				 "entries up to %" PRIu64 " were changed: checkpoint %" PRIu64
+				 " signed another tree head",
+				 last, cp.size);
+		return CID_OK;
+	}
+	v->rep->checkpoints++;
+	v->rep->covered = cp.size;
+	snprintf(v->rep->origin, sizeof(v->rep->origin), "%s", cid_audit_trust_origin(v->trust));
+	if (cosig.time > 0 && cp.size >= v->rep->witnessed) {
+		v->rep->witnessed = cp.size;
+		v->rep->witness_time = cosig.time;
+		snprintf(v->rep->witness, sizeof(v->rep->witness), "%s", cosig.name);
+	}
+	*good = true;
+	return CID_OK;
+}
+
+enum cid_err audit_verify_checkpoint(struct audit_verify *v, bool jws, const char *text, size_t len,
+				     bool *good)
+{
+	return jws ? jws_at(v, text, len, good) : note_at(v, text, len, good);
 }
 
 /*
@@ -390,383 +390,282 @@ static void tail_rule(struct cid_audit_report *rep, bool accept)
 	if (accept)
 		return;
 	if (rep->covered == 0)
-		report_bad(rep, 0,
-			   "nothing is signed: no checkpoint covers entries 0..%" PRIu64
-			   " (a verifiable export ends with one covering its last entry)",
-			   rep->entries - 1);
+		audit_report_bad(rep, 0,
+				 "nothing is signed: no checkpoint covers entries 0..%" PRIu64
+				 " (a verifiable export ends with one covering its last entry)",
+				 rep->entries - 1);
 	else
-		report_bad(rep, rep->covered,
-			   "entries %" PRIu64 "..%" PRIu64 " follow the last signed checkpoint "
-			   "(%" PRIu64 "): nothing signs them",
-			   rep->covered, rep->entries - 1, rep->covered);
+		audit_report_bad(rep, rep->covered,
+				 "entries %" PRIu64 "..%" PRIu64
+				 " follow the last signed checkpoint "
+				 "(%" PRIu64 "): nothing signs them",
+				 rep->covered, rep->entries - 1, rep->covered);
 }
 
-/*
- * Checks that [p, p+n) is entry seq in canonical form linked to v->prev,
- * and advances v. Returns false (after reporting) when it is not.
- */
-static enum cid_err entry_verify(struct verify *v, const char *p, size_t n, bool *good)
+void audit_verify_end(struct audit_verify *v, bool accept_tail)
 {
-	enum cid_err rc = CID_OK;
-	json_t *e = NULL;
-	const json_t *seqv;
-	const char *prev;
-	size_t need;
-	uint64_t seq = v->next;
+	struct cid_audit_report *rep = v->rep;
 
-	*good = false;
-	e = json_loadb(p, n, JSON_REJECT_DUPLICATES, NULL);
-	if (!json_is_object(e) || !audit_canon_ok(e, 0)) {
-		report_bad(v->rep, seq, "entry %" PRIu64 " is not a canonical JSON object", seq);
-		goto out;
+	if (v->witness && rep->ok && v->next < v->witness_size) {
+		audit_report_bad(rep, v->next,
+				 "rollback or truncation: the log holds %" PRIu64
+				 " entries, the witness checkpoint %" PRIu64
+				 ": it was restored from an older backup, or its tail was cut",
+				 v->next, v->witness_size);
+		rep->rollback = true;
 	}
-	/* one dump into a buffer one byte longer than the entry: a longer dump differs */
-	if (n + 1 > v->scratch_cap) {
-		char *bigger = realloc(v->scratch, n + 1);
-
-		CID_ENSURE(bigger != NULL, CID_ERR_NOMEM);
-		v->scratch = bigger;
-		v->scratch_cap = n + 1;
-	}
-	need = json_dumpb(e, v->scratch, v->scratch_cap, JSON_COMPACT | JSON_SORT_KEYS);
-	if (need != n || v->scratch == NULL || memcmp(v->scratch, p, n) != 0) {
-		report_bad(v->rep, seq, "entry %" PRIu64 " is not in canonical form", seq);
-		goto out;
-	}
-	seqv = json_object_get(e, "seq");
-	if (!json_is_integer(seqv) || json_integer_value(seqv) < 0 ||
-	    (uint64_t)json_integer_value(seqv) != seq) {
-		report_bad(v->rep, seq, "entry at %" PRIu64 " has another seq (moved or swapped)",
-			   seq);
-		goto out;
-	}
-	prev = cid_json_str(e, "prev");
-	if (prev == NULL || strcmp(prev, v->prev) != 0) {
-		if (seq == 0)
-			report_bad(v->rep, 0, "entry 0 does not start the chain");
-		else
-			report_bad(v->rep, seq - 1,
-				   "entry %" PRIu64 " was changed: its hash is not entry %" PRIu64
-				   "'s prev",
-				   seq - 1, seq);
-		goto out;
-	}
-	CID_TRY(audit_entry_hash(p, n, v->prev));
-	v->next++;
-	v->rep->entries++;
-	*good = true;
-out:
-	json_decref(e);
-	return rc;
-}
-
-/* Store walk: one entry; stops at the first damage. */
-static enum cid_err store_entry_cb(struct cid_str key, struct cid_str val, void *arg)
-{
-	struct verify *v = arg;
-	enum cid_err rc;
-	uint64_t seq;
-	bool good;
-
-	if (!audit_seq_key_parse(key, &seq) || seq < v->next) {
-		report_bad(v->rep, v->next,
-			   "a stray key in the audit database after entry %" PRIu64, v->next);
-		return AUDIT_STOP;
-	}
-	if (seq > v->next) {
-		report_bad(v->rep, v->next, "entry %" PRIu64 " is missing", v->next);
-		return AUDIT_STOP;
-	}
-	rc = entry_verify(v, val.ptr, val.len, &good);
-	if (rc != CID_OK)
-		return rc;
-	if (!good)
-		return AUDIT_STOP;
-	/* checkpoints covering this entry (size == seq + 1) */
-	while (v->cp_i < v->n_cps && v->cps[v->cp_i].size <= seq + 1) {
-		const struct cp *c = &v->cps[v->cp_i++];
-
-		if (c->size != seq + 1 || !c->sig_ok)
-			continue; /* reported when loaded */
-		if (strcmp(c->hash, v->prev) != 0) {
-			report_bad(v->rep, seq,
-				   "entry %" PRIu64 " was changed: checkpoint %" PRIu64
-				   " signed another hash",
-				   seq, c->size);
-			return AUDIT_STOP;
+	if (v->witness && rep->ok) {
+		rep->witness_checked = true;
+		if (v->witness_size >= rep->witnessed) {
+			rep->witnessed = v->witness_size;
+			rep->witness_time = v->witness_cosig.time;
+			snprintf(rep->witness, sizeof(rep->witness), "%s",
+				 v->witness_cosig.name != NULL ? v->witness_cosig.name : "");
 		}
-		v->rep->checkpoints++;
-		v->rep->covered = c->size;
 	}
-	return CID_OK;
+	tail_rule(rep, accept_tail);
+	free(v->scratch);
+	v->scratch = NULL;
 }
 
-/* Loads the stored checkpoints, in size order, each checked on its own. */
-struct cp_list {
-	const struct cid_keyset *ks;
-	const char *expected_iss; /* the log's issuer; NULL: none recorded */
-	struct cid_audit_report *rep;
-	struct cp *items;
-	size_t n, cap;
+/* ---- the store ---- */
+
+/* The walk over the store: its entries, and the checkpoint keys in step. */
+struct store_walk {
+	struct audit_verify v;
+	bool have_cp;
+	uint64_t cp_size; /* the next checkpoint's size */
 };
 
-static enum cid_err cp_load_cb(struct cid_str key, struct cid_str val, void *arg)
+static enum cid_err cp_key_cb(struct cid_str key, struct cid_str val, void *arg)
 {
-	struct cp_list *l = arg;
-	enum cid_err rc = CID_OK;
+	struct store_walk *w = arg;
+
+	(void)val;
+	if (!audit_seq_key_parse(key, &w->cp_size))
+		return CID_OK; /* not a checkpoint key: nothing it could cover */
+	w->have_cp = true;
+	return AUDIT_STOP;
+}
+
+/* Finds the first checkpoint of size >= size. */
+static enum cid_err cp_seek(struct store_walk *w, uint64_t size)
+{
+	char key[AUDIT_SEQ_HEX + 1];
+	enum cid_err rc;
+
+	w->have_cp = false;
+	audit_seq_key(size, key);
+	rc = cid_txn_foreach_range(w->v.txn, CID_DB_AUDIT_CP, (struct cid_str){NULL, 0},
+				   (struct cid_str){key, AUDIT_SEQ_HEX}, false, cp_key_cb, w);
+	return rc == AUDIT_STOP ? CID_OK : rc;
+}
+
+/* Checks the checkpoints stored under size (a JWS, a note, or both). */
+static enum cid_err cp_stored(struct store_walk *w, uint64_t size, bool *good)
+{
+	char key[AUDIT_SEQ_HEX + 1];
 	json_t *rec = NULL;
 	const json_t *jws;
-	uint64_t size;
-	struct cp *c;
-	char iss[CID_MAX_URI + 1];
+	const json_t *note;
+	struct cid_str val;
+	enum cid_err rc = CID_OK;
 
-	if (!audit_seq_key_parse(key, &size) || size == 0)
-		return CID_OK; /* not a checkpoint key: nothing it could cover */
-	if (l->n == l->cap) {
-		size_t cap = l->cap == 0 ? 16 : l->cap * 2;
-		struct cp *bigger = realloc(l->items, cap * sizeof(*bigger));
-
-		CID_ENSURE(bigger != NULL, CID_ERR_NOMEM);
-		l->items = bigger;
-		l->cap = cap;
-	}
-	c = &l->items[l->n++];
+	*good = true;
+	audit_seq_key(size, key);
+	CID_TRY(cid_txn_get(w->v.txn, CID_DB_AUDIT_CP, cid_str_of(key), &val));
 	rec = json_loadb(val.ptr, val.len, JSON_REJECT_DUPLICATES, NULL);
 	jws = json_object_get(rec, "jws");
-	if (!json_is_string(jws)) {
-		*c = (struct cp){.size = size};
-	} else {
-		CID_TRY(cp_check(l->ks, json_string_value(jws), json_string_length(jws), size, true,
-				 c, iss));
+	note = json_object_get(rec, "note");
+	if (!json_is_string(jws) && !json_is_string(note)) {
+		audit_report_bad(w->v.rep, size - 1, "checkpoint %" PRIu64 " is damaged", size);
+		*good = false;
 	}
-	if (!c->sig_ok)
-		report_bad(l->rep, size - 1,
-			   "checkpoint %" PRIu64 " does not verify (signature, key or payload)",
-			   size);
-	else if (!issuer_accept(l->rep, l->expected_iss, iss, size, size - 1))
-		c->sig_ok = false;
+	if (*good && json_is_string(jws))
+		CID_TRY(audit_verify_checkpoint(&w->v, true, json_string_value(jws),
+						json_string_length(jws), good));
+	if (*good && json_is_string(note))
+		CID_TRY(audit_verify_checkpoint(&w->v, false, json_string_value(note),
+						json_string_length(note), good));
 out:
 	json_decref(rec);
 	return rc;
 }
 
+/* Store walk: one entry, then the checkpoints covering it; stops at the first damage. */
+static enum cid_err store_entry_cb(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct store_walk *w = arg;
+	struct audit_verify *v = &w->v;
+	enum cid_err rc;
+	uint64_t seq;
+	bool good;
+
+	if (!audit_seq_key_parse(key, &seq) || seq < v->next) {
+		audit_report_bad(v->rep, v->next,
+				 "a stray key in the audit database after entry %" PRIu64, v->next);
+		return AUDIT_STOP;
+	}
+	if (seq > v->next) {
+		audit_report_bad(v->rep, v->next, "entry %" PRIu64 " is missing", v->next);
+		return AUDIT_STOP;
+	}
+	rc = audit_verify_entry(v, val.ptr, val.len, &good);
+	if (rc != CID_OK || !good)
+		return rc != CID_OK ? rc : AUDIT_STOP;
+	while (w->have_cp && w->cp_size <= v->next) {
+		if (w->cp_size == v->next) {
+			rc = cp_stored(w, w->cp_size, &good);
+			if (rc != CID_OK || !good)
+				return rc != CID_OK ? rc : AUDIT_STOP;
+		}
+		rc = cp_seek(w, w->cp_size + 1);
+		if (rc != CID_OK)
+			return rc;
+	}
+	return CID_OK;
+}
+
+/* True if the checkpoint stored under size verifies on its own (its signature). */
+static enum cid_err cp_signed(struct store_walk *w, uint64_t size, bool *yes)
+{
+	char key[AUDIT_SEQ_HEX + 1];
+	json_t *rec = NULL;
+	const json_t *m;
+	struct jws_cp jc;
+	struct cid_note note;
+	struct cid_checkpoint cp;
+	struct audit_cosigned cosig;
+	enum cid_err rc = CID_OK;
+
+	*yes = false;
+	audit_seq_key(size, key);
+	rc = cid_txn_get_json(w->v.txn, CID_DB_AUDIT_CP, cid_str_of(key), &rec);
+	if (rc == CID_ERR_STORE)
+		return CID_OK; /* damaged: it proves nothing */
+	CID_TRY(rc);
+	m = json_object_get(rec, "jws");
+	if (json_is_string(m) && w->v.ks != NULL) {
+		CID_TRY(jws_check(w->v.ks, json_string_value(m), json_string_length(m), &jc));
+		*yes = jc.sig_ok && jc.size == size;
+	}
+	m = json_object_get(rec, "note");
+	if (!*yes && json_is_string(m) && w->v.trust != NULL) {
+		rc = audit_note_check(w->v.trust,
+				      (struct cid_str){json_string_value(m), json_string_length(m)},
+				      &note, &cp, &cosig);
+		CID_ENSURE(rc != CID_ERR_NOMEM && rc != CID_ERR_CRYPTO, rc);
+		*yes = rc == CID_OK && cp.size == size;
+		rc = CID_OK;
+	}
+out:
+	json_decref(rec);
+	return rc;
+}
+
+/* Checkpoints beyond the entries read: a verified one says entries are missing. */
+static enum cid_err cps_beyond(struct store_walk *w)
+{
+	enum cid_err rc = CID_OK;
+	bool yes = false;
+
+	while (w->have_cp && !yes) {
+		CID_TRY(cp_signed(w, w->cp_size, &yes));
+		if (yes)
+			audit_report_bad(w->v.rep, w->v.next,
+					 "entries from %" PRIu64 " are missing: checkpoint %" PRIu64
+					 " covers them",
+					 w->v.next, w->cp_size);
+		CID_TRY(cp_seek(w, w->cp_size + 1));
+	}
+out:
+	return rc;
+}
+
 enum cid_err cid_audit_verify_store(struct cid_store *s, const struct cid_keyset *ks,
+				    const struct cid_audit_verify_opts *opts,
 				    struct cid_audit_report *rep)
 {
 	enum cid_err rc = CID_OK;
+	struct cid_audit_trust *own = NULL;
 	struct cid_txn *txn = NULL;
-	struct cp_list cps = {.ks = ks, .rep = rep};
-	struct verify v = {.rep = rep};
+	struct store_walk w = {0};
+	struct audit_verify *v = &w.v;
+	struct cid_merkle_frontier stored;
 	uint64_t size;
 	char hash[CID_AUDIT_HASH_HEX];
 	char *iss = NULL;
 
-	*rep = (struct cid_audit_report){.ok = true};
-	memcpy(v.prev, AUDIT_ZERO_HASH, CID_AUDIT_HASH_HEX);
+	v->ks = ks;
+	v->store = true;
+	v->trust = opts != NULL ? opts->trust : NULL;
+	if (v->trust == NULL) {
+		CID_TRY(cid_audit_trust_load(s, &own));
+		v->trust = own;
+	}
+	CID_TRY(audit_verify_begin(v, rep, opts));
 	CID_TRY(cid_store_read_begin(s, &txn));
-	rc = issuer_get(txn, &iss);
+	v->txn = txn;
+	rc = audit_issuer_get(txn, &iss);
 	if (rc == CID_ERR_STORE) {
-		report_bad(rep, 0, "the log's issuer record is damaged");
+		audit_report_bad(rep, 0, "the log's issuer record is damaged");
 		rc = CID_OK;
 	}
 	CID_TRY(rc);
-	cps.expected_iss = iss;
+	v->expected_iss = iss;
 	rep->issuer_checked = iss != NULL;
 	rc = cid_audit_head(txn, &size, hash);
 	if (rc == CID_ERR_STORE) {
-		report_bad(rep, 0, "the head record is damaged");
+		audit_report_bad(rep, 0, "the head record is damaged");
 		size = UINT64_MAX;
 		memcpy(hash, AUDIT_ZERO_HASH, CID_AUDIT_HASH_HEX);
 		rc = CID_OK;
 	}
 	CID_TRY(rc);
-	CID_TRY(cid_txn_foreach(txn, CID_DB_AUDIT_CP, (struct cid_str){NULL, 0}, cp_load_cb, &cps));
-	v.cps = cps.items;
-	v.n_cps = cps.n;
-	rc = cid_txn_foreach(txn, CID_DB_AUDIT, (struct cid_str){NULL, 0}, store_entry_cb, &v);
-	if (rc == AUDIT_STOP)
+	rc = audit_tree_frontier(txn, &stored);
+	if (rc == CID_ERR_STORE) {
+		audit_report_bad(rep, 0, "the stored tree frontier is damaged");
+		cid_merkle_frontier_init(&stored);
 		rc = CID_OK;
+	}
 	CID_TRY(rc);
-	/* what lies beyond the entries read: checkpoints and the head */
-	for (size_t i = v.cp_i; i < cps.n; i++)
-		if (cps.items[i].sig_ok && cps.items[i].size > v.next)
-			report_bad(rep, v.next,
-				   "entries from %" PRIu64 " are missing: checkpoint %" PRIu64
-				   " covers them",
-				   v.next, cps.items[i].size);
+	v->stored_size = stored.size;
+	cid_merkle_frontier_root(&stored, v->stored_root);
+	at_size(v); /* the empty tree, and a witness checkpoint of size 0 */
+	CID_TRY(cp_seek(&w, 1));
+	rc = cid_txn_foreach(txn, CID_DB_AUDIT, (struct cid_str){NULL, 0}, store_entry_cb, &w);
+	CID_TRY(rc == AUDIT_STOP ? CID_OK : rc);
+	/* what lies beyond the entries read: checkpoints, the tree and the head */
+	CID_TRY(cps_beyond(&w));
+	if (stored.size > v->next)
+		audit_report_bad(rep, v->next,
+				 "entries from %" PRIu64
+				 " are missing: the stored tree has %" PRIu64,
+				 v->next, stored.size);
 	if (size != UINT64_MAX) {
-		if (size > v.next)
-			report_bad(rep, v.next,
-				   "entries from %" PRIu64 " are missing: the head counts %" PRIu64,
-				   v.next, size);
-		else if (size < v.next)
-			report_bad(rep, size,
-				   "entries from %" PRIu64 " are beyond the head (head changed?)",
-				   size);
-		else if (size > 0 && strcmp(hash, v.prev) != 0)
-			report_bad(rep, size - 1,
-				   "entry %" PRIu64 " or the head was changed: the head's hash "
-				   "differs",
-				   size - 1);
+		if (size > v->next)
+			audit_report_bad(rep, v->next,
+					 "entries from %" PRIu64
+					 " are missing: the head counts %" PRIu64,
+					 v->next, size);
+		else if (size < v->next)
+			audit_report_bad(
+			    rep, size,
+			    "entries from %" PRIu64 " are beyond the head (head changed?)", size);
+		else if (size > 0 && strcmp(hash, v->prev) != 0)
+			audit_report_bad(rep, size - 1,
+					 "entry %" PRIu64
+					 " or the head was changed: the head's hash "
+					 "differs",
+					 size - 1);
 	}
-	tail_rule(rep, true); /* the live log: the server signs its tail within an interval */
 out:
+	/* the live log: the server signs its tail within an interval */
+	if (rc == CID_OK)
+		audit_verify_end(v, true);
 	cid_store_read_end(txn);
-	free(cps.items);
-	free(v.scratch);
+	free(v->scratch);
 	free(iss);
-	return rc;
-}
-
-/* Reads one line (without its '\n') into *buf; *len its length, *too_long if over the cap. */
-static enum cid_err line_read(FILE *in, char **buf, size_t *cap, size_t *len, bool *eof,
-			      bool *too_long)
-{
-	int c;
-	size_t n = 0;
-
-	*too_long = false;
-	*eof = false;
-	while ((c = getc_unlocked(in)) != EOF && c != '\n') {
-		if (n >= CID_AUDIT_MAX_LINE) {
-			*too_long = true;
-			continue;
-		}
-		if (n + 1 >= *cap) {
-			size_t bigger = *cap == 0 ? 4096 : *cap * 2;
-			char *p = realloc(*buf, bigger);
-
-			if (p == NULL)
-				return CID_ERR_NOMEM;
-			*buf = p;
-			*cap = bigger;
-		}
-		(*buf)[n++] = (char)c;
-	}
-	if (c == EOF) {
-		if (ferror(in))
-			return CID_ERR_IO;
-		*eof = n == 0 && !*too_long;
-	}
-	*len = n;
-	return CID_OK;
-}
-
-/* Handles a {"checkpoint": JWS} line found after v->next entries. */
-static enum cid_err export_cp(struct verify *v, const struct cid_keyset *ks, const json_t *jws)
-{
-	enum cid_err rc;
-	struct cp c;
-	uint64_t at = v->next;
-	char iss[CID_MAX_URI + 1];
-
-	rc = cp_check(ks, json_string_value(jws), json_string_length(jws), 0, false, &c, iss);
-	if (rc != CID_OK)
-		return rc;
-	if (!c.sig_ok) {
-		report_bad(v->rep, at == 0 ? 0 : at - 1,
-			   "the checkpoint after entry %" PRIu64 " does not verify", at - 1);
-		return AUDIT_STOP;
-	}
-	if (!issuer_accept(v->rep, v->expected_iss, iss, c.size, at == 0 ? 0 : at - 1))
-		return AUDIT_STOP;
-	if (c.size > at) {
-		report_bad(v->rep, at,
-			   "entries from %" PRIu64 " are missing: checkpoint %" PRIu64
-			   " covers them",
-			   at, c.size);
-		return AUDIT_STOP;
-	}
-	if (c.size < at) {
-		report_bad(v->rep, c.size - 1,
-			   "checkpoint %" PRIu64 " is out of place (after entry %" PRIu64 ")",
-			   c.size, at - 1);
-		return AUDIT_STOP;
-	}
-	if (strcmp(c.hash, v->prev) != 0) {
-		report_bad(v->rep, at - 1,
-			   "entry %" PRIu64 " was changed: checkpoint %" PRIu64
-			   " signed another hash",
-			   at - 1, c.size);
-		return AUDIT_STOP;
-	}
-	v->rep->checkpoints++;
-	v->rep->covered = c.size;
-	return CID_OK;
-}
-
-/* One line of an export. */
-static enum cid_err export_line(struct verify *v, const struct cid_keyset *ks, const char *p,
-				size_t n)
-{
-	enum cid_err rc = CID_OK;
-	json_t *o = NULL;
-	const json_t *jws;
-	bool good;
-
-	if (!cid_utf8_valid(p, n)) {
-		report_bad(v->rep, v->next, "line of entry %" PRIu64 " is not UTF-8 text", v->next);
-		return AUDIT_STOP;
-	}
-	/* a checkpoint line is the one object of exactly one member "checkpoint" */
-	if (n > 14 && memcmp(p, "{\"checkpoint\":", 14) == 0) {
-		o = json_loadb(p, n, JSON_REJECT_DUPLICATES, NULL);
-		jws = json_object_get(o, "checkpoint");
-		if (json_is_object(o) && json_object_size(o) == 1 && json_is_string(jws)) {
-			rc = export_cp(v, ks, jws);
-			goto out;
-		}
-	}
-	CID_TRY(entry_verify(v, p, n, &good));
-	if (!good)
-		rc = AUDIT_STOP;
-out:
-	json_decref(o);
-	return rc;
-}
-
-enum cid_err cid_audit_verify_export(FILE *in, const struct cid_keyset *ks,
-				     const struct cid_audit_verify_opts *opts,
-				     struct cid_audit_report *rep)
-{
-	static const struct cid_audit_verify_opts defaults = {0};
-	enum cid_err rc = CID_OK;
-	struct verify v = {.rep = rep};
-	const char *jwks_iss = ks != NULL ? cid_keyset_issuer(ks) : NULL;
-	char *buf = NULL;
-	size_t cap = 0;
-	size_t len;
-	bool eof;
-	bool too_long;
-
-	if (opts == NULL)
-		opts = &defaults;
-	if (opts->issuer != NULL && jwks_iss != NULL && strcmp(opts->issuer, jwks_iss) != 0)
-		return CID_ERR_INVALID;
-	*rep = (struct cid_audit_report){.ok = true};
-	v.expected_iss = opts->issuer != NULL ? opts->issuer : jwks_iss;
-	rep->issuer_checked = v.expected_iss != NULL;
-	memcpy(v.prev, AUDIT_ZERO_HASH, CID_AUDIT_HASH_HEX);
-	flockfile(in);
-	for (;;) {
-		CID_TRY(line_read(in, &buf, &cap, &len, &eof, &too_long));
-		if (eof)
-			break;
-		if (too_long) {
-			report_bad(rep, v.next, "line of entry %" PRIu64 " is over 1 MiB", v.next);
-			break;
-		}
-		rc = export_line(&v, ks, buf == NULL ? "" : buf, len);
-		if (rc == AUDIT_STOP) {
-			rc = CID_OK;
-			break;
-		}
-		CID_TRY(rc);
-	}
-	tail_rule(rep, opts->allow_unsigned_tail);
-out:
-	funlockfile(in);
-	free(buf);
-	free(v.scratch);
+	cid_audit_trust_free(own);
 	return rc;
 }

@@ -210,7 +210,10 @@ enum cid_err cid_witness_add_log(struct cid_store *store, const char *origin, co
 	enum cid_err rc = CID_OK;
 
 	CID_ENSURE(origin_ok(origin), CID_ERR_INVALID);
-	CID_ENSURE(cid_note_verifier_parse(cid_str_of(vkey), &v) == CID_OK, CID_ERR_INVALID);
+	rc = cid_note_verifier_parse(cid_str_of(vkey), &v);
+	/* out of memory, or OpenSSL failing, is no verdict on the key */
+	CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOMEM || rc == CID_ERR_CRYPTO, CID_ERR_INVALID);
+	CID_TRY(rc);
 	CID_ENSURE(cid_note_verifier_type(v) == CID_NOTE_ED25519, CID_ERR_INVALID);
 	CID_TRY(cid_store_update(store, add_log_txn, &a));
 out:
@@ -232,10 +235,12 @@ static enum cid_err state_row(struct cid_str key, struct cid_str val, void *arg)
 		return rc;
 	if (json_object_set_new(
 		rec, "origin",
-		json_stringn(key.ptr + strlen(LOG_PREFIX), key.len - strlen(LOG_PREFIX))) != 0 ||
-	    json_array_append_new(a->logs, rec) != 0)
+		json_stringn(key.ptr + strlen(LOG_PREFIX), key.len - strlen(LOG_PREFIX))) != 0) {
+		json_decref(rec);
 		return CID_ERR_NOMEM;
-	return CID_OK;
+	}
+	/* the append takes rec even when it fails */
+	return json_array_append_new(a->logs, rec) == 0 ? CID_OK : CID_ERR_NOMEM;
 }
 
 enum cid_err cid_witness_state(struct cid_store *store, json_t **out)
@@ -317,17 +322,19 @@ static bool parse_size(struct cid_str s, uint64_t *out)
 
 /*
  * Parses the body: "old N\n", up to CID_WITNESS_MAX_PROOF base64 hash lines,
- * "\n", then the signed checkpoint. *why says what is wrong on false.
+ * "\n", then the signed checkpoint. CID_ERR_INVALID: malformed, and *why
+ * says what is wrong; CID_ERR_NOMEM: no verdict on the body.
  */
-static bool parse_request(const char *body, size_t len, struct request *r, const char **why)
+static enum cid_err parse_request(const char *body, size_t len, struct request *r, const char **why)
 {
 	const char *end = body + len;
 	const char *p = body;
 	const char *nl;
+	enum cid_err rc;
 
 	*why = "the body is over the size limit";
 	if (len > CID_WITNESS_MAX_BODY)
-		return false;
+		return CID_ERR_INVALID;
 	/*= c2sp.org/tlog-witness §add-checkpoint
 	 *# The old size line MUST consist of the string `old`, a single space (0x20),
 	 *# and the tree size of the previous checkpoint encoded as an ASCII decimal with no
@@ -336,7 +343,7 @@ static bool parse_request(const char *body, size_t len, struct request *r, const
 	nl = memchr(p, '\n', len);
 	if (nl == NULL || nl - p < 5 || memcmp(p, "old ", 4) != 0 ||
 	    !parse_size((struct cid_str){p + 4, (size_t)(nl - p - 4)}, &r->old))
-		return false;
+		return CID_ERR_INVALID;
 	p = nl + 1;
 	/*# Each consistency proof line MUST encode a single hash in base64. The client MUST
 	 *# NOT send more than 63 consistency proof lines. */
@@ -347,29 +354,32 @@ static bool parse_request(const char *body, size_t len, struct request *r, const
 		*why = "the proof lines do not end in a blank line";
 		nl = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
 		if (nl == NULL)
-			return false;
+			return CID_ERR_INVALID;
 		if (nl == p)
 			break;
 		*why = "more than 63 proof lines";
 		if (r->proof.len == CID_WITNESS_MAX_PROOF)
-			return false;
+			return CID_ERR_INVALID;
 		*why = "a proof line is not the base64 of a 32-byte hash";
 		if (nl - p != HASH_B64 ||
 		    cid_b64_decode(p, HASH_B64, r->proof.hash[r->proof.len], CID_MERKLE_HASH, &n) !=
 			CID_OK ||
 		    n != CID_MERKLE_HASH)
-			return false;
+			return CID_ERR_INVALID;
 		r->proof.len++;
 		p = nl + 1;
 	}
 	r->msg = (struct cid_str){p + 1, (size_t)(end - p - 1)};
 	*why = "the checkpoint is not a signed note";
-	if (cid_note_parse(r->msg, &r->note) != CID_OK)
-		return false;
+	rc = cid_note_parse(r->msg, &r->note);
+	if (rc == CID_ERR_NOMEM)
+		return rc; /* out of memory is not the log's malformed body */
+	if (rc != CID_OK)
+		return CID_ERR_INVALID;
 	*why = "the note is not a checkpoint";
 	if (cid_checkpoint_parse(r->note.text, &r->cp) != CID_OK)
-		return false;
-	return true;
+		return CID_ERR_INVALID;
+	return CID_OK;
 }
 
 struct add_arg {
@@ -416,11 +426,12 @@ static enum cid_err check_signature(const struct request *req, json_t *rec)
 	{
 		const char *text = json_string_value(k);
 
-		if (text == NULL || n == CID_WITNESS_MAX_KEYS ||
-		    cid_note_verifier_parse(cid_str_of(text), &owned[n]) != CID_OK) {
-			rc = CID_ERR_STORE;
-			goto out;
-		}
+		CID_ENSURE(text != NULL && n < CID_WITNESS_MAX_KEYS, CID_ERR_STORE);
+		rc = cid_note_verifier_parse(cid_str_of(text), &owned[n]);
+		/* a stored key that does not parse is a damaged store; out of memory is not */
+		CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOMEM || rc == CID_ERR_CRYPTO,
+			   CID_ERR_STORE);
+		CID_TRY(rc);
 		vs[n] = owned[n];
 		n++;
 	}
@@ -617,10 +628,12 @@ enum cid_err cid_witness_add_checkpoint(struct cid_witness *w, const char *body,
 
 	memset(out, 0, sizeof(*out));
 	CID_ENSURE(req != NULL, CID_ERR_NOMEM);
-	if (!parse_request(body, len, req, &why)) {
+	rc = parse_request(body, len, req, &why);
+	if (rc == CID_ERR_INVALID) {
 		rc = answer(out, CID_WITNESS_MALFORMED, 400, "malformed: %s", why);
 		goto out;
 	}
+	CID_TRY(rc);
 	struct add_arg a = {w, req, now, out};
 	rc = cid_store_update(w->store, add_txn, &a);
 out:

@@ -65,7 +65,7 @@ const char *cid_witness_vkey(const struct cid_witness *w);
  * Errors: CID_ERR_INVALID (origin empty, over CID_NOTE_MAX_NAME, not one
  * line of UTF-8 text; vkey not an Ed25519 note vkey), CID_ERR_EXISTS (the
  * key is already trusted for origin), CID_ERR_TOOBIG (too many keys),
- * CID_ERR_STORE, CID_ERR_NOMEM.
+ * CID_ERR_STORE, CID_ERR_NOMEM, CID_ERR_CRYPTO.
  */
 CID_MUST_CHECK enum cid_err cid_witness_add_log(struct cid_store *store, const char *origin,
 						const char *vkey);

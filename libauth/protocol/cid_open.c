@@ -157,6 +157,14 @@ enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, FILE *error
 			"civicid: the audit log keeps the issuer it was started with, %s: its "
 			"checkpoints are signed as that issuer, not as %s\n",
 			log_issuer, cfg->issuer);
+	rc = cid_audit_key_ensure(ctx->store, now);
+	if (rc == CID_ERR_CONFIG && errors != NULL)
+		fprintf(
+		    errors,
+		    "civicid: the audit log's origin cannot be made from its issuer %s (at most "
+		    "250 bytes after the scheme, no space or '+')\n",
+		    log_issuer);
+	CID_TRY(rc);
 	cid_ctx_set_audit_hook(ctx, NULL, NULL);
 	/* a reload asked before this start is already done: this load is newer */
 	CID_TRY(cid_policies_reload_counter(ctx->store, &ctx->reload_seen));

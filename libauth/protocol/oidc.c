@@ -125,8 +125,8 @@ enum cid_err oidc_client_auth(struct cid_ctx *ctx, const struct cid_request *req
 		goto fail;
 	}
 	rc = cid_client_authenticate(cid_ctx_store(ctx), id, secret, client);
-	if (rc == CID_OK)
-		goto out;
+	if (rc != CID_ERR_DENIED)
+		goto out; /* authenticated, or no verdict (the endpoint answers 500) */
 fail:
 	rc = cid_reply_answered(oidc_invalid_client(reply, "client authentication failed"));
 out:

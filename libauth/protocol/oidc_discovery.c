@@ -66,6 +66,24 @@ static enum cid_err set_new(json_t *obj, const char *key, json_t *value)
 	return json_object_set_new(obj, key, value) == 0 ? CID_OK : CID_ERR_NOMEM;
 }
 
+/*
+ * Single logout (logout_notify.h): back-channel logout tokens carry sid, and
+ * front-channel frames get iss and sid when a service asks.
+ */
+static enum cid_err logout_metadata(json_t *d)
+{
+	/*= Back-Channel Logout 1.0 §2.1 and Front-Channel Logout 1.0 §3: the OP's
+	 *# metadata says whether it supports them, and the session (sid) variants */
+	static const char *const supported[] = {
+	    "backchannel_logout_supported", "backchannel_logout_session_supported",
+	    "frontchannel_logout_supported", "frontchannel_logout_session_supported"};
+
+	for (size_t i = 0; i < sizeof(supported) / sizeof(supported[0]); i++)
+		if (json_object_set_new(d, supported[i], json_true()) != 0)
+			return CID_ERR_NOMEM;
+	return CID_OK;
+}
+
 enum cid_err cid_oidc_discovery_build(const char *iss, char **doc, size_t *len)
 {
 	enum cid_err rc = CID_OK;
@@ -91,7 +109,7 @@ enum cid_err cid_oidc_discovery_build(const char *iss, char **doc, size_t *len)
 	rest = json_pack(
 	    "{s:[s], s:[s], s:[s,s,s], s:[s,s], s:[s], s:[s,s], s:[s], s:[s,s,s,s,s,s,s], "
 	    "s:[s,s,s], s:[s,s], s:[s,s,s], s:[s,s], s:b, s:b, s:b, s:[s,s], s:[s,s,s,s], s:[s], "
-	    "s:[s,s], s:b, s:b}",
+	    "s:[s,s], s:b}",
 	    "response_types_supported", "code", "response_modes_supported", "query",
 	    "grant_types_supported", "authorization_code", "refresh_token", "client_credentials",
 	    "subject_types_supported", "pairwise", "public", "code_challenge_methods_supported",
@@ -107,9 +125,9 @@ enum cid_err cid_oidc_discovery_build(const char *iss, char **doc, size_t *len)
 	    "urn:civicid:acr:password", "urn:civicid:acr:mfa", "prompt_values_supported", "none",
 	    "login", "consent", "select_account", "claim_types_supported", "normal",
 	    "access_token_signing_alg_values_supported", "ES256", "RS256",
-	    "authorization_response_iss_parameter_supported", 1, "frontchannel_logout_supported",
-	    0);
+	    "authorization_response_iss_parameter_supported", 1);
 	CID_ENSURE(rest != NULL && json_object_update(d, rest) == 0, CID_ERR_NOMEM);
+	CID_TRY(logout_metadata(d));
 	/* claims_supported from the one claim table, so it cannot drift */
 	CID_ENSURE(json_array_append_new(claims, json_string("sub")) == 0, CID_ERR_NOMEM);
 	for (size_t i = 0; i < n; i++)

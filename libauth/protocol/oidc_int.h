@@ -33,7 +33,8 @@
  * (client_secret_basic, client_secret_post, or none for public clients). On
  * success *client is the client (free with cid_client_free). On failure
  * fills reply with the RFC 6749 §5.2 error and returns CID_ANSWERED; other
- * errors: CID_ERR_NOMEM.
+ * errors: CID_ERR_NOMEM, CID_ERR_STORE (the client could not be read: no
+ * verdict, and no reply).
  */
 CID_MUST_CHECK enum cid_err oidc_client_auth(struct cid_ctx *ctx, const struct cid_request *req,
 					     struct cid_reply *reply, struct cid_client **client);

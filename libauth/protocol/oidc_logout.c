@@ -9,9 +9,13 @@
  * is not enough to forge it. A
  * post_logout_redirect_uri is followed only when registered for the client the
  * hint (or client_id) names; otherwise the citizen sees our own page.
+ * Ending the session tells its services (logout_notify.h): back-channel
+ * notices are queued for the server's worker, and the logged-out page
+ * carries the front-channel frames.
  */
 #include "bounds.h"
 #include "crypto.h"
+#include "logout_notify.h"
 #include "oidc_int.h"
 #include "session.h"
 
@@ -38,6 +42,38 @@ out:
 	return rc;
 }
 
+/*
+ * The logged-out page, with the front-channel frames of the services of the
+ * session that ended (done's); with uri, a link back to the service there,
+ * since the frames need the page the redirect would skip.
+ */
+static enum cid_err logged_out_page(struct cid_logout_done *done, const char *uri,
+				    const char *state, const struct cid_client *client,
+				    const char *locale, struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	json_t *data = json_pack("{s:s}", "client_name", client == NULL ? "" : client->name);
+
+	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
+	if (uri != NULL) {
+		const char *names[] = {"state"};
+		const char *values[] = {state};
+
+		/* the address the redirect would have used, as a link */
+		CID_TRY(cid_reply_redirect(reply, 302, uri, names, values, 1));
+		CID_ENSURE(json_object_set_new(data, "continue", json_string(reply->location)) == 0,
+			   CID_ERR_NOMEM);
+		free(reply->location);
+		reply->location = NULL;
+	}
+	CID_TRY(cid_logout_page_frames(done, data, reply));
+	rc = cid_reply_page(reply, 200, CID_PAGE_LOGGED_OUT, data, locale);
+	data = NULL;
+out:
+	json_decref(data);
+	return rc;
+}
+
 /* Ends the session (if any), clears the cookie, and redirects or shows the logged-out page. */
 static enum cid_err finish(struct cid_ctx *ctx, const struct cid_request *req, const char *sid,
 			   const char *uri, const struct cid_client *client, const char *locale,
@@ -45,27 +81,28 @@ static enum cid_err finish(struct cid_ctx *ctx, const struct cid_request *req, c
 {
 	enum cid_err rc = CID_OK;
 	const char *state = cid_params_get(&req->params, "state");
+	struct cid_logout_done done = {0};
 
-	if (req->session_cookie != NULL) {
-		rc = cid_session_end(cid_ctx_store(ctx), req->session_cookie);
-		CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
-	} else if (sid != NULL) {
-		rc = cid_session_end_sid(cid_ctx_store(ctx), sid);
+	if (req->session_cookie != NULL || sid != NULL) {
+		/* a cookie names the session to end; without one, the hint's sid does */
+		rc = cid_logout_end(ctx, req->session_cookie,
+				    req->session_cookie == NULL ? sid : NULL, CID_LOGOUT_CAUSE_RP,
+				    req->now, &done);
 		CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
 	}
 	CID_TRY(cid_reply_cookie(reply, cid_ctx_config(ctx), CID_COOKIE_SESSION, "", 0));
-	if (uri != NULL) {
+	if (state != NULL && strlen(state) > CID_MAX_STATE)
+		state = NULL;
+	if (uri != NULL && json_array_size(done.frames) == 0) {
 		const char *names[] = {"state"};
-		const char *values[] = {state != NULL && strlen(state) <= CID_MAX_STATE ? state
-											: NULL};
+		const char *values[] = {state};
 
 		rc = cid_reply_redirect(reply, 302, uri, names, values, 1);
 		goto out;
 	}
-	rc = cid_reply_page(reply, 200, CID_PAGE_LOGGED_OUT,
-			    json_pack("{s:s}", "client_name", client == NULL ? "" : client->name),
-			    locale);
+	rc = logged_out_page(&done, uri, state, client, locale, reply);
 out:
+	cid_logout_done_clear(&done);
 	return rc;
 }
 

@@ -199,8 +199,8 @@ static enum cid_err step_session(struct cid_ctx *ctx, const struct cid_request *
 
 	if (req->session_cookie != NULL)
 		rc = cid_session_get(cid_ctx_store(ctx), req->session_cookie, req->now, sess);
-	if (rc == CID_ERR_STORE)
-		return rc;
+	if (rc == CID_ERR_STORE || rc == CID_ERR_NOMEM)
+		return rc; /* no verdict on the session: not the citizen's ended login */
 	if (rc == CID_OK && sid != NULL && strcmp(sid, sess->sid) == 0)
 		return CID_OK;
 	return cid_reply_answered(

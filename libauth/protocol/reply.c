@@ -30,6 +30,7 @@ void cid_reply_free(struct cid_reply *r)
 	}
 	free(r->www_authenticate);
 	free(r->release);
+	free(r->frame_src);
 	json_decref(r->page_data);
 	memset(r, 0, sizeof(*r));
 }
@@ -100,6 +101,7 @@ enum cid_err cid_reply_redirect(struct cid_reply *r, int status, const char *bas
 {
 	struct cid_buf b;
 	char sep = strchr(base, '?') == NULL ? '?' : '&';
+	enum cid_err rc;
 
 	cid_buf_init(&b, (size_t)CID_MAX_URI * 4);
 	cid_buf_puts(&b, base);
@@ -112,9 +114,10 @@ enum cid_err cid_reply_redirect(struct cid_reply *r, int status, const char *bas
 		cid_buf_append_urlenc(&b, values[i], strlen(values[i]));
 		sep = '&';
 	}
-	if (cid_buf_status(&b) != CID_OK) {
+	rc = cid_buf_status(&b);
+	if (rc != CID_OK) {
 		cid_buf_free(&b);
-		return CID_ERR_TOOBIG;
+		return rc; /* too big, or out of memory: the buffer knows which */
 	}
 	free(r->location);
 	r->location = cid_buf_take(&b, NULL);
@@ -149,6 +152,7 @@ enum cid_err cid_reply_cookie(struct cid_reply *r, const struct cid_config *cfg,
 			      enum cid_cookie which, const char *value, int64_t max_age)
 {
 	struct cid_buf b;
+	enum cid_err rc;
 
 	if (r->n_cookies >= CID_REPLY_MAX_COOKIES)
 		return CID_ERR_TOOBIG;
@@ -162,9 +166,10 @@ enum cid_err cid_reply_cookie(struct cid_reply *r, const struct cid_config *cfg,
 	/* Secure whenever the issuer is https: the cookie must never travel in clear */
 	if (issuer_is_https(cfg))
 		cid_buf_puts(&b, "; Secure");
-	if (cid_buf_status(&b) != CID_OK) {
+	rc = cid_buf_status(&b);
+	if (rc != CID_OK) {
 		cid_buf_free(&b);
-		return CID_ERR_TOOBIG;
+		return rc; /* too big, or out of memory: the buffer knows which */
 	}
 	r->cookies[r->n_cookies] = cid_buf_take(&b, NULL);
 	if (r->cookies[r->n_cookies] == NULL)

@@ -110,6 +110,9 @@ struct cid_reply {
 				   reply carries (no seq: those would leak the city's volume) */
 	bool no_store;		/* Cache-Control: no-store */
 	int64_t retry_after;	/* Retry-After: seconds to wait (RFC 9110 §10.2.3); 0: none */
+	char *frame_src;	/* owned; NULL, or the origins a page may frame, space-separated
+				   (the front-channel logout frames, logout_notify.h): its
+				   Content-Security-Policy gets "frame-src" with exactly these */
 	enum cid_page page;
 	json_t *page_data;  /* owned; the page's values */
 	const char *locale; /* static "ja" or "en": language of the page */

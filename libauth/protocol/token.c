@@ -18,8 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* An outcome of a state-changing callback: rc is what the public call returns. */
+/*
+ * A code redeemed or a refresh token rotated (use_cb), and its outcome: rc is
+ * what the public call returns.
+ */
 struct redeem {
+	enum cid_db db; /* CID_DB_CODES or CID_DB_REFRESH */
 	const char *token;
 	const char *client_id;
 	const char *redirect_uri;
@@ -182,14 +186,18 @@ out:
 }
 
 /*
- * CID_ERR_REVOKED unless the grant's citizen is live in the grant's
- * generation: a citizen disabled now, or at any time since, holds no tokens.
+ * CID_ERR_REVOKED unless the grant holds tokens: it is not revoked, and its
+ * citizen is live in the grant's generation (a citizen disabled now, or at
+ * any time since, holds no tokens).
  */
-static enum cid_err grant_live(struct cid_txn *txn, const json_t *grant)
+static enum cid_err grant_usable(struct cid_txn *txn, const json_t *grant)
 {
 	int64_t generation = 0;
-	enum cid_err rc = generation_of(grant, &generation);
+	enum cid_err rc;
 
+	if (json_is_true(json_object_get(grant, "revoked")))
+		return CID_ERR_REVOKED;
+	rc = generation_of(grant, &generation);
 	if (rc == CID_OK)
 		rc = cid_account_live(txn, cid_json_str(grant, "account_id"), generation);
 	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_DISABLED)
@@ -249,7 +257,8 @@ static enum cid_err issue_cb(struct cid_txn *txn, void *arg)
 			 json_object_get(is->auth, "client_id"), "redirect_uri",
 			 json_object_get(is->auth, "redirect_uri"), "exp",
 			 (json_int_t)is->now + is->ttl, "used", 0);
-	CID_ENSURE(code != NULL, CID_ERR_INVALID);
+	/* client_id and redirect_uri were checked by the caller: only memory can fail here */
+	CID_ENSURE(code != NULL, CID_ERR_NOMEM);
 	if (json_object_get(is->auth, "code_challenge") != NULL)
 		CID_ENSURE(json_object_set(code, "code_challenge",
 					   json_object_get(is->auth, "code_challenge")) == 0,
@@ -354,11 +363,7 @@ static enum cid_err use_record(struct cid_txn *txn, enum cid_db db, struct redee
 		goto out;
 	}
 	CID_TRY(rc);
-	if (json_is_true(json_object_get(grant, "revoked"))) {
-		r->outcome = CID_ERR_REVOKED;
-		goto out;
-	}
-	rc = grant_live(txn, grant);
+	rc = grant_usable(txn, grant);
 	if (rc == CID_ERR_REVOKED) {
 		rc = CID_OK;
 		r->outcome = CID_ERR_REVOKED;
@@ -394,7 +399,34 @@ out:
 	return rc;
 }
 
-static enum cid_err redeem_cb(struct cid_txn *txn, void *arg)
+/* What only a code is checked for: the redirect URI it was issued to, and PKCE. */
+static void code_check(struct redeem *r, const json_t *rec)
+{
+	if (r->redirect_uri == NULL ||
+	    !cid_str_eq(cid_str_of(cid_json_str(rec, "redirect_uri")), r->redirect_uri) ||
+	    !pkce_ok(cid_json_str(rec, "code_challenge"), r->verifier))
+		r->outcome = CID_ERR_DENIED;
+}
+
+/* What only a refresh token is checked for: the scope asked, which then replaces the grant's. */
+static enum cid_err refresh_check(struct redeem *r, json_t *grant)
+{
+	/*= RFC 6749 §6: the requested scope MUST NOT include any scope not originally
+	 *# granted by the resource owner
+	 * refused before the token is marked used: an error response leaves the token
+	 * and its grant intact (RFC 6749 §5.2) */
+	if (r->scope == NULL)
+		return CID_OK;
+	if (!cid_words_subset(r->scope, cid_json_str(grant, "scope"))) {
+		r->outcome = CID_ERR_INVALID;
+		return CID_OK;
+	}
+	return json_object_set_new(grant, "scope", json_string(r->scope)) == 0 ? CID_OK
+									       : CID_ERR_NOMEM;
+}
+
+/* Redeems a code or rotates a refresh token (r->db says which). */
+static enum cid_err use_cb(struct cid_txn *txn, void *arg)
 {
 	struct redeem *r = arg;
 	enum cid_err rc = CID_OK;
@@ -403,18 +435,18 @@ static enum cid_err redeem_cb(struct cid_txn *txn, void *arg)
 	json_t *grant = NULL;
 	struct cid_grant *typed = NULL;
 
-	CID_TRY(use_record(txn, CID_DB_CODES, r, hash, &rec, &grant));
+	CID_TRY(use_record(txn, r->db, r, hash, &rec, &grant));
 	if (r->outcome != CID_OK)
 		goto out;
-	if (r->redirect_uri == NULL ||
-	    !cid_str_eq(cid_str_of(cid_json_str(rec, "redirect_uri")), r->redirect_uri) ||
-	    !pkce_ok(cid_json_str(rec, "code_challenge"), r->verifier)) {
-		r->outcome = CID_ERR_DENIED;
+	if (r->db == CID_DB_CODES)
+		code_check(r, rec);
+	else
+		CID_TRY(refresh_check(r, grant));
+	if (r->outcome != CID_OK)
 		goto out;
-	}
-	/* a damaged grant aborts the transaction: the code stays as it was */
+	/* a damaged grant aborts the transaction: the code or token stays as it was */
 	CID_TRY(grant_of(grant, &typed));
-	CID_TRY(put_used(txn, CID_DB_CODES, hash, rec, r->now));
+	CID_TRY(put_used(txn, r->db, hash, rec, r->now));
 	if (r->next[0] != '\0')
 		CID_TRY(put_refresh(txn, grant, r->now, r->ttl, r->next));
 	cid_grant_free(r->grant);
@@ -427,12 +459,11 @@ out:
 	return rc;
 }
 
-/* Runs a redeem/rotate callback and turns its outcome into the public result. */
-static enum cid_err run_redeem(struct cid_store *s, enum cid_err (*cb)(struct cid_txn *, void *),
-			       struct redeem *r, struct cid_grant **grant,
+/* Runs use_cb and turns its outcome into the public result. */
+static enum cid_err run_redeem(struct cid_store *s, struct redeem *r, struct cid_grant **grant,
 			       char next_out[CID_TOKEN_CHARS + 1])
 {
-	enum cid_err rc = cid_store_update(s, cb, r);
+	enum cid_err rc = cid_store_update(s, use_cb, r);
 
 	if (rc == CID_OK)
 		rc = r->outcome;
@@ -452,7 +483,8 @@ enum cid_err cid_code_redeem(struct cid_store *s, const char *code, const char *
 			     char refresh_out[CID_TOKEN_CHARS + 1])
 {
 	enum cid_err rc = CID_OK;
-	struct redeem r = {.token = code,
+	struct redeem r = {.db = CID_DB_CODES,
+			   .token = code,
 			   .client_id = client_id,
 			   .redirect_uri = redirect_uri,
 			   .verifier = verifier,
@@ -461,45 +493,8 @@ enum cid_err cid_code_redeem(struct cid_store *s, const char *code, const char *
 
 	if (refresh_ttl > 0)
 		CID_TRY(cid_random_token(r.next));
-	rc = run_redeem(s, redeem_cb, &r, grant, refresh_out);
+	rc = run_redeem(s, &r, grant, refresh_out);
 out:
-	return rc;
-}
-
-static enum cid_err rotate_cb(struct cid_txn *txn, void *arg)
-{
-	struct redeem *r = arg;
-	enum cid_err rc = CID_OK;
-	char hash[CID_HASH_HEX + 1];
-	json_t *rec = NULL;
-	json_t *grant = NULL;
-	struct cid_grant *typed = NULL;
-
-	CID_TRY(use_record(txn, CID_DB_REFRESH, r, hash, &rec, &grant));
-	if (r->outcome != CID_OK)
-		goto out;
-	/*= RFC 6749 §6: the requested scope MUST NOT include any scope not originally
-	 *# granted by the resource owner
-	 * refused before the token is marked used: an error response leaves the token
-	 * and its grant intact (RFC 6749 §5.2) */
-	if (r->scope != NULL) {
-		if (!cid_words_subset(r->scope, cid_json_str(grant, "scope"))) {
-			r->outcome = CID_ERR_INVALID;
-			goto out;
-		}
-		CID_ENSURE(json_object_set_new(grant, "scope", json_string(r->scope)) == 0,
-			   CID_ERR_NOMEM);
-	}
-	CID_TRY(grant_of(grant, &typed));
-	CID_TRY(put_used(txn, CID_DB_REFRESH, hash, rec, r->now));
-	CID_TRY(put_refresh(txn, grant, r->now, r->ttl, r->next));
-	cid_grant_free(r->grant);
-	r->grant = typed;
-	typed = NULL;
-out:
-	json_decref(rec);
-	json_decref(grant);
-	cid_grant_free(typed);
 	return rc;
 }
 
@@ -508,11 +503,15 @@ enum cid_err cid_refresh_rotate(struct cid_store *s, const char *token, const ch
 				struct cid_grant **grant, char new_out[CID_TOKEN_CHARS + 1])
 {
 	enum cid_err rc = CID_OK;
-	struct redeem r = {
-	    .token = token, .client_id = client_id, .scope = scope, .now = now, .ttl = ttl};
+	struct redeem r = {.db = CID_DB_REFRESH,
+			   .token = token,
+			   .client_id = client_id,
+			   .scope = scope,
+			   .now = now,
+			   .ttl = ttl};
 
 	CID_TRY(cid_random_token(r.next));
-	rc = run_redeem(s, rotate_cb, &r, grant, new_out);
+	rc = run_redeem(s, &r, grant, new_out);
 out:
 	return rc;
 }
@@ -530,10 +529,8 @@ enum cid_err cid_refresh_lookup(struct cid_store *s, const char *token, int64_t 
 	CID_TRY(cid_store_read_begin(s, &txn));
 	CID_TRY(cid_txn_get_json(txn, CID_DB_REFRESH, key_of(hash), &r));
 	CID_TRY(load_grant(txn, cid_json_str(r, "grant_id"), &grant));
-	CID_ENSURE(!json_is_true(json_object_get(grant, "revoked")) &&
-		       !json_is_true(json_object_get(r, "used")),
-		   CID_ERR_REVOKED);
-	CID_TRY(grant_live(txn, grant));
+	CID_ENSURE(!json_is_true(json_object_get(r, "used")), CID_ERR_REVOKED);
+	CID_TRY(grant_usable(txn, grant));
 	CID_ENSURE(cid_json_int(r, "exp") > now, CID_ERR_EXPIRED);
 	CID_TRY(grant_of(grant, out));
 	*iat = cid_json_int(r, "iat");
@@ -710,12 +707,19 @@ enum cid_err cid_token_id_mint(struct cid_ctx *ctx, const struct cid_keyset *ks,
 {
 	enum cid_err rc = CID_OK;
 	char at_hash[44];
+	const char *name;
+	json_t *value;
 	json_t *c =
 	    base_claims(ctx, sub, client->client_id, now, cid_ctx_config(ctx)->id_token_ttl);
 
 	CID_ENSURE(c != NULL, CID_ERR_NOMEM);
-	if (claims != NULL)
-		CID_ENSURE(json_object_update_missing(c, claims) == 0, CID_ERR_NOMEM);
+	/* not json_object_update_missing: jansson 2.14's drops a member it runs out of
+	 * memory for and still reports success, and a released claim would go missing */
+	json_object_foreach(claims, name, value)
+	{
+		if (json_object_get(c, name) == NULL)
+			CID_ENSURE(json_object_set(c, name, value) == 0, CID_ERR_NOMEM);
+	}
 	CID_TRY(grant_claims(c, grant, true));
 	CID_ENSURE(json_object_set_new(c, "azp", json_string(client->client_id)) == 0,
 		   CID_ERR_NOMEM);
@@ -759,8 +763,7 @@ enum cid_err cid_token_access_check(struct cid_ctx *ctx, const struct cid_keyset
 	grant_id = cid_json_str(c, "grant_id");
 	if (grant_id != NULL) {
 		CID_TRY(load_grant(txn, grant_id, &grant));
-		CID_ENSURE(!json_is_true(json_object_get(grant, "revoked")), CID_ERR_REVOKED);
-		CID_TRY(grant_live(txn, grant));
+		CID_TRY(grant_usable(txn, grant));
 	}
 	*claims_out = c;
 	c = NULL;

@@ -1,8 +1,9 @@
 /*
  * audit: `civicid audit verify|export|query|provisions|checkpoint|officer`,
  * the privacy officer's and the regulator's tools over the audit log of
- * audit.h. Everything the log means is decided in libauth; this file reads
- * options, opens the store, and prints.
+ * audit.h (prove, verify-proof and vkeys are audit_proof.c's). Everything
+ * the log means is decided in libauth; this file reads options, opens the
+ * store, and prints.
  */
 #include "cli.h"
 
@@ -22,21 +23,32 @@
 static const char audit_help[] =
     "usage: civicid audit VERB [options]\n"
     "\n"
-    "  verify               check the whole log in the store: every entry's hash\n"
-    "                       chain link, the head, every signed checkpoint and its\n"
-    "                       issuer; entries after the newest checkpoint are\n"
+    "  verify [--vkeys VKEYS] [--witness-checkpoint CP]\n"
+    "                       check the whole log in the store: every entry's hash\n"
+    "                       chain link, the Merkle tree, the head, every signed\n"
+    "                       checkpoint (signed notes with the audit keys, or those\n"
+    "                       of VKEYS; legacy JWS ones with the store's token keys and\n"
+    "                       issuer); entries after the newest checkpoint are\n"
     "                       reported unverified (exit 0: the server signs them\n"
     "                       within audit_checkpoint_interval)\n"
-    "  verify --file EXPORT --jwks JWKS [--issuer URL] [--allow-unsigned-tail]\n"
+    "  verify --file EXPORT --vkeys VKEYS [--jwks JWKS [--issuer URL]]\n"
+    "         [--allow-unsigned-tail] [--witness-checkpoint CP]\n"
     "                       check an export offline, with no store or config:\n"
-    "                       JWKS is `civicid keys jwks` (every key ever made, and\n"
-    "                       the log's issuer) or the server's /jwks (current keys\n"
-    "                       only). Every checkpoint must be signed as the JWKS's\n"
-    "                       issuer or --issuer URL (both given: they must agree),\n"
-    "                       else all as one issuer. The export must end with a\n"
+    "                       VKEYS is `civicid audit vkeys` or the server's\n"
+    "                       /.well-known/civicid-audit (every audit key, and\n"
+    "                       witnesses' vkeys to check cosignatures). An export of a\n"
+    "                       store older than the signed notes also holds legacy JWS\n"
+    "                       checkpoints: JWKS is `civicid keys jwks` (every key ever\n"
+    "                       made, and the log's issuer) or the server's /jwks; each\n"
+    "                       must be signed as the JWKS's issuer or --issuer URL\n"
+    "                       (both given: they must agree). The export must end with a\n"
     "                       signed checkpoint covering its last entry; with\n"
     "                       --allow-unsigned-tail the entries after the last one\n"
     "                       are reported unverified instead of failing\n"
+    "                       --witness-checkpoint CP: a checkpoint of the log a\n"
+    "                       witness cosigned (a note, or `civicid witness show\n"
+    "                       --json`): the log must hold all of it and extend it,\n"
+    "                       else verify names the rollback, the cut tail or the fork\n"
     "  export [--format jsonl|csv] [filters] [--output FILE]\n"
     "                       without filters and as jsonl: the whole log with its\n"
     "                       signed checkpoints, which `audit verify --file`\n"
@@ -51,12 +63,18 @@ static const char audit_help[] =
     "                       the record of provisions of personal data to each\n"
     "                       service in [from, to): citizen, items, first and last\n"
     "                       release, basis and consent records\n"
-    "  checkpoint           sign a checkpoint of the log now\n"
+    "  checkpoint           sign a checkpoint of the log now; prints it (a C2SP\n"
+    "                       signed note, with the cosignatures it has)\n"
+    "  prove --seq N [--size M] | prove --from-size A [--to-size B]\n"
+    "  verify-proof --proof FILE --vkeys VKEYS\n"
+    "  vkeys                inclusion and consistency proofs, their offline check,\n"
+    "                       the audit verifier keys (see civicid audit prove --help)\n"
     "  officer add|list|disable ...\n"
     "                       privacy-officer accounts (see civicid audit officer --help)\n"
     "\n"
-    "Checkpoints are signed as the log's issuer, which the first `civicid serve`\n"
-    "on the store records there: export and checkpoint refuse until it has run.\n"
+    "Checkpoints are signed with the audit key, made in the store by the first\n"
+    "`civicid serve` (the origin is made of its issuer): export and checkpoint\n"
+    "refuse until it has run. `civicid keys rotate --audit` rotates it.\n"
     "\n"
     "Filters:\n"
     "      --citizen USER   a username or an account id\n"
@@ -74,14 +92,16 @@ static const char audit_help[] =
     "\n"
     "Exit status: 0 done (verify: no damage, and every entry signed unless the\n"
     "unsigned tail is accepted, as it always is for the store), 1 failed\n"
-    "(verify: damage found, or an export's entries not all signed; the first bad\n"
-    "sequence number is printed), 2 bad usage.\n"
+    "(verify: damage found, a rollback, or an export's entries not all signed;\n"
+    "the first bad sequence number is printed), 2 bad usage.\n"
     "A log verifies only up to its newest signed checkpoint; without a witness\n"
-    "holding a later checkpoint, removing the tail after it cannot be detected.\n";
+    "checkpoint, a log restored from an older backup or cut after its newest\n"
+    "checkpoint cannot be told from the real one.\n";
 
 struct audit_opts {
 	struct cli_common common;
 	const char *file, *jwks, *issuer, *format, *output, *citizen, *limit;
+	const char *vkeys, *witness_cp;
 	bool allow_unsigned_tail;
 	char from[21], to[21];
 	struct cid_audit_filter filter;
@@ -96,6 +116,8 @@ static int parse(int argc, char **argv, struct audit_opts *o)
 	    {"jwks", required_argument, NULL, 'k'},
 	    {"issuer", required_argument, NULL, 'I'},
 	    {"allow-unsigned-tail", no_argument, NULL, 'U'},
+	    {"vkeys", required_argument, NULL, 'K'},
+	    {"witness-checkpoint", required_argument, NULL, 'W'},
 	    {"release", required_argument, NULL, 'R'},
 	    {"format", required_argument, NULL, 'F'},
 	    {"output", required_argument, NULL, 'o'},
@@ -118,6 +140,8 @@ static int parse(int argc, char **argv, struct audit_opts *o)
 		case 'k': o->jwks = optarg; break;
 		case 'I': o->issuer = optarg; break;
 		case 'U': o->allow_unsigned_tail = true; break;
+		case 'K': o->vkeys = optarg; break;
+		case 'W': o->witness_cp = optarg; break;
 		case 'R': o->filter.release = optarg; break;
 		case 'F': o->format = optarg; break;
 		case 'o': o->output = optarg; break;
@@ -178,31 +202,99 @@ static int resolve_citizen(struct cli_env *env, struct audit_opts *o, char id[CI
 	return 0;
 }
 
+/* The JSON of a report, or NULL: a report short of a member is no report. */
+static json_t *report_json(const struct cid_audit_report *rep)
+{
+	json_t *o = json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:b, s:b, s:b}", "ok", rep->ok,
+			      "unsigned_tail", rep->unsigned_tail, "entries",
+			      (json_int_t)rep->entries, "checkpoints", (json_int_t)rep->checkpoints,
+			      "legacy_checkpoints", (json_int_t)rep->legacy, "covered",
+			      (json_int_t)rep->covered, "issuer_checked", rep->issuer_checked,
+			      "rollback", rep->rollback, "witness_checked", rep->witness_checked);
+	bool whole = o != NULL;
+
+	if (whole && rep->issuer[0] != '\0')
+		whole = json_object_set_new(o, "issuer", json_string(rep->issuer)) == 0;
+	if (whole && rep->origin[0] != '\0')
+		whole = json_object_set_new(o, "origin", json_string(rep->origin)) == 0;
+	if (whole && rep->witnessed > 0)
+		whole = json_object_set_new(o, "witnessed",
+					    json_integer((json_int_t)rep->witnessed)) == 0;
+	if (whole && rep->witnessed > 0 && rep->witness[0] != '\0')
+		whole = json_object_set_new(o, "witness", json_string(rep->witness)) == 0;
+	if (whole && rep->witnessed > 0 && rep->witness_time > 0)
+		whole = json_object_set_new(o, "witness_time",
+					    json_integer((json_int_t)rep->witness_time)) == 0;
+	if (whole && !rep->ok)
+		whole = json_object_set_new(o, "bad_seq", json_integer((json_int_t)rep->bad_seq)) ==
+			    0 &&
+			json_object_set_new(o, "reason", json_string(rep->reason)) == 0;
+	if (!whole) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* The lines of an intact report: what is signed, witnessed, and what is not. */
+static void print_intact(const struct cid_audit_report *rep, bool offline)
+{
+	char t[32];
+
+	printf("intact: %" PRIu64 " entries, %" PRIu64 " signed checkpoints\n", rep->entries,
+	       rep->checkpoints);
+	if (rep->entries == 0)
+		return;
+	if (rep->covered == 0)
+		printf("unverified: nothing is signed: no checkpoint covers entries 0..%" PRIu64
+		       "\n",
+		       rep->entries - 1);
+	else if (rep->origin[0] != '\0')
+		printf("signed up to seq %" PRIu64 " by the audit key of %s\n", rep->covered - 1,
+		       rep->origin);
+	else
+		printf("signed up to seq %" PRIu64 " as issuer %s\n", rep->covered - 1,
+		       rep->issuer);
+	if (rep->legacy > 0)
+		printf("legacy JWS checkpoints: %" PRIu64 ", signed as issuer %s (%s)\n",
+		       rep->legacy, rep->issuer,
+		       rep->issuer_checked ? "the expected issuer"
+		       : offline	   ? "not checked: no --issuer and no issuer in the JWKS"
+					   : "not checked: the store records no issuer");
+	if (rep->covered > 0 && rep->unsigned_tail)
+		printf("unverified: entries %" PRIu64 "..%" PRIu64
+		       " are not yet covered by a signed checkpoint\n",
+		       rep->covered, rep->entries - 1);
+	if (rep->witnessed > 0)
+		printf("witnessed up to seq %" PRIu64 "%s%s%s%s\n", rep->witnessed - 1,
+		       rep->witness[0] != '\0' ? " by " : "", rep->witness,
+		       rep->witness_time > 0 ? " at " : "",
+		       rep->witness_time > 0 ? cli_time(rep->witness_time > (uint64_t)INT64_MAX
+							    ? INT64_MAX
+							    : (int64_t)rep->witness_time,
+							t)
+					     : "");
+	if (rep->witness_checked)
+		printf("the log holds and extends the witness checkpoint: no rollback, cut tail "
+		       "or fork before seq %" PRIu64 "\n",
+		       rep->witnessed);
+	else
+		printf("note: a log restored from an older backup, or cut after its newest "
+		       "checkpoint, is detected only against a witness checkpoint "
+		       "(--witness-checkpoint)\n");
+}
+
 /*
  * Prints a verification report; offline says where an expected issuer would
  * come from. Returns the command's status: 0 for an intact log, else 1.
  */
 static int print_report(const struct cid_audit_report *rep, bool json, bool offline)
 {
-	if (json) {
-		json_t *o =
-		    json_pack("{s:b, s:b, s:I, s:I, s:I, s:b}", "ok", rep->ok, "unsigned_tail",
-			      rep->unsigned_tail, "entries", (json_int_t)rep->entries,
-			      "checkpoints", (json_int_t)rep->checkpoints, "covered",
-			      (json_int_t)rep->covered, "issuer_checked", rep->issuer_checked);
-
-		/* a report short of a member is no report: nothing is printed then */
-		if (o != NULL &&
-		    ((rep->issuer[0] != '\0' &&
-		      json_object_set_new(o, "issuer", json_string(rep->issuer)) != 0) ||
-		     (!rep->ok &&
-		      (json_object_set_new(o, "bad_seq", json_integer((json_int_t)rep->bad_seq)) !=
-			   0 ||
-		       json_object_set_new(o, "reason", json_string(rep->reason)) != 0)))) {
-			json_decref(o);
-			o = NULL;
-		}
-		return cli_print_json(o) != 0 || !rep->ok ? 1 : 0;
+	if (json)
+		return cli_print_json(report_json(rep)) != 0 || !rep->ok ? 1 : 0;
+	if (!rep->ok && rep->rollback) {
+		printf("ROLLBACK at seq %" PRIu64 ": %s\n", rep->bad_seq, rep->reason);
+		return 1;
 	}
 	if (!rep->ok && !rep->unsigned_tail) {
 		printf("DAMAGED at seq %" PRIu64 ": %s\n", rep->bad_seq, rep->reason);
@@ -214,99 +306,170 @@ static int print_report(const struct cid_audit_report *rep, bool json, bool offl
 		       "as unverified\n");
 		return 1;
 	}
-	printf("intact: %" PRIu64 " entries, %" PRIu64 " signed checkpoints\n", rep->entries,
-	       rep->checkpoints);
-	if (rep->entries == 0)
-		return 0;
-	if (rep->covered == 0)
-		printf("unverified: nothing is signed: no checkpoint covers entries 0..%" PRIu64
-		       "\n",
-		       rep->entries - 1);
-	else
-		printf("signed up to seq %" PRIu64 " as issuer %s (%s)\n", rep->covered - 1,
-		       rep->issuer,
-		       rep->issuer_checked ? "the expected issuer"
-		       : offline	   ? "not checked: no --issuer and no issuer in the JWKS"
-					   : "not checked: the store records no issuer");
-	if (rep->covered > 0 && rep->unsigned_tail)
-		printf("unverified: entries %" PRIu64 "..%" PRIu64
-		       " are not yet covered by a signed checkpoint\n",
-		       rep->covered, rep->entries - 1);
-	printf("note: removal of entries after the newest checkpoint is detected only "
-	       "against a later checkpoint held elsewhere\n");
+	print_intact(rep, offline);
 	return 0;
 }
 
 /* Reads a JWKS file into a verify-only keyset; prints why not. */
 static struct cid_keyset *jwks_keyset(const char *path)
 {
-	FILE *f = fopen(path, "re");
-	char *buf = malloc(CID_MAX_JWKS + 1);
 	size_t n = 0;
+	char *buf = cli_read_file("audit", path, CID_MAX_JWKS, &n);
 	struct cid_keyset *ks = NULL;
-	enum cid_err rc = CID_ERR_IO;
+	enum cid_err rc;
 
-	if (f != NULL && buf != NULL) {
-		n = fread(buf, 1, CID_MAX_JWKS + 1, f);
-		rc = ferror(f) ? CID_ERR_IO : n > CID_MAX_JWKS ? CID_ERR_TOOBIG : CID_OK;
-	}
-	if (rc == CID_OK)
-		rc = cid_keyset_from_jwks(buf, n, &ks);
+	if (buf == NULL)
+		return NULL;
+	rc = cid_keyset_from_jwks(buf, n, &ks);
 	if (rc != CID_OK)
 		cli_fail("audit", path, rc);
-	if (f != NULL)
-		fclose(f);
 	free(buf);
 	return ks;
 }
 
-/* audit verify --file: offline, from the export and the JWKS alone (no store, no config). */
+/* --witness-checkpoint: the checkpoint of the trust's origin in the file, into vo. */
+static int witness_checkpoint(const struct audit_opts *o, const struct cid_audit_trust *t,
+			      struct cid_audit_verify_opts *vo, char **note)
+{
+	size_t n = 0;
+	char *doc;
+	enum cid_err rc;
+
+	if (o->witness_cp == NULL)
+		return 0;
+	doc = cli_read_file("audit", o->witness_cp, CID_NOTE_MAX_SIZE * 4, &n);
+	if (doc == NULL)
+		return 1;
+	rc = cid_audit_witness_checkpoint_read(doc, n, cid_audit_trust_origin(t), note,
+					       &vo->witness_checkpoint_len);
+	free(doc);
+	if (rc != CID_OK) {
+		fprintf(stderr, "civicid audit: %s: %s\n", o->witness_cp,
+			rc == CID_ERR_NOTFOUND ? "the witness cosigned no checkpoint of this log"
+					       : "neither a checkpoint nor a witness's state");
+		return 1;
+	}
+	vo->witness_checkpoint = *note;
+	return 0;
+}
+
+/* Says why verification did not run, for rc of cid_audit_verify_*; returns the exit status. */
+static int verify_fail(const struct audit_opts *o, const struct cid_keyset *ks, enum cid_err rc)
+{
+	if (rc == CID_ERR_DENIED) {
+		fprintf(stderr,
+			"civicid audit: %s is not a checkpoint signed by a key of the log "
+			"given: it proves nothing about this log\n",
+			o->witness_cp);
+		return 1;
+	}
+	if (rc == CID_ERR_INVALID) {
+		fprintf(stderr,
+			"civicid audit: --issuer %s differs from the issuer %s names (%s)\n",
+			o->issuer, o->jwks, cid_keyset_issuer(ks));
+		return 1;
+	}
+	return cli_fail("audit", "verify", rc);
+}
+
+/* audit verify --file: offline, from the export and the keys alone (no store, no config). */
 static int verify_file(const struct audit_opts *o)
 {
 	struct cid_audit_report rep = {0};
 	struct cid_audit_verify_opts vo = {.issuer = o->issuer,
 					   .allow_unsigned_tail = o->allow_unsigned_tail};
+	struct cid_audit_trust *t = NULL;
 	struct cid_keyset *ks = NULL;
-	FILE *in;
+	char *note = NULL;
+	FILE *in = NULL;
 	enum cid_err rc;
+	int status = 1;
 
-	if (o->file == NULL || o->jwks == NULL)
-		return cli_usage("audit", "verify an export with both --file and --jwks");
+	if (o->file == NULL || (o->jwks == NULL && o->vkeys == NULL))
+		return cli_usage("audit", "verify an export with --file and --vkeys (and --jwks "
+					  "for legacy checkpoints)");
 	if (o->common.store != NULL || o->common.config != NULL)
 		return cli_usage("audit", "verify --file works offline: no --store or --config");
-	ks = jwks_keyset(o->jwks);
-	if (ks == NULL)
-		return 1;
+	if (o->witness_cp != NULL && o->vkeys == NULL)
+		return cli_usage("audit", "--witness-checkpoint needs --vkeys");
+	if (o->jwks != NULL && (ks = jwks_keyset(o->jwks)) == NULL)
+		goto out;
+	if (o->vkeys != NULL && (t = cli_vkeys_read("audit", o->vkeys)) == NULL)
+		goto out;
+	vo.trust = t;
+	if (witness_checkpoint(o, t, &vo, &note) != 0)
+		goto out;
 	in = fopen(o->file, "re");
 	if (in == NULL) {
-		cid_keyset_free(ks);
-		return cli_fail("audit", o->file, CID_ERR_IO);
+		status = cli_fail("audit", o->file, CID_ERR_IO);
+		goto out;
 	}
 	rc = cid_audit_verify_export(in, ks, &vo, &rep);
-	fclose(in);
-	if (rc == CID_ERR_INVALID)
-		fprintf(stderr,
-			"civicid audit: --issuer %s differs from the issuer %s names (%s)\n",
-			o->issuer, o->jwks, cid_keyset_issuer(ks));
+	if (rc != CID_OK) {
+		status = verify_fail(o, ks, rc);
+		goto out;
+	}
+	status = print_report(&rep, o->common.json, true);
+out:
+	if (in != NULL)
+		fclose(in);
+	free(note);
+	cid_audit_trust_free(t);
 	cid_keyset_free(ks);
-	if (rc != CID_OK)
-		return rc == CID_ERR_INVALID ? 1 : cli_fail("audit", "verify", rc);
-	return print_report(&rep, o->common.json, true);
+	return status;
+}
+
+/* The store's trust: --vkeys, else its own audit keys; the configured witnesses' vkeys too. */
+static struct cid_audit_trust *store_trust(struct cli_env *env, const struct audit_opts *o)
+{
+	struct cid_audit_witnesses *ws = NULL;
+	struct cid_audit_trust *t = NULL;
+	char err[512];
+	enum cid_err rc;
+
+	if (o->vkeys != NULL)
+		return cli_vkeys_read("audit", o->vkeys);
+	rc = cid_audit_trust_load(env->store, &t);
+	if (rc != CID_OK) {
+		cli_fail("audit", "the audit keys", rc);
+		return NULL;
+	}
+	/* a configured witness's cosignatures count as witnessed */
+	if (cid_audit_witnesses_parse(env->cfg->audit_witnesses, &ws, err, sizeof(err)) == CID_OK)
+		for (size_t i = 0; i < cid_audit_witnesses_count(ws); i++)
+			if (cid_audit_trust_add(t, cid_str_of(cid_audit_witness_vkey(ws, i))) !=
+			    CID_OK)
+				break;
+	cid_audit_witnesses_free(ws);
+	return t;
 }
 
 static int verb_verify(struct cli_env *env, const struct audit_opts *o)
 {
 	struct cid_audit_report rep = {0};
+	struct cid_audit_verify_opts vo = {0};
+	struct cid_audit_trust *t = store_trust(env, o);
 	struct cid_keyset *ks = NULL;
+	char *note = NULL;
 	enum cid_err rc;
+	int status = 1;
 
+	if (t == NULL || witness_checkpoint(o, t, &vo, &note) != 0)
+		goto out;
+	vo.trust = t;
 	rc = cid_keyset_load_all(env->store, &ks);
 	if (rc == CID_OK)
-		rc = cid_audit_verify_store(env->store, ks, &rep);
+		rc = cid_audit_verify_store(env->store, ks, &vo, &rep);
+	if (rc != CID_OK) {
+		status = verify_fail(o, ks, rc);
+		goto out;
+	}
+	status = print_report(&rep, o->common.json, false);
+out:
+	free(note);
 	cid_keyset_free(ks);
-	if (rc != CID_OK)
-		return cli_fail("audit", "verify", rc);
-	return print_report(&rep, o->common.json, false);
+	cid_audit_trust_free(t);
+	return status;
 }
 
 /* Says why a checkpoint could not be signed, for rc from cid_audit_checkpoint. */
@@ -315,43 +478,33 @@ static int sign_fail(const char *what, enum cid_err rc)
 	if (rc != CID_ERR_CONFIG)
 		return cli_fail("audit", what, rc);
 	fprintf(stderr,
-		"civicid audit: %s: the store records no issuer yet, and a checkpoint "
-		"must be signed as the server's: start `civicid serve` on this store "
+		"civicid audit: %s: the store records no issuer yet, and the audit key and "
+		"the log's origin are made of it: start `civicid serve` on this store "
 		"once (it records its issuer), then try again\n",
 		what);
 	return 1;
 }
 
-/* Signs a checkpoint of the head; an empty log has nothing to sign (not an error). */
-static enum cid_err sign_checkpoint(struct cli_env *env, char **jws)
-{
-	struct cid_keyset *ks = NULL;
-	enum cid_err rc = cid_keyset_load(env->store, cli_now(), &ks);
-
-	if (rc == CID_OK)
-		rc = cid_audit_checkpoint(env->store, ks, cli_now(), jws);
-	cid_keyset_free(ks);
-	return rc;
-}
-
 static int verb_checkpoint(struct cli_env *env, const struct audit_opts *o)
 {
-	char *jws = NULL;
-	enum cid_err rc = sign_checkpoint(env, &jws);
+	char *note = NULL;
+	enum cid_err rc;
 	int status = 0;
 
+	if (cli_audit_tree_ready("audit", env) != 0)
+		return 1;
+	rc = cid_audit_checkpoint(env->store, cli_now(), &note);
 	if (rc == CID_ERR_NOTFOUND) {
-		fprintf(stderr, "civicid audit: nothing to sign: the log is empty or there is "
-				"no signing key yet (start the server once)\n");
+		fprintf(stderr, "civicid audit: nothing to sign: the log is empty\n");
 		return 1;
 	}
 	if (rc != CID_OK)
 		return sign_fail("checkpoint", rc);
 	if (o->common.json)
-		status = cli_print_json(json_pack("{s:s}", "checkpoint", jws));
+		status = cli_print_json(json_pack("{s:s}", "checkpoint", note));
 	else
-		printf("%s\n", jws);
-	free(jws);
+		fputs(note, stdout);
+	free(note);
 	return status;
 }
 
@@ -379,23 +532,14 @@ static int with_output(struct cli_env *env, const struct audit_opts *o,
 	return 0;
 }
 
-/*
- * The whole log on the record: it ends with its own audit.exported entry and
- * a checkpoint covering it (no checkpoint before the first key).
- */
+/* The whole log on the record: it ends with its own audit.exported entry and a checkpoint. */
 static enum cid_err write_full(struct cli_env *env, const struct audit_opts *o, FILE *out,
 			       uint64_t *n)
 {
 	struct cid_audit_exported x = {.actor = "operator", .endpoint = "cli", .now = cli_now()};
-	struct cid_keyset *ks = NULL;
-	enum cid_err rc = cid_keyset_load(env->store, x.now, &ks);
 
 	(void)o;
-	if (rc != CID_OK && rc != CID_ERR_NOTFOUND)
-		return rc;
-	rc = cid_audit_export_recorded(env->store, ks, &x, out, n);
-	cid_keyset_free(ks);
-	return rc;
+	return cid_audit_export_recorded(env->store, &x, out, n);
 }
 
 /* Copies from (from its start) to to. */
@@ -444,6 +588,8 @@ static int verb_export(struct cli_env *env, const struct audit_opts *o)
 
 	if (o->filter.limit != 0 || o->filter.newest_first)
 		return cli_usage("audit", "--limit and --newest-first go with query");
+	if (full && cli_audit_tree_ready("audit", env) != 0)
+		return 1;
 	return with_output(env, o, full ? write_full : write_matching, "export");
 }
 
@@ -557,6 +703,9 @@ int cid_cli_audit(int argc, char **argv)
 
 	if (argc >= 2 && strcmp(argv[1], "officer") == 0)
 		return cid_cli_audit_officer(argc - 1, argv + 1);
+	if (argc >= 2 && (strcmp(argv[1], "prove") == 0 || strcmp(argv[1], "verify-proof") == 0 ||
+			  strcmp(argv[1], "vkeys") == 0))
+		return cid_cli_audit_proof(argc, argv);
 	if (cli_wants_help(argc, argv) || argc < 2)
 		return argc < 2 ? cli_usage("audit", "missing verb") : cli_help(audit_help);
 	verb = argv[1];
@@ -566,14 +715,17 @@ int cid_cli_audit(int argc, char **argv)
 	if (optind != argc - 1)
 		return cli_usage("audit", "unexpected argument");
 	if (strcmp(verb, "verify") != 0 &&
-	    (o.file != NULL || o.jwks != NULL || o.issuer != NULL || o.allow_unsigned_tail))
-		return cli_usage(
-		    "audit", "--file, --jwks, --issuer and --allow-unsigned-tail go with verify");
+	    (o.file != NULL || o.jwks != NULL || o.issuer != NULL || o.allow_unsigned_tail ||
+	     o.vkeys != NULL || o.witness_cp != NULL))
+		return cli_usage("audit", "--file, --jwks, --vkeys, --issuer, --witness-checkpoint "
+					  "and --allow-unsigned-tail go with verify");
 	if (strcmp(verb, "verify") == 0 && o.filtered)
 		return cli_usage("audit", "verify takes no filter");
 	/* offline: an auditor's machine has no store, and must not get one */
-	if (strcmp(verb, "verify") == 0 && (o.file != NULL || o.jwks != NULL))
+	if (strcmp(verb, "verify") == 0 && o.file != NULL)
 		return verify_file(&o);
+	if (o.jwks != NULL)
+		return cli_usage("audit", "--jwks goes with verify --file");
 	if (o.issuer != NULL || o.allow_unsigned_tail)
 		return cli_usage("audit",
 				 "--issuer and --allow-unsigned-tail go with verify --file "

@@ -8,6 +8,7 @@
 #ifndef CID_CLI_H
 #define CID_CLI_H
 
+#include "audit.h"
 #include "config.h"
 #include "err.h"
 #include "store.h"
@@ -106,5 +107,31 @@ int cli_help(const char *text);
 
 /* The current time as seconds since the epoch. */
 int64_t cli_now(void);
+
+/*
+ * Reads the file at path (not a secret) into a new NUL-terminated buffer
+ * (caller frees; *len its length): at most max bytes. Returns NULL after
+ * printing "civicid CMD: PATH: why".
+ */
+char *cli_read_file(const char *cmd, const char *path, size_t max, size_t *len);
+
+/*
+ * Builds the audit log's Merkle tree if the store's lags (a store from
+ * before the tree: cid_audit_tree_catch_up), saying so on stderr; what
+ * signing, proving and exporting need. Returns 0, or 1 after saying why not.
+ */
+int cli_audit_tree_ready(const char *cmd, struct cli_env *env);
+
+/* Reads a vkeys file (cid_audit_trust_parse) into a trust set; NULL after saying why. */
+struct cid_audit_trust *cli_vkeys_read(const char *cmd, const char *path);
+
+/* `civicid audit prove|verify-proof|vkeys` (server/cli/audit_proof.c). */
+int cid_cli_audit_proof(int argc, char **argv);
+
+/*
+ * t as the audit log writes times ("2027-01-15T08:00:00Z", cid_audit_time)
+ * into buf, or the number itself when it has no such date. Returns buf.
+ */
+const char *cli_time(int64_t t, char buf[32]);
 
 #endif

@@ -41,6 +41,15 @@ static const char client_help[] =
     "                                  sector of pairwise subjects. Without it the sector\n"
     "                                  is the redirect URIs' host:port, and a pairwise\n"
     "                                  client on several host:ports needs one\n"
+    "      --backchannel-logout-uri URL   where civicid POSTs a signed logout token when\n"
+    "                                  a citizen's session ends (OpenID Connect\n"
+    "                                  Back-Channel Logout 1.0); https, or http on\n"
+    "                                  loopback\n"
+    "      --backchannel-logout-session-required   the token always names the session\n"
+    "                                  (sid); it does anyway\n"
+    "      --frontchannel-logout-uri URL  a page the logged-out page loads in a hidden\n"
+    "                                  frame (Front-Channel Logout 1.0)\n"
+    "      --frontchannel-logout-session-required  add iss and sid to that URL\n"
     "\n"
     "Options for every verb:\n"
     "  -s, --store DIR      LMDB store directory (default ./var/civicid)\n"
@@ -79,6 +88,10 @@ static int parse(int argc, char **argv, struct client_opts *o)
 	    {"id-token-alg", required_argument, NULL, 'a'},
 	    {"subject-type", required_argument, NULL, 't'},
 	    {"sector-identifier-uri", required_argument, NULL, 'u'},
+	    {"backchannel-logout-uri", required_argument, NULL, 'B'},
+	    {"backchannel-logout-session-required", no_argument, NULL, 'b'},
+	    {"frontchannel-logout-uri", required_argument, NULL, 'F'},
+	    {"frontchannel-logout-session-required", no_argument, NULL, 'f'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct cid_client_spec *sp = &o->spec;
@@ -97,6 +110,10 @@ static int parse(int argc, char **argv, struct client_opts *o)
 		case 'a': sp->id_token_alg = optarg; break;
 		case 't': sp->subject_type = optarg; break;
 		case 'u': sp->sector_identifier_uri = optarg; break;
+		case 'B': sp->backchannel_logout_uri = optarg; break;
+		case 'b': sp->backchannel_logout_session_required = true; break;
+		case 'F': sp->frontchannel_logout_uri = optarg; break;
+		case 'f': sp->frontchannel_logout_session_required = true; break;
 		default:
 			if (!cli_common_option(&o->common, opt, optarg))
 				return cli_usage("client", "unknown option");

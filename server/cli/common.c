@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "audit.h"
 #include "buf.h"
 #include "crypto.h"
 
@@ -184,4 +185,56 @@ int cli_help(const char *text)
 int64_t cli_now(void)
 {
 	return (int64_t)time(NULL);
+}
+
+char *cli_read_file(const char *cmd, const char *path, size_t max, size_t *len)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t n = 0;
+
+	if (f == NULL) {
+		fprintf(stderr, "civicid %s: %s: %s\n", cmd, path, strerror(errno));
+		return NULL;
+	}
+	buf = malloc(max + 2);
+	if (buf != NULL)
+		n = fread(buf, 1, max + 1, f);
+	if (buf == NULL || ferror(f) || n > max) {
+		fprintf(stderr, "civicid %s: %s: %s\n", cmd, path,
+			buf == NULL ? "out of memory"
+			: n > max   ? "too large"
+				    : "read error");
+		free(buf);
+		fclose(f);
+		return NULL;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+int cli_audit_tree_ready(const char *cmd, struct cli_env *env)
+{
+	uint64_t left = 0;
+	enum cid_err rc = cid_audit_tree_catch_up(env->store, 0, &left);
+
+	if (rc == CID_OK && left > 0)
+		fprintf(stderr,
+			"civicid %s: building the audit log's Merkle tree over %llu entries "
+			"written before it (once)\n",
+			cmd, (unsigned long long)left);
+	while (rc == CID_OK && left > 0)
+		rc = cid_audit_tree_catch_up(env->store, CID_AUDIT_CATCH_UP, &left);
+	if (rc != CID_OK)
+		return cli_fail(cmd, "building the audit log's Merkle tree (see audit verify)", rc);
+	return 0;
+}
+
+const char *cli_time(int64_t t, char buf[32])
+{
+	if (cid_audit_time(t, buf) != CID_OK)
+		snprintf(buf, 32, "%lld", (long long)t);
+	return buf;
 }

@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 _Static_assert(CID_CONSENT_PAPER_MAX_DAYS == 3650, "the help and messages below say 1-3650");
 
@@ -155,17 +154,6 @@ static int check_options(const char *verb, const struct consent_opts *o)
 	return 0;
 }
 
-/* "2027-01-15T08:00:00Z", or the number itself if it has no calendar date. */
-static const char *format_time(int64_t t, char buf[32])
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(buf, 32, "%lld", (long long)t);
-	return buf;
-}
-
 /* An optional string for printing: "" when absent. */
 static const char *text_or_empty(const char *s)
 {
@@ -225,7 +213,7 @@ static int verb_list(struct cli_env *env, const struct consent_opts *o, const ch
 		/* the history's records all read (consent.h) */
 		if (cid_consent_record_read(v, &rec) != CID_OK)
 			continue;
-		printf("%-20s %-16s %-20s %-20s %-18s %s\n", format_time(rec.at, at), rec.service,
+		printf("%-20s %-16s %-20s %-20s %-18s %s\n", cli_time(rec.at, at), rec.service,
 		       rec.purpose, rec.attribute, state_text(&rec, now), rec.id);
 	}
 	json_decref(records);
@@ -249,9 +237,9 @@ static void print_record(struct cli_env *env, const struct cid_consent_record *r
 	printf("purpose:        %s\n", rec->purpose);
 	printf("attribute:      %s\n", rec->attribute);
 	printf("state:          %s\n", state_text(rec, cli_now()));
-	printf("at:             %s\n", format_time(rec->at, t));
+	printf("at:             %s\n", cli_time(rec->at, t));
 	if (rec->expires_at != 0)
-		printf("expires at:     %s\n", format_time(rec->expires_at, t));
+		printf("expires at:     %s\n", cli_time(rec->expires_at, t));
 	else
 		printf("expires at:     (none)\n");
 	printf("method:         %s\n", text_or_empty(rec->method));
@@ -308,8 +296,7 @@ static int report(const struct consent_opts *o, const char *username, const char
 	}
 	if (!o->common.json) {
 		if (expires_at != 0)
-			printf("%s: the grant lasts until %s\n", username,
-			       format_time(expires_at, t));
+			printf("%s: the grant lasts until %s\n", username, cli_time(expires_at, t));
 		json_decref(records);
 		return 0;
 	}

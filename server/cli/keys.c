@@ -1,8 +1,9 @@
 /*
- * keys: `civicid keys list|rotate|jwks`. Only public data is ever printed. A
+ * keys: `civicid keys list|rotate|jwks`, and `keys rotate --audit` for the
+ * audit log's own key (audit.h). Only public data is ever printed. A
  * running server notices a rotation within seconds (it polls keys_version)
  * or at once on SIGHUP, and activates a published next key itself when its
- * time comes.
+ * time comes; the audit key is read from the store at each checkpoint.
  */
 #include "cli.h"
 
@@ -10,10 +11,10 @@
 #include "jose.h"
 
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const char keys_help[] =
     "usage: civicid keys VERB [options]\n"
@@ -39,6 +40,13 @@ static const char keys_help[] =
     "                       A retired key stays in the JWKS for key_keep seconds\n"
     "                       (config; default one day) so that tokens it signed still\n"
     "                       verify. Default: both algorithms.\n"
+    "  rotate --audit       a new audit key (the Ed25519 key of the audit log's\n"
+    "                       checkpoints; never a token key): logged as a key.rotated\n"
+    "                       entry carrying its verifier key, and the checkpoint\n"
+    "                       covering that entry is signed by the old and the new key.\n"
+    "                       Checkpoints signed before still verify with the old key\n"
+    "                       (`civicid audit vkeys` lists them all); give the new vkey\n"
+    "                       to the witnesses (`civicid witness add-log`)\n"
     "  jwks                 the public keys of every key ever made, as a JWKS with\n"
     "                       a member \"issuer\": the audit log's issuer, which\n"
     "                       `civicid audit verify --file` checks every checkpoint\n"
@@ -53,17 +61,6 @@ static const char keys_help[] =
 enum rotate_mode { ROTATE_NOW, ROTATE_PUBLISH, ROTATE_ACTIVATE };
 
 static const char *const algs[] = {"ES256", "RS256"};
-
-/* "2027-01-15T08:00:00Z", or the number itself if it has no calendar date. */
-static const char *format_time(int64_t t, char buf[32])
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(buf, 32, "%lld", (long long)t);
-	return buf;
-}
 
 static int64_t int_member(const json_t *o, const char *name)
 {
@@ -84,14 +81,13 @@ static void print_keys(const json_t *list)
 
 		printf("%-44s %-6s %-8s %-21s ", json_string_value(json_object_get(k, "kid")),
 		       json_string_value(json_object_get(k, "alg")), state,
-		       format_time(int_member(k, "created_at"), t1));
+		       cli_time(int_member(k, "created_at"), t1));
 		if (strcmp(state, "next") == 0)
-			printf("signs from %s\n", format_time(int_member(k, "activate_at"), t2));
+			printf("signs from %s\n", cli_time(int_member(k, "activate_at"), t2));
 		else if (strcmp(state, "retired") == 0)
-			printf("in the JWKS until %s\n",
-			       format_time(int_member(k, "drop_after"), t2));
+			printf("in the JWKS until %s\n", cli_time(int_member(k, "drop_after"), t2));
 		else if (json_object_get(k, "activated_at") != NULL)
-			printf("signs since %s\n", format_time(int_member(k, "activated_at"), t2));
+			printf("signs since %s\n", cli_time(int_member(k, "activated_at"), t2));
 		else
 			printf("signs\n");
 	}
@@ -139,7 +135,7 @@ static int rotate_one(struct cli_env *env, const char *alg, enum rotate_mode mod
 		fprintf(stderr,
 			"civicid keys: a next %s key is already published (signs from %s): "
 			"activate it first (keys rotate --activate)\n",
-			alg, format_time(next_activate_at(env, alg), when));
+			alg, cli_time(next_activate_at(env, alg), when));
 		return 1;
 	}
 	if (rc == CID_ERR_TOOEARLY) {
@@ -147,7 +143,7 @@ static int rotate_one(struct cli_env *env, const char *alg, enum rotate_mode mod
 			"civicid keys: the next %s key may sign from %s (key_publish_delay): "
 			"relying parties that have not refetched the JWKS since it was "
 			"published would fail on its tokens. Wait, or use --force\n",
-			alg, format_time(next_activate_at(env, alg), when));
+			alg, cli_time(next_activate_at(env, alg), when));
 		return 1;
 	}
 	if (rc == CID_ERR_NOTFOUND && mode == ROTATE_ACTIVATE) {
@@ -167,7 +163,7 @@ static int rotate_one(struct cli_env *env, const char *alg, enum rotate_mode mod
 		if (!json)
 			printf("%s: next key %s published; it signs from %s (the running server "
 			       "switches by itself, or: keys rotate --activate)\n",
-			       alg, kid, format_time(at, when));
+			       alg, kid, cli_time(at, when));
 	} else {
 		added = json_array_append_new(out, json_pack("{s:s, s:s}", "alg", alg, "kid", kid));
 		if (!json)
@@ -214,6 +210,36 @@ static int rotate(struct cli_env *env, const char *alg, enum rotate_mode mode, b
 	return 0;
 }
 
+/* rotate --audit: a new audit key, on the record. */
+static int rotate_audit(struct cli_env *env, bool json)
+{
+	char *vkey = NULL;
+	uint64_t size = 0;
+	enum cid_err rc;
+	int status = 0;
+
+	if (cli_audit_tree_ready("keys", env) != 0)
+		return 1;
+	rc = cid_audit_key_rotate(env->store, "operator", "cli", cli_now(), &vkey, &size);
+	if (rc == CID_ERR_CONFIG) {
+		fprintf(stderr, "civicid keys: the store records no issuer yet, which the audit "
+				"log's origin is made of: start `civicid serve` on it once\n");
+		return 1;
+	}
+	if (rc != CID_OK)
+		return cli_fail("keys", "rotate --audit", rc);
+	if (json)
+		status = cli_print_json(
+		    json_pack("{s:s, s:I}", "vkey", vkey, "checkpoint", (json_int_t)size));
+	else
+		printf("new audit key %s\n(key.rotated is entry %" PRIu64
+		       "; the checkpoint of %" PRIu64 " entries is signed by the old and the new "
+		       "key)\n",
+		       vkey, size - 1, size);
+	free(vkey);
+	return status;
+}
+
 /*
  * Every stored public key, retired and dropped ones too, as a JWKS document
  * naming the audit log's issuer, so an auditor checks checkpoints against it.
@@ -251,6 +277,7 @@ int cid_cli_keys(int argc, char **argv)
 	    {"publish-only", no_argument, NULL, 'P'},
 	    {"activate", no_argument, NULL, 'A'},
 	    {"force", no_argument, NULL, 'f'},
+	    {"audit", no_argument, NULL, 'u'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct cli_common common = {0};
@@ -258,6 +285,7 @@ int cid_cli_keys(int argc, char **argv)
 	bool publish = false;
 	bool activate = false;
 	bool force = false;
+	bool audit = false;
 	struct cli_env env;
 	int opt, status;
 
@@ -276,6 +304,8 @@ int cid_cli_keys(int argc, char **argv)
 			activate = true;
 		else if (opt == 'f')
 			force = true;
+		else if (opt == 'u')
+			audit = true;
 		else if (!cli_common_option(&common, opt, optarg))
 			return cli_usage("keys", "unknown option");
 	}
@@ -290,12 +320,17 @@ int cid_cli_keys(int argc, char **argv)
 				 "--publish-only and --activate are two steps: one at a time");
 	if (force && !activate)
 		return cli_usage("keys", "--force goes with rotate --activate");
+	if (audit && (strcmp(verb, "rotate") != 0 || publish || activate || alg != NULL))
+		return cli_usage("keys", "--audit goes with rotate alone (the audit key is "
+					 "Ed25519 and switches at once)");
 	status = cli_open("keys", &common, &env);
 	if (status != 0)
 		return status;
 	enum cid_err rc = cid_keys_ensure(env.store, cli_now());
 	if (rc != CID_OK) {
 		status = cli_fail("keys", "creating the first keys", rc);
+	} else if (audit) {
+		status = rotate_audit(&env, common.json);
 	} else if (strcmp(verb, "rotate") == 0) {
 		status = rotate(
 		    &env, alg, publish ? ROTATE_PUBLISH : (activate ? ROTATE_ACTIVATE : ROTATE_NOW),

@@ -7,9 +7,14 @@
  * dropped, and a bad policy file leaves the old policies in force.
  *
  * The context writes every release to its audit log before the answer
- * (cid.h); here a signed checkpoint is made every audit_checkpoint_interval
- * seconds when the log grew, and once more at shutdown. Expired failed-login
- * counters are swept every CID_THROTTLE_SWEEP seconds (throttle.h).
+ * (cid.h); here, on this thread and never on a request's, a signed
+ * checkpoint is made every audit_checkpoint_interval seconds when the log
+ * grew, and once more at shutdown, and pushed to the configured witnesses
+ * (audit_witnesses). A store from before the audit log's Merkle tree gets
+ * its tree built here too, a bounded batch between two looks at the
+ * signals, while requests are served. Expired failed-login counters are
+ * swept every CID_THROTTLE_SWEEP seconds (throttle.h). A worker thread sends
+ * the back-channel logout notices (logout_notify.h).
  */
 #include "cli.h"
 
@@ -19,10 +24,12 @@
 #include "config.h"
 #include "http/http.h"
 #include "http/template.h"
+#include "logout_notify.h"
 #include "policy.h"
 #include "throttle.h"
 
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,17 +161,52 @@ static void refresh_policies(struct cid_ctx *ctx, bool force)
 	}
 }
 
-/* Signs a checkpoint of the audit log if it grew since the last one; says why not if it fails. */
-static void checkpoint(struct cid_ctx *ctx)
+/*
+ * Signs a checkpoint of the audit log if it grew since the last one and
+ * pushes the newest to the witnesses; says why not if it fails. While the
+ * tree of an older store is being built there is nothing to sign yet.
+ */
+static void checkpoint(struct cid_ctx *ctx, const struct cid_audit_witnesses *ws)
 {
-	struct cid_keyref *r = cid_ctx_keys_acquire(ctx);
-	enum cid_err rc = cid_audit_checkpoint(cid_ctx_store(ctx), cid_keyref_keyset(r),
-					       (int64_t)time(NULL), NULL);
+	int64_t now = (int64_t)time(NULL);
+	enum cid_err rc = cid_audit_checkpoint(cid_ctx_store(ctx), now, NULL);
 
-	cid_keyref_put(r);
-	if (rc != CID_OK && rc != CID_ERR_NOTFOUND)
+	if (rc != CID_OK && rc != CID_ERR_NOTFOUND && rc != CID_ERR_TOOEARLY)
 		fprintf(stderr, "civicid: signing an audit checkpoint failed: %s\n",
 			cid_strerror(rc));
+	if (rc == CID_OK)
+		rc = cid_audit_witness_push(cid_ctx_store(ctx), ws, now, stderr);
+	if (rc != CID_OK && rc != CID_ERR_NOTFOUND && rc != CID_ERR_TOOEARLY)
+		fprintf(stderr, "civicid: pushing the audit checkpoint to witnesses failed: %s\n",
+			cid_strerror(rc));
+}
+
+/*
+ * One batch of the Merkle tree of a store written before it; false once the
+ * tree is current (or cannot be built: said once, and `audit verify` names
+ * the damage).
+ */
+static bool build_tree(struct cid_ctx *ctx, bool first)
+{
+	uint64_t left = 0;
+	enum cid_err rc =
+	    cid_audit_tree_catch_up(cid_ctx_store(ctx), first ? 0 : CID_AUDIT_CATCH_UP, &left);
+
+	if (rc != CID_OK) {
+		fprintf(stderr,
+			"civicid: building the audit log's Merkle tree failed: %s (run `civicid "
+			"audit verify`); no checkpoint is signed until it is built\n",
+			cid_strerror(rc));
+		return false;
+	}
+	if (first && left > 0)
+		fprintf(stderr,
+			"civicid: building the audit log's Merkle tree over %" PRIu64
+			" entries written before it (requests are served meanwhile)\n",
+			left);
+	else if (!first && left == 0)
+		fprintf(stderr, "civicid: the audit log's Merkle tree is built\n");
+	return left > 0;
 }
 
 /* Removes the failed-login counters whose window has passed; says why not if it fails. */
@@ -176,22 +218,29 @@ static void sweep(struct cid_ctx *ctx)
 		fprintf(stderr, "civicid: sweeping login counters failed: %s\n", cid_strerror(rc));
 }
 
-/* Waits for a stop signal, refreshing keys and policies every few seconds and on SIGHUP. */
-static void run(struct cid_ctx *ctx, const sigset_t *set)
+/*
+ * Waits for a stop signal, refreshing keys and policies every few seconds and
+ * on SIGHUP; builds a lagging audit tree batch by batch in between.
+ */
+static void run(struct cid_ctx *ctx, const sigset_t *set, const struct cid_audit_witnesses *ws)
 {
 	const struct timespec tick = {.tv_sec = 5, .tv_nsec = 0};
+	const struct timespec none = {.tv_sec = 0, .tv_nsec = 0};
 	int64_t interval = cid_ctx_config(ctx)->audit_checkpoint_interval;
 	int64_t next_checkpoint = (int64_t)time(NULL) + interval;
 	int64_t next_sweep = (int64_t)time(NULL) + CID_THROTTLE_SWEEP;
+	bool lagging = build_tree(ctx, true);
 
 	for (;;) {
-		int sig = sigtimedwait(set, NULL, &tick);
+		int sig = sigtimedwait(set, NULL, lagging ? &none : &tick);
 		enum cid_err rc;
 
 		if (sig == SIGINT || sig == SIGTERM)
 			return;
+		if (lagging)
+			lagging = build_tree(ctx, false);
 		if ((int64_t)time(NULL) >= next_checkpoint) {
-			checkpoint(ctx);
+			checkpoint(ctx, ws);
 			next_checkpoint = (int64_t)time(NULL) + interval;
 		}
 		if ((int64_t)time(NULL) >= next_sweep) {
@@ -207,6 +256,18 @@ static void run(struct cid_ctx *ctx, const sigset_t *set)
 			fprintf(stderr, "civicid: signing keys reloaded\n");
 		refresh_policies(ctx, sig == SIGHUP);
 	}
+}
+
+/* The witnesses of audit_witnesses, parsed as the server uses them; says why not. */
+static int witnesses_parse(const struct cid_config *cfg, struct cid_audit_witnesses **ws)
+{
+	char err[512] = "";
+	enum cid_err rc = cid_audit_witnesses_parse(cfg->audit_witnesses, ws, err, sizeof(err));
+
+	if (rc == CID_OK)
+		return 0;
+	fprintf(stderr, "civicid serve: %s\n", rc == CID_ERR_CONFIG ? err : cid_strerror(rc));
+	return 2;
 }
 
 /* serve --check: the policies load as the server would load them. */
@@ -233,6 +294,8 @@ int cid_cli_serve(int argc, char **argv)
 	struct cid_ctx *ctx = NULL;
 	struct cid_templates *tpl = NULL;
 	struct cid_http *http = NULL;
+	struct cid_logout_worker *logout = NULL;
+	struct cid_audit_witnesses *ws = NULL;
 	bool check_only = false;
 	char err[512] = "";
 	uint16_t port = 0;
@@ -249,6 +312,9 @@ int cid_cli_serve(int argc, char **argv)
 		status = status < 0 ? 0 : status;
 		goto out;
 	}
+	status = witnesses_parse(cfg, &ws);
+	if (status != 0)
+		goto out;
 	status = 1;
 	rc = cid_templates_load(cfg->web_dir, &tpl, err, sizeof(err));
 	if (rc != CID_OK) {
@@ -280,6 +346,12 @@ int cid_cli_serve(int argc, char **argv)
 			(unsigned)cfg->port, cid_strerror(rc));
 		goto out;
 	}
+	rc = cid_logout_worker_start(ctx, stderr, &logout);
+	if (rc != CID_OK) {
+		fprintf(stderr, "civicid serve: cannot start the logout notices' worker: %s\n",
+			cid_strerror(rc));
+		goto out;
+	}
 	printf("civicid: listening on %s port %u\n", cfg->listen, (unsigned)port);
 	printf("civicid: issuer %s\n", cfg->issuer);
 	{
@@ -290,14 +362,16 @@ int cid_cli_serve(int argc, char **argv)
 		cid_policyref_put(r);
 	}
 	fflush(stdout);
-	run(ctx, &set);
+	run(ctx, &set, ws);
 	fprintf(stderr, "civicid: stopping\n");
 	status = 0;
 out:
 	cid_http_stop(http);
+	cid_logout_worker_stop(logout);
 	if (http != NULL)
-		checkpoint(ctx);
+		checkpoint(ctx, ws);
 	cid_ctx_close(ctx);
+	cid_audit_witnesses_free(ws);
 	cid_templates_free(tpl);
 	cid_config_free(cfg);
 	return status;

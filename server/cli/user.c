@@ -10,6 +10,7 @@
 #include "bounds.h"
 #include "buf.h"
 #include "crypto.h"
+#include "logout.h"
 
 #include <getopt.h>
 #include <stdint.h>
@@ -28,6 +29,7 @@ static const char user_help[] =
     "  show USERNAME\n"
     "  set USERNAME [--claim NAME=VALUE]... [--unset NAME]...\n"
     "  disable USERNAME          refuse logins; revoke every token and end every session\n"
+    "                            (services with a back-channel logout URI are told)\n"
     "  enable USERNAME           allow logins again (revoked tokens stay revoked)\n"
     "  passwd USERNAME (--password-stdin | --password-file FILE)\n"
     "  totp USERNAME [--replace] enrol in TOTP, the second factor: prints the secret\n"
@@ -204,10 +206,15 @@ static int verb_passwd(struct cli_env *env, struct user_opts *o, const char *use
 	return 0;
 }
 
-static int totp_disable(struct cli_env *env, const struct user_opts *o, const char *username)
+/*
+ * The outcome rc of a change to username's TOTP: "not enrolled" when the
+ * citizen exists without TOTP, else the error, else "TOTP DONE for USERNAME:
+ * THEN" (not with --json).
+ */
+static int totp_changed(struct cli_env *env, const struct user_opts *o, const char *username,
+			enum cid_err rc, const char *done, const char *then)
 {
 	struct cid_account *u = NULL;
-	enum cid_err rc = cid_account_totp_disable(env->store, username, cli_now());
 
 	if (rc == CID_ERR_NOTFOUND && cid_account_find(env->store, username, &u) == CID_OK) {
 		cid_account_free(u);
@@ -217,24 +224,7 @@ static int totp_disable(struct cli_env *env, const struct user_opts *o, const ch
 	if (rc != CID_OK)
 		return cli_fail("user", username, rc);
 	if (!o->common.json)
-		printf("TOTP removed for %s: the password alone logs in\n", username);
-	return 0;
-}
-
-static int totp_unlock(struct cli_env *env, const struct user_opts *o, const char *username)
-{
-	struct cid_account *u = NULL;
-	enum cid_err rc = cid_account_totp_unlock(env->store, username, cli_now());
-
-	if (rc == CID_ERR_NOTFOUND && cid_account_find(env->store, username, &u) == CID_OK) {
-		cid_account_free(u);
-		fprintf(stderr, "civicid user: %s: not enrolled in TOTP\n", username);
-		return 1;
-	}
-	if (rc != CID_OK)
-		return cli_fail("user", username, rc);
-	if (!o->common.json)
-		printf("TOTP unlocked for %s: codes are accepted again\n", username);
+		printf("TOTP %s for %s: %s\n", done, username, then);
 	return 0;
 }
 
@@ -245,9 +235,13 @@ static int verb_totp(struct cli_env *env, const struct user_opts *o, const char 
 	enum cid_err rc;
 
 	if (o->disable)
-		return totp_disable(env, o, username);
+		return totp_changed(env, o, username,
+				    cid_account_totp_disable(env->store, username, cli_now()),
+				    "removed", "the password alone logs in");
 	if (o->unlock)
-		return totp_unlock(env, o, username);
+		return totp_changed(env, o, username,
+				    cid_account_totp_unlock(env->store, username, cli_now()),
+				    "unlocked", "codes are accepted again");
 	rc = cid_account_totp_enrol(env->store, username, o->replace, cli_now(), &secret, &uri);
 	if (rc == CID_ERR_EXISTS) {
 		fprintf(stderr,
@@ -334,9 +328,11 @@ static int run_verb(struct cli_env *env, struct user_opts *o, const char *verb,
 		if (json_object_size(o->claims) == 0)
 			return cli_usage("user", "set needs --claim or --unset");
 		rc = cid_account_set_claims(env->store, username, o->claims, cli_now());
-	} else { /* disable / enable */
-		rc = cid_account_set_disabled(env->store, username, strcmp(verb, "disable") == 0,
-					      cli_now());
+	} else if (strcmp(verb, "disable") == 0) {
+		/* the citizen's services are told: back-channel logout (logout.h) */
+		rc = cid_logout_disable_citizen(env->store, username, cli_now(), NULL);
+	} else {
+		rc = cid_account_set_disabled(env->store, username, false, cli_now());
 	}
 	if (rc != CID_OK)
 		return cli_fail("user", username, rc);

@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const char witness_help[] =
     "usage: civicid witness VERB --store DIR [options]\n"
@@ -150,17 +149,6 @@ static int add_log(struct cid_store *s, const struct opts *o)
 	return 0;
 }
 
-/* "2027-01-15T08:00:00Z" of t into buf[32]. */
-static const char *utc(int64_t t, char buf[32])
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(buf, 32, "%lld", (long long)t);
-	return buf;
-}
-
 static int show(struct cid_store *s, const struct opts *o)
 {
 	json_t *st = NULL;
@@ -191,12 +179,12 @@ static int show(struct cid_store *s, const struct opts *o)
 		printf("  size     %lld\n  root     %s\n", (long long)cid_json_int(log, "size"),
 		       cid_json_str(log, "root"));
 		if (json_object_get(log, "time") != NULL)
-			printf("  cosigned %s\n", utc(cid_json_int(log, "time"), when));
+			printf("  cosigned %s\n", cli_time(cid_json_int(log, "time"), when));
 		if (refused != NULL)
 			printf("  refused  %s at %s (civicid witness show --json has the "
 			       "log-signed checkpoint)\n",
 			       cid_json_str(refused, "verdict"),
-			       utc(cid_json_int(refused, "time"), when));
+			       cli_time(cid_json_int(refused, "time"), when));
 	}
 	json_decref(st);
 	return 0;

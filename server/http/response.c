@@ -27,6 +27,27 @@ static bool add(struct MHD_Response *r, const char *name, const char *value)
 	return value == NULL || MHD_add_response_header(r, name, value) == MHD_YES;
 }
 
+/*
+ * Adds the page's Content-Security-Policy: PAGE_CSP, and "frame-src" with
+ * the origins libauth chose for this reply (the logged-out page's
+ * front-channel logout frames), so a page frames those and nothing else.
+ * False when the policy cannot be built or added: the answer then fails
+ * closed like any other header, rather than going out without its frames.
+ */
+static bool add_page_csp(struct MHD_Response *r, const char *frame_src)
+{
+	char *csp = NULL;
+	bool ok;
+
+	if (frame_src == NULL || frame_src[0] == '\0')
+		return add(r, "Content-Security-Policy", PAGE_CSP);
+	if (asprintf(&csp, "%s; frame-src %s", PAGE_CSP, frame_src) < 0)
+		return false;
+	ok = add(r, "Content-Security-Policy", csp);
+	free(csp);
+	return ok;
+}
+
 /* Adds the headers every answer carries; false when one cannot be added. */
 static bool add_common(struct MHD_Response *r)
 {
@@ -99,7 +120,7 @@ enum MHD_Result cid_respond(const struct cid_templates *tpl, struct MHD_Connecti
 		r = MHD_create_response_from_buffer(len, html, MHD_RESPMEM_MUST_FREE);
 		ctype = "text/html; charset=utf-8";
 		if (r != NULL)
-			all = add(r, "Content-Security-Policy", PAGE_CSP);
+			all = add_page_csp(r, reply->frame_src);
 	} else {
 		/* libmicrohttpd accepts NULL for an empty body */
 		r = MHD_create_response_from_buffer(reply->body == NULL ? 0 : reply->body_len,

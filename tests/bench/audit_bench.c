@@ -4,6 +4,12 @@
  *                             services), in transactions of FILL_BATCH entries,
  *                             a checkpoint every CHECKPOINT_EVERY
  *   audit_bench verify DIR    entries/s of cid_audit_verify_store
+ *   audit_bench untree DIR    deletes the Merkle tree and its frontier: the store
+ *                             as one written before the tree existed
+ *   audit_bench catch-up DIR  builds the tree of such a store as `civicid serve`
+ *                             does (batches of CID_AUDIT_CATCH_UP entries, each its
+ *                             own write transaction): the total and the longest
+ *                             batch, which is how long an append may wait
  *   audit_bench query DIR     median and p99 latency of QUERIES citizen-slice
  *                             queries (limit 50) and service + time-range
  *                             queries (limit 100)
@@ -106,7 +112,7 @@ static int fill(const char *dir, uint64_t n)
 	if (batch == NULL || cid_store_open(dir, &s) != CID_OK ||
 	    cid_keys_ensure(s, START) != CID_OK || cid_keyset_load(s, START, &ks) != CID_OK ||
 	    cid_audit_issuer_record(s, ISS, NULL) != CID_OK ||
-	    cid_audit_open(s, false, &log) != CID_OK) {
+	    cid_audit_key_ensure(s, START) != CID_OK || cid_audit_open(s, false, &log) != CID_OK) {
 		fprintf(stderr, "audit_bench: cannot open the store in %s\n", dir);
 		goto out;
 	}
@@ -126,7 +132,7 @@ static int fill(const char *dir, uint64_t n)
 		}
 		done += k;
 		if (done % CHECKPOINT_EVERY == 0 || done == n)
-			if (cid_audit_checkpoint(s, ks, START + (int64_t)done * SPACING, NULL) !=
+			if (cid_audit_checkpoint(s, START + (int64_t)done * SPACING, NULL) !=
 			    CID_OK) {
 				fprintf(stderr, "audit_bench: checkpoint failed\n");
 				goto out;
@@ -159,7 +165,7 @@ static int verify(const char *dir)
 		goto out;
 	}
 	t0 = now_s();
-	if (cid_audit_verify_store(s, ks, &rep) != CID_OK) {
+	if (cid_audit_verify_store(s, ks, NULL, &rep) != CID_OK) {
 		fprintf(stderr, "audit_bench: verification failed to run\n");
 		goto out;
 	}
@@ -171,6 +177,105 @@ static int verify(const char *dir)
 	status = rep.ok ? 0 : 1;
 out:
 	cid_keyset_free(ks);
+	cid_store_close(s);
+	return status;
+}
+
+/* Up to UNTREE_BATCH node keys of the tree, copied, to delete outside the walk. */
+#define UNTREE_BATCH 100000
+
+struct untree {
+	char (*keys)[9];
+	size_t n;
+};
+
+static enum cid_err untree_key(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct untree *u = arg;
+
+	(void)val;
+	if (u->n == UNTREE_BATCH || key.len != 9)
+		return CID_ERR_COUNT; /* a batch is full: stop the walk */
+	memcpy(u->keys[u->n++], key.ptr, 9);
+	return CID_OK;
+}
+
+static enum cid_err untree_cb(struct cid_txn *txn, void *arg)
+{
+	struct untree *u = arg;
+	enum cid_err rc = cid_txn_del(txn, CID_DB_META, cid_str_of("audit_frontier"));
+
+	if (rc != CID_OK && rc != CID_ERR_NOTFOUND)
+		return rc;
+	u->n = 0;
+	rc = cid_txn_foreach(txn, CID_DB_AUDIT_TREE, (struct cid_str){NULL, 0}, untree_key, u);
+	if (rc != CID_OK && rc != CID_ERR_COUNT)
+		return rc;
+	for (size_t i = 0; i < u->n; i++) {
+		rc = cid_txn_del(txn, CID_DB_AUDIT_TREE, (struct cid_str){u->keys[i], 9});
+		if (rc != CID_OK)
+			return rc;
+	}
+	return CID_OK;
+}
+
+static int untree(const char *dir)
+{
+	struct cid_store *s = NULL;
+	struct untree u = {calloc(UNTREE_BATCH, 9), 0};
+	int status = 1;
+
+	if (u.keys == NULL || cid_store_open(dir, &s) != CID_OK) {
+		fprintf(stderr, "audit_bench: cannot open the store in %s\n", dir);
+		goto out;
+	}
+	do {
+		if (cid_store_update(s, untree_cb, &u) != CID_OK) {
+			fprintf(stderr, "audit_bench: deleting the tree failed\n");
+			goto out;
+		}
+	} while (u.n == UNTREE_BATCH);
+	printf("untree: the tree of %s is gone\n", dir);
+	status = 0;
+out:
+	free(u.keys);
+	cid_store_close(s);
+	return status;
+}
+
+static int catch_up(const char *dir)
+{
+	struct cid_store *s = NULL;
+	uint64_t left = 0;
+	uint64_t total = 0;
+	uint64_t batches = 0;
+	double worst = 0;
+	double t0;
+	int status = 1;
+
+	if (cid_store_open(dir, &s) != CID_OK || cid_audit_tree_catch_up(s, 0, &total) != CID_OK) {
+		fprintf(stderr, "audit_bench: cannot open the store in %s\n", dir);
+		goto out;
+	}
+	t0 = now_s();
+	left = total;
+	while (left > 0) {
+		double b0 = now_s();
+
+		if (cid_audit_tree_catch_up(s, CID_AUDIT_CATCH_UP, &left) != CID_OK) {
+			fprintf(stderr, "audit_bench: catching up failed\n");
+			goto out;
+		}
+		if (now_s() - b0 > worst)
+			worst = now_s() - b0;
+		batches++;
+	}
+	printf("catch-up: %" PRIu64 " entries in %.2f s (%.0f entries/s), %" PRIu64
+	       " batches of %d, the longest %.3f s\n",
+	       total, now_s() - t0, (double)total / (now_s() - t0), batches, CID_AUDIT_CATCH_UP,
+	       worst);
+	status = 0;
+out:
 	cid_store_close(s);
 	return status;
 }
@@ -283,6 +388,12 @@ int main(int argc, char **argv)
 		return verify(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "query") == 0)
 		return query(argv[2]);
-	fprintf(stderr, "usage: audit_bench fill DIR N | verify DIR | query DIR\n");
+	if (argc == 3 && strcmp(argv[1], "untree") == 0)
+		return untree(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "catch-up") == 0)
+		return catch_up(argv[2]);
+	fprintf(
+	    stderr,
+	    "usage: audit_bench fill DIR N | verify DIR | query DIR | untree DIR | catch-up DIR\n");
 	return 2;
 }

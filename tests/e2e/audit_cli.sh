@@ -1,29 +1,38 @@
 #!/usr/bin/env bash
 # End-to-end test of `civicid audit` on a real LMDB store, and the tamper
 # tests: consent events recorded with the CLI fill the log; checkpoints are
-# signed (as the issuer the first `civicid serve` recorded in the store, never
-# before one ran); an untouched log and its export verify (the export offline,
-# with the JWKS only, in a directory where no store appears); then, each on
-# its own copy of the store, one byte of one entry is changed, an entry
-# deleted, two swapped, the tail truncated below a checkpoint, and `audit
-# verify` must fail naming the first bad sequence number. The same damage is
-# done to the export file, and what needs no key: entries changed with every
-# later prev recomputed and the checkpoints deleted, entries appended after
-# the last checkpoint, checkpoints checked against another issuer. The
-# attacker is audit_tamper, which edits the LMDB files without libauth.
-# Every export is on the record: an audit.exported entry (actor operator)
-# written before it leaves; the whole log's export ends with its own record
-# and a checkpoint covering it, and still verifies.
-# Usage: CIVICID_BIN=path/to/civicid AUDIT_TAMPER=path/to/audit_tamper tests/e2e/audit_cli.sh
+# C2SP signed notes of the Merkle tree head, signed by the audit key the
+# first `civicid serve` made in the store (never before one ran); an
+# untouched log and its export verify (the export offline, with the
+# published vkeys only, in a directory where no store appears); inclusion
+# and consistency proofs verify offline and a tampered one does not; the
+# audit key rotates on the record. Then, each on its own copy of the store,
+# one byte of one entry is changed, an entry deleted, two swapped, one
+# inserted, one duplicated, a tree node changed, the tail truncated below a
+# checkpoint, and `audit verify` must fail naming the first bad sequence
+# number; an old backup of the store, and a fork of equal size, are named as
+# a rollback against a later checkpoint. The same damage is done to the
+# export file, and what needs no key: entries changed with every later prev
+# recomputed and the checkpoints deleted, entries appended after the last
+# checkpoint, a checkpoint signed by another key of the log's name. The
+# attacker is audit_tamper, which edits the LMDB files without libauth, and
+# tlog_tool, which signs notes with a key of its own. Every export is on the
+# record: an audit.exported entry (actor operator) written before it leaves;
+# the whole log's export ends with its own record and a checkpoint covering
+# it, and still verifies.
+# Usage: CIVICID_BIN=path/to/civicid AUDIT_TAMPER=path/to/audit_tamper \
+#        TLOG_TOOL=path/to/tlog_tool tests/e2e/audit_cli.sh
 set -uo pipefail
 bin=${CIVICID_BIN:?set CIVICID_BIN}
 case "$bin" in /*) ;; *) bin=$PWD/$bin ;; esac
 tamper=${AUDIT_TAMPER:?set AUDIT_TAMPER}
+tlog=${TLOG_TOOL:?set TLOG_TOOL}
 tmp=$(mktemp -d)
 serve_pid=
 trap '[ -z "$serve_pid" ] || kill -KILL "$serve_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 store=$tmp/store
 ISSUER=https://id.city.example
+ORIGIN=id.city.example/audit
 # shellcheck source=tap.sh
 . "$(dirname "$0")/tap.sh"
 C=(--store "$store")
@@ -47,18 +56,22 @@ POLICY
 CC=(--service childcare --purpose fee-calculation --policies "$tmp/policies")
 
 expect 0 "audit --help" "$bin" audit --help
-for v in verify export query provisions checkpoint officer; do
+for v in verify export query provisions checkpoint prove verify-proof vkeys officer; do
 	has "audit --help documents $v" "$out" "  $v"
 done
-for o in --issuer --allow-unsigned-tail --release "civicid keys jwks"; do
+for o in --issuer --allow-unsigned-tail --release --vkeys --witness-checkpoint "civicid keys jwks" \
+	"keys rotate --audit"; do
 	has "audit --help documents $o" "$out" "$o"
 done
+expect 0 "audit prove --help" "$bin" audit prove --help
+has "documents the tlog-proof format" "$out" "c2sp.org/tlog-proof@v1"
 hasnt "audit --help names no option keys jwks lacks" "$out" "jwks --all"
 expect 2 "audit without a verb" "$bin" audit
 expect 2 "audit with an unknown verb" "$bin" audit frob "${C[@]}"
 expect 2 "a bad --from" "$bin" audit query "${C[@]}" --from yesterday
 has "says what a time looks like" "$err" "YYYY-MM-DD"
-expect 2 "verify with --file but no --jwks" "$bin" audit verify "${C[@]}" --file x
+expect 2 "verify with --file but no --vkeys" "$bin" audit verify "${C[@]}" --file x
+expect 2 "--jwks without --file" "$bin" audit verify "${C[@]}" --jwks x
 
 # an empty log verifies; there is nothing to sign
 expect 0 "verify an empty log" "$bin" audit verify "${C[@]}"
@@ -84,6 +97,8 @@ same "an export that could not be signed left no record" "$out" ""
 expect 0 "a JWKS without an issuer" "$bin" keys jwks "${C[@]}"
 same "names no issuer" "$(json "'issuer' in d" <<<"$out")" False
 has "and says why" "$err" "records no issuer yet"
+expect 1 "no audit key before any server ran" "$bin" audit vkeys "${C[@]}"
+has "says to start the server" "$err" "no audit key yet"
 
 # serve ISSUER: runs `civicid serve` on the store until it has started, then stops it
 serve() {
@@ -106,15 +121,28 @@ serve() {
 serve "$ISSUER"
 same "the server started and stopped" "$serve_status" 0
 has "as $ISSUER" "$(cat "$tmp/serve.out")" "civicid: issuer $ISSUER"
+expect 0 "the first start made the audit key" "$bin" audit vkeys "${C[@]}"
+printf '%s\n' "$out" >"$tmp/vkeys.txt"
+same "one vkey, named by the origin" "$(grep -c "^$ORIGIN+[0-9a-f]\{8\}+" "$tmp/vkeys.txt")" 1
+expect 0 "vkeys --json" "$bin" audit vkeys "${C[@]}" --json
+same "names the origin" "$(json "d['origin']" <<<"$out")" "$ORIGIN"
+same "and the active key" "$(json "d['active'] == d['vkeys'][0]" <<<"$out")" True
 serve https://moved.city.example
 same "a server under another issuer started and stopped" "$serve_status" 0
 has "and was told the log keeps its issuer" "$(cat "$tmp/serve.err")" \
 	"keeps the issuer it was started with, $ISSUER"
 
 expect 0 "sign a checkpoint" "$bin" audit checkpoint "${C[@]}" --json
-has "a JWS" "$(json "d['checkpoint'].count('.')" <<<"$out")" 2
+note=$(json "d['checkpoint']" <<<"$out")
+same "a signed note: origin, size, tree head, time" \
+	"$(sed -n '1p;2p' <<<"$note" | tr '\n' ' ')" "$ORIGIN 6 "
+has "signed by the audit key" "$note" "— $ORIGIN "
 expect 0 "verify" "$bin" audit verify "${C[@]}"
 has "six entries, one checkpoint" "$out" "intact: 6 entries, 1 signed checkpoints"
+has "names what no witness checked" "$out" "detected only against a witness checkpoint"
+expect 0 "checkpoint (text)" "$bin" audit checkpoint "${C[@]}"
+printf '%s\n' "$out" >"$tmp/cp6.note"
+same "the same checkpoint again: the log did not grow" "$out" "$note"
 
 # two more events (seq 6, 7) after the checkpoint
 expect 0 "withdraw hanako's email" "$bin" consent withdraw hanako "${C[@]}" --service childcare \
@@ -124,12 +152,14 @@ expect 0 "verify --json" "$bin" audit verify "${C[@]}" --json
 same "eight entries" "$(json "d['entries']" <<<"$out")" 8
 same "signed up to six" "$(json "d['covered']" <<<"$out")" 6
 same "the store's tail is flagged" "$(json "d['unsigned_tail']" <<<"$out")" True
-same "checked against the store's issuer" "$(json "d['issuer']" <<<"$out")" "$ISSUER"
+same "checked against the store's audit keys" "$(json "d['origin']" <<<"$out")" "$ORIGIN"
 expect 0 "verify (text)" "$bin" audit verify "${C[@]}"
 has "says the tail is not signed" "$out" "unverified: entries 6..7 are not yet covered"
-has "says up to where it is signed" "$out" "signed up to seq 5 as issuer $ISSUER"
+has "says up to where it is signed" "$out" "signed up to seq 5 by the audit key of $ORIGIN"
 expect 2 "--issuer goes with --file only" "$bin" audit verify "${C[@]}" --issuer "$ISSUER"
 expect 2 "--allow-unsigned-tail goes with --file only" "$bin" audit verify "${C[@]}" --allow-unsigned-tail
+# a copy of the store as it is now: an older backup, for the rollback case below
+cp -a "$store" "$tmp/backup8"
 
 # query and filtered exports
 expect 0 "query hanako" "$bin" audit query "${C[@]}" --citizen hanako --json
@@ -150,14 +180,11 @@ same "from the CLI" "$(json "d['endpoint']" <<<"$out")" cli
 same "of what was exported" "$(json "sorted(d['ext'].items())" <<<"$out")" \
 	"[('citizen', '$taro_id'), ('format', 'csv'), ('rows', '4')]"
 
-# the whole log, exported and verified offline with the public keys only
-expect 0 "keys jwks" "$bin" keys jwks "${C[@]}"
-printf '%s\n' "$out" >"$tmp/jwks.json"
-same "the JWKS names the log's issuer" "$(json "d['issuer']" <<<"$out")" "$ISSUER"
+# the whole log, exported and verified offline with the published vkeys only
 expect 0 "export the whole log" "$bin" audit export "${C[@]}" --output "$tmp/full.jsonl"
 has "says how many entries" "$err" "10 entries written to $tmp/full.jsonl"
 same "ten entries and two checkpoints" "$(grep -c . "$tmp/full.jsonl")" 12
-same "the last line is a checkpoint" "$(tail -n1 "$tmp/full.jsonl" | json "'checkpoint' in d")" True
+same "the last line is a signed note" "$(tail -n1 "$tmp/full.jsonl" | json "'note' in d")" True
 record=$(tail -n2 "$tmp/full.jsonl" | head -n1)
 same "the last entry is the export's own record" "$(json "d['type'], d['seq']" <<<"$record")" \
 	"audit.exported 9"
@@ -165,50 +192,102 @@ same "by the operator from the CLI" "$(json "d['actor'], d['endpoint']" <<<"$rec
 	"operator cli"
 same "of the whole log, up to the checkpoint after it" "$(json "sorted(d['ext'].items())" <<<"$record")" \
 	"[('checkpoint', '10'), ('format', 'jsonl'), ('rows', '10')]"
-same "the CLI signed it as the server's issuer" "$(tail -n1 "$tmp/full.jsonl" | json \
-	"__import__('json').loads(__import__('base64').urlsafe_b64decode(d['checkpoint'].split('.')[1] + '==='))['iss']")" \
-	"$ISSUER"
+same "the CLI signed it as the log's origin, size 10" \
+	"$(tail -n1 "$tmp/full.jsonl" | json "' '.join(d['note'].split('\n')[:2])")" "$ORIGIN 10"
 # the auditor's machine: no store, no configuration, and none is made
 mkdir "$tmp/auditor"
-cp "$tmp/full.jsonl" "$tmp/jwks.json" "$tmp/auditor/"
-expect 0 "verify the export offline" bash -c "cd '$tmp/auditor' && '$bin' audit verify --file full.jsonl --jwks jwks.json"
+cp "$tmp/full.jsonl" "$tmp/vkeys.txt" "$tmp/auditor/"
+expect 0 "verify the export offline" bash -c "cd '$tmp/auditor' && '$bin' audit verify --file full.jsonl --vkeys vkeys.txt"
 has "export intact" "$out" "intact: 10 entries, 2 signed checkpoints"
-has "signed to its end, its record included, as the JWKS's issuer" "$out" "signed up to seq 9 as issuer $ISSUER (the expected issuer)"
-same "no store appeared where the auditor verified" "$(ls -A "$tmp/auditor" | tr '\n' ' ')" "full.jsonl jwks.json "
-expect 2 "offline verification takes no --store" "$bin" audit verify --file "$tmp/full.jsonl" --jwks "$tmp/jwks.json" "${C[@]}"
+has "signed to its end, its record included, by the audit key" "$out" "signed up to seq 9 by the audit key of $ORIGIN"
+same "no store appeared where the auditor verified" "$(ls -A "$tmp/auditor" | tr '\n' ' ')" "full.jsonl vkeys.txt "
+expect 2 "offline verification takes no --store" "$bin" audit verify --file "$tmp/full.jsonl" --vkeys "$tmp/vkeys.txt" "${C[@]}"
 expect 0 "the store has a checkpoint at 10 now" "$bin" audit verify "${C[@]}" --json
 same "covered 10" "$(json "d['covered']" <<<"$out")" 10
 same "nothing unsigned" "$(json "d['unsigned_tail']" <<<"$out")" False
-
-# the issuer: given, named by the JWKS, both, or neither
-V=(audit verify --file "$tmp/full.jsonl")
-python3 -c "import json, sys; d = json.load(open(sys.argv[1])); del d['issuer']; print(json.dumps(d))" \
-	"$tmp/jwks.json" >"$tmp/jwks-plain.json"
-expect 0 "--issuer the log's" "$bin" "${V[@]}" --jwks "$tmp/jwks.json" --issuer "$ISSUER"
-expect 1 "--issuer other than the JWKS's" "$bin" "${V[@]}" --jwks "$tmp/jwks.json" --issuer https://evil.example
-has "says the two differ" "$err" "--issuer https://evil.example differs from the issuer"
-expect 1 "another issuer expected, a JWKS naming none" "$bin" "${V[@]}" --jwks "$tmp/jwks-plain.json" --issuer https://evil.example
-has "names the first checkpoint and both issuers" "$out" \
-	"DAMAGED at seq 5: checkpoint 6 is signed as issuer $ISSUER, not https://evil.example"
-expect 0 "no issuer expected" "$bin" "${V[@]}" --jwks "$tmp/jwks-plain.json"
-has "says the issuer was not checked" "$out" "as issuer $ISSUER (not checked"
-expect 0 "--json names the issuer" "$bin" "${V[@]}" --jwks "$tmp/jwks.json" --json
-same "issuer" "$(json "d['issuer']" <<<"$out")" "$ISSUER"
-same "issuer checked" "$(json "d['issuer_checked']" <<<"$out")" True
-
-# another store's keys do not verify the checkpoints
-expect 0 "keys of another store" "$bin" keys jwks --store "$tmp/other"
-printf '%s\n' "$out" >"$tmp/other-jwks.json"
-expect 1 "export with a foreign JWKS" "$bin" audit verify --file "$tmp/full.jsonl" --jwks "$tmp/other-jwks.json"
-has "names the first checkpoint's last entry" "$out" "DAMAGED at seq 5"
+expect 0 "the vkeys document also reads as --vkeys" "$bin" audit vkeys "${C[@]}" --json
+printf '%s\n' "$out" >"$tmp/vkeys.json"
+expect 0 "verify with the JSON vkeys" "$bin" audit verify --file "$tmp/full.jsonl" --vkeys "$tmp/vkeys.json"
+# the token keys check legacy JWS checkpoints only: they prove nothing of a signed note
+expect 0 "keys jwks" "$bin" keys jwks "${C[@]}"
+printf '%s\n' "$out" >"$tmp/jwks.json"
+expect 1 "the JWKS alone cannot check a signed note" "$bin" audit verify --file "$tmp/full.jsonl" --jwks "$tmp/jwks.json"
+has "says what checks it" "$out" "DAMAGED at seq 5: the checkpoint after entry 5 is a signed note: the log's verifier keys check it"
+expect 0 "--jwks beside --vkeys is harmless" "$bin" audit verify --file "$tmp/full.jsonl" --vkeys "$tmp/vkeys.txt" --jwks "$tmp/jwks.json"
+# another store's audit key does not verify the checkpoints
+serve_other() {
+	local pid i
+	mkdir -p "$tmp/other"
+	"$bin" serve --store "$tmp/other" --port 0 --issuer "$ISSUER" --policies "$tmp/policies" \
+		>"$tmp/other.out" 2>&1 </dev/null &
+	pid=$!
+	for ((i = 0; i < 600; i++)); do
+		grep -q '^civicid: issuer ' "$tmp/other.out" && break
+		sleep 0.1
+	done
+	kill -TERM "$pid" 2>/dev/null
+	wait "$pid"
+}
+serve_other
+expect 0 "the vkeys of another store of the same issuer" "$bin" audit vkeys --store "$tmp/other"
+printf '%s\n' "$out" >"$tmp/other-vkeys.txt"
+expect 1 "export with a foreign audit key" "$bin" audit verify --file "$tmp/full.jsonl" --vkeys "$tmp/other-vkeys.txt"
+has "names the first checkpoint's last entry" "$out" "DAMAGED at seq 5: the checkpoint after entry 5 does not verify"
 expect 1 "damage is not excused by --allow-unsigned-tail" "$bin" audit verify --file "$tmp/full.jsonl" \
-	--jwks "$tmp/other-jwks.json" --allow-unsigned-tail
+	--vkeys "$tmp/other-vkeys.txt" --allow-unsigned-tail
+
+# proofs: one entry, without the rest of the log; and one checkpoint extending another
+expect 0 "prove entry 3" "$bin" audit prove "${C[@]}" --seq 3
+printf '%s\n' "$out" >"$tmp/p3.tlog-proof"
+same "a C2SP tlog-proof" "$(head -n1 "$tmp/p3.tlog-proof")" "c2sp.org/tlog-proof@v1"
+same "carrying the entry" "$(sed -n 2p "$tmp/p3.tlog-proof" | cut -d' ' -f2 | base64 -d | json "d['seq']")" 3
+same "of index 3" "$(sed -n 3p "$tmp/p3.tlog-proof")" "index 3"
+expect 0 "verify-proof offline" bash -c "cd '$tmp/auditor' && '$bin' audit verify-proof --proof '$tmp/p3.tlog-proof' --vkeys vkeys.txt"
+has "says it is proven" "$out" "proven: entry 3 (consent.granted,"
+has "against the newest checkpoint" "$out" "in the log $ORIGIN of 10 entries"
+python3 - "$tmp/p3.tlog-proof" "$tmp/bad-path.tlog-proof" "$tmp/bad-entry.tlog-proof" <<'PY'
+import base64, json, sys
+lines = open(sys.argv[1]).read().split('\n')
+path = list(lines)
+path[3] = base64.b64encode(bytes(32)).decode()  # the first hash of the path
+open(sys.argv[2], 'w').write('\n'.join(path))
+entry = list(lines)
+e = json.loads(base64.b64decode(entry[1][6:]))
+e['service'] = 'library'
+entry[1] = 'extra ' + base64.b64encode(json.dumps(e, sort_keys=True, separators=(',', ':'), ensure_ascii=False).encode()).decode()
+open(sys.argv[3], 'w').write('\n'.join(entry))
+PY
+expect 1 "a proof with a changed path" "$bin" audit verify-proof --proof "$tmp/bad-path.tlog-proof" --vkeys "$tmp/vkeys.txt"
+has "does not prove it" "$out" "NOT PROVEN: the inclusion path does not lead from entry 3"
+expect 1 "a proof of a changed entry" "$bin" audit verify-proof --proof "$tmp/bad-entry.tlog-proof" --vkeys "$tmp/vkeys.txt"
+has "does not prove it either" "$out" "NOT PROVEN"
+expect 1 "a proof checked with another log's keys" "$bin" audit verify-proof --proof "$tmp/p3.tlog-proof" --vkeys "$tmp/other-vkeys.txt"
+has "names the keys" "$out" "not signed by a key of the log"
+expect 0 "prove entry 3 against the checkpoint of size 6" "$bin" audit prove "${C[@]}" --seq 3 --size 6
+same "of size 6" "$(python3 -c 'import sys; print(sys.stdin.read().split("\n\n", 1)[1].split("\n")[1])' <<<"$out")" 6
+expect 1 "no checkpoint of size 7" "$bin" audit prove "${C[@]}" --seq 3 --size 7
+has "says so" "$err" "no signed checkpoint of that size"
+expect 2 "an entry beyond the checkpoint" "$bin" audit prove "${C[@]}" --seq 6 --size 6
+expect 2 "prove without --seq or --from-size" "$bin" audit prove "${C[@]}"
+expect 0 "prove that 10 extends 6" "$bin" audit prove "${C[@]}" --from-size 6
+printf '%s\n' "$out" >"$tmp/c6-10.json"
+same "a consistency proof document" "$(json "d['type'], d['old_size'], d['size']" <"$tmp/c6-10.json")" \
+	"civicid-audit-consistency/v1 6 10"
+expect 0 "verify the consistency proof offline" "$bin" audit verify-proof --proof "$tmp/c6-10.json" --vkeys "$tmp/vkeys.txt"
+has "proven" "$out" "extends its checkpoint of 6 entries"
+python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1])); d['proof'] = d['proof'][::-1] if len(d['proof']) > 1 else ['A' * 43 + '=']
+json.dump(d, open(sys.argv[2], 'w'))" "$tmp/c6-10.json" "$tmp/c-bad.json"
+expect 1 "a changed consistency proof" "$bin" audit verify-proof --proof "$tmp/c-bad.json" --vkeys "$tmp/vkeys.txt"
+has "names a fork or rollback" "$out" "does not extend the one of size 6"
+expect 2 "verify-proof is offline" "$bin" audit verify-proof --proof "$tmp/c6-10.json" --vkeys "$tmp/vkeys.txt" "${C[@]}"
 
 # what needs no key: a log rebuilt without checkpoints, an entry appended after the last one
-python3 - "$tmp/full.jsonl" "$tmp/forged.jsonl" "$tmp/appended.jsonl" <<'EOF'
+python3 - "$tmp/full.jsonl" "$tmp/forged.jsonl" "$tmp/appended.jsonl" <<'EOF2'
 import hashlib, json, sys
 lines = open(sys.argv[1]).read().splitlines()
-entries = [l for l in lines if not l.startswith('{"checkpoint":')]
+entries = [l for l in lines if not l.startswith('{"checkpoint":') and not l.startswith('{"note":')]
 def entry_hash(line):
     return hashlib.sha256(b'\0' + line.encode()).hexdigest()
 # entry 3 changed, every later prev recomputed, the checkpoint lines deleted
@@ -226,19 +305,18 @@ e['seq'] += 1
 e['prev'] = entry_hash(entries[-1])
 extra = json.dumps(e, sort_keys=True, separators=(',', ':'), ensure_ascii=False)
 open(sys.argv[3], 'w').write('\n'.join(lines + [extra]) + '\n')
-EOF
-expect 1 "a log rebuilt without its checkpoints is not verified" "$bin" audit verify --file "$tmp/forged.jsonl" --jwks "$tmp/jwks.json"
+EOF2
+V=(audit verify --vkeys "$tmp/vkeys.txt" --file)
+expect 1 "a log rebuilt without its checkpoints is not verified" "$bin" "${V[@]}" "$tmp/forged.jsonl"
 has "says nothing is signed" "$out" "NOT VERIFIED from seq 0: nothing is signed"
 hasnt "never 'signed up to seq 0'" "$out" "signed up to seq 0"
-expect 0 "accepted unsigned, it is all unverified" "$bin" audit verify --file "$tmp/forged.jsonl" \
-	--jwks "$tmp/jwks.json" --allow-unsigned-tail
+expect 0 "accepted unsigned, it is all unverified" "$bin" "${V[@]}" "$tmp/forged.jsonl" --allow-unsigned-tail
 has "says nothing is signed" "$out" "unverified: nothing is signed: no checkpoint covers entries 0..9"
 hasnt "and not that anything is" "$out" "signed up to"
-expect 1 "an entry appended after the last checkpoint is not verified" "$bin" audit verify --file "$tmp/appended.jsonl" --jwks "$tmp/jwks.json"
+expect 1 "an entry appended after the last checkpoint is not verified" "$bin" "${V[@]}" "$tmp/appended.jsonl"
 has "names the unsigned entries" "$out" "NOT VERIFIED from seq 10: entries 10..10 follow the last signed checkpoint"
-expect 0 "accepted unsigned, the tail is reported" "$bin" audit verify --file "$tmp/appended.jsonl" \
-	--jwks "$tmp/jwks.json" --allow-unsigned-tail
-has "signed up to the checkpoint" "$out" "signed up to seq 9 as issuer $ISSUER"
+expect 0 "accepted unsigned, the tail is reported" "$bin" "${V[@]}" "$tmp/appended.jsonl" --allow-unsigned-tail
+has "signed up to the checkpoint" "$out" "signed up to seq 9 by the audit key of $ORIGIN"
 has "the tail unverified" "$out" "unverified: entries 10..10 are not yet covered"
 
 # tampering with the store: each case on its own copy
@@ -255,9 +333,44 @@ damage "one byte of entry 3" 3 byte 3 14
 damage "one byte of the last entry" 9 byte 9 14
 damage "entry 4 deleted" 4 delete 4
 damage "entries 2 and 5 swapped" 2 swap 2 5
+damage "a changed copy of entry 3 inserted before it" 3 insert 3
+damage "entry 7 duplicated" 8 duplicate 7
+damage "a stored tree node changed (node 1,2 over entries 4..5)" 5 node 1 2
 damage "the tail from 5 truncated (below the checkpoint at 10)" 5 truncate 5
 damage "the first entry deleted" 0 delete 0
 expect 0 "the original still verifies" "$bin" audit verify "${C[@]}"
+
+# a restored older backup, and a fork of equal size: only a later checkpoint held elsewhere
+# (a witness's) tells them from the real log
+cp "$tmp/full.jsonl" "$tmp/auditor/"
+expect 0 "the newest checkpoint, as a witness would hold it" "$bin" audit checkpoint "${C[@]}"
+printf '%s\n' "$out" >"$tmp/cp10.note"
+expect 0 "the backup of 8 entries verifies on its own" "$bin" audit verify --store "$tmp/backup8"
+expect 1 "against the later checkpoint it is a rollback" "$bin" audit verify --store "$tmp/backup8" \
+	--witness-checkpoint "$tmp/cp10.note"
+has "named" "$out" "ROLLBACK at seq 8: rollback or truncation: the log holds 8 entries, the witness checkpoint 10"
+expect 1 "--json says rollback" "$bin" audit verify --store "$tmp/backup8" --witness-checkpoint "$tmp/cp10.note" --json
+same "rollback true" "$(json "d['rollback']" <<<"${out}")" True
+expect 0 "the real log holds and extends it" "$bin" audit verify "${C[@]}" --witness-checkpoint "$tmp/cp10.note"
+has "says so" "$out" "the log holds and extends the witness checkpoint"
+# the backup grown again to 10 entries (two other events): a fork of equal size
+expect 0 "the backup grows: an event" "$bin" consent grant hanako --store "$tmp/backup8" "${CC[@]}" --attribute phone_number
+expect 0 "the backup grows: another" "$bin" consent withdraw taro --store "$tmp/backup8" --service childcare \
+	--purpose fee-calculation --attribute email
+expect 0 "the fork signs its own checkpoint of 10" "$bin" audit checkpoint --store "$tmp/backup8"
+same "of the same size" "$(sed -n 2p <<<"$out")" 10
+expect 1 "against the real checkpoint of 10 it is a fork" "$bin" audit verify --store "$tmp/backup8" \
+	--witness-checkpoint "$tmp/cp10.note"
+has "named at its last entry" "$out" "ROLLBACK at seq 9: fork or rollback: the first 10 entries are not the tree the witness checkpoint signs"
+expect 1 "a checkpoint of another log is refused as evidence" "$bin" audit verify "${C[@]}" \
+	--witness-checkpoint "$tmp/cp6.note" --vkeys "$tmp/other-vkeys.txt"
+has "says it proves nothing" "$err" "is not a checkpoint signed by a key of the log given"
+# the export is checked against it offline too
+expect 0 "the export holds the witness checkpoint" "$bin" audit verify --file "$tmp/full.jsonl" \
+	--vkeys "$tmp/vkeys.txt" --witness-checkpoint "$tmp/cp10.note"
+expect 1 "an export of the first 6 entries only is a cut tail" bash -c \
+	"head -n 7 '$tmp/full.jsonl' >'$tmp/cut.jsonl' && '$bin' audit verify --file '$tmp/cut.jsonl' --vkeys '$tmp/vkeys.txt' --witness-checkpoint '$tmp/cp10.note'"
+has "named" "$out" "ROLLBACK at seq 6"
 
 # tampering with the export
 edit_export() { # edit_export NAME EXPECTED_SEQ PYTHON-EXPRESSION-ON-lines
@@ -267,15 +380,59 @@ import sys
 lines = open(sys.argv[1]).read().splitlines()
 $3
 open(sys.argv[2], 'w').write('\n'.join(lines) + '\n')" "$tmp/full.jsonl" "$tmp/bad.jsonl"
-	expect 1 "export, $name: verify fails" "$bin" audit verify --file "$tmp/bad.jsonl" --jwks "$tmp/jwks.json"
+	expect 1 "export, $name: verify fails" "$bin" audit verify --file "$tmp/bad.jsonl" --vkeys "$tmp/vkeys.txt"
 	has "export, $name: names seq $want" "$out" "DAMAGED at seq $want:"
 }
 # lines: 0..5 entries, 6 checkpoint(6), 7..10 entries 6..9, 11 checkpoint(10)
 edit_export "one byte of entry 3" 3 "lines[3] = lines[3].replace('operator', 'operbtor', 1)"
 edit_export "entry 4 removed" 4 "del lines[4]"
 edit_export "entries 1 and 2 swapped" 1 "lines[1], lines[2] = lines[2], lines[1]"
+edit_export "entry 2 repeated" 3 "lines.insert(2, lines[2])"
 edit_export "entries 6 and 7 cut, the checkpoint at 10 kept" 6 "del lines[7:9]"
-edit_export "a checkpoint's signature changed" 5 "lines[6] = lines[6][:-6] + ('AAAA' if lines[6][-6:-2] != 'AAAA' else 'BBBB') + lines[6][-2:]"
+edit_export "a checkpoint's signature changed" 5 "
+import json
+d = json.loads(lines[6]); n = d['note']; i = n.rindex(' ') + 12
+d['note'] = n[:i] + ('A' if n[i] != 'A' else 'B') + n[i + 1:]
+lines[6] = json.dumps(d, ensure_ascii=False, separators=(',', ':'))"
+# a checkpoint signed with another key of the log's very name
+"$tlog" keygen "$ORIGIN" >"$tmp/forger.keys"
+python3 -c "import json, sys; print(json.loads(open(sys.argv[1]).read().splitlines()[11])['note'], end='')" \
+	"$tmp/full.jsonl" >"$tmp/cp-last.note"
+"$tlog" resign "$(sed -n 1p "$tmp/forger.keys")" <"$tmp/cp-last.note" >"$tmp/forged.note"
+edit_export "the last checkpoint re-signed by a forger's key of the log's name" 9 "
+import json
+lines[11] = json.dumps({'note': open('$tmp/forged.note').read()}, ensure_ascii=False, separators=(',', ':'))"
+has "says whose signature is missing" "$out" "no valid signature of the log's audit key"
+
+# the audit key rotates on the record
+expect 0 "keys rotate --audit" "$bin" keys rotate --audit "${C[@]}" --json
+new_vkey=$(json "d['vkey']" <<<"$out")
+rot_cp=$(json "d['checkpoint']" <<<"$out")
+expect 0 "the rotation is an entry" "$bin" audit query "${C[@]}" --type key.rotated --json
+same "carrying the new vkey" "$(json "d['ext']['vkey']" <<<"$out")" "$new_vkey"
+same "and the old one" "$(json "d['ext']['previous']" <<<"$out")" "$(sed -n 2p "$tmp/vkeys.txt")"
+expect 0 "the checkpoint covering it" "$bin" audit prove "${C[@]}" --seq $((rot_cp - 1)) --size "$rot_cp"
+same "is signed by both keys" "$(grep -c "^— $ORIGIN " <<<"$out")" 2
+expect 0 "vkeys lists both" "$bin" audit vkeys "${C[@]}"
+printf '%s\n' "$out" >"$tmp/vkeys2.txt"
+same "two vkeys" "$(grep -vc '^#' "$tmp/vkeys2.txt")" 2
+expect 0 "a grant after the rotation" "$bin" consent grant taro "${C[@]}" "${CC[@]}" --attribute email
+expect 0 "export after the rotation" "$bin" audit export "${C[@]}" --output "$tmp/rotated.jsonl"
+expect 0 "verifies with the key history" "$bin" audit verify --file "$tmp/rotated.jsonl" --vkeys "$tmp/vkeys2.txt"
+expect 1 "not with the old key alone: the new key signs the last checkpoint" \
+	"$bin" audit verify --file "$tmp/rotated.jsonl" --vkeys "$tmp/vkeys.txt"
+expect 0 "the old export still verifies with the history" "$bin" audit verify --file "$tmp/full.jsonl" --vkeys "$tmp/vkeys2.txt"
+expect 0 "the store verifies" "$bin" audit verify "${C[@]}"
+expect 2 "--audit goes with rotate alone" "$bin" keys rotate --audit --alg ES256 "${C[@]}"
+
+# the witnesses setting is checked before the server starts
+printf 'audit_witnesses = https://w.example/ not-a-vkey\n' >"$tmp/bad-witness.conf"
+expect 2 "serve --check refuses a witness without its vkey" "$bin" serve --check \
+	--config "$tmp/bad-witness.conf" --store "$tmp/check" --policies "$tmp/policies"
+has "saying which" "$err" "audit_witnesses: not-a-vkey is not a witness's cosignature vkey"
+printf 'audit_witnesses = https://w.example/ %s\n' "$(sed -n 2p "$tmp/vkeys.txt")" >"$tmp/log-witness.conf"
+expect 2 "nor with a log's vkey in place of a witness's" "$bin" serve --check \
+	--config "$tmp/log-witness.conf" --store "$tmp/check" --policies "$tmp/policies"
 
 echo "1..$n"
 [ "$fails" -eq 0 ]

@@ -113,6 +113,7 @@ has "none yet" "$(json "d['totp_failures']" <<<"$out")" 0
 expect 0 "user --help documents --unlock" "$bin" user --help
 has "help explains the lock" "$out" "wrong codes in a row"
 expect 0 "user totp --disable" "$bin" user totp hanako "${C[@]}" --disable
+has "--disable says the password alone logs in" "$out" "TOTP removed for hanako: the password alone logs in"
 expect 0 "user show after --disable" "$bin" user show hanako "${C[@]}" --json
 has "totp_enrolled false after --disable" "$(json "d['totp_enrolled']" <<<"$out")" False
 expect 1 "--disable when not enrolled" "$bin" user totp hanako "${C[@]}" --disable
@@ -188,6 +189,7 @@ same "the active key still signs" "$(json "[k['state'] for k in d if k['kid']=='
 expect 0 "keys list text" "$bin" keys list "${C[@]}"
 has "list says when the next key signs" "$out" "next     "
 has "list says from when" "$out" "signs from "
+has "the time reads as the audit log writes it" "$out" "signs from $(date -u -d "@$at" +%Y-%m-%dT%H:%M:%SZ)"
 has "list says until when a retired key stays" "$out" "in the JWKS until "
 expect 0 "keys jwks publishes the next key" "$bin" keys jwks "${C[@]}"
 has "jwks has the next kid" "$out" "$next"

@@ -110,7 +110,8 @@ fails "witness.sh without curl" "curl is required" \
 	env PATH="$no_curl" CIVICID_BIN="$bin" TLOG_TOOL=/bin/false bash "$here/witness.sh"
 for s in cli consent_cli audit_cli; do
 	fails "$s.sh without python3" "python3 is required" \
-		env PATH="$no_python" CIVICID_BIN="$bin" AUDIT_TAMPER=/bin/false bash "$here/$s.sh"
+		env PATH="$no_python" CIVICID_BIN="$bin" AUDIT_TAMPER=/bin/false TLOG_TOOL=/bin/false \
+		    bash "$here/$s.sh"
 done
 fails "cli.sh without the LMDB tools" "mdb_dump and mdb_load are required" \
 	env PATH="$no_lmdb" CIVICID_BIN="$bin" bash "$here/cli.sh"

@@ -4,11 +4,13 @@
  * bytes, it must return CID_OK with a report (damage is a report, not an
  * error) or an error audit.h lists, and a report must be consistent: ok with
  * covered <= entries and, unless the unsigned tail is accepted, covered ==
- * entries; or not ok with a reason. Each input is verified twice: with the
- * defaults (no issuer expected, the tail refused) and with an expected
- * issuer and the tail accepted. The keyset is the fixed public JWKS the seed
- * corpus was signed with (no private key here), so the seed "valid" verifies
- * with both its checkpoints.
+ * entries; or not ok with a reason. Each input is verified three times:
+ * with the defaults (no issuer expected, the tail refused), with an expected
+ * issuer and the tail accepted, and with the log's audit vkey trusted (signed
+ * notes). The keyset is the fixed public JWKS the legacy seeds were signed
+ * with, the vkey the one the seed "valid-notes" was signed with (no private
+ * key here), so "valid" verifies with its JWS checkpoints and "valid-notes"
+ * with its signed notes.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -33,14 +35,18 @@ static const char jwks[] =
     "4Sf2UE4zRsF7-LkMAeB_Gm1Q1STYYKocoLxq7zvD_w\",\"alg\":\"RS256\",\"use\":\"sig\"}]"
     "}";
 
+static const char vkey[] = "id.example/audit+713eab9c+AceIP/zTRSaZhc9Biqeb+j6oTMJr7ctbGIhuQxhuzWi0";
+
 /* Made once: libFuzzer runs millions of inputs in one process. */
 static struct cid_keyset *keyset;
+static struct cid_audit_trust *trust;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) // NOLINT(readability-non-const-parameter)
 {
 	(void)argc;
 	(void)argv;
-	if (cid_keyset_from_jwks(jwks, sizeof(jwks) - 1, &keyset) != CID_OK)
+	if (cid_keyset_from_jwks(jwks, sizeof(jwks) - 1, &keyset) != CID_OK ||
+	    cid_audit_trust_parse(vkey, sizeof(vkey) - 1, &trust) != CID_OK)
 		abort();
 	return 0;
 }
@@ -68,10 +74,13 @@ static void verify_once(const uint8_t *data, size_t size, const struct cid_audit
 			abort();
 		if (!rep.ok && (rep.reason[0] == '\0' || rep.bad_seq > rep.entries + 1))
 			abort();
-		if (rep.checkpoints > 0 && rep.issuer[0] == '\0')
+		if (rep.checkpoints > 0 && rep.issuer[0] == '\0' && rep.origin[0] == '\0')
+			abort();
+		if (rep.legacy > rep.checkpoints || (rep.legacy > 0 && rep.issuer[0] == '\0'))
 			abort();
 		if (memchr(rep.reason, '\0', sizeof(rep.reason)) == NULL ||
-		    memchr(rep.issuer, '\0', sizeof(rep.issuer)) == NULL)
+		    memchr(rep.issuer, '\0', sizeof(rep.issuer)) == NULL ||
+		    memchr(rep.origin, '\0', sizeof(rep.origin)) == NULL)
 			abort();
 		break;
 	case CID_ERR_NOMEM:
@@ -85,10 +94,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const struct cid_audit_verify_opts refuse_tail = {0};
 	static const struct cid_audit_verify_opts accept_tail = {.issuer = "https://id.example",
 								 .allow_unsigned_tail = true};
+	struct cid_audit_verify_opts notes = {.trust = NULL};
 
 	if (keyset == NULL)
 		LLVMFuzzerInitialize(NULL, NULL);
+	notes.trust = trust;
 	verify_once(data, size, &refuse_tail);
 	verify_once(data, size, &accept_tail);
+	verify_once(data, size, &notes);
 	return 0;
 }

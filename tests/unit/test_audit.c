@@ -11,6 +11,7 @@
  */
 #include "audit.h"
 #include "audit_release.h"
+#include "note.h"
 #include "support.h"
 
 #include <pthread.h>
@@ -37,6 +38,7 @@ struct fixture {
 	char dir[256];
 	struct cid_store *s;
 	struct cid_keyset *ks;
+	struct cid_audit_trust *trust; /* the store's audit verifier keys */
 	struct cid_audit *log;
 };
 
@@ -48,6 +50,8 @@ static int setup(void **state)
 	f->s = cid_test_store_open(f->dir);
 	f->ks = cid_test_keyset(f->s, NOW);
 	assert_int_equal(cid_audit_issuer_record(f->s, ISS, NULL), CID_OK);
+	assert_int_equal(cid_audit_key_ensure(f->s, NOW), CID_OK);
+	assert_int_equal(cid_audit_trust_load(f->s, &f->trust), CID_OK);
 	assert_int_equal(cid_audit_open(f->s, true, &f->log), CID_OK);
 	*state = f;
 	return 0;
@@ -59,6 +63,7 @@ static int teardown(void **state)
 
 	cid_audit_close(f->log);
 	cid_keyset_free(f->ks);
+	cid_audit_trust_free(f->trust);
 	cid_test_store_close(f->s, f->dir);
 	free(f);
 	return 0;
@@ -92,7 +97,7 @@ static struct cid_audit_report verify_store(const struct fixture *f)
 {
 	struct cid_audit_report rep;
 
-	assert_int_equal(cid_audit_verify_store(f->s, f->ks, &rep), CID_OK);
+	assert_int_equal(cid_audit_verify_store(f->s, f->ks, NULL, &rep), CID_OK);
 	return rep;
 }
 
@@ -110,14 +115,21 @@ static char *export_text(struct cid_store *s, size_t *len)
 	return text;
 }
 
-static struct cid_audit_report verify_opts(const struct cid_keyset *ks, const char *text,
-					   size_t len, const struct cid_audit_verify_opts *opts)
+/* Verifies an export with opts (NULL: the defaults), the fixture's audit keys trusted. */
+static struct cid_audit_report verify_opts(const struct fixture *f, const struct cid_keyset *ks,
+					   const char *text, size_t len,
+					   const struct cid_audit_verify_opts *opts)
 {
 	struct cid_audit_report rep;
+	struct cid_audit_verify_opts o = {0};
 	FILE *in = fmemopen((void *)(uintptr_t)text, len, "r");
 
+	if (opts != NULL)
+		o = *opts;
+	if (o.trust == NULL)
+		o.trust = f->trust;
 	assert_non_null(in);
-	assert_int_equal(cid_audit_verify_export(in, ks, opts, &rep), CID_OK);
+	assert_int_equal(cid_audit_verify_export(in, ks, &o, &rep), CID_OK);
 	fclose(in);
 	return rep;
 }
@@ -127,24 +139,114 @@ static const struct cid_audit_verify_opts strict = {0};
 static const struct cid_audit_verify_opts accept_tail = {.allow_unsigned_tail = true};
 
 /* Verifies an export accepting an unsigned tail: the chain and its checkpoints only. */
-static struct cid_audit_report verify_text(const struct cid_keyset *ks, const char *text,
-					   size_t len)
+static struct cid_audit_report verify_text(const struct fixture *f, const struct cid_keyset *ks,
+					   const char *text, size_t len)
 {
 	static const struct cid_audit_verify_opts chain_only = {.allow_unsigned_tail = true};
 
-	return verify_opts(ks, text, len, &chain_only);
+	return verify_opts(f, ks, text, len, &chain_only);
 }
 
-/* N_CHAIN entries, checkpoints after 5 and 10. */
-static void chain_fill(struct fixture *f)
+/*
+ * A legacy checkpoint of the head, as a store from before the signed notes
+ * holds them: a JWS of {iss, size, hash of the last entry, time, iat} with
+ * the token key, stored as {"jws"}.
+ */
+struct legacy {
+	const struct cid_keyset *ks;
+	const char *iss;
+	int64_t now;
+};
+
+static enum cid_err legacy_cb(struct cid_txn *txn, void *arg)
+{
+	const struct legacy *l = arg;
+	char hash[CID_AUDIT_HASH_HEX];
+	char time[21];
+	char key[17];
+	uint64_t size;
+	char *jws = NULL;
+	json_t *claims;
+	json_t *rec;
+	enum cid_err rc;
+
+	assert_int_equal(cid_audit_head(txn, &size, hash), CID_OK);
+	assert_int_equal(cid_audit_time(l->now, time), CID_OK);
+	claims = json_pack("{s:s, s:I, s:s, s:s, s:I}", "iss", l->iss, "size", (json_int_t)size,
+			   "hash", hash, "time", time, "iat", (json_int_t)l->now);
+	assert_int_equal(cid_jws_sign(l->ks, "ES256", "civicid-checkpoint+jwt", claims, &jws),
+			 CID_OK);
+	rec = json_pack("{s:s}", "jws", jws);
+	snprintf(key, sizeof(key), "%016llx", (unsigned long long)size);
+	rc = cid_txn_put_json(txn, CID_DB_AUDIT_CP, cid_str_of(key), rec, 0);
+	json_decref(rec);
+	json_decref(claims);
+	free(jws);
+	return rc;
+}
+
+static void legacy_checkpoint(struct fixture *f, int64_t now)
+{
+	char *iss = NULL;
+	struct legacy l = {f->ks, NULL, now};
+
+	assert_int_equal(cid_audit_issuer(f->s, &iss), CID_OK);
+	l.iss = iss;
+	assert_int_equal(cid_store_update(f->s, legacy_cb, &l), CID_OK);
+	free(iss);
+}
+
+/* N_CHAIN entries, checkpoints after 5 and 10: signed notes, or legacy JWS ones. */
+static void chain_fill_as(struct fixture *f, bool legacy)
 {
 	for (int i = 0; i < N_CHAIN; i++) {
 		assert_int_equal(append1(f->log, entry_new("release.permit", i % 2 ? HANAKO : TARO,
 							   "childcare", "family_name", NOW + i)),
 				 (uint64_t)i);
-		if (i == 4 || i == 9)
-			assert_int_equal(cid_audit_checkpoint(f->s, f->ks, NOW + i, NULL), CID_OK);
+		if ((i == 4 || i == 9) && legacy)
+			legacy_checkpoint(f, NOW + i);
+		else if (i == 4 || i == 9)
+			assert_int_equal(cid_audit_checkpoint(f->s, NOW + i, NULL), CID_OK);
 	}
+}
+
+static void chain_fill(struct fixture *f)
+{
+	chain_fill_as(f, false);
+}
+
+/* Flips one character of the signature of the last signature line of a note. */
+static void note_sig_flip(char *note)
+{
+	char *line = NULL;
+	char *sp;
+
+	/* a signature line starts with an em dash (U+2014) and a space */
+	for (char *p = strstr(note, "\xe2\x80\x94 "); p != NULL; p = strstr(p + 1, "\xe2\x80\x94 "))
+		line = p;
+	assert_non_null(line);
+	sp = strchr(line + 4, ' ');
+	assert_non_null(sp);
+	sp[10] = sp[10] == 'A' ? 'B' : 'A'; /* past the key id */
+}
+
+/* The JSON record text with its "note" member's signature flipped (caller frees). */
+static char *note_json_flip(const char *text)
+{
+	json_t *o = json_loads(text, 0, NULL);
+	char *note;
+	char *out;
+
+	assert_non_null(o);
+	note = strdup(cid_json_str(o, "note"));
+	assert_non_null(note);
+	note_sig_flip(note);
+	json_object_set_new(o, "note", json_string(note));
+	out = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_non_null(out);
+	free(note);
+	json_decref(o);
+	return out;
 }
 
 /* ---- raw store edits ---- */
@@ -156,7 +258,11 @@ enum edit_kind {
 	EDIT_TRUNCATE,
 	EDIT_CUT,
 	EDIT_FORGE_CP,
-	EDIT_HEAD
+	EDIT_HEAD,
+	EDIT_INSERT,
+	EDIT_DUPLICATE,
+	EDIT_NODE,
+	EDIT_FRONTIER
 };
 
 struct edit {
@@ -253,15 +359,53 @@ static enum cid_err edit_cb(struct cid_txn *txn, void *arg)
 		break;
 	case EDIT_FORGE_CP:
 		/* flip a character of the signature of checkpoint seq */
-		a = raw_get(txn, CID_DB_AUDIT_CP, k);
-		{
-			char *sig = strrchr(a, '.');
-
-			assert_non_null(sig);
-			sig[5] = sig[5] == 'A' ? 'B' : 'A';
-		}
+		b = raw_get(txn, CID_DB_AUDIT_CP, k);
+		a = note_json_flip(b);
 		rc = cid_txn_put(txn, CID_DB_AUDIT_CP, cid_str_of(k), cid_str_of(a), 0);
 		break;
+	case EDIT_INSERT:
+	case EDIT_DUPLICATE:
+		/* the entries from seq move up by one; an insert puts a changed copy at seq */
+		for (uint64_t s = N_CHAIN; s > e->seq && rc == CID_OK; s--) {
+			free(a);
+			key16(s - 1, k2);
+			a = raw_get(txn, CID_DB_AUDIT, k2);
+			key16(s, k2);
+			rc = cid_txn_put(txn, CID_DB_AUDIT, cid_str_of(k2), cid_str_of(a), 0);
+		}
+		if (e->kind == EDIT_INSERT && rc == CID_OK) {
+			flip_byte(a);
+			rc = cid_txn_put(txn, CID_DB_AUDIT, cid_str_of(k), cid_str_of(a), 0);
+		}
+		break;
+	case EDIT_NODE: {
+		/* a byte of the stored tree node (level 1, index seq / 2) */
+		char node[9] = {1, 0, 0, 0, 0, 0, 0, 0, (char)(e->seq / 2)};
+		struct cid_str v;
+		char h[32];
+
+		rc = cid_txn_get(txn, CID_DB_AUDIT_TREE, (struct cid_str){node, 9}, &v);
+		assert_int_equal(rc, CID_OK);
+		assert_int_equal(v.len, 32);
+		memcpy(h, v.ptr, 32);
+		h[7] ^= 1;
+		rc = cid_txn_put(txn, CID_DB_AUDIT_TREE, (struct cid_str){node, 9},
+				 (struct cid_str){h, 32}, 0);
+		break;
+	}
+	case EDIT_FRONTIER: {
+		struct cid_str v;
+		char buf[8 + 64 * 32];
+
+		rc = cid_txn_get(txn, CID_DB_META, cid_str_of("audit_frontier"), &v);
+		assert_int_equal(rc, CID_OK);
+		assert_true(v.len <= sizeof(buf) && v.len > 8);
+		memcpy(buf, v.ptr, v.len);
+		buf[v.len - 1] ^= 1;
+		rc = cid_txn_put(txn, CID_DB_META, cid_str_of("audit_frontier"),
+				 (struct cid_str){buf, v.len}, 0);
+		break;
+	}
 	case EDIT_HEAD:
 		rec = json_pack("{s:I, s:s}", "size", (json_int_t)N_CHAIN, "hash",
 				"1111111111111111111111111111111111111111111111111111111111111111");
@@ -290,7 +434,13 @@ static const struct {
     {"truncated below checkpoint 10 with head rewound", {EDIT_TRUNCATE, 8, 0}, 8},
     {"truncated after checkpoint 10 (head catches it)", {EDIT_CUT, 10, 0}, 10},
     {"forged checkpoint 5", {EDIT_FORGE_CP, 5, 0}, 4},
+    {"forged checkpoint 10", {EDIT_FORGE_CP, 10, 0}, 9},
     {"changed head hash", {EDIT_HEAD, 0, 0}, N_CHAIN - 1},
+    {"a changed copy of entry 3 inserted before it", {EDIT_INSERT, 3, 0}, 3},
+    {"entry 6 duplicated", {EDIT_DUPLICATE, 6, 0}, 7},
+    {"entry 11 duplicated at the end", {EDIT_DUPLICATE, 11, 0}, 12},
+    {"a stored tree node changed (proofs would fail)", {EDIT_NODE, 4, 0}, 5},
+    {"the stored frontier changed (checkpoints would fail)", {EDIT_FRONTIER, 0, 0}, N_CHAIN - 1},
 };
 
 static void test_untouched_log_verifies_with_counts(void **state)
@@ -312,24 +462,24 @@ static void test_untouched_log_verifies_with_counts(void **state)
 	assert_int_equal(rep.covered, 10);
 	/* the live log's tail is reported, not failed */
 	assert_true(rep.unsigned_tail);
-	assert_true(rep.issuer_checked);
-	assert_string_equal(rep.issuer, ISS);
+	assert_int_equal(rep.legacy, 0);
+	assert_string_equal(rep.origin, "id.example/audit");
 
 	text = export_text(f->s, &len);
-	rep = verify_text(f->ks, text, len);
+	rep = verify_text(f, f->ks, text, len);
 	assert_true(rep.ok);
 	assert_int_equal(rep.entries, N_CHAIN);
 	assert_int_equal(rep.checkpoints, 2);
 	assert_int_equal(rep.covered, 10); /* the last two are not signed yet */
 	assert_true(rep.unsigned_tail);
 	/* an export is made signed to its end: this one is not */
-	rep = verify_opts(f->ks, text, len, &strict);
+	rep = verify_opts(f, f->ks, text, len, &strict);
 	assert_false(rep.ok);
 	assert_true(rep.unsigned_tail);
 	assert_int_equal(rep.bad_seq, 10);
 	free(text);
 
-	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, NOW + 60, NULL), CID_OK);
+	assert_int_equal(cid_audit_checkpoint(f->s, NOW + 60, NULL), CID_OK);
 	rep = verify_store(f);
 	assert_true(rep.ok);
 	assert_false(rep.unsigned_tail);
@@ -359,7 +509,17 @@ static void test_store_tampering_is_found_at_first_bad_seq(void **state)
 
 /* ---- export edits: on the lines ---- */
 
-enum line_edit { LINE_BYTE, LINE_DELETE, LINE_SWAP, LINE_TRUNCATE, LINE_FORGE_CP, LINE_JUNK };
+enum line_edit {
+	LINE_BYTE,
+	LINE_DELETE,
+	LINE_SWAP,
+	LINE_TRUNCATE,
+	LINE_FORGE_CP,
+	LINE_JUNK,
+	LINE_INSERT,
+	LINE_DUPLICATE,
+	LINE_OTHER_KEY
+};
 
 /* Line numbers of the export of chain_fill: entries 0-4, cp5, 5-9, cp10, 10, 11. */
 static size_t line_of_seq(uint64_t seq)
@@ -383,7 +543,35 @@ static const struct {
     {"truncated 7-9 below checkpoint 10", LINE_TRUNCATE, 7, 0, 7},
     {"forged checkpoint 10", LINE_FORGE_CP, 10, 0, 9},
     {"junk line in place of entry 2", LINE_JUNK, 2, 0, 2},
+    {"a changed copy of entry 3 inserted before it", LINE_INSERT, 3, 0, 4},
+    {"entry 7 repeated", LINE_DUPLICATE, 7, 0, 8},
+    {"checkpoint 10 signed with another key of the log's name", LINE_OTHER_KEY, 10, 0, 9},
 };
+
+/* The note line of a checkpoint re-signed by a fresh key named as the log's (caller frees). */
+static char *other_key_line(const char *line)
+{
+	json_t *o = json_loads(line, 0, NULL);
+	const char *note = cid_json_str(o, "note");
+	struct cid_note parsed;
+	struct cid_note_signer *k = NULL;
+	char *forged = NULL;
+	char *out;
+
+	assert_non_null(note);
+	assert_int_equal(cid_note_parse(cid_str_of(note), &parsed), CID_OK);
+	assert_int_equal(cid_note_signer_new(parsed.sigs[0].name, CID_NOTE_ED25519, NULL, &k),
+			 CID_OK);
+	const struct cid_note_signer *ks[] = {k};
+	assert_int_equal(cid_note_sign(parsed.text, ks, 1, 0, &forged, NULL), CID_OK);
+	json_object_set_new(o, "note", json_string(forged));
+	out = json_dumps(o, JSON_COMPACT);
+	assert_non_null(out);
+	free(forged);
+	cid_note_signer_free(k);
+	json_decref(o);
+	return out;
+}
 
 /* Splits text into lines (in place); returns their count. */
 static size_t split_lines(char *text, char **lines, size_t max)
@@ -455,15 +643,12 @@ static void test_export_tampering_is_found_at_first_bad_seq(void **state)
 					continue;
 				break;
 			case LINE_FORGE_CP:
+			case LINE_OTHER_KEY:
 				/* the checkpoint line after entry seq - 1 */
 				if (j == line_of_seq(export_tampers[i].seq - 1) + 1) {
-					char *sig;
-
-					mod = strdup(line);
-					assert_non_null(mod);
-					sig = strrchr(mod, '.');
-					assert_non_null(sig);
-					sig[5] = sig[5] == 'A' ? 'B' : 'A';
+					mod = export_tampers[i].kind == LINE_FORGE_CP
+						  ? note_json_flip(line)
+						  : other_key_line(line);
 					line = mod;
 				}
 				break;
@@ -471,12 +656,22 @@ static void test_export_tampering_is_found_at_first_bad_seq(void **state)
 				if (j == l)
 					line = "{\"not\": json";
 				break;
+			case LINE_INSERT:
+			case LINE_DUPLICATE:
+				if (j == l) {
+					mod = strdup(line);
+					assert_non_null(mod);
+					if (export_tampers[i].kind == LINE_INSERT)
+						flip_byte(mod);
+					fprintf(mem, "%s\n", mod);
+				}
+				break;
 			}
 			fprintf(mem, "%s\n", line);
 			free(mod);
 		}
 		assert_int_equal(fclose(mem), 0);
-		rep = verify_text(f->ks, out, outlen);
+		rep = verify_text(f, f->ks, out, outlen);
 		if (rep.ok || rep.bad_seq != export_tampers[i].bad_seq)
 			fail_msg("%s: ok %d bad_seq %llu (want %llu): %s", export_tampers[i].name,
 				 rep.ok, (unsigned long long)rep.bad_seq,
@@ -503,7 +698,7 @@ static void test_export_line_over_one_mib_is_damage(void **state)
 	memcpy(big, orig, len);
 	memset(big + len, 'x', blen);
 	big[len + blen] = '\n';
-	rep = verify_text(f->ks, big, len + blen + 1);
+	rep = verify_text(f, f->ks, big, len + blen + 1);
 	assert_false(rep.ok);
 	assert_int_equal(rep.bad_seq, N_CHAIN);
 	free(big);
@@ -1135,13 +1330,13 @@ static void test_checkpoint_reuses_covering_one(void **state)
 	char *b = NULL;
 	char *c = NULL;
 
-	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, NOW, &a), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_audit_checkpoint(f->s, NOW, &a), CID_ERR_NOTFOUND);
 	(void)append1(f->log, entry_new("release.permit", HANAKO, "childcare", "email", NOW));
-	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, NOW, &a), CID_OK);
-	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, NOW + 5, &b), CID_OK);
+	assert_int_equal(cid_audit_checkpoint(f->s, NOW, &a), CID_OK);
+	assert_int_equal(cid_audit_checkpoint(f->s, NOW + 5, &b), CID_OK);
 	assert_string_equal(a, b);
 	(void)append1(f->log, entry_new("release.permit", HANAKO, "childcare", "email", NOW));
-	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, NOW + 9, &c), CID_OK);
+	assert_int_equal(cid_audit_checkpoint(f->s, NOW + 9, &c), CID_OK);
 	assert_string_not_equal(a, c);
 	free(a);
 	free(b);
@@ -1150,8 +1345,7 @@ static void test_checkpoint_reuses_covering_one(void **state)
 }
 
 /* The signed export ends with a checkpoint covering every entry it holds. */
-static struct cid_audit_report export_signed(struct fixture *f, const struct cid_keyset *ks,
-					     uint64_t *entries)
+static struct cid_audit_report export_signed(struct fixture *f, uint64_t *entries)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -1160,9 +1354,9 @@ static struct cid_audit_report export_signed(struct fixture *f, const struct cid
 
 	assert_non_null(mem);
 	*entries = UINT64_MAX;
-	assert_int_equal(cid_audit_export_signed(f->s, ks, NOW + 60, mem, entries), CID_OK);
+	assert_int_equal(cid_audit_export_signed(f->s, NOW + 60, mem, entries), CID_OK);
 	assert_int_equal(fclose(mem), 0);
-	rep = verify_text(f->ks, text, len);
+	rep = verify_text(f, f->ks, text, len);
 	free(text);
 	return rep;
 }
@@ -1174,29 +1368,25 @@ static void test_signed_export_covers_all_of_it(void **state)
 	uint64_t n;
 
 	/* an empty log: nothing to sign, an empty export */
-	rep = export_signed(f, f->ks, &n);
+	rep = export_signed(f, &n);
 	assert_true(rep.ok);
 	assert_int_equal(n, 0);
 	assert_int_equal(rep.entries, 0);
 	chain_fill(f); /* checkpoints after 5 and 10 of N_CHAIN */
 	(void)append1(f->log, entry_new("release.permit", HANAKO, "childcare", "email", NOW));
-	/* no key yet: the export is whole but its tail is not covered */
-	rep = export_signed(f, NULL, &n);
-	assert_true(rep.ok);
-	assert_int_equal(n, N_CHAIN + 1);
-	assert_int_equal(rep.covered, 10);
-	rep = export_signed(f, f->ks, &n);
+	rep = export_signed(f, &n);
 	assert_true(rep.ok);
 	assert_int_equal(n, N_CHAIN + 1);
 	assert_int_equal(rep.entries, N_CHAIN + 1);
 	assert_int_equal(rep.checkpoints, 3);
 	assert_int_equal(rep.covered, N_CHAIN + 1);
 	/* again: the newest checkpoint already covers the head, none is added */
-	rep = export_signed(f, f->ks, &n);
+	rep = export_signed(f, &n);
 	assert_int_equal(rep.checkpoints, 3);
 }
 
-static void test_offline_verification_with_published_jwks(void **state)
+/* A store from before the signed notes: its JWS checkpoints verify with the token keys. */
+static void test_legacy_checkpoints_verify_with_published_jwks(void **state)
 {
 	struct fixture *f = *state;
 	struct cid_keyset *pub = NULL;
@@ -1207,26 +1397,44 @@ static void test_offline_verification_with_published_jwks(void **state)
 	size_t len = 0;
 	struct cid_audit_report rep;
 
-	chain_fill(f);
+	chain_fill_as(f, true);
 	jwks = cid_keyset_jwks(f->ks, &jlen);
 	assert_int_equal(cid_keyset_from_jwks(jwks, jlen, &pub), CID_OK);
 	text = export_text(f->s, &len);
-	rep = verify_text(pub, text, len);
+	rep = verify_text(f, pub, text, len);
 	assert_true(rep.ok);
 	assert_int_equal(rep.checkpoints, 2);
+	assert_int_equal(rep.legacy, 2);
 	assert_int_equal(rep.covered, 10);
+	/* without the JWKS a legacy checkpoint is not taken on trust */
+	rep = verify_text(f, NULL, text, len);
+	assert_false(rep.ok);
+	assert_int_equal(rep.bad_seq, 4);
+	assert_non_null(strstr(rep.reason, "legacy JWS: the JWKS of the token keys checks it"));
+	/* the tree of the old entries and the signed notes after them verify together */
+	assert_int_equal(cid_audit_checkpoint(f->s, NOW + 50, NULL), CID_OK);
+	rep = verify_store(f);
+	assert_true(rep.ok);
+	assert_int_equal(rep.checkpoints, 3);
+	assert_int_equal(rep.legacy, 2);
+	assert_int_equal(rep.covered, N_CHAIN);
+	free(text);
+	text = export_text(f->s, &len);
+	rep = verify_opts(f, pub, text, len, &strict);
+	assert_true(rep.ok);
+	assert_int_equal(rep.checkpoints, 3);
 
 	/* after a rotation whose old key is past drop_after, load_all still verifies */
 	assert_int_equal(cid_keys_rotate(f->s, "ES256", NOW + 100, 0, NULL), CID_OK);
 	assert_int_equal(cid_keyset_load(f->s, NOW + 200, &old), CID_OK);
-	assert_int_equal(cid_audit_verify_store(f->s, old, &rep), CID_OK);
+	assert_int_equal(cid_audit_verify_store(f->s, old, NULL, &rep), CID_OK);
 	assert_false(rep.ok); /* the dropped key is not in the current keyset */
 	assert_int_equal(rep.bad_seq, 4);
 	cid_keyset_free(old);
 	assert_int_equal(cid_keyset_load_all(f->s, &old), CID_OK);
-	assert_int_equal(cid_audit_verify_store(f->s, old, &rep), CID_OK);
+	assert_int_equal(cid_audit_verify_store(f->s, old, NULL, &rep), CID_OK);
 	assert_true(rep.ok);
-	assert_int_equal(rep.checkpoints, 2);
+	assert_int_equal(rep.checkpoints, 3);
 	cid_keyset_free(old);
 	cid_keyset_free(pub);
 	free(text);
@@ -1273,7 +1481,8 @@ static char *forge(const char *export, uint64_t changed, bool keep_checkpoints, 
 		json_t *e;
 		char *text;
 
-		if (i < n && strncmp(lines[i], "{\"checkpoint\":", 14) == 0) {
+		if (i < n && (strncmp(lines[i], "{\"checkpoint\":", 14) == 0 ||
+			      strncmp(lines[i], "{\"note\":", 8) == 0)) {
 			if (keep_checkpoints)
 				fprintf(mem, "%s\n", lines[i]);
 			continue;
@@ -1311,7 +1520,7 @@ static void test_fabricated_export_without_checkpoints_fails(void **state)
 	chain_fill(f);
 	orig = export_text(f->s, &len);
 	fake = forge(orig, 3, false, 0, &flen);
-	rep = verify_opts(f->ks, fake, flen, &strict);
+	rep = verify_opts(f, f->ks, fake, flen, &strict);
 	assert_false(rep.ok);
 	assert_true(rep.unsigned_tail);
 	assert_int_equal(rep.bad_seq, 0);
@@ -1321,7 +1530,7 @@ static void test_fabricated_export_without_checkpoints_fails(void **state)
 	assert_non_null(strstr(rep.reason, "nothing is signed"));
 	assert_string_equal(rep.issuer, "");
 	/* accepted, the chain itself holds: everything is unverified */
-	rep = verify_opts(f->ks, fake, flen, &accept_tail);
+	rep = verify_opts(f, f->ks, fake, flen, &accept_tail);
 	assert_true(rep.ok);
 	assert_true(rep.unsigned_tail);
 	assert_int_equal(rep.covered, 0);
@@ -1329,10 +1538,10 @@ static void test_fabricated_export_without_checkpoints_fails(void **state)
 	free(fake);
 	/* with its checkpoints kept, the same edit is damage at the changed entry */
 	fake = forge(orig, 3, true, 0, &flen);
-	rep = verify_opts(f->ks, fake, flen, &accept_tail);
+	rep = verify_opts(f, f->ks, fake, flen, &accept_tail);
 	assert_false(rep.ok);
 	assert_false(rep.unsigned_tail);
-	assert_int_equal(rep.bad_seq, 4); /* checkpoint 5 signed another hash of entry 4 */
+	assert_int_equal(rep.bad_seq, 4); /* checkpoint 5 signed another tree of entries 0..4 */
 	free(fake);
 	free(orig);
 }
@@ -1351,33 +1560,33 @@ static void test_entries_appended_after_the_last_checkpoint_fail(void **state)
 
 	assert_non_null(mem);
 	chain_fill(f);
-	assert_int_equal(cid_audit_export_signed(f->s, f->ks, NOW + 60, mem, &n), CID_OK);
+	assert_int_equal(cid_audit_export_signed(f->s, NOW + 60, mem, &n), CID_OK);
 	assert_int_equal(fclose(mem), 0);
-	rep = verify_opts(f->ks, text, len, &strict);
+	rep = verify_opts(f, f->ks, text, len, &strict);
 	assert_true(rep.ok);
 	assert_false(rep.unsigned_tail);
 	assert_int_equal(rep.covered, N_CHAIN);
 
 	fake = forge(text, UINT64_MAX, true, 2, &flen);
-	rep = verify_opts(f->ks, fake, flen, &strict);
+	rep = verify_opts(f, f->ks, fake, flen, &strict);
 	assert_false(rep.ok);
 	assert_true(rep.unsigned_tail);
 	assert_int_equal(rep.bad_seq, N_CHAIN);
 	assert_int_equal(rep.entries, N_CHAIN + 2);
 	assert_int_equal(rep.covered, N_CHAIN);
 	assert_non_null(strstr(rep.reason, "entries 12..13 follow the last signed checkpoint"));
-	rep = verify_opts(f->ks, fake, flen, &accept_tail);
+	rep = verify_opts(f, f->ks, fake, flen, &accept_tail);
 	assert_true(rep.ok);
 	assert_true(rep.unsigned_tail);
 	assert_int_equal(rep.covered, N_CHAIN);
 	/* NULL options are the strict defaults */
-	rep = verify_opts(f->ks, fake, flen, NULL);
+	rep = verify_opts(f, f->ks, fake, flen, NULL);
 	assert_false(rep.ok);
 	free(fake);
 	free(text);
 }
 
-/* Every checkpoint is signed as the expected issuer: given, or named by the JWKS. */
+/* Every legacy checkpoint is signed as the expected issuer: given, or named by the JWKS. */
 static void test_checkpoint_issuer_is_checked(void **state)
 {
 	struct fixture *f = *state;
@@ -1392,17 +1601,17 @@ static void test_checkpoint_issuer_is_checked(void **state)
 	size_t len = 0;
 	FILE *in;
 
-	chain_fill(f); /* checkpoints 5 and 10, both signed as ISS */
+	chain_fill_as(f, true); /* legacy checkpoints 5 and 10, both signed as ISS */
 	text = export_text(f->s, &len);
-	rep = verify_opts(f->ks, text, len, &accept_tail);
+	rep = verify_opts(f, f->ks, text, len, &accept_tail);
 	assert_true(rep.ok);
 	assert_false(rep.issuer_checked);
 	assert_string_equal(rep.issuer, ISS);
-	rep = verify_opts(f->ks, text, len, &ours);
+	rep = verify_opts(f, f->ks, text, len, &ours);
 	assert_true(rep.ok);
 	assert_true(rep.issuer_checked);
 	assert_string_equal(rep.issuer, ISS);
-	rep = verify_opts(f->ks, text, len, &other);
+	rep = verify_opts(f, f->ks, text, len, &other);
 	assert_false(rep.ok);
 	assert_false(rep.unsigned_tail);
 	assert_int_equal(rep.bad_seq, 4);
@@ -1415,12 +1624,12 @@ static void test_checkpoint_issuer_is_checked(void **state)
 	assert_int_equal(cid_keyset_jwks_issuer(f->ks, "https://other.example", &doc), CID_OK);
 	assert_int_equal(cid_keyset_from_jwks(doc, strlen(doc), &wrong), CID_OK);
 	free(doc);
-	rep = verify_opts(named, text, len, &accept_tail);
+	rep = verify_opts(f, named, text, len, &accept_tail);
 	assert_true(rep.ok);
 	assert_true(rep.issuer_checked);
-	rep = verify_opts(named, text, len, &ours);
+	rep = verify_opts(f, named, text, len, &ours);
 	assert_true(rep.ok);
-	rep = verify_opts(wrong, text, len, &accept_tail);
+	rep = verify_opts(f, wrong, text, len, &accept_tail);
 	assert_false(rep.ok);
 	assert_int_equal(rep.bad_seq, 4);
 	/* given and named, they must agree: nothing is read otherwise */
@@ -1452,7 +1661,7 @@ static void issuer_force(struct fixture *f, json_t *value)
 	json_decref(value);
 }
 
-/* A log whose checkpoints carry two issuers is damaged, in an export and in the store. */
+/* A log whose legacy checkpoints carry two issuers is damaged, in an export and in the store. */
 static void test_one_log_has_one_issuer(void **state)
 {
 	struct fixture *f = *state;
@@ -1464,12 +1673,12 @@ static void test_one_log_has_one_issuer(void **state)
 		(void)append1(f->log,
 			      entry_new("release.permit", HANAKO, "childcare", "email", NOW + i));
 		if (i == 4)
-			assert_int_equal(cid_audit_checkpoint(f->s, f->ks, NOW + i, NULL), CID_OK);
+			legacy_checkpoint(f, NOW + i);
 	}
 	issuer_force(f, json_string("https://other.example"));
-	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, NOW + 20, NULL), CID_OK);
+	legacy_checkpoint(f, NOW + 20);
 	text = export_text(f->s, &len);
-	rep = verify_opts(f->ks, text, len, &strict);
+	rep = verify_opts(f, f->ks, text, len, &strict);
 	assert_false(rep.ok);
 	assert_false(rep.unsigned_tail);
 	assert_int_equal(rep.bad_seq, 9);
@@ -1488,7 +1697,10 @@ static void test_one_log_has_one_issuer(void **state)
 	free(text);
 }
 
-/* The first issuer recorded stays the log's; without one, nothing is signed. */
+/*
+ * The first issuer recorded stays the log's, and the origin of the signed
+ * checkpoints is made of it; without one, nothing is signed.
+ */
 static void test_issuer_is_recorded_once_and_signs_checkpoints(void **state)
 {
 	struct fixture *f = *state;
@@ -1502,7 +1714,9 @@ static void test_issuer_is_recorded_once_and_signs_checkpoints(void **state)
 	char *text = NULL;
 	size_t len = 0;
 	FILE *mem;
-	json_t *claims = NULL;
+	struct cid_note note;
+	struct cid_checkpoint cp;
+	json_t *vkeys = NULL;
 	json_t *e;
 	char longiss[CID_MAX_URI + 2];
 
@@ -1520,11 +1734,19 @@ static void test_issuer_is_recorded_once_and_signs_checkpoints(void **state)
 	assert_int_equal(cid_audit_issuer_record(f->s, "", NULL), CID_ERR_INVALID);
 	assert_int_equal(cid_audit_issuer_record(f->s, longiss, NULL), CID_ERR_INVALID);
 	(void)append1(f->log, entry_new("release.permit", HANAKO, "childcare", "email", NOW));
-	assert_int_equal(cid_audit_checkpoint(f->s, f->ks, NOW, &jws), CID_OK);
-	assert_int_equal(cid_jws_verify(f->ks, jws, strlen(jws), "civicid-checkpoint+jwt", &claims),
-			 CID_OK);
-	assert_string_equal(cid_json_str(claims, "iss"), ISS);
-	json_decref(claims);
+	assert_int_equal(cid_audit_checkpoint(f->s, NOW, &jws), CID_OK);
+	assert_int_equal(cid_note_parse(cid_str_of(jws), &note), CID_OK);
+	assert_int_equal(cid_checkpoint_parse(note.text, &cp), CID_OK);
+	assert_int_equal(cp.origin.len, strlen("id.example/audit"));
+	assert_memory_equal(cp.origin.ptr, "id.example/audit", cp.origin.len);
+	assert_int_equal(cp.size, 1);
+	assert_int_equal(cp.ext.len, strlen("time 1800000000\n"));
+	assert_memory_equal(cp.ext.ptr, "time 1800000000\n", cp.ext.len);
+	assert_int_equal(note.n_sigs, 1);
+	assert_int_equal(cid_audit_vkeys(f->s, &vkeys), CID_OK);
+	assert_string_equal(cid_json_str(vkeys, "origin"), "id.example/audit");
+	assert_int_equal(json_array_size(json_object_get(vkeys, "vkeys")), 1);
+	json_decref(vkeys);
 	free(jws);
 	jws = NULL;
 
@@ -1532,19 +1754,21 @@ static void test_issuer_is_recorded_once_and_signs_checkpoints(void **state)
 	assert_int_equal(cid_audit_issuer(bare, &iss), CID_ERR_NOTFOUND);
 	assert_null(iss);
 	assert_int_equal(cid_audit_open(bare, false, &log), CID_OK);
-	assert_int_equal(cid_audit_checkpoint(bare, ks, NOW, &jws), CID_ERR_NOTFOUND); /* empty */
+	assert_int_equal(cid_audit_checkpoint(bare, NOW, &jws), CID_ERR_NOTFOUND); /* empty */
 	e = entry_new("release.permit", HANAKO, "childcare", "email", NOW);
 	assert_int_equal(cid_audit_append(log, &e, 1, NULL), CID_OK);
 	json_decref(e);
-	assert_int_equal(cid_audit_checkpoint(bare, ks, NOW, &jws), CID_ERR_CONFIG);
+	assert_int_equal(cid_audit_checkpoint(bare, NOW, &jws), CID_ERR_CONFIG);
 	assert_null(jws);
+	assert_int_equal(cid_audit_key_ensure(bare, NOW), CID_ERR_CONFIG);
+	assert_int_equal(cid_audit_vkeys(bare, &vkeys), CID_ERR_NOTFOUND);
 	mem = open_memstream(&text, &len);
 	assert_non_null(mem);
-	assert_int_equal(cid_audit_export_signed(bare, ks, NOW, mem, NULL), CID_ERR_CONFIG);
+	assert_int_equal(cid_audit_export_signed(bare, NOW, mem, NULL), CID_ERR_CONFIG);
 	assert_int_equal(fclose(mem), 0);
 	assert_int_equal(len, 0); /* nothing written */
 	free(text);
-	assert_int_equal(cid_audit_verify_store(bare, ks, &rep), CID_OK);
+	assert_int_equal(cid_audit_verify_store(bare, ks, NULL, &rep), CID_OK);
 	assert_true(rep.ok);
 	assert_true(rep.unsigned_tail);
 	assert_false(rep.issuer_checked);
@@ -1812,15 +2036,15 @@ static void test_filtered_export_is_recorded_before_it_leaves(void **state)
 }
 
 /* Exports the whole log on the record into *text. */
-static enum cid_err export_recorded(struct cid_store *s, const struct cid_keyset *ks, int64_t now,
-				    char **text, size_t *len, uint64_t *n)
+static enum cid_err export_recorded(struct cid_store *s, int64_t now, char **text, size_t *len,
+				    uint64_t *n)
 {
 	const struct cid_audit_exported x = {.actor = "operator", .endpoint = "cli", .now = now};
 	FILE *mem = open_memstream(text, len);
 	enum cid_err rc;
 
 	assert_non_null(mem);
-	rc = cid_audit_export_recorded(s, ks, &x, mem, n);
+	rc = cid_audit_export_recorded(s, &x, mem, n);
 	assert_int_equal(fclose(mem), 0);
 	return rc;
 }
@@ -1839,7 +2063,8 @@ static json_t *last_entry_line(const char *text, size_t len)
 			p--;
 		e = json_loadb(p, (size_t)(end - p), 0, NULL);
 		assert_non_null(e);
-		if (json_object_get(e, "checkpoint") != NULL) {
+		if (json_object_get(e, "checkpoint") != NULL ||
+		    json_object_get(e, "note") != NULL) {
 			json_decref(e);
 			e = NULL;
 			end = p;
@@ -1854,22 +2079,19 @@ static void test_whole_export_ends_with_its_record_and_a_checkpoint(void **state
 	char dir[256];
 	struct cid_store *bare;
 	struct cid_keyset *ks;
-	struct cid_keyset *pub = NULL;
 	struct cid_audit_report rep;
 	json_t *e;
 	json_t *ext;
 	char *text = NULL;
 	size_t len = 0;
-	size_t jlen = 0;
-	const char *jwks;
 	uint64_t n = 0;
 
 	chain_fill(f); /* N_CHAIN entries, checkpoints after 5 and 10 */
-	assert_int_equal(export_recorded(f->s, f->ks, NOW + 60, &text, &len, &n), CID_OK);
+	assert_int_equal(export_recorded(f->s, NOW + 60, &text, &len, &n), CID_OK);
 	assert_int_equal(n, N_CHAIN + 1);
 	/* the record is the export's last entry, and a checkpoint covering it ends the file */
 	assert_true(len > 0 && text[len - 1] == '\n');
-	assert_non_null(strstr(text, "\n{\"checkpoint\":"));
+	assert_non_null(strstr(text, "\n{\"note\":"));
 	e = last_entry_line(text, len);
 	assert_int_equal(json_integer_value(json_object_get(e, "seq")), N_CHAIN);
 	assert_string_equal(cid_json_str(e, "type"), "audit.exported");
@@ -1881,10 +2103,8 @@ static void test_whole_export_ends_with_its_record_and_a_checkpoint(void **state
 	assert_string_equal(cid_json_str(ext, "checkpoint"), "13");
 	assert_int_equal(json_object_size(ext), 3);
 	json_decref(e);
-	/* an export ends covered: it verifies strictly, offline, with the published keys */
-	jwks = cid_keyset_jwks(f->ks, &jlen);
-	assert_int_equal(cid_keyset_from_jwks(jwks, jlen, &pub), CID_OK);
-	rep = verify_opts(pub, text, len, &strict);
+	/* an export ends covered: it verifies strictly, offline, with the published vkeys */
+	rep = verify_opts(f, NULL, text, len, &strict);
 	assert_true(rep.ok);
 	assert_false(rep.unsigned_tail);
 	assert_int_equal(rep.entries, N_CHAIN + 1);
@@ -1897,33 +2117,24 @@ static void test_whole_export_ends_with_its_record_and_a_checkpoint(void **state
 	assert_false(rep.unsigned_tail);
 	assert_int_equal(rep.covered, N_CHAIN + 1);
 
-	/* keys that cannot sign: nothing is recorded, nothing written */
-	assert_int_equal(export_recorded(f->s, pub, NOW + 70, &text, &len, &n), CID_ERR_CRYPTO);
-	assert_int_equal(len, 0);
-	free(text);
-	text = NULL;
-	assert_int_equal(log_size(f->s), N_CHAIN + 1);
-	cid_keyset_free(pub);
-
-	/* no signing key yet: recorded all the same, with nothing to cover it */
-	assert_int_equal(export_recorded(f->s, NULL, NOW + 80, &text, &len, &n), CID_OK);
+	/* the next export records itself as the next entry, covered by its own checkpoint */
+	assert_int_equal(export_recorded(f->s, NOW + 80, &text, &len, &n), CID_OK);
 	assert_int_equal(n, N_CHAIN + 2);
 	e = last_entry_line(text, len);
 	assert_int_equal(json_integer_value(json_object_get(e, "seq")), N_CHAIN + 1);
 	assert_string_equal(cid_json_str(json_object_get(e, "ext"), "rows"), "14");
-	assert_null(json_object_get(json_object_get(e, "ext"), "checkpoint"));
+	assert_string_equal(cid_json_str(json_object_get(e, "ext"), "checkpoint"), "14");
 	json_decref(e);
-	rep = verify_opts(f->ks, text, len, &strict);
-	assert_false(rep.ok);
-	assert_true(rep.unsigned_tail);
-	assert_int_equal(rep.bad_seq, N_CHAIN + 1);
+	rep = verify_opts(f, NULL, text, len, &strict);
+	assert_true(rep.ok);
+	assert_int_equal(rep.covered, N_CHAIN + 2);
 	free(text);
 	text = NULL;
 
 	/* a store no server has started on records no issuer: no export, no record */
 	bare = cid_test_store_open(dir);
 	ks = cid_test_keyset(bare, NOW);
-	assert_int_equal(export_recorded(bare, ks, NOW, &text, &len, &n), CID_ERR_CONFIG);
+	assert_int_equal(export_recorded(bare, NOW, &text, &len, &n), CID_ERR_CONFIG);
 	assert_int_equal(len, 0);
 	free(text);
 	assert_int_equal(log_size(bare), 0);
@@ -1969,8 +2180,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_one_log_has_one_issuer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_issuer_is_recorded_once_and_signs_checkpoints,
 					    setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_offline_verification_with_published_jwks, setup,
-					    teardown),
+	    cmocka_unit_test_setup_teardown(test_legacy_checkpoints_verify_with_published_jwks,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_exported_entry_table, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_filtered_export_is_recorded_before_it_leaves,
 					    setup, teardown),

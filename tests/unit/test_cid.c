@@ -701,12 +701,11 @@ static bool permits_email(struct cid_ctx *ctx)
 static void test_first_start_records_the_log_issuer(void **state)
 {
 	struct fixture f = {0};
-	struct cid_keyref *ref;
 	char *iss = NULL;
 	char *text = NULL;
 	size_t len = 0;
-	char *jws = NULL;
-	json_t *claims = NULL;
+	char *note = NULL;
+	json_t *vkeys = NULL;
 	json_t *e;
 	FILE *errors;
 
@@ -740,19 +739,33 @@ static void test_first_start_records_the_log_issuer(void **state)
 	e = json_pack("{s:s, s:s}", "type", "consent.granted", "actor", "system");
 	assert_int_equal(cid_audit_append(cid_ctx_audit_log(f.ctx), &e, 1, NULL), CID_OK);
 	json_decref(e);
-	ref = cid_ctx_keys_acquire(f.ctx);
-	assert_int_equal(
-	    cid_audit_checkpoint(cid_ctx_store(f.ctx), cid_keyref_keyset(ref), NOW + 60, &jws),
-	    CID_OK);
-	assert_int_equal(cid_jws_verify(cid_keyref_keyset(ref), jws, strlen(jws),
-					"civicid-checkpoint+jwt", &claims),
-			 CID_OK);
-	assert_string_equal(json_string_value(json_object_get(claims, "iss")),
-			    "https://id.city.example");
-	json_decref(claims);
-	free(jws);
-	cid_keyref_put(ref);
+	/* the audit key was made on the first start: checkpoints name the first issuer's origin */
+	assert_int_equal(cid_audit_checkpoint(cid_ctx_store(f.ctx), NOW + 60, &note), CID_OK);
+	assert_true(strncmp(note, "id.city.example/audit\n1\n", 24) == 0);
+	assert_int_equal(cid_audit_vkeys(cid_ctx_store(f.ctx), &vkeys), CID_OK);
+	assert_string_equal(cid_json_str(vkeys, "origin"), "id.city.example/audit");
+	json_decref(vkeys);
+	free(note);
 	cid_test_ctx_close(f.ctx, f.cfg, f.dir);
+}
+
+/* An issuer no checkpoint origin can be made of refuses the start, and says why. */
+static void test_open_refuses_an_issuer_without_origin(void **state)
+{
+	struct fixture f = {0};
+	char *text = NULL;
+	size_t len = 0;
+	FILE *errors;
+
+	(void)state;
+	config_in(&f, "https://id.city.example/a+b");
+	errors = open_memstream(&text, &len);
+	assert_non_null(errors);
+	assert_int_equal(cid_ctx_open(f.cfg, NOW, errors, &f.ctx), CID_ERR_CONFIG);
+	assert_int_equal(fclose(errors), 0);
+	assert_non_null(strstr(text, "origin cannot be made from its issuer"));
+	free(text);
+	cid_test_ctx_close(NULL, f.cfg, f.dir);
 }
 
 /* A bad policy refuses the start, every error reported as file:line. */
@@ -992,6 +1005,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reopen_after_rotation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_references_across_threads, setup, teardown),
 	    cmocka_unit_test(test_first_start_records_the_log_issuer),
+	    cmocka_unit_test(test_open_refuses_an_issuer_without_origin),
 	    cmocka_unit_test(test_open_refuses_bad_policies),
 	    cmocka_unit_test(test_open_reads_zone_and_logo),
 	    cmocka_unit_test(test_policy_reload),

@@ -38,6 +38,19 @@ static const struct uri_case uri_cases[] = {
     {"javascript:alert(1)", CID_ERR_INVALID},
     {"https://city.example/\xc3\x28", CID_ERR_UTF8},
     {"http://127.0.0.1.evil.example/cb", CID_ERR_INVALID},
+    /* the authority holds the host and a port, nothing else (RFC 3986 §3.2) */
+    {"http://[::1]evil.example/cb", CID_ERR_INVALID},
+    {"http://127.0.0.1:evil/cb", CID_ERR_INVALID},
+    {"https://city.example:443x/cb", CID_ERR_INVALID},
+    {"https://city.example:/cb", CID_OK}, /* an empty port is the default one */
+    /* a port is 1 to 65535, as the sector of a pairwise client reads it */
+    {"http://127.0.0.1:80899999/cb", CID_ERR_INVALID},
+    {"https://city.example:65536/cb", CID_ERR_INVALID},
+    {"https://city.example:0/cb", CID_ERR_INVALID},
+    {"https://city.example:065535/cb", CID_OK},
+    {"https://[city.example/]/cb", CID_ERR_INVALID},
+    {"http://[::1]/cb", CID_OK},
+    {"https://city.example:8443?x=1", CID_OK},
 };
 
 static void test_redirect_uri_rules(void **state)
@@ -766,6 +779,136 @@ static void test_stored_sector_is_never_derived_again(void **state)
 	cid_client_free(c);
 }
 
+/* ---- logout URIs (Back-Channel Logout 1.0 §2.2, Front-Channel Logout 1.0 §2) ---- */
+
+struct logout_case {
+	const char *name;
+	const char *back;
+	bool back_required;
+	const char *front;
+	bool front_required;
+	enum cid_err expect;
+	const char *why; /* a phrase the explanation must hold (refusals) */
+};
+
+static const struct logout_case logout_cases[] = {
+    {"none", NULL, false, NULL, false, CID_OK, NULL},
+    {"back-channel on https", "https://a.example/bc", false, NULL, false, CID_OK, NULL},
+    {"back-channel with session required", "https://a.example:8443/bc?x=1", true, NULL, false,
+     CID_OK, NULL},
+    {"back-channel on loopback http", "http://127.0.0.1:4000/bc", true, NULL, false, CID_OK, NULL},
+    {"back-channel on IPv6 loopback", "http://[::1]:4000/bc", false, NULL, false, CID_OK, NULL},
+    {"both channels", "https://a.example/bc", true, "https://a.example/fc", true, CID_OK, NULL},
+    {"front-channel only", NULL, false, "https://a.example/fc?from=civicid", false, CID_OK, NULL},
+    {"back-channel over plain http off loopback", "http://a.example/bc", false, NULL, false,
+     CID_ERR_INVALID, "back-channel logout URI"},
+    {"back-channel with a fragment", "https://a.example/bc#x", false, NULL, false, CID_ERR_INVALID,
+     "without fragment"},
+    {"back-channel relative", "/bc", false, NULL, false, CID_ERR_INVALID, "absolute"},
+    {"back-channel with userinfo", "https://u@a.example/bc", false, NULL, false, CID_ERR_INVALID,
+     "userinfo"},
+    {"front-channel with a fragment", NULL, false, "https://a.example/fc#x", false, CID_ERR_INVALID,
+     "front-channel logout URI"},
+    {"front-channel on a host a CSP cannot name", NULL, false, "https://a;b.example/fc", false,
+     CID_ERR_INVALID, "front-channel logout URI"},
+    {"front-channel javascript:", NULL, false, "javascript:alert(1)", false, CID_ERR_INVALID,
+     "front-channel logout URI"},
+    {"back-channel session required without a URI", NULL, true, NULL, false, CID_ERR_INVALID,
+     "backchannel_logout_session_required"},
+    {"front-channel session required without a URI", NULL, false, NULL, true, CID_ERR_INVALID,
+     "frontchannel_logout_session_required"},
+};
+
+/* Each row registered, and what was stored read back; a refusal stores nothing. */
+static void test_logout_uri_rules(void **state)
+{
+	struct cid_test_store *t = *state;
+	const char *uris[] = {"https://a.example/cb"};
+
+	for (size_t i = 0; i < sizeof(logout_cases) / sizeof(logout_cases[0]); i++) {
+		const struct logout_case *c = &logout_cases[i];
+		char id[32];
+		char why[512] = "";
+		char *got_id = NULL;
+		char *secret = NULL;
+		struct cid_client *client = NULL;
+		struct cid_client_spec spec = {
+		    .redirect_uris = uris,
+		    .n_redirect_uris = 1,
+		    .backchannel_logout_uri = c->back,
+		    .backchannel_logout_session_required = c->back_required,
+		    .frontchannel_logout_uri = c->front,
+		    .frontchannel_logout_session_required = c->front_required};
+		enum cid_err got;
+
+		assert_true(snprintf(id, sizeof(id), "rp%zu", i) > 0);
+		spec.client_id = id;
+		got = cid_client_register(t->s, &spec, 1000, &got_id, &secret, why, sizeof(why));
+		if (got != c->expect)
+			fail_msg("%s: got %s (%s)", c->name, cid_strerror(got), why);
+		free(got_id);
+		free(secret);
+		if (got != CID_OK) {
+			if (strstr(why, c->why) == NULL)
+				fail_msg("%s: the explanation '%s' lacks '%s'", c->name, why,
+					 c->why);
+			assert_int_equal(cid_client_get(t->s, id, &client), CID_ERR_NOTFOUND);
+			continue;
+		}
+		assert_int_equal(cid_client_get(t->s, id, &client), CID_OK);
+		if (c->back == NULL)
+			assert_null(client->backchannel_logout_uri);
+		else
+			assert_string_equal(client->backchannel_logout_uri, c->back);
+		assert_int_equal(client->backchannel_logout_session_required, c->back_required);
+		if (c->front == NULL)
+			assert_null(client->frontchannel_logout_uri);
+		else
+			assert_string_equal(client->frontchannel_logout_uri, c->front);
+		assert_int_equal(client->frontchannel_logout_session_required, c->front_required);
+		cid_client_free(client);
+	}
+}
+
+/* The origins a Content-Security-Policy names: scheme, host, a port only when not the default. */
+static void test_origin_rules(void **state)
+{
+	static const struct {
+		const char *uri;
+		const char *origin; /* NULL: refused */
+	} rows[] = {
+	    {"https://A.Example/fc?x=1", "https://a.example"},
+	    {"https://a.example:443/fc", "https://a.example"},
+	    {"https://a.example:8443/fc", "https://a.example:8443"},
+	    {"http://127.0.0.1:4000/fc", "http://127.0.0.1:4000"},
+	    {"http://localhost/fc", "http://localhost"},
+	    {"http://[::1]:4000/fc", "http://[::1]:4000"},
+	    {"https://a.example", "https://a.example"},
+	    {"https://a;b.example/fc", NULL},
+	    {"https://a'b.example/fc", NULL},
+	    {"https://a.example:99999/fc", NULL},
+	    {"https://[::1;x]/fc", NULL},
+	    {"https://-a.example/fc", NULL},
+	    {"ftp://a.example/fc", NULL},
+	    {"https:///fc", NULL},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char out[CID_MAX_URI + 1] = "";
+		enum cid_err got = cid_client_origin(rows[i].uri, out);
+
+		if (rows[i].origin == NULL) {
+			if (got == CID_OK)
+				fail_msg("%s: accepted as %s", rows[i].uri, out);
+			continue;
+		}
+		if (got != CID_OK)
+			fail_msg("%s: got %s", rows[i].uri, cid_strerror(got));
+		assert_string_equal(out, rows[i].origin);
+	}
+}
+
 /*
  * jansson's allocator for the next test: it fails the call numbered
  * fail_at (0 is the first), counting from its installation.
@@ -793,6 +936,9 @@ static void test_client_record_complete_or_none_when_memory_runs_out(void **stat
 	    .n_redirect_uris = 1,
 	    .scopes = "openid city",
 	    .grant_types = "authorization_code refresh_token client_credentials",
+	    .backchannel_logout_uri = "https://rp.example/bc",
+	    .backchannel_logout_session_required = true,
+	    .frontchannel_logout_uri = "https://rp.example/fc",
 	};
 	bool done = false;
 
@@ -822,6 +968,11 @@ static void test_client_record_complete_or_none_when_memory_runs_out(void **stat
 		if (!c->allow_code || !c->allow_refresh || !c->allow_client_credentials)
 			fail_msg("allocation %ld failed: %s registered without a grant type", at,
 				 client_id);
+		/* nor without a logout URI */
+		if (c->backchannel_logout_uri == NULL || !c->backchannel_logout_session_required ||
+		    c->frontchannel_logout_uri == NULL)
+			fail_msg("allocation %ld failed: %s registered without its logout URIs", at,
+				 client_id);
 		cid_client_free(c);
 		free(id);
 		free(secret);
@@ -842,6 +993,9 @@ int main(void)
 					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_stored_sector_is_never_derived_again,
 					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_logout_uri_rules, cid_test_store_setup,
+					    cid_test_store_teardown),
+	    cmocka_unit_test(test_origin_rules),
 	    cmocka_unit_test_setup_teardown(
 		test_client_record_complete_or_none_when_memory_runs_out, cid_test_store_setup,
 		cid_test_store_teardown),

@@ -2,6 +2,8 @@
  * http_fetch: fetches from a real HTTP server on loopback (support/http_server.c),
  * one row per answer the server gives; the URL rules, refused before any
  * connection is made; a peer that never answers; a port where nobody listens.
+ * The batch of POSTs: what is sent, one row per answer, redirects not
+ * followed, peers that hang time out together, the cap on POSTs in flight.
  */
 #include "bounds.h"
 #include "http_fetch.h"
@@ -152,6 +154,7 @@ static void test_url_rules(void **state)
 	} urls[] = {
 	    {"http://sector.city.example/doc.json", CID_ERR_INVALID}, /* plain http off loopback */
 	    {"http://127.0.0.2/doc.json", CID_ERR_INVALID},	      /* not one of the three */
+	    {"http://LocalHost/doc.json", CID_ERR_INVALID}, /* the redirect-URI rule: exact */
 	    {"ftp://127.0.0.1/doc.json", CID_ERR_INVALID},
 	    {"file:///etc/passwd", CID_ERR_INVALID},
 	    {"https://user:pw@127.0.0.1/doc.json", CID_ERR_INVALID},
@@ -238,6 +241,237 @@ static void test_connection_refused(void **state)
 	assert_null(body);
 }
 
+/* ---- the batch of POSTs ---- */
+
+struct outcomes {
+	size_t n;
+	struct cid_http_outcome o[8];
+};
+
+static void collect(void *arg, const struct cid_http_outcome *o)
+{
+	struct outcomes *all = arg;
+
+	assert_true(all->n < 8);
+	all->o[all->n++] = *o;
+}
+
+/* Runs b until nothing is in flight, at most 10 s; returns the seconds it took. */
+static double run_all(struct cid_http_batch *b, struct outcomes *all)
+{
+	struct timespec t0;
+	struct timespec t1;
+	double took = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (cid_http_batch_active(b) > 0 && took < 10) {
+		assert_int_equal(cid_http_batch_run(b, 100, collect, all), CID_OK);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	}
+	assert_int_equal(cid_http_batch_active(b), 0);
+	return took;
+}
+
+/* One POST per answer a receiver may give: the status comes back, nothing is followed. */
+static void test_batch_post_answers(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *status;
+		const char *headers;
+		size_t body;
+		enum cid_err rc;
+		long code;
+	} posts[] = {
+	    {"200", "200 OK", "Content-Length: 0\r\n", 0, CID_OK, 200},
+	    {"204", "204 No Content", "", 0, CID_OK, 204},
+	    {"400 with a body", "400 Bad Request", "Content-Length: 20\r\n", 20, CID_OK, 400},
+	    {"a redirect is an answer, not followed", "302 Found",
+	     "Location: http://127.0.0.1:9/elsewhere\r\nContent-Length: 0\r\n", 0, CID_OK, 302},
+	    {"a body over the limit", "200 OK", "Content-Length: 1001\r\n", MAX + 1, CID_ERR_TOOBIG,
+	     200},
+	};
+
+	static const char form[] = "logout_token=a.b.c";
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(posts) / sizeof(posts[0]); i++) {
+		struct outcomes all = {0};
+		struct cid_http_batch *b = NULL;
+		size_t rlen = 0;
+		char *resp = answer(posts[i].status, posts[i].headers, posts[i].body, 'x', &rlen);
+		struct cid_test_http *srv = cid_test_http_start(resp, rlen);
+		char url[64];
+		char *req;
+		int tag = 7;
+
+		cid_test_http_url(srv, "/logout?x=1", url, sizeof(url));
+		assert_int_equal(cid_http_batch_new(2, &b), CID_OK);
+		assert_int_equal(cid_http_batch_post(b, url, form, strlen(form), &limits, &tag),
+				 CID_OK);
+		assert_int_equal(cid_http_batch_active(b), 1);
+		run_all(b, &all);
+		assert_int_equal(all.n, 1);
+		assert_ptr_equal(all.o[0].tag, &tag);
+		if (all.o[0].rc != posts[i].rc || all.o[0].status != posts[i].code)
+			fail_msg("%s: got %s, status %ld (%s)", posts[i].name,
+				 cid_strerror(all.o[0].rc), all.o[0].status, all.o[0].why);
+		req = cid_test_http_request(srv, 0);
+		assert_non_null(req);
+		assert_true(strncmp(req, "POST /logout?x=1 HTTP/1.1\r\n", 27) == 0);
+		assert_non_null(
+		    strcasestr(req, "\r\nContent-Type: application/x-www-form-urlencoded"));
+		assert_null(strcasestr(req, "\r\nExpect:"));
+		assert_non_null(strstr(req, "\r\n\r\nlogout_token=a.b.c"));
+		assert_int_equal(cid_test_http_hits(srv), 1); /* nothing followed */
+		free(req);
+		cid_http_batch_free(b);
+		cid_test_http_stop(srv);
+		free(resp);
+	}
+}
+
+/* POSTs in flight run together: two peers that hang cost one timeout, not two. */
+static void test_batch_hanging_peers_time_out_together(void **state)
+{
+	const struct cid_fetch_limits quick = {
+	    .max_bytes = MAX, .connect_timeout_ms = 1000, .timeout_ms = 600};
+	struct cid_test_http *a = cid_test_http_start(NULL, 0);
+	struct cid_test_http *hang = cid_test_http_start(NULL, 0);
+	struct cid_http_batch *b = NULL;
+	struct outcomes all = {0};
+	char url_a[64];
+	char url_b[64];
+	double took;
+
+	(void)state;
+	cid_test_http_url(a, "/bc", url_a, sizeof(url_a));
+	cid_test_http_url(hang, "/bc", url_b, sizeof(url_b));
+	assert_int_equal(cid_http_batch_new(2, &b), CID_OK);
+	assert_int_equal(cid_http_batch_post(b, url_a, "x=1", 3, &quick, NULL), CID_OK);
+	assert_int_equal(cid_http_batch_post(b, url_b, "x=2", 3, &quick, NULL), CID_OK);
+	/* the cap: a third POST waits for a free place */
+	assert_int_equal(cid_http_batch_post(b, url_b, "x=3", 3, &quick, NULL), CID_ERR_TOOBIG);
+	took = run_all(b, &all);
+	assert_int_equal(all.n, 2);
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(all.o[i].rc, CID_ERR_IO);
+		assert_int_equal(all.o[i].status, 0);
+		assert_non_null(strstr(all.o[i].why, "timed out"));
+	}
+	assert_true(took >= 0.5 && took < 1.1);
+	cid_http_batch_free(b);
+	cid_test_http_stop(a);
+	cid_test_http_stop(hang);
+}
+
+/* The URL rules of cid_http_fetch; nobody listening; freeing with POSTs in flight. */
+static void test_batch_refusals(void **state)
+{
+	struct cid_test_http *srv = cid_test_http_start(NULL, 0);
+	struct cid_http_batch *b = NULL;
+	struct outcomes all = {0};
+	char url[64];
+
+	(void)state;
+	assert_int_equal(cid_http_batch_new(0, &b), CID_ERR_INVALID);
+	assert_int_equal(cid_http_batch_new(1, &b), CID_OK);
+	assert_int_equal(cid_http_batch_post(b, "http://city.example/bc", "x", 1, &limits, NULL),
+			 CID_ERR_INVALID);
+	assert_int_equal(cid_http_batch_post(b, "https://u:p@127.0.0.1/bc", "x", 1, &limits, NULL),
+			 CID_ERR_INVALID);
+	assert_int_equal(cid_http_batch_post(b, "ftp://127.0.0.1/bc", "x", 1, &limits, NULL),
+			 CID_ERR_INVALID);
+	assert_int_equal(cid_http_batch_active(b), 0);
+	/* nobody listening: an outcome without an answer */
+	cid_test_http_url(srv, "/bc", url, sizeof(url));
+	cid_test_http_stop(srv);
+	assert_int_equal(cid_http_batch_post(b, url, "x", 1, &limits, NULL), CID_OK);
+	run_all(b, &all);
+	assert_int_equal(all.n, 1);
+	assert_int_equal(all.o[0].rc, CID_ERR_IO);
+	assert_int_equal(all.o[0].status, 0);
+	assert_true(all.o[0].why[0] != '\0');
+	/* freed with a POST in flight: no outcome, nothing leaks */
+	srv = cid_test_http_start(NULL, 0);
+	cid_test_http_url(srv, "/bc", url, sizeof(url));
+	assert_int_equal(cid_http_batch_post(b, url, "x", 1, &limits, NULL), CID_OK);
+	assert_int_equal(cid_http_batch_run(b, 50, collect, &all), CID_OK);
+	assert_int_equal(all.n, 1);
+	cid_http_batch_free(b);
+	cid_http_batch_free(NULL);
+	cid_test_http_stop(srv);
+}
+
+/* The POST's handler: echoes what arrived as the body of a 409, with the content type seen. */
+static void echo(void *arg, const char *req, size_t n, char **out, size_t *len)
+{
+	const char *body = strstr(req, "\r\n\r\n") + 4;
+	const char *ct = strcasestr(req, "\r\ncontent-type: ");
+	size_t blen = n - (size_t)(body - req);
+	size_t ctlen = ct == NULL ? 0 : strcspn(ct + 16, "\r");
+	size_t cap = 256 + blen + ctlen;
+	int h;
+
+	(void)arg;
+	*out = malloc(cap);
+	assert_non_null(*out);
+	h = snprintf(
+	    *out, cap,
+	    "HTTP/1.1 409 Conflict\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%.*s|",
+	    blen + ctlen + 1, (int)ctlen, ct == NULL ? "" : ct + 16);
+	assert_true(h > 0);
+	memcpy(*out + h, body, blen);
+	*len = (size_t)h + blen;
+}
+
+/* A POST sends its body and content type, and hands back any status with its body. */
+static void test_post_answers_any_status(void **state)
+{
+	struct cid_test_http *srv = cid_test_http_start_fn(echo, NULL);
+	struct cid_http_answer a = {0};
+	char url[128];
+	char why[128] = "";
+
+	(void)state;
+	cid_test_http_url(srv, "/add-checkpoint", url, sizeof(url));
+	assert_int_equal(cid_http_post(url, &limits, "text/plain; charset=utf-8", "old 0\n\nbody",
+				       11, &a, why, sizeof(why)),
+			 CID_OK);
+	assert_int_equal(a.status, 409);
+	assert_int_equal(a.len, strlen("text/plain; charset=utf-8|old 0\n\nbody"));
+	assert_string_equal(a.body, "text/plain; charset=utf-8|old 0\n\nbody");
+	free(a.body);
+	/* the URL rules of a GET, and a content type that could smuggle a header */
+	assert_int_equal(cid_http_post("http://example.com/x", &limits, "text/plain", "", 0, &a,
+				       why, sizeof(why)),
+			 CID_ERR_INVALID);
+	assert_int_equal(
+	    cid_http_post(url, &limits, "text/plain\r\nX-Evil: 1", "", 0, &a, why, sizeof(why)),
+	    CID_ERR_INVALID);
+	cid_test_http_stop(srv);
+}
+
+/* A POST's answer over the limit is refused, never cut. */
+static void test_post_answer_over_the_limit(void **state)
+{
+	size_t len = 0;
+	char *big = answer("200 OK", "Content-Length: 1001\r\n", MAX + 1, 'x', &len);
+	struct cid_test_http *srv = cid_test_http_start(big, len);
+	struct cid_http_answer a = {0};
+	char url[128];
+	char why[128] = "";
+
+	(void)state;
+	cid_test_http_url(srv, "/", url, sizeof(url));
+	assert_int_equal(cid_http_post(url, &limits, "text/plain", "x", 1, &a, why, sizeof(why)),
+			 CID_ERR_TOOBIG);
+	assert_null(a.body);
+	cid_test_http_stop(srv);
+	free(big);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -246,6 +480,11 @@ int main(void)
 	    cmocka_unit_test(test_url_rules),
 	    cmocka_unit_test(test_silent_peer_times_out),
 	    cmocka_unit_test(test_connection_refused),
+	    cmocka_unit_test(test_batch_post_answers),
+	    cmocka_unit_test(test_batch_hanging_peers_time_out_together),
+	    cmocka_unit_test(test_batch_refusals),
+	    cmocka_unit_test(test_post_answers_any_status),
+	    cmocka_unit_test(test_post_answer_over_the_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1612,6 +1612,112 @@ static void test_keyset_from_jwks_refuses_bad_documents(void **state)
 	json_decref(doc);
 }
 
+/* A 2048-bit prime: as an RSA modulus, anyone can compute its private key. */
+#define PRIME_2048                                                                                 \
+	"5L5DlvVU06AZoUUXisrvo6iPvqCB9fgvHd9srSNGt4QuMs9zf6Ev3ib1EtXJUJ0qheOcLkRzBylWSb9DjD4szCMw" \
+	"eRnN"                                                                                     \
+	"gKmT_itfKI1x4NLZobFoS49DfyejFUMSBSJcSG80NBqNbxRcjAMI_"                                    \
+	"LE6cUj1ZycM4XI9Hr5Q6NTuNCOwT4obhovRy5e1"                                                  \
+	"WA0httMlkzY1NQohkjc-gfHyrqBU-sLp_JYOZgff3dWRRhZR-681PgM-"                                 \
+	"DdRgUcshxgsJGfyPY9eQUH3bSEkbF5Vi90LU"                                                     \
+	"CfIW1PRWEn2goBpxJfW2MPnHxt1S1Ccz7YTxwtPL9KSur07RcFBSyr9ebc2jT7Ianw"
+
+/*
+ * A composite 3104-bit modulus fuzz_jwks made by splicing a real one: OpenSSL's
+ * own public-key check, a Miller-Rabin test with random bases, refused it about
+ * once in 150 loads, so one JWKS verified an export on one run and not the next.
+ */
+#define SPLICED_3104                                                                               \
+	"qF25kDv7d8YCK2Ay5leS7dMb1qp8yALOlnuoo587zvsPg0Mezz7tsnJqi4StiEEsCYoKRSY4Ak1ASWl-2_"       \
+	"gk12y1cw9B"                                                                               \
+	"BcrndmxQDgvKB0WLHKePY8J1JyVdPTzyQ5y4TNuZoyw4yeEdMPeCgQUFVefNVxzsS4e3XiIYerttqsdti0g059-"  \
+	"RFGv7"                                                                                    \
+	"d8YCK2Ay5leS7dMb1qp8yALOlnuoo587zvsPg0Mezz7tsnJqi4StiEEsCYoKRSY4Ak1ASWl-2_"               \
+	"gk12y1cw9BBcrndmxQ"                                                                       \
+	"DgvKB0WLHKePY8J1JyVdPTzyQ5y4TNuZoyw4yeEdMPeCgQUFVefNVxzsKqUnIvLVX3-hk-"                   \
+	"lfS4e3XiIYerttqsdti0g0"                                                                   \
+	"59-RFG_Vc_FQPiat3MUxZnExpnhw1X-"                                                          \
+	"MjXsemkgyZieXvwp3RMVgIW64qt5zN1PeN6cFCmWrO9hfhUawWzD552qr5Zap"                            \
+	"4LgeKZVuh-ScdjJa-qo510otZanuJhiVxNcYhaTeHJjSJOOzOtqLPYZ6WQ"
+
+/* The result of loading {"keys":[key with member set to value]}, key a copy of rsa. */
+static enum cid_err load_rsa_with(const json_t *rsa, const char *member, const char *value)
+{
+	json_t *key = json_deep_copy(rsa);
+	json_t *doc;
+	struct cid_keyset *ks = NULL;
+	char *text;
+	enum cid_err rc;
+
+	assert_non_null(key);
+	assert_int_equal(json_object_set_new(key, member, json_string(value)), 0);
+	doc = json_pack("{s:[o]}", "keys", key);
+	text = json_dumps(doc, JSON_COMPACT);
+	assert_non_null(text);
+	rc = cid_keyset_from_jwks(text, strlen(text), &ks);
+	assert_true((rc == CID_OK) == (ks != NULL));
+	cid_keyset_free(ks);
+	free(text);
+	json_decref(doc);
+	return rc;
+}
+
+/*
+ * RSA keys of a foreign JWKS are judged by rules that give the same answer
+ * every time (RFC 7518 §6.3.1, SP 800-56B's exponent range): an odd
+ * composite modulus of 2048 to 4096 bits, an odd exponent from 65537 up to
+ * 256 bits and below the modulus.
+ */
+static void test_keyset_from_jwks_judges_rsa_keys_alike(void **state)
+{
+	struct fixture *f = *state;
+	size_t len = 0;
+	const char *jwks = cid_keyset_jwks(f->ks, &len);
+	json_t *doc = json_loadb(jwks, len, 0, NULL);
+	json_t *rsa = NULL;
+	size_t i;
+	json_t *k;
+	char n_even[600];
+
+	assert_non_null(doc);
+	json_array_foreach(json_object_get(doc, "keys"), i, k)
+	{
+		if (strcmp(json_string_value(json_object_get(k, "kty")), "RSA") == 0)
+			rsa = k;
+	}
+	assert_non_null(rsa);
+	/* the modulus with its last byte made even ('A'..'P' end in even sextets: 'A' is 0) */
+	snprintf(n_even, sizeof(n_even), "%s", json_string_value(json_object_get(rsa, "n")));
+	n_even[strlen(n_even) - 1] = 'A';
+
+	struct {
+		const char *name;
+		const char *member;
+		const char *value;
+		enum cid_err want;
+	} rows[] = {
+	    {"the key as published", "e", "AQAB", CID_OK},
+	    {"exponent 3", "e", "Aw", CID_ERR_INVALID},
+	    {"exponent 1", "e", "AQ", CID_ERR_INVALID},
+	    {"even exponent", "e", "AQAA", CID_ERR_INVALID},
+	    {"even modulus", "n", n_even, CID_ERR_INVALID},
+	    {"prime modulus", "n", PRIME_2048, CID_ERR_INVALID},
+	    {"1024-bit modulus", "n", &PRIME_2048[171], CID_ERR_INVALID},
+	};
+
+	for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+		enum cid_err rc = load_rsa_with(rsa, rows[r].member, rows[r].value);
+
+		if (rc != rows[r].want)
+			fail_msg("%s: %s, want %s", rows[r].name, cid_strerror(rc),
+				 cid_strerror(rows[r].want));
+	}
+	/* the spliced modulus, whose first load succeeds: every one does */
+	for (int run = 0; run < 1000; run++)
+		assert_int_equal(load_rsa_with(rsa, "n", SPLICED_3104), CID_OK);
+	json_decref(doc);
+}
+
 /* The JWKS an auditor gets names the issuer; read back, the keyset keeps it. */
 static void test_jwks_carries_the_issuer(void **state)
 {
@@ -1725,6 +1831,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ec_coordinate_with_leading_zero_is_padded, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_keyset_from_jwks_verifies_offline, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_keyset_from_jwks_judges_rsa_keys_alike, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_keyset_from_jwks_refuses_bad_documents, setup,
 					    teardown),

@@ -52,35 +52,45 @@ struct row {
 	int want;
 	const char *present; /* "Name: value" lines that must be there, '|' between */
 	const char *absent;  /* header names that must not be there, '|' between */
+
+	/* the reply's frame_src (a page's front-channel logout frames) */
+	const char *frame_src;
 };
 
 static const struct row rows[] = {
     {"a JSON answer with no-store", 200, CID_PAGE_NONE, "application/json", "{}", NULL, NULL, NULL,
      true, 200, "Content-Type: application/json|Cache-Control: no-store|Pragma: no-cache|" COMMON,
-     "Location|Set-Cookie"},
+     "Location|Set-Cookie", NULL},
     {"a redirect", 302, CID_PAGE_NONE, NULL, NULL, "https://rp.example/cb?code=x", NULL, NULL,
-     false, 302, "Location: https://rp.example/cb?code=x|" COMMON, "Cache-Control"},
+     false, 302, "Location: https://rp.example/cb?code=x|" COMMON, "Cache-Control", NULL},
     {"a redirect setting a cookie", 303, CID_PAGE_NONE, NULL, NULL, "/next", "c=v; Path=/", NULL,
-     true, 303, "Location: /next|Set-Cookie: c=v; Path=/|Cache-Control: no-store", NULL},
+     true, 303, "Location: /next|Set-Cookie: c=v; Path=/|Cache-Control: no-store", NULL, NULL},
     {"a 401 with its challenge", 401, CID_PAGE_NONE, "application/json", "{}", NULL, NULL,
-     "Basic realm=\"civicid\"", true, 401, "WWW-Authenticate: Basic realm=\"civicid\"", NULL},
+     "Basic realm=\"civicid\"", true, 401, "WWW-Authenticate: Basic realm=\"civicid\"", NULL, NULL},
     {"a page", 200, CID_PAGE_LOGGED_OUT, NULL, NULL, NULL, "c=v; Path=/", NULL, true, 200,
      "Content-Type: text/html; charset=utf-8|Content-Security-Policy: " PAGE_CSP
      "|Set-Cookie: c=v; Path=/|Cache-Control: no-store|" COMMON,
-     NULL},
+     NULL, NULL},
     {"no status: nothing was decided", 0, CID_PAGE_NONE, NULL, NULL, NULL, NULL, NULL, false, 500,
-     COMMON, NULL},
+     COMMON, NULL, NULL},
     /* a header that cannot be added: the answer is a 500, not the answer without it */
     {"a Location with a line break", 302, CID_PAGE_NONE, NULL, NULL,
      "https://rp.example/cb\r\nSet-Cookie: planted=1", NULL, NULL, false, 500, FAILED,
-     "Location|Set-Cookie"},
+     "Location|Set-Cookie", NULL},
     {"a Set-Cookie with a line break, on a no-store answer", 200, CID_PAGE_NONE, "application/json",
      "{\"access_token\":\"t\"}", NULL, "c=v\nX-Injected: 1", NULL, true, 500, FAILED,
-     "Set-Cookie|X-Injected|Pragma"},
+     "Set-Cookie|X-Injected|Pragma", NULL},
     {"a Set-Cookie with a line break on a page", 200, CID_PAGE_LOGGED_OUT, NULL, NULL, NULL,
-     "c=v\r\n", NULL, true, 500, FAILED, "Set-Cookie|Content-Security-Policy"},
+     "c=v\r\n", NULL, true, 500, FAILED, "Set-Cookie|Content-Security-Policy", NULL},
     {"an empty WWW-Authenticate", 401, CID_PAGE_NONE, "application/json", "{}", NULL, NULL, "",
-     true, 500, FAILED, "WWW-Authenticate"},
+     true, 500, FAILED, "WWW-Authenticate", NULL},
+    /* the logged-out page frames its services' front-channel logout URIs, those only */
+    {"a page framing the origins libauth chose", 200, CID_PAGE_LOGGED_OUT, NULL, NULL, NULL, NULL,
+     NULL, true, 200,
+     "Content-Security-Policy: " PAGE_CSP "; frame-src https://rp.example http://127.0.0.1:4000",
+     NULL, "https://rp.example http://127.0.0.1:4000"},
+    {"a frame-src with a line break", 200, CID_PAGE_LOGGED_OUT, NULL, NULL, NULL, NULL, NULL, true,
+     500, FAILED, "Content-Security-Policy|X-Injected", "https://rp.example\r\nX-Injected: 1"},
 };
 
 struct server {
@@ -113,6 +123,8 @@ static void reply_of(const struct row *r, struct cid_reply *reply)
 	}
 	if (r->www_authenticate != NULL)
 		assert_non_null(reply->www_authenticate = strdup(r->www_authenticate));
+	if (r->frame_src != NULL)
+		assert_non_null(reply->frame_src = strdup(r->frame_src));
 	reply->no_store = r->no_store;
 }
 

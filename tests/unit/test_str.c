@@ -673,6 +673,25 @@ static void test_http_url_ok_table(void **state)
 	assert_true(cid_http_url_ok("https://x y", 9));
 }
 
+/* Plain http only to these three hosts, written exactly so. */
+static void test_http_loopback_host_table(void **state)
+{
+	static const struct {
+		const char *host;
+		bool loopback;
+	} rows[] = {
+	    {"127.0.0.1", true},  {"[::1]", true},	   {"localhost", true},
+	    {"LocalHost", false}, {"127.0.0.2", false},	   {"::1", false},
+	    {"", false},	  {"localhost.", false},   {"127.0.0.1.evil.example", false},
+	    {"[::2]", false},	  {"localhost:80", false},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		if (cid_http_loopback_host(rows[i].host) != rows[i].loopback)
+			fail_msg("%s: expected %d", rows[i].host, rows[i].loopback);
+}
+
 /* Scope lists (RFC 6749 §3.3): exact, space-separated words. */
 static void test_word_lists(void **state)
 {
@@ -736,6 +755,7 @@ int main(void)
 	    cmocka_unit_test(test_params_add_errors_leave_params_unchanged),
 	    cmocka_unit_test(test_str_of_and_eq),
 	    cmocka_unit_test(test_http_url_ok_table),
+	    cmocka_unit_test(test_http_loopback_host_table),
 	    cmocka_unit_test(test_word_lists),
 	};
 

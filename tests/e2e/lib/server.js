@@ -109,7 +109,9 @@ export function addUser(store, username, password, claims = {}) {
 /**
  * `civicid client add --json ...`; returns {client_id, client_secret?}.
  * spec: {clientId, name, redirectUris[], postLogoutRedirectUris[], public,
- *        scope, grantTypes, idTokenAlg, subjectType, sectorIdentifierUri}
+ *        scope, grantTypes, idTokenAlg, subjectType, sectorIdentifierUri,
+ *        backchannelLogoutUri, backchannelLogoutSessionRequired,
+ *        frontchannelLogoutUri, frontchannelLogoutSessionRequired}
  */
 export function addClient(store, spec) {
   const args = ['client', 'add', '--store', store.dir, '--json'];
@@ -123,6 +125,10 @@ export function addClient(store, spec) {
   if (spec.idTokenAlg) args.push('--id-token-alg', spec.idTokenAlg);
   if (spec.subjectType) args.push('--subject-type', spec.subjectType);
   if (spec.sectorIdentifierUri) args.push('--sector-identifier-uri', spec.sectorIdentifierUri);
+  if (spec.backchannelLogoutUri) args.push('--backchannel-logout-uri', spec.backchannelLogoutUri);
+  if (spec.backchannelLogoutSessionRequired) args.push('--backchannel-logout-session-required');
+  if (spec.frontchannelLogoutUri) args.push('--frontchannel-logout-uri', spec.frontchannelLogoutUri);
+  if (spec.frontchannelLogoutSessionRequired) args.push('--frontchannel-logout-session-required');
   const out = cli(args);
   let json;
   try {

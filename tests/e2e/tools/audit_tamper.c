@@ -7,11 +7,15 @@
  *   audit_tamper DIR delete SEQ        delete entry SEQ
  *   audit_tamper DIR swap A B          exchange the values of entries A and B
  *   audit_tamper DIR truncate SEQ      delete entry SEQ and every later one
+ *   audit_tamper DIR insert SEQ        move entries SEQ.. up by one and put a copy
+ *                                      of entry SEQ with one byte changed at SEQ
+ *   audit_tamper DIR duplicate SEQ     move entries SEQ.. up by one: entry SEQ twice
+ *   audit_tamper DIR node LEVEL INDEX  flip a bit of the stored Merkle tree node
  *   audit_tamper DIR count             print the number of entries
  *
- * The head record and the checkpoints are left as they are, so the damage is
- * what verification must find. Exit 0 on success, 1 on an LMDB error or a
- * missing entry, 2 on bad usage.
+ * The head record, the tree and the checkpoints are left as they are (but
+ * by node), so the damage is what verification must find. Exit 0 on success, 1 on an LMDB error or
+ * a missing entry, 2 on bad usage.
  */
 #include <lmdb.h>
 #include <stdint.h>
@@ -125,6 +129,53 @@ static int truncate_from(MDB_txn *txn, MDB_dbi dbi, uint64_t seq)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/* Entries seq.. move up by one; with changed, entry seq is a copy of itself with a byte flipped. */
+static int shift_up(MDB_txn *txn, MDB_dbi dbi, uint64_t seq, int changed)
+{
+	uint64_t last = seq;
+	size_t len = 0;
+	char *val;
+	int rc = 0;
+
+	while ((val = get_copy(txn, dbi, last + 1, &len)) != NULL) {
+		free(val);
+		last++;
+	}
+	for (uint64_t s = last + 1; s > seq && rc == 0; s--) {
+		val = get_copy(txn, dbi, s - 1, &len);
+		if (val == NULL)
+			return -1;
+		rc = put(txn, dbi, s, val, len);
+		free(val);
+	}
+	if (rc == 0 && changed)
+		rc = flip_byte(txn, dbi, seq, 14);
+	return rc;
+}
+
+/* Flips one bit of the stored tree node (level, index): key = level byte, index big-endian. */
+static int node_flip(MDB_txn *txn, uint64_t level, uint64_t index)
+{
+	MDB_dbi tree;
+	unsigned char k[9];
+	unsigned char h[32];
+	MDB_val key = {.mv_size = 9, .mv_data = k};
+	MDB_val v;
+	int rc = mdb_dbi_open(txn, "audit_tree", 0, &tree);
+
+	k[0] = (unsigned char)level;
+	for (int i = 0; i < 8; i++)
+		k[1 + i] = (unsigned char)(index >> (56 - 8 * i));
+	if (rc == 0)
+		rc = mdb_get(txn, tree, &key, &v);
+	if (rc != 0 || v.mv_size != sizeof(h))
+		return rc != 0 ? rc : -1;
+	memcpy(h, v.mv_data, sizeof(h));
+	h[7] ^= 1;
+	v = (MDB_val){.mv_size = sizeof(h), .mv_data = h};
+	return mdb_put(txn, tree, &key, &v, 0);
+}
+
 static int count(MDB_txn *txn, MDB_dbi dbi)
 {
 	MDB_stat st;
@@ -146,7 +197,8 @@ int main(int argc, char **argv)
 
 	if (argc < 3)
 		return fprintf(stderr,
-			       "usage: audit_tamper DIR byte|delete|swap|truncate|count ...\n"),
+			       "usage: audit_tamper DIR "
+			       "byte|delete|swap|truncate|insert|duplicate|node|count ...\n"),
 		       2;
 	op = argv[2];
 	if ((argc > 3 && parse_u64(argv[3], &a) != 0) || (argc > 4 && parse_u64(argv[4], &b) != 0))
@@ -165,6 +217,12 @@ int main(int argc, char **argv)
 		rc = swap(txn, dbi, a, b);
 	else if (strcmp(op, "truncate") == 0 && argc == 4)
 		rc = truncate_from(txn, dbi, a);
+	else if (strcmp(op, "insert") == 0 && argc == 4)
+		rc = shift_up(txn, dbi, a, 1);
+	else if (strcmp(op, "duplicate") == 0 && argc == 4)
+		rc = shift_up(txn, dbi, a, 0);
+	else if (strcmp(op, "node") == 0 && argc == 5)
+		rc = node_flip(txn, a, b);
 	else if (strcmp(op, "count") == 0 && argc == 3)
 		rc = count(txn, dbi);
 	else

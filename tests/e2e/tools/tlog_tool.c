@@ -13,6 +13,8 @@
  *                                          to SIZE, a blank line, the checkpoint
  *   tlog_tool verify VKEY... < NOTE        verifies the note on stdin; prints per
  *                                          key "ok TIME" or "-"; exit 1 if refused
+ *   tlog_tool resign SKEY < NOTE           the note on stdin, its signature lines
+ *                                          replaced by one of SKEY (a forger's key)
  *
  * Exit status: 0 done, 1 refused or failed, 2 bad usage.
  */
@@ -69,7 +71,8 @@ static int fail(const char *what, enum cid_err rc)
 static int usage(void)
 {
 	fputs("usage: tlog_tool keygen NAME | checkpoint SKEY SIZE [--fork-at N] |\n"
-	      "       body SKEY OLD SIZE [--fork-at N] [--proof-from M] | verify VKEY... < NOTE\n",
+	      "       body SKEY OLD SIZE [--fork-at N] [--proof-from M] | verify VKEY... < NOTE |\n"
+	      "       resign SKEY < NOTE\n",
 	      stderr);
 	return 2;
 }
@@ -166,6 +169,44 @@ out:
 	return status;
 }
 
+/* Reads stdin into in (at most a note's size). */
+static enum cid_err read_stdin(struct cid_buf *in)
+{
+	char chunk[4096];
+	size_t n;
+
+	cid_buf_init(in, CID_NOTE_MAX_SIZE + 1);
+	while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
+		cid_buf_append(in, chunk, n);
+	return cid_buf_status(in);
+}
+
+static int resign(const char *skey)
+{
+	struct cid_note_signer *key = NULL;
+	struct cid_note note;
+	struct cid_buf in;
+	char *out = NULL;
+	enum cid_err rc = read_stdin(&in);
+
+	if (rc == CID_OK)
+		rc = cid_note_signer_parse(cid_str_of(skey), &key);
+	if (rc == CID_OK)
+		rc =
+		    cid_note_parse((struct cid_str){in.data == NULL ? "" : in.data, in.len}, &note);
+	if (rc == CID_OK) {
+		const struct cid_note_signer *ks[] = {key};
+
+		rc = cid_note_sign(note.text, ks, 1, 0, &out, NULL);
+	}
+	if (rc == CID_OK)
+		fputs(out, stdout);
+	free(out);
+	cid_note_signer_free(key);
+	cid_buf_free(&in);
+	return rc == CID_OK ? 0 : fail("resign", rc);
+}
+
 int main(int argc, char **argv)
 {
 	struct tlog l = {UINT64_MAX};
@@ -179,6 +220,8 @@ int main(int argc, char **argv)
 		return usage();
 	if (strcmp(argv[1], "verify") == 0)
 		return verify(argc - 2, argv + 2);
+	if (strcmp(argv[1], "resign") == 0)
+		return argc == 3 ? resign(argv[2]) : usage();
 	if (strcmp(argv[1], "keygen") == 0) {
 		char *skey = NULL, *vkey = NULL;
 

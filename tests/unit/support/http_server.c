@@ -28,6 +28,10 @@ struct cid_test_http {
 	pthread_mutex_t lock;
 	bool stop;
 	unsigned hits;
+	char *requests[CID_TEST_HTTP_KEEP]; /* the first ones, head and body, as received */
+	unsigned kept;
+	cid_test_http_fn *fn; /* NULL: answer response */
+	void *arg;
 };
 
 static bool stopping(struct cid_test_http *srv)
@@ -53,21 +57,101 @@ static bool wait_readable(struct cid_test_http *srv, int fd)
 	return false;
 }
 
+/* The Content-Length of a request head (0 when it has none). */
+static size_t content_length(const char *head)
+{
+	const char *p = strcasestr(head, "\r\ncontent-length:");
+
+	return p == NULL ? 0 : strtoul(p + 17, NULL, 10);
+}
+
+/* Keeps a copy of the request in buf[0..have) if there is room. */
+static void keep(struct cid_test_http *srv, const char *buf, size_t have)
+{
+	char *copy = strndup(buf, have);
+
+	assert_non_null(copy);
+	pthread_mutex_lock(&srv->lock);
+	if (srv->kept < CID_TEST_HTTP_KEEP) {
+		srv->requests[srv->kept++] = copy;
+		copy = NULL;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	free(copy);
+}
+
+/* Reads a whole request (header and Content-Length body) and answers it with srv->fn. */
+static void serve_fn(struct cid_test_http *srv, int c)
+{
+	size_t cap = 1 << 20;
+	char *buf = malloc(cap + 1);
+	size_t have = 0;
+	size_t need = 0;
+	char *out = NULL;
+	size_t len = 0;
+
+	assert_non_null(buf);
+	while (have < cap && wait_readable(srv, c)) {
+		ssize_t n = read(c, buf + have, cap - have);
+		char *end;
+		char *cl;
+
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		buf[have] = '\0';
+		end = strstr(buf, "\r\n\r\n");
+		if (end == NULL)
+			continue;
+		cl = strcasestr(buf, "\r\ncontent-length:");
+		need = (size_t)(end + 4 - buf) +
+		       (cl != NULL && cl < end ? strtoul(cl + 17, NULL, 10) : 0);
+		if (have >= need)
+			break;
+	}
+	if (need > 0 && have >= need) {
+		srv->fn(srv->arg, buf, need, &out, &len);
+		for (size_t off = 0; out != NULL && off < len;) {
+			ssize_t n = send(c, out + off, len - off, MSG_NOSIGNAL);
+			if (n <= 0)
+				break;
+			off += (size_t)n;
+		}
+		shutdown(c, SHUT_WR);
+	}
+	free(out);
+	free(buf);
+}
+
 static void serve_one(struct cid_test_http *srv, int c)
 {
-	char buf[4096];
-	size_t have = 0;
+	bool fn;
 
-	/* the request header, up to its blank line */
+	pthread_mutex_lock(&srv->lock);
+	fn = srv->fn != NULL;
+	pthread_mutex_unlock(&srv->lock);
+	if (fn) {
+		serve_fn(srv, c);
+		return;
+	}
+
+	char buf[16384];
+	size_t have = 0;
+	const char *end = NULL;
+
+	/* the request header, up to its blank line, then its body */
 	while (have < sizeof(buf) - 1 && wait_readable(srv, c)) {
 		ssize_t n = read(c, buf + have, sizeof(buf) - 1 - have);
 		if (n <= 0)
 			return;
 		have += (size_t)n;
 		buf[have] = '\0';
-		if (strstr(buf, "\r\n\r\n") != NULL)
+		if (end == NULL)
+			end = strstr(buf, "\r\n\r\n");
+		if (end != NULL && have >= (size_t)(end + 4 - buf) + content_length(buf))
 			break;
 	}
+	keep(srv, buf, have);
 	if (srv->response != NULL) {
 		for (size_t off = 0; off < srv->len;) {
 			ssize_t n = send(c, srv->response + off, srv->len - off, MSG_NOSIGNAL);
@@ -125,6 +209,18 @@ struct cid_test_http *cid_test_http_start(const char *response, size_t len)
 	return srv;
 }
 
+struct cid_test_http *cid_test_http_start_fn(cid_test_http_fn *fn, void *arg)
+{
+	struct cid_test_http *srv = cid_test_http_start(NULL, 0);
+
+	/* the thread reads fn only once a connection comes: set it under the lock */
+	pthread_mutex_lock(&srv->lock);
+	srv->fn = fn;
+	srv->arg = arg;
+	pthread_mutex_unlock(&srv->lock);
+	return srv;
+}
+
 uint16_t cid_test_http_port(const struct cid_test_http *srv)
 {
 	return srv->port;
@@ -138,6 +234,19 @@ unsigned cid_test_http_hits(struct cid_test_http *srv)
 	n = srv->hits;
 	pthread_mutex_unlock(&srv->lock);
 	return n;
+}
+
+char *cid_test_http_request(struct cid_test_http *srv, unsigned i)
+{
+	char *copy = NULL;
+
+	pthread_mutex_lock(&srv->lock);
+	if (i < srv->kept) {
+		copy = strdup(srv->requests[i]);
+		assert_non_null(copy);
+	}
+	pthread_mutex_unlock(&srv->lock);
+	return copy;
 }
 
 void cid_test_http_url(const struct cid_test_http *srv, const char *path, char *out, size_t outsz)
@@ -157,6 +266,8 @@ void cid_test_http_stop(struct cid_test_http *srv)
 	pthread_join(srv->thread, NULL);
 	close(srv->fd);
 	pthread_mutex_destroy(&srv->lock);
+	for (unsigned i = 0; i < srv->kept; i++)
+		free(srv->requests[i]);
 	free(srv->response);
 	free(srv);
 }
