@@ -137,29 +137,29 @@ enum cid_account_offer cid_account_offer(const struct cid_policyset *ps,
 }
 
 /*
- * The attributes of purpose whose current decision is a grant in force at
- * now, into names (room for every record of history; borrowed from it), *n.
+ * The attributes of purpose that the citizen may withdraw (cid_account_offer)
+ * at now, into names (room for every record of history; borrowed from it), *n.
  */
-static enum cid_err in_force(const json_t *history, const char *purpose, int64_t now,
-			     const char **names, size_t *n)
+static enum cid_err withdrawable(const struct change *c, const char *purpose, const char **names,
+				 size_t *n)
 {
 	struct cid_consent_record rec;
 	struct cid_consent_record next;
-	size_t count = json_array_size(history);
+	size_t count = json_array_size(c->history);
 
 	*n = 0;
 	for (size_t i = 0; i < count; i++) {
-		if (cid_consent_record_read(json_array_get(history, i), &rec) != CID_OK)
+		if (cid_consent_record_read(json_array_get(c->history, i), &rec) != CID_OK)
 			return CID_ERR_STORE;
 		if (strcmp(rec.purpose, purpose) != 0)
 			continue;
 		/* only the latest record of each attribute is its current decision */
 		if (i + 1 < count &&
-		    cid_consent_record_read(json_array_get(history, i + 1), &next) == CID_OK &&
+		    cid_consent_record_read(json_array_get(c->history, i + 1), &next) == CID_OK &&
 		    strcmp(next.purpose, purpose) == 0 &&
 		    strcmp(next.attribute, rec.attribute) == 0)
 			continue;
-		if (grant_in_force(&rec, now))
+		if (cid_account_offer(c->ps, &rec, c->ch->now) == CID_OFFER_WITHDRAW)
 			names[(*n)++] = rec.attribute;
 	}
 	return CID_OK;
@@ -213,7 +213,7 @@ out:
 	return rc;
 }
 
-/* A purpose: every attribute with a grant in force, at least one. */
+/* A purpose: every attribute that may be withdrawn, at least one. */
 static enum cid_err withdraw_purpose(const struct change *c, struct cid_account_outcome *out)
 {
 	enum cid_err rc = CID_OK;
@@ -221,7 +221,7 @@ static enum cid_err withdraw_purpose(const struct change *c, struct cid_account_
 	size_t n = 0;
 
 	CID_ENSURE(names != NULL, CID_ERR_NOMEM);
-	CID_TRY(in_force(c->history, c->ch->purpose, c->ch->now, names, &n));
+	CID_TRY(withdrawable(c, c->ch->purpose, names, &n));
 	out->notice = CID_NOTICE_NOT_SHARED;
 	CID_ENSURE(n > 0, CID_ERR_REFUSED);
 	rc = withdraw(c, c->ch->purpose, names, n, &out->records);
@@ -233,7 +233,7 @@ out:
 	return rc;
 }
 
-/* A service: every grant in force of each purpose, then its tokens for the citizen. */
+/* A service: what may be withdrawn of each purpose, then its tokens for the citizen. */
 static enum cid_err withdraw_service(const struct change *c, struct cid_account_outcome *out)
 {
 	enum cid_err rc = CID_OK;
@@ -253,7 +253,7 @@ static enum cid_err withdraw_service(const struct change *c, struct cid_account_
 		if (last != NULL && strcmp(last, purpose) == 0)
 			continue;
 		last = purpose;
-		CID_TRY(in_force(c->history, purpose, c->ch->now, names, &n));
+		CID_TRY(withdrawable(c, purpose, names, &n));
 		if (n == 0)
 			continue;
 		rc = withdraw(c, purpose, names, n, &out->records);
@@ -491,7 +491,8 @@ enum cid_err cid_account_notice(const struct cid_request *req, json_t *data)
 		CID_ENSURE(json_object_set_new(n, "label_key", json_string(key)) == 0,
 			   CID_ERR_NOMEM);
 	}
-	CID_ENSURE(json_object_set(data, "notice", n) == 0, CID_ERR_NOMEM);
+	/* a list of one: a template section renders an array's objects, not an object */
+	CID_ENSURE(json_object_set_new(data, "notice", json_pack("[O]", n)) == 0, CID_ERR_NOMEM);
 out:
 	json_decref(n);
 	return rc;

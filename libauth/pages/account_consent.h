@@ -127,8 +127,9 @@ CID_MUST_CHECK enum cid_err cid_account_consent_post(struct cid_ctx *ctx,
 
 /*
  * The notice of a GET /account after a change: when req names a known
- * notice (?notice=), sets data's "notice" to {"key" ("account_notice_KIND"),
- * "error" (bool), "service"?, "purpose"?, "label_key"? ("attr.NAME")} with
+ * notice (?notice=), sets data's "notice" to a list of one {"key"
+ * ("account_notice_KIND"), "error" (bool), "service"?, "purpose"?,
+ * "label_key"? ("attr.NAME")} with
  * the request's names (escaped by the template: they are shown, never
  * trusted). Nothing for no or an unknown notice. Errors: CID_ERR_NOMEM.
  */

@@ -435,7 +435,7 @@ enum cid_err cid_account_page(struct cid_ctx *ctx, const struct cid_request *req
 		    CID_ERR_NOMEM);
 	CID_TRY(cid_account_form_token(ctx, req, reply, data));
 	CID_TRY(cid_account_notice(req, data));
-	CID_TRY(notice_names(&nm, json_object_get(data, "notice")));
+	CID_TRY(notice_names(&nm, json_array_get(json_object_get(data, "notice"), 0)));
 	rc = cid_reply_page(reply, 200, CID_PAGE_ACCOUNT, data, locale);
 	data = NULL;
 out:
