@@ -256,10 +256,10 @@ static enum cid_err withdraw_service(const struct change *c, struct cid_account_
 		CID_TRY(withdrawable(c, purpose, names, &n));
 		if (n == 0)
 			continue;
-		rc = withdraw(c, purpose, names, n, &out->records);
+		enum cid_err w = withdraw(c, purpose, names, n, &out->records);
+
 		/* a grant that ended meanwhile has nothing left to withdraw */
-		CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
-		rc = CID_OK;
+		CID_ENSURE(w == CID_OK || w == CID_ERR_NOTFOUND, w);
 	}
 	CID_TRY(cid_grant_revoke_client(cid_ctx_store(c->ctx), c->ch->account_id, c->ch->service,
 					c->ch->now, &out->grants_revoked));

@@ -28,7 +28,8 @@
  *   "rule"           "file.policy:LINE" of the deciding rule
  *   "consent_records" array of consent record ids behind the decision
  *   "policy_version" hex SHA-256 of the policy file
- *   "endpoint"       "id_token" | "userinfo" | "consent-screen" | "account" | "cli" | "officer-console"
+ *   "endpoint"       "id_token" | "userinfo" | "consent-screen" | "account" | "cli" |
+ *                    "officer-console"
  *   "request_id"     correlation id of the request; on release entries the
  *                    release id: the opaque value of X-Civicid-Release, random
  *                    per answer, so a service learns nothing of other releases
