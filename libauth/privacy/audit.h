@@ -29,8 +29,8 @@
  *   "rule"           "file.policy:LINE" of the deciding rule
  *   "consent_records" array of consent record ids behind the decision
  *   "policy_version" hex SHA-256 of the policy file
- *   "endpoint"       "id_token" | "userinfo" | "consent-screen" | "cli" | "officer-console" |
- *                    "backchannel-logout"
+ *   "endpoint"       "id_token" | "userinfo" | "consent-screen" | "account" | "cli" |
+ *                    "officer-console" | "backchannel-logout"
  *   "request_id"     correlation id of the request; on release entries the
  *                    release id: the opaque value of X-Civicid-Release, random
  *                    per answer, so a service learns nothing of other releases
