@@ -7,12 +7,14 @@
 
 #include "bounds.h"
 #include "str.h"
+#include "tz.h"
 
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #ifndef CID_DEFAULT_WEB_DIR
 #define CID_DEFAULT_WEB_DIR "./web"
@@ -132,6 +134,19 @@ static const struct key_def keys[] = {
      "Consent receipts: URL of the city's privacy notice (an http or https URL)."},
     {"jurisdiction", KEY_STRING, MEMBER(jurisdiction), 1, 64, "JP",
      "Consent receipts: the jurisdiction whose law governs the consents."},
+    {"city_name_ja", KEY_STRING, MEMBER(city_name_ja), 0, 128, "",
+     "The city's name in the header of every page in Japanese (empty: the header names "
+     "only civicid). The controller_* keys above fill the pages' footer."},
+    {"city_name_en", KEY_STRING, MEMBER(city_name_en), 0, 128, "",
+     "The city's name in the header of every page in English (empty: city_name_ja)."},
+    {"city_logo", KEY_STRING, MEMBER(city_logo), 0, 128, "",
+     "The city's logo in the header of every page: a PNG, JPEG, GIF or WebP file under "
+     "web_dir/static (e.g. city-logo.png), at most 256 KiB, read at start and served at "
+     "/static/logo (empty: no logo)."},
+    {"timezone", KEY_STRING, MEMBER(timezone), 1, CID_TZ_MAX_NAME, "Asia/Tokyo",
+     "The time zone of the times pages show, a name of the tz database (Debian's tzdata, "
+     "read once at start from /usr/share/zoneinfo). A zone that cannot be read is reported "
+     "at start, and pages then show UTC."},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -336,11 +351,52 @@ enum cid_err cid_config_check(const struct cid_config *cfg, char *err, size_t er
 		snprintf(err, errsz, "policy_url must be an absolute http(s) URL with a host");
 		return CID_ERR_CONFIG;
 	}
+	if (!cid_tz_name_ok(cfg->timezone)) {
+		snprintf(err, errsz, "timezone must be a zone name such as Asia/Tokyo");
+		return CID_ERR_CONFIG;
+	}
+	if (cfg->city_logo[0] != '\0' && cid_config_logo_type(cfg->city_logo) == NULL) {
+		snprintf(
+		    err, errsz,
+		    "city_logo must name a .png, .jpg, .gif or .webp file under web_dir/static");
+		return CID_ERR_CONFIG;
+	}
 	if (cfg->argon2.m_cost_kib < 8 * cfg->argon2.parallelism) {
 		snprintf(err, errsz, "argon2_m_kib must be at least 8 * argon2_p");
 		return CID_ERR_CONFIG;
 	}
 	return CID_OK;
+}
+
+const char *cid_config_logo_type(const char *name)
+{
+	static const struct {
+		const char *ext;
+		const char *type;
+	} types[] = {{".png", "image/png"},
+		     {".jpg", "image/jpeg"},
+		     {".jpeg", "image/jpeg"},
+		     {".gif", "image/gif"},
+		     {".webp", "image/webp"}};
+
+	size_t n = name == NULL ? 0 : strnlen(name, 129);
+
+	if (n == 0 || n > 128 || name[0] == '/' || strstr(name, "..") != NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-' || c == '.' || c == '/'))
+			return NULL;
+	}
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		size_t e = strlen(types[i].ext);
+
+		if (n > e && strcasecmp(name + n - e, types[i].ext) == 0)
+			return types[i].type;
+	}
+	return NULL;
 }
 
 static const char *type_name(enum key_type t)

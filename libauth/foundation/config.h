@@ -57,6 +57,12 @@ struct cid_config {
 	char *controller_phone; /* optional in receipts */
 	char *policy_url;
 	char *jurisdiction; /* Kantara "jurisdiction", e.g. "JP" */
+	/* the pages' header: the city's name per language ("" = not shown) and logo, a
+	 * file under web_dir/static ("" = none; cid_config_logo_type says which) */
+	char *city_name_ja;
+	char *city_name_en;
+	char *city_logo;
+	char *timezone; /* the zone of the times pages show (tz.h), e.g. "Asia/Tokyo" */
 };
 
 /* A config holding every default. *out is freed with cid_config_free. Errors: CID_ERR_NOMEM. */
@@ -84,6 +90,15 @@ CID_MUST_CHECK enum cid_err cid_config_load(struct cid_config *cfg, const char *
  * Errors: CID_ERR_CONFIG with the reason in err.
  */
 CID_MUST_CHECK enum cid_err cid_config_check(const struct cid_config *cfg, char *err, size_t errsz);
+
+/*
+ * The media type of a city_logo file name by its extension: "image/png"
+ * (.png), "image/jpeg" (.jpg, .jpeg), "image/gif", "image/webp"; NULL for
+ * any other name, and for a name that is not a relative path of letters,
+ * digits, '_', '-', '.' and '/' without a ".." part. Static string. (No SVG:
+ * an image that can carry script is not served from the pages' origin.)
+ */
+const char *cid_config_logo_type(const char *name);
 
 /* Prints the reference of every key (name, type, range, default, meaning) to f. */
 void cid_config_describe(FILE *f);

@@ -8,6 +8,9 @@
  */
 #include "account_pages.h"
 
+#include "account_consent.h"
+#include "account_pages_int.h"
+
 #include "audit.h"
 #include "bounds.h"
 #include "client.h"
@@ -18,6 +21,7 @@
 #include "reply.h"
 #include "session.h"
 #include "str.h"
+#include "tz.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -29,13 +33,12 @@
 #define STATUTE_PREFIX	 "statute:"
 
 /*
- * The page's language: ?lang= read as ui_locales is (cid_reply_locale), else
- * the default. Static.
+ * The page's language: the pages' one rule (cid_request_locale: ?lang=, the
+ * remembered choice, the browser's Accept-Language, the default). Static.
  */
-static const char *page_locale(struct cid_ctx *ctx, const struct cid_request *req)
+const char *account_page_locale(struct cid_ctx *ctx, const struct cid_request *req)
 {
-	return cid_reply_locale(cid_params_get(&req->params, "lang"),
-				cid_ctx_config(ctx)->default_locale);
+	return cid_request_locale(cid_ctx_config(ctx), req);
 }
 
 static enum cid_err signed_out(struct cid_reply *reply, const char *locale)
@@ -49,9 +52,9 @@ static enum cid_err signed_out(struct cid_reply *reply, const char *locale)
  * The live session of the request's cookie into *sess; CID_ANSWERED with the
  * signed-out page in reply when there is none.
  */
-static enum cid_err find_session(struct cid_ctx *ctx, const struct cid_request *req,
-				 const char *locale, struct cid_reply *reply,
-				 struct cid_session *sess)
+enum cid_err account_find_session(struct cid_ctx *ctx, const struct cid_request *req,
+				  const char *locale, struct cid_reply *reply,
+				  struct cid_session *sess)
 {
 	enum cid_err rc = CID_ERR_NOTFOUND;
 
@@ -137,48 +140,149 @@ static bool same_attribute(const struct cid_consent_record *a, const struct cid_
 	return same_group(a, b) && strcmp(a->attribute, b->attribute) == 0;
 }
 
-/* One item of the consent list: the latest record rec of its attribute. */
-static enum cid_err consent_item(const struct cid_consent_record *rec, int64_t now, json_t *items)
+/* Sets item[name] to the string value; CID_ERR_NOMEM when it cannot. */
+static enum cid_err set_str(json_t *item, const char *name, const char *value)
+{
+	return json_object_set_new(item, name, json_string(value)) == 0 ? CID_OK : CID_ERR_NOMEM;
+}
+
+/*
+ * Sets item[local] to the instant t as the citizen reads it: in the page's
+ * language and the city's zone (cid_tz_format), "" when it has no local date.
+ */
+static enum cid_err set_local(const struct names *nm, json_t *item, const char *local, int64_t t)
+{
+	char text[CID_TZ_TEXT_MAX];
+
+	if (cid_tz_format(cid_ctx_tz(nm->ctx), t, nm->locale, true, text) != CID_OK)
+		text[0] = '\0'; /* no local date: shown as none */
+	return set_str(item, local, text);
+}
+
+/*
+ * Sets item[name] to the time t as RFC 3339 (the <time> element's datetime)
+ * and item[local] to it as the citizen reads it (set_local); "" when it has
+ * no calendar date.
+ */
+static enum cid_err set_time(const struct names *nm, json_t *item, const char *name,
+			     const char *local, int64_t t)
 {
 	enum cid_err rc = CID_OK;
-	int64_t expires_at = rec->expires_at;
-	bool granted = rec->state == CID_CONSENT_GRANTED;
-	bool expired = cid_consent_record_expired(rec, now);
-	char state_key[MAX_EVENT_KEY];
-	char t[32];
-	json_t *item = NULL;
+	char text[32];
 
-	snprintf(state_key, sizeof(state_key), "account_state_%s",
-		 expired ? "expired" : cid_consent_state_name(rec->state));
-	CID_TRY(add_label(items, rec->attribute, &item));
-	CID_ENSURE(json_object_set_new(item, "state_key", json_string(state_key)) == 0,
-		   CID_ERR_NOMEM);
-	if (granted && expires_at != 0) {
-		if (cid_audit_time(expires_at, t) != CID_OK)
-			t[0] = '\0'; /* no calendar date: shown as none */
-		CID_ENSURE(json_object_set_new(item, "expires", json_string(t)) == 0,
-			   CID_ERR_NOMEM);
-	}
-	if (granted && !expired)
-		CID_ENSURE(json_object_set_new(item, "receipt_id", json_string(rec->id)) == 0,
-			   CID_ERR_NOMEM);
+	if (cid_audit_time(t, text) != CID_OK)
+		text[0] = '\0'; /* no calendar date: shown as none */
+	CID_TRY(set_str(item, name, text));
+	rc = set_local(nm, item, local, t);
 out:
 	return rc;
 }
 
 /*
- * The current decision per attribute, grouped by (service, purpose). The
- * history is in key order: one (service, purpose) is contiguous, and within
+ * One item of the consent list: the latest record rec of its attribute, with
+ * what the citizen may do with it (account_consent.h); *can_withdraw is set
+ * when it can be withdrawn.
+ */
+static enum cid_err consent_item(const struct names *nm, const struct cid_consent_record *rec,
+				 int64_t now, json_t *items, bool *can_withdraw)
+{
+	enum cid_err rc = CID_OK;
+	int64_t expires_at = rec->expires_at;
+	bool granted = rec->state == CID_CONSENT_GRANTED;
+	bool expired = cid_consent_record_expired(rec, now);
+	enum cid_account_offer offer = cid_account_offer(nm->ps, rec, now);
+	char state_key[MAX_EVENT_KEY];
+	json_t *item = NULL;
+
+	snprintf(state_key, sizeof(state_key), "account_state_%s",
+		 expired ? "expired" : cid_consent_state_name(rec->state));
+	CID_TRY(add_label(items, rec->attribute, &item));
+	CID_TRY(set_str(item, "state_key", state_key));
+	/* the form's names: each item's own, as a section sees only its element and the page */
+	CID_TRY(set_str(item, "service", rec->service));
+	CID_TRY(set_str(item, "purpose", rec->purpose));
+	CID_TRY(set_str(item, "attribute", rec->attribute));
+	if (granted && expires_at != 0)
+		CID_TRY(set_time(nm, item, "expires", "expires_local", expires_at));
+	if (rec->state == CID_CONSENT_WITHDRAWN && rec->at != 0)
+		CID_TRY(set_time(nm, item, "withdrawn_on", "withdrawn_on_local", rec->at));
+	if (granted && !expired)
+		CID_TRY(set_str(item, "receipt_id", rec->id));
+	CID_ENSURE(
+	    json_object_set_new(item, "can_withdraw", json_boolean(offer == CID_OFFER_WITHDRAW)) ==
+		    0 &&
+		json_object_set_new(item, "can_share", json_boolean(offer == CID_OFFER_SHARE)) == 0,
+	    CID_ERR_NOMEM);
+	if (offer == CID_OFFER_WITHDRAW)
+		*can_withdraw = true;
+out:
+	return rc;
+}
+
+/*
+ * The purposes of service whose basis is a statute, appended to out: their
+ * attributes are provided by law, with the citation, and no button.
+ */
+static enum cid_err law_groups(struct names *nm, const char *service, json_t *out)
+{
+	enum cid_err rc = CID_OK;
+	json_t *desc = NULL;
+	size_t i;
+	size_t j;
+	const json_t *pu;
+	const json_t *permit;
+
+	if (cid_policy_describe(nm->ps, service, &desc) == CID_ERR_NOTFOUND)
+		return CID_OK; /* no policy any more: nothing is provided by law */
+	CID_ENSURE(desc != NULL, CID_ERR_NOMEM);
+	json_array_foreach(json_object_get(desc, "purposes"), i, pu)
+	{
+		const char *basis = cid_json_str(pu, "basis");
+		const char *text = cid_json_str(json_object_get(pu, "text"), nm->locale);
+		json_t *items = json_array();
+		json_t *g;
+
+		if (basis == NULL || strcmp(basis, "statute") != 0) {
+			json_decref(items);
+			continue;
+		}
+		/* "o" takes items: from here it is borrowed from the group, which out holds */
+		g = json_pack("{s:s, s:s, s:s, s:s?, s:o}", "service_name",
+			      service_name(nm, service), "purpose_text", text != NULL ? text : "",
+			      "service", service, "statute", cid_json_str(pu, "statute"), "items",
+			      items);
+		CID_ENSURE(g != NULL, CID_ERR_NOMEM);
+		CID_ENSURE(json_array_append_new(out, g) == 0, CID_ERR_NOMEM);
+		json_array_foreach(json_object_get(pu, "permit"), j, permit)
+		{
+			json_t *item = NULL;
+
+			CID_ENSURE(cid_json_str(permit, "attribute") != NULL, CID_ERR_STORE);
+			CID_TRY(add_label(items, cid_json_str(permit, "attribute"), &item));
+			CID_TRY(set_str(item, "state_key", "account_state_law"));
+		}
+	}
+out:
+	json_decref(desc);
+	return rc;
+}
+
+/*
+ * The current decision per attribute, grouped by (service, purpose), each
+ * service's purposes provided by law after its own. The history is in key
+ * order: one service and one (service, purpose) are contiguous, and within
  * it each attribute's records run oldest to newest.
  */
 static enum cid_err consents_view(struct names *nm, const json_t *history, int64_t now, json_t *out)
 {
 	enum cid_err rc = CID_OK;
 	json_t *items = NULL;
+	json_t *g = NULL;
 	struct cid_consent_record group = {0};
 	struct cid_consent_record rec;
 	struct cid_consent_record next;
 	size_t n = json_array_size(history);
+	bool can_withdraw = false;
 
 	for (size_t i = 0; i < n; i++) {
 		bool has_next = i + 1 < n;
@@ -189,23 +293,32 @@ static enum cid_err consents_view(struct names *nm, const json_t *history, int64
 		if (group.id == NULL || !same_group(&group, &rec)) {
 			const char *service = rec.service;
 			const char *purpose = rec.purpose;
-			json_t *g;
+			bool head = group.id == NULL || strcmp(group.service, service) != 0;
 
+			if (head && group.id != NULL)
+				CID_TRY(law_groups(nm, group.service, out));
 			group = rec;
+			can_withdraw = false;
 			/* "o" takes items: from here it is borrowed from the group, which out holds
 			 */
 			items = json_array();
-			g = json_pack("{s:s, s:s, s:o}", "service_name", service_name(nm, service),
-				      "purpose_text", purpose_text(nm, service, purpose), "items",
-				      items);
+			g = json_pack("{s:s, s:s, s:s, s:s, s:b, s:o}", "service_name",
+				      service_name(nm, service), "purpose_text",
+				      purpose_text(nm, service, purpose), "service", service,
+				      "purpose", purpose, "service_head", head, "items", items);
 			CID_ENSURE(g != NULL, CID_ERR_NOMEM);
 			CID_ENSURE(json_array_append_new(out, g) == 0, CID_ERR_NOMEM);
 		}
 		/* only the latest record of each attribute is its current decision */
 		if (has_next && same_attribute(&rec, &next))
 			continue;
-		CID_TRY(consent_item(&rec, now, items));
+		CID_TRY(consent_item(nm, &rec, now, items, &can_withdraw));
+		CID_ENSURE(
+		    json_object_set_new(g, "can_withdraw_purpose", json_boolean(can_withdraw)) == 0,
+		    CID_ERR_NOMEM);
 	}
+	if (group.id != NULL)
+		CID_TRY(law_groups(nm, group.service, out));
 out:
 	return rc;
 }
@@ -219,6 +332,7 @@ static enum cid_err trail_entry(struct names *nm, const json_t *e, json_t *out)
 	const char *basis = cid_json_str(e, "basis");
 	const char *text;
 	const char *when;
+	int64_t t;
 	char event_key[MAX_EVENT_KEY];
 	json_t *items = json_array();
 	json_t *row = NULL;
@@ -244,6 +358,8 @@ static enum cid_err trail_entry(struct names *nm, const json_t *e, json_t *out)
 			"service_name", service_name(nm, service), "purpose_text",
 			text != NULL ? text : "", "event_key", event_key, "items", items);
 	CID_ENSURE(row != NULL, CID_ERR_NOMEM);
+	if (when != NULL && cid_time_parse(when, &t) == CID_OK)
+		CID_TRY(set_local(nm, row, "local_time", t));
 	if (basis != NULL && strncmp(basis, STATUTE_PREFIX, strlen(STATUTE_PREFIX)) == 0)
 		CID_ENSURE(json_object_set_new(row, "statute",
 					       json_string(basis + strlen(STATUTE_PREFIX))) == 0,
@@ -284,11 +400,29 @@ out:
 	return rc;
 }
 
+/* The names the citizen knows for the ids of a notice (account_consent.h), if there is one. */
+static enum cid_err notice_names(struct names *nm, json_t *notice)
+{
+	const char *service = cid_json_str(notice, "service");
+	const char *purpose = cid_json_str(notice, "purpose");
+
+	if (service == NULL)
+		return CID_OK;
+	if (json_object_set_new(notice, "service_name", json_string(service_name(nm, service))) !=
+	    0)
+		return CID_ERR_NOMEM;
+	if (purpose != NULL &&
+	    json_object_set_new(notice, "purpose_text",
+				json_string(purpose_text(nm, service, purpose))) != 0)
+		return CID_ERR_NOMEM;
+	return CID_OK;
+}
+
 enum cid_err cid_account_page(struct cid_ctx *ctx, const struct cid_request *req,
 			      struct cid_reply *reply)
 {
 	enum cid_err rc = CID_OK;
-	const char *locale = page_locale(ctx, req);
+	const char *locale = account_page_locale(ctx, req);
 	const char *after = cid_params_get(&req->params, "after");
 	struct cid_policyref *pref = NULL;
 	struct names nm = {.ctx = ctx, .locale = locale};
@@ -302,12 +436,11 @@ enum cid_err cid_account_page(struct cid_ctx *ctx, const struct cid_request *req
 
 	nm.clients = json_object();
 	CID_ENSURE(consents != NULL && trail != NULL && nm.clients != NULL, CID_ERR_NOMEM);
-	CID_TRY(find_session(ctx, req, locale, reply, &sess));
+	CID_TRY(account_find_session(ctx, req, locale, reply, &sess));
 	if (after != NULL &&
 	    cid_parse_u64(after, strlen(after), 0, UINT64_MAX, &after_seq) != CID_OK) {
-		rc =
-		    cid_reply_error_page(reply, 400, "invalid_request",
-					 "The page number (after) must be a whole number.", locale);
+		rc = cid_reply_error_page(reply, 400, "invalid_request", "err.account_after",
+					  locale);
 		goto out;
 	}
 	pref = cid_ctx_policies_acquire(ctx);
@@ -324,6 +457,9 @@ enum cid_err cid_account_page(struct cid_ctx *ctx, const struct cid_request *req
 		CID_ENSURE(
 		    json_object_set_new(data, "next_after", json_integer((json_int_t)next)) == 0,
 		    CID_ERR_NOMEM);
+	CID_TRY(cid_account_form_token(ctx, req, reply, data));
+	CID_TRY(cid_account_notice(req, data));
+	CID_TRY(notice_names(&nm, json_array_get(json_object_get(data, "notice"), 0)));
 	rc = cid_reply_page(reply, 200, CID_PAGE_ACCOUNT, data, locale);
 	data = NULL;
 out:
@@ -340,12 +476,12 @@ enum cid_err cid_account_receipt(struct cid_ctx *ctx, const struct cid_request *
 				 struct cid_reply *reply)
 {
 	enum cid_err rc = CID_OK;
-	const char *locale = page_locale(ctx, req);
+	const char *locale = account_page_locale(ctx, req);
 	const char *id = cid_params_get(&req->params, "id");
 	struct cid_session sess;
 	char *jws = NULL;
 
-	CID_TRY(find_session(ctx, req, locale, reply, &sess));
+	CID_TRY(account_find_session(ctx, req, locale, reply, &sess));
 	/* hostile input: cid_receipt_make refuses (CID_ERR_INVALID) an id not of our syntax */
 	rc = cid_receipt_make(ctx, id, sess.account_id, locale, req->now, &jws, NULL);
 	switch (rc) {
@@ -360,21 +496,14 @@ enum cid_err cid_account_receipt(struct cid_ctx *ctx, const struct cid_request *
 		break;
 	case CID_ERR_NOTFOUND:
 	case CID_ERR_INVALID:
-		rc = cid_reply_error_page(reply, 404, "not_found",
-					  "There is no such consent record among yours.", locale);
+		rc = cid_reply_error_page(reply, 404, "not_found", "err.receipt_none", locale);
 		break;
 	case CID_ERR_REFUSED:
-		rc =
-		    cid_reply_error_page(reply, 404, "no_receipt",
-					 "This record is a refusal or a withdrawal: only a consent "
-					 "you gave has a receipt.",
-					 locale);
+		rc = cid_reply_error_page(reply, 404, "no_receipt", "err.receipt_refusal", locale);
 		break;
 	case CID_ERR_CONFIG:
 		rc = cid_reply_error_page(reply, 503, "temporarily_unavailable",
-					  "Receipts are not available yet: the city has not "
-					  "configured its privacy contact. Please ask the city.",
-					  locale);
+					  "err.receipt_unconfigured", locale);
 		break;
 	default: break;
 	}
@@ -386,6 +515,7 @@ out:
 static const struct cid_endpoint endpoints[] = {
     {"/account", cid_account_page, true, false, true, false, NULL},
     {"/account/receipt", cid_account_receipt, true, false, true, false, NULL},
+    {"/account/consent", cid_account_consent_post, false, true, true, false, NULL},
 };
 
 const struct cid_endpoint *cid_account_endpoints(size_t *n)

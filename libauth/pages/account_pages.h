@@ -18,17 +18,30 @@
  * safe place to send them). Another citizen's record id, an unknown or a
  * malformed one all answer the same 404, so ids reveal nothing.
  *
+ *   POST /account/consent
+ *       a change of the citizen's consents: account_consent.h.
+ *
  * CID_PAGE_ACCOUNT data (every text a message key or data, escaped by the
  * template):
- *   {"signed_in": bool, "signed_out": bool,
- *    "consents": [{"service_name","purpose_text","items":[{"label_key"
+ *   {"signed_in": bool, "signed_out": bool, "csrf" (the forms' token),
+ *    "notice"? ([one notice after a change], account_consent.h, with
+ *        "service_name" and "purpose_text" for its ids),
+ *    "consents": [{"service_name","purpose_text","service","purpose"?,
+ *        "service_head"? (true on a service's first group),
+ *        "can_withdraw_purpose"?, "statute"? (citation: a purpose provided by
+ *        law, after the service's own groups), "items":[{"label_key"
  *        ("attr.NAME"), "state_key" ("account_state_granted|refused|withdrawn|
- *        expired"), "expires"? (RFC 3339), "receipt_id"? (record id, grants in
- *        force only)}]}], "has_consents", "no_consents",
- *    "trail": [{"time","service_name","purpose_text","event_key"
+ *        expired|law"), "service", "purpose", "attribute", "expires"? (RFC
+ *        3339) with "expires_local", "withdrawn_on"? (RFC 3339) with
+ *        "withdrawn_on_local", "receipt_id"? (record id, grants in force
+ *        only), "can_withdraw", "can_share" (cid_account_offer)}]}],
+ *    "has_consents", "no_consents",
+ *    "trail": [{"time" (RFC 3339), "local_time","service_name","purpose_text","event_key"
  *        ("account_ev_release|granted|refused|withdrawn|expired"),
  *        "items":[{"label_key"}], "statute"? (citation of a statute basis)}],
  *    "has_trail", "no_trail", "next_after"? (seq for the next page), "lang"}
+ * Every "*_local" (and "local_time") is that time as the citizen reads it:
+ * in the page's language and the city's zone (config timezone, cid_tz_format).
  * Thread-safe.
  */
 #ifndef CID_ACCOUNT_PAGES_H
@@ -59,7 +72,7 @@ CID_MUST_CHECK enum cid_err cid_account_page(struct cid_ctx *ctx, const struct c
 CID_MUST_CHECK enum cid_err cid_account_receipt(struct cid_ctx *ctx, const struct cid_request *req,
 						struct cid_reply *reply);
 
-/* The rows of the endpoint table (endpoints.h) for the two pages above, in *n rows. Static. */
+/* The rows of the endpoint table (endpoints.h) for the pages above, in *n rows. Static. */
 const struct cid_endpoint *cid_account_endpoints(size_t *n);
 
 #endif

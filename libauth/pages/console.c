@@ -19,6 +19,7 @@
 #include "buf.h"
 #include "crypto.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,15 +31,15 @@ static const char *const types[] = {
     "logout.failed",
 };
 
-const char *console_locale(struct cid_ctx *ctx)
+const char *console_locale(struct cid_ctx *ctx, const struct cid_request *req)
 {
-	return cid_reply_locale(NULL, cid_ctx_config(ctx)->default_locale);
+	return cid_request_locale(cid_ctx_config(ctx), req);
 }
 
-enum cid_err console_fail(struct cid_ctx *ctx, struct cid_reply *r, int status, const char *error,
-			  const char *description)
+enum cid_err console_fail(struct cid_ctx *ctx, const struct cid_request *req, struct cid_reply *r,
+			  int status, const char *error, const char *description)
 {
-	return cid_reply_error_page(r, status, error, description, console_locale(ctx));
+	return cid_reply_error_page(r, status, error, description, console_locale(ctx, req));
 }
 
 /*
@@ -66,9 +67,7 @@ static enum cid_err gate(struct cid_ctx *ctx, const struct cid_request *req,
 		if (given == NULL || !cid_ct_streq(given, strnlen(given, CID_TOKEN_CHARS + 1),
 						   who->csrf, strlen(who->csrf))) {
 			return cid_reply_answered(console_fail(
-			    ctx, reply, 403, "invalid_request",
-			    "the form is stale or was not sent from this console: reload "
-			    "the page and try again"));
+			    ctx, req, reply, 403, "invalid_request", "err.console_stale"));
 		}
 	}
 	return CID_OK;
@@ -90,22 +89,63 @@ json_t *console_base_data(const struct officer *who)
 	return json_pack("{s:s, s:s}", "officer", who->name, "csrf", who->csrf);
 }
 
-enum cid_err console_show(struct cid_ctx *ctx, struct cid_reply *reply, int status,
-			  enum cid_page page, json_t *data)
+enum cid_err console_show(struct cid_ctx *ctx, const struct cid_request *req,
+			  struct cid_reply *reply, int status, enum cid_page page, json_t *data)
 {
-	enum cid_err rc = cid_reply_page(reply, status, page, data, console_locale(ctx));
+	enum cid_err rc = cid_reply_page(reply, status, page, data, console_locale(ctx, req));
 
 	reply->no_store = true;
 	return rc;
 }
 
-enum cid_err console_bad_param(struct cid_ctx *ctx, struct cid_reply *r, const char *name)
+enum cid_err console_bad_param(struct cid_ctx *ctx, const struct cid_request *req,
+			       struct cid_reply *r, const char *name)
 {
-	char text[128];
+	enum cid_err rc = console_fail(ctx, req, r, 400, "invalid_request", "err.bad_param");
 
-	snprintf(text, sizeof(text), "the parameter \"%s\" is not valid: correct it and try again",
-		 name);
-	return console_fail(ctx, r, 400, "invalid_request", text);
+	/* the message names the parameter: its "{}" (template.h) */
+	if (rc == CID_OK && json_object_set_new(r->page_data, "detail", json_string(name)) != 0)
+		rc = CID_ERR_NOMEM;
+	return rc;
+}
+
+enum cid_err console_local_time(struct cid_ctx *ctx, const char *locale, const char *t, json_t *row,
+				const char *name)
+{
+	char text[CID_TZ_TEXT_MAX] = "";
+	int64_t when;
+
+	if (t == NULL || cid_time_parse(t, &when) != CID_OK ||
+	    cid_tz_format(cid_ctx_tz(ctx), when, locale, true, text) != CID_OK)
+		text[0] = '\0';
+	return json_object_set_new(row, name, json_string(text)) == 0 ? CID_OK : CID_ERR_NOMEM;
+}
+
+enum cid_err console_citizen_name(struct console_names *nm, const char *id, json_t *row)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_account *acct = NULL;
+	const json_t *known;
+
+	if (id == NULL || !cid_uuid_syntax_ok(id))
+		return CID_OK;
+	known = json_object_get(nm->known, id);
+	if (known == NULL) {
+		rc = cid_account_get(cid_ctx_store(nm->ctx), id, &acct);
+		if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_INVALID)
+			rc = CID_OK; /* removed since, or not a citizen: the id alone */
+		CID_TRY(rc);
+		CID_ENSURE(json_object_set_new(
+			       nm->known, id, json_string(acct != NULL ? acct->username : "")) == 0,
+			   CID_ERR_NOMEM);
+		known = json_object_get(nm->known, id);
+	}
+	if (json_string_length(known) > 0)
+		CID_ENSURE(json_object_set(row, "citizen_name", (json_t *)(uintptr_t)known) == 0,
+			   CID_ERR_NOMEM);
+out:
+	cid_account_free(acct);
+	return rc;
 }
 
 bool console_text_param(const struct cid_params *p, const char *name, size_t max, const char **out)
@@ -210,7 +250,7 @@ enum cid_err console_parse_filter(struct cid_ctx *ctx, const struct cid_request 
 out:
 	cid_account_free(acct);
 	if (bad != NULL)
-		rc = cid_reply_answered(console_bad_param(ctx, reply, bad));
+		rc = cid_reply_answered(console_bad_param(ctx, req, reply, bad));
 	return rc;
 }
 
@@ -228,7 +268,7 @@ enum cid_err console_scan(struct cid_ctx *ctx, const struct cid_request *req,
 	rc = scan(txn, &fi->f, arg);
 	cid_store_read_end(txn);
 	if (rc == CID_ERR_INVALID)
-		rc = cid_reply_answered(console_bad_param(ctx, reply, "filter"));
+		rc = cid_reply_answered(console_bad_param(ctx, req, reply, "filter"));
 out:
 	return rc;
 }

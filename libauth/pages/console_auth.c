@@ -36,7 +36,7 @@ static enum cid_err login_page(struct cid_ctx *ctx, const struct cid_request *re
 	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
 	if (message != NULL)
 		CID_ENSURE(json_object_set_new(data, message, json_true()) == 0, CID_ERR_NOMEM);
-	rc = console_show(ctx, reply, status, CID_PAGE_OFFICER_LOGIN, data);
+	rc = console_show(ctx, req, reply, status, CID_PAGE_OFFICER_LOGIN, data);
 	data = NULL;
 out:
 	json_decref(data);
@@ -71,8 +71,8 @@ enum cid_err cid_console_login(struct cid_ctx *ctx, const struct cid_request *re
 	if (csrf == NULL || !cid_request_is_token(req->csrf_cookie) ||
 	    !cid_ct_streq(csrf, strnlen(csrf, CID_TOKEN_CHARS + 1), req->csrf_cookie,
 			  CID_TOKEN_CHARS))
-		return console_fail(ctx, reply, 403, "invalid_request",
-				    "the login form is stale: open the login page again");
+		return console_fail(ctx, req, reply, 403, "invalid_request",
+				    "err.console_login_stale");
 	if (!console_text_param(&req->params, "name", CID_OFFICER_MAX_NAME, &name))
 		name = NULL;
 	if (name == NULL || password == NULL || code == NULL)

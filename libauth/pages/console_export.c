@@ -27,7 +27,7 @@ static enum cid_err export_page(struct cid_ctx *ctx, const struct cid_request *r
 	FILE *mem = NULL;
 
 	if (format == NULL || (strcmp(format, "csv") != 0 && strcmp(format, "jsonl") != 0))
-		return console_bad_param(ctx, reply, "format");
+		return console_bad_param(ctx, req, reply, "format");
 	csv = strcmp(format, "csv") == 0;
 	CID_TRY(console_parse_filter(ctx, req, reply, &fi));
 	snprintf(actor, sizeof(actor), "officer:%s", who->name);
@@ -40,14 +40,12 @@ static enum cid_err export_page(struct cid_ctx *ctx, const struct cid_request *r
 	rc = cid_audit_write_recorded(cid_ctx_audit_log(ctx), &x,
 				      (size_t)cid_ctx_config(ctx)->console_export_max, mem, NULL);
 	if (rc == CID_ERR_INVALID) {
-		rc = console_bad_param(ctx, reply, "filter");
+		rc = console_bad_param(ctx, req, reply, "filter");
 		goto out;
 	}
 	if (rc == CID_ERR_TOOBIG) { /* nothing leaves, so nothing is logged */
-		rc = console_fail(
-		    ctx, reply, 400, "invalid_request",
-		    "more entries match than one export may hold (console_export_max): "
-		    "narrow the filter, or export with the civicid audit command");
+		rc = console_fail(ctx, req, reply, 400, "invalid_request",
+				  "err.export_narrow_filter");
 		goto out;
 	}
 	CID_TRY(rc);

@@ -51,23 +51,53 @@ CID_MUST_CHECK enum cid_err console_gated(struct cid_ctx *ctx, const struct cid_
 
 /* ---- pages ---- */
 
-/* The console's language: the configuration's default locale. Static. */
-const char *console_locale(struct cid_ctx *ctx);
+/*
+ * The language of a console page for req: the pages' one rule
+ * (cid_request_locale: its switch, the remembered choice, the browser's).
+ * Static.
+ */
+const char *console_locale(struct cid_ctx *ctx, const struct cid_request *req);
 
-/* A 4xx/5xx error page; CID_OK when it was built. */
-CID_MUST_CHECK enum cid_err console_fail(struct cid_ctx *ctx, struct cid_reply *r, int status,
-					 const char *error, const char *description);
+/* A 4xx/5xx error page, description a message key ("err.*"); CID_OK when it was built. */
+CID_MUST_CHECK enum cid_err console_fail(struct cid_ctx *ctx, const struct cid_request *req,
+					 struct cid_reply *r, int status, const char *error,
+					 const char *description);
 
 /* A 400 page naming the parameter name as not valid; CID_OK when it was built. */
-CID_MUST_CHECK enum cid_err console_bad_param(struct cid_ctx *ctx, struct cid_reply *r,
-					      const char *name);
+CID_MUST_CHECK enum cid_err console_bad_param(struct cid_ctx *ctx, const struct cid_request *req,
+					      struct cid_reply *r, const char *name);
 
 /* Page data every console page has. NULL when out of memory. */
 json_t *console_base_data(const struct officer *who);
 
 /* Replies with a console page built from data (stolen); no page of the console is cached. */
-CID_MUST_CHECK enum cid_err console_show(struct cid_ctx *ctx, struct cid_reply *reply, int status,
-					 enum cid_page page, json_t *data);
+CID_MUST_CHECK enum cid_err console_show(struct cid_ctx *ctx, const struct cid_request *req,
+					 struct cid_reply *reply, int status, enum cid_page page,
+					 json_t *data);
+
+/*
+ * Sets member name of row to t (an audit time, "YYYY-MM-DDTHH:MM:SSZ") as a
+ * person reads it in the console's zone and language (tz.h); "" when t is
+ * not such a time. Errors: CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err console_local_time(struct cid_ctx *ctx, const char *locale,
+					       const char *t, json_t *row, const char *name);
+
+/*
+ * The usernames of citizens' account ids, looked up once per page: the
+ * console shows a citizen as a name with the id beside it.
+ */
+struct console_names {
+	struct cid_ctx *ctx;
+	json_t *known; /* account id -> username ("" when there is no such account) */
+};
+
+/*
+ * Sets row's "citizen_name" to the username of account id (NULL: nothing)
+ * when it has one. Errors: CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err console_citizen_name(struct console_names *nm, const char *id,
+						 json_t *row);
 
 /*
  * An optional text parameter: NULL when absent, else at most max bytes with no

@@ -110,7 +110,7 @@ static enum cid_err log_options(struct cid_ctx *ctx, const struct cid_request *r
 
 	if (before != NULL &&
 	    cid_parse_u64(before, strnlen(before, 21), 1, INT64_MAX, &before_seq) != CID_OK)
-		return cid_reply_answered(console_bad_param(ctx, reply, "before"));
+		return cid_reply_answered(console_bad_param(ctx, req, reply, "before"));
 	f->newest_first = true;
 	f->after_seq = before_seq; /* newest first: entries before this seq */
 	f->limit = CID_CONSOLE_PAGE_SIZE + 1;
@@ -120,6 +120,30 @@ static enum cid_err log_options(struct cid_ctx *ctx, const struct cid_request *r
 static enum cid_err log_scan(struct cid_txn *txn, const struct cid_audit_filter *f, void *arg)
 {
 	return cid_audit_query(txn, f, log_row, arg);
+}
+
+/*
+ * What the log's rows show a person, added once the scan's read transaction
+ * has ended (a name is looked up in a transaction of its own): the time in
+ * the console's zone and language, the citizen's username beside the id.
+ */
+static enum cid_err rows_for_people(struct cid_ctx *ctx, const char *locale, json_t *list)
+{
+	enum cid_err rc = CID_OK;
+	struct console_names nm = {.ctx = ctx, .known = json_object()};
+	size_t i;
+	json_t *row;
+
+	CID_ENSURE(nm.known != NULL, CID_ERR_NOMEM);
+	json_array_foreach(list, i, row)
+	{
+		CID_TRY(
+		    console_local_time(ctx, locale, cid_json_str(row, "time"), row, "local_time"));
+		CID_TRY(console_citizen_name(&nm, cid_json_str(row, "citizen"), row));
+	}
+out:
+	json_decref(nm.known);
+	return rc;
 }
 
 static enum cid_err log_page(struct cid_ctx *ctx, const struct cid_request *req,
@@ -136,6 +160,10 @@ static enum cid_err log_page(struct cid_ctx *ctx, const struct cid_request *req,
 	data = console_base_data(who);
 	CID_ENSURE(rows.list != NULL && data != NULL, CID_ERR_NOMEM);
 	CID_TRY(console_scan(ctx, req, reply, &fi, log_options, log_scan, &rows));
+	CID_TRY(rows_for_people(ctx, console_locale(ctx, req), rows.list));
+	CID_ENSURE(json_object_set_new(data, "zone", json_string(cid_tz_name(cid_ctx_tz(ctx)))) ==
+		       0,
+		   CID_ERR_NOMEM);
 	CID_TRY(console_filter_data(&fi, data));
 	CID_TRY(console_type_options(fi.type, data));
 	CID_ENSURE(json_object_set(data, "entries", rows.list) == 0, CID_ERR_NOMEM);
@@ -146,7 +174,7 @@ static enum cid_err log_page(struct cid_ctx *ctx, const struct cid_request *req,
 		CID_ENSURE(json_object_set_new(data, "next_query", json_string(query)) == 0,
 			   CID_ERR_NOMEM);
 	}
-	rc = console_show(ctx, reply, 200, CID_PAGE_OFFICER_LOG, data);
+	rc = console_show(ctx, req, reply, 200, CID_PAGE_OFFICER_LOG, data);
 	data = NULL;
 out:
 	free(query);
@@ -362,6 +390,41 @@ out:
 	return rc;
 }
 
+/*
+ * What the entry page shows a person: the entry's time and its consent
+ * records' times in the console's zone and language, the citizen's username.
+ */
+static enum cid_err entry_for_people(struct cid_ctx *ctx, const char *locale, const json_t *e,
+				     json_t *consents, json_t *data)
+{
+	enum cid_err rc = CID_OK;
+	struct console_names nm = {.ctx = ctx, .known = json_object()};
+	const char *citizen = cid_json_str(e, "citizen");
+	size_t i;
+	json_t *c;
+
+	CID_ENSURE(nm.known != NULL, CID_ERR_NOMEM);
+	json_array_foreach(consents, i, c)
+	{
+		CID_TRY(console_local_time(ctx, locale, cid_json_str(c, "at"), c, "at_local"));
+		CID_TRY(console_local_time(ctx, locale, cid_json_str(c, "expires_at"), c,
+					   "until_local"));
+	}
+	CID_TRY(console_local_time(ctx, locale, cid_json_str(e, "time"), data, "local_time"));
+	CID_ENSURE(
+	    json_object_set_new(
+		data, "time",
+		json_string(cid_json_str(e, "time") != NULL ? cid_json_str(e, "time") : "")) == 0 &&
+		json_object_set_new(data, "citizen", json_string(citizen != NULL ? citizen : "")) ==
+		    0 &&
+		json_object_set_new(data, "zone", json_string(cid_tz_name(cid_ctx_tz(ctx)))) == 0,
+	    CID_ERR_NOMEM);
+	CID_TRY(console_citizen_name(&nm, citizen, data));
+out:
+	json_decref(nm.known);
+	return rc;
+}
+
 static enum cid_err entry_page(struct cid_ctx *ctx, const struct cid_request *req,
 			       struct cid_reply *reply, const struct officer *who)
 {
@@ -378,15 +441,14 @@ static enum cid_err entry_page(struct cid_ctx *ctx, const struct cid_request *re
 
 	if (seq_in == NULL ||
 	    cid_parse_u64(seq_in, strnlen(seq_in, 21), 0, INT64_MAX, &seq) != CID_OK) {
-		rc = console_bad_param(ctx, reply, "seq");
+		rc = console_bad_param(ctx, req, reply, "seq");
 		goto out;
 	}
 	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
 	rc = cid_audit_get(txn, seq, &e);
 	cid_store_read_end(txn);
 	if (rc == CID_ERR_NOTFOUND) {
-		rc = console_fail(ctx, reply, 404, "not_found",
-				  "the log has no entry with this number");
+		rc = console_fail(ctx, req, reply, 404, "not_found", "err.entry_none");
 		goto out;
 	}
 	CID_TRY(rc);
@@ -405,13 +467,14 @@ static enum cid_err entry_page(struct cid_ctx *ctx, const struct cid_request *re
 		CID_TRY(rc);
 	}
 	CID_TRY(entry_consents(ctx, e, consents));
+	CID_TRY(entry_for_people(ctx, console_locale(ctx, req), e, consents, data));
 	CID_TRY(entry_policy(ctx, e, data));
 	CID_ENSURE(json_object_set_new(data, "seq", json_integer((json_int_t)seq)) == 0 &&
 		       json_object_set(data, "fields", fields) == 0 &&
 		       json_object_set(data, "consents", consents) == 0,
 		   CID_ERR_NOMEM);
 	CID_TRY(set_text(data, "rule", json_object_get(e, "rule")));
-	rc = console_show(ctx, reply, 200, CID_PAGE_OFFICER_ENTRY, data);
+	rc = console_show(ctx, req, reply, 200, CID_PAGE_OFFICER_ENTRY, data);
 	data = NULL;
 out:
 	json_decref(e);

@@ -102,11 +102,14 @@ static enum cid_err add_bar(json_t *bars, int64_t x, uint32_t count, uint32_t ma
 	if (h < 1)
 		h = 1;
 	snprintf(label, sizeof(label), "%s %s %u", day, what, count);
-	return json_array_append_new(bars,
-				     json_pack("{s:I, s:I, s:i, s:I, s:s}", "x", (json_int_t)x, "y",
-					       (json_int_t)(CONSOLE_CHART_HEIGHT - 10 - h), "width",
-					       CONSOLE_SLOT / 2 - 2, "height", (json_int_t)h,
-					       "label", label)) == 0
+	/* the count is written above its bar, so the chart reads without its colours */
+	return json_array_append_new(
+		   bars, json_pack("{s:I, s:I, s:i, s:I, s:s, s:s, s:I, s:I, s:I}", "x",
+				   (json_int_t)x, "y", (json_int_t)(CONSOLE_CHART_HEIGHT - 10 - h),
+				   "width", CONSOLE_SLOT / 2 - 2, "height", (json_int_t)h, "label",
+				   label, "day", day, "count", (json_int_t)count, "text_x",
+				   (json_int_t)(x + (CONSOLE_SLOT / 2 - 2) / 2), "text_y",
+				   (json_int_t)(CONSOLE_CHART_HEIGHT - 12 - h))) == 0
 		   ? CID_OK
 		   : CID_ERR_NOMEM;
 }
@@ -180,18 +183,17 @@ static enum cid_err services_page(struct cid_ctx *ctx, const struct cid_request 
 	json_t *list = json_array();
 
 	if (to_in != NULL && !console_parse_day(to_in, &to_day)) {
-		rc = console_bad_param(ctx, reply, "to");
+		rc = console_bad_param(ctx, req, reply, "to");
 		goto out;
 	}
 	if (from_in != NULL && !console_parse_day(from_in, &from_day)) {
-		rc = console_bad_param(ctx, reply, "from");
+		rc = console_bad_param(ctx, req, reply, "from");
 		goto out;
 	}
 	if (from_in == NULL && to_in != NULL)
 		from_day = to_day - (CONSOLE_DEFAULT_RANGE - 1);
 	if (from_day > to_day || to_day - from_day >= CID_CONSOLE_MAX_DAYS) {
-		rc = console_fail(ctx, reply, 400, "invalid_request",
-				  "the range must run forward and span at most 92 days");
+		rc = console_fail(ctx, req, reply, 400, "invalid_request", "err.services_range");
 		goto out;
 	}
 	t.first_day = from_day;
@@ -209,8 +211,8 @@ static enum cid_err services_page(struct cid_ctx *ctx, const struct cid_request 
 	qsort(t.s, t.n, sizeof(*t.s), by_service);
 	ref = cid_ctx_policies_acquire(ctx);
 	for (size_t i = 0; i < t.n; i++)
-		CID_TRY(
-		    service_data(&t.s[i], &t, cid_policyref_set(ref), console_locale(ctx), list));
+		CID_TRY(service_data(&t.s[i], &t, cid_policyref_set(ref), console_locale(ctx, req),
+				     list));
 	format_day(from_day, from_text);
 	format_day(to_day, to_text);
 	data = console_base_data(who);
@@ -219,7 +221,7 @@ static enum cid_err services_page(struct cid_ctx *ctx, const struct cid_request 
 		       json_object_set_new(data, "days", json_integer(t.days)) == 0 &&
 		       json_object_set(data, "services", list) == 0,
 		   CID_ERR_NOMEM);
-	rc = console_show(ctx, reply, 200, CID_PAGE_OFFICER_SERVICES, data);
+	rc = console_show(ctx, req, reply, 200, CID_PAGE_OFFICER_SERVICES, data);
 	data = NULL;
 out:
 	cid_policyref_put(ref);

@@ -37,7 +37,7 @@ static enum cid_err verify_page(struct cid_ctx *ctx, const struct cid_request *r
 			       json_object_set_new(data, "reason", json_string(rep.reason)) == 0,
 			   CID_ERR_NOMEM);
 	}
-	rc = console_show(ctx, reply, 200, CID_PAGE_OFFICER_VERIFY, data);
+	rc = console_show(ctx, req, reply, 200, CID_PAGE_OFFICER_VERIFY, data);
 	data = NULL;
 out:
 	cid_keyset_free(ks);

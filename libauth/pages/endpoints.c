@@ -2,13 +2,16 @@
  * endpoints: the router's one table, made of the rows each module keeps
  * beside its endpoints. It sits in the top layer because it names the
  * functions of every layer that answers a request; it adds no row of its own
- * but the stylesheet, so a path stays written where its function is.
+ * but the stylesheet, so a path stays written where its function is. It also
+ * answers a request with its row: the endpoint, then the frame of its page
+ * (frame.h), the one step every page has in common.
  */
 #include "endpoints.h"
 
 #include "account_pages.h"
 #include "audit_publish.h"
 #include "console.h"
+#include "frame.h"
 #include "oidc.h"
 
 static const struct cid_endpoint stylesheet[] = {
@@ -24,7 +27,7 @@ static const struct cid_endpoint *stylesheet_rows(size_t *n)
 /* The modules' tables, in the order the router walks them. */
 static const struct cid_endpoint *(*const tables[])(size_t *n) = {
     cid_oidc_endpoints,	   cid_audit_endpoints, cid_account_endpoints,
-    cid_console_endpoints, stylesheet_rows,
+    cid_console_endpoints, cid_frame_endpoints, stylesheet_rows,
 };
 
 const struct cid_endpoint *cid_endpoint_row(size_t i)
@@ -38,4 +41,14 @@ const struct cid_endpoint *cid_endpoint_row(size_t i)
 		i -= n;
 	}
 	return NULL;
+}
+
+enum cid_err cid_endpoint_answer(struct cid_ctx *ctx, const struct cid_endpoint *e,
+				 const struct cid_request *req, struct cid_reply *reply)
+{
+	enum cid_err rc = e->fn(ctx, req, reply);
+
+	if (rc == CID_OK && e->page)
+		rc = cid_frame_add(ctx, e, req, reply);
+	return rc;
 }

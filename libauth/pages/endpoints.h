@@ -14,6 +14,8 @@
 #ifndef CID_ENDPOINTS_H
 #define CID_ENDPOINTS_H
 
+#include "cid.h"
+#include "err.h"
 #include "reply.h"
 
 #include <stddef.h>
@@ -23,5 +25,17 @@
 
 /* Row i of the table (0 first), or NULL past the last. Static. */
 const struct cid_endpoint *cid_endpoint_row(size_t i);
+
+/*
+ * Answers req with row e (e->fn not NULL): e->fn fills *reply (zeroed), then,
+ * for a page endpoint (e->page), cid_frame_add adds the frame of its page
+ * and the language cookie (frame.h). What the skin calls for every request;
+ * a test may call e->fn alone for an endpoint's own answer. Returns e->fn's
+ * return (reply.h: CID_OK whenever a reply was built), else the frame's
+ * error (CID_ERR_TOOBIG, CID_ERR_NOMEM).
+ */
+CID_MUST_CHECK enum cid_err cid_endpoint_answer(struct cid_ctx *ctx, const struct cid_endpoint *e,
+						const struct cid_request *req,
+						struct cid_reply *reply);
 
 #endif

@@ -29,8 +29,8 @@
  *   "rule"           "file.policy:LINE" of the deciding rule
  *   "consent_records" array of consent record ids behind the decision
  *   "policy_version" hex SHA-256 of the policy file
- *   "endpoint"       "id_token" | "userinfo" | "consent-screen" | "cli" | "officer-console" |
- *                    "backchannel-logout"
+ *   "endpoint"       "id_token" | "userinfo" | "consent-screen" | "account" | "cli" |
+ *                    "officer-console" | "backchannel-logout"
  *   "request_id"     correlation id of the request; on release entries the
  *                    release id: the opaque value of X-Civicid-Release, random
  *                    per answer, so a service learns nothing of other releases
@@ -652,7 +652,9 @@ CID_MUST_CHECK enum cid_err cid_audit_export_signed(struct cid_store *s, int64_t
 
 /*
  * Writes the entries matching f to out, as JSON Lines (csv false) or as CSV
- * with a header row (seq,time,type,actor,citizen,service,purpose,attributes,
+ * (UTF-8 with a byte order mark, which spreadsheets need to read it as
+ * UTF-8: the console's download and `civicid audit export --format csv`
+ * alike) with a header row (seq,time,type,actor,citizen,service,purpose,attributes,
  * decision,reason,basis,rule,consent_records,policy_version,endpoint,request_id;
  * lists joined by ' '; RFC 4180 quoting, CRLF row ends; cells starting with
  * = + - @ TAB or CR prefixed with ' so spreadsheets do not run them).

@@ -391,6 +391,9 @@ enum cid_err cid_audit_write_filtered(struct cid_txn *txn, const struct cid_audi
 	struct filtered w = {.out = out, .csv = csv};
 
 	if (csv) {
+		/* a UTF-8 byte order mark first: without it Japanese Excel reads the
+		 * file as Shift_JIS and garbles every name in it */
+		CID_ENSURE(fputs("\xEF\xBB\xBF", out) != EOF, CID_ERR_IO);
 		for (size_t c = 0; c < N_CSV_COLUMNS; c++)
 			CID_ENSURE((c == 0 || fputc(',', out) != EOF) &&
 				       fputs(csv_columns[c], out) != EOF,

@@ -112,6 +112,7 @@ static const struct {
     [CID_CONSENT_METHOD_SCREEN] = {"web:consent-screen", "citizen", "consent-screen"},
     [CID_CONSENT_METHOD_CLI_WITHDRAW] = {"cli:withdraw", "operator", "cli"},
     [CID_CONSENT_METHOD_CLI_PAPER] = {"cli:paper", "operator", "cli"},
+    [CID_CONSENT_METHOD_ACCOUNT] = {"web:account", "citizen", "account"},
 };
 
 const char *cid_consent_method_name(enum cid_consent_method method)

@@ -140,6 +140,7 @@ enum cid_consent_method {
 	CID_CONSENT_METHOD_SCREEN,	 /* "web:consent-screen": the citizen, consent screen */
 	CID_CONSENT_METHOD_CLI_WITHDRAW, /* "cli:withdraw": an operator, for the citizen */
 	CID_CONSENT_METHOD_CLI_PAPER,	 /* "cli:paper": an operator, from a signed form */
+	CID_CONSENT_METHOD_ACCOUNT,	 /* "web:account": the citizen, their account page */
 	CID_CONSENT_METHOD_COUNT
 };
 

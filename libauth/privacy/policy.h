@@ -212,6 +212,15 @@ bool cid_policy_purpose_find(const struct cid_policy *pol, const char *id,
 /* The purpose's text for the citizen: text_en for locale "en", else text_ja (borrowed). */
 const char *cid_purpose_text(const struct cid_purpose_info *pu, const char *locale);
 
+/*
+ * A duration of a policy (retention, consent_valid: days) as the policy
+ * wrote it, for people: in years when it is a whole number of 365 days, in
+ * months of 30 days, else in days. *key is the message key of the unit
+ * ("dur.year", "dur.years", "dur.month", ..., "dur.days": web/messages,
+ * whose "{}" takes *n); static.
+ */
+void cid_policy_duration(uint32_t days, const char **key, uint32_t *n);
+
 /* The citizen's consent facts of one purpose, for cid_policy_eval_service. */
 struct cid_fact_list {
 	const struct cid_consent_fact *facts; /* may be NULL when n is 0 */

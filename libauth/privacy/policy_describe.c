@@ -80,3 +80,18 @@ const char *cid_purpose_text(const struct cid_purpose_info *pu, const char *loca
 {
 	return strcmp(locale, "en") == 0 ? pu->text_en : pu->text_ja;
 }
+
+void cid_policy_duration(uint32_t days, const char **key, uint32_t *n)
+{
+	/* the policy language's units (policy_parse.c): Ny is 365 days, Nm is 30 */
+	if (days > 0 && days % 365 == 0) {
+		*n = days / 365;
+		*key = *n == 1 ? "dur.year" : "dur.years";
+	} else if (days > 0 && days % 30 == 0) {
+		*n = days / 30;
+		*key = *n == 1 ? "dur.month" : "dur.months";
+	} else {
+		*n = days;
+		*key = days == 1 ? "dur.day" : "dur.days";
+	}
+}

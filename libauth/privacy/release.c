@@ -216,8 +216,25 @@ static void wanted_claims(const struct cid_release_request *rq, const struct cid
 	}
 }
 
+/* Appends name to list (may be NULL) unless it is there. */
+static enum cid_err add_once(json_t *list, const char *name)
+{
+	size_t i;
+	const json_t *v;
+
+	json_array_foreach(list, i, v)
+	{
+		if (strcmp(json_string_value(v), name) == 0)
+			return CID_OK;
+	}
+	if (list == NULL)
+		return CID_OK;
+	return json_array_append_new(list, json_string(name)) == 0 ? CID_OK : CID_ERR_NOMEM;
+}
+
 enum cid_err cid_release_prompt(const struct cid_release_request *rq, bool prompt_consent,
-				size_t max_ask, bool *step_up, json_t **ask_out, size_t *n_ask)
+				size_t max_ask, bool *step_up, json_t *step_up_attrs,
+				json_t **ask_out, size_t *n_ask)
 {
 	enum cid_err rc = CID_OK;
 	const struct cid_policy *pol = cid_policyset_find(rq->policies, rq->service);
@@ -279,8 +296,15 @@ enum cid_err cid_release_prompt(const struct cid_release_request *rq, bool promp
 			if (d.reason == CID_REASON_LEVEL_TOO_LOW) {
 				cid_policy_eval(rq->policies, rq->service, pu.id, a, f->facts, f->n,
 						CID_LEVEL_MFA, rq->now, &d);
-				if (d.permit || askable(&d, prompt_consent))
+				if (d.permit || askable(&d, prompt_consent)) {
 					*step_up = true;
+					ok = add_once(step_up_attrs, a) == CID_OK;
+				}
+				if (!ok) {
+					json_decref(attrs);
+					json_decref(info);
+					CID_ENSURE(false, CID_ERR_NOMEM);
+				}
 				continue;
 			}
 			if (d.reason == CID_REASON_PERMIT_STATUTE) {

@@ -127,10 +127,14 @@ CID_MUST_CHECK enum cid_err cid_release_claims(const struct cid_release_request 
  * attribute some purpose denies explicitly is never shown. *n_ask is the
  * number of attributes to decide over all purposes: no screen is needed when
  * it is 0. At most max_ask are asked (the rest wait for the next request).
+ * step_up_attrs (a JSON array, may be NULL) receives the base names of the
+ * attributes that make *step_up true, once each (purpose by purpose, in the
+ * claim table's order within one):
+ * what the step-up page tells the citizen the stronger login is for.
  * Errors: CID_ERR_NOMEM, CID_ERR_STORE.
  */
 CID_MUST_CHECK enum cid_err cid_release_prompt(const struct cid_release_request *rq,
 					       bool prompt_consent, size_t max_ask, bool *step_up,
-					       json_t **ask, size_t *n_ask);
+					       json_t *step_up_attrs, json_t **ask, size_t *n_ask);
 
 #endif

@@ -101,6 +101,18 @@ struct cid_store *cid_ctx_store(struct cid_ctx *ctx)
 	return ctx->store;
 }
 
+const struct cid_tz *cid_ctx_tz(const struct cid_ctx *ctx)
+{
+	return ctx->tz;
+}
+
+const unsigned char *cid_ctx_logo(const struct cid_ctx *ctx, size_t *len, const char **type)
+{
+	*len = ctx->logo_len;
+	*type = ctx->logo_type;
+	return ctx->logo;
+}
+
 const uint8_t *cid_ctx_pairwise_salt(const struct cid_ctx *ctx)
 {
 	return ctx->salt;

@@ -20,6 +20,7 @@
 #include "policy.h"
 #include "release.h"
 #include "store.h"
+#include "tz.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -32,9 +33,13 @@ struct cid_ctx;
  * store of cfg (borrowed: must outlive the context), creates the signing keys
  * and the pairwise salt and records cfg's issuer as the audit log's
  * (cid_audit_issuer_record) and makes the audit key (cid_audit_key_ensure)
- * on first start, loads the keyset and builds the discovery document. When the log was started
- * under another issuer, that one stays the log's, and a warning saying so goes to errors. *out is
- * freed with cid_ctx_close. Errors: those of cid_policyset_load_dir (CID_ERR_CONFIG: a policy has
+ * on first start, loads the keyset and builds the discovery document. When
+ * the log was started under another issuer, that one stays the log's, and a
+ * warning saying so goes to errors. The pages' time zone and the city's logo
+ * are read too; one that cannot be read is reported to errors (then the pages
+ * show UTC, or no logo), never fatal.
+ * *out is freed with cid_ctx_close.
+ * Errors: those of cid_policyset_load_dir (CID_ERR_CONFIG: a policy has
  * errors; CID_ERR_IO: the directory or a file is unreadable), then those of
  * cid_store_open, cid_audit_issuer_record, cid_audit_key_ensure (CID_ERR_CONFIG:
  * no origin can be made of the log's issuer), cid_keys_ensure, cid_keyset_load,
@@ -50,6 +55,20 @@ void cid_ctx_close(struct cid_ctx *ctx);
 /* Borrowed accessors, valid for the context's life. */
 const struct cid_config *cid_ctx_config(const struct cid_ctx *ctx);
 struct cid_store *cid_ctx_store(struct cid_ctx *ctx);
+
+/*
+ * The time zone of the pages (config.h: timezone), read at open; UTC when
+ * the configured zone could not be read (cid_ctx_open said why). Borrowed,
+ * never NULL; cid_tz_format shows a time in it.
+ */
+const struct cid_tz *cid_ctx_tz(const struct cid_ctx *ctx);
+
+/*
+ * The city's logo (config.h: city_logo) read at open: its bytes (borrowed,
+ * *len of them) and media type into *type; NULL when none is configured or
+ * it could not be read (cid_ctx_open said why).
+ */
+const unsigned char *cid_ctx_logo(const struct cid_ctx *ctx, size_t *len, const char **type);
 
 /* The 32-byte secret salt of pairwise subjects (OIDC Core §8.1). */
 const uint8_t *cid_ctx_pairwise_salt(const struct cid_ctx *ctx);

@@ -7,6 +7,7 @@
 
 #include "audit.h"
 #include "cid.h"
+#include "tz.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -49,6 +50,10 @@ struct cid_ctx {
 	cid_audit_hook audit;
 	void *audit_arg;
 	struct cid_audit *audit_log; /* owned; what the default hook appends to */
+	struct cid_tz *tz;	     /* owned; the pages' time zone (never NULL once open) */
+	unsigned char *logo;	     /* owned; the city's logo, or NULL */
+	size_t logo_len;
+	const char *logo_type; /* static; its media type */
 };
 
 /* Drops a reference to snap; the last frees the object and the snapshot. NULL is a no-op. */

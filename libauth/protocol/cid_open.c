@@ -17,8 +17,11 @@
 #include "str.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define LOGO_MAX ((size_t)256 * 1024) /* bytes of the city's logo */
 
 struct salt_arg {
 	uint8_t fresh[32];
@@ -45,6 +48,86 @@ static enum cid_err salt_cb(struct cid_txn *txn, void *arg)
 	memcpy(sa->out, sa->fresh, sizeof(sa->out));
 out:
 	return rc;
+}
+
+/* The pages' zone: cfg's, else UTC, saying why to errors. */
+static enum cid_err open_tz(const struct cid_config *cfg, FILE *errors, struct cid_tz **out)
+{
+	char why[512] = "";
+	enum cid_err rc = cid_tz_load(CID_TZ_DIR, cfg->timezone, out, why, sizeof(why));
+
+	if (rc == CID_ERR_NOMEM)
+		return rc;
+	if (rc != CID_OK) {
+		if (errors != NULL)
+			fprintf(errors, "civicid: timezone %s: %s; pages show times in UTC\n",
+				cfg->timezone, why);
+		return cid_tz_utc(out);
+	}
+	return CID_OK;
+}
+
+/* True if the bytes begin as an image of the media type says. */
+static bool logo_magic(const unsigned char *p, size_t n, const char *type)
+{
+	if (strcmp(type, "image/png") == 0)
+		return n >= 8 && memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0;
+	if (strcmp(type, "image/jpeg") == 0)
+		return n >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff;
+	if (strcmp(type, "image/gif") == 0)
+		return n >= 6 && (memcmp(p, "GIF87a", 6) == 0 || memcmp(p, "GIF89a", 6) == 0);
+	return n >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0;
+}
+
+/*
+ * The city's logo from web_dir/static into ctx, when configured; a file that
+ * is missing, too large or not the image its name says is reported to errors
+ * and left out. Errors: CID_ERR_NOMEM.
+ */
+static enum cid_err open_logo(struct cid_ctx *ctx, FILE *errors)
+{
+	const struct cid_config *cfg = ctx->cfg;
+	const char *type = cid_config_logo_type(cfg->city_logo);
+	const char *why = NULL;
+	char path[8192];
+	unsigned char *data = NULL;
+	size_t n = 0;
+	FILE *f;
+
+	if (cfg->city_logo[0] == '\0' || type == NULL)
+		return CID_OK;
+	if (snprintf(path, sizeof(path), "%s/static/%s", cfg->web_dir, cfg->city_logo) >=
+	    (int)sizeof(path))
+		why = "the path is too long";
+	f = why == NULL ? fopen(path, "rb") : NULL;
+	if (why == NULL && f == NULL)
+		why = "cannot be opened";
+	if (f != NULL) {
+		data = malloc(LOGO_MAX + 1);
+		if (data == NULL) {
+			fclose(f);
+			return CID_ERR_NOMEM;
+		}
+		n = fread(data, 1, LOGO_MAX + 1, f);
+		if (ferror(f))
+			why = "cannot be read";
+		else if (n > LOGO_MAX)
+			why = "is larger than 256 KiB";
+		else if (!logo_magic(data, n, type))
+			why = "is not the image its name says";
+		fclose(f);
+	}
+	if (why != NULL) {
+		if (errors != NULL)
+			fprintf(errors, "civicid: city_logo %s %s; pages show no logo\n", path,
+				why);
+		free(data);
+		return CID_OK;
+	}
+	ctx->logo = data;
+	ctx->logo_len = n;
+	ctx->logo_type = type;
+	return CID_OK;
 }
 
 enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, FILE *errors,
@@ -92,6 +175,8 @@ enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, FILE *error
 	cid_wipe(&sa, sizeof(sa));
 	CID_TRY(cid_ctx_keys_refresh(ctx, now));
 	CID_TRY(cid_oidc_discovery_build(cfg->issuer, &ctx->discovery, &ctx->discovery_len));
+	CID_TRY(open_tz(cfg, errors, &ctx->tz));
+	CID_TRY(open_logo(ctx, errors));
 	*out = ctx;
 	ctx = NULL;
 out:
@@ -109,6 +194,8 @@ void cid_ctx_close(struct cid_ctx *ctx)
 	cid_audit_close(ctx->audit_log);
 	cid_store_close(ctx->store);
 	free(ctx->discovery);
+	cid_tz_free(ctx->tz);
+	free(ctx->logo);
 	cid_wipe(ctx->salt, sizeof(ctx->salt));
 	pthread_mutex_destroy(&ctx->lock);
 	free(ctx);

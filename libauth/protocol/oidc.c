@@ -28,6 +28,17 @@ const char *oidc_auth_locale(const json_t *auth)
 	return l != NULL && strcmp(l, "en") == 0 ? "en" : "ja";
 }
 
+enum cid_err oidc_message_data(const struct oidc_message *m, struct cid_reply *reply, json_t *data)
+{
+	if (m == NULL || m->key == NULL)
+		return CID_OK;
+	if (json_object_set_new(data, m->key, json_true()) != 0 ||
+	    json_object_set_new(data, "has_message", json_true()) != 0 ||
+	    json_object_set_new(data, "invalid", json_boolean(m->invalid)) != 0)
+		return CID_ERR_NOMEM;
+	return m->retry > 0 ? cid_reply_wait(reply, data, m->retry) : CID_OK;
+}
+
 enum cid_err cid_oidc_parse_basic(const char *header, char **id, char **secret)
 {
 	enum cid_err rc = CID_OK;
@@ -185,10 +196,21 @@ enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid
 	/* these steered this request only (or its pending steps); they are not part
 	 * of the grant. The one place they are removed: the pending steps before
 	 * the code leave them in auth, and oidc_park sets its own afresh */
-	static const char *const transient[] = {"prompt_none", "prompt_login", "prompt_consent",
-						"login_hint",  "max_age",      "state",
-						"ui_locale",   "csrf_hash",    "exp",
-						"stage",       "pending_sid",  "consent"};
+	static const char *const transient[] = {"prompt_none",
+						"prompt_login",
+						"prompt_consent",
+						"login_hint",
+						"max_age",
+						"state",
+						"ui_locale",
+						"csrf_hash",
+						"exp",
+						"stage",
+						"pending_sid",
+						"consent",
+						"step_up_attributes",
+						"step_up_required",
+						"step_up_declined"};
 	enum cid_err rc = CID_OK;
 	const struct cid_config *cfg = cid_ctx_config(ctx);
 	char code[CID_TOKEN_CHARS + 1] = "";

@@ -49,9 +49,20 @@ CID_MUST_CHECK enum cid_err cid_oidc_consent(struct cid_ctx *ctx, const struct c
 
 /*
  * POST of the one-time-code (TOTP) step: on a correct code the session is
- * raised to urn:civicid:acr:mfa (amr pwd, otp) and the flow goes on.
+ * raised to urn:civicid:acr:mfa (amr pwd, otp) and the flow goes on. The
+ * step has a way out (action=skip): the flow goes on at the session's level
+ * without the attributes that needed the code, or, when the request itself
+ * requires the level, returns access_denied to the service.
  */
 CID_MUST_CHECK enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
+					  struct cid_reply *reply);
+
+/*
+ * POST of a step's language switch (lang = ja | en, with the step's req and
+ * csrf): the same step's page again, in that language, which the later
+ * steps keep. The step's form tokens stay valid; nothing else changes.
+ */
+CID_MUST_CHECK enum cid_err cid_oidc_lang(struct cid_ctx *ctx, const struct cid_request *req,
 					  struct cid_reply *reply);
 
 CID_MUST_CHECK enum cid_err cid_oidc_token(struct cid_ctx *ctx, const struct cid_request *req,

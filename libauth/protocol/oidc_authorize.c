@@ -209,7 +209,8 @@ enum cid_err cid_oidc_authorize(struct cid_ctx *ctx, const struct cid_request *r
 	enum cid_err rc = CID_OK;
 	const struct cid_config *cfg = cid_ctx_config(ctx);
 	const struct cid_params *p = &req->params;
-	const char *locale = cid_reply_locale(cid_params_get(p, "ui_locales"), cfg->default_locale);
+	/* ui_locales, else the citizen's remembered choice, else the browser's (reply.h) */
+	const char *locale = cid_request_locale(cfg, req);
 	const char *client_id = cid_params_get(p, "client_id");
 	const char *uri = cid_params_get(p, "redirect_uri");
 	const char *state = cid_params_get(p, "state");
@@ -225,18 +226,16 @@ enum cid_err cid_oidc_authorize(struct cid_ctx *ctx, const struct cid_request *r
 	 *# mismatching redirection URI, or if the client identifier is missing or
 	 *# invalid, the authorization server ... MUST NOT automatically redirect */
 	if (client_id == NULL)
-		return cid_reply_error_page(reply, 400, "invalid_request", "client_id is missing.",
+		return cid_reply_error_page(reply, 400, "invalid_request", "err.client_id_missing",
 					    locale);
 	rc = cid_client_get(cid_ctx_store(ctx), client_id, &client);
 	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_INVALID)
-		return cid_reply_error_page(reply, 400, "invalid_client",
-					    "This service is not registered.", locale);
+		return cid_reply_error_page(reply, 400, "invalid_client", "err.client_unknown",
+					    locale);
 	CID_TRY(rc);
 	if (uri == NULL || !cid_client_redirect_ok(client, uri)) {
-		rc = cid_reply_error_page(reply, 400, "invalid_request",
-					  "The return address (redirect_uri) is missing or is not "
-					  "registered for this service.",
-					  locale);
+		rc =
+		    cid_reply_error_page(reply, 400, "invalid_request", "err.redirect_uri", locale);
 		goto out;
 	}
 	if (state != NULL && strlen(state) > CID_MAX_STATE)
@@ -247,6 +246,9 @@ enum cid_err cid_oidc_authorize(struct cid_ctx *ctx, const struct cid_request *r
 		goto out;
 	}
 	CID_TRY(rc);
+	/* the steps' pages speak the language of the one rule, which the
+	 * request's own check (ui_locales alone) cannot know */
+	CID_ENSURE(json_object_set_new(auth, "ui_locale", json_string(locale)) == 0, CID_ERR_NOMEM);
 	if (req->session_cookie != NULL &&
 	    cid_session_get(cid_ctx_store(ctx), req->session_cookie, req->now, &sess) == CID_OK)
 		have_session = true;

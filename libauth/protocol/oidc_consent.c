@@ -10,9 +10,13 @@
  * the browser's CSRF token and to the session's sid; the screen's content is
  * stored with it, so the posted form names checkboxes by position only and
  * can claim nothing that was not shown. Every consent record names the
- * screen and the request it came from.
+ * screen and the request it came from. Beside each choice the screen says
+ * what the law asks a consent be told (GDPR Art. 13, APPI Art. 21): the
+ * basis, how long the service keeps the data and the consent lasts, who is
+ * responsible and how to reach them, and where a consent is withdrawn.
  */
 #include "bounds.h"
+#include "config.h"
 #include "consent.h"
 #include "oidc_int.h"
 #include "session.h"
@@ -22,7 +26,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* {"label_key": "attr.NAME"} (and "field" when not NULL), appended to list. */
+/*
+ * {"label_key": "attr.NAME", "attribute": NAME} (and "field" when not NULL),
+ * appended to list. The checkbox's value is the attribute's name: a stable
+ * hook for the services' own browser tests and for assistive tools (the form
+ * still claims only by position: cid_oidc_consent reads no value).
+ */
 static enum cid_err add_item(json_t *list, const char *attribute, const char *field)
 {
 	char key[CID_MAX_LABEL_KEY];
@@ -31,7 +40,7 @@ static enum cid_err add_item(json_t *list, const char *attribute, const char *fi
 
 	if (n < 0 || (size_t)n >= sizeof(key))
 		return CID_ERR_TOOBIG;
-	item = json_pack("{s:s}", "label_key", key);
+	item = json_pack("{s:s, s:s}", "label_key", key, "attribute", attribute);
 	if (item == NULL ||
 	    (field != NULL && json_object_set_new(item, "field", json_string(field)) != 0)) {
 		json_decref(item);
@@ -40,14 +49,32 @@ static enum cid_err add_item(json_t *list, const char *attribute, const char *fi
 	return json_array_append_new(list, item) == 0 ? CID_OK : CID_ERR_NOMEM;
 }
 
-/* One purpose of the screen: its text in locale, the checkboxes and the information. */
+/* Sets o's key_name and n_name to a duration of days (cid_policy_duration). */
+static enum cid_err set_duration(json_t *o, const char *key_name, const char *n_name, uint32_t days)
+{
+	const char *key;
+	uint32_t n;
+
+	cid_policy_duration(days, &key, &n);
+	return json_object_set_new(o, key_name, json_string(key)) == 0 &&
+		       json_object_set_new(o, n_name, json_integer(n)) == 0
+		   ? CID_OK
+		   : CID_ERR_NOMEM;
+}
+
+/*
+ * One purpose of the screen: its text in locale, the checkboxes and the
+ * information, and what the citizen is told of it: its basis, how long the
+ * service keeps the data, how long a consent lasts.
+ */
 static enum cid_err screen_purpose(const struct cid_policy *pol, const json_t *entry,
 				   const char *locale, size_t *field, json_t *purposes)
 {
 	enum cid_err rc = CID_OK;
 	const char *id = cid_json_str(entry, "purpose");
 	const char *text = "";
-	struct cid_purpose_info pu;
+	struct cid_purpose_info pu = {0};
+	bool found = cid_policy_purpose_find(pol, id, &pu);
 	json_t *ask = json_array();
 	json_t *info = json_array();
 	json_t *o = NULL;
@@ -55,7 +82,7 @@ static enum cid_err screen_purpose(const struct cid_policy *pol, const json_t *e
 	const json_t *a;
 
 	CID_ENSURE(ask != NULL && info != NULL, CID_ERR_NOMEM);
-	if (cid_policy_purpose_find(pol, id, &pu))
+	if (found)
 		text = cid_purpose_text(&pu, locale);
 	json_array_foreach(json_object_get(entry, "ask"), i, a)
 	{
@@ -66,10 +93,13 @@ static enum cid_err screen_purpose(const struct cid_policy *pol, const json_t *e
 	}
 	json_array_foreach(json_object_get(entry, "info"), i, a)
 	    CID_TRY(add_item(info, json_string_value(a), NULL));
-	o = json_pack("{s:s, s:b, s:b, s:O, s:O}", "text", text, "has_ask",
+	o = json_pack("{s:s, s:b, s:b, s:O, s:O, s:b}", "text", text, "has_ask",
 		      json_array_size(ask) > 0, "has_info", json_array_size(info) > 0, "ask", ask,
-		      "info", info);
+		      "info", info, "consent_basis", !found || pu.basis == CID_BASIS_CONSENT);
 	CID_ENSURE(o != NULL, CID_ERR_NOMEM);
+	CID_TRY(set_duration(o, "retention_key", "retention_n", pu.retention_days));
+	if (found && pu.basis == CID_BASIS_CONSENT)
+		CID_TRY(set_duration(o, "valid_key", "valid_n", pu.consent_valid_days));
 	if (cid_json_str(entry, "statute") != NULL)
 		CID_ENSURE(json_object_set(o, "statute", json_object_get(entry, "statute")) == 0,
 			   CID_ERR_NOMEM);
@@ -81,9 +111,38 @@ out:
 	return rc;
 }
 
-enum cid_err oidc_show_consent(const struct cid_policyset *ps, const struct cid_client *client,
-			       const json_t *consent, const char *locale, const char *req_id,
-			       const char *csrf, struct cid_reply *reply)
+/* Sets o's name to v when v is set and not empty. */
+static enum cid_err set_text(json_t *o, const char *name, const char *v)
+{
+	if (v == NULL || v[0] == '\0')
+		return CID_OK;
+	return json_object_set_new(o, name, json_string(v)) == 0 ? CID_OK : CID_ERR_NOMEM;
+}
+
+/* The controller (the city) with its contact, and its privacy notice, from the configuration. */
+static enum cid_err screen_controller(const struct cid_config *cfg, json_t *data)
+{
+	enum cid_err rc = CID_OK;
+	json_t *c = NULL;
+
+	CID_TRY(set_text(data, "policy_url", cfg->policy_url));
+	if (cfg->controller_name[0] == '\0')
+		goto out;
+	c = json_pack("{s:s}", "name", cfg->controller_name);
+	CID_ENSURE(c != NULL, CID_ERR_NOMEM);
+	CID_TRY(set_text(c, "contact", cfg->controller_contact));
+	CID_TRY(set_text(c, "email", cfg->controller_email));
+	CID_TRY(set_text(c, "phone", cfg->controller_phone));
+	CID_ENSURE(json_object_set(data, "controller", c) == 0, CID_ERR_NOMEM);
+out:
+	json_decref(c);
+	return rc;
+}
+
+enum cid_err oidc_show_consent(struct cid_ctx *ctx, const struct cid_policyset *ps,
+			       const struct cid_client *client, const json_t *consent,
+			       const char *locale, const char *req_id, const char *csrf,
+			       struct cid_reply *reply)
 {
 	enum cid_err rc = CID_OK;
 	const struct cid_policy *pol = cid_policyset_find(ps, client->client_id);
@@ -99,6 +158,7 @@ enum cid_err oidc_show_consent(const struct cid_policyset *ps, const struct cid_
 	data = json_pack("{s:s, s:s, s:s, s:O}", "req", req_id, "csrf", csrf, "client_name",
 			 oidc_service_name(ps, client, locale), "purposes", purposes);
 	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
+	CID_TRY(screen_controller(cid_ctx_config(ctx), data));
 	rc = cid_reply_page(reply, 200, CID_PAGE_CONSENT, data, locale);
 	data = NULL;
 out:
@@ -166,8 +226,7 @@ enum cid_err cid_oidc_consent(struct cid_ctx *ctx, const struct cid_request *req
 
 	CID_TRY(oidc_step_begin(ctx, req, OIDC_STAGE_CONSENT, reply, &step));
 	if (action == NULL || (strcmp(action, "approve") != 0 && strcmp(action, "deny") != 0)) {
-		rc = cid_reply_error_page(reply, 400, "invalid_request",
-					  "Choose Approve or Deny on the consent page.",
+		rc = cid_reply_error_page(reply, 400, "invalid_request", "err.consent_choose",
 					  step.locale);
 		goto out;
 	}

@@ -35,8 +35,9 @@ static enum cid_err jwks(struct cid_ctx *ctx, const struct cid_request *req,
 
 /*
  * path, fn, get, post, page, slow, discovery metadata name. The browser
- * flow's forms (/login, /totp, /consent) answer with pages and are not
- * announced: a service only ever sends the citizen to /authorize.
+ * flow's forms (/login, /totp, /consent, and /lang, a step's language
+ * switch) answer with pages and are not announced: a service only ever sends the citizen to
+ * /authorize.
  */
 static const struct cid_endpoint endpoints[] = {
     {"/.well-known/openid-configuration", discovery, true, false, false, false, NULL},
@@ -45,6 +46,7 @@ static const struct cid_endpoint endpoints[] = {
     {"/login", cid_oidc_login, false, true, true, true, NULL},
     {"/totp", cid_oidc_totp, false, true, true, false, NULL},
     {"/consent", cid_oidc_consent, false, true, true, false, NULL},
+    {"/lang", cid_oidc_lang, false, true, true, false, NULL},
     {"/token", cid_oidc_token, false, true, false, false, "token_endpoint"},
     {"/userinfo", cid_oidc_userinfo, true, true, false, false, "userinfo_endpoint"},
     {"/jwks", jwks, true, false, false, false, "jwks_uri"},

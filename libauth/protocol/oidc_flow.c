@@ -5,7 +5,8 @@
  * one-time-code step just done), oidc_proceed decides the next step from
  * the request and the release policies: the one-time code when an asked
  * attribute or the request needs level 2 (the TOTP page, shown here and
- * answered by oidc_totp.c), the consent screen when an asked attribute
+ * answered by oidc_totp.c, which also lets the citizen decline it and go on
+ * without the attributes that need it), the consent screen when an asked attribute
  * lacks the citizen's decision (oidc_consent.c), else the code. The
  * decisions are not made here: release.c's cid_release_prompt says whether
  * an asked attribute needs level 2 and which lack a decision, with the same
@@ -89,19 +90,36 @@ done:
 	return CID_OK;
 }
 
-enum cid_err oidc_show_totp(const char *locale, const char *name, const char *req_id,
-			    const char *csrf, const char *message, struct cid_reply *reply)
+enum cid_err oidc_show_totp(const json_t *auth, const char *name, const char *req_id,
+			    const char *csrf, const struct oidc_message *m, struct cid_reply *reply)
 {
 	enum cid_err rc = CID_OK;
-	json_t *data =
-	    json_pack("{s:s, s:s, s:s}", "req", req_id, "csrf", csrf, "client_name", name);
+	json_t *attributes = json_array();
+	json_t *data = NULL;
+	size_t i;
+	const json_t *a;
 
+	CID_ENSURE(attributes != NULL, CID_ERR_NOMEM);
+	json_array_foreach(json_object_get(auth, "step_up_attributes"), i, a)
+	{
+		char key[CID_MAX_LABEL_KEY];
+		int n = snprintf(key, sizeof(key), "attr.%s", json_string_value(a));
+
+		CID_ENSURE(n > 0 && (size_t)n < sizeof(key), CID_ERR_TOOBIG);
+		CID_ENSURE(
+		    json_array_append_new(attributes, json_pack("{s:s}", "label_key", key)) == 0,
+		    CID_ERR_NOMEM);
+	}
+	data = json_pack("{s:s, s:s, s:s, s:O, s:b, s:b}", "req", req_id, "csrf", csrf,
+			 "client_name", name, "attributes", attributes, "has_attributes",
+			 json_array_size(attributes) > 0, "required",
+			 json_is_true(json_object_get(auth, "step_up_required")));
 	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
-	if (message != NULL)
-		CID_ENSURE(json_object_set_new(data, message, json_true()) == 0, CID_ERR_NOMEM);
-	rc = cid_reply_page(reply, 200, CID_PAGE_TOTP, data, locale);
+	CID_TRY(oidc_message_data(m, reply, data));
+	rc = cid_reply_page(reply, 200, CID_PAGE_TOTP, data, oidc_auth_locale(auth));
 	data = NULL;
 out:
+	json_decref(attributes);
 	json_decref(data);
 	return rc;
 }
@@ -130,11 +148,14 @@ enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, js
 	char csrf[CID_TOKEN_CHARS + 1];
 	struct cid_account *citizen = NULL;
 	json_t *ask = NULL;
+	json_t *step_up_attrs = json_array();
 	size_t n_ask = 0;
 	bool step_up = false;
+	bool declined = json_is_true(json_object_get(auth, "step_up_declined"));
 	bool active;
 	int need = 0;
 
+	CID_ENSURE(step_up_attrs != NULL, CID_ERR_NOMEM);
 	/* the citizen and the prompt from one snapshot of the store */
 	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &rq.txn));
 	rc = cid_account_get_txn(rq.txn, sess->account_id, &citizen);
@@ -142,7 +163,7 @@ enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, js
 	if (active) {
 		rq.citizen = citizen;
 		rc = cid_release_prompt(&rq, json_is_true(json_object_get(auth, "prompt_consent")),
-					CID_CONSENT_MAX_ASK, &step_up, &ask, &n_ask);
+					CID_CONSENT_MAX_ASK, &step_up, step_up_attrs, &ask, &n_ask);
 	}
 	cid_store_read_end(rq.txn);
 	/* a session can outlive its account's use: no code for it (the token
@@ -166,8 +187,11 @@ enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, js
 		goto out;
 	}
 	/* without an enrolled second factor the level-2 attributes are simply not
-	 * released: the citizen cannot step up here (enrolment is `civicid user totp`) */
-	if ((step_up || need >= CID_LEVEL_MFA) && rq.level < CID_LEVEL_MFA && citizen->has_totp) {
+	 * released: the citizen cannot step up here (enrolment is `civicid user totp`);
+	 * a citizen who declined the step-up (cid_oidc_totp's way out) goes on without
+	 * them, unless the request itself requires the level */
+	if (((step_up && !declined) || need >= CID_LEVEL_MFA) && rq.level < CID_LEVEL_MFA &&
+	    citizen->has_totp) {
 		/*= OIDC Core §3.1.2.6: interaction_required when prompt=none and the
 		 *# Authorization Server needs the End-User to interact */
 		if (prompt_none) {
@@ -175,10 +199,15 @@ enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, js
 						 "the citizen must confirm with a one-time code");
 			goto out;
 		}
-		CID_ENSURE(json_object_set_new(auth, "pending_sid", json_string(sess->sid)) == 0,
+		/* the page names what the stronger login is for, and whether the request
+		 * itself needs it (then the way out is back to the service) */
+		CID_ENSURE(json_object_set_new(auth, "pending_sid", json_string(sess->sid)) == 0 &&
+			       json_object_set(auth, "step_up_attributes", step_up_attrs) == 0 &&
+			       json_object_set_new(auth, "step_up_required",
+						   json_boolean(need >= CID_LEVEL_MFA)) == 0,
 			   CID_ERR_NOMEM);
 		CID_TRY(oidc_park(ctx, req, auth, OIDC_STAGE_TOTP, reply, id, csrf));
-		rc = oidc_show_totp(locale, oidc_service_name(ps, client, locale), id, csrf, NULL,
+		rc = oidc_show_totp(auth, oidc_service_name(ps, client, locale), id, csrf, NULL,
 				    reply);
 		goto out;
 	}
@@ -196,7 +225,7 @@ enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, js
 			       json_object_set(auth, "consent", ask) == 0,
 			   CID_ERR_NOMEM);
 		CID_TRY(oidc_park(ctx, req, auth, OIDC_STAGE_CONSENT, reply, id, csrf));
-		rc = oidc_show_consent(ps, client, ask, locale, id, csrf, reply);
+		rc = oidc_show_consent(ctx, ps, client, ask, locale, id, csrf, reply);
 		goto out;
 	}
 	rc = oidc_grant_code(ctx, auth, sess, cookie, req->now, status, reply);
@@ -205,5 +234,6 @@ out:
 	cid_policyref_put(pref);
 	cid_account_free(citizen);
 	json_decref(ask);
+	json_decref(step_up_attrs);
 	return rc;
 }

@@ -10,6 +10,7 @@
  *   oidc_login.c             the login form (hands over to the flow)
  *   oidc_totp.c              the one-time-code step (hands back to the flow)
  *   oidc_authorize.c         the authorization endpoint (shows the login form)
+ *   oidc_lang.c              a step's language switch (shows the step again)
  * and, calling only the first section: oidc_token.c, oidc_userinfo.c,
  * oidc_logout.c, oidc_discovery.c.
  */
@@ -65,6 +66,26 @@ oidc_release(struct cid_ctx *ctx, struct cid_txn *txn, const struct cid_policyse
 	     const struct cid_grant *grant, enum cid_release_target target, int64_t now,
 	     json_t *out, struct cid_reply *reply);
 
+/*
+ * What a form (the login form, the one-time-code form) is shown again with:
+ * the message, whether the fields' values were wrong, a wait, the name typed.
+ */
+struct oidc_message {
+	const char *key;      /* its flag in the page data: "msg_failed", ...; NULL: none */
+	bool invalid;	      /* the values typed were wrong: the fields say so (aria-invalid) */
+	int64_t retry;	      /* seconds to wait before the next attempt; 0: none */
+	const char *username; /* the login name typed, shown again; may be NULL */
+};
+
+/*
+ * Sets m's members in a form page's data: its key true, "has_message" (the
+ * fields point to the message: aria-describedby), "invalid"; for a wait,
+ * wait_key and wait_n and the reply's Retry-After (cid_reply_wait). m may be
+ * NULL (no message). Errors: CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err oidc_message_data(const struct oidc_message *m, struct cid_reply *reply,
+					      json_t *data);
+
 /* Redirects an OAuth error back to the client (RFC 6749 §4.1.2.1, RFC 9207 iss). */
 CID_MUST_CHECK enum cid_err oidc_redirect_error(struct cid_ctx *ctx, struct cid_reply *reply,
 						const char *uri, const char *state,
@@ -108,7 +129,8 @@ struct oidc_step {
 
 /*
  * What every step's form (login, one-time code, consent) begins with: the
- * pending request of the posted form ("req", "csrf") at stage, whose CSRF
+ * pending request of the posted form ("req", "csrf") at stage (NULL: at
+ * whatever stage it is, for the language switch), whose CSRF
  * token must be the browser's cookie and the one stored with it, the record
  * live and at that stage; after the login stage, the browser's live session,
  * the one the step was shown in (auth's "pending_sid"); and its service,
@@ -123,6 +145,16 @@ CID_MUST_CHECK enum cid_err oidc_step_begin(struct cid_ctx *ctx, const struct ci
 
 /* Frees what step owns; a zeroed step (one oidc_step_begin did not fill) is fine. */
 void oidc_step_end(struct oidc_step *step);
+
+/*
+ * Stores auth again as the pending request of req_id (its key, CSRF hash,
+ * expiry and stage unchanged): the language switch changes its ui_locale.
+ * Only a record that is still there is replaced, in the same transaction,
+ * so a form claimed meanwhile (oidc_claim_pending) stays claimed.
+ * Errors: CID_ERR_NOTFOUND (claimed or gone), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err oidc_update_pending(struct cid_ctx *ctx, const char *req_id,
+						const json_t *auth);
 
 /* Deletes the pending request of req_id. Errors: CID_ERR_NOTFOUND (already gone). */
 CID_MUST_CHECK enum cid_err oidc_drop_pending(struct cid_ctx *ctx, const char *req_id);
@@ -146,11 +178,21 @@ void oidc_pending_ref(const char *req_id, char ref[CID_HASH_HEX + 1]);
  * The consent screen (CID_PAGE_CONSENT) of the stored content consent
  * (cid_release_prompt's answer) for client under the policies ps: per
  * purpose its text in locale, a checkbox per attribute to decide (named a0,
- * a1, ... in order), and the statute-based attributes as information; the
- * form carries the pending request req_id and csrf. Errors: CID_ERR_TOOBIG
- * (an attribute name too long for a label key), CID_ERR_NOMEM.
+ * a1, ... in order, its value the attribute's name), the statute-based
+ * attributes as information, and what the law asks the citizen be told:
+ * the basis, how long the service keeps the data (retention) and how long a
+ * consent lasts (consent_valid), the controller with its contact and the
+ * privacy notice (ctx's configuration); the form carries the pending request
+ * req_id and csrf. Page data:
+ *   {req, csrf, client_name, controller?: {name, contact?, email?, phone?},
+ *    policy_url?, purposes: [{text, consent_basis (bool), statute?,
+ *    retention_key, retention_n, valid_key?, valid_n? (cid_policy_duration),
+ *    has_ask, ask: [{label_key, field, attribute}], has_info,
+ *    info: [{label_key, attribute}]}]}
+ * Errors: CID_ERR_TOOBIG (an attribute name too long for a label key),
+ * CID_ERR_NOMEM.
  */
-CID_MUST_CHECK enum cid_err oidc_show_consent(const struct cid_policyset *ps,
+CID_MUST_CHECK enum cid_err oidc_show_consent(struct cid_ctx *ctx, const struct cid_policyset *ps,
 					      const struct cid_client *client,
 					      const json_t *consent, const char *locale,
 					      const char *req_id, const char *csrf,
@@ -186,13 +228,19 @@ CID_MUST_CHECK enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_r
 					 int status, struct cid_reply *reply);
 
 /*
- * The one-time-code page (CID_PAGE_TOTP) in locale for the service name,
- * its form carrying the pending request req_id and csrf; message (may be
- * NULL) is the data key of a message to show ("msg_failed", ...).
- * Errors: CID_ERR_NOMEM.
+ * The one-time-code page (CID_PAGE_TOTP) of the pending request auth, in its
+ * locale, for the service name, its form carrying the pending request req_id
+ * and csrf; m (may be NULL) is the message to show (oidc_message_data). The
+ * page names what the stronger login is for (auth's "step_up_attributes":
+ * data "attributes" [{label_key}], "has_attributes") and offers a way out:
+ * "required" (auth's "step_up_required": the request itself asks for the
+ * level) makes it a return to the service, else going on without those
+ * attributes (cid_oidc_totp, action=skip).
+ * Errors: CID_ERR_TOOBIG (an attribute name too long for a label key),
+ * CID_ERR_NOMEM.
  */
-CID_MUST_CHECK enum cid_err oidc_show_totp(const char *locale, const char *name, const char *req_id,
-					   const char *csrf, const char *message,
+CID_MUST_CHECK enum cid_err oidc_show_totp(const json_t *auth, const char *name, const char *req_id,
+					   const char *csrf, const struct oidc_message *m,
 					   struct cid_reply *reply);
 
 /* ---- the login form (oidc_login.c) ---- */
@@ -201,12 +249,15 @@ CID_MUST_CHECK enum cid_err oidc_show_totp(const char *locale, const char *name,
  * Shows the login form for auth (CID_PAGE_LOGIN, in its locale, naming
  * client), storing auth as a pending request at OIDC_STAGE_LOGIN unless
  * req_id is given (the form shown again: req_id and csrf are the posted
- * ones). message (may be NULL) is the data key of a message to show
- * ("msg_failed", ...). Errors: those of oidc_park, CID_ERR_NOMEM.
+ * ones). m (may be NULL) is the message to show (oidc_message_data); the
+ * name field holds m's username, else auth's login_hint. Page data: req,
+ * csrf, client_name, login_hint, username, and m's members.
+ * Errors: those of oidc_park, CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err oidc_show_login(struct cid_ctx *ctx, const struct cid_request *req,
 					    json_t *auth, const char *req_id, const char *csrf,
-					    const char *message, const struct cid_client *client,
+					    const struct oidc_message *m,
+					    const struct cid_client *client,
 					    struct cid_reply *reply);
 
 #endif

@@ -4,7 +4,8 @@
  * The form is shown for a pending request (oidc_pending.c) and posted back
  * with its id and the browser's CSRF token. Every failure shows the form
  * again with one message, so the form never tells whether an account exists
- * or is disabled; the password is checked (argon2id, on a worker thread)
+ * or is disabled (the name typed stays; a throttled attempt says how long to
+ * wait, and its reply carries Retry-After); the password is checked (argon2id, on a worker thread)
  * before the pending request is claimed, so a wrong password leaves the
  * form usable. A login always starts a new session, whatever session the
  * browser had, and hands the request to the flow after authentication
@@ -20,12 +21,15 @@
 #include <string.h>
 
 enum cid_err oidc_show_login(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,
-			     const char *req_id, const char *csrf, const char *message,
+			     const char *req_id, const char *csrf, const struct oidc_message *m,
 			     const struct cid_client *client, struct cid_reply *reply)
 {
 	enum cid_err rc = CID_OK;
 	char id[CID_TOKEN_CHARS + 1];
 	char token[CID_TOKEN_CHARS + 1];
+	const char *hint = cid_json_str(auth, "login_hint");
+	/* the name typed stays in the field: only the password is typed again */
+	const char *username = m != NULL && m->username != NULL ? m->username : hint;
 	json_t *data = NULL;
 
 	if (req_id == NULL) {
@@ -33,13 +37,11 @@ enum cid_err oidc_show_login(struct cid_ctx *ctx, const struct cid_request *req,
 		req_id = id;
 		csrf = token;
 	}
-	data = json_pack(
-	    "{s:s, s:s, s:s, s:s}", "req", req_id, "csrf", csrf, "client_name", client->name,
-	    "login_hint",
-	    cid_json_str(auth, "login_hint") == NULL ? "" : cid_json_str(auth, "login_hint"));
+	data = json_pack("{s:s, s:s, s:s, s:s, s:s}", "req", req_id, "csrf", csrf, "client_name",
+			 client->name, "login_hint", hint == NULL ? "" : hint, "username",
+			 username == NULL ? "" : username);
 	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
-	if (message != NULL)
-		CID_ENSURE(json_object_set_new(data, message, json_true()) == 0, CID_ERR_NOMEM);
+	CID_TRY(oidc_message_data(m, reply, data));
 	rc = cid_reply_page(reply, 200, CID_PAGE_LOGIN, data, oidc_auth_locale(auth));
 	data = NULL;
 out:
@@ -55,7 +57,7 @@ enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
 	const struct cid_config *cfg = cid_ctx_config(ctx);
 	const char *username = cid_params_get(&req->params, "username");
 	const char *password = cid_params_get(&req->params, "password");
-	const char *message = NULL;
+	struct oidc_message m = {.username = username};
 	char account[CID_ID_CHARS + 1];
 	char cookie[CID_TOKEN_CHARS + 1] = "";
 	char client_addr[CID_NETADDR_TEXT_MAX];
@@ -66,24 +68,27 @@ enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
 
 	CID_TRY(oidc_step_begin(ctx, req, OIDC_STAGE_LOGIN, reply, &step));
 	if (username == NULL || password == NULL || username[0] == '\0' || password[0] == '\0') {
-		message = "msg_missing";
+		m.key = "msg_missing";
+		m.invalid = true;
 	} else {
 		cid_request_client_addr(ctx, req, client_addr);
 		rc = cid_account_authenticate(cid_ctx_store(ctx), &cfg->argon2, username, password,
 					      client_addr, req->now, account, &retry);
 		/* one message for every failure, so the form never reveals whether an
 		 * account exists or is disabled */
-		if (rc == CID_ERR_DENIED || rc == CID_ERR_INVALID)
-			message = "msg_failed";
-		else if (rc == CID_ERR_THROTTLED)
-			message = "msg_throttled";
-		else
+		if (rc == CID_ERR_DENIED || rc == CID_ERR_INVALID) {
+			m.key = "msg_failed";
+			m.invalid = true;
+		} else if (rc == CID_ERR_THROTTLED) {
+			m.key = "msg_throttled";
+			m.retry = retry;
+		} else {
 			CID_TRY(rc);
+		}
 	}
-	if (message != NULL) {
+	if (m.key != NULL) {
 		rc = oidc_show_login(ctx, req, step.auth, cid_params_get(&req->params, "req"),
-				     cid_params_get(&req->params, "csrf"), message, step.client,
-				     reply);
+				     cid_params_get(&req->params, "csrf"), &m, step.client, reply);
 		goto out;
 	}
 	CID_TRY(oidc_claim_pending(ctx, req, step.locale, reply));

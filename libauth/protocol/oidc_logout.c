@@ -163,8 +163,7 @@ enum cid_err cid_oidc_logout(struct cid_ctx *ctx, const struct cid_request *req,
 {
 	enum cid_err rc = CID_OK;
 	const struct cid_params *p = &req->params;
-	const char *locale =
-	    cid_reply_locale(cid_params_get(p, "ui_locales"), cid_ctx_config(ctx)->default_locale);
+	const char *locale = cid_request_locale(cid_ctx_config(ctx), req);
 	const char *hint = cid_params_get(p, "id_token_hint");
 	const char *uri = cid_params_get(p, "post_logout_redirect_uri");
 	const char *client_id = cid_params_get(p, "client_id");
@@ -177,15 +176,12 @@ enum cid_err cid_oidc_logout(struct cid_ctx *ctx, const struct cid_request *req,
 	if (hint != NULL) {
 		if (check_hint(ctx, hint, &claims) != CID_OK)
 			return cid_reply_error_page(reply, 400, "invalid_request",
-						    "The logout request carries an invalid "
-						    "id_token_hint.",
-						    locale);
+						    "err.logout_hint", locale);
 		/*= RP-Initiated Logout §2: when both client_id and id_token_hint are present,
 		 *# the OP MUST verify that the Client Identifier matches the one used */
 		if (client_id != NULL && strcmp(client_id, cid_json_str(claims, "aud")) != 0) {
 			rc = cid_reply_error_page(reply, 400, "invalid_request",
-						  "client_id does not match the id_token_hint.",
-						  locale);
+						  "err.logout_client", locale);
 			goto out;
 		}
 		client_id = cid_json_str(claims, "aud");
@@ -195,9 +191,7 @@ enum cid_err cid_oidc_logout(struct cid_ctx *ctx, const struct cid_request *req,
 	/*= RP-Initiated Logout §3: the OP MUST NOT redirect to a
 	 *# post_logout_redirect_uri that was not previously registered */
 	if (uri != NULL && (client == NULL || !cid_client_post_logout_ok(client, uri))) {
-		rc = cid_reply_error_page(reply, 400, "invalid_request",
-					  "The return address after logout is not registered for "
-					  "this service.",
+		rc = cid_reply_error_page(reply, 400, "invalid_request", "err.logout_redirect",
 					  locale);
 		goto out;
 	}

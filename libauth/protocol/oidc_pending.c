@@ -27,12 +27,20 @@ struct put_arg {
 	enum cid_db db;
 	struct cid_str key;
 	const json_t *val; /* NULL: delete */
+	bool replace;	   /* only a record that is there (never one claimed meanwhile) */
 };
 
 static enum cid_err put_cb(struct cid_txn *txn, void *arg)
 {
 	struct put_arg *a = arg;
+	struct cid_str old;
 
+	if (a->replace) {
+		enum cid_err rc = cid_txn_get(txn, a->db, a->key, &old);
+
+		if (rc != CID_OK)
+			return rc;
+	}
 	if (a->val != NULL)
 		return cid_txn_put_json(txn, a->db, a->key, a->val, 0);
 	return cid_txn_del(txn, a->db, a->key);
@@ -62,7 +70,7 @@ enum cid_err oidc_park(struct cid_ctx *ctx, const struct cid_request *req, json_
 		   CID_ERR_NOMEM);
 	authreq_key(id, hash);
 	{
-		struct put_arg pa = {CID_DB_AUTHREQS, {hash, CID_HASH_HEX}, auth};
+		struct put_arg pa = {CID_DB_AUTHREQS, {hash, CID_HASH_HEX}, auth, false};
 
 		CID_TRY(cid_store_update(cid_ctx_store(ctx), put_cb, &pa));
 	}
@@ -71,9 +79,10 @@ out:
 }
 
 /*
- * The pending request of a posted form ("req", "csrf") at stage into *out:
- * the CSRF token must be the cookie's and the stored one, the record live and
- * at that stage. CID_ANSWERED with an error page in locale otherwise.
+ * The pending request of a posted form ("req", "csrf") at stage (NULL: any)
+ * into *out: the CSRF token must be the cookie's and the stored one, the
+ * record live and at that stage. CID_ANSWERED with an error page in locale
+ * otherwise.
  */
 static enum cid_err load_pending(struct cid_ctx *ctx, const struct cid_request *req,
 				 const char *stage, const char *locale, struct cid_reply *reply,
@@ -90,19 +99,13 @@ static enum cid_err load_pending(struct cid_ctx *ctx, const struct cid_request *
 	const char *stored_stage;
 
 	if (!req->form_content_type || !cid_request_is_token(req_id) || !cid_request_is_token(csrf))
-		return cid_reply_answered(
-		    cid_reply_error_page(reply, 400, "invalid_request",
-					 "The form is incomplete. Go back to the "
-					 "service and start again.",
-					 locale));
+		return cid_reply_answered(cid_reply_error_page(reply, 400, "invalid_request",
+							       "err.form_incomplete", locale));
 	/* login CSRF: the form's token must be this browser's cookie */
 	if (req->csrf_cookie == NULL ||
 	    !cid_ct_streq(csrf, strlen(csrf), req->csrf_cookie, strlen(req->csrf_cookie)))
 		return cid_reply_answered(
-		    cid_reply_error_page(reply, 403, "access_denied",
-					 "The form could not be verified. Allow cookies for this "
-					 "site and start again from the service.",
-					 locale));
+		    cid_reply_error_page(reply, 403, "access_denied", "err.form_cookies", locale));
 	authreq_key(req_id, hash);
 	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
 	rc = cid_txn_get_json(txn, CID_DB_AUTHREQS, (struct cid_str){hash, CID_HASH_HEX}, &auth);
@@ -111,24 +114,19 @@ static enum cid_err load_pending(struct cid_ctx *ctx, const struct cid_request *
 	if (rc == CID_ERR_NOTFOUND ||
 	    (rc == CID_OK &&
 	     (json_integer_value(json_object_get(auth, "exp")) <= req->now ||
-	      !cid_str_eq(cid_str_of(stored_stage == NULL ? OIDC_STAGE_LOGIN : stored_stage),
-			  stage)))) {
-		rc = cid_reply_answered(
-		    cid_reply_error_page(reply, 400, "invalid_request",
-					 "This page has expired. Go back to the service "
-					 "and start again.",
-					 locale));
+	      (stage != NULL &&
+	       !cid_str_eq(cid_str_of(stored_stage == NULL ? OIDC_STAGE_LOGIN : stored_stage),
+			   stage))))) {
+		rc = cid_reply_answered(cid_reply_error_page(reply, 400, "invalid_request",
+							     "err.page_expired", locale));
 		goto out;
 	}
 	CID_TRY(rc);
 	cid_secret_hash(csrf, strlen(csrf), csrf_hash);
 	stored = cid_json_str(auth, "csrf_hash");
 	if (stored == NULL || !cid_ct_streq(stored, strlen(stored), csrf_hash, CID_HASH_HEX)) {
-		rc = cid_reply_answered(
-		    cid_reply_error_page(reply, 403, "access_denied",
-					 "The form could not be verified. Start again "
-					 "from the service.",
-					 locale));
+		rc = cid_reply_answered(cid_reply_error_page(reply, 403, "access_denied",
+							     "err.form_unverified", locale));
 		goto out;
 	}
 	*out = auth;
@@ -138,10 +136,20 @@ out:
 	return rc;
 }
 
+enum cid_err oidc_update_pending(struct cid_ctx *ctx, const char *req_id, const json_t *auth)
+{
+	char hash[CID_HASH_HEX + 1];
+	/* a record claimed since it was read stays claimed: a switch never revives it */
+	struct put_arg pa = {CID_DB_AUTHREQS, {hash, CID_HASH_HEX}, auth, true};
+
+	authreq_key(req_id, hash);
+	return cid_store_update(cid_ctx_store(ctx), put_cb, &pa);
+}
+
 enum cid_err oidc_drop_pending(struct cid_ctx *ctx, const char *req_id)
 {
 	char hash[CID_HASH_HEX + 1];
-	struct put_arg pa = {CID_DB_AUTHREQS, {hash, CID_HASH_HEX}, NULL};
+	struct put_arg pa = {CID_DB_AUTHREQS, {hash, CID_HASH_HEX}, NULL, false};
 
 	authreq_key(req_id, hash);
 	return cid_store_update(cid_ctx_store(ctx), put_cb, &pa);
@@ -157,10 +165,7 @@ enum cid_err oidc_claim_pending(struct cid_ctx *ctx, const struct cid_request *r
 	if (rc != CID_ERR_NOTFOUND)
 		return rc;
 	return cid_reply_answered(
-	    cid_reply_error_page(reply, 400, "invalid_request",
-				 "This form was already sent. Go back to the service "
-				 "and start again.",
-				 locale));
+	    cid_reply_error_page(reply, 400, "invalid_request", "err.form_sent", locale));
 }
 
 void oidc_pending_ref(const char *req_id, char ref[CID_HASH_HEX + 1])
@@ -177,8 +182,8 @@ static enum cid_err step_client(struct cid_ctx *ctx, const json_t *auth, const c
 
 	if (rc != CID_ERR_NOTFOUND)
 		return rc;
-	return cid_reply_answered(cid_reply_error_page(
-	    reply, 400, "invalid_client", "This service is no longer registered.", locale));
+	return cid_reply_answered(
+	    cid_reply_error_page(reply, 400, "invalid_client", "err.client_gone", locale));
 }
 
 /*
@@ -198,9 +203,8 @@ static enum cid_err step_session(struct cid_ctx *ctx, const struct cid_request *
 		return rc; /* no verdict on the session: not the citizen's ended login */
 	if (rc == CID_OK && sid != NULL && strcmp(sid, sess->sid) == 0)
 		return CID_OK;
-	return cid_reply_answered(cid_reply_error_page(
-	    reply, 400, "login_required",
-	    "Your login has ended. Go back to the service and start again.", locale));
+	return cid_reply_answered(
+	    cid_reply_error_page(reply, 400, "login_required", "err.login_ended", locale));
 }
 
 enum cid_err oidc_step_begin(struct cid_ctx *ctx, const struct cid_request *req, const char *stage,
@@ -211,6 +215,9 @@ enum cid_err oidc_step_begin(struct cid_ctx *ctx, const struct cid_request *req,
 
 	CID_TRY(load_pending(ctx, req, stage, st.locale, reply, &st.auth));
 	st.locale = oidc_auth_locale(st.auth);
+	if (stage == NULL)
+		stage = cid_json_str(st.auth, "stage") != NULL ? cid_json_str(st.auth, "stage")
+							       : OIDC_STAGE_LOGIN;
 	/* the steps after the login belong to the session the login started */
 	if (strcmp(stage, OIDC_STAGE_LOGIN) != 0)
 		CID_TRY(step_session(ctx, req, st.auth, st.locale, reply, &st.sess));

@@ -9,6 +9,8 @@
  * code shows the form again with one message (wrong, replayed, malformed or
  * no longer enrolled look alike). A correct code is an authentication: the
  * session moves to a new cookie at urn:civicid:acr:mfa, and the flow goes on.
+ * The step has a way out: declining the code goes on at the session's level,
+ * without what needed the stronger one (decline, below).
  */
 #include "account.h"
 #include "bounds.h"
@@ -19,40 +21,78 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * The way out of the step (action=skip): the citizen goes on at the level
+ * the session has, and the service gets what that level releases, without
+ * the attributes that needed the code. A request that itself requires the
+ * level cannot be answered below it: it ends back at the service with
+ * access_denied (the citizen declined), never with a code of a lower acr.
+ */
+static enum cid_err decline(struct cid_ctx *ctx, const struct cid_request *req,
+			    struct oidc_step *step, struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+
+	/* claimed first: a way out posted twice goes out once */
+	CID_TRY(oidc_claim_pending(ctx, req, step->locale, reply));
+	if (json_is_true(json_object_get(step->auth, "step_up_required"))) {
+		/*= RFC 6749 §4.1.2.1: access_denied: the resource owner or authorization
+		 *# server denied the request */
+		rc = oidc_redirect_error(ctx, reply, cid_json_str(step->auth, "redirect_uri"),
+					 cid_json_str(step->auth, "state"), "access_denied",
+					 "the citizen declined the one-time code");
+		goto out;
+	}
+	CID_ENSURE(json_object_set_new(step->auth, "step_up_declined", json_true()) == 0,
+		   CID_ERR_NOMEM);
+	/* 303: the browser must follow with GET, not repost the form */
+	rc = oidc_proceed(ctx, req, step->auth, &step->sess, req->session_cookie, step->client, 303,
+			  reply);
+out:
+	return rc;
+}
+
 enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
 			   struct cid_reply *reply)
 {
 	static const char *const amr[] = {"pwd", "otp"};
 	enum cid_err rc = CID_OK;
 	const char *code = cid_params_get(&req->params, "code");
+	const char *action = cid_params_get(&req->params, "action");
 	struct cid_policyref *pref = NULL;
 	struct oidc_step step = {0};
 	struct cid_request next = *req;
 	char cookie[CID_TOKEN_CHARS + 1] = "";
-	const char *message = NULL;
+	struct oidc_message m = {0};
 	char client_addr[CID_NETADDR_TEXT_MAX];
 	int64_t retry = 0;
 
 	CID_TRY(oidc_step_begin(ctx, req, OIDC_STAGE_TOTP, reply, &step));
+	if (action != NULL && strcmp(action, "skip") == 0) {
+		rc = decline(ctx, req, &step, reply);
+		goto out;
+	}
 	cid_request_client_addr(ctx, req, client_addr);
 	rc = cid_account_totp_check(cid_ctx_store(ctx), step.sess.account_id,
 				    code == NULL ? "" : code, client_addr, req->now, &retry);
 	/* wrong, replayed, malformed, or no longer enrolled: one message for all */
-	if (rc == CID_ERR_DENIED || rc == CID_ERR_INVALID || rc == CID_ERR_NOTFOUND)
-		message = "msg_failed";
-	else if (rc == CID_ERR_THROTTLED)
-		message = "msg_throttled";
-	else if (rc == CID_ERR_LOCKED)
-		message = "msg_locked";
-	else
+	if (rc == CID_ERR_DENIED || rc == CID_ERR_INVALID || rc == CID_ERR_NOTFOUND) {
+		m.key = "msg_failed";
+		m.invalid = true;
+	} else if (rc == CID_ERR_THROTTLED) {
+		m.key = "msg_throttled";
+		m.retry = retry;
+	} else if (rc == CID_ERR_LOCKED) {
+		m.key = "msg_locked";
+	} else {
 		CID_TRY(rc);
-	if (message != NULL) {
+	}
+	if (m.key != NULL) {
 		pref = cid_ctx_policies_acquire(ctx);
 		rc = oidc_show_totp(
-		    step.locale,
-		    oidc_service_name(cid_policyref_set(pref), step.client, step.locale),
-		    cid_params_get(&req->params, "req"), cid_params_get(&req->params, "csrf"),
-		    message, reply);
+		    step.auth, oidc_service_name(cid_policyref_set(pref), step.client, step.locale),
+		    cid_params_get(&req->params, "req"), cid_params_get(&req->params, "csrf"), &m,
+		    reply);
 		goto out;
 	}
 	CID_TRY(oidc_claim_pending(ctx, req, step.locale, reply));

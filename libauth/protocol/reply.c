@@ -155,6 +155,7 @@ static const struct {
     [CID_COOKIE_SESSION] = {"civicid_session", "__Host-civicid_session", "Lax"},
     [CID_COOKIE_CSRF] = {"civicid_csrf", "__Host-civicid_csrf", "Lax"},
     [CID_COOKIE_OFFICER] = {"civicid_officer", "__Host-civicid_officer", "Strict"},
+    [CID_COOKIE_LANG] = {"civicid_lang", "__Host-civicid_lang", "Lax"},
 };
 
 static bool issuer_is_https(const struct cid_config *cfg)
@@ -197,21 +198,149 @@ enum cid_err cid_reply_cookie(struct cid_reply *r, const struct cid_config *cfg,
 	return CID_OK;
 }
 
-const char *cid_reply_locale(const char *ui_locales, const char *default_locale)
+enum cid_err cid_reply_wait(struct cid_reply *r, json_t *data, int64_t seconds)
+{
+	int64_t n = seconds < 1 ? 1 : seconds;
+	const char *key;
+
+	if (n >= 120) {
+		n = (n + 59) / 60;
+		key = "login_wait_minutes";
+	} else {
+		key = n == 1 ? "login_wait_second" : "login_wait_seconds";
+	}
+	if (json_object_set_new(data, "wait_key", json_string(key)) != 0 ||
+	    json_object_set_new(data, "wait_n", json_integer((json_int_t)n)) != 0)
+		return CID_ERR_NOMEM;
+	/*= RFC 9110 §10.2.3: Retry-After indicates how long the user agent ought to
+	 *# wait before making a follow-up request */
+	r->retry_after = seconds < 1 ? 1 : seconds;
+	return CID_OK;
+}
+
+/* "ja" or "en" when the language tag at p (ending at one of the bytes of stops) is ours. */
+static const char *our_tag(const char *p, const char *stops)
+{
+	bool end2 = p[0] != '\0' && p[1] != '\0' &&
+		    (p[2] == '\0' || p[2] == '-' || strchr(stops, p[2]) != NULL);
+
+	if (!end2)
+		return NULL;
+	if ((p[0] == 'j' || p[0] == 'J') && (p[1] == 'a' || p[1] == 'A'))
+		return "ja";
+	if ((p[0] == 'e' || p[0] == 'E') && (p[1] == 'n' || p[1] == 'N'))
+		return "en";
+	return NULL;
+}
+
+/* The first of ours in a space-separated list of language tags, or NULL. */
+static const char *first_of_ours(const char *list)
 {
 	/*= OIDC Core §3.1.2.1: ui_locales is a space-separated list in order of preference */
-	for (const char *p = ui_locales; p != NULL && *p != '\0';) {
+	for (const char *p = list; p != NULL && *p != '\0';) {
+		const char *tag;
+
 		while (*p == ' ')
 			p++;
-		if ((p[0] == 'j' || p[0] == 'J') && (p[1] == 'a' || p[1] == 'A') &&
-		    (p[2] == '\0' || p[2] == ' ' || p[2] == '-'))
-			return "ja";
-		if ((p[0] == 'e' || p[0] == 'E') && (p[1] == 'n' || p[1] == 'N') &&
-		    (p[2] == '\0' || p[2] == ' ' || p[2] == '-'))
-			return "en";
+		tag = our_tag(p, " ");
+		if (tag != NULL)
+			return tag;
 		p = strchr(p, ' ');
 	}
+	return NULL;
+}
+
+const char *cid_reply_locale(const char *ui_locales, const char *default_locale)
+{
+	const char *tag = first_of_ours(ui_locales);
+
+	if (tag != NULL)
+		return tag;
 	return default_locale != NULL && strcmp(default_locale, "en") == 0 ? "en" : "ja";
+}
+
+/* The q of an Accept-Language item's parameters at p (RFC 9110 §12.4.2), in thousandths. */
+static int quality(const char *p, const char *end)
+{
+	int q = 1000;
+
+	while (p < end) {
+		while (p < end && (*p == ';' || *p == ' ' || *p == '\t'))
+			p++;
+		if (end - p >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
+			p += 2;
+			if (p < end && *p == '1')
+				return 1000;
+			if (p >= end || *p != '0')
+				return 0; /* not a qvalue: as good as none */
+			q = 0;
+			p++;
+			if (p < end && *p == '.') {
+				int scale = 100;
+
+				for (p++; p < end && *p >= '0' && *p <= '9' && scale > 0; p++) {
+					q += (*p - '0') * scale;
+					scale /= 10;
+				}
+			}
+			return q;
+		}
+		while (p < end && *p != ';')
+			p++;
+	}
+	return q;
+}
+
+/* The one of ours Accept-Language prefers, or NULL. */
+static const char *accepted(const char *header)
+{
+	const char *best = NULL;
+	int best_q = 0;
+	size_t items = 0;
+
+	for (const char *p = header; p != NULL && *p != '\0' && items < 64; items++) {
+		const char *end = strchr(p, ',');
+		const char *params;
+		const char *tag;
+		int q;
+
+		if (end == NULL)
+			end = p + strlen(p);
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		params = memchr(p, ';', (size_t)(end - p));
+		tag = our_tag(p, ";, \t");
+		q = quality(params == NULL ? end : params, end);
+		/*= RFC 9110 §12.4.2: a weight of 0 means "not acceptable" */
+		if (tag != NULL && q > best_q) {
+			best = tag;
+			best_q = q;
+		}
+		p = *end == ',' ? end + 1 : end;
+	}
+	return best;
+}
+
+const char *cid_locale_pick(const char *lang, const char *ui_locales, const char *cookie,
+			    const char *accept_language, const char *default_locale)
+{
+	const char *tag = first_of_ours(lang);
+
+	if (tag == NULL)
+		tag = first_of_ours(ui_locales);
+	if (tag == NULL && cookie != NULL &&
+	    (strcmp(cookie, "ja") == 0 || strcmp(cookie, "en") == 0))
+		tag = strcmp(cookie, "en") == 0 ? "en" : "ja";
+	if (tag == NULL)
+		tag = accepted(accept_language);
+	return tag != NULL ? tag : cid_reply_locale(NULL, default_locale);
+}
+
+const char *cid_request_locale(const struct cid_config *cfg, const struct cid_request *req)
+{
+	return cid_locale_pick(cid_params_get(&req->params, "lang"),
+			       cid_params_get(&req->params, "ui_locales"), req->lang_cookie,
+			       req->accept_language, cfg->default_locale);
 }
 
 bool cid_request_is_token(const char *s)

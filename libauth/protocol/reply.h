@@ -43,7 +43,11 @@ enum cid_cookie {
 	CID_COOKIE_SESSION, /* civicid_session: the SSO session (session.h) */
 	CID_COOKIE_CSRF,    /* civicid_csrf: the browser's CSRF token (double submit) */
 	CID_COOKIE_OFFICER, /* civicid_officer: the privacy-officer console (console.h) */
+	CID_COOKIE_LANG,    /* civicid_lang: the page language the citizen chose (ja, en) */
 };
+
+/* How long the language cookie remembers a choice: a year. */
+#define CID_LANG_COOKIE_AGE ((int64_t)365 * 24 * 3600)
 
 /*
  * The name of cookie which under cfg's issuer, as the skin reads it from a
@@ -57,13 +61,17 @@ struct cid_request {
 	struct cid_params params;  /* query (GET) or form body (POST), decoded */
 	const char *authorization; /* Authorization header value, or NULL */
 	/* values of the cookies named cid_cookie_name(cfg, ...), or NULL */
-	const char *session_cookie; /* CID_COOKIE_SESSION */
-	const char *csrf_cookie;    /* CID_COOKIE_CSRF */
-	const char *officer_cookie; /* CID_COOKIE_OFFICER */
-	const char *remote_addr;    /* textual TCP peer address (behind a proxy, the proxy's) */
-	const char *forwarded_for;  /* X-Forwarded-For values joined by commas, or NULL */
-	const char *forwarded;	    /* Forwarded (RFC 7239) values joined by commas, or NULL */
-	bool form_content_type;	    /* body was application/x-www-form-urlencoded */
+	const char *session_cookie;  /* CID_COOKIE_SESSION */
+	const char *csrf_cookie;     /* CID_COOKIE_CSRF */
+	const char *officer_cookie;  /* CID_COOKIE_OFFICER */
+	const char *lang_cookie;     /* CID_COOKIE_LANG */
+	const char *accept_language; /* the Accept-Language header, or NULL */
+	const char *path;	     /* the path asked for, without the query ("/account"); may be
+					NULL (a caller that is no HTTP request) */
+	const char *remote_addr;     /* textual TCP peer address (behind a proxy, the proxy's) */
+	const char *forwarded_for;   /* X-Forwarded-For values joined by commas, or NULL */
+	const char *forwarded;	     /* Forwarded (RFC 7239) values joined by commas, or NULL */
+	bool form_content_type;	     /* body was application/x-www-form-urlencoded */
 	int64_t now;
 };
 
@@ -86,7 +94,7 @@ enum cid_page {
 	CID_PAGE_ACCOUNT,
 };
 
-#define CID_REPLY_MAX_COOKIES 3
+#define CID_REPLY_MAX_COOKIES 4
 
 struct cid_reply {
 	int status;
@@ -102,6 +110,7 @@ struct cid_reply {
 				   the request_id of the audit entries of the attributes this
 				   reply carries (no seq: those would leak the city's volume) */
 	bool no_store;		/* Cache-Control: no-store */
+	int64_t retry_after;	/* Retry-After: seconds to wait (RFC 9110 §10.2.3); 0: none */
 	char *frame_src;	/* owned; NULL, or the origins a page may frame, space-separated
 				   (the front-channel logout frames, logout_notify.h): its
 				   Content-Security-Policy gets "frame-src" with exactly these */
@@ -225,7 +234,12 @@ CID_MUST_CHECK enum cid_err cid_reply_cookie(struct cid_reply *r, const struct c
 
 /*
  * An error reply without a redirect: JSON {"error", "error_description"}
- * with the status, or (page) the HTML error page. Errors: CID_ERR_NOMEM.
+ * with the status, or (page) the HTML error page. On the page, description
+ * is the message key of what went wrong and what to do ("err.*" in
+ * web/messages, so the page is wholly in its language; the English text is
+ * en.json's), in its data as "description" with "error" and "status"; a
+ * page whose message has a "{}" puts the member "detail" there.
+ * Errors: CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_reply_error_json(struct cid_reply *reply, int status,
 						 const char *error, const char *description);
@@ -234,11 +248,43 @@ CID_MUST_CHECK enum cid_err cid_reply_error_page(struct cid_reply *reply, int st
 						 const char *locale);
 
 /*
+ * A wait of seconds before the next attempt (a throttled login): sets the
+ * reply's Retry-After and, in the page's data, "wait_key" (the message key
+ * "login_wait_seconds", "login_wait_second", or from two minutes on
+ * "login_wait_minutes", rounded up) and "wait_n" (its number), which the
+ * page shows as "{{t:wait_key|wait_n}}". seconds below 1 count as 1.
+ * Errors: CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_reply_wait(struct cid_reply *r, json_t *data, int64_t seconds);
+
+/*
  * The page locale of ui_locales (a space-separated list in order of
  * preference, OIDC Core §3.1.2.1; may be NULL): the first of "ja" and "en" it
  * names, else default_locale when that is "en", else "ja". Static string.
  */
 const char *cid_reply_locale(const char *ui_locales, const char *default_locale);
+
+/*
+ * The one rule of a page's language, "ja" or "en" (static), from the first
+ * of these that names one of them:
+ *   1. lang, the pages' own language switch (a list like ui_locales);
+ *   2. ui_locales, the service's request (OIDC Core §3.1.2.1);
+ *   3. cookie, the choice a switch remembered (CID_COOKIE_LANG: "ja" or "en");
+ *   4. accept_language, the browser's Accept-Language (RFC 9110 §12.5.4): of
+ *      ja and en (any subtag: ja-JP, en-GB) the one of the higher q; on equal
+ *      q the one listed first; q=0 refuses it; "*" alone is no choice;
+ *   5. default_locale ("en", else "ja").
+ * Any argument may be NULL. Thread-safe.
+ */
+const char *cid_locale_pick(const char *lang, const char *ui_locales, const char *cookie,
+			    const char *accept_language, const char *default_locale);
+
+/*
+ * cid_locale_pick for a page request: its "lang" and "ui_locales"
+ * parameters, its language cookie and Accept-Language header, and cfg's
+ * default_locale. Static string.
+ */
+const char *cid_request_locale(const struct cid_config *cfg, const struct cid_request *req);
 
 /*
  * The browser's CSRF token into csrf: its CID_COOKIE_CSRF cookie when that is

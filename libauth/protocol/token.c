@@ -647,6 +647,61 @@ enum cid_err cid_grant_revoke(struct cid_store *s, const char *grant_id, int64_t
 	return cid_store_update(s, revoke_cb, &rv);
 }
 
+struct revoke_client {
+	const char *account_id;
+	const char *client_id;
+	int64_t now;
+	json_t *grants; /* the live grants found, revoked after the scan */
+};
+
+static enum cid_err find_client_grant(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct revoke_client *rv = arg;
+	json_t *g = NULL;
+	enum cid_err rc = cid_store_parse_json(val, &g);
+
+	(void)key;
+	if (rc != CID_OK)
+		return rc;
+	if (cid_str_eq(cid_str_of(cid_json_str(g, "account_id")), rv->account_id) &&
+	    cid_str_eq(cid_str_of(cid_json_str(g, "client_id")), rv->client_id) &&
+	    !json_is_true(json_object_get(g, "revoked")))
+		return json_array_append_new(rv->grants, g) == 0 ? CID_OK : CID_ERR_NOMEM;
+	json_decref(g);
+	return CID_OK;
+}
+
+static enum cid_err revoke_client_cb(struct cid_txn *txn, void *arg)
+{
+	struct revoke_client *rv = arg;
+	enum cid_err rc = CID_OK;
+	size_t i;
+	json_t *g;
+
+	/* a rerun (the map grew) starts over; nothing is written while the scan reads */
+	CID_ENSURE(json_array_clear(rv->grants) == 0, CID_ERR_NOMEM);
+	CID_TRY(cid_txn_foreach(txn, CID_DB_GRANTS, cid_str_of(""), find_client_grant, rv));
+	json_array_foreach(rv->grants, i, g) CID_TRY(put_revoked_grant(txn, g, rv->now));
+out:
+	return rc;
+}
+
+enum cid_err cid_grant_revoke_client(struct cid_store *s, const char *account_id,
+				     const char *client_id, int64_t now, size_t *n_out)
+{
+	enum cid_err rc = CID_OK;
+	struct revoke_client rv = {account_id, client_id, now, json_array()};
+
+	CID_ENSURE(rv.grants != NULL, CID_ERR_NOMEM);
+	CID_ENSURE(account_id != NULL && client_id != NULL, CID_ERR_INVALID);
+	CID_TRY(cid_store_update(s, revoke_client_cb, &rv));
+	if (n_out != NULL)
+		*n_out = json_array_size(rv.grants);
+out:
+	json_decref(rv.grants);
+	return rc;
+}
+
 enum cid_err cid_grant_get(struct cid_store *s, const char *grant_id, struct cid_grant **grant)
 {
 	enum cid_err rc = CID_OK;

@@ -157,6 +157,17 @@ CID_MUST_CHECK enum cid_err cid_grant_revoke(struct cid_store *s, const char *gr
 					     int64_t now);
 
 /*
+ * Revokes every live grant of account_id to client_id (so its codes, refresh
+ * tokens and access tokens all fail from now on), in one write transaction:
+ * a scan of the grants, for the rare moment a citizen cuts a service off.
+ * *n_out (may be NULL) receives how many grants it revoked (0 is no error).
+ * Errors: CID_ERR_INVALID (NULL names), CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_grant_revoke_client(struct cid_store *s, const char *account_id,
+						    const char *client_id, int64_t now,
+						    size_t *n_out);
+
+/*
  * The subject identifier of account_id for client: pairwise (OIDC Core §8.1,
  * base64url SHA-256 of sector, account id and the context's salt) or public
  * (the account id). A client registered with subject_type public gets the

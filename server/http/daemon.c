@@ -14,6 +14,7 @@
 
 #include "bounds.h"
 #include "buf.h"
+#include "frame.h"
 #include "guard.h"
 #include "reply.h"
 #include "route.h"
@@ -57,6 +58,7 @@ struct conn {
 	char addr[INET6_ADDRSTRLEN];
 	struct cid_buf forwarded_for; /* every X-Forwarded-For value, joined by commas */
 	struct cid_buf forwarded;     /* every Forwarded value, joined by commas */
+	char *path;		      /* the path asked for (owned), the request's path */
 	enum cid_err rc;
 };
 
@@ -72,6 +74,7 @@ static void conn_free(struct conn *c)
 	cid_buf_free(&c->body);
 	cid_buf_free(&c->forwarded_for);
 	cid_buf_free(&c->forwarded);
+	free(c->path);
 	cid_request_clear(&c->req);
 	cid_reply_free(&c->reply);
 	free(c);
@@ -96,7 +99,7 @@ static void *login_worker(void *arg)
 		if (h->head == NULL)
 			h->tail = NULL;
 		pthread_mutex_unlock(&h->lock);
-		c->rc = c->route->fn(h->ctx, &c->req, &c->reply);
+		c->rc = cid_endpoint_answer(h->ctx, c->route, &c->req, &c->reply);
 		c->done = true;
 		MHD_resume_connection(c->mhd);
 	}
@@ -219,6 +222,10 @@ static int build_request(struct conn *c, const char *method)
 	    header(mhd, MHD_COOKIE_KIND, cid_cookie_name(cfg, CID_COOKIE_CSRF), &too_long);
 	c->req.officer_cookie =
 	    header(mhd, MHD_COOKIE_KIND, cid_cookie_name(cfg, CID_COOKIE_OFFICER), &too_long);
+	c->req.lang_cookie =
+	    header(mhd, MHD_COOKIE_KIND, cid_cookie_name(cfg, CID_COOKIE_LANG), &too_long);
+	c->req.accept_language =
+	    header(mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_LANGUAGE, &too_long);
 	ctype = header(mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE, &too_long);
 	if (too_long)
 		return 431;
@@ -254,16 +261,29 @@ static int build_request(struct conn *c, const char *method)
 	return 0;
 }
 
-/* The error reply for a request the skin could not even build. */
-static enum cid_err input_error(const struct conn *c, struct cid_reply *reply, int status,
-				enum cid_err why)
+/*
+ * The error reply for a request the skin could not even build: a page (its
+ * message key, in the language of what was read of the request) for a page
+ * endpoint, else JSON.
+ */
+static enum cid_err input_error(struct cid_ctx *ctx, const struct conn *c, struct cid_reply *reply,
+				int status, enum cid_err why)
 {
+	const struct cid_config *cfg = cid_ctx_config(ctx);
 	const char *text = status == 413   ? "the request is too large"
 			   : status == 431 ? "a request header is too large"
 					   : cid_strerror(why);
+	const char *key = status == 413	  ? "err.too_large"
+			  : status == 431 ? "err.header_too_large"
+					  : "err.bad_request";
+	enum cid_err rc;
 
-	if (c->route != NULL && c->route->page)
-		return cid_reply_error_page(reply, status, "invalid_request", text, NULL);
+	if (c->route != NULL && c->route->page) {
+		rc = cid_reply_error_page(reply, status, "invalid_request", key,
+					  cid_request_locale(cfg, &c->req));
+		/* the page's header, footer and way back, as every page has */
+		return rc == CID_OK ? cid_frame_add(ctx, c->route, &c->req, reply) : rc;
+	}
 	return cid_reply_error_json(reply, status, "invalid_request", text);
 }
 
@@ -286,6 +306,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 		cid_buf_init(&c->forwarded_for, CID_MAX_HEADER);
 		cid_buf_init(&c->forwarded, CID_MAX_HEADER);
 		c->route = cid_route_find(url, method, &status);
+		c->path = strdup(url);
+		if (c->path == NULL) {
+			conn_free(c);
+			return MHD_NO;
+		}
+		c->req.path = c->path;
 		c->rc = CID_OK;
 		*con_cls = c;
 		if (c->route == NULL)
@@ -322,7 +348,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 		status = build_request(c, method);
 		if (status != 0) {
 			cid_reply_free(&c->reply);
-			if (input_error(c, &c->reply, status, CID_ERR_INVALID) != CID_OK)
+			if (input_error(h->ctx, c, &c->reply, status, CID_ERR_INVALID) != CID_OK)
 				return MHD_NO;
 			return cid_respond(h->tpl, mhd, &c->reply);
 		}
@@ -338,7 +364,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 			}
 			return MHD_YES;
 		}
-		c->rc = c->route->fn(h->ctx, &c->req, &c->reply);
+		c->rc = cid_endpoint_answer(h->ctx, c->route, &c->req, &c->reply);
 	}
 	if (c->rc != CID_OK) {
 		cid_reply_free(&c->reply);

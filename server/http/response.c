@@ -105,6 +105,7 @@ enum MHD_Result cid_respond(const struct cid_templates *tpl, struct MHD_Connecti
 {
 	struct MHD_Response *r;
 	char *html = NULL;
+	char retry[24];
 	size_t len = 0;
 	const char *ctype = reply->content_type;
 	int status = reply->status == 0 ? 500 : reply->status;
@@ -134,6 +135,10 @@ enum MHD_Result cid_respond(const struct cid_templates *tpl, struct MHD_Connecti
 	      add(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, reply->www_authenticate) &&
 	      add(r, "X-Civicid-Release", reply->release) &&
 	      add(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION, reply->content_disposition);
+	if (all && reply->retry_after > 0) {
+		snprintf(retry, sizeof(retry), "%lld", (long long)reply->retry_after);
+		all = add(r, MHD_HTTP_HEADER_RETRY_AFTER, retry);
+	}
 	for (size_t i = 0; all && i < reply->n_cookies; i++)
 		all = add(r, MHD_HTTP_HEADER_SET_COOKIE, reply->cookies[i]);
 	/*= RFC 6749 §5.1: Cache-Control no-store on responses with tokens or credentials */

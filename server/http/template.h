@@ -6,10 +6,18 @@
  * markup); {{t.key}} inserts a message of the page's language from
  * web/messages/<lang>.json, also escaped; {{t:name}} inserts the message whose
  * key is the value of name (falling back to the value), escaped;
- * {{#name}}...{{/name}} renders its
- * body when name is true or a non-empty string, or once per element when it is
- * an array of objects (names inside then refer to the element). Sections do
- * not nest with the same name.
+ * {{t.key|arg}} and {{t:name|arg}} insert the message with each "{}" in it
+ * replaced by the escaped value of arg (so a number sits where each
+ * language puts it: "{} minutes", "{}分"); {{#name}}...{{/name}} renders its
+ * body when name is true, a non-empty string or a number, once with the
+ * object as the scope when it is an object, or once per element when it is
+ * an array of objects (names inside then refer to the element, else to the
+ * page's data); {{^name}}...{{/name}} renders its body when name is none of
+ * those. {{> name}} renders the partial templates/partials/NAME.html (head,
+ * header, footer: every page's common parts, whose data frame.h describes)
+ * in the current scope; a name that is no partial refuses the load.
+ * Sections do not nest with the same name; nesting deeper than 8 is not
+ * rendered.
  */
 #ifndef CID_TEMPLATE_H
 #define CID_TEMPLATE_H

@@ -117,8 +117,9 @@ civicid_token() {
 	local jar=$tmp/jar page req csrf loc authcode
 	rm -f "$jar"
 	page=$(curl -s -c "$jar" -b "$jar" "$iss/authorize?response_type=code&client_id=$rp_id&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&scope=openid%20profile%20city")
-	req=$(sed -n 's/.*name="req" value="\([^"]*\)".*/\1/p' <<<"$page")
-	csrf=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' <<<"$page")
+	# the first: the header's language switch repeats req and csrf in its own form
+	req=$(sed -n '/name="req"/{s/.*name="req" value="\([^"]*\)".*/\1/p;q}' <<<"$page")
+	csrf=$(sed -n '/name="csrf"/{s/.*name="csrf" value="\([^"]*\)".*/\1/p;q}' <<<"$page")
 	loc=$(curl -s -o /dev/null -w '%{redirect_url}' -c "$jar" -b "$jar" \
 		--data-urlencode "req=$req" --data-urlencode "csrf=$csrf" \
 		--data-urlencode username=bench --data-urlencode password=bench-password-1 "$iss/login")

@@ -194,6 +194,21 @@ test('the officer logs in with password and TOTP and works through the console',
   assert.equal(granted.service, PAPER_SERVICE);
   assert.equal(granted.actor, 'operator');
   assert.match(granted.attributes, /email/);
+  // for people: the citizen's username beside the id, the time local and in the page's language
+  assert.match(granted.citizen, new RegExp(`^${CITIZEN.name} [0-9a-f-]{36}$`), granted.citizen);
+  // Chromium asks for en-US (Accept-Language); the header's switch changes it and is remembered
+  const lang = await page.getAttribute('html', 'lang');
+  const other = lang === 'en' ? 'ja' : 'en';
+  const timeIn = { ja: /^\d{4}年\d{1,2}月\d{1,2}日 \d{2}:\d{2}$/, en: /^\d{1,2} [A-Z][a-z]+ \d{4}, \d{2}:\d{2}$/ };
+  assert.match(granted.time, timeIn[lang], granted.time);
+  await clickToPage(page, `ul.lang a[hreflang="${other}"]`);
+  assert.equal(await page.getAttribute('html', 'lang'), other);
+  const switched = (await logRows(page)).find((r) => r.seq === granted.seq);
+  assert.match(switched.time, timeIn[other], switched.time);
+  await page.goto(server.url('/officer').href);
+  assert.equal(await page.getAttribute('html', 'lang'), other, 'the choice is remembered');
+  await clickToPage(page, `ul.lang a[hreflang="${lang}"]`);
+  assert.equal(await page.getAttribute('html', 'lang'), lang);
   assert.ok(rows.some((r) => r.type === 'release.permit' && r.service === SERVICE && /email/.test(r.attributes)));
   await shot(page, 'officer_log');
 
@@ -246,7 +261,10 @@ test('the officer logs in with password and TOTP and works through the console',
     page.click('form[action="/officer/export"] button[value="csv"]'),
   ]);
   assert.equal(download.suggestedFilename(), 'civicid-audit.csv');
-  const csv = readFileSync(await download.path(), 'utf8').trim().split(/\r?\n/);
+  const raw = readFileSync(await download.path(), 'utf8');
+  // a UTF-8 byte order mark first, so that Japanese Excel reads the names
+  assert.ok(raw.startsWith('\uFEFF'), 'the CSV starts with a UTF-8 BOM');
+  const csv = raw.slice(1).trim().split(/\r?\n/);
   assert.match(csv[0], /^seq,time,type,actor,citizen,service,purpose,attributes,decision,reason,basis,rule,/);
   assert.equal(csv.length - 1, shown.length, 'one row per entry on the page');
   for (const line of csv.slice(1)) assert.ok(line.split(',')[5] === SERVICE, line);
@@ -265,6 +283,10 @@ test('the officer logs in with password and TOTP and works through the console',
   assert.ok((await chart.locator('rect.bar-permit').count()) >= 1, 'a release bar');
   const box = await chart.locator('rect.bar-permit').first().boundingBox();
   assert.ok(box && box.height > 0 && box.width > 0, `the bar is drawn: ${JSON.stringify(box)}`);
+  // readable without colour: each bar's count is written on the chart
+  const counts = await chart.locator('text.count').allTextContents();
+  assert.equal(counts.length, await chart.locator('rect').count(), 'a count per bar');
+  assert.ok(counts.every((c) => /^[1-9]\d*$/.test(c)), JSON.stringify(counts));
   assert.equal(await page.locator(`svg.chart[aria-label="${PAPER_SERVICE}"]`).count(), 0, 'a consent is no release');
   await shot(page, 'officer_services');
 

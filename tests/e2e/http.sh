@@ -43,10 +43,17 @@ eq "a body over 64 KiB is 413" "$code" 413
 has "413 says the request is too large" "$(body)" "too large"
 eq "413 on an API endpoint is JSON" "$ctype" application/json
 
-req POST /login -H 'Content-Type: application/x-www-form-urlencoded' --data-binary "req=$big"
+req POST /login -H 'Content-Type: application/x-www-form-urlencoded' -H 'Accept-Language: en' \
+	--data-binary "req=$big"
 eq "a body over 64 KiB on a page endpoint is 413" "$code" 413
 eq "413 on a page endpoint is an HTML page" "$ctype" text/html
-has "the page says the request is too large" "$(body)" "too large"
+has "the page says the request is too large" "$(body)" "The request is too large."
+# the error page is wholly in the page's language (here the default, ja)
+req POST /login -H 'Content-Type: application/x-www-form-urlencoded' --data-binary "req=$big"
+has "the ja page says the request is too large in Japanese" "$(body)" "リクエストが大きすぎます。"
+hasnt "the ja page carries no English sentence" "$(body)" "too large"
+has "the page has a way back" "$(body)" '<a href="/account">'
+has "the page has the header's language switch" "$(body)" 'hreflang="en"'
 
 long=$(head -c $((8 * 1024 + 1)) /dev/zero | tr '\0' b)
 req GET /userinfo -H "Authorization: Bearer $long"

@@ -254,7 +254,7 @@ static void check_prompt(const json_t *claims)
 
 	if (cid_store_read_begin(store, &rq.txn) != CID_OK)
 		abort();
-	rc = cid_release_prompt(&rq, false, 16, &step_up, &ask, &n_ask);
+	rc = cid_release_prompt(&rq, false, 16, &step_up, NULL, &ask, &n_ask);
 	cid_store_read_end(rq.txn);
 	if (rc == CID_ERR_NOMEM)
 		return;

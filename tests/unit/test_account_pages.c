@@ -257,6 +257,10 @@ static void test_the_page_lists_the_current_decision_per_attribute(void **state)
 			assert_string_equal(json_string_value(rid), f->granted);
 			assert_string_equal(json_string_value(json_object_get(item, "expires")),
 					    "2028-01-15T08:00:00Z");
+			/* as the citizen reads it: in English, in the city's zone (Asia/Tokyo) */
+			assert_string_equal(
+			    json_string_value(json_object_get(item, "expires_local")),
+			    "15 January 2028, 17:00");
 		} else if (strcmp(label, "attr.email") == 0) {
 			assert_string_equal(st, "account_state_refused");
 			assert_null(rid);
@@ -332,6 +336,8 @@ static void test_the_trail_is_the_citizens_own_newest_first_and_pages(void **sta
 	/* the newest: hanako's last release, at minute n-1, of family_name */
 	assert_string_equal(json_string_value(json_object_get(first, "time")),
 			    "2027-01-15T07:54:00Z");
+	assert_string_equal(json_string_value(json_object_get(first, "local_time")),
+			    "15 January 2027, 16:54");
 	assert_string_equal(json_string_value(json_object_get(first, "service_name")),
 			    "Childcare support");
 	assert_string_equal(json_string_value(json_object_get(first, "purpose_text")),

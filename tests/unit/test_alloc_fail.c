@@ -786,7 +786,7 @@ static enum cid_err release_body(void *arg)
 	CID_TRY(cid_account_get(f->s, f->account, &citizen));
 	rq.citizen = citizen;
 	CID_TRY(cid_store_read_begin(f->s, &rq.txn));
-	CID_TRY(cid_release_prompt(&rq, false, 8, &step_up, &ask, &n_ask));
+	CID_TRY(cid_release_prompt(&rq, false, 8, &step_up, NULL, &ask, &n_ask));
 	CID_TRY(cid_release_claims(&rq, CID_RELEASE_USERINFO, out));
 	/* no consent given yet: the screen asks for both names the citizen has */
 	CID_ENSURE(n_ask == 2 && json_object_size(out) == 0, CID_ERR_DENIED);

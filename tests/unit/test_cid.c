@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -798,6 +799,90 @@ static void test_open_refuses_bad_policies(void **state)
 	cid_test_rmdir(f.dir);
 }
 
+/* Opens a context of f with key = value, its errors into *text (free it). */
+static struct cid_ctx *open_with(struct fixture *f, const char *key, const char *value, char **text)
+{
+	size_t len = 0;
+	FILE *errors = open_memstream(text, &len);
+	struct cid_ctx *ctx = NULL;
+
+	assert_non_null(errors);
+	cid_test_set(f->cfg, key, value);
+	assert_int_equal(cid_ctx_open(f->cfg, NOW, errors, &ctx), CID_OK);
+	fclose(errors);
+	return ctx;
+}
+
+/*
+ * The pages' zone is read at open: the configured one, or, when it cannot be
+ * read, UTC with an error naming it (the server goes on). The logo likewise.
+ */
+static void test_open_reads_zone_and_logo(void **state)
+{
+	struct fixture f = {0};
+	struct cid_ctx *ctx;
+	char *text = NULL;
+	char path[512];
+	const char *type = NULL;
+	size_t len = 0;
+	FILE *fp;
+	static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0};
+
+	(void)state;
+	config_in(&f, NULL);
+	/* the default: Tokyo */
+	ctx = open_with(&f, "timezone", "Asia/Tokyo", &text);
+	assert_string_equal(cid_tz_name(cid_ctx_tz(ctx)), "Asia/Tokyo");
+	assert_int_equal(cid_tz_offset(cid_ctx_tz(ctx), NOW), 9 * 3600);
+	assert_string_equal(text, "");
+	assert_null(cid_ctx_logo(ctx, &len, &type));
+	free(text);
+	cid_ctx_close(ctx);
+	/* a zone tzdata does not have: UTC, and the start says so */
+	ctx = open_with(&f, "timezone", "Nowhere/Atlantis", &text);
+	assert_string_equal(cid_tz_name(cid_ctx_tz(ctx)), "UTC");
+	assert_int_equal(cid_tz_offset(cid_ctx_tz(ctx), NOW), 0);
+	assert_non_null(strstr(text, "timezone Nowhere/Atlantis: "));
+	assert_non_null(strstr(text, "pages show times in UTC"));
+	free(text);
+	cid_ctx_close(ctx);
+	/* the logo: a PNG under web_dir/static is read; a missing one, or one that is no PNG, is
+	 * reported and left out */
+	cid_test_set(f.cfg, "timezone", "Europe/Berlin");
+	cid_test_set(f.cfg, "web_dir", f.dir);
+	snprintf(path, sizeof(path), "%s/static", f.dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	ctx = open_with(&f, "city_logo", "logo.png", &text);
+	assert_null(cid_ctx_logo(ctx, &len, &type));
+	assert_non_null(strstr(text, "logo.png cannot be opened; pages show no logo"));
+	free(text);
+	cid_ctx_close(ctx);
+	snprintf(path, sizeof(path), "%s/static/logo.png", f.dir);
+	fp = fopen(path, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(png, 1, sizeof(png), fp), sizeof(png));
+	fclose(fp);
+	ctx = open_with(&f, "city_logo", "logo.png", &text);
+	assert_non_null(cid_ctx_logo(ctx, &len, &type));
+	assert_int_equal(len, sizeof(png));
+	assert_string_equal(type, "image/png");
+	assert_string_equal(text, "");
+	free(text);
+	cid_ctx_close(ctx);
+	snprintf(path, sizeof(path), "%s/static/fake.gif", f.dir);
+	fp = fopen(path, "wb");
+	assert_non_null(fp);
+	fputs("<svg onload=alert(1)>", fp);
+	fclose(fp);
+	ctx = open_with(&f, "city_logo", "fake.gif", &text);
+	assert_null(cid_ctx_logo(ctx, &len, &type));
+	assert_non_null(strstr(text, "is not the image its name says"));
+	free(text);
+	cid_ctx_close(ctx);
+	cid_config_free(f.cfg);
+	cid_test_rmdir(f.dir);
+}
+
 /*
  * `civicid policy reload` bumps a counter; a refresh reloads only when it
  * moved (or on force); a bad file leaves the old snapshot in force; a held
@@ -922,6 +1007,7 @@ int main(void)
 	    cmocka_unit_test(test_first_start_records_the_log_issuer),
 	    cmocka_unit_test(test_open_refuses_an_issuer_without_origin),
 	    cmocka_unit_test(test_open_refuses_bad_policies),
+	    cmocka_unit_test(test_open_reads_zone_and_logo),
 	    cmocka_unit_test(test_policy_reload),
 	    cmocka_unit_test_setup_teardown(test_audit_hook_defaults_to_the_log, setup, teardown),
 	};

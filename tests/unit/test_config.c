@@ -41,6 +41,9 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->argon2.t_cost, 2);
 	assert_int_equal(cfg->argon2.parallelism, 1);
 	assert_string_equal(cfg->default_locale, "ja");
+	assert_string_equal(cfg->timezone, "Asia/Tokyo");
+	assert_string_equal(cfg->city_name_ja, "");
+	assert_string_equal(cfg->city_logo, "");
 	/* no proxy is trusted unless configured: forwarding headers are not believed */
 	assert_non_null(cfg->trusted_proxies);
 	assert_int_equal(cid_netaddr_set_count(cfg->trusted_proxies), 0);
@@ -160,6 +163,20 @@ static void test_cross_key_checks(void **state)
 	    {"policy_url", "https://city.example.jp/a b", false},
 	    {"issuer", "http://", false},
 	    {"issuer", "https:///x", false},
+	    /* the zone is joined to the zone directory: only a zone's name */
+	    {"timezone", "Europe/Berlin", true},
+	    {"timezone", "Etc/GMT+9", true},
+	    {"timezone", "../../etc/passwd", false},
+	    {"timezone", "/etc/localtime", false},
+	    {"timezone", "Asia Tokyo", false},
+	    /* the logo: a raster image under web_dir/static, never a path out of it */
+	    {"city_logo", "city-logo.png", true},
+	    {"city_logo", "img/Logo.JPEG", true},
+	    {"city_logo", "", true},
+	    {"city_logo", "logo.svg", false},
+	    {"city_logo", "../templates/login.html", false},
+	    {"city_logo", "/etc/logo.png", false},
+	    {"city_logo", "a..png", false},
 	};
 
 	char err[256];
@@ -192,9 +209,10 @@ static void test_describe_lists_every_key(void **state)
 	cid_config_describe(f);
 	fclose(f);
 	const char *expected[] = {
-	    "issuer =",		"listen =",	      "port =",		"store =",
-	    "code_ttl =",	"access_token_ttl =", "key_keep =",	"argon2_m_kib =",
-	    "default_locale =", "trusted_proxies =",  "type: addresses"};
+	    "issuer =",		"listen =",	      "port =",		 "store =",
+	    "code_ttl =",	"access_token_ttl =", "key_keep =",	 "argon2_m_kib =",
+	    "default_locale =", "trusted_proxies =",  "type: addresses", "timezone = Asia/Tokyo",
+	    "city_name_ja =",	"city_name_en =",     "city_logo ="};
 	for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++)
 		assert_non_null(strstr(text, expected[i]));
 	free(text);

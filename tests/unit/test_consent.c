@@ -756,6 +756,7 @@ static void test_method_table(void **state)
 	    {CID_CONSENT_METHOD_SCREEN, "web:consent-screen", "citizen", "consent-screen"},
 	    {CID_CONSENT_METHOD_CLI_WITHDRAW, "cli:withdraw", "operator", "cli"},
 	    {CID_CONSENT_METHOD_CLI_PAPER, "cli:paper", "operator", "cli"},
+	    {CID_CONSENT_METHOD_ACCOUNT, "web:account", "citizen", "account"},
 	};
 	enum cid_consent_method m = CID_CONSENT_METHOD_NONE;
 

@@ -789,6 +789,66 @@ static void test_log_rows_and_form_values(void **state)
 	cid_reply_free(&r);
 }
 
+/*
+ * The log as people read it: the time in the configured zone (Asia/Tokyo by
+ * default) and the officer's language, the citizen's username beside the id;
+ * ?lang=en switches the console's pages to English.
+ */
+static void test_log_shows_local_times_and_usernames(void **state)
+{
+	static const struct {
+		const char *query;
+		const char *locale;
+		const char *local_time;
+	} rows[] = {
+	    {"service=rp2&type=release.permit", "ja", "2027年1月15日 09:05"},
+	    {"service=rp2&type=release.permit&lang=en", "en", "15 January 2027, 09:05"},
+	};
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct cid_reply r = {0};
+		const json_t *row;
+
+		call(f, cid_console_log, false, rows[i].query, &r);
+		assert_int_equal(r.status, 200);
+		assert_string_equal(r.locale, rows[i].locale);
+		assert_string_equal(cid_json_str(r.page_data, "zone"), "Asia/Tokyo");
+		assert_int_equal(json_array_size(json_object_get(r.page_data, "entries")), 1);
+		row = json_array_get(json_object_get(r.page_data, "entries"), 0);
+		assert_string_equal(cid_json_str(row, "time"), "2027-01-15T00:05:00Z");
+		assert_string_equal(cid_json_str(row, "local_time"), rows[i].local_time);
+		assert_string_equal(cid_json_str(row, "citizen"), f->hanako);
+		assert_string_equal(cid_json_str(row, "citizen_name"), "hanako");
+		cid_reply_free(&r);
+	}
+}
+
+/* A citizen whose account is gone is shown by the id alone; the entry page names one too. */
+static void test_usernames_of_gone_and_present_citizens(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_reply r = {0};
+	const char *gone = "00000000-0000-4000-8000-000000000000";
+	const json_t *row;
+
+	append_release(f, D2 + 400, "release.permit", gone, "rp2", "news", "email", "consent", NULL,
+		       NULL);
+	call(f, cid_console_log, false, "type=release.permit&from=2027-01-16&service=rp2", &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_array_size(json_object_get(r.page_data, "entries")), 1);
+	row = json_array_get(json_object_get(r.page_data, "entries"), 0);
+	assert_string_equal(cid_json_str(row, "citizen"), gone);
+	assert_null(json_object_get(row, "citizen_name"));
+	cid_reply_free(&r);
+
+	call(f, cid_console_entry, false, "seq=3", &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(cid_json_str(r.page_data, "citizen_name"), "hanako");
+	assert_string_equal(cid_json_str(r.page_data, "local_time"), "2027年1月15日 09:05");
+	cid_reply_free(&r);
+}
+
 static const char *const bad_log_queries[] = {
     "type=release",    /* not a type nor a prefix of one */
     "type=bogus.",     /* an unknown prefix */
@@ -1074,7 +1134,9 @@ static void test_export_csv_is_recorded(void **state)
 	char *body;
 	char *line;
 	char *save = NULL;
-	const char *want_prefix[] = {"seq,time,type,actor,citizen,service,purpose,attributes,",
+	/* a UTF-8 byte order mark first, so Japanese Excel reads the names */
+	const char *want_prefix[] = {"\xEF\xBB\xBF"
+				     "seq,time,type,actor,citizen,service,purpose,attributes,",
 				     "1,", "3,", "4,"};
 	size_t n = 0;
 
@@ -1239,6 +1301,11 @@ static void check_bars(const json_t *bars, const struct bar *want, size_t n)
 		assert_int_equal(json_integer_value(json_object_get(b, "width")), want[i].width);
 		assert_int_equal(json_integer_value(json_object_get(b, "height")), want[i].height);
 		assert_string_equal(cid_json_str(b, "label"), want[i].label);
+		/* the count is written above the bar, so the chart reads without colour */
+		assert_int_equal(cid_json_int(b, "count"),
+				 strtol(strrchr(want[i].label, ' ') + 1, NULL, 10));
+		assert_int_equal(cid_json_int(b, "text_x"), want[i].x + want[i].width / 2);
+		assert_int_equal(cid_json_int(b, "text_y"), want[i].y - 2);
 	}
 }
 
@@ -1364,6 +1431,10 @@ int main(void)
 	    T(test_log_filters),
 	    T(test_log_citizen_by_account_id),
 	    T(test_log_rows_and_form_values),
+	    T(test_log_shows_local_times_and_usernames),
+	    T(test_usernames_of_gone_and_present_citizens),
+	    T(test_log_shows_local_times_and_usernames),
+	    T(test_usernames_of_gone_and_present_citizens),
 	    T(test_log_bad_filters_are_400),
 	    T(test_log_pages_older_entries),
 	    T(test_entry_shows_consent_record),

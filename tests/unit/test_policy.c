@@ -1514,6 +1514,32 @@ static void test_demo_policies(void **state)
 	cid_policyset_free(ps);
 }
 
+/* A policy's days for people: whole years of 365, else whole months of 30, else days. */
+static void test_duration_in_words(void **state)
+{
+	static const struct {
+		uint32_t days;
+		const char *key;
+		uint32_t n;
+	} rows[] = {
+	    {0, "dur.days", 0},	    {1, "dur.day", 1},	     {2, "dur.days", 2},
+	    {30, "dur.month", 1},   {180, "dur.months", 6},  {365, "dur.year", 1},
+	    {730, "dur.years", 2},  {31, "dur.days", 31},    {366, "dur.days", 366},
+	    {1095, "dur.years", 3}, {390, "dur.months", 13},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const char *key = NULL;
+		uint32_t n = 99;
+
+		cid_policy_duration(rows[i].days, &key, &n);
+		if (strcmp(key, rows[i].key) != 0 || n != rows[i].n)
+			fail_msg("%u days: %s %u, expected %s %u", rows[i].days, key, n,
+				 rows[i].key, rows[i].n);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1534,6 +1560,7 @@ int main(void)
 	    cmocka_unit_test(test_load_two_files_one_service),
 	    cmocka_unit_test(test_load_reports_every_file),
 	    cmocka_unit_test(test_demo_policies),
+	    cmocka_unit_test(test_duration_in_words),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -635,7 +635,8 @@ static void test_prompt_table(void **state)
 		record(f, account, c->consents);
 		assert_int_equal(cid_store_read_begin(f->store, &rq.txn), CID_OK);
 		assert_int_equal(
-		    cid_release_prompt(&rq, c->prompt_consent, 24, &step_up, &ask, &n_ask), CID_OK);
+		    cid_release_prompt(&rq, c->prompt_consent, 24, &step_up, NULL, &ask, &n_ask),
+		    CID_OK);
 		cid_store_read_end(rq.txn);
 		prompt_text(ask, "ask", got_ask, sizeof(got_ask));
 		prompt_text(ask, "info", got_info, sizeof(got_info));
@@ -650,6 +651,61 @@ static void test_prompt_table(void **state)
 	}
 	if (failed > 0)
 		fail_msg("%zu prompt rows failed", failed);
+}
+
+/* The step-up names what it is for: the attributes that only level 2 would release or ask. */
+static void test_prompt_names_the_step_up_attributes(void **state)
+{
+	static const struct {
+		const char *scope;
+		int level;
+		const char *attrs;
+	} rows[] = {
+	    {"openid profile email city", 1, "birthdate"},
+	    {"openid address", 1, "address"},
+	    {"openid address profile", 1, "birthdate,address"},
+	    {"openid address", 2, ""},
+	    {"openid email", 1, ""},
+	};
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char account[CID_ID_CHARS + 1];
+		struct cid_account *citizen = new_citizen(f, account);
+		struct cid_release_request rq = {.policies = f->ps,
+						 .service = "svc",
+						 .account_id = account,
+						 .citizen = citizen,
+						 .scope = rows[i].scope,
+						 .level = rows[i].level,
+						 .now = AT};
+		json_t *ask = NULL;
+		json_t *attrs = json_array();
+		size_t n_ask = 0;
+		bool step_up = false;
+		char got[256] = "";
+		size_t j;
+		const json_t *a;
+
+		assert_non_null(attrs);
+		assert_int_equal(cid_store_read_begin(f->store, &rq.txn), CID_OK);
+		assert_int_equal(cid_release_prompt(&rq, false, 24, &step_up, attrs, &ask, &n_ask),
+				 CID_OK);
+		cid_store_read_end(rq.txn);
+		json_array_foreach(attrs, j, a)
+		{
+			size_t len = strlen(got);
+
+			snprintf(got + len, sizeof(got) - len, "%s%s", j > 0 ? "," : "",
+				 json_string_value(a));
+		}
+		if (strcmp(got, rows[i].attrs) != 0 || step_up != (rows[i].attrs[0] != '\0'))
+			fail_msg("%s at level %d: step_up %d for '%s', expected '%s'",
+				 rows[i].scope, rows[i].level, step_up, got, rows[i].attrs);
+		json_decref(attrs);
+		json_decref(ask);
+		cid_account_free(citizen);
+	}
 }
 
 /* The prompt records what a consent needs: digest, version, consent lifetime, citation. */
@@ -670,7 +726,7 @@ static void test_prompt_carries_what_a_record_needs(void **state)
 	bool step_up = true;
 
 	assert_int_equal(cid_store_read_begin(f->store, &rq.txn), CID_OK);
-	assert_int_equal(cid_release_prompt(&rq, false, 1, &step_up, &ask, &n_ask), CID_OK);
+	assert_int_equal(cid_release_prompt(&rq, false, 1, &step_up, NULL, &ask, &n_ask), CID_OK);
 	cid_store_read_end(rq.txn);
 	assert_false(step_up);
 	assert_int_equal(n_ask, 1); /* max_ask caps the screen */
@@ -708,6 +764,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_withdrawal_takes_effect_on_next_release, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_prompt_table, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_prompt_names_the_step_up_attributes, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_prompt_carries_what_a_record_needs, setup,
 					    teardown),
 	    cmocka_unit_test(test_level_of_acr),

@@ -43,6 +43,11 @@ static void test_cookie_attributes_follow_the_issuer(void **state)
 	     "civicid_csrf=v; Path=/; HttpOnly; SameSite=Lax"},
 	    {"http://127.0.0.1:8080", CID_COOKIE_OFFICER, 1800, "civicid_officer",
 	     "civicid_officer=v; Path=/; HttpOnly; SameSite=Strict; Max-Age=1800"},
+	    /* the language a citizen chose: remembered across pages, sent from a service too */
+	    {"https://id.city.example", CID_COOKIE_LANG, 31536000, "__Host-civicid_lang",
+	     "__Host-civicid_lang=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000; Secure"},
+	    {"http://127.0.0.1:8080", CID_COOKIE_LANG, 31536000, "civicid_lang",
+	     "civicid_lang=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000"},
 	};
 
 	char err[256];
@@ -143,6 +148,63 @@ static void test_locale_is_the_first_one_we_have(void **state)
 			fail_msg("row %zu: not %s", i, rows[i].locale);
 }
 
+/*
+ * The one rule of a page's language: the page's own switch (lang), then the
+ * service's ui_locales, then the remembered choice (the cookie), then the
+ * browser's Accept-Language by its q-values, then the default.
+ */
+static void test_locale_rule(void **state)
+{
+	static const struct {
+		const char *lang, *ui_locales, *cookie, *accept, *def;
+		const char *locale;
+	} rows[] = {
+	    /* each source alone */
+	    {NULL, NULL, NULL, NULL, NULL, "ja"},
+	    {NULL, NULL, NULL, NULL, "en", "en"},
+	    {"en", NULL, NULL, NULL, "ja", "en"},
+	    {NULL, "en", NULL, NULL, "ja", "en"},
+	    {NULL, NULL, "en", NULL, "ja", "en"},
+	    {NULL, NULL, NULL, "en", "ja", "en"},
+	    /* the order: lang > ui_locales > cookie > Accept-Language > default */
+	    {"ja", "en", "en", "en", "en", "ja"},
+	    {NULL, "ja", "en", "en", "en", "ja"},
+	    {NULL, NULL, "ja", "en", "en", "ja"},
+	    {NULL, NULL, NULL, "ja", "en", "ja"},
+	    /* a source naming none of ours does not count */
+	    {"fr", "de", "xx", "fr", "en", "en"},
+	    {"fr", NULL, NULL, "ja", "en", "ja"},
+	    {NULL, "fr de", "en", "ja", "ja", "en"},
+	    {NULL, NULL, "EN", "ja", "en", "ja"}, /* the cookie is written lower case */
+	    {NULL, NULL, "en-US", "ja", "en", "ja"},
+	    /* q-values: the higher wins, subtags count as their language */
+	    {NULL, NULL, NULL, "en-US,en;q=0.9,ja;q=0.8", "ja", "en"},
+	    {NULL, NULL, NULL, "en;q=0.5, ja;q=0.6", "en", "ja"},
+	    {NULL, NULL, NULL, "fr-FR, ja-JP;q=0.3, en-GB;q=0.2", "en", "ja"},
+	    {NULL, NULL, NULL, "ja;q=0.500,en;q=0.5", "en", "ja"}, /* equal: the first listed */
+	    {NULL, NULL, NULL, "en;q=0.5,ja;q=0.5", "ja", "en"},
+	    {NULL, NULL, NULL, "ja;q=0, en;q=0.1", "ja", "en"}, /* q=0: not acceptable */
+	    {NULL, NULL, NULL, "ja;q=0", "en", "en"},
+	    {NULL, NULL, NULL, "*", "en", "en"},
+	    {NULL, NULL, NULL, "*;q=1, ja;q=0.1", "en", "ja"},
+	    {NULL, NULL, NULL, "jav, enx;q=0.9", "en", "en"}, /* neither is ours */
+	    {NULL, NULL, NULL, "ja;q=1.0", "en", "ja"},
+	    {NULL, NULL, NULL, "JA-jp ; Q=0.9 , EN ; q=0.8", "en", "ja"},
+	    {NULL, NULL, NULL, "en;q=bogus, ja;q=0.1", "en", "ja"}, /* a bad q is no weight */
+	    {NULL, NULL, NULL, ",,, ;;, ja", "en", "ja"},
+	    {NULL, NULL, NULL, "", "en", "en"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const char *got = cid_locale_pick(rows[i].lang, rows[i].ui_locales, rows[i].cookie,
+						  rows[i].accept, rows[i].def);
+
+		if (strcmp(got, rows[i].locale) != 0)
+			fail_msg("row %zu: %s, not %s", i, got, rows[i].locale);
+	}
+}
+
 /* Only the canonical spelling of 32 bytes in base64url is a token. */
 static void test_token_shape(void **state)
 {
@@ -228,6 +290,39 @@ static void test_json_text_takes_the_buffer(void **state)
 	cid_reply_free(&r);
 }
 
+/* A wait is said in seconds, from two minutes on in minutes rounded up, and sent as Retry-After. */
+static void test_wait_in_words_and_retry_after(void **state)
+{
+	static const struct {
+		int64_t seconds;
+		const char *key;
+		json_int_t n;
+		int64_t retry_after;
+	} rows[] = {
+	    {-5, "login_wait_second", 1, 1},	   {0, "login_wait_second", 1, 1},
+	    {1, "login_wait_second", 1, 1},	   {2, "login_wait_seconds", 2, 2},
+	    {119, "login_wait_seconds", 119, 119}, {120, "login_wait_minutes", 2, 120},
+	    {121, "login_wait_minutes", 3, 121},   {900, "login_wait_minutes", 15, 900},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct cid_reply r = {0};
+		json_t *data = json_object();
+
+		assert_non_null(data);
+		assert_int_equal(cid_reply_wait(&r, data, rows[i].seconds), CID_OK);
+		if (strcmp(cid_json_str(data, "wait_key"), rows[i].key) != 0 ||
+		    json_integer_value(json_object_get(data, "wait_n")) != rows[i].n ||
+		    r.retry_after != rows[i].retry_after)
+			fail_msg("%lld s: %s %lld, Retry-After %lld", (long long)rows[i].seconds,
+				 cid_json_str(data, "wait_key"),
+				 (long long)json_integer_value(json_object_get(data, "wait_n")),
+				 (long long)r.retry_after);
+		json_decref(data);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -235,9 +330,11 @@ int main(void)
 	    cmocka_unit_test(test_cookie_beyond_the_limit_is_refused),
 	    cmocka_unit_test(test_redirect_appends_encoded_pairs),
 	    cmocka_unit_test(test_locale_is_the_first_one_we_have),
+	    cmocka_unit_test(test_locale_rule),
 	    cmocka_unit_test(test_token_shape),
 	    cmocka_unit_test(test_error_replies),
 	    cmocka_unit_test(test_json_text_takes_the_buffer),
+	    cmocka_unit_test(test_wait_in_words_and_retry_after),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -927,6 +927,46 @@ static void test_subject_pairwise_per_sector(void **state)
 	free(pub);
 }
 
+/* A citizen cutting a service off revokes their grants of that service, and nothing else. */
+static void test_grant_revoke_client_revokes_that_citizens_grants_of_that_service(void **state)
+{
+	struct fixture *f = *state;
+	char r1[CID_TOKEN_CHARS + 1];
+	char r2[CID_TOKEN_CHARS + 1];
+	struct cid_grant *g1 = redeemed(f, 3600, r1);
+	struct cid_grant *g2 = redeemed(f, 3600, r2);
+	struct cid_grant *g = NULL;
+	int64_t iat;
+	int64_t exp;
+	size_t n = 99;
+
+	/* another service, another citizen: nothing to revoke */
+	assert_int_equal(cid_grant_revoke_client(f->s, f->account, "rp2", NOW + 2, &n), CID_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(cid_grant_revoke_client(f->s, "00000000-0000-4000-8000-000000000000",
+						 "rp1", NOW + 2, &n),
+			 CID_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(cid_refresh_lookup(f->s, r1, NOW + 2, &g, &iat, &exp), CID_OK);
+	cid_grant_free(g);
+	g = NULL;
+	/* the service: both of its grants, so both refresh tokens fail */
+	assert_int_equal(cid_grant_revoke_client(f->s, f->account, "rp1", NOW + 2, &n), CID_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(cid_refresh_lookup(f->s, r1, NOW + 3, &g, &iat, &exp), CID_ERR_REVOKED);
+	assert_int_equal(cid_refresh_lookup(f->s, r2, NOW + 3, &g, &iat, &exp), CID_ERR_REVOKED);
+	assert_null(g);
+	/* revoked ones are not counted again; n may be NULL */
+	assert_int_equal(cid_grant_revoke_client(f->s, f->account, "rp1", NOW + 4, &n), CID_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(cid_grant_revoke_client(f->s, f->account, "rp1", NOW + 4, NULL), CID_OK);
+	assert_int_equal(cid_grant_revoke_client(f->s, NULL, "rp1", NOW + 4, &n), CID_ERR_INVALID);
+	assert_int_equal(cid_grant_revoke_client(f->s, f->account, NULL, NOW + 4, &n),
+			 CID_ERR_INVALID);
+	cid_grant_free(g1);
+	cid_grant_free(g2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -934,6 +974,9 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_code_redeem_table, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_grant_typed_from_its_record, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_grant_revoke_client_revokes_that_citizens_grants_of_that_service, setup,
+		teardown),
 	    cmocka_unit_test_setup_teardown(test_code_unknown_and_malformed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refresh_rotation_and_reuse_revokes_family, setup,
 					    teardown),

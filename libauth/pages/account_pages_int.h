@@ -1,0 +1,25 @@
+/*
+ * account_pages_int.h: what the files of the citizen's account pages share
+ * (account_pages.c, the pages; account_consent.c, the changes). Not API.
+ */
+#ifndef CID_ACCOUNT_PAGES_INT_H
+#define CID_ACCOUNT_PAGES_INT_H
+
+#include "cid.h"
+#include "err.h"
+#include "reply.h"
+#include "session.h"
+
+/* The page's language: the pages' one rule (cid_request_locale). Static. */
+const char *account_page_locale(struct cid_ctx *ctx, const struct cid_request *req);
+
+/*
+ * The live session of the request's cookie into *sess; CID_ANSWERED with the
+ * signed-out page (401) in reply when there is none. Errors: CID_ERR_STORE,
+ * CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err account_find_session(struct cid_ctx *ctx, const struct cid_request *req,
+						 const char *locale, struct cid_reply *reply,
+						 struct cid_session *sess);
+
+#endif
