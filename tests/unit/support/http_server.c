@@ -78,6 +78,8 @@ static void keep(struct cid_test_http *srv, const char *buf, size_t have)
 	}
 	pthread_mutex_unlock(&srv->lock);
 	free(copy);
+}
+
 /* Reads a whole request (header and Content-Length body) and answers it with srv->fn. */
 static void serve_fn(struct cid_test_http *srv, int c)
 {
