@@ -1,6 +1,7 @@
 /*
- * client_int: what client.c (the registry) and client_logout.c (the logout
- * URIs of a registration) share. Not part of the API.
+ * client_int: what client.c (the registry), client_logout.c (the logout
+ * URIs of a registration) and client_uri.c (the URI rules, below both)
+ * share. Not part of the API.
  */
 #ifndef CID_CLIENT_INT_H
 #define CID_CLIENT_INT_H
@@ -19,5 +20,11 @@ CID_MUST_CHECK enum cid_err client_logout_record(json_t *rec, const struct cid_c
 
 /* The logout URIs of a stored record into c (absent: none). Errors: CID_ERR_NOMEM. */
 CID_MUST_CHECK enum cid_err client_logout_load(const json_t *rec, struct cid_client *c);
+
+/*
+ * The host of an absolute URI (without port), copied into host[hostsz]
+ * (client_uri.c). Errors: CID_ERR_INVALID (no host, or too long for host).
+ */
+CID_MUST_CHECK enum cid_err client_uri_host(const char *uri, char *host, size_t hostsz);
 
 #endif
