@@ -34,6 +34,44 @@ static bool client_id_ok(const char *id)
 	return true;
 }
 
+/* ---- the logout URIs of a record (checked in client_logout.c) ---- */
+
+/* The logout URIs of a stored record into c (absent: none). Errors: CID_ERR_NOMEM. */
+static enum cid_err client_logout_load(const json_t *rec, struct cid_client *c)
+{
+	const char *back = json_string_value(json_object_get(rec, "backchannel_logout_uri"));
+	const char *front = json_string_value(json_object_get(rec, "frontchannel_logout_uri"));
+
+	if (back != NULL && (c->backchannel_logout_uri = strdup(back)) == NULL)
+		return CID_ERR_NOMEM;
+	if (front != NULL && (c->frontchannel_logout_uri = strdup(front)) == NULL)
+		return CID_ERR_NOMEM;
+	c->backchannel_logout_session_required =
+	    back != NULL &&
+	    json_is_true(json_object_get(rec, "backchannel_logout_session_required"));
+	c->frontchannel_logout_session_required =
+	    front != NULL &&
+	    json_is_true(json_object_get(rec, "frontchannel_logout_session_required"));
+	return CID_OK;
+}
+
+/*
+ * Checks the logout URIs of spec (client.h's rules) and adds them to rec,
+ * the record being registered (client_logout_uri, per channel).
+ */
+static enum cid_err client_logout_record(json_t *rec, const struct cid_client_spec *spec, char *why,
+					 size_t whysz)
+{
+	enum cid_err rc = CID_OK;
+
+	CID_TRY(client_logout_uri(rec, "backchannel", spec->backchannel_logout_uri,
+				  spec->backchannel_logout_session_required, why, whysz));
+	CID_TRY(client_logout_uri(rec, "frontchannel", spec->frontchannel_logout_uri,
+				  spec->frontchannel_logout_session_required, why, whysz));
+out:
+	return rc;
+}
+
 /* Known scopes only; "openid" is required when the client logs citizens in. */
 static enum cid_err check_scopes(const char *scopes, bool need_openid)
 {
