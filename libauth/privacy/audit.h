@@ -146,6 +146,7 @@
 #ifndef CID_AUDIT_H
 #define CID_AUDIT_H
 
+#include "audit_head.h"
 #include "bounds.h"
 #include "err.h"
 #include "jose.h"
@@ -158,8 +159,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-
-#define CID_AUDIT_HASH_HEX 65 /* 64 hex digits and NUL */
 
 struct cid_audit;
 
@@ -264,9 +263,7 @@ CID_MUST_CHECK enum cid_err cid_audit_bound_parse(const char *s, char out[21]);
 
 /* ---- the head, the issuer, checkpoints (audit_head.c, audit_issuer.c, audit_checkpoint.c) ---- */
 
-/* The head: number of entries and the hash of the last (64 zeros when empty). */
-CID_MUST_CHECK enum cid_err cid_audit_head(struct cid_txn *txn, uint64_t *size,
-					   char hash[CID_AUDIT_HASH_HEX]);
+/* cid_audit_head: audit_head.h */
 
 /*
  * Records iss as the log's issuer unless one is recorded already (the first

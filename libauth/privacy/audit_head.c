@@ -9,7 +9,7 @@
  * calling back into the chain. A head in the store is checked in shape before
  * it is believed; a store without one is the empty log.
  */
-#include "audit.h"
+#include "audit_head.h"
 
 #include "audit_int.h"
 #include "str.h"
