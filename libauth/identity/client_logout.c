@@ -45,12 +45,7 @@ out:
 	return rc;
 }
 
-/*
- * The logout URI of one channel ("backchannel" or "frontchannel") of spec,
- * checked and added to rec as "<channel>_logout_uri" and
- * "<channel>_logout_session_required" when given.
- */
-static enum cid_err logout_uri(json_t *rec, const char *channel, const char *uri,
+enum cid_err client_logout_uri(json_t *rec, const char *channel, const char *uri,
 			       bool session_required, char *why, size_t whysz)
 {
 	enum cid_err rc = CID_OK;
@@ -79,37 +74,6 @@ static enum cid_err logout_uri(json_t *rec, const char *channel, const char *uri
 		       snprintf(name, sizeof(name), "%s_logout_session_required", channel) > 0 &&
 		       json_object_set_new(rec, name, json_boolean(session_required)) == 0,
 		   CID_ERR_NOMEM);
-out:
-	return rc;
-}
-
-enum cid_err client_logout_load(const json_t *rec, struct cid_client *c)
-{
-	const char *back = json_string_value(json_object_get(rec, "backchannel_logout_uri"));
-	const char *front = json_string_value(json_object_get(rec, "frontchannel_logout_uri"));
-
-	if (back != NULL && (c->backchannel_logout_uri = strdup(back)) == NULL)
-		return CID_ERR_NOMEM;
-	if (front != NULL && (c->frontchannel_logout_uri = strdup(front)) == NULL)
-		return CID_ERR_NOMEM;
-	c->backchannel_logout_session_required =
-	    back != NULL &&
-	    json_is_true(json_object_get(rec, "backchannel_logout_session_required"));
-	c->frontchannel_logout_session_required =
-	    front != NULL &&
-	    json_is_true(json_object_get(rec, "frontchannel_logout_session_required"));
-	return CID_OK;
-}
-
-enum cid_err client_logout_record(json_t *rec, const struct cid_client_spec *spec, char *why,
-				  size_t whysz)
-{
-	enum cid_err rc = CID_OK;
-
-	CID_TRY(logout_uri(rec, "backchannel", spec->backchannel_logout_uri,
-			   spec->backchannel_logout_session_required, why, whysz));
-	CID_TRY(logout_uri(rec, "frontchannel", spec->frontchannel_logout_uri,
-			   spec->frontchannel_logout_session_required, why, whysz));
 out:
 	return rc;
 }

@@ -36,8 +36,6 @@
 #include <string.h>
 #include <time.h>
 
-#define HEAD_KEY "audit_head"
-
 /* One caller of cid_audit_append waiting for its entries to be written. */
 struct waiter {
 	json_t *const *entries;
@@ -61,31 +59,6 @@ struct cid_audit {
 };
 
 /* ---- canonical bytes and hashes ---- */
-
-void audit_seq_key(uint64_t seq, char out[AUDIT_SEQ_HEX + 1])
-{
-	snprintf(out, AUDIT_SEQ_HEX + 1, "%016" PRIx64, seq);
-}
-
-bool audit_seq_key_parse(struct cid_str key, uint64_t *seq)
-{
-	uint64_t v = 0;
-
-	if (key.len != AUDIT_SEQ_HEX)
-		return false;
-	for (size_t i = 0; i < AUDIT_SEQ_HEX; i++) {
-		char c = key.ptr[i];
-
-		if (c >= '0' && c <= '9')
-			v = v << 4 | (uint64_t)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v = v << 4 | (uint64_t)(c - 'a' + 10);
-		else
-			return false;
-	}
-	*seq = v;
-	return true;
-}
 
 /* True if v holds only ASCII member names and no real numbers, at any depth. */
 bool audit_canon_ok(const json_t *v, int depth)
@@ -126,16 +99,6 @@ enum cid_err audit_entry_hash(const char *p, size_t n, uint8_t raw[CID_MERKLE_HA
 	if (rc == CID_OK)
 		cid_hex(raw, CID_MERKLE_HASH, hex);
 	return rc;
-}
-
-bool audit_hash_syntax_ok(const char *h)
-{
-	if (h == NULL || strlen(h) != CID_AUDIT_HASH_HEX - 1)
-		return false;
-	for (const char *p = h; *p != '\0'; p++)
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-			return false;
-	return true;
 }
 
 /* An id usable as part of an index key: non-empty, short, no NUL or newline. */
@@ -235,31 +198,6 @@ enum cid_err cid_audit_bound_parse(const char *s, char out[21])
 
 /* ---- the head and the write path ---- */
 
-enum cid_err cid_audit_head(struct cid_txn *txn, uint64_t *size, char hash[CID_AUDIT_HASH_HEX])
-{
-	enum cid_err rc;
-	json_t *head = NULL;
-	const json_t *n;
-	const char *h;
-
-	rc = cid_txn_get_json(txn, CID_DB_META, cid_str_of(HEAD_KEY), &head);
-	if (rc == CID_ERR_NOTFOUND) {
-		*size = 0;
-		memcpy(hash, AUDIT_ZERO_HASH, CID_AUDIT_HASH_HEX);
-		return CID_OK;
-	}
-	CID_TRY(rc);
-	n = json_object_get(head, "size");
-	h = cid_json_str(head, "hash");
-	CID_ENSURE(json_is_integer(n) && json_integer_value(n) >= 0 && audit_hash_syntax_ok(h),
-		   CID_ERR_STORE);
-	*size = (uint64_t)json_integer_value(n);
-	memcpy(hash, h, CID_AUDIT_HASH_HEX);
-out:
-	json_decref(head);
-	return rc;
-}
-
 /*
  * Writes index key kind "\n" name "\n" seq16 with the entry's time as its
  * value ("" when it has none), so a time range over a citizen's or a
@@ -336,7 +274,7 @@ static enum cid_err head_put(struct cid_txn *txn, const struct chain *c)
 	json_t *head = json_pack("{s:I, s:s}", "size", (json_int_t)c->size, "hash", c->hash);
 
 	CID_ENSURE(head != NULL, CID_ERR_NOMEM);
-	CID_TRY(cid_txn_put_json(txn, CID_DB_META, cid_str_of(HEAD_KEY), head, 0));
+	CID_TRY(cid_txn_put_json(txn, CID_DB_META, cid_str_of(AUDIT_HEAD_KEY), head, 0));
 out:
 	json_decref(head);
 	return rc;

@@ -146,6 +146,7 @@
 #ifndef CID_AUDIT_H
 #define CID_AUDIT_H
 
+#include "audit_head.h"
 #include "bounds.h"
 #include "err.h"
 #include "jose.h"
@@ -158,8 +159,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-
-#define CID_AUDIT_HASH_HEX 65 /* 64 hex digits and NUL */
 
 struct cid_audit;
 
@@ -262,11 +261,9 @@ CID_MUST_CHECK enum cid_err cid_audit_day_parse(const char *s, int64_t *t);
  */
 CID_MUST_CHECK enum cid_err cid_audit_bound_parse(const char *s, char out[21]);
 
-/* ---- the head, the issuer, checkpoints (audit.c, audit_verify.c) ---- */
+/* ---- the head, the issuer, checkpoints (audit_head.c, audit_issuer.c, audit_checkpoint.c) ---- */
 
-/* The head: number of entries and the hash of the last (64 zeros when empty). */
-CID_MUST_CHECK enum cid_err cid_audit_head(struct cid_txn *txn, uint64_t *size,
-					   char hash[CID_AUDIT_HASH_HEX]);
+/* cid_audit_head: audit_head.h */
 
 /*
  * Records iss as the log's issuer unless one is recorded already (the first
@@ -308,7 +305,7 @@ CID_MUST_CHECK enum cid_err cid_audit_checkpoint(struct cid_store *s, int64_t no
 CID_MUST_CHECK enum cid_err cid_audit_checkpoint_get(struct cid_store *s, uint64_t size,
 						     char **note);
 
-/* ---- the audit key (audit_keys.c) ---- */
+/* ---- the audit key (audit_keys.c; its rotation: audit_rotate.c) ---- */
 
 /*
  * Makes the origin and the first audit key from the recorded issuer unless

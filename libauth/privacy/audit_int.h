@@ -1,6 +1,7 @@
 /*
- * audit_int: what the files of the audit module share (audit.c,
- * audit_tree.c, audit_checkpoint.c, audit_keys.c, audit_verify.c,
+ * audit_int: what the files of the audit module share (audit_head.c,
+ * audit_issuer.c, audit.c, audit_tree.c, audit_keys.c, audit_checkpoint.c,
+ * audit_rotate.c, audit_verify.c,
  * audit_verify_export.c, audit_proof.c, audit_witness.c, audit_read.c,
  * audit_export.c, and audit_release.c, its file above release): the store's
  * key shapes, the canonical-form and hash rules, the append with once-keys,
@@ -26,7 +27,11 @@
 #define AUDIT_ZERO_HASH	 "0000000000000000000000000000000000000000000000000000000000000000"
 #define AUDIT_TIME_CHARS 20			  /* "2026-11-25T09:30:00Z" */
 #define AUDIT_STOP	 CID_ERR_COUNT		  /* internal: a walk stopped on purpose */
+#define AUDIT_HEAD_KEY	 "audit_head"		  /* META: {"size", "hash"} of the chain */
+#define AUDIT_KEYS_KEY	 "audit_keys"		  /* META: the audit key record (audit_keys.c) */
 #define AUDIT_JWS_TYP	 "civicid-checkpoint+jwt" /* the typ of a (legacy) JWS checkpoint */
+
+/* ---- seqs as keys, and the head (audit_head.c) ---- */
 
 /* The key of entry (or checkpoint of size) seq: AUDIT_SEQ_HEX hex digits and NUL. */
 void audit_seq_key(uint64_t seq, char out[AUDIT_SEQ_HEX + 1]);
@@ -71,7 +76,7 @@ CID_MUST_CHECK enum cid_err audit_append(struct cid_audit *log, json_t *const *e
 /* The store the log writes to (borrowed). */
 struct cid_store *audit_store(const struct cid_audit *log);
 
-/* The log's issuer, read in txn: a new string, or NULL when none is recorded. */
+/* The log's issuer, read in txn (audit_issuer.c): a new string, or NULL when none is recorded. */
 CID_MUST_CHECK enum cid_err audit_issuer_get(struct cid_txn *txn, char **out);
 
 /* ---- the Merkle tree (audit_tree.c) ---- */
@@ -112,7 +117,7 @@ CID_MUST_CHECK enum cid_err audit_tree_get(void *arg, unsigned level, uint64_t i
 CID_MUST_CHECK enum cid_err audit_tree_root(struct cid_txn *txn, uint64_t size,
 					    uint8_t root[CID_MERKLE_HASH]);
 
-/* ---- checkpoints and keys (audit_checkpoint.c, audit_keys.c) ---- */
+/* ---- checkpoints and keys (audit_checkpoint.c, audit_keys.c; rotation: audit_rotate.c) ---- */
 
 /*
  * Signs with signers (each a key named the origin) and stores in txn (a
@@ -146,6 +151,14 @@ CID_MUST_CHECK enum cid_err audit_keys_ensure(struct cid_txn *txn, int64_t now, 
 
 /* The member of the active key of a key record (borrowed), NULL if none is active. */
 const json_t *audit_key_active(const json_t *rec);
+
+/*
+ * A new key member, {"vkey", "seed", "created_at"} of a fresh key named
+ * origin, into *out; its vkey into *vkey (may be NULL; a new string).
+ * Errors: CID_ERR_CRYPTO, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err audit_key_new(const char *origin, int64_t now, json_t **out,
+					  char **vkey);
 
 /* The signer of a key member, named origin. Errors: CID_ERR_STORE, CRYPTO, NOMEM. */
 CID_MUST_CHECK enum cid_err audit_key_signer(const char *origin, const json_t *key,
