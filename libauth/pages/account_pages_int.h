@@ -1,6 +1,7 @@
 /*
  * account_pages_int.h: what the files of the citizen's account pages share
- * (account_pages.c, the pages; account_consent.c, the changes). Not API.
+ * (account_pages.c, the pages; account_consent.c, the changes), defined in
+ * account_session.c, below both. Not API.
  */
 #ifndef CID_ACCOUNT_PAGES_INT_H
 #define CID_ACCOUNT_PAGES_INT_H
