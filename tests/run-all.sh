@@ -21,4 +21,4 @@ bash tests/valgrind/run.sh build/dev
 
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j "$(nproc)"
-ctest --test-dir build/fuzz -L '^fuzz$' --no-tests=error --output-on-failure
+ctest --test-dir build/fuzz -L '^fuzz$' -j "$(nproc)" --no-tests=error --output-on-failure

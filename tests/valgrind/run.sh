@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Runs every unit test, and the openid-client end-to-end suite against a
+# Runs every unit test, and the openid-client end-to-end suites against a
 # server, under valgrind (memcheck): no invalid access, no use of
 # uninitialised memory, no definite or indirect leak. ASan covers the same
 # ground faster in the main run; valgrind checks the plain build, where the
 # sanitizers' own allocator cannot hide anything.
+# The cases run side by side, one per core (valgrind runs a program's threads
+# one at a time, so one case alone leaves the other cores idle); the longest,
+# the end-to-end suites, start first.
 # Usage: tests/valgrind/run.sh BUILD_DIR   (a dev build: cmake --preset dev)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,7 +17,41 @@ trap 'rm -rf "$tmp"' EXIT
 vg=(valgrind -q --error-exitcode=9 --leak-check=full --show-leak-kinds=definite,indirect
 	--errors-for-leak-kinds=definite,indirect)
 
-fails=0
+# the server under valgrind, driven by the real client suites; a suite fails
+# when the server exits non-zero, which valgrind makes it do on any error
+printf '#!/bin/sh\nexec %s "%s/server/civicid" "$@"\n' "${vg[*]}" "$build" >"$tmp/civicid"
+chmod +x "$tmp/civicid"
+
+# one case: a name, then the command; its output kept in $tmp/NAME.out, its
+# verdict in $tmp/NAME.ok or $tmp/NAME.fail
+run_case() {
+	local name=$1
+	shift
+	mkdir -p "$tmp/$name.d"
+	if CID_TEST_TMP=$tmp/$name.d "$@" >"$tmp/$name.out" 2>&1; then
+		touch "$tmp/$name.ok"
+	else
+		touch "$tmp/$name.fail"
+	fi
+}
+
+jobs_max=$(nproc)
+running=0
+start() {
+	if [ "$running" -ge "$jobs_max" ]; then
+		wait -n || true
+		running=$((running - 1))
+	fi
+	run_case "$@" &
+	running=$((running + 1))
+}
+
+names=()
+for suite in tests/e2e/*.test.js; do
+	name=e2e_$(basename "$suite" .test.js)
+	names+=("$name")
+	start "$name" env CIVICID_BIN="$tmp/civicid" bash tests/e2e/run.sh "./$(basename "$suite")"
+done
 ran=0
 for t in "$build"/tests/test_*; do
 	[ -x "$t" ] || continue
@@ -25,31 +62,33 @@ for t in "$build"/tests/test_*; do
 	# hour under valgrind): ASan runs all of it; its signing body runs below
 	[ "$(basename "$t")" = test_alloc_fail ] && continue
 	ran=$((ran + 1))
-	if CID_TEST_TMP=$tmp "${vg[@]}" "$t" >"$tmp/out" 2>&1; then
-		echo "ok - valgrind $(basename "$t")"
-	else
-		echo "not ok - valgrind $(basename "$t")"; tail -40 "$tmp/out"; fails=$((fails + 1))
-	fi
+	names+=("$(basename "$t")")
+	start "$(basename "$t")" "${vg[@]}" "$t"
 done
 # what ASan cannot see: bytes OpenSSL leaves unwritten when one of its
 # allocations fails (it once reported an ECDSA signature it could not encode
 # as made), with every OpenSSL allocation of the token body failing in turn
-if CID_TEST_TMP=$tmp CID_TEST_FILTER=test_token_fails_cleanly CID_ALLOC_FAIL_OPENSSL_STRIDE=1 \
-	"${vg[@]}" "$build/tests/test_alloc_fail" >"$tmp/out" 2>&1; then
-	echo "ok - valgrind test_alloc_fail (token body, every OpenSSL allocation)"
-else
-	echo "not ok - valgrind test_alloc_fail (token body)"; tail -40 "$tmp/out"; fails=$((fails + 1))
-fi
+names+=(alloc_fail_token)
+start alloc_fail_token env CID_TEST_FILTER=test_token_fails_cleanly CID_ALLOC_FAIL_OPENSSL_STRIDE=1 \
+	"${vg[@]}" "$build/tests/test_alloc_fail"
+wait
+
+fails=0
+for name in "${names[@]}"; do
+	if [ -e "$tmp/$name.ok" ]; then
+		case $name in
+		e2e_*) echo "ok - valgrind $name ($(grep -E '^# pass' "$tmp/$name.out" | tail -n 1))" ;;
+		*) echo "ok - valgrind $name" ;;
+		esac
+	else
+		echo "not ok - valgrind $name"
+		case $name in
+		e2e_*) grep -E '^not ok|==[0-9]+==' "$tmp/$name.out" | head -40 ;;
+		*) tail -40 "$tmp/$name.out" ;;
+		esac
+		fails=$((fails + 1))
+	fi
+done
 # a build without its unit tests must not pass as "nothing failed"
 [ "$ran" -ge 10 ] || { echo "not ok - only $ran unit test binaries under $build/tests"; fails=$((fails + 1)); }
-
-# the server under valgrind, driven by the real client suite; the suite fails
-# when the server exits non-zero, which valgrind makes it do on any error
-printf '#!/bin/sh\nexec %s "%s/server/civicid" "$@"\n' "${vg[*]}" "$build" >"$tmp/civicid"
-chmod +x "$tmp/civicid"
-if CIVICID_BIN=$tmp/civicid bash tests/e2e/run.sh >"$tmp/e2e" 2>&1; then
-	echo "ok - valgrind e2e ($(grep -E '^# pass' "$tmp/e2e"))"
-else
-	echo "not ok - valgrind e2e"; grep -E '^not ok|==[0-9]+==' "$tmp/e2e" | head -40; fails=$((fails + 1))
-fi
 [ "$fails" -eq 0 ]
