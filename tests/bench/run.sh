@@ -58,7 +58,10 @@ results=$tmp/results # lines SERVER.ROW.FIELD=VALUE, read by table.mjs
 printf 'run.logins_at_once=%s\nrun.starts=%s\n' "$logins_at_once" "$starts" >"$results"
 # issue 12's bound on civicid's heap and stacks after the runs; a sanitized build
 # allocates through the sanitizer, not glibc, and is not held to it
-if ! ldd "$bin" 2>/dev/null | grep -Eq 'lib(a|t)san'; then
+# (ldd's list is read whole first: grep -q leaving a pipe early makes ldd die of
+# SIGPIPE, which pipefail would count as "not sanitized")
+libs=$(ldd "$bin" 2>/dev/null || true)
+if ! grep -Eq 'lib(a|t)san' <<<"$libs"; then
 	echo "run.rss_anon_bound_kib=$((16 * 1024))" >>"$results"
 fi
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
