@@ -1135,8 +1135,8 @@ static void test_export_csv_is_recorded(void **state)
 	char *line;
 	char *save = NULL;
 	/* a UTF-8 byte order mark first, so Japanese Excel reads the names */
-	const char *want_prefix[] = {"\xEF\xBB\xBF"
-				     "seq,time,type,actor,citizen,service,purpose,attributes,",
+	const char *want_prefix[] = {("\xEF\xBB\xBF"
+				      "seq,time,type,actor,citizen,service,purpose,attributes,"),
 				     "1,", "3,", "4,"};
 	size_t n = 0;
 
