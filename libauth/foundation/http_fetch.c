@@ -122,9 +122,16 @@ static enum cid_err outcome(CURL *h, CURLcode cc, const struct sink *s, const ch
 	return CID_OK;
 }
 
-/* The options of every transfer: the parsed URL, its scheme, the limits, TLS checks, the sink. */
+/* libcurl's write callback type */
+typedef size_t write_fn(char *data, size_t size, size_t nmemb, void *arg);
+
+/*
+ * The options of every transfer, GET or POST, alone or in a batch: the parsed
+ * URL, its scheme, the limits, TLS checks, where the answer's body goes
+ * (write(data) for each piece of it).
+ */
 static enum cid_err options(CURL *h, CURLU *u, bool https, const struct cid_fetch_limits *lim,
-			    struct sink *s, char *curl_err)
+			    write_fn *write, void *data, char *curl_err)
 {
 	/* every option is checked: one silently ignored could lift a limit */
 	if (curl_easy_setopt(h, CURLOPT_CURLU, u) == CURLE_OK &&
@@ -140,8 +147,8 @@ static enum cid_err options(CURL *h, CURLU *u, bool https, const struct cid_fetc
 	    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
 	    curl_easy_setopt(h, CURLOPT_USERAGENT, "civicid") == CURLE_OK &&
 	    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err) == CURLE_OK &&
-	    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink_write) == CURLE_OK &&
-	    curl_easy_setopt(h, CURLOPT_WRITEDATA, s) == CURLE_OK)
+	    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write) == CURLE_OK &&
+	    curl_easy_setopt(h, CURLOPT_WRITEDATA, data) == CURLE_OK)
 		return CID_OK;
 	return CID_ERR_NOMEM;
 }
@@ -174,7 +181,7 @@ enum cid_err cid_http_fetch(const char *url, const struct cid_fetch_limits *lim,
 
 	CID_ENSURE(u != NULL && h != NULL, CID_ERR_NOMEM);
 	CID_TRY(url_check(u, url, &https, why, whysz));
-	CID_TRY(options(h, u, https, lim, &s, curl_err));
+	CID_TRY(options(h, u, https, lim, sink_write, &s, curl_err));
 	CID_ENSURE(curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L) == CURLE_OK &&
 		       curl_easy_setopt(h, CURLOPT_MAXREDIRS, (long)CID_FETCH_MAX_REDIRS) ==
 			   CURLE_OK,
@@ -310,29 +317,15 @@ enum cid_err cid_http_batch_post(struct cid_http_batch *b, const char *url, cons
 	CID_ENSURE(p->headers != NULL, CID_ERR_NOMEM);
 	p->tag = tag;
 	p->max = lim->max_bytes;
-	/* every option is checked: one silently ignored could lift a limit */
-	CID_ENSURE(
-	    curl_easy_setopt(p->h, CURLOPT_CURLU, p->u) == CURLE_OK &&
-		curl_easy_setopt(p->h, CURLOPT_PROTOCOLS_STR, https ? "https" : "http,https") ==
-		    CURLE_OK &&
-		curl_easy_setopt(p->h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
-		curl_easy_setopt(p->h, CURLOPT_CONNECTTIMEOUT_MS, lim->connect_timeout_ms) ==
-		    CURLE_OK &&
-		curl_easy_setopt(p->h, CURLOPT_TIMEOUT_MS, lim->timeout_ms) == CURLE_OK &&
-		curl_easy_setopt(p->h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)lim->max_bytes) ==
-		    CURLE_OK &&
-		curl_easy_setopt(p->h, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
-		curl_easy_setopt(p->h, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
-		curl_easy_setopt(p->h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-		curl_easy_setopt(p->h, CURLOPT_USERAGENT, "civicid") == CURLE_OK &&
-		curl_easy_setopt(p->h, CURLOPT_ERRORBUFFER, p->err) == CURLE_OK &&
-		curl_easy_setopt(p->h, CURLOPT_HTTPHEADER, p->headers) == CURLE_OK &&
-		curl_easy_setopt(p->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) == CURLE_OK &&
-		curl_easy_setopt(p->h, CURLOPT_COPYPOSTFIELDS, body) == CURLE_OK &&
-		curl_easy_setopt(p->h, CURLOPT_WRITEFUNCTION, drain_write) == CURLE_OK &&
-		curl_easy_setopt(p->h, CURLOPT_WRITEDATA, p) == CURLE_OK &&
-		curl_easy_setopt(p->h, CURLOPT_PRIVATE, p) == CURLE_OK,
-	    CID_ERR_NOMEM);
+	CID_TRY(options(p->h, p->u, https, lim, drain_write, p, p->err));
+	/* a redirect is an answer like any other: a notice is not sent elsewhere */
+	CID_ENSURE(curl_easy_setopt(p->h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+		       curl_easy_setopt(p->h, CURLOPT_HTTPHEADER, p->headers) == CURLE_OK &&
+		       curl_easy_setopt(p->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) ==
+			   CURLE_OK &&
+		       curl_easy_setopt(p->h, CURLOPT_COPYPOSTFIELDS, body) == CURLE_OK &&
+		       curl_easy_setopt(p->h, CURLOPT_PRIVATE, p) == CURLE_OK,
+		   CID_ERR_NOMEM);
 	CID_ENSURE(curl_multi_add_handle(b->m, p->h) == CURLM_OK, CID_ERR_NOMEM);
 	b->active++;
 	p = NULL;
@@ -421,7 +414,7 @@ enum cid_err cid_http_post(const char *url, const struct cid_fetch_limits *lim, 
 		       strpbrk(ctype, "\r\n") == NULL,
 		   CID_ERR_INVALID);
 	CID_TRY(url_check(u, url, &https, why, whysz));
-	CID_TRY(options(h, u, https, lim, &s, curl_err));
+	CID_TRY(options(h, u, https, lim, sink_write, &s, curl_err));
 	snprintf(header, sizeof(header), "Content-Type: %s", ctype);
 	headers = curl_slist_append(NULL, header);
 	CID_ENSURE(headers != NULL, CID_ERR_NOMEM);
