@@ -94,7 +94,6 @@ static void serve_fn(struct cid_test_http *srv, int c)
 	while (have < cap && wait_readable(srv, c)) {
 		ssize_t n = read(c, buf + have, cap - have);
 		char *end;
-		char *cl;
 
 		if (n <= 0)
 			break;
@@ -103,9 +102,7 @@ static void serve_fn(struct cid_test_http *srv, int c)
 		end = strstr(buf, "\r\n\r\n");
 		if (end == NULL)
 			continue;
-		cl = strcasestr(buf, "\r\ncontent-length:");
-		need = (size_t)(end + 4 - buf) +
-		       (cl != NULL && cl < end ? strtoul(cl + 17, NULL, 10) : 0);
+		need = (size_t)(end + 4 - buf) + content_length(buf);
 		if (have >= need)
 			break;
 	}
