@@ -138,7 +138,7 @@ static enum cid_err check_purpose(const char *purpose, json_t *auth, struct cid_
 		return bad(err, "invalid_request",
 			   "purpose must be 3 to 300 characters of text on one line");
 	return json_object_set_new(auth, "purpose", json_string(purpose)) == 0 ? CID_OK
-										 : CID_ERR_NOMEM;
+									       : CID_ERR_NOMEM;
 }
 
 enum cid_err cid_oidc_authz_check(const struct cid_client *client, const struct cid_params *p,

@@ -187,18 +187,17 @@ void oidc_pending_ref(const char *req_id, char ref[CID_HASH_HEX + 1]);
  * privacy notice (ctx's configuration); the form carries the pending request
  * req_id and csrf. Page data:
  *   {req, csrf, client_name, request_purpose?,
- *    controller?: {name, contact?, email?, phone?}, policy_url?, purposes: [{text, consent_basis (bool), statute?,
- *    retention_key, retention_n, valid_key?, valid_n? (cid_policy_duration),
+ *    controller?: {name, contact?, email?, phone?}, policy_url?, purposes: [{text, consent_basis
+ * (bool), statute?, retention_key, retention_n, valid_key?, valid_n? (cid_policy_duration),
  *    has_ask, ask: [{label_key, field, attribute}], has_info,
  *    info: [{label_key, attribute}]}]}
  * Errors: CID_ERR_TOOBIG (an attribute name too long for a label key),
  * CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err oidc_show_consent(struct cid_ctx *ctx, const struct cid_policyset *ps,
-					      const struct cid_client *client,
-					      const json_t *auth, const char *locale,
-					      const char *req_id, const char *csrf,
-					      struct cid_reply *reply);
+					      const struct cid_client *client, const json_t *auth,
+					      const char *locale, const char *req_id,
+					      const char *csrf, struct cid_reply *reply);
 
 /* ---- what follows authentication (oidc_flow.c) ---- */
 

@@ -21,21 +21,21 @@
 
 #include <cmocka.h>
 
-#define NOW	    1800000000
-#define HANAKO	    "0a1b2c3d-0000-4000-8000-000000000001"
-#define TARO	    "0a1b2c3d-0000-4000-8000-000000000002"
-#define SERVICE	    "childcare"
-#define PURPOSE	    "fee-calculation"
-#define VERSION	    "3f1c0e6a9d2b4c5e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e"
-#define DIGEST	    "digest-1"
-#define METHOD	    CID_CONSENT_METHOD_SCREEN
-#define METHOD_NAME "web:consent-screen" /* METHOD as records store it */
-#define X16	    "xxxxxxxxxxxxxxxx"
-#define NAME_128    X16 X16 X16 X16 X16 X16 X16 X16
-#define NAME_129    NAME_128 "x"
-#define WEEK	    (7 * 24 * 3600)
+#define NOW		1800000000
+#define HANAKO		"0a1b2c3d-0000-4000-8000-000000000001"
+#define TARO		"0a1b2c3d-0000-4000-8000-000000000002"
+#define SERVICE		"childcare"
+#define PURPOSE		"fee-calculation"
+#define VERSION		"3f1c0e6a9d2b4c5e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e"
+#define DIGEST		"digest-1"
+#define METHOD		CID_CONSENT_METHOD_SCREEN
+#define METHOD_NAME	"web:consent-screen" /* METHOD as records store it */
+#define X16		"xxxxxxxxxxxxxxxx"
+#define NAME_128	X16 X16 X16 X16 X16 X16 X16 X16
+#define NAME_129	NAME_128 "x"
+#define WEEK		(7 * 24 * 3600)
 #define REQUEST_PURPOSE "保育料の算定のため <b>&</b>" /* the service's words, kept as sent */
-#define N_ORDERING  40 /* past 0x0f and 0x1f: hex keys must still sort by number */
+#define N_ORDERING	40 /* past 0x0f and 0x1f: hex keys must still sort by number */
 
 static struct cid_consent_context context(const char *account_id, const char *service,
 					  const char *purpose, int64_t now)
@@ -1437,7 +1437,7 @@ static void test_request_purpose_table(void **state)
 	    {"line\nbreak", false},
 	    {"tab\there", false},
 	    {"del\x7f", false},
-	    {"next\xc2\x85line", false}, /* U+0085, a C1 control */
+	    {"next\xc2\x85line", false},     /* U+0085, a C1 control */
 	    {"no-break\xc2\xa0space", true}, /* U+00A0 is text */
 	    {"bad\xff", false},
 	    {"overlong\xc0\xaf", false},

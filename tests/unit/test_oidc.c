@@ -180,8 +180,7 @@ static const struct authz_case authz_cases[] = {
     {"purpose 2 characters", &confidential, BASE "&scope=openid&purpose=ab", "invalid_request"},
     /* RFC 6749 §3.1: a parameter sent without a value is treated as omitted */
     {"purpose empty is none", &confidential, BASE "&scope=openid&purpose=", NULL},
-    {"purpose 300 kana (900 bytes)", &confidential, BASE "&scope=openid&purpose=" KANA_300,
-     NULL},
+    {"purpose 300 kana (900 bytes)", &confidential, BASE "&scope=openid&purpose=" KANA_300, NULL},
     {"purpose 301 kana", &confidential, BASE "&scope=openid&purpose=" KANA_300 KANA,
      "invalid_request"},
     {"purpose too long in ascii", &confidential, BASE "&scope=openid&purpose=" LONG_300 LONG_300,
