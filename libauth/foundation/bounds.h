@@ -150,6 +150,12 @@
 /* attributes asked on one consent screen: with req, csrf and action, the form stays
  * within CID_MAX_PARAMS */
 #define CID_CONSENT_MAX_ASK 24
+/* the purpose a service states in its authorization request (OpenID Connect for
+ * Identity Assurance 1.0 §8: 3 to 300 characters), kept in the consent record */
+#define CID_PURPOSE_MIN_CHARS 3
+#define CID_PURPOSE_MAX_CHARS 300
+#define CID_PURPOSE_MAX_BYTES                                                                      \
+	((size_t)CID_PURPOSE_MAX_CHARS * 4) /* UTF-8: at most 4 bytes a character */
 
 /* the audit log (audit.h) */
 #define CID_AUDIT_MAX_LINE	((size_t)1 << 20) /* an export line longer than this is damage */

@@ -147,6 +147,27 @@ bool cid_consent_name_ok(const char *name)
 	return name_ok(name);
 }
 
+bool cid_consent_request_purpose_ok(const char *text)
+{
+	size_t n = text == NULL ? 0 : strnlen(text, CID_PURPOSE_MAX_BYTES + 1);
+	size_t chars = 0;
+
+	if (n > CID_PURPOSE_MAX_BYTES || !cid_utf8_valid(text, n))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		/* C0 controls and DEL; C1 controls are two bytes, U+0080..U+009F */
+		if (c < 0x20 || c == 0x7f ||
+		    (c == 0xc2 && (unsigned char)text[i + 1] >= 0x80 &&
+		     (unsigned char)text[i + 1] <= 0x9f))
+			return false;
+		if ((c & 0xc0) != 0x80) /* not a continuation byte: a character starts */
+			chars++;
+	}
+	return chars >= CID_PURPOSE_MIN_CHARS && chars <= CID_PURPOSE_MAX_CHARS;
+}
+
 bool cid_consent_attribute_ok(const char *attribute)
 {
 	/* the base name only: a decision on family_name covers its language-tagged forms */
@@ -183,6 +204,7 @@ enum cid_err cid_consent_record_read(const json_t *rec, struct cid_consent_recor
 	    .expires_at = cid_json_int(rec, "expires_at"),
 	    .method = cid_json_str(how, "method"),
 	    .request_id = cid_json_str(how, "request_id"),
+	    .request_purpose = cid_json_str(how, "request_purpose"),
 	    .policy_version = cid_json_str(rec, "policy_version"),
 	    .purpose_digest = cid_json_str(rec, "purpose_digest"),
 	};
@@ -278,8 +300,10 @@ static json_t *record_new(const struct write *w, size_t i, uint64_t seq, const c
 
 	if (how == NULL)
 		return NULL;
-	if (ctx->request_id != NULL &&
-	    json_object_set_new(how, "request_id", json_string(ctx->request_id)) != 0) {
+	if ((ctx->request_id != NULL &&
+	     json_object_set_new(how, "request_id", json_string(ctx->request_id)) != 0) ||
+	    (ctx->request_purpose != NULL &&
+	     json_object_set_new(how, "request_purpose", json_string(ctx->request_purpose)) != 0)) {
 		json_decref(how);
 		return NULL;
 	}
@@ -377,6 +401,10 @@ static enum cid_err audit_entry(const struct write *w, size_t first, bool *done,
 	if (ctx->request_id != NULL)
 		CID_ENSURE(json_object_set_new(e, "request_id", json_string(ctx->request_id)) == 0,
 			   CID_ERR_NOMEM);
+	if (ctx->request_purpose != NULL)
+		CID_ENSURE(json_object_set_new(e, "request_purpose",
+					       json_string(ctx->request_purpose)) == 0,
+			   CID_ERR_NOMEM);
 	if (expires_at != 0) {
 		CID_TRY(cid_audit_time(expires_at, when));
 		CID_ENSURE(json_object_set_new(e, "expires_at", json_string(when)) == 0,
@@ -445,7 +473,8 @@ static bool context_ok(const struct cid_consent_context *ctx, bool copy_versions
 	if (ctx == NULL || !cid_uuid_syntax_ok(ctx->account_id) || !name_ok(ctx->service) ||
 	    !name_ok(ctx->purpose) || cid_consent_method_name(ctx->method) == NULL || ctx->now < 0)
 		return false;
-	if (ctx->request_id != NULL && !name_ok(ctx->request_id))
+	if ((ctx->request_id != NULL && !name_ok(ctx->request_id)) ||
+	    (ctx->request_purpose != NULL && !cid_consent_request_purpose_ok(ctx->request_purpose)))
 		return false;
 	return copy_versions || (name_ok(ctx->policy_version) && name_ok(ctx->purpose_digest));
 }

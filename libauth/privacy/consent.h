@@ -14,7 +14,7 @@
  * current decision is the last. Value: the record as JSON
  *   {"id" (UUID), "seq", "account_id", "service", "purpose", "attribute",
  *    "state": "granted"|"refused"|"withdrawn"|"expired", "at",
- *    "expires_at" (0: none), "how": {"method", "request_id"?},
+ *    "expires_at" (0: none), "how": {"method", "request_id"?, "request_purpose"?},
  *    "policy_version", "purpose_digest"}
  * A granted record past expires_at reads as CID_CONSENT_EXPIRED
  * (cid_consent_state_at, the one rule of expiry). Other modules read a record
@@ -96,6 +96,8 @@ struct cid_consent_record {
 	const char *method;	      /* how.method, the stored name (cid_consent_method_parse);
 					 NULL when absent */
 	const char *request_id;	      /* how.request_id; NULL when none */
+	const char *request_purpose;  /* how.request_purpose: the purpose the service
+					 stated in its request; NULL when none */
 	const char *policy_version;   /* of the policy it was decided under */
 	const char *purpose_digest;   /* of the purpose it was decided under */
 };
@@ -170,6 +172,9 @@ struct cid_consent_context {
 	const char *purpose_digest;
 	enum cid_consent_method method;
 	const char *request_id; /* may be NULL */
+	/* the purpose the service stated in its request (cid_consent_request_purpose_ok);
+	 * may be NULL */
+	const char *request_purpose;
 	int64_t now;
 };
 
@@ -254,6 +259,15 @@ CID_MUST_CHECK enum cid_err cid_consent_get(struct cid_store *s, const char *id,
 
 /* True if name may be the service or purpose of a record (see CID_CONSENT_MAX_NAME). */
 bool cid_consent_name_ok(const char *name);
+
+/*
+ * True if text may be the purpose a service states in its authorization
+ * request (the `purpose` parameter of OpenID Connect for Identity Assurance
+ * 1.0 §8), shown to the citizen on the consent screen and kept in the
+ * records: CID_PURPOSE_MIN_CHARS..CID_PURPOSE_MAX_CHARS characters of
+ * UTF-8, none of them a control character (one line of text). False for NULL.
+ */
+bool cid_consent_request_purpose_ok(const char *text);
 
 /* True if attribute may be the attribute of a record (see CID_CONSENT_MAX_NAME). */
 bool cid_consent_attribute_ok(const char *attribute);

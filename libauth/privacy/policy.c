@@ -295,6 +295,33 @@ bool cid_policy_purpose_find(const struct cid_policy *pol, const char *id,
 	return false;
 }
 
+/* The Kantara Consent Receipt purpose categories, as receipts name them. */
+static const char *const categories[CID_POLICY_CATEGORIES] = {
+    "1 - Core Function",
+    "2 - Contracted Service",
+    "3 - Delivery",
+    "4 - Contact Requested",
+    "5 - Personalized Experience",
+    "6 - Marketing",
+    "7 - Marketing Third Parties",
+    "8 - Sharing for Delivery",
+    "9 - Sharing for Marketing",
+    "10 - 3rd Party Sharing for Core Function",
+    "11 - 3rd Party Sharing for ...",
+    "12 - Legally Required Data Retention",
+    "13 - Required by Law Enforcement or Government",
+    "14 - Protecting Your Health",
+    "15 - Protecting Our Interests",
+    "16 - Improve Performance",
+};
+
+const char *cid_policy_category_name(unsigned n)
+{
+	if (n < 1 || n > CID_POLICY_CATEGORIES)
+		n = CID_POLICY_DEFAULT_CATEGORY;
+	return categories[n - 1];
+}
+
 void cid_policy_purpose(const struct cid_policy *pol, size_t i, struct cid_purpose_info *out)
 {
 	const struct purpose *pu = &pol->set->purposes[pol->first_purpose + i];
@@ -308,6 +335,7 @@ void cid_policy_purpose(const struct cid_policy *pol, size_t i, struct cid_purpo
 	    .retention_days = pu->retention_days,
 	    .consent_valid_days = pu->basis == CID_BASIS_STATUTE ? 0 : pu->consent_valid_days,
 	    .digest = pu->digest,
+	    .category = cid_policy_category_name(pu->category),
 	};
 }
 

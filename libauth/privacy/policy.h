@@ -18,6 +18,7 @@
  *     basis consent                       # consent | statute <citation text>
  *     retention 5y                        # how long the service may keep it: Nd|Nm|Ny
  *     consent_valid 1y                    # lifetime of a consent given for this purpose
+ *     category 2                          # its Kantara purpose category (1-16), optional
  *     permit household_size               # level=1 (password) by default
  *     permit birthdate level=2            # level 2: password + TOTP
  *     deny email                          # explicit deny: wins over any permit
@@ -29,7 +30,10 @@
  * service, name.ja and name.en are required, once each, before the first
  * purpose; subject defaults to pairwise. A purpose needs text.ja, text.en,
  * basis, retention and at least one permit; consent_valid is required for
- * basis consent and refused for basis statute (no consent is asked). An
+ * basis consent and refused for basis statute (no consent is asked);
+ * category (the consent receipt's purposeCategory, a number of the Kantara
+ * Consent Receipt list, CID_POLICY_CATEGORIES) defaults to
+ * CID_POLICY_DEFAULT_CATEGORY. An
  * attribute is permitted at most once and denied at most once per purpose.
  * Durations are 1d..100y, a month counting 30 days and a year 365. '#' starts
  * a comment at the start of a line or after a space or tab. Lines are UTF-8,
@@ -196,7 +200,22 @@ struct cid_purpose_info {
 	uint32_t retention_days;
 	uint32_t consent_valid_days; /* 0 for CID_BASIS_STATUTE */
 	const char *digest;	     /* of what the citizen is asked (see above) */
+	const char *category; /* Kantara purposeCategory, e.g. "2 - Contracted Service" (static) */
 };
+
+/*
+ * Purpose categories of the Kantara Consent Receipt (v1.1, its purpose
+ * category list): a policy's `category N` names one by number, 1..N.
+ */
+#define CID_POLICY_CATEGORIES	    16
+#define CID_POLICY_DEFAULT_CATEGORY 2 /* "Contracted Service": a city service the citizen uses */
+
+/*
+ * The receipt's name of purpose category n ("2 - Contracted Service"); that
+ * of CID_POLICY_DEFAULT_CATEGORY for n outside 1..CID_POLICY_CATEGORIES (a
+ * purpose no policy has any more). Static.
+ */
+const char *cid_policy_category_name(unsigned n);
 
 /* The number of purposes of pol (0 for NULL), and purpose i (i < count) in file order. */
 size_t cid_policy_purpose_count(const struct cid_policy *pol);

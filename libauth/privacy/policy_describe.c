@@ -31,12 +31,13 @@ static json_t *describe_purpose(const struct cid_policyset *ps, const struct pur
 		json_decref(deny);
 		return NULL;
 	}
-	json_t *o = json_pack("{s:s, s:{s:s, s:s}, s:s, s:I, s:I, s:s, s:o, s:o}", "id", pu->id,
-			      "text", "ja", pu->text_ja, "en", pu->text_en, "basis",
+	json_t *o = json_pack("{s:s, s:{s:s, s:s}, s:s, s:I, s:I, s:s, s:s, s:o, s:o}", "id",
+			      pu->id, "text", "ja", pu->text_ja, "en", pu->text_en, "basis",
 			      pu->basis == CID_BASIS_STATUTE ? "statute" : "consent",
 			      "retention_days", (json_int_t)pu->retention_days,
-			      "consent_valid_days", (json_int_t)pu->consent_valid_days, "digest",
-			      pu->digest, "permit", permit, "deny", deny);
+			      "consent_valid_days", (json_int_t)pu->consent_valid_days, "category",
+			      cid_policy_category_name(pu->category), "digest", pu->digest,
+			      "permit", permit, "deny", deny);
 	if (o != NULL && pu->statute != NULL &&
 	    json_object_set_new(o, "statute", json_string(pu->statute)) != 0) {
 		json_decref(o);

@@ -39,6 +39,7 @@ struct purpose {
 	enum cid_basis basis;
 	const char *statute; /* the citation of CID_BASIS_STATUTE, else NULL */
 	uint32_t retention_days, consent_valid_days;
+	unsigned category; /* 1..CID_POLICY_CATEGORIES; 0 until its line is read */
 	size_t policy;
 	size_t first_rule, n_rules; /* its rules are contiguous, in file order */
 	unsigned line;

@@ -78,6 +78,7 @@ struct keyword {
 };
 
 static void kw_basis(struct parser *p, struct cid_str v);
+static void kw_category(struct parser *p, struct cid_str v);
 static void kw_consent_valid(struct parser *p, struct cid_str v);
 static void kw_deny(struct parser *p, struct cid_str v);
 static void kw_name_en(struct parser *p, struct cid_str v);
@@ -93,6 +94,7 @@ static void kw_text_ja(struct parser *p, struct cid_str v);
 /* In strcmp order: keyword_find bisects. */
 enum keyword_id {
 	KW_BASIS,
+	KW_CATEGORY,
 	KW_CONSENT_VALID,
 	KW_DENY,
 	KW_NAME_EN,
@@ -109,6 +111,7 @@ enum keyword_id {
 
 static const struct keyword keywords[N_KEYWORDS] = {
     [KW_BASIS] = {"basis", SCOPE_PURPOSE, false, kw_basis},
+    [KW_CATEGORY] = {"category", SCOPE_PURPOSE, false, kw_category},
     [KW_CONSENT_VALID] = {"consent_valid", SCOPE_PURPOSE, false, kw_consent_valid},
     [KW_DENY] = {"deny", SCOPE_PURPOSE, true, kw_deny},
     [KW_NAME_EN] = {"name.en", SCOPE_HEAD, false, kw_name_en},
@@ -336,6 +339,24 @@ static void kw_retention(struct parser *p, struct cid_str v)
 	duration(p, "retention", v, &cur_purpose(p)->retention_days);
 }
 
+/* The purpose's Kantara purpose category, by its number in the list (policy.h). */
+static void kw_category(struct parser *p, struct cid_str v)
+{
+	struct cid_str word;
+	uint64_t n;
+
+	if (!one_word(p, "category", v, &word))
+		return;
+	if (cid_parse_u64(word.ptr, word.len, 1, CID_POLICY_CATEGORIES, &n) != CID_OK) {
+		fail(p, p->line,
+		     "category '%.*s' is not a purpose category of the Kantara consent receipt "
+		     "(a number 1 to %d)",
+		     (int)word.len, word.ptr, CID_POLICY_CATEGORIES);
+		return;
+	}
+	cur_purpose(p)->category = (unsigned)n;
+}
+
 static void kw_consent_valid(struct parser *p, struct cid_str v)
 {
 	duration(p, "consent_valid", v, &cur_purpose(p)->consent_valid_days);
@@ -468,7 +489,7 @@ static void digest_field(struct cid_buf *b, const char *name, const char *value)
  * The digest of what a citizen is asked for a purpose: its id, both texts,
  * the basis and citation, and the attributes it may receive (sorted, with
  * levels). Each text is length-prefixed so that no two purposes encode alike.
- * Retention, consent_valid and comments are not in it: changing them does not
+ * Retention, consent_valid, category and comments are not in it: changing them does not
  * ask every citizen again.
  */
 static enum cid_err purpose_digest(const struct cid_policyset *ps, struct purpose *pu)

@@ -88,7 +88,7 @@ struct cid_oauth_error {
  * good. On success *auth (new reference) is the normalised request:
  *   {"client_id","redirect_uri","scope","state"?,"nonce"?,"code_challenge"?,
  *    "prompt_none","prompt_login","prompt_consent","max_age"?,"login_hint"?,
- *    "ui_locale","acr_values"?,"claims"?}
+ *    "ui_locale","acr_values"?,"claims"?,"purpose"?}
  * Errors: CID_ERR_INVALID with *err set (the error is to be redirected),
  * CID_ERR_NOMEM.
  */

@@ -9,6 +9,7 @@
  * it through the later steps (one-time code, consent screen) to the code.
  */
 #include "bounds.h"
+#include "consent.h"
 #include "oidc_int.h"
 #include "session.h"
 #include "str.h"
@@ -123,6 +124,23 @@ static enum cid_err check_claims(const char *claims, json_t *auth, struct cid_oa
 	return json_object_set_new(auth, "claims", c) == 0 ? CID_OK : CID_ERR_NOMEM;
 }
 
+/*= OpenID Connect for Identity Assurance 1.0 §8: purpose: String describing the
+ *# purpose for obtaining certain user data from the OP. The purpose MUST NOT be
+ *# shorter than 3 characters and MUST NOT be longer than 300 characters. If these
+ *# rules are violated, the authentication request MUST fail and the OP returns an
+ *# error invalid_request to the RP.
+ * (the citizen sees it on the consent screen, escaped, and it is kept in the records) */
+static enum cid_err check_purpose(const char *purpose, json_t *auth, struct cid_oauth_error *err)
+{
+	if (purpose == NULL)
+		return CID_OK;
+	if (!cid_consent_request_purpose_ok(purpose))
+		return bad(err, "invalid_request",
+			   "purpose must be 3 to 300 characters of text on one line");
+	return json_object_set_new(auth, "purpose", json_string(purpose)) == 0 ? CID_OK
+									       : CID_ERR_NOMEM;
+}
+
 enum cid_err cid_oidc_authz_check(const struct cid_client *client, const struct cid_params *p,
 				  const char *default_locale, json_t **auth_out,
 				  struct cid_oauth_error *err)
@@ -183,6 +201,7 @@ enum cid_err cid_oidc_authz_check(const struct cid_client *client, const struct 
 	CID_TRY(copy_opt(p, "login_hint", CID_MAX_USERNAME, auth, err, "login_hint is too long"));
 	CID_TRY(copy_opt(p, "acr_values", CID_MAX_SCOPE, auth, err, "acr_values is too long"));
 	CID_TRY(check_claims(cid_params_get(p, "claims"), auth, err));
+	CID_TRY(check_purpose(cid_params_get(p, "purpose"), auth, err));
 	/*= RFC 9470 §3: unmet_authentication_requirements: the authorization server is
 	 *# unable to meet the requirements of the request
 	 * (levels we do not have are known now; a second factor the citizen has not

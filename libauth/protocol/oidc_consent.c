@@ -140,7 +140,7 @@ out:
 }
 
 enum cid_err oidc_show_consent(struct cid_ctx *ctx, const struct cid_policyset *ps,
-			       const struct cid_client *client, const json_t *consent,
+			       const struct cid_client *client, const json_t *auth,
 			       const char *locale, const char *req_id, const char *csrf,
 			       struct cid_reply *reply)
 {
@@ -153,11 +153,12 @@ enum cid_err oidc_show_consent(struct cid_ctx *ctx, const struct cid_policyset *
 	const json_t *entry;
 
 	CID_ENSURE(purposes != NULL, CID_ERR_NOMEM);
-	json_array_foreach(consent, i, entry)
+	json_array_foreach(json_object_get(auth, "consent"), i, entry)
 	    CID_TRY(screen_purpose(pol, entry, locale, &field, purposes));
 	data = json_pack("{s:s, s:s, s:s, s:O}", "req", req_id, "csrf", csrf, "client_name",
 			 oidc_service_name(ps, client, locale), "purposes", purposes);
 	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
+	CID_TRY(set_text(data, "request_purpose", cid_json_str(auth, "purpose")));
 	CID_TRY(screen_controller(cid_ctx_config(ctx), data));
 	rc = cid_reply_page(reply, 200, CID_PAGE_CONSENT, data, locale);
 	data = NULL;
@@ -186,6 +187,7 @@ static enum cid_err record_purpose(struct cid_ctx *ctx, const struct cid_request
 	    .purpose_digest = cid_json_str(entry, "digest"),
 	    .method = CID_CONSENT_METHOD_SCREEN,
 	    .request_id = request_ref,
+	    .request_purpose = cid_json_str(auth, "purpose"),
 	    .now = req->now,
 	};
 	size_t n = 0;

@@ -225,7 +225,7 @@ enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, js
 			       json_object_set(auth, "consent", ask) == 0,
 			   CID_ERR_NOMEM);
 		CID_TRY(oidc_park(ctx, req, auth, OIDC_STAGE_CONSENT, reply, id, csrf));
-		rc = oidc_show_consent(ctx, ps, client, ask, locale, id, csrf, reply);
+		rc = oidc_show_consent(ctx, ps, client, auth, locale, id, csrf, reply);
 		goto out;
 	}
 	rc = oidc_grant_code(ctx, auth, sess, cookie, req->now, status, reply);

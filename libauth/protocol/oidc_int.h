@@ -175,8 +175,10 @@ void oidc_pending_ref(const char *req_id, char ref[CID_HASH_HEX + 1]);
 /* ---- the consent screen (oidc_consent.c) ---- */
 
 /*
- * The consent screen (CID_PAGE_CONSENT) of the stored content consent
- * (cid_release_prompt's answer) for client under the policies ps: per
+ * The consent screen (CID_PAGE_CONSENT) of the pending request auth, whose
+ * "consent" is the stored content (cid_release_prompt's answer), for client
+ * under the policies ps: the purpose the service stated in its request
+ * ("purpose", if any: shown as the service's words, escaped), then per
  * purpose its text in locale, a checkbox per attribute to decide (named a0,
  * a1, ... in order, its value the attribute's name), the statute-based
  * attributes as information, and what the law asks the citizen be told:
@@ -184,19 +186,18 @@ void oidc_pending_ref(const char *req_id, char ref[CID_HASH_HEX + 1]);
  * consent lasts (consent_valid), the controller with its contact and the
  * privacy notice (ctx's configuration); the form carries the pending request
  * req_id and csrf. Page data:
- *   {req, csrf, client_name, controller?: {name, contact?, email?, phone?},
- *    policy_url?, purposes: [{text, consent_basis (bool), statute?,
- *    retention_key, retention_n, valid_key?, valid_n? (cid_policy_duration),
+ *   {req, csrf, client_name, request_purpose?,
+ *    controller?: {name, contact?, email?, phone?}, policy_url?, purposes: [{text, consent_basis
+ * (bool), statute?, retention_key, retention_n, valid_key?, valid_n? (cid_policy_duration),
  *    has_ask, ask: [{label_key, field, attribute}], has_info,
  *    info: [{label_key, attribute}]}]}
  * Errors: CID_ERR_TOOBIG (an attribute name too long for a label key),
  * CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err oidc_show_consent(struct cid_ctx *ctx, const struct cid_policyset *ps,
-					      const struct cid_client *client,
-					      const json_t *consent, const char *locale,
-					      const char *req_id, const char *csrf,
-					      struct cid_reply *reply);
+					      const struct cid_client *client, const json_t *auth,
+					      const char *locale, const char *req_id,
+					      const char *csrf, struct cid_reply *reply);
 
 /* ---- what follows authentication (oidc_flow.c) ---- */
 

@@ -51,9 +51,8 @@ enum cid_err cid_oidc_lang(struct cid_ctx *ctx, const struct cid_request *req,
 				    oidc_service_name(cid_policyref_set(pref), step.client, locale),
 				    req_id, csrf, NULL, reply);
 	else if (stage != NULL && strcmp(stage, OIDC_STAGE_CONSENT) == 0)
-		rc = oidc_show_consent(ctx, cid_policyref_set(pref), step.client,
-				       json_object_get(step.auth, "consent"), locale, req_id, csrf,
-				       reply);
+		rc = oidc_show_consent(ctx, cid_policyref_set(pref), step.client, step.auth, locale,
+				       req_id, csrf, reply);
 	else
 		rc = oidc_show_login(ctx, req, step.auth, req_id, csrf, NULL, step.client, reply);
 out:

@@ -26,8 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PURPOSE_CATEGORY "2 - Contracted Service"
-#define MAX_TEXT	 512
+#define MAX_TEXT 512
 
 /* Both NULL, or both the same string. */
 static bool same_opt(const char *a, const char *b)
@@ -95,6 +94,7 @@ struct purpose_view {
 	bool current;	  /* the policy still asks what the citizen was asked */
 	bool known;	  /* the policy still has the purpose */
 	uint32_t retention_days;
+	const char *category; /* its Kantara purposeCategory (policy.h); static */
 };
 
 static void view_purpose(const struct cid_policy *pol, const struct cid_consent_record *rec,
@@ -104,13 +104,14 @@ static void view_purpose(const struct cid_policy *pol, const struct cid_consent_
 	const char *digest = rec->purpose_digest;
 	struct cid_purpose_info pu;
 
-	*out = (struct purpose_view){.text = id};
+	*out = (struct purpose_view){.text = id, .category = cid_policy_category_name(0)};
 	if (!cid_policy_purpose_find(pol, id, &pu))
 		return;
 	out->text = en ? pu.text_en : pu.text_ja;
 	out->known = true;
 	out->current = digest != NULL && strcmp(pu.digest, digest) == 0;
 	out->retention_days = pu.retention_days;
+	out->category = pu.category;
 }
 
 /* Kantara "termination": until when the consent holds, and what the service may keep. */
@@ -275,7 +276,7 @@ enum cid_err cid_receipt_make(struct cid_ctx *ctx, const char *record_id, const 
 	CID_TRY(termination(expires_at, &pv, en, term));
 
 	purpose = json_pack("{s:s, s:[s], s:s, s:O, s:b, s:s, s:b, s:s}", "purpose", pv.text,
-			    "purposeCategory", PURPOSE_CATEGORY, "consentType", "EXPLICIT",
+			    "purposeCategory", pv.category, "consentType", "EXPLICIT",
 			    "piiCategory", attributes, "primaryPurpose", 1, "termination", term,
 			    "thirdPartyDisclosure", 1, "thirdPartyName", service_name);
 	ctrl = controllers(cfg);

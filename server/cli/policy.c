@@ -224,6 +224,7 @@ static void print_policy(const json_t *d)
 				   json_object_get(p, "consent_valid_days")));
 		printf("    retention %lld days\n",
 		       (long long)json_integer_value(json_object_get(p, "retention_days")));
+		printf("    category %s\n", json_string_value(json_object_get(p, "category")));
 		printf("    digest %s\n", json_string_value(json_object_get(p, "digest")));
 		print_rules(json_object_get(p, "permit"), "permit");
 		print_rules(json_object_get(p, "deny"), "deny");

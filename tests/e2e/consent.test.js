@@ -540,3 +540,48 @@ test('the audit log holds every consent event and release of these flows; provis
   assert.equal(rep.ok, true, JSON.stringify(rep));
   assert.ok(rep.entries >= lines.length);
 });
+
+test('the purpose a service states (OIDC4IDA `purpose`) is shown escaped, kept in the records and the log; outside 3-300 characters it is invalid_request', T, async () => {
+  // too short, and too long (301 characters of 3 bytes each): the service hears invalid_request
+  for (const purpose of ['ab', 'あ'.repeat(301)]) {
+    const bad = await authRequest({ purpose });
+    const res = await new Browser(issuer).get(bad.url);
+    assert.equal(res.status, 302, `purpose of ${purpose.length} characters: a redirect`);
+    const u = new URL(res.location);
+    assert.equal(`${u.origin}${u.pathname}`, SVC_A.redirect);
+    assert.equal(u.searchParams.get('error'), 'invalid_request');
+    assert.match(u.searchParams.get('error_description'), /purpose/);
+    assert.equal(u.searchParams.get('state'), bad.state);
+  }
+
+  // a new citizen, so that the screen asks; the service's words carry markup
+  addUser(store, 'mei', 'mei-consent-Passw0rd!', { given_name: '芽衣', email: 'mei@example.jp' });
+  const stated = '<script>alert(1)</script> 保育料を計算する & 通知を送る';
+  const auth = await authRequest({ purpose: stated });
+  const browser = new Browser(issuer);
+  const page = await loginTo(browser, auth, { username: 'mei', password: 'mei-consent-Passw0rd!' });
+  assert.ok(consentForm(page.text), 'mei is asked');
+  assert.ok(!/<script/i.test(page.text), 'the markup is not markup');
+  assert.ok(page.text.includes('&lt;script&gt;alert(1)&lt;/script&gt; 保育料を計算する &amp; 通知を送る'),
+    `the stated purpose, escaped:\n${page.text.slice(0, 2000)}`);
+  assert.ok(htmlDecode(page.text).includes(MSG_EN.consent_request_purpose), 'introduced as the service\'s words');
+  const tokens = await redeem(callbackOf(await decide(browser, page, 'approve', ['email']), 'approve'), auth);
+  assert.equal(tokens.claims().email, 'mei@example.jp');
+
+  // every record of that screen keeps it, and so do its log entries
+  const records = JSON.parse(cli(['consent', 'list', 'mei', '--service', 'svc-a', '--store', store.dir, '--json']));
+  const list = Array.isArray(records) ? records : records.records;
+  assert.ok(list.length >= 2, `mei's records: ${JSON.stringify(list)}`);
+  assert.ok(list.every((r) => r.how?.request_purpose === stated), `request_purpose in ${JSON.stringify(list)}`);
+  const lines = cli(['audit', 'query', '--store', store.dir, '--citizen', 'mei', '--json'])
+    .split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const consentEntries = lines.filter((e) => e.type.startsWith('consent.'));
+  assert.ok(consentEntries.length >= 1);
+  assert.ok(consentEntries.every((e) => e.request_purpose === stated), 'the log keeps what the citizen was told');
+
+  // without a stated purpose the screen says nothing of it
+  const plain = await authRequest({ prompt: 'consent' });
+  const again = await browser.get(plain.url);
+  assert.ok(consentForm(again.text));
+  assert.ok(!htmlDecode(again.text).includes(MSG_EN.consent_request_purpose));
+});

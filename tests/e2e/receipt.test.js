@@ -28,6 +28,7 @@ purpose fees
   basis consent
   retention 1y
   consent_valid 1y
+  category 1
   permit given_name
   permit family_name
   permit email
@@ -156,6 +157,7 @@ test('the receipt downloads as a JWT that verifies against /jwks and names the s
   const p = c.services[0].purposes[0];
   assert.equal(p.purpose, 'To calculate your childcare fee');
   assert.equal(p.consentType, 'EXPLICIT');
+  assert.deepEqual(p.purposeCategory, ['1 - Core Function'], "the policy's category");
   // the ticked attributes, not the refused one
   assert.deepEqual(p.piiCategory, ['email', 'given_name']);
   assert.equal(p.thirdPartyDisclosure, true);

@@ -21,20 +21,21 @@
 
 #include <cmocka.h>
 
-#define NOW	    1800000000
-#define HANAKO	    "0a1b2c3d-0000-4000-8000-000000000001"
-#define TARO	    "0a1b2c3d-0000-4000-8000-000000000002"
-#define SERVICE	    "childcare"
-#define PURPOSE	    "fee-calculation"
-#define VERSION	    "3f1c0e6a9d2b4c5e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e"
-#define DIGEST	    "digest-1"
-#define METHOD	    CID_CONSENT_METHOD_SCREEN
-#define METHOD_NAME "web:consent-screen" /* METHOD as records store it */
-#define X16	    "xxxxxxxxxxxxxxxx"
-#define NAME_128    X16 X16 X16 X16 X16 X16 X16 X16
-#define NAME_129    NAME_128 "x"
-#define WEEK	    (7 * 24 * 3600)
-#define N_ORDERING  40 /* past 0x0f and 0x1f: hex keys must still sort by number */
+#define NOW		1800000000
+#define HANAKO		"0a1b2c3d-0000-4000-8000-000000000001"
+#define TARO		"0a1b2c3d-0000-4000-8000-000000000002"
+#define SERVICE		"childcare"
+#define PURPOSE		"fee-calculation"
+#define VERSION		"3f1c0e6a9d2b4c5e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e"
+#define DIGEST		"digest-1"
+#define METHOD		CID_CONSENT_METHOD_SCREEN
+#define METHOD_NAME	"web:consent-screen" /* METHOD as records store it */
+#define X16		"xxxxxxxxxxxxxxxx"
+#define NAME_128	X16 X16 X16 X16 X16 X16 X16 X16
+#define NAME_129	NAME_128 "x"
+#define WEEK		(7 * 24 * 3600)
+#define REQUEST_PURPOSE "保育料の算定のため <b>&</b>" /* the service's words, kept as sent */
+#define N_ORDERING	40 /* past 0x0f and 0x1f: hex keys must still sort by number */
 
 static struct cid_consent_context context(const char *account_id, const char *service,
 					  const char *purpose, int64_t now)
@@ -47,6 +48,7 @@ static struct cid_consent_context context(const char *account_id, const char *se
 	    .purpose_digest = DIGEST,
 	    .method = METHOD,
 	    .request_id = "req-1",
+	    .request_purpose = REQUEST_PURPOSE,
 	    .now = now,
 	};
 }
@@ -550,6 +552,7 @@ static void test_record_read_typed(void **state)
 	assert_int_equal(r.expires_at, NOW + WEEK);
 	assert_string_equal(r.method, METHOD_NAME);
 	assert_string_equal(r.request_id, "req-1");
+	assert_string_equal(r.request_purpose, REQUEST_PURPOSE);
 	assert_string_equal(r.policy_version, VERSION);
 	assert_string_equal(r.purpose_digest, DIGEST);
 	assert_false(cid_consent_record_expired(&r, NOW + WEEK - 1));
@@ -577,6 +580,7 @@ static void test_record_read_typed(void **state)
 	assert_int_equal(cid_consent_record_read(rec, &r), CID_OK);
 	assert_null(r.method);
 	assert_null(r.request_id);
+	assert_null(r.request_purpose);
 	assert_int_equal(cid_consent_record_read(NULL, &r), CID_ERR_STORE);
 	json_decref(rec);
 	free(a);
@@ -1408,9 +1412,60 @@ static void test_record_input_table(void **state)
 	}
 }
 
+/* 300 characters of 3 bytes each, and one more */
+#define KANA	 "あ"
+#define KANA_10	 KANA KANA KANA KANA KANA KANA KANA KANA KANA KANA
+#define KANA_100 KANA_10 KANA_10 KANA_10 KANA_10 KANA_10 KANA_10 KANA_10 KANA_10 KANA_10 KANA_10
+#define KANA_300 KANA_100 KANA_100 KANA_100
+
+/* The service's stated purpose (OIDC4IDA §8): characters counted, not bytes; one line. */
+static void test_request_purpose_table(void **state)
+{
+	static const struct {
+		const char *text;
+		bool ok;
+	} cases[] = {
+	    {NULL, false},
+	    {"", false},
+	    {"ab", false},
+	    {"abc", true},
+	    {"あい", false},
+	    {"あいう", true},
+	    {KANA_300, true},
+	    {KANA_300 KANA, false},
+	    {KANA_300 "x", false},
+	    {"line\nbreak", false},
+	    {"tab\there", false},
+	    {"del\x7f", false},
+	    {"next\xc2\x85line", false},     /* U+0085, a C1 control */
+	    {"no-break\xc2\xa0space", true}, /* U+00A0 is text */
+	    {"bad\xff", false},
+	    {"overlong\xc0\xaf", false},
+	};
+	struct cid_test_store *f = *state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct cid_consent_context ctx = context(HANAKO, SERVICE, PURPOSE, NOW);
+		struct cid_consent_change c = {"email", CID_CONSENT_GRANTED, 0};
+		char *id = NULL;
+		enum cid_err rc;
+
+		if (cid_consent_request_purpose_ok(cases[i].text) != cases[i].ok)
+			fail_msg("case %zu: wanted %s", i, cases[i].ok ? "ok" : "refused");
+		/* a record keeps only a purpose the rule accepts; NULL is "none stated" */
+		ctx.request_purpose = cases[i].text;
+		rc = cid_consent_record(f->s, &ctx, &c, 1, &id);
+		if (rc != (cases[i].ok || cases[i].text == NULL ? CID_OK : CID_ERR_INVALID))
+			fail_msg("case %zu: record got %s", i, cid_strerror(rc));
+		free(id);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_request_purpose_table, cid_test_store_setup,
+					    cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_withdraw_after_grant_keeps_both_records,
 					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_grant_expires_at_its_expiry, cid_test_store_setup,

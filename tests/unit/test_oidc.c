@@ -79,6 +79,12 @@ struct authz_case {
 	const char *error; /* NULL: valid */
 };
 
+/* "あ" (3 bytes of UTF-8) percent-encoded, 10, 100 and 300 times */
+#define KANA	 "%E3%81%82"
+#define KANA_10	 KANA KANA KANA KANA KANA KANA KANA KANA KANA KANA
+#define KANA_100 KANA_10 KANA_10 KANA_10 KANA_10 KANA_10 KANA_10 KANA_10 KANA_10 KANA_10 KANA_10
+#define KANA_300 KANA_100 KANA_100 KANA_100
+
 #define BASE "client_id=rp1&redirect_uri=https%3A%2F%2Frp.example%2Fcb&response_type=code"
 
 static const struct authz_case authz_cases[] = {
@@ -168,6 +174,21 @@ static const struct authz_case authz_cases[] = {
      "invalid_request"},
     {"login_hint too long", &confidential, BASE "&scope=openid&login_hint=" LONG_300,
      "invalid_request"},
+    /* OIDC4IDA §8: purpose is 3 to 300 characters (characters, not bytes) */
+    {"purpose ok", &confidential, BASE "&scope=openid&purpose=To+check+your+address", NULL},
+    {"purpose 3 characters", &confidential, BASE "&scope=openid&purpose=abc", NULL},
+    {"purpose 2 characters", &confidential, BASE "&scope=openid&purpose=ab", "invalid_request"},
+    /* RFC 6749 §3.1: a parameter sent without a value is treated as omitted */
+    {"purpose empty is none", &confidential, BASE "&scope=openid&purpose=", NULL},
+    {"purpose 300 kana (900 bytes)", &confidential, BASE "&scope=openid&purpose=" KANA_300, NULL},
+    {"purpose 301 kana", &confidential, BASE "&scope=openid&purpose=" KANA_300 KANA,
+     "invalid_request"},
+    {"purpose too long in ascii", &confidential, BASE "&scope=openid&purpose=" LONG_300 LONG_300,
+     "invalid_request"},
+    {"purpose with a line break", &confidential, BASE "&scope=openid&purpose=one%0Atwo",
+     "invalid_request"},
+    {"purpose with a C1 control", &confidential, BASE "&scope=openid&purpose=abc%C2%85def",
+     "invalid_request"},
 };
 
 static void test_authz_check_table(void **state)
@@ -220,6 +241,7 @@ static void test_authz_check_normalises(void **state)
 	assert_true(json_is_false(json_object_get(auth, "prompt_none")));
 	assert_int_equal(json_integer_value(json_object_get(auth, "max_age")), 30);
 	assert_string_equal(json_string_value(json_object_get(auth, "login_hint")), "hanako");
+	assert_null(json_object_get(auth, "purpose"));
 	json_decref(auth);
 	cid_params_clear(&p);
 }

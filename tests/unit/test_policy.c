@@ -967,6 +967,11 @@ static const struct error_case error_cases[] = {
     {LIT(H P "deny email\n"), .line = 4, .word = "permits no attribute"},
     {LIT(H P "permit email\nretention\n"), .line = 11, .word = "retention needs a value"},
     {LIT(H P "permit email extra\n"), .line = 10, .word = "unexpected 'extra'", .n_errors = 2},
+    {LIT(H P "category 0\npermit email\n"), .line = 10, .word = "category '0' is not a purpose"},
+    {LIT(H P "category 17\npermit email\n"), .line = 10, .word = "(a number 1 to 16)"},
+    {LIT(H P "category core\npermit email\n"), .line = 10, .word = "category 'core'"},
+    {LIT(H P "category 1\ncategory 2\npermit email\n"), .line = 11, .word = "duplicate category"},
+    {LIT(H "category 1\n" P "permit email\n"), .line = 4, .word = "category"},
     {.gen = GEN_MANY_PURPOSES, .line = 3 + 7 * 256 + 1, .word = "more than 256 purposes"},
 };
 
@@ -1120,12 +1125,48 @@ static void test_parse_lenient_forms(void **state)
 	assert_string_equal(json_string_value(json_object_get(p, "statute")), "法 第1条");
 	assert_int_equal(json_integer_value(json_object_get(p, "retention_days")), 30);
 	assert_int_equal(json_integer_value(json_object_get(p, "consent_valid_days")), 0);
+	/* no category line: the default one */
+	assert_string_equal(json_string_value(json_object_get(p, "category")),
+			    "2 - Contracted Service");
 	json_t *permit = json_array_get(json_object_get(p, "permit"), 0);
 	assert_int_equal(json_integer_value(json_object_get(permit, "level")), 2);
 	assert_string_equal(json_string_value(json_object_get(permit, "rule")),
 			    "lenient.policy:11");
 	json_decref(d);
 	cid_policyset_free(ps);
+}
+
+/* A purpose's category names the Kantara receipt's purposeCategory, by number. */
+static void test_category_table(void **state)
+{
+	static const struct {
+		const char *line; /* "" for none */
+		const char *name;
+	} rows[] = {
+	    {"", "2 - Contracted Service"},
+	    {"category 1\n", "1 - Core Function"},
+	    {"category 12\n", "12 - Legally Required Data Retention"},
+	    {"category 13\n", "13 - Required by Law Enforcement or Government"},
+	    {"category 16\n", "16 - Improve Performance"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char text[512];
+		struct cid_purpose_info pu = {0};
+
+		assert_true((size_t)snprintf(text, sizeof(text),
+					     "service svc\nname.ja サ\nname.en S\n" P
+					     "%spermit email\n",
+					     rows[i].line) < sizeof(text));
+		struct cid_policyset *ps = parse_ok("category.policy", text);
+		assert_true(cid_policy_purpose_find(cid_policyset_find(ps, "svc"), "p", &pu));
+		assert_string_equal(pu.category, rows[i].name);
+		cid_policyset_free(ps);
+	}
+	assert_string_equal(cid_policy_category_name(0), "2 - Contracted Service");
+	assert_string_equal(cid_policy_category_name(17), "2 - Contracted Service");
+	assert_string_equal(cid_policy_category_name(14), "14 - Protecting Your Health");
 }
 
 /* ---- description, subjects ---- */
@@ -1549,6 +1590,7 @@ int main(void)
 	    cmocka_unit_test(test_parse_error_table),
 	    cmocka_unit_test(test_parse_reports_every_error),
 	    cmocka_unit_test(test_parse_lenient_forms),
+	    cmocka_unit_test(test_category_table),
 	    cmocka_unit_test(test_describe),
 	    cmocka_unit_test(test_subject_pairwise_or_public),
 	    cmocka_unit_test(test_reason_names),
