@@ -15,7 +15,7 @@
 static bool add_run(json_t *runs, int x, int y, int w)
 {
 	return json_array_append_new(runs, json_pack("{s:i, s:i, s:i}", "x", x + CID_QR_QUIET, "y",
-						      y + CID_QR_QUIET, "w", w)) == 0;
+						     y + CID_QR_QUIET, "w", w)) == 0;
 }
 
 enum cid_err cid_qr_runs(const char *text, json_t **out)

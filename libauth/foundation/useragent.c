@@ -15,18 +15,17 @@ struct family {
 };
 
 static const struct family browsers[] = {
-    {"Edg/", "Edge"},	       {"OPR/", "Opera"},	  {"SamsungBrowser/", "Samsung Internet"},
-    {"Firefox/", "Firefox"},   {"FxiOS/", "Firefox"},	  {"CriOS/", "Chrome"},
-    {"Chromium/", "Chromium"}, {"Chrome/", "Chrome"},	  {"Safari/", "Safari"},
-    {"curl/", "curl"},	       {"node", "Node.js"},	  {"undici", "Node.js"},
+    {"Edg/", "Edge"},	       {"OPR/", "Opera"},     {"SamsungBrowser/", "Samsung Internet"},
+    {"Firefox/", "Firefox"},   {"FxiOS/", "Firefox"}, {"CriOS/", "Chrome"},
+    {"Chromium/", "Chromium"}, {"Chrome/", "Chrome"}, {"Safari/", "Safari"},
+    {"curl/", "curl"},	       {"node", "Node.js"},   {"undici", "Node.js"},
     {"python", "Python"},      {"Wget/", "Wget"},
 };
 
 static const struct family systems[] = {
-    {"Android", "Android"},   {"iPhone", "iOS"},     {"iPad", "iPadOS"},
-    {"CrOS", "ChromeOS"},     {"Windows", "Windows"}, {"Mac OS X", "macOS"},
-    {"Macintosh", "macOS"},   {"Linux", "Linux"},     {"FreeBSD", "FreeBSD"},
-    {"OpenBSD", "OpenBSD"},
+    {"Android", "Android"}, {"iPhone", "iOS"},	    {"iPad", "iPadOS"},	    {"CrOS", "ChromeOS"},
+    {"Windows", "Windows"}, {"Mac OS X", "macOS"},  {"Macintosh", "macOS"}, {"Linux", "Linux"},
+    {"FreeBSD", "FreeBSD"}, {"OpenBSD", "OpenBSD"},
 };
 
 /* The first label of table[n] whose needle is in ua[0..len), NULL if none. */

@@ -1,11 +1,10 @@
 /*
  * useragent: a coarse name of the browser and system a request came from,
- * for the citizen's own security page ("Firefox / Linux", the same in every language), never the full
- * User-Agent string. The label is made once, when a session starts or a
- * login is tried, and is all that is kept: fewer bytes of fingerprint in the
- * store, and a label a citizen recognises. The families are a small table,
- * checked in order (Edge and Opera claim to be Chrome, Chrome claims to be
- * Safari); anything else is "" and the page says "unknown".
+ * for the citizen's own security page ("Firefox / Linux", the same in every language), never the
+ * full User-Agent string. The label is made once, when a session starts or a login is tried, and is
+ * all that is kept: fewer bytes of fingerprint in the store, and a label a citizen recognises. The
+ * families are a small table, checked in order (Edge and Opera claim to be Chrome, Chrome claims to
+ * be Safari); anything else is "" and the page says "unknown".
  */
 #ifndef CID_USERAGENT_H
 #define CID_USERAGENT_H

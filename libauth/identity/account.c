@@ -130,7 +130,7 @@ enum cid_err cid_account_add(struct cid_store *s, const struct cid_argon2_params
 	struct add a = {.username = username};
 
 	CID_ENSURE(account_username_ok(username), CID_ERR_INVALID);
-	CID_ENSURE(pwlen >= CID_MIN_PASSWORD && pwlen <= CID_MAX_PASSWORD, CID_ERR_INVALID);
+	CID_ENSURE(cid_account_password_ok(password), CID_ERR_INVALID);
 	/* a private copy: the caller's object is const, and updated_at is added to it */
 	copy = claims == NULL ? json_object() : json_deep_copy(claims);
 	CID_ENSURE(copy != NULL, CID_ERR_NOMEM);
@@ -520,6 +520,13 @@ enum cid_err cid_account_set_disabled_txn(struct cid_txn *txn, const char *usern
 	return account_change_cb(txn, &c);
 }
 
+bool cid_account_password_ok(const char *password)
+{
+	size_t n = password == NULL ? 0 : strnlen(password, CID_MAX_PASSWORD + 1);
+
+	return n >= CID_MIN_PASSWORD && n <= CID_MAX_PASSWORD;
+}
+
 enum cid_err cid_account_set_password(struct cid_store *s, const struct cid_argon2_params *params,
 				      const char *username, const char *password, int64_t now)
 {
@@ -528,7 +535,7 @@ enum cid_err cid_account_set_password(struct cid_store *s, const struct cid_argo
 	size_t pwlen = password == NULL ? 0 : strnlen(password, CID_MAX_PASSWORD + 1);
 	struct change c = {.username = username, .now = now, .disabled = -1};
 
-	CID_ENSURE(pwlen >= CID_MIN_PASSWORD && pwlen <= CID_MAX_PASSWORD, CID_ERR_INVALID);
+	CID_ENSURE(cid_account_password_ok(password), CID_ERR_INVALID);
 	CID_ENSURE(account_username_ok(username), CID_ERR_NOTFOUND);
 	CID_TRY(cid_password_hash(params, password, pwlen, hash));
 	c.password = hash;

@@ -230,6 +230,13 @@ CID_MUST_CHECK enum cid_err cid_account_live(struct cid_txn *txn, const char *ac
 					     int64_t generation);
 
 /*
+ * The one rule of a new password (cid_account_add, cid_account_set_password
+ * and the account's security page): CID_MIN_PASSWORD..CID_MAX_PASSWORD
+ * bytes. NULL is not one.
+ */
+bool cid_account_password_ok(const char *password);
+
+/*
  * Replaces the password at time now (the record's "updated_at").
  * Errors: CID_ERR_NOTFOUND, CID_ERR_INVALID, CID_ERR_CRYPTO, CID_ERR_STORE.
  */
@@ -262,10 +269,11 @@ cid_account_authenticate(struct cid_store *s, const struct cid_argon2_params *pa
  * write transaction of the throttle's counters. A throttled attempt
  * verifies nothing and records nothing. Errors: as cid_account_authenticate.
  */
-CID_MUST_CHECK enum cid_err
-cid_account_login(struct cid_store *s, const struct cid_argon2_params *params, const char *username,
-		  const char *password, const char *addr, const char *ua, int64_t now,
-		  char id_out[CID_ID_CHARS + 1], int64_t *retry_after);
+CID_MUST_CHECK enum cid_err cid_account_login(struct cid_store *s,
+					      const struct cid_argon2_params *params,
+					      const char *username, const char *password,
+					      const char *addr, const char *ua, int64_t now,
+					      char id_out[CID_ID_CHARS + 1], int64_t *retry_after);
 
 /*
  * TOTP second factor (RFC 6238 as totp.h implements it: SHA-1, 6 digits, 30 s).
@@ -384,8 +392,8 @@ CID_MUST_CHECK enum cid_err cid_account_totp_pending(struct cid_store *s, const 
 CID_MUST_CHECK enum cid_err cid_account_totp_confirm(struct cid_store *s, const char *account_id,
 						     const char *code, int64_t now);
 CID_MUST_CHECK enum cid_err cid_account_totp_remove(struct cid_store *s, const char *account_id,
-						    const char *code, const char *addr,
-						    int64_t now, int64_t *retry_after);
+						    const char *code, const char *addr, int64_t now,
+						    int64_t *retry_after);
 
 /*
  * True if record (a stored or a stripped citizen record, borrowed) is enrolled

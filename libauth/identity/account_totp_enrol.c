@@ -111,8 +111,8 @@ enum cid_err cid_account_totp_pending(struct cid_store *s, const char *account_i
 	CID_ENSURE(cid_base32_decode(b32, strlen(b32), secret, sizeof(secret), &secret_len) ==
 		       CID_OK,
 		   CID_ERR_STORE);
-	CID_TRY(cid_totp_uri(CID_TOTP_ISSUER, cid_json_str(record, "username"), secret,
-			     secret_len, &uri));
+	CID_TRY(cid_totp_uri(CID_TOTP_ISSUER, cid_json_str(record, "username"), secret, secret_len,
+			     &uri));
 	copy = strdup(b32);
 	CID_ENSURE(copy != NULL, CID_ERR_NOMEM);
 	*secret_b32_out = copy;
@@ -173,8 +173,8 @@ out:
 	return rc;
 }
 
-enum cid_err cid_account_totp_confirm(struct cid_store *s, const char *account_id,
-				      const char *code, int64_t now)
+enum cid_err cid_account_totp_confirm(struct cid_store *s, const char *account_id, const char *code,
+				      int64_t now)
 {
 	enum cid_err rc = CID_OK;
 	struct pending p = {.id = account_id, .now = now, .code = code};
@@ -186,9 +186,8 @@ out:
 	return rc;
 }
 
-enum cid_err cid_account_totp_remove(struct cid_store *s, const char *account_id,
-				     const char *code, const char *addr, int64_t now,
-				     int64_t *retry_after)
+enum cid_err cid_account_totp_remove(struct cid_store *s, const char *account_id, const char *code,
+				     const char *addr, int64_t now, int64_t *retry_after)
 {
 	enum cid_err rc = CID_OK;
 	char username[CID_MAX_USERNAME + 1];

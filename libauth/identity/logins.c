@@ -44,8 +44,8 @@ enum cid_err cid_logins_put_txn(struct cid_txn *txn, const char *account_id, int
 		list = json_object_get(rec, "logins");
 	}
 	CID_ENSURE(json_array_append_new(list, json_pack("{s:I, s:b, s:s, s:s}", "at",
-							 (json_int_t)at, "ok", ok, "method",
-							 method, "device", device)) == 0,
+							 (json_int_t)at, "ok", ok, "method", method,
+							 "device", device)) == 0,
 		   CID_ERR_NOMEM);
 	while (json_array_size(list) > CID_LOGINS_KEEP)
 		CID_ENSURE(json_array_remove(list, 0) == 0, CID_ERR_NOMEM);

@@ -617,8 +617,7 @@ enum cid_err cid_session_list(struct cid_store *s, const char *account_id, int64
 	l.list = calloc(CID_SESSION_LIST_MAX, sizeof(l.list[0]));
 	CID_ENSURE(l.list != NULL, CID_ERR_NOMEM);
 	CID_TRY(cid_store_read_begin(s, &l.txn));
-	CID_TRY(
-	    cid_txn_foreach(l.txn, CID_DB_SESSIONS, (struct cid_str){NULL, 0}, list_one, &l));
+	CID_TRY(cid_txn_foreach(l.txn, CID_DB_SESSIONS, (struct cid_str){NULL, 0}, list_one, &l));
 	if (l.n == 0) {
 		free(l.list);
 		l.list = NULL;

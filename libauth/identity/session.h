@@ -35,11 +35,11 @@ struct cid_session {
 	char acr[32];		   /* "urn:civicid:acr:password" ... */
 	char amr[CID_MAX_AMR][16]; /* "pwd", "otp" (RFC 8176) */
 	size_t n_amr;
-	int64_t generation; /* the citizen's, when the session was made (account.h) */
-	int64_t created_at; /* when it started (auth_time moves on a step-up); a record
-			       from before it was kept: its auth_time */
-	int64_t last_used;  /* when a service last signed the citizen in with it (at
-			       least created_at) */
+	int64_t generation;	       /* the citizen's, when the session was made (account.h) */
+	int64_t created_at;	       /* when it started (auth_time moves on a step-up); a record
+					  from before it was kept: its auth_time */
+	int64_t last_used;	       /* when a service last signed the citizen in with it (at
+					  least created_at) */
 	char device[CID_UA_LABEL_MAX]; /* the browser it started in, coarse
 					  (useragent.h); "" unknown */
 };
@@ -65,9 +65,9 @@ CID_MUST_CHECK enum cid_err cid_session_new(struct cid_store *s, const char *acc
  * the citizen's list of their sessions). Errors: as cid_session_new.
  */
 CID_MUST_CHECK enum cid_err cid_session_start(struct cid_store *s, const char *account_id,
-					      const char *acr, const char *const *amr,
-					      size_t n_amr, int64_t now, int64_t ttl,
-					      const char *ua, char cookie_out[CID_TOKEN_CHARS + 1],
+					      const char *acr, const char *const *amr, size_t n_amr,
+					      int64_t now, int64_t ttl, const char *ua,
+					      char cookie_out[CID_TOKEN_CHARS + 1],
 					      struct cid_session *out);
 
 /*

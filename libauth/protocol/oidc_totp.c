@@ -78,9 +78,9 @@ enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
 				    code == NULL ? "" : code, client_addr, req->now, &retry);
 	/* a code checked, right or wrong, is an attempt the citizen sees on their security page */
 	if (rc == CID_OK || rc == CID_ERR_DENIED) {
-		enum cid_err logged = cid_logins_put(cid_ctx_store(ctx), step.sess.account_id,
-						     req->now, rc == CID_OK, CID_LOGIN_CODE,
-						     req->user_agent);
+		enum cid_err logged =
+		    cid_logins_put(cid_ctx_store(ctx), step.sess.account_id, req->now, rc == CID_OK,
+				   CID_LOGIN_CODE, req->user_agent);
 
 		CID_ENSURE(logged == CID_OK, logged);
 	}
