@@ -31,6 +31,8 @@ static const struct family systems[] = {
 /* The first label of table[n] whose needle is in ua[0..len), NULL if none. */
 static const char *find(const char *ua, size_t len, const struct family *table, size_t n)
 {
+	if (ua == NULL)
+		return NULL;
 	for (size_t i = 0; i < n; i++) {
 		size_t nl = strlen(table[i].needle);
 

@@ -33,11 +33,10 @@ enum cid_err cid_logins_put_txn(struct cid_txn *txn, const char *account_id, int
 	CID_ENSURE(id_ok(account_id) && method_ok(method), CID_ERR_INVALID);
 	cid_useragent_label(ua, device);
 	rc = cid_txn_get_json(txn, CID_DB_LOGINS, cid_str_of(account_id), &rec);
+	/* none yet (NOTFOUND) or damaged (STORE) alike: the window starts again below */
 	CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND || rc == CID_ERR_STORE, rc);
-	rc = CID_OK;
 	list = json_object_get(rec, "logins");
 	if (!json_is_array(list)) {
-		/* none yet, or damaged: the window starts again */
 		json_decref(rec);
 		rec = json_pack("{s:[]}", "logins");
 		CID_ENSURE(rec != NULL, CID_ERR_NOMEM);

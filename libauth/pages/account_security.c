@@ -411,7 +411,6 @@ static enum cid_err sign_out(struct cid_ctx *ctx, const struct cid_request *req,
 	rc = cid_logout_end(ctx, req->session_cookie, NULL, CID_LOGOUT_CAUSE_ACCOUNT, req->now,
 			    &done);
 	CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
-	rc = CID_OK;
 	CID_TRY(cid_reply_cookie(reply, cid_ctx_config(ctx), CID_COOKIE_SESSION, "", 0));
 	data = json_pack("{s:s}", "client_name", "");
 	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
