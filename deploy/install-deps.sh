@@ -10,7 +10,7 @@ set -euo pipefail
 mode=${1:-run}
 pkgs=(build-essential cmake pkg-config libssl-dev liblmdb-dev lmdb-utils libjansson-dev
       libargon2-dev libmicrohttpd-dev libjwt-dev liboauth2-dev libcjose-dev libcmocka-dev
-      libcurl4-openssl-dev ca-certificates curl tzdata)
+      libcurl4-openssl-dev libqrencode-dev ca-certificates curl tzdata)
 if [ "$mode" = test ]; then
 	pkgs+=(clang libclang-rt-14-dev valgrind wrk nodejs npm clang-format clang-tidy cppcheck apache2 libapache2-mod-auth-openidc python3 nginx
 	      chromium)

@@ -55,6 +55,7 @@ enum cid_db {
 	CID_DB_WITNESS,	     /* "self" / "log\n" origin -> a witness's key and logs (witness.h) */
 	CID_DB_LOGOUT_QUEUE, /* due time (16 hex digits) "\n" id -> back-channel logout notice
 				(logout.h) */
+	CID_DB_LOGINS,	     /* account id -> {"logins": [the latest login attempts]} (logins.h) */
 	CID_DB_COUNT
 };
 

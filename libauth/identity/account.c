@@ -21,6 +21,7 @@
 
 #include "account_int.h"
 #include "bounds.h"
+#include "logins.h"
 #include "str.h"
 #include "throttle.h"
 #include "totp.h"
@@ -129,7 +130,7 @@ enum cid_err cid_account_add(struct cid_store *s, const struct cid_argon2_params
 	struct add a = {.username = username};
 
 	CID_ENSURE(account_username_ok(username), CID_ERR_INVALID);
-	CID_ENSURE(pwlen >= CID_MIN_PASSWORD && pwlen <= CID_MAX_PASSWORD, CID_ERR_INVALID);
+	CID_ENSURE(cid_account_password_ok(password), CID_ERR_INVALID);
 	/* a private copy: the caller's object is const, and updated_at is added to it */
 	copy = claims == NULL ? json_object() : json_deep_copy(claims);
 	CID_ENSURE(copy != NULL, CID_ERR_NOMEM);
@@ -217,13 +218,14 @@ bool cid_account_has_totp(const json_t *record)
 	       json_is_true(json_object_get(record, "totp_enrolled"));
 }
 
-/* Removes the password hash and the TOTP secret: they never leave this module. */
+/* Removes the password hash and the TOTP secrets: they never leave this module. */
 static enum cid_err strip(json_t *record)
 {
 	bool totp = cid_account_has_totp(record);
 
 	json_object_del(record, "password");
 	json_object_del(record, "totp");
+	json_object_del(record, "totp_pending");
 	return json_object_set_new(record, "totp_enrolled", json_boolean(totp)) == 0
 		   ? CID_OK
 		   : CID_ERR_NOMEM;
@@ -518,6 +520,13 @@ enum cid_err cid_account_set_disabled_txn(struct cid_txn *txn, const char *usern
 	return account_change_cb(txn, &c);
 }
 
+bool cid_account_password_ok(const char *password)
+{
+	size_t n = password == NULL ? 0 : strnlen(password, CID_MAX_PASSWORD + 1);
+
+	return n >= CID_MIN_PASSWORD && n <= CID_MAX_PASSWORD;
+}
+
 enum cid_err cid_account_set_password(struct cid_store *s, const struct cid_argon2_params *params,
 				      const char *username, const char *password, int64_t now)
 {
@@ -526,7 +535,7 @@ enum cid_err cid_account_set_password(struct cid_store *s, const struct cid_argo
 	size_t pwlen = password == NULL ? 0 : strnlen(password, CID_MAX_PASSWORD + 1);
 	struct change c = {.username = username, .now = now, .disabled = -1};
 
-	CID_ENSURE(pwlen >= CID_MIN_PASSWORD && pwlen <= CID_MAX_PASSWORD, CID_ERR_INVALID);
+	CID_ENSURE(cid_account_password_ok(password), CID_ERR_INVALID);
 	CID_ENSURE(account_username_ok(username), CID_ERR_NOTFOUND);
 	CID_TRY(cid_password_hash(params, password, pwlen, hash));
 	c.password = hash;
@@ -565,6 +574,8 @@ struct tally {
 	const struct cid_throttle_key *addr; /* NULL: no address */
 	int64_t now;
 	bool success;
+	const char *login_of; /* the account id whose recent logins get the attempt, or NULL */
+	const char *ua;	      /* the browser's User-Agent, for that record */
 };
 
 /* A success clears the pair's counter; a failure counts for the pair and the address. */
@@ -573,8 +584,13 @@ static enum cid_err tally_cb(struct cid_txn *txn, void *arg)
 	const struct tally *t = arg;
 	enum cid_err rc = CID_OK;
 
-	if (t->success)
-		return cid_throttle_clear(txn, t->pair);
+	if (t->login_of != NULL)
+		CID_TRY(cid_logins_put_txn(txn, t->login_of, t->now, t->success, CID_LOGIN_PASSWORD,
+					   t->ua));
+	if (t->success) {
+		CID_TRY(cid_throttle_clear(txn, t->pair));
+		goto out;
+	}
 	CID_TRY(cid_throttle_fail(txn, t->pair, t->now));
 	CID_TRY(account_count_failure(txn, t->addr, t->now));
 out:
@@ -624,10 +640,11 @@ out:
 	return rc;
 }
 
-enum cid_err cid_account_authenticate(struct cid_store *s, const struct cid_argon2_params *params,
-				      const char *username, const char *password, const char *addr,
-				      int64_t now, char id_out[CID_ID_CHARS + 1],
-				      int64_t *retry_after)
+/* The password check of cid_account_authenticate and cid_account_login (record: the latter). */
+static enum cid_err authenticate(struct cid_store *s, const struct cid_argon2_params *params,
+				 const char *username, const char *password, const char *addr,
+				 bool record, const char *ua, int64_t now,
+				 char id_out[CID_ID_CHARS + 1], int64_t *retry_after)
 {
 	enum cid_err rc = CID_OK;
 	enum cid_err verdict;
@@ -657,12 +674,34 @@ enum cid_err cid_account_authenticate(struct cid_store *s, const struct cid_argo
 	if (verdict != CID_OK || l.disabled)
 		verdict = CID_ERR_DENIED;
 	t.success = verdict == CID_OK;
-	/* a success with no counter to clear needs no write transaction */
-	if (!t.success || l.pair_counted)
+	if (record && l.found) {
+		t.login_of = l.id;
+		t.ua = ua;
+	}
+	/* a success with no counter to clear and nothing to record needs no write transaction */
+	if (!t.success || l.pair_counted || t.login_of != NULL)
 		CID_TRY(cid_store_update(s, tally_cb, &t));
 	CID_ENSURE(verdict == CID_OK, verdict);
 	memcpy(id_out, l.id, sizeof(l.id));
 out:
 	cid_wipe(&l, sizeof(l));
 	return rc;
+}
+
+enum cid_err cid_account_authenticate(struct cid_store *s, const struct cid_argon2_params *params,
+				      const char *username, const char *password, const char *addr,
+				      int64_t now, char id_out[CID_ID_CHARS + 1],
+				      int64_t *retry_after)
+{
+	return authenticate(s, params, username, password, addr, false, NULL, now, id_out,
+			    retry_after);
+}
+
+enum cid_err cid_account_login(struct cid_store *s, const struct cid_argon2_params *params,
+			       const char *username, const char *password, const char *addr,
+			       const char *ua, int64_t now, char id_out[CID_ID_CHARS + 1],
+			       int64_t *retry_after)
+{
+	return authenticate(s, params, username, password, addr, true, ua, now, id_out,
+			    retry_after);
 }

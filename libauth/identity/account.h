@@ -230,6 +230,13 @@ CID_MUST_CHECK enum cid_err cid_account_live(struct cid_txn *txn, const char *ac
 					     int64_t generation);
 
 /*
+ * The one rule of a new password (cid_account_add, cid_account_set_password
+ * and the account's security page): CID_MIN_PASSWORD..CID_MAX_PASSWORD
+ * bytes. NULL is not one.
+ */
+bool cid_account_password_ok(const char *password);
+
+/*
  * Replaces the password at time now (the record's "updated_at").
  * Errors: CID_ERR_NOTFOUND, CID_ERR_INVALID, CID_ERR_CRYPTO, CID_ERR_STORE.
  */
@@ -254,6 +261,19 @@ CID_MUST_CHECK enum cid_err
 cid_account_authenticate(struct cid_store *s, const struct cid_argon2_params *params,
 			 const char *username, const char *password, const char *addr, int64_t now,
 			 char id_out[CID_ID_CHARS + 1], int64_t *retry_after);
+
+/*
+ * cid_account_authenticate of a citizen logging in from the browser whose
+ * User-Agent is ua (NULL: unknown): the attempt on an existing account,
+ * right or wrong, is also recorded in its recent logins (logins.h), in the
+ * write transaction of the throttle's counters. A throttled attempt
+ * verifies nothing and records nothing. Errors: as cid_account_authenticate.
+ */
+CID_MUST_CHECK enum cid_err cid_account_login(struct cid_store *s,
+					      const struct cid_argon2_params *params,
+					      const char *username, const char *password,
+					      const char *addr, const char *ua, int64_t now,
+					      char id_out[CID_ID_CHARS + 1], int64_t *retry_after);
 
 /*
  * TOTP second factor (RFC 6238 as totp.h implements it: SHA-1, 6 digits, 30 s).
@@ -329,6 +349,51 @@ CID_MUST_CHECK enum cid_err cid_account_totp_failures(struct cid_store *s, const
 CID_MUST_CHECK enum cid_err cid_account_totp_check(struct cid_store *s, const char *account_id,
 						   const char *code, const char *addr, int64_t now,
 						   int64_t *retry_after);
+
+/*
+ * The citizen's own enrolment (the account's security page,
+ * account_totp_enrol.c): a new secret is pending until a code of it is
+ * typed back, at most CID_TOTP_PENDING_TTL seconds.
+ *
+ * cid_account_totp_begin: makes a new pending secret for account_id at now
+ * (replacing one pending before); *secret_b32_out and *uri_out as of
+ * cid_account_totp_enrol (each may be NULL). The citizen logs in as before
+ * until it is confirmed. Errors: CID_ERR_NOTFOUND (no such citizen),
+ * CID_ERR_EXISTS (already enrolled: remove the factor first),
+ * CID_ERR_CRYPTO, CID_ERR_NOMEM, CID_ERR_STORE.
+ *
+ * cid_account_totp_pending: the pending secret and its URI again (the page
+ * shows them until confirmed), new strings as above, both required.
+ * Errors: CID_ERR_NOTFOUND (no such citizen, nothing pending, or pending
+ * for too long), CID_ERR_STORE, CID_ERR_NOMEM.
+ *
+ * cid_account_totp_confirm: a code of the pending secret at now makes it
+ * the citizen's TOTP secret (its step used, the count of wrong codes
+ * cleared). A wrong one changes nothing and is not counted: only the
+ * signed-in citizen sees the pending secret, so a guess gains nothing.
+ * Errors: CID_ERR_INVALID (not CID_TOTP_DIGITS digits, now < 0),
+ * CID_ERR_DENIED (wrong code), CID_ERR_NOTFOUND (no such citizen, nothing
+ * pending, pending for too long), CID_ERR_EXISTS (enrolled meanwhile),
+ * CID_ERR_STORE, CID_ERR_CRYPTO, CID_ERR_NOMEM.
+ *
+ * cid_account_totp_remove: a fresh code of the secret in force, checked
+ * and counted as cid_account_totp_check does from addr, then the factor
+ * is removed (cid_account_totp_disable). Errors: those of
+ * cid_account_totp_check (CID_ERR_DENIED: wrong code, nothing removed;
+ * CID_ERR_NOTFOUND: not enrolled), CID_ERR_STORE.
+ */
+#define CID_TOTP_PENDING_TTL 600
+CID_MUST_CHECK enum cid_err cid_account_totp_begin(struct cid_store *s, const char *account_id,
+						   int64_t now, char **secret_b32_out,
+						   char **uri_out);
+CID_MUST_CHECK enum cid_err cid_account_totp_pending(struct cid_store *s, const char *account_id,
+						     int64_t now, char **secret_b32_out,
+						     char **uri_out);
+CID_MUST_CHECK enum cid_err cid_account_totp_confirm(struct cid_store *s, const char *account_id,
+						     const char *code, int64_t now);
+CID_MUST_CHECK enum cid_err cid_account_totp_remove(struct cid_store *s, const char *account_id,
+						    const char *code, const char *addr, int64_t now,
+						    int64_t *retry_after);
 
 /*
  * True if record (a stored or a stripped citizen record, borrowed) is enrolled

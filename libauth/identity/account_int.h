@@ -6,6 +6,8 @@
  *   account_claims.c  the claim table and the checks of a claim's value
  *   account_totp.c    the second factor: enrolment, the code check, the count of
  *                     consecutive wrong codes
+ *   account_totp_enrol.c  the citizen's own enrolment (pending until confirmed)
+ *                     and removal with a fresh code
  *
  * A record changes only inside cid_store_update, whose callback may run
  * twice: a callback computes nothing slow and only reads and writes the store.

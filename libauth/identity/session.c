@@ -14,6 +14,7 @@
 #include "str.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The store key of a cookie; false if the cookie cannot be one of ours. */
@@ -41,6 +42,28 @@ static bool copy_str(char *dst, size_t cap, const char *src)
 	return true;
 }
 
+/*
+ * The members a record made before they were kept may lack: created_at (its
+ * auth_time), last_used (created_at) and device (unknown).
+ */
+static enum cid_err times_from_record(const json_t *rec, struct cid_session *s)
+{
+	const json_t *created = json_object_get(rec, "created_at");
+	const json_t *used = json_object_get(rec, "last_used");
+	const json_t *device = json_object_get(rec, "device");
+
+	if ((created != NULL && !json_is_integer(created)) ||
+	    (used != NULL && !json_is_integer(used)) ||
+	    (device != NULL &&
+	     (!json_is_string(device) || json_string_length(device) >= sizeof(s->device))))
+		return CID_ERR_STORE;
+	s->created_at = created != NULL ? (int64_t)json_integer_value(created) : s->auth_time;
+	s->last_used = used != NULL ? (int64_t)json_integer_value(used) : s->created_at;
+	if (device != NULL)
+		memcpy(s->device, json_string_value(device), json_string_length(device) + 1);
+	return CID_OK;
+}
+
 /* Fills s from a stored record; CID_ERR_STORE if the record is malformed. */
 static enum cid_err from_record(const json_t *rec, struct cid_session *s)
 {
@@ -66,7 +89,7 @@ static enum cid_err from_record(const json_t *rec, struct cid_session *s)
 			      json_string_value(json_array_get(amr, i))))
 			return CID_ERR_STORE;
 	s->n_amr = json_array_size(amr);
-	return CID_OK;
+	return times_from_record(rec, s);
 }
 
 /*
@@ -123,6 +146,14 @@ enum cid_err cid_session_new(struct cid_store *s, const char *account_id, const 
 			     const char *const *amr, size_t n_amr, int64_t now, int64_t ttl,
 			     char cookie_out[CID_TOKEN_CHARS + 1], struct cid_session *out)
 {
+	return cid_session_start(s, account_id, acr, amr, n_amr, now, ttl, NULL, cookie_out, out);
+}
+
+enum cid_err cid_session_start(struct cid_store *s, const char *account_id, const char *acr,
+			       const char *const *amr, size_t n_amr, int64_t now, int64_t ttl,
+			       const char *ua, char cookie_out[CID_TOKEN_CHARS + 1],
+			       struct cid_session *out)
+{
 	enum cid_err rc = CID_OK;
 	char cookie[CID_TOKEN_CHARS + 1] = "";
 	char hash[CID_HASH_HEX + 1];
@@ -139,13 +170,17 @@ enum cid_err cid_session_new(struct cid_store *s, const char *account_id, const 
 	methods = amr_array(&sess);
 	CID_ENSURE(methods != NULL, CID_ERR_NOMEM);
 	sess.auth_time = now;
+	sess.created_at = now;
+	sess.last_used = now;
 	sess.expires_at = now + ttl;
+	cid_useragent_label(ua, sess.device);
 	CID_TRY(cid_random_token(cookie));
 	CID_TRY(cid_random_token(sess.sid));
-	rec = json_pack("{s:s, s:s, s:I, s:I, s:s, s:O, s:O}", "sid", sess.sid, "account_id",
-			sess.account_id, "auth_time", (json_int_t)sess.auth_time, "expires_at",
-			(json_int_t)sess.expires_at, "acr", sess.acr, "amr", methods, "clients",
-			clients);
+	rec = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:s, s:O, s:O}", "sid", sess.sid,
+			"account_id", sess.account_id, "auth_time", (json_int_t)sess.auth_time,
+			"created_at", (json_int_t)now, "last_used", (json_int_t)now, "expires_at",
+			(json_int_t)sess.expires_at, "device", sess.device, "acr", sess.acr, "amr",
+			methods, "clients", clients);
 	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
 	cid_secret_hash(cookie, CID_TOKEN_CHARS, hash);
 	{
@@ -288,6 +323,7 @@ void cid_session_form_token(const char *cookie, const char *csrf, char out[CID_T
 struct add_client {
 	const char *hash;
 	const char *client_id;
+	int64_t now; /* < 0: the last use is not written */
 };
 
 static enum cid_err add_client_cb(struct cid_txn *txn, void *arg)
@@ -299,15 +335,26 @@ static enum cid_err add_client_cb(struct cid_txn *txn, void *arg)
 	size_t i;
 	json_t *c;
 
+	bool known = false;
+	bool stale;
+
 	CID_TRY(cid_txn_get_json(txn, CID_DB_SESSIONS, key_of(a->hash), &rec));
 	clients = json_object_get(rec, "clients");
 	CID_ENSURE(json_is_array(clients), CID_ERR_STORE);
 	json_array_foreach(clients, i, c)
 	{
 		if (cid_str_eq(cid_str_of(json_string_value(c)), a->client_id))
-			goto out; /* already recorded: nothing to write */
+			known = true;
 	}
-	CID_ENSURE(json_array_append_new(clients, json_string(a->client_id)) == 0, CID_ERR_NOMEM);
+	stale = a->now >= 0 && cid_json_int(rec, "last_used") < a->now - CID_SESSION_TOUCH;
+	if (known && !stale)
+		goto out; /* nothing new to write */
+	if (!known)
+		CID_ENSURE(json_array_append_new(clients, json_string(a->client_id)) == 0,
+			   CID_ERR_NOMEM);
+	if (a->now >= 0)
+		CID_ENSURE(json_object_set_new(rec, "last_used", json_integer(a->now)) == 0,
+			   CID_ERR_NOMEM);
 	CID_TRY(cid_txn_put_json(txn, CID_DB_SESSIONS, key_of(a->hash), rec, 0));
 out:
 	json_decref(rec);
@@ -316,10 +363,16 @@ out:
 
 enum cid_err cid_session_add_client(struct cid_store *s, const char *cookie, const char *client_id)
 {
+	return cid_session_add_client_at(s, cookie, client_id, -1);
+}
+
+enum cid_err cid_session_add_client_at(struct cid_store *s, const char *cookie,
+				       const char *client_id, int64_t now)
+{
 	enum cid_err rc = CID_OK;
 	char hash[CID_HASH_HEX + 1];
 	size_t n = client_id == NULL ? 0 : strnlen(client_id, CID_MAX_CLIENT_ID + 1);
-	struct add_client a = {hash, client_id};
+	struct add_client a = {hash, client_id, now};
 
 	CID_ENSURE(n >= 1 && n <= CID_MAX_CLIENT_ID && cid_utf8_valid(client_id, n),
 		   CID_ERR_INVALID);
@@ -508,4 +561,82 @@ enum cid_err cid_session_end_account_txn(struct cid_txn *txn, const char *accoun
 out:
 	json_decref(a.keys);
 	return rc;
+}
+
+/* ---- a citizen's own list ---- */
+
+struct listing {
+	struct cid_txn *txn;
+	const char *account_id;
+	int64_t now;
+	struct cid_session_entry *list; /* CID_SESSION_LIST_MAX entries */
+	size_t n;
+};
+
+static enum cid_err list_one(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct listing *l = arg;
+	enum cid_err rc = CID_OK;
+	struct cid_session sess;
+	json_t *rec = NULL;
+	json_t *clients = NULL;
+	size_t at;
+
+	/* a damaged record, another citizen's, an ended or a dead one is not listed */
+	if (key.len != CID_HASH_HEX || cid_store_parse_json(val, &rec) != CID_OK ||
+	    !cid_str_eq(cid_str_of(cid_json_str(rec, "account_id")), l->account_id) ||
+	    from_record(rec, &sess) != CID_OK || l->now >= sess.expires_at ||
+	    citizen_live(l->txn, &sess) != CID_OK || clients_of(rec, &clients) != CID_OK)
+		goto out;
+	/* insertion by last use, newest first; the oldest falls off a full list */
+	at = l->n;
+	while (at > 0 && l->list[at - 1].sess.last_used < sess.last_used)
+		at--;
+	if (at == CID_SESSION_LIST_MAX)
+		goto out;
+	if (l->n == CID_SESSION_LIST_MAX)
+		json_decref(l->list[--l->n].clients);
+	memmove(&l->list[at + 1], &l->list[at], (l->n - at) * sizeof(l->list[0]));
+	l->list[at].sess = sess;
+	l->list[at].clients = clients;
+	clients = NULL;
+	l->n++;
+out:
+	json_decref(rec);
+	json_decref(clients);
+	return rc;
+}
+
+enum cid_err cid_session_list(struct cid_store *s, const char *account_id, int64_t now,
+			      struct cid_session_entry **out, size_t *n)
+{
+	enum cid_err rc = CID_OK;
+	struct listing l = {.account_id = account_id, .now = now};
+
+	CID_ENSURE(account_id != NULL, CID_ERR_INVALID);
+	l.list = calloc(CID_SESSION_LIST_MAX, sizeof(l.list[0]));
+	CID_ENSURE(l.list != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_store_read_begin(s, &l.txn));
+	CID_TRY(cid_txn_foreach(l.txn, CID_DB_SESSIONS, (struct cid_str){NULL, 0}, list_one, &l));
+	if (l.n == 0) {
+		free(l.list);
+		l.list = NULL;
+	}
+	*out = l.list;
+	*n = l.n;
+	l.list = NULL;
+	l.n = 0;
+out:
+	cid_store_read_end(l.txn);
+	cid_session_list_free(l.list, l.n);
+	return rc;
+}
+
+void cid_session_list_free(struct cid_session_entry *list, size_t n)
+{
+	if (list == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		json_decref(list[i].clients);
+	free(list);
 }

@@ -18,6 +18,7 @@
 #include "bounds.h"
 #include "err.h"
 #include "store.h"
+#include "useragent.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -34,7 +35,13 @@ struct cid_session {
 	char acr[32];		   /* "urn:civicid:acr:password" ... */
 	char amr[CID_MAX_AMR][16]; /* "pwd", "otp" (RFC 8176) */
 	size_t n_amr;
-	int64_t generation; /* the citizen's, when the session was made (account.h) */
+	int64_t generation;	       /* the citizen's, when the session was made (account.h) */
+	int64_t created_at;	       /* when it started (auth_time moves on a step-up); a record
+					  from before it was kept: its auth_time */
+	int64_t last_used;	       /* when a service last signed the citizen in with it (at
+					  least created_at) */
+	char device[CID_UA_LABEL_MAX]; /* the browser it started in, coarse
+					  (useragent.h); "" unknown */
 };
 
 /*
@@ -51,6 +58,17 @@ CID_MUST_CHECK enum cid_err cid_session_new(struct cid_store *s, const char *acc
 					    int64_t now, int64_t ttl,
 					    char cookie_out[CID_TOKEN_CHARS + 1],
 					    struct cid_session *out);
+
+/*
+ * cid_session_new, started from the browser whose User-Agent header is ua
+ * (NULL: unknown; only its coarse label, cid_useragent_label, is kept, for
+ * the citizen's list of their sessions). Errors: as cid_session_new.
+ */
+CID_MUST_CHECK enum cid_err cid_session_start(struct cid_store *s, const char *account_id,
+					      const char *acr, const char *const *amr, size_t n_amr,
+					      int64_t now, int64_t ttl, const char *ua,
+					      char cookie_out[CID_TOKEN_CHARS + 1],
+					      struct cid_session *out);
 
 /*
  * Finds the live session of a cookie value (any bytes; bounded by the caller).
@@ -91,6 +109,42 @@ void cid_session_form_token(const char *cookie, const char *csrf, char out[CID_T
 /* Records that client_id received tokens in the session of cookie. Idempotent. */
 CID_MUST_CHECK enum cid_err cid_session_add_client(struct cid_store *s, const char *cookie,
 						   const char *client_id);
+
+/*
+ * cid_session_add_client at now, which also becomes the session's last use
+ * (written when it is new or the last one is over CID_SESSION_TOUCH seconds
+ * old, so a burst of sign-ins costs one write). Errors: as
+ * cid_session_add_client.
+ */
+CID_MUST_CHECK enum cid_err cid_session_add_client_at(struct cid_store *s, const char *cookie,
+						      const char *client_id, int64_t now);
+
+/* How stale a session's last use may be before a sign-in writes it again. */
+#define CID_SESSION_TOUCH 60
+
+/* The most sessions of one citizen cid_session_list returns. */
+#define CID_SESSION_LIST_MAX 32
+
+/* One of a citizen's sessions, as cid_session_list returns it. */
+struct cid_session_entry {
+	struct cid_session sess;
+	json_t *clients; /* the client_ids that received tokens in it: an array, owned */
+};
+
+/*
+ * The live sessions of account_id at now (not expired, of the citizen's
+ * current generation), the most recently used first, at most
+ * CID_SESSION_LIST_MAX, into *out (free with cid_session_list_free; NULL
+ * when *n is 0) and *n. A damaged record is skipped. Written only on
+ * success. Errors: CID_ERR_INVALID (account_id NULL), CID_ERR_STORE,
+ * CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_session_list(struct cid_store *s, const char *account_id,
+					     int64_t now, struct cid_session_entry **out,
+					     size_t *n);
+
+/* Frees what cid_session_list returned (n entries). NULL is a no-op. */
+void cid_session_list_free(struct cid_session_entry *list, size_t n);
 
 /*
  * Ends the session of cookie (cid_session_end) or the one whose public id is

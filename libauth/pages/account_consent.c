@@ -364,22 +364,6 @@ out:
 
 /* ---- the form ---- */
 
-/* True if req carries the account page's form token of this browser's session. */
-static bool form_token_ok(const struct cid_request *req)
-{
-	const char *csrf = cid_params_get(&req->params, "csrf");
-	char want[CID_TOKEN_CHARS + 1];
-	bool ok;
-
-	if (!req->post || csrf == NULL || !cid_request_is_token(req->csrf_cookie))
-		return false;
-	cid_session_form_token(req->session_cookie, req->csrf_cookie, want);
-	ok = want[0] != '\0' &&
-	     cid_ct_streq(csrf, strnlen(csrf, CID_TOKEN_CHARS + 1), want, strlen(want));
-	cid_wipe(want, sizeof(want));
-	return ok;
-}
-
 enum cid_err cid_account_form_token(struct cid_ctx *ctx, const struct cid_request *req,
 				    struct cid_reply *reply, json_t *data)
 {
@@ -427,7 +411,7 @@ enum cid_err cid_account_consent_post(struct cid_ctx *ctx, const struct cid_requ
 	};
 
 	CID_TRY(account_find_session(ctx, req, locale, reply, &sess));
-	if (!form_token_ok(req)) {
+	if (!account_form_ok(req)) {
 		rc = cid_reply_error_page(reply, 403, "invalid_request", "err.account_stale",
 					  locale);
 		goto out;

@@ -11,6 +11,8 @@
 #include "reply.h"
 #include "session.h"
 
+#include <stdbool.h>
+
 /* The page's language: the pages' one rule (cid_request_locale). Static. */
 const char *account_page_locale(struct cid_ctx *ctx, const struct cid_request *req);
 
@@ -22,5 +24,12 @@ const char *account_page_locale(struct cid_ctx *ctx, const struct cid_request *r
 CID_MUST_CHECK enum cid_err account_find_session(struct cid_ctx *ctx, const struct cid_request *req,
 						 const char *locale, struct cid_reply *reply,
 						 struct cid_session *sess);
+
+/*
+ * True if req is a POST carrying the account pages' form token of this
+ * browser's session (cid_session_form_token of the session cookie and the
+ * browser's CSRF cookie, compared in constant time).
+ */
+bool account_form_ok(const struct cid_request *req);
 
 #endif

@@ -6,10 +6,12 @@
  */
 #include "account_pages_int.h"
 
+#include "crypto.h"
 #include "reply.h"
 #include "session.h"
 
 #include <jansson.h>
+#include <string.h>
 
 /*
  * The page's language: the pages' one rule (cid_request_locale: ?lang=, the
@@ -44,4 +46,20 @@ enum cid_err account_find_session(struct cid_ctx *ctx, const struct cid_request 
 	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_EXPIRED || rc == CID_ERR_REVOKED)
 		return cid_reply_answered(signed_out(reply, locale));
 	return rc;
+}
+
+/* True if req carries the account pages' form token of this browser's session. */
+bool account_form_ok(const struct cid_request *req)
+{
+	const char *csrf = cid_params_get(&req->params, "csrf");
+	char want[CID_TOKEN_CHARS + 1];
+	bool ok;
+
+	if (!req->post || csrf == NULL || !cid_request_is_token(req->csrf_cookie))
+		return false;
+	cid_session_form_token(req->session_cookie, req->csrf_cookie, want);
+	ok = want[0] != '\0' &&
+	     cid_ct_streq(csrf, strnlen(csrf, CID_TOKEN_CHARS + 1), want, strlen(want));
+	cid_wipe(want, sizeof(want));
+	return ok;
 }

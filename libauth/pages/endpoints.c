@@ -9,6 +9,7 @@
 #include "endpoints.h"
 
 #include "account_pages.h"
+#include "account_security.h"
 #include "audit_publish.h"
 #include "console.h"
 #include "frame.h"
@@ -26,7 +27,7 @@ static const struct cid_endpoint *stylesheet_rows(size_t *n)
 
 /* The modules' tables, in the order the router walks them. */
 static const struct cid_endpoint *(*const tables[])(size_t *n) = {
-    cid_oidc_endpoints,	   cid_audit_endpoints, cid_account_endpoints,
+    cid_oidc_endpoints,	   cid_audit_endpoints, cid_account_endpoints, cid_security_endpoints,
     cid_console_endpoints, cid_frame_endpoints, stylesheet_rows,
 };
 

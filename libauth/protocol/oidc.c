@@ -243,8 +243,8 @@ enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth, const struct cid
 	}
 	CID_TRY(rc);
 	if (cookie != NULL)
-		CID_TRY(cid_session_add_client(cid_ctx_store(ctx), cookie,
-					       cid_json_str(auth, "client_id")));
+		CID_TRY(cid_session_add_client_at(cid_ctx_store(ctx), cookie,
+						  cid_json_str(auth, "client_id"), now));
 	{
 		/*= RFC 9207 §2: the iss parameter is added to the authorization response */
 		const char *names[] = {"code", "state", "iss"};

@@ -72,8 +72,8 @@ enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
 		m.invalid = true;
 	} else {
 		cid_request_client_addr(ctx, req, client_addr);
-		rc = cid_account_authenticate(cid_ctx_store(ctx), &cfg->argon2, username, password,
-					      client_addr, req->now, account, &retry);
+		rc = cid_account_login(cid_ctx_store(ctx), &cfg->argon2, username, password,
+				       client_addr, req->user_agent, req->now, account, &retry);
 		/* one message for every failure, so the form never reveals whether an
 		 * account exists or is disabled */
 		if (rc == CID_ERR_DENIED || rc == CID_ERR_INVALID) {
@@ -100,8 +100,8 @@ enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
 		rc = cid_session_end(cid_ctx_store(ctx), req->session_cookie);
 		CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
 	}
-	CID_TRY(cid_session_new(cid_ctx_store(ctx), account, CID_ACR_PASSWORD, amr, 1, req->now,
-				cfg->session_ttl, cookie, &sess));
+	CID_TRY(cid_session_start(cid_ctx_store(ctx), account, CID_ACR_PASSWORD, amr, 1, req->now,
+				  cfg->session_ttl, req->user_agent, cookie, &sess));
 	CID_TRY(cid_reply_cookie(reply, cfg, CID_COOKIE_SESSION, cookie, cfg->session_ttl));
 	/* the steps after the login belong to the new session, which this
 	 * request's cookie header does not carry yet */

@@ -15,6 +15,7 @@
 #include "account.h"
 #include "bounds.h"
 #include "crypto.h"
+#include "logins.h"
 #include "oidc_int.h"
 #include "session.h"
 
@@ -75,6 +76,14 @@ enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
 	cid_request_client_addr(ctx, req, client_addr);
 	rc = cid_account_totp_check(cid_ctx_store(ctx), step.sess.account_id,
 				    code == NULL ? "" : code, client_addr, req->now, &retry);
+	/* a code checked, right or wrong, is an attempt the citizen sees on their security page */
+	if (rc == CID_OK || rc == CID_ERR_DENIED) {
+		enum cid_err logged =
+		    cid_logins_put(cid_ctx_store(ctx), step.sess.account_id, req->now, rc == CID_OK,
+				   CID_LOGIN_CODE, req->user_agent);
+
+		CID_ENSURE(logged == CID_OK, logged);
+	}
 	/* wrong, replayed, malformed, or no longer enrolled: one message for all */
 	if (rc == CID_ERR_DENIED || rc == CID_ERR_INVALID || rc == CID_ERR_NOTFOUND) {
 		m.key = "msg_failed";

@@ -66,6 +66,7 @@ struct cid_request {
 	const char *officer_cookie;  /* CID_COOKIE_OFFICER */
 	const char *lang_cookie;     /* CID_COOKIE_LANG */
 	const char *accept_language; /* the Accept-Language header, or NULL */
+	const char *user_agent;	     /* the User-Agent header, or NULL (also when over-long) */
 	const char *path;	     /* the path asked for, without the query ("/account"); may be
 					NULL (a caller that is no HTTP request) */
 	const char *remote_addr;     /* textual TCP peer address (behind a proxy, the proxy's) */
@@ -92,6 +93,7 @@ enum cid_page {
 	CID_PAGE_OFFICER_VERIFY,
 	/* the citizen's account pages (account_pages.c documents the data) */
 	CID_PAGE_ACCOUNT,
+	CID_PAGE_ACCOUNT_SECURITY, /* account_security.h documents the data */
 };
 
 #define CID_REPLY_MAX_COOKIES 4

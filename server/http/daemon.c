@@ -226,6 +226,13 @@ static int build_request(struct conn *c, const char *method)
 	    header(mhd, MHD_COOKIE_KIND, cid_cookie_name(cfg, CID_COOKIE_LANG), &too_long);
 	c->req.accept_language =
 	    header(mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_LANGUAGE, &too_long);
+	{
+		/* only its coarse label is kept: an over-long one is no reason to refuse */
+		bool ua_long = false;
+
+		c->req.user_agent =
+		    header(mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_USER_AGENT, &ua_long);
+	}
 	ctype = header(mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE, &too_long);
 	if (too_long)
 		return 431;
