@@ -40,7 +40,7 @@ apache_require() {
 # (more OIDC* directives). Prints nothing; the config is $tmp/NAME/httpd.conf.
 apache_rp_conf() {
 	local name=$1 port=$2 client_id=$3 secret=$4 scope=$5 extra=${6:-}
-	local adir=$tmp/$name run_as= u g passphrase
+	local adir=$tmp/$name run_as="" u g passphrase
 	mkdir -p "$adir/htdocs" "$adir/cgi" "$adir/run" "$adir/logs"
 	cat >"$adir/cgi/claims.cgi" <<'EOF'
 #!/bin/sh

@@ -43,14 +43,15 @@ const CITIZENS = [
 ];
 
 // civicid pages visited on their own, beside those the walk meets: each gets
-// the axe check. url is a path or a function of the page (null: nothing to
-// visit, e.g. a receipt that is still a download); when signed is true the
-// visit happens while the citizen is signed in, else after the logout.
+// the axe check. url(page) gives the path (null: nothing to visit, e.g. a
+// receipt that is still a download); shows is what the page must hold; signed
+// says whether the visit happens while the citizen is signed in (after B's
+// consent) or after the logout; shot names its screenshot (ja).
 // Add a page here and it is checked in both languages at both widths.
 const VISITS = [
-  { name: 'error', signed: true, url: () => '/authorize?client_id=no-such-service&response_type=code&scope=openid' },
-  { name: 'receipt', signed: true, shot: 'receipt', url: receiptPage },
-  { name: 'account (signed out)', signed: false, url: () => '/account' },
+  { name: 'error', signed: true, shows: 'main p.error[role=alert]', url: () => '/authorize?client_id=no-such-service&response_type=code&scope=openid' },
+  { name: 'receipt', signed: true, shows: 'main h1', shot: 'receipt', url: receiptPage },
+  { name: 'account (signed out)', signed: false, shows: 'main', url: () => '/account' },
 ];
 
 let chrome;
@@ -92,7 +93,7 @@ class Walk {
   /**
    * The page is civicid's: its language is the walk's; axe-core finds no
    * WCAG 2.1 A/AA violation at 1280 and at 320 px; at 320 px nothing scrolls
-   * sideways. With shot, the ja walk saves a screenshot (720 px wide).
+   * sideways. With shot, the ja walk saves a screenshot (560 px wide).
    */
   async check(name, { shot } = {}) {
     const page = this.page;
@@ -116,7 +117,7 @@ class Walk {
         }
       }
       if (shot && SHOTS && this.c.lang === 'ja') {
-        await page.setViewportSize({ width: 720, height: 900 }); // the card, not a sea of margin
+        await page.setViewportSize({ width: 560, height: 900 }); // the card, not a sea of margin
         await page.screenshot({ path: join(SHOTS, `${shot}.png`), fullPage: true });
       }
     } finally {
@@ -227,6 +228,7 @@ async function visits(w, signed) {
     const url = await v.url(w.page);
     if (url === null) continue; // not a page (yet): nothing to check
     await w.page.goto(new URL(url, ISSUER).href);
+    assert.ok((await w.page.locator(v.shows).count()) > 0, `${v.name}: the page shows ${v.shows} (${w.page.url()})`);
     await w.check(v.name, { shot: v.shot });
   }
 }
