@@ -3,7 +3,8 @@
 # is missing. Usage: deploy/install-deps.sh [run|test]
 #   run  (default) what building and running the server needs
 #   test also the test tools: clang + libFuzzer runtime, valgrind, wrk, node/npm,
-#        Apache with mod_auth_openidc, nginx (e2e/proxy), and the linters
+#        Apache with mod_auth_openidc, nginx (e2e/proxy), chromium with a Japanese
+#        font (the browser test's screenshots), and the linters
 #        (clang-format, clang-tidy, cppcheck)
 set -euo pipefail
 
@@ -13,7 +14,7 @@ pkgs=(build-essential cmake pkg-config libssl-dev liblmdb-dev lmdb-utils libjans
       libcurl4-openssl-dev libqrencode-dev ca-certificates curl tzdata)
 if [ "$mode" = test ]; then
 	pkgs+=(clang libclang-rt-14-dev valgrind wrk nodejs npm clang-format clang-tidy cppcheck apache2 libapache2-mod-auth-openidc python3 nginx
-	      chromium)
+	      chromium fonts-noto-cjk)
 fi
 
 missing=()

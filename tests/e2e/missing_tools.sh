@@ -120,6 +120,12 @@ fails "apache.sh without apache2" "Apache httpd is installed" \
 mkdir "$tmp/no-modules"
 fails "apache.sh without mod_auth_openidc" "is installed in $tmp/no-modules" \
 	env CIVICID_BIN="$bin" APACHE_MODULES="$tmp/no-modules" bash "$here/rp/apache.sh"
+fails "browser.sh without apache2" "Apache httpd is installed" \
+	env CIVICID_BIN="$bin" APACHE2="$tmp/no/apache2" bash "$here/rp/browser.sh"
+fails "browser.sh without chromium" "Chromium is installed" \
+	env CIVICID_BIN="$bin" CIVICID_CHROMIUM="$tmp/no/chromium" bash "$here/rp/browser.sh"
+fails "browser.sh without node" "node is installed" \
+	env PATH="$no_node" CIVICID_BIN="$bin" bash "$here/rp/browser.sh"
 fails "liboauth2.sh without liboauth2 (no verifier built)" "the liboauth2 verifier is built" \
 	env -u LIBOAUTH2_VERIFY CIVICID_BIN="$bin" bash "$here/rp/liboauth2.sh"
 

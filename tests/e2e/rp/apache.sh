@@ -20,19 +20,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=common.sh
 . "$here/common.sh"
 
-APACHE2=${APACHE2:-$(command -v apache2 || command -v httpd || echo /usr/sbin/apache2)}
-MODDIR=${APACHE_MODULES:-/usr/lib/apache2/modules}
-if [ ! -x "$APACHE2" ]; then
-	bail "Apache httpd is installed ($APACHE2)" \
-		"install apache2 and libapache2-mod-auth-openidc: deploy/install-deps.sh test"
-fi
-for m in mpm_event authz_core authn_core authz_user alias cgid auth_openidc; do
-	[ -f "$MODDIR/mod_$m.so" ] || bail "Apache module mod_$m is installed in $MODDIR" \
-		"install apache2 and libapache2-mod-auth-openidc: deploy/install-deps.sh test"
-done
-ok "Apache httpd and mod_auth_openidc are installed"
-diag "$("$APACHE2" -v 2>&1 | head -n 1); mod_auth_openidc $(dpkg-query -W -f='${Version}' \
-	libapache2-mod-auth-openidc 2>/dev/null || echo '(version unknown)')"
+# shellcheck source=apache_rp.sh
+. "$here/apache_rp.sh"
+apache_require
 
 USER_NAME=hanako
 PASSWORD='hanako-rp-Passw0rd!'
@@ -55,124 +45,10 @@ civicid_start
 ok "civicid serve listens on $ISSUER"
 
 # ---------------------------------------------------------------------------
-# Apache: a private ServerRoot in $tmp/apache
+# Apache: a private ServerRoot in $tmp/apache (apache_rp.sh)
 # ---------------------------------------------------------------------------
-adir=$tmp/apache
-mkdir -p "$adir/htdocs" "$adir/cgi" "$adir/run" "$adir/logs"
-cat >"$adir/cgi/claims.cgi" <<'EOF'
-#!/bin/sh
-# what mod_auth_openidc tells the application about the citizen
-printf 'Content-Type: text/plain; charset=utf-8\r\n\r\n'
-printf 'AUTH_TYPE=%s\n' "$AUTH_TYPE"
-printf 'REMOTE_USER=%s\n' "$REMOTE_USER"
-env | grep -E '^OIDC_(CLAIM_|access_token)' | sort
-EOF
-chmod 755 "$adir/cgi/claims.cgi"
-printf 'logged out\n' >"$adir/htdocs/loggedout"
-run_as=
-if [ "$(id -u)" -eq 0 ]; then
-	# httpd refuses to serve as root: its children run as an unprivileged user
-	u=www-data
-	getent passwd "$u" >/dev/null || u=nobody
-	g=$(id -gn "$u")
-	run_as="User $u
-Group $g"
-	chmod 755 "$tmp" "$adir" "$adir/htdocs" "$adir/cgi"
-	chmod 644 "$adir/htdocs/loggedout"
-	chown "$u" "$adir/run"
-fi
-passphrase=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
-conf=$adir/httpd.conf
-cat >"$conf" <<EOF
-ServerRoot "$adir"
-ServerName 127.0.0.1
-Listen 127.0.0.1:$APORT
-PidFile "$adir/run/httpd.pid"
-DefaultRuntimeDir "$adir/run"
-ErrorLog "$adir/logs/error.log"
-LogLevel warn auth_openidc:debug
-LogFormat "%h %u %t \"%r\" %>s %b" common
-CustomLog "$adir/logs/access.log" common
-$run_as
-
-LoadModule mpm_event_module "$MODDIR/mod_mpm_event.so"
-LoadModule authn_core_module "$MODDIR/mod_authn_core.so"
-LoadModule authz_core_module "$MODDIR/mod_authz_core.so"
-LoadModule authz_user_module "$MODDIR/mod_authz_user.so"
-LoadModule alias_module "$MODDIR/mod_alias.so"
-LoadModule cgid_module "$MODDIR/mod_cgid.so"
-LoadModule auth_openidc_module "$MODDIR/mod_auth_openidc.so"
-
-StartServers 1
-ServerLimit 1
-ThreadsPerChild 16
-MaxRequestWorkers 16
-MinSpareThreads 1
-MaxSpareThreads 16
-ScriptSock "$adir/run/cgid.sock"
-
-DocumentRoot "$adir/htdocs"
-<Directory />
-	Require all granted
-</Directory>
-
-OIDCProviderMetadataURL $ISSUER/.well-known/openid-configuration
-OIDCClientID $CLIENT_ID
-OIDCClientSecret $CLIENT_SECRET
-OIDCRedirectURI $REDIRECT_URI
-OIDCCryptoPassphrase $passphrase
-OIDCScope "openid profile email"
-OIDCPKCEMethod S256
-OIDCProviderTokenEndpointAuth client_secret_basic
-OIDCRemoteUserClaim sub
-OIDCPassClaimsAs environment
-
-ScriptAliasMatch "^/protected/\$" "$adir/cgi/claims.cgi"
-<Location /protected>
-	AuthType openid-connect
-	Require valid-user
-</Location>
-EOF
-
-APACHE_PID=
-apache_stop() {
-	[ -n "$APACHE_PID" ] || return 0
-	local pid=$APACHE_PID
-	APACHE_PID=
-	if ! term_wait "$pid"; then
-		echo "# Apache did not stop within 30 s of SIGTERM: killing it"
-		kill -KILL "$pid" 2>/dev/null
-	fi
-	wait "$pid" 2>/dev/null
-	return 0
-}
-CLEANUP_HOOKS+=(apache_stop)
-apache_log() { # the error log's lines about mod_auth_openidc problems, for failure messages
-	grep -E ':(error|warn|crit|alert|emerg)\]' "$adir/logs/error.log" 2>/dev/null | tail -n 40
-}
-
-if ! "$APACHE2" -f "$conf" -t >"$adir/logs/configtest" 2>&1; then
-	bail "Apache accepts the configuration" "$(cat "$adir/logs/configtest")"
-fi
-ok "Apache accepts the configuration (apache2 -t)"
-"$APACHE2" -f "$conf" -DFOREGROUND >"$adir/logs/stdout" 2>&1 </dev/null &
-APACHE_PID=$!
-up=
-for ((i = 0; i < 300; i++)); do
-	if ! kill -0 "$APACHE_PID" 2>/dev/null; then
-		wait "$APACHE_PID" 2>/dev/null
-		APACHE_PID=
-		break
-	fi
-	if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$LOGGED_OUT")" = 200 ]; then
-		up=1
-		break
-	fi
-	sleep 0.1
-done
-[ -n "$up" ] || bail "Apache serves on $AORIGIN" \
-	"$(cat "$adir/logs/stdout" "$adir/logs/error.log" 2>/dev/null | tail -n 40)"
-ok "Apache serves on $AORIGIN"
+apache_rp_conf apache "$APORT" "$CLIENT_ID" "$CLIENT_SECRET" "openid profile email"
+apache_rp_start apache "$APORT"
 
 # ---------------------------------------------------------------------------
 # 1. an unauthenticated visit is sent to civicid's authorization endpoint
@@ -180,7 +56,7 @@ ok "Apache serves on $AORIGIN"
 get "$AORIGIN/protected/"
 eq "GET /protected/ without a session redirects (302)" "$status" 302
 [ "$status" = 302 ] || bail "mod_auth_openidc redirects to civicid" "$(last)
-$(apache_log)"
+$(apache_log apache)"
 auth_url=$location
 eq "the redirect goes to civicid's authorization_endpoint" "$(url_base "$auth_url")" "$ISSUER/authorize"
 eq "response_type=code" "$(qparam "$auth_url" response_type)" code
@@ -241,7 +117,7 @@ else
 	bail "mod_auth_openidc accepts the code, the tokens and the ID token, back to /protected/" \
 		"$(last)
 --- Apache error log:
-$(apache_log)"
+$(apache_log apache)"
 fi
 if grep -q 'mod_auth_openidc_session' "$JAR"; then
 	ok "Apache set its session cookie"
@@ -350,7 +226,7 @@ check "the login form again" test -n "$req"
 apache_stop
 if [ "$fails" -gt 0 ]; then
 	diag "Apache's error log (the replayed callback's errors are expected):
-$(apache_log)"
+$(apache_log apache)"
 fi
 civicid_stop
 finish

@@ -242,16 +242,16 @@ add_client() {
 # Starts `civicid serve` on a free loopback port with the issuer
 # http://127.0.0.1:PORT and waits for its "listening" line. Sets CPORT, ISSUER,
 # CIVICID_PID. Retries with another port when the one picked was taken; never
-# picks RESERVED_PORT. CIVICID_CONFIG, if set, is passed as --config (the
-# flags here override it); CIVICID_PUBLIC_ISSUER, if set, is the issuer
-# instead (a proxy's URL in front of civicid).
+# picks a port of RESERVED_PORT (space-separated). CIVICID_CONFIG, if set, is
+# passed as --config (the flags here override it); CIVICID_PUBLIC_ISSUER, if
+# set, is the issuer instead (a proxy's URL in front of civicid).
 civicid_start() {
 	local attempt port want i issuer
 	for attempt in 1 2 3; do
 		: "attempt $attempt"
 		port=$(free_port)
-		# not the port reserved for another server of the test (not bound yet)
-		while [ "$port" = "${RESERVED_PORT:-}" ]; do port=$(free_port); done
+		# not a port reserved for another server of the test (not bound yet)
+		while [[ " ${RESERVED_PORT:-} " == *" $port "* ]]; do port=$(free_port); done
 		want="civicid: listening on 127.0.0.1 port $port"
 		issuer=${CIVICID_PUBLIC_ISSUER:-http://127.0.0.1:$port}
 		: >"$tmp/civicid.out"
