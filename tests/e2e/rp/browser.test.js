@@ -51,6 +51,7 @@ const CITIZENS = [
 const VISITS = [
   { name: 'error', signed: true, shows: 'main p.error[role=alert]', url: () => '/authorize?client_id=no-such-service&response_type=code&scope=openid' },
   { name: 'receipt', signed: true, shows: 'main h1', shot: 'receipt', url: receiptPage },
+  { name: 'security', signed: true, shows: 'main h1', url: () => '/account/security' },
   { name: 'account (signed out)', signed: false, shows: 'main', url: () => '/account' },
 ];
 
