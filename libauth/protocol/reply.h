@@ -92,6 +92,7 @@ enum cid_page {
 	CID_PAGE_OFFICER_VERIFY,
 	/* the citizen's account pages (account_pages.c documents the data) */
 	CID_PAGE_ACCOUNT,
+	CID_PAGE_RECEIPT, /* one consent receipt in plain words */
 };
 
 #define CID_REPLY_MAX_COOKIES 4
