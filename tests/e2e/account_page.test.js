@@ -51,6 +51,7 @@ controller_email = privacy@city.example.jp
 policy_url = https://city.example.jp/privacy
 `;
 const PAGE = 50; // CID_ACCOUNT_PAGE
+const ACCOUNT_LINK = '<a class="account" href="/account">';
 
 let store;
 let server;
@@ -85,6 +86,7 @@ async function signInAndApprove(s) {
   const req = await authorizationRequest(config, s.redirect, SCOPE, { ui_locales: 'en' });
   const { response: page } = await submitLogin(b, req.url, HANAKO.username, HANAKO.password);
   assert.equal(page.status, 200, `the consent page:\n${page.text.slice(0, 800)}`);
+  assert.ok(page.text.includes(ACCOUNT_LINK), 'the consent page links the account page');
   const form = parseForms(page.text).find((f) => /\/consent$/.test(f.action));
   const values = { action: 'approve' };
   for (const m of page.text.matchAll(/<input\b[^>]*type="checkbox"[^>]*name="([^"]*)"/g)) values[m[1]] = '1';
@@ -165,6 +167,7 @@ test('the trail is filtered by service and paged both ways by plain links', T, a
   // without JavaScript too: the login link, the form, and back on /account
   const loginPage = await b.follow(server.url('/account/login?lang=en').href);
   assert.equal(loginPage.status, 200);
+  assert.ok(loginPage.text.includes(ACCOUNT_LINK), 'the login page links the account page');
   const posted = await b.submit(loginPage.url, loginForm(loginPage.text), { username: HANAKO.username, password: HANAKO.password });
   const landed = await b.follow(posted.location);
   assert.equal(new URL(landed.url).pathname, '/account');
@@ -205,7 +208,15 @@ test('the trail is filtered by service and paged both ways by plain links', T, a
     const bad = await b.get(`/account?${q}&lang=en`);
     assert.equal(bad.status, 400, q);
     assert.ok(htmlDecode(bad.text).includes(MSG_EN[key]), q);
+    assert.ok(bad.text.includes(ACCOUNT_LINK), 'an error page links the account page');
   }
+  // the logged-out page links it too
+  const confirm = await b.get('/logout?lang=en');
+  const logout = parseForms(confirm.text).find((f) => f.method === 'post' && /\/logout$/.test(f.action));
+  assert.ok(logout, `a logout form:\n${confirm.text.slice(0, 500)}`);
+  const done = await b.follow((await b.submit(confirm.url, logout)).location ?? confirm.url);
+  assert.equal(done.status, 200);
+  assert.ok(done.text.includes(ACCOUNT_LINK), 'the logged-out page links the account page');
 });
 
 test('at 320 px the account page and a receipt page need no sideways scrolling, in ja and en', T, async () => {
@@ -224,6 +235,10 @@ test('at 320 px the account page and a receipt page need no sideways scrolling, 
         if (path.startsWith('/account?')) {
           assert.ok(rows > 0, 'trail rows on the page');
           assert.ok((await p.locator('.consent').count()) > 0, 'consents on the page');
+          // times as the citizen reads them, in the city's zone: no UTC ISO text
+          const body = await p.locator('main').innerText();
+          assert.match(body, lang === 'ja' ? /\d{4}年\d{1,2}月\d{1,2}日 \d\d:\d\d/ : /\d{1,2} [A-Z][a-z]+ \d{4}, \d\d:\d\d/);
+          assert.ok(!/\d{4}-\d\d-\d\dT\d\d:\d\d/.test(body), 'no UTC ISO time shown');
           // the trail's rows are stacked blocks here
           assert.equal(await p.locator('tr.entry').first().evaluate((e) => getComputedStyle(e).display), 'block');
         } else {
