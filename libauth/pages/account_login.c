@@ -72,18 +72,19 @@ out:
 	return rc;
 }
 
-/* The base64url SHA-256 of label and csrf into out. */
+/* The base64url SHA-256 of label and csrf (a token) into out. */
 static void derive(const char *label, const char *csrf, char out[CID_TOKEN_CHARS + 1])
 {
-	uint8_t in[64 + CID_TOKEN_CHARS];
+	char in[64 + CID_TOKEN_CHARS + 1];
 	uint8_t digest[32];
-	size_t ll = strlen(label);
+	int n = snprintf(in, sizeof(in), "%s%s", label, csrf);
 
-	memcpy(in, label, ll);
-	memcpy(in + ll, csrf, CID_TOKEN_CHARS);
-	cid_sha256(in, ll + CID_TOKEN_CHARS, digest);
-	if (cid_b64url_encode(digest, sizeof(digest), out, CID_TOKEN_CHARS + 1) != CID_OK)
-		out[0] = '\0';
+	out[0] = '\0';
+	if (n > 0 && (size_t)n < sizeof(in)) {
+		cid_sha256(in, (size_t)n, digest);
+		if (cid_b64url_encode(digest, sizeof(digest), out, CID_TOKEN_CHARS + 1) != CID_OK)
+			out[0] = '\0';
+	}
 	cid_wipe(in, sizeof(in));
 	cid_wipe(digest, sizeof(digest));
 }
