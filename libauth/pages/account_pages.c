@@ -9,6 +9,7 @@
 #include "account_pages.h"
 
 #include "account_consent.h"
+#include "account_login.h"
 #include "account_pages_int.h"
 
 #include "audit.h"
@@ -17,7 +18,6 @@
 #include "consent.h"
 #include "crypto.h"
 #include "policy.h"
-#include "receipt.h"
 #include "reply.h"
 #include "session.h"
 #include "str.h"
@@ -28,9 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_EVENT_KEY	 48
-#define RECEIPT_FILENAME "attachment; filename=\"consent-receipt.jwt\""
-#define STATUTE_PREFIX	 "statute:"
+#define MAX_EVENT_KEY  48
+#define STATUTE_PREFIX "statute:"
 
 /* Names for the citizen: the service's and its purposes', from the policies in force. */
 struct names {
@@ -336,29 +335,66 @@ out:
 	return rc;
 }
 
-/* The trail page after after_seq: *next is the seq to ask from for the next page, 0 if none. */
-static enum cid_err trail_view(struct names *nm, const char *account_id, uint64_t after_seq,
-			       json_t *out, uint64_t *next)
+/* Which page of the trail: the query's service filter and paging, checked (trail_query). */
+struct trail_query {
+	const char *service; /* NULL: every service */
+	uint64_t from_seq;   /* 0: the newest page */
+	bool newer;	     /* the page above from_seq (else below it) */
+};
+
+/* The links of a trail page: 0 where there is no such page. */
+struct trail_links {
+	uint64_t older; /* ?after=: the page below this one */
+	uint64_t newer; /* ?newer=: the page above this one */
+};
+
+/*
+ * The trail page q asks for, newest first, into out, and the links to the
+ * pages beside it. One entry more than a page is read, to know whether
+ * there is a page beyond it.
+ */
+static enum cid_err trail_view(struct names *nm, const char *account_id,
+			       const struct trail_query *q, json_t *out, struct trail_links *links)
 {
 	enum cid_err rc = CID_OK;
 	struct cid_txn *txn = NULL;
 	json_t *slice = NULL;
-	size_t i;
-	const json_t *e;
+	size_t n;
+	bool more;
+	uint64_t low;
+	uint64_t high;
 
-	*next = 0;
+	*links = (struct trail_links){0};
 	CID_TRY(cid_store_read_begin(cid_ctx_store(nm->ctx), &txn));
-	/* one more than a page, to know whether there is a next page */
-	rc = cid_audit_citizen(txn, account_id, after_seq, CID_ACCOUNT_PAGE + 1, &slice);
+	rc = cid_audit_citizen_page(txn, account_id, q->service, q->from_seq, q->newer,
+				    CID_ACCOUNT_PAGE + 1, &slice);
 	cid_store_read_end(txn);
 	CID_TRY(rc);
-	json_array_foreach(slice, i, e)
-	{
-		if (i == CID_ACCOUNT_PAGE) {
-			*next = (uint64_t)cid_json_int(json_array_get(slice, i - 1), "seq");
-			break;
-		}
-		CID_TRY(trail_entry(nm, e, out));
+	more = json_array_size(slice) > CID_ACCOUNT_PAGE;
+	n = more ? CID_ACCOUNT_PAGE : json_array_size(slice);
+	/* a page read upwards (oldest first) is shown newest first like any other */
+	for (size_t k = 0; k < n; k++)
+		CID_TRY(trail_entry(nm, json_array_get(slice, q->newer ? n - 1 - k : k), out));
+	if (n == 0) {
+		/* past either end: the way back is the page next to where it was asked */
+		if (q->from_seq > 0 && !q->newer)
+			links->newer = q->from_seq - 1;
+		if (q->from_seq > 0 && q->newer)
+			links->older = q->from_seq + 1;
+		goto out;
+	}
+	low = (uint64_t)cid_json_int(json_array_get(slice, q->newer ? 0 : n - 1), "seq");
+	high = (uint64_t)cid_json_int(json_array_get(slice, q->newer ? n - 1 : 0), "seq");
+
+	if (q->newer) {
+		links->older = low;
+		if (more)
+			links->newer = high;
+	} else {
+		if (more)
+			links->older = low;
+		if (q->from_seq > 0)
+			links->newer = high;
 	}
 out:
 	json_decref(slice);
@@ -383,45 +419,147 @@ static enum cid_err notice_names(struct names *nm, json_t *notice)
 	return CID_OK;
 }
 
+/* Appends {"id","name","selected"} for service to list, unless it is there already. */
+static enum cid_err add_service(struct names *nm, json_t *list, const char *service,
+				const char *selected)
+{
+	size_t i;
+	const json_t *v;
+
+	json_array_foreach(list, i, v)
+	{
+		if (strcmp(cid_json_str(v, "id"), service) == 0)
+			return CID_OK;
+	}
+	if (json_array_append_new(
+		list, json_pack("{s:s, s:s, s:b}", "id", service, "name", service_name(nm, service),
+				"selected", selected != NULL && strcmp(selected, service) == 0)) !=
+	    0)
+		return CID_ERR_NOMEM;
+	return CID_OK;
+}
+
+/*
+ * The services the trail can be narrowed to, into list: every service of
+ * the policies in force, then any other the citizen's consents name.
+ */
+static enum cid_err filter_services(struct names *nm, const json_t *history, const char *selected,
+				    json_t *list)
+{
+	enum cid_err rc = CID_OK;
+	size_t i;
+	const json_t *v;
+
+	for (i = 0; i < cid_policyset_count(nm->ps); i++)
+		CID_TRY(add_service(nm, list, cid_policyset_service(nm->ps, i), selected));
+	json_array_foreach(history, i, v)
+	{
+		const char *service = cid_json_str(v, "service");
+
+		if (service != NULL)
+			CID_TRY(add_service(nm, list, service, selected));
+	}
+out:
+	return rc;
+}
+
+/* True if list (filter_services) offers service. */
+static bool offered(const json_t *list, const char *service)
+{
+	size_t i;
+	const json_t *v;
+
+	json_array_foreach(list, i, v)
+	{
+		if (strcmp(cid_json_str(v, "id"), service) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The paging of the query into *q: at most one of after (the older page) and
+ * newer (the newer page), each a whole number of at most 20 digits; the
+ * message key of what is wrong into *why otherwise.
+ */
+static enum cid_err trail_paging(const struct cid_request *req, struct trail_query *q,
+				 const char **why)
+{
+	const char *after = cid_params_get(&req->params, "after");
+	const char *newer = cid_params_get(&req->params, "newer");
+	const char *v = after != NULL ? after : newer;
+
+	if (after != NULL && newer != NULL) {
+		*why = "err.account_paging";
+		return CID_ERR_INVALID;
+	}
+	if (v != NULL && cid_parse_u64(v, strlen(v), 0, UINT64_MAX, &q->from_seq) != CID_OK) {
+		*why = "err.account_after";
+		return CID_ERR_INVALID;
+	}
+	q->newer = newer != NULL;
+	return CID_OK;
+}
+
+/* Sets data[name] to seq when it is not 0. */
+static enum cid_err set_seq(json_t *data, const char *name, uint64_t seq)
+{
+	if (seq == 0)
+		return CID_OK;
+	return json_object_set_new(data, name, json_integer((json_int_t)seq)) == 0 ? CID_OK
+										   : CID_ERR_NOMEM;
+}
+
 enum cid_err cid_account_page(struct cid_ctx *ctx, const struct cid_request *req,
 			      struct cid_reply *reply)
 {
 	enum cid_err rc = CID_OK;
 	const char *locale = account_page_locale(ctx, req);
-	const char *after = cid_params_get(&req->params, "after");
+	const char *service = cid_params_get(&req->params, "service");
+	const char *why = NULL;
 	struct cid_policyref *pref = NULL;
 	struct names nm = {.ctx = ctx, .locale = locale};
 	struct cid_session sess;
+	struct trail_query q = {0};
+	struct trail_links links;
 	json_t *history = NULL;
 	json_t *consents = json_array();
 	json_t *trail = json_array();
+	json_t *services = json_array();
 	json_t *data = NULL;
-	uint64_t after_seq = 0;
-	uint64_t next = 0;
 
 	nm.clients = json_object();
-	CID_ENSURE(consents != NULL && trail != NULL && nm.clients != NULL, CID_ERR_NOMEM);
+	CID_ENSURE(consents != NULL && trail != NULL && services != NULL && nm.clients != NULL,
+		   CID_ERR_NOMEM);
 	CID_TRY(account_find_session(ctx, req, locale, reply, &sess));
-	if (after != NULL &&
-	    cid_parse_u64(after, strlen(after), 0, UINT64_MAX, &after_seq) != CID_OK) {
-		rc = cid_reply_error_page(reply, 400, "invalid_request", "err.account_after",
-					  locale);
+	if (trail_paging(req, &q, &why) != CID_OK) {
+		rc = cid_reply_error_page(reply, 400, "invalid_request", why, locale);
 		goto out;
 	}
 	pref = cid_ctx_policies_acquire(ctx);
 	nm.ps = cid_policyref_set(pref);
 	CID_TRY(cid_consent_history(cid_ctx_store(ctx), sess.account_id, NULL, &history));
+	/* the filter is one of the services offered, or none ("": every service) */
+	q.service = service != NULL && service[0] != '\0' ? service : NULL;
+	CID_TRY(filter_services(&nm, history, q.service, services));
+	if (q.service != NULL && !offered(services, q.service)) {
+		rc = cid_reply_error_page(reply, 400, "invalid_request", "err.account_service",
+					  locale);
+		goto out;
+	}
 	CID_TRY(consents_view(&nm, history, req->now, consents));
-	CID_TRY(trail_view(&nm, sess.account_id, after_seq, trail, &next));
-	data = json_pack("{s:b, s:s, s:O, s:b, s:b, s:O, s:b, s:b}", "signed_in", 1, "lang", locale,
-			 "consents", consents, "has_consents", json_array_size(consents) > 0,
-			 "no_consents", json_array_size(consents) == 0, "trail", trail, "has_trail",
-			 json_array_size(trail) > 0, "no_trail", json_array_size(trail) == 0);
+	CID_TRY(trail_view(&nm, sess.account_id, &q, trail, &links));
+	data =
+	    json_pack("{s:b, s:s, s:O, s:b, s:b, s:O, s:b, s:b, s:O, s:b}", "signed_in", 1, "lang",
+		      locale, "consents", consents, "has_consents", json_array_size(consents) > 0,
+		      "no_consents", json_array_size(consents) == 0, "trail", trail, "has_trail",
+		      json_array_size(trail) > 0, "no_trail", json_array_size(trail) == 0,
+		      "services", services, "has_pages", links.older != 0 || links.newer != 0);
 	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
-	if (next != 0)
-		CID_ENSURE(
-		    json_object_set_new(data, "next_after", json_integer((json_int_t)next)) == 0,
-		    CID_ERR_NOMEM);
+	CID_TRY(set_seq(data, "next_after", links.older));
+	CID_TRY(set_seq(data, "prev_newer", links.newer));
+	if (q.service != NULL)
+		CID_TRY(set_str(data, "filter_service", q.service));
 	CID_TRY(cid_account_form_token(ctx, req, reply, data));
 	CID_TRY(cid_account_notice(req, data));
 	CID_TRY(notice_names(&nm, json_array_get(json_object_get(data, "notice"), 0)));
@@ -433,47 +571,8 @@ out:
 	json_decref(history);
 	json_decref(consents);
 	json_decref(trail);
+	json_decref(services);
 	json_decref(data);
-	return cid_endpoint_rc(rc);
-}
-
-enum cid_err cid_account_receipt(struct cid_ctx *ctx, const struct cid_request *req,
-				 struct cid_reply *reply)
-{
-	enum cid_err rc = CID_OK;
-	const char *locale = account_page_locale(ctx, req);
-	const char *id = cid_params_get(&req->params, "id");
-	struct cid_session sess;
-	char *jws = NULL;
-
-	CID_TRY(account_find_session(ctx, req, locale, reply, &sess));
-	/* hostile input: cid_receipt_make refuses (CID_ERR_INVALID) an id not of our syntax */
-	rc = cid_receipt_make(ctx, id, sess.account_id, locale, req->now, &jws, NULL);
-	switch (rc) {
-	case CID_OK:
-		reply->status = 200;
-		reply->content_type = "application/jwt";
-		reply->content_disposition = RECEIPT_FILENAME;
-		reply->body_len = strlen(jws);
-		reply->body = jws;
-		reply->no_store = true;
-		jws = NULL;
-		break;
-	case CID_ERR_NOTFOUND:
-	case CID_ERR_INVALID:
-		rc = cid_reply_error_page(reply, 404, "not_found", "err.receipt_none", locale);
-		break;
-	case CID_ERR_REFUSED:
-		rc = cid_reply_error_page(reply, 404, "no_receipt", "err.receipt_refusal", locale);
-		break;
-	case CID_ERR_CONFIG:
-		rc = cid_reply_error_page(reply, 503, "temporarily_unavailable",
-					  "err.receipt_unconfigured", locale);
-		break;
-	default: break;
-	}
-out:
-	free(jws);
 	return cid_endpoint_rc(rc);
 }
 
@@ -481,6 +580,8 @@ static const struct cid_endpoint endpoints[] = {
     {"/account", cid_account_page, true, false, true, false, NULL},
     {"/account/receipt", cid_account_receipt, true, false, true, false, NULL},
     {"/account/consent", cid_account_consent_post, false, true, true, false, NULL},
+    {"/account/login", cid_account_signin, true, false, true, false, NULL},
+    {"/account/callback", cid_account_callback, true, false, true, false, NULL},
 };
 
 const struct cid_endpoint *cid_account_endpoints(size_t *n)

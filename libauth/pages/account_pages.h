@@ -3,20 +3,29 @@
  * session cookie (no login form of their own: a citizen signs in through any
  * city service, and the session then opens these pages).
  *
- *   GET /account[?after=SEQ][&lang=ja|en]
+ *   GET /account[?service=CLIENT_ID][&after=SEQ|&newer=SEQ][&lang=ja|en]
  *       CID_PAGE_ACCOUNT: the current decision on every attribute, per service
  *       and purpose, with a receipt link for each grant in force; and the
- *       citizen's slice of the audit log (cid_audit_citizen): who received
- *       which attributes, when, for what purpose, newest first, ACCOUNT_PAGE
- *       entries per page, ?after=SEQ for the next (older) page.
- *   GET /account/receipt?id=RECORD_ID[&lang=ja|en]
- *       the signed consent receipt (receipt.h) of one of the session's own
- *       records, as application/jwt with Content-Disposition: attachment.
+ *       citizen's slice of the audit log (cid_audit_citizen_page): who
+ *       received which attributes, when, for what purpose, newest first,
+ *       CID_ACCOUNT_PAGE entries per page, ?after=SEQ for the next (older)
+ *       page, ?newer=SEQ for the one before (newer), never both; ?service=
+ *       narrows it to one of the services the page offers (every service of
+ *       the policies in force, and any other the citizen's consents name; ""
+ *       is every service). 400 error page for a bad number (err.account_after),
+ *       both directions (err.account_paging), a service not offered
+ *       (err.account_service).
+ *   GET /account/receipt?id=RECORD_ID[&format=html|jwt][&lang=ja|en]
+ *       the consent receipt (receipt.h) of one of the session's own records:
+ *       CID_PAGE_RECEIPT (html, the default), the facts of its signed claims
+ *       in plain words; or (jwt) the signed receipt as application/jwt with
+ *       Content-Disposition: attachment. Another format: 400 error page.
  *
  * Without a live session both answer 401 with CID_PAGE_ACCOUNT saying the
- * citizen must sign in through a city service; never a redirect (there is no
- * safe place to send them). Another citizen's record id, an unknown or a
- * malformed one all answer the same 404, so ids reveal nothing.
+ * citizen is signed out and offering the login of the account pages'
+ * own client (account_login.h); never a redirect by itself. Another
+ * citizen's record id, an unknown or a malformed one all answer the same
+ * 404, so ids reveal nothing.
  *
  *   POST /account/consent
  *       a change of the citizen's consents: account_consent.h.
@@ -39,7 +48,22 @@
  *    "trail": [{"time" (RFC 3339), "local_time","service_name","purpose_text","event_key"
  *        ("account_ev_release|granted|refused|withdrawn|expired"),
  *        "items":[{"label_key"}], "statute"? (citation of a statute basis)}],
- *    "has_trail", "no_trail", "next_after"? (seq for the next page), "lang"}
+ *    "has_trail", "no_trail", "next_after"? (?after= of the older page),
+ *    "prev_newer"? (?newer= of the newer page), "has_pages" (either is there),
+ *    "services": [{"id","name","selected"}] (the filter's choices),
+ *    "filter_service"? (the service the trail is narrowed to), "lang"}
+ *
+ * CID_PAGE_RECEIPT data: {"signed_in": true, "lang", "id" (the record id
+ *    asked: the JWT link), "receipt_id", "version", "jurisdiction",
+ *    "principal_id" (the citizen's subject at the service), "policy_url",
+ *    "policy_version", "method_key" ("receipt_method_screen|account|paper|
+ *    other"), "controller_name", "controller_contact", "controller_address",
+ *    "controller_email", "controller_phone"?, "controller_url",
+ *    "service_name", "client_id", "purpose_text", "purpose_changed" (the
+ *    policy's text changed since), "items": [{"label_key"}], "given" (RFC
+ *    3339) with "given_local", "expires" with "expires_local" or
+ *    "until_withdrawn": true, "retention_days"? (the policy in force, while
+ *    it has the purpose)}
  * Every "*_local" (and "local_time") is that time as the citizen reads it:
  * in the page's language and the city's zone (config timezone, cid_tz_format).
  * Thread-safe.
@@ -56,16 +80,17 @@
 
 /*
  * GET /account. Fills *reply (zeroed): the page (200), the signed-out page
- * (401), or an error page (400: ?after is not a number). Errors (no reply):
+ * (401), or an error page (400: the filter or paging above). Errors (no reply):
  * CID_ERR_STORE, CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_account_page(struct cid_ctx *ctx, const struct cid_request *req,
 					     struct cid_reply *reply);
 
 /*
- * GET /account/receipt?id=RECORD_ID. Fills *reply (zeroed): the receipt (200,
- * application/jwt, attachment, no-store), the signed-out page (401), an error
- * page 404 (no such record of this citizen, or a refusal or withdrawal, which
+ * GET /account/receipt?id=RECORD_ID. Fills *reply (zeroed): the receipt page
+ * (200) or with format=jwt the receipt (200, application/jwt, attachment,
+ * no-store), the signed-out page (401), an error page 400 (another format),
+ * 404 (no such record of this citizen, or a refusal or withdrawal, which
  * has no receipt) or 503 (the controller is not configured: see config.h).
  * Errors (no reply): CID_ERR_STORE, CID_ERR_CRYPTO, CID_ERR_NOMEM.
  */

@@ -625,6 +625,17 @@ CID_MUST_CHECK enum cid_err cid_audit_provisions(struct cid_txn *txn, const char
 CID_MUST_CHECK enum cid_err cid_audit_citizen(struct cid_txn *txn, const char *account_id,
 					      uint64_t after_seq, size_t limit, json_t **out);
 
+/*
+ * cid_audit_citizen narrowed to one service (service NULL: every service) and
+ * paged either way: newer false, newest first from below from_seq (0: from the
+ * newest), as cid_audit_citizen; newer true, oldest first from above from_seq
+ * (the page before a page, read from its edge). At most limit entries; same
+ * *out and errors.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_citizen_page(struct cid_txn *txn, const char *account_id,
+						   const char *service, uint64_t from_seq,
+						   bool newer, size_t limit, json_t **out);
+
 /* ---- exports and their record (audit_export.c) ---- */
 
 /*

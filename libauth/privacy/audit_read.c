@@ -415,10 +415,19 @@ out:
 enum cid_err cid_audit_citizen(struct cid_txn *txn, const char *account_id, uint64_t after_seq,
 			       size_t limit, json_t **out)
 {
+	return cid_audit_citizen_page(txn, account_id, NULL, after_seq, false, limit, out);
+}
+
+enum cid_err cid_audit_citizen_page(struct cid_txn *txn, const char *account_id,
+				    const char *service, uint64_t from_seq, bool newer,
+				    size_t limit, json_t **out)
+{
 	enum cid_err rc = CID_OK;
 	struct slice sl = {.list = json_array(), .limit = limit};
-	struct cid_audit_filter f = {
-	    .citizen = account_id, .after_seq = after_seq, .newest_first = true};
+	struct cid_audit_filter f = {.citizen = account_id,
+				     .service = service,
+				     .after_seq = from_seq,
+				     .newest_first = !newer};
 
 	CID_ENSURE(sl.list != NULL, CID_ERR_NOMEM);
 	CID_ENSURE(account_id != NULL, CID_ERR_INVALID);

@@ -27,6 +27,7 @@ static const char *const page_files[] = {
     [CID_PAGE_OFFICER_VERIFY] = "officer_verify.html",
     [CID_PAGE_ACCOUNT] = "account.html",
     [CID_PAGE_ACCOUNT_SECURITY] = "account_security.html",
+    [CID_PAGE_RECEIPT] = "receipt.html",
 };
 
 #define N_PAGES (sizeof(page_files) / sizeof(page_files[0]))

@@ -16,6 +16,7 @@ import { authorizationRequest, codeGrant, discover } from './lib/flow.js';
 
 const T = { timeout: 120_000 };
 const MSG_EN = JSON.parse(readFileSync(new URL('../../web/messages/en.json', import.meta.url), 'utf8'));
+const MSG_JA = JSON.parse(readFileSync(new URL('../../web/messages/ja.json', import.meta.url), 'utf8'));
 const TYP = 'consent-receipt+jwt';
 
 const POLICY = `# e2e: receipts
@@ -128,8 +129,50 @@ test('after a consent flow the account page lists the consents, with a receipt l
   assert.ok(text.includes(MSG_EN['attr.email']));
 });
 
+test('each receipt is a page saying its Kantara fields in plain words, in local time, with the JWT beside it', T, async () => {
+  for (const [lang, msgs] of [['en', MSG_EN], ['ja', MSG_JA]]) {
+    const res = await hanako.get(`/account/receipt?id=${receiptIds[0]}&lang=${lang}`);
+    assert.equal(res.status, 200, res.text.slice(0, 500));
+    assert.match(res.headers.get('content-type'), /^text\/html/);
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    assert.equal(res.headers.get('content-disposition'), null, 'a page, not a download');
+    assert.ok(!/<script/i.test(res.text), 'no JavaScript');
+    const facts = res.text.match(/<dl class="facts receipt">[\s\S]*?<\/dl>/)?.[0] ?? '';
+    const plain = (html) => htmlDecode(html.replace(/<[^>]*>/g, ' ')).replace(/\s+/g, ' ');
+    const text = plain(facts);
+    // each fact: its term (a message of the page's language) and what it says, in words
+    const shown = new Map([...facts.matchAll(/<dt>([\s\S]*?)<\/dt><dd[^>]*>([\s\S]*?)<\/dd>/g)].map((m) => [plain(m[1]).trim(), ` ${plain(m[2]).trim()} `]));
+    const dd = (key) => {
+      const found = key === 'receipt_policy_version' ? shown.get(msgs.receipt_policy) : shown.get(msgs[key]);
+      assert.ok(found, `the receipt names "${msgs[key]}" in:\n${text}`);
+      return key === 'receipt_policy_version' ? found.slice(found.indexOf(msgs[key]) + msgs[key].length) : found;
+    };
+    // who received it, for what, which attributes, on which basis
+    assert.ok(dd('receipt_service').startsWith(` ${lang === 'en' ? 'Childcare support (receipt e2e)' : '子育て支援（レシート試験）'} (svc-r)`));
+    assert.ok(dd('receipt_purpose').startsWith(` ${lang === 'en' ? 'To calculate your childcare fee' : '保育料を算定するため'}`));
+    assert.ok(dd('receipt_attributes').startsWith(` ${msgs['attr.email']} ${msgs['attr.given_name']} `));
+    assert.ok(dd('receipt_basis').startsWith(` ${msgs.receipt_basis_consent}`));
+    // when (the city's zone, Asia/Tokyo, in the page's language) and how long
+    const localTime = lang === 'en' ? /^ \d{1,2} [A-Z][a-z]+ \d{4}, \d\d:\d\d /u : /^ \d{4}年\d{1,2}月\d{1,2}日 \d\d:\d\d /u;
+    assert.match(dd('receipt_given'), localTime);
+    assert.ok(dd('receipt_given').includes(msgs.receipt_method_screen));
+    assert.match(dd('receipt_lasts'), new RegExp(`^ ${msgs.receipt_until}${localTime.source.slice(1)}`, 'u'));
+    assert.match(dd('receipt_retention'), /^ \D+ 365 /u);
+    // the controller and its contact, the policy and its version, the receipt's id
+    for (const v of ['Demo City of Aoi', 'Privacy Office, Aoi City Hall', '1-1 Aoi, Demo City, Fukushima 965-0000', 'privacy@city.example.jp'])
+      assert.ok(dd('receipt_controller').includes(v), v);
+    assert.ok(dd('receipt_policy').startsWith(' https://city.example.jp/privacy'));
+    assert.match(dd('receipt_policy_version'), /^ [0-9a-f]{64} /);
+    assert.ok(dd('receipt_you').startsWith(` ${hanakoSub} `), 'the subject the service knows');
+    assert.match(dd('receipt_id'), /^ [0-9a-f-]{36} KI-CR-v1\.1\.0/);
+    assert.ok(!/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/.test(text.replace(/datetime="[^"]*"/g, '')), 'no UTC ISO time shown');
+    // the JWT download beside it
+    assert.ok(res.text.includes(`href="/account/receipt?id=${receiptIds[0]}&amp;format=jwt&amp;lang=${lang}"`), 'the JWT link');
+  }
+});
+
 test('the receipt downloads as a JWT that verifies against /jwks and names the service, purpose and attributes', T, async () => {
-  const res = await hanako.get(`/account/receipt?id=${receiptIds[0]}&lang=en`);
+  const res = await hanako.get(`/account/receipt?id=${receiptIds[0]}&lang=en&format=jwt`);
   assert.equal(res.status, 200, res.text.slice(0, 500));
   assert.equal(res.headers.get('content-type'), 'application/jwt');
   assert.match(res.headers.get('content-disposition'), /^attachment; filename="[^"]+\.jwt"$/);
@@ -167,7 +210,7 @@ test('the receipt downloads as a JWT that verifies against /jwks and names the s
   assert.equal(c.purpose_text_current, true);
   assert.match(c.expires_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   // both links name one decision, hence one receipt
-  const other = await hanako.get(`/account/receipt?id=${receiptIds[1]}`);
+  const other = await hanako.get(`/account/receipt?id=${receiptIds[1]}&format=jwt`);
   const { payload: c2 } = await jwtVerify(other.text.trim(), jwks, { issuer: server.issuer, typ: TYP });
   assert.equal(c2.consentReceiptID, c.consentReceiptID);
   assert.deepEqual(c.consent_records.slice().sort(), receiptIds.slice().sort());
@@ -181,9 +224,11 @@ test("another citizen's session cannot fetch the receipt; malformed ids are refu
   // the page shows labels, never attribute names: hanako's grants would show as "granted"
   assert.ok(!htmlDecode(own.text).includes(MSG_EN.account_state_granted), 'none of hanako');
   assert.deepEqual(receiptLinks(own.text), [], 'taro refused everything: no receipt link');
-  const res = await taro.get(`/account/receipt?id=${receiptIds[0]}`);
-  assert.equal(res.status, 404);
-  assert.notEqual(res.headers.get('content-type'), 'application/jwt');
+  for (const format of ['', '&format=jwt']) {
+    const res = await taro.get(`/account/receipt?id=${receiptIds[0]}${format}`);
+    assert.equal(res.status, 404);
+    assert.notEqual(res.headers.get('content-type'), 'application/jwt');
+  }
   for (const id of ['x', '..%2F..%2Fetc%2Fpasswd', `${receiptIds[0]}0`, receiptIds[0].toUpperCase()]) {
     const bad = await hanako.get(`/account/receipt?id=${id}`);
     assert.equal(bad.status, 404, id);

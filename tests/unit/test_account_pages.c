@@ -399,7 +399,7 @@ static void test_the_receipt_downloads_for_the_own_grant_only(void **state)
 	json_t *claims = NULL;
 	struct cid_keyref *kref;
 
-	snprintf(query, sizeof(query), "id=%s&lang=en", f->granted);
+	snprintf(query, sizeof(query), "id=%s&lang=en&format=jwt", f->granted);
 	get(f, cid_account_receipt, f->hanako.cookie, query, &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.content_type, "application/jwt");
@@ -539,6 +539,212 @@ static void test_a_service_without_policy_is_named_by_registration_or_id(void **
 	cid_reply_free(&r);
 }
 
+/* Appends a release.permit of attribute to service for account, at minute i. */
+static void release_to(struct fixture *f, const char *account, const char *service,
+		       const char *attribute, int i)
+{
+	char t[32];
+	json_t *e;
+
+	snprintf(t, sizeof(t), "2027-01-16T08:%02d:00Z", i % 60);
+	e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:s, s:s, s:s, s:s}", "time", t,
+		      "type", "release.permit", "actor", "service", "citizen", account, "service",
+		      service, "purpose", "fees", "attributes", attribute, "decision", "permit",
+		      "reason", "permit_consent", "basis", "consent", "endpoint", "userinfo");
+	assert_non_null(e);
+	assert_int_equal(cid_audit_append(f->log, &e, 1, NULL), CID_OK);
+	json_decref(e);
+}
+
+/* The seq of the page's trail link name, as a query "NAME=SEQ&..." with the rest appended. */
+static void link_query(const struct cid_reply *r, const char *name, const char *param,
+		       const char *rest, char *out, size_t n)
+{
+	const json_t *v = json_object_get(r->page_data, name);
+
+	assert_true(json_is_integer(v));
+	snprintf(out, n, "%s=%lld%s", param, (long long)json_integer_value(v), rest);
+}
+
+static const char *trail_time(const struct cid_reply *r, size_t i)
+{
+	return json_string_value(
+	    json_object_get(json_array_get(json_object_get(r->page_data, "trail"), i), "time"));
+}
+
+static void test_the_trail_pages_back_and_forth(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_reply first;
+	struct cid_reply older;
+	struct cid_reply newer;
+	char query[96];
+
+	for (int i = 0; i < CID_ACCOUNT_PAGE + 5; i++)
+		release_to(f, f->hanako.id, "svc", "family_name", i);
+	get(f, cid_account_page, f->hanako.cookie, "", &first);
+	/* the newest page has a way down, none up */
+	assert_null(json_object_get(first.page_data, "prev_newer"));
+	assert_true(json_is_true(json_object_get(first.page_data, "has_pages")));
+	link_query(&first, "next_after", "after", "", query, sizeof(query));
+	get(f, cid_account_page, f->hanako.cookie, query, &older);
+	assert_int_equal(json_array_size(json_object_get(older.page_data, "trail")), 5 + 3);
+	assert_null(json_object_get(older.page_data, "next_after"));
+	/* and back up: the same page as the first, newest first */
+	link_query(&older, "prev_newer", "newer", "", query, sizeof(query));
+	get(f, cid_account_page, f->hanako.cookie, query, &newer);
+	assert_int_equal(newer.status, 200);
+	assert_int_equal(json_array_size(json_object_get(newer.page_data, "trail")),
+			 CID_ACCOUNT_PAGE);
+	assert_string_equal(trail_time(&newer, 0), trail_time(&first, 0));
+	assert_string_equal(trail_time(&newer, CID_ACCOUNT_PAGE - 1),
+			    trail_time(&first, CID_ACCOUNT_PAGE - 1));
+	assert_null(json_object_get(newer.page_data, "prev_newer"));
+	assert_true(json_equal(json_object_get(newer.page_data, "next_after"),
+			       json_object_get(first.page_data, "next_after")));
+	cid_reply_free(&first);
+	cid_reply_free(&older);
+	cid_reply_free(&newer);
+}
+
+static void test_the_trail_filters_by_service(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_reply r;
+	const json_t *row;
+	const json_t *v;
+	size_t i;
+	int offered = 0;
+
+	record_unpolicied(f, "other-svc"); /* taro's consent names a second service */
+	for (int k = 0; k < 4; k++)
+		release_to(f, f->taro.id, k % 2 == 0 ? "svc" : "other-svc", "email", k);
+	get(f, cid_account_page, f->taro.cookie, "service=other-svc&lang=en", &r);
+	assert_int_equal(r.status, 200);
+	/* two releases to other-svc and taro's grant to it; nothing of svc */
+	assert_int_equal(json_array_size(json_object_get(r.page_data, "trail")), 3);
+	json_array_foreach(json_object_get(r.page_data, "trail"), i, row) assert_string_equal(
+	    json_string_value(json_object_get(row, "service_name")), "other-svc");
+	assert_string_equal(page_str(&r, "filter_service"), "other-svc");
+	json_array_foreach(json_object_get(r.page_data, "services"), i, v)
+	{
+		const char *id = json_string_value(json_object_get(v, "id"));
+
+		assert_int_equal(json_is_true(json_object_get(v, "selected")),
+				 strcmp(id, "other-svc") == 0);
+		offered++;
+	}
+	assert_int_equal(offered, 2); /* svc (its policy) and other-svc (taro's consent) */
+	cid_reply_free(&r);
+
+	/* "" is every service */
+	get(f, cid_account_page, f->taro.cookie, "service=", &r);
+	assert_int_equal(json_array_size(json_object_get(r.page_data, "trail")), 2 + 4);
+	assert_null(json_object_get(r.page_data, "filter_service"));
+	cid_reply_free(&r);
+}
+
+static void test_a_bad_filter_or_paging_is_an_error_page(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_reply r;
+
+	static const struct {
+		const char *query;
+		const char *why;
+	} rows[] = {
+	    {"service=nope", "err.account_service"},
+	    {"service=%3Cscript%3E", "err.account_service"},
+	    {"service=svc%20", "err.account_service"},
+	    {"after=3&newer=5", "err.account_paging"},
+	    {"newer=abc", "err.account_after"},
+	    {"newer=-3", "err.account_after"},
+	    {"newer=18446744073709551616", "err.account_after"},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		get(f, cid_account_page, f->hanako.cookie, rows[i].query, &r);
+		assert_int_equal(r.status, 400);
+		assert_int_equal(r.page, CID_PAGE_ERROR);
+		assert_string_equal(page_str(&r, "description"), rows[i].why);
+		cid_reply_free(&r);
+	}
+}
+
+static void test_the_receipt_page_says_the_kantara_fields_in_plain_words(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_reply r;
+	char query[96];
+	const json_t *items;
+
+	snprintf(query, sizeof(query), "id=%s&lang=en", f->granted);
+	get(f, cid_account_receipt, f->hanako.cookie, query, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.page, CID_PAGE_RECEIPT);
+	assert_null(r.body);
+	assert_true(r.no_store);
+	assert_string_equal(page_str(&r, "id"), f->granted);
+	assert_string_equal(page_str(&r, "receipt_id"), f->granted);
+	assert_string_equal(page_str(&r, "version"), CID_RECEIPT_VERSION);
+	assert_string_equal(page_str(&r, "service_name"), "Childcare support");
+	assert_string_equal(page_str(&r, "client_id"), "svc");
+	assert_string_equal(page_str(&r, "purpose_text"), "To calculate your childcare fee");
+	assert_true(json_is_false(json_object_get(r.page_data, "purpose_changed")));
+	items = json_object_get(r.page_data, "items");
+	/* the decision that granted family_name granted given_name with it (one submit) */
+	assert_int_equal(json_array_size(items), 2);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_array_get(items, 0), "label_key")),
+	    "attr.family_name");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_array_get(items, 1), "label_key")),
+	    "attr.given_name");
+	assert_string_equal(page_str(&r, "controller_name"), "Aoi City");
+	assert_string_equal(page_str(&r, "controller_contact"), "Privacy Office");
+	assert_string_equal(page_str(&r, "controller_address"), "1-1 Aoi, Aoi City");
+	assert_string_equal(page_str(&r, "controller_email"), "privacy@city.example.jp");
+	assert_string_equal(page_str(&r, "policy_url"), "https://city.example.jp/privacy");
+	assert_string_equal(page_str(&r, "jurisdiction"), "JP");
+	assert_string_equal(page_str(&r, "method_key"), "receipt_method_screen");
+	assert_non_null(page_str(&r, "policy_version"));
+	assert_non_null(page_str(&r, "principal_id"));
+	/* given two days before NOW (2027-01-15T08:00:00Z), lasting a year: local times */
+	assert_string_equal(page_str(&r, "given"), "2027-01-13T08:00:00Z");
+	assert_string_equal(page_str(&r, "given_local"), "13 January 2027, 17:00");
+	assert_string_equal(page_str(&r, "expires_local"), "15 January 2028, 17:00");
+	assert_null(json_object_get(r.page_data, "until_withdrawn"));
+	assert_true(json_is_integer(json_object_get(r.page_data, "retention_days")));
+	cid_reply_free(&r);
+
+	/* in Japanese: the same facts, the times as a Japanese reader reads them */
+	snprintf(query, sizeof(query), "id=%s&lang=ja&format=html", f->granted);
+	get(f, cid_account_receipt, f->hanako.cookie, query, &r);
+	assert_int_equal(r.page, CID_PAGE_RECEIPT);
+	assert_string_equal(page_str(&r, "service_name"), "子育て支援");
+	assert_string_equal(page_str(&r, "expires_local"), "2028年1月15日 17:00");
+	cid_reply_free(&r);
+
+	/* taro's consent lasts until withdrawn */
+	snprintf(query, sizeof(query), "id=%s", f->taro_rec);
+	get(f, cid_account_receipt, f->taro.cookie, query, &r);
+	assert_int_equal(r.page, CID_PAGE_RECEIPT);
+	assert_true(json_is_true(json_object_get(r.page_data, "until_withdrawn")));
+	assert_null(json_object_get(r.page_data, "expires"));
+	cid_reply_free(&r);
+
+	/* another citizen's receipt is not found as a page either; an unknown format is refused */
+	get(f, cid_account_receipt, f->hanako.cookie, query, &r);
+	assert_int_equal(r.status, 404);
+	assert_int_equal(r.page, CID_PAGE_ERROR);
+	cid_reply_free(&r);
+	snprintf(query, sizeof(query), "id=%s&format=pdf", f->granted);
+	get(f, cid_account_receipt, f->hanako.cookie, query, &r);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(page_str(&r, "description"), "err.receipt_format");
+	cid_reply_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -559,6 +765,12 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_a_service_without_policy_is_named_by_registration_or_id, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_the_trail_pages_back_and_forth, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_the_trail_filters_by_service, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_a_bad_filter_or_paging_is_an_error_page, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_the_receipt_page_says_the_kantara_fields_in_plain_words, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

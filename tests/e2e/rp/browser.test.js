@@ -65,14 +65,15 @@ after(async () => {
   await chrome?.close();
 });
 
-/** The first receipt of the account page when GET answers text/html (a page to check), else null. */
+/** The first receipt of the account page: a page (text/html) to check, its JWT a link beside it. */
 async function receiptPage(page) {
   await page.goto(`${ISSUER}/account`);
   const href = await page.locator('a.receipt').first().getAttribute('href');
   assert.ok(href, 'the account page links a receipt');
   const res = await page.request.get(new URL(href, ISSUER).href);
   assert.equal(res.status(), 200, `GET ${href}: ${(await res.text()).slice(0, 300)}`);
-  return /^text\/html\b/.test(res.headers()['content-type'] ?? '') ? href : null;
+  assert.match(res.headers()['content-type'] ?? '', /^text\/html\b/, 'the receipt is a page');
+  return href;
 }
 
 /** One citizen's walk: its pages, clicks and what it checked. */
