@@ -65,6 +65,7 @@ static const char *const db_names[] = {
     [CID_DB_OFFICER_SESSIONS] = "officer_sessions",
     [CID_DB_WITNESS] = "witness",
     [CID_DB_LOGOUT_QUEUE] = "logout_queue",
+    [CID_DB_POLICIES] = "policies",
 };
 /* clang-format on */
 
