@@ -15,7 +15,7 @@
  *   "type"           "consent.granted" | "consent.refused" | "consent.withdrawn" |
  *                    "consent.expired" | "release.permit" | "release.deny" |
  *                    "audit.exported" | "logout.delivered" | "logout.failed" |
- *                    "key.rotated"
+ *                    "key.rotated" | "officer.searched" | "officer.viewed"
  *   "actor"          who caused it: "citizen", "service", "operator" (the CLI),
  *                    "officer:<name>", "system"
  *   "citizen"        internal account id (never only the pairwise sub)
@@ -28,7 +28,9 @@
  *   "basis"          "consent" | "statute:<citation>"
  *   "rule"           "file.policy:LINE" of the deciding rule
  *   "consent_records" array of consent record ids behind the decision
- *   "policy_version" hex SHA-256 of the policy file
+ *   "policy_version" hex SHA-256 of the policy file (its text: policy_archive.h)
+ *   "purpose_digest" the deciding purpose's digest (policy.h) under that
+ *                    version: what it asked, its ja/en notice included
  *   "endpoint"       "id_token" | "userinfo" | "consent-screen" | "account" | "cli" |
  *                    "officer-console" | "backchannel-logout"
  *   "request_id"     correlation id of the request; on release entries the
@@ -36,6 +38,10 @@
  *                    per answer, so a service learns nothing of other releases
  *   "grant_id"       the grant a release was made under (release entries)
  *   "level"          authentication level of the release (1 password, 2 MFA)
+ *   "acr", "amr", "auth_time"  how and when the citizen authenticated, as
+ *                    the grant released under says (release entries; each
+ *                    absent when unknown): the acr URI, the RFC 8176 method
+ *                    names, an RFC 3339 time
  *   "expires_at"     for consent.granted: RFC 3339 time the grant lapses
  *   "ext"            for audit.exported: what left the log, every member a
  *                    string: "format" ("jsonl" | "csv"), "rows" (entries in
