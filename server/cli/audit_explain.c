@@ -122,10 +122,12 @@ static void print_authentication(const json_t *a)
 
 static void print_record(const char *indent, const json_t *r)
 {
-	printf("%s%s %s at %lld", indent, str_or(r, "id", "?"), str_or(r, "state", "?"),
-	       (long long)cid_json_int(r, "at"));
+	char at[32];
+
+	printf("%s%s %s at %s", indent, str_or(r, "id", "?"), str_or(r, "state", "?"),
+	       cli_time(cid_json_int(r, "at"), at));
 	if (cid_json_int(r, "expires_at") > 0)
-		printf(" until %lld", (long long)cid_json_int(r, "expires_at"));
+		printf(" until %s", cli_time(cid_json_int(r, "expires_at"), at));
 	printf(", %s, policy %.12s, purpose digest %.12s\n",
 	       str_or(json_object_get(r, "how"), "method", "-"), str_or(r, "policy_version", "-"),
 	       str_or(r, "purpose_digest", "-"));
