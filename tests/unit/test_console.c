@@ -966,10 +966,19 @@ static void test_entry_shows_consent_record(void **state)
 	struct cid_reply r = {0};
 	const json_t *consents;
 	const json_t *c;
+	uint64_t before = log_size(f, NULL);
+	json_t *viewed = NULL;
 
 	call(f, cid_console_entry, false, "seq=3", &r);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(r.page, CID_PAGE_OFFICER_ENTRY);
+	/* the view is on the record: officer.viewed, naming the officer, the entry, the citizen */
+	assert_int_equal(log_size(f, &viewed), before + 1);
+	assert_string_equal(cid_json_str(viewed, "type"), "officer.viewed");
+	assert_string_equal(cid_json_str(viewed, "actor"), "officer:alice");
+	assert_string_equal(cid_json_str(viewed, "citizen"), f->hanako);
+	assert_string_equal(cid_json_str(json_object_get(viewed, "ext"), "seq"), "3");
+	json_decref(viewed);
 	assert_int_equal(json_integer_value(json_object_get(r.page_data, "seq")), 3);
 	assert_string_equal(field(r.page_data, "type"), "release.permit");
 	assert_string_equal(field(r.page_data, "service"), "rp2");
@@ -989,6 +998,10 @@ static void test_entry_shows_consent_record(void **state)
 	assert_string_equal(json_string_value(json_object_get(c, "expires_at")),
 			    "2028-01-15T00:00:00Z");
 	assert_string_equal(json_string_value(json_object_get(c, "policy_version")), "v1");
+	/* the record's history, oldest first: here only itself */
+	assert_int_equal(json_array_size(json_object_get(c, "history")), 1);
+	assert_string_equal(
+	    cid_json_str(json_array_get(json_object_get(c, "history"), 0), "id"), f->consent_id);
 	/* the purpose in force; the entry has no policy_version, so it cannot have changed */
 	c = json_array_get(json_object_get(r.page_data, "purpose"), 0);
 	assert_non_null(c);
@@ -1061,6 +1074,8 @@ static void test_entry_errors(void **state)
 			fail_msg("%s: got %d, want %d", entry_errors[i].query, r.status,
 				 entry_errors[i].status);
 		assert_int_equal(r.page, CID_PAGE_ERROR);
+		/* nothing was shown: nothing is recorded */
+		assert_int_equal(log_size(f, NULL), N_LOG);
 		cid_reply_free(&r);
 	}
 }
