@@ -419,8 +419,10 @@ static enum cid_err text_rows(const json_t *list, json_t *data, const char *name
 
 	CID_ENSURE(rows != NULL, CID_ERR_NOMEM);
 	json_array_foreach(list, i, v)
-	    CID_ENSURE(json_array_append_new(rows, json_pack("{s:O}", "text", v)) == 0,
-		       CID_ERR_NOMEM);
+	{
+		CID_ENSURE(json_array_append_new(rows, json_pack("{s:O}", "text", v)) == 0,
+			   CID_ERR_NOMEM);
+	}
 	if (json_array_size(rows) > 0)
 		CID_ENSURE(json_object_set(data, name, rows) == 0, CID_ERR_NOMEM);
 out:
@@ -446,10 +448,12 @@ static enum cid_err consent_histories(const json_t *why, json_t *consents)
 		json_array_foreach(json_object_get(why, "consents"), j, c)
 		{
 			if (!same_id(cid_json_str(json_object_get(c, "record"), "id"),
-					cid_json_str(row, "id")))
+				     cid_json_str(row, "id")))
 				continue;
-			json_array_foreach(json_object_get(c, "history"), k, h) CID_TRY(
-			    consent_row(h, list));
+			json_array_foreach(json_object_get(c, "history"), k, h)
+			{
+				CID_TRY(consent_row(h, list));
+			}
 		}
 	}
 out:
@@ -471,14 +475,13 @@ static enum cid_err entry_explained(const json_t *why, json_t *data)
 	json_t *purpose = NULL;
 
 	if (n != NULL) {
-		purpose = json_pack("[{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:b}]", "id",
-				    cid_json_str(n, "purpose"), "text_ja", cid_json_str(n, "text_ja"),
-				    "text_en", cid_json_str(n, "text_en"), "basis",
-				    cid_json_str(n, "basis"), "statute",
-				    cid_json_str(n, "statute") != NULL ? cid_json_str(n, "statute")
-								       : "",
-				    "retention_days", cid_json_int(n, "retention_days"), "digest",
-				    cid_json_str(n, "digest"), "exact", 1);
+		purpose = json_pack(
+		    "[{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:b}]", "id", cid_json_str(n, "purpose"),
+		    "text_ja", cid_json_str(n, "text_ja"), "text_en", cid_json_str(n, "text_en"),
+		    "basis", cid_json_str(n, "basis"), "statute",
+		    cid_json_str(n, "statute") != NULL ? cid_json_str(n, "statute") : "",
+		    "retention_days", cid_json_int(n, "retention_days"), "digest",
+		    cid_json_str(n, "digest"), "exact", 1);
 		CID_ENSURE(purpose != NULL && json_object_set(data, "purpose", purpose) == 0,
 			   CID_ERR_NOMEM);
 	}

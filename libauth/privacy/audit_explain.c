@@ -108,7 +108,7 @@ static enum cid_err rule_line(const json_t *arc, const char *rule, json_t *polic
 	    !text_line(json_string_value(text), json_string_length(text), n, line, sizeof(line)))
 		return CID_OK;
 	return json_object_set_new(policy, "rule_line", json_string(line)) == 0 ? CID_OK
-										 : CID_ERR_NOMEM;
+										: CID_ERR_NOMEM;
 }
 
 /* The purpose of the entry in the archived text arc: the notice section. */
@@ -160,8 +160,9 @@ static enum cid_err notice(struct explain *x, const json_t *arc, const char **di
 				    "was decided under",
 				    recorded, cid_json_str(arc, "version"), pu.digest));
 	} else {
-		CID_TRY(say(x->gaps, "the entry records no purpose digest (written before "
-				     "civicid recorded it): the notice is the version's, unchecked"));
+		CID_TRY(say(x->gaps,
+			    "the entry records no purpose digest (written before "
+			    "civicid recorded it): the notice is the version's, unchecked"));
 	}
 	CID_ENSURE(json_object_set(x->out, "notice", n) == 0, CID_ERR_NOMEM);
 	*digest = cid_json_str(n, "digest");
@@ -281,8 +282,10 @@ static enum cid_err consent(struct explain *x, const char *id, const char *diges
 	if (rc == CID_ERR_NOTFOUND) {
 		row = json_pack("{s:n, s:s}", "record", "id", id);
 		CID_ENSURE(row != NULL && json_array_append(list, row) == 0, CID_ERR_NOMEM);
-		rc = say(x->problems, "MISMATCH: consent record %s named by the entry is not in "
-				      "the store", id);
+		rc = say(x->problems,
+			 "MISMATCH: consent record %s named by the entry is not in "
+			 "the store",
+			 id);
 		goto out;
 	}
 	CID_TRY(rc);

@@ -44,8 +44,8 @@ enum cid_err cid_audit_officer_entry(const struct cid_audit_officer_act *x, json
 	CID_TRY(cid_audit_time(x->now, when));
 	snprintf(actor, sizeof(actor), "officer:%s", x->officer);
 	e = json_pack("{s:s, s:s, s:s, s:s, s:{}}", "type",
-		      searched ? "officer.searched" : "officer.viewed", "time", when, "actor", actor,
-		      "endpoint", "officer-console", "ext");
+		      searched ? "officer.searched" : "officer.viewed", "time", when, "actor",
+		      actor, "endpoint", "officer-console", "ext");
 	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
 	ext = json_object_get(e, "ext");
 	snprintf(n, sizeof(n), "%" PRIu64, searched ? x->rows : x->seq);

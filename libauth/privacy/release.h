@@ -63,8 +63,8 @@ struct cid_release_event {
 	const char *acr;	/* how the citizen authenticated: the grant's acr (NULL: none) */
 	const char *const *amr; /* and its methods (RFC 8176), n_amr of them */
 	size_t n_amr;
-	int64_t auth_time; /* when the citizen authenticated (0: unknown) */
-	int64_t now;	   /* when */
+	int64_t auth_time;	/* when the citizen authenticated (0: unknown) */
+	int64_t now;		/* when */
 	const char *request_id; /* the release's correlation id (may be NULL) */
 	const char *grant_id;	/* the grant released under (may be NULL) */
 	const struct cid_release_decision *decisions;

@@ -58,7 +58,8 @@ static void print_entry(const json_t *e)
 	printf("  actor %s, service %s, citizen %s, endpoint %s\n", str_or(e, "actor", "-"),
 	       str_or(e, "service", "-"), str_or(e, "citizen", "-"), str_or(e, "endpoint", "-"));
 	if (cid_json_str(e, "decision") != NULL)
-		printf("  decision %s (%s)\n", str_or(e, "decision", "-"), str_or(e, "reason", "-"));
+		printf("  decision %s (%s)\n", str_or(e, "decision", "-"),
+		       str_or(e, "reason", "-"));
 	if (cid_json_str(e, "purpose") != NULL)
 		printf("  purpose %s, basis %s\n", str_or(e, "purpose", "-"),
 		       str_or(e, "basis", "-"));
@@ -80,15 +81,17 @@ static void print_policy(const json_t *x)
 
 	if (rule != NULL)
 		printf("rule %s%s%s%s\n", rule, cid_json_str(p, "rule_line") != NULL ? ": \"" : "",
-		       str_or(p, "rule_line", ""), cid_json_str(p, "rule_line") != NULL ? "\"" : "");
+		       str_or(p, "rule_line", ""),
+		       cid_json_str(p, "rule_line") != NULL ? "\"" : "");
 	if (p == NULL)
 		return;
 	printf("policy version %s\n", str_or(p, "version", "?"));
 	if (json_is_true(json_object_get(p, "archived")))
 		printf("  %s of service %s, first loaded %s, text %s\n", str_or(p, "file", "?"),
 		       str_or(p, "service", "?"), str_or(p, "loaded_at", "?"),
-		       json_is_true(json_object_get(p, "intact")) ? "intact (its SHA-256 is the version)"
-								  : "CHANGED (not its version)");
+		       json_is_true(json_object_get(p, "intact"))
+			   ? "intact (its SHA-256 is the version)"
+			   : "CHANGED (not its version)");
 	else
 		printf("  not in the policy archive\n");
 	if (n == NULL)
@@ -100,9 +103,9 @@ static void print_policy(const json_t *x)
 	printf("  ja: %s\n", str_or(n, "text_ja", ""));
 	printf("  en: %s\n", str_or(n, "text_en", ""));
 	printf("  purpose digest %s: %s\n", str_or(n, "digest", "?"),
-	       json_is_true(json_object_get(n, "matches"))	  ? "matches the entry's"
+	       json_is_true(json_object_get(n, "matches"))  ? "matches the entry's"
 	       : cid_json_str(n, "digest_recorded") == NULL ? "the entry records none"
-							     : "DOES NOT MATCH the entry's");
+							    : "DOES NOT MATCH the entry's");
 }
 
 static void print_authentication(const json_t *a)

@@ -306,8 +306,7 @@ static void test_explain_shows_the_text_of_its_version(void **state)
 	a = json_object_get(x, "authentication");
 	assert_string_equal(cid_json_str(a, "acr"), "urn:civicid:acr:mfa");
 	assert_int_equal(json_array_size(json_object_get(a, "amr")), 2);
-	assert_string_equal(json_string_value(json_array_get(json_object_get(a, "amr"), 1)),
-			    "otp");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(a, "amr"), 1)), "otp");
 	assert_string_equal(cid_json_str(a, "auth_time"), "2027-01-15T07:59:00Z");
 	assert_int_equal(json_integer_value(json_object_get(a, "level")), CID_LEVEL_MFA);
 	/* the consent behind it, given under this notice, with its history */
@@ -502,8 +501,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_archive_keeps_every_version, cid_test_store_setup,
 					    cid_test_store_teardown),
 	    cmocka_unit_test(test_ctx_archives_at_start_and_reload),
-	    cmocka_unit_test_setup_teardown(test_explain_shows_the_text_of_its_version,
-					    world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_explain_shows_the_text_of_its_version, world_setup,
+					    world_teardown),
 	    cmocka_unit_test_setup_teardown(test_explain_names_a_digest_mismatch, world_setup,
 					    world_teardown),
 	    cmocka_unit_test_setup_teardown(test_explain_names_a_consent_under_another_notice,

@@ -1000,8 +1000,8 @@ static void test_entry_shows_consent_record(void **state)
 	assert_string_equal(json_string_value(json_object_get(c, "policy_version")), "v1");
 	/* the record's history, oldest first: here only itself */
 	assert_int_equal(json_array_size(json_object_get(c, "history")), 1);
-	assert_string_equal(
-	    cid_json_str(json_array_get(json_object_get(c, "history"), 0), "id"), f->consent_id);
+	assert_string_equal(cid_json_str(json_array_get(json_object_get(c, "history"), 0), "id"),
+			    f->consent_id);
 	/* the purpose in force; the entry has no policy_version, so it cannot have changed */
 	c = json_array_get(json_object_get(r.page_data, "purpose"), 0);
 	assert_non_null(c);
