@@ -693,6 +693,9 @@ static const struct {
     {"type=release.", "6 5 4 3 2 0"},
     {"type=consent.", "1"},
     {"type=consent.granted", "1"},
+    /* the officer's acts are a type to filter by (page_seqs leaves their rows out) */
+    {"type=officer.", ""},
+    {"type=officer.viewed", ""},
     {"attribute=email", "3 1"},
     {"attribute=family_name", "6"},
     {"attribute=phone_number", "4 0"},
