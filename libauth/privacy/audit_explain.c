@@ -125,8 +125,13 @@ static enum cid_err notice(struct explain *x, const json_t *arc, const char **di
 	json_t *n = NULL;
 
 	*digest = NULL;
-	if (purpose == NULL)
+	if (purpose == NULL || service == NULL)
 		goto out;
+	if (cid_json_str(arc, "file") == NULL) {
+		rc = say(x->problems, "the archived policy %s names no file: the record is damaged",
+			 cid_json_str(arc, "version"));
+		goto out;
+	}
 	rc = cid_policyset_parse(cid_json_str(arc, "file"), json_string_value(text),
 				 json_string_length(text), NULL, &ps);
 	if (rc == CID_ERR_CONFIG) {
@@ -138,7 +143,7 @@ static enum cid_err notice(struct explain *x, const json_t *arc, const char **di
 	pol = cid_policyset_find(ps, service);
 	if (pol == NULL || !cid_policy_purpose_find(pol, purpose, &pu)) {
 		rc = say(x->problems, "the archived policy %s has no purpose %s of service %s",
-			 cid_json_str(arc, "version"), purpose, service != NULL ? service : "");
+			 cid_json_str(arc, "version"), purpose, service);
 		goto out;
 	}
 	n = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:b}", "purpose", pu.id, "text_ja",

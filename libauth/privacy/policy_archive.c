@@ -1,10 +1,10 @@
 /*
  * policy_archive: every policy file ever loaded, by version (policy_archive.h).
  *
- * A version present is left as
- * it is, so the archive only grows and a reload of unchanged files is a read.
- * The text is stored as loaded; the version it is filed under is its
- * SHA-256, which a reader checks before trusting it.
+ * A version present is left as it is, so the archive only grows and a
+ * reload of unchanged files is a read. The text is stored as loaded; the
+ * version it is filed under is its SHA-256, which a reader checks before
+ * trusting it.
  */
 #include "policy_archive.h"
 

@@ -422,6 +422,20 @@ static void test_explain_names_a_changed_archive(void **state)
 	json_decref(x);
 	free(bytes);
 	json_decref(forged);
+	/* the right text, but a record short of its file name: damaged, said so */
+	forged = json_pack("{s:s, s:s, s:I}", "service", "svc", "text", policy_v1, "loaded_at",
+			   (json_int_t)NOW);
+	bytes = json_dumps(forged, JSON_COMPACT | JSON_SORT_KEYS);
+	kv[1] = bytes;
+	assert_int_equal(cid_store_update(w->s, put_raw, (void *)kv), CID_OK);
+	x = explain(w, seq);
+	assert_true(json_is_true(json_object_get(json_object_get(x, "policy"), "intact")));
+	assert_int_equal(json_array_size(json_object_get(x, "problems")), 1);
+	assert_non_null(strstr(json_string_value(json_array_get(json_object_get(x, "problems"), 0)),
+			       "names no file"));
+	json_decref(x);
+	free(bytes);
+	json_decref(forged);
 }
 
 static void test_explain_errors(void **state)
