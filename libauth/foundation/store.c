@@ -66,6 +66,7 @@ static const char *const db_names[] = {
     [CID_DB_WITNESS] = "witness",
     [CID_DB_LOGOUT_QUEUE] = "logout_queue",
     [CID_DB_LOGINS] = "logins",
+    [CID_DB_POLICIES] = "policies",
 };
 /* clang-format on */
 

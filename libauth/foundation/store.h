@@ -56,6 +56,8 @@ enum cid_db {
 	CID_DB_LOGOUT_QUEUE, /* due time (16 hex digits) "\n" id -> back-channel logout notice
 				(logout.h) */
 	CID_DB_LOGINS,	     /* account id -> {"logins": [the latest login attempts]} (logins.h) */
+	CID_DB_POLICIES,     /* policy version (hex SHA-256 of the file) -> the file's text and
+				where it came from, every version ever loaded (policy_archive.h) */
 	CID_DB_COUNT
 };
 

@@ -11,6 +11,7 @@
  */
 #include "console_int.h"
 
+#include "audit_explain.h"
 #include "buf.h"
 #include "consent.h"
 #include "policy.h"
@@ -160,6 +161,19 @@ static enum cid_err log_page(struct cid_ctx *ctx, const struct cid_request *req,
 	data = console_base_data(who);
 	CID_ENSURE(rows.list != NULL && data != NULL, CID_ERR_NOMEM);
 	CID_TRY(console_scan(ctx, req, reply, &fi, log_options, log_scan, &rows));
+	{
+		/* the search is on the record before its rows leave */
+		struct cid_audit_officer_act act = {
+		    .act = CID_AUDIT_OFFICER_SEARCHED,
+		    .officer = who->name,
+		    .citizen = fi.f.citizen,
+		    .filter = &fi.f,
+		    .rows = rows.n > CID_CONSOLE_PAGE_SIZE ? CID_CONSOLE_PAGE_SIZE : rows.n,
+		    .now = req->now,
+		};
+
+		CID_TRY(cid_audit_officer_record(cid_ctx_audit_log(ctx), &act, NULL));
+	}
 	CID_TRY(rows_for_people(ctx, console_locale(ctx, req), rows.list));
 	CID_ENSURE(json_object_set_new(data, "zone", json_string(cid_tz_name(cid_ctx_tz(ctx)))) ==
 		       0,
@@ -390,6 +404,113 @@ out:
 	return rc;
 }
 
+static bool same_id(const char *a, const char *b)
+{
+	return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
+/* The strings of list as member name of data, rows {"text"} a template can show. */
+static enum cid_err text_rows(const json_t *list, json_t *data, const char *name)
+{
+	enum cid_err rc = CID_OK;
+	json_t *rows = json_array();
+	size_t i;
+	const json_t *v;
+
+	CID_ENSURE(rows != NULL, CID_ERR_NOMEM);
+	json_array_foreach(list, i, v)
+	{
+		CID_ENSURE(json_array_append_new(rows, json_pack("{s:O}", "text", v)) == 0,
+			   CID_ERR_NOMEM);
+	}
+	if (json_array_size(rows) > 0)
+		CID_ENSURE(json_object_set(data, name, rows) == 0, CID_ERR_NOMEM);
+out:
+	json_decref(rows);
+	return rc;
+}
+
+/* The history of each consent row's record, from the explanation why, as rows of their own. */
+static enum cid_err consent_histories(const json_t *why, json_t *consents)
+{
+	enum cid_err rc = CID_OK;
+	size_t i, j, k;
+	json_t *row;
+	const json_t *c;
+	const json_t *h;
+
+	json_array_foreach(consents, i, row)
+	{
+		json_t *list = json_array();
+
+		CID_ENSURE(list != NULL, CID_ERR_NOMEM);
+		CID_ENSURE(json_object_set_new(row, "history", list) == 0, CID_ERR_NOMEM);
+		json_array_foreach(json_object_get(why, "consents"), j, c)
+		{
+			if (!same_id(cid_json_str(json_object_get(c, "record"), "id"),
+				     cid_json_str(row, "id")))
+				continue;
+			json_array_foreach(json_object_get(c, "history"), k, h)
+			{
+				CID_TRY(consent_row(h, list));
+			}
+		}
+	}
+out:
+	return rc;
+}
+
+/*
+ * What the explanation why (audit_explain.h) adds to the entry page: the
+ * notice exactly as the version the entry names had it (replacing the
+ * purpose of the policy in force, which may differ), the rule's line in that
+ * version, how the citizen authenticated, and every problem and gap found.
+ */
+static enum cid_err entry_explained(const json_t *why, json_t *data)
+{
+	enum cid_err rc = CID_OK;
+	const json_t *n = json_object_get(why, "notice");
+	const json_t *p = json_object_get(why, "policy");
+	const json_t *a = json_object_get(why, "authentication");
+	json_t *purpose = NULL;
+
+	if (n != NULL) {
+		purpose = json_pack(
+		    "[{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:b}]", "id", cid_json_str(n, "purpose"),
+		    "text_ja", cid_json_str(n, "text_ja"), "text_en", cid_json_str(n, "text_en"),
+		    "basis", cid_json_str(n, "basis"), "statute",
+		    cid_json_str(n, "statute") != NULL ? cid_json_str(n, "statute") : "",
+		    "retention_days", cid_json_int(n, "retention_days"), "digest",
+		    cid_json_str(n, "digest"), "exact", 1);
+		CID_ENSURE(purpose != NULL && json_object_set(data, "purpose", purpose) == 0,
+			   CID_ERR_NOMEM);
+	}
+	if (p != NULL) {
+		CID_ENSURE(json_object_set_new(data, "policy_version",
+					       json_string(cid_json_str(p, "version"))) == 0,
+			   CID_ERR_NOMEM);
+		if (cid_json_str(p, "rule_line") != NULL)
+			CID_ENSURE(json_object_set(data, "rule_line",
+						   json_object_get(p, "rule_line")) == 0,
+				   CID_ERR_NOMEM);
+	}
+	if (a != NULL) {
+		json_t *auth = json_object();
+
+		CID_ENSURE(auth != NULL && json_object_set_new(data, "auth", auth) == 0,
+			   CID_ERR_NOMEM);
+		CID_TRY(set_text(auth, "acr", json_object_get(a, "acr")));
+		CID_TRY(set_text(auth, "amr", json_object_get(a, "amr")));
+		CID_TRY(set_text(auth, "auth_time", json_object_get(a, "auth_time")));
+		CID_TRY(set_text(auth, "level", json_object_get(a, "level")));
+	}
+	CID_TRY(text_rows(json_object_get(why, "problems"), data, "problems"));
+	CID_TRY(text_rows(json_object_get(why, "gaps"), data, "gaps"));
+out:
+	json_decref(purpose);
+	return rc;
+}
+
 /*
  * What the entry page shows a person: the entry's time and its consent
  * records' times in the console's zone and language, the citizen's username.
@@ -436,6 +557,7 @@ static enum cid_err entry_page(struct cid_ctx *ctx, const struct cid_request *re
 	json_t *data = NULL;
 	json_t *fields = json_array();
 	json_t *consents = json_array();
+	json_t *why = NULL;
 	const char *key;
 	json_t *v;
 
@@ -452,6 +574,19 @@ static enum cid_err entry_page(struct cid_ctx *ctx, const struct cid_request *re
 		goto out;
 	}
 	CID_TRY(rc);
+	{
+		/* the view is on the record before the entry leaves */
+		struct cid_audit_officer_act act = {
+		    .act = CID_AUDIT_OFFICER_VIEWED,
+		    .officer = who->name,
+		    .citizen = cid_json_str(e, "citizen"),
+		    .seq = seq,
+		    .now = req->now,
+		};
+
+		CID_TRY(cid_audit_officer_record(cid_ctx_audit_log(ctx), &act, NULL));
+	}
+	CID_TRY(cid_audit_explain(cid_ctx_store(ctx), seq, &why));
 	data = console_base_data(who);
 	CID_ENSURE(data != NULL && fields != NULL && consents != NULL, CID_ERR_NOMEM);
 	json_object_foreach(e, key, v)
@@ -467,8 +602,10 @@ static enum cid_err entry_page(struct cid_ctx *ctx, const struct cid_request *re
 		CID_TRY(rc);
 	}
 	CID_TRY(entry_consents(ctx, e, consents));
+	CID_TRY(consent_histories(why, consents));
 	CID_TRY(entry_for_people(ctx, console_locale(ctx, req), e, consents, data));
 	CID_TRY(entry_policy(ctx, e, data));
+	CID_TRY(entry_explained(why, data));
 	CID_ENSURE(json_object_set_new(data, "seq", json_integer((json_int_t)seq)) == 0 &&
 		       json_object_set(data, "fields", fields) == 0 &&
 		       json_object_set(data, "consents", consents) == 0,
@@ -478,6 +615,7 @@ static enum cid_err entry_page(struct cid_ctx *ctx, const struct cid_request *re
 	data = NULL;
 out:
 	json_decref(e);
+	json_decref(why);
 	json_decref(data);
 	json_decref(fields);
 	json_decref(consents);

@@ -15,7 +15,7 @@
  *   "type"           "consent.granted" | "consent.refused" | "consent.withdrawn" |
  *                    "consent.expired" | "release.permit" | "release.deny" |
  *                    "audit.exported" | "logout.delivered" | "logout.failed" |
- *                    "key.rotated"
+ *                    "key.rotated" | "officer.searched" | "officer.viewed"
  *   "actor"          who caused it: "citizen", "service", "operator" (the CLI),
  *                    "officer:<name>", "system"
  *   "citizen"        internal account id (never only the pairwise sub)
@@ -28,7 +28,9 @@
  *   "basis"          "consent" | "statute:<citation>"
  *   "rule"           "file.policy:LINE" of the deciding rule
  *   "consent_records" array of consent record ids behind the decision
- *   "policy_version" hex SHA-256 of the policy file
+ *   "policy_version" hex SHA-256 of the policy file (its text: policy_archive.h)
+ *   "purpose_digest" the deciding purpose's digest (policy.h) under that
+ *                    version: what it asked, its ja/en notice included
  *   "endpoint"       "id_token" | "userinfo" | "consent-screen" | "account" | "cli" |
  *                    "officer-console" | "backchannel-logout"
  *   "request_id"     correlation id of the request; on release entries the
@@ -36,6 +38,10 @@
  *                    per answer, so a service learns nothing of other releases
  *   "grant_id"       the grant a release was made under (release entries)
  *   "level"          authentication level of the release (1 password, 2 MFA)
+ *   "acr", "amr", "auth_time"  how and when the citizen authenticated, as
+ *                    the grant released under says (release entries; each
+ *                    absent when unknown): the acr URI, the RFC 8176 method
+ *                    names, an RFC 3339 time
  *   "expires_at"     for consent.granted: RFC 3339 time the grant lapses
  *   "ext"            for audit.exported: what left the log, every member a
  *                    string: "format" ("jsonl" | "csv"), "rows" (entries in
@@ -54,13 +60,20 @@
  *                    "account", "disabled": why the session ended), and for
  *                    logout.failed "error" (why the last try failed);
  *                    for key.rotated: "vkey" (the new audit key's verifier
- *                    key) and "previous" (the one it replaces)
+ *                    key) and "previous" (the one it replaces);
+ *                    for officer.searched: "rows" (entries shown) and the
+ *                    filter's members that were set, as for audit.exported,
+ *                    and "before" (the paging seq); for officer.viewed:
+ *                    "seq" (the entry opened)
  * Attribute values are never logged. A logout.* entry (actor "system",
  * endpoint "backchannel-logout", "service" the service told, or that could
  * not be told after the last try) names no citizen: no personal data, and in
  * no citizen's slice. An audit.exported entry (actor
  * "operator" or "officer:<name>", endpoint "cli" or "officer-console") names
- * no citizen or service: it is in no citizen's slice.
+ * no citizen or service: it is in no citizen's slice. An officer.searched
+ * or officer.viewed entry (actor "officer:<name>", endpoint
+ * "officer-console") names the citizen it concerns, if one, and is in no
+ * citizen's slice either (that shows release and consent entries only).
  *
  * Hash chain. hash(entry) = SHA-256(0x00 || canonical bytes); entry.prev is
  * the hash of the entry before it. The head (META "audit_head":
@@ -635,6 +648,49 @@ CID_MUST_CHECK enum cid_err cid_audit_citizen(struct cid_txn *txn, const char *a
 CID_MUST_CHECK enum cid_err cid_audit_citizen_page(struct cid_txn *txn, const char *account_id,
 						   const char *service, uint64_t from_seq,
 						   bool newer, size_t limit, json_t **out);
+
+/* ---- the officer's acts on the record (audit_officer.c) ---- */
+
+enum cid_audit_officer_kind {
+	CID_AUDIT_OFFICER_SEARCHED, /* a search of the log: "officer.searched" */
+	CID_AUDIT_OFFICER_VIEWED,   /* one entry opened: "officer.viewed" */
+};
+
+/* What an officer.* entry records: which officer did what, about whom. */
+struct cid_audit_officer_act {
+	enum cid_audit_officer_kind act;
+	const char *officer;		       /* the officer's name (actor "officer:<name>") */
+	const char *citizen;		       /* the citizen it concerns, or NULL: a search's
+						  citizen, the viewed entry's */
+	const struct cid_audit_filter *filter; /* SEARCHED: as typed (NULL: none) */
+	uint64_t rows;			       /* SEARCHED: entries shown */
+	uint64_t seq;			       /* VIEWED: the entry opened */
+	int64_t now;
+};
+
+/*
+ * The officer.* entry of x, ready for cid_audit_append: "type", "time",
+ * "actor" ("officer:<name>"), "endpoint" "officer-console", "citizen" when
+ * x->citizen, and "ext", every member a string: for officer.searched "rows"
+ * and the filter's members that were set ("citizen", "service", "release",
+ * "attribute", "type", "from", "to", and "before": the paging seq); for
+ * officer.viewed "seq". *out: new reference.
+ * Errors: CID_ERR_INVALID (x NULL, officer NULL, empty or over
+ * CID_AUDIT_MAX_NAME bytes, an unknown act, a filter value not UTF-8, now
+ * out of range), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_officer_entry(const struct cid_audit_officer_act *x,
+						    json_t **out);
+
+/*
+ * Appends the officer.* entry of x to log durably (cid_audit_append): the
+ * console calls it before the page showing what was looked at leaves.
+ * *seq (may be NULL): its seq. Errors: those of cid_audit_officer_entry
+ * (CID_ERR_INVALID also for log NULL) and of cid_audit_append.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_officer_record(struct cid_audit *log,
+						     const struct cid_audit_officer_act *x,
+						     uint64_t *seq);
 
 /* ---- exports and their record (audit_export.c) ---- */
 

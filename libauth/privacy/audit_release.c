@@ -64,6 +64,34 @@ out:
 	return rc;
 }
 
+/* How the citizen authenticated, as the grant says: "acr", "amr", "auth_time" when known. */
+static enum cid_err auth_members(const struct cid_release_event *ev, json_t *e)
+{
+	enum cid_err rc = CID_OK;
+	json_t *amr = NULL;
+
+	CID_TRY(set_str(e, "acr", ev->acr));
+	if (ev->n_amr > 0) {
+		amr = json_array();
+		CID_ENSURE(amr != NULL, CID_ERR_NOMEM);
+		for (size_t i = 0; i < ev->n_amr; i++) {
+			CID_ENSURE(ev->amr[i] != NULL, CID_ERR_INVALID);
+			CID_ENSURE(json_array_append_new(amr, json_string(ev->amr[i])) == 0,
+				   CID_ERR_NOMEM);
+		}
+		CID_ENSURE(json_object_set(e, "amr", amr) == 0, CID_ERR_NOMEM);
+	}
+	if (ev->auth_time > 0) {
+		char at[AUDIT_TIME_CHARS + 1];
+
+		CID_TRY(cid_audit_time(ev->auth_time, at));
+		CID_TRY(set_str(e, "auth_time", at));
+	}
+out:
+	json_decref(amr);
+	return rc;
+}
+
 static enum cid_err release_entry(const struct cid_release_event *ev, const char *time,
 				  const struct group *g, json_t **out)
 {
@@ -87,6 +115,8 @@ static enum cid_err release_entry(const struct cid_release_event *ev, const char
 	}
 	CID_TRY(set_str(e, "rule", d->rule));
 	CID_TRY(set_str(e, "policy_version", d->policy_version));
+	CID_TRY(set_str(e, "purpose_digest", g->key->purpose_digest));
+	CID_TRY(auth_members(ev, e));
 	CID_TRY(set_str(e, "endpoint", cid_release_target_name(ev->target)));
 	CID_TRY(set_str(e, "request_id", ev->request_id));
 	CID_TRY(set_str(e, "grant_id", ev->grant_id));

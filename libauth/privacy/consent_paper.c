@@ -14,6 +14,7 @@
 #include "consent_paper.h"
 
 #include "bounds.h"
+#include "policy_archive.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,8 @@ enum cid_err cid_consent_paper_grant(struct cid_store *s, const struct cid_polic
 	expires_at = cid_consent_expiry(days, g->now);
 	changes = calloc(g->n_attributes, sizeof(*changes));
 	CID_ENSURE(changes != NULL, CID_ERR_NOMEM);
+	/* the text the form printed stays readable under the version recorded */
+	CID_TRY(cid_policy_archive_put(s, ps, g->now, NULL));
 	for (size_t i = 0; i < g->n_attributes; i++)
 		changes[i] =
 		    (struct cid_consent_change){g->attributes[i], CID_CONSENT_GRANTED, expires_at};

@@ -67,7 +67,8 @@ struct cid_consent_paper_refusal {
  * purpose's consent_valid, at most CID_CONSENT_PAPER_MAX_DAYS) days after
  * g->now, all in one durable write (all or none). ids_out (may be NULL)
  * receives n_attributes record ids (caller frees each); *expires_at_out (may
- * be NULL) the expiry recorded.
+ * be NULL) the expiry recorded. The texts of ps are kept in the policy
+ * archive first (policy_archive.h; a version kept already is left alone).
  * Errors: CID_ERR_INVALID (a service or purpose name no record can have, an
  * unknown or tagged attribute, one twice, none, g->days outside
  * 0..CID_CONSENT_PAPER_MAX_DAYS, and those of cid_consent_record: checked

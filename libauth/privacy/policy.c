@@ -273,6 +273,17 @@ const char *cid_policy_version(const struct cid_policy *pol)
 	return pol->version;
 }
 
+const char *cid_policy_text(const struct cid_policy *pol, size_t *len)
+{
+	*len = pol->text_len;
+	return pol->text;
+}
+
+const char *cid_policy_file(const struct cid_policy *pol)
+{
+	return pol->file;
+}
+
 bool cid_policy_public_subject(const struct cid_policy *pol)
 {
 	return pol->public_subject;

@@ -185,6 +185,15 @@ const struct cid_policy *cid_policyset_find(const struct cid_policyset *ps, cons
 const char *cid_policy_service(const struct cid_policy *pol);
 const char *cid_policy_version(const struct cid_policy *pol);
 
+/*
+ * The bytes of pol's file as loaded, whose SHA-256 is its version (what the
+ * policy archive keeps, policy_archive.h); borrowed, *len its length.
+ */
+const char *cid_policy_text(const struct cid_policy *pol, size_t *len);
+
+/* The base name of pol's file ("childcare.policy"), as rules name it; borrowed. */
+const char *cid_policy_file(const struct cid_policy *pol);
+
 /* The service's name for the citizen: name.en for locale "en", else name.ja. */
 const char *cid_policy_name(const struct cid_policy *pol, const char *locale);
 

@@ -51,6 +51,8 @@ struct cid_policy {
 	const char *service, *name_ja, *name_en;
 	const char *path; /* as given, for messages */
 	const char *file; /* its base name, as in rules */
+	const char *text; /* the file's bytes, whose SHA-256 is version (kept for the archive) */
+	size_t text_len;
 	bool public_subject;
 	unsigned service_line;
 	size_t first_purpose, n_purposes; /* contiguous */

@@ -727,6 +727,10 @@ enum cid_err policy_parse_file(struct cid_policyset *ps, const char *path, const
 	}
 	cid_sha256(text, len, hash);
 	cid_hex(hash, sizeof(hash), pol->version);
+	pol->text = keep(&p, (struct cid_str){text, len});
+	pol->text_len = len;
+	if (p.rc != CID_OK)
+		return p.rc;
 	for (size_t pos = 0; pos < len && p.rc == CID_OK;) {
 		const char *nl = memchr(text + pos, '\n', len - pos);
 		size_t n = nl == NULL ? len - pos : (size_t)(nl - (text + pos));

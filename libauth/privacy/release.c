@@ -142,6 +142,7 @@ enum cid_err cid_release_claims(const struct cid_release_request *rq,
 
 			cid_policy_purpose(pol, purpose, &pu);
 			d->purpose = pu.id;
+			d->purpose_digest = pu.digest;
 		}
 		n++;
 	}
@@ -151,6 +152,10 @@ enum cid_err cid_release_claims(const struct cid_release_request *rq,
 		    .account_id = rq->account_id,
 		    .target = target,
 		    .level = rq->level,
+		    .acr = rq->acr,
+		    .amr = rq->amr,
+		    .n_amr = rq->n_amr,
+		    .auth_time = rq->auth_time,
 		    .now = rq->now,
 		    .request_id = rq->request_id,
 		    .grant_id = rq->grant_id,

@@ -47,6 +47,8 @@ struct cid_release_decision {
 	const char *attribute;	      /* the claim as stored, e.g. "family_name#ja-Kana-JP" */
 	const char *purpose;	      /* the deciding purpose's id, NULL when none (no policy) */
 	struct cid_decision decision; /* permit, reason, rule, basis, consent record, version */
+	const char *purpose_digest;   /* that purpose's digest (policy.h): what it asks, notice
+					 texts included; NULL with purpose */
 };
 
 /*
@@ -58,6 +60,10 @@ struct cid_release_event {
 	const char *account_id; /* the citizen */
 	enum cid_release_target target;
 	int level;		/* the authentication level the release was decided at */
+	const char *acr;	/* how the citizen authenticated: the grant's acr (NULL: none) */
+	const char *const *amr; /* and its methods (RFC 8176), n_amr of them */
+	size_t n_amr;
+	int64_t auth_time;	/* when the citizen authenticated (0: unknown) */
 	int64_t now;		/* when */
 	const char *request_id; /* the release's correlation id (may be NULL) */
 	const char *grant_id;	/* the grant released under (may be NULL) */
@@ -87,6 +93,10 @@ struct cid_release_request {
 	const char *scope;		   /* the granted scope ("" or NULL: none) */
 	const json_t *claims_request;	   /* the parsed `claims` parameter, or NULL */
 	int level;			   /* CID_LEVEL_PASSWORD or CID_LEVEL_MFA */
+	const char *acr;		   /* passed on to the hook (may be NULL) */
+	const char *const *amr;		   /* passed on to the hook, n_amr of them */
+	size_t n_amr;
+	int64_t auth_time; /* passed on to the hook (0: unknown) */
 	int64_t now;
 	cid_audit_hook audit; /* may be NULL: no hook */
 	void *audit_arg;

@@ -8,11 +8,13 @@
 
 #include "audit.h"
 #include "audit_release.h"
+#include "policy_archive.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define POLICY_RELOAD "policy_reload"
 
@@ -253,6 +255,8 @@ enum cid_err cid_ctx_policies_refresh(struct cid_ctx *ctx, bool force, FILE *err
 	if (!stale)
 		goto out;
 	CID_TRY(ctx_policies_load(ctx->cfg->policies_dir, errors, &fresh));
+	/* kept before it is in force: no decision names a version the store lacks */
+	CID_TRY(cid_policy_archive_put(ctx->store, fresh->obj, (int64_t)time(NULL), NULL));
 	pthread_mutex_lock(&ctx->lock);
 	old = ctx->policies;
 	ctx->policies = fresh;

@@ -14,6 +14,7 @@
 #include "audit.h"
 #include "crypto.h"
 #include "oidc.h"
+#include "policy_archive.h"
 #include "str.h"
 
 #include <pthread.h>
@@ -150,6 +151,7 @@ enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, FILE *error
 			cfg->policies_dir);
 	CID_TRY(rc);
 	CID_TRY(cid_store_open(cfg->store_dir, &ctx->store));
+	CID_TRY(cid_policy_archive_put(ctx->store, ctx->policies->obj, now, NULL));
 	CID_TRY(cid_audit_open(ctx->store, cfg->audit_group_commit != 0, &ctx->audit_log));
 	CID_TRY(cid_audit_issuer_record(ctx->store, cfg->issuer, &log_issuer));
 	if (strcmp(log_issuer, cfg->issuer) != 0 && errors != NULL)

@@ -146,6 +146,7 @@ enum cid_err oidc_release(struct cid_ctx *ctx, struct cid_txn *txn, const struct
 	enum cid_err rc = CID_OK;
 	char request_id[CID_ID_CHARS + 1];
 	struct cid_audit_range range = {0};
+	const char *amr[CID_MAX_AMR];
 	struct cid_release_request rq = {
 	    .policies = ps,
 	    .service = client->client_id,
@@ -154,6 +155,10 @@ enum cid_err oidc_release(struct cid_ctx *ctx, struct cid_txn *txn, const struct
 	    .scope = grant->scope,
 	    .claims_request = grant->claims,
 	    .level = cid_release_level(grant->acr),
+	    .acr = grant->acr[0] != '\0' ? grant->acr : NULL,
+	    .amr = amr,
+	    .n_amr = grant->n_amr < CID_MAX_AMR ? grant->n_amr : CID_MAX_AMR,
+	    .auth_time = grant->auth_time,
 	    .now = now,
 	    .request_id = request_id,
 	    .grant_id = grant->id,
@@ -161,6 +166,8 @@ enum cid_err oidc_release(struct cid_ctx *ctx, struct cid_txn *txn, const struct
 	    .txn = txn,
 	};
 
+	for (size_t i = 0; i < rq.n_amr; i++)
+		amr[i] = grant->amr[i];
 	CID_TRY(cid_random_uuid(request_id));
 	cid_ctx_audit_hook(ctx, &rq.audit, &rq.audit_arg);
 	if (rq.txn == NULL)

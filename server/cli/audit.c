@@ -57,6 +57,9 @@ static const char audit_help[] =
     "                       audit.exported entry (actor operator); the whole\n"
     "                       log's ends with that entry and a fresh checkpoint\n"
     "                       covering it\n"
+    "  explain --seq N      why entry N is what it is: rule, policy version and the\n"
+    "                       exact notice shown, consent records and their history,\n"
+    "                       how the citizen authenticated (`audit explain --help`)\n"
     "  query [filters] [--limit N] [--newest-first]\n"
     "                       matching entries, one line each (--json: JSON Lines)\n"
     "  provisions --from T --to T\n"
@@ -703,6 +706,8 @@ int cid_cli_audit(int argc, char **argv)
 
 	if (argc >= 2 && strcmp(argv[1], "officer") == 0)
 		return cid_cli_audit_officer(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "explain") == 0)
+		return cid_cli_audit_explain(argc, argv);
 	if (argc >= 2 && (strcmp(argv[1], "prove") == 0 || strcmp(argv[1], "verify-proof") == 0 ||
 			  strcmp(argv[1], "vkeys") == 0))
 		return cid_cli_audit_proof(argc, argv);

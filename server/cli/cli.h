@@ -125,6 +125,9 @@ int cli_audit_tree_ready(const char *cmd, struct cli_env *env);
 /* Reads a vkeys file (cid_audit_trust_parse) into a trust set; NULL after saying why. */
 struct cid_audit_trust *cli_vkeys_read(const char *cmd, const char *path);
 
+/* `civicid audit explain --seq N` (server/cli/audit_explain.c). */
+int cid_cli_audit_explain(int argc, char **argv);
+
 /* `civicid audit prove|verify-proof|vkeys` (server/cli/audit_proof.c). */
 int cid_cli_audit_proof(int argc, char **argv);
 

@@ -56,13 +56,15 @@ POLICY
 CC=(--service childcare --purpose fee-calculation --policies "$tmp/policies")
 
 expect 0 "audit --help" "$bin" audit --help
-for v in verify export query provisions checkpoint prove verify-proof vkeys officer; do
+for v in verify export explain query provisions checkpoint prove verify-proof vkeys officer; do
 	has "audit --help documents $v" "$out" "  $v"
 done
 for o in --issuer --allow-unsigned-tail --release --vkeys --witness-checkpoint "civicid keys jwks" \
 	"keys rotate --audit"; do
 	has "audit --help documents $o" "$out" "$o"
 done
+expect 0 "audit explain --help" "$bin" audit explain --help
+has "documents the notice of the entry's policy version" "$out" "exact ja/en notice"
 expect 0 "audit prove --help" "$bin" audit prove --help
 has "documents the tlog-proof format" "$out" "c2sp.org/tlog-proof@v1"
 hasnt "audit --help names no option keys jwks lacks" "$out" "jwks --all"

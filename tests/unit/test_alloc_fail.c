@@ -13,6 +13,8 @@
  */
 #include "account.h"
 #include "alloc_fail.h"
+#include "audit_explain.h"
+#include "audit_release.h"
 #include "buf.h"
 #include "client.h"
 #include "consent.h"
@@ -22,6 +24,7 @@
 #include "note.h"
 #include "oidc.h"
 #include "policy.h"
+#include "policy_archive.h"
 #include "release.h"
 #include "reply.h"
 #include "session.h"
@@ -803,6 +806,90 @@ static void test_release_fails_cleanly(void **state)
 	cid_alloc_fail_run("release prompt, claims", release_body, *state, NULL);
 }
 
+/* ---- explaining an entry, the policy archive, the officer's acts ---- */
+
+struct explain_arg {
+	struct fixture *f;
+	uint64_t seq;
+};
+
+static enum cid_err explain_body(void *arg)
+{
+	struct explain_arg *a = arg;
+	const struct cid_audit_filter filter = {.citizen = a->f->account, .type = "release."};
+	const struct cid_audit_officer_act act = {.act = CID_AUDIT_OFFICER_SEARCHED,
+						  .officer = "alice",
+						  .citizen = a->f->account,
+						  .filter = &filter,
+						  .rows = 1,
+						  .now = NOW};
+	enum cid_err rc = CID_OK;
+	json_t *x = NULL;
+	json_t *e = NULL;
+
+	CID_TRY(cid_policy_archive_put(a->f->s, a->f->policies, NOW, NULL));
+	CID_TRY(cid_audit_explain(a->f->s, a->seq, &x));
+	/* explained whole: the notice found, the consent and its history, nothing wrong */
+	CID_ENSURE(json_object_get(x, "notice") != NULL &&
+		       json_array_size(json_object_get(x, "problems")) == 0 &&
+		       json_array_size(json_object_get(x, "consents")) == 1,
+		   CID_ERR_DENIED);
+	CID_TRY(cid_audit_officer_entry(&act, &e));
+out:
+	json_decref(x);
+	json_decref(e);
+	return rc;
+}
+
+static void test_explain_fails_cleanly(void **state)
+{
+	static const char *const amr[] = {"pwd"};
+	struct fixture *f = *state;
+	const struct cid_policy *pol = cid_policyset_find(f->policies, "svc");
+	struct cid_purpose_info pu;
+	struct cid_release_decision d = {
+	    .attribute = "given_name",
+	    .purpose = "fees",
+	    .decision = {.permit = true,
+			 .reason = CID_REASON_PERMIT_CONSENT,
+			 .rule = "svc.policy:10",
+			 .basis = CID_BASIS_CONSENT,
+			 .policy_version = cid_policy_version(pol)},
+	};
+	struct cid_release_event ev = {.service = "svc",
+				       .account_id = f->account,
+				       .target = CID_RELEASE_USERINFO,
+				       .level = CID_LEVEL_PASSWORD,
+				       .acr = "urn:civicid:acr:password",
+				       .amr = amr,
+				       .n_amr = 1,
+				       .auth_time = NOW,
+				       .now = NOW,
+				       .decisions = &d,
+				       .n_decisions = 1};
+	struct cid_consent_context ctx = {.account_id = f->account,
+					  .service = "svc",
+					  .purpose = "fees",
+					  .method = CID_CONSENT_METHOD_SCREEN,
+					  .policy_version = cid_policy_version(pol),
+					  .now = NOW};
+	const struct cid_consent_change change = {"given_name", CID_CONSENT_GRANTED, NOW + 86400};
+	struct cid_audit_range range = {0};
+	struct explain_arg a = {.f = f};
+	char *id = NULL;
+
+	assert_true(cid_policy_purpose_find(pol, "fees", &pu));
+	d.purpose_digest = pu.digest;
+	ctx.purpose_digest = pu.digest;
+	assert_int_equal(cid_consent_record(f->s, &ctx, &change, 1, &id), CID_OK);
+	d.decision.consent_id = id;
+	assert_int_equal(cid_policy_archive_put(f->s, f->policies, NOW, NULL), CID_OK);
+	assert_int_equal(cid_audit_release_hook(cid_ctx_audit_log(f->ctx), &ev, &range), CID_OK);
+	a.seq = range.first;
+	cid_alloc_fail_run("audit explain, policy archive, officer entry", explain_body, &a, NULL);
+	free(id);
+}
+
 /* ---- cid: opening a context ---- */
 
 static enum cid_err ctx_open_body(void *arg)
@@ -917,6 +1004,7 @@ int main(void)
 	    cmocka_unit_test(test_account_fails_cleanly),
 	    cmocka_unit_test(test_policy_fails_cleanly),
 	    cmocka_unit_test(test_release_fails_cleanly),
+	    cmocka_unit_test(test_explain_fails_cleanly),
 	    cmocka_unit_test(test_ctx_open_fails_cleanly),
 	    cmocka_unit_test(test_witness_fails_cleanly),
 	};

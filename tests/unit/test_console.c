@@ -649,7 +649,10 @@ static void test_post_with_wrong_csrf_is_refused(void **state)
 
 /* ---- the log page ---- */
 
-/* The seqs of the log page's entries as "6 5 4" into out. */
+/*
+ * The seqs of the log page's entries as "6 5 4" into out, leaving out the
+ * officer.* entries the console's own searches and views add to the log.
+ */
 static void page_seqs(const json_t *data, char *out, size_t outsz)
 {
 	const json_t *entries = json_object_get(data, "entries");
@@ -661,8 +664,14 @@ static void page_seqs(const json_t *data, char *out, size_t outsz)
 	assert_true(json_is_array(entries));
 	json_array_foreach(entries, i, e)
 	{
-		int n = snprintf(out + o, outsz - o, "%s%lld", i > 0 ? " " : "",
-				 (long long)json_integer_value(json_object_get(e, "seq")));
+		const char *type = json_string_value(json_object_get(e, "type"));
+		int n;
+
+		assert_non_null(type);
+		if (strncmp(type, "officer.", 8) == 0)
+			continue;
+		n = snprintf(out + o, outsz - o, "%s%lld", o > 0 ? " " : "",
+			     (long long)json_integer_value(json_object_get(e, "seq")));
 
 		assert_true(n > 0 && (size_t)n < outsz - o);
 		o += (size_t)n;
@@ -684,6 +693,9 @@ static const struct {
     {"type=release.", "6 5 4 3 2 0"},
     {"type=consent.", "1"},
     {"type=consent.granted", "1"},
+    /* the officer's acts are a type to filter by (page_seqs leaves their rows out) */
+    {"type=officer.", ""},
+    {"type=officer.viewed", ""},
     {"attribute=email", "3 1"},
     {"attribute=family_name", "6"},
     {"attribute=phone_number", "4 0"},
@@ -711,10 +723,19 @@ static void test_log_filters(void **state)
 	for (size_t i = 0; i < sizeof(log_filters) / sizeof(log_filters[0]); i++) {
 		struct cid_reply r = {0};
 		char seqs[256];
+		uint64_t before = log_size(f, NULL);
+		json_t *last = NULL;
 
 		call(f, cid_console_log, false, log_filters[i].query, &r);
 		if (r.status != 200 || r.page != CID_PAGE_OFFICER_LOG)
 			fail_msg("%s: got %d", log_filters[i].query, r.status);
+		/* each search is one officer.searched entry, naming the officer */
+		assert_int_equal(log_size(f, &last), before + 1);
+		assert_string_equal(json_string_value(json_object_get(last, "type")),
+				    "officer.searched");
+		assert_string_equal(json_string_value(json_object_get(last, "actor")),
+				    "officer:alice");
+		json_decref(last);
 		page_seqs(r.page_data, seqs, sizeof(seqs));
 		if (strcmp(seqs, log_filters[i].seqs) != 0)
 			fail_msg("%s: got [%s], want [%s]", log_filters[i].query, seqs,
@@ -948,10 +969,19 @@ static void test_entry_shows_consent_record(void **state)
 	struct cid_reply r = {0};
 	const json_t *consents;
 	const json_t *c;
+	uint64_t before = log_size(f, NULL);
+	json_t *viewed = NULL;
 
 	call(f, cid_console_entry, false, "seq=3", &r);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(r.page, CID_PAGE_OFFICER_ENTRY);
+	/* the view is on the record: officer.viewed, naming the officer, the entry, the citizen */
+	assert_int_equal(log_size(f, &viewed), before + 1);
+	assert_string_equal(cid_json_str(viewed, "type"), "officer.viewed");
+	assert_string_equal(cid_json_str(viewed, "actor"), "officer:alice");
+	assert_string_equal(cid_json_str(viewed, "citizen"), f->hanako);
+	assert_string_equal(cid_json_str(json_object_get(viewed, "ext"), "seq"), "3");
+	json_decref(viewed);
 	assert_int_equal(json_integer_value(json_object_get(r.page_data, "seq")), 3);
 	assert_string_equal(field(r.page_data, "type"), "release.permit");
 	assert_string_equal(field(r.page_data, "service"), "rp2");
@@ -971,6 +1001,10 @@ static void test_entry_shows_consent_record(void **state)
 	assert_string_equal(json_string_value(json_object_get(c, "expires_at")),
 			    "2028-01-15T00:00:00Z");
 	assert_string_equal(json_string_value(json_object_get(c, "policy_version")), "v1");
+	/* the record's history, oldest first: here only itself */
+	assert_int_equal(json_array_size(json_object_get(c, "history")), 1);
+	assert_string_equal(cid_json_str(json_array_get(json_object_get(c, "history"), 0), "id"),
+			    f->consent_id);
 	/* the purpose in force; the entry has no policy_version, so it cannot have changed */
 	c = json_array_get(json_object_get(r.page_data, "purpose"), 0);
 	assert_non_null(c);
@@ -1043,6 +1077,8 @@ static void test_entry_errors(void **state)
 			fail_msg("%s: got %d, want %d", entry_errors[i].query, r.status,
 				 entry_errors[i].status);
 		assert_int_equal(r.page, CID_PAGE_ERROR);
+		/* nothing was shown: nothing is recorded */
+		assert_int_equal(log_size(f, NULL), N_LOG);
 		cid_reply_free(&r);
 	}
 }

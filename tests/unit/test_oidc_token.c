@@ -1709,6 +1709,49 @@ static void test_releases_are_logged_without_any_set_up(void **state)
 	json_decref(j);
 }
 
+/*
+ * A release entry says how the citizen authenticated, as the grant's tokens
+ * claim it (acr, amr, auth_time), and the digest of the deciding purpose,
+ * which ties it to the exact notice (audit_explain.h).
+ */
+static void test_release_entries_record_how_the_citizen_authenticated(void **state)
+{
+	struct fixture *f = *state;
+	const struct cid_audit_filter filter = {.citizen = f->account, .type = "release."};
+	struct cid_txn *txn = NULL;
+	json_t *all = json_array();
+	json_t *j;
+	json_t *e;
+	size_t i;
+	char at[21];
+	size_t with_purpose = 0;
+
+	assert_non_null(all);
+	j = redeem(f, RP1); /* the ID token releases given_name */
+	json_decref(j);
+	assert_int_equal(cid_audit_time(NOW, at), CID_OK);
+	assert_int_equal(cid_store_read_begin(cid_ctx_store(f->ctx), &txn), CID_OK);
+	assert_int_equal(cid_audit_query(txn, &filter, collect_entry, all), CID_OK);
+	cid_store_read_end(txn);
+	assert_true(json_array_size(all) >= 1);
+	json_array_foreach(all, i, e)
+	{
+		const json_t *amr = json_object_get(e, "amr");
+
+		assert_string_equal(cid_json_str(e, "acr"), "urn:civicid:acr:password");
+		assert_int_equal(json_array_size(amr), 1);
+		assert_string_equal(json_string_value(json_array_get(amr, 0)), "pwd");
+		assert_string_equal(cid_json_str(e, "auth_time"), at);
+		if (cid_json_str(e, "purpose") != NULL) {
+			assert_non_null(cid_json_str(e, "purpose_digest"));
+			assert_int_equal(strlen(cid_json_str(e, "purpose_digest")), CID_HASH_HEX);
+			with_purpose++;
+		}
+	}
+	assert_true(with_purpose >= 1);
+	json_decref(all);
+}
+
 /* A hook that cannot record the decisions stops the release: nothing is answered. */
 static void test_failing_audit_hook_releases_nothing(void **state)
 {
@@ -1788,6 +1831,8 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_releases_are_logged_without_any_set_up, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_release_entries_record_how_the_citizen_authenticated, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_failing_audit_hook_releases_nothing, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_introspection_releases_no_attributes, setup,

@@ -1,0 +1,89 @@
+/*
+ * audit_officer: what a privacy officer does in the console is on the
+ * record, as ordinary entries of the log (audit.h): each search of the log
+ * (officer.searched: the filter as typed, the rows shown) and each entry
+ * opened (officer.viewed: which seq), naming the officer. An entry about one
+ * citizen (a search for them, or a view of an entry naming them) names the
+ * citizen too, so "who looked at this person" is a query by citizen. They
+ * chain, enter the tree and are proved like every other entry; the
+ * citizen's slice (release and consent entries) never shows them.
+ */
+#include "audit.h"
+
+#include "audit_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+static enum cid_err ext_set(json_t *ext, const char *name, const char *value)
+{
+	if (value == NULL)
+		return CID_OK;
+	if (!cid_utf8_valid(value, strlen(value)))
+		return CID_ERR_INVALID;
+	return json_object_set_new(ext, name, json_string(value)) == 0 ? CID_OK : CID_ERR_NOMEM;
+}
+
+enum cid_err cid_audit_officer_entry(const struct cid_audit_officer_act *x, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	json_t *e = NULL;
+	json_t *ext;
+	char when[AUDIT_TIME_CHARS + 1];
+	char actor[8 + CID_AUDIT_MAX_NAME + 1];
+	char n[24];
+	bool searched;
+
+	CID_ENSURE(x != NULL && x->officer != NULL && x->officer[0] != '\0' &&
+		       strlen(x->officer) <= CID_AUDIT_MAX_NAME,
+		   CID_ERR_INVALID);
+	CID_ENSURE(x->act == CID_AUDIT_OFFICER_SEARCHED || x->act == CID_AUDIT_OFFICER_VIEWED,
+		   CID_ERR_INVALID);
+	searched = x->act == CID_AUDIT_OFFICER_SEARCHED;
+	CID_TRY(cid_audit_time(x->now, when));
+	snprintf(actor, sizeof(actor), "officer:%s", x->officer);
+	e = json_pack("{s:s, s:s, s:s, s:s, s:{}}", "type",
+		      searched ? "officer.searched" : "officer.viewed", "time", when, "actor",
+		      actor, "endpoint", "officer-console", "ext");
+	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
+	ext = json_object_get(e, "ext");
+	snprintf(n, sizeof(n), "%" PRIu64, searched ? x->rows : x->seq);
+	CID_TRY(ext_set(ext, searched ? "rows" : "seq", n));
+	if (searched && x->filter != NULL) {
+		const struct cid_audit_filter *f = x->filter;
+		const char *names[] = {"citizen", "service", "release", "attribute",
+				       "type",	  "from",    "to"};
+		const char *values[] = {f->citizen, f->service, f->release, f->attribute,
+					f->type,    f->from,	f->to};
+
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			CID_TRY(ext_set(ext, names[i], values[i]));
+		if (f->after_seq != 0) {
+			snprintf(n, sizeof(n), "%" PRIu64, f->after_seq);
+			CID_TRY(ext_set(ext, "before", n));
+		}
+	}
+	if (x->citizen != NULL)
+		CID_ENSURE(json_object_set_new(e, "citizen", json_string(x->citizen)) == 0,
+			   CID_ERR_NOMEM);
+	*out = e;
+	e = NULL;
+out:
+	json_decref(e);
+	return rc;
+}
+
+enum cid_err cid_audit_officer_record(struct cid_audit *log, const struct cid_audit_officer_act *x,
+				      uint64_t *seq)
+{
+	enum cid_err rc = CID_OK;
+	json_t *e = NULL;
+
+	CID_ENSURE(log != NULL, CID_ERR_INVALID);
+	CID_TRY(cid_audit_officer_entry(x, &e));
+	CID_TRY(cid_audit_append(log, &e, 1, seq));
+out:
+	json_decref(e);
+	return rc;
+}
