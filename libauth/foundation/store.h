@@ -56,6 +56,8 @@ enum cid_db {
 	CID_DB_LOGOUT_QUEUE, /* due time (16 hex digits) "\n" id -> back-channel logout notice
 				(logout.h) */
 	CID_DB_LOGINS,	     /* account id -> {"logins": [the latest login attempts]} (logins.h) */
+	CID_DB_IDPS,	     /* upstream identity provider name -> its registration (idp.h) */
+	CID_DB_IDP_LINKS,    /* upstream issuer "\n" sub -> {"account", "linked_at"} (idp.h) */
 	CID_DB_COUNT
 };
 
