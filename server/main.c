@@ -21,6 +21,7 @@ static const struct command commands[] = {
     {"serve", cid_cli_serve, "run the OpenID Connect provider"},
     {"user", cid_cli_user, "manage citizens: add, list, show, set, disable, enable, passwd"},
     {"client", cid_cli_client, "manage services (relying parties): add, list, show, remove"},
+    {"idp", cid_cli_idp, "upstream identity providers: add, list, show, remove"},
     {"keys", cid_cli_keys, "signing keys: list, rotate"},
     {"policy", cid_cli_policy, "release policies: check, show, reload"},
     {"consent", cid_cli_consent, "citizens' consent records: list, show, withdraw, grant"},

@@ -67,6 +67,8 @@ static const char *const db_names[] = {
     [CID_DB_LOGOUT_QUEUE] = "logout_queue",
     [CID_DB_LOGINS] = "logins",
     [CID_DB_POLICIES] = "policies",
+    [CID_DB_IDPS] = "idps",
+    [CID_DB_IDP_LINKS] = "idp_links",
 };
 /* clang-format on */
 

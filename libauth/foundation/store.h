@@ -58,6 +58,8 @@ enum cid_db {
 	CID_DB_LOGINS,	     /* account id -> {"logins": [the latest login attempts]} (logins.h) */
 	CID_DB_POLICIES,     /* policy version (hex SHA-256 of the file) -> the file's text and
 				where it came from, every version ever loaded (policy_archive.h) */
+	CID_DB_IDPS,	     /* upstream identity provider name -> its registration (idp.h) */
+	CID_DB_IDP_LINKS,    /* upstream issuer "\n" sub -> {"account", "linked_at"} (idp.h) */
 	CID_DB_COUNT
 };
 

@@ -58,6 +58,29 @@ CID_MUST_CHECK enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_
 					  struct cid_reply *reply);
 
 /*
+ * Logging in through an upstream identity provider (oidc_upstream.c, issue
+ * 15). POST /upstream/start (the login form's req, csrf and idp, the
+ * registration's name): the upstream's discovery document is read and the
+ * browser sent there (code, PKCE S256, state, nonce); an upstream that
+ * cannot be reached shows the login form again with a message, its password
+ * login intact. GET /upstream/callback (code, state, iss): the pending
+ * request is claimed, the code exchanged and the ID token verified, then
+ * the citizen linked to the upstream identity is logged in, or a citizen
+ * is created (the registration allows it), or the link page asks for the
+ * civicid account to link. POST /upstream/link (req, csrf, username,
+ * password): the account proved, the identity linked, the login done.
+ * Each fetches from the upstream or runs argon2id: off the polling threads.
+ */
+CID_MUST_CHECK enum cid_err cid_oidc_upstream_start(struct cid_ctx *ctx,
+						    const struct cid_request *req,
+						    struct cid_reply *reply);
+CID_MUST_CHECK enum cid_err cid_oidc_upstream_callback(struct cid_ctx *ctx,
+						       const struct cid_request *req,
+						       struct cid_reply *reply);
+CID_MUST_CHECK enum cid_err
+cid_oidc_upstream_link(struct cid_ctx *ctx, const struct cid_request *req, struct cid_reply *reply);
+
+/*
  * POST of a step's language switch (lang = ja | en, with the step's req and
  * csrf): the same step's page again, in that language, which the later
  * steps keep. The step's form tokens stay valid; nothing else changes.

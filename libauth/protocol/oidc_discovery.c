@@ -47,6 +47,10 @@ static const struct cid_endpoint endpoints[] = {
     {"/totp", cid_oidc_totp, false, true, true, false, NULL},
     {"/consent", cid_oidc_consent, false, true, true, false, NULL},
     {"/lang", cid_oidc_lang, false, true, true, false, NULL},
+    /* calls to an upstream identity provider, or argon2id: on a worker */
+    {"/upstream/start", cid_oidc_upstream_start, false, true, true, true, NULL},
+    {"/upstream/callback", cid_oidc_upstream_callback, true, false, true, true, NULL},
+    {"/upstream/link", cid_oidc_upstream_link, false, true, true, true, NULL},
     {"/token", cid_oidc_token, false, true, false, false, "token_endpoint"},
     {"/userinfo", cid_oidc_userinfo, true, true, false, false, "userinfo_endpoint"},
     {"/jwks", jwks, true, false, false, false, "jwks_uri"},

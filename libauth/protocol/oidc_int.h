@@ -104,9 +104,11 @@ CID_MUST_CHECK enum cid_err oidc_grant_code(struct cid_ctx *ctx, json_t *auth,
  * ---- the pending request (oidc_pending.c) ----
  * The steps of a pending authorization request (its "stage").
  */
-#define OIDC_STAGE_LOGIN   "login"
-#define OIDC_STAGE_TOTP	   "totp"
-#define OIDC_STAGE_CONSENT "consent"
+#define OIDC_STAGE_LOGIN    "login"
+#define OIDC_STAGE_TOTP	    "totp"
+#define OIDC_STAGE_CONSENT  "consent"
+#define OIDC_STAGE_UPSTREAM "upstream" /* at an upstream identity provider (oidc_upstream.c) */
+#define OIDC_STAGE_LINK	    "link"     /* proving an account to link an upstream identity to */
 
 /*
  * Stores auth as a pending request at stage for this browser: a new random
@@ -142,6 +144,27 @@ struct oidc_step {
 CID_MUST_CHECK enum cid_err oidc_step_begin(struct cid_ctx *ctx, const struct cid_request *req,
 					    const char *stage, struct cid_reply *reply,
 					    struct oidc_step *step);
+
+/*
+ * What the return from an upstream identity provider begins with: the
+ * pending request whose id is the upstream's state, at OIDC_STAGE_UPSTREAM,
+ * stored with the CSRF token that is this browser's cookie (so a state
+ * another browser started is refused), live, and its service still
+ * registered. Fills *step (its sess unset; free with oidc_step_end). Claims
+ * nothing (oidc_claim_id). Returns CID_ANSWERED with an error page when any
+ * of that fails; other errors: CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err oidc_upstream_return(struct cid_ctx *ctx, const struct cid_request *req,
+						 const char *state, struct cid_reply *reply,
+						 struct oidc_step *step);
+
+/*
+ * oidc_claim_pending for the pending request req_id (not a posted form's):
+ * CID_OK when this request owns it; CID_ANSWERED when it was already
+ * claimed (a replay), with an error page in locale.
+ */
+CID_MUST_CHECK enum cid_err oidc_claim_id(struct cid_ctx *ctx, const char *req_id,
+					  const char *locale, struct cid_reply *reply);
 
 /* Frees what step owns; a zeroed step (one oidc_step_begin did not fill) is fine. */
 void oidc_step_end(struct oidc_step *step);
@@ -260,5 +283,19 @@ CID_MUST_CHECK enum cid_err oidc_show_login(struct cid_ctx *ctx, const struct ci
 					    const struct oidc_message *m,
 					    const struct cid_client *client,
 					    struct cid_reply *reply);
+
+/*
+ * What every way of logging in ends with, once the citizen is known (the
+ * account id) and the pending request claimed: the browser's old session
+ * ends, a new one starts at acr with the methods amr (its cookie set in
+ * reply), and the flow goes on (oidc_proceed) with auth for client, by a
+ * 303. The password login and the logins through an upstream share it.
+ * Errors: those of cid_session_start and oidc_proceed.
+ */
+CID_MUST_CHECK enum cid_err oidc_login_finish(struct cid_ctx *ctx, const struct cid_request *req,
+					      json_t *auth, const struct cid_client *client,
+					      const char *account, const char *acr,
+					      const char *const *amr, size_t n_amr,
+					      struct cid_reply *reply);
 
 #endif

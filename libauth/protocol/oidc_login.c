@@ -14,6 +14,7 @@
 #include "account.h"
 #include "bounds.h"
 #include "crypto.h"
+#include "idp.h"
 #include "oidc_int.h"
 #include "session.h"
 
@@ -31,7 +32,21 @@ enum cid_err oidc_show_login(struct cid_ctx *ctx, const struct cid_request *req,
 	/* the name typed stays in the field: only the password is typed again */
 	const char *username = m != NULL && m->username != NULL ? m->username : hint;
 	json_t *data = NULL;
+	json_t *idps = NULL;
+	json_t *upstreams = json_array();
+	size_t i;
+	const json_t *row;
 
+	CID_ENSURE(upstreams != NULL, CID_ERR_NOMEM);
+	/* "Log in with NAME" for each upstream identity provider (idp.h) */
+	CID_TRY(cid_idp_list(cid_ctx_store(ctx), &idps));
+	json_array_foreach(idps, i, row)
+	{
+		CID_ENSURE(
+		    json_array_append_new(
+			upstreams, json_pack("{s:O}", "name", json_object_get(row, "name"))) == 0,
+		    CID_ERR_NOMEM);
+	}
 	if (req_id == NULL) {
 		CID_TRY(oidc_park(ctx, req, auth, OIDC_STAGE_LOGIN, reply, id, token));
 		req_id = id;
@@ -40,11 +55,16 @@ enum cid_err oidc_show_login(struct cid_ctx *ctx, const struct cid_request *req,
 	data = json_pack("{s:s, s:s, s:s, s:s, s:s}", "req", req_id, "csrf", csrf, "client_name",
 			 client->name, "login_hint", hint == NULL ? "" : hint, "username",
 			 username == NULL ? "" : username);
-	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
+	CID_ENSURE(data != NULL && json_object_set(data, "upstreams", upstreams) == 0 &&
+		       json_object_set_new(data, "has_upstreams",
+					   json_boolean(json_array_size(upstreams) > 0)) == 0,
+		   CID_ERR_NOMEM);
 	CID_TRY(oidc_message_data(m, reply, data));
 	rc = cid_reply_page(reply, 200, CID_PAGE_LOGIN, data, oidc_auth_locale(auth));
 	data = NULL;
 out:
+	json_decref(idps);
+	json_decref(upstreams);
 	json_decref(data);
 	return rc;
 }
@@ -59,12 +79,9 @@ enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
 	const char *password = cid_params_get(&req->params, "password");
 	struct oidc_message m = {.username = username};
 	char account[CID_ID_CHARS + 1];
-	char cookie[CID_TOKEN_CHARS + 1] = "";
 	char client_addr[CID_NETADDR_TEXT_MAX];
 	int64_t retry = 0;
 	struct oidc_step step = {0};
-	struct cid_session sess;
-	struct cid_request next = *req;
 
 	CID_TRY(oidc_step_begin(ctx, req, OIDC_STAGE_LOGIN, reply, &step));
 	if (username == NULL || password == NULL || username[0] == '\0' || password[0] == '\0') {
@@ -92,6 +109,24 @@ enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
 		goto out;
 	}
 	CID_TRY(oidc_claim_pending(ctx, req, step.locale, reply));
+	rc = oidc_login_finish(ctx, req, step.auth, step.client, account, CID_ACR_PASSWORD, amr, 1,
+			       reply);
+out:
+	oidc_step_end(&step);
+	return cid_endpoint_rc(rc);
+}
+
+enum cid_err oidc_login_finish(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,
+			       const struct cid_client *client, const char *account,
+			       const char *acr, const char *const *amr, size_t n_amr,
+			       struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	const struct cid_config *cfg = cid_ctx_config(ctx);
+	char cookie[CID_TOKEN_CHARS + 1] = "";
+	struct cid_session sess;
+	struct cid_request next = *req;
+
 	/*= OWASP ASVS 4.0.3 V3.2.1: the application generates a new session token on
 	 *# user authentication
 	 * a login always starts a new session; the one this browser had ends, so
@@ -100,16 +135,15 @@ enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
 		rc = cid_session_end(cid_ctx_store(ctx), req->session_cookie);
 		CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
 	}
-	CID_TRY(cid_session_start(cid_ctx_store(ctx), account, CID_ACR_PASSWORD, amr, 1, req->now,
+	CID_TRY(cid_session_start(cid_ctx_store(ctx), account, acr, amr, n_amr, req->now,
 				  cfg->session_ttl, req->user_agent, cookie, &sess));
 	CID_TRY(cid_reply_cookie(reply, cfg, CID_COOKIE_SESSION, cookie, cfg->session_ttl));
 	/* the steps after the login belong to the new session, which this
 	 * request's cookie header does not carry yet */
 	next.session_cookie = cookie;
 	/* 303: the browser must follow with GET, not repost the password */
-	rc = oidc_proceed(ctx, &next, step.auth, &sess, cookie, step.client, 303, reply);
+	rc = oidc_proceed(ctx, &next, auth, &sess, cookie, client, 303, reply);
 out:
 	cid_wipe(cookie, sizeof(cookie));
-	oidc_step_end(&step);
-	return cid_endpoint_rc(rc);
+	return rc;
 }

@@ -79,18 +79,16 @@ out:
 }
 
 /*
- * The pending request of a posted form ("req", "csrf") at stage (NULL: any)
+ * The pending request req_id, with the CSRF token csrf, at stage (NULL: any)
  * into *out: the CSRF token must be the cookie's and the stored one, the
  * record live and at that stage. CID_ANSWERED with an error page in locale
  * otherwise.
  */
 static enum cid_err load_pending(struct cid_ctx *ctx, const struct cid_request *req,
-				 const char *stage, const char *locale, struct cid_reply *reply,
-				 json_t **out)
+				 const char *req_id, const char *csrf, const char *stage,
+				 const char *locale, struct cid_reply *reply, json_t **out)
 {
 	enum cid_err rc = CID_OK;
-	const char *req_id = cid_params_get(&req->params, "req");
-	const char *csrf = cid_params_get(&req->params, "csrf");
 	char hash[CID_HASH_HEX + 1];
 	char csrf_hash[CID_HASH_HEX + 1];
 	struct cid_txn *txn = NULL;
@@ -98,7 +96,7 @@ static enum cid_err load_pending(struct cid_ctx *ctx, const struct cid_request *
 	const char *stored;
 	const char *stored_stage;
 
-	if (!req->form_content_type || !cid_request_is_token(req_id) || !cid_request_is_token(csrf))
+	if (!cid_request_is_token(req_id) || !cid_request_is_token(csrf))
 		return cid_reply_answered(cid_reply_error_page(reply, 400, "invalid_request",
 							       "err.form_incomplete", locale));
 	/* login CSRF: the form's token must be this browser's cookie */
@@ -213,13 +211,19 @@ enum cid_err oidc_step_begin(struct cid_ctx *ctx, const struct cid_request *req,
 	enum cid_err rc = CID_OK;
 	struct oidc_step st = {.locale = cid_ctx_config(ctx)->default_locale};
 
-	CID_TRY(load_pending(ctx, req, stage, st.locale, reply, &st.auth));
+	if (!req->form_content_type)
+		return cid_reply_answered(cid_reply_error_page(reply, 400, "invalid_request",
+							       "err.form_incomplete", st.locale));
+	CID_TRY(load_pending(ctx, req, cid_params_get(&req->params, "req"),
+			     cid_params_get(&req->params, "csrf"), stage, st.locale, reply,
+			     &st.auth));
 	st.locale = oidc_auth_locale(st.auth);
 	if (stage == NULL)
 		stage = cid_json_str(st.auth, "stage") != NULL ? cid_json_str(st.auth, "stage")
 							       : OIDC_STAGE_LOGIN;
-	/* the steps after the login belong to the session the login started */
-	if (strcmp(stage, OIDC_STAGE_LOGIN) != 0)
+	/* the steps after the login belong to the session the login started (the
+	 * link page of an upstream login comes before it) */
+	if (strcmp(stage, OIDC_STAGE_LOGIN) != 0 && strcmp(stage, OIDC_STAGE_LINK) != 0)
 		CID_TRY(step_session(ctx, req, st.auth, st.locale, reply, &st.sess));
 	CID_TRY(step_client(ctx, st.auth, st.locale, reply, &st.client));
 	*step = st;
@@ -227,6 +231,38 @@ enum cid_err oidc_step_begin(struct cid_ctx *ctx, const struct cid_request *req,
 out:
 	oidc_step_end(&st);
 	return rc;
+}
+
+enum cid_err oidc_upstream_return(struct cid_ctx *ctx, const struct cid_request *req,
+				  const char *state, struct cid_reply *reply,
+				  struct oidc_step *step)
+{
+	enum cid_err rc = CID_OK;
+	struct oidc_step st = {.locale = cid_ctx_config(ctx)->default_locale};
+
+	/* no form here: the browser comes back by a redirect, and its CSRF
+	 * cookie (SameSite=Lax: sent on a top-level GET) is what binds the
+	 * state to the browser that left, as a form's token does */
+	CID_TRY(load_pending(ctx, req, state, req->csrf_cookie, OIDC_STAGE_UPSTREAM, st.locale,
+			     reply, &st.auth));
+	st.locale = oidc_auth_locale(st.auth);
+	CID_TRY(step_client(ctx, st.auth, st.locale, reply, &st.client));
+	*step = st;
+	st = (struct oidc_step){0};
+out:
+	oidc_step_end(&st);
+	return rc;
+}
+
+enum cid_err oidc_claim_id(struct cid_ctx *ctx, const char *req_id, const char *locale,
+			   struct cid_reply *reply)
+{
+	enum cid_err rc = oidc_drop_pending(ctx, req_id);
+
+	if (rc != CID_ERR_NOTFOUND)
+		return rc;
+	return cid_reply_answered(
+	    cid_reply_error_page(reply, 400, "invalid_request", "err.form_sent", locale));
 }
 
 void oidc_step_end(struct oidc_step *step)

@@ -85,6 +85,7 @@ enum cid_page {
 	CID_PAGE_LOGGED_OUT,	 /* data: client_name? */
 	CID_PAGE_CONSENT,	 /* data: req, csrf, client_name, purposes[] (see oidc_consent.c) */
 	CID_PAGE_TOTP,		 /* data: req, csrf, client_name, message? */
+	CID_PAGE_UPSTREAM_LINK,	 /* data: req, csrf, idp, username, message? (oidc_upstream.c) */
 	/* the privacy-officer console (console.h documents each page's data) */
 	CID_PAGE_OFFICER_LOGIN,
 	CID_PAGE_OFFICER_LOG,

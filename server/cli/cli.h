@@ -20,6 +20,8 @@
 int cid_cli_serve(int argc, char **argv);
 int cid_cli_user(int argc, char **argv);
 int cid_cli_client(int argc, char **argv);
+/* `civicid idp ...`: upstream identity providers (server/cli/idp.c). */
+int cid_cli_idp(int argc, char **argv);
 int cid_cli_keys(int argc, char **argv);
 int cid_cli_policy(int argc, char **argv);
 int cid_cli_consent(int argc, char **argv);

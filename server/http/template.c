@@ -20,6 +20,7 @@ static const char *const page_files[] = {
     [CID_PAGE_LOGGED_OUT] = "logged_out.html",
     [CID_PAGE_CONSENT] = "consent.html",
     [CID_PAGE_TOTP] = "totp.html",
+    [CID_PAGE_UPSTREAM_LINK] = "upstream_link.html",
     [CID_PAGE_OFFICER_LOGIN] = "officer_login.html",
     [CID_PAGE_OFFICER_LOG] = "officer_log.html",
     [CID_PAGE_OFFICER_ENTRY] = "officer_entry.html",

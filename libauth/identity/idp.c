@@ -1,0 +1,549 @@
+/*
+ * idp: the registry of upstream identity providers and the links from an
+ * upstream identity to a citizen (idp.h).
+ *
+ * Invariants: a stored registration passed cid_idp_check, so the flow
+ * trusts its fields' shape; the secret never leaves this file but in
+ * struct cid_idp, which the flow uses to call the token endpoint; a link's
+ * key is the upstream identity, so "linked to at most one citizen" is what
+ * the store's keys are, and linking reads and writes in one transaction.
+ */
+#include "idp.h"
+
+#include "account.h"
+#include "crypto.h"
+#include "str.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* policy.h's levels (a layer above: named here, checked equal in test_idp) */
+#define LEVEL_PASSWORD 1
+#define LEVEL_MFA      2
+
+static void say(char *why, size_t whysz, const char *what)
+{
+	if (why != NULL && whysz > 0)
+		snprintf(why, whysz, "%s", what);
+}
+
+/* True if s is 1 to max bytes of printable ASCII (space allowed only with spaces). */
+static bool printable(const char *s, size_t max, bool spaces)
+{
+	size_t n = s == NULL ? 0 : strnlen(s, max + 1);
+
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c > 0x7e || (c == ' ' && !spaces))
+			return false;
+	}
+	return true;
+}
+
+static bool name_ok(const char *s)
+{
+	size_t n = s == NULL ? 0 : strnlen(s, CID_IDP_MAX_NAME + 1);
+
+	if (n == 0 || n > CID_IDP_MAX_NAME)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * An issuer: https://HOST..., or http://127.0.0.1 (an optional :port and
+ * path) for tests; no query, fragment or userinfo (OIDC Discovery §2: the
+ * issuer has no query or fragment).
+ */
+static bool issuer_ok(const char *s)
+{
+	static const char loop[] = "http://127.0.0.1";
+	size_t n;
+
+	if (!printable(s, CID_IDP_MAX_ISSUER, false) || strpbrk(s, "?#@\\") != NULL)
+		return false;
+	n = strlen(s);
+	if (n > 8 && strncmp(s, "https://", 8) == 0 && s[8] != '/' && s[8] != ':')
+		return true;
+	if (strncmp(s, loop, sizeof(loop) - 1) != 0)
+		return false;
+	s += sizeof(loop) - 1;
+	return *s == '\0' || *s == ':' || *s == '/';
+}
+
+static bool scope_has_openid(const char *scope)
+{
+	for (const char *p = scope; *p != '\0';) {
+		size_t n = strcspn(p, " ");
+
+		if (n == 6 && strncmp(p, "openid", 6) == 0)
+			return true;
+		p += n;
+		p += strspn(p, " ");
+	}
+	return false;
+}
+
+/*
+ * Splits "KEY=VALUE" (at the first '=') into key[0..keymax] and *value
+ * (borrowed from entry); false when there is no '=' or the key is empty or
+ * longer than keymax.
+ */
+static bool split(const char *entry, char *key, size_t keymax, const char **value)
+{
+	const char *eq = entry == NULL ? NULL : strchr(entry, '=');
+	size_t n = eq == NULL ? 0 : (size_t)(eq - entry);
+
+	if (n == 0 || n > keymax)
+		return false;
+	memcpy(key, entry, n);
+	key[n] = '\0';
+	*value = eq + 1;
+	return true;
+}
+
+/* Builds the acr and claim maps of spec, checking each entry. */
+static enum cid_err build_maps(const struct cid_idp_spec *spec, json_t *acr_map, json_t *claim_map,
+			       char *why, size_t whysz)
+{
+	char key[CID_IDP_MAX_ACR + 1];
+	const char *value;
+
+	if (spec->n_acr_map > CID_IDP_MAX_MAP || spec->n_claim_map > CID_IDP_MAX_MAP) {
+		say(why, whysz, "at most 16 entries in each of --acr-map and --claim-map");
+		return CID_ERR_INVALID;
+	}
+	for (size_t i = 0; i < spec->n_acr_map; i++) {
+		if (!split(spec->acr_map[i], key, CID_IDP_MAX_ACR, &value) ||
+		    !printable(key, CID_IDP_MAX_ACR, false)) {
+			say(why, whysz, "an --acr-map entry is not UPSTREAM_ACR=LEVEL");
+			return CID_ERR_INVALID;
+		}
+		/* the policy engine knows levels 1 and 2 (policy.h); a higher one
+		 * would be a level no policy can ask for */
+		if (strcmp(value, "1") != 0 && strcmp(value, "2") != 0) {
+			say(why, whysz,
+			    "an --acr-map level must be 1 (password) or 2 (password and "
+			    "one-time code)");
+			return CID_ERR_INVALID;
+		}
+		if (json_object_set_new(acr_map, key, json_integer(value[0] - '0')) != 0)
+			return CID_ERR_NOMEM;
+	}
+	for (size_t i = 0; i < spec->n_claim_map; i++) {
+		if (!split(spec->claim_map[i], key, CID_IDP_MAX_ACR, &value) ||
+		    !printable(key, CID_IDP_MAX_ACR, false)) {
+			say(why, whysz, "a --claim-map entry is not UPSTREAM_CLAIM=LOCAL_CLAIM");
+			return CID_ERR_INVALID;
+		}
+		if (cid_claim_lookup(value) == NULL) {
+			say(why, whysz,
+			    "a --claim-map entry names a local claim civicid does not "
+			    "know (see civicid user --help)");
+			return CID_ERR_INVALID;
+		}
+		if (json_object_set_new(claim_map, key, json_string(value)) != 0)
+			return CID_ERR_NOMEM;
+	}
+	return CID_OK;
+}
+
+enum cid_err cid_idp_check(const struct cid_idp_spec *spec, char *why, size_t whysz)
+{
+	enum cid_err rc = CID_OK;
+	json_t *acr_map = json_object();
+	json_t *claim_map = json_object();
+
+	CID_ENSURE(acr_map != NULL && claim_map != NULL, CID_ERR_NOMEM);
+	rc = CID_ERR_INVALID;
+	if (!name_ok(spec->name)) {
+		say(why, whysz, "the name must be 1 to 32 of a-z, 0-9, _ and -");
+		goto out;
+	}
+	if (!issuer_ok(spec->issuer)) {
+		say(why, whysz,
+		    "the issuer must be an https URL (or http://127.0.0.1 for tests) of at most "
+		    "512 bytes, without query, fragment or user name");
+		goto out;
+	}
+	if (!printable(spec->client_id, CID_MAX_CLIENT_ID, false)) {
+		say(why, whysz, "the client id must be 1 to 128 printable ASCII characters");
+		goto out;
+	}
+	if (!printable(spec->client_secret, CID_MAX_SECRET, false)) {
+		say(why, whysz, "the client secret must be 1 to 256 printable ASCII characters");
+		goto out;
+	}
+	if (!printable(spec->scope, CID_MAX_SCOPE, true) || !scope_has_openid(spec->scope)) {
+		say(why, whysz, "the scope must be printable ASCII and include openid");
+		goto out;
+	}
+	rc = build_maps(spec, acr_map, claim_map, why, whysz);
+out:
+	json_decref(acr_map);
+	json_decref(claim_map);
+	return rc;
+}
+
+struct add_arg {
+	const char *name;
+	const char *issuer;
+	const json_t *record;
+};
+
+static enum cid_err same_issuer(struct cid_str key, struct cid_str val, void *arg)
+{
+	const struct add_arg *a = arg;
+	json_t *rec = NULL;
+	enum cid_err rc = cid_store_parse_json(val, &rec);
+	const char *iss = cid_json_str(rec, "issuer");
+
+	(void)key;
+	if (rc == CID_OK && iss != NULL && strcmp(iss, a->issuer) == 0)
+		rc = CID_ERR_EXISTS;
+	json_decref(rec);
+	return rc;
+}
+
+static enum cid_err add_cb(struct cid_txn *txn, void *arg)
+{
+	const struct add_arg *a = arg;
+	enum cid_err rc = cid_txn_foreach(txn, CID_DB_IDPS, cid_str_of(""), same_issuer, arg);
+
+	if (rc != CID_OK)
+		return rc;
+	return cid_txn_put_json(txn, CID_DB_IDPS, cid_str_of(a->name), a->record,
+				CID_PUT_NOOVERWRITE);
+}
+
+enum cid_err cid_idp_add(struct cid_store *s, const struct cid_idp_spec *spec, int64_t now,
+			 char *why, size_t whysz)
+{
+	enum cid_err rc = CID_OK;
+	json_t *acr_map = json_object();
+	json_t *claim_map = json_object();
+	json_t *record = NULL;
+	struct add_arg a = {spec->name, spec->issuer, NULL};
+
+	CID_TRY(cid_idp_check(spec, why, whysz));
+	CID_ENSURE(acr_map != NULL && claim_map != NULL, CID_ERR_NOMEM);
+	CID_TRY(build_maps(spec, acr_map, claim_map, why, whysz));
+	record =
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:O, s:O, s:b, s:I}", "name", spec->name, "issuer",
+		      spec->issuer, "client_id", spec->client_id, "client_secret",
+		      spec->client_secret, "scope", spec->scope, "acr_map", acr_map, "claim_map",
+		      claim_map, "allow_create", spec->allow_create, "created_at", (json_int_t)now);
+	CID_ENSURE(record != NULL, CID_ERR_NOMEM);
+	a.record = record;
+	rc = cid_store_update(s, add_cb, &a);
+	if (rc == CID_ERR_EXISTS)
+		say(why, whysz, "an upstream of that name or issuer is already registered");
+out:
+	json_decref(acr_map);
+	json_decref(claim_map);
+	json_decref(record);
+	return rc;
+}
+
+static enum cid_err remove_cb(struct cid_txn *txn, void *arg)
+{
+	return cid_txn_del(txn, CID_DB_IDPS, cid_str_of(arg));
+}
+
+enum cid_err cid_idp_remove(struct cid_store *s, const char *name)
+{
+	if (!name_ok(name))
+		return CID_ERR_NOTFOUND;
+	return cid_store_update(s, remove_cb, (void *)(uintptr_t)name);
+}
+
+/* The public view of a stored record: everything but the secret. */
+static json_t *public_view(const json_t *rec)
+{
+	json_t *v = json_deep_copy(rec);
+
+	if (v != NULL)
+		json_object_del(v, "client_secret");
+	return v;
+}
+
+static enum cid_err list_one(struct cid_str key, struct cid_str val, void *arg)
+{
+	json_t *rec = NULL;
+	enum cid_err rc = cid_store_parse_json(val, &rec);
+
+	(void)key;
+	if (rc == CID_OK && json_array_append_new(arg, public_view(rec)) != 0)
+		rc = CID_ERR_NOMEM;
+	json_decref(rec);
+	return rc;
+}
+
+enum cid_err cid_idp_list(struct cid_store *s, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
+	json_t *all = json_array();
+
+	CID_ENSURE(all != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_store_read_begin(s, &txn));
+	rc = cid_txn_foreach(txn, CID_DB_IDPS, cid_str_of(""), list_one, all);
+	cid_store_read_end(txn);
+	CID_TRY(rc);
+	*out = all;
+	all = NULL;
+out:
+	json_decref(all);
+	return rc;
+}
+
+/* The stored record of name into *out (new reference). */
+static enum cid_err get_record(struct cid_store *s, const char *name, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
+
+	if (!name_ok(name))
+		return CID_ERR_NOTFOUND;
+	CID_TRY(cid_store_read_begin(s, &txn));
+	rc = cid_txn_get_json(txn, CID_DB_IDPS, cid_str_of(name), out);
+	cid_store_read_end(txn);
+out:
+	return rc;
+}
+
+enum cid_err cid_idp_show(struct cid_store *s, const char *name, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	json_t *rec = NULL;
+	json_t *v;
+
+	CID_TRY(get_record(s, name, &rec));
+	v = public_view(rec);
+	CID_ENSURE(v != NULL, CID_ERR_NOMEM);
+	*out = v;
+out:
+	json_decref(rec);
+	return rc;
+}
+
+/* Copies member m of rec into dst[0..max]; false when absent or too long. */
+static bool copy_member(const json_t *rec, const char *m, char *dst, size_t max)
+{
+	const char *v = cid_json_str(rec, m);
+	size_t n = v == NULL ? 0 : strnlen(v, max + 1);
+
+	if (n == 0 || n > max)
+		return false;
+	memcpy(dst, v, n);
+	dst[n] = '\0';
+	return true;
+}
+
+enum cid_err cid_idp_get(struct cid_store *s, const char *name, struct cid_idp **out)
+{
+	enum cid_err rc = CID_OK;
+	json_t *rec = NULL;
+	struct cid_idp *idp = calloc(1, sizeof(*idp));
+
+	CID_ENSURE(idp != NULL, CID_ERR_NOMEM);
+	CID_TRY(get_record(s, name, &rec));
+	CID_ENSURE(copy_member(rec, "name", idp->name, CID_IDP_MAX_NAME) &&
+		       copy_member(rec, "issuer", idp->issuer, CID_IDP_MAX_ISSUER) &&
+		       copy_member(rec, "client_id", idp->client_id, CID_MAX_CLIENT_ID) &&
+		       copy_member(rec, "client_secret", idp->client_secret, CID_MAX_SECRET) &&
+		       copy_member(rec, "scope", idp->scope, CID_MAX_SCOPE) &&
+		       json_is_object(json_object_get(rec, "acr_map")) &&
+		       json_is_object(json_object_get(rec, "claim_map")),
+		   CID_ERR_STORE);
+	idp->acr_map = json_incref(json_object_get(rec, "acr_map"));
+	idp->claim_map = json_incref(json_object_get(rec, "claim_map"));
+	idp->allow_create = json_is_true(json_object_get(rec, "allow_create"));
+	*out = idp;
+	idp = NULL;
+out:
+	cid_idp_free(idp);
+	json_decref(rec);
+	return rc;
+}
+
+void cid_idp_free(struct cid_idp *idp)
+{
+	if (idp == NULL)
+		return;
+	cid_wipe(idp->client_secret, sizeof(idp->client_secret));
+	json_decref(idp->acr_map);
+	json_decref(idp->claim_map);
+	free(idp);
+}
+
+int cid_idp_acr_level(const struct cid_idp *idp, const char *acr)
+{
+	json_int_t level;
+
+	if (acr == NULL)
+		return LEVEL_PASSWORD;
+	level = json_integer_value(json_object_get(idp->acr_map, acr));
+	/* a stored map holds 1 or 2 (cid_idp_check); anything else counts as 1 */
+	return level == LEVEL_MFA ? LEVEL_MFA : LEVEL_PASSWORD;
+}
+
+enum cid_err cid_idp_map_claims(const struct cid_idp *idp, const json_t *upstream, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	json_t *claims = json_object();
+	const char *from;
+	const json_t *to;
+
+	CID_ENSURE(claims != NULL, CID_ERR_NOMEM);
+	json_object_foreach((json_t *)(uintptr_t)idp->claim_map, from, to)
+	{
+		const char *local = json_string_value(to);
+		json_t *v = json_object_get(upstream, from);
+
+		if (local == NULL || v == NULL || cid_claim_check(local, v) != CID_OK)
+			continue;
+		CID_ENSURE(json_object_set(claims, local, v) == 0, CID_ERR_NOMEM);
+	}
+	*out = claims;
+	claims = NULL;
+out:
+	json_decref(claims);
+	return rc;
+}
+
+/* The store key of a link: issuer "\n" sub, into key (CID_IDP_MAX_ISSUER + 1 +
+ * CID_IDP_MAX_SUB + 1 bytes); false when either is malformed. */
+#define LINK_KEY_MAX (CID_IDP_MAX_ISSUER + 1 + CID_IDP_MAX_SUB + 1)
+
+static bool link_key(const char *issuer, const char *sub, char key[LINK_KEY_MAX], size_t *len)
+{
+	if (!printable(issuer, CID_IDP_MAX_ISSUER, false) ||
+	    !printable(sub, CID_IDP_MAX_SUB, false))
+		return false;
+	*len = (size_t)snprintf(key, LINK_KEY_MAX, "%s\n%s", issuer, sub);
+	return true;
+}
+
+enum cid_err cid_idp_link_get(struct cid_store *s, const char *issuer, const char *sub,
+			      char account[CID_ID_CHARS + 1])
+{
+	enum cid_err rc = CID_OK;
+	char key[LINK_KEY_MAX];
+	size_t len = 0;
+	struct cid_txn *txn = NULL;
+	json_t *rec = NULL;
+	const char *id;
+
+	if (!link_key(issuer, sub, key, &len))
+		return CID_ERR_NOTFOUND;
+	CID_TRY(cid_store_read_begin(s, &txn));
+	rc = cid_txn_get_json(txn, CID_DB_IDP_LINKS, (struct cid_str){key, len}, &rec);
+	cid_store_read_end(txn);
+	CID_TRY(rc);
+	id = cid_json_str(rec, "account");
+	CID_ENSURE(id != NULL && strlen(id) == CID_ID_CHARS, CID_ERR_STORE);
+	if (account != NULL)
+		memcpy(account, id, CID_ID_CHARS + 1);
+out:
+	json_decref(rec);
+	return rc;
+}
+
+struct link_arg {
+	struct cid_str key;
+	const char *account;
+	int64_t now;
+};
+
+static enum cid_err link_cb(struct cid_txn *txn, void *arg)
+{
+	const struct link_arg *a = arg;
+	enum cid_err rc = CID_OK;
+	json_t *rec = NULL;
+	struct cid_account *citizen = NULL;
+
+	rc = cid_txn_get_json(txn, CID_DB_IDP_LINKS, a->key, &rec);
+	if (rc == CID_OK) {
+		const char *id = cid_json_str(rec, "account");
+
+		/* one upstream identity, one citizen: linked again to the same is no change */
+		rc = id != NULL && strcmp(id, a->account) == 0 ? CID_OK : CID_ERR_EXISTS;
+		goto out;
+	}
+	CID_ENSURE(rc == CID_ERR_NOTFOUND, rc);
+	CID_TRY(cid_account_get_txn(txn, a->account, &citizen));
+	rec = json_pack("{s:s, s:I}", "account", a->account, "linked_at", (json_int_t)a->now);
+	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
+	rc = cid_txn_put_json(txn, CID_DB_IDP_LINKS, a->key, rec, CID_PUT_NOOVERWRITE);
+out:
+	cid_account_free(citizen);
+	json_decref(rec);
+	return rc;
+}
+
+enum cid_err cid_idp_link(struct cid_store *s, const char *issuer, const char *sub,
+			  const char *account, int64_t now)
+{
+	char key[LINK_KEY_MAX];
+	size_t len = 0;
+	struct link_arg a;
+
+	if (!link_key(issuer, sub, key, &len))
+		return CID_ERR_INVALID;
+	a = (struct link_arg){{key, len}, account, now};
+	return cid_store_update(s, link_cb, &a);
+}
+
+struct links_of_arg {
+	const char *account;
+	json_t *out;
+};
+
+static enum cid_err link_of_one(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct links_of_arg *a = arg;
+	json_t *rec = NULL;
+	enum cid_err rc = cid_store_parse_json(val, &rec);
+	const char *id = cid_json_str(rec, "account");
+	const char *nl = memchr(key.ptr, '\n', key.len);
+
+	if (rc == CID_OK && id != NULL && nl != NULL && strcmp(id, a->account) == 0) {
+		json_t *row =
+		    json_pack("{s:s%, s:s%, s:O}", "issuer", key.ptr, (size_t)(nl - key.ptr), "sub",
+			      nl + 1, (size_t)(key.len - (size_t)(nl - key.ptr) - 1), "linked_at",
+			      json_object_get(rec, "linked_at"));
+
+		if (row == NULL || json_array_append_new(a->out, row) != 0)
+			rc = CID_ERR_NOMEM;
+	}
+	json_decref(rec);
+	return rc;
+}
+
+enum cid_err cid_idp_links_of(struct cid_store *s, const char *account, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
+	struct links_of_arg a = {account, json_array()};
+
+	CID_ENSURE(a.out != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_store_read_begin(s, &txn));
+	rc = cid_txn_foreach(txn, CID_DB_IDP_LINKS, cid_str_of(""), link_of_one, &a);
+	cid_store_read_end(txn);
+	CID_TRY(rc);
+	*out = a.out;
+	a.out = NULL;
+out:
+	json_decref(a.out);
+	return rc;
+}

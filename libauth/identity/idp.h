@@ -1,0 +1,156 @@
+/*
+ * idp: upstream identity providers civicid trusts as a relying party
+ * (issue 15), and the links from an upstream identity to a citizen.
+ *
+ * A registration lives in CID_DB_IDPS under its name:
+ *   {"name", "issuer", "client_id", "client_secret", "scope",
+ *    "acr_map": {upstream acr: level}, "claim_map": {upstream claim: local claim},
+ *    "allow_create": bool, "created_at"}
+ * The client secret is stored as given (civicid must present it to the
+ * upstream's token endpoint), and no public view (cid_idp_list,
+ * cid_idp_show) ever holds it.
+ *
+ * A link lives in CID_DB_IDP_LINKS under issuer "\n" sub: {"account",
+ * "linked_at"}. Its key is the upstream identity, so one identity is linked
+ * to at most one citizen by construction; a citizen may hold several links.
+ * Links are never made by matching an e-mail address or any other claim:
+ * only cid_idp_link (after the citizen proved the account, or created it).
+ * Removing a registration keeps its links: adding the issuer again resumes them.
+ */
+#ifndef CID_IDP_H
+#define CID_IDP_H
+
+#include "bounds.h"
+#include "err.h"
+#include "store.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CID_IDP_MAX_NAME   32  /* a registration's name: [a-z0-9_-], shown on the login page */
+#define CID_IDP_MAX_SUB	   255 /* an upstream "sub" (OIDC Core §2: at most 255 ASCII chars) */
+#define CID_IDP_MAX_MAP	   16  /* entries of an acr or claim map */
+#define CID_IDP_MAX_ACR	   128 /* an upstream acr value */
+#define CID_IDP_MAX_ISSUER 512 /* an upstream issuer URL */
+
+/* What `civicid idp add` registers. Strings are borrowed. */
+struct cid_idp_spec {
+	const char *name;
+	const char *issuer;	    /* https URL, or http on 127.0.0.1 (tests) */
+	const char *client_id;	    /* civicid's client id at the upstream */
+	const char *client_secret;  /* and its secret (client_secret_post) */
+	const char *scope;	    /* space-separated, must hold "openid" */
+	const char *const *acr_map; /* "UPSTREAM_ACR=LEVEL", LEVEL 1 or 2 */
+	size_t n_acr_map;
+	const char *const *claim_map; /* "upstream_claim=local_claim" (account.h's table) */
+	size_t n_claim_map;
+	bool allow_create; /* a first login with no link creates a citizen */
+};
+
+/*
+ * Checks spec without touching the store: the name (1 to CID_IDP_MAX_NAME
+ * of a-z 0-9 _ -), the issuer (an https URL, or http on the loopback
+ * address 127.0.0.1, at most CID_IDP_MAX_ISSUER bytes, no query, fragment
+ * or userinfo), client id (1 to CID_MAX_CLIENT_ID printable ASCII, no
+ * space), secret (1 to CID_MAX_SECRET printable ASCII), scope (printable
+ * ASCII up to CID_MAX_SCOPE, "openid" among its words), each acr map entry
+ * (a value of 1 to CID_IDP_MAX_ACR printable chars, "=", level 1 or 2: the
+ * levels the policy engine knows, policy.h), each claim map entry (an
+ * upstream claim name, "=", a claim of account.h's table). why[whysz] (may
+ * be NULL) says which in one English phrase.
+ * Errors: CID_ERR_INVALID.
+ */
+CID_MUST_CHECK enum cid_err cid_idp_check(const struct cid_idp_spec *spec, char *why, size_t whysz);
+
+/*
+ * Registers spec (cid_idp_check first) at now.
+ * Errors: those of cid_idp_check, CID_ERR_EXISTS (the name is taken, or
+ * another registration has the same issuer), CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_idp_add(struct cid_store *s, const struct cid_idp_spec *spec,
+					int64_t now, char *why, size_t whysz);
+
+/* Deletes the registration name (its links stay). Errors: CID_ERR_NOTFOUND, CID_ERR_STORE. */
+CID_MUST_CHECK enum cid_err cid_idp_remove(struct cid_store *s, const char *name);
+
+/*
+ * Every registration's public view, by name: an array of {"name", "issuer",
+ * "client_id", "scope", "acr_map", "claim_map", "allow_create",
+ * "created_at"}; never the secret. *out: new reference.
+ * Errors: CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_idp_list(struct cid_store *s, json_t **out);
+
+/* The public view of one (as in cid_idp_list). Errors: CID_ERR_NOTFOUND, CID_ERR_STORE. */
+CID_MUST_CHECK enum cid_err cid_idp_show(struct cid_store *s, const char *name, json_t **out);
+
+/* A registration as the flow reads it; free with cid_idp_free. */
+struct cid_idp {
+	char name[CID_IDP_MAX_NAME + 1];
+	char issuer[CID_IDP_MAX_ISSUER + 1];
+	char client_id[CID_MAX_CLIENT_ID + 1];
+	char client_secret[CID_MAX_SECRET + 1]; /* wiped by cid_idp_free */
+	char scope[CID_MAX_SCOPE + 1];
+	json_t *acr_map;   /* {upstream acr: level}, owned */
+	json_t *claim_map; /* {upstream claim: local claim}, owned */
+	bool allow_create;
+};
+
+/*
+ * The registration name into *out (free with cid_idp_free).
+ * Errors: CID_ERR_NOTFOUND (no such name, or a malformed name),
+ * CID_ERR_STORE (also a damaged record), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_idp_get(struct cid_store *s, const char *name,
+					struct cid_idp **out);
+
+/* Wipes the secret and frees idp. NULL is a no-op. */
+void cid_idp_free(struct cid_idp *idp);
+
+/*
+ * The level (policy.h) a login at the upstream with acr (may be NULL: none
+ * given) is worth: the acr map's level for it, else 1 (a login no stronger
+ * than a password). The one rule of upstream assurance.
+ */
+int cid_idp_acr_level(const struct cid_idp *idp, const char *acr);
+
+/*
+ * The citizen claims made from upstream claims (an ID token's payload,
+ * borrowed) through the claim map: each mapped upstream claim present
+ * becomes its local claim when its value passes cid_claim_check, and is
+ * left out otherwise (an upstream is not trusted to send well-formed
+ * values). *out: a new object (may be empty). Errors: CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_idp_map_claims(const struct cid_idp *idp, const json_t *upstream,
+					       json_t **out);
+
+/*
+ * The citizen an upstream identity (issuer, sub) is linked to, into
+ * account (may be NULL: only whether). Errors: CID_ERR_NOTFOUND (no link,
+ * or a malformed issuer or sub), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_idp_link_get(struct cid_store *s, const char *issuer,
+					     const char *sub, char account[CID_ID_CHARS + 1]);
+
+/*
+ * Links the upstream identity (issuer, sub) to the citizen account at now,
+ * in one transaction that first reads the link: linking it again to the
+ * same citizen is CID_OK (nothing changes). The citizen must exist.
+ * Errors: CID_ERR_EXISTS (linked to another citizen: one identity, one
+ * account), CID_ERR_NOTFOUND (no such citizen), CID_ERR_INVALID (issuer or
+ * sub empty or too long, sub not printable ASCII), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_idp_link(struct cid_store *s, const char *issuer, const char *sub,
+					 const char *account, int64_t now);
+
+/*
+ * The upstream identities linked to account: an array of {"issuer", "sub",
+ * "linked_at"} (walks every link: for the account page and the CLI, not a
+ * hot path). *out: new reference. Errors: CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_idp_links_of(struct cid_store *s, const char *account,
+					     json_t **out);
+
+#endif

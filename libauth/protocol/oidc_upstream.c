@@ -1,0 +1,543 @@
+/*
+ * oidc_upstream: logging in through an upstream identity provider (issue
+ * 15): civicid is the relying party of the upstream, in the middle of a
+ * citizen's own authorization request.
+ *
+ * /upstream/start (the login form's "Log in with NAME") reads the upstream's
+ * discovery document, claims the pending request and parks it again at
+ * OIDC_STAGE_UPSTREAM, holding the PKCE verifier and the nonce, under a new
+ * id that is the state sent upstream, and redirects there (code flow, PKCE
+ * S256, the exact redirect URI ISSUER/upstream/callback). The callback finds
+ * the request by that state, bound to the browser by its CSRF cookie, and
+ * claims it before anything else, so a replayed callback finds nothing.
+ * It checks the RFC 9207 iss, exchanges the code (client_secret_post),
+ * verifies the ID token (jose.h: the upstream's JWKS, ES256 or RS256 by kid,
+ * never none nor HS*; then iss, aud, azp, exp, nonce here), and resolves the
+ * citizen by the link rules of idp.h: a linked identity logs in; an unlinked
+ * one creates a citizen where the registration allows it, else the citizen
+ * proves an existing account with its password (/upstream/link, in the same
+ * flow). Never by e-mail. The login ends as the password login does
+ * (oidc_login_finish), at the level the acr map gives the upstream's acr.
+ *
+ * Why not liboauth2's oauth2_openidc_handle: see README "Federation". In
+ * short, Debian's liboauth2 1.4.5.4 checks neither iss, aud nor nonce of
+ * the ID token, keeps its state in its own cookies rather than in our
+ * pending request, reads no RFC 9207 iss and no Cache-Control, and is not a
+ * dependency of libauth; civicid's own http_fetch and jose do the RP work.
+ */
+#include "account.h"
+#include "bounds.h"
+#include "buf.h"
+#include "crypto.h"
+#include "http_fetch.h"
+#include "idp.h"
+#include "jose.h"
+#include "oidc_int.h"
+#include "session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* the clock skew allowed on an upstream ID token's exp (seconds) */
+#define UPSTREAM_SKEW 60
+
+static const struct cid_fetch_limits upstream_limits = {CID_MAX_JWKS, CID_FETCH_CONNECT_TIMEOUT_MS,
+							CID_FETCH_TIMEOUT_MS};
+
+/* GETs url as a JSON object into *out. Errors: CID_ERR_IO (any failure; why says it). */
+static enum cid_err fetch_json(const char *url, json_t **out, char *why, size_t whysz)
+{
+	char *body = NULL;
+	size_t len = 0;
+	enum cid_err rc = cid_http_fetch(url, &upstream_limits, &body, &len, why, whysz);
+	json_t *obj = NULL;
+
+	if (rc != CID_OK) {
+		free(body);
+		return rc == CID_ERR_NOMEM ? rc : CID_ERR_IO;
+	}
+	obj = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+	free(body);
+	if (!json_is_object(obj)) {
+		json_decref(obj);
+		snprintf(why, whysz, "not a JSON object");
+		return CID_ERR_IO;
+	}
+	*out = obj;
+	return CID_OK;
+}
+
+/*
+ * The upstream's discovery document (OIDC Discovery §4), whose issuer must
+ * be the registered one exactly (§4.3), with the endpoints the flow needs.
+ */
+static enum cid_err discover(const struct cid_idp *idp, json_t **out, char *why, size_t whysz)
+{
+	enum cid_err rc = CID_OK;
+	char url[CID_IDP_MAX_ISSUER + 64];
+	json_t *d = NULL;
+	const char *iss;
+
+	snprintf(url, sizeof(url), "%s/.well-known/openid-configuration", idp->issuer);
+	CID_TRY(fetch_json(url, &d, why, whysz));
+	iss = cid_json_str(d, "issuer");
+	/*= OIDC Discovery §4.3: the issuer value returned MUST be identical to the
+	 *# Issuer URL that was used as the prefix to /.well-known/openid-configuration */
+	if (iss == NULL || strcmp(iss, idp->issuer) != 0 ||
+	    cid_json_str(d, "authorization_endpoint") == NULL ||
+	    cid_json_str(d, "token_endpoint") == NULL || cid_json_str(d, "jwks_uri") == NULL) {
+		snprintf(why, whysz,
+			 "its discovery document names another issuer or lacks "
+			 "an endpoint");
+		rc = CID_ERR_IO;
+		goto out;
+	}
+	*out = d;
+	d = NULL;
+out:
+	json_decref(d);
+	return rc;
+}
+
+/* The page of an upstream that could not be used: the citizen may go back and use a password. */
+static enum cid_err upstream_failed(struct cid_reply *reply, const char *locale, const char *why)
+{
+	/* the reason is the operator's: the log has it, the citizen a plain message */
+	fprintf(stderr, "civicid: upstream login failed: %s\n", why);
+	return cid_reply_answered(
+	    cid_reply_error_page(reply, 502, "temporarily_unavailable", "err.upstream", locale));
+}
+
+/* S256 (RFC 7636 §4.2): base64url(SHA-256(verifier)). */
+static enum cid_err pkce_challenge(const char *verifier, char out[CID_TOKEN_CHARS + 1])
+{
+	uint8_t h[32];
+
+	cid_sha256(verifier, strlen(verifier), h);
+	return cid_b64url_encode(h, sizeof(h), out, CID_TOKEN_CHARS + 1);
+}
+
+enum cid_err cid_oidc_upstream_start(struct cid_ctx *ctx, const struct cid_request *req,
+				     struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	const struct cid_config *cfg = cid_ctx_config(ctx);
+	struct oidc_step step = {0};
+	struct cid_idp *idp = NULL;
+	json_t *d = NULL;
+	json_t *up = NULL;
+	char why[160] = "";
+	char nonce[CID_TOKEN_CHARS + 1];
+	char verifier[CID_TOKEN_CHARS + 1];
+	char challenge[CID_TOKEN_CHARS + 1];
+	char state[CID_TOKEN_CHARS + 1];
+	char csrf[CID_TOKEN_CHARS + 1];
+	char redirect[CID_MAX_URI + 32];
+
+	CID_TRY(oidc_step_begin(ctx, req, OIDC_STAGE_LOGIN, reply, &step));
+	rc = cid_idp_get(cid_ctx_store(ctx), cid_params_get(&req->params, "idp"), &idp);
+	if (rc == CID_ERR_NOTFOUND) {
+		rc = cid_reply_answered(cid_reply_error_page(reply, 400, "invalid_request",
+							     "err.upstream_unknown", step.locale));
+		goto out;
+	}
+	CID_TRY(rc);
+	rc = discover(idp, &d, why, sizeof(why));
+	if (rc == CID_ERR_IO) {
+		/* the pending request is not claimed: the form shown again still
+		 * logs in with a password */
+		struct oidc_message m = {.key = "msg_upstream_down"};
+
+		fprintf(stderr, "civicid: upstream %s: %s\n", idp->name, why);
+		rc = oidc_show_login(ctx, req, step.auth, cid_params_get(&req->params, "req"),
+				     cid_params_get(&req->params, "csrf"), &m, step.client, reply);
+		goto out;
+	}
+	CID_TRY(rc);
+	CID_TRY(oidc_claim_pending(ctx, req, step.locale, reply));
+	CID_TRY(cid_random_token(nonce));
+	CID_TRY(cid_random_token(verifier));
+	CID_TRY(pkce_challenge(verifier, challenge));
+	up = json_pack("{s:s, s:s, s:s, s:s, s:s}", "idp", idp->name, "nonce", nonce, "verifier",
+		       verifier, "token_endpoint", cid_json_str(d, "token_endpoint"), "jwks_uri",
+		       cid_json_str(d, "jwks_uri"));
+	CID_ENSURE(up != NULL && json_object_set(step.auth, "upstream", up) == 0, CID_ERR_NOMEM);
+	/* the new id of the parked request is the state: random, single-use */
+	CID_TRY(oidc_park(ctx, req, step.auth, OIDC_STAGE_UPSTREAM, reply, state, csrf));
+	snprintf(redirect, sizeof(redirect), "%s/upstream/callback", cfg->issuer);
+	{
+		const char *const names[] = {
+		    "response_type", "client_id", "redirect_uri",   "scope",
+		    "state",	     "nonce",	  "code_challenge", "code_challenge_method"};
+		const char *const values[] = {"code", idp->client_id, redirect,	 idp->scope,
+					      state,  nonce,	      challenge, "S256"};
+
+		rc = cid_reply_redirect(reply, 303, cid_json_str(d, "authorization_endpoint"),
+					names, values, 8);
+	}
+out:
+	cid_wipe(verifier, sizeof(verifier));
+	cid_wipe(csrf, sizeof(csrf));
+	json_decref(up);
+	json_decref(d);
+	cid_idp_free(idp);
+	oidc_step_end(&step);
+	return cid_endpoint_rc(rc);
+}
+
+/* Appends name=value (form-encoded) to b, with a leading '&' unless first. */
+static void form_pair(struct cid_buf *b, const char *name, const char *value, bool first)
+{
+	if (!first)
+		cid_buf_puts(b, "&");
+	cid_buf_puts(b, name);
+	cid_buf_puts(b, "=");
+	cid_buf_append_urlenc(b, value, strlen(value));
+}
+
+/* Exchanges code at the upstream's token endpoint; *id_token: the ID token (caller frees). */
+static enum cid_err exchange(const struct cid_config *cfg, const struct cid_idp *idp,
+			     const json_t *up, const char *code, char **id_token, char *why,
+			     size_t whysz)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_buf b;
+	char redirect[CID_MAX_URI + 32];
+	struct cid_http_answer ans = {0};
+	json_t *tok = NULL;
+	char *body = NULL;
+	size_t len = 0;
+	const char *it;
+
+	snprintf(redirect, sizeof(redirect), "%s/upstream/callback", cfg->issuer);
+	cid_buf_init(&b, 8192);
+	form_pair(&b, "grant_type", "authorization_code", true);
+	form_pair(&b, "code", code, false);
+	form_pair(&b, "redirect_uri", redirect, false);
+	form_pair(&b, "code_verifier", cid_json_str(up, "verifier"), false);
+	/* client_secret_post (RFC 6749 §2.3.1): http_fetch sends no Authorization header */
+	form_pair(&b, "client_id", idp->client_id, false);
+	form_pair(&b, "client_secret", idp->client_secret, false);
+	CID_TRY(cid_buf_status(&b));
+	body = cid_buf_take(&b, &len);
+	CID_ENSURE(body != NULL, CID_ERR_NOMEM);
+	rc = cid_http_post(cid_json_str(up, "token_endpoint"), &upstream_limits,
+			   "application/x-www-form-urlencoded", body, len, &ans, why, whysz);
+	if (rc != CID_OK) {
+		rc = rc == CID_ERR_NOMEM ? rc : CID_ERR_IO;
+		goto out;
+	}
+	tok = json_loadb(ans.body, ans.len, JSON_REJECT_DUPLICATES, NULL);
+	it = cid_json_str(tok, "id_token");
+	if (ans.status != 200 || it == NULL) {
+		snprintf(why, whysz, "the token endpoint answered %ld without an ID token",
+			 ans.status);
+		rc = CID_ERR_IO;
+		goto out;
+	}
+	*id_token = strdup(it);
+	CID_ENSURE(*id_token != NULL, CID_ERR_NOMEM);
+out:
+	if (body != NULL)
+		cid_wipe(body, len);
+	free(body);
+	cid_buf_free(&b);
+	free(ans.body);
+	json_decref(tok);
+	return rc;
+}
+
+/* True if aud (a string or an array of strings) names client_id. */
+static bool aud_has(const json_t *aud, const char *client_id)
+{
+	size_t i;
+	const json_t *v;
+
+	if (json_is_string(aud))
+		return strcmp(json_string_value(aud), client_id) == 0;
+	json_array_foreach(aud, i, v)
+	{
+		if (json_is_string(v) && strcmp(json_string_value(v), client_id) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Verifies the upstream ID token id_token for idp and the nonce sent,
+ * into *claims (new reference). CID_ERR_DENIED with why on any failure.
+ */
+static enum cid_err verify_id_token(const struct cid_idp *idp, const json_t *up,
+				    const char *id_token, int64_t now, json_t **claims, char *why,
+				    size_t whysz)
+{
+	enum cid_err rc = CID_OK;
+	char *jwks = NULL;
+	size_t len = 0;
+	struct cid_keyset *ks = NULL;
+	json_t *c = NULL;
+	const json_t *aud;
+	const char *nonce;
+	const char *sent = cid_json_str(up, "nonce");
+	json_int_t exp;
+
+	rc =
+	    cid_http_fetch(cid_json_str(up, "jwks_uri"), &upstream_limits, &jwks, &len, why, whysz);
+	if (rc != CID_OK) {
+		rc = rc == CID_ERR_NOMEM ? rc : CID_ERR_IO;
+		goto out;
+	}
+	rc = cid_keyset_from_jwks(jwks, len, &ks);
+	if (rc != CID_OK) {
+		snprintf(why, whysz, "its JWKS is unusable (%s)", cid_strerror(rc));
+		rc = rc == CID_ERR_NOMEM ? rc : CID_ERR_IO;
+		goto out;
+	}
+	/*= OIDC Core §3.1.3.7: the Client MUST validate the signature of all other ID
+	 *# Tokens according to JWS using the algorithm specified in the JWT alg Header
+	 * by kid and the key's own alg: none, HS* and a key of another type are refused */
+	rc = cid_jws_verify(ks, id_token, strlen(id_token), NULL, &c);
+	if (rc != CID_OK) {
+		snprintf(why, whysz, "the ID token's signature does not verify (%s)",
+			 cid_strerror(rc));
+		rc = rc == CID_ERR_NOMEM ? rc : CID_ERR_DENIED;
+		goto out;
+	}
+	aud = json_object_get(c, "aud");
+	nonce = cid_json_str(c, "nonce");
+	exp = json_integer_value(json_object_get(c, "exp"));
+	rc = CID_ERR_DENIED;
+	/*= OIDC Core §3.1.3.7: the Issuer Identifier for the OpenID Provider MUST
+	 *# exactly match the value of the iss (issuer) Claim */
+	if (cid_json_str(c, "iss") == NULL || strcmp(cid_json_str(c, "iss"), idp->issuer) != 0) {
+		snprintf(why, whysz, "the ID token's iss is not the upstream's issuer");
+		goto out;
+	}
+	/*= OIDC Core §3.1.3.7: the Client MUST validate that the aud Claim contains
+	 *# its client_id value; if it contains multiple audiences, azp is present */
+	if (!aud_has(aud, idp->client_id) ||
+	    (json_is_array(aud) && json_array_size(aud) > 1 &&
+	     (cid_json_str(c, "azp") == NULL ||
+	      strcmp(cid_json_str(c, "azp"), idp->client_id) != 0))) {
+		snprintf(why, whysz, "the ID token is not for civicid's client id (aud, azp)");
+		goto out;
+	}
+	/*= OIDC Core §3.1.3.7: the current time MUST be before the time represented
+	 *# by the exp Claim */
+	if (!json_is_integer(json_object_get(c, "exp")) || exp + UPSTREAM_SKEW <= now ||
+	    !json_is_integer(json_object_get(c, "iat"))) {
+		snprintf(why, whysz, "the ID token has expired, or has no exp or iat");
+		goto out;
+	}
+	/*= OIDC Core §3.1.3.7: the Client MUST check that the nonce Claim Value is
+	 *# equal to the value of the nonce parameter sent in the Authentication Request */
+	if (nonce == NULL || sent == NULL ||
+	    !cid_ct_streq(nonce, strlen(nonce), sent, strlen(sent))) {
+		snprintf(why, whysz, "the ID token's nonce is not the one sent");
+		goto out;
+	}
+	if (cid_json_str(c, "sub") == NULL || strlen(cid_json_str(c, "sub")) > CID_IDP_MAX_SUB) {
+		snprintf(why, whysz, "the ID token has no usable sub");
+		goto out;
+	}
+	*claims = c;
+	c = NULL;
+	rc = CID_OK;
+out:
+	cid_keyset_free(ks);
+	json_decref(c);
+	free(jwks);
+	return rc;
+}
+
+/* The acr of a level (the session's), and the methods of an upstream login. */
+static const char *level_acr(int level)
+{
+	return level >= CID_LEVEL_MFA ? CID_ACR_MFA : CID_ACR_PASSWORD;
+}
+
+static const char *const upstream_amr[] = {"fed"};
+
+/*
+ * A citizen created for an upstream identity (idp allows it): a name of the
+ * upstream's and random characters, the mapped claims, a random password
+ * nobody knows (the account is entered through the upstream), then the link.
+ */
+static enum cid_err create_linked(struct cid_ctx *ctx, const struct cid_idp *idp,
+				  const json_t *claims, int64_t now, char account[CID_ID_CHARS + 1])
+{
+	enum cid_err rc = CID_OK;
+	char token[CID_TOKEN_CHARS + 1];
+	char password[CID_TOKEN_CHARS + 1];
+	char username[CID_IDP_MAX_NAME + 20];
+	json_t *local = NULL;
+	const char *sub = cid_json_str(claims, "sub");
+
+	CID_TRY(cid_random_token(token));
+	CID_TRY(cid_random_token(password));
+	snprintf(username, sizeof(username), "%s.%.16s", idp->name, token);
+	CID_TRY(cid_idp_map_claims(idp, claims, &local));
+	CID_TRY(cid_account_add(cid_ctx_store(ctx), &cid_ctx_config(ctx)->argon2, username,
+				password, local, now, account));
+	rc = cid_idp_link(cid_ctx_store(ctx), idp->issuer, sub, account, now);
+out:
+	cid_wipe(password, sizeof(password));
+	json_decref(local);
+	return rc;
+}
+
+/* The page asking for the civicid account to link an upstream identity to. */
+static enum cid_err show_link(const json_t *auth, const char *idp_name, const char *req_id,
+			      const char *csrf, const struct oidc_message *m,
+			      struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	json_t *data = json_pack("{s:s, s:s, s:s, s:s}", "req", req_id, "csrf", csrf, "idp",
+				 idp_name, "username", m != NULL && m->username ? m->username : "");
+
+	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
+	CID_TRY(oidc_message_data(m, reply, data));
+	rc = cid_reply_page(reply, 200, CID_PAGE_UPSTREAM_LINK, data, oidc_auth_locale(auth));
+	data = NULL;
+out:
+	json_decref(data);
+	return rc;
+}
+
+enum cid_err cid_oidc_upstream_callback(struct cid_ctx *ctx, const struct cid_request *req,
+					struct cid_reply *reply)
+{
+	enum cid_err rc = CID_OK;
+	const char *state = cid_params_get(&req->params, "state");
+	const char *code = cid_params_get(&req->params, "code");
+	const char *iss = cid_params_get(&req->params, "iss");
+	struct oidc_step step = {0};
+	struct cid_idp *idp = NULL;
+	const json_t *up;
+	char *id_token = NULL;
+	json_t *claims = NULL;
+	char why[160] = "";
+	char account[CID_ID_CHARS + 1];
+	char id[CID_TOKEN_CHARS + 1];
+	char csrf[CID_TOKEN_CHARS + 1];
+	int level;
+
+	CID_TRY(oidc_upstream_return(ctx, req, state, reply, &step));
+	/* claimed first: the state is single-use, a replayed callback finds nothing */
+	CID_TRY(oidc_claim_id(ctx, state, step.locale, reply));
+	up = json_object_get(step.auth, "upstream");
+	rc = cid_idp_get(cid_ctx_store(ctx), cid_json_str(up, "idp"), &idp);
+	if (rc == CID_ERR_NOTFOUND) {
+		rc = upstream_failed(reply, step.locale, "the upstream was removed meanwhile");
+		goto out;
+	}
+	CID_TRY(rc);
+	/*= RFC 9207 §2.4: clients MUST compare the iss parameter to the issuer of the
+	 *# authorization server they sent the request to, and reject a mismatch */
+	if (iss != NULL && strcmp(iss, idp->issuer) != 0) {
+		rc = upstream_failed(reply, step.locale, "the response's iss is another issuer");
+		goto out;
+	}
+	if (code == NULL) {
+		rc = upstream_failed(reply, step.locale, "the upstream sent no code (an error)");
+		goto out;
+	}
+	rc = exchange(cid_ctx_config(ctx), idp, up, code, &id_token, why, sizeof(why));
+	if (rc == CID_OK)
+		rc = verify_id_token(idp, up, id_token, req->now, &claims, why, sizeof(why));
+	if (rc == CID_ERR_IO || rc == CID_ERR_DENIED) {
+		rc = upstream_failed(reply, step.locale, why);
+		goto out;
+	}
+	CID_TRY(rc);
+	json_object_del(step.auth, "upstream");
+	level = cid_idp_acr_level(idp, cid_json_str(claims, "acr"));
+	rc =
+	    cid_idp_link_get(cid_ctx_store(ctx), idp->issuer, cid_json_str(claims, "sub"), account);
+	if (rc == CID_ERR_NOTFOUND && idp->allow_create)
+		rc = create_linked(ctx, idp, claims, req->now, account);
+	if (rc == CID_ERR_NOTFOUND) {
+		/* never matched by e-mail: the citizen names and proves the account */
+		CID_ENSURE(json_object_set_new(step.auth, "upstream_link",
+					       json_pack("{s:s, s:s, s:s, s:i}", "idp", idp->name,
+							 "issuer", idp->issuer, "sub",
+							 cid_json_str(claims, "sub"), "level",
+							 level)) == 0,
+			   CID_ERR_NOMEM);
+		CID_TRY(oidc_park(ctx, req, step.auth, OIDC_STAGE_LINK, reply, id, csrf));
+		rc = show_link(step.auth, idp->name, id, csrf, NULL, reply);
+		goto out;
+	}
+	CID_TRY(rc);
+	rc = oidc_login_finish(ctx, req, step.auth, step.client, account, level_acr(level),
+			       upstream_amr, 1, reply);
+out:
+	cid_wipe(csrf, sizeof(csrf));
+	free(id_token);
+	json_decref(claims);
+	cid_idp_free(idp);
+	oidc_step_end(&step);
+	return cid_endpoint_rc(rc);
+}
+
+enum cid_err cid_oidc_upstream_link(struct cid_ctx *ctx, const struct cid_request *req,
+				    struct cid_reply *reply)
+{
+	static const char *const amr[] = {"fed", "pwd"};
+	enum cid_err rc = CID_OK;
+	const struct cid_config *cfg = cid_ctx_config(ctx);
+	const char *username = cid_params_get(&req->params, "username");
+	const char *password = cid_params_get(&req->params, "password");
+	struct oidc_message m = {.username = username};
+	struct oidc_step step = {0};
+	const json_t *link;
+	char account[CID_ID_CHARS + 1];
+	char client_addr[CID_NETADDR_TEXT_MAX];
+	int64_t retry = 0;
+	int level;
+
+	CID_TRY(oidc_step_begin(ctx, req, OIDC_STAGE_LINK, reply, &step));
+	link = json_object_get(step.auth, "upstream_link");
+	if (username == NULL || password == NULL) {
+		m.key = "msg_missing";
+		m.invalid = true;
+	} else {
+		cid_request_client_addr(ctx, req, client_addr);
+		rc = cid_account_login(cid_ctx_store(ctx), &cfg->argon2, username, password,
+				       client_addr, req->user_agent, req->now, account, &retry);
+		if (rc == CID_ERR_DENIED || rc == CID_ERR_INVALID) {
+			m.key = "msg_failed";
+			m.invalid = true;
+		} else if (rc == CID_ERR_THROTTLED) {
+			m.key = "msg_throttled";
+			m.retry = retry;
+		} else {
+			CID_TRY(rc);
+		}
+	}
+	if (m.key != NULL) {
+		rc = show_link(step.auth, cid_json_str(link, "idp"),
+			       cid_params_get(&req->params, "req"),
+			       cid_params_get(&req->params, "csrf"), &m, reply);
+		goto out;
+	}
+	CID_TRY(oidc_claim_pending(ctx, req, step.locale, reply));
+	rc = cid_idp_link(cid_ctx_store(ctx), cid_json_str(link, "issuer"),
+			  cid_json_str(link, "sub"), account, req->now);
+	if (rc == CID_ERR_EXISTS) {
+		/* linked to another citizen meanwhile: one identity, one account */
+		rc = cid_reply_answered(cid_reply_error_page(reply, 409, "access_denied",
+							     "err.upstream_linked", step.locale));
+		goto out;
+	}
+	CID_TRY(rc);
+	/* the password proved, and the upstream's level if higher */
+	level = (int)json_integer_value(json_object_get(link, "level"));
+	json_object_del(step.auth, "upstream_link");
+	rc = oidc_login_finish(ctx, req, step.auth, step.client, account, level_acr(level), amr, 2,
+			       reply);
+out:
+	oidc_step_end(&step);
+	return cid_endpoint_rc(rc);
+}

@@ -1,0 +1,150 @@
+// End-to-end: logging in through an upstream identity provider (issue 15).
+// node-oidc-provider (upstream/nodeop.mjs) stands in for the national card
+// service; the real civicid is its relying party in the middle of a
+// service's own authorization request, seen by openid-client.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { Browser, addClient, addUser, cli, freshStore, parseForms, startServer } from './lib/server.js';
+import { authorizationRequest, codeGrant, discover } from './lib/flow.js';
+import { decodeJwt } from './lib/jwt.js';
+import { PASSWORD, startUpstream } from './upstream/nodeop.mjs';
+
+const T = { timeout: 120_000 };
+const RP = { redirect: 'http://127.0.0.1:9/cb' };
+const HANAKO = { username: 'hanako', password: 'hanako-up-Passw0rd!' };
+let store, server, up, rp, config;
+
+// a service's request, the civicid login page, and its "Log in with NAME" form
+async function startAtCivicid(browser, name) {
+  const req = await authorizationRequest(config, RP.redirect, 'openid profile');
+  const page = await browser.get(req.url);
+  assert.equal(page.status, 200);
+  const form = parseForms(page.text).find((f) => /\/upstream\/start$/.test(f.action) && f.fields.idp === name);
+  assert.ok(form, `a "Log in with ${name}" form on the login page`);
+  return { req, page, form };
+}
+
+// from civicid's start to the upstream's redirect back: the callback URL
+async function throughUpstream(browser, name, login, acr = '') {
+  const { req, page, form } = await startAtCivicid(browser, name);
+  const start = await browser.submit(page.url, form);
+  assert.equal(start.status, 303);
+  const at = new URL(start.location);
+  assert.equal(at.origin, up.issuer);
+  assert.equal(at.searchParams.get('code_challenge_method'), 'S256');
+  assert.equal(at.searchParams.get('redirect_uri'), `${server.issuer}/upstream/callback`);
+  assert.ok(at.searchParams.get('nonce') && at.searchParams.get('state'));
+  const ub = new Browser(up.issuer);
+  const loginPage = await ub.follow(start.location);
+  const uform = parseForms(loginPage.text)[0];
+  const back = await ub.follow(new URL(uform.action, loginPage.url).href, { method: 'POST', form: { login, password: PASSWORD, acr } });
+  assert.ok(back.left && back.left.startsWith(`${server.issuer}/upstream/callback`), `back to civicid: ${back.status} ${back.text.slice(0, 200)}`);
+  return { req, callback: back.left };
+}
+
+before(async () => {
+  store = freshStore('upstream');
+  addUser(store, HANAKO.username, HANAKO.password, { given_name: 'Hanako' });
+  rp = addClient(store, { clientId: 'rp-up', name: 'Library (e2e)', redirectUris: [RP.redirect], scope: 'openid profile' });
+  server = await startServer(store);
+  up = await startUpstream({ clientId: 'civicid', secret: 'civicid-upstream-secret', redirectUri: `${server.issuer}/upstream/callback` });
+  // two registrations of one upstream are refused (one issuer, one name), so
+  // the card and the linking-only upstream are the same provider under a path-free issuer
+  cli(['idp', 'add', 'card', '--store', store.dir, '--issuer', up.issuer, '--client-id', 'civicid',
+    '--client-secret-stdin', '--scope', 'openid profile', '--acr-map', 'urn:card:high=2',
+    '--claim-map', 'given_name=given_name', '--allow-create'], { input: 'civicid-upstream-secret' });
+  config = await discover(server.issuer, rp.client_id, rp.client_secret);
+});
+
+after(async () => {
+  await up?.close();
+  await server?.stop();
+  store?.cleanup?.();
+});
+
+test('an upstream login with no link creates a citizen (claims mapped) and the acr map raises the level', T, async () => {
+  const browser = new Browser(server.issuer);
+  const { req, callback } = await throughUpstream(browser, 'card', 'card-user-1', 'urn:card:high');
+  const done = await browser.get(callback);
+  assert.equal(done.status, 303, done.text.slice(0, 300));
+  assert.ok(done.location.startsWith(RP.redirect));
+  const tokens = await codeGrant(config, new URL(done.location), req);
+  const id = decodeJwt(tokens.id_token).payload;
+  assert.equal(id.acr, "urn:civicid:acr:mfa", JSON.stringify(id));
+  assert.deepEqual(id.amr, ['fed']);
+  // the same upstream identity logs in to the same citizen next time, at level 1 without the acr
+  const b2 = new Browser(server.issuer);
+  const again = await throughUpstream(b2, 'card', 'card-user-1');
+  const d2 = await b2.get(again.callback);
+  const t2 = await codeGrant(config, new URL(d2.location), again.req);
+  assert.equal(decodeJwt(t2.id_token).payload.sub, id.sub);
+  assert.equal(decodeJwt(t2.id_token).payload.acr, 'urn:civicid:acr:password');
+});
+
+test('a replayed callback and a callback with a wrong state are refused', T, async () => {
+  const browser = new Browser(server.issuer);
+  const { callback } = await throughUpstream(browser, 'card', 'card-user-2');
+  const wrong = new URL(callback);
+  wrong.searchParams.set('state', 'A'.repeat(43));
+  const w = await browser.get(wrong.href);
+  assert.equal(w.status, 400);
+  assert.equal((await browser.get(callback)).status, 303);
+  const replay = await browser.get(callback);
+  assert.equal(replay.status, 400);
+  assert.doesNotMatch(replay.location ?? '', /code=/);
+});
+
+test('an upstream ID token with a wrong nonce is refused', T, async () => {
+  const browser = new Browser(server.issuer);
+  const { callback } = await throughUpstream(browser, 'card', 'card-user-3');
+  up.setMode('wrong-nonce');
+  try {
+    const r = await browser.get(callback);
+    assert.equal(r.status, 502);
+    assert.equal(r.location, null);
+  } finally {
+    up.setMode('normal');
+  }
+});
+
+test('linking: without --allow-create the citizen proves an existing account with the password', T, async () => {
+  cli(['idp', 'remove', 'card', '--store', store.dir]);
+  cli(['idp', 'add', 'card', '--store', store.dir, '--issuer', up.issuer, '--client-id', 'civicid',
+    '--client-secret-stdin', '--scope', 'openid profile'], { input: 'civicid-upstream-secret' });
+  const browser = new Browser(server.issuer);
+  const { req, callback } = await throughUpstream(browser, 'card', 'card-user-4');
+  const page = await browser.get(callback);
+  assert.equal(page.status, 200);
+  const form = parseForms(page.text).find((f) => /\/upstream\/link$/.test(f.action));
+  assert.ok(form, 'the link page');
+  const wrongPw = await browser.submit(page.url, form, { username: HANAKO.username, password: 'not-it-at-all' });
+  assert.equal(wrongPw.status, 200, wrongPw.text.slice(0, 1500));
+  const form2 = parseForms(wrongPw.text).find((f) => /\/upstream\/link$/.test(f.action));
+  const done = await browser.submit(page.url, form2, { username: HANAKO.username, password: HANAKO.password });
+  assert.equal(done.status, 303, done.text.slice(0, 300));
+  const tokens = await codeGrant(config, new URL(done.location), req);
+  const sub = decodeJwt(tokens.id_token).payload.sub;
+  // next time the upstream alone logs in to hanako
+  const b2 = new Browser(server.issuer);
+  const again = await throughUpstream(b2, 'card', 'card-user-4');
+  const d2 = await b2.get(again.callback);
+  assert.equal(d2.status, 303);
+  const t2 = await codeGrant(config, new URL(d2.location), again.req);
+  assert.equal(decodeJwt(t2.id_token).payload.sub, sub);
+});
+
+test('an upstream that is down: the login form again with a message, and the password still logs in', T, async () => {
+  cli(['idp', 'add', 'down', '--store', store.dir, '--issuer', 'http://127.0.0.1:9', '--client-id', 'x',
+    '--client-secret-stdin', '--scope', 'openid'], { input: 'whatever-secret' });
+  const browser = new Browser(server.issuer);
+  const { req, page, form } = await startAtCivicid(browser, 'down');
+  const r = await browser.submit(page.url, form);
+  assert.equal(r.status, 200);
+  assert.match(r.text, /cannot be reached|接続できません/);
+  const login = parseForms(r.text).find((f) => /\/login$/.test(f.action));
+  const done = await browser.submit(r.url, login, { username: HANAKO.username, password: HANAKO.password });
+  assert.equal(done.status, 303, done.text.slice(0, 300));
+  const tokens = await codeGrant(config, new URL(done.location), req);
+  assert.equal(decodeJwt(tokens.id_token).payload.acr, 'urn:civicid:acr:password');
+});

@@ -1,0 +1,106 @@
+// node-oidc-provider as civicid's upstream identity provider in the e2e tests
+// (issue 15): a stand-in for the national card service. In-process, on a free
+// loopback port, everything in memory. Its login form takes any user name with
+// the password PASSWORD and an acr to report (the test picks the assurance the
+// upstream claims). setMode('wrong-nonce') makes the token endpoint hand back
+// an ID token re-signed with the provider's own key but another nonce: a
+// genuine signature over a token for another request.
+import { generateKeyPairSync } from 'node:crypto';
+import { createServer } from 'node:http';
+
+import { SignJWT, decodeJwt, decodeProtectedHeader, importJWK } from 'jose';
+import Provider from 'oidc-provider';
+
+export const PASSWORD = 'upstream-pass-1';
+
+function formBody(req) {
+	return new Promise((resolve, reject) => {
+		let body = '';
+		req.setEncoding('utf8');
+		req.on('data', (c) => { body += c; });
+		req.on('end', () => resolve(new URLSearchParams(body)));
+		req.on('error', reject);
+	});
+}
+
+const loginPage = (uid) => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Card login</title></head>
+<body><form method="post" action="/interaction/${uid}/login">
+<input name="login"><input name="password" type="password"><input name="acr" value="">
+<button>Log in</button></form></body></html>`;
+
+async function interaction(provider, req, res) {
+	const details = await provider.interactionDetails(req, res);
+	if (req.method === 'GET') {
+		res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+		res.end(loginPage(details.uid));
+		return;
+	}
+	const form = await formBody(req);
+	if (form.get('password') !== PASSWORD) {
+		res.writeHead(403, { 'Content-Type': 'text/plain' });
+		res.end('wrong password\n');
+		return;
+	}
+	const grant = new provider.Grant({ accountId: form.get('login'), clientId: details.params.client_id });
+	grant.addOIDCScope(details.params.scope);
+	const grantId = await grant.save();
+	const login = { accountId: form.get('login') };
+	if (form.get('acr')) login.acr = form.get('acr');
+	await provider.interactionFinished(req, res, { login, consent: { grantId } }, { mergeWithLastSubmission: false });
+}
+
+/** Starts the upstream for one client; { issuer, setMode(m), close() }. */
+export async function startUpstream({ clientId, secret, redirectUri }) {
+	const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+	const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'card-es256', alg: 'ES256', use: 'sig' };
+	const server = createServer();
+	await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+	const issuer = `http://127.0.0.1:${server.address().port}`;
+	const provider = new Provider(issuer, {
+		clients: [{
+			client_id: clientId,
+			client_secret: secret,
+			redirect_uris: [redirectUri],
+			grant_types: ['authorization_code'],
+			response_types: ['code'],
+			token_endpoint_auth_method: 'client_secret_post',
+			id_token_signed_response_alg: 'ES256',
+		}],
+		jwks: { keys: [jwk] },
+		cookies: { keys: ['e2e-upstream-cookie-key'] },
+		claims: { openid: ['sub', 'acr'], profile: ['given_name', 'family_name'] },
+		acrValues: ['urn:card:low', 'urn:card:high'],
+		async findAccount(ctx, id) {
+			return { accountId: id, async claims() { return { sub: id, given_name: `Given-${id}`, family_name: 'Card' }; } };
+		},
+		interactions: { url: (ctx, details) => `/interaction/${details.uid}` },
+		features: { devInteractions: { enabled: false } },
+	});
+	const key = await importJWK(jwk, 'ES256');
+	let mode = 'normal';
+	const callback = provider.callback();
+	server.on('request', (req, res) => {
+		if (req.url.startsWith('/interaction/')) {
+			interaction(provider, req, res).catch((err) => { res.writeHead(400); res.end(`${err.message}\n`); });
+			return;
+		}
+		if (mode === 'wrong-nonce' && req.method === 'POST' && req.url.startsWith('/token')) {
+			const end = res.end.bind(res);
+			res.setHeader = ((orig) => (n, v) => (n.toLowerCase() === 'content-length' ? undefined : orig(n, v)))(res.setHeader.bind(res));
+			res.end = (chunk, ...rest) => {
+				const body = JSON.parse(String(chunk));
+				const claims = { ...decodeJwt(body.id_token), nonce: 'not-the-nonce-sent' };
+				new SignJWT(claims).setProtectedHeader(decodeProtectedHeader(body.id_token)).sign(key).then((jwt) => {
+					end(JSON.stringify({ ...body, id_token: jwt }), ...rest);
+				});
+				return res;
+			};
+		}
+		callback(req, res);
+	});
+	return {
+		issuer,
+		setMode(m) { mode = m; },
+		close() { server.closeAllConnections?.(); return new Promise((r) => server.close(r)); },
+	};
+}

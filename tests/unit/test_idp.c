@@ -1,0 +1,246 @@
+/*
+ * idp: the registry of upstream identity providers and the linking rules,
+ * on a real LMDB store: the checks of a registration (table-driven), the
+ * secret kept out of every public view, one upstream identity linked to at
+ * most one citizen, the acr map and the claim map.
+ */
+#include "account.h"
+#include "idp.h"
+#include "policy.h"
+#include "support.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define NOW 1800000000
+#define ISS "https://card.example.jp"
+
+static const char *const acr_ok[] = {"urn:card:high=2", "urn:card:low=1"};
+static const char *const claims_ok[] = {"given_name=given_name", "fam=family_name"};
+
+static struct cid_idp_spec good(void)
+{
+	return (struct cid_idp_spec){
+	    .name = "card",
+	    .issuer = ISS,
+	    .client_id = "civicid-city",
+	    .client_secret = "s3cret-value",
+	    .scope = "openid profile",
+	    .acr_map = acr_ok,
+	    .n_acr_map = 2,
+	    .claim_map = claims_ok,
+	    .n_claim_map = 2,
+	    .allow_create = true,
+	};
+}
+
+static void test_check_table(void **state)
+{
+	static const char *const acr_three[] = {"urn:card:high=3"};
+	static const char *const acr_noeq[] = {"urn:card:high"};
+	static const char *const claim_unknown[] = {"x=favourite_colour"};
+	static const char *const claim_noname[] = {"=given_name"};
+	char long_name[CID_IDP_MAX_NAME + 2];
+
+	struct row {
+		const char *what;
+		const char *name, *issuer, *client_id, *secret, *scope;
+		const char *const *acr;
+		const char *const *claim;
+		enum cid_err want;
+	} rows[] = {
+	    {"good", NULL, NULL, NULL, NULL, NULL, NULL, NULL, CID_OK},
+	    {"loopback issuer", NULL, "http://127.0.0.1:8080", NULL, NULL, NULL, NULL, NULL,
+	     CID_OK},
+	    {"uppercase name", "Card", NULL, NULL, NULL, NULL, NULL, NULL, CID_ERR_INVALID},
+	    {"empty name", "", NULL, NULL, NULL, NULL, NULL, NULL, CID_ERR_INVALID},
+	    {"long name", long_name, NULL, NULL, NULL, NULL, NULL, NULL, CID_ERR_INVALID},
+	    {"plain http", NULL, "http://card.example.jp", NULL, NULL, NULL, NULL, NULL,
+	     CID_ERR_INVALID},
+	    {"http localhost", NULL, "http://localhost:80", NULL, NULL, NULL, NULL, NULL,
+	     CID_ERR_INVALID},
+	    {"http 127.0.0.1 lookalike", NULL, "http://127.0.0.10", NULL, NULL, NULL, NULL, NULL,
+	     CID_ERR_INVALID},
+	    {"query", NULL, ISS "/?x=1", NULL, NULL, NULL, NULL, NULL, CID_ERR_INVALID},
+	    {"fragment", NULL, ISS "#f", NULL, NULL, NULL, NULL, NULL, CID_ERR_INVALID},
+	    {"userinfo", NULL, "https://u@card.example.jp", NULL, NULL, NULL, NULL, NULL,
+	     CID_ERR_INVALID},
+	    {"no host", NULL, "https://", NULL, NULL, NULL, NULL, NULL, CID_ERR_INVALID},
+	    {"client id space", NULL, NULL, "a b", NULL, NULL, NULL, NULL, CID_ERR_INVALID},
+	    {"empty secret", NULL, NULL, NULL, "", NULL, NULL, NULL, CID_ERR_INVALID},
+	    {"secret newline", NULL, NULL, NULL, "a\nb", NULL, NULL, NULL, CID_ERR_INVALID},
+	    {"scope without openid", NULL, NULL, NULL, NULL, "profile openidx", NULL, NULL,
+	     CID_ERR_INVALID},
+	    {"acr level 3", NULL, NULL, NULL, NULL, NULL, acr_three, NULL, CID_ERR_INVALID},
+	    {"acr without =", NULL, NULL, NULL, NULL, NULL, acr_noeq, NULL, CID_ERR_INVALID},
+	    {"unknown local claim", NULL, NULL, NULL, NULL, NULL, NULL, claim_unknown,
+	     CID_ERR_INVALID},
+	    {"empty upstream claim", NULL, NULL, NULL, NULL, NULL, NULL, claim_noname,
+	     CID_ERR_INVALID},
+	};
+
+	(void)state;
+	memset(long_name, 'a', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct cid_idp_spec sp = good();
+		char why[256] = "";
+
+		if (rows[i].name != NULL)
+			sp.name = rows[i].name;
+		if (rows[i].issuer != NULL)
+			sp.issuer = rows[i].issuer;
+		if (rows[i].client_id != NULL)
+			sp.client_id = rows[i].client_id;
+		if (rows[i].secret != NULL)
+			sp.client_secret = rows[i].secret;
+		if (rows[i].scope != NULL)
+			sp.scope = rows[i].scope;
+		if (rows[i].acr != NULL) {
+			sp.acr_map = rows[i].acr;
+			sp.n_acr_map = 1;
+		}
+		if (rows[i].claim != NULL) {
+			sp.claim_map = rows[i].claim;
+			sp.n_claim_map = 1;
+		}
+		if (cid_idp_check(&sp, why, sizeof(why)) != rows[i].want)
+			fail_msg("row \"%s\": wanted %d", rows[i].what, (int)rows[i].want);
+		if (rows[i].want != CID_OK && why[0] == '\0')
+			fail_msg("row \"%s\": no reason given", rows[i].what);
+	}
+}
+
+static void test_add_get_list_remove_never_show_secret(void **state)
+{
+	struct cid_test_store *t = *state;
+	struct cid_idp_spec sp = good();
+	struct cid_idp *idp = NULL;
+	json_t *all = NULL;
+	json_t *one = NULL;
+	char *text;
+
+	assert_int_equal(cid_idp_add(t->s, &sp, NOW, NULL, 0), CID_OK);
+	assert_int_equal(cid_idp_add(t->s, &sp, NOW, NULL, 0), CID_ERR_EXISTS);
+	/* the same issuer under another name is refused too: one registration per upstream */
+	sp.name = "card2";
+	assert_int_equal(cid_idp_add(t->s, &sp, NOW, NULL, 0), CID_ERR_EXISTS);
+	assert_int_equal(cid_idp_get(t->s, "card", &idp), CID_OK);
+	assert_string_equal(idp->issuer, ISS);
+	assert_string_equal(idp->client_secret, "s3cret-value");
+	assert_true(idp->allow_create);
+	cid_idp_free(idp);
+	assert_int_equal(cid_idp_list(t->s, &all), CID_OK);
+	assert_int_equal(json_array_size(all), 1);
+	assert_int_equal(cid_idp_show(t->s, "card", &one), CID_OK);
+	text = json_dumps(all, 0);
+	assert_null(strstr(text, "s3cret"));
+	free(text);
+	text = json_dumps(one, 0);
+	assert_null(strstr(text, "s3cret"));
+	assert_non_null(strstr(text, "civicid-city"));
+	free(text);
+	json_decref(all);
+	json_decref(one);
+	assert_int_equal(cid_idp_remove(t->s, "card"), CID_OK);
+	assert_int_equal(cid_idp_remove(t->s, "card"), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_idp_get(t->s, "card", &idp), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_idp_get(t->s, "../x", &idp), CID_ERR_NOTFOUND);
+}
+
+static void test_acr_map_levels(void **state)
+{
+	struct cid_test_store *t = *state;
+	struct cid_idp_spec sp = good();
+	struct cid_idp *idp = NULL;
+
+	assert_int_equal(cid_idp_add(t->s, &sp, NOW, NULL, 0), CID_OK);
+	assert_int_equal(cid_idp_get(t->s, "card", &idp), CID_OK);
+	assert_int_equal(cid_idp_acr_level(idp, "urn:card:high"), CID_LEVEL_MFA);
+	assert_int_equal(cid_idp_acr_level(idp, "urn:card:low"), CID_LEVEL_PASSWORD);
+	/* an acr the map does not name, or none, is worth no more than a password */
+	assert_int_equal(cid_idp_acr_level(idp, "urn:card:other"), CID_LEVEL_PASSWORD);
+	assert_int_equal(cid_idp_acr_level(idp, NULL), CID_LEVEL_PASSWORD);
+	cid_idp_free(idp);
+}
+
+static void test_claim_map_keeps_only_valid_mapped(void **state)
+{
+	struct cid_test_store *t = *state;
+	struct cid_idp_spec sp = good();
+	struct cid_idp *idp = NULL;
+	json_t *up = json_pack("{s:s, s:i, s:s, s:s}", "given_name", "Hanako", "fam", 7, "email",
+			       "h@example.jp", "sub", "u1");
+	json_t *out = NULL;
+
+	assert_int_equal(cid_idp_add(t->s, &sp, NOW, NULL, 0), CID_OK);
+	assert_int_equal(cid_idp_get(t->s, "card", &idp), CID_OK);
+	assert_int_equal(cid_idp_map_claims(idp, up, &out), CID_OK);
+	/* given_name mapped; fam is no string (refused by the claim table); email not mapped */
+	assert_int_equal(json_object_size(out), 1);
+	assert_string_equal(json_string_value(json_object_get(out, "given_name")), "Hanako");
+	json_decref(out);
+	json_decref(up);
+	cid_idp_free(idp);
+}
+
+static void test_one_identity_one_account(void **state)
+{
+	struct cid_test_store *t = *state;
+	char a[CID_ID_CHARS + 1];
+	char b[CID_ID_CHARS + 1];
+	char got[CID_ID_CHARS + 1];
+	json_t *links = NULL;
+
+	assert_int_equal(cid_account_add(t->s, &cid_test_argon2, "hanako", "correct horse battery",
+					 NULL, NOW, a),
+			 CID_OK);
+	assert_int_equal(
+	    cid_account_add(t->s, &cid_test_argon2, "taro", "correct horse battery", NULL, NOW, b),
+	    CID_OK);
+	assert_int_equal(cid_idp_link_get(t->s, ISS, "u1", got), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_idp_link(t->s, ISS, "u1", a, NOW), CID_OK);
+	assert_int_equal(cid_idp_link_get(t->s, ISS, "u1", got), CID_OK);
+	assert_string_equal(got, a);
+	/* linked again to the same citizen: no change; to another: refused */
+	assert_int_equal(cid_idp_link(t->s, ISS, "u1", a, NOW + 1), CID_OK);
+	assert_int_equal(cid_idp_link(t->s, ISS, "u1", b, NOW), CID_ERR_EXISTS);
+	assert_int_equal(cid_idp_link_get(t->s, ISS, "u1", got), CID_OK);
+	assert_string_equal(got, a);
+	/* the same sub at another issuer is another identity */
+	assert_int_equal(cid_idp_link(t->s, "https://other.example.jp", "u1", b, NOW), CID_OK);
+	/* a citizen may hold several links */
+	assert_int_equal(cid_idp_link(t->s, ISS, "u2", a, NOW), CID_OK);
+	assert_int_equal(cid_idp_links_of(t->s, a, &links), CID_OK);
+	assert_int_equal(json_array_size(links), 2);
+	json_decref(links);
+	/* no link to a citizen that does not exist; malformed identities refused */
+	assert_int_equal(cid_idp_link(t->s, ISS, "u3", "00000000-0000-4000-8000-000000000000", NOW),
+			 CID_ERR_NOTFOUND);
+	assert_int_equal(cid_idp_link(t->s, ISS, "", a, NOW), CID_ERR_INVALID);
+	assert_int_equal(cid_idp_link(t->s, ISS, "a\nb", a, NOW), CID_ERR_INVALID);
+	assert_int_equal(cid_idp_link_get(t->s, ISS, "a\nb", got), CID_ERR_NOTFOUND);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_check_table),
+	    cmocka_unit_test_setup_teardown(test_add_get_list_remove_never_show_secret,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_acr_map_levels, cid_test_store_setup,
+					    cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_claim_map_keeps_only_valid_mapped,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_one_identity_one_account, cid_test_store_setup,
+					    cid_test_store_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
