@@ -32,7 +32,11 @@ export CIVICID_BIN
 
 cd "$(dirname "$0")"
 # (re)install when any pinned package is missing or at another version, e.g. a
-# clean clone or a checkout that added one (playwright-core)
+# clean clone or a checkout that added one (playwright-core); under a lock,
+# since ctest -j runs several suites through this script at once and two
+# `npm ci` in one directory break each other
+exec 9>.npm-install.lock
+flock 9
 if ! node -e '
 	const fs = require("node:fs");
 	const deps = require("./package.json").devDependencies;
@@ -43,6 +47,7 @@ if ! node -e '
 	}'; then
 	npm ci --no-audit --no-fund --loglevel=error
 fi
+exec 9>&-
 
 if [ "$#" -eq 0 ]; then
 	set -- ./*.test.js
