@@ -285,6 +285,17 @@ CID_MUST_CHECK enum cid_err oidc_show_login(struct cid_ctx *ctx, const struct ci
 					    struct cid_reply *reply);
 
 /*
+ * Checks the posted username and password as every password form does
+ * (cid_account_login: throttled, recorded among the recent logins). true
+ * with the citizen's id in account; false with *m set to what the form
+ * shows again (missing, failed, or a wait), the same for an unknown name,
+ * a wrong password or a disabled account. *rc: CID_OK, or an error of the
+ * store to return (then the result is false and *m untouched).
+ */
+bool oidc_password_check(struct cid_ctx *ctx, const struct cid_request *req, struct oidc_message *m,
+			 char account[CID_ID_CHARS + 1], enum cid_err *rc);
+
+/*
  * What every way of logging in ends with, once the citizen is known (the
  * account id) and the pending request claimed: the browser's old session
  * ends, a new one starts at acr with the methods amr (its cookie set in

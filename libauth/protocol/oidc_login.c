@@ -69,41 +69,51 @@ out:
 	return rc;
 }
 
+bool oidc_password_check(struct cid_ctx *ctx, const struct cid_request *req, struct oidc_message *m,
+			 char account[CID_ID_CHARS + 1], enum cid_err *rc)
+{
+	const struct cid_config *cfg = cid_ctx_config(ctx);
+	const char *username = cid_params_get(&req->params, "username");
+	const char *password = cid_params_get(&req->params, "password");
+	char client_addr[CID_NETADDR_TEXT_MAX];
+	int64_t retry = 0;
+	enum cid_err r;
+
+	*rc = CID_OK;
+	if (username == NULL || password == NULL || username[0] == '\0' || password[0] == '\0') {
+		m->key = "msg_missing";
+		m->invalid = true;
+		return false;
+	}
+	cid_request_client_addr(ctx, req, client_addr);
+	r = cid_account_login(cid_ctx_store(ctx), &cfg->argon2, username, password, client_addr,
+			      req->user_agent, req->now, account, &retry);
+	/* one message for every failure, so the form never reveals whether an
+	 * account exists or is disabled */
+	if (r == CID_ERR_DENIED || r == CID_ERR_INVALID) {
+		m->key = "msg_failed";
+		m->invalid = true;
+	} else if (r == CID_ERR_THROTTLED) {
+		m->key = "msg_throttled";
+		m->retry = retry;
+	} else {
+		*rc = r;
+	}
+	return r == CID_OK;
+}
+
 enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
 			    struct cid_reply *reply)
 {
 	static const char *const amr[] = {"pwd"};
 	enum cid_err rc = CID_OK;
-	const struct cid_config *cfg = cid_ctx_config(ctx);
-	const char *username = cid_params_get(&req->params, "username");
-	const char *password = cid_params_get(&req->params, "password");
-	struct oidc_message m = {.username = username};
+	struct oidc_message m = {.username = cid_params_get(&req->params, "username")};
 	char account[CID_ID_CHARS + 1];
-	char client_addr[CID_NETADDR_TEXT_MAX];
-	int64_t retry = 0;
 	struct oidc_step step = {0};
 
 	CID_TRY(oidc_step_begin(ctx, req, OIDC_STAGE_LOGIN, reply, &step));
-	if (username == NULL || password == NULL || username[0] == '\0' || password[0] == '\0') {
-		m.key = "msg_missing";
-		m.invalid = true;
-	} else {
-		cid_request_client_addr(ctx, req, client_addr);
-		rc = cid_account_login(cid_ctx_store(ctx), &cfg->argon2, username, password,
-				       client_addr, req->user_agent, req->now, account, &retry);
-		/* one message for every failure, so the form never reveals whether an
-		 * account exists or is disabled */
-		if (rc == CID_ERR_DENIED || rc == CID_ERR_INVALID) {
-			m.key = "msg_failed";
-			m.invalid = true;
-		} else if (rc == CID_ERR_THROTTLED) {
-			m.key = "msg_throttled";
-			m.retry = retry;
-		} else {
-			CID_TRY(rc);
-		}
-	}
-	if (m.key != NULL) {
+	if (!oidc_password_check(ctx, req, &m, account, &rc)) {
+		CID_TRY(rc);
 		rc = oidc_show_login(ctx, req, step.auth, cid_params_get(&req->params, "req"),
 				     cid_params_get(&req->params, "csrf"), &m, step.client, reply);
 		goto out;

@@ -486,37 +486,16 @@ enum cid_err cid_oidc_upstream_link(struct cid_ctx *ctx, const struct cid_reques
 {
 	static const char *const amr[] = {"fed", "pwd"};
 	enum cid_err rc = CID_OK;
-	const struct cid_config *cfg = cid_ctx_config(ctx);
-	const char *username = cid_params_get(&req->params, "username");
-	const char *password = cid_params_get(&req->params, "password");
-	struct oidc_message m = {.username = username};
+	struct oidc_message m = {.username = cid_params_get(&req->params, "username")};
 	struct oidc_step step = {0};
 	const json_t *link;
 	char account[CID_ID_CHARS + 1];
-	char client_addr[CID_NETADDR_TEXT_MAX];
-	int64_t retry = 0;
 	int level;
 
 	CID_TRY(oidc_step_begin(ctx, req, OIDC_STAGE_LINK, reply, &step));
 	link = json_object_get(step.auth, "upstream_link");
-	if (username == NULL || password == NULL) {
-		m.key = "msg_missing";
-		m.invalid = true;
-	} else {
-		cid_request_client_addr(ctx, req, client_addr);
-		rc = cid_account_login(cid_ctx_store(ctx), &cfg->argon2, username, password,
-				       client_addr, req->user_agent, req->now, account, &retry);
-		if (rc == CID_ERR_DENIED || rc == CID_ERR_INVALID) {
-			m.key = "msg_failed";
-			m.invalid = true;
-		} else if (rc == CID_ERR_THROTTLED) {
-			m.key = "msg_throttled";
-			m.retry = retry;
-		} else {
-			CID_TRY(rc);
-		}
-	}
-	if (m.key != NULL) {
+	if (!oidc_password_check(ctx, req, &m, account, &rc)) {
+		CID_TRY(rc);
 		rc = show_link(step.auth, cid_json_str(link, "idp"),
 			       cid_params_get(&req->params, "req"),
 			       cid_params_get(&req->params, "csrf"), &m, reply);
