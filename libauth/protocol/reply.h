@@ -95,7 +95,7 @@ enum cid_page {
 	/* the citizen's account pages (account_pages.c documents the data) */
 	CID_PAGE_ACCOUNT,
 	CID_PAGE_ACCOUNT_SECURITY, /* account_security.h documents the data */
-	CID_PAGE_RECEIPT, /* one consent receipt in plain words */
+	CID_PAGE_RECEIPT,	   /* one consent receipt in plain words */
 };
 
 #define CID_REPLY_MAX_COOKIES 4
