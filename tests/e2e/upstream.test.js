@@ -95,18 +95,34 @@ test('a replayed callback and a callback with a wrong state are refused', T, asy
   assert.doesNotMatch(replay.location ?? '', /code=/);
 });
 
-test('an upstream ID token with a wrong nonce is refused', T, async () => {
-  const browser = new Browser(server.issuer);
-  const { callback } = await throughUpstream(browser, 'card', 'card-user-3');
-  up.setMode('wrong-nonce');
-  try {
-    const r = await browser.get(callback);
-    assert.equal(r.status, 502);
-    assert.equal(r.location, null);
-  } finally {
-    up.setMode('normal');
-  }
-});
+// each refused ID token, as a man in the middle at the upstream's token
+// endpoint hands it back (nodeop.mjs TAMPER); the same login unaltered works
+for (const [mode, what] of [
+  ['wrong-nonce', 'a wrong nonce'],
+  ['wrong-signature', 'a wrong signature (same kid, another key)'],
+  ['alg-none', 'alg none'],
+  ['wrong-iss', 'a wrong iss'],
+]) {
+  test(`an upstream ID token with ${what} is refused`, T, async () => {
+    const login = `card-user-${mode}`;
+    const browser = new Browser(server.issuer);
+    const { callback } = await throughUpstream(browser, 'card', login);
+    up.setMode(mode);
+    try {
+      const r = await browser.get(callback);
+      assert.equal(r.status, 502, r.text.slice(0, 300));
+      assert.equal(r.location, null);
+    } finally {
+      up.setMode('normal');
+    }
+    // nothing was linked or created: the same identity untampered is a first login
+    const b2 = new Browser(server.issuer);
+    const again = await throughUpstream(b2, 'card', login);
+    const d2 = await b2.get(again.callback);
+    assert.equal(d2.status, 303, d2.text.slice(0, 300));
+    assert.ok(d2.location.startsWith(RP.redirect));
+  });
+}
 
 test('linking: without --allow-create the citizen proves an existing account with the password', T, async () => {
   cli(['idp', 'remove', 'card', '--store', store.dir]);

@@ -2,9 +2,10 @@
 // (issue 15): a stand-in for the national card service. In-process, on a free
 // loopback port, everything in memory. Its login form takes any user name with
 // the password PASSWORD and an acr to report (the test picks the assurance the
-// upstream claims). setMode('wrong-nonce') makes the token endpoint hand back
-// an ID token re-signed with the provider's own key but another nonce: a
-// genuine signature over a token for another request.
+// upstream claims). setMode(m) makes the token endpoint, as a man in the
+// middle would, hand back an altered ID token: 'wrong-nonce' and 'wrong-iss'
+// re-sign it with the provider's own key, 'wrong-signature' with a key of
+// the same kid never published, 'alg-none' unsigns it (TAMPER below).
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 
@@ -49,6 +50,26 @@ async function interaction(provider, req, res) {
 	await provider.interactionFinished(req, res, { login, consent: { grantId } }, { mergeWithLastSubmission: false });
 }
 
+const b64url = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+
+// re-sign the ID token's claims (altered by change) under header, with signer
+function resign(idToken, signer, change) {
+	const claims = { ...decodeJwt(idToken), ...change };
+	return new SignJWT(claims).setProtectedHeader(decodeProtectedHeader(idToken)).sign(signer);
+}
+
+// how each mode alters the ID token the token endpoint hands back
+const TAMPER = {
+	// a genuine signature over a token for another request
+	'wrong-nonce': (t, key) => resign(t, key, { nonce: 'not-the-nonce-sent' }),
+	// the same claims and kid, signed with a key the upstream never published
+	'wrong-signature': (t, key, otherKey) => resign(t, otherKey, {}),
+	// a genuine signature over a token naming another issuer
+	'wrong-iss': (t, key) => resign(t, key, { iss: 'https://impostor.example' }),
+	// the claims unsigned, the kid kept: alg "none" and an empty signature (RFC 7519 §6)
+	'alg-none': async (t) => `${b64url({ alg: 'none', typ: 'JWT', kid: decodeProtectedHeader(t).kid })}.${b64url(decodeJwt(t))}.`,
+};
+
 /** Starts the upstream for one client; { issuer, setMode(m), close() }. */
 export async function startUpstream({ clientId, secret, redirectUri }) {
 	const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -77,6 +98,9 @@ export async function startUpstream({ clientId, secret, redirectUri }) {
 		features: { devInteractions: { enabled: false } },
 	});
 	const key = await importJWK(jwk, 'ES256');
+	// a key of the same kind the upstream never published, for a forged signature
+	const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
+	const otherKey = await importJWK({ ...other, alg: 'ES256' }, 'ES256');
 	let mode = 'normal';
 	const callback = provider.callback();
 	server.on('request', (req, res) => {
@@ -84,13 +108,13 @@ export async function startUpstream({ clientId, secret, redirectUri }) {
 			interaction(provider, req, res).catch((err) => { res.writeHead(400); res.end(`${err.message}\n`); });
 			return;
 		}
-		if (mode === 'wrong-nonce' && req.method === 'POST' && req.url.startsWith('/token')) {
+		const tamper = TAMPER[mode];
+		if (tamper && req.method === 'POST' && req.url.startsWith('/token')) {
 			const end = res.end.bind(res);
 			res.setHeader = ((orig) => (n, v) => (n.toLowerCase() === 'content-length' ? undefined : orig(n, v)))(res.setHeader.bind(res));
 			res.end = (chunk, ...rest) => {
 				const body = JSON.parse(String(chunk));
-				const claims = { ...decodeJwt(body.id_token), nonce: 'not-the-nonce-sent' };
-				new SignJWT(claims).setProtectedHeader(decodeProtectedHeader(body.id_token)).sign(key).then((jwt) => {
+				tamper(body.id_token, key, otherKey).then((jwt) => {
 					end(JSON.stringify({ ...body, id_token: jwt }), ...rest);
 				});
 				return res;
