@@ -361,28 +361,26 @@ static const char *const upstream_amr[] = {"fed"};
 
 /*
  * A citizen created for an upstream identity (idp allows it): a name of the
- * upstream's and random characters, the mapped claims, a random password
- * nobody knows (the account is entered through the upstream), then the link.
+ * upstream's and random characters, the mapped claims, no password known
+ * (cid_account_add_federated: the account is entered through the upstream),
+ * then the link.
  */
 static enum cid_err create_linked(struct cid_ctx *ctx, const struct cid_idp *idp,
 				  const json_t *claims, int64_t now, char account[CID_ID_CHARS + 1])
 {
 	enum cid_err rc = CID_OK;
 	char token[CID_TOKEN_CHARS + 1];
-	char password[CID_TOKEN_CHARS + 1];
 	char username[CID_IDP_MAX_NAME + 20];
 	json_t *local = NULL;
 	const char *sub = cid_json_str(claims, "sub");
 
 	CID_TRY(cid_random_token(token));
-	CID_TRY(cid_random_token(password));
 	snprintf(username, sizeof(username), "%s.%.16s", idp->name, token);
 	CID_TRY(cid_idp_map_claims(idp, claims, &local));
-	CID_TRY(cid_account_add(cid_ctx_store(ctx), &cid_ctx_config(ctx)->argon2, username,
-				password, local, now, account));
+	CID_TRY(cid_account_add_federated(cid_ctx_store(ctx), &cid_ctx_config(ctx)->argon2,
+					  username, local, now, account));
 	rc = cid_idp_link(cid_ctx_store(ctx), idp->issuer, sub, account, now);
 out:
-	cid_wipe(password, sizeof(password));
 	json_decref(local);
 	return rc;
 }
