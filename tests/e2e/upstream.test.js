@@ -148,6 +148,24 @@ for (const [mode, what] of [
   });
 }
 
+test('discovery and JWKS are kept between logins; a key rotated in is fetched once on its unknown kid', T, async () => {
+  const DISCOVERY = '/.well-known/openid-configuration';
+  await signedInThroughUpstream('card-user-7'); // kept, if no earlier test did
+  const seen = { discovery: up.hits(DISCOVERY), jwks: up.hits('/jwks') };
+  await signedInThroughUpstream('card-user-7');
+  assert.equal(up.hits(DISCOVERY), seen.discovery, 'discovery not fetched again');
+  assert.equal(up.hits('/jwks'), seen.jwks, 'JWKS not fetched again');
+  up.setMode('rotated');
+  try {
+    await signedInThroughUpstream('card-user-7');
+    assert.equal(up.hits('/jwks'), seen.jwks + 1, 'the JWKS fetched once more, for the new kid');
+    await signedInThroughUpstream('card-user-7');
+    assert.equal(up.hits('/jwks'), seen.jwks + 1, 'and kept again');
+  } finally {
+    up.setMode('normal');
+  }
+});
+
 test('the security page lists the linked upstream and keeps the last way in of a citizen with no password', T, async () => {
   const browser = await signedInThroughUpstream('card-user-5');
   const page = await browser.get('/account/security?lang=en');

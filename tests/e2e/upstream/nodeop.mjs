@@ -5,7 +5,9 @@
 // upstream claims). setMode(m) makes the token endpoint, as a man in the
 // middle would, hand back an altered ID token: 'wrong-nonce' and 'wrong-iss'
 // re-sign it with the provider's own key, 'wrong-signature' with a key of
-// the same kid never published, 'alg-none' unsigns it (TAMPER below).
+// the same kid never published, 'alg-none' unsigns it, 'rotated' signs it
+// with a key published only from then on (TAMPER below). hits(path) counts
+// the requests that reached a path.
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 
@@ -66,6 +68,9 @@ const TAMPER = {
 	'wrong-signature': (t, key, otherKey) => resign(t, otherKey, {}),
 	// a genuine signature over a token naming another issuer
 	'wrong-iss': (t, key) => resign(t, key, { iss: 'https://impostor.example' }),
+	// a key rotated in (published with the old one, see startUpstream) signs it
+	'rotated': (t, key, otherKey, next) => new SignJWT(decodeJwt(t))
+		.setProtectedHeader({ ...decodeProtectedHeader(t), kid: 'card-es256-next' }).sign(next),
 	// the claims unsigned, the kid kept: alg "none" and an empty signature (RFC 7519 §6)
 	'alg-none': async (t) => `${b64url({ alg: 'none', typ: 'JWT', kid: decodeProtectedHeader(t).kid })}.${b64url(decodeJwt(t))}.`,
 };
@@ -101,11 +106,23 @@ export async function startUpstream({ clientId, secret, redirectUri }) {
 	// a key of the same kind the upstream never published, for a forged signature
 	const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
 	const otherKey = await importJWK({ ...other, alg: 'ES256' }, 'ES256');
+	// the key a 'rotated' upstream signs with, published beside the first one
+	const nextJwk = { ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }), kid: 'card-es256-next', alg: 'ES256', use: 'sig' };
+	const nextKey = await importJWK(nextJwk, 'ES256');
+	const pub = ({ d, ...rest }) => rest;
+	const hits = {};
 	let mode = 'normal';
 	const callback = provider.callback();
 	server.on('request', (req, res) => {
 		if (req.url.startsWith('/interaction/')) {
 			interaction(provider, req, res).catch((err) => { res.writeHead(400); res.end(`${err.message}\n`); });
+			return;
+		}
+		const path = req.url.split('?')[0];
+		hits[path] = (hits[path] ?? 0) + 1;
+		if (mode === 'rotated' && req.method === 'GET' && path === '/jwks') {
+			res.writeHead(200, { 'Content-Type': 'application/jwk-set+json' });
+			res.end(JSON.stringify({ keys: [pub(jwk), pub(nextJwk)] }));
 			return;
 		}
 		const tamper = TAMPER[mode];
@@ -114,7 +131,7 @@ export async function startUpstream({ clientId, secret, redirectUri }) {
 			res.setHeader = ((orig) => (n, v) => (n.toLowerCase() === 'content-length' ? undefined : orig(n, v)))(res.setHeader.bind(res));
 			res.end = (chunk, ...rest) => {
 				const body = JSON.parse(String(chunk));
-				tamper(body.id_token, key, otherKey).then((jwt) => {
+				tamper(body.id_token, key, otherKey, nextKey).then((jwt) => {
 					end(JSON.stringify({ ...body, id_token: jwt }), ...rest);
 				});
 				return res;
@@ -125,6 +142,8 @@ export async function startUpstream({ clientId, secret, redirectUri }) {
 	return {
 		issuer,
 		setMode(m) { mode = m; },
+		/** How many requests reached path so far. */
+		hits(path) { return hits[path] ?? 0; },
 		close() { server.closeAllConnections?.(); return new Promise((r) => server.close(r)); },
 	};
 }
