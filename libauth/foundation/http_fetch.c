@@ -182,7 +182,9 @@ int64_t cid_http_max_age(const char *cache_control)
 	int64_t age = 0;
 	bool seen = false;
 
-	while (p != NULL && *p != '\0') {
+	if (p == NULL)
+		return 0;
+	while (*p != '\0') {
 		while (*p == ' ' || *p == '\t' || *p == ',')
 			p++;
 		if ((strncasecmp(p, "no-store", 8) == 0 && token_end(p[8])) ||
