@@ -63,6 +63,10 @@
 #define CID_FETCH_CONNECT_TIMEOUT_MS 5000
 #define CID_FETCH_TIMEOUT_MS	     10000
 #define CID_FETCH_MAX_REDIRS	     3
+#define CID_FETCH_CACHE_MIN	     300   /* an upstream document is kept at least 5 min */
+#define CID_FETCH_CACHE_MAX	     86400 /* and at most a day, whatever its max-age */
+#define CID_FETCH_CACHE_SLOTS	     32	   /* documents kept (fetch_cache.h) */
+#define CID_FETCH_CACHE_URL	     1024  /* a longer URL is fetched, never kept */
 
 /* single logout (logout.h, logout_notify.h); the tries, waits and timeouts are configured */
 #define CID_LOGOUT_TOKEN_TTL   120  /* lifetime of a logout token: seconds to deliver it */

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct sink {
 	char *buf;
@@ -168,8 +169,60 @@ static enum cid_err sink_take(struct sink *s, char **body, size_t *len)
 	return CID_OK;
 }
 
-enum cid_err cid_http_fetch(const char *url, const struct cid_fetch_limits *lim, char **body,
-			    size_t *len, char *why, size_t whysz)
+/* a token's end in a Cache-Control value: a comma, space, tab or the end */
+static bool token_end(char c)
+{
+	return c == '\0' || c == ',' || c == ' ' || c == '\t' || c == '=';
+}
+
+int64_t cid_http_max_age(const char *cache_control)
+{
+	const int64_t cap = 2147483647; /* RFC 9111 §1.2.2 */
+	const char *p = cache_control;
+	int64_t age = 0;
+	bool seen = false;
+
+	if (p == NULL)
+		return 0;
+	while (*p != '\0') {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if ((strncasecmp(p, "no-store", 8) == 0 && token_end(p[8])) ||
+		    (strncasecmp(p, "no-cache", 8) == 0 && token_end(p[8])))
+			return 0;
+		if (strncasecmp(p, "max-age=", 8) == 0 && !seen) {
+			const char *v = p + 8 + (p[8] == '"');
+			size_t digits = strspn(v, "0123456789");
+			uint64_t n = 0;
+
+			if (digits == 0)
+				return 0;
+			/* more digits than 2^31 - 1 has: that value (§1.2.2) */
+			if (digits > 10)
+				n = (uint64_t)cap;
+			else if (cid_parse_u64(v, digits, 0, UINT64_MAX, &n) != CID_OK)
+				return 0;
+			age = n < (uint64_t)cap ? (int64_t)n : cap;
+			seen = true;
+		}
+		/* to the next directive, past a quoted value's commas */
+		while (*p != '\0' && *p != ',') {
+			if (*p == '"') {
+				const char *q = strchr(p + 1, '"');
+
+				if (q == NULL)
+					return 0;
+				p = q;
+			}
+			p++;
+		}
+	}
+	return age;
+}
+
+/* GET url; *max_age (when not NULL) from the final answer's Cache-Control. */
+static enum cid_err fetch(const char *url, const struct cid_fetch_limits *lim, char **body,
+			  size_t *len, int64_t *max_age, char *why, size_t whysz)
 {
 	enum cid_err rc = CID_OK;
 	struct sink s = {.max = lim->max_bytes};
@@ -188,6 +241,15 @@ enum cid_err cid_http_fetch(const char *url, const struct cid_fetch_limits *lim,
 		   CID_ERR_NOMEM);
 	cc = curl_easy_perform(h);
 	CID_TRY(outcome(h, cc, &s, curl_err, why, whysz));
+	if (max_age != NULL) {
+		struct curl_header *hdr = NULL;
+
+		/* request -1: the last of the redirects, the answer the body is of */
+		*max_age =
+		    curl_easy_header(h, "Cache-Control", 0, CURLH_HEADER, -1, &hdr) == CURLHE_OK
+			? cid_http_max_age(hdr->value)
+			: 0;
+	}
 	CID_TRY(sink_take(&s, body, len));
 out:
 	if (rc == CID_ERR_NOMEM)
@@ -196,6 +258,18 @@ out:
 	curl_easy_cleanup(h);
 	curl_url_cleanup(u);
 	return rc;
+}
+
+enum cid_err cid_http_fetch(const char *url, const struct cid_fetch_limits *lim, char **body,
+			    size_t *len, char *why, size_t whysz)
+{
+	return fetch(url, lim, body, len, NULL, why, whysz);
+}
+
+enum cid_err cid_http_fetch_age(const char *url, const struct cid_fetch_limits *lim, char **body,
+				size_t *len, int64_t *max_age, char *why, size_t whysz)
+{
+	return fetch(url, lim, body, len, max_age, why, whysz);
 }
 
 /*

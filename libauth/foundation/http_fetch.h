@@ -22,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* What one fetch may cost. */
 struct cid_fetch_limits {
@@ -43,6 +44,24 @@ struct cid_fetch_limits {
  */
 CID_MUST_CHECK enum cid_err cid_http_fetch(const char *url, const struct cid_fetch_limits *lim,
 					   char **body, size_t *len, char *why, size_t whysz);
+
+/*
+ * As cid_http_fetch, and *max_age (may be NULL) receives the freshness the
+ * final answer's Cache-Control gives it, cid_http_max_age of its value
+ * (0 without the header). Errors: those of cid_http_fetch.
+ */
+CID_MUST_CHECK enum cid_err cid_http_fetch_age(const char *url, const struct cid_fetch_limits *lim,
+					       char **body, size_t *len, int64_t *max_age,
+					       char *why, size_t whysz);
+
+/*
+ * The seconds a Cache-Control value (RFC 9111 §5.2.2; NULL: no header)
+ * lets an answer be reused: its max-age, 0 when it says no-store or
+ * no-cache, has no max-age, or a malformed one. Directive names are
+ * case-insensitive; a quoted max-age ("60") is taken; a value past
+ * 2^31 - 1 is that (§1.2.2). Pure.
+ */
+int64_t cid_http_max_age(const char *cache_control);
 
 /*
  * A batch of form POSTs in flight at once (libcurl's multi interface), at

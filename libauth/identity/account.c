@@ -117,9 +117,10 @@ out:
 	return rc;
 }
 
-enum cid_err cid_account_add(struct cid_store *s, const struct cid_argon2_params *params,
-			     const char *username, const char *password, const json_t *claims,
-			     int64_t now, char id_out[CID_ID_CHARS + 1])
+/* cid_account_add, and cid_account_add_federated with no_password (the record says so) */
+static enum cid_err add_account(struct cid_store *s, const struct cid_argon2_params *params,
+				const char *username, const char *password, bool no_password,
+				const json_t *claims, int64_t now, char id_out[CID_ID_CHARS + 1])
 {
 	enum cid_err rc = CID_OK;
 	char id[CID_ID_CHARS + 1];
@@ -143,6 +144,9 @@ enum cid_err cid_account_add(struct cid_store *s, const struct cid_argon2_params
 			   "password", hash, "disabled", 0, "claims", copy, "created_at",
 			   (json_int_t)now, "updated_at", (json_int_t)now);
 	CID_ENSURE(record != NULL, CID_ERR_NOMEM);
+	if (no_password)
+		CID_ENSURE(json_object_set_new(record, "no_password", json_true()) == 0,
+			   CID_ERR_NOMEM);
 	a.record = record;
 	CID_TRY(cid_store_update(s, add_cb, &a));
 	memcpy(id_out, id, sizeof(id));
@@ -150,6 +154,28 @@ out:
 	cid_wipe(hash, sizeof(hash));
 	json_decref(copy);
 	json_decref(record);
+	return rc;
+}
+
+enum cid_err cid_account_add(struct cid_store *s, const struct cid_argon2_params *params,
+			     const char *username, const char *password, const json_t *claims,
+			     int64_t now, char id_out[CID_ID_CHARS + 1])
+{
+	return add_account(s, params, username, password, false, claims, now, id_out);
+}
+
+enum cid_err cid_account_add_federated(struct cid_store *s, const struct cid_argon2_params *params,
+				       const char *username, const json_t *claims, int64_t now,
+				       char id_out[CID_ID_CHARS + 1])
+{
+	enum cid_err rc = CID_OK;
+	char password[CID_TOKEN_CHARS + 1];
+
+	/* a random password nobody knows: the account is entered through its upstream */
+	CID_TRY(cid_random_token(password));
+	rc = add_account(s, params, username, password, true, claims, now, id_out);
+out:
+	cid_wipe(password, sizeof(password));
 	return rc;
 }
 
@@ -272,6 +298,7 @@ enum cid_err cid_account_from_record(const json_t *record, struct cid_account **
 	CID_TRY(record_time(record, "updated_at", &a->updated_at));
 	a->active = cid_account_active(record);
 	a->has_totp = cid_account_has_totp(record);
+	a->has_password = !json_is_true(json_object_get(record, "no_password"));
 	a->claims = claims == NULL ? json_object() : json_deep_copy(claims);
 	CID_ENSURE(a->claims != NULL, CID_ERR_NOMEM);
 	*out = a;
@@ -476,9 +503,12 @@ enum cid_err account_change_cb(struct cid_txn *txn, void *arg)
 		CID_TRY(merge_claims(record, c->claims, c->now));
 	if (c->disabled >= 0)
 		CID_TRY(set_disabled(record, c->disabled != 0));
-	if (c->password != NULL)
+	if (c->password != NULL) {
 		CID_ENSURE(json_object_set_new(record, "password", json_string(c->password)) == 0,
 			   CID_ERR_NOMEM);
+		/* a password set by an operator is one the citizen knows */
+		json_object_del(record, "no_password");
+	}
 	CID_ENSURE(json_object_set_new(record, "updated_at", json_integer(c->now)) == 0,
 		   CID_ERR_NOMEM);
 	CID_TRY(cid_txn_put_json(txn, CID_DB_CITIZENS, cid_str_of(cid_json_str(record, "id")),

@@ -6,7 +6,8 @@
  * leaves the server) is a JSON object:
  *   {"id", "username", "password" (argon2id PHC string), "disabled": bool,
  *    "generation": N (absent: 0), "claims": {...}, "created_at", "updated_at",
- *    "totp": {"secret", "enrolled_at", "last_step"} (only once enrolled)}
+ *    "totp": {"secret", "enrolled_at", "last_step"} (only once enrolled),
+ *    "no_password": true (only while created through an upstream, no password known)}
  * CID_DB_USERNAMES maps username -> {"id"} and is kept in the same write
  * transaction, so the two never disagree. Usernames are 1..CID_MAX_USERNAME
  * bytes of [A-Za-z0-9._@-], compared exactly (the CLI lower-cases nothing).
@@ -98,6 +99,17 @@ CID_MUST_CHECK enum cid_err cid_account_add(struct cid_store *s,
 					    char id_out[CID_ID_CHARS + 1]);
 
 /*
+ * Creates a citizen entered through an upstream identity provider (idp.h)
+ * as cid_account_add does, with a random password nobody knows: the record
+ * says "no_password": true (struct cid_account's has_password false) until
+ * cid_account_set_password gives it one. Errors: those of cid_account_add.
+ */
+CID_MUST_CHECK enum cid_err cid_account_add_federated(struct cid_store *s,
+						      const struct cid_argon2_params *params,
+						      const char *username, const json_t *claims,
+						      int64_t now, char id_out[CID_ID_CHARS + 1]);
+
+/*
  * A citizen as every other module reads it: made from the stored record once
  * (cid_account_from_record, which every getter below uses), not changed
  * afterwards. The password hash and the TOTP secret are never in it. Only
@@ -110,6 +122,8 @@ struct cid_account {
 	char username[CID_MAX_USERNAME + 1]; /* as stored */
 	bool active;			     /* cid_account_active of the record: the one rule */
 	bool has_totp;			     /* cid_account_has_totp of the record */
+	bool has_password;		     /* false: created through an upstream, no password
+						known (cid_account_add_federated) */
 	int64_t generation;		     /* the record's; 0 when it has none (see below) */
 	int64_t created_at;		     /* 0 when the record has none */
 	int64_t updated_at;		     /* 0 when the record has none */

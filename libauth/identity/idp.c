@@ -547,3 +547,65 @@ out:
 	json_decref(a.out);
 	return rc;
 }
+
+/* Counts account's links (a cid_txn_foreach callback over CID_DB_IDP_LINKS). */
+struct count_arg {
+	const char *account;
+	size_t n;
+};
+
+static enum cid_err count_one(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct count_arg *a = arg;
+	json_t *rec = NULL;
+	enum cid_err rc = cid_store_parse_json(val, &rec);
+	const char *id = cid_json_str(rec, "account");
+
+	(void)key;
+	if (rc == CID_OK && id != NULL && strcmp(id, a->account) == 0)
+		a->n++;
+	json_decref(rec);
+	return rc;
+}
+
+struct unlink_arg {
+	struct cid_str key;
+	const char *account;
+};
+
+static enum cid_err unlink_cb(struct cid_txn *txn, void *arg)
+{
+	const struct unlink_arg *a = arg;
+	enum cid_err rc = CID_OK;
+	json_t *rec = NULL;
+	struct cid_account *citizen = NULL;
+	struct count_arg count = {a->account, 0};
+	const char *id;
+
+	CID_TRY(cid_txn_get_json(txn, CID_DB_IDP_LINKS, a->key, &rec));
+	id = cid_json_str(rec, "account");
+	/* another citizen's link is as unknown as a made-up one */
+	CID_ENSURE(id != NULL && strcmp(id, a->account) == 0, CID_ERR_NOTFOUND);
+	CID_TRY(cid_account_get_txn(txn, a->account, &citizen));
+	CID_TRY(cid_txn_foreach(txn, CID_DB_IDP_LINKS, cid_str_of(""), count_one, &count));
+	/* the last way in: a citizen with no password known keeps one link */
+	CID_ENSURE(citizen->has_password || count.n > 1, CID_ERR_REFUSED);
+	CID_TRY(cid_txn_del(txn, CID_DB_IDP_LINKS, a->key));
+out:
+	cid_account_free(citizen);
+	json_decref(rec);
+	return rc;
+}
+
+enum cid_err cid_idp_unlink(struct cid_store *s, const char *account, const char *issuer,
+			    const char *sub)
+{
+	char key[LINK_KEY_MAX];
+	size_t len = 0;
+	struct unlink_arg a;
+
+	if (account == NULL || !link_key(issuer, sub, key, &len))
+		return CID_ERR_NOTFOUND;
+	a = (struct unlink_arg){{key, len}, account};
+	return cid_store_update(s, unlink_cb, &a);
+}

@@ -16,6 +16,8 @@
  * Links are never made by matching an e-mail address or any other claim:
  * only cid_idp_link (after the citizen proved the account, or created it).
  * Removing a registration keeps its links: adding the issuer again resumes them.
+ * The citizen unlinks one on /account/security (cid_idp_unlink), but not
+ * the last way in of an account with no password.
  */
 #ifndef CID_IDP_H
 #define CID_IDP_H
@@ -152,5 +154,19 @@ CID_MUST_CHECK enum cid_err cid_idp_link(struct cid_store *s, const char *issuer
  */
 CID_MUST_CHECK enum cid_err cid_idp_links_of(struct cid_store *s, const char *account,
 					     json_t **out);
+
+/*
+ * Unlinks the upstream identity (issuer, sub) from the citizen account, in
+ * one transaction that reads the link, the citizen and its other links:
+ * the one rule of unlinking. A citizen with no password known (created
+ * through an upstream, account.h's has_password) keeps at least one link,
+ * its last way in; a citizen with a password may unlink every one.
+ * Errors: CID_ERR_NOTFOUND (no such link, a malformed issuer or sub, or the
+ * link is another citizen's: as unknown as a made-up one), CID_ERR_REFUSED
+ * (the last link of a citizen with no password; nothing changes),
+ * CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_idp_unlink(struct cid_store *s, const char *account,
+					   const char *issuer, const char *sub);
 
 #endif

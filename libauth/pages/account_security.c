@@ -7,8 +7,9 @@
  * other sessions ended after): sessions end through cid_logout_end (their
  * services are told, as after a logout at a service), passwords follow
  * cid_account_password_ok and the CLI's argon2id, codes are checked and
- * counted by account_totp. Every action reads the account id from the
- * session, never from the form.
+ * counted by account_totp, links are undone by cid_idp_unlink (which keeps
+ * the last way in). Every action reads the account id from the session,
+ * never from the form.
  */
 #include "account_security.h"
 
@@ -19,6 +20,7 @@
 #include "bounds.h"
 #include "client.h"
 #include "crypto.h"
+#include "idp.h"
 #include "logins.h"
 #include "logout.h"
 #include "policy.h"
@@ -48,6 +50,9 @@ static const char *const notice_names[CID_SECURITY_NOTICE_COUNT] = {
     [CID_SECURITY_CODE_LOCKED] = "code_locked",
     [CID_SECURITY_TOTP_EXPIRED] = "totp_expired",
     [CID_SECURITY_TOTP_STATE] = "totp_state",
+    [CID_SECURITY_UNLINKED] = "unlinked",
+    [CID_SECURITY_LINK_UNKNOWN] = "link_unknown",
+    [CID_SECURITY_LINK_LAST] = "link_last",
 };
 
 const char *cid_security_notice_name(enum cid_security_notice notice)
@@ -333,6 +338,61 @@ out:
 	return rc;
 }
 
+/* The registration's name of issuer among registrations (cid_idp_list), else the issuer. */
+static const char *provider_name(const json_t *registrations, const char *issuer)
+{
+	size_t i;
+	const json_t *r;
+
+	json_array_foreach(registrations, i, r)
+	{
+		const char *iss = cid_json_str(r, "issuer");
+
+		if (iss != NULL && strcmp(iss, issuer) == 0 && cid_json_str(r, "name") != NULL)
+			return cid_json_str(r, "name");
+	}
+	return issuer;
+}
+
+/* The upstream identities linked to the account, by the name the login page shows. */
+static enum cid_err linked_view(const struct view *v, const char *account_id)
+{
+	enum cid_err rc = CID_OK;
+	json_t *links = NULL;
+	json_t *registrations = NULL;
+	json_t *list = json_array();
+	json_t *item = NULL;
+	size_t i;
+	json_t *l;
+
+	CID_ENSURE(list != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_idp_links_of(cid_ctx_store(v->ctx), account_id, &links));
+	CID_TRY(cid_idp_list(cid_ctx_store(v->ctx), &registrations));
+	json_array_foreach(links, i, l)
+	{
+		const char *issuer = cid_json_str(l, "issuer");
+		const char *sub = cid_json_str(l, "sub");
+
+		CID_ENSURE(issuer != NULL && sub != NULL, CID_ERR_STORE);
+		item = json_pack("{s:s, s:s, s:s}", "name", provider_name(registrations, issuer),
+				 "issuer", issuer, "sub", sub);
+		CID_ENSURE(item != NULL, CID_ERR_NOMEM);
+		CID_TRY(set_time(v, item, "since", "since_local",
+				 json_integer_value(json_object_get(l, "linked_at"))));
+		CID_ENSURE(json_array_append_new(list, item) == 0, CID_ERR_NOMEM);
+		item = NULL;
+	}
+	CID_TRY(set_new(v->data, "has_linked", json_boolean(json_array_size(list) > 0)));
+	CID_TRY(set_new(v->data, "linked", list));
+	list = NULL;
+out:
+	json_decref(links);
+	json_decref(registrations);
+	json_decref(list);
+	json_decref(item);
+	return rc;
+}
+
 /* The notice of ?notice=KIND, when it names one of ours. */
 static enum cid_err notice_view(const struct view *v, const struct cid_request *req)
 {
@@ -368,6 +428,7 @@ enum cid_err cid_security_page(struct cid_ctx *ctx, const struct cid_request *re
 	CID_TRY(sessions_view(&v, sess.account_id, &sess, req->now));
 	CID_TRY(totp_view(&v, sess.account_id, req->now));
 	CID_TRY(logins_view(&v, sess.account_id));
+	CID_TRY(linked_view(&v, sess.account_id));
 	CID_TRY(notice_view(&v, req));
 	CID_TRY(cid_account_form_token(ctx, req, reply, v.data));
 	rc = cid_reply_page(reply, 200, CID_PAGE_ACCOUNT_SECURITY, v.data, locale);
@@ -484,6 +545,14 @@ static enum cid_err act(struct cid_ctx *ctx, const struct cid_request *req,
 		*notice = rc == CID_OK		   ? CID_SECURITY_TOTP_REMOVED
 			  : rc == CID_ERR_NOTFOUND ? CID_SECURITY_TOTP_STATE
 						   : code_refusal(rc);
+		CID_ENSURE(*notice != CID_SECURITY_NONE, rc);
+		rc = CID_OK;
+	} else if (strcmp(action, "unlink") == 0) {
+		rc = cid_idp_unlink(s, sess->account_id, field(req, "issuer"), field(req, "sub"));
+		*notice = rc == CID_OK		   ? CID_SECURITY_UNLINKED
+			  : rc == CID_ERR_NOTFOUND ? CID_SECURITY_LINK_UNKNOWN
+			  : rc == CID_ERR_REFUSED  ? CID_SECURITY_LINK_LAST
+						   : CID_SECURITY_NONE;
 		CID_ENSURE(*notice != CID_SECURITY_NONE, rc);
 		rc = CID_OK;
 	} else {

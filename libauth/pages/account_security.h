@@ -8,7 +8,8 @@
  *       browser, the services that took part, which one is this browser),
  *       the password form, the second factor (enrolled, pending with its QR
  *       code and secret, or none), and the recent login attempts
- *       (logins.h).
+ *       (logins.h), and the upstream identities linked to the account
+ *       (idp.h: the provider's name, linked since) with an unlink button.
  *   POST /account/security  (form: csrf, action, lang?, and per action:)
  *       end_session (sid)    ends one session, through cid_logout_end, as
  *                            a logout at a service does: its services are
@@ -20,6 +21,8 @@
  *       totp_begin           a new pending secret (cid_account_totp_begin)
  *       totp_confirm (code)  cid_account_totp_confirm
  *       totp_remove (code)   cid_account_totp_remove
+ *       unlink (issuer, sub) cid_idp_unlink: not the last way in of a
+ *                            citizen with no password
  *       CSRF: csrf must be the session's form token, as on /account. Answers
  *       303 to /account/security?notice=KIND&lang=.. (Post/Redirect/Get),
  *       the page then says what happened (cid_security_notice_name); ending
@@ -40,7 +43,9 @@
  *        "qr": {"size", "runs": [{"x","y","w"}]}}: a list of one),
  *    "logins": [{"time", "local_time", "ok", "method_key"
  *        ("security_method_pwd|otp"), "device"}], "has_logins", "no_logins",
- *    "min_password" (CID_MIN_PASSWORD)}
+ *    "min_password" (CID_MIN_PASSWORD),
+ *    "linked": [{"name" (the registration's, else the issuer), "issuer", "sub",
+ *        "since", "since_local"}], "has_linked"}
  * Thread-safe.
  */
 #ifndef CID_ACCOUNT_SECURITY_H
@@ -63,6 +68,7 @@ enum cid_security_notice {
 	CID_SECURITY_TOTP_PENDING,	/* done: a new secret waits for its code */
 	CID_SECURITY_TOTP_ENROLLED,	/* done: the second factor is on */
 	CID_SECURITY_TOTP_REMOVED,	/* done: the second factor is off */
+	CID_SECURITY_UNLINKED,		/* done: an upstream identity is unlinked */
 	CID_SECURITY_SESSION_UNKNOWN,	/* refused: no such session of the citizen's */
 	CID_SECURITY_PASSWORD_WRONG,	/* refused: the current password is wrong */
 	CID_SECURITY_PASSWORD_WEAK,	/* refused: the new one breaks cid_account_password_ok */
@@ -72,6 +78,8 @@ enum cid_security_notice {
 	CID_SECURITY_CODE_LOCKED,	/* refused: too many wrong codes; an operator unlocks */
 	CID_SECURITY_TOTP_EXPIRED,	/* refused: nothing pending (any more): start again */
 	CID_SECURITY_TOTP_STATE,	/* refused: already enrolled, or not enrolled */
+	CID_SECURITY_LINK_UNKNOWN,	/* refused: no such link of the citizen's */
+	CID_SECURITY_LINK_LAST,		/* refused: the last way in of a citizen with no password */
 	CID_SECURITY_NOTICE_COUNT
 };
 

@@ -103,6 +103,11 @@ struct cid_store *cid_ctx_store(struct cid_ctx *ctx)
 	return ctx->store;
 }
 
+struct cid_fetch_cache *cid_ctx_fetch_cache(struct cid_ctx *ctx)
+{
+	return ctx->fetch_cache;
+}
+
 const struct cid_tz *cid_ctx_tz(const struct cid_ctx *ctx)
 {
 	return ctx->tz;

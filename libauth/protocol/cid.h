@@ -52,9 +52,17 @@ CID_MUST_CHECK enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t n
 /* Closes the context. No request may be running. NULL is a no-op. */
 void cid_ctx_close(struct cid_ctx *ctx);
 
+struct cid_fetch_cache;
+
 /* Borrowed accessors, valid for the context's life. */
 const struct cid_config *cid_ctx_config(const struct cid_ctx *ctx);
 struct cid_store *cid_ctx_store(struct cid_ctx *ctx);
+
+/*
+ * The documents of upstream identity providers (discovery, JWKS) kept
+ * between logins (fetch_cache.h). Borrowed, never NULL once open; thread-safe.
+ */
+struct cid_fetch_cache *cid_ctx_fetch_cache(struct cid_ctx *ctx);
 
 /*
  * The time zone of the pages (config.h: timezone), read at open; UTC when

@@ -13,6 +13,7 @@
 
 #include "audit.h"
 #include "crypto.h"
+#include "fetch_cache.h"
 #include "oidc.h"
 #include "policy_archive.h"
 #include "str.h"
@@ -178,6 +179,7 @@ enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, FILE *error
 	CID_TRY(cid_ctx_keys_refresh(ctx, now));
 	CID_TRY(cid_oidc_discovery_build(cfg->issuer, &ctx->discovery, &ctx->discovery_len));
 	CID_TRY(open_tz(cfg, errors, &ctx->tz));
+	CID_TRY(cid_fetch_cache_new(&ctx->fetch_cache));
 	CID_TRY(open_logo(ctx, errors));
 	*out = ctx;
 	ctx = NULL;
@@ -197,6 +199,7 @@ void cid_ctx_close(struct cid_ctx *ctx)
 	cid_store_close(ctx->store);
 	free(ctx->discovery);
 	cid_tz_free(ctx->tz);
+	cid_fetch_cache_free(ctx->fetch_cache);
 	free(ctx->logo);
 	cid_wipe(ctx->salt, sizeof(ctx->salt));
 	pthread_mutex_destroy(&ctx->lock);

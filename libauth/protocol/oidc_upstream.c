@@ -29,6 +29,7 @@
 #include "bounds.h"
 #include "buf.h"
 #include "crypto.h"
+#include "fetch_cache.h"
 #include "http_fetch.h"
 #include "idp.h"
 #include "jose.h"
@@ -45,12 +46,15 @@
 static const struct cid_fetch_limits upstream_limits = {CID_MAX_JWKS, CID_FETCH_CONNECT_TIMEOUT_MS,
 							CID_FETCH_TIMEOUT_MS};
 
-/* GETs url as a JSON object into *out. Errors: CID_ERR_IO (any failure; why says it). */
-static enum cid_err fetch_json(const char *url, json_t **out, char *why, size_t whysz)
+/* GETs url (kept between logins, fetch_cache.h) as a JSON object into *out.
+ * Errors: CID_ERR_IO (any failure; why says it), CID_ERR_NOMEM. */
+static enum cid_err fetch_json(struct cid_ctx *ctx, const char *url, int64_t now, json_t **out,
+			       char *why, size_t whysz)
 {
 	char *body = NULL;
 	size_t len = 0;
-	enum cid_err rc = cid_http_fetch(url, &upstream_limits, &body, &len, why, whysz);
+	enum cid_err rc = cid_fetch_cache_get(cid_ctx_fetch_cache(ctx), url, &upstream_limits, now,
+					      false, &body, &len, why, whysz);
 	json_t *obj = NULL;
 
 	if (rc != CID_OK) {
@@ -72,7 +76,8 @@ static enum cid_err fetch_json(const char *url, json_t **out, char *why, size_t 
  * The upstream's discovery document (OIDC Discovery §4), whose issuer must
  * be the registered one exactly (§4.3), with the endpoints the flow needs.
  */
-static enum cid_err discover(const struct cid_idp *idp, json_t **out, char *why, size_t whysz)
+static enum cid_err discover(struct cid_ctx *ctx, const struct cid_idp *idp, int64_t now,
+			     json_t **out, char *why, size_t whysz)
 {
 	enum cid_err rc = CID_OK;
 	char url[CID_IDP_MAX_ISSUER + 64];
@@ -80,7 +85,7 @@ static enum cid_err discover(const struct cid_idp *idp, json_t **out, char *why,
 	const char *iss;
 
 	snprintf(url, sizeof(url), "%s/.well-known/openid-configuration", idp->issuer);
-	CID_TRY(fetch_json(url, &d, why, whysz));
+	CID_TRY(fetch_json(ctx, url, now, &d, why, whysz));
 	iss = cid_json_str(d, "issuer");
 	/*= OIDC Discovery §4.3: the issuer value returned MUST be identical to the
 	 *# Issuer URL that was used as the prefix to /.well-known/openid-configuration */
@@ -143,7 +148,7 @@ enum cid_err cid_oidc_upstream_start(struct cid_ctx *ctx, const struct cid_reque
 		goto out;
 	}
 	CID_TRY(rc);
-	rc = discover(idp, &d, why, sizeof(why));
+	rc = discover(ctx, idp, req->now, &d, why, sizeof(why));
 	if (rc == CID_ERR_IO) {
 		/* the pending request is not claimed: the form shown again still
 		 * logs in with a password */
@@ -265,16 +270,41 @@ static bool aud_has(const json_t *aud, const char *client_id)
 }
 
 /*
- * Verifies the upstream ID token id_token for idp and the nonce sent,
- * into *claims (new reference). CID_ERR_DENIED with why on any failure.
+ * The upstream's JWKS at jwks_uri (kept between logins, fetch_cache.h;
+ * refetch: fetched anew) into *ks. Errors: CID_ERR_IO (why says it), CID_ERR_NOMEM.
  */
-static enum cid_err verify_id_token(const struct cid_idp *idp, const json_t *up,
-				    const char *id_token, int64_t now, json_t **claims, char *why,
-				    size_t whysz)
+static enum cid_err upstream_keys(struct cid_ctx *ctx, const char *jwks_uri, int64_t now,
+				  bool refetch, struct cid_keyset **ks, char *why, size_t whysz)
 {
 	enum cid_err rc = CID_OK;
 	char *jwks = NULL;
 	size_t len = 0;
+
+	rc = cid_fetch_cache_get(cid_ctx_fetch_cache(ctx), jwks_uri, &upstream_limits, now, refetch,
+				 &jwks, &len, why, whysz);
+	if (rc != CID_OK) {
+		rc = rc == CID_ERR_NOMEM ? rc : CID_ERR_IO;
+		goto out;
+	}
+	rc = cid_keyset_from_jwks(jwks, len, ks);
+	if (rc != CID_OK) {
+		snprintf(why, whysz, "its JWKS is unusable (%s)", cid_strerror(rc));
+		rc = rc == CID_ERR_NOMEM ? rc : CID_ERR_IO;
+	}
+out:
+	free(jwks);
+	return rc;
+}
+
+/*
+ * Verifies the upstream ID token id_token for idp and the nonce sent,
+ * into *claims (new reference). CID_ERR_DENIED with why on any failure.
+ */
+static enum cid_err verify_id_token(struct cid_ctx *ctx, const struct cid_idp *idp,
+				    const json_t *up, const char *id_token, int64_t now,
+				    json_t **claims, char *why, size_t whysz)
+{
+	enum cid_err rc = CID_OK;
 	struct cid_keyset *ks = NULL;
 	json_t *c = NULL;
 	const json_t *aud;
@@ -282,22 +312,20 @@ static enum cid_err verify_id_token(const struct cid_idp *idp, const json_t *up,
 	const char *sent = cid_json_str(up, "nonce");
 	json_int_t exp;
 
-	rc =
-	    cid_http_fetch(cid_json_str(up, "jwks_uri"), &upstream_limits, &jwks, &len, why, whysz);
-	if (rc != CID_OK) {
-		rc = rc == CID_ERR_NOMEM ? rc : CID_ERR_IO;
-		goto out;
-	}
-	rc = cid_keyset_from_jwks(jwks, len, &ks);
-	if (rc != CID_OK) {
-		snprintf(why, whysz, "its JWKS is unusable (%s)", cid_strerror(rc));
-		rc = rc == CID_ERR_NOMEM ? rc : CID_ERR_IO;
-		goto out;
-	}
+	CID_TRY(upstream_keys(ctx, cid_json_str(up, "jwks_uri"), now, false, &ks, why, whysz));
 	/*= OIDC Core §3.1.3.7: the Client MUST validate the signature of all other ID
 	 *# Tokens according to JWS using the algorithm specified in the JWT alg Header
 	 * by kid and the key's own alg: none, HS* and a key of another type are refused */
 	rc = cid_jws_verify(ks, id_token, strlen(id_token), NULL, &c);
+	if (rc == CID_ERR_INVALID) {
+		/* a kid the kept JWKS lacks (or a header no key takes): the upstream
+		 * may have rotated its keys since; fetched anew, once per token */
+		cid_keyset_free(ks);
+		ks = NULL;
+		CID_TRY(
+		    upstream_keys(ctx, cid_json_str(up, "jwks_uri"), now, true, &ks, why, whysz));
+		rc = cid_jws_verify(ks, id_token, strlen(id_token), NULL, &c);
+	}
 	if (rc != CID_OK) {
 		snprintf(why, whysz, "the ID token's signature does not verify (%s)",
 			 cid_strerror(rc));
@@ -347,7 +375,6 @@ static enum cid_err verify_id_token(const struct cid_idp *idp, const json_t *up,
 out:
 	cid_keyset_free(ks);
 	json_decref(c);
-	free(jwks);
 	return rc;
 }
 
@@ -361,28 +388,26 @@ static const char *const upstream_amr[] = {"fed"};
 
 /*
  * A citizen created for an upstream identity (idp allows it): a name of the
- * upstream's and random characters, the mapped claims, a random password
- * nobody knows (the account is entered through the upstream), then the link.
+ * upstream's and random characters, the mapped claims, no password known
+ * (cid_account_add_federated: the account is entered through the upstream),
+ * then the link.
  */
 static enum cid_err create_linked(struct cid_ctx *ctx, const struct cid_idp *idp,
 				  const json_t *claims, int64_t now, char account[CID_ID_CHARS + 1])
 {
 	enum cid_err rc = CID_OK;
 	char token[CID_TOKEN_CHARS + 1];
-	char password[CID_TOKEN_CHARS + 1];
 	char username[CID_IDP_MAX_NAME + 20];
 	json_t *local = NULL;
 	const char *sub = cid_json_str(claims, "sub");
 
 	CID_TRY(cid_random_token(token));
-	CID_TRY(cid_random_token(password));
 	snprintf(username, sizeof(username), "%s.%.16s", idp->name, token);
 	CID_TRY(cid_idp_map_claims(idp, claims, &local));
-	CID_TRY(cid_account_add(cid_ctx_store(ctx), &cid_ctx_config(ctx)->argon2, username,
-				password, local, now, account));
+	CID_TRY(cid_account_add_federated(cid_ctx_store(ctx), &cid_ctx_config(ctx)->argon2,
+					  username, local, now, account));
 	rc = cid_idp_link(cid_ctx_store(ctx), idp->issuer, sub, account, now);
 out:
-	cid_wipe(password, sizeof(password));
 	json_decref(local);
 	return rc;
 }
@@ -445,7 +470,7 @@ enum cid_err cid_oidc_upstream_callback(struct cid_ctx *ctx, const struct cid_re
 	}
 	rc = exchange(cid_ctx_config(ctx), idp, up, code, &id_token, why, sizeof(why));
 	if (rc == CID_OK)
-		rc = verify_id_token(idp, up, id_token, req->now, &claims, why, sizeof(why));
+		rc = verify_id_token(ctx, idp, up, id_token, req->now, &claims, why, sizeof(why));
 	if (rc == CID_ERR_IO || rc == CID_ERR_DENIED) {
 		rc = upstream_failed(reply, step.locale, why);
 		goto out;

@@ -5,12 +5,15 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { Browser, addClient, addUser, cli, freshStore, parseForms, startServer } from './lib/server.js';
+import { readFileSync } from 'node:fs';
+
+import { Browser, addClient, addUser, cli, freshStore, htmlDecode, parseForms, startServer } from './lib/server.js';
 import { authorizationRequest, codeGrant, discover } from './lib/flow.js';
 import { decodeJwt } from './lib/jwt.js';
 import { PASSWORD, startUpstream } from './upstream/nodeop.mjs';
 
 const T = { timeout: 120_000 };
+const MSG = JSON.parse(readFileSync(new URL('../../web/messages/en.json', import.meta.url), 'utf8'));
 const RP = { redirect: 'http://127.0.0.1:9/cb' };
 const HANAKO = { username: 'hanako', password: 'hanako-up-Passw0rd!' };
 let store, server, up, rp, config;
@@ -41,6 +44,27 @@ async function throughUpstream(browser, name, login, acr = '') {
   const back = await ub.follow(new URL(uform.action, loginPage.url).href, { method: 'POST', form: { login, password: PASSWORD, acr } });
   assert.ok(back.left && back.left.startsWith(`${server.issuer}/upstream/callback`), `back to civicid: ${back.status} ${back.text.slice(0, 200)}`);
   return { req, callback: back.left };
+}
+
+// the browser signed in at civicid through the upstream as login (a service's request completed)
+async function signedInThroughUpstream(login) {
+  const browser = new Browser(server.issuer);
+  const { callback } = await throughUpstream(browser, 'card', login);
+  const done = await browser.get(callback);
+  assert.equal(done.status, 303, done.text.slice(0, 300));
+  assert.ok(done.location.startsWith(RP.redirect));
+  return browser;
+}
+
+// the unlink forms of the security page
+const unlinkForms = (html) => parseForms(html).filter((f) => f.action === '/account/security' && f.submit?.action === 'unlink');
+
+// posts an unlink form of the security page (values override); the notice and the page after
+async function unlink(browser, page, form, values = {}) {
+  const res = await browser.submit(page.url, form, values);
+  assert.equal(res.status, 303, res.text.slice(0, 300));
+  const shown = await browser.get(res.location);
+  return { notice: new URL(res.location).searchParams.get('notice'), shown, text: htmlDecode(shown.text) };
 }
 
 before(async () => {
@@ -95,17 +119,77 @@ test('a replayed callback and a callback with a wrong state are refused', T, asy
   assert.doesNotMatch(replay.location ?? '', /code=/);
 });
 
-test('an upstream ID token with a wrong nonce is refused', T, async () => {
-  const browser = new Browser(server.issuer);
-  const { callback } = await throughUpstream(browser, 'card', 'card-user-3');
-  up.setMode('wrong-nonce');
+// each refused ID token, as a man in the middle at the upstream's token
+// endpoint hands it back (nodeop.mjs TAMPER); the same login unaltered works
+for (const [mode, what] of [
+  ['wrong-nonce', 'a wrong nonce'],
+  ['wrong-signature', 'a wrong signature (same kid, another key)'],
+  ['alg-none', 'alg none'],
+  ['wrong-iss', 'a wrong iss'],
+]) {
+  test(`an upstream ID token with ${what} is refused`, T, async () => {
+    const login = `card-user-${mode}`;
+    const browser = new Browser(server.issuer);
+    const { callback } = await throughUpstream(browser, 'card', login);
+    up.setMode(mode);
+    try {
+      const r = await browser.get(callback);
+      assert.equal(r.status, 502, r.text.slice(0, 300));
+      assert.equal(r.location, null);
+    } finally {
+      up.setMode('normal');
+    }
+    // nothing was linked or created: the same identity untampered is a first login
+    const b2 = new Browser(server.issuer);
+    const again = await throughUpstream(b2, 'card', login);
+    const d2 = await b2.get(again.callback);
+    assert.equal(d2.status, 303, d2.text.slice(0, 300));
+    assert.ok(d2.location.startsWith(RP.redirect));
+  });
+}
+
+test('discovery and JWKS are kept between logins; a key rotated in is fetched once on its unknown kid', T, async () => {
+  const DISCOVERY = '/.well-known/openid-configuration';
+  await signedInThroughUpstream('card-user-7'); // kept, if no earlier test did
+  const seen = { discovery: up.hits(DISCOVERY), jwks: up.hits('/jwks') };
+  await signedInThroughUpstream('card-user-7');
+  assert.equal(up.hits(DISCOVERY), seen.discovery, 'discovery not fetched again');
+  assert.equal(up.hits('/jwks'), seen.jwks, 'JWKS not fetched again');
+  up.setMode('rotated');
   try {
-    const r = await browser.get(callback);
-    assert.equal(r.status, 502);
-    assert.equal(r.location, null);
+    await signedInThroughUpstream('card-user-7');
+    assert.equal(up.hits('/jwks'), seen.jwks + 1, 'the JWKS fetched once more, for the new kid');
+    await signedInThroughUpstream('card-user-7');
+    assert.equal(up.hits('/jwks'), seen.jwks + 1, 'and kept again');
   } finally {
     up.setMode('normal');
   }
+});
+
+test('the security page lists the linked upstream and keeps the last way in of a citizen with no password', T, async () => {
+  const browser = await signedInThroughUpstream('card-user-5');
+  const page = await browser.get('/account/security?lang=en');
+  assert.equal(page.status, 200);
+  const text = htmlDecode(page.text);
+  assert.ok(text.includes(MSG.security_linked), 'the linked section');
+  assert.match(text, /<strong>card<\/strong> <span>linked since <time datetime="\d{4}-\d\d-\d\dT[^"]+">[^<]+<\/time>/);
+  const forms = unlinkForms(page.text);
+  assert.equal(forms.length, 1);
+  assert.equal(forms[0].fields.issuer, up.issuer);
+  assert.equal(forms[0].fields.sub, 'card-user-5');
+  // created through the upstream, no password: its only link stays
+  const last = await unlink(browser, page, forms[0]);
+  assert.equal(last.notice, 'link_last');
+  assert.ok(last.text.includes(MSG.security_notice_link_last));
+  assert.equal(unlinkForms(last.shown.text).length, 1, 'still linked');
+  // another identity (not this citizen's) is unknown; a wrong csrf changes nothing
+  const other = await unlink(browser, page, forms[0], { sub: 'card-user-1' });
+  assert.equal(other.notice, 'link_unknown');
+  const stale = await browser.submit(page.url, forms[0], { csrf: 'A'.repeat(43) });
+  assert.equal(stale.status, 403);
+  // the link still logs the same citizen in
+  const again = await signedInThroughUpstream('card-user-5');
+  assert.equal(unlinkForms((await again.get('/account/security?lang=en')).text).length, 1);
 });
 
 test('linking: without --allow-create the citizen proves an existing account with the password', T, async () => {
@@ -132,6 +216,26 @@ test('linking: without --allow-create the citizen proves an existing account wit
   assert.equal(d2.status, 303);
   const t2 = await codeGrant(config, new URL(d2.location), again.req);
   assert.equal(decodeJwt(t2.id_token).payload.sub, sub);
+});
+
+test('a citizen with a password unlinks the upstream: it no longer logs in to them', T, async () => {
+  // card-user-4 was linked to hanako above (registration without --allow-create)
+  const browser = await signedInThroughUpstream('card-user-4');
+  const page = await browser.get('/account/security?lang=en');
+  const forms = unlinkForms(page.text);
+  assert.equal(forms.length, 1);
+  assert.equal(forms[0].fields.sub, 'card-user-4');
+  const done = await unlink(browser, page, forms[0]);
+  assert.equal(done.notice, 'unlinked');
+  assert.ok(done.text.includes(MSG.security_notice_unlinked));
+  assert.ok(done.text.includes(MSG.security_linked_none));
+  assert.equal(unlinkForms(done.shown.text).length, 0);
+  // the upstream identity is a stranger again: the link page, not hanako
+  const b2 = new Browser(server.issuer);
+  const { callback } = await throughUpstream(b2, 'card', 'card-user-4');
+  const r = await b2.get(callback);
+  assert.equal(r.status, 200);
+  assert.ok(parseForms(r.text).some((f) => /\/upstream\/link$/.test(f.action)), 'the link page');
 });
 
 test('an upstream that is down: the login form again with a message, and the password still logs in', T, async () => {

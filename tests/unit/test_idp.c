@@ -2,7 +2,8 @@
  * idp: the registry of upstream identity providers and the linking rules,
  * on a real LMDB store: the checks of a registration (table-driven), the
  * secret kept out of every public view, one upstream identity linked to at
- * most one citizen, the acr map and the claim map.
+ * most one citizen, the acr map and the claim map, and unlinking that keeps
+ * the last way in of a citizen with no password.
  */
 #include "account.h"
 #include "idp.h"
@@ -228,6 +229,47 @@ static void test_one_identity_one_account(void **state)
 	assert_int_equal(cid_idp_link_get(t->s, ISS, "a\nb", got), CID_ERR_NOTFOUND);
 }
 
+static void test_unlink_keeps_the_last_way_in_without_a_password(void **state)
+{
+	struct cid_test_store *t = *state;
+	char fed[CID_ID_CHARS + 1];
+	char pw[CID_ID_CHARS + 1];
+	json_t *links = NULL;
+	struct cid_account *citizen = NULL;
+
+	assert_int_equal(
+	    cid_account_add_federated(t->s, &cid_test_argon2, "card.x1", NULL, NOW, fed), CID_OK);
+	assert_int_equal(cid_account_add(t->s, &cid_test_argon2, "hanako", "correct horse battery",
+					 NULL, NOW, pw),
+			 CID_OK);
+	assert_int_equal(cid_idp_link(t->s, ISS, "f1", fed, NOW), CID_OK);
+	assert_int_equal(cid_idp_link(t->s, ISS, "f2", fed, NOW), CID_OK);
+	assert_int_equal(cid_idp_link(t->s, ISS, "p1", pw, NOW), CID_OK);
+	/* another citizen's link, or none, is not found, and stays */
+	assert_int_equal(cid_idp_unlink(t->s, pw, ISS, "f1"), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_idp_unlink(t->s, fed, ISS, "nobody"), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_idp_unlink(t->s, fed, ISS, "a\nb"), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_idp_link_get(t->s, ISS, "f1", NULL), CID_OK);
+	/* no password: one of two links goes, the last is refused and stays */
+	assert_int_equal(cid_idp_unlink(t->s, fed, ISS, "f1"), CID_OK);
+	assert_int_equal(cid_idp_link_get(t->s, ISS, "f1", NULL), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_idp_unlink(t->s, fed, ISS, "f2"), CID_ERR_REFUSED);
+	assert_int_equal(cid_idp_links_of(t->s, fed, &links), CID_OK);
+	assert_int_equal(json_array_size(links), 1);
+	json_decref(links);
+	/* a password: the last link may go */
+	assert_int_equal(cid_idp_unlink(t->s, pw, ISS, "p1"), CID_OK);
+	assert_int_equal(cid_idp_link_get(t->s, ISS, "p1", NULL), CID_ERR_NOTFOUND);
+	/* once an operator sets a password, the federated citizen may unlink its last */
+	assert_int_equal(cid_account_get(t->s, fed, &citizen), CID_OK);
+	assert_false(citizen->has_password);
+	cid_account_free(citizen);
+	assert_int_equal(cid_account_set_password(t->s, &cid_test_argon2, "card.x1",
+						  "a password told by phone", NOW + 1),
+			 CID_OK);
+	assert_int_equal(cid_idp_unlink(t->s, fed, ISS, "f2"), CID_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -240,6 +282,8 @@ int main(void)
 					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_one_identity_one_account, cid_test_store_setup,
 					    cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_unlink_keeps_the_last_way_in_without_a_password,
+					    cid_test_store_setup, cid_test_store_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,9 +2,12 @@
 // (issue 15): a stand-in for the national card service. In-process, on a free
 // loopback port, everything in memory. Its login form takes any user name with
 // the password PASSWORD and an acr to report (the test picks the assurance the
-// upstream claims). setMode('wrong-nonce') makes the token endpoint hand back
-// an ID token re-signed with the provider's own key but another nonce: a
-// genuine signature over a token for another request.
+// upstream claims). setMode(m) makes the token endpoint, as a man in the
+// middle would, hand back an altered ID token: 'wrong-nonce' and 'wrong-iss'
+// re-sign it with the provider's own key, 'wrong-signature' with a key of
+// the same kid never published, 'alg-none' unsigns it, 'rotated' signs it
+// with a key published only from then on (TAMPER below). hits(path) counts
+// the requests that reached a path.
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 
@@ -49,6 +52,29 @@ async function interaction(provider, req, res) {
 	await provider.interactionFinished(req, res, { login, consent: { grantId } }, { mergeWithLastSubmission: false });
 }
 
+const b64url = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+
+// re-sign the ID token's claims (altered by change) under header, with signer
+function resign(idToken, signer, change) {
+	const claims = { ...decodeJwt(idToken), ...change };
+	return new SignJWT(claims).setProtectedHeader(decodeProtectedHeader(idToken)).sign(signer);
+}
+
+// how each mode alters the ID token the token endpoint hands back
+const TAMPER = {
+	// a genuine signature over a token for another request
+	'wrong-nonce': (t, key) => resign(t, key, { nonce: 'not-the-nonce-sent' }),
+	// the same claims and kid, signed with a key the upstream never published
+	'wrong-signature': (t, key, otherKey) => resign(t, otherKey, {}),
+	// a genuine signature over a token naming another issuer
+	'wrong-iss': (t, key) => resign(t, key, { iss: 'https://impostor.example' }),
+	// a key rotated in (published with the old one, see startUpstream) signs it
+	'rotated': (t, key, otherKey, next) => new SignJWT(decodeJwt(t))
+		.setProtectedHeader({ ...decodeProtectedHeader(t), kid: 'card-es256-next' }).sign(next),
+	// the claims unsigned, the kid kept: alg "none" and an empty signature (RFC 7519 §6)
+	'alg-none': async (t) => `${b64url({ alg: 'none', typ: 'JWT', kid: decodeProtectedHeader(t).kid })}.${b64url(decodeJwt(t))}.`,
+};
+
 /** Starts the upstream for one client; { issuer, setMode(m), close() }. */
 export async function startUpstream({ clientId, secret, redirectUri }) {
 	const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -77,6 +103,14 @@ export async function startUpstream({ clientId, secret, redirectUri }) {
 		features: { devInteractions: { enabled: false } },
 	});
 	const key = await importJWK(jwk, 'ES256');
+	// a key of the same kind the upstream never published, for a forged signature
+	const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
+	const otherKey = await importJWK({ ...other, alg: 'ES256' }, 'ES256');
+	// the key a 'rotated' upstream signs with, published beside the first one
+	const nextJwk = { ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }), kid: 'card-es256-next', alg: 'ES256', use: 'sig' };
+	const nextKey = await importJWK(nextJwk, 'ES256');
+	const pub = ({ d, ...rest }) => rest;
+	const hits = {};
 	let mode = 'normal';
 	const callback = provider.callback();
 	server.on('request', (req, res) => {
@@ -84,13 +118,20 @@ export async function startUpstream({ clientId, secret, redirectUri }) {
 			interaction(provider, req, res).catch((err) => { res.writeHead(400); res.end(`${err.message}\n`); });
 			return;
 		}
-		if (mode === 'wrong-nonce' && req.method === 'POST' && req.url.startsWith('/token')) {
+		const path = req.url.split('?')[0];
+		hits[path] = (hits[path] ?? 0) + 1;
+		if (mode === 'rotated' && req.method === 'GET' && path === '/jwks') {
+			res.writeHead(200, { 'Content-Type': 'application/jwk-set+json' });
+			res.end(JSON.stringify({ keys: [pub(jwk), pub(nextJwk)] }));
+			return;
+		}
+		const tamper = TAMPER[mode];
+		if (tamper && req.method === 'POST' && req.url.startsWith('/token')) {
 			const end = res.end.bind(res);
 			res.setHeader = ((orig) => (n, v) => (n.toLowerCase() === 'content-length' ? undefined : orig(n, v)))(res.setHeader.bind(res));
 			res.end = (chunk, ...rest) => {
 				const body = JSON.parse(String(chunk));
-				const claims = { ...decodeJwt(body.id_token), nonce: 'not-the-nonce-sent' };
-				new SignJWT(claims).setProtectedHeader(decodeProtectedHeader(body.id_token)).sign(key).then((jwt) => {
+				tamper(body.id_token, key, otherKey, nextKey).then((jwt) => {
 					end(JSON.stringify({ ...body, id_token: jwt }), ...rest);
 				});
 				return res;
@@ -101,6 +142,8 @@ export async function startUpstream({ clientId, secret, redirectUri }) {
 	return {
 		issuer,
 		setMode(m) { mode = m; },
+		/** How many requests reached path so far. */
+		hits(path) { return hits[path] ?? 0; },
 		close() { server.closeAllConnections?.(); return new Promise((r) => server.close(r)); },
 	};
 }

@@ -1,0 +1,222 @@
+/*
+ * fetch_cache and the Cache-Control rule of http_fetch: max-age read from
+ * a Cache-Control value (table-driven), and a real HTTP server on loopback
+ * (support/http_server.c) counting the fetches: a fresh document is not
+ * fetched again, max-age is honoured within CID_FETCH_CACHE_MIN..MAX, a
+ * refetch fetches, a failed fetch keeps nothing, every slot used.
+ */
+#include "bounds.h"
+#include "fetch_cache.h"
+#include "http_fetch.h"
+#include "http_server.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define NOW 1800000000
+
+static const struct cid_fetch_limits limits = {
+    .max_bytes = 4096, .connect_timeout_ms = 2000, .timeout_ms = 5000};
+
+static const struct {
+	const char *value;
+	int64_t age;
+} ages[] = {
+    {NULL, 0},
+    {"", 0},
+    {"max-age=600", 600},
+    {"public, max-age=3600", 3600},
+    {"MAX-AGE=60", 60},
+    {"max-age=\"90\"", 90},
+    {"max-age=120, must-revalidate", 120},
+    {"no-store, max-age=600", 0},
+    {"max-age=600, no-cache", 0},
+    {"No-Cache", 0},
+    {"no-cache=\"Set-Cookie\", max-age=5", 0},
+    {"private", 0},
+    {"max-age=", 0},
+    {"max-age=-5", 0},
+    {"max-age=abc", 0},
+    {"max-age=99999999999999999999", 2147483647},
+    {"s-maxage=600", 0},
+    {"community=\"a,max-age=9\", max-age=30", 30},
+    {"max-age=10, max-age=20", 10},
+};
+
+static void test_max_age_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(ages) / sizeof(ages[0]); i++) {
+		int64_t got = cid_http_max_age(ages[i].value);
+
+		if (got != ages[i].age)
+			fail_msg("'%s': %lld, not %lld", ages[i].value ? ages[i].value : "(none)",
+				 (long long)got, (long long)ages[i].age);
+	}
+}
+
+/* A server answering every GET with body under the given Cache-Control (NULL: none). */
+static struct cid_test_http *serve(const char *cache_control, const char *body)
+{
+	char resp[512];
+	int n;
+
+	if (cache_control != NULL)
+		n = snprintf(resp, sizeof(resp),
+			     "HTTP/1.1 200 OK\r\nConnection: close\r\nCache-Control: %s\r\n"
+			     "Content-Length: %zu\r\n\r\n%s",
+			     cache_control, strlen(body), body);
+	else
+		n = snprintf(
+		    resp, sizeof(resp),
+		    "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
+		    strlen(body), body);
+	assert_true(n > 0 && (size_t)n < sizeof(resp));
+	return cid_test_http_start(resp, (size_t)n);
+}
+
+/* Gets url at now from c and checks the body. */
+static void get(struct cid_fetch_cache *c, const char *url, int64_t now, bool refetch,
+		const char *want)
+{
+	char *body = NULL;
+	size_t len = 0;
+	char why[160] = "";
+
+	if (cid_fetch_cache_get(c, url, &limits, now, refetch, &body, &len, why, sizeof(why)) !=
+	    CID_OK)
+		fail_msg("%s: %s", url, why);
+	assert_int_equal(len, strlen(want));
+	assert_string_equal(body, want);
+	free(body);
+}
+
+struct freshness {
+	const char *cache_control;
+	int64_t kept; /* seconds it is kept: fetched again at NOW + kept, not before */
+};
+
+static const struct freshness rows[] = {
+    {"max-age=3600", 3600},
+    {NULL, CID_FETCH_CACHE_MIN},
+    {"no-store", CID_FETCH_CACHE_MIN},
+    {"max-age=10", CID_FETCH_CACHE_MIN},
+    {"max-age=604800", CID_FETCH_CACHE_MAX},
+};
+
+static void test_kept_for_its_max_age_within_bounds(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct cid_test_http *srv = serve(rows[i].cache_control, "{\"keys\":[]}");
+		struct cid_fetch_cache *c = NULL;
+		char url[64];
+
+		cid_test_http_url(srv, "/jwks", url, sizeof(url));
+		assert_int_equal(cid_fetch_cache_new(&c), CID_OK);
+		get(c, url, NOW, false, "{\"keys\":[]}");
+		get(c, url, NOW + rows[i].kept - 1, false, "{\"keys\":[]}");
+		if (cid_test_http_hits(srv) != 1)
+			fail_msg("row %zu: %u fetches while fresh", i, cid_test_http_hits(srv));
+		get(c, url, NOW + rows[i].kept, false, "{\"keys\":[]}");
+		if (cid_test_http_hits(srv) != 2)
+			fail_msg("row %zu: not fetched again once stale", i);
+		cid_fetch_cache_free(c);
+		cid_test_http_stop(srv);
+	}
+}
+
+static void test_refetch_fetches_and_keeps_the_new_copy(void **state)
+{
+	struct cid_test_http *srv = serve("max-age=3600", "{\"v\":1}");
+	struct cid_fetch_cache *c = NULL;
+	char url[64];
+
+	(void)state;
+	cid_test_http_url(srv, "/jwks", url, sizeof(url));
+	assert_int_equal(cid_fetch_cache_new(&c), CID_OK);
+	get(c, url, NOW, false, "{\"v\":1}");
+	get(c, url, NOW + 1, true, "{\"v\":1}");
+	assert_int_equal(cid_test_http_hits(srv), 2);
+	get(c, url, NOW + 2, false, "{\"v\":1}");
+	assert_int_equal(cid_test_http_hits(srv), 2);
+	/* another URL of the same server is another document */
+	cid_test_http_url(srv, "/other", url, sizeof(url));
+	get(c, url, NOW + 2, false, "{\"v\":1}");
+	assert_int_equal(cid_test_http_hits(srv), 3);
+	cid_fetch_cache_free(c);
+	cid_test_http_stop(srv);
+}
+
+static void test_a_failed_fetch_keeps_nothing(void **state)
+{
+	static const char fail[] = "HTTP/1.1 500 Oops\r\nConnection: close\r\n"
+				   "Cache-Control: max-age=3600\r\nContent-Length: 0\r\n\r\n";
+	struct cid_test_http *srv = cid_test_http_start(fail, sizeof(fail) - 1);
+	struct cid_fetch_cache *c = NULL;
+	char url[64];
+	char why[160] = "";
+	char *body = NULL;
+	size_t len = 0;
+
+	(void)state;
+	cid_test_http_url(srv, "/jwks", url, sizeof(url));
+	assert_int_equal(cid_fetch_cache_new(&c), CID_OK);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(
+		    cid_fetch_cache_get(c, url, &limits, NOW, false, &body, &len, why, sizeof(why)),
+		    CID_ERR_IO);
+	assert_null(body);
+	assert_int_equal(cid_test_http_hits(srv), 2);
+	cid_fetch_cache_free(c);
+	cid_test_http_stop(srv);
+}
+
+/* More documents than slots: each is still served whole, the latest kept. */
+static void test_full_cache_replaces_the_first_to_expire(void **state)
+{
+	struct cid_test_http *srv = serve("max-age=3600", "{}");
+	struct cid_fetch_cache *c = NULL;
+	char url[64];
+	char path[32];
+	unsigned hits;
+
+	(void)state;
+	assert_int_equal(cid_fetch_cache_new(&c), CID_OK);
+	for (int i = 0; i < CID_FETCH_CACHE_SLOTS + 1; i++) {
+		snprintf(path, sizeof(path), "/doc%d", i);
+		cid_test_http_url(srv, path, url, sizeof(url));
+		get(c, url, NOW + i, false, "{}");
+	}
+	hits = cid_test_http_hits(srv);
+	assert_int_equal(hits, CID_FETCH_CACHE_SLOTS + 1);
+	/* the newest is kept; the first (earliest to expire) was replaced */
+	get(c, url, NOW + 100, false, "{}");
+	assert_int_equal(cid_test_http_hits(srv), hits);
+	cid_test_http_url(srv, "/doc0", url, sizeof(url));
+	get(c, url, NOW + 100, false, "{}");
+	assert_int_equal(cid_test_http_hits(srv), hits + 1);
+	cid_fetch_cache_free(c);
+	cid_test_http_stop(srv);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_max_age_table),
+	    cmocka_unit_test(test_kept_for_its_max_age_within_bounds),
+	    cmocka_unit_test(test_refetch_fetches_and_keeps_the_new_copy),
+	    cmocka_unit_test(test_a_failed_fetch_keeps_nothing),
+	    cmocka_unit_test(test_full_cache_replaces_the_first_to_expire),
+	};
+
+	cid_fetch_cache_free(NULL);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
