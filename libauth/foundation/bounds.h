@@ -118,6 +118,7 @@
 #define CID_THROTTLE_WINDOW    900
 #define CID_THROTTLE_MAX_DELAY 900
 #define CID_THROTTLE_SWEEP     60 /* seconds between removals of expired counters (serve) */
+#define CID_CONSENT_SWEEP_MAX  256 /* consent.expired entries one sweep writes at most */
 /* consecutive wrong one-time codes of one account before its second factor is refused until
  * an operator unlocks it; never forgotten with time (NIST SP 800-63B §5.2.2: at most 100) */
 #define CID_CODE_MAX_FAILURES 20

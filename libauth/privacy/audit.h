@@ -42,7 +42,9 @@
  *                    the grant released under says (release entries; each
  *                    absent when unknown): the acr URI, the RFC 8176 method
  *                    names, an RFC 3339 time
- *   "expires_at"     for consent.granted: RFC 3339 time the grant lapses
+ *   "expires_at"     for consent.granted: RFC 3339 time the grant lapses; for
+ *                    consent.expired written by the sweeper (consent_sweep.h):
+ *                    when it lapsed
  *   "ext"            for audit.exported: what left the log, every member a
  *                    string: "format" ("jsonl" | "csv"), "rows" (entries in
  *                    the export, decimal), "checkpoint" (a whole-log export:
