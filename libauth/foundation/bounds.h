@@ -44,6 +44,7 @@
 #define CID_MAX_SCOPE	      1024
 #define CID_MAX_SCOPES	      32
 #define CID_MAX_TOKEN	      4096 /* a JWT or opaque token presented to us */
+#define CID_MAX_RECEIPT	      32768 /* a signed consent receipt, its log proof included */
 #define CID_MAX_CLIENT_ID     128
 #define CID_MAX_SECRET	      256
 #define CID_MAX_USERNAME      128

@@ -131,6 +131,15 @@ static enum cid_err receipt_view(struct cid_ctx *ctx, const char *locale, const 
 	else
 		CID_ENSURE(json_object_set_new(data, "until_withdrawn", json_true()) == 0,
 			   CID_ERR_NOMEM);
+	/* the log entry that recorded it (a string: entry 0 is shown too) */
+	if (json_is_integer(json_object_get(json_object_get(claims, "audit"), "seq"))) {
+		char seq[24];
+
+		snprintf(
+		    seq, sizeof(seq), "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(json_object_get(json_object_get(claims, "audit"), "seq")));
+		CID_TRY(put(data, "audit_seq", seq));
+	}
 	/* how long the service keeps it: the policy in force, while it still has the purpose */
 	if (cid_policy_purpose_find(pol, cid_json_str(claims, "purpose_id"), &info))
 		CID_ENSURE(json_object_set_new(data, "retention_days",

@@ -8,7 +8,8 @@
  *
  * Every text comes from one place: the controller from the config, the
  * service's name and the purpose text from the policy in force (flagged when
- * it no longer is the text the citizen saw), the subject from token.c.
+ * it no longer is the text the citizen saw), the subject from token.c, the
+ * log entry and its proof from the audit log (audit.h).
  */
 #include "receipt.h"
 
@@ -242,6 +243,7 @@ enum cid_err cid_receipt_make(struct cid_ctx *ctx, const char *record_id, const 
 	json_t *claims = NULL;
 	json_t *purpose = NULL;
 	json_t *ctrl = NULL;
+	json_t *audit = NULL;
 	struct cid_consent_record rec = {0};
 	const char *first_id = NULL;
 	char sub[CID_TOKEN_CHARS + 1];
@@ -302,6 +304,13 @@ enum cid_err cid_receipt_make(struct cid_ctx *ctx, const char *record_id, const 
 		CID_ENSURE(json_object_set_new(claims, "expires_at", json_null()) == 0,
 			   CID_ERR_NOMEM);
 	}
+	/* the log entry of the decision and its proof; none for a record from before the log */
+	rc = cid_audit_record_proof(s, "consent.granted", rec.account_id, first_id, rec.at, now,
+				    &audit);
+	CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND || rc == CID_ERR_TOOEARLY, rc);
+	rc = CID_OK;
+	if (audit != NULL)
+		CID_ENSURE(json_object_set(claims, "audit", audit) == 0, CID_ERR_NOMEM);
 	kref = cid_ctx_keys_acquire(ctx);
 	CID_TRY(cid_jws_sign(cid_keyref_keyset(kref), "ES256", CID_RECEIPT_TYP, claims, &jws));
 	*jws_out = jws;
@@ -318,6 +327,13 @@ out:
 	json_decref(attributes);
 	json_decref(purpose);
 	json_decref(ctrl);
+	json_decref(audit);
 	json_decref(claims);
 	return rc;
+}
+
+enum cid_err cid_receipt_verify(const struct cid_keyset *ks, const char *jws, size_t len,
+				json_t **claims_out)
+{
+	return cid_jws_verify_max(ks, jws, len, CID_MAX_RECEIPT, CID_RECEIPT_TYP, claims_out);
 }

@@ -56,6 +56,14 @@
  *                       is gone)
  *   "expires_at"        RFC 3339 time the consent lapses, or null (until withdrawn)
  *   "consent_records"   the ids of every record the receipt covers
+ *   "audit"             the log entry that recorded the decision and its
+ *                       inclusion proof (cid_audit_record_proof): {"seq",
+ *                       "size", "entry", "leaf_hash", "proof", "checkpoint"},
+ *                       so the receipt verifies offline against
+ *                       the log's vkeys without the rest of the log; a
+ *                       checkpoint is signed first when none covers the entry.
+ *                       Absent for a decision recorded before the log, or
+ *                       while a store's tree is still being built
  * Thread-safe.
  */
 #ifndef CID_RECEIPT_H
@@ -63,6 +71,7 @@
 
 #include "cid.h"
 #include "err.h"
+#include "jose.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -91,5 +100,14 @@
 CID_MUST_CHECK enum cid_err cid_receipt_make(struct cid_ctx *ctx, const char *record_id,
 					     const char *account_id, const char *locale,
 					     int64_t now, char **jws_out, json_t **claims_out);
+
+/*
+ * Verifies a receipt (compact JWS of len bytes, at most CID_MAX_RECEIPT:
+ * its log proof makes it larger than a token) with the keys of ks and the
+ * receipt typ, as anyone holding the JWKS does. *claims_out: new reference.
+ * Errors: those of cid_jws_verify_max.
+ */
+CID_MUST_CHECK enum cid_err cid_receipt_verify(const struct cid_keyset *ks, const char *jws,
+					       size_t len, json_t **claims_out);
 
 #endif

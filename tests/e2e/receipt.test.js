@@ -13,6 +13,7 @@ import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify
 
 import { Browser, addClient, addUser, cli, freshStore, htmlDecode, parseForms, startServer, submitLogin } from './lib/server.js';
 import { authorizationRequest, codeGrant, discover } from './lib/flow.js';
+import { verifyReceiptAudit } from './lib/tlog.js';
 
 const T = { timeout: 120_000 };
 const MSG_EN = JSON.parse(readFileSync(new URL('../../web/messages/en.json', import.meta.url), 'utf8'));
@@ -214,6 +215,21 @@ test('the receipt downloads as a JWT that verifies against /jwks and names the s
   const { payload: c2 } = await jwtVerify(other.text.trim(), jwks, { issuer: server.issuer, typ: TYP });
   assert.equal(c2.consentReceiptID, c.consentReceiptID);
   assert.deepEqual(c.consent_records.slice().sort(), receiptIds.slice().sort());
+  // the log entry of the decision, proved offline with the audit vkeys alone
+  const vk = await (await fetch(new URL('/.well-known/civicid-audit', server.issuer))).json();
+  const entry = verifyReceiptAudit(c.audit, vk.vkeys);
+  assert.equal(entry.type, 'consent.granted');
+  assert.ok(entry.consent_records.includes(c.consentReceiptID));
+  assert.equal(typeof entry.citizen, 'string');
+  const forged = structuredClone(c.audit);
+  forged.entry = forged.entry.replace('consent.granted', 'consent.refused');
+  assert.throws(() => verifyReceiptAudit(forged, vk.vkeys), /leaf_hash/);
+  const wrongPath = { ...c.audit, proof: c.audit.proof.map(() => '00'.repeat(32)) };
+  if (wrongPath.proof.length > 0) assert.throws(() => verifyReceiptAudit(wrongPath, vk.vkeys), /inclusion path/);
+  assert.throws(() => verifyReceiptAudit(c.audit, []), /vkeys/);
+  // the page says the entry's seq
+  const page = await hanako.get(`/account/receipt?id=${receiptIds[0]}&lang=en`);
+  assert.ok(page.text.includes(`<code class="audit-seq">${c.audit.seq}</code>`), 'the seq on the page');
 });
 
 test("another citizen's session cannot fetch the receipt; malformed ids are refused", T, async () => {

@@ -715,6 +715,22 @@ static void test_the_receipt_page_says_the_kantara_fields_in_plain_words(void **
 	assert_string_equal(page_str(&r, "expires_local"), "15 January 2028, 17:00");
 	assert_null(json_object_get(r.page_data, "until_withdrawn"));
 	assert_true(json_is_integer(json_object_get(r.page_data, "retention_days")));
+	/* the log entry that recorded the decision: its seq, as the signed receipt carries it */
+	{
+		struct cid_txn *txn = NULL;
+		json_t *e = NULL;
+		const char *seq = page_str(&r, "audit_seq");
+
+		assert_non_null(seq);
+		assert_int_equal(cid_store_read_begin(cid_ctx_store(f->ctx), &txn), CID_OK);
+		assert_int_equal(cid_audit_get(txn, strtoull(seq, NULL, 10), &e), CID_OK);
+		cid_store_read_end(txn);
+		assert_string_equal(cid_json_str(e, "type"), "consent.granted");
+		assert_string_equal(
+		    json_string_value(json_array_get(json_object_get(e, "consent_records"), 0)),
+		    f->granted);
+		json_decref(e);
+	}
 	cid_reply_free(&r);
 
 	/* in Japanese: the same facts, the times as a Japanese reader reads them */
