@@ -63,6 +63,14 @@ static const char *method_key(const char *method)
 	return "receipt_method_other";
 }
 
+/* True if the receipt's consent_state is state. */
+static bool state_is(const json_t *claims, const char *state)
+{
+	const char *v = cid_json_str(claims, "consent_state");
+
+	return v != NULL && strcmp(v, state) == 0;
+}
+
 /*
  * The page data of the receipt whose signed claims are claims (see
  * account_pages.h, CID_PAGE_RECEIPT), into *out (new reference).
@@ -126,7 +134,9 @@ static enum cid_err receipt_view(struct cid_ctx *ctx, const char *locale, const 
 		   CID_ERR_NOMEM);
 	CID_TRY(put_time(ctx, locale, data, "given", "given_local",
 			 cid_json_int(claims, "consentTimestamp")));
-	if (expires != NULL && cid_time_parse(expires, &t) == CID_OK)
+	if (state_is(claims, "withdrawn"))
+		CID_ENSURE(json_object_set_new(data, "withdrawn", json_true()) == 0, CID_ERR_NOMEM);
+	else if (expires != NULL && cid_time_parse(expires, &t) == CID_OK)
 		CID_TRY(put_time(ctx, locale, data, "expires", "expires_local", t));
 	else
 		CID_ENSURE(json_object_set_new(data, "until_withdrawn", json_true()) == 0,

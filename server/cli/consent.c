@@ -47,8 +47,9 @@ static const char consent_help[] =
     "        are checked: a form signed under another text is refused\n"
     "  receipt RECORD_ID [--policies DIR] [--issuer URL]\n"
     "        print the signed consent receipt (a JWT, Kantara Consent Receipt 1.1)\n"
-    "        of the consent decision of a granted record; it verifies against the\n"
-    "        server's /jwks. Needs the controller_* and policy_url settings of\n"
+    "        of the consent decision of a granted record, or of the withdrawal of\n"
+    "        a withdrawn one; it verifies against the server's /jwks. Needs the\n"
+    "        controller_* and policy_url settings of\n"
     "        --config; give the server's issuer and policies (default ./policies)\n"
     "  sweep\n"
     "        write the consent.expired audit entry of each grant that has expired\n"
@@ -540,8 +541,8 @@ static int verb_receipt(struct cli_env *env, const struct consent_opts *o, const
 		return 1;
 	case CID_ERR_REFUSED:
 		fprintf(stderr,
-			"civicid consent: record %s refuses or withdraws a consent: only a "
-			"consent given has a receipt\n",
+			"civicid consent: record %s refuses a consent: only a consent given "
+			"or withdrawn has a receipt\n",
 			record_id);
 		return 1;
 	case CID_ERR_CONFIG:

@@ -435,7 +435,7 @@ static void test_receipt_carries_its_log_entry_and_proof(void **state)
 	free_ids(b, 2);
 }
 
-static void test_refusals_and_withdrawals_have_no_receipt(void **state)
+static void test_refusals_have_no_receipt_withdrawals_have_theirs(void **state)
 {
 	struct fixture *f = *state;
 	const struct cid_consent_change changes[] = {
@@ -453,20 +453,44 @@ static void test_refusals_and_withdrawals_have_no_receipt(void **state)
 	char *ids[2];
 	char *wid[1];
 	char *jws = NULL;
+	json_t *w = NULL;
+	json_t *v = NULL;
+	const json_t *wp;
 
 	decide(f, f->hanako, f->digest, NOW, changes, 2, ids);
 	assert_int_equal(cid_consent_withdraw(cid_ctx_store(f->ctx), &cc, withdraw, 1, wid, NULL),
 			 CID_OK);
 	assert_int_equal(cid_receipt_make(f->ctx, ids[1], f->hanako, "en", NOW, &jws, NULL),
 			 CID_ERR_REFUSED);
-	assert_int_equal(cid_receipt_make(f->ctx, wid[0], f->hanako, "en", NOW, &jws, NULL),
-			 CID_ERR_REFUSED);
-	assert_int_equal(cid_receipt_make(f->ctx, wid[0], NULL, "en", NOW, &jws, NULL),
-			 CID_ERR_REFUSED);
 	assert_null(jws);
-	/* the grant, withdrawn since, still has its receipt: it attests what was given */
-	assert_int_equal(cid_receipt_make(f->ctx, ids[0], f->hanako, "en", NOW, &jws, NULL),
+	/* a withdrawal has its own receipt, in the same format, saying withdrawn */
+	assert_int_equal(cid_receipt_make(f->ctx, wid[0], f->hanako, "en", NOW + 20, &jws, &w),
 			 CID_OK);
+	v = verify(f, jws);
+	assert_true(json_equal(v, w));
+	json_decref(v);
+	assert_string_equal(str(w, "consent_state"), "withdrawn");
+	assert_string_equal(str(w, "consentReceiptID"), wid[0]);
+	assert_int_equal(json_integer_value(json_object_get(w, "consentTimestamp")), NOW + 10);
+	assert_string_equal(str(w, "collectionMethod"), "cli:withdraw");
+	assert_true(json_is_null(json_object_get(w, "expires_at")));
+	wp = json_array_get(
+	    json_object_get(json_array_get(json_object_get(w, "services"), 0), "purposes"), 0);
+	assert_string_equal(
+	    json_string_value(json_array_get(json_object_get(wp, "piiCategory"), 0)), "given_name");
+	assert_non_null(strstr(str(wp, "termination"), "Withdrawn"));
+	check_audit_proof(f, json_object_get(w, "audit"), "consent.withdrawn", wid[0]);
+	json_decref(w);
+	free(jws);
+	jws = NULL;
+	/* the operator's form finds it too */
+	assert_int_equal(cid_receipt_make(f->ctx, wid[0], NULL, "en", NOW, &jws, NULL), CID_OK);
+	free(jws);
+	jws = NULL;
+	/* the grant, withdrawn since, still has its receipt: it attests what was given */
+	assert_int_equal(cid_receipt_make(f->ctx, ids[0], f->hanako, "en", NOW, &jws, &w), CID_OK);
+	assert_string_equal(str(w, "consent_state"), "granted");
+	json_decref(w);
 	free(jws);
 	free_ids(ids, 2);
 	free_ids(wid, 1);
@@ -602,8 +626,8 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_a_changed_purpose_text_is_flagged, setup,
 					    teardown),
-	    cmocka_unit_test_setup_teardown(test_refusals_and_withdrawals_have_no_receipt, setup,
-					    teardown),
+	    cmocka_unit_test_setup_teardown(test_refusals_have_no_receipt_withdrawals_have_theirs,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unknown_foreign_and_malformed_ids_are_refused,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_a_paper_grant_is_one_receipt_of_its_attributes,
