@@ -44,7 +44,6 @@
 #define CID_MAX_SCOPE	      1024
 #define CID_MAX_SCOPES	      32
 #define CID_MAX_TOKEN	      4096 /* a JWT or opaque token presented to us */
-#define CID_MAX_RECEIPT	      32768 /* a signed consent receipt, its log proof included */
 #define CID_MAX_CLIENT_ID     128
 #define CID_MAX_SECRET	      256
 #define CID_MAX_USERNAME      128
@@ -119,10 +118,15 @@
 #define CID_THROTTLE_WINDOW    900
 #define CID_THROTTLE_MAX_DELAY 900
 #define CID_THROTTLE_SWEEP     60 /* seconds between removals of expired counters (serve) */
-#define CID_CONSENT_SWEEP_MAX  256 /* consent.expired entries one sweep writes at most */
 /* consecutive wrong one-time codes of one account before its second factor is refused until
  * an operator unlocks it; never forgotten with time (NIST SP 800-63B §5.2.2: at most 100) */
 #define CID_CODE_MAX_FAILURES 20
+
+/* the consent sweeper (consent_sweep.h): consent.expired entries one run writes at most */
+#define CID_CONSENT_SWEEP_MAX 256
+
+/* a signed consent receipt, its log proof included (receipt.h: larger than a token) */
+#define CID_MAX_RECEIPT 32768
 
 /* one-time codes (totp.h) */
 #define CID_TOTP_SECRET_MIN 16 /* bytes; RFC 4226 §4 R6: at least 128 bits */

@@ -321,8 +321,9 @@ enum cid_err cid_receipt_make(struct cid_ctx *ctx, const char *record_id, const 
 	/* the log entry of the decision and its proof; none for a record from before the log */
 	rc = cid_audit_record_proof(s, withdrawn ? "consent.withdrawn" : "consent.granted",
 				    rec.account_id, first_id, rec.at, now, &audit);
-	CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND || rc == CID_ERR_TOOEARLY, rc);
-	rc = CID_OK;
+	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_TOOEARLY)
+		rc = CID_OK;
+	CID_TRY(rc);
 	if (audit != NULL)
 		CID_ENSURE(json_object_set(claims, "audit", audit) == 0, CID_ERR_NOMEM);
 	kref = cid_ctx_keys_acquire(ctx);
