@@ -14,7 +14,7 @@ pkgs=(build-essential cmake pkg-config libssl-dev liblmdb-dev lmdb-utils libjans
       libcurl4-openssl-dev libqrencode-dev ca-certificates curl tzdata)
 if [ "$mode" = test ]; then
 	pkgs+=(clang libclang-rt-14-dev valgrind wrk nodejs npm clang-format clang-tidy cppcheck apache2 libapache2-mod-auth-openidc python3 nginx
-	      chromium fonts-noto-cjk)
+	      chromium fonts-noto-cjk faketime)
 fi
 
 missing=()

@@ -126,6 +126,12 @@
  * an operator unlocks it; never forgotten with time (NIST SP 800-63B §5.2.2: at most 100) */
 #define CID_CODE_MAX_FAILURES 20
 
+/* the consent sweeper (consent_sweep.h): consent.expired entries one run writes at most */
+#define CID_CONSENT_SWEEP_MAX 256
+
+/* a signed consent receipt, its log proof included (receipt.h: larger than a token) */
+#define CID_MAX_RECEIPT 32768
+
 /* one-time codes (totp.h) */
 #define CID_TOTP_SECRET_MIN 16 /* bytes; RFC 4226 §4 R6: at least 128 bits */
 #define CID_TOTP_SECRET_MAX 64 /* bytes; RFC 6238's SHA-512 test seed */

@@ -235,6 +235,12 @@ out:
 enum cid_err cid_jws_verify(const struct cid_keyset *ks, const char *jws, size_t len,
 			    const char *typ, json_t **claims_out)
 {
+	return cid_jws_verify_max(ks, jws, len, CID_MAX_TOKEN, typ, claims_out);
+}
+
+enum cid_err cid_jws_verify_max(const struct cid_keyset *ks, const char *jws, size_t len,
+				size_t max, const char *typ, json_t **claims_out)
+{
 	enum cid_err rc = CID_OK;
 	const char *dot1;
 	const char *dot2;
@@ -250,7 +256,7 @@ enum cid_err cid_jws_verify(const struct cid_keyset *ks, const char *jws, size_t
 	json_t *claims = NULL;
 
 	CID_ENSURE(jws != NULL && len > 0, CID_ERR_INVALID);
-	CID_ENSURE(len <= CID_MAX_TOKEN, CID_ERR_TOOBIG);
+	CID_ENSURE(len <= max && max <= CID_MAX_RECEIPT, CID_ERR_TOOBIG);
 	/* exactly three parts: two dots, the third part holds none */
 	dot1 = memchr(jws, '.', len);
 	CID_ENSURE(dot1 != NULL, CID_ERR_INVALID);

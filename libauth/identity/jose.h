@@ -197,6 +197,15 @@ CID_MUST_CHECK enum cid_err cid_jws_verify(const struct cid_keyset *ks, const ch
 					   const char *typ, json_t **claims_out);
 
 /*
+ * cid_jws_verify for a signed document larger than a token, up to max bytes
+ * (at most CID_MAX_RECEIPT): a consent receipt carrying its log proof.
+ * Errors: as cid_jws_verify, CID_ERR_TOOBIG over max.
+ */
+CID_MUST_CHECK enum cid_err cid_jws_verify_max(const struct cid_keyset *ks, const char *jws,
+					       size_t len, size_t max, const char *typ,
+					       json_t **claims_out);
+
+/*
  * OIDC at_hash / c_hash: base64url of the left half of the hash of token,
  * with the hash of alg (SHA-256 for ES256 and RS256). out[44].
  */

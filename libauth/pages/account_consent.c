@@ -166,13 +166,16 @@ static enum cid_err withdrawable(const struct change *c, const char *purpose, co
 }
 
 /*
- * Withdraws names[0..n) of purpose (n > 0) in one write; *written counts
- * them. CID_ERR_NOTFOUND (a grant ended since it was read) is passed on.
+ * Withdraws names[0..n) of purpose (n > 0) in one write; out->records counts
+ * them, and out->receipt is the first record of the first withdrawal (its
+ * receipt's name). CID_ERR_NOTFOUND (a grant ended since it was read) is
+ * passed on.
  */
 static enum cid_err withdraw(const struct change *c, const char *purpose, const char *const *names,
-			     size_t n, size_t *written)
+			     size_t n, struct cid_account_outcome *out)
 {
 	enum cid_err rc;
+	char **ids = calloc(n, sizeof(*ids));
 	struct cid_consent_context cc = {
 	    .account_id = c->ch->account_id,
 	    .service = c->ch->service,
@@ -182,9 +185,17 @@ static enum cid_err withdraw(const struct change *c, const char *purpose, const 
 	    .now = c->ch->now,
 	};
 
-	rc = cid_consent_withdraw(cid_ctx_store(c->ctx), &cc, names, n, NULL, NULL);
-	if (rc == CID_OK)
-		*written += n;
+	if (ids == NULL)
+		return CID_ERR_NOMEM;
+	rc = cid_consent_withdraw(cid_ctx_store(c->ctx), &cc, names, n, ids, NULL);
+	if (rc == CID_OK) {
+		out->records += n;
+		if (out->receipt[0] == '\0' && ids[0] != NULL && strlen(ids[0]) == CID_ID_CHARS)
+			memcpy(out->receipt, ids[0], CID_ID_CHARS + 1);
+		for (size_t i = 0; i < n; i++)
+			free(ids[i]);
+	}
+	free(ids);
 	return rc;
 }
 
@@ -205,7 +216,7 @@ static enum cid_err withdraw_attribute(const struct change *c, struct cid_accoun
 	out->notice = CID_NOTICE_NOT_SHARED;
 	CID_ENSURE(found && cid_account_offer(c->ps, &rec, c->ch->now) == CID_OFFER_WITHDRAW,
 		   CID_ERR_REFUSED);
-	rc = withdraw(c, purpose, &attribute, 1, &out->records);
+	rc = withdraw(c, purpose, &attribute, 1, out);
 	CID_ENSURE(rc != CID_ERR_NOTFOUND, CID_ERR_REFUSED);
 	CID_TRY(rc);
 	out->notice = CID_NOTICE_WITHDRAWN_ATTRIBUTE;
@@ -224,7 +235,7 @@ static enum cid_err withdraw_purpose(const struct change *c, struct cid_account_
 	CID_TRY(withdrawable(c, c->ch->purpose, names, &n));
 	out->notice = CID_NOTICE_NOT_SHARED;
 	CID_ENSURE(n > 0, CID_ERR_REFUSED);
-	rc = withdraw(c, c->ch->purpose, names, n, &out->records);
+	rc = withdraw(c, c->ch->purpose, names, n, out);
 	CID_ENSURE(rc != CID_ERR_NOTFOUND, CID_ERR_REFUSED);
 	CID_TRY(rc);
 	out->notice = CID_NOTICE_WITHDRAWN_PURPOSE;
@@ -256,7 +267,7 @@ static enum cid_err withdraw_service(const struct change *c, struct cid_account_
 		CID_TRY(withdrawable(c, purpose, names, &n));
 		if (n == 0)
 			continue;
-		enum cid_err w = withdraw(c, purpose, names, n, &out->records);
+		enum cid_err w = withdraw(c, purpose, names, n, out);
 
 		/* a grant that ended meanwhile has nothing left to withdraw */
 		CID_ENSURE(w == CID_OK || w == CID_ERR_NOTFOUND, w);
@@ -396,7 +407,8 @@ static enum cid_err malformed(struct cid_reply *reply, const char *locale)
 enum cid_err cid_account_consent_post(struct cid_ctx *ctx, const struct cid_request *req,
 				      struct cid_reply *reply)
 {
-	static const char *const names[] = {"notice", "service", "purpose", "attribute", "lang"};
+	static const char *const names[] = {"notice",	 "service", "purpose",
+					    "attribute", "lang",    "receipt"};
 	enum cid_err rc = CID_OK;
 	const char *locale = account_page_locale(ctx, req);
 	const char *action = field(req, "action");
@@ -434,6 +446,7 @@ enum cid_err cid_account_consent_post(struct cid_ctx *ctx, const struct cid_requ
 	values[2] = ch.purpose;
 	values[3] = ch.attribute;
 	values[4] = locale;
+	values[5] = done.receipt[0] != '\0' ? done.receipt : NULL;
 	rc = cid_reply_redirect(reply, 303, "/account", names, values,
 				sizeof(names) / sizeof(names[0]));
 out:
@@ -447,6 +460,7 @@ enum cid_err cid_account_notice(const struct cid_request *req, json_t *data)
 	const char *service = field(req, "service");
 	const char *purpose = field(req, "purpose");
 	const char *attribute = field(req, "attribute");
+	const char *receipt = field(req, "receipt");
 	char key[64];
 	json_t *n = NULL;
 	size_t i = 1;
@@ -470,6 +484,10 @@ enum cid_err cid_account_notice(const struct cid_request *req, json_t *data)
 		CID_ENSURE(json_object_set_new(n, "label_key", json_string(key)) == 0,
 			   CID_ERR_NOMEM);
 	}
+	/* shown, and the receipt page checks it is the citizen's own */
+	if (i <= CID_NOTICE_WITHDRAWN_SERVICE && receipt != NULL && cid_uuid_syntax_ok(receipt))
+		CID_ENSURE(json_object_set_new(n, "receipt", json_string(receipt)) == 0,
+			   CID_ERR_NOMEM);
 	/* a list of one: a template section renders an array's objects, not an object */
 	CID_ENSURE(json_object_set_new(data, "notice", json_pack("[O]", n)) == 0, CID_ERR_NOMEM);
 out:

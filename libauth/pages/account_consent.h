@@ -71,6 +71,9 @@ struct cid_account_outcome {
 	enum cid_account_notice notice; /* what happened, or why nothing did */
 	size_t records;			/* consent records written */
 	size_t grants_revoked;		/* grants revoked (withdrawing a whole service) */
+	/* a withdrawal: a record id of the first withdrawal written, which names its
+	   receipt (receipt.h); "" when nothing was withdrawn */
+	char receipt[CID_ID_CHARS + 1];
 };
 
 /*
@@ -87,6 +90,8 @@ struct cid_account_outcome {
  *    the policy version and purpose digest in force, lasting the purpose's
  *    consent_valid.
  *  - A purpose whose basis is a statute can be neither withdrawn nor shared.
+ * A withdrawal is one decision per purpose, each with its receipt:
+ * out->receipt names the first one's.
  * Records are written by consent.c (cid_consent_withdraw, cid_consent_record,
  * method CID_CONSENT_METHOD_ACCOUNT), each with its audit entry, so the
  * next token, refresh or userinfo of the service sees the change.
@@ -120,7 +125,7 @@ enum cid_account_offer cid_account_offer(const struct cid_policyset *ps,
 /* The name of a notice in the redirect ("withdrawn_attribute", ...), NULL for NONE. Static. */
 const char *cid_account_notice_name(enum cid_account_notice notice);
 
-/* POST /account/consent (see above). */
+/* POST /account/consent (see above); after a withdrawal the redirect carries ?receipt=. */
 CID_MUST_CHECK enum cid_err cid_account_consent_post(struct cid_ctx *ctx,
 						     const struct cid_request *req,
 						     struct cid_reply *reply);
@@ -129,8 +134,9 @@ CID_MUST_CHECK enum cid_err cid_account_consent_post(struct cid_ctx *ctx,
  * The notice of a GET /account after a change: when req names a known
  * notice (?notice=), sets data's "notice" to a list of one {"key"
  * ("account_notice_KIND"), "error" (bool), "service"?, "purpose"?,
- * "label_key"? ("attr.NAME")} with
- * the request's names (escaped by the template: they are shown, never
+ * "label_key"? ("attr.NAME"), "receipt"? (after a withdrawal: the record id
+ * naming its receipt, ?receipt=, a UUID; the receipt page answers only the
+ * citizen's own)} with the request's names (escaped by the template: they are shown, never
  * trusted). Nothing for no or an unknown notice. Errors: CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_account_notice(const struct cid_request *req, json_t *data);

@@ -63,7 +63,10 @@
  *    policy's text changed since), "items": [{"label_key"}], "given" (RFC
  *    3339) with "given_local", "expires" with "expires_local" or
  *    "until_withdrawn": true, "retention_days"? (the policy in force, while
- *    it has the purpose)}
+ *    it has the purpose), "audit_seq"? (decimal: the seq of the log entry
+ *    that recorded the decision, when the receipt carries its proof),
+ *    "withdrawn"? (true: the receipt of a withdrawal; "given" is then when
+ *    it was withdrawn, and there is no "expires"/"until_withdrawn")}
  * Every "*_local" (and "local_time") is that time as the citizen reads it:
  * in the page's language and the city's zone (config timezone, cid_tz_format).
  * Thread-safe.

@@ -63,6 +63,14 @@ static const char *method_key(const char *method)
 	return "receipt_method_other";
 }
 
+/* True if the receipt's consent_state is state. */
+static bool state_is(const json_t *claims, const char *state)
+{
+	const char *v = cid_json_str(claims, "consent_state");
+
+	return v != NULL && strcmp(v, state) == 0;
+}
+
 /*
  * The page data of the receipt whose signed claims are claims (see
  * account_pages.h, CID_PAGE_RECEIPT), into *out (new reference).
@@ -126,11 +134,22 @@ static enum cid_err receipt_view(struct cid_ctx *ctx, const char *locale, const 
 		   CID_ERR_NOMEM);
 	CID_TRY(put_time(ctx, locale, data, "given", "given_local",
 			 cid_json_int(claims, "consentTimestamp")));
-	if (expires != NULL && cid_time_parse(expires, &t) == CID_OK)
+	if (state_is(claims, "withdrawn"))
+		CID_ENSURE(json_object_set_new(data, "withdrawn", json_true()) == 0, CID_ERR_NOMEM);
+	else if (expires != NULL && cid_time_parse(expires, &t) == CID_OK)
 		CID_TRY(put_time(ctx, locale, data, "expires", "expires_local", t));
 	else
 		CID_ENSURE(json_object_set_new(data, "until_withdrawn", json_true()) == 0,
 			   CID_ERR_NOMEM);
+	/* the log entry that recorded it (a string: entry 0 is shown too) */
+	if (json_is_integer(json_object_get(json_object_get(claims, "audit"), "seq"))) {
+		char seq[24];
+
+		snprintf(
+		    seq, sizeof(seq), "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(json_object_get(json_object_get(claims, "audit"), "seq")));
+		CID_TRY(put(data, "audit_seq", seq));
+	}
 	/* how long the service keeps it: the policy in force, while it still has the purpose */
 	if (cid_policy_purpose_find(pol, cid_json_str(claims, "purpose_id"), &info))
 		CID_ENSURE(json_object_set_new(data, "retention_days",

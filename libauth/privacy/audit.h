@@ -42,7 +42,9 @@
  *                    the grant released under says (release entries; each
  *                    absent when unknown): the acr URI, the RFC 8176 method
  *                    names, an RFC 3339 time
- *   "expires_at"     for consent.granted: RFC 3339 time the grant lapses
+ *   "expires_at"     for consent.granted: RFC 3339 time the grant lapses; for
+ *                    consent.expired written by the sweeper (consent_sweep.h):
+ *                    when it lapsed
  *   "ext"            for audit.exported: what left the log, every member a
  *                    string: "format" ("jsonl" | "csv"), "rows" (entries in
  *                    the export, decimal), "checkpoint" (a whole-log export:
@@ -506,6 +508,25 @@ CID_MUST_CHECK enum cid_err cid_audit_prove(struct cid_store *s, uint64_t seq, u
  */
 CID_MUST_CHECK enum cid_err cid_audit_prove_consistency(struct cid_store *s, uint64_t old_size,
 							uint64_t size, char **out);
+
+/*
+ * The proof of one consent entry for a receipt (audit_record_proof.c): the
+ * entry of type ("consent.granted", "consent.withdrawn") of citizen written
+ * at second at whose consent_records hold record_id, proved against the
+ * newest signed-note checkpoint, one signed here (cid_audit_checkpoint) when
+ * none covers it yet. *out (new reference): {"seq", "size" (the
+ * checkpoint's), "entry" (the entry's canonical bytes, a string), "leaf_hash"
+ * (lowercase hex SHA-256(0x00 || entry)), "proof" (the RFC 9162 inclusion
+ * path, lowercase hex hashes), "checkpoint" (the signed note, cosignatures
+ * included)}: all of cid_audit_prove's document (its "extra" is the base64
+ * of entry, its path the proof's hashes in base64), and no more.
+ * Errors: CID_ERR_INVALID (a NULL argument), CID_ERR_NOTFOUND (no such
+ * entry: a record written before the log), CID_ERR_TOOEARLY (the tree
+ * lags), those of cid_audit_checkpoint, CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_record_proof(struct cid_store *s, const char *type,
+						   const char *citizen, const char *record_id,
+						   int64_t at, int64_t now, json_t **out);
 
 /* What cid_audit_proof_verify found. */
 struct cid_audit_proof_result {

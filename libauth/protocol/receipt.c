@@ -8,7 +8,8 @@
  *
  * Every text comes from one place: the controller from the config, the
  * service's name and the purpose text from the policy in force (flagged when
- * it no longer is the text the citizen saw), the subject from token.c.
+ * it no longer is the text the citizen saw), the subject from token.c, the
+ * log entry and its proof from the audit log (audit.h).
  */
 #include "receipt.h"
 
@@ -34,11 +35,11 @@ static bool same_opt(const char *a, const char *b)
 	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
-/* True if rec is a grant written by the same decision as anchor (see receipt.h). */
+/* True if rec is a grant (or withdrawal) written by the same decision as anchor (receipt.h). */
 static bool same_decision(const struct cid_consent_record *anchor,
 			  const struct cid_consent_record *rec)
 {
-	return rec->state == CID_CONSENT_GRANTED && same_opt(anchor->account_id, rec->account_id) &&
+	return rec->state == anchor->state && same_opt(anchor->account_id, rec->account_id) &&
 	       same_opt(anchor->service, rec->service) && same_opt(anchor->purpose, rec->purpose) &&
 	       same_opt(anchor->policy_version, rec->policy_version) && anchor->at == rec->at &&
 	       same_opt(anchor->method, rec->method) &&
@@ -114,9 +115,12 @@ static void view_purpose(const struct cid_policy *pol, const struct cid_consent_
 	out->category = pu.category;
 }
 
-/* Kantara "termination": until when the consent holds, and what the service may keep. */
-static enum cid_err termination(int64_t expires_at, const struct purpose_view *pv, bool en,
-				char out[MAX_TEXT])
+/*
+ * Kantara "termination": until when the consent holds (or that it was
+ * withdrawn), and what the service may keep.
+ */
+static enum cid_err termination(int64_t expires_at, bool withdrawn, const struct purpose_view *pv,
+				bool en, char out[MAX_TEXT])
 {
 	char t[32];
 	char keep[160] = "";
@@ -127,7 +131,12 @@ static enum cid_err termination(int64_t expires_at, const struct purpose_view *p
 			 en ? "; the service keeps what it received for at most %u days"
 			    : "。サービスでの保存期間は最長 %u 日",
 			 (unsigned)pv->retention_days);
-	if (expires_at != 0) {
+	if (withdrawn) {
+		n = snprintf(out, MAX_TEXT,
+			     en ? "Withdrawn at consentTimestamp: nothing more is released%s"
+				: "consentTimestamp の時点で撤回済み。以後は提供されません%s",
+			     keep);
+	} else if (expires_at != 0) {
 		if (cid_audit_time(expires_at, t) != CID_OK)
 			return CID_ERR_STORE;
 		n = snprintf(out, MAX_TEXT,
@@ -242,6 +251,7 @@ enum cid_err cid_receipt_make(struct cid_ctx *ctx, const char *record_id, const 
 	json_t *claims = NULL;
 	json_t *purpose = NULL;
 	json_t *ctrl = NULL;
+	json_t *audit = NULL;
 	struct cid_consent_record rec = {0};
 	const char *first_id = NULL;
 	char sub[CID_TOKEN_CHARS + 1];
@@ -252,12 +262,15 @@ enum cid_err cid_receipt_make(struct cid_ctx *ctx, const char *record_id, const 
 	const struct cid_policy *pol;
 	const char *service_name;
 	int64_t expires_at;
+	bool withdrawn;
 	char *jws = NULL;
 
 	CID_ENSURE(cid_uuid_syntax_ok(record_id), CID_ERR_INVALID);
 	CID_ENSURE(account_id == NULL || cid_uuid_syntax_ok(account_id), CID_ERR_NOTFOUND);
 	CID_TRY(load_record(s, record_id, account_id, &history, &rec));
-	CID_ENSURE(rec.state == CID_CONSENT_GRANTED, CID_ERR_REFUSED);
+	CID_ENSURE(rec.state == CID_CONSENT_GRANTED || rec.state == CID_CONSENT_WITHDRAWN,
+		   CID_ERR_REFUSED);
+	withdrawn = rec.state == CID_CONSENT_WITHDRAWN;
 	CID_ENSURE(controller_set(cfg), CID_ERR_CONFIG);
 	CID_TRY(collect(history, &rec, &first_id, &ids, &attributes));
 
@@ -273,7 +286,7 @@ enum cid_err cid_receipt_make(struct cid_ctx *ctx, const char *record_id, const 
 		   CID_ERR_TOOBIG);
 	view_purpose(pol, &rec, en, &pv);
 	expires_at = rec.expires_at;
-	CID_TRY(termination(expires_at, &pv, en, term));
+	CID_TRY(termination(expires_at, withdrawn, &pv, en, term));
 
 	purpose = json_pack("{s:s, s:[s], s:s, s:O, s:b, s:s, s:b, s:s}", "purpose", pv.text,
 			    "purposeCategory", pv.category, "consentType", "EXPLICIT",
@@ -294,6 +307,9 @@ enum cid_err cid_receipt_make(struct cid_ctx *ctx, const char *record_id, const 
 	    "purpose_text_current", pv.current, "consent_records", ids);
 	/* a record without method, versions or purpose is damage, not a receipt */
 	CID_ENSURE(claims != NULL, CID_ERR_STORE);
+	CID_ENSURE(json_object_set_new(claims, "consent_state",
+				       json_string(withdrawn ? "withdrawn" : "granted")) == 0,
+		   CID_ERR_NOMEM);
 	if (expires_at != 0) {
 		CID_ENSURE(cid_audit_time(expires_at, expires) == CID_OK, CID_ERR_STORE);
 		CID_ENSURE(json_object_set_new(claims, "expires_at", json_string(expires)) == 0,
@@ -302,6 +318,14 @@ enum cid_err cid_receipt_make(struct cid_ctx *ctx, const char *record_id, const 
 		CID_ENSURE(json_object_set_new(claims, "expires_at", json_null()) == 0,
 			   CID_ERR_NOMEM);
 	}
+	/* the log entry of the decision and its proof; none for a record from before the log */
+	rc = cid_audit_record_proof(s, withdrawn ? "consent.withdrawn" : "consent.granted",
+				    rec.account_id, first_id, rec.at, now, &audit);
+	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_TOOEARLY)
+		rc = CID_OK;
+	CID_TRY(rc);
+	if (audit != NULL)
+		CID_ENSURE(json_object_set(claims, "audit", audit) == 0, CID_ERR_NOMEM);
 	kref = cid_ctx_keys_acquire(ctx);
 	CID_TRY(cid_jws_sign(cid_keyref_keyset(kref), "ES256", CID_RECEIPT_TYP, claims, &jws));
 	*jws_out = jws;
@@ -318,6 +342,13 @@ out:
 	json_decref(attributes);
 	json_decref(purpose);
 	json_decref(ctrl);
+	json_decref(audit);
 	json_decref(claims);
 	return rc;
+}
+
+enum cid_err cid_receipt_verify(const struct cid_keyset *ks, const char *jws, size_t len,
+				json_t **claims_out)
+{
+	return cid_jws_verify_max(ks, jws, len, CID_MAX_RECEIPT, CID_RECEIPT_TYP, claims_out);
 }

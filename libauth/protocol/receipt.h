@@ -12,7 +12,11 @@
  * the receipt id is stable however it is asked for. A receipt attests the
  * consent as given at consentTimestamp; a later withdrawal or expiry does not
  * unmake it (the account page and `civicid consent list` say what is in
- * force now). Refused and withdrawn records have no receipt.
+ * force now). A withdrawal has a receipt too, by the same rules over its
+ * withdrawn records (Kantara 1.1 has no withdrawal receipt: the format is
+ * the same, "consent_state" says "withdrawn", consentTimestamp is when it
+ * was withdrawn, "termination" says so, "expires_at" is null and "audit"
+ * proves the consent.withdrawn entry). Refused records have no receipt.
  *
  * The receipt is a compact JWS, header {"alg":"ES256","typ":CID_RECEIPT_TYP,
  * "kid"}, signed with the server's active ES256 key, so anyone holding the
@@ -56,6 +60,15 @@
  *                       is gone)
  *   "expires_at"        RFC 3339 time the consent lapses, or null (until withdrawn)
  *   "consent_records"   the ids of every record the receipt covers
+ *   "consent_state"     "granted", or "withdrawn" for a withdrawal's receipt
+ *   "audit"             the log entry that recorded the decision and its
+ *                       inclusion proof (cid_audit_record_proof): {"seq",
+ *                       "size", "entry", "leaf_hash", "proof", "checkpoint"},
+ *                       so the receipt verifies offline against
+ *                       the log's vkeys without the rest of the log; a
+ *                       checkpoint is signed first when none covers the entry.
+ *                       Absent for a decision recorded before the log, or
+ *                       while a store's tree is still being built
  * Thread-safe.
  */
 #ifndef CID_RECEIPT_H
@@ -63,6 +76,7 @@
 
 #include "cid.h"
 #include "err.h"
+#include "jose.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -82,8 +96,8 @@
  * *claims_out (may be NULL; new reference) its claims.
  * Errors: CID_ERR_INVALID (record_id is not UUID syntax), CID_ERR_NOTFOUND
  * (no such record, another citizen's, or the service's client registration is
- * gone so its subject cannot be computed), CID_ERR_REFUSED (the record refuses,
- * withdraws or expires a consent: only a consent given has a receipt),
+ * gone so its subject cannot be computed), CID_ERR_REFUSED (the record refuses
+ * a consent: only a consent given or withdrawn has a receipt),
  * CID_ERR_CONFIG (controller_name, controller_contact, controller_address,
  * controller_email or policy_url is not set: a receipt must name who is
  * accountable), CID_ERR_STORE, CID_ERR_CRYPTO, CID_ERR_NOMEM.
@@ -91,5 +105,14 @@
 CID_MUST_CHECK enum cid_err cid_receipt_make(struct cid_ctx *ctx, const char *record_id,
 					     const char *account_id, const char *locale,
 					     int64_t now, char **jws_out, json_t **claims_out);
+
+/*
+ * Verifies a receipt (compact JWS of len bytes, at most CID_MAX_RECEIPT:
+ * its log proof makes it larger than a token) with the keys of ks and the
+ * receipt typ, as anyone holding the JWKS does. *claims_out: new reference.
+ * Errors: those of cid_jws_verify_max.
+ */
+CID_MUST_CHECK enum cid_err cid_receipt_verify(const struct cid_keyset *ks, const char *jws,
+					       size_t len, json_t **claims_out);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * consent: `civicid consent list|show|withdraw|grant`, the operators' view of
+ * consent: `civicid consent list|show|withdraw|grant|receipt|sweep`, the operators' view of
  * the consent records of consent.h. Nothing here decides what a record may
  * hold or when a withdrawal is allowed: libauth does, so the web and the CLI
  * record consents by one set of rules. Records are only ever appended.
@@ -10,6 +10,7 @@
 #include "cid.h"
 #include "consent.h"
 #include "consent_paper.h"
+#include "consent_sweep.h"
 #include "receipt.h"
 #include "str.h"
 
@@ -19,6 +20,8 @@
 #include <string.h>
 
 _Static_assert(CID_CONSENT_PAPER_MAX_DAYS == 3650, "the help and messages below say 1-3650");
+_Static_assert(CID_CONSENT_SWEEP_MAX == 256 && CID_THROTTLE_SWEEP == 60,
+	       "the help says 256, every minute");
 
 static const char consent_help[] =
     "usage: civicid consent VERB [options]\n"
@@ -44,9 +47,15 @@ static const char consent_help[] =
     "        are checked: a form signed under another text is refused\n"
     "  receipt RECORD_ID [--policies DIR] [--issuer URL]\n"
     "        print the signed consent receipt (a JWT, Kantara Consent Receipt 1.1)\n"
-    "        of the consent decision of a granted record; it verifies against the\n"
-    "        server's /jwks. Needs the controller_* and policy_url settings of\n"
+    "        of the consent decision of a granted record, or of the withdrawal of\n"
+    "        a withdrawn one; it verifies against the server's /jwks. Needs the\n"
+    "        controller_* and policy_url settings of\n"
     "        --config; give the server's issuer and policies (default ./policies)\n"
+    "  sweep\n"
+    "        write the consent.expired audit entry of each grant that has expired\n"
+    "        and has none yet (as the server does every minute); at most 256 a\n"
+    "        run, the rest are counted: run again. Running it twice writes nothing\n"
+    "        new\n"
     "\n"
     "Options for every verb:\n"
     "  -s, --store DIR      LMDB store directory (default ./var/civicid)\n"
@@ -133,7 +142,14 @@ static int check_options(const char *verb, const struct consent_opts *o)
 	bool show = strcmp(verb, "show") == 0;
 	bool grant = strcmp(verb, "grant") == 0;
 	bool receipt = strcmp(verb, "receipt") == 0;
+	bool sweep = strcmp(verb, "sweep") == 0;
 
+	if (sweep && (o->service != NULL || o->purpose != NULL || o->n_attributes > 0 ||
+		      o->policies != NULL || o->issuer != NULL || o->policy_version != NULL ||
+		      o->purpose_digest != NULL || o->expires_in != NULL))
+		return cli_usage("consent", "sweep takes no options but --store, --config, --json");
+	if (sweep)
+		return 0;
 	if (!receipt && o->issuer != NULL)
 		return cli_usage("consent", "--issuer goes with receipt");
 	if (!receipt && !grant && o->policies != NULL)
@@ -525,8 +541,8 @@ static int verb_receipt(struct cli_env *env, const struct consent_opts *o, const
 		return 1;
 	case CID_ERR_REFUSED:
 		fprintf(stderr,
-			"civicid consent: record %s refuses or withdraws a consent: only a "
-			"consent given has a receipt\n",
+			"civicid consent: record %s refuses a consent: only a consent given "
+			"or withdrawn has a receipt\n",
 			record_id);
 		return 1;
 	case CID_ERR_CONFIG:
@@ -539,9 +555,29 @@ static int verb_receipt(struct cli_env *env, const struct consent_opts *o, const
 	}
 }
 
+static int verb_sweep(struct cli_env *env, const struct consent_opts *o)
+{
+	struct cid_audit *log = NULL;
+	struct cid_consent_sweep done;
+	enum cid_err rc = cid_audit_open(env->store, false, &log);
+
+	if (rc == CID_OK)
+		rc = cid_consent_sweep(env->store, log, cli_now(), CID_CONSENT_SWEEP_MAX, &done);
+	cid_audit_close(log);
+	if (rc != CID_OK)
+		return cli_fail("consent", "sweep", rc);
+	if (o->common.json)
+		printf("{\"written\":%zu,\"left\":%zu}\n", done.written, done.left);
+	else
+		printf("%zu consent.expired entries written%s\n", done.written,
+		       done.left > 0 ? "; more expired consents are left: run again" : "");
+	return 0;
+}
+
 int cid_cli_consent(int argc, char **argv)
 {
-	static const char *const verbs[] = {"list", "show", "withdraw", "grant", "receipt"};
+	static const char *const verbs[] = {"list",  "show",	"withdraw",
+					    "grant", "receipt", "sweep"};
 	struct consent_opts o = {0};
 	struct cli_env env;
 	const char *verb;
@@ -559,12 +595,14 @@ int cid_cli_consent(int argc, char **argv)
 	status = parse(argc - 1, argv + 1, &o);
 	if (status != 0)
 		return status;
-	if (argc - 1 - optind != 1)
+	if (strcmp(verb, "sweep") == 0 && argc - 1 - optind != 0)
+		return cli_usage("consent", "sweep takes no argument");
+	if (strcmp(verb, "sweep") != 0 && argc - 1 - optind != 1)
 		return cli_usage("consent",
 				 strcmp(verb, "show") == 0 || strcmp(verb, "receipt") == 0
 				     ? "expected one RECORD_ID"
 				     : "expected one USERNAME");
-	arg = argv[1 + optind];
+	arg = strcmp(verb, "sweep") == 0 ? NULL : argv[1 + optind];
 	status = check_options(verb, &o);
 	if (status != 0)
 		return status;
@@ -579,6 +617,8 @@ int cid_cli_consent(int argc, char **argv)
 		status = verb_withdraw(&env, &o, arg);
 	else if (strcmp(verb, "receipt") == 0)
 		status = verb_receipt(&env, &o, arg);
+	else if (strcmp(verb, "sweep") == 0)
+		status = verb_sweep(&env, &o);
 	else
 		status = verb_grant(&env, &o, arg);
 	cli_close(&env);

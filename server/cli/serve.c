@@ -13,7 +13,10 @@
  * (audit_witnesses). A store from before the audit log's Merkle tree gets
  * its tree built here too, a bounded batch between two looks at the
  * signals, while requests are served. Expired failed-login counters are
- * swept every CID_THROTTLE_SWEEP seconds (throttle.h). A worker thread sends
+ * swept every CID_THROTTLE_SWEEP seconds (throttle.h), and with them the
+ * consents that expired since get their consent.expired entry
+ * (consent_sweep.h; at most CID_CONSENT_SWEEP_MAX a run, the rest at the
+ * next), once at start too. A worker thread sends
  * the back-channel logout notices (logout_notify.h).
  */
 #include "cli.h"
@@ -22,6 +25,7 @@
 #include "bounds.h"
 #include "cid.h"
 #include "config.h"
+#include "consent_sweep.h"
 #include "http/http.h"
 #include "http/template.h"
 #include "logout_notify.h"
@@ -211,13 +215,21 @@ static bool build_tree(struct cid_ctx *ctx, bool first)
 	return left > 0;
 }
 
-/* Removes the failed-login counters whose window has passed; says why not if it fails. */
+/*
+ * Removes the failed-login counters whose window has passed and logs the
+ * consents that expired; says why not if either fails.
+ */
 static void sweep(struct cid_ctx *ctx)
 {
+	struct cid_consent_sweep done;
 	enum cid_err rc = cid_throttle_sweep(cid_ctx_store(ctx), (int64_t)time(NULL), NULL);
 
 	if (rc != CID_OK)
 		fprintf(stderr, "civicid: sweeping login counters failed: %s\n", cid_strerror(rc));
+	rc = cid_consent_sweep(cid_ctx_store(ctx), cid_ctx_audit_log(ctx), (int64_t)time(NULL),
+			       CID_CONSENT_SWEEP_MAX, &done);
+	if (rc != CID_OK)
+		fprintf(stderr, "civicid: logging expired consents failed: %s\n", cid_strerror(rc));
 }
 
 /*
@@ -230,7 +242,7 @@ static void run(struct cid_ctx *ctx, const sigset_t *set, const struct cid_audit
 	const struct timespec none = {.tv_sec = 0, .tv_nsec = 0};
 	int64_t interval = cid_ctx_config(ctx)->audit_checkpoint_interval;
 	int64_t next_checkpoint = (int64_t)time(NULL) + interval;
-	int64_t next_sweep = (int64_t)time(NULL) + CID_THROTTLE_SWEEP;
+	int64_t next_sweep = (int64_t)time(NULL);
 	bool lagging = build_tree(ctx, true);
 
 	for (;;) {

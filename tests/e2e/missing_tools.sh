@@ -67,8 +67,9 @@ no_format=$(path_without no-format 'clang-format*')
 no_tidy=$(path_without no-tidy 'clang-tidy*' 'run-clang-tidy*')
 no_cppcheck=$(path_without no-cppcheck cppcheck)
 no_lmdb=$(path_without no-lmdb 'mdb_*')
+no_faketime=$(path_without no-faketime faketime)
 for p in "$no_node" "$no_npm" "$no_curl" "$no_python" "$no_format" "$no_tidy" "$no_cppcheck" \
-	"$no_lmdb"; do
+	"$no_lmdb" "$no_faketime"; do
 	[ -d "$p" ] || { echo "Bail out! cannot make the stripped PATH directories"; exit 1; }
 done
 
@@ -113,6 +114,8 @@ for s in cli consent_cli audit_cli; do
 		env PATH="$no_python" CIVICID_BIN="$bin" AUDIT_TAMPER=/bin/false TLOG_TOOL=/bin/false \
 		    bash "$here/$s.sh"
 done
+fails "consent_sweep.sh without faketime" "faketime is required" \
+	env PATH="$no_faketime" CIVICID_BIN="$bin" bash "$here/consent_sweep.sh"
 fails "cli.sh without the LMDB tools" "mdb_dump and mdb_load are required" \
 	env PATH="$no_lmdb" CIVICID_BIN="$bin" bash "$here/cli.sh"
 fails "apache.sh without apache2" "Apache httpd is installed" \

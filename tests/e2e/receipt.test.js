@@ -13,6 +13,7 @@ import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify
 
 import { Browser, addClient, addUser, cli, freshStore, htmlDecode, parseForms, startServer, submitLogin } from './lib/server.js';
 import { authorizationRequest, codeGrant, discover } from './lib/flow.js';
+import { verifyReceiptAudit } from './lib/tlog.js';
 
 const T = { timeout: 120_000 };
 const MSG_EN = JSON.parse(readFileSync(new URL('../../web/messages/en.json', import.meta.url), 'utf8'));
@@ -214,6 +215,21 @@ test('the receipt downloads as a JWT that verifies against /jwks and names the s
   const { payload: c2 } = await jwtVerify(other.text.trim(), jwks, { issuer: server.issuer, typ: TYP });
   assert.equal(c2.consentReceiptID, c.consentReceiptID);
   assert.deepEqual(c.consent_records.slice().sort(), receiptIds.slice().sort());
+  // the log entry of the decision, proved offline with the audit vkeys alone
+  const vk = await (await fetch(new URL('/.well-known/civicid-audit', server.issuer))).json();
+  const entry = verifyReceiptAudit(c.audit, vk.vkeys);
+  assert.equal(entry.type, 'consent.granted');
+  assert.ok(entry.consent_records.includes(c.consentReceiptID));
+  assert.equal(typeof entry.citizen, 'string');
+  const forged = structuredClone(c.audit);
+  forged.entry = forged.entry.replace('consent.granted', 'consent.refused');
+  assert.throws(() => verifyReceiptAudit(forged, vk.vkeys), /leaf_hash/);
+  const wrongPath = { ...c.audit, proof: c.audit.proof.map(() => '00'.repeat(32)) };
+  if (wrongPath.proof.length > 0) assert.throws(() => verifyReceiptAudit(wrongPath, vk.vkeys), /inclusion path/);
+  assert.throws(() => verifyReceiptAudit(c.audit, []), /vkeys/);
+  // the page says the entry's seq
+  const page = await hanako.get(`/account/receipt?id=${receiptIds[0]}&lang=en`);
+  assert.ok(page.text.includes(`<code class="audit-seq">${c.audit.seq}</code>`), 'the seq on the page');
 });
 
 test("another citizen's session cannot fetch the receipt; malformed ids are refused", T, async () => {
@@ -254,9 +270,51 @@ test('`civicid consent receipt` refuses a refusal, a malformed id and a config w
   assert.ok(refused, `hanako refused family_name: ${JSON.stringify(records)}`);
   const common = ['--store', store.dir, '--policies', store.policies, '--issuer', server.issuer];
   assert.throws(() => cli(['consent', 'receipt', refused.id, '--config', configFile, ...common]),
-    /exit 1[\s\S]*only a consent given has a receipt/);
+    /exit 1[\s\S]*only a consent given or withdrawn has a receipt/);
   assert.throws(() => cli(['consent', 'receipt', 'not-a-record', '--config', configFile, ...common]),
     /exit 2[\s\S]*is not a record id/);
   assert.throws(() => cli(['consent', 'receipt', receiptIds[0], ...common]),
     /exit 1[\s\S]*set controller_name/);
+});
+
+test('a withdrawal on the account page yields its receipt: linked, a page, a JWT proving the log entry', T, async () => {
+  const page = await hanako.get('/account?lang=en');
+  const form = parseForms(page.text).find(
+    (f) => f.action === '/account/consent' && f.submit?.action === 'withdraw' &&
+      f.fields.service === SVC.clientId && f.fields.attribute === 'email',
+  );
+  assert.ok(form, `a withdraw form for email in:\n${page.text}`);
+  const res = await hanako.submit(page.url, form);
+  assert.equal(res.status, 303, res.text.slice(0, 500));
+  const shown = await hanako.get(res.location);
+  assert.equal(shown.status, 200);
+  const link = /<a class="withdrawal-receipt" href="([^"]+)">([^<]+)<\/a>/.exec(shown.text);
+  assert.ok(link, `a link to the withdrawal's receipt in:\n${shown.text}`);
+  assert.equal(htmlDecode(link[2]), MSG_EN.account_notice_receipt);
+  const href = htmlDecode(link[1]);
+  const id = new URL(href, server.issuer).searchParams.get('id');
+  const receipt = await hanako.get(href);
+  assert.equal(receipt.status, 200, receipt.text.slice(0, 500));
+  const text = htmlDecode(receipt.text);
+  assert.ok(text.includes(MSG_EN.receipt_withdrawn_title), 'the page says it is a withdrawal');
+  assert.ok(text.includes(MSG_EN.receipt_withdrawn_at));
+  assert.ok(!text.includes(MSG_EN.receipt_lasts), 'a withdrawal lasts nothing');
+  assert.ok(text.includes(MSG_EN['attr.email']));
+  const jwt = await hanako.get(`/account/receipt?id=${id}&format=jwt`);
+  const jwks = createRemoteJWKSet(new URL('/jwks', server.issuer));
+  const { payload: c } = await jwtVerify(jwt.text.trim(), jwks, { issuer: server.issuer, typ: TYP });
+  assert.equal(c.consent_state, 'withdrawn');
+  assert.equal(c.consentReceiptID, id);
+  assert.equal(c.collectionMethod, 'web:account');
+  assert.equal(c.expires_at, null);
+  assert.deepEqual(c.services[0].purposes[0].piiCategory, ['email']);
+  const vk = await (await fetch(new URL('/.well-known/civicid-audit', server.issuer))).json();
+  const entry = verifyReceiptAudit(c.audit, vk.vkeys);
+  assert.equal(entry.type, 'consent.withdrawn');
+  assert.deepEqual(entry.consent_records, [id]);
+  assert.ok(text.includes(`${c.audit.seq}`));
+  // the grant's receipt stays what it was
+  const grant = await hanako.get(`/account/receipt?id=${receiptIds[0]}&format=jwt`);
+  const { payload: g } = await jwtVerify(grant.text.trim(), jwks, { issuer: server.issuer, typ: TYP });
+  assert.equal(g.consent_state, 'granted');
 });

@@ -378,6 +378,10 @@ static void test_the_table_of_changes(void **state)
 			if (strncmp(r.location, want, strlen(want)) != 0)
 				fail_msg("%s: location %s, want %s...", w->name, r.location, want);
 			assert_non_null(strstr(r.location, "&lang=en"));
+			/* a withdrawal that wrote records links its receipt */
+			if ((strncmp(w->notice, "withdrawn_", 10) == 0 && w->written > 0) !=
+			    (strstr(r.location, "&receipt=") != NULL))
+				fail_msg("%s: location %s and its receipt", w->name, r.location);
 		} else {
 			assert_null(r.location);
 		}

@@ -6,6 +6,7 @@
  * session, another citizen's record, malformed ids, paging input.
  */
 #include "account.h"
+#include "account_consent.h"
 #include "account_pages.h"
 #include "audit.h"
 #include "cid.h"
@@ -671,6 +672,85 @@ static void test_a_bad_filter_or_paging_is_an_error_page(void **state)
 	}
 }
 
+/* A withdrawal on the account page has its receipt: linked from the notice, a page, a JWT. */
+static void test_a_withdrawal_has_its_receipt(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_account_outcome out;
+	struct cid_account_change ch = {.account_id = f->hanako.id,
+					.action = CID_ACCOUNT_WITHDRAW,
+					.service = "svc",
+					.purpose = "fees",
+					.attribute = "family_name",
+					.now = NOW - 60};
+	struct cid_reply r;
+	struct cid_keyref *kref;
+	struct cid_txn *txn = NULL;
+	json_t *claims = NULL;
+	json_t *e = NULL;
+	const json_t *notice;
+	char query[160];
+
+	assert_int_equal(cid_account_consent_change(f->ctx, &ch, &out), CID_OK);
+	assert_true(cid_uuid_syntax_ok(out.receipt));
+	/* the notice after the change links it */
+	snprintf(query, sizeof(query), "notice=withdrawn_attribute&receipt=%s&lang=en",
+		 out.receipt);
+	get(f, cid_account_page, f->hanako.cookie, query, &r);
+	assert_int_equal(r.status, 200);
+	notice = json_array_get(json_object_get(r.page_data, "notice"), 0);
+	assert_string_equal(json_string_value(json_object_get(notice, "receipt")), out.receipt);
+	cid_reply_free(&r);
+	/* only after a withdrawal, and only an id of record syntax */
+	snprintf(query, sizeof(query), "notice=shared&receipt=%s", out.receipt);
+	get(f, cid_account_page, f->hanako.cookie, query, &r);
+	notice = json_array_get(json_object_get(r.page_data, "notice"), 0);
+	assert_non_null(notice);
+	assert_null(json_object_get(notice, "receipt"));
+	cid_reply_free(&r);
+	get(f, cid_account_page, f->hanako.cookie, "notice=withdrawn_attribute&receipt=%22%3E", &r);
+	notice = json_array_get(json_object_get(r.page_data, "notice"), 0);
+	assert_non_null(notice);
+	assert_null(json_object_get(notice, "receipt"));
+	cid_reply_free(&r);
+	/* the page says it is a withdrawal, and when */
+	snprintf(query, sizeof(query), "id=%s&lang=en", out.receipt);
+	get(f, cid_account_receipt, f->hanako.cookie, query, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.page, CID_PAGE_RECEIPT);
+	assert_true(json_is_true(json_object_get(r.page_data, "withdrawn")));
+	assert_null(json_object_get(r.page_data, "expires"));
+	assert_null(json_object_get(r.page_data, "until_withdrawn"));
+	assert_string_equal(page_str(&r, "receipt_id"), out.receipt);
+	assert_string_equal(page_str(&r, "method_key"), "receipt_method_account");
+	assert_non_null(page_str(&r, "audit_seq"));
+	cid_reply_free(&r);
+	/* the JWT: the same format, consent_state withdrawn, proving the consent.withdrawn entry */
+	snprintf(query, sizeof(query), "id=%s&format=jwt", out.receipt);
+	get(f, cid_account_receipt, f->hanako.cookie, query, &r);
+	assert_int_equal(r.status, 200);
+	kref = cid_ctx_keys_acquire(f->ctx);
+	assert_int_equal(cid_receipt_verify(cid_keyref_keyset(kref), r.body, r.body_len, &claims),
+			 CID_OK);
+	cid_keyref_put(kref);
+	cid_reply_free(&r);
+	assert_string_equal(cid_json_str(claims, "consent_state"), "withdrawn");
+	assert_string_equal(cid_json_str(claims, "consentReceiptID"), out.receipt);
+	assert_int_equal(cid_json_int(claims, "consentTimestamp"), NOW - 60);
+	assert_true(json_is_null(json_object_get(claims, "expires_at")));
+	assert_int_equal(cid_store_read_begin(cid_ctx_store(f->ctx), &txn), CID_OK);
+	assert_int_equal(
+	    cid_audit_get(txn, (uint64_t)cid_json_int(json_object_get(claims, "audit"), "seq"), &e),
+	    CID_OK);
+	cid_store_read_end(txn);
+	assert_string_equal(cid_json_str(e, "type"), "consent.withdrawn");
+	assert_string_equal(
+	    json_string_value(json_array_get(json_object_get(e, "consent_records"), 0)),
+	    out.receipt);
+	json_decref(e);
+	json_decref(claims);
+}
+
 static void test_the_receipt_page_says_the_kantara_fields_in_plain_words(void **state)
 {
 	struct fixture *f = *state;
@@ -715,6 +795,22 @@ static void test_the_receipt_page_says_the_kantara_fields_in_plain_words(void **
 	assert_string_equal(page_str(&r, "expires_local"), "15 January 2028, 17:00");
 	assert_null(json_object_get(r.page_data, "until_withdrawn"));
 	assert_true(json_is_integer(json_object_get(r.page_data, "retention_days")));
+	/* the log entry that recorded the decision: its seq, as the signed receipt carries it */
+	{
+		struct cid_txn *txn = NULL;
+		json_t *e = NULL;
+		const char *seq = page_str(&r, "audit_seq");
+
+		assert_non_null(seq);
+		assert_int_equal(cid_store_read_begin(cid_ctx_store(f->ctx), &txn), CID_OK);
+		assert_int_equal(cid_audit_get(txn, strtoull(seq, NULL, 10), &e), CID_OK);
+		cid_store_read_end(txn);
+		assert_string_equal(cid_json_str(e, "type"), "consent.granted");
+		assert_string_equal(
+		    json_string_value(json_array_get(json_object_get(e, "consent_records"), 0)),
+		    f->granted);
+		json_decref(e);
+	}
 	cid_reply_free(&r);
 
 	/* in Japanese: the same facts, the times as a Japanese reader reads them */
@@ -771,6 +867,7 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_the_receipt_page_says_the_kantara_fields_in_plain_words, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_a_withdrawal_has_its_receipt, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

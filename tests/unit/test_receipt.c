@@ -6,13 +6,16 @@
  * citizen's, malformed id, controller not configured).
  */
 #include "account.h"
+#include "audit.h"
 #include "cid.h"
 #include "client.h"
 #include "config.h"
 #include "consent.h"
 #include "jose.h"
+#include "merkle.h"
 #include "policy.h"
 #include "receipt.h"
+#include "str.h"
 #include "support.h"
 #include "token.h"
 
@@ -20,6 +23,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,9 +119,8 @@ static json_t *verify(struct fixture *f, const char *jws)
 	struct cid_keyref *kref = cid_ctx_keys_acquire(f->ctx);
 	json_t *claims = NULL;
 
-	assert_int_equal(
-	    cid_jws_verify(cid_keyref_keyset(kref), jws, strlen(jws), CID_RECEIPT_TYP, &claims),
-	    CID_OK);
+	assert_int_equal(cid_receipt_verify(cid_keyref_keyset(kref), jws, strlen(jws), &claims),
+			 CID_OK);
 	cid_keyref_put(kref);
 	return claims;
 }
@@ -233,7 +236,8 @@ static void test_receipt_has_an_explicit_typ_and_a_japanese_form(void **state)
 	/* the operator's form (no citizen given) finds the record by scanning */
 	assert_int_equal(cid_receipt_make(f->ctx, ids[0], NULL, "ja", NOW, &jws, NULL), CID_OK);
 	/* an ID token's typ is not a receipt's, and the reverse */
-	assert_int_equal(cid_jws_verify(cid_keyref_keyset(kref), jws, strlen(jws), "JWT", &c),
+	assert_int_equal(cid_jws_verify_max(cid_keyref_keyset(kref), jws, strlen(jws),
+					    CID_MAX_RECEIPT, "JWT", &c),
 			 CID_ERR_INVALID);
 	assert_null(c);
 	cid_keyref_put(kref);
@@ -292,7 +296,146 @@ static void test_a_changed_purpose_text_is_flagged(void **state)
 	free_ids(ids, 1);
 }
 
-static void test_refusals_and_withdrawals_have_no_receipt(void **state)
+/* n bytes of lowercase hex into out. */
+static void unhex(const char *hex, uint8_t *out, size_t n)
+{
+	assert_int_equal(strlen(hex), 2 * n);
+	for (size_t i = 0; i < n; i++) {
+		char b[3] = {hex[2 * i], hex[2 * i + 1], 0};
+
+		out[i] = (uint8_t)strtoul(b, NULL, 16);
+	}
+}
+
+/*
+ * The "audit" member of a receipt proves its decision's entry offline: the
+ * tlog proof with cid_audit_proof_verify and the store's vkeys, the hex path
+ * with cid_merkle_verify_inclusion against the root the checkpoint signs.
+ */
+static void check_audit_proof(struct fixture *f, const json_t *audit, const char *type,
+			      const char *record_id)
+{
+	struct cid_audit_trust *trust = NULL;
+	struct cid_audit_proof_result r;
+	struct cid_merkle_proof p = {0};
+	uint8_t leaf[CID_MERKLE_HASH];
+	uint8_t mine[CID_MERKLE_HASH];
+	uint8_t root[CID_MERKLE_HASH];
+	const char *entry = str(audit, "entry");
+	const char *cp = str(audit, "checkpoint");
+	char tlog[16384];
+	char b64[8192];
+	int len;
+	const char *line2;
+	const char *line3;
+	size_t got = 0;
+	size_t i;
+	const json_t *h;
+	json_t *e = json_loads(entry, 0, NULL);
+	json_int_t seq = json_integer_value(json_object_get(audit, "seq"));
+	json_int_t size = json_integer_value(json_object_get(audit, "size"));
+	bool named = false;
+
+	/* the entry is the decision's */
+	assert_non_null(e);
+	assert_string_equal(str(e, "type"), type);
+	assert_int_equal(json_integer_value(json_object_get(e, "seq")), seq);
+	json_array_foreach(json_object_get(e, "consent_records"), i, h) named =
+	    named || strcmp(json_string_value(h), record_id) == 0;
+	assert_true(named);
+	json_decref(e);
+	/* the existing verifier, on the C2SP tlog-proof the members make */
+	assert_int_equal(cid_b64_encode(entry, strlen(entry), b64, sizeof(b64)), CID_OK);
+	len = snprintf(tlog, sizeof(tlog), "c2sp.org/tlog-proof@v1\nextra %s\nindex %lld\n", b64,
+		       (long long)seq);
+	json_array_foreach(json_object_get(audit, "proof"), i, h)
+	{
+		uint8_t one[CID_MERKLE_HASH];
+
+		unhex(json_string_value(h), one, CID_MERKLE_HASH);
+		assert_int_equal(cid_b64_encode(one, CID_MERKLE_HASH, b64, sizeof(b64)), CID_OK);
+		len += snprintf(tlog + len, sizeof(tlog) - (size_t)len, "%s\n", b64);
+	}
+	len += snprintf(tlog + len, sizeof(tlog) - (size_t)len, "\n%s", cp);
+	assert_true(len > 0 && (size_t)len < sizeof(tlog));
+	assert_int_equal(cid_audit_trust_load(cid_ctx_store(f->ctx), &trust), CID_OK);
+	assert_int_equal(cid_audit_proof_verify(tlog, strlen(tlog), trust, &r), CID_OK);
+	assert_true(r.ok);
+	assert_true(r.inclusion);
+	assert_int_equal(r.seq, seq);
+	assert_int_equal(r.size, size);
+	assert_string_equal(r.type, type);
+	cid_audit_trust_free(trust);
+	/* the hex members, by RFC 9162 alone */
+	assert_int_equal(cid_merkle_leaf_hash(entry, strlen(entry), mine), CID_OK);
+	unhex(str(audit, "leaf_hash"), leaf, CID_MERKLE_HASH);
+	assert_memory_equal(leaf, mine, CID_MERKLE_HASH);
+	json_array_foreach(json_object_get(audit, "proof"), i, h)
+	{
+		assert_true(i < CID_MERKLE_MAX_PROOF);
+		unhex(json_string_value(h), p.hash[i], CID_MERKLE_HASH);
+		p.len = i + 1;
+	}
+	line2 = strchr(cp, '\n');
+	assert_non_null(line2);
+	assert_int_equal(strtoll(line2 + 1, NULL, 10), size);
+	line3 = strchr(line2 + 1, '\n');
+	assert_non_null(line3);
+	assert_int_equal(
+	    cid_b64_decode(line3 + 1, strcspn(line3 + 1, "\n"), root, sizeof(root), &got), CID_OK);
+	assert_int_equal(got, CID_MERKLE_HASH);
+	assert_int_equal(cid_merkle_verify_inclusion((uint64_t)seq, (uint64_t)size, leaf, &p, root),
+			 CID_OK);
+	root[0] ^= 1;
+	assert_int_equal(cid_merkle_verify_inclusion((uint64_t)seq, (uint64_t)size, leaf, &p, root),
+			 CID_ERR_DENIED);
+}
+
+/* A receipt carries the seq of its decision's log entry and its proof, signed if need be. */
+static void test_receipt_carries_its_log_entry_and_proof(void **state)
+{
+	struct fixture *f = *state;
+	const struct cid_consent_change one[] = {{"given_name", CID_CONSENT_GRANTED, 0}};
+	const struct cid_consent_change two[] = {{"email", CID_CONSENT_GRANTED, 0},
+						 {"family_name", CID_CONSENT_GRANTED, 0}};
+	char *a[1];
+	char *b[2];
+	char *jws = NULL;
+	json_t *c = NULL;
+	const json_t *audit;
+	char *note = NULL;
+
+	decide(f, f->hanako, f->digest, NOW, one, 1, a);
+	decide(f, f->taro, f->digest, NOW + 5, two, 2, b);
+	/* no checkpoint covers them yet: making the receipt signs one */
+	assert_int_equal(cid_audit_checkpoint_get(cid_ctx_store(f->ctx), 0, &note),
+			 CID_ERR_NOTFOUND);
+	assert_int_equal(cid_receipt_make(f->ctx, a[0], f->hanako, "en", NOW + 10, &jws, &c),
+			 CID_OK);
+	audit = json_object_get(c, "audit");
+	assert_non_null(audit);
+	check_audit_proof(f, audit, "consent.granted", a[0]);
+	assert_int_equal(cid_audit_checkpoint_get(cid_ctx_store(f->ctx), 0, &note), CID_OK);
+	free(note);
+	json_decref(c);
+	free(jws);
+	/* the other decision: another entry, under the checkpoint now there */
+	assert_int_equal(cid_receipt_make(f->ctx, b[1], f->taro, "ja", NOW + 20, &jws, &c), CID_OK);
+	check_audit_proof(f, json_object_get(c, "audit"), "consent.granted", b[0]);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(c, "audit"), "seq")),
+			 json_integer_value(json_object_get(json_object_get(c, "audit"), "size")) -
+			     1);
+	/* signed with the rest: the claims verified are the ones with the proof */
+	json_t *v = verify(f, jws);
+	assert_true(json_equal(v, c));
+	json_decref(v);
+	json_decref(c);
+	free(jws);
+	free_ids(a, 1);
+	free_ids(b, 2);
+}
+
+static void test_refusals_have_no_receipt_withdrawals_have_theirs(void **state)
 {
 	struct fixture *f = *state;
 	const struct cid_consent_change changes[] = {
@@ -310,20 +453,44 @@ static void test_refusals_and_withdrawals_have_no_receipt(void **state)
 	char *ids[2];
 	char *wid[1];
 	char *jws = NULL;
+	json_t *w = NULL;
+	json_t *v = NULL;
+	const json_t *wp;
 
 	decide(f, f->hanako, f->digest, NOW, changes, 2, ids);
 	assert_int_equal(cid_consent_withdraw(cid_ctx_store(f->ctx), &cc, withdraw, 1, wid, NULL),
 			 CID_OK);
 	assert_int_equal(cid_receipt_make(f->ctx, ids[1], f->hanako, "en", NOW, &jws, NULL),
 			 CID_ERR_REFUSED);
-	assert_int_equal(cid_receipt_make(f->ctx, wid[0], f->hanako, "en", NOW, &jws, NULL),
-			 CID_ERR_REFUSED);
-	assert_int_equal(cid_receipt_make(f->ctx, wid[0], NULL, "en", NOW, &jws, NULL),
-			 CID_ERR_REFUSED);
 	assert_null(jws);
-	/* the grant, withdrawn since, still has its receipt: it attests what was given */
-	assert_int_equal(cid_receipt_make(f->ctx, ids[0], f->hanako, "en", NOW, &jws, NULL),
+	/* a withdrawal has its own receipt, in the same format, saying withdrawn */
+	assert_int_equal(cid_receipt_make(f->ctx, wid[0], f->hanako, "en", NOW + 20, &jws, &w),
 			 CID_OK);
+	v = verify(f, jws);
+	assert_true(json_equal(v, w));
+	json_decref(v);
+	assert_string_equal(str(w, "consent_state"), "withdrawn");
+	assert_string_equal(str(w, "consentReceiptID"), wid[0]);
+	assert_int_equal(json_integer_value(json_object_get(w, "consentTimestamp")), NOW + 10);
+	assert_string_equal(str(w, "collectionMethod"), "cli:withdraw");
+	assert_true(json_is_null(json_object_get(w, "expires_at")));
+	wp = json_array_get(
+	    json_object_get(json_array_get(json_object_get(w, "services"), 0), "purposes"), 0);
+	assert_string_equal(
+	    json_string_value(json_array_get(json_object_get(wp, "piiCategory"), 0)), "given_name");
+	assert_non_null(strstr(str(wp, "termination"), "Withdrawn"));
+	check_audit_proof(f, json_object_get(w, "audit"), "consent.withdrawn", wid[0]);
+	json_decref(w);
+	free(jws);
+	jws = NULL;
+	/* the operator's form finds it too */
+	assert_int_equal(cid_receipt_make(f->ctx, wid[0], NULL, "en", NOW, &jws, NULL), CID_OK);
+	free(jws);
+	jws = NULL;
+	/* the grant, withdrawn since, still has its receipt: it attests what was given */
+	assert_int_equal(cid_receipt_make(f->ctx, ids[0], f->hanako, "en", NOW, &jws, &w), CID_OK);
+	assert_string_equal(str(w, "consent_state"), "granted");
+	json_decref(w);
 	free(jws);
 	free_ids(ids, 2);
 	free_ids(wid, 1);
@@ -459,8 +626,8 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_a_changed_purpose_text_is_flagged, setup,
 					    teardown),
-	    cmocka_unit_test_setup_teardown(test_refusals_and_withdrawals_have_no_receipt, setup,
-					    teardown),
+	    cmocka_unit_test_setup_teardown(test_refusals_have_no_receipt_withdrawals_have_theirs,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unknown_foreign_and_malformed_ids_are_refused,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_a_paper_grant_is_one_receipt_of_its_attributes,
@@ -468,6 +635,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_no_receipt_once_the_service_is_unregistered, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_no_receipt_without_a_controller, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_receipt_carries_its_log_entry_and_proof, setup,
+					    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,251 @@
+/*
+ * Tests of consent_sweep: with a fixed clock, a grant that expired gets one
+ * consent.expired entry from the sweeper, with no release; a grant not yet
+ * expired, a refusal, a withdrawal or a grant renewed in time gets none; a
+ * second sweep, or a sweep after a release logged the expiry, writes
+ * nothing; a run writes at most max and counts the rest.
+ */
+#include "audit.h"
+#include "audit_release.h"
+#include "consent.h"
+#include "consent_sweep.h"
+#include "support.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define NOW    1800000000
+#define DAY    86400
+#define ISS    "https://id.example"
+#define HANAKO "0a1b2c3d-0000-4000-8000-000000000001"
+#define TARO   "0a1b2c3d-0000-4000-8000-000000000002"
+
+struct fixture {
+	char dir[256];
+	struct cid_store *s;
+	struct cid_audit *log;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->s = cid_test_store_open(f->dir);
+	assert_int_equal(cid_audit_issuer_record(f->s, ISS, NULL), CID_OK);
+	assert_int_equal(cid_audit_open(f->s, true, &f->log), CID_OK);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	cid_audit_close(f->log);
+	cid_test_store_close(f->s, f->dir);
+	free(f);
+	return 0;
+}
+
+/* Records one change of account's (childcare, fees) at now; returns its id (caller frees). */
+static char *record1(struct fixture *f, const char *account, const char *attribute,
+		     enum cid_consent_state state, int64_t expires_at, int64_t now)
+{
+	struct cid_consent_context ctx = {
+	    .account_id = account,
+	    .service = "childcare",
+	    .purpose = "fees",
+	    .policy_version = "v1",
+	    .purpose_digest = "dg1",
+	    .method = CID_CONSENT_METHOD_SCREEN,
+	    .now = now,
+	};
+	struct cid_consent_change c = {attribute, state, expires_at};
+	char *id = NULL;
+
+	assert_int_equal(cid_consent_record(f->s, &ctx, &c, 1, &id), CID_OK);
+	return id;
+}
+
+/* Entries in the log. */
+static uint64_t log_size(struct fixture *f)
+{
+	struct cid_txn *txn = NULL;
+	uint64_t size = 0;
+	char hash[CID_AUDIT_HASH_HEX];
+
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_audit_head(txn, &size, hash), CID_OK);
+	cid_store_read_end(txn);
+	return size;
+}
+
+/* Entry seq, parsed (caller frees). */
+static json_t *entry(struct fixture *f, uint64_t seq)
+{
+	struct cid_txn *txn = NULL;
+	json_t *e = NULL;
+
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_audit_get(txn, seq, &e), CID_OK);
+	cid_store_read_end(txn);
+	return e;
+}
+
+static void sweep(struct fixture *f, int64_t now, size_t max, size_t written, size_t left)
+{
+	struct cid_consent_sweep done = {0};
+
+	assert_int_equal(cid_consent_sweep(f->s, f->log, now, max, &done), CID_OK);
+	assert_int_equal(done.written, written);
+	assert_int_equal(done.left, left);
+}
+
+/* Only the latest record of an attribute counts, and only a grant past its expiry. */
+static void test_sweep_expired_once(void **state)
+{
+	struct fixture *f = *state;
+	char *email = record1(f, HANAKO, "email", CID_CONSENT_GRANTED, NOW + DAY, NOW);
+	char *ids[5] = {
+	    record1(f, HANAKO, "birthdate", CID_CONSENT_GRANTED, 0, NOW),
+	    record1(f, HANAKO, "address", CID_CONSENT_REFUSED, 0, NOW),
+	    record1(f, HANAKO, "phone_number", CID_CONSENT_GRANTED, NOW + DAY, NOW),
+	    record1(f, HANAKO, "phone_number", CID_CONSENT_WITHDRAWN, 0, NOW + 60),
+	    record1(f, HANAKO, "gender", CID_CONSENT_GRANTED, NOW + DAY, NOW),
+	};
+	char *renewed = record1(f, HANAKO, "gender", CID_CONSENT_GRANTED, NOW + 9 * DAY, NOW + 120);
+	uint64_t before = log_size(f);
+	json_t *e;
+
+	sweep(f, NOW + DAY - 1, 16, 0, 0); /* nothing has expired yet */
+	assert_int_equal(log_size(f), before);
+	sweep(f, NOW + DAY, 16, 1, 0); /* the email grant expires at that second */
+	assert_int_equal(log_size(f), before + 1);
+	e = entry(f, before);
+	assert_string_equal(cid_json_str(e, "type"), "consent.expired");
+	assert_string_equal(cid_json_str(e, "actor"), "system");
+	assert_string_equal(cid_json_str(e, "citizen"), HANAKO);
+	assert_string_equal(cid_json_str(e, "service"), "childcare");
+	assert_string_equal(cid_json_str(e, "purpose"), "fees");
+	assert_string_equal(cid_json_str(e, "basis"), "consent");
+	assert_string_equal(cid_json_str(e, "policy_version"), "v1");
+	assert_string_equal(cid_json_str(e, "purpose_digest"), "dg1");
+	assert_string_equal(cid_json_str(e, "time"), "2027-01-16T08:00:00Z");
+	assert_string_equal(cid_json_str(e, "expires_at"), "2027-01-16T08:00:00Z");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(e, "attributes"), 0)),
+			    "email");
+	assert_int_equal(json_array_size(json_object_get(e, "attributes")), 1);
+	assert_string_equal(
+	    json_string_value(json_array_get(json_object_get(e, "consent_records"), 0)), email);
+	json_decref(e);
+	/* again, and a week later: the one entry stays the only one */
+	sweep(f, NOW + DAY, 16, 0, 0);
+	sweep(f, NOW + 7 * DAY, 16, 0, 0);
+	assert_int_equal(log_size(f), before + 1);
+	/* the renewed gender grant expires in its turn, once */
+	sweep(f, NOW + 9 * DAY, 16, 1, 0);
+	sweep(f, NOW + 30 * DAY, 16, 0, 0);
+	assert_int_equal(log_size(f), before + 2);
+	e = entry(f, before + 1);
+	assert_string_equal(
+	    json_string_value(json_array_get(json_object_get(e, "consent_records"), 0)), renewed);
+	json_decref(e);
+	free(email);
+	free(renewed);
+	for (size_t i = 0; i < 5; i++)
+		free(ids[i]);
+}
+
+/* A release that met the expiry first leaves the sweeper nothing to write, and the reverse. */
+static void test_sweep_after_release(void **state)
+{
+	struct fixture *f = *state;
+	char *id = record1(f, TARO, "email", CID_CONSENT_GRANTED, NOW + DAY, NOW);
+	char *late = record1(f, TARO, "birthdate", CID_CONSENT_GRANTED, NOW + 2 * DAY, NOW);
+	struct cid_decision expired = {.permit = false,
+				       .reason = CID_REASON_EXPIRED,
+				       .rule = "childcare.policy:10",
+				       .basis = CID_BASIS_CONSENT,
+				       .policy_version = "v1"};
+	struct cid_release_decision d[1] = {{"email", "fees", expired, "dg1"}};
+	struct cid_release_event ev = {
+	    .service = "childcare",
+	    .account_id = TARO,
+	    .target = CID_RELEASE_USERINFO,
+	    .level = 1,
+	    .now = NOW + DAY,
+	    .request_id = "req-1",
+	    .grant_id = "grant-1",
+	    .decisions = d,
+	    .n_decisions = 1,
+	};
+	struct cid_audit_range r = {0};
+	uint64_t before;
+
+	d[0].decision.consent_id = id;
+	assert_int_equal(cid_audit_release_hook(f->log, &ev, &r), CID_OK);
+	assert_int_equal(r.count, 2); /* consent.expired, release.deny */
+	before = log_size(f);
+	sweep(f, NOW + DAY + 1, 16, 0, 0);
+	assert_int_equal(log_size(f), before);
+	/* the sweeper first: the release's own consent.expired is then not written */
+	sweep(f, NOW + 2 * DAY, 16, 1, 0);
+	d[0].attribute = "birthdate";
+	d[0].decision.consent_id = late;
+	ev.now = NOW + 2 * DAY + 1;
+	assert_int_equal(cid_audit_release_hook(f->log, &ev, &r), CID_OK);
+	assert_int_equal(r.count, 1); /* release.deny only */
+	free(id);
+	free(late);
+}
+
+/* A run writes at most max entries and counts what is left for the next. */
+static void test_sweep_bounded(void **state)
+{
+	struct fixture *f = *state;
+	const char *attrs[5] = {"email", "birthdate", "address", "phone_number", "gender"};
+	char *ids[5];
+	uint64_t before;
+	struct cid_consent_sweep done;
+
+	for (size_t i = 0; i < 5; i++)
+		ids[i] = record1(f, HANAKO, attrs[i], CID_CONSENT_GRANTED, NOW + DAY, NOW);
+	before = log_size(f);
+	sweep(f, NOW + DAY, 2, 2, 3);
+	sweep(f, NOW + DAY, 2, 2, 1);
+	sweep(f, NOW + DAY, 2, 1, 0);
+	sweep(f, NOW + DAY, 2, 0, 0);
+	assert_int_equal(log_size(f), before + 5);
+	assert_int_equal(cid_consent_sweep(f->s, f->log, NOW + DAY, 0, &done), CID_ERR_INVALID);
+	assert_int_equal(cid_consent_sweep(f->s, NULL, NOW + DAY, 1, &done), CID_ERR_INVALID);
+	for (size_t i = 0; i < 5; i++)
+		free(ids[i]);
+}
+
+/* An empty store: nothing to sweep. */
+static void test_sweep_empty(void **state)
+{
+	struct fixture *f = *state;
+
+	sweep(f, NOW, 1, 0, 0);
+	assert_int_equal(log_size(f), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_sweep_expired_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sweep_after_release, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sweep_bounded, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sweep_empty, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
