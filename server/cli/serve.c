@@ -14,7 +14,9 @@
  * its tree built here too, a bounded batch between two looks at the
  * signals, while requests are served. Expired failed-login counters are
  * swept every CID_THROTTLE_SWEEP seconds (throttle.h). A worker thread sends
- * the back-channel logout notices (logout_notify.h).
+ * the back-channel logout notices (logout_notify.h). SIGUSR1, and the stop,
+ * print how the audit log's group commit grouped since the last such print
+ * (audit.h, struct cid_audit_stats) on stderr: what the benchmark reports.
  */
 #include "cli.h"
 
@@ -60,7 +62,9 @@ static const char serve_help[] =
     "\n"
     "Flags override the file. On start civicid prints the issuer and the bound port.\n"
     "Signals: SIGTERM/SIGINT stop; SIGHUP reloads the signing keys and the policies\n"
-    "(so does `civicid policy reload`); a bad policy file leaves the old ones in force.\n";
+    "(so does `civicid policy reload`); a bad policy file leaves the old ones in force.\n"
+    "SIGUSR1 prints the audit log's group-commit counters since the last print to stderr\n"
+    "(\"civicid: audit group commit: ...\"); so does the stop.\n";
 
 /* Applies one flag as the config key it stands for. */
 static int set_flag(struct cid_config *cfg, const char *key, const char *value)
@@ -220,6 +224,17 @@ static void sweep(struct cid_ctx *ctx)
 		fprintf(stderr, "civicid: sweeping login counters failed: %s\n", cid_strerror(rc));
 }
 
+/* Prints the audit log's group-commit counters since the last print, and restarts them. */
+static void audit_stats(struct cid_ctx *ctx)
+{
+	struct cid_audit_stats st;
+	char line[1024];
+
+	cid_audit_stats_take(cid_ctx_audit_log(ctx), &st);
+	if (cid_audit_stats_format(&st, line, sizeof(line)) == CID_OK)
+		fprintf(stderr, "civicid: audit group commit: %s\n", line);
+}
+
 /*
  * Waits for a stop signal, refreshing keys and policies every few seconds and
  * on SIGHUP; builds a lagging audit tree batch by batch in between.
@@ -239,6 +254,8 @@ static void run(struct cid_ctx *ctx, const sigset_t *set, const struct cid_audit
 
 		if (sig == SIGINT || sig == SIGTERM)
 			return;
+		if (sig == SIGUSR1)
+			audit_stats(ctx);
 		if (lagging)
 			lagging = build_tree(ctx, false);
 		if ((int64_t)time(NULL) >= next_checkpoint) {
@@ -350,6 +367,7 @@ int cid_cli_serve(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	bound_heap();
@@ -383,6 +401,7 @@ int cid_cli_serve(int argc, char **argv)
 	fflush(stdout);
 	run(ctx, &set, ws);
 	fprintf(stderr, "civicid: stopping\n");
+	audit_stats(ctx);
 	status = 0;
 out:
 	cid_http_stop(http);
