@@ -17,6 +17,10 @@
  * the back-channel logout notices (logout_notify.h). SIGUSR1, and the stop,
  * print how the audit log's group commit grouped since the last such print
  * (audit.h, struct cid_audit_stats) on stderr: what the benchmark reports.
+ * A store that LMDB has given up on (cid_store_broken: a commit failed
+ * writing its meta page) fails every transaction until reopened, so the
+ * server stops, with status 1, within a tick of noticing: a supervisor's
+ * restart reopens it at its last durable commit.
  */
 #include "cli.h"
 
@@ -237,9 +241,10 @@ static void audit_stats(struct cid_ctx *ctx)
 
 /*
  * Waits for a stop signal, refreshing keys and policies every few seconds and
- * on SIGHUP; builds a lagging audit tree batch by batch in between.
+ * on SIGHUP; builds a lagging audit tree batch by batch in between. False
+ * when it stopped for a broken store rather than a signal.
  */
-static void run(struct cid_ctx *ctx, const sigset_t *set, const struct cid_audit_witnesses *ws)
+static bool run(struct cid_ctx *ctx, const sigset_t *set, const struct cid_audit_witnesses *ws)
 {
 	const struct timespec tick = {.tv_sec = 5, .tv_nsec = 0};
 	const struct timespec none = {.tv_sec = 0, .tv_nsec = 0};
@@ -253,7 +258,13 @@ static void run(struct cid_ctx *ctx, const sigset_t *set, const struct cid_audit
 		enum cid_err rc;
 
 		if (sig == SIGINT || sig == SIGTERM)
-			return;
+			return true;
+		if (cid_store_broken(cid_ctx_store(ctx))) {
+			fprintf(stderr, "civicid: the store failed a commit beyond repair (LMDB "
+					"panic): stopping; a restart reopens it at its last "
+					"durable commit\n");
+			return false;
+		}
 		if (sig == SIGUSR1)
 			audit_stats(ctx);
 		if (lagging)
@@ -399,10 +410,9 @@ int cid_cli_serve(int argc, char **argv)
 		cid_policyref_put(r);
 	}
 	fflush(stdout);
-	run(ctx, &set, ws);
+	status = run(ctx, &set, ws) ? 0 : 1;
 	fprintf(stderr, "civicid: stopping\n");
 	audit_stats(ctx);
-	status = 0;
 out:
 	cid_http_stop(http);
 	cid_logout_worker_stop(logout);

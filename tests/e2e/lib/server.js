@@ -158,7 +158,7 @@ export function freePort() {
 /**
  * Starts `civicid serve` on a free loopback port with the issuer
  * http://127.0.0.1:PORT and waits for its "listening" line.
- * Returns {issuer, port, stop(), crash()}; stop() sends SIGTERM, waits for the
+ * Returns {issuer, port, stop(), crash(), exited()}; stop() sends SIGTERM, waits for the
  * exit and throws if the exit status is not 0 or the sanitizers reported
  * anything; crash() kills it with SIGKILL. port: this port instead of a free one
  * (to restart a server under the same issuer). env: variables added to the
@@ -226,6 +226,11 @@ function startOnce(store, port, { configFile, startTimeoutMs, env }) {
         port,
         url: (path) => new URL(path, issuer),
         output: () => ({ stdout, stderr }),
+        /** Waits for the server to exit by itself: {code, signal}. */
+        exited() {
+          stopped = exited;
+          return exited;
+        },
         /** Kills the server with SIGKILL (a crash) and waits until it is gone. */
         async crash() {
           stopped = exited;
