@@ -215,6 +215,7 @@ test('a failed meta-page write: LMDB gives up, no attribute leaves, the server s
   run.on = false;
   await Promise.all(load);
   const { stderr } = server.output();
+  if (!exit) await server.crash(); // it did not stop: end it before failing
   server = null;
   assert.ok(exit, `the server stopped by itself after the panic:\n${stderr}`);
   assert.equal(exit.code, 1, `exit status 1: ${JSON.stringify(exit)}\n${stderr}`);
