@@ -60,7 +60,7 @@ struct cid_audit {
 	pthread_cond_t cond;
 	bool leading; /* a leader is writing a batch */
 	struct waiter *queue, **tail;
-	struct cid_audit_stats stats; /* under lock; seconds unused (since says) */
+	struct cid_audit_stats stats; /* under lock; its seconds are not kept: since is */
 	struct timespec since;	      /* when stats were last taken */
 };
 
@@ -495,6 +495,8 @@ enum cid_err cid_audit_stats_format(const struct cid_audit_stats *st, char *out,
 		used += (size_t)n;
 	}
 out:
+	if (rc != CID_OK && size > 0)
+		out[0] = '\0'; /* no partial line */
 	return rc;
 }
 

@@ -212,7 +212,7 @@ void cid_audit_stats_take(struct cid_audit *log, struct cid_audit_stats *out);
  * appends_per_commit, max_appends, entries_per_commit, max_entries,
  * commit_ms (mean time in a write transaction, its fsyncs included), groups
  * (the histogram, "1:N,2-3:N,...,128+:N"). Errors: CID_ERR_INVALID (out
- * shorter than the line; 1024 bytes are always enough).
+ * shorter than the line, which then holds ""; 1024 bytes are always enough).
  */
 CID_MUST_CHECK enum cid_err cid_audit_stats_format(const struct cid_audit_stats *st, char *out,
 						   size_t size);

@@ -966,7 +966,9 @@ static void test_stats_take_restarts_and_formats(void **state)
 		  "max_entries=10 commit_ms=5.00 "
 		  "groups=1:1,2-3:0,4-7:2,8-15:1,16-31:0,32-63:0,64-127:0,128+:0");
 	assert_int_equal(cid_audit_stats_format(&fixed, line, 40), CID_ERR_INVALID);
+	assert_string_equal(line, "");
 	assert_int_equal(cid_audit_stats_format(&fixed, line, 200), CID_ERR_INVALID);
+	assert_string_equal(line, "");
 }
 
 /* ---- append in the caller's transaction ---- */
