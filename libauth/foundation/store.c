@@ -108,7 +108,22 @@ struct cid_store {
 	pthread_mutex_t commit_lock;
 	/* Parsed records per database (cid_store_memo), made on first use. */
 	_Atomic(struct cid_memo *) memos[CID_DB_COUNT];
+	/* LMDB answered MDB_PANIC: a commit failed writing its meta page (cid_store_broken). */
+	atomic_bool broken;
 };
+
+/* Notes MDB_PANIC in mrc; returns mrc. */
+static int panic_noted(struct cid_store *s, int mrc)
+{
+	if (mrc == MDB_PANIC)
+		atomic_store(&s->broken, true);
+	return mrc;
+}
+
+bool cid_store_broken(const struct cid_store *s)
+{
+	return atomic_load(&s->broken);
+}
 
 static MDB_val mval(struct cid_str s)
 {
@@ -281,6 +296,7 @@ enum cid_err cid_store_open(const char *dir, struct cid_store **out)
 		return CID_ERR_NOMEM;
 	atomic_init(&s->commits_begun, 0);
 	atomic_init(&s->commits_done, 0);
+	atomic_init(&s->broken, false);
 	for (size_t i = 0; i < CID_DB_COUNT; i++)
 		atomic_init(&s->memos[i], NULL);
 	if (pthread_rwlock_init(&s->resize, NULL) != 0) {
@@ -384,11 +400,11 @@ enum cid_err cid_store_read_begin(struct cid_store *s, struct cid_txn **out)
 		}
 		done = atomic_load(&s->commits_done);
 		if (t->txn == NULL) {
-			mrc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t->txn);
+			mrc = panic_noted(s, mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t->txn));
 			if (mrc != 0)
 				t->txn = NULL;
 		} else {
-			mrc = mdb_txn_renew(t->txn);
+			mrc = panic_noted(s, mdb_txn_renew(t->txn));
 			if (mrc != 0) {
 				mdb_txn_abort(t->txn);
 				t->txn = NULL;
@@ -436,7 +452,7 @@ enum cid_err cid_store_update(struct cid_store *s,
 		if (pthread_rwlock_rdlock(&s->resize) != 0)
 			return CID_ERR_STORE;
 		seen = map_size_locked(s);
-		mrc = mdb_txn_begin(s->env, NULL, 0, &t.txn);
+		mrc = panic_noted(s, mdb_txn_begin(s->env, NULL, 0, &t.txn));
 		if (mrc != 0) {
 			pthread_rwlock_unlock(&s->resize);
 			if (mrc != MDB_MAP_RESIZED)

@@ -80,6 +80,15 @@ CID_MUST_CHECK enum cid_err cid_store_open(const char *dir, struct cid_store **o
 void cid_store_close(struct cid_store *s);
 
 /*
+ * True once LMDB refused a transaction with MDB_PANIC: a commit failed while
+ * writing its meta page (after its data was synced), and LMDB then fails
+ * every transaction of this environment, reads included, until it is closed
+ * and opened again. The store on disk is at its last durable commit. The
+ * server stops when it sees this (a restart reopens the store). Thread-safe.
+ */
+bool cid_store_broken(const struct cid_store *s);
+
+/*
  * Begins (or renews) this thread's read transaction; end it with
  * cid_store_read_end() on the same thread before beginning another.
  * Errors: CID_ERR_STORE, CID_ERR_NOMEM (a thread's first transaction

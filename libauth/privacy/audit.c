@@ -20,7 +20,11 @@
  * becomes the leader, which takes the whole queue and writes it in one
  * durable transaction, or sleeps until a leader has written its entries. A
  * waiter that finds its entries unwritten and no leader running leads the
- * next round itself, so nothing waits for a thread that is gone.
+ * next round itself, so nothing waits for a thread that is gone. A waiter is
+ * marked done only after the commit returned, with the commit's result: no
+ * appender learns "written" before its entries are durable, and when the
+ * commit fails (a failed fsync) every appender of that group gets the error.
+ * The counters of struct cid_audit_stats are kept under the same lock.
  */
 #include "audit.h"
 
@@ -56,6 +60,8 @@ struct cid_audit {
 	pthread_cond_t cond;
 	bool leading; /* a leader is writing a batch */
 	struct waiter *queue, **tail;
+	struct cid_audit_stats stats; /* under lock; its seconds are not kept: since is */
+	struct timespec since;	      /* when stats were last taken */
 };
 
 /* ---- canonical bytes and hashes ---- */
@@ -353,6 +359,7 @@ enum cid_err cid_audit_open(struct cid_store *s, bool group, struct cid_audit **
 	log->group = group;
 	log->tail = &log->queue;
 	atomic_init(&log->commits, 0);
+	(void)clock_gettime(CLOCK_MONOTONIC, &log->since);
 	*out = log;
 	return CID_OK;
 }
@@ -376,6 +383,123 @@ struct cid_store *audit_store(const struct cid_audit *log)
 	return log->store;
 }
 
+static uint64_t elapsed_ns(const struct timespec *from, const struct timespec *to)
+{
+	int64_t ns = ((int64_t)to->tv_sec - (int64_t)from->tv_sec) * 1000000000LL +
+		     ((int64_t)to->tv_nsec - (int64_t)from->tv_nsec);
+
+	return ns > 0 ? (uint64_t)ns : 0;
+}
+
+/* The histogram bucket of a commit that carried appends calls: floor(log2). */
+static size_t group_bucket(uint64_t appends)
+{
+	size_t b = 0;
+
+	while (appends > 1 && b + 1 < CID_AUDIT_GROUP_BUCKETS) {
+		appends >>= 1;
+		b++;
+	}
+	return b;
+}
+
+/* Counts one commit of the calls in list (log->lock held). */
+static void stats_count(struct cid_audit *log, const struct waiter *list, enum cid_err rc,
+			uint64_t ns)
+{
+	struct cid_audit_stats *st = &log->stats;
+	uint64_t appends = 0;
+	uint64_t entries = 0;
+
+	for (const struct waiter *w = list; w != NULL; w = w->next) {
+		appends++;
+		entries += rc == CID_OK ? w->written : 0;
+	}
+	st->commit_ns += ns;
+	if (rc != CID_OK) {
+		st->failed++;
+		st->failed_appends += appends;
+		return;
+	}
+	st->commits++;
+	st->appends += appends;
+	st->entries += entries;
+	st->max_appends = appends > st->max_appends ? appends : st->max_appends;
+	st->max_entries = entries > st->max_entries ? entries : st->max_entries;
+	st->groups[group_bucket(appends)]++;
+}
+
+/* Writes the waiters of list in one transaction, counting it. */
+static enum cid_err commit_batch(struct cid_audit *log, struct waiter *list)
+{
+	struct timespec t0;
+	struct timespec t1;
+	enum cid_err rc;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = cid_store_update(log->store, chain_write_cb, list);
+	(void)clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (rc == CID_OK)
+		atomic_fetch_add(&log->commits, 1);
+	pthread_mutex_lock(&log->lock);
+	stats_count(log, list, rc, elapsed_ns(&t0, &t1));
+	pthread_mutex_unlock(&log->lock);
+	return rc;
+}
+
+void cid_audit_stats_take(struct cid_audit *log, struct cid_audit_stats *out)
+{
+	struct timespec now;
+
+	pthread_mutex_lock(&log->lock);
+	(void)clock_gettime(CLOCK_MONOTONIC, &now);
+	*out = log->stats;
+	out->seconds = (double)elapsed_ns(&log->since, &now) / 1e9;
+	memset(&log->stats, 0, sizeof(log->stats));
+	log->since = now;
+	pthread_mutex_unlock(&log->lock);
+}
+
+enum cid_err cid_audit_stats_format(const struct cid_audit_stats *st, char *out, size_t size)
+{
+	enum cid_err rc = CID_OK;
+	double secs = st->seconds > 0 ? st->seconds : 1;
+	double per = st->commits > 0 ? (double)st->commits : 1;
+	uint64_t all = st->commits + st->failed;
+	size_t used;
+	int n;
+
+	n = snprintf(out, size,
+		     "seconds=%.1f commits=%" PRIu64 " commits_per_s=%.1f failed=%" PRIu64
+		     " failed_appends=%" PRIu64 " appends=%" PRIu64 " entries=%" PRIu64
+		     " appends_per_commit=%.1f max_appends=%" PRIu64 " entries_per_commit=%.1f"
+		     " max_entries=%" PRIu64 " commit_ms=%.2f groups=",
+		     st->seconds, st->commits, (double)st->commits / secs, st->failed,
+		     st->failed_appends, st->appends, st->entries, (double)st->appends / per,
+		     st->max_appends, (double)st->entries / per, st->max_entries,
+		     all > 0 ? (double)st->commit_ns / 1e6 / (double)all : 0.0);
+	CID_ENSURE(n >= 0 && (size_t)n < size, CID_ERR_INVALID);
+	used = (size_t)n;
+	for (size_t b = 0; b < CID_AUDIT_GROUP_BUCKETS; b++) {
+		uint64_t lo = (uint64_t)1 << b;
+
+		if (b + 1 == CID_AUDIT_GROUP_BUCKETS)
+			n = snprintf(out + used, size - used, "%s%" PRIu64 "+:%" PRIu64,
+				     b > 0 ? "," : "", lo, st->groups[b]);
+		else if (lo == 1)
+			n = snprintf(out + used, size - used, "1:%" PRIu64, st->groups[b]);
+		else
+			n = snprintf(out + used, size - used, ",%" PRIu64 "-%" PRIu64 ":%" PRIu64,
+				     lo, 2 * lo - 1, st->groups[b]);
+		CID_ENSURE(n >= 0 && (size_t)n < size - used, CID_ERR_INVALID);
+		used += (size_t)n;
+	}
+out:
+	if (rc != CID_OK && size > 0)
+		out[0] = '\0'; /* no partial line */
+	return rc;
+}
+
 /* Writes w (with everything queued) and returns when w is done. */
 static void group_commit(struct cid_audit *log, struct waiter *w)
 {
@@ -397,9 +521,7 @@ static void group_commit(struct cid_audit *log, struct waiter *w)
 		log->leading = true;
 		pthread_mutex_unlock(&log->lock);
 
-		rc = cid_store_update(log->store, chain_write_cb, batch);
-		if (rc == CID_OK)
-			atomic_fetch_add(&log->commits, 1);
+		rc = commit_batch(log, batch);
 
 		pthread_mutex_lock(&log->lock);
 		for (struct waiter *b = batch, *next; b != NULL; b = next) {
@@ -428,9 +550,7 @@ enum cid_err audit_append(struct cid_audit *log, json_t *const *entries, const c
 		group_commit(log, &w);
 		rc = w.rc;
 	} else {
-		rc = cid_store_update(log->store, chain_write_cb, &w);
-		if (rc == CID_OK)
-			atomic_fetch_add(&log->commits, 1);
+		rc = commit_batch(log, &w);
 	}
 	CID_TRY(rc);
 	if (first != NULL)

@@ -193,6 +193,45 @@ void cid_audit_close(struct cid_audit *log);
 /* Number of write transactions the log has committed (for tests and the benchmark). */
 uint64_t cid_audit_commits(const struct cid_audit *log);
 
+/* Buckets of struct cid_audit_stats.groups: 1, 2-3, 4-7, ..., 128 and more. */
+#define CID_AUDIT_GROUP_BUCKETS 8
+
+/*
+ * How group commit groups, counted by cid_audit_append (not by
+ * cid_audit_append_txn, whose commit is its caller's). Each commit is one
+ * LMDB write transaction made durable: an fdatasync of the data pages, then
+ * a synchronous write of the meta page.
+ */
+struct cid_audit_stats {
+	double seconds;		 /* the span counted: since the last take, or open */
+	uint64_t commits;	 /* durable commits of appends */
+	uint64_t failed;	 /* commits that failed (each of their appends got the error) */
+	uint64_t failed_appends; /* the appends of those */
+	uint64_t appends;	 /* cid_audit_append calls the commits carried */
+	uint64_t entries;	 /* entries they wrote */
+	uint64_t max_appends;	 /* the most calls one commit carried */
+	uint64_t max_entries;	 /* the most entries one commit wrote */
+	uint64_t commit_ns;	 /* time in the write transactions, committed or failed */
+	uint64_t groups[CID_AUDIT_GROUP_BUCKETS]; /* commits by calls carried: [b] 2^b..2^(b+1)-1 */
+};
+
+/*
+ * Copies the counters into *out and starts counting anew (so two takes
+ * around a benchmark run give that run's figures). Thread-safe.
+ */
+void cid_audit_stats_take(struct cid_audit *log, struct cid_audit_stats *out);
+
+/*
+ * Formats *st as one line of name=value words (no newline): seconds, commits,
+ * commits_per_s, failed, failed_appends, appends, entries,
+ * appends_per_commit, max_appends, entries_per_commit, max_entries,
+ * commit_ms (mean time in a write transaction, its fsyncs included), groups
+ * (the histogram, "1:N,2-3:N,...,128+:N"). Errors: CID_ERR_INVALID (out
+ * shorter than the line, which then holds ""; 1024 bytes are always enough).
+ */
+CID_MUST_CHECK enum cid_err cid_audit_stats_format(const struct cid_audit_stats *st, char *out,
+						   size_t size);
+
 /* Consecutive entries of the log: seqs first..last (count 0: none). */
 struct cid_audit_range {
 	uint64_t first, last;

@@ -16,8 +16,14 @@
  * swept every CID_THROTTLE_SWEEP seconds (throttle.h), and with them the
  * consents that expired since get their consent.expired entry
  * (consent_sweep.h; at most CID_CONSENT_SWEEP_MAX a run, the rest at the
- * next), once at start too. A worker thread sends
- * the back-channel logout notices (logout_notify.h).
+ * next), once at start too. A worker thread sends the back-channel logout
+ * notices (logout_notify.h). SIGUSR1, and the stop, print how the audit
+ * log's group commit grouped since the last such print (audit.h, struct
+ * cid_audit_stats) on stderr: what the benchmark reports. A store that LMDB
+ * has given up on (cid_store_broken: a commit failed writing its meta page)
+ * fails every transaction until reopened, so the server stops, with status
+ * 1, within a tick of noticing: a supervisor's restart reopens it at its
+ * last durable commit.
  */
 #include "cli.h"
 
@@ -64,7 +70,9 @@ static const char serve_help[] =
     "\n"
     "Flags override the file. On start civicid prints the issuer and the bound port.\n"
     "Signals: SIGTERM/SIGINT stop; SIGHUP reloads the signing keys and the policies\n"
-    "(so does `civicid policy reload`); a bad policy file leaves the old ones in force.\n";
+    "(so does `civicid policy reload`); a bad policy file leaves the old ones in force.\n"
+    "SIGUSR1 prints the audit log's group-commit counters since the last print to stderr\n"
+    "(\"civicid: audit group commit: ...\"); so does the stop.\n";
 
 /* Applies one flag as the config key it stands for. */
 static int set_flag(struct cid_config *cfg, const char *key, const char *value)
@@ -232,11 +240,23 @@ static void sweep(struct cid_ctx *ctx)
 		fprintf(stderr, "civicid: logging expired consents failed: %s\n", cid_strerror(rc));
 }
 
+/* Prints the audit log's group-commit counters since the last print, and restarts them. */
+static void audit_stats(struct cid_ctx *ctx)
+{
+	struct cid_audit_stats st;
+	char line[1024];
+
+	cid_audit_stats_take(cid_ctx_audit_log(ctx), &st);
+	if (cid_audit_stats_format(&st, line, sizeof(line)) == CID_OK)
+		fprintf(stderr, "civicid: audit group commit: %s\n", line);
+}
+
 /*
  * Waits for a stop signal, refreshing keys and policies every few seconds and
- * on SIGHUP; builds a lagging audit tree batch by batch in between.
+ * on SIGHUP; builds a lagging audit tree batch by batch in between. False
+ * when it stopped for a broken store rather than a signal.
  */
-static void run(struct cid_ctx *ctx, const sigset_t *set, const struct cid_audit_witnesses *ws)
+static bool run(struct cid_ctx *ctx, const sigset_t *set, const struct cid_audit_witnesses *ws)
 {
 	const struct timespec tick = {.tv_sec = 5, .tv_nsec = 0};
 	const struct timespec none = {.tv_sec = 0, .tv_nsec = 0};
@@ -250,7 +270,15 @@ static void run(struct cid_ctx *ctx, const sigset_t *set, const struct cid_audit
 		enum cid_err rc;
 
 		if (sig == SIGINT || sig == SIGTERM)
-			return;
+			return true;
+		if (cid_store_broken(cid_ctx_store(ctx))) {
+			fprintf(stderr, "civicid: the store failed a commit beyond repair (LMDB "
+					"panic): stopping; a restart reopens it at its last "
+					"durable commit\n");
+			return false;
+		}
+		if (sig == SIGUSR1)
+			audit_stats(ctx);
 		if (lagging)
 			lagging = build_tree(ctx, false);
 		if ((int64_t)time(NULL) >= next_checkpoint) {
@@ -362,6 +390,7 @@ int cid_cli_serve(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	bound_heap();
@@ -393,9 +422,9 @@ int cid_cli_serve(int argc, char **argv)
 		cid_policyref_put(r);
 	}
 	fflush(stdout);
-	run(ctx, &set, ws);
+	status = run(ctx, &set, ws) ? 0 : 1;
 	fprintf(stderr, "civicid: stopping\n");
-	status = 0;
+	audit_stats(ctx);
 out:
 	cid_http_stop(http);
 	cid_logout_worker_stop(logout);

@@ -7,6 +7,13 @@
  * The login POST costs one argon2id hash (tens of ms), which would stall every
  * connection of its polling thread, so it is handed to a small pool of login
  * workers while the connection is suspended, and resumed when they are done.
+ * So is a request that waits for a durable audit commit (userinfo): MHD gives
+ * one polling thread up to max_connections/threads connections, so a handler
+ * that blocked there for the fsync would stall them all, and wrk's 32
+ * connections, landing on two or three threads, put at most three requests in
+ * a group commit. On the commit workers (CID_HTTP_COMMIT_WORKERS) every
+ * waiting request joins the next commit while its polling thread serves the
+ * others.
  * The guard (guard.h) bounds what MHD does not: how long a request may take
  * to arrive, and who gives way when connections near the limit.
  */
@@ -16,6 +23,7 @@
 #include "buf.h"
 #include "frame.h"
 #include "guard.h"
+#include "oidc.h"
 #include "reply.h"
 #include "route.h"
 
@@ -29,17 +37,24 @@
 #include <sys/resource.h>
 #include <time.h>
 
+/* Worker threads answering suspended connections, in the order queued. */
+struct pool {
+	struct cid_http *h;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct conn *head, *tail; /* jobs waiting for a worker */
+	bool stopping;		  /* set once: no job is queued after it */
+	pthread_t *workers;
+	unsigned n_workers;
+};
+
 struct cid_http {
 	struct MHD_Daemon *mhd;
 	struct cid_guard *guard;
 	struct cid_ctx *ctx;
 	const struct cid_templates *tpl;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct conn *head, *tail; /* login jobs waiting for a worker */
-	bool stopping;		  /* set once: no job is queued after it */
-	pthread_t *workers;
-	unsigned n_workers;
+	struct pool login;  /* slow endpoints: argon2id, log scans */
+	struct pool commit; /* endpoints that wait for a durable audit commit */
 };
 
 /* One request's state, from the first handler call to NOTIFY_COMPLETED. */
@@ -80,25 +95,26 @@ static void conn_free(struct conn *c)
 	free(c);
 }
 
-static void *login_worker(void *arg)
+static void *pool_worker(void *arg)
 {
-	struct cid_http *h = arg;
+	struct pool *p = arg;
+	struct cid_http *h = p->h;
 
 	for (;;) {
 		struct conn *c;
 
-		pthread_mutex_lock(&h->lock);
-		while (h->head == NULL && !h->stopping)
-			pthread_cond_wait(&h->cond, &h->lock);
-		c = h->head;
+		pthread_mutex_lock(&p->lock);
+		while (p->head == NULL && !p->stopping)
+			pthread_cond_wait(&p->cond, &p->lock);
+		c = p->head;
 		if (c == NULL) {
-			pthread_mutex_unlock(&h->lock);
+			pthread_mutex_unlock(&p->lock);
 			return NULL;
 		}
-		h->head = c->next;
-		if (h->head == NULL)
-			h->tail = NULL;
-		pthread_mutex_unlock(&h->lock);
+		p->head = c->next;
+		if (p->head == NULL)
+			p->tail = NULL;
+		pthread_mutex_unlock(&p->lock);
 		c->rc = cid_endpoint_answer(h->ctx, c->route, &c->req, &c->reply);
 		c->done = true;
 		MHD_resume_connection(c->mhd);
@@ -106,26 +122,61 @@ static void *login_worker(void *arg)
 }
 
 /*
- * Queues c for a login worker; false once stopping, since the workers may have
+ * Queues c for a worker of p; false once stopping, since the workers may have
  * exited and a connection left suspended would outlive MHD_stop_daemon.
  */
-static bool enqueue(struct cid_http *h, struct conn *c)
+static bool enqueue(struct pool *p, struct conn *c)
 {
 	bool queued = false;
 
-	pthread_mutex_lock(&h->lock);
-	if (!h->stopping) {
+	pthread_mutex_lock(&p->lock);
+	if (!p->stopping) {
 		c->next = NULL;
-		if (h->tail != NULL)
-			h->tail->next = c;
+		if (p->tail != NULL)
+			p->tail->next = c;
 		else
-			h->head = c;
-		h->tail = c;
-		pthread_cond_signal(&h->cond);
+			p->head = c;
+		p->tail = c;
+		pthread_cond_signal(&p->cond);
 		queued = true;
 	}
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_unlock(&p->lock);
 	return queued;
+}
+
+/* Starts n workers of p on stacks of stack bytes (0: the default). */
+static enum cid_err pool_start(struct pool *p, struct cid_http *h, unsigned n, size_t stack)
+{
+	enum cid_err rc = CID_OK;
+	pthread_attr_t attr;
+	bool attr_ok = pthread_attr_init(&attr) == 0;
+
+	p->h = h;
+	CID_ENSURE(attr_ok, CID_ERR_NOMEM);
+	CID_ENSURE(stack == 0 || pthread_attr_setstacksize(&attr, stack) == 0, CID_ERR_IO);
+	p->workers = calloc(n, sizeof(*p->workers));
+	CID_ENSURE(p->workers != NULL, CID_ERR_NOMEM);
+	for (; p->n_workers < n; p->n_workers++)
+		CID_ENSURE(pthread_create(&p->workers[p->n_workers], &attr, pool_worker, p) == 0,
+			   CID_ERR_IO);
+out:
+	if (attr_ok)
+		pthread_attr_destroy(&attr);
+	return rc;
+}
+
+/* Lets p's workers finish the queued jobs, and joins them. */
+static void pool_stop(struct pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->stopping = true;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	for (unsigned i = 0; i < p->n_workers; i++)
+		pthread_join(p->workers[i], NULL);
+	free(p->workers);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cond);
 }
 
 struct args {
@@ -361,10 +412,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 		}
 		if (c->route->fn == NULL)
 			return cid_respond_css(h->tpl, mhd);
-		if (c->route->slow) {
+		if (c->route->slow || cid_oidc_endpoint_commits(c->route)) {
 			c->in_worker = true;
 			MHD_suspend_connection(mhd);
-			if (!enqueue(h, c)) {
+			if (!enqueue(c->route->slow ? &h->login : &h->commit, c)) {
 				c->in_worker = false;
 				MHD_resume_connection(mhd);
 				return MHD_NO;
@@ -449,16 +500,15 @@ enum cid_err cid_http_start(struct cid_ctx *ctx, const struct cid_templates *tpl
 	CID_ENSURE(h != NULL, CID_ERR_NOMEM);
 	h->ctx = ctx;
 	h->tpl = tpl;
-	pthread_mutex_init(&h->lock, NULL);
-	pthread_cond_init(&h->cond, NULL);
+	pthread_mutex_init(&h->login.lock, NULL);
+	pthread_cond_init(&h->login.cond, NULL);
+	pthread_mutex_init(&h->commit.lock, NULL);
+	pthread_cond_init(&h->commit.cond, NULL);
 	CID_TRY(parse_listen(cfg->listen, cfg->port, &ss, &flags));
 	raise_nofile(cfg);
 	CID_TRY(cid_guard_new(cfg->max_connections, cfg->connection_timeout, &h->guard));
-	h->workers = calloc(cfg->login_threads, sizeof(*h->workers));
-	CID_ENSURE(h->workers != NULL, CID_ERR_NOMEM);
-	for (; h->n_workers < cfg->login_threads; h->n_workers++)
-		CID_ENSURE(pthread_create(&h->workers[h->n_workers], NULL, login_worker, h) == 0,
-			   CID_ERR_IO);
+	CID_TRY(pool_start(&h->login, h, cfg->login_threads, 0));
+	CID_TRY(pool_start(&h->commit, h, CID_HTTP_COMMIT_WORKERS, CID_HTTP_THREAD_STACK));
 	h->mhd = MHD_start_daemon(
 	    flags, 0, NULL, NULL, handle, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->threads, MHD_OPTION_THREAD_STACK_SIZE,
@@ -482,17 +532,10 @@ void cid_http_stop(struct cid_http *h)
 {
 	if (h == NULL)
 		return;
-	pthread_mutex_lock(&h->lock);
-	h->stopping = true;
-	pthread_cond_broadcast(&h->cond);
-	pthread_mutex_unlock(&h->lock);
-	for (unsigned i = 0; i < h->n_workers; i++)
-		pthread_join(h->workers[i], NULL);
+	pool_stop(&h->login);
+	pool_stop(&h->commit);
 	if (h->mhd != NULL)
 		MHD_stop_daemon(h->mhd);
 	cid_guard_free(h->guard);
-	free(h->workers);
-	pthread_mutex_destroy(&h->lock);
-	pthread_cond_destroy(&h->cond);
 	free(h);
 }

@@ -13,13 +13,20 @@
  *   audit_bench query DIR     median and p99 latency of QUERIES citizen-slice
  *                             queries (limit 50) and service + time-range
  *                             queries (limit 100)
+ *   audit_bench group DIR T S T threads each appending one release entry at a
+ *                             time, as request threads do, for S seconds with
+ *                             group commit: appends/s and the group-commit
+ *                             counters (struct cid_audit_stats), the HTTP
+ *                             server's cost taken away
  * Run the release build for figures worth quoting.
  */
 #include "audit.h"
 #include "jose.h"
 #include "store.h"
+#include "str.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -371,6 +378,79 @@ out:
 	return status;
 }
 
+struct appender {
+	struct cid_audit *log;
+	double until;
+	uint64_t rng;
+	uint64_t done;
+	bool failed;
+};
+
+static void *appender_main(void *arg)
+{
+	struct appender *a = arg;
+
+	while (now_s() < a->until) {
+		json_t *e = release_entry(a->done, &a->rng);
+
+		if (e == NULL || cid_audit_append(a->log, &e, 1, NULL) != CID_OK) {
+			json_decref(e);
+			a->failed = true;
+			return NULL;
+		}
+		json_decref(e);
+		a->done++;
+	}
+	return NULL;
+}
+
+static int group(const char *dir, unsigned threads, unsigned secs)
+{
+	struct cid_store *s = NULL;
+	struct cid_audit *log = NULL;
+	struct appender *a = calloc(threads, sizeof(*a));
+	pthread_t *th = calloc(threads, sizeof(*th));
+	struct cid_audit_stats st;
+	char line[1024];
+	unsigned started = 0;
+	uint64_t done = 0;
+	double t0;
+	int status = 1;
+
+	if (a == NULL || th == NULL || cid_store_open(dir, &s) != CID_OK ||
+	    cid_audit_open(s, true, &log) != CID_OK) {
+		fprintf(stderr, "audit_bench: cannot open the store in %s\n", dir);
+		goto out;
+	}
+	cid_audit_stats_take(log, &st); /* count from here */
+	t0 = now_s();
+	for (; started < threads; started++) {
+		a[started] = (struct appender){
+		    .log = log, .until = t0 + secs, .rng = 0x9e3779b97f4a7c15ULL + started};
+		if (pthread_create(&th[started], NULL, appender_main, &a[started]) != 0)
+			break;
+	}
+	for (unsigned i = 0; i < started; i++) {
+		pthread_join(th[i], NULL);
+		done += a[i].done;
+		if (a[i].failed)
+			fprintf(stderr, "audit_bench: an append failed\n");
+	}
+	cid_audit_stats_take(log, &st);
+	if (started < threads || cid_audit_stats_format(&st, line, sizeof(line)) != CID_OK)
+		goto out;
+	printf("group: %u threads, %" PRIu64 " appends in %.1f s: %.0f appends/s\n", threads, done,
+	       st.seconds, (double)done / st.seconds);
+	printf("audit group commit: %s\n", line);
+	status = 0;
+out:
+	cid_audit_close(log);
+	cid_store_close(s);
+	free(th);
+	free(a);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t n;
@@ -392,8 +472,19 @@ int main(int argc, char **argv)
 		return untree(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "catch-up") == 0)
 		return catch_up(argv[2]);
-	fprintf(
-	    stderr,
-	    "usage: audit_bench fill DIR N | verify DIR | query DIR | untree DIR | catch-up DIR\n");
+	if (argc == 5 && strcmp(argv[1], "group") == 0) {
+		uint64_t t;
+		uint64_t secs;
+
+		if (cid_parse_u64(argv[3], strlen(argv[3]), 1, 1024, &t) != CID_OK ||
+		    cid_parse_u64(argv[4], strlen(argv[4]), 1, 600, &secs) != CID_OK) {
+			fprintf(stderr,
+				"audit_bench: group DIR THREADS (1..1024) SECONDS (1..600)\n");
+			return 2;
+		}
+		return group(argv[2], (unsigned)t, (unsigned)secs);
+	}
+	fprintf(stderr, "usage: audit_bench fill DIR N | verify DIR | query DIR | untree DIR | "
+			"catch-up DIR | group DIR THREADS SECONDS\n");
 	return 2;
 }

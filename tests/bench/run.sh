@@ -17,6 +17,10 @@
 # 64, the default of the threads setting). Exits non-zero if a row has no
 # number, a request failed, civicid's RssAnon after the runs is over 16 MiB
 # (not checked for a sanitized build), or the audit log does not verify afterwards.
+# During civicid's userinfo row it reads the audit log's group-commit counters
+# (durable commits per second, requests per commit, a histogram): civicid
+# serve prints them on SIGUSR1 (since the last SIGUSR1) on stderr; run.sh
+# signals before and after the row and prints them under the table.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -165,10 +169,25 @@ bench() { # bench SERVER ROW LUA URL [VAR=VALUE...]: one wrk run into the result
 		done
 }
 
+audit_counters() { # the group-commit counters civicid prints on SIGUSR1, since the last one
+	local tag='civicid: audit group commit: ' seen
+	seen=$(grep -c "^$tag" "$tmp/civicid.log" || true)
+	kill -USR1 "$pid"
+	for _ in $(seq 100); do
+		[ "$(grep -c "^$tag" "$tmp/civicid.log" || true)" -gt "$seen" ] && break
+		sleep 0.1
+	done
+	grep "^$tag" "$tmp/civicid.log" | tail -n +"$((seen + 1))" | head -1 | sed "s/^$tag//"
+}
+
 token=$(civicid_token) ntoken=$(nodeop_token)
 check_userinfo civicid "$iss/userinfo" "$token"
 check_userinfo node-oidc-provider "$niss/me" "$ntoken"
+audit_counters >/dev/null # count from the start of the row
 bench civicid userinfo userinfo.lua "$iss/userinfo" CID_TOKEN="$token"
+counters=$(audit_counters)
+[ -n "$counters" ] || echo "run.sh: civicid printed no group-commit counters on SIGUSR1" >&2
+tr ' ' '\n' <<<"$counters" | sed -n 's/^\([a-z_]*\)=/civicid.userinfo_audit.\1=/p' >>"$results"
 bench nodeop userinfo userinfo.lua "$niss/me" CID_TOKEN="$ntoken"
 
 token=$(civicid_token) ntoken=$(nodeop_token)

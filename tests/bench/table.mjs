@@ -2,8 +2,10 @@
 // run.sh gathered and prints one Markdown table, civicid beside
 // node-oidc-provider. A row without its number, a failed request or login,
 // civicid's RssAnon after the runs over run.rss_anon_bound_kib (when run.sh
-// gives one), or an audit log that did not verify is marked in the table,
-// listed on stderr, and makes the exit status 1.
+// gives one), an audit log that did not verify, or no group-commit counters
+// of the userinfo run (civicid.userinfo_audit.*, what civicid serve printed
+// on SIGUSR1) is marked in the table, listed on stderr, and makes the exit
+// status 1.
 //   node table.mjs RESULTS-FILE
 import { readFileSync } from 'node:fs';
 
@@ -122,6 +124,25 @@ const verify = results.get('civicid.audit.verify');
 if (verify === undefined || verify === 'FAILED')
 	problems.push('civicid: the audit log did not verify after the runs');
 console.log(`civicid audit log after the runs: ${verify ?? 'not verified'}`);
+
+// how civicid's group commit grouped during its userinfo row: each commit is
+// one LMDB transaction made durable (fdatasync of the data, then a
+// synchronous write of the meta page)
+const ga = (name) => num(`civicid.userinfo_audit.${name}`);
+const perS = ga('commits_per_s');
+const perCommit = ga('appends_per_commit');
+const maxAppends = ga('max_appends');
+const commitMs = ga('commit_ms');
+const failedCommits = ga('failed');
+const groups = results.get('civicid.userinfo_audit.groups');
+if (groups === undefined)
+	problems.push('civicid.userinfo_audit.groups: no histogram');
+if (failedCommits > 0)
+	problems.push(`civicid userinfo: ${plural(failedCommits, 'audit commit')} failed`);
+console.log(`civicid group commit during userinfo: ${perS?.toFixed(1) ?? MISSING} durable commits/s ` +
+	`(each an fdatasync and a synchronous meta write), ${perCommit?.toFixed(1) ?? MISSING} requests ` +
+	`per commit (max ${maxAppends ?? MISSING}), ${commitMs?.toFixed(2) ?? MISSING} ms per commit; ` +
+	`requests per commit: ${groups ?? MISSING}`);
 
 if (problems.length > 0) {
 	console.error(`\nrun.sh: the benchmark did not work:\n  ${problems.join('\n  ')}`);

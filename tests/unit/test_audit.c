@@ -841,7 +841,8 @@ static void *appender_main(void *arg)
 	return NULL;
 }
 
-static void run_appenders(struct fixture *f, bool group, uint64_t *commits)
+static void run_appenders(struct fixture *f, bool group, uint64_t *commits,
+			  struct cid_audit_stats *st)
 {
 	struct cid_audit *log = NULL;
 	pthread_t th[THREADS];
@@ -871,6 +872,7 @@ static void run_appenders(struct fixture *f, bool group, uint64_t *commits)
 				assert_true(s > a[t].seqs[i - 1]);
 		}
 	*commits = cid_audit_commits(log);
+	cid_audit_stats_take(log, st);
 	rep = verify_store(f);
 	assert_true(rep.ok);
 	assert_int_equal(rep.entries, THREADS * PER_THRD);
@@ -879,21 +881,94 @@ static void run_appenders(struct fixture *f, bool group, uint64_t *commits)
 	free(seen);
 }
 
+/* The counters agree with the commits made and the appends they carried. */
+static void assert_stats_add_up(const struct cid_audit_stats *st, uint64_t commits)
+{
+	uint64_t in_groups = 0;
+
+	assert_int_equal(st->commits, commits);
+	assert_int_equal(st->failed, 0);
+	assert_int_equal(st->failed_appends, 0);
+	assert_int_equal(st->appends, THREADS * PER_THRD);
+	assert_int_equal(st->entries, THREADS * PER_THRD);
+	assert_true(st->max_appends >= 1 && st->max_appends <= THREADS);
+	assert_int_equal(st->max_entries, st->max_appends);
+	assert_true(st->seconds > 0);
+	assert_true(st->commit_ns > 0);
+	for (size_t b = 0; b < CID_AUDIT_GROUP_BUCKETS; b++)
+		in_groups += st->groups[b];
+	assert_int_equal(in_groups, commits);
+}
+
 static void test_group_commit_shares_commits(void **state)
 {
 	uint64_t commits = 0;
+	struct cid_audit_stats st;
 
-	run_appenders(*state, true, &commits);
+	run_appenders(*state, true, &commits, &st);
 	assert_true(commits > 0);
 	assert_true(commits < THREADS * PER_THRD);
+	assert_stats_add_up(&st, commits);
+	assert_true(st.max_appends > 1);
 }
 
 static void test_no_group_commits_each_append(void **state)
 {
 	uint64_t commits = 0;
+	struct cid_audit_stats st;
 
-	run_appenders(*state, false, &commits);
+	run_appenders(*state, false, &commits, &st);
 	assert_int_equal(commits, THREADS * PER_THRD);
+	assert_stats_add_up(&st, commits);
+	assert_int_equal(st.max_appends, 1);
+	assert_int_equal(st.groups[0], commits);
+}
+
+/* Taking the counters starts them anew; the line names every counter. */
+static void test_stats_take_restarts_and_formats(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_audit_stats st;
+	json_t *pair[2];
+	char line[512];
+	const struct cid_audit_stats fixed = {.seconds = 2.0,
+					      .commits = 4,
+					      .failed = 1,
+					      .failed_appends = 3,
+					      .appends = 20,
+					      .entries = 22,
+					      .max_appends = 9,
+					      .max_entries = 10,
+					      .commit_ns = 25000000,
+					      .groups = {1, 0, 2, 1, 0, 0, 0, 0}};
+
+	cid_audit_stats_take(f->log, &st);
+	pair[0] = entry_new("release.permit", HANAKO, "childcare", "email", NOW);
+	pair[1] = entry_new("release.permit", HANAKO, "childcare", "email", NOW + 1);
+	assert_int_equal(cid_audit_append(f->log, pair, 2, NULL), CID_OK);
+	json_decref(pair[0]);
+	json_decref(pair[1]);
+	cid_audit_stats_take(f->log, &st);
+	assert_int_equal(st.commits, 1);
+	assert_int_equal(st.appends, 1);
+	assert_int_equal(st.entries, 2);
+	assert_int_equal(st.max_entries, 2);
+	assert_int_equal(st.groups[0], 1);
+	cid_audit_stats_take(f->log, &st);
+	assert_int_equal(st.commits, 0);
+	assert_int_equal(st.appends, 0);
+	assert_int_equal(st.groups[0], 0);
+
+	assert_int_equal(cid_audit_stats_format(&fixed, line, sizeof(line)), CID_OK);
+	assert_string_equal(
+	    line, "seconds=2.0 commits=4 commits_per_s=2.0 failed=1 failed_appends=3 appends=20 "
+		  "entries=22 appends_per_commit=5.0 max_appends=9 entries_per_commit=5.5 "
+		  "max_entries=10 commit_ms=5.00 "
+		  "groups=1:1,2-3:0,4-7:2,8-15:1,16-31:0,32-63:0,64-127:0,128+:0");
+	assert_int_equal(cid_audit_stats_format(&fixed, line, 40), CID_ERR_INVALID);
+	assert_string_equal(line, "");
+	assert_int_equal(cid_audit_stats_format(&fixed, line, 200), CID_ERR_INVALID);
+	assert_string_equal(line, "");
 }
 
 /* ---- append in the caller's transaction ---- */
@@ -2160,6 +2235,7 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_group_commit_shares_commits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_group_commits_each_append, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stats_take_restarts_and_formats, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_append_txn_commits_or_aborts_with_caller, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_release_hook_groups_and_logs_expiry_once, setup,

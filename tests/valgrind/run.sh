@@ -50,7 +50,9 @@ names=()
 for suite in tests/e2e/*.test.js; do
 	name=e2e_$(basename "$suite" .test.js)
 	names+=("$name")
-	start "$name" env CIVICID_BIN="$tmp/civicid" bash tests/e2e/run.sh "./$(basename "$suite")"
+	# (audit_powercut preloads the fault library into the server)
+	start "$name" env CIVICID_BIN="$tmp/civicid" CID_FAULT_SYNC="$build/tests/e2e/libfault_sync.so" \
+		bash tests/e2e/run.sh "./$(basename "$suite")"
 done
 ran=0
 for t in "$build"/tests/test_*; do

@@ -158,16 +158,17 @@ export function freePort() {
 /**
  * Starts `civicid serve` on a free loopback port with the issuer
  * http://127.0.0.1:PORT and waits for its "listening" line.
- * Returns {issuer, port, stop(), crash()}; stop() sends SIGTERM, waits for the
+ * Returns {issuer, port, stop(), crash(), exited()}; stop() sends SIGTERM, waits for the
  * exit and throws if the exit status is not 0 or the sanitizers reported
  * anything; crash() kills it with SIGKILL. port: this port instead of a free one
- * (to restart a server under the same issuer).
+ * (to restart a server under the same issuer). env: variables added to the
+ * server's environment (e.g. LD_PRELOAD).
  */
-export async function startServer(store, { configFile, startTimeoutMs = 60_000, attempts = 3, port } = {}) {
+export async function startServer(store, { configFile, startTimeoutMs = 60_000, attempts = 3, port, env } = {}) {
   let lastError;
   for (let i = 0; i < attempts; i++) {
     try {
-      return await startOnce(store, port ?? (await freePort()), { configFile, startTimeoutMs });
+      return await startOnce(store, port ?? (await freePort()), { configFile, startTimeoutMs, env });
     } catch (e) {
       lastError = e;
       // another process may have taken the port between the probe and the bind
@@ -177,13 +178,13 @@ export async function startServer(store, { configFile, startTimeoutMs = 60_000, 
   throw lastError;
 }
 
-function startOnce(store, port, { configFile, startTimeoutMs }) {
+function startOnce(store, port, { configFile, startTimeoutMs, env }) {
   const issuer = `http://127.0.0.1:${port}`;
   const args = ['serve', '--store', store.dir, '--port', String(port), '--issuer', issuer,
     '--policies', store.policies];
   if (configFile) args.push('--config', configFile);
   if (process.env.CIVICID_WEB_DIR) args.push('--web-dir', process.env.CIVICID_WEB_DIR);
-  const child = spawn(civicidBin(), args, { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(civicidBin(), args, { env: { ...childEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   const exited = new Promise((resolve) => {
@@ -225,6 +226,11 @@ function startOnce(store, port, { configFile, startTimeoutMs }) {
         port,
         url: (path) => new URL(path, issuer),
         output: () => ({ stdout, stderr }),
+        /** Waits for the server to exit by itself: {code, signal}. */
+        exited() {
+          stopped = exited;
+          return exited;
+        },
         /** Kills the server with SIGKILL (a crash) and waits until it is gone. */
         async crash() {
           stopped = exited;
