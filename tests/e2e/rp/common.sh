@@ -239,6 +239,25 @@ add_client() {
 	CLIENT_SECRET=$(json "d.get('client_secret', '')" <"$tmp/cli.out")
 }
 
+# code_login_token CLIENT_ID SECRET USER PASSWORD: a citizen logs in through the
+# real login form for the client (redirect URI http://127.0.0.1:9/cb, scope
+# "openid profile", consent already given or not needed) and the code is
+# redeemed; sets AT to the access token
+code_login_token() {
+	local cb=http://127.0.0.1:9/cb req csrf code resp
+	get "$ISSUER/authorize?response_type=code&client_id=$1&redirect_uri=$(urlencode "$cb")&scope=openid%20profile&state=s1&nonce=n1"
+	req=$(form_field "$BODY" '/login$' req)
+	csrf=$(form_field "$BODY" '/login$' csrf)
+	[ -n "$req" ] && [ -n "$csrf" ] || bail "the login form" "$(last)"
+	post "$ISSUER/login" "req=$req" "csrf=$csrf" "username=$3" "password=$4"
+	code=$(qparam "$location" code)
+	[ -n "$code" ] || bail "the login returns a code (no consent screen)" "$(last)"
+	resp=$(curl -sS --max-time 30 -u "$1:$2" -d grant_type=authorization_code \
+		--data-urlencode "code=$code" --data-urlencode "redirect_uri=$cb" "$ISSUER/token")
+	AT=$(json "d.get('access_token', '')" <<<"$resp" 2>/dev/null)
+	[ -n "$AT" ] || bail "the code is redeemed" "$resp"
+}
+
 # Starts `civicid serve` on a free loopback port with the issuer
 # http://127.0.0.1:PORT and waits for its "listening" line. Sets CPORT, ISSUER,
 # CIVICID_PID. Retries with another port when the one picked was taken; never
