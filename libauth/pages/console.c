@@ -25,10 +25,24 @@
 #include <string.h>
 
 static const char *const types[] = {
-    "consent.",	       "consent.granted", "consent.refused",  "consent.withdrawn",
-    "consent.expired", "release.",	  "release.permit",   "release.deny",
-    "audit.",	       "audit.exported",  "logout.",	      "logout.delivered",
-    "logout.failed",   "officer.",	  "officer.searched", "officer.viewed",
+    "consent.",
+    "consent.granted",
+    "consent.refused",
+    "consent.withdrawn",
+    "consent.expired",
+    "release.",
+    "release.permit",
+    "release.deny",
+    "audit.",
+    "audit.exported",
+    "logout.",
+    "logout.delivered",
+    "logout.failed",
+    "officer.",
+    "officer.searched",
+    "officer.viewed",
+    "key.",
+    "key.rotated",
 };
 
 const char *console_locale(struct cid_ctx *ctx, const struct cid_request *req)

@@ -696,6 +696,9 @@ static const struct {
     /* the officer's acts are a type to filter by (page_seqs leaves their rows out) */
     {"type=officer.", ""},
     {"type=officer.viewed", ""},
+    /* an audit key's rotation is on the record too, and a type to filter by */
+    {"type=key.", ""},
+    {"type=key.rotated", ""},
     {"attribute=email", "3 1"},
     {"attribute=family_name", "6"},
     {"attribute=phone_number", "4 0"},
