@@ -6,19 +6,25 @@
 # then builds the libFuzzer targets with clang and fuzzes each for a while.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# each stage's time, printed as it ends: CI stops at 90 minutes, the aim is 45
+stage() { echo "== stage $1 done at $SECONDS s"; }
 
 deploy/install-deps.sh test
 (cd tests/e2e && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; })
+stage install
 
 cmake --preset asan >/dev/null
 cmake --build --preset asan -j "$(nproc)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ctest --preset asan -j "$(nproc)" --no-tests=error
+stage asan
 
 cmake --preset dev >/dev/null
 cmake --build --preset dev -j "$(nproc)"
 bash tests/valgrind/run.sh build/dev
+stage valgrind
 
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j "$(nproc)"
 ctest --test-dir build/fuzz -L '^fuzz$' -j "$(nproc)" --no-tests=error --output-on-failure
+stage fuzz

@@ -27,12 +27,14 @@ chmod +x "$tmp/civicid"
 run_case() {
 	local name=$1
 	shift
+	local t0=$SECONDS
 	mkdir -p "$tmp/$name.d"
 	if CID_TEST_TMP=$tmp/$name.d "$@" >"$tmp/$name.out" 2>&1; then
 		touch "$tmp/$name.ok"
 	else
 		touch "$tmp/$name.fail"
 	fi
+	echo "$((SECONDS - t0))" >"$tmp/$name.secs" # the budget of the stage is read off these
 }
 
 jobs_max=$(nproc)
@@ -79,8 +81,8 @@ fails=0
 for name in "${names[@]}"; do
 	if [ -e "$tmp/$name.ok" ]; then
 		case $name in
-		e2e_*) echo "ok - valgrind $name ($(grep -E '^# pass' "$tmp/$name.out" | tail -n 1))" ;;
-		*) echo "ok - valgrind $name" ;;
+		e2e_*) echo "ok - valgrind $name ($(cat "$tmp/$name.secs") s; $(grep -E '^# pass' "$tmp/$name.out" | tail -n 1))" ;;
+		*) echo "ok - valgrind $name ($(cat "$tmp/$name.secs") s)" ;;
 		esac
 	else
 		echo "not ok - valgrind $name"
