@@ -202,42 +202,46 @@ test('the verifier refuses the bundle after each kind of tampering', T, async ()
   assert.ok(base.entries.length >= 4);
   assert.ok(base.entries.some((e) => e.proof.length > 0), 'a proof with hashes to change');
   const cases = [
-    ['an entry byte changed (its leaf_hash kept)', (b) => { b.entries[1].entry = b.entries[1].entry.replace('"svc-', '"svx-'); }],
-    ['an entry byte changed, its leaf_hash recomputed', (b) => {
+    ['an entry byte changed (its leaf_hash kept)', /leaf_hash is not its text's/, (b) => { b.entries[1].entry = b.entries[1].entry.replace('"svc-', '"svx-'); }],
+    ['an entry byte changed, its leaf_hash recomputed', /inclusion proof does not lead/, (b) => {
       const e = b.entries[0];
       e.entry = e.entry.replace(/"time":"(\d{4})/, (m, y) => `"time":"${Number(y) - 1}`);
       e.leaf_hash = createHash('sha256').update(Buffer.concat([Buffer.from([0]), Buffer.from(e.entry)])).digest('hex');
       e.time = JSON.parse(e.entry).time;
     }],
-    ['an entry removed', (b) => { b.entries.splice(1, 1); }],
-    ['the newest entry removed', (b) => { b.entries.shift(); }],
-    ['a shown member changed (not the logged text)', (b) => { b.entries[0].attributes = ['family_name']; }],
-    ['two entries swapped', (b) => { [b.entries[0], b.entries[1]] = [b.entries[1], b.entries[0]]; }],
-    ['a proof hash changed', (b) => {
+    ['an entry removed', /signed (count|entries_hash)/, (b) => { b.entries.splice(1, 1); }],
+    ['the newest entry removed', /signed (count|entries_hash)/, (b) => { b.entries.shift(); }],
+    ['a shown member changed (not the logged text)', /attributes is not what was logged/, (b) => { b.entries[0].attributes = ['family_name']; }],
+    ['two entries swapped', /newest first/, (b) => { [b.entries[0], b.entries[1]] = [b.entries[1], b.entries[0]]; }],
+    ['a proof hash changed', /inclusion proof does not lead/, (b) => {
       const e = b.entries.find((x) => x.proof.length > 0);
       e.proof[0] = (e.proof[0][0] === '0' ? '1' : '0') + e.proof[0].slice(1);
     }],
-    ['a proof hash dropped', (b) => { b.entries.find((x) => x.proof.length > 0).proof.pop(); }],
-    ['the checkpoint re-signed with another key (named in the bundle)', (b) => {
+    ['a proof hash dropped', /inclusion proof does not lead/, (b) => { b.entries.find((x) => x.proof.length > 0).proof.pop(); }],
+    ['the checkpoint re-signed with another key (named in the bundle)', /no signature of a trusted audit key/, (b) => {
       const f = forgeNote(b.checkpoint.note);
       b.checkpoint.note = f.note;
       b.vkeys = [f.vkey];
     }],
-    ['the checkpoint root changed and re-signed with another key', (b) => {
+    ['the checkpoint root changed and re-signed with another key', /no signature of a trusted audit key/, (b) => {
       const f = forgeNote(b.checkpoint.note, { changeRoot: true });
       b.checkpoint.note = f.note;
       b.vkeys = [f.vkey];
     }],
-    ['the checkpoint signature changed', (b) => {
+    ['the checkpoint signature changed', /no signature of a trusted audit key/, (b) => {
       b.checkpoint.note = b.checkpoint.note.replace(/ (\S)(\S+)\n$/, (m, c, rest) => ` ${c === 'A' ? 'B' : 'A'}${rest}\n`);
     }],
-    ['the page signature dropped', (b) => { delete b.signature; }],
-    ['another citizen named', (b) => { b.citizen = '00000000-0000-4000-8000-000000000000'; }],
+    ['the page signature dropped', /not a compact JWS/, (b) => { delete b.signature; }],
+    ['another citizen named', /names another citizen/, (b) => { b.citizen = '00000000-0000-4000-8000-000000000000'; }],
   ];
-  for (const [what, tamper] of cases) {
+  for (const [what, why, tamper] of cases) {
     const b = structuredClone(base);
     tamper(b);
-    assert.throws(() => verifyTrailBundle(b, trust), (err) => err instanceof Rejected || err instanceof SyntaxError || err instanceof TypeError, what);
+    assert.throws(() => verifyTrailBundle(b, trust), (err) => {
+      assert.ok(err instanceof Rejected, `${what}: ${err.stack}`);
+      assert.match(err.message, why, what);
+      return true;
+    }, what);
   }
   // and the untouched copy still verifies: the cases above failed for their change
   verifyTrailBundle(structuredClone(base), trust);
