@@ -63,16 +63,13 @@ static enum cid_err print_row(struct cid_ctx *ctx, const char *locale, const jso
 		CID_ENSURE(json_array_append_new(items, json_pack("{s:s}", "label_key", key)) == 0,
 			   CID_ERR_NOMEM);
 	}
-	row = json_pack("{s:I, s:s, s:s, s:s, s:s, s:O}", "seq",
-			(json_int_t)cid_json_int(e, "seq"), "time",
-			cid_json_str(e, "time") != NULL ? cid_json_str(e, "time") : "",
-			"service_name",
-			cid_json_str(e, "service_name") != NULL ? cid_json_str(e, "service_name")
-								: "",
-			"purpose_text",
-			cid_json_str(e, "purpose_text") != NULL ? cid_json_str(e, "purpose_text")
-								: "",
-			"decision_text", decision != NULL ? decision : "", "items", items);
+	row = json_pack(
+	    "{s:I, s:s, s:s, s:s, s:s, s:O}", "seq", (json_int_t)cid_json_int(e, "seq"), "time",
+	    cid_json_str(e, "time") != NULL ? cid_json_str(e, "time") : "", "service_name",
+	    cid_json_str(e, "service_name") != NULL ? cid_json_str(e, "service_name") : "",
+	    "purpose_text",
+	    cid_json_str(e, "purpose_text") != NULL ? cid_json_str(e, "purpose_text") : "",
+	    "decision_text", decision != NULL ? decision : "", "items", items);
 	CID_ENSURE(row != NULL, CID_ERR_NOMEM);
 	CID_TRY(set_local(ctx, locale, row, "local_time", cid_json_str(e, "time")));
 	if (basis != NULL && strncmp(basis, STATUTE_PREFIX, strlen(STATUTE_PREFIX)) == 0)
@@ -101,14 +98,13 @@ static enum cid_err print_view(struct cid_ctx *ctx, const char *locale, const js
 
 	CID_ENSURE(rows != NULL, CID_ERR_NOMEM);
 	json_array_foreach(json_object_get(bundle, "entries"), i, e)
-		CID_TRY(print_row(ctx, locale, e, rows));
-	data = json_pack("{s:b, s:s, s:O, s:b, s:b, s:I, s:b, s:s}", "signed_in", 1, "lang",
-			 locale, "entries", rows, "has_entries", json_array_size(rows) > 0,
-			 "no_entries", json_array_size(rows) == 0, "limit",
-			 (json_int_t)CID_TRAIL_MAX, "cosigned",
-			 json_is_true(json_object_get(cp, "cosigned")), "origin",
-			 cid_json_str(bundle, "origin") != NULL ? cid_json_str(bundle, "origin")
-								: "");
+	    CID_TRY(print_row(ctx, locale, e, rows));
+	data =
+	    json_pack("{s:b, s:s, s:O, s:b, s:b, s:I, s:b, s:s}", "signed_in", 1, "lang", locale,
+		      "entries", rows, "has_entries", json_array_size(rows) > 0, "no_entries",
+		      json_array_size(rows) == 0, "limit", (json_int_t)CID_TRAIL_MAX, "cosigned",
+		      json_is_true(json_object_get(cp, "cosigned")), "origin",
+		      cid_json_str(bundle, "origin") != NULL ? cid_json_str(bundle, "origin") : "");
 	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
 	CID_TRY(set_local(ctx, locale, data, "generated_local", cid_json_str(bundle, "generated")));
 	if (cid_json_int(cp, "size") > 0)
@@ -133,8 +129,8 @@ out:
 }
 
 /* A download of body as content type, with its file name. */
-static void download(struct cid_reply *reply, const char *type, const char *disposition,
-		     char *body, size_t len)
+static void download(struct cid_reply *reply, const char *type, const char *disposition, char *body,
+		     size_t len)
 {
 	reply->status = 200;
 	reply->content_type = type;
@@ -163,12 +159,12 @@ enum cid_err cid_account_trail(struct cid_ctx *ctx, const struct cid_request *re
 		format = "html";
 	if (strcmp(format, "json") != 0 && strcmp(format, "csv") != 0 &&
 	    strcmp(format, "html") != 0) {
-		rc = cid_reply_error_page(reply, 400, "invalid_request", "err.trail_format",
-					  locale);
+		rc =
+		    cid_reply_error_page(reply, 400, "invalid_request", "err.trail_format", locale);
 		goto out;
 	}
-	if (before_text != NULL && cid_parse_u64(before_text, strlen(before_text), 1, UINT64_MAX,
-						 &before) != CID_OK) {
+	if (before_text != NULL &&
+	    cid_parse_u64(before_text, strlen(before_text), 1, UINT64_MAX, &before) != CID_OK) {
 		rc = cid_reply_error_page(reply, 400, "invalid_request", "err.account_after",
 					  locale);
 		goto out;

@@ -54,6 +54,7 @@ const char *cid_trail_decision_text(const char *decision, const char *locale)
 	    {"withdrawn", "consent withdrawn", "同意の撤回"},
 	    {"expired", "consent expired", "同意の期限切れ"},
 	};
+
 	bool en = locale != NULL && strcmp(locale, "en") == 0;
 
 	for (size_t i = 0; decision != NULL && i < sizeof(words) / sizeof(words[0]); i++)
@@ -84,8 +85,8 @@ static enum cid_err service_name(struct cid_ctx *ctx, const struct cid_policyset
 static enum cid_err describe(struct cid_ctx *ctx, const struct cid_policyset *ps,
 			     const char *locale, json_t *item)
 {
-	static const char *const copied[] = {"time",	   "type",	 "service",
-					     "purpose",	   "attributes", "basis"};
+	static const char *const copied[] = {"time",	"type",	      "service",
+					     "purpose", "attributes", "basis"};
 	enum cid_err rc = CID_OK;
 	json_t *e = NULL;
 	const char *service;
@@ -113,9 +114,9 @@ static enum cid_err describe(struct cid_ctx *ctx, const struct cid_policyset *ps
 	if (purpose != NULL &&
 	    cid_policy_purpose_find(cid_policyset_find(ps, service), purpose, &pu))
 		text = cid_purpose_text(&pu, locale);
-	CID_ENSURE(json_object_set_new(item, "purpose_text",
-				       json_string(text != NULL ? text : "")) == 0,
-		   CID_ERR_NOMEM);
+	CID_ENSURE(
+	    json_object_set_new(item, "purpose_text", json_string(text != NULL ? text : "")) == 0,
+	    CID_ERR_NOMEM);
 out:
 	json_decref(e);
 	return rc;
@@ -157,13 +158,14 @@ static enum cid_err sign(struct cid_ctx *ctx, json_t *bundle, int64_t now)
 	json_t *claims = NULL;
 
 	CID_TRY(entries_hash(json_object_get(bundle, "entries"), digest));
-	claims = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s}", "iss",
-			   cid_ctx_config(ctx)->issuer, "sub", cid_json_str(bundle, "citizen"),
-			   "iat", (json_int_t)now, "before", (json_int_t)cid_json_int(bundle, "before"),
-			   "next_before", (json_int_t)cid_json_int(bundle, "next_before"), "size",
-			   (json_int_t)cid_json_int(cp, "size"), "count",
-			   (json_int_t)json_array_size(json_object_get(bundle, "entries")),
-			   "entries_hash", digest);
+	claims =
+	    json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s}", "iss",
+		      cid_ctx_config(ctx)->issuer, "sub", cid_json_str(bundle, "citizen"), "iat",
+		      (json_int_t)now, "before", (json_int_t)cid_json_int(bundle, "before"),
+		      "next_before", (json_int_t)cid_json_int(bundle, "next_before"), "size",
+		      (json_int_t)cid_json_int(cp, "size"), "count",
+		      (json_int_t)json_array_size(json_object_get(bundle, "entries")),
+		      "entries_hash", digest);
 	CID_ENSURE(claims != NULL, CID_ERR_NOMEM);
 	kref = cid_ctx_keys_acquire(ctx);
 	CID_TRY(cid_jws_sign(cid_keyref_keyset(kref), "ES256", CID_TRAIL_TYP, claims, &jws));
@@ -191,8 +193,8 @@ enum cid_err cid_trail_bundle(struct cid_ctx *ctx, const char *account_id, const
 	CID_ENSURE(ctx != NULL && account_id != NULL && out != NULL, CID_ERR_INVALID);
 	CID_TRY(cid_audit_time(now, when));
 	/* a download is rare: the witnesses' vkeys are read from the configuration each time */
-	CID_TRY(cid_audit_witnesses_parse(cid_ctx_config(ctx)->audit_witnesses, &ws, err,
-					  sizeof(err)));
+	CID_TRY(
+	    cid_audit_witnesses_parse(cid_ctx_config(ctx)->audit_witnesses, &ws, err, sizeof(err)));
 	CID_TRY(cid_audit_trail(cid_ctx_store(ctx), ws, account_id, before, CID_TRAIL_MAX, now,
 				&bundle));
 	CID_ENSURE(json_object_set_new(bundle, "type", json_string(CID_TRAIL_TYPE)) == 0 &&
@@ -206,7 +208,7 @@ enum cid_err cid_trail_bundle(struct cid_ctx *ctx, const char *account_id, const
 		   CID_ERR_NOMEM);
 	pref = cid_ctx_policies_acquire(ctx);
 	json_array_foreach(json_object_get(bundle, "entries"), i, item)
-		CID_TRY(describe(ctx, cid_policyref_set(pref), lang, item));
+	    CID_TRY(describe(ctx, cid_policyref_set(pref), lang, item));
 	CID_TRY(sign(ctx, bundle, now));
 	*out = bundle;
 	bundle = NULL;
@@ -280,7 +282,7 @@ static void basis_text(const char *basis, bool en, char *out, size_t size)
 
 enum cid_err cid_trail_csv(struct cid_ctx *ctx, const json_t *bundle, char **out, size_t *len)
 {
-	static const char *const head_en[] = {"seq",	   "time",  "service", "purpose",
+	static const char *const head_en[] = {"seq",   "time",	"service", "purpose",
 					      "items", "basis", "decision"};
 	static const char *const head_ja[] = {"番号", "日時", "提供先", "利用目的",
 					      "項目", "根拠", "内容"};
@@ -319,7 +321,8 @@ enum cid_err cid_trail_csv(struct cid_ctx *ctx, const json_t *bundle, char **out
 			if (json_is_string(a))
 				cid_buf_puts(&items, json_string_value(a));
 		}
-		snprintf(seq, sizeof(seq), "%" JSON_INTEGER_FORMAT, (json_int_t)cid_json_int(e, "seq"));
+		snprintf(seq, sizeof(seq), "%" JSON_INTEGER_FORMAT,
+			 (json_int_t)cid_json_int(e, "seq"));
 		if (time == NULL || cid_time_parse(time, &t) != CID_OK ||
 		    cid_tz_format(cid_ctx_tz(ctx), t, en ? "en" : "ja", true, text) != CID_OK)
 			snprintf(text, sizeof(text), "%s", time != NULL ? time : "");
@@ -332,12 +335,12 @@ enum cid_err cid_trail_csv(struct cid_ctx *ctx, const json_t *bundle, char **out
 			 false);
 		csv_cell(&b, items.data != NULL ? items.data : "", false);
 		csv_cell(&b, basis, false);
-		csv_cell(&b,
-			 cid_trail_decision_text(cid_json_str(e, "decision"), en ? "en" : "ja")
-			     ? cid_trail_decision_text(cid_json_str(e, "decision"),
-						       en ? "en" : "ja")
-			     : "",
-			 true);
+		csv_cell(
+		    &b,
+		    cid_trail_decision_text(cid_json_str(e, "decision"), en ? "en" : "ja")
+			? cid_trail_decision_text(cid_json_str(e, "decision"), en ? "en" : "ja")
+			: "",
+		    true);
 	}
 	cid_buf_puts(&b, "\r\n");
 	snprintf(hint, sizeof(hint),

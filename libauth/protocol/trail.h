@@ -68,8 +68,8 @@ CID_MUST_CHECK enum cid_err cid_trail_bundle(struct cid_ctx *ctx, const char *ac
  */
 CID_MUST_CHECK enum cid_err cid_trail_recorded(struct cid_ctx *ctx, const char *account_id,
 					       const char *locale, uint64_t before, bool csv,
-					       const char *actor, const char *endpoint,
-					       int64_t now, json_t **out);
+					       const char *actor, const char *endpoint, int64_t now,
+					       json_t **out);
 
 /*
  * The bundle as CSV for people: UTF-8 with a byte order mark, CRLF rows,

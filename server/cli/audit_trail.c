@@ -170,8 +170,8 @@ int cid_cli_audit_trail(int argc, char **argv)
 		status = cli_fail("audit", "trail: cannot open the context", rc);
 		goto out;
 	}
-	rc = cid_trail_recorded(ctx, id, o.lang != NULL ? o.lang : env.cfg->default_locale,
-				before, csv, "operator", "cli", cli_now(), &bundle);
+	rc = cid_trail_recorded(ctx, id, o.lang != NULL ? o.lang : env.cfg->default_locale, before,
+				csv, "operator", "cli", cli_now(), &bundle);
 	if (rc == CID_ERR_CONFIG) {
 		fprintf(stderr, "civicid audit: trail: nothing can be signed before a server has "
 				"started on the store (or audit_witnesses does not parse)\n");

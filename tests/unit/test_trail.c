@@ -79,9 +79,9 @@ static uint64_t append(struct fixture *f, const char *type, const char *citizen,
 	json_t *e;
 
 	assert_int_equal(cid_audit_time(NOW, when), CID_OK);
-	e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:[s], s:s}", "type", type, "time", when,
-		      "actor", "service", "service", "svc", "purpose", "fees", "attributes",
-		      "given_name", "basis", basis);
+	e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:[s], s:s}", "type", type, "time", when, "actor",
+		      "service", "service", "svc", "purpose", "fees", "attributes", "given_name",
+		      "basis", basis);
 	assert_non_null(e);
 	if (citizen != NULL)
 		assert_int_equal(json_object_set_new(e, "citizen", json_string(citizen)), 0);
@@ -103,12 +103,17 @@ static void fill(struct fixture *f)
 		char who; /* 'H', 'T', 0 */
 		const char *basis;
 	} log[] = {
-	    {"consent.granted", 'H', "consent"}, {"release.permit", 'T', "consent"},
-	    {"release.permit", 'H', "consent"},	 {"release.deny", 'H', "consent"},
-	    {"release.permit", 'H', "consent"},	 {"officer.viewed", 'H', "consent"},
-	    {"consent.granted", 'T', "consent"}, {"consent.withdrawn", 'H', "consent"},
+	    {"consent.granted", 'H', "consent"},
+	    {"release.permit", 'T', "consent"},
+	    {"release.permit", 'H', "consent"},
+	    {"release.deny", 'H', "consent"},
+	    {"release.permit", 'H', "consent"},
+	    {"officer.viewed", 'H', "consent"},
+	    {"consent.granted", 'T', "consent"},
+	    {"consent.withdrawn", 'H', "consent"},
 	    {"release.permit", 'H', "statute:Act 1 art. 2"},
-	    {"logout.delivered", 0, "consent"},	 {"consent.expired", 'H', "consent"},
+	    {"logout.delivered", 0, "consent"},
+	    {"consent.expired", 'H', "consent"},
 	    {"release.permit", 'T', "consent"},
 	};
 
@@ -185,8 +190,7 @@ static void assert_proofs_hold(const json_t *b, size_t *unproved)
 			continue;
 		}
 		assert_true(json_array_size(path) <= CID_MERKLE_MAX_PROOF);
-		json_array_foreach(path, j, h)
-			unhex(json_string_value(h), p.hash[j]);
+		json_array_foreach(path, j, h) unhex(json_string_value(h), p.hash[j]);
 		p.len = json_array_size(path);
 		assert_int_equal(cid_merkle_verify_inclusion((uint64_t)cid_json_int(item, "seq"),
 							     size, leaf, &p, root),
@@ -249,8 +253,8 @@ static void test_trail_pages_hold_the_citizens_entries_only(void **state)
 				 rows[i].next_before != 0);
 		assert_proofs_hold(b, &unproved);
 		assert_int_equal(unproved, 0);
-		assert_false(json_is_true(json_object_get(json_object_get(b, "checkpoint"),
-							  "cosigned")));
+		assert_false(
+		    json_is_true(json_object_get(json_object_get(b, "checkpoint"), "cosigned")));
 		assert_true(json_array_size(json_object_get(b, "vkeys")) == 1);
 		assert_int_equal(json_array_size(json_object_get(b, "witness_vkeys")), 0);
 		assert_string_equal(cid_json_str(b, "origin"), "id.city.example.jp/audit");
@@ -369,12 +373,12 @@ static void test_trail_proves_against_the_newest_cosigned_checkpoint(void **stat
 	json_t *b = NULL;
 	size_t unproved;
 
-	assert_int_equal(cid_note_signer_new(cid_str_of("witness.example/w1"), CID_NOTE_COSIG, NULL,
-					     &w),
-			 CID_OK);
-	assert_int_equal(cid_note_signer_new(cid_str_of("witness.example/w2"), CID_NOTE_COSIG, NULL,
-					     &other),
-			 CID_OK);
+	assert_int_equal(
+	    cid_note_signer_new(cid_str_of("witness.example/w1"), CID_NOTE_COSIG, NULL, &w),
+	    CID_OK);
+	assert_int_equal(
+	    cid_note_signer_new(cid_str_of("witness.example/w2"), CID_NOTE_COSIG, NULL, &other),
+	    CID_OK);
 	assert_int_equal(cid_note_signer_vkey(w, &vkey), CID_OK);
 	assert_int_equal(cid_note_signer_vkey(other, &vkey_other), CID_OK);
 	snprintf(config, sizeof(config), "http://127.0.0.1:9/w1 %s", vkey);
@@ -386,8 +390,8 @@ static void test_trail_proves_against_the_newest_cosigned_checkpoint(void **stat
 	fill(f);
 	assert_int_equal(cid_audit_checkpoint(s, NOW, NULL), CID_OK); /* covers all 12 */
 	assert_int_equal(cid_store_update(s, cosign_cb, &(struct cosign){w, 12}), CID_OK);
-	append(f, "release.permit", f->hanako, "consent"); /* 12 */
-	append(f, "release.permit", f->hanako, "consent"); /* 13 */
+	append(f, "release.permit", f->hanako, "consent");		  /* 12 */
+	append(f, "release.permit", f->hanako, "consent");		  /* 13 */
 	assert_int_equal(cid_audit_checkpoint(s, NOW + 5, NULL), CID_OK); /* 14, not cosigned */
 
 	/* with w1 configured: the cosigned 12; the two newer listed without proof */
@@ -396,8 +400,8 @@ static void test_trail_proves_against_the_newest_cosigned_checkpoint(void **stat
 	assert_true(json_is_true(json_object_get(json_object_get(b, "checkpoint"), "cosigned")));
 	assert_non_null(strstr(cid_json_str(json_object_get(b, "checkpoint"), "note"),
 			       "\xe2\x80\x94 witness.example/w1 "));
-	assert_string_equal(json_string_value(json_array_get(json_object_get(b, "witness_vkeys"), 0)),
-			    vkey);
+	assert_string_equal(
+	    json_string_value(json_array_get(json_object_get(b, "witness_vkeys"), 0)), vkey);
 	assert_proofs_hold(b, &unproved);
 	assert_int_equal(unproved, 2);
 	assert_int_equal(json_array_size(json_object_get(b, "entries")), 8);
@@ -455,7 +459,8 @@ static void test_trail_bundle_is_named_and_signed_over_its_entries(void **state)
 		json_array_foreach(json_object_get(b, "entries"), i, item)
 		{
 			assert_string_equal(cid_json_str(item, "decision"), decisions[i]);
-			assert_string_equal(cid_json_str(item, "service_name"), "Childcare support");
+			assert_string_equal(cid_json_str(item, "service_name"),
+					    "Childcare support");
 			assert_string_equal(cid_json_str(item, "purpose_text"),
 					    "To calculate your childcare fee");
 			assert_string_equal(cid_json_str(item, "service"), "svc");
@@ -468,9 +473,9 @@ static void test_trail_bundle_is_named_and_signed_over_its_entries(void **state)
 	sig = cid_json_str(b, "signature");
 	assert_non_null(sig);
 	kref = cid_ctx_keys_acquire(f->ctx);
-	assert_int_equal(cid_jws_verify(cid_keyref_keyset(kref), sig, strlen(sig), CID_TRAIL_TYP,
-					&claims),
-			 CID_OK);
+	assert_int_equal(
+	    cid_jws_verify(cid_keyref_keyset(kref), sig, strlen(sig), CID_TRAIL_TYP, &claims),
+	    CID_OK);
 	cid_keyref_put(kref);
 	all = malloc(n * CID_MERKLE_HASH);
 	assert_non_null(all);
@@ -478,8 +483,8 @@ static void test_trail_bundle_is_named_and_signed_over_its_entries(void **state)
 	{
 		const char *entry = cid_json_str(item, "entry");
 
-		assert_int_equal(cid_merkle_leaf_hash(entry, strlen(entry), all + i * CID_MERKLE_HASH),
-				 CID_OK);
+		assert_int_equal(
+		    cid_merkle_leaf_hash(entry, strlen(entry), all + i * CID_MERKLE_HASH), CID_OK);
 	}
 	cid_sha256(all, n * CID_MERKLE_HASH, digest);
 	free(all);
@@ -509,33 +514,39 @@ static void test_trail_csv_cells(void **state)
 	static const struct {
 		const char *purpose_text; /* the cell under test */
 		const char *lang;
-		const char *row;	  /* the row it gives */
+		const char *row; /* the row it gives */
 	} rows[] = {
-	    {"plain", "en", "7,\"15 January 2027, 17:00\",Childcare,plain,given_name email,your "
-			    "consent,released to the service\r\n"},
-	    {"a,b", "en", "7,\"15 January 2027, 17:00\",Childcare,\"a,b\",given_name email,your "
-			  "consent,released to the service\r\n"},
-	    {"say \"hi\"", "en", "7,\"15 January 2027, 17:00\",Childcare,\"say \"\"hi\"\"\",given_name "
-				 "email,your consent,released to the service\r\n"},
-	    {"=1+1", "en", "7,\"15 January 2027, 17:00\",Childcare,'=1+1,given_name email,your "
-			   "consent,released to the service\r\n"},
-	    {"-2", "ja", "7,2027年1月15日 17:00,Childcare,'-2,given_name email,本人の同意,提供\r\n"},
+	    {"plain", "en",
+	     "7,\"15 January 2027, 17:00\",Childcare,plain,given_name email,your "
+	     "consent,released to the service\r\n"},
+	    {"a,b", "en",
+	     "7,\"15 January 2027, 17:00\",Childcare,\"a,b\",given_name email,your "
+	     "consent,released to the service\r\n"},
+	    {"say \"hi\"", "en",
+	     "7,\"15 January 2027, 17:00\",Childcare,\"say \"\"hi\"\"\",given_name "
+	     "email,your consent,released to the service\r\n"},
+	    {"=1+1", "en",
+	     "7,\"15 January 2027, 17:00\",Childcare,'=1+1,given_name email,your "
+	     "consent,released to the service\r\n"},
+	    {"-2", "ja",
+	     "7,2027年1月15日 17:00,Childcare,'-2,given_name email,本人の同意,提供\r\n"},
 	    {"two\nlines", "ja",
 	     "7,2027年1月15日 17:00,Childcare,\"two\nlines\",given_name email,本人の同意,提供\r\n"},
 	};
 	struct fixture *f = *state;
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		json_t *b = json_pack("{s:s, s:[{s:i, s:s, s:s, s:s, s:[s,s], s:s, s:s}]}", "lang",
-				      rows[i].lang, "entries", "seq", 7, "time",
-				      "2027-01-15T08:00:00Z", "service_name", "Childcare",
-				      "purpose_text", rows[i].purpose_text, "attributes",
-				      "given_name", "email", "basis", "consent", "decision", "permit");
+		json_t *b = json_pack(
+		    "{s:s, s:[{s:i, s:s, s:s, s:s, s:[s,s], s:s, s:s}]}", "lang", rows[i].lang,
+		    "entries", "seq", 7, "time", "2027-01-15T08:00:00Z", "service_name",
+		    "Childcare", "purpose_text", rows[i].purpose_text, "attributes", "given_name",
+		    "email", "basis", "consent", "decision", "permit");
 		char *csv = NULL;
 		size_t len = 0;
-		const char *head = strcmp(rows[i].lang, "en") == 0
-				       ? "\xEF\xBB\xBFseq,time,service,purpose,items,basis,decision\r\n"
-				       : "\xEF\xBB\xBF番号,日時,提供先,利用目的,項目,根拠,内容\r\n";
+		const char *head =
+		    strcmp(rows[i].lang, "en") == 0
+			? "\xEF\xBB\xBFseq,time,service,purpose,items,basis,decision\r\n"
+			: "\xEF\xBB\xBF番号,日時,提供先,利用目的,項目,根拠,内容\r\n";
 
 		assert_non_null(b);
 		assert_int_equal(cid_trail_csv(f->ctx, b, &csv, &len), CID_OK);
@@ -545,7 +556,8 @@ static void test_trail_csv_cells(void **state)
 			fail_msg("row %zu: %s", i, csv + strlen(head));
 		/* an empty row, then where the verifiable JSON is */
 		assert_memory_equal(csv + strlen(head) + strlen(rows[i].row), "\r\n", 2);
-		assert_non_null(strstr(csv, "https://id.city.example.jp/account/trail?format=json"));
+		assert_non_null(
+		    strstr(csv, "https://id.city.example.jp/account/trail?format=json"));
 		assert_non_null(strstr(csv, "The citizen's trail bundle"));
 		free(csv);
 		json_decref(b);
@@ -571,9 +583,9 @@ static void test_trail_recorded_logs_the_disclosure_first(void **state)
 	enum cid_err rc;
 
 	fill(f);
-	assert_int_equal(cid_trail_recorded(f->ctx, f->hanako, "ja", 0, true, "operator", "cli",
-					    NOW + 9, &b),
-			 CID_OK);
+	assert_int_equal(
+	    cid_trail_recorded(f->ctx, f->hanako, "ja", 0, true, "operator", "cli", NOW + 9, &b),
+	    CID_OK);
 	assert_int_equal(json_array_size(json_object_get(b, "entries")), 6);
 	assert_int_equal(cid_store_read_begin(cid_ctx_store(f->ctx), &txn), CID_OK);
 	rc = cid_audit_head(txn, &size, hash);
