@@ -10,15 +10,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, createHash, sign as edSign } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import * as client from 'openid-client';
 
-import { Browser, addClient, addUser, cli, freshStore, htmlDecode, loginForm, parseForms, startServer } from './lib/server.js';
-import { authorizationRequest, codeGrant, discover } from './lib/flow.js';
+import { Browser, addClient, addUser, cli, freshStore, htmlDecode, startServer } from './lib/server.js';
+import { discover } from './lib/flow.js';
+import { consentAndRelease } from './lib/release_flow.js';
 import { Rejected, verifyTrailBundle } from './lib/trail_verify.js';
 
 const T = { timeout: 180_000 };
-const MSG_EN = JSON.parse(readFileSync(new URL('../../web/messages/en.json', import.meta.url), 'utf8'));
 
 const POLICY_A = `# e2e: the trail bundle
 service svc-a
@@ -94,26 +92,6 @@ after(async () => {
     store?.remove();
   }
 });
-
-/** Logs user in to service s through the real pages (once per browser), approves the ticked attributes, fetches userinfo. */
-async function consentAndRelease(browser, user, s) {
-  const req = await authorizationRequest(s.config, s.redirect, s.scope, { ui_locales: 'en' });
-  let res = await browser.get(req.url);
-  const login = res.status === 200 ? loginForm(res.text) : null;
-  if (login) res = await browser.submit(res.url, login, { username: user.username, password: user.password });
-  if (res.status === 200) {
-    const form = parseForms(res.text).find((f) => /\/consent$/.test(f.action));
-    assert.ok(form, `a consent form:\n${res.text.slice(0, 800)}`);
-    const values = { action: 'approve' };
-    for (const m of res.text.matchAll(/<label class="check">\s*<input\b[^>]*name="([^"]*)"[^>]*>\s*([^<]*)<\/label>/gi))
-      if (s.tick.some((a) => MSG_EN[`attr.${a}`] === htmlDecode(m[2].trim()))) values[m[1]] = '1';
-    assert.equal(Object.keys(values).length, 1 + s.tick.length, 'a checkbox for each attribute to tick');
-    res = await browser.submit(res.url, form, values, { withSubmitButton: false });
-  }
-  assert.ok(res.status === 302 || res.status === 303, `a redirect to the service, got ${res.status}`);
-  const tokens = await codeGrant(s.config, new URL(res.location), req);
-  await client.fetchUserInfo(s.config, tokens.access_token, tokens.claims().sub);
-}
 
 async function download(path) {
   const res = await hanako.get(path);

@@ -102,11 +102,12 @@ function checkJws(jws, jwks) {
 }
 
 /**
- * Verifies a bundle with the trusted log vkeys and JWKS. Returns
+ * Verifies a bundle with the trusted log vkeys and JWKS (and the witnesses'
+ * cosignature vkeys the verifier trusts, to name who cosigned). Returns
  * {entries, proved, unproved, size, cosigners}; throws a Rejected error
  * saying why otherwise.
  */
-export function verifyTrailBundle(bundle, { vkeys, jwks }) {
+export function verifyTrailBundle(bundle, { vkeys, jwks, witnessVkeys = [] }) {
   if (bundle?.type !== 'civicid-citizen-trail/v1') fail('not a civicid-citizen-trail/v1 bundle');
   const entries = bundle.entries;
   if (!Array.isArray(entries)) fail('no entries');
@@ -115,7 +116,7 @@ export function verifyTrailBundle(bundle, { vkeys, jwks }) {
   let size = 0;
   let cosigners = [];
   if (cp !== null) {
-    const note = checkNote(cp.note, vkeys, bundle.witness_vkeys ?? []);
+    const note = checkNote(cp.note, vkeys, witnessVkeys);
     cosigners = note.cosigners;
     const [origin, sizeLine, rootLine] = note.lines;
     if (origin !== bundle.origin) fail('the checkpoint is of another log');
