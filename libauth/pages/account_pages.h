@@ -28,12 +28,13 @@
  * 404, so ids reveal nothing.
  *
  *   GET /account/trail[?format=html|json|csv][&before=SEQ][&lang=ja|en]
- *       the citizen's trail as a download (trail.h), CID_TRAIL_MAX entries
- *       newest first, ?before=SEQ for the next (older) page (the bundle's
- *       "next_before"): json, the bundle that verifies offline
- *       (application/json, attachment); csv, the same entries for people
- *       (text/csv, attachment); html (the default), CID_PAGE_TRAIL, a
- *       printable page of them. All no-store. 400 error page for another
+ *       the citizen's trail as a download (trail.h), newest first,
+ *       ?before=SEQ for the next (older) page (the bundle's "next_before"):
+ *       json, the bundle that verifies offline (application/json,
+ *       attachment), and csv, the same entries for people (text/csv,
+ *       attachment), CID_TRAIL_MAX entries; html (the default),
+ *       CID_PAGE_TRAIL, a printable page of CID_TRAIL_PRINT_MAX of them,
+ *       linking the JSON from the same entry down. All no-store. 400 error page for another
  *       format (err.trail_format) or a bad number (err.account_after).
  *
  *   POST /account/consent
@@ -80,7 +81,7 @@
  *    "time" (RFC 3339), "local_time", "service_name", "purpose_text",
  *    "decision_text", "items": [{"label_key"}], "statute"? (citation),
  *    "unproved"? (true: newer than the cosigned checkpoint)}], "has_entries",
- *    "no_entries", "limit" (CID_TRAIL_MAX), "cosigned" (the checkpoint a
+ *    "no_entries", "limit" (CID_TRAIL_PRINT_MAX), "cosigned" (the checkpoint a
  *    witness cosigned), "origin", "generated_local", "checkpoint_size"?,
  *    "before"? (the page asked), "next_before"? (the older page)}
  * Every "*_local" (and "local_time") is that time as the citizen reads it:

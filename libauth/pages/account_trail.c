@@ -169,7 +169,10 @@ enum cid_err cid_account_trail(struct cid_ctx *ctx, const struct cid_request *re
 					  locale);
 		goto out;
 	}
-	CID_TRY(cid_trail_bundle(ctx, sess.account_id, locale, before, req->now, &bundle));
+	/* the printable page holds fewer: its HTML must stay a page */
+	CID_TRY(cid_trail_bundle(ctx, sess.account_id, locale, before,
+				 strcmp(format, "html") == 0 ? CID_TRAIL_PRINT_MAX : CID_TRAIL_MAX,
+				 req->now, &bundle));
 	if (strcmp(format, "json") == 0) {
 		body = cid_json_dumps(bundle, JSON_INDENT(1));
 		CID_ENSURE(body != NULL, CID_ERR_NOMEM);

@@ -26,8 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CSV_MAX ((size_t)8 * 1024 * 1024)
-
 /* The decision an entry's type records: "permit" or the consent event, NULL for others. */
 static const char *decision_of(const char *type)
 {
@@ -178,7 +176,7 @@ out:
 }
 
 enum cid_err cid_trail_bundle(struct cid_ctx *ctx, const char *account_id, const char *locale,
-			      uint64_t before, int64_t now, json_t **out)
+			      uint64_t before, size_t limit, int64_t now, json_t **out)
 {
 	enum cid_err rc = CID_OK;
 	const char *lang = locale != NULL && strcmp(locale, "en") == 0 ? "en" : "ja";
@@ -195,15 +193,14 @@ enum cid_err cid_trail_bundle(struct cid_ctx *ctx, const char *account_id, const
 	/* a download is rare: the witnesses' vkeys are read from the configuration each time */
 	CID_TRY(
 	    cid_audit_witnesses_parse(cid_ctx_config(ctx)->audit_witnesses, &ws, err, sizeof(err)));
-	CID_TRY(cid_audit_trail(cid_ctx_store(ctx), ws, account_id, before, CID_TRAIL_MAX, now,
-				&bundle));
+	CID_TRY(cid_audit_trail(cid_ctx_store(ctx), ws, account_id, before, limit, now, &bundle));
 	CID_ENSURE(json_object_set_new(bundle, "type", json_string(CID_TRAIL_TYPE)) == 0 &&
 		       json_object_set_new(bundle, "issuer",
 					   json_string(cid_ctx_config(ctx)->issuer)) == 0 &&
 		       json_object_set_new(bundle, "citizen", json_string(account_id)) == 0 &&
 		       json_object_set_new(bundle, "lang", json_string(lang)) == 0 &&
 		       json_object_set_new(bundle, "generated", json_string(when)) == 0 &&
-		       json_object_set_new(bundle, "limit", json_integer(CID_TRAIL_MAX)) == 0 &&
+		       json_object_set_new(bundle, "limit", json_integer((json_int_t)limit)) == 0 &&
 		       json_object_set_new(bundle, "before", json_integer((json_int_t)before)) == 0,
 		   CID_ERR_NOMEM);
 	pref = cid_ctx_policies_acquire(ctx);
@@ -228,7 +225,7 @@ enum cid_err cid_trail_recorded(struct cid_ctx *ctx, const char *account_id, con
 	json_t *rec = NULL;
 	struct cid_audit_filter f = {.citizen = account_id};
 
-	CID_TRY(cid_trail_bundle(ctx, account_id, locale, before, now, &bundle));
+	CID_TRY(cid_trail_bundle(ctx, account_id, locale, before, CID_TRAIL_MAX, now, &bundle));
 	CID_TRY(cid_audit_exported_entry(
 	    &(struct cid_audit_exported){
 		.actor = actor,
@@ -302,8 +299,8 @@ enum cid_err cid_trail_csv(struct cid_ctx *ctx, const json_t *bundle, char **out
 	const json_t *a;
 	int64_t t;
 
-	cid_buf_init(&b, CSV_MAX);
-	cid_buf_init(&items, CSV_MAX);
+	cid_buf_init(&b, CID_TRAIL_CSV_MAX);
+	cid_buf_init(&items, CID_TRAIL_CSV_MAX);
 	CID_ENSURE(ctx != NULL && json_is_array(entries) && out != NULL && len != NULL,
 		   CID_ERR_INVALID);
 	cid_buf_puts(&b, "\xEF\xBB\xBF");

@@ -8,7 +8,7 @@
  * The bundle (README, "The citizen's trail bundle", is its specification):
  *   {"type": CID_TRAIL_TYPE, "issuer", "citizen" (the account id),
  *    "lang" ("ja" | "en": the names' language), "generated" (RFC 3339 UTC),
- *    "limit" (CID_TRAIL_MAX), "before" (the page asked: 0 the newest),
+ *    "limit" (the most entries the page holds), "before" (the page asked: 0 the newest),
  *    "next_before"? (the next, older page's "before"),
  *    "origin", "vkeys", "witness_vkeys", "checkpoint": {"size", "note",
  *    "cosigned"} or null, "entries": newest first [{"seq", "time", "type",
@@ -45,20 +45,20 @@
 
 /*
  * The bundle above of account_id's entries below seq before (0: from the
- * newest), at most CID_TRAIL_MAX, names in locale ("en", else "ja"),
+ * newest), at most limit (1..CID_TRAIL_MAX), names in locale ("en", else "ja"),
  * proved against the checkpoint cid_audit_trail chooses (the configured
  * audit_witnesses decide), signed at now. *out: new reference.
- * Errors: CID_ERR_INVALID (ctx, account_id or out NULL), CID_ERR_CONFIG (no
+ * Errors: CID_ERR_INVALID (ctx, account_id or out NULL, limit out of range), CID_ERR_CONFIG (no
  * server has started on the store: nothing is signed; or audit_witnesses
  * does not parse), those of cid_audit_trail, CID_ERR_CRYPTO, CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_trail_bundle(struct cid_ctx *ctx, const char *account_id,
-					     const char *locale, uint64_t before, int64_t now,
-					     json_t **out);
+					     const char *locale, uint64_t before, size_t limit,
+					     int64_t now, json_t **out);
 
 /*
  * cid_trail_bundle on the record, for a disclosure by the city (`civicid
- * audit trail`, a 開示請求): builds the bundle, then appends to the
+ * audit trail`, a 開示請求): builds the bundle (CID_TRAIL_MAX entries), then appends to the
  * context's log an audit.exported entry by actor through endpoint (format
  * "trail-json", or "trail-csv" when csv, "citizen" account_id, "rows" the
  * entries) before the caller lets a byte of it leave (only on CID_OK).

@@ -8,6 +8,7 @@
 //
 // Run: CIVICID_BIN=build/asan/server/civicid bash tests/e2e/run.sh trail.test.js
 import { after, before, test } from 'node:test';
+import * as client from 'openid-client';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, createHash, sign as edSign } from 'node:crypto';
 
@@ -297,4 +298,26 @@ test('`civicid audit trail` hands the city the same verifiable bundle, on the re
   verifyTrailBundle(bundle, trust);
   assert.throws(() => cli(['audit', 'trail', '--citizen', 'nobody', ...common]));
   assert.throws(() => cli(['audit', 'trail', '--citizen', HANAKO.username, '--format', 'xml', ...common]));
+});
+
+test('a long trail: the printable page holds 100 entries and links the older ones; the JSON and CSV up to 500', T, async () => {
+  const tokens = await consentAndRelease(hanako, HANAKO, SVCS.b);
+  for (let i = 0; i < 110; i++) await client.fetchUserInfo(SVCS.b.config, tokens.access_token, tokens.claims().sub);
+  const all = await freshBundle();
+  assert.ok(all.entries.length > 110 && all.entries.length <= 500, `${all.entries.length} entries`);
+  assert.equal(all.next_before, undefined, 'one JSON page');
+  verifyTrailBundle(all, trust);
+  const page = await download('/account/trail?lang=ja');
+  const rows = [...page.text.matchAll(/<td data-label="[^"]*" class="seq">(\d+)<\/td>/g)].map((m) => Number(m[1]));
+  assert.deepEqual(rows, all.entries.slice(0, 100).map((e) => e.seq), 'the newest 100, newest first');
+  const older = page.text.match(/<a class="older" href="\/account\/trail\?before=(\d+)&amp;lang=ja">/);
+  assert.ok(older, 'a link to the older entries');
+  assert.equal(Number(older[1]), rows[99]);
+  const next = await download(`/account/trail?before=${older[1]}&lang=ja`);
+  const rows2 = [...next.text.matchAll(/<td data-label="[^"]*" class="seq">(\d+)<\/td>/g)].map((m) => Number(m[1]));
+  assert.deepEqual(rows2, all.entries.slice(100, 200).map((e) => e.seq));
+  // its JSON link starts where it does
+  assert.ok(next.text.includes(`href="/account/trail?format=json&amp;before=${older[1]}&amp;lang=ja"`));
+  const csv = (await download('/account/trail?format=csv&lang=en')).text.split('\r\n');
+  assert.equal(csv.length, 1 + all.entries.length + 3, 'header, every entry, an empty row, the note, the end');
 });

@@ -443,7 +443,8 @@ static void test_trail_bundle_is_named_and_signed_over_its_entries(void **state)
 	const char *sig;
 
 	fill(f);
-	assert_int_equal(cid_trail_bundle(f->ctx, f->hanako, "en", 0, NOW + 7, &b), CID_OK);
+	assert_int_equal(cid_trail_bundle(f->ctx, f->hanako, "en", 0, CID_TRAIL_MAX, NOW + 7, &b),
+			 CID_OK);
 	assert_string_equal(cid_json_str(b, "type"), CID_TRAIL_TYPE);
 	assert_string_equal(cid_json_str(b, "issuer"), "https://id.city.example.jp");
 	assert_string_equal(cid_json_str(b, "citizen"), f->hanako);
@@ -500,13 +501,22 @@ static void test_trail_bundle_is_named_and_signed_over_its_entries(void **state)
 	json_decref(b);
 
 	/* in Japanese, the policy's Japanese names */
-	assert_int_equal(cid_trail_bundle(f->ctx, f->hanako, "ja", 0, NOW, &b), CID_OK);
+	assert_int_equal(cid_trail_bundle(f->ctx, f->hanako, "ja", 0, 2, NOW, &b), CID_OK);
 	assert_string_equal(
 	    cid_json_str(json_array_get(json_object_get(b, "entries"), 0), "service_name"),
 	    "子育て支援");
+	/* a smaller page: its limit said, and where the next starts */
+	assert_int_equal(json_array_size(json_object_get(b, "entries")), 2);
+	assert_int_equal(cid_json_int(b, "limit"), 2);
+	assert_int_equal(cid_json_int(b, "next_before"), 8);
 	json_decref(b);
-	assert_int_equal(cid_trail_bundle(NULL, f->hanako, "ja", 0, NOW, &b), CID_ERR_INVALID);
-	assert_int_equal(cid_trail_bundle(f->ctx, NULL, "ja", 0, NOW, &b), CID_ERR_INVALID);
+	b = NULL;
+	assert_int_equal(cid_trail_bundle(f->ctx, f->hanako, "ja", 0, 0, NOW, &b), CID_ERR_INVALID);
+	assert_int_equal(cid_trail_bundle(f->ctx, f->hanako, "ja", 0, CID_TRAIL_MAX + 1, NOW, &b),
+			 CID_ERR_INVALID);
+	assert_null(b);
+	assert_int_equal(cid_trail_bundle(NULL, f->hanako, "ja", 0, 10, NOW, &b), CID_ERR_INVALID);
+	assert_int_equal(cid_trail_bundle(f->ctx, NULL, "ja", 0, 10, NOW, &b), CID_ERR_INVALID);
 }
 
 static void test_trail_csv_cells(void **state)
@@ -604,7 +614,8 @@ static void test_trail_recorded_logs_the_disclosure_first(void **state)
 	json_decref(last);
 	json_decref(b);
 	/* the record is not in hanako's trail */
-	assert_int_equal(cid_trail_bundle(f->ctx, f->hanako, "ja", 0, NOW + 10, &b), CID_OK);
+	assert_int_equal(cid_trail_bundle(f->ctx, f->hanako, "ja", 0, CID_TRAIL_MAX, NOW + 10, &b),
+			 CID_OK);
 	assert_int_equal(json_array_size(json_object_get(b, "entries")), 6);
 	json_decref(b);
 }

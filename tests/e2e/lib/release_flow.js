@@ -15,6 +15,7 @@ const MSG_EN = JSON.parse(readFileSync(new URL('../../../web/messages/en.json', 
  * Logs user ({username, password}) in to service s ({config, redirect, scope,
  * tick: attribute names}) in browser, approves s.tick on the consent screen
  * when it is shown, and calls userinfo: a release entry (and the consent's).
+ * Returns the tokens (more userinfo calls: more release entries).
  */
 export async function consentAndRelease(browser, user, s) {
   const req = await authorizationRequest(s.config, s.redirect, s.scope, { ui_locales: 'en' });
@@ -33,4 +34,5 @@ export async function consentAndRelease(browser, user, s) {
   assert.ok(res.status === 302 || res.status === 303, `a redirect to the service, got ${res.status}`);
   const tokens = await codeGrant(s.config, new URL(res.location), req);
   await client.fetchUserInfo(s.config, tokens.access_token, tokens.claims().sub);
+  return tokens;
 }
