@@ -229,7 +229,7 @@ static void test_trail_pages_hold_the_citizens_entries_only(void **state)
 	    {8, 2, "7 4", 4},		 /* the next page */
 	    {4, 2, "2 0", 0},		 /* the last page: exactly full, nothing after */
 	    {2, 500, "0", 0},		 /* below a seq that is not hanako's own */
-	    {1, 500, "0", 0},		 /* */
+	    {1, 500, "0", 0},		 /* below taro's first entry */
 	    {0 + 11, 1, "10", 10},	 /* below another citizen's seq */
 	    {0, 6, "10 8 7 4 2 0", 0},	 /* a limit of exactly all */
 	    {0, 5, "10 8 7 4 2", 2},	 /* one short */
