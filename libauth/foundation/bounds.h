@@ -178,6 +178,12 @@
 #define CID_AUDIT_MAX_TRUST	48 /* verifier keys one verification trusts: log keys and witnesses */
 #define CID_AUDIT_MAX_WITNESSES 8		    /* witnesses the server pushes checkpoints to */
 #define CID_AUDIT_MAX_VKEYS	((size_t)64 * 1024) /* a vkeys file or document */
+#define CID_TRAIL_MAX		500 /* entries of one trail download (the citizen's bundle): a page */
+#define CID_TRAIL_PRINT_MAX                                                                        \
+	100 /* entries of one printable trail page (its HTML stays under                           \
+	       CID_MAX_RESPONSE with long names) */
+#define CID_TRAIL_CSV_MAX ((size_t)8 * 1024 * 1024) /* a trail's CSV */
+#define CID_TRAIL_CP_SCAN 4096 /* checkpoints looked through, newest first, for a cosigned one */
 /* a proof file: an entry (one export line), its path and a checkpoint note */
 #define CID_AUDIT_MAX_PROOF (CID_AUDIT_MAX_LINE * 2 + CID_NOTE_MAX_SIZE)
 #define CID_AUDIT_CATCH_UP  20000 /* entries the tree of an old store catches up per transaction */

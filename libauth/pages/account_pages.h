@@ -27,6 +27,16 @@
  * citizen's record id, an unknown or a malformed one all answer the same
  * 404, so ids reveal nothing.
  *
+ *   GET /account/trail[?format=html|json|csv][&before=SEQ][&lang=ja|en]
+ *       the citizen's trail as a download (trail.h), newest first,
+ *       ?before=SEQ for the next (older) page (the bundle's "next_before"):
+ *       json, the bundle that verifies offline (application/json,
+ *       attachment), and csv, the same entries for people (text/csv,
+ *       attachment), CID_TRAIL_MAX entries; html (the default),
+ *       CID_PAGE_TRAIL, a printable page of CID_TRAIL_PRINT_MAX of them,
+ *       linking the JSON from the same entry down. All no-store. 400 error page for another
+ *       format (err.trail_format) or a bad number (err.account_after).
+ *
  *   POST /account/consent
  *       a change of the citizen's consents: account_consent.h.
  *
@@ -67,6 +77,13 @@
  *    that recorded the decision, when the receipt carries its proof),
  *    "withdrawn"? (true: the receipt of a withdrawal; "given" is then when
  *    it was withdrawn, and there is no "expires"/"until_withdrawn")}
+ * CID_PAGE_TRAIL data: {"signed_in": true, "lang", "entries": [{"seq",
+ *    "time" (RFC 3339), "local_time", "service_name", "purpose_text",
+ *    "decision_text", "items": [{"label_key"}], "statute"? (citation),
+ *    "unproved"? (true: newer than the cosigned checkpoint)}], "has_entries",
+ *    "no_entries", "limit" (CID_TRAIL_PRINT_MAX), "cosigned" (the checkpoint a
+ *    witness cosigned), "origin", "generated_local", "checkpoint_size"?,
+ *    "before"? (the page asked), "next_before"? (the older page)}
  * Every "*_local" (and "local_time") is that time as the citizen reads it:
  * in the page's language and the city's zone (config timezone, cid_tz_format).
  * Thread-safe.
@@ -99,6 +116,14 @@ CID_MUST_CHECK enum cid_err cid_account_page(struct cid_ctx *ctx, const struct c
  */
 CID_MUST_CHECK enum cid_err cid_account_receipt(struct cid_ctx *ctx, const struct cid_request *req,
 						struct cid_reply *reply);
+
+/*
+ * GET /account/trail. Fills *reply (zeroed): the download or the printable
+ * page (200), the signed-out page (401) or an error page (400, above).
+ * Errors (no reply): those of cid_trail_bundle and cid_trail_csv.
+ */
+CID_MUST_CHECK enum cid_err cid_account_trail(struct cid_ctx *ctx, const struct cid_request *req,
+					      struct cid_reply *reply);
 
 /* The rows of the endpoint table (endpoints.h) for the pages above, in *n rows. Static. */
 const struct cid_endpoint *cid_account_endpoints(size_t *n);

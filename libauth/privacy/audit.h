@@ -46,7 +46,8 @@
  *                    consent.expired written by the sweeper (consent_sweep.h):
  *                    when it lapsed
  *   "ext"            for audit.exported: what left the log, every member a
- *                    string: "format" ("jsonl" | "csv"), "rows" (entries in
+ *                    string: "format" ("jsonl" | "csv", or "trail-json" |
+ *                    "trail-csv": a citizen's trail, trail.h), "rows" (entries in
  *                    the export, decimal), "checkpoint" (a whole-log export:
  *                    the size of the signed checkpoint it ends with, = rows;
  *                    absent when nothing signs it), and the filter's members
@@ -567,6 +568,35 @@ CID_MUST_CHECK enum cid_err cid_audit_record_proof(struct cid_store *s, const ch
 						   const char *citizen, const char *record_id,
 						   int64_t at, int64_t now, json_t **out);
 
+/*
+ * The citizen's trail with its proofs (audit_trail.c), what their download
+ * (trail.h) is made of: the entries of cid_audit_citizen_page (the rule of
+ * what a citizen sees: release.permit and consent.* entries naming
+ * account_id) newest first, from below seq before (0: from the newest), at
+ * most limit, each with its inclusion proof against ONE signed-note
+ * checkpoint: when ws has witnesses, the newest checkpoint a witness of ws
+ * cosigned (its cosignature verified with the witness's vkey) among the
+ * newest CID_TRAIL_CP_SCAN; else, or when none is found, the newest
+ * checkpoint, signed now (cid_audit_checkpoint) when none covers the page's
+ * newest entry. *out (new reference): {"origin", "vkeys" (every audit key's
+ * vkey, oldest first), "witness_vkeys" (ws's; [] none), "checkpoint":
+ * {"size", "note" (cosignatures included), "cosigned" (bool)} or null (an
+ * empty trail in a log never signed), "entries": [{"seq", "entry" (the
+ * canonical bytes), "leaf_hash" (lowercase hex SHA-256(0x00 || entry)),
+ * "proof" (the RFC 9162 inclusion path, lowercase hex, leaf to root) or null
+ * (an entry newer than the cosigned checkpoint)}], "next_before" (the seq of
+ * the page's oldest entry, only when older entries remain)}.
+ * Errors: CID_ERR_INVALID (s, account_id or out NULL, limit 0 or above
+ * CID_TRAIL_MAX), those of cid_audit_checkpoint (CID_ERR_CONFIG: no server
+ * has started on the store), CID_ERR_TOOEARLY (the tree lags), CID_ERR_STORE,
+ * CID_ERR_NOMEM.
+ */
+struct cid_audit_witnesses;
+CID_MUST_CHECK enum cid_err cid_audit_trail(struct cid_store *s,
+					    const struct cid_audit_witnesses *ws,
+					    const char *account_id, uint64_t before, size_t limit,
+					    int64_t now, json_t **out);
+
 /* What cid_audit_proof_verify found. */
 struct cid_audit_proof_result {
 	bool ok;		 /* the proof holds */
@@ -793,7 +823,7 @@ CID_MUST_CHECK enum cid_err cid_audit_write_filtered(struct cid_txn *txn,
 struct cid_audit_exported {
 	const char *actor;		       /* "operator" (the CLI) or "officer:<name>" */
 	const char *endpoint;		       /* "cli" or "officer-console" */
-	const char *format;		       /* "jsonl" or "csv" */
+	const char *format;		       /* "jsonl", "csv", "trail-json", "trail-csv" */
 	const struct cid_audit_filter *filter; /* the entries selected; NULL: every entry */
 	uint64_t rows;			       /* entries in the export */
 	uint64_t checkpoint;		       /* size of the checkpoint it ends with; 0: none */
@@ -805,7 +835,7 @@ struct cid_audit_exported {
  * (x->now), "actor", "endpoint" and "ext" (the filter's limit, after_seq and
  * newest_first are not recorded). *out: new reference.
  * Errors: CID_ERR_INVALID (actor or endpoint NULL or empty, format not
- * "jsonl" or "csv", a filter value not UTF-8, now out of range),
+ * one of those above, a filter value not UTF-8, now out of range),
  * CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_audit_exported_entry(const struct cid_audit_exported *x,

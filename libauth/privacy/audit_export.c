@@ -173,7 +173,9 @@ enum cid_err cid_audit_exported_entry(const struct cid_audit_exported *x, json_t
 
 	CID_ENSURE(x->actor != NULL && x->actor[0] != '\0' && x->endpoint != NULL &&
 		       x->endpoint[0] != '\0' && x->format != NULL &&
-		       (strcmp(x->format, "jsonl") == 0 || strcmp(x->format, "csv") == 0),
+		       (strcmp(x->format, "jsonl") == 0 || strcmp(x->format, "csv") == 0 ||
+			strcmp(x->format, "trail-json") == 0 ||
+			strcmp(x->format, "trail-csv") == 0),
 		   CID_ERR_INVALID);
 	CID_TRY(cid_audit_time(x->now, when));
 	if (f != NULL) {

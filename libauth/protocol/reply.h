@@ -96,6 +96,7 @@ enum cid_page {
 	CID_PAGE_ACCOUNT,
 	CID_PAGE_ACCOUNT_SECURITY, /* account_security.h documents the data */
 	CID_PAGE_RECEIPT,	   /* one consent receipt in plain words */
+	CID_PAGE_TRAIL,		   /* the citizen's trail, printable (account_pages.h) */
 };
 
 #define CID_REPLY_MAX_COOKIES 4

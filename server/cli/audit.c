@@ -60,6 +60,9 @@ static const char audit_help[] =
     "  explain --seq N      why entry N is what it is: rule, policy version and the\n"
     "                       exact notice shown, consent records and their history,\n"
     "                       how the citizen authenticated (`audit explain --help`)\n"
+    "  trail --citizen USER [--format json|csv]\n"
+    "                       a citizen's trail with its proofs, as the citizen\n"
+    "                       downloads it (`audit trail --help`)\n"
     "  query [filters] [--limit N] [--newest-first]\n"
     "                       matching entries, one line each (--json: JSON Lines)\n"
     "  provisions --from T --to T\n"
@@ -708,6 +711,8 @@ int cid_cli_audit(int argc, char **argv)
 		return cid_cli_audit_officer(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "explain") == 0)
 		return cid_cli_audit_explain(argc, argv);
+	if (argc >= 2 && strcmp(argv[1], "trail") == 0)
+		return cid_cli_audit_trail(argc, argv);
 	if (argc >= 2 && (strcmp(argv[1], "prove") == 0 || strcmp(argv[1], "verify-proof") == 0 ||
 			  strcmp(argv[1], "vkeys") == 0))
 		return cid_cli_audit_proof(argc, argv);

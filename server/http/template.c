@@ -29,6 +29,7 @@ static const char *const page_files[] = {
     [CID_PAGE_ACCOUNT] = "account.html",
     [CID_PAGE_ACCOUNT_SECURITY] = "account_security.html",
     [CID_PAGE_RECEIPT] = "receipt.html",
+    [CID_PAGE_TRAIL] = "trail.html",
 };
 
 #define N_PAGES (sizeof(page_files) / sizeof(page_files[0]))

@@ -6,7 +6,7 @@
 // login that comes back to /account signed in (the account pages' own
 // client, no consent screen, nothing released to it); the trail filtered by
 // service and paged both ways by plain links; and no sideways scrolling at
-// 320 px on the account page and a receipt page.
+// 320 px on the account page, a receipt page and the printable trail.
 //
 // Run: CIVICID_BIN=build/asan/server/civicid bash tests/e2e/run.sh account_page.test.js
 import { after, before, test } from 'node:test';
@@ -219,7 +219,7 @@ test('the trail is filtered by service and paged both ways by plain links', T, a
   assert.ok(done.text.includes(ACCOUNT_LINK), 'the logged-out page links the account page');
 });
 
-test('at 320 px the account page and a receipt page need no sideways scrolling, in ja and en', T, async () => {
+test('at 320 px the account page, a receipt page and the printable trail need no sideways scrolling, in ja and en', T, async () => {
   const ctx = await chrome.newContext({ viewport: { width: 320, height: 640 } });
   try {
     const p = await ctx.newPage();
@@ -227,7 +227,7 @@ test('at 320 px the account page and a receipt page need no sideways scrolling, 
     const receipt = await p.locator('a.receipt').first().getAttribute('href');
     assert.ok(receipt, 'a receipt link');
     for (const lang of ['ja', 'en']) {
-      for (const path of [`/account?lang=${lang}`, `${receipt.replace(/lang=\w+/, `lang=${lang}`)}`]) {
+      for (const path of [`/account?lang=${lang}`, `${receipt.replace(/lang=\w+/, `lang=${lang}`)}`, `/account/trail?lang=${lang}`]) {
         await p.goto(server.url(path).href);
         const width = await p.evaluate(() => document.documentElement.scrollWidth);
         assert.ok(width <= 320, `${path}: scrollWidth ${width} > 320`);
@@ -241,6 +241,12 @@ test('at 320 px the account page and a receipt page need no sideways scrolling, 
           assert.ok(!/\d{4}-\d\d-\d\dT\d\d:\d\d/.test(body), 'no UTC ISO time shown');
           // the trail's rows are stacked blocks here
           assert.equal(await p.locator('tr.entry').first().evaluate((e) => getComputedStyle(e).display), 'block');
+        } else if (path.startsWith('/account/trail')) {
+          // the printable trail: the same rows, stacked here too, and its downloads linked
+          assert.ok(rows > 0, 'trail rows on the printable page');
+          assert.equal(await p.locator('tr.entry').first().evaluate((e) => getComputedStyle(e).display), 'block');
+          assert.equal(await p.locator('a.json').getAttribute('href'), `/account/trail?format=json&lang=${lang}`);
+          assert.equal(await p.getAttribute('html', 'lang'), lang);
         } else {
           assert.ok(await p.locator('dl.receipt').isVisible(), 'the receipt page');
         }
