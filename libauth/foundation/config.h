@@ -56,8 +56,9 @@ struct cid_config {
 	char *controller_email;
 	char *controller_phone; /* optional in receipts */
 	char *policy_url;
-	char *controller_type; /* "local_government", "business" or "" (cid_controller_type_parse) */
-	char *jurisdiction;    /* Kantara "jurisdiction", e.g. "JP" */
+	char
+	    *controller_type; /* "local_government", "business" or "" (cid_controller_type_parse) */
+	char *jurisdiction;   /* Kantara "jurisdiction", e.g. "JP" */
 	/* the pages' header: the city's name per language ("" = not shown) and logo, a
 	 * file under web_dir/static ("" = none; cid_config_logo_type says which) */
 	char *city_name_ja;

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define JST_OFFSET   (9 * 3600)
+#define JST_OFFSET   ((int64_t)9 * 3600)
 #define MAX_LAW_NAME 300 /* bytes: the longest law names are ~60 kanji */
 #define MAX_KANJI    8	 /* numerals of one number: 九千九百九十九 is 7 */
 
@@ -34,8 +34,8 @@ static bool eat(struct cursor *c, const char *lit)
 
 static bool eat_kanji_digit(struct cursor *c)
 {
-	static const char *const numerals[] = {"一", "二", "三", "四", "五", "六", "七",
-					       "八", "九", "十", "百", "千"};
+	static const char *const numerals[] = {"一", "二", "三", "四", "五", "六",
+					       "七", "八", "九", "十", "百", "千"};
 
 	for (size_t k = 0; k < sizeof(numerals) / sizeof(numerals[0]); k++)
 		if (eat(c, numerals[k]))
@@ -215,9 +215,10 @@ static const char *const relationship_names[] = {
 
 bool cid_relationship_parse(const char *s, size_t n, enum cid_relationship *out)
 {
-	for (size_t r = 0; s != NULL && r < sizeof(relationship_names) / sizeof(*relationship_names);
-	     r++) {
-		if (strlen(relationship_names[r]) == n && memcmp(s, relationship_names[r], n) == 0) {
+	for (size_t r = 0;
+	     s != NULL && r < sizeof(relationship_names) / sizeof(*relationship_names); r++) {
+		if (strlen(relationship_names[r]) == n &&
+		    memcmp(s, relationship_names[r], n) == 0) {
 			*out = (enum cid_relationship)r;
 			return true;
 		}

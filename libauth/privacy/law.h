@@ -45,11 +45,13 @@ bool cid_law_corporate_number_ok(const char *s, size_t n);
 /* What a service receiving personal data is to the controller (its policy's `relationship`). */
 enum cid_relationship {
 	CID_RELATIONSHIP_THIRD_PARTY, /* a third party: APPI Art. 27-30 apply (the default) */
-	CID_RELATIONSHIP_ENTRUSTED,   /* a contractor handling data for the controller (Art. 27(5)(i)) */
-	CID_RELATIONSHIP_INTERNAL,    /* the controller itself (another of its departments) */
+	CID_RELATIONSHIP_ENTRUSTED, /* a contractor handling data for the controller (Art. 27(5)(i))
+				     */
+	CID_RELATIONSHIP_INTERNAL,  /* the controller itself (another of its departments) */
 };
 
-/* The relationship s[0..n) names ("third_party", "entrusted", "internal") into *out; false if none. */
+/* The relationship s[0..n) names ("third_party", "entrusted", "internal") into *out; false if none.
+ */
 bool cid_relationship_parse(const char *s, size_t n, enum cid_relationship *out);
 
 /* Its name as the policy writes it; static. */

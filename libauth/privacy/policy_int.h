@@ -28,7 +28,7 @@ enum rule_kind { RULE_PERMIT, RULE_DENY };
 struct rule {
 	const char *attribute; /* the static name of account.h's claim table */
 	enum rule_kind kind;
-	int level; /* permit: CID_LEVEL_*; deny: 0 */
+	int level;	/* permit: CID_LEVEL_*; deny: 0 */
 	bool sensitive; /* permit ... sensitive: 要配慮個人情報 (APPI Art. 2(3)) */
 	unsigned line;
 	const char *where; /* "file:line" */
@@ -38,7 +38,7 @@ struct purpose {
 	const char *id;
 	const char *text_ja, *text_en;
 	enum cid_basis basis;
-	const char *statute; /* the citation of CID_BASIS_STATUTE, else NULL */
+	const char *statute;   /* the citation of CID_BASIS_STATUTE, else NULL */
 	unsigned statute_line; /* its basis line, for policy_law.c's messages */
 	uint32_t retention_days, consent_valid_days;
 	unsigned category; /* 1..CID_POLICY_CATEGORIES; 0 until its line is read */
@@ -66,7 +66,7 @@ struct cid_policy {
 	const char *recipient_name;		   /* the recipient's legal name */
 	const char *recipient_number;		   /* its corporate number (checked) */
 	int relationship;			   /* enum cid_relationship (law.h) */
-	size_t first_purpose, n_purposes; /* contiguous */
+	size_t first_purpose, n_purposes;	   /* contiguous */
 	char version[CID_HASH_HEX + 1];
 };
 

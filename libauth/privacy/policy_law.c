@@ -55,8 +55,8 @@ enum cid_err cid_policyset_law_check(const struct cid_policyset *ps, enum cid_co
 	return n_errors == 0 ? CID_OK : CID_ERR_CONFIG;
 }
 
-enum cid_err cid_policyset_load_dir_law(const char *dir, const char *controller_type,
-					FILE *errors, struct cid_policyset **out)
+enum cid_err cid_policyset_load_dir_law(const char *dir, const char *controller_type, FILE *errors,
+					struct cid_policyset **out)
 {
 	enum cid_controller_type t;
 	struct cid_policyset *ps = NULL;
@@ -125,9 +125,9 @@ static enum cid_err register_items(const struct cid_policyset *ps, const struct 
 		for (size_t p = pol->first_purpose; p < pol->first_purpose + pol->n_purposes; p++) {
 			const struct purpose *pu = &ps->purposes[p];
 			for (size_t r = pu->first_rule; r < pu->first_rule + pu->n_rules; r++)
-				is_sensitive = is_sensitive ||
-					       (ps->rules[r].sensitive &&
-						strcmp(ps->rules[r].attribute, names[i]) == 0);
+				is_sensitive =
+				    is_sensitive || (ps->rules[r].sensitive &&
+						     strcmp(ps->rules[r].attribute, names[i]) == 0);
 		}
 		if (is_sensitive)
 			CID_ENSURE(json_array_append_new(sensitive, json_string(names[i])) == 0,
@@ -142,8 +142,8 @@ static json_t *register_purposes(const struct cid_policyset *ps, const struct ci
 {
 	json_t *list = json_array();
 
-	for (size_t p = pol->first_purpose; list != NULL && p < pol->first_purpose + pol->n_purposes;
-	     p++) {
+	for (size_t p = pol->first_purpose;
+	     list != NULL && p < pol->first_purpose + pol->n_purposes; p++) {
 		const struct purpose *pu = &ps->purposes[p];
 		json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "id", pu->id, "ja", pu->text_ja, "en",
 				      pu->text_en, "basis",
@@ -172,6 +172,7 @@ static bool register_complete(const struct cid_policy *pol, FILE *errors)
 	    {pol->persons_ja, "persons.ja", "whom the file records"},
 	    {pol->collection_ja, "collection.ja", "how its data are collected"},
 	};
+
 	bool ok = true;
 
 	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
@@ -231,15 +232,20 @@ out:
 /* ---- writing it ---- */
 
 static const char *const columns_ja[] = {
-    "ファイル名", "保有機関",	     "利用目的",   "記録項目",	 "記録範囲",
+    "ファイル名", "保有機関",	    "利用目的",	    "記録項目", "記録範囲",
     "収集方法",	  "要配慮個人情報", "通常の提供先", "サービス", "ポリシー版",
 };
 static const char *const columns_en[] = {
-    "file name",	  "organ",
-    "purpose of use",	  "items recorded",
-    "persons covered",	  "collection method",
-    "special care-required information", "regular recipients",
-    "service",		  "policy version",
+    "file name",
+    "organ",
+    "purpose of use",
+    "items recorded",
+    "persons covered",
+    "collection method",
+    "special care-required information",
+    "regular recipients",
+    "service",
+    "policy version",
 };
 #define N_COLUMNS (sizeof(columns_ja) / sizeof(columns_ja[0]))
 
@@ -277,17 +283,16 @@ static json_t *flat_row(const json_t *row, const char *lang, const char *sep)
 	json_t *o = NULL;
 
 	if (purposes != NULL)
-		o = json_pack("{s:s?, s:s?, s:s, s:O, s:s?, s:s?, s:O, s:O, s:s?, s:s, s:s}",
-			      "file_name", text_in(row, "file", lang), "organ",
-			      text_in(row, "organ", lang), "purpose_of_use", purposes, "items",
-			      json_object_get(row, "items"), "persons",
-			      text_in(row, "persons", lang), "collection",
-			      text_in(row, "collection", lang), "sensitive",
-			      json_object_get(row, "sensitive"), "sensitive_items",
-			      json_object_get(row, "sensitive_items"), "regular_recipients",
-			      text_in(row, "regular_recipients", lang), "service",
-			      cid_json_str(row, "service"), "policy_version",
-			      cid_json_str(row, "policy_version"));
+		o = json_pack(
+		    "{s:s?, s:s?, s:s, s:O, s:s?, s:s?, s:O, s:O, s:s?, s:s, s:s}", "file_name",
+		    text_in(row, "file", lang), "organ", text_in(row, "organ", lang),
+		    "purpose_of_use", purposes, "items", json_object_get(row, "items"), "persons",
+		    text_in(row, "persons", lang), "collection", text_in(row, "collection", lang),
+		    "sensitive", json_object_get(row, "sensitive"), "sensitive_items",
+		    json_object_get(row, "sensitive_items"), "regular_recipients",
+		    text_in(row, "regular_recipients", lang), "service",
+		    cid_json_str(row, "service"), "policy_version",
+		    cid_json_str(row, "policy_version"));
 	free(purposes);
 	return o;
 }
@@ -354,8 +359,7 @@ enum cid_err cid_policy_register_write(const json_t *register_rows, const char *
 		flat = NULL;
 	}
 	if (!csv)
-		CID_ENSURE(json_dumpf(list, out, JSON_INDENT(2)) == 0 &&
-			       fputc('\n', out) != EOF,
+		CID_ENSURE(json_dumpf(list, out, JSON_INDENT(2)) == 0 && fputc('\n', out) != EOF,
 			   CID_ERR_IO);
 	CID_ENSURE(fflush(out) == 0, CID_ERR_IO);
 out:

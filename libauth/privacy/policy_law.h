@@ -53,8 +53,7 @@ CID_MUST_CHECK enum cid_err cid_policyset_law_check(const struct cid_policyset *
  * not returned. Errors: those of both; CID_ERR_CONFIG also for a
  * controller_type that cid_controller_type_parse refuses.
  */
-CID_MUST_CHECK enum cid_err cid_policyset_load_dir_law(const char *dir,
-						       const char *controller_type,
+CID_MUST_CHECK enum cid_err cid_policyset_load_dir_law(const char *dir, const char *controller_type,
 						       FILE *errors, struct cid_policyset **out);
 
 /* The recipient a policy declares (borrowed from the set; NULL when not given). */
@@ -92,7 +91,7 @@ CID_MUST_CHECK enum cid_err cid_policy_register(const struct cid_policyset *ps, 
  * arrays; "sensitive": bool; "regular_recipients": null when none).
  * Errors: CID_ERR_INVALID (lang), CID_ERR_IO, CID_ERR_NOMEM.
  */
-CID_MUST_CHECK enum cid_err cid_policy_register_write(const json_t *register_rows,
-						      const char *lang, bool csv, FILE *out);
+CID_MUST_CHECK enum cid_err cid_policy_register_write(const json_t *register_rows, const char *lang,
+						      bool csv, FILE *out);
 
 #endif

@@ -366,7 +366,8 @@ static void kw_relationship(struct parser *p, struct cid_str v)
 	if (!one_word(p, "relationship", v, &word))
 		return;
 	if (!cid_relationship_parse(word.ptr, word.len, &r)) {
-		fail(p, p->line, "relationship must be third_party, entrusted or internal, not '%.*s'",
+		fail(p, p->line,
+		     "relationship must be third_party, entrusted or internal, not '%.*s'",
 		     (int)word.len, word.ptr);
 		return;
 	}
@@ -800,7 +801,7 @@ static void parse_line(struct parser *p, const char *s, size_t n)
 static void law_pairs_check(struct parser *p)
 {
 	static const enum keyword_id pairs[][2] = {
-	    {KW_FILE_JA, KW_FILE_EN},	  {KW_ORGAN_JA, KW_ORGAN_EN},
+	    {KW_FILE_JA, KW_FILE_EN},	    {KW_ORGAN_JA, KW_ORGAN_EN},
 	    {KW_PERSONS_JA, KW_PERSONS_EN}, {KW_COLLECTION_JA, KW_COLLECTION_EN},
 	    {KW_REGULAR_JA, KW_REGULAR_EN},
 	};
@@ -808,8 +809,9 @@ static void law_pairs_check(struct parser *p)
 	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
 		unsigned ja = p->seen[pairs[i][0]], en = p->seen[pairs[i][1]];
 		if ((ja == 0) != (en == 0))
-			fail(p, ja != 0 ? ja : en, "%s without %s: give the register's text in both "
-				 "languages",
+			fail(p, ja != 0 ? ja : en,
+			     "%s without %s: give the register's text in both "
+			     "languages",
 			     keywords[pairs[i][ja != 0 ? 0 : 1]].name,
 			     keywords[pairs[i][ja != 0 ? 1 : 0]].name);
 	}

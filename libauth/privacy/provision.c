@@ -114,7 +114,8 @@ static enum cid_err entry_cb(uint64_t seq, struct cid_str entry, void *arg)
 	const char *citizen = cid_json_str(e, "citizen");
 	const char *time = cid_json_str(e, "time");
 	const char *basis = cid_json_str(e, "basis");
-	if (service == NULL || citizen == NULL || time == NULL || cid_time_parse(time, &t) != CID_OK)
+	if (service == NULL || citizen == NULL || time == NULL ||
+	    cid_time_parse(time, &t) != CID_OK)
 		goto out;
 	size_t klen = strlen(service) + strlen(citizen) + 2;
 	char *key = malloc(klen);
@@ -131,8 +132,8 @@ static enum cid_err entry_cb(uint64_t seq, struct cid_str entry, void *arg)
 	free(key);
 	/* entries come in seq order: the newest entry's policy version decides */
 	CID_TRY(recipient_of(w, service, cid_json_str(e, "policy_version"), &recipient));
-	CID_ENSURE(json_object_set(row, "recipient",
-				   recipient != NULL ? recipient : json_null()) == 0,
+	CID_ENSURE(json_object_set(row, "recipient", recipient != NULL ? recipient : json_null()) ==
+		       0,
 		   CID_ERR_NOMEM);
 	if (strcmp(time, cid_json_str(row, "first")) < 0)
 		CID_ENSURE(json_object_set_new(row, "first", json_string(time)) == 0,
@@ -246,8 +247,8 @@ out:
 	return rc;
 }
 
-bool cid_provision_records_purge_allowed(const json_t *records, int64_t now,
-					 const json_t **refused, char keep_until[11])
+bool cid_provision_records_purge_allowed(const json_t *records, int64_t now, const json_t **refused,
+					 char keep_until[11])
 {
 	size_t i;
 	const json_t *row;
@@ -287,11 +288,21 @@ static char *words(const json_t *row, const char *name)
 enum cid_err cid_provision_records_csv(const json_t *records, FILE *out)
 {
 	static const char *const header[] = {
-	    "recipient_service", "recipient_name", "corporate_number", "relationship",
-	    "citizen",		 "items",	   "consent_obtained", "consent_records",
-	    "bases",		 "dates",	   "first",	       "last",
+	    "recipient_service",
+	    "recipient_name",
+	    "corporate_number",
+	    "relationship",
+	    "citizen",
+	    "items",
+	    "consent_obtained",
+	    "consent_records",
+	    "bases",
+	    "dates",
+	    "first",
+	    "last",
 	    "releases",
 	};
+
 	enum { N = sizeof(header) / sizeof(header[0]) };
 	enum cid_err rc = CID_OK;
 	const json_t *row;

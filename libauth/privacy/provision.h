@@ -49,9 +49,8 @@ struct cid_provision_query {
  * lists every basis, "statute:<citation>" ones included).
  * Errors: CID_ERR_INVALID (a bad time), CID_ERR_STORE, CID_ERR_NOMEM.
  */
-CID_MUST_CHECK enum cid_err cid_provision_records(struct cid_txn *txn,
-						  const struct cid_provision_query *q,
-						  json_t **out);
+CID_MUST_CHECK enum cid_err
+cid_provision_records(struct cid_txn *txn, const struct cid_provision_query *q, json_t **out);
 
 /*
  * Whether every record of records (the "provisions" of
@@ -60,8 +59,8 @@ CID_MUST_CHECK enum cid_err cid_provision_records(struct cid_txn *txn,
  * standard method). On false, *refused is the first record still kept
  * (borrowed from records) and keep_until its last day ("YYYY-MM-DD").
  */
-bool cid_provision_records_purge_allowed(const json_t *records, int64_t now,
-					 const json_t **refused, char keep_until[11]);
+bool cid_provision_records_purge_allowed(const json_t *records, int64_t now, const json_t **refused,
+					 char keep_until[11]);
 
 /*
  * Writes the "provisions" of records as CSV: a byte order mark, the header

@@ -261,8 +261,8 @@ enum cid_err cid_ctx_policies_refresh(struct cid_ctx *ctx, bool force, FILE *err
 	pthread_mutex_unlock(&ctx->lock);
 	if (!stale)
 		goto out;
-	CID_TRY(ctx_policies_load(ctx->cfg->policies_dir, ctx->cfg->controller_type, errors,
-				  &fresh));
+	CID_TRY(
+	    ctx_policies_load(ctx->cfg->policies_dir, ctx->cfg->controller_type, errors, &fresh));
 	/* kept before it is in force: no decision names a version the store lacks */
 	CID_TRY(cid_policy_archive_put(ctx->store, fresh->obj, (int64_t)time(NULL), NULL));
 	pthread_mutex_lock(&ctx->lock);

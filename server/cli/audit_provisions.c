@@ -105,8 +105,8 @@ static int print_records(const struct opts *o, json_t *rec)
 	const json_t *others = json_object_get(rec, "not_third_party");
 
 	if (o->common.json || (o->format != NULL && strcmp(o->format, "json") == 0)) {
-		if (json_object_set_new(rec, "from", o->q.from ? json_string(o->q.from)
-							       : json_null()) != 0 ||
+		if (json_object_set_new(rec, "from",
+					o->q.from ? json_string(o->q.from) : json_null()) != 0 ||
 		    json_object_set_new(rec, "to", o->q.to ? json_string(o->q.to) : json_null()) !=
 			0) {
 			json_decref(rec);
@@ -209,8 +209,8 @@ static int parse(int argc, char **argv, struct opts *o)
 	}
 	if (optind != argc - 1)
 		return cli_usage("audit", "unexpected argument");
-	if (o->format != NULL && strcmp(o->format, "text") != 0 &&
-	    strcmp(o->format, "csv") != 0 && strcmp(o->format, "json") != 0)
+	if (o->format != NULL && strcmp(o->format, "text") != 0 && strcmp(o->format, "csv") != 0 &&
+	    strcmp(o->format, "json") != 0)
 		return cli_usage("audit", "--format is text, csv or json");
 	if (o->purge_check && (o->q.from != NULL || o->q.to != o->purge || o->format != NULL))
 		return cli_usage("audit", "--purge-before takes no --from, --to or --format "

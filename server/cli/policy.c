@@ -308,8 +308,9 @@ static int policy_register(const char *dir, const char *format, const char *lang
 	rc = cid_policy_register(ps, stderr, &reg);
 	cid_policyset_free(ps);
 	if (rc == CID_ERR_CONFIG) {
-		fprintf(stderr, "civicid policy: register: the policies of %s lack the register's "
-				"texts: errors above\n",
+		fprintf(stderr,
+			"civicid policy: register: the policies of %s lack the register's "
+			"texts: errors above\n",
 			dir);
 		return 1;
 	}

@@ -36,8 +36,7 @@ static const struct citation_case citations[] = {
     {"災害対策基本法 第49条の10(避難行動要支援者名簿の作成) / Disaster Countermeasures "
      "Basic Act, Art. 49-10",
      true, NULL},
-    {"行政手続における特定の個人を識別するための番号の利用等に関する法律 第9条 第2項", true,
-     NULL},
+    {"行政手続における特定の個人を識別するための番号の利用等に関する法律 第9条 第2項", true, NULL},
     {"", false, "no article"},
     {"Test Act, Art. 1", false, "no article"},
     {"Act 1", false, "no article"},
@@ -71,13 +70,13 @@ static void test_citation_forms(void **state)
 			fail_msg("\"%s\": %s, want %s (%s)", c->text, ok ? "accepted" : "refused",
 				 c->ok ? "accepted" : "refused", why ? why : "");
 		if (!c->ok && (why == NULL || strstr(why, c->why) == NULL))
-			fail_msg("\"%s\": reason \"%s\" lacks \"%s\"", c->text, why ? why : "(none)",
-				 c->why);
+			fail_msg("\"%s\": reason \"%s\" lacks \"%s\"", c->text,
+				 why ? why : "(none)", c->why);
 	}
 	assert_false(cid_law_citation_ok(NULL, 0, NULL));
 	/* a length shorter than the string: only the part given is read */
-	assert_false(cid_law_citation_ok("住民基本台帳法 第12条", strlen("住民基本台帳法 第12"),
-					  NULL));
+	assert_false(
+	    cid_law_citation_ok("住民基本台帳法 第12条", strlen("住民基本台帳法 第12"), NULL));
 }
 
 struct number_case {
@@ -93,9 +92,7 @@ static const struct number_case numbers[] = {
     {"4000020141003", false},  /* wrong check digit */
     {"700001205000", false},   /* 12 digits */
     {"70000120500021", false}, /* 14 digits */
-    {"700001205000a", false},
-    {"7000-12050002", false},
-    {"", false},
+    {"700001205000a", false},  {"7000-12050002", false}, {"", false},
 };
 
 static void test_corporate_number_check_digit(void **state)
@@ -104,7 +101,8 @@ static void test_corporate_number_check_digit(void **state)
 	for (size_t i = 0; i < N(numbers); i++)
 		if (cid_law_corporate_number_ok(numbers[i].text, strlen(numbers[i].text)) !=
 		    numbers[i].ok)
-			fail_msg("%s: want %s", numbers[i].text, numbers[i].ok ? "valid" : "invalid");
+			fail_msg("%s: want %s", numbers[i].text,
+				 numbers[i].ok ? "valid" : "invalid");
 	/* every check digit but the right one is refused */
 	char n[] = "0000012050002";
 	unsigned valid = 0;
@@ -179,11 +177,9 @@ static const struct retention_case retentions[] = {
     {T_2026_12_05_01, T_2026_12_05_01 + 364 * DAY, CID_PROVISION_RECORD_CONTRACT, false,
      "2027-12-05"},
     /* 28 Feb 2028 (Japan): the period starts on 29 Feb, which 2031 lacks: ends 28 Feb */
-    {(int64_t)1835319600, (int64_t)1835319600, CID_PROVISION_RECORD_STANDARD, false,
-     "2031-02-28"},
+    {(int64_t)1835319600, (int64_t)1835319600, CID_PROVISION_RECORD_STANDARD, false, "2031-02-28"},
     /* 29 Feb 2028: starts 1 March, ends the day before 1 March 2031 */
-    {(int64_t)1835406000, (int64_t)1835406000, CID_PROVISION_RECORD_STANDARD, false,
-     "2031-02-28"},
+    {(int64_t)1835406000, (int64_t)1835406000, CID_PROVISION_RECORD_STANDARD, false, "2031-02-28"},
     /* out of range */
     {-1, T_2026_12_05_01, CID_PROVISION_RECORD_STANDARD, false, ""},
     {T_2026_12_05_01, (int64_t)253402300800, CID_PROVISION_RECORD_STANDARD, false, ""},
@@ -203,8 +199,8 @@ static void test_provision_retention(void **state)
 	}
 	assert_int_equal(cid_provision_retention_years(CID_PROVISION_RECORD_STANDARD), 3);
 	assert_int_equal(cid_provision_retention_years(CID_PROVISION_RECORD_CONTRACT), 1);
-	assert_true(cid_provision_purge_allowed(0, T_2026_12_05_01, CID_PROVISION_RECORD_STANDARD,
-						NULL));
+	assert_true(
+	    cid_provision_purge_allowed(0, T_2026_12_05_01, CID_PROVISION_RECORD_STANDARD, NULL));
 }
 
 static void test_law_day_is_japan(void **state)

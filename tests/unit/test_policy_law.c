@@ -24,13 +24,12 @@
 
 #define HEAD "service svc\nname.ja サービス\nname.en Service\n"
 #define REGISTER                                                                                   \
-	"file.ja 保育所入所管理ファイル\nfile.en Nursery admission file\n"                       \
-	"organ.ja 子ども家庭課\norgan.en Children and Families Division\n"                        \
-	"persons.ja 入所を申請した児童\npersons.en Children applying for a place\n"               \
+	"file.ja 保育所入所管理ファイル\nfile.en Nursery admission file\n"              \
+	"organ.ja 子ども家庭課\norgan.en Children and Families Division\n"                   \
+	"persons.ja 入所を申請した児童\npersons.en Children applying for a place\n"       \
 	"collection.ja 本人からの申請\ncollection.en Applications\n"
-#define PURPOSE(basis)                                                                             \
-	"purpose p\ntext.ja 目的\ntext.en Purpose\nbasis " basis "\nretention 1y\n"
-#define CONSENT PURPOSE("consent") "consent_valid 1y\n"
+#define PURPOSE(basis) "purpose p\ntext.ja 目的\ntext.en Purpose\nbasis " basis "\nretention 1y\n"
+#define CONSENT	       PURPOSE("consent") "consent_valid 1y\n"
 
 /* Parses text as "svc.policy"; *errors (caller frees) gets what it reported. */
 static enum cid_err parse(const char *text, struct cid_policyset **ps, char **errors)
@@ -59,8 +58,7 @@ static const struct parse_case parse_cases[] = {
     {HEAD "relationship entrusted\n" CONSENT "permit email\n", NULL},
     {HEAD "relationship partner\n" CONSENT "permit email\n",
      "svc.policy:4: relationship must be third_party, entrusted or internal"},
-    {HEAD "file.ja ファイル\n" CONSENT "permit email\n",
-     "svc.policy:4: file.ja without file.en"},
+    {HEAD "file.ja ファイル\n" CONSENT "permit email\n", "svc.policy:4: file.ja without file.en"},
     {HEAD "recipient_regular.en The prefecture\n" CONSENT "permit email\n",
      "svc.policy:4: recipient_regular.en without recipient_regular.ja"},
     {HEAD CONSENT "permit email\nfile.ja ファイル\n", "belongs before the first purpose"},
@@ -97,8 +95,7 @@ struct check_case {
 
 static const struct check_case check_cases[] = {
     {HEAD PURPOSE("statute Test Act, Art. 1") "permit email\n", CID_CONTROLLER_UNDECLARED, NULL},
-    {HEAD PURPOSE("statute Test Act, Art. 1") "permit email\n",
-     CID_CONTROLLER_LOCAL_GOVERNMENT,
+    {HEAD PURPOSE("statute Test Act, Art. 1") "permit email\n", CID_CONTROLLER_LOCAL_GOVERNMENT,
      "svc.policy:7: purpose p: the statute basis is not cited as the law requires "
      "(controller_type local_government): no article"},
     {HEAD PURPOSE("statute 住民基本台帳法 第12条 第1項") "permit email\n",
@@ -187,15 +184,17 @@ static void test_register_from_the_policy(void **state)
 	char *errors = NULL;
 
 	(void)state;
-	assert_int_equal(parse(HEAD REGISTER "recipient_regular.ja 県\nrecipient_regular.en The "
-					     "prefecture\n" PURPOSE("statute 地方税法 第22条")
-						 "permit family_name\npermit birthdate sensitive\n"
+	assert_int_equal(
+	    parse(HEAD REGISTER
+		  "recipient_regular.ja 県\nrecipient_regular.en The "
+		  "prefecture\n" PURPOSE(
+		      "statute 地方税法 第22条") "permit family_name\npermit birthdate sensitive\n"
 						 "deny email\npurpose q\ntext.ja 連絡\ntext.en "
 						 "Contact\nbasis consent\nretention 1y\n"
 						 "consent_valid 1y\npermit email\npermit "
 						 "family_name\n",
-			       &ps, &errors),
-			 CID_OK);
+		  &ps, &errors),
+	    CID_OK);
 	assert_int_equal(cid_policy_register(ps, NULL, &reg), CID_OK);
 	assert_int_equal(json_array_size(reg), 1);
 	const json_t *row = json_array_get(reg, 0);
@@ -248,9 +247,9 @@ static void test_register_refuses_a_policy_without_its_texts(void **state)
 	size_t len = 0;
 
 	(void)state;
-	assert_int_equal(parse(HEAD "file.ja ファイル\nfile.en File\n" CONSENT "permit email\n",
-			       &ps, &errors),
-			 CID_OK);
+	assert_int_equal(
+	    parse(HEAD "file.ja ファイル\nfile.en File\n" CONSENT "permit email\n", &ps, &errors),
+	    CID_OK);
 	FILE *f = open_memstream(&reported, &len);
 	assert_int_equal(cid_policy_register(ps, f, &reg), CID_ERR_CONFIG);
 	fclose(f);
