@@ -301,14 +301,19 @@ static enum cid_err csv_write(const json_t *flat, bool ja, const char *sep, FILE
 {
 	char *items = joined(json_object_get(flat, "items"), NULL, sep);
 	char *sens = joined(json_object_get(flat, "sensitive_items"), NULL, sep);
-	char sensitive[1024];
+	char *sensitive = NULL;
+	size_t len = 0;
 	enum cid_err rc = CID_OK;
 
 	CID_ENSURE(items != NULL && sens != NULL, CID_ERR_NOMEM);
+	/* the cell grows with the items: no fixed buffer that could cut it */
+	FILE *cell = open_memstream(&sensitive, &len);
+	CID_ENSURE(cell != NULL, CID_ERR_NOMEM);
 	if (json_is_true(json_object_get(flat, "sensitive")))
-		snprintf(sensitive, sizeof(sensitive), ja ? "含む（%s）" : "yes (%s)", sens);
+		fprintf(cell, ja ? "含む（%s）" : "yes (%s)", sens);
 	else
-		snprintf(sensitive, sizeof(sensitive), "%s", ja ? "含まない" : "no");
+		fputs(ja ? "含まない" : "no", cell);
+	CID_ENSURE(fclose(cell) == 0 && sensitive != NULL, CID_ERR_NOMEM);
 	const char *regular = cid_json_str(flat, "regular_recipients");
 	const char *row[N_COLUMNS] = {
 	    cid_json_str(flat, "file_name"),
@@ -324,6 +329,7 @@ static enum cid_err csv_write(const json_t *flat, bool ja, const char *sep, FILE
 	};
 	CID_ENSURE(cid_csv_row(out, row, N_COLUMNS), CID_ERR_IO);
 out:
+	free(sensitive);
 	free(items);
 	free(sens);
 	return rc;
