@@ -132,6 +132,13 @@ static const struct key_def keys[] = {
      "Consent receipts: the controller's privacy contact phone number (optional)."},
     {"policy_url", KEY_STRING, MEMBER(policy_url), 0, CID_MAX_URI, "",
      "Consent receipts: URL of the city's privacy notice (an http or https URL)."},
+    {"controller_type", KEY_STRING, MEMBER(controller_type), 0, 32, "",
+     "Which part of Japan's personal information law (APPI) binds the controller: "
+     "local_government (Chapter 5: a statute basis must cite its article, and `civicid "
+     "policy register` gives the personal information file register) or business "
+     "(Art. 27-30: `civicid audit provisions` gives the third-party provision records, and "
+     "a third-party recipient's policy must name its legal name and corporate number); "
+     "empty: not declared, neither is checked."},
     {"jurisdiction", KEY_STRING, MEMBER(jurisdiction), 1, 64, "JP",
      "Consent receipts: the jurisdiction whose law governs the consents."},
     {"city_name_ja", KEY_STRING, MEMBER(city_name_ja), 0, 128, "",
@@ -361,11 +368,32 @@ enum cid_err cid_config_check(const struct cid_config *cfg, char *err, size_t er
 		    "city_logo must name a .png, .jpg, .gif or .webp file under web_dir/static");
 		return CID_ERR_CONFIG;
 	}
+	if (!cid_controller_type_parse(cfg->controller_type, NULL)) {
+		snprintf(err, errsz, "controller_type must be local_government or business");
+		return CID_ERR_CONFIG;
+	}
 	if (cfg->argon2.m_cost_kib < 8 * cfg->argon2.parallelism) {
 		snprintf(err, errsz, "argon2_m_kib must be at least 8 * argon2_p");
 		return CID_ERR_CONFIG;
 	}
 	return CID_OK;
+}
+
+bool cid_controller_type_parse(const char *s, enum cid_controller_type *out)
+{
+	enum cid_controller_type t;
+
+	if (s == NULL || s[0] == '\0')
+		t = CID_CONTROLLER_UNDECLARED;
+	else if (strcmp(s, "local_government") == 0)
+		t = CID_CONTROLLER_LOCAL_GOVERNMENT;
+	else if (strcmp(s, "business") == 0)
+		t = CID_CONTROLLER_BUSINESS;
+	else
+		return false;
+	if (out != NULL)
+		*out = t;
+	return true;
 }
 
 const char *cid_config_logo_type(const char *name)

@@ -56,7 +56,9 @@ struct cid_config {
 	char *controller_email;
 	char *controller_phone; /* optional in receipts */
 	char *policy_url;
-	char *jurisdiction; /* Kantara "jurisdiction", e.g. "JP" */
+	char
+	    *controller_type; /* "local_government", "business" or "" (cid_controller_type_parse) */
+	char *jurisdiction;   /* Kantara "jurisdiction", e.g. "JP" */
 	/* the pages' header: the city's name per language ("" = not shown) and logo, a
 	 * file under web_dir/static ("" = none; cid_config_logo_type says which) */
 	char *city_name_ja;
@@ -99,6 +101,20 @@ CID_MUST_CHECK enum cid_err cid_config_check(const struct cid_config *cfg, char 
  * an image that can carry script is not served from the pages' origin.)
  */
 const char *cid_config_logo_type(const char *name);
+
+/* Which part of the APPI binds the controller (config key controller_type). */
+enum cid_controller_type {
+	CID_CONTROLLER_UNDECLARED,	 /* "": no law record is checked */
+	CID_CONTROLLER_LOCAL_GOVERNMENT, /* APPI Chapter 5: citations, the file register */
+	CID_CONTROLLER_BUSINESS,	 /* APPI Art. 27-30: third-party provision records */
+};
+
+/*
+ * The controller type s names ("local_government", "business", "" or NULL:
+ * undeclared) into *out (may be NULL: only checks). False, *out untouched,
+ * for any other text.
+ */
+bool cid_controller_type_parse(const char *s, enum cid_controller_type *out);
 
 /* Prints the reference of every key (name, type, range, default, meaning) to f. */
 void cid_config_describe(FILE *f);

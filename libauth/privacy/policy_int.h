@@ -28,7 +28,8 @@ enum rule_kind { RULE_PERMIT, RULE_DENY };
 struct rule {
 	const char *attribute; /* the static name of account.h's claim table */
 	enum rule_kind kind;
-	int level; /* permit: CID_LEVEL_*; deny: 0 */
+	int level;	/* permit: CID_LEVEL_*; deny: 0 */
+	bool sensitive; /* permit ... sensitive: 要配慮個人情報 (APPI Art. 2(3)) */
 	unsigned line;
 	const char *where; /* "file:line" */
 };
@@ -37,7 +38,8 @@ struct purpose {
 	const char *id;
 	const char *text_ja, *text_en;
 	enum cid_basis basis;
-	const char *statute; /* the citation of CID_BASIS_STATUTE, else NULL */
+	const char *statute;   /* the citation of CID_BASIS_STATUTE, else NULL */
+	unsigned statute_line; /* its basis line, for policy_law.c's messages */
 	uint32_t retention_days, consent_valid_days;
 	unsigned category; /* 1..CID_POLICY_CATEGORIES; 0 until its line is read */
 	size_t policy;
@@ -55,7 +57,16 @@ struct cid_policy {
 	size_t text_len;
 	bool public_subject;
 	unsigned service_line;
-	size_t first_purpose, n_purposes; /* contiguous */
+	/* the law's records (policy_law.h), each NULL when the file says nothing */
+	const char *file_ja, *file_en;		   /* the personal information file's name */
+	const char *organ_ja, *organ_en;	   /* the organ that holds it */
+	const char *persons_ja, *persons_en;	   /* whom it records */
+	const char *collection_ja, *collection_en; /* how its data are collected */
+	const char *regular_ja, *regular_en;	   /* its regular recipients */
+	const char *recipient_name;		   /* the recipient's legal name */
+	const char *recipient_number;		   /* its corporate number (checked) */
+	int relationship;			   /* enum cid_relationship (law.h) */
+	size_t first_purpose, n_purposes;	   /* contiguous */
 	char version[CID_HASH_HEX + 1];
 };
 

@@ -15,6 +15,7 @@
 #include "account.h"
 #include "buf.h"
 #include "crypto.h"
+#include "law.h"
 #include "str.h"
 
 #include <stdarg.h>
@@ -90,17 +91,33 @@ static void kw_service(struct parser *p, struct cid_str v);
 static void kw_subject(struct parser *p, struct cid_str v);
 static void kw_text_en(struct parser *p, struct cid_str v);
 static void kw_text_ja(struct parser *p, struct cid_str v);
+static void kw_law_text(struct parser *p, struct cid_str v);
+static void kw_recipient_number(struct parser *p, struct cid_str v);
+static void kw_relationship(struct parser *p, struct cid_str v);
 
 /* In strcmp order: keyword_find bisects. */
 enum keyword_id {
 	KW_BASIS,
 	KW_CATEGORY,
+	KW_COLLECTION_EN,
+	KW_COLLECTION_JA,
 	KW_CONSENT_VALID,
 	KW_DENY,
+	KW_FILE_EN,
+	KW_FILE_JA,
 	KW_NAME_EN,
 	KW_NAME_JA,
+	KW_ORGAN_EN,
+	KW_ORGAN_JA,
 	KW_PERMIT,
+	KW_PERSONS_EN,
+	KW_PERSONS_JA,
 	KW_PURPOSE,
+	KW_RECIPIENT_NAME,
+	KW_RECIPIENT_NUMBER,
+	KW_REGULAR_EN,
+	KW_REGULAR_JA,
+	KW_RELATIONSHIP,
 	KW_RETENTION,
 	KW_SERVICE,
 	KW_SUBJECT,
@@ -112,12 +129,25 @@ enum keyword_id {
 static const struct keyword keywords[N_KEYWORDS] = {
     [KW_BASIS] = {"basis", SCOPE_PURPOSE, false, kw_basis},
     [KW_CATEGORY] = {"category", SCOPE_PURPOSE, false, kw_category},
+    [KW_COLLECTION_EN] = {"collection.en", SCOPE_HEAD, false, kw_law_text},
+    [KW_COLLECTION_JA] = {"collection.ja", SCOPE_HEAD, false, kw_law_text},
     [KW_CONSENT_VALID] = {"consent_valid", SCOPE_PURPOSE, false, kw_consent_valid},
     [KW_DENY] = {"deny", SCOPE_PURPOSE, true, kw_deny},
+    [KW_FILE_EN] = {"file.en", SCOPE_HEAD, false, kw_law_text},
+    [KW_FILE_JA] = {"file.ja", SCOPE_HEAD, false, kw_law_text},
     [KW_NAME_EN] = {"name.en", SCOPE_HEAD, false, kw_name_en},
     [KW_NAME_JA] = {"name.ja", SCOPE_HEAD, false, kw_name_ja},
+    [KW_ORGAN_EN] = {"organ.en", SCOPE_HEAD, false, kw_law_text},
+    [KW_ORGAN_JA] = {"organ.ja", SCOPE_HEAD, false, kw_law_text},
     [KW_PERMIT] = {"permit", SCOPE_PURPOSE, true, kw_permit},
+    [KW_PERSONS_EN] = {"persons.en", SCOPE_HEAD, false, kw_law_text},
+    [KW_PERSONS_JA] = {"persons.ja", SCOPE_HEAD, false, kw_law_text},
     [KW_PURPOSE] = {"purpose", SCOPE_ANY, true, kw_purpose},
+    [KW_RECIPIENT_NAME] = {"recipient.name", SCOPE_HEAD, false, kw_law_text},
+    [KW_RECIPIENT_NUMBER] = {"recipient.number", SCOPE_HEAD, false, kw_recipient_number},
+    [KW_REGULAR_EN] = {"recipient_regular.en", SCOPE_HEAD, false, kw_law_text},
+    [KW_REGULAR_JA] = {"recipient_regular.ja", SCOPE_HEAD, false, kw_law_text},
+    [KW_RELATIONSHIP] = {"relationship", SCOPE_HEAD, false, kw_relationship},
     [KW_RETENTION] = {"retention", SCOPE_PURPOSE, false, kw_retention},
     [KW_SERVICE] = {"service", SCOPE_HEAD, false, kw_service},
     [KW_SUBJECT] = {"subject", SCOPE_HEAD, false, kw_subject},
@@ -139,6 +169,7 @@ struct parser {
 	bool skip_purpose;	   /* the open block is over the purpose limit: ignore it */
 	bool basis_valid;	   /* the open block's basis line was understood */
 	unsigned seen[N_KEYWORDS]; /* line of a keyword's use in its scope, 0: none */
+	enum keyword_id kw;	   /* the keyword of the line being handled */
 };
 
 __attribute__((format(printf, 3, 4))) static void fail(struct parser *p, unsigned line,
@@ -288,6 +319,61 @@ static void kw_subject(struct parser *p, struct cid_str v)
 		     word.ptr);
 }
 
+/* The texts of the law's records (policy_law.h): kept as written. */
+static void kw_law_text(struct parser *p, struct cid_str v)
+{
+	struct cid_policy *pol = cur_policy(p);
+	const char **slot = NULL;
+
+	switch (p->kw) {
+	case KW_FILE_JA: slot = &pol->file_ja; break;
+	case KW_FILE_EN: slot = &pol->file_en; break;
+	case KW_ORGAN_JA: slot = &pol->organ_ja; break;
+	case KW_ORGAN_EN: slot = &pol->organ_en; break;
+	case KW_PERSONS_JA: slot = &pol->persons_ja; break;
+	case KW_PERSONS_EN: slot = &pol->persons_en; break;
+	case KW_COLLECTION_JA: slot = &pol->collection_ja; break;
+	case KW_COLLECTION_EN: slot = &pol->collection_en; break;
+	case KW_REGULAR_JA: slot = &pol->regular_ja; break;
+	case KW_REGULAR_EN: slot = &pol->regular_en; break;
+	case KW_RECIPIENT_NAME: slot = &pol->recipient_name; break;
+	default: return; /* the table names kw_law_text only for these */
+	}
+	*slot = keep(p, v);
+}
+
+static void kw_recipient_number(struct parser *p, struct cid_str v)
+{
+	struct cid_str word;
+
+	if (!one_word(p, "recipient.number", v, &word))
+		return;
+	if (!cid_law_corporate_number_ok(word.ptr, word.len)) {
+		fail(p, p->line,
+		     "recipient.number '%.*s' is not a corporate number (13 digits, the first "
+		     "the check digit of the other 12)",
+		     (int)word.len, word.ptr);
+		return;
+	}
+	cur_policy(p)->recipient_number = keep(p, word);
+}
+
+static void kw_relationship(struct parser *p, struct cid_str v)
+{
+	struct cid_str word;
+	enum cid_relationship r;
+
+	if (!one_word(p, "relationship", v, &word))
+		return;
+	if (!cid_relationship_parse(word.ptr, word.len, &r)) {
+		fail(p, p->line,
+		     "relationship must be third_party, entrusted or internal, not '%.*s'",
+		     (int)word.len, word.ptr);
+		return;
+	}
+	cur_policy(p)->relationship = (int)r;
+}
+
 static void kw_text_ja(struct parser *p, struct cid_str v)
 {
 	cur_purpose(p)->text_ja = keep(p, v);
@@ -315,6 +401,7 @@ static void kw_basis(struct parser *p, struct cid_str v)
 		}
 		cur_purpose(p)->basis = CID_BASIS_STATUTE;
 		cur_purpose(p)->statute = keep(p, v);
+		cur_purpose(p)->statute_line = p->line;
 		p->basis_valid = true;
 	} else {
 		fail(p, p->line, "basis must be consent or statute <citation>, not '%.*s'",
@@ -417,10 +504,18 @@ static void add_rule(struct parser *p, struct cid_str v, enum rule_kind kind)
 	struct cid_str word = next_word(&v);
 	const struct cid_claim_def *def = attribute_def(p, word);
 	int level = kind == RULE_PERMIT ? CID_LEVEL_PASSWORD : 0;
-	bool has_level = false, ok = def != NULL;
+	bool has_level = false, sensitive = false, ok = def != NULL;
 
 	while (v.len > 0) {
 		struct cid_str tok = next_word(&v);
+		if (kind == RULE_PERMIT && cid_str_eq(tok, "sensitive")) {
+			if (sensitive) {
+				fail(p, p->line, "sensitive given twice");
+				return;
+			}
+			sensitive = true;
+			continue;
+		}
 		if (kind == RULE_DENY) {
 			fail(p, p->line, "deny takes only an attribute: unexpected '%.*s'",
 			     (int)tok.len, tok.ptr);
@@ -455,7 +550,11 @@ static void add_rule(struct parser *p, struct cid_str v, enum rule_kind kind)
 	}
 	ps->rules = rules;
 	struct rule *r = &ps->rules[ps->n_rules];
-	*r = (struct rule){.attribute = def->name, .kind = kind, .level = level, .line = p->line};
+	*r = (struct rule){.attribute = def->name,
+			   .kind = kind,
+			   .level = level,
+			   .sensitive = sensitive,
+			   .line = p->line};
 	r->where = keep(p, (struct cid_str){where, (size_t)n});
 	ps->n_rules++;
 	cur_purpose(p)->n_rules++;
@@ -694,7 +793,28 @@ static void parse_line(struct parser *p, const char *s, size_t n)
 		}
 		p->seen[id] = p->line;
 	}
+	p->kw = (enum keyword_id)id;
 	kw->handle(p, rest);
+}
+
+/* A record text of the law is given in both languages or in neither. */
+static void law_pairs_check(struct parser *p)
+{
+	static const enum keyword_id pairs[][2] = {
+	    {KW_FILE_JA, KW_FILE_EN},	    {KW_ORGAN_JA, KW_ORGAN_EN},
+	    {KW_PERSONS_JA, KW_PERSONS_EN}, {KW_COLLECTION_JA, KW_COLLECTION_EN},
+	    {KW_REGULAR_JA, KW_REGULAR_EN},
+	};
+
+	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		unsigned ja = p->seen[pairs[i][0]], en = p->seen[pairs[i][1]];
+		if ((ja == 0) != (en == 0))
+			fail(p, ja != 0 ? ja : en,
+			     "%s without %s: give the register's text in both "
+			     "languages",
+			     keywords[pairs[i][ja != 0 ? 0 : 1]].name,
+			     keywords[pairs[i][ja != 0 ? 1 : 0]].name);
+	}
 }
 
 static const char *base_name(const char *path)
@@ -750,6 +870,7 @@ enum cid_err policy_parse_file(struct cid_policyset *ps, const char *path, const
 		fail(&p, 1, "no name.ja (the service's name in Japanese)");
 	if (p.seen[KW_NAME_EN] == 0)
 		fail(&p, 1, "no name.en (the service's name in English)");
+	law_pairs_check(&p);
 	for (size_t i = 0; pol->service != NULL && i < p.policy; i++) {
 		const struct cid_policy *other = &ps->policies[i];
 		if (other->service != NULL && strcmp(other->service, pol->service) == 0)

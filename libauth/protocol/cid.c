@@ -9,6 +9,7 @@
 #include "audit.h"
 #include "audit_release.h"
 #include "policy_archive.h"
+#include "policy_law.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -76,7 +77,8 @@ void cid_policyref_put(struct cid_policyref *r)
 	ctx_snapshot_put(r == NULL ? NULL : &r->snap);
 }
 
-enum cid_err ctx_policies_load(const char *dir, FILE *errors, struct snapshot **out)
+enum cid_err ctx_policies_load(const char *dir, const char *controller_type, FILE *errors,
+			       struct snapshot **out)
 {
 	enum cid_err rc = CID_OK;
 	struct cid_policyref *r = calloc(1, sizeof(*r));
@@ -84,7 +86,7 @@ enum cid_err ctx_policies_load(const char *dir, FILE *errors, struct snapshot **
 
 	CID_ENSURE(r != NULL, CID_ERR_NOMEM);
 	snapshot_init(&r->snap, policyset_free);
-	CID_TRY(cid_policyset_load_dir(dir, errors, &ps));
+	CID_TRY(cid_policyset_load_dir_law(dir, controller_type, errors, &ps));
 	r->snap.obj = ps;
 	*out = &r->snap;
 	r = NULL;
@@ -259,7 +261,8 @@ enum cid_err cid_ctx_policies_refresh(struct cid_ctx *ctx, bool force, FILE *err
 	pthread_mutex_unlock(&ctx->lock);
 	if (!stale)
 		goto out;
-	CID_TRY(ctx_policies_load(ctx->cfg->policies_dir, errors, &fresh));
+	CID_TRY(
+	    ctx_policies_load(ctx->cfg->policies_dir, ctx->cfg->controller_type, errors, &fresh));
 	/* kept before it is in force: no decision names a version the store lacks */
 	CID_TRY(cid_policy_archive_put(ctx->store, fresh->obj, (int64_t)time(NULL), NULL));
 	pthread_mutex_lock(&ctx->lock);

@@ -61,9 +61,11 @@ struct cid_ctx {
 void ctx_snapshot_put(struct snapshot *snap);
 
 /*
- * A new snapshot of the policies of dir, with one reference, into *out.
- * Errors: those of cid_policyset_load_dir, CID_ERR_NOMEM.
+ * A new snapshot of the policies of dir, with one reference, into *out,
+ * checked for the config's controller_type (policy_law.h).
+ * Errors: those of cid_policyset_load_dir_law, CID_ERR_NOMEM.
  */
-CID_MUST_CHECK enum cid_err ctx_policies_load(const char *dir, FILE *errors, struct snapshot **out);
+CID_MUST_CHECK enum cid_err ctx_policies_load(const char *dir, const char *controller_type,
+					      FILE *errors, struct snapshot **out);
 
 #endif

@@ -146,7 +146,7 @@ enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, FILE *error
 		free(ctx);
 		return CID_ERR_NOMEM;
 	}
-	rc = ctx_policies_load(cfg->policies_dir, errors, &ctx->policies);
+	rc = ctx_policies_load(cfg->policies_dir, cfg->controller_type, errors, &ctx->policies);
 	if ((rc == CID_ERR_CONFIG || rc == CID_ERR_IO) && errors != NULL)
 		fprintf(errors, "%s: the release policies do not load (errors above)\n",
 			cfg->policies_dir);

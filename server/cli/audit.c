@@ -65,10 +65,13 @@ static const char audit_help[] =
     "                       downloads it (`audit trail --help`)\n"
     "  query [filters] [--limit N] [--newest-first]\n"
     "                       matching entries, one line each (--json: JSON Lines)\n"
-    "  provisions --from T --to T\n"
-    "                       the record of provisions of personal data to each\n"
-    "                       service in [from, to): citizen, items, first and last\n"
-    "                       release, basis and consent records\n"
+    "  provisions [--recipient S] [--from T --to T] [--format text|csv|json]\n"
+    "             [--purge-before T]\n"
+    "                       the third-party provision records (APPI Art. 29) per\n"
+    "                       recipient and citizen: legal name, corporate number,\n"
+    "                       items, consent obtained and its records, dates; and\n"
+    "                       whether the records before T may be purged (see\n"
+    "                       civicid audit provisions --help)\n"
     "  checkpoint           sign a checkpoint of the log now; prints it (a C2SP\n"
     "                       signed note, with the cosignatures it has)\n"
     "  prove --seq N [--size M] | prove --from-size A [--to-size B]\n"
@@ -643,62 +646,6 @@ static int verb_query(struct cli_env *env, const struct audit_opts *o)
 	return rc == CID_OK ? 0 : cli_fail("audit", "query", rc);
 }
 
-static void print_provisions(const json_t *rows)
-{
-	size_t i;
-	const json_t *r;
-	const char *service = NULL;
-
-	json_array_foreach(rows, i, r)
-	{
-		char *attrs = cid_json_dumps(json_object_get(r, "attributes"), JSON_COMPACT);
-		char *bases = cid_json_dumps(json_object_get(r, "bases"), JSON_COMPACT);
-		char *consents =
-		    cid_json_dumps(json_object_get(r, "consent_records"), JSON_COMPACT);
-
-		if (service == NULL || strcmp(service, cid_json_str(r, "service")) != 0) {
-			service = cid_json_str(r, "service");
-			printf("recipient %s\n", service);
-		}
-		printf("  citizen %s: %s, %" PRId64 " releases, %s .. %s\n    basis %s, consents "
-		       "%s\n",
-		       cid_json_str(r, "citizen"), attrs != NULL ? attrs : "[]",
-		       cid_json_int(r, "count"), cid_json_str(r, "first"), cid_json_str(r, "last"),
-		       bases != NULL ? bases : "[]", consents != NULL ? consents : "[]");
-		free(attrs);
-		free(bases);
-		free(consents);
-	}
-	if (json_array_size(rows) == 0)
-		printf("no provisions in the period\n");
-}
-
-static int verb_provisions(struct cli_env *env, const struct audit_opts *o)
-{
-	struct cid_txn *txn = NULL;
-	json_t *rows = NULL;
-	enum cid_err rc;
-
-	if (o->filter.from == NULL || o->filter.to == NULL)
-		return cli_usage("audit", "provisions needs --from and --to");
-	if (o->filtered && (o->citizen != NULL || o->filter.service != NULL ||
-			    o->filter.attribute != NULL || o->filter.type != NULL))
-		return cli_usage("audit", "provisions takes only --from and --to");
-	rc = cid_store_read_begin(env->store, &txn);
-	if (rc == CID_OK)
-		rc = cid_audit_provisions(txn, o->filter.from, o->filter.to, &rows);
-	cid_store_read_end(txn);
-	if (rc != CID_OK)
-		return cli_fail("audit", "provisions", rc);
-	if (o->common.json)
-		return cli_print_json(json_pack("{s:s, s:s, s:o}", "from", o->filter.from, "to",
-						o->filter.to, "provisions", rows));
-	printf("provisions of personal data, %s to %s\n", o->filter.from, o->filter.to);
-	print_provisions(rows);
-	json_decref(rows);
-	return 0;
-}
-
 int cid_cli_audit(int argc, char **argv)
 {
 	struct audit_opts o = {0};
@@ -713,6 +660,8 @@ int cid_cli_audit(int argc, char **argv)
 		return cid_cli_audit_explain(argc, argv);
 	if (argc >= 2 && strcmp(argv[1], "trail") == 0)
 		return cid_cli_audit_trail(argc, argv);
+	if (argc >= 2 && strcmp(argv[1], "provisions") == 0)
+		return cid_cli_audit_provisions(argc, argv);
 	if (argc >= 2 && (strcmp(argv[1], "prove") == 0 || strcmp(argv[1], "verify-proof") == 0 ||
 			  strcmp(argv[1], "vkeys") == 0))
 		return cid_cli_audit_proof(argc, argv);
@@ -751,8 +700,6 @@ int cid_cli_audit(int argc, char **argv)
 		status = verb_export(&env, &o);
 	else if (strcmp(verb, "query") == 0)
 		status = verb_query(&env, &o);
-	else if (strcmp(verb, "provisions") == 0)
-		status = verb_provisions(&env, &o);
 	else if (strcmp(verb, "checkpoint") == 0)
 		status = verb_checkpoint(&env, &o);
 	else

@@ -132,6 +132,8 @@ int cid_cli_audit_explain(int argc, char **argv);
 
 /* `civicid audit trail --citizen USER` (server/cli/audit_trail.c). */
 int cid_cli_audit_trail(int argc, char **argv);
+/* `civicid audit provisions` (server/cli/audit_provisions.c). */
+int cid_cli_audit_provisions(int argc, char **argv);
 
 /* `civicid audit prove|verify-proof|vkeys` (server/cli/audit_proof.c). */
 int cid_cli_audit_proof(int argc, char **argv);

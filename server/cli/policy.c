@@ -11,6 +11,7 @@
 
 #include "cid.h"
 #include "policy.h"
+#include "policy_law.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -28,11 +29,21 @@ static const char policy_help[] =
     "                       them; print every error as file:line: message and\n"
     "                       exit 1 if there is any, else each service and version\n"
     "  show SERVICE         the service's policy: purposes, texts, basis, rules\n"
+    "  register [--format csv|json] [--lang ja|en]\n"
+    "                       the personal information file register (個人情報ファイル簿)\n"
+    "                       of the policies of --dir: file name, organ, purpose of\n"
+    "                       use, items, persons covered, collection method,\n"
+    "                       要配慮個人情報, regular recipients (default csv, ja);\n"
+    "                       the citations are checked as for local_government\n"
     "  reload               ask the servers on the store to reload their policies\n"
     "                       (within 5 s; SIGHUP does it at once). Check first: a\n"
     "                       server that finds an error keeps its old policies\n"
     "\n"
-    "  -d, --dir DIR        (show) the policy directory (default ./policies)\n"
+    "  -d, --dir DIR        (show, register) the policy directory (default ./policies)\n"
+    "      --controller-type T\n"
+    "                       (check) also check what controller_type T asks:\n"
+    "                       local_government or business (README: the records\n"
+    "                       Japanese law names)\n"
     "  -s, --store DIR      (reload) LMDB store directory (default ./var/civicid)\n"
     "  -c, --config FILE    (reload) read the store from FILE\n"
     "      --json           print JSON\n"
@@ -132,7 +143,7 @@ static int print_check(const struct cid_policyset *ps, bool json)
 	return cli_print_json(json_pack("{s:b, s:o, s:[]}", "ok", 1, "policies", list, "errors"));
 }
 
-static int check(int argc, char **argv, bool json)
+static int check(int argc, char **argv, bool json, const char *controller_type)
 {
 	char **paths = NULL, *text = NULL;
 	size_t n = 0, cap = 0, len = 0;
@@ -150,7 +161,21 @@ static int check(int argc, char **argv, bool json)
 		status = cli_fail("policy", "check", CID_ERR_NOMEM);
 		goto out;
 	}
+	enum cid_controller_type type = CID_CONTROLLER_UNDECLARED;
+	if (!cid_controller_type_parse(controller_type, &type)) {
+		if (json)
+			fclose(errors);
+		status = cli_usage("policy", "--controller-type is local_government or business");
+		goto out;
+	}
 	enum cid_err rc = cid_policyset_load((const char *const *)paths, n, errors, &ps);
+	if (rc == CID_OK) {
+		rc = cid_policyset_law_check(ps, type, errors);
+		if (rc != CID_OK) {
+			cid_policyset_free(ps);
+			ps = NULL;
+		}
+	}
 	if (json)
 		fclose(errors);
 	if (rc == CID_OK) {
@@ -259,6 +284,42 @@ static int show(const char *service, const char *dir, bool json)
 	return 0;
 }
 
+static int policy_register(const char *dir, const char *format, const char *lang)
+{
+	struct cid_policyset *ps = NULL;
+	json_t *reg = NULL;
+	bool csv = format == NULL || strcmp(format, "csv") == 0;
+	enum cid_err rc;
+
+	if (!csv && strcmp(format, "json") != 0)
+		return cli_usage("policy", "--format is csv or json");
+	if (lang == NULL)
+		lang = "ja";
+	if (strcmp(lang, "ja") != 0 && strcmp(lang, "en") != 0)
+		return cli_usage("policy", "--lang is ja or en");
+	rc = cid_policyset_load_dir_law(dir, "local_government", stderr, &ps);
+	if (rc == CID_ERR_CONFIG || rc == CID_ERR_IO) {
+		fprintf(stderr, "civicid policy: the policies of %s do not load: errors above\n",
+			dir);
+		return 1;
+	}
+	if (rc != CID_OK)
+		return cli_fail("policy", dir, rc);
+	rc = cid_policy_register(ps, stderr, &reg);
+	cid_policyset_free(ps);
+	if (rc == CID_ERR_CONFIG) {
+		fprintf(stderr,
+			"civicid policy: register: the policies of %s lack the register's "
+			"texts: errors above\n",
+			dir);
+		return 1;
+	}
+	if (rc == CID_OK)
+		rc = cid_policy_register_write(reg, lang, csv, stdout);
+	json_decref(reg);
+	return rc == CID_OK ? 0 : cli_fail("policy", "register", rc);
+}
+
 static int reload(const struct cli_common *common)
 {
 	struct cli_env env;
@@ -290,11 +351,14 @@ int cid_cli_policy(int argc, char **argv)
 	static const struct option opts[] = {
 	    CLI_COMMON_OPTIONS,
 	    {"dir", required_argument, NULL, 'd'},
+	    {"format", required_argument, NULL, 'F'},
+	    {"lang", required_argument, NULL, 'L'},
+	    {"controller-type", required_argument, NULL, 'T'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *dir = DEFAULT_DIR;
+	const char *dir = DEFAULT_DIR, *format = NULL, *lang = NULL, *controller_type = NULL;
 	struct cli_common common = {0};
-	bool is_check, is_reload;
+	bool is_check, is_reload, is_register;
 	int opt;
 
 	if (argc < 2 || cli_wants_help(argc, argv))
@@ -302,12 +366,24 @@ int cid_cli_policy(int argc, char **argv)
 	const char *verb = argv[1];
 	is_check = strcmp(verb, "check") == 0;
 	is_reload = strcmp(verb, "reload") == 0;
-	if (!is_check && !is_reload && strcmp(verb, "show") != 0)
+	is_register = strcmp(verb, "register") == 0;
+	if (!is_check && !is_reload && !is_register && strcmp(verb, "show") != 0)
 		return cli_usage("policy", "unknown verb");
 	optind = 1;
 	while ((opt = getopt_long(argc - 1, argv + 1, is_check ? "" : "d:s:c:", opts, NULL)) !=
 	       -1) {
 		switch (opt) {
+		case 'F':
+		case 'L':
+			if (!is_register)
+				return cli_usage("policy", "--format and --lang go with register");
+			*(opt == 'F' ? &format : &lang) = optarg;
+			break;
+		case 'T':
+			if (!is_check)
+				return cli_usage("policy", "--controller-type goes with check");
+			controller_type = optarg;
+			break;
 		case 'd':
 			if (is_check)
 				return cli_usage("policy", "check takes files and directories, not "
@@ -332,11 +408,17 @@ int cid_cli_policy(int argc, char **argv)
 	argc -= optind + 1;
 	argv += optind + 1;
 	if (is_check)
-		return check(argc, argv, common.json);
+		return check(argc, argv, common.json, controller_type);
 	if (is_reload) {
 		if (argc != 0)
 			return cli_usage("policy", "reload takes no argument");
 		return reload(&common);
+	}
+	if (is_register) {
+		if (argc != 0 || common.json)
+			return cli_usage("policy", "register takes no argument (--format json for "
+						   "JSON)");
+		return policy_register(dir, format, lang);
 	}
 	if (argc != 1)
 		return cli_usage("policy", "show takes one SERVICE");

@@ -36,6 +36,7 @@
 #include "http/template.h"
 #include "logout_notify.h"
 #include "policy.h"
+#include "policy_law.h"
 #include "throttle.h"
 
 #include <getopt.h>
@@ -316,7 +317,8 @@ static int witnesses_parse(const struct cid_config *cfg, struct cid_audit_witnes
 static int check_policies(const struct cid_config *cfg)
 {
 	struct cid_policyset *ps = NULL;
-	enum cid_err rc = cid_policyset_load_dir(cfg->policies_dir, stderr, &ps);
+	enum cid_err rc =
+	    cid_policyset_load_dir_law(cfg->policies_dir, cfg->controller_type, stderr, &ps);
 
 	if (rc != CID_OK) {
 		fprintf(stderr, "civicid serve: the policies of %s do not load: %s\n",

@@ -6,7 +6,8 @@
  * describes itself as JSON whose rules all evaluate to the decision the rule
  * promises (a deny denies; a permit at a high enough level with no consent
  * asks, or permits when the basis is a statute), and whose digests match
- * what a consent to them must carry.
+ * what a consent to them must carry; the law's checks of every controller
+ * type answer, and a register it makes is written in ja and en, CSV and JSON.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "policy.h"
+#include "policy_law.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -62,6 +64,34 @@ static void check_rule(const struct cid_policyset *ps, const char *service, cons
 	cid_policy_eval(ps, service, id, attribute, &fact, 1, 0, 1, &d);
 	if (d.permit || d.reason != CID_REASON_LEVEL_TOO_LOW)
 		abort();
+}
+
+/* The law's checks answer OK or CONFIG, and a register made is written in every form. */
+static void check_law(const struct cid_policyset *ps)
+{
+	static const enum cid_controller_type types[] = {
+	    CID_CONTROLLER_UNDECLARED, CID_CONTROLLER_LOCAL_GOVERNMENT, CID_CONTROLLER_BUSINESS};
+
+	json_t *reg = NULL;
+
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		enum cid_err rc = cid_policyset_law_check(ps, types[i], sink);
+		if (rc != CID_OK && rc != CID_ERR_CONFIG)
+			abort();
+	}
+	enum cid_err rc = cid_policy_register(ps, sink, &reg);
+	if (rc == CID_ERR_CONFIG || rc == CID_ERR_NOMEM) {
+		if (reg != NULL)
+			abort();
+		return;
+	}
+	if (rc != CID_OK)
+		abort();
+	for (int csv = 0; csv < 2; csv++)
+		if (cid_policy_register_write(reg, "ja", csv, sink) != CID_OK ||
+		    cid_policy_register_write(reg, "en", csv, sink) != CID_OK)
+			abort();
+	json_decref(reg);
 }
 
 static void check_service(const struct cid_policyset *ps, const char *service)
@@ -119,6 +149,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	for (size_t i = 0; i < cid_policyset_count(ps); i++)
 		check_service(ps, cid_policyset_service(ps, i));
+	check_law(ps);
 	cid_policy_eval(ps, "no-such-service", "p", "email", NULL, 0, CID_LEVEL_MFA, 1, &d);
 	if (d.permit || d.reason != CID_REASON_UNKNOWN_SERVICE)
 		abort();

@@ -177,6 +177,13 @@ static void test_cross_key_checks(void **state)
 	    {"city_logo", "../templates/login.html", false},
 	    {"city_logo", "/etc/logo.png", false},
 	    {"city_logo", "a..png", false},
+	    /* which part of the APPI binds the controller: one of two, or not declared */
+	    {"controller_type", "local_government", true},
+	    {"controller_type", "business", true},
+	    {"controller_type", "", true},
+	    {"controller_type", "Business", false},
+	    {"controller_type", "local-government", false},
+	    {"controller_type", "government", false},
 	};
 
 	char err[256];

@@ -1,0 +1,25 @@
+/*
+ * csv: cells of the CSV files civicid writes for people's spreadsheets
+ * (RFC 4180 quoting; a cell that a spreadsheet would run as a formula is
+ * written as text), and the UTF-8 byte order mark that makes Japanese Excel
+ * read the file as UTF-8 rather than Shift_JIS.
+ */
+#ifndef CID_CSV_H
+#define CID_CSV_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+/* Writes s as one cell (no separator); false on a write error. */
+bool cid_csv_cell(FILE *out, const char *s);
+
+/*
+ * Writes the n cells of row, separated by ',' and ended by CRLF; a NULL
+ * cell is empty. False on a write error.
+ */
+bool cid_csv_row(FILE *out, const char *const *row, size_t n);
+
+/* Writes the UTF-8 byte order mark; false on a write error. */
+bool cid_csv_bom(FILE *out);
+
+#endif

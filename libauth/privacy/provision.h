@@ -1,0 +1,74 @@
+/*
+ * provision: the third-party provision records of APPI Art. 29 (第三者提供
+ * 記録), made from the audit log's release.permit entries, and the rule that
+ * keeps them for the time Art. 30 and its rules ask.
+ *
+ * A record is one (recipient, citizen): what the rules (Art. 20) ask of a
+ * provision made with consent: that consent was obtained, the recipient's
+ * name (its legal name and corporate number, from its policy), the citizen,
+ * the items, and here also the consent record ids and the dates. The
+ * recipient's policy is read in the version each entry was decided under
+ * (policy_archive.h), so a record says what the policy said then; the
+ * newest entry's version decides the row. Releases to a recipient whose
+ * policy says relationship entrusted or internal are no provision to a third
+ * party (Art. 27(5)): they are listed apart, labelled, not as records.
+ *
+ * Retention: civicid makes its records from the log (one per recipient and
+ * citizen, over continuous provisions): the standard method, kept 3 years
+ * from the last provision (law.h, cid_provision_purge_allowed).
+ *
+ * Only reads the store; thread-safe as the read transaction is.
+ */
+#ifndef CID_PROVISION_H
+#define CID_PROVISION_H
+
+#include "err.h"
+#include "store.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Which releases make the records; NULL members do not filter. */
+struct cid_provision_query {
+	const char *recipient; /* a service (client_id) */
+	const char *from, *to; /* RFC 3339 times, from <= time < to (as cid_audit_query) */
+};
+
+/*
+ * The records of the releases q selects. *out (new reference):
+ * {"provisions":[ROW...], "not_third_party":[ROW...]}, each sorted by
+ * service then citizen, ROW = {"service","recipient":{"name","corporate_number",
+ * "relationship"},"citizen","attributes":[..],"consent_obtained":bool,
+ * "consent_records":[..],"bases":[..],"dates":[days in Japan, "YYYY-MM-DD"],
+ * "first","last" (RFC 3339),"count"}: "name" and "corporate_number" null
+ * when the policy gives none (or its version is not archived: a third
+ * party, so listed); "consent_obtained" true when a release of the row was
+ * made on the citizen's consent (its records in "consent_records"; "bases"
+ * lists every basis, "statute:<citation>" ones included).
+ * Errors: CID_ERR_INVALID (a bad time), CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err
+cid_provision_records(struct cid_txn *txn, const struct cid_provision_query *q, json_t **out);
+
+/*
+ * Whether every record of records (the "provisions" of
+ * cid_provision_records) may be purged at now: each is kept until its
+ * "last" provision's retention ends (cid_provision_purge_allowed, the
+ * standard method). On false, *refused is the first record still kept
+ * (borrowed from records) and keep_until its last day ("YYYY-MM-DD").
+ */
+bool cid_provision_records_purge_allowed(const json_t *records, int64_t now, const json_t **refused,
+					 char keep_until[11]);
+
+/*
+ * Writes the "provisions" of records as CSV: a byte order mark, the header
+ * row (recipient service, recipient legal name, corporate number,
+ * relationship, citizen, items, consent obtained, consent records, bases,
+ * dates, first, last, releases), a row per record; lists joined by ' '.
+ * Errors: CID_ERR_IO.
+ */
+CID_MUST_CHECK enum cid_err cid_provision_records_csv(const json_t *records, FILE *out);
+
+#endif
