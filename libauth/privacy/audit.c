@@ -31,6 +31,7 @@
 #include "audit_int.h"
 #include "buf.h"
 #include "crypto.h"
+#include "pseudonym.h"
 #include "str.h"
 
 #include <inttypes.h>
@@ -228,6 +229,26 @@ struct chain {
 	struct audit_tree tree;
 };
 
+/*
+ * An entry names its citizen by the pseudonym of its scope (pseudonym.h),
+ * made in this transaction on first use; a name that is a pseudonym already
+ * (an officer's act on an entry, a purge) is kept.
+ */
+static enum cid_err citizen_pseudonym(struct cid_txn *txn, json_t *e)
+{
+	const char *who = cid_json_str(e, "citizen");
+	char p[CID_PSEUDONYM_CHARS + 1];
+	enum cid_err rc;
+
+	if (who == NULL || cid_pseudonym_syntax_ok(who))
+		return CID_OK;
+	rc = cid_pseudonym_get_or_make(txn, who, cid_json_str(e, "service"),
+				       cid_json_str(e, "purpose"), p);
+	if (rc != CID_OK)
+		return rc;
+	return json_object_set_new(e, "citizen", json_string(p)) == 0 ? CID_OK : CID_ERR_NOMEM;
+}
+
 /* Writes one checked entry as the next of the chain. */
 static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t *entry)
 {
@@ -246,6 +267,7 @@ static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t
 	CID_ENSURE(json_object_set_new(e, "seq", json_integer((json_int_t)c->size)) == 0 &&
 		       json_object_set_new(e, "prev", json_string(c->hash)) == 0,
 		   CID_ERR_NOMEM);
+	CID_TRY(citizen_pseudonym(txn, e));
 	text = cid_json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
 	CID_ENSURE(text != NULL, CID_ERR_NOMEM);
 	audit_seq_key(c->size, key);

@@ -752,6 +752,20 @@ CID_MUST_CHECK enum cid_err cid_audit_officer_record(struct cid_audit *log,
 						     const struct cid_audit_officer_act *x,
 						     uint64_t *seq);
 
+/*
+ * Who pseudonym is (pseudonym.h), on the record: reads the mapping, then
+ * appends durably, found or not, {"type": "officer.resolved", "time": now,
+ * "actor", "endpoint" ("officer-console" for "officer:<name>", "cli" for
+ * "operator"), "citizen": pseudonym, "ext": {"pseudonym", "found": "true" |
+ * "false"}}, and only then hands over the scope: *out (new reference)
+ * {"citizen" (account id), "service", "purpose"}.
+ * Errors: CID_ERR_INVALID (log or out NULL, pseudonym not one, actor not
+ * "operator" or "officer:<name>"), CID_ERR_NOTFOUND (no such pseudonym, or
+ * purged: the look-up is still recorded), those of cid_audit_append.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_resolve(struct cid_audit *log, const char *actor,
+					      const char *pseudonym, int64_t now, json_t **out);
+
 /* ---- exports and their record (audit_export.c) ---- */
 
 /*
