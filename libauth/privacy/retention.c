@@ -63,8 +63,19 @@ struct records {
 	bool in_force;
 	json_t *keys; /* NULL: not collected */
 	char attr[CID_AUDIT_MAX_NAME + 1];
-	bool attr_in_force; /* the latest record so far of attr is a grant in force */
+	bool attr_in_force;  /* the latest record so far of attr is a grant in force */
+	int64_t attr_expiry; /* and when it lapses, if a grant (else 0) */
 };
+
+/* The end of attr's latest record counts once it is known to be the latest. */
+static void attr_done(struct records *r)
+{
+	r->in_force = r->in_force || r->attr_in_force;
+	if (r->attr_expiry > r->ended)
+		r->ended = r->attr_expiry;
+	r->attr_in_force = false;
+	r->attr_expiry = 0;
+}
 
 static enum cid_err record_cb(struct cid_str key, struct cid_str val, void *arg)
 {
@@ -76,16 +87,15 @@ static enum cid_err record_cb(struct cid_str key, struct cid_str val, void *arg)
 	CID_TRY(cid_store_parse_json(val, &j));
 	CID_TRY(cid_consent_record_read(j, &rec));
 	if (strcmp(rec.attribute, r->attr) != 0) {
-		r->in_force = r->in_force || r->attr_in_force;
+		attr_done(r);
 		snprintf(r->attr, sizeof(r->attr), "%s", rec.attribute);
 	}
 	/* records of one attribute come in seq order: the last one decides */
 	r->attr_in_force =
 	    cid_consent_state_at(rec.state, rec.expires_at, r->now) == CID_CONSENT_GRANTED;
+	r->attr_expiry = rec.state == CID_CONSENT_GRANTED ? rec.expires_at : 0;
 	if (rec.at > r->ended)
 		r->ended = rec.at;
-	if (rec.state == CID_CONSENT_GRANTED && rec.expires_at > r->ended)
-		r->ended = rec.expires_at;
 	if (r->keys != NULL)
 		CID_ENSURE(json_array_append_new(r->keys, json_stringn(key.ptr, key.len)) == 0,
 			   CID_ERR_NOMEM);
@@ -134,7 +144,8 @@ static enum cid_err scope_due(struct cid_txn *txn, const struct cid_policyset *p
 	CID_ENSURE(n > 0 && (size_t)n < sizeof(prefix), CID_ERR_STORE);
 	CID_TRY(cid_txn_foreach(txn, CID_DB_CONSENTS, (struct cid_str){prefix, (size_t)n},
 				record_cb, &r));
-	if (r.in_force || r.attr_in_force)
+	attr_done(&r);
+	if (r.in_force)
 		goto out;
 	n = snprintf(prefix, sizeof(prefix), "c\n%s\n", sc->pseudonym);
 	CID_ENSURE(n > 0 && (size_t)n < sizeof(prefix), CID_ERR_STORE);
