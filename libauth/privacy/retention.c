@@ -104,17 +104,39 @@ out:
 	return rc;
 }
 
-/* The time of the newest index key walked (reverse): the scope's newest entry. */
+/* The walk back over a scope's index keys for its newest release or consent entry. */
+struct newest {
+	struct cid_txn *txn;
+	int64_t t;
+};
+
+/*
+ * An index key of the scope, newest first: a release or consent entry gives
+ * the time; others (an officer's look-up or view naming the pseudonym) are
+ * not the purpose's use and do not hold its retention back.
+ */
 static enum cid_err newest_cb(struct cid_str key, struct cid_str val, void *arg)
 {
-	int64_t *t = arg;
+	struct newest *nw = arg;
+	enum cid_err rc = CID_OK;
+	json_t *e = NULL;
+	const char *type;
+	uint64_t seq;
 
-	(void)key;
-	if (val.len == 0)
-		return CID_OK; /* an entry without a time: the one before tells */
-	if (!time_parse(val.ptr, val.len, t))
+	if (key.len < AUDIT_SEQ_HEX ||
+	    !audit_seq_key_parse((struct cid_str){key.ptr + key.len - AUDIT_SEQ_HEX, AUDIT_SEQ_HEX},
+				 &seq))
 		return CID_ERR_STORE;
-	return AUDIT_STOP;
+	CID_TRY(cid_audit_get(nw->txn, seq, &e));
+	type = cid_json_str(e, "type");
+	if (type == NULL ||
+	    (strncmp(type, "release.", 8) != 0 && strncmp(type, "consent.", 8) != 0))
+		goto out;
+	CID_ENSURE(time_parse(val.ptr, val.len, &nw->t), CID_ERR_STORE);
+	rc = AUDIT_STOP;
+out:
+	json_decref(e);
+	return rc;
 }
 
 /*
@@ -129,6 +151,7 @@ static enum cid_err scope_due(struct cid_txn *txn, const struct cid_policyset *p
 {
 	enum cid_err rc = CID_OK;
 	struct records r = {.now = now, .keys = keys};
+	struct newest nw = {.txn = txn};
 	struct cid_purpose_info info;
 	const struct cid_policy *pol;
 	char prefix[4 + 3 * CID_AUDIT_MAX_NAME + 1];
@@ -149,18 +172,13 @@ static enum cid_err scope_due(struct cid_txn *txn, const struct cid_policyset *p
 		goto out;
 	n = snprintf(prefix, sizeof(prefix), "c\n%s\n", sc->pseudonym);
 	CID_ENSURE(n > 0 && (size_t)n < sizeof(prefix), CID_ERR_STORE);
-	{
-		int64_t newest = 0;
-
-		rc = cid_txn_foreach_range(txn, CID_DB_AUDIT_IDX,
-					   (struct cid_str){prefix, (size_t)n},
-					   (struct cid_str){NULL, 0}, true, newest_cb, &newest);
-		if (rc == AUDIT_STOP)
-			rc = CID_OK;
-		CID_TRY(rc);
-		if (newest > r.ended)
-			r.ended = newest;
-	}
+	rc = cid_txn_foreach_range(txn, CID_DB_AUDIT_IDX, (struct cid_str){prefix, (size_t)n},
+				   (struct cid_str){NULL, 0}, true, newest_cb, &nw);
+	if (rc == AUDIT_STOP)
+		rc = CID_OK;
+	CID_TRY(rc);
+	if (nw.t > r.ended)
+		r.ended = nw.t;
 	sc->ended = r.ended;
 	*due = r.ended > 0 && now >= r.ended + (int64_t)sc->retention_days * DAY_SECONDS;
 out:

@@ -130,6 +130,9 @@ struct cid_audit_trust *cli_vkeys_read(const char *cmd, const char *path);
 /* `civicid audit explain --seq N` (server/cli/audit_explain.c). */
 int cid_cli_audit_explain(int argc, char **argv);
 
+/* `civicid audit purge|resolve` (server/cli/audit_purge.c). */
+int cid_cli_audit_purge(int argc, char **argv);
+
 /* `civicid audit prove|verify-proof|vkeys` (server/cli/audit_proof.c). */
 int cid_cli_audit_proof(int argc, char **argv);
 

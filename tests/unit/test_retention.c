@@ -191,6 +191,11 @@ static void test_purge_unlinks_and_verifies(void **state)
 	assert_int_equal(json_array_size(trail), 2);
 	json_decref(trail);
 
+	/* an officer's look-up names the pseudonym, but is no use of the purpose */
+	assert_int_equal(cid_audit_resolve(f->log, "officer:privacy", p, NOW + 2 * DAY, &scope),
+			 CID_OK);
+	json_decref(scope);
+	scope = NULL;
 	done = sweep(f, NOW + 3 * DAY - 1); /* expired at NOW + DAY, kept 2 days */
 	assert_int_equal(done.purged, 0);
 	done = sweep(f, NOW + 3 * DAY);

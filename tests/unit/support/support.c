@@ -207,3 +207,13 @@ char *cid_test_pseudonym(struct cid_store *s, const char *account, const char *s
 	cid_store_read_end(txn);
 	return out;
 }
+
+void cid_test_assert_citizen(struct cid_store *s, const json_t *e, const char *account)
+{
+	char *p =
+	    cid_test_pseudonym(s, account, cid_json_str(e, "service"), cid_json_str(e, "purpose"));
+
+	assert_non_null(p);
+	assert_string_equal(cid_json_str(e, "citizen"), p);
+	free(p);
+}

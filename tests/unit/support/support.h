@@ -90,4 +90,10 @@ void cid_test_citizen_edit(struct cid_store *s, const char *account_id, const ch
 char *cid_test_pseudonym(struct cid_store *s, const char *account, const char *service,
 			 const char *purpose);
 
+/*
+ * Asserts that entry e names account: its "citizen" is the pseudonym of
+ * account in the entry's own (service, purpose) scope.
+ */
+void cid_test_assert_citizen(struct cid_store *s, const json_t *e, const char *account);
+
 #endif
