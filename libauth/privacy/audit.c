@@ -232,21 +232,36 @@ struct chain {
 /*
  * An entry names its citizen by the pseudonym of its scope (pseudonym.h),
  * made in this transaction on first use; a name that is a pseudonym already
- * (an officer's act on an entry, a purge) is kept.
+ * (an officer's act on an entry, a purge) is kept. A filter's citizen in
+ * "ext" (a search or an export by citizen) gets the citizen's pseudonym of
+ * no purpose, in a copy of ext (e is a shallow copy of the caller's entry).
  */
 static enum cid_err citizen_pseudonym(struct cid_txn *txn, json_t *e)
 {
+	enum cid_err rc = CID_OK;
 	const char *who = cid_json_str(e, "citizen");
+	json_t *ext = json_object_get(e, "ext");
+	json_t *copy = NULL;
 	char p[CID_PSEUDONYM_CHARS + 1];
-	enum cid_err rc;
 
-	if (who == NULL || cid_pseudonym_syntax_ok(who))
-		return CID_OK;
-	rc = cid_pseudonym_get_or_make(txn, who, cid_json_str(e, "service"),
-				       cid_json_str(e, "purpose"), p);
-	if (rc != CID_OK)
-		return rc;
-	return json_object_set_new(e, "citizen", json_string(p)) == 0 ? CID_OK : CID_ERR_NOMEM;
+	if (who != NULL && !cid_pseudonym_syntax_ok(who)) {
+		CID_TRY(cid_pseudonym_get_or_make(txn, who, cid_json_str(e, "service"),
+						  cid_json_str(e, "purpose"), p));
+		CID_ENSURE(json_object_set_new(e, "citizen", json_string(p)) == 0, CID_ERR_NOMEM);
+	}
+	who = cid_json_str(ext, "citizen");
+	if (who != NULL && !cid_pseudonym_syntax_ok(who)) {
+		CID_TRY(cid_pseudonym_get_or_make(txn, who, NULL, NULL, p));
+		copy = json_copy(ext);
+		/* json_copy may leave out a member it ran out of memory for (see chain_put) */
+		CID_ENSURE(copy != NULL && json_object_size(copy) == json_object_size(ext) &&
+			       json_object_set_new(copy, "citizen", json_string(p)) == 0,
+			   CID_ERR_NOMEM);
+		CID_ENSURE(json_object_set(e, "ext", copy) == 0, CID_ERR_NOMEM);
+	}
+out:
+	json_decref(copy);
+	return rc;
 }
 
 /* Writes one checked entry as the next of the chain. */

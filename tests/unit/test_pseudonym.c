@@ -277,6 +277,40 @@ static void test_entries_name_the_pseudonym(void **state)
 	free(p);
 }
 
+/* A search by citizen names the citizen's pseudonym of no purpose, in ext too; the caller's entry
+ * is left alone. */
+static void test_filter_citizen_is_pseudonymous(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_audit_filter filter = {.citizen = HANAKO, .type = "release."};
+	struct cid_audit_officer_act x = {.act = CID_AUDIT_OFFICER_SEARCHED,
+					  .officer = "alice",
+					  .citizen = HANAKO,
+					  .filter = &filter,
+					  .rows = 1,
+					  .now = NOW};
+	struct cid_txn *txn = NULL;
+	json_t *e = NULL;
+	json_t *got = NULL;
+	char *p;
+
+	assert_int_equal(cid_audit_officer_entry(&x, &e), CID_OK);
+	assert_int_equal(cid_audit_append(f->log, &e, 1, NULL), CID_OK);
+	assert_string_equal(cid_json_str(e, "citizen"), HANAKO);
+	assert_string_equal(cid_json_str(json_object_get(e, "ext"), "citizen"), HANAKO);
+	json_decref(e);
+	p = cid_test_pseudonym(f->s, HANAKO, NULL, NULL);
+	assert_non_null(p);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_audit_get(txn, 0, &got), CID_OK);
+	cid_store_read_end(txn);
+	assert_string_equal(cid_json_str(got, "citizen"), p);
+	assert_string_equal(cid_json_str(json_object_get(got, "ext"), "citizen"), p);
+	assert_string_equal(cid_json_str(json_object_get(got, "ext"), "type"), "release.");
+	json_decref(got);
+	free(p);
+}
+
 /* An officer's look-up is logged before it answers, found or not. */
 static void test_resolve_is_on_the_record(void **state)
 {
@@ -327,6 +361,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_purge_is_idempotent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_entries_name_the_pseudonym, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_filter_citizen_is_pseudonymous, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_resolve_is_on_the_record, setup, teardown),
 	};
 
