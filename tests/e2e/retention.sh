@@ -112,6 +112,9 @@ eq "hanako's releases are no longer found by citizen" "$(entries --citizen hanak
 eq "nor her consent events" "$(entries --citizen hanako --type consent.)" ""
 eq "the release entry itself is still in the log" \
 	"$(entries --type release.permit | tail -n1 | json "d['citizen']")" "$P"
+out=$(cli audit explain --store "$store" --seq "$(tail -n1 <<<"$rel" | json "d['seq']")" 2>&1)
+eq "audit explain of the release still holds (exit 0)" "$?" 0
+has "its purged consent record is not checked, not a mismatch" "$out" "not checked: consent record"
 out=$(cli consent list hanako --store "$store" --json 2>&1)
 hasnt "her consent records of the purpose are gone" "$out" "rp-keep"
 

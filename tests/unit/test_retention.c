@@ -7,6 +7,7 @@
  * purges nothing.
  */
 #include "audit.h"
+#include "audit_explain.h"
 #include "consent.h"
 #include "policy.h"
 #include "pseudonym.h"
@@ -240,6 +241,15 @@ static void test_purge_unlinks_and_verifies(void **state)
 	assert_int_equal(cid_audit_verify_store(f->s, NULL, NULL, &rep), CID_OK);
 	assert_true(rep.ok);
 	assert_false(rep.unsigned_tail);
+
+	/* explaining an entry of the scope: its consent records are a gap, not a mismatch */
+	assert_int_equal(cid_audit_explain(f->s, 0, &e), CID_OK);
+	assert_int_equal(json_array_size(json_object_get(e, "problems")), 0);
+	text = json_dumps(json_object_get(e, "gaps"), 0);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "purged with the entry's pseudonym"));
+	free(text);
+	json_decref(e);
 
 	/* again: nothing new */
 	done = sweep(f, NOW + 30 * DAY);
