@@ -542,7 +542,8 @@ test('the audit log holds every consent event and release of these flows; provis
   const scope = JSON.parse(cli(['audit', 'resolve', rows[0].citizen, '--store', store.dir, '--json']));
   assert.equal(scope.citizen, hanakoId);
   assert.equal(scope.service, 'svc-a');
-  assert.ok(row.bases.some((b) => b === 'consent') && row.bases.some((b) => b.startsWith('statute:')));
+  const bases = rows.flatMap((r) => r.bases);
+  assert.ok(bases.some((b) => b === 'consent') && bases.some((b) => b.startsWith('statute:')));
 
   // and the chain is intact
   const rep = JSON.parse(cli(['audit', 'verify', '--store', store.dir, '--json']));
