@@ -310,23 +310,26 @@ static enum cid_err consent(struct explain *x, const char *id, const char *diges
 	struct cid_consent_record rec;
 	bool same;
 	bool purged;
+	char text[256];
 
 	rc = cid_consent_get(x->s, id, &stored);
 	if (rc == CID_ERR_NOTFOUND) {
 		row = json_pack("{s:n, s:s}", "record", "id", id);
 		CID_ENSURE(row != NULL && json_array_append(list, row) == 0, CID_ERR_NOMEM);
 		CID_TRY(scope_purged(x, &purged));
-		if (purged) {
-			rc = say(x->gaps,
-				 "consent record %s was purged with the entry's pseudonym at "
-				 "the end of its retention (retention.purged)",
+		if (purged)
+			snprintf(text, sizeof(text),
+				 "consent record %s was purged with the entry's pseudonym at the "
+				 "end of its retention (retention.purged)",
 				 id);
-			goto out;
-		}
-		rc = say(x->problems,
-			 "MISMATCH: consent record %s named by the entry is not in "
-			 "the store",
-			 id);
+		else
+			snprintf(
+			    text, sizeof(text),
+			    "MISMATCH: consent record %s named by the entry is not in the store",
+			    id);
+		CID_ENSURE(
+		    json_array_append_new(purged ? x->gaps : x->problems, json_string(text)) == 0,
+		    CID_ERR_NOMEM);
 		goto out;
 	}
 	CID_TRY(rc);

@@ -72,7 +72,6 @@ enum cid_err cid_pseudonym_get_or_make(struct cid_txn *txn, const char *account,
 		goto out;
 	}
 	CID_ENSURE(rc == CID_ERR_NOTFOUND, rc);
-	rc = CID_OK;
 	CID_TRY(cid_random_bytes(raw, sizeof(raw)));
 	memcpy(p, CID_PSEUDONYM_PREFIX, strlen(CID_PSEUDONYM_PREFIX));
 	cid_hex(raw, sizeof(raw), p + strlen(CID_PSEUDONYM_PREFIX));
