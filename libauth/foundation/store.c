@@ -69,6 +69,7 @@ static const char *const db_names[] = {
     [CID_DB_POLICIES] = "policies",
     [CID_DB_IDPS] = "idps",
     [CID_DB_IDP_LINKS] = "idp_links",
+    [CID_DB_PSEUDONYMS] = "pseudonyms",
 };
 /* clang-format on */
 

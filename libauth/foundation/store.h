@@ -60,6 +60,8 @@ enum cid_db {
 				where it came from, every version ever loaded (policy_archive.h) */
 	CID_DB_IDPS,	     /* upstream identity provider name -> its registration (idp.h) */
 	CID_DB_IDP_LINKS,    /* upstream issuer "\n" sub -> {"account", "linked_at"} (idp.h) */
+	CID_DB_PSEUDONYMS,   /* "a\n" account scope -> pseudonym; "p\n" pseudonym -> scope
+				(pseudonym.h) */
 	CID_DB_COUNT
 };
 

@@ -18,11 +18,14 @@
 #include "account.h"
 #include "buf.h"
 #include "crypto.h"
+#include "pseudonym.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+_Static_assert(CID_PSEUDONYM_CHARS <= CID_ID_CHARS, "a pseudonym fits a citizen filter");
 
 static const char *const types[] = {
     "consent.",
@@ -245,6 +248,9 @@ enum cid_err console_parse_filter(struct cid_ctx *ctx, const struct cid_request 
 	if (fi->citizen_in != NULL) {
 		if (cid_uuid_syntax_ok(fi->citizen_in)) {
 			memcpy(fi->citizen, fi->citizen_in, CID_ID_CHARS + 1);
+		} else if (cid_pseudonym_syntax_ok(fi->citizen_in)) {
+			/* as the log names them: the entries of that one scope */
+			memcpy(fi->citizen, fi->citizen_in, CID_PSEUDONYM_CHARS + 1);
 		} else {
 			rc = cid_account_find(cid_ctx_store(ctx), fi->citizen_in, &acct);
 			if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_INVALID) {

@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "consent.h"
 #include "policy.h"
+#include "pseudonym.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,6 +273,7 @@ static enum cid_err entry_consents(struct cid_ctx *ctx, const json_t *e, json_t 
 	const char *purpose = cid_json_str(e, "purpose");
 	struct cid_txn *txn = NULL;
 	json_t *rec = NULL;
+	json_t *scope = NULL;
 	size_t i;
 	const json_t *v;
 	char base[CID_CONSOLE_MAX_TEXT + 1];
@@ -289,6 +291,18 @@ static enum cid_err entry_consents(struct cid_ctx *ctx, const json_t *e, json_t 
 	if (citizen == NULL || service == NULL || purpose == NULL || !json_is_array(attrs))
 		goto out;
 	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
+	/* the records are the scope's: found through its mapping, whose account the
+	 * page does not show (a look-up of who it is goes through cid_audit_resolve) */
+	if (cid_pseudonym_syntax_ok(citizen)) {
+		rc = cid_pseudonym_resolve(txn, citizen, &scope);
+		if (rc == CID_ERR_NOTFOUND) {
+			rc = CID_OK; /* purged: its records went with it */
+			goto out;
+		}
+		CID_TRY(rc);
+		citizen = cid_json_str(scope, "citizen");
+		CID_ENSURE(citizen != NULL, CID_ERR_STORE);
+	}
 	json_array_foreach(attrs, i, v)
 	{
 		const char *a = json_string_value(v);
@@ -306,6 +320,7 @@ static enum cid_err entry_consents(struct cid_ctx *ctx, const json_t *e, json_t 
 out:
 	cid_store_read_end(txn);
 	json_decref(rec);
+	json_decref(scope);
 	return rc;
 }
 

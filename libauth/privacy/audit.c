@@ -31,6 +31,7 @@
 #include "audit_int.h"
 #include "buf.h"
 #include "crypto.h"
+#include "pseudonym.h"
 #include "str.h"
 
 #include <inttypes.h>
@@ -228,6 +229,41 @@ struct chain {
 	struct audit_tree tree;
 };
 
+/*
+ * An entry names its citizen by the pseudonym of its scope (pseudonym.h),
+ * made in this transaction on first use; a name that is a pseudonym already
+ * (an officer's act on an entry, a purge) is kept. A filter's citizen in
+ * "ext" (a search or an export by citizen) gets the citizen's pseudonym of
+ * no purpose, in a copy of ext (e is a shallow copy of the caller's entry).
+ */
+static enum cid_err citizen_pseudonym(struct cid_txn *txn, json_t *e)
+{
+	enum cid_err rc = CID_OK;
+	const char *who = cid_json_str(e, "citizen");
+	json_t *ext = json_object_get(e, "ext");
+	json_t *copy = NULL;
+	char p[CID_PSEUDONYM_CHARS + 1];
+
+	if (who != NULL && !cid_pseudonym_syntax_ok(who)) {
+		CID_TRY(cid_pseudonym_get_or_make(txn, who, cid_json_str(e, "service"),
+						  cid_json_str(e, "purpose"), p));
+		CID_ENSURE(json_object_set_new(e, "citizen", json_string(p)) == 0, CID_ERR_NOMEM);
+	}
+	who = cid_json_str(ext, "citizen");
+	if (who != NULL && !cid_pseudonym_syntax_ok(who)) {
+		CID_TRY(cid_pseudonym_get_or_make(txn, who, NULL, NULL, p));
+		copy = json_copy(ext);
+		/* json_copy may leave out a member it ran out of memory for (see chain_put) */
+		CID_ENSURE(copy != NULL && json_object_size(copy) == json_object_size(ext) &&
+			       json_object_set_new(copy, "citizen", json_string(p)) == 0,
+			   CID_ERR_NOMEM);
+		CID_ENSURE(json_object_set(e, "ext", copy) == 0, CID_ERR_NOMEM);
+	}
+out:
+	json_decref(copy);
+	return rc;
+}
+
 /* Writes one checked entry as the next of the chain. */
 static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t *entry)
 {
@@ -246,6 +282,7 @@ static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t
 	CID_ENSURE(json_object_set_new(e, "seq", json_integer((json_int_t)c->size)) == 0 &&
 		       json_object_set_new(e, "prev", json_string(c->hash)) == 0,
 		   CID_ERR_NOMEM);
+	CID_TRY(citizen_pseudonym(txn, e));
 	text = cid_json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
 	CID_ENSURE(text != NULL, CID_ERR_NOMEM);
 	audit_seq_key(c->size, key);

@@ -15,10 +15,15 @@
  *   "type"           "consent.granted" | "consent.refused" | "consent.withdrawn" |
  *                    "consent.expired" | "release.permit" | "release.deny" |
  *                    "audit.exported" | "logout.delivered" | "logout.failed" |
- *                    "key.rotated" | "officer.searched" | "officer.viewed"
+ *                    "key.rotated" | "officer.searched" | "officer.viewed" |
+ *                    "officer.resolved" | "retention.purged"
  *   "actor"          who caused it: "citizen", "service", "operator" (the CLI),
  *                    "officer:<name>", "system"
- *   "citizen"        internal account id (never only the pairwise sub)
+ *   "citizen"        the pseudonym of the citizen's scope (pseudonym.h: one per
+ *                    account, service and purpose; "ps_" and 32 hex digits), set
+ *                    when the entry is chained: writers give the account id,
+ *                    the log holds the pseudonym (entries written before
+ *                    pseudonyms hold the account id)
  *   "service"        client_id (the recipient)
  *   "purpose"        purpose id of the policy
  *   "attributes"     array of attribute names (claims as released, e.g.
@@ -67,7 +72,13 @@
  *                    for officer.searched: "rows" (entries shown) and the
  *                    filter's members that were set, as for audit.exported,
  *                    and "before" (the paging seq); for officer.viewed:
- *                    "seq" (the entry opened)
+ *                    "seq" (the entry opened); a filter's "citizen"
+ *                    (audit.exported, officer.searched) is held as the
+ *                    citizen's pseudonym of no purpose;
+ *                    for officer.resolved (cid_audit_resolve): "pseudonym",
+ *                    "found" ("true" | "false"); for retention.purged
+ *                    (retention.h): "purged", "consent_records",
+ *                    "retention_days", "ended", "rule"
  * Attribute values are never logged. A logout.* entry (actor "system",
  * endpoint "backchannel-logout", "service" the service told, or that could
  * not be told after the last try) names no citizen: no personal data, and in
@@ -125,7 +136,7 @@
  * audit_checkpoint_interval seconds): it is reported, not failed.
  *
  * Store layout: CID_DB_AUDIT: 16 lowercase hex digits of seq -> entry bytes;
- * CID_DB_AUDIT_IDX: "c\n" citizen "\n" seq16 and "s\n" service "\n" seq16
+ * CID_DB_AUDIT_IDX: "c\n" citizen (as the entry names it) "\n" seq16 and "s\n" service "\n" seq16
  * -> the entry's time (indexes for the citizen slice and per-service queries,
  * written in the same transaction as the entry; the time lets a range skip
  * entries unread), "r\n" request_id "\n" seq16 -> the entry's time (the
@@ -676,7 +687,8 @@ CID_MUST_CHECK enum cid_err cid_audit_witness_checkpoint_read(const char *doc, s
 
 /* A filter of cid_audit_query. NULL / 0 members do not filter. */
 struct cid_audit_filter {
-	const char *citizen;
+	const char *citizen; /* an account id: the entries under every name the log gives
+				it (cid_pseudonym_names); or one pseudonym: that scope's */
 	const char *service;
 	const char *release;   /* a release id: the entries whose request_id it is */
 	const char *attribute; /* matches "family_name" and "family_name#..." */
@@ -781,6 +793,20 @@ CID_MUST_CHECK enum cid_err cid_audit_officer_entry(const struct cid_audit_offic
 CID_MUST_CHECK enum cid_err cid_audit_officer_record(struct cid_audit *log,
 						     const struct cid_audit_officer_act *x,
 						     uint64_t *seq);
+
+/*
+ * Who pseudonym is (pseudonym.h), on the record: reads the mapping, then
+ * appends durably, found or not, {"type": "officer.resolved", "time": now,
+ * "actor", "endpoint" ("officer-console" for "officer:<name>", "cli" for
+ * "operator"), "citizen": pseudonym, "ext": {"pseudonym", "found": "true" |
+ * "false"}}, and only then hands over the scope: *out (new reference)
+ * {"citizen" (account id), "service", "purpose"}.
+ * Errors: CID_ERR_INVALID (log or out NULL, pseudonym not one, actor not
+ * "operator" or "officer:<name>"), CID_ERR_NOTFOUND (no such pseudonym, or
+ * purged: the look-up is still recorded), those of cid_audit_append.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_resolve(struct cid_audit *log, const char *actor,
+					      const char *pseudonym, int64_t now, json_t **out);
 
 /* ---- exports and their record (audit_export.c) ---- */
 

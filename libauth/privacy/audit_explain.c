@@ -14,6 +14,7 @@
 #include "consent.h"
 #include "policy.h"
 #include "policy_archive.h"
+#include "pseudonym.h"
 #include "str.h"
 
 #include <stdarg.h>
@@ -272,6 +273,32 @@ out:
 	return rc;
 }
 
+/*
+ * True if the entry names a pseudonym whose mapping is gone: purged at the
+ * end of its retention (retention.h), its consent records with it.
+ */
+static enum cid_err scope_purged(const struct explain *x, bool *purged)
+{
+	const char *who = cid_json_str(x->entry, "citizen");
+	struct cid_txn *txn = NULL;
+	json_t *scope = NULL;
+	enum cid_err rc;
+
+	*purged = false;
+	if (!cid_pseudonym_syntax_ok(who))
+		return CID_OK;
+	rc = cid_store_read_begin(x->s, &txn);
+	if (rc == CID_OK)
+		rc = cid_pseudonym_resolve(txn, who, &scope);
+	cid_store_read_end(txn);
+	json_decref(scope);
+	if (rc == CID_ERR_NOTFOUND) {
+		*purged = true;
+		rc = CID_OK;
+	}
+	return rc;
+}
+
 /* One consent record named by the entry, its history and its notice check. */
 static enum cid_err consent(struct explain *x, const char *id, const char *digest, json_t *list)
 {
@@ -282,15 +309,27 @@ static enum cid_err consent(struct explain *x, const char *id, const char *diges
 	json_t *row = NULL;
 	struct cid_consent_record rec;
 	bool same;
+	bool purged;
+	char text[256];
 
 	rc = cid_consent_get(x->s, id, &stored);
 	if (rc == CID_ERR_NOTFOUND) {
 		row = json_pack("{s:n, s:s}", "record", "id", id);
 		CID_ENSURE(row != NULL && json_array_append(list, row) == 0, CID_ERR_NOMEM);
-		rc = say(x->problems,
-			 "MISMATCH: consent record %s named by the entry is not in "
-			 "the store",
-			 id);
+		CID_TRY(scope_purged(x, &purged));
+		if (purged)
+			snprintf(text, sizeof(text),
+				 "consent record %s was purged with the entry's pseudonym at the "
+				 "end of its retention (retention.purged)",
+				 id);
+		else
+			snprintf(
+			    text, sizeof(text),
+			    "MISMATCH: consent record %s named by the entry is not in the store",
+			    id);
+		CID_ENSURE(
+		    json_array_append_new(purged ? x->gaps : x->problems, json_string(text)) == 0,
+		    CID_ERR_NOMEM);
 		goto out;
 	}
 	CID_TRY(rc);

@@ -6,11 +6,14 @@
  * citizen (a search for them, or a view of an entry naming them) names the
  * citizen too, so "who looked at this person" is a query by citizen. They
  * chain, enter the tree and are proved like every other entry; the
- * citizen's slice (release and consent entries) never shows them.
+ * citizen's slice (release and consent entries) never shows them. A look-up
+ * of who a pseudonym is (officer.resolved) is the only way from an entry
+ * to a citizen, and is on the record before its answer leaves.
  */
 #include "audit.h"
 
 #include "audit_int.h"
+#include "pseudonym.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -85,5 +88,45 @@ enum cid_err cid_audit_officer_record(struct cid_audit *log, const struct cid_au
 	CID_TRY(cid_audit_append(log, &e, 1, seq));
 out:
 	json_decref(e);
+	return rc;
+}
+
+enum cid_err cid_audit_resolve(struct cid_audit *log, const char *actor, const char *pseudonym,
+			       int64_t now, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	enum cid_err found;
+	struct cid_txn *txn = NULL;
+	json_t *scope = NULL;
+	json_t *e = NULL;
+	char when[AUDIT_TIME_CHARS + 1];
+	bool officer;
+
+	CID_ENSURE(log != NULL && actor != NULL && out != NULL &&
+		       cid_pseudonym_syntax_ok(pseudonym) &&
+		       audit_index_name_ok(actor, strnlen(actor, CID_AUDIT_MAX_NAME + 1)),
+		   CID_ERR_INVALID);
+	officer = strncmp(actor, "officer:", 8) == 0 && actor[8] != '\0';
+	CID_ENSURE(officer || strcmp(actor, "operator") == 0, CID_ERR_INVALID);
+	CID_TRY(cid_audit_time(now, when));
+	CID_TRY(cid_store_read_begin(audit_store(log), &txn));
+	found = cid_pseudonym_resolve(txn, pseudonym, &scope);
+	cid_store_read_end(txn);
+	txn = NULL;
+	CID_ENSURE(found == CID_OK || found == CID_ERR_NOTFOUND, found);
+	/* the look-up is on the record before its answer leaves, found or not */
+	e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}}", "type", "officer.resolved", "time",
+		      when, "actor", actor, "endpoint", officer ? "officer-console" : "cli",
+		      "citizen", pseudonym, "ext", "pseudonym", pseudonym, "found",
+		      found == CID_OK ? "true" : "false");
+	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_audit_append(log, &e, 1, NULL));
+	CID_TRY(found);
+	*out = scope;
+	scope = NULL;
+out:
+	cid_store_read_end(txn);
+	json_decref(e);
+	json_decref(scope);
 	return rc;
 }

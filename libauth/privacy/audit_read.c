@@ -12,6 +12,7 @@
 #include "audit.h"
 
 #include "audit_int.h"
+#include "pseudonym.h"
 #include "str.h"
 
 #include <stdio.h>
@@ -34,6 +35,9 @@ struct query {
 	enum cid_err (*fn)(uint64_t seq, struct cid_str entry, void *arg);
 	void *arg;
 	size_t n;
+	json_t *names;	/* f->citizen's names in the log (pseudonym.h); NULL without one */
+	uint64_t *seqs; /* candidates of a walk over several names, and their count */
+	size_t n_seqs, cap_seqs;
 };
 
 static bool attr_match(const json_t *attrs, const char *want)
@@ -63,11 +67,22 @@ static bool type_match(const char *type, const char *want)
 	return strcmp(type, want) == 0;
 }
 
-static bool entry_match(const json_t *e, const struct cid_audit_filter *f)
+/* True if the entry's citizen is one of names (an array of strings). */
+static bool citizen_match(const json_t *e, const json_t *names)
+{
+	const char *who = cid_json_str(e, "citizen");
+	size_t i;
+	json_t *n;
+
+	json_array_foreach(names, i, n) if (audit_same_str(who, json_string_value(n))) return true;
+	return false;
+}
+
+static bool entry_match(const json_t *e, const struct cid_audit_filter *f, const json_t *names)
 {
 	const char *time = cid_json_str(e, "time");
 
-	if (f->citizen != NULL && !audit_same_str(cid_json_str(e, "citizen"), f->citizen))
+	if (f->citizen != NULL && !citizen_match(e, names))
 		return false;
 	if (f->service != NULL && !audit_same_str(cid_json_str(e, "service"), f->service))
 		return false;
@@ -98,7 +113,7 @@ static enum cid_err query_seq(struct query *q, uint64_t seq)
 	audit_seq_key(seq, key);
 	CID_TRY(cid_txn_get(q->txn, CID_DB_AUDIT, cid_str_of(key), &val));
 	CID_TRY(cid_store_parse_json(val, &e));
-	if (!entry_match(e, q->f))
+	if (!entry_match(e, q->f, q->names))
 		goto out;
 	CID_TRY(q->fn(seq, val, q->arg));
 	q->n++;
@@ -140,6 +155,70 @@ static enum cid_err query_index_cb(struct cid_str key, struct cid_str val, void 
 	if (val.len == AUDIT_TIME_CHARS && time_outside(val.ptr, q->f))
 		return CID_OK;
 	return query_seq(q, seq);
+}
+
+/* A citizen index key of one of the citizen's names: its seq joins the candidates. */
+static enum cid_err collect_cb(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct query *q = arg;
+	uint64_t seq;
+	uint64_t *grown;
+
+	if (key.len < AUDIT_SEQ_HEX ||
+	    !audit_seq_key_parse((struct cid_str){key.ptr + key.len - AUDIT_SEQ_HEX, AUDIT_SEQ_HEX},
+				 &seq))
+		return CID_ERR_STORE;
+	if ((val.len == AUDIT_TIME_CHARS && time_outside(val.ptr, q->f)) ||
+	    (q->f->after_seq != 0 &&
+	     (q->f->newest_first ? seq >= q->f->after_seq : seq <= q->f->after_seq)))
+		return CID_OK;
+	if (q->n_seqs == q->cap_seqs) {
+		size_t cap = q->cap_seqs == 0 ? 64 : q->cap_seqs * 2;
+
+		grown = realloc(q->seqs, cap * sizeof(*grown));
+		if (grown == NULL)
+			return CID_ERR_NOMEM;
+		q->seqs = grown;
+		q->cap_seqs = cap;
+	}
+	q->seqs[q->n_seqs++] = seq;
+	return CID_OK;
+}
+
+static int seq_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a;
+	uint64_t y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * A citizen's entries: under each of their names (the account id of entries
+ * from before pseudonyms, a pseudonym per scope), merged in seq order. The
+ * names' index keys are read, the entries only as far as the limit.
+ */
+static enum cid_err query_by_citizen(struct cid_txn *txn, struct query *q)
+{
+	enum cid_err rc = CID_OK;
+	char prefix[4 + CID_AUDIT_MAX_NAME + 1];
+	size_t i;
+	json_t *n;
+	int pn;
+
+	json_array_foreach(q->names, i, n)
+	{
+		pn = snprintf(prefix, sizeof(prefix), "c\n%s\n", json_string_value(n));
+		CID_ENSURE(pn > 0 && (size_t)pn < sizeof(prefix), CID_ERR_INVALID);
+		CID_TRY(cid_txn_foreach(txn, CID_DB_AUDIT_IDX, (struct cid_str){prefix, (size_t)pn},
+					collect_cb, q));
+	}
+	if (q->n_seqs > 1)
+		qsort(q->seqs, q->n_seqs, sizeof(*q->seqs), seq_cmp);
+	for (size_t k = 0; k < q->n_seqs; k++)
+		CID_TRY(query_seq(q, q->seqs[q->f->newest_first ? q->n_seqs - 1 - k : k]));
+out:
+	return rc;
 }
 
 /*
@@ -203,7 +282,7 @@ enum cid_err cid_audit_query(struct cid_txn *txn, const struct cid_audit_filter 
 			     void *arg)
 {
 	enum cid_err rc = CID_OK;
-	struct query q = {txn, f, fn, arg, 0};
+	struct query q = {txn, f, fn, arg, 0, NULL, NULL, 0, 0};
 	char prefix[4 + CID_AUDIT_MAX_NAME + 1];
 	char start[4 + CID_AUDIT_MAX_NAME + AUDIT_SEQ_HEX + 1];
 	struct cid_str from = {NULL, 0};
@@ -213,6 +292,8 @@ enum cid_err cid_audit_query(struct cid_txn *txn, const struct cid_audit_filter 
 	uint64_t begin;
 
 	CID_ENSURE(fn != NULL && filter_ok(f), CID_ERR_INVALID);
+	if (f->citizen != NULL)
+		CID_TRY(cid_pseudonym_names(txn, f->citizen, &q.names));
 	/* begin the walk at after_seq, so paging costs no more than the page */
 	begin = f->newest_first ? f->after_seq - 1 : f->after_seq + 1;
 	if (f->after_seq == 0 || (!f->newest_first && f->after_seq == UINT64_MAX))
@@ -224,7 +305,9 @@ enum cid_err cid_audit_query(struct cid_txn *txn, const struct cid_audit_filter 
 	else if (f->citizen != NULL)
 		kind = 'c';
 	name = f->release != NULL ? f->release : f->citizen != NULL ? f->citizen : f->service;
-	if (name == NULL && f->after_seq == 0 && (f->from != NULL || f->to != NULL)) {
+	if (kind == 'c') {
+		rc = query_by_citizen(txn, &q);
+	} else if (name == NULL && f->after_seq == 0 && (f->from != NULL || f->to != NULL)) {
 		rc = query_by_time(txn, &q);
 	} else if (name == NULL) {
 		audit_seq_key(begin, start);
@@ -249,6 +332,8 @@ enum cid_err cid_audit_query(struct cid_txn *txn, const struct cid_audit_filter 
 	if (rc == AUDIT_STOP)
 		rc = CID_OK;
 out:
+	free(q.seqs);
+	json_decref(q.names);
 	return rc;
 }
 

@@ -1,5 +1,6 @@
 /*
- * audit: `civicid audit verify|export|query|provisions|checkpoint|officer`,
+ * audit: `civicid audit verify|export|query|provisions|checkpoint|officer`
+ * (purge and resolve are audit_purge.c's),
  * the privacy officer's and the regulator's tools over the audit log of
  * audit.h (prove, verify-proof and vkeys are audit_proof.c's). Everything
  * the log means is decided in libauth; this file reads options, opens the
@@ -12,6 +13,7 @@
 #include "buf.h"
 #include "crypto.h"
 #include "jose.h"
+#include "pseudonym.h"
 #include "str.h"
 
 #include <getopt.h>
@@ -78,6 +80,9 @@ static const char audit_help[] =
     "  verify-proof --proof FILE --vkeys VKEYS\n"
     "  vkeys                inclusion and consistency proofs, their offline check,\n"
     "                       the audit verifier keys (see civicid audit prove --help)\n"
+    "  purge | resolve PSEUDONYM\n"
+    "                       the end of each purpose's retention; who a pseudonym\n"
+    "                       of the log is, itself logged (civicid audit purge --help)\n"
     "  officer add|list|disable ...\n"
     "                       privacy-officer accounts (see civicid audit officer --help)\n"
     "\n"
@@ -86,7 +91,8 @@ static const char audit_help[] =
     "refuse until it has run. `civicid keys rotate --audit` rotates it.\n"
     "\n"
     "Filters:\n"
-    "      --citizen USER   a username or an account id\n"
+    "      --citizen USER   a username or an account id (every pseudonym the log\n"
+    "                       gives them), or one pseudonym\n"
     "      --service S      a client_id\n"
     "      --release ID     a release id, as a service received it in the\n"
     "                       X-Civicid-Release header: the entries of that answer\n"
@@ -198,7 +204,7 @@ static int resolve_citizen(struct cli_env *env, struct audit_opts *o, char id[CI
 
 	if (o->citizen == NULL)
 		return 0;
-	if (cid_uuid_syntax_ok(o->citizen)) {
+	if (cid_uuid_syntax_ok(o->citizen) || cid_pseudonym_syntax_ok(o->citizen)) {
 		snprintf(id, CID_ID_CHARS + 1, "%s", o->citizen);
 	} else {
 		rc = cid_account_find(env->store, o->citizen, &u);
@@ -662,6 +668,8 @@ int cid_cli_audit(int argc, char **argv)
 		return cid_cli_audit_trail(argc, argv);
 	if (argc >= 2 && strcmp(argv[1], "provisions") == 0)
 		return cid_cli_audit_provisions(argc, argv);
+	if (argc >= 2 && (strcmp(argv[1], "purge") == 0 || strcmp(argv[1], "resolve") == 0))
+		return cid_cli_audit_purge(argc, argv);
 	if (argc >= 2 && (strcmp(argv[1], "prove") == 0 || strcmp(argv[1], "verify-proof") == 0 ||
 			  strcmp(argv[1], "vkeys") == 0))
 		return cid_cli_audit_proof(argc, argv);

@@ -37,6 +37,7 @@
 #include "logout_notify.h"
 #include "policy.h"
 #include "policy_law.h"
+#include "retention.h"
 #include "throttle.h"
 
 #include <getopt.h>
@@ -225,12 +226,15 @@ static bool build_tree(struct cid_ctx *ctx, bool first)
 }
 
 /*
- * Removes the failed-login counters whose window has passed and logs the
- * consents that expired; says why not if either fails.
+ * Removes the failed-login counters whose window has passed, logs the
+ * consents that expired, then purges what has passed its retention (the
+ * policies in force decide); says why not if any fails.
  */
 static void sweep(struct cid_ctx *ctx)
 {
 	struct cid_consent_sweep done;
+	struct cid_retention_sweep purged;
+	struct cid_policyref *pr;
 	enum cid_err rc = cid_throttle_sweep(cid_ctx_store(ctx), (int64_t)time(NULL), NULL);
 
 	if (rc != CID_OK)
@@ -239,6 +243,13 @@ static void sweep(struct cid_ctx *ctx)
 			       CID_CONSENT_SWEEP_MAX, &done);
 	if (rc != CID_OK)
 		fprintf(stderr, "civicid: logging expired consents failed: %s\n", cid_strerror(rc));
+	pr = cid_ctx_policies_acquire(ctx);
+	rc = cid_retention_sweep(cid_ctx_store(ctx), cid_policyref_set(pr), (int64_t)time(NULL),
+				 CID_CONSENT_SWEEP_MAX, &purged);
+	cid_policyref_put(pr);
+	if (rc != CID_OK)
+		fprintf(stderr, "civicid: purging at the end of retention failed: %s\n",
+			cid_strerror(rc));
 }
 
 /* Prints the audit log's group-commit counters since the last print, and restarts them. */

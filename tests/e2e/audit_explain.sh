@@ -132,9 +132,10 @@ size_before=$(cli audit verify --store "$store" --json | json "d['entries']")
 get "$ISSUER/officer?citizen=hanako&type=release.permit"
 eq "the officer searches the log for hanako" "$status" 200
 e=$(last_entry officer.searched)
-eq "the search is an entry naming the officer and the citizen" \
-	"$(json "d['actor'], d['citizen'], d['ext']['type'], d['ext']['citizen']" <<<"$e")" \
-	"officer:privacy $HANAKO release.permit $HANAKO"
+eq "the search is an entry naming the officer and the citizen (by her pseudonym)" \
+	"$(json "d['actor'], d['citizen'].startswith('ps_'), d['ext']['type'], d['ext']['citizen'] == d['citizen']" <<<"$e")" \
+	"officer:privacy True release.permit True"
+hasnt "never by her account id" "$e" "$HANAKO"
 get "$ISSUER/officer/entry?seq=$SEQ"
 eq "the officer opens the old release" "$status" 200
 has "the entry page shows v1's notice" "$(body)" "$JA1"
@@ -145,7 +146,7 @@ e=$(last_entry officer.viewed)
 VIEWED=$(json "d['seq']" <<<"$e")
 eq "the view is an entry naming the officer, the entry and the citizen" \
 	"$(json "d['actor'], d['ext']['seq'], d['citizen'], d['endpoint']" <<<"$e")" \
-	"officer:privacy $SEQ $HANAKO officer-console"
+	"officer:privacy $SEQ $(json "d['citizen']" <<<"$old") officer-console"
 eq "two entries more: the search and the view" \
 	"$(cli audit verify --store "$store" --json | json "d['entries']")" $((size_before + 2))
 eq "who looked at hanako: a query by citizen finds both" \

@@ -490,7 +490,10 @@ test('the audit log holds every consent event and release of these flows; provis
   const hanakoId = JSON.parse(cli(['user', 'show', HANAKO.username, '--store', store.dir, '--json'])).id;
   const lines = cli(['audit', 'query', '--store', store.dir, '--citizen', HANAKO.username, '--json'])
     .split('\n').filter(Boolean).map((l) => JSON.parse(l));
-  assert.ok(lines.every((e) => e.citizen === hanakoId), 'the internal account id, never only the pairwise sub');
+  // entries name the citizen by a pseudonym per purpose, never the account id (nor the pairwise sub)
+  assert.ok(lines.every((e) => /^ps_[0-9a-f]{32}$/.test(e.citizen)), 'a pseudonym');
+  assert.ok(lines.every((e) => !JSON.stringify(e).includes(hanakoId)), 'never the account id');
+  const names = new Set(lines.map((e) => e.citizen));
   const types = new Set(lines.map((e) => e.type));
   for (const t of ['consent.granted', 'consent.refused', 'consent.withdrawn', 'release.permit', 'release.deny'])
     assert.ok(types.has(t), `${t} is in the log (${[...types].join(', ')})`);
@@ -528,12 +531,19 @@ test('the audit log holds every consent event and release of these flows; provis
   const day = new Date().toISOString().slice(0, 10);
   const next = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
   const prov = JSON.parse(cli(['audit', 'provisions', '--store', store.dir, '--from', day, '--to', next, '--json']));
-  const row = prov.provisions.find((r) => r.service === 'svc-a' && r.citizen === hanakoId);
-  assert.ok(row, `svc-a / hanako in ${JSON.stringify(prov)}`);
-  for (const a of ['given_name', 'email', 'resident_district']) assert.ok(row.attributes.includes(a), `${a} provided`);
-  assert.ok(row.count >= 3);
-  assert.ok(row.consent_records.length >= 2, 'the consents behind them');
-  assert.ok(row.bases.some((b) => b === 'consent') && row.bases.some((b) => b.startsWith('statute:')));
+  // one row per pseudonym: hanako's purposes of svc-a, together
+  const rows = prov.provisions.filter((r) => r.service === 'svc-a' && names.has(r.citizen));
+  assert.ok(rows.length > 0, `svc-a / hanako in ${JSON.stringify(prov)}`);
+  const provided = new Set(rows.flatMap((r) => r.attributes));
+  for (const a of ['given_name', 'email', 'resident_district']) assert.ok(provided.has(a), `${a} provided`);
+  assert.ok(rows.reduce((n, r) => n + r.count, 0) >= 3);
+  assert.ok(rows.flatMap((r) => r.consent_records).length >= 2, 'the consents behind them');
+  // who a pseudonym is: a look-up on the record
+  const scope = JSON.parse(cli(['audit', 'resolve', rows[0].citizen, '--store', store.dir, '--json']));
+  assert.equal(scope.citizen, hanakoId);
+  assert.equal(scope.service, 'svc-a');
+  const bases = rows.flatMap((r) => r.bases);
+  assert.ok(bases.some((b) => b === 'consent') && bases.some((b) => b.startsWith('statute:')));
 
   // and the chain is intact
   const rep = JSON.parse(cli(['audit', 'verify', '--store', store.dir, '--json']));

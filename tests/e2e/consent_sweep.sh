@@ -56,7 +56,9 @@ eq "exactly one consent.expired entry" "$(count "$e")" 1
 eq "it is the system's" "$(json "d['actor']" <<<"$e")" system
 eq "of hanako's email" "$(json "d['attributes']" <<<"$e")" "['email']"
 hid=$("$bin" user show hanako --store "$store" --json | json "d['id']")
-eq "naming hanako" "$(json "d['citizen']" <<<"$e")" "$hid"
+# whose: the entry names the pseudonym of hanako's purpose (civicid audit resolve)
+whose() { "$bin" audit resolve "$1" --store "$store" --json | json "d['citizen']"; }
+eq "naming hanako" "$(whose "$(json "d['citizen']" <<<"$e")")" "$hid"
 eq "no release met it" "$(releases)" 0
 out=$("$bin" consent sweep --store "$store" frob 2>&1)
 eq "sweep takes no argument: usage" "$?" 2
@@ -85,7 +87,7 @@ civicid_stop
 e=$(expired)
 eq "the server wrote taro's, and no second one of hanako's" "$(count "$e")" 2
 tid=$("$bin" user show taro --store "$store" --json | json "d['id']")
-eq "the new one names taro" "$(tail -n1 <<<"$e" | json "d['citizen']")" "$tid"
+eq "the new one names taro" "$(whose "$(tail -n1 <<<"$e" | json "d['citizen']")")" "$tid"
 eq "still no release" "$(releases)" 0
 out=$(later 5 "$bin" consent sweep --store "$store" --json 2>&1)
 eq "after the server, the CLI finds nothing new" "$out" '{"written":0,"left":0}'

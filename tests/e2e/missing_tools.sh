@@ -116,6 +116,8 @@ for s in cli consent_cli audit_cli; do
 done
 fails "consent_sweep.sh without faketime" "faketime is required" \
 	env PATH="$no_faketime" CIVICID_BIN="$bin" bash "$here/consent_sweep.sh"
+fails "retention.sh without faketime" "faketime is required" \
+	env PATH="$no_faketime" CIVICID_BIN="$bin" bash "$here/retention.sh"
 fails "cli.sh without the LMDB tools" "mdb_dump and mdb_load are required" \
 	env PATH="$no_lmdb" CIVICID_BIN="$bin" bash "$here/cli.sh"
 fails "apache.sh without apache2" "Apache httpd is installed" \

@@ -442,7 +442,7 @@ static void test_withdraw_then_share_again_with_audit(void **state)
 		cid_store_read_end(txn);
 		assert_string_equal(cid_json_str(e, "type"), types[step]);
 		assert_string_equal(cid_json_str(e, "actor"), "citizen");
-		assert_string_equal(cid_json_str(e, "citizen"), f->hanako.id);
+		cid_test_assert_citizen(cid_ctx_store(f->ctx), e, f->hanako.id);
 		assert_string_equal(cid_json_str(e, "endpoint"), "account");
 		assert_string_equal(cid_json_str(e, "service"), "svc");
 		assert_string_equal(

@@ -11,6 +11,7 @@
 #include "consent.h"
 #include "policy.h"
 #include "policy_archive.h"
+#include "pseudonym.h"
 #include "release.h"
 #include "support.h"
 
@@ -469,6 +470,7 @@ static void test_officer_entries(void **state)
 	uint64_t seq = 99;
 	json_t *e = NULL;
 	json_t *slice = NULL;
+	json_t *scope = NULL;
 
 	assert_int_equal(cid_audit_officer_record(w->log, &searched, &seq), CID_OK);
 	assert_int_equal(seq, 0);
@@ -479,7 +481,9 @@ static void test_officer_entries(void **state)
 	assert_string_equal(cid_json_str(e, "type"), "officer.searched");
 	assert_string_equal(cid_json_str(e, "actor"), "officer:alice");
 	assert_string_equal(cid_json_str(e, "endpoint"), "officer-console");
-	assert_string_equal(cid_json_str(e, "citizen"), ACCOUNT);
+	assert_int_equal(cid_pseudonym_resolve(txn, cid_json_str(e, "citizen"), &scope), CID_OK);
+	assert_string_equal(cid_json_str(scope, "citizen"), ACCOUNT); /* its pseudonym */
+	json_decref(scope);
 	assert_string_equal(cid_json_str(json_object_get(e, "ext"), "rows"), "3");
 	assert_string_equal(cid_json_str(json_object_get(e, "ext"), "type"), "release.");
 	assert_string_equal(cid_json_str(json_object_get(e, "ext"), "before"), "7");

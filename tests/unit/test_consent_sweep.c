@@ -131,7 +131,7 @@ static void test_sweep_expired_once(void **state)
 	e = entry(f, before);
 	assert_string_equal(cid_json_str(e, "type"), "consent.expired");
 	assert_string_equal(cid_json_str(e, "actor"), "system");
-	assert_string_equal(cid_json_str(e, "citizen"), HANAKO);
+	cid_test_assert_citizen(f->s, e, HANAKO);
 	assert_string_equal(cid_json_str(e, "service"), "childcare");
 	assert_string_equal(cid_json_str(e, "purpose"), "fees");
 	assert_string_equal(cid_json_str(e, "basis"), "consent");

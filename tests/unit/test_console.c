@@ -785,7 +785,7 @@ static void test_log_rows_and_form_values(void **state)
 	assert_string_equal(json_string_value(json_object_get(row, "time")),
 			    "2027-01-15T00:05:00Z");
 	assert_string_equal(json_string_value(json_object_get(row, "type")), "release.permit");
-	assert_string_equal(json_string_value(json_object_get(row, "citizen")), f->hanako);
+	cid_test_assert_citizen(cid_ctx_store(f->ctx), row, f->hanako);
 	assert_string_equal(json_string_value(json_object_get(row, "service")), "rp2");
 	assert_string_equal(json_string_value(json_object_get(row, "purpose")), "news");
 	assert_string_equal(json_string_value(json_object_get(row, "attributes")), "email");
@@ -815,10 +815,11 @@ static void test_log_rows_and_form_values(void **state)
 
 /*
  * The log as people read it: the time in the configured zone (Asia/Tokyo by
- * default) and the officer's language, the citizen's username beside the id;
+ * default) and the officer's language; the citizen by the log's pseudonym
+ * alone (who it is takes a look-up on the record: cid_audit_resolve);
  * ?lang=en switches the console's pages to English.
  */
-static void test_log_shows_local_times_and_usernames(void **state)
+static void test_log_shows_local_times_and_pseudonyms(void **state)
 {
 	static const struct {
 		const char *query;
@@ -842,14 +843,14 @@ static void test_log_shows_local_times_and_usernames(void **state)
 		row = json_array_get(json_object_get(r.page_data, "entries"), 0);
 		assert_string_equal(cid_json_str(row, "time"), "2027-01-15T00:05:00Z");
 		assert_string_equal(cid_json_str(row, "local_time"), rows[i].local_time);
-		assert_string_equal(cid_json_str(row, "citizen"), f->hanako);
-		assert_string_equal(cid_json_str(row, "citizen_name"), "hanako");
+		cid_test_assert_citizen(cid_ctx_store(f->ctx), row, f->hanako);
+		assert_null(json_object_get(row, "citizen_name"));
 		cid_reply_free(&r);
 	}
 }
 
-/* A citizen whose account is gone is shown by the id alone; the entry page names one too. */
-static void test_usernames_of_gone_and_present_citizens(void **state)
+/* Whether the account is gone or present, the log and the entry page show the pseudonym alone. */
+static void test_pseudonyms_of_gone_and_present_citizens(void **state)
 {
 	struct fixture *f = *state;
 	struct cid_reply r = {0};
@@ -862,13 +863,13 @@ static void test_usernames_of_gone_and_present_citizens(void **state)
 	assert_int_equal(r.status, 200);
 	assert_int_equal(json_array_size(json_object_get(r.page_data, "entries")), 1);
 	row = json_array_get(json_object_get(r.page_data, "entries"), 0);
-	assert_string_equal(cid_json_str(row, "citizen"), gone);
+	cid_test_assert_citizen(cid_ctx_store(f->ctx), row, gone);
 	assert_null(json_object_get(row, "citizen_name"));
 	cid_reply_free(&r);
 
 	call(f, cid_console_entry, false, "seq=3", &r);
 	assert_int_equal(r.status, 200);
-	assert_string_equal(cid_json_str(r.page_data, "citizen_name"), "hanako");
+	assert_null(json_object_get(r.page_data, "citizen_name"));
 	assert_string_equal(cid_json_str(r.page_data, "local_time"), "2027年1月15日 09:05");
 	cid_reply_free(&r);
 }
@@ -974,6 +975,7 @@ static void test_entry_shows_consent_record(void **state)
 	const json_t *c;
 	uint64_t before = log_size(f, NULL);
 	json_t *viewed = NULL;
+	char *pseudonym;
 
 	call(f, cid_console_entry, false, "seq=3", &r);
 	assert_int_equal(r.status, 200);
@@ -982,13 +984,17 @@ static void test_entry_shows_consent_record(void **state)
 	assert_int_equal(log_size(f, &viewed), before + 1);
 	assert_string_equal(cid_json_str(viewed, "type"), "officer.viewed");
 	assert_string_equal(cid_json_str(viewed, "actor"), "officer:alice");
-	assert_string_equal(cid_json_str(viewed, "citizen"), f->hanako);
+	/* the pseudonym the viewed entry names (the release's scope), kept as it is */
+	pseudonym = cid_test_pseudonym(cid_ctx_store(f->ctx), f->hanako, "rp2", "news");
+	assert_non_null(pseudonym);
+	assert_string_equal(cid_json_str(viewed, "citizen"), pseudonym);
 	assert_string_equal(cid_json_str(json_object_get(viewed, "ext"), "seq"), "3");
 	json_decref(viewed);
 	assert_int_equal(json_integer_value(json_object_get(r.page_data, "seq")), 3);
 	assert_string_equal(field(r.page_data, "type"), "release.permit");
 	assert_string_equal(field(r.page_data, "service"), "rp2");
-	assert_string_equal(field(r.page_data, "citizen"), f->hanako);
+	assert_string_equal(field(r.page_data, "citizen"), pseudonym);
+	free(pseudonym);
 	assert_string_equal(field(r.page_data, "consent_records"), f->consent_id);
 	assert_string_equal(field(r.page_data, "seq"), "3");
 	assert_non_null(field(r.page_data, "prev"));
@@ -1220,6 +1226,7 @@ static void test_export_jsonl_is_recorded(void **state)
 	json_t *last = NULL;
 	const int64_t want[] = {2, 6};
 	const char *p;
+	char *pseudonym;
 	size_t n = 0;
 	char query[160];
 
@@ -1240,7 +1247,7 @@ static void test_export_jsonl_is_recorded(void **state)
 		assert_non_null(e);
 		assert_true(n < 2);
 		assert_int_equal(json_integer_value(json_object_get(e, "seq")), want[n]);
-		assert_string_equal(cid_json_str(e, "citizen"), f->hanako);
+		cid_test_assert_citizen(cid_ctx_store(f->ctx), e, f->hanako);
 		json_decref(e);
 		n++;
 		p = nl + 1;
@@ -1250,7 +1257,11 @@ static void test_export_jsonl_is_recorded(void **state)
 	assert_int_equal(log_size(f, &last), N_LOG + 1);
 	assert_string_equal(cid_json_str(last, "actor"), "officer:alice");
 	assert_string_equal(cid_json_str(json_object_get(last, "ext"), "format"), "jsonl");
-	assert_string_equal(cid_json_str(json_object_get(last, "ext"), "citizen"), f->hanako);
+	/* the filter's citizen, as the citizen's pseudonym of no purpose */
+	pseudonym = cid_test_pseudonym(cid_ctx_store(f->ctx), f->hanako, NULL, NULL);
+	assert_non_null(pseudonym);
+	assert_string_equal(cid_json_str(json_object_get(last, "ext"), "citizen"), pseudonym);
+	free(pseudonym);
 	assert_string_equal(cid_json_str(json_object_get(last, "ext"), "type"), "release.permit");
 	json_decref(last);
 }
@@ -1470,10 +1481,10 @@ int main(void)
 	    T(test_log_filters),
 	    T(test_log_citizen_by_account_id),
 	    T(test_log_rows_and_form_values),
-	    T(test_log_shows_local_times_and_usernames),
-	    T(test_usernames_of_gone_and_present_citizens),
-	    T(test_log_shows_local_times_and_usernames),
-	    T(test_usernames_of_gone_and_present_citizens),
+	    T(test_log_shows_local_times_and_pseudonyms),
+	    T(test_pseudonyms_of_gone_and_present_citizens),
+	    T(test_log_shows_local_times_and_pseudonyms),
+	    T(test_pseudonyms_of_gone_and_present_citizens),
 	    T(test_log_bad_filters_are_400),
 	    T(test_log_pages_older_entries),
 	    T(test_entry_shows_consent_record),

@@ -2,6 +2,7 @@
 #include "support.h"
 
 #include "client.h"
+#include "pseudonym.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -187,4 +188,32 @@ void cid_test_citizen_edit(struct cid_store *s, const char *account_id, const ch
 
 	assert_int_equal(cid_store_update(s, citizen_edit_cb, &e), CID_OK);
 	json_decref(value);
+}
+
+char *cid_test_pseudonym(struct cid_store *s, const char *account, const char *service,
+			 const char *purpose)
+{
+	struct cid_txn *txn = NULL;
+	struct cid_str v;
+	char key[1024];
+	char *out = NULL;
+	int n = snprintf(key, sizeof(key), "a\n%s\n%s\n%s", account, service ? service : "",
+			 purpose ? purpose : "");
+
+	assert_true(n > 0 && (size_t)n < sizeof(key));
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	if (cid_txn_get(txn, CID_DB_PSEUDONYMS, (struct cid_str){key, (size_t)n}, &v) == CID_OK)
+		out = strndup(v.ptr, v.len);
+	cid_store_read_end(txn);
+	return out;
+}
+
+void cid_test_assert_citizen(struct cid_store *s, const json_t *e, const char *account)
+{
+	char *p =
+	    cid_test_pseudonym(s, account, cid_json_str(e, "service"), cid_json_str(e, "purpose"));
+
+	assert_non_null(p);
+	assert_string_equal(cid_json_str(e, "citizen"), p);
+	free(p);
 }

@@ -83,4 +83,17 @@ void cid_test_policies(struct cid_config *cfg, const char *dir, const char *name
 void cid_test_citizen_edit(struct cid_store *s, const char *account_id, const char *name,
 			   json_t *value);
 
+/*
+ * The pseudonym the audit log gives account in its (service, purpose) scope
+ * (pseudonym.h; NULL for none), as a new string, or NULL when it has none.
+ */
+char *cid_test_pseudonym(struct cid_store *s, const char *account, const char *service,
+			 const char *purpose);
+
+/*
+ * Asserts that entry e names account: its "citizen" is the pseudonym of
+ * account in the entry's own (service, purpose) scope.
+ */
+void cid_test_assert_citizen(struct cid_store *s, const json_t *e, const char *account);
+
 #endif

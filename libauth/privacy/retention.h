@@ -1,0 +1,89 @@
+/*
+ * retention: the end of a purpose's retention for a citizen. A scope of
+ * the pseudonym mapping (pseudonym.h: one citizen, one service, one
+ * purpose) is due when nothing of it is in force and the purpose's
+ * `retention` has elapsed since it ended:
+ *   ended = the latest of: the scope's newest audit entry (a release, a
+ *           consent event, its consent.expired), and each of its consent
+ *           records' time and, for a grant, expires_at;
+ *   due   = no consent record of the scope is a grant in force at now, and
+ *           now >= ended + retention (the purpose of the policies in force).
+ * A due scope is purged in one write transaction: its mapping (both
+ * directions) and its consent records are deleted, and a retention.purged
+ * entry is appended naming the pseudonym (not the citizen: it has none any
+ * more), the service and purpose, what was purged and by which rule. The
+ * log keeps every entry of the scope and still verifies; they just name no
+ * one. Scopes of no purpose (officer look-ups), of a service or purpose no
+ * policy has any more (its retention is unknown) and entries written before
+ * pseudonyms (they hold the account id) are left alone.
+ *
+ * A purge can be refused by a legal retention rule: cid_retention_purge_allowed
+ * is the one place such a veto plugs in. It sits above consent, policy and
+ * the log, as consent_sweep does; the server runs it with that sweep.
+ *
+ * Thread-safe: as cid_store_update.
+ */
+#ifndef CID_RETENTION_H
+#define CID_RETENTION_H
+
+#include "err.h"
+#include "policy.h"
+#include "store.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One scope of the mapping, as the purge sees it (strings borrowed). */
+struct cid_retention_scope {
+	const char *pseudonym;
+	const char *citizen; /* account id */
+	const char *service;
+	const char *purpose;
+	uint32_t retention_days; /* of the purpose in force */
+	int64_t ended;		 /* when the purpose ended for the citizen (see above) */
+};
+
+/*
+ * Whether the purge of sc at now may go ahead under the policies ps: true,
+ * unless a legal rule requires the records kept longer; then false and
+ * *why (static) says which. The one place such rules plug in. Today's
+ * rule: when the scope's service is a third party whose policy gives its
+ * corporate number (policy_law.h: what a business controller's third-party
+ * policy must give), its provision record (provision.h) is made from these
+ * entries and must be kept 3 years from the last provision (APPI Art. 30,
+ * law.h cid_provision_purge_allowed); sc->ended, never before the last
+ * release, stands for the last provision.
+ */
+bool cid_retention_purge_allowed(const struct cid_policyset *ps,
+				 const struct cid_retention_scope *sc, int64_t now,
+				 const char **why);
+
+/* What one run did. */
+struct cid_retention_sweep {
+	size_t purged;	/* scopes purged, one retention.purged entry each */
+	size_t vetoed;	/* due, but refused by cid_retention_purge_allowed */
+	size_t left;	/* due beyond max: run again */
+	uint64_t first; /* seq of the first retention.purged entry (when purged > 0) */
+};
+
+/*
+ * Finds the scopes due at now (a read transaction), then purges the first
+ * max of them in one write transaction, each checked again there, each with
+ * one entry:
+ *   {"type": "retention.purged", "time": now, "actor": "system",
+ *    "citizen": the pseudonym, "service", "purpose", "policy_version",
+ *    "ext": {"purged": "pseudonym,consent_records", "consent_records": N,
+ *            "retention_days": D, "ended": RFC 3339, "rule":
+ *            "retention Dd after the purpose ended"}}   (ext members strings)
+ * Running it again purges nothing new (idempotent).
+ * Errors: CID_ERR_INVALID (s, ps or out NULL, max 0), CID_ERR_STORE,
+ * CID_ERR_NOMEM, those of cid_audit_append_txn; then nothing of this run
+ * is purged or logged.
+ */
+CID_MUST_CHECK enum cid_err cid_retention_sweep(struct cid_store *s, const struct cid_policyset *ps,
+						int64_t now, size_t max,
+						struct cid_retention_sweep *out);
+
+#endif

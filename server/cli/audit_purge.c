@@ -1,0 +1,145 @@
+/*
+ * audit_purge: `civicid audit purge` (the end of each purpose's retention:
+ * libauth's cid_retention_sweep, which the server also runs every minute
+ * with its consent sweep) and `civicid audit resolve PSEUDONYM` (who a
+ * pseudonym of the log is, a look-up that is itself logged:
+ * cid_audit_resolve). This file reads options, opens the store, prints.
+ */
+#include "cli.h"
+
+#include "audit.h"
+#include "pseudonym.h"
+#include "retention.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Scopes purged in one run of `audit purge` (one write transaction). */
+#define PURGE_MAX 256
+
+static const char purge_help[] =
+    "usage: civicid audit purge [--policies DIR] [--json]\n"
+    "       civicid audit resolve PSEUDONYM [--json]\n"
+    "\n"
+    "  purge                for each citizen's purpose whose retention has run out\n"
+    "                       (no consent in force, and the policy's `retention`\n"
+    "                       elapsed since the last entry, withdrawal or expiry),\n"
+    "                       delete the pseudonym's mapping and the consent records,\n"
+    "                       and log retention.purged naming the pseudonym; the log\n"
+    "                       still verifies, its entries of that purpose name no one.\n"
+    "                       At most 256 a run (the rest is counted: run again). The\n"
+    "                       server does the same every minute\n"
+    "      --policies DIR   the policies in force (default: the config's)\n"
+    "  resolve PSEUDONYM    the citizen, service and purpose behind a pseudonym of\n"
+    "                       the log; the look-up is logged first (officer.resolved,\n"
+    "                       actor operator), found or not\n"
+    "\n"
+    "  -s, --store DIR      LMDB store directory (default ./var/civicid)\n"
+    "  -c, --config FILE    read the store from FILE\n"
+    "      --json           print JSON\n"
+    "\n"
+    "Exit status: 0 done, 1 failed (resolve: no such pseudonym, or purged), 2 bad usage.\n";
+
+static int purge(struct cli_env *env, const char *policies, bool json)
+{
+	struct cid_policyset *ps = NULL;
+	struct cid_retention_sweep done;
+	char err[512];
+	enum cid_err rc;
+
+	if (policies != NULL &&
+	    cid_config_set(env->cfg, "policies", policies, err, sizeof(err)) != CID_OK) {
+		fprintf(stderr, "civicid audit: %s\n", err);
+		return 2;
+	}
+	rc = cid_policyset_load_dir(env->cfg->policies_dir, stderr, &ps);
+	if (rc != CID_OK) {
+		fprintf(stderr,
+			"civicid audit: purge: the policies of %s do not load (%s); their "
+			"retention decides (--policies DIR)\n",
+			env->cfg->policies_dir,
+			rc == CID_ERR_CONFIG ? "errors above" : cid_strerror(rc));
+		return 1;
+	}
+	rc = cid_retention_sweep(env->store, ps, cli_now(), PURGE_MAX, &done);
+	cid_policyset_free(ps);
+	if (rc != CID_OK)
+		return cli_fail("audit", "purge", rc);
+	if (json) {
+		printf("{\"purged\":%zu,\"vetoed\":%zu,\"left\":%zu}\n", done.purged, done.vetoed,
+		       done.left);
+		return 0;
+	}
+	printf("%zu retention.purged entries written", done.purged);
+	if (done.vetoed > 0)
+		printf("; %zu kept by a legal retention rule", done.vetoed);
+	printf("%s\n", done.left > 0 ? "; more are due: run again" : "");
+	return 0;
+}
+
+static int resolve(struct cli_env *env, const char *pseudonym, bool json)
+{
+	struct cid_audit *log = NULL;
+	json_t *scope = NULL;
+	enum cid_err rc;
+
+	if (!cid_pseudonym_syntax_ok(pseudonym))
+		return cli_usage("audit", "resolve takes a pseudonym of the log (ps_ and 32 hex)");
+	rc = cid_audit_open(env->store, false, &log);
+	if (rc == CID_OK)
+		rc = cid_audit_resolve(log, "operator", pseudonym, cli_now(), &scope);
+	cid_audit_close(log);
+	if (rc == CID_ERR_NOTFOUND) {
+		fprintf(stderr,
+			"civicid audit: resolve: %s names no one (never made, or purged at the "
+			"end of its retention); the look-up is logged\n",
+			pseudonym);
+		return 1;
+	}
+	if (rc != CID_OK)
+		return cli_fail("audit", "resolve", rc);
+	if (json)
+		return cli_print_json(scope);
+	printf("%s: citizen %s, service %s, purpose %s\n", pseudonym,
+	       cid_json_str(scope, "citizen"), cid_json_str(scope, "service"),
+	       cid_json_str(scope, "purpose"));
+	json_decref(scope);
+	return 0;
+}
+
+int cid_cli_audit_purge(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    CLI_COMMON_OPTIONS,
+	    {"policies", required_argument, NULL, 'P'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct cli_common common = {0};
+	struct cli_env env;
+	const char *policies = NULL;
+	bool is_purge = strcmp(argv[1], "purge") == 0;
+	int opt;
+	int status;
+
+	if (cli_wants_help(argc, argv))
+		return cli_help(purge_help);
+	optind = 1;
+	while ((opt = getopt_long(argc - 1, argv + 1, CLI_COMMON_SHORT, opts, NULL)) != -1) {
+		if (opt == 'P')
+			policies = optarg;
+		else if (!cli_common_option(&common, opt, optarg))
+			return cli_usage("audit", "unknown option");
+	}
+	if (is_purge && optind != argc - 1)
+		return cli_usage("audit", "purge takes no argument");
+	if (!is_purge && (optind != argc - 2 || policies != NULL))
+		return cli_usage("audit", "resolve takes one pseudonym, and no --policies");
+	if (cli_open("audit", &common, &env) != 0)
+		return 1;
+	status = is_purge ? purge(&env, policies, common.json)
+			  : resolve(&env, argv[argc - 1], common.json);
+	cli_close(&env);
+	return status;
+}

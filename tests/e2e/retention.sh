@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# End-to-end test of pseudonyms and retention, against the real `civicid
+# serve` and the real CLI. A citizen's consent (on paper) and a login
+# through the real form lead to a userinfo release; its entry names a
+# pseudonym, not the account, and `civicid audit resolve` (logged as
+# officer.resolved) says whose it is. The citizen withdraws; the purpose's
+# retention (1 day) runs out; the server's own sweep, two days later
+# (faketime), purges the mapping and the consent records with a
+# retention.purged entry naming the pseudonym; `civicid audit verify`
+# still passes, the citizen's entries are no longer found by citizen, and
+# the pseudonym can no longer be resolved (that look-up is logged too).
+# Usage: CIVICID_BIN=build/asan/server/civicid tests/e2e/retention.sh
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=rp/common.sh
+. "$here/rp/common.sh"
+command -v faketime >/dev/null || bail "faketime is required (deploy/install-deps.sh test)"
+lib=$(dpkg -L libfaketime 2>/dev/null | grep -m1 '/libfaketimeMT\.so') ||
+	bail "libfaketime's libfaketimeMT.so is required (package faketime)"
+
+# later DAYS CMD...: CMD as if DAYS days from now (ASan is not the first
+# library under faketime's preload: let it be)
+later() {
+	local days=$1
+	shift
+	ASAN_OPTIONS="$ASAN_OPTIONS:verify_asan_link_order=0" faketime "+$days days" "$@"
+}
+entries() { cli audit query --store "$store" --json "$@" 2>/dev/null; }
+count() { grep -c . <<<"$1"; }
+
+printf '%s\n' 'service rp-keep' 'name.ja 保存テスト' 'name.en Retention e2e' 'purpose fees' \
+	'	text.ja 保育料の算定のため' '	text.en To calculate childcare fees' '	basis consent' \
+	'	retention 1d' '	consent_valid 1y' '	permit given_name' >"$policies/rp-keep.policy"
+"$bin" policy check "$policies" >"$tmp/cli.out" 2>&1 || bail "the policy checks" "$(cat "$tmp/cli.out")"
+add_user hanako 'hanako-e2e-Passw0rd!' 'given_name=Hanako'
+HANAKO=$(cli user show hanako --store "$store" --json 2>/dev/null | json "d['id']") ||
+	bail "user show hanako"
+add_client --client-id rp-keep --name 'Retention e2e' --redirect-uri http://127.0.0.1:9/cb \
+	--scope "openid profile"
+RP_ID=$CLIENT_ID
+RP_SECRET=$CLIENT_SECRET
+cli consent grant hanako --store "$store" --policies "$policies" --service rp-keep \
+	--purpose fees --attribute given_name >"$tmp/cli.out" 2>&1 ||
+	bail "consent grant (paper)" "$(cat "$tmp/cli.out")"
+civicid_start
+ok "civicid serve listens on $ISSUER"
+
+# ---------------------------------------------------------------- a release
+get "$ISSUER/authorize?response_type=code&client_id=$RP_ID&redirect_uri=$(urlencode http://127.0.0.1:9/cb)&scope=openid%20profile&state=s1&nonce=n1"
+req=$(form_field "$BODY" '/login$' req)
+csrf=$(form_field "$BODY" '/login$' csrf)
+[ -n "$req" ] && [ -n "$csrf" ] || bail "the login form" "$(last)"
+post "$ISSUER/login" "req=$req" "csrf=$csrf" "username=hanako" "password=hanako-e2e-Passw0rd!"
+code=$(qparam "$location" code)
+[ -n "$code" ] || bail "the login returns a code (consent was given)" "$(last)"
+resp=$(curl -sS --max-time 30 -u "$RP_ID:$RP_SECRET" -d grant_type=authorization_code \
+	--data-urlencode "code=$code" --data-urlencode "redirect_uri=http://127.0.0.1:9/cb" "$ISSUER/token")
+at=$(json "d.get('access_token', '')" <<<"$resp" 2>/dev/null)
+[ -n "$at" ] || bail "the code is redeemed" "$resp"
+eq "userinfo releases the name" \
+	"$(curl -sS --max-time 30 -H "Authorization: Bearer $at" "$ISSUER/userinfo" | json "d.get('given_name')")" Hanako
+
+rel=$(entries --citizen hanako --type release.permit)
+eq "the releases (ID token, userinfo) are found by citizen" "$(count "$rel")" 2
+P=$(tail -n1 <<<"$rel" | json "d['citizen']")
+eq "both name one pseudonym, the purpose's" "$(head -n1 <<<"$rel" | json "d['citizen']")" "$P"
+check "its entry names a pseudonym" grep -qE '^ps_[0-9a-f]{32}$' <<<"$P"
+hasnt "and not the account id anywhere in the log" "$(entries)" "$HANAKO"
+out=$(cli audit resolve "$P" --store "$store" --json 2>&1)
+eq "the operator resolves the pseudonym: hanako, rp-keep, fees" \
+	"$(json "d['citizen'], d['service'], d['purpose']" <<<"$out")" "$HANAKO rp-keep fees"
+resolved=$(entries --type officer.resolved)
+eq "the look-up is on the record" "$(json "d['actor'], d['citizen'], d['ext']['found']" <<<"$resolved")" \
+	"operator $P true"
+
+cli consent withdraw hanako --store "$store" --service rp-keep --purpose fees \
+	--attribute given_name >"$tmp/cli.out" 2>&1 || bail "consent withdraw" "$(cat "$tmp/cli.out")"
+civicid_stop
+out=$(cli audit purge --store "$store" --policies "$policies" --json 2>&1)
+eq "just withdrawn: the retention runs, nothing purged" "$out" '{"purged":0,"vetoed":0,"left":0}'
+eq "no retention.purged entry" "$(entries --type retention.purged)" ""
+
+# ---------------------------------------------------------------- two days later: the server's sweep
+wrapper=$tmp/civicid-later
+printf '#!/bin/sh\nASAN_OPTIONS="$ASAN_OPTIONS:verify_asan_link_order=0" LD_PRELOAD="%s" FAKETIME="+2d" exec "%s" "$@"\n' \
+	"$lib" "$bin" >"$wrapper"
+chmod +x "$wrapper"
+real=$bin
+bin=$wrapper
+civicid_start
+bin=$real
+ok "civicid serve runs, two days later"
+for ((i = 0; i < 300; i++)); do
+	[ -n "$(entries --type retention.purged)" ] && break
+	sleep 0.1
+done
+civicid_stop
+purged=$(entries --type retention.purged)
+eq "the server's sweep wrote one retention.purged entry" "$(count "$purged")" 1
+eq "naming the pseudonym, the service and purpose, by the system" \
+	"$(json "d['citizen'], d['service'], d['purpose'], d['actor']" <<<"$purged")" \
+	"$P rp-keep fees system"
+eq "what was purged, and by which rule" \
+	"$(json "d['ext']['purged'], d['ext']['consent_records'], d['ext']['rule']" <<<"$purged")" \
+	"pseudonym,consent_records 2 retention 1d after the purpose ended"
+hasnt "the purge names no account" "$purged" "$HANAKO"
+
+out=$(cli audit verify --store "$store" 2>&1)
+eq "civicid audit verify passes after the purge" "$?" 0
+has "and says the log is intact" "$out" "intact"
+eq "hanako's releases are no longer found by citizen" "$(entries --citizen hanako --type release.)" ""
+eq "nor her consent events" "$(entries --citizen hanako --type consent.)" ""
+eq "the release entry itself is still in the log" \
+	"$(entries --type release.permit | tail -n1 | json "d['citizen']")" "$P"
+out=$(cli audit explain --store "$store" --seq "$(tail -n1 <<<"$rel" | json "d['seq']")" 2>&1)
+eq "audit explain of the release still holds (exit 0)" "$?" 0
+has "its purged consent record is not checked, not a mismatch" "$out" "not checked: consent record"
+out=$(cli consent list hanako --store "$store" --json 2>&1)
+hasnt "her consent records of the purpose are gone" "$out" "rp-keep"
+
+out=$(cli audit resolve "$P" --store "$store" 2>&1)
+eq "the pseudonym can no longer be resolved (exit 1)" "$?" 1
+has "saying it names no one" "$out" "names no one"
+eq "that look-up is on the record too" \
+	"$(entries --type officer.resolved --newest-first --limit 1 | json "d['ext']['found']")" false
+out=$(later 3 "$bin" audit purge --store "$store" --policies "$policies" --json 2>&1)
+eq "purging again finds nothing" "$out" '{"purged":0,"vetoed":0,"left":0}'
+out=$(cli audit resolve hanako --store "$store" 2>&1)
+eq "resolve takes only a pseudonym: usage" "$?" 2
+out=$(cli audit purge extra --store "$store" 2>&1)
+eq "purge takes no argument: usage" "$?" 2
+finish

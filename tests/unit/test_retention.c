@@ -1,0 +1,360 @@
+/*
+ * Tests of retention: a scope is purged only once nothing of it is in force
+ * and its purpose's retention has elapsed since it ended (one row per case);
+ * the purge deletes the mapping and the consent records, writes one
+ * retention.purged entry naming the pseudonym, leaves the citizen's trail
+ * without the scope's entries and the log verifying, and a second run
+ * purges nothing.
+ */
+#include "audit.h"
+#include "audit_explain.h"
+#include "consent.h"
+#include "policy.h"
+#include "pseudonym.h"
+#include "retention.h"
+#include "support.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define NOW    1800000000
+#define DAY    86400
+#define ISS    "https://id.example"
+#define HANAKO "0a1b2c3d-0000-4000-8000-000000000001"
+
+static const char policy[] = "service childcare\n"
+			     "name.ja 子育て支援\n"
+			     "name.en Childcare support\n"
+			     "purpose fees\n"
+			     "\ttext.ja 保育料を算定するため\n"
+			     "\ttext.en To calculate your childcare fee\n"
+			     "\tbasis consent\n"
+			     "\tretention 2d\n"
+			     "\tconsent_valid 1y\n"
+			     "\tpermit email\n"
+			     "\tpermit birthdate\n";
+
+struct fixture {
+	char dir[256];
+	struct cid_store *s;
+	struct cid_audit *log;
+	struct cid_policyset *ps;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->s = cid_test_store_open(f->dir);
+	assert_int_equal(cid_audit_issuer_record(f->s, ISS, NULL), CID_OK);
+	assert_int_equal(cid_audit_open(f->s, true, &f->log), CID_OK);
+	assert_int_equal(
+	    cid_policyset_parse("childcare.policy", policy, strlen(policy), NULL, &f->ps), CID_OK);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	cid_policyset_free(f->ps);
+	cid_audit_close(f->log);
+	cid_test_store_close(f->s, f->dir);
+	free(f);
+	return 0;
+}
+
+/* Records one change of (service, purpose, attribute) for hanako at now (with its entry). */
+static void record1(struct fixture *f, const char *purpose, const char *attribute,
+		    enum cid_consent_state state, int64_t expires_at, int64_t now)
+{
+	struct cid_consent_context ctx = {
+	    .account_id = HANAKO,
+	    .service = "childcare",
+	    .purpose = purpose,
+	    .policy_version = "v1",
+	    .purpose_digest = "dg1",
+	    .method = CID_CONSENT_METHOD_SCREEN,
+	    .now = now,
+	};
+	struct cid_consent_change c = {attribute, state, expires_at};
+	char *id = NULL;
+
+	assert_int_equal(cid_consent_record(f->s, &ctx, &c, 1, &id), CID_OK);
+	free(id);
+}
+
+static struct cid_retention_sweep sweep(struct fixture *f, int64_t now)
+{
+	struct cid_retention_sweep done = {0};
+
+	assert_int_equal(cid_retention_sweep(f->s, f->ps, now, 16, &done), CID_OK);
+	return done;
+}
+
+/* One record or two, then a sweep at a time: purged or not. */
+static void test_due_table(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *purpose;
+		enum cid_consent_state first;
+		int64_t first_expires;	       /* offset from NOW; 0: none */
+		enum cid_consent_state second; /* GRANTED with second_at 0: no second record */
+		int64_t second_at;
+		int64_t sweep_at; /* offset from NOW */
+		bool purged;
+	} rows[] = {
+	    {"a grant in force", "fees", CID_CONSENT_GRANTED, 10 * DAY, CID_CONSENT_GRANTED, 0,
+	     5 * DAY, false},
+	    {"expired, retention running", "fees", CID_CONSENT_GRANTED, DAY, CID_CONSENT_GRANTED, 0,
+	     3 * DAY - 1, false},
+	    {"expired, retention over", "fees", CID_CONSENT_GRANTED, DAY, CID_CONSENT_GRANTED, 0,
+	     3 * DAY, true},
+	    {"withdrawn, retention running", "fees", CID_CONSENT_GRANTED, 10 * DAY,
+	     CID_CONSENT_WITHDRAWN, DAY, 3 * DAY - 1, false},
+	    {"withdrawn, retention over", "fees", CID_CONSENT_GRANTED, 10 * DAY,
+	     CID_CONSENT_WITHDRAWN, DAY, 3 * DAY, true},
+	    {"refused, retention over", "fees", CID_CONSENT_REFUSED, 0, CID_CONSENT_GRANTED, 0,
+	     2 * DAY, true},
+	    {"granted again after a withdrawal", "fees", CID_CONSENT_WITHDRAWN, 0,
+	     CID_CONSENT_GRANTED, DAY, 30 * DAY, false},
+	    {"a purpose no policy has", "visits", CID_CONSENT_REFUSED, 0, CID_CONSENT_GRANTED, 0,
+	     400 * DAY, false},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct fixture *f = NULL;
+		struct cid_retention_sweep done;
+		char *p;
+
+		print_message("%s\n", rows[i].name);
+		assert_int_equal(setup((void **)&f), 0);
+		record1(f, rows[i].purpose, "email", rows[i].first,
+			rows[i].first_expires != 0 ? NOW + rows[i].first_expires : 0, NOW);
+		if (rows[i].second_at != 0)
+			record1(f, rows[i].purpose, "email", rows[i].second,
+				rows[i].second == CID_CONSENT_GRANTED ? NOW + 60 * DAY : 0,
+				NOW + rows[i].second_at);
+		p = cid_test_pseudonym(f->s, HANAKO, "childcare", rows[i].purpose);
+		assert_non_null(p);
+		done = sweep(f, NOW + rows[i].sweep_at);
+		assert_int_equal(done.purged, rows[i].purged ? 1 : 0);
+		free(p);
+		p = cid_test_pseudonym(f->s, HANAKO, "childcare", rows[i].purpose);
+		assert_true(rows[i].purged ? p == NULL : p != NULL);
+		free(p);
+		assert_int_equal(teardown((void **)&f), 0);
+	}
+}
+
+static enum cid_err last_cb(uint64_t seq, struct cid_str entry, void *arg)
+{
+	json_t **out = arg;
+
+	(void)seq;
+	json_decref(*out);
+	return cid_store_parse_json(entry, out);
+}
+
+/* The whole story: released, retention over, purged, unlinked, and the log still verifies. */
+static void test_purge_unlinks_and_verifies(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_audit_filter purged = {.type = "retention.purged"};
+	struct cid_audit_report rep;
+	struct cid_retention_sweep done;
+	struct cid_txn *txn = NULL;
+	json_t *trail = NULL;
+	json_t *e = NULL;
+	json_t *history = NULL;
+	json_t *scope = NULL;
+	json_t *ext;
+	char *text;
+	char *p;
+
+	record1(f, "fees", "email", CID_CONSENT_GRANTED, NOW + DAY, NOW);
+	record1(f, "fees", "birthdate", CID_CONSENT_REFUSED, 0, NOW);
+	p = cid_test_pseudonym(f->s, HANAKO, "childcare", "fees");
+	assert_non_null(p);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_audit_citizen(txn, HANAKO, 0, 10, &trail), CID_OK);
+	cid_store_read_end(txn);
+	assert_int_equal(json_array_size(trail), 2);
+	json_decref(trail);
+
+	/* an officer's look-up names the pseudonym, but is no use of the purpose */
+	assert_int_equal(cid_audit_resolve(f->log, "officer:privacy", p, NOW + 2 * DAY, &scope),
+			 CID_OK);
+	json_decref(scope);
+	scope = NULL;
+	done = sweep(f, NOW + 3 * DAY - 1); /* expired at NOW + DAY, kept 2 days */
+	assert_int_equal(done.purged, 0);
+	done = sweep(f, NOW + 3 * DAY);
+	assert_int_equal(done.purged, 1);
+	assert_int_equal(done.left, 0);
+
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	/* the trail no longer finds the scope's entries */
+	assert_int_equal(cid_audit_citizen(txn, HANAKO, 0, 10, &trail), CID_OK);
+	assert_int_equal(json_array_size(trail), 0);
+	json_decref(trail);
+	/* the mapping is gone both ways */
+	assert_int_equal(cid_pseudonym_resolve(txn, p, &scope), CID_ERR_NOTFOUND);
+	/* one retention.purged entry names the pseudonym and what went */
+	assert_int_equal(cid_audit_query(txn, &purged, last_cb, &e), CID_OK);
+	cid_store_read_end(txn);
+	assert_non_null(e);
+	assert_int_equal(cid_json_int(e, "seq"), (json_int_t)done.first);
+	assert_string_equal(cid_json_str(e, "citizen"), p);
+	assert_string_equal(cid_json_str(e, "actor"), "system");
+	assert_string_equal(cid_json_str(e, "service"), "childcare");
+	assert_string_equal(cid_json_str(e, "purpose"), "fees");
+	assert_non_null(cid_json_str(e, "policy_version"));
+	ext = json_object_get(e, "ext");
+	assert_string_equal(cid_json_str(ext, "purged"), "pseudonym,consent_records");
+	assert_string_equal(cid_json_str(ext, "consent_records"), "2");
+	assert_string_equal(cid_json_str(ext, "retention_days"), "2");
+	assert_string_equal(cid_json_str(ext, "ended"), "2027-01-16T08:00:00Z");
+	assert_string_equal(cid_json_str(ext, "rule"), "retention 2d after the purpose ended");
+	text = json_dumps(e, 0);
+	assert_non_null(text);
+	assert_null(strstr(text, HANAKO)); /* the citizen is named nowhere */
+	free(text);
+	json_decref(e);
+	/* the consent records went with it */
+	assert_int_equal(cid_consent_history(f->s, HANAKO, "childcare", &history), CID_OK);
+	assert_int_equal(json_array_size(history), 0);
+	json_decref(history);
+
+	/* the log verifies, signed up to and past the purge */
+	assert_int_equal(cid_audit_checkpoint(f->s, NOW + 3 * DAY, NULL), CID_OK);
+	assert_int_equal(cid_audit_verify_store(f->s, NULL, NULL, &rep), CID_OK);
+	assert_true(rep.ok);
+	assert_false(rep.unsigned_tail);
+
+	/* explaining an entry of the scope: its consent records are a gap, not a mismatch */
+	assert_int_equal(cid_audit_explain(f->s, 0, &e), CID_OK);
+	assert_int_equal(json_array_size(json_object_get(e, "problems")), 0);
+	text = json_dumps(json_object_get(e, "gaps"), 0);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "purged with the entry's pseudonym"));
+	free(text);
+	json_decref(e);
+
+	/* again: nothing new */
+	done = sweep(f, NOW + 30 * DAY);
+	assert_int_equal(done.purged, 0);
+	free(p);
+}
+
+/*
+ * A business controller's provision to a third party: the provision record
+ * made from the scope's entries is kept 3 years (APPI Art. 30), so the
+ * purge is vetoed until then, counted, and goes ahead after; an entrusted
+ * recipient's is not held back.
+ */
+static void test_provision_record_vetoes(void **state)
+{
+	static const struct {
+		const char *lines; /* after name.en */
+		int64_t sweep_at;  /* offset from NOW */
+		size_t purged, vetoed;
+	} rows[] = {
+	    {"recipient.name 株式会社アルファ\nrecipient.number 5010401067252\n", 3 * DAY, 0, 1},
+	    {"recipient.name 株式会社アルファ\nrecipient.number 5010401067252\n", 1097 * DAY, 0, 1},
+	    {"recipient.name 株式会社アルファ\nrecipient.number 5010401067252\n", 1098 * DAY, 1, 0},
+	    {"recipient.name 株式会社アルファ\nrecipient.number 5010401067252\n"
+	     "relationship entrusted\n",
+	     3 * DAY, 1, 0},
+	};
+
+	const char *head = "service childcare\nname.ja 子育て支援\nname.en Childcare support\n";
+	const char *rest = strstr(policy, "purpose fees");
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct fixture *f = NULL;
+		struct cid_retention_sweep done;
+		char text[1024];
+		int n = snprintf(text, sizeof(text), "%s%s%s", head, rows[i].lines, rest);
+
+		assert_true(n > 0 && (size_t)n < sizeof(text));
+		assert_int_equal(setup((void **)&f), 0);
+		cid_policyset_free(f->ps);
+		assert_int_equal(
+		    cid_policyset_parse("childcare.policy", text, (size_t)n, NULL, &f->ps), CID_OK);
+		/* expired at NOW + DAY: its own retention (2 days) is over at NOW + 3 days */
+		record1(f, "fees", "email", CID_CONSENT_GRANTED, NOW + DAY, NOW);
+		done = sweep(f, NOW + rows[i].sweep_at);
+		assert_int_equal(done.purged, rows[i].purged);
+		assert_int_equal(done.vetoed, rows[i].vetoed);
+		assert_int_equal(teardown((void **)&f), 0);
+	}
+}
+
+/* Bad arguments. */
+static void test_errors(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_retention_sweep done;
+
+	assert_int_equal(cid_retention_sweep(NULL, f->ps, NOW, 16, &done), CID_ERR_INVALID);
+	assert_int_equal(cid_retention_sweep(f->s, NULL, NOW, 16, &done), CID_ERR_INVALID);
+	assert_int_equal(cid_retention_sweep(f->s, f->ps, NOW, 0, &done), CID_ERR_INVALID);
+	assert_int_equal(cid_retention_sweep(f->s, f->ps, NOW, 16, NULL), CID_ERR_INVALID);
+}
+
+/* A run purges at most max scopes and counts the rest. */
+static void test_max_and_left(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_consent_context ctx = {
+	    .service = "childcare",
+	    .purpose = "fees",
+	    .policy_version = "v1",
+	    .purpose_digest = "dg1",
+	    .method = CID_CONSENT_METHOD_SCREEN,
+	    .now = NOW,
+	};
+	struct cid_consent_change c = {"email", CID_CONSENT_REFUSED, 0};
+	const char *who[3] = {"0a1b2c3d-0000-4000-8000-00000000000a",
+			      "0a1b2c3d-0000-4000-8000-00000000000b",
+			      "0a1b2c3d-0000-4000-8000-00000000000c"};
+	struct cid_retention_sweep done = {0};
+	char *id = NULL;
+
+	for (size_t i = 0; i < 3; i++) {
+		ctx.account_id = who[i];
+		assert_int_equal(cid_consent_record(f->s, &ctx, &c, 1, &id), CID_OK);
+		free(id);
+	}
+	assert_int_equal(cid_retention_sweep(f->s, f->ps, NOW + 2 * DAY, 2, &done), CID_OK);
+	assert_int_equal(done.purged, 2);
+	assert_int_equal(done.left, 1);
+	assert_int_equal(cid_retention_sweep(f->s, f->ps, NOW + 2 * DAY, 2, &done), CID_OK);
+	assert_int_equal(done.purged, 1);
+	assert_int_equal(done.left, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_due_table),
+	    cmocka_unit_test(test_provision_record_vetoes),
+	    cmocka_unit_test_setup_teardown(test_purge_unlinks_and_verifies, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_max_and_left, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
