@@ -596,7 +596,9 @@ CID_MUST_CHECK enum cid_err cid_audit_record_proof(struct cid_store *s, const ch
  * canonical bytes), "leaf_hash" (lowercase hex SHA-256(0x00 || entry)),
  * "proof" (the RFC 9162 inclusion path, lowercase hex, leaf to root) or null
  * (an entry newer than the cosigned checkpoint)}], "next_before" (the seq of
- * the page's oldest entry, only when older entries remain)}.
+ * the page's oldest entry, only when older entries remain), "names" (every
+ * name the log gives the citizen, read with the page: the account id, then
+ * a pseudonym per scope, pseudonym.h cid_pseudonym_names)}.
  * Errors: CID_ERR_INVALID (s, account_id or out NULL, limit 0 or above
  * CID_TRAIL_MAX), those of cid_audit_checkpoint (CID_ERR_CONFIG: no server
  * has started on the store), CID_ERR_TOOEARLY (the tree lags), CID_ERR_STORE,

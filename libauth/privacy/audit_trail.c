@@ -13,6 +13,7 @@
 
 #include "audit_int.h"
 #include "crypto.h"
+#include "pseudonym.h"
 #include "str.h"
 
 #include <stdlib.h>
@@ -193,6 +194,7 @@ enum cid_err cid_audit_trail(struct cid_store *s, const struct cid_audit_witness
 	struct cid_txn *txn = NULL;
 	struct trail_cp cp = {0};
 	json_t *slice = NULL;
+	json_t *names = NULL;
 	json_t *entries = json_array();
 	json_t *bundle = NULL;
 	size_t n;
@@ -205,6 +207,8 @@ enum cid_err cid_audit_trail(struct cid_store *s, const struct cid_audit_witness
 	/* one more than a page, to know whether older entries remain */
 	CID_TRY(cid_store_read_begin(s, &txn));
 	CID_TRY(cid_audit_citizen_page(txn, account_id, NULL, before, false, limit + 1, &slice));
+	/* read in the page's snapshot: every name its entries carry is there */
+	CID_TRY(cid_pseudonym_names(txn, account_id, &names));
 	cid_store_read_end(txn);
 	txn = NULL;
 	n = json_array_size(slice) > limit ? limit : json_array_size(slice);
@@ -216,7 +220,8 @@ enum cid_err cid_audit_trail(struct cid_store *s, const struct cid_audit_witness
 		CID_TRY(find_newest(s, newest + 1, now, &cp));
 	else if (cp.size == 0)
 		CID_TRY(find_newest(s, 0, now, &cp)); /* an empty page signs nothing */
-	bundle = json_pack("{s:o, s:O}", "checkpoint", cp_json(&cp), "entries", entries);
+	bundle = json_pack("{s:o, s:O, s:O}", "checkpoint", cp_json(&cp), "entries", entries,
+			   "names", names);
 	CID_ENSURE(bundle != NULL, CID_ERR_NOMEM);
 	rc = keys_members(s, ws, bundle);
 	if (rc == CID_ERR_NOTFOUND && n == 0)
@@ -242,6 +247,7 @@ out:
 	cid_store_read_end(txn);
 	free(cp.note);
 	json_decref(slice);
+	json_decref(names);
 	json_decref(entries);
 	json_decref(bundle);
 	return rc;

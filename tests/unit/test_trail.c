@@ -71,6 +71,23 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* Whether the logged entry of item names one of the bundle's names, and not the account id. */
+static bool names_hold(const json_t *b, const json_t *item)
+{
+	json_t *e = NULL;
+	const char *who;
+	bool found = false;
+
+	assert_int_equal(cid_store_parse_json(cid_str_of(cid_json_str(item, "entry")), &e), CID_OK);
+	who = cid_json_str(e, "citizen");
+	for (size_t i = 1; who != NULL && i < json_array_size(json_object_get(b, "names")); i++)
+		if (strcmp(json_string_value(json_array_get(json_object_get(b, "names"), i)),
+			   who) == 0)
+			found = true;
+	json_decref(e);
+	return found;
+}
+
 /* Appends one entry of type for citizen (NULL: none); returns its seq. */
 static uint64_t append(struct fixture *f, const char *type, const char *citizen, const char *basis)
 {
@@ -466,8 +483,12 @@ static void test_trail_bundle_is_named_and_signed_over_its_entries(void **state)
 					    "To calculate your childcare fee");
 			assert_string_equal(cid_json_str(item, "service"), "svc");
 			assert_string_equal(cid_json_str(item, "time"), "2027-01-15T08:00:00Z");
+			assert_true(names_hold(b, item));
 		}
 	}
+	/* the account id first (entries from before pseudonyms), then the pseudonyms */
+	assert_string_equal(json_string_value(json_array_get(json_object_get(b, "names"), 0)),
+			    f->hanako);
 	assert_string_equal(cid_json_str(json_array_get(json_object_get(b, "entries"), 1), "basis"),
 			    "statute:Act 1 art. 2");
 	/* the signature binds exactly these entries */
@@ -591,6 +612,7 @@ static void test_trail_recorded_logs_the_disclosure_first(void **state)
 	uint64_t size = 0;
 	char hash[CID_AUDIT_HASH_HEX];
 	enum cid_err rc;
+	char *p;
 
 	fill(f);
 	assert_int_equal(
@@ -609,7 +631,11 @@ static void test_trail_recorded_logs_the_disclosure_first(void **state)
 	assert_string_equal(cid_json_str(last, "endpoint"), "cli");
 	assert_null(json_object_get(last, "citizen")); /* in no citizen's slice */
 	assert_string_equal(cid_json_str(json_object_get(last, "ext"), "format"), "trail-csv");
-	assert_string_equal(cid_json_str(json_object_get(last, "ext"), "citizen"), f->hanako);
+	/* the filter's citizen, as the log holds it: the pseudonym of no scope (pseudonym.h) */
+	p = cid_test_pseudonym(cid_ctx_store(f->ctx), f->hanako, NULL, NULL);
+	assert_non_null(p);
+	assert_string_equal(cid_json_str(json_object_get(last, "ext"), "citizen"), p);
+	free(p);
 	assert_string_equal(cid_json_str(json_object_get(last, "ext"), "rows"), "6");
 	json_decref(last);
 	json_decref(b);

@@ -143,7 +143,7 @@ export function verifyTrailBundle(bundle, { vkeys, jwks, witnessVkeys = [] }) {
       fail(`entry ${item.seq} is not JSON`);
     }
     if (e.seq !== item.seq) fail(`entry ${item.seq} says seq ${e.seq}`);
-    if (e.citizen !== bundle.citizen) fail(`entry ${item.seq} names another citizen`);
+    if (!Array.isArray(bundle.names) || !bundle.names.includes(e.citizen)) fail(`entry ${item.seq} names another citizen`);
     for (const m of ['time', 'type', 'service', 'purpose', 'attributes', 'basis'])
       if (!same(e[m], item[m])) fail(`entry ${item.seq}: ${m} is not what was logged`);
     if (!(item.seq < last)) fail('entries are not newest first');
