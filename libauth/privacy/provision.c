@@ -18,6 +18,7 @@
 #include "law.h"
 #include "policy_archive.h"
 #include "policy_law.h"
+#include "pseudonym.h"
 #include "tz.h"
 
 #include <stdlib.h>
@@ -104,7 +105,7 @@ static enum cid_err entry_cb(uint64_t seq, struct cid_str entry, void *arg)
 {
 	struct walk *w = arg;
 	enum cid_err rc = CID_OK;
-	json_t *e = NULL, *recipient = NULL;
+	json_t *e = NULL, *recipient = NULL, *scope = NULL;
 	int64_t t;
 	char day[11];
 
@@ -112,6 +113,17 @@ static enum cid_err entry_cb(uint64_t seq, struct cid_str entry, void *arg)
 	CID_TRY(cid_store_parse_json(entry, &e));
 	const char *service = cid_json_str(e, "service");
 	const char *citizen = cid_json_str(e, "citizen");
+	/* the record names the person (Art. 29): the account behind the entry's
+	 * pseudonym, while the mapping lasts (retention.h keeps it as long as a
+	 * third party's record must be kept); a purged one stays a pseudonym */
+	if (citizen != NULL && cid_pseudonym_syntax_ok(citizen)) {
+		rc = cid_pseudonym_resolve(w->txn, citizen, &scope);
+		if (rc == CID_OK && cid_json_str(scope, "citizen") != NULL)
+			citizen = cid_json_str(scope, "citizen");
+		else if (rc != CID_ERR_NOTFOUND)
+			CID_TRY(rc);
+		rc = CID_OK;
+	}
 	const char *time = cid_json_str(e, "time");
 	const char *basis = cid_json_str(e, "basis");
 	if (service == NULL || citizen == NULL || time == NULL ||
@@ -154,6 +166,7 @@ static enum cid_err entry_cb(uint64_t seq, struct cid_str entry, void *arg)
 	CID_ENSURE(json_object_set_new(json_object_get(row, "dates"), day, json_true()) == 0,
 		   CID_ERR_NOMEM);
 out:
+	json_decref(scope);
 	json_decref(e);
 	return rc;
 }

@@ -46,7 +46,9 @@ struct cid_provision_query {
  * when the policy gives none (or its version is not archived: a third
  * party, so listed); "consent_obtained" true when a release of the row was
  * made on the citizen's consent (its records in "consent_records"; "bases"
- * lists every basis, "statute:<citation>" ones included).
+ * lists every basis, "statute:<citation>" ones included). "citizen" is the
+ * account id behind the entries' pseudonyms (pseudonym.h), or the
+ * pseudonym itself once its mapping was purged.
  * Errors: CID_ERR_INVALID (a bad time), CID_ERR_STORE, CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err
