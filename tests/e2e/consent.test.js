@@ -531,15 +531,17 @@ test('the audit log holds every consent event and release of these flows; provis
   const day = new Date().toISOString().slice(0, 10);
   const next = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
   const prov = JSON.parse(cli(['audit', 'provisions', '--store', store.dir, '--from', day, '--to', next, '--json']));
-  // one row per pseudonym: hanako's purposes of svc-a, together
-  const rows = prov.provisions.filter((r) => r.service === 'svc-a' && names.has(r.citizen));
+  // the record names the person (APPI Art. 29): one row for hanako at svc-a, her purposes together
+  const rows = prov.provisions.filter((r) => r.service === 'svc-a' && r.citizen === hanakoId);
+  assert.equal(rows.length, 1, JSON.stringify(prov));
   assert.ok(rows.length > 0, `svc-a / hanako in ${JSON.stringify(prov)}`);
   const provided = new Set(rows.flatMap((r) => r.attributes));
   for (const a of ['given_name', 'email', 'resident_district']) assert.ok(provided.has(a), `${a} provided`);
   assert.ok(rows.reduce((n, r) => n + r.count, 0) >= 3);
   assert.ok(rows.flatMap((r) => r.consent_records).length >= 2, 'the consents behind them');
   // who a pseudonym is: a look-up on the record
-  const scope = JSON.parse(cli(['audit', 'resolve', rows[0].citizen, '--store', store.dir, '--json']));
+  const pseudonym = lines.find((e) => e.service === 'svc-a').citizen;
+  const scope = JSON.parse(cli(['audit', 'resolve', pseudonym, '--store', store.dir, '--json']));
   assert.equal(scope.citizen, hanakoId);
   assert.equal(scope.service, 'svc-a');
   const bases = rows.flatMap((r) => r.bases);
