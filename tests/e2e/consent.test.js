@@ -493,7 +493,6 @@ test('the audit log holds every consent event and release of these flows; provis
   // entries name the citizen by a pseudonym per purpose, never the account id (nor the pairwise sub)
   assert.ok(lines.every((e) => /^ps_[0-9a-f]{32}$/.test(e.citizen)), 'a pseudonym');
   assert.ok(lines.every((e) => !JSON.stringify(e).includes(hanakoId)), 'never the account id');
-  const names = new Set(lines.map((e) => e.citizen));
   const types = new Set(lines.map((e) => e.type));
   for (const t of ['consent.granted', 'consent.refused', 'consent.withdrawn', 'release.permit', 'release.deny'])
     assert.ok(types.has(t), `${t} is in the log (${[...types].join(', ')})`);
