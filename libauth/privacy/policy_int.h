@@ -28,7 +28,8 @@ enum rule_kind { RULE_PERMIT, RULE_DENY };
 struct rule {
 	const char *attribute; /* the static name of account.h's claim table */
 	enum rule_kind kind;
-	int level; /* permit: CID_LEVEL_*; deny: 0 */
+	int level;     /* permit: CID_LEVEL_*; deny: 0 */
+	bool verified; /* permit: only a value an upstream verified (account.h) may leave */
 	unsigned line;
 	const char *where; /* "file:line" */
 };

@@ -16,8 +16,12 @@
  * citizen by the link rules of idp.h: a linked identity logs in; an unlinked
  * one creates a citizen where the registration allows it, else the citizen
  * proves an existing account with its password (/upstream/link, in the same
- * flow). Never by e-mail. The login ends as the password login does
- * (oidc_login_finish), at the level the acr map gives the upstream's acr.
+ * flow). Never by e-mail. What the upstream vouches for (its verified_claims
+ * and mapped claims) is kept with its source on the citizen's record
+ * (cid_account_put_verified), apart from typed claims. The login ends as the
+ * password login does (oidc_login_finish), at the level the acr and amr maps
+ * give (cid_idp_login_level; level 3 is urn:civicid:acr:high), with amr
+ * "fed" and, where the registration says so, the upstream's own.
  *
  * Why not liboauth2's oauth2_openidc_handle: see README "Federation". In
  * short, Debian's liboauth2 1.4.5.4 checks neither iss, aud nor nonce of
@@ -378,13 +382,13 @@ out:
 	return rc;
 }
 
-/* The acr of a level (the session's), and the methods of an upstream login. */
+/* The acr of a level (the session's). */
 static const char *level_acr(int level)
 {
+	if (level >= CID_LEVEL_HIGH)
+		return CID_ACR_HIGH;
 	return level >= CID_LEVEL_MFA ? CID_ACR_MFA : CID_ACR_PASSWORD;
 }
-
-static const char *const upstream_amr[] = {"fed"};
 
 /*
  * A citizen created for an upstream identity (idp allows it): a name of the
@@ -446,6 +450,10 @@ enum cid_err cid_oidc_upstream_callback(struct cid_ctx *ctx, const struct cid_re
 	char account[CID_ID_CHARS + 1];
 	char id[CID_TOKEN_CHARS + 1];
 	char csrf[CID_TOKEN_CHARS + 1];
+	const char *amr[CID_MAX_AMR];
+	size_t n_amr;
+	json_t *amr_kept = NULL;
+	json_t *verified = NULL;
 	int level;
 
 	CID_TRY(oidc_upstream_return(ctx, req, state, reply, &step));
@@ -477,27 +485,38 @@ enum cid_err cid_oidc_upstream_callback(struct cid_ctx *ctx, const struct cid_re
 	}
 	CID_TRY(rc);
 	json_object_del(step.auth, "upstream");
-	level = cid_idp_acr_level(idp, cid_json_str(claims, "acr"));
+	level = cid_idp_login_level(idp, claims);
+	n_amr = cid_idp_amr(idp, claims, amr, CID_MAX_AMR);
+	CID_TRY(cid_idp_verified_claims(idp, claims, req->now, &verified));
 	rc =
 	    cid_idp_link_get(cid_ctx_store(ctx), idp->issuer, cid_json_str(claims, "sub"), account);
 	if (rc == CID_ERR_NOTFOUND && idp->allow_create)
 		rc = create_linked(ctx, idp, claims, req->now, account);
 	if (rc == CID_ERR_NOTFOUND) {
 		/* never matched by e-mail: the citizen names and proves the account */
-		CID_ENSURE(json_object_set_new(step.auth, "upstream_link",
-					       json_pack("{s:s, s:s, s:s, s:i}", "idp", idp->name,
-							 "issuer", idp->issuer, "sub",
-							 cid_json_str(claims, "sub"), "level",
-							 level)) == 0,
-			   CID_ERR_NOMEM);
+		amr_kept = json_array();
+		for (size_t i = 0; amr_kept != NULL && i < n_amr; i++)
+			CID_ENSURE(json_array_append_new(amr_kept, json_string(amr[i])) == 0,
+				   CID_ERR_NOMEM);
+		CID_ENSURE(
+		    json_object_set_new(step.auth, "upstream_link",
+					json_pack("{s:s, s:s, s:s, s:i, s:O, s:O}", "idp",
+						  idp->name, "issuer", idp->issuer, "sub",
+						  cid_json_str(claims, "sub"), "level", level,
+						  "amr", amr_kept, "verified", verified)) == 0,
+		    CID_ERR_NOMEM);
 		CID_TRY(oidc_park(ctx, req, step.auth, OIDC_STAGE_LINK, reply, id, csrf));
 		rc = show_link(step.auth, idp->name, id, csrf, NULL, reply);
 		goto out;
 	}
 	CID_TRY(rc);
-	rc = oidc_login_finish(ctx, req, step.auth, step.client, account, level_acr(level),
-			       upstream_amr, 1, reply);
+	/* what the upstream vouches for now, kept with its source apart from typed claims */
+	CID_TRY(cid_account_put_verified(cid_ctx_store(ctx), account, idp->issuer, verified));
+	rc = oidc_login_finish(ctx, req, step.auth, step.client, account, level_acr(level), amr,
+			       n_amr, reply);
 out:
+	json_decref(verified);
+	json_decref(amr_kept);
 	cid_wipe(csrf, sizeof(csrf));
 	free(id_token);
 	json_decref(claims);
@@ -509,8 +528,11 @@ out:
 enum cid_err cid_oidc_upstream_link(struct cid_ctx *ctx, const struct cid_request *req,
 				    struct cid_reply *reply)
 {
-	static const char *const amr[] = {"fed", "pwd"};
 	enum cid_err rc = CID_OK;
+	const char *amr[CID_MAX_AMR] = {"pwd"};
+	size_t n_amr = 1;
+	size_t i;
+	const json_t *v;
 	struct oidc_message m = {.username = cid_params_get(&req->params, "username")};
 	struct oidc_step step = {0};
 	const json_t *link;
@@ -536,11 +558,21 @@ enum cid_err cid_oidc_upstream_link(struct cid_ctx *ctx, const struct cid_reques
 		goto out;
 	}
 	CID_TRY(rc);
-	/* the password proved, and the upstream's level if higher */
+	if (json_object_get(link, "verified") != NULL)
+		CID_TRY(cid_account_put_verified(cid_ctx_store(ctx), account,
+						 cid_json_str(link, "issuer"),
+						 json_object_get(link, "verified")));
+	/* the password proved, and the upstream's level if higher; its methods
+	 * (fed, and those passed on) after pwd */
 	level = (int)json_integer_value(json_object_get(link, "level"));
+	json_array_foreach(json_object_get(link, "amr"), i, v)
+	{
+		if (n_amr < CID_MAX_AMR && json_is_string(v))
+			amr[n_amr++] = json_string_value(v);
+	}
+	rc = oidc_login_finish(ctx, req, step.auth, step.client, account, level_acr(level), amr,
+			       n_amr, reply);
 	json_object_del(step.auth, "upstream_link");
-	rc = oidc_login_finish(ctx, req, step.auth, step.client, account, level_acr(level), amr, 2,
-			       reply);
 out:
 	oidc_step_end(&step);
 	return cid_endpoint_rc(rc);

@@ -18,7 +18,8 @@ static const char idp_help[] =
     "usage: civicid idp VERB [options]\n"
     "\n"
     "  add NAME --issuer URL --client-id ID --client-secret-stdin --scope \"openid ...\"\n"
-    "      [--acr-map UPSTREAM_ACR=LEVEL]... [--claim-map UPSTREAM=LOCAL]... [--allow-create]\n"
+    "      [--acr-map UPSTREAM_ACR=LEVEL]... [--amr-map UPSTREAM_AMR=LEVEL]... [--amr-pass]\n"
+    "      [--claim-map UPSTREAM=LOCAL]... [--trust-framework NAME] [--allow-create]\n"
     "  list\n"
     "  show NAME\n"
     "  remove NAME\n"
@@ -29,9 +30,17 @@ static const char idp_help[] =
     "      --client-secret-stdin    read civicid's client secret there from stdin\n"
     "      --scope \"openid ...\"     the scopes asked of the upstream\n"
     "      --acr-map ACR=LEVEL      a login with that upstream acr counts as LEVEL\n"
-    "                               (1 password, 2 password and one-time code); repeat\n"
+    "                               (1 password, 2 password and one-time code, 3 above\n"
+    "                               both: the card); repeat\n"
+    "      --amr-map AMR=LEVEL      a login whose upstream amr holds AMR counts as LEVEL\n"
+    "                               (the highest of both maps wins); repeat\n"
+    "      --amr-pass               civicid's amr carries the upstream's (RFC 8176 values)\n"
+    "                               after fed\n"
     "      --claim-map UP=LOCAL     an upstream claim copied into a citizen created at\n"
-    "                               first login; repeat\n"
+    "                               first login, and kept with its source at every login;\n"
+    "                               repeat\n"
+    "      --trust-framework NAME   the upstream's plain mapped claims count as verified\n"
+    "                               under NAME (its verified_claims always do)\n"
     "      --allow-create           a first login with no linked account creates one;\n"
     "                               without it the citizen links an existing account\n"
     "\n"
@@ -48,13 +57,15 @@ struct idp_opts {
 	struct cid_idp_spec spec;
 	bool secret_stdin;
 	const char *acr[CID_IDP_MAX_MAP];
+	const char *amr[CID_IDP_MAX_MAP];
 	const char *claim[CID_IDP_MAX_MAP];
 };
 
 static int push(const char **list, size_t *n, const char *entry)
 {
 	if (*n >= CID_IDP_MAX_MAP)
-		return cli_usage("idp", "at most 16 entries in each of --acr-map and --claim-map");
+		return cli_usage("idp", "at most 16 entries in each of --acr-map, --amr-map and "
+					"--claim-map");
 	list[(*n)++] = entry;
 	return 0;
 }
@@ -70,6 +81,9 @@ static int parse(int argc, char **argv, struct idp_opts *o)
 	    {"acr-map", required_argument, NULL, 'a'},
 	    {"claim-map", required_argument, NULL, 'm'},
 	    {"allow-create", no_argument, NULL, 'A'},
+	    {"amr-map", required_argument, NULL, 'M'},
+	    {"amr-pass", no_argument, NULL, 'P'},
+	    {"trust-framework", required_argument, NULL, 'T'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct cid_idp_spec *sp = &o->spec;
@@ -85,6 +99,9 @@ static int parse(int argc, char **argv, struct idp_opts *o)
 		case 'a': rc = push(o->acr, &sp->n_acr_map, optarg); break;
 		case 'm': rc = push(o->claim, &sp->n_claim_map, optarg); break;
 		case 'A': sp->allow_create = true; break;
+		case 'M': rc = push(o->amr, &sp->n_amr_map, optarg); break;
+		case 'P': sp->amr_pass = true; break;
+		case 'T': sp->trust_framework = optarg; break;
 		default:
 			if (!cli_common_option(&o->common, opt, optarg))
 				return cli_usage("idp", "unknown option");
@@ -92,6 +109,7 @@ static int parse(int argc, char **argv, struct idp_opts *o)
 		}
 	}
 	sp->acr_map = o->acr;
+	sp->amr_map = o->amr;
 	sp->claim_map = o->claim;
 	return rc;
 }
