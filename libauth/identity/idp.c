@@ -222,6 +222,12 @@ enum cid_err cid_idp_check(const struct cid_idp_spec *spec, char *why, size_t wh
 		say(why, whysz, "the trust framework must be 1 to 128 printable ASCII characters");
 		goto out;
 	}
+	if (!cid_idp_display_ok(&spec->display)) {
+		say(why, whysz,
+		    "a label must be at most 64 bytes of UTF-8 without control characters, "
+		    "and the order 1 to 999");
+		goto out;
+	}
 	rc = build_maps(spec, acr_map, claim_map, why, whysz);
 	if (rc == CID_OK)
 		rc = build_amr_map(spec, amr_map, why, whysz);
@@ -288,6 +294,7 @@ enum cid_err cid_idp_add(struct cid_store *s, const struct cid_idp_spec *spec, i
 		CID_ENSURE(json_object_set_new(record, "trust_framework",
 					       json_string(spec->trust_framework)) == 0,
 			   CID_ERR_NOMEM);
+	CID_TRY(cid_idp_display_apply(&spec->display, record));
 	a.record = record;
 	rc = cid_store_update(s, add_cb, &a);
 	if (rc == CID_ERR_EXISTS)

@@ -32,11 +32,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CID_IDP_MAX_NAME   32  /* a registration's name: [a-z0-9_-], shown on the login page */
-#define CID_IDP_MAX_SUB	   255 /* an upstream "sub" (OIDC Core §2: at most 255 ASCII chars) */
-#define CID_IDP_MAX_MAP	   16  /* entries of an acr or claim map */
-#define CID_IDP_MAX_ACR	   128 /* an upstream acr value */
-#define CID_IDP_MAX_ISSUER 512 /* an upstream issuer URL */
+#define CID_IDP_MAX_NAME      32  /* a registration's name: [a-z0-9_-], shown on the login page */
+#define CID_IDP_MAX_SUB	      255 /* an upstream "sub" (OIDC Core §2: at most 255 ASCII chars) */
+#define CID_IDP_MAX_MAP	      16  /* entries of an acr or claim map */
+#define CID_IDP_MAX_ACR	      128 /* an upstream acr value */
+#define CID_IDP_MAX_ISSUER    512 /* an upstream issuer URL */
+#define CID_IDP_MAX_LABEL     64  /* a login button's label: bytes of UTF-8 */
+#define CID_IDP_ORDER_MAX     999 /* a login button's place: 1 first .. 999 */
+#define CID_IDP_ORDER_DEFAULT 100 /* the place of a registration that names none */
+
+/*
+ * How the login page offers a registration (idp_buttons.c): its button's
+ * label in each language and its place. Strings borrowed; a label NULL is
+ * left as it is (none, for add), "" removes it; order 0 is left as it is,
+ * else 1 to CID_IDP_ORDER_MAX.
+ */
+struct cid_idp_display {
+	const char *label_ja;
+	const char *label_en;
+	int order;
+};
 
 /* What `civicid idp add` registers. Strings are borrowed. */
 struct cid_idp_spec {
@@ -55,7 +70,8 @@ struct cid_idp_spec {
 					 count as verified under it (cid_idp_verified_claims) */
 	const char *const *claim_map; /* "upstream_claim=local_claim" (account.h's table) */
 	size_t n_claim_map;
-	bool allow_create; /* a first login with no link creates a citizen */
+	bool allow_create;		/* a first login with no link creates a citizen */
+	struct cid_idp_display display; /* the login button (zero: the name, default place) */
 };
 
 /*
@@ -69,7 +85,7 @@ struct cid_idp_spec {
  * levels the policy engine knows, policy.h) and amr map entry alike, each
  * claim map entry (an upstream claim name, "=", a claim of account.h's
  * table), the trust framework (absent, or 1 to CID_IDP_MAX_ACR printable
- * ASCII, no space). why[whysz] (may
+ * ASCII, no space), the display (cid_idp_display_ok). why[whysz] (may
  * be NULL) says which in one English phrase.
  * Errors: CID_ERR_INVALID.
  */
@@ -82,6 +98,37 @@ CID_MUST_CHECK enum cid_err cid_idp_check(const struct cid_idp_spec *spec, char 
  */
 CID_MUST_CHECK enum cid_err cid_idp_add(struct cid_store *s, const struct cid_idp_spec *spec,
 					int64_t now, char *why, size_t whysz);
+
+/*
+ * Whether d is a display a registration may have: each label absent, "" or
+ * 1 to CID_IDP_MAX_LABEL bytes of UTF-8 with no control character; order 0
+ * to CID_IDP_ORDER_MAX.
+ */
+bool cid_idp_display_ok(const struct cid_idp_display *d);
+
+/*
+ * Applies d to a stored registration record (borrowed, changed in place):
+ * "label_ja", "label_en" set or removed, "order" set, as d says.
+ * Errors: CID_ERR_INVALID (not cid_idp_display_ok), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_idp_display_apply(const struct cid_idp_display *d, json_t *record);
+
+/*
+ * `civicid idp set`: changes the display of the registration name.
+ * Errors: CID_ERR_NOTFOUND, CID_ERR_INVALID (not cid_idp_display_ok),
+ * CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_idp_set_display(struct cid_store *s, const char *name,
+						const struct cid_idp_display *d);
+
+/*
+ * The login page's upstream buttons for a page in locale ("ja" or another:
+ * English): an array of {"name", "label"}, ascending by order (unset:
+ * CID_IDP_ORDER_DEFAULT), then by name; the label in the page's language,
+ * else the other language's, else the name. *out: new reference.
+ * Errors: CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_idp_buttons(struct cid_store *s, const char *locale, json_t **out);
 
 /* Deletes the registration name (its links stay). Errors: CID_ERR_NOTFOUND, CID_ERR_STORE. */
 CID_MUST_CHECK enum cid_err cid_idp_remove(struct cid_store *s, const char *name);

@@ -1,5 +1,5 @@
 /*
- * idp: `civicid idp add|list|show|remove`, the upstream identity providers
+ * idp: `civicid idp add|set|list|show|remove`, the upstream identity providers
  * citizens may log in through (libauth idp.h). The client secret is read
  * from stdin only (never an argument: ps would show it) and never printed.
  */
@@ -7,6 +7,7 @@
 
 #include "crypto.h"
 #include "idp.h"
+#include "str.h"
 
 #include <getopt.h>
 #include <stdint.h>
@@ -20,6 +21,8 @@ static const char idp_help[] =
     "  add NAME --issuer URL --client-id ID --client-secret-stdin --scope \"openid ...\"\n"
     "      [--acr-map UPSTREAM_ACR=LEVEL]... [--amr-map UPSTREAM_AMR=LEVEL]... [--amr-pass]\n"
     "      [--claim-map UPSTREAM=LOCAL]... [--trust-framework NAME] [--allow-create]\n"
+    "      [--label-ja TEXT] [--label-en TEXT] [--order N]\n"
+    "  set NAME [--label-ja TEXT] [--label-en TEXT] [--order N]\n"
     "  list\n"
     "  show NAME\n"
     "  remove NAME\n"
@@ -43,6 +46,11 @@ static const char idp_help[] =
     "                               under NAME (its verified_claims always do)\n"
     "      --allow-create           a first login with no linked account creates one;\n"
     "                               without it the citizen links an existing account\n"
+    "\n"
+    "Options of add and set (the login page's button):\n"
+    "      --label-ja TEXT          its label on Japanese pages (\"\" removes it; none:\n"
+    "      --label-en TEXT          the other language's, else NAME), up to 64 bytes\n"
+    "      --order N                its place, 1 first to 999 (default 100; ties by NAME)\n"
     "\n"
     "Options for every verb:\n"
     "  -s, --store DIR      LMDB store directory (default ./var/civicid)\n"
@@ -84,6 +92,9 @@ static int parse(int argc, char **argv, struct idp_opts *o)
 	    {"amr-map", required_argument, NULL, 'M'},
 	    {"amr-pass", no_argument, NULL, 'P'},
 	    {"trust-framework", required_argument, NULL, 'T'},
+	    {"label-ja", required_argument, NULL, 'J'},
+	    {"label-en", required_argument, NULL, 'E'},
+	    {"order", required_argument, NULL, 'O'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct cid_idp_spec *sp = &o->spec;
@@ -102,6 +113,17 @@ static int parse(int argc, char **argv, struct idp_opts *o)
 		case 'M': rc = push(o->amr, &sp->n_amr_map, optarg); break;
 		case 'P': sp->amr_pass = true; break;
 		case 'T': sp->trust_framework = optarg; break;
+		case 'J': sp->display.label_ja = optarg; break;
+		case 'E': sp->display.label_en = optarg; break;
+		case 'O': {
+			uint64_t n = 0;
+
+			if (cid_parse_u64(optarg, strlen(optarg), 1, CID_IDP_ORDER_MAX, &n) !=
+			    CID_OK)
+				return cli_usage("idp", "--order must be 1 to 999");
+			sp->display.order = (int)n;
+			break;
+		}
 		default:
 			if (!cli_common_option(&o->common, opt, optarg))
 				return cli_usage("idp", "unknown option");
@@ -177,8 +199,8 @@ int cid_cli_idp(int argc, char **argv)
 	if (argc < 2 || cli_wants_help(argc, argv))
 		return argc < 2 ? (fputs(idp_help, stderr), 2) : cli_help(idp_help);
 	verb = argv[1];
-	with_name =
-	    strcmp(verb, "add") == 0 || strcmp(verb, "show") == 0 || strcmp(verb, "remove") == 0;
+	with_name = strcmp(verb, "add") == 0 || strcmp(verb, "set") == 0 ||
+		    strcmp(verb, "show") == 0 || strcmp(verb, "remove") == 0;
 	if (!with_name && strcmp(verb, "list") != 0)
 		return cli_usage("idp", "unknown verb");
 	status = parse(argc - 1, argv + 1, &o);
@@ -191,6 +213,12 @@ int cid_cli_idp(int argc, char **argv)
 		return status;
 	if (strcmp(verb, "add") == 0) {
 		status = verb_add(&env, &o, argv[1 + optind]);
+	} else if (strcmp(verb, "set") == 0) {
+		rc = cid_idp_set_display(env.store, argv[1 + optind], &o.spec.display);
+		if (rc != CID_OK)
+			status = cli_fail("idp", argv[1 + optind], rc);
+		else if (!o.common.json)
+			printf("upstream %s changed\n", argv[1 + optind]);
 	} else if (strcmp(verb, "list") == 0) {
 		rc = cid_idp_list(env.store, &all);
 		status = cli_print_list("idp", rc, all, o.common.json, print_row);

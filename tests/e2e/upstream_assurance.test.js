@@ -149,3 +149,30 @@ test('the claims parameter asks for verified_claims in the ID token', T, async (
   assert.deepEqual(id.verified_claims.claims, { address: { locality: 'Aizuwakamatsu-card-ida-3', country: 'JP' } });
   assert.equal(id.birthdate, undefined, 'not asked');
 });
+
+test('the login page shows the upstream buttons with their ja/en labels, in their order', T, async () => {
+  cli(['idp', 'add', 'aaa-city', '--store', store.dir, '--issuer', 'http://127.0.0.1:9', '--client-id', 'x',
+    '--client-secret-stdin', '--scope', 'openid', '--label-en', 'Neighbouring city', '--order', '50'], { input: 'whatever-secret' });
+  // by name alone aaa-city comes first; the order puts the card before it
+  cli(['idp', 'set', 'card', '--store', store.dir, '--label-ja', 'マイナンバーカード', '--label-en', 'My Number Card', '--order', '10']);
+  const buttons = async (lang) => {
+    const req = await authorizationRequest(config, RP.redirect, 'openid', { ui_locales: lang });
+    const page = await new Browser(server.issuer).get(req.url);
+    assert.equal(page.status, 200);
+    const forms = parseForms(page.text).filter((f) => /\/upstream\/start$/.test(f.action));
+    const labels = [...page.text.matchAll(/<form method="post" action="\/upstream\/start"[\s\S]*?<button type="submit">([^<]*)<\/button>/g)].map((m) => m[1]);
+    return { idps: forms.map((f) => f.fields.idp), labels };
+  };
+  const en = await buttons('en');
+  assert.deepEqual(en.idps, ['card', 'aaa-city']);
+  assert.deepEqual(en.labels, ['Log in with My Number Card', 'Log in with Neighbouring city']);
+  const ja = await buttons('ja');
+  assert.deepEqual(ja.idps, ['card', 'aaa-city']);
+  // no Japanese label for the city: its English one rather than its name
+  assert.deepEqual(ja.labels, ['マイナンバーカードでログイン', 'Neighbouring cityでログイン']);
+  // a bad label or order is refused, and changes nothing
+  assert.throws(() => cli(['idp', 'set', 'card', '--store', store.dir, '--order', '0']), /999/);
+  assert.throws(() => cli(['idp', 'set', 'card', '--store', store.dir, '--label-en', 'x'.repeat(65)]), /exit 1/);
+  assert.throws(() => cli(['idp', 'set', 'nobody', '--store', store.dir, '--order', '3']), /exit/);
+  assert.deepEqual((await buttons('en')).labels, en.labels);
+});

@@ -343,6 +343,84 @@ static void test_account_put_verified(void **state)
 	json_decref(e3);
 }
 
+/* The display's checks, one row each. */
+static void test_display_ok_table(void **state)
+{
+	char long_label[CID_IDP_MAX_LABEL + 2];
+
+	static const struct {
+		const char *ja, *en;
+		int order;
+		bool ok;
+	} rows[] = {
+	    {NULL, NULL, 0, true},
+	    {"マイナンバーカード", "My Number Card", 1, true},
+	    {"", "", CID_IDP_ORDER_MAX, true},
+	    {NULL, NULL, CID_IDP_ORDER_MAX + 1, false},
+	    {NULL, NULL, -1, false},
+	    {"a\tb", NULL, 0, false},
+	    {NULL, "\xc3\x28", 0, false},
+	};
+
+	(void)state;
+	memset(long_label, 'x', sizeof(long_label) - 1);
+	long_label[sizeof(long_label) - 1] = '\0';
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct cid_idp_display d = {rows[i].ja, rows[i].en, rows[i].order};
+
+		if (cid_idp_display_ok(&d) != rows[i].ok)
+			fail_msg("row %zu", i);
+	}
+	assert_false(cid_idp_display_ok(&(struct cid_idp_display){long_label, NULL, 0}));
+	long_label[CID_IDP_MAX_LABEL] = '\0';
+	assert_true(cid_idp_display_ok(&(struct cid_idp_display){long_label, NULL, 0}));
+}
+
+/*
+ * The login page's buttons: by order (unset at the default), ties by name;
+ * the label of the page's language, else the other's, else the name; set
+ * changes, "" removes.
+ */
+static void test_buttons_order_and_labels(void **state)
+{
+	struct cid_test_store *t = *state;
+	struct cid_idp_spec a = good(), b = good(), c = good();
+	json_t *got = NULL;
+	char *text;
+
+	a.name = "zeta";
+	a.display = (struct cid_idp_display){"カード", "Card", 5};
+	b.name = "alpha";
+	b.issuer = "https://alpha.example.jp";
+	c.name = "beta";
+	c.issuer = "https://beta.example.jp";
+	c.display = (struct cid_idp_display){NULL, "Beta city", 0};
+	assert_int_equal(cid_idp_add(t->s, &a, NOW, NULL, 0), CID_OK);
+	assert_int_equal(cid_idp_add(t->s, &b, NOW, NULL, 0), CID_OK);
+	assert_int_equal(cid_idp_add(t->s, &c, NOW, NULL, 0), CID_OK);
+	assert_int_equal(cid_idp_buttons(t->s, "ja", &got), CID_OK);
+	text = json_dumps(got, JSON_COMPACT);
+	assert_string_equal(text,
+			    "[{\"name\":\"zeta\",\"label\":\"カード\"},{\"name\":\"alpha\","
+			    "\"label\":\"alpha\"},{\"name\":\"beta\",\"label\":\"Beta city\"}]");
+	free(text);
+	json_decref(got);
+	assert_int_equal(
+	    cid_idp_set_display(t->s, "zeta", &(struct cid_idp_display){NULL, "", 200}), CID_OK);
+	assert_int_equal(cid_idp_set_display(t->s, "nobody", &(struct cid_idp_display){0}),
+			 CID_ERR_NOTFOUND);
+	assert_int_equal(
+	    cid_idp_set_display(t->s, "zeta", &(struct cid_idp_display){NULL, NULL, 1000}),
+	    CID_ERR_INVALID);
+	assert_int_equal(cid_idp_buttons(t->s, "en", &got), CID_OK);
+	text = json_dumps(got, JSON_COMPACT);
+	assert_string_equal(text,
+			    "[{\"name\":\"alpha\",\"label\":\"alpha\"},{\"name\":\"beta\","
+			    "\"label\":\"Beta city\"},{\"name\":\"zeta\",\"label\":\"カード\"}]");
+	free(text);
+	json_decref(got);
+}
+
 static void test_add_get_list_remove_never_show_secret(void **state)
 {
 	struct cid_test_store *t = *state;
@@ -502,6 +580,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_add_get_list_remove_never_show_secret,
 					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test(test_check_amr_map_and_trust_framework),
+	    cmocka_unit_test(test_display_ok_table),
+	    cmocka_unit_test_setup_teardown(test_buttons_order_and_labels, cid_test_store_setup,
+					    cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_verified_claims_provenance, cid_test_store_setup,
 					    cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_account_put_verified, cid_test_store_setup,
