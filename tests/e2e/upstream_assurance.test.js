@@ -41,18 +41,18 @@ const POLICY = [
   '  permit address verified',
   '',
 ].join('\n');
-let store, server, up, config;
+let store, server, up, upBasic, config;
 
 // the service's request through civicid's "Log in with card" and the upstream's form, back to the service
-async function viaCard(login, { acr = '', amr = '', params = {}, scope = 'openid profile address' } = {}) {
+async function viaCard(login, { acr = '', amr = '', params = {}, scope = 'openid profile address', idp = 'card', upstream = up } = {}) {
   const req = await authorizationRequest(config, RP.redirect, scope, params);
   const browser = new Browser(server.issuer);
   const page = await browser.get(req.url);
   assert.equal(page.status, 200, page.text.slice(0, 300));
-  const form = parseForms(page.text).find((f) => /\/upstream\/start$/.test(f.action) && f.fields.idp === 'card');
+  const form = parseForms(page.text).find((f) => /\/upstream\/start$/.test(f.action) && f.fields.idp === idp);
   const start = await browser.submit(page.url, form);
   assert.equal(start.status, 303, start.text.slice(0, 300));
-  const ub = new Browser(up.issuer);
+  const ub = new Browser(upstream.issuer);
   const loginPage = await ub.follow(start.location);
   const uform = parseForms(loginPage.text)[0];
   const back = await ub.follow(new URL(uform.action, loginPage.url).href, { method: 'POST', form: { login, password: PASSWORD, acr, amr } });
@@ -75,11 +75,17 @@ before(async () => {
     '--client-secret-stdin', '--scope', 'openid profile verified', '--acr-map', 'urn:card:high=3',
     '--amr-map', 'hwk=3', '--amr-pass', '--claim-map', 'given_name=given_name',
     '--claim-map', 'birthdate=birthdate', '--claim-map', 'address=address', '--allow-create'], { input: 'civicid-upstream-secret' });
+  // a neighbour whose token endpoint takes client_secret_basic only, with a
+  // secret that RFC 6749 §2.3.1's form-encoding changes
+  upBasic = await startUpstream({ clientId: 'civicid:b', secret: 'basic-secret/+:%&', redirectUri: `${server.issuer}/upstream/callback`, tokenAuth: 'client_secret_basic' });
+  cli(['idp', 'add', 'neighbour', '--store', store.dir, '--issuer', upBasic.issuer, '--client-id', 'civicid:b',
+    '--client-secret-stdin', '--scope', 'openid', '--allow-create'], { input: 'basic-secret/+:%&' });
   config = await discover(server.issuer, rp.client_id, rp.client_secret);
 });
 
 after(async () => {
   await up?.close();
+  await upBasic?.close();
   await server?.stop();
   store?.remove?.();
 });
@@ -150,6 +156,14 @@ test('the claims parameter asks for verified_claims in the ID token', T, async (
   assert.equal(id.birthdate, undefined, 'not asked');
 });
 
+test('an upstream whose discovery offers only client_secret_basic gets the secret that way', T, async () => {
+  const { req, callback } = await viaCard('neighbour-1', { idp: 'neighbour', upstream: upBasic, scope: 'openid' });
+  const tokens = await codeGrant(config, callback, req);
+  const id = decodeJwt(tokens.id_token).payload;
+  assert.equal(id.acr, 'urn:civicid:acr:password');
+  assert.deepEqual(id.amr, ['fed']);
+});
+
 test('the login page shows the upstream buttons with their ja/en labels, in their order', T, async () => {
   cli(['idp', 'add', 'aaa-city', '--store', store.dir, '--issuer', 'http://127.0.0.1:9', '--client-id', 'x',
     '--client-secret-stdin', '--scope', 'openid', '--label-en', 'Neighbouring city', '--order', '50'], { input: 'whatever-secret' });
@@ -164,12 +178,12 @@ test('the login page shows the upstream buttons with their ja/en labels, in thei
     return { idps: forms.map((f) => f.fields.idp), labels };
   };
   const en = await buttons('en');
-  assert.deepEqual(en.idps, ['card', 'aaa-city']);
-  assert.deepEqual(en.labels, ['Log in with My Number Card', 'Log in with Neighbouring city']);
+  assert.deepEqual(en.idps, ['card', 'aaa-city', 'neighbour']);
+  assert.deepEqual(en.labels, ['Log in with My Number Card', 'Log in with Neighbouring city', 'Log in with neighbour']);
   const ja = await buttons('ja');
-  assert.deepEqual(ja.idps, ['card', 'aaa-city']);
+  assert.deepEqual(ja.idps, ['card', 'aaa-city', 'neighbour']);
   // no Japanese label for the city: its English one rather than its name
-  assert.deepEqual(ja.labels, ['マイナンバーカードでログイン', 'Neighbouring cityでログイン']);
+  assert.deepEqual(ja.labels, ['マイナンバーカードでログイン', 'Neighbouring cityでログイン', 'neighbourでログイン']);
   // a bad label or order is refused, and changes nothing
   assert.throws(() => cli(['idp', 'set', 'card', '--store', store.dir, '--order', '0']), /999/);
   assert.throws(() => cli(['idp', 'set', 'card', '--store', store.dir, '--label-en', 'x'.repeat(65)]), /exit 1/);

@@ -10,7 +10,8 @@
 // the requests that reached a path. The form also takes the amr to report
 // (space-separated). With idTokenClaims the ID token carries the scopes'
 // claims (as the card service does), and verified(accountId), if given,
-// makes the OIDC4IDA verified_claims of scope "verified".
+// makes the OIDC4IDA verified_claims of scope "verified". tokenAuth is the
+// one client authentication its token endpoint takes (and its discovery lists).
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 
@@ -80,7 +81,7 @@ const TAMPER = {
 };
 
 /** Starts the upstream for one client; { issuer, setMode(m), close() }. */
-export async function startUpstream({ clientId, secret, redirectUri, idTokenClaims = false, verified = null }) {
+export async function startUpstream({ clientId, secret, redirectUri, idTokenClaims = false, verified = null, tokenAuth = 'client_secret_post' }) {
 	const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 	const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'card-es256', alg: 'ES256', use: 'sig' };
 	const server = createServer();
@@ -93,7 +94,7 @@ export async function startUpstream({ clientId, secret, redirectUri, idTokenClai
 			redirect_uris: [redirectUri],
 			grant_types: ['authorization_code'],
 			response_types: ['code'],
-			token_endpoint_auth_method: 'client_secret_post',
+			token_endpoint_auth_method: tokenAuth,
 			id_token_signed_response_alg: 'ES256',
 		}],
 		jwks: { keys: [jwk] },
@@ -101,6 +102,8 @@ export async function startUpstream({ clientId, secret, redirectUri, idTokenClai
 		claims: { openid: ['sub', 'acr', 'amr'], profile: ['given_name', 'family_name', 'birthdate'], verified: ['verified_claims'] },
 		acrValues: ['urn:card:low', 'urn:card:high'],
 		conformIdTokenClaims: !idTokenClaims,
+		// what its discovery offers: the one method its client is registered with
+		clientAuthMethods: [tokenAuth],
 		async findAccount(ctx, id) {
 			return {
 				accountId: id,
