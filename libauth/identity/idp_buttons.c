@@ -97,10 +97,15 @@ static int order_of(const json_t *row)
 	return json_is_integer(o) ? (int)json_integer_value(o) : CID_IDP_ORDER_DEFAULT;
 }
 
+/* One registration being sorted (a struct keeps calloc's sizeof about an object). */
+struct row {
+	const json_t *rec;
+};
+
 static int by_order(const void *a, const void *b)
 {
-	const json_t *x = *(const json_t *const *)a;
-	const json_t *y = *(const json_t *const *)b;
+	const json_t *x = ((const struct row *)a)->rec;
+	const json_t *y = ((const struct row *)b)->rec;
 	int ox = order_of(x), oy = order_of(y);
 
 	if (ox != oy)
@@ -113,7 +118,7 @@ enum cid_err cid_idp_buttons(struct cid_store *s, const char *locale, json_t **o
 	enum cid_err rc = CID_OK;
 	json_t *all = NULL;
 	json_t *buttons = json_array();
-	const json_t **rows = NULL;
+	struct row *rows = NULL;
 	size_t n;
 	bool ja = locale != NULL && strcmp(locale, "ja") == 0;
 
@@ -123,12 +128,12 @@ enum cid_err cid_idp_buttons(struct cid_store *s, const char *locale, json_t **o
 	rows = calloc(n + 1, sizeof(*rows));
 	CID_ENSURE(rows != NULL, CID_ERR_NOMEM);
 	for (size_t i = 0; i < n; i++)
-		rows[i] = json_array_get(all, i);
+		rows[i].rec = json_array_get(all, i);
 	qsort(rows, n, sizeof(*rows), by_order);
 	for (size_t i = 0; i < n; i++) {
-		const char *own = cid_json_str(rows[i], ja ? "label_ja" : "label_en");
-		const char *other = cid_json_str(rows[i], ja ? "label_en" : "label_ja");
-		const char *name = cid_json_str(rows[i], "name");
+		const char *own = cid_json_str(rows[i].rec, ja ? "label_ja" : "label_en");
+		const char *other = cid_json_str(rows[i].rec, ja ? "label_en" : "label_ja");
+		const char *name = cid_json_str(rows[i].rec, "name");
 		const char *label = own != NULL ? own : other != NULL ? other : name;
 
 		CID_ENSURE(json_array_append_new(
