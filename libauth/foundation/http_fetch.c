@@ -9,6 +9,7 @@
 #include "http_fetch.h"
 
 #include "bounds.h"
+#include "crypto.h"
 #include "str.h"
 
 #include <curl/curl.h>
@@ -472,10 +473,18 @@ enum cid_err cid_http_post(const char *url, const struct cid_fetch_limits *lim, 
 			   const char *body, size_t len, struct cid_http_answer *out, char *why,
 			   size_t whysz)
 {
+	return cid_http_post_auth(url, lim, ctype, NULL, body, len, out, why, whysz);
+}
+
+enum cid_err cid_http_post_auth(const char *url, const struct cid_fetch_limits *lim,
+				const char *ctype, const char *authorization, const char *body,
+				size_t len, struct cid_http_answer *out, char *why, size_t whysz)
+{
 	enum cid_err rc = CID_OK;
 	struct sink s = {.max = lim->max_bytes};
 	char curl_err[CURL_ERROR_SIZE] = "";
 	char header[128];
+	char auth_header[CID_HTTP_MAX_AUTHORIZATION + 32] = "";
 	struct curl_slist *headers = NULL;
 	CURLU *u = curl_url();
 	CURL *h = curl_easy_init();
@@ -489,9 +498,22 @@ enum cid_err cid_http_post(const char *url, const struct cid_fetch_limits *lim, 
 		   CID_ERR_INVALID);
 	CID_TRY(url_check(u, url, &https, why, whysz));
 	CID_TRY(options(h, u, https, lim, sink_write, &s, curl_err));
+	CID_ENSURE(authorization == NULL ||
+		       (strnlen(authorization, CID_HTTP_MAX_AUTHORIZATION + 1) <=
+			    CID_HTTP_MAX_AUTHORIZATION &&
+			strpbrk(authorization, "\r\n") == NULL),
+		   CID_ERR_INVALID);
 	snprintf(header, sizeof(header), "Content-Type: %s", ctype);
 	headers = curl_slist_append(NULL, header);
 	CID_ENSURE(headers != NULL, CID_ERR_NOMEM);
+	if (authorization != NULL) {
+		struct curl_slist *more;
+
+		snprintf(auth_header, sizeof(auth_header), "Authorization: %s", authorization);
+		more = curl_slist_append(headers, auth_header);
+		CID_ENSURE(more != NULL, CID_ERR_NOMEM);
+		headers = more;
+	}
 	/* no redirect is followed: a POST answered elsewhere is not this endpoint's answer */
 	CID_ENSURE(curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
 		       curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers) == CURLE_OK &&
@@ -509,6 +531,8 @@ out:
 		cid_err_why(why, whysz, "out of memory");
 	free(s.buf);
 	curl_slist_free_all(headers);
+	/* the header may hold a client secret */
+	cid_wipe(auth_header, sizeof(auth_header));
 	curl_easy_cleanup(h);
 	curl_url_cleanup(u);
 	return rc;

@@ -140,4 +140,19 @@ CID_MUST_CHECK enum cid_err cid_http_post(const char *url, const struct cid_fetc
 					  const char *ctype, const char *body, size_t len,
 					  struct cid_http_answer *out, char *why, size_t whysz);
 
+/* The longest Authorization value cid_http_post_auth sends. */
+#define CID_HTTP_MAX_AUTHORIZATION 2048
+
+/*
+ * cid_http_post with an Authorization header of value authorization (NULL:
+ * none), such as a client's "Basic ..." at a token endpoint (RFC 6749
+ * §2.3.1). Errors: those of cid_http_post, CID_ERR_INVALID also for an
+ * authorization over CID_HTTP_MAX_AUTHORIZATION bytes or with a line break.
+ */
+CID_MUST_CHECK enum cid_err cid_http_post_auth(const char *url, const struct cid_fetch_limits *lim,
+					       const char *ctype, const char *authorization,
+					       const char *body, size_t len,
+					       struct cid_http_answer *out, char *why,
+					       size_t whysz);
+
 #endif

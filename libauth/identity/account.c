@@ -284,6 +284,7 @@ enum cid_err cid_account_from_record(const json_t *record, struct cid_account **
 {
 	enum cid_err rc = CID_OK;
 	const json_t *claims = json_object_get(record, "claims");
+	const json_t *verified = json_object_get(record, "verified");
 	struct cid_account *a = calloc(1, sizeof(*a));
 
 	CID_ENSURE(a != NULL, CID_ERR_NOMEM);
@@ -291,7 +292,8 @@ enum cid_err cid_account_from_record(const json_t *record, struct cid_account **
 	CID_ENSURE(json_is_object(record) && copy_member(record, "id", a->id, sizeof(a->id)) &&
 		       cid_uuid_syntax_ok(a->id) &&
 		       copy_member(record, "username", a->username, sizeof(a->username)) &&
-		       a->username[0] != '\0' && (claims == NULL || json_is_object(claims)),
+		       a->username[0] != '\0' && (claims == NULL || json_is_object(claims)) &&
+		       (verified == NULL || json_is_object(verified)),
 		   CID_ERR_STORE);
 	CID_TRY(record_generation(record, &a->generation));
 	CID_TRY(record_time(record, "created_at", &a->created_at));
@@ -300,7 +302,8 @@ enum cid_err cid_account_from_record(const json_t *record, struct cid_account **
 	a->has_totp = cid_account_has_totp(record);
 	a->has_password = !json_is_true(json_object_get(record, "no_password"));
 	a->claims = claims == NULL ? json_object() : json_deep_copy(claims);
-	CID_ENSURE(a->claims != NULL, CID_ERR_NOMEM);
+	a->verified = verified == NULL ? json_object() : json_deep_copy(verified);
+	CID_ENSURE(a->claims != NULL && a->verified != NULL, CID_ERR_NOMEM);
 	*out = a;
 	a = NULL;
 out:
@@ -313,6 +316,7 @@ void cid_account_free(struct cid_account *a)
 	if (a == NULL || atomic_fetch_sub(&a->refs, 1) > 1)
 		return;
 	json_decref(a->claims);
+	json_decref(a->verified);
 	free(a);
 }
 

@@ -7,7 +7,8 @@
  *   {"id", "username", "password" (argon2id PHC string), "disabled": bool,
  *    "generation": N (absent: 0), "claims": {...}, "created_at", "updated_at",
  *    "totp": {"secret", "enrolled_at", "last_step"} (only once enrolled),
- *    "no_password": true (only while created through an upstream, no password known)}
+ *    "no_password": true (only while created through an upstream, no password known),
+ *    "verified": {claim: provenance} (what upstreams vouched for, account_verified.c)}
  * CID_DB_USERNAMES maps username -> {"id"} and is kept in the same write
  * transaction, so the two never disagree. Usernames are 1..CID_MAX_USERNAME
  * bytes of [A-Za-z0-9._@-], compared exactly (the CLI lower-cases nothing).
@@ -127,13 +128,40 @@ struct cid_account {
 	int64_t generation;		     /* the record's; 0 when it has none (see below) */
 	int64_t created_at;		     /* 0 when the record has none */
 	int64_t updated_at;		     /* 0 when the record has none */
-	json_t *claims;	 /* the attributes: an object, empty when the record has none;
-			    owned by the account. Read a claim through the claim
-			    table (cid_claim_lookup): a member that is no claim of
-			    it (none is stored by civicid) is no attribute */
-	atomic_int refs; /* references held: a citizen read from an unchanged record is
-			    shared (the store's memo, memo.h); cid_account_free drops one */
+	json_t *claims;	  /* the attributes: an object, empty when the record has none;
+			     owned by the account. Read a claim through the claim
+			     table (cid_claim_lookup): a member that is no claim of
+			     it (none is stored by civicid) is no attribute */
+	json_t *verified; /* what upstreams vouched for: {claim: {"value", "issuer",
+			     "imported_at", "trust_framework"?, "time"?, "evidence"?}},
+			     empty when none; owned. Apart from claims: a typed value is
+			     never in it (cid_account_put_verified) */
+	atomic_int refs;  /* references held: a citizen read from an unchanged record is
+			     shared (the store's memo, memo.h); cid_account_free drops one */
 };
+
+/*
+ * Replaces what the upstream issuer vouches for about citizen id with
+ * entries (borrowed): {claim: {"value", "issuer" (= issuer), "imported_at",
+ * "trust_framework"?, "time"?, "evidence"?}} as idp.h's
+ * cid_idp_verified_claims makes them (may be empty: it vouches for nothing
+ * now). Other issuers' entries stay. Never touches the typed "claims".
+ * Errors: CID_ERR_INVALID (a name not in the claim table, a value failing
+ * cid_claim_check, an entry of another issuer or without imported_at;
+ * nothing written), CID_ERR_NOTFOUND (no such citizen), CID_ERR_TOOBIG
+ * (over CID_MAX_CLAIMS entries in all), CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_account_put_verified(struct cid_store *s, const char *id,
+						     const char *issuer, const json_t *entries);
+
+/*
+ * The provenance entry of claim name of a (borrowed from a) when an
+ * upstream verified it: stored with a trust framework (OIDC4IDA
+ * verification.trust_framework, or the registration's). NULL when there is
+ * none, or the value was imported without one (its source is kept, but it is
+ * not a verified value: a policy's `verified` does not take it).
+ */
+const json_t *cid_account_verified_get(const struct cid_account *a, const char *name);
 
 /*
  * Makes the typed citizen of record (a stored citizen record, or one stripped
@@ -141,7 +169,7 @@ struct cid_account {
  * cid_account_free) is written only on success.
  * Errors: CID_ERR_STORE (the record is damaged: not an object, "id" not a
  * UUID, "username" missing, empty or over CID_MAX_USERNAME bytes,
- * "generation" not an integer >= 0, "claims" present but not an object, a
+ * "generation" not an integer >= 0, "claims" or "verified" present but not an object, a
  * time not an integer), CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_account_from_record(const json_t *record, struct cid_account **out);

@@ -21,6 +21,7 @@
 /* policy.h's levels (a layer above: named here, checked equal in test_idp) */
 #define LEVEL_PASSWORD 1
 #define LEVEL_MFA      2
+#define LEVEL_HIGH     3
 
 static void say(char *why, size_t whysz, const char *what)
 {
@@ -111,6 +112,34 @@ static bool split(const char *entry, char *key, size_t keymax, const char **valu
 	return true;
 }
 
+static bool level_ok(const char *v)
+{
+	return strcmp(v, "1") == 0 || strcmp(v, "2") == 0 || strcmp(v, "3") == 0;
+}
+
+/* Builds the amr map of spec ("UPSTREAM_AMR=LEVEL" each), checking each entry. */
+static enum cid_err build_amr_map(const struct cid_idp_spec *spec, json_t *amr_map, char *why,
+				  size_t whysz)
+{
+	char key[CID_IDP_MAX_ACR + 1];
+	const char *value;
+
+	if (spec->n_amr_map > CID_IDP_MAX_MAP) {
+		say(why, whysz, "at most 16 entries of --amr-map");
+		return CID_ERR_INVALID;
+	}
+	for (size_t i = 0; i < spec->n_amr_map; i++) {
+		if (!split(spec->amr_map[i], key, CID_IDP_MAX_ACR, &value) ||
+		    !printable(key, CID_IDP_MAX_ACR, false) || !level_ok(value)) {
+			say(why, whysz, "an --amr-map entry is not UPSTREAM_AMR=LEVEL (1 to 3)");
+			return CID_ERR_INVALID;
+		}
+		if (json_object_set_new(amr_map, key, json_integer(value[0] - '0')) != 0)
+			return CID_ERR_NOMEM;
+	}
+	return CID_OK;
+}
+
 /* Builds the acr and claim maps of spec, checking each entry. */
 static enum cid_err build_maps(const struct cid_idp_spec *spec, json_t *acr_map, json_t *claim_map,
 			       char *why, size_t whysz)
@@ -128,12 +157,12 @@ static enum cid_err build_maps(const struct cid_idp_spec *spec, json_t *acr_map,
 			say(why, whysz, "an --acr-map entry is not UPSTREAM_ACR=LEVEL");
 			return CID_ERR_INVALID;
 		}
-		/* the policy engine knows levels 1 and 2 (policy.h); a higher one
+		/* the policy engine knows levels 1 to 3 (policy.h); a higher one
 		 * would be a level no policy can ask for */
-		if (strcmp(value, "1") != 0 && strcmp(value, "2") != 0) {
+		if (!level_ok(value)) {
 			say(why, whysz,
-			    "an --acr-map level must be 1 (password) or 2 (password and "
-			    "one-time code)");
+			    "an --acr-map level must be 1 (password), 2 (password and "
+			    "one-time code) or 3 (above both: the card)");
 			return CID_ERR_INVALID;
 		}
 		if (json_object_set_new(acr_map, key, json_integer(value[0] - '0')) != 0)
@@ -161,9 +190,10 @@ enum cid_err cid_idp_check(const struct cid_idp_spec *spec, char *why, size_t wh
 {
 	enum cid_err rc = CID_OK;
 	json_t *acr_map = json_object();
+	json_t *amr_map = json_object();
 	json_t *claim_map = json_object();
 
-	CID_ENSURE(acr_map != NULL && claim_map != NULL, CID_ERR_NOMEM);
+	CID_ENSURE(acr_map != NULL && amr_map != NULL && claim_map != NULL, CID_ERR_NOMEM);
 	rc = CID_ERR_INVALID;
 	if (!name_ok(spec->name)) {
 		say(why, whysz, "the name must be 1 to 32 of a-z, 0-9, _ and -");
@@ -187,9 +217,23 @@ enum cid_err cid_idp_check(const struct cid_idp_spec *spec, char *why, size_t wh
 		say(why, whysz, "the scope must be printable ASCII and include openid");
 		goto out;
 	}
+	if (spec->trust_framework != NULL &&
+	    !printable(spec->trust_framework, CID_IDP_MAX_ACR, false)) {
+		say(why, whysz, "the trust framework must be 1 to 128 printable ASCII characters");
+		goto out;
+	}
+	if (!cid_idp_display_ok(&spec->display)) {
+		say(why, whysz,
+		    "a label must be at most 64 bytes of UTF-8 without control characters, "
+		    "and the order 1 to 999");
+		goto out;
+	}
 	rc = build_maps(spec, acr_map, claim_map, why, whysz);
+	if (rc == CID_OK)
+		rc = build_amr_map(spec, amr_map, why, whysz);
 out:
 	json_decref(acr_map);
+	json_decref(amr_map);
 	json_decref(claim_map);
 	return rc;
 }
@@ -230,25 +274,34 @@ enum cid_err cid_idp_add(struct cid_store *s, const struct cid_idp_spec *spec, i
 {
 	enum cid_err rc = CID_OK;
 	json_t *acr_map = json_object();
+	json_t *amr_map = json_object();
 	json_t *claim_map = json_object();
 	json_t *record = NULL;
 	struct add_arg a = {spec->name, spec->issuer, NULL};
 
 	CID_TRY(cid_idp_check(spec, why, whysz));
-	CID_ENSURE(acr_map != NULL && claim_map != NULL, CID_ERR_NOMEM);
+	CID_ENSURE(acr_map != NULL && amr_map != NULL && claim_map != NULL, CID_ERR_NOMEM);
 	CID_TRY(build_maps(spec, acr_map, claim_map, why, whysz));
+	CID_TRY(build_amr_map(spec, amr_map, why, whysz));
 	record =
-	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:O, s:O, s:b, s:I}", "name", spec->name, "issuer",
-		      spec->issuer, "client_id", spec->client_id, "client_secret",
-		      spec->client_secret, "scope", spec->scope, "acr_map", acr_map, "claim_map",
-		      claim_map, "allow_create", spec->allow_create, "created_at", (json_int_t)now);
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:O, s:O, s:O, s:b, s:b, s:I}", "name", spec->name,
+		      "issuer", spec->issuer, "client_id", spec->client_id, "client_secret",
+		      spec->client_secret, "scope", spec->scope, "acr_map", acr_map, "amr_map",
+		      amr_map, "claim_map", claim_map, "allow_create", spec->allow_create,
+		      "amr_pass", spec->amr_pass, "created_at", (json_int_t)now);
 	CID_ENSURE(record != NULL, CID_ERR_NOMEM);
+	if (spec->trust_framework != NULL)
+		CID_ENSURE(json_object_set_new(record, "trust_framework",
+					       json_string(spec->trust_framework)) == 0,
+			   CID_ERR_NOMEM);
+	CID_TRY(cid_idp_display_apply(&spec->display, record));
 	a.record = record;
 	rc = cid_store_update(s, add_cb, &a);
 	if (rc == CID_ERR_EXISTS)
 		say(why, whysz, "an upstream of that name or issuer is already registered");
 out:
 	json_decref(acr_map);
+	json_decref(amr_map);
 	json_decref(claim_map);
 	json_decref(record);
 	return rc;
@@ -367,7 +420,17 @@ enum cid_err cid_idp_get(struct cid_store *s, const char *name, struct cid_idp *
 		   CID_ERR_STORE);
 	idp->acr_map = json_incref(json_object_get(rec, "acr_map"));
 	idp->claim_map = json_incref(json_object_get(rec, "claim_map"));
+	/* a registration from before amr maps has none */
+	idp->amr_map = json_is_object(json_object_get(rec, "amr_map"))
+			   ? json_incref(json_object_get(rec, "amr_map"))
+			   : json_object();
+	CID_ENSURE(idp->amr_map != NULL, CID_ERR_NOMEM);
 	idp->allow_create = json_is_true(json_object_get(rec, "allow_create"));
+	idp->amr_pass = json_is_true(json_object_get(rec, "amr_pass"));
+	if (cid_json_str(rec, "trust_framework") != NULL)
+		CID_ENSURE(
+		    copy_member(rec, "trust_framework", idp->trust_framework, CID_IDP_MAX_ACR),
+		    CID_ERR_STORE);
 	*out = idp;
 	idp = NULL;
 out:
@@ -382,6 +445,7 @@ void cid_idp_free(struct cid_idp *idp)
 		return;
 	cid_wipe(idp->client_secret, sizeof(idp->client_secret));
 	json_decref(idp->acr_map);
+	json_decref(idp->amr_map);
 	json_decref(idp->claim_map);
 	free(idp);
 }
@@ -393,8 +457,67 @@ int cid_idp_acr_level(const struct cid_idp *idp, const char *acr)
 	if (acr == NULL)
 		return LEVEL_PASSWORD;
 	level = json_integer_value(json_object_get(idp->acr_map, acr));
-	/* a stored map holds 1 or 2 (cid_idp_check); anything else counts as 1 */
-	return level == LEVEL_MFA ? LEVEL_MFA : LEVEL_PASSWORD;
+	/* a stored map holds 1 to 3 (cid_idp_check); anything else counts as 1 */
+	return level == LEVEL_MFA || level == LEVEL_HIGH ? (int)level : LEVEL_PASSWORD;
+}
+
+int cid_idp_login_level(const struct cid_idp *idp, const json_t *claims)
+{
+	int level = cid_idp_acr_level(idp, cid_json_str(claims, "acr"));
+	size_t i;
+	const json_t *v;
+
+	json_array_foreach(json_object_get(claims, "amr"), i, v)
+	{
+		json_int_t l;
+
+		if (!json_is_string(v))
+			continue;
+		l = json_integer_value(json_object_get(idp->amr_map, json_string_value(v)));
+		if ((l == LEVEL_MFA || l == LEVEL_HIGH) && l > level)
+			level = (int)l;
+	}
+	return level;
+}
+
+/* RFC 8176 §2's registered values: the only upstream amr civicid passes on. */
+static bool amr_registered(const char *v)
+{
+	static const char *const names[] = {"face", "fpt", "geo", "hwk", "iris", "kba", "mca",
+					    "mfa",  "otp", "pin", "pop", "pwd",	 "rba", "retina",
+					    "sc",   "sms", "swk", "tel", "user", "vbm", "wia"};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(v, names[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+size_t cid_idp_amr(const struct cid_idp *idp, const json_t *claims, const char **out, size_t max)
+{
+	size_t n = 0;
+	size_t i;
+	const json_t *v;
+
+	if (max == 0)
+		return 0;
+	out[n++] = "fed";
+	if (!idp->amr_pass)
+		return n;
+	json_array_foreach(json_object_get(claims, "amr"), i, v)
+	{
+		const char *s = json_string_value(v);
+		bool seen = false;
+
+		if (n >= max || s == NULL || !amr_registered(s))
+			continue;
+		for (size_t j = 0; j < n; j++)
+			seen = seen || strcmp(out[j], s) == 0;
+		if (!seen)
+			out[n++] = s;
+	}
+	return n;
 }
 
 enum cid_err cid_idp_map_claims(const struct cid_idp *idp, const json_t *upstream, json_t **out)

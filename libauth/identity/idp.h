@@ -4,8 +4,9 @@
  *
  * A registration lives in CID_DB_IDPS under its name:
  *   {"name", "issuer", "client_id", "client_secret", "scope",
- *    "acr_map": {upstream acr: level}, "claim_map": {upstream claim: local claim},
- *    "allow_create": bool, "created_at"}
+ *    "acr_map": {upstream acr: level}, "amr_map": {upstream amr value: level},
+ *    "claim_map": {upstream claim: local claim}, "allow_create": bool,
+ *    "amr_pass": bool, "trust_framework"?, "created_at"}
  * The client secret is stored as given (civicid must present it to the
  * upstream's token endpoint), and no public view (cid_idp_list,
  * cid_idp_show) ever holds it.
@@ -31,11 +32,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CID_IDP_MAX_NAME   32  /* a registration's name: [a-z0-9_-], shown on the login page */
-#define CID_IDP_MAX_SUB	   255 /* an upstream "sub" (OIDC Core §2: at most 255 ASCII chars) */
-#define CID_IDP_MAX_MAP	   16  /* entries of an acr or claim map */
-#define CID_IDP_MAX_ACR	   128 /* an upstream acr value */
-#define CID_IDP_MAX_ISSUER 512 /* an upstream issuer URL */
+#define CID_IDP_MAX_NAME      32  /* a registration's name: [a-z0-9_-], shown on the login page */
+#define CID_IDP_MAX_SUB	      255 /* an upstream "sub" (OIDC Core §2: at most 255 ASCII chars) */
+#define CID_IDP_MAX_MAP	      16  /* entries of an acr or claim map */
+#define CID_IDP_MAX_ACR	      128 /* an upstream acr value */
+#define CID_IDP_MAX_ISSUER    512 /* an upstream issuer URL */
+#define CID_IDP_MAX_LABEL     64  /* a login button's label: bytes of UTF-8 */
+#define CID_IDP_ORDER_MAX     999 /* a login button's place: 1 first .. 999 */
+#define CID_IDP_ORDER_DEFAULT 100 /* the place of a registration that names none */
+
+/*
+ * How the login page offers a registration (idp_buttons.c): its button's
+ * label in each language and its place. Strings borrowed; a label NULL is
+ * left as it is (none, for add), "" removes it; order 0 is left as it is,
+ * else 1 to CID_IDP_ORDER_MAX.
+ */
+struct cid_idp_display {
+	const char *label_ja;
+	const char *label_en;
+	int order;
+};
 
 /* What `civicid idp add` registers. Strings are borrowed. */
 struct cid_idp_spec {
@@ -44,11 +60,18 @@ struct cid_idp_spec {
 	const char *client_id;	    /* civicid's client id at the upstream */
 	const char *client_secret;  /* and its secret (client_secret_post) */
 	const char *scope;	    /* space-separated, must hold "openid" */
-	const char *const *acr_map; /* "UPSTREAM_ACR=LEVEL", LEVEL 1 or 2 */
+	const char *const *acr_map; /* "UPSTREAM_ACR=LEVEL", LEVEL 1 to 3 */
 	size_t n_acr_map;
+	const char *const *amr_map; /* "UPSTREAM_AMR=LEVEL": an amr value the upstream
+				       names raises the level to LEVEL (1 to 3) */
+	size_t n_amr_map;
+	bool amr_pass;		      /* civicid's amr carries the upstream's (RFC 8176 names) */
+	const char *trust_framework;  /* may be NULL; else the upstream's plain mapped claims
+					 count as verified under it (cid_idp_verified_claims) */
 	const char *const *claim_map; /* "upstream_claim=local_claim" (account.h's table) */
 	size_t n_claim_map;
-	bool allow_create; /* a first login with no link creates a citizen */
+	bool allow_create;		/* a first login with no link creates a citizen */
+	struct cid_idp_display display; /* the login button (zero: the name, default place) */
 };
 
 /*
@@ -58,9 +81,11 @@ struct cid_idp_spec {
  * or userinfo), client id (1 to CID_MAX_CLIENT_ID printable ASCII, no
  * space), secret (1 to CID_MAX_SECRET printable ASCII), scope (printable
  * ASCII up to CID_MAX_SCOPE, "openid" among its words), each acr map entry
- * (a value of 1 to CID_IDP_MAX_ACR printable chars, "=", level 1 or 2: the
- * levels the policy engine knows, policy.h), each claim map entry (an
- * upstream claim name, "=", a claim of account.h's table). why[whysz] (may
+ * (a value of 1 to CID_IDP_MAX_ACR printable chars, "=", level 1 to 3: the
+ * levels the policy engine knows, policy.h) and amr map entry alike, each
+ * claim map entry (an upstream claim name, "=", a claim of account.h's
+ * table), the trust framework (absent, or 1 to CID_IDP_MAX_ACR printable
+ * ASCII, no space), the display (cid_idp_display_ok). why[whysz] (may
  * be NULL) says which in one English phrase.
  * Errors: CID_ERR_INVALID.
  */
@@ -73,6 +98,37 @@ CID_MUST_CHECK enum cid_err cid_idp_check(const struct cid_idp_spec *spec, char 
  */
 CID_MUST_CHECK enum cid_err cid_idp_add(struct cid_store *s, const struct cid_idp_spec *spec,
 					int64_t now, char *why, size_t whysz);
+
+/*
+ * Whether d is a display a registration may have: each label absent, "" or
+ * 1 to CID_IDP_MAX_LABEL bytes of UTF-8 with no control character; order 0
+ * to CID_IDP_ORDER_MAX.
+ */
+bool cid_idp_display_ok(const struct cid_idp_display *d);
+
+/*
+ * Applies d to a stored registration record (borrowed, changed in place):
+ * "label_ja", "label_en" set or removed, "order" set, as d says.
+ * Errors: CID_ERR_INVALID (not cid_idp_display_ok), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_idp_display_apply(const struct cid_idp_display *d, json_t *record);
+
+/*
+ * `civicid idp set`: changes the display of the registration name.
+ * Errors: CID_ERR_NOTFOUND, CID_ERR_INVALID (not cid_idp_display_ok),
+ * CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_idp_set_display(struct cid_store *s, const char *name,
+						const struct cid_idp_display *d);
+
+/*
+ * The login page's upstream buttons for a page in locale ("ja" or another:
+ * English): an array of {"name", "label"}, ascending by order (unset:
+ * CID_IDP_ORDER_DEFAULT), then by name; the label in the page's language,
+ * else the other language's, else the name. *out: new reference.
+ * Errors: CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_idp_buttons(struct cid_store *s, const char *locale, json_t **out);
 
 /* Deletes the registration name (its links stay). Errors: CID_ERR_NOTFOUND, CID_ERR_STORE. */
 CID_MUST_CHECK enum cid_err cid_idp_remove(struct cid_store *s, const char *name);
@@ -96,8 +152,11 @@ struct cid_idp {
 	char client_secret[CID_MAX_SECRET + 1]; /* wiped by cid_idp_free */
 	char scope[CID_MAX_SCOPE + 1];
 	json_t *acr_map;   /* {upstream acr: level}, owned */
+	json_t *amr_map;   /* {upstream amr value: level}, owned (empty when none) */
 	json_t *claim_map; /* {upstream claim: local claim}, owned */
 	bool allow_create;
+	bool amr_pass;
+	char trust_framework[CID_IDP_MAX_ACR + 1]; /* "" when none */
 };
 
 /*
@@ -119,6 +178,22 @@ void cid_idp_free(struct cid_idp *idp);
 int cid_idp_acr_level(const struct cid_idp *idp, const char *acr);
 
 /*
+ * The level a login at the upstream whose ID token says claims (borrowed)
+ * is worth: the highest of cid_idp_acr_level of its "acr" and the amr map's
+ * level of each value of its "amr" array; at least 1.
+ */
+int cid_idp_login_level(const struct cid_idp *idp, const json_t *claims);
+
+/*
+ * The amr of a login at the upstream (ID token claims, borrowed) into
+ * out[0..max): "fed" (RFC 8176: federated), then, when the registration
+ * passes them on (amr_pass), each distinct value of the upstream's "amr"
+ * that RFC 8176 §2 registers (others are left out). The strings are
+ * borrowed from claims (or static). Returns how many were written.
+ */
+size_t cid_idp_amr(const struct cid_idp *idp, const json_t *claims, const char **out, size_t max);
+
+/*
  * The citizen claims made from upstream claims (an ID token's payload,
  * borrowed) through the claim map: each mapped upstream claim present
  * becomes its local claim when its value passes cid_claim_check, and is
@@ -127,6 +202,23 @@ int cid_idp_acr_level(const struct cid_idp *idp, const char *acr);
  */
 CID_MUST_CHECK enum cid_err cid_idp_map_claims(const struct cid_idp *idp, const json_t *upstream,
 					       json_t **out);
+
+/*
+ * What the upstream vouches for in its ID token's claims (upstream,
+ * borrowed), as provenance entries for cid_account_put_verified (account.h):
+ * {local claim: {"value", "issuer", "imported_at" (now), "trust_framework"?,
+ * "time"?, "evidence"?}}. Each claim the claim map names is taken from the
+ * token's OIDC4IDA "verified_claims" (an object or an array of up to 8:
+ * the element's verification.trust_framework, time and an evidence summary
+ * [{"type", "check_method"?, "document_type"?, "record_type"?}], up to 4
+ * items), else from the plain claims (trust_framework the registration's,
+ * absent when it names none: imported, not verified). A verification with
+ * no trust framework, and a value failing cid_claim_check, are left out.
+ * *out: a new object (may be empty). Errors: CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_idp_verified_claims(const struct cid_idp *idp,
+						    const json_t *upstream, int64_t now,
+						    json_t **out);
 
 /*
  * The citizen an upstream identity (issuer, sub) is linked to, into

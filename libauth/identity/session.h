@@ -23,9 +23,10 @@
 #include <jansson.h>
 #include <stdint.h>
 
-/* Authentication context classes (acr): policy.h's levels 1 and 2. */
+/* Authentication context classes (acr): policy.h's levels 1, 2 and 3. */
 #define CID_ACR_PASSWORD "urn:civicid:acr:password"
 #define CID_ACR_MFA	 "urn:civicid:acr:mfa"
+#define CID_ACR_HIGH	 "urn:civicid:acr:high" /* an upstream login mapped to level 3 (idp.h) */
 
 struct cid_session {
 	char sid[CID_TOKEN_CHARS + 1];

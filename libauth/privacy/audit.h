@@ -42,7 +42,9 @@
  *                    release id: the opaque value of X-Civicid-Release, random
  *                    per answer, so a service learns nothing of other releases
  *   "grant_id"       the grant a release was made under (release entries)
- *   "level"          authentication level of the release (1 password, 2 MFA)
+ *   "level"          authentication level of the release (1 password, 2 MFA, 3 high)
+ *   "verified"       a verified value released (release.h): {"issuer",
+ *                    "trust_framework", "time"?} of the upstream that vouched
  *   "acr", "amr", "auth_time"  how and when the citizen authenticated, as
  *                    the grant released under says (release entries; each
  *                    absent when unknown): the acr URI, the RFC 8176 method

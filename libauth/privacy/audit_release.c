@@ -5,12 +5,12 @@
  * as the hook it calls.
  *
  * A release's decisions become entries before any claim is released: one per
- * group of decisions sharing (decision, purpose, reason, basis, rule), with
- * the group's attributes and consent records sorted and without repeats, so
- * the same release always makes the same entries. A decision denied because
- * its consent expired also records that expiry, as one consent.expired entry
- * per consent record ever: its once-key ("x\n" record id, audit.h) is
- * written in the same transaction as the entry.
+ * group of decisions sharing (decision, purpose, reason, basis, rule, and the
+ * source of a verified value: its "verified" member), with the group's attributes and consent
+ * records sorted and without repeats, so the same release always makes the same entries. A decision
+ * denied because its consent expired also records that expiry, as one consent.expired entry per
+ * consent record ever: its once-key ("x\n" record id, audit.h) is written in the same transaction
+ * as the entry.
  */
 #include "audit_release.h"
 
@@ -35,7 +35,31 @@ static bool same_group(const struct cid_release_decision *a, const struct cid_re
 
 	return x->permit == y->permit && x->reason == y->reason &&
 	       audit_same_str(a->purpose, b->purpose) && x->basis == y->basis &&
-	       audit_same_str(x->statute, y->statute) && audit_same_str(x->rule, y->rule);
+	       audit_same_str(x->statute, y->statute) && audit_same_str(x->rule, y->rule) &&
+	       audit_same_str(cid_json_str(a->source, "issuer"),
+			      cid_json_str(b->source, "issuer")) &&
+	       audit_same_str(cid_json_str(a->source, "trust_framework"),
+			      cid_json_str(b->source, "trust_framework"));
+}
+
+/*
+ * A verified value released (release.h's source): "verified": {"issuer",
+ * "trust_framework", "time"?}, so the log says whose word the service got.
+ */
+static enum cid_err verified_member(const json_t *source, json_t *e)
+{
+	json_t *v;
+
+	if (source == NULL)
+		return CID_OK;
+	v = json_pack("{s:s?, s:s?}", "issuer", cid_json_str(source, "issuer"), "trust_framework",
+		      cid_json_str(source, "trust_framework"));
+	if (v != NULL && cid_json_str(source, "time") != NULL &&
+	    json_object_set_new(v, "time", json_string(cid_json_str(source, "time"))) != 0) {
+		json_decref(v);
+		v = NULL;
+	}
+	return v != NULL && json_object_set_new(e, "verified", v) == 0 ? CID_OK : CID_ERR_NOMEM;
 }
 
 static enum cid_err set_str(json_t *o, const char *name, const char *v)
@@ -125,6 +149,7 @@ static enum cid_err release_entry(const struct cid_release_event *ev, const char
 		   CID_ERR_NOMEM);
 	if (json_array_size(g->records) > 0)
 		CID_ENSURE(json_object_set(e, "consent_records", g->records) == 0, CID_ERR_NOMEM);
+	CID_TRY(verified_member(g->key->source, e));
 	*out = e;
 	e = NULL;
 out:

@@ -104,6 +104,7 @@ const char *cid_reason_name(enum cid_reason r)
 	    [CID_REASON_EXPIRED] = "expired",
 	    [CID_REASON_POLICY_CHANGED] = "policy_changed",
 	    [CID_REASON_LEVEL_TOO_LOW] = "level_too_low",
+	    [CID_REASON_NOT_VERIFIED] = "not_verified",
 	};
 
 	if ((unsigned)r >= CID_REASON_COUNT || names[r] == NULL)
@@ -164,6 +165,7 @@ static void decide(const struct cid_policyset *ps, const struct purpose *pu, con
 		return;
 	}
 	out->min_level = r->level;
+	out->verified = r->verified;
 	if (level < r->level) {
 		out->reason = CID_REASON_LEVEL_TOO_LOW;
 		return;

@@ -21,6 +21,8 @@
  *     category 2                          # its Kantara purpose category (1-16), optional
  *     permit household_size               # level=1 (password) by default
  *     permit birthdate level=2            # level 2: password + TOTP
+ *     permit address level=3 verified     # level 3: an upstream login mapped to it;
+ *                                         # verified: only a value an upstream verified
  *     deny email                          # explicit deny: wins over any permit
  *
  * Attribute names are claims of account.h's table (a permit of family_name
@@ -65,6 +67,7 @@
 /* Authentication levels (acr). */
 #define CID_LEVEL_PASSWORD 1 /* acr urn:civicid:acr:password */
 #define CID_LEVEL_MFA	   2 /* acr urn:civicid:acr:mfa (password + TOTP) */
+#define CID_LEVEL_HIGH	   3 /* acr urn:civicid:acr:high (an upstream such as the card, idp.h) */
 
 enum cid_basis {
 	CID_BASIS_CONSENT, /* the citizen's opt-in per attribute */
@@ -85,6 +88,8 @@ enum cid_reason {
 	CID_REASON_EXPIRED,	    /* deny: the consent expired (ask again) */
 	CID_REASON_POLICY_CHANGED,  /* deny: consent given for a different text (ask again) */
 	CID_REASON_LEVEL_TOO_LOW,   /* deny: authenticate at a higher level (step up) */
+	CID_REASON_NOT_VERIFIED,    /* deny: the rule asks for a verified value and the citizen
+				       has none (release.h; a typed value does not count) */
 	CID_REASON_COUNT
 };
 
@@ -101,6 +106,8 @@ struct cid_decision {
 	const char *consent_id;	    /* record_id of the consent used or found, or NULL */
 	const char *policy_version; /* hex SHA-256 of the policy file, borrowed, or NULL */
 	int min_level;		    /* level the rule requires (for step-up), 0 if none */
+	bool verified;		    /* the permitting rule says `verified`: only a value an
+				       upstream verified may leave (release.h), never a typed one */
 };
 
 struct cid_policyset;
@@ -161,7 +168,7 @@ void cid_policy_eval(const struct cid_policyset *ps, const char *service, const 
  * The service's policy as JSON, for the consent screen and `civicid policy
  * show`: {"service","name":{"ja","en"},"subject","version","file",
  * "purposes":[{"id","text":{"ja","en"},"basis","statute"?,"retention_days",
- * "consent_valid_days","digest","permit":[{"attribute","level","rule"}],
+ * "consent_valid_days","digest","permit":[{"attribute","level","rule","verified"?}],
  * "deny":[...]}]}. "permit" lists what the purpose may receive, so a permit
  * that a deny of the same attribute overrides is left out; "deny" lists every
  * deny rule ({"attribute","rule"}); "consent_valid_days" is 0 for a statute

@@ -21,10 +21,13 @@ static json_t *describe_purpose(const struct cid_policyset *ps, const struct pur
 			ok = json_array_append_new(deny,
 						   json_pack("{s:s, s:s}", "attribute",
 							     r->attribute, "rule", r->where)) == 0;
-		else if (!policy_denied(ps, pu, r->attribute))
-			ok = json_array_append_new(
-				 permit, json_pack("{s:s, s:i, s:s}", "attribute", r->attribute,
-						   "level", r->level, "rule", r->where)) == 0;
+		else if (!policy_denied(ps, pu, r->attribute)) {
+			json_t *e = json_pack("{s:s, s:i, s:s}", "attribute", r->attribute, "level",
+					      r->level, "rule", r->where);
+			ok = e != NULL &&
+			     (!r->verified || json_object_set_new(e, "verified", json_true()) == 0);
+			ok = json_array_append_new(permit, e) == 0 && ok;
+		}
 	}
 	if (!ok) {
 		json_decref(permit);

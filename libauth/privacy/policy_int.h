@@ -30,6 +30,7 @@ struct rule {
 	enum rule_kind kind;
 	int level;	/* permit: CID_LEVEL_*; deny: 0 */
 	bool sensitive; /* permit ... sensitive: 要配慮個人情報 (APPI Art. 2(3)) */
+	bool verified;	/* permit: only a value an upstream verified (account.h) may leave */
 	unsigned line;
 	const char *where; /* "file:line" */
 };

@@ -456,15 +456,17 @@ static bool parse_level(struct parser *p, struct cid_str tok, int *level)
 
 	if (tok.len < 6 || memcmp(tok.ptr, "level=", 6) != 0) {
 		fail(p, p->line,
-		     "unexpected '%.*s' after the attribute (expected level=1 or level=2)",
+		     "unexpected '%.*s' after the attribute (expected level=N or verified)",
 		     (int)tok.len, tok.ptr);
 		return false;
 	}
-	if (cid_str_eq(n, "1") || cid_str_eq(n, "2")) {
+	if (cid_str_eq(n, "1") || cid_str_eq(n, "2") || cid_str_eq(n, "3")) {
 		*level = n.ptr[0] - '0';
 		return true;
 	}
-	fail(p, p->line, "level must be 1 (password) or 2 (password and TOTP), not '%.*s'",
+	fail(p, p->line,
+	     "level must be 1 (password), 2 (password and TOTP) or 3 (an upstream such as the "
+	     "card), not '%.*s'",
 	     (int)n.len, n.ptr);
 	return false;
 }
@@ -504,7 +506,7 @@ static void add_rule(struct parser *p, struct cid_str v, enum rule_kind kind)
 	struct cid_str word = next_word(&v);
 	const struct cid_claim_def *def = attribute_def(p, word);
 	int level = kind == RULE_PERMIT ? CID_LEVEL_PASSWORD : 0;
-	bool has_level = false, sensitive = false, ok = def != NULL;
+	bool has_level = false, sensitive = false, verified = false, ok = def != NULL;
 
 	while (v.len > 0) {
 		struct cid_str tok = next_word(&v);
@@ -520,6 +522,14 @@ static void add_rule(struct parser *p, struct cid_str v, enum rule_kind kind)
 			fail(p, p->line, "deny takes only an attribute: unexpected '%.*s'",
 			     (int)tok.len, tok.ptr);
 			return;
+		}
+		if (cid_str_eq(tok, "verified")) {
+			if (verified) {
+				fail(p, p->line, "verified given twice");
+				return;
+			}
+			verified = true;
+			continue;
 		}
 		if (has_level) {
 			fail(p, p->line, "level given twice");
@@ -554,6 +564,7 @@ static void add_rule(struct parser *p, struct cid_str v, enum rule_kind kind)
 			   .kind = kind,
 			   .level = level,
 			   .sensitive = sensitive,
+			   .verified = verified,
 			   .line = p->line};
 	r->where = keep(p, (struct cid_str){where, (size_t)n});
 	ps->n_rules++;
@@ -587,9 +598,10 @@ static void digest_field(struct cid_buf *b, const char *name, const char *value)
 /*
  * The digest of what a citizen is asked for a purpose: its id, both texts,
  * the basis and citation, and the attributes it may receive (sorted, with
- * levels). Each text is length-prefixed so that no two purposes encode alike.
- * Retention, consent_valid, category and comments are not in it: changing them does not
- * ask every citizen again.
+ * levels and whether a verified value is asked: a rule made `verified`
+ * asks again, while a file without it keeps its digests). Each text is length-prefixed so that no
+ * two purposes encode alike. Retention, consent_valid, category and comments are not in it:
+ * changing them does not ask every citizen again.
  */
 static enum cid_err purpose_digest(const struct cid_policyset *ps, struct purpose *pu)
 {
@@ -613,7 +625,8 @@ static enum cid_err purpose_digest(const struct cid_policyset *ps, struct purpos
 	digest_field(&b, "basis", pu->basis == CID_BASIS_STATUTE ? "statute" : "consent");
 	digest_field(&b, "statute", pu->statute == NULL ? "" : pu->statute);
 	for (size_t i = 0; i < n; i++)
-		cid_buf_printf(&b, "permit %s %d\n", permits[i].attribute, permits[i].level);
+		cid_buf_printf(&b, "permit %s %d%s\n", permits[i].attribute, permits[i].level,
+			       permits[i].verified ? " verified" : "");
 	enum cid_err rc = cid_buf_status(&b);
 	if (rc == CID_OK) {
 		cid_sha256(b.data, b.len, hash);

@@ -26,20 +26,43 @@ const char *cid_release_target_name(enum cid_release_target target)
 
 int cid_release_level(const char *acr)
 {
+	if (acr != NULL && strcmp(acr, CID_ACR_HIGH) == 0)
+		return CID_LEVEL_HIGH;
 	return acr != NULL && strcmp(acr, CID_ACR_MFA) == 0 ? CID_LEVEL_MFA : CID_LEVEL_PASSWORD;
 }
 
-/* True if the claims request names name (or its base claim) for target. */
+/* True if the object part names name or its base claim. */
+static bool names(const json_t *part, const char *name, const char *base)
+{
+	return json_is_object(part) &&
+	       (json_object_get(part, name) != NULL || json_object_get(part, base) != NULL);
+}
+
+/*
+ * True if the claims request names name (or its base claim) for target: at
+ * the top, or in the claims of its verified_claims (OIDC4IDA §6: an object
+ * or an array of them).
+ */
 static bool named(const json_t *claims_request, enum cid_release_target target, const char *name,
 		  const char *base)
 {
 	const json_t *part;
+	const json_t *vc;
+	const json_t *one;
+	size_t i;
 
 	if (claims_request == NULL)
 		return false;
 	part = json_object_get(claims_request, cid_release_target_name(target));
-	return json_is_object(part) &&
-	       (json_object_get(part, name) != NULL || json_object_get(part, base) != NULL);
+	vc = json_object_get(part, "verified_claims");
+	if (names(part, name, base) || names(json_object_get(vc, "claims"), name, base))
+		return true;
+	json_array_foreach(vc, i, one)
+	{
+		if (names(json_object_get(one, "claims"), name, base))
+			return true;
+	}
+	return false;
 }
 
 /* True if the service asks for the claim name (definition def) for target. */
@@ -106,45 +129,122 @@ out:
 	return rc;
 }
 
+/*
+ * Decides the claim name (a value of the citizen's, typed or imported) into
+ * *d when the service asks for it; false when it does not. A rule asking for
+ * a verified value takes only one an upstream verified (the one rule of
+ * `verified`): with none, the decision is a deny, not_verified.
+ */
+static bool decide(const struct cid_release_request *rq, const struct cid_policy *pol,
+		   const struct facts *facts, const char *name, const json_t *value,
+		   enum cid_release_target target, struct cid_release_decision *d)
+{
+	const struct cid_claim_def *def = cid_claim_lookup(name);
+	size_t purpose;
+
+	if (def == NULL || value == NULL || json_is_null(value) || !asked(rq, def, name, target))
+		return false;
+	d->attribute = name;
+	cid_policy_eval_service(pol, name, facts->lists, rq->level, rq->now, &d->decision,
+				&purpose);
+	if (purpose != SIZE_MAX) {
+		struct cid_purpose_info pu;
+
+		cid_policy_purpose(pol, purpose, &pu);
+		d->purpose = pu.id;
+		d->purpose_digest = pu.digest;
+	}
+	if (d->decision.permit && d->decision.verified) {
+		d->source = cid_account_verified_get(rq->citizen, name);
+		if (d->source == NULL) {
+			d->decision.permit = false;
+			d->decision.reason = CID_REASON_NOT_VERIFIED;
+		}
+	}
+	return true;
+}
+
+/*
+ * Adds the verified value of d to out's "verified_claims": into the element
+ * whose verification is its source's, or a new one (OIDC4IDA §5.1).
+ */
+static enum cid_err add_verified(json_t *out, const struct cid_release_decision *d)
+{
+	enum cid_err rc = CID_OK;
+	json_t *vc = json_object_get(out, "verified_claims");
+	json_t *verification =
+	    json_pack("{s:O}", "trust_framework", json_object_get(d->source, "trust_framework"));
+	json_t *element = NULL;
+	json_t *one;
+	size_t i;
+
+	CID_ENSURE(verification != NULL, CID_ERR_NOMEM);
+	if (json_object_get(d->source, "time") != NULL)
+		CID_ENSURE(
+		    json_object_set(verification, "time", json_object_get(d->source, "time")) == 0,
+		    CID_ERR_NOMEM);
+	if (json_object_get(d->source, "evidence") != NULL)
+		CID_ENSURE(json_object_set(verification, "evidence",
+					   json_object_get(d->source, "evidence")) == 0,
+			   CID_ERR_NOMEM);
+	if (vc == NULL) {
+		vc = json_array();
+		CID_ENSURE(vc != NULL && json_object_set_new(out, "verified_claims", vc) == 0,
+			   CID_ERR_NOMEM);
+	}
+	json_array_foreach(vc, i, one)
+	{
+		if (json_equal(json_object_get(one, "verification"), verification))
+			element = one;
+	}
+	if (element == NULL) {
+		element = json_pack("{s:O, s:{}}", "verification", verification, "claims");
+		CID_ENSURE(element != NULL && json_array_append_new(vc, element) == 0,
+			   CID_ERR_NOMEM);
+	}
+	CID_ENSURE(json_object_set(json_object_get(element, "claims"), d->attribute,
+				   json_object_get(d->source, "value")) == 0,
+		   CID_ERR_NOMEM);
+out:
+	json_decref(verification);
+	return rc;
+}
+
 enum cid_err cid_release_claims(const struct cid_release_request *rq,
 				enum cid_release_target target, json_t *out)
 {
 	enum cid_err rc = CID_OK;
 	const json_t *claims = rq->citizen != NULL ? rq->citizen->claims : NULL;
+	const json_t *imported = rq->citizen != NULL ? rq->citizen->verified : NULL;
 	const struct cid_policy *pol = cid_policyset_find(rq->policies, rq->service);
 	struct cid_release_decision *decisions = NULL;
 	struct facts facts = {0};
 	size_t n = 0;
+	size_t total = json_object_size(claims) + json_object_size(imported);
 	const char *name;
 	json_t *value;
+	json_t *vc;
 
 	if (rq->range != NULL)
 		*rq->range = (struct cid_audit_range){0};
-	if (!json_is_object(claims) || json_object_size(claims) == 0)
+	if (total == 0)
 		return CID_OK;
-	decisions = calloc(json_object_size(claims), sizeof(*decisions));
+	decisions = calloc(total, sizeof(*decisions));
 	CID_ENSURE(decisions != NULL, CID_ERR_NOMEM);
 	CID_TRY(facts_load(rq, pol, &facts));
 	/* jansson's foreach wants a non-const object; nothing here modifies it */
 	json_object_foreach((json_t *)(uintptr_t)claims, name, value)
 	{
-		const struct cid_claim_def *def = cid_claim_lookup(name);
-		struct cid_release_decision *d = &decisions[n];
-		size_t purpose;
-
-		if (def == NULL || json_is_null(value) || !asked(rq, def, name, target))
-			continue;
-		d->attribute = name;
-		cid_policy_eval_service(pol, name, facts.lists, rq->level, rq->now, &d->decision,
-					&purpose);
-		if (purpose != SIZE_MAX) {
-			struct cid_purpose_info pu;
-
-			cid_policy_purpose(pol, purpose, &pu);
-			d->purpose = pu.id;
-			d->purpose_digest = pu.digest;
-		}
-		n++;
+		if (decide(rq, pol, &facts, name, value, target, &decisions[n]))
+			n++;
+	}
+	/* an imported value the citizen has not typed is the citizen's value too */
+	json_object_foreach((json_t *)(uintptr_t)imported, name, value)
+	{
+		if (json_object_get(claims, name) == NULL &&
+		    decide(rq, pol, &facts, name, json_object_get(value, "value"), target,
+			   &decisions[n]))
+			n++;
 	}
 	if (rq->audit != NULL && n > 0) {
 		struct cid_release_event ev = {
@@ -175,12 +275,24 @@ enum cid_err cid_release_claims(const struct cid_release_request *rq,
 			*rq->range = range;
 	}
 	for (size_t i = 0; i < n; i++) {
+		const char *a = decisions[i].attribute;
+		const json_t *v = json_object_get(claims, a);
+
 		if (!decisions[i].decision.permit)
 			continue;
-		CID_ENSURE(json_object_set(out, decisions[i].attribute,
-					   json_object_get(claims, decisions[i].attribute)) == 0,
-			   CID_ERR_NOMEM);
+		if (decisions[i].source != NULL) {
+			CID_TRY(add_verified(out, &decisions[i]));
+			continue;
+		}
+		if (v == NULL)
+			v = json_object_get(json_object_get(imported, a), "value");
+		CID_ENSURE(json_object_set(out, a, (json_t *)(uintptr_t)v) == 0, CID_ERR_NOMEM);
 	}
+	/* one verification: an object, as OIDC4IDA's examples show it */
+	vc = json_object_get(out, "verified_claims");
+	if (json_array_size(vc) == 1)
+		CID_ENSURE(json_object_set(out, "verified_claims", json_array_get(vc, 0)) == 0,
+			   CID_ERR_NOMEM);
 out:
 	facts_free(&facts);
 	free(decisions);
@@ -201,24 +313,36 @@ static bool askable(const struct cid_decision *d, bool prompt_consent)
 	}
 }
 
-/* Marks in wanted[] (indexed like the claim table) the base claims the citizen has and is asked. */
+/* Marks in wanted[] the base claim of name (a value the citizen has) if it is asked. */
+static void want(const struct cid_release_request *rq, const struct cid_claim_def *table,
+		 size_t n_table, const char *name, const json_t *value, bool *wanted)
+{
+	const struct cid_claim_def *def = cid_claim_lookup(name);
+
+	if (def == NULL || value == NULL || json_is_null(value) || def < table ||
+	    def >= table + n_table)
+		return;
+	if (asked(rq, def, name, CID_RELEASE_ID_TOKEN) ||
+	    asked(rq, def, name, CID_RELEASE_USERINFO))
+		wanted[def - table] = true;
+}
+
+/*
+ * Marks in wanted[] (indexed like the claim table) the base claims the
+ * citizen has, typed or imported from an upstream, and is asked.
+ */
 static void wanted_claims(const struct cid_release_request *rq, const struct cid_claim_def *table,
 			  size_t n_table, bool *wanted)
 {
 	const json_t *claims = rq->citizen != NULL ? rq->citizen->claims : NULL;
+	const json_t *imported = rq->citizen != NULL ? rq->citizen->verified : NULL;
 	const char *name;
 	json_t *value;
 
 	json_object_foreach((json_t *)(uintptr_t)claims, name, value)
-	{
-		const struct cid_claim_def *def = cid_claim_lookup(name);
-
-		if (def == NULL || json_is_null(value) || def < table || def >= table + n_table)
-			continue;
-		if (asked(rq, def, name, CID_RELEASE_ID_TOKEN) ||
-		    asked(rq, def, name, CID_RELEASE_USERINFO))
-			wanted[def - table] = true;
-	}
+	    want(rq, table, n_table, name, value, wanted);
+	json_object_foreach((json_t *)(uintptr_t)imported, name, value)
+	    want(rq, table, n_table, name, json_object_get(value, "value"), wanted);
 }
 
 /* Appends name to list (may be NULL) unless it is there. */

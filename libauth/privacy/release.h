@@ -49,6 +49,9 @@ struct cid_release_decision {
 	struct cid_decision decision; /* permit, reason, rule, basis, consent record, version */
 	const char *purpose_digest;   /* that purpose's digest (policy.h): what it asks, notice
 					 texts included; NULL with purpose */
+	const json_t *source;	      /* a permitted verified value: its provenance entry
+					 (account.h's cid_account_verified_get), borrowed from
+					 the citizen; else NULL */
 };
 
 /*
@@ -92,7 +95,7 @@ struct cid_release_request {
 	const struct cid_account *citizen; /* of cid_account_get: whose claims may leave */
 	const char *scope;		   /* the granted scope ("" or NULL: none) */
 	const json_t *claims_request;	   /* the parsed `claims` parameter, or NULL */
-	int level;			   /* CID_LEVEL_PASSWORD or CID_LEVEL_MFA */
+	int level;			   /* CID_LEVEL_PASSWORD, _MFA or _HIGH */
 	const char *acr;		   /* passed on to the hook (may be NULL) */
 	const char *const *amr;		   /* passed on to the hook, n_amr of them */
 	size_t n_amr;
@@ -106,7 +109,8 @@ struct cid_release_request {
 					  (count 0 when nothing was decided) */
 };
 
-/* The authentication level of an acr: CID_LEVEL_MFA for urn:civicid:acr:mfa, else password. */
+/* The authentication level of an acr: CID_LEVEL_HIGH for urn:civicid:acr:high, CID_LEVEL_MFA
+ * for urn:civicid:acr:mfa, else password. */
 int cid_release_level(const char *acr);
 
 /*
@@ -114,7 +118,16 @@ int cid_release_level(const char *acr);
  * policy permits for target, after handing every decision to rq->audit. A
  * claim the citizen does not have is absent, never null; a stored member that
  * is not a claim of account.h's table is never released; a claim not
- * permitted is simply absent.
+ * permitted is simply absent. A claim is the citizen's typed value, or,
+ * without one, the value an upstream imported (account.h's "verified").
+ * When the permitting rule says `verified` (policy.h), only a verified value
+ * (cid_account_verified_get) may leave, never a typed one: it goes out as
+ * OIDC for Identity Assurance 1.0 "verified_claims", one element per
+ * verification {"verification": {"trust_framework", "time"?, "evidence"?},
+ * "claims": {...}} (an object when there is one, else an array), and its
+ * decision carries the source; with no verified value the decision is a
+ * deny, not_verified. Asked means as for any claim: its scope, or the claims
+ * parameter naming it for target, at the top or in verified_claims.claims.
  * Errors: CID_ERR_NOMEM, CID_ERR_STORE (reading consent records), the audit
  * hook's error (then out is untouched).
  */

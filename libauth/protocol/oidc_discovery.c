@@ -131,10 +131,10 @@ enum cid_err cid_oidc_discovery_build(const char *iss, char **doc, size_t *len)
 	    "client_secret_basic", "client_secret_post", "none", "ui_locales_supported", "ja", "en",
 	    "claims_parameter_supported", 1, "request_parameter_supported", 0,
 	    "request_uri_parameter_supported", 0, "acr_values_supported",
-	    "urn:civicid:acr:password", "urn:civicid:acr:mfa", "prompt_values_supported", "none",
-	    "login", "consent", "select_account", "claim_types_supported", "normal",
-	    "access_token_signing_alg_values_supported", "ES256", "RS256",
-	    "authorization_response_iss_parameter_supported", 1);
+	    "urn:civicid:acr:password", "urn:civicid:acr:mfa", "urn:civicid:acr:high",
+	    "prompt_values_supported", "none", "login", "consent", "select_account",
+	    "claim_types_supported", "normal", "access_token_signing_alg_values_supported", "ES256",
+	    "RS256", "authorization_response_iss_parameter_supported", 1);
 	CID_ENSURE(rest != NULL && json_object_update(d, rest) == 0, CID_ERR_NOMEM);
 	CID_TRY(logout_metadata(d));
 	/* claims_supported from the one claim table, so it cannot drift */

@@ -32,6 +32,8 @@ static int acr_level(const char *v, size_t n)
 		return CID_LEVEL_PASSWORD;
 	if (n == sizeof(CID_ACR_MFA) - 1 && memcmp(v, CID_ACR_MFA, n) == 0)
 		return CID_LEVEL_MFA;
+	if (n == sizeof(CID_ACR_HIGH) - 1 && memcmp(v, CID_ACR_HIGH, n) == 0)
+		return CID_LEVEL_HIGH;
 	return 0;
 }
 
@@ -179,8 +181,10 @@ enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, js
 	 *# failed authentication attempt
 	 * (and acr_values alike, as RFC 9470 §3 answers it): a level the citizen
 	 * cannot reach, having no second factor enrolled, is refused, never
-	 * answered with a code of a lower acr */
-	if (oidc_acr_required(auth, &need) != CID_OK || (need > rq.level && !citizen->has_totp)) {
+	 * answered with a code of a lower acr; level 3 is reached only by logging in
+	 * through an upstream mapped to it (idp.h), never by a step-up here */
+	if (oidc_acr_required(auth, &need) != CID_OK || (need > rq.level && !citizen->has_totp) ||
+	    (need >= CID_LEVEL_HIGH && rq.level < CID_LEVEL_HIGH)) {
 		rc =
 		    oidc_redirect_error(ctx, reply, uri, state, "unmet_authentication_requirements",
 					"the requested authentication level cannot be reached");

@@ -32,21 +32,10 @@ enum cid_err oidc_show_login(struct cid_ctx *ctx, const struct cid_request *req,
 	/* the name typed stays in the field: only the password is typed again */
 	const char *username = m != NULL && m->username != NULL ? m->username : hint;
 	json_t *data = NULL;
-	json_t *idps = NULL;
-	json_t *upstreams = json_array();
-	size_t i;
-	const json_t *row;
+	json_t *upstreams = NULL;
 
-	CID_ENSURE(upstreams != NULL, CID_ERR_NOMEM);
-	/* "Log in with NAME" for each upstream identity provider (idp.h) */
-	CID_TRY(cid_idp_list(cid_ctx_store(ctx), &idps));
-	json_array_foreach(idps, i, row)
-	{
-		CID_ENSURE(
-		    json_array_append_new(
-			upstreams, json_pack("{s:O}", "name", json_object_get(row, "name"))) == 0,
-		    CID_ERR_NOMEM);
-	}
+	/* "Log in with LABEL" for each upstream identity provider, in its order (idp.h) */
+	CID_TRY(cid_idp_buttons(cid_ctx_store(ctx), oidc_auth_locale(auth), &upstreams));
 	if (req_id == NULL) {
 		CID_TRY(oidc_park(ctx, req, auth, OIDC_STAGE_LOGIN, reply, id, token));
 		req_id = id;
@@ -63,7 +52,6 @@ enum cid_err oidc_show_login(struct cid_ctx *ctx, const struct cid_request *req,
 	rc = cid_reply_page(reply, 200, CID_PAGE_LOGIN, data, oidc_auth_locale(auth));
 	data = NULL;
 out:
-	json_decref(idps);
 	json_decref(upstreams);
 	json_decref(data);
 	return rc;

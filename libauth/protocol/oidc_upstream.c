@@ -10,14 +10,19 @@
  * S256, the exact redirect URI ISSUER/upstream/callback). The callback finds
  * the request by that state, bound to the browser by its CSRF cookie, and
  * claims it before anything else, so a replayed callback finds nothing.
- * It checks the RFC 9207 iss, exchanges the code (client_secret_post),
+ * It checks the RFC 9207 iss, exchanges the code (client_secret_post, or
+ * client_secret_basic where the discovery offers only that),
  * verifies the ID token (jose.h: the upstream's JWKS, ES256 or RS256 by kid,
  * never none nor HS*; then iss, aud, azp, exp, nonce here), and resolves the
  * citizen by the link rules of idp.h: a linked identity logs in; an unlinked
  * one creates a citizen where the registration allows it, else the citizen
  * proves an existing account with its password (/upstream/link, in the same
- * flow). Never by e-mail. The login ends as the password login does
- * (oidc_login_finish), at the level the acr map gives the upstream's acr.
+ * flow). Never by e-mail. What the upstream vouches for (its verified_claims
+ * and mapped claims) is kept with its source on the citizen's record
+ * (cid_account_put_verified), apart from typed claims. The login ends as the
+ * password login does (oidc_login_finish), at the level the acr and amr maps
+ * give (cid_idp_login_level; level 3 is urn:civicid:acr:high), with amr
+ * "fed" and, where the registration says so, the upstream's own.
  *
  * Why not liboauth2's oauth2_openidc_handle: see README "Federation". In
  * short, Debian's liboauth2 1.4.5.4 checks neither iss, aud nor nonce of
@@ -36,6 +41,7 @@
 #include "oidc_int.h"
 #include "session.h"
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +79,31 @@ static enum cid_err fetch_json(struct cid_ctx *ctx, const char *url, int64_t now
 }
 
 /*
+ * How civicid authenticates at the upstream's token endpoint, from its
+ * discovery document: client_secret_post where it lists it (what civicid
+ * registers by default), else client_secret_basic where it lists it or
+ * lists nothing (OIDC Discovery §3: "If omitted, the default is
+ * client_secret_basic"); NULL when it takes neither.
+ */
+static const char *token_auth_method(const json_t *d)
+{
+	const json_t *list = json_object_get(d, "token_endpoint_auth_methods_supported");
+	bool basic = list == NULL;
+	size_t i;
+	const json_t *v;
+
+	json_array_foreach(list, i, v)
+	{
+		const char *m = json_string_value(v);
+
+		if (m != NULL && strcmp(m, "client_secret_post") == 0)
+			return "client_secret_post";
+		basic = basic || (m != NULL && strcmp(m, "client_secret_basic") == 0);
+	}
+	return basic ? "client_secret_basic" : NULL;
+}
+
+/*
  * The upstream's discovery document (OIDC Discovery §4), whose issuer must
  * be the registered one exactly (§4.3), with the endpoints the flow needs.
  */
@@ -95,6 +126,13 @@ static enum cid_err discover(struct cid_ctx *ctx, const struct cid_idp *idp, int
 		snprintf(why, whysz,
 			 "its discovery document names another issuer or lacks "
 			 "an endpoint");
+		rc = CID_ERR_IO;
+		goto out;
+	}
+	if (token_auth_method(d) == NULL) {
+		snprintf(why, whysz,
+			 "its token endpoint takes neither client_secret_post nor "
+			 "client_secret_basic");
 		rc = CID_ERR_IO;
 		goto out;
 	}
@@ -164,9 +202,9 @@ enum cid_err cid_oidc_upstream_start(struct cid_ctx *ctx, const struct cid_reque
 	CID_TRY(cid_random_token(nonce));
 	CID_TRY(cid_random_token(verifier));
 	CID_TRY(pkce_challenge(verifier, challenge));
-	up = json_pack("{s:s, s:s, s:s, s:s, s:s}", "idp", idp->name, "nonce", nonce, "verifier",
-		       verifier, "token_endpoint", cid_json_str(d, "token_endpoint"), "jwks_uri",
-		       cid_json_str(d, "jwks_uri"));
+	up = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "idp", idp->name, "nonce", nonce,
+		       "verifier", verifier, "token_endpoint", cid_json_str(d, "token_endpoint"),
+		       "jwks_uri", cid_json_str(d, "jwks_uri"), "token_auth", token_auth_method(d));
 	CID_ENSURE(up != NULL && json_object_set(step.auth, "upstream", up) == 0, CID_ERR_NOMEM);
 	/* the new id of the parked request is the state: random, single-use */
 	CID_TRY(oidc_park(ctx, req, step.auth, OIDC_STAGE_UPSTREAM, reply, state, csrf));
@@ -201,6 +239,33 @@ static void form_pair(struct cid_buf *b, const char *name, const char *value, bo
 	cid_buf_append_urlenc(b, value, strlen(value));
 }
 
+/*
+ * The Authorization value of client_secret_basic (RFC 6749 §2.3.1: the
+ * client id and secret form-urlencoded, then joined by ':' and base64) into
+ * out[outsz]. Errors: CID_ERR_TOOBIG, CID_ERR_NOMEM.
+ */
+static enum cid_err basic_auth(const struct cid_idp *idp, char *out, size_t outsz)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_buf b;
+	const char prefix[] = "Basic ";
+
+	cid_buf_init(&b, CID_HTTP_MAX_AUTHORIZATION);
+	cid_buf_append_urlenc(&b, idp->client_id, strlen(idp->client_id));
+	cid_buf_puts(&b, ":");
+	cid_buf_append_urlenc(&b, idp->client_secret, strlen(idp->client_secret));
+	CID_TRY(cid_buf_status(&b));
+	CID_ENSURE(sizeof(prefix) - 1 + 4 * ((b.len + 2) / 3) < outsz, CID_ERR_TOOBIG);
+	memcpy(out, prefix, sizeof(prefix) - 1);
+	EVP_EncodeBlock((unsigned char *)out + sizeof(prefix) - 1, (const unsigned char *)b.data,
+			(int)b.len);
+out:
+	if (b.data != NULL)
+		cid_wipe(b.data, b.len);
+	cid_buf_free(&b);
+	return rc;
+}
+
 /* Exchanges code at the upstream's token endpoint; *id_token: the ID token (caller frees). */
 static enum cid_err exchange(const struct cid_config *cfg, const struct cid_idp *idp,
 			     const json_t *up, const char *code, char **id_token, char *why,
@@ -214,6 +279,9 @@ static enum cid_err exchange(const struct cid_config *cfg, const struct cid_idp 
 	char *body = NULL;
 	size_t len = 0;
 	const char *it;
+	char authorization[CID_HTTP_MAX_AUTHORIZATION + 1] = "";
+	bool basic = cid_json_str(up, "token_auth") != NULL &&
+		     strcmp(cid_json_str(up, "token_auth"), "client_secret_basic") == 0;
 
 	snprintf(redirect, sizeof(redirect), "%s/upstream/callback", cfg->issuer);
 	cid_buf_init(&b, 8192);
@@ -221,14 +289,20 @@ static enum cid_err exchange(const struct cid_config *cfg, const struct cid_idp 
 	form_pair(&b, "code", code, false);
 	form_pair(&b, "redirect_uri", redirect, false);
 	form_pair(&b, "code_verifier", cid_json_str(up, "verifier"), false);
-	/* client_secret_post (RFC 6749 §2.3.1): http_fetch sends no Authorization header */
-	form_pair(&b, "client_id", idp->client_id, false);
-	form_pair(&b, "client_secret", idp->client_secret, false);
+	/* RFC 6749 §2.3.1: the secret in the body (client_secret_post) or in an
+	 * Authorization header (client_secret_basic), as the discovery said */
+	if (basic) {
+		CID_TRY(basic_auth(idp, authorization, sizeof(authorization)));
+	} else {
+		form_pair(&b, "client_id", idp->client_id, false);
+		form_pair(&b, "client_secret", idp->client_secret, false);
+	}
 	CID_TRY(cid_buf_status(&b));
 	body = cid_buf_take(&b, &len);
 	CID_ENSURE(body != NULL, CID_ERR_NOMEM);
-	rc = cid_http_post(cid_json_str(up, "token_endpoint"), &upstream_limits,
-			   "application/x-www-form-urlencoded", body, len, &ans, why, whysz);
+	rc = cid_http_post_auth(cid_json_str(up, "token_endpoint"), &upstream_limits,
+				"application/x-www-form-urlencoded", basic ? authorization : NULL,
+				body, len, &ans, why, whysz);
 	if (rc != CID_OK) {
 		rc = rc == CID_ERR_NOMEM ? rc : CID_ERR_IO;
 		goto out;
@@ -244,6 +318,7 @@ static enum cid_err exchange(const struct cid_config *cfg, const struct cid_idp 
 	*id_token = strdup(it);
 	CID_ENSURE(*id_token != NULL, CID_ERR_NOMEM);
 out:
+	cid_wipe(authorization, sizeof(authorization));
 	if (body != NULL)
 		cid_wipe(body, len);
 	free(body);
@@ -378,13 +453,13 @@ out:
 	return rc;
 }
 
-/* The acr of a level (the session's), and the methods of an upstream login. */
+/* The acr of a level (the session's). */
 static const char *level_acr(int level)
 {
+	if (level >= CID_LEVEL_HIGH)
+		return CID_ACR_HIGH;
 	return level >= CID_LEVEL_MFA ? CID_ACR_MFA : CID_ACR_PASSWORD;
 }
-
-static const char *const upstream_amr[] = {"fed"};
 
 /*
  * A citizen created for an upstream identity (idp allows it): a name of the
@@ -446,6 +521,10 @@ enum cid_err cid_oidc_upstream_callback(struct cid_ctx *ctx, const struct cid_re
 	char account[CID_ID_CHARS + 1];
 	char id[CID_TOKEN_CHARS + 1];
 	char csrf[CID_TOKEN_CHARS + 1];
+	const char *amr[CID_MAX_AMR];
+	size_t n_amr;
+	json_t *amr_kept = NULL;
+	json_t *verified = NULL;
 	int level;
 
 	CID_TRY(oidc_upstream_return(ctx, req, state, reply, &step));
@@ -477,27 +556,38 @@ enum cid_err cid_oidc_upstream_callback(struct cid_ctx *ctx, const struct cid_re
 	}
 	CID_TRY(rc);
 	json_object_del(step.auth, "upstream");
-	level = cid_idp_acr_level(idp, cid_json_str(claims, "acr"));
+	level = cid_idp_login_level(idp, claims);
+	n_amr = cid_idp_amr(idp, claims, amr, CID_MAX_AMR);
+	CID_TRY(cid_idp_verified_claims(idp, claims, req->now, &verified));
 	rc =
 	    cid_idp_link_get(cid_ctx_store(ctx), idp->issuer, cid_json_str(claims, "sub"), account);
 	if (rc == CID_ERR_NOTFOUND && idp->allow_create)
 		rc = create_linked(ctx, idp, claims, req->now, account);
 	if (rc == CID_ERR_NOTFOUND) {
 		/* never matched by e-mail: the citizen names and proves the account */
-		CID_ENSURE(json_object_set_new(step.auth, "upstream_link",
-					       json_pack("{s:s, s:s, s:s, s:i}", "idp", idp->name,
-							 "issuer", idp->issuer, "sub",
-							 cid_json_str(claims, "sub"), "level",
-							 level)) == 0,
-			   CID_ERR_NOMEM);
+		amr_kept = json_array();
+		for (size_t i = 0; amr_kept != NULL && i < n_amr; i++)
+			CID_ENSURE(json_array_append_new(amr_kept, json_string(amr[i])) == 0,
+				   CID_ERR_NOMEM);
+		CID_ENSURE(
+		    json_object_set_new(step.auth, "upstream_link",
+					json_pack("{s:s, s:s, s:s, s:i, s:O, s:O}", "idp",
+						  idp->name, "issuer", idp->issuer, "sub",
+						  cid_json_str(claims, "sub"), "level", level,
+						  "amr", amr_kept, "verified", verified)) == 0,
+		    CID_ERR_NOMEM);
 		CID_TRY(oidc_park(ctx, req, step.auth, OIDC_STAGE_LINK, reply, id, csrf));
 		rc = show_link(step.auth, idp->name, id, csrf, NULL, reply);
 		goto out;
 	}
 	CID_TRY(rc);
-	rc = oidc_login_finish(ctx, req, step.auth, step.client, account, level_acr(level),
-			       upstream_amr, 1, reply);
+	/* what the upstream vouches for now, kept with its source apart from typed claims */
+	CID_TRY(cid_account_put_verified(cid_ctx_store(ctx), account, idp->issuer, verified));
+	rc = oidc_login_finish(ctx, req, step.auth, step.client, account, level_acr(level), amr,
+			       n_amr, reply);
 out:
+	json_decref(verified);
+	json_decref(amr_kept);
 	cid_wipe(csrf, sizeof(csrf));
 	free(id_token);
 	json_decref(claims);
@@ -509,8 +599,11 @@ out:
 enum cid_err cid_oidc_upstream_link(struct cid_ctx *ctx, const struct cid_request *req,
 				    struct cid_reply *reply)
 {
-	static const char *const amr[] = {"fed", "pwd"};
 	enum cid_err rc = CID_OK;
+	const char *amr[CID_MAX_AMR] = {"pwd"};
+	size_t n_amr = 1;
+	size_t i;
+	const json_t *v;
 	struct oidc_message m = {.username = cid_params_get(&req->params, "username")};
 	struct oidc_step step = {0};
 	const json_t *link;
@@ -536,11 +629,21 @@ enum cid_err cid_oidc_upstream_link(struct cid_ctx *ctx, const struct cid_reques
 		goto out;
 	}
 	CID_TRY(rc);
-	/* the password proved, and the upstream's level if higher */
+	if (json_object_get(link, "verified") != NULL)
+		CID_TRY(cid_account_put_verified(cid_ctx_store(ctx), account,
+						 cid_json_str(link, "issuer"),
+						 json_object_get(link, "verified")));
+	/* the password proved, and the upstream's level if higher; its methods
+	 * (fed, and those passed on) after pwd */
 	level = (int)json_integer_value(json_object_get(link, "level"));
+	json_array_foreach(json_object_get(link, "amr"), i, v)
+	{
+		if (n_amr < CID_MAX_AMR && json_is_string(v))
+			amr[n_amr++] = json_string_value(v);
+	}
+	rc = oidc_login_finish(ctx, req, step.auth, step.client, account, level_acr(level), amr,
+			       n_amr, reply);
 	json_object_del(step.auth, "upstream_link");
-	rc = oidc_login_finish(ctx, req, step.auth, step.client, account, level_acr(level), amr, 2,
-			       reply);
 out:
 	oidc_step_end(&step);
 	return cid_endpoint_rc(rc);

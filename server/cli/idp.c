@@ -1,5 +1,5 @@
 /*
- * idp: `civicid idp add|list|show|remove`, the upstream identity providers
+ * idp: `civicid idp add|set|list|show|remove`, the upstream identity providers
  * citizens may log in through (libauth idp.h). The client secret is read
  * from stdin only (never an argument: ps would show it) and never printed.
  */
@@ -7,6 +7,7 @@
 
 #include "crypto.h"
 #include "idp.h"
+#include "str.h"
 
 #include <getopt.h>
 #include <stdint.h>
@@ -18,7 +19,10 @@ static const char idp_help[] =
     "usage: civicid idp VERB [options]\n"
     "\n"
     "  add NAME --issuer URL --client-id ID --client-secret-stdin --scope \"openid ...\"\n"
-    "      [--acr-map UPSTREAM_ACR=LEVEL]... [--claim-map UPSTREAM=LOCAL]... [--allow-create]\n"
+    "      [--acr-map UPSTREAM_ACR=LEVEL]... [--amr-map UPSTREAM_AMR=LEVEL]... [--amr-pass]\n"
+    "      [--claim-map UPSTREAM=LOCAL]... [--trust-framework NAME] [--allow-create]\n"
+    "      [--label-ja TEXT] [--label-en TEXT] [--order N]\n"
+    "  set NAME [--label-ja TEXT] [--label-en TEXT] [--order N]\n"
     "  list\n"
     "  show NAME\n"
     "  remove NAME\n"
@@ -29,11 +33,24 @@ static const char idp_help[] =
     "      --client-secret-stdin    read civicid's client secret there from stdin\n"
     "      --scope \"openid ...\"     the scopes asked of the upstream\n"
     "      --acr-map ACR=LEVEL      a login with that upstream acr counts as LEVEL\n"
-    "                               (1 password, 2 password and one-time code); repeat\n"
+    "                               (1 password, 2 password and one-time code, 3 above\n"
+    "                               both: the card); repeat\n"
+    "      --amr-map AMR=LEVEL      a login whose upstream amr holds AMR counts as LEVEL\n"
+    "                               (the highest of both maps wins); repeat\n"
+    "      --amr-pass               civicid's amr carries the upstream's (RFC 8176 values)\n"
+    "                               after fed\n"
     "      --claim-map UP=LOCAL     an upstream claim copied into a citizen created at\n"
-    "                               first login; repeat\n"
+    "                               first login, and kept with its source at every login;\n"
+    "                               repeat\n"
+    "      --trust-framework NAME   the upstream's plain mapped claims count as verified\n"
+    "                               under NAME (its verified_claims always do)\n"
     "      --allow-create           a first login with no linked account creates one;\n"
     "                               without it the citizen links an existing account\n"
+    "\n"
+    "Options of add and set (the login page's button):\n"
+    "      --label-ja TEXT          its label on Japanese pages (\"\" removes it; none:\n"
+    "      --label-en TEXT          the other language's, else NAME), up to 64 bytes\n"
+    "      --order N                its place, 1 first to 999 (default 100; ties by NAME)\n"
     "\n"
     "Options for every verb:\n"
     "  -s, --store DIR      LMDB store directory (default ./var/civicid)\n"
@@ -48,13 +65,15 @@ struct idp_opts {
 	struct cid_idp_spec spec;
 	bool secret_stdin;
 	const char *acr[CID_IDP_MAX_MAP];
+	const char *amr[CID_IDP_MAX_MAP];
 	const char *claim[CID_IDP_MAX_MAP];
 };
 
 static int push(const char **list, size_t *n, const char *entry)
 {
 	if (*n >= CID_IDP_MAX_MAP)
-		return cli_usage("idp", "at most 16 entries in each of --acr-map and --claim-map");
+		return cli_usage("idp", "at most 16 entries in each of --acr-map, --amr-map and "
+					"--claim-map");
 	list[(*n)++] = entry;
 	return 0;
 }
@@ -70,6 +89,12 @@ static int parse(int argc, char **argv, struct idp_opts *o)
 	    {"acr-map", required_argument, NULL, 'a'},
 	    {"claim-map", required_argument, NULL, 'm'},
 	    {"allow-create", no_argument, NULL, 'A'},
+	    {"amr-map", required_argument, NULL, 'M'},
+	    {"amr-pass", no_argument, NULL, 'P'},
+	    {"trust-framework", required_argument, NULL, 'T'},
+	    {"label-ja", required_argument, NULL, 'J'},
+	    {"label-en", required_argument, NULL, 'E'},
+	    {"order", required_argument, NULL, 'O'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct cid_idp_spec *sp = &o->spec;
@@ -85,6 +110,20 @@ static int parse(int argc, char **argv, struct idp_opts *o)
 		case 'a': rc = push(o->acr, &sp->n_acr_map, optarg); break;
 		case 'm': rc = push(o->claim, &sp->n_claim_map, optarg); break;
 		case 'A': sp->allow_create = true; break;
+		case 'M': rc = push(o->amr, &sp->n_amr_map, optarg); break;
+		case 'P': sp->amr_pass = true; break;
+		case 'T': sp->trust_framework = optarg; break;
+		case 'J': sp->display.label_ja = optarg; break;
+		case 'E': sp->display.label_en = optarg; break;
+		case 'O': {
+			uint64_t n = 0;
+
+			if (cid_parse_u64(optarg, strlen(optarg), 1, CID_IDP_ORDER_MAX, &n) !=
+			    CID_OK)
+				return cli_usage("idp", "--order must be 1 to 999");
+			sp->display.order = (int)n;
+			break;
+		}
 		default:
 			if (!cli_common_option(&o->common, opt, optarg))
 				return cli_usage("idp", "unknown option");
@@ -92,6 +131,7 @@ static int parse(int argc, char **argv, struct idp_opts *o)
 		}
 	}
 	sp->acr_map = o->acr;
+	sp->amr_map = o->amr;
 	sp->claim_map = o->claim;
 	return rc;
 }
@@ -159,8 +199,8 @@ int cid_cli_idp(int argc, char **argv)
 	if (argc < 2 || cli_wants_help(argc, argv))
 		return argc < 2 ? (fputs(idp_help, stderr), 2) : cli_help(idp_help);
 	verb = argv[1];
-	with_name =
-	    strcmp(verb, "add") == 0 || strcmp(verb, "show") == 0 || strcmp(verb, "remove") == 0;
+	with_name = strcmp(verb, "add") == 0 || strcmp(verb, "set") == 0 ||
+		    strcmp(verb, "show") == 0 || strcmp(verb, "remove") == 0;
 	if (!with_name && strcmp(verb, "list") != 0)
 		return cli_usage("idp", "unknown verb");
 	status = parse(argc - 1, argv + 1, &o);
@@ -173,6 +213,12 @@ int cid_cli_idp(int argc, char **argv)
 		return status;
 	if (strcmp(verb, "add") == 0) {
 		status = verb_add(&env, &o, argv[1 + optind]);
+	} else if (strcmp(verb, "set") == 0) {
+		rc = cid_idp_set_display(env.store, argv[1 + optind], &o.spec.display);
+		if (rc != CID_OK)
+			status = cli_fail("idp", argv[1 + optind], rc);
+		else if (!o.common.json)
+			printf("upstream %s changed\n", argv[1 + optind]);
 	} else if (strcmp(verb, "list") == 0) {
 		rc = cid_idp_list(env.store, &all);
 		status = cli_print_list("idp", rc, all, o.common.json, print_row);

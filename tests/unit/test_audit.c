@@ -1049,11 +1049,11 @@ static void test_release_hook_groups_and_logs_expiry_once(void **state)
 				       .consent_id = "rec-old",
 				       .policy_version = "abc"};
 	struct cid_release_decision d[5] = {
-	    {"family_name#ja-Kana-JP", "fees", permit_c, "dg"},
-	    {"email", "fees", permit_c, "dg"},
-	    {"address", "fees", permit_s, "dg"},
-	    {"phone_number", "fees", expired, "dg"},
-	    {"birthdate", "fees", expired, "dg"},
+	    {"family_name#ja-Kana-JP", "fees", permit_c, "dg", NULL},
+	    {"email", "fees", permit_c, "dg", NULL},
+	    {"address", "fees", permit_s, "dg", NULL},
+	    {"phone_number", "fees", expired, "dg", NULL},
+	    {"birthdate", "fees", expired, "dg", NULL},
 	};
 	struct cid_release_event ev = {
 	    .service = "childcare",

@@ -174,7 +174,7 @@ static void test_sweep_after_release(void **state)
 				       .rule = "childcare.policy:10",
 				       .basis = CID_BASIS_CONSENT,
 				       .policy_version = "v1"};
-	struct cid_release_decision d[1] = {{"email", "fees", expired, "dg1"}};
+	struct cid_release_decision d[1] = {{"email", "fees", expired, "dg1", NULL}};
 	struct cid_release_event ev = {
 	    .service = "childcare",
 	    .account_id = TARO,

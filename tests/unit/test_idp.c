@@ -43,7 +43,7 @@ static struct cid_idp_spec good(void)
 
 static void test_check_table(void **state)
 {
-	static const char *const acr_three[] = {"urn:card:high=3"};
+	static const char *const acr_four[] = {"urn:card:high=4"};
 	static const char *const acr_noeq[] = {"urn:card:high"};
 	static const char *const claim_unknown[] = {"x=favourite_colour"};
 	static const char *const claim_noname[] = {"=given_name"};
@@ -78,7 +78,7 @@ static void test_check_table(void **state)
 	    {"secret newline", NULL, NULL, NULL, "a\nb", NULL, NULL, NULL, CID_ERR_INVALID},
 	    {"scope without openid", NULL, NULL, NULL, NULL, "profile openidx", NULL, NULL,
 	     CID_ERR_INVALID},
-	    {"acr level 3", NULL, NULL, NULL, NULL, NULL, acr_three, NULL, CID_ERR_INVALID},
+	    {"acr level 4", NULL, NULL, NULL, NULL, NULL, acr_four, NULL, CID_ERR_INVALID},
 	    {"acr without =", NULL, NULL, NULL, NULL, NULL, acr_noeq, NULL, CID_ERR_INVALID},
 	    {"unknown local claim", NULL, NULL, NULL, NULL, NULL, NULL, claim_unknown,
 	     CID_ERR_INVALID},
@@ -116,6 +116,309 @@ static void test_check_table(void **state)
 		if (rows[i].want != CID_OK && why[0] == '\0')
 			fail_msg("row \"%s\": no reason given", rows[i].what);
 	}
+}
+
+/* The amr map's entries and the trust framework, checked like the acr map's. */
+static void test_check_amr_map_and_trust_framework(void **state)
+{
+	static const char *const amr_ok[] = {"hwk=3", "pin=2"};
+	static const char *const amr_bad[][1] = {{"hwk=4"}, {"hwk"}, {"=3"}, {"h w=3"}};
+	struct cid_idp_spec sp = good();
+	char why[256] = "";
+
+	(void)state;
+	sp.amr_map = amr_ok;
+	sp.n_amr_map = 2;
+	sp.trust_framework = "jp_digital_agency";
+	assert_int_equal(cid_idp_check(&sp, why, sizeof(why)), CID_OK);
+	for (size_t i = 0; i < sizeof(amr_bad) / sizeof(amr_bad[0]); i++) {
+		sp.amr_map = amr_bad[i];
+		sp.n_amr_map = 1;
+		why[0] = '\0';
+		if (cid_idp_check(&sp, why, sizeof(why)) != CID_ERR_INVALID || why[0] == '\0')
+			fail_msg("amr map row %zu (%s) accepted", i, amr_bad[i][0]);
+	}
+	sp.n_amr_map = 0;
+	sp.trust_framework = "two words";
+	assert_int_equal(cid_idp_check(&sp, why, sizeof(why)), CID_ERR_INVALID);
+	sp.trust_framework = "";
+	assert_int_equal(cid_idp_check(&sp, why, sizeof(why)), CID_ERR_INVALID);
+}
+
+/*
+ * The level of an upstream login: the highest of the acr map's level for its
+ * acr and the amr map's for each of its amr values (level 3 included); and
+ * its amr: fed, then the upstream's registered values only with amr_pass.
+ */
+static void test_login_level_and_amr(void **state)
+{
+	static const char *const acr3[] = {"urn:card:high=3", "urn:card:low=1"};
+	static const char *const amr_map[] = {"hwk=3", "otp=2"};
+
+	static const struct {
+		const char *claims;
+		int level;
+	} rows[] = {
+	    {"{}", CID_LEVEL_PASSWORD},
+	    {"{\"acr\":\"urn:card:high\"}", CID_LEVEL_HIGH},
+	    {"{\"acr\":\"urn:card:low\"}", CID_LEVEL_PASSWORD},
+	    {"{\"acr\":\"urn:card:low\",\"amr\":[\"otp\"]}", CID_LEVEL_MFA},
+	    {"{\"acr\":\"urn:card:low\",\"amr\":[\"pwd\",\"hwk\"]}", CID_LEVEL_HIGH},
+	    {"{\"amr\":[\"face\",7,null]}", CID_LEVEL_PASSWORD},
+	    {"{\"amr\":\"hwk\"}", CID_LEVEL_PASSWORD},
+	};
+	struct cid_test_store *t = *state;
+	struct cid_idp_spec sp = good();
+	struct cid_idp *idp = NULL;
+	const char *amr[CID_MAX_AMR];
+	json_t *c;
+
+	sp.acr_map = acr3;
+	sp.amr_map = amr_map;
+	sp.n_amr_map = 2;
+	assert_int_equal(cid_idp_add(t->s, &sp, NOW, NULL, 0), CID_OK);
+	assert_int_equal(cid_idp_get(t->s, "card", &idp), CID_OK);
+	assert_int_equal(cid_idp_acr_level(idp, "urn:card:high"), CID_LEVEL_HIGH);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		c = json_loads(rows[i].claims, 0, NULL);
+		assert_non_null(c);
+		if (cid_idp_login_level(idp, c) != rows[i].level)
+			fail_msg("row %zu (%s): level %d", i, rows[i].claims,
+				 cid_idp_login_level(idp, c));
+		json_decref(c);
+	}
+	c = json_loads("{\"amr\":[\"hwk\",\"pin\",\"x-card\",\"hwk\",\"fed\",\"sc\",\"otp\"]}", 0,
+		       NULL);
+	assert_non_null(c);
+	/* not passed on unless asked */
+	assert_int_equal(cid_idp_amr(idp, c, amr, CID_MAX_AMR), 1);
+	assert_string_equal(amr[0], "fed");
+	idp->amr_pass = true;
+	/* registered values, each once, as many as fit */
+	assert_int_equal(cid_idp_amr(idp, c, amr, CID_MAX_AMR), 4);
+	assert_string_equal(amr[1], "hwk");
+	assert_string_equal(amr[2], "pin");
+	assert_string_equal(amr[3], "sc");
+	json_decref(c);
+	cid_idp_free(idp);
+}
+
+/*
+ * Claim provenance: what an upstream's ID token vouches for becomes entries
+ * with their source. verified_claims (an object or an array) carries its
+ * trust framework, time and an evidence summary; a plain mapped claim has
+ * the registration's trust framework or none; an unmapped claim, a bad
+ * value and a verification without a trust framework are left out.
+ */
+static void test_verified_claims_provenance(void **state)
+{
+	static const char *const map[] = {"given_name=given_name", "address=address",
+					  "birthdate=birthdate", "fam=family_name"};
+
+	static const struct {
+		const char *trust_framework; /* the registration's, NULL: none */
+		const char *token;
+		const char *want;
+	} rows[] = {
+	    {NULL,
+	     "{\"given_name\":\"G\",\"unmapped\":\"x\",\"verified_claims\":{\"verification\":"
+	     "{\"trust_framework\":\"jp_card\",\"time\":\"2026-01-02T03:04:05Z\",\"evidence\":"
+	     "[{\"type\":\"document\",\"check_details\":[{\"check_method\":\"vpip\"}],"
+	     "\"document_details\":{\"type\":\"idcard\",\"number\":\"123\"}},{\"type\":5}]},"
+	     "\"claims\":{\"address\":{\"locality\":\"Aizu\"},\"birthdate\":\"not a date\","
+	     "\"unmapped\":\"y\"}}}",
+	     "{\"given_name\":{\"value\":\"G\",\"issuer\":\"" ISS "\",\"imported_at\":1800000000},"
+	     "\"address\":{\"value\":{\"locality\":\"Aizu\"},\"issuer\":\"" ISS "\","
+	     "\"imported_at\":1800000000,\"trust_framework\":\"jp_card\",\"time\":"
+	     "\"2026-01-02T03:04:05Z\",\"evidence\":[{\"type\":\"document\",\"check_method\":"
+	     "\"vpip\",\"document_type\":\"idcard\"}]}}"},
+	    {"jp_reg",
+	     "{\"fam\":\"F\",\"birthdate\":\"1990-01-01\",\"verified_claims\":[{\"verification\":"
+	     "{\"time\":\"x\"},\"claims\":{\"given_name\":\"NoTf\"}},{\"verification\":"
+	     "{\"trust_framework\":\"jp_card\"},\"claims\":{\"birthdate\":\"1991-02-03\"}}]}",
+	     "{\"family_name\":{\"value\":\"F\",\"issuer\":\"" ISS "\",\"imported_at\":1800000000,"
+	     "\"trust_framework\":\"jp_reg\"},\"birthdate\":{\"value\":\"1991-02-03\","
+	     "\"issuer\":\"" ISS "\",\"imported_at\":1800000000,\"trust_framework\":\"jp_card\"}}"},
+	    {NULL, "{\"verified_claims\":\"nonsense\"}", "{}"},
+	};
+	struct cid_test_store *t = *state;
+	struct cid_idp_spec sp = good();
+	struct cid_idp *idp = NULL;
+
+	sp.claim_map = map;
+	sp.n_claim_map = 4;
+	assert_int_equal(cid_idp_add(t->s, &sp, NOW, NULL, 0), CID_OK);
+	assert_int_equal(cid_idp_get(t->s, "card", &idp), CID_OK);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		json_t *token = json_loads(rows[i].token, 0, NULL);
+		json_t *want = json_loads(rows[i].want, 0, NULL);
+		json_t *got = NULL;
+		char *text;
+
+		assert_non_null(token);
+		assert_non_null(want);
+		snprintf(idp->trust_framework, sizeof(idp->trust_framework), "%s",
+			 rows[i].trust_framework ? rows[i].trust_framework : "");
+		assert_int_equal(cid_idp_verified_claims(idp, token, NOW, &got), CID_OK);
+		text = json_dumps(got, JSON_SORT_KEYS);
+		if (!json_equal(got, want))
+			fail_msg("row %zu: %s", i, text);
+		free(text);
+		json_decref(got);
+		json_decref(want);
+		json_decref(token);
+	}
+	cid_idp_free(idp);
+}
+
+/*
+ * The store side of provenance: an upstream's entries are kept apart from
+ * the typed claims, replaced whole at its next login, other upstreams'
+ * entries untouched; only an entry with a trust framework is a verified
+ * value; a bad entry writes nothing.
+ */
+static void test_account_put_verified(void **state)
+{
+	static const char *const bad[] = {
+	    "{\"shoe_size\":{\"value\":1,\"issuer\":\"" ISS "\",\"imported_at\":1}}",
+	    "{\"birthdate\":{\"value\":\"soon\",\"issuer\":\"" ISS "\",\"imported_at\":1}}",
+	    "{\"birthdate\":{\"value\":\"1990-01-01\",\"issuer\":\"https://other.example\","
+	    "\"imported_at\":1}}",
+	    "{\"birthdate\":{\"value\":\"1990-01-01\",\"issuer\":\"" ISS "\"}}",
+	};
+	struct cid_test_store *t = *state;
+	struct cid_account *a = NULL;
+	char id[CID_ID_CHARS + 1];
+	json_t *claims = json_pack("{s:s}", "given_name", "Typed");
+	json_t *e1 = json_loads("{\"given_name\":{\"value\":\"Card\",\"issuer\":\"" ISS "\","
+				"\"imported_at\":1,\"trust_framework\":\"jp_card\"},"
+				"\"birthdate\":{\"value\":\"1990-01-01\",\"issuer\":\"" ISS "\","
+				"\"imported_at\":1}}",
+				0, NULL);
+	json_t *e2 =
+	    json_loads("{\"address\":{\"value\":{\"locality\":\"X\"},\"issuer\":"
+		       "\"https://city.example\",\"imported_at\":2,\"trust_framework\":\"t\"}}",
+		       0, NULL);
+	json_t *e3 = json_object();
+
+	assert_non_null(e1);
+	assert_non_null(e2);
+	assert_int_equal(cid_account_add(t->s, &cid_test_argon2, "hanako", "correct horse battery",
+					 claims, NOW, id),
+			 CID_OK);
+	assert_int_equal(cid_account_put_verified(t->s, id, ISS, e1), CID_OK);
+	assert_int_equal(cid_account_put_verified(t->s, id, "https://city.example", e2), CID_OK);
+	assert_int_equal(cid_account_get(t->s, id, &a), CID_OK);
+	/* the typed value is untouched, the verified one beside it */
+	assert_string_equal(cid_json_str(a->claims, "given_name"), "Typed");
+	assert_string_equal(cid_json_str(cid_account_verified_get(a, "given_name"), "value"),
+			    "Card");
+	/* imported without a trust framework: its source kept, not a verified value */
+	assert_non_null(json_object_get(a->verified, "birthdate"));
+	assert_null(cid_account_verified_get(a, "birthdate"));
+	assert_non_null(cid_account_verified_get(a, "address"));
+	assert_null(cid_account_verified_get(a, "email"));
+	cid_account_free(a);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_t *b = json_loads(bad[i], 0, NULL);
+
+		assert_non_null(b);
+		if (cid_account_put_verified(t->s, id, ISS, b) != CID_ERR_INVALID)
+			fail_msg("bad entry %zu accepted", i);
+		json_decref(b);
+	}
+	/* the card now vouches for nothing: its entries go, the city's stay */
+	assert_int_equal(cid_account_put_verified(t->s, id, ISS, e3), CID_OK);
+	assert_int_equal(cid_account_get(t->s, id, &a), CID_OK);
+	assert_null(json_object_get(a->verified, "given_name"));
+	assert_null(json_object_get(a->verified, "birthdate"));
+	assert_non_null(cid_account_verified_get(a, "address"));
+	cid_account_free(a);
+	assert_int_equal(
+	    cid_account_put_verified(t->s, "00000000-0000-4000-8000-000000000099", ISS, e3),
+	    CID_ERR_NOTFOUND);
+	json_decref(claims);
+	json_decref(e1);
+	json_decref(e2);
+	json_decref(e3);
+}
+
+/* The display's checks, one row each. */
+static void test_display_ok_table(void **state)
+{
+	char long_label[CID_IDP_MAX_LABEL + 2];
+
+	static const struct {
+		const char *ja, *en;
+		int order;
+		bool ok;
+	} rows[] = {
+	    {NULL, NULL, 0, true},
+	    {"マイナンバーカード", "My Number Card", 1, true},
+	    {"", "", CID_IDP_ORDER_MAX, true},
+	    {NULL, NULL, CID_IDP_ORDER_MAX + 1, false},
+	    {NULL, NULL, -1, false},
+	    {"a\tb", NULL, 0, false},
+	    {NULL, "\xc3\x28", 0, false},
+	};
+
+	(void)state;
+	memset(long_label, 'x', sizeof(long_label) - 1);
+	long_label[sizeof(long_label) - 1] = '\0';
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct cid_idp_display d = {rows[i].ja, rows[i].en, rows[i].order};
+
+		if (cid_idp_display_ok(&d) != rows[i].ok)
+			fail_msg("row %zu", i);
+	}
+	assert_false(cid_idp_display_ok(&(struct cid_idp_display){long_label, NULL, 0}));
+	long_label[CID_IDP_MAX_LABEL] = '\0';
+	assert_true(cid_idp_display_ok(&(struct cid_idp_display){long_label, NULL, 0}));
+}
+
+/*
+ * The login page's buttons: by order (unset at the default), ties by name;
+ * the label of the page's language, else the other's, else the name; set
+ * changes, "" removes.
+ */
+static void test_buttons_order_and_labels(void **state)
+{
+	struct cid_test_store *t = *state;
+	struct cid_idp_spec a = good(), b = good(), c = good();
+	json_t *got = NULL;
+	char *text;
+
+	a.name = "zeta";
+	a.display = (struct cid_idp_display){"カード", "Card", 5};
+	b.name = "alpha";
+	b.issuer = "https://alpha.example.jp";
+	c.name = "beta";
+	c.issuer = "https://beta.example.jp";
+	c.display = (struct cid_idp_display){NULL, "Beta city", 0};
+	assert_int_equal(cid_idp_add(t->s, &a, NOW, NULL, 0), CID_OK);
+	assert_int_equal(cid_idp_add(t->s, &b, NOW, NULL, 0), CID_OK);
+	assert_int_equal(cid_idp_add(t->s, &c, NOW, NULL, 0), CID_OK);
+	assert_int_equal(cid_idp_buttons(t->s, "ja", &got), CID_OK);
+	text = json_dumps(got, JSON_COMPACT);
+	assert_string_equal(text,
+			    "[{\"name\":\"zeta\",\"label\":\"カード\"},{\"name\":\"alpha\","
+			    "\"label\":\"alpha\"},{\"name\":\"beta\",\"label\":\"Beta city\"}]");
+	free(text);
+	json_decref(got);
+	assert_int_equal(
+	    cid_idp_set_display(t->s, "zeta", &(struct cid_idp_display){NULL, "", 200}), CID_OK);
+	assert_int_equal(cid_idp_set_display(t->s, "nobody", &(struct cid_idp_display){0}),
+			 CID_ERR_NOTFOUND);
+	assert_int_equal(
+	    cid_idp_set_display(t->s, "zeta", &(struct cid_idp_display){NULL, NULL, 1000}),
+	    CID_ERR_INVALID);
+	assert_int_equal(cid_idp_buttons(t->s, "en", &got), CID_OK);
+	text = json_dumps(got, JSON_COMPACT);
+	assert_string_equal(text,
+			    "[{\"name\":\"alpha\",\"label\":\"alpha\"},{\"name\":\"beta\","
+			    "\"label\":\"Beta city\"},{\"name\":\"zeta\",\"label\":\"カード\"}]");
+	free(text);
+	json_decref(got);
 }
 
 static void test_add_get_list_remove_never_show_secret(void **state)
@@ -276,6 +579,16 @@ int main(void)
 	    cmocka_unit_test(test_check_table),
 	    cmocka_unit_test_setup_teardown(test_add_get_list_remove_never_show_secret,
 					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test(test_check_amr_map_and_trust_framework),
+	    cmocka_unit_test(test_display_ok_table),
+	    cmocka_unit_test_setup_teardown(test_buttons_order_and_labels, cid_test_store_setup,
+					    cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_verified_claims_provenance, cid_test_store_setup,
+					    cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_account_put_verified, cid_test_store_setup,
+					    cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_login_level_and_amr, cid_test_store_setup,
+					    cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_acr_map_levels, cid_test_store_setup,
 					    cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_claim_map_keeps_only_valid_mapped,

@@ -261,6 +261,8 @@ static void test_acr_required_table(void **state)
 	    /* either is accepted: the lower one is required */
 	    {"urn:civicid:acr:mfa urn:civicid:acr:password", NULL, CID_OK, CID_LEVEL_PASSWORD},
 	    {"  urn:x   urn:civicid:acr:mfa ", NULL, CID_OK, CID_LEVEL_MFA},
+	    {"urn:civicid:acr:high", NULL, CID_OK, CID_LEVEL_HIGH},
+	    {"urn:civicid:acr:high urn:civicid:acr:mfa", NULL, CID_OK, CID_LEVEL_MFA},
 	    {"urn:x 1 urn:civicid:acr:mfax", NULL, CID_ERR_INVALID, 0},
 	    {" ", NULL, CID_ERR_INVALID, 0},
 	    /* the claims parameter: only an essential acr with values asks */

@@ -928,7 +928,7 @@ static const struct error_case error_cases[] = {
      .word = "unknown attribute 'shoe_size'"},
     {LIT(H P "permit email\npermit family_name#ja-Kana-JP\n"), .line = 11,
      .word = "base attribute family_name"},
-    {LIT(H P "permit email\npermit birthdate level=3\n"), .line = 11, .word = "level must be 1"},
+    {LIT(H P "permit email\npermit birthdate level=4\n"), .line = 11, .word = "level must be 1"},
     {LIT(H P "permit email\npermit birthdate level=0\n"), .line = 11, .word = "level must be 1"},
     {LIT(H P "permit email\npermit birthdate lvl=2\n"), .line = 11, .word = "unexpected 'lvl=2'"},
     {LIT(H P "permit email\npermit birthdate level=2 level=2\n"), .line = 11,
@@ -1556,6 +1556,80 @@ static void test_demo_policies(void **state)
 }
 
 /* A policy's days for people: whole years of 365, else whole months of 30, else days. */
+/*
+ * Level 3 (an upstream login mapped to it) and `verified`: a level-3 rule
+ * denies below it (level_too_low, min_level 3: a one-time code is not
+ * enough) and permits at it; the decision says whether the permitting rule
+ * asks for a verified value; `verified` joins the purpose digest, and a
+ * deny or a doubled `verified` is an error.
+ */
+static void test_level3_and_verified(void **state)
+{
+	static const char head[] = "service s\nname.ja 名\nname.en N\npurpose p\ntext.ja 目的\n"
+				   "text.en Purpose\nbasis statute Act 1\nretention 1y\n";
+
+	static const struct {
+		const char *attribute;
+		int level;
+		bool permit;
+		enum cid_reason reason;
+		int min_level;
+		bool verified;
+	} rows[] = {
+	    {"address", CID_LEVEL_PASSWORD, false, CID_REASON_LEVEL_TOO_LOW, 3, true},
+	    {"address", CID_LEVEL_MFA, false, CID_REASON_LEVEL_TOO_LOW, 3, true},
+	    {"address", CID_LEVEL_HIGH, true, CID_REASON_PERMIT_STATUTE, 3, true},
+	    {"birthdate", CID_LEVEL_PASSWORD, true, CID_REASON_PERMIT_STATUTE, 1, true},
+	    {"email", CID_LEVEL_MFA, false, CID_REASON_LEVEL_TOO_LOW, 3, false},
+	    {"email", CID_LEVEL_HIGH, true, CID_REASON_PERMIT_STATUTE, 3, false},
+	    {"locale", CID_LEVEL_HIGH, true, CID_REASON_PERMIT_STATUTE, 1, false},
+	};
+
+	char text[512];
+	char plain[CID_HASH_HEX + 1], with[CID_HASH_HEX + 1];
+	struct cid_policyset *ps;
+
+	(void)state;
+	snprintf(text, sizeof(text), "%s%s", head,
+		 "permit address level=3 verified\npermit birthdate verified\n"
+		 "permit email level=3\npermit locale\n");
+	ps = parse_ok("s.policy", text);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct cid_decision d;
+
+		cid_policy_eval(ps, "s", "p", rows[i].attribute, NULL, 0, rows[i].level, NOW, &d);
+		if (d.permit != rows[i].permit || d.reason != rows[i].reason ||
+		    d.min_level != rows[i].min_level || d.verified != rows[i].verified)
+			fail_msg("row %zu (%s at level %d): permit %d reason %s min %d verified %d",
+				 i, rows[i].attribute, rows[i].level, d.permit,
+				 cid_reason_name(d.reason), d.min_level, d.verified);
+	}
+	digest_of(ps, "s", "p", with);
+	cid_policyset_free(ps);
+	snprintf(text, sizeof(text), "%s%s", head,
+		 "permit address level=3\npermit birthdate\npermit email level=3\npermit locale\n");
+	ps = parse_ok("s.policy", text);
+	digest_of(ps, "s", "p", plain);
+	cid_policyset_free(ps);
+	assert_string_not_equal(plain, with);
+	for (size_t i = 0; i < 2; i++) {
+		static const char *const bad[] = {"permit email verified verified\n",
+						  "permit locale\ndeny email verified\n"};
+		static const char *const why[] = {"verified given twice", "deny takes only"};
+		char *errors = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&errors, &len);
+
+		snprintf(text, sizeof(text), "%s%s", head, bad[i]);
+		assert_non_null(f);
+		assert_int_equal(cid_policyset_parse("s.policy", text, strlen(text), f, &ps),
+				 CID_ERR_CONFIG);
+		fclose(f);
+		assert_non_null(strstr(errors, why[i]));
+		free(errors);
+	}
+}
+
 static void test_duration_in_words(void **state)
 {
 	static const struct {
@@ -1603,6 +1677,7 @@ int main(void)
 	    cmocka_unit_test(test_load_reports_every_file),
 	    cmocka_unit_test(test_demo_policies),
 	    cmocka_unit_test(test_duration_in_words),
+	    cmocka_unit_test(test_level3_and_verified),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -752,12 +752,130 @@ static void test_level_of_acr(void **state)
 	assert_int_equal(cid_release_level("urn:civicid:acr:password"), CID_LEVEL_PASSWORD);
 	assert_int_equal(cid_release_level(NULL), CID_LEVEL_PASSWORD);
 	assert_int_equal(cid_release_level("urn:civicid:acr:mfa2"), CID_LEVEL_PASSWORD);
+	assert_int_equal(cid_release_level("urn:civicid:acr:high"), CID_LEVEL_HIGH);
+	assert_int_equal(cid_release_level("urn:civicid:acr:highx"), CID_LEVEL_PASSWORD);
+}
+
+/* The hook of the verified-release test: each decision as "attribute=reason[<issuer]". */
+static enum cid_err verified_hook(void *arg, const struct cid_release_event *ev,
+				  struct cid_audit_range *range)
+{
+	char *text = arg;
+
+	for (size_t i = 0; i < ev->n_decisions; i++) {
+		const struct cid_release_decision *d = &ev->decisions[i];
+		size_t len = strlen(text);
+
+		snprintf(text + len, 1024 - len, "%s=%s%s%s ", d->attribute,
+			 cid_reason_name(d->decision.reason), d->source != NULL ? "<" : "",
+			 d->source != NULL ? cid_json_str(d->source, "issuer") : "");
+	}
+	*range = (struct cid_audit_range){0};
+	return CID_OK;
+}
+
+/*
+ * `permit ATTR verified` releases only a value an upstream verified (with
+ * a trust framework), as OIDC4IDA verified_claims with its verification;
+ * a typed value, or an imported one without a trust framework, does not
+ * satisfy it (not_verified); a plain rule releases the typed value, or an
+ * imported one when there is no typed value; level 3 gates as any level;
+ * the claims parameter's verified_claims asks as scope does; the hook sees
+ * the source of each verified value.
+ */
+static void test_verified_release(void **state)
+{
+	static const char text[] = "service vsvc\nname.ja 名\nname.en N\npurpose p\n"
+				   "text.ja 目的\ntext.en Purpose\nbasis statute Act 1\n"
+				   "retention 1y\npermit address level=3 verified\n"
+				   "permit birthdate verified\npermit family_name verified\n"
+				   "permit given_name\npermit nickname\n";
+	static const char record[] =
+	    "{\"id\":\"00000000-0000-4000-8000-000000000077\",\"username\":\"v\","
+	    "\"claims\":{\"address\":{\"locality\":\"typed\"},\"birthdate\":\"1990-01-01\","
+	    "\"given_name\":\"Typed\"},"
+	    "\"verified\":{\"address\":{\"value\":{\"locality\":\"Aizu\"},\"issuer\":"
+	    "\"https://card.example.jp\",\"imported_at\":1,\"trust_framework\":\"jp_card\","
+	    "\"time\":\"2026-01-02T03:04:05Z\",\"evidence\":[{\"type\":\"document\"}]},"
+	    "\"family_name\":{\"value\":\"Plain\",\"issuer\":\"https://card.example.jp\","
+	    "\"imported_at\":1},"
+	    "\"nickname\":{\"value\":\"Imported\",\"issuer\":\"https://card.example.jp\","
+	    "\"imported_at\":1}}}";
+
+	static const struct {
+		const char *scope;
+		const char *claims; /* the claims parameter, NULL: none */
+		int level;
+		const char *out;  /* the answer, JSON */
+		const char *seen; /* what the hook saw */
+	} rows[] = {
+	    {"openid profile address", NULL, CID_LEVEL_HIGH,
+	     "{\"given_name\":\"Typed\",\"nickname\":\"Imported\",\"verified_claims\":"
+	     "{\"verification\":{\"trust_framework\":\"jp_card\",\"time\":"
+	     "\"2026-01-02T03:04:05Z\",\"evidence\":[{\"type\":\"document\"}]},"
+	     "\"claims\":{\"address\":{\"locality\":\"Aizu\"}}}}",
+	     "address=permit_statute<https://card.example.jp birthdate=not_verified "
+	     "given_name=permit_statute family_name=not_verified nickname=permit_statute "},
+	    {"openid address", NULL, CID_LEVEL_MFA, "{}", "address=level_too_low "},
+	    {"openid",
+	     "{\"userinfo\":{\"verified_claims\":{\"verification\":{\"trust_framework\":"
+	     "null},\"claims\":{\"address\":null}}}}",
+	     CID_LEVEL_HIGH,
+	     "{\"verified_claims\":{\"verification\":{\"trust_framework\":\"jp_card\","
+	     "\"time\":\"2026-01-02T03:04:05Z\",\"evidence\":[{\"type\":\"document\"}]},"
+	     "\"claims\":{\"address\":{\"locality\":\"Aizu\"}}}}",
+	     "address=permit_statute<https://card.example.jp "},
+	};
+	struct fixture *f = *state;
+	struct cid_policyset *ps = NULL;
+	struct cid_account *citizen = NULL;
+	json_t *rec = json_loads(record, 0, NULL);
+
+	assert_non_null(rec);
+	assert_int_equal(cid_account_from_record(rec, &citizen), CID_OK);
+	json_decref(rec);
+	assert_int_equal(cid_policyset_parse("vsvc.policy", text, strlen(text), NULL, &ps), CID_OK);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char seen[1024] = "";
+		json_t *claims = rows[i].claims ? json_loads(rows[i].claims, 0, NULL) : NULL;
+		json_t *want = json_loads(rows[i].out, 0, NULL);
+		json_t *out = json_object();
+		struct cid_release_request rq = {
+		    .policies = ps,
+		    .service = "vsvc",
+		    .account_id = citizen->id,
+		    .citizen = citizen,
+		    .scope = rows[i].scope,
+		    .claims_request = claims,
+		    .level = rows[i].level,
+		    .now = AT,
+		    .audit = verified_hook,
+		    .audit_arg = seen,
+		};
+		char *got;
+
+		assert_int_equal(cid_store_read_begin(f->store, &rq.txn), CID_OK);
+		assert_int_equal(cid_release_claims(&rq, CID_RELEASE_USERINFO, out), CID_OK);
+		cid_store_read_end(rq.txn);
+		got = json_dumps(out, JSON_SORT_KEYS);
+		if (!json_equal(out, want))
+			fail_msg("row %zu: released %s", i, got);
+		if (strcmp(seen, rows[i].seen) != 0)
+			fail_msg("row %zu: the hook saw \"%s\"", i, seen);
+		free(got);
+		json_decref(out);
+		json_decref(want);
+		json_decref(claims);
+	}
+	cid_account_free(citizen);
+	cid_policyset_free(ps);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_release_table, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_verified_release, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_audit_hook_gates_the_release, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_audit_hook_may_grow_the_map, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unknown_service_gets_nothing, setup, teardown),

@@ -7,7 +7,11 @@
 // re-sign it with the provider's own key, 'wrong-signature' with a key of
 // the same kid never published, 'alg-none' unsigns it, 'rotated' signs it
 // with a key published only from then on (TAMPER below). hits(path) counts
-// the requests that reached a path.
+// the requests that reached a path. The form also takes the amr to report
+// (space-separated). With idTokenClaims the ID token carries the scopes'
+// claims (as the card service does), and verified(accountId), if given,
+// makes the OIDC4IDA verified_claims of scope "verified". tokenAuth is the
+// one client authentication its token endpoint takes (and its discovery lists).
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 
@@ -28,7 +32,7 @@ function formBody(req) {
 
 const loginPage = (uid) => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Card login</title></head>
 <body><form method="post" action="/interaction/${uid}/login">
-<input name="login"><input name="password" type="password"><input name="acr" value="">
+<input name="login"><input name="password" type="password"><input name="acr" value=""><input name="amr" value="">
 <button>Log in</button></form></body></html>`;
 
 async function interaction(provider, req, res) {
@@ -49,6 +53,7 @@ async function interaction(provider, req, res) {
 	const grantId = await grant.save();
 	const login = { accountId: form.get('login') };
 	if (form.get('acr')) login.acr = form.get('acr');
+	if (form.get('amr')) login.amr = form.get('amr').split(' ');
 	await provider.interactionFinished(req, res, { login, consent: { grantId } }, { mergeWithLastSubmission: false });
 }
 
@@ -76,7 +81,7 @@ const TAMPER = {
 };
 
 /** Starts the upstream for one client; { issuer, setMode(m), close() }. */
-export async function startUpstream({ clientId, secret, redirectUri }) {
+export async function startUpstream({ clientId, secret, redirectUri, idTokenClaims = false, verified = null, tokenAuth = 'client_secret_post' }) {
 	const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 	const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'card-es256', alg: 'ES256', use: 'sig' };
 	const server = createServer();
@@ -89,15 +94,23 @@ export async function startUpstream({ clientId, secret, redirectUri }) {
 			redirect_uris: [redirectUri],
 			grant_types: ['authorization_code'],
 			response_types: ['code'],
-			token_endpoint_auth_method: 'client_secret_post',
+			token_endpoint_auth_method: tokenAuth,
 			id_token_signed_response_alg: 'ES256',
 		}],
 		jwks: { keys: [jwk] },
 		cookies: { keys: ['e2e-upstream-cookie-key'] },
-		claims: { openid: ['sub', 'acr'], profile: ['given_name', 'family_name'] },
+		claims: { openid: ['sub', 'acr', 'amr'], profile: ['given_name', 'family_name', 'birthdate'], verified: ['verified_claims'] },
 		acrValues: ['urn:card:low', 'urn:card:high'],
+		conformIdTokenClaims: !idTokenClaims,
+		// what its discovery offers: the one method its client is registered with
+		clientAuthMethods: [tokenAuth],
 		async findAccount(ctx, id) {
-			return { accountId: id, async claims() { return { sub: id, given_name: `Given-${id}`, family_name: 'Card' }; } };
+			return {
+				accountId: id,
+				async claims() {
+					return { sub: id, given_name: `Given-${id}`, family_name: 'Card', birthdate: '1990-04-01', ...(verified ? { verified_claims: verified(id) } : {}) };
+				},
+			};
 		},
 		interactions: { url: (ctx, details) => `/interaction/${details.uid}` },
 		features: { devInteractions: { enabled: false } },

@@ -1,0 +1,150 @@
+/*
+ * idp_buttons: how the login page offers the upstreams (issue 15): each
+ * registration's button label in Japanese and English and its place among
+ * the others (idp.h's struct cid_idp_display).
+ *
+ * Labels are what a city wants the citizen to read ("マイナンバーカード"),
+ * which a registration's name (a-z 0-9 _ -) cannot say. A missing label
+ * falls back to the other language's, then to the name, so a button never
+ * goes blank. Order: ascending, unset ones at CID_IDP_ORDER_DEFAULT, ties by
+ * name, so the page is the same for the same registrations.
+ */
+#include "idp.h"
+
+#include "str.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static bool label_ok(const char *s)
+{
+	size_t n = s == NULL ? 0 : strnlen(s, CID_IDP_MAX_LABEL + 1);
+
+	/* "" removes a label (set); the controls of a UTF-8 text never belong on a button */
+	if (s == NULL || n == 0)
+		return true;
+	if (n > CID_IDP_MAX_LABEL || !cid_utf8_valid(s, n))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)s[i] < 0x20)
+			return false;
+	}
+	return true;
+}
+
+bool cid_idp_display_ok(const struct cid_idp_display *d)
+{
+	return label_ok(d->label_ja) && label_ok(d->label_en) && d->order >= 0 &&
+	       d->order <= CID_IDP_ORDER_MAX;
+}
+
+enum cid_err cid_idp_display_apply(const struct cid_idp_display *d, json_t *record)
+{
+	const char *const names[] = {"label_ja", "label_en"};
+	const char *const values[] = {d->label_ja, d->label_en};
+
+	if (!cid_idp_display_ok(d))
+		return CID_ERR_INVALID;
+	for (size_t i = 0; i < 2; i++) {
+		if (values[i] == NULL)
+			continue;
+		if (values[i][0] == '\0')
+			json_object_del(record, names[i]);
+		else if (json_object_set_new(record, names[i], json_string(values[i])) != 0)
+			return CID_ERR_NOMEM;
+	}
+	if (d->order > 0 && json_object_set_new(record, "order", json_integer(d->order)) != 0)
+		return CID_ERR_NOMEM;
+	return CID_OK;
+}
+
+struct set_arg {
+	const char *name;
+	const struct cid_idp_display *d;
+};
+
+static enum cid_err set_cb(struct cid_txn *txn, void *arg)
+{
+	const struct set_arg *a = arg;
+	enum cid_err rc = CID_OK;
+	json_t *rec = NULL;
+
+	CID_TRY(cid_txn_get_json(txn, CID_DB_IDPS, cid_str_of(a->name), &rec));
+	CID_TRY(cid_idp_display_apply(a->d, rec));
+	rc = cid_txn_put_json(txn, CID_DB_IDPS, cid_str_of(a->name), rec, 0);
+out:
+	json_decref(rec);
+	return rc;
+}
+
+enum cid_err cid_idp_set_display(struct cid_store *s, const char *name,
+				 const struct cid_idp_display *d)
+{
+	struct set_arg a = {name, d};
+
+	if (name == NULL || name[0] == '\0' ||
+	    strnlen(name, CID_IDP_MAX_NAME + 1) > CID_IDP_MAX_NAME)
+		return CID_ERR_NOTFOUND;
+	if (!cid_idp_display_ok(d))
+		return CID_ERR_INVALID;
+	return cid_store_update(s, set_cb, &a);
+}
+
+static int order_of(const json_t *row)
+{
+	const json_t *o = json_object_get(row, "order");
+
+	return json_is_integer(o) ? (int)json_integer_value(o) : CID_IDP_ORDER_DEFAULT;
+}
+
+/* One registration being sorted (a struct keeps calloc's sizeof about an object). */
+struct row {
+	const json_t *rec;
+};
+
+static int by_order(const void *a, const void *b)
+{
+	const json_t *x = ((const struct row *)a)->rec;
+	const json_t *y = ((const struct row *)b)->rec;
+	int ox = order_of(x), oy = order_of(y);
+
+	if (ox != oy)
+		return ox < oy ? -1 : 1;
+	return strcmp(cid_json_str(x, "name"), cid_json_str(y, "name"));
+}
+
+enum cid_err cid_idp_buttons(struct cid_store *s, const char *locale, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	json_t *all = NULL;
+	json_t *buttons = json_array();
+	struct row *rows = NULL;
+	size_t n;
+	bool ja = locale != NULL && strcmp(locale, "ja") == 0;
+
+	CID_ENSURE(buttons != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_idp_list(s, &all));
+	n = json_array_size(all);
+	rows = calloc(n + 1, sizeof(*rows));
+	CID_ENSURE(rows != NULL, CID_ERR_NOMEM);
+	for (size_t i = 0; i < n; i++)
+		rows[i].rec = json_array_get(all, i);
+	qsort(rows, n, sizeof(*rows), by_order);
+	for (size_t i = 0; i < n; i++) {
+		const char *own = cid_json_str(rows[i].rec, ja ? "label_ja" : "label_en");
+		const char *other = cid_json_str(rows[i].rec, ja ? "label_en" : "label_ja");
+		const char *name = cid_json_str(rows[i].rec, "name");
+		const char *label = own != NULL ? own : other != NULL ? other : name;
+
+		CID_ENSURE(json_array_append_new(
+			       buttons, json_pack("{s:s, s:s}", "name", name, "label", label)) == 0,
+			   CID_ERR_NOMEM);
+	}
+	*out = buttons;
+	buttons = NULL;
+out:
+	free(rows);
+	json_decref(all);
+	json_decref(buttons);
+	return rc;
+}

@@ -1,0 +1,192 @@
+// End-to-end: assurance level 3 and verified attributes through an upstream
+// (issue 15). node-oidc-provider (upstream/nodeop.mjs) stands in for the
+// national card service: its ID token carries an acr, an amr and OIDC for
+// Identity Assurance verified_claims. The service behind civicid is
+// openid-client; its policy asks level 3 for the birth date and a verified
+// address.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import * as client from 'openid-client';
+
+import { Browser, addClient, addUser, cli, freshStore, loginAndGetCallback, parseForms, startServer } from './lib/server.js';
+import { authorizationRequest, codeGrant, discover } from './lib/flow.js';
+import { decodeJwt } from './lib/jwt.js';
+import { PASSWORD, startUpstream } from './upstream/nodeop.mjs';
+
+const T = { timeout: 120_000 };
+const RP = { clientId: 'rp-ida', redirect: 'http://127.0.0.1:9/cb' };
+const HANAKO = { username: 'hanako', password: 'hanako-ida-Passw0rd!' };
+const FRAMEWORK = 'jp_my_number_card';
+// what the card service says it checked, for each of its citizens
+const verified = (id) => ({
+  verification: {
+    trust_framework: FRAMEWORK,
+    time: '2026-04-01T09:00:00Z',
+    evidence: [{ type: 'electronic_record', check_details: [{ check_method: 'kbv' }], record: { type: 'my_number_card' } }],
+  },
+  claims: { address: { locality: `Aizuwakamatsu-${id}`, country: 'JP' } },
+});
+const POLICY = [
+  `service ${RP.clientId}`,
+  'name.ja 図書館',
+  'name.en Library',
+  'purpose lending',
+  '  text.ja 貸出のため',
+  '  text.en For lending',
+  '  basis statute e2e library act, art. 1',
+  '  retention 1y',
+  '  permit given_name',
+  '  permit birthdate level=3',
+  '  permit address verified',
+  '',
+].join('\n');
+let store, server, up, upBasic, config;
+
+// the service's request through civicid's "Log in with card" and the upstream's form, back to the service
+async function viaCard(login, { acr = '', amr = '', params = {}, scope = 'openid profile address', idp = 'card', upstream = up } = {}) {
+  const req = await authorizationRequest(config, RP.redirect, scope, params);
+  const browser = new Browser(server.issuer);
+  const page = await browser.get(req.url);
+  assert.equal(page.status, 200, page.text.slice(0, 300));
+  const form = parseForms(page.text).find((f) => /\/upstream\/start$/.test(f.action) && f.fields.idp === idp);
+  const start = await browser.submit(page.url, form);
+  assert.equal(start.status, 303, start.text.slice(0, 300));
+  const ub = new Browser(upstream.issuer);
+  const loginPage = await ub.follow(start.location);
+  const uform = parseForms(loginPage.text)[0];
+  const back = await ub.follow(new URL(uform.action, loginPage.url).href, { method: 'POST', form: { login, password: PASSWORD, acr, amr } });
+  assert.ok(back.left?.startsWith(`${server.issuer}/upstream/callback`), `back to civicid: ${back.status} ${back.text.slice(0, 300)}`);
+  const done = await browser.get(back.left);
+  assert.equal(done.status, 303, done.text.slice(0, 300));
+  const callback = new URL(done.location);
+  return { req, callback };
+}
+
+before(async () => {
+  store = freshStore('upstream-ida');
+  // a password citizen who typed an address and a birth date of their own
+  addUser(store, HANAKO.username, HANAKO.password, { given_name: 'Hanako', birthdate: '1988-04-12', address: '{"locality":"typed"}' });
+  const rp = addClient(store, { clientId: RP.clientId, name: 'Library (e2e)', redirectUris: [RP.redirect], scope: 'openid profile address' });
+  store.writePolicy('library.policy', POLICY);
+  server = await startServer(store);
+  up = await startUpstream({ clientId: 'civicid', secret: 'civicid-upstream-secret', redirectUri: `${server.issuer}/upstream/callback`, idTokenClaims: true, verified });
+  cli(['idp', 'add', 'card', '--store', store.dir, '--issuer', up.issuer, '--client-id', 'civicid',
+    '--client-secret-stdin', '--scope', 'openid profile verified', '--acr-map', 'urn:card:high=3',
+    '--amr-map', 'hwk=3', '--amr-pass', '--claim-map', 'given_name=given_name',
+    '--claim-map', 'birthdate=birthdate', '--claim-map', 'address=address', '--allow-create'], { input: 'civicid-upstream-secret' });
+  // a neighbour whose token endpoint takes client_secret_basic only, with a
+  // secret that RFC 6749 §2.3.1's form-encoding changes
+  upBasic = await startUpstream({ clientId: 'civicid:b', secret: 'basic-secret/+:%&', redirectUri: `${server.issuer}/upstream/callback`, tokenAuth: 'client_secret_basic' });
+  cli(['idp', 'add', 'neighbour', '--store', store.dir, '--issuer', upBasic.issuer, '--client-id', 'civicid:b',
+    '--client-secret-stdin', '--scope', 'openid', '--allow-create'], { input: 'basic-secret/+:%&' });
+  config = await discover(server.issuer, rp.client_id, rp.client_secret);
+});
+
+after(async () => {
+  await up?.close();
+  await upBasic?.close();
+  await server?.stop();
+  store?.remove?.();
+});
+
+test('a password session: no level-3 birth date, and a typed address does not pass for a verified one', T, async () => {
+  const req = await authorizationRequest(config, RP.redirect, 'openid profile address');
+  const callback = await loginAndGetCallback(new Browser(server.issuer), req.url, HANAKO.username, HANAKO.password);
+  const tokens = await codeGrant(config, callback, req);
+  const id = decodeJwt(tokens.id_token).payload;
+  assert.equal(id.acr, 'urn:civicid:acr:password');
+  const info = await client.fetchUserInfo(config, tokens.access_token, id.sub);
+  assert.equal(info.given_name, 'Hanako');
+  assert.equal(info.birthdate, undefined, 'level 3 needed');
+  assert.equal(info.address, undefined, 'typed, not verified');
+  assert.equal(info.verified_claims, undefined);
+  // asked for level 3 outright: refused, never a code of a lower level
+  const high = await authorizationRequest(config, RP.redirect, 'openid', { acr_values: 'urn:civicid:acr:high' });
+  const refused = await loginAndGetCallback(new Browser(server.issuer), high.url, HANAKO.username, HANAKO.password);
+  assert.equal(refused.searchParams.get('error'), 'unmet_authentication_requirements');
+  assert.equal(refused.searchParams.get('code'), null);
+});
+
+test('the card login is level 3: acr high, amr passed on, the birth date and the verified address released', T, async () => {
+  const { req, callback } = await viaCard('card-ida-1', { acr: 'urn:card:high', amr: 'hwk pin' });
+  const tokens = await codeGrant(config, callback, req);
+  const id = decodeJwt(tokens.id_token).payload;
+  assert.equal(id.acr, 'urn:civicid:acr:high', JSON.stringify(id));
+  assert.deepEqual(id.amr, ['fed', 'hwk', 'pin']);
+  const info = await client.fetchUserInfo(config, tokens.access_token, id.sub);
+  assert.equal(info.birthdate, '1990-04-01');
+  assert.equal(info.address, undefined, 'the verified address goes out in verified_claims only');
+  assert.equal(info.verified_claims?.verification?.trust_framework, FRAMEWORK, JSON.stringify(info));
+  assert.equal(info.verified_claims.verification.time, '2026-04-01T09:00:00Z');
+  assert.deepEqual(info.verified_claims.verification.evidence, [{ type: 'electronic_record', check_method: 'kbv', record_type: 'my_number_card' }]);
+  assert.deepEqual(info.verified_claims.claims, { address: { locality: 'Aizuwakamatsu-card-ida-1', country: 'JP' } });
+  // the audit log says a verified attribute left, and whose word it was
+  const entries = cli(['audit', 'query', '--store', store.dir, '--type', 'release.permit', '--json']);
+  const list = entries.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const withSource = list.filter((e) => e.verified && e.attributes.includes('address'));
+  assert.ok(withSource.length > 0, entries.slice(0, 2000));
+  assert.equal(withSource[0].verified.issuer, up.issuer);
+  assert.equal(withSource[0].verified.trust_framework, FRAMEWORK);
+  assert.equal(withSource[0].level, 3);
+});
+
+test('the amr map alone raises the level; without either map the login is level 1', T, async () => {
+  const byAmr = await viaCard('card-ida-2', { acr: 'urn:card:low', amr: 'hwk' });
+  const t1 = await codeGrant(config, byAmr.callback, byAmr.req);
+  assert.equal(decodeJwt(t1.id_token).payload.acr, 'urn:civicid:acr:high');
+  const plain = await viaCard('card-ida-2', { acr: 'urn:card:low', amr: 'pwd' });
+  const t2 = await codeGrant(config, plain.callback, plain.req);
+  const id = decodeJwt(t2.id_token).payload;
+  assert.equal(id.acr, 'urn:civicid:acr:password');
+  assert.deepEqual(id.amr, ['fed', 'pwd']);
+  const info = await client.fetchUserInfo(config, t2.access_token, id.sub);
+  assert.equal(info.birthdate, undefined, 'level 3 needed');
+  // the address is verified whatever the level of this login
+  assert.equal(info.verified_claims?.verification?.trust_framework, FRAMEWORK);
+});
+
+test('the claims parameter asks for verified_claims in the ID token', T, async () => {
+  const claims = JSON.stringify({ id_token: { verified_claims: { verification: { trust_framework: null }, claims: { address: null } } } });
+  const { req, callback } = await viaCard('card-ida-3', { acr: 'urn:card:high', scope: 'openid', params: { claims } });
+  const tokens = await codeGrant(config, callback, req);
+  const id = decodeJwt(tokens.id_token).payload;
+  assert.equal(id.verified_claims?.verification?.trust_framework, FRAMEWORK, JSON.stringify(id));
+  assert.deepEqual(id.verified_claims.claims, { address: { locality: 'Aizuwakamatsu-card-ida-3', country: 'JP' } });
+  assert.equal(id.birthdate, undefined, 'not asked');
+});
+
+test('an upstream whose discovery offers only client_secret_basic gets the secret that way', T, async () => {
+  const { req, callback } = await viaCard('neighbour-1', { idp: 'neighbour', upstream: upBasic, scope: 'openid' });
+  const tokens = await codeGrant(config, callback, req);
+  const id = decodeJwt(tokens.id_token).payload;
+  assert.equal(id.acr, 'urn:civicid:acr:password');
+  assert.deepEqual(id.amr, ['fed']);
+});
+
+test('the login page shows the upstream buttons with their ja/en labels, in their order', T, async () => {
+  cli(['idp', 'add', 'aaa-city', '--store', store.dir, '--issuer', 'http://127.0.0.1:9', '--client-id', 'x',
+    '--client-secret-stdin', '--scope', 'openid', '--label-en', 'Neighbouring city', '--order', '50'], { input: 'whatever-secret' });
+  // by name alone aaa-city comes first; the order puts the card before it
+  cli(['idp', 'set', 'card', '--store', store.dir, '--label-ja', 'マイナンバーカード', '--label-en', 'My Number Card', '--order', '10']);
+  const buttons = async (lang) => {
+    const req = await authorizationRequest(config, RP.redirect, 'openid', { ui_locales: lang });
+    const page = await new Browser(server.issuer).get(req.url);
+    assert.equal(page.status, 200);
+    const forms = parseForms(page.text).filter((f) => /\/upstream\/start$/.test(f.action));
+    const labels = [...page.text.matchAll(/<form method="post" action="\/upstream\/start"[\s\S]*?<button type="submit">([^<]*)<\/button>/g)].map((m) => m[1]);
+    return { idps: forms.map((f) => f.fields.idp), labels };
+  };
+  const en = await buttons('en');
+  assert.deepEqual(en.idps, ['card', 'aaa-city', 'neighbour']);
+  assert.deepEqual(en.labels, ['Log in with My Number Card', 'Log in with Neighbouring city', 'Log in with neighbour']);
+  const ja = await buttons('ja');
+  assert.deepEqual(ja.idps, ['card', 'aaa-city', 'neighbour']);
+  // no Japanese label for the city: its English one rather than its name
+  assert.deepEqual(ja.labels, ['マイナンバーカードでログイン', 'Neighbouring cityでログイン', 'neighbourでログイン']);
+  // a bad label or order is refused, and changes nothing
+  assert.throws(() => cli(['idp', 'set', 'card', '--store', store.dir, '--order', '0']), /999/);
+  assert.throws(() => cli(['idp', 'set', 'card', '--store', store.dir, '--label-en', 'x'.repeat(65)]), /exit 1/);
+  assert.throws(() => cli(['idp', 'set', 'nobody', '--store', store.dir, '--order', '3']), /exit/);
+  assert.deepEqual((await buttons('en')).labels, en.labels);
+});
