@@ -117,7 +117,7 @@ enum cid_err cid_oidc_discovery_build(const char *iss, char **doc, size_t *len)
 	}
 	rest = json_pack(
 	    "{s:[s], s:[s], s:[s,s,s], s:[s,s], s:[s], s:[s,s], s:[s], s:[s,s,s,s,s,s,s], "
-	    "s:[s,s,s], s:[s,s], s:[s,s,s], s:[s,s], s:b, s:b, s:b, s:[s,s], s:[s,s,s,s], s:[s], "
+	    "s:[s,s,s], s:[s,s], s:[s,s,s], s:[s,s], s:b, s:b, s:b, s:[s,s,s], s:[s,s,s,s], s:[s], "
 	    "s:[s,s], s:b}",
 	    "response_types_supported", "code", "response_modes_supported", "query",
 	    "grant_types_supported", "authorization_code", "refresh_token", "client_credentials",

@@ -364,6 +364,12 @@ static void test_discovery_document(void **state)
 	v = json_object_get(d, "token_endpoint_auth_methods_supported");
 	assert_true(array_has(v, "client_secret_basic"));
 	assert_true(array_has(v, "client_secret_post"));
+	/* every level a session can reach, the card's (level 3) too */
+	v = json_object_get(d, "acr_values_supported");
+	assert_int_equal(json_array_size(v), 3);
+	assert_true(array_has(v, "urn:civicid:acr:password"));
+	assert_true(array_has(v, "urn:civicid:acr:mfa"));
+	assert_true(array_has(v, "urn:civicid:acr:high"));
 	assert_true(
 	    json_is_true(json_object_get(d, "authorization_response_iss_parameter_supported")));
 	assert_true(json_is_false(json_object_get(d, "request_parameter_supported")));
