@@ -69,6 +69,13 @@ struct cid_config {
 CID_MUST_CHECK enum cid_err cid_config_new(struct cid_config **out);
 
 /*
+ * A copy of cfg, every key's value the same, into *out (freed with
+ * cid_config_free): what a tenant's configuration starts from (tenant.h).
+ * Errors: CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_config_dup(const struct cid_config *cfg, struct cid_config **out);
+
+/*
  * Sets one key from its text value (as in the file). On error writes a message
  * to err[errsz] ("unknown key", "value out of range 1..64", ...).
  * Errors: CID_ERR_CONFIG, CID_ERR_NOMEM.
@@ -99,6 +106,13 @@ CID_MUST_CHECK enum cid_err cid_config_check(const struct cid_config *cfg, char 
  * an image that can carry script is not served from the pages' origin.)
  */
 const char *cid_config_logo_type(const char *name);
+
+/*
+ * The path of the issuer URL (borrowed, inside cfg->issuer): "" for an
+ * issuer at the root of its origin, "/t/aizu" for a tenant's (tenant.h).
+ * Every absolute path a page, a redirect or a cookie names starts with it.
+ */
+const char *cid_config_issuer_path(const struct cid_config *cfg);
 
 /* Prints the reference of every key (name, type, range, default, meaning) to f. */
 void cid_config_describe(FILE *f);

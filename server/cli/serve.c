@@ -36,6 +36,7 @@
 #include "http/template.h"
 #include "logout_notify.h"
 #include "policy.h"
+#include "tenant.h"
 #include "throttle.h"
 
 #include <getopt.h>
@@ -300,6 +301,116 @@ static bool run(struct cid_ctx *ctx, const sigset_t *set, const struct cid_audit
 	}
 }
 
+/* ---- several cities (tenant.h) ---- */
+
+/* What one tick does for each opened tenant: the same work as run()'s, in turn. */
+struct tick {
+	const struct cid_audit_witnesses *ws;
+	int sig;
+	bool checkpoint, sweep, final, broken;
+};
+
+static void tenant_tick(struct cid_ctx *ctx, const char *name, void *arg)
+{
+	struct tick *k = arg;
+	uint64_t left = 0;
+	enum cid_err rc;
+
+	if (k->final) {
+		checkpoint(ctx, k->ws);
+		audit_stats(ctx);
+		return;
+	}
+	if (cid_store_broken(cid_ctx_store(ctx))) {
+		fprintf(stderr, "civicid: tenant %s: the store failed a commit beyond repair\n",
+			name);
+		k->broken = true;
+		return;
+	}
+	if (k->sig == SIGUSR1)
+		audit_stats(ctx);
+	/* a store from before the Merkle tree (an adopted one): a batch per tick */
+	if (cid_audit_tree_catch_up(cid_ctx_store(ctx), CID_AUDIT_CATCH_UP, &left) != CID_OK)
+		fprintf(stderr, "civicid: tenant %s: building the audit log's Merkle tree failed\n",
+			name);
+	if (k->checkpoint)
+		checkpoint(ctx, k->ws);
+	if (k->sweep)
+		sweep(ctx);
+	rc = cid_ctx_keys_refresh(ctx, (int64_t)time(NULL));
+	if (rc != CID_OK)
+		fprintf(stderr, "civicid: tenant %s: reloading signing keys failed: %s\n", name,
+			cid_strerror(rc));
+	refresh_policies(ctx, k->sig == SIGHUP);
+}
+
+/*
+ * run() for several cities: one loop over the opened tenants (never a thread
+ * per tenant); a tenant disabled meanwhile stops being answered.
+ */
+static bool run_tenants(struct cid_tenants *t, int64_t interval, const sigset_t *set,
+			const struct cid_audit_witnesses *ws)
+{
+	const struct timespec tick = {.tv_sec = 5, .tv_nsec = 0};
+	int64_t next_checkpoint = (int64_t)time(NULL) + interval;
+	int64_t next_sweep = (int64_t)time(NULL);
+
+	for (;;) {
+		int sig = sigtimedwait(set, NULL, &tick);
+		struct tick k = {.ws = ws, .sig = sig};
+
+		if (sig == SIGINT || sig == SIGTERM)
+			return true;
+		k.checkpoint = (int64_t)time(NULL) >= next_checkpoint;
+		k.sweep = (int64_t)time(NULL) >= next_sweep;
+		cid_tenants_refresh(t);
+		cid_tenants_each(t, tenant_tick, &k);
+		if (k.broken) {
+			fprintf(stderr, "civicid: stopping; a restart reopens the store at its "
+					"last durable commit\n");
+			return false;
+		}
+		if (k.checkpoint)
+			next_checkpoint = (int64_t)time(NULL) + interval;
+		if (k.sweep)
+			next_sweep = (int64_t)time(NULL) + CID_THROTTLE_SWEEP;
+	}
+}
+
+/* serve for a store with tenants: no single context; each tenant opens on its first request. */
+static int serve_tenants(struct cid_config *cfg, const struct cid_templates *tpl,
+			 const struct cid_audit_witnesses *ws, const sigset_t *set)
+{
+	struct cid_tenants *t = NULL;
+	struct cid_http *http = NULL;
+	uint16_t port = 0;
+	enum cid_err rc = cid_tenants_new(cfg, stderr, &t);
+	int status = 1;
+
+	if (rc == CID_OK)
+		rc = cid_http_start_tenants(cfg, t, tpl, &http, &port);
+	if (rc != CID_OK) {
+		fprintf(stderr, "civicid serve: cannot listen on %s port %u: %s\n", cfg->listen,
+			(unsigned)cfg->port, cid_strerror(rc));
+		goto out;
+	}
+	printf("civicid: listening on %s port %u\n", cfg->listen, (unsigned)port);
+	printf("civicid: tenants below %s%sNAME (each opened on its first request)\n", cfg->issuer,
+	       CID_TENANT_PATH);
+	fflush(stdout);
+	status = run_tenants(t, cfg->audit_checkpoint_interval, set, ws) ? 0 : 1;
+	fprintf(stderr, "civicid: stopping\n");
+out:
+	cid_http_stop(http);
+	if (http != NULL) {
+		struct tick k = {.ws = ws, .final = true};
+
+		cid_tenants_each(t, tenant_tick, &k);
+	}
+	cid_tenants_close(t);
+	return status;
+}
+
 /* The witnesses of audit_witnesses, parsed as the server uses them; says why not. */
 static int witnesses_parse(const struct cid_config *cfg, struct cid_audit_witnesses **ws)
 {
@@ -394,6 +505,10 @@ int cid_cli_serve(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	bound_heap();
+	if (cid_tenant_any(cfg)) {
+		status = serve_tenants(cfg, tpl, ws, &set);
+		goto out;
+	}
 	rc = cid_ctx_open(cfg, (int64_t)time(NULL), stderr, &ctx);
 	if (rc != CID_OK) {
 		fprintf(stderr, "civicid serve: cannot start (store %s, policies %s): %s\n",
