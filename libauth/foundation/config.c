@@ -269,6 +269,7 @@ enum cid_err cid_config_dup(const struct cid_config *cfg, struct cid_config **ou
 			memcpy(to, from, keys[i].size);
 		}
 	}
+	memcpy(copy->path_prefix, cfg->path_prefix, sizeof(copy->path_prefix));
 	*out = copy;
 	copy = NULL;
 out:
@@ -452,14 +453,6 @@ void cid_config_describe(FILE *f)
 				(unsigned long long)k->max);
 		fprintf(f, "\n%s = %s\n", k->name, k->def);
 	}
-}
-
-const char *cid_config_issuer_path(const struct cid_config *cfg)
-{
-	const char *host = strstr(cfg->issuer, "://");
-	const char *path = host == NULL ? NULL : strchr(host + 3, '/');
-
-	return path == NULL ? "" : path;
 }
 
 void cid_config_free(struct cid_config *cfg)

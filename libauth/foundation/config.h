@@ -20,6 +20,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* The room of cid_config.path_prefix: "/t/" and a tenant name (tenant.h), and NUL. */
+#define CID_PATH_PREFIX_MAX 72
+
 struct cid_config {
 	char *issuer;		/* issuer URL, e.g. "http://127.0.0.1:8080" (no trailing slash) */
 	char *listen;		/* listen address, IPv4 or IPv6 literal, e.g. "127.0.0.1" */
@@ -63,6 +66,9 @@ struct cid_config {
 	char *city_name_en;
 	char *city_logo;
 	char *timezone; /* the zone of the times pages show (tz.h), e.g. "Asia/Tokyo" */
+	/* not a key: "" for a single city, "/t/NAME" for a tenant (tenant.h), where its
+	 * pages, redirects and cookies live: every absolute path they name starts with it */
+	char path_prefix[CID_PATH_PREFIX_MAX];
 };
 
 /* A config holding every default. *out is freed with cid_config_free. Errors: CID_ERR_NOMEM. */
@@ -106,13 +112,6 @@ CID_MUST_CHECK enum cid_err cid_config_check(const struct cid_config *cfg, char 
  * an image that can carry script is not served from the pages' origin.)
  */
 const char *cid_config_logo_type(const char *name);
-
-/*
- * The path of the issuer URL (borrowed, inside cfg->issuer): "" for an
- * issuer at the root of its origin, "/t/aizu" for a tenant's (tenant.h).
- * Every absolute path a page, a redirect or a cookie names starts with it.
- */
-const char *cid_config_issuer_path(const struct cid_config *cfg);
 
 /* Prints the reference of every key (name, type, range, default, meaning) to f. */
 void cid_config_describe(FILE *f);

@@ -49,8 +49,8 @@ const struct cid_endpoint *cid_endpoint_row(size_t i)
 }
 
 /*
- * A redirect to one of our own paths ("/account") goes below the issuer's
- * path: a tenant's (tenant.h) stays in its tenant. A URL elsewhere (a
+ * A redirect to one of our own paths ("/account") goes below the config's
+ * path_prefix: a tenant's (tenant.h) stays in its tenant. A URL elsewhere (a
  * service's redirect_uri) is left as it is.
  */
 static enum cid_err prefix_location(const char *prefix, struct cid_reply *reply)
@@ -78,7 +78,7 @@ enum cid_err cid_endpoint_answer(struct cid_ctx *ctx, const struct cid_endpoint 
 	enum cid_err rc = e->fn(ctx, req, reply);
 
 	if (rc == CID_OK)
-		rc = prefix_location(cid_config_issuer_path(cid_ctx_config(ctx)), reply);
+		rc = prefix_location(cid_ctx_config(ctx)->path_prefix, reply);
 	if (rc == CID_OK && e->page)
 		rc = cid_frame_add(ctx, e, req, reply);
 	return rc;

@@ -172,8 +172,8 @@ enum cid_err cid_frame_add(struct cid_ctx *ctx, const struct cid_endpoint *e,
 	const char *type = NULL;
 	size_t logo_len = 0;
 	json_t *frame = NULL;
-	/* a tenant's pages live below its issuer's path (tenant.h): every link starts there */
-	const char *prefix = cid_config_issuer_path(cfg);
+	/* a tenant's pages live below its path_prefix (tenant.h): every link starts there */
+	const char *prefix = cfg->path_prefix;
 	char logo[CID_MAX_URI + sizeof(CID_LOGO_PATH)];
 
 	/* a choice made with the switch is remembered (cid_request_locale's rule) */

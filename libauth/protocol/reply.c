@@ -170,14 +170,14 @@ const char *cid_cookie_name(const struct cid_config *cfg, enum cid_cookie which)
 {
 	if (!issuer_is_https(cfg))
 		return cookies[which].name;
-	return cid_config_issuer_path(cfg)[0] == '\0' ? cookies[which].host_name
+	return cfg->path_prefix[0] == '\0' ? cookies[which].host_name
 						      : cookies[which].secure_name;
 }
 
 enum cid_err cid_reply_cookie(struct cid_reply *r, const struct cid_config *cfg,
 			      enum cid_cookie which, const char *value, int64_t max_age)
 {
-	const char *path = cid_config_issuer_path(cfg);
+	const char *path = cfg->path_prefix;
 	struct cid_buf b;
 	enum cid_err rc;
 

@@ -127,6 +127,7 @@ enum cid_err cid_tenant_config(const struct cid_config *base, const char *name,
 		       (int)sizeof(value),
 		   CID_ERR_CONFIG);
 	CID_TRY(cid_config_set(cfg, "policies", value, err, errsz));
+	snprintf(cfg->path_prefix, sizeof(cfg->path_prefix), "%s%s", CID_TENANT_PATH, name);
 	if (disabled != NULL) {
 		CID_TRY(tenant_path(base, name, DISABLED, path));
 		*disabled = exists(path);

@@ -210,7 +210,7 @@ static void test_tenant_config(void **state)
 	char want[512];
 
 	assert_string_equal(a->issuer, "https://id.pref.example.jp/t/a");
-	assert_string_equal(cid_config_issuer_path(a), "/t/a");
+	assert_string_equal(a->path_prefix, "/t/a");
 	snprintf(want, sizeof(want), "%s/store/tenants/a", f->dir);
 	assert_string_equal(a->store_dir, want);
 	snprintf(want, sizeof(want), "%s/policies/a", f->dir);
