@@ -383,6 +383,7 @@ static int serve_tenants(struct cid_config *cfg, const struct cid_templates *tpl
 {
 	struct cid_tenants *t = NULL;
 	struct cid_http *http = NULL;
+	struct cid_logout_worker *logout = NULL;
 	uint16_t port = 0;
 	enum cid_err rc = cid_tenants_new(cfg, stderr, &t);
 	int status = 1;
@@ -394,6 +395,12 @@ static int serve_tenants(struct cid_config *cfg, const struct cid_templates *tpl
 			(unsigned)cfg->port, cid_strerror(rc));
 		goto out;
 	}
+	rc = cid_logout_worker_start_tenants(t, stderr, &logout);
+	if (rc != CID_OK) {
+		fprintf(stderr, "civicid serve: cannot start the logout notices' worker: %s\n",
+			cid_strerror(rc));
+		goto out;
+	}
 	printf("civicid: listening on %s port %u\n", cfg->listen, (unsigned)port);
 	printf("civicid: tenants below %s%sNAME (each opened on its first request)\n", cfg->issuer,
 	       CID_TENANT_PATH);
@@ -402,6 +409,7 @@ static int serve_tenants(struct cid_config *cfg, const struct cid_templates *tpl
 	fprintf(stderr, "civicid: stopping\n");
 out:
 	cid_http_stop(http);
+	cid_logout_worker_stop(logout);
 	if (http != NULL) {
 		struct tick k = {.ws = ws, .final = true};
 

@@ -9,6 +9,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,6 +28,8 @@ const CITIES = {
 
 let store;
 let server;
+let receiver; // a's back-channel logout endpoint: the bodies it was posted
+const received = [];
 const city = {}; // name -> {issuer, secret, tokens, config, officerSecret, jwks}
 
 /** `civicid ARGS --store DIR --tenant NAME` */
@@ -35,6 +38,17 @@ function tcli(name, args, opts) {
 }
 
 before(async () => {
+  receiver = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      received.push(new URLSearchParams(body).get('logout_token'));
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const bcl = `http://127.0.0.1:${receiver.address().port}/bcl`;
   store = freshStore('tenant');
   for (const [name, c] of Object.entries(CITIES)) {
     mkdirSync(join(store.policies, name), { mode: 0o700 });
@@ -44,7 +58,8 @@ before(async () => {
     tcli(name, ['user', 'add', 'hanako', '--password-stdin', '--claim', `given_name=${c.given}`,
       '--claim', `email=hanako@${name}.example`], { input: PASSWORD });
     const client = JSON.parse(tcli(name, ['client', 'add', '--json', '--client-id', c.service, '--name', c.service,
-      '--redirect-uri', c.redirect, '--scope', 'openid profile email offline_access']));
+      '--redirect-uri', c.redirect, '--scope', 'openid profile email offline_access',
+      ...(name === 'a' ? ['--backchannel-logout-uri', bcl] : [])]));
     const out = tcli(name, ['audit', 'officer', 'add', OFFICER.name, '--password-stdin'], { input: OFFICER.password });
     city[name] = { secret: client.client_secret, officerSecret: /^secret:\s*([A-Z2-7]+=*)\s*$/m.exec(out)[1] };
   }
@@ -59,6 +74,7 @@ before(async () => {
 
 after(async () => {
   if (server) await server.stop();
+  if (receiver) receiver.close();
   if (store) store.remove();
 });
 
@@ -206,4 +222,13 @@ test('commands need --tenant once a store has tenants; tenant show and disable',
   }
   assert.equal(status, 404);
   assert.equal((await fetch(`${city.a.issuer}/.well-known/openid-configuration`)).status, 200);
+});
+
+test("a tenant's back-channel logout notices go out, signed by its own keys", T, async () => {
+  tcli('a', ['user', 'disable', 'hanako']);
+  for (let i = 0; i < 100 && received.length === 0; i++) await sleep(100);
+  assert.equal(received.length, 1, 'one notice: hanako of a had one session with rp-a');
+  const t = await verifyWithJwks(received[0], city.a.jwks);
+  assert.equal(t.payload.iss, city.a.issuer);
+  assert.equal(t.payload.aud, 'rp-a');
 });
