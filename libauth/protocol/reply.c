@@ -170,8 +170,7 @@ const char *cid_cookie_name(const struct cid_config *cfg, enum cid_cookie which)
 {
 	if (!issuer_is_https(cfg))
 		return cookies[which].name;
-	return cfg->path_prefix[0] == '\0' ? cookies[which].host_name
-						      : cookies[which].secure_name;
+	return cfg->path_prefix[0] == '\0' ? cookies[which].host_name : cookies[which].secure_name;
 }
 
 enum cid_err cid_reply_cookie(struct cid_reply *r, const struct cid_config *cfg,

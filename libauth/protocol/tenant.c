@@ -157,7 +157,7 @@ static enum cid_err conf_text(const char *const *keys, const char *const *values
 	struct cid_config *scratch = NULL;
 	struct cid_buf b;
 
-	cid_buf_init(&b, 64 * 1024);
+	cid_buf_init(&b, (size_t)64 * 1024);
 	CID_TRY(cid_config_new(&scratch));
 	cid_buf_puts(&b, "# civicid tenant settings (civicid tenant add); config syntax\n");
 	for (size_t i = 0; i < n; i++) {
@@ -530,7 +530,7 @@ static enum cid_err insert(struct cid_tenants *t, struct entry *e)
 {
 	if (2 * (t->n + 1) > t->mask + 1) {
 		size_t mask = 2 * (t->mask + 1) - 1;
-		struct entry **slots = calloc(mask + 1, sizeof(*slots));
+		struct entry **slots = calloc(mask + 1, sizeof(struct entry *));
 
 		if (slots == NULL)
 			return CID_ERR_NOMEM;
@@ -553,7 +553,7 @@ enum cid_err cid_tenants_new(const struct cid_config *base, FILE *errors, struct
 	if (t == NULL)
 		return CID_ERR_NOMEM;
 	t->mask = 15;
-	t->slots = calloc(t->mask + 1, sizeof(*t->slots));
+	t->slots = calloc(t->mask + 1, sizeof(struct entry *));
 	if (t->slots == NULL || pthread_rwlock_init(&t->lock, NULL) != 0) {
 		free(t->slots);
 		free(t);
@@ -651,7 +651,7 @@ void cid_tenants_each(struct cid_tenants *t,
 	/* entries live until the map is closed: call fn outside the lock, so a
 	 * tenant opening meanwhile does not wait for every other's work */
 	pthread_rwlock_rdlock(&t->lock);
-	open = malloc((t->n + 1) * sizeof(*open));
+	open = malloc((t->n + 1) * sizeof(struct entry *));
 	for (size_t i = 0; open != NULL && i <= t->mask; i++)
 		if (t->slots[i] != NULL)
 			open[n++] = t->slots[i];

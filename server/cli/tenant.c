@@ -47,7 +47,6 @@ struct tenant_opts {
 	struct cli_common common;
 	const char *keys[MAX_SETTINGS];
 	const char *values[MAX_SETTINGS];
-	char *owned[MAX_SETTINGS]; /* the KEY part of each --set */
 	size_t n;
 };
 
@@ -75,7 +74,7 @@ static int parse(int argc, char **argv, struct tenant_opts *o)
 
 	optind = 1;
 	while (rc == 0 && (opt = getopt_long(argc, argv, CLI_COMMON_SHORT, opts, NULL)) != -1) {
-		const char *eq;
+		char *eq;
 
 		switch (opt) {
 		case 'J': rc = add_setting(o, "city_name_ja", optarg); break;
@@ -84,12 +83,9 @@ static int parse(int argc, char **argv, struct tenant_opts *o)
 			eq = strchr(optarg, '=');
 			if (eq == NULL || eq == optarg)
 				return cli_usage("tenant", "--set takes KEY=VALUE");
-			if (o->n >= MAX_SETTINGS)
-				return cli_usage("tenant", "too many settings");
-			o->owned[o->n] = strndup(optarg, (size_t)(eq - optarg));
-			if (o->owned[o->n] == NULL)
-				return cli_fail("tenant", "--set", CID_ERR_NOMEM);
-			rc = add_setting(o, o->owned[o->n], eq + 1);
+			/* argv's strings are the program's to change (C17 5.1.2.2.1) */
+			*eq = '\0';
+			rc = add_setting(o, optarg, eq + 1);
 			break;
 		default:
 			if (!cli_common_option(&o->common, opt, optarg))
@@ -252,8 +248,6 @@ int cid_cli_tenant(int argc, char **argv)
 		status = cli_usage("tenant", "unknown verb");
 	}
 out:
-	for (size_t i = 0; i < o.n; i++)
-		free(o.owned[i]);
 	cid_config_free(base);
 	return status;
 }
