@@ -203,6 +203,26 @@ static enum cid_err write_file(const char *path, const char *text)
 	return CID_ERR_IO;
 }
 
+/* mkdir -p path (each new directory 0700), as the store is made where it is named. */
+static enum cid_err make_dirs(const char *path)
+{
+	char part[4096];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(part))
+		return CID_ERR_CONFIG;
+	memcpy(part, path, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (part[i] != '/' && part[i] != '\0')
+			continue;
+		part[i] = '\0';
+		if (mkdir(part, 0700) != 0 && errno != EEXIST)
+			return CID_ERR_IO;
+		part[i] = path[i];
+	}
+	return CID_OK;
+}
+
 enum cid_err cid_tenant_add(const struct cid_config *base, const char *name,
 			    const char *const *keys, const char *const *values, size_t n, char *err,
 			    size_t errsz)
@@ -219,10 +239,7 @@ enum cid_err cid_tenant_add(const struct cid_config *base, const char *name,
 	err[0] = '\0';
 	CID_TRY(conf_text(keys, values, n, err, errsz, &text));
 	CID_TRY(tenant_path(base, NULL, NULL, dir));
-	if (mkdir(base->store_dir, 0700) != 0 && errno != EEXIST)
-		CID_TRY(CID_ERR_IO);
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-		CID_TRY(CID_ERR_IO);
+	CID_TRY(make_dirs(dir));
 	CID_TRY(tenant_path(base, name, NULL, dir));
 	if (mkdir(dir, 0700) != 0) {
 		snprintf(err, errsz, "tenant \"%s\" already exists", name);

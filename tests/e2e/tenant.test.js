@@ -222,6 +222,12 @@ test('commands need --tenant once a store has tenants; tenant show and disable',
   }
   assert.equal(status, 404);
   assert.equal((await fetch(`${city.a.issuer}/.well-known/openid-configuration`)).status, 200);
+  const list = JSON.parse(cli(['tenant', 'list', '--store', store.dir, '--config', conf, '--json']));
+  assert.deepEqual(list.map((t) => [t.name, t.issuer, t.disabled]),
+    [['a', city.a.issuer, false], ['b', city.b.issuer, true]]);
+  const bad = spawnSync(civicidBin(), ['tenant', 'add', 'Not-A-Name', '--store', store.dir], { encoding: 'utf8' });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /a-z, 0-9/);
 });
 
 test("a tenant's back-channel logout notices go out, signed by its own keys", T, async () => {
