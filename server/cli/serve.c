@@ -71,6 +71,8 @@ static const char serve_help[] =
     "  -h, --help           this text\n"
     "\n"
     "Flags override the file. On start civicid prints the issuer and the bound port.\n"
+    "A store with tenants (civicid tenant) serves each at ISSUER/t/NAME instead, and\n"
+    "--check checks each tenant's policies.\n"
     "Signals: SIGTERM/SIGINT stop; SIGHUP reloads the signing keys and the policies\n"
     "(so does `civicid policy reload`); a bad policy file leaves the old ones in force.\n"
     "SIGUSR1 prints the audit log's group-commit counters since the last print to stderr\n"
@@ -466,6 +468,39 @@ static int check_policies(const struct cid_config *cfg)
 	return 0;
 }
 
+/* serve --check on a store with tenants: each tenant's configuration and policies. */
+static int check_tenants(const struct cid_config *cfg)
+{
+	json_t *all = NULL;
+	size_t i;
+	const json_t *row;
+	int status = 0;
+
+	if (cid_tenant_list(cfg, &all) != CID_OK) {
+		fprintf(stderr, "civicid serve: the tenants of %s cannot be listed\n",
+			cfg->store_dir);
+		return 1;
+	}
+	json_array_foreach(all, i, row)
+	{
+		const char *name = json_string_value(json_object_get(row, "name"));
+		struct cid_config *tcfg = NULL;
+		char err[512] = "";
+
+		if (cid_tenant_config(cfg, name, &tcfg, NULL, err, sizeof(err)) != CID_OK) {
+			fprintf(stderr, "civicid serve: tenant %s: %s\n", name, err);
+			status = 1;
+			continue;
+		}
+		printf("tenant %s: ", name);
+		if (check_policies(tcfg) != 0)
+			status = 1;
+		cid_config_free(tcfg);
+	}
+	json_decref(all);
+	return status;
+}
+
 /*
  * Keeps the heap close to what is in use: glibc gives each thread that meets
  * contention an arena of its own, up to eight per core, each keeping the
@@ -516,7 +551,7 @@ int cid_cli_serve(int argc, char **argv)
 		goto out;
 	}
 	if (check_only) {
-		status = check_policies(cfg);
+		status = cid_tenant_any(cfg) ? check_tenants(cfg) : check_policies(cfg);
 		if (status == 0)
 			printf("configuration OK\n");
 		goto out;
