@@ -9,7 +9,10 @@
 #                one, and the difference per idle tenant (nothing is opened
 #                before its first request)
 #   opened       resident memory after the first request of 60 tenants, per
-#                opened tenant; then of all N, and the files the process holds
+#                opened tenant (anonymous: the heap; file: the stores' pages,
+#                their data); then of CID_BENCH_OPEN tenants (default all N),
+#                the files the process holds, and the CPU it spends idle in 10 s
+#                (the background work looping over the opened tenants)
 #   lookup       discovery requests per second (wrk, 1 thread, 8 connections)
 #                of one opened tenant with 2 tenants opened and with N
 # Not a test: it never fails on speed. Use the release build for figures:
@@ -65,9 +68,15 @@ stop() {
 }
 
 rss_kib() { sed -n 's/^VmRSS:\s*\([0-9]*\) kB/\1/p' "/proc/$pid/status"; }
+anon_kib() { sed -n 's/^RssAnon:\s*\([0-9]*\) kB/\1/p' "/proc/$pid/status"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 
 discover() { # tenant index
-	curl -fsS -o /dev/null "http://127.0.0.1:$port/t/$(name "$1")/.well-known/openid-configuration"
+	if ! curl -fsS -o /dev/null "http://127.0.0.1:$port/t/$(name "$1")/.well-known/openid-configuration"; then
+		echo "tenants.sh: tenant $1 not served; the server said:" >&2
+		tail -20 "$tmp/serve.err" >&2
+		exit 1
+	fi
 }
 
 lookup_rps() { # tenant index
@@ -102,15 +111,24 @@ sleep 0.5
 rss_many=$(rss_kib)
 echo "idle: RSS at start with $n tenants ${rss_many} KiB, with 2 ${rss_one} KiB:" \
 	"$(echo "scale=2; ($rss_many - $rss_one) * 1024 / ($n - 2)" | bc) bytes per idle tenant"
+anon_many=$(anon_kib)
 some=$((n < 60 ? n : 60))
 for i in $(seq 1 "$some"); do discover "$i"; done
 rss_60=$(rss_kib)
-echo "opened: $some tenants: RSS ${rss_60} KiB, $(echo "($rss_60 - $rss_many) / $some" | bc) KiB per opened tenant"
-for i in $(seq $((some + 1)) "$n"); do discover "$i"; done
+anon_60=$(anon_kib)
+echo "opened: $some tenants: RSS ${rss_60} KiB, $(echo "($rss_60 - $rss_many) / $some" | bc) KiB per opened" \
+	"tenant, of which anonymous $(echo "($anon_60 - $anon_many) / $some" | bc) KiB"
+open=${CID_BENCH_OPEN:-$n}
+for i in $(seq $((some + 1)) "$open"); do discover "$i"; done
 rss_all=$(rss_kib)
-echo "opened: all $n: RSS ${rss_all} KiB, $(echo "($rss_all - $rss_many) / $n" | bc) KiB per opened tenant," \
-	"$(ls "/proc/$pid/fd" | wc -l) open files"
+anon_all=$(anon_kib)
+c0=$(cpu_ticks)
+sleep 10
+c1=$(cpu_ticks)
+echo "opened: $open of $n: RSS ${rss_all} KiB, $(echo "($rss_all - $rss_many) / $open" | bc) KiB per opened tenant," \
+	"of which anonymous $(echo "($anon_all - $anon_many) / $open" | bc) KiB; $(ls "/proc/$pid/fd" | wc -l) open files;" \
+	"idle CPU $(echo "scale=1; ($c1 - $c0) * 100 / $(getconf CLK_TCK) / 10" | bc) % of a core"
 rps_many=$(lookup_rps 1)
 echo "lookup: discovery of one tenant, wrk 1 thread 8 connections ${secs} s: ${rps_two} req/s with 2 tenants open," \
-	"${rps_many} req/s with $n open"
+	"${rps_many} req/s with $open open"
 stop
