@@ -349,21 +349,27 @@ static enum cid_err input_error(struct cid_ctx *ctx, const struct conn *c, struc
 
 /*
  * With several cities, "/t/NAME/REST": the context of tenant NAME into *ctx
- * and REST (the path its endpoints know) returned; NULL (a 404) for any other
- * path and for a tenant that does not exist, is disabled or cannot be opened.
+ * and REST (the path its endpoints know) returned; NULL for any other path
+ * and for a tenant that does not exist or is disabled (*status 404), or that
+ * cannot be opened now (503: the server's stderr says why).
  */
-static const char *tenant_of(struct cid_http *h, const char *url, struct cid_ctx **ctx)
+static const char *tenant_of(struct cid_http *h, const char *url, struct cid_ctx **ctx, int *status)
 {
 	const char *name = url + strlen(CID_TENANT_PATH);
 	const char *rest;
+	enum cid_err rc;
 
+	*status = 404;
 	if (strncmp(url, CID_TENANT_PATH, strlen(CID_TENANT_PATH)) != 0)
 		return NULL;
 	rest = strchr(name, '/');
-	if (rest == NULL ||
-	    cid_tenants_get(h->tenants, name, (size_t)(rest - name), now_s(), ctx) != CID_OK)
+	if (rest == NULL)
 		return NULL;
-	return rest;
+	rc = cid_tenants_get(h->tenants, name, (size_t)(rest - name), now_s(), ctx);
+	if (rc != CID_OK && rc != CID_ERR_NOTFOUND && rc != CID_ERR_INVALID &&
+	    rc != CID_ERR_DISABLED)
+		*status = 503;
+	return rc == CID_OK ? rest : NULL;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char *url,
@@ -386,12 +392,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 		cid_buf_init(&c->forwarded, CID_MAX_HEADER);
 		c->ctx = h->ctx;
 		if (h->tenants != NULL)
-			url = tenant_of(h, url, &c->ctx);
+			url = tenant_of(h, url, &c->ctx, &status);
 		c->route = url == NULL ? NULL : cid_route_find(url, method, &status);
-		if (url == NULL) {
-			status = 404;
+		if (url == NULL)
 			url = "/";
-		}
 		c->path = strdup(url);
 		if (c->path == NULL) {
 			conn_free(c);
@@ -422,12 +426,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 		return MHD_YES; /* spurious call while suspended */
 	if (c->route == NULL) {
 		int st = c->reply.status;
+		const char *error = st == 405	? "invalid_request"
+				    : st == 503 ? "temporarily_unavailable"
+						: "not_found";
+		const char *why = st == 405	   ? "method not allowed"
+				  : st == 503	   ? "the tenant cannot be opened now"
+				  : c->ctx == NULL ? "no such tenant"
+						   : "no such endpoint";
 
 		c->reply.status = 0;
-		if (cid_reply_error_json(&c->reply, st, st == 405 ? "invalid_request" : "not_found",
-					 st == 405	  ? "method not allowed"
-					 : c->ctx == NULL ? "no such tenant"
-							  : "no such endpoint") != CID_OK)
+		if (cid_reply_error_json(&c->reply, st, error, why) != CID_OK)
 			return MHD_NO;
 		return cid_respond(h->tpl, mhd, &c->reply);
 	}
