@@ -378,7 +378,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 {
 	struct cid_http *h = cls;
 	struct conn *c = *con_cls;
-	int status;
+	int status = 0;
 
 	(void)version;
 	if (c == NULL) {
