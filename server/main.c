@@ -27,6 +27,7 @@ static const struct command commands[] = {
     {"consent", cid_cli_consent, "citizens' consent records: list, show, withdraw, grant"},
     {"audit", cid_cli_audit, "the audit log: verify, export, query, provisions; officers"},
     {"witness", cid_cli_witness, "a witness for transparency logs: init, add-log, serve, show"},
+    {"tenant", cid_cli_tenant, "several cities on one server: add, list, show, disable, adopt"},
 };
 
 static void usage(FILE *f)
@@ -37,7 +38,8 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\nEvery command takes --help. Commands that use the store take\n"
-		   "--store DIR (default ./var/civicid) and --config FILE, and --json for\n"
+		   "--store DIR (default ./var/civicid) and --config FILE, --tenant NAME\n"
+		   "(the city, when the store has several), and --json for\n"
 		   "output meant for scripts. Exit status: 0 done, 1 failed, 2 bad usage.\n");
 }
 

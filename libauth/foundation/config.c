@@ -253,6 +253,37 @@ enum cid_err cid_config_new(struct cid_config **out)
 	return CID_OK;
 }
 
+enum cid_err cid_config_dup(const struct cid_config *cfg, struct cid_config **out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_config *copy = calloc(1, sizeof(*copy));
+
+	CID_ENSURE(copy != NULL, CID_ERR_NOMEM);
+	for (size_t i = 0; i < N_KEYS; i++) {
+		const char *from = (const char *)cfg + keys[i].offset;
+		char *to = (char *)copy + keys[i].offset;
+
+		if (keys[i].type == KEY_STRING || keys[i].type == KEY_LOCALE) {
+			char *s = strdup(*(char *const *)(const void *)from);
+
+			CID_ENSURE(s != NULL, CID_ERR_NOMEM);
+			*(char **)(void *)to = s;
+		} else if (keys[i].type == KEY_NETS) {
+			CID_TRY(cid_netaddr_set_dup(
+			    *(struct cid_netaddr_set *const *)(const void *)from,
+			    (struct cid_netaddr_set **)(void *)to));
+		} else {
+			memcpy(to, from, keys[i].size);
+		}
+	}
+	memcpy(copy->path_prefix, cfg->path_prefix, sizeof(copy->path_prefix));
+	*out = copy;
+	copy = NULL;
+out:
+	cid_config_free(copy);
+	return rc;
+}
+
 enum cid_err cid_config_set(struct cid_config *cfg, const char *key, const char *value, char *err,
 			    size_t errsz)
 {

@@ -20,6 +20,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* The room of cid_config.path_prefix: "/t/" and a tenant name (tenant.h), and NUL. */
+#define CID_PATH_PREFIX_MAX 72
+
 struct cid_config {
 	char *issuer;		/* issuer URL, e.g. "http://127.0.0.1:8080" (no trailing slash) */
 	char *listen;		/* listen address, IPv4 or IPv6 literal, e.g. "127.0.0.1" */
@@ -65,10 +68,20 @@ struct cid_config {
 	char *city_name_en;
 	char *city_logo;
 	char *timezone; /* the zone of the times pages show (tz.h), e.g. "Asia/Tokyo" */
+	/* not a key: "" for a single city, "/t/NAME" for a tenant (tenant.h), where its
+	 * pages, redirects and cookies live: every absolute path they name starts with it */
+	char path_prefix[CID_PATH_PREFIX_MAX];
 };
 
 /* A config holding every default. *out is freed with cid_config_free. Errors: CID_ERR_NOMEM. */
 CID_MUST_CHECK enum cid_err cid_config_new(struct cid_config **out);
+
+/*
+ * A copy of cfg, every key's value the same, into *out (freed with
+ * cid_config_free): what a tenant's configuration starts from (tenant.h).
+ * Errors: CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_config_dup(const struct cid_config *cfg, struct cid_config **out);
 
 /*
  * Sets one key from its text value (as in the file). On error writes a message

@@ -174,6 +174,21 @@ out:
 	return rc;
 }
 
+enum cid_err cid_netaddr_set_dup(const struct cid_netaddr_set *set, struct cid_netaddr_set **out)
+{
+	size_t n = set == NULL ? 0 : set->n;
+	size_t size = sizeof(struct cid_netaddr_set) + n * sizeof(struct range);
+	struct cid_netaddr_set *copy = malloc(size);
+
+	if (copy == NULL)
+		return CID_ERR_NOMEM;
+	copy->n = n;
+	if (n > 0)
+		memcpy(copy->r, set->r, n * sizeof(struct range));
+	*out = copy;
+	return CID_OK;
+}
+
 void cid_netaddr_set_free(struct cid_netaddr_set *set)
 {
 	free(set);

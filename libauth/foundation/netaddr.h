@@ -66,6 +66,13 @@ struct cid_netaddr cid_netaddr_mask(const struct cid_netaddr *a, unsigned bits);
 CID_MUST_CHECK enum cid_err cid_netaddr_set_parse(const char *text, struct cid_netaddr_set **out,
 						  char *err, size_t errsz);
 
+/*
+ * A copy of set (NULL: an empty set) into *out, freed with
+ * cid_netaddr_set_free. Errors: CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_netaddr_set_dup(const struct cid_netaddr_set *set,
+						struct cid_netaddr_set **out);
+
 /* Frees a set; NULL is a no-op. */
 void cid_netaddr_set_free(struct cid_netaddr_set *set);
 

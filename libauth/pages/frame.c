@@ -16,6 +16,7 @@
 #include "console.h"
 #include "str.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,12 +62,13 @@ static enum cid_err set_text(json_t *o, const char *name, const char *v)
  * parameters but lang) when with_query, then lang=code. NULL when out of
  * memory or longer than a link should be.
  */
-static char *switch_href(const char *base, const struct cid_request *req, bool with_query,
-			 const char *code)
+static char *switch_href(const char *prefix, const char *base, const struct cid_request *req,
+			 bool with_query, const char *code)
 {
 	struct cid_buf b;
 
 	cid_buf_init(&b, (size_t)CID_MAX_URI * 4);
+	cid_buf_puts(&b, prefix);
 	cid_buf_puts(&b, base);
 	cid_buf_puts(&b, "?");
 	for (size_t i = 0; with_query && i < req->params.n; i++) {
@@ -96,8 +98,9 @@ static bool flow_step(const struct cid_reply *reply)
 }
 
 /* The switch: a link per language, or (a flow step) the flag of the form. */
-static enum cid_err langs(const struct cid_endpoint *e, const struct cid_request *req,
-			  const struct cid_reply *reply, const char *home, json_t *frame)
+static enum cid_err langs(const char *prefix, const struct cid_endpoint *e,
+			  const struct cid_request *req, const struct cid_reply *reply,
+			  const char *home, json_t *frame)
 {
 	enum cid_err rc = CID_OK;
 	bool post_form = flow_step(reply);
@@ -121,10 +124,10 @@ static enum cid_err langs(const struct cid_endpoint *e, const struct cid_request
 		CID_ENSURE(item != NULL && json_array_append_new(list, item) == 0, CID_ERR_NOMEM);
 		if (post_form)
 			continue;
-		href = switch_href(base, req, with_query, codes[i]);
+		href = switch_href(prefix, base, req, with_query, codes[i]);
 		/* a query too long to repeat in a link: the switch goes home instead */
 		if (href == NULL)
-			href = switch_href(home, req, false, codes[i]);
+			href = switch_href(prefix, home, req, false, codes[i]);
 		CID_ENSURE(href != NULL, CID_ERR_NOMEM);
 		CID_ENSURE(json_object_set_new(item, "href", json_string(href)) == 0,
 			   CID_ERR_NOMEM);
@@ -169,6 +172,9 @@ enum cid_err cid_frame_add(struct cid_ctx *ctx, const struct cid_endpoint *e,
 	const char *type = NULL;
 	size_t logo_len = 0;
 	json_t *frame = NULL;
+	/* a tenant's pages live below its path_prefix (tenant.h): every link starts there */
+	const char *prefix = cfg->path_prefix;
+	char logo[CID_MAX_URI + sizeof(CID_LOGO_PATH)];
 
 	/* a choice made with the switch is remembered (cid_request_locale's rule) */
 	if (e->page && lang != NULL && (strcmp(lang, "ja") == 0 || strcmp(lang, "en") == 0))
@@ -180,9 +186,16 @@ enum cid_err cid_frame_add(struct cid_ctx *ctx, const struct cid_endpoint *e,
 	frame = json_pack("{s:b, s:b}", "citizen", !officer, "officer", officer);
 	CID_ENSURE(frame != NULL, CID_ERR_NOMEM);
 	CID_TRY(set_text(frame, "city_name", city_name(cfg, reply->locale)));
-	if (cid_ctx_logo(ctx, &logo_len, &type) != NULL)
-		CID_TRY(set_text(frame, "logo", CID_LOGO_PATH));
-	CID_TRY(langs(e, req, reply, home, frame));
+	if (cid_ctx_logo(ctx, &logo_len, &type) != NULL) {
+		CID_ENSURE(snprintf(logo, sizeof(logo), "%s%s", prefix, CID_LOGO_PATH) <
+			       (int)sizeof(logo),
+			   CID_ERR_TOOBIG);
+		CID_TRY(set_text(frame, "logo", logo));
+	}
+	CID_TRY(langs(prefix, e, req, reply, home, frame));
+	/* the templates' "{{base}}/account": "" for a single city */
+	CID_ENSURE(json_object_set_new(reply->page_data, "base", json_string(prefix)) == 0,
+		   CID_ERR_NOMEM);
 	CID_TRY(footer(cfg, frame));
 	CID_ENSURE(json_object_set(reply->page_data, "frame", frame) == 0, CID_ERR_NOMEM);
 out:

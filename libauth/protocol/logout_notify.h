@@ -142,4 +142,17 @@ CID_MUST_CHECK enum cid_err cid_logout_worker_start(struct cid_ctx *ctx, FILE *e
 /* Stops the thread (within one round), abandons what is in flight, frees w. NULL is a no-op. */
 void cid_logout_worker_stop(struct cid_logout_worker *w);
 
+struct cid_tenants;
+
+/*
+ * The worker of a server with several cities (tenant.h): still one thread,
+ * which each round gives every opened tenant a sender of its own (made the
+ * first time it sees that tenant) and steps each without waiting, then
+ * pauses CID_LOGOUT_POLL_MS: a tenant's notices go out under its own keys
+ * and limits, and no tenant costs a thread. t must outlive the worker.
+ * Errors: those of cid_logout_worker_start. Stopped with cid_logout_worker_stop.
+ */
+CID_MUST_CHECK enum cid_err cid_logout_worker_start_tenants(struct cid_tenants *t, FILE *errors,
+							    struct cid_logout_worker **out);
+
 #endif

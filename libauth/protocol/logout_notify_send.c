@@ -13,6 +13,7 @@
 #include "audit.h"
 #include "crypto.h"
 #include "http_fetch.h"
+#include "tenant.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -286,6 +287,16 @@ struct cid_logout_worker {
 	FILE *errors;
 	pthread_t thread;
 	atomic_bool stop;
+	/* several cities: a sender per opened tenant, in the order first seen */
+	struct cid_tenants *tenants;
+	struct tenant_sender *senders;
+	size_t n_senders, cap_senders;
+};
+
+struct tenant_sender {
+	struct cid_ctx *ctx; /* the tenant's (borrowed from the map) */
+	struct cid_logout_sender *sender;
+	enum cid_err last;
 };
 
 static void *worker_run(void *arg)
@@ -329,13 +340,87 @@ out:
 	return rc;
 }
 
+/* Makes a sender for ctx unless w has one; a failure is said and tried next round. */
+static void adopt_tenant(struct cid_ctx *ctx, const char *name, void *arg)
+{
+	struct cid_logout_worker *w = arg;
+	struct tenant_sender *grown;
+
+	for (size_t i = 0; i < w->n_senders; i++)
+		if (w->senders[i].ctx == ctx)
+			return;
+	if (w->n_senders == w->cap_senders) {
+		size_t cap = w->cap_senders == 0 ? 16 : 2 * w->cap_senders;
+
+		grown = realloc(w->senders, cap * sizeof(*grown));
+		if (grown == NULL)
+			return;
+		w->senders = grown;
+		w->cap_senders = cap;
+	}
+	if (cid_logout_sender_new(ctx, &w->senders[w->n_senders].sender) != CID_OK) {
+		if (w->errors != NULL)
+			fprintf(w->errors, "civicid: tenant %s: no back-channel logout sender\n",
+				name);
+		return;
+	}
+	w->senders[w->n_senders].ctx = ctx;
+	w->senders[w->n_senders].last = CID_OK;
+	w->n_senders++;
+}
+
+static void *tenants_run(void *arg)
+{
+	struct cid_logout_worker *w = arg;
+	const struct timespec pause = {.tv_sec = 0, .tv_nsec = CID_LOGOUT_POLL_MS * 1000000L};
+
+	while (!atomic_load(&w->stop)) {
+		cid_tenants_each(w->tenants, adopt_tenant, w);
+		for (size_t i = 0; i < w->n_senders && !atomic_load(&w->stop); i++) {
+			struct tenant_sender *ts = &w->senders[i];
+			enum cid_err rc =
+			    cid_logout_sender_step(ts->sender, (int64_t)time(NULL), 0);
+
+			if (rc != CID_OK && rc != ts->last && w->errors != NULL)
+				fprintf(w->errors,
+					"civicid: %s: sending back-channel logout notices: %s\n",
+					cid_ctx_config(ts->ctx)->issuer, cid_strerror(rc));
+			ts->last = rc;
+		}
+		nanosleep(&pause, NULL);
+	}
+	return NULL;
+}
+
+enum cid_err cid_logout_worker_start_tenants(struct cid_tenants *t, FILE *errors,
+					     struct cid_logout_worker **out)
+{
+	struct cid_logout_worker *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return CID_ERR_NOMEM;
+	w->tenants = t;
+	w->errors = errors;
+	atomic_init(&w->stop, false);
+	if (pthread_create(&w->thread, NULL, tenants_run, w) != 0) {
+		free(w);
+		return CID_ERR_IO;
+	}
+	*out = w;
+	return CID_OK;
+}
+
 void cid_logout_worker_stop(struct cid_logout_worker *w)
 {
 	if (w == NULL)
 		return;
 	atomic_store(&w->stop, true);
-	cid_logout_sender_wake(w->sender);
+	if (w->sender != NULL)
+		cid_logout_sender_wake(w->sender);
 	pthread_join(w->thread, NULL);
 	cid_logout_sender_free(w->sender);
+	for (size_t i = 0; i < w->n_senders; i++)
+		cid_logout_sender_free(w->senders[i].sender);
+	free(w->senders);
 	free(w);
 }

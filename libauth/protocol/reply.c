@@ -150,12 +150,15 @@ enum cid_err cid_reply_redirect(struct cid_reply *r, int status, const char *bas
 static const struct {
 	const char *name;
 	const char *host_name;
+	const char *secure_name; /* an https issuer below a path (a tenant's): not __Host- */
 	const char *same_site;
 } cookies[] = {
-    [CID_COOKIE_SESSION] = {"civicid_session", "__Host-civicid_session", "Lax"},
-    [CID_COOKIE_CSRF] = {"civicid_csrf", "__Host-civicid_csrf", "Lax"},
-    [CID_COOKIE_OFFICER] = {"civicid_officer", "__Host-civicid_officer", "Strict"},
-    [CID_COOKIE_LANG] = {"civicid_lang", "__Host-civicid_lang", "Lax"},
+    [CID_COOKIE_SESSION] = {"civicid_session", "__Host-civicid_session", "__Secure-civicid_session",
+			    "Lax"},
+    [CID_COOKIE_CSRF] = {"civicid_csrf", "__Host-civicid_csrf", "__Secure-civicid_csrf", "Lax"},
+    [CID_COOKIE_OFFICER] = {"civicid_officer", "__Host-civicid_officer", "__Secure-civicid_officer",
+			    "Strict"},
+    [CID_COOKIE_LANG] = {"civicid_lang", "__Host-civicid_lang", "__Secure-civicid_lang", "Lax"},
 };
 
 static bool issuer_is_https(const struct cid_config *cfg)
@@ -165,12 +168,15 @@ static bool issuer_is_https(const struct cid_config *cfg)
 
 const char *cid_cookie_name(const struct cid_config *cfg, enum cid_cookie which)
 {
-	return issuer_is_https(cfg) ? cookies[which].host_name : cookies[which].name;
+	if (!issuer_is_https(cfg))
+		return cookies[which].name;
+	return cfg->path_prefix[0] == '\0' ? cookies[which].host_name : cookies[which].secure_name;
 }
 
 enum cid_err cid_reply_cookie(struct cid_reply *r, const struct cid_config *cfg,
 			      enum cid_cookie which, const char *value, int64_t max_age)
 {
+	const char *path = cfg->path_prefix;
 	struct cid_buf b;
 	enum cid_err rc;
 
@@ -179,8 +185,9 @@ enum cid_err cid_reply_cookie(struct cid_reply *r, const struct cid_config *cfg,
 	cid_buf_init(&b, 1024);
 	/*= RFC 6265bis §4.1.3.2: a __Host- cookie is set with Secure, from a secure
 	 *# origin, without Domain, and with Path=/ */
-	cid_buf_printf(&b, "%s=%s; Path=/; HttpOnly; SameSite=%s", cid_cookie_name(cfg, which),
-		       value, cookies[which].same_site);
+	/* a tenant's issuer has a path (tenant.h): its cookies stay below it */
+	cid_buf_printf(&b, "%s=%s; Path=%s; HttpOnly; SameSite=%s", cid_cookie_name(cfg, which),
+		       value, path[0] == '\0' ? "/" : path, cookies[which].same_site);
 	if (max_age >= 0)
 		cid_buf_printf(&b, "; Max-Age=%lld", (long long)max_age);
 	/* Secure whenever the issuer is https: the cookie must never travel in clear */

@@ -37,7 +37,10 @@
  * them, the officer's session Strict. When the issuer is https they are
  * Secure and their names carry the __Host- prefix (RFC 6265bis §4.1.3.2), so
  * a browser accepts them only from this origin over TLS: a sibling host or a
- * network attacker cannot plant one.
+ * network attacker cannot plant one. A tenant's (tenant.h) live below its
+ * path_prefix ("/t/NAME", config.h): its cookies have that Path, so one
+ * city's cookies never reach another's, and, https, the __Secure- prefix
+ * (__Host- needs Path=/).
  */
 enum cid_cookie {
 	CID_COOKIE_SESSION, /* civicid_session: the SSO session (session.h) */
@@ -227,9 +230,10 @@ CID_MUST_CHECK enum cid_err cid_reply_redirect(struct cid_reply *r, int status, 
 					       size_t n);
 
 /*
- * Adds a Set-Cookie value for cookie which: "NAME=value; Path=/; HttpOnly;
- * SameSite=S" with Max-Age unless max_age < 0, and, when the issuer is https,
- * "; Secure" and the __Host- prefix in NAME (cid_cookie_name).
+ * Adds a Set-Cookie value for cookie which: "NAME=value; Path=P; HttpOnly;
+ * SameSite=S" (P: the config's path_prefix, a tenant's, or "/") with
+ * Max-Age unless max_age < 0, and, when the issuer is https, "; Secure" and
+ * the __Host- (or, below a path, __Secure-) prefix in NAME (cid_cookie_name).
  * Errors: CID_ERR_TOOBIG when the reply has no room for another cookie,
  * CID_ERR_NOMEM.
  */

@@ -30,6 +30,8 @@ int cid_cli_audit(int argc, char **argv);
 int cid_cli_audit_officer(int argc, char **argv);
 /* `civicid witness ...`: a transparency-log witness with its own store (server/cli/witness.c). */
 int cid_cli_witness(int argc, char **argv);
+/* `civicid tenant ...`: the cities of a server (server/cli/tenant.c, tenant.h). */
+int cid_cli_tenant(int argc, char **argv);
 
 /* What every store-using command shares: the config and the open store. */
 struct cli_env {
@@ -42,14 +44,18 @@ struct cli_common {
 	const char *store;  /* --store DIR, -s */
 	const char *config; /* --config FILE, -c */
 	bool json;	    /* --json */
+	const char *tenant; /* --tenant NAME: the city of a store with several */
 };
 
 /* The getopt_long rows and short options of struct cli_common (needs <getopt.h>). */
 #define CLI_COMMON_OPTIONS                                                                         \
 	{"store", required_argument, NULL, 's'}, {"config", required_argument, NULL, 'c'},         \
+	    {"json", no_argument, NULL, 'j'},                                                      \
 	{                                                                                          \
-		"json", no_argument, NULL, 'j'                                                     \
+		"tenant", required_argument, NULL, CLI_OPT_TENANT                                  \
 	}
+/* --tenant has no short form: its getopt value is past every character */
+#define CLI_OPT_TENANT	 0x154
 #define CLI_COMMON_SHORT "s:c:"
 
 /* Records opt (with its optarg arg) if it is a common option; false if it is not. */
@@ -57,7 +63,10 @@ bool cli_common_option(struct cli_common *o, int opt, const char *arg);
 
 /*
  * Builds the config (defaults, then o->config if not NULL, then o->store if
- * not NULL) and opens the store. Prints the reason and returns non-zero on
+ * not NULL), then, with o->tenant, that tenant's config (cid_tenant_config:
+ * its issuer, store and policies), and opens the store. A store that has
+ * tenants and no o->tenant is refused, saying so (status 2): no command
+ * acts on a city it was not told. Prints the reason and returns non-zero on
  * failure. Release with cli_close.
  */
 int cli_open(const char *cmd, const struct cli_common *o, struct cli_env *env);

@@ -13,6 +13,7 @@
 #include "audit.h"
 #include "buf.h"
 #include "crypto.h"
+#include "tenant.h"
 
 bool cli_common_option(struct cli_common *o, int opt, const char *arg)
 {
@@ -20,8 +21,39 @@ bool cli_common_option(struct cli_common *o, int opt, const char *arg)
 	case 's': o->store = arg; return true;
 	case 'c': o->config = arg; return true;
 	case 'j': o->json = true; return true;
+	case CLI_OPT_TENANT: o->tenant = arg; return true;
 	default: return false;
 	}
+}
+
+/*
+ * With --tenant, replaces env->cfg by the tenant's; without, refuses a store
+ * that has tenants. Returns 0, or 2 after saying why.
+ */
+static int cli_tenant(const char *cmd, const struct cli_common *o, struct cli_env *env)
+{
+	struct cid_config *cfg = NULL;
+	char err[512] = "";
+	enum cid_err rc;
+
+	if (o->tenant == NULL) {
+		if (!cid_tenant_any(env->cfg))
+			return 0;
+		fprintf(stderr,
+			"civicid %s: the store %s holds several cities: name one with --tenant "
+			"NAME (see civicid tenant list)\n",
+			cmd, env->cfg->store_dir);
+		return 2;
+	}
+	rc = cid_tenant_config(env->cfg, o->tenant, &cfg, NULL, err, sizeof(err));
+	if (rc != CID_OK) {
+		fprintf(stderr, "civicid %s: --tenant: %s\n", cmd,
+			err[0] != '\0' ? err : cid_strerror(rc));
+		return 2;
+	}
+	cid_config_free(env->cfg);
+	env->cfg = cfg;
+	return 0;
 }
 
 int cli_open(const char *cmd, const struct cli_common *o, struct cli_env *env)
@@ -41,6 +73,10 @@ int cli_open(const char *cmd, const struct cli_common *o, struct cli_env *env)
 	if (o->store != NULL &&
 	    cid_config_set(env->cfg, "store", o->store, err, sizeof(err)) != CID_OK) {
 		fprintf(stderr, "civicid %s: --store: %s\n", cmd, err);
+		cli_close(env);
+		return 2;
+	}
+	if (cli_tenant(cmd, o, env) != 0) {
 		cli_close(env);
 		return 2;
 	}

@@ -38,6 +38,7 @@
 #include "policy.h"
 #include "policy_law.h"
 #include "retention.h"
+#include "tenant.h"
 #include "throttle.h"
 
 #include <getopt.h>
@@ -47,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -71,6 +73,8 @@ static const char serve_help[] =
     "  -h, --help           this text\n"
     "\n"
     "Flags override the file. On start civicid prints the issuer and the bound port.\n"
+    "A store with tenants (civicid tenant) serves each at ISSUER/t/NAME instead, and\n"
+    "--check checks each tenant's policies.\n"
     "Signals: SIGTERM/SIGINT stop; SIGHUP reloads the signing keys and the policies\n"
     "(so does `civicid policy reload`); a bad policy file leaves the old ones in force.\n"
     "SIGUSR1 prints the audit log's group-commit counters since the last print to stderr\n"
@@ -312,6 +316,140 @@ static bool run(struct cid_ctx *ctx, const sigset_t *set, const struct cid_audit
 	}
 }
 
+/* ---- several cities (tenant.h) ---- */
+
+/* What one tick does for each opened tenant: the same work as run()'s, in turn. */
+struct tick {
+	const struct cid_audit_witnesses *ws;
+	int sig;
+	bool checkpoint, sweep, final, broken;
+};
+
+static void tenant_tick(struct cid_ctx *ctx, const char *name, void *arg)
+{
+	struct tick *k = arg;
+	uint64_t left = 0;
+	enum cid_err rc;
+
+	if (k->final) {
+		checkpoint(ctx, k->ws);
+		audit_stats(ctx);
+		return;
+	}
+	if (cid_store_broken(cid_ctx_store(ctx))) {
+		fprintf(stderr, "civicid: tenant %s: the store failed a commit beyond repair\n",
+			name);
+		k->broken = true;
+		return;
+	}
+	if (k->sig == SIGUSR1)
+		audit_stats(ctx);
+	/* a store from before the Merkle tree (an adopted one): a batch per tick */
+	if (cid_audit_tree_catch_up(cid_ctx_store(ctx), CID_AUDIT_CATCH_UP, &left) != CID_OK)
+		fprintf(stderr, "civicid: tenant %s: building the audit log's Merkle tree failed\n",
+			name);
+	if (k->checkpoint)
+		checkpoint(ctx, k->ws);
+	if (k->sweep)
+		sweep(ctx);
+	rc = cid_ctx_keys_refresh(ctx, (int64_t)time(NULL));
+	if (rc != CID_OK)
+		fprintf(stderr, "civicid: tenant %s: reloading signing keys failed: %s\n", name,
+			cid_strerror(rc));
+	refresh_policies(ctx, k->sig == SIGHUP);
+}
+
+/*
+ * run() for several cities: one loop over the opened tenants (never a thread
+ * per tenant); a tenant disabled meanwhile stops being answered.
+ */
+static bool run_tenants(struct cid_tenants *t, int64_t interval, const sigset_t *set,
+			const struct cid_audit_witnesses *ws)
+{
+	const struct timespec tick = {.tv_sec = 5, .tv_nsec = 0};
+	int64_t next_checkpoint = (int64_t)time(NULL) + interval;
+	int64_t next_sweep = (int64_t)time(NULL);
+
+	for (;;) {
+		int sig = sigtimedwait(set, NULL, &tick);
+		struct tick k = {.ws = ws, .sig = sig};
+
+		if (sig == SIGINT || sig == SIGTERM)
+			return true;
+		k.checkpoint = (int64_t)time(NULL) >= next_checkpoint;
+		k.sweep = (int64_t)time(NULL) >= next_sweep;
+		cid_tenants_refresh(t);
+		cid_tenants_each(t, tenant_tick, &k);
+		if (k.broken) {
+			fprintf(stderr, "civicid: stopping; a restart reopens the store at its "
+					"last durable commit\n");
+			return false;
+		}
+		if (k.checkpoint)
+			next_checkpoint = (int64_t)time(NULL) + interval;
+		if (k.sweep)
+			next_sweep = (int64_t)time(NULL) + CID_THROTTLE_SWEEP;
+	}
+}
+
+/*
+ * Each opened tenant holds its store's two files open (tenant.h): the soft
+ * limit on open files goes up to the hard one, so the national worst case
+ * (1,741 tenants, 3,482 files) fits beside the connections.
+ */
+static void raise_nofile_for_tenants(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* serve for a store with tenants: no single context; each tenant opens on its first request. */
+static int serve_tenants(struct cid_config *cfg, const struct cid_templates *tpl,
+			 const struct cid_audit_witnesses *ws, const sigset_t *set)
+{
+	struct cid_tenants *t = NULL;
+	struct cid_http *http = NULL;
+	struct cid_logout_worker *logout = NULL;
+	uint16_t port = 0;
+	enum cid_err rc = cid_tenants_new(cfg, stderr, &t);
+	int status = 1;
+
+	raise_nofile_for_tenants();
+	if (rc == CID_OK)
+		rc = cid_http_start_tenants(cfg, t, tpl, &http, &port);
+	if (rc != CID_OK) {
+		fprintf(stderr, "civicid serve: cannot listen on %s port %u: %s\n", cfg->listen,
+			(unsigned)cfg->port, cid_strerror(rc));
+		goto out;
+	}
+	rc = cid_logout_worker_start_tenants(t, stderr, &logout);
+	if (rc != CID_OK) {
+		fprintf(stderr, "civicid serve: cannot start the logout notices' worker: %s\n",
+			cid_strerror(rc));
+		goto out;
+	}
+	printf("civicid: listening on %s port %u\n", cfg->listen, (unsigned)port);
+	printf("civicid: tenants below %s%sNAME (each opened on its first request)\n", cfg->issuer,
+	       CID_TENANT_PATH);
+	fflush(stdout);
+	status = run_tenants(t, cfg->audit_checkpoint_interval, set, ws) ? 0 : 1;
+	fprintf(stderr, "civicid: stopping\n");
+out:
+	cid_http_stop(http);
+	cid_logout_worker_stop(logout);
+	if (http != NULL) {
+		struct tick k = {.ws = ws, .final = true};
+
+		cid_tenants_each(t, tenant_tick, &k);
+	}
+	cid_tenants_close(t);
+	return status;
+}
+
 /* The witnesses of audit_witnesses, parsed as the server uses them; says why not. */
 static int witnesses_parse(const struct cid_config *cfg, struct cid_audit_witnesses **ws)
 {
@@ -341,6 +479,39 @@ static int check_policies(const struct cid_config *cfg)
 	printf("policies OK: %zu in %s\n", cid_policyset_count(ps), cfg->policies_dir);
 	cid_policyset_free(ps);
 	return 0;
+}
+
+/* serve --check on a store with tenants: each tenant's configuration and policies. */
+static int check_tenants(const struct cid_config *cfg)
+{
+	json_t *all = NULL;
+	size_t i;
+	const json_t *row;
+	int status = 0;
+
+	if (cid_tenant_list(cfg, &all) != CID_OK) {
+		fprintf(stderr, "civicid serve: the tenants of %s cannot be listed\n",
+			cfg->store_dir);
+		return 1;
+	}
+	json_array_foreach(all, i, row)
+	{
+		const char *name = json_string_value(json_object_get(row, "name"));
+		struct cid_config *tcfg = NULL;
+		char err[512] = "";
+
+		if (cid_tenant_config(cfg, name, &tcfg, NULL, err, sizeof(err)) != CID_OK) {
+			fprintf(stderr, "civicid serve: tenant %s: %s\n", name, err);
+			status = 1;
+			continue;
+		}
+		printf("tenant %s: ", name);
+		if (check_policies(tcfg) != 0)
+			status = 1;
+		cid_config_free(tcfg);
+	}
+	json_decref(all);
+	return status;
 }
 
 /*
@@ -393,7 +564,7 @@ int cid_cli_serve(int argc, char **argv)
 		goto out;
 	}
 	if (check_only) {
-		status = check_policies(cfg);
+		status = cid_tenant_any(cfg) ? check_tenants(cfg) : check_policies(cfg);
 		if (status == 0)
 			printf("configuration OK\n");
 		goto out;
@@ -407,6 +578,10 @@ int cid_cli_serve(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	bound_heap();
+	if (cid_tenant_any(cfg)) {
+		status = serve_tenants(cfg, tpl, ws, &set);
+		goto out;
+	}
 	rc = cid_ctx_open(cfg, (int64_t)time(NULL), stderr, &ctx);
 	if (rc != CID_OK) {
 		fprintf(stderr, "civicid serve: cannot start (store %s, policies %s): %s\n",

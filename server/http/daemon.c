@@ -26,6 +26,7 @@
 #include "oidc.h"
 #include "reply.h"
 #include "route.h"
+#include "tenant.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -51,7 +52,8 @@ struct pool {
 struct cid_http {
 	struct MHD_Daemon *mhd;
 	struct cid_guard *guard;
-	struct cid_ctx *ctx;
+	struct cid_ctx *ctx;	     /* the single city's, or NULL when tenants */
+	struct cid_tenants *tenants; /* several cities (tenant.h), or NULL */
 	const struct cid_templates *tpl;
 	struct pool login;  /* slow endpoints: argon2id, log scans */
 	struct pool commit; /* endpoints that wait for a durable audit commit */
@@ -60,6 +62,7 @@ struct cid_http {
 /* One request's state, from the first handler call to NOTIFY_COMPLETED. */
 struct conn {
 	struct cid_http *h;
+	struct cid_ctx *ctx; /* the city asked: h->ctx, or the tenant of the path */
 	struct MHD_Connection *mhd;
 	struct conn *next; /* in the login queue */
 	const struct cid_endpoint *route;
@@ -98,7 +101,6 @@ static void conn_free(struct conn *c)
 static void *pool_worker(void *arg)
 {
 	struct pool *p = arg;
-	struct cid_http *h = p->h;
 
 	for (;;) {
 		struct conn *c;
@@ -115,7 +117,7 @@ static void *pool_worker(void *arg)
 		if (p->head == NULL)
 			p->tail = NULL;
 		pthread_mutex_unlock(&p->lock);
-		c->rc = cid_endpoint_answer(h->ctx, c->route, &c->req, &c->reply);
+		c->rc = cid_endpoint_answer(c->ctx, c->route, &c->req, &c->reply);
 		c->done = true;
 		MHD_resume_connection(c->mhd);
 	}
@@ -256,7 +258,7 @@ static bool is_form(const char *ctype)
 static int build_request(struct conn *c, const char *method)
 {
 	struct MHD_Connection *mhd = c->mhd;
-	const struct cid_config *cfg = cid_ctx_config(c->h->ctx);
+	const struct cid_config *cfg = cid_ctx_config(c->ctx);
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(mhd, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const char *ctype;
@@ -345,13 +347,38 @@ static enum cid_err input_error(struct cid_ctx *ctx, const struct conn *c, struc
 	return cid_reply_error_json(reply, status, "invalid_request", text);
 }
 
+/*
+ * With several cities, "/t/NAME/REST": the context of tenant NAME into *ctx
+ * and REST (the path its endpoints know) returned; NULL for any other path
+ * and for a tenant that does not exist or is disabled (*status 404), or that
+ * cannot be opened now (503: the server's stderr says why).
+ */
+static const char *tenant_of(struct cid_http *h, const char *url, struct cid_ctx **ctx, int *status)
+{
+	const char *name = url + strlen(CID_TENANT_PATH);
+	const char *rest;
+	enum cid_err rc;
+
+	*status = 404;
+	if (strncmp(url, CID_TENANT_PATH, strlen(CID_TENANT_PATH)) != 0)
+		return NULL;
+	rest = strchr(name, '/');
+	if (rest == NULL)
+		return NULL;
+	rc = cid_tenants_get(h->tenants, name, (size_t)(rest - name), now_s(), ctx);
+	if (rc != CID_OK && rc != CID_ERR_NOTFOUND && rc != CID_ERR_INVALID &&
+	    rc != CID_ERR_DISABLED)
+		*status = 503;
+	return rc == CID_OK ? rest : NULL;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char *url,
 			      const char *method, const char *version, const char *upload_data,
 			      size_t *upload_data_size, void **con_cls)
 {
 	struct cid_http *h = cls;
 	struct conn *c = *con_cls;
-	int status;
+	int status = 0;
 
 	(void)version;
 	if (c == NULL) {
@@ -363,7 +390,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 		cid_buf_init(&c->body, CID_MAX_BODY);
 		cid_buf_init(&c->forwarded_for, CID_MAX_HEADER);
 		cid_buf_init(&c->forwarded, CID_MAX_HEADER);
-		c->route = cid_route_find(url, method, &status);
+		c->ctx = h->ctx;
+		if (h->tenants != NULL)
+			url = tenant_of(h, url, &c->ctx, &status);
+		c->route = url == NULL ? NULL : cid_route_find(url, method, &status);
+		if (url == NULL)
+			url = "/";
 		c->path = strdup(url);
 		if (c->path == NULL) {
 			conn_free(c);
@@ -394,11 +426,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 		return MHD_YES; /* spurious call while suspended */
 	if (c->route == NULL) {
 		int st = c->reply.status;
+		const char *error = st == 405	? "invalid_request"
+				    : st == 503 ? "temporarily_unavailable"
+						: "not_found";
+		const char *why = st == 405	   ? "method not allowed"
+				  : st == 503	   ? "the tenant cannot be opened now"
+				  : c->ctx == NULL ? "no such tenant"
+						   : "no such endpoint";
 
 		c->reply.status = 0;
-		if (cid_reply_error_json(&c->reply, st, st == 405 ? "invalid_request" : "not_found",
-					 st == 405 ? "method not allowed" : "no such endpoint") !=
-		    CID_OK)
+		if (cid_reply_error_json(&c->reply, st, error, why) != CID_OK)
 			return MHD_NO;
 		return cid_respond(h->tpl, mhd, &c->reply);
 	}
@@ -406,7 +443,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 		status = build_request(c, method);
 		if (status != 0) {
 			cid_reply_free(&c->reply);
-			if (input_error(h->ctx, c, &c->reply, status, CID_ERR_INVALID) != CID_OK)
+			if (input_error(c->ctx, c, &c->reply, status, CID_ERR_INVALID) != CID_OK)
 				return MHD_NO;
 			return cid_respond(h->tpl, mhd, &c->reply);
 		}
@@ -422,7 +459,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 			}
 			return MHD_YES;
 		}
-		c->rc = cid_endpoint_answer(h->ctx, c->route, &c->req, &c->reply);
+		c->rc = cid_endpoint_answer(c->ctx, c->route, &c->req, &c->reply);
 	}
 	if (c->rc != CID_OK) {
 		cid_reply_free(&c->reply);
@@ -486,11 +523,11 @@ static enum cid_err parse_listen(const char *addr, uint16_t port, struct sockadd
 	return CID_ERR_CONFIG;
 }
 
-enum cid_err cid_http_start(struct cid_ctx *ctx, const struct cid_templates *tpl,
-			    struct cid_http **out, uint16_t *port_out)
+static enum cid_err start(const struct cid_config *cfg, struct cid_ctx *ctx,
+			  struct cid_tenants *tenants, const struct cid_templates *tpl,
+			  struct cid_http **out, uint16_t *port_out)
 {
 	enum cid_err rc = CID_OK;
-	const struct cid_config *cfg = cid_ctx_config(ctx);
 	struct cid_http *h = calloc(1, sizeof(*h));
 	struct sockaddr_storage ss;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
@@ -499,6 +536,7 @@ enum cid_err cid_http_start(struct cid_ctx *ctx, const struct cid_templates *tpl
 
 	CID_ENSURE(h != NULL, CID_ERR_NOMEM);
 	h->ctx = ctx;
+	h->tenants = tenants;
 	h->tpl = tpl;
 	pthread_mutex_init(&h->login.lock, NULL);
 	pthread_cond_init(&h->login.cond, NULL);
@@ -526,6 +564,19 @@ enum cid_err cid_http_start(struct cid_ctx *ctx, const struct cid_templates *tpl
 out:
 	cid_http_stop(h);
 	return rc;
+}
+
+enum cid_err cid_http_start(struct cid_ctx *ctx, const struct cid_templates *tpl,
+			    struct cid_http **out, uint16_t *port_out)
+{
+	return start(cid_ctx_config(ctx), ctx, NULL, tpl, out, port_out);
+}
+
+enum cid_err cid_http_start_tenants(const struct cid_config *cfg, struct cid_tenants *tenants,
+				    const struct cid_templates *tpl, struct cid_http **out,
+				    uint16_t *port_out)
+{
+	return start(cfg, NULL, tenants, tpl, out, port_out);
 }
 
 void cid_http_stop(struct cid_http *h)

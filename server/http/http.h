@@ -23,6 +23,20 @@ struct cid_http;
 CID_MUST_CHECK enum cid_err cid_http_start(struct cid_ctx *ctx, const struct cid_templates *tpl,
 					   struct cid_http **out, uint16_t *port_out);
 
+struct cid_tenants;
+
+/*
+ * Starts the server for several cities (tenant.h): cfg (borrowed) is the
+ * server's, for its listen address, port and limits; a request for
+ * /t/NAME/PATH is answered by tenant NAME's context (opened on first use)
+ * as PATH; every other path, and an unknown or disabled tenant, is a 404.
+ * Errors: those of cid_http_start.
+ */
+CID_MUST_CHECK enum cid_err cid_http_start_tenants(const struct cid_config *cfg,
+						   struct cid_tenants *tenants,
+						   const struct cid_templates *tpl,
+						   struct cid_http **out, uint16_t *port_out);
+
 /* Stops accepting, finishes the login workers, frees everything. NULL is a no-op. */
 void cid_http_stop(struct cid_http *h);
 

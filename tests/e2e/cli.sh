@@ -249,5 +249,29 @@ has "policy reload says when" "$out" "within 5 s"
 expect 2 "policy reload takes no --dir" "$bin" policy reload --store "$store" --dir policies
 expect 2 "serve refuses a bad issuer" "$bin" serve --issuer "ftp://x" --store "$store" --check
 
+# several municipalities: this single city becomes the first tenant (a copy of it)
+cp -r "$store" "$tmp/adopt"
+A=(--store "$tmp/adopt")
+expect 0 "tenant adopt" "$bin" tenant adopt kita "${A[@]}" --name-en Kita
+has "adopt names the new issuer" "$out" "/t/kita"
+expect 2 "a command without --tenant is refused once there are tenants" "$bin" user list "${A[@]}"
+has "the refusal says what to give" "$err" "--tenant NAME"
+expect 2 "an unknown tenant is refused" "$bin" user list "${A[@]}" --tenant nara
+has "the unknown tenant is named" "$err" 'no tenant named "nara"'
+expect 0 "the adopted tenant keeps its citizens" "$bin" user list "${A[@]}" --tenant kita
+has "hanako is still there" "$out" "hanako"
+expect 0 "its audit log still verifies" "$bin" audit verify "${A[@]}" --tenant kita
+mkdir -p "$tmp/tpol/kita"
+printf 'policies = %s\n' "$tmp/tpol" >"$tmp/tenant.conf"
+expect 0 "tenant show opens it (as the server would)" "$bin" tenant show kita "${A[@]}" --config "$tmp/tenant.conf"
+has "tenant show gives its issuer" "$out" "issuer:   http://127.0.0.1:8080/t/kita"
+has "tenant show counts its citizens" "$out" "2 citizens"
+expect 0 "its export" "$bin" audit export "${A[@]}" --tenant kita --output "$tmp/adopt.jsonl"
+has "the log records the adoption" "$(cat "$tmp/adopt.jsonl")" '"tenant.adopted"'
+expect 1 "adopt twice is refused" "$bin" tenant adopt nara "${A[@]}"
+has "the second adopt says why" "$err" "already has tenants"
+expect 0 "tenant list" "$bin" tenant list "${A[@]}"
+has "tenant list shows it" "$out" "kita"
+
 echo "1..$n"
 [ "$fails" -eq 0 ]

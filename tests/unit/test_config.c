@@ -225,6 +225,38 @@ static void test_describe_lists_every_key(void **state)
 	free(text);
 }
 
+/* A copy (what a tenant's configuration starts from) has every value, and owns its own. */
+static void test_dup_copies_every_kind_of_key(void **state)
+{
+	struct cid_config *cfg = NULL;
+	struct cid_config *copy = NULL;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(cid_config_new(&cfg), CID_OK);
+	assert_int_equal(cid_config_set(cfg, "issuer", "https://id.example", err, sizeof(err)),
+			 CID_OK);
+	assert_int_equal(cid_config_set(cfg, "port", "9443", err, sizeof(err)), CID_OK);
+	assert_int_equal(cid_config_set(cfg, "session_ttl", "600", err, sizeof(err)), CID_OK);
+	assert_int_equal(cid_config_set(cfg, "default_locale", "en", err, sizeof(err)), CID_OK);
+	assert_int_equal(cid_config_set(cfg, "argon2_m_kib", "64", err, sizeof(err)), CID_OK);
+	assert_int_equal(
+	    cid_config_set(cfg, "trusted_proxies", "127.0.0.1, 10.0.0.0/8", err, sizeof(err)),
+	    CID_OK);
+	snprintf(cfg->path_prefix, sizeof(cfg->path_prefix), "/t/aizu");
+	assert_int_equal(cid_config_dup(cfg, &copy), CID_OK);
+	cid_config_free(cfg); /* the copy shares nothing with it */
+	assert_string_equal(copy->issuer, "https://id.example");
+	assert_int_equal(copy->port, 9443);
+	assert_int_equal(copy->session_ttl, 600);
+	assert_string_equal(copy->default_locale, "en");
+	assert_int_equal(copy->argon2.m_cost_kib, 64);
+	assert_int_equal(cid_netaddr_set_count(copy->trusted_proxies), 2);
+	assert_string_equal(copy->path_prefix, "/t/aizu");
+	assert_string_equal(copy->store_dir, "./var/civicid");
+	cid_config_free(copy);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -233,6 +265,7 @@ int main(void)
 	    cmocka_unit_test(test_loaded_values_apply),
 	    cmocka_unit_test(test_cross_key_checks),
 	    cmocka_unit_test(test_describe_lists_every_key),
+	    cmocka_unit_test(test_dup_copies_every_kind_of_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

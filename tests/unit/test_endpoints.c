@@ -93,14 +93,22 @@ static void test_rows_of_known_paths(void **state)
 	assert_null(row_of("/.well-known/jwks", 17));
 }
 
+/* What every local path of a template starts with: the tenant's path prefix, "" for one city. */
+#define BASE "{{base}}"
+
 /* Checks every form action and local link of one template; returns how many it saw. */
 static size_t check_template(const char *name, const char *text)
 {
 	size_t seen = 0;
 
+	/* every local path starts at {{base}}: a tenant's pages link inside the tenant */
+	if (strstr(text, "action=\"/") != NULL || strstr(text, "href=\"/") != NULL ||
+	    strstr(text, "src=\"/") != NULL)
+		fail_msg("%s: a local path without {{base}} in front", name);
 	for (const char *p = text; (p = strstr(p, "action=\"")) != NULL; p++) {
 		const char *tag = p;
-		const char *path = p + 8;
+		const char *path =
+		    p + 8 + (strncmp(p + 8, BASE, strlen(BASE)) == 0 ? strlen(BASE) : 0);
 		size_t len = strcspn(path, "\"?");
 		const struct cid_endpoint *e = row_of(path, len);
 		bool post;
@@ -113,8 +121,8 @@ static size_t check_template(const char *name, const char *text)
 				 (int)len, path, post ? "POST" : "GET");
 		seen++;
 	}
-	for (const char *p = text; (p = strstr(p, "href=\"/")) != NULL; p++) {
-		const char *path = p + 6;
+	for (const char *p = text; (p = strstr(p, "href=\"" BASE "/")) != NULL; p++) {
+		const char *path = p + 6 + strlen(BASE);
 		size_t len = strcspn(path, "\"?");
 		const struct cid_endpoint *e = row_of(path, len);
 

@@ -1,0 +1,719 @@
+/*
+ * tenant: the registry of a server's cities (STORE/tenants/NAME/, each with
+ * its tenant.conf and its own LMDB environment) and the map a running server
+ * finds a tenant's context in.
+ *
+ * Isolation is structural: a tenant's records live in its own environment,
+ * so no key of one tenant can name a record of another, and its context
+ * (keys, policies, log) is built from its own configuration alone. The map
+ * holds only what was asked for: a name is looked up on disk the first time,
+ * its context opened and kept; the hash table grows by doubling, so a lookup
+ * costs the same with one tenant or two thousand.
+ */
+#include "tenant.h"
+
+#include "audit.h"
+#include "buf.h"
+#include "jose.h"
+#include "str.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char *const CID_TENANT_KEYS[] = {
+    "city_name_ja",
+    "city_name_en",
+    "city_logo",
+    "default_locale",
+    "timezone",
+    "controller_name",
+    "controller_contact",
+    "controller_address",
+    "controller_email",
+    "controller_phone",
+    "policy_url",
+    "jurisdiction",
+    NULL,
+};
+
+#define TENANTS_DIR "tenants"
+#define CONF_FILE   "tenant.conf"
+#define DISABLED    "disabled"
+
+enum cid_err cid_tenant_name_check(const char *name, size_t len)
+{
+	if (name == NULL || len == 0 || len > CID_TENANT_NAME_MAX)
+		return CID_ERR_INVALID;
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+			return CID_ERR_INVALID;
+	}
+	return name[0] == '-' || name[len - 1] == '-' ? CID_ERR_INVALID : CID_OK;
+}
+
+/* STORE/tenants[/NAME[/FILE]] into out; CID_ERR_CONFIG when too long. */
+static enum cid_err tenant_path(const struct cid_config *base, const char *name, const char *file,
+				char out[4096])
+{
+	int n = snprintf(out, 4096, "%s/%s%s%s%s%s", base->store_dir, TENANTS_DIR,
+			 name != NULL ? "/" : "", name != NULL ? name : "", file != NULL ? "/" : "",
+			 file != NULL ? file : "");
+
+	return n < 0 || n >= 4096 ? CID_ERR_CONFIG : CID_OK;
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0;
+}
+
+/* True if entry d of the tenants directory is a tenant: a good name with a tenant.conf. */
+static bool is_tenant(const struct cid_config *base, const char *d)
+{
+	char path[4096];
+
+	return cid_tenant_name_check(d, strlen(d)) == CID_OK &&
+	       tenant_path(base, d, CONF_FILE, path) == CID_OK && exists(path);
+}
+
+bool cid_tenant_any(const struct cid_config *base)
+{
+	char path[4096];
+	DIR *dir;
+	const struct dirent *d;
+	bool any = false;
+
+	if (tenant_path(base, NULL, NULL, path) != CID_OK || (dir = opendir(path)) == NULL)
+		return false;
+	while (!any && (d = readdir(dir)) != NULL)
+		any = is_tenant(base, d->d_name);
+	closedir(dir);
+	return any;
+}
+
+enum cid_err cid_tenant_config(const struct cid_config *base, const char *name,
+			       struct cid_config **out, bool *disabled, char *err, size_t errsz)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_config *cfg = NULL;
+	char path[4096];
+	char value[4096];
+
+	snprintf(err, errsz, "no tenant named \"%.64s\"", name);
+	CID_TRY(cid_tenant_name_check(name, strlen(name)));
+	CID_TRY(tenant_path(base, name, CONF_FILE, path));
+	CID_ENSURE(exists(path), CID_ERR_NOTFOUND);
+	err[0] = '\0';
+	CID_TRY(cid_config_dup(base, &cfg));
+	CID_TRY(cid_config_load(cfg, path, err, errsz));
+	/* the three that make the tenant a tenant: set last, so its file cannot move them */
+	CID_ENSURE(snprintf(value, sizeof(value), "%s%s%s", base->issuer, CID_TENANT_PATH, name) <
+		       (int)sizeof(value),
+		   CID_ERR_CONFIG);
+	CID_TRY(cid_config_set(cfg, "issuer", value, err, errsz));
+	CID_TRY(tenant_path(base, name, NULL, value));
+	CID_TRY(cid_config_set(cfg, "store", value, err, errsz));
+	CID_ENSURE(snprintf(value, sizeof(value), "%s/%s", base->policies_dir, name) <
+		       (int)sizeof(value),
+		   CID_ERR_CONFIG);
+	CID_TRY(cid_config_set(cfg, "policies", value, err, errsz));
+	snprintf(cfg->path_prefix, sizeof(cfg->path_prefix), "%s%s", CID_TENANT_PATH, name);
+	if (disabled != NULL) {
+		CID_TRY(tenant_path(base, name, DISABLED, path));
+		*disabled = exists(path);
+	}
+	*out = cfg;
+	cfg = NULL;
+out:
+	if (rc == CID_ERR_CONFIG && err[0] == '\0')
+		snprintf(err, errsz, "a path of tenant \"%.64s\" is too long", name);
+	cid_config_free(cfg);
+	return rc;
+}
+
+static bool tenant_key(const char *key)
+{
+	for (size_t i = 0; CID_TENANT_KEYS[i] != NULL; i++)
+		if (strcmp(CID_TENANT_KEYS[i], key) == 0)
+			return true;
+	return false;
+}
+
+/* The text of tenant.conf for keys/values, each checked as the config checks it. */
+static enum cid_err conf_text(const char *const *keys, const char *const *values, size_t n,
+			      char *err, size_t errsz, char **out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_config *scratch = NULL;
+	struct cid_buf b;
+
+	cid_buf_init(&b, (size_t)64 * 1024);
+	CID_TRY(cid_config_new(&scratch));
+	cid_buf_puts(&b, "# civicid tenant settings (civicid tenant add); config syntax\n");
+	for (size_t i = 0; i < n; i++) {
+		if (!tenant_key(keys[i])) {
+			snprintf(err, errsz, "\"%.64s\" is not a tenant setting", keys[i]);
+			CID_TRY(CID_ERR_CONFIG);
+		}
+		if (strpbrk(values[i], "\r\n#") != NULL) {
+			snprintf(err, errsz, "%s: a value holds no newline and no '#'", keys[i]);
+			CID_TRY(CID_ERR_CONFIG);
+		}
+		CID_TRY(cid_config_set(scratch, keys[i], values[i], err, errsz));
+		cid_buf_printf(&b, "%s = %s\n", keys[i], values[i]);
+	}
+	CID_TRY(cid_buf_status(&b));
+	*out = cid_buf_take(&b, NULL);
+	CID_ENSURE(*out != NULL, CID_ERR_NOMEM);
+out:
+	cid_buf_free(&b);
+	cid_config_free(scratch);
+	return rc;
+}
+
+/* Writes text to path through a temporary file and a rename: whole or nothing. */
+static enum cid_err write_file(const char *path, const char *text)
+{
+	char tmp[4200];
+	FILE *f;
+	bool ok;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return CID_ERR_CONFIG;
+	f = fopen(tmp, "wxe");
+	if (f == NULL)
+		return CID_ERR_IO;
+	ok = fputs(text, f) >= 0;
+	ok = fflush(f) == 0 && ok;
+	ok = fsync(fileno(f)) == 0 && ok;
+	ok = fclose(f) == 0 && ok;
+	if (ok && rename(tmp, path) == 0)
+		return CID_OK;
+	(void)unlink(tmp);
+	return CID_ERR_IO;
+}
+
+/* mkdir -p path (each new directory 0700), as the store is made where it is named. */
+static enum cid_err make_dirs(const char *path)
+{
+	char part[4096];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(part))
+		return CID_ERR_CONFIG;
+	memcpy(part, path, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (part[i] != '/' && part[i] != '\0')
+			continue;
+		part[i] = '\0';
+		if (mkdir(part, 0700) != 0 && errno != EEXIST)
+			return CID_ERR_IO;
+		part[i] = path[i];
+	}
+	return CID_OK;
+}
+
+enum cid_err cid_tenant_add(const struct cid_config *base, const char *name,
+			    const char *const *keys, const char *const *values, size_t n, char *err,
+			    size_t errsz)
+{
+	enum cid_err rc = CID_OK;
+	char dir[4096];
+	char path[4096];
+	char *text = NULL;
+	bool made = false;
+
+	snprintf(err, errsz, "a tenant name is 1 to %d of a-z, 0-9 and '-', not at either end",
+		 CID_TENANT_NAME_MAX);
+	CID_TRY(cid_tenant_name_check(name, strlen(name)));
+	err[0] = '\0';
+	CID_TRY(conf_text(keys, values, n, err, errsz, &text));
+	CID_TRY(tenant_path(base, NULL, NULL, dir));
+	CID_TRY(make_dirs(dir));
+	CID_TRY(tenant_path(base, name, NULL, dir));
+	if (mkdir(dir, 0700) != 0) {
+		snprintf(err, errsz, "tenant \"%s\" already exists", name);
+		CID_TRY(errno == EEXIST ? CID_ERR_EXISTS : CID_ERR_IO);
+	}
+	made = true;
+	CID_TRY(tenant_path(base, name, CONF_FILE, path));
+	CID_TRY(write_file(path, text));
+	made = false;
+out:
+	if (made)
+		(void)rmdir(dir);
+	if (rc == CID_ERR_IO && err[0] == '\0')
+		snprintf(err, errsz, "cannot write below %s/%s: %s", base->store_dir, TENANTS_DIR,
+			 strerror(errno));
+	free(text);
+	return rc;
+}
+
+enum cid_err cid_tenant_disable(const struct cid_config *base, const char *name)
+{
+	enum cid_err rc = CID_OK;
+	char path[4096];
+	FILE *f;
+
+	CID_TRY(cid_tenant_name_check(name, strlen(name)));
+	CID_ENSURE(is_tenant(base, name), CID_ERR_NOTFOUND);
+	CID_TRY(tenant_path(base, name, DISABLED, path));
+	f = fopen(path, "we");
+	CID_ENSURE(f != NULL, CID_ERR_IO);
+	CID_ENSURE(fclose(f) == 0, CID_ERR_IO);
+out:
+	return rc;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+enum cid_err cid_tenant_list(const struct cid_config *base, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	char path[4096];
+	struct dirent **names = NULL;
+	int n = 0;
+	json_t *all = json_array();
+
+	CID_ENSURE(all != NULL, CID_ERR_NOMEM);
+	CID_TRY(tenant_path(base, NULL, NULL, path));
+	n = scandir(path, &names, NULL, by_name);
+	if (n < 0) {
+		n = 0;
+		CID_ENSURE(errno == ENOENT, CID_ERR_IO);
+	}
+	for (int i = 0; i < n; i++) {
+		const char *name = names[i]->d_name;
+		char issuer[4096];
+		char off[4096];
+
+		if (!is_tenant(base, name))
+			continue;
+		CID_TRY(tenant_path(base, name, DISABLED, off));
+		CID_ENSURE(snprintf(issuer, sizeof(issuer), "%s%s%s", base->issuer, CID_TENANT_PATH,
+				    name) < (int)sizeof(issuer),
+			   CID_ERR_CONFIG);
+		CID_ENSURE(
+		    json_array_append_new(all, json_pack("{s:s, s:s, s:b}", "name", name, "issuer",
+							 issuer, "disabled", exists(off))) == 0,
+		    CID_ERR_NOMEM);
+	}
+	*out = all;
+	all = NULL;
+out:
+	for (int i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	json_decref(all);
+	return rc;
+}
+
+struct counts {
+	uint64_t n;
+};
+
+static enum cid_err count_cb(struct cid_str key, struct cid_str val, void *arg)
+{
+	(void)key;
+	(void)val;
+	((struct counts *)arg)->n++;
+	return CID_OK;
+}
+
+/* {"citizens", "services", "officers", "audit_entries"} of ctx's store. */
+static enum cid_err counts(struct cid_ctx *ctx, json_t *show)
+{
+	static const struct {
+		const char *name;
+		enum cid_db db;
+	} dbs[] = {{"citizens", CID_DB_CITIZENS},
+		   {"services", CID_DB_CLIENTS},
+		   {"officers", CID_DB_OFFICERS},
+		   {"audit_entries", CID_DB_AUDIT}};
+	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
+	json_t *c = json_object();
+
+	CID_ENSURE(c != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
+	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+		struct counts k = {0};
+
+		CID_TRY(cid_txn_foreach(txn, dbs[i].db, (struct cid_str){NULL, 0}, count_cb, &k));
+		CID_ENSURE(json_object_set_new(c, dbs[i].name, json_integer((json_int_t)k.n)) == 0,
+			   CID_ERR_NOMEM);
+	}
+	CID_ENSURE(json_object_set(show, "counts", c) == 0, CID_ERR_NOMEM);
+out:
+	if (txn != NULL)
+		cid_store_read_end(txn);
+	json_decref(c);
+	return rc;
+}
+
+/* [{"service", "version"}] of the policies in force. */
+static enum cid_err policies(struct cid_ctx *ctx, json_t *show)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_policyref *r = cid_ctx_policies_acquire(ctx);
+	const struct cid_policyset *ps = cid_policyref_set(r);
+	json_t *all = json_array();
+
+	CID_ENSURE(all != NULL, CID_ERR_NOMEM);
+	for (size_t i = 0; i < cid_policyset_count(ps); i++) {
+		const char *service = cid_policyset_service(ps, i);
+
+		CID_ENSURE(json_array_append_new(
+			       all, json_pack("{s:s, s:s}", "service", service, "version",
+					      cid_policyset_version(ps, service))) == 0,
+			   CID_ERR_NOMEM);
+	}
+	CID_ENSURE(json_object_set(show, "policies", all) == 0, CID_ERR_NOMEM);
+out:
+	json_decref(all);
+	cid_policyref_put(r);
+	return rc;
+}
+
+enum cid_err cid_tenant_show(struct cid_ctx *ctx, const char *name, bool disabled, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	const struct cid_config *cfg = cid_ctx_config(ctx);
+	json_t *show = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:s}", "name", name, "issuer",
+				 cfg->issuer, "store", cfg->store_dir, "policies_dir",
+				 cfg->policies_dir, "disabled", disabled, "city_name_ja",
+				 cfg->city_name_ja, "city_name_en", cfg->city_name_en);
+	json_t *keys = NULL;
+	json_t *brief = json_array();
+	size_t i;
+	json_t *k;
+
+	CID_ENSURE(show != NULL && brief != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_keys_list(cid_ctx_store(ctx), &keys));
+	json_array_foreach(keys, i, k)
+	{
+		CID_ENSURE(json_array_append_new(
+			       brief, json_pack("{s:O, s:O}", "kid", json_object_get(k, "kid"),
+						"state", json_object_get(k, "state"))) == 0,
+			   CID_ERR_NOMEM);
+	}
+	CID_ENSURE(json_object_set(show, "keys", brief) == 0, CID_ERR_NOMEM);
+	CID_TRY(counts(ctx, show));
+	CID_TRY(policies(ctx, show));
+	*out = show;
+	show = NULL;
+out:
+	json_decref(show);
+	json_decref(keys);
+	json_decref(brief);
+	return rc;
+}
+
+/* Appends "tenant.adopted" to the log of the store at cfg's store_dir. */
+static enum cid_err adopted_entry(const struct cid_config *cfg, const char *name, int64_t now)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_store *s = NULL;
+	struct cid_audit *log = NULL;
+	char when[21];
+	char *issuer = NULL;
+	json_t *e = NULL;
+
+	CID_TRY(cid_audit_time(now, when));
+	e = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "type", "tenant.adopted", "time", when,
+		      "actor", "operator", "ext", "tenant", name, "issuer", cfg->issuer);
+	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_store_open(cfg->store_dir, &s));
+	/* a log never served has no issuer yet: the tenant's is its first (cid_ctx_open's rule) */
+	CID_TRY(cid_audit_issuer_record(s, cfg->issuer, &issuer));
+	CID_TRY(cid_audit_open(s, false, &log));
+	CID_TRY(cid_audit_append(log, &e, 1, NULL));
+out:
+	free(issuer);
+	cid_audit_close(log);
+	cid_store_close(s);
+	json_decref(e);
+	return rc;
+}
+
+enum cid_err cid_tenant_adopt(const struct cid_config *base, const char *name,
+			      const char *const *keys, const char *const *values, size_t n,
+			      int64_t now, char *err, size_t errsz)
+{
+	static const char *const files[] = {"data.mdb", "lock.mdb"};
+	enum cid_err rc = CID_OK;
+	struct cid_config *cfg = NULL;
+	char from[4096];
+	char to[4096];
+	size_t moved = 0;
+
+	err[0] = '\0';
+	if (cid_tenant_any(base)) {
+		snprintf(err, errsz,
+			 "the store already has tenants: adopt turns a single city into "
+			 "the first");
+		CID_TRY(CID_ERR_EXISTS);
+	}
+	CID_ENSURE(snprintf(from, sizeof(from), "%s/%s", base->store_dir, files[0]) <
+		       (int)sizeof(from),
+		   CID_ERR_CONFIG);
+	if (!exists(from)) {
+		snprintf(err, errsz, "no store to adopt in %s", base->store_dir);
+		CID_TRY(CID_ERR_NOTFOUND);
+	}
+	CID_TRY(cid_tenant_add(base, name, keys, values, n, err, errsz));
+	for (; moved < sizeof(files) / sizeof(files[0]); moved++) {
+		CID_ENSURE(snprintf(from, sizeof(from), "%s/%s", base->store_dir, files[moved]) <
+			       (int)sizeof(from),
+			   CID_ERR_CONFIG);
+		CID_TRY(tenant_path(base, name, files[moved], to));
+		if (rename(from, to) != 0 && !(errno == ENOENT && moved > 0)) {
+			snprintf(err, errsz, "cannot move %s: %s", from, strerror(errno));
+			CID_TRY(CID_ERR_IO);
+		}
+	}
+	CID_TRY(cid_tenant_config(base, name, &cfg, NULL, err, errsz));
+	CID_TRY(adopted_entry(cfg, name, now));
+out:
+	cid_config_free(cfg);
+	return rc;
+}
+
+/* ---- the map ---- */
+
+struct entry {
+	char name[CID_TENANT_NAME_MAX + 1];
+	struct cid_config *cfg; /* owned; the tenant's, which ctx borrows */
+	struct cid_ctx *ctx;	/* owned */
+	atomic_bool disabled;
+};
+
+struct cid_tenants {
+	const struct cid_config *base;
+	FILE *errors;
+	pthread_rwlock_t lock; /* guards slots, mask, n */
+	struct entry **slots;  /* open addressing, linear probing; NULL: free */
+	size_t mask;	       /* number of slots - 1, a power of two - 1 */
+	size_t n;
+	pthread_mutex_t opening; /* one tenant opens at a time: no two contexts on one env */
+};
+
+/* FNV-1a of name[0..len). */
+static size_t hash(const char *name, size_t len)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)name[i];
+		h *= 1099511628211ULL;
+	}
+	return (size_t)h;
+}
+
+/* The entry of name[0..len), or NULL; under the lock. */
+static struct entry *find(const struct cid_tenants *t, const char *name, size_t len)
+{
+	for (size_t i = hash(name, len) & t->mask;; i = (i + 1) & t->mask) {
+		struct entry *e = t->slots[i];
+
+		if (e == NULL)
+			return NULL;
+		if (strncmp(e->name, name, len) == 0 && e->name[len] == '\0')
+			return e;
+	}
+}
+
+/* Puts e in slots (mask + 1 of them, never full). */
+static void place(struct entry **slots, size_t mask, struct entry *e)
+{
+	size_t i = hash(e->name, strlen(e->name)) & mask;
+
+	while (slots[i] != NULL)
+		i = (i + 1) & mask;
+	slots[i] = e;
+}
+
+/* Adds e, doubling the table when it would be more than half full; under the write lock. */
+static enum cid_err insert(struct cid_tenants *t, struct entry *e)
+{
+	if (2 * (t->n + 1) > t->mask + 1) {
+		size_t mask = 2 * (t->mask + 1) - 1;
+		struct entry **slots = calloc(mask + 1, sizeof(struct entry *));
+
+		if (slots == NULL)
+			return CID_ERR_NOMEM;
+		for (size_t i = 0; i <= t->mask; i++)
+			if (t->slots[i] != NULL)
+				place(slots, mask, t->slots[i]);
+		free(t->slots);
+		t->slots = slots;
+		t->mask = mask;
+	}
+	place(t->slots, t->mask, e);
+	t->n++;
+	return CID_OK;
+}
+
+enum cid_err cid_tenants_new(const struct cid_config *base, FILE *errors, struct cid_tenants **out)
+{
+	struct cid_tenants *t = calloc(1, sizeof(*t));
+
+	if (t == NULL)
+		return CID_ERR_NOMEM;
+	t->mask = 15;
+	t->slots = calloc(t->mask + 1, sizeof(struct entry *));
+	if (t->slots == NULL || pthread_rwlock_init(&t->lock, NULL) != 0) {
+		free(t->slots);
+		free(t);
+		return CID_ERR_NOMEM;
+	}
+	if (pthread_mutex_init(&t->opening, NULL) != 0) {
+		pthread_rwlock_destroy(&t->lock);
+		free(t->slots);
+		free(t);
+		return CID_ERR_NOMEM;
+	}
+	t->base = base;
+	t->errors = errors;
+	*out = t;
+	return CID_OK;
+}
+
+static void entry_free(struct entry *e)
+{
+	if (e == NULL)
+		return;
+	cid_ctx_close(e->ctx);
+	cid_config_free(e->cfg);
+	free(e);
+}
+
+/* Opens tenant name (checked) and adds it; under t->opening. */
+static enum cid_err open_tenant(struct cid_tenants *t, const char *name, int64_t now,
+				struct entry **out)
+{
+	enum cid_err rc = CID_OK;
+	struct entry *e = calloc(1, sizeof(*e));
+	bool disabled = false;
+	char err[512] = "";
+
+	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
+	memcpy(e->name, name, strlen(name) + 1);
+	rc = cid_tenant_config(t->base, name, &e->cfg, &disabled, err, sizeof(err));
+	if (rc != CID_OK && rc != CID_ERR_NOTFOUND && t->errors != NULL)
+		fprintf(t->errors, "civicid: tenant %s: %s\n", name, err);
+	CID_TRY(rc);
+	CID_ENSURE(!disabled, CID_ERR_DISABLED);
+	rc = cid_ctx_open(e->cfg, now, t->errors, &e->ctx);
+	if (rc != CID_OK && t->errors != NULL)
+		fprintf(t->errors,
+			"civicid: tenant %s cannot be opened (store %s, policies %s): %s\n", name,
+			e->cfg->store_dir, e->cfg->policies_dir, cid_strerror(rc));
+	CID_TRY(rc);
+	pthread_rwlock_wrlock(&t->lock);
+	rc = insert(t, e);
+	pthread_rwlock_unlock(&t->lock);
+	CID_TRY(rc);
+	*out = e;
+	e = NULL;
+out:
+	entry_free(e);
+	return rc;
+}
+
+enum cid_err cid_tenants_get(struct cid_tenants *t, const char *name, size_t len, int64_t now,
+			     struct cid_ctx **out)
+{
+	enum cid_err rc = CID_OK;
+	char copy[CID_TENANT_NAME_MAX + 1];
+	struct entry *e;
+
+	CID_TRY(cid_tenant_name_check(name, len));
+	pthread_rwlock_rdlock(&t->lock);
+	e = find(t, name, len);
+	pthread_rwlock_unlock(&t->lock);
+	if (e == NULL) {
+		memcpy(copy, name, len);
+		copy[len] = '\0';
+		pthread_mutex_lock(&t->opening);
+		pthread_rwlock_rdlock(&t->lock);
+		e = find(t, name, len); /* opened by another thread meanwhile? */
+		pthread_rwlock_unlock(&t->lock);
+		if (e == NULL)
+			rc = open_tenant(t, copy, now, &e);
+		pthread_mutex_unlock(&t->opening);
+		CID_TRY(rc);
+	}
+	CID_ENSURE(!atomic_load(&e->disabled), CID_ERR_DISABLED);
+	*out = e->ctx;
+out:
+	return rc;
+}
+
+void cid_tenants_each(struct cid_tenants *t,
+		      void (*fn)(struct cid_ctx *ctx, const char *name, void *arg), void *arg)
+{
+	struct entry **open = NULL;
+	size_t n = 0;
+
+	/* entries live until the map is closed: call fn outside the lock, so a
+	 * tenant opening meanwhile does not wait for every other's work */
+	pthread_rwlock_rdlock(&t->lock);
+	open = malloc((t->n + 1) * sizeof(struct entry *));
+	for (size_t i = 0; open != NULL && i <= t->mask; i++)
+		if (t->slots[i] != NULL)
+			open[n++] = t->slots[i];
+	pthread_rwlock_unlock(&t->lock);
+	for (size_t i = 0; i < n; i++)
+		if (!atomic_load(&open[i]->disabled))
+			fn(open[i]->ctx, open[i]->name, arg);
+	free(open);
+}
+
+void cid_tenants_refresh(struct cid_tenants *t)
+{
+	pthread_rwlock_rdlock(&t->lock);
+	for (size_t i = 0; i <= t->mask; i++) {
+		struct entry *e = t->slots[i];
+		char path[4096];
+
+		if (e != NULL && tenant_path(t->base, e->name, DISABLED, path) == CID_OK)
+			atomic_store(&e->disabled, exists(path));
+	}
+	pthread_rwlock_unlock(&t->lock);
+}
+
+size_t cid_tenants_open_count(struct cid_tenants *t)
+{
+	size_t n;
+
+	pthread_rwlock_rdlock(&t->lock);
+	n = t->n;
+	pthread_rwlock_unlock(&t->lock);
+	return n;
+}
+
+void cid_tenants_close(struct cid_tenants *t)
+{
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i <= t->mask; i++)
+		entry_free(t->slots[i]);
+	free(t->slots);
+	pthread_mutex_destroy(&t->opening);
+	pthread_rwlock_destroy(&t->lock);
+	free(t);
+}

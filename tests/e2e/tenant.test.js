@@ -1,0 +1,240 @@
+// End-to-end: two municipalities on one server (issue 14). Tenants a and b of
+// one store, each with a service and a citizen "hanako" (the same username,
+// two accounts); a full sign-in at each with openid-client; each token
+// verifies only against its own tenant's JWKS; each credential of a is
+// refused by b; each tenant's audit log verifies alone and its export holds
+// only its own entries; an officer of a cannot reach b's console by URL.
+//
+// Run: CIVICID_BIN=build/asan/server/civicid bash tests/e2e/run.sh ./tenant.test.js
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { Browser, cli, civicidBin, freshStore, parseForms, startServer, statutePolicy } from './lib/server.js';
+import { signIn, totp } from './lib/flow.js';
+import { decodeJwt, verifyWithJwks } from './lib/jwt.js';
+
+const T = { timeout: 120_000 };
+const PASSWORD = 'hanako-e2e-Passw0rd!';
+const OFFICER = { name: 'olga', password: 'olga-e2e-Passw0rd!' };
+const CITIES = {
+  a: { nameEn: 'Aizu', given: '会津花子', service: 'rp-a', redirect: 'http://127.0.0.1:9/a-cb' },
+  b: { nameEn: 'Bandai', given: '磐梯花子', service: 'rp-b', redirect: 'http://127.0.0.1:9/b-cb' },
+};
+
+let store;
+let server;
+let receiver; // a's back-channel logout endpoint: the bodies it was posted
+const received = [];
+const city = {}; // name -> {issuer, secret, tokens, config, officerSecret, jwks}
+
+/** `civicid ARGS --store DIR --tenant NAME` */
+function tcli(name, args, opts) {
+  return cli([...args, '--store', store.dir, '--tenant', name], opts);
+}
+
+before(async () => {
+  receiver = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      received.push(new URLSearchParams(body).get('logout_token'));
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const bcl = `http://127.0.0.1:${receiver.address().port}/bcl`;
+  store = freshStore('tenant');
+  for (const [name, c] of Object.entries(CITIES)) {
+    mkdirSync(join(store.policies, name), { mode: 0o700 });
+    writeFileSync(join(store.policies, name, `${c.service}.policy`),
+      statutePolicy(c.service, ['given_name', 'email']));
+    cli(['tenant', 'add', name, '--store', store.dir, '--name-en', c.nameEn, '--set', 'default_locale=en']);
+    tcli(name, ['user', 'add', 'hanako', '--password-stdin', '--claim', `given_name=${c.given}`,
+      '--claim', `email=hanako@${name}.example`], { input: PASSWORD });
+    const client = JSON.parse(tcli(name, ['client', 'add', '--json', '--client-id', c.service, '--name', c.service,
+      '--redirect-uri', c.redirect, '--scope', 'openid profile email offline_access',
+      ...(name === 'a' ? ['--backchannel-logout-uri', bcl] : [])]));
+    const out = tcli(name, ['audit', 'officer', 'add', OFFICER.name, '--password-stdin'], { input: OFFICER.password });
+    city[name] = { secret: client.client_secret, officerSecret: /^secret:\s*([A-Z2-7]+=*)\s*$/m.exec(out)[1] };
+  }
+  server = await startServer(store);
+  for (const name of Object.keys(CITIES)) {
+    city[name].issuer = `${server.issuer}/t/${name}`;
+    const res = await fetch(`${city[name].issuer}/jwks`);
+    assert.equal(res.status, 200);
+    city[name].jwks = await res.json();
+  }
+});
+
+after(async () => {
+  if (server) await server.stop();
+  if (receiver) receiver.close();
+  if (store) store.remove();
+});
+
+test('each tenant is an issuer of its own: discovery, JWKS, nothing at the root', T, async () => {
+  for (const name of Object.keys(CITIES)) {
+    const d = await (await fetch(`${city[name].issuer}/.well-known/openid-configuration`)).json();
+    assert.equal(d.issuer, city[name].issuer);
+    assert.equal(d.token_endpoint, `${city[name].issuer}/token`);
+  }
+  const kidsA = city.a.jwks.keys.map((k) => k.kid);
+  assert.ok(city.b.jwks.keys.every((k) => !kidsA.includes(k.kid)), 'the tenants share no signing key');
+  assert.equal((await fetch(server.url('/.well-known/openid-configuration'))).status, 404);
+  assert.equal((await fetch(server.url('/t/nowhere/.well-known/openid-configuration'))).status, 404);
+  assert.equal((await fetch(server.url('/t/../.well-known/openid-configuration'))).status, 404);
+});
+
+test('a full sign-in at each tenant; each token verifies only against its own JWKS', T, async () => {
+  for (const [name, c] of Object.entries(CITIES)) {
+    const { config, tokens } = await signIn(city[name].issuer, {
+      clientId: c.service, secret: city[name].secret, redirectUri: c.redirect, username: 'hanako', password: PASSWORD,
+    });
+    city[name].config = config;
+    city[name].tokens = tokens;
+    assert.equal(tokens.claims().iss, city[name].issuer);
+    const res = await fetch(`${city[name].issuer}/userinfo`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    assert.equal(res.status, 200);
+    assert.equal((await res.json()).given_name, c.given, 'the same username is a citizen of each tenant');
+  }
+  for (const [mine, other] of [['a', 'b'], ['b', 'a']]) {
+    for (const jwt of [city[mine].tokens.id_token, city[mine].tokens.access_token]) {
+      await verifyWithJwks(jwt, city[mine].jwks);
+      await assert.rejects(verifyWithJwks(jwt, city[other].jwks), /not in the JWKS/);
+    }
+  }
+  assert.notEqual(decodeJwt(city.a.tokens.id_token).payload.sub, decodeJwt(city.b.tokens.id_token).payload.sub);
+});
+
+test("each credential of tenant a is refused by tenant b", T, async () => {
+  const a = city.a;
+  const b = city.b;
+  const basic = (id, secret) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+  // the access token at b's userinfo
+  let res = await fetch(`${b.issuer}/userinfo`, { headers: { authorization: `Bearer ${a.tokens.access_token}` } });
+  assert.equal(res.status, 401);
+  assert.match(res.headers.get('www-authenticate') ?? '', /invalid_token/);
+  // ... and at a's, the same token works
+  res = await fetch(`${a.issuer}/userinfo`, { headers: { authorization: `Bearer ${a.tokens.access_token}` } });
+  assert.equal(res.status, 200);
+  // the refresh token at b's token endpoint, with b's service credentials
+  res = await fetch(`${b.issuer}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('rp-b', b.secret) },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: a.tokens.refresh_token }),
+  });
+  assert.equal(res.status, 400);
+  assert.equal((await res.json()).error, 'invalid_grant');
+  // a's service credentials at b
+  res = await fetch(`${b.issuer}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('rp-a', a.secret) },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: a.tokens.refresh_token }),
+  });
+  assert.equal(res.status, 401);
+  assert.equal((await res.json()).error, 'invalid_client');
+  // the ID token as b's id_token_hint
+  res = await fetch(`${b.issuer}/logout?id_token_hint=${a.tokens.id_token}`);
+  assert.equal(res.status, 400);
+  // a's introspection says inactive at b
+  res = await fetch(`${b.issuer}/introspect`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('rp-b', b.secret) },
+    body: new URLSearchParams({ token: a.tokens.access_token }),
+  });
+  assert.equal((await res.json()).active, false);
+});
+
+test("a tenant's cookies are scoped to its path, and b ignores a's session", T, async () => {
+  const browser = new Browser(city.a.issuer);
+  const page = await browser.follow(`${city.a.issuer}/account/login`);
+  const login = parseForms(page.text).find((f) => /\/login$/.test(f.action));
+  assert.ok(login, 'the login form');
+  assert.equal(new URL(login.action, page.url).pathname, '/t/a/login', 'the form posts inside the tenant');
+  let res = await browser.post(new URL(login.action, page.url).href, { ...login.fields, username: 'hanako', password: PASSWORD });
+  const lines = [...res.setCookies];
+  while (res.status >= 300 && res.status < 400 && new URL(res.location).origin === browser.origin) {
+    res = await browser.get(res.location);
+    lines.push(...res.setCookies);
+  }
+  assert.equal(res.status, 200);
+  assert.equal(new URL(res.url).pathname, '/t/a/account');
+  assert.ok(lines.some((l) => /^civicid_session=/.test(l)), 'a session cookie was set');
+  for (const line of lines) assert.match(line, /; Path=\/t\/a;/);
+  // this browser sends every cookie it has to b too (it ignores Path): b still sees no one
+  const atB = await browser.get(`${city.b.issuer}/account`);
+  assert.equal(atB.status, 401);
+  const atA = await browser.get(`${city.a.issuer}/account`);
+  assert.equal(atA.status, 200);
+  assert.match(atA.text, /href="\/t\/a\/account\/security/);
+});
+
+test("an officer of a cannot reach b's console entries by URL", T, async () => {
+  const browser = new Browser(city.a.issuer);
+  const form = parseForms((await browser.get(`${city.a.issuer}/officer/login`)).text)
+    .find((f) => /\/officer\/login$/.test(f.action));
+  assert.equal(form.action, '/t/a/officer/login');
+  const res = await browser.post(new URL(form.action, city.a.issuer).href, {
+    ...form.fields, name: OFFICER.name, password: OFFICER.password, code: totp(city.a.officerSecret),
+  });
+  assert.equal(res.status, 303);
+  assert.equal(new URL(res.location).pathname, '/t/a/officer');
+  assert.equal((await browser.get(`${city.a.issuer}/officer/entry?seq=0`)).status, 200);
+  const atB = await browser.get(`${city.b.issuer}/officer/entry?seq=0`);
+  assert.equal(atB.status, 303);
+  assert.equal(new URL(atB.location).pathname, '/t/b/officer/login');
+});
+
+test("each tenant's audit log verifies alone and its export holds only its own", T, async () => {
+  for (const [name, other] of [['a', 'b'], ['b', 'a']]) {
+    tcli(name, ['audit', 'verify']);
+    const path = join(store.root, `export-${name}.jsonl`);
+    tcli(name, ['audit', 'export', '--output', path]);
+    const text = readFileSync(path, 'utf8');
+    assert.match(text, new RegExp(CITIES[name].service));
+    assert.doesNotMatch(text, new RegExp(CITIES[other].service), `${name}'s export names nothing of ${other}`);
+  }
+});
+
+test('commands need --tenant once a store has tenants; tenant show and disable', T, async () => {
+  const r = spawnSync(civicidBin(), ['user', 'list', '--store', store.dir], { encoding: 'utf8' });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--tenant NAME/);
+  const conf = store.writeConfig(`issuer = ${server.issuer}\npolicies = ${store.policies}\n`);
+  const show = JSON.parse(cli(['tenant', 'show', 'a', '--store', store.dir, '--config', conf, '--json']));
+  assert.equal(show.issuer, city.a.issuer);
+  assert.equal(show.counts.citizens, 1);
+  assert.equal(show.counts.services, 2); // rp-a, and the account pages' own (civicid-account)
+  assert.deepEqual(show.policies.map((p) => p.service), ['rp-a']);
+  assert.deepEqual(show.keys.map((k) => k.kid).sort(), city.a.jwks.keys.map((k) => k.kid).sort());
+  cli(['tenant', 'disable', 'b', '--store', store.dir]);
+  // the server looks every few seconds
+  let status = 200;
+  for (let i = 0; i < 60 && status !== 404; i++) {
+    await sleep(250);
+    status = (await fetch(`${city.b.issuer}/.well-known/openid-configuration`)).status;
+  }
+  assert.equal(status, 404);
+  assert.equal((await fetch(`${city.a.issuer}/.well-known/openid-configuration`)).status, 200);
+  const list = JSON.parse(cli(['tenant', 'list', '--store', store.dir, '--config', conf, '--json']));
+  assert.deepEqual(list.map((t) => [t.name, t.issuer, t.disabled]),
+    [['a', city.a.issuer, false], ['b', city.b.issuer, true]]);
+  const bad = spawnSync(civicidBin(), ['tenant', 'add', 'Not-A-Name', '--store', store.dir], { encoding: 'utf8' });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /a-z, 0-9/);
+});
+
+test("a tenant's back-channel logout notices go out, signed by its own keys", T, async () => {
+  tcli('a', ['user', 'disable', 'hanako']);
+  for (let i = 0; i < 100 && received.length === 0; i++) await sleep(100);
+  assert.equal(received.length, 1, 'one notice: hanako of a had one session with rp-a');
+  const t = await verifyWithJwks(received[0], city.a.jwks);
+  assert.equal(t.payload.iss, city.a.issuer);
+  assert.equal(t.payload.aud, 'rp-a');
+});

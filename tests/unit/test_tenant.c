@@ -1,0 +1,773 @@
+/*
+ * tenant: several municipalities on one server (tenant.h).
+ *
+ * The names a tenant may have (a table); the registry (add, list, disable,
+ * the configuration a tenant gets: issuer, store, policies, its settings);
+ * the map a server finds a tenant's context in (opened once, an unknown or
+ * disabled tenant refused); adopting a single city's store, its log still
+ * verifying.
+ *
+ * And isolation, the table that matters: each kind of credential of tenant
+ * A, presented to tenant B through B's real endpoint, is refused with the
+ * refusal named (status and error), and is then accepted by A, so the refusal
+ * is B's and B did not spend it. Both tenants have a service "svc" and a
+ * citizen "hanako": the same names, different accounts.
+ */
+#include "account.h"
+#include "account_pages.h"
+#include "audit.h"
+#include "bounds.h"
+#include "cid.h"
+#include "client.h"
+#include "config.h"
+#include "consent.h"
+#include "console.h"
+#include "jose.h"
+#include "officer.h"
+#include "oidc.h"
+#include "receipt.h"
+#include "reply.h"
+#include "session.h"
+#include "support.h"
+#include "tenant.h"
+#include "token.h"
+#include "totp.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define NOW	 1800000000
+#define PASSWORD "correct horse battery"
+#define SVC_CB	 "https://svc.example/cb"
+#define DAY	 ((int64_t)24 * 3600)
+
+/* ---- names ---- */
+
+static void test_names(void **state)
+{
+	static const struct {
+		const char *name;
+		enum cid_err want;
+	} rows[] = {
+	    {"aizuwakamatsu", CID_OK},
+	    {"a", CID_OK},
+	    {"kita-ku", CID_OK},
+	    {"2nd-town", CID_OK},
+	    {"", CID_ERR_INVALID},
+	    {"-kita", CID_ERR_INVALID},
+	    {"kita-", CID_ERR_INVALID},
+	    {"Kita", CID_ERR_INVALID},
+	    {"kita_ku", CID_ERR_INVALID},
+	    {"kita.ku", CID_ERR_INVALID},
+	    {"kita/ku", CID_ERR_INVALID},
+	    {"..", CID_ERR_INVALID},
+	    {"北区", CID_ERR_INVALID},
+	    {"a23456789012345678901234567890123456789012345678901234567890123", CID_OK},
+	    {"a234567890123456789012345678901234567890123456789012345678901234", CID_ERR_INVALID},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		if (cid_tenant_name_check(rows[i].name, strlen(rows[i].name)) != rows[i].want)
+			fail_msg("name \"%s\": want %s", rows[i].name, cid_strerror(rows[i].want));
+	assert_int_equal(cid_tenant_name_check(NULL, 0), CID_ERR_INVALID);
+}
+
+/* ---- the fixture: a server with tenants a and b ---- */
+
+struct city {
+	struct cid_ctx *ctx;
+	char *secret; /* svc's client secret */
+	char hanako[CID_ID_CHARS + 1];
+	uint8_t totp[CID_TOTP_SECRET_MAX];
+	size_t totp_len; /* the officer's */
+};
+
+struct fixture {
+	char dir[256];
+	struct cid_config *base;
+	struct cid_tenants *map;
+	struct city a, b;
+};
+
+static void write_policy(const char *dir, const char *tenant)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/policies", dir);
+	assert_true(mkdir(path, 0700) == 0 || access(path, F_OK) == 0);
+	snprintf(path, sizeof(path), "%s/policies/%s", dir, tenant);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/policies/%s/svc.policy", dir, tenant);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_true(fputs(cid_test_svc_policy, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void add_tenant(struct fixture *f, const char *name, const char *city)
+{
+	const char *keys[] = {"city_name_en",	    "controller_name",	"controller_contact",
+			      "controller_address", "controller_email", "policy_url"};
+	const char *values[] = {city,
+				city,
+				"Privacy Office",
+				"1-1 City Hall",
+				"privacy@city.example",
+				"https://city.example/privacy"};
+	char err[256] = "";
+
+	write_policy(f->dir, name);
+	assert_int_equal(cid_tenant_add(f->base, name, keys, values, 6, err, sizeof(err)), CID_OK);
+}
+
+/* svc, hanako and an officer in c, each made through its own module as the CLI does. */
+static void populate(struct city *c, const struct cid_config *base)
+{
+	const char *uris[] = {SVC_CB};
+	struct cid_client_spec spec = {
+	    .client_id = "svc",
+	    .name = "svc",
+	    .redirect_uris = uris,
+	    .n_redirect_uris = 1,
+	    .scopes = "openid profile email",
+	    .grant_types = "authorization_code refresh_token client_credentials",
+	};
+	char *id = NULL;
+	char *b32 = NULL;
+	json_t *claims = json_pack("{s:s}", "given_name", "花子");
+
+	assert_int_equal(cid_client_add(cid_ctx_store(c->ctx), &spec, NOW, &id, &c->secret),
+			 CID_OK);
+	free(id);
+	assert_int_equal(cid_account_add(cid_ctx_store(c->ctx), &base->argon2, "hanako", PASSWORD,
+					 claims, NOW, c->hanako),
+			 CID_OK);
+	json_decref(claims);
+	assert_int_equal(cid_officer_add(cid_ctx_store(c->ctx), &base->argon2, "olga", PASSWORD,
+					 NOW, &b32, NULL),
+			 CID_OK);
+	assert_int_equal(
+	    cid_base32_decode(b32, strlen(b32), c->totp, sizeof(c->totp), &c->totp_len), CID_OK);
+	free(b32);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char path[512];
+
+	assert_non_null(f);
+	f->base = cid_test_config(f->dir);
+	snprintf(path, sizeof(path), "%s/store", f->dir);
+	cid_test_set(f->base, "store", path);
+	snprintf(path, sizeof(path), "%s/policies", f->dir);
+	cid_test_set(f->base, "policies", path);
+	cid_test_set(f->base, "issuer", "https://id.pref.example.jp");
+	assert_false(cid_tenant_any(f->base));
+	add_tenant(f, "a", "Aizu");
+	add_tenant(f, "b", "Bandai");
+	assert_true(cid_tenant_any(f->base));
+	assert_int_equal(cid_tenants_new(f->base, NULL, &f->map), CID_OK);
+	assert_int_equal(cid_tenants_get(f->map, "a", 1, NOW, &f->a.ctx), CID_OK);
+	assert_int_equal(cid_tenants_get(f->map, "b", 1, NOW, &f->b.ctx), CID_OK);
+	populate(&f->a, f->base);
+	populate(&f->b, f->base);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	cid_tenants_close(f->map);
+	free(f->a.secret);
+	free(f->b.secret);
+	cid_config_free(f->base);
+	cid_test_rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+/* ---- the registry and the map ---- */
+
+static void test_tenant_config(void **state)
+{
+	struct fixture *f = *state;
+	const struct cid_config *a = cid_ctx_config(f->a.ctx);
+	char want[512];
+
+	assert_string_equal(a->issuer, "https://id.pref.example.jp/t/a");
+	assert_string_equal(a->path_prefix, "/t/a");
+	snprintf(want, sizeof(want), "%s/store/tenants/a", f->dir);
+	assert_string_equal(a->store_dir, want);
+	snprintf(want, sizeof(want), "%s/policies/a", f->dir);
+	assert_string_equal(a->policies_dir, want);
+	assert_string_equal(a->city_name_en, "Aizu");
+	assert_string_equal(cid_ctx_config(f->b.ctx)->city_name_en, "Bandai");
+	/* the server's own settings are kept */
+	assert_int_equal(a->argon2.m_cost_kib, f->base->argon2.m_cost_kib);
+	/* its cookies stay below its path; https, so __Secure- (not __Host-, which needs /) */
+	assert_string_equal(cid_cookie_name(a, CID_COOKIE_SESSION), "__Secure-civicid_session");
+	{
+		struct cid_reply r = {0};
+
+		assert_int_equal(cid_reply_cookie(&r, a, CID_COOKIE_SESSION, "v", -1), CID_OK);
+		assert_string_equal(r.cookies[0],
+				    "__Secure-civicid_session=v; Path=/t/a; HttpOnly; "
+				    "SameSite=Lax; Secure");
+		cid_reply_free(&r);
+	}
+	/* the discovery document names the tenant's endpoints */
+	{
+		size_t len = 0;
+		const char *d = cid_ctx_discovery(f->a.ctx, &len);
+
+		assert_non_null(strstr(d, "\"issuer\":\"https://id.pref.example.jp/t/a\""));
+		assert_non_null(strstr(d, "https://id.pref.example.jp/t/a/token"));
+	}
+}
+
+static void test_registry(void **state)
+{
+	struct fixture *f = *state;
+	const char *bad_key[] = {"issuer"};
+	const char *bad_value[] = {"https://evil.example"};
+	const char *nl_key[] = {"city_name_en"};
+	const char *nl_value[] = {"Aizu\nissuer = https://evil.example"};
+	char err[256] = "";
+	json_t *all = NULL;
+	struct cid_ctx *ctx = NULL;
+
+	assert_int_equal(cid_tenant_add(f->base, "a", NULL, NULL, 0, err, sizeof(err)),
+			 CID_ERR_EXISTS);
+	assert_int_equal(cid_tenant_add(f->base, "Bad", NULL, NULL, 0, err, sizeof(err)),
+			 CID_ERR_INVALID);
+	/* a tenant's file sets its city, never where it lives or answers */
+	assert_int_equal(cid_tenant_add(f->base, "c", bad_key, bad_value, 1, err, sizeof(err)),
+			 CID_ERR_CONFIG);
+	assert_non_null(strstr(err, "not a tenant setting"));
+	assert_int_equal(cid_tenant_add(f->base, "c", nl_key, nl_value, 1, err, sizeof(err)),
+			 CID_ERR_CONFIG);
+	assert_int_equal(cid_tenant_list(f->base, &all), CID_OK);
+	assert_int_equal(json_array_size(all), 2); /* no "c" left behind */
+	assert_string_equal(json_string_value(json_object_get(json_array_get(all, 0), "name")),
+			    "a");
+	json_decref(all);
+	/* the map: the same context again; unknown and malformed names refused */
+	assert_int_equal(cid_tenants_get(f->map, "a", 1, NOW, &ctx), CID_OK);
+	assert_ptr_equal(ctx, f->a.ctx);
+	assert_int_equal(cid_tenants_get(f->map, "zz", 2, NOW, &ctx), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_tenants_get(f->map, "../a", 4, NOW, &ctx), CID_ERR_INVALID);
+	assert_int_equal(cid_tenants_open_count(f->map), 2);
+	/* disabled: refused from the next look on, data kept */
+	assert_int_equal(cid_tenant_disable(f->base, "b"), CID_OK);
+	assert_int_equal(cid_tenant_disable(f->base, "zz"), CID_ERR_NOTFOUND);
+	cid_tenants_refresh(f->map);
+	assert_int_equal(cid_tenants_get(f->map, "b", 1, NOW, &ctx), CID_ERR_DISABLED);
+	assert_int_equal(cid_tenant_list(f->base, &all), CID_OK);
+	assert_true(json_is_true(json_object_get(json_array_get(all, 1), "disabled")));
+	json_decref(all);
+}
+
+static void test_show(void **state)
+{
+	struct fixture *f = *state;
+	json_t *show = NULL;
+	const json_t *counts;
+
+	assert_int_equal(cid_tenant_show(f->a.ctx, "a", false, &show), CID_OK);
+	assert_string_equal(json_string_value(json_object_get(show, "issuer")),
+			    "https://id.pref.example.jp/t/a");
+	counts = json_object_get(show, "counts");
+	assert_int_equal(json_integer_value(json_object_get(counts, "citizens")), 1);
+	assert_int_equal(json_integer_value(json_object_get(counts, "services")), 1);
+	assert_int_equal(json_integer_value(json_object_get(counts, "officers")), 1);
+	assert_true(json_array_size(json_object_get(show, "keys")) >= 1);
+	assert_string_equal(json_string_value(json_object_get(
+				json_array_get(json_object_get(show, "policies"), 0), "service")),
+			    "svc");
+	json_decref(show);
+}
+
+/* ---- isolation ---- */
+
+typedef enum cid_err (*endpoint_fn)(struct cid_ctx *, const struct cid_request *,
+				    struct cid_reply *);
+
+/* Calls ep of ctx with form (a query or a body) and the given credentials. */
+static void call(struct cid_ctx *ctx, endpoint_fn ep, bool post, const char *form,
+		 const char *authorization, const char *session, const char *officer,
+		 struct cid_reply *reply)
+{
+	struct cid_request req = {
+	    .post = post,
+	    .form_content_type = post,
+	    .authorization = authorization,
+	    .session_cookie = session,
+	    .officer_cookie = officer,
+	    .remote_addr = "192.0.2.7",
+	    .now = NOW + 10,
+	};
+
+	assert_int_equal(cid_params_parse_form(&req.params, form, strlen(form)), CID_OK);
+	assert_int_equal(ep(ctx, &req, reply), CID_OK);
+	cid_request_clear(&req);
+}
+
+/* The "error" member of a JSON reply, or "" */
+static const char *error_of(const struct cid_reply *r, char *out, size_t outsz)
+{
+	json_t *body = r->body == NULL ? NULL : json_loadb(r->body, r->body_len, 0, NULL);
+	const char *e = json_string_value(json_object_get(body, "error"));
+
+	snprintf(out, outsz, "%s", e == NULL ? "" : e);
+	json_decref(body);
+	return out;
+}
+
+/* A code of hanako of c for svc, issued as the authorization endpoint issues it. */
+static void issue_code(struct city *c, char code[CID_TOKEN_CHARS + 1])
+{
+	json_t *auth = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:[s], s:s}", "client_id", "svc",
+				 "redirect_uri", SVC_CB, "scope", "openid", "account_id", c->hanako,
+				 "auth_time", (json_int_t)NOW, "sid", "sid-1", "amr", "pwd", "acr",
+				 CID_ACR_PASSWORD);
+
+	assert_int_equal(cid_code_issue(cid_ctx_store(c->ctx), auth, NOW, 600, code), CID_OK);
+	json_decref(auth);
+}
+
+/* The tokens of a code of c redeemed at c: access, ID and refresh token. */
+struct tokens {
+	char *access, *id, *refresh;
+};
+
+static void tokens_of(struct city *c, struct tokens *t)
+{
+	char code[CID_TOKEN_CHARS + 1];
+	char form[1024];
+	struct cid_reply r = {0};
+	json_t *body;
+
+	issue_code(c, code);
+	snprintf(form, sizeof(form),
+		 "grant_type=authorization_code&code=%s&redirect_uri=%s&client_id=svc&"
+		 "client_secret=%s",
+		 code, SVC_CB, c->secret);
+	call(c->ctx, cid_oidc_token, true, form, NULL, NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	body = json_loadb(r.body, r.body_len, 0, NULL);
+	t->access = strdup(json_string_value(json_object_get(body, "access_token")));
+	t->id = strdup(json_string_value(json_object_get(body, "id_token")));
+	t->refresh = strdup(json_string_value(json_object_get(body, "refresh_token")));
+	assert_non_null(t->access);
+	assert_non_null(t->id);
+	assert_non_null(t->refresh);
+	json_decref(body);
+	cid_reply_free(&r);
+}
+
+static void tokens_free(struct tokens *t)
+{
+	free(t->access);
+	free(t->id);
+	free(t->refresh);
+}
+
+/* A consent record of hanako of c, and its receipt. */
+static void consent_of(struct city *c, char **record, char **receipt)
+{
+	const struct cid_consent_change changes[] = {
+	    {"email", CID_CONSENT_GRANTED, NOW + 365 * DAY}};
+	struct cid_policyref *pref = cid_ctx_policies_acquire(c->ctx);
+	const struct cid_policy *pol = cid_policyset_find(cid_policyref_set(pref), "svc");
+	struct cid_purpose_info pu;
+
+	assert_non_null(pol);
+	cid_policy_purpose(pol, 0, &pu);
+	{
+		struct cid_consent_context cc = {
+		    .account_id = c->hanako,
+		    .service = "svc",
+		    .purpose = "fees",
+		    .policy_version = cid_policy_version(pol),
+		    .purpose_digest = pu.digest,
+		    .method = CID_CONSENT_METHOD_SCREEN,
+		    .request_id = "req-1",
+		    .now = NOW,
+		};
+
+		assert_int_equal(cid_consent_record(cid_ctx_store(c->ctx), &cc, changes, 1, record),
+				 CID_OK);
+	}
+	cid_policyref_put(pref);
+	assert_int_equal(cid_receipt_make(c->ctx, *record, c->hanako, "en", NOW, receipt, NULL),
+			 CID_OK);
+}
+
+/* An officer console session of olga in c. */
+static void officer_of(struct city *c, char cookie[CID_TOKEN_CHARS + 1])
+{
+	uint32_t code = 0;
+	char digits[CID_TOTP_DIGITS + 1];
+
+	assert_int_equal(cid_totp(CID_TOTP_SHA1, c->totp, c->totp_len, NOW, CID_TOTP_DIGITS, &code),
+			 CID_OK);
+	snprintf(digits, sizeof(digits), "%06u", code);
+	assert_int_equal(cid_officer_login(cid_ctx_store(c->ctx), &cid_ctx_config(c->ctx)->argon2,
+					   "olga", PASSWORD, digits, NULL, NOW, cookie, NULL),
+			 CID_OK);
+}
+
+/* Every credential tenant a hands out, made once for the table. */
+struct creds {
+	char code[CID_TOKEN_CHARS + 1];
+	struct tokens t;
+	char session[CID_TOKEN_CHARS + 1];
+	char officer[CID_TOKEN_CHARS + 1];
+	char *record, *receipt;
+	char basic_a[512]; /* svc's credentials at a, as an Authorization header */
+};
+
+enum kind {
+	K_CODE,
+	K_REFRESH,
+	K_ACCESS_USERINFO,
+	K_ACCESS_INTROSPECT,
+	K_ID_TOKEN_HINT,
+	K_CLIENT_CREDENTIALS,
+	K_SESSION_COOKIE,
+	K_CONSENT_RECEIPT,
+	K_CONSENT_RECORD,
+	K_OFFICER_COOKIE,
+	K_PASSWORD,
+};
+
+/*
+ * One credential of a presented to a city: the status and error (the
+ * refusal's name: an OAuth error, an error page's error, or the enum cid_err
+ * of a libauth call) that city answers.
+ */
+struct outcome {
+	int status;
+	char error[64];
+};
+
+/* The pages the table names. */
+static const char *page_name(enum cid_page p)
+{
+	switch (p) {
+	case CID_PAGE_LOGGED_OUT: return "logged_out";
+	case CID_PAGE_ACCOUNT: return "account";
+	case CID_PAGE_OFFICER_LOGIN: return "officer_login";
+	case CID_PAGE_OFFICER_ENTRY: return "officer_entry";
+	default: return "other";
+	}
+}
+
+static void present(struct fixture *f, struct city *to, enum kind k, struct creds *c,
+		    struct outcome *o)
+{
+	struct cid_reply r = {0};
+	char form[4096];
+	char bearer[2048];
+
+	memset(o, 0, sizeof(*o));
+	switch (k) {
+	case K_CODE:
+		snprintf(form, sizeof(form),
+			 "grant_type=authorization_code&code=%s&redirect_uri=%s&client_id=svc&"
+			 "client_secret=%s",
+			 c->code, SVC_CB, to->secret);
+		call(to->ctx, cid_oidc_token, true, form, NULL, NULL, NULL, &r);
+		break;
+	case K_REFRESH:
+		snprintf(form, sizeof(form),
+			 "grant_type=refresh_token&refresh_token=%s&client_id=svc&client_secret=%s",
+			 c->t.refresh, to->secret);
+		call(to->ctx, cid_oidc_token, true, form, NULL, NULL, NULL, &r);
+		break;
+	case K_ACCESS_USERINFO:
+		snprintf(bearer, sizeof(bearer), "Bearer %s", c->t.access);
+		call(to->ctx, cid_oidc_userinfo, false, "", bearer, NULL, NULL, &r);
+		break;
+	case K_ACCESS_INTROSPECT: {
+		json_t *body;
+
+		snprintf(form, sizeof(form), "token=%s&client_id=svc&client_secret=%s", c->t.access,
+			 to->secret);
+		call(to->ctx, cid_oidc_introspect, true, form, NULL, NULL, NULL, &r);
+		body = json_loadb(r.body, r.body_len, 0, NULL);
+		o->status = r.status;
+		snprintf(o->error, sizeof(o->error), "active=%s",
+			 json_is_true(json_object_get(body, "active")) ? "true" : "false");
+		json_decref(body);
+		cid_reply_free(&r);
+		return;
+	}
+	case K_ID_TOKEN_HINT:
+		snprintf(form, sizeof(form), "id_token_hint=%s", c->t.id);
+		call(to->ctx, cid_oidc_logout, false, form, NULL, NULL, NULL, &r);
+		break;
+	case K_CLIENT_CREDENTIALS:
+		call(to->ctx, cid_oidc_token, true, "grant_type=client_credentials", c->basic_a,
+		     NULL, NULL, &r);
+		break;
+	case K_SESSION_COOKIE:
+		call(to->ctx, cid_account_page, false, "", NULL, c->session, NULL, &r);
+		break;
+	case K_OFFICER_COOKIE:
+		call(to->ctx, cid_console_entry, false, "seq=0", NULL, NULL, c->officer, &r);
+		break;
+	case K_CONSENT_RECEIPT: {
+		struct cid_keyref *kref = cid_ctx_keys_acquire(to->ctx);
+		json_t *claims = NULL;
+		enum cid_err rc = cid_receipt_verify(cid_keyref_keyset(kref), c->receipt,
+						     strlen(c->receipt), &claims);
+
+		cid_keyref_put(kref);
+		json_decref(claims);
+		snprintf(o->error, sizeof(o->error), "%s", rc == CID_OK ? "ok" : cid_strerror(rc));
+		return;
+	}
+	case K_CONSENT_RECORD: {
+		/* the receipt page of a record: a's record id and account id asked of to */
+		char *jws = NULL;
+		enum cid_err rc =
+		    cid_receipt_make(to->ctx, c->record, f->a.hanako, "en", NOW + 10, &jws, NULL);
+
+		free(jws);
+		snprintf(o->error, sizeof(o->error), "%s", rc == CID_OK ? "ok" : cid_strerror(rc));
+		return;
+	}
+	case K_PASSWORD: {
+		/* hanako of a is not hanako of b, even with the same password */
+		char id[CID_ID_CHARS + 1] = "";
+		enum cid_err rc =
+		    cid_account_login(cid_ctx_store(to->ctx), &cid_ctx_config(to->ctx)->argon2,
+				      "hanako", PASSWORD, NULL, NULL, NOW + 10, id, NULL);
+
+		snprintf(o->error, sizeof(o->error), "%s", cid_strerror(rc));
+		if (rc == CID_OK)
+			snprintf(o->error, sizeof(o->error), "%s",
+				 strcmp(id, f->a.hanako) == 0 ? "ok" : "another account");
+		return;
+	}
+	}
+	o->status = r.status;
+	if (r.page == CID_PAGE_ERROR)
+		snprintf(o->error, sizeof(o->error), "page:%s",
+			 json_string_value(json_object_get(r.page_data, "error")));
+	else if (r.page != CID_PAGE_NONE)
+		snprintf(o->error, sizeof(o->error), "page:%s", page_name(r.page));
+	else
+		error_of(&r, o->error, sizeof(o->error));
+	cid_reply_free(&r);
+}
+
+static void test_credentials_of_a_are_refused_by_b(void **state)
+{
+	/*
+	 * at_b: what b answers (the refusal, named); at_a: what a answers after
+	 * (the credential is good: the refusal was b's).
+	 */
+	static const struct {
+		const char *name;
+		enum kind kind;
+		int b_status;
+		const char *at_b;
+		int a_status;
+		const char *at_a;
+	} rows[] = {
+	    {"authorization code", K_CODE, 400, "invalid_grant", 200, ""},
+	    {"refresh token", K_REFRESH, 400, "invalid_grant", 200, ""},
+	    {"access token at userinfo", K_ACCESS_USERINFO, 401, "invalid_token", 200, ""},
+	    {"access token at introspection", K_ACCESS_INTROSPECT, 200, "active=false", 200,
+	     "active=true"},
+	    {"ID token as id_token_hint", K_ID_TOKEN_HINT, 400, "page:invalid_request", 200,
+	     "page:logged_out"},
+	    {"client credentials", K_CLIENT_CREDENTIALS, 401, "invalid_client", 200, ""},
+	    /* b's account page as to someone not signed in; a's, signed in */
+	    {"session cookie", K_SESSION_COOKIE, 401, "page:account", 200, "page:account"},
+	    /* signed by a key b does not have */
+	    {"consent receipt", K_CONSENT_RECEIPT, 0, "invalid input", 0, "ok"},
+	    {"consent record id", K_CONSENT_RECORD, 0, "not found", 0, "ok"},
+	    /* an officer of a at b's entry: sent to b's console login */
+	    {"officer console cookie", K_OFFICER_COOKIE, 303, "", 200, "page:officer_entry"},
+	    {"citizen username and password", K_PASSWORD, 0, "another account", 0, "ok"},
+	};
+	struct fixture *f = *state;
+	struct creds c;
+	struct cid_session sess;
+	const char *amr[] = {"pwd"};
+	char raw[256];
+	size_t n;
+	int failures = 0;
+
+	memset(&c, 0, sizeof(c));
+	issue_code(&f->a, c.code);
+	tokens_of(&f->a, &c.t);
+	assert_int_equal(cid_session_start(cid_ctx_store(f->a.ctx), f->a.hanako, CID_ACR_PASSWORD,
+					   amr, 1, NOW, 3600, NULL, c.session, &sess),
+			 CID_OK);
+	officer_of(&f->a, c.officer);
+	consent_of(&f->a, &c.record, &c.receipt);
+	n = (size_t)snprintf(raw, sizeof(raw), "svc:%s", f->a.secret);
+	/* svc's credentials at a as HTTP Basic (standard base64) */
+	{
+		static const char tbl[] =
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+		char *o = c.basic_a + snprintf(c.basic_a, sizeof(c.basic_a), "Basic ");
+		size_t i;
+
+		for (i = 0; i + 2 < n; i += 3) {
+			uint32_t v = ((uint32_t)(unsigned char)raw[i] << 16) |
+				     ((uint32_t)(unsigned char)raw[i + 1] << 8) |
+				     (unsigned char)raw[i + 2];
+			*o++ = tbl[(v >> 18) & 63];
+			*o++ = tbl[(v >> 12) & 63];
+			*o++ = tbl[(v >> 6) & 63];
+			*o++ = tbl[v & 63];
+		}
+		if (n - i == 1) {
+			uint32_t v = (uint32_t)(unsigned char)raw[i] << 16;
+			*o++ = tbl[(v >> 18) & 63];
+			*o++ = tbl[(v >> 12) & 63];
+			*o++ = '=';
+			*o++ = '=';
+		} else if (n - i == 2) {
+			uint32_t v = ((uint32_t)(unsigned char)raw[i] << 16) |
+				     ((uint32_t)(unsigned char)raw[i + 1] << 8);
+			*o++ = tbl[(v >> 18) & 63];
+			*o++ = tbl[(v >> 12) & 63];
+			*o++ = tbl[(v >> 6) & 63];
+			*o++ = '=';
+		}
+		*o = '\0';
+	}
+	/* same names, different citizens */
+	assert_string_not_equal(f->a.hanako, f->b.hanako);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct outcome at_b;
+		struct outcome at_a;
+
+		present(f, &f->b, rows[i].kind, &c, &at_b);
+		present(f, &f->a, rows[i].kind, &c, &at_a);
+		if (at_b.status != rows[i].b_status || strcmp(at_b.error, rows[i].at_b) != 0) {
+			print_message("%s of a at b: got %d \"%s\", want %d \"%s\"\n", rows[i].name,
+				      at_b.status, at_b.error, rows[i].b_status, rows[i].at_b);
+			failures++;
+		}
+		if (at_a.status != rows[i].a_status || strcmp(at_a.error, rows[i].at_a) != 0) {
+			print_message("%s of a at a: got %d \"%s\", want %d \"%s\"\n", rows[i].name,
+				      at_a.status, at_a.error, rows[i].a_status, rows[i].at_a);
+			failures++;
+		}
+	}
+	tokens_free(&c.t);
+	free(c.record);
+	free(c.receipt);
+	assert_int_equal(failures, 0);
+}
+
+/* ---- adopting a single city ---- */
+
+static void test_adopt_keeps_the_log(void **state)
+{
+	char dir[256];
+	char path[512];
+	char err[256] = "";
+	struct cid_config *cfg = cid_test_config(dir);
+	struct cid_config *tcfg = NULL;
+	struct cid_ctx *ctx = NULL;
+	struct cid_store *s = NULL;
+	char hanako[CID_ID_CHARS + 1];
+	json_t *claims = json_pack("{s:s}", "given_name", "花子");
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/store", dir);
+	cid_test_set(cfg, "store", path);
+	snprintf(path, sizeof(path), "%s/policies", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	cid_test_set(cfg, "policies", path);
+	/* a single city with a citizen and a log */
+	assert_int_equal(cid_ctx_open(cfg, NOW, NULL, &ctx), CID_OK);
+	assert_int_equal(cid_account_add(cid_ctx_store(ctx), &cfg->argon2, "hanako", PASSWORD,
+					 claims, NOW, hanako),
+			 CID_OK);
+	json_decref(claims);
+	cid_ctx_close(ctx);
+	ctx = NULL;
+	assert_int_equal(cid_tenant_adopt(cfg, "aizu", NULL, NULL, 0, NOW + 1, err, sizeof(err)),
+			 CID_OK);
+	assert_true(cid_tenant_any(cfg));
+	/* a second adopt: the store is no single city any more */
+	assert_int_equal(cid_tenant_adopt(cfg, "kita", NULL, NULL, 0, NOW + 1, err, sizeof(err)),
+			 CID_ERR_EXISTS);
+	snprintf(path, sizeof(path), "%s/policies/aizu", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(cid_tenant_config(cfg, "aizu", &tcfg, NULL, err, sizeof(err)), CID_OK);
+	assert_int_equal(cid_store_open(tcfg->store_dir, &s), CID_OK);
+	{
+		struct cid_account *acct = NULL;
+
+		assert_int_equal(cid_account_find(s, "hanako", &acct), CID_OK);
+		assert_string_equal(acct->id, hanako);
+		cid_account_free(acct);
+	}
+	/* a checkpoint after the move, then the whole log verifies */
+	assert_int_equal(cid_audit_checkpoint(s, NOW + 2, NULL), CID_OK);
+	{
+		struct cid_keyset *ks = NULL;
+		struct cid_audit_verify_opts vo = {0};
+		struct cid_audit_report rep;
+		struct cid_txn *txn = NULL;
+		json_t *last = NULL;
+
+		memset(&rep, 0, sizeof(rep));
+		assert_int_equal(cid_keyset_load_all(s, &ks), CID_OK);
+		assert_int_equal(cid_audit_verify_store(s, ks, &vo, &rep), CID_OK);
+		if (!rep.ok)
+			fail_msg("audit verify: %s", rep.reason);
+		assert_true(rep.entries >= 1);
+		cid_keyset_free(ks);
+		assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+		assert_int_equal(cid_audit_get(txn, rep.entries - 1, &last), CID_OK);
+		cid_store_read_end(txn);
+		assert_string_equal(json_string_value(json_object_get(last, "type")),
+				    "tenant.adopted");
+		json_decref(last);
+	}
+	cid_store_close(s);
+	cid_config_free(tcfg);
+	cid_config_free(cfg);
+	cid_test_rmdir(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test_setup_teardown(test_tenant_config, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_show, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_credentials_of_a_are_refused_by_b, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_registry, setup, teardown),
+	    cmocka_unit_test(test_adopt_keeps_the_log),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
