@@ -6,25 +6,40 @@
  */
 #include "csv.h"
 
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+
+void cid_csv_append(struct cid_buf *b, const char *s)
+{
+	bool quote = strpbrk(s, ",\"\r\n") != NULL;
+
+	if (quote)
+		cid_buf_puts(b, "\"");
+	if (s[0] != '\0' && strchr("=+-@\t\r", s[0]) != NULL)
+		cid_buf_puts(b, "'");
+	for (const char *p = s; *p != '\0'; p++) {
+		cid_buf_append(b, p, 1);
+		if (*p == '"')
+			cid_buf_puts(b, "\""); /* RFC 4180: a quote inside is doubled */
+	}
+	if (quote)
+		cid_buf_puts(b, "\"");
+}
 
 bool cid_csv_cell(FILE *out, const char *s)
 {
-	bool quote = strpbrk(s, ",\"\r\n") != NULL;
-	bool formula = s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' ||
-		       s[0] == '\r';
+	struct cid_buf b;
+	size_t n = 0;
+	char *text;
+	bool ok;
 
-	if (quote && fputc('"', out) == EOF)
-		return false;
-	if (formula && fputc('\'', out) == EOF)
-		return false;
-	for (const char *p = s; *p != '\0'; p++) {
-		if (*p == '"' && fputc('"', out) == EOF)
-			return false;
-		if (fputc(*p, out) == EOF)
-			return false;
-	}
-	return !quote || fputc('"', out) != EOF;
+	cid_buf_init(&b, SIZE_MAX);
+	cid_csv_append(&b, s);
+	text = cid_buf_take(&b, &n);
+	ok = text != NULL && fwrite(text, 1, n, out) == n;
+	free(text);
+	return ok;
 }
 
 bool cid_csv_row(FILE *out, const char *const *row, size_t n)

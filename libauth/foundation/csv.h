@@ -7,10 +7,20 @@
 #ifndef CID_CSV_H
 #define CID_CSV_H
 
+#include "buf.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 
-/* Writes s as one cell (no separator); false on a write error. */
+/*
+ * Appends s to b as one cell (no separator): quoted when it holds a comma, a
+ * quote or a line break (its quotes doubled), and with a leading ' when it
+ * starts with = + - @ TAB or CR, which a spreadsheet would run. Errors are
+ * b's (cid_buf_status). The one rule of every CSV civicid writes.
+ */
+void cid_csv_append(struct cid_buf *b, const char *s);
+
+/* Writes s as one cell (cid_csv_append; no separator); false on a write error. */
 bool cid_csv_cell(FILE *out, const char *s);
 
 /*

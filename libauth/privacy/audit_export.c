@@ -20,6 +20,7 @@
 
 #include "audit_int.h"
 #include "buf.h"
+#include "csv.h"
 #include "str.h"
 
 #include <inttypes.h>
@@ -305,26 +306,6 @@ static const char *const csv_columns[] = {
 
 #define N_CSV_COLUMNS (sizeof(csv_columns) / sizeof(csv_columns[0]))
 
-/* Writes one CSV cell: formula-looking cells get a ' and RFC 4180 quoting as needed. */
-static bool csv_cell(FILE *out, const char *s)
-{
-	bool quote = strpbrk(s, ",\"\r\n") != NULL;
-	bool formula = s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' ||
-		       s[0] == '\r';
-
-	if (quote && fputc('"', out) == EOF)
-		return false;
-	if (formula && fputc('\'', out) == EOF)
-		return false;
-	for (const char *p = s; *p != '\0'; p++) {
-		if (*p == '"' && fputc('"', out) == EOF)
-			return false;
-		if (fputc(*p, out) == EOF)
-			return false;
-	}
-	return !quote || fputc('"', out) != EOF;
-}
-
 /* The text of a member for CSV: strings as is, lists joined by ' ', numbers in decimal. */
 static enum cid_err csv_value(const json_t *v, struct cid_buf *b)
 {
@@ -375,7 +356,7 @@ static enum cid_err filtered_cb(uint64_t seq, struct cid_str entry, void *arg)
 		cid_buf_free(&b);
 		CID_TRY(csv_value(json_object_get(e, csv_columns[c]), &b));
 		CID_ENSURE((c == 0 || fputc(',', w->out) != EOF) &&
-			       csv_cell(w->out, b.data != NULL ? b.data : ""),
+			       cid_csv_cell(w->out, b.data != NULL ? b.data : ""),
 			   CID_ERR_IO);
 	}
 	CID_ENSURE(fputs("\r\n", w->out) != EOF, CID_ERR_IO);

@@ -15,6 +15,7 @@
 #include "client.h"
 #include "config.h"
 #include "crypto.h"
+#include "csv.h"
 #include "jose.h"
 #include "merkle.h"
 #include "policy.h"
@@ -245,22 +246,10 @@ out:
 	return rc;
 }
 
-/* One CSV cell: quoted when it must be, a leading ' where a spreadsheet would run it. */
+/* One CSV cell (csv.h), then the separator or the row's end. */
 static void csv_cell(struct cid_buf *b, const char *s, bool last)
 {
-	bool quote = strpbrk(s, ",\"\r\n") != NULL;
-
-	if (quote)
-		cid_buf_puts(b, "\"");
-	if (s[0] != '\0' && strchr("=+-@\t\r", s[0]) != NULL)
-		cid_buf_puts(b, "'");
-	for (const char *p = s; *p != '\0'; p++) {
-		cid_buf_append(b, p, 1);
-		if (*p == '"')
-			cid_buf_puts(b, "\""); /* RFC 4180: a quote inside is doubled */
-	}
-	if (quote)
-		cid_buf_puts(b, "\"");
+	cid_csv_append(b, s);
 	cid_buf_puts(b, last ? "\r\n" : ",");
 }
 
