@@ -492,6 +492,54 @@ out:
 	return rc;
 }
 
+enum cid_err cid_tenant_move_policies(const struct cid_config *base, const char *name, char *err,
+				      size_t errsz)
+{
+	enum cid_err rc = CID_OK;
+	char to_dir[4096];
+	char from[4096];
+	char to[4096];
+	DIR *d = NULL;
+	const struct dirent *de;
+	const char *ext = ".policy";
+
+	err[0] = '\0';
+	CID_TRY(cid_tenant_name_check(name, strlen(name)));
+	CID_ENSURE(snprintf(to_dir, sizeof(to_dir), "%s/%s", base->policies_dir, name) <
+		       (int)sizeof(to_dir),
+		   CID_ERR_CONFIG);
+	d = opendir(base->policies_dir);
+	if (d == NULL) {
+		snprintf(err, errsz, "cannot read %s: %s", base->policies_dir, strerror(errno));
+		CID_TRY(CID_ERR_IO);
+	}
+	if (mkdir(to_dir, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errsz, "cannot make %s: %s", to_dir, strerror(errno));
+		CID_TRY(CID_ERR_IO);
+	}
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+
+		/* the files the server loads (policy.h): NAME.policy, not hidden */
+		if (de->d_name[0] == '.' || len <= strlen(ext) ||
+		    strcmp(de->d_name + len - strlen(ext), ext) != 0)
+			continue;
+		CID_ENSURE(snprintf(from, sizeof(from), "%s/%s", base->policies_dir, de->d_name) <
+				   (int)sizeof(from) &&
+			       snprintf(to, sizeof(to), "%s/%s", to_dir, de->d_name) <
+				   (int)sizeof(to),
+			   CID_ERR_CONFIG);
+		if (rename(from, to) != 0) {
+			snprintf(err, errsz, "cannot move %s: %s", from, strerror(errno));
+			CID_TRY(CID_ERR_IO);
+		}
+	}
+out:
+	if (d != NULL)
+		closedir(d);
+	return rc;
+}
+
 /* ---- the map ---- */
 
 struct entry {

@@ -107,13 +107,26 @@ CID_MUST_CHECK enum cid_err cid_tenant_show(struct cid_ctx *ctx, const char *nam
  * directory (a rename: nothing is copied, nothing lost), and appends
  * "tenant.adopted" (ext: tenant, issuer) to its audit log, whose chain goes on
  * from where it was. The policies stay where they are: move them to
- * POLICIES/NAME yourself (the error of the first open says so otherwise).
+ * POLICIES/NAME with cid_tenant_move_policies, or by hand (the error of
+ * the first open says so otherwise).
  * Errors: those of cid_tenant_add; CID_ERR_EXISTS (the store already has
  * tenants), CID_ERR_NOTFOUND (no store to adopt), CID_ERR_IO, CID_ERR_STORE.
  */
 CID_MUST_CHECK enum cid_err cid_tenant_adopt(const struct cid_config *base, const char *name,
 					     const char *const *keys, const char *const *values,
 					     size_t n, int64_t now, char *err, size_t errsz);
+
+/*
+ * Moves every NAME.policy file of base's policies directory (not its
+ * subdirectories: other tenants' policies) into POLICIES/name/, made if
+ * missing: what a single city's policies become when it is adopted as
+ * tenant name. A rename per file; on an error, the files moved so far stay
+ * moved and err says which file failed.
+ * Errors: CID_ERR_INVALID (a bad name), CID_ERR_CONFIG (a path too long),
+ * CID_ERR_IO (the directory unreadable, a file not moved).
+ */
+CID_MUST_CHECK enum cid_err cid_tenant_move_policies(const struct cid_config *base,
+						     const char *name, char *err, size_t errsz);
 
 /* ---- the map of a running server ---- */
 

@@ -23,10 +23,12 @@ static const char tenant_help[] =
     "  show NAME            its issuer, signing keys, counts and the policy\n"
     "                       versions in force (opens it: makes its keys at first)\n"
     "  disable NAME         its issuer answers nothing from now on; data is kept\n"
-    "  adopt NAME [--set KEY=VALUE ...]\n"
+    "  adopt NAME [--set KEY=VALUE ...] [--move-policies]\n"
     "                       turn the store's single city into its first tenant:\n"
     "                       the store moves to STORE/tenants/NAME (stop the server\n"
-    "                       first), its audit log records it and still verifies\n"
+    "                       first), its audit log records it and still verifies;\n"
+    "                       with --move-policies, POLICIES/*.policy move to\n"
+    "                       POLICIES/NAME/ too\n"
     "\n"
     "  --set KEY=VALUE      a setting of the city: city_name_ja, city_name_en,\n"
     "                       city_logo, default_locale, timezone, controller_name,\n"
@@ -48,6 +50,7 @@ struct tenant_opts {
 	const char *keys[MAX_SETTINGS];
 	const char *values[MAX_SETTINGS];
 	size_t n;
+	bool move_policies; /* adopt: the single city's policy files go with it */
 };
 
 static int add_setting(struct tenant_opts *o, const char *key, const char *value)
@@ -67,6 +70,7 @@ static int parse(int argc, char **argv, struct tenant_opts *o)
 	    {"set", required_argument, NULL, 'S'},
 	    {"name-ja", required_argument, NULL, 'J'},
 	    {"name-en", required_argument, NULL, 'E'},
+	    {"move-policies", no_argument, NULL, 'M'},
 	    {NULL, 0, NULL, 0},
 	};
 	int opt;
@@ -79,6 +83,7 @@ static int parse(int argc, char **argv, struct tenant_opts *o)
 		switch (opt) {
 		case 'J': rc = add_setting(o, "city_name_ja", optarg); break;
 		case 'E': rc = add_setting(o, "city_name_en", optarg); break;
+		case 'M': o->move_policies = true; break;
 		case 'S':
 			eq = strchr(optarg, '=');
 			if (eq == NULL || eq == optarg)
@@ -202,6 +207,12 @@ static int verb_add(const struct cid_config *base, const struct tenant_opts *o, 
 		fprintf(stderr, "civicid tenant: %s: %s\n", adopt ? "adopt" : "add",
 			err[0] != '\0' ? err : cid_strerror(rc));
 		return rc == CID_ERR_INVALID || rc == CID_ERR_CONFIG ? 2 : 1;
+	}
+	if (adopt && o->move_policies &&
+	    (rc = cid_tenant_move_policies(base, name, err, sizeof(err))) != CID_OK) {
+		fprintf(stderr, "civicid tenant: adopted %s, but its policies: %s\n", name,
+			err[0] != '\0' ? err : cid_strerror(rc));
+		return 1;
 	}
 	if (o->common.json)
 		return cli_print_json(json_pack("{s:s, s:b}", "name", name, "adopted", adopt));

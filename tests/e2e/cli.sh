@@ -273,5 +273,19 @@ has "the second adopt says why" "$err" "already has tenants"
 expect 0 "tenant list" "$bin" tenant list "${A[@]}"
 has "tenant list shows it" "$out" "kita"
 
+# adopt --move-policies: the single city's policy files go with it, others' stay
+cp -r "$store" "$tmp/adopt2"
+mkdir -p "$tmp/pol2/other"
+printf 'x\n' >"$tmp/pol2/a.policy"
+printf 'x\n' >"$tmp/pol2/b.policy"
+printf 'x\n' >"$tmp/pol2/notes.txt"
+printf 'x\n' >"$tmp/pol2/other/c.policy"
+printf 'policies = %s\nstore = %s\n' "$tmp/pol2" "$tmp/adopt2" >"$tmp/adopt2.conf"
+expect 0 "tenant adopt --move-policies" "$bin" tenant adopt minami --config "$tmp/adopt2.conf" --move-policies
+check "its policy files moved to POLICIES/minami/" test -f "$tmp/pol2/minami/a.policy" -a -f "$tmp/pol2/minami/b.policy"
+check "none left at the top" test ! -e "$tmp/pol2/a.policy" -a ! -e "$tmp/pol2/b.policy"
+check "other files and directories stay" test -f "$tmp/pol2/notes.txt" -a -f "$tmp/pol2/other/c.policy"
+expect 0 "the adopted store still verifies" "$bin" audit verify --config "$tmp/adopt2.conf" --tenant minami
+
 echo "1..$n"
 [ "$fails" -eq 0 ]

@@ -30,6 +30,11 @@ has() { # has DESCRIPTION HAYSTACK NEEDLE (fixed string)
 hasnt() {
 	if grep -qF -- "$3" <<<"$2"; then bad "$1" "$2"; else ok "$1"; fi
 }
+check() { # check DESCRIPTION CMD...: CMD succeeds
+	local desc=$1
+	shift
+	if "$@"; then ok "$desc"; else bad "$desc"; fi
+}
 same() { # same DESCRIPTION GOT WANTED
 	if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "got '$2', wanted '$3'"; fi
 }
