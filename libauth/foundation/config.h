@@ -71,6 +71,9 @@ struct cid_config {
 	/* not a key: "" for a single city, "/t/NAME" for a tenant (tenant.h), where its
 	 * pages, redirects and cookies live: every absolute path they name starts with it */
 	char path_prefix[CID_PATH_PREFIX_MAX];
+	/* not a key: true for a tenant, whose store keeps no read transaction per
+	 * thread (store.h CID_STORE_NO_THREAD_CACHE): a process opens hundreds */
+	bool store_no_thread_cache;
 };
 
 /* A config holding every default. *out is freed with cid_config_free. Errors: CID_ERR_NOMEM. */

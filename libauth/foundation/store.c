@@ -87,12 +87,20 @@ struct cid_txn {
 	bool active;   /* begun and not yet ended: holds store->resize shared */
 	bool map_full; /* a write hit MDB_MAP_FULL: grow and rerun, whatever fn returned */
 	struct cid_txn *prev, *next; /* in store->readers (read ones only) */
+	pthread_t owner;	     /* the thread it belongs to (read ones only) */
 };
 
 struct cid_store {
 	MDB_env *env;
 	MDB_dbi dbis[CID_DB_COUNT];
-	pthread_key_t reader_key; /* this thread's struct cid_txn */
+	/* this thread's struct cid_txn; unused (never created) without a thread cache */
+	pthread_key_t reader_key;
+	/*
+	 * false: CID_STORE_NO_THREAD_CACHE. A thread's read transaction is then
+	 * found in readers by its owner, and no pthread key is taken: glibc has
+	 * 1,024 keys in all, and a server with a store per tenant opens more.
+	 */
+	bool thread_cache;
 	/*
 	 * Shared by every active transaction of this process, exclusive to resize.
 	 * glibc's default kind prefers readers, so a thread may take it twice (a
@@ -146,10 +154,24 @@ static size_t map_size_locked(const struct cid_store *s)
 	return info.me_mapsize;
 }
 
-/* True if this thread's read transaction is active (it holds s->resize shared). */
-static bool thread_reading(const struct cid_store *s)
+/* This thread's read transaction of s (found in s->readers without a thread cache). */
+static struct cid_txn *reader_find(struct cid_store *s)
 {
-	const struct cid_txn *t = pthread_getspecific(s->reader_key);
+	struct cid_txn *t;
+
+	if (s->thread_cache)
+		return pthread_getspecific(s->reader_key);
+	pthread_mutex_lock(&s->readers_lock);
+	for (t = s->readers; t != NULL && !pthread_equal(t->owner, pthread_self()); t = t->next)
+		;
+	pthread_mutex_unlock(&s->readers_lock);
+	return t;
+}
+
+/* True if this thread's read transaction is active (it holds s->resize shared). */
+static bool thread_reading(struct cid_store *s)
+{
+	const struct cid_txn *t = reader_find(s);
 
 	return t != NULL && t->active;
 }
@@ -194,10 +216,9 @@ out:
 	return rc;
 }
 
-/* The pthread key's destructor: a thread that used the store exits. */
-static void reader_free(void *p)
+/* Takes t out of its store's list of read transactions. */
+static void reader_unlink(struct cid_txn *t)
 {
-	struct cid_txn *t = p;
 	struct cid_store *s = t->store;
 
 	pthread_mutex_lock(&s->readers_lock);
@@ -208,6 +229,15 @@ static void reader_free(void *p)
 	if (t->next != NULL)
 		t->next->prev = t->prev;
 	pthread_mutex_unlock(&s->readers_lock);
+}
+
+/* The pthread key's destructor: a thread that used the store exits. */
+static void reader_free(void *p)
+{
+	struct cid_txn *t = p;
+	struct cid_store *s = t->store;
+
+	reader_unlink(t);
 	if (!t->active)
 		pthread_rwlock_rdlock(&s->resize);
 	if (t->txn != NULL)
@@ -219,7 +249,7 @@ static void reader_free(void *p)
 /* This thread's read transaction, made on first use. */
 static struct cid_txn *reader_get(struct cid_store *s)
 {
-	struct cid_txn *t = pthread_getspecific(s->reader_key);
+	struct cid_txn *t = reader_find(s);
 
 	if (t != NULL)
 		return t;
@@ -227,7 +257,8 @@ static struct cid_txn *reader_get(struct cid_store *s)
 	if (t == NULL)
 		return NULL;
 	t->store = s;
-	if (pthread_setspecific(s->reader_key, t) != 0) {
+	t->owner = pthread_self();
+	if (s->thread_cache && pthread_setspecific(s->reader_key, t) != 0) {
 		free(t);
 		return NULL;
 	}
@@ -281,6 +312,11 @@ static enum cid_err env_open_err(int mrc)
 
 enum cid_err cid_store_open(const char *dir, struct cid_store **out)
 {
+	return cid_store_open_flags(dir, 0, out);
+}
+
+enum cid_err cid_store_open_flags(const char *dir, unsigned flags, struct cid_store **out)
+{
 	enum cid_err rc = CID_OK;
 	struct cid_store *s = NULL;
 	struct stat st;
@@ -315,7 +351,8 @@ enum cid_err cid_store_open(const char *dir, struct cid_store **out)
 		free(s);
 		return CID_ERR_NOMEM;
 	}
-	if (pthread_key_create(&s->reader_key, reader_free) != 0) {
+	s->thread_cache = (flags & CID_STORE_NO_THREAD_CACHE) == 0;
+	if (s->thread_cache && pthread_key_create(&s->reader_key, reader_free) != 0) {
 		pthread_mutex_destroy(&s->commit_lock);
 		pthread_mutex_destroy(&s->readers_lock);
 		pthread_rwlock_destroy(&s->resize);
@@ -366,8 +403,10 @@ void cid_store_close(struct cid_store *s)
 	}
 	pthread_mutex_unlock(&s->readers_lock);
 	/* Deleting the key means no destructor runs for it any more. */
-	pthread_setspecific(s->reader_key, NULL);
-	pthread_key_delete(s->reader_key);
+	if (s->thread_cache) {
+		pthread_setspecific(s->reader_key, NULL);
+		pthread_key_delete(s->reader_key);
+	}
 	if (s->env != NULL)
 		mdb_env_close(s->env);
 	for (size_t i = 0; i < CID_DB_COUNT; i++)
@@ -378,13 +417,11 @@ void cid_store_close(struct cid_store *s)
 	free(s);
 }
 
-enum cid_err cid_store_read_begin(struct cid_store *s, struct cid_txn **out)
+/* Begins (or renews) t, the thread's read transaction of s. */
+static enum cid_err read_begin_on(struct cid_store *s, struct cid_txn *t, struct cid_txn **out)
 {
-	struct cid_txn *t = reader_get(s);
 	int mrc;
 
-	if (t == NULL)
-		return CID_ERR_NOMEM; /* the thread's first transaction could not be made */
 	if (t->active)
 		return CID_ERR_STORE;
 	for (int attempt = 0; attempt < ATTEMPTS_MAX; attempt++) {
@@ -429,6 +466,15 @@ enum cid_err cid_store_read_begin(struct cid_store *s, struct cid_txn **out)
 			return CID_ERR_STORE;
 	}
 	return CID_ERR_STORE;
+}
+
+enum cid_err cid_store_read_begin(struct cid_store *s, struct cid_txn **out)
+{
+	struct cid_txn *t = reader_get(s);
+
+	if (t == NULL)
+		return CID_ERR_NOMEM; /* the thread's first transaction could not be made */
+	return read_begin_on(s, t, out);
 }
 
 void cid_store_read_end(struct cid_txn *txn)

@@ -78,6 +78,17 @@ struct cid_txn;
  */
 CID_MUST_CHECK enum cid_err cid_store_open(const char *dir, struct cid_store **out);
 
+/*
+ * cid_store_open with flags. CID_STORE_NO_THREAD_CACHE: a thread's read
+ * transaction (still one per thread, kept until close) is found in the
+ * store's list by its thread rather than through a pthread key: a little
+ * slower per read, but such a store takes no key, of which a process has
+ * 1,024 in all. For a process that opens a store per tenant (tenant.h).
+ */
+#define CID_STORE_NO_THREAD_CACHE 1u
+CID_MUST_CHECK enum cid_err cid_store_open_flags(const char *dir, unsigned flags,
+						 struct cid_store **out);
+
 /* Closes the environment. No transaction may be open. NULL is a no-op. */
 void cid_store_close(struct cid_store *s);
 

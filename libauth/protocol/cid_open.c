@@ -151,7 +151,9 @@ enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, FILE *error
 		fprintf(errors, "%s: the release policies do not load (errors above)\n",
 			cfg->policies_dir);
 	CID_TRY(rc);
-	CID_TRY(cid_store_open(cfg->store_dir, &ctx->store));
+	CID_TRY(cid_store_open_flags(cfg->store_dir,
+				     cfg->store_no_thread_cache ? CID_STORE_NO_THREAD_CACHE : 0,
+				     &ctx->store));
 	CID_TRY(cid_policy_archive_put(ctx->store, ctx->policies->obj, now, NULL));
 	CID_TRY(cid_audit_open(ctx->store, cfg->audit_group_commit != 0, &ctx->audit_log));
 	CID_TRY(cid_audit_issuer_record(ctx->store, cfg->issuer, &log_issuer));

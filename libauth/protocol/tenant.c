@@ -128,6 +128,8 @@ enum cid_err cid_tenant_config(const struct cid_config *base, const char *name,
 		   CID_ERR_CONFIG);
 	CID_TRY(cid_config_set(cfg, "policies", value, err, errsz));
 	snprintf(cfg->path_prefix, sizeof(cfg->path_prefix), "%s%s", CID_TENANT_PATH, name);
+	cfg->store_no_thread_cache =
+	    true; /* one process, a store per tenant: no pthread key each */
 	if (disabled != NULL) {
 		CID_TRY(tenant_path(base, name, DISABLED, path));
 		*disabled = exists(path);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -688,6 +689,78 @@ static void test_growth_inside_own_read_txn_fails_instead_of_deadlocking(void **
 	free(b.buf);
 }
 
+/*
+ * Without a thread cache (a tenant's store): the thread's one transaction is
+ * found by its thread and renewed, so many more reads than LMDB's 126 reader
+ * slots pass, a second begin on the thread is refused, ending twice is
+ * harmless, and an open read still refuses to grow the map under its own
+ * thread (the same deadlock guard, found without a pthread key).
+ */
+static void test_no_thread_cache_reads_and_guards(void **state)
+{
+	char dir[256];
+	struct cid_store *s = NULL;
+	struct big b = {.buf = malloc(MIB), .from = 0, .to = BIG_VALUES};
+	struct cid_txn *txn = NULL;
+	struct cid_txn *other = NULL;
+	struct cid_str val;
+
+	(void)state;
+	assert_non_null(b.buf);
+	cid_test_tmpdir(dir);
+	assert_int_equal(cid_store_open_flags(dir, CID_STORE_NO_THREAD_CACHE, &s), CID_OK);
+	assert_int_equal(put(s, CID_DB_REVOKED, "jti", "{\"exp\":1}"), CID_OK);
+	for (int i = 0; i < 500; i++) {
+		assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+		assert_int_equal(cid_txn_get(txn, CID_DB_REVOKED, cid_str_of("jti"), &val), CID_OK);
+		cid_store_read_end(txn);
+		cid_store_read_end(txn);
+	}
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	assert_int_equal(cid_store_read_begin(s, &other), CID_ERR_STORE);
+	assert_int_equal(cid_store_update(s, put_big_cb, &b), CID_ERR_STORE);
+	assert_int_equal(cid_store_map_size(s), CID_STORE_MAP_INITIAL);
+	cid_store_read_end(txn);
+	/* and with the read ended, the same update grows the map */
+	b.calls = 0;
+	assert_int_equal(cid_store_update(s, put_big_cb, &b), CID_OK);
+	assert_true(cid_store_map_size(s) > CID_STORE_MAP_INITIAL);
+	cid_test_store_close(s, dir);
+	free(b.buf);
+}
+
+/*
+ * A process with a store per tenant opens more stores than glibc has
+ * pthread keys (1,024): without a thread cache each still opens and reads.
+ */
+#define MANY_STORES 1100
+
+static void test_more_stores_than_pthread_keys(void **state)
+{
+	static char dirs[MANY_STORES][256];
+	struct cid_store **s = calloc(MANY_STORES, sizeof(*s));
+	struct rlimit lim;
+	struct cid_txn *txn = NULL;
+
+	(void)state;
+	assert_non_null(s);
+	/* two files per store: raise the soft limit as serve does for tenants */
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &lim), 0);
+	assert_true(lim.rlim_max >= 2 * MANY_STORES + 64);
+	lim.rlim_cur = lim.rlim_max;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+	for (size_t i = 0; i < MANY_STORES; i++) {
+		cid_test_tmpdir(dirs[i]);
+		assert_int_equal(cid_store_open_flags(dirs[i], CID_STORE_NO_THREAD_CACHE, &s[i]),
+				 CID_OK);
+		assert_int_equal(cid_store_read_begin(s[i], &txn), CID_OK);
+		cid_store_read_end(txn);
+	}
+	for (size_t i = 0; i < MANY_STORES; i++)
+		cid_test_store_close(s[i], dirs[i]);
+	free(s);
+}
+
 /* A reader thread: the same txn every round, and snapshots never go back in time. */
 struct reader {
 	struct cid_store *s;
@@ -1051,6 +1124,8 @@ int main(void)
 					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_read_begin_is_not_starved_by_back_to_back_commits,
 					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test(test_no_thread_cache_reads_and_guards),
+	    cmocka_unit_test(test_more_stores_than_pthread_keys),
 	    cmocka_unit_test_setup_teardown(test_close_frees_other_threads_cached_txns,
 					    cid_test_store_setup, cid_test_store_teardown),
 	};
