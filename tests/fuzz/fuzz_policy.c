@@ -4,7 +4,7 @@
  * the parser must either build a policyset or fail with an error policy.h
  * lists; a policyset it builds must answer every question: each service
  * describes itself as JSON whose rules all evaluate to the decision the rule
- * promises (a deny denies; a permit at a high enough level with no consent
+ * promises (a deny denies; a permit at the highest level with no consent
  * asks, or permits when the basis is a statute), and whose digests match
  * what a consent to them must carry; the law's checks of every controller
  * type answer, and a register it makes is written in ja and en, CSV and JSON.
@@ -49,7 +49,7 @@ static void check_rule(const struct cid_policyset *ps, const char *service, cons
 	struct cid_consent_fact fact = {attribute, CID_CONSENT_GRANTED, 0, digest, "r"};
 	struct cid_decision d;
 
-	cid_policy_eval(ps, service, id, attribute, NULL, 0, CID_LEVEL_MFA, 1, &d);
+	cid_policy_eval(ps, service, id, attribute, NULL, 0, CID_LEVEL_HIGH, 1, &d);
 	if (deny) {
 		if (d.permit || d.reason != CID_REASON_EXPLICIT_DENY || strcmp(d.rule, where) != 0)
 			abort();
@@ -58,8 +58,9 @@ static void check_rule(const struct cid_policyset *ps, const char *service, cons
 	if (d.rule == NULL || strcmp(d.rule, where) != 0 ||
 	    d.reason != (statute ? CID_REASON_PERMIT_STATUTE : CID_REASON_NO_CONSENT))
 		abort();
-	cid_policy_eval(ps, service, id, attribute, &fact, 1, CID_LEVEL_MFA, 1, &d);
-	if (!d.permit || d.consent_id != (statute ? NULL : fact.record_id))
+	cid_policy_eval(ps, service, id, attribute, &fact, 1, CID_LEVEL_HIGH, 1, &d);
+	if (!d.permit || d.consent_id != (statute ? NULL : fact.record_id) ||
+	    d.verified != json_is_true(json_object_get(rule, "verified")))
 		abort();
 	cid_policy_eval(ps, service, id, attribute, &fact, 1, 0, 1, &d);
 	if (d.permit || d.reason != CID_REASON_LEVEL_TOO_LOW)
@@ -150,7 +151,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < cid_policyset_count(ps); i++)
 		check_service(ps, cid_policyset_service(ps, i));
 	check_law(ps);
-	cid_policy_eval(ps, "no-such-service", "p", "email", NULL, 0, CID_LEVEL_MFA, 1, &d);
+	cid_policy_eval(ps, "no-such-service", "p", "email", NULL, 0, CID_LEVEL_HIGH, 1, &d);
 	if (d.permit || d.reason != CID_REASON_UNKNOWN_SERVICE)
 		abort();
 	cid_policyset_free(ps);
