@@ -49,6 +49,20 @@ start() {
 }
 
 names=()
+ran=0
+start_unit() { # start_unit PATH: a unit test binary under valgrind
+	ran=$((ran + 1))
+	names+=("$(basename "$1")")
+	start "$(basename "$1")" "${vg[@]}" "$1"
+}
+# The longest cases first (seconds under valgrind in CI's log, each case's
+# time being printed below), the short ones last, so that neither core idles
+# at the end while the other finishes a long one.
+heavy=(test_audit test_account_consent test_jose test_console test_oidc_token test_token
+	test_account_pages test_audit_tlog test_cid)
+for h in "${heavy[@]}"; do
+	if [ -x "$build/tests/$h" ]; then start_unit "$build/tests/$h"; fi
+done
 for suite in tests/e2e/*.test.js; do
 	name=e2e_$(basename "$suite" .test.js)
 	names+=("$name")
@@ -56,7 +70,6 @@ for suite in tests/e2e/*.test.js; do
 	start "$name" env CIVICID_BIN="$tmp/civicid" CID_FAULT_SYNC="$build/tests/e2e/libfault_sync.so" \
 		bash tests/e2e/run.sh "./$(basename "$suite")"
 done
-ran=0
 for t in "$build"/tests/test_*; do
 	[ -x "$t" ] || continue
 	# test_store grows maps by hundreds of MiB across threads: tens of minutes
@@ -65,9 +78,8 @@ for t in "$build"/tests/test_*; do
 	# test_alloc_fail reruns its bodies thousands of times (over a quarter of an
 	# hour under valgrind): ASan runs all of it; its signing body runs below
 	[ "$(basename "$t")" = test_alloc_fail ] && continue
-	ran=$((ran + 1))
-	names+=("$(basename "$t")")
-	start "$(basename "$t")" "${vg[@]}" "$t"
+	[[ " ${heavy[*]} " == *" $(basename "$t") "* ]] && continue # started above
+	start_unit "$t"
 done
 # what ASan cannot see: bytes OpenSSL leaves unwritten when one of its
 # allocations fails (it once reported an ECDSA signature it could not encode
