@@ -16,48 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool label_ok(const char *s)
-{
-	size_t n = s == NULL ? 0 : strnlen(s, CID_IDP_MAX_LABEL + 1);
-
-	/* "" removes a label (set); the controls of a UTF-8 text never belong on a button */
-	if (s == NULL || n == 0)
-		return true;
-	if (n > CID_IDP_MAX_LABEL || !cid_utf8_valid(s, n))
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if ((unsigned char)s[i] < 0x20)
-			return false;
-	}
-	return true;
-}
-
-bool cid_idp_display_ok(const struct cid_idp_display *d)
-{
-	return label_ok(d->label_ja) && label_ok(d->label_en) && d->order >= 0 &&
-	       d->order <= CID_IDP_ORDER_MAX;
-}
-
-enum cid_err cid_idp_display_apply(const struct cid_idp_display *d, json_t *record)
-{
-	const char *const names[] = {"label_ja", "label_en"};
-	const char *const values[] = {d->label_ja, d->label_en};
-
-	if (!cid_idp_display_ok(d))
-		return CID_ERR_INVALID;
-	for (size_t i = 0; i < 2; i++) {
-		if (values[i] == NULL)
-			continue;
-		if (values[i][0] == '\0')
-			json_object_del(record, names[i]);
-		else if (json_object_set_new(record, names[i], json_string(values[i])) != 0)
-			return CID_ERR_NOMEM;
-	}
-	if (d->order > 0 && json_object_set_new(record, "order", json_integer(d->order)) != 0)
-		return CID_ERR_NOMEM;
-	return CID_OK;
-}
-
 struct set_arg {
 	const char *name;
 	const struct cid_idp_display *d;
