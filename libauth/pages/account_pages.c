@@ -76,8 +76,7 @@ static const char *purpose_text(const struct names *nm, const char *service, con
 	return purpose;
 }
 
-/* {"label_key": "attr.BASE"} for attribute (a "#lang" tag is dropped), appended to list. */
-static enum cid_err add_label(json_t *list, const char *attribute, json_t **item_out)
+enum cid_err account_add_label(json_t *list, const char *attribute, json_t **item_out)
 {
 	char key[CID_MAX_LABEL_KEY];
 	size_t base = strcspn(attribute, "#");
@@ -160,7 +159,7 @@ static enum cid_err consent_item(const struct names *nm, const struct cid_consen
 
 	snprintf(state_key, sizeof(state_key), "account_state_%s",
 		 expired ? "expired" : cid_consent_state_name(rec->state));
-	CID_TRY(add_label(items, rec->attribute, &item));
+	CID_TRY(account_add_label(items, rec->attribute, &item));
 	CID_TRY(set_str(item, "state_key", state_key));
 	/* the form's names: each item's own, as a section sees only its element and the page */
 	CID_TRY(set_str(item, "service", rec->service));
@@ -222,7 +221,7 @@ static enum cid_err law_groups(struct names *nm, const char *service, json_t *ou
 			json_t *item = NULL;
 
 			CID_ENSURE(cid_json_str(permit, "attribute") != NULL, CID_ERR_STORE);
-			CID_TRY(add_label(items, cid_json_str(permit, "attribute"), &item));
+			CID_TRY(account_add_label(items, cid_json_str(permit, "attribute"), &item));
 			CID_TRY(set_str(item, "state_key", "account_state_law"));
 		}
 	}
@@ -314,7 +313,7 @@ static enum cid_err trail_entry(struct names *nm, const json_t *e, json_t *out)
 	json_array_foreach(json_object_get(e, "attributes"), i, a)
 	{
 		if (json_is_string(a))
-			CID_TRY(add_label(items, json_string_value(a), NULL));
+			CID_TRY(account_add_label(items, json_string_value(a), NULL));
 	}
 	text = purpose_text(nm, service, cid_json_str(e, "purpose"));
 	when = cid_json_str(e, "time");

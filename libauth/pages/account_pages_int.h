@@ -32,4 +32,12 @@ CID_MUST_CHECK enum cid_err account_find_session(struct cid_ctx *ctx, const stru
  */
 bool account_form_ok(const struct cid_request *req);
 
+/*
+ * Appends {"label_key": "attr.BASE"} for attribute (a "#lang" tag is
+ * dropped) to list, the item also into *item_out (borrowed; may be NULL).
+ * Errors: CID_ERR_TOOBIG (a name too long for a key), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err account_add_label(json_t *list, const char *attribute,
+					      json_t **item_out);
+
 #endif

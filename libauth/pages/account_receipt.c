@@ -98,15 +98,8 @@ static enum cid_err receipt_view(struct cid_ctx *ctx, const char *locale, const 
 	CID_ENSURE(ctrl != NULL && pu != NULL, CID_ERR_STORE);
 	json_array_foreach(json_object_get(pu, "piiCategory"), i, a)
 	{
-		char key[CID_MAX_LABEL_KEY];
-		const char *name = json_string_value(a);
-		int n = name != NULL
-			    ? snprintf(key, sizeof(key), "attr.%.*s", (int)strcspn(name, "#"), name)
-			    : -1;
-
-		CID_ENSURE(n > 0 && (size_t)n < sizeof(key), CID_ERR_STORE);
-		CID_ENSURE(json_array_append_new(items, json_pack("{s:s}", "label_key", key)) == 0,
-			   CID_ERR_NOMEM);
+		CID_ENSURE(json_is_string(a), CID_ERR_STORE);
+		CID_TRY(account_add_label(items, json_string_value(a), NULL));
 	}
 	data = json_pack("{s:b, s:s, s:s, s:o}", "signed_in", 1, "lang", locale, "id", record_id,
 			 "items", json_incref(items));

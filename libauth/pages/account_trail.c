@@ -53,15 +53,8 @@ static enum cid_err print_row(struct cid_ctx *ctx, const char *locale, const jso
 	CID_ENSURE(items != NULL, CID_ERR_NOMEM);
 	json_array_foreach(json_object_get(e, "attributes"), i, a)
 	{
-		char key[CID_MAX_LABEL_KEY];
-		const char *name = json_string_value(a);
-		int n = name != NULL
-			    ? snprintf(key, sizeof(key), "attr.%.*s", (int)strcspn(name, "#"), name)
-			    : -1;
-
-		CID_ENSURE(n > 0 && (size_t)n < sizeof(key), CID_ERR_STORE);
-		CID_ENSURE(json_array_append_new(items, json_pack("{s:s}", "label_key", key)) == 0,
-			   CID_ERR_NOMEM);
+		CID_ENSURE(json_is_string(a), CID_ERR_STORE);
+		CID_TRY(account_add_label(items, json_string_value(a), NULL));
 	}
 	row = json_pack(
 	    "{s:I, s:s, s:s, s:s, s:s, s:O}", "seq", (json_int_t)cid_json_int(e, "seq"), "time",
