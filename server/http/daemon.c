@@ -77,6 +77,7 @@ struct conn {
 	struct cid_buf forwarded_for; /* every X-Forwarded-For value, joined by commas */
 	struct cid_buf forwarded;     /* every Forwarded value, joined by commas */
 	char *path;		      /* the path asked for (owned), the request's path */
+	char tenant[CID_TENANT_NAME_MAX + 1]; /* the tenant of the path, or "" */
 	enum cid_err rc;
 };
 
@@ -348,28 +349,46 @@ static enum cid_err input_error(struct cid_ctx *ctx, const struct conn *c, struc
 }
 
 /*
- * With several cities, "/t/NAME/REST": the context of tenant NAME into *ctx
- * and REST (the path its endpoints know) returned; NULL for any other path
- * and for a tenant that does not exist or is disabled (*status 404), or that
- * cannot be opened now (503: the server's stderr says why).
+ * With several cities, "/t/NAME/REST": NAME (checked) into c->tenant and REST
+ * (the path its endpoints know) returned; NULL for any other path (*status
+ * 404). The tenant is opened by open_tenant once the request has arrived
+ * whole, so that the guard does not count the server's own work (a first
+ * open reads the store, and makes the tenant's keys) against the client.
  */
-static const char *tenant_of(struct cid_http *h, const char *url, struct cid_ctx **ctx, int *status)
+static const char *tenant_name(struct conn *c, const char *url, int *status)
 {
 	const char *name = url + strlen(CID_TENANT_PATH);
 	const char *rest;
-	enum cid_err rc;
 
 	*status = 404;
 	if (strncmp(url, CID_TENANT_PATH, strlen(CID_TENANT_PATH)) != 0)
 		return NULL;
 	rest = strchr(name, '/');
-	if (rest == NULL)
+	if (rest == NULL || cid_tenant_name_check(name, (size_t)(rest - name)) != CID_OK)
 		return NULL;
-	rc = cid_tenants_get(h->tenants, name, (size_t)(rest - name), now_s(), ctx);
-	if (rc != CID_OK && rc != CID_ERR_NOTFOUND && rc != CID_ERR_INVALID &&
-	    rc != CID_ERR_DISABLED)
-		*status = 503;
-	return rc == CID_OK ? rest : NULL;
+	memcpy(c->tenant, name, (size_t)(rest - name));
+	c->tenant[rest - name] = '\0';
+	return rest;
+}
+
+/*
+ * The context of c->tenant into c->ctx; when the tenant does not exist or is
+ * disabled, c->route NULL with status 404, or 503 when it cannot be opened
+ * now (the server's stderr says why).
+ */
+static void open_tenant(struct conn *c)
+{
+	enum cid_err rc =
+	    cid_tenants_get(c->h->tenants, c->tenant, strlen(c->tenant), now_s(), &c->ctx);
+
+	if (rc == CID_OK)
+		return;
+	c->ctx = NULL;
+	c->route = NULL;
+	c->rc = CID_ERR_NOTFOUND;
+	c->reply.status = rc == CID_ERR_NOTFOUND || rc == CID_ERR_INVALID || rc == CID_ERR_DISABLED
+			      ? 404
+			      : 503;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char *url,
@@ -392,7 +411,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 		cid_buf_init(&c->forwarded, CID_MAX_HEADER);
 		c->ctx = h->ctx;
 		if (h->tenants != NULL)
-			url = tenant_of(h, url, &c->ctx, &status);
+			url = tenant_name(c, url, &status);
 		c->route = url == NULL ? NULL : cid_route_find(url, method, &status);
 		if (url == NULL)
 			url = "/";
@@ -421,6 +440,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 	if (!c->received) {
 		c->received = true;
 		cid_guard_received(h->guard, mhd);
+		if (c->tenant[0] != '\0')
+			open_tenant(c);
 	}
 	if (c->in_worker && !c->done)
 		return MHD_YES; /* spurious call while suspended */
