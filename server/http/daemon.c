@@ -74,9 +74,9 @@ struct conn {
 	struct cid_request req;
 	struct cid_reply reply;
 	char addr[INET6_ADDRSTRLEN];
-	struct cid_buf forwarded_for; /* every X-Forwarded-For value, joined by commas */
-	struct cid_buf forwarded;     /* every Forwarded value, joined by commas */
-	char *path;		      /* the path asked for (owned), the request's path */
+	struct cid_buf forwarded_for;	      /* every X-Forwarded-For value, joined by commas */
+	struct cid_buf forwarded;	      /* every Forwarded value, joined by commas */
+	char *path;			      /* the path asked for (owned), the request's path */
 	char tenant[CID_TENANT_NAME_MAX + 1]; /* the tenant of the path, or "" */
 	enum cid_err rc;
 };
@@ -386,9 +386,8 @@ static void open_tenant(struct conn *c)
 	c->ctx = NULL;
 	c->route = NULL;
 	c->rc = CID_ERR_NOTFOUND;
-	c->reply.status = rc == CID_ERR_NOTFOUND || rc == CID_ERR_INVALID || rc == CID_ERR_DISABLED
-			      ? 404
-			      : 503;
+	c->reply.status =
+	    rc == CID_ERR_NOTFOUND || rc == CID_ERR_INVALID || rc == CID_ERR_DISABLED ? 404 : 503;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char *url,
