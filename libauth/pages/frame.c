@@ -105,8 +105,12 @@ static enum cid_err langs(const char *prefix, const struct cid_endpoint *e,
 	enum cid_err rc = CID_OK;
 	bool post_form = flow_step(reply);
 	const char *path = req->path != NULL && req->path[0] == '/' ? req->path : NULL;
-	/* a GET links to itself; a POST to its path when that takes GET; else home */
-	const char *base = path != NULL && (!req->post || e->get) ? path : home;
+	/* a GET links to itself; a POST to its path when that takes GET; else
+	 * home; and the page after a logout goes home, since asking its path
+	 * again would log out again */
+	const char *base =
+	    path != NULL && (!req->post || e->get) && reply->page != CID_PAGE_LOGGED_OUT ? path
+											 : home;
 	bool with_query = base == path && !req->post;
 	json_t *list = json_array();
 	char *href = NULL;

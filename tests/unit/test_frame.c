@@ -121,6 +121,9 @@ static const struct {
     /* the console's home is the console */
     {"/officer/export", true, "/officer/export", "format=xls&csrf=c", CID_PAGE_ERROR, false, "en",
      "officer", false, "/officer?lang=ja", "/officer?lang=en", NULL},
+    /* after a logout, the switch goes home: /logout again would act again */
+    {"/logout", false, "/logout", "client_id=c&state=s", CID_PAGE_LOGGED_OUT, false, "ja",
+     "citizen", false, "/account?lang=ja", "/account?lang=en", NULL},
     /* no page: no frame, but a switch is still remembered */
     {"/account/receipt", false, "/account/receipt", "id=x&lang=en", CID_PAGE_NONE, false, NULL,
      NULL, false, NULL, NULL, "en; Path=/; HttpOnly"},
