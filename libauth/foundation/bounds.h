@@ -173,8 +173,9 @@
 /* the audit log (audit.h) */
 #define CID_AUDIT_MAX_LINE	((size_t)1 << 20) /* an export line longer than this is damage */
 #define CID_AUDIT_MAX_NAME	200		  /* a citizen or service id used in an index key */
-#define CID_AUDIT_MAX_DEPTH	32		  /* nesting of an entry */
-#define CID_AUDIT_MAX_KEYS	32 /* audit keys of one log, retired ones included (rotations) */
+#define CID_AUDIT_MAX_REASON	200 /* why an officer looked up a pseudonym (audit.h) */
+#define CID_AUDIT_MAX_DEPTH	32  /* nesting of an entry */
+#define CID_AUDIT_MAX_KEYS	32  /* audit keys of one log, retired ones included (rotations) */
 #define CID_AUDIT_MAX_TRUST	48 /* verifier keys one verification trusts: log keys and witnesses */
 #define CID_AUDIT_MAX_WITNESSES 8		    /* witnesses the server pushes checkpoints to */
 #define CID_AUDIT_MAX_VKEYS	((size_t)64 * 1024) /* a vkeys file or document */

@@ -32,9 +32,13 @@
  *                           purpose[{id, text_ja, text_en, basis, statute,
  *                           retention_days}] (one or none), policy_current, policy_changed,
  *                           rule, rule_line (the rule's source line, when its
- *                           file is readable)
+ *                           file is readable), pseudonym (when the entry
+ *                           names its citizen by one: the look-up form's)
  *   CID_PAGE_OFFICER_VERIFY ok, entries, checkpoints, covered, unsigned_tail,
  *                           bad_seq, reason
+ *   CID_PAGE_OFFICER_RESOLVE pseudonym, reason, found, gone, seq? (the entry
+ *                           it was asked from), and when found citizen
+ *                           (account id), citizen_name?, service, purpose
  *   CID_PAGE_OFFICER_SERVICES from, to, days, services[{service, name, permit,
  *                           deny, rows[{day, permit, deny}] (days with any),
  *                           chart_width, chart_height, permit_bars[{x, y,
@@ -69,6 +73,16 @@ CID_MUST_CHECK enum cid_err cid_console_log(struct cid_ctx *ctx, const struct ci
 /* GET (seq): one entry, its consent records and its policy purpose and rule. 404 when none. */
 CID_MUST_CHECK enum cid_err cid_console_entry(struct cid_ctx *ctx, const struct cid_request *req,
 					      struct cid_reply *reply);
+
+/*
+ * POST (csrf, pseudonym, reason, seq?): who the pseudonym is (citizen,
+ * service, purpose), after the look-up is logged with the officer and the
+ * reason (audit.h's cid_audit_resolve); a purged one is a page saying it
+ * names no one (logged as well). A missing or bad reason or pseudonym is a
+ * 400 page and nothing is logged. A durable write: slow worker.
+ */
+CID_MUST_CHECK enum cid_err cid_console_resolve(struct cid_ctx *ctx, const struct cid_request *req,
+						struct cid_reply *reply);
 
 /* POST (csrf): verifies the whole log and its checkpoints (all keys, retired included). */
 CID_MUST_CHECK enum cid_err cid_console_verify(struct cid_ctx *ctx, const struct cid_request *req,

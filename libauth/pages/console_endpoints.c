@@ -15,6 +15,8 @@ static const struct cid_endpoint endpoints[] = {
     {"/officer/verify", cid_console_verify, false, true, true, true, NULL},
     {"/officer/export", cid_console_export, false, true, true, true, NULL},
     {"/officer/services", cid_console_services, true, false, true, true, NULL},
+    /* a durable write of the log before the page: on a worker */
+    {"/officer/resolve", cid_console_resolve, false, true, true, true, NULL},
 };
 
 const struct cid_endpoint *cid_console_endpoints(size_t *n)

@@ -556,6 +556,9 @@ static enum cid_err entry_for_people(struct cid_ctx *ctx, const char *locale, co
 		json_object_set_new(data, "zone", json_string(cid_tz_name(cid_ctx_tz(ctx)))) == 0,
 	    CID_ERR_NOMEM);
 	CID_TRY(console_citizen_name(&nm, citizen, data));
+	if (citizen != NULL && cid_pseudonym_syntax_ok(citizen))
+		CID_ENSURE(json_object_set_new(data, "pseudonym", json_string(citizen)) == 0,
+			   CID_ERR_NOMEM);
 out:
 	json_decref(nm.known);
 	return rc;

@@ -803,14 +803,18 @@ CID_MUST_CHECK enum cid_err cid_audit_officer_record(struct cid_audit *log,
  * appends durably, found or not, {"type": "officer.resolved", "time": now,
  * "actor", "endpoint" ("officer-console" for "officer:<name>", "cli" for
  * "operator"), "citizen": pseudonym, "ext": {"pseudonym", "found": "true" |
- * "false"}}, and only then hands over the scope: *out (new reference)
- * {"citizen" (account id), "service", "purpose"}.
+ * "false", "reason"? (why the look-up was made, as its maker stated it: a
+ * disclosure request's number, a complaint; NULL or "" for none)}}, and only
+ * then hands over the scope: *out (new reference) {"citizen" (account id),
+ * "service", "purpose"}.
  * Errors: CID_ERR_INVALID (log or out NULL, pseudonym not one, actor not
- * "operator" or "officer:<name>"), CID_ERR_NOTFOUND (no such pseudonym, or
- * purged: the look-up is still recorded), those of cid_audit_append.
+ * "operator" or "officer:<name>", reason over CID_AUDIT_MAX_REASON bytes, not
+ * UTF-8 or with a control character), CID_ERR_NOTFOUND (no such pseudonym,
+ * or purged: the look-up is still recorded), those of cid_audit_append.
  */
 CID_MUST_CHECK enum cid_err cid_audit_resolve(struct cid_audit *log, const char *actor,
-					      const char *pseudonym, int64_t now, json_t **out);
+					      const char *pseudonym, const char *reason,
+					      int64_t now, json_t **out);
 
 /* ---- exports and their record (audit_export.c) ---- */
 

@@ -91,8 +91,24 @@ out:
 	return rc;
 }
 
+/* A reason of at most CID_AUDIT_MAX_REASON bytes of UTF-8 on one line, or none. */
+static bool reason_ok(const char *reason)
+{
+	size_t n;
+
+	if (reason == NULL)
+		return true;
+	n = strnlen(reason, CID_AUDIT_MAX_REASON + 1);
+	if (n > CID_AUDIT_MAX_REASON || !cid_utf8_valid(reason, n))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)reason[i] < 0x20 || reason[i] == 0x7f)
+			return false;
+	return true;
+}
+
 enum cid_err cid_audit_resolve(struct cid_audit *log, const char *actor, const char *pseudonym,
-			       int64_t now, json_t **out)
+			       const char *reason, int64_t now, json_t **out)
 {
 	enum cid_err rc = CID_OK;
 	enum cid_err found;
@@ -104,8 +120,11 @@ enum cid_err cid_audit_resolve(struct cid_audit *log, const char *actor, const c
 
 	CID_ENSURE(log != NULL && actor != NULL && out != NULL &&
 		       cid_pseudonym_syntax_ok(pseudonym) &&
-		       audit_index_name_ok(actor, strnlen(actor, CID_AUDIT_MAX_NAME + 1)),
+		       audit_index_name_ok(actor, strnlen(actor, CID_AUDIT_MAX_NAME + 1)) &&
+		       reason_ok(reason),
 		   CID_ERR_INVALID);
+	if (reason != NULL && reason[0] == '\0')
+		reason = NULL;
 	officer = strncmp(actor, "officer:", 8) == 0 && actor[8] != '\0';
 	CID_ENSURE(officer || strcmp(actor, "operator") == 0, CID_ERR_INVALID);
 	CID_TRY(cid_audit_time(now, when));
@@ -120,6 +139,7 @@ enum cid_err cid_audit_resolve(struct cid_audit *log, const char *actor, const c
 		      "citizen", pseudonym, "ext", "pseudonym", pseudonym, "found",
 		      found == CID_OK ? "true" : "false");
 	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
+	CID_TRY(ext_set(json_object_get(e, "ext"), "reason", reason));
 	CID_TRY(cid_audit_append(log, &e, 1, NULL));
 	CID_TRY(found);
 	*out = scope;

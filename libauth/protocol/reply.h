@@ -95,6 +95,7 @@ enum cid_page {
 	CID_PAGE_OFFICER_ENTRY,
 	CID_PAGE_OFFICER_SERVICES,
 	CID_PAGE_OFFICER_VERIFY,
+	CID_PAGE_OFFICER_RESOLVE,
 	/* the citizen's account pages (account_pages.c documents the data) */
 	CID_PAGE_ACCOUNT,
 	CID_PAGE_ACCOUNT_SECURITY, /* account_security.h documents the data */

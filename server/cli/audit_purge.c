@@ -21,7 +21,7 @@
 
 static const char purge_help[] =
     "usage: civicid audit purge [--policies DIR] [--json]\n"
-    "       civicid audit resolve PSEUDONYM [--json]\n"
+    "       civicid audit resolve PSEUDONYM [--reason TEXT] [--json]\n"
     "\n"
     "  purge                for each citizen's purpose whose retention has run out\n"
     "                       (no consent in force, and the policy's `retention`\n"
@@ -35,6 +35,8 @@ static const char purge_help[] =
     "  resolve PSEUDONYM    the citizen, service and purpose behind a pseudonym of\n"
     "                       the log; the look-up is logged first (officer.resolved,\n"
     "                       actor operator), found or not\n"
+    "      --reason TEXT    why (a disclosure request's number...): kept in that\n"
+    "                       entry; one line, at most 200 bytes\n"
     "\n"
     "  -s, --store DIR      LMDB store directory (default ./var/civicid)\n"
     "  -c, --config FILE    read the store from FILE\n"
@@ -79,7 +81,7 @@ static int purge(struct cli_env *env, const char *policies, bool json)
 	return 0;
 }
 
-static int resolve(struct cli_env *env, const char *pseudonym, bool json)
+static int resolve(struct cli_env *env, const char *pseudonym, const char *reason, bool json)
 {
 	struct cid_audit *log = NULL;
 	json_t *scope = NULL;
@@ -89,7 +91,7 @@ static int resolve(struct cli_env *env, const char *pseudonym, bool json)
 		return cli_usage("audit", "resolve takes a pseudonym of the log (ps_ and 32 hex)");
 	rc = cid_audit_open(env->store, false, &log);
 	if (rc == CID_OK)
-		rc = cid_audit_resolve(log, "operator", pseudonym, cli_now(), &scope);
+		rc = cid_audit_resolve(log, "operator", pseudonym, reason, cli_now(), &scope);
 	cid_audit_close(log);
 	if (rc == CID_ERR_NOTFOUND) {
 		fprintf(stderr,
@@ -98,6 +100,8 @@ static int resolve(struct cli_env *env, const char *pseudonym, bool json)
 			pseudonym);
 		return 1;
 	}
+	if (rc == CID_ERR_INVALID)
+		return cli_usage("audit", "--reason: one line of at most 200 bytes of UTF-8");
 	if (rc != CID_OK)
 		return cli_fail("audit", "resolve", rc);
 	if (json)
@@ -114,11 +118,13 @@ int cid_cli_audit_purge(int argc, char **argv)
 	static const struct option opts[] = {
 	    CLI_COMMON_OPTIONS,
 	    {"policies", required_argument, NULL, 'P'},
+	    {"reason", required_argument, NULL, 'R'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct cli_common common = {0};
 	struct cli_env env;
 	const char *policies = NULL;
+	const char *reason = NULL;
 	bool is_purge = strcmp(argv[1], "purge") == 0;
 	int opt;
 	int status;
@@ -129,17 +135,21 @@ int cid_cli_audit_purge(int argc, char **argv)
 	while ((opt = getopt_long(argc - 1, argv + 1, CLI_COMMON_SHORT, opts, NULL)) != -1) {
 		if (opt == 'P')
 			policies = optarg;
+		else if (opt == 'R')
+			reason = optarg;
 		else if (!cli_common_option(&common, opt, optarg))
 			return cli_usage("audit", "unknown option");
 	}
 	if (is_purge && optind != argc - 1)
 		return cli_usage("audit", "purge takes no argument");
+	if (is_purge && reason != NULL)
+		return cli_usage("audit", "purge takes no --reason");
 	if (!is_purge && (optind != argc - 2 || policies != NULL))
 		return cli_usage("audit", "resolve takes one pseudonym, and no --policies");
 	if (cli_open("audit", &common, &env) != 0)
 		return 1;
 	status = is_purge ? purge(&env, policies, common.json)
-			  : resolve(&env, argv[argc - 1], common.json);
+			  : resolve(&env, argv[argc - 1], reason, common.json);
 	cli_close(&env);
 	return status;
 }

@@ -26,6 +26,7 @@ static const char *const page_files[] = {
     [CID_PAGE_OFFICER_ENTRY] = "officer_entry.html",
     [CID_PAGE_OFFICER_SERVICES] = "officer_services.html",
     [CID_PAGE_OFFICER_VERIFY] = "officer_verify.html",
+    [CID_PAGE_OFFICER_RESOLVE] = "officer_resolve.html",
     [CID_PAGE_ACCOUNT] = "account.html",
     [CID_PAGE_ACCOUNT_SECURITY] = "account_security.html",
     [CID_PAGE_RECEIPT] = "receipt.html",

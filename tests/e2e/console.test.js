@@ -238,6 +238,24 @@ test('the officer logs in with password and TOTP and works through the console',
   assert.match(await page.textContent('pre.rule'), /permit (given_name|family_name|email)/);
   await shot(page, 'officer_entry');
 
+  // who the entry's pseudonym is: only with a reason, and on the record before the answer
+  assert.match(fields.citizen, /^ps_[0-9a-f]{32}$/);
+  assert.equal(await page.textContent('main').then((t) => t.includes(CITIZEN.name)), false,
+    'the entry page does not name the citizen');
+  await page.fill('form.resolve input[name="reason"]', '開示請求 2026-77');
+  await clickToPage(page, 'form.resolve button[type="submit"]');
+  assert.equal(new URL(page.url()).pathname, '/officer/resolve');
+  const resolved = await page.textContent('table.fields');
+  assert.match(resolved, new RegExp(CITIZEN.name), resolved);
+  assert.match(resolved, new RegExp(SERVICE));
+  assert.match(resolved, /開示請求 2026-77/);
+  await shot(page, 'officer_resolve');
+  await page.goto(server.url('/officer?type=officer.resolved').href);
+  const lookups = await logRows(page);
+  assert.equal(lookups.length, 1, JSON.stringify(lookups));
+  assert.equal(lookups[0].actor, `officer:${OFFICER.name}`);
+  assert.equal(lookups[0].citizen, fields.citizen);
+
   // the consent entry: its consent record, given on paper
   await page.goto(server.url(`/officer/entry?seq=${granted.seq}`).href);
   const consent = await page.textContent('table.consent');

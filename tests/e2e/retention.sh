@@ -66,12 +66,13 @@ P=$(tail -n1 <<<"$rel" | json "d['citizen']")
 eq "both name one pseudonym, the purpose's" "$(head -n1 <<<"$rel" | json "d['citizen']")" "$P"
 check "its entry names a pseudonym" grep -qE '^ps_[0-9a-f]{32}$' <<<"$P"
 hasnt "and not the account id anywhere in the log" "$(entries)" "$HANAKO"
-out=$(cli audit resolve "$P" --store "$store" --json 2>&1)
+out=$(cli audit resolve "$P" --store "$store" --reason "disclosure request 12" --json 2>&1)
 eq "the operator resolves the pseudonym: hanako, rp-keep, fees" \
 	"$(json "d['citizen'], d['service'], d['purpose']" <<<"$out")" "$HANAKO rp-keep fees"
 resolved=$(entries --type officer.resolved)
-eq "the look-up is on the record" "$(json "d['actor'], d['citizen'], d['ext']['found']" <<<"$resolved")" \
-	"operator $P true"
+eq "the look-up is on the record, with its reason" \
+	"$(json "d['actor'], d['citizen'], d['ext']['found'], d['ext']['reason']" <<<"$resolved")" \
+	"operator $P true disclosure request 12"
 
 cli consent withdraw hanako --store "$store" --service rp-keep --purpose fees \
 	--attribute given_name >"$tmp/cli.out" 2>&1 || bail "consent withdraw" "$(cat "$tmp/cli.out")"

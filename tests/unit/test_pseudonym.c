@@ -325,7 +325,9 @@ static void test_resolve_is_on_the_record(void **state)
 	assert_int_equal(cid_audit_append(f->log, &e, 1, NULL), CID_OK);
 	json_decref(e);
 	p = cid_test_pseudonym(f->s, HANAKO, "childcare", "fees");
-	assert_int_equal(cid_audit_resolve(f->log, "officer:privacy", p, NOW, &scope), CID_OK);
+	assert_int_equal(
+	    cid_audit_resolve(f->log, "officer:privacy", p, "開示請求 2027-014", NOW, &scope),
+	    CID_OK);
 	assert_string_equal(cid_json_str(scope, "citizen"), HANAKO);
 	json_decref(scope);
 	scope = NULL;
@@ -336,21 +338,43 @@ static void test_resolve_is_on_the_record(void **state)
 	assert_string_equal(cid_json_str(got, "actor"), "officer:privacy");
 	assert_string_equal(cid_json_str(got, "citizen"), p); /* kept, not mapped again */
 	assert_string_equal(cid_json_str(json_object_get(got, "ext"), "found"), "true");
+	assert_string_equal(cid_json_str(json_object_get(got, "ext"), "reason"),
+			    "開示請求 2027-014");
 	json_decref(got);
 	assert_int_equal(purge(f, p, &purged), CID_OK);
-	assert_int_equal(cid_audit_resolve(f->log, "operator", p, NOW, &scope), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_audit_resolve(f->log, "operator", p, NULL, NOW, &scope),
+			 CID_ERR_NOTFOUND);
 	assert_null(scope);
 	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
 	assert_int_equal(cid_audit_get(txn, 2, &got), CID_OK);
 	cid_store_read_end(txn);
 	assert_string_equal(cid_json_str(got, "endpoint"), "cli");
 	assert_string_equal(cid_json_str(json_object_get(got, "ext"), "found"), "false");
+	assert_null(json_object_get(json_object_get(got, "ext"), "reason")); /* none given */
 	json_decref(got);
 	/* who may look: an officer or the operator */
-	assert_int_equal(cid_audit_resolve(f->log, "citizen", p, NOW, &scope), CID_ERR_INVALID);
-	assert_int_equal(cid_audit_resolve(f->log, "officer:", p, NOW, &scope), CID_ERR_INVALID);
-	assert_int_equal(cid_audit_resolve(f->log, "operator", HANAKO, NOW, &scope),
+	assert_int_equal(cid_audit_resolve(f->log, "citizen", p, NULL, NOW, &scope),
 			 CID_ERR_INVALID);
+	assert_int_equal(cid_audit_resolve(f->log, "officer:", p, NULL, NOW, &scope),
+			 CID_ERR_INVALID);
+	assert_int_equal(cid_audit_resolve(f->log, "operator", HANAKO, NULL, NOW, &scope),
+			 CID_ERR_INVALID);
+	/* a reason is one line of UTF-8, bounded; a bad one is refused before anything is logged */
+	{
+		static const char *const bad[] = {"two\nlines", "tab\there", "\xff\xfe", NULL};
+		char long_reason[CID_AUDIT_MAX_REASON + 2];
+
+		memset(long_reason, 'x', sizeof(long_reason) - 1);
+		long_reason[sizeof(long_reason) - 1] = '\0';
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+			assert_int_equal(cid_audit_resolve(f->log, "operator", p,
+							   bad[i] != NULL ? bad[i] : long_reason,
+							   NOW, &scope),
+					 CID_ERR_INVALID);
+		assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+		assert_int_equal(cid_audit_get(txn, 3, &got), CID_ERR_NOTFOUND); /* none logged */
+		cid_store_read_end(txn);
+	}
 	free(p);
 }
 
