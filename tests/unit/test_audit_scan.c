@@ -146,7 +146,7 @@ static void test_mutations_never_fool_the_scan(void **state)
 {
 	static const char *const bases[] = {
 	    ENTRY("\"actor\":\"service\",\"attributes\":[\"birthdate\",\"email\"],\"citizen\":"
-		  "\"ps_3b2be766\",\"level\":2,\"ok\":true,\"x\":null"),
+		  "\"ps_3b2be766\",\"level\":2,\"nil\":null,\"ok\":true"),
 	    ENTRY("\"a\":\"t\\\"ab\\\\\\n\",\"b\":{\"c\":[-12,0,{}],\"d\":[]},\"e\":false"),
 	};
 	/* bytes that matter to JSON, and some that do not */
