@@ -46,7 +46,7 @@ struct cid_merkle_frontier {
 	uint8_t hash[64][CID_MERKLE_HASH];
 };
 
-/* The leaf hash of an entry: SHA-256(0x00 || entry). Errors: CID_ERR_CRYPTO (OpenSSL failed). */
+/* The leaf hash of an entry: SHA-256(0x00 || entry). Always CID_OK: nothing to allocate. */
 CID_MUST_CHECK enum cid_err cid_merkle_leaf_hash(const void *entry, size_t n,
 						 uint8_t out[CID_MERKLE_HASH]);
 

@@ -1,7 +1,7 @@
 /*
  * audit_int: what the files of the audit module share (audit_head.c,
  * audit_issuer.c, audit.c, audit_tree.c, audit_keys.c, audit_checkpoint.c,
- * audit_rotate.c, audit_verify.c,
+ * audit_rotate.c, audit_verify.c, audit_scan.c,
  * audit_verify_export.c, audit_proof.c, audit_witness.c, audit_read.c,
  * audit_export.c, and audit_release.c, its file above release): the store's
  * key shapes, the canonical-form and hash rules, the append with once-keys,
@@ -111,6 +111,22 @@ CID_MUST_CHECK enum cid_err audit_tree_get(void *arg, unsigned level, uint64_t i
 					   uint8_t out[CID_MERKLE_HASH]);
 
 /*
+ * A reader of stored nodes for a walk that asks for each level's nodes in
+ * index order (verification): the nodes of the low levels are read in runs
+ * of AUDIT_TREE_RUN with one cursor walk each, not one lookup per node.
+ * audit_tree_read answers as audit_tree_get. The reader borrows txn.
+ * Errors: CID_ERR_NOMEM; audit_tree_read: those of audit_tree_get.
+ */
+#define AUDIT_TREE_RUN	      512
+#define AUDIT_TREE_RUN_LEVELS 8
+struct audit_tree_reader;
+CID_MUST_CHECK enum cid_err audit_tree_reader_new(struct cid_txn *txn,
+						  struct audit_tree_reader **out);
+void audit_tree_reader_free(struct audit_tree_reader *r);
+CID_MUST_CHECK enum cid_err audit_tree_read(struct audit_tree_reader *r, unsigned level,
+					    uint64_t index, uint8_t out[CID_MERKLE_HASH]);
+
+/*
  * The tree head of the first size entries from the stored tree.
  * Errors: CID_ERR_TOOEARLY (the tree has not reached size: it lags), CID_ERR_STORE.
  */
@@ -205,6 +221,7 @@ struct audit_verify {
 	size_t scratch_cap;
 	/* the store's own tree: checked node by node up to its frontier */
 	struct cid_txn *txn;
+	struct audit_tree_reader *nodes; /* txn's nodes, read in runs */
 	uint64_t stored_size;
 	uint8_t stored_root[CID_MERKLE_HASH];
 	/* a witness checkpoint */
@@ -213,6 +230,23 @@ struct audit_verify {
 	uint8_t witness_root[CID_MERKLE_HASH];
 	struct audit_cosigned witness_cosig;
 };
+
+/* What audit_entry_scan found in an entry it accepts (prev points into the entry). */
+struct audit_scan {
+	uint64_t seq;
+	const char *prev;
+	size_t prev_len;
+	bool has_seq;
+	bool has_prev;
+};
+
+/*
+ * True only if [p, p+n) is certainly an entry in canonical form
+ * (audit_scan.c): an object in the plain subset the scan knows, with an
+ * integer seq >= 0 and a string prev without escapes, into *out. False says
+ * nothing: the entry is checked with jansson.
+ */
+bool audit_entry_scan(const char *p, size_t n, struct audit_scan *out);
 
 /* Records bad seq with a reason unless a smaller one is already recorded. */
 void audit_report_bad(struct cid_audit_report *rep, uint64_t seq, const char *fmt, ...)

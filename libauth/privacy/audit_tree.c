@@ -21,6 +21,7 @@
 #include "audit_int.h"
 #include "merkle.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define FRONTIER_KEY "audit_frontier"
@@ -274,4 +275,72 @@ enum cid_err cid_audit_tree_catch_up(struct cid_store *s, uint64_t max, uint64_t
 out:
 	cid_store_read_end(txn);
 	return rc;
+}
+
+/* ---- reading nodes in order (verification) ---- */
+
+struct tree_run {
+	uint64_t first; /* the index of hash[0] */
+	size_t n;	/* nodes first..first+n-1, consecutive and well formed */
+	uint8_t hash[AUDIT_TREE_RUN][CID_MERKLE_HASH];
+};
+
+struct audit_tree_reader {
+	struct cid_txn *txn;
+	struct tree_run run[AUDIT_TREE_RUN_LEVELS];
+};
+
+enum cid_err audit_tree_reader_new(struct cid_txn *txn, struct audit_tree_reader **out)
+{
+	*out = calloc(1, sizeof(**out));
+	if (*out == NULL)
+		return CID_ERR_NOMEM;
+	(*out)->txn = txn;
+	return CID_OK;
+}
+
+void audit_tree_reader_free(struct audit_tree_reader *r)
+{
+	free(r);
+}
+
+static enum cid_err run_node(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct tree_run *run = arg;
+	uint64_t index = 0;
+
+	if (key.len != NODE_KEY || val.len != CID_MERKLE_HASH)
+		return AUDIT_STOP; /* damage: audit_tree_get names it */
+	for (int i = 0; i < 8; i++)
+		index = index << 8 | (uint8_t)key.ptr[1 + i];
+	if (index != run->first + run->n)
+		return AUDIT_STOP; /* a gap: the node after it is read alone */
+	memcpy(run->hash[run->n++], val.ptr, CID_MERKLE_HASH);
+	return run->n == AUDIT_TREE_RUN ? AUDIT_STOP : CID_OK;
+}
+
+enum cid_err audit_tree_read(struct audit_tree_reader *r, unsigned level, uint64_t index,
+			     uint8_t out[CID_MERKLE_HASH])
+{
+	struct tree_run *run;
+	char key[NODE_KEY];
+	enum cid_err rc;
+
+	if (level >= AUDIT_TREE_RUN_LEVELS)
+		return audit_tree_get(r->txn, level, index, out);
+	run = &r->run[level];
+	if (index < run->first || index - run->first >= run->n) {
+		/* one cursor walk reads the next run of this level */
+		run->first = index;
+		run->n = 0;
+		node_key(level, index, key);
+		rc = cid_txn_foreach_range(r->txn, CID_DB_AUDIT_TREE, (struct cid_str){key, 1},
+					   (struct cid_str){key, NODE_KEY}, false, run_node, run);
+		if (rc != CID_OK && rc != AUDIT_STOP)
+			return rc;
+		if (run->n == 0)
+			return audit_tree_get(r->txn, level, index, out);
+	}
+	memcpy(out, run->hash[index - run->first], CID_MERKLE_HASH);
+	return CID_OK;
 }

@@ -123,7 +123,7 @@ static enum cid_err node_check(void *arg, unsigned level, uint64_t index,
 
 	if (end > v->stored_size || !v->rep->ok)
 		return CID_OK; /* the tree has not reached it (it lags), or a leaf below differs */
-	rc = audit_tree_get(v->txn, level, index, stored);
+	rc = audit_tree_read(v->nodes, level, index, stored);
 	if (rc == CID_ERR_NOMEM)
 		return rc;
 	/* every leaf below matched: the entry completing the node is where it goes wrong */
@@ -140,7 +140,9 @@ static void at_size(struct audit_verify *v)
 {
 	uint8_t root[CID_MERKLE_HASH];
 
-	if (v->txn == NULL && !v->witness)
+	/* the root costs a hash per set bit of the size: only at the sizes compared */
+	if (!(v->txn != NULL && v->next == v->stored_size) &&
+	    !(v->witness && v->next == v->witness_size))
 		return;
 	cid_merkle_frontier_root(&v->tree, root);
 	if (v->txn != NULL && v->next == v->stored_size &&
@@ -188,18 +190,36 @@ enum cid_err audit_verify_begin(struct audit_verify *v, struct cid_audit_report 
 	return CID_OK;
 }
 
-enum cid_err audit_verify_entry(struct audit_verify *v, const char *p, size_t n, bool *good)
+/* Room for n + 1 bytes in v->scratch. Errors: CID_ERR_NOMEM. */
+static enum cid_err scratch_fit(struct audit_verify *v, size_t n)
+{
+	char *bigger;
+
+	if (n + 1 <= v->scratch_cap)
+		return CID_OK;
+	bigger = realloc(v->scratch, n + 1);
+	if (bigger == NULL)
+		return CID_ERR_NOMEM;
+	v->scratch = bigger;
+	v->scratch_cap = n + 1;
+	return CID_OK;
+}
+
+/*
+ * The slow look at entry seq, for what audit_entry_scan declines: parsed by
+ * jansson, checked canonical, in place and linked to v->prev; *linked false
+ * after reporting what is wrong. Errors: CID_ERR_NOMEM.
+ */
+static enum cid_err entry_parsed(struct audit_verify *v, const char *p, size_t n, uint64_t seq,
+				 bool *linked)
 {
 	enum cid_err rc = CID_OK;
 	json_t *e = NULL;
 	const json_t *seqv;
 	const char *prev;
 	size_t need;
-	uint64_t seq = v->next;
-	uint8_t leaf[CID_MERKLE_HASH];
-	bool was_ok = v->rep->ok;
 
-	*good = false;
+	*linked = false;
 	e = json_loadb(p, n, JSON_REJECT_DUPLICATES, NULL);
 	if (!json_is_object(e) || !audit_canon_ok(e, 0)) {
 		audit_report_bad(v->rep, seq, "entry %" PRIu64 " is not a canonical JSON object",
@@ -207,15 +227,9 @@ enum cid_err audit_verify_entry(struct audit_verify *v, const char *p, size_t n,
 		goto out;
 	}
 	/* one dump into a buffer one byte longer than the entry: a longer dump differs */
-	if (n + 1 > v->scratch_cap) {
-		char *bigger = realloc(v->scratch, n + 1);
-
-		CID_ENSURE(bigger != NULL, CID_ERR_NOMEM);
-		v->scratch = bigger;
-		v->scratch_cap = n + 1;
-	}
+	CID_TRY(scratch_fit(v, n));
 	need = json_dumpb(e, v->scratch, v->scratch_cap, JSON_COMPACT | JSON_SORT_KEYS);
-	if (need != n || v->scratch == NULL || memcmp(v->scratch, p, n) != 0) {
+	if (need != n || memcmp(v->scratch, p, n) != 0) {
 		audit_report_bad(v->rep, seq, "entry %" PRIu64 " is not in canonical form", seq);
 		goto out;
 	}
@@ -240,6 +254,30 @@ enum cid_err audit_verify_entry(struct audit_verify *v, const char *p, size_t n,
 					 seq - 1, seq);
 		goto out;
 	}
+	*linked = true;
+out:
+	json_decref(e);
+	return rc;
+}
+
+enum cid_err audit_verify_entry(struct audit_verify *v, const char *p, size_t n, bool *good)
+{
+	enum cid_err rc = CID_OK;
+	struct audit_scan sc;
+	uint64_t seq = v->next;
+	uint8_t leaf[CID_MERKLE_HASH];
+	bool was_ok = v->rep->ok;
+	bool linked;
+
+	*good = false;
+	/* the entry as the log writes it needs no parse: the scan is the canonical check */
+	linked = audit_entry_scan(p, n, &sc) && sc.seq == seq &&
+		 sc.prev_len == CID_AUDIT_HASH_HEX - 1 &&
+		 memcmp(sc.prev, v->prev, CID_AUDIT_HASH_HEX - 1) == 0;
+	if (!linked)
+		CID_TRY(entry_parsed(v, p, n, seq, &linked));
+	if (!linked)
+		goto out;
 	CID_TRY(audit_entry_hash(p, n, leaf, v->prev));
 	CID_TRY(cid_merkle_frontier_append(&v->tree, leaf, v->txn != NULL ? node_check : NULL, v));
 	v->next++;
@@ -247,7 +285,6 @@ enum cid_err audit_verify_entry(struct audit_verify *v, const char *p, size_t n,
 	at_size(v);
 	*good = v->rep->ok || !was_ok; /* damage found by this entry's tree stops the walk */
 out:
-	json_decref(e);
 	return rc;
 }
 
@@ -606,6 +643,7 @@ enum cid_err cid_audit_verify_store(struct cid_store *s, const struct cid_keyset
 	CID_TRY(audit_verify_begin(v, rep, opts));
 	CID_TRY(cid_store_read_begin(s, &txn));
 	v->txn = txn;
+	CID_TRY(audit_tree_reader_new(txn, &v->nodes));
 	rc = audit_issuer_get(txn, &iss);
 	if (rc == CID_ERR_STORE) {
 		audit_report_bad(rep, 0, "the log's issuer record is damaged");
@@ -663,6 +701,7 @@ out:
 	/* the live log: the server signs its tail within an interval */
 	if (rc == CID_OK)
 		audit_verify_end(v, true);
+	audit_tree_reader_free(v->nodes);
 	cid_store_read_end(txn);
 	free(v->scratch);
 	free(iss);

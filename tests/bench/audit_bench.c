@@ -1,18 +1,25 @@
 /*
  * audit_bench: how the audit log scales. Not a test: it never fails on speed.
- *   audit_bench fill DIR N    N realistic release entries (many citizens, ten
- *                             services), in transactions of FILL_BATCH entries,
- *                             a checkpoint every CHECKPOINT_EVERY
- *   audit_bench verify DIR    entries/s of cid_audit_verify_store
+ *   audit_bench populate DIR C R
+ *                             C citizens (cheap argon2 parameters: the store's
+ *                             size, not the login, is measured) and R consent
+ *                             records, CONSENT_CHANGES per durable transaction
+ *   audit_bench fill DIR N [C] N realistic release entries (C citizens, default
+ *                             CITIZENS, ten services), in transactions of
+ *                             FILL_BATCH entries, a checkpoint every
+ *                             CHECKPOINT_EVERY
+ *   audit_bench verify DIR    entries/s of cid_audit_verify_store, by the clock
+ *                             and by the CPU time it took (the cores may be shared)
  *   audit_bench untree DIR    deletes the Merkle tree and its frontier: the store
  *                             as one written before the tree existed
  *   audit_bench catch-up DIR  builds the tree of such a store as `civicid serve`
  *                             does (batches of CID_AUDIT_CATCH_UP entries, each its
  *                             own write transaction): the total and the longest
  *                             batch, which is how long an append may wait
- *   audit_bench query DIR     median and p99 latency of QUERIES citizen-slice
- *                             queries (limit 50) and service + time-range
- *                             queries (limit 100)
+ *   audit_bench query DIR [C] median and p99 latency of QUERIES citizen-slice
+ *                             queries (limit 50), service + time-range
+ *                             queries (limit 100), and a service's whole day
+ *                             (no limit)
  *   audit_bench group DIR T S T threads each appending one release entry at a
  *                             time, as request threads do, for S seconds with
  *                             group commit: appends/s and the group-commit
@@ -20,7 +27,9 @@
  *                             server's cost taken away
  * Run the release build for figures worth quoting.
  */
+#include "account.h"
 #include "audit.h"
+#include "consent.h"
 #include "jose.h"
 #include "store.h"
 #include "str.h"
@@ -39,6 +48,7 @@
 #define FILL_BATCH	 20000
 #define CHECKPOINT_EVERY 100000
 #define QUERIES		 200
+#define CONSENT_CHANGES	 4 /* consent records per transaction: one decision of a citizen */
 #define ISS		 "https://id.city.example"
 
 static const char *const services[SERVICES] = {
@@ -74,7 +84,7 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static json_t *release_entry(uint64_t i, uint64_t *rng)
+static json_t *release_entry(uint64_t i, uint64_t *rng, uint64_t citizens)
 {
 	char citizen[37];
 	char time[21];
@@ -85,7 +95,7 @@ static json_t *release_entry(uint64_t i, uint64_t *rng)
 	size_t a = (size_t)((r >> 16) % 8);
 	json_t *e;
 
-	citizen_id((r >> 24) % CITIZENS, citizen);
+	citizen_id((r >> 24) % citizens, citizen);
 	if (cid_audit_time(START + (int64_t)i * SPACING, time) != CID_OK)
 		return NULL;
 	snprintf(req, sizeof(req), "req-%016" PRIx64, r);
@@ -105,7 +115,7 @@ static json_t *release_entry(uint64_t i, uint64_t *rng)
 	return e;
 }
 
-static int fill(const char *dir, uint64_t n)
+static int fill(const char *dir, uint64_t n, uint64_t citizens)
 {
 	struct cid_store *s = NULL;
 	struct cid_keyset *ks = NULL;
@@ -127,7 +137,7 @@ static int fill(const char *dir, uint64_t n)
 		size_t k = n - done < FILL_BATCH ? (size_t)(n - done) : FILL_BATCH;
 
 		for (size_t i = 0; i < k; i++)
-			if ((batch[i] = release_entry(done + i, &rng)) == NULL)
+			if ((batch[i] = release_entry(done + i, &rng, citizens)) == NULL)
 				goto out;
 		if (cid_audit_append(log, batch, k, NULL) != CID_OK) {
 			fprintf(stderr, "audit_bench: append failed\n");
@@ -158,13 +168,92 @@ out:
 	return status;
 }
 
+/* Consent records of citizen c: one decision on CONSENT_CHANGES attributes. */
+static enum cid_err consent_of(struct cid_store *s, const char *id, uint64_t c, size_t n)
+{
+	static const char *const granted[] = {"email",	   "given_name", "family_name",
+					      "birthdate", "address",	 "phone_number"};
+	struct cid_consent_change ch[CONSENT_CHANGES];
+	struct cid_consent_context ctx = {
+	    .account_id = id,
+	    .service = services[c % SERVICES],
+	    .purpose = "eligibility",
+	    .policy_version = "3f1c0e6a9d2b4c5e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e",
+	    .purpose_digest = "9d2b4c5e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e3f1c0e6a",
+	    .method = CID_CONSENT_METHOD_SCREEN,
+	    .now = START};
+
+	for (size_t i = 0; i < n; i++)
+		ch[i] = (struct cid_consent_change){.attribute = granted[(c + i) % 6],
+						    .state = CID_CONSENT_GRANTED};
+	return cid_consent_record(s, &ctx, ch, n, NULL);
+}
+
+static int populate(const char *dir, uint64_t citizens, uint64_t records)
+{
+	/* the smallest argon2id: the accounts' size is measured, not their login */
+	const struct cid_argon2_params cheap = {.t_cost = 1, .m_cost_kib = 8, .parallelism = 1};
+	struct cid_store *s = NULL;
+	char(*ids)[CID_ID_CHARS + 1] = calloc(citizens, sizeof(*ids));
+	double t0 = now_s();
+	uint64_t done = 0;
+	int status = 1;
+
+	if (ids == NULL || cid_store_open(dir, &s) != CID_OK) {
+		fprintf(stderr, "audit_bench: cannot open the store in %s\n", dir);
+		goto out;
+	}
+	for (uint64_t c = 0; c < citizens; c++) {
+		char user[32];
+		json_t *claims =
+		    json_pack("{s:s, s:s}", "given_name", "Hanako", "family_name", "Yamada");
+
+		snprintf(user, sizeof(user), "c%08" PRIu64, c);
+		if (claims == NULL || cid_account_add(s, &cheap, user, "scale-password-1", claims,
+						      START, ids[c]) != CID_OK) {
+			json_decref(claims);
+			fprintf(stderr, "audit_bench: adding citizen %" PRIu64 " failed\n", c);
+			goto out;
+		}
+		json_decref(claims);
+	}
+	printf("populate: %" PRIu64 " citizens in %.1f s\n", citizens, now_s() - t0);
+	t0 = now_s();
+	for (uint64_t c = 0; done < records && citizens > 0; c++) {
+		size_t n =
+		    records - done < CONSENT_CHANGES ? (size_t)(records - done) : CONSENT_CHANGES;
+
+		if (consent_of(s, ids[c % citizens], c, n) != CID_OK) {
+			fprintf(stderr, "audit_bench: recording consent failed\n");
+			goto out;
+		}
+		done += n;
+	}
+	printf("populate: %" PRIu64 " consent records in %.1f s\n", done, now_s() - t0);
+	status = 0;
+out:
+	free(ids);
+	cid_store_close(s);
+	return status;
+}
+
+static double cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static int verify(const char *dir)
 {
 	struct cid_store *s = NULL;
 	struct cid_keyset *ks = NULL;
 	struct cid_audit_report rep;
 	double t0;
+	double c0;
 	double dt;
+	double cpu;
 	int status = 1;
 
 	if (cid_store_open(dir, &s) != CID_OK || cid_keyset_load_all(s, &ks) != CID_OK) {
@@ -172,15 +261,17 @@ static int verify(const char *dir)
 		goto out;
 	}
 	t0 = now_s();
+	c0 = cpu_s();
 	if (cid_audit_verify_store(s, ks, NULL, &rep) != CID_OK) {
 		fprintf(stderr, "audit_bench: verification failed to run\n");
 		goto out;
 	}
 	dt = now_s() - t0;
+	cpu = cpu_s() - c0;
 	printf("verify: %s, %" PRIu64 " entries, %" PRIu64 " checkpoints in %.2f s: %.0f "
-	       "entries/s\n",
+	       "entries/s (%.2f s of CPU: %.0f entries per CPU second)\n",
 	       rep.ok ? "ok" : rep.reason, rep.entries, rep.checkpoints, dt,
-	       (double)rep.entries / dt);
+	       (double)rep.entries / dt, cpu, (double)rep.entries / cpu);
 	status = rep.ok ? 0 : 1;
 out:
 	cid_keyset_free(ks);
@@ -310,7 +401,7 @@ static enum cid_err count_cb(uint64_t seq, struct cid_str entry, void *arg)
 	return CID_OK;
 }
 
-static int query(const char *dir)
+static int query(const char *dir, uint64_t citizens)
 {
 	struct cid_store *s = NULL;
 	struct cid_txn *txn = NULL;
@@ -333,7 +424,7 @@ static int query(const char *dir)
 		json_t *slice = NULL;
 		double t0;
 
-		citizen_id(next_rand(&rng) % CITIZENS, citizen);
+		citizen_id(next_rand(&rng) % citizens, citizen);
 		t0 = now_s();
 		if (cid_store_read_begin(s, &txn) != CID_OK ||
 		    cid_audit_citizen(txn, citizen, 0, 50, &slice) != CID_OK)
@@ -371,6 +462,30 @@ static int query(const char *dir)
 		ms[q] = (now_s() - t0) * 1000;
 	}
 	print_latency("service + one-day range (limit 100)", ms, QUERIES, rows);
+	rows = 0;
+	for (size_t q = 0; q < QUERIES; q++) {
+		/* a service's whole day: every entry, no limit */
+		char from[21];
+		char to[21];
+		int64_t day = 24 * 3600;
+		int64_t span = (int64_t)size * SPACING;
+		int64_t t =
+		    START + (span > day ? (int64_t)(next_rand(&rng) % (uint64_t)(span - day)) : 0);
+		struct cid_audit_filter f = {
+		    .service = services[next_rand(&rng) % SERVICES], .from = from, .to = to};
+		double t0;
+
+		if (cid_audit_time(t, from) != CID_OK || cid_audit_time(t + day, to) != CID_OK)
+			goto out;
+		t0 = now_s();
+		if (cid_store_read_begin(s, &txn) != CID_OK ||
+		    cid_audit_query(txn, &f, count_cb, &rows) != CID_OK)
+			goto out;
+		cid_store_read_end(txn);
+		txn = NULL;
+		ms[q] = (now_s() - t0) * 1000;
+	}
+	print_latency("a service's whole day (no limit)", ms, QUERIES, rows);
 	status = 0;
 out:
 	cid_store_read_end(txn);
@@ -391,7 +506,7 @@ static void *appender_main(void *arg)
 	struct appender *a = arg;
 
 	while (now_s() < a->until) {
-		json_t *e = release_entry(a->done, &a->rng);
+		json_t *e = release_entry(a->done, &a->rng, CITIZENS);
 
 		if (e == NULL || cid_audit_append(a->log, &e, 1, NULL) != CID_OK) {
 			json_decref(e);
@@ -456,18 +571,37 @@ int main(int argc, char **argv)
 	uint64_t n;
 	char *end;
 
-	if (argc == 4 && strcmp(argv[1], "fill") == 0) {
+	uint64_t citizens = CITIZENS;
+	uint64_t records = 0;
+
+	if ((argc == 4 || argc == 5) && strcmp(argv[1], "fill") == 0) {
 		n = strtoull(argv[3], &end, 10);
-		if (*end != '\0' || n == 0) {
-			fprintf(stderr, "audit_bench: N must be a positive number\n");
+		if (*end != '\0' || n == 0 ||
+		    (argc == 5 &&
+		     cid_parse_u64(argv[4], strlen(argv[4]), 1, UINT64_MAX, &citizens) != CID_OK)) {
+			fprintf(stderr, "audit_bench: N and C must be positive numbers\n");
 			return 2;
 		}
-		return fill(argv[2], n);
+		return fill(argv[2], n, citizens);
+	}
+	if (argc == 5 && strcmp(argv[1], "populate") == 0) {
+		if (cid_parse_u64(argv[3], strlen(argv[3]), 1, 100000000, &citizens) != CID_OK ||
+		    cid_parse_u64(argv[4], strlen(argv[4]), 0, UINT64_MAX, &records) != CID_OK) {
+			fprintf(stderr, "audit_bench: populate DIR CITIZENS (1..1e8) RECORDS\n");
+			return 2;
+		}
+		return populate(argv[2], citizens, records);
 	}
 	if (argc == 3 && strcmp(argv[1], "verify") == 0)
 		return verify(argv[2]);
-	if (argc == 3 && strcmp(argv[1], "query") == 0)
-		return query(argv[2]);
+	if ((argc == 3 || argc == 4) && strcmp(argv[1], "query") == 0) {
+		if (argc == 4 &&
+		    cid_parse_u64(argv[3], strlen(argv[3]), 1, UINT64_MAX, &citizens) != CID_OK) {
+			fprintf(stderr, "audit_bench: query DIR [CITIZENS]\n");
+			return 2;
+		}
+		return query(argv[2], citizens);
+	}
 	if (argc == 3 && strcmp(argv[1], "untree") == 0)
 		return untree(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "catch-up") == 0)
@@ -484,7 +618,7 @@ int main(int argc, char **argv)
 		}
 		return group(argv[2], (unsigned)t, (unsigned)secs);
 	}
-	fprintf(stderr, "usage: audit_bench fill DIR N | verify DIR | query DIR | untree DIR | "
-			"catch-up DIR | group DIR THREADS SECONDS\n");
+	fprintf(stderr, "usage: audit_bench populate DIR C R | fill DIR N [C] | verify DIR | "
+			"query DIR [C] | untree DIR | catch-up DIR | group DIR THREADS SECONDS\n");
 	return 2;
 }

@@ -262,6 +262,8 @@ enum edit_kind {
 	EDIT_INSERT,
 	EDIT_DUPLICATE,
 	EDIT_NODE,
+	EDIT_LEAF_GONE,
+	EDIT_LEAF_SHORT,
 	EDIT_FRONTIER
 };
 
@@ -393,6 +395,22 @@ static enum cid_err edit_cb(struct cid_txn *txn, void *arg)
 				 (struct cid_str){h, 32}, 0);
 		break;
 	}
+	case EDIT_LEAF_GONE:
+	case EDIT_LEAF_SHORT: {
+		/* the stored leaf node of entry seq (level 0), deleted or cut short */
+		char node[9] = {0, 0, 0, 0, 0, 0, 0, 0, (char)e->seq};
+		struct cid_str v;
+		char h[32];
+
+		rc = cid_txn_get(txn, CID_DB_AUDIT_TREE, (struct cid_str){node, 9}, &v);
+		assert_int_equal(rc, CID_OK);
+		memcpy(h, v.ptr, 32);
+		rc = e->kind == EDIT_LEAF_GONE
+			 ? cid_txn_del(txn, CID_DB_AUDIT_TREE, (struct cid_str){node, 9})
+			 : cid_txn_put(txn, CID_DB_AUDIT_TREE, (struct cid_str){node, 9},
+				       (struct cid_str){h, 31}, 0);
+		break;
+	}
 	case EDIT_FRONTIER: {
 		struct cid_str v;
 		char buf[8 + 64 * 32];
@@ -440,6 +458,9 @@ static const struct {
     {"entry 6 duplicated", {EDIT_DUPLICATE, 6, 0}, 7},
     {"entry 11 duplicated at the end", {EDIT_DUPLICATE, 11, 0}, 12},
     {"a stored tree node changed (proofs would fail)", {EDIT_NODE, 4, 0}, 5},
+    /* verification reads the stored nodes in runs: a gap or a bad node inside a run is found */
+    {"a stored leaf node deleted", {EDIT_LEAF_GONE, 4, 0}, 4},
+    {"a stored leaf node cut short", {EDIT_LEAF_SHORT, 6, 0}, 6},
     {"the stored frontier changed (checkpoints would fail)", {EDIT_FRONTIER, 0, 0}, N_CHAIN - 1},
 };
 
