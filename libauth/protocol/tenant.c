@@ -127,8 +127,7 @@ enum cid_err cid_tenant_config(const struct cid_config *base, const char *name,
 	CID_TRY(cid_config_set(cfg, "policies", value, err, errsz));
 	/* at a host of its own, its pages and cookies are at that host's root */
 	if (!own)
-		snprintf(cfg->path_prefix, sizeof(cfg->path_prefix), "%s%s", CID_TENANT_PATH,
-			 name);
+		snprintf(cfg->path_prefix, sizeof(cfg->path_prefix), "%s%s", CID_TENANT_PATH, name);
 	cfg->store_no_thread_cache =
 	    true; /* one process, a store per tenant: no pthread key each */
 	if (disabled != NULL) {
@@ -574,7 +573,7 @@ struct cid_tenants {
 	size_t mask;	       /* number of slots - 1, a power of two - 1 */
 	size_t n;
 	struct tenant_hosts *hosts; /* tenants at their own host; swapped whole by refresh */
-	pthread_mutex_t opening; /* one tenant opens at a time: no two contexts on one env */
+	pthread_mutex_t opening;    /* one tenant opens at a time: no two contexts on one env */
 };
 
 /* FNV-1a of name[0..len). */

@@ -25,10 +25,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define HOSTS_DIR   "_hosts"
-#define HOST_FILE   "host"
-#define DNS_MAX	    253
-#define LABEL_MAX   63
+#define HOSTS_DIR "_hosts"
+#define HOST_FILE "host"
+#define DNS_MAX	  253
+#define LABEL_MAX 63
 
 static bool is_ldh(char c)
 {
@@ -329,7 +329,8 @@ enum cid_err tenant_issuer(const struct cid_config *base, const char *name, char
 	f = fopen(path, "re");
 	if (f == NULL) {
 		CID_ENSURE(errno == ENOENT, CID_ERR_IO);
-		CID_ENSURE(snprintf(out, 4096, "%s%s%s", base->issuer, CID_TENANT_PATH, name) < 4096,
+		CID_ENSURE(snprintf(out, 4096, "%s%s%s", base->issuer, CID_TENANT_PATH, name) <
+			       4096,
 			   CID_ERR_CONFIG);
 		goto out;
 	}

@@ -7,7 +7,8 @@
 
 #include "tenant.h"
 
-/* STORE/tenants[/NAME[/FILE]] into out (name and file may be NULL); CID_ERR_CONFIG when too long. */
+/* STORE/tenants[/NAME[/FILE]] into out (name and file may be NULL); CID_ERR_CONFIG when too long.
+ */
 CID_MUST_CHECK enum cid_err tenant_path(const struct cid_config *base, const char *name,
 					const char *file, char out[4096]);
 

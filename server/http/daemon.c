@@ -74,10 +74,10 @@ struct conn {
 	struct cid_request req;
 	struct cid_reply reply;
 	char addr[INET6_ADDRSTRLEN];
-	struct cid_buf forwarded_for;	      /* every X-Forwarded-For value, joined by commas */
-	struct cid_buf forwarded;	      /* every Forwarded value, joined by commas */
-	char *path;			      /* the path asked for (owned), the request's path */
-	struct cid_tenant_route tenant;	      /* the tenant asked for; name "" for none */
+	struct cid_buf forwarded_for;	/* every X-Forwarded-For value, joined by commas */
+	struct cid_buf forwarded;	/* every Forwarded value, joined by commas */
+	char *path;			/* the path asked for (owned), the request's path */
+	struct cid_tenant_route tenant; /* the tenant asked for; name "" for none */
 	enum cid_err rc;
 };
 
