@@ -743,20 +743,6 @@ enum cid_err cid_tenants_route(struct cid_tenants *t, const char *host, const ch
 	return rc;
 }
 
-enum cid_err cid_tenants_open(struct cid_tenants *t, const struct cid_tenant_route *r, int64_t now,
-			      struct cid_ctx **out)
-{
-	enum cid_err rc = CID_OK;
-	struct cid_ctx *ctx = NULL;
-
-	CID_TRY(cid_tenants_get(t, r->name, strlen(r->name), now, &ctx));
-	/* a tenant at its own host has no path prefix: its pages name its root */
-	CID_ENSURE(r->by_host == (cid_ctx_config(ctx)->path_prefix[0] == '\0'), CID_ERR_NOTFOUND);
-	*out = ctx;
-out:
-	return rc;
-}
-
 void cid_tenants_each(struct cid_tenants *t,
 		      void (*fn)(struct cid_ctx *ctx, const char *name, void *arg), void *arg)
 {

@@ -36,6 +36,18 @@ static bool is_ldh(char c)
 	       c == '-';
 }
 
+/* c in lower case: ASCII only, whatever the locale (tolower is not) */
+static char lower(char c)
+{
+	static const char upper[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+	static const char lowers[] = "abcdefghijklmnopqrstuvwxyz";
+	const char *at = c != '\0' ? strchr(upper, c) : NULL;
+
+	if (at == NULL)
+		return c;
+	return lowers[at - upper];
+}
+
 /* True if name[0..len) is a DNS name as cid_tenant_host_parse says. */
 static bool dns_name_ok(const char *name, size_t len)
 {
@@ -90,7 +102,7 @@ enum cid_err cid_tenant_host_parse(const char *host, size_t len, char out[CID_TE
 			return CID_ERR_INVALID;
 	}
 	for (size_t i = 0; i < name_len; i++)
-		out[i] = host[i] >= 'A' && host[i] <= 'Z' ? (char)(host[i] - 'A' + 'a') : host[i];
+		out[i] = lower(host[i]);
 	out[name_len] = '\0';
 	if (port != 0 && port != 80 && port != 443)
 		snprintf(out + name_len, CID_TENANT_HOST_MAX + 1 - name_len, ":%u", (unsigned)port);
@@ -259,7 +271,7 @@ static bool host_setting(const char *value, char host[CID_TENANT_HOST_MAX + 1])
 }
 
 enum cid_err tenant_host_register(const struct cid_config *base, const char *name,
-				  const char *value, char *err, size_t errsz)
+				  const char *setting, char *err, size_t errsz)
 {
 	enum cid_err rc = CID_OK;
 	char host[CID_TENANT_HOST_MAX + 1];
@@ -268,7 +280,7 @@ enum cid_err tenant_host_register(const struct cid_config *base, const char *nam
 	char owner[CID_TENANT_NAME_MAX + 1] = "";
 	bool claimed = false;
 
-	if (!host_setting(value, host)) {
+	if (!host_setting(setting, host)) {
 		snprintf(err, errsz,
 			 "host: a DNS name (labels of a-z, 0-9 and '-', not all digits at the "
 			 "end), optionally \":PORT\"");
@@ -302,14 +314,14 @@ out:
 	return rc;
 }
 
-void tenant_host_unregister(const struct cid_config *base, const char *name, const char *value)
+void tenant_host_unregister(const struct cid_config *base, const char *name, const char *host)
 {
-	char host[CID_TENANT_HOST_MAX + 1];
+	char canon[CID_TENANT_HOST_MAX + 1];
 	char path[4096];
 
 	if (tenant_path(base, name, HOST_FILE, path) == CID_OK)
 		(void)unlink(path);
-	if (host_setting(value, host) && index_path(base, host, path) == CID_OK)
+	if (host_setting(host, canon) && index_path(base, canon, path) == CID_OK)
 		(void)unlink(path);
 }
 
@@ -385,4 +397,18 @@ enum cid_err tenant_route(const struct tenant_hosts *h, const char *host, const 
 	out->path = rest;
 	out->by_host = false;
 	return CID_OK;
+}
+
+enum cid_err cid_tenants_open(struct cid_tenants *t, const struct cid_tenant_route *r, int64_t now,
+			      struct cid_ctx **out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_ctx *ctx = NULL;
+
+	CID_TRY(cid_tenants_get(t, r->name, strlen(r->name), now, &ctx));
+	/* a tenant at its own host has no path prefix: its pages name its root */
+	CID_ENSURE(r->by_host == (cid_ctx_config(ctx)->path_prefix[0] == '\0'), CID_ERR_NOTFOUND);
+	*out = ctx;
+out:
+	return rc;
 }

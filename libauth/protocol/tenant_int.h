@@ -31,8 +31,8 @@ const char *tenant_hosts_find(const struct tenant_hosts *h, const char *host);
 void tenant_hosts_free(struct tenant_hosts *h);
 
 /*
- * Serves tenant name (its directory made) at host (its "host" setting,
- * cid_tenant_host_parse), as cid_tenant_add says: claims
+ * Serves tenant name (its directory made) at the host its "host" setting
+ * names (cid_tenant_host_parse), as cid_tenant_add says: claims
  * STORE/tenants/_hosts/HOST (made exclusively: one tenant per host) and
  * writes the tenant's `host` file, both the canonical host. On error err
  * says why and nothing is left behind.
@@ -40,9 +40,9 @@ void tenant_hosts_free(struct tenant_hosts *h);
  * (another tenant's host), CID_ERR_IO.
  */
 CID_MUST_CHECK enum cid_err tenant_host_register(const struct cid_config *base, const char *name,
-						 const char *host, char *err, size_t errsz);
+						 const char *setting, char *err, size_t errsz);
 
-/* Undoes tenant_host_register of tenant name at host (a failed add). */
+/* Undoes tenant_host_register of tenant name at host, its setting (a failed add). */
 void tenant_host_unregister(const struct cid_config *base, const char *name, const char *host);
 
 /*
