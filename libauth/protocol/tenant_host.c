@@ -167,6 +167,17 @@ static enum cid_err index_path(const struct cid_config *base, const char *host, 
 	return n < 0 || n >= 4096 ? CID_ERR_CONFIG : CID_OK;
 }
 
+/* True if host is that of the server's own issuer, where its /t/NAME tenants are. */
+static bool servers_host(const struct cid_config *base, const char *host)
+{
+	size_t len = 0;
+	const char *auth = authority(base->issuer, &len);
+	char canon[CID_TENANT_HOST_MAX + 1];
+
+	return auth != NULL && cid_tenant_host_parse(auth, len, canon) == CID_OK &&
+	       strcmp(canon, host) == 0;
+}
+
 enum cid_err tenant_hosts_load(const struct cid_config *base, struct tenant_hosts **out)
 {
 	enum cid_err rc = CID_OK;
@@ -189,6 +200,9 @@ enum cid_err tenant_hosts_load(const struct cid_config *base, struct tenant_host
 		if (cid_tenant_host_parse(d->d_name, strlen(d->d_name), e.host) != CID_OK ||
 		    strcmp(e.host, d->d_name) != 0 || index_path(base, d->d_name, path) != CID_OK ||
 		    !read_name(path, e.name))
+			continue;
+		/* the server's own host stays its: a tenant added under another issuer loses it */
+		if (servers_host(base, e.host))
 			continue;
 		if (h->n == cap) {
 			size_t more = cap == 0 ? 8 : 2 * cap;
@@ -233,17 +247,6 @@ void tenant_hosts_free(struct tenant_hosts *h)
 }
 
 /* ---- the registry ---- */
-
-/* True if issuer names the host of the server's own issuer, where its /t/NAME tenants are. */
-static bool servers_host(const struct cid_config *base, const char *host)
-{
-	size_t len = 0;
-	const char *auth = authority(base->issuer, &len);
-	char canon[CID_TENANT_HOST_MAX + 1];
-
-	return auth != NULL && cid_tenant_host_parse(auth, len, canon) == CID_OK &&
-	       strcmp(canon, host) == 0;
-}
 
 /* Writes text to path, made exclusively (0600); CID_ERR_EXISTS if it is there. */
 static enum cid_err write_new(const char *path, const char *text)

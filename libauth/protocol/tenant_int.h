@@ -18,7 +18,8 @@ struct tenant_hosts;
 /*
  * The table of base's store (STORE/tenants/_hosts) into *out, freed with
  * tenant_hosts_free; no such directory: an empty table. An entry that is
- * not a canonical host naming a good tenant name is left out.
+ * not a canonical host naming a good tenant name is left out, and so is the
+ * host of base's own issuer (where its /t/NAME tenants are).
  * Errors: CID_ERR_IO, CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err tenant_hosts_load(const struct cid_config *base,

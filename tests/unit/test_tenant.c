@@ -450,6 +450,26 @@ static void test_host_tenant(void **state)
 	assert_int_equal(cid_tenant_list(f->base, &all), CID_OK);
 	assert_int_equal(json_array_size(all), 3); /* no "d" left behind */
 	json_decref(all);
+	/* an index entry for the server's own host (a tenant added under another issuer) is
+	 * ignored: the server's host keeps its /t/NAME tenants */
+	{
+		char path[512];
+		FILE *fp;
+		struct cid_tenant_route r;
+
+		snprintf(path, sizeof(path), "%s/store/tenants/_hosts/id.pref.example.jp", f->dir);
+		fp = fopen(path, "w");
+		assert_non_null(fp);
+		assert_true(fputs("c\n", fp) >= 0);
+		assert_int_equal(fclose(fp), 0);
+		cid_tenants_refresh(f->map);
+		assert_int_equal(cid_tenants_route(f->map, "id.pref.example.jp", "/t/a/jwks", &r),
+				 CID_OK);
+		assert_string_equal(r.name, "a");
+		assert_false(r.by_host);
+		assert_int_equal(cid_tenants_route(f->map, "c.example.jp", "/jwks", &r), CID_OK);
+		assert_string_equal(r.name, "c");
+	}
 	/* a host file that its index does not confirm is refused, not served */
 	{
 		char path[512];
