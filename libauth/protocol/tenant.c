@@ -10,7 +10,7 @@
  * its context opened and kept; the hash table grows by doubling, so a lookup
  * costs the same with one tenant or two thousand.
  */
-#include "tenant.h"
+#include "tenant_int.h"
 
 #include "audit.h"
 #include "buf.h"
@@ -59,9 +59,8 @@ enum cid_err cid_tenant_name_check(const char *name, size_t len)
 	return name[0] == '-' || name[len - 1] == '-' ? CID_ERR_INVALID : CID_OK;
 }
 
-/* STORE/tenants[/NAME[/FILE]] into out; CID_ERR_CONFIG when too long. */
-static enum cid_err tenant_path(const struct cid_config *base, const char *name, const char *file,
-				char out[4096])
+enum cid_err tenant_path(const struct cid_config *base, const char *name, const char *file,
+			 char out[4096])
 {
 	int n = snprintf(out, 4096, "%s/%s%s%s%s%s", base->store_dir, TENANTS_DIR,
 			 name != NULL ? "/" : "", name != NULL ? name : "", file != NULL ? "/" : "",
@@ -108,6 +107,7 @@ enum cid_err cid_tenant_config(const struct cid_config *base, const char *name,
 	struct cid_config *cfg = NULL;
 	char path[4096];
 	char value[4096];
+	bool own = false;
 
 	snprintf(err, errsz, "no tenant named \"%.64s\"", name);
 	CID_TRY(cid_tenant_name_check(name, strlen(name)));
@@ -117,9 +117,7 @@ enum cid_err cid_tenant_config(const struct cid_config *base, const char *name,
 	CID_TRY(cid_config_dup(base, &cfg));
 	CID_TRY(cid_config_load(cfg, path, err, errsz));
 	/* the three that make the tenant a tenant: set last, so its file cannot move them */
-	CID_ENSURE(snprintf(value, sizeof(value), "%s%s%s", base->issuer, CID_TENANT_PATH, name) <
-		       (int)sizeof(value),
-		   CID_ERR_CONFIG);
+	CID_TRY(tenant_issuer(base, name, value, &own, err, errsz));
 	CID_TRY(cid_config_set(cfg, "issuer", value, err, errsz));
 	CID_TRY(tenant_path(base, name, NULL, value));
 	CID_TRY(cid_config_set(cfg, "store", value, err, errsz));
@@ -127,7 +125,9 @@ enum cid_err cid_tenant_config(const struct cid_config *base, const char *name,
 		       (int)sizeof(value),
 		   CID_ERR_CONFIG);
 	CID_TRY(cid_config_set(cfg, "policies", value, err, errsz));
-	snprintf(cfg->path_prefix, sizeof(cfg->path_prefix), "%s%s", CID_TENANT_PATH, name);
+	/* at a host of its own, its pages and cookies are at that host's root */
+	if (!own)
+		snprintf(cfg->path_prefix, sizeof(cfg->path_prefix), "%s%s", CID_TENANT_PATH, name);
 	cfg->store_no_thread_cache =
 	    true; /* one process, a store per tenant: no pthread key each */
 	if (disabled != NULL) {
@@ -163,6 +163,8 @@ static enum cid_err conf_text(const char *const *keys, const char *const *values
 	CID_TRY(cid_config_new(&scratch));
 	cid_buf_puts(&b, "# civicid tenant settings (civicid tenant add); config syntax\n");
 	for (size_t i = 0; i < n; i++) {
+		if (strcmp(keys[i], "host") == 0)
+			continue; /* not a setting: tenant_host_register */
 		if (!tenant_key(keys[i])) {
 			snprintf(err, errsz, "\"%.64s\" is not a tenant setting", keys[i]);
 			CID_TRY(CID_ERR_CONFIG);
@@ -233,8 +235,13 @@ enum cid_err cid_tenant_add(const struct cid_config *base, const char *name,
 	char dir[4096];
 	char path[4096];
 	char *text = NULL;
+	const char *host = NULL;
 	bool made = false;
+	bool hosted = false;
 
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(keys[i], "host") == 0)
+			host = values[i];
 	snprintf(err, errsz, "a tenant name is 1 to %d of a-z, 0-9 and '-', not at either end",
 		 CID_TENANT_NAME_MAX);
 	CID_TRY(cid_tenant_name_check(name, strlen(name)));
@@ -248,10 +255,17 @@ enum cid_err cid_tenant_add(const struct cid_config *base, const char *name,
 		CID_TRY(errno == EEXIST ? CID_ERR_EXISTS : CID_ERR_IO);
 	}
 	made = true;
+	if (host != NULL) {
+		CID_TRY(tenant_host_register(base, name, host, err, errsz));
+		hosted = true;
+	}
 	CID_TRY(tenant_path(base, name, CONF_FILE, path));
 	CID_TRY(write_file(path, text));
 	made = false;
+	hosted = false;
 out:
+	if (hosted)
+		tenant_host_unregister(base, name, host);
 	if (made)
 		(void)rmdir(dir);
 	if (rc == CID_ERR_IO && err[0] == '\0')
@@ -301,13 +315,13 @@ enum cid_err cid_tenant_list(const struct cid_config *base, json_t **out)
 		const char *name = names[i]->d_name;
 		char issuer[4096];
 		char off[4096];
+		char err[512] = "";
+		bool own = false;
 
 		if (!is_tenant(base, name))
 			continue;
 		CID_TRY(tenant_path(base, name, DISABLED, off));
-		CID_ENSURE(snprintf(issuer, sizeof(issuer), "%s%s%s", base->issuer, CID_TENANT_PATH,
-				    name) < (int)sizeof(issuer),
-			   CID_ERR_CONFIG);
+		CID_TRY(tenant_issuer(base, name, issuer, &own, err, sizeof(err)));
 		CID_ENSURE(
 		    json_array_append_new(all, json_pack("{s:s, s:s, s:b}", "name", name, "issuer",
 							 issuer, "disabled", exists(off))) == 0,
@@ -554,11 +568,12 @@ struct entry {
 struct cid_tenants {
 	const struct cid_config *base;
 	FILE *errors;
-	pthread_rwlock_t lock; /* guards slots, mask, n */
+	pthread_rwlock_t lock; /* guards slots, mask, n, hosts */
 	struct entry **slots;  /* open addressing, linear probing; NULL: free */
 	size_t mask;	       /* number of slots - 1, a power of two - 1 */
 	size_t n;
-	pthread_mutex_t opening; /* one tenant opens at a time: no two contexts on one env */
+	struct tenant_hosts *hosts; /* tenants at their own host; swapped whole by refresh */
+	pthread_mutex_t opening;    /* one tenant opens at a time: no two contexts on one env */
 };
 
 /* FNV-1a of name[0..len). */
@@ -638,6 +653,10 @@ enum cid_err cid_tenants_new(const struct cid_config *base, FILE *errors, struct
 	}
 	t->base = base;
 	t->errors = errors;
+	if (tenant_hosts_load(base, &t->hosts) != CID_OK) {
+		cid_tenants_close(t);
+		return CID_ERR_IO;
+	}
 	*out = t;
 	return CID_OK;
 }
@@ -713,6 +732,17 @@ out:
 	return rc;
 }
 
+enum cid_err cid_tenants_route(struct cid_tenants *t, const char *host, const char *url,
+			       struct cid_tenant_route *out)
+{
+	enum cid_err rc;
+
+	pthread_rwlock_rdlock(&t->lock);
+	rc = tenant_route(t->hosts, host, url, out);
+	pthread_rwlock_unlock(&t->lock);
+	return rc;
+}
+
 void cid_tenants_each(struct cid_tenants *t,
 		      void (*fn)(struct cid_ctx *ctx, const char *name, void *arg), void *arg)
 {
@@ -735,6 +765,17 @@ void cid_tenants_each(struct cid_tenants *t,
 
 void cid_tenants_refresh(struct cid_tenants *t)
 {
+	struct tenant_hosts *hosts = NULL;
+	struct tenant_hosts *old;
+
+	/* read outside the lock; a store that cannot be read now keeps the hosts it had */
+	if (tenant_hosts_load(t->base, &hosts) == CID_OK) {
+		pthread_rwlock_wrlock(&t->lock);
+		old = t->hosts;
+		t->hosts = hosts;
+		pthread_rwlock_unlock(&t->lock);
+		tenant_hosts_free(old);
+	}
 	pthread_rwlock_rdlock(&t->lock);
 	for (size_t i = 0; i <= t->mask; i++) {
 		struct entry *e = t->slots[i];
@@ -763,6 +804,7 @@ void cid_tenants_close(struct cid_tenants *t)
 	for (size_t i = 0; i <= t->mask; i++)
 		entry_free(t->slots[i]);
 	free(t->slots);
+	tenant_hosts_free(t->hosts);
 	pthread_mutex_destroy(&t->opening);
 	pthread_rwlock_destroy(&t->lock);
 	free(t);

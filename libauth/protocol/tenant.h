@@ -12,6 +12,15 @@
  * time zone: CID_TENANT_KEYS). A tenant is disabled by the file `disabled`
  * beside it, and stays so (its data is kept).
  *
+ * A tenant may instead be served at a host of its own (tenant_host.c): its
+ * issuer is then "https://HOST", the scheme of the server's issuer (its
+ * "host" set at cid_tenant_add, kept in the file `host` beside tenant.conf
+ * and in the index STORE/tenants/_hosts/HOST),
+ * its endpoints, pages and cookies at the root of that host, and it is not
+ * served below /t/NAME. The request's Host header chooses it
+ * (cid_tenants_route); the issuer comes from the registry, never from the
+ * header, so a forged Host only chooses which tenant answers, as a path does.
+ *
  * A store with no tenants/ directory (or an empty one) is the single city of
  * before: nothing here applies. The map (struct cid_tenants) opens a
  * tenant's context on its first request and keeps it: starting costs nothing
@@ -36,6 +45,9 @@
 /* The path prefix of a tenant's endpoints below the server's issuer: "/t/NAME". */
 #define CID_TENANT_PATH "/t/"
 
+/* The longest host of a tenant served at its own: a DNS name (253), ':' and a port. */
+#define CID_TENANT_HOST_MAX 259
+
 /* The keys a tenant's tenant.conf may set; NULL-terminated. */
 extern const char *const CID_TENANT_KEYS[];
 
@@ -44,6 +56,18 @@ extern const char *const CID_TENANT_KEYS[];
  * neither starting nor ending with '-'. Errors: CID_ERR_INVALID.
  */
 CID_MUST_CHECK enum cid_err cid_tenant_name_check(const char *name, size_t len);
+
+/*
+ * Checks a host as a Host header or an issuer names it: a DNS name of
+ * labels of 1 to 63 of a-z, A-Z, 0-9 and '-' (not at either end of a label),
+ * at most 253 bytes, its last label not all digits (a name, not an IPv4
+ * address); then optionally ':' and a port 1 to 65535 without a leading zero.
+ * Its canonical form into out: lower case, without ":80" or ":443" (the
+ * ports a client leaves out). No trailing dot, no IP literal, nothing else.
+ * Errors: CID_ERR_INVALID.
+ */
+CID_MUST_CHECK enum cid_err cid_tenant_host_parse(const char *host, size_t len,
+						  char out[CID_TENANT_HOST_MAX + 1]);
 
 /*
  * True if the store of base (its store_dir) has a tenant, enabled or not:
@@ -67,12 +91,15 @@ CID_MUST_CHECK enum cid_err cid_tenant_config(const struct cid_config *base, con
 /*
  * Adds tenant name with its settings (keys[i] = values[i], i < n: keys of
  * CID_TENANT_KEYS, each checked as the config checks it): makes
- * STORE/tenants/NAME (0700) and writes its tenant.conf. Its store, keys and
- * log are made when it is first opened. On error err says why and nothing is
- * left behind.
- * Errors: CID_ERR_INVALID (bad name), CID_ERR_EXISTS, CID_ERR_CONFIG (a key
- * not of CID_TENANT_KEYS, a bad value, a value holding a newline), CID_ERR_IO,
- * CID_ERR_NOMEM.
+ * STORE/tenants/NAME (0700) and writes its tenant.conf. The key "host"
+ * (cid_tenant_host_parse; kept canonical) serves the tenant at a host of its
+ * own instead of ISSUER/t/NAME; no other tenant may have that host, nor the
+ * server's issuer. Its store, keys and log are made when it is first opened. On error
+ * err says why and nothing is left behind.
+ * Errors: CID_ERR_INVALID (bad name), CID_ERR_EXISTS (the tenant, or another
+ * tenant at that host), CID_ERR_CONFIG (a key not of CID_TENANT_KEYS nor
+ * "host", a bad value, a value holding a newline, a bad host or the
+ * server's own), CID_ERR_IO, CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_tenant_add(const struct cid_config *base, const char *name,
 					   const char *const *keys, const char *const *values,
@@ -87,7 +114,9 @@ CID_MUST_CHECK enum cid_err cid_tenant_disable(const struct cid_config *base, co
 
 /*
  * The tenants of base's store, sorted by name, into *out (a new array of
- * {"name", "issuer", "disabled"}). Errors: CID_ERR_IO, CID_ERR_NOMEM.
+ * {"name", "issuer", "disabled"}; the issuer a tenant's own when it has one).
+ * Errors: CID_ERR_CONFIG (a tenant's host file or host index is broken),
+ * CID_ERR_IO, CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_tenant_list(const struct cid_config *base, json_t **out);
 
@@ -151,6 +180,36 @@ CID_MUST_CHECK enum cid_err cid_tenants_new(const struct cid_config *base, FILE 
 CID_MUST_CHECK enum cid_err cid_tenants_get(struct cid_tenants *t, const char *name, size_t len,
 					    int64_t now, struct cid_ctx **out);
 
+/* Which tenant a request is for (cid_tenants_route). */
+struct cid_tenant_route {
+	char name[CID_TENANT_NAME_MAX + 1];
+	const char *path; /* the path its endpoints know; borrowed from the url */
+	bool by_host;	  /* chosen by its own host, not by /t/NAME */
+};
+
+/*
+ * The rule that maps a request to a tenant: host (the Host header as
+ * received, NULL when absent) naming the host of a tenant served at its own
+ * (as cid_tenant_host_parse reads it) chooses that tenant, and url is its path whole;
+ * any other host, "/t/NAME/REST" chooses NAME, and REST is the path. The
+ * tenant is not opened (cid_tenants_open does). Thread-safe: the hosts are
+ * an immutable table, read again by cid_tenants_refresh.
+ * Errors: CID_ERR_NOTFOUND (neither: a host of no tenant and a path of none).
+ */
+CID_MUST_CHECK enum cid_err cid_tenants_route(struct cid_tenants *t, const char *host,
+					      const char *url, struct cid_tenant_route *out);
+
+/*
+ * The context of the tenant r names, as cid_tenants_get, refused when it was
+ * reached the other way than it is served: a tenant of its own host by
+ * /t/NAME, or a path tenant by a host (its pages and cookies would name the
+ * wrong place). Errors: those of cid_tenants_get; CID_ERR_NOTFOUND (the
+ * other way).
+ */
+CID_MUST_CHECK enum cid_err cid_tenants_open(struct cid_tenants *t,
+					     const struct cid_tenant_route *r, int64_t now,
+					     struct cid_ctx **out);
+
 /*
  * Calls fn(ctx, name, arg) for every opened, enabled tenant, in no set order;
  * what the server's background work loops over (no thread per tenant). fn
@@ -159,7 +218,11 @@ CID_MUST_CHECK enum cid_err cid_tenants_get(struct cid_tenants *t, const char *n
 void cid_tenants_each(struct cid_tenants *t,
 		      void (*fn)(struct cid_ctx *ctx, const char *name, void *arg), void *arg);
 
-/* Looks again whether each opened tenant was disabled since (cid_tenant_disable). */
+/*
+ * Looks again whether each opened tenant was disabled since
+ * (cid_tenant_disable), and reads the hosts of tenants served at their own
+ * again (one added since answers from now on).
+ */
 void cid_tenants_refresh(struct cid_tenants *t);
 
 /* How many tenant contexts are open. */

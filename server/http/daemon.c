@@ -74,10 +74,10 @@ struct conn {
 	struct cid_request req;
 	struct cid_reply reply;
 	char addr[INET6_ADDRSTRLEN];
-	struct cid_buf forwarded_for;	      /* every X-Forwarded-For value, joined by commas */
-	struct cid_buf forwarded;	      /* every Forwarded value, joined by commas */
-	char *path;			      /* the path asked for (owned), the request's path */
-	char tenant[CID_TENANT_NAME_MAX + 1]; /* the tenant of the path, or "" */
+	struct cid_buf forwarded_for;	/* every X-Forwarded-For value, joined by commas */
+	struct cid_buf forwarded;	/* every Forwarded value, joined by commas */
+	char *path;			/* the path asked for (owned), the request's path */
+	struct cid_tenant_route tenant; /* the tenant asked for; name "" for none */
 	enum cid_err rc;
 };
 
@@ -349,37 +349,37 @@ static enum cid_err input_error(struct cid_ctx *ctx, const struct conn *c, struc
 }
 
 /*
- * With several cities, "/t/NAME/REST": NAME (checked) into c->tenant and REST
- * (the path its endpoints know) returned; NULL for any other path (*status
- * 404). The tenant is opened by open_tenant once the request has arrived
- * whole, so that the guard does not count the server's own work (a first
- * open reads the store, and makes the tenant's keys) against the client.
+ * With several cities, the tenant of the request (libauth's rule,
+ * cid_tenants_route: its own host by the Host header, else /t/NAME/REST)
+ * into c->tenant, and the path its endpoints know returned; NULL when none
+ * (*status 404). The proxy in front passes the Host it was asked for
+ * (deploy/nginx.conf.example). The tenant is opened by open_tenant once the
+ * request has arrived whole, so that the guard does not count the server's
+ * own work (a first open reads the store, and makes the tenant's keys)
+ * against the client.
  */
-static const char *tenant_name(struct conn *c, const char *url, int *status)
+static const char *tenant_of(struct conn *c, const char *url, int *status)
 {
-	const char *name = url + strlen(CID_TENANT_PATH);
-	const char *rest;
+	bool too_long = false;
+	const char *host = header(c->mhd, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST, &too_long);
 
 	*status = 404;
-	if (strncmp(url, CID_TENANT_PATH, strlen(CID_TENANT_PATH)) != 0)
+	if (cid_tenants_route(c->h->tenants, host, url, &c->tenant) != CID_OK) {
+		c->tenant.name[0] = '\0';
 		return NULL;
-	rest = strchr(name, '/');
-	if (rest == NULL || cid_tenant_name_check(name, (size_t)(rest - name)) != CID_OK)
-		return NULL;
-	memcpy(c->tenant, name, (size_t)(rest - name));
-	c->tenant[rest - name] = '\0';
-	return rest;
+	}
+	return c->tenant.path;
 }
 
 /*
- * The context of c->tenant into c->ctx; when the tenant does not exist or is
- * disabled, c->route NULL with status 404, or 503 when it cannot be opened
- * now (the server's stderr says why).
+ * The context of c->tenant into c->ctx; when the tenant does not exist, is
+ * disabled or was asked for the other way than it is served, c->route NULL
+ * with status 404, or 503 when it cannot be opened now (the server's stderr
+ * says why).
  */
 static void open_tenant(struct conn *c)
 {
-	enum cid_err rc =
-	    cid_tenants_get(c->h->tenants, c->tenant, strlen(c->tenant), now_s(), &c->ctx);
+	enum cid_err rc = cid_tenants_open(c->h->tenants, &c->tenant, now_s(), &c->ctx);
 
 	if (rc == CID_OK)
 		return;
@@ -410,7 +410,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 		cid_buf_init(&c->forwarded, CID_MAX_HEADER);
 		c->ctx = h->ctx;
 		if (h->tenants != NULL)
-			url = tenant_name(c, url, &status);
+			url = tenant_of(c, url, &status);
 		c->route = url == NULL ? NULL : cid_route_find(url, method, &status);
 		if (url == NULL)
 			url = "/";
@@ -439,7 +439,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 	if (!c->received) {
 		c->received = true;
 		cid_guard_received(h->guard, mhd);
-		if (c->tenant[0] != '\0')
+		if (c->tenant.name[0] != '\0')
 			open_tenant(c);
 	}
 	if (c->in_worker && !c->done)

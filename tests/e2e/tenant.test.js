@@ -3,22 +3,26 @@
 // two accounts); a full sign-in at each with openid-client; each token
 // verifies only against its own tenant's JWKS; each credential of a is
 // refused by b; each tenant's audit log verifies alone and its export holds
-// only its own entries; an officer of a cannot reach b's console by URL.
+// only its own entries; an officer of a cannot reach b's console by URL, with
+// plain HTTP and in Chromium (playwright-core), and the reverse.
 //
 // Run: CIVICID_BIN=build/asan/server/civicid bash tests/e2e/run.sh ./tenant.test.js
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { chromium } from 'playwright-core';
 
 import { Browser, cli, civicidBin, freshStore, parseForms, startServer, statutePolicy } from './lib/server.js';
 import { signIn, totp } from './lib/flow.js';
 import { decodeJwt, verifyWithJwks } from './lib/jwt.js';
 
 const T = { timeout: 120_000 };
+// Debian's chromium; CIVICID_CHROMIUM names another (a missing one fails the suite)
+const CHROMIUM = process.env.CIVICID_CHROMIUM || '/usr/bin/chromium';
 const PASSWORD = 'hanako-e2e-Passw0rd!';
 const OFFICER = { name: 'olga', password: 'olga-e2e-Passw0rd!' };
 const CITIES = {
@@ -189,6 +193,52 @@ test("an officer of a cannot reach b's console entries by URL", T, async () => {
   const atB = await browser.get(`${city.b.issuer}/officer/entry?seq=0`);
   assert.equal(atB.status, 303);
   assert.equal(new URL(atB.location).pathname, '/t/b/officer/login');
+});
+
+test("in Chromium, an officer of each tenant sees its entries and none of the other's by URL", T, async () => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is installed (deploy/install-deps.sh test)`);
+  const chrome = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+  try {
+    for (const [mine, other] of [['a', 'b'], ['b', 'a']]) {
+      const context = await chrome.newContext();
+      const page = await context.newPage();
+      // log in to mine's console (a code of the next step: the one before may be spent)
+      await page.goto(`${city[mine].issuer}/officer/login`);
+      await page.fill('#name', OFFICER.name);
+      await page.fill('#password', OFFICER.password);
+      await page.fill('#code', totp(city[mine].officerSecret, Date.now() + 30_000));
+      await Promise.all([
+        page.waitForURL(`${city[mine].issuer}/officer`),
+        page.click(`form[action="/t/${mine}/officer/login"] button[type="submit"]`),
+      ]);
+      const cookie = (await context.cookies()).find((c) => /civicid_officer$/.test(c.name));
+      assert.equal(cookie.path, `/t/${mine}`, "the console's cookie stays in its tenant");
+      // mine's log, with its service's entries and nothing of the other's
+      const services = await page.$$eval('table.log tbody tr', (trs) => trs.map((tr) => tr.querySelectorAll('td')[5]?.textContent.trim()));
+      assert.ok(services.includes(CITIES[mine].service), `${mine}'s log names ${CITIES[mine].service}: ${services}`);
+      assert.ok(!services.includes(CITIES[other].service), `${mine}'s log names nothing of ${other}`);
+      // an entry of mine opens from its link
+      const link = page.locator(`table.log a[href^="/t/${mine}/officer/entry?seq="]`).first();
+      const href = await link.getAttribute('href');
+      await Promise.all([page.waitForURL((u) => u.pathname === `/t/${mine}/officer/entry`), link.click()]);
+      assert.doesNotMatch(await page.textContent('main'), new RegExp(CITIES[other].service));
+      // the other's console and its entries, by URL: its login form, none of its data
+      const seq = new URL(href, city[mine].issuer).searchParams.get('seq');
+      for (const path of ['/officer', `/officer/entry?seq=${seq}`, '/officer/entry?seq=0', '/officer/services']) {
+        await page.goto(`${city[other].issuer}${path}`);
+        assert.equal(new URL(page.url()).pathname, `/t/${other}/officer/login`, `${mine}'s officer at ${other}${path}`);
+        const text = await page.textContent('body');
+        assert.doesNotMatch(text, new RegExp(`${CITIES[other].service}|${CITIES[other].given}`));
+        assert.equal(await page.locator('table.log').count(), 0);
+      }
+      // and mine's console is still open to them
+      await page.goto(`${city[mine].issuer}/officer`);
+      assert.equal(new URL(page.url()).pathname, `/t/${mine}/officer`);
+      await context.close();
+    }
+  } finally {
+    await chrome.close();
+  }
 });
 
 test("each tenant's audit log verifies alone and its export holds only its own", T, async () => {

@@ -83,6 +83,74 @@ static void test_names(void **state)
 	assert_int_equal(cid_tenant_name_check(NULL, 0), CID_ERR_INVALID);
 }
 
+/* hosts as a Host header or a tenant's "host" setting names them: hostile input */
+static void test_hosts(void **state)
+{
+	static const struct {
+		const char *host;
+		const char *want; /* canonical, or NULL: refused */
+	} rows[] = {
+	    {"aizu.example.jp", "aizu.example.jp"},
+	    {"AIZU.Example.JP", "aizu.example.jp"},
+	    {"aizu.example.jp:8443", "aizu.example.jp:8443"},
+	    {"aizu.example.jp:443", "aizu.example.jp"},
+	    {"aizu.example.jp:80", "aizu.example.jp"},
+	    {"localhost", "localhost"},
+	    {"x-1.example", "x-1.example"},
+	    {"1x.example", "1x.example"},
+	    {"", NULL},
+	    {"127.0.0.1", NULL},      /* an address, not a name */
+	    {"127.0.0.1:8080", NULL}, /* the same */
+	    {"[::1]:8080", NULL},
+	    {"aizu.example.jp.", NULL}, /* no trailing dot: one spelling per host */
+	    {".aizu.example.jp", NULL},
+	    {"aizu..example.jp", NULL},
+	    {"-aizu.example.jp", NULL},
+	    {"aizu-.example.jp", NULL},
+	    {"aizu_x.example.jp", NULL},
+	    {"aizu.example.jp:", NULL},
+	    {"aizu.example.jp:0", NULL},
+	    {"aizu.example.jp:08080", NULL},
+	    {"aizu.example.jp:65536", NULL},
+	    {"aizu.example.jp:123456", NULL},
+	    {"aizu.example.jp:80:80", NULL},
+	    {"aizu.example.jp:8x", NULL},
+	    {"aizu.example.jp/t/a", NULL},
+	    {"aizu.example.jp/../", NULL},
+	    {"user@aizu.example.jp", NULL},
+	    {"aizu.example.jp ", NULL},
+	    {"aizu.example.jp\r\nX: y", NULL},
+	    {"会津.example.jp", NULL},
+	    {"a234567890123456789012345678901234567890123456789012345678901234.jp", NULL},
+	};
+
+	char out[CID_TENANT_HOST_MAX + 1];
+	char name[300];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		enum cid_err rc = cid_tenant_host_parse(rows[i].host, strlen(rows[i].host), out);
+
+		if (rows[i].want == NULL && rc != CID_ERR_INVALID)
+			fail_msg("host \"%s\": want refused, got %s", rows[i].host, out);
+		if (rows[i].want != NULL && (rc != CID_OK || strcmp(out, rows[i].want) != 0))
+			fail_msg("host \"%s\": want %s", rows[i].host, rows[i].want);
+	}
+	/* a NUL inside the header's bytes ends nothing: refused */
+	assert_int_equal(cid_tenant_host_parse("aizu\0.jp", 8, out), CID_ERR_INVALID);
+	assert_int_equal(cid_tenant_host_parse(NULL, 0, out), CID_ERR_INVALID);
+	/* 253 bytes of name is the most, and the port comes on top */
+	memset(name, 'a', 253);
+	for (size_t i = 63; i < 253; i += 64)
+		name[i] = '.';
+	memcpy(name + 253, ":8443", 6);
+	assert_int_equal(cid_tenant_host_parse(name, 258, out), CID_OK);
+	assert_string_equal(out, name);
+	name[253] = 'a';
+	memcpy(name + 254, ":8443", 6);
+	assert_int_equal(cid_tenant_host_parse(name, 259, out), CID_ERR_INVALID);
+}
+
 /* ---- the fixture: a server with tenants a and b ---- */
 
 struct city {
@@ -280,6 +348,144 @@ static void test_registry(void **state)
 	assert_int_equal(cid_tenant_list(f->base, &all), CID_OK);
 	assert_true(json_is_true(json_object_get(json_array_get(all, 1), "disabled")));
 	json_decref(all);
+}
+
+/* tenant c at its own host: the rule that maps a request, host -> tenant */
+static void test_host_tenant(void **state)
+{
+	static const struct {
+		const char *host; /* the Host header; NULL: none */
+		const char *url;
+		const char *name; /* the tenant chosen, NULL: none */
+		const char *path;
+		bool by_host;
+		enum cid_err open; /* cid_tenants_open of that route */
+	} rows[] = {
+	    {"c.example.jp", "/.well-known/openid-configuration", "c",
+	     "/.well-known/openid-configuration", true, CID_OK},
+	    {"C.Example.JP", "/authorize", "c", "/authorize", true, CID_OK},
+	    {"c.example.jp:443", "/token", "c", "/token", true, CID_OK},
+	    {"c.example.jp", "/", "c", "/", true, CID_OK},
+	    /* at c's host, /t/... is c's path (no endpoint), never another tenant */
+	    {"c.example.jp", "/t/a/authorize", "c", "/t/a/authorize", true, CID_OK},
+	    /* the server's host and any other: by path, as before */
+	    {"id.pref.example.jp", "/t/a/authorize", "a", "/authorize", false, CID_OK},
+	    {"127.0.0.1:8080", "/t/b/token", "b", "/token", false, CID_OK},
+	    {NULL, "/t/a/jwks", "a", "/jwks", false, CID_OK},
+	    {"evil.example", "/t/a/jwks", "a", "/jwks", false, CID_OK},
+	    /* c is not served by its path; a path tenant is not chosen by a host */
+	    {"id.pref.example.jp", "/t/c/authorize", "c", "/authorize", false, CID_ERR_NOTFOUND},
+	    {"a", "/t/a/jwks", "a", "/jwks", false, CID_OK},
+	    /* hosts that are nearly c's are not c's */
+	    {"c.example.jp.", "/authorize", NULL, NULL, false, CID_OK},
+	    {"c.example.jp:8443", "/authorize", NULL, NULL, false, CID_OK},
+	    {"x.c.example.jp", "/authorize", NULL, NULL, false, CID_OK},
+	    {"c.example.jp\r\n", "/authorize", NULL, NULL, false, CID_OK},
+	    {"c.example.jp/t/c", "/authorize", NULL, NULL, false, CID_OK},
+	    {"id.pref.example.jp", "/authorize", NULL, NULL, false, CID_OK},
+	    {"id.pref.example.jp", "/t/a", NULL, NULL, false, CID_OK},
+	    {"id.pref.example.jp", "/t/../a/jwks", NULL, NULL, false, CID_OK},
+	};
+	struct fixture *f = *state;
+	const char *keys[] = {"city_name_en", "host"};
+	const char *values[] = {"Chuo", "C.example.jp:443"};
+	char err[256] = "";
+	json_t *all = NULL;
+	struct cid_ctx *ctx = NULL;
+	const struct cid_config *c;
+
+	write_policy(f->dir, "c");
+	assert_int_equal(cid_tenant_add(f->base, "c", keys, values, 2, err, sizeof(err)), CID_OK);
+	/* the map reads the hosts again at its refresh */
+	{
+		struct cid_tenant_route r;
+
+		assert_int_equal(cid_tenants_route(f->map, "c.example.jp", "/jwks", &r),
+				 CID_ERR_NOTFOUND);
+		cid_tenants_refresh(f->map);
+	}
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct cid_tenant_route r;
+		enum cid_err rc = cid_tenants_route(f->map, rows[i].host, rows[i].url, &r);
+
+		if (rows[i].name == NULL) {
+			if (rc != CID_ERR_NOTFOUND)
+				fail_msg("row %zu (%s %s): want no tenant, got %s", i, rows[i].host,
+					 rows[i].url, r.name);
+			continue;
+		}
+		if (rc != CID_OK || strcmp(r.name, rows[i].name) != 0 ||
+		    strcmp(r.path, rows[i].path) != 0 || r.by_host != rows[i].by_host)
+			fail_msg("row %zu (%s %s): want %s %s", i, rows[i].host, rows[i].url,
+				 rows[i].name, rows[i].path);
+		if (cid_tenants_open(f->map, &r, NOW, &ctx) != rows[i].open)
+			fail_msg("row %zu (%s %s): open, want %s", i, rows[i].host, rows[i].url,
+				 cid_strerror(rows[i].open));
+	}
+	/* c's issuer is its host, with the server's scheme; its pages and cookies at its root */
+	assert_int_equal(cid_tenants_get(f->map, "c", 1, NOW, &ctx), CID_OK);
+	c = cid_ctx_config(ctx);
+	assert_string_equal(c->issuer, "https://c.example.jp");
+	assert_string_equal(c->path_prefix, "");
+	assert_string_equal(cid_cookie_name(c, CID_COOKIE_SESSION), "__Host-civicid_session");
+	assert_non_null(strstr(cid_ctx_discovery(ctx, &(size_t){0}),
+			       "\"token_endpoint\":\"https://c.example.jp/token\""));
+	assert_int_equal(cid_tenant_list(f->base, &all), CID_OK);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(all, 2), "issuer")),
+			    "https://c.example.jp");
+	json_decref(all);
+	/* one tenant per host; not the server's own; a host, not anything else */
+	values[1] = "c.example.jp";
+	assert_int_equal(cid_tenant_add(f->base, "d", keys, values, 2, err, sizeof(err)),
+			 CID_ERR_EXISTS);
+	assert_non_null(strstr(err, "tenant \"c\" is already served at c.example.jp"));
+	values[1] = "ID.pref.example.jp";
+	assert_int_equal(cid_tenant_add(f->base, "d", keys, values, 2, err, sizeof(err)),
+			 CID_ERR_CONFIG);
+	assert_non_null(strstr(err, "the server's own"));
+	values[1] = "https://d.example.jp";
+	assert_int_equal(cid_tenant_add(f->base, "d", keys, values, 2, err, sizeof(err)),
+			 CID_ERR_CONFIG);
+	assert_non_null(strstr(err, "host: a DNS name"));
+	assert_int_equal(cid_tenant_list(f->base, &all), CID_OK);
+	assert_int_equal(json_array_size(all), 3); /* no "d" left behind */
+	json_decref(all);
+	/* an index entry for the server's own host (a tenant added under another issuer) is
+	 * ignored: the server's host keeps its /t/NAME tenants */
+	{
+		char path[512];
+		FILE *fp;
+		struct cid_tenant_route r;
+
+		snprintf(path, sizeof(path), "%s/store/tenants/_hosts/id.pref.example.jp", f->dir);
+		fp = fopen(path, "w");
+		assert_non_null(fp);
+		assert_true(fputs("c\n", fp) >= 0);
+		assert_int_equal(fclose(fp), 0);
+		cid_tenants_refresh(f->map);
+		assert_int_equal(cid_tenants_route(f->map, "id.pref.example.jp", "/t/a/jwks", &r),
+				 CID_OK);
+		assert_string_equal(r.name, "a");
+		assert_false(r.by_host);
+		assert_int_equal(cid_tenants_route(f->map, "c.example.jp", "/jwks", &r), CID_OK);
+		assert_string_equal(r.name, "c");
+	}
+	/* a host file that its index does not confirm is refused, not served */
+	{
+		char path[512];
+		FILE *fp;
+		struct cid_config *cfg = NULL;
+
+		snprintf(path, sizeof(path), "%s/store/tenants/_hosts/c.example.jp", f->dir);
+		fp = fopen(path, "w");
+		assert_non_null(fp);
+		assert_true(fputs("a\n", fp) >= 0);
+		assert_int_equal(fclose(fp), 0);
+
+		assert_int_equal(cid_tenant_config(f->base, "c", &cfg, NULL, err, sizeof(err)),
+				 CID_ERR_CONFIG);
+		assert_non_null(strstr(err, "does not name tenant \"c\""));
+	}
 }
 
 static void test_show(void **state)
@@ -761,6 +967,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_hosts),
+	    cmocka_unit_test_setup_teardown(test_host_tenant, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tenant_config, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_show, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_credentials_of_a_are_refused_by_b, setup,

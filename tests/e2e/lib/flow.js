@@ -21,10 +21,15 @@ export function totp(secretB32, t = Date.now()) {
   return String((h.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, '0');
 }
 
-/** openid-client's configuration of a confidential client (client_secret_basic) of the test server at issuer (plain HTTP). */
-export function discover(issuer, clientId, secret) {
+/**
+ * openid-client's configuration of a confidential client (client_secret_basic)
+ * of the test server at issuer (plain HTTP); with {fetch} (hostFetch) every
+ * request of it goes through that.
+ */
+export function discover(issuer, clientId, secret, { fetch: fetchFn } = {}) {
   return client.discovery(new URL(issuer), clientId, secret, client.ClientSecretBasic(secret), {
     execute: [client.allowInsecureRequests],
+    ...(fetchFn ? { [client.customFetch]: fetchFn } : {}),
   });
 }
 
@@ -54,10 +59,11 @@ export function codeGrant(config, callback, req) {
 /**
  * Signs a citizen in for the service clientId (scope "openid profile email")
  * through the real login form, where no consent screen comes between: { config, tokens }.
+ * With {fetch} (hostFetch) the service and the browser make their requests with it.
  */
-export async function signIn(issuer, { clientId, secret, redirectUri, username, password }) {
-  const config = await discover(issuer, clientId, secret);
+export async function signIn(issuer, { clientId, secret, redirectUri, username, password, fetch: fetchFn }) {
+  const config = await discover(issuer, clientId, secret, { fetch: fetchFn });
   const req = await authorizationRequest(config, redirectUri, 'openid profile email');
-  const callback = await loginAndGetCallback(new Browser(issuer), req.url, username, password);
+  const callback = await loginAndGetCallback(new Browser(issuer, { fetch: fetchFn }), req.url, username, password);
   return { config, tokens: await codeGrant(config, callback, req) };
 }

@@ -350,18 +350,55 @@ function fetchFrom(localAddress, url, { method, headers, body }) {
 }
 
 /**
+ * A fetch for a tenant served at a host of its own (`tenant add --set
+ * host=`), whose name resolves nowhere in a test: a request for a URL of
+ * origin (e.g. 'http://c.example') goes to the server at serverUrl (its
+ * loopback origin) with that URL's host in its Host header, as a reverse
+ * proxy passes it; any other URL is fetched as it is. It answers a real
+ * Response (openid-client takes nothing else) and never follows redirects.
+ */
+export function hostFetch(origin, serverUrl) {
+  const host = new URL(origin).host;
+  return (url, { method = 'GET', headers = {}, body } = {}) => {
+    const u = new URL(url);
+    if (u.origin !== new URL(origin).origin) return fetch(url, { method, headers, body, redirect: 'manual' });
+    const h = Object.fromEntries(new Headers(headers));
+    h.host = host;
+    const target = new URL(`${u.pathname}${u.search}`, serverUrl);
+    return new Promise((resolve, reject) => {
+      const req = httpRequest(target, { method, headers: h, agent: false }, (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const list = [];
+          for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) list.push([res.rawHeaders[i], res.rawHeaders[i + 1]]);
+          const data = Buffer.concat(chunks);
+          const empty = [204, 304].includes(res.statusCode) || data.length === 0;
+          resolve(new Response(empty ? null : data, { status: res.statusCode, headers: list }));
+        });
+      });
+      req.on('error', reject);
+      req.end(body === undefined || body === null ? undefined : typeof body === 'string' ? body : Buffer.from(body.toString()));
+    });
+  };
+}
+
+/**
  * A cookie-keeping user agent over fetch. It never follows a redirect by
  * itself: follow() walks redirects only while they stay on the issuer's
  * origin, and stops at the first one that leaves it (a relying party's
  * redirect_uri, which nothing listens on), returning that URL.
  * With {localAddress} (e.g. '127.0.0.2') it connects from that address, so
- * per-address state on the server (login throttling) is its own.
+ * per-address state on the server (login throttling) is its own; with
+ * {fetch} (hostFetch) it makes its requests with that.
  */
 export class Browser {
-  constructor(origin, { localAddress } = {}) {
+  constructor(origin, { localAddress, fetch: fetchFn } = {}) {
     this.origin = new URL(origin).origin;
     this.jar = new Map();
     this.localAddress = localAddress;
+    this.fetch = fetchFn ?? fetch;
   }
 
   cookieHeader() {
@@ -409,7 +446,7 @@ export class Browser {
     }
     const res = this.localAddress
       ? await fetchFrom(this.localAddress, u, { method, headers: h, body })
-      : await fetch(u, { method, headers: h, body, redirect: 'manual' });
+      : await this.fetch(u, { method, headers: h, body, redirect: 'manual' });
     if (u.origin === this.origin) this.store(res);
     const text = await res.text();
     const location = res.headers.get('location');
