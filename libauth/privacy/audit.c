@@ -442,7 +442,7 @@ static size_t group_bucket(uint64_t appends)
 
 /* Counts one commit of the calls in list (log->lock held). */
 static void stats_count(struct cid_audit *log, const struct waiter *list, enum cid_err rc,
-			uint64_t ns)
+			uint64_t ns, uint64_t cpu_ns)
 {
 	struct cid_audit_stats *st = &log->stats;
 	uint64_t appends = 0;
@@ -453,6 +453,7 @@ static void stats_count(struct cid_audit *log, const struct waiter *list, enum c
 		entries += rc == CID_OK ? w->written : 0;
 	}
 	st->commit_ns += ns;
+	st->commit_cpu_ns += cpu_ns;
 	if (rc != CID_OK) {
 		st->failed++;
 		st->failed_appends += appends;
@@ -471,15 +472,19 @@ static enum cid_err commit_batch(struct cid_audit *log, struct waiter *list)
 {
 	struct timespec t0;
 	struct timespec t1;
+	struct timespec c0;
+	struct timespec c1;
 	enum cid_err rc;
 
 	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
+	(void)clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
 	rc = cid_store_update(log->store, chain_write_cb, list);
+	(void)clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
 	(void)clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (rc == CID_OK)
 		atomic_fetch_add(&log->commits, 1);
 	pthread_mutex_lock(&log->lock);
-	stats_count(log, list, rc, elapsed_ns(&t0, &t1));
+	stats_count(log, list, rc, elapsed_ns(&t0, &t1), elapsed_ns(&c0, &c1));
 	pthread_mutex_unlock(&log->lock);
 	return rc;
 }
@@ -510,11 +515,12 @@ enum cid_err cid_audit_stats_format(const struct cid_audit_stats *st, char *out,
 		     "seconds=%.1f commits=%" PRIu64 " commits_per_s=%.1f failed=%" PRIu64
 		     " failed_appends=%" PRIu64 " appends=%" PRIu64 " entries=%" PRIu64
 		     " appends_per_commit=%.1f max_appends=%" PRIu64 " entries_per_commit=%.1f"
-		     " max_entries=%" PRIu64 " commit_ms=%.2f groups=",
+		     " max_entries=%" PRIu64 " commit_ms=%.2f commit_cpu_ms=%.2f groups=",
 		     st->seconds, st->commits, (double)st->commits / secs, st->failed,
 		     st->failed_appends, st->appends, st->entries, (double)st->appends / per,
 		     st->max_appends, (double)st->entries / per, st->max_entries,
-		     all > 0 ? (double)st->commit_ns / 1e6 / (double)all : 0.0);
+		     all > 0 ? (double)st->commit_ns / 1e6 / (double)all : 0.0,
+		     all > 0 ? (double)st->commit_cpu_ns / 1e6 / (double)all : 0.0);
 	CID_ENSURE(n >= 0 && (size_t)n < size, CID_ERR_INVALID);
 	used = (size_t)n;
 	for (size_t b = 0; b < CID_AUDIT_GROUP_BUCKETS; b++) {

@@ -895,6 +895,7 @@ static void assert_stats_add_up(const struct cid_audit_stats *st, uint64_t commi
 	assert_int_equal(st->max_entries, st->max_appends);
 	assert_true(st->seconds > 0);
 	assert_true(st->commit_ns > 0);
+	assert_true(st->commit_cpu_ns > 0 && st->commit_cpu_ns <= st->commit_ns);
 	for (size_t b = 0; b < CID_AUDIT_GROUP_BUCKETS; b++)
 		in_groups += st->groups[b];
 	assert_int_equal(in_groups, commits);
@@ -940,6 +941,7 @@ static void test_stats_take_restarts_and_formats(void **state)
 					      .max_appends = 9,
 					      .max_entries = 10,
 					      .commit_ns = 25000000,
+					      .commit_cpu_ns = 10000000,
 					      .groups = {1, 0, 2, 1, 0, 0, 0, 0}};
 
 	cid_audit_stats_take(f->log, &st);
@@ -963,7 +965,7 @@ static void test_stats_take_restarts_and_formats(void **state)
 	assert_string_equal(
 	    line, "seconds=2.0 commits=4 commits_per_s=2.0 failed=1 failed_appends=3 appends=20 "
 		  "entries=22 appends_per_commit=5.0 max_appends=9 entries_per_commit=5.5 "
-		  "max_entries=10 commit_ms=5.00 "
+		  "max_entries=10 commit_ms=5.00 commit_cpu_ms=2.00 "
 		  "groups=1:1,2-3:0,4-7:2,8-15:1,16-31:0,32-63:0,64-127:0,128+:0");
 	assert_int_equal(cid_audit_stats_format(&fixed, line, 40), CID_ERR_INVALID);
 	assert_string_equal(line, "");
