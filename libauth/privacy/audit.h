@@ -39,8 +39,9 @@
  *   "endpoint"       "id_token" | "userinfo" | "consent-screen" | "account" | "cli" |
  *                    "officer-console" | "backchannel-logout"
  *   "request_id"     correlation id of the request; on release entries the
- *                    release id: the opaque value of X-Civicid-Release, random
- *                    per answer, so a service learns nothing of other releases
+ *                    release id: the opaque value of X-Civicid-Release, new
+ *                    per answer (UUID v7: its time, then random bits), so a
+ *                    service learns nothing of other releases
  *   "grant_id"       the grant a release was made under (release entries)
  *   "level"          authentication level of the release (1 password, 2 MFA, 3 high)
  *   "verified"       a verified value released (release.h): {"issuer",
