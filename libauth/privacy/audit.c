@@ -53,6 +53,7 @@ struct waiter {
 	size_t written;
 	enum cid_err rc;
 	bool done;
+	pthread_cond_t wake; /* signalled when done, or when it is first in the queue to lead */
 	struct waiter *next;
 };
 
@@ -61,7 +62,6 @@ struct cid_audit {
 	bool group;
 	_Atomic uint64_t commits;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
 	bool leading; /* a leader is writing a batch */
 	struct waiter *queue, **tail;
 	struct cid_audit_stats stats; /* under lock; its seconds are not kept: since is */
@@ -530,11 +530,6 @@ enum cid_err cid_audit_open(struct cid_store *s, bool group, struct cid_audit **
 		free(log);
 		return CID_ERR_NOMEM;
 	}
-	if (pthread_cond_init(&log->cond, NULL) != 0) {
-		pthread_mutex_destroy(&log->lock);
-		free(log);
-		return CID_ERR_NOMEM;
-	}
 	log->store = s;
 	log->group = group;
 	log->tail = &log->queue;
@@ -548,7 +543,6 @@ void cid_audit_close(struct cid_audit *log)
 {
 	if (log == NULL)
 		return;
-	pthread_cond_destroy(&log->cond);
 	pthread_mutex_destroy(&log->lock);
 	free(log);
 }
@@ -686,18 +680,27 @@ out:
 	return rc;
 }
 
-/* Writes w (with everything queued) and returns when w is done. */
+/*
+ * Writes w (with everything queued) and returns when w is done. A waiter is
+ * woken only when its entries are written, or when it heads the queue as a
+ * round ends (it leads the next): not by every round, so the waiters of the
+ * next round sleep through the end of this one.
+ */
 static void group_commit(struct cid_audit *log, struct waiter *w)
 {
 	struct waiter *batch;
 	enum cid_err rc;
 
+	if (pthread_cond_init(&w->wake, NULL) != 0) {
+		w->rc = CID_ERR_NOMEM;
+		return;
+	}
 	pthread_mutex_lock(&log->lock);
 	*log->tail = w;
 	log->tail = &w->next;
 	for (;;) {
 		while (!w->done && log->leading)
-			pthread_cond_wait(&log->cond, &log->lock);
+			pthread_cond_wait(&w->wake, &log->lock);
 		if (w->done)
 			break;
 		/* no leader, and w not written: lead a round with all that is queued */
@@ -715,11 +718,15 @@ static void group_commit(struct cid_audit *log, struct waiter *w)
 			b->rc = rc;
 			b->next = NULL;
 			b->done = true;
+			if (b != w)
+				pthread_cond_signal(&b->wake);
 		}
 		log->leading = false;
-		pthread_cond_broadcast(&log->cond);
+		if (log->queue != NULL)
+			pthread_cond_signal(&log->queue->wake); /* it leads the next round */
 	}
 	pthread_mutex_unlock(&log->lock);
+	pthread_cond_destroy(&w->wake);
 }
 
 /* Appends entries, each with its once-key or none, as consecutive entries. */
