@@ -8,8 +8,9 @@
  * transaction: it reads the head there (so two writers, even in two
  * processes, can never fork the chain), gives each entry its seq and prev,
  * writes it with its index keys, appends its leaf to the Merkle tree
- * (audit_tree.c) and moves the head. Everything it needs is
- * checked before the transaction, and its outputs go to its argument only, so
+ * (audit_tree.c) and moves the head. Everything it needs is checked, and
+ * each entry's bytes made but for seq, prev and pseudonyms (struct prepared),
+ * before the transaction, and its outputs go to its argument only, so
  * cid_store_update may run it again after growing the map.
  *
  * An entry is stored as its canonical bytes (audit.h), and only entries that
@@ -20,7 +21,8 @@
  * becomes the leader, which takes the whole queue and writes it in one
  * durable transaction, or sleeps until a leader has written its entries. A
  * waiter that finds its entries unwritten and no leader running leads the
- * next round itself, so nothing waits for a thread that is gone. A waiter is
+ * next round itself (the leader of a round wakes the head of the queue for
+ * that), so nothing waits for a thread that is gone. A waiter is
  * marked done only after the commit returned, with the commit's result: no
  * appender learns "written" before its entries are durable, and when the
  * commit fails (a failed fsync) every appender of that group gets the error.
