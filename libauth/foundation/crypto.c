@@ -51,6 +51,18 @@ enum cid_err cid_random_token(char out[CID_TOKEN_CHARS + 1])
 	return rc;
 }
 
+/* The text of UUID u with version (the high nibble of byte 6) and the RFC 9562 variant set. */
+static void uuid_text(unsigned char u[16], unsigned version, char out[CID_ID_CHARS + 1])
+{
+	char hex[33];
+
+	u[6] = (unsigned char)((u[6] & 0x0F) | (version << 4));
+	u[8] = (unsigned char)((u[8] & 0x3F) | 0x80);
+	cid_hex(u, 16, hex);
+	snprintf(out, CID_ID_CHARS + 1, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12,
+		 hex + 16, hex + 20);
+}
+
 enum cid_err cid_random_uuid(char out[CID_ID_CHARS + 1])
 {
 	unsigned char u[16];
@@ -58,12 +70,20 @@ enum cid_err cid_random_uuid(char out[CID_ID_CHARS + 1])
 
 	if (rc != CID_OK)
 		return rc;
-	u[6] = (unsigned char)((u[6] & 0x0F) | 0x40);
-	u[8] = (unsigned char)((u[8] & 0x3F) | 0x80);
-	char hex[33];
-	cid_hex(u, sizeof(u), hex);
-	snprintf(out, CID_ID_CHARS + 1, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12,
-		 hex + 16, hex + 20);
+	uuid_text(u, 4, out);
+	return CID_OK;
+}
+
+enum cid_err cid_time_uuid(uint64_t unix_ms, char out[CID_ID_CHARS + 1])
+{
+	unsigned char u[16];
+	enum cid_err rc = cid_random_bytes(u + 6, sizeof(u) - 6);
+
+	if (rc != CID_OK)
+		return rc;
+	for (size_t i = 0; i < 6; i++)
+		u[i] = (unsigned char)(unix_ms >> (40 - 8 * i));
+	uuid_text(u, 7, out);
 	return CID_OK;
 }
 

@@ -31,6 +31,15 @@ CID_MUST_CHECK enum cid_err cid_random_token(char out[CID_TOKEN_CHARS + 1]);
 CID_MUST_CHECK enum cid_err cid_random_uuid(char out[CID_ID_CHARS + 1]);
 
 /*
+ * Writes a time-ordered (version 7, RFC 9562 §5.7) UUID as cid_random_uuid
+ * does: its first 48 bits unix_ms (milliseconds since 1970, taken modulo
+ * 2^48), 74 of the rest random. Ids made one after another sort together, so
+ * an index keyed by them grows at its end instead of at random pages; the id
+ * tells its time to the millisecond and nothing else. Errors: CID_ERR_CRYPTO.
+ */
+CID_MUST_CHECK enum cid_err cid_time_uuid(uint64_t unix_ms, char out[CID_ID_CHARS + 1]);
+
+/*
  * True if s is exactly what cid_random_token / cid_random_uuid write:
  * CID_TOKEN_CHARS base64url characters, or a lowercase 8-4-4-4-12 hex UUID.
  * For refusing input that cannot be ours before hashing it or reading the

@@ -8,8 +8,9 @@
  * transaction: it reads the head there (so two writers, even in two
  * processes, can never fork the chain), gives each entry its seq and prev,
  * writes it with its index keys, appends its leaf to the Merkle tree
- * (audit_tree.c) and moves the head. Everything it needs is
- * checked before the transaction, and its outputs go to its argument only, so
+ * (audit_tree.c) and moves the head. Everything it needs is checked, and
+ * each entry's bytes made but for seq, prev and pseudonyms (struct prepared),
+ * before the transaction, and its outputs go to its argument only, so
  * cid_store_update may run it again after growing the map.
  *
  * An entry is stored as its canonical bytes (audit.h), and only entries that
@@ -20,7 +21,8 @@
  * becomes the leader, which takes the whole queue and writes it in one
  * durable transaction, or sleeps until a leader has written its entries. A
  * waiter that finds its entries unwritten and no leader running leads the
- * next round itself, so nothing waits for a thread that is gone. A waiter is
+ * next round itself (the leader of a round wakes the head of the queue for
+ * that), so nothing waits for a thread that is gone. A waiter is
  * marked done only after the commit returned, with the commit's result: no
  * appender learns "written" before its entries are durable, and when the
  * commit fails (a failed fsync) every appender of that group gets the error.
@@ -41,15 +43,19 @@
 #include <string.h>
 #include <time.h>
 
+struct prepared;
+
 /* One caller of cid_audit_append waiting for its entries to be written. */
 struct waiter {
 	json_t *const *entries;
-	const char *const *once; /* per entry: an index key that must be new, or NULL */
+	const struct prepared *prep; /* per entry: its bytes but for the transaction's members */
+	const char *const *once;     /* per entry: an index key that must be new, or NULL */
 	size_t n;
 	uint64_t first; /* outputs, valid when done */
 	size_t written;
 	enum cid_err rc;
 	bool done;
+	pthread_cond_t wake; /* signalled when done, or when it is first in the queue to lead */
 	struct waiter *next;
 };
 
@@ -58,7 +64,6 @@ struct cid_audit {
 	bool group;
 	_Atomic uint64_t commits;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
 	bool leading; /* a leader is writing a batch */
 	struct waiter *queue, **tail;
 	struct cid_audit_stats stats; /* under lock; its seconds are not kept: since is */
@@ -227,71 +232,186 @@ struct chain {
 	uint64_t size;
 	char hash[CID_AUDIT_HASH_HEX];
 	struct audit_tree tree;
+	/* the last pseudonym made or read, for its scope: the entries of one group mostly share it
+	 */
+	bool cached;
+	const char *who, *service, *purpose; /* borrowed from the entries being written */
+	char pseudonym[CID_PSEUDONYM_CHARS + 1];
+	struct cid_buf text; /* the entry being written */
 };
 
 /*
- * An entry names its citizen by the pseudonym of its scope (pseudonym.h),
- * made in this transaction on first use; a name that is a pseudonym already
- * (an officer's act on an entry, a purge) is kept. A filter's citizen in
- * "ext" (a search or an export by citizen) gets the citizen's pseudonym of
- * no purpose, in a copy of ext (e is a shallow copy of the caller's entry).
+ * An entry's canonical bytes, made before the write transaction but for the
+ * members only the transaction can give: "seq", "prev", "citizen" (its
+ * pseudonym), and "ext" when it names a citizen to pseudonymise. The members
+ * are written in sorted order (as JSON_SORT_KEYS), each as ',' name ':' value;
+ * hole[i] is where the member named hole[i].name goes, in that order. The
+ * transaction then only fills the holes, so the JSON work of a group is done
+ * by its appenders, side by side, not by the one writer.
  */
-static enum cid_err citizen_pseudonym(struct cid_txn *txn, json_t *e)
+#define PREP_HOLES 4
+
+struct prepared {
+	struct cid_buf text;
+	size_t n_holes;
+
+	struct {
+		const char *name; /* static */
+		size_t at;
+	} hole[PREP_HOLES];
+};
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The flags of the canonical form (audit.h), for a member's value. */
+#define CANON_FLAGS (JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)
+
+/* Prepares checked entry e (prepared above); pr->text is freed with cid_buf_free. */
+static enum cid_err entry_prepare(const json_t *e, struct prepared *pr)
 {
 	enum cid_err rc = CID_OK;
-	const char *who = cid_json_str(e, "citizen");
-	json_t *ext = json_object_get(e, "ext");
-	json_t *copy = NULL;
-	char p[CID_PSEUDONYM_CHARS + 1];
+	size_t n = json_object_size(e) + 2;
+	const char **names = calloc(n, sizeof(*names));
+	const char *ext_who = cid_json_str(json_object_get(e, "ext"), "citizen");
+	const char *name;
+	json_t *m;
+	size_t k = 0;
 
-	if (who != NULL && !cid_pseudonym_syntax_ok(who)) {
-		CID_TRY(cid_pseudonym_get_or_make(txn, who, cid_json_str(e, "service"),
-						  cid_json_str(e, "purpose"), p));
-		CID_ENSURE(json_object_set_new(e, "citizen", json_string(p)) == 0, CID_ERR_NOMEM);
+	cid_buf_init(&pr->text, SIZE_MAX / 4);
+	pr->n_holes = 0;
+	CID_ENSURE(names != NULL, CID_ERR_NOMEM);
+	names[k++] = "prev";
+	names[k++] = "seq";
+	/* jansson's foreach wants a non-const object; nothing here modifies it */
+	json_object_foreach((json_t *)(uintptr_t)e, name, m) names[k++] = name;
+	qsort((void *)names, k, sizeof(*names), name_cmp);
+	for (size_t i = 0; i < k; i++) {
+		static const char *const holes[] = {"citizen", "ext", "prev", "seq"};
+		const char *hole = NULL;
+
+		for (size_t h = 0; h < PREP_HOLES && hole == NULL; h++)
+			if (strcmp(names[i], holes[h]) == 0 &&
+			    (h != 1 || (ext_who != NULL && !cid_pseudonym_syntax_ok(ext_who))))
+				hole = holes[h];
+		if (hole != NULL) {
+			pr->hole[pr->n_holes].name = hole;
+			pr->hole[pr->n_holes++].at = pr->text.len;
+			continue;
+		}
+		cid_buf_append(&pr->text, ",", 1);
+		cid_buf_append_json_str(&pr->text, names[i], strlen(names[i]));
+		cid_buf_append(&pr->text, ":", 1);
+		cid_buf_append_json(&pr->text, json_object_get(e, names[i]), CANON_FLAGS);
 	}
-	who = cid_json_str(ext, "citizen");
-	if (who != NULL && !cid_pseudonym_syntax_ok(who)) {
-		CID_TRY(cid_pseudonym_get_or_make(txn, who, NULL, NULL, p));
-		copy = json_copy(ext);
-		/* json_copy may leave out a member it ran out of memory for (see chain_put) */
+	CID_TRY(cid_buf_status(&pr->text));
+out:
+	free((void *)names);
+	return rc;
+}
+
+/* The pseudonym of a scope (pseudonym.h), made in this transaction on first use. */
+static enum cid_err chain_pseudonym(struct cid_txn *txn, struct chain *c, const char *who,
+				    const char *service, const char *purpose)
+{
+	enum cid_err rc = CID_OK;
+
+	if (c->cached && strcmp(c->who, who) == 0 && audit_same_str(c->service, service) &&
+	    audit_same_str(c->purpose, purpose))
+		return CID_OK;
+	c->cached = false;
+	CID_TRY(cid_pseudonym_get_or_make(txn, who, service, purpose, c->pseudonym));
+	c->who = who;
+	c->service = service;
+	c->purpose = purpose;
+	c->cached = true;
+out:
+	return rc;
+}
+
+/*
+ * The value of a hole of entry e into c->text. An entry names its citizen by
+ * the pseudonym of its scope; a name that is a pseudonym already (an
+ * officer's act on an entry, a purge) is kept. A filter's citizen in "ext"
+ * (a search or an export by citizen) gets the citizen's pseudonym of no
+ * purpose, in a copy of ext. *citizen: the citizen as written (borrowed from
+ * e or c), for the index.
+ */
+static enum cid_err hole_put(struct cid_txn *txn, struct chain *c, const json_t *e,
+			     const char *name, const char **citizen)
+{
+	enum cid_err rc = CID_OK;
+	const char *who;
+	json_t *copy = NULL;
+
+	cid_buf_append(&c->text, ",", 1);
+	cid_buf_append_json_str(&c->text, name, strlen(name));
+	cid_buf_append(&c->text, ":", 1);
+	if (strcmp(name, "seq") == 0) {
+		cid_buf_append_int(&c->text, (int64_t)c->size);
+	} else if (strcmp(name, "prev") == 0) {
+		cid_buf_append_json_str(&c->text, c->hash, strlen(c->hash));
+	} else if (strcmp(name, "citizen") == 0) {
+		who = cid_json_str(e, "citizen");
+		CID_ENSURE(who != NULL, CID_ERR_INVALID);
+		if (!cid_pseudonym_syntax_ok(who)) {
+			CID_TRY(chain_pseudonym(txn, c, who, cid_json_str(e, "service"),
+						cid_json_str(e, "purpose")));
+			who = c->pseudonym;
+		}
+		*citizen = who;
+		cid_buf_append_json_str(&c->text, who, strlen(who));
+	} else {
+		const json_t *ext = json_object_get(e, "ext");
+		char p[CID_PSEUDONYM_CHARS + 1];
+
+		CID_TRY(
+		    cid_pseudonym_get_or_make(txn, cid_json_str(ext, "citizen"), NULL, NULL, p));
+		copy = json_copy((json_t *)(uintptr_t)ext);
+		/* jansson 2.14's json_copy leaves out a member it runs out of memory for, and
+		 * returns the rest: an entry must never be chained with a member missing */
 		CID_ENSURE(copy != NULL && json_object_size(copy) == json_object_size(ext) &&
 			       json_object_set_new(copy, "citizen", json_string(p)) == 0,
 			   CID_ERR_NOMEM);
-		CID_ENSURE(json_object_set(e, "ext", copy) == 0, CID_ERR_NOMEM);
+		cid_buf_append_json(&c->text, copy, CANON_FLAGS);
 	}
 out:
 	json_decref(copy);
 	return rc;
 }
 
-/* Writes one checked entry as the next of the chain. */
-static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t *entry)
+/* Writes one checked entry, prepared as pr, as the next of the chain. */
+static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t *e,
+			      const struct prepared *pr)
 {
 	enum cid_err rc = CID_OK;
-	json_t *e = json_copy((json_t *)(uintptr_t)entry); /* shallow: only seq and prev are set */
-	char *text = NULL;
 	char key[AUDIT_SEQ_HEX + 1];
+	const char *citizen = NULL;
 	const char *who;
 	const char *time;
+	size_t from = 0;
 	uint8_t leaf[CID_MERKLE_HASH];
 
-	/* jansson 2.14's json_copy leaves out a member it runs out of memory for, and
-	 * returns the rest: an entry must never be chained with a member missing */
-	CID_ENSURE(e != NULL && json_object_size(e) == json_object_size(entry), CID_ERR_NOMEM);
 	CID_ENSURE(c->size < (uint64_t)INT64_MAX, CID_ERR_STORE);
-	CID_ENSURE(json_object_set_new(e, "seq", json_integer((json_int_t)c->size)) == 0 &&
-		       json_object_set_new(e, "prev", json_string(c->hash)) == 0,
-		   CID_ERR_NOMEM);
-	CID_TRY(citizen_pseudonym(txn, e));
-	text = cid_json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
-	CID_ENSURE(text != NULL, CID_ERR_NOMEM);
+	/* the members, each after a comma: the first comma becomes the opening brace */
+	c->text.len = 0;
+	for (size_t h = 0; h < pr->n_holes; h++) {
+		cid_buf_append(&c->text, pr->text.data + from, pr->hole[h].at - from);
+		CID_TRY(hole_put(txn, c, e, pr->hole[h].name, &citizen));
+		from = pr->hole[h].at;
+	}
+	cid_buf_append(&c->text, pr->text.data + from, pr->text.len - from);
+	cid_buf_append(&c->text, "}", 1);
+	CID_TRY(cid_buf_status(&c->text));
+	c->text.data[0] = '{';
 	audit_seq_key(c->size, key);
-	CID_TRY(
-	    cid_txn_put(txn, CID_DB_AUDIT, cid_str_of(key), cid_str_of(text), CID_PUT_NOOVERWRITE));
+	CID_TRY(cid_txn_put(txn, CID_DB_AUDIT, cid_str_of(key),
+			    (struct cid_str){c->text.data, c->text.len}, CID_PUT_NOOVERWRITE));
 	time = cid_json_str(e, "time");
-	who = cid_json_str(e, "citizen");
-	if (who != NULL)
-		CID_TRY(index_put(txn, 'c', who, key, time));
+	if (citizen != NULL)
+		CID_TRY(index_put(txn, 'c', citizen, key, time));
 	who = cid_json_str(e, "service");
 	if (who != NULL)
 		CID_TRY(index_put(txn, 's', who, key, time));
@@ -302,12 +422,10 @@ static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t
 	/* the time index: "t\n" time "\n" seq, for ranges over all entries */
 	if (time != NULL && audit_time_syntax_ok(time))
 		CID_TRY(index_put(txn, 't', time, key, NULL));
-	CID_TRY(audit_entry_hash(text, strlen(text), leaf, c->hash));
+	CID_TRY(audit_entry_hash(c->text.data, c->text.len, leaf, c->hash));
 	CID_TRY(audit_tree_append(&c->tree, leaf));
 	c->size++;
 out:
-	free(text);
-	json_decref(e);
 	return rc;
 }
 
@@ -327,9 +445,10 @@ out:
 static enum cid_err chain_write(struct cid_txn *txn, struct waiter *list)
 {
 	enum cid_err rc = CID_OK;
-	struct chain c;
+	struct chain c = {0};
 	struct cid_str v;
 
+	cid_buf_init(&c.text, SIZE_MAX / 4);
 	CID_TRY(cid_audit_head(txn, &c.size, c.hash));
 	CID_TRY(audit_tree_open(txn, c.size, &c.tree));
 	for (struct waiter *w = list; w != NULL; w = w->next) {
@@ -346,13 +465,14 @@ static enum cid_err chain_write(struct cid_txn *txn, struct waiter *list)
 				CID_TRY(cid_txn_put(txn, CID_DB_AUDIT_IDX, cid_str_of(once),
 						    cid_str_of(""), 0));
 			}
-			CID_TRY(chain_put(txn, &c, w->entries[i]));
+			CID_TRY(chain_put(txn, &c, w->entries[i], &w->prep[i]));
 			w->written++;
 		}
 	}
 	CID_TRY(head_put(txn, &c));
 	CID_TRY(audit_tree_close(&c.tree));
 out:
+	cid_buf_free(&c.text);
 	return rc;
 }
 
@@ -361,17 +481,42 @@ static enum cid_err chain_write_cb(struct cid_txn *txn, void *arg)
 	return chain_write(txn, arg);
 }
 
+/* Checks and prepares n entries into prep[n]: each freed with prepared_free, even on error. */
+static enum cid_err entries_prepare(json_t *const *entries, size_t n, struct prepared *prep)
+{
+	enum cid_err rc = CID_OK;
+
+	for (size_t i = 0; i < n; i++)
+		cid_buf_init(&prep[i].text, 0);
+	for (size_t i = 0; i < n; i++) {
+		CID_TRY(entry_check(entries[i]));
+		CID_TRY(entry_prepare(entries[i], &prep[i]));
+	}
+out:
+	return rc;
+}
+
+static void prepared_free(struct prepared *prep, size_t n)
+{
+	for (size_t i = 0; prep != NULL && i < n; i++)
+		cid_buf_free(&prep[i].text);
+	free(prep);
+}
+
 enum cid_err cid_audit_append_txn(struct cid_txn *txn, const json_t *entry, uint64_t *seq)
 {
 	enum cid_err rc = CID_OK;
 	json_t *e = (json_t *)(uintptr_t)entry;
-	struct waiter w = {.entries = &e, .n = 1};
+	struct prepared *prep = calloc(1, sizeof(*prep));
+	struct waiter w = {.entries = &e, .prep = prep, .n = 1};
 
-	CID_TRY(entry_check(entry));
+	CID_ENSURE(prep != NULL, CID_ERR_NOMEM);
+	CID_TRY(entries_prepare(&e, 1, prep));
 	CID_TRY(chain_write(txn, &w));
 	if (seq != NULL)
 		*seq = w.first;
 out:
+	prepared_free(prep, 1);
 	return rc;
 }
 
@@ -384,11 +529,6 @@ enum cid_err cid_audit_open(struct cid_store *s, bool group, struct cid_audit **
 	if (log == NULL)
 		return CID_ERR_NOMEM;
 	if (pthread_mutex_init(&log->lock, NULL) != 0) {
-		free(log);
-		return CID_ERR_NOMEM;
-	}
-	if (pthread_cond_init(&log->cond, NULL) != 0) {
-		pthread_mutex_destroy(&log->lock);
 		free(log);
 		return CID_ERR_NOMEM;
 	}
@@ -405,7 +545,6 @@ void cid_audit_close(struct cid_audit *log)
 {
 	if (log == NULL)
 		return;
-	pthread_cond_destroy(&log->cond);
 	pthread_mutex_destroy(&log->lock);
 	free(log);
 }
@@ -442,7 +581,7 @@ static size_t group_bucket(uint64_t appends)
 
 /* Counts one commit of the calls in list (log->lock held). */
 static void stats_count(struct cid_audit *log, const struct waiter *list, enum cid_err rc,
-			uint64_t ns)
+			uint64_t ns, uint64_t cpu_ns)
 {
 	struct cid_audit_stats *st = &log->stats;
 	uint64_t appends = 0;
@@ -453,6 +592,7 @@ static void stats_count(struct cid_audit *log, const struct waiter *list, enum c
 		entries += rc == CID_OK ? w->written : 0;
 	}
 	st->commit_ns += ns;
+	st->commit_cpu_ns += cpu_ns;
 	if (rc != CID_OK) {
 		st->failed++;
 		st->failed_appends += appends;
@@ -471,15 +611,19 @@ static enum cid_err commit_batch(struct cid_audit *log, struct waiter *list)
 {
 	struct timespec t0;
 	struct timespec t1;
+	struct timespec c0;
+	struct timespec c1;
 	enum cid_err rc;
 
 	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
+	(void)clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
 	rc = cid_store_update(log->store, chain_write_cb, list);
+	(void)clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
 	(void)clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (rc == CID_OK)
 		atomic_fetch_add(&log->commits, 1);
 	pthread_mutex_lock(&log->lock);
-	stats_count(log, list, rc, elapsed_ns(&t0, &t1));
+	stats_count(log, list, rc, elapsed_ns(&t0, &t1), elapsed_ns(&c0, &c1));
 	pthread_mutex_unlock(&log->lock);
 	return rc;
 }
@@ -510,11 +654,12 @@ enum cid_err cid_audit_stats_format(const struct cid_audit_stats *st, char *out,
 		     "seconds=%.1f commits=%" PRIu64 " commits_per_s=%.1f failed=%" PRIu64
 		     " failed_appends=%" PRIu64 " appends=%" PRIu64 " entries=%" PRIu64
 		     " appends_per_commit=%.1f max_appends=%" PRIu64 " entries_per_commit=%.1f"
-		     " max_entries=%" PRIu64 " commit_ms=%.2f groups=",
+		     " max_entries=%" PRIu64 " commit_ms=%.2f commit_cpu_ms=%.2f groups=",
 		     st->seconds, st->commits, (double)st->commits / secs, st->failed,
 		     st->failed_appends, st->appends, st->entries, (double)st->appends / per,
 		     st->max_appends, (double)st->entries / per, st->max_entries,
-		     all > 0 ? (double)st->commit_ns / 1e6 / (double)all : 0.0);
+		     all > 0 ? (double)st->commit_ns / 1e6 / (double)all : 0.0,
+		     all > 0 ? (double)st->commit_cpu_ns / 1e6 / (double)all : 0.0);
 	CID_ENSURE(n >= 0 && (size_t)n < size, CID_ERR_INVALID);
 	used = (size_t)n;
 	for (size_t b = 0; b < CID_AUDIT_GROUP_BUCKETS; b++) {
@@ -537,18 +682,27 @@ out:
 	return rc;
 }
 
-/* Writes w (with everything queued) and returns when w is done. */
+/*
+ * Writes w (with everything queued) and returns when w is done. A waiter is
+ * woken only when its entries are written, or when it heads the queue as a
+ * round ends (it leads the next): not by every round, so the waiters of the
+ * next round sleep through the end of this one.
+ */
 static void group_commit(struct cid_audit *log, struct waiter *w)
 {
 	struct waiter *batch;
 	enum cid_err rc;
 
+	if (pthread_cond_init(&w->wake, NULL) != 0) {
+		w->rc = CID_ERR_NOMEM;
+		return;
+	}
 	pthread_mutex_lock(&log->lock);
 	*log->tail = w;
 	log->tail = &w->next;
 	for (;;) {
 		while (!w->done && log->leading)
-			pthread_cond_wait(&log->cond, &log->lock);
+			pthread_cond_wait(&w->wake, &log->lock);
 		if (w->done)
 			break;
 		/* no leader, and w not written: lead a round with all that is queued */
@@ -566,11 +720,15 @@ static void group_commit(struct cid_audit *log, struct waiter *w)
 			b->rc = rc;
 			b->next = NULL;
 			b->done = true;
+			if (b != w)
+				pthread_cond_signal(&b->wake);
 		}
 		log->leading = false;
-		pthread_cond_broadcast(&log->cond);
+		if (log->queue != NULL)
+			pthread_cond_signal(&log->queue->wake); /* it leads the next round */
 	}
 	pthread_mutex_unlock(&log->lock);
+	pthread_cond_destroy(&w->wake);
 }
 
 /* Appends entries, each with its once-key or none, as consecutive entries. */
@@ -578,11 +736,14 @@ enum cid_err audit_append(struct cid_audit *log, json_t *const *entries, const c
 			  size_t n, uint64_t *first, size_t *written)
 {
 	enum cid_err rc = CID_OK;
+	struct prepared *prep = NULL;
 	struct waiter w = {.entries = entries, .once = once, .n = n};
 
 	CID_ENSURE(log != NULL && entries != NULL && n > 0, CID_ERR_INVALID);
-	for (size_t i = 0; i < n; i++)
-		CID_TRY(entry_check(entries[i]));
+	prep = calloc(n, sizeof(*prep));
+	CID_ENSURE(prep != NULL, CID_ERR_NOMEM);
+	CID_TRY(entries_prepare(entries, n, prep));
+	w.prep = prep;
 	if (log->group) {
 		group_commit(log, &w);
 		rc = w.rc;
@@ -595,6 +756,7 @@ enum cid_err audit_append(struct cid_audit *log, json_t *const *entries, const c
 	if (written != NULL)
 		*written = w.written;
 out:
+	prepared_free(prep, n);
 	return rc;
 }
 

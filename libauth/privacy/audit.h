@@ -39,8 +39,9 @@
  *   "endpoint"       "id_token" | "userinfo" | "consent-screen" | "account" | "cli" |
  *                    "officer-console" | "backchannel-logout"
  *   "request_id"     correlation id of the request; on release entries the
- *                    release id: the opaque value of X-Civicid-Release, random
- *                    per answer, so a service learns nothing of other releases
+ *                    release id: the opaque value of X-Civicid-Release, new
+ *                    per answer (UUID v7: its time, then random bits), so a
+ *                    service learns nothing of other releases
  *   "grant_id"       the grant a release was made under (release entries)
  *   "level"          authentication level of the release (1 password, 2 MFA, 3 high)
  *   "verified"       a verified value released (release.h): {"issuer",
@@ -226,6 +227,8 @@ struct cid_audit_stats {
 	uint64_t max_appends;	 /* the most calls one commit carried */
 	uint64_t max_entries;	 /* the most entries one commit wrote */
 	uint64_t commit_ns;	 /* time in the write transactions, committed or failed */
+	uint64_t commit_cpu_ns;	 /* the writing thread's CPU time in them: commit_ns less the
+				    time it waited for the disk or for a core */
 	uint64_t groups[CID_AUDIT_GROUP_BUCKETS]; /* commits by calls carried: [b] 2^b..2^(b+1)-1 */
 };
 
@@ -239,7 +242,8 @@ void cid_audit_stats_take(struct cid_audit *log, struct cid_audit_stats *out);
  * Formats *st as one line of name=value words (no newline): seconds, commits,
  * commits_per_s, failed, failed_appends, appends, entries,
  * appends_per_commit, max_appends, entries_per_commit, max_entries,
- * commit_ms (mean time in a write transaction, its fsyncs included), groups
+ * commit_ms (mean time in a write transaction, its fsyncs included),
+ * commit_cpu_ms (the mean CPU time of the writing thread in one), groups
  * (the histogram, "1:N,2-3:N,...,128+:N"). Errors: CID_ERR_INVALID (out
  * shorter than the line, which then holds ""; 1024 bytes are always enough).
  */

@@ -58,7 +58,7 @@ const char *oidc_service_name(const struct cid_policyset *ps, const struct cid_c
  * records in txn, the request's read transaction, which it ends (as
  * cid_release_claims does, before the audit commit); txn NULL: it opens this
  * thread's own, and the caller must hold none. When the hook recorded
- * entries, reply->release names them: a new random release id, their request_id.
+ * entries, reply->release names them: a new release id (cid_time_uuid), their request_id.
  */
 CID_MUST_CHECK enum cid_err
 oidc_release(struct cid_ctx *ctx, struct cid_txn *txn, const struct cid_policyset *ps,

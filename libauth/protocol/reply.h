@@ -115,7 +115,7 @@ struct cid_reply {
 	char *cookies[CID_REPLY_MAX_COOKIES]; /* owned full Set-Cookie values */
 	size_t n_cookies;
 	char *www_authenticate; /* owned */
-	char *release;		/* owned; X-Civicid-Release: the release id, random per answer,
+	char *release;		/* owned; X-Civicid-Release: the release id, new per answer,
 				   the request_id of the audit entries of the attributes this
 				   reply carries (no seq: those would leak the city's volume) */
 	bool no_store;		/* Cache-Control: no-store */

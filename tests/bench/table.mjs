@@ -133,6 +133,8 @@ const perS = ga('commits_per_s');
 const perCommit = ga('appends_per_commit');
 const maxAppends = ga('max_appends');
 const commitMs = ga('commit_ms');
+const commitCpuMs = ga('commit_cpu_ms');
+const entriesPerCommit = ga('entries_per_commit');
 const failedCommits = ga('failed');
 const groups = results.get('civicid.userinfo_audit.groups');
 if (groups === undefined)
@@ -141,7 +143,8 @@ if (failedCommits > 0)
 	problems.push(`civicid userinfo: ${plural(failedCommits, 'audit commit')} failed`);
 console.log(`civicid group commit during userinfo: ${perS?.toFixed(1) ?? MISSING} durable commits/s ` +
 	`(each an fdatasync and a synchronous meta write), ${perCommit?.toFixed(1) ?? MISSING} requests ` +
-	`per commit (max ${maxAppends ?? MISSING}), ${commitMs?.toFixed(2) ?? MISSING} ms per commit; ` +
+	`per commit (max ${maxAppends ?? MISSING}), ${entriesPerCommit?.toFixed(1) ?? MISSING} audit entries per commit, ` +
+	`${commitMs?.toFixed(2) ?? MISSING} ms per commit (${commitCpuMs?.toFixed(2) ?? MISSING} ms of the writer's CPU); ` +
 	`requests per commit: ${groups ?? MISSING}`);
 
 if (problems.length > 0) {

@@ -41,7 +41,7 @@ const complete = () => {
 	r.set('ceiling.t', '2');
 	r.set('civicid.audit.verify', 'intact: 1000 entries, 1 signed checkpoints');
 	for (const [k, v] of Object.entries({ commits_per_s: '180.5', appends_per_commit: '16.2',
-		max_appends: '31', commit_ms: '5.48', failed: '0',
+		max_appends: '31', entries_per_commit: '16.2', commit_ms: '5.48', commit_cpu_ms: '2.10', failed: '0',
 		groups: '1:3,2-3:14,4-7:16,8-15:215,16-31:266,32-63:0,64-127:0,128+:0' }))
 		r.set(`civicid.userinfo_audit.${k}`, v);
 	return r;
@@ -66,7 +66,7 @@ test('a full set of results prints every row and passes', () => {
 		assert.match(r.stdout, new RegExp(`^\\| ${row.replace(/[/()+]/g, '\\$&')}.*\\|.*[0-9]`, 'm'));
 	assert.match(r.stdout, /90\.0\/s, 0 failures; 90% of the argon2id ceiling of 2 cores/);
 	assert.match(r.stdout, /10\.0 MiB \(RssAnon 4\.0, RssFile 6\.0\)/);
-	assert.match(r.stdout, /group commit during userinfo: 180\.5 durable commits\/s .* 16\.2 requests per commit \(max 31\), 5\.48 ms per commit; requests per commit: 1:3,2-3:14,/);
+	assert.match(r.stdout, /group commit during userinfo: 180\.5 durable commits\/s .* 16\.2 requests per commit \(max 31\), 16\.2 audit entries per commit, 5\.48 ms per commit \(2\.10 ms of the writer's CPU\); requests per commit: 1:3,2-3:14,/);
 	assert.equal(r.stderr, '');
 });
 

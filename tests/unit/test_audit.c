@@ -11,9 +11,13 @@
  */
 #include "audit.h"
 #include "audit_release.h"
+#include "buf.h"
 #include "note.h"
+#include "pseudonym.h"
+#include "str.h"
 #include "support.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -839,6 +843,77 @@ static void test_entries_are_canonical_and_chained(void **state)
 	assert_true(verify_store(f).ok);
 }
 
+/*
+ * The writer fills in only seq, prev and the citizen's pseudonyms; the rest
+ * of an entry's bytes are made before its transaction. Whatever the members
+ * (names sorting next to those it fills in, nested values, escapes, UTF-8),
+ * the stored bytes are the canonical form of the entry given, with seq,
+ * prev and the pseudonyms set.
+ */
+static void test_stored_bytes_are_canonical_whatever_the_members(void **state)
+{
+	static const char *const rows[] = {
+	    "{\"type\":\"x\"}",
+	    "{\"a\":1,\"citizen\":\"" HANAKO "\",\"cj\":\"x\",\"ci\":[],\"ext\":{\"z\":\"q\","
+	    "\"citizen\":\"" HANAKO "\"},\"ew\":{},\"exu\":[1,\"two\",{\"b\":null,\"a\":true}],"
+	    "\"pre\":\"p\",\"prevx\":false,\"se\":\"s\",\"seqq\":-7,\"service\":\"childcare\","
+	    "\"z\":\"\\u65e5 \\\" \\\\ \\n \\u0001 \\u007f /\"}",
+	    "{\"citizen\":\"ps_0123456789abcdef0123456789abcdef\",\"ext\":{\"rows\":\"3\"}}",
+	    "{\"ext\":{\"citizen\":\"ps_0123456789abcdef0123456789abcdef\"},\"type\":\"y\"}",
+	    "{\"actor\":\"service\",\"attributes\":[\"b\",\"a\"],\"citizen\":\"" HANAKO "\","
+	    "\"purpose\":\"p\",\"service\":\"library\",\"time\":\"2026-01-01T00:00:00Z\"}",
+	};
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		json_t *e = json_loads(rows[i], 0, NULL);
+		json_t *got = NULL;
+		struct cid_txn *txn = NULL;
+		struct cid_str v;
+		char key[17];
+		char *want;
+		uint64_t seq = UINT64_MAX;
+		const char *who;
+
+		assert_non_null(e);
+		assert_int_equal(cid_audit_append(f->log, &e, 1, &seq), CID_OK);
+		assert_int_equal(seq, i);
+		snprintf(key, sizeof(key), "%016" PRIx64, seq);
+		assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+		assert_int_equal(cid_txn_get(txn, CID_DB_AUDIT, cid_str_of(key), &v), CID_OK);
+		got = json_loadb(v.ptr, v.len, 0, NULL);
+		assert_non_null(got);
+		want = cid_json_dumps(got, JSON_COMPACT | JSON_SORT_KEYS);
+		assert_non_null(want);
+		assert_int_equal(strlen(want), v.len);
+		assert_memory_equal(want, v.ptr, v.len);
+		cid_store_read_end(txn);
+		free(want);
+		/* the entry given, but for what the writer set */
+		assert_int_equal(json_integer_value(json_object_get(got, "seq")), (json_int_t)i);
+		assert_true(json_is_string(json_object_get(got, "prev")));
+		who = cid_json_str(got, "citizen");
+		if (who != NULL) {
+			assert_true(cid_pseudonym_syntax_ok(who));
+			if (cid_pseudonym_syntax_ok(cid_json_str(e, "citizen")))
+				assert_string_equal(who, cid_json_str(e, "citizen"));
+			json_object_set(got, "citizen", json_object_get(e, "citizen"));
+		}
+		who = cid_json_str(json_object_get(got, "ext"), "citizen");
+		if (who != NULL) {
+			assert_true(cid_pseudonym_syntax_ok(who));
+			json_object_set(json_object_get(got, "ext"), "citizen",
+					json_object_get(json_object_get(e, "ext"), "citizen"));
+		}
+		json_object_del(got, "seq");
+		json_object_del(got, "prev");
+		assert_true(json_equal(got, e));
+		json_decref(got);
+		json_decref(e);
+	}
+	assert_true(verify_store(f).ok);
+}
+
 /* ---- group commit ---- */
 
 struct appender {
@@ -916,6 +991,7 @@ static void assert_stats_add_up(const struct cid_audit_stats *st, uint64_t commi
 	assert_int_equal(st->max_entries, st->max_appends);
 	assert_true(st->seconds > 0);
 	assert_true(st->commit_ns > 0);
+	assert_true(st->commit_cpu_ns > 0 && st->commit_cpu_ns <= st->commit_ns);
 	for (size_t b = 0; b < CID_AUDIT_GROUP_BUCKETS; b++)
 		in_groups += st->groups[b];
 	assert_int_equal(in_groups, commits);
@@ -961,6 +1037,7 @@ static void test_stats_take_restarts_and_formats(void **state)
 					      .max_appends = 9,
 					      .max_entries = 10,
 					      .commit_ns = 25000000,
+					      .commit_cpu_ns = 10000000,
 					      .groups = {1, 0, 2, 1, 0, 0, 0, 0}};
 
 	cid_audit_stats_take(f->log, &st);
@@ -984,7 +1061,7 @@ static void test_stats_take_restarts_and_formats(void **state)
 	assert_string_equal(
 	    line, "seconds=2.0 commits=4 commits_per_s=2.0 failed=1 failed_appends=3 appends=20 "
 		  "entries=22 appends_per_commit=5.0 max_appends=9 entries_per_commit=5.5 "
-		  "max_entries=10 commit_ms=5.00 "
+		  "max_entries=10 commit_ms=5.00 commit_cpu_ms=2.00 "
 		  "groups=1:1,2-3:0,4-7:2,8-15:1,16-31:0,32-63:0,64-127:0,128+:0");
 	assert_int_equal(cid_audit_stats_format(&fixed, line, 40), CID_ERR_INVALID);
 	assert_string_equal(line, "");
@@ -2278,6 +2355,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_append_refuses_bad_entries, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_entries_are_canonical_and_chained, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_stored_bytes_are_canonical_whatever_the_members,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_group_commit_shares_commits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_group_commits_each_append, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stats_take_restarts_and_formats, setup, teardown),

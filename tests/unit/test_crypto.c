@@ -95,6 +95,26 @@ static void test_random_uuid_is_v4(void **state)
 	assert_string_not_equal(a, b);
 }
 
+/* A version 7 UUID: the time first, so ids made later sort after; the rest random. */
+static void test_time_uuid_is_v7_and_sorts_by_time(void **state)
+{
+	/* 2026-12-06T13:00:00.123Z, RFC 9562's layout: 48 bits of ms, then 7xxx */
+	const uint64_t ms = 1796562000123ULL;
+	char a[CID_ID_CHARS + 1], b[CID_ID_CHARS + 1], c[CID_ID_CHARS + 1];
+
+	(void)state;
+	assert_int_equal(cid_time_uuid(ms, a), CID_OK);
+	assert_true(cid_uuid_syntax_ok(a));
+	assert_memory_equal(a, "01a24b70-98fb-7", 15);
+	assert_non_null(strchr("89ab", a[19])); /* RFC 9562 variant */
+	assert_int_equal(cid_time_uuid(ms, b), CID_OK);
+	assert_string_not_equal(a, b); /* the same millisecond: told apart by the random bits */
+	assert_int_equal(cid_time_uuid(ms + 1, c), CID_OK);
+	assert_true(strcmp(c, a) > 0 && strcmp(c, b) > 0);
+	assert_int_equal(cid_time_uuid(0, c), CID_OK);
+	assert_memory_equal(c, "00000000-0000-7", 15);
+}
+
 static void test_token_and_uuid_syntax_table(void **state)
 {
 	static const struct {
@@ -453,6 +473,7 @@ int main(void)
 	    cmocka_unit_test(test_random_token_is_43_base64url_chars),
 	    cmocka_unit_test(test_random_token_uses_whole_alphabet),
 	    cmocka_unit_test(test_random_uuid_is_v4),
+	    cmocka_unit_test(test_time_uuid_is_v7_and_sorts_by_time),
 	    cmocka_unit_test(test_token_and_uuid_syntax_table),
 	    cmocka_unit_test(test_random_bytes_sizes),
 	    cmocka_unit_test(test_secret_hash_sha256_vectors),

@@ -1701,6 +1701,9 @@ static void test_releases_are_logged_without_any_set_up(void **state)
 	assert_int_equal(cid_oidc_userinfo(f->ctx, &req, &again), CID_OK);
 	assert_non_null(again.release);
 	assert_string_not_equal(again.release, reply.release);
+	/* time-ordered ids (UUID v7), so the log's release index grows at its end */
+	assert_int_equal(reply.release[14], '7');
+	assert_true(strncmp(again.release, reply.release, 8) >= 0);
 	entries = entries_of_release(f, again.release);
 	assert_true(json_array_size(entries) >= 1);
 	json_decref(entries);
