@@ -36,8 +36,8 @@ static const char *const page_files[] = {
 #define N_PAGES (sizeof(page_files) / sizeof(page_files[0]))
 
 /* The partials every page may include ({{> name}}), in templates/partials/NAME.html. */
-static const char *const partial_names[] = {"head", "header", "footer", "password_messages",
-					    "password_fields"};
+static const char *const partial_names[] = {
+    "head", "header", "footer", "password_messages", "password_fields", "officer_nav"};
 
 #define N_PARTIALS (sizeof(partial_names) / sizeof(partial_names[0]))
 
