@@ -1,27 +1,16 @@
 /*
- * store: one LMDB environment, its named databases, and map growth.
+ * store: one LMDB environment, its named databases, write transactions and
+ * map growth (read transactions, gets and scans: store_reader.c).
  *
- * Each thread keeps one read transaction (struct cid_txn in a pthread key) and
- * resets/renews it; the store also lists them so close can abort them all.
  * mdb_env_set_mapsize needs every transaction of this process closed, so each
  * active transaction (read or write) holds the store's rwlock shared, and a
  * resize takes it exclusively. A reset read transaction holds no lock: it has
- * no snapshot and renews against the new map.
- *
- * LMDB 0.9 has a race in starting a read transaction: it reads the last
- * committed txnid T, then copies meta page T&1. If, between the two, commit
- * T+1 completes and commit T+2 starts writing its meta into page T&1, the
- * reader gets the (possibly half-written, not yet durable) T+2 tree while
- * registered as T; its next transaction may then see T+1, older than what it
- * just read. read_begin detects this for commits of this process (counters
- * around mdb_txn_commit) and begins again. Under a steady stream of commits
- * (group commit under load) the lock-free retries can keep losing, so after
- * READ_LOCKFREE_TRIES a reader begins while holding commit_lock, which every
- * commit of this process holds: no commit can overlap that start. Commits of
- * another process (the CLI while the server runs) are not counted; they are
- * rare and few.
+ * no snapshot and renews against the new map. Every commit of this process is
+ * counted and holds commit_lock, which is how a reader detects (and avoids) a
+ * start torn by LMDB 0.9's race (store_reader.c says how).
  */
 #include "store.h"
+#include "store_int.h"
 
 #include "bounds.h"
 #include "buf.h"
@@ -33,12 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-/* Bound on begin/run/grow rounds of one call, so a broken map cannot loop forever. */
-#define ATTEMPTS_MAX 32
-
-/* Lock-free starts of a read transaction before one that holds commits off. */
-#define READ_LOCKFREE_TRIES 4
 
 /* Names in the environment, indexed by enum cid_db (what mdb_dump -l lists), one a line. */
 /* clang-format off */
@@ -76,53 +59,8 @@ static const char *const db_names[] = {
 _Static_assert(sizeof(db_names) / sizeof(db_names[0]) == CID_DB_COUNT,
 	       "every enum cid_db needs a name");
 
-/*
- * A transaction. Read ones live on the heap, one per thread, linked into the
- * store's list; write ones live on cid_store_update's stack for one call.
- */
-struct cid_txn {
-	struct cid_store *store;
-	MDB_txn *txn; /* NULL until a read one is first begun, or after a failed renew */
-	bool write;
-	bool active;   /* begun and not yet ended: holds store->resize shared */
-	bool map_full; /* a write hit MDB_MAP_FULL: grow and rerun, whatever fn returned */
-	struct cid_txn *prev, *next; /* in store->readers (read ones only) */
-	pthread_t owner;	     /* the thread it belongs to (read ones only) */
-};
-
-struct cid_store {
-	MDB_env *env;
-	MDB_dbi dbis[CID_DB_COUNT];
-	/* this thread's struct cid_txn; unused (never created) without a thread cache */
-	pthread_key_t reader_key;
-	/*
-	 * false: CID_STORE_NO_THREAD_CACHE. A thread's read transaction is then
-	 * found in readers by its owner, and no pthread key is taken: glibc has
-	 * 1,024 keys in all, and a server with a store per tenant opens more.
-	 */
-	bool thread_cache;
-	/*
-	 * Shared by every active transaction of this process, exclusive to resize.
-	 * glibc's default kind prefers readers, so a thread may take it twice (a
-	 * read transaction open while it calls cid_store_update) without
-	 * deadlocking behind a waiting resize; a resize waits for a moment with no
-	 * active transaction, which read transactions are short enough to give.
-	 */
-	pthread_rwlock_t resize;
-	pthread_mutex_t readers_lock; /* guards readers */
-	struct cid_txn *readers;
-	/* This process's mdb_txn_commit calls entered and returned (see the top). */
-	atomic_ulong commits_begun, commits_done;
-	/* Held around every mdb_txn_commit, and by a read start that must not be torn. */
-	pthread_mutex_t commit_lock;
-	/* Parsed records per database (cid_store_memo), made on first use. */
-	_Atomic(struct cid_memo *) memos[CID_DB_COUNT];
-	/* LMDB answered MDB_PANIC: a commit failed writing its meta page (cid_store_broken). */
-	atomic_bool broken;
-};
-
 /* Notes MDB_PANIC in mrc; returns mrc. */
-static int panic_noted(struct cid_store *s, int mrc)
+int store_panic_noted(struct cid_store *s, int mrc)
 {
 	if (mrc == MDB_PANIC)
 		atomic_store(&s->broken, true);
@@ -134,18 +72,8 @@ bool cid_store_broken(const struct cid_store *s)
 	return atomic_load(&s->broken);
 }
 
-static MDB_val mval(struct cid_str s)
-{
-	return (MDB_val){.mv_size = s.len, .mv_data = (void *)(uintptr_t)s.ptr};
-}
-
-static struct cid_str sval(MDB_val v)
-{
-	return (struct cid_str){.ptr = v.mv_data, .len = v.mv_size};
-}
-
 /* The map size; the caller holds s->resize (either way). */
-static size_t map_size_locked(const struct cid_store *s)
+size_t store_map_size_locked(const struct cid_store *s)
 {
 	MDB_envinfo info;
 
@@ -154,37 +82,15 @@ static size_t map_size_locked(const struct cid_store *s)
 	return info.me_mapsize;
 }
 
-/* This thread's read transaction of s (found in s->readers without a thread cache). */
-static struct cid_txn *reader_find(struct cid_store *s)
-{
-	struct cid_txn *t;
-
-	if (s->thread_cache)
-		return pthread_getspecific(s->reader_key);
-	pthread_mutex_lock(&s->readers_lock);
-	for (t = s->readers; t != NULL && !pthread_equal(t->owner, pthread_self()); t = t->next)
-		;
-	pthread_mutex_unlock(&s->readers_lock);
-	return t;
-}
-
-/* True if this thread's read transaction is active (it holds s->resize shared). */
-static bool thread_reading(struct cid_store *s)
-{
-	const struct cid_txn *t = reader_find(s);
-
-	return t != NULL && t->active;
-}
-
 /*
  * Adopts the map size another process grew the map to (MDB_MAP_RESIZED).
  * The caller holds no transaction of s.
  */
-static enum cid_err adopt_map_size(struct cid_store *s)
+enum cid_err store_adopt_map_size(struct cid_store *s)
 {
 	int mrc;
 
-	if (thread_reading(s) || pthread_rwlock_wrlock(&s->resize) != 0)
+	if (store_thread_reading(s) || pthread_rwlock_wrlock(&s->resize) != 0)
 		return CID_ERR_STORE;
 	mrc = mdb_env_set_mapsize(s->env, 0);
 	pthread_rwlock_unlock(&s->resize);
@@ -202,9 +108,9 @@ static enum cid_err grow_map(struct cid_store *s, size_t seen)
 	size_t cur, next;
 
 	/* The thread's own read transaction would hold the lock we wait for. */
-	if (thread_reading(s) || pthread_rwlock_wrlock(&s->resize) != 0)
+	if (store_thread_reading(s) || pthread_rwlock_wrlock(&s->resize) != 0)
 		return CID_ERR_STORE;
-	cur = map_size_locked(s);
+	cur = store_map_size_locked(s);
 	CID_ENSURE(cur != 0, CID_ERR_STORE);
 	if (cur != seen)
 		goto out;
@@ -214,61 +120,6 @@ static enum cid_err grow_map(struct cid_store *s, size_t seen)
 out:
 	pthread_rwlock_unlock(&s->resize);
 	return rc;
-}
-
-/* Takes t out of its store's list of read transactions. */
-static void reader_unlink(struct cid_txn *t)
-{
-	struct cid_store *s = t->store;
-
-	pthread_mutex_lock(&s->readers_lock);
-	if (t->prev != NULL)
-		t->prev->next = t->next;
-	else
-		s->readers = t->next;
-	if (t->next != NULL)
-		t->next->prev = t->prev;
-	pthread_mutex_unlock(&s->readers_lock);
-}
-
-/* The pthread key's destructor: a thread that used the store exits. */
-static void reader_free(void *p)
-{
-	struct cid_txn *t = p;
-	struct cid_store *s = t->store;
-
-	reader_unlink(t);
-	if (!t->active)
-		pthread_rwlock_rdlock(&s->resize);
-	if (t->txn != NULL)
-		mdb_txn_abort(t->txn);
-	pthread_rwlock_unlock(&s->resize);
-	free(t);
-}
-
-/* This thread's read transaction, made on first use. */
-static struct cid_txn *reader_get(struct cid_store *s)
-{
-	struct cid_txn *t = reader_find(s);
-
-	if (t != NULL)
-		return t;
-	t = calloc(1, sizeof(*t));
-	if (t == NULL)
-		return NULL;
-	t->store = s;
-	t->owner = pthread_self();
-	if (s->thread_cache && pthread_setspecific(s->reader_key, t) != 0) {
-		free(t);
-		return NULL;
-	}
-	pthread_mutex_lock(&s->readers_lock);
-	t->next = s->readers;
-	if (s->readers != NULL)
-		s->readers->prev = t;
-	s->readers = t;
-	pthread_mutex_unlock(&s->readers_lock);
-	return t;
 }
 
 /* Opens every named database and checks or writes the schema version. */
@@ -352,7 +203,7 @@ enum cid_err cid_store_open_flags(const char *dir, unsigned flags, struct cid_st
 		return CID_ERR_NOMEM;
 	}
 	s->thread_cache = (flags & CID_STORE_NO_THREAD_CACHE) == 0;
-	if (s->thread_cache && pthread_key_create(&s->reader_key, reader_free) != 0) {
+	if (s->thread_cache && pthread_key_create(&s->reader_key, store_reader_free) != 0) {
 		pthread_mutex_destroy(&s->commit_lock);
 		pthread_mutex_destroy(&s->readers_lock);
 		pthread_rwlock_destroy(&s->resize);
@@ -373,7 +224,7 @@ enum cid_err cid_store_open_flags(const char *dir, unsigned flags, struct cid_st
 	 * the store over them would be worse. */
 	(void)mdb_reader_check(s->env, NULL);
 	/* Set after open so that a map grown earlier is not shrunk back. */
-	if (map_size_locked(s) < CID_STORE_MAP_INITIAL)
+	if (store_map_size_locked(s) < CID_STORE_MAP_INITIAL)
 		CID_ENSURE(mdb_env_set_mapsize(s->env, CID_STORE_MAP_INITIAL) == 0, CID_ERR_STORE);
 	CID_TRY(cid_store_update(s, open_cb, NULL));
 	*out = s;
@@ -392,7 +243,7 @@ void cid_store_close(struct cid_store *s)
 	/*
 	 * Other threads' cached transactions too: with MDB_NOTLS any thread may
 	 * abort them. Those threads must be done with s; one exiting during close
-	 * would race with it in reader_free.
+	 * would race with it in store_reader_free.
 	 */
 	pthread_mutex_lock(&s->readers_lock);
 	while ((t = s->readers) != NULL) {
@@ -417,75 +268,6 @@ void cid_store_close(struct cid_store *s)
 	free(s);
 }
 
-/* Begins (or renews) t, the thread's read transaction of s. */
-static enum cid_err read_begin_on(struct cid_store *s, struct cid_txn *t, struct cid_txn **out)
-{
-	int mrc;
-
-	if (t->active)
-		return CID_ERR_STORE;
-	for (int attempt = 0; attempt < ATTEMPTS_MAX; attempt++) {
-		bool hold_commits = attempt >= READ_LOCKFREE_TRIES;
-		unsigned long done;
-		unsigned long begun;
-
-		/* the same order as a commit: resize shared, then commit_lock */
-		if (pthread_rwlock_rdlock(&s->resize) != 0)
-			return CID_ERR_STORE;
-		if (hold_commits && pthread_mutex_lock(&s->commit_lock) != 0) {
-			pthread_rwlock_unlock(&s->resize);
-			return CID_ERR_STORE;
-		}
-		done = atomic_load(&s->commits_done);
-		if (t->txn == NULL) {
-			mrc = panic_noted(s, mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t->txn));
-			if (mrc != 0)
-				t->txn = NULL;
-		} else {
-			mrc = panic_noted(s, mdb_txn_renew(t->txn));
-			if (mrc != 0) {
-				mdb_txn_abort(t->txn);
-				t->txn = NULL;
-			}
-		}
-		begun = atomic_load(&s->commits_begun);
-		if (hold_commits)
-			pthread_mutex_unlock(&s->commit_lock);
-		if (mrc == 0 && begun - done < 2) {
-			t->active = true;
-			*out = t;
-			return CID_OK;
-		}
-		if (mrc == 0) { /* two commits overlapped the start: the snapshot may be torn */
-			mdb_txn_reset(t->txn);
-			pthread_rwlock_unlock(&s->resize);
-			continue;
-		}
-		pthread_rwlock_unlock(&s->resize);
-		if (mrc != MDB_MAP_RESIZED || adopt_map_size(s) != CID_OK)
-			return CID_ERR_STORE;
-	}
-	return CID_ERR_STORE;
-}
-
-enum cid_err cid_store_read_begin(struct cid_store *s, struct cid_txn **out)
-{
-	struct cid_txn *t = reader_get(s);
-
-	if (t == NULL)
-		return CID_ERR_NOMEM; /* the thread's first transaction could not be made */
-	return read_begin_on(s, t, out);
-}
-
-void cid_store_read_end(struct cid_txn *txn)
-{
-	if (txn == NULL || txn->write || !txn->active)
-		return;
-	mdb_txn_reset(txn->txn);
-	txn->active = false;
-	pthread_rwlock_unlock(&txn->store->resize);
-}
-
 enum cid_err cid_store_update(struct cid_store *s,
 			      enum cid_err (*fn)(struct cid_txn *txn, void *arg), void *arg)
 {
@@ -498,13 +280,13 @@ enum cid_err cid_store_update(struct cid_store *s,
 
 		if (pthread_rwlock_rdlock(&s->resize) != 0)
 			return CID_ERR_STORE;
-		seen = map_size_locked(s);
-		mrc = panic_noted(s, mdb_txn_begin(s->env, NULL, 0, &t.txn));
+		seen = store_map_size_locked(s);
+		mrc = store_panic_noted(s, mdb_txn_begin(s->env, NULL, 0, &t.txn));
 		if (mrc != 0) {
 			pthread_rwlock_unlock(&s->resize);
 			if (mrc != MDB_MAP_RESIZED)
 				return CID_ERR_STORE;
-			CID_TRY(adopt_map_size(s));
+			CID_TRY(store_adopt_map_size(s));
 			continue;
 		}
 		t.active = true;
@@ -532,48 +314,6 @@ enum cid_err cid_store_update(struct cid_store *s,
 	}
 out:
 	return rc;
-}
-
-enum cid_err cid_txn_get(struct cid_txn *txn, enum cid_db db, struct cid_str key,
-			 struct cid_str *val)
-{
-	MDB_val k = mval(key);
-	MDB_val v;
-	int mrc;
-
-	if ((unsigned)db >= CID_DB_COUNT || !txn->active)
-		return CID_ERR_STORE;
-	if (key.len > CID_STORE_MAX_KEY)
-		return CID_ERR_TOOBIG;
-	if (key.len == 0) /* LMDB refuses empty keys, so none is stored */
-		return CID_ERR_NOTFOUND;
-	mrc = mdb_get(txn->txn, txn->store->dbis[db], &k, &v);
-	if (mrc == MDB_NOTFOUND)
-		return CID_ERR_NOTFOUND;
-	if (mrc != 0)
-		return CID_ERR_STORE;
-	*val = sval(v);
-	return CID_OK;
-}
-
-enum cid_err cid_txn_get_json(struct cid_txn *txn, enum cid_db db, struct cid_str key, json_t **out)
-{
-	struct cid_str val;
-	enum cid_err rc = cid_txn_get(txn, db, key, &val);
-
-	return rc == CID_OK ? cid_store_parse_json(val, out) : rc;
-}
-
-enum cid_err cid_store_parse_json(struct cid_str val, json_t **out)
-{
-	json_t *obj = json_loadb(val.ptr, val.len, JSON_REJECT_DUPLICATES, NULL);
-
-	if (!json_is_object(obj)) {
-		json_decref(obj);
-		return CID_ERR_STORE;
-	}
-	*out = obj;
-	return CID_OK;
 }
 
 /* Checks shared by put and del; records MDB_MAP_FULL for cid_store_update. */
@@ -637,90 +377,6 @@ enum cid_err cid_txn_del(struct cid_txn *txn, enum cid_db db, struct cid_str key
 	return write_err(txn, mdb_del(txn->txn, txn->store->dbis[db], &k, NULL));
 }
 
-static bool has_prefix(MDB_val k, struct cid_str prefix)
-{
-	return k.mv_size >= prefix.len &&
-	       (prefix.len == 0 || memcmp(k.mv_data, prefix.ptr, prefix.len) == 0);
-}
-
-/*
- * Positions cur on the last key with prefix that is <= start (start.len 0:
- * the last key with prefix). A prefix of all 0xff bytes has no successor, so
- * the search begins from the end of the database.
- */
-static int seek_last(MDB_cursor *cur, struct cid_str prefix, struct cid_str start, MDB_val *k,
-		     MDB_val *v)
-{
-	uint8_t bound[CID_STORE_MAX_KEY + 1];
-	size_t n;
-	int mrc;
-
-	if (start.len > 0) {
-		*k = mval(start);
-		mrc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
-		if (mrc == 0 && k->mv_size == start.len &&
-		    memcmp(k->mv_data, start.ptr, start.len) == 0)
-			return 0;
-		return mdb_cursor_get(cur, k, v, mrc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
-	}
-	/* the smallest key above every key with prefix: prefix with its last
-	 * non-0xff byte incremented and the rest cut */
-	n = prefix.len;
-	memcpy(bound, prefix.ptr == NULL ? "" : prefix.ptr, n);
-	while (n > 0 && bound[n - 1] == 0xff)
-		n--;
-	if (n == 0)
-		return mdb_cursor_get(cur, k, v, MDB_LAST);
-	bound[n - 1]++;
-	*k = (MDB_val){.mv_size = n, .mv_data = bound};
-	mrc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
-	return mdb_cursor_get(cur, k, v, mrc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
-}
-
-enum cid_err cid_txn_foreach_range(
-    struct cid_txn *txn, enum cid_db db, struct cid_str prefix, struct cid_str start, bool reverse,
-    enum cid_err (*fn)(struct cid_str key, struct cid_str val, void *arg), void *arg)
-{
-	enum cid_err rc = CID_OK;
-	MDB_cursor *cur = NULL;
-	MDB_val k;
-	MDB_val v;
-	int mrc;
-
-	if ((unsigned)db >= CID_DB_COUNT || !txn->active)
-		return CID_ERR_STORE;
-	/* No stored key is longer than CID_STORE_MAX_KEY, so none has such a prefix. */
-	if (prefix.len > CID_STORE_MAX_KEY || start.len > CID_STORE_MAX_KEY)
-		return CID_OK;
-	CID_ENSURE(mdb_cursor_open(txn->txn, txn->store->dbis[db], &cur) == 0, CID_ERR_STORE);
-	if (reverse) {
-		mrc = seek_last(cur, prefix, start, &k, &v);
-	} else {
-		struct cid_str from = start.len > 0 ? start : prefix;
-
-		k = mval(from);
-		mrc = mdb_cursor_get(cur, &k, &v, from.len == 0 ? MDB_FIRST : MDB_SET_RANGE);
-	}
-	for (;;) {
-		if (mrc == MDB_NOTFOUND || (mrc == 0 && !has_prefix(k, prefix)))
-			break;
-		CID_ENSURE(mrc == 0, CID_ERR_STORE);
-		CID_TRY(fn(sval(k), sval(v), arg));
-		mrc = mdb_cursor_get(cur, &k, &v, reverse ? MDB_PREV : MDB_NEXT);
-	}
-out:
-	if (cur != NULL)
-		mdb_cursor_close(cur);
-	return rc;
-}
-
-enum cid_err cid_txn_foreach(struct cid_txn *txn, enum cid_db db, struct cid_str prefix,
-			     enum cid_err (*fn)(struct cid_str key, struct cid_str val, void *arg),
-			     void *arg)
-{
-	return cid_txn_foreach_range(txn, db, prefix, (struct cid_str){NULL, 0}, false, fn, arg);
-}
-
 struct cid_store *cid_txn_store(const struct cid_txn *txn)
 {
 	return txn->store;
@@ -755,7 +411,7 @@ size_t cid_store_map_size(const struct cid_store *s)
 
 	if (pthread_rwlock_rdlock(&m->resize) != 0)
 		return 0;
-	n = map_size_locked(s);
+	n = store_map_size_locked(s);
 	pthread_rwlock_unlock(&m->resize);
 	return n;
 }

@@ -1,8 +1,9 @@
 /*
- * policy_int.h: what the four files of the policy module share; not part of
+ * policy_int.h: what the files of the policy module share; not part of
  * the API (policy.h is).
  *
  *   policy_parse.c     text -> policies, purposes and rules (every error reported)
+ *   policy_parse_law.c the law's keywords and the rules' tokens, for policy_parse.c
  *   policy_load.c      files and directories -> a compiled, immutable policyset
  *   policy.c           the lookup table and the evaluator: the hot path, no allocation
  *   policy_describe.c  a policy as the citizen and the officer read it

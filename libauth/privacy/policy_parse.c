@@ -8,9 +8,12 @@
  * while the file has had no error, so every field it covers is set. Strings
  * are copied into the set's arena, never borrowed from the text, which the
  * caller frees after the parse. The parser writes only the set it is given,
- * which nobody sees before policy_load.c has compiled it.
+ * which nobody sees before policy_load.c has compiled it. The keywords of
+ * the law's records, the basis and its citation, and the rules' tokens are
+ * read in policy_parse_law.c.
  */
 #include "policy_int.h"
+#include "policy_parse_int.h"
 
 #include "account.h"
 #include "buf.h"
@@ -19,11 +22,11 @@
 #include "str.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define ARENA_BLOCK	 ((size_t)16 * 1024)
-#define MAX_ATTRIBUTE	 128		     /* longer is no claim of account.h's table */
 #define MAX_DIGEST_INPUT ((size_t)64 * 1024) /* three lines of text and ~25 permits fit */
 
 /* ---- storage ---- */
@@ -54,7 +57,7 @@ static char *arena_dup(struct cid_policyset *ps, const char *s, size_t n)
  * Makes room for element n of array (cap elements of size bytes): returns
  * the array, moved if it had to grow, or NULL (array untouched) if out of memory.
  */
-static void *grow(void *array, size_t *cap, size_t n, size_t size)
+void *parse_grow(void *array, size_t *cap, size_t n, size_t size)
 {
 	if (n < *cap)
 		return array;
@@ -67,87 +70,39 @@ static void *grow(void *array, size_t *cap, size_t n, size_t size)
 
 /* ---- the parser ---- */
 
-enum scope { SCOPE_HEAD, SCOPE_PURPOSE, SCOPE_ANY };
-
-struct parser;
-
-struct keyword {
-	const char *name;
-	enum scope scope;
-	bool repeatable;
-	void (*handle)(struct parser *p, struct cid_str value);
-};
-
-static void kw_basis(struct parser *p, struct cid_str v);
 static void kw_category(struct parser *p, struct cid_str v);
 static void kw_consent_valid(struct parser *p, struct cid_str v);
-static void kw_deny(struct parser *p, struct cid_str v);
 static void kw_name_en(struct parser *p, struct cid_str v);
 static void kw_name_ja(struct parser *p, struct cid_str v);
-static void kw_permit(struct parser *p, struct cid_str v);
 static void kw_purpose(struct parser *p, struct cid_str v);
 static void kw_retention(struct parser *p, struct cid_str v);
 static void kw_service(struct parser *p, struct cid_str v);
 static void kw_subject(struct parser *p, struct cid_str v);
 static void kw_text_en(struct parser *p, struct cid_str v);
 static void kw_text_ja(struct parser *p, struct cid_str v);
-static void kw_law_text(struct parser *p, struct cid_str v);
-static void kw_recipient_number(struct parser *p, struct cid_str v);
-static void kw_relationship(struct parser *p, struct cid_str v);
-
-/* In strcmp order: keyword_find bisects. */
-enum keyword_id {
-	KW_BASIS,
-	KW_CATEGORY,
-	KW_COLLECTION_EN,
-	KW_COLLECTION_JA,
-	KW_CONSENT_VALID,
-	KW_DENY,
-	KW_FILE_EN,
-	KW_FILE_JA,
-	KW_NAME_EN,
-	KW_NAME_JA,
-	KW_ORGAN_EN,
-	KW_ORGAN_JA,
-	KW_PERMIT,
-	KW_PERSONS_EN,
-	KW_PERSONS_JA,
-	KW_PURPOSE,
-	KW_RECIPIENT_NAME,
-	KW_RECIPIENT_NUMBER,
-	KW_REGULAR_EN,
-	KW_REGULAR_JA,
-	KW_RELATIONSHIP,
-	KW_RETENTION,
-	KW_SERVICE,
-	KW_SUBJECT,
-	KW_TEXT_EN,
-	KW_TEXT_JA,
-	N_KEYWORDS
-};
 
 static const struct keyword keywords[N_KEYWORDS] = {
-    [KW_BASIS] = {"basis", SCOPE_PURPOSE, false, kw_basis},
+    [KW_BASIS] = {"basis", SCOPE_PURPOSE, false, parse_kw_basis},
     [KW_CATEGORY] = {"category", SCOPE_PURPOSE, false, kw_category},
-    [KW_COLLECTION_EN] = {"collection.en", SCOPE_HEAD, false, kw_law_text},
-    [KW_COLLECTION_JA] = {"collection.ja", SCOPE_HEAD, false, kw_law_text},
+    [KW_COLLECTION_EN] = {"collection.en", SCOPE_HEAD, false, parse_kw_law_text},
+    [KW_COLLECTION_JA] = {"collection.ja", SCOPE_HEAD, false, parse_kw_law_text},
     [KW_CONSENT_VALID] = {"consent_valid", SCOPE_PURPOSE, false, kw_consent_valid},
-    [KW_DENY] = {"deny", SCOPE_PURPOSE, true, kw_deny},
-    [KW_FILE_EN] = {"file.en", SCOPE_HEAD, false, kw_law_text},
-    [KW_FILE_JA] = {"file.ja", SCOPE_HEAD, false, kw_law_text},
+    [KW_DENY] = {"deny", SCOPE_PURPOSE, true, parse_kw_deny},
+    [KW_FILE_EN] = {"file.en", SCOPE_HEAD, false, parse_kw_law_text},
+    [KW_FILE_JA] = {"file.ja", SCOPE_HEAD, false, parse_kw_law_text},
     [KW_NAME_EN] = {"name.en", SCOPE_HEAD, false, kw_name_en},
     [KW_NAME_JA] = {"name.ja", SCOPE_HEAD, false, kw_name_ja},
-    [KW_ORGAN_EN] = {"organ.en", SCOPE_HEAD, false, kw_law_text},
-    [KW_ORGAN_JA] = {"organ.ja", SCOPE_HEAD, false, kw_law_text},
-    [KW_PERMIT] = {"permit", SCOPE_PURPOSE, true, kw_permit},
-    [KW_PERSONS_EN] = {"persons.en", SCOPE_HEAD, false, kw_law_text},
-    [KW_PERSONS_JA] = {"persons.ja", SCOPE_HEAD, false, kw_law_text},
+    [KW_ORGAN_EN] = {"organ.en", SCOPE_HEAD, false, parse_kw_law_text},
+    [KW_ORGAN_JA] = {"organ.ja", SCOPE_HEAD, false, parse_kw_law_text},
+    [KW_PERMIT] = {"permit", SCOPE_PURPOSE, true, parse_kw_permit},
+    [KW_PERSONS_EN] = {"persons.en", SCOPE_HEAD, false, parse_kw_law_text},
+    [KW_PERSONS_JA] = {"persons.ja", SCOPE_HEAD, false, parse_kw_law_text},
     [KW_PURPOSE] = {"purpose", SCOPE_ANY, true, kw_purpose},
-    [KW_RECIPIENT_NAME] = {"recipient.name", SCOPE_HEAD, false, kw_law_text},
-    [KW_RECIPIENT_NUMBER] = {"recipient.number", SCOPE_HEAD, false, kw_recipient_number},
-    [KW_REGULAR_EN] = {"recipient_regular.en", SCOPE_HEAD, false, kw_law_text},
-    [KW_REGULAR_JA] = {"recipient_regular.ja", SCOPE_HEAD, false, kw_law_text},
-    [KW_RELATIONSHIP] = {"relationship", SCOPE_HEAD, false, kw_relationship},
+    [KW_RECIPIENT_NAME] = {"recipient.name", SCOPE_HEAD, false, parse_kw_law_text},
+    [KW_RECIPIENT_NUMBER] = {"recipient.number", SCOPE_HEAD, false, parse_kw_recipient_number},
+    [KW_REGULAR_EN] = {"recipient_regular.en", SCOPE_HEAD, false, parse_kw_law_text},
+    [KW_REGULAR_JA] = {"recipient_regular.ja", SCOPE_HEAD, false, parse_kw_law_text},
+    [KW_RELATIONSHIP] = {"relationship", SCOPE_HEAD, false, parse_kw_relationship},
     [KW_RETENTION] = {"retention", SCOPE_PURPOSE, false, kw_retention},
     [KW_SERVICE] = {"service", SCOPE_HEAD, false, kw_service},
     [KW_SUBJECT] = {"subject", SCOPE_HEAD, false, kw_subject},
@@ -155,25 +110,12 @@ static const struct keyword keywords[N_KEYWORDS] = {
     [KW_TEXT_JA] = {"text.ja", SCOPE_PURPOSE, false, kw_text_ja},
 };
 
-/* The state of one file's parse; errors are counted, never fatal, except NOMEM. */
-struct parser {
-	struct cid_policyset *ps;
-	FILE *errors;
-	const char *path;
-	unsigned line;
-	unsigned n_errors;
-	enum cid_err rc;	   /* CID_ERR_NOMEM stops the parse */
-	size_t policy;		   /* this file's policy */
-	size_t purpose;		   /* the open purpose block, when in_purpose */
-	bool in_purpose;	   /* a purpose line was seen: head keywords are over */
-	bool skip_purpose;	   /* the open block is over the purpose limit: ignore it */
-	bool basis_valid;	   /* the open block's basis line was understood */
-	unsigned seen[N_KEYWORDS]; /* line of a keyword's use in its scope, 0: none */
-	enum keyword_id kw;	   /* the keyword of the line being handled */
-};
+const char *parse_keyword_name(enum keyword_id id)
+{
+	return keywords[id].name;
+}
 
-__attribute__((format(printf, 3, 4))) static void fail(struct parser *p, unsigned line,
-						       const char *fmt, ...)
+void parse_fail(struct parser *p, unsigned line, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -187,7 +129,7 @@ __attribute__((format(printf, 3, 4))) static void fail(struct parser *p, unsigne
 	fputc('\n', p->errors);
 }
 
-static const char *keep(struct parser *p, struct cid_str v)
+const char *parse_keep(struct parser *p, struct cid_str v)
 {
 	char *s = arena_dup(p->ps, v.ptr, v.len);
 
@@ -196,12 +138,12 @@ static const char *keep(struct parser *p, struct cid_str v)
 	return s;
 }
 
-static struct cid_policy *cur_policy(struct parser *p)
+struct cid_policy *parse_cur_policy(struct parser *p)
 {
 	return &p->ps->policies[p->policy];
 }
 
-static struct purpose *cur_purpose(struct parser *p)
+struct purpose *parse_cur_purpose(struct parser *p)
 {
 	return &p->ps->purposes[p->purpose];
 }
@@ -212,7 +154,7 @@ static bool is_space(char c)
 }
 
 /* Splits the first word off *rest; *rest keeps what follows, leading blanks skipped. */
-static struct cid_str next_word(struct cid_str *rest)
+struct cid_str parse_next_word(struct cid_str *rest)
 {
 	size_t i = 0, j;
 
@@ -227,12 +169,12 @@ static struct cid_str next_word(struct cid_str *rest)
 }
 
 /* The value as one word; reports a second word. */
-static bool one_word(struct parser *p, const char *kw, struct cid_str v, struct cid_str *word)
+bool parse_one_word(struct parser *p, const char *kw, struct cid_str v, struct cid_str *word)
 {
-	*word = next_word(&v);
+	*word = parse_next_word(&v);
 	if (v.len == 0)
 		return true;
-	fail(p, p->line, "%s takes one word: unexpected '%.*s'", kw, (int)v.len, v.ptr);
+	parse_fail(p, p->line, "%s takes one word: unexpected '%.*s'", kw, (int)v.len, v.ptr);
 	return false;
 }
 
@@ -285,145 +227,66 @@ static void kw_service(struct parser *p, struct cid_str v)
 {
 	struct cid_str id;
 
-	if (!one_word(p, "service", v, &id))
+	if (!parse_one_word(p, "service", v, &id))
 		return;
 	if (!service_ok(id)) {
-		fail(p, p->line, "service '%.*s' is not a client_id (1..%d of A-Z a-z 0-9 . _ -)",
-		     (int)id.len, id.ptr, CID_MAX_CLIENT_ID);
+		parse_fail(p, p->line,
+			   "service '%.*s' is not a client_id (1..%d of A-Z a-z 0-9 . _ -)",
+			   (int)id.len, id.ptr, CID_MAX_CLIENT_ID);
 		return;
 	}
-	cur_policy(p)->service = keep(p, id);
-	cur_policy(p)->service_line = p->line;
+	parse_cur_policy(p)->service = parse_keep(p, id);
+	parse_cur_policy(p)->service_line = p->line;
 }
 
 static void kw_name_ja(struct parser *p, struct cid_str v)
 {
-	cur_policy(p)->name_ja = keep(p, v);
+	parse_cur_policy(p)->name_ja = parse_keep(p, v);
 }
 
 static void kw_name_en(struct parser *p, struct cid_str v)
 {
-	cur_policy(p)->name_en = keep(p, v);
+	parse_cur_policy(p)->name_en = parse_keep(p, v);
 }
 
 static void kw_subject(struct parser *p, struct cid_str v)
 {
 	struct cid_str word;
 
-	if (!one_word(p, "subject", v, &word))
+	if (!parse_one_word(p, "subject", v, &word))
 		return;
 	if (cid_str_eq(word, "public"))
-		cur_policy(p)->public_subject = true;
+		parse_cur_policy(p)->public_subject = true;
 	else if (!cid_str_eq(word, "pairwise"))
-		fail(p, p->line, "subject must be pairwise or public, not '%.*s'", (int)word.len,
-		     word.ptr);
-}
-
-/* The texts of the law's records (policy_law.h): kept as written. */
-static void kw_law_text(struct parser *p, struct cid_str v)
-{
-	struct cid_policy *pol = cur_policy(p);
-	const char **slot = NULL;
-
-	switch (p->kw) {
-	case KW_FILE_JA: slot = &pol->file_ja; break;
-	case KW_FILE_EN: slot = &pol->file_en; break;
-	case KW_ORGAN_JA: slot = &pol->organ_ja; break;
-	case KW_ORGAN_EN: slot = &pol->organ_en; break;
-	case KW_PERSONS_JA: slot = &pol->persons_ja; break;
-	case KW_PERSONS_EN: slot = &pol->persons_en; break;
-	case KW_COLLECTION_JA: slot = &pol->collection_ja; break;
-	case KW_COLLECTION_EN: slot = &pol->collection_en; break;
-	case KW_REGULAR_JA: slot = &pol->regular_ja; break;
-	case KW_REGULAR_EN: slot = &pol->regular_en; break;
-	case KW_RECIPIENT_NAME: slot = &pol->recipient_name; break;
-	default: return; /* the table names kw_law_text only for these */
-	}
-	*slot = keep(p, v);
-}
-
-static void kw_recipient_number(struct parser *p, struct cid_str v)
-{
-	struct cid_str word;
-
-	if (!one_word(p, "recipient.number", v, &word))
-		return;
-	if (!cid_law_corporate_number_ok(word.ptr, word.len)) {
-		fail(p, p->line,
-		     "recipient.number '%.*s' is not a corporate number (13 digits, the first "
-		     "the check digit of the other 12)",
-		     (int)word.len, word.ptr);
-		return;
-	}
-	cur_policy(p)->recipient_number = keep(p, word);
-}
-
-static void kw_relationship(struct parser *p, struct cid_str v)
-{
-	struct cid_str word;
-	enum cid_relationship r;
-
-	if (!one_word(p, "relationship", v, &word))
-		return;
-	if (!cid_relationship_parse(word.ptr, word.len, &r)) {
-		fail(p, p->line,
-		     "relationship must be third_party, entrusted or internal, not '%.*s'",
-		     (int)word.len, word.ptr);
-		return;
-	}
-	cur_policy(p)->relationship = (int)r;
+		parse_fail(p, p->line, "subject must be pairwise or public, not '%.*s'",
+			   (int)word.len, word.ptr);
 }
 
 static void kw_text_ja(struct parser *p, struct cid_str v)
 {
-	cur_purpose(p)->text_ja = keep(p, v);
+	parse_cur_purpose(p)->text_ja = parse_keep(p, v);
 }
 
 static void kw_text_en(struct parser *p, struct cid_str v)
 {
-	cur_purpose(p)->text_en = keep(p, v);
-}
-
-static void kw_basis(struct parser *p, struct cid_str v)
-{
-	struct cid_str word = next_word(&v);
-
-	if (cid_str_eq(word, "consent")) {
-		if (v.len > 0)
-			fail(p, p->line, "basis consent takes no citation: unexpected '%.*s'",
-			     (int)v.len, v.ptr);
-		cur_purpose(p)->basis = CID_BASIS_CONSENT;
-		p->basis_valid = true;
-	} else if (cid_str_eq(word, "statute")) {
-		if (v.len == 0) {
-			fail(p, p->line, "basis statute needs its citation (the law and article)");
-			return;
-		}
-		cur_purpose(p)->basis = CID_BASIS_STATUTE;
-		cur_purpose(p)->statute = keep(p, v);
-		cur_purpose(p)->statute_line = p->line;
-		p->basis_valid = true;
-	} else {
-		fail(p, p->line, "basis must be consent or statute <citation>, not '%.*s'",
-		     (int)word.len, word.ptr);
-	}
+	parse_cur_purpose(p)->text_en = parse_keep(p, v);
 }
 
 static void duration(struct parser *p, const char *kw, struct cid_str v, uint32_t *days)
 {
 	struct cid_str word;
 
-	if (!one_word(p, kw, v, &word))
+	if (!parse_one_word(p, kw, v, &word))
 		return;
 	if (!parse_days(word, days))
-		fail(p, p->line,
-		     "%s '%.*s' is not a duration of 1d to 100y (a number and d, m or y)", kw,
-		     (int)word.len, word.ptr);
+		parse_fail(p, p->line,
+			   "%s '%.*s' is not a duration of 1d to 100y (a number and d, m or y)", kw,
+			   (int)word.len, word.ptr);
 }
 
 static void kw_retention(struct parser *p, struct cid_str v)
 {
-	duration(p, "retention", v, &cur_purpose(p)->retention_days);
+	duration(p, "retention", v, &parse_cur_purpose(p)->retention_days);
 }
 
 /* The purpose's Kantara purpose category, by its number in the list (policy.h). */
@@ -432,153 +295,22 @@ static void kw_category(struct parser *p, struct cid_str v)
 	struct cid_str word;
 	uint64_t n;
 
-	if (!one_word(p, "category", v, &word))
+	if (!parse_one_word(p, "category", v, &word))
 		return;
 	if (cid_parse_u64(word.ptr, word.len, 1, CID_POLICY_CATEGORIES, &n) != CID_OK) {
-		fail(p, p->line,
-		     "category '%.*s' is not a purpose category of the Kantara consent receipt "
-		     "(a number 1 to %d)",
-		     (int)word.len, word.ptr, CID_POLICY_CATEGORIES);
+		parse_fail(
+		    p, p->line,
+		    "category '%.*s' is not a purpose category of the Kantara consent receipt "
+		    "(a number 1 to %d)",
+		    (int)word.len, word.ptr, CID_POLICY_CATEGORIES);
 		return;
 	}
-	cur_purpose(p)->category = (unsigned)n;
+	parse_cur_purpose(p)->category = (unsigned)n;
 }
 
 static void kw_consent_valid(struct parser *p, struct cid_str v)
 {
-	duration(p, "consent_valid", v, &cur_purpose(p)->consent_valid_days);
-}
-
-/* "level=1" or "level=2" into *level. */
-static bool parse_level(struct parser *p, struct cid_str tok, int *level)
-{
-	struct cid_str n = {tok.ptr + 6, tok.len - 6};
-
-	if (tok.len < 6 || memcmp(tok.ptr, "level=", 6) != 0) {
-		fail(p, p->line,
-		     "unexpected '%.*s' after the attribute (expected level=N or verified)",
-		     (int)tok.len, tok.ptr);
-		return false;
-	}
-	if (cid_str_eq(n, "1") || cid_str_eq(n, "2") || cid_str_eq(n, "3")) {
-		*level = n.ptr[0] - '0';
-		return true;
-	}
-	fail(p, p->line,
-	     "level must be 1 (password), 2 (password and TOTP) or 3 (an upstream such as the "
-	     "card), not '%.*s'",
-	     (int)n.len, n.ptr);
-	return false;
-}
-
-/* The claim an attribute word names: known, and a base name (no language tag). */
-static const struct cid_claim_def *attribute_def(struct parser *p, struct cid_str word)
-{
-	char name[MAX_ATTRIBUTE];
-	const struct cid_claim_def *def = NULL;
-	const char *hash = memchr(word.ptr, '#', word.len);
-	size_t base = hash == NULL ? word.len : (size_t)(hash - word.ptr);
-
-	if (base < sizeof(name)) {
-		memcpy(name, word.ptr, base);
-		name[base] = '\0';
-		def = cid_claim_lookup(name);
-	}
-	if (def == NULL) {
-		fail(p, p->line,
-		     "unknown attribute '%.*s': not a claim civicid knows (policies/README.md "
-		     "lists them)",
-		     (int)word.len, word.ptr);
-		return NULL;
-	}
-	if (hash != NULL) {
-		fail(p, p->line,
-		     "'%.*s': name the base attribute %s, which covers every language tag",
-		     (int)word.len, word.ptr, def->name);
-		return NULL;
-	}
-	return def;
-}
-
-static void add_rule(struct parser *p, struct cid_str v, enum rule_kind kind)
-{
-	struct cid_policyset *ps = p->ps;
-	struct cid_str word = next_word(&v);
-	const struct cid_claim_def *def = attribute_def(p, word);
-	int level = kind == RULE_PERMIT ? CID_LEVEL_PASSWORD : 0;
-	bool has_level = false, sensitive = false, verified = false, ok = def != NULL;
-
-	while (v.len > 0) {
-		struct cid_str tok = next_word(&v);
-		if (kind == RULE_PERMIT && cid_str_eq(tok, "sensitive")) {
-			if (sensitive) {
-				fail(p, p->line, "sensitive given twice");
-				return;
-			}
-			sensitive = true;
-			continue;
-		}
-		if (kind == RULE_DENY) {
-			fail(p, p->line, "deny takes only an attribute: unexpected '%.*s'",
-			     (int)tok.len, tok.ptr);
-			return;
-		}
-		if (cid_str_eq(tok, "verified")) {
-			if (verified) {
-				fail(p, p->line, "verified given twice");
-				return;
-			}
-			verified = true;
-			continue;
-		}
-		if (has_level) {
-			fail(p, p->line, "level given twice");
-			return;
-		}
-		has_level = true;
-		ok = parse_level(p, tok, &level) && ok;
-	}
-	if (!ok)
-		return;
-	const struct purpose *pu = cur_purpose(p);
-	for (size_t i = pu->first_rule; i < pu->first_rule + pu->n_rules; i++) {
-		if (ps->rules[i].kind == kind && strcmp(ps->rules[i].attribute, def->name) == 0) {
-			fail(p, p->line, "%s is already %s on line %u", def->name,
-			     kind == RULE_PERMIT ? "permitted" : "denied", ps->rules[i].line);
-			return;
-		}
-	}
-	char where[256 + 16];
-	int n = snprintf(where, sizeof(where), "%s:%u", cur_policy(p)->file, p->line);
-	if (n < 0 || (size_t)n >= sizeof(where))
-		n = 0; /* a file name over 255 bytes: the rule has no name, rather than a wrong one
-			*/
-	struct rule *rules = grow(ps->rules, &ps->cap_rules, ps->n_rules, sizeof(*ps->rules));
-	if (rules == NULL) {
-		p->rc = CID_ERR_NOMEM;
-		return;
-	}
-	ps->rules = rules;
-	struct rule *r = &ps->rules[ps->n_rules];
-	*r = (struct rule){.attribute = def->name,
-			   .kind = kind,
-			   .level = level,
-			   .sensitive = sensitive,
-			   .verified = verified,
-			   .line = p->line};
-	r->where = keep(p, (struct cid_str){where, (size_t)n});
-	ps->n_rules++;
-	cur_purpose(p)->n_rules++;
-}
-
-static void kw_permit(struct parser *p, struct cid_str v)
-{
-	add_rule(p, v, RULE_PERMIT);
-}
-
-static void kw_deny(struct parser *p, struct cid_str v)
-{
-	add_rule(p, v, RULE_DENY);
+	duration(p, "consent_valid", v, &parse_cur_purpose(p)->consent_valid_days);
 }
 
 static int rule_cmp(const void *a, const void *b)
@@ -640,7 +372,7 @@ static enum cid_err purpose_digest(const struct cid_policyset *ps, struct purpos
 /* Checks the purpose block that just ended and computes its digest. */
 static void close_purpose(struct parser *p)
 {
-	struct purpose *pu = cur_purpose(p);
+	struct purpose *pu = parse_cur_purpose(p);
 	const char *id = pu->id;
 	bool permits = false;
 
@@ -659,22 +391,22 @@ static void close_purpose(struct parser *p)
 		return;
 	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
 		if (p->seen[required[i].kw] == 0) {
-			fail(p, pu->line, "purpose %s: no %s (%s)", id,
-			     keywords[required[i].kw].name, required[i].why);
+			parse_fail(p, pu->line, "purpose %s: no %s (%s)", id,
+				   keywords[required[i].kw].name, required[i].why);
 		}
 	}
 	if (p->basis_valid && pu->basis == CID_BASIS_CONSENT && p->seen[KW_CONSENT_VALID] == 0)
-		fail(p, pu->line,
-		     "purpose %s: basis consent needs consent_valid (how long a consent "
-		     "lasts)",
-		     id);
+		parse_fail(p, pu->line,
+			   "purpose %s: basis consent needs consent_valid (how long a consent "
+			   "lasts)",
+			   id);
 	if (p->basis_valid && pu->basis == CID_BASIS_STATUTE && p->seen[KW_CONSENT_VALID] != 0)
-		fail(p, p->seen[KW_CONSENT_VALID],
-		     "consent_valid does not apply to basis statute: no consent is asked");
+		parse_fail(p, p->seen[KW_CONSENT_VALID],
+			   "consent_valid does not apply to basis statute: no consent is asked");
 	for (size_t i = pu->first_rule; i < pu->first_rule + pu->n_rules; i++)
 		permits = permits || p->ps->rules[i].kind == RULE_PERMIT;
 	if (!permits)
-		fail(p, pu->line, "purpose %s permits no attribute", id);
+		parse_fail(p, pu->line, "purpose %s permits no attribute", id);
 	/* every field is set when the file has no error so far */
 	if (p->n_errors == 0 && p->rc == CID_OK)
 		p->rc = purpose_digest(p->ps, pu);
@@ -683,7 +415,7 @@ static void close_purpose(struct parser *p)
 static void kw_purpose(struct parser *p, struct cid_str v)
 {
 	struct cid_policyset *ps = p->ps;
-	struct cid_policy *pol = cur_policy(p);
+	struct cid_policy *pol = parse_cur_policy(p);
 	struct cid_str id;
 
 	if (p->in_purpose)
@@ -695,35 +427,36 @@ static void kw_purpose(struct parser *p, struct cid_str v)
 		if (keywords[i].scope == SCOPE_PURPOSE)
 			p->seen[i] = 0;
 	if (pol->n_purposes == CID_POLICY_MAX_PURPOSES)
-		fail(p, p->line, "more than %d purposes in one policy", CID_POLICY_MAX_PURPOSES);
+		parse_fail(p, p->line, "more than %d purposes in one policy",
+			   CID_POLICY_MAX_PURPOSES);
 	if (pol->n_purposes >= CID_POLICY_MAX_PURPOSES) {
 		p->skip_purpose = true;
 		pol->n_purposes++; /* counts past the limit so that it is reported once */
 		return;
 	}
 	/* a second word is reported by one_word; the first is still checked as the id */
-	(void)one_word(p, "purpose", v, &id);
+	(void)parse_one_word(p, "purpose", v, &id);
 	if (!purpose_id_ok(id))
-		fail(p, p->line, "purpose id '%.*s' is not 1..%d of a-z 0-9 -", (int)id.len, id.ptr,
-		     CID_POLICY_MAX_PURPOSE_ID);
+		parse_fail(p, p->line, "purpose id '%.*s' is not 1..%d of a-z 0-9 -", (int)id.len,
+			   id.ptr, CID_POLICY_MAX_PURPOSE_ID);
 	for (size_t i = pol->first_purpose; i < pol->first_purpose + pol->n_purposes; i++) {
 		if (cid_str_eq(id, ps->purposes[i].id)) {
-			fail(p, p->line, "purpose %.*s is already declared on line %u", (int)id.len,
-			     id.ptr, ps->purposes[i].line);
+			parse_fail(p, p->line, "purpose %.*s is already declared on line %u",
+				   (int)id.len, id.ptr, ps->purposes[i].line);
 			break;
 		}
 	}
 	struct purpose *purposes =
-	    grow(ps->purposes, &ps->cap_purposes, ps->n_purposes, sizeof(*ps->purposes));
+	    parse_grow(ps->purposes, &ps->cap_purposes, ps->n_purposes, sizeof(*ps->purposes));
 	if (purposes == NULL) {
 		p->rc = CID_ERR_NOMEM;
 		return;
 	}
 	ps->purposes = purposes;
 	p->purpose = ps->n_purposes++;
-	struct purpose *pu = cur_purpose(p);
+	struct purpose *pu = parse_cur_purpose(p);
 	*pu = (struct purpose){.policy = p->policy, .first_rule = ps->n_rules, .line = p->line};
-	pu->id = keep(p, id);
+	pu->id = parse_keep(p, id);
 	pol->n_purposes++;
 }
 
@@ -752,11 +485,11 @@ static const struct keyword *keyword_find(struct cid_str word)
 static void parse_line(struct parser *p, const char *s, size_t n)
 {
 	if (n > CID_POLICY_MAX_LINE) {
-		fail(p, p->line, "line is longer than %d bytes", CID_POLICY_MAX_LINE);
+		parse_fail(p, p->line, "line is longer than %d bytes", CID_POLICY_MAX_LINE);
 		return;
 	}
 	if (!cid_utf8_valid(s, n)) {
-		fail(p, p->line, "not UTF-8 text, or holds NUL or a control character");
+		parse_fail(p, p->line, "not UTF-8 text, or holds NUL or a control character");
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -768,7 +501,7 @@ static void parse_line(struct parser *p, const char *s, size_t n)
 	while (n > 0 && (is_space(s[n - 1]) || s[n - 1] == '\r'))
 		n--;
 	if (memchr(s, '\r', n) != NULL) {
-		fail(p, p->line, "a carriage return inside the line");
+		parse_fail(p, p->line, "a carriage return inside the line");
 		return;
 	}
 	size_t indent = 0;
@@ -777,57 +510,38 @@ static void parse_line(struct parser *p, const char *s, size_t n)
 	if (indent == n)
 		return;
 	struct cid_str rest = {s + indent, n - indent};
-	struct cid_str word = next_word(&rest);
+	struct cid_str word = parse_next_word(&rest);
 	const struct keyword *kw = keyword_find(word);
 	if (kw == NULL) {
-		fail(p, p->line, "unknown keyword '%.*s'", (int)word.len, word.ptr);
+		parse_fail(p, p->line, "unknown keyword '%.*s'", (int)word.len, word.ptr);
 		return;
 	}
 	size_t id = (size_t)(kw - keywords);
 	if (kw->scope == SCOPE_HEAD && p->in_purpose) {
-		fail(p, p->line, "%s belongs before the first purpose", kw->name);
+		parse_fail(p, p->line, "%s belongs before the first purpose", kw->name);
 		return;
 	}
 	if (kw->scope == SCOPE_PURPOSE && !p->in_purpose) {
-		fail(p, p->line, "%s outside a purpose block (start one with 'purpose ID')",
-		     kw->name);
+		parse_fail(p, p->line, "%s outside a purpose block (start one with 'purpose ID')",
+			   kw->name);
 		return;
 	}
 	if (kw->scope == SCOPE_PURPOSE && p->skip_purpose)
 		return;
 	if (rest.len == 0) {
-		fail(p, p->line, "%s needs a value", kw->name);
+		parse_fail(p, p->line, "%s needs a value", kw->name);
 		return;
 	}
 	if (!kw->repeatable) {
 		if (p->seen[id] != 0) {
-			fail(p, p->line, "duplicate %s (first on line %u)", kw->name, p->seen[id]);
+			parse_fail(p, p->line, "duplicate %s (first on line %u)", kw->name,
+				   p->seen[id]);
 			return;
 		}
 		p->seen[id] = p->line;
 	}
 	p->kw = (enum keyword_id)id;
 	kw->handle(p, rest);
-}
-
-/* A record text of the law is given in both languages or in neither. */
-static void law_pairs_check(struct parser *p)
-{
-	static const enum keyword_id pairs[][2] = {
-	    {KW_FILE_JA, KW_FILE_EN},	    {KW_ORGAN_JA, KW_ORGAN_EN},
-	    {KW_PERSONS_JA, KW_PERSONS_EN}, {KW_COLLECTION_JA, KW_COLLECTION_EN},
-	    {KW_REGULAR_JA, KW_REGULAR_EN},
-	};
-
-	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
-		unsigned ja = p->seen[pairs[i][0]], en = p->seen[pairs[i][1]];
-		if ((ja == 0) != (en == 0))
-			fail(p, ja != 0 ? ja : en,
-			     "%s without %s: give the register's text in both "
-			     "languages",
-			     keywords[pairs[i][ja != 0 ? 0 : 1]].name,
-			     keywords[pairs[i][ja != 0 ? 1 : 0]].name);
-	}
 }
 
 static const char *base_name(const char *path)
@@ -844,23 +558,23 @@ enum cid_err policy_parse_file(struct cid_policyset *ps, const char *path, const
 	uint8_t hash[32];
 
 	struct cid_policy *policies =
-	    grow(ps->policies, &ps->cap_policies, ps->n_policies, sizeof(*ps->policies));
+	    parse_grow(ps->policies, &ps->cap_policies, ps->n_policies, sizeof(*ps->policies));
 	if (policies == NULL)
 		return CID_ERR_NOMEM;
 	ps->policies = policies;
 	struct cid_policy *pol = &ps->policies[ps->n_policies++];
 	*pol = (struct cid_policy){.set = ps, .first_purpose = ps->n_purposes};
-	pol->path = keep(&p, cid_str_of(path));
-	pol->file = keep(&p, cid_str_of(base_name(path)));
+	pol->path = parse_keep(&p, cid_str_of(path));
+	pol->file = parse_keep(&p, cid_str_of(base_name(path)));
 	if (p.rc != CID_OK)
 		return p.rc;
 	if (len > CID_POLICY_MAX_FILE) {
-		fail(&p, 1, "the file is larger than %zu bytes (1 MiB)", CID_POLICY_MAX_FILE);
+		parse_fail(&p, 1, "the file is larger than %zu bytes (1 MiB)", CID_POLICY_MAX_FILE);
 		goto out;
 	}
 	cid_sha256(text, len, hash);
 	cid_hex(hash, sizeof(hash), pol->version);
-	pol->text = keep(&p, (struct cid_str){text, len});
+	pol->text = parse_keep(&p, (struct cid_str){text, len});
 	pol->text_len = len;
 	if (p.rc != CID_OK)
 		return p.rc;
@@ -876,19 +590,19 @@ enum cid_err policy_parse_file(struct cid_policyset *ps, const char *path, const
 		return p.rc;
 	if (p.in_purpose)
 		close_purpose(&p);
-	pol = cur_policy(&p);
+	pol = parse_cur_policy(&p);
 	if (p.seen[KW_SERVICE] == 0)
-		fail(&p, 1, "no service line (the client_id this policy governs)");
+		parse_fail(&p, 1, "no service line (the client_id this policy governs)");
 	if (p.seen[KW_NAME_JA] == 0)
-		fail(&p, 1, "no name.ja (the service's name in Japanese)");
+		parse_fail(&p, 1, "no name.ja (the service's name in Japanese)");
 	if (p.seen[KW_NAME_EN] == 0)
-		fail(&p, 1, "no name.en (the service's name in English)");
-	law_pairs_check(&p);
+		parse_fail(&p, 1, "no name.en (the service's name in English)");
+	parse_law_pairs_check(&p);
 	for (size_t i = 0; pol->service != NULL && i < p.policy; i++) {
 		const struct cid_policy *other = &ps->policies[i];
 		if (other->service != NULL && strcmp(other->service, pol->service) == 0)
-			fail(&p, pol->service_line, "service %s already has a policy: %s",
-			     pol->service, other->path);
+			parse_fail(&p, pol->service_line, "service %s already has a policy: %s",
+				   pol->service, other->path);
 	}
 	if (pol->n_purposes > CID_POLICY_MAX_PURPOSES)
 		pol->n_purposes = CID_POLICY_MAX_PURPOSES;

@@ -119,22 +119,12 @@ BETA_SECRET=$CLIENT_SECRET
 civicid_start
 ok "civicid serve listens on $ISSUER with controller_type business"
 
-# release_to CLIENT SECRET: a login (or the session) and the code redeemed; userinfo's given_name
+# release_to CLIENT SECRET: a login (consent was given on paper) and the code
+# redeemed; userinfo's given_name
 release_to() {
 	rm -f "$JAR"
-	get "$ISSUER/authorize?response_type=code&client_id=$1&redirect_uri=$(urlencode http://127.0.0.1:9/cb)&scope=openid%20profile&state=s1&nonce=n1"
-	local req csrf code resp at
-	req=$(form_field "$BODY" '/login$' req)
-	csrf=$(form_field "$BODY" '/login$' csrf)
-	[ -n "$req" ] && [ -n "$csrf" ] || bail "the login form for $1" "$(last)"
-	post "$ISSUER/login" "req=$req" "csrf=$csrf" "username=hanako" "password=hanako-e2e-Passw0rd!"
-	code=$(qparam "$location" code)
-	[ -n "$code" ] || bail "the login for $1 returns a code (consent was given on paper)" "$(last)"
-	resp=$(curl -sS --max-time 30 -u "$1:$2" -d grant_type=authorization_code \
-		--data-urlencode "code=$code" --data-urlencode "redirect_uri=http://127.0.0.1:9/cb" "$ISSUER/token")
-	at=$(json "d.get('access_token', '')" <<<"$resp" 2>/dev/null)
-	[ -n "$at" ] || bail "the code of $1 is redeemed" "$resp"
-	curl -sS --max-time 30 -H "Authorization: Bearer $at" "$ISSUER/userinfo" | json "d.get('given_name')"
+	code_login_token "$1" "$2" hanako 'hanako-e2e-Passw0rd!'
+	curl -sS --max-time 30 -H "Authorization: Bearer $AT" "$ISSUER/userinfo" | json "d.get('given_name')"
 }
 eq "userinfo releases to the third party" "$(release_to rp-alpha "$ALPHA_SECRET")" Hanako
 eq "and to the entrusted contractor" "$(release_to rp-beta "$BETA_SECRET")" Hanako

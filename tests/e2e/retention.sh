@@ -46,19 +46,9 @@ civicid_start
 ok "civicid serve listens on $ISSUER"
 
 # ---------------------------------------------------------------- a release
-get "$ISSUER/authorize?response_type=code&client_id=$RP_ID&redirect_uri=$(urlencode http://127.0.0.1:9/cb)&scope=openid%20profile&state=s1&nonce=n1"
-req=$(form_field "$BODY" '/login$' req)
-csrf=$(form_field "$BODY" '/login$' csrf)
-[ -n "$req" ] && [ -n "$csrf" ] || bail "the login form" "$(last)"
-post "$ISSUER/login" "req=$req" "csrf=$csrf" "username=hanako" "password=hanako-e2e-Passw0rd!"
-code=$(qparam "$location" code)
-[ -n "$code" ] || bail "the login returns a code (consent was given)" "$(last)"
-resp=$(curl -sS --max-time 30 -u "$RP_ID:$RP_SECRET" -d grant_type=authorization_code \
-	--data-urlencode "code=$code" --data-urlencode "redirect_uri=http://127.0.0.1:9/cb" "$ISSUER/token")
-at=$(json "d.get('access_token', '')" <<<"$resp" 2>/dev/null)
-[ -n "$at" ] || bail "the code is redeemed" "$resp"
+code_login_token "$RP_ID" "$RP_SECRET" hanako 'hanako-e2e-Passw0rd!'
 eq "userinfo releases the name" \
-	"$(curl -sS --max-time 30 -H "Authorization: Bearer $at" "$ISSUER/userinfo" | json "d.get('given_name')")" Hanako
+	"$(curl -sS --max-time 30 -H "Authorization: Bearer $AT" "$ISSUER/userinfo" | json "d.get('given_name')")" Hanako
 
 rel=$(entries --citizen hanako --type release.permit)
 eq "the releases (ID token, userinfo) are found by citizen" "$(count "$rel")" 2

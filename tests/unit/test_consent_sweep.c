@@ -22,40 +22,11 @@
 
 #define NOW    1800000000
 #define DAY    86400
-#define ISS    "https://id.example"
 #define HANAKO "0a1b2c3d-0000-4000-8000-000000000001"
 #define TARO   "0a1b2c3d-0000-4000-8000-000000000002"
 
-struct fixture {
-	char dir[256];
-	struct cid_store *s;
-	struct cid_audit *log;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	f->s = cid_test_store_open(f->dir);
-	assert_int_equal(cid_audit_issuer_record(f->s, ISS, NULL), CID_OK);
-	assert_int_equal(cid_audit_open(f->s, true, &f->log), CID_OK);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	cid_audit_close(f->log);
-	cid_test_store_close(f->s, f->dir);
-	free(f);
-	return 0;
-}
-
 /* Records one change of account's (childcare, fees) at now; returns its id (caller frees). */
-static char *record1(struct fixture *f, const char *account, const char *attribute,
+static char *record1(struct cid_test_audit *f, const char *account, const char *attribute,
 		     enum cid_consent_state state, int64_t expires_at, int64_t now)
 {
 	struct cid_consent_context ctx = {
@@ -75,7 +46,7 @@ static char *record1(struct fixture *f, const char *account, const char *attribu
 }
 
 /* Entries in the log. */
-static uint64_t log_size(struct fixture *f)
+static uint64_t log_size(struct cid_test_audit *f)
 {
 	struct cid_txn *txn = NULL;
 	uint64_t size = 0;
@@ -88,7 +59,7 @@ static uint64_t log_size(struct fixture *f)
 }
 
 /* Entry seq, parsed (caller frees). */
-static json_t *entry(struct fixture *f, uint64_t seq)
+static json_t *entry(struct cid_test_audit *f, uint64_t seq)
 {
 	struct cid_txn *txn = NULL;
 	json_t *e = NULL;
@@ -99,7 +70,7 @@ static json_t *entry(struct fixture *f, uint64_t seq)
 	return e;
 }
 
-static void sweep(struct fixture *f, int64_t now, size_t max, size_t written, size_t left)
+static void sweep(struct cid_test_audit *f, int64_t now, size_t max, size_t written, size_t left)
 {
 	struct cid_consent_sweep done = {0};
 
@@ -111,7 +82,7 @@ static void sweep(struct fixture *f, int64_t now, size_t max, size_t written, si
 /* Only the latest record of an attribute counts, and only a grant past its expiry. */
 static void test_sweep_expired_once(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_audit *f = *state;
 	char *email = record1(f, HANAKO, "email", CID_CONSENT_GRANTED, NOW + DAY, NOW);
 	char *ids[5] = {
 	    record1(f, HANAKO, "birthdate", CID_CONSENT_GRANTED, 0, NOW),
@@ -166,7 +137,7 @@ static void test_sweep_expired_once(void **state)
 /* A release that met the expiry first leaves the sweeper nothing to write, and the reverse. */
 static void test_sweep_after_release(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_audit *f = *state;
 	char *id = record1(f, TARO, "email", CID_CONSENT_GRANTED, NOW + DAY, NOW);
 	char *late = record1(f, TARO, "birthdate", CID_CONSENT_GRANTED, NOW + 2 * DAY, NOW);
 	struct cid_decision expired = {.permit = false,
@@ -209,7 +180,7 @@ static void test_sweep_after_release(void **state)
 /* A run writes at most max entries and counts what is left for the next. */
 static void test_sweep_bounded(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_audit *f = *state;
 	const char *attrs[5] = {"email", "birthdate", "address", "phone_number", "gender"};
 	char *ids[5];
 	uint64_t before;
@@ -232,7 +203,7 @@ static void test_sweep_bounded(void **state)
 /* An empty store: nothing to sweep. */
 static void test_sweep_empty(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_audit *f = *state;
 
 	sweep(f, NOW, 1, 0, 0);
 	assert_int_equal(log_size(f), 0);
@@ -241,10 +212,14 @@ static void test_sweep_empty(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_sweep_expired_once, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_sweep_after_release, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_sweep_bounded, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_sweep_empty, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sweep_expired_once, cid_test_audit_setup,
+					    cid_test_audit_teardown),
+	    cmocka_unit_test_setup_teardown(test_sweep_after_release, cid_test_audit_setup,
+					    cid_test_audit_teardown),
+	    cmocka_unit_test_setup_teardown(test_sweep_bounded, cid_test_audit_setup,
+					    cid_test_audit_teardown),
+	    cmocka_unit_test_setup_teardown(test_sweep_empty, cid_test_audit_setup,
+					    cid_test_audit_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,37 +19,8 @@
 #include <cmocka.h>
 
 #define NOW    1800000000
-#define ISS    "https://id.example"
 #define HANAKO "0a1b2c3d-0000-4000-8000-000000000001"
 #define TARO   "0a1b2c3d-0000-4000-8000-000000000002"
-
-struct fixture {
-	char dir[256];
-	struct cid_store *s;
-	struct cid_audit *log;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	f->s = cid_test_store_open(f->dir);
-	assert_int_equal(cid_audit_issuer_record(f->s, ISS, NULL), CID_OK);
-	assert_int_equal(cid_audit_open(f->s, true, &f->log), CID_OK);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	cid_audit_close(f->log);
-	cid_test_store_close(f->s, f->dir);
-	free(f);
-	return 0;
-}
 
 struct make_args {
 	const char *account, *service, *purpose;
@@ -66,7 +37,7 @@ static enum cid_err make_cb(struct cid_txn *txn, void *arg)
 }
 
 /* The pseudonym of a scope, made if need be; the error of the call in *rc. */
-static enum cid_err make(struct fixture *f, const char *account, const char *service,
+static enum cid_err make(struct cid_test_audit *f, const char *account, const char *service,
 			 const char *purpose, char out[CID_PSEUDONYM_CHARS + 1])
 {
 	struct make_args a = {account, service, purpose, {0}, CID_OK};
@@ -77,7 +48,7 @@ static enum cid_err make(struct fixture *f, const char *account, const char *ser
 	return a.rc;
 }
 
-static enum cid_err resolve(struct fixture *f, const char *p, json_t **out)
+static enum cid_err resolve(struct cid_test_audit *f, const char *p, json_t **out)
 {
 	struct cid_txn *txn = NULL;
 	enum cid_err rc;
@@ -102,7 +73,7 @@ static enum cid_err purge_cb(struct cid_txn *txn, void *arg)
 	return CID_OK;
 }
 
-static enum cid_err purge(struct fixture *f, const char *p, bool *purged)
+static enum cid_err purge(struct cid_test_audit *f, const char *p, bool *purged)
 {
 	struct purge_args a = {p, false, CID_OK};
 
@@ -121,7 +92,7 @@ static void test_one_pseudonym_per_scope(void **state)
 	    {HANAKO, "library", "fees"},   {TARO, "childcare", "fees"},
 	    {HANAKO, NULL, NULL},	   {HANAKO, "childcare", NULL},
 	};
-	struct fixture *f = *state;
+	struct cid_test_audit *f = *state;
 	char p[6][CID_PSEUDONYM_CHARS + 1];
 	char again[CID_PSEUDONYM_CHARS + 1];
 	json_t *scope = NULL;
@@ -151,7 +122,7 @@ static void test_one_pseudonym_per_scope(void **state)
 /* Names that cannot be a scope, and strings that are not pseudonyms. */
 static void test_bad_input(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_audit *f = *state;
 	char longname[CID_AUDIT_MAX_NAME + 2];
 	char p[CID_PSEUDONYM_CHARS + 1];
 	json_t *scope = NULL;
@@ -188,7 +159,7 @@ static void test_bad_input(void **state)
 /* A purge removes both directions; a second one finds nothing; the scope then gets a new one. */
 static void test_purge_is_idempotent(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_audit *f = *state;
 	char p[CID_PSEUDONYM_CHARS + 1];
 	char other[CID_PSEUDONYM_CHARS + 1];
 	char next[CID_PSEUDONYM_CHARS + 1];
@@ -242,7 +213,7 @@ static enum cid_err count_cb(uint64_t seq, struct cid_str entry, void *arg)
 /* What the log holds names the pseudonym; the citizen's readers still find every entry. */
 static void test_entries_name_the_pseudonym(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_audit *f = *state;
 	json_t *e[3] = {release_entry(HANAKO, "childcare", "fees"),
 			release_entry(HANAKO, "library", "loans"),
 			release_entry(TARO, "childcare", "fees")};
@@ -281,7 +252,7 @@ static void test_entries_name_the_pseudonym(void **state)
  * is left alone. */
 static void test_filter_citizen_is_pseudonymous(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_audit *f = *state;
 	struct cid_audit_filter filter = {.citizen = HANAKO, .type = "release."};
 	struct cid_audit_officer_act x = {.act = CID_AUDIT_OFFICER_SEARCHED,
 					  .officer = "alice",
@@ -314,7 +285,7 @@ static void test_filter_citizen_is_pseudonymous(void **state)
 /* An officer's look-up is logged before it answers, found or not. */
 static void test_resolve_is_on_the_record(void **state)
 {
-	struct fixture *f = *state;
+	struct cid_test_audit *f = *state;
 	json_t *e = release_entry(HANAKO, "childcare", "fees");
 	struct cid_txn *txn = NULL;
 	json_t *scope = NULL;
@@ -381,12 +352,18 @@ static void test_resolve_is_on_the_record(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_one_pseudonym_per_scope, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_purge_is_idempotent, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_entries_name_the_pseudonym, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_filter_citizen_is_pseudonymous, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_resolve_is_on_the_record, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_one_pseudonym_per_scope, cid_test_audit_setup,
+					    cid_test_audit_teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_input, cid_test_audit_setup,
+					    cid_test_audit_teardown),
+	    cmocka_unit_test_setup_teardown(test_purge_is_idempotent, cid_test_audit_setup,
+					    cid_test_audit_teardown),
+	    cmocka_unit_test_setup_teardown(test_entries_name_the_pseudonym, cid_test_audit_setup,
+					    cid_test_audit_teardown),
+	    cmocka_unit_test_setup_teardown(test_filter_citizen_is_pseudonymous,
+					    cid_test_audit_setup, cid_test_audit_teardown),
+	    cmocka_unit_test_setup_teardown(test_resolve_is_on_the_record, cid_test_audit_setup,
+					    cid_test_audit_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,7 +25,6 @@
 
 #define NOW    1800000000
 #define DAY    86400
-#define ISS    "https://id.example"
 #define HANAKO "0a1b2c3d-0000-4000-8000-000000000001"
 
 static const char policy[] = "service childcare\n"
@@ -41,9 +40,7 @@ static const char policy[] = "service childcare\n"
 			     "\tpermit birthdate\n";
 
 struct fixture {
-	char dir[256];
-	struct cid_store *s;
-	struct cid_audit *log;
+	struct cid_test_audit a;
 	struct cid_policyset *ps;
 };
 
@@ -52,9 +49,7 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	f->s = cid_test_store_open(f->dir);
-	assert_int_equal(cid_audit_issuer_record(f->s, ISS, NULL), CID_OK);
-	assert_int_equal(cid_audit_open(f->s, true, &f->log), CID_OK);
+	cid_test_audit_open(&f->a);
 	assert_int_equal(
 	    cid_policyset_parse("childcare.policy", policy, strlen(policy), NULL, &f->ps), CID_OK);
 	*state = f;
@@ -66,8 +61,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	cid_policyset_free(f->ps);
-	cid_audit_close(f->log);
-	cid_test_store_close(f->s, f->dir);
+	cid_test_audit_close(&f->a);
 	free(f);
 	return 0;
 }
@@ -88,7 +82,7 @@ static void record1(struct fixture *f, const char *purpose, const char *attribut
 	struct cid_consent_change c = {attribute, state, expires_at};
 	char *id = NULL;
 
-	assert_int_equal(cid_consent_record(f->s, &ctx, &c, 1, &id), CID_OK);
+	assert_int_equal(cid_consent_record(f->a.s, &ctx, &c, 1, &id), CID_OK);
 	free(id);
 }
 
@@ -96,7 +90,7 @@ static struct cid_retention_sweep sweep(struct fixture *f, int64_t now)
 {
 	struct cid_retention_sweep done = {0};
 
-	assert_int_equal(cid_retention_sweep(f->s, f->ps, now, 16, &done), CID_OK);
+	assert_int_equal(cid_retention_sweep(f->a.s, f->ps, now, 16, &done), CID_OK);
 	return done;
 }
 
@@ -145,12 +139,12 @@ static void test_due_table(void **state)
 			record1(f, rows[i].purpose, "email", rows[i].second,
 				rows[i].second == CID_CONSENT_GRANTED ? NOW + 60 * DAY : 0,
 				NOW + rows[i].second_at);
-		p = cid_test_pseudonym(f->s, HANAKO, "childcare", rows[i].purpose);
+		p = cid_test_pseudonym(f->a.s, HANAKO, "childcare", rows[i].purpose);
 		assert_non_null(p);
 		done = sweep(f, NOW + rows[i].sweep_at);
 		assert_int_equal(done.purged, rows[i].purged ? 1 : 0);
 		free(p);
-		p = cid_test_pseudonym(f->s, HANAKO, "childcare", rows[i].purpose);
+		p = cid_test_pseudonym(f->a.s, HANAKO, "childcare", rows[i].purpose);
 		assert_true(rows[i].purged ? p == NULL : p != NULL);
 		free(p);
 		assert_int_equal(teardown((void **)&f), 0);
@@ -184,9 +178,9 @@ static void test_purge_unlinks_and_verifies(void **state)
 
 	record1(f, "fees", "email", CID_CONSENT_GRANTED, NOW + DAY, NOW);
 	record1(f, "fees", "birthdate", CID_CONSENT_REFUSED, 0, NOW);
-	p = cid_test_pseudonym(f->s, HANAKO, "childcare", "fees");
+	p = cid_test_pseudonym(f->a.s, HANAKO, "childcare", "fees");
 	assert_non_null(p);
-	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_store_read_begin(f->a.s, &txn), CID_OK);
 	assert_int_equal(cid_audit_citizen(txn, HANAKO, 0, 10, &trail), CID_OK);
 	cid_store_read_end(txn);
 	assert_int_equal(json_array_size(trail), 2);
@@ -194,7 +188,7 @@ static void test_purge_unlinks_and_verifies(void **state)
 
 	/* an officer's look-up names the pseudonym, but is no use of the purpose */
 	assert_int_equal(
-	    cid_audit_resolve(f->log, "officer:privacy", p, NULL, NOW + 2 * DAY, &scope), CID_OK);
+	    cid_audit_resolve(f->a.log, "officer:privacy", p, NULL, NOW + 2 * DAY, &scope), CID_OK);
 	json_decref(scope);
 	scope = NULL;
 	done = sweep(f, NOW + 3 * DAY - 1); /* expired at NOW + DAY, kept 2 days */
@@ -203,7 +197,7 @@ static void test_purge_unlinks_and_verifies(void **state)
 	assert_int_equal(done.purged, 1);
 	assert_int_equal(done.left, 0);
 
-	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_store_read_begin(f->a.s, &txn), CID_OK);
 	/* the trail no longer finds the scope's entries */
 	assert_int_equal(cid_audit_citizen(txn, HANAKO, 0, 10, &trail), CID_OK);
 	assert_int_equal(json_array_size(trail), 0);
@@ -232,18 +226,18 @@ static void test_purge_unlinks_and_verifies(void **state)
 	free(text);
 	json_decref(e);
 	/* the consent records went with it */
-	assert_int_equal(cid_consent_history(f->s, HANAKO, "childcare", &history), CID_OK);
+	assert_int_equal(cid_consent_history(f->a.s, HANAKO, "childcare", &history), CID_OK);
 	assert_int_equal(json_array_size(history), 0);
 	json_decref(history);
 
 	/* the log verifies, signed up to and past the purge */
-	assert_int_equal(cid_audit_checkpoint(f->s, NOW + 3 * DAY, NULL), CID_OK);
-	assert_int_equal(cid_audit_verify_store(f->s, NULL, NULL, &rep), CID_OK);
+	assert_int_equal(cid_audit_checkpoint(f->a.s, NOW + 3 * DAY, NULL), CID_OK);
+	assert_int_equal(cid_audit_verify_store(f->a.s, NULL, NULL, &rep), CID_OK);
 	assert_true(rep.ok);
 	assert_false(rep.unsigned_tail);
 
 	/* explaining an entry of the scope: its consent records are a gap, not a mismatch */
-	assert_int_equal(cid_audit_explain(f->s, 0, &e), CID_OK);
+	assert_int_equal(cid_audit_explain(f->a.s, 0, &e), CID_OK);
 	assert_int_equal(json_array_size(json_object_get(e, "problems")), 0);
 	text = json_dumps(json_object_get(e, "gaps"), 0);
 	assert_non_null(text);
@@ -309,9 +303,9 @@ static void test_errors(void **state)
 	struct cid_retention_sweep done;
 
 	assert_int_equal(cid_retention_sweep(NULL, f->ps, NOW, 16, &done), CID_ERR_INVALID);
-	assert_int_equal(cid_retention_sweep(f->s, NULL, NOW, 16, &done), CID_ERR_INVALID);
-	assert_int_equal(cid_retention_sweep(f->s, f->ps, NOW, 0, &done), CID_ERR_INVALID);
-	assert_int_equal(cid_retention_sweep(f->s, f->ps, NOW, 16, NULL), CID_ERR_INVALID);
+	assert_int_equal(cid_retention_sweep(f->a.s, NULL, NOW, 16, &done), CID_ERR_INVALID);
+	assert_int_equal(cid_retention_sweep(f->a.s, f->ps, NOW, 0, &done), CID_ERR_INVALID);
+	assert_int_equal(cid_retention_sweep(f->a.s, f->ps, NOW, 16, NULL), CID_ERR_INVALID);
 }
 
 /* A run purges at most max scopes and counts the rest. */
@@ -335,13 +329,13 @@ static void test_max_and_left(void **state)
 
 	for (size_t i = 0; i < 3; i++) {
 		ctx.account_id = who[i];
-		assert_int_equal(cid_consent_record(f->s, &ctx, &c, 1, &id), CID_OK);
+		assert_int_equal(cid_consent_record(f->a.s, &ctx, &c, 1, &id), CID_OK);
 		free(id);
 	}
-	assert_int_equal(cid_retention_sweep(f->s, f->ps, NOW + 2 * DAY, 2, &done), CID_OK);
+	assert_int_equal(cid_retention_sweep(f->a.s, f->ps, NOW + 2 * DAY, 2, &done), CID_OK);
 	assert_int_equal(done.purged, 2);
 	assert_int_equal(done.left, 1);
-	assert_int_equal(cid_retention_sweep(f->s, f->ps, NOW + 2 * DAY, 2, &done), CID_OK);
+	assert_int_equal(cid_retention_sweep(f->a.s, f->ps, NOW + 2 * DAY, 2, &done), CID_OK);
 	assert_int_equal(done.purged, 1);
 	assert_int_equal(done.left, 0);
 }

@@ -1,6 +1,7 @@
 /* Test support: temporary stores, test contexts and their fixtures, cheap argon2 parameters. */
 #include "support.h"
 
+#include "audit.h"
 #include "client.h"
 #include "pseudonym.h"
 
@@ -80,6 +81,38 @@ int cid_test_store_teardown(void **state)
 
 	cid_test_store_close(f->s, f->dir);
 	free(f);
+	return 0;
+}
+
+void cid_test_audit_open(struct cid_test_audit *a)
+{
+	a->s = cid_test_store_open(a->dir);
+	assert_int_equal(cid_audit_issuer_record(a->s, "https://id.example", NULL), CID_OK);
+	assert_int_equal(cid_audit_open(a->s, true, &a->log), CID_OK);
+}
+
+void cid_test_audit_close(struct cid_test_audit *a)
+{
+	cid_audit_close(a->log);
+	cid_test_store_close(a->s, a->dir);
+}
+
+int cid_test_audit_setup(void **state)
+{
+	struct cid_test_audit *a = calloc(1, sizeof(*a));
+
+	assert_non_null(a);
+	cid_test_audit_open(a);
+	*state = a;
+	return 0;
+}
+
+int cid_test_audit_teardown(void **state)
+{
+	struct cid_test_audit *a = *state;
+
+	cid_test_audit_close(a);
+	free(a);
 	return 0;
 }
 

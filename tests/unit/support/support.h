@@ -46,6 +46,25 @@ int cid_test_store_setup(void **state);
 int cid_test_store_teardown(void **state);
 
 /*
+ * The fixture of a test of what writes the audit log: a fresh store whose
+ * log's issuer is https://id.example, and its log open with group commit.
+ * cmocka_unit_test_setup_teardown(test, cid_test_audit_setup, cid_test_audit_teardown)
+ * puts a struct cid_test_audit in *state; a fixture that holds more opens one
+ * with cid_test_audit_open and ends it with cid_test_audit_close. Aborts the
+ * test on failure.
+ */
+struct cid_test_audit {
+	char dir[256];
+	struct cid_store *s;
+	struct cid_audit *log;
+};
+
+void cid_test_audit_open(struct cid_test_audit *a);
+void cid_test_audit_close(struct cid_test_audit *a);
+int cid_test_audit_setup(void **state);
+int cid_test_audit_teardown(void **state);
+
+/*
  * A new config for a test context: its store in a new temporary directory
  * (path in dir[256]) and cheap argon2id. Aborts the test on failure; end it
  * with cid_test_ctx_close.
