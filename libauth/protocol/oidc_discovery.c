@@ -147,13 +147,13 @@ enum cid_err cid_oidc_discovery_build(const char *iss, char **doc, size_t *len)
 	CID_ENSURE(text != NULL, CID_ERR_NOMEM);
 	*len = strlen(text);
 	/* kept while the context is open (a tenant's, among many): no spare room */
-	*doc = realloc(text, *len + 1);
-	if (*doc == NULL)
-		*doc = text;
+	*doc = strdup(text);
+	CID_ENSURE(*doc != NULL, CID_ERR_NOMEM);
 out:
 	json_decref(d);
 	json_decref(rest);
 	json_decref(claims);
+	free(text);
 	return rc;
 }
 
