@@ -2,10 +2,11 @@
  * fetch_cache: a few documents of other parties kept by URL until their
  * freshness ends (fetch_cache.h).
  *
- * Invariants: a slot is empty (url[0] == '\0', body NULL) or holds a whole
- * answer and when it stops being fresh; the lock guards the slots and is
- * never held across a fetch; a caller always gets its own copy, so a slot
- * replaced meanwhile frees nothing anyone reads.
+ * Invariants: a slot is empty (body and url NULL) or holds a whole answer,
+ * its URL (in the body's allocation, after the answer: an empty cache is a
+ * few hundred bytes, what every tenant pays) and when it stops being fresh; the lock guards the
+ * slots and is never held across a fetch; a caller always gets its own copy, so a slot replaced
+ * meanwhile frees nothing anyone reads.
  */
 #include "fetch_cache.h"
 
@@ -17,8 +18,8 @@
 #include <string.h>
 
 struct slot {
-	char url[CID_FETCH_CACHE_URL + 1];
-	char *body;
+	char *body;	 /* owned: the answer, a NUL, the URL, a NUL */
+	const char *url; /* in body */
 	size_t len;
 	int64_t expires; /* fresh while now < expires */
 };
@@ -89,14 +90,18 @@ static bool kept(struct cid_fetch_cache *c, const char *url, int64_t now, char *
 static void keep(struct cid_fetch_cache *c, const char *url, const char *body, size_t len,
 		 int64_t expires)
 {
-	char *copy = NULL;
+	size_t url_len = strlen(url);
+	char *copy = malloc(len + 1 + url_len + 1);
 	struct slot *s = NULL;
 
-	if (!copy_out(body, len, &copy))
+	if (copy == NULL)
 		return; /* not kept: the next login fetches again */
+	memcpy(copy, body, len);
+	copy[len] = '\0';
+	memcpy(copy + len + 1, url, url_len + 1);
 	pthread_mutex_lock(&c->lock);
 	for (size_t i = 0; i < CID_FETCH_CACHE_SLOTS && s == NULL; i++) {
-		if (strcmp(c->slots[i].url, url) == 0)
+		if (c->slots[i].body != NULL && strcmp(c->slots[i].url, url) == 0)
 			s = &c->slots[i];
 	}
 	for (size_t i = 0; i < CID_FETCH_CACHE_SLOTS && s == NULL; i++) {
@@ -113,8 +118,8 @@ static void keep(struct cid_fetch_cache *c, const char *url, const char *body, s
 		s = &c->slots[first];
 	}
 	free(s->body);
-	snprintf(s->url, sizeof(s->url), "%s", url);
 	s->body = copy;
+	s->url = copy + len + 1;
 	s->len = len;
 	s->expires = expires;
 	pthread_mutex_unlock(&c->lock);

@@ -113,6 +113,13 @@ struct cid_logout_notice {
 };
 
 /*
+ * True into *yes if a notice is due at now, by a read: what a server with
+ * many tenants asks before it gives a tenant a sender (logout_notify.h).
+ * Errors: CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_logout_due(struct cid_store *s, int64_t now, bool *yes);
+
+/*
  * Claims up to max notices due at now (oldest due first) into out[0..*n):
  * each counts one more attempt and is leased until now + r->lease. A
  * damaged record is dropped from the queue.

@@ -177,11 +177,11 @@ out:
 }
 
 /*
- * True into *yes if a notice is due at now: a read, so that a queue with
- * nothing due (the usual case, looked at every CID_LOGOUT_POLL_MS, for each
- * tenant of a server with many) costs no write transaction.
+ * A read, so that a queue with nothing due (the usual case, looked at every
+ * CID_LOGOUT_POLL_MS, for each tenant of a server with many) costs no write
+ * transaction.
  */
-static enum cid_err any_due(struct cid_store *s, int64_t now, bool *yes)
+enum cid_err cid_logout_due(struct cid_store *s, int64_t now, bool *yes)
 {
 	enum cid_err rc = CID_OK;
 	struct due d = {now, 1, json_array()};
@@ -209,7 +209,7 @@ enum cid_err cid_logout_claim(struct cid_store *s, int64_t now, const struct cid
 
 	CID_ENSURE(r->lease >= 1, CID_ERR_INVALID);
 	if (max > 0)
-		CID_TRY(any_due(s, now, &due));
+		CID_TRY(cid_logout_due(s, now, &due));
 	if (due)
 		CID_TRY(cid_store_update(s, claim_cb, &c));
 	*n = c.n;

@@ -147,9 +147,10 @@ struct cid_tenants;
 /*
  * The worker of a server with several cities (tenant.h): still one thread,
  * which each round gives every opened tenant a sender of its own (made the
- * first time it sees that tenant) and steps each without waiting, then
- * pauses CID_LOGOUT_POLL_MS: a tenant's notices go out under its own keys
- * and limits, and no tenant costs a thread. t must outlive the worker.
+ * first time a notice of that tenant is due: an opened tenant that never
+ * sends one pays no sender's places and HTTP handle) and steps each without
+ * waiting, then pauses CID_LOGOUT_POLL_MS: a tenant's notices go out under
+ * its own keys and limits, and no tenant costs a thread. t must outlive the worker.
  * Errors: those of cid_logout_worker_start. Stopped with cid_logout_worker_stop.
  */
 CID_MUST_CHECK enum cid_err cid_logout_worker_start_tenants(struct cid_tenants *t, FILE *errors,

@@ -340,12 +340,13 @@ out:
 	return rc;
 }
 
-/* Makes a sender for ctx unless w has one; a failure is said and tried next round. */
+/* Notes ctx, unless w has it: its sender is made when a notice of it is due (send_due). */
 static void adopt_tenant(struct cid_ctx *ctx, const char *name, void *arg)
 {
 	struct cid_logout_worker *w = arg;
 	struct tenant_sender *grown;
 
+	(void)name;
 	for (size_t i = 0; i < w->n_senders; i++)
 		if (w->senders[i].ctx == ctx)
 			return;
@@ -358,15 +359,28 @@ static void adopt_tenant(struct cid_ctx *ctx, const char *name, void *arg)
 		w->senders = grown;
 		w->cap_senders = cap;
 	}
-	if (cid_logout_sender_new(ctx, &w->senders[w->n_senders].sender) != CID_OK) {
-		if (w->errors != NULL)
-			fprintf(w->errors, "civicid: tenant %s: no back-channel logout sender\n",
-				name);
-		return;
-	}
-	w->senders[w->n_senders].ctx = ctx;
-	w->senders[w->n_senders].last = CID_OK;
+	w->senders[w->n_senders] = (struct tenant_sender){.ctx = ctx, .last = CID_OK};
 	w->n_senders++;
+}
+
+/* Steps ts's sender, made first if a notice is due; a failure is said once until one succeeds. */
+static void send_due(struct cid_logout_worker *w, struct tenant_sender *ts, int64_t now)
+{
+	const char *issuer = cid_ctx_config(ts->ctx)->issuer;
+	enum cid_err rc = CID_OK;
+	bool due = false;
+
+	if (ts->sender == NULL) {
+		rc = cid_logout_due(cid_ctx_store(ts->ctx), now, &due);
+		if (rc == CID_OK && due)
+			rc = cid_logout_sender_new(ts->ctx, &ts->sender);
+	}
+	if (ts->sender != NULL)
+		rc = cid_logout_sender_step(ts->sender, now, 0);
+	if (rc != CID_OK && rc != ts->last && w->errors != NULL)
+		fprintf(w->errors, "civicid: %s: sending back-channel logout notices: %s\n", issuer,
+			cid_strerror(rc));
+	ts->last = rc;
 }
 
 static void *tenants_run(void *arg)
@@ -375,18 +389,11 @@ static void *tenants_run(void *arg)
 	const struct timespec pause = {.tv_sec = 0, .tv_nsec = CID_LOGOUT_POLL_MS * 1000000L};
 
 	while (!atomic_load(&w->stop)) {
-		cid_tenants_each(w->tenants, adopt_tenant, w);
-		for (size_t i = 0; i < w->n_senders && !atomic_load(&w->stop); i++) {
-			struct tenant_sender *ts = &w->senders[i];
-			enum cid_err rc =
-			    cid_logout_sender_step(ts->sender, (int64_t)time(NULL), 0);
-
-			if (rc != CID_OK && rc != ts->last && w->errors != NULL)
-				fprintf(w->errors,
-					"civicid: %s: sending back-channel logout notices: %s\n",
-					cid_ctx_config(ts->ctx)->issuer, cid_strerror(rc));
-			ts->last = rc;
-		}
+		/* a tenant is never closed while the server runs: a new one changes the count */
+		if (cid_tenants_open_count(w->tenants) != w->n_senders)
+			cid_tenants_each(w->tenants, adopt_tenant, w);
+		for (size_t i = 0; i < w->n_senders && !atomic_load(&w->stop); i++)
+			send_due(w, &w->senders[i], (int64_t)time(NULL));
 		nanosleep(&pause, NULL);
 	}
 	return NULL;

@@ -146,11 +146,14 @@ enum cid_err cid_oidc_discovery_build(const char *iss, char **doc, size_t *len)
 	text = cid_json_dumps(d, JSON_COMPACT);
 	CID_ENSURE(text != NULL, CID_ERR_NOMEM);
 	*len = strlen(text);
-	*doc = text;
+	/* kept while the context is open (a tenant's, among many): no spare room */
+	*doc = strdup(text);
+	CID_ENSURE(*doc != NULL, CID_ERR_NOMEM);
 out:
 	json_decref(d);
 	json_decref(rest);
 	json_decref(claims);
+	free(text);
 	return rc;
 }
 

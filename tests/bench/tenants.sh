@@ -9,14 +9,20 @@
 #                one, and the difference per idle tenant (nothing is opened
 #                before its first request)
 #   opened       resident memory after the first request of 60 tenants, per
-#                opened tenant (anonymous: the heap; file: the stores' pages,
-#                their data); then of CID_BENCH_OPEN tenants (default all N),
-#                the files the process holds, and the CPU it spends idle in 10 s
-#                (the background work looping over the opened tenants)
-#   lookup       discovery requests per second (wrk, 1 thread, 8 connections)
-#                of one opened tenant with 2 tenants opened and with N
+#                opened tenant: anonymous (the heap) and mapped apart (the
+#                stores' data pages and lock files); then of CID_BENCH_OPEN
+#                tenants (default all N), the files the process holds, and the
+#                CPU it spends idle in 10 s (the background work looping over
+#                the opened tenants)
+#   lookup       discovery requests per second (wrk, 1 thread, 8 connections;
+#                the median of 3 runs) of one opened tenant with 2 tenants
+#                open, with 60 and with CID_BENCH_OPEN
+#   heap         tenant_heap (beside the binary, in the build's tests/bench;
+#                CID_TENANT_HEAP names another) on the same store, the server
+#                stopped: the tenants opened again in a process of one thread,
+#                per tenant its resident heap, mapped pages and allocated bytes
 # Not a test: it never fails on speed. Use the release build for figures:
-#   cmake --preset release && cmake --build --preset release --target civicid
+#   cmake --preset release && cmake --build --preset release --target civicid tenant_heap
 #   CIVICID_BIN=build/release/server/civicid bash tests/bench/tenants.sh [N]
 set -euo pipefail
 
@@ -69,6 +75,7 @@ stop() {
 
 rss_kib() { sed -n 's/^VmRSS:\s*\([0-9]*\) kB/\1/p' "/proc/$pid/status"; }
 anon_kib() { sed -n 's/^RssAnon:\s*\([0-9]*\) kB/\1/p' "/proc/$pid/status"; }
+mapped_kib() { awk '/^Rss(File|Shmem):/ { k += $2 } END { print k }' "/proc/$pid/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 
 discover() { # tenant index
@@ -79,9 +86,11 @@ discover() { # tenant index
 	fi
 }
 
-lookup_rps() { # tenant index
-	wrk -t1 -c8 -d"${secs}s" "http://127.0.0.1:$port/t/$(name "$1")/.well-known/openid-configuration" |
-		sed -n 's/^Requests\/sec:\s*\([0-9.]*\)/\1/p'
+lookup_rps() { # tenant index; the median of 3 runs
+	for _ in 1 2 3; do
+		wrk -t1 -c8 -d"${secs}s" "http://127.0.0.1:$port/t/$(name "$1")/.well-known/openid-configuration" |
+			sed -n 's/^Requests\/sec:\s*\([0-9.]*\)/\1/p'
+	done | sort -n | sed -n 2p
 }
 
 t0=$(date +%s.%N)
@@ -112,23 +121,34 @@ rss_many=$(rss_kib)
 echo "idle: RSS at start with $n tenants ${rss_many} KiB, with 2 ${rss_one} KiB:" \
 	"$(echo "scale=2; ($rss_many - $rss_one) * 1024 / ($n - 2)" | bc) bytes per idle tenant"
 anon_many=$(anon_kib)
+mapped_many=$(mapped_kib)
 some=$((n < 60 ? n : 60))
 for i in $(seq 1 "$some"); do discover "$i"; done
 rss_60=$(rss_kib)
 anon_60=$(anon_kib)
+mapped_60=$(mapped_kib)
 echo "opened: $some tenants: RSS ${rss_60} KiB, $(echo "($rss_60 - $rss_many) / $some" | bc) KiB per opened" \
-	"tenant, of which anonymous $(echo "($anon_60 - $anon_many) / $some" | bc) KiB"
+	"tenant: anonymous $(echo "($anon_60 - $anon_many) / $some" | bc) KiB, mapped $(echo "($mapped_60 - $mapped_many) / $some" | bc) KiB"
+rps_60=$(lookup_rps 1)
 open=${CID_BENCH_OPEN:-$n}
 for i in $(seq $((some + 1)) "$open"); do discover "$i"; done
 rss_all=$(rss_kib)
 anon_all=$(anon_kib)
+mapped_all=$(mapped_kib)
 c0=$(cpu_ticks)
 sleep 10
 c1=$(cpu_ticks)
-echo "opened: $open of $n: RSS ${rss_all} KiB, $(echo "($rss_all - $rss_many) / $open" | bc) KiB per opened tenant," \
-	"of which anonymous $(echo "($anon_all - $anon_many) / $open" | bc) KiB; $(ls "/proc/$pid/fd" | wc -l) open files;" \
-	"idle CPU $(echo "scale=1; ($c1 - $c0) * 100 / $(getconf CLK_TCK) / 10" | bc) % of a core"
+echo "opened: $open of $n: RSS ${rss_all} KiB, $(echo "($rss_all - $rss_many) / $open" | bc) KiB per opened tenant:" \
+	"anonymous $(echo "($anon_all - $anon_many) / $open" | bc) KiB, mapped $(echo "($mapped_all - $mapped_many) / $open" | bc) KiB;" \
+	"$(ls "/proc/$pid/fd" | wc -l) open files; idle CPU $(echo "scale=1; ($c1 - $c0) * 100 / $(getconf CLK_TCK) / 10" | bc) % of a core"
 rps_many=$(lookup_rps 1)
-echo "lookup: discovery of one tenant, wrk 1 thread 8 connections ${secs} s: ${rps_two} req/s with 2 tenants open," \
-	"${rps_many} req/s with $open open"
+echo "lookup: discovery of one tenant, wrk 1 thread 8 connections ${secs} s, median of 3: ${rps_two} req/s with 2 tenants open," \
+	"${rps_60} with $some open, ${rps_many} with $open open"
 stop
+
+heap=${CID_TENANT_HEAP:-$(dirname "$bin")/../tests/bench/tenant_heap}
+if [ -x "$heap" ]; then
+	"$heap" "$tmp/many" "$open"
+else
+	echo "heap: no tenant_heap at $heap (build its target, or set CID_TENANT_HEAP)"
+fi
