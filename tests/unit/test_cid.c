@@ -191,7 +191,8 @@ static void test_first_start_then_reopen_reuses_keys_and_salt(void **state)
 	size_t i;
 
 	(void)state;
-	config_in(&f, NULL);
+	f.cfg = cid_test_config_keyless(f.dir);
+	cid_test_policies(f.cfg, f.dir, NULL, NULL);
 	/* an empty store has no keys */
 	assert_int_equal(cid_store_open(f.dir, &s), CID_OK);
 	assert_int_equal(cid_keys_version(s, &version), CID_OK);

@@ -3,6 +3,7 @@
 
 #include "audit.h"
 #include "client.h"
+#include "jose.h"
 #include "pseudonym.h"
 
 #include <setjmp.h>
@@ -56,10 +57,99 @@ void cid_test_store_close(struct cid_store *s, const char *dir)
 	cid_test_rmdir(dir);
 }
 
+/*
+ * The signing keys of a test store, made once per test process: an RSA-2048
+ * key takes seconds under valgrind, and almost every case of the keyed
+ * suites begins with a new store. cid_keys_ensure made them in a store of
+ * their own; each new store gets copies of its records, as cid_keys_ensure
+ * would have written them (its one keys_version step included), so the
+ * library sees exactly what it would have made itself. The code that makes
+ * keys is tested where it is the subject (test_jose's ensure and rotation
+ * cases, the server's start in every end-to-end suite). Test processes are
+ * single-threaded where they set up stores.
+ */
+static json_t *seed_keys; /* [record...] */
+
+static enum cid_err seed_collect_cb(struct cid_str key, struct cid_str val, void *arg)
+{
+	json_t *rec = NULL;
+	enum cid_err rc = cid_store_parse_json(val, &rec);
+
+	(void)key;
+	if (rc != CID_OK)
+		return rc;
+	return json_array_append_new(arg, rec) == 0 ? CID_OK : CID_ERR_NOMEM;
+}
+
+static json_t *seed_make(int64_t now)
+{
+	char dir[256];
+	struct cid_store *s = cid_test_store_open(dir);
+	struct cid_txn *txn = NULL;
+	json_t *recs = json_array();
+
+	assert_non_null(recs);
+	assert_int_equal(cid_keys_ensure(s, now), CID_OK);
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	assert_int_equal(cid_txn_foreach(txn, CID_DB_KEYS, cid_str_of(""), seed_collect_cb, recs),
+			 CID_OK);
+	cid_store_read_end(txn);
+	cid_test_store_close(s, dir);
+	return recs;
+}
+
+struct seed_put {
+	const json_t *recs;
+	int64_t now;
+};
+
+static enum cid_err seed_put_cb(struct cid_txn *txn, void *arg)
+{
+	const struct seed_put *sp = arg;
+	enum cid_err rc = CID_OK;
+	size_t i;
+	json_t *rec;
+	json_t *copy = NULL;
+
+	json_array_foreach(sp->recs, i, rec)
+	{
+		copy = json_deep_copy(rec);
+		CID_ENSURE(copy != NULL &&
+			       json_object_set_new(copy, "created_at", json_integer(sp->now)) == 0,
+			   CID_ERR_NOMEM);
+		CID_TRY(cid_txn_put_json(
+		    txn, CID_DB_KEYS, cid_str_of(json_string_value(json_object_get(copy, "kid"))),
+		    copy, CID_PUT_NOOVERWRITE));
+		json_decref(copy);
+		copy = NULL;
+	}
+	CID_TRY(cid_txn_counter_add(txn, "keys_version", "version", 1, NULL));
+out:
+	json_decref(copy);
+	return rc;
+}
+
+/* Gives s, which has no signing key yet, the process's keys as made at now. */
+static void seed_store(struct cid_store *s, int64_t now)
+{
+	struct seed_put sp = {.now = now};
+	json_t *list = NULL;
+
+	assert_int_equal(cid_keys_list(s, &list), CID_OK);
+	if (json_array_size(list) == 0) {
+		if (seed_keys == NULL)
+			seed_keys = seed_make(now);
+		sp.recs = seed_keys;
+		assert_int_equal(cid_store_update(s, seed_put_cb, &sp), CID_OK);
+	}
+	json_decref(list);
+}
+
 struct cid_keyset *cid_test_keyset(struct cid_store *s, int64_t now)
 {
 	struct cid_keyset *ks = NULL;
 
+	seed_store(s, now);
 	assert_int_equal(cid_keys_ensure(s, now), CID_OK);
 	assert_int_equal(cid_keyset_load(s, now, &ks), CID_OK);
 	return ks;
@@ -136,7 +226,7 @@ void cid_test_set(struct cid_config *cfg, const char *key, const char *value)
 	assert_int_equal(cid_config_set(cfg, key, value, err, sizeof(err)), CID_OK);
 }
 
-struct cid_config *cid_test_config(char dir[256])
+struct cid_config *cid_test_config_keyless(char dir[256])
 {
 	struct cid_config *cfg = NULL;
 
@@ -144,6 +234,18 @@ struct cid_config *cid_test_config(char dir[256])
 	assert_int_equal(cid_config_new(&cfg), CID_OK);
 	cid_test_set(cfg, "store", dir);
 	cfg->argon2 = cid_test_argon2;
+	return cfg;
+}
+
+struct cid_config *cid_test_config(char dir[256])
+{
+	struct cid_config *cfg = cid_test_config_keyless(dir);
+	struct cid_store *s = NULL;
+
+	/* its signing keys, older than any a test makes (created_at 0) */
+	assert_int_equal(cid_store_open(dir, &s), CID_OK);
+	seed_store(s, 0);
+	cid_store_close(s);
 	return cfg;
 }
 

@@ -29,7 +29,10 @@ struct cid_store *cid_test_store_open(char dir[256]);
 /* Closes the store and removes its directory. */
 void cid_test_store_close(struct cid_store *s, const char *dir);
 
-/* Makes the signing keys of s at now and loads them (free with cid_keyset_free). */
+/*
+ * Gives s the signing keys (copies of those made once per test process, as
+ * made at now, when s has none) and loads them (free with cid_keyset_free).
+ */
 struct cid_keyset *cid_test_keyset(struct cid_store *s, int64_t now);
 
 /*
@@ -66,10 +69,18 @@ int cid_test_audit_teardown(void **state);
 
 /*
  * A new config for a test context: its store in a new temporary directory
- * (path in dir[256]) and cheap argon2id. Aborts the test on failure; end it
- * with cid_test_ctx_close.
+ * (path in dir[256]), holding copies of the signing keys made once per test
+ * process (created_at 0), and cheap argon2id. Aborts the test on failure; end
+ * it with cid_test_ctx_close.
  */
 struct cid_config *cid_test_config(char dir[256]);
+
+/*
+ * cid_test_config, but the store has no signing keys yet (cid_test_config
+ * gives it copies of keys made once per test process): for a test of what a
+ * first start makes.
+ */
+struct cid_config *cid_test_config_keyless(char dir[256]);
 
 /* Sets key of cfg to value; fails the test when cfg refuses it. */
 void cid_test_set(struct cid_config *cfg, const char *key, const char *value);
