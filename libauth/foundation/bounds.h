@@ -171,9 +171,11 @@
 	((size_t)CID_PURPOSE_MAX_CHARS * 4) /* UTF-8: at most 4 bytes a character */
 
 /* the audit log (audit.h) */
-#define CID_AUDIT_MAX_LINE	((size_t)1 << 20) /* an export line longer than this is damage */
-#define CID_AUDIT_MAX_NAME	200		  /* a citizen or service id used in an index key */
-#define CID_AUDIT_MAX_REASON	200 /* why an officer looked up a pseudonym (audit.h) */
+#define CID_AUDIT_MAX_LINE ((size_t)1 << 20) /* an export line longer than this is damage */
+#define CID_AUDIT_MAX_NAME 200		     /* a citizen or service id used in an index key */
+/* why an officer looked up a pseudonym (audit.h): 200 characters of any script */
+#define CID_AUDIT_REASON_CHARS	200
+#define CID_AUDIT_MAX_REASON	600 /* bytes: CID_AUDIT_REASON_CHARS of 3-byte UTF-8 */
 #define CID_AUDIT_MAX_DEPTH	32  /* nesting of an entry */
 #define CID_AUDIT_MAX_KEYS	32  /* audit keys of one log, retired ones included (rotations) */
 #define CID_AUDIT_MAX_TRUST	48 /* verifier keys one verification trusts: log keys and witnesses */

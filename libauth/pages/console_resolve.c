@@ -34,7 +34,7 @@ static enum cid_err resolve_page(struct cid_ctx *ctx, const struct cid_request *
 	enum cid_err rc = CID_OK;
 	const char *pseudonym = cid_params_get(&req->params, "pseudonym");
 	const char *seq_in = cid_params_get(&req->params, "seq");
-	const char *reason = NULL;
+	const char *reason = cid_params_get(&req->params, "reason");
 	uint64_t seq = 0;
 	char actor[8 + CID_OFFICER_MAX_NAME + 1];
 	json_t *scope = NULL;
@@ -45,16 +45,13 @@ static enum cid_err resolve_page(struct cid_ctx *ctx, const struct cid_request *
 		return console_fail(ctx, req, reply, 405, "invalid_request", "err.post_only");
 	if (pseudonym == NULL || !cid_pseudonym_syntax_ok(pseudonym))
 		return console_bad_param(ctx, req, reply, "pseudonym");
-	/* the reason is what the record is for: it is required here */
-	if (!console_text_param(&req->params, "reason", CID_AUDIT_MAX_REASON, &reason) ||
-	    reason == NULL || reason[strspn(reason, " ")] == '\0')
-		return console_bad_param(ctx, req, reply, "reason");
 	if (seq_in != NULL &&
 	    cid_parse_u64(seq_in, strnlen(seq_in, 21), 0, INT64_MAX, &seq) != CID_OK)
 		return console_bad_param(ctx, req, reply, "seq");
 	snprintf(actor, sizeof(actor), "officer:%s", who->name);
 	rc = cid_audit_resolve(cid_ctx_audit_log(ctx), actor, pseudonym, reason, req->now, &scope);
-	if (rc == CID_ERR_INVALID) /* a reason the library refused (not UTF-8...) */
+	/* the pseudonym and the actor are good: the reason (required of an officer) is not */
+	if (rc == CID_ERR_INVALID)
 		return console_bad_param(ctx, req, reply, "reason");
 	CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
 	data = console_base_data(who);

@@ -803,18 +803,28 @@ CID_MUST_CHECK enum cid_err cid_audit_officer_record(struct cid_audit *log,
 						     uint64_t *seq);
 
 /*
+ * The rule of a look-up's reason (cid_audit_resolve): one line (no control
+ * character) of UTF-8, at most CID_AUDIT_MAX_REASON bytes (CID_AUDIT_REASON_CHARS
+ * characters of any script fit). *given: it holds something besides white
+ * space (U+0020, U+00A0, U+3000). NULL or blank is refused when required.
+ * Errors: CID_ERR_INVALID.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_reason_check(const char *reason, bool required, bool *given);
+
+/*
  * Who pseudonym is (pseudonym.h), on the record: reads the mapping, then
  * appends durably, found or not, {"type": "officer.resolved", "time": now,
  * "actor", "endpoint" ("officer-console" for "officer:<name>", "cli" for
  * "operator"), "citizen": pseudonym, "ext": {"pseudonym", "found": "true" |
  * "false", "reason"? (why the look-up was made, as its maker stated it: a
- * disclosure request's number, a complaint; NULL or "" for none)}}, and only
- * then hands over the scope: *out (new reference) {"citizen" (account id),
- * "service", "purpose"}.
+ * disclosure request's number, a complaint)}}, and only then hands over the
+ * scope: *out (new reference) {"citizen" (account id), "service", "purpose"}.
+ * An officer must give a reason (cid_audit_reason_check, required); the
+ * operator may (NULL or blank: none).
  * Errors: CID_ERR_INVALID (log or out NULL, pseudonym not one, actor not
- * "operator" or "officer:<name>", reason over CID_AUDIT_MAX_REASON bytes, not
- * UTF-8 or with a control character), CID_ERR_NOTFOUND (no such pseudonym,
- * or purged: the look-up is still recorded), those of cid_audit_append.
+ * "operator" or "officer:<name>", a reason cid_audit_reason_check refuses;
+ * nothing is logged then), CID_ERR_NOTFOUND (no such pseudonym, or purged:
+ * the look-up is still recorded), those of cid_audit_append.
  */
 CID_MUST_CHECK enum cid_err cid_audit_resolve(struct cid_audit *log, const char *actor,
 					      const char *pseudonym, const char *reason,

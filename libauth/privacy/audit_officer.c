@@ -91,20 +91,38 @@ out:
 	return rc;
 }
 
-/* A reason of at most CID_AUDIT_MAX_REASON bytes of UTF-8 on one line, or none. */
-static bool reason_ok(const char *reason)
+/* The length of the white space (U+0020, U+00A0, U+3000) at p, or 0. */
+static size_t blank_at(const char *p)
+{
+	if (p[0] == ' ')
+		return 1;
+	if ((unsigned char)p[0] == 0xc2 && (unsigned char)p[1] == 0xa0)
+		return 2;
+	if ((unsigned char)p[0] == 0xe3 && (unsigned char)p[1] == 0x80 &&
+	    (unsigned char)p[2] == 0x80)
+		return 3;
+	return 0;
+}
+
+enum cid_err cid_audit_reason_check(const char *reason, bool required, bool *given)
 {
 	size_t n;
+	size_t at = 0;
+	size_t w;
 
+	*given = false;
 	if (reason == NULL)
-		return true;
+		return required ? CID_ERR_INVALID : CID_OK;
 	n = strnlen(reason, CID_AUDIT_MAX_REASON + 1);
 	if (n > CID_AUDIT_MAX_REASON || !cid_utf8_valid(reason, n))
-		return false;
+		return CID_ERR_INVALID;
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)reason[i] < 0x20 || reason[i] == 0x7f)
-			return false;
-	return true;
+			return CID_ERR_INVALID;
+	while (at < n && (w = blank_at(reason + at)) > 0)
+		at += w;
+	*given = at < n;
+	return *given || !required ? CID_OK : CID_ERR_INVALID;
 }
 
 enum cid_err cid_audit_resolve(struct cid_audit *log, const char *actor, const char *pseudonym,
@@ -117,16 +135,18 @@ enum cid_err cid_audit_resolve(struct cid_audit *log, const char *actor, const c
 	json_t *e = NULL;
 	char when[AUDIT_TIME_CHARS + 1];
 	bool officer;
+	bool given;
 
 	CID_ENSURE(log != NULL && actor != NULL && out != NULL &&
 		       cid_pseudonym_syntax_ok(pseudonym) &&
-		       audit_index_name_ok(actor, strnlen(actor, CID_AUDIT_MAX_NAME + 1)) &&
-		       reason_ok(reason),
+		       audit_index_name_ok(actor, strnlen(actor, CID_AUDIT_MAX_NAME + 1)),
 		   CID_ERR_INVALID);
-	if (reason != NULL && reason[0] == '\0')
-		reason = NULL;
 	officer = strncmp(actor, "officer:", 8) == 0 && actor[8] != '\0';
 	CID_ENSURE(officer || strcmp(actor, "operator") == 0, CID_ERR_INVALID);
+	/* an officer says why; the operator may (a disclosure request's number) */
+	CID_TRY(cid_audit_reason_check(reason, officer, &given));
+	if (!given)
+		reason = NULL;
 	CID_TRY(cid_audit_time(now, when));
 	CID_TRY(cid_store_read_begin(audit_store(log), &txn));
 	found = cid_pseudonym_resolve(txn, pseudonym, &scope);

@@ -635,6 +635,7 @@ static enum cid_err insert(struct cid_tenants *t, struct entry *e)
 enum cid_err cid_tenants_new(const struct cid_config *base, FILE *errors, struct cid_tenants **out)
 {
 	struct cid_tenants *t = calloc(1, sizeof(*t));
+	enum cid_err rc;
 
 	if (t == NULL)
 		return CID_ERR_NOMEM;
@@ -653,9 +654,10 @@ enum cid_err cid_tenants_new(const struct cid_config *base, FILE *errors, struct
 	}
 	t->base = base;
 	t->errors = errors;
-	if (tenant_hosts_load(base, &t->hosts) != CID_OK) {
+	rc = tenant_hosts_load(base, &t->hosts);
+	if (rc != CID_OK) {
 		cid_tenants_close(t);
-		return CID_ERR_IO;
+		return rc == CID_ERR_NOMEM ? rc : CID_ERR_IO;
 	}
 	*out = t;
 	return CID_OK;

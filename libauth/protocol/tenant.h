@@ -162,9 +162,10 @@ CID_MUST_CHECK enum cid_err cid_tenant_move_policies(const struct cid_config *ba
 struct cid_tenants;
 
 /*
- * An empty map over the tenants of base (borrowed: outlives the map);
- * nothing is read until a tenant is asked for. *out is freed with
- * cid_tenants_close. Errors: CID_ERR_NOMEM.
+ * An empty map over the tenants of base (borrowed: outlives the map): only
+ * the index of hosts (STORE/tenants/_hosts) is read now, a tenant itself
+ * when it is first asked for. *out is freed with cid_tenants_close.
+ * Errors: CID_ERR_NOMEM, CID_ERR_IO (the index of hosts cannot be read).
  */
 CID_MUST_CHECK enum cid_err cid_tenants_new(const struct cid_config *base, FILE *errors,
 					    struct cid_tenants **out);

@@ -36,7 +36,7 @@ static const char purge_help[] =
     "                       the log; the look-up is logged first (officer.resolved,\n"
     "                       actor operator), found or not\n"
     "      --reason TEXT    why (a disclosure request's number...): kept in that\n"
-    "                       entry; one line, at most 200 bytes\n"
+    "                       entry; one line, at most 200 characters\n"
     "\n"
     "  -s, --store DIR      LMDB store directory (default ./var/civicid)\n"
     "  -c, --config FILE    read the store from FILE\n"
@@ -100,8 +100,12 @@ static int resolve(struct cli_env *env, const char *pseudonym, const char *reaso
 			pseudonym);
 		return 1;
 	}
-	if (rc == CID_ERR_INVALID)
-		return cli_usage("audit", "--reason: one line of at most 200 bytes of UTF-8");
+	if (rc == CID_ERR_INVALID) {
+		fprintf(stderr,
+			"civicid audit: --reason: one line of UTF-8, at most %d characters\n",
+			CID_AUDIT_REASON_CHARS);
+		return 2;
+	}
 	if (rc != CID_OK)
 		return cli_fail("audit", "resolve", rc);
 	if (json)

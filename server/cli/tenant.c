@@ -200,6 +200,9 @@ static int verb_add(const struct cid_config *base, const struct tenant_opts *o, 
 		    bool adopt)
 {
 	char err[512] = "";
+	struct cid_config *cfg = NULL;
+	bool disabled = false;
+	int status = 0;
 	enum cid_err rc =
 	    adopt ? cid_tenant_adopt(base, name, o->keys, o->values, o->n, cli_now(), err,
 				     sizeof(err))
@@ -216,11 +219,21 @@ static int verb_add(const struct cid_config *base, const struct tenant_opts *o, 
 			err[0] != '\0' ? err : cid_strerror(rc));
 		return 1;
 	}
+	/* its issuer as the registry makes it: below /t/NAME, or at its own host */
+	rc = cid_tenant_config(base, name, &cfg, &disabled, err, sizeof(err));
+	if (rc != CID_OK) {
+		fprintf(stderr, "civicid tenant: %s %s, but it does not open: %s\n", name,
+			adopt ? "adopted" : "added", err[0] != '\0' ? err : cid_strerror(rc));
+		return 1;
+	}
 	if (o->common.json)
-		return cli_print_json(json_pack("{s:s, s:b}", "name", name, "adopted", adopt));
-	printf("tenant %s %s: issuer %s%s%s, policies %s/%s/\n", name, adopt ? "adopted" : "added",
-	       base->issuer, CID_TENANT_PATH, name, base->policies_dir, name);
-	return 0;
+		status = cli_print_json(json_pack("{s:s, s:b, s:s}", "name", name, "adopted", adopt,
+						  "issuer", cfg->issuer));
+	else
+		printf("tenant %s %s: issuer %s, policies %s/%s/\n", name,
+		       adopt ? "adopted" : "added", cfg->issuer, base->policies_dir, name);
+	cid_config_free(cfg);
+	return status;
 }
 
 int cid_cli_tenant(int argc, char **argv)

@@ -49,7 +49,10 @@ before(async () => {
     mkdirSync(join(store.policies, name), { mode: 0o700 });
     writeFileSync(join(store.policies, name, `${c.service}.policy`),
       statutePolicy(c.service, ['given_name', 'email']));
-    cli(['tenant', 'add', name, '--store', store.dir, '--name-en', c.nameEn, '--set', 'default_locale=en', ...c.set]);
+    const added = cli(['tenant', 'add', name, '--store', store.dir, '--name-en', c.nameEn, '--set', 'default_locale=en', ...c.set]);
+    // the operator is told the issuer services must use: the host's for c
+    if (name === 'c') assert.match(added, new RegExp(`: issuer ${ISSUER_C}, `), added);
+    else assert.match(added, /: issuer http:\/\/[^ ]+\/t\/a, /, added);
     tcli(name, ['user', 'add', 'hanako', '--password-stdin', '--claim', `given_name=${c.given}`,
       '--claim', `email=hanako@${name}.example`], { input: PASSWORD });
     const client = JSON.parse(tcli(name, ['client', 'add', '--json', '--client-id', c.service, '--name', c.service,

@@ -902,11 +902,12 @@ static void test_resolve_is_on_the_record_first(void **state)
 		const char *pseudonym; /* NULL: the entry's */
 		const char *rest;
 	} refused[] = {
-	    {NULL, ""},				/* no reason */
-	    {NULL, "&reason=+++"},		/* blanks only */
-	    {NULL, "&reason=a%0Ab"},		/* a control character */
-	    {"ps_nothex", "&reason=request+1"}, /* not a pseudonym */
-	    {NULL, "&reason=request+1&seq=x"},	/* a bad way back */
+	    {NULL, ""},				  /* no reason */
+	    {NULL, "&reason=+++"},		  /* blanks only */
+	    {NULL, "&reason=%E3%80%80%E3%80%80"}, /* full-width blanks only */
+	    {NULL, "&reason=a%0Ab"},		  /* a control character */
+	    {"ps_nothex", "&reason=request+1"},	  /* not a pseudonym */
+	    {NULL, "&reason=request+1&seq=x"},	  /* a bad way back */
 	};
 	struct fixture *f = *state;
 	struct cid_reply r = {0};

@@ -333,6 +333,25 @@ static void test_resolve_is_on_the_record(void **state)
 	/* a reason is one line of UTF-8, bounded; a bad one is refused before anything is logged */
 	{
 		static const char *const bad[] = {"two\nlines", "tab\there", "\xff\xfe", NULL};
+		/* 200 characters of Japanese (600 bytes) are one reason */
+		char kana[CID_AUDIT_MAX_REASON + 1] = "";
+		bool given = false;
+
+		for (size_t i = 0; i < CID_AUDIT_REASON_CHARS; i++)
+			memcpy(kana + 3 * i, "\xe3\x81\x82", 4); /* あ */
+		assert_int_equal(cid_audit_reason_check(kana, true, &given), CID_OK);
+		assert_true(given);
+		/* an officer must say why: none, or only white space of any script, is refused */
+		assert_int_equal(cid_audit_reason_check(NULL, true, &given), CID_ERR_INVALID);
+		assert_int_equal(cid_audit_reason_check(" \xc2\xa0\xe3\x80\x80", true, &given),
+				 CID_ERR_INVALID);
+		assert_int_equal(cid_audit_reason_check("\xe3\x80\x80", false, &given), CID_OK);
+		assert_false(given);
+		assert_int_equal(cid_audit_resolve(f->log, "officer:privacy", p, NULL, NOW, &scope),
+				 CID_ERR_INVALID);
+		assert_int_equal(
+		    cid_audit_resolve(f->log, "officer:privacy", p, "\xe3\x80\x80", NOW, &scope),
+		    CID_ERR_INVALID);
 		char long_reason[CID_AUDIT_MAX_REASON + 2];
 
 		memset(long_reason, 'x', sizeof(long_reason) - 1);

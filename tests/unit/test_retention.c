@@ -188,7 +188,8 @@ static void test_purge_unlinks_and_verifies(void **state)
 
 	/* an officer's look-up names the pseudonym, but is no use of the purpose */
 	assert_int_equal(
-	    cid_audit_resolve(f->a.log, "officer:privacy", p, NULL, NOW + 2 * DAY, &scope), CID_OK);
+	    cid_audit_resolve(f->a.log, "officer:privacy", p, "complaint 3", NOW + 2 * DAY, &scope),
+	    CID_OK);
 	json_decref(scope);
 	scope = NULL;
 	done = sweep(f, NOW + 3 * DAY - 1); /* expired at NOW + DAY, kept 2 days */
