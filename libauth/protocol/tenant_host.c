@@ -310,10 +310,11 @@ enum cid_err tenant_host_register(const struct cid_config *base, const char *nam
 	CID_TRY(write_new(path, text));
 	claimed = false;
 out:
-	if (claimed && index_path(base, host, path) == CID_OK)
-		(void)unlink(path);
+	/* the failure names the file that failed, before the index is undone */
 	if (rc == CID_ERR_IO && err[0] == '\0')
 		snprintf(err, errsz, "cannot write %s: %s", path, strerror(errno));
+	if (claimed && index_path(base, host, path) == CID_OK)
+		(void)unlink(path);
 	return rc;
 }
 
