@@ -291,6 +291,8 @@ struct cid_logout_worker {
 	struct cid_tenants *tenants;
 	struct tenant_sender *senders;
 	size_t n_senders, cap_senders;
+	size_t seen_open; /* the map's open count at the last walk */
+	unsigned rounds;
 };
 
 struct tenant_sender {
@@ -389,9 +391,15 @@ static void *tenants_run(void *arg)
 	const struct timespec pause = {.tv_sec = 0, .tv_nsec = CID_LOGOUT_POLL_MS * 1000000L};
 
 	while (!atomic_load(&w->stop)) {
-		/* a tenant is never closed while the server runs: a new one changes the count */
-		if (cid_tenants_open_count(w->tenants) != w->n_senders)
+		/* a tenant is never closed while the server runs: a new one changes the
+		 * count; one opened while disabled is walked again now and then, in case
+		 * it was enabled since (the walk skips disabled tenants) */
+		size_t open = cid_tenants_open_count(w->tenants);
+
+		if (open != w->seen_open || (open != w->n_senders && ++w->rounds % 20 == 0)) {
 			cid_tenants_each(w->tenants, adopt_tenant, w);
+			w->seen_open = open;
+		}
 		for (size_t i = 0; i < w->n_senders && !atomic_load(&w->stop); i++)
 			send_due(w, &w->senders[i], (int64_t)time(NULL));
 		nanosleep(&pause, NULL);
