@@ -78,7 +78,8 @@ struct cid_config *cid_test_config(char dir[256]);
 /*
  * cid_test_config, but the store has no signing keys yet (cid_test_config
  * gives it copies of keys made once per test process): for a test of what a
- * first start makes.
+ * first start makes, and for any test that needs two stores whose keys
+ * differ (a token of one refused by the other's signature check).
  */
 struct cid_config *cid_test_config_keyless(char dir[256]);
 
