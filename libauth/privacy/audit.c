@@ -2,7 +2,8 @@
  * audit: a hash chain of canonical JSON entries in LMDB, appended with group
  * commit. The other files of the module read it: audit_verify.c (checkpoints
  * and verification), audit_read.c (queries and views), audit_export.c (the
- * files that leave it); audit_int.h holds what they share.
+ * files that leave it); audit_canon.c holds the canonical form and the
+ * helpers they share, audit_int.h declares what they share.
  *
  * Every write goes through one function, chain_write, run inside a write
  * transaction: it reads the head there (so two writers, even in two
@@ -70,62 +71,6 @@ struct cid_audit {
 	struct timespec since;	      /* when stats were last taken */
 };
 
-/* ---- canonical bytes and hashes ---- */
-
-/* True if v holds only ASCII member names and no real numbers, at any depth. */
-bool audit_canon_ok(const json_t *v, int depth)
-{
-	const char *name;
-	json_t *m;
-	size_t i;
-
-	if (depth > CID_AUDIT_MAX_DEPTH)
-		return false;
-	if (json_is_real(v))
-		return false;
-	if (json_is_array(v)) {
-		json_array_foreach(v, i, m) if (!audit_canon_ok(m, depth + 1)) return false;
-		return true;
-	}
-	if (!json_is_object(v))
-		return true;
-	/* jansson's foreach wants a non-const object; nothing here modifies it */
-	json_object_foreach((json_t *)(uintptr_t)v, name, m)
-	{
-		for (const char *p = name; *p != '\0'; p++)
-			if ((unsigned char)*p >= 0x80)
-				return false;
-		if (!audit_canon_ok(m, depth + 1))
-			return false;
-	}
-	return true;
-}
-
-/* The entry's leaf hash, raw and as lowercase hex; the 0x00 keeps entry hashes
- * apart from any other SHA-256 use of the same bytes (and from tree nodes). */
-enum cid_err audit_entry_hash(const char *p, size_t n, uint8_t raw[CID_MERKLE_HASH],
-			      char hex[CID_AUDIT_HASH_HEX])
-{
-	enum cid_err rc = cid_merkle_leaf_hash(p, n, raw);
-
-	if (rc == CID_OK)
-		cid_hex(raw, CID_MERKLE_HASH, hex);
-	return rc;
-}
-
-/* An id usable as part of an index key: non-empty, short, no NUL or newline. */
-bool audit_index_name_ok(const char *s, size_t len)
-{
-	return s != NULL && len > 0 && len <= CID_AUDIT_MAX_NAME && strlen(s) == len &&
-	       strchr(s, '\n') == NULL;
-}
-
-/* audit_index_name_ok of a JSON member: absent is fine, anything else must be a usable name. */
-bool audit_index_member_ok(const json_t *v)
-{
-	return v == NULL || audit_index_name_ok(json_string_value(v), json_string_length(v));
-}
-
 /* The checks of cid_audit_append on one entry. */
 static enum cid_err entry_check(const json_t *e)
 {
@@ -135,76 +80,6 @@ static enum cid_err entry_check(const json_t *e)
 	    !audit_index_member_ok(json_object_get(e, "service")) ||
 	    !audit_index_member_ok(json_object_get(e, "request_id")))
 		return CID_ERR_INVALID;
-	return CID_OK;
-}
-
-bool audit_time_syntax_ok(const char *t)
-{
-	static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
-
-	if (t == NULL || strlen(t) != AUDIT_TIME_CHARS)
-		return false;
-	for (size_t i = 0; i < AUDIT_TIME_CHARS; i++)
-		if (shape[i] == 'd' ? !(t[i] >= '0' && t[i] <= '9') : t[i] != shape[i])
-			return false;
-	return true;
-}
-
-enum cid_err cid_audit_time(int64_t t, char out[21])
-{
-	struct tm tm;
-	time_t tt;
-
-	/* 0000-01-01T00:00:00Z .. 9999-12-31T23:59:59Z */
-	if (t < -62167219200LL || t > 253402300799LL)
-		return CID_ERR_INVALID;
-	tt = (time_t)t;
-	if (gmtime_r(&tt, &tm) == NULL ||
-	    strftime(out, AUDIT_TIME_CHARS + 1, "%Y-%m-%dT%H:%M:%SZ", &tm) != AUDIT_TIME_CHARS)
-		return CID_ERR_INVALID;
-	return CID_OK;
-}
-
-enum cid_err cid_audit_day_parse(const char *s, int64_t *t)
-{
-	struct tm tm = {0};
-	uint64_t y, m, d;
-	time_t tt;
-
-	if (s == NULL || strnlen(s, 11) != 10 || s[4] != '-' || s[7] != '-' ||
-	    cid_parse_u64(s, 4, 1970, 9999, &y) != CID_OK ||
-	    cid_parse_u64(s + 5, 2, 1, 12, &m) != CID_OK ||
-	    cid_parse_u64(s + 8, 2, 1, 31, &d) != CID_OK)
-		return CID_ERR_INVALID;
-	tm.tm_year = (int)y - 1900;
-	tm.tm_mon = (int)m - 1;
-	tm.tm_mday = (int)d;
-	tt = timegm(&tm);
-	/* timegm normalises 02-30 into March: a date that moved was not a date */
-	if (tt < 0 || tm.tm_mday != (int)d || tm.tm_mon != (int)m - 1)
-		return CID_ERR_INVALID;
-	*t = (int64_t)tt;
-	return CID_OK;
-}
-
-enum cid_err cid_audit_bound_parse(const char *s, char out[21])
-{
-	char day[11];
-	int64_t t;
-
-	if (s == NULL)
-		return CID_ERR_INVALID;
-	if (strnlen(s, AUDIT_TIME_CHARS + 1) == 10)
-		return cid_audit_day_parse(s, &t) == CID_OK ? cid_audit_time(t, out)
-							    : CID_ERR_INVALID;
-	if (!audit_time_syntax_ok(s))
-		return CID_ERR_INVALID;
-	/* the date part must be a real date too */
-	memcpy(day, s, 10);
-	day[10] = '\0';
-	if (cid_audit_day_parse(day, &t) != CID_OK)
-		return CID_ERR_INVALID;
-	memcpy(out, s, AUDIT_TIME_CHARS + 1);
 	return CID_OK;
 }
 
@@ -764,42 +639,4 @@ enum cid_err cid_audit_append(struct cid_audit *log, json_t *const *entries, siz
 			      uint64_t *first_seq)
 {
 	return audit_append(log, entries, NULL, n, first_seq, NULL);
-}
-
-/* ---- helpers the audit files share ---- */
-
-bool audit_same_str(const char *a, const char *b)
-{
-	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
-}
-
-static int str_cmp(const void *a, const void *b)
-{
-	return strcmp(json_string_value(*(json_t *const *)a),
-		      json_string_value(*(json_t *const *)b));
-}
-
-/* Sorts an array of strings and drops repeats, in place. */
-enum cid_err audit_sorted_set(json_t *arr)
-{
-	enum cid_err rc = CID_OK;
-	size_t n = json_array_size(arr);
-	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
-	json_t **items = calloc(n + 1, sizeof(*items));
-	size_t i;
-	json_t *v;
-
-	CID_ENSURE(items != NULL, CID_ERR_NOMEM);
-	json_array_foreach(arr, i, v) items[i] = json_incref(v);
-	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
-	qsort(items, n, sizeof(*items), str_cmp);
-	json_array_clear(arr);
-	for (i = 0; i < n; i++)
-		if (i == 0 || str_cmp(&items[i - 1], &items[i]) != 0)
-			CID_ENSURE(json_array_append(arr, items[i]) == 0, CID_ERR_NOMEM);
-out:
-	for (i = 0; items != NULL && i < n; i++)
-		json_decref(items[i]);
-	free(items);
-	return rc;
 }

@@ -1,6 +1,6 @@
 /*
  * audit_int: what the files of the audit module share (audit_head.c,
- * audit_issuer.c, audit.c, audit_tree.c, audit_keys.c, audit_checkpoint.c,
+ * audit_issuer.c, audit.c, audit_canon.c, audit_tree.c, audit_keys.c, audit_checkpoint.c,
  * audit_rotate.c, audit_verify.c, audit_scan.c,
  * audit_verify_export.c, audit_proof.c, audit_witness.c, audit_read.c,
  * audit_export.c, and audit_release.c, its file above release): the store's

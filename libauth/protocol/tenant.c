@@ -1,7 +1,7 @@
 /*
  * tenant: the registry of a server's cities (STORE/tenants/NAME/, each with
  * its tenant.conf and its own LMDB environment) and the map a running server
- * finds a tenant's context in.
+ * finds a tenant's context in (tenant_map.c).
  *
  * Isolation is structural: a tenant's records live in its own environment,
  * so no key of one tenant can name a record of another, and its context
@@ -19,8 +19,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -44,7 +42,6 @@ const char *const CID_TENANT_KEYS[] = {
 
 #define TENANTS_DIR "tenants"
 #define CONF_FILE   "tenant.conf"
-#define DISABLED    "disabled"
 
 enum cid_err cid_tenant_name_check(const char *name, size_t len)
 {
@@ -69,7 +66,7 @@ enum cid_err tenant_path(const struct cid_config *base, const char *name, const 
 	return n < 0 || n >= 4096 ? CID_ERR_CONFIG : CID_OK;
 }
 
-static bool exists(const char *path)
+bool tenant_file_exists(const char *path)
 {
 	struct stat st;
 
@@ -82,7 +79,7 @@ static bool is_tenant(const struct cid_config *base, const char *d)
 	char path[4096];
 
 	return cid_tenant_name_check(d, strlen(d)) == CID_OK &&
-	       tenant_path(base, d, CONF_FILE, path) == CID_OK && exists(path);
+	       tenant_path(base, d, CONF_FILE, path) == CID_OK && tenant_file_exists(path);
 }
 
 bool cid_tenant_any(const struct cid_config *base)
@@ -112,7 +109,7 @@ enum cid_err cid_tenant_config(const struct cid_config *base, const char *name,
 	snprintf(err, errsz, "no tenant named \"%.64s\"", name);
 	CID_TRY(cid_tenant_name_check(name, strlen(name)));
 	CID_TRY(tenant_path(base, name, CONF_FILE, path));
-	CID_ENSURE(exists(path), CID_ERR_NOTFOUND);
+	CID_ENSURE(tenant_file_exists(path), CID_ERR_NOTFOUND);
 	err[0] = '\0';
 	CID_TRY(cid_config_dup(base, &cfg));
 	CID_TRY(cid_config_load(cfg, path, err, errsz));
@@ -131,8 +128,8 @@ enum cid_err cid_tenant_config(const struct cid_config *base, const char *name,
 	cfg->store_no_thread_cache =
 	    true; /* one process, a store per tenant: no pthread key each */
 	if (disabled != NULL) {
-		CID_TRY(tenant_path(base, name, DISABLED, path));
-		*disabled = exists(path);
+		CID_TRY(tenant_path(base, name, TENANT_DISABLED, path));
+		*disabled = tenant_file_exists(path);
 	}
 	*out = cfg;
 	cfg = NULL;
@@ -283,7 +280,7 @@ enum cid_err cid_tenant_disable(const struct cid_config *base, const char *name)
 
 	CID_TRY(cid_tenant_name_check(name, strlen(name)));
 	CID_ENSURE(is_tenant(base, name), CID_ERR_NOTFOUND);
-	CID_TRY(tenant_path(base, name, DISABLED, path));
+	CID_TRY(tenant_path(base, name, TENANT_DISABLED, path));
 	f = fopen(path, "we");
 	CID_ENSURE(f != NULL, CID_ERR_IO);
 	CID_ENSURE(fclose(f) == 0, CID_ERR_IO);
@@ -320,12 +317,12 @@ enum cid_err cid_tenant_list(const struct cid_config *base, json_t **out)
 
 		if (!is_tenant(base, name))
 			continue;
-		CID_TRY(tenant_path(base, name, DISABLED, off));
+		CID_TRY(tenant_path(base, name, TENANT_DISABLED, off));
 		CID_TRY(tenant_issuer(base, name, issuer, &own, err, sizeof(err)));
-		CID_ENSURE(
-		    json_array_append_new(all, json_pack("{s:s, s:s, s:b}", "name", name, "issuer",
-							 issuer, "disabled", exists(off))) == 0,
-		    CID_ERR_NOMEM);
+		CID_ENSURE(json_array_append_new(all, json_pack("{s:s, s:s, s:b}", "name", name,
+								"issuer", issuer, "disabled",
+								tenant_file_exists(off))) == 0,
+			   CID_ERR_NOMEM);
 	}
 	*out = all;
 	all = NULL;
@@ -486,7 +483,7 @@ enum cid_err cid_tenant_adopt(const struct cid_config *base, const char *name,
 	CID_ENSURE(snprintf(from, sizeof(from), "%s/%s", base->store_dir, files[0]) <
 		       (int)sizeof(from),
 		   CID_ERR_CONFIG);
-	if (!exists(from)) {
+	if (!tenant_file_exists(from)) {
 		snprintf(err, errsz, "no store to adopt in %s", base->store_dir);
 		CID_TRY(CID_ERR_NOTFOUND);
 	}
@@ -554,260 +551,4 @@ out:
 	if (d != NULL)
 		closedir(d);
 	return rc;
-}
-
-/* ---- the map ---- */
-
-struct entry {
-	char name[CID_TENANT_NAME_MAX + 1];
-	struct cid_config *cfg; /* owned; the tenant's, which ctx borrows */
-	struct cid_ctx *ctx;	/* owned */
-	atomic_bool disabled;
-};
-
-struct cid_tenants {
-	const struct cid_config *base;
-	FILE *errors;
-	pthread_rwlock_t lock; /* guards slots, mask, n, hosts */
-	struct entry **slots;  /* open addressing, linear probing; NULL: free */
-	size_t mask;	       /* number of slots - 1, a power of two - 1 */
-	size_t n;
-	struct tenant_hosts *hosts; /* tenants at their own host; swapped whole by refresh */
-	pthread_mutex_t opening;    /* one tenant opens at a time: no two contexts on one env */
-};
-
-/* FNV-1a of name[0..len). */
-static size_t hash(const char *name, size_t len)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)name[i];
-		h *= 1099511628211ULL;
-	}
-	return (size_t)h;
-}
-
-/* The entry of name[0..len), or NULL; under the lock. */
-static struct entry *find(const struct cid_tenants *t, const char *name, size_t len)
-{
-	for (size_t i = hash(name, len) & t->mask;; i = (i + 1) & t->mask) {
-		struct entry *e = t->slots[i];
-
-		if (e == NULL)
-			return NULL;
-		if (strncmp(e->name, name, len) == 0 && e->name[len] == '\0')
-			return e;
-	}
-}
-
-/* Puts e in slots (mask + 1 of them, never full). */
-static void place(struct entry **slots, size_t mask, struct entry *e)
-{
-	size_t i = hash(e->name, strlen(e->name)) & mask;
-
-	while (slots[i] != NULL)
-		i = (i + 1) & mask;
-	slots[i] = e;
-}
-
-/* Adds e, doubling the table when it would be more than half full; under the write lock. */
-static enum cid_err insert(struct cid_tenants *t, struct entry *e)
-{
-	if (2 * (t->n + 1) > t->mask + 1) {
-		size_t mask = 2 * (t->mask + 1) - 1;
-		struct entry **slots = calloc(mask + 1, sizeof(struct entry *));
-
-		if (slots == NULL)
-			return CID_ERR_NOMEM;
-		for (size_t i = 0; i <= t->mask; i++)
-			if (t->slots[i] != NULL)
-				place(slots, mask, t->slots[i]);
-		free(t->slots);
-		t->slots = slots;
-		t->mask = mask;
-	}
-	place(t->slots, t->mask, e);
-	t->n++;
-	return CID_OK;
-}
-
-enum cid_err cid_tenants_new(const struct cid_config *base, FILE *errors, struct cid_tenants **out)
-{
-	struct cid_tenants *t = calloc(1, sizeof(*t));
-	enum cid_err rc;
-
-	if (t == NULL)
-		return CID_ERR_NOMEM;
-	t->mask = 15;
-	t->slots = calloc(t->mask + 1, sizeof(struct entry *));
-	if (t->slots == NULL || pthread_rwlock_init(&t->lock, NULL) != 0) {
-		free(t->slots);
-		free(t);
-		return CID_ERR_NOMEM;
-	}
-	if (pthread_mutex_init(&t->opening, NULL) != 0) {
-		pthread_rwlock_destroy(&t->lock);
-		free(t->slots);
-		free(t);
-		return CID_ERR_NOMEM;
-	}
-	t->base = base;
-	t->errors = errors;
-	rc = tenant_hosts_load(base, &t->hosts);
-	if (rc != CID_OK) {
-		cid_tenants_close(t);
-		return rc == CID_ERR_NOMEM ? rc : CID_ERR_IO;
-	}
-	*out = t;
-	return CID_OK;
-}
-
-static void entry_free(struct entry *e)
-{
-	if (e == NULL)
-		return;
-	cid_ctx_close(e->ctx);
-	cid_config_free(e->cfg);
-	free(e);
-}
-
-/* Opens tenant name (checked) and adds it; under t->opening. */
-static enum cid_err open_tenant(struct cid_tenants *t, const char *name, int64_t now,
-				struct entry **out)
-{
-	enum cid_err rc = CID_OK;
-	struct entry *e = calloc(1, sizeof(*e));
-	bool disabled = false;
-	char err[512] = "";
-
-	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
-	memcpy(e->name, name, strlen(name) + 1);
-	rc = cid_tenant_config(t->base, name, &e->cfg, &disabled, err, sizeof(err));
-	if (rc != CID_OK && rc != CID_ERR_NOTFOUND && t->errors != NULL)
-		fprintf(t->errors, "civicid: tenant %s: %s\n", name, err);
-	CID_TRY(rc);
-	CID_ENSURE(!disabled, CID_ERR_DISABLED);
-	rc = cid_ctx_open(e->cfg, now, t->errors, &e->ctx);
-	if (rc != CID_OK && t->errors != NULL)
-		fprintf(t->errors,
-			"civicid: tenant %s cannot be opened (store %s, policies %s): %s\n", name,
-			e->cfg->store_dir, e->cfg->policies_dir, cid_strerror(rc));
-	CID_TRY(rc);
-	pthread_rwlock_wrlock(&t->lock);
-	rc = insert(t, e);
-	pthread_rwlock_unlock(&t->lock);
-	CID_TRY(rc);
-	*out = e;
-	e = NULL;
-out:
-	entry_free(e);
-	return rc;
-}
-
-enum cid_err cid_tenants_get(struct cid_tenants *t, const char *name, size_t len, int64_t now,
-			     struct cid_ctx **out)
-{
-	enum cid_err rc = CID_OK;
-	char copy[CID_TENANT_NAME_MAX + 1];
-	struct entry *e;
-
-	CID_TRY(cid_tenant_name_check(name, len));
-	pthread_rwlock_rdlock(&t->lock);
-	e = find(t, name, len);
-	pthread_rwlock_unlock(&t->lock);
-	if (e == NULL) {
-		memcpy(copy, name, len);
-		copy[len] = '\0';
-		pthread_mutex_lock(&t->opening);
-		pthread_rwlock_rdlock(&t->lock);
-		e = find(t, name, len); /* opened by another thread meanwhile? */
-		pthread_rwlock_unlock(&t->lock);
-		if (e == NULL)
-			rc = open_tenant(t, copy, now, &e);
-		pthread_mutex_unlock(&t->opening);
-		CID_TRY(rc);
-	}
-	CID_ENSURE(!atomic_load(&e->disabled), CID_ERR_DISABLED);
-	*out = e->ctx;
-out:
-	return rc;
-}
-
-enum cid_err cid_tenants_route(struct cid_tenants *t, const char *host, const char *url,
-			       struct cid_tenant_route *out)
-{
-	enum cid_err rc;
-
-	pthread_rwlock_rdlock(&t->lock);
-	rc = tenant_route(t->hosts, host, url, out);
-	pthread_rwlock_unlock(&t->lock);
-	return rc;
-}
-
-void cid_tenants_each(struct cid_tenants *t,
-		      void (*fn)(struct cid_ctx *ctx, const char *name, void *arg), void *arg)
-{
-	struct entry **open = NULL;
-	size_t n = 0;
-
-	/* entries live until the map is closed: call fn outside the lock, so a
-	 * tenant opening meanwhile does not wait for every other's work */
-	pthread_rwlock_rdlock(&t->lock);
-	open = malloc((t->n + 1) * sizeof(struct entry *));
-	for (size_t i = 0; open != NULL && i <= t->mask; i++)
-		if (t->slots[i] != NULL)
-			open[n++] = t->slots[i];
-	pthread_rwlock_unlock(&t->lock);
-	for (size_t i = 0; i < n; i++)
-		if (!atomic_load(&open[i]->disabled))
-			fn(open[i]->ctx, open[i]->name, arg);
-	free(open);
-}
-
-void cid_tenants_refresh(struct cid_tenants *t)
-{
-	struct tenant_hosts *hosts = NULL;
-	struct tenant_hosts *old;
-
-	/* read outside the lock; a store that cannot be read now keeps the hosts it had */
-	if (tenant_hosts_load(t->base, &hosts) == CID_OK) {
-		pthread_rwlock_wrlock(&t->lock);
-		old = t->hosts;
-		t->hosts = hosts;
-		pthread_rwlock_unlock(&t->lock);
-		tenant_hosts_free(old);
-	}
-	pthread_rwlock_rdlock(&t->lock);
-	for (size_t i = 0; i <= t->mask; i++) {
-		struct entry *e = t->slots[i];
-		char path[4096];
-
-		if (e != NULL && tenant_path(t->base, e->name, DISABLED, path) == CID_OK)
-			atomic_store(&e->disabled, exists(path));
-	}
-	pthread_rwlock_unlock(&t->lock);
-}
-
-size_t cid_tenants_open_count(struct cid_tenants *t)
-{
-	size_t n;
-
-	pthread_rwlock_rdlock(&t->lock);
-	n = t->n;
-	pthread_rwlock_unlock(&t->lock);
-	return n;
-}
-
-void cid_tenants_close(struct cid_tenants *t)
-{
-	if (t == NULL)
-		return;
-	for (size_t i = 0; i <= t->mask; i++)
-		entry_free(t->slots[i]);
-	free(t->slots);
-	tenant_hosts_free(t->hosts);
-	pthread_mutex_destroy(&t->opening);
-	pthread_rwlock_destroy(&t->lock);
-	free(t);
 }

@@ -1,6 +1,7 @@
 /*
- * tenant_int: what tenant.c (the registry and the map) and tenant_host.c
- * (tenants served at a host of their own) share. Not part of the API.
+ * tenant_int: what tenant.c (the registry), tenant_map.c (the map of a
+ * running server) and tenant_host.c (tenants served at a host of their
+ * own) share. Not part of the API.
  */
 #ifndef CID_TENANT_INT_H
 #define CID_TENANT_INT_H
@@ -11,6 +12,12 @@
  */
 CID_MUST_CHECK enum cid_err tenant_path(const struct cid_config *base, const char *name,
 					const char *file, char out[4096]);
+
+/* The file name of a disabled tenant's mark, beside its tenant.conf. */
+#define TENANT_DISABLED "disabled"
+
+/* True if path exists. */
+bool tenant_file_exists(const char *path);
 
 /* The hosts of tenants served at their own: an immutable table of {host, name}. */
 struct tenant_hosts;

@@ -1,0 +1,268 @@
+/*
+ * tenant_map: the map a running server finds a tenant's context in
+ * (tenant.h's cid_tenants_*). It holds only what was asked for: a name is
+ * looked up on disk the first time, its context opened and kept; the hash
+ * table grows by doubling, so a lookup costs the same with one tenant or two
+ * thousand. One tenant opens at a time, so no two contexts share an LMDB
+ * environment.
+ */
+#include "tenant_int.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct entry {
+	char name[CID_TENANT_NAME_MAX + 1];
+	struct cid_config *cfg; /* owned; the tenant's, which ctx borrows */
+	struct cid_ctx *ctx;	/* owned */
+	atomic_bool disabled;
+};
+
+struct cid_tenants {
+	const struct cid_config *base;
+	FILE *errors;
+	pthread_rwlock_t lock; /* guards slots, mask, n, hosts */
+	struct entry **slots;  /* open addressing, linear probing; NULL: free */
+	size_t mask;	       /* number of slots - 1, a power of two - 1 */
+	size_t n;
+	struct tenant_hosts *hosts; /* tenants at their own host; swapped whole by refresh */
+	pthread_mutex_t opening;    /* one tenant opens at a time: no two contexts on one env */
+};
+
+/* FNV-1a of name[0..len). */
+static size_t hash(const char *name, size_t len)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)name[i];
+		h *= 1099511628211ULL;
+	}
+	return (size_t)h;
+}
+
+/* The entry of name[0..len), or NULL; under the lock. */
+static struct entry *find(const struct cid_tenants *t, const char *name, size_t len)
+{
+	for (size_t i = hash(name, len) & t->mask;; i = (i + 1) & t->mask) {
+		struct entry *e = t->slots[i];
+
+		if (e == NULL)
+			return NULL;
+		if (strncmp(e->name, name, len) == 0 && e->name[len] == '\0')
+			return e;
+	}
+}
+
+/* Puts e in slots (mask + 1 of them, never full). */
+static void place(struct entry **slots, size_t mask, struct entry *e)
+{
+	size_t i = hash(e->name, strlen(e->name)) & mask;
+
+	while (slots[i] != NULL)
+		i = (i + 1) & mask;
+	slots[i] = e;
+}
+
+/* Adds e, doubling the table when it would be more than half full; under the write lock. */
+static enum cid_err insert(struct cid_tenants *t, struct entry *e)
+{
+	if (2 * (t->n + 1) > t->mask + 1) {
+		size_t mask = 2 * (t->mask + 1) - 1;
+		struct entry **slots = calloc(mask + 1, sizeof(struct entry *));
+
+		if (slots == NULL)
+			return CID_ERR_NOMEM;
+		for (size_t i = 0; i <= t->mask; i++)
+			if (t->slots[i] != NULL)
+				place(slots, mask, t->slots[i]);
+		free(t->slots);
+		t->slots = slots;
+		t->mask = mask;
+	}
+	place(t->slots, t->mask, e);
+	t->n++;
+	return CID_OK;
+}
+
+enum cid_err cid_tenants_new(const struct cid_config *base, FILE *errors, struct cid_tenants **out)
+{
+	struct cid_tenants *t = calloc(1, sizeof(*t));
+	enum cid_err rc;
+
+	if (t == NULL)
+		return CID_ERR_NOMEM;
+	t->mask = 15;
+	t->slots = calloc(t->mask + 1, sizeof(struct entry *));
+	if (t->slots == NULL || pthread_rwlock_init(&t->lock, NULL) != 0) {
+		free(t->slots);
+		free(t);
+		return CID_ERR_NOMEM;
+	}
+	if (pthread_mutex_init(&t->opening, NULL) != 0) {
+		pthread_rwlock_destroy(&t->lock);
+		free(t->slots);
+		free(t);
+		return CID_ERR_NOMEM;
+	}
+	t->base = base;
+	t->errors = errors;
+	rc = tenant_hosts_load(base, &t->hosts);
+	if (rc != CID_OK) {
+		cid_tenants_close(t);
+		return rc == CID_ERR_NOMEM ? rc : CID_ERR_IO;
+	}
+	*out = t;
+	return CID_OK;
+}
+
+static void entry_free(struct entry *e)
+{
+	if (e == NULL)
+		return;
+	cid_ctx_close(e->ctx);
+	cid_config_free(e->cfg);
+	free(e);
+}
+
+/* Opens tenant name (checked) and adds it; under t->opening. */
+static enum cid_err open_tenant(struct cid_tenants *t, const char *name, int64_t now,
+				struct entry **out)
+{
+	enum cid_err rc = CID_OK;
+	struct entry *e = calloc(1, sizeof(*e));
+	bool disabled = false;
+	char err[512] = "";
+
+	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
+	memcpy(e->name, name, strlen(name) + 1);
+	rc = cid_tenant_config(t->base, name, &e->cfg, &disabled, err, sizeof(err));
+	if (rc != CID_OK && rc != CID_ERR_NOTFOUND && t->errors != NULL)
+		fprintf(t->errors, "civicid: tenant %s: %s\n", name, err);
+	CID_TRY(rc);
+	CID_ENSURE(!disabled, CID_ERR_DISABLED);
+	rc = cid_ctx_open(e->cfg, now, t->errors, &e->ctx);
+	if (rc != CID_OK && t->errors != NULL)
+		fprintf(t->errors,
+			"civicid: tenant %s cannot be opened (store %s, policies %s): %s\n", name,
+			e->cfg->store_dir, e->cfg->policies_dir, cid_strerror(rc));
+	CID_TRY(rc);
+	pthread_rwlock_wrlock(&t->lock);
+	rc = insert(t, e);
+	pthread_rwlock_unlock(&t->lock);
+	CID_TRY(rc);
+	*out = e;
+	e = NULL;
+out:
+	entry_free(e);
+	return rc;
+}
+
+enum cid_err cid_tenants_get(struct cid_tenants *t, const char *name, size_t len, int64_t now,
+			     struct cid_ctx **out)
+{
+	enum cid_err rc = CID_OK;
+	char copy[CID_TENANT_NAME_MAX + 1];
+	struct entry *e;
+
+	CID_TRY(cid_tenant_name_check(name, len));
+	pthread_rwlock_rdlock(&t->lock);
+	e = find(t, name, len);
+	pthread_rwlock_unlock(&t->lock);
+	if (e == NULL) {
+		memcpy(copy, name, len);
+		copy[len] = '\0';
+		pthread_mutex_lock(&t->opening);
+		pthread_rwlock_rdlock(&t->lock);
+		e = find(t, name, len); /* opened by another thread meanwhile? */
+		pthread_rwlock_unlock(&t->lock);
+		if (e == NULL)
+			rc = open_tenant(t, copy, now, &e);
+		pthread_mutex_unlock(&t->opening);
+		CID_TRY(rc);
+	}
+	CID_ENSURE(!atomic_load(&e->disabled), CID_ERR_DISABLED);
+	*out = e->ctx;
+out:
+	return rc;
+}
+
+enum cid_err cid_tenants_route(struct cid_tenants *t, const char *host, const char *url,
+			       struct cid_tenant_route *out)
+{
+	enum cid_err rc;
+
+	pthread_rwlock_rdlock(&t->lock);
+	rc = tenant_route(t->hosts, host, url, out);
+	pthread_rwlock_unlock(&t->lock);
+	return rc;
+}
+
+void cid_tenants_each(struct cid_tenants *t,
+		      void (*fn)(struct cid_ctx *ctx, const char *name, void *arg), void *arg)
+{
+	struct entry **open = NULL;
+	size_t n = 0;
+
+	/* entries live until the map is closed: call fn outside the lock, so a
+	 * tenant opening meanwhile does not wait for every other's work */
+	pthread_rwlock_rdlock(&t->lock);
+	open = malloc((t->n + 1) * sizeof(struct entry *));
+	for (size_t i = 0; open != NULL && i <= t->mask; i++)
+		if (t->slots[i] != NULL)
+			open[n++] = t->slots[i];
+	pthread_rwlock_unlock(&t->lock);
+	for (size_t i = 0; i < n; i++)
+		if (!atomic_load(&open[i]->disabled))
+			fn(open[i]->ctx, open[i]->name, arg);
+	free(open);
+}
+
+void cid_tenants_refresh(struct cid_tenants *t)
+{
+	struct tenant_hosts *hosts = NULL;
+	struct tenant_hosts *old;
+
+	/* read outside the lock; a store that cannot be read now keeps the hosts it had */
+	if (tenant_hosts_load(t->base, &hosts) == CID_OK) {
+		pthread_rwlock_wrlock(&t->lock);
+		old = t->hosts;
+		t->hosts = hosts;
+		pthread_rwlock_unlock(&t->lock);
+		tenant_hosts_free(old);
+	}
+	pthread_rwlock_rdlock(&t->lock);
+	for (size_t i = 0; i <= t->mask; i++) {
+		struct entry *e = t->slots[i];
+		char path[4096];
+
+		if (e != NULL && tenant_path(t->base, e->name, TENANT_DISABLED, path) == CID_OK)
+			atomic_store(&e->disabled, tenant_file_exists(path));
+	}
+	pthread_rwlock_unlock(&t->lock);
+}
+
+size_t cid_tenants_open_count(struct cid_tenants *t)
+{
+	size_t n;
+
+	pthread_rwlock_rdlock(&t->lock);
+	n = t->n;
+	pthread_rwlock_unlock(&t->lock);
+	return n;
+}
+
+void cid_tenants_close(struct cid_tenants *t)
+{
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i <= t->mask; i++)
+		entry_free(t->slots[i]);
+	free(t->slots);
+	tenant_hosts_free(t->hosts);
+	pthread_mutex_destroy(&t->opening);
+	pthread_rwlock_destroy(&t->lock);
+	free(t);
+}
