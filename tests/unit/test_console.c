@@ -891,6 +891,22 @@ static json_t *newest_entry(struct fixture *f)
 	return e;
 }
 
+/* Calls resolve with form (post or not); it must answer status and log nothing. */
+static void resolve_refused(struct fixture *f, bool post, const char *form, int status)
+{
+	struct cid_reply r = {0};
+	json_t *before = newest_entry(f);
+	json_t *after;
+
+	call(f, cid_console_resolve, post, form, &r);
+	assert_int_equal(r.status, status);
+	cid_reply_free(&r);
+	after = newest_entry(f);
+	assert_true(json_equal(after, before));
+	json_decref(after);
+	json_decref(before);
+}
+
 /*
  * The entry page offers the look-up of its pseudonym; the look-up names the
  * citizen only after an officer.resolved entry with the officer and the
@@ -914,7 +930,6 @@ static void test_resolve_is_on_the_record_first(void **state)
 	char pseudonym[CID_PSEUDONYM_CHARS + 1];
 	char form[256];
 	json_t *e;
-	json_t *before;
 
 	call(f, cid_console_entry, false, "seq=3", &r);
 	assert_int_equal(r.status, 200);
@@ -922,19 +937,12 @@ static void test_resolve_is_on_the_record_first(void **state)
 	snprintf(pseudonym, sizeof(pseudonym), "%s", cid_json_str(r.page_data, "pseudonym"));
 	cid_reply_free(&r);
 
-	before = newest_entry(f); /* the officer.viewed of the entry page */
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
 		snprintf(form, sizeof(form), "pseudonym=%s%s",
 			 refused[i].pseudonym != NULL ? refused[i].pseudonym : pseudonym,
 			 refused[i].rest);
-		call(f, cid_console_resolve, true, form, &r);
-		assert_int_equal(r.status, 400);
-		cid_reply_free(&r);
-		e = newest_entry(f);
-		assert_true(json_equal(e, before));
-		json_decref(e);
+		resolve_refused(f, true, form, 400);
 	}
-	json_decref(before);
 
 	snprintf(form, sizeof(form), "pseudonym=%s&reason=%s&seq=3", pseudonym,
 		 "%E9%96%8B%E7%A4%BA%E8%AB%8B%E6%B1%82+2027-014");
@@ -968,15 +976,8 @@ static void test_resolve_is_on_the_record_first(void **state)
 	json_decref(e);
 
 	/* a GET resolves nothing, and logs nothing */
-	before = newest_entry(f);
 	snprintf(form, sizeof(form), "pseudonym=%s&reason=request+1", pseudonym);
-	call(f, cid_console_resolve, false, form, &r);
-	assert_int_equal(r.status, 405);
-	cid_reply_free(&r);
-	e = newest_entry(f);
-	assert_true(json_equal(e, before));
-	json_decref(e);
-	json_decref(before);
+	resolve_refused(f, false, form, 405);
 }
 
 static const char *const bad_log_queries[] = {
