@@ -11,6 +11,11 @@
  *                             "withdraw everything" runs), each for another
  *                             citizen of the first C (default CITIZENS) and a
  *                             service: the time the store's one writer is held
+ *   grant_bench unindex DIR   deletes the grant index: the store as one written
+ *                             before the index existed
+ *   grant_bench reindex DIR   builds the index of such a store as `civicid serve`
+ *                             does at start (cid_grant_index_ensure): how long
+ *                             the one-off migration holds the writer
  * Put DIR on a tmpfs (/dev/shm) to fill quickly: every grant is its own
  * durable transaction. Run the release build for figures worth quoting.
  */
@@ -56,8 +61,8 @@ static enum cid_err grant_of(struct cid_store *s, const char *id, const char *se
 	enum cid_err rc;
 	json_t *a = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:[s], s:s}", "client_id", service,
 			      "redirect_uri", "https://rp.example/cb", "account_id", id, "sid",
-			      "sid1", "auth_time", (json_int_t)t, "acr",
-			      "urn:civicid:acr:password", "amr", "pwd", "scope", "openid profile");
+			      "sid1", "auth_time", (json_int_t)t, "acr", "urn:civicid:acr:password",
+			      "amr", "pwd", "scope", "openid profile");
 
 	if (a == NULL)
 		return CID_ERR_NOMEM;
@@ -93,8 +98,8 @@ static int fill(const char *dir, uint64_t citizens, uint64_t per)
 				goto out;
 			}
 	}
-	printf("fill: %" PRIu64 " citizens, %" PRIu64 " grants in %.1f s, map %zu MiB\n",
-	       citizens, citizens * per, now_s() - t0, cid_store_map_size(s) >> 20);
+	printf("fill: %" PRIu64 " citizens, %" PRIu64 " grants in %.1f s, map %zu MiB\n", citizens,
+	       citizens * per, now_s() - t0, cid_store_map_size(s) >> 20);
 	status = 0;
 out:
 	cid_store_close(s);
@@ -153,6 +158,43 @@ out:
 	return status;
 }
 
+static enum cid_err unindex_cb(struct cid_txn *txn, void *arg)
+{
+	(void)arg;
+	return cid_txn_clear(txn, CID_DB_GRANT_INDEX);
+}
+
+static int index_op(const char *dir, bool drop)
+{
+	struct cid_store *s = NULL;
+	size_t built = 0;
+	double t0;
+	int status = 1;
+
+	if (cid_store_open(dir, &s) != CID_OK) {
+		fprintf(stderr, "grant_bench: cannot open the store in %s\n", dir);
+		goto out;
+	}
+	t0 = now_s();
+	if (drop) {
+		if (cid_store_update(s, unindex_cb, NULL) != CID_OK) {
+			fprintf(stderr, "grant_bench: deleting the index failed\n");
+			goto out;
+		}
+		printf("unindex: the grant index is gone\n");
+	} else {
+		if (cid_grant_index_ensure(s, &built) != CID_OK) {
+			fprintf(stderr, "grant_bench: building the index failed\n");
+			goto out;
+		}
+		printf("reindex: %zu index keys in %.3f s\n", built, now_s() - t0);
+	}
+	status = 0;
+out:
+	cid_store_close(s);
+	return status;
+}
+
 static bool count_arg(const char *text, uint64_t *out)
 {
 	return cid_parse_u64(text, strlen(text), 1, 10000000, out) == CID_OK;
@@ -169,6 +211,9 @@ int main(int argc, char **argv)
 	if ((argc == 3 || (argc == 4 && count_arg(argv[3], &c))) &&
 	    strcmp(argv[1], "withdraw") == 0)
 		return withdraw(argv[2], c);
-	fprintf(stderr, "usage: grant_bench fill DIR C G | withdraw DIR [C]\n");
+	if (argc == 3 && (strcmp(argv[1], "unindex") == 0 || strcmp(argv[1], "reindex") == 0))
+		return index_op(argv[2], strcmp(argv[1], "unindex") == 0);
+	fprintf(stderr,
+		"usage: grant_bench fill DIR C G | withdraw DIR [C] | unindex DIR | reindex DIR\n");
 	return 2;
 }
