@@ -163,9 +163,10 @@ CID_MUST_CHECK enum cid_err cid_grant_revoke(struct cid_store *s, const char *gr
  * CID_DB_GRANT_INDEX: O(log n + their number), however many grants the city
  * holds). *n_out (may be NULL) receives how many grants it revoked (0 is no
  * error).
- * Errors: CID_ERR_INVALID (NULL names), CID_ERR_STORE (including a damaged
- * grant record of theirs, or an index key whose grant is missing or not
- * theirs), CID_ERR_NOMEM.
+ * Errors: CID_ERR_INVALID (a name NULL, empty, holding a newline, or longer
+ * than an account id and a client_id can be), CID_ERR_STORE (including a
+ * damaged grant record of theirs, or an index key whose grant is missing or
+ * not theirs), CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_grant_revoke_client(struct cid_store *s, const char *account_id,
 						    const char *client_id, int64_t now,
