@@ -53,6 +53,7 @@ static const char *const db_names[] = {
     [CID_DB_IDPS] = "idps",
     [CID_DB_IDP_LINKS] = "idp_links",
     [CID_DB_PSEUDONYMS] = "pseudonyms",
+    [CID_DB_GRANT_INDEX] = "grant_index",
 };
 /* clang-format on */
 
@@ -375,6 +376,15 @@ enum cid_err cid_txn_del(struct cid_txn *txn, enum cid_db db, struct cid_str key
 	if (key.len == 0 || key.len > CID_STORE_MAX_KEY)
 		return CID_ERR_NOTFOUND;
 	return write_err(txn, mdb_del(txn->txn, txn->store->dbis[db], &k, NULL));
+}
+
+enum cid_err cid_txn_clear(struct cid_txn *txn, enum cid_db db)
+{
+	if (!txn->write)
+		return CID_ERR_INVALID;
+	if ((unsigned)db >= CID_DB_COUNT || !txn->active)
+		return CID_ERR_STORE;
+	return write_err(txn, mdb_drop(txn->txn, txn->store->dbis[db], 0));
 }
 
 struct cid_store *cid_txn_store(const struct cid_txn *txn)

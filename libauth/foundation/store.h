@@ -62,6 +62,8 @@ enum cid_db {
 	CID_DB_IDP_LINKS,    /* upstream issuer "\n" sub -> {"account", "linked_at"} (idp.h) */
 	CID_DB_PSEUDONYMS,   /* "a\n" account scope -> pseudonym; "p\n" pseudonym -> scope
 				(pseudonym.h) */
+	CID_DB_GRANT_INDEX,  /* account id "\n" client_id "\n" grant id -> "": one key per grant
+				of CID_DB_GRANTS, written with it (token.h) */
 	CID_DB_COUNT
 };
 
@@ -211,6 +213,19 @@ CID_MUST_CHECK enum cid_err cid_txn_counter_get(struct cid_txn *txn, const char 
 						const char *member, uint64_t *out);
 CID_MUST_CHECK enum cid_err cid_txn_counter_add(struct cid_txn *txn, const char *name,
 						const char *member, uint64_t add, uint64_t *out);
+
+/*
+ * The number of records of db into *out, in O(1) (LMDB keeps it), as txn
+ * sees them (a write transaction's own writes included).
+ * Errors: CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_txn_count(struct cid_txn *txn, enum cid_db db, uint64_t *out);
+
+/*
+ * Deletes every record of db in a write transaction (db itself stays).
+ * Errors: CID_ERR_INVALID (read transaction), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_txn_clear(struct cid_txn *txn, enum cid_db db);
 
 /* The store txn belongs to. */
 struct cid_store *cid_txn_store(const struct cid_txn *txn);

@@ -300,6 +300,17 @@ out:
 	return rc;
 }
 
+enum cid_err cid_txn_count(struct cid_txn *txn, enum cid_db db, uint64_t *out)
+{
+	MDB_stat st;
+
+	if ((unsigned)db >= CID_DB_COUNT || !txn->active ||
+	    mdb_stat(txn->txn, txn->store->dbis[db], &st) != 0)
+		return CID_ERR_STORE;
+	*out = st.ms_entries;
+	return CID_OK;
+}
+
 enum cid_err cid_txn_foreach(struct cid_txn *txn, enum cid_db db, struct cid_str prefix,
 			     enum cid_err (*fn)(struct cid_str key, struct cid_str val, void *arg),
 			     void *arg)

@@ -17,6 +17,7 @@
 #include "oidc.h"
 #include "policy_archive.h"
 #include "str.h"
+#include "token.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -154,6 +155,8 @@ enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, FILE *error
 	CID_TRY(cid_store_open_flags(cfg->store_dir,
 				     cfg->store_no_thread_cache ? CID_STORE_NO_THREAD_CACHE : 0,
 				     &ctx->store));
+	/* a store written before the grant index existed gets it here, once */
+	CID_TRY(cid_grant_index_ensure(ctx->store, NULL));
 	CID_TRY(cid_policy_archive_put(ctx->store, ctx->policies->obj, now, NULL));
 	CID_TRY(cid_audit_open(ctx->store, cfg->audit_group_commit != 0, &ctx->audit_log));
 	CID_TRY(cid_audit_issuer_record(ctx->store, cfg->issuer, &log_issuer));

@@ -53,7 +53,7 @@ static bool secret_key(const char *secret, char hash[CID_HASH_HEX + 1])
 	return true;
 }
 
-static enum cid_err put_revoked_grant(struct cid_txn *txn, json_t *grant, int64_t now)
+enum cid_err token_put_revoked_grant(struct cid_txn *txn, json_t *grant, int64_t now)
 {
 	const char *id = cid_json_str(grant, "grant_id");
 
@@ -323,6 +323,8 @@ static enum cid_err issue_cb(struct cid_txn *txn, void *arg)
 			   CID_ERR_NOMEM);
 	CID_TRY(cid_txn_put_json(txn, CID_DB_GRANTS, cid_str_of(is->grant_id), grant,
 				 CID_PUT_NOOVERWRITE));
+	CID_TRY(token_grant_index_put(txn, cid_json_str(is->auth, "account_id"),
+				      cid_json_str(is->auth, "client_id"), is->grant_id));
 	cid_secret_hash(is->code, CID_TOKEN_CHARS, hash);
 	CID_TRY(cid_txn_put_json(txn, CID_DB_CODES, key_of(hash), code, CID_PUT_NOOVERWRITE));
 out:
@@ -433,7 +435,7 @@ static enum cid_err use_record(struct cid_txn *txn, enum cid_db db, struct redee
 	 *# possible) all tokens previously issued based on that authorization code.
 	 * RFC 9700 §4.14.2 says the same of a rotated refresh token presented again. */
 	if (json_is_true(json_object_get(rec, "used"))) {
-		CID_TRY(put_revoked_grant(txn, grant, r->now));
+		CID_TRY(token_put_revoked_grant(txn, grant, r->now));
 		r->outcome = CID_ERR_REVOKED;
 		goto out;
 	}
@@ -622,7 +624,7 @@ static enum cid_err revoke_cb(struct cid_txn *txn, void *arg)
 		grant_id = cid_json_str(rec, "grant_id");
 	}
 	CID_TRY(token_load_grant(txn, grant_id, &grant));
-	CID_TRY(put_revoked_grant(txn, grant, rv->now));
+	CID_TRY(token_put_revoked_grant(txn, grant, rv->now));
 out:
 	json_decref(rec);
 	json_decref(grant);
@@ -645,61 +647,6 @@ enum cid_err cid_grant_revoke(struct cid_store *s, const char *grant_id, int64_t
 	struct revoke rv = {.grant_id = grant_id, .now = now};
 
 	return cid_store_update(s, revoke_cb, &rv);
-}
-
-struct revoke_client {
-	const char *account_id;
-	const char *client_id;
-	int64_t now;
-	json_t *grants; /* the live grants found, revoked after the scan */
-};
-
-static enum cid_err find_client_grant(struct cid_str key, struct cid_str val, void *arg)
-{
-	struct revoke_client *rv = arg;
-	json_t *g = NULL;
-	enum cid_err rc = cid_store_parse_json(val, &g);
-
-	(void)key;
-	if (rc != CID_OK)
-		return rc;
-	if (cid_str_eq(cid_str_of(cid_json_str(g, "account_id")), rv->account_id) &&
-	    cid_str_eq(cid_str_of(cid_json_str(g, "client_id")), rv->client_id) &&
-	    !json_is_true(json_object_get(g, "revoked")))
-		return json_array_append_new(rv->grants, g) == 0 ? CID_OK : CID_ERR_NOMEM;
-	json_decref(g);
-	return CID_OK;
-}
-
-static enum cid_err revoke_client_cb(struct cid_txn *txn, void *arg)
-{
-	struct revoke_client *rv = arg;
-	enum cid_err rc = CID_OK;
-	size_t i;
-	json_t *g;
-
-	/* a rerun (the map grew) starts over; nothing is written while the scan reads */
-	CID_ENSURE(json_array_clear(rv->grants) == 0, CID_ERR_NOMEM);
-	CID_TRY(cid_txn_foreach(txn, CID_DB_GRANTS, cid_str_of(""), find_client_grant, rv));
-	json_array_foreach(rv->grants, i, g) CID_TRY(put_revoked_grant(txn, g, rv->now));
-out:
-	return rc;
-}
-
-enum cid_err cid_grant_revoke_client(struct cid_store *s, const char *account_id,
-				     const char *client_id, int64_t now, size_t *n_out)
-{
-	enum cid_err rc = CID_OK;
-	struct revoke_client rv = {account_id, client_id, now, json_array()};
-
-	CID_ENSURE(rv.grants != NULL, CID_ERR_NOMEM);
-	CID_ENSURE(account_id != NULL && client_id != NULL, CID_ERR_INVALID);
-	CID_TRY(cid_store_update(s, revoke_client_cb, &rv));
-	if (n_out != NULL)
-		*n_out = json_array_size(rv.grants);
-out:
-	json_decref(rv.grants);
-	return rc;
 }
 
 enum cid_err cid_grant_get(struct cid_store *s, const char *grant_id, struct cid_grant **grant)

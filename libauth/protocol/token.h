@@ -158,14 +158,32 @@ CID_MUST_CHECK enum cid_err cid_grant_revoke(struct cid_store *s, const char *gr
 
 /*
  * Revokes every live grant of account_id to client_id (so its codes, refresh
- * tokens and access tokens all fail from now on), in one write transaction:
- * a scan of the grants, for the rare moment a citizen cuts a service off.
- * *n_out (may be NULL) receives how many grants it revoked (0 is no error).
- * Errors: CID_ERR_INVALID (NULL names), CID_ERR_STORE, CID_ERR_NOMEM.
+ * tokens and access tokens all fail from now on), in one write transaction
+ * that reads that citizen's grants of that service and no other (through
+ * CID_DB_GRANT_INDEX: O(log n + their number), however many grants the city
+ * holds). *n_out (may be NULL) receives how many grants it revoked (0 is no
+ * error).
+ * Errors: CID_ERR_INVALID (a name NULL, empty, holding a newline, or longer
+ * than an account id and a client_id can be), CID_ERR_STORE (including a
+ * damaged grant record of theirs, or an index key whose grant is missing or
+ * not theirs), CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_grant_revoke_client(struct cid_store *s, const char *account_id,
 						    const char *client_id, int64_t now,
 						    size_t *n_out);
+
+/*
+ * Makes CID_DB_GRANT_INDEX hold exactly one key per grant: checks, in O(1),
+ * that it holds as many keys as there are grants (true once it was built,
+ * since grants are never deleted and every grant is written with its key),
+ * and if not rebuilds it from every grant record in one write transaction (a
+ * store written before the index existed, or one an older build added
+ * grants to). cid_ctx_open runs it. *built (may be NULL) receives how many
+ * keys it wrote (0: the index was whole).
+ * Errors: CID_ERR_STORE (including a grant record without its citizen or
+ * service), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_grant_index_ensure(struct cid_store *s, size_t *built);
 
 /*
  * The subject identifier of account_id for client: pairwise (OIDC Core §8.1,

@@ -1,6 +1,7 @@
 /*
  * token_int: what token.c (codes, grants, refresh tokens) shares with
- * token_jwt.c (the JWTs). Not part of the API.
+ * token_jwt.c (the JWTs) and token_grants.c (a citizen's grants, by the
+ * index). Not part of the API.
  */
 #ifndef CID_TOKEN_INT_H
 #define CID_TOKEN_INT_H
@@ -25,5 +26,21 @@ CID_MUST_CHECK enum cid_err token_load_grant(struct cid_txn *txn, const char *gr
  */
 CID_MUST_CHECK enum cid_err token_grant_usable_typed(struct cid_txn *txn,
 						     const struct cid_grant *g);
+
+/*
+ * Marks the grant record grant (changed in place) revoked at now and stores it.
+ * Errors: CID_ERR_STORE (no "grant_id"), CID_ERR_NOMEM, those of cid_txn_put_json.
+ */
+CID_MUST_CHECK enum cid_err token_put_revoked_grant(struct cid_txn *txn, json_t *grant,
+						    int64_t now);
+
+/*
+ * Writes the index key of grant grant_id of account_id to client_id
+ * (token_grants.c), in the transaction that writes the grant.
+ * Errors: CID_ERR_INVALID (a name missing, empty, too long or holding a
+ * newline), those of cid_txn_put.
+ */
+CID_MUST_CHECK enum cid_err token_grant_index_put(struct cid_txn *txn, const char *account_id,
+						  const char *client_id, const char *grant_id);
 
 #endif

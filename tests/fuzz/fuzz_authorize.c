@@ -289,6 +289,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_store_clear(cid_ctx_store(env.ctx), CID_DB_AUTHREQS);
 	fuzz_store_clear(cid_ctx_store(env.ctx), CID_DB_CODES);
 	fuzz_store_clear(cid_ctx_store(env.ctx), CID_DB_GRANTS);
+	fuzz_store_clear(cid_ctx_store(env.ctx), CID_DB_GRANT_INDEX);
 out:
 	cid_params_clear(&req.params);
 	return 0;

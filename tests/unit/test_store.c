@@ -354,6 +354,47 @@ static void test_writes_in_read_txn_are_invalid(void **state)
 	assert_int_equal(get(f->s, CID_DB_META, "k", val, sizeof(val)), CID_ERR_NOTFOUND);
 }
 
+static enum cid_err clear_cb(struct cid_txn *txn, void *arg)
+{
+	uint64_t *n = arg;
+	enum cid_err rc = cid_txn_clear(txn, CID_DB_SESSIONS);
+
+	/* the transaction sees its own clear */
+	if (rc == CID_OK)
+		rc = cid_txn_count(txn, CID_DB_SESSIONS, n);
+	return rc;
+}
+
+/* A count is the number of records, in O(1); a clear empties one database and no other. */
+static void test_count_and_clear(void **state)
+{
+	struct cid_test_store *f = *state;
+	struct cid_txn *txn = NULL;
+	uint64_t n = 99;
+	char val[8];
+
+	assert_int_equal(put(f->s, CID_DB_SESSIONS, "a", "1"), CID_OK);
+	assert_int_equal(put(f->s, CID_DB_SESSIONS, "b", "2"), CID_OK);
+	assert_int_equal(put(f->s, CID_DB_CODES, "c", "3"), CID_OK);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_txn_count(txn, CID_DB_SESSIONS, &n), CID_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(cid_txn_count(txn, CID_DB_REVOKED, &n), CID_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(cid_txn_count(txn, CID_DB_COUNT, &n), CID_ERR_STORE);
+	/* a read transaction clears nothing */
+	assert_int_equal(cid_txn_clear(txn, CID_DB_SESSIONS), CID_ERR_INVALID);
+	cid_store_read_end(txn);
+	n = 99;
+	assert_int_equal(cid_store_update(f->s, clear_cb, &n), CID_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(get(f->s, CID_DB_SESSIONS, "a", val, sizeof(val)), CID_ERR_NOTFOUND);
+	assert_int_equal(get(f->s, CID_DB_CODES, "c", val, sizeof(val)), CID_OK);
+	/* the database stays: it takes records again */
+	assert_int_equal(put(f->s, CID_DB_SESSIONS, "a", "1"), CID_OK);
+	assert_int_equal(get(f->s, CID_DB_SESSIONS, "a", val, sizeof(val)), CID_OK);
+}
+
 /* One call per row on a key of len bytes. */
 enum op { OP_PUT, OP_GET, OP_DEL };
 
@@ -1081,6 +1122,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_meta_counters, cid_test_store_setup,
 					    cid_test_store_teardown),
 	    cmocka_unit_test(test_open_refuses_unusable_directory),
+	    cmocka_unit_test_setup_teardown(test_count_and_clear, cid_test_store_setup,
+					    cid_test_store_teardown),
 	    cmocka_unit_test(test_reopen_keeps_data),
 	    cmocka_unit_test(test_reopen_checks_schema_version),
 	    cmocka_unit_test_setup_teardown(test_put_get_del_round_trip_per_database,

@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -967,6 +968,342 @@ static void test_grant_revoke_client_revokes_that_citizens_grants_of_that_servic
 	cid_grant_free(g2);
 }
 
+/* ---- the grant index (token_grants.c) ---- */
+
+/* A code for account to client (the redirect URI of auth_for). */
+static void issue_for(struct fixture *f, const char *account, const char *client,
+		      char code[CID_TOKEN_CHARS + 1])
+{
+	json_t *a = auth_for(f, client, NULL);
+
+	assert_int_equal(json_object_set_new(a, "account_id", json_string(account)), 0);
+	assert_int_equal(cid_code_issue(f->s, a, NOW, 60, code), CID_OK);
+	json_decref(a);
+}
+
+/* Adds the key a grant record should have in the index to the object arg. */
+static enum cid_err expect_key(struct cid_str key, struct cid_str val, void *arg)
+{
+	json_t *rec = NULL;
+	char want[512];
+	int n;
+
+	assert_int_equal(cid_store_parse_json(val, &rec), CID_OK);
+	n = snprintf(want, sizeof(want), "%s\n%s\n%.*s", cid_json_str(rec, "account_id"),
+		     cid_json_str(rec, "client_id"), (int)key.len, key.ptr);
+	assert_true(n > 0 && (size_t)n < sizeof(want));
+	assert_int_equal(json_object_set_new(arg, want, json_true()), 0);
+	json_decref(rec);
+	return CID_OK;
+}
+
+/* Ticks an index key off the object arg: it must be there, once, with an empty value. */
+static enum cid_err tick_key(struct cid_str key, struct cid_str val, void *arg)
+{
+	assert_int_equal(val.len, 0);
+	assert_non_null(json_object_getn(arg, key.ptr, key.len));
+	assert_int_equal(json_object_deln(arg, key.ptr, key.len), 0);
+	return CID_OK;
+}
+
+/*
+ * The index holds exactly one key per grant, account "\n" client "\n" grant
+ * id, against a full scan of the grants; returns the number of grants.
+ */
+static size_t assert_index_exact(struct fixture *f)
+{
+	struct cid_txn *txn = NULL;
+	json_t *want = json_object();
+	size_t n;
+
+	assert_non_null(want);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_txn_foreach(txn, CID_DB_GRANTS, cid_str_of(""), expect_key, want),
+			 CID_OK);
+	n = json_object_size(want);
+	assert_int_equal(cid_txn_foreach(txn, CID_DB_GRANT_INDEX, cid_str_of(""), tick_key, want),
+			 CID_OK);
+	cid_store_read_end(txn);
+	assert_int_equal(json_object_size(want), 0);
+	json_decref(want);
+	return n;
+}
+
+/* One write of a test, run through cid_store_update: key NULL clears the index. */
+struct raw_write {
+	enum cid_db db;
+	const char *key;
+	const char *val; /* NULL: delete key */
+};
+
+static enum cid_err raw_write_cb(struct cid_txn *txn, void *arg)
+{
+	const struct raw_write *w = arg;
+
+	if (w->key == NULL)
+		return cid_txn_clear(txn, w->db);
+	if (w->val == NULL)
+		return cid_txn_del(txn, w->db, cid_str_of(w->key));
+	return cid_txn_put(txn, w->db, cid_str_of(w->key), cid_str_of(w->val), 0);
+}
+
+static void raw_write(struct fixture *f, enum cid_db db, const char *key, const char *val)
+{
+	struct raw_write w = {db, key, val};
+
+	assert_int_equal(cid_store_update(f->s, raw_write_cb, &w), CID_OK);
+}
+
+enum index_step {
+	STEP_ISSUE,
+	STEP_ISSUE_OTHER,
+	STEP_REDEEM,
+	STEP_ROTATE,
+	STEP_REPLAY,
+	STEP_EXPIRED,
+	STEP_REVOKE_TOKEN,
+	STEP_REVOKE_GRANT,
+	STEP_WITHDRAW,
+};
+
+struct index_walk {
+	char other[CID_ID_CHARS + 1];
+	char code[CID_TOKEN_CHARS + 1];
+	char r1[CID_TOKEN_CHARS + 1];
+	char r2[CID_TOKEN_CHARS + 1];
+	char grant_id[CID_TOKEN_CHARS + 1];
+};
+
+/* Runs one step of the walk below; returns what its call returned. */
+static enum cid_err index_step_run(struct fixture *f, struct index_walk *w, enum index_step step)
+{
+	char code[CID_TOKEN_CHARS + 1];
+	char r[CID_TOKEN_CHARS + 1];
+	struct cid_grant *g = NULL;
+	enum cid_err rc;
+
+	switch (step) {
+	case STEP_ISSUE: issue_for(f, f->account, "rp1", w->code); return CID_OK;
+	case STEP_ISSUE_OTHER: issue_for(f, w->other, "rp2", code); return CID_OK;
+	case STEP_REDEEM:
+		rc = cid_code_redeem(f->s, w->code, "rp1", "https://rp.example/cb", NULL, NOW + 1,
+				     3600, &g, w->r1);
+		if (rc == CID_OK)
+			memcpy(w->grant_id, g->id, sizeof(w->grant_id));
+		break;
+	case STEP_ROTATE:
+		rc = cid_refresh_rotate(f->s, w->r1, "rp1", NULL, NOW + 2, 3600, &g, w->r2);
+		break;
+	case STEP_REPLAY:
+		rc = cid_refresh_rotate(f->s, w->r1, "rp1", NULL, NOW + 3, 3600, &g, r);
+		break;
+	case STEP_EXPIRED:
+		issue_for(f, f->account, "rp1", code);
+		rc = cid_code_redeem(f->s, code, "rp1", "https://rp.example/cb", NULL, NOW + 61,
+				     3600, &g, r);
+		break;
+	case STEP_REVOKE_TOKEN:
+		cid_grant_free(redeemed(f, 3600, r));
+		rc = cid_refresh_revoke(f->s, r, "rp1", NOW + 3);
+		break;
+	case STEP_REVOKE_GRANT: rc = cid_grant_revoke(f->s, w->grant_id, NOW + 4); break;
+	case STEP_WITHDRAW:
+		rc = cid_grant_revoke_client(f->s, f->account, "rp1", NOW + 5, NULL);
+		break;
+	default: fail();
+	}
+	cid_grant_free(g);
+	return rc;
+}
+
+/*
+ * The index stays exact through every change a grant goes through: made with
+ * a code, its code redeemed, its refresh token rotated and replayed, a code
+ * expiring, revocation by token, by id and by withdrawal (grants are never
+ * deleted: no sweep removes them, a disabled citizen's are dead by their
+ * generation). After each step the index is compared with a full scan.
+ */
+static void test_grant_index_exact_through_every_grant_change(void **state)
+{
+	static const struct {
+		const char *what;
+		enum index_step step;
+		enum cid_err want;
+		size_t grants;
+	} rows[] = {
+	    {"a code: its grant and the grant's key", STEP_ISSUE, CID_OK, 1},
+	    {"another citizen's code for another service", STEP_ISSUE_OTHER, CID_OK, 2},
+	    {"the code redeemed, a refresh token issued", STEP_REDEEM, CID_OK, 2},
+	    {"the refresh token rotated", STEP_ROTATE, CID_OK, 2},
+	    {"the rotated-out token replayed: its grant revoked", STEP_REPLAY, CID_ERR_REVOKED, 2},
+	    {"a code redeemed after it expired", STEP_EXPIRED, CID_ERR_EXPIRED, 3},
+	    {"a refresh token revoked (RFC 7009)", STEP_REVOKE_TOKEN, CID_OK, 4},
+	    {"a grant revoked by its id", STEP_REVOKE_GRANT, CID_OK, 4},
+	    {"the citizen withdraws from the service", STEP_WITHDRAW, CID_OK, 4},
+	};
+	struct fixture *f = *state;
+	struct index_walk w = {0};
+
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", "correct horse battery",
+					 NULL, NOW, w.other),
+			 CID_OK);
+	assert_int_equal(assert_index_exact(f), 0);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		print_message("%s\n", rows[i].what);
+		assert_int_equal(index_step_run(f, &w, rows[i].step), rows[i].want);
+		assert_int_equal(assert_index_exact(f), rows[i].grants);
+	}
+}
+
+/* Collects the ids of the grants that are not account's to client. */
+struct others {
+	const char *account;
+	const char *client;
+	json_t *ids;
+};
+
+static enum cid_err other_one(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct others *o = arg;
+	json_t *rec = NULL;
+
+	assert_int_equal(cid_store_parse_json(val, &rec), CID_OK);
+	if (strcmp(cid_json_str(rec, "account_id"), o->account) != 0 ||
+	    strcmp(cid_json_str(rec, "client_id"), o->client) != 0)
+		assert_int_equal(json_array_append_new(o->ids, json_stringn(key.ptr, key.len)), 0);
+	json_decref(rec);
+	return CID_OK;
+}
+
+#define DAMAGED "damaged: not a JSON object"
+
+/*
+ * A withdrawal reads that citizen's grants of that service and no other: with
+ * every other grant record of the store damaged (a read of one fails the
+ * call), it still revokes exactly its two grants, and leaves the others' bytes
+ * as they were. The same call for a citizen whose grants are damaged fails:
+ * the damage is real.
+ */
+static void test_grant_revoke_client_reads_no_other_grant(void **state)
+{
+	struct fixture *f = *state;
+	char other[CID_ID_CHARS + 1];
+	char code[CID_TOKEN_CHARS + 1];
+	char r1[CID_TOKEN_CHARS + 1];
+	char r2[CID_TOKEN_CHARS + 1];
+	struct others o = {f->account, "rp1", json_array()};
+	struct cid_txn *txn = NULL;
+	struct cid_grant *g = NULL;
+	struct cid_str val;
+	int64_t iat;
+	int64_t exp;
+	size_t n = 99;
+	size_t i;
+	json_t *id;
+
+	assert_non_null(o.ids);
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", "correct horse battery",
+					 NULL, NOW, other),
+			 CID_OK);
+	cid_grant_free(redeemed(f, 3600, r1));
+	cid_grant_free(redeemed(f, 3600, r2));
+	issue_for(f, f->account, "rp2", code);
+	for (int k = 0; k < 3; k++)
+		issue_for(f, other, "rp1", code);
+	issue_for(f, other, "rp2", code);
+	assert_int_equal(assert_index_exact(f), 7);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_txn_foreach(txn, CID_DB_GRANTS, cid_str_of(""), other_one, &o),
+			 CID_OK);
+	cid_store_read_end(txn);
+	assert_int_equal(json_array_size(o.ids), 5);
+	json_array_foreach(o.ids, i, id)
+	    raw_write(f, CID_DB_GRANTS, json_string_value(id), DAMAGED);
+
+	assert_int_equal(cid_grant_revoke_client(f->s, f->account, "rp1", NOW + 2, &n), CID_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(cid_refresh_lookup(f->s, r1, NOW + 3, &g, &iat, &exp), CID_ERR_REVOKED);
+	assert_int_equal(cid_refresh_lookup(f->s, r2, NOW + 3, &g, &iat, &exp), CID_ERR_REVOKED);
+	assert_null(g);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	json_array_foreach(o.ids, i, id)
+	{
+		assert_int_equal(
+		    cid_txn_get(txn, CID_DB_GRANTS, cid_str_of(json_string_value(id)), &val),
+		    CID_OK);
+		assert_true(cid_str_eq(val, DAMAGED));
+	}
+	cid_store_read_end(txn);
+	assert_int_equal(cid_grant_revoke_client(f->s, other, "rp1", NOW + 2, &n), CID_ERR_STORE);
+	assert_int_equal(cid_grant_revoke_client(f->s, f->account, "rp2", NOW + 2, &n),
+			 CID_ERR_STORE);
+	json_decref(o.ids);
+}
+
+/* The number of keys of the grant index. */
+static uint64_t index_keys(struct fixture *f)
+{
+	struct cid_txn *txn = NULL;
+	uint64_t n = 0;
+
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_txn_count(txn, CID_DB_GRANT_INDEX, &n), CID_OK);
+	cid_store_read_end(txn);
+	return n;
+}
+
+/*
+ * A store written before the index existed gets it at start, once; so does
+ * one an older build added a grant to. A grant record without its citizen
+ * stops the build, which then writes nothing.
+ */
+static void test_grant_index_built_for_a_store_without_one(void **state)
+{
+	struct fixture *f = *state;
+	char other[CID_ID_CHARS + 1];
+	char code[CID_TOKEN_CHARS + 1];
+	char r1[CID_TOKEN_CHARS + 1];
+	char r2[CID_TOKEN_CHARS + 1];
+	char key[128];
+	struct cid_grant *g = redeemed(f, 3600, r1);
+	size_t built = 99;
+	size_t n = 99;
+
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", "correct horse battery",
+					 NULL, NOW, other),
+			 CID_OK);
+	cid_grant_free(redeemed(f, 3600, r2));
+	issue_for(f, other, "rp2", code);
+	/* the store as an older build left it: grants, no index */
+	raw_write(f, CID_DB_GRANT_INDEX, NULL, NULL);
+	assert_int_equal(index_keys(f), 0);
+	/* a withdrawal would find nothing to revoke */
+	assert_int_equal(cid_grant_revoke_client(f->s, f->account, "rp1", NOW + 2, &n), CID_OK);
+	assert_int_equal(n, 0);
+	/* the start builds it */
+	cid_ctx_close(f->ctx);
+	assert_int_equal(cid_ctx_open(f->cfg, NOW, NULL, &f->ctx), CID_OK);
+	f->s = cid_ctx_store(f->ctx);
+	assert_int_equal(assert_index_exact(f), 3);
+	assert_int_equal(cid_grant_index_ensure(f->s, &built), CID_OK);
+	assert_int_equal(built, 0); /* once */
+	assert_int_equal(cid_grant_revoke_client(f->s, f->account, "rp1", NOW + 2, &n), CID_OK);
+	assert_int_equal(n, 2);
+	/* an older build added a grant without its key */
+	assert_int_equal(snprintf(key, sizeof(key), "%s\nrp1\n%s", f->account, g->id) > 0, 1);
+	raw_write(f, CID_DB_GRANT_INDEX, key, NULL);
+	assert_int_equal(index_keys(f), 2);
+	assert_int_equal(cid_grant_index_ensure(f->s, &built), CID_OK);
+	assert_int_equal(built, 3);
+	assert_int_equal(assert_index_exact(f), 3);
+	assert_int_equal(cid_grant_index_ensure(f->s, NULL), CID_OK);
+	/* a grant record that does not say whose it is */
+	raw_write(f, CID_DB_GRANTS, "damaged-grant", "{\"grant_id\":\"damaged-grant\"}");
+	assert_int_equal(cid_grant_index_ensure(f->s, &built), CID_ERR_STORE);
+	assert_int_equal(index_keys(f), 3);
+	cid_grant_free(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -977,6 +1314,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_grant_revoke_client_revokes_that_citizens_grants_of_that_service, setup,
 		teardown),
+	    cmocka_unit_test_setup_teardown(test_grant_index_exact_through_every_grant_change,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_grant_revoke_client_reads_no_other_grant, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_grant_index_built_for_a_store_without_one, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_code_unknown_and_malformed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refresh_rotation_and_reuse_revokes_family, setup,
 					    teardown),
