@@ -175,9 +175,10 @@
 #define CID_AUDIT_MAX_NAME 200		     /* a citizen or service id used in an index key */
 /* why an officer looked up a pseudonym (audit.h): 200 characters of any script */
 #define CID_AUDIT_REASON_CHARS	200
-#define CID_AUDIT_MAX_REASON	600 /* bytes: CID_AUDIT_REASON_CHARS of 3-byte UTF-8 */
-#define CID_AUDIT_MAX_DEPTH	32  /* nesting of an entry */
-#define CID_AUDIT_MAX_KEYS	32  /* audit keys of one log, retired ones included (rotations) */
+#define CID_AUDIT_MAX_REASON	600  /* bytes: CID_AUDIT_REASON_CHARS of 3-byte UTF-8 */
+#define CID_AUDIT_MAX_DEPTH	32   /* nesting of an entry */
+#define CID_AUDIT_MAX_RULE	4096 /* an entry's "rule": a file name and its lines */
+#define CID_AUDIT_MAX_KEYS	32   /* audit keys of one log, retired ones included (rotations) */
 #define CID_AUDIT_MAX_TRUST	48 /* verifier keys one verification trusts: log keys and witnesses */
 #define CID_AUDIT_MAX_WITNESSES 8		    /* witnesses the server pushes checkpoints to */
 #define CID_AUDIT_MAX_VKEYS	((size_t)64 * 1024) /* a vkeys file or document */

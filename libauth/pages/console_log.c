@@ -325,27 +325,26 @@ out:
 }
 
 /*
- * Line n of the policy file of a rule "file.policy:N" in the policies
- * directory into out[outsz]; false when the rule is not of that form or the
- * line cannot be read (the file may have been removed since).
+ * The lines of the policy file of a rule "file.policy:N[,N...]" (audit.h) in
+ * the policies directory, joined by newlines, into out (a bounded buffer);
+ * false when the rule is not of that form or a line cannot be read (the file
+ * may have been removed or shortened since).
  */
-static bool rule_line(const char *dir, const char *rule, char *out, size_t outsz)
+static bool rule_line(const char *dir, const char *rule, struct cid_buf *out)
 {
-	const char *colon = rule == NULL ? NULL : strrchr(rule, ':');
-	size_t flen;
-	uint64_t line = 0;
+	uint32_t want[CID_AUDIT_RULE_MAX_LINES];
+	size_t n = 0;
+	size_t flen = 0;
+	size_t next = 0;
 	char path[1024];
 	FILE *f;
 	char *buf = NULL;
 	size_t cap = 0;
 	ssize_t len = -1;
-	bool ok = false;
 
-	if (colon == NULL || dir == NULL)
+	if (dir == NULL || !cid_audit_rule_parse(rule, &flen, want, CID_AUDIT_RULE_MAX_LINES, &n))
 		return false;
-	flen = (size_t)(colon - rule);
-	if (flen < 8 || flen > 128 || rule[0] == '.' || strncmp(colon - 7, ".policy", 7) != 0 ||
-	    cid_parse_u64(colon + 1, strnlen(colon + 1, 8), 1, 1000000, &line) != CID_OK)
+	if (flen < 8 || flen > 128 || rule[0] == '.' || strncmp(rule + flen - 7, ".policy", 7) != 0)
 		return false;
 	for (size_t i = 0; i < flen; i++) {
 		char c = rule[i];
@@ -359,21 +358,25 @@ static bool rule_line(const char *dir, const char *rule, char *out, size_t outsz
 	f = fopen(path, "r");
 	if (f == NULL)
 		return false;
-	for (uint64_t i = 0; i < line; i++) {
+	/* the lines ascend: one pass over the file */
+	for (uint32_t at = 1; next < n; at++) {
 		len = getline(&buf, &cap, f);
 		if (len < 0 || (size_t)len > CID_POLICY_MAX_LINE + 1)
 			break;
-	}
-	if (len >= 0 && (size_t)len <= CID_POLICY_MAX_LINE + 1) {
+		if (at != want[next])
+			continue;
 		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 			buf[--len] = '\0';
-		ok = cid_utf8_valid(buf, (size_t)len) && (size_t)len < outsz;
-		if (ok)
-			memcpy(out, buf, (size_t)len + 1);
+		if (!cid_utf8_valid(buf, (size_t)len))
+			break;
+		if (next > 0)
+			cid_buf_append(out, "\n", 1);
+		cid_buf_append(out, buf, (size_t)len);
+		next++;
 	}
 	free(buf);
 	fclose(f);
-	return ok;
+	return next == n && cid_buf_status(out) == CID_OK;
 }
 
 /* The purpose of the entry in the policies in force, its rule and the rule's text. */
@@ -387,8 +390,10 @@ static enum cid_err entry_policy(struct cid_ctx *ctx, const json_t *e, json_t *d
 	const char *version = cid_json_str(e, "policy_version");
 	const char *rule = cid_json_str(e, "rule");
 	struct cid_purpose_info info;
-	char line[CID_POLICY_MAX_LINE + 1];
+	struct cid_buf line;
 
+	/* the text of every line the rule names, at most CID_AUDIT_RULE_MAX_LINES */
+	cid_buf_init(&line, (size_t)CID_AUDIT_RULE_MAX_LINES * (CID_POLICY_MAX_LINE + 1));
 	if (service != NULL)
 		pol = cid_policyset_find(cid_policyref_set(ref), service);
 	if (pol != NULL) {
@@ -411,10 +416,12 @@ static enum cid_err entry_policy(struct cid_ctx *ctx, const json_t *e, json_t *d
 					  "retention_days", (json_int_t)info.retention_days)) == 0,
 			    CID_ERR_NOMEM);
 	}
-	if (rule != NULL && rule_line(cid_ctx_config(ctx)->policies_dir, rule, line, sizeof(line)))
-		CID_ENSURE(json_object_set_new(data, "rule_line", json_string(line)) == 0,
-			   CID_ERR_NOMEM);
+	if (rule != NULL && rule_line(cid_ctx_config(ctx)->policies_dir, rule, &line))
+		CID_ENSURE(
+		    json_object_set_new(data, "rule_line", json_stringn(line.data, line.len)) == 0,
+		    CID_ERR_NOMEM);
 out:
+	cid_buf_free(&line);
 	cid_policyref_put(ref);
 	return rc;
 }

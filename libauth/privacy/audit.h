@@ -31,7 +31,12 @@
  *   "decision"       "permit" | "deny"            (release entries)
  *   "reason"         cid_reason_name() of the decision (release entries)
  *   "basis"          "consent" | "statute:<citation>"
- *   "rule"           "file.policy:LINE" of the deciding rule
+ *   "rule"           the policy lines that decided the entry's attributes:
+ *                    "file.policy:LINE", or "file.policy:LINE,LINE,..." (lines
+ *                    ascending, each once) when an entry's attributes were
+ *                    decided alike by several lines of the file (one entry
+ *                    per decision, not per line; entries written before
+ *                    2026-12 name one line each); cid_audit_rule_parse reads it
  *   "consent_records" array of consent record ids behind the decision
  *   "policy_version" hex SHA-256 of the policy file (its text: policy_archive.h)
  *   "purpose_digest" the deciding purpose's digest (policy.h) under that
@@ -314,6 +319,21 @@ CID_MUST_CHECK enum cid_err cid_audit_inclusion_proof(struct cid_txn *txn, uint6
 CID_MUST_CHECK enum cid_err cid_audit_consistency_proof(struct cid_txn *txn, uint64_t old_size,
 							uint64_t size,
 							struct cid_merkle_proof *out);
+
+/* ---- rules ---- */
+
+/* The most lines cid_audit_rule_parse reads of one "rule". */
+#define CID_AUDIT_RULE_MAX_LINES 256
+
+/*
+ * Reads an entry's "rule" (above): "FILE:LINE[,LINE...]", FILE not empty and
+ * without a ':', each LINE a decimal 1..1000000 without a sign or leading
+ * zero, ascending. *file_len gets FILE's length (the prefix of rule);
+ * lines[0..*n) the lines, at most max. Returns false (and *n 0) when rule is
+ * NULL, not of that form, or names more than max lines.
+ */
+bool cid_audit_rule_parse(const char *rule, size_t *file_len, uint32_t *lines, size_t max,
+			  size_t *n);
 
 /* ---- times (audit.c) ---- */
 

@@ -175,3 +175,49 @@ out:
 	free(items);
 	return rc;
 }
+
+/* One LINE of a rule at *p: decimal, 1..1000000, no leading zero; *p moves past it. */
+static bool rule_number(const char **p, uint32_t *out)
+{
+	uint32_t v = 0;
+	const char *q = *p;
+
+	if (*q < '1' || *q > '9')
+		return false;
+	for (; *q >= '0' && *q <= '9'; q++) {
+		v = v * 10 + (uint32_t)(*q - '0');
+		if (v > 1000000)
+			return false;
+	}
+	*p = q;
+	*out = v;
+	return true;
+}
+
+bool cid_audit_rule_parse(const char *rule, size_t *file_len, uint32_t *lines, size_t max,
+			  size_t *n)
+{
+	const char *colon = rule == NULL ? NULL : strrchr(rule, ':');
+	const char *p;
+
+	*n = 0;
+	if (colon == NULL || colon == rule)
+		return false;
+	for (p = colon + 1;; p++) {
+		uint32_t v;
+
+		if (*n == max || !rule_number(&p, &v) || (*n > 0 && v <= lines[*n - 1])) {
+			*n = 0;
+			return false;
+		}
+		lines[(*n)++] = v;
+		if (*p == '\0')
+			break;
+		if (*p != ',') {
+			*n = 0;
+			return false;
+		}
+	}
+	*file_len = (size_t)(colon - rule);
+	return true;
+}

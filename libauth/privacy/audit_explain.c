@@ -11,6 +11,7 @@
 #include "audit_explain.h"
 
 #include "audit.h"
+#include "buf.h"
 #include "consent.h"
 #include "policy.h"
 #include "policy_archive.h"
@@ -94,22 +95,41 @@ static bool text_line(const char *text, size_t len, uint64_t n, char *out, size_
 	return true;
 }
 
-/* The line of rule "file.policy:N" in the archived file arc, into policy. */
+/*
+ * The lines of rule "file.policy:N[,N...]" (audit.h) in the archived file
+ * arc, joined by newlines, into policy's "rule_line"; none when the rule names
+ * another file or a line the text does not have.
+ */
 static enum cid_err rule_line(const json_t *arc, const char *rule, json_t *policy)
 {
+	enum cid_err rc = CID_OK;
 	const char *file = cid_json_str(arc, "file");
 	const json_t *text = json_object_get(arc, "text");
-	const char *colon = rule == NULL ? NULL : strrchr(rule, ':');
-	uint64_t n = 0;
+	uint32_t lines[CID_AUDIT_RULE_MAX_LINES];
+	size_t n = 0;
+	size_t flen = 0;
 	char line[CID_POLICY_MAX_LINE + 1];
+	struct cid_buf b;
 
-	if (colon == NULL || file == NULL || strlen(file) != (size_t)(colon - rule) ||
-	    strncmp(rule, file, strlen(file)) != 0 ||
-	    cid_parse_u64(colon + 1, strnlen(colon + 1, 8), 1, 1000000, &n) != CID_OK ||
-	    !text_line(json_string_value(text), json_string_length(text), n, line, sizeof(line)))
-		return CID_OK;
-	return json_object_set_new(policy, "rule_line", json_string(line)) == 0 ? CID_OK
-										: CID_ERR_NOMEM;
+	cid_buf_init(&b, (size_t)CID_AUDIT_RULE_MAX_LINES * sizeof(line));
+	if (file == NULL ||
+	    !cid_audit_rule_parse(rule, &flen, lines, CID_AUDIT_RULE_MAX_LINES, &n) ||
+	    strlen(file) != flen || strncmp(rule, file, flen) != 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		if (!text_line(json_string_value(text), json_string_length(text), lines[i], line,
+			       sizeof(line)))
+			goto out;
+		if (i > 0)
+			cid_buf_append(&b, "\n", 1);
+		cid_buf_append(&b, line, strlen(line));
+	}
+	CID_TRY(cid_buf_status(&b));
+	CID_ENSURE(json_object_set_new(policy, "rule_line", json_stringn(b.data, b.len)) == 0,
+		   CID_ERR_NOMEM);
+out:
+	cid_buf_free(&b);
+	return rc;
 }
 
 /* The purpose of the entry in the archived text arc: the notice section. */

@@ -5,9 +5,13 @@
  * as the hook it calls.
  *
  * A release's decisions become entries before any claim is released: one per
- * group of decisions sharing (decision, purpose, reason, basis, rule, and the
- * source of a verified value: its "verified" member), with the group's attributes and consent
- * records sorted and without repeats, so the same release always makes the same entries. A decision
+ * group of decisions sharing (decision, purpose, reason, basis, the policy
+ * file of their rules, and the source of a verified value: its "verified"
+ * member), with the group's attributes and consent records sorted and without
+ * repeats, and the lines of its rules ascending ("file.policy:9,10"), so the
+ * same release always makes the same entries. A policy permits one attribute
+ * per line, so grouping by line made an entry per attribute released: a
+ * userinfo answer of five attributes wrote five entries, where one says it. A decision
  * denied because its consent expired also records that expiry, as one consent.expired entry per
  * consent record ever: its once-key ("x\n" record id, audit.h) is written in the same transaction
  * as the entry.
@@ -26,7 +30,26 @@ struct group {
 	const struct cid_release_decision *key; /* the first decision of the group */
 	json_t *attributes;
 	json_t *records;
+	json_t *rules; /* the rules of its decisions, as the policy names them */
 };
+
+/* The length of the file part of rule "file.policy:LINE" (0 for none). */
+static size_t rule_file_len(const char *rule)
+{
+	const char *colon = rule == NULL ? NULL : strrchr(rule, ':');
+
+	return colon == NULL ? 0 : (size_t)(colon - rule);
+}
+
+/* True if rules a and b (either may be NULL) are both none or lines of one file. */
+static bool same_rule_file(const char *a, const char *b)
+{
+	size_t n = rule_file_len(a);
+
+	if (a == NULL || b == NULL)
+		return a == b;
+	return n == rule_file_len(b) && strncmp(a, b, n) == 0;
+}
 
 static bool same_group(const struct cid_release_decision *a, const struct cid_release_decision *b)
 {
@@ -35,7 +58,7 @@ static bool same_group(const struct cid_release_decision *a, const struct cid_re
 
 	return x->permit == y->permit && x->reason == y->reason &&
 	       audit_same_str(a->purpose, b->purpose) && x->basis == y->basis &&
-	       audit_same_str(x->statute, y->statute) && audit_same_str(x->rule, y->rule) &&
+	       audit_same_str(x->statute, y->statute) && same_rule_file(x->rule, y->rule) &&
 	       audit_same_str(cid_json_str(a->source, "issuer"),
 			      cid_json_str(b->source, "issuer")) &&
 	       audit_same_str(cid_json_str(a->source, "trust_framework"),
@@ -116,12 +139,66 @@ out:
 	return rc;
 }
 
+static int line_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a;
+	uint32_t y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The "rule" of a group's entry (audit.h): its file, then the lines of its
+ * rules ascending and once each; NULL in *out when no rule decided it.
+ * Errors: CID_ERR_INVALID (a rule not "file:LINE"), CID_ERR_NOMEM.
+ */
+static enum cid_err group_rule(const struct group *g, char **out)
+{
+	enum cid_err rc = CID_OK;
+	size_t n = json_array_size(g->rules);
+	uint32_t *lines = calloc(n + 1, sizeof(*lines));
+	const char *first = json_string_value(json_array_get(g->rules, 0));
+	size_t file_len = 0;
+	struct cid_buf b;
+
+	cid_buf_init(&b, CID_AUDIT_MAX_RULE);
+	*out = NULL;
+	CID_ENSURE(lines != NULL, CID_ERR_NOMEM);
+	if (n == 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		size_t len;
+		size_t one;
+
+		CID_ENSURE(cid_audit_rule_parse(json_string_value(json_array_get(g->rules, i)),
+						&len, &lines[i], 1, &one),
+			   CID_ERR_INVALID);
+		file_len = len;
+	}
+	qsort(lines, n, sizeof(*lines), line_cmp);
+	cid_buf_append(&b, first, file_len);
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0 && lines[i] == lines[i - 1])
+			continue;
+		cid_buf_append(&b, i == 0 ? ":" : ",", 1);
+		cid_buf_append_int(&b, lines[i]);
+	}
+	CID_TRY(cid_buf_status(&b));
+	*out = cid_buf_take(&b, NULL);
+	CID_ENSURE(*out != NULL, CID_ERR_NOMEM);
+out:
+	cid_buf_free(&b);
+	free(lines);
+	return rc;
+}
+
 static enum cid_err release_entry(const struct cid_release_event *ev, const char *time,
 				  const struct group *g, json_t **out)
 {
 	enum cid_err rc = CID_OK;
 	const struct cid_decision *d = &g->key->decision;
 	json_t *e = NULL;
+	char *rule = NULL;
 	char basis[300];
 
 	CID_TRY(event_base(ev, time, "service", &e));
@@ -137,7 +214,8 @@ static enum cid_err release_entry(const struct cid_release_event *ev, const char
 			snprintf(basis, sizeof(basis), "consent");
 		CID_TRY(set_str(e, "basis", basis));
 	}
-	CID_TRY(set_str(e, "rule", d->rule));
+	CID_TRY(group_rule(g, &rule));
+	CID_TRY(set_str(e, "rule", rule));
 	CID_TRY(set_str(e, "policy_version", d->policy_version));
 	CID_TRY(set_str(e, "purpose_digest", g->key->purpose_digest));
 	CID_TRY(auth_members(ev, e));
@@ -153,6 +231,7 @@ static enum cid_err release_entry(const struct cid_release_event *ev, const char
 	*out = e;
 	e = NULL;
 out:
+	free(rule);
 	json_decref(e);
 	return rc;
 }
@@ -261,8 +340,14 @@ enum cid_err cid_audit_release_hook(void *arg, const struct cid_release_event *e
 			g->key = d;
 			g->attributes = json_array();
 			g->records = json_array();
-			CID_ENSURE(g->attributes != NULL && g->records != NULL, CID_ERR_NOMEM);
+			g->rules = json_array();
+			CID_ENSURE(g->attributes != NULL && g->records != NULL && g->rules != NULL,
+				   CID_ERR_NOMEM);
 		}
+		if (d->decision.rule != NULL)
+			CID_ENSURE(json_array_append_new(g->rules, json_string(d->decision.rule)) ==
+				       0,
+				   CID_ERR_NOMEM);
 		CID_ENSURE(json_array_append_new(g->attributes, json_string(d->attribute)) == 0,
 			   CID_ERR_NOMEM);
 		if (d->decision.consent_id != NULL)
@@ -283,6 +368,7 @@ out:
 	for (size_t j = 0; groups != NULL && j < ng; j++) {
 		json_decref(groups[j].attributes);
 		json_decref(groups[j].records);
+		json_decref(groups[j].rules);
 	}
 	free(groups);
 	if (entries != NULL && once != NULL)

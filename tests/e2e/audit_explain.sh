@@ -92,7 +92,10 @@ has "v1's Japanese notice, though the file now says v2's" "$out" "ja: $JA1"
 has "v1's English notice" "$out" "en: $EN1"
 hasnt "not v2's" "$out" "$JA2"
 has "checked against the digest the entry recorded" "$out" "matches the entry's"
-has "the rule and its line in v1" "$out" 'rule rp-explain.policy:10: "	permit given_name"'
+# both attributes permitted alike: one entry, naming both lines
+has "the rule's lines in v1" "$out" 'rule rp-explain.policy:10,11'
+has "the first line's text" "$out" '  "	permit given_name"'
+has "the second line's text" "$out" '  "	permit family_name"'
 has "how the citizen authenticated" "$out" "authentication: acr urn:civicid:acr:password, amr pwd, at 20"
 has "the consent behind it, given under this notice" "$out" "given under this notice"
 has "with its history" "$out" "history (oldest first):"

@@ -505,13 +505,14 @@ test('the audit log holds every consent event and release of these flows; provis
   assert.equal(withdrawn.actor, 'operator');
   assert.equal(withdrawn.endpoint, 'cli');
   // the first release: the ID token of the first flow, permitted by the consents
-  // just given (one entry per deciding rule, all under one request id)
+  // just given (one entry per decision: both attributes, both rules' lines)
   const first = lines.find((e) => e.type === 'release.permit' && e.endpoint === 'id_token' && e.basis === 'consent');
   const firstRelease = lines.filter((e) => e.request_id === first.request_id && e.type === 'release.permit' && e.basis === 'consent');
   assert.deepEqual(firstRelease.flatMap((e) => e.attributes).sort(), ['email', 'given_name']);
   assert.ok(first.seq > granted.seq, 'released after it was granted');
   assert.deepEqual(firstRelease.flatMap((e) => e.consent_records).sort(), [...granted.consent_records].sort());
-  assert.ok(firstRelease.every((e) => /^svc-a\.policy:\d+$/.test(e.rule)), 'the deciding rule, file:line');
+  assert.equal(firstRelease.length, 1, 'one entry for the decision, not one per policy line');
+  assert.match(firstRelease[0].rule, /^svc-a\.policy:\d+,\d+$/, 'the deciding rules, file:line,line');
   const statute = lines.find((e) => e.type === 'release.permit' && e.basis?.startsWith('statute:'));
   assert.ok(statute.attributes.includes('resident_district'));
   assert.match(statute.basis, /e2e Act, Art\. 1/);

@@ -1223,6 +1223,117 @@ static void test_release_hook_groups_and_logs_expiry_once(void **state)
 	assert_true(verify_store(f).ok);
 }
 
+/*
+ * Decisions alike but for their policy line make one entry, naming every line
+ * ascending and once; a rule of another file, or no rule, makes its own.
+ */
+static void test_release_hook_one_entry_per_decision_not_per_line(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_decision line = {.permit = true,
+				    .reason = CID_REASON_PERMIT_STATUTE,
+				    .basis = CID_BASIS_STATUTE,
+				    .statute = "Disaster Countermeasures Basic Act art. 49-10",
+				    .policy_version = "abc"};
+	struct cid_decision deny = {.permit = false, .reason = CID_REASON_NOT_IN_POLICY};
+	struct cid_release_decision d[6] = {
+	    {"resident_district", "register", line, "dg", NULL},
+	    {"household_size", "register", line, "dg", NULL},
+	    {"given_name", "register", line, "dg", NULL},
+	    {"family_name", "register", line, "dg", NULL},
+	    {"email", "register", line, "dg", NULL},
+	    {"updated_at", NULL, deny, NULL, NULL},
+	};
+	struct cid_release_event ev = {
+	    .service = "disaster-alert",
+	    .account_id = HANAKO,
+	    .target = CID_RELEASE_USERINFO,
+	    .level = 1,
+	    .now = NOW,
+	    .request_id = "req-2",
+	    .grant_id = "grant-2",
+	    .decisions = d,
+	    .n_decisions = 6,
+	};
+	struct cid_audit_range r = {0};
+	struct cid_txn *txn = NULL;
+	json_t *e = NULL;
+
+	d[0].decision.rule = "disaster-alert.policy:21";
+	d[1].decision.rule = "disaster-alert.policy:22";
+	d[2].decision.rule = "disaster-alert.policy:9";
+	d[3].decision.rule = "disaster-alert.policy:21"; /* a line seen already */
+	d[4].decision.rule = "other.policy:3";
+	assert_int_equal(cid_audit_release_hook(f->log, &ev, &r), CID_OK);
+	/* permit by disaster-alert.policy, permit by other.policy, deny by none */
+	assert_int_equal(r.count, 3);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_audit_get(txn, r.first, &e), CID_OK);
+	assert_string_equal(cid_json_str(e, "rule"), "disaster-alert.policy:9,21,22");
+	assert_int_equal(json_array_size(json_object_get(e, "attributes")), 4);
+	json_decref(e);
+	assert_int_equal(cid_audit_get(txn, r.first + 1, &e), CID_OK);
+	assert_string_equal(cid_json_str(e, "rule"), "other.policy:3");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(e, "attributes"), 0)),
+			    "email");
+	json_decref(e);
+	assert_int_equal(cid_audit_get(txn, r.first + 2, &e), CID_OK);
+	assert_string_equal(cid_json_str(e, "type"), "release.deny");
+	assert_null(json_object_get(e, "rule"));
+	json_decref(e);
+	cid_store_read_end(txn);
+	assert_true(verify_store(f).ok);
+}
+
+/* cid_audit_rule_parse: what an entry's "rule" may be */
+static void test_rule_parse_table(void **state)
+{
+	static const struct {
+		const char *rule;
+		bool ok;
+		size_t file_len, n;
+		uint32_t lines[3];
+	} rows[] = {
+	    {"childcare.policy:14", true, 16, 1, {14}},
+	    {"childcare.policy:9,21,22", true, 16, 3, {9, 21, 22}},
+	    {"a:b.policy:7", true, 10, 1, {7}}, /* the file is all before the last ':' */
+	    {"x:1000000", true, 1, 1, {1000000}},
+	    {"x:1000001", false, 0, 0, {0}},
+	    {"x:0", false, 0, 0, {0}},
+	    {"x:07", false, 0, 0, {0}},
+	    {"x:-1", false, 0, 0, {0}},
+	    {"x:+1", false, 0, 0, {0}},
+	    {"x:2,1", false, 0, 0, {0}}, /* not ascending */
+	    {"x:2,2", false, 0, 0, {0}}, /* a repeat */
+	    {"x:1,", false, 0, 0, {0}},
+	    {"x:,1", false, 0, 0, {0}},
+	    {"x:1 ", false, 0, 0, {0}},
+	    {"x:", false, 0, 0, {0}},
+	    {":1", false, 0, 0, {0}},
+	    {"childcare.policy", false, 0, 0, {0}},
+	    {"", false, 0, 0, {0}},
+	    {NULL, false, 0, 0, {0}},
+	    {"x:1,2,3,4", false, 0, 0, {0}}, /* over max (3) */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		uint32_t lines[3] = {0};
+		size_t file_len = 0;
+		size_t n = 99;
+		bool ok = cid_audit_rule_parse(rows[i].rule, &file_len, lines, 3, &n);
+
+		print_message("row %zu: %s\n", i, rows[i].rule == NULL ? "(null)" : rows[i].rule);
+		assert_int_equal(ok, rows[i].ok);
+		assert_int_equal(n, rows[i].n);
+		if (!ok)
+			continue;
+		assert_int_equal(file_len, rows[i].file_len);
+		for (size_t j = 0; j < n; j++)
+			assert_int_equal(lines[j], rows[i].lines[j]);
+	}
+}
+
 /* ---- views ---- */
 
 static enum cid_err collect_cb(uint64_t seq, struct cid_str entry, void *arg)
@@ -2343,6 +2454,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_time_format),
+	    cmocka_unit_test(test_rule_parse_table),
 	    cmocka_unit_test(test_bound_parse_table),
 	    cmocka_unit_test_setup_teardown(test_untouched_log_verifies_with_counts, setup,
 					    teardown),
@@ -2364,6 +2476,8 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_release_hook_groups_and_logs_expiry_once, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_release_hook_one_entry_per_decision_not_per_line,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_query_filters, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_provisions_record, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_provisions_refuse_a_damaged_name, setup, teardown),

@@ -47,7 +47,7 @@
 #define PASSWORD "correct horse battery"
 #define N_LOG	 7 /* entries of the fixture's log */
 
-/* rp1 receives names by statute; line 9 is the rule the release entries name */
+/* rp1 receives names by statute; lines 9 and 10 are the rule its release entries name */
 static const char rp1_policy[] = "service rp1\n"
 				 "name.ja RP1\n"
 				 "name.en Resident registry\n"
@@ -110,7 +110,7 @@ static void append_release(struct fixture *f, int64_t t, const char *type, const
 		      "purpose", purpose, "attributes", attribute, "decision",
 		      strcmp(type, "release.permit") == 0 ? "permit" : "deny", "basis", basis,
 		      "endpoint", "userinfo", "rule",
-		      strcmp(service, "rp1") == 0 ? "rp1.policy:9" : "rp2.policy:9");
+		      strcmp(service, "rp1") == 0 ? "rp1.policy:9,10" : "rp2.policy:9");
 	assert_non_null(e);
 	if (consent_id != NULL)
 		assert_int_equal(
@@ -1141,9 +1141,10 @@ static void test_entry_shows_rule_and_statute(void **state)
 	call(f, cid_console_entry, false, "seq=2", &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(json_string_value(json_object_get(r.page_data, "rule")),
-			    "rp1.policy:9");
+			    "rp1.policy:9,10");
+	/* each line the rule names, from the policy file in force */
 	assert_string_equal(json_string_value(json_object_get(r.page_data, "rule_line")),
-			    "\tpermit given_name");
+			    "\tpermit given_name\n\tpermit family_name");
 	p = json_array_get(json_object_get(r.page_data, "purpose"), 0);
 	assert_string_equal(json_string_value(json_object_get(p, "basis")), "statute");
 	assert_string_equal(json_string_value(json_object_get(p, "statute")), "Test Act, Art. 1");
