@@ -9,7 +9,6 @@
 
 #include "audit.h"
 
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,36 +48,13 @@ struct proof_opts {
 
 static int parse(int argc, char **argv, struct proof_opts *o)
 {
-	static const struct option opts[] = {
-	    CLI_COMMON_OPTIONS,
-	    {"seq", required_argument, NULL, 'n'},
-	    {"size", required_argument, NULL, 'm'},
-	    {"from-size", required_argument, NULL, 'a'},
-	    {"to-size", required_argument, NULL, 'b'},
-	    {"proof", required_argument, NULL, 'p'},
-	    {"vkeys", required_argument, NULL, 'K'},
-	    {NULL, 0, NULL, 0},
+	const struct cli_arg args[] = {
+	    {"seq", &o->seq},	 {"size", &o->size},   {"from-size", &o->from},
+	    {"to-size", &o->to}, {"proof", &o->proof}, {"vkeys", &o->vkeys},
 	};
-	int opt;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, opts, NULL)) != -1) {
-		switch (opt) {
-		case 'n': o->seq = optarg; break;
-		case 'm': o->size = optarg; break;
-		case 'a': o->from = optarg; break;
-		case 'b': o->to = optarg; break;
-		case 'p': o->proof = optarg; break;
-		case 'K': o->vkeys = optarg; break;
-		default:
-			if (!cli_common_option(&o->common, opt, optarg))
-				return cli_usage("audit", "unknown option");
-			break;
-		}
-	}
-	if (optind != argc)
-		return cli_usage("audit", "unexpected argument");
-	return 0;
+	return cli_parse_args("audit", argc, argv, &o->common, args,
+			      sizeof(args) / sizeof(args[0]));
 }
 
 /* A number option: absent is 0 (when allowed), else a decimal in min..max. */

@@ -12,7 +12,6 @@
 #include "config.h"
 #include "trail.h"
 
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,35 +51,15 @@ struct trail_opts {
 
 static int parse(int argc, char **argv, struct trail_opts *o)
 {
-	static const struct option opts[] = {
-	    CLI_COMMON_OPTIONS,
-	    {"citizen", required_argument, NULL, 'C'},
-	    {"format", required_argument, NULL, 'F'},
-	    {"before", required_argument, NULL, 'B'},
-	    {"lang", required_argument, NULL, 'L'},
-	    {"policies", required_argument, NULL, 'P'},
-	    {"issuer", required_argument, NULL, 'I'},
-	    {NULL, 0, NULL, 0},
+	const struct cli_arg args[] = {
+	    {"citizen", &o->citizen}, {"format", &o->format},	  {"before", &o->before},
+	    {"lang", &o->lang},	      {"policies", &o->policies}, {"issuer", &o->issuer},
 	};
-	int opt;
+	int rc =
+	    cli_parse_args("audit", argc, argv, &o->common, args, sizeof(args) / sizeof(args[0]));
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, opts, NULL)) != -1) {
-		switch (opt) {
-		case 'C': o->citizen = optarg; break;
-		case 'F': o->format = optarg; break;
-		case 'B': o->before = optarg; break;
-		case 'L': o->lang = optarg; break;
-		case 'P': o->policies = optarg; break;
-		case 'I': o->issuer = optarg; break;
-		default:
-			if (!cli_common_option(&o->common, opt, optarg))
-				return cli_usage("audit", "unknown option");
-			break;
-		}
-	}
-	if (optind != argc)
-		return cli_usage("audit", "unexpected argument");
+	if (rc != 0)
+		return rc;
 	if (o->citizen == NULL)
 		return cli_usage("audit", "trail needs --citizen USER");
 	if (o->format != NULL && strcmp(o->format, "json") != 0 && strcmp(o->format, "csv") != 0)

@@ -61,6 +61,24 @@ struct cli_common {
 /* Records opt (with its optarg arg) if it is a common option; false if it is not. */
 bool cli_common_option(struct cli_common *o, int opt, const char *arg);
 
+/* A long option taking an argument, kept as given: --NAME ARG into *out. */
+struct cli_arg {
+	const char *name;
+	const char **out;
+};
+
+/* The most options of a cli_arg table (cli_parse_args). */
+#define CLI_MAX_ARGS 16
+
+/*
+ * Parses a command's options from argv[1..]: the common ones into *common,
+ * and each --NAME ARG of args[0..n) into its *out (repeated: the last wins).
+ * No argument may follow the options. Returns 0, or 2 after saying why (an
+ * unknown option, an argument left over, more than CLI_MAX_ARGS in args).
+ */
+int cli_parse_args(const char *cmd, int argc, char **argv, struct cli_common *common,
+		   const struct cli_arg *args, size_t n);
+
 /*
  * Builds the config (defaults, then o->config if not NULL, then o->store if
  * not NULL), then, with o->tenant, that tenant's config (cid_tenant_config:

@@ -5,6 +5,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,37 @@ bool cli_common_option(struct cli_common *o, int opt, const char *arg)
 	case CLI_OPT_TENANT: o->tenant = arg; return true;
 	default: return false;
 	}
+}
+
+int cli_parse_args(const char *cmd, int argc, char **argv, struct cli_common *common,
+		   const struct cli_arg *args, size_t n)
+{
+	static const struct option common_opts[] = {CLI_COMMON_OPTIONS};
+
+	enum { N_COMMON = sizeof(common_opts) / sizeof(common_opts[0]) };
+
+	/* an option of args[i] is told by its getopt value, past every other one */
+	enum { FIRST = CLI_OPT_TENANT + 1 };
+	struct option opts[N_COMMON + CLI_MAX_ARGS + 1];
+	int opt;
+
+	if (n > CLI_MAX_ARGS)
+		return cli_usage(cmd, "too many options (a bug)");
+	memset(opts, 0, sizeof(opts));
+	memcpy(opts, common_opts, sizeof(common_opts));
+	for (size_t i = 0; i < n; i++)
+		opts[N_COMMON + i] =
+		    (struct option){args[i].name, required_argument, NULL, FIRST + (int)i};
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, opts, NULL)) != -1) {
+		if (opt >= FIRST && opt < FIRST + (int)n)
+			*args[opt - FIRST].out = optarg;
+		else if (!cli_common_option(common, opt, optarg))
+			return cli_usage(cmd, "unknown option");
+	}
+	if (optind != argc)
+		return cli_usage(cmd, "unexpected argument");
+	return 0;
 }
 
 /*

@@ -73,6 +73,12 @@ expect 2 "audit with an unknown verb" "$bin" audit frob "${C[@]}"
 expect 2 "a bad --from" "$bin" audit query "${C[@]}" --from yesterday
 has "says what a time looks like" "$err" "YYYY-MM-DD"
 expect 2 "verify with --file but no --vkeys" "$bin" audit verify "${C[@]}" --file x
+expect 2 "prove with an unknown option" "$bin" audit prove "${C[@]}" --frob 1
+has "says the option is unknown" "$err" "unknown option"
+expect 2 "prove with an argument after its options" "$bin" audit prove "${C[@]}" --seq 1 extra
+has "says an argument is left over" "$err" "unexpected argument"
+expect 2 "trail without --citizen" "$bin" audit trail "${C[@]}" --format csv
+has "says trail needs the citizen" "$err" "trail needs --citizen USER"
 expect 2 "--jwks without --file" "$bin" audit verify "${C[@]}" --jwks x
 
 # an empty log verifies; there is nothing to sign
