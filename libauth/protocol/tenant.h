@@ -58,15 +58,17 @@ extern const char *const CID_TENANT_KEYS[];
 CID_MUST_CHECK enum cid_err cid_tenant_name_check(const char *name, size_t len);
 
 /*
- * Checks a host as a Host header or an issuer names it: a DNS name of
- * labels of 1 to 63 of a-z, A-Z, 0-9 and '-' (not at either end of a label),
- * at most 253 bytes, its last label not all digits (a name, not an IPv4
- * address); then optionally ':' and a port 1 to 65535 without a leading zero.
- * Its canonical form into out: lower case, without ":80" or ":443" (the
- * ports a client leaves out). No trailing dot, no IP literal, nothing else.
- * Errors: CID_ERR_INVALID.
+ * Checks a host as a Host header or an issuer of scheme ("http" or "https",
+ * the server's issuer's) names it: a DNS name of labels of 1 to 63 of a-z,
+ * A-Z, 0-9 and '-' (not at either end of a label), at most 253 bytes, its
+ * last label not all digits (a name, not an IPv4 address); then optionally
+ * ':' and a port 1 to 65535 without a leading zero. Its canonical form into
+ * out: lower case, without the scheme's default port (":80" for http,
+ * ":443" for https: the port its clients leave out; the other one is kept).
+ * No trailing dot, no IP literal, nothing else.
+ * Errors: CID_ERR_INVALID (also a scheme neither http nor https).
  */
-CID_MUST_CHECK enum cid_err cid_tenant_host_parse(const char *host, size_t len,
+CID_MUST_CHECK enum cid_err cid_tenant_host_parse(const char *scheme, const char *host, size_t len,
 						  char out[CID_TENANT_HOST_MAX + 1]);
 
 /*

@@ -75,13 +75,25 @@ static bool dns_name_ok(const char *name, size_t len)
 	return false;
 }
 
-enum cid_err cid_tenant_host_parse(const char *host, size_t len, char out[CID_TENANT_HOST_MAX + 1])
+/* The port a client of scheme leaves out (RFC 9110 §4.2): 80 for http, 443 for https; 0: none. */
+static uint64_t default_port(const char *scheme)
+{
+	if (scheme != NULL && strcmp(scheme, "https") == 0)
+		return 443;
+	if (scheme != NULL && strcmp(scheme, "http") == 0)
+		return 80;
+	return 0;
+}
+
+enum cid_err cid_tenant_host_parse(const char *scheme, const char *host, size_t len,
+				   char out[CID_TENANT_HOST_MAX + 1])
 {
 	const char *colon;
 	size_t name_len;
 	uint64_t port = 0;
+	uint64_t omitted = default_port(scheme);
 
-	if (host == NULL || len == 0 || len > CID_TENANT_HOST_MAX)
+	if (omitted == 0 || host == NULL || len == 0 || len > CID_TENANT_HOST_MAX)
 		return CID_ERR_INVALID;
 	colon = memchr(host, ':', len);
 	name_len = colon != NULL ? (size_t)(colon - host) : len;
@@ -104,7 +116,7 @@ enum cid_err cid_tenant_host_parse(const char *host, size_t len, char out[CID_TE
 	for (size_t i = 0; i < name_len; i++)
 		out[i] = lower(host[i]);
 	out[name_len] = '\0';
-	if (port != 0 && port != 80 && port != 443)
+	if (port != 0 && port != omitted)
 		snprintf(out + name_len, CID_TENANT_HOST_MAX + 1 - name_len, ":%u", (unsigned)port);
 	return CID_OK;
 }
@@ -124,6 +136,12 @@ static const char *authority(const char *url, size_t *len)
 	return p;
 }
 
+/* The scheme of base's issuer, which its tenants at a host of their own share. */
+static const char *issuer_scheme(const struct cid_config *base)
+{
+	return strncmp(base->issuer, "https://", 8) == 0 ? "https" : "http";
+}
+
 /* ---- the index ---- */
 
 struct host_entry {
@@ -132,6 +150,7 @@ struct host_entry {
 };
 
 struct tenant_hosts {
+	const char *scheme; /* the server's: which port a Host header may leave out */
 	size_t n;
 	struct host_entry *v; /* sorted by host */
 };
@@ -174,7 +193,8 @@ static bool servers_host(const struct cid_config *base, const char *host)
 	const char *auth = authority(base->issuer, &len);
 	char canon[CID_TENANT_HOST_MAX + 1];
 
-	return auth != NULL && cid_tenant_host_parse(auth, len, canon) == CID_OK &&
+	return auth != NULL &&
+	       cid_tenant_host_parse(issuer_scheme(base), auth, len, canon) == CID_OK &&
 	       strcmp(canon, host) == 0;
 }
 
@@ -188,6 +208,7 @@ enum cid_err tenant_hosts_load(const struct cid_config *base, struct tenant_host
 	const struct dirent *d;
 
 	CID_ENSURE(h != NULL, CID_ERR_NOMEM);
+	h->scheme = issuer_scheme(base);
 	CID_TRY(index_path(base, NULL, path));
 	dir = opendir(path);
 	if (dir == NULL) {
@@ -197,7 +218,8 @@ enum cid_err tenant_hosts_load(const struct cid_config *base, struct tenant_host
 	while ((d = readdir(dir)) != NULL) {
 		struct host_entry e;
 
-		if (cid_tenant_host_parse(d->d_name, strlen(d->d_name), e.host) != CID_OK ||
+		if (cid_tenant_host_parse(h->scheme, d->d_name, strlen(d->d_name), e.host) !=
+			CID_OK ||
 		    strcmp(e.host, d->d_name) != 0 || index_path(base, d->d_name, path) != CID_OK ||
 		    !read_name(path, e.name))
 			continue;
@@ -266,11 +288,12 @@ static enum cid_err write_new(const char *path, const char *text)
 	return CID_ERR_IO;
 }
 
-/* The host of a tenant's "host" setting, canonical, into host; false if it is none. */
-static bool host_setting(const char *value, char host[CID_TENANT_HOST_MAX + 1])
+/* The host of a tenant's "host" setting, canonical for base's scheme, into host; false if none. */
+static bool host_setting(const struct cid_config *base, const char *value,
+			 char host[CID_TENANT_HOST_MAX + 1])
 {
-	return cid_tenant_host_parse(value, strnlen(value, CID_TENANT_HOST_MAX + 1), host) ==
-	       CID_OK;
+	return cid_tenant_host_parse(issuer_scheme(base), value,
+				     strnlen(value, CID_TENANT_HOST_MAX + 1), host) == CID_OK;
 }
 
 enum cid_err tenant_host_register(const struct cid_config *base, const char *name,
@@ -283,7 +306,7 @@ enum cid_err tenant_host_register(const struct cid_config *base, const char *nam
 	char owner[CID_TENANT_NAME_MAX + 1] = "";
 	bool claimed = false;
 
-	if (!host_setting(setting, host)) {
+	if (!host_setting(base, setting, host)) {
 		snprintf(err, errsz,
 			 "host: a DNS name (labels of a-z, 0-9 and '-', not all digits at the "
 			 "end), optionally \":PORT\"");
@@ -325,7 +348,7 @@ void tenant_host_unregister(const struct cid_config *base, const char *name, con
 
 	if (tenant_path(base, name, HOST_FILE, path) == CID_OK)
 		(void)unlink(path);
-	if (host_setting(host, canon) && index_path(base, canon, path) == CID_OK)
+	if (host_setting(base, host, canon) && index_path(base, canon, path) == CID_OK)
 		(void)unlink(path);
 }
 
@@ -337,7 +360,6 @@ enum cid_err tenant_issuer(const struct cid_config *base, const char *name, char
 	char line[CID_TENANT_HOST_MAX + 2];
 	char host[CID_TENANT_HOST_MAX + 1];
 	char owner[CID_TENANT_NAME_MAX + 1] = "";
-	const char *scheme = strncmp(base->issuer, "https://", 8) == 0 ? "https" : "http";
 	FILE *f = NULL;
 
 	*own = false;
@@ -355,7 +377,7 @@ enum cid_err tenant_issuer(const struct cid_config *base, const char *name, char
 		CID_TRY(CID_ERR_CONFIG);
 	}
 	line[strcspn(line, "\n")] = '\0';
-	if (!host_setting(line, host) || strcmp(host, line) != 0) {
+	if (!host_setting(base, line, host) || strcmp(host, line) != 0) {
 		snprintf(err, errsz, "%s: not a host in its canonical form", path);
 		CID_TRY(CID_ERR_CONFIG);
 	}
@@ -364,7 +386,7 @@ enum cid_err tenant_issuer(const struct cid_config *base, const char *name, char
 		snprintf(err, errsz, "%s does not name tenant \"%s\"", path, name);
 		CID_TRY(CID_ERR_CONFIG);
 	}
-	snprintf(out, 4096, "%s://%s", scheme, host);
+	snprintf(out, 4096, "%s://%s", issuer_scheme(base), host);
 	*own = true;
 out:
 	if (f != NULL)
@@ -381,8 +403,9 @@ enum cid_err tenant_route(const struct tenant_hosts *h, const char *host, const 
 	const char *name = NULL;
 	const char *rest;
 
-	if (host != NULL &&
-	    cid_tenant_host_parse(host, strnlen(host, CID_TENANT_HOST_MAX + 1), canon) == CID_OK)
+	if (host != NULL && h != NULL &&
+	    cid_tenant_host_parse(h->scheme, host, strnlen(host, CID_TENANT_HOST_MAX + 1), canon) ==
+		CID_OK)
 		name = tenant_hosts_find(h, canon);
 	if (name != NULL) {
 		memcpy(out->name, name, strlen(name) + 1);

@@ -87,41 +87,48 @@ static void test_names(void **state)
 static void test_hosts(void **state)
 {
 	static const struct {
+		const char *scheme; /* the server's issuer's */
 		const char *host;
 		const char *want; /* canonical, or NULL: refused */
 	} rows[] = {
-	    {"aizu.example.jp", "aizu.example.jp"},
-	    {"AIZU.Example.JP", "aizu.example.jp"},
-	    {"aizu.example.jp:8443", "aizu.example.jp:8443"},
-	    {"aizu.example.jp:443", "aizu.example.jp"},
-	    {"aizu.example.jp:80", "aizu.example.jp"},
-	    {"localhost", "localhost"},
-	    {"x-1.example", "x-1.example"},
-	    {"1x.example", "1x.example"},
-	    {"", NULL},
-	    {"127.0.0.1", NULL},      /* an address, not a name */
-	    {"127.0.0.1:8080", NULL}, /* the same */
-	    {"[::1]:8080", NULL},
-	    {"aizu.example.jp.", NULL}, /* no trailing dot: one spelling per host */
-	    {".aizu.example.jp", NULL},
-	    {"aizu..example.jp", NULL},
-	    {"-aizu.example.jp", NULL},
-	    {"aizu-.example.jp", NULL},
-	    {"aizu_x.example.jp", NULL},
-	    {"aizu.example.jp:", NULL},
-	    {"aizu.example.jp:0", NULL},
-	    {"aizu.example.jp:08080", NULL},
-	    {"aizu.example.jp:65536", NULL},
-	    {"aizu.example.jp:123456", NULL},
-	    {"aizu.example.jp:80:80", NULL},
-	    {"aizu.example.jp:8x", NULL},
-	    {"aizu.example.jp/t/a", NULL},
-	    {"aizu.example.jp/../", NULL},
-	    {"user@aizu.example.jp", NULL},
-	    {"aizu.example.jp ", NULL},
-	    {"aizu.example.jp\r\nX: y", NULL},
-	    {"会津.example.jp", NULL},
-	    {"a234567890123456789012345678901234567890123456789012345678901234.jp", NULL},
+	    {"https", "aizu.example.jp", "aizu.example.jp"},
+	    {"https", "AIZU.Example.JP", "aizu.example.jp"},
+	    {"https", "aizu.example.jp:8443", "aizu.example.jp:8443"},
+	    /* only the scheme's default port is the one a client leaves out */
+	    {"https", "aizu.example.jp:443", "aizu.example.jp"},
+	    {"http", "aizu.example.jp:80", "aizu.example.jp"},
+	    {"https", "aizu.example.jp:80", "aizu.example.jp:80"},
+	    {"http", "aizu.example.jp:443", "aizu.example.jp:443"},
+	    {"http", "AIZU.example.jp:8080", "aizu.example.jp:8080"},
+	    {"ftp", "aizu.example.jp", NULL}, /* no scheme but the issuer's two */
+	    {"", "aizu.example.jp", NULL},
+	    {"https", "localhost", "localhost"},
+	    {"https", "x-1.example", "x-1.example"},
+	    {"https", "1x.example", "1x.example"},
+	    {"https", "", NULL},
+	    {"https", "127.0.0.1", NULL},      /* an address, not a name */
+	    {"https", "127.0.0.1:8080", NULL}, /* the same */
+	    {"https", "[::1]:8080", NULL},
+	    {"https", "aizu.example.jp.", NULL}, /* no trailing dot: one spelling per host */
+	    {"https", ".aizu.example.jp", NULL},
+	    {"https", "aizu..example.jp", NULL},
+	    {"https", "-aizu.example.jp", NULL},
+	    {"https", "aizu-.example.jp", NULL},
+	    {"https", "aizu_x.example.jp", NULL},
+	    {"https", "aizu.example.jp:", NULL},
+	    {"https", "aizu.example.jp:0", NULL},
+	    {"https", "aizu.example.jp:08080", NULL},
+	    {"https", "aizu.example.jp:65536", NULL},
+	    {"https", "aizu.example.jp:123456", NULL},
+	    {"https", "aizu.example.jp:80:80", NULL},
+	    {"https", "aizu.example.jp:8x", NULL},
+	    {"https", "aizu.example.jp/t/a", NULL},
+	    {"https", "aizu.example.jp/../", NULL},
+	    {"https", "user@aizu.example.jp", NULL},
+	    {"https", "aizu.example.jp ", NULL},
+	    {"https", "aizu.example.jp\r\nX: y", NULL},
+	    {"https", "会津.example.jp", NULL},
+	    {"https", "a234567890123456789012345678901234567890123456789012345678901234.jp", NULL},
 	};
 
 	char out[CID_TENANT_HOST_MAX + 1];
@@ -129,26 +136,30 @@ static void test_hosts(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		enum cid_err rc = cid_tenant_host_parse(rows[i].host, strlen(rows[i].host), out);
+		enum cid_err rc =
+		    cid_tenant_host_parse(rows[i].scheme, rows[i].host, strlen(rows[i].host), out);
 
 		if (rows[i].want == NULL && rc != CID_ERR_INVALID)
-			fail_msg("host \"%s\": want refused, got %s", rows[i].host, out);
+			fail_msg("%s host \"%s\": want refused, got %s", rows[i].scheme,
+				 rows[i].host, out);
 		if (rows[i].want != NULL && (rc != CID_OK || strcmp(out, rows[i].want) != 0))
-			fail_msg("host \"%s\": want %s", rows[i].host, rows[i].want);
+			fail_msg("%s host \"%s\": want %s", rows[i].scheme, rows[i].host,
+				 rows[i].want);
 	}
 	/* a NUL inside the header's bytes ends nothing: refused */
-	assert_int_equal(cid_tenant_host_parse("aizu\0.jp", 8, out), CID_ERR_INVALID);
-	assert_int_equal(cid_tenant_host_parse(NULL, 0, out), CID_ERR_INVALID);
+	assert_int_equal(cid_tenant_host_parse("https", "aizu\0.jp", 8, out), CID_ERR_INVALID);
+	assert_int_equal(cid_tenant_host_parse("https", NULL, 0, out), CID_ERR_INVALID);
+	assert_int_equal(cid_tenant_host_parse(NULL, "aizu.example.jp", 15, out), CID_ERR_INVALID);
 	/* 253 bytes of name is the most, and the port comes on top */
 	memset(name, 'a', 253);
 	for (size_t i = 63; i < 253; i += 64)
 		name[i] = '.';
 	memcpy(name + 253, ":8443", 6);
-	assert_int_equal(cid_tenant_host_parse(name, 258, out), CID_OK);
+	assert_int_equal(cid_tenant_host_parse("https", name, 258, out), CID_OK);
 	assert_string_equal(out, name);
 	name[253] = 'a';
 	memcpy(name + 254, ":8443", 6);
-	assert_int_equal(cid_tenant_host_parse(name, 259, out), CID_ERR_INVALID);
+	assert_int_equal(cid_tenant_host_parse("https", name, 259, out), CID_ERR_INVALID);
 }
 
 /* ---- the fixture: a server with tenants a and b ---- */
@@ -379,6 +390,8 @@ static void test_host_tenant(void **state)
 	    /* hosts that are nearly c's are not c's */
 	    {"c.example.jp.", "/authorize", NULL, NULL, false, CID_OK},
 	    {"c.example.jp:8443", "/authorize", NULL, NULL, false, CID_OK},
+	    /* the server is https: :80 is a port of its own, not the one left out */
+	    {"c.example.jp:80", "/authorize", NULL, NULL, false, CID_OK},
 	    {"x.c.example.jp", "/authorize", NULL, NULL, false, CID_OK},
 	    {"c.example.jp\r\n", "/authorize", NULL, NULL, false, CID_OK},
 	    {"c.example.jp/t/c", "/authorize", NULL, NULL, false, CID_OK},
