@@ -186,8 +186,9 @@ CID_MUST_CHECK enum cid_err cid_tenants_get(struct cid_tenants *t, const char *n
 /* Which tenant a request is for (cid_tenants_route). */
 struct cid_tenant_route {
 	char name[CID_TENANT_NAME_MAX + 1];
-	const char *path; /* the path its endpoints know; borrowed from the url */
-	bool by_host;	  /* chosen by its own host, not by /t/NAME */
+	const char *path;		    /* the path its endpoints know; borrowed from the url */
+	bool by_host;			    /* chosen by its own host, not by /t/NAME */
+	char host[CID_TENANT_HOST_MAX + 1]; /* by_host: the index's host, canonical; else "" */
 };
 
 /*
@@ -206,8 +207,11 @@ CID_MUST_CHECK enum cid_err cid_tenants_route(struct cid_tenants *t, const char 
  * The context of the tenant r names, as cid_tenants_get, refused when it was
  * reached the other way than it is served: a tenant of its own host by
  * /t/NAME, or a path tenant by a host (its pages and cookies would name the
- * wrong place). Errors: those of cid_tenants_get; CID_ERR_NOTFOUND (the
- * other way).
+ * wrong place); and, by a host, when that host of the index is not the one
+ * the tenant's own `host` file names (a stale index entry: its issuer would
+ * name another host than the one serving it), which the map's errors stream
+ * then says, naming both. Errors: those of cid_tenants_get;
+ * CID_ERR_NOTFOUND (the other way, or another host).
  */
 CID_MUST_CHECK enum cid_err cid_tenants_open(struct cid_tenants *t,
 					     const struct cid_tenant_route *r, int64_t now,

@@ -11,7 +11,9 @@
  * reads) and STORE/tenants/_hosts/HOST holding NAME (the index a server
  * reads at start and at each refresh, so a lookup reads no disk, and made
  * with O_EXCL, so no two tenants share a host). "_hosts" is no tenant name
- * ('_' is not allowed in one).
+ * ('_' is not allowed in one). The index only chooses: a tenant is served at
+ * a host only if its own file names that host (cid_tenants_open), so a stale
+ * entry cannot serve it where its issuer does not say it is.
  */
 #include "tenant_int.h"
 
@@ -409,6 +411,7 @@ enum cid_err tenant_route(const struct tenant_hosts *h, const char *host, const 
 		name = tenant_hosts_find(h, canon);
 	if (name != NULL) {
 		memcpy(out->name, name, strlen(name) + 1);
+		memcpy(out->host, canon, strlen(canon) + 1);
 		out->path = url;
 		out->by_host = true;
 		return CID_OK;
@@ -423,7 +426,21 @@ enum cid_err tenant_route(const struct tenant_hosts *h, const char *host, const 
 	out->name[rest - name] = '\0';
 	out->path = rest;
 	out->by_host = false;
+	out->host[0] = '\0';
 	return CID_OK;
+}
+
+/*
+ * The host tenant cfg is served at, as its `host` file named it when it
+ * opened (its issuer: the scheme, "://" and that host), into *len; NULL for
+ * a tenant served at /t/NAME.
+ */
+static const char *own_host(const struct cid_config *cfg, size_t *len)
+{
+	/* a tenant at its own host has no path prefix: its pages name its root */
+	if (cfg->path_prefix[0] != '\0')
+		return NULL;
+	return authority(cfg->issuer, len);
 }
 
 enum cid_err cid_tenants_open(struct cid_tenants *t, const struct cid_tenant_route *r, int64_t now,
@@ -431,10 +448,27 @@ enum cid_err cid_tenants_open(struct cid_tenants *t, const struct cid_tenant_rou
 {
 	enum cid_err rc = CID_OK;
 	struct cid_ctx *ctx = NULL;
+	size_t len = 0;
+	const char *own;
+	FILE *errors = tenant_map_errors(t);
 
 	CID_TRY(cid_tenants_get(t, r->name, strlen(r->name), now, &ctx));
-	/* a tenant at its own host has no path prefix: its pages name its root */
-	CID_ENSURE(r->by_host == (cid_ctx_config(ctx)->path_prefix[0] == '\0'), CID_ERR_NOTFOUND);
+	own = own_host(cid_ctx_config(ctx), &len);
+	/* the index chose it; only the tenant's own file says where it is served */
+	if (r->by_host &&
+	    (own == NULL || len != strlen(r->host) || memcmp(own, r->host, len) != 0)) {
+		if (own == NULL) {
+			own = "none";
+			len = strlen(own);
+		}
+		if (errors != NULL)
+			fprintf(errors,
+				"civicid: tenant %s: refused at %s: the index of hosts "
+				"(tenants/%s/%s) names it, but its host file names %.*s\n",
+				r->name, r->host, HOSTS_DIR, r->host, (int)len, own);
+		CID_TRY(CID_ERR_NOTFOUND);
+	}
+	CID_ENSURE(r->by_host == (own != NULL), CID_ERR_NOTFOUND);
 	*out = ctx;
 out:
 	return rc;

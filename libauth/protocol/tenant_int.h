@@ -64,6 +64,9 @@ void tenant_host_unregister(const struct cid_config *base, const char *name, con
 CID_MUST_CHECK enum cid_err tenant_issuer(const struct cid_config *base, const char *name,
 					  char out[4096], bool *own, char *err, size_t errsz);
 
+/* The map's errors stream (may be NULL: say nothing). */
+FILE *tenant_map_errors(const struct cid_tenants *t);
+
 /*
  * cid_tenants_route's rule over the hosts table h (may be NULL: no tenant of
  * its own host) into *out. Errors: CID_ERR_NOTFOUND.

@@ -189,6 +189,11 @@ out:
 	return rc;
 }
 
+FILE *tenant_map_errors(const struct cid_tenants *t)
+{
+	return t->errors;
+}
+
 enum cid_err cid_tenants_route(struct cid_tenants *t, const char *host, const char *url,
 			       struct cid_tenant_route *out)
 {

@@ -501,6 +501,86 @@ static void test_host_tenant(void **state)
 	}
 }
 
+/* Writes text to DIR/store/tenants/_hosts/HOST: an index entry, as a stale one would be left. */
+static void write_index(const struct fixture *f, const char *host, const char *text)
+{
+	char path[512];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/store/tenants/_hosts/%s", f->dir, host);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	assert_true(fputs(text, fp) >= 0);
+	assert_int_equal(fclose(fp), 0);
+}
+
+/*
+ * An index entry the tenant's own host file does not confirm (left from
+ * before, or written by hand) chooses the tenant at routing, but opening it
+ * there is refused, at its first open and at every one after, and the
+ * server's stderr names both hosts; the host its file names still serves it.
+ */
+static void test_stale_host_index_is_refused(void **state)
+{
+	static const struct {
+		const char *host;
+		const char *name; /* the tenant the index chooses */
+		enum cid_err open;
+		const char *said; /* on the errors stream, or NULL: nothing */
+	} rows[] = {
+	    /* first open of c by a stale host: refused, not opened for it */
+	    {"old.example.jp", "c", CID_ERR_NOTFOUND,
+	     "tenant c: refused at old.example.jp: the index of hosts "
+	     "(tenants/_hosts/old.example.jp) names it, but its host file names c.example.jp"},
+	    {"c.example.jp", "c", CID_OK, NULL},
+	    /* and once c is open */
+	    {"old.example.jp", "c", CID_ERR_NOTFOUND, "refused at old.example.jp"},
+	    /* a tenant served at /t/NAME, which has no host file */
+	    {"a.example.jp", "a", CID_ERR_NOTFOUND,
+	     "tenant a: refused at a.example.jp: the index of hosts "
+	     "(tenants/_hosts/a.example.jp) names it, but its host file names none"},
+	};
+	struct fixture *f = *state;
+	const char *keys[] = {"city_name_en", "host"};
+	const char *values[] = {"Chuo", "c.example.jp"};
+	char err[256] = "";
+	struct cid_tenants *map = NULL;
+	char *said = NULL;
+	size_t said_len = 0;
+	FILE *errors = open_memstream(&said, &said_len);
+
+	assert_non_null(errors);
+	write_policy(f->dir, "c");
+	assert_int_equal(cid_tenant_add(f->base, "c", keys, values, 2, err, sizeof(err)), CID_OK);
+	write_index(f, "old.example.jp", "c\n");
+	write_index(f, "a.example.jp", "a\n");
+	/* what the tenants say of themselves is untouched: only the index is stale */
+	assert_int_equal(cid_tenants_new(f->base, errors, &map), CID_OK);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct cid_tenant_route r;
+		struct cid_ctx *ctx = NULL;
+		size_t before;
+
+		assert_int_equal(fflush(errors), 0);
+		before = said_len;
+		assert_int_equal(cid_tenants_route(map, rows[i].host, "/jwks", &r), CID_OK);
+		assert_string_equal(r.name, rows[i].name);
+		assert_true(r.by_host);
+		if (cid_tenants_open(map, &r, NOW, &ctx) != rows[i].open)
+			fail_msg("row %zu (%s): open, want %s", i, rows[i].host,
+				 cid_strerror(rows[i].open));
+		assert_int_equal(fflush(errors), 0);
+		if (rows[i].said == NULL && said_len != before)
+			fail_msg("row %zu (%s): said %s", i, rows[i].host, said + before);
+		if (rows[i].said != NULL && strstr(said + before, rows[i].said) == NULL)
+			fail_msg("row %zu (%s): want \"%s\" said, got \"%s\"", i, rows[i].host,
+				 rows[i].said, said + before);
+	}
+	cid_tenants_close(map);
+	assert_int_equal(fclose(errors), 0);
+	free(said);
+}
+
 static void test_show(void **state)
 {
 	struct fixture *f = *state;
@@ -982,6 +1062,7 @@ int main(void)
 	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_hosts),
 	    cmocka_unit_test_setup_teardown(test_host_tenant, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stale_host_index_is_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tenant_config, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_show, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_credentials_of_a_are_refused_by_b, setup,
