@@ -314,15 +314,22 @@ enum cid_err cid_tenant_list(const struct cid_config *base, json_t **out)
 		char off[4096];
 		char err[512] = "";
 		bool own = false;
+		enum cid_err why;
+		json_t *row;
 
 		if (!is_tenant(base, name))
 			continue;
 		CID_TRY(tenant_path(base, name, TENANT_DISABLED, off));
-		CID_TRY(tenant_issuer(base, name, issuer, &own, err, sizeof(err)));
-		CID_ENSURE(json_array_append_new(all, json_pack("{s:s, s:s, s:b}", "name", name,
-								"issuer", issuer, "disabled",
-								tenant_file_exists(off))) == 0,
-			   CID_ERR_NOMEM);
+		/* one tenant's broken host file is its own row's problem, not the list's */
+		why = tenant_issuer(base, name, issuer, &own, err, sizeof(err));
+		if (why == CID_OK)
+			row = json_pack("{s:s, s:s, s:b}", "name", name, "issuer", issuer,
+					"disabled", tenant_file_exists(off));
+		else
+			row = json_pack("{s:s, s:n, s:b, s:s}", "name", name, "issuer", "disabled",
+					tenant_file_exists(off), "error",
+					err[0] != '\0' ? err : cid_strerror(why));
+		CID_ENSURE(json_array_append_new(all, row) == 0, CID_ERR_NOMEM);
 	}
 	*out = all;
 	all = NULL;

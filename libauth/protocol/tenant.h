@@ -117,8 +117,10 @@ CID_MUST_CHECK enum cid_err cid_tenant_disable(const struct cid_config *base, co
 /*
  * The tenants of base's store, sorted by name, into *out (a new array of
  * {"name", "issuer", "disabled"}; the issuer a tenant's own when it has one).
- * Errors: CID_ERR_CONFIG (a tenant's host file or host index is broken),
- * CID_ERR_IO, CID_ERR_NOMEM.
+ * A tenant whose issuer cannot be told (its host file or host index entry
+ * broken or unreadable) is listed all the same, with "issuer" null and
+ * "error" saying what is wrong: one such tenant does not hide the others.
+ * Errors: CID_ERR_IO (the tenants directory unreadable), CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_tenant_list(const struct cid_config *base, json_t **out);
 

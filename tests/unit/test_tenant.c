@@ -498,6 +498,18 @@ static void test_host_tenant(void **state)
 		assert_int_equal(cid_tenant_config(f->base, "c", &cfg, NULL, err, sizeof(err)),
 				 CID_ERR_CONFIG);
 		assert_non_null(strstr(err, "does not name tenant \"c\""));
+		/* the list is still whole: c with no issuer and why, a and b as before */
+		assert_int_equal(cid_tenant_list(f->base, &all), CID_OK);
+		assert_int_equal(json_array_size(all), 3);
+		assert_true(json_is_null(json_object_get(json_array_get(all, 2), "issuer")));
+		assert_non_null(
+		    strstr(json_string_value(json_object_get(json_array_get(all, 2), "error")),
+			   "does not name tenant \"c\""));
+		assert_null(json_object_get(json_array_get(all, 0), "error"));
+		assert_string_equal(
+		    json_string_value(json_object_get(json_array_get(all, 1), "issuer")),
+		    "https://id.pref.example.jp/t/b");
+		json_decref(all);
 	}
 }
 
