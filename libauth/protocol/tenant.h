@@ -234,6 +234,9 @@ void cid_tenants_each(struct cid_tenants *t,
  */
 void cid_tenants_refresh(struct cid_tenants *t);
 
+/* How many hosts of tenants at their own the map serves (its index of hosts as last read). */
+size_t cid_tenants_host_count(struct cid_tenants *t);
+
 /* How many tenant contexts are open. */
 size_t cid_tenants_open_count(struct cid_tenants *t);
 

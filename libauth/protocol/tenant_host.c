@@ -262,6 +262,11 @@ const char *tenant_hosts_find(const struct tenant_hosts *h, const char *host)
 	return e != NULL ? e->name : NULL;
 }
 
+size_t tenant_hosts_count(const struct tenant_hosts *h)
+{
+	return h != NULL ? h->n : 0;
+}
+
 void tenant_hosts_free(struct tenant_hosts *h)
 {
 	if (h == NULL)

@@ -35,6 +35,9 @@ CID_MUST_CHECK enum cid_err tenant_hosts_load(const struct cid_config *base,
 /* The tenant at canonical host (borrowed from h), or NULL. */
 const char *tenant_hosts_find(const struct tenant_hosts *h, const char *host);
 
+/* How many hosts h holds; NULL: 0. */
+size_t tenant_hosts_count(const struct tenant_hosts *h);
+
 /* Frees h; NULL is a no-op. */
 void tenant_hosts_free(struct tenant_hosts *h);
 

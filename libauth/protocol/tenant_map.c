@@ -249,6 +249,16 @@ void cid_tenants_refresh(struct cid_tenants *t)
 	pthread_rwlock_unlock(&t->lock);
 }
 
+size_t cid_tenants_host_count(struct cid_tenants *t)
+{
+	size_t n;
+
+	pthread_rwlock_rdlock(&t->lock);
+	n = tenant_hosts_count(t->hosts);
+	pthread_rwlock_unlock(&t->lock);
+	return n;
+}
+
 size_t cid_tenants_open_count(struct cid_tenants *t)
 {
 	size_t n;

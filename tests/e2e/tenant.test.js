@@ -82,6 +82,12 @@ after(async () => {
   if (store) store.remove();
 });
 
+test("serve's start line says where the tenants are: all below /t/NAME", T, () => {
+  const { stdout } = server.output();
+  assert.ok(stdout.split('\n').includes(`civicid: tenants below ${server.issuer}/t/NAME (each opened on its first request)`),
+    stdout);
+});
+
 test('each tenant is an issuer of its own: discovery, JWKS, nothing at the root', T, async () => {
   for (const name of Object.keys(CITIES)) {
     const d = await (await fetch(`${city[name].issuer}/.well-known/openid-configuration`)).json();

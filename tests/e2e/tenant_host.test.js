@@ -71,6 +71,12 @@ after(async () => {
   if (store) store.remove();
 });
 
+test("serve's start line says where the tenants are: below /t/NAME and one at its own host", T, () => {
+  const { stdout } = server.output();
+  assert.ok(stdout.split('\n').includes(`civicid: tenants below ${server.issuer}/t/NAME and 1 at a host of its own`
+    + ' (each opened on its first request)'), stdout);
+});
+
 test("tenant list and show name c's host issuer; a second tenant cannot take its host", T, () => {
   const conf = store.writeConfig(`issuer = ${server.issuer}\npolicies = ${store.policies}\n`);
   const list = JSON.parse(cli(['tenant', 'list', '--store', store.dir, '--config', conf, '--json']));

@@ -415,7 +415,9 @@ static void test_host_tenant(void **state)
 
 		assert_int_equal(cid_tenants_route(f->map, "c.example.jp", "/jwks", &r),
 				 CID_ERR_NOTFOUND);
+		assert_int_equal(cid_tenants_host_count(f->map), 0);
 		cid_tenants_refresh(f->map);
+		assert_int_equal(cid_tenants_host_count(f->map), 1);
 	}
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		struct cid_tenant_route r;
