@@ -185,6 +185,16 @@ CID_MUST_CHECK enum cid_err cid_tenants_new(const struct cid_config *base, FILE 
 CID_MUST_CHECK enum cid_err cid_tenants_get(struct cid_tenants *t, const char *name, size_t len,
 					    int64_t now, struct cid_ctx **out);
 
+/*
+ * True if cid_tenants_get of tenant name (NUL-terminated) would open it now:
+ * it exists, is not disabled and is not open yet. Its first open reads its
+ * store and may make its signing keys, so a server does it away from the
+ * threads that serve other requests; anything else (an open tenant, an
+ * unknown one) cid_tenants_get answers at once. A hint: another thread may
+ * open it meanwhile. Thread-safe.
+ */
+bool cid_tenants_needs_open(struct cid_tenants *t, const char *name);
+
 /* Which tenant a request is for (cid_tenants_route). */
 struct cid_tenant_route {
 	char name[CID_TENANT_NAME_MAX + 1];

@@ -16,6 +16,9 @@ CID_MUST_CHECK enum cid_err tenant_path(const struct cid_config *base, const cha
 /* The file name of a disabled tenant's mark, beside its tenant.conf. */
 #define TENANT_DISABLED "disabled"
 
+/* True if d (an entry of the tenants directory) is a tenant: a good name with a tenant.conf. */
+bool tenant_exists(const struct cid_config *base, const char *d);
+
 /* True if path exists. */
 bool tenant_file_exists(const char *path);
 

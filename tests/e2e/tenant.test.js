@@ -294,3 +294,33 @@ test("a tenant's back-channel logout notices go out, signed by its own keys", T,
   assert.equal(t.payload.iss, city.a.issuer);
   assert.equal(t.payload.aud, 'rp-a');
 });
+
+test("a tenant's first open (its store, its keys) does not stall an open tenant's requests", T, async () => {
+  // one polling thread, so that a first open run on it would hold every other
+  // request behind it; each first open takes far longer than a JWKS request
+  const own = freshStore('tenant-open');
+  const names = ['p', 'q', 'r', 's'];
+  for (const name of names) {
+    mkdirSync(join(own.policies, name), { mode: 0o700 });
+    cli(['tenant', 'add', name, '--store', own.dir]);
+  }
+  const srv = await startServer(own, { configFile: own.writeConfig('threads = 1\n') });
+  try {
+    const jwks = (name) => fetch(`${srv.issuer}/t/${name}/jwks`).then(async (res) => {
+      assert.equal(res.status, 200, name);
+      await res.arrayBuffer();
+      return performance.now();
+    });
+    await jwks('p');
+    for (const name of names.slice(1)) {
+      const opening = jwks(name);
+      await sleep(20); // its request is in, its open under way
+      const answered = await jwks('p');
+      const opened = await opening;
+      assert.ok(answered < opened, `p answered only after ${name}'s first open ended (${(answered - opened).toFixed(1)} ms)`);
+    }
+  } finally {
+    await srv.stop();
+    own.remove();
+  }
+});

@@ -351,6 +351,18 @@ static void test_registry(void **state)
 	assert_int_equal(cid_tenants_get(f->map, "zz", 2, NOW, &ctx), CID_ERR_NOTFOUND);
 	assert_int_equal(cid_tenants_get(f->map, "../a", 4, NOW, &ctx), CID_ERR_INVALID);
 	assert_int_equal(cid_tenants_open_count(f->map), 2);
+	/* only a first open is slow work: not an open tenant, an unknown or a disabled one */
+	write_policy(f->dir, "c");
+	assert_int_equal(cid_tenant_add(f->base, "c", NULL, NULL, 0, err, sizeof(err)), CID_OK);
+	assert_int_equal(cid_tenant_add(f->base, "d", NULL, NULL, 0, err, sizeof(err)), CID_OK);
+	assert_int_equal(cid_tenant_disable(f->base, "d"), CID_OK);
+	assert_true(cid_tenants_needs_open(f->map, "c"));
+	assert_false(cid_tenants_needs_open(f->map, "a"));
+	assert_false(cid_tenants_needs_open(f->map, "d"));
+	assert_false(cid_tenants_needs_open(f->map, "zz"));
+	assert_false(cid_tenants_needs_open(f->map, "../a"));
+	assert_int_equal(cid_tenants_get(f->map, "c", 1, NOW, &ctx), CID_OK);
+	assert_false(cid_tenants_needs_open(f->map, "c"));
 	/* disabled: refused from the next look on, data kept */
 	assert_int_equal(cid_tenant_disable(f->base, "b"), CID_OK);
 	assert_int_equal(cid_tenant_disable(f->base, "zz"), CID_ERR_NOTFOUND);
@@ -359,6 +371,8 @@ static void test_registry(void **state)
 	assert_int_equal(cid_tenant_list(f->base, &all), CID_OK);
 	assert_true(json_is_true(json_object_get(json_array_get(all, 1), "disabled")));
 	json_decref(all);
+	/* opened, then disabled: no open to do either */
+	assert_false(cid_tenants_needs_open(f->map, "b"));
 }
 
 /* tenant c at its own host: the rule that maps a request, host -> tenant */
