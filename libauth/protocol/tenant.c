@@ -73,8 +73,7 @@ bool tenant_file_exists(const char *path)
 	return stat(path, &st) == 0;
 }
 
-/* True if entry d of the tenants directory is a tenant: a good name with a tenant.conf. */
-static bool is_tenant(const struct cid_config *base, const char *d)
+bool tenant_exists(const struct cid_config *base, const char *d)
 {
 	char path[4096];
 
@@ -92,7 +91,7 @@ bool cid_tenant_any(const struct cid_config *base)
 	if (tenant_path(base, NULL, NULL, path) != CID_OK || (dir = opendir(path)) == NULL)
 		return false;
 	while (!any && (d = readdir(dir)) != NULL)
-		any = is_tenant(base, d->d_name);
+		any = tenant_exists(base, d->d_name);
 	closedir(dir);
 	return any;
 }
@@ -279,7 +278,7 @@ enum cid_err cid_tenant_disable(const struct cid_config *base, const char *name)
 	FILE *f;
 
 	CID_TRY(cid_tenant_name_check(name, strlen(name)));
-	CID_ENSURE(is_tenant(base, name), CID_ERR_NOTFOUND);
+	CID_ENSURE(tenant_exists(base, name), CID_ERR_NOTFOUND);
 	CID_TRY(tenant_path(base, name, TENANT_DISABLED, path));
 	f = fopen(path, "we");
 	CID_ENSURE(f != NULL, CID_ERR_IO);
@@ -314,15 +313,22 @@ enum cid_err cid_tenant_list(const struct cid_config *base, json_t **out)
 		char off[4096];
 		char err[512] = "";
 		bool own = false;
+		enum cid_err why;
+		json_t *row;
 
-		if (!is_tenant(base, name))
+		if (!tenant_exists(base, name))
 			continue;
 		CID_TRY(tenant_path(base, name, TENANT_DISABLED, off));
-		CID_TRY(tenant_issuer(base, name, issuer, &own, err, sizeof(err)));
-		CID_ENSURE(json_array_append_new(all, json_pack("{s:s, s:s, s:b}", "name", name,
-								"issuer", issuer, "disabled",
-								tenant_file_exists(off))) == 0,
-			   CID_ERR_NOMEM);
+		/* one tenant's broken host file is its own row's problem, not the list's */
+		why = tenant_issuer(base, name, issuer, &own, err, sizeof(err));
+		if (why == CID_OK)
+			row = json_pack("{s:s, s:s, s:b}", "name", name, "issuer", issuer,
+					"disabled", tenant_file_exists(off));
+		else
+			row = json_pack("{s:s, s:n, s:b, s:s}", "name", name, "issuer", "disabled",
+					tenant_file_exists(off), "error",
+					err[0] != '\0' ? err : cid_strerror(why));
+		CID_ENSURE(json_array_append_new(all, row) == 0, CID_ERR_NOMEM);
 	}
 	*out = all;
 	all = NULL;

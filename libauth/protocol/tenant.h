@@ -58,15 +58,17 @@ extern const char *const CID_TENANT_KEYS[];
 CID_MUST_CHECK enum cid_err cid_tenant_name_check(const char *name, size_t len);
 
 /*
- * Checks a host as a Host header or an issuer names it: a DNS name of
- * labels of 1 to 63 of a-z, A-Z, 0-9 and '-' (not at either end of a label),
- * at most 253 bytes, its last label not all digits (a name, not an IPv4
- * address); then optionally ':' and a port 1 to 65535 without a leading zero.
- * Its canonical form into out: lower case, without ":80" or ":443" (the
- * ports a client leaves out). No trailing dot, no IP literal, nothing else.
- * Errors: CID_ERR_INVALID.
+ * Checks a host as a Host header or an issuer of scheme ("http" or "https",
+ * the server's issuer's) names it: a DNS name of labels of 1 to 63 of a-z,
+ * A-Z, 0-9 and '-' (not at either end of a label), at most 253 bytes, its
+ * last label not all digits (a name, not an IPv4 address); then optionally
+ * ':' and a port 1 to 65535 without a leading zero. Its canonical form into
+ * out: lower case, without the scheme's default port (":80" for http,
+ * ":443" for https: the port its clients leave out; the other one is kept).
+ * No trailing dot, no IP literal, nothing else.
+ * Errors: CID_ERR_INVALID (also a scheme neither http nor https).
  */
-CID_MUST_CHECK enum cid_err cid_tenant_host_parse(const char *host, size_t len,
+CID_MUST_CHECK enum cid_err cid_tenant_host_parse(const char *scheme, const char *host, size_t len,
 						  char out[CID_TENANT_HOST_MAX + 1]);
 
 /*
@@ -115,8 +117,10 @@ CID_MUST_CHECK enum cid_err cid_tenant_disable(const struct cid_config *base, co
 /*
  * The tenants of base's store, sorted by name, into *out (a new array of
  * {"name", "issuer", "disabled"}; the issuer a tenant's own when it has one).
- * Errors: CID_ERR_CONFIG (a tenant's host file or host index is broken),
- * CID_ERR_IO, CID_ERR_NOMEM.
+ * A tenant whose issuer cannot be told (its host file or host index entry
+ * broken or unreadable) is listed all the same, with "issuer" null and
+ * "error" saying what is wrong: one such tenant does not hide the others.
+ * Errors: CID_ERR_IO (the tenants directory unreadable), CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_tenant_list(const struct cid_config *base, json_t **out);
 
@@ -181,11 +185,22 @@ CID_MUST_CHECK enum cid_err cid_tenants_new(const struct cid_config *base, FILE 
 CID_MUST_CHECK enum cid_err cid_tenants_get(struct cid_tenants *t, const char *name, size_t len,
 					    int64_t now, struct cid_ctx **out);
 
+/*
+ * True if cid_tenants_get of tenant name (NUL-terminated) would open it now:
+ * it exists, is not disabled and is not open yet. Its first open reads its
+ * store and may make its signing keys, so a server does it away from the
+ * threads that serve other requests; anything else (an open tenant, an
+ * unknown one) cid_tenants_get answers at once. A hint: another thread may
+ * open it meanwhile. Thread-safe.
+ */
+bool cid_tenants_needs_open(struct cid_tenants *t, const char *name);
+
 /* Which tenant a request is for (cid_tenants_route). */
 struct cid_tenant_route {
 	char name[CID_TENANT_NAME_MAX + 1];
-	const char *path; /* the path its endpoints know; borrowed from the url */
-	bool by_host;	  /* chosen by its own host, not by /t/NAME */
+	const char *path;		    /* the path its endpoints know; borrowed from the url */
+	bool by_host;			    /* chosen by its own host, not by /t/NAME */
+	char host[CID_TENANT_HOST_MAX + 1]; /* by_host: the index's host, canonical; else "" */
 };
 
 /*
@@ -204,8 +219,11 @@ CID_MUST_CHECK enum cid_err cid_tenants_route(struct cid_tenants *t, const char 
  * The context of the tenant r names, as cid_tenants_get, refused when it was
  * reached the other way than it is served: a tenant of its own host by
  * /t/NAME, or a path tenant by a host (its pages and cookies would name the
- * wrong place). Errors: those of cid_tenants_get; CID_ERR_NOTFOUND (the
- * other way).
+ * wrong place); and, by a host, when that host of the index is not the one
+ * the tenant's own `host` file names (a stale index entry: its issuer would
+ * name another host than the one serving it), which the map's errors stream
+ * then says, naming both. Errors: those of cid_tenants_get;
+ * CID_ERR_NOTFOUND (the other way, or another host).
  */
 CID_MUST_CHECK enum cid_err cid_tenants_open(struct cid_tenants *t,
 					     const struct cid_tenant_route *r, int64_t now,
@@ -225,6 +243,9 @@ void cid_tenants_each(struct cid_tenants *t,
  * again (one added since answers from now on).
  */
 void cid_tenants_refresh(struct cid_tenants *t);
+
+/* How many hosts of tenants at their own the map serves (its index of hosts as last read). */
+size_t cid_tenants_host_count(struct cid_tenants *t);
 
 /* How many tenant contexts are open. */
 size_t cid_tenants_open_count(struct cid_tenants *t);

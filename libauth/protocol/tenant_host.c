@@ -11,7 +11,9 @@
  * reads) and STORE/tenants/_hosts/HOST holding NAME (the index a server
  * reads at start and at each refresh, so a lookup reads no disk, and made
  * with O_EXCL, so no two tenants share a host). "_hosts" is no tenant name
- * ('_' is not allowed in one).
+ * ('_' is not allowed in one). The index only chooses: a tenant is served at
+ * a host only if its own file names that host (cid_tenants_open), so a stale
+ * entry cannot serve it where its issuer does not say it is.
  */
 #include "tenant_int.h"
 
@@ -75,13 +77,25 @@ static bool dns_name_ok(const char *name, size_t len)
 	return false;
 }
 
-enum cid_err cid_tenant_host_parse(const char *host, size_t len, char out[CID_TENANT_HOST_MAX + 1])
+/* The port a client of scheme leaves out (RFC 9110 §4.2): 80 for http, 443 for https; 0: none. */
+static uint64_t default_port(const char *scheme)
+{
+	if (scheme != NULL && strcmp(scheme, "https") == 0)
+		return 443;
+	if (scheme != NULL && strcmp(scheme, "http") == 0)
+		return 80;
+	return 0;
+}
+
+enum cid_err cid_tenant_host_parse(const char *scheme, const char *host, size_t len,
+				   char out[CID_TENANT_HOST_MAX + 1])
 {
 	const char *colon;
 	size_t name_len;
 	uint64_t port = 0;
+	uint64_t omitted = default_port(scheme);
 
-	if (host == NULL || len == 0 || len > CID_TENANT_HOST_MAX)
+	if (omitted == 0 || host == NULL || len == 0 || len > CID_TENANT_HOST_MAX)
 		return CID_ERR_INVALID;
 	colon = memchr(host, ':', len);
 	name_len = colon != NULL ? (size_t)(colon - host) : len;
@@ -104,7 +118,7 @@ enum cid_err cid_tenant_host_parse(const char *host, size_t len, char out[CID_TE
 	for (size_t i = 0; i < name_len; i++)
 		out[i] = lower(host[i]);
 	out[name_len] = '\0';
-	if (port != 0 && port != 80 && port != 443)
+	if (port != 0 && port != omitted)
 		snprintf(out + name_len, CID_TENANT_HOST_MAX + 1 - name_len, ":%u", (unsigned)port);
 	return CID_OK;
 }
@@ -124,6 +138,12 @@ static const char *authority(const char *url, size_t *len)
 	return p;
 }
 
+/* The scheme of base's issuer, which its tenants at a host of their own share. */
+static const char *issuer_scheme(const struct cid_config *base)
+{
+	return strncmp(base->issuer, "https://", 8) == 0 ? "https" : "http";
+}
+
 /* ---- the index ---- */
 
 struct host_entry {
@@ -132,6 +152,7 @@ struct host_entry {
 };
 
 struct tenant_hosts {
+	const char *scheme; /* the server's: which port a Host header may leave out */
 	size_t n;
 	struct host_entry *v; /* sorted by host */
 };
@@ -174,7 +195,8 @@ static bool servers_host(const struct cid_config *base, const char *host)
 	const char *auth = authority(base->issuer, &len);
 	char canon[CID_TENANT_HOST_MAX + 1];
 
-	return auth != NULL && cid_tenant_host_parse(auth, len, canon) == CID_OK &&
+	return auth != NULL &&
+	       cid_tenant_host_parse(issuer_scheme(base), auth, len, canon) == CID_OK &&
 	       strcmp(canon, host) == 0;
 }
 
@@ -188,6 +210,7 @@ enum cid_err tenant_hosts_load(const struct cid_config *base, struct tenant_host
 	const struct dirent *d;
 
 	CID_ENSURE(h != NULL, CID_ERR_NOMEM);
+	h->scheme = issuer_scheme(base);
 	CID_TRY(index_path(base, NULL, path));
 	dir = opendir(path);
 	if (dir == NULL) {
@@ -197,7 +220,8 @@ enum cid_err tenant_hosts_load(const struct cid_config *base, struct tenant_host
 	while ((d = readdir(dir)) != NULL) {
 		struct host_entry e;
 
-		if (cid_tenant_host_parse(d->d_name, strlen(d->d_name), e.host) != CID_OK ||
+		if (cid_tenant_host_parse(h->scheme, d->d_name, strlen(d->d_name), e.host) !=
+			CID_OK ||
 		    strcmp(e.host, d->d_name) != 0 || index_path(base, d->d_name, path) != CID_OK ||
 		    !read_name(path, e.name))
 			continue;
@@ -238,6 +262,11 @@ const char *tenant_hosts_find(const struct tenant_hosts *h, const char *host)
 	return e != NULL ? e->name : NULL;
 }
 
+size_t tenant_hosts_count(const struct tenant_hosts *h)
+{
+	return h != NULL ? h->n : 0;
+}
+
 void tenant_hosts_free(struct tenant_hosts *h)
 {
 	if (h == NULL)
@@ -266,11 +295,12 @@ static enum cid_err write_new(const char *path, const char *text)
 	return CID_ERR_IO;
 }
 
-/* The host of a tenant's "host" setting, canonical, into host; false if it is none. */
-static bool host_setting(const char *value, char host[CID_TENANT_HOST_MAX + 1])
+/* The host of a tenant's "host" setting, canonical for base's scheme, into host; false if none. */
+static bool host_setting(const struct cid_config *base, const char *value,
+			 char host[CID_TENANT_HOST_MAX + 1])
 {
-	return cid_tenant_host_parse(value, strnlen(value, CID_TENANT_HOST_MAX + 1), host) ==
-	       CID_OK;
+	return cid_tenant_host_parse(issuer_scheme(base), value,
+				     strnlen(value, CID_TENANT_HOST_MAX + 1), host) == CID_OK;
 }
 
 enum cid_err tenant_host_register(const struct cid_config *base, const char *name,
@@ -283,7 +313,7 @@ enum cid_err tenant_host_register(const struct cid_config *base, const char *nam
 	char owner[CID_TENANT_NAME_MAX + 1] = "";
 	bool claimed = false;
 
-	if (!host_setting(setting, host)) {
+	if (!host_setting(base, setting, host)) {
 		snprintf(err, errsz,
 			 "host: a DNS name (labels of a-z, 0-9 and '-', not all digits at the "
 			 "end), optionally \":PORT\"");
@@ -325,7 +355,7 @@ void tenant_host_unregister(const struct cid_config *base, const char *name, con
 
 	if (tenant_path(base, name, HOST_FILE, path) == CID_OK)
 		(void)unlink(path);
-	if (host_setting(host, canon) && index_path(base, canon, path) == CID_OK)
+	if (host_setting(base, host, canon) && index_path(base, canon, path) == CID_OK)
 		(void)unlink(path);
 }
 
@@ -337,7 +367,6 @@ enum cid_err tenant_issuer(const struct cid_config *base, const char *name, char
 	char line[CID_TENANT_HOST_MAX + 2];
 	char host[CID_TENANT_HOST_MAX + 1];
 	char owner[CID_TENANT_NAME_MAX + 1] = "";
-	const char *scheme = strncmp(base->issuer, "https://", 8) == 0 ? "https" : "http";
 	FILE *f = NULL;
 
 	*own = false;
@@ -355,7 +384,7 @@ enum cid_err tenant_issuer(const struct cid_config *base, const char *name, char
 		CID_TRY(CID_ERR_CONFIG);
 	}
 	line[strcspn(line, "\n")] = '\0';
-	if (!host_setting(line, host) || strcmp(host, line) != 0) {
+	if (!host_setting(base, line, host) || strcmp(host, line) != 0) {
 		snprintf(err, errsz, "%s: not a host in its canonical form", path);
 		CID_TRY(CID_ERR_CONFIG);
 	}
@@ -364,7 +393,7 @@ enum cid_err tenant_issuer(const struct cid_config *base, const char *name, char
 		snprintf(err, errsz, "%s does not name tenant \"%s\"", path, name);
 		CID_TRY(CID_ERR_CONFIG);
 	}
-	snprintf(out, 4096, "%s://%s", scheme, host);
+	snprintf(out, 4096, "%s://%s", issuer_scheme(base), host);
 	*own = true;
 out:
 	if (f != NULL)
@@ -381,11 +410,13 @@ enum cid_err tenant_route(const struct tenant_hosts *h, const char *host, const 
 	const char *name = NULL;
 	const char *rest;
 
-	if (host != NULL &&
-	    cid_tenant_host_parse(host, strnlen(host, CID_TENANT_HOST_MAX + 1), canon) == CID_OK)
+	if (host != NULL && h != NULL &&
+	    cid_tenant_host_parse(h->scheme, host, strnlen(host, CID_TENANT_HOST_MAX + 1), canon) ==
+		CID_OK)
 		name = tenant_hosts_find(h, canon);
 	if (name != NULL) {
 		memcpy(out->name, name, strlen(name) + 1);
+		memcpy(out->host, canon, strlen(canon) + 1);
 		out->path = url;
 		out->by_host = true;
 		return CID_OK;
@@ -400,7 +431,21 @@ enum cid_err tenant_route(const struct tenant_hosts *h, const char *host, const 
 	out->name[rest - name] = '\0';
 	out->path = rest;
 	out->by_host = false;
+	out->host[0] = '\0';
 	return CID_OK;
+}
+
+/*
+ * The host tenant cfg is served at, as its `host` file named it when it
+ * opened (its issuer: the scheme, "://" and that host), into *len; NULL for
+ * a tenant served at /t/NAME.
+ */
+static const char *own_host(const struct cid_config *cfg, size_t *len)
+{
+	/* a tenant at its own host has no path prefix: its pages name its root */
+	if (cfg->path_prefix[0] != '\0')
+		return NULL;
+	return authority(cfg->issuer, len);
 }
 
 enum cid_err cid_tenants_open(struct cid_tenants *t, const struct cid_tenant_route *r, int64_t now,
@@ -408,10 +453,27 @@ enum cid_err cid_tenants_open(struct cid_tenants *t, const struct cid_tenant_rou
 {
 	enum cid_err rc = CID_OK;
 	struct cid_ctx *ctx = NULL;
+	size_t len = 0;
+	const char *own;
+	FILE *errors = tenant_map_errors(t);
 
 	CID_TRY(cid_tenants_get(t, r->name, strlen(r->name), now, &ctx));
-	/* a tenant at its own host has no path prefix: its pages name its root */
-	CID_ENSURE(r->by_host == (cid_ctx_config(ctx)->path_prefix[0] == '\0'), CID_ERR_NOTFOUND);
+	own = own_host(cid_ctx_config(ctx), &len);
+	/* the index chose it; only the tenant's own file says where it is served */
+	if (r->by_host &&
+	    (own == NULL || len != strlen(r->host) || memcmp(own, r->host, len) != 0)) {
+		if (own == NULL) {
+			own = "none";
+			len = strlen(own);
+		}
+		if (errors != NULL)
+			fprintf(errors,
+				"civicid: tenant %s: refused at %s: the index of hosts "
+				"(tenants/%s/%s) names it, but its host file names %.*s\n",
+				r->name, r->host, HOSTS_DIR, r->host, (int)len, own);
+		CID_TRY(CID_ERR_NOTFOUND);
+	}
+	CID_ENSURE(r->by_host == (own != NULL), CID_ERR_NOTFOUND);
 	*out = ctx;
 out:
 	return rc;

@@ -16,6 +16,9 @@ CID_MUST_CHECK enum cid_err tenant_path(const struct cid_config *base, const cha
 /* The file name of a disabled tenant's mark, beside its tenant.conf. */
 #define TENANT_DISABLED "disabled"
 
+/* True if d (an entry of the tenants directory) is a tenant: a good name with a tenant.conf. */
+bool tenant_exists(const struct cid_config *base, const char *d);
+
 /* True if path exists. */
 bool tenant_file_exists(const char *path);
 
@@ -34,6 +37,9 @@ CID_MUST_CHECK enum cid_err tenant_hosts_load(const struct cid_config *base,
 
 /* The tenant at canonical host (borrowed from h), or NULL. */
 const char *tenant_hosts_find(const struct tenant_hosts *h, const char *host);
+
+/* How many hosts h holds; NULL: 0. */
+size_t tenant_hosts_count(const struct tenant_hosts *h);
 
 /* Frees h; NULL is a no-op. */
 void tenant_hosts_free(struct tenant_hosts *h);
@@ -63,6 +69,9 @@ void tenant_host_unregister(const struct cid_config *base, const char *name, con
  */
 CID_MUST_CHECK enum cid_err tenant_issuer(const struct cid_config *base, const char *name,
 					  char out[4096], bool *own, char *err, size_t errsz);
+
+/* The map's errors stream (may be NULL: say nothing). */
+FILE *tenant_map_errors(const struct cid_tenants *t);
 
 /*
  * cid_tenants_route's rule over the hosts table h (may be NULL: no tenant of

@@ -189,6 +189,26 @@ out:
 	return rc;
 }
 
+FILE *tenant_map_errors(const struct cid_tenants *t)
+{
+	return t->errors;
+}
+
+bool cid_tenants_needs_open(struct cid_tenants *t, const char *name)
+{
+	char path[4096];
+	bool open;
+
+	if (cid_tenant_name_check(name, strlen(name)) != CID_OK)
+		return false;
+	pthread_rwlock_rdlock(&t->lock);
+	open = find(t, name, strlen(name)) != NULL;
+	pthread_rwlock_unlock(&t->lock);
+	return !open && tenant_exists(t->base, name) &&
+	       tenant_path(t->base, name, TENANT_DISABLED, path) == CID_OK &&
+	       !tenant_file_exists(path);
+}
+
 enum cid_err cid_tenants_route(struct cid_tenants *t, const char *host, const char *url,
 			       struct cid_tenant_route *out)
 {
@@ -242,6 +262,16 @@ void cid_tenants_refresh(struct cid_tenants *t)
 			atomic_store(&e->disabled, tenant_file_exists(path));
 	}
 	pthread_rwlock_unlock(&t->lock);
+}
+
+size_t cid_tenants_host_count(struct cid_tenants *t)
+{
+	size_t n;
+
+	pthread_rwlock_rdlock(&t->lock);
+	n = tenant_hosts_count(t->hosts);
+	pthread_rwlock_unlock(&t->lock);
+	return n;
 }
 
 size_t cid_tenants_open_count(struct cid_tenants *t)

@@ -416,6 +416,7 @@ static int serve_tenants(struct cid_config *cfg, const struct cid_templates *tpl
 	struct cid_http *http = NULL;
 	struct cid_logout_worker *logout = NULL;
 	uint16_t port = 0;
+	size_t hosts;
 	enum cid_err rc = cid_tenants_new(cfg, stderr, &t);
 	int status = 1;
 
@@ -434,8 +435,12 @@ static int serve_tenants(struct cid_config *cfg, const struct cid_templates *tpl
 		goto out;
 	}
 	printf("civicid: listening on %s port %u\n", cfg->listen, (unsigned)port);
-	printf("civicid: tenants below %s%sNAME (each opened on its first request)\n", cfg->issuer,
-	       CID_TENANT_PATH);
+	hosts = cid_tenants_host_count(t);
+	printf("civicid: tenants below %s%sNAME", cfg->issuer, CID_TENANT_PATH);
+	if (hosts > 0)
+		printf(" and %zu at %s", hosts,
+		       hosts == 1 ? "a host of its own" : "hosts of their own");
+	printf(" (each opened on its first request)\n");
 	fflush(stdout);
 	status = run_tenants(t, cfg->audit_checkpoint_interval, set, ws) ? 0 : 1;
 	fprintf(stderr, "civicid: stopping\n");

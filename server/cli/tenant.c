@@ -19,7 +19,8 @@ static const char tenant_help[] =
     "  add NAME [--set KEY=VALUE ...]\n"
     "                       add a city: its issuer is ISSUER/t/NAME, its store\n"
     "                       STORE/tenants/NAME, its policies POLICIES/NAME/\n"
-    "  list                 the cities, their issuers, whether each is disabled\n"
+    "  list                 the cities, their issuers, whether each is disabled;\n"
+    "                       a broken one as \"?\", its problem on stderr (exit 1)\n"
     "  show NAME            its issuer, signing keys, counts and the policy\n"
     "                       versions in force (opens it: makes its keys at first)\n"
     "  disable NAME         its issuer answers nothing from now on; data is kept\n"
@@ -125,9 +126,41 @@ static int base_config(const struct tenant_opts *o, struct cid_config **out)
 
 static void print_row(const json_t *row)
 {
-	printf("%-24s %s%s\n", json_string_value(json_object_get(row, "name")),
-	       json_string_value(json_object_get(row, "issuer")),
-	       json_is_true(json_object_get(row, "disabled")) ? "  (disabled)" : "");
+	const char *issuer = json_string_value(json_object_get(row, "issuer"));
+
+	printf("%-24s %s%s%s\n", json_string_value(json_object_get(row, "name")),
+	       issuer != NULL ? issuer : "?",
+	       json_is_true(json_object_get(row, "disabled")) ? "  (disabled)" : "",
+	       json_object_get(row, "error") != NULL ? "  (broken: see stderr)" : "");
+}
+
+/*
+ * Lists every tenant, a broken one too (issuer "?"); then names each broken
+ * one and its problem on stderr, and fails: the list is whole, the store not.
+ */
+static int verb_list(const struct cid_config *base, bool json)
+{
+	json_t *all = NULL;
+	enum cid_err rc = cid_tenant_list(base, &all);
+	size_t i;
+	const json_t *row;
+	int status;
+
+	json_incref(all); /* cli_print_list takes one reference */
+	status = cli_print_list("tenant", rc, all, json, print_row);
+	fflush(stdout);
+	json_array_foreach(all, i, row)
+	{
+		const char *error = json_string_value(json_object_get(row, "error"));
+
+		if (error == NULL)
+			continue;
+		fprintf(stderr, "civicid tenant: tenant %s: %s\n",
+			json_string_value(json_object_get(row, "name")), error);
+		status = status != 0 ? status : 1;
+	}
+	json_decref(all);
+	return status;
 }
 
 static void print_show(const json_t *show)
@@ -242,7 +275,6 @@ int cid_cli_tenant(int argc, char **argv)
 	struct cid_config *base = NULL;
 	const char *verb;
 	const char *name;
-	json_t *all = NULL;
 	int status;
 	enum cid_err rc;
 
@@ -256,8 +288,7 @@ int cid_cli_tenant(int argc, char **argv)
 		goto out;
 	name = optind + 1 < argc ? argv[optind + 1] : NULL;
 	if (strcmp(verb, "list") == 0) {
-		rc = cid_tenant_list(base, &all);
-		status = cli_print_list("tenant", rc, all, o.common.json, print_row);
+		status = verb_list(base, o.common.json);
 	} else if (name == NULL || optind + 2 < argc) {
 		status = cli_usage("tenant", "one NAME is needed");
 	} else if (strcmp(verb, "add") == 0 || strcmp(verb, "adopt") == 0) {

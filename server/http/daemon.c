@@ -6,7 +6,9 @@
  * Bodies are collected up to CID_MAX_BODY; more gets 413 without reading on.
  * The login POST costs one argon2id hash (tens of ms), which would stall every
  * connection of its polling thread, so it is handed to a small pool of login
- * workers while the connection is suspended, and resumed when they are done.
+ * workers while the connection is suspended, and resumed when they are done;
+ * a tenant's first open (its store read, its keys made) too, so that one new
+ * tenant does not hold up the requests of the others on its thread.
  * So is a request that waits for a durable audit commit (userinfo): MHD gives
  * one polling thread up to max_connections/threads connections, so a handler
  * that blocked there for the fsync would stall them all, and wrk's 32
@@ -55,7 +57,7 @@ struct cid_http {
 	struct cid_ctx *ctx;	     /* the single city's, or NULL when tenants */
 	struct cid_tenants *tenants; /* several cities (tenant.h), or NULL */
 	const struct cid_templates *tpl;
-	struct pool login;  /* slow endpoints: argon2id, log scans */
+	struct pool login;  /* slow endpoints: argon2id, log scans; a tenant's first open */
 	struct pool commit; /* endpoints that wait for a durable audit commit */
 };
 
@@ -71,6 +73,7 @@ struct conn {
 	bool received;	/* the whole request is in: the guard no longer times it */
 	bool in_worker; /* a login worker owns req/reply until it resumes us */
 	bool done;	/* the worker finished; reply is ready */
+	bool opening;	/* the worker's job is the tenant's first open, not the answer */
 	struct cid_request req;
 	struct cid_reply reply;
 	char addr[INET6_ADDRSTRLEN];
@@ -99,6 +102,8 @@ static void conn_free(struct conn *c)
 	free(c);
 }
 
+static void open_tenant(struct conn *c);
+
 static void *pool_worker(void *arg)
 {
 	struct pool *p = arg;
@@ -118,7 +123,10 @@ static void *pool_worker(void *arg)
 		if (p->head == NULL)
 			p->tail = NULL;
 		pthread_mutex_unlock(&p->lock);
-		c->rc = cid_endpoint_answer(c->ctx, c->route, &c->req, &c->reply);
+		if (c->opening)
+			open_tenant(c);
+		else
+			c->rc = cid_endpoint_answer(c->ctx, c->route, &c->req, &c->reply);
 		c->done = true;
 		MHD_resume_connection(c->mhd);
 	}
@@ -356,7 +364,9 @@ static enum cid_err input_error(struct cid_ctx *ctx, const struct conn *c, struc
  * (deploy/nginx.conf.example). The tenant is opened by open_tenant once the
  * request has arrived whole, so that the guard does not count the server's
  * own work (a first open reads the store, and makes the tenant's keys)
- * against the client.
+ * against the client; a first open runs on a login worker with the
+ * connection suspended (to_worker), as argon2 does, so that it does not
+ * stall the other connections of its polling thread.
  */
 static const char *tenant_of(struct conn *c, const char *url, int *status)
 {
@@ -388,6 +398,19 @@ static void open_tenant(struct conn *c)
 	c->rc = CID_ERR_NOTFOUND;
 	c->reply.status =
 	    rc == CID_ERR_NOTFOUND || rc == CID_ERR_INVALID || rc == CID_ERR_DISABLED ? 404 : 503;
+}
+
+/* Suspends c and queues it for a worker of p; false (c resumed) once the pool is stopping. */
+static bool to_worker(struct pool *p, struct conn *c)
+{
+	c->in_worker = true;
+	c->done = false;
+	MHD_suspend_connection(c->mhd);
+	if (enqueue(p, c))
+		return true;
+	c->in_worker = false;
+	MHD_resume_connection(c->mhd);
+	return false;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char *url,
@@ -439,11 +462,21 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 	if (!c->received) {
 		c->received = true;
 		cid_guard_received(h->guard, mhd);
+		if (c->tenant.name[0] != '\0' &&
+		    cid_tenants_needs_open(h->tenants, c->tenant.name)) {
+			c->opening = true;
+			return to_worker(&h->login, c) ? MHD_YES : MHD_NO;
+		}
 		if (c->tenant.name[0] != '\0')
 			open_tenant(c);
 	}
 	if (c->in_worker && !c->done)
 		return MHD_YES; /* spurious call while suspended */
+	if (c->opening) {	/* opened (or refused) by the worker: on as if it had been open */
+		c->opening = false;
+		c->in_worker = false;
+		c->done = false;
+	}
 	if (c->route == NULL) {
 		int st = c->reply.status;
 		const char *error = st == 405	? "invalid_request"
@@ -469,16 +502,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 		}
 		if (c->route->fn == NULL)
 			return cid_respond_css(h->tpl, mhd);
-		if (c->route->slow || cid_oidc_endpoint_commits(c->route)) {
-			c->in_worker = true;
-			MHD_suspend_connection(mhd);
-			if (!enqueue(c->route->slow ? &h->login : &h->commit, c)) {
-				c->in_worker = false;
-				MHD_resume_connection(mhd);
-				return MHD_NO;
-			}
-			return MHD_YES;
-		}
+		if (c->route->slow || cid_oidc_endpoint_commits(c->route))
+			return to_worker(c->route->slow ? &h->login : &h->commit, c) ? MHD_YES
+										     : MHD_NO;
 		c->rc = cid_endpoint_answer(c->ctx, c->route, &c->req, &c->reply);
 	}
 	if (c->rc != CID_OK) {

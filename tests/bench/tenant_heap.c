@@ -12,8 +12,9 @@
  *   shmem     resident shared memory (RssShmem: the stores' lock files, when
  *             on a tmpfs)
  * and the time of a map lookup of one tenant with all N open.
- * With --max-kib K it is also a check (ctest bench/tenant_heap, in a build
- * without sanitizers, whose allocator is not glibc's): it fails when an
+ * With --max-kib K it is also a check (ctest bench/tenant_heap, only in a
+ * build without sanitizers, whose allocator is not glibc's: tests/run-all.sh
+ * runs it on its dev build, natively, after valgrind): it fails when an
  * opened tenant adds more than K KiB of anonymous memory (the heap counts
  * LMDB's write buffers, 3 MiB an environment, mostly never touched: the
  * resident figure is the one that holds).

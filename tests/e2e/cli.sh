@@ -272,6 +272,18 @@ expect 1 "adopt twice is refused" "$bin" tenant adopt nara "${A[@]}"
 has "the second adopt says why" "$err" "already has tenants"
 expect 0 "tenant list" "$bin" tenant list "${A[@]}"
 has "tenant list shows it" "$out" "kita"
+# one tenant's broken host file: the list is still whole, the broken one marked and named
+expect 0 "tenant add at a host of its own" "$bin" tenant add higashi "${A[@]}" --set host=higashi.example
+printf 'Not A Host!\n' >"$tmp/adopt/tenants/higashi/host"
+expect 1 "tenant list with a broken host file fails" "$bin" tenant list "${A[@]}"
+has "the broken tenant is listed, its issuer unknown" "$out" "higashi                  ?  (broken"
+has "the tenants after it are listed too" "$out" "kita                     http://127.0.0.1:8080/t/kita"
+has "stderr names the tenant and the problem" "$err" "tenant higashi: $tmp/adopt/tenants/higashi/host: not a host"
+expect 1 "tenant list --json with a broken host file fails" "$bin" tenant list "${A[@]}" --json
+same "--json lists both" "$(json "[t['name'] for t in d]" <<<"$out")" "['higashi', 'kita']"
+same "--json: the broken one has no issuer and an error" \
+	"$(json "[d[0]['issuer'], 'host' in d[0]['error'], d[1].get('error')]" <<<"$out")" "[None, True, None]"
+rm "$tmp/adopt/tenants/higashi/host" "$tmp/adopt/tenants/_hosts/higashi.example"
 
 # adopt --move-policies: the single city's policy files go with it, others' stay
 cp -r "$store" "$tmp/adopt2"

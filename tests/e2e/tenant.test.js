@@ -82,6 +82,12 @@ after(async () => {
   if (store) store.remove();
 });
 
+test("serve's start line says where the tenants are: all below /t/NAME", T, () => {
+  const { stdout } = server.output();
+  assert.ok(stdout.split('\n').includes(`civicid: tenants below ${server.issuer}/t/NAME (each opened on its first request)`),
+    stdout);
+});
+
 test('each tenant is an issuer of its own: discovery, JWKS, nothing at the root', T, async () => {
   for (const name of Object.keys(CITIES)) {
     const d = await (await fetch(`${city[name].issuer}/.well-known/openid-configuration`)).json();
@@ -287,4 +293,34 @@ test("a tenant's back-channel logout notices go out, signed by its own keys", T,
   const t = await verifyWithJwks(received[0], city.a.jwks);
   assert.equal(t.payload.iss, city.a.issuer);
   assert.equal(t.payload.aud, 'rp-a');
+});
+
+test("a tenant's first open (its store, its keys) does not stall an open tenant's requests", T, async () => {
+  // one polling thread, so that a first open run on it would hold every other
+  // request behind it; each first open takes far longer than a JWKS request
+  const own = freshStore('tenant-open');
+  const names = ['p', 'q', 'r', 's'];
+  for (const name of names) {
+    mkdirSync(join(own.policies, name), { mode: 0o700 });
+    cli(['tenant', 'add', name, '--store', own.dir]);
+  }
+  const srv = await startServer(own, { configFile: own.writeConfig('threads = 1\n') });
+  try {
+    const jwks = (name) => fetch(`${srv.issuer}/t/${name}/jwks`).then(async (res) => {
+      assert.equal(res.status, 200, name);
+      await res.arrayBuffer();
+      return performance.now();
+    });
+    await jwks('p');
+    for (const name of names.slice(1)) {
+      const opening = jwks(name);
+      await sleep(20); // its request is in, its open under way
+      const answered = await jwks('p');
+      const opened = await opening;
+      assert.ok(answered < opened, `p answered only after ${name}'s first open ended (${(answered - opened).toFixed(1)} ms)`);
+    }
+  } finally {
+    await srv.stop();
+    own.remove();
+  }
 });

@@ -71,6 +71,12 @@ after(async () => {
   if (store) store.remove();
 });
 
+test("serve's start line says where the tenants are: below /t/NAME and one at its own host", T, () => {
+  const { stdout } = server.output();
+  assert.ok(stdout.split('\n').includes(`civicid: tenants below ${server.issuer}/t/NAME and 1 at a host of its own`
+    + ' (each opened on its first request)'), stdout);
+});
+
 test("tenant list and show name c's host issuer; a second tenant cannot take its host", T, () => {
   const conf = store.writeConfig(`issuer = ${server.issuer}\npolicies = ${store.policies}\n`);
   const list = JSON.parse(cli(['tenant', 'list', '--store', store.dir, '--config', conf, '--json']));
@@ -107,7 +113,8 @@ test('c is served at its host only; a at /t/a only', T, async () => {
   assert.equal((await fetch(`${city.a.issuer}/.well-known/openid-configuration`)).status, 200);
   assert.equal((await fetch(server.url('/.well-known/openid-configuration'))).status, 404);
   // a host nearly c's, or hostile, is nobody's
-  for (const host of ['c.example.', 'x.c.example', 'c.example:8080', 'c_example']) {
+  // (:443 too: the server is http, whose clients leave out :80 only)
+  for (const host of ['c.example.', 'x.c.example', 'c.example:8080', 'c.example:443', 'c_example']) {
     const res = await hostFetch(`http://${host}`, server.issuer)(`http://${host}/.well-known/openid-configuration`);
     assert.equal(res.status, 404, host);
   }

@@ -87,41 +87,48 @@ static void test_names(void **state)
 static void test_hosts(void **state)
 {
 	static const struct {
+		const char *scheme; /* the server's issuer's */
 		const char *host;
 		const char *want; /* canonical, or NULL: refused */
 	} rows[] = {
-	    {"aizu.example.jp", "aizu.example.jp"},
-	    {"AIZU.Example.JP", "aizu.example.jp"},
-	    {"aizu.example.jp:8443", "aizu.example.jp:8443"},
-	    {"aizu.example.jp:443", "aizu.example.jp"},
-	    {"aizu.example.jp:80", "aizu.example.jp"},
-	    {"localhost", "localhost"},
-	    {"x-1.example", "x-1.example"},
-	    {"1x.example", "1x.example"},
-	    {"", NULL},
-	    {"127.0.0.1", NULL},      /* an address, not a name */
-	    {"127.0.0.1:8080", NULL}, /* the same */
-	    {"[::1]:8080", NULL},
-	    {"aizu.example.jp.", NULL}, /* no trailing dot: one spelling per host */
-	    {".aizu.example.jp", NULL},
-	    {"aizu..example.jp", NULL},
-	    {"-aizu.example.jp", NULL},
-	    {"aizu-.example.jp", NULL},
-	    {"aizu_x.example.jp", NULL},
-	    {"aizu.example.jp:", NULL},
-	    {"aizu.example.jp:0", NULL},
-	    {"aizu.example.jp:08080", NULL},
-	    {"aizu.example.jp:65536", NULL},
-	    {"aizu.example.jp:123456", NULL},
-	    {"aizu.example.jp:80:80", NULL},
-	    {"aizu.example.jp:8x", NULL},
-	    {"aizu.example.jp/t/a", NULL},
-	    {"aizu.example.jp/../", NULL},
-	    {"user@aizu.example.jp", NULL},
-	    {"aizu.example.jp ", NULL},
-	    {"aizu.example.jp\r\nX: y", NULL},
-	    {"会津.example.jp", NULL},
-	    {"a234567890123456789012345678901234567890123456789012345678901234.jp", NULL},
+	    {"https", "aizu.example.jp", "aizu.example.jp"},
+	    {"https", "AIZU.Example.JP", "aizu.example.jp"},
+	    {"https", "aizu.example.jp:8443", "aizu.example.jp:8443"},
+	    /* only the scheme's default port is the one a client leaves out */
+	    {"https", "aizu.example.jp:443", "aizu.example.jp"},
+	    {"http", "aizu.example.jp:80", "aizu.example.jp"},
+	    {"https", "aizu.example.jp:80", "aizu.example.jp:80"},
+	    {"http", "aizu.example.jp:443", "aizu.example.jp:443"},
+	    {"http", "AIZU.example.jp:8080", "aizu.example.jp:8080"},
+	    {"ftp", "aizu.example.jp", NULL}, /* no scheme but the issuer's two */
+	    {"", "aizu.example.jp", NULL},
+	    {"https", "localhost", "localhost"},
+	    {"https", "x-1.example", "x-1.example"},
+	    {"https", "1x.example", "1x.example"},
+	    {"https", "", NULL},
+	    {"https", "127.0.0.1", NULL},      /* an address, not a name */
+	    {"https", "127.0.0.1:8080", NULL}, /* the same */
+	    {"https", "[::1]:8080", NULL},
+	    {"https", "aizu.example.jp.", NULL}, /* no trailing dot: one spelling per host */
+	    {"https", ".aizu.example.jp", NULL},
+	    {"https", "aizu..example.jp", NULL},
+	    {"https", "-aizu.example.jp", NULL},
+	    {"https", "aizu-.example.jp", NULL},
+	    {"https", "aizu_x.example.jp", NULL},
+	    {"https", "aizu.example.jp:", NULL},
+	    {"https", "aizu.example.jp:0", NULL},
+	    {"https", "aizu.example.jp:08080", NULL},
+	    {"https", "aizu.example.jp:65536", NULL},
+	    {"https", "aizu.example.jp:123456", NULL},
+	    {"https", "aizu.example.jp:80:80", NULL},
+	    {"https", "aizu.example.jp:8x", NULL},
+	    {"https", "aizu.example.jp/t/a", NULL},
+	    {"https", "aizu.example.jp/../", NULL},
+	    {"https", "user@aizu.example.jp", NULL},
+	    {"https", "aizu.example.jp ", NULL},
+	    {"https", "aizu.example.jp\r\nX: y", NULL},
+	    {"https", "会津.example.jp", NULL},
+	    {"https", "a234567890123456789012345678901234567890123456789012345678901234.jp", NULL},
 	};
 
 	char out[CID_TENANT_HOST_MAX + 1];
@@ -129,26 +136,30 @@ static void test_hosts(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		enum cid_err rc = cid_tenant_host_parse(rows[i].host, strlen(rows[i].host), out);
+		enum cid_err rc =
+		    cid_tenant_host_parse(rows[i].scheme, rows[i].host, strlen(rows[i].host), out);
 
 		if (rows[i].want == NULL && rc != CID_ERR_INVALID)
-			fail_msg("host \"%s\": want refused, got %s", rows[i].host, out);
+			fail_msg("%s host \"%s\": want refused, got %s", rows[i].scheme,
+				 rows[i].host, out);
 		if (rows[i].want != NULL && (rc != CID_OK || strcmp(out, rows[i].want) != 0))
-			fail_msg("host \"%s\": want %s", rows[i].host, rows[i].want);
+			fail_msg("%s host \"%s\": want %s", rows[i].scheme, rows[i].host,
+				 rows[i].want);
 	}
 	/* a NUL inside the header's bytes ends nothing: refused */
-	assert_int_equal(cid_tenant_host_parse("aizu\0.jp", 8, out), CID_ERR_INVALID);
-	assert_int_equal(cid_tenant_host_parse(NULL, 0, out), CID_ERR_INVALID);
+	assert_int_equal(cid_tenant_host_parse("https", "aizu\0.jp", 8, out), CID_ERR_INVALID);
+	assert_int_equal(cid_tenant_host_parse("https", NULL, 0, out), CID_ERR_INVALID);
+	assert_int_equal(cid_tenant_host_parse(NULL, "aizu.example.jp", 15, out), CID_ERR_INVALID);
 	/* 253 bytes of name is the most, and the port comes on top */
 	memset(name, 'a', 253);
 	for (size_t i = 63; i < 253; i += 64)
 		name[i] = '.';
 	memcpy(name + 253, ":8443", 6);
-	assert_int_equal(cid_tenant_host_parse(name, 258, out), CID_OK);
+	assert_int_equal(cid_tenant_host_parse("https", name, 258, out), CID_OK);
 	assert_string_equal(out, name);
 	name[253] = 'a';
 	memcpy(name + 254, ":8443", 6);
-	assert_int_equal(cid_tenant_host_parse(name, 259, out), CID_ERR_INVALID);
+	assert_int_equal(cid_tenant_host_parse("https", name, 259, out), CID_ERR_INVALID);
 }
 
 /* ---- the fixture: a server with tenants a and b ---- */
@@ -340,6 +351,18 @@ static void test_registry(void **state)
 	assert_int_equal(cid_tenants_get(f->map, "zz", 2, NOW, &ctx), CID_ERR_NOTFOUND);
 	assert_int_equal(cid_tenants_get(f->map, "../a", 4, NOW, &ctx), CID_ERR_INVALID);
 	assert_int_equal(cid_tenants_open_count(f->map), 2);
+	/* only a first open is slow work: not an open tenant, an unknown or a disabled one */
+	write_policy(f->dir, "c");
+	assert_int_equal(cid_tenant_add(f->base, "c", NULL, NULL, 0, err, sizeof(err)), CID_OK);
+	assert_int_equal(cid_tenant_add(f->base, "d", NULL, NULL, 0, err, sizeof(err)), CID_OK);
+	assert_int_equal(cid_tenant_disable(f->base, "d"), CID_OK);
+	assert_true(cid_tenants_needs_open(f->map, "c"));
+	assert_false(cid_tenants_needs_open(f->map, "a"));
+	assert_false(cid_tenants_needs_open(f->map, "d"));
+	assert_false(cid_tenants_needs_open(f->map, "zz"));
+	assert_false(cid_tenants_needs_open(f->map, "../a"));
+	assert_int_equal(cid_tenants_get(f->map, "c", 1, NOW, &ctx), CID_OK);
+	assert_false(cid_tenants_needs_open(f->map, "c"));
 	/* disabled: refused from the next look on, data kept */
 	assert_int_equal(cid_tenant_disable(f->base, "b"), CID_OK);
 	assert_int_equal(cid_tenant_disable(f->base, "zz"), CID_ERR_NOTFOUND);
@@ -348,6 +371,8 @@ static void test_registry(void **state)
 	assert_int_equal(cid_tenant_list(f->base, &all), CID_OK);
 	assert_true(json_is_true(json_object_get(json_array_get(all, 1), "disabled")));
 	json_decref(all);
+	/* opened, then disabled: no open to do either */
+	assert_false(cid_tenants_needs_open(f->map, "b"));
 }
 
 /* tenant c at its own host: the rule that maps a request, host -> tenant */
@@ -379,6 +404,8 @@ static void test_host_tenant(void **state)
 	    /* hosts that are nearly c's are not c's */
 	    {"c.example.jp.", "/authorize", NULL, NULL, false, CID_OK},
 	    {"c.example.jp:8443", "/authorize", NULL, NULL, false, CID_OK},
+	    /* the server is https: :80 is a port of its own, not the one left out */
+	    {"c.example.jp:80", "/authorize", NULL, NULL, false, CID_OK},
 	    {"x.c.example.jp", "/authorize", NULL, NULL, false, CID_OK},
 	    {"c.example.jp\r\n", "/authorize", NULL, NULL, false, CID_OK},
 	    {"c.example.jp/t/c", "/authorize", NULL, NULL, false, CID_OK},
@@ -402,7 +429,9 @@ static void test_host_tenant(void **state)
 
 		assert_int_equal(cid_tenants_route(f->map, "c.example.jp", "/jwks", &r),
 				 CID_ERR_NOTFOUND);
+		assert_int_equal(cid_tenants_host_count(f->map), 0);
 		cid_tenants_refresh(f->map);
+		assert_int_equal(cid_tenants_host_count(f->map), 1);
 	}
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		struct cid_tenant_route r;
@@ -485,7 +514,99 @@ static void test_host_tenant(void **state)
 		assert_int_equal(cid_tenant_config(f->base, "c", &cfg, NULL, err, sizeof(err)),
 				 CID_ERR_CONFIG);
 		assert_non_null(strstr(err, "does not name tenant \"c\""));
+		/* the list is still whole: c with no issuer and why, a and b as before */
+		assert_int_equal(cid_tenant_list(f->base, &all), CID_OK);
+		assert_int_equal(json_array_size(all), 3);
+		assert_true(json_is_null(json_object_get(json_array_get(all, 2), "issuer")));
+		assert_non_null(
+		    strstr(json_string_value(json_object_get(json_array_get(all, 2), "error")),
+			   "does not name tenant \"c\""));
+		assert_null(json_object_get(json_array_get(all, 0), "error"));
+		assert_string_equal(
+		    json_string_value(json_object_get(json_array_get(all, 1), "issuer")),
+		    "https://id.pref.example.jp/t/b");
+		json_decref(all);
 	}
+}
+
+/* Writes text to DIR/store/tenants/_hosts/HOST: an index entry, as a stale one would be left. */
+static void write_index(const struct fixture *f, const char *host, const char *text)
+{
+	char path[512];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/store/tenants/_hosts/%s", f->dir, host);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	assert_true(fputs(text, fp) >= 0);
+	assert_int_equal(fclose(fp), 0);
+}
+
+/*
+ * An index entry the tenant's own host file does not confirm (left from
+ * before, or written by hand) chooses the tenant at routing, but opening it
+ * there is refused, at its first open and at every one after, and the
+ * server's stderr names both hosts; the host its file names still serves it.
+ */
+static void test_stale_host_index_is_refused(void **state)
+{
+	static const struct {
+		const char *host;
+		const char *name; /* the tenant the index chooses */
+		enum cid_err open;
+		const char *said; /* on the errors stream, or NULL: nothing */
+	} rows[] = {
+	    /* first open of c by a stale host: refused, not opened for it */
+	    {"old.example.jp", "c", CID_ERR_NOTFOUND,
+	     "tenant c: refused at old.example.jp: the index of hosts "
+	     "(tenants/_hosts/old.example.jp) names it, but its host file names c.example.jp"},
+	    {"c.example.jp", "c", CID_OK, NULL},
+	    /* and once c is open */
+	    {"old.example.jp", "c", CID_ERR_NOTFOUND, "refused at old.example.jp"},
+	    /* a tenant served at /t/NAME, which has no host file */
+	    {"a.example.jp", "a", CID_ERR_NOTFOUND,
+	     "tenant a: refused at a.example.jp: the index of hosts "
+	     "(tenants/_hosts/a.example.jp) names it, but its host file names none"},
+	};
+	struct fixture *f = *state;
+	const char *keys[] = {"city_name_en", "host"};
+	const char *values[] = {"Chuo", "c.example.jp"};
+	char err[256] = "";
+	struct cid_tenants *map = NULL;
+	char *said = NULL;
+	size_t said_len = 0;
+	FILE *errors = open_memstream(&said, &said_len);
+
+	assert_non_null(errors);
+	write_policy(f->dir, "c");
+	assert_int_equal(cid_tenant_add(f->base, "c", keys, values, 2, err, sizeof(err)), CID_OK);
+	write_index(f, "old.example.jp", "c\n");
+	write_index(f, "a.example.jp", "a\n");
+	/* what the tenants say of themselves is untouched: only the index is stale */
+	assert_int_equal(cid_tenants_new(f->base, errors, &map), CID_OK);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct cid_tenant_route r;
+		struct cid_ctx *ctx = NULL;
+		size_t before;
+
+		assert_int_equal(fflush(errors), 0);
+		before = said_len;
+		assert_int_equal(cid_tenants_route(map, rows[i].host, "/jwks", &r), CID_OK);
+		assert_string_equal(r.name, rows[i].name);
+		assert_true(r.by_host);
+		if (cid_tenants_open(map, &r, NOW, &ctx) != rows[i].open)
+			fail_msg("row %zu (%s): open, want %s", i, rows[i].host,
+				 cid_strerror(rows[i].open));
+		assert_int_equal(fflush(errors), 0);
+		if (rows[i].said == NULL && said_len != before)
+			fail_msg("row %zu (%s): said %s", i, rows[i].host, said + before);
+		if (rows[i].said != NULL && strstr(said + before, rows[i].said) == NULL)
+			fail_msg("row %zu (%s): want \"%s\" said, got \"%s\"", i, rows[i].host,
+				 rows[i].said, said + before);
+	}
+	cid_tenants_close(map);
+	assert_int_equal(fclose(errors), 0);
+	free(said);
 }
 
 static void test_show(void **state)
@@ -969,6 +1090,7 @@ int main(void)
 	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_hosts),
 	    cmocka_unit_test_setup_teardown(test_host_tenant, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stale_host_index_is_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tenant_config, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_show, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_credentials_of_a_are_refused_by_b, setup,
