@@ -539,6 +539,7 @@ int cid_cli_serve(int argc, char **argv)
 	struct cid_http *http = NULL;
 	struct cid_logout_worker *logout = NULL;
 	struct cid_audit_witnesses *ws = NULL;
+	struct cid_hash_gate *gate = NULL;
 	bool check_only = false;
 	char err[512] = "";
 	uint16_t port = 0;
@@ -579,6 +580,13 @@ int cid_cli_serve(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	bound_heap();
+	/* one bound on the hashes at once for every login thread and tenant */
+	rc = cid_hash_gate_new(cfg->argon2_at_once, &gate);
+	if (rc != CID_OK) {
+		fprintf(stderr, "civicid serve: %s\n", cid_strerror(rc));
+		goto out;
+	}
+	cfg->argon2.gate = gate;
 	if (cid_tenant_any(cfg)) {
 		status = serve_tenants(cfg, tpl, ws, &set);
 		goto out;
@@ -623,5 +631,6 @@ out:
 	cid_audit_witnesses_free(ws);
 	cid_templates_free(tpl);
 	cid_config_free(cfg);
+	cid_hash_gate_free(gate);
 	return status;
 }
