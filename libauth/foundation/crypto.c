@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SALT_BYTES 16
@@ -187,7 +188,27 @@ struct cid_hash_gate {
 	unsigned inside; /* places held */
 	uint64_t next;	 /* the ticket the next arrival takes */
 	uint64_t served; /* tickets let in so far */
+	/* the counters of cid_hash_gate_stats_take, since since_ns */
+	uint64_t since_ns, changed_ns; /* CLOCK_MONOTONIC; the last change of inside */
+	uint64_t held_ns;	       /* places held, integrated over time up to changed_ns */
+	uint64_t waited_ns;	       /* waits of the hashes let in */
+	uint64_t hashes;
 };
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Adds the places held since the last change to held_ns; under g->lock. */
+static void gate_tally(struct cid_hash_gate *g, uint64_t now)
+{
+	g->held_ns += (uint64_t)g->inside * (now - g->changed_ns);
+	g->changed_ns = now;
+}
 
 enum cid_err cid_hash_gate_new(unsigned at_once, struct cid_hash_gate **out)
 {
@@ -213,6 +234,7 @@ enum cid_err cid_hash_gate_new(unsigned at_once, struct cid_hash_gate **out)
 		return CID_ERR_NOMEM;
 	}
 	g->limit = at_once;
+	g->since_ns = g->changed_ns = mono_ns();
 	*out = g;
 	return CID_OK;
 }
@@ -235,12 +257,20 @@ void cid_hash_gate_enter(struct cid_hash_gate *g)
 {
 	uint64_t ticket;
 
+	uint64_t arrived;
+	uint64_t now;
+
 	if (g == NULL)
 		return;
+	arrived = mono_ns();
 	pthread_mutex_lock(&g->lock);
 	ticket = g->next++;
 	while (ticket != g->served || g->inside >= g->limit)
 		pthread_cond_wait(&g->turn, &g->lock);
+	now = mono_ns();
+	gate_tally(g, now);
+	g->waited_ns += now - arrived;
+	g->hashes++;
 	g->served++;
 	g->inside++;
 	/* the next ticket may fit in a place still free */
@@ -253,8 +283,26 @@ void cid_hash_gate_leave(struct cid_hash_gate *g)
 	if (g == NULL)
 		return;
 	pthread_mutex_lock(&g->lock);
+	gate_tally(g, mono_ns());
 	g->inside--;
 	pthread_cond_broadcast(&g->turn);
+	pthread_mutex_unlock(&g->lock);
+}
+
+void cid_hash_gate_stats_take(struct cid_hash_gate *g, struct cid_hash_gate_stats *out)
+{
+	uint64_t now = mono_ns();
+	uint64_t span;
+
+	pthread_mutex_lock(&g->lock);
+	gate_tally(g, now);
+	span = now - g->since_ns;
+	out->hashes = g->hashes;
+	out->seconds = (double)span / 1e9;
+	out->in_flight = span == 0 ? 0 : (double)g->held_ns / (double)span;
+	out->wait_ms = g->hashes == 0 ? 0 : (double)g->waited_ns / 1e6 / (double)g->hashes;
+	g->since_ns = now;
+	g->held_ns = g->waited_ns = g->hashes = 0;
 	pthread_mutex_unlock(&g->lock);
 }
 

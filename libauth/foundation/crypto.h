@@ -109,6 +109,17 @@ void cid_hash_gate_leave(struct cid_hash_gate *g);
 /* How many callers wait in cid_hash_gate_enter for a place in g now. */
 unsigned cid_hash_gate_waiting(struct cid_hash_gate *g);
 
+/* What a gate did over a span of time: whether the cores were kept hashing. */
+struct cid_hash_gate_stats {
+	uint64_t hashes;  /* let in during the span */
+	double seconds;	  /* the span: since the gate was made or the last take */
+	double in_flight; /* mean places held over the span (at most the limit) */
+	double wait_ms;	  /* mean wait for a place, per hash let in */
+};
+
+/* g's counters since it was made or since the last call into *out, and restarts them. */
+void cid_hash_gate_stats_take(struct cid_hash_gate *g, struct cid_hash_gate_stats *out);
+
 struct cid_argon2_params {
 	uint32_t t_cost;      /* iterations */
 	uint32_t m_cost_kib;  /* memory in KiB */

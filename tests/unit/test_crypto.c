@@ -587,6 +587,61 @@ static void test_hash_gate_is_first_come_first_served(void **state)
 	cid_hash_gate_free(g);
 }
 
+/* Sleeps ms milliseconds. */
+static void sleep_ms(int ms)
+{
+	for (int i = 0; i < ms; i++)
+		nap();
+}
+
+/*
+ * The counters: hashes let in, the places held on average over the span,
+ * the mean wait; a take restarts them.
+ */
+static void test_hash_gate_stats(void **state)
+{
+	struct cid_hash_gate *g = NULL;
+	struct cid_hash_gate_stats st;
+	atomic_int count = 0;
+	struct gate_arg a = {.count = &count};
+	pthread_t t;
+
+	(void)state;
+	assert_int_equal(cid_hash_gate_new(2, &g), CID_OK);
+	a.g = g;
+	cid_hash_gate_stats_take(g, &st); /* from here */
+	/* both places held for the whole span, but for the moments around it */
+	cid_hash_gate_enter(g);
+	cid_hash_gate_enter(g);
+	sleep_ms(100);
+	cid_hash_gate_leave(g);
+	cid_hash_gate_leave(g);
+	cid_hash_gate_stats_take(g, &st);
+	assert_int_equal(st.hashes, 2);
+	assert_true(st.seconds >= 0.1);
+	assert_true(st.in_flight > 1.5 && st.in_flight <= 2.0);
+	assert_true(st.wait_ms < 50);
+	/* one place held while a second caller waits, then none */
+	cid_hash_gate_enter(g);
+	cid_hash_gate_enter(g);
+	assert_int_equal(pthread_create(&t, NULL, enter_and_leave, &a), 0);
+	wait_for_waiters(g, 1);
+	sleep_ms(100);
+	cid_hash_gate_leave(g);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	cid_hash_gate_leave(g);
+	cid_hash_gate_stats_take(g, &st);
+	assert_int_equal(st.hashes, 3);
+	/* the third waited at least 100 ms: a third of it on average over three */
+	assert_true(st.wait_ms >= 100.0 / 3);
+	/* restarted: nothing since */
+	cid_hash_gate_stats_take(g, &st);
+	assert_int_equal(st.hashes, 0);
+	assert_true(st.in_flight == 0);
+	assert_true(st.wait_ms == 0);
+	cid_hash_gate_free(g);
+}
+
 enum gated_fn { GATED_HASH, GATED_VERIFY, GATED_BURN };
 
 struct gated_arg {
@@ -678,6 +733,7 @@ int main(void)
 	    cmocka_unit_test(test_hash_gate_limit),
 	    cmocka_unit_test(test_hash_gate_bounds_the_places),
 	    cmocka_unit_test(test_hash_gate_is_first_come_first_served),
+	    cmocka_unit_test(test_hash_gate_stats),
 	    cmocka_unit_test(test_password_functions_wait_in_the_gate),
 	};
 
