@@ -213,5 +213,7 @@
 #define CID_ARGON2_T	 2
 #define CID_ARGON2_M_KIB 19456
 #define CID_ARGON2_P	 1
+/* argon2id hashes computed at once (crypto.h cid_hash_gate), as many as cores at most */
+#define CID_MAX_HASHES_AT_ONCE 64
 
 #endif

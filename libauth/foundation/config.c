@@ -54,8 +54,11 @@ static const struct key_def keys[] = {
      "for the durable commit of its audit entry, and concurrent ones share a commit: "
      "userinfo waits on one of 64 commit threads besides these, a token answer with an ID "
      "token on its HTTP thread, so more threads than cores let those commits group."},
-    {"login_threads", KEY_UINT, MEMBER(login_threads), 1, 64, "2",
-     "Threads that verify passwords (argon2id), off the HTTP threads."},
+    {"login_threads", KEY_UINT, MEMBER(login_threads), 1, 64, "8",
+     "Threads that answer the slow requests off the HTTP threads: logins with a password "
+     "(argon2id), log scans, calls to upstream identity providers. A login thread also waits "
+     "for the durable commits of what a login wrote; at most argon2_at_once of them hash at "
+     "once, so more login threads than that keep the cores hashing meanwhile."},
     {"max_connections", KEY_UINT, MEMBER(max_connections), 16, 65536, "1024",
      "Most concurrent HTTP connections."},
     {"connection_timeout", KEY_UINT, MEMBER(connection_timeout), 1, 600, "15",
@@ -116,6 +119,9 @@ static const struct key_def keys[] = {
     {"argon2_m_kib", KEY_UINT, MEMBER(argon2.m_cost_kib), 64, 4194304, "19456",
      "argon2id memory in KiB (OWASP: 19456)."},
     {"argon2_p", KEY_UINT, MEMBER(argon2.parallelism), 1, 16, "1", "argon2id lanes."},
+    {"argon2_at_once", KEY_UINT, MEMBER(argon2_at_once), 0, CID_MAX_HASHES_AT_ONCE, "0",
+     "argon2id hashes computed at once by `civicid serve`, across its login threads and "
+     "tenants; the others wait their turn. 0: one per core."},
     {"default_locale", KEY_LOCALE, MEMBER(default_locale), 2, 2, "ja",
      "Language of pages when the browser asks for none we have: ja or en."},
     {"controller_name", KEY_STRING, MEMBER(controller_name), 0, 256, "",
@@ -278,6 +284,7 @@ enum cid_err cid_config_dup(const struct cid_config *cfg, struct cid_config **ou
 	}
 	memcpy(copy->path_prefix, cfg->path_prefix, sizeof(copy->path_prefix));
 	copy->store_no_thread_cache = cfg->store_no_thread_cache;
+	copy->argon2.gate = cfg->argon2.gate;
 	*out = copy;
 	copy = NULL;
 out:

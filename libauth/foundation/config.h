@@ -31,7 +31,7 @@ struct cid_config {
 	char *web_dir;		/* templates, static files, messages */
 	char *policies_dir;	/* the release policies (*.policy), policy.h */
 	unsigned threads;	/* HTTP worker threads (libmicrohttpd thread pool) */
-	unsigned login_threads; /* threads hashing passwords (argon2) */
+	unsigned login_threads; /* threads answering slow requests (argon2, log scans) */
 	unsigned max_connections;
 	unsigned connection_timeout;
 	/* reverse proxies whose X-Forwarded-For / Forwarded are believed (netaddr.h); never NULL */
@@ -50,8 +50,11 @@ struct cid_config {
 	int64_t logout_timeout, logout_connect_timeout;
 	unsigned logout_concurrency;
 	char *audit_witnesses; /* "URL VKEY" items, comma-separated (cid_audit_witnesses_parse) */
+	/* its gate is not a key: NULL in a new config, copied by cid_config_dup; the
+	 * server sets it to a gate of argon2_at_once places (crypto.h) */
 	struct cid_argon2_params argon2;
-	char *default_locale; /* "ja" or "en" */
+	unsigned argon2_at_once; /* hashes at once (cid_hash_gate_new; 0: one per core) */
+	char *default_locale;	 /* "ja" or "en" */
 	/* the PII controller named in consent receipts (receipt.h); "" = not set */
 	char *controller_name;
 	char *controller_contact;

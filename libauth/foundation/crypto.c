@@ -11,11 +11,15 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #define SALT_BYTES 16
 #define HASH_BYTES 32
@@ -172,6 +176,146 @@ void cid_wipe(void *p, size_t n)
 		OPENSSL_cleanse(p, n);
 }
 
+/*
+ * The gate is a ticket queue: each hash takes the next ticket and runs once
+ * fewer than limit hashes hold a place and every earlier ticket has run, so
+ * no waiter is passed over however often others arrive.
+ */
+struct cid_hash_gate {
+	pthread_mutex_t lock;
+	pthread_cond_t turn;
+	unsigned limit;	 /* places */
+	unsigned inside; /* places held */
+	uint64_t next;	 /* the ticket the next arrival takes */
+	uint64_t served; /* tickets let in so far */
+	/* the counters of cid_hash_gate_stats_take, since since_ns */
+	uint64_t since_ns, changed_ns; /* CLOCK_MONOTONIC; the last change of inside */
+	uint64_t held_ns;	       /* places held, integrated over time up to changed_ns */
+	uint64_t waited_ns;	       /* waits of the hashes let in */
+	uint64_t hashes;
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Adds the places held since the last change to held_ns; under g->lock. */
+static void gate_tally(struct cid_hash_gate *g, uint64_t now)
+{
+	g->held_ns += (uint64_t)g->inside * (now - g->changed_ns);
+	g->changed_ns = now;
+}
+
+enum cid_err cid_hash_gate_new(unsigned at_once, struct cid_hash_gate **out)
+{
+	struct cid_hash_gate *g;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (at_once > CID_MAX_HASHES_AT_ONCE)
+		return CID_ERR_INVALID;
+	if (at_once == 0)
+		at_once = cores < 1			   ? 1
+			  : cores > CID_MAX_HASHES_AT_ONCE ? CID_MAX_HASHES_AT_ONCE
+							   : (unsigned)cores;
+	g = calloc(1, sizeof(*g));
+	if (g == NULL)
+		return CID_ERR_NOMEM;
+	if (pthread_mutex_init(&g->lock, NULL) != 0) {
+		free(g);
+		return CID_ERR_NOMEM;
+	}
+	if (pthread_cond_init(&g->turn, NULL) != 0) {
+		pthread_mutex_destroy(&g->lock);
+		free(g);
+		return CID_ERR_NOMEM;
+	}
+	g->limit = at_once;
+	g->since_ns = g->changed_ns = mono_ns();
+	*out = g;
+	return CID_OK;
+}
+
+void cid_hash_gate_free(struct cid_hash_gate *g)
+{
+	if (g == NULL)
+		return;
+	pthread_cond_destroy(&g->turn);
+	pthread_mutex_destroy(&g->lock);
+	free(g);
+}
+
+unsigned cid_hash_gate_limit(const struct cid_hash_gate *g)
+{
+	return g->limit;
+}
+
+void cid_hash_gate_enter(struct cid_hash_gate *g)
+{
+	uint64_t ticket;
+
+	uint64_t arrived;
+	uint64_t now;
+
+	if (g == NULL)
+		return;
+	arrived = mono_ns();
+	pthread_mutex_lock(&g->lock);
+	ticket = g->next++;
+	while (ticket != g->served || g->inside >= g->limit)
+		pthread_cond_wait(&g->turn, &g->lock);
+	now = mono_ns();
+	gate_tally(g, now);
+	g->waited_ns += now - arrived;
+	g->hashes++;
+	g->served++;
+	g->inside++;
+	/* the next ticket may fit in a place still free */
+	pthread_cond_broadcast(&g->turn);
+	pthread_mutex_unlock(&g->lock);
+}
+
+void cid_hash_gate_leave(struct cid_hash_gate *g)
+{
+	if (g == NULL)
+		return;
+	pthread_mutex_lock(&g->lock);
+	gate_tally(g, mono_ns());
+	g->inside--;
+	pthread_cond_broadcast(&g->turn);
+	pthread_mutex_unlock(&g->lock);
+}
+
+void cid_hash_gate_stats_take(struct cid_hash_gate *g, struct cid_hash_gate_stats *out)
+{
+	uint64_t now = mono_ns();
+	uint64_t span;
+
+	pthread_mutex_lock(&g->lock);
+	gate_tally(g, now);
+	span = now - g->since_ns;
+	out->hashes = g->hashes;
+	out->seconds = (double)span / 1e9;
+	out->in_flight = span == 0 ? 0 : (double)g->held_ns / (double)span;
+	out->wait_ms = g->hashes == 0 ? 0 : (double)g->waited_ns / 1e6 / (double)g->hashes;
+	g->since_ns = now;
+	g->held_ns = g->waited_ns = g->hashes = 0;
+	pthread_mutex_unlock(&g->lock);
+}
+
+unsigned cid_hash_gate_waiting(struct cid_hash_gate *g)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&g->lock);
+	n = (unsigned)(g->next - g->served);
+	pthread_mutex_unlock(&g->lock);
+	return n;
+}
+
 static bool argon2_params_ok(const struct cid_argon2_params *p)
 {
 	return p->t_cost >= ARGON2_MIN_TIME && p->t_cost <= 64 && p->parallelism >= 1 &&
@@ -222,11 +366,16 @@ static void hash_memory_put(uint8_t *memory, size_t bytes)
 	(void)munmap(memory, hash_memory_len(bytes));
 }
 
-/* argon2id of pw and salt with params into out[outlen], its memory from hash_memory_get. */
+/*
+ * argon2id of pw and salt with params into out[outlen], its memory from
+ * hash_memory_get, computed once gate lets it in (NULL: at once).
+ */
 // NOLINTNEXTLINE(readability-non-const-parameter): argon2_ctx writes the hash to out
-static int argon2id_raw(uint8_t *out, size_t outlen, const struct cid_argon2_params *params,
-			const char *pw, size_t n, const uint8_t *salt, size_t salt_len)
+static int argon2id_raw(struct cid_hash_gate *gate, uint8_t *out, size_t outlen,
+			const struct cid_argon2_params *params, const char *pw, size_t n,
+			const uint8_t *salt, size_t salt_len)
 {
+	int r;
 	argon2_context c = {
 	    .out = out,
 	    .outlen = (uint32_t)outlen,
@@ -244,7 +393,10 @@ static int argon2id_raw(uint8_t *out, size_t outlen, const struct cid_argon2_par
 	    .flags = ARGON2_DEFAULT_FLAGS,
 	};
 
-	return argon2_ctx(&c, Argon2_id);
+	cid_hash_gate_enter(gate);
+	r = argon2_ctx(&c, Argon2_id);
+	cid_hash_gate_leave(gate);
+	return r;
 }
 
 /* A PHC string's parts: "$argon2id$v=19$m=M,t=T,p=P$SALT$HASH", base64 without padding. */
@@ -339,7 +491,8 @@ enum cid_err cid_password_hash(const struct cid_argon2_params *params, const cha
 	if (n < CID_MIN_PASSWORD || n > CID_MAX_PASSWORD || !argon2_params_ok(params))
 		return CID_ERR_INVALID;
 	if (cid_random_bytes(salt, sizeof(salt)) != CID_OK ||
-	    argon2id_raw(hash, sizeof(hash), params, pw, n, salt, sizeof(salt)) != ARGON2_OK)
+	    argon2id_raw(params->gate, hash, sizeof(hash), params, pw, n, salt, sizeof(salt)) !=
+		ARGON2_OK)
 		goto out;
 	len = snprintf(out, CID_PASSWORD_HASH_MAX, "$argon2id$v=19$m=%u,t=%u,p=%u$",
 		       (unsigned)params->m_cost_kib, (unsigned)params->t_cost,
@@ -356,15 +509,16 @@ out:
 	return rc;
 }
 
-enum cid_err cid_password_verify(const char *encoded, const char *pw, size_t n)
+enum cid_err cid_password_verify(struct cid_hash_gate *gate, const char *encoded, const char *pw,
+				 size_t n)
 {
-	struct phc phc;
+	struct phc phc = {0};
 	uint8_t hash[PHC_PART_MAX];
 	enum cid_err rc;
 
 	if (n > CID_MAX_PASSWORD || phc_parse(encoded, &phc) != CID_OK)
 		return CID_ERR_INVALID;
-	if (argon2id_raw(hash, phc.hash_len, &phc.params, pw, n, phc.salt, phc.salt_len) !=
+	if (argon2id_raw(gate, hash, phc.hash_len, &phc.params, pw, n, phc.salt, phc.salt_len) !=
 	    ARGON2_OK)
 		rc = CID_ERR_INVALID;
 	else
@@ -383,7 +537,8 @@ enum cid_err cid_password_burn(const struct cid_argon2_params *params, const cha
 	if (n > CID_MAX_PASSWORD)
 		n = CID_MAX_PASSWORD;
 	if (argon2_params_ok(params))
-		(void)argon2id_raw(hash, sizeof(hash), params, pw, n, salt, sizeof(salt));
+		(void)argon2id_raw(params->gate, hash, sizeof(hash), params, pw, n, salt,
+				   sizeof(salt));
 	cid_wipe(hash, sizeof(hash));
 	return CID_ERR_DENIED;
 }

@@ -701,7 +701,7 @@ static enum cid_err authenticate(struct cid_store *s, const struct cid_argon2_pa
 		goto out;
 	}
 	if (l.found)
-		verdict = cid_password_verify(l.hash, password, pwlen);
+		verdict = cid_password_verify(params->gate, l.hash, password, pwlen);
 	else
 		verdict = cid_password_burn(params, password, pwlen);
 	/* a disabled account fails after the same work, with the same error */

@@ -387,7 +387,7 @@ enum cid_err cid_officer_login(struct cid_store *s, const struct cid_argon2_para
 		goto throttled;
 	}
 	if (found)
-		verdict = cid_password_verify(hash, password, pwlen);
+		verdict = cid_password_verify(params->gate, hash, password, pwlen);
 	else
 		verdict = cid_password_burn(params, password, pwlen);
 	l.password_ok = found && verdict == CID_OK;

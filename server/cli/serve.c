@@ -19,7 +19,8 @@
  * next), once at start too. A worker thread sends the back-channel logout
  * notices (logout_notify.h). SIGUSR1, and the stop, print how the audit
  * log's group commit grouped since the last such print (audit.h, struct
- * cid_audit_stats) on stderr: what the benchmark reports. A store that LMDB
+ * cid_audit_stats) on stderr: what the benchmark reports; SIGUSR1 also the
+ * argon2id hashes at once (crypto.h cid_hash_gate_stats). A store that LMDB
  * has given up on (cid_store_broken: a commit failed writing its meta page)
  * fails every transaction until reopened, so the server stops, with status
  * 1, within a tick of noticing: a supervisor's restart reopens it at its
@@ -79,7 +80,8 @@ static const char serve_help[] =
     "Signals: SIGTERM/SIGINT stop; SIGHUP reloads the signing keys and the policies\n"
     "(so does `civicid policy reload`); a bad policy file leaves the old ones in force.\n"
     "SIGUSR1 prints the audit log's group-commit counters since the last print to stderr\n"
-    "(\"civicid: audit group commit: ...\"); so does the stop.\n";
+    "(\"civicid: audit group commit: ...\"); so does the stop. It also prints how many\n"
+    "argon2id hashes ran at once (\"civicid: argon2id hashes: ...\"; argon2_at_once).\n";
 
 /* Applies one flag as the config key it stands for. */
 static int set_flag(struct cid_config *cfg, const char *key, const char *value)
@@ -257,6 +259,24 @@ static void sweep(struct cid_ctx *ctx)
 			cid_strerror(rc));
 }
 
+/*
+ * Prints the argon2id gate's counters since the last print, and restarts them:
+ * hashes at once on average against the places, so a login benchmark shows
+ * whether the cores were kept hashing.
+ */
+static void gate_stats(struct cid_hash_gate *g)
+{
+	struct cid_hash_gate_stats st;
+
+	if (g == NULL)
+		return;
+	cid_hash_gate_stats_take(g, &st);
+	fprintf(stderr,
+		"civicid: argon2id hashes: %" PRIu64 " in %.1f s, %.2f at once on average of %u "
+		"places, %.1f ms mean wait for a place\n",
+		st.hashes, st.seconds, st.in_flight, cid_hash_gate_limit(g), st.wait_ms);
+}
+
 /* Prints the audit log's group-commit counters since the last print, and restarts them. */
 static void audit_stats(struct cid_ctx *ctx)
 {
@@ -294,8 +314,10 @@ static bool run(struct cid_ctx *ctx, const sigset_t *set, const struct cid_audit
 					"durable commit\n");
 			return false;
 		}
-		if (sig == SIGUSR1)
+		if (sig == SIGUSR1) {
 			audit_stats(ctx);
+			gate_stats(cid_ctx_config(ctx)->argon2.gate);
+		}
 		if (lagging)
 			lagging = build_tree(ctx, false);
 		if ((int64_t)time(NULL) >= next_checkpoint) {
@@ -365,7 +387,7 @@ static void tenant_tick(struct cid_ctx *ctx, const char *name, void *arg)
  * per tenant); a tenant disabled meanwhile stops being answered.
  */
 static bool run_tenants(struct cid_tenants *t, int64_t interval, const sigset_t *set,
-			const struct cid_audit_witnesses *ws)
+			const struct cid_audit_witnesses *ws, struct cid_hash_gate *gate)
 {
 	const struct timespec tick = {.tv_sec = 5, .tv_nsec = 0};
 	int64_t next_checkpoint = (int64_t)time(NULL) + interval;
@@ -377,6 +399,8 @@ static bool run_tenants(struct cid_tenants *t, int64_t interval, const sigset_t 
 
 		if (sig == SIGINT || sig == SIGTERM)
 			return true;
+		if (sig == SIGUSR1)
+			gate_stats(gate);
 		k.checkpoint = (int64_t)time(NULL) >= next_checkpoint;
 		k.sweep = (int64_t)time(NULL) >= next_sweep;
 		cid_tenants_refresh(t);
@@ -442,7 +466,7 @@ static int serve_tenants(struct cid_config *cfg, const struct cid_templates *tpl
 		       hosts == 1 ? "a host of its own" : "hosts of their own");
 	printf(" (each opened on its first request)\n");
 	fflush(stdout);
-	status = run_tenants(t, cfg->audit_checkpoint_interval, set, ws) ? 0 : 1;
+	status = run_tenants(t, cfg->audit_checkpoint_interval, set, ws, cfg->argon2.gate) ? 0 : 1;
 	fprintf(stderr, "civicid: stopping\n");
 out:
 	cid_http_stop(http);
@@ -544,6 +568,7 @@ int cid_cli_serve(int argc, char **argv)
 	struct cid_http *http = NULL;
 	struct cid_logout_worker *logout = NULL;
 	struct cid_audit_witnesses *ws = NULL;
+	struct cid_hash_gate *gate = NULL;
 	bool check_only = false;
 	char err[512] = "";
 	uint16_t port = 0;
@@ -584,6 +609,13 @@ int cid_cli_serve(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	bound_heap();
+	/* one bound on the hashes at once for every login thread and tenant */
+	rc = cid_hash_gate_new(cfg->argon2_at_once, &gate);
+	if (rc != CID_OK) {
+		fprintf(stderr, "civicid serve: %s\n", cid_strerror(rc));
+		goto out;
+	}
+	cfg->argon2.gate = gate;
 	if (cid_tenant_any(cfg)) {
 		status = serve_tenants(cfg, tpl, ws, &set);
 		goto out;
@@ -628,5 +660,6 @@ out:
 	cid_audit_witnesses_free(ws);
 	cid_templates_free(tpl);
 	cid_config_free(cfg);
+	cid_hash_gate_free(gate);
 	return status;
 }

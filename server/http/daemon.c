@@ -6,8 +6,10 @@
  * Bodies are collected up to CID_MAX_BODY; more gets 413 without reading on.
  * The login POST costs one argon2id hash (tens of ms), which would stall every
  * connection of its polling thread, so it is handed to a small pool of login
- * workers while the connection is suspended, and resumed when they are done;
- * a tenant's first open (its store read, its keys made) too, so that one new
+ * workers while the connection is suspended, and resumed when they are done
+ * (libauth bounds the hashes at once, argon2_at_once: more workers than that
+ * keep the cores hashing while others wait for their login's commits); a
+ * tenant's first open (its store read, its keys made) too, so that one new
  * tenant does not hold up the requests of the others on its thread.
  * So is a request that waits for a durable audit commit (userinfo): MHD gives
  * one polling thread up to max_connections/threads connections, so a handler

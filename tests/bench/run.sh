@@ -20,7 +20,11 @@
 # During civicid's userinfo row it reads the audit log's group-commit counters
 # (durable commits per second, requests per commit, a histogram): civicid
 # serve prints them on SIGUSR1 (since the last SIGUSR1) on stderr; run.sh
-# signals before and after the row and prints them under the table.
+# signals before and after the row and prints them under the table. Around
+# civicid's login row it reads, the same way, how many argon2id hashes ran
+# at once on average against the places the server gives them (argon2_at_once),
+# and how long a login waited for one: below the places, the cores were not
+# kept hashing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -169,8 +173,8 @@ bench() { # bench SERVER ROW LUA URL [VAR=VALUE...]: one wrk run into the result
 		done
 }
 
-audit_counters() { # the group-commit counters civicid prints on SIGUSR1, since the last one
-	local tag='civicid: audit group commit: ' seen
+counters() { # counters TAG: the line civicid prints on SIGUSR1 after TAG, since the last one
+	local tag=$1 seen
 	seen=$(grep -c "^$tag" "$tmp/civicid.log" || true)
 	kill -USR1 "$pid"
 	for _ in $(seq 100); do
@@ -179,6 +183,8 @@ audit_counters() { # the group-commit counters civicid prints on SIGUSR1, since 
 	done
 	grep "^$tag" "$tmp/civicid.log" | tail -n +"$((seen + 1))" | head -1 | sed "s/^$tag//"
 }
+audit_counters() { counters 'civicid: audit group commit: '; } # the group commit's
+hash_counters() { counters 'civicid: argon2id hashes: '; }	  # the argon2id gate's
 
 token=$(civicid_token) ntoken=$(nodeop_token)
 check_userinfo civicid "$iss/userinfo" "$token"
@@ -216,7 +222,9 @@ logins() { # logins SERVER FLAVOUR ISSUER CLIENT-ID SECRET
 	out=$(node tests/bench/login.mjs "$2" "$3" "$4" "$5" "$secs" "$logins_at_once") || return 0
 	tr ' ' '\n' <<<"$out" | sed "s/^/$1.login./" >>"$results"
 }
+hash_counters >/dev/null # count from the start of the row
 logins civicid civicid "$iss" "$rp_id" "$rp_secret"
+hashes=$(hash_counters)
 logins nodeop nodeop "$niss" "$n_id" "$n_secret"
 step "argon2id ceiling, $(nproc) threads (${secs} s)"
 out=$("$ceiling" "$(nproc)" "$secs") && tr ' ' '\n' <<<"$out" | sed -n 's/^\(threads\|rate\|m_kib\|t\)=/ceiling.\1=/p' >>"$results"
@@ -250,5 +258,6 @@ fs=$(findmnt -n -o FSTYPE -T "$tmp" 2>/dev/null || echo '?')
 echo "== civicid $(git rev-parse --short HEAD 2>/dev/null || echo '?') ($bin) beside node-oidc-provider $want (node $(node --version), NODE_ENV=production)"
 echo "== $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), Linux $(uname -r), store on $fs; $(date -u '+%Y-%m-%d %H:%M UTC'), load average before the run $load"
 echo "== wrk -t$wrk_threads -c$wrk_conns -d${secs}s on loopback, sharing the cores with the server; civicid with ${CIVICID_BENCH_THREADS:-64} HTTP threads"
+echo "== civicid's argon2id hashes during its login row: ${hashes:-not printed}"
 echo
 node tests/bench/table.mjs "$results"

@@ -40,6 +40,10 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->argon2.m_cost_kib, 19456);
 	assert_int_equal(cfg->argon2.t_cost, 2);
 	assert_int_equal(cfg->argon2.parallelism, 1);
+	/* more login threads than cores, the hashes at once bounded to the cores apart */
+	assert_int_equal(cfg->login_threads, 8);
+	assert_int_equal(cfg->argon2_at_once, 0);
+	assert_null(cfg->argon2.gate);
 	assert_string_equal(cfg->default_locale, "ja");
 	assert_string_equal(cfg->timezone, "Asia/Tokyo");
 	assert_string_equal(cfg->city_name_ja, "");
@@ -225,15 +229,22 @@ static void test_describe_lists_every_key(void **state)
 	free(text);
 }
 
-/* A copy (what a tenant's configuration starts from) has every value, and owns its own. */
+/*
+ * A copy (what a tenant's configuration starts from) has every value, and owns its own;
+ * the gate of its hashes is the one of the process, shared, not copied.
+ */
 static void test_dup_copies_every_kind_of_key(void **state)
 {
 	struct cid_config *cfg = NULL;
 	struct cid_config *copy = NULL;
+	struct cid_hash_gate *gate = NULL;
 	char err[256];
 
 	(void)state;
+	assert_int_equal(cid_hash_gate_new(1, &gate), CID_OK);
 	assert_int_equal(cid_config_new(&cfg), CID_OK);
+	cfg->argon2.gate = gate;
+	assert_int_equal(cid_config_set(cfg, "argon2_at_once", "3", err, sizeof(err)), CID_OK);
 	assert_int_equal(cid_config_set(cfg, "issuer", "https://id.example", err, sizeof(err)),
 			 CID_OK);
 	assert_int_equal(cid_config_set(cfg, "port", "9443", err, sizeof(err)), CID_OK);
@@ -254,7 +265,10 @@ static void test_dup_copies_every_kind_of_key(void **state)
 	assert_int_equal(cid_netaddr_set_count(copy->trusted_proxies), 2);
 	assert_string_equal(copy->path_prefix, "/t/aizu");
 	assert_string_equal(copy->store_dir, "./var/civicid");
+	assert_int_equal(copy->argon2_at_once, 3);
+	assert_ptr_equal(copy->argon2.gate, gate);
 	cid_config_free(copy);
+	cid_hash_gate_free(gate);
 }
 
 int main(void)

@@ -1,7 +1,8 @@
 /*
  * crypto: token and UUID shapes, SHA-256 against FIPS 180-2 vectors, the
  * constant-time comparisons, and argon2id hashing with cheap parameters,
- * including a known-answer vector computed by an independent implementation.
+ * including a known-answer vector computed by an independent implementation;
+ * the gate bounding the hashes at once, through each password function.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,10 @@
 #include <string.h>
 
 #include <argon2.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "bounds.h"
 #include "crypto.h"
@@ -26,7 +31,7 @@
  * Kept here rather than taken from tests/unit/support so this test does not
  * need the store.
  */
-static const struct cid_argon2_params cheap = {1, 256, 1};
+static const struct cid_argon2_params cheap = {1, 256, 1, NULL};
 
 static bool is_b64url_char(char c)
 {
@@ -260,11 +265,11 @@ static void test_password_hash_verify_round_trip(void **state)
 	(void)state;
 	assert_int_equal(cid_password_hash(&cheap, S("correct horse"), h1), CID_OK);
 	assert_memory_equal(h1, "$argon2id$v=19$m=256,t=1,p=1$", 29);
-	assert_int_equal(cid_password_verify(h1, S("correct horse")), CID_OK);
+	assert_int_equal(cid_password_verify(NULL, h1, S("correct horse")), CID_OK);
 	/* a fresh salt each time: the same password never gives the same string */
 	assert_int_equal(cid_password_hash(&cheap, S("correct horse"), h2), CID_OK);
 	assert_string_not_equal(h1, h2);
-	assert_int_equal(cid_password_verify(h2, S("correct horse")), CID_OK);
+	assert_int_equal(cid_password_verify(NULL, h2, S("correct horse")), CID_OK);
 }
 
 static void test_password_wrong_is_denied(void **state)
@@ -284,7 +289,7 @@ static void test_password_wrong_is_denied(void **state)
 	(void)state;
 	assert_int_equal(cid_password_hash(&cheap, S("correct horse"), h), CID_OK);
 	for (size_t i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++)
-		if (cid_password_verify(h, wrong[i].pw, wrong[i].len) != CID_ERR_DENIED)
+		if (cid_password_verify(NULL, h, wrong[i].pw, wrong[i].len) != CID_ERR_DENIED)
 			fail_msg("wrong password row %zu was not denied", i);
 }
 
@@ -301,8 +306,8 @@ static void test_password_verify_known_answers(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-		assert_int_equal(cid_password_verify(ok[i], S("password")), CID_OK);
-		assert_int_equal(cid_password_verify(ok[i], S("passwore")), CID_ERR_DENIED);
+		assert_int_equal(cid_password_verify(NULL, ok[i], S("password")), CID_OK);
+		assert_int_equal(cid_password_verify(NULL, ok[i], S("passwore")), CID_ERR_DENIED);
 	}
 }
 
@@ -313,19 +318,19 @@ struct hash_row {
 };
 
 static const struct hash_row hash_rows[] = {
-    {CID_MIN_PASSWORD - 1, {1, 256, 1}, CID_ERR_INVALID}, /* too short */
-    {0, {1, 256, 1}, CID_ERR_INVALID},
-    {CID_MIN_PASSWORD, {1, 256, 1}, CID_OK},
-    {CID_MAX_PASSWORD, {1, 256, 1}, CID_OK},
-    {CID_MAX_PASSWORD + 1, {1, 256, 1}, CID_ERR_INVALID}, /* too long */
-    {16, {0, 256, 1}, CID_ERR_INVALID},			  /* t below argon2's minimum */
-    {16, {65, 256, 1}, CID_ERR_INVALID},
-    {16, {1, 256, 0}, CID_ERR_INVALID}, /* no lanes */
-    {16, {1, 256, 65}, CID_ERR_INVALID},
-    {16, {1, 7, 1}, CID_ERR_INVALID}, /* m below 8 KiB per lane */
-    {16, {1, 15, 2}, CID_ERR_INVALID},
-    {16, {1, 8, 1}, CID_OK},
-    {16, {1, 4u * 1024 * 1024 + 1, 1}, CID_ERR_INVALID}, /* over 4 GiB */
+    {CID_MIN_PASSWORD - 1, {1, 256, 1, NULL}, CID_ERR_INVALID}, /* too short */
+    {0, {1, 256, 1, NULL}, CID_ERR_INVALID},
+    {CID_MIN_PASSWORD, {1, 256, 1, NULL}, CID_OK},
+    {CID_MAX_PASSWORD, {1, 256, 1, NULL}, CID_OK},
+    {CID_MAX_PASSWORD + 1, {1, 256, 1, NULL}, CID_ERR_INVALID}, /* too long */
+    {16, {0, 256, 1, NULL}, CID_ERR_INVALID},			/* t below argon2's minimum */
+    {16, {65, 256, 1, NULL}, CID_ERR_INVALID},
+    {16, {1, 256, 0, NULL}, CID_ERR_INVALID}, /* no lanes */
+    {16, {1, 256, 65, NULL}, CID_ERR_INVALID},
+    {16, {1, 7, 1, NULL}, CID_ERR_INVALID}, /* m below 8 KiB per lane */
+    {16, {1, 15, 2, NULL}, CID_ERR_INVALID},
+    {16, {1, 8, 1, NULL}, CID_OK},
+    {16, {1, 4u * 1024 * 1024 + 1, 1, NULL}, CID_ERR_INVALID}, /* over 4 GiB */
 };
 
 static void test_password_hash_bounds_table(void **state)
@@ -343,7 +348,7 @@ static void test_password_hash_bounds_table(void **state)
 		if (rc != r->rc)
 			fail_msg("hash row %zu: rc %d, expected %d", i, rc, r->rc);
 		if (rc == CID_OK)
-			assert_int_equal(cid_password_verify(h, pw, r->pwlen), CID_OK);
+			assert_int_equal(cid_password_verify(NULL, h, pw, r->pwlen), CID_OK);
 	}
 	free(pw);
 }
@@ -366,12 +371,13 @@ static void test_password_verify_rejects_non_argon2id(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (cid_password_verify(bad[i], S("password")) != CID_ERR_INVALID)
+		if (cid_password_verify(NULL, bad[i], S("password")) != CID_ERR_INVALID)
 			fail_msg("bad hash row %zu was not INVALID", i);
 	/* a password over the maximum is refused before any hashing */
 	assert_non_null(long_pw);
 	memset(long_pw, 'p', CID_MAX_PASSWORD + 1);
-	assert_int_equal(cid_password_verify("$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$"
+	assert_int_equal(cid_password_verify(NULL,
+					     "$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$"
 					     "nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
 					     long_pw, CID_MAX_PASSWORD + 1),
 			 CID_ERR_INVALID);
@@ -402,8 +408,8 @@ static void test_password_strings_agree_with_libargon2(void **state)
 						       8, salt, rows[i].salt_len, rows[i].hash_len,
 						       enc, sizeof(enc)),
 				 ARGON2_OK);
-		if (cid_password_verify(enc, S("password")) != CID_OK ||
-		    cid_password_verify(enc, S("passwore")) != CID_ERR_DENIED)
+		if (cid_password_verify(NULL, enc, S("password")) != CID_OK ||
+		    cid_password_verify(NULL, enc, S("passwore")) != CID_ERR_DENIED)
 			fail_msg("row %zu: %s", i, enc);
 	}
 	assert_int_equal(cid_password_hash(&cheap, S("correct horse"), enc), CID_OK);
@@ -442,18 +448,19 @@ static void test_password_strings_are_read_strictly(void **state)
 	};
 
 	(void)state;
-	assert_int_equal(cid_password_verify("$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$"
+	assert_int_equal(cid_password_verify(NULL,
+					     "$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$"
 					     "nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4",
 					     S("password")),
 			 CID_OK);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (cid_password_verify(bad[i], S("password")) != CID_ERR_INVALID)
+		if (cid_password_verify(NULL, bad[i], S("password")) != CID_ERR_INVALID)
 			fail_msg("row %zu was not INVALID: %s", i, bad[i]);
 }
 
 static void test_password_burn_always_denies(void **state)
 {
-	static const struct cid_argon2_params broken = {0, 0, 0};
+	static const struct cid_argon2_params broken = {0, 0, 0, NULL};
 	char *pw = malloc(CID_MAX_PASSWORD + 100);
 
 	(void)state;
@@ -465,6 +472,244 @@ static void test_password_burn_always_denies(void **state)
 	assert_int_equal(cid_password_burn(&cheap, pw, CID_MAX_PASSWORD + 100), CID_ERR_DENIED);
 	assert_int_equal(cid_password_burn(&broken, S("anything")), CID_ERR_DENIED);
 	free(pw);
+}
+
+/* Sleeps a millisecond. */
+static void nap(void)
+{
+	struct timespec ts = {0, 1000000};
+
+	nanosleep(&ts, NULL);
+}
+
+/* Waits (at most 10 s) until n callers wait in g. */
+static void wait_for_waiters(struct cid_hash_gate *g, unsigned n)
+{
+	for (int i = 0; i < 10000 && cid_hash_gate_waiting(g) < n; i++)
+		nap();
+	assert_int_equal(cid_hash_gate_waiting(g), n);
+}
+
+/* Waits (at most 10 s) until *flag is set. */
+static void wait_for_flag(atomic_int *flag)
+{
+	for (int i = 0; i < 10000 && atomic_load(flag) == 0; i++)
+		nap();
+	assert_int_equal(atomic_load(flag), 1);
+}
+
+static void test_hash_gate_limit(void **state)
+{
+	struct cid_hash_gate *g = NULL;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	(void)state;
+	assert_int_equal(cid_hash_gate_new(0, &g), CID_OK);
+	assert_int_equal(cid_hash_gate_limit(g), cores < 1 ? 1
+						 : cores > CID_MAX_HASHES_AT_ONCE
+						     ? CID_MAX_HASHES_AT_ONCE
+						     : (unsigned)cores);
+	cid_hash_gate_free(g);
+	assert_int_equal(cid_hash_gate_new(3, &g), CID_OK);
+	assert_int_equal(cid_hash_gate_limit(g), 3);
+	assert_int_equal(cid_hash_gate_waiting(g), 0);
+	cid_hash_gate_free(g);
+	g = NULL;
+	assert_int_equal(cid_hash_gate_new(CID_MAX_HASHES_AT_ONCE + 1, &g), CID_ERR_INVALID);
+	assert_null(g);
+	/* no gate: no bound */
+	cid_hash_gate_enter(NULL);
+	cid_hash_gate_leave(NULL);
+}
+
+struct gate_arg {
+	struct cid_hash_gate *g;
+	atomic_int in; /* set once inside */
+	int order;     /* the how-many-th to get in */
+	atomic_int *count;
+};
+
+static void *enter_and_leave(void *p)
+{
+	struct gate_arg *a = p;
+
+	cid_hash_gate_enter(a->g);
+	a->order = atomic_fetch_add(a->count, 1);
+	atomic_store(&a->in, 1);
+	cid_hash_gate_leave(a->g);
+	return NULL;
+}
+
+/* Two places: two get in at once, the third waits until one leaves. */
+static void test_hash_gate_bounds_the_places(void **state)
+{
+	struct cid_hash_gate *g = NULL;
+	atomic_int count = 0;
+	struct gate_arg a = {.count = &count};
+	pthread_t t;
+
+	(void)state;
+	assert_int_equal(cid_hash_gate_new(2, &g), CID_OK);
+	a.g = g;
+	cid_hash_gate_enter(g);
+	cid_hash_gate_enter(g);
+	assert_int_equal(pthread_create(&t, NULL, enter_and_leave, &a), 0);
+	wait_for_waiters(g, 1);
+	assert_int_equal(atomic_load(&a.in), 0);
+	cid_hash_gate_leave(g);
+	wait_for_flag(&a.in);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(cid_hash_gate_waiting(g), 0);
+	cid_hash_gate_leave(g);
+	cid_hash_gate_free(g);
+}
+
+/* Waiters get in in the order they came, one per place freed. */
+static void test_hash_gate_is_first_come_first_served(void **state)
+{
+	enum { N = 4 };
+	struct cid_hash_gate *g = NULL;
+	atomic_int count = 0;
+	struct gate_arg a[N];
+	pthread_t t[N];
+
+	(void)state;
+	assert_int_equal(cid_hash_gate_new(1, &g), CID_OK);
+	cid_hash_gate_enter(g);
+	for (int i = 0; i < N; i++) {
+		a[i] = (struct gate_arg){.g = g, .count = &count};
+		assert_int_equal(pthread_create(&t[i], NULL, enter_and_leave, &a[i]), 0);
+		/* each takes its ticket before the next starts */
+		wait_for_waiters(g, (unsigned)i + 1);
+	}
+	cid_hash_gate_leave(g);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(a[i].order, i);
+	}
+	cid_hash_gate_free(g);
+}
+
+/* Sleeps ms milliseconds. */
+static void sleep_ms(int ms)
+{
+	for (int i = 0; i < ms; i++)
+		nap();
+}
+
+/*
+ * The counters: hashes let in, the places held on average over the span,
+ * the mean wait; a take restarts them.
+ */
+static void test_hash_gate_stats(void **state)
+{
+	struct cid_hash_gate *g = NULL;
+	struct cid_hash_gate_stats st;
+	atomic_int count = 0;
+	struct gate_arg a = {.count = &count};
+	pthread_t t;
+
+	(void)state;
+	assert_int_equal(cid_hash_gate_new(2, &g), CID_OK);
+	a.g = g;
+	cid_hash_gate_stats_take(g, &st); /* from here */
+	/* both places held for the whole span, but for the moments around it */
+	cid_hash_gate_enter(g);
+	cid_hash_gate_enter(g);
+	sleep_ms(100);
+	cid_hash_gate_leave(g);
+	cid_hash_gate_leave(g);
+	cid_hash_gate_stats_take(g, &st);
+	assert_int_equal(st.hashes, 2);
+	assert_true(st.seconds >= 0.1);
+	assert_true(st.in_flight > 1.5 && st.in_flight <= 2.0);
+	assert_true(st.wait_ms < 50);
+	/* one place held while a second caller waits, then none */
+	cid_hash_gate_enter(g);
+	cid_hash_gate_enter(g);
+	assert_int_equal(pthread_create(&t, NULL, enter_and_leave, &a), 0);
+	wait_for_waiters(g, 1);
+	sleep_ms(100);
+	cid_hash_gate_leave(g);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	cid_hash_gate_leave(g);
+	cid_hash_gate_stats_take(g, &st);
+	assert_int_equal(st.hashes, 3);
+	/* the third waited at least 100 ms: a third of it on average over three */
+	assert_true(st.wait_ms >= 100.0 / 3);
+	/* restarted: nothing since */
+	cid_hash_gate_stats_take(g, &st);
+	assert_int_equal(st.hashes, 0);
+	assert_true(st.in_flight == 0);
+	assert_true(st.wait_ms == 0);
+	cid_hash_gate_free(g);
+}
+
+enum gated_fn { GATED_HASH, GATED_VERIFY, GATED_BURN };
+
+struct gated_arg {
+	enum gated_fn fn;
+	struct cid_argon2_params params;
+	const char *encoded; /* for GATED_VERIFY */
+	enum cid_err rc;
+	atomic_int done;
+};
+
+static void *run_gated(void *p)
+{
+	struct gated_arg *a = p;
+	char out[CID_PASSWORD_HASH_MAX];
+
+	switch (a->fn) {
+	case GATED_HASH: a->rc = cid_password_hash(&a->params, S("correct horse"), out); break;
+	case GATED_VERIFY:
+		a->rc = cid_password_verify(a->params.gate, a->encoded, S("correct horse"));
+		break;
+	case GATED_BURN: a->rc = cid_password_burn(&a->params, S("correct horse")); break;
+	}
+	atomic_store(&a->done, 1);
+	return NULL;
+}
+
+/*
+ * Each password function waits for a place in its gate before it hashes,
+ * and ends once one is free: a failed login (burn) waits as a right one
+ * (verify) does.
+ */
+static void test_password_functions_wait_in_the_gate(void **state)
+{
+	static const struct {
+		enum gated_fn fn;
+		enum cid_err expect;
+	} rows[] = {
+	    {GATED_HASH, CID_OK},
+	    {GATED_VERIFY, CID_OK},
+	    {GATED_BURN, CID_ERR_DENIED},
+	};
+
+	char encoded[CID_PASSWORD_HASH_MAX];
+
+	(void)state;
+	assert_int_equal(cid_password_hash(&cheap, S("correct horse"), encoded), CID_OK);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct cid_hash_gate *g = NULL;
+		struct gated_arg a = {.fn = rows[i].fn, .params = cheap, .encoded = encoded};
+		pthread_t t;
+
+		assert_int_equal(cid_hash_gate_new(1, &g), CID_OK);
+		a.params.gate = g;
+		cid_hash_gate_enter(g); /* the one place is taken */
+		assert_int_equal(pthread_create(&t, NULL, run_gated, &a), 0);
+		wait_for_waiters(g, 1);
+		if (atomic_load(&a.done) != 0)
+			fail_msg("row %zu hashed without a place", i);
+		cid_hash_gate_leave(g);
+		assert_int_equal(pthread_join(t, NULL), 0);
+		assert_int_equal(atomic_load(&a.done), 1);
+		assert_int_equal(a.rc, rows[i].expect);
+		assert_int_equal(cid_hash_gate_waiting(g), 0);
+		cid_hash_gate_free(g);
+	}
 }
 
 int main(void)
@@ -488,6 +733,11 @@ int main(void)
 	    cmocka_unit_test(test_password_strings_agree_with_libargon2),
 	    cmocka_unit_test(test_password_strings_are_read_strictly),
 	    cmocka_unit_test(test_password_burn_always_denies),
+	    cmocka_unit_test(test_hash_gate_limit),
+	    cmocka_unit_test(test_hash_gate_bounds_the_places),
+	    cmocka_unit_test(test_hash_gate_is_first_come_first_served),
+	    cmocka_unit_test(test_hash_gate_stats),
+	    cmocka_unit_test(test_password_functions_wait_in_the_gate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
