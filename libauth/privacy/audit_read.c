@@ -38,6 +38,8 @@ struct query {
 	json_t *names;	/* f->citizen's names in the log (pseudonym.h); NULL without one */
 	uint64_t *seqs; /* candidates of a walk over several names, and their count */
 	size_t n_seqs, cap_seqs;
+	uint64_t cover_from, cover_to; /* the seqs the service-day index covers */
+	bool decided; /* the index alone decides the filter for the seqs it covers */
 };
 
 static bool attr_match(const json_t *attrs, const char *want)
@@ -112,9 +114,11 @@ static enum cid_err query_seq(struct query *q, uint64_t seq)
 		return CID_OK;
 	audit_seq_key(seq, key);
 	CID_TRY(cid_txn_get(q->txn, CID_DB_AUDIT, cid_str_of(key), &val));
-	CID_TRY(cid_store_parse_json(val, &e));
-	if (!entry_match(e, q->f, q->names))
-		goto out;
+	if (!q->decided || seq < q->cover_from || seq >= q->cover_to) {
+		CID_TRY(cid_store_parse_json(val, &e));
+		if (!entry_match(e, q->f, q->names))
+			goto out;
+	}
 	CID_TRY(q->fn(seq, val, q->arg));
 	q->n++;
 	if (q->f->limit != 0 && q->n >= q->f->limit)
@@ -157,20 +161,13 @@ static enum cid_err query_index_cb(struct cid_str key, struct cid_str val, void 
 	return query_seq(q, seq);
 }
 
-/* A citizen index key of one of the citizen's names: its seq joins the candidates. */
-static enum cid_err collect_cb(struct cid_str key, struct cid_str val, void *arg)
+/* seq joins the candidates, unless paging leaves it out. */
+static enum cid_err candidate_add(struct query *q, uint64_t seq)
 {
-	struct query *q = arg;
-	uint64_t seq;
 	uint64_t *grown;
 
-	if (key.len < AUDIT_SEQ_HEX ||
-	    !audit_seq_key_parse((struct cid_str){key.ptr + key.len - AUDIT_SEQ_HEX, AUDIT_SEQ_HEX},
-				 &seq))
-		return CID_ERR_STORE;
-	if ((val.len == AUDIT_TIME_CHARS && time_outside(val.ptr, q->f)) ||
-	    (q->f->after_seq != 0 &&
-	     (q->f->newest_first ? seq >= q->f->after_seq : seq <= q->f->after_seq)))
+	if (q->f->after_seq != 0 &&
+	    (q->f->newest_first ? seq >= q->f->after_seq : seq <= q->f->after_seq))
 		return CID_OK;
 	if (q->n_seqs == q->cap_seqs) {
 		size_t cap = q->cap_seqs == 0 ? 64 : q->cap_seqs * 2;
@@ -185,12 +182,46 @@ static enum cid_err collect_cb(struct cid_str key, struct cid_str val, void *arg
 	return CID_OK;
 }
 
+/* The seq at the end of an index key. */
+static bool key_seq(struct cid_str key, uint64_t *seq)
+{
+	return key.len >= AUDIT_SEQ_HEX &&
+	       audit_seq_key_parse(
+		   (struct cid_str){key.ptr + key.len - AUDIT_SEQ_HEX, AUDIT_SEQ_HEX}, seq);
+}
+
+/* A citizen or service index key (value: the entry's time): its seq joins the candidates. */
+static enum cid_err collect_cb(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct query *q = arg;
+	uint64_t seq;
+
+	if (!key_seq(key, &seq))
+		return CID_ERR_STORE;
+	if (val.len == AUDIT_TIME_CHARS && time_outside(val.ptr, q->f))
+		return CID_OK;
+	return candidate_add(q, seq);
+}
+
 static int seq_cmp(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a;
 	uint64_t y = *(const uint64_t *)b;
 
 	return x < y ? -1 : x > y;
+}
+
+/* The candidates, in seq order (or newest first), read and matched. */
+static enum cid_err candidates_run(struct query *q)
+{
+	enum cid_err rc = CID_OK;
+
+	if (q->n_seqs > 1)
+		qsort(q->seqs, q->n_seqs, sizeof(*q->seqs), seq_cmp);
+	for (size_t k = 0; k < q->n_seqs; k++)
+		CID_TRY(query_seq(q, q->seqs[q->f->newest_first ? q->n_seqs - 1 - k : k]));
+out:
+	return rc;
 }
 
 /*
@@ -213,10 +244,96 @@ static enum cid_err query_by_citizen(struct cid_txn *txn, struct query *q)
 		CID_TRY(cid_txn_foreach(txn, CID_DB_AUDIT_IDX, (struct cid_str){prefix, (size_t)pn},
 					collect_cb, q));
 	}
-	if (q->n_seqs > 1)
-		qsort(q->seqs, q->n_seqs, sizeof(*q->seqs), seq_cmp);
-	for (size_t k = 0; k < q->n_seqs; k++)
-		CID_TRY(query_seq(q, q->seqs[q->f->newest_first ? q->n_seqs - 1 - k : k]));
+	CID_TRY(candidates_run(q));
+out:
+	return rc;
+}
+
+/*
+ * A service-day index key "d\n" service "\n" time "\n" seq16, walked from
+ * the range's start: the walk stops at the first time past its end. A seq
+ * outside the run the index covers is an entry of an older run: the service
+ * index finds it.
+ */
+static enum cid_err day_cb(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct query *q = arg;
+	uint64_t seq;
+
+	(void)val;
+	if (key.len < 2 + AUDIT_TIME_CHARS + 1 + AUDIT_SEQ_HEX || !key_seq(key, &seq))
+		return CID_ERR_STORE;
+	if (time_outside(key.ptr + key.len - AUDIT_SEQ_HEX - 1 - AUDIT_TIME_CHARS, q->f))
+		return AUDIT_STOP;
+	if (seq < q->cover_from || seq >= q->cover_to)
+		return CID_OK;
+	return candidate_add(q, seq);
+}
+
+/* A service index key of an entry before the index's run: as collect_cb; stops at the run. */
+static enum cid_err before_cover_cb(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct query *q = arg;
+	uint64_t seq;
+
+	if (!key_seq(key, &seq))
+		return CID_ERR_STORE;
+	if (seq >= q->cover_from)
+		return AUDIT_STOP;
+	return collect_cb(key, val, arg);
+}
+
+/* A walk that may stop on purpose: AUDIT_STOP is its end, not the query's. */
+static enum cid_err walk_done(enum cid_err rc)
+{
+	return rc == AUDIT_STOP ? CID_OK : rc;
+}
+
+/*
+ * A service's entries in [f->from, f->to): the service-day index over the
+ * run of seqs it covers (a seek to the range's start, then only the
+ * service's keys in the range), the service index with its time values for
+ * the entries outside the run (a store's entries from before the index, or
+ * written since by a civicid without it), merged in seq order. Entries are
+ * read only as far as the limit; where the filter is only the service and
+ * the range, the index decides it and the entry is not parsed.
+ */
+static enum cid_err query_by_service_day(struct cid_txn *txn, struct query *q)
+{
+	enum cid_err rc = CID_OK;
+	const char *service = q->f->service;
+	char prefix[4 + CID_AUDIT_MAX_NAME + 1];
+	char start[AUDIT_DAY_KEY_MAX + 1];
+	char seq16[AUDIT_SEQ_HEX + 1];
+	int pn;
+	int sn;
+
+	CID_TRY(audit_day_cover(txn, &q->cover_from, &q->cover_to));
+	q->decided = q->f->citizen == NULL && q->f->release == NULL && q->f->type == NULL &&
+		     q->f->attribute == NULL;
+	/* before the run: the service index from its first key */
+	pn = snprintf(prefix, sizeof(prefix), "s\n%s\n", service);
+	CID_ENSURE(pn > 0 && (size_t)pn < sizeof(prefix), CID_ERR_INVALID);
+	if (q->cover_from > 0)
+		CID_TRY(walk_done(cid_txn_foreach(txn, CID_DB_AUDIT_IDX,
+						  (struct cid_str){prefix, (size_t)pn},
+						  before_cover_cb, q)));
+	/* after the run: the service index from the run's end */
+	audit_seq_key(q->cover_to, seq16);
+	sn = snprintf(start, sizeof(start), "%s%s", prefix, seq16);
+	CID_ENSURE(sn > 0 && (size_t)sn < sizeof(start), CID_ERR_INVALID);
+	CID_TRY(cid_txn_foreach_range(txn, CID_DB_AUDIT_IDX, (struct cid_str){prefix, (size_t)pn},
+				      (struct cid_str){start, (size_t)sn}, false, collect_cb, q));
+	/* the run: one seek, then the range's keys */
+	pn = snprintf(prefix, sizeof(prefix), "d\n%s\n", service);
+	CID_ENSURE(pn > 0 && (size_t)pn < sizeof(prefix), CID_ERR_INVALID);
+	sn = snprintf(start, sizeof(start), "%s%s", prefix, q->f->from);
+	CID_ENSURE(sn > 0 && (size_t)sn < sizeof(start), CID_ERR_INVALID);
+	if (q->cover_to > q->cover_from)
+		CID_TRY(walk_done(cid_txn_foreach_range(
+		    txn, CID_DB_AUDIT_IDX, (struct cid_str){prefix, (size_t)pn},
+		    (struct cid_str){start, (size_t)sn}, false, day_cb, q)));
+	CID_TRY(candidates_run(q));
 out:
 	return rc;
 }
@@ -282,7 +399,7 @@ enum cid_err cid_audit_query(struct cid_txn *txn, const struct cid_audit_filter 
 			     void *arg)
 {
 	enum cid_err rc = CID_OK;
-	struct query q = {txn, f, fn, arg, 0, NULL, NULL, 0, 0};
+	struct query q = {.txn = txn, .f = f, .fn = fn, .arg = arg};
 	char prefix[4 + CID_AUDIT_MAX_NAME + 1];
 	char start[4 + CID_AUDIT_MAX_NAME + AUDIT_SEQ_HEX + 1];
 	struct cid_str from = {NULL, 0};
@@ -307,6 +424,8 @@ enum cid_err cid_audit_query(struct cid_txn *txn, const struct cid_audit_filter 
 	name = f->release != NULL ? f->release : f->citizen != NULL ? f->citizen : f->service;
 	if (kind == 'c') {
 		rc = query_by_citizen(txn, &q);
+	} else if (kind == 's' && name != NULL && f->from != NULL && f->to != NULL) {
+		rc = query_by_service_day(txn, &q);
 	} else if (name == NULL && f->after_seq == 0 && (f->from != NULL || f->to != NULL)) {
 		rc = query_by_time(txn, &q);
 	} else if (name == NULL) {
