@@ -29,6 +29,12 @@ enum cid_err cid_audit_get(struct cid_txn *txn, uint64_t seq, json_t **out)
 	return cid_txn_get_json(txn, CID_DB_AUDIT, cid_str_of(key), out);
 }
 
+/* A candidate of a walk; sure: the index decided the whole filter for it. */
+struct candidate {
+	uint64_t seq;
+	bool sure;
+};
+
 struct query {
 	struct cid_txn *txn;
 	const struct cid_audit_filter *f;
@@ -36,10 +42,10 @@ struct query {
 	void *arg;
 	size_t n;
 	json_t *names;	/* f->citizen's names in the log (pseudonym.h); NULL without one */
-	uint64_t *seqs; /* candidates of a walk over several names, and their count */
+	struct candidate *seqs; /* candidates of a walk over several names or runs */
 	size_t n_seqs, cap_seqs;
 	uint64_t cover_from, cover_to; /* the seqs the service-day index covers */
-	bool decided; /* the index alone decides the filter for the seqs it covers */
+	bool decided; /* a service and a time range only: an index key in range decides */
 };
 
 static bool attr_match(const json_t *attrs, const char *want)
@@ -101,8 +107,8 @@ static bool entry_match(const json_t *e, const struct cid_audit_filter *f, const
 	return true;
 }
 
-/* One candidate seq: read, match, hand over. */
-static enum cid_err query_seq(struct query *q, uint64_t seq)
+/* One candidate seq: read, match (unless the index decided it: sure), hand over. */
+static enum cid_err query_seq(struct query *q, uint64_t seq, bool sure)
 {
 	enum cid_err rc = CID_OK;
 	char key[AUDIT_SEQ_HEX + 1];
@@ -114,7 +120,7 @@ static enum cid_err query_seq(struct query *q, uint64_t seq)
 		return CID_OK;
 	audit_seq_key(seq, key);
 	CID_TRY(cid_txn_get(q->txn, CID_DB_AUDIT, cid_str_of(key), &val));
-	if (!q->decided || seq < q->cover_from || seq >= q->cover_to) {
+	if (!sure) {
 		CID_TRY(cid_store_parse_json(val, &e));
 		if (!entry_match(e, q->f, q->names))
 			goto out;
@@ -135,7 +141,7 @@ static enum cid_err query_entry_cb(struct cid_str key, struct cid_str val, void 
 	(void)val;
 	if (!audit_seq_key_parse(key, &seq))
 		return CID_ERR_STORE;
-	return query_seq(arg, seq);
+	return query_seq(arg, seq, false);
 }
 
 /* True if a time of AUDIT_TIME_CHARS bytes lies outside the filter's [from, to). */
@@ -158,13 +164,13 @@ static enum cid_err query_index_cb(struct cid_str key, struct cid_str val, void 
 	/* outside the time range: skipped without reading the entry */
 	if (val.len == AUDIT_TIME_CHARS && time_outside(val.ptr, q->f))
 		return CID_OK;
-	return query_seq(q, seq);
+	return query_seq(q, seq, false);
 }
 
 /* seq joins the candidates, unless paging leaves it out. */
-static enum cid_err candidate_add(struct query *q, uint64_t seq)
+static enum cid_err candidate_add(struct query *q, uint64_t seq, bool sure)
 {
-	uint64_t *grown;
+	struct candidate *grown;
 
 	if (q->f->after_seq != 0 &&
 	    (q->f->newest_first ? seq >= q->f->after_seq : seq <= q->f->after_seq))
@@ -178,7 +184,7 @@ static enum cid_err candidate_add(struct query *q, uint64_t seq)
 		q->seqs = grown;
 		q->cap_seqs = cap;
 	}
-	q->seqs[q->n_seqs++] = seq;
+	q->seqs[q->n_seqs++] = (struct candidate){seq, sure};
 	return CID_OK;
 }
 
@@ -190,7 +196,11 @@ static bool key_seq(struct cid_str key, uint64_t *seq)
 		   (struct cid_str){key.ptr + key.len - AUDIT_SEQ_HEX, AUDIT_SEQ_HEX}, seq);
 }
 
-/* A citizen or service index key (value: the entry's time): its seq joins the candidates. */
+/*
+ * A citizen or service index key (value: the entry's time, as written with
+ * it): its seq joins the candidates. For a query the index decides, a time
+ * in range makes it sure.
+ */
 static enum cid_err collect_cb(struct cid_str key, struct cid_str val, void *arg)
 {
 	struct query *q = arg;
@@ -200,13 +210,13 @@ static enum cid_err collect_cb(struct cid_str key, struct cid_str val, void *arg
 		return CID_ERR_STORE;
 	if (val.len == AUDIT_TIME_CHARS && time_outside(val.ptr, q->f))
 		return CID_OK;
-	return candidate_add(q, seq);
+	return candidate_add(q, seq, q->decided && val.len == AUDIT_TIME_CHARS);
 }
 
 static int seq_cmp(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a;
-	uint64_t y = *(const uint64_t *)b;
+	uint64_t x = ((const struct candidate *)a)->seq;
+	uint64_t y = ((const struct candidate *)b)->seq;
 
 	return x < y ? -1 : x > y;
 }
@@ -218,8 +228,11 @@ static enum cid_err candidates_run(struct query *q)
 
 	if (q->n_seqs > 1)
 		qsort(q->seqs, q->n_seqs, sizeof(*q->seqs), seq_cmp);
-	for (size_t k = 0; k < q->n_seqs; k++)
-		CID_TRY(query_seq(q, q->seqs[q->f->newest_first ? q->n_seqs - 1 - k : k]));
+	for (size_t k = 0; k < q->n_seqs; k++) {
+		const struct candidate *c = &q->seqs[q->f->newest_first ? q->n_seqs - 1 - k : k];
+
+		CID_TRY(query_seq(q, c->seq, c->sure));
+	}
 out:
 	return rc;
 }
@@ -267,7 +280,7 @@ static enum cid_err day_cb(struct cid_str key, struct cid_str val, void *arg)
 		return AUDIT_STOP;
 	if (seq < q->cover_from || seq >= q->cover_to)
 		return CID_OK;
-	return candidate_add(q, seq);
+	return candidate_add(q, seq, q->decided);
 }
 
 /* A service index key of an entry before the index's run: as collect_cb; stops at the run. */
@@ -296,7 +309,7 @@ static enum cid_err walk_done(enum cid_err rc)
  * the entries outside the run (a store's entries from before the index, or
  * written since by a civicid without it), merged in seq order. Entries are
  * read only as far as the limit; where the filter is only the service and
- * the range, the index decides it and the entry is not parsed.
+ * the range, an index key in range decides it and the entry is not parsed.
  */
 static enum cid_err query_by_service_day(struct cid_txn *txn, struct query *q)
 {
@@ -354,7 +367,7 @@ static enum cid_err query_time_cb(struct cid_str key, struct cid_str val, void *
 		return CID_ERR_STORE;
 	if (time_outside(key.ptr + 2, q->f))
 		return AUDIT_STOP;
-	return query_seq(q, seq);
+	return query_seq(q, seq, false);
 }
 
 /* Walks the time index over [f->from, f->to) (no name, no paging). */
