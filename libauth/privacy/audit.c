@@ -118,8 +118,8 @@ static enum cid_err day_put(struct cid_txn *txn, const char *service, const char
 
 	if (n < 0 || (size_t)n >= sizeof(key))
 		return CID_ERR_INVALID;
-	return cid_txn_put(txn, CID_DB_AUDIT_IDX, (struct cid_str){key, (size_t)n},
-			   cid_str_of(""), 0);
+	return cid_txn_put(txn, CID_DB_AUDIT_IDX, (struct cid_str){key, (size_t)n}, cid_str_of(""),
+			   0);
 }
 
 /* The running end of the chain, and the tree over it, inside one write transaction. */

@@ -29,10 +29,11 @@
 #define AUDIT_STOP	 CID_ERR_COUNT		  /* internal: a walk stopped on purpose */
 #define AUDIT_HEAD_KEY	 "audit_head"		  /* META: {"size", "hash"} of the chain */
 #define AUDIT_KEYS_KEY	 "audit_keys"		  /* META: the audit key record (audit_keys.c) */
-#define AUDIT_DAY_KEY	 "audit_day_index"	  /* META: {"from", "to"}: what "d" covers */
+#define AUDIT_JWS_TYP	 "civicid-checkpoint+jwt" /* the typ of a (legacy) JWS checkpoint */
+#define AUDIT_DAY_KEY	 "audit_day_index"	  /* META: the run "d" covers (audit_day_cover) */
+
 /* "d\n" service "\n" time "\n" seq16: the longest service-day index key */
 #define AUDIT_DAY_KEY_MAX (4 + CID_AUDIT_MAX_NAME + AUDIT_TIME_CHARS + AUDIT_SEQ_HEX)
-#define AUDIT_JWS_TYP	 "civicid-checkpoint+jwt" /* the typ of a (legacy) JWS checkpoint */
 
 /* ---- seqs as keys, and the head (audit_head.c) ---- */
 

@@ -41,8 +41,9 @@ struct query {
 	enum cid_err (*fn)(uint64_t seq, struct cid_str entry, void *arg);
 	void *arg;
 	size_t n;
-	json_t *names;	/* f->citizen's names in the log (pseudonym.h); NULL without one */
-	struct candidate *seqs; /* candidates of a walk over several names or runs */
+	json_t *names; /* f->citizen's names in the log (pseudonym.h); NULL without one */
+	/* candidates of a walk over several names or runs, and their count */
+	struct candidate *seqs;
 	size_t n_seqs, cap_seqs;
 	uint64_t cover_from, cover_to; /* the seqs the service-day index covers */
 	bool decided; /* a service and a time range only: an index key in range decides */

@@ -1358,19 +1358,19 @@ static const struct {
 	int t;		     /* seconds from MIDNIGHT */
 	const char *type, *attr, *release;
 } day_rows[] = {
-    {"childcare", -3600, "release.permit", "email", NULL},	  /* 0 */
-    {"library", -2, "release.permit", "email", NULL},		  /* 1 */
-    {"childcare", -1, "release.permit", "email", NULL},		  /* 2 */
-    {"childcare", 1, "release.permit", "email", "rel-x"},	  /* 3 */
-    {"childcare", -1, "release.permit", "email", NULL},		  /* 4: stamped before 3 */
-    {"library", 0, "release.permit", "email", NULL},		  /* 5 */
-    {"lib", 10, "release.permit", "email", NULL},		  /* 6 */
-    {"childcare", DAY - 1, "release.deny", "email", NULL},	  /* 7 */
-    {"library", DAY, "release.permit", "email", NULL},		  /* 8 */
-    {"childcare", DAY + 1, "release.permit", "email", NULL},	  /* 9 */
+    {"childcare", -3600, "release.permit", "email", NULL},     /* 0 */
+    {"library", -2, "release.permit", "email", NULL},	       /* 1 */
+    {"childcare", -1, "release.permit", "email", NULL},	       /* 2 */
+    {"childcare", 1, "release.permit", "email", "rel-x"},      /* 3 */
+    {"childcare", -1, "release.permit", "email", NULL},	       /* 4: stamped before 3 */
+    {"library", 0, "release.permit", "email", NULL},	       /* 5 */
+    {"lib", 10, "release.permit", "email", NULL},	       /* 6 */
+    {"childcare", DAY - 1, "release.deny", "email", NULL},     /* 7 */
+    {"library", DAY, "release.permit", "email", NULL},	       /* 8 */
+    {"childcare", DAY + 1, "release.permit", "email", NULL},   /* 9 */
     {"childcare", DAY - 2, "release.permit", "address", NULL}, /* 10: stamped before 9 */
-    {NULL, 100, "officer.searched", "email", NULL},		  /* 11 */
-    {"library", DAY - 1, "release.permit", "email", NULL},	  /* 12: written late */
+    {NULL, 100, "officer.searched", "email", NULL},	       /* 11 */
+    {"library", DAY - 1, "release.permit", "email", NULL},     /* 12: written late */
 };
 
 #define N_DAY_ROWS (sizeof(day_rows) / sizeof(day_rows[0]))
@@ -1385,8 +1385,7 @@ static void day_append(struct fixture *f, size_t from, size_t to)
 			assert_int_equal(json_object_del(e, "service"), 0);
 		else
 			assert_int_equal(
-			    json_object_set_new(e, "service", json_string(day_rows[i].service)),
-			    0);
+			    json_object_set_new(e, "service", json_string(day_rows[i].service)), 0);
 		if (day_rows[i].release != NULL)
 			assert_int_equal(
 			    json_object_set_new(e, "request_id", json_string(day_rows[i].release)),
@@ -1459,21 +1458,19 @@ static void unindex(struct fixture *f, const char *prefix, uint64_t from, uint64
 
 /* The stores the day's queries run on: each must answer every query the same. */
 enum day_store {
-	DAY_INDEXED,	    /* every entry written with the index */
-	DAY_ALONE,	    /* the service index gone: the day index alone answers */
-	DAY_OLD_HALF,	    /* entries 0-6 written before the index existed */
-	DAY_OLD_ALL,	    /* every entry written before the index existed */
-	DAY_OLDER_WRITER,   /* entries 9-12 written since by a civicid without the index */
-	DAY_RUN_RESTARTED,  /* 3-6 by a civicid without it, then 7-12 with it again */
+	DAY_INDEXED,	   /* every entry written with the index */
+	DAY_ALONE,	   /* the service index gone: the day index alone answers */
+	DAY_OLD_HALF,	   /* entries 0-6 written before the index existed */
+	DAY_OLD_ALL,	   /* every entry written before the index existed */
+	DAY_OLDER_WRITER,  /* entries 9-12 written since by a civicid without the index */
+	DAY_RUN_RESTARTED, /* 3-6 by a civicid without it, then 7-12 with it again */
 	DAY_N_STORES,
 };
 
 static void day_store_make(struct fixture *f, enum day_store kind)
 {
 	switch (kind) {
-	case DAY_INDEXED:
-		day_append(f, 0, N_DAY_ROWS);
-		break;
+	case DAY_INDEXED: day_append(f, 0, N_DAY_ROWS); break;
 	case DAY_ALONE:
 		day_append(f, 0, N_DAY_ROWS);
 		unindex(f, "s\n", 0, N_DAY_ROWS, false);
@@ -1496,8 +1493,7 @@ static void day_store_make(struct fixture *f, enum day_store kind)
 		unindex(f, "d\n", 3, N_DAY_ROWS, true);
 		day_append(f, 7, N_DAY_ROWS);
 		break;
-	default:
-		fail();
+	default: fail();
 	}
 }
 
@@ -1539,7 +1535,9 @@ static void test_service_day_is_exact_on_every_store(void **state)
 	    {"attribute",
 	     {.service = "childcare", .from = D1, .to = D2, .attribute = "address"},
 	     "[10]"},
-	    {"release id", {.service = "childcare", .release = "rel-x", .from = D1, .to = D2}, "[3]"},
+	    {"release id",
+	     {.service = "childcare", .release = "rel-x", .from = D1, .to = D2},
+	     "[3]"},
 	    {"release id of another service",
 	     {.service = "library", .release = "rel-x", .from = D1, .to = D2},
 	     "[]"},
