@@ -46,6 +46,8 @@ struct query {
 	struct candidate *seqs;
 	size_t n_seqs, cap_seqs;
 	uint64_t cover_from, cover_to; /* the seqs the service-day index covers */
+	uint64_t lo, hi;	       /* the seqs of the service index walk under way */
+	bool segment_end;	       /* that walk left them */
 	bool decided; /* a service and a time range only: an index key in range decides */
 };
 
@@ -197,11 +199,7 @@ static bool key_seq(struct cid_str key, uint64_t *seq)
 		   (struct cid_str){key.ptr + key.len - AUDIT_SEQ_HEX, AUDIT_SEQ_HEX}, seq);
 }
 
-/*
- * A citizen or service index key (value: the entry's time, as written with
- * it): its seq joins the candidates. For a query the index decides, a time
- * in range makes it sure.
- */
+/* A citizen index key of one of the citizen's names: its seq joins the candidates. */
 static enum cid_err collect_cb(struct cid_str key, struct cid_str val, void *arg)
 {
 	struct query *q = arg;
@@ -211,7 +209,7 @@ static enum cid_err collect_cb(struct cid_str key, struct cid_str val, void *arg
 		return CID_ERR_STORE;
 	if (val.len == AUDIT_TIME_CHARS && time_outside(val.ptr, q->f))
 		return CID_OK;
-	return candidate_add(q, seq, q->decided && val.len == AUDIT_TIME_CHARS);
+	return candidate_add(q, seq, false);
 }
 
 static int seq_cmp(const void *a, const void *b)
@@ -284,70 +282,122 @@ static enum cid_err day_cb(struct cid_str key, struct cid_str val, void *arg)
 	return candidate_add(q, seq, q->decided);
 }
 
-/* A service index key of an entry before the index's run: as collect_cb; stops at the run. */
-static enum cid_err before_cover_cb(struct cid_str key, struct cid_str val, void *arg)
+/*
+ * A service index key (value: the entry's time, as written with it) of a
+ * walk over the seqs [q->lo, q->hi) in the query's order: the first seq
+ * outside ends the walk. A time in range decides a query the index decides.
+ */
+static enum cid_err segment_cb(struct cid_str key, struct cid_str val, void *arg)
 {
 	struct query *q = arg;
 	uint64_t seq;
 
 	if (!key_seq(key, &seq))
 		return CID_ERR_STORE;
-	if (seq >= q->cover_from)
+	if (seq < q->lo || seq >= q->hi) {
+		q->segment_end = true;
 		return AUDIT_STOP;
-	return collect_cb(key, val, arg);
+	}
+	if (val.len == AUDIT_TIME_CHARS && time_outside(val.ptr, q->f))
+		return CID_OK;
+	return query_seq(q, seq, q->decided && val.len == AUDIT_TIME_CHARS);
 }
 
-/* A walk that may stop on purpose: AUDIT_STOP is its end, not the query's. */
-static enum cid_err walk_done(enum cid_err rc)
+/* Walks the service index (prefix) over the seqs [lo, hi), in the query's order and page. */
+static enum cid_err segment_walk(struct cid_txn *txn, struct query *q, struct cid_str prefix,
+				 uint64_t lo, uint64_t hi)
 {
-	return rc == AUDIT_STOP ? CID_OK : rc;
+	enum cid_err rc = CID_OK;
+	const struct cid_audit_filter *f = q->f;
+	char start[4 + CID_AUDIT_MAX_NAME + AUDIT_SEQ_HEX + 1];
+	char k[AUDIT_SEQ_HEX + 1];
+	uint64_t first = f->newest_first ? hi - 1 : lo;
+	int sn;
+
+	if (lo >= hi)
+		return CID_OK;
+	/* paging: only seq > after_seq, or newest first seq < after_seq */
+	if (f->after_seq != 0 && f->newest_first) {
+		if (f->after_seq <= lo)
+			return CID_OK;
+		first = f->after_seq - 1 < first ? f->after_seq - 1 : first;
+	} else if (f->after_seq != 0) {
+		if (f->after_seq >= hi - 1)
+			return CID_OK;
+		first = f->after_seq + 1 > first ? f->after_seq + 1 : first;
+	}
+	audit_seq_key(first, k);
+	sn = snprintf(start, sizeof(start), "%.*s%s", (int)prefix.len, prefix.ptr, k);
+	CID_ENSURE(sn > 0 && (size_t)sn < sizeof(start), CID_ERR_INVALID);
+	q->lo = lo;
+	q->hi = hi;
+	q->segment_end = false;
+	rc = cid_txn_foreach_range(txn, CID_DB_AUDIT_IDX, prefix,
+				   (struct cid_str){start, (size_t)sn}, f->newest_first, segment_cb,
+				   q);
+	if (rc == AUDIT_STOP && q->segment_end)
+		rc = CID_OK;
+out:
+	return rc;
+}
+
+/* The run of the service-day index: one seek to f->from, then the range's keys, in seq order. */
+static enum cid_err run_walk(struct cid_txn *txn, struct query *q)
+{
+	enum cid_err rc = CID_OK;
+	char prefix[4 + CID_AUDIT_MAX_NAME + 1];
+	char start[AUDIT_DAY_KEY_MAX + 1];
+	int pn;
+	int sn;
+
+	if (q->cover_from >= q->cover_to)
+		return CID_OK;
+	pn = snprintf(prefix, sizeof(prefix), "d\n%s\n", q->f->service);
+	CID_ENSURE(pn > 0 && (size_t)pn < sizeof(prefix), CID_ERR_INVALID);
+	sn = snprintf(start, sizeof(start), "%s%s", prefix, q->f->from);
+	CID_ENSURE(sn > 0 && (size_t)sn < sizeof(start), CID_ERR_INVALID);
+	rc = cid_txn_foreach_range(txn, CID_DB_AUDIT_IDX, (struct cid_str){prefix, (size_t)pn},
+				   (struct cid_str){start, (size_t)sn}, false, day_cb, q);
+	if (rc == AUDIT_STOP)
+		rc = CID_OK;
+	CID_TRY(rc);
+	CID_TRY(candidates_run(q));
+out:
+	return rc;
 }
 
 /*
- * A service's entries in [f->from, f->to): the service-day index over the
- * run of seqs it covers (a seek to the range's start, then only the
- * service's keys in the range), the service index with its time values for
- * the entries outside the run (a store's entries from before the index, or
- * written since by a civicid without it), merged in seq order. Entries are
- * read only as far as the limit; where the filter is only the service and
- * the range, an index key in range decides it and the entry is not parsed.
+ * A service's entries in [f->from, f->to), in three runs of seqs: the
+ * service-day index over the run it covers (a seek to the range's start,
+ * then only the service's keys in the range, merged into seq order), and the
+ * service index with its time values before and after that run (a store's
+ * entries from before the index, or written since by a civicid without it),
+ * walked in seq order as far as the limit. Where the filter is only the
+ * service and the range, an index key in range decides it: the entry is
+ * handed over unparsed.
  */
 static enum cid_err query_by_service_day(struct cid_txn *txn, struct query *q)
 {
 	enum cid_err rc = CID_OK;
-	const char *service = q->f->service;
 	char prefix[4 + CID_AUDIT_MAX_NAME + 1];
-	char start[AUDIT_DAY_KEY_MAX + 1];
-	char seq16[AUDIT_SEQ_HEX + 1];
+	struct cid_str s;
 	int pn;
-	int sn;
 
 	CID_TRY(audit_day_cover(txn, &q->cover_from, &q->cover_to));
 	q->decided = q->f->citizen == NULL && q->f->release == NULL && q->f->type == NULL &&
 		     q->f->attribute == NULL;
-	/* before the run: the service index from its first key */
-	pn = snprintf(prefix, sizeof(prefix), "s\n%s\n", service);
+	pn = snprintf(prefix, sizeof(prefix), "s\n%s\n", q->f->service);
 	CID_ENSURE(pn > 0 && (size_t)pn < sizeof(prefix), CID_ERR_INVALID);
-	if (q->cover_from > 0)
-		CID_TRY(walk_done(cid_txn_foreach(txn, CID_DB_AUDIT_IDX,
-						  (struct cid_str){prefix, (size_t)pn},
-						  before_cover_cb, q)));
-	/* after the run: the service index from the run's end */
-	audit_seq_key(q->cover_to, seq16);
-	sn = snprintf(start, sizeof(start), "%s%s", prefix, seq16);
-	CID_ENSURE(sn > 0 && (size_t)sn < sizeof(start), CID_ERR_INVALID);
-	CID_TRY(cid_txn_foreach_range(txn, CID_DB_AUDIT_IDX, (struct cid_str){prefix, (size_t)pn},
-				      (struct cid_str){start, (size_t)sn}, false, collect_cb, q));
-	/* the run: one seek, then the range's keys */
-	pn = snprintf(prefix, sizeof(prefix), "d\n%s\n", service);
-	CID_ENSURE(pn > 0 && (size_t)pn < sizeof(prefix), CID_ERR_INVALID);
-	sn = snprintf(start, sizeof(start), "%s%s", prefix, q->f->from);
-	CID_ENSURE(sn > 0 && (size_t)sn < sizeof(start), CID_ERR_INVALID);
-	if (q->cover_to > q->cover_from)
-		CID_TRY(walk_done(cid_txn_foreach_range(
-		    txn, CID_DB_AUDIT_IDX, (struct cid_str){prefix, (size_t)pn},
-		    (struct cid_str){start, (size_t)sn}, false, day_cb, q)));
-	CID_TRY(candidates_run(q));
+	s = (struct cid_str){prefix, (size_t)pn};
+	if (q->f->newest_first) {
+		CID_TRY(segment_walk(txn, q, s, q->cover_to, UINT64_MAX));
+		CID_TRY(run_walk(txn, q));
+		CID_TRY(segment_walk(txn, q, s, 0, q->cover_from));
+	} else {
+		CID_TRY(segment_walk(txn, q, s, 0, q->cover_from));
+		CID_TRY(run_walk(txn, q));
+		CID_TRY(segment_walk(txn, q, s, q->cover_to, UINT64_MAX));
+	}
 out:
 	return rc;
 }
