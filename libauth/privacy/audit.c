@@ -80,6 +80,9 @@ static enum cid_err entry_check(const json_t *e)
 	    !audit_index_member_ok(json_object_get(e, "service")) ||
 	    !audit_index_member_ok(json_object_get(e, "request_id")))
 		return CID_ERR_INVALID;
+	/* a time is one the indexes can order (no entry of a range is missed) */
+	if (json_object_get(e, "time") != NULL && !audit_time_syntax_ok(cid_json_str(e, "time")))
+		return CID_ERR_INVALID;
 	return CID_OK;
 }
 
@@ -100,6 +103,23 @@ static enum cid_err index_put(struct cid_txn *txn, char kind, const char *name, 
 		return CID_ERR_INVALID;
 	return cid_txn_put(txn, CID_DB_AUDIT_IDX, (struct cid_str){key, (size_t)n},
 			   cid_str_of(time != NULL ? time : ""), 0);
+}
+
+/*
+ * Writes "d\n" service "\n" time "\n" seq16 -> "" (audit_int.h), so one
+ * service's entries in a time range are one run of keys. entry_check let
+ * only a time of audit_time_syntax_ok through.
+ */
+static enum cid_err day_put(struct cid_txn *txn, const char *service, const char *time,
+			    const char *seq16)
+{
+	char key[AUDIT_DAY_KEY_MAX + 1];
+	int n = snprintf(key, sizeof(key), "d\n%s\n%s\n%s", service, time, seq16);
+
+	if (n < 0 || (size_t)n >= sizeof(key))
+		return CID_ERR_INVALID;
+	return cid_txn_put(txn, CID_DB_AUDIT_IDX, (struct cid_str){key, (size_t)n}, cid_str_of(""),
+			   0);
 }
 
 /* The running end of the chain, and the tree over it, inside one write transaction. */
@@ -297,6 +317,10 @@ static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t
 	/* the time index: "t\n" time "\n" seq, for ranges over all entries */
 	if (time != NULL && audit_time_syntax_ok(time))
 		CID_TRY(index_put(txn, 't', time, key, NULL));
+	/* the service-day index: "d\n" service "\n" time "\n" seq, for a service's range */
+	who = cid_json_str(e, "service");
+	if (who != NULL && time != NULL)
+		CID_TRY(day_put(txn, who, time, key));
 	CID_TRY(audit_entry_hash(c->text.data, c->text.len, leaf, c->hash));
 	CID_TRY(audit_tree_append(&c->tree, leaf));
 	c->size++;
@@ -316,16 +340,36 @@ out:
 	return rc;
 }
 
+/* Records that the "d" index covers the seqs [from, to) (audit_int.h). */
+static enum cid_err day_cover_put(struct cid_txn *txn, uint64_t from, uint64_t to)
+{
+	enum cid_err rc = CID_OK;
+	json_t *cover = json_pack("{s:I, s:I}", "from", (json_int_t)from, "to", (json_int_t)to);
+
+	CID_ENSURE(cover != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_txn_put_json(txn, CID_DB_META, cid_str_of(AUDIT_DAY_KEY), cover, 0));
+out:
+	json_decref(cover);
+	return rc;
+}
+
 /* Writes the entries of a list of waiters, in order; outputs go to the waiters. */
 static enum cid_err chain_write(struct cid_txn *txn, struct waiter *list)
 {
 	enum cid_err rc = CID_OK;
 	struct chain c = {0};
 	struct cid_str v;
+	uint64_t from;
+	uint64_t to;
 
 	cid_buf_init(&c.text, SIZE_MAX / 4);
 	CID_TRY(cid_audit_head(txn, &c.size, c.hash));
 	CID_TRY(audit_tree_open(txn, c.size, &c.tree));
+	/* the "d" index covers [from, to); entries written without it (before it
+	 * existed, or by an older civicid since) end the run: it starts again here */
+	CID_TRY(audit_day_cover(txn, &from, &to));
+	if (to != c.size)
+		from = c.size;
 	for (struct waiter *w = list; w != NULL; w = w->next) {
 		w->first = c.size;
 		w->written = 0;
@@ -345,6 +389,7 @@ static enum cid_err chain_write(struct cid_txn *txn, struct waiter *list)
 		}
 	}
 	CID_TRY(head_put(txn, &c));
+	CID_TRY(day_cover_put(txn, from, c.size));
 	CID_TRY(audit_tree_close(&c.tree));
 out:
 	cid_buf_free(&c.text);

@@ -148,8 +148,12 @@
  * -> the entry's time (indexes for the citizen slice and per-service queries,
  * written in the same transaction as the entry; the time lets a range skip
  * entries unread), "r\n" request_id "\n" seq16 -> the entry's time (the
- * entries of one release id), "t\n" time "\n" seq16 -> "" (the time index); "x\n" consent record
- * id -> "" once a consent.expired entry was written for that record; CID_DB_AUDIT_CP as above.
+ * entries of one release id), "t\n" time "\n" seq16 -> "" (the time index), "d\n" service "\n"
+ * time "\n" seq16 -> "" (the service-day index: a service's time range is one run of keys;
+ * META "audit_day_index" {"from", "to"} is the run of seqs it covers, moved with the head, so
+ * entries from before it, or written by a civicid without it, are found by the service index);
+ * "x\n" consent record id -> "" once a consent.expired entry was written for that record;
+ * CID_DB_AUDIT_CP as above.
  * "citizen", "service" and "request_id" of an entry are therefore at most 200 bytes without a
  * newline.
  *
@@ -267,7 +271,8 @@ struct cid_audit_range {
  * commit when group is on. *first_seq (may be NULL) is the seq of entries[0].
  * Errors: CID_ERR_INVALID (not an object, has "seq"/"prev", a member name not
  * ASCII, a real number, n == 0, "citizen", "service" or "request_id" not a
- * string of 1 to 200 bytes without '\n'), CID_ERR_STORE, CID_ERR_NOMEM. On error nothing
+ * string of 1 to 200 bytes without '\n', "time" not "YYYY-MM-DDTHH:MM:SSZ"),
+ * CID_ERR_STORE, CID_ERR_NOMEM. On error nothing
  * of this call is in the log; in a group commit a store failure fails every
  * call of that commit. Never call it inside a cid_store_update callback (it
  * would wait for the LMDB writer lock its own thread holds): use
@@ -730,13 +735,17 @@ struct cid_audit_filter {
 
 /*
  * Calls fn(seq, entry bytes, arg) for each entry matching f, in seq order (or
- * newest first). Uses the release, citizen or service index when f names one (a time
- * range is then decided from the index values, without reading the entries
- * outside it); with only a time range (and no after_seq) it walks the time
- * index over the range, in time order (seq order within one second). entry
- * is borrowed for the call. fn's non-OK return stops the walk and is returned.
- * Errors: CID_ERR_INVALID (bad filter: from/to not "YYYY-MM-DDTHH:MM:SSZ",
- * an empty type or attribute), CID_ERR_STORE, fn's.
+ * newest first). Uses the release, citizen or service index when f names one
+ * (a time range is then decided from the index values, without reading the
+ * entries outside it); a service with both from and to (and no release or
+ * citizen) seeks the service-day index to from: it costs a seek and the
+ * service's index keys in the range (all of them, even with a limit: they are
+ * merged into seq order), not the service's history. With only a time range
+ * (and no after_seq) it walks the time index over the range, in time order
+ * (seq order within one second). entry is borrowed for the call. fn's non-OK
+ * return stops the walk and is returned. Errors: CID_ERR_INVALID (bad
+ * filter: from/to not "YYYY-MM-DDTHH:MM:SSZ", an empty type or attribute),
+ * CID_ERR_STORE, fn's.
  */
 CID_MUST_CHECK enum cid_err
 cid_audit_query(struct cid_txn *txn, const struct cid_audit_filter *f,

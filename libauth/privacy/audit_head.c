@@ -7,7 +7,9 @@
  * It sits below every other audit file and calls none of them, so the tree
  * (audit_tree.c), which the chain's write path calls, reads the head without
  * calling back into the chain. A head in the store is checked in shape before
- * it is believed; a store without one is the empty log.
+ * it is believed; a store without one is the empty log. Beside the head, the
+ * run of seqs the service-day index covers (audit_day_cover), which the
+ * writer moves with the head and the query reads: absent, it covers nothing.
  */
 #include "audit_head.h"
 
@@ -79,5 +81,30 @@ enum cid_err cid_audit_head(struct cid_txn *txn, uint64_t *size, char hash[CID_A
 	memcpy(hash, h, CID_AUDIT_HASH_HEX);
 out:
 	json_decref(head);
+	return rc;
+}
+
+enum cid_err audit_day_cover(struct cid_txn *txn, uint64_t *from, uint64_t *to)
+{
+	enum cid_err rc;
+	json_t *cover = NULL;
+	const json_t *f;
+	const json_t *t;
+
+	*from = 0;
+	*to = 0;
+	rc = cid_txn_get_json(txn, CID_DB_META, cid_str_of(AUDIT_DAY_KEY), &cover);
+	if (rc == CID_ERR_NOTFOUND)
+		return CID_OK;
+	CID_TRY(rc);
+	f = json_object_get(cover, "from");
+	t = json_object_get(cover, "to");
+	CID_ENSURE(json_is_integer(f) && json_is_integer(t) && json_integer_value(f) >= 0 &&
+		       json_integer_value(f) <= json_integer_value(t),
+		   CID_ERR_STORE);
+	*from = (uint64_t)json_integer_value(f);
+	*to = (uint64_t)json_integer_value(t);
+out:
+	json_decref(cover);
 	return rc;
 }

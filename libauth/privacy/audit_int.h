@@ -30,6 +30,10 @@
 #define AUDIT_HEAD_KEY	 "audit_head"		  /* META: {"size", "hash"} of the chain */
 #define AUDIT_KEYS_KEY	 "audit_keys"		  /* META: the audit key record (audit_keys.c) */
 #define AUDIT_JWS_TYP	 "civicid-checkpoint+jwt" /* the typ of a (legacy) JWS checkpoint */
+#define AUDIT_DAY_KEY	 "audit_day_index"	  /* META: the run "d" covers (audit_day_cover) */
+
+/* "d\n" service "\n" time "\n" seq16: the longest service-day index key */
+#define AUDIT_DAY_KEY_MAX (4 + CID_AUDIT_MAX_NAME + AUDIT_TIME_CHARS + AUDIT_SEQ_HEX)
 
 /* ---- seqs as keys, and the head (audit_head.c) ---- */
 
@@ -48,6 +52,18 @@ bool audit_canon_ok(const json_t *v, int depth);
  */
 CID_MUST_CHECK enum cid_err audit_entry_hash(const char *p, size_t n, uint8_t raw[CID_MERKLE_HASH],
 					     char hex[CID_AUDIT_HASH_HEX]);
+
+/*
+ * The service-day index ("d\n" service "\n" time "\n" seq16 -> "", one key
+ * per entry with a service and a time, written by chain_write) covers the
+ * entries [*from, *to): every entry in that run has its key, and no entry
+ * outside it is known to. The run is recorded in META AUDIT_DAY_KEY by every
+ * write of the chain; a store written before the index existed has none
+ * (both 0), and entries written after *to (by a civicid without the index)
+ * are simply outside it: the writer starts a new run at the head when *to is
+ * not the head. Errors: CID_ERR_STORE (a record not of that shape).
+ */
+CID_MUST_CHECK enum cid_err audit_day_cover(struct cid_txn *txn, uint64_t *from, uint64_t *to);
 
 /* True if h is 64 lowercase hex digits. */
 bool audit_hash_syntax_ok(const char *h);

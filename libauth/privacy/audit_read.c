@@ -29,15 +29,26 @@ enum cid_err cid_audit_get(struct cid_txn *txn, uint64_t seq, json_t **out)
 	return cid_txn_get_json(txn, CID_DB_AUDIT, cid_str_of(key), out);
 }
 
+/* A candidate of a walk; sure: the index decided the whole filter for it. */
+struct candidate {
+	uint64_t seq;
+	bool sure;
+};
+
 struct query {
 	struct cid_txn *txn;
 	const struct cid_audit_filter *f;
 	enum cid_err (*fn)(uint64_t seq, struct cid_str entry, void *arg);
 	void *arg;
 	size_t n;
-	json_t *names;	/* f->citizen's names in the log (pseudonym.h); NULL without one */
-	uint64_t *seqs; /* candidates of a walk over several names, and their count */
+	json_t *names; /* f->citizen's names in the log (pseudonym.h); NULL without one */
+	/* candidates of a walk over several names or runs, and their count */
+	struct candidate *seqs;
 	size_t n_seqs, cap_seqs;
+	uint64_t cover_from, cover_to; /* the seqs the service-day index covers */
+	uint64_t lo, hi;	       /* the seqs of the service index walk under way */
+	bool segment_end;	       /* that walk left them */
+	bool decided; /* a service and a time range only: an index key in range decides */
 };
 
 static bool attr_match(const json_t *attrs, const char *want)
@@ -99,8 +110,8 @@ static bool entry_match(const json_t *e, const struct cid_audit_filter *f, const
 	return true;
 }
 
-/* One candidate seq: read, match, hand over. */
-static enum cid_err query_seq(struct query *q, uint64_t seq)
+/* One candidate seq: read, match (unless the index decided it: sure), hand over. */
+static enum cid_err query_seq(struct query *q, uint64_t seq, bool sure)
 {
 	enum cid_err rc = CID_OK;
 	char key[AUDIT_SEQ_HEX + 1];
@@ -112,9 +123,11 @@ static enum cid_err query_seq(struct query *q, uint64_t seq)
 		return CID_OK;
 	audit_seq_key(seq, key);
 	CID_TRY(cid_txn_get(q->txn, CID_DB_AUDIT, cid_str_of(key), &val));
-	CID_TRY(cid_store_parse_json(val, &e));
-	if (!entry_match(e, q->f, q->names))
-		goto out;
+	if (!sure) {
+		CID_TRY(cid_store_parse_json(val, &e));
+		if (!entry_match(e, q->f, q->names))
+			goto out;
+	}
 	CID_TRY(q->fn(seq, val, q->arg));
 	q->n++;
 	if (q->f->limit != 0 && q->n >= q->f->limit)
@@ -131,7 +144,7 @@ static enum cid_err query_entry_cb(struct cid_str key, struct cid_str val, void 
 	(void)val;
 	if (!audit_seq_key_parse(key, &seq))
 		return CID_ERR_STORE;
-	return query_seq(arg, seq);
+	return query_seq(arg, seq, false);
 }
 
 /* True if a time of AUDIT_TIME_CHARS bytes lies outside the filter's [from, to). */
@@ -154,23 +167,16 @@ static enum cid_err query_index_cb(struct cid_str key, struct cid_str val, void 
 	/* outside the time range: skipped without reading the entry */
 	if (val.len == AUDIT_TIME_CHARS && time_outside(val.ptr, q->f))
 		return CID_OK;
-	return query_seq(q, seq);
+	return query_seq(q, seq, false);
 }
 
-/* A citizen index key of one of the citizen's names: its seq joins the candidates. */
-static enum cid_err collect_cb(struct cid_str key, struct cid_str val, void *arg)
+/* seq joins the candidates, unless paging leaves it out. */
+static enum cid_err candidate_add(struct query *q, uint64_t seq, bool sure)
 {
-	struct query *q = arg;
-	uint64_t seq;
-	uint64_t *grown;
+	struct candidate *grown;
 
-	if (key.len < AUDIT_SEQ_HEX ||
-	    !audit_seq_key_parse((struct cid_str){key.ptr + key.len - AUDIT_SEQ_HEX, AUDIT_SEQ_HEX},
-				 &seq))
-		return CID_ERR_STORE;
-	if ((val.len == AUDIT_TIME_CHARS && time_outside(val.ptr, q->f)) ||
-	    (q->f->after_seq != 0 &&
-	     (q->f->newest_first ? seq >= q->f->after_seq : seq <= q->f->after_seq)))
+	if (q->f->after_seq != 0 &&
+	    (q->f->newest_first ? seq >= q->f->after_seq : seq <= q->f->after_seq))
 		return CID_OK;
 	if (q->n_seqs == q->cap_seqs) {
 		size_t cap = q->cap_seqs == 0 ? 64 : q->cap_seqs * 2;
@@ -181,16 +187,53 @@ static enum cid_err collect_cb(struct cid_str key, struct cid_str val, void *arg
 		q->seqs = grown;
 		q->cap_seqs = cap;
 	}
-	q->seqs[q->n_seqs++] = seq;
+	q->seqs[q->n_seqs++] = (struct candidate){seq, sure};
 	return CID_OK;
+}
+
+/* The seq at the end of an index key. */
+static bool key_seq(struct cid_str key, uint64_t *seq)
+{
+	return key.len >= AUDIT_SEQ_HEX &&
+	       audit_seq_key_parse(
+		   (struct cid_str){key.ptr + key.len - AUDIT_SEQ_HEX, AUDIT_SEQ_HEX}, seq);
+}
+
+/* A citizen index key of one of the citizen's names: its seq joins the candidates. */
+static enum cid_err collect_cb(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct query *q = arg;
+	uint64_t seq;
+
+	if (!key_seq(key, &seq))
+		return CID_ERR_STORE;
+	if (val.len == AUDIT_TIME_CHARS && time_outside(val.ptr, q->f))
+		return CID_OK;
+	return candidate_add(q, seq, false);
 }
 
 static int seq_cmp(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a;
-	uint64_t y = *(const uint64_t *)b;
+	uint64_t x = ((const struct candidate *)a)->seq;
+	uint64_t y = ((const struct candidate *)b)->seq;
 
 	return x < y ? -1 : x > y;
+}
+
+/* The candidates, in seq order (or newest first), read and matched. */
+static enum cid_err candidates_run(struct query *q)
+{
+	enum cid_err rc = CID_OK;
+
+	if (q->n_seqs > 1)
+		qsort(q->seqs, q->n_seqs, sizeof(*q->seqs), seq_cmp);
+	for (size_t k = 0; k < q->n_seqs; k++) {
+		const struct candidate *c = &q->seqs[q->f->newest_first ? q->n_seqs - 1 - k : k];
+
+		CID_TRY(query_seq(q, c->seq, c->sure));
+	}
+out:
+	return rc;
 }
 
 /*
@@ -213,10 +256,148 @@ static enum cid_err query_by_citizen(struct cid_txn *txn, struct query *q)
 		CID_TRY(cid_txn_foreach(txn, CID_DB_AUDIT_IDX, (struct cid_str){prefix, (size_t)pn},
 					collect_cb, q));
 	}
-	if (q->n_seqs > 1)
-		qsort(q->seqs, q->n_seqs, sizeof(*q->seqs), seq_cmp);
-	for (size_t k = 0; k < q->n_seqs; k++)
-		CID_TRY(query_seq(q, q->seqs[q->f->newest_first ? q->n_seqs - 1 - k : k]));
+	CID_TRY(candidates_run(q));
+out:
+	return rc;
+}
+
+/*
+ * A service-day index key "d\n" service "\n" time "\n" seq16, walked from
+ * the range's start: the walk stops at the first time past its end. A seq
+ * outside the run the index covers is an entry of an older run: the service
+ * index finds it.
+ */
+static enum cid_err day_cb(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct query *q = arg;
+	uint64_t seq;
+
+	(void)val;
+	if (key.len < 2 + AUDIT_TIME_CHARS + 1 + AUDIT_SEQ_HEX || !key_seq(key, &seq))
+		return CID_ERR_STORE;
+	if (time_outside(key.ptr + key.len - AUDIT_SEQ_HEX - 1 - AUDIT_TIME_CHARS, q->f))
+		return AUDIT_STOP;
+	if (seq < q->cover_from || seq >= q->cover_to)
+		return CID_OK;
+	return candidate_add(q, seq, q->decided);
+}
+
+/*
+ * A service index key (value: the entry's time, as written with it) of a
+ * walk over the seqs [q->lo, q->hi) in the query's order: the first seq
+ * outside ends the walk. A time in range decides a query the index decides.
+ */
+static enum cid_err segment_cb(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct query *q = arg;
+	uint64_t seq;
+
+	if (!key_seq(key, &seq))
+		return CID_ERR_STORE;
+	if (seq < q->lo || seq >= q->hi) {
+		q->segment_end = true;
+		return AUDIT_STOP;
+	}
+	if (val.len == AUDIT_TIME_CHARS && time_outside(val.ptr, q->f))
+		return CID_OK;
+	return query_seq(q, seq, q->decided && val.len == AUDIT_TIME_CHARS);
+}
+
+/* Walks the service index (prefix) over the seqs [lo, hi), in the query's order and page. */
+static enum cid_err segment_walk(struct cid_txn *txn, struct query *q, struct cid_str prefix,
+				 uint64_t lo, uint64_t hi)
+{
+	enum cid_err rc = CID_OK;
+	const struct cid_audit_filter *f = q->f;
+	char start[4 + CID_AUDIT_MAX_NAME + AUDIT_SEQ_HEX + 1];
+	char k[AUDIT_SEQ_HEX + 1];
+	uint64_t first = f->newest_first ? hi - 1 : lo;
+	int sn;
+
+	if (lo >= hi)
+		return CID_OK;
+	/* paging: only seq > after_seq, or newest first seq < after_seq */
+	if (f->after_seq != 0 && f->newest_first) {
+		if (f->after_seq <= lo)
+			return CID_OK;
+		first = f->after_seq - 1 < first ? f->after_seq - 1 : first;
+	} else if (f->after_seq != 0) {
+		if (f->after_seq >= hi - 1)
+			return CID_OK;
+		first = f->after_seq + 1 > first ? f->after_seq + 1 : first;
+	}
+	audit_seq_key(first, k);
+	sn = snprintf(start, sizeof(start), "%.*s%s", (int)prefix.len, prefix.ptr, k);
+	CID_ENSURE(sn > 0 && (size_t)sn < sizeof(start), CID_ERR_INVALID);
+	q->lo = lo;
+	q->hi = hi;
+	q->segment_end = false;
+	rc = cid_txn_foreach_range(txn, CID_DB_AUDIT_IDX, prefix,
+				   (struct cid_str){start, (size_t)sn}, f->newest_first, segment_cb,
+				   q);
+	if (rc == AUDIT_STOP && q->segment_end)
+		rc = CID_OK;
+out:
+	return rc;
+}
+
+/* The run of the service-day index: one seek to f->from, then the range's keys, in seq order. */
+static enum cid_err run_walk(struct cid_txn *txn, struct query *q)
+{
+	enum cid_err rc = CID_OK;
+	char prefix[4 + CID_AUDIT_MAX_NAME + 1];
+	char start[AUDIT_DAY_KEY_MAX + 1];
+	int pn;
+	int sn;
+
+	if (q->cover_from >= q->cover_to)
+		return CID_OK;
+	pn = snprintf(prefix, sizeof(prefix), "d\n%s\n", q->f->service);
+	CID_ENSURE(pn > 0 && (size_t)pn < sizeof(prefix), CID_ERR_INVALID);
+	sn = snprintf(start, sizeof(start), "%s%s", prefix, q->f->from);
+	CID_ENSURE(sn > 0 && (size_t)sn < sizeof(start), CID_ERR_INVALID);
+	rc = cid_txn_foreach_range(txn, CID_DB_AUDIT_IDX, (struct cid_str){prefix, (size_t)pn},
+				   (struct cid_str){start, (size_t)sn}, false, day_cb, q);
+	if (rc == AUDIT_STOP)
+		rc = CID_OK;
+	CID_TRY(rc);
+	CID_TRY(candidates_run(q));
+out:
+	return rc;
+}
+
+/*
+ * A service's entries in [f->from, f->to), in three runs of seqs: the
+ * service-day index over the run it covers (a seek to the range's start,
+ * then only the service's keys in the range, merged into seq order), and the
+ * service index with its time values before and after that run (a store's
+ * entries from before the index, or written since by a civicid without it),
+ * walked in seq order as far as the limit. Where the filter is only the
+ * service and the range, an index key in range decides it: the entry is
+ * handed over unparsed.
+ */
+static enum cid_err query_by_service_day(struct cid_txn *txn, struct query *q)
+{
+	enum cid_err rc = CID_OK;
+	char prefix[4 + CID_AUDIT_MAX_NAME + 1];
+	struct cid_str s;
+	int pn;
+
+	CID_TRY(audit_day_cover(txn, &q->cover_from, &q->cover_to));
+	q->decided = q->f->citizen == NULL && q->f->release == NULL && q->f->type == NULL &&
+		     q->f->attribute == NULL;
+	pn = snprintf(prefix, sizeof(prefix), "s\n%s\n", q->f->service);
+	CID_ENSURE(pn > 0 && (size_t)pn < sizeof(prefix), CID_ERR_INVALID);
+	s = (struct cid_str){prefix, (size_t)pn};
+	if (q->f->newest_first) {
+		CID_TRY(segment_walk(txn, q, s, q->cover_to, UINT64_MAX));
+		CID_TRY(run_walk(txn, q));
+		CID_TRY(segment_walk(txn, q, s, 0, q->cover_from));
+	} else {
+		CID_TRY(segment_walk(txn, q, s, 0, q->cover_from));
+		CID_TRY(run_walk(txn, q));
+		CID_TRY(segment_walk(txn, q, s, q->cover_to, UINT64_MAX));
+	}
 out:
 	return rc;
 }
@@ -237,7 +418,7 @@ static enum cid_err query_time_cb(struct cid_str key, struct cid_str val, void *
 		return CID_ERR_STORE;
 	if (time_outside(key.ptr + 2, q->f))
 		return AUDIT_STOP;
-	return query_seq(q, seq);
+	return query_seq(q, seq, false);
 }
 
 /* Walks the time index over [f->from, f->to) (no name, no paging). */
@@ -282,7 +463,7 @@ enum cid_err cid_audit_query(struct cid_txn *txn, const struct cid_audit_filter 
 			     void *arg)
 {
 	enum cid_err rc = CID_OK;
-	struct query q = {txn, f, fn, arg, 0, NULL, NULL, 0, 0};
+	struct query q = {.txn = txn, .f = f, .fn = fn, .arg = arg};
 	char prefix[4 + CID_AUDIT_MAX_NAME + 1];
 	char start[4 + CID_AUDIT_MAX_NAME + AUDIT_SEQ_HEX + 1];
 	struct cid_str from = {NULL, 0};
@@ -307,6 +488,8 @@ enum cid_err cid_audit_query(struct cid_txn *txn, const struct cid_audit_filter 
 	name = f->release != NULL ? f->release : f->citizen != NULL ? f->citizen : f->service;
 	if (kind == 'c') {
 		rc = query_by_citizen(txn, &q);
+	} else if (kind == 's' && name != NULL && f->from != NULL && f->to != NULL) {
+		rc = query_by_service_day(txn, &q);
 	} else if (name == NULL && f->after_seq == 0 && (f->from != NULL || f->to != NULL)) {
 		rc = query_by_time(txn, &q);
 	} else if (name == NULL) {

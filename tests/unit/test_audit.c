@@ -10,6 +10,7 @@
  * it leaves, and the whole log's export ends with that entry, covered.
  */
 #include "audit.h"
+#include "audit_int.h"
 #include "audit_release.h"
 #include "buf.h"
 #include "note.h"
@@ -758,6 +759,9 @@ static void test_append_refuses_bad_entries(void **state)
 	    "{\"type\":\"x\",\"service\":\"a\\u0000b\"}",
 	    "{\"type\":\"x\",\"request_id\":\"a\\nb\"}",
 	    "{\"type\":\"x\",\"request_id\":\"\"}",
+	    "{\"type\":\"x\",\"time\":\"2027-01-15T08:00:00.5Z\"}",
+	    "{\"type\":\"x\",\"time\":\"2027-01-15 08:00:00Z\"}",
+	    "{\"type\":\"x\",\"time\":1800000000}",
 	    "[1,2]",
 	};
 	struct fixture *f = *state;
@@ -1445,6 +1449,248 @@ static void test_query_filters(void **state)
 					 CID_ERR_INVALID);
 	}
 	cid_store_read_end(txn);
+}
+
+/* ---- a service's day ---- */
+
+#define MIDNIGHT 1800057600 /* 2027-01-16T00:00:00Z */
+#define DAY	 86400
+#define D0	 "2027-01-15T00:00:00Z"
+#define D1	 "2027-01-16T00:00:00Z"
+#define D2	 "2027-01-17T00:00:00Z"
+
+/*
+ * Entries of three services (one a prefix of another's name) around two
+ * midnights, some stamped before the entry written just before them, as
+ * appenders that take the time before the commit write them.
+ */
+static const struct {
+	const char *service; /* NULL: an entry of no service */
+	int t;		     /* seconds from MIDNIGHT */
+	const char *type, *attr, *release;
+} day_rows[] = {
+    {"childcare", -3600, "release.permit", "email", NULL},     /* 0 */
+    {"library", -2, "release.permit", "email", NULL},	       /* 1 */
+    {"childcare", -1, "release.permit", "email", NULL},	       /* 2 */
+    {"childcare", 1, "release.permit", "email", "rel-x"},      /* 3 */
+    {"childcare", -1, "release.permit", "email", NULL},	       /* 4: stamped before 3 */
+    {"library", 0, "release.permit", "email", NULL},	       /* 5 */
+    {"lib", 10, "release.permit", "email", NULL},	       /* 6 */
+    {"childcare", DAY - 1, "release.deny", "email", NULL},     /* 7 */
+    {"library", DAY, "release.permit", "email", NULL},	       /* 8 */
+    {"childcare", DAY + 1, "release.permit", "email", NULL},   /* 9 */
+    {"childcare", DAY - 2, "release.permit", "address", NULL}, /* 10: stamped before 9 */
+    {NULL, 100, "officer.searched", "email", NULL},	       /* 11 */
+    {"library", DAY - 1, "release.permit", "email", NULL},     /* 12: written late */
+};
+
+#define N_DAY_ROWS (sizeof(day_rows) / sizeof(day_rows[0]))
+
+static void day_append(struct fixture *f, size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++) {
+		json_t *e = entry_new(day_rows[i].type, HANAKO, "x", day_rows[i].attr,
+				      MIDNIGHT + day_rows[i].t);
+
+		if (day_rows[i].service == NULL)
+			assert_int_equal(json_object_del(e, "service"), 0);
+		else
+			assert_int_equal(
+			    json_object_set_new(e, "service", json_string(day_rows[i].service)), 0);
+		if (day_rows[i].release != NULL)
+			assert_int_equal(
+			    json_object_set_new(e, "request_id", json_string(day_rows[i].release)),
+			    0);
+		assert_int_equal(append1(f->log, e), i);
+	}
+}
+
+/*
+ * The store as a civicid without the service-day index leaves it: the
+ * prefix's index keys of the seqs [from, to) deleted and, with cover, the
+ * recorded run ending at from (no run at all when from is 0).
+ */
+struct unindex {
+	const char *prefix; /* "d\n" (the service-day index) or "s\n" (the service index) */
+	uint64_t from, to;
+	bool cover;
+	json_t *keys;
+};
+
+static enum cid_err unindex_key(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct unindex *u = arg;
+	uint64_t seq = 0;
+
+	(void)val;
+	assert_true(key.len > AUDIT_SEQ_HEX);
+	assert_true(audit_seq_key_parse(
+	    (struct cid_str){key.ptr + key.len - AUDIT_SEQ_HEX, AUDIT_SEQ_HEX}, &seq));
+	if (seq >= u->from && seq < u->to)
+		assert_int_equal(json_array_append_new(u->keys, json_stringn(key.ptr, key.len)), 0);
+	return CID_OK;
+}
+
+static enum cid_err unindex_cb(struct cid_txn *txn, void *arg)
+{
+	struct unindex *u = arg;
+	json_t *cover = NULL;
+	size_t i;
+	json_t *k;
+
+	json_array_clear(u->keys);
+	assert_int_equal(
+	    cid_txn_foreach(txn, CID_DB_AUDIT_IDX, cid_str_of(u->prefix), unindex_key, u), CID_OK);
+	json_array_foreach(u->keys, i, k) assert_int_equal(
+	    cid_txn_del(txn, CID_DB_AUDIT_IDX,
+			(struct cid_str){json_string_value(k), json_string_length(k)}),
+	    CID_OK);
+	if (!u->cover)
+		return CID_OK;
+	if (u->from == 0)
+		return cid_txn_del(txn, CID_DB_META, cid_str_of(AUDIT_DAY_KEY));
+	assert_int_equal(cid_txn_get_json(txn, CID_DB_META, cid_str_of(AUDIT_DAY_KEY), &cover),
+			 CID_OK);
+	assert_int_equal(json_object_set_new(cover, "to", json_integer((json_int_t)u->from)), 0);
+	assert_int_equal(cid_txn_put_json(txn, CID_DB_META, cid_str_of(AUDIT_DAY_KEY), cover, 0),
+			 CID_OK);
+	json_decref(cover);
+	return CID_OK;
+}
+
+static void unindex(struct fixture *f, const char *prefix, uint64_t from, uint64_t to, bool cover)
+{
+	struct unindex u = {prefix, from, to, cover, json_array()};
+
+	assert_non_null(u.keys);
+	assert_int_equal(cid_store_update(f->s, unindex_cb, &u), CID_OK);
+	json_decref(u.keys);
+}
+
+/* The stores the day's queries run on: each must answer every query the same. */
+enum day_store {
+	DAY_INDEXED,	   /* every entry written with the index */
+	DAY_ALONE,	   /* the service index gone: the day index alone answers */
+	DAY_OLD_HALF,	   /* entries 0-6 written before the index existed */
+	DAY_OLD_ALL,	   /* every entry written before the index existed */
+	DAY_OLDER_WRITER,  /* entries 9-12 written since by a civicid without the index */
+	DAY_RUN_RESTARTED, /* 3-6 by a civicid without it, then 7-12 with it again */
+	DAY_N_STORES,
+};
+
+static void day_store_make(struct fixture *f, enum day_store kind)
+{
+	switch (kind) {
+	case DAY_INDEXED: day_append(f, 0, N_DAY_ROWS); break;
+	case DAY_ALONE:
+		day_append(f, 0, N_DAY_ROWS);
+		unindex(f, "s\n", 0, N_DAY_ROWS, false);
+		break;
+	case DAY_OLD_HALF:
+		day_append(f, 0, 7);
+		unindex(f, "d\n", 0, N_DAY_ROWS, true);
+		day_append(f, 7, N_DAY_ROWS);
+		break;
+	case DAY_OLD_ALL:
+		day_append(f, 0, N_DAY_ROWS);
+		unindex(f, "d\n", 0, N_DAY_ROWS, true);
+		break;
+	case DAY_OLDER_WRITER:
+		day_append(f, 0, N_DAY_ROWS);
+		unindex(f, "d\n", 9, N_DAY_ROWS, true);
+		break;
+	case DAY_RUN_RESTARTED:
+		day_append(f, 0, 7);
+		unindex(f, "d\n", 3, N_DAY_ROWS, true);
+		day_append(f, 7, N_DAY_ROWS);
+		break;
+	default: fail();
+	}
+}
+
+/*
+ * A service over a time range: every entry of that service with a time in
+ * [from, to) and none other, in seq order, on every store: written with the
+ * service-day index, before it, partly since by a civicid without it.
+ */
+static void test_service_day_is_exact_on_every_store(void **state)
+{
+	static const struct {
+		const char *name;
+		struct cid_audit_filter f;
+		const char *want; /* seqs, JSON array */
+	} cases[] = {
+	    {"day after midnight", {.service = "childcare", .from = D1, .to = D2}, "[3,7,10]"},
+	    {"day before midnight", {.service = "childcare", .from = D0, .to = D1}, "[0,2,4]"},
+	    {"two days", {.service = "childcare", .from = D0, .to = D2}, "[0,2,3,4,7,10]"},
+	    {"another service", {.service = "library", .from = D1, .to = D2}, "[5,12]"},
+	    {"a name that is another's prefix", {.service = "lib", .from = D1, .to = D2}, "[6]"},
+	    {"newest first",
+	     {.service = "childcare", .from = D1, .to = D2, .newest_first = true},
+	     "[10,7,3]"},
+	    {"limit", {.service = "childcare", .from = D1, .to = D2, .limit = 2}, "[3,7]"},
+	    {"newest first, limit",
+	     {.service = "childcare", .from = D1, .to = D2, .newest_first = true, .limit = 2},
+	     "[10,7]"},
+	    {"after_seq", {.service = "childcare", .from = D1, .to = D2, .after_seq = 3}, "[7,10]"},
+	    {"after_seq just before a match",
+	     {.service = "childcare", .from = D1, .to = D2, .after_seq = 2},
+	     "[3,7,10]"},
+	    {"newest first, just after a match",
+	     {.service = "childcare", .from = D1, .to = D2, .newest_first = true, .after_seq = 4},
+	     "[3]"},
+	    {"newest first, before a seq",
+	     {.service = "childcare", .from = D1, .to = D2, .newest_first = true, .after_seq = 10},
+	     "[7,3]"},
+	    {"the second before midnight",
+	     {.service = "childcare", .from = "2027-01-15T23:59:59Z", .to = D1},
+	     "[2,4]"},
+	    {"to is exclusive",
+	     {.service = "childcare", .from = "2027-01-16T23:59:58Z", .to = "2027-01-16T23:59:59Z"},
+	     "[10]"},
+	    {"type", {.service = "childcare", .from = D1, .to = D2, .type = "release.deny"}, "[7]"},
+	    {"attribute",
+	     {.service = "childcare", .from = D1, .to = D2, .attribute = "address"},
+	     "[10]"},
+	    {"release id",
+	     {.service = "childcare", .release = "rel-x", .from = D1, .to = D2},
+	     "[3]"},
+	    {"release id of another service",
+	     {.service = "library", .release = "rel-x", .from = D1, .to = D2},
+	     "[]"},
+	    {"unknown service", {.service = "parking", .from = D1, .to = D2}, "[]"},
+	    {"empty range", {.service = "childcare", .from = D1, .to = D1}, "[]"},
+	};
+	struct fixture *f = *state;
+
+	for (int kind = 0; kind < DAY_N_STORES; kind++) {
+		struct cid_txn *txn = NULL;
+
+		if (kind > 0) {
+			assert_int_equal(teardown(state), 0);
+			assert_int_equal(setup(state), 0);
+			f = *state;
+		}
+		day_store_make(f, (enum day_store)kind);
+		assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			json_t *got = json_array();
+			json_t *want = json_loads(cases[i].want, 0, NULL);
+
+			assert_int_equal(cid_audit_query(txn, &cases[i].f, collect_cb, got),
+					 CID_OK);
+			if (!json_equal(got, want)) {
+				char *g = json_dumps(got, JSON_COMPACT);
+
+				fail_msg("store %d, %s: got %s want %s", kind, cases[i].name, g,
+					 cases[i].want);
+			}
+			json_decref(got);
+			json_decref(want);
+		}
+		cid_store_read_end(txn);
+		assert_true(verify_store(f).ok); /* the index is not part of the chain */
+	}
 }
 
 static void test_provisions_record(void **state)
@@ -2479,6 +2725,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_release_hook_one_entry_per_decision_not_per_line,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_query_filters, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_service_day_is_exact_on_every_store, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_provisions_record, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_provisions_refuse_a_damaged_name, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_citizen_slice_hides_officers_and_denials, setup,
