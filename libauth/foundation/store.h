@@ -64,6 +64,9 @@ enum cid_db {
 				(pseudonym.h) */
 	CID_DB_GRANT_INDEX,  /* account id "\n" client_id "\n" grant id -> "": one key per grant
 				of CID_DB_GRANTS, written with it (token.h) */
+	/* "a\n" account id "\n" session key -> ""; "s\n" sid -> session key: the two keys of
+	   each session of CID_DB_SESSIONS, written and deleted with it (session.h) */
+	CID_DB_SESSION_INDEX,
 	CID_DB_COUNT
 };
 
