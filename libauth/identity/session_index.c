@@ -67,13 +67,16 @@ enum cid_err session_index_put(struct cid_txn *txn, const char *account_id, cons
 {
 	enum cid_err rc = CID_OK;
 	char key[INDEX_KEY_MAX];
+	char skey[INDEX_KEY_MAX];
 	size_t len = 0;
+	size_t slen = 0;
 
-	CID_ENSURE(account_key(account_id, hash, key, &len), CID_ERR_INVALID);
+	/* both keys checked before either is written: a session has both or none */
+	CID_ENSURE(account_key(account_id, hash, key, &len) && sid_key(sid, skey, &slen),
+		   CID_ERR_INVALID);
 	CID_TRY(
 	    cid_txn_put(txn, CID_DB_SESSION_INDEX, (struct cid_str){key, len}, cid_str_of(""), 0));
-	CID_ENSURE(sid_key(sid, key, &len), CID_ERR_INVALID);
-	CID_TRY(cid_txn_put(txn, CID_DB_SESSION_INDEX, (struct cid_str){key, len},
+	CID_TRY(cid_txn_put(txn, CID_DB_SESSION_INDEX, (struct cid_str){skey, slen},
 			    (struct cid_str){hash, CID_HASH_HEX}, 0));
 out:
 	return rc;
