@@ -55,6 +55,7 @@ static const char *const db_names[] = {
     [CID_DB_PSEUDONYMS] = "pseudonyms",
     [CID_DB_GRANT_INDEX] = "grant_index",
     [CID_DB_SESSION_INDEX] = "session_index",
+    [CID_DB_CONSENT_IDS] = "consent_ids",
 };
 /* clang-format on */
 
