@@ -54,6 +54,8 @@ static const char *const db_names[] = {
     [CID_DB_IDP_LINKS] = "idp_links",
     [CID_DB_PSEUDONYMS] = "pseudonyms",
     [CID_DB_GRANT_INDEX] = "grant_index",
+    [CID_DB_SESSION_INDEX] = "session_index",
+    [CID_DB_CONSENT_IDS] = "consent_ids",
 };
 /* clang-format on */
 

@@ -64,6 +64,12 @@ enum cid_db {
 				(pseudonym.h) */
 	CID_DB_GRANT_INDEX,  /* account id "\n" client_id "\n" grant id -> "": one key per grant
 				of CID_DB_GRANTS, written with it (token.h) */
+	/* "a\n" account id "\n" session key -> ""; "s\n" sid -> session key: the two keys of
+	   each session of CID_DB_SESSIONS, written and deleted with it (session.h) */
+	CID_DB_SESSION_INDEX,
+	/* consent record id -> the record's key in CID_DB_CONSENTS: one key per record, written
+	   and deleted with it (consent.h) */
+	CID_DB_CONSENT_IDS,
 	CID_DB_COUNT
 };
 

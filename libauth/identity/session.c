@@ -11,6 +11,7 @@
 
 #include "account.h"
 #include "crypto.h"
+#include "session_int.h"
 #include "str.h"
 
 #include <jansson.h>
@@ -138,6 +139,8 @@ static enum cid_err put_cb(struct cid_txn *txn, void *arg)
 		   CID_ERR_NOMEM);
 	CID_TRY(
 	    cid_txn_put_json(txn, CID_DB_SESSIONS, key_of(p->hash), p->rec, CID_PUT_NOOVERWRITE));
+	CID_TRY(session_index_put(txn, cid_json_str(p->rec, "account_id"),
+				  cid_json_str(p->rec, "sid"), p->hash));
 out:
 	return rc;
 }
@@ -263,6 +266,9 @@ static enum cid_err upgrade_cb(struct cid_txn *txn, void *arg)
 	CID_TRY(
 	    cid_txn_put_json(txn, CID_DB_SESSIONS, key_of(u->new_hash), rec, CID_PUT_NOOVERWRITE));
 	CID_TRY(cid_txn_del(txn, CID_DB_SESSIONS, key_of(u->hash)));
+	/* the same sid and citizen, under the new cookie's key */
+	CID_TRY(session_index_del(txn, rec, u->hash));
+	CID_TRY(session_index_put(txn, u->sess.account_id, u->sess.sid, u->new_hash));
 	CID_TRY(from_record(rec, &u->sess));
 out:
 	json_decref(rec);
@@ -382,9 +388,32 @@ out:
 	return rc;
 }
 
+/*
+ * Deletes the session stored under hash and its index keys, which rec (its
+ * record, NULL when it does not parse) names.
+ */
+static enum cid_err del_session(struct cid_txn *txn, const char *hash, const json_t *rec)
+{
+	enum cid_err rc = CID_OK;
+
+	CID_TRY(cid_txn_del(txn, CID_DB_SESSIONS, key_of(hash)));
+	CID_TRY(session_index_del(txn, rec, hash));
+out:
+	return rc;
+}
+
 static enum cid_err del_cb(struct cid_txn *txn, void *arg)
 {
-	return cid_txn_del(txn, CID_DB_SESSIONS, key_of(arg));
+	enum cid_err rc = CID_OK;
+	json_t *rec = NULL;
+
+	rc = cid_txn_get_json(txn, CID_DB_SESSIONS, key_of(arg), &rec);
+	/* a record that does not parse is deleted all the same */
+	CID_ENSURE(rc == CID_OK || rc == CID_ERR_STORE, rc);
+	CID_TRY(del_session(txn, arg, rec));
+out:
+	json_decref(rec);
+	return rc;
 }
 
 enum cid_err cid_session_end(struct cid_store *s, const char *cookie)
@@ -396,49 +425,52 @@ enum cid_err cid_session_end(struct cid_store *s, const char *cookie)
 	return cid_store_update(s, del_cb, hash);
 }
 
-struct find_sid {
-	const char *sid;
-	bool found;
-	char hash[CID_HASH_HEX + 1];
-};
-
-static enum cid_err find_sid_one(struct cid_str key, struct cid_str val, void *arg)
+/*
+ * The session whose public id is sid, through the index: its key into hash
+ * and its record into *rec (new reference), which must say it is sid's.
+ */
+static enum cid_err load_sid(struct cid_txn *txn, const char *sid, char hash[CID_HASH_HEX + 1],
+			     json_t **rec)
 {
-	struct find_sid *f = arg;
-	json_t *rec = NULL;
+	enum cid_err rc = CID_OK;
+	json_t *r = NULL;
 
-	/* a damaged record is no session of sid: skipped, not an error */
-	if (f->found || key.len != CID_HASH_HEX || cid_store_parse_json(val, &rec) != CID_OK)
-		return CID_OK;
-	if (cid_str_eq(cid_str_of(cid_json_str(rec, "sid")), f->sid)) {
-		memcpy(f->hash, key.ptr, CID_HASH_HEX);
-		f->hash[CID_HASH_HEX] = '\0';
-		f->found = true;
-	}
-	json_decref(rec);
-	return CID_OK;
+	CID_TRY(session_index_sid(txn, sid, hash));
+	CID_TRY(cid_txn_get_json(txn, CID_DB_SESSIONS, key_of(hash), &r));
+	/* the key said whose session it is: the record must agree */
+	CID_ENSURE(cid_str_eq(cid_str_of(cid_json_str(r, "sid")), sid), CID_ERR_STORE);
+	*rec = r;
+	r = NULL;
+out:
+	json_decref(r);
+	return rc;
 }
+
+struct end_sid {
+	const char *sid;
+};
 
 static enum cid_err end_sid_cb(struct cid_txn *txn, void *arg)
 {
-	struct find_sid *f = arg;
+	const struct end_sid *e = arg;
 	enum cid_err rc = CID_OK;
+	char hash[CID_HASH_HEX + 1];
+	json_t *rec = NULL;
 
-	f->found = false; /* the callback may run again after a map resize */
-	CID_TRY(cid_txn_foreach(txn, CID_DB_SESSIONS, (struct cid_str){NULL, 0}, find_sid_one, f));
-	CID_ENSURE(f->found, CID_ERR_NOTFOUND);
-	CID_TRY(cid_txn_del(txn, CID_DB_SESSIONS, key_of(f->hash)));
+	CID_TRY(load_sid(txn, e->sid, hash, &rec));
+	CID_TRY(del_session(txn, hash, rec));
 out:
+	json_decref(rec);
 	return rc;
 }
 
 enum cid_err cid_session_end_sid(struct cid_store *s, const char *sid)
 {
-	struct find_sid f = {.sid = sid};
+	struct end_sid e = {sid};
 
 	if (!cid_token_syntax_ok(sid))
 		return CID_ERR_NOTFOUND;
-	return cid_store_update(s, end_sid_cb, &f);
+	return cid_store_update(s, end_sid_cb, &e);
 }
 
 /* The clients member of a stored session as a new reference (an empty array when absent). */
@@ -456,26 +488,21 @@ enum cid_err cid_session_end_txn(struct cid_txn *txn, const char *cookie, const 
 				 struct cid_session *out, json_t **clients)
 {
 	enum cid_err rc = CID_OK;
-	struct find_sid f = {.sid = sid};
 	char hash[CID_HASH_HEX + 1];
-	const char *key = hash;
 	struct cid_session sess;
 	json_t *rec = NULL;
 	json_t *list = NULL;
 
 	if (cookie != NULL) {
 		CID_ENSURE(cookie_key(cookie, hash), CID_ERR_NOTFOUND);
+		CID_TRY(cid_txn_get_json(txn, CID_DB_SESSIONS, key_of(hash), &rec));
 	} else {
 		CID_ENSURE(cid_token_syntax_ok(sid), CID_ERR_NOTFOUND);
-		CID_TRY(cid_txn_foreach(txn, CID_DB_SESSIONS, (struct cid_str){NULL, 0},
-					find_sid_one, &f));
-		CID_ENSURE(f.found, CID_ERR_NOTFOUND);
-		key = f.hash;
+		CID_TRY(load_sid(txn, sid, hash, &rec));
 	}
-	CID_TRY(cid_txn_get_json(txn, CID_DB_SESSIONS, key_of(key), &rec));
 	CID_TRY(from_record(rec, &sess));
 	CID_TRY(clients_of(rec, &list));
-	CID_TRY(cid_txn_del(txn, CID_DB_SESSIONS, key_of(key)));
+	CID_TRY(del_session(txn, hash, rec));
 	*out = sess;
 	*clients = list;
 	list = NULL;
@@ -485,31 +512,12 @@ out:
 	return rc;
 }
 
-/* The sessions of one citizen, collected first: the scan must not delete under its cursor. */
-struct of_account {
-	const char *account_id;
-	json_t *keys; /* the store keys of its sessions */
-};
-
-static enum cid_err of_account_one(struct cid_str key, struct cid_str val, void *arg)
-{
-	struct of_account *a = arg;
-	json_t *rec = NULL;
-	enum cid_err rc = CID_OK;
-
-	/* a damaged record is no session of the citizen's: skipped */
-	if (key.len != CID_HASH_HEX || cid_store_parse_json(val, &rec) != CID_OK)
-		return CID_OK;
-	if (cid_str_eq(cid_str_of(cid_json_str(rec, "account_id")), a->account_id))
-		CID_ENSURE(json_array_append_new(a->keys, json_stringn(key.ptr, key.len)) == 0,
-			   CID_ERR_NOMEM);
-out:
-	json_decref(rec);
-	return rc;
-}
-
-/* Ends the session stored under key, telling fn first; a damaged record is left as it is. */
-static enum cid_err end_one(struct cid_txn *txn, const char *key,
+/*
+ * Ends the session of account_id stored under key, telling fn first; a
+ * damaged record is left as it is, a key whose record is gone (ended by an
+ * older build) is passed over.
+ */
+static enum cid_err end_one(struct cid_txn *txn, const char *account_id, const char *key,
 			    enum cid_err (*fn)(const struct cid_session *sess,
 					       const json_t *clients, void *arg),
 			    void *arg, size_t *ended)
@@ -519,9 +527,16 @@ static enum cid_err end_one(struct cid_txn *txn, const char *key,
 	json_t *rec = NULL;
 	json_t *clients = NULL;
 
-	CID_TRY(cid_txn_get_json(txn, CID_DB_SESSIONS, key_of(key), &rec));
+	rc = cid_txn_get_json(txn, CID_DB_SESSIONS, key_of(key), &rec);
+	if (rc == CID_ERR_NOTFOUND || rc == CID_ERR_STORE) {
+		rc = CID_OK;
+		goto out;
+	}
+	CID_TRY(rc);
 	if (from_record(rec, &sess) != CID_OK)
 		goto out;
+	/* the key said whose session it is: the record must agree */
+	CID_ENSURE(strcmp(sess.account_id, account_id) == 0, CID_ERR_STORE);
 	rc = clients_of(rec, &clients);
 	if (rc == CID_ERR_STORE) {
 		rc = CID_OK;
@@ -529,7 +544,7 @@ static enum cid_err end_one(struct cid_txn *txn, const char *key,
 	}
 	CID_TRY(rc);
 	CID_TRY(fn(&sess, clients, arg));
-	CID_TRY(cid_txn_del(txn, CID_DB_SESSIONS, key_of(key)));
+	CID_TRY(del_session(txn, key, rec));
 	(*ended)++;
 out:
 	json_decref(rec);
@@ -543,23 +558,22 @@ enum cid_err cid_session_end_account_txn(struct cid_txn *txn, const char *accoun
 					 void *arg, size_t *n)
 {
 	enum cid_err rc = CID_OK;
-	struct of_account a = {account_id, json_array()};
+	json_t *keys = json_array(); /* collected first: no delete under the index's cursor */
 	size_t ended = 0;
 	size_t i;
 	json_t *k;
 
-	CID_ENSURE(a.keys != NULL, CID_ERR_NOMEM);
+	CID_ENSURE(keys != NULL, CID_ERR_NOMEM);
 	CID_ENSURE(account_id != NULL, CID_ERR_INVALID);
-	CID_TRY(
-	    cid_txn_foreach(txn, CID_DB_SESSIONS, (struct cid_str){NULL, 0}, of_account_one, &a));
-	json_array_foreach(a.keys, i, k)
+	CID_TRY(session_index_account(txn, account_id, keys));
+	json_array_foreach(keys, i, k)
 	{
-		CID_TRY(end_one(txn, json_string_value(k), fn, arg, &ended));
+		CID_TRY(end_one(txn, account_id, json_string_value(k), fn, arg, &ended));
 	}
 	if (n != NULL)
 		*n = ended;
 out:
-	json_decref(a.keys);
+	json_decref(keys);
 	return rc;
 }
 
@@ -612,12 +626,29 @@ enum cid_err cid_session_list(struct cid_store *s, const char *account_id, int64
 {
 	enum cid_err rc = CID_OK;
 	struct listing l = {.account_id = account_id, .now = now};
+	json_t *keys = json_array();
+	struct cid_str val;
+	size_t i;
+	json_t *k;
 
+	CID_ENSURE(keys != NULL, CID_ERR_NOMEM);
 	CID_ENSURE(account_id != NULL, CID_ERR_INVALID);
 	l.list = calloc(CID_SESSION_LIST_MAX, sizeof(l.list[0]));
 	CID_ENSURE(l.list != NULL, CID_ERR_NOMEM);
 	CID_TRY(cid_store_read_begin(s, &l.txn));
-	CID_TRY(cid_txn_foreach(l.txn, CID_DB_SESSIONS, (struct cid_str){NULL, 0}, list_one, &l));
+	CID_TRY(session_index_account(l.txn, account_id, keys));
+	json_array_foreach(keys, i, k)
+	{
+		struct cid_str key = {json_string_value(k), json_string_length(k)};
+
+		rc = cid_txn_get(l.txn, CID_DB_SESSIONS, key, &val);
+		if (rc == CID_ERR_NOTFOUND) { /* ended by an older build */
+			rc = CID_OK;
+			continue;
+		}
+		CID_TRY(rc);
+		CID_TRY(list_one(key, val, &l));
+	}
 	if (l.n == 0) {
 		free(l.list);
 		l.list = NULL;
@@ -629,6 +660,7 @@ enum cid_err cid_session_list(struct cid_store *s, const char *account_id, int64
 out:
 	cid_store_read_end(l.txn);
 	cid_session_list_free(l.list, l.n);
+	json_decref(keys);
 	return rc;
 }
 

@@ -10,7 +10,9 @@
  * session is live only while its citizen is active and has not been disabled
  * since, so disabling a citizen ends all their sessions at once. The cookie
  * is renewed when the citizen steps up (OWASP ASVS V3.2.1); the old one stops
- * working. Thread-safe.
+ * working. A session is found by its sid or its citizen through an index
+ * (CID_DB_SESSION_INDEX, session_index.c) written and deleted with it, never
+ * by reading the city's sessions. Thread-safe.
  */
 #ifndef CID_SESSION_H
 #define CID_SESSION_H
@@ -134,7 +136,8 @@ struct cid_session_entry {
 
 /*
  * The live sessions of account_id at now (not expired, of the citizen's
- * current generation), the most recently used first, at most
+ * current generation), read through the index (that citizen's sessions and
+ * no other), the most recently used first, at most
  * CID_SESSION_LIST_MAX, into *out (free with cid_session_list_free; NULL
  * when *n is 0) and *n. A damaged record is skipped. Written only on
  * success. Errors: CID_ERR_INVALID (account_id NULL), CID_ERR_STORE,
@@ -149,8 +152,9 @@ void cid_session_list_free(struct cid_session_entry *list, size_t n);
 
 /*
  * Ends the session of cookie (cid_session_end) or the one whose public id is
- * sid (cid_session_end_sid, a scan: logout is rare). Ending a missing session
- * is CID_ERR_NOTFOUND, which logout treats as done.
+ * sid (cid_session_end_sid, through the index: O(log n)). Ending a missing
+ * session is CID_ERR_NOTFOUND, which logout treats as done; CID_ERR_STORE: the
+ * index names a session whose record has another sid.
  */
 CID_MUST_CHECK enum cid_err cid_session_end(struct cid_store *s, const char *cookie);
 CID_MUST_CHECK enum cid_err cid_session_end_sid(struct cid_store *s, const char *sid);
@@ -158,29 +162,47 @@ CID_MUST_CHECK enum cid_err cid_session_end_sid(struct cid_store *s, const char 
 /*
  * Ends a session inside the caller's write transaction (single logout,
  * logout.h, queues its notices in the same one): the session of cookie, or,
- * when cookie is NULL, the one whose public id is sid (a scan). *out gets the
- * session as stored (expired or of a past generation alike: the caller
- * decides what that means) and *clients (new reference, an array of
- * client_ids) the clients that received tokens in it.
+ * when cookie is NULL, the one whose public id is sid (through the index, in
+ * O(log n)). *out gets the session as stored (expired or of a past
+ * generation alike: the caller decides what that means) and *clients (new
+ * reference, an array of client_ids) the clients that received tokens in it.
  * Errors: CID_ERR_NOTFOUND (no such session, a malformed cookie or sid),
- * CID_ERR_STORE (a damaged record), CID_ERR_INVALID (a read transaction),
- * CID_ERR_NOMEM.
+ * CID_ERR_STORE (a damaged record, or one whose sid is not the one the
+ * index named), CID_ERR_INVALID (a read transaction), CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_session_end_txn(struct cid_txn *txn, const char *cookie,
 						const char *sid, struct cid_session *out,
 						json_t **clients);
 
 /*
- * Ends every session of account_id inside the caller's write transaction (a
- * scan), calling fn(session, its clients, arg) for each first; fn's error
- * stops it and is returned. A damaged record is skipped. *n (may be NULL):
- * how many were ended.
- * Errors: fn's, CID_ERR_STORE, CID_ERR_INVALID (a read transaction),
- * CID_ERR_NOMEM.
+ * Ends every session of account_id inside the caller's write transaction,
+ * reading that citizen's sessions and no other (through the index: O(log n +
+ * their number)), calling fn(session, its clients, arg) for each first; fn's
+ * error stops it and is returned. A damaged record is skipped. *n (may be
+ * NULL): how many were ended.
+ * Errors: fn's, CID_ERR_STORE (including a session the index names as the
+ * citizen's whose record names another), CID_ERR_INVALID (a read
+ * transaction), CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_session_end_account_txn(
     struct cid_txn *txn, const char *account_id,
     enum cid_err (*fn)(const struct cid_session *sess, const json_t *clients, void *arg), void *arg,
     size_t *n);
+
+/*
+ * Makes CID_DB_SESSION_INDEX hold exactly the two keys of each session:
+ * checks, in O(1), that it holds twice as many keys as there are sessions
+ * (true once it was built, since every session is written and deleted with
+ * its keys), and if not rebuilds it from every session record in one write
+ * transaction (a store written before the index existed, or one an older
+ * build started or ended sessions in; had it started exactly as many as it
+ * ended, the count holds and its sessions go unindexed until they expire,
+ * though a disable still ends them by generation). A record that names no citizen or sid
+ * a session can have is no session anyone can present or end: the rebuild
+ * deletes it. cid_ctx_open runs it. *built (may be NULL) receives how many
+ * keys it wrote (0: the index was whole).
+ * Errors: CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_session_index_ensure(struct cid_store *s, size_t *built);
 
 #endif

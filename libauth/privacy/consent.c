@@ -11,7 +11,8 @@
  * same write transaction as the records it numbers, so two writers never share
  * one. Record ids (UUIDs) are drawn before the transaction: cid_store_update
  * may run the callback twice, and the callback only touches the transaction.
- * Nothing here updates or deletes a record.
+ * Nothing here updates or deletes a record (a retention purge deletes them,
+ * cid_consent_del); each is written with its id's key (consent_ids.c).
  *
  * Every write also appends its audit entries (audit.h) in the same
  * transaction: one consent.<state> entry per group of records that share
@@ -347,6 +348,11 @@ static enum cid_err write_one(struct cid_txn *txn, struct write *w, size_t i, ui
 	/* an existing key means the counter went back: the store is damaged */
 	rc = cid_txn_put_json(txn, CID_DB_CONSENTS, (struct cid_str){key, len + SEQ_CHARS}, rec,
 			      CID_PUT_NOOVERWRITE);
+	CID_ENSURE(rc != CID_ERR_EXISTS, CID_ERR_STORE);
+	CID_TRY(rc);
+	/* its id's key, so that cid_consent_get finds it without a scan (consent_ids.c) */
+	rc = cid_txn_put(txn, CID_DB_CONSENT_IDS, cid_str_of(w->ids[i]),
+			 (struct cid_str){key, len + SEQ_CHARS}, CID_PUT_NOOVERWRITE);
 	CID_ENSURE(rc != CID_ERR_EXISTS, CID_ERR_STORE);
 	CID_TRY(rc);
 	w->recs[i] = rec;
@@ -747,54 +753,5 @@ enum cid_err cid_consent_history(struct cid_store *s, const char *account_id, co
 out:
 	cid_store_read_end(txn);
 	json_decref(records);
-	return rc;
-}
-
-struct find {
-	const char *id;
-	json_t *found;
-};
-
-static enum cid_err find_one(struct cid_str key, struct cid_str val, void *arg)
-{
-	struct find *f = arg;
-	enum cid_err rc = CID_OK;
-	json_t *rec = NULL;
-	const char *id;
-
-	(void)key;
-	/* the raw bytes first: most records cannot match, and need no parsing */
-	if (memmem(val.ptr, val.len, f->id, CID_ID_CHARS) == NULL)
-		return CID_OK;
-	CID_TRY(parse_record(val, &rec));
-	id = cid_json_str(rec, "id");
-	if (strcmp(id, f->id) == 0) {
-		f->found = rec;
-		rec = NULL;
-		/* any error but CID_OK stops the scan; the caller knows found is set */
-		rc = CID_ERR_EXISTS;
-	}
-out:
-	json_decref(rec);
-	return rc;
-}
-
-enum cid_err cid_consent_get(struct cid_store *s, const char *id, json_t **out)
-{
-	enum cid_err rc = CID_OK;
-	struct cid_txn *txn = NULL;
-	struct find f = {.id = id};
-
-	CID_ENSURE(cid_uuid_syntax_ok(id), CID_ERR_NOTFOUND);
-	CID_TRY(cid_store_read_begin(s, &txn));
-	rc = cid_txn_foreach(txn, CID_DB_CONSENTS, (struct cid_str){NULL, 0}, find_one, &f);
-	CID_ENSURE(rc == CID_OK || (rc == CID_ERR_EXISTS && f.found != NULL), rc);
-	CID_ENSURE(f.found != NULL, CID_ERR_NOTFOUND);
-	*out = f.found;
-	f.found = NULL;
-	rc = CID_OK;
-out:
-	cid_store_read_end(txn);
-	json_decref(f.found);
 	return rc;
 }

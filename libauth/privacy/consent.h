@@ -254,8 +254,35 @@ CID_MUST_CHECK enum cid_err cid_consent_latest(struct cid_txn *txn, const char *
 CID_MUST_CHECK enum cid_err cid_consent_history(struct cid_store *s, const char *account_id,
 						const char *service, json_t **out);
 
-/* One record by id (a scan: for operators). Errors: CID_ERR_NOTFOUND, CID_ERR_STORE. */
+/*
+ * One record by id (receipts, the console, audit explain), through
+ * CID_DB_CONSENT_IDS: O(log n), reading no other record. *out: new reference.
+ * Errors: CID_ERR_NOTFOUND (no such id, or not a UUID), CID_ERR_STORE (a
+ * damaged record, or an id key whose record is missing or has another id).
+ */
 CID_MUST_CHECK enum cid_err cid_consent_get(struct cid_store *s, const char *id, json_t **out);
+
+/*
+ * Deletes the record stored under key (a retention purge, retention.h) and
+ * its id's key, in the caller's write transaction. A record that does not
+ * parse is deleted all the same.
+ * Errors: CID_ERR_NOTFOUND (no record under key), CID_ERR_INVALID (a read
+ * transaction), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_consent_del(struct cid_txn *txn, struct cid_str key);
+
+/*
+ * Makes CID_DB_CONSENT_IDS hold exactly one key per consent record: checks,
+ * in O(1), that it holds as many keys as there are records (true once it was
+ * built, since every record is written and deleted with its key), and if not
+ * rebuilds it from every record in one write transaction (a store written
+ * before the index existed, or one an older build wrote records in).
+ * cid_ctx_open runs it. *built (may be NULL) receives how many keys it wrote
+ * (0: the index was whole).
+ * Errors: CID_ERR_STORE (a damaged record, or two records of one id; nothing
+ * is written then), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_consent_index_ensure(struct cid_store *s, size_t *built);
 
 /* True if name may be the service or purpose of a record (see CID_CONSENT_MAX_NAME). */
 bool cid_consent_name_ok(const char *name);

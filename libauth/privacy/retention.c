@@ -313,8 +313,8 @@ static enum cid_err purge_one(struct cid_txn *txn, struct purge *pg, const char 
 		goto out;
 	}
 	CID_TRY(purged_entry(&sc, version, json_array_size(keys), pg->now, &e));
-	json_array_foreach(keys, i, k) CID_TRY(cid_txn_del(
-	    txn, CID_DB_CONSENTS, (struct cid_str){json_string_value(k), json_string_length(k)}));
+	json_array_foreach(keys, i, k) CID_TRY(
+	    cid_consent_del(txn, (struct cid_str){json_string_value(k), json_string_length(k)}));
 	/* sc borrows rec: the entry is made before the mapping goes */
 	CID_TRY(cid_pseudonym_purge(txn, p, &gone));
 	CID_TRY(cid_audit_append_txn(txn, e, &seq));

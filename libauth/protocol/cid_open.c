@@ -12,10 +12,12 @@
 #include "cid_int.h"
 
 #include "audit.h"
+#include "consent.h"
 #include "crypto.h"
 #include "fetch_cache.h"
 #include "oidc.h"
 #include "policy_archive.h"
+#include "session.h"
 #include "str.h"
 #include "token.h"
 
@@ -157,6 +159,9 @@ enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, FILE *error
 				     &ctx->store));
 	/* a store written before the grant index existed gets it here, once */
 	CID_TRY(cid_grant_index_ensure(ctx->store, NULL));
+	/* and the session index, the same way */
+	CID_TRY(cid_session_index_ensure(ctx->store, NULL));
+	CID_TRY(cid_consent_index_ensure(ctx->store, NULL));
 	CID_TRY(cid_policy_archive_put(ctx->store, ctx->policies->obj, now, NULL));
 	CID_TRY(cid_audit_open(ctx->store, cfg->audit_group_commit != 0, &ctx->audit_log));
 	CID_TRY(cid_audit_issuer_record(ctx->store, cfg->issuer, &log_issuer));

@@ -1461,6 +1461,222 @@ static void test_request_purpose_table(void **state)
 	}
 }
 
+/* ---- the id index (consent_ids.c) ---- */
+
+/* Adds the key a record should have in the id index to the object arg: its id -> its key. */
+static enum cid_err expect_id(struct cid_str key, struct cid_str val, void *arg)
+{
+	json_t *rec = NULL;
+
+	assert_int_equal(cid_store_parse_json(val, &rec), CID_OK);
+	assert_null(json_object_get(arg, member(rec, "id")));
+	assert_int_equal(
+	    json_object_set_new(arg, member(rec, "id"), json_stringn(key.ptr, key.len)), 0);
+	json_decref(rec);
+	return CID_OK;
+}
+
+/* Ticks an id key off the object arg: it must be there, once, naming its record's key. */
+static enum cid_err tick_id(struct cid_str key, struct cid_str val, void *arg)
+{
+	json_t *want = json_object_getn(arg, key.ptr, key.len);
+
+	assert_non_null(want);
+	assert_true(cid_str_eq(val, json_string_value(want)));
+	assert_int_equal(json_object_deln(arg, key.ptr, key.len), 0);
+	return CID_OK;
+}
+
+/* The id index holds exactly one key per record, against a full scan; returns the records. */
+static size_t assert_ids_exact(struct cid_store *s)
+{
+	struct cid_txn *txn = NULL;
+	json_t *want = json_object();
+	size_t n;
+
+	assert_non_null(want);
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	assert_int_equal(cid_txn_foreach(txn, CID_DB_CONSENTS, cid_str_of(""), expect_id, want),
+			 CID_OK);
+	n = json_object_size(want);
+	assert_int_equal(cid_txn_foreach(txn, CID_DB_CONSENT_IDS, cid_str_of(""), tick_id, want),
+			 CID_OK);
+	cid_store_read_end(txn);
+	assert_int_equal(json_object_size(want), 0);
+	json_decref(want);
+	return n;
+}
+
+/* One write of a test: key NULL clears db, val NULL deletes key, del_record: cid_consent_del. */
+struct raw_write {
+	enum cid_db db;
+	const char *key;
+	const char *val;
+	bool del_record;
+};
+
+static enum cid_err raw_write_cb(struct cid_txn *txn, void *arg)
+{
+	const struct raw_write *w = arg;
+
+	if (w->del_record)
+		return cid_consent_del(txn, cid_str_of(w->key));
+	if (w->key == NULL)
+		return cid_txn_clear(txn, w->db);
+	if (w->val == NULL)
+		return cid_txn_del(txn, w->db, cid_str_of(w->key));
+	return cid_txn_put(txn, w->db, cid_str_of(w->key), cid_str_of(w->val), 0);
+}
+
+static enum cid_err raw_write(struct cid_store *s, struct raw_write w)
+{
+	return cid_store_update(s, raw_write_cb, &w);
+}
+
+/* Collects the store keys of the records whose id is not id. */
+struct others {
+	const char *id;
+	json_t *keys;
+};
+
+static enum cid_err other_record(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct others *o = arg;
+	json_t *rec = NULL;
+
+	assert_int_equal(cid_store_parse_json(val, &rec), CID_OK);
+	if (strcmp(member(rec, "id"), o->id) != 0)
+		assert_int_equal(json_array_append_new(o->keys, json_stringn(key.ptr, key.len)), 0);
+	json_decref(rec);
+	return CID_OK;
+}
+
+/* The store key of the record of id. */
+static char *key_of_id(struct cid_store *s, const char *id)
+{
+	struct cid_txn *txn = NULL;
+	struct cid_str key;
+	char *out;
+
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	assert_int_equal(cid_txn_get(txn, CID_DB_CONSENT_IDS, cid_str_of(id), &key), CID_OK);
+	out = strndup(key.ptr, key.len);
+	cid_store_read_end(txn);
+	assert_non_null(out);
+	return out;
+}
+
+/*
+ * The id index holds one key per record through every write and delete, and
+ * cid_consent_get reads that record and no other: with every other record
+ * damaged, and damaged so that its bytes even hold the id sought, it still
+ * finds its record; a damaged record of its own is damage, an id key naming
+ * another id's record too. cid_consent_del (a retention purge) takes the
+ * record's id key with it.
+ */
+static void test_consent_get_reads_no_other_record(void **state)
+{
+	struct cid_test_store *f = *state;
+	struct cid_consent_context taro = context(TARO, "library", PURPOSE, NOW);
+	struct cid_consent_change c = {"email", CID_CONSENT_GRANTED, 0};
+	char *a = record1(f->s, "email", CID_CONSENT_GRANTED, NOW + WEEK, NOW);
+	char *b = record1(f->s, "email", CID_CONSENT_WITHDRAWN, 0, NOW + 1);
+	char *t = NULL;
+	char *key;
+	char damaged[128];
+	struct others o = {a, json_array()};
+	struct cid_txn *txn = NULL;
+	json_t *rec = NULL;
+	size_t i;
+	json_t *k;
+
+	assert_non_null(o.keys);
+	assert_int_equal(cid_consent_record(f->s, &taro, &c, 1, &t), CID_OK);
+	assert_int_equal(assert_ids_exact(f->s), 3);
+	/* deleted as a purge deletes: the record and its id key, and no other key */
+	key = key_of_id(f->s, t);
+	assert_int_equal(raw_write(f->s, (struct raw_write){.key = key, .del_record = true}),
+			 CID_OK);
+	assert_int_equal(assert_ids_exact(f->s), 2);
+	assert_int_equal(cid_consent_get(f->s, t, &rec), CID_ERR_NOTFOUND);
+	assert_int_equal(raw_write(f->s, (struct raw_write){.key = key, .del_record = true}),
+			 CID_ERR_NOTFOUND);
+	free(key);
+
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_txn_foreach(txn, CID_DB_CONSENTS, cid_str_of(""), other_record, &o),
+			 CID_OK);
+	cid_store_read_end(txn);
+	assert_int_equal(json_array_size(o.keys), 1);
+	assert_true(snprintf(damaged, sizeof(damaged), "damaged, not JSON: %s", a) > 0);
+	json_array_foreach(o.keys, i, k) assert_int_equal(
+	    raw_write(f->s,
+		      (struct raw_write){CID_DB_CONSENTS, json_string_value(k), damaged, false}),
+	    CID_OK);
+	assert_int_equal(cid_consent_get(f->s, a, &rec), CID_OK);
+	assert_string_equal(member(rec, "id"), a);
+	json_decref(rec);
+	rec = NULL;
+	assert_int_equal(cid_consent_get(f->s, b, &rec), CID_ERR_STORE);
+	/* an id key that names another id's record */
+	key = key_of_id(f->s, a);
+	assert_int_equal(raw_write(f->s, (struct raw_write){CID_DB_CONSENT_IDS, b, key, false}),
+			 CID_OK);
+	assert_int_equal(cid_consent_get(f->s, b, &rec), CID_ERR_STORE);
+	assert_null(rec);
+	free(key);
+	json_decref(o.keys);
+	free(a);
+	free(b);
+	free(t);
+}
+
+/*
+ * A store written before the id index existed gets it at start, once; so
+ * does one an older build wrote a record in. A record without an id stops
+ * the build, which then writes nothing.
+ */
+static void test_consent_index_built_for_a_store_without_one(void **state)
+{
+	struct cid_test_store *f = *state;
+	char *a = record1(f->s, "email", CID_CONSENT_GRANTED, NOW + WEEK, NOW);
+	char *b = record1(f->s, "birthdate", CID_CONSENT_REFUSED, 0, NOW + 1);
+	struct cid_txn *txn = NULL;
+	json_t *rec = NULL;
+	size_t built = 99;
+	uint64_t n = 99;
+
+	/* the store as an older build left it: records, no index */
+	assert_int_equal(raw_write(f->s, (struct raw_write){CID_DB_CONSENT_IDS, NULL, NULL, false}),
+			 CID_OK);
+	assert_int_equal(cid_consent_get(f->s, a, &rec), CID_ERR_NOTFOUND);
+	/* the start builds it */
+	assert_int_equal(cid_consent_index_ensure(f->s, &built), CID_OK);
+	assert_int_equal(built, 2);
+	assert_int_equal(assert_ids_exact(f->s), 2);
+	assert_int_equal(cid_consent_index_ensure(f->s, &built), CID_OK);
+	assert_int_equal(built, 0); /* once */
+	assert_int_equal(cid_consent_get(f->s, a, &rec), CID_OK);
+	json_decref(rec);
+	rec = NULL;
+	/* an older build wrote a record without its key */
+	assert_int_equal(raw_write(f->s, (struct raw_write){CID_DB_CONSENT_IDS, b, NULL, false}),
+			 CID_OK);
+	assert_int_equal(cid_consent_index_ensure(f->s, &built), CID_OK);
+	assert_int_equal(built, 2);
+	assert_int_equal(assert_ids_exact(f->s), 2);
+	/* a record that has no id */
+	assert_int_equal(raw_write(f->s, (struct raw_write){CID_DB_CONSENTS, "zz", "{}", false}),
+			 CID_OK);
+	assert_int_equal(cid_consent_index_ensure(f->s, &built), CID_ERR_STORE);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_txn_count(txn, CID_DB_CONSENT_IDS, &n), CID_OK);
+	cid_store_read_end(txn);
+	assert_int_equal(n, 2);
+	free(a);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1490,6 +1706,10 @@ int main(void)
 					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_get_by_id, cid_test_store_setup,
 					    cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_consent_get_reads_no_other_record,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_consent_index_built_for_a_store_without_one,
+					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_record_read_typed, cid_test_store_setup,
 					    cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_facts_outlive_the_transaction,

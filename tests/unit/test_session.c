@@ -484,6 +484,459 @@ static void test_form_token_binds_csrf_and_session(void **state)
 	assert_string_not_equal(a, b);
 }
 
+/* ---- the session index (session_index.c) ---- */
+
+/* Adds the two keys a session record should have in the index to the object arg. */
+static enum cid_err expect_keys(struct cid_str key, struct cid_str val, void *arg)
+{
+	json_t *rec = NULL;
+	char want[256];
+	int n;
+
+	assert_int_equal(key.len, CID_HASH_HEX);
+	assert_int_equal(cid_store_parse_json(val, &rec), CID_OK);
+	n = snprintf(want, sizeof(want), "a\n%s\n%.*s", cid_json_str(rec, "account_id"),
+		     (int)key.len, key.ptr);
+	assert_true(n > 0 && (size_t)n < sizeof(want));
+	assert_int_equal(json_object_set_new(arg, want, json_string("")), 0);
+	n = snprintf(want, sizeof(want), "s\n%s", cid_json_str(rec, "sid"));
+	assert_true(n > 0 && (size_t)n < sizeof(want));
+	assert_null(json_object_get(arg, want)); /* one session per sid */
+	assert_int_equal(json_object_set_new(arg, want, json_stringn(key.ptr, key.len)), 0);
+	json_decref(rec);
+	return CID_OK;
+}
+
+/* Ticks an index key off the object arg: it must be there, once, with its value. */
+static enum cid_err tick_key(struct cid_str key, struct cid_str val, void *arg)
+{
+	json_t *want = json_object_getn(arg, key.ptr, key.len);
+
+	assert_non_null(want);
+	assert_true(cid_str_eq(val, json_string_value(want)));
+	assert_int_equal(json_object_deln(arg, key.ptr, key.len), 0);
+	return CID_OK;
+}
+
+/*
+ * The index holds exactly the two keys of each session, "a\n" account "\n"
+ * key -> "" and "s\n" sid -> key, against a full scan of the sessions;
+ * returns the number of sessions.
+ */
+static size_t assert_index_exact(struct cid_store *s)
+{
+	struct cid_txn *txn = NULL;
+	json_t *want = json_object();
+	size_t n;
+
+	assert_non_null(want);
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	assert_int_equal(cid_txn_foreach(txn, CID_DB_SESSIONS, cid_str_of(""), expect_keys, want),
+			 CID_OK);
+	n = json_object_size(want) / 2;
+	assert_int_equal(cid_txn_foreach(txn, CID_DB_SESSION_INDEX, cid_str_of(""), tick_key, want),
+			 CID_OK);
+	cid_store_read_end(txn);
+	assert_int_equal(json_object_size(want), 0);
+	json_decref(want);
+	return n;
+}
+
+/* One write of a test, run through cid_store_update: key NULL clears db. */
+struct raw_write {
+	enum cid_db db;
+	const char *key;
+	size_t key_len;
+	const char *val; /* NULL: delete key */
+};
+
+static enum cid_err raw_write_cb(struct cid_txn *txn, void *arg)
+{
+	const struct raw_write *w = arg;
+	struct cid_str key = {w->key, w->key_len};
+
+	if (w->key == NULL)
+		return cid_txn_clear(txn, w->db);
+	if (w->val == NULL)
+		return cid_txn_del(txn, w->db, key);
+	return cid_txn_put(txn, w->db, key, cid_str_of(w->val), 0);
+}
+
+static void raw_write(struct cid_store *s, enum cid_db db, const char *key, const char *val)
+{
+	struct raw_write w = {db, key, key == NULL ? 0 : strlen(key), val};
+
+	assert_int_equal(cid_store_update(s, raw_write_cb, &w), CID_OK);
+}
+
+/* The stored record of the session of cookie, as text (caller frees). */
+static char *stored_record(struct cid_store *s, const char *cookie)
+{
+	char hash[CID_HASH_HEX + 1];
+	struct cid_txn *txn = NULL;
+	struct cid_str val;
+	char *text;
+
+	cid_secret_hash(cookie, strlen(cookie), hash);
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	assert_int_equal(cid_txn_get(txn, CID_DB_SESSIONS, cid_str_of(hash), &val), CID_OK);
+	text = strndup(val.ptr, val.len);
+	cid_store_read_end(txn);
+	assert_non_null(text);
+	return text;
+}
+
+/* Counts and forgets the sessions cid_session_end_account_txn hands it. */
+static enum cid_err count_ended(const struct cid_session *sess, const json_t *clients, void *arg)
+{
+	size_t *told = arg;
+
+	assert_true(json_is_array(clients));
+	assert_int_equal(strlen(sess->sid), CID_TOKEN_CHARS);
+	(*told)++;
+	return CID_OK;
+}
+
+struct end_account {
+	const char *account_id;
+	size_t told;
+	size_t ended;
+};
+
+static enum cid_err end_account_cb(struct cid_txn *txn, void *arg)
+{
+	struct end_account *e = arg;
+
+	e->told = 0; /* a rerun (the map grew) starts over */
+	return cid_session_end_account_txn(txn, e->account_id, count_ended, &e->told, &e->ended);
+}
+
+/* Ends every session of account_id as a disable does; returns the error, *n how many. */
+static enum cid_err end_account(struct cid_store *s, const char *account_id, size_t *n)
+{
+	struct end_account e = {account_id, 0, 0};
+	enum cid_err rc = cid_store_update(s, end_account_cb, &e);
+
+	if (rc == CID_OK)
+		assert_int_equal(e.told, e.ended);
+	*n = e.ended;
+	return rc;
+}
+
+struct end_txn {
+	const char *cookie;
+	const char *sid;
+	struct cid_session sess;
+};
+
+static enum cid_err end_txn_cb(struct cid_txn *txn, void *arg)
+{
+	struct end_txn *e = arg;
+	json_t *clients = NULL;
+	enum cid_err rc = cid_session_end_txn(txn, e->cookie, e->sid, &e->sess, &clients);
+
+	json_decref(clients);
+	return rc;
+}
+
+/* The number of sessions cid_session_list lists for account_id at NOW. */
+static size_t listed(struct cid_store *s, const char *account_id)
+{
+	struct cid_session_entry *list = NULL;
+	size_t n = 99;
+
+	assert_int_equal(cid_session_list(s, account_id, NOW, &list, &n), CID_OK);
+	cid_session_list_free(list, n);
+	return n;
+}
+
+enum index_step {
+	STEP_START,
+	STEP_START_OTHER,
+	STEP_ADD_CLIENT,
+	STEP_UPGRADE,
+	STEP_EXPIRED,
+	STEP_END_COOKIE,
+	STEP_END_SID,
+	STEP_END_TXN_SID,
+	STEP_END_TXN_COOKIE,
+	STEP_END_ACCOUNT,
+	STEP_END_AGAIN,
+};
+
+struct index_walk {
+	char other[CID_ID_CHARS + 1];
+	char second[CID_TOKEN_CHARS + 1]; /* hanako's second session */
+	char taro[2][CID_TOKEN_CHARS + 1];
+	struct cid_session taro_sess[2];
+	char raised[CID_TOKEN_CHARS + 1];
+};
+
+/* Runs one step of the walk below; returns what its call returned. */
+static enum cid_err index_step_run(struct fixture *f, struct index_walk *w, enum index_step step)
+{
+	static const char *const pwd[] = {"pwd"};
+	static const char *const both[] = {"pwd", "otp"};
+	struct end_txn e = {0};
+	struct cid_session got;
+	size_t n = 0;
+	enum cid_err rc;
+
+	switch (step) {
+	case STEP_START:
+		return cid_session_new(f->s, f->account, CID_ACR_PASSWORD, pwd, 1, NOW, TTL,
+				       w->second, NULL);
+	case STEP_START_OTHER:
+		for (int i = 0; i < 2; i++)
+			assert_int_equal(cid_session_start(f->s, w->other, CID_ACR_PASSWORD, pwd, 1,
+							   NOW, TTL, NULL, w->taro[i],
+							   &w->taro_sess[i]),
+					 CID_OK);
+		return CID_OK;
+	case STEP_ADD_CLIENT: return cid_session_add_client_at(f->s, f->cookie, "rp1", NOW + 100);
+	case STEP_UPGRADE:
+		return cid_session_upgrade(f->s, w->second, CID_ACR_MFA, both, 2, NOW + 1,
+					   w->raised, NULL);
+	case STEP_EXPIRED:
+		/* no sweep deletes sessions: an expired one stays, keys and all, until ended */
+		return cid_session_get(f->s, w->raised, NOW + TTL, &got);
+	case STEP_END_COOKIE: return cid_session_end(f->s, w->raised);
+	case STEP_END_SID: return cid_session_end_sid(f->s, w->taro_sess[0].sid);
+	case STEP_END_TXN_SID:
+		rc = cid_session_start(f->s, w->other, CID_ACR_PASSWORD, pwd, 1, NOW, TTL, NULL,
+				       w->taro[0], &w->taro_sess[0]);
+		assert_int_equal(rc, CID_OK);
+		e.sid = w->taro_sess[0].sid;
+		return cid_store_update(f->s, end_txn_cb, &e);
+	case STEP_END_TXN_COOKIE:
+		e.cookie = w->taro[1];
+		return cid_store_update(f->s, end_txn_cb, &e);
+	case STEP_END_ACCOUNT:
+		assert_int_equal(cid_session_start(f->s, f->account, CID_ACR_PASSWORD, pwd, 1, NOW,
+						   TTL, NULL, w->second, NULL),
+				 CID_OK);
+		rc = end_account(f->s, f->account, &n);
+		assert_int_equal(n, 2);
+		return rc;
+	case STEP_END_AGAIN: return cid_session_end_sid(f->s, w->taro_sess[0].sid);
+	default: fail();
+	}
+	return CID_ERR_STORE;
+}
+
+/*
+ * The index stays exact through every change a session goes through: started
+ * (for two citizens), a service added, a step-up that moves it to a new
+ * cookie, expiry (no sweep deletes sessions: the expired record and its keys
+ * stay until the session is ended), ended by cookie, by sid, inside a logout's
+ * transaction by sid and by cookie, and every session of a citizen ended as a
+ * disable does. After each step the index is compared with a full scan.
+ */
+static void test_session_index_exact_through_every_session_change(void **state)
+{
+	static const struct {
+		const char *what;
+		enum index_step step;
+		enum cid_err want;
+		size_t sessions;
+	} rows[] = {
+	    {"a second session of the citizen", STEP_START, CID_OK, 2},
+	    {"another citizen's two sessions", STEP_START_OTHER, CID_OK, 4},
+	    {"a service signs the citizen in", STEP_ADD_CLIENT, CID_OK, 4},
+	    {"a step-up: the session under a new cookie", STEP_UPGRADE, CID_OK, 4},
+	    {"the session expires, its record is kept", STEP_EXPIRED, CID_ERR_EXPIRED, 4},
+	    {"ended by its cookie", STEP_END_COOKIE, CID_OK, 3},
+	    {"ended by its sid", STEP_END_SID, CID_OK, 2},
+	    {"started, then ended by sid in a logout's transaction", STEP_END_TXN_SID, CID_OK, 2},
+	    {"ended by cookie in a logout's transaction", STEP_END_TXN_COOKIE, CID_OK, 1},
+	    {"every session of the citizen ended (a disable)", STEP_END_ACCOUNT, CID_OK, 0},
+	    {"a sid ended twice", STEP_END_AGAIN, CID_ERR_NOTFOUND, 0},
+	};
+	struct fixture *f = *state;
+	struct index_walk w = {0};
+
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", "correct horse battery",
+					 NULL, NOW, w.other),
+			 CID_OK);
+	assert_int_equal(assert_index_exact(f->s), 1);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		print_message("%s\n", rows[i].what);
+		assert_int_equal(index_step_run(f, &w, rows[i].step), rows[i].want);
+		assert_int_equal(assert_index_exact(f->s), rows[i].sessions);
+	}
+}
+
+#define DAMAGED "damaged: not a JSON object"
+
+/*
+ * Ending by sid or by citizen, and listing a citizen's sessions, read that
+ * citizen's sessions and no other. A live session record of hanako planted
+ * without index keys (as a scan would see it) is neither listed, nor ended
+ * with hanako's, nor found by its sid; taro's records, damaged, are left
+ * byte for byte. An index key that names a record of someone else is a
+ * damaged store, not a session to end.
+ */
+static void test_session_end_reads_no_other_session(void **state)
+{
+	static const char *const pwd[] = {"pwd"};
+	struct fixture *f = *state;
+	char other[CID_ID_CHARS + 1];
+	char second[CID_TOKEN_CHARS + 1];
+	char taro[2][CID_TOKEN_CHARS + 1];
+	char planted_cookie[CID_TOKEN_CHARS + 1];
+	char planted_sid[CID_TOKEN_CHARS + 1];
+	char hash[CID_HASH_HEX + 1];
+	char taro_hash[CID_HASH_HEX + 1];
+	char key[256];
+	struct cid_session taro_sess;
+	struct cid_session got;
+	struct end_txn e = {0};
+	char *text;
+	json_t *rec;
+	size_t n = 99;
+
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", "correct horse battery",
+					 NULL, NOW, other),
+			 CID_OK);
+	assert_int_equal(
+	    cid_session_new(f->s, f->account, CID_ACR_PASSWORD, pwd, 1, NOW, TTL, second, NULL),
+	    CID_OK);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(cid_session_new(f->s, other, CID_ACR_PASSWORD, pwd, 1, NOW, TTL,
+						 taro[i], &taro_sess),
+				 CID_OK);
+	/* a live session of hanako's with no index keys */
+	text = stored_record(f->s, f->cookie);
+	rec = json_loads(text, 0, NULL);
+	free(text);
+	assert_non_null(rec);
+	assert_int_equal(cid_random_token(planted_cookie), CID_OK);
+	assert_int_equal(cid_random_token(planted_sid), CID_OK);
+	assert_int_equal(json_object_set_new(rec, "sid", json_string(planted_sid)), 0);
+	text = json_dumps(rec, JSON_COMPACT);
+	json_decref(rec);
+	cid_secret_hash(planted_cookie, CID_TOKEN_CHARS, hash);
+	raw_write(f->s, CID_DB_SESSIONS, hash, text);
+	free(text);
+	assert_int_equal(cid_session_get(f->s, planted_cookie, NOW, &got), CID_OK);
+	/* taro's first record damaged */
+	cid_secret_hash(taro[0], CID_TOKEN_CHARS, taro_hash);
+	raw_write(f->s, CID_DB_SESSIONS, taro_hash, DAMAGED);
+
+	assert_int_equal(listed(f->s, f->account), 2);
+	assert_int_equal(cid_session_end_sid(f->s, planted_sid), CID_ERR_NOTFOUND);
+	e.sid = planted_sid;
+	assert_int_equal(cid_store_update(f->s, end_txn_cb, &e), CID_ERR_NOTFOUND);
+	assert_int_equal(end_account(f->s, f->account, &n), CID_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(listed(f->s, f->account), 0);
+	assert_int_equal(cid_session_get(f->s, planted_cookie, NOW, &got), CID_OK);
+	assert_int_equal(cid_session_get(f->s, taro[1], NOW, &got), CID_OK);
+	text = stored_record(f->s, taro[0]);
+	assert_string_equal(text, DAMAGED);
+	free(text);
+
+	/* an index key of hanako's that names taro's session */
+	cid_secret_hash(taro[1], CID_TOKEN_CHARS, taro_hash);
+	assert_int_equal(snprintf(key, sizeof(key), "a\n%s\n%s", f->account, taro_hash) > 0, 1);
+	raw_write(f->s, CID_DB_SESSION_INDEX, key, "");
+	assert_int_equal(end_account(f->s, f->account, &n), CID_ERR_STORE);
+	assert_int_equal(cid_session_get(f->s, taro[1], NOW, &got), CID_OK);
+	/* a sid key that names another session */
+	assert_int_equal(snprintf(key, sizeof(key), "s\n%s", planted_sid) > 0, 1);
+	raw_write(f->s, CID_DB_SESSION_INDEX, key, taro_hash);
+	assert_int_equal(cid_session_end_sid(f->s, planted_sid), CID_ERR_STORE);
+	assert_int_equal(cid_store_update(f->s, end_txn_cb, &e), CID_ERR_STORE);
+	assert_int_equal(cid_session_get(f->s, taro[1], NOW, &got), CID_OK);
+}
+
+/* The number of keys of the session index. */
+static uint64_t index_keys(struct cid_store *s)
+{
+	struct cid_txn *txn = NULL;
+	uint64_t n = 0;
+
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	assert_int_equal(cid_txn_count(txn, CID_DB_SESSION_INDEX, &n), CID_OK);
+	cid_store_read_end(txn);
+	return n;
+}
+
+/*
+ * A store written before the index existed gets it at start, once; so does
+ * one an older build started or ended a session in. A record that names no
+ * citizen or sid a session can have is deleted by the build.
+ */
+static void test_session_index_built_for_a_store_without_one(void **state)
+{
+	static const char *const pwd[] = {"pwd"};
+	struct fixture *f = *state;
+	char other[CID_ID_CHARS + 1];
+	char taro[CID_TOKEN_CHARS + 1];
+	char second[CID_TOKEN_CHARS + 1];
+	char hash[CID_HASH_HEX + 1];
+	char key[256];
+	struct cid_session taro_sess;
+	struct cid_session got;
+	struct cid_txn *txn = NULL;
+	struct cid_str val;
+	char *text;
+	size_t built = 99;
+	size_t n = 99;
+
+	assert_int_equal(cid_account_add(f->s, &cid_test_argon2, "taro", "correct horse battery",
+					 NULL, NOW, other),
+			 CID_OK);
+	assert_int_equal(
+	    cid_session_new(f->s, other, CID_ACR_PASSWORD, pwd, 1, NOW, TTL, taro, &taro_sess),
+	    CID_OK);
+	assert_int_equal(
+	    cid_session_new(f->s, f->account, CID_ACR_PASSWORD, pwd, 1, NOW, TTL, second, NULL),
+	    CID_OK);
+	/* the store as an older build left it: sessions, no index */
+	raw_write(f->s, CID_DB_SESSION_INDEX, NULL, NULL);
+	assert_int_equal(index_keys(f->s), 0);
+	/* ending by sid or by citizen would find nothing */
+	assert_int_equal(cid_session_end_sid(f->s, taro_sess.sid), CID_ERR_NOTFOUND);
+	assert_int_equal(listed(f->s, f->account), 0);
+	/* the start builds it */
+	assert_int_equal(cid_session_index_ensure(f->s, &built), CID_OK);
+	assert_int_equal(built, 6);
+	assert_int_equal(assert_index_exact(f->s), 3);
+	assert_int_equal(cid_session_index_ensure(f->s, &built), CID_OK);
+	assert_int_equal(built, 0); /* once */
+	assert_int_equal(listed(f->s, f->account), 2);
+	assert_int_equal(cid_session_end_sid(f->s, taro_sess.sid), CID_OK);
+	assert_int_equal(cid_session_get(f->s, taro, NOW, &got), CID_ERR_NOTFOUND);
+	/* an older build ended a session, leaving its keys */
+	cid_secret_hash(second, CID_TOKEN_CHARS, hash);
+	raw_write(f->s, CID_DB_SESSIONS, hash, NULL);
+	assert_int_equal(index_keys(f->s), 4);
+	assert_int_equal(listed(f->s, f->account), 1); /* the dangling key is passed over */
+	assert_int_equal(cid_session_index_ensure(f->s, &built), CID_OK);
+	assert_int_equal(built, 2);
+	assert_int_equal(assert_index_exact(f->s), 1);
+	/* records that cannot be sessions: not JSON, no sid, under a key no cookie makes */
+	assert_int_equal(snprintf(key, sizeof(key), "{\"account_id\":\"%s\"}", f->account) > 0, 1);
+	memset(hash, 'b', CID_HASH_HEX);
+	raw_write(f->s, CID_DB_SESSIONS, hash, DAMAGED);
+	memset(hash, 'c', CID_HASH_HEX);
+	raw_write(f->s, CID_DB_SESSIONS, hash, key);
+	text = stored_record(f->s, f->cookie);
+	raw_write(f->s, CID_DB_SESSIONS, "short", text);
+	free(text);
+	assert_int_equal(cid_session_index_ensure(f->s, &built), CID_OK);
+	assert_int_equal(built, 2);
+	assert_int_equal(assert_index_exact(f->s), 1);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_txn_count(txn, CID_DB_SESSIONS, &n), CID_OK);
+	assert_int_equal(cid_txn_get(txn, CID_DB_SESSIONS, cid_str_of("short"), &val),
+			 CID_ERR_NOTFOUND);
+	cid_store_read_end(txn);
+	assert_int_equal(n, 1);
+	assert_int_equal(cid_session_get(f->s, f->cookie, NOW, &got), CID_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -500,6 +953,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_store_key_is_cookie_hash, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disabled_citizen_has_no_sessions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_session_needs_an_active_record, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_session_index_exact_through_every_session_change,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_session_end_reads_no_other_session, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_session_index_built_for_a_store_without_one, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_form_token_binds_csrf_and_session, setup,
 					    teardown),
 	};

@@ -1,0 +1,147 @@
+/*
+ * consent_ids: a consent record found by its id without reading anyone
+ * else's.
+ *
+ * CID_DB_CONSENT_IDS maps each record's id to its key in CID_DB_CONSENTS,
+ * written in the transaction that writes the record (consent.c) and deleted
+ * in the one that deletes it (cid_consent_del, a retention purge), so a
+ * receipt, the console and audit explain read one record in O(log n) instead
+ * of every consent record of the city. The index holds exactly one key per
+ * record, and equal counts of the two databases are its invariant, which
+ * cid_consent_index_ensure checks at start in O(1), rebuilding an index that
+ * fails it (a store written before the index existed, or one an older build
+ * wrote records in).
+ */
+#include "consent.h"
+
+#include "crypto.h"
+#include "str.h"
+
+#include <string.h>
+
+/* A stored record as the readers of consent.c parse it: anything else is damage. */
+static enum cid_err parse_record(struct cid_str val, json_t **out)
+{
+	json_t *rec = NULL;
+	struct cid_consent_record r;
+
+	if (cid_store_parse_json(val, &rec) != CID_OK)
+		return CID_ERR_STORE;
+	if (cid_consent_record_read(rec, &r) != CID_OK) {
+		json_decref(rec);
+		return CID_ERR_STORE;
+	}
+	*out = rec;
+	return CID_OK;
+}
+
+enum cid_err cid_consent_get(struct cid_store *s, const char *id, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
+	struct cid_str key;
+	struct cid_str val;
+	json_t *rec = NULL;
+
+	CID_ENSURE(cid_uuid_syntax_ok(id), CID_ERR_NOTFOUND);
+	CID_TRY(cid_store_read_begin(s, &txn));
+	CID_TRY(cid_txn_get(txn, CID_DB_CONSENT_IDS, cid_str_of(id), &key));
+	rc = cid_txn_get(txn, CID_DB_CONSENTS, key, &val);
+	/* an id whose record is gone: the store is damaged */
+	CID_ENSURE(rc != CID_ERR_NOTFOUND, CID_ERR_STORE);
+	CID_TRY(rc);
+	CID_TRY(parse_record(val, &rec));
+	/* the key said whose record it is: the record must agree */
+	CID_ENSURE(strcmp(cid_json_str(rec, "id"), id) == 0, CID_ERR_STORE);
+	*out = rec;
+	rec = NULL;
+out:
+	cid_store_read_end(txn);
+	json_decref(rec);
+	return rc;
+}
+
+enum cid_err cid_consent_del(struct cid_txn *txn, struct cid_str key)
+{
+	enum cid_err rc = CID_OK;
+	const char *id;
+	struct cid_str val;
+	json_t *rec = NULL;
+
+	rc = cid_txn_get_json(txn, CID_DB_CONSENTS, key, &rec);
+	/* a record that does not parse is deleted all the same: it has no id to find */
+	CID_ENSURE(rc == CID_OK || rc == CID_ERR_STORE, rc);
+	CID_TRY(cid_txn_del(txn, CID_DB_CONSENTS, key));
+	id = cid_json_str(rec, "id");
+	if (id == NULL)
+		goto out;
+	rc = cid_txn_get(txn, CID_DB_CONSENT_IDS, cid_str_of(id), &val);
+	if (rc == CID_ERR_NOTFOUND) { /* written by an older build */
+		rc = CID_OK;
+		goto out;
+	}
+	CID_TRY(rc);
+	if (val.len == key.len && memcmp(val.ptr, key.ptr, key.len) == 0)
+		CID_TRY(cid_txn_del(txn, CID_DB_CONSENT_IDS, cid_str_of(id)));
+out:
+	json_decref(rec);
+	return rc;
+}
+
+struct rebuild {
+	struct cid_txn *txn;
+	size_t built;
+};
+
+/* Writes the id key of one consent record. */
+static enum cid_err index_one(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct rebuild *rb = arg;
+	enum cid_err rc = CID_OK;
+	json_t *rec = NULL;
+	const char *id;
+
+	CID_TRY(parse_record(val, &rec));
+	id = cid_json_str(rec, "id");
+	CID_ENSURE(cid_uuid_syntax_ok(id), CID_ERR_STORE);
+	rc = cid_txn_put(rb->txn, CID_DB_CONSENT_IDS, cid_str_of(id), key, CID_PUT_NOOVERWRITE);
+	/* two records of one id: the store is damaged */
+	CID_ENSURE(rc != CID_ERR_EXISTS, CID_ERR_STORE);
+	CID_TRY(rc);
+	rb->built++;
+out:
+	json_decref(rec);
+	return rc;
+}
+
+static enum cid_err ensure_cb(struct cid_txn *txn, void *arg)
+{
+	struct rebuild *rb = arg;
+	enum cid_err rc = CID_OK;
+	uint64_t records = 0;
+	uint64_t keys = 0;
+
+	rb->built = 0;
+	CID_TRY(cid_txn_count(txn, CID_DB_CONSENTS, &records));
+	CID_TRY(cid_txn_count(txn, CID_DB_CONSENT_IDS, &keys));
+	if (records == keys)
+		goto out;
+	CID_TRY(cid_txn_clear(txn, CID_DB_CONSENT_IDS));
+	/* the writes go to the index, not to the records the cursor walks */
+	rb->txn = txn;
+	CID_TRY(cid_txn_foreach(txn, CID_DB_CONSENTS, cid_str_of(""), index_one, rb));
+out:
+	return rc;
+}
+
+enum cid_err cid_consent_index_ensure(struct cid_store *s, size_t *built)
+{
+	enum cid_err rc = CID_OK;
+	struct rebuild rb = {0};
+
+	CID_TRY(cid_store_update(s, ensure_cb, &rb));
+	if (built != NULL)
+		*built = rb.built;
+out:
+	return rc;
+}
