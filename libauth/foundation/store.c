@@ -389,6 +389,60 @@ enum cid_err cid_txn_clear(struct cid_txn *txn, enum cid_db db)
 	return write_err(txn, mdb_drop(txn->txn, txn->store->dbis[db], 0));
 }
 
+struct index_ensure {
+	enum cid_db data, index;
+	enum cid_err (*fn)(struct cid_txn *txn, struct cid_str key, struct cid_str val, void *arg);
+	void *arg;
+	struct cid_txn *txn;
+	size_t built;
+};
+
+static enum cid_err index_one(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct index_ensure *ie = arg;
+	enum cid_err rc = ie->fn(ie->txn, key, val, ie->arg);
+
+	if (rc == CID_OK)
+		ie->built++;
+	return rc;
+}
+
+static enum cid_err index_ensure_cb(struct cid_txn *txn, void *arg)
+{
+	struct index_ensure *ie = arg;
+	enum cid_err rc = CID_OK;
+	uint64_t records = 0;
+	uint64_t keys = 0;
+
+	/* a rerun (the map grew) starts over */
+	ie->built = 0;
+	CID_TRY(cid_txn_count(txn, ie->data, &records));
+	CID_TRY(cid_txn_count(txn, ie->index, &keys));
+	if (records == keys)
+		goto out;
+	CID_TRY(cid_txn_clear(txn, ie->index));
+	ie->txn = txn;
+	CID_TRY(cid_txn_foreach(txn, ie->data, cid_str_of(""), index_one, ie));
+out:
+	return rc;
+}
+
+enum cid_err cid_store_index_ensure(struct cid_store *s, enum cid_db data, enum cid_db index,
+				    enum cid_err (*fn)(struct cid_txn *txn, struct cid_str key,
+						       struct cid_str val, void *arg),
+				    void *arg, size_t *built)
+{
+	enum cid_err rc = CID_OK;
+	struct index_ensure ie = {.data = data, .index = index, .fn = fn, .arg = arg};
+
+	CID_ENSURE(s != NULL && fn != NULL && data != index, CID_ERR_INVALID);
+	CID_TRY(cid_store_update(s, index_ensure_cb, &ie));
+	if (built != NULL)
+		*built = ie.built;
+out:
+	return rc;
+}
+
 struct cid_store *cid_txn_store(const struct cid_txn *txn)
 {
 	return txn->store;

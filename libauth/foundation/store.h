@@ -233,6 +233,23 @@ CID_MUST_CHECK enum cid_err cid_txn_count(struct cid_txn *txn, enum cid_db db, u
  */
 CID_MUST_CHECK enum cid_err cid_txn_clear(struct cid_txn *txn, enum cid_db db);
 
+/*
+ * Makes index database index whole for the records of database data, in one
+ * write transaction: when index does not hold exactly one key per record (a
+ * store written before the index existed, or written since by a build
+ * without it), empties it and calls fn(txn, key, val, arg) for every record of
+ * data, which writes that record's key into index (never into data, which
+ * the cursor walks) and returns CID_ERR_STORE for a damaged record (the
+ * transaction then writes nothing). *built (may be NULL): the records indexed,
+ * 0 when the index was whole. Runs once, as a marker would, and also mends a
+ * store an older build wrote to after the upgrade.
+ * Errors: fn's, CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_store_index_ensure(
+    struct cid_store *s, enum cid_db data, enum cid_db index,
+    enum cid_err (*fn)(struct cid_txn *txn, struct cid_str key, struct cid_str val, void *arg),
+    void *arg, size_t *built);
+
 /* The store txn belongs to. */
 struct cid_store *cid_txn_store(const struct cid_txn *txn);
 

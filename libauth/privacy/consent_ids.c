@@ -88,60 +88,29 @@ out:
 	return rc;
 }
 
-struct rebuild {
-	struct cid_txn *txn;
-	size_t built;
-};
-
 /* Writes the id key of one consent record. */
-static enum cid_err index_one(struct cid_str key, struct cid_str val, void *arg)
+static enum cid_err index_one(struct cid_txn *txn, struct cid_str key, struct cid_str val,
+			      void *arg)
 {
-	struct rebuild *rb = arg;
 	enum cid_err rc = CID_OK;
 	json_t *rec = NULL;
 	const char *id;
 
+	(void)arg;
 	CID_TRY(parse_record(val, &rec));
 	id = cid_json_str(rec, "id");
 	CID_ENSURE(cid_uuid_syntax_ok(id), CID_ERR_STORE);
-	rc = cid_txn_put(rb->txn, CID_DB_CONSENT_IDS, cid_str_of(id), key, CID_PUT_NOOVERWRITE);
+	rc = cid_txn_put(txn, CID_DB_CONSENT_IDS, cid_str_of(id), key, CID_PUT_NOOVERWRITE);
 	/* two records of one id: the store is damaged */
 	CID_ENSURE(rc != CID_ERR_EXISTS, CID_ERR_STORE);
 	CID_TRY(rc);
-	rb->built++;
 out:
 	json_decref(rec);
 	return rc;
 }
 
-static enum cid_err ensure_cb(struct cid_txn *txn, void *arg)
-{
-	struct rebuild *rb = arg;
-	enum cid_err rc = CID_OK;
-	uint64_t records = 0;
-	uint64_t keys = 0;
-
-	rb->built = 0;
-	CID_TRY(cid_txn_count(txn, CID_DB_CONSENTS, &records));
-	CID_TRY(cid_txn_count(txn, CID_DB_CONSENT_IDS, &keys));
-	if (records == keys)
-		goto out;
-	CID_TRY(cid_txn_clear(txn, CID_DB_CONSENT_IDS));
-	/* the writes go to the index, not to the records the cursor walks */
-	rb->txn = txn;
-	CID_TRY(cid_txn_foreach(txn, CID_DB_CONSENTS, cid_str_of(""), index_one, rb));
-out:
-	return rc;
-}
-
 enum cid_err cid_consent_index_ensure(struct cid_store *s, size_t *built)
 {
-	enum cid_err rc = CID_OK;
-	struct rebuild rb = {0};
-
-	CID_TRY(cid_store_update(s, ensure_cb, &rb));
-	if (built != NULL)
-		*built = rb.built;
-out:
-	return rc;
+	return cid_store_index_ensure(s, CID_DB_CONSENTS, CID_DB_CONSENT_IDS, index_one, NULL,
+				      built);
 }

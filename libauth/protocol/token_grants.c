@@ -137,62 +137,30 @@ out:
 	return rc;
 }
 
-struct rebuild {
-	struct cid_txn *txn;
-	size_t built;
-};
-
 /* Writes the index key of one grant record. */
-static enum cid_err index_one(struct cid_str key, struct cid_str val, void *arg)
+static enum cid_err index_one(struct cid_txn *txn, struct cid_str key, struct cid_str val,
+			      void *arg)
 {
-	struct rebuild *rb = arg;
 	enum cid_err rc = CID_OK;
 	char id[CID_TOKEN_CHARS + 1];
 	json_t *grant = NULL;
 
+	(void)arg;
 	CID_ENSURE(key.len < sizeof(id), CID_ERR_STORE);
 	memcpy(id, key.ptr, key.len);
 	id[key.len] = '\0';
 	CID_TRY(cid_store_parse_json(val, &grant));
-	rc = token_grant_index_put(rb->txn, cid_json_str(grant, "account_id"),
+	rc = token_grant_index_put(txn, cid_json_str(grant, "account_id"),
 				   cid_json_str(grant, "client_id"), id);
 	/* a record without its citizen or service is damaged */
 	CID_ENSURE(rc != CID_ERR_INVALID, CID_ERR_STORE);
 	CID_TRY(rc);
-	rb->built++;
 out:
 	json_decref(grant);
 	return rc;
 }
 
-static enum cid_err ensure_cb(struct cid_txn *txn, void *arg)
-{
-	struct rebuild *rb = arg;
-	enum cid_err rc = CID_OK;
-	uint64_t grants = 0;
-	uint64_t keys = 0;
-
-	rb->built = 0;
-	CID_TRY(cid_txn_count(txn, CID_DB_GRANTS, &grants));
-	CID_TRY(cid_txn_count(txn, CID_DB_GRANT_INDEX, &keys));
-	if (grants == keys)
-		goto out;
-	CID_TRY(cid_txn_clear(txn, CID_DB_GRANT_INDEX));
-	/* the writes go to the index, not to the grants the cursor walks */
-	rb->txn = txn;
-	CID_TRY(cid_txn_foreach(txn, CID_DB_GRANTS, cid_str_of(""), index_one, rb));
-out:
-	return rc;
-}
-
 enum cid_err cid_grant_index_ensure(struct cid_store *s, size_t *built)
 {
-	enum cid_err rc = CID_OK;
-	struct rebuild rb = {0};
-
-	CID_TRY(cid_store_update(s, ensure_cb, &rb));
-	if (built != NULL)
-		*built = rb.built;
-out:
-	return rc;
+	return cid_store_index_ensure(s, CID_DB_GRANTS, CID_DB_GRANT_INDEX, index_one, NULL, built);
 }

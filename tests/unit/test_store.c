@@ -395,6 +395,57 @@ static void test_count_and_clear(void **state)
 	assert_int_equal(get(f->s, CID_DB_SESSIONS, "a", val, sizeof(val)), CID_OK);
 }
 
+/* Indexes a record of CID_DB_SESSIONS under its value in CID_DB_CODES; "bad" is damage. */
+static enum cid_err index_by_value(struct cid_txn *txn, struct cid_str key, struct cid_str val,
+				   void *arg)
+{
+	(void)arg;
+	if (val.len == 3 && memcmp(val.ptr, "bad", 3) == 0)
+		return CID_ERR_STORE;
+	return cid_txn_put(txn, CID_DB_CODES, val, key, 0);
+}
+
+static void test_index_ensure(void **state)
+{
+	struct cid_test_store *f = *state;
+	size_t built = 99;
+	char val[8];
+
+	assert_int_equal(put(f->s, CID_DB_SESSIONS, "a", "1"), CID_OK);
+	assert_int_equal(put(f->s, CID_DB_SESSIONS, "b", "2"), CID_OK);
+	/* no index yet: built from every record */
+	assert_int_equal(cid_store_index_ensure(f->s, CID_DB_SESSIONS, CID_DB_CODES, index_by_value,
+						NULL, &built),
+			 CID_OK);
+	assert_int_equal(built, 2);
+	assert_int_equal(get(f->s, CID_DB_CODES, "2", val, sizeof(val)), CID_OK);
+	assert_string_equal(val, "b");
+	/* whole: nothing done */
+	assert_int_equal(cid_store_index_ensure(f->s, CID_DB_SESSIONS, CID_DB_CODES, index_by_value,
+						NULL, &built),
+			 CID_OK);
+	assert_int_equal(built, 0);
+	/* a record written without its key (an older build): cleared and built again */
+	assert_int_equal(put(f->s, CID_DB_SESSIONS, "c", "3"), CID_OK);
+	assert_int_equal(put(f->s, CID_DB_CODES, "stale", "x"), CID_OK);
+	assert_int_equal(put(f->s, CID_DB_CODES, "stale2", "y"), CID_OK);
+	assert_int_equal(cid_store_index_ensure(f->s, CID_DB_SESSIONS, CID_DB_CODES, index_by_value,
+						NULL, &built),
+			 CID_OK);
+	assert_int_equal(built, 3);
+	assert_int_equal(get(f->s, CID_DB_CODES, "stale", val, sizeof(val)), CID_ERR_NOTFOUND);
+	assert_int_equal(get(f->s, CID_DB_CODES, "3", val, sizeof(val)), CID_OK);
+	/* a damaged record: its error, and the index as it was */
+	assert_int_equal(put(f->s, CID_DB_SESSIONS, "d", "bad"), CID_OK);
+	assert_int_equal(cid_store_index_ensure(f->s, CID_DB_SESSIONS, CID_DB_CODES, index_by_value,
+						NULL, &built),
+			 CID_ERR_STORE);
+	assert_int_equal(get(f->s, CID_DB_CODES, "3", val, sizeof(val)), CID_OK);
+	assert_int_equal(cid_store_index_ensure(f->s, CID_DB_SESSIONS, CID_DB_SESSIONS,
+						index_by_value, NULL, NULL),
+			 CID_ERR_INVALID);
+}
+
 /* One call per row on a key of len bytes. */
 enum op { OP_PUT, OP_GET, OP_DEL };
 
@@ -1123,6 +1174,8 @@ int main(void)
 					    cid_test_store_teardown),
 	    cmocka_unit_test(test_open_refuses_unusable_directory),
 	    cmocka_unit_test_setup_teardown(test_count_and_clear, cid_test_store_setup,
+					    cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_index_ensure, cid_test_store_setup,
 					    cid_test_store_teardown),
 	    cmocka_unit_test(test_reopen_keeps_data),
 	    cmocka_unit_test(test_reopen_checks_schema_version),
