@@ -130,6 +130,32 @@ CID_MUST_CHECK enum cid_err cid_idp_set_display(struct cid_store *s, const char 
  */
 CID_MUST_CHECK enum cid_err cid_idp_buttons(struct cid_store *s, const char *locale, json_t **out);
 
+/*
+ * The name pages show for each upstream, by issuer: {issuer: label}, the
+ * label as cid_idp_buttons picks it for locale (the page's language, else
+ * the other's, else the registration's name). An issuer no registration
+ * has (removed since) is absent. *out: new reference.
+ * Errors: CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_idp_labels(struct cid_store *s, const char *locale, json_t **out);
+
+/*
+ * What the registrations let civicid release as OpenID Connect for
+ * Identity Assurance verified_claims, for the discovery document: into
+ * *frameworks the distinct trust frameworks the registrations name
+ * (`--trust-framework`), into *claims the distinct local claims the claim
+ * maps of those registrations import, both sorted arrays (new references,
+ * written only on success); both empty when no registration names a trust
+ * framework. An upstream registered without one may still send
+ * verified_claims under frameworks of its own choosing (cid_idp_verified_claims),
+ * which cannot be known before it does: it is not counted. Read from the
+ * store at each call, so an `idp add`, `idp remove` of a running server's
+ * store shows at once.
+ * Errors: CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_idp_assurance(struct cid_store *s, json_t **frameworks,
+					      json_t **claims);
+
 /* Deletes the registration name (its links stay). Errors: CID_ERR_NOTFOUND, CID_ERR_STORE. */
 CID_MUST_CHECK enum cid_err cid_idp_remove(struct cid_store *s, const char *name);
 

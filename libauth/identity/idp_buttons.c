@@ -55,6 +55,15 @@ static int order_of(const json_t *row)
 	return json_is_integer(o) ? (int)json_integer_value(o) : CID_IDP_ORDER_DEFAULT;
 }
 
+/* A registration's label in the page's language, else the other's, else its name. */
+static const char *label_of(const json_t *rec, bool ja)
+{
+	const char *own = cid_json_str(rec, ja ? "label_ja" : "label_en");
+	const char *other = cid_json_str(rec, ja ? "label_en" : "label_ja");
+
+	return own != NULL ? own : other != NULL ? other : cid_json_str(rec, "name");
+}
+
 /* One registration being sorted (a struct keeps calloc's sizeof about an object). */
 struct row {
 	const json_t *rec;
@@ -89,14 +98,12 @@ enum cid_err cid_idp_buttons(struct cid_store *s, const char *locale, json_t **o
 		rows[i].rec = json_array_get(all, i);
 	qsort(rows, n, sizeof(*rows), by_order);
 	for (size_t i = 0; i < n; i++) {
-		const char *own = cid_json_str(rows[i].rec, ja ? "label_ja" : "label_en");
-		const char *other = cid_json_str(rows[i].rec, ja ? "label_en" : "label_ja");
 		const char *name = cid_json_str(rows[i].rec, "name");
-		const char *label = own != NULL ? own : other != NULL ? other : name;
 
-		CID_ENSURE(json_array_append_new(
-			       buttons, json_pack("{s:s, s:s}", "name", name, "label", label)) == 0,
-			   CID_ERR_NOMEM);
+		CID_ENSURE(
+		    json_array_append_new(buttons, json_pack("{s:s, s:s}", "name", name, "label",
+							     label_of(rows[i].rec, ja))) == 0,
+		    CID_ERR_NOMEM);
 	}
 	*out = buttons;
 	buttons = NULL;
@@ -104,5 +111,33 @@ out:
 	free(rows);
 	json_decref(all);
 	json_decref(buttons);
+	return rc;
+}
+
+enum cid_err cid_idp_labels(struct cid_store *s, const char *locale, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	json_t *all = NULL;
+	json_t *labels = json_object();
+	bool ja = locale != NULL && strcmp(locale, "ja") == 0;
+	size_t i;
+	const json_t *rec;
+
+	CID_ENSURE(labels != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_idp_list(s, &all));
+	json_array_foreach(all, i, rec)
+	{
+		const char *issuer = cid_json_str(rec, "issuer");
+
+		if (issuer != NULL)
+			CID_ENSURE(json_object_set_new(labels, issuer,
+						       json_string(label_of(rec, ja))) == 0,
+				   CID_ERR_NOMEM);
+	}
+	*out = labels;
+	labels = NULL;
+out:
+	json_decref(all);
+	json_decref(labels);
 	return rc;
 }

@@ -11,12 +11,15 @@
  * under; otherwise its source is kept without one (not a verified value).
  * A verified_claims value wins over a plain one. Every value passes the
  * claim table's check, every string is bounded: the upstream's word is
- * recorded, never trusted to be well-formed.
+ * recorded, never trusted to be well-formed. cid_idp_assurance sums up,
+ * for the discovery document, the trust frameworks the registrations name
+ * and the claims their maps bring under them.
  */
 #include "account.h"
 #include "idp.h"
 #include "str.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_VERIFIED 8	/* verified_claims elements read */
@@ -178,5 +181,79 @@ enum cid_err cid_idp_verified_claims(const struct cid_idp *idp, const json_t *up
 	entries = NULL;
 out:
 	json_decref(entries);
+	return rc;
+}
+
+static int by_text(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The keys of set (its values unused), as a sorted array of strings into *out. */
+static enum cid_err sorted_keys(const json_t *set, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	size_t n = json_object_size(set);
+	const char **keys = calloc(n + 1, sizeof(*keys));
+	json_t *list = json_array();
+	size_t i = 0;
+	const char *k;
+	const json_t *v;
+
+	CID_ENSURE(keys != NULL && list != NULL, CID_ERR_NOMEM);
+	json_object_foreach((json_t *)(uintptr_t)set, k, v) keys[i++] = k;
+	qsort(keys, n, sizeof(*keys), by_text);
+	for (i = 0; i < n; i++)
+		CID_ENSURE(json_array_append_new(list, json_string(keys[i])) == 0, CID_ERR_NOMEM);
+	*out = list;
+	list = NULL;
+out:
+	free(keys);
+	json_decref(list);
+	return rc;
+}
+
+enum cid_err cid_idp_assurance(struct cid_store *s, json_t **frameworks, json_t **claims)
+{
+	enum cid_err rc = CID_OK;
+	json_t *all = NULL;
+	json_t *tf_set = json_object();
+	json_t *claim_set = json_object();
+	json_t *tf_list = NULL;
+	json_t *claim_list = NULL;
+	size_t i;
+	const json_t *rec;
+
+	CID_ENSURE(tf_set != NULL && claim_set != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_idp_list(s, &all));
+	json_array_foreach(all, i, rec)
+	{
+		const char *tf = cid_json_str(rec, "trust_framework");
+		const char *from;
+		const json_t *to;
+
+		if (tf == NULL)
+			continue;
+		CID_ENSURE(json_object_set_new(tf_set, tf, json_true()) == 0, CID_ERR_NOMEM);
+		json_object_foreach(json_object_get(rec, "claim_map"), from, to)
+		{
+			if (json_is_string(to))
+				CID_ENSURE(json_object_set_new(claim_set, json_string_value(to),
+							       json_true()) == 0,
+					   CID_ERR_NOMEM);
+		}
+	}
+	CID_TRY(sorted_keys(tf_set, &tf_list));
+	CID_TRY(sorted_keys(claim_set, &claim_list));
+	*frameworks = tf_list;
+	*claims = claim_list;
+	tf_list = NULL;
+	claim_list = NULL;
+out:
+	json_decref(all);
+	json_decref(tf_set);
+	json_decref(claim_set);
+	json_decref(tf_list);
+	json_decref(claim_list);
 	return rc;
 }

@@ -130,6 +130,19 @@ out:
 }
 
 /*
+ * The verified value a release uses for the claim name under decision d:
+ * its provenance entry when d's rule asks for a verified value (`verified`)
+ * and the citizen holds one (cid_account_verified_get); else NULL, and a
+ * plain rule releases the typed value, or an imported one as a plain claim.
+ * The one rule both the release and the consent screen's marks follow.
+ */
+static const json_t *verified_source(const struct cid_account *citizen, const char *name,
+				     const struct cid_decision *d)
+{
+	return d->verified ? cid_account_verified_get(citizen, name) : NULL;
+}
+
+/*
  * Decides the claim name (a value of the citizen's, typed or imported) into
  * *d when the service asks for it; false when it does not. A rule asking for
  * a verified value takes only one an upstream verified (the one rule of
@@ -154,9 +167,9 @@ static bool decide(const struct cid_release_request *rq, const struct cid_policy
 		d->purpose = pu.id;
 		d->purpose_digest = pu.digest;
 	}
-	if (d->decision.permit && d->decision.verified) {
-		d->source = cid_account_verified_get(rq->citizen, name);
-		if (d->source == NULL) {
+	if (d->decision.permit) {
+		d->source = verified_source(rq->citizen, name, &d->decision);
+		if (d->decision.verified && d->source == NULL) {
 			d->decision.permit = false;
 			d->decision.reason = CID_REASON_NOT_VERIFIED;
 		}
@@ -345,6 +358,23 @@ static void wanted_claims(const struct cid_release_request *rq, const struct cid
 	    want(rq, table, n_table, name, json_object_get(value, "value"), wanted);
 }
 
+/*
+ * Sets marks[name] to what the consent screen says of source (a provenance
+ * entry, account.h), when there is one: {"issuer", "trust_framework"}.
+ */
+static enum cid_err mark(json_t *marks, const char *name, const json_t *source)
+{
+	json_t *m;
+
+	if (source == NULL)
+		return CID_OK;
+	m = json_pack("{s:O, s:O}", "issuer", json_object_get(source, "issuer"), "trust_framework",
+		      json_object_get(source, "trust_framework"));
+	if (m == NULL)
+		return CID_ERR_NOMEM;
+	return json_object_set_new(marks, name, m) == 0 ? CID_OK : CID_ERR_NOMEM;
+}
+
 /* Appends name to list (may be NULL) unless it is there. */
 static enum cid_err add_once(json_t *list, const char *name)
 {
@@ -404,12 +434,14 @@ enum cid_err cid_release_prompt(const struct cid_release_request *rq, bool promp
 		struct cid_purpose_info pu;
 		json_t *attrs = json_array();
 		json_t *info = json_array();
+		json_t *marks = json_object();
 		json_t *entry = NULL;
 
 		cid_policy_purpose(pol, i, &pu);
-		if (attrs == NULL || info == NULL) {
+		if (attrs == NULL || info == NULL || marks == NULL) {
 			json_decref(attrs);
 			json_decref(info);
+			json_decref(marks);
 			CID_ENSURE(false, CID_ERR_NOMEM);
 		}
 		for (size_t j = 0; j < n_table; j++) {
@@ -432,6 +464,7 @@ enum cid_err cid_release_prompt(const struct cid_release_request *rq, bool promp
 				if (!ok) {
 					json_decref(attrs);
 					json_decref(info);
+					json_decref(marks);
 					CID_ENSURE(false, CID_ERR_NOMEM);
 				}
 				continue;
@@ -442,10 +475,15 @@ enum cid_err cid_release_prompt(const struct cid_release_request *rq, bool promp
 				   askable(&d, prompt_consent) && asked_total < max_ask) {
 				ok = json_array_append_new(attrs, json_string(a)) == 0;
 				asked_total++;
+			} else {
+				continue; /* not shown: no mark */
 			}
+			if (ok)
+				ok = mark(marks, a, verified_source(rq->citizen, a, &d)) == CID_OK;
 			if (!ok) {
 				json_decref(attrs);
 				json_decref(info);
+				json_decref(marks);
 				CID_ENSURE(false, CID_ERR_NOMEM);
 			}
 		}
@@ -455,17 +493,24 @@ enum cid_err cid_release_prompt(const struct cid_release_request *rq, bool promp
 			    pu.basis == CID_BASIS_STATUTE ? "statute" : "consent", "digest",
 			    pu.digest, "version", cid_policy_version(pol), "consent_valid_days",
 			    (json_int_t)pu.consent_valid_days, "ask", attrs, "info", info);
+			if (entry == NULL)
+				json_decref(marks);
 			CID_ENSURE(entry != NULL, CID_ERR_NOMEM);
-			if (pu.statute != NULL &&
-			    json_object_set_new(entry, "statute", json_string(pu.statute)) != 0) {
+			if ((pu.statute != NULL &&
+			     json_object_set_new(entry, "statute", json_string(pu.statute)) != 0) ||
+			    (json_object_size(marks) > 0 &&
+			     json_object_set(entry, "verified", marks) != 0)) {
 				json_decref(entry);
+				json_decref(marks);
 				CID_ENSURE(false, CID_ERR_NOMEM);
 			}
+			json_decref(marks);
 			/* jansson releases entry itself if the append fails */
 			CID_ENSURE(json_array_append_new(ask, entry) == 0, CID_ERR_NOMEM);
 		} else {
 			json_decref(attrs);
 			json_decref(info);
+			json_decref(marks);
 		}
 	}
 	*ask_out = ask;

@@ -141,11 +141,17 @@ CID_MUST_CHECK enum cid_err cid_release_claims(const struct cid_release_request 
  * permitted, or asked, at level 2. *ask (new reference) is the consent screen's
  * content, an array of the purposes to show, in file order:
  *   [{"purpose","basis":"consent"|"statute","statute"?,"digest","version",
- *     "consent_valid_days","ask":[attribute...],"info":[attribute...]}]
+ *     "consent_valid_days","ask":[attribute...],"info":[attribute...],
+ *     "verified"?:{attribute:{"issuer","trust_framework"}}}]
  * "ask" lists the consent-basis attributes to decide: those without a
  * current decision (no_consent, expired, policy_changed) or, with
  * prompt_consent, every asked one the purpose could release with consent.
  * "info" lists the statute-based attributes released without consent.
+ * "verified" (present when not empty) maps each attribute of "ask" or
+ * "info" whose release would use a value an upstream verified (the
+ * purpose's rule says `verified` and the citizen holds one, as in
+ * cid_release_claims) to {"issuer", "trust_framework"} of that value: what
+ * the consent screen tells the citizen of it.
  * Attributes are base names (family_name stands for its tagged forms); an
  * attribute some purpose denies explicitly is never shown. *n_ask is the
  * number of attributes to decide over all purposes: no screen is needed when

@@ -132,7 +132,12 @@ CID_MUST_CHECK enum cid_err cid_oidc_parse_basic(const char *header, char **id, 
 /*
  * JSON documents as replies (200, cacheable): the discovery document the
  * context built at open (cid_ctx_discovery), and the JWKS of the keyset in
- * force. Errors: CID_ERR_NOMEM.
+ * force. When an upstream registration names a trust framework
+ * (cid_idp_assurance, read at each request), the discovery document also
+ * has the OpenID Connect for Identity Assurance 1.0 members
+ * verified_claims_supported (true), trust_frameworks_supported and
+ * claims_in_verified_claims_supported; without one it has none of them.
+ * Errors: CID_ERR_NOMEM, CID_ERR_STORE (discovery: reading the registrations).
  */
 CID_MUST_CHECK enum cid_err cid_oidc_discovery(struct cid_ctx *ctx, struct cid_reply *reply);
 CID_MUST_CHECK enum cid_err cid_oidc_jwks(struct cid_ctx *ctx, struct cid_reply *reply);

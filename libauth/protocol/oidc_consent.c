@@ -14,10 +14,14 @@
  * what the law asks a consent be told (GDPR Art. 13, APPI Art. 21): the
  * basis, how long the service keeps the data and the consent lasts, who is
  * responsible and how to reach them, and where a consent is withdrawn.
+ * An attribute whose release would use a value an upstream verified (the
+ * prompt's "verified" marks: release.c's rule, not decided here) says so,
+ * and by whom under which trust framework.
  */
 #include "bounds.h"
 #include "config.h"
 #include "consent.h"
+#include "idp.h"
 #include "oidc_int.h"
 #include "session.h"
 #include "str.h"
@@ -32,7 +36,8 @@
  * hook for the services' own browser tests and for assistive tools (the form
  * still claims only by position: cid_oidc_consent reads no value).
  */
-static enum cid_err add_item(json_t *list, const char *attribute, const char *field)
+static enum cid_err add_item(json_t *list, const char *attribute, const char *field,
+			     json_t *verified)
 {
 	char key[CID_MAX_LABEL_KEY];
 	json_t *item;
@@ -42,11 +47,59 @@ static enum cid_err add_item(json_t *list, const char *attribute, const char *fi
 		return CID_ERR_TOOBIG;
 	item = json_pack("{s:s, s:s}", "label_key", key, "attribute", attribute);
 	if (item == NULL ||
-	    (field != NULL && json_object_set_new(item, "field", json_string(field)) != 0)) {
+	    (field != NULL && json_object_set_new(item, "field", json_string(field)) != 0) ||
+	    (verified != NULL && json_object_set(item, "verified", verified) != 0)) {
 		json_decref(item);
 		return CID_ERR_NOMEM;
 	}
 	return json_array_append_new(list, item) == 0 ? CID_OK : CID_ERR_NOMEM;
+}
+
+/*
+ * What the screen says of attribute when release.c marked it verified in
+ * marks (the entry's "verified"): {"by": the upstream's name in the page's
+ * language (labels, cid_idp_labels; its issuer when no registration has it
+ * any more), "trust_framework"} into *out (new reference); NULL when not marked.
+ */
+static enum cid_err verified_mark(const json_t *marks, const json_t *labels, const char *attribute,
+				  json_t **out)
+{
+	const json_t *m = json_object_get(marks, attribute);
+	const char *issuer = cid_json_str(m, "issuer");
+	const char *by = cid_json_str(labels, issuer == NULL ? "" : issuer);
+	const char *tf = cid_json_str(m, "trust_framework");
+
+	*out = NULL;
+	if (issuer == NULL || tf == NULL)
+		return CID_OK;
+	*out = json_pack("{s:s, s:s}", "by", by != NULL ? by : issuer, "trust_framework", tf);
+	return *out != NULL ? CID_OK : CID_ERR_NOMEM;
+}
+
+/* Appends to list an item for each attribute of names (numbered from *field when field). */
+static enum cid_err add_items(json_t *list, const json_t *names, const json_t *marks,
+			      const json_t *labels, size_t *field)
+{
+	enum cid_err rc = CID_OK;
+	json_t *verified = NULL;
+	size_t i;
+	const json_t *a;
+
+	json_array_foreach(names, i, a)
+	{
+		char name[16];
+
+		if (field != NULL)
+			snprintf(name, sizeof(name), "a%zu", (*field)++);
+		CID_TRY(verified_mark(marks, labels, json_string_value(a), &verified));
+		CID_TRY(
+		    add_item(list, json_string_value(a), field != NULL ? name : NULL, verified));
+		json_decref(verified);
+		verified = NULL;
+	}
+out:
+	json_decref(verified);
+	return rc;
 }
 
 /* Sets o's key_name and n_name to a duration of days (cid_policy_duration). */
@@ -68,31 +121,24 @@ static enum cid_err set_duration(json_t *o, const char *key_name, const char *n_
  * service keeps the data, how long a consent lasts.
  */
 static enum cid_err screen_purpose(const struct cid_policy *pol, const json_t *entry,
-				   const char *locale, size_t *field, json_t *purposes)
+				   const json_t *labels, const char *locale, size_t *field,
+				   json_t *purposes)
 {
 	enum cid_err rc = CID_OK;
 	const char *id = cid_json_str(entry, "purpose");
 	const char *text = "";
 	struct cid_purpose_info pu = {0};
 	bool found = cid_policy_purpose_find(pol, id, &pu);
+	const json_t *marks = json_object_get(entry, "verified");
 	json_t *ask = json_array();
 	json_t *info = json_array();
 	json_t *o = NULL;
-	size_t i;
-	const json_t *a;
 
 	CID_ENSURE(ask != NULL && info != NULL, CID_ERR_NOMEM);
 	if (found)
 		text = cid_purpose_text(&pu, locale);
-	json_array_foreach(json_object_get(entry, "ask"), i, a)
-	{
-		char name[16];
-
-		snprintf(name, sizeof(name), "a%zu", (*field)++);
-		CID_TRY(add_item(ask, json_string_value(a), name));
-	}
-	json_array_foreach(json_object_get(entry, "info"), i, a)
-	    CID_TRY(add_item(info, json_string_value(a), NULL));
+	CID_TRY(add_items(ask, json_object_get(entry, "ask"), marks, labels, field));
+	CID_TRY(add_items(info, json_object_get(entry, "info"), marks, labels, NULL));
 	o = json_pack("{s:s, s:b, s:b, s:O, s:O, s:b}", "text", text, "has_ask",
 		      json_array_size(ask) > 0, "has_info", json_array_size(info) > 0, "ask", ask,
 		      "info", info, "consent_basis", !found || pu.basis == CID_BASIS_CONSENT);
@@ -148,13 +194,16 @@ enum cid_err oidc_show_consent(struct cid_ctx *ctx, const struct cid_policyset *
 	const struct cid_policy *pol = cid_policyset_find(ps, client->client_id);
 	json_t *purposes = json_array();
 	json_t *data = NULL;
+	json_t *labels = NULL;
 	size_t field = 0;
 	size_t i;
 	const json_t *entry;
 
 	CID_ENSURE(purposes != NULL, CID_ERR_NOMEM);
+	/* the upstreams' names in the page's language, for the verified marks */
+	CID_TRY(cid_idp_labels(cid_ctx_store(ctx), locale, &labels));
 	json_array_foreach(json_object_get(auth, "consent"), i, entry)
-	    CID_TRY(screen_purpose(pol, entry, locale, &field, purposes));
+	    CID_TRY(screen_purpose(pol, entry, labels, locale, &field, purposes));
 	data = json_pack("{s:s, s:s, s:s, s:O}", "req", req_id, "csrf", csrf, "client_name",
 			 oidc_service_name(ps, client, locale), "purposes", purposes);
 	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
@@ -165,6 +214,7 @@ enum cid_err oidc_show_consent(struct cid_ctx *ctx, const struct cid_policyset *
 out:
 	json_decref(purposes);
 	json_decref(data);
+	json_decref(labels);
 	return rc;
 }
 

@@ -7,12 +7,15 @@
  * and the discovery document's source: a row names its path once, and the
  * rows with a metadata name are exactly the endpoints the document
  * announces, so the router and the document cannot disagree. The document
- * is built once, when the context opens (cid_open.c), and served as is;
+ * is built once, when the context opens (cid_open.c), and served as is,
+ * but for the OpenID Connect for Identity Assurance members, which follow
+ * the upstream registrations (idp.h) that the CLI may change at any time;
  * the JWKS is served from the keyset snapshot in force.
  */
 #include "account.h"
 #include "bounds.h"
 #include "buf.h"
+#include "idp.h"
 #include "oidc_int.h"
 
 #include <stdio.h>
@@ -169,12 +172,72 @@ static enum cid_err static_doc(struct cid_reply *reply, const char *doc, size_t 
 	return CID_OK;
 }
 
+/*
+ * The document doc[0..len) with the OpenID Connect for Identity Assurance
+ * members appended, as the reply. doc is a compact JSON object with members
+ * and ids an object with members, so the two join as text at the comma:
+ * the large built document is not parsed again per request.
+ */
+static enum cid_err with_assurance(struct cid_reply *reply, const char *doc, size_t len,
+				   const json_t *frameworks, const json_t *claims)
+{
+	enum cid_err rc = CID_OK;
+	json_t *ids = NULL;
+	char *text = NULL;
+	size_t n;
+
+	/*= OIDC4IDA 1.0 §"OP Metadata": verified_claims_supported, trust_frameworks_supported
+	 *# (at least one member) and claims_in_verified_claims_supported are REQUIRED;
+	 *# evidence_supported only when the OP supports evidence
+	 * civicid passes on a summary of an upstream's evidence, of types the
+	 * upstream chose, not the spec's evidence element: no evidence_supported */
+	ids = json_pack("{s:b, s:O, s:O}", "verified_claims_supported", 1,
+			"trust_frameworks_supported", frameworks,
+			"claims_in_verified_claims_supported", claims);
+	CID_ENSURE(ids != NULL, CID_ERR_NOMEM);
+	text = cid_json_dumps(ids, JSON_COMPACT);
+	CID_ENSURE(text != NULL, CID_ERR_NOMEM);
+	n = strlen(text);
+	CID_ENSURE(len >= 2 && doc[len - 1] == '}' && n >= 2 && text[0] == '{', CID_ERR_INVALID);
+	reply->body = malloc(len + n);
+	CID_ENSURE(reply->body != NULL, CID_ERR_NOMEM);
+	memcpy(reply->body, doc, len - 1);
+	reply->body[len - 1] = ',';
+	memcpy(reply->body + len, text + 1, n); /* "...}" and its NUL */
+	reply->body_len = len + n - 1;
+	reply->status = 200;
+	reply->content_type = "application/json";
+out:
+	json_decref(ids);
+	free(text);
+	return rc;
+}
+
 enum cid_err cid_oidc_discovery(struct cid_ctx *ctx, struct cid_reply *reply)
 {
+	enum cid_err rc = CID_OK;
 	size_t len;
 	const char *doc = cid_ctx_discovery(ctx, &len);
+	json_t *frameworks = NULL;
+	json_t *claims = NULL;
 
-	return static_doc(reply, doc, len);
+	/*
+	 * The upstreams are registered by the CLI in the store while the server
+	 * runs, so what they let civicid vouch for is read per request (a few
+	 * small records in one read transaction); the rest was built at open.
+	 * Without a registration naming a trust framework the members are left
+	 * out: trust_frameworks_supported may not be empty, so
+	 * verified_claims_supported false could not stand alone.
+	 */
+	CID_TRY(cid_idp_assurance(cid_ctx_store(ctx), &frameworks, &claims));
+	if (json_array_size(frameworks) == 0)
+		rc = static_doc(reply, doc, len);
+	else
+		rc = with_assurance(reply, doc, len, frameworks, claims);
+out:
+	json_decref(frameworks);
+	json_decref(claims);
+	return rc;
 }
 
 enum cid_err cid_oidc_jwks(struct cid_ctx *ctx, struct cid_reply *reply)

@@ -212,10 +212,14 @@ void oidc_pending_ref(const char *req_id, char ref[CID_HASH_HEX + 1]);
  *   {req, csrf, client_name, request_purpose?,
  *    controller?: {name, contact?, email?, phone?}, policy_url?, purposes: [{text, consent_basis
  * (bool), statute?, retention_key, retention_n, valid_key?, valid_n? (cid_policy_duration),
- *    has_ask, ask: [{label_key, field, attribute}], has_info,
- *    info: [{label_key, attribute}]}]}
+ *    has_ask, ask: [{label_key, field, attribute, verified?}], has_info,
+ *    info: [{label_key, attribute, verified?}]}]}
+ * where verified is {by, trust_framework} for an attribute the stored
+ * content marks verified (cid_release_prompt's "verified"): by is the
+ * upstream's name in locale (cid_idp_labels), or its issuer when it is no
+ * longer registered.
  * Errors: CID_ERR_TOOBIG (an attribute name too long for a label key),
- * CID_ERR_NOMEM.
+ * CID_ERR_STORE (reading the upstreams' names), CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err oidc_show_consent(struct cid_ctx *ctx, const struct cid_policyset *ps,
 					      const struct cid_client *client, const json_t *auth,

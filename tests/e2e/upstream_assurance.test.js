@@ -3,11 +3,13 @@
 // national card service: its ID token carries an acr, an amr and OIDC for
 // Identity Assurance verified_claims. The service behind civicid is
 // openid-client; its policy asks level 3 for the birth date and a verified
-// address.
+// address. A second service asks consent for a verified address, and
+// headless Chromium reads the consent screen's "verified by" mark.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import * as client from 'openid-client';
+import { chromium } from 'playwright-core';
 
 import { Browser, addClient, addUser, cli, freshStore, loginAndGetCallback, parseForms, startServer } from './lib/server.js';
 import { authorizationRequest, codeGrant, discover } from './lib/flow.js';
@@ -15,7 +17,9 @@ import { decodeJwt } from './lib/jwt.js';
 import { PASSWORD, startUpstream } from './upstream/nodeop.mjs';
 
 const T = { timeout: 120_000 };
+const CHROMIUM = process.env.CIVICID_CHROMIUM || '/usr/bin/chromium';
 const RP = { clientId: 'rp-ida', redirect: 'http://127.0.0.1:9/cb' };
+const RP_CONSENT = { clientId: 'rp-ida-consent', redirect: 'http://127.0.0.1:9/cb2' };
 const HANAKO = { username: 'hanako', password: 'hanako-ida-Passw0rd!' };
 const FRAMEWORK = 'jp_my_number_card';
 // what the card service says it checked, for each of its citizens
@@ -41,7 +45,22 @@ const POLICY = [
   '  permit address verified',
   '',
 ].join('\n');
-let store, server, up, upBasic, config;
+// the second service: the citizen's consent, for a verified address and a plain given name
+const CONSENT_POLICY = [
+  `service ${RP_CONSENT.clientId}`,
+  'name.ja 証明書の郵送',
+  'name.en Certificates by post',
+  'purpose post',
+  '  text.ja 証明書を郵送するため',
+  '  text.en To post your certificate',
+  '  basis consent',
+  '  retention 1y',
+  '  consent_valid 1y',
+  '  permit given_name',
+  '  permit address verified',
+  '',
+].join('\n');
+let store, server, up, upBasic, config, configConsent;
 
 // the service's request through civicid's "Log in with card" and the upstream's form, back to the service
 async function viaCard(login, { acr = '', amr = '', params = {}, scope = 'openid profile address', idp = 'card', upstream = up } = {}) {
@@ -69,6 +88,8 @@ before(async () => {
   addUser(store, HANAKO.username, HANAKO.password, { given_name: 'Hanako', birthdate: '1988-04-12', address: '{"locality":"typed"}' });
   const rp = addClient(store, { clientId: RP.clientId, name: 'Library (e2e)', redirectUris: [RP.redirect], scope: 'openid profile address' });
   store.writePolicy('library.policy', POLICY);
+  const rpConsent = addClient(store, { clientId: RP_CONSENT.clientId, name: 'Certificates (e2e)', redirectUris: [RP_CONSENT.redirect], scope: 'openid profile address' });
+  store.writePolicy('certificates.policy', CONSENT_POLICY);
   server = await startServer(store);
   up = await startUpstream({ clientId: 'civicid', secret: 'civicid-upstream-secret', redirectUri: `${server.issuer}/upstream/callback`, idTokenClaims: true, verified });
   cli(['idp', 'add', 'card', '--store', store.dir, '--issuer', up.issuer, '--client-id', 'civicid',
@@ -81,6 +102,7 @@ before(async () => {
   cli(['idp', 'add', 'neighbour', '--store', store.dir, '--issuer', upBasic.issuer, '--client-id', 'civicid:b',
     '--client-secret-stdin', '--scope', 'openid', '--allow-create'], { input: 'basic-secret/+:%&' });
   config = await discover(server.issuer, rp.client_id, rp.client_secret);
+  configConsent = await discover(server.issuer, rpConsent.client_id, rpConsent.client_secret);
 });
 
 after(async () => {
@@ -154,6 +176,64 @@ test('the claims parameter asks for verified_claims in the ID token', T, async (
   assert.equal(id.verified_claims?.verification?.trust_framework, FRAMEWORK, JSON.stringify(id));
   assert.deepEqual(id.verified_claims.claims, { address: { locality: 'Aizuwakamatsu-card-ida-3', country: 'JP' } });
   assert.equal(id.birthdate, undefined, 'not asked');
+});
+
+test('discovery announces verified_claims while a registration names a trust framework, without a restart', T, async () => {
+  const ida = ['verified_claims_supported', 'trust_frameworks_supported', 'claims_in_verified_claims_supported', 'evidence_supported'];
+  // card and neighbour name no trust framework of their own: nothing announced
+  const before = (await discover(server.issuer, 'rp-ida', 'x')).serverMetadata();
+  for (const m of ida) assert.equal(before[m], undefined, m);
+  cli(['idp', 'add', 'register', '--store', store.dir, '--issuer', 'http://127.0.0.1:9', '--client-id', 'civicid',
+    '--client-secret-stdin', '--scope', 'openid', '--trust-framework', 'jp_resident_register',
+    '--claim-map', 'address=address', '--claim-map', 'name_kana=family_name'], { input: 'register-secret' });
+  try {
+    const meta = (await discover(server.issuer, 'rp-ida', 'x')).serverMetadata();
+    assert.equal(meta.verified_claims_supported, true);
+    assert.deepEqual(meta.trust_frameworks_supported, ['jp_resident_register']);
+    assert.deepEqual(meta.claims_in_verified_claims_supported, ['address', 'family_name']);
+    // civicid passes on a summary of the upstream's evidence, not the spec's element
+    assert.equal(meta.evidence_supported, undefined);
+    assert.equal(meta.issuer, server.issuer);
+    assert.equal(meta.claims_parameter_supported, true);
+  } finally {
+    cli(['idp', 'remove', 'register', '--store', store.dir]);
+  }
+  const after = await (await fetch(`${server.issuer}/.well-known/openid-configuration`)).json();
+  for (const m of ida) assert.equal(after[m], undefined, m);
+});
+
+test('in a browser: the consent screen marks the verified address with its upstream and trust framework, not the plain given name', T, async () => {
+  cli(['idp', 'set', 'card', '--store', store.dir, '--label-ja', 'マイナンバーカード', '--label-en', 'My Number Card']);
+  const chrome = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+  try {
+    const page = await chrome.newPage();
+    const req = await authorizationRequest(configConsent, RP_CONSENT.redirect, 'openid profile address', { ui_locales: 'en' });
+    await page.goto(req.url.href);
+    await Promise.all([page.waitForURL((u) => u.origin === new URL(up.issuer).origin),
+      page.click('form[action="/upstream/start"]:has(input[name="idp"][value="card"]) button[type="submit"]')]);
+    await page.fill('input[name="login"]', 'card-ida-consent');
+    await page.fill('input[name="password"]', PASSWORD);
+    await page.fill('input[name="acr"]', 'urn:card:high');
+    // civicid's callback answers with its consent screen
+    await Promise.all([page.waitForURL((u) => u.origin === new URL(server.issuer).origin),
+      page.evaluate(() => document.forms[0].submit())]);
+    // the address is asked, and marked; the given name is asked, unmarked
+    const address = page.locator('label.check:has(input[value="address"])');
+    const given = page.locator('label.check:has(input[value="given_name"])');
+    await address.waitFor();
+    assert.ok(await address.locator('.verified').isVisible(), await page.content());
+    assert.equal((await address.locator('.verified').textContent()).trim(), `verified by My Number Card (${FRAMEWORK})`);
+    assert.equal(await given.count(), 1);
+    assert.equal(await given.locator('.verified').count(), 0);
+    // in Japanese, the same mark in the page's language
+    await Promise.all([page.waitForNavigation(), page.click('form.lang button[value="ja"]')]);
+    const addressJa = page.locator('label.check:has(input[value="address"]) .verified');
+    await addressJa.waitFor();
+    assert.equal((await addressJa.textContent()).trim(), `マイナンバーカードによる確認済み (${FRAMEWORK})`);
+    assert.equal(await page.locator('label.check:has(input[value="given_name"]) .verified').count(), 0);
+  } finally {
+    await chrome.close();
+  }
 });
 
 test('an upstream whose discovery offers only client_secret_basic gets the secret that way', T, async () => {

@@ -9,6 +9,7 @@
 #include "audit_release.h"
 #include "cid.h"
 #include "config.h"
+#include "idp.h"
 #include "jose.h"
 #include "oidc.h"
 #include "str.h"
@@ -402,6 +403,107 @@ static void test_discovery_document(void **state)
 	cid_ctx_close(f.ctx);
 	cid_config_free(f.cfg);
 	cid_test_rmdir(f.dir);
+}
+
+/* The discovery document the endpoint serves now, parsed. */
+static json_t *served_discovery(struct cid_ctx *ctx)
+{
+	struct cid_reply reply = {0};
+	json_t *d;
+
+	assert_int_equal(cid_oidc_discovery(ctx, &reply), CID_OK);
+	assert_int_equal(reply.status, 200);
+	assert_int_equal(reply.body_len, strlen(reply.body));
+	d = json_loadb(reply.body, reply.body_len, JSON_REJECT_DUPLICATES, NULL);
+	assert_non_null(d);
+	cid_reply_free(&reply);
+	return d;
+}
+
+/* Registers an upstream name at issuer with trust framework tf (NULL: none). */
+static void register_upstream(struct cid_ctx *ctx, const char *name, const char *issuer,
+			      const char *tf, const char *const *claim_map, size_t n)
+{
+	struct cid_idp_spec spec = {
+	    .name = name,
+	    .issuer = issuer,
+	    .client_id = "civicid",
+	    .client_secret = "upstream-secret",
+	    .scope = "openid",
+	    .trust_framework = tf,
+	    .claim_map = claim_map,
+	    .n_claim_map = n,
+	};
+
+	assert_int_equal(cid_idp_add(cid_ctx_store(ctx), &spec, NOW, NULL, 0), CID_OK);
+}
+
+/*
+ * OIDC4IDA 1.0's OP metadata follows the upstream registrations of the
+ * running server: none while no registration names a trust framework (an
+ * empty trust_frameworks_supported is not allowed); then true, the
+ * frameworks and the claims their claim maps import, distinct and sorted;
+ * never evidence_supported; gone again when the registration is removed.
+ * The rest of the document is the one built at open.
+ */
+static void test_discovery_verified_claims_follow_upstreams(void **state)
+{
+	static const char *const ida[] = {"verified_claims_supported", "trust_frameworks_supported",
+					  "claims_in_verified_claims_supported"};
+	static const char *const card_map[] = {"address=address", "birthdate=birthdate",
+					       "given_name=given_name"};
+	static const char *const city_map[] = {"fam=family_name", "addr=address"};
+	struct fixture *f = *state;
+	size_t len = 0;
+	const char *doc = cid_ctx_discovery(f->ctx, &len);
+	json_t *built = json_loadb(doc, len, 0, NULL);
+	json_t *d;
+	const char *key;
+	json_t *v;
+
+	assert_non_null(built);
+	/* no upstream, then one naming no trust framework: no member */
+	for (int round = 0; round < 2; round++) {
+		d = served_discovery(f->ctx);
+		for (size_t i = 0; i < sizeof(ida) / sizeof(ida[0]); i++)
+			if (json_object_get(d, ida[i]) != NULL)
+				fail_msg("round %d: %s without a trust framework", round, ida[i]);
+		assert_true(json_equal(d, built));
+		json_decref(d);
+		if (round == 0)
+			register_upstream(f->ctx, "plain", "https://plain.example.jp", NULL,
+					  card_map, 3);
+	}
+	register_upstream(f->ctx, "card", "https://card.example.jp", "jp_my_number_card", card_map,
+			  3);
+	register_upstream(f->ctx, "city", "https://city.example.jp", "jp_municipal_register",
+			  city_map, 2);
+	d = served_discovery(f->ctx);
+	assert_true(json_is_true(json_object_get(d, "verified_claims_supported")));
+	v = json_pack("[s,s]", "jp_municipal_register", "jp_my_number_card");
+	assert_true(json_equal(json_object_get(d, "trust_frameworks_supported"), v));
+	json_decref(v);
+	/* the plain upstream's map (the same claims) adds nothing; city's adds family_name */
+	v = json_pack("[s,s,s,s]", "address", "birthdate", "family_name", "given_name");
+	assert_true(json_equal(json_object_get(d, "claims_in_verified_claims_supported"), v));
+	json_decref(v);
+	assert_null(json_object_get(d, "evidence_supported"));
+	/* everything else as built at open */
+	json_object_foreach(built, key, v)
+	{
+		if (!json_equal(json_object_get(d, key), v))
+			fail_msg("%s changed", key);
+	}
+	assert_int_equal(json_object_size(d), json_object_size(built) + 3);
+	json_decref(d);
+	/* removed: the document no longer claims what no registration vouches for */
+	assert_int_equal(cid_idp_remove(cid_ctx_store(f->ctx), "card"), CID_OK);
+	assert_int_equal(cid_idp_remove(cid_ctx_store(f->ctx), "city"), CID_OK);
+	d = served_discovery(f->ctx);
+	assert_null(json_object_get(d, "verified_claims_supported"));
+	assert_true(json_equal(d, built));
+	json_decref(d);
+	json_decref(built);
 }
 
 /* ---- keyset references, rotation, refresh and drop ---- */
@@ -1004,6 +1106,8 @@ int main(void)
 	    cmocka_unit_test(test_first_start_then_reopen_reuses_keys_and_salt),
 	    cmocka_unit_test(test_salt_differs_between_stores),
 	    cmocka_unit_test(test_discovery_document),
+	    cmocka_unit_test_setup_teardown(test_discovery_verified_claims_follow_upstreams, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_refresh_without_change_keeps_keyset, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_rotation_refresh_and_drop, setup, teardown),

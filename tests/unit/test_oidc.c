@@ -3,8 +3,11 @@
  * (cid_oidc_authz_check) and client authentication parsing
  * (cid_oidc_parse_basic). One row per case: the input and the expected error.
  */
+#include "cid.h"
+#include "idp.h"
 #include "oidc.h"
 #include "oidc_int.h"
+#include "str.h"
 #include "support.h"
 
 #include <setjmp.h>
@@ -465,10 +468,87 @@ static void test_discovery_is_built_from_the_table(void **state)
 	free(big);
 }
 
+/*
+ * The consent screen shows the marks of the stored content (release.c's
+ * "verified") as data, never deciding them: a marked attribute, asked or
+ * shown, carries {by, trust_framework}, by being the upstream's label in
+ * the page's language, or its issuer once no registration has it; an
+ * unmarked attribute carries nothing.
+ */
+static void test_consent_screen_marks_verified(void **state)
+{
+	static char svc_id[] = "svc";
+	static char svc_name[] = "Childcare";
+	static const struct cid_client svc = {.client_id = svc_id, .name = svc_name};
+	static const char auth_text[] =
+	    "{\"consent\":[{\"purpose\":\"fees\",\"ask\":[\"given_name\",\"family_name\"],"
+	    "\"info\":[],\"verified\":{\"family_name\":{\"issuer\":\"https://card.example.jp\","
+	    "\"trust_framework\":\"jp_card\"}}},"
+	    "{\"purpose\":\"other\",\"ask\":[],\"info\":[\"birthdate\",\"email\"],"
+	    "\"verified\":{\"birthdate\":{\"issuer\":\"https://gone.example.jp\","
+	    "\"trust_framework\":\"jp_register\"}}}]}";
+
+	static const struct {
+		const char *locale;
+		const char *by;
+	} rows[] = {{"en", "My Number Card"}, {"ja", "マイナンバーカード"}};
+	struct cid_idp_spec card = {
+	    .name = "card",
+	    .issuer = "https://card.example.jp",
+	    .client_id = "civicid",
+	    .client_secret = "upstream-secret",
+	    .scope = "openid",
+	    .display = {.label_ja = "マイナンバーカード", .label_en = "My Number Card"},
+	};
+	char dir[256];
+	struct cid_config *cfg = cid_test_config(dir);
+	struct cid_ctx *ctx = NULL;
+	struct cid_policyref *pref;
+	json_t *auth = json_loads(auth_text, 0, NULL);
+
+	(void)state;
+	assert_non_null(auth);
+	cid_test_policies(cfg, dir, "svc.policy", cid_test_svc_policy);
+	assert_int_equal(cid_ctx_open(cfg, 1800000000, NULL, &ctx), CID_OK);
+	assert_int_equal(cid_idp_add(cid_ctx_store(ctx), &card, 1800000000, NULL, 0), CID_OK);
+	pref = cid_ctx_policies_acquire(ctx);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct cid_reply reply = {0};
+		const json_t *purposes;
+		const json_t *ask;
+		const json_t *info;
+		const json_t *m;
+
+		assert_int_equal(oidc_show_consent(ctx, cid_policyref_set(pref), &svc, auth,
+						   rows[i].locale, "req", "csrf", &reply),
+				 CID_OK);
+		assert_int_equal(reply.page, CID_PAGE_CONSENT);
+		purposes = json_object_get(reply.page_data, "purposes");
+		ask = json_object_get(json_array_get(purposes, 0), "ask");
+		info = json_object_get(json_array_get(purposes, 1), "info");
+		assert_int_equal(json_array_size(ask), 2);
+		assert_null(json_object_get(json_array_get(ask, 0), "verified"));
+		m = json_object_get(json_array_get(ask, 1), "verified");
+		assert_string_equal(cid_json_str(m, "by"), rows[i].by);
+		assert_string_equal(cid_json_str(m, "trust_framework"), "jp_card");
+		/* the checkbox is still the attribute's, numbered by position */
+		assert_string_equal(cid_json_str(json_array_get(ask, 1), "field"), "a1");
+		m = json_object_get(json_array_get(info, 0), "verified");
+		assert_string_equal(cid_json_str(m, "by"), "https://gone.example.jp");
+		assert_string_equal(cid_json_str(m, "trust_framework"), "jp_register");
+		assert_null(json_object_get(json_array_get(info, 1), "verified"));
+		cid_reply_free(&reply);
+	}
+	cid_policyref_put(pref);
+	json_decref(auth);
+	cid_test_ctx_close(ctx, cfg, dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_authz_check_table),
+	    cmocka_unit_test(test_consent_screen_marks_verified),
 	    cmocka_unit_test(test_authz_check_normalises),
 	    cmocka_unit_test(test_acr_required_table),
 	    cmocka_unit_test(test_parse_basic_table),

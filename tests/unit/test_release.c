@@ -8,6 +8,7 @@
 #include "consent.h"
 #include "policy.h"
 #include "release.h"
+#include "str.h"
 #include "support.h"
 
 #include <setjmp.h>
@@ -871,6 +872,98 @@ static void test_verified_release(void **state)
 	cid_policyset_free(ps);
 }
 
+/*
+ * The consent screen's marks follow the release's rule: an attribute on the
+ * screen (asked or shown) is marked with its value's upstream and trust
+ * framework only when its rule says `verified` and the citizen holds a
+ * verified value; a plain rule (the typed value leaves), an imported value
+ * without a trust framework, or no verified value at all, leave it unmarked.
+ */
+static void test_prompt_marks_verified_values(void **state)
+{
+	static const char text[] = "service msvc\nname.ja 名\nname.en N\n"
+				   "purpose c\ntext.ja 同意\ntext.en Consent\nbasis consent\n"
+				   "retention 1y\nconsent_valid 1y\npermit address verified\n"
+				   "permit given_name\npermit family_name verified\n"
+				   "permit email verified\n"
+				   "purpose s\ntext.ja 法令\ntext.en Statute\nbasis statute Act 1\n"
+				   "retention 1y\npermit birthdate verified\n";
+	static const char record[] =
+	    "{\"id\":\"00000000-0000-4000-8000-000000000078\",\"username\":\"m\","
+	    "\"claims\":{\"address\":{\"locality\":\"typed\"},\"given_name\":\"Typed\","
+	    "\"email\":\"typed@example.jp\"},"
+	    "\"verified\":{\"address\":{\"value\":{\"locality\":\"Aizu\"},\"issuer\":"
+	    "\"https://card.example.jp\",\"imported_at\":1,\"trust_framework\":\"jp_card\"},"
+	    "\"given_name\":{\"value\":\"Card\",\"issuer\":\"https://card.example.jp\","
+	    "\"imported_at\":1,\"trust_framework\":\"jp_card\"},"
+	    "\"family_name\":{\"value\":\"Plain\",\"issuer\":\"https://card.example.jp\","
+	    "\"imported_at\":1},"
+	    "\"birthdate\":{\"value\":\"1990-01-01\",\"issuer\":\"https://city.example.jp\","
+	    "\"imported_at\":1,\"trust_framework\":\"jp_register\"}}}";
+	static const char want[] =
+	    "[{\"purpose\":\"c\",\"ask\":[\"family_name\",\"given_name\",\"email\","
+	    "\"address\"],\"verified\":{\"address\":{\"issuer\":\"https://card.example.jp\","
+	    "\"trust_framework\":\"jp_card\"}}},"
+	    "{\"purpose\":\"s\",\"info\":[\"birthdate\"],\"verified\":{\"birthdate\":"
+	    "{\"issuer\":\"https://city.example.jp\",\"trust_framework\":\"jp_register\"}}}]";
+	struct fixture *f = *state;
+	struct cid_policyset *ps = NULL;
+	struct cid_account *citizen = NULL;
+	json_t *rec = json_loads(record, 0, NULL);
+	json_t *expected = json_loads(want, 0, NULL);
+	json_t *ask = NULL;
+	size_t n_ask = 0;
+	bool step_up = true;
+	size_t i;
+	const json_t *entry;
+
+	assert_non_null(rec);
+	assert_non_null(expected);
+	assert_int_equal(cid_account_from_record(rec, &citizen), CID_OK);
+	json_decref(rec);
+	assert_int_equal(cid_policyset_parse("msvc.policy", text, strlen(text), NULL, &ps), CID_OK);
+	struct cid_release_request rq = {
+	    .policies = ps,
+	    .service = "msvc",
+	    .account_id = citizen->id,
+	    .citizen = citizen,
+	    .scope = "openid profile email address",
+	    .level = CID_LEVEL_PASSWORD,
+	    .now = AT,
+	};
+	assert_int_equal(cid_store_read_begin(f->store, &rq.txn), CID_OK);
+	assert_int_equal(cid_release_prompt(&rq, false, 24, &step_up, NULL, &ask, &n_ask), CID_OK);
+	cid_store_read_end(rq.txn);
+	assert_false(step_up);
+	assert_int_equal(json_array_size(ask), 2);
+	json_array_foreach(ask, i, entry)
+	{
+		const json_t *w = json_array_get(expected, i);
+		const char *list = json_object_get(w, "ask") != NULL ? "ask" : "info";
+
+		assert_string_equal(cid_json_str(entry, "purpose"), cid_json_str(w, "purpose"));
+		if (!json_equal(json_object_get(entry, list), json_object_get(w, list)) ||
+		    !json_equal(json_object_get(entry, "verified"), json_object_get(w, "verified")))
+			fail_msg("purpose %s: %s", cid_json_str(w, "purpose"),
+				 json_dumps(entry, JSON_SORT_KEYS));
+	}
+	json_decref(ask);
+	/* a purpose with nothing verified to show carries no marks */
+	rq.scope = "openid profile";
+	assert_int_equal(cid_store_read_begin(f->store, &rq.txn), CID_OK);
+	assert_int_equal(cid_release_prompt(&rq, false, 24, &step_up, NULL, &ask, &n_ask), CID_OK);
+	cid_store_read_end(rq.txn);
+	json_array_foreach(ask, i, entry)
+	{
+		if (strcmp(cid_json_str(entry, "purpose"), "c") == 0)
+			assert_null(json_object_get(entry, "verified"));
+	}
+	json_decref(ask);
+	json_decref(expected);
+	cid_account_free(citizen);
+	cid_policyset_free(ps);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -886,6 +979,7 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_prompt_carries_what_a_record_needs, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_prompt_marks_verified_values, setup, teardown),
 	    cmocka_unit_test(test_level_of_acr),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
