@@ -13,6 +13,7 @@
 
 #include "account.h"
 #include "consent.h"
+#include "idp.h"
 #include "session.h"
 #include "str.h"
 
@@ -188,6 +189,7 @@ static enum cid_err add_verified(json_t *out, const struct cid_release_decision 
 	json_t *verification =
 	    json_pack("{s:O}", "trust_framework", json_object_get(d->source, "trust_framework"));
 	json_t *element = NULL;
+	json_t *evidence = NULL;
 	json_t *one;
 	size_t i;
 
@@ -196,10 +198,10 @@ static enum cid_err add_verified(json_t *out, const struct cid_release_decision 
 		CID_ENSURE(
 		    json_object_set(verification, "time", json_object_get(d->source, "time")) == 0,
 		    CID_ERR_NOMEM);
-	if (json_object_get(d->source, "evidence") != NULL)
-		CID_ENSURE(json_object_set(verification, "evidence",
-					   json_object_get(d->source, "evidence")) == 0,
-			   CID_ERR_NOMEM);
+	/* in the spec's shape, whichever civicid stored it in (idp.h) */
+	CID_TRY(cid_idp_evidence(json_object_get(d->source, "evidence"), &evidence));
+	if (evidence != NULL)
+		CID_ENSURE(json_object_set(verification, "evidence", evidence) == 0, CID_ERR_NOMEM);
 	if (vc == NULL) {
 		vc = json_array();
 		CID_ENSURE(vc != NULL && json_object_set_new(out, "verified_claims", vc) == 0,
@@ -220,6 +222,7 @@ static enum cid_err add_verified(json_t *out, const struct cid_release_decision 
 		   CID_ERR_NOMEM);
 out:
 	json_decref(verification);
+	json_decref(evidence);
 	return rc;
 }
 

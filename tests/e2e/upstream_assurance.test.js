@@ -27,7 +27,15 @@ const verified = (id) => ({
   verification: {
     trust_framework: FRAMEWORK,
     time: '2026-04-01T09:00:00Z',
-    evidence: [{ type: 'electronic_record', check_details: [{ check_method: 'kbv' }], record: { type: 'my_number_card' } }],
+    evidence: [
+      {
+        type: 'electronic_record',
+        check_details: [{ check_method: 'kbv', organization: 'jpki', txn: `txn-${id}`, time: '2026-04-01T08:59:00Z' }],
+        time: '2026-04-01T08:59:30Z',
+        record: { type: 'my_number_card', personal_number: 'never-kept' },
+      },
+      { type: 'id_document', method: 'pipp' }, // a draft's type: no RP of the final spec reads it
+    ],
   },
   claims: { address: { locality: `Aizuwakamatsu-${id}`, country: 'JP' } },
 });
@@ -141,7 +149,13 @@ test('the card login is level 3: acr high, amr passed on, the birth date and the
   assert.equal(info.address, undefined, 'the verified address goes out in verified_claims only');
   assert.equal(info.verified_claims?.verification?.trust_framework, FRAMEWORK, JSON.stringify(info));
   assert.equal(info.verified_claims.verification.time, '2026-04-01T09:00:00Z');
-  assert.deepEqual(info.verified_claims.verification.evidence, [{ type: 'electronic_record', check_method: 'kbv', record_type: 'my_number_card' }]);
+  // OIDC4IDA 1.0's evidence element, reduced to what civicid keeps
+  assert.deepEqual(info.verified_claims.verification.evidence, [{
+    type: 'electronic_record',
+    check_details: [{ check_method: 'kbv', organization: 'jpki', txn: 'txn-card-ida-1', time: '2026-04-01T08:59:00Z' }],
+    time: '2026-04-01T08:59:30Z',
+    record: { type: 'my_number_card' },
+  }]);
   assert.deepEqual(info.verified_claims.claims, { address: { locality: 'Aizuwakamatsu-card-ida-1', country: 'JP' } });
   // the audit log says a verified attribute left, and whose word it was
   const entries = cli(['audit', 'query', '--store', store.dir, '--type', 'release.permit', '--json']);
@@ -191,7 +205,7 @@ test('discovery announces verified_claims while a registration names a trust fra
     assert.equal(meta.verified_claims_supported, true);
     assert.deepEqual(meta.trust_frameworks_supported, ['jp_resident_register']);
     assert.deepEqual(meta.claims_in_verified_claims_supported, ['address', 'family_name']);
-    // civicid passes on a summary of the upstream's evidence, not the spec's element
+    // the evidence's types are each upstream's choice, not known in advance: not announced
     assert.equal(meta.evidence_supported, undefined);
     assert.equal(meta.issuer, server.issuer);
     assert.equal(meta.claims_parameter_supported, true);

@@ -775,6 +775,11 @@ static enum cid_err verified_hook(void *arg, const struct cid_release_event *ev,
 	return CID_OK;
 }
 
+/* The stored evidence below (a flat summary of an earlier civicid) as released: OIDC4IDA 1.0's */
+#define EVIDENCE                                                                                   \
+	"[{\"type\":\"document\",\"check_details\":[{\"check_method\":\"vpip\"}],"                 \
+	"\"document_details\":{\"type\":\"idcard\"}}]"
+
 /*
  * `permit ATTR verified` releases only a value an upstream verified (with
  * a trust framework), as OIDC4IDA verified_claims with its verification;
@@ -782,7 +787,8 @@ static enum cid_err verified_hook(void *arg, const struct cid_release_event *ev,
  * satisfy it (not_verified); a plain rule releases the typed value, or an
  * imported one when there is no typed value; level 3 gates as any level;
  * the claims parameter's verified_claims asks as scope does; the hook sees
- * the source of each verified value.
+ * the source of each verified value; evidence stored in the flat summary of
+ * an earlier civicid leaves in the spec's shape (a draft's type dropped).
  */
 static void test_verified_release(void **state)
 {
@@ -797,7 +803,8 @@ static void test_verified_release(void **state)
 	    "\"given_name\":\"Typed\"},"
 	    "\"verified\":{\"address\":{\"value\":{\"locality\":\"Aizu\"},\"issuer\":"
 	    "\"https://card.example.jp\",\"imported_at\":1,\"trust_framework\":\"jp_card\","
-	    "\"time\":\"2026-01-02T03:04:05Z\",\"evidence\":[{\"type\":\"document\"}]},"
+	    "\"time\":\"2026-01-02T03:04:05Z\",\"evidence\":[{\"type\":\"document\","
+	    "\"check_method\":\"vpip\",\"document_type\":\"idcard\"},{\"type\":\"id_document\"}]},"
 	    "\"family_name\":{\"value\":\"Plain\",\"issuer\":\"https://card.example.jp\","
 	    "\"imported_at\":1},"
 	    "\"nickname\":{\"value\":\"Imported\",\"issuer\":\"https://card.example.jp\","
@@ -813,7 +820,7 @@ static void test_verified_release(void **state)
 	    {"openid profile address", NULL, CID_LEVEL_HIGH,
 	     "{\"given_name\":\"Typed\",\"nickname\":\"Imported\",\"verified_claims\":"
 	     "{\"verification\":{\"trust_framework\":\"jp_card\",\"time\":"
-	     "\"2026-01-02T03:04:05Z\",\"evidence\":[{\"type\":\"document\"}]},"
+	     "\"2026-01-02T03:04:05Z\",\"evidence\":" EVIDENCE "},"
 	     "\"claims\":{\"address\":{\"locality\":\"Aizu\"}}}}",
 	     "address=permit_statute<https://card.example.jp birthdate=not_verified "
 	     "given_name=permit_statute family_name=not_verified nickname=permit_statute "},
@@ -823,7 +830,7 @@ static void test_verified_release(void **state)
 	     "null},\"claims\":{\"address\":null}}}}",
 	     CID_LEVEL_HIGH,
 	     "{\"verified_claims\":{\"verification\":{\"trust_framework\":\"jp_card\","
-	     "\"time\":\"2026-01-02T03:04:05Z\",\"evidence\":[{\"type\":\"document\"}]},"
+	     "\"time\":\"2026-01-02T03:04:05Z\",\"evidence\":" EVIDENCE "},"
 	     "\"claims\":{\"address\":{\"locality\":\"Aizu\"}}}}",
 	     "address=permit_statute<https://card.example.jp "},
 	};
