@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import * as client from 'openid-client';
 import { chromium } from 'playwright-core';
 
-import { Browser, addClient, addUser, cli, freshStore, loginAndGetCallback, parseForms, startServer } from './lib/server.js';
+import { Browser, addClient, addUser, cli, freshStore, loginAndGetCallback, parseForms, startServer, submitLogin } from './lib/server.js';
 import { authorizationRequest, codeGrant, discover } from './lib/flow.js';
 import { decodeJwt } from './lib/jwt.js';
 import { PASSWORD, startUpstream } from './upstream/nodeop.mjs';
@@ -214,6 +214,18 @@ test('discovery announces verified_claims while a registration names a trust fra
   }
   const after = await (await fetch(`${server.issuer}/.well-known/openid-configuration`)).json();
   for (const m of ida) assert.equal(after[m], undefined, m);
+});
+
+test('the consent screen asks no consent for an attribute that needs a verified value the citizen lacks', T, async () => {
+  // Hanako typed her address; the service's rule takes only a verified one
+  const req = await authorizationRequest(configConsent, RP_CONSENT.redirect, 'openid profile address', { ui_locales: 'en' });
+  const browser = new Browser(server.issuer);
+  const { response } = await submitLogin(browser, req.url.href, HANAKO.username, HANAKO.password);
+  const screen = response.status === 200 ? response : await browser.get(new URL(response.location, server.issuer).href);
+  assert.equal(screen.status, 200, screen.text.slice(0, 300));
+  assert.match(screen.text, /<input type="checkbox" name="a0" value="given_name">/);
+  assert.doesNotMatch(screen.text, /value="address"/, 'no checkbox: the release would deny it');
+  assert.match(screen.text, /<ul class="unavailable">\n<li>[^<]+ <span class="not-verified">not available: no verified value/);
 });
 
 test('in a browser: the consent screen marks the verified address with its upstream and trust framework, not the plain given name', T, async () => {

@@ -879,12 +879,23 @@ static void test_verified_release(void **state)
 	cid_policyset_free(ps);
 }
 
+/* True if a and b have the same member name, or neither has it. */
+static bool same(const json_t *a, const json_t *b, const char *name)
+{
+	const json_t *x = json_object_get(a, name);
+	const json_t *y = json_object_get(b, name);
+
+	return (x == NULL && y == NULL) || json_equal(x, y);
+}
+
 /*
  * The consent screen's marks follow the release's rule: an attribute on the
  * screen (asked or shown) is marked with its value's upstream and trust
  * framework only when its rule says `verified` and the citizen holds a
- * verified value; a plain rule (the typed value leaves), an imported value
- * without a trust framework, or no verified value at all, leave it unmarked.
+ * verified value; a plain rule (the typed value leaves) leaves it unmarked.
+ * Under a `verified` rule, an imported value without a trust framework or
+ * a typed value only is no verified value: the release would deny it, so
+ * the screen lists it as unavailable, never as a choice, and asks nothing.
  */
 static void test_prompt_marks_verified_values(void **state)
 {
@@ -908,9 +919,9 @@ static void test_prompt_marks_verified_values(void **state)
 	    "\"birthdate\":{\"value\":\"1990-01-01\",\"issuer\":\"https://city.example.jp\","
 	    "\"imported_at\":1,\"trust_framework\":\"jp_register\"}}}";
 	static const char want[] =
-	    "[{\"purpose\":\"c\",\"ask\":[\"family_name\",\"given_name\",\"email\","
-	    "\"address\"],\"verified\":{\"address\":{\"issuer\":\"https://card.example.jp\","
-	    "\"trust_framework\":\"jp_card\"}}},"
+	    "[{\"purpose\":\"c\",\"ask\":[\"given_name\",\"address\"],\"unavailable\":"
+	    "[\"family_name\",\"email\"],\"verified\":{\"address\":{\"issuer\":"
+	    "\"https://card.example.jp\",\"trust_framework\":\"jp_card\"}}},"
 	    "{\"purpose\":\"s\",\"info\":[\"birthdate\"],\"verified\":{\"birthdate\":"
 	    "{\"issuer\":\"https://city.example.jp\",\"trust_framework\":\"jp_register\"}}}]";
 	struct fixture *f = *state;
@@ -942,6 +953,7 @@ static void test_prompt_marks_verified_values(void **state)
 	assert_int_equal(cid_release_prompt(&rq, false, 24, &step_up, NULL, &ask, &n_ask), CID_OK);
 	cid_store_read_end(rq.txn);
 	assert_false(step_up);
+	assert_int_equal(n_ask, 2); /* nothing unavailable counts */
 	assert_int_equal(json_array_size(ask), 2);
 	json_array_foreach(ask, i, entry)
 	{
@@ -949,8 +961,8 @@ static void test_prompt_marks_verified_values(void **state)
 		const char *list = json_object_get(w, "ask") != NULL ? "ask" : "info";
 
 		assert_string_equal(cid_json_str(entry, "purpose"), cid_json_str(w, "purpose"));
-		if (!json_equal(json_object_get(entry, list), json_object_get(w, list)) ||
-		    !json_equal(json_object_get(entry, "verified"), json_object_get(w, "verified")))
+		if (!same(entry, w, list) || !same(entry, w, "verified") ||
+		    !same(entry, w, "unavailable"))
 			fail_msg("purpose %s: %s", cid_json_str(w, "purpose"),
 				 json_dumps(entry, JSON_SORT_KEYS));
 	}
