@@ -235,9 +235,8 @@ CID_MUST_CHECK enum cid_err cid_idp_map_claims(const struct cid_idp *idp, const 
  * {local claim: {"value", "issuer", "imported_at" (now), "trust_framework"?,
  * "time"?, "evidence"?}}. Each claim the claim map names is taken from the
  * token's OIDC4IDA "verified_claims" (an object or an array of up to 8:
- * the element's verification.trust_framework, time and an evidence summary
- * [{"type", "check_method"?, "document_type"?, "record_type"?}], up to 4
- * items), else from the plain claims (trust_framework the registration's,
+ * the element's verification.trust_framework, time and evidence as
+ * cid_idp_evidence keeps it), else from the plain claims (trust_framework the registration's,
  * absent when it names none: imported, not verified). A verification with
  * no trust framework, and a value failing cid_claim_check, are left out.
  * *out: a new object (may be empty). Errors: CID_ERR_NOMEM.
@@ -245,6 +244,25 @@ CID_MUST_CHECK enum cid_err cid_idp_map_claims(const struct cid_idp *idp, const 
 CID_MUST_CHECK enum cid_err cid_idp_verified_claims(const struct cid_idp *idp,
 						    const json_t *upstream, int64_t now,
 						    json_t **out);
+
+/*
+ * The evidence of a verification as civicid keeps and releases it, in
+ * OIDC4IDA 1.0's shape (§5.1.1), from evidence (borrowed: an upstream's
+ * array, or one stored by an earlier civicid as a flat summary
+ * [{"type","check_method"?,"document_type"?,"record_type"?}]): of its first
+ * 4 items, those of a type of the spec's, each reduced to
+ *   document:          {"type","check_details"?,"time"?,"document_details"?:{"type"}}
+ *   electronic_record: {"type","check_details"?,"time"?,"record"?:{"type"}}
+ *   vouch:             {"type","check_details"?,"time"?,"attestation"?:{"type"}}
+ *   electronic_signature: {"type","signature_type","issuer","serial_number",
+ *                          "created_at"?} (left out without the three)
+ * with check_details up to 4 of [{"check_method","organization"?,"txn"?,
+ * "time"?}] (a flat summary's check_method makes one). Every string is 1
+ * to 64 printable ASCII bytes, else left out. Reading its own output gives
+ * the same. *out: a new array, NULL when no item is usable.
+ * Errors: CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_idp_evidence(const json_t *evidence, json_t **out);
 
 /*
  * The citizen an upstream identity (issuer, sub) is linked to, into

@@ -23,8 +23,9 @@
 #include <string.h>
 
 #define MAX_VERIFIED 8	/* verified_claims elements read */
-#define MAX_EVIDENCE 4	/* evidence items summarised per element */
-#define MAX_TEXT     64 /* a verification time or an evidence type */
+#define MAX_EVIDENCE 4	/* evidence items kept per element */
+#define MAX_CHECKS   4	/* check_details kept per evidence item */
+#define MAX_TEXT     64 /* a verification time or an evidence member */
 
 /* s if it is a string of 1 to max printable ASCII bytes, else NULL. */
 static const char *short_text(const json_t *v, size_t max)
@@ -48,50 +49,144 @@ static bool set_text(json_t *o, const char *name, const char *s)
 }
 
 /*
- * The evidence summary of a verification: for each of its first
- * MAX_EVIDENCE items, {"type"} and, where given, the check method
- * (check_details[0].check_method) and the document or record type. NULL
- * (absent) when there is none; *nomem on allocation failure.
+ * Copies into o, as "check_details", the first MAX_CHECKS checks of checks
+ * that name a check_method, with their organization, txn and time where
+ * given (OIDC4IDA 1.0 §5.1.1.1); else, from legacy (the check_method of a
+ * summary stored before, flat), one check. Nothing when none is usable.
  */
-static json_t *evidence_summary(const json_t *evidence, bool *nomem)
+static bool set_checks(json_t *o, const json_t *checks, const json_t *legacy)
 {
-	json_t *out = json_array();
+	json_t *list = json_array();
 	size_t i;
-	const json_t *ev;
+	const json_t *c;
+	bool ok = list != NULL;
 
-	if (out == NULL) {
+	json_array_foreach(checks, i, c)
+	{
+		const char *method = short_text(json_object_get(c, "check_method"), MAX_TEXT);
+		json_t *one;
+
+		if (!ok || i >= MAX_CHECKS || method == NULL)
+			continue;
+		one = json_pack("{s:s}", "check_method", method);
+		ok = one != NULL &&
+		     set_text(one, "organization",
+			      short_text(json_object_get(c, "organization"), MAX_TEXT)) &&
+		     set_text(one, "txn", short_text(json_object_get(c, "txn"), MAX_TEXT)) &&
+		     set_text(one, "time", short_text(json_object_get(c, "time"), MAX_TEXT));
+		if (!ok)
+			json_decref(one);
+		else
+			ok = json_array_append_new(list, one) == 0;
+	}
+	if (ok && json_array_size(list) == 0 && short_text(legacy, MAX_TEXT) != NULL)
+		ok = json_array_append_new(list, json_pack("{s:O}", "check_method", legacy)) == 0;
+	if (ok && json_array_size(list) > 0)
+		ok = json_object_set(o, "check_details", list) == 0;
+	json_decref(list);
+	return ok;
+}
+
+/*
+ * Sets o[name] to {"type": t} where t is part's type, else legacy (a flat
+ * summary's document_type or record_type), unless neither is usable text.
+ */
+static bool set_typed(json_t *o, const char *name, const json_t *part, const json_t *legacy)
+{
+	const char *t = short_text(json_object_get(part, "type"), MAX_TEXT);
+
+	if (t == NULL)
+		t = short_text(legacy, MAX_TEXT);
+	return t == NULL || json_object_set_new(o, name, json_pack("{s:s}", "type", t)) == 0;
+}
+
+/*
+ * One evidence item in OIDC4IDA 1.0's shape (§5.1.1), reduced to what
+ * civicid keeps: type (document, electronic_record, vouch or
+ * electronic_signature), check_details, time, and the document's
+ * document_details.type, the record's record.type, the vouch's
+ * attestation.type, or the signature's signature_type, issuer,
+ * serial_number (all three required) and created_at. ev is an upstream's
+ * item or one civicid stored, in this shape or the flat summary of
+ * before ({"type","check_method"?,"document_type"?,"record_type"?}), so
+ * the one function reads both. NULL when ev is not usable; *nomem on
+ * allocation failure.
+ */
+static json_t *evidence_item(const json_t *ev, bool *nomem)
+{
+	const char *type = short_text(json_object_get(ev, "type"), MAX_TEXT);
+	json_t *item;
+	bool ok;
+
+	if (type == NULL)
+		return NULL;
+	if (strcmp(type, "electronic_signature") == 0) {
+		const char *st = short_text(json_object_get(ev, "signature_type"), MAX_TEXT);
+		const char *by = short_text(json_object_get(ev, "issuer"), MAX_TEXT);
+		const char *serial = short_text(json_object_get(ev, "serial_number"), MAX_TEXT);
+
+		if (st == NULL || by == NULL || serial == NULL)
+			return NULL;
+		item = json_pack("{s:s, s:s, s:s, s:s}", "type", type, "signature_type", st,
+				 "issuer", by, "serial_number", serial);
+		ok = item != NULL &&
+		     set_text(item, "created_at",
+			      short_text(json_object_get(ev, "created_at"), MAX_TEXT));
+	} else if (strcmp(type, "document") == 0 || strcmp(type, "electronic_record") == 0 ||
+		   strcmp(type, "vouch") == 0) {
+		item = json_pack("{s:s}", "type", type);
+		ok = item != NULL &&
+		     set_checks(item, json_object_get(ev, "check_details"),
+				json_object_get(ev, "check_method")) &&
+		     set_text(item, "time", short_text(json_object_get(ev, "time"), MAX_TEXT));
+		if (ok && strcmp(type, "document") == 0)
+			ok = set_typed(item, "document_details",
+				       json_object_get(ev, "document_details"),
+				       json_object_get(ev, "document_type"));
+		else if (ok && strcmp(type, "electronic_record") == 0)
+			ok = set_typed(item, "record", json_object_get(ev, "record"),
+				       json_object_get(ev, "record_type"));
+		else if (ok)
+			ok = set_typed(item, "attestation", json_object_get(ev, "attestation"),
+				       NULL);
+	} else {
+		return NULL; /* no type of the spec's: an RP could not read it */
+	}
+	if (!ok) {
+		json_decref(item);
 		*nomem = true;
 		return NULL;
 	}
+	return item;
+}
+
+enum cid_err cid_idp_evidence(const json_t *evidence, json_t **out)
+{
+	json_t *list = json_array();
+	size_t i;
+	const json_t *ev;
+	bool nomem = list == NULL;
+
+	*out = NULL;
 	json_array_foreach(evidence, i, ev)
 	{
-		const json_t *check = json_array_get(json_object_get(ev, "check_details"), 0);
-		const char *type = short_text(json_object_get(ev, "type"), MAX_TEXT);
 		json_t *item;
 
-		if (i >= MAX_EVIDENCE || type == NULL)
-			continue;
-		item = json_pack("{s:s}", "type", type);
-		if (item == NULL ||
-		    !set_text(item, "check_method",
-			      short_text(json_object_get(check, "check_method"), MAX_TEXT)) ||
-		    !set_text(
-			item, "document_type",
-			short_text(json_object_get(json_object_get(ev, "document_details"), "type"),
-				   MAX_TEXT)) ||
-		    !set_text(item, "record_type",
-			      short_text(json_object_get(json_object_get(ev, "record"), "type"),
-					 MAX_TEXT)) ||
-		    json_array_append_new(out, item) != 0) {
-			*nomem = true;
+		if (nomem || i >= MAX_EVIDENCE)
 			break;
-		}
+		item = evidence_item(ev, &nomem);
+		if (item != NULL && json_array_append_new(list, item) != 0)
+			nomem = true;
 	}
-	if (*nomem || json_array_size(out) == 0) {
-		json_decref(out);
-		return NULL;
+	if (nomem) {
+		json_decref(list);
+		return CID_ERR_NOMEM;
 	}
-	return out;
+	if (json_array_size(list) == 0)
+		json_decref(list);
+	else
+		*out = list;
+	return CID_OK;
 }
 
 /*
@@ -139,15 +234,14 @@ static enum cid_err add_verified(const struct cid_idp *idp, const json_t *vc, in
 	const json_t *verification = json_object_get(vc, "verification");
 	const char *tf =
 	    short_text(json_object_get(verification, "trust_framework"), CID_IDP_MAX_ACR);
-	bool nomem = false;
-	json_t *evidence;
+	json_t *evidence = NULL;
 	enum cid_err rc;
 
 	if (tf == NULL || !json_is_object(json_object_get(vc, "claims")))
 		return CID_OK;
-	evidence = evidence_summary(json_object_get(verification, "evidence"), &nomem);
-	if (nomem)
-		return CID_ERR_NOMEM;
+	rc = cid_idp_evidence(json_object_get(verification, "evidence"), &evidence);
+	if (rc != CID_OK)
+		return rc;
 	rc = add_entries(idp, json_object_get(vc, "claims"), tf,
 			 short_text(json_object_get(verification, "time"), MAX_TEXT), evidence, now,
 			 out);

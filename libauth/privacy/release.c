@@ -13,6 +13,7 @@
 
 #include "account.h"
 #include "consent.h"
+#include "idp.h"
 #include "session.h"
 #include "str.h"
 
@@ -188,6 +189,7 @@ static enum cid_err add_verified(json_t *out, const struct cid_release_decision 
 	json_t *verification =
 	    json_pack("{s:O}", "trust_framework", json_object_get(d->source, "trust_framework"));
 	json_t *element = NULL;
+	json_t *evidence = NULL;
 	json_t *one;
 	size_t i;
 
@@ -196,10 +198,10 @@ static enum cid_err add_verified(json_t *out, const struct cid_release_decision 
 		CID_ENSURE(
 		    json_object_set(verification, "time", json_object_get(d->source, "time")) == 0,
 		    CID_ERR_NOMEM);
-	if (json_object_get(d->source, "evidence") != NULL)
-		CID_ENSURE(json_object_set(verification, "evidence",
-					   json_object_get(d->source, "evidence")) == 0,
-			   CID_ERR_NOMEM);
+	/* in the spec's shape, whichever civicid stored it in (idp.h) */
+	CID_TRY(cid_idp_evidence(json_object_get(d->source, "evidence"), &evidence));
+	if (evidence != NULL)
+		CID_ENSURE(json_object_set(verification, "evidence", evidence) == 0, CID_ERR_NOMEM);
 	if (vc == NULL) {
 		vc = json_array();
 		CID_ENSURE(vc != NULL && json_object_set_new(out, "verified_claims", vc) == 0,
@@ -220,6 +222,7 @@ static enum cid_err add_verified(json_t *out, const struct cid_release_decision 
 		   CID_ERR_NOMEM);
 out:
 	json_decref(verification);
+	json_decref(evidence);
 	return rc;
 }
 
@@ -434,13 +437,15 @@ enum cid_err cid_release_prompt(const struct cid_release_request *rq, bool promp
 		struct cid_purpose_info pu;
 		json_t *attrs = json_array();
 		json_t *info = json_array();
+		json_t *unavailable = json_array();
 		json_t *marks = json_object();
 		json_t *entry = NULL;
 
 		cid_policy_purpose(pol, i, &pu);
-		if (attrs == NULL || info == NULL || marks == NULL) {
+		if (attrs == NULL || info == NULL || unavailable == NULL || marks == NULL) {
 			json_decref(attrs);
 			json_decref(info);
+			json_decref(unavailable);
 			json_decref(marks);
 			CID_ENSURE(false, CID_ERR_NOMEM);
 		}
@@ -448,6 +453,8 @@ enum cid_err cid_release_prompt(const struct cid_release_request *rq, bool promp
 			static const struct cid_fact_list none = {NULL, 0};
 			const struct cid_fact_list *f = i < facts.n ? &facts.lists[i] : &none;
 			const char *a = table[j].name;
+			const json_t *source;
+			bool by_law;
 			bool ok = true;
 
 			if (!wanted[j])
@@ -464,52 +471,69 @@ enum cid_err cid_release_prompt(const struct cid_release_request *rq, bool promp
 				if (!ok) {
 					json_decref(attrs);
 					json_decref(info);
+					json_decref(unavailable);
 					json_decref(marks);
 					CID_ENSURE(false, CID_ERR_NOMEM);
 				}
 				continue;
 			}
-			if (d.reason == CID_REASON_PERMIT_STATUTE) {
+			by_law = d.reason == CID_REASON_PERMIT_STATUTE;
+			if (!by_law && (pu.basis != CID_BASIS_CONSENT || by_statute[j] ||
+					!askable(&d, prompt_consent)))
+				continue; /* not shown: no mark */
+			source = verified_source(rq->citizen, a, &d);
+			if (d.verified && source == NULL) {
+				/* the release would deny it, not_verified: nothing to promise */
+				ok = json_array_append_new(unavailable, json_string(a)) == 0;
+			} else if (by_law) {
 				ok = json_array_append_new(info, json_string(a)) == 0;
-			} else if (pu.basis == CID_BASIS_CONSENT && !by_statute[j] &&
-				   askable(&d, prompt_consent) && asked_total < max_ask) {
+			} else if (asked_total < max_ask) {
 				ok = json_array_append_new(attrs, json_string(a)) == 0;
 				asked_total++;
 			} else {
-				continue; /* not shown: no mark */
+				continue;
 			}
 			if (ok)
-				ok = mark(marks, a, verified_source(rq->citizen, a, &d)) == CID_OK;
+				ok = mark(marks, a, source) == CID_OK;
 			if (!ok) {
 				json_decref(attrs);
 				json_decref(info);
+				json_decref(unavailable);
 				json_decref(marks);
 				CID_ENSURE(false, CID_ERR_NOMEM);
 			}
 		}
-		if (json_array_size(attrs) > 0 || json_array_size(info) > 0) {
+		if (json_array_size(attrs) > 0 || json_array_size(info) > 0 ||
+		    json_array_size(unavailable) > 0) {
 			entry = json_pack(
 			    "{s:s, s:s, s:s, s:s, s:I, s:o, s:o}", "purpose", pu.id, "basis",
 			    pu.basis == CID_BASIS_STATUTE ? "statute" : "consent", "digest",
 			    pu.digest, "version", cid_policy_version(pol), "consent_valid_days",
 			    (json_int_t)pu.consent_valid_days, "ask", attrs, "info", info);
-			if (entry == NULL)
+			if (entry == NULL) {
+				json_decref(unavailable);
 				json_decref(marks);
+			}
 			CID_ENSURE(entry != NULL, CID_ERR_NOMEM);
 			if ((pu.statute != NULL &&
 			     json_object_set_new(entry, "statute", json_string(pu.statute)) != 0) ||
 			    (json_object_size(marks) > 0 &&
-			     json_object_set(entry, "verified", marks) != 0)) {
+			     json_object_set(entry, "verified", marks) != 0) ||
+			    (json_array_size(unavailable) > 0 &&
+			     json_object_set(entry, "unavailable", unavailable) != 0)) {
 				json_decref(entry);
+				json_decref(unavailable);
 				json_decref(marks);
 				CID_ENSURE(false, CID_ERR_NOMEM);
 			}
+			json_decref(unavailable);
 			json_decref(marks);
 			/* jansson releases entry itself if the append fails */
 			CID_ENSURE(json_array_append_new(ask, entry) == 0, CID_ERR_NOMEM);
 		} else {
 			json_decref(attrs);
 			json_decref(info);
+			json_decref(unavailable);
 			json_decref(marks);
 		}
 	}

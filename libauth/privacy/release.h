@@ -142,6 +142,7 @@ CID_MUST_CHECK enum cid_err cid_release_claims(const struct cid_release_request 
  * content, an array of the purposes to show, in file order:
  *   [{"purpose","basis":"consent"|"statute","statute"?,"digest","version",
  *     "consent_valid_days","ask":[attribute...],"info":[attribute...],
+ *     "unavailable"?:[attribute...],
  *     "verified"?:{attribute:{"issuer","trust_framework"}}}]
  * "ask" lists the consent-basis attributes to decide: those without a
  * current decision (no_consent, expired, policy_changed) or, with
@@ -152,6 +153,10 @@ CID_MUST_CHECK enum cid_err cid_release_claims(const struct cid_release_request 
  * purpose's rule says `verified` and the citizen holds one, as in
  * cid_release_claims) to {"issuer", "trust_framework"} of that value: what
  * the consent screen tells the citizen of it.
+ * "unavailable" (present when not empty) lists, instead of "ask" or
+ * "info", each attribute whose rule says `verified` while the citizen holds
+ * no verified value of it: the release would deny it (not_verified), so
+ * the screen offers no choice and promises nothing; it counts in no *n_ask.
  * Attributes are base names (family_name stands for its tagged forms); an
  * attribute some purpose denies explicitly is never shown. *n_ask is the
  * number of attributes to decide over all purposes: no screen is needed when

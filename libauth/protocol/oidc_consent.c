@@ -16,7 +16,9 @@
  * responsible and how to reach them, and where a consent is withdrawn.
  * An attribute whose release would use a value an upstream verified (the
  * prompt's "verified" marks: release.c's rule, not decided here) says so,
- * and by whom under which trust framework.
+ * and by whom under which trust framework. One whose rule asks a verified
+ * value the citizen does not hold (the prompt's "unavailable") is listed as
+ * not available, with no checkbox: the release would not send it.
  */
 #include "bounds.h"
 #include "config.h"
@@ -132,16 +134,20 @@ static enum cid_err screen_purpose(const struct cid_policy *pol, const json_t *e
 	const json_t *marks = json_object_get(entry, "verified");
 	json_t *ask = json_array();
 	json_t *info = json_array();
+	json_t *unavailable = json_array();
 	json_t *o = NULL;
 
-	CID_ENSURE(ask != NULL && info != NULL, CID_ERR_NOMEM);
+	CID_ENSURE(ask != NULL && info != NULL && unavailable != NULL, CID_ERR_NOMEM);
 	if (found)
 		text = cid_purpose_text(&pu, locale);
 	CID_TRY(add_items(ask, json_object_get(entry, "ask"), marks, labels, field));
 	CID_TRY(add_items(info, json_object_get(entry, "info"), marks, labels, NULL));
-	o = json_pack("{s:s, s:b, s:b, s:O, s:O, s:b}", "text", text, "has_ask",
-		      json_array_size(ask) > 0, "has_info", json_array_size(info) > 0, "ask", ask,
-		      "info", info, "consent_basis", !found || pu.basis == CID_BASIS_CONSENT);
+	CID_TRY(add_items(unavailable, json_object_get(entry, "unavailable"), NULL, labels, NULL));
+	o = json_pack("{s:s, s:b, s:b, s:b, s:O, s:O, s:O, s:b}", "text", text, "has_ask",
+		      json_array_size(ask) > 0, "has_info", json_array_size(info) > 0,
+		      "has_unavailable", json_array_size(unavailable) > 0, "ask", ask, "info", info,
+		      "unavailable", unavailable, "consent_basis",
+		      !found || pu.basis == CID_BASIS_CONSENT);
 	CID_ENSURE(o != NULL, CID_ERR_NOMEM);
 	CID_TRY(set_duration(o, "retention_key", "retention_n", pu.retention_days));
 	if (found && pu.basis == CID_BASIS_CONSENT)
@@ -153,6 +159,7 @@ static enum cid_err screen_purpose(const struct cid_policy *pol, const json_t *e
 out:
 	json_decref(ask);
 	json_decref(info);
+	json_decref(unavailable);
 	json_decref(o);
 	return rc;
 }

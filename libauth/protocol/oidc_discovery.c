@@ -189,8 +189,9 @@ static enum cid_err with_assurance(struct cid_reply *reply, const char *doc, siz
 	/*= OIDC4IDA 1.0 §"OP Metadata": verified_claims_supported, trust_frameworks_supported
 	 *# (at least one member) and claims_in_verified_claims_supported are REQUIRED;
 	 *# evidence_supported only when the OP supports evidence
-	 * civicid passes on a summary of an upstream's evidence, of types the
-	 * upstream chose, not the spec's evidence element: no evidence_supported */
+	 * civicid passes on an upstream's evidence (idp.h's cid_idp_evidence) of
+	 * whichever types the upstream chose, unknown here (and "document" would
+	 * make documents_supported required): no evidence_supported */
 	ids = json_pack("{s:b, s:O, s:O}", "verified_claims_supported", 1,
 			"trust_frameworks_supported", frameworks,
 			"claims_in_verified_claims_supported", claims);

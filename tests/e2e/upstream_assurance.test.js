@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import * as client from 'openid-client';
 import { chromium } from 'playwright-core';
 
-import { Browser, addClient, addUser, cli, freshStore, loginAndGetCallback, parseForms, startServer } from './lib/server.js';
+import { Browser, addClient, addUser, cli, freshStore, loginAndGetCallback, parseForms, startServer, submitLogin } from './lib/server.js';
 import { authorizationRequest, codeGrant, discover } from './lib/flow.js';
 import { decodeJwt } from './lib/jwt.js';
 import { PASSWORD, startUpstream } from './upstream/nodeop.mjs';
@@ -27,7 +27,15 @@ const verified = (id) => ({
   verification: {
     trust_framework: FRAMEWORK,
     time: '2026-04-01T09:00:00Z',
-    evidence: [{ type: 'electronic_record', check_details: [{ check_method: 'kbv' }], record: { type: 'my_number_card' } }],
+    evidence: [
+      {
+        type: 'electronic_record',
+        check_details: [{ check_method: 'kbv', organization: 'jpki', txn: `txn-${id}`, time: '2026-04-01T08:59:00Z' }],
+        time: '2026-04-01T08:59:30Z',
+        record: { type: 'my_number_card', personal_number: 'never-kept' },
+      },
+      { type: 'id_document', method: 'pipp' }, // a draft's type: no RP of the final spec reads it
+    ],
   },
   claims: { address: { locality: `Aizuwakamatsu-${id}`, country: 'JP' } },
 });
@@ -141,7 +149,13 @@ test('the card login is level 3: acr high, amr passed on, the birth date and the
   assert.equal(info.address, undefined, 'the verified address goes out in verified_claims only');
   assert.equal(info.verified_claims?.verification?.trust_framework, FRAMEWORK, JSON.stringify(info));
   assert.equal(info.verified_claims.verification.time, '2026-04-01T09:00:00Z');
-  assert.deepEqual(info.verified_claims.verification.evidence, [{ type: 'electronic_record', check_method: 'kbv', record_type: 'my_number_card' }]);
+  // OIDC4IDA 1.0's evidence element, reduced to what civicid keeps
+  assert.deepEqual(info.verified_claims.verification.evidence, [{
+    type: 'electronic_record',
+    check_details: [{ check_method: 'kbv', organization: 'jpki', txn: 'txn-card-ida-1', time: '2026-04-01T08:59:00Z' }],
+    time: '2026-04-01T08:59:30Z',
+    record: { type: 'my_number_card' },
+  }]);
   assert.deepEqual(info.verified_claims.claims, { address: { locality: 'Aizuwakamatsu-card-ida-1', country: 'JP' } });
   // the audit log says a verified attribute left, and whose word it was
   const entries = cli(['audit', 'query', '--store', store.dir, '--type', 'release.permit', '--json']);
@@ -191,7 +205,7 @@ test('discovery announces verified_claims while a registration names a trust fra
     assert.equal(meta.verified_claims_supported, true);
     assert.deepEqual(meta.trust_frameworks_supported, ['jp_resident_register']);
     assert.deepEqual(meta.claims_in_verified_claims_supported, ['address', 'family_name']);
-    // civicid passes on a summary of the upstream's evidence, not the spec's element
+    // the evidence's types are each upstream's choice, not known in advance: not announced
     assert.equal(meta.evidence_supported, undefined);
     assert.equal(meta.issuer, server.issuer);
     assert.equal(meta.claims_parameter_supported, true);
@@ -200,6 +214,18 @@ test('discovery announces verified_claims while a registration names a trust fra
   }
   const after = await (await fetch(`${server.issuer}/.well-known/openid-configuration`)).json();
   for (const m of ida) assert.equal(after[m], undefined, m);
+});
+
+test('the consent screen asks no consent for an attribute that needs a verified value the citizen lacks', T, async () => {
+  // Hanako typed her address; the service's rule takes only a verified one
+  const req = await authorizationRequest(configConsent, RP_CONSENT.redirect, 'openid profile address', { ui_locales: 'en' });
+  const browser = new Browser(server.issuer);
+  const { response } = await submitLogin(browser, req.url.href, HANAKO.username, HANAKO.password);
+  const screen = response.status === 200 ? response : await browser.get(new URL(response.location, server.issuer).href);
+  assert.equal(screen.status, 200, screen.text.slice(0, 300));
+  assert.match(screen.text, /<input type="checkbox" name="a0" value="given_name">/);
+  assert.doesNotMatch(screen.text, /value="address"/, 'no checkbox: the release would deny it');
+  assert.match(screen.text, /<ul class="unavailable">\n<li>[^<]+ <span class="not-verified">not available: no verified value/);
 });
 
 test('in a browser: the consent screen marks the verified address with its upstream and trust framework, not the plain given name', T, async () => {

@@ -206,7 +206,7 @@ static void test_login_level_and_amr(void **state)
 /*
  * Claim provenance: what an upstream's ID token vouches for becomes entries
  * with their source. verified_claims (an object or an array) carries its
- * trust framework, time and an evidence summary; a plain mapped claim has
+ * trust framework, time and evidence (cid_idp_evidence); a plain mapped claim has
  * the registration's trust framework or none; an unmapped claim, a bad
  * value and a verification without a trust framework are left out.
  */
@@ -230,8 +230,8 @@ static void test_verified_claims_provenance(void **state)
 	     "{\"given_name\":{\"value\":\"G\",\"issuer\":\"" ISS "\",\"imported_at\":1800000000},"
 	     "\"address\":{\"value\":{\"locality\":\"Aizu\"},\"issuer\":\"" ISS "\","
 	     "\"imported_at\":1800000000,\"trust_framework\":\"jp_card\",\"time\":"
-	     "\"2026-01-02T03:04:05Z\",\"evidence\":[{\"type\":\"document\",\"check_method\":"
-	     "\"vpip\",\"document_type\":\"idcard\"}]}}"},
+	     "\"2026-01-02T03:04:05Z\",\"evidence\":[{\"type\":\"document\",\"check_details\":"
+	     "[{\"check_method\":\"vpip\"}],\"document_details\":{\"type\":\"idcard\"}}]}}"},
 	    {"jp_reg",
 	     "{\"fam\":\"F\",\"birthdate\":\"1990-01-01\",\"verified_claims\":[{\"verification\":"
 	     "{\"time\":\"x\"},\"claims\":{\"given_name\":\"NoTf\"}},{\"verification\":"
@@ -269,6 +269,87 @@ static void test_verified_claims_provenance(void **state)
 		json_decref(token);
 	}
 	cid_idp_free(idp);
+}
+
+/*
+ * Evidence as civicid keeps and releases it: OIDC4IDA 1.0's shape, from an
+ * upstream's items or from a flat summary stored by an earlier civicid;
+ * bounded (4 items, 4 checks, 64-byte printable strings), a type outside
+ * the spec's or a signature without its required members left out, and its
+ * own output read back unchanged.
+ */
+static void test_idp_evidence(void **state)
+{
+	static const struct {
+		const char *in;
+		const char *want; /* NULL: no usable item */
+	} rows[] = {
+	    /* the spec's four types, extra members dropped */
+	    {"[{\"type\":\"document\",\"time\":\"2026-01-02\",\"check_details\":[{\"check_method\":"
+	     "\"vpip\",\"organization\":\"city\",\"txn\":\"t1\",\"time\":\"2026-01-01\",\"x\":1},"
+	     "{\"organization\":\"no method\"},{\"check_method\":\"vri\"}],\"document_details\":"
+	     "{\"type\":\"idcard\",\"document_number\":\"123\"}},"
+	     "{\"type\":\"electronic_record\",\"record\":{\"type\":\"my_number_card\"}},"
+	     "{\"type\":\"vouch\",\"attestation\":{\"type\":\"written_attestation\"}},"
+	     "{\"type\":\"electronic_signature\",\"signature_type\":\"qes\",\"issuer\":\"CA\","
+	     "\"serial_number\":\"42\",\"created_at\":\"2026-01-03\",\"x\":1}]",
+	     "[{\"type\":\"document\",\"time\":\"2026-01-02\",\"check_details\":[{\"check_method\":"
+	     "\"vpip\",\"organization\":\"city\",\"txn\":\"t1\",\"time\":\"2026-01-01\"},"
+	     "{\"check_method\":\"vri\"}],\"document_details\":{\"type\":\"idcard\"}},"
+	     "{\"type\":\"electronic_record\",\"record\":{\"type\":\"my_number_card\"}},"
+	     "{\"type\":\"vouch\",\"attestation\":{\"type\":\"written_attestation\"}},"
+	     "{\"type\":\"electronic_signature\",\"signature_type\":\"qes\",\"issuer\":\"CA\","
+	     "\"serial_number\":\"42\",\"created_at\":\"2026-01-03\"}]"},
+	    /* the flat summary an earlier civicid stored */
+	    {"[{\"type\":\"document\",\"check_method\":\"vpip\",\"document_type\":\"idcard\"},"
+	     "{\"type\":\"electronic_record\",\"check_method\":\"kbv\",\"record_type\":\"mnc\"},"
+	     "{\"type\":\"vouch\"}]",
+	     "[{\"type\":\"document\",\"check_details\":[{\"check_method\":\"vpip\"}],"
+	     "\"document_details\":{\"type\":\"idcard\"}},{\"type\":\"electronic_record\","
+	     "\"check_details\":[{\"check_method\":\"kbv\"}],\"record\":{\"type\":\"mnc\"}},"
+	     "{\"type\":\"vouch\"}]"},
+	    /* hostile: unknown or draft types, a signature missing a member, bad text */
+	    {"[{\"type\":\"id_document\"},{\"type\":\"electronic_signature\",\"signature_type\":"
+	     "\"qes\",\"issuer\":\"CA\"},{\"type\":\"document\",\"time\":\"\\u65e5\","
+	     "\"document_details\":{\"type\":\"0123456789012345678901234567890123456789"
+	     "01234567890123456789012345\"},\"check_details\":{\"check_method\":\"x\"}},"
+	     "{\"type\":\"vouch\"}]",
+	     "[{\"type\":\"document\"},{\"type\":\"vouch\"}]"},
+	    /* 4 items, 4 checks at most */
+	    {"[{\"type\":\"vouch\",\"check_details\":[{\"check_method\":\"a\"},{\"check_method\":"
+	     "\"b\"},{\"check_method\":\"c\"},{\"check_method\":\"d\"},{\"check_method\":\"e\"}]},"
+	     "{\"type\":\"vouch\"},{\"type\":\"vouch\"},{\"type\":\"vouch\"},{\"type\":"
+	     "\"document\"}]",
+	     "[{\"type\":\"vouch\",\"check_details\":[{\"check_method\":\"a\"},{\"check_method\":"
+	     "\"b\"},{\"check_method\":\"c\"},{\"check_method\":\"d\"}]},"
+	     "{\"type\":\"vouch\"},{\"type\":\"vouch\"},{\"type\":\"vouch\"}]"},
+	    {"[{\"type\":\"utility_bill\"},5]", NULL},
+	    {"{\"type\":\"document\"}", NULL},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		json_t *in = json_loads(rows[i].in, 0, NULL);
+		json_t *want = rows[i].want != NULL ? json_loads(rows[i].want, 0, NULL) : NULL;
+		json_t *got = NULL;
+		json_t *again = NULL;
+		char *text;
+
+		assert_non_null(in);
+		assert_true(rows[i].want == NULL || want != NULL);
+		assert_int_equal(cid_idp_evidence(in, &got), CID_OK);
+		text = got != NULL ? json_dumps(got, JSON_SORT_KEYS) : NULL;
+		if (want == NULL ? got != NULL : !json_equal(got, want))
+			fail_msg("row %zu: %s", i, text != NULL ? text : "(none)");
+		free(text);
+		/* what was stored reads back the same */
+		assert_int_equal(cid_idp_evidence(got, &again), CID_OK);
+		assert_true(want == NULL ? again == NULL : json_equal(again, want));
+		json_decref(again);
+		json_decref(got);
+		json_decref(want);
+		json_decref(in);
+	}
 }
 
 /*
@@ -583,6 +664,7 @@ int main(void)
 	    cmocka_unit_test(test_display_ok_table),
 	    cmocka_unit_test_setup_teardown(test_buttons_order_and_labels, cid_test_store_setup,
 					    cid_test_store_teardown),
+	    cmocka_unit_test(test_idp_evidence),
 	    cmocka_unit_test_setup_teardown(test_verified_claims_provenance, cid_test_store_setup,
 					    cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_account_put_verified, cid_test_store_setup,

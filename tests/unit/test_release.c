@@ -775,6 +775,11 @@ static enum cid_err verified_hook(void *arg, const struct cid_release_event *ev,
 	return CID_OK;
 }
 
+/* The stored evidence below (a flat summary of an earlier civicid) as released: OIDC4IDA 1.0's */
+#define EVIDENCE                                                                                   \
+	"[{\"type\":\"document\",\"check_details\":[{\"check_method\":\"vpip\"}],"                 \
+	"\"document_details\":{\"type\":\"idcard\"}}]"
+
 /*
  * `permit ATTR verified` releases only a value an upstream verified (with
  * a trust framework), as OIDC4IDA verified_claims with its verification;
@@ -782,7 +787,8 @@ static enum cid_err verified_hook(void *arg, const struct cid_release_event *ev,
  * satisfy it (not_verified); a plain rule releases the typed value, or an
  * imported one when there is no typed value; level 3 gates as any level;
  * the claims parameter's verified_claims asks as scope does; the hook sees
- * the source of each verified value.
+ * the source of each verified value; evidence stored in the flat summary of
+ * an earlier civicid leaves in the spec's shape (a draft's type dropped).
  */
 static void test_verified_release(void **state)
 {
@@ -797,7 +803,8 @@ static void test_verified_release(void **state)
 	    "\"given_name\":\"Typed\"},"
 	    "\"verified\":{\"address\":{\"value\":{\"locality\":\"Aizu\"},\"issuer\":"
 	    "\"https://card.example.jp\",\"imported_at\":1,\"trust_framework\":\"jp_card\","
-	    "\"time\":\"2026-01-02T03:04:05Z\",\"evidence\":[{\"type\":\"document\"}]},"
+	    "\"time\":\"2026-01-02T03:04:05Z\",\"evidence\":[{\"type\":\"document\","
+	    "\"check_method\":\"vpip\",\"document_type\":\"idcard\"},{\"type\":\"id_document\"}]},"
 	    "\"family_name\":{\"value\":\"Plain\",\"issuer\":\"https://card.example.jp\","
 	    "\"imported_at\":1},"
 	    "\"nickname\":{\"value\":\"Imported\",\"issuer\":\"https://card.example.jp\","
@@ -813,7 +820,7 @@ static void test_verified_release(void **state)
 	    {"openid profile address", NULL, CID_LEVEL_HIGH,
 	     "{\"given_name\":\"Typed\",\"nickname\":\"Imported\",\"verified_claims\":"
 	     "{\"verification\":{\"trust_framework\":\"jp_card\",\"time\":"
-	     "\"2026-01-02T03:04:05Z\",\"evidence\":[{\"type\":\"document\"}]},"
+	     "\"2026-01-02T03:04:05Z\",\"evidence\":" EVIDENCE "},"
 	     "\"claims\":{\"address\":{\"locality\":\"Aizu\"}}}}",
 	     "address=permit_statute<https://card.example.jp birthdate=not_verified "
 	     "given_name=permit_statute family_name=not_verified nickname=permit_statute "},
@@ -823,7 +830,7 @@ static void test_verified_release(void **state)
 	     "null},\"claims\":{\"address\":null}}}}",
 	     CID_LEVEL_HIGH,
 	     "{\"verified_claims\":{\"verification\":{\"trust_framework\":\"jp_card\","
-	     "\"time\":\"2026-01-02T03:04:05Z\",\"evidence\":[{\"type\":\"document\"}]},"
+	     "\"time\":\"2026-01-02T03:04:05Z\",\"evidence\":" EVIDENCE "},"
 	     "\"claims\":{\"address\":{\"locality\":\"Aizu\"}}}}",
 	     "address=permit_statute<https://card.example.jp "},
 	};
@@ -872,12 +879,23 @@ static void test_verified_release(void **state)
 	cid_policyset_free(ps);
 }
 
+/* True if a and b have the same member name, or neither has it. */
+static bool same(const json_t *a, const json_t *b, const char *name)
+{
+	const json_t *x = json_object_get(a, name);
+	const json_t *y = json_object_get(b, name);
+
+	return (x == NULL && y == NULL) || json_equal(x, y);
+}
+
 /*
  * The consent screen's marks follow the release's rule: an attribute on the
  * screen (asked or shown) is marked with its value's upstream and trust
  * framework only when its rule says `verified` and the citizen holds a
- * verified value; a plain rule (the typed value leaves), an imported value
- * without a trust framework, or no verified value at all, leave it unmarked.
+ * verified value; a plain rule (the typed value leaves) leaves it unmarked.
+ * Under a `verified` rule, an imported value without a trust framework or
+ * a typed value only is no verified value: the release would deny it, so
+ * the screen lists it as unavailable, never as a choice, and asks nothing.
  */
 static void test_prompt_marks_verified_values(void **state)
 {
@@ -901,9 +919,9 @@ static void test_prompt_marks_verified_values(void **state)
 	    "\"birthdate\":{\"value\":\"1990-01-01\",\"issuer\":\"https://city.example.jp\","
 	    "\"imported_at\":1,\"trust_framework\":\"jp_register\"}}}";
 	static const char want[] =
-	    "[{\"purpose\":\"c\",\"ask\":[\"family_name\",\"given_name\",\"email\","
-	    "\"address\"],\"verified\":{\"address\":{\"issuer\":\"https://card.example.jp\","
-	    "\"trust_framework\":\"jp_card\"}}},"
+	    "[{\"purpose\":\"c\",\"ask\":[\"given_name\",\"address\"],\"unavailable\":"
+	    "[\"family_name\",\"email\"],\"verified\":{\"address\":{\"issuer\":"
+	    "\"https://card.example.jp\",\"trust_framework\":\"jp_card\"}}},"
 	    "{\"purpose\":\"s\",\"info\":[\"birthdate\"],\"verified\":{\"birthdate\":"
 	    "{\"issuer\":\"https://city.example.jp\",\"trust_framework\":\"jp_register\"}}}]";
 	struct fixture *f = *state;
@@ -935,6 +953,7 @@ static void test_prompt_marks_verified_values(void **state)
 	assert_int_equal(cid_release_prompt(&rq, false, 24, &step_up, NULL, &ask, &n_ask), CID_OK);
 	cid_store_read_end(rq.txn);
 	assert_false(step_up);
+	assert_int_equal(n_ask, 2); /* nothing unavailable counts */
 	assert_int_equal(json_array_size(ask), 2);
 	json_array_foreach(ask, i, entry)
 	{
@@ -942,8 +961,8 @@ static void test_prompt_marks_verified_values(void **state)
 		const char *list = json_object_get(w, "ask") != NULL ? "ask" : "info";
 
 		assert_string_equal(cid_json_str(entry, "purpose"), cid_json_str(w, "purpose"));
-		if (!json_equal(json_object_get(entry, list), json_object_get(w, list)) ||
-		    !json_equal(json_object_get(entry, "verified"), json_object_get(w, "verified")))
+		if (!same(entry, w, list) || !same(entry, w, "verified") ||
+		    !same(entry, w, "unavailable"))
 			fail_msg("purpose %s: %s", cid_json_str(w, "purpose"),
 				 json_dumps(entry, JSON_SORT_KEYS));
 	}
