@@ -219,8 +219,7 @@ enum cid_err cid_consent_record_read(const json_t *rec, struct cid_consent_recor
 	return CID_OK;
 }
 
-/* Parses a stored value; anything but a readable record means the store is damaged. */
-static enum cid_err parse_record(struct cid_str val, json_t **out)
+enum cid_err cid_consent_record_parse(struct cid_str val, json_t **out)
 {
 	json_t *rec = NULL;
 	struct cid_consent_record r;
@@ -263,17 +262,17 @@ static enum cid_err latest_record(struct cid_txn *txn, struct cid_str prefix, js
 
 	CID_TRY(cid_txn_foreach(txn, CID_DB_CONSENTS, prefix, latest_one, &l));
 	CID_ENSURE(l.found, CID_ERR_NOTFOUND);
-	CID_TRY(parse_record(l.val, out));
+	CID_TRY(cid_consent_record_parse(l.val, out));
 out:
 	return rc;
 }
 
-/* The state at now of rec (a parsed record: parse_record checked its state). */
+/* The state at now of rec (a parsed record: cid_consent_record_parse checked its state). */
 static enum cid_consent_state record_state(const json_t *rec, int64_t now)
 {
 	enum cid_consent_state recorded = CID_CONSENT_EXPIRED;
 
-	/* parse_record let only known states through; EXPIRED if that ever changes */
+	/* cid_consent_record_parse let only known states through; EXPIRED if that ever changes */
 	if (cid_consent_state_parse(cid_json_str(rec, "state"), &recorded) != CID_OK)
 		return CID_CONSENT_EXPIRED;
 	return cid_consent_state_at(recorded, cid_json_int(rec, "expires_at"), now);
@@ -616,7 +615,7 @@ static enum cid_err fact_push(struct current *c)
 
 	if (c->val.ptr == NULL)
 		return CID_OK;
-	CID_TRY(parse_record(c->val, &rec));
+	CID_TRY(cid_consent_record_parse(c->val, &rec));
 	CID_ENSURE(cid_str_eq(c->attr, cid_json_str(rec, "attribute")), CID_ERR_STORE);
 	expires_at = cid_json_int(rec, "expires_at");
 	state = record_state(rec, c->now);
@@ -722,7 +721,7 @@ static enum cid_err history_one(struct cid_str key, struct cid_str val, void *ar
 {
 	json_t *records = arg;
 	json_t *rec = NULL;
-	enum cid_err rc = parse_record(val, &rec);
+	enum cid_err rc = cid_consent_record_parse(val, &rec);
 
 	(void)key;
 	if (rc != CID_OK)

@@ -112,6 +112,13 @@ struct cid_consent_record {
 CID_MUST_CHECK enum cid_err cid_consent_record_read(const json_t *rec,
 						    struct cid_consent_record *out);
 
+/*
+ * Parses a stored value val (borrowed) into *out (owned by the caller, who
+ * json_decrefs it), only if it reads as a record (cid_consent_record_read).
+ * Errors: CID_ERR_STORE (anything else: the store is damaged).
+ */
+CID_MUST_CHECK enum cid_err cid_consent_record_parse(struct cid_str val, json_t **out);
+
 /* True if rec is a grant that has expired at now (cid_consent_state_at). */
 bool cid_consent_record_expired(const struct cid_consent_record *rec, int64_t now);
 

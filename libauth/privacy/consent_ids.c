@@ -19,22 +19,6 @@
 
 #include <string.h>
 
-/* A stored record as the readers of consent.c parse it: anything else is damage. */
-static enum cid_err parse_record(struct cid_str val, json_t **out)
-{
-	json_t *rec = NULL;
-	struct cid_consent_record r;
-
-	if (cid_store_parse_json(val, &rec) != CID_OK)
-		return CID_ERR_STORE;
-	if (cid_consent_record_read(rec, &r) != CID_OK) {
-		json_decref(rec);
-		return CID_ERR_STORE;
-	}
-	*out = rec;
-	return CID_OK;
-}
-
 enum cid_err cid_consent_get(struct cid_store *s, const char *id, json_t **out)
 {
 	enum cid_err rc = CID_OK;
@@ -50,7 +34,7 @@ enum cid_err cid_consent_get(struct cid_store *s, const char *id, json_t **out)
 	/* an id whose record is gone: the store is damaged */
 	CID_ENSURE(rc != CID_ERR_NOTFOUND, CID_ERR_STORE);
 	CID_TRY(rc);
-	CID_TRY(parse_record(val, &rec));
+	CID_TRY(cid_consent_record_parse(val, &rec));
 	/* the key said whose record it is: the record must agree */
 	CID_ENSURE(strcmp(cid_json_str(rec, "id"), id) == 0, CID_ERR_STORE);
 	*out = rec;
@@ -97,7 +81,7 @@ static enum cid_err index_one(struct cid_txn *txn, struct cid_str key, struct ci
 	const char *id;
 
 	(void)arg;
-	CID_TRY(parse_record(val, &rec));
+	CID_TRY(cid_consent_record_parse(val, &rec));
 	id = cid_json_str(rec, "id");
 	CID_ENSURE(cid_uuid_syntax_ok(id), CID_ERR_STORE);
 	rc = cid_txn_put(txn, CID_DB_CONSENT_IDS, cid_str_of(id), key, CID_PUT_NOOVERWRITE);

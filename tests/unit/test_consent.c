@@ -132,6 +132,39 @@ static json_int_t int_member(const json_t *o, const char *name)
 
 /* ---- behaviour ---- */
 
+/* cid_consent_record_parse: a stored value is a record, or the store is damaged */
+static void test_record_parse_table(void **state)
+{
+	static const struct {
+		const char *val;
+		enum cid_err want;
+	} rows[] = {
+	    {"{\"id\":\"r\",\"account_id\":\"a\",\"service\":\"s\",\"purpose\":\"p\","
+	     "\"attribute\":\"email\",\"state\":\"granted\",\"expires_at\":0,"
+	     "\"policy_version\":\"v\",\"purpose_digest\":\"d\"}",
+	     CID_OK},
+	    {"{\"id\":\"r\",\"account_id\":\"a\",\"service\":\"s\",\"purpose\":\"p\","
+	     "\"attribute\":\"email\",\"state\":\"lost\",\"expires_at\":0,"
+	     "\"policy_version\":\"v\",\"purpose_digest\":\"d\"}",
+	     CID_ERR_STORE},		       /* not a state */
+	    {"{\"id\":\"r\"}", CID_ERR_STORE}, /* members missing */
+	    {"[]", CID_ERR_STORE},
+	    {"{\"id\":", CID_ERR_STORE},
+	    {"", CID_ERR_STORE},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		json_t *rec = NULL;
+
+		print_message("row %zu\n", i);
+		assert_int_equal(cid_consent_record_parse(cid_str_of(rows[i].val), &rec),
+				 rows[i].want);
+		assert_true((rec != NULL) == (rows[i].want == CID_OK));
+		json_decref(rec);
+	}
+}
+
 static void test_withdraw_after_grant_keeps_both_records(void **state)
 {
 	struct cid_test_store *f = *state;
@@ -1680,6 +1713,7 @@ static void test_consent_index_built_for_a_store_without_one(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_record_parse_table),
 	    cmocka_unit_test_setup_teardown(test_request_purpose_table, cid_test_store_setup,
 					    cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_withdraw_after_grant_keeps_both_records,
