@@ -302,6 +302,10 @@ test('in a browser: a failed login moves focus to the message; the focus ring ha
     await page.fill('#username', HANAKO.username);
     await page.fill('#password', 'not-the-password');
     await Promise.all([page.waitForNavigation(), page.click('form[action="/login"] button[type="submit"]')]);
+    // Chromium applies autofocus at a rendering update, which may come after
+    // the load event on a busy machine: wait for it (bounded), then check
+    await page.waitForFunction(() => document.activeElement?.id === 'login-message', null, { timeout: 15000 })
+      .catch(() => {});
     assert.equal(await page.evaluate(() => document.activeElement?.id), 'login-message');
     assert.equal(await page.inputValue('#username'), HANAKO.username);
     // the ring of each kind of control, against the card and the page behind it
