@@ -331,9 +331,9 @@ CID_MUST_CHECK enum cid_err cid_audit_consistency_proof(struct cid_txn *txn, uin
 #define CID_AUDIT_RULE_MAX_LINES 256
 
 /*
- * Reads an entry's "rule" (above): "FILE:LINE[,LINE...]", FILE not empty and
- * without a ':', each LINE a decimal 1..1000000 without a sign or leading
- * zero, ascending. *file_len gets FILE's length (the prefix of rule);
+ * Reads an entry's "rule" (above): "FILE:LINE[,LINE...]", split at the last
+ * ':' (FILE not empty, and may itself hold a ':'), each LINE a decimal
+ * 1..1000000 without a sign or leading zero, ascending. *file_len gets FILE's length (the prefix of rule);
  * lines[0..*n) the lines, at most max. Returns false (and *n 0) when rule is
  * NULL, not of that form, or names more than max lines.
  */
