@@ -324,61 +324,6 @@ out:
 	return rc;
 }
 
-/*
- * The lines of the policy file of a rule "file.policy:N[,N...]" (audit.h) in
- * the policies directory, joined by newlines, into out (a bounded buffer);
- * false when the rule is not of that form or a line cannot be read (the file
- * may have been removed or shortened since).
- */
-static bool rule_line(const char *dir, const char *rule, struct cid_buf *out)
-{
-	uint32_t want[CID_AUDIT_RULE_MAX_LINES];
-	size_t n = 0;
-	size_t flen = 0;
-	size_t next = 0;
-	char path[1024];
-	FILE *f;
-	char *buf = NULL;
-	size_t cap = 0;
-	ssize_t len = -1;
-
-	if (dir == NULL || !cid_audit_rule_parse(rule, &flen, want, CID_AUDIT_RULE_MAX_LINES, &n))
-		return false;
-	if (flen < 8 || flen > 128 || rule[0] == '.' || strncmp(rule + flen - 7, ".policy", 7) != 0)
-		return false;
-	for (size_t i = 0; i < flen; i++) {
-		char c = rule[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	if (snprintf(path, sizeof(path), "%s/%.*s", dir, (int)flen, rule) >= (int)sizeof(path))
-		return false;
-	f = fopen(path, "r");
-	if (f == NULL)
-		return false;
-	/* the lines ascend: one pass over the file */
-	for (uint32_t at = 1; next < n; at++) {
-		len = getline(&buf, &cap, f);
-		if (len < 0 || (size_t)len > CID_POLICY_MAX_LINE + 1)
-			break;
-		if (at != want[next])
-			continue;
-		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-			buf[--len] = '\0';
-		if (!cid_utf8_valid(buf, (size_t)len))
-			break;
-		if (next > 0)
-			cid_buf_append(out, "\n", 1);
-		cid_buf_append(out, buf, (size_t)len);
-		next++;
-	}
-	free(buf);
-	fclose(f);
-	return next == n && cid_buf_status(out) == CID_OK;
-}
-
 /* The purpose of the entry in the policies in force, its rule and the rule's text. */
 static enum cid_err entry_policy(struct cid_ctx *ctx, const json_t *e, json_t *data)
 {
@@ -391,6 +336,8 @@ static enum cid_err entry_policy(struct cid_ctx *ctx, const json_t *e, json_t *d
 	const char *rule = cid_json_str(e, "rule");
 	struct cid_purpose_info info;
 	struct cid_buf line;
+	const char *text = NULL;
+	size_t len = 0;
 
 	/* the text of every line the rule names, at most CID_AUDIT_RULE_MAX_LINES */
 	cid_buf_init(&line, (size_t)CID_AUDIT_RULE_MAX_LINES * (CID_POLICY_MAX_LINE + 1));
@@ -415,11 +362,14 @@ static enum cid_err entry_policy(struct cid_ctx *ctx, const json_t *e, json_t *d
 					  "statute", info.statute == NULL ? "" : info.statute,
 					  "retention_days", (json_int_t)info.retention_days)) == 0,
 			    CID_ERR_NOMEM);
+		/* the lines the rule names, in the policy in force */
+		text = cid_policy_text(pol, &len);
+		if (rule != NULL &&
+		    cid_audit_rule_text(rule, cid_policy_file(pol), text, len, &line))
+			CID_ENSURE(json_object_set_new(data, "rule_line",
+						       json_stringn(line.data, line.len)) == 0,
+				   CID_ERR_NOMEM);
 	}
-	if (rule != NULL && rule_line(cid_ctx_config(ctx)->policies_dir, rule, &line))
-		CID_ENSURE(
-		    json_object_set_new(data, "rule_line", json_stringn(line.data, line.len)) == 0,
-		    CID_ERR_NOMEM);
 out:
 	cid_buf_free(&line);
 	cid_policyref_put(ref);

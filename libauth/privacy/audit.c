@@ -307,20 +307,20 @@ static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t
 	time = cid_json_str(e, "time");
 	if (citizen != NULL)
 		CID_TRY(index_put(txn, 'c', citizen, key, time));
+	/* the time index: "t\n" time "\n" seq, for ranges over all entries */
+	if (time != NULL)
+		CID_TRY(index_put(txn, 't', time, key, NULL));
+	/* the service-day index: "d\n" service "\n" time "\n" seq, for a service's range */
 	who = cid_json_str(e, "service");
-	if (who != NULL)
+	if (who != NULL) {
 		CID_TRY(index_put(txn, 's', who, key, time));
+		if (time != NULL)
+			CID_TRY(day_put(txn, who, time, key));
+	}
 	/* the release index: the entries behind the release id a service was given */
 	who = cid_json_str(e, "request_id");
 	if (who != NULL)
 		CID_TRY(index_put(txn, 'r', who, key, time));
-	/* the time index: "t\n" time "\n" seq, for ranges over all entries */
-	if (time != NULL && audit_time_syntax_ok(time))
-		CID_TRY(index_put(txn, 't', time, key, NULL));
-	/* the service-day index: "d\n" service "\n" time "\n" seq, for a service's range */
-	who = cid_json_str(e, "service");
-	if (who != NULL && time != NULL)
-		CID_TRY(day_put(txn, who, time, key));
 	CID_TRY(audit_entry_hash(c->text.data, c->text.len, leaf, c->hash));
 	CID_TRY(audit_tree_append(&c->tree, leaf));
 	c->size++;

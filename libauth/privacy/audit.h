@@ -331,14 +331,28 @@ CID_MUST_CHECK enum cid_err cid_audit_consistency_proof(struct cid_txn *txn, uin
 #define CID_AUDIT_RULE_MAX_LINES 256
 
 /*
- * Reads an entry's "rule" (above): "FILE:LINE[,LINE...]", FILE not empty and
- * without a ':', each LINE a decimal 1..1000000 without a sign or leading
- * zero, ascending. *file_len gets FILE's length (the prefix of rule);
- * lines[0..*n) the lines, at most max. Returns false (and *n 0) when rule is
- * NULL, not of that form, or names more than max lines.
+ * Reads an entry's "rule" (above): "FILE:LINE[,LINE...]", split at the last
+ * ':' (FILE not empty, and may itself hold a ':'), each LINE a decimal
+ * 1..1000000 without a sign or leading zero, ascending. *file_len gets FILE's length (the prefix of
+ * rule); lines[0..*n) the lines, at most max. Returns false (and *n 0) when rule is NULL, not of
+ * that form, or names more than max lines.
  */
 bool cid_audit_rule_parse(const char *rule, size_t *file_len, uint32_t *lines, size_t max,
 			  size_t *n);
+
+struct cid_buf;
+
+/*
+ * The lines a rule (cid_audit_rule_parse) names in text[len], the bytes of
+ * the policy file named file ("childcare.policy"), each without its line
+ * end, joined by newlines, appended to out (a bounded buffer, buf.h). One
+ * pass: the lines ascend. Returns true when every line was found; false
+ * when rule is not of that form, names another file, or names a line text
+ * lacks (longer than CID_POLICY_MAX_LINE, not UTF-8), or out overflowed: out
+ * may then hold part of the lines, for the caller to drop.
+ */
+bool cid_audit_rule_text(const char *rule, const char *file, const char *text, size_t len,
+			 struct cid_buf *out);
 
 /* ---- times (audit.c) ---- */
 

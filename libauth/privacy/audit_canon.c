@@ -1,13 +1,16 @@
 /*
  * audit_canon: the canonical form of an audit entry (audit.h: ASCII member
  * names, no real numbers, the bytes a verifier recomputes are the bytes that
- * were hashed), its hash, the checks of index members and of times, and the
- * small helpers the audit files share (audit_int.h).
+ * were hashed), its hash, the checks of index members and of times, an
+ * entry's rule and the text of the lines it names, and the small helpers the
+ * audit files share (audit_int.h).
  */
 #include "audit.h"
 
 #include "audit_int.h"
+#include "buf.h"
 #include "crypto.h"
+#include "policy.h"
 #include "str.h"
 
 #include <inttypes.h>
@@ -220,4 +223,38 @@ bool cid_audit_rule_parse(const char *rule, size_t *file_len, uint32_t *lines, s
 	}
 	*file_len = (size_t)(colon - rule);
 	return true;
+}
+
+bool cid_audit_rule_text(const char *rule, const char *file, const char *text, size_t len,
+			 struct cid_buf *out)
+{
+	uint32_t want[CID_AUDIT_RULE_MAX_LINES];
+	size_t n = 0;
+	size_t flen = 0;
+	size_t next = 0;
+	size_t pos = 0;
+
+	if (file == NULL || text == NULL ||
+	    !cid_audit_rule_parse(rule, &flen, want, CID_AUDIT_RULE_MAX_LINES, &n) ||
+	    strlen(file) != flen || strncmp(rule, file, flen) != 0)
+		return false;
+	/* the lines ascend: one pass over the text */
+	for (uint32_t at = 1; next < n && pos < len; at++) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t from = pos;
+		size_t end = nl == NULL ? len : (size_t)(nl - text);
+
+		pos = nl == NULL ? len : end + 1;
+		if (at != want[next])
+			continue;
+		while (end > from && text[end - 1] == '\r')
+			end--;
+		if (end - from > CID_POLICY_MAX_LINE || !cid_utf8_valid(text + from, end - from))
+			return false;
+		if (next > 0)
+			cid_buf_append(out, "\n", 1);
+		cid_buf_append(out, text + from, end - from);
+		next++;
+	}
+	return next == n && cid_buf_status(out) == CID_OK;
 }

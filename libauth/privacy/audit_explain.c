@@ -69,32 +69,6 @@ out:
 	return rc;
 }
 
-/* Line n (from 1) of text into out[outsz], without its end; false when there is none. */
-static bool text_line(const char *text, size_t len, uint64_t n, char *out, size_t outsz)
-{
-	size_t pos = 0;
-
-	for (uint64_t i = 1; i < n && pos < len; i++) {
-		const char *nl = memchr(text + pos, '\n', len - pos);
-
-		if (nl == NULL)
-			return false;
-		pos = (size_t)(nl - text) + 1;
-	}
-	if (pos >= len)
-		return false;
-	const char *nl = memchr(text + pos, '\n', len - pos);
-	size_t end = nl == NULL ? len : (size_t)(nl - text);
-
-	while (end > pos && text[end - 1] == '\r')
-		end--;
-	if (end - pos >= outsz)
-		return false;
-	memcpy(out, text + pos, end - pos);
-	out[end - pos] = '\0';
-	return true;
-}
-
 /*
  * The lines of rule "file.policy:N[,N...]" (audit.h) in the archived file
  * arc, joined by newlines, into policy's "rule_line"; none when the rule names
@@ -103,28 +77,13 @@ static bool text_line(const char *text, size_t len, uint64_t n, char *out, size_
 static enum cid_err rule_line(const json_t *arc, const char *rule, json_t *policy)
 {
 	enum cid_err rc = CID_OK;
-	const char *file = cid_json_str(arc, "file");
 	const json_t *text = json_object_get(arc, "text");
-	uint32_t lines[CID_AUDIT_RULE_MAX_LINES];
-	size_t n = 0;
-	size_t flen = 0;
-	char line[CID_POLICY_MAX_LINE + 1];
 	struct cid_buf b;
 
-	cid_buf_init(&b, (size_t)CID_AUDIT_RULE_MAX_LINES * sizeof(line));
-	if (file == NULL ||
-	    !cid_audit_rule_parse(rule, &flen, lines, CID_AUDIT_RULE_MAX_LINES, &n) ||
-	    strlen(file) != flen || strncmp(rule, file, flen) != 0)
+	cid_buf_init(&b, (size_t)CID_AUDIT_RULE_MAX_LINES * (CID_POLICY_MAX_LINE + 1));
+	if (!cid_audit_rule_text(rule, cid_json_str(arc, "file"), json_string_value(text),
+				 json_string_length(text), &b))
 		goto out;
-	for (size_t i = 0; i < n; i++) {
-		if (!text_line(json_string_value(text), json_string_length(text), lines[i], line,
-			       sizeof(line)))
-			goto out;
-		if (i > 0)
-			cid_buf_append(&b, "\n", 1);
-		cid_buf_append(&b, line, strlen(line));
-	}
-	CID_TRY(cid_buf_status(&b));
 	CID_ENSURE(json_object_set_new(policy, "rule_line", json_stringn(b.data, b.len)) == 0,
 		   CID_ERR_NOMEM);
 out:

@@ -29,12 +29,6 @@ enum cid_err cid_audit_get(struct cid_txn *txn, uint64_t seq, json_t **out)
 	return cid_txn_get_json(txn, CID_DB_AUDIT, cid_str_of(key), out);
 }
 
-/* A candidate of a walk; sure: the index decided the whole filter for it. */
-struct candidate {
-	uint64_t seq;
-	bool sure;
-};
-
 struct query {
 	struct cid_txn *txn;
 	const struct cid_audit_filter *f;
@@ -43,7 +37,7 @@ struct query {
 	size_t n;
 	json_t *names; /* f->citizen's names in the log (pseudonym.h); NULL without one */
 	/* candidates of a walk over several names or runs, and their count */
-	struct candidate *seqs;
+	uint64_t *seqs;
 	size_t n_seqs, cap_seqs;
 	uint64_t cover_from, cover_to; /* the seqs the service-day index covers */
 	uint64_t lo, hi;	       /* the seqs of the service index walk under way */
@@ -154,15 +148,33 @@ static bool time_outside(const char *t, const struct cid_audit_filter *f)
 	       (f->to != NULL && memcmp(t, f->to, AUDIT_TIME_CHARS) >= 0);
 }
 
+/* The seq at the end of an index key. */
+static bool key_seq(struct cid_str key, uint64_t *seq)
+{
+	return key.len >= AUDIT_SEQ_HEX &&
+	       audit_seq_key_parse(
+		   (struct cid_str){key.ptr + key.len - AUDIT_SEQ_HEX, AUDIT_SEQ_HEX}, seq);
+}
+
+/*
+ * The time and seq of a key ending in time "\n" seq16 (the time and the
+ * service-day indexes): *time points at its AUDIT_TIME_CHARS bytes in key.
+ */
+static bool time_key(struct cid_str key, const char **time, uint64_t *seq)
+{
+	if (key.len < 2 + AUDIT_TIME_CHARS + 1 + AUDIT_SEQ_HEX || !key_seq(key, seq))
+		return false;
+	*time = key.ptr + key.len - AUDIT_SEQ_HEX - 1 - AUDIT_TIME_CHARS;
+	return true;
+}
+
 /* A release, citizen or service index key; its value is the entry's time (or ""). */
 static enum cid_err query_index_cb(struct cid_str key, struct cid_str val, void *arg)
 {
 	struct query *q = arg;
 	uint64_t seq;
 
-	if (key.len < AUDIT_SEQ_HEX ||
-	    !audit_seq_key_parse((struct cid_str){key.ptr + key.len - AUDIT_SEQ_HEX, AUDIT_SEQ_HEX},
-				 &seq))
+	if (!key_seq(key, &seq))
 		return CID_ERR_STORE;
 	/* outside the time range: skipped without reading the entry */
 	if (val.len == AUDIT_TIME_CHARS && time_outside(val.ptr, q->f))
@@ -171,9 +183,9 @@ static enum cid_err query_index_cb(struct cid_str key, struct cid_str val, void 
 }
 
 /* seq joins the candidates, unless paging leaves it out. */
-static enum cid_err candidate_add(struct query *q, uint64_t seq, bool sure)
+static enum cid_err candidate_add(struct query *q, uint64_t seq)
 {
-	struct candidate *grown;
+	uint64_t *grown;
 
 	if (q->f->after_seq != 0 &&
 	    (q->f->newest_first ? seq >= q->f->after_seq : seq <= q->f->after_seq))
@@ -187,16 +199,8 @@ static enum cid_err candidate_add(struct query *q, uint64_t seq, bool sure)
 		q->seqs = grown;
 		q->cap_seqs = cap;
 	}
-	q->seqs[q->n_seqs++] = (struct candidate){seq, sure};
+	q->seqs[q->n_seqs++] = seq;
 	return CID_OK;
-}
-
-/* The seq at the end of an index key. */
-static bool key_seq(struct cid_str key, uint64_t *seq)
-{
-	return key.len >= AUDIT_SEQ_HEX &&
-	       audit_seq_key_parse(
-		   (struct cid_str){key.ptr + key.len - AUDIT_SEQ_HEX, AUDIT_SEQ_HEX}, seq);
 }
 
 /* A citizen index key of one of the citizen's names: its seq joins the candidates. */
@@ -209,29 +213,29 @@ static enum cid_err collect_cb(struct cid_str key, struct cid_str val, void *arg
 		return CID_ERR_STORE;
 	if (val.len == AUDIT_TIME_CHARS && time_outside(val.ptr, q->f))
 		return CID_OK;
-	return candidate_add(q, seq, false);
+	return candidate_add(q, seq);
 }
 
 static int seq_cmp(const void *a, const void *b)
 {
-	uint64_t x = ((const struct candidate *)a)->seq;
-	uint64_t y = ((const struct candidate *)b)->seq;
+	uint64_t x = *(const uint64_t *)a;
+	uint64_t y = *(const uint64_t *)b;
 
 	return x < y ? -1 : x > y;
 }
 
-/* The candidates, in seq order (or newest first), read and matched. */
-static enum cid_err candidates_run(struct query *q)
+/*
+ * The candidates, in seq order (or newest first), read and matched (unless
+ * sure: the index decided the whole filter for each of them).
+ */
+static enum cid_err candidates_run(struct query *q, bool sure)
 {
 	enum cid_err rc = CID_OK;
 
 	if (q->n_seqs > 1)
 		qsort(q->seqs, q->n_seqs, sizeof(*q->seqs), seq_cmp);
-	for (size_t k = 0; k < q->n_seqs; k++) {
-		const struct candidate *c = &q->seqs[q->f->newest_first ? q->n_seqs - 1 - k : k];
-
-		CID_TRY(query_seq(q, c->seq, c->sure));
-	}
+	for (size_t k = 0; k < q->n_seqs; k++)
+		CID_TRY(query_seq(q, q->seqs[q->f->newest_first ? q->n_seqs - 1 - k : k], sure));
 out:
 	return rc;
 }
@@ -256,7 +260,7 @@ static enum cid_err query_by_citizen(struct cid_txn *txn, struct query *q)
 		CID_TRY(cid_txn_foreach(txn, CID_DB_AUDIT_IDX, (struct cid_str){prefix, (size_t)pn},
 					collect_cb, q));
 	}
-	CID_TRY(candidates_run(q));
+	CID_TRY(candidates_run(q, false));
 out:
 	return rc;
 }
@@ -270,16 +274,17 @@ out:
 static enum cid_err day_cb(struct cid_str key, struct cid_str val, void *arg)
 {
 	struct query *q = arg;
+	const char *time;
 	uint64_t seq;
 
 	(void)val;
-	if (key.len < 2 + AUDIT_TIME_CHARS + 1 + AUDIT_SEQ_HEX || !key_seq(key, &seq))
+	if (!time_key(key, &time, &seq))
 		return CID_ERR_STORE;
-	if (time_outside(key.ptr + key.len - AUDIT_SEQ_HEX - 1 - AUDIT_TIME_CHARS, q->f))
+	if (time_outside(time, q->f))
 		return AUDIT_STOP;
 	if (seq < q->cover_from || seq >= q->cover_to)
 		return CID_OK;
-	return candidate_add(q, seq, q->decided);
+	return candidate_add(q, seq);
 }
 
 /*
@@ -361,7 +366,7 @@ static enum cid_err run_walk(struct cid_txn *txn, struct query *q)
 	if (rc == AUDIT_STOP)
 		rc = CID_OK;
 	CID_TRY(rc);
-	CID_TRY(candidates_run(q));
+	CID_TRY(candidates_run(q, q->decided));
 out:
 	return rc;
 }
@@ -384,8 +389,8 @@ static enum cid_err query_by_service_day(struct cid_txn *txn, struct query *q)
 	int pn;
 
 	CID_TRY(audit_day_cover(txn, &q->cover_from, &q->cover_to));
-	q->decided = q->f->citizen == NULL && q->f->release == NULL && q->f->type == NULL &&
-		     q->f->attribute == NULL;
+	/* no citizen or release here: cid_audit_query walks their own indexes */
+	q->decided = q->f->type == NULL && q->f->attribute == NULL;
 	pn = snprintf(prefix, sizeof(prefix), "s\n%s\n", q->f->service);
 	CID_ENSURE(pn > 0 && (size_t)pn < sizeof(prefix), CID_ERR_INVALID);
 	s = (struct cid_str){prefix, (size_t)pn};
@@ -409,14 +414,13 @@ out:
 static enum cid_err query_time_cb(struct cid_str key, struct cid_str val, void *arg)
 {
 	struct query *q = arg;
+	const char *time;
 	uint64_t seq;
 
 	(void)val;
-	if (key.len != 2 + AUDIT_TIME_CHARS + 1 + AUDIT_SEQ_HEX ||
-	    !audit_seq_key_parse((struct cid_str){key.ptr + key.len - AUDIT_SEQ_HEX, AUDIT_SEQ_HEX},
-				 &seq))
+	if (key.len != 2 + AUDIT_TIME_CHARS + 1 + AUDIT_SEQ_HEX || !time_key(key, &time, &seq))
 		return CID_ERR_STORE;
-	if (time_outside(key.ptr + 2, q->f))
+	if (time_outside(time, q->f))
 		return AUDIT_STOP;
 	return query_seq(q, seq, false);
 }

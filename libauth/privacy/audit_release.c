@@ -30,35 +30,30 @@ struct group {
 	const struct cid_release_decision *key; /* the first decision of the group */
 	json_t *attributes;
 	json_t *records;
-	json_t *rules; /* the rules of its decisions, as the policy names them */
+	size_t file_len; /* of the file its key's rule names ("file.policy" of "file.policy:9") */
+	uint32_t *lines; /* the lines its decisions' rules name, in their order */
+	size_t n_lines;	 /* none when no rule decided it */
 };
 
-/* The length of the file part of rule "file.policy:LINE" (0 for none). */
-static size_t rule_file_len(const char *rule)
+/*
+ * True if decision b, whose rule (if any) names a file of file_len bytes,
+ * belongs to group g: the same key, and the rules of both none or lines of one
+ * file.
+ */
+static bool same_group(const struct group *g, const struct cid_release_decision *b, size_t file_len)
 {
-	const char *colon = rule == NULL ? NULL : strrchr(rule, ':');
-
-	return colon == NULL ? 0 : (size_t)(colon - rule);
-}
-
-/* True if rules a and b (either may be NULL) are both none or lines of one file. */
-static bool same_rule_file(const char *a, const char *b)
-{
-	size_t n = rule_file_len(a);
-
-	if (a == NULL || b == NULL)
-		return a == b;
-	return n == rule_file_len(b) && strncmp(a, b, n) == 0;
-}
-
-static bool same_group(const struct cid_release_decision *a, const struct cid_release_decision *b)
-{
+	const struct cid_release_decision *a = g->key;
 	const struct cid_decision *x = &a->decision;
 	const struct cid_decision *y = &b->decision;
 
+	if ((x->rule == NULL) != (y->rule == NULL))
+		return false;
+	if (x->rule != NULL &&
+	    (g->file_len != file_len || strncmp(x->rule, y->rule, file_len) != 0))
+		return false;
 	return x->permit == y->permit && x->reason == y->reason &&
 	       audit_same_str(a->purpose, b->purpose) && x->basis == y->basis &&
-	       audit_same_str(x->statute, y->statute) && same_rule_file(x->rule, y->rule) &&
+	       audit_same_str(x->statute, y->statute) &&
 	       audit_same_str(cid_json_str(a->source, "issuer"),
 			      cid_json_str(b->source, "issuer")) &&
 	       audit_same_str(cid_json_str(a->source, "trust_framework"),
@@ -149,51 +144,36 @@ static int line_cmp(const void *a, const void *b)
 
 /*
  * The "rule" of a group's entry (audit.h): its file, then the lines of its
- * rules ascending and once each; NULL in *out when no rule decided it.
- * Errors: CID_ERR_INVALID (a rule not "file:LINE"), CID_ERR_NOMEM.
+ * rules ascending and once each (sorting g's lines); NULL in *out when no
+ * rule decided it. Errors: CID_ERR_NOMEM.
  */
-static enum cid_err group_rule(const struct group *g, char **out)
+static enum cid_err group_rule(struct group *g, char **out)
 {
 	enum cid_err rc = CID_OK;
-	size_t n = json_array_size(g->rules);
-	uint32_t *lines = calloc(n + 1, sizeof(*lines));
-	const char *first = json_string_value(json_array_get(g->rules, 0));
-	size_t file_len = 0;
 	struct cid_buf b;
 
 	cid_buf_init(&b, CID_AUDIT_MAX_RULE);
 	*out = NULL;
-	CID_ENSURE(lines != NULL, CID_ERR_NOMEM);
-	if (n == 0)
+	if (g->n_lines == 0)
 		goto out;
-	for (size_t i = 0; i < n; i++) {
-		size_t len;
-		size_t one;
-
-		CID_ENSURE(cid_audit_rule_parse(json_string_value(json_array_get(g->rules, i)),
-						&len, &lines[i], 1, &one),
-			   CID_ERR_INVALID);
-		file_len = len;
-	}
-	qsort(lines, n, sizeof(*lines), line_cmp);
-	cid_buf_append(&b, first, file_len);
-	for (size_t i = 0; i < n; i++) {
-		if (i > 0 && lines[i] == lines[i - 1])
+	qsort(g->lines, g->n_lines, sizeof(*g->lines), line_cmp);
+	cid_buf_append(&b, g->key->decision.rule, g->file_len);
+	for (size_t i = 0; i < g->n_lines; i++) {
+		if (i > 0 && g->lines[i] == g->lines[i - 1])
 			continue;
 		cid_buf_append(&b, i == 0 ? ":" : ",", 1);
-		cid_buf_append_int(&b, lines[i]);
+		cid_buf_append_int(&b, g->lines[i]);
 	}
 	CID_TRY(cid_buf_status(&b));
 	*out = cid_buf_take(&b, NULL);
 	CID_ENSURE(*out != NULL, CID_ERR_NOMEM);
 out:
 	cid_buf_free(&b);
-	free(lines);
 	return rc;
 }
 
 static enum cid_err release_entry(const struct cid_release_event *ev, const char *time,
-				  const struct group *g, json_t **out)
+				  struct group *g, json_t **out)
 {
 	enum cid_err rc = CID_OK;
 	const struct cid_decision *d = &g->key->decision;
@@ -331,23 +311,29 @@ enum cid_err cid_audit_release_hook(void *arg, const struct cid_release_event *e
 	for (size_t i = 0; i < nd; i++) {
 		const struct cid_release_decision *d = &ev->decisions[i];
 		struct group *g = NULL;
+		size_t file_len = 0;
+		uint32_t line = 0;
+		size_t one = 0;
 
+		/* a rule names one line of its policy file: "file.policy:LINE" */
+		CID_ENSURE(d->decision.rule == NULL ||
+			       cid_audit_rule_parse(d->decision.rule, &file_len, &line, 1, &one),
+			   CID_ERR_INVALID);
 		for (size_t j = 0; j < ng && g == NULL; j++)
-			if (same_group(groups[j].key, d))
+			if (same_group(&groups[j], d, file_len))
 				g = &groups[j];
 		if (g == NULL) {
 			g = &groups[ng++];
 			g->key = d;
+			g->file_len = file_len;
 			g->attributes = json_array();
 			g->records = json_array();
-			g->rules = json_array();
-			CID_ENSURE(g->attributes != NULL && g->records != NULL && g->rules != NULL,
+			g->lines = calloc(nd, sizeof(*g->lines));
+			CID_ENSURE(g->attributes != NULL && g->records != NULL && g->lines != NULL,
 				   CID_ERR_NOMEM);
 		}
 		if (d->decision.rule != NULL)
-			CID_ENSURE(json_array_append_new(g->rules, json_string(d->decision.rule)) ==
-				       0,
-				   CID_ERR_NOMEM);
+			g->lines[g->n_lines++] = line;
 		CID_ENSURE(json_array_append_new(g->attributes, json_string(d->attribute)) == 0,
 			   CID_ERR_NOMEM);
 		if (d->decision.consent_id != NULL)
@@ -368,7 +354,7 @@ out:
 	for (size_t j = 0; groups != NULL && j < ng; j++) {
 		json_decref(groups[j].attributes);
 		json_decref(groups[j].records);
-		json_decref(groups[j].rules);
+		free(groups[j].lines);
 	}
 	free(groups);
 	if (entries != NULL && once != NULL)

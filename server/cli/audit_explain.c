@@ -82,16 +82,19 @@ static void print_policy(const json_t *x)
 	const char *text = cid_json_str(p, "rule_line");
 
 	/* one line quoted after the rule; the lines of several rules each on its own */
-	if (rule != NULL && text != NULL && strchr(text, '\n') == NULL)
-		printf("rule %s: \"%s\"\n", rule, text);
-	else if (rule != NULL)
-		printf("rule %s\n", rule);
-	for (const char *l = text; rule != NULL && l != NULL && strchr(text, '\n') != NULL;) {
-		const char *nl = strchr(l, '\n');
-		int len = nl == NULL ? (int)strlen(l) : (int)(nl - l);
+	if (rule != NULL) {
+		if (text != NULL && strchr(text, '\n') == NULL) {
+			printf("rule %s: \"%s\"\n", rule, text);
+		} else {
+			printf("rule %s\n", rule);
+			for (const char *l = text; l != NULL;) {
+				const char *nl = strchr(l, '\n');
+				int len = nl == NULL ? (int)strlen(l) : (int)(nl - l);
 
-		printf("  \"%.*s\"\n", len, l);
-		l = nl == NULL ? NULL : nl + 1;
+				printf("  \"%.*s\"\n", len, l);
+				l = nl == NULL ? NULL : nl + 1;
+			}
+		}
 	}
 	if (p == NULL)
 		return;

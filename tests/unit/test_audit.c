@@ -2416,6 +2416,40 @@ static char *entry_text(json_t *e)
 	return text;
 }
 
+/* A decision whose rule is not "file:LINE" fails the hook before anything is written. */
+static void test_release_hook_refuses_a_rule_without_a_line(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_decision permit = {.permit = true,
+				      .reason = CID_REASON_PERMIT_STATUTE,
+				      .basis = CID_BASIS_STATUTE,
+				      .statute = "Test Act",
+				      .policy_version = "abc"};
+	struct cid_release_decision d[2] = {
+	    {"given_name", "register", permit, "dg", NULL},
+	    {"family_name", "register", permit, "dg", NULL},
+	};
+	struct cid_release_event ev = {
+	    .service = "svc",
+	    .account_id = HANAKO,
+	    .target = CID_RELEASE_USERINFO,
+	    .level = 1,
+	    .now = NOW,
+	    .request_id = "req-9",
+	    .grant_id = "grant-9",
+	    .decisions = d,
+	    .n_decisions = 2,
+	};
+	struct cid_audit_range r = {0};
+	uint64_t size = log_size(f->s);
+
+	d[0].decision.rule = "svc.policy:3";
+	d[1].decision.rule = "nocolon";
+	assert_int_equal(cid_audit_release_hook(f->log, &ev, &r), CID_ERR_INVALID);
+	assert_int_equal(r.count, 0);
+	assert_int_equal(log_size(f->s), size);
+}
+
 static void test_exported_entry_table(void **state)
 {
 	static const struct cid_audit_filter none = {0};
@@ -2724,6 +2758,8 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_release_hook_one_entry_per_decision_not_per_line,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_release_hook_refuses_a_rule_without_a_line, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_query_filters, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_service_day_is_exact_on_every_store, setup,
 					    teardown),

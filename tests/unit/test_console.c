@@ -1153,6 +1153,36 @@ static void test_entry_shows_rule_and_statute(void **state)
 	cid_reply_free(&r);
 }
 
+/* A rule naming a line the policy in force lacks shows no rule text. */
+static void test_entry_rule_past_the_policy_shows_no_line(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_reply r = {0};
+	char when[21];
+	char query[32];
+	uint64_t seq = 0;
+	json_t *e;
+
+	assert_int_equal(cid_audit_time(D2 + 400, when), CID_OK);
+	e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:s, s:s, s:s, s:s}", "type",
+		      "release.permit", "time", when, "actor", "service", "citizen", f->hanako,
+		      "service", "rp1", "purpose", "test", "attributes", "given_name", "decision",
+		      "permit", "basis", "statute:Test Act, Art. 1", "endpoint", "userinfo", "rule",
+		      "rp1.policy:9,99");
+	assert_non_null(e);
+	assert_int_equal(cid_audit_append(f->log, &e, 1, &seq), CID_OK);
+	json_decref(e);
+	snprintf(query, sizeof(query), "seq=%llu", (unsigned long long)seq);
+	call(f, cid_console_entry, false, query, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(field(r.page_data, "rule"), "rp1.policy:9,99");
+	assert_null(json_object_get(r.page_data, "rule_line"));
+	/* the purpose in force is still shown */
+	assert_string_equal(
+	    cid_json_str(json_array_get(json_object_get(r.page_data, "purpose"), 0), "id"), "test");
+	cid_reply_free(&r);
+}
+
 static void test_entry_of_consent_event_finds_the_record(void **state)
 {
 	struct fixture *f = *state;
@@ -1595,6 +1625,7 @@ int main(void)
 	    T(test_log_pages_older_entries),
 	    T(test_entry_shows_consent_record),
 	    T(test_entry_shows_rule_and_statute),
+	    T(test_entry_rule_past_the_policy_shows_no_line),
 	    T(test_entry_of_consent_event_finds_the_record),
 	    T(test_entry_errors),
 	    T(test_verify_intact_then_damaged),

@@ -933,6 +933,7 @@ static void test_prompt_marks_verified_values(void **state)
 	size_t n_ask = 0;
 	bool step_up = true;
 	size_t i;
+	size_t seen = 0;
 	const json_t *entry;
 
 	assert_non_null(rec);
@@ -974,9 +975,12 @@ static void test_prompt_marks_verified_values(void **state)
 	cid_store_read_end(rq.txn);
 	json_array_foreach(ask, i, entry)
 	{
-		if (strcmp(cid_json_str(entry, "purpose"), "c") == 0)
+		if (strcmp(cid_json_str(entry, "purpose"), "c") == 0) {
 			assert_null(json_object_get(entry, "verified"));
+			seen++;
+		}
 	}
+	assert_int_equal(seen, 1);
 	json_decref(ask);
 	json_decref(expected);
 	cid_account_free(citizen);
