@@ -18,6 +18,7 @@ struct entry {
 	struct cid_config *cfg; /* owned; the tenant's, which ctx borrows */
 	struct cid_ctx *ctx;	/* owned */
 	atomic_bool disabled;
+	atomic_bool refusal_said; /* a stale host index entry's refusal was said: once */
 };
 
 struct cid_tenants {
@@ -210,6 +211,16 @@ out:
 FILE *tenant_map_errors(const struct cid_tenants *t)
 {
 	return t->errors;
+}
+
+bool tenant_map_first_refusal(struct cid_tenants *t, const char *name)
+{
+	struct entry *e;
+
+	pthread_rwlock_rdlock(&t->lock);
+	e = find(t, name, strlen(name));
+	pthread_rwlock_unlock(&t->lock);
+	return e != NULL && !atomic_exchange(&e->refusal_said, true);
 }
 
 bool cid_tenants_needs_open(struct cid_tenants *t, const char *name)
