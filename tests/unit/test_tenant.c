@@ -182,17 +182,13 @@ struct fixture {
 static void write_policy(const char *dir, const char *tenant)
 {
 	char path[512];
-	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/policies", dir);
 	assert_true(mkdir(path, 0700) == 0 || access(path, F_OK) == 0);
 	snprintf(path, sizeof(path), "%s/policies/%s", dir, tenant);
 	assert_int_equal(mkdir(path, 0700), 0);
 	snprintf(path, sizeof(path), "%s/policies/%s/svc.policy", dir, tenant);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	assert_true(fputs(cid_test_svc_policy, f) >= 0);
-	assert_int_equal(fclose(f), 0);
+	cid_test_write_file(path, cid_test_svc_policy);
 }
 
 static void add_tenant(struct fixture *f, const char *name, const char *city)
@@ -483,14 +479,10 @@ static void test_host_tenant(void **state)
 	 * ignored: the server's host keeps its /t/NAME tenants */
 	{
 		char path[512];
-		FILE *fp;
 		struct cid_tenant_route r;
 
 		snprintf(path, sizeof(path), "%s/store/tenants/_hosts/id.pref.example.jp", f->dir);
-		fp = fopen(path, "w");
-		assert_non_null(fp);
-		assert_true(fputs("c\n", fp) >= 0);
-		assert_int_equal(fclose(fp), 0);
+		cid_test_write_file(path, "c\n");
 		cid_tenants_refresh(f->map);
 		assert_int_equal(cid_tenants_route(f->map, "id.pref.example.jp", "/t/a/jwks", &r),
 				 CID_OK);
@@ -502,14 +494,10 @@ static void test_host_tenant(void **state)
 	/* a host file that its index does not confirm is refused, not served */
 	{
 		char path[512];
-		FILE *fp;
 		struct cid_config *cfg = NULL;
 
 		snprintf(path, sizeof(path), "%s/store/tenants/_hosts/c.example.jp", f->dir);
-		fp = fopen(path, "w");
-		assert_non_null(fp);
-		assert_true(fputs("a\n", fp) >= 0);
-		assert_int_equal(fclose(fp), 0);
+		cid_test_write_file(path, "a\n");
 
 		assert_int_equal(cid_tenant_config(f->base, "c", &cfg, NULL, err, sizeof(err)),
 				 CID_ERR_CONFIG);
@@ -533,13 +521,9 @@ static void test_host_tenant(void **state)
 static void write_index(const struct fixture *f, const char *host, const char *text)
 {
 	char path[512];
-	FILE *fp;
 
 	snprintf(path, sizeof(path), "%s/store/tenants/_hosts/%s", f->dir, host);
-	fp = fopen(path, "w");
-	assert_non_null(fp);
-	assert_true(fputs(text, fp) >= 0);
-	assert_int_equal(fclose(fp), 0);
+	cid_test_write_file(path, text);
 }
 
 /*
