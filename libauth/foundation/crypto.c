@@ -368,12 +368,11 @@ static void hash_memory_put(uint8_t *memory, size_t bytes)
 
 /*
  * argon2id of pw and salt with params into out[outlen], its memory from
- * hash_memory_get, computed once gate lets it in (NULL: at once).
+ * hash_memory_get, computed once params->gate lets it in (NULL: at once).
  */
 // NOLINTNEXTLINE(readability-non-const-parameter): argon2_ctx writes the hash to out
-static int argon2id_raw(struct cid_hash_gate *gate, uint8_t *out, size_t outlen,
-			const struct cid_argon2_params *params, const char *pw, size_t n,
-			const uint8_t *salt, size_t salt_len)
+static int argon2id_raw(uint8_t *out, size_t outlen, const struct cid_argon2_params *params,
+			const char *pw, size_t n, const uint8_t *salt, size_t salt_len)
 {
 	int r;
 	argon2_context c = {
@@ -393,9 +392,9 @@ static int argon2id_raw(struct cid_hash_gate *gate, uint8_t *out, size_t outlen,
 	    .flags = ARGON2_DEFAULT_FLAGS,
 	};
 
-	cid_hash_gate_enter(gate);
+	cid_hash_gate_enter(params->gate);
 	r = argon2_ctx(&c, Argon2_id);
-	cid_hash_gate_leave(gate);
+	cid_hash_gate_leave(params->gate);
 	return r;
 }
 
@@ -491,8 +490,7 @@ enum cid_err cid_password_hash(const struct cid_argon2_params *params, const cha
 	if (n < CID_MIN_PASSWORD || n > CID_MAX_PASSWORD || !argon2_params_ok(params))
 		return CID_ERR_INVALID;
 	if (cid_random_bytes(salt, sizeof(salt)) != CID_OK ||
-	    argon2id_raw(params->gate, hash, sizeof(hash), params, pw, n, salt, sizeof(salt)) !=
-		ARGON2_OK)
+	    argon2id_raw(hash, sizeof(hash), params, pw, n, salt, sizeof(salt)) != ARGON2_OK)
 		goto out;
 	len = snprintf(out, CID_PASSWORD_HASH_MAX, "$argon2id$v=19$m=%u,t=%u,p=%u$",
 		       (unsigned)params->m_cost_kib, (unsigned)params->t_cost,
@@ -518,7 +516,8 @@ enum cid_err cid_password_verify(struct cid_hash_gate *gate, const char *encoded
 
 	if (n > CID_MAX_PASSWORD || phc_parse(encoded, &phc) != CID_OK)
 		return CID_ERR_INVALID;
-	if (argon2id_raw(gate, hash, phc.hash_len, &phc.params, pw, n, phc.salt, phc.salt_len) !=
+	phc.params.gate = gate;
+	if (argon2id_raw(hash, phc.hash_len, &phc.params, pw, n, phc.salt, phc.salt_len) !=
 	    ARGON2_OK)
 		rc = CID_ERR_INVALID;
 	else
@@ -537,8 +536,7 @@ enum cid_err cid_password_burn(const struct cid_argon2_params *params, const cha
 	if (n > CID_MAX_PASSWORD)
 		n = CID_MAX_PASSWORD;
 	if (argon2_params_ok(params))
-		(void)argon2id_raw(params->gate, hash, sizeof(hash), params, pw, n, salt,
-				   sizeof(salt));
+		(void)argon2id_raw(hash, sizeof(hash), params, pw, n, salt, sizeof(salt));
 	cid_wipe(hash, sizeof(hash));
 	return CID_ERR_DENIED;
 }

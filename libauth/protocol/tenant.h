@@ -222,7 +222,7 @@ CID_MUST_CHECK enum cid_err cid_tenants_route(struct cid_tenants *t, const char 
  * wrong place); and, by a host, when that host of the index is not the one
  * the tenant's own `host` file names (a stale index entry: its issuer would
  * name another host than the one serving it), which the map's errors stream
- * then says, naming both. Errors: those of cid_tenants_get;
+ * then says, naming both, the first time for each tenant. Errors: those of cid_tenants_get;
  * CID_ERR_NOTFOUND (the other way, or another host).
  */
 CID_MUST_CHECK enum cid_err cid_tenants_open(struct cid_tenants *t,

@@ -459,21 +459,19 @@ enum cid_err cid_tenants_open(struct cid_tenants *t, const struct cid_tenant_rou
 
 	CID_TRY(cid_tenants_get(t, r->name, strlen(r->name), now, &ctx));
 	own = own_host(cid_ctx_config(ctx), &len);
-	/* the index chose it; only the tenant's own file says where it is served */
-	if (r->by_host &&
-	    (own == NULL || len != strlen(r->host) || memcmp(own, r->host, len) != 0)) {
-		if (own == NULL) {
-			own = "none";
-			len = strlen(own);
+	if (r->by_host) {
+		/* the index chose it; only the tenant's own file says where it is served */
+		if (own == NULL || len != strlen(r->host) || memcmp(own, r->host, len) != 0) {
+			if (errors != NULL && tenant_map_first_refusal(t, r->name))
+				fprintf(errors,
+					"civicid: tenant %s: refused at %s: the index of hosts "
+					"(tenants/%s/%s) names it, but its host file names %.*s\n",
+					r->name, r->host, HOSTS_DIR, r->host,
+					own != NULL ? (int)len : 4, own != NULL ? own : "none");
+			CID_TRY(CID_ERR_NOTFOUND);
 		}
-		if (errors != NULL)
-			fprintf(errors,
-				"civicid: tenant %s: refused at %s: the index of hosts "
-				"(tenants/%s/%s) names it, but its host file names %.*s\n",
-				r->name, r->host, HOSTS_DIR, r->host, (int)len, own);
-		CID_TRY(CID_ERR_NOTFOUND);
-	}
-	CID_ENSURE(r->by_host == (own != NULL), CID_ERR_NOTFOUND);
+	} else
+		CID_ENSURE(own == NULL, CID_ERR_NOTFOUND);
 	*out = ctx;
 out:
 	return rc;

@@ -74,6 +74,13 @@ CID_MUST_CHECK enum cid_err tenant_issuer(const struct cid_config *base, const c
 FILE *tenant_map_errors(const struct cid_tenants *t);
 
 /*
+ * True the first time it is asked of tenant name (open in t): whether its
+ * refusal at a stale host index entry is still to be said, so a client
+ * retrying there does not flood the errors stream. Thread-safe.
+ */
+bool tenant_map_first_refusal(struct cid_tenants *t, const char *name);
+
+/*
  * cid_tenants_route's rule over the hosts table h (may be NULL: no tenant of
  * its own host) into *out. Errors: CID_ERR_NOTFOUND.
  */

@@ -18,6 +18,7 @@ struct entry {
 	struct cid_config *cfg; /* owned; the tenant's, which ctx borrows */
 	struct cid_ctx *ctx;	/* owned */
 	atomic_bool disabled;
+	atomic_bool refusal_said; /* a stale host index entry's refusal was said: once */
 };
 
 struct cid_tenants {
@@ -160,6 +161,23 @@ out:
 	return rc;
 }
 
+/*
+ * Whether tenant name (checked), not open yet, may be opened: it exists and
+ * is not disabled. Asked before t->opening, so a request for an unknown or a
+ * disabled tenant is answered at once, not behind another tenant's first
+ * open. Errors: CID_ERR_NOTFOUND, CID_ERR_DISABLED.
+ */
+static enum cid_err openable(const struct cid_tenants *t, const char *name)
+{
+	char path[4096];
+
+	if (!tenant_exists(t->base, name))
+		return CID_ERR_NOTFOUND;
+	if (tenant_path(t->base, name, TENANT_DISABLED, path) == CID_OK && tenant_file_exists(path))
+		return CID_ERR_DISABLED;
+	return CID_OK;
+}
+
 enum cid_err cid_tenants_get(struct cid_tenants *t, const char *name, size_t len, int64_t now,
 			     struct cid_ctx **out)
 {
@@ -174,6 +192,7 @@ enum cid_err cid_tenants_get(struct cid_tenants *t, const char *name, size_t len
 	if (e == NULL) {
 		memcpy(copy, name, len);
 		copy[len] = '\0';
+		CID_TRY(openable(t, copy));
 		pthread_mutex_lock(&t->opening);
 		pthread_rwlock_rdlock(&t->lock);
 		e = find(t, name, len); /* opened by another thread meanwhile? */
@@ -194,9 +213,18 @@ FILE *tenant_map_errors(const struct cid_tenants *t)
 	return t->errors;
 }
 
+bool tenant_map_first_refusal(struct cid_tenants *t, const char *name)
+{
+	struct entry *e;
+
+	pthread_rwlock_rdlock(&t->lock);
+	e = find(t, name, strlen(name));
+	pthread_rwlock_unlock(&t->lock);
+	return e != NULL && !atomic_exchange(&e->refusal_said, true);
+}
+
 bool cid_tenants_needs_open(struct cid_tenants *t, const char *name)
 {
-	char path[4096];
 	bool open;
 
 	if (cid_tenant_name_check(name, strlen(name)) != CID_OK)
@@ -204,9 +232,7 @@ bool cid_tenants_needs_open(struct cid_tenants *t, const char *name)
 	pthread_rwlock_rdlock(&t->lock);
 	open = find(t, name, strlen(name)) != NULL;
 	pthread_rwlock_unlock(&t->lock);
-	return !open && tenant_exists(t->base, name) &&
-	       tenant_path(t->base, name, TENANT_DISABLED, path) == CID_OK &&
-	       !tenant_file_exists(path);
+	return !open && openable(t, name) == CID_OK;
 }
 
 enum cid_err cid_tenants_route(struct cid_tenants *t, const char *host, const char *url,

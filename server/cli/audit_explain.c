@@ -10,7 +10,6 @@
 
 #include "audit_explain.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,28 +215,18 @@ static int explain(struct cli_env *env, const char *seq_in, bool json)
 
 int cid_cli_audit_explain(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    CLI_COMMON_OPTIONS,
-	    {"seq", required_argument, NULL, 'n'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct cli_common common = {0};
 	struct cli_env env;
 	const char *seq = NULL;
-	int opt;
+	const struct cli_arg args[] = {{"seq", &seq}};
 	int status;
 
 	if (cli_wants_help(argc, argv))
 		return cli_help(explain_help);
-	optind = 1;
-	while ((opt = getopt_long(argc - 1, argv + 1, CLI_COMMON_SHORT, opts, NULL)) != -1) {
-		if (opt == 'n')
-			seq = optarg;
-		else if (!cli_common_option(&common, opt, optarg))
-			return cli_usage("audit", "unknown option");
-	}
-	if (optind != argc - 1)
-		return cli_usage("audit", "unexpected argument");
+	status = cli_parse_args("audit", argc - 1, argv + 1, &common, args,
+				sizeof(args) / sizeof(args[0]));
+	if (status != 0)
+		return status;
 	if (seq == NULL)
 		return cli_usage("audit", "explain takes --seq N");
 	if (cli_open("audit", &common, &env) != 0)

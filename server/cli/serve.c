@@ -268,8 +268,6 @@ static void gate_stats(struct cid_hash_gate *g)
 {
 	struct cid_hash_gate_stats st;
 
-	if (g == NULL)
-		return;
 	cid_hash_gate_stats_take(g, &st);
 	fprintf(stderr,
 		"civicid: argon2id hashes: %" PRIu64 " in %.1f s, %.2f at once on average of %u "
@@ -293,7 +291,8 @@ static void audit_stats(struct cid_ctx *ctx)
  * on SIGHUP; builds a lagging audit tree batch by batch in between. False
  * when it stopped for a broken store rather than a signal.
  */
-static bool run(struct cid_ctx *ctx, const sigset_t *set, const struct cid_audit_witnesses *ws)
+static bool run(struct cid_ctx *ctx, const sigset_t *set, const struct cid_audit_witnesses *ws,
+		struct cid_hash_gate *gate)
 {
 	const struct timespec tick = {.tv_sec = 5, .tv_nsec = 0};
 	const struct timespec none = {.tv_sec = 0, .tv_nsec = 0};
@@ -316,7 +315,7 @@ static bool run(struct cid_ctx *ctx, const sigset_t *set, const struct cid_audit
 		}
 		if (sig == SIGUSR1) {
 			audit_stats(ctx);
-			gate_stats(cid_ctx_config(ctx)->argon2.gate);
+			gate_stats(gate);
 		}
 		if (lagging)
 			lagging = build_tree(ctx, false);
@@ -648,7 +647,7 @@ int cid_cli_serve(int argc, char **argv)
 		cid_policyref_put(r);
 	}
 	fflush(stdout);
-	status = run(ctx, &set, ws) ? 0 : 1;
+	status = run(ctx, &set, ws, gate) ? 0 : 1;
 	fprintf(stderr, "civicid: stopping\n");
 	audit_stats(ctx);
 out:

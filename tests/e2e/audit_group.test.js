@@ -3,11 +3,14 @@
 // thread (threads = 1) and 16 clients at once, a handler that waited for the
 // fsync on the polling thread would put one request in each commit; the
 // server's group-commit counters (printed at stop) show commits carrying
-// many, and every answer was a 200 with its entries.
+// many, and every answer was a 200 with its entries. SIGUSR1 prints the
+// argon2id gate's counters: the sign-in's hash went through a gate of the
+// configured argon2_at_once places.
 //
 // Run: CIVICID_BIN=build/asan/server/civicid bash tests/e2e/run.sh audit_group.test.js
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { addClient, addUser, freshStore, startServer, statutePolicy } from './lib/server.js';
 import { signIn } from './lib/flow.js';
@@ -42,7 +45,7 @@ test('userinfo requests on one polling thread share audit commits', { timeout: 3
     redirectUris: [REDIRECT],
     scope: 'openid profile email',
   });
-  const configFile = store.writeConfig('threads = 1\naudit_checkpoint_interval = 86400\n');
+  const configFile = store.writeConfig('threads = 1\naudit_checkpoint_interval = 86400\nargon2_at_once = 1\n');
   server = await startServer(store, { configFile });
   const { tokens } = await signIn(server.issuer, {
     clientId: SERVICE,
@@ -62,11 +65,21 @@ test('userinfo requests on one polling thread share audit commits', { timeout: 3
       assert.equal(body.given_name, CLAIMS.given_name);
     }
   }));
+  // SIGUSR1 prints (and restarts) the counters: those since the start,
+  // so the first group-commit line below is this one
+  server.signal('SIGUSR1');
+  const hashes = /civicid: argon2id hashes: (\d+) in .* of (\d+) places/;
+  for (let i = 0; i < 100 && !hashes.test(server.output().stderr); i++) await sleep(50);
   const { stderr } = await server.stop();
   server = null;
 
+  const gate = stderr.match(hashes);
+  assert.ok(gate, `SIGUSR1 printed the argon2id gate's counters:\n${stderr}`);
+  t.diagnostic(gate[0]);
+  assert.equal(Number(gate[2]), 1, 'the gate has the argon2_at_once places of the config');
+  assert.ok(Number(gate[1]) >= 1, "the sign-in's password hash went through the gate");
   const line = stderr.match(/civicid: audit group commit: (.*)/);
-  assert.ok(line, `the server printed its group-commit counters at stop:\n${stderr}`);
+  assert.ok(line, `the server printed its group-commit counters:\n${stderr}`);
   const c = Object.fromEntries(line[1].split(' ').map((w) => w.split('=')));
   t.diagnostic(line[1]);
   assert.equal(statuses.length, CLIENTS * PER_CLIENT);

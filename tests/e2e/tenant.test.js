@@ -295,7 +295,7 @@ test("a tenant's back-channel logout notices go out, signed by its own keys", T,
   assert.equal(t.payload.aud, 'rp-a');
 });
 
-test("a tenant's first open (its store, its keys) does not stall an open tenant's requests", T, async () => {
+test("a tenant's first open (its store, its keys) stalls neither an open tenant's requests nor an unknown one's 404", T, async () => {
   // one polling thread, so that a first open run on it would hold every other
   // request behind it; each first open takes far longer than a JWKS request
   const own = freshStore('tenant-open');
@@ -311,13 +311,22 @@ test("a tenant's first open (its store, its keys) does not stall an open tenant'
       await res.arrayBuffer();
       return performance.now();
     });
+    const unknown = () => fetch(`${srv.issuer}/t/nosuch/jwks`).then(async (res) => {
+      assert.equal(res.status, 404);
+      await res.arrayBuffer();
+      return performance.now();
+    });
     await jwks('p');
     for (const name of names.slice(1)) {
       const opening = jwks(name);
       await sleep(20); // its request is in, its open under way
+      // one after the other: a 404 held until the open ends would let its
+      // answer arrive first, so only p, asked after it, shows the wait
+      const refused = await unknown();
       const answered = await jwks('p');
       const opened = await opening;
-      assert.ok(answered < opened, `p answered only after ${name}'s first open ended (${(answered - opened).toFixed(1)} ms)`);
+      assert.ok(refused < opened && answered < opened,
+        `nosuch's 404, then p, answered only after ${name}'s first open ended (${(answered - opened).toFixed(1)} ms)`);
     }
   } finally {
     await srv.stop();

@@ -784,13 +784,9 @@ static const char policy_v1[] = "service rp1\nname.ja x\nname.en x\npurpose p\n"
 static void write_policy(const struct fixture *f, const char *name, const char *text)
 {
 	char path[512];
-	FILE *fp;
 
 	snprintf(path, sizeof(path), "%s/policies/%s", f->dir, name);
-	fp = fopen(path, "w");
-	assert_non_null(fp);
-	assert_true(fputs(text, fp) >= 0);
-	assert_int_equal(fclose(fp), 0);
+	cid_test_write_file(path, text);
 }
 
 static bool permits_email(struct cid_ctx *ctx)

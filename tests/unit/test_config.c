@@ -15,14 +15,6 @@
 
 #include <cmocka.h>
 
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
 static void test_defaults(void **state)
 {
 	struct cid_config *cfg = NULL;
@@ -94,7 +86,7 @@ static void test_file_rows(void **state)
 	snprintf(path, sizeof(path), "%s/civicid.conf", dir);
 	for (size_t i = 0; i < sizeof(file_cases) / sizeof(file_cases[0]); i++) {
 		struct cid_config *cfg = NULL;
-		write_file(path, file_cases[i].text);
+		cid_test_write_file(path, file_cases[i].text);
 		assert_int_equal(cid_config_new(&cfg), CID_OK);
 		err[0] = '\0';
 		enum cid_err got = cid_config_load(cfg, path, err, sizeof(err));
@@ -115,8 +107,8 @@ static void test_loaded_values_apply(void **state)
 	(void)state;
 	cid_test_tmpdir(dir);
 	snprintf(path, sizeof(path), "%s/c.conf", dir);
-	write_file(path, "issuer = https://id.city.example\n  store = /srv/civicid  \n"
-			 "argon2_m_kib = 65536\nrefresh_token_ttl = 3600\n");
+	cid_test_write_file(path, "issuer = https://id.city.example\n  store = /srv/civicid  \n"
+				  "argon2_m_kib = 65536\nrefresh_token_ttl = 3600\n");
 	assert_int_equal(cid_config_new(&cfg), CID_OK);
 	assert_int_equal(cid_config_load(cfg, path, err, sizeof(err)), CID_OK);
 	assert_string_equal(cfg->issuer, "https://id.city.example");

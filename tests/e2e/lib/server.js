@@ -231,6 +231,10 @@ function startOnce(store, port, { configFile, startTimeoutMs, env }) {
           stopped = exited;
           return exited;
         },
+        /** Sends the server signal sig (e.g. 'SIGUSR1': print its counters). */
+        signal(sig) {
+          child.kill(sig);
+        },
         /** Kills the server with SIGKILL (a crash) and waits until it is gone. */
         async crash() {
           stopped = exited;

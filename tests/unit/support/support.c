@@ -274,6 +274,15 @@ void cid_test_add_svc_client(struct cid_ctx *ctx, int64_t now)
 	free(secret);
 }
 
+void cid_test_write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_true(fputs(text, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+}
+
 void cid_test_policies(struct cid_config *cfg, const char *dir, const char *name, const char *text)
 {
 	char path[512];
@@ -287,10 +296,7 @@ void cid_test_policies(struct cid_config *cfg, const char *dir, const char *name
 		return;
 	n = snprintf(path, sizeof(path), "%s/policies/%s", dir, name);
 	assert_true(n > 0 && (size_t)n < sizeof(path));
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	assert_int_equal(fputs(text, f) >= 0, 1);
-	assert_int_equal(fclose(f), 0);
+	cid_test_write_file(path, text);
 }
 
 struct citizen_edit {

@@ -98,6 +98,9 @@ extern const char cid_test_svc_policy[];
 /* Registers the confidential client "svc" (of cid_test_svc_policy) in ctx's store at now. */
 void cid_test_add_svc_client(struct cid_ctx *ctx, int64_t now);
 
+/* Writes text to the file path (made or emptied); aborts the test when it cannot. */
+void cid_test_write_file(const char *path, const char *text);
+
 /*
  * Makes the directory DIR/policies, writes text to DIR/policies/NAME when name
  * is not NULL (e.g. "rp1.policy"), and sets cfg's "policies" to it, so that
