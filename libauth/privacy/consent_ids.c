@@ -95,6 +95,6 @@ out:
 
 enum cid_err cid_consent_index_ensure(struct cid_store *s, size_t *built)
 {
-	return cid_store_index_ensure(s, CID_DB_CONSENTS, CID_DB_CONSENT_IDS, index_one, NULL,
+	return cid_store_index_ensure(s, CID_DB_CONSENTS, CID_DB_CONSENT_IDS, 1, index_one, NULL,
 				      built);
 }

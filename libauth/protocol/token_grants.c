@@ -162,5 +162,6 @@ out:
 
 enum cid_err cid_grant_index_ensure(struct cid_store *s, size_t *built)
 {
-	return cid_store_index_ensure(s, CID_DB_GRANTS, CID_DB_GRANT_INDEX, index_one, NULL, built);
+	return cid_store_index_ensure(s, CID_DB_GRANTS, CID_DB_GRANT_INDEX, 1, index_one, NULL,
+				      built);
 }
