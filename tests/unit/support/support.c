@@ -352,3 +352,38 @@ void cid_test_assert_citizen(struct cid_store *s, const json_t *e, const char *a
 	assert_string_equal(cid_json_str(e, "citizen"), p);
 	free(p);
 }
+
+struct raw_write {
+	enum cid_db db;
+	const char *key;
+	const char *val;
+};
+
+static enum cid_err raw_write_cb(struct cid_txn *txn, void *arg)
+{
+	const struct raw_write *w = arg;
+
+	if (w->key == NULL)
+		return cid_txn_clear(txn, w->db);
+	if (w->val == NULL)
+		return cid_txn_del(txn, w->db, cid_str_of(w->key));
+	return cid_txn_put(txn, w->db, cid_str_of(w->key), cid_str_of(w->val), 0);
+}
+
+void cid_test_raw_write(struct cid_store *s, enum cid_db db, const char *key, const char *val)
+{
+	struct raw_write w = {db, key, val};
+
+	assert_int_equal(cid_store_update(s, raw_write_cb, &w), CID_OK);
+}
+
+uint64_t cid_test_count(struct cid_store *s, enum cid_db db)
+{
+	struct cid_txn *txn = NULL;
+	uint64_t n = 0;
+
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	assert_int_equal(cid_txn_count(txn, db, &n), CID_OK);
+	cid_store_read_end(txn);
+	return n;
+}

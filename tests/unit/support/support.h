@@ -127,4 +127,14 @@ char *cid_test_pseudonym(struct cid_store *s, const char *account, const char *s
  */
 void cid_test_assert_citizen(struct cid_store *s, const json_t *e, const char *account);
 
+/*
+ * Writes db behind its module's back, as an older build or damage would
+ * leave it: key -> val; val NULL deletes key (which must exist); key NULL
+ * empties db. Aborts the test on failure.
+ */
+void cid_test_raw_write(struct cid_store *s, enum cid_db db, const char *key, const char *val);
+
+/* The number of records in db. Aborts the test on failure. */
+uint64_t cid_test_count(struct cid_store *s, enum cid_db db);
+
 #endif
