@@ -131,37 +131,49 @@ out:
 	return rc;
 }
 
-struct collect {
+struct each {
 	size_t prefix_len;
-	json_t *keys;
+	enum cid_err (*fn)(struct cid_str key, void *arg);
+	void *arg;
 };
 
-/* Collects the store key at the end of an "a" key. */
-static enum cid_err collect_key(struct cid_str key, struct cid_str val, void *arg)
+/* Hands fn the store key at the end of an "a" key. */
+static enum cid_err each_key(struct cid_str key, struct cid_str val, void *arg)
 {
-	struct collect *c = arg;
+	struct each *e = arg;
 
 	(void)val;
-	if (key.len != c->prefix_len + CID_HASH_HEX)
+	if (key.len != e->prefix_len + CID_HASH_HEX)
 		return CID_ERR_STORE;
-	return json_array_append_new(c->keys,
-				     json_stringn(key.ptr + c->prefix_len, CID_HASH_HEX)) == 0
-		   ? CID_OK
-		   : CID_ERR_NOMEM;
+	return e->fn((struct cid_str){key.ptr + e->prefix_len, CID_HASH_HEX}, e->arg);
+}
+
+enum cid_err session_index_account_each(struct cid_txn *txn, const char *account_id,
+					enum cid_err (*fn)(struct cid_str key, void *arg),
+					void *arg)
+{
+	enum cid_err rc = CID_OK;
+	char prefix[INDEX_KEY_MAX];
+	struct each e = {.fn = fn, .arg = arg};
+
+	if (!account_key(account_id, NULL, prefix, &e.prefix_len))
+		goto out; /* no citizen's id: no sessions */
+	CID_TRY(cid_txn_foreach(txn, CID_DB_SESSION_INDEX, (struct cid_str){prefix, e.prefix_len},
+				each_key, &e));
+out:
+	return rc;
+}
+
+/* Appends a store key to the array arg. */
+static enum cid_err collect_key(struct cid_str key, void *arg)
+{
+	return json_array_append_new(arg, json_stringn(key.ptr, key.len)) == 0 ? CID_OK
+									       : CID_ERR_NOMEM;
 }
 
 enum cid_err session_index_account(struct cid_txn *txn, const char *account_id, json_t *keys)
 {
-	enum cid_err rc = CID_OK;
-	char prefix[INDEX_KEY_MAX];
-	struct collect c = {.keys = keys};
-
-	if (!account_key(account_id, NULL, prefix, &c.prefix_len))
-		goto out; /* no citizen's id: no sessions */
-	CID_TRY(cid_txn_foreach(txn, CID_DB_SESSION_INDEX, (struct cid_str){prefix, c.prefix_len},
-				collect_key, &c));
-out:
-	return rc;
+	return session_index_account_each(txn, account_id, collect_key, keys);
 }
 
 /* ---- the build, for a store whose index is not whole ---- */
