@@ -391,10 +391,12 @@ enum cid_err cid_txn_clear(struct cid_txn *txn, enum cid_db db)
 
 struct index_ensure {
 	enum cid_db data, index;
+	size_t keys_per_record;
 	enum cid_err (*fn)(struct cid_txn *txn, struct cid_str key, struct cid_str val, void *arg);
 	void *arg;
 	struct cid_txn *txn;
-	size_t built;
+	json_t *drop; /* the keys of the damaged records fn gave up, deleted after the walk */
+	size_t built; /* index keys written */
 };
 
 static enum cid_err index_one(struct cid_str key, struct cid_str val, void *arg)
@@ -402,8 +404,13 @@ static enum cid_err index_one(struct cid_str key, struct cid_str val, void *arg)
 	struct index_ensure *ie = arg;
 	enum cid_err rc = ie->fn(ie->txn, key, val, ie->arg);
 
+	if (rc == CID_ERR_INVALID)
+		/* any bytes: a damaged key is read back, and deleted, as it is */
+		return json_array_append_new(ie->drop, json_stringn_nocheck(key.ptr, key.len)) == 0
+			   ? CID_OK
+			   : CID_ERR_NOMEM;
 	if (rc == CID_OK)
-		ie->built++;
+		ie->built += ie->keys_per_record;
 	return rc;
 }
 
@@ -413,33 +420,48 @@ static enum cid_err index_ensure_cb(struct cid_txn *txn, void *arg)
 	enum cid_err rc = CID_OK;
 	uint64_t records = 0;
 	uint64_t keys = 0;
+	size_t i;
+	json_t *k;
 
 	/* a rerun (the map grew) starts over */
 	ie->built = 0;
+	CID_ENSURE(json_array_clear(ie->drop) == 0, CID_ERR_NOMEM);
 	CID_TRY(cid_txn_count(txn, ie->data, &records));
 	CID_TRY(cid_txn_count(txn, ie->index, &keys));
-	if (records == keys)
+	if (records <= UINT64_MAX / ie->keys_per_record && keys == records * ie->keys_per_record)
 		goto out;
 	CID_TRY(cid_txn_clear(txn, ie->index));
 	ie->txn = txn;
 	CID_TRY(cid_txn_foreach(txn, ie->data, cid_str_of(""), index_one, ie));
+	/* after the walk: a record is deleted, not under the cursor */
+	json_array_foreach(ie->drop, i, k) CID_TRY(cid_txn_del(
+	    txn, ie->data, (struct cid_str){json_string_value(k), json_string_length(k)}));
 out:
 	return rc;
 }
 
 enum cid_err cid_store_index_ensure(struct cid_store *s, enum cid_db data, enum cid_db index,
+				    size_t keys_per_record,
 				    enum cid_err (*fn)(struct cid_txn *txn, struct cid_str key,
 						       struct cid_str val, void *arg),
 				    void *arg, size_t *built)
 {
 	enum cid_err rc = CID_OK;
-	struct index_ensure ie = {.data = data, .index = index, .fn = fn, .arg = arg};
+	struct index_ensure ie = {.data = data,
+				  .index = index,
+				  .keys_per_record = keys_per_record,
+				  .fn = fn,
+				  .arg = arg,
+				  .drop = json_array()};
 
-	CID_ENSURE(s != NULL && fn != NULL && data != index, CID_ERR_INVALID);
+	CID_ENSURE(ie.drop != NULL, CID_ERR_NOMEM);
+	CID_ENSURE(s != NULL && fn != NULL && data != index && keys_per_record > 0,
+		   CID_ERR_INVALID);
 	CID_TRY(cid_store_update(s, index_ensure_cb, &ie));
 	if (built != NULL)
 		*built = ie.built;
 out:
+	json_decref(ie.drop);
 	return rc;
 }
 

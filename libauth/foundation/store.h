@@ -235,18 +235,23 @@ CID_MUST_CHECK enum cid_err cid_txn_clear(struct cid_txn *txn, enum cid_db db);
 
 /*
  * Makes index database index whole for the records of database data, in one
- * write transaction: when index does not hold exactly one key per record (a
- * store written before the index existed, or written since by a build
- * without it), empties it and calls fn(txn, key, val, arg) for every record of
- * data, which writes that record's key into index (never into data, which
- * the cursor walks) and returns CID_ERR_STORE for a damaged record (the
- * transaction then writes nothing). *built (may be NULL): the records indexed,
- * 0 when the index was whole. Runs once, as a marker would, and also mends a
- * store an older build wrote to after the upgrade.
- * Errors: fn's, CID_ERR_STORE, CID_ERR_NOMEM.
+ * write transaction: when index does not hold exactly keys_per_record keys
+ * per record (a store written before the index existed, or written since by
+ * a build without it), empties it and calls fn(txn, key, val, arg) for every
+ * record of data, which writes that record's keys into index (never into
+ * data, which the cursor walks) and returns CID_OK, or, writing nothing:
+ * CID_ERR_INVALID for a damaged record that can never be used (it is
+ * deleted from data after the walk, in the same transaction, so the index
+ * stays exact), or CID_ERR_STORE for a damaged record that must stop the
+ * build (the transaction then writes nothing). *built (may be NULL): the
+ * index keys written (keys_per_record per record indexed), 0 when the index
+ * was whole. Runs once, as a marker would, and also mends a store an older
+ * build wrote to after the upgrade.
+ * Errors: fn's (but CID_ERR_INVALID), CID_ERR_INVALID (s or fn NULL, data
+ * is index, keys_per_record 0), CID_ERR_STORE, CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_store_index_ensure(
-    struct cid_store *s, enum cid_db data, enum cid_db index,
+    struct cid_store *s, enum cid_db data, enum cid_db index, size_t keys_per_record,
     enum cid_err (*fn)(struct cid_txn *txn, struct cid_str key, struct cid_str val, void *arg),
     void *arg, size_t *built);
 

@@ -621,34 +621,33 @@ out:
 	return rc;
 }
 
+/* Lists the session stored under key, if it is there. */
+static enum cid_err list_key(struct cid_str key, void *arg)
+{
+	struct listing *l = arg;
+	enum cid_err rc = CID_OK;
+	struct cid_str val;
+
+	rc = cid_txn_get(l->txn, CID_DB_SESSIONS, key, &val);
+	if (rc == CID_ERR_NOTFOUND) /* ended by an older build */
+		return CID_OK;
+	CID_TRY(rc);
+	CID_TRY(list_one(key, val, l));
+out:
+	return rc;
+}
+
 enum cid_err cid_session_list(struct cid_store *s, const char *account_id, int64_t now,
 			      struct cid_session_entry **out, size_t *n)
 {
 	enum cid_err rc = CID_OK;
 	struct listing l = {.account_id = account_id, .now = now};
-	json_t *keys = json_array();
-	struct cid_str val;
-	size_t i;
-	json_t *k;
 
-	CID_ENSURE(keys != NULL, CID_ERR_NOMEM);
 	CID_ENSURE(account_id != NULL, CID_ERR_INVALID);
 	l.list = calloc(CID_SESSION_LIST_MAX, sizeof(l.list[0]));
 	CID_ENSURE(l.list != NULL, CID_ERR_NOMEM);
 	CID_TRY(cid_store_read_begin(s, &l.txn));
-	CID_TRY(session_index_account(l.txn, account_id, keys));
-	json_array_foreach(keys, i, k)
-	{
-		struct cid_str key = {json_string_value(k), json_string_length(k)};
-
-		rc = cid_txn_get(l.txn, CID_DB_SESSIONS, key, &val);
-		if (rc == CID_ERR_NOTFOUND) { /* ended by an older build */
-			rc = CID_OK;
-			continue;
-		}
-		CID_TRY(rc);
-		CID_TRY(list_one(key, val, &l));
-	}
+	CID_TRY(session_index_account_each(l.txn, account_id, list_key, &l));
 	if (l.n == 0) {
 		free(l.list);
 		l.list = NULL;
@@ -660,7 +659,6 @@ enum cid_err cid_session_list(struct cid_store *s, const char *account_id, int64
 out:
 	cid_store_read_end(l.txn);
 	cid_session_list_free(l.list, l.n);
-	json_decref(keys);
 	return rc;
 }
 

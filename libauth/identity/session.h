@@ -197,10 +197,15 @@ CID_MUST_CHECK enum cid_err cid_session_end_account_txn(
  * transaction (a store written before the index existed, or one an older
  * build started or ended sessions in; had it started exactly as many as it
  * ended, the count holds and its sessions go unindexed until they expire,
- * though a disable still ends them by generation). A record that names no citizen or sid
- * a session can have is no session anyone can present or end: the rebuild
- * deletes it. cid_ctx_open runs it. *built (may be NULL) receives how many
- * keys it wrote (0: the index was whole).
+ * though a disable still ends them by generation). One such case is a
+ * logout that misses: a single step-up by an older build moves a session to
+ * a new cookie without its keys, so the counts stay equal, but the session's
+ * "s\n" sid key still names the gone record; cid_session_end_sid then reads
+ * CID_ERR_NOTFOUND, and the live session survives the logout until it
+ * expires. A record that names no citizen or sid a session can have is no
+ * session anyone can present or end: the rebuild deletes it. cid_ctx_open
+ * runs it. *built (may be NULL) receives how many keys it wrote (0: the
+ * index was whole).
  * Errors: CID_ERR_STORE, CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_session_index_ensure(struct cid_store *s, size_t *built);

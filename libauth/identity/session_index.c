@@ -131,124 +131,84 @@ out:
 	return rc;
 }
 
-struct collect {
+struct each {
 	size_t prefix_len;
-	json_t *keys;
+	enum cid_err (*fn)(struct cid_str key, void *arg);
+	void *arg;
 };
 
-/* Collects the store key at the end of an "a" key. */
-static enum cid_err collect_key(struct cid_str key, struct cid_str val, void *arg)
+/* Hands fn the store key at the end of an "a" key. */
+static enum cid_err each_key(struct cid_str key, struct cid_str val, void *arg)
 {
-	struct collect *c = arg;
+	struct each *e = arg;
 
 	(void)val;
-	if (key.len != c->prefix_len + CID_HASH_HEX)
+	if (key.len != e->prefix_len + CID_HASH_HEX)
 		return CID_ERR_STORE;
-	return json_array_append_new(c->keys,
-				     json_stringn(key.ptr + c->prefix_len, CID_HASH_HEX)) == 0
-		   ? CID_OK
-		   : CID_ERR_NOMEM;
+	return e->fn((struct cid_str){key.ptr + e->prefix_len, CID_HASH_HEX}, e->arg);
 }
 
-enum cid_err session_index_account(struct cid_txn *txn, const char *account_id, json_t *keys)
+enum cid_err session_index_account_each(struct cid_txn *txn, const char *account_id,
+					enum cid_err (*fn)(struct cid_str key, void *arg),
+					void *arg)
 {
 	enum cid_err rc = CID_OK;
 	char prefix[INDEX_KEY_MAX];
-	struct collect c = {.keys = keys};
+	struct each e = {.fn = fn, .arg = arg};
 
-	if (!account_key(account_id, NULL, prefix, &c.prefix_len))
+	if (!account_key(account_id, NULL, prefix, &e.prefix_len))
 		goto out; /* no citizen's id: no sessions */
-	CID_TRY(cid_txn_foreach(txn, CID_DB_SESSION_INDEX, (struct cid_str){prefix, c.prefix_len},
-				collect_key, &c));
+	CID_TRY(cid_txn_foreach(txn, CID_DB_SESSION_INDEX, (struct cid_str){prefix, e.prefix_len},
+				each_key, &e));
 out:
 	return rc;
 }
 
-/* ---- the build, for a store whose index is not whole ---- */
-
-struct rebuild {
-	json_t *keys;	/* the store keys of the sessions, collected before any write */
-	size_t built;	/* index keys written */
-	size_t dropped; /* records that cannot be sessions, deleted */
-};
-
-static enum cid_err collect_session(struct cid_str key, struct cid_str val, void *arg)
+/* Appends a store key to the array arg. */
+static enum cid_err collect_key(struct cid_str key, void *arg)
 {
-	struct rebuild *rb = arg;
-
-	(void)val;
-	/* any bytes: a damaged key is read back, and deleted, as it is */
-	return json_array_append_new(rb->keys, json_stringn_nocheck(key.ptr, key.len)) == 0
-		   ? CID_OK
-		   : CID_ERR_NOMEM;
+	return json_array_append_new(arg, json_stringn(key.ptr, key.len)) == 0 ? CID_OK
+									       : CID_ERR_NOMEM;
 }
+
+enum cid_err session_index_account(struct cid_txn *txn, const char *account_id, json_t *keys)
+{
+	return session_index_account_each(txn, account_id, collect_key, keys);
+}
+
+/* ---- the build, for a store whose index is not whole ---- */
 
 /*
  * Writes the index keys of the session stored under key; a record that names
  * no citizen or sid a session can have (or sits under a key no cookie makes)
  * can be neither presented nor ended (cid_session_get reads CID_ERR_STORE
- * from it): it is deleted, so that the index stays exact.
+ * from it): CID_ERR_INVALID, so that cid_store_index_ensure deletes it and
+ * the index stays exact.
  */
-static enum cid_err index_one(struct cid_txn *txn, struct rebuild *rb, const json_t *k)
+static enum cid_err index_one(struct cid_txn *txn, struct cid_str key, struct cid_str val,
+			      void *arg)
 {
 	enum cid_err rc = CID_OK;
-	const char *key = json_string_value(k);
-	size_t len = json_string_length(k);
+	char hash[CID_HASH_HEX + 1];
 	json_t *rec = NULL;
 
-	rc = cid_txn_get_json(txn, CID_DB_SESSIONS, (struct cid_str){key, len}, &rec);
-	if (rc == CID_OK && len == CID_HASH_HEX)
-		rc = session_index_put(txn, cid_json_str(rec, "account_id"),
-				       cid_json_str(rec, "sid"), key);
-	else if (rc == CID_OK || rc == CID_ERR_STORE)
-		rc = CID_ERR_INVALID;
-	if (rc == CID_ERR_INVALID) {
-		rc = cid_txn_del(txn, CID_DB_SESSIONS, (struct cid_str){key, len});
-		rb->dropped++;
-		goto out;
-	}
+	(void)arg;
+	CID_ENSURE(key.len == CID_HASH_HEX, CID_ERR_INVALID);
+	memcpy(hash, key.ptr, CID_HASH_HEX);
+	hash[CID_HASH_HEX] = '\0';
+	rc = cid_store_parse_json(val, &rec);
+	CID_ENSURE(rc != CID_ERR_STORE, CID_ERR_INVALID);
 	CID_TRY(rc);
-	rb->built += 2;
+	/* CID_ERR_INVALID (no citizen or sid, or a NUL in the key): dropped */
+	CID_TRY(session_index_put(txn, cid_json_str(rec, "account_id"), cid_json_str(rec, "sid"),
+				  hash));
 out:
 	json_decref(rec);
 	return rc;
 }
 
-static enum cid_err ensure_cb(struct cid_txn *txn, void *arg)
-{
-	struct rebuild *rb = arg;
-	enum cid_err rc = CID_OK;
-	uint64_t sessions = 0;
-	uint64_t keys = 0;
-	size_t i;
-	json_t *k;
-
-	/* a rerun (the map grew) starts over */
-	rb->built = 0;
-	rb->dropped = 0;
-	CID_ENSURE(json_array_clear(rb->keys) == 0, CID_ERR_NOMEM);
-	CID_TRY(cid_txn_count(txn, CID_DB_SESSIONS, &sessions));
-	CID_TRY(cid_txn_count(txn, CID_DB_SESSION_INDEX, &keys));
-	if (keys == 2 * sessions)
-		goto out;
-	CID_TRY(cid_txn_clear(txn, CID_DB_SESSION_INDEX));
-	/* collected first: a damaged record is deleted, not under the cursor */
-	CID_TRY(cid_txn_foreach(txn, CID_DB_SESSIONS, cid_str_of(""), collect_session, rb));
-	json_array_foreach(rb->keys, i, k) CID_TRY(index_one(txn, rb, k));
-out:
-	return rc;
-}
-
 enum cid_err cid_session_index_ensure(struct cid_store *s, size_t *built)
 {
-	enum cid_err rc = CID_OK;
-	struct rebuild rb = {.keys = json_array()};
-
-	CID_ENSURE(rb.keys != NULL, CID_ERR_NOMEM);
-	CID_TRY(cid_store_update(s, ensure_cb, &rb));
-	if (built != NULL)
-		*built = rb.built;
-out:
-	json_decref(rb.keys);
-	return rc;
+	return cid_store_index_ensure(s, CID_DB_SESSIONS, CID_DB_SESSION_INDEX, 2, index_one, NULL,
+				      built);
 }

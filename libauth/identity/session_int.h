@@ -39,6 +39,17 @@ CID_MUST_CHECK enum cid_err session_index_sid(struct cid_txn *txn, const char *s
 					      char hash[CID_HASH_HEX + 1]);
 
 /*
+ * Calls fn(key, arg) with the store key (borrowed for the call) of each
+ * session of account_id, in key order, while the cursor walks
+ * CID_DB_SESSION_INDEX (so fn writes no index key): O(log n + their number).
+ * An account id that cannot be one has none. Stops at fn's first error.
+ * Errors: fn's, CID_ERR_STORE (a damaged key).
+ */
+CID_MUST_CHECK enum cid_err
+session_index_account_each(struct cid_txn *txn, const char *account_id,
+			   enum cid_err (*fn)(struct cid_str key, void *arg), void *arg);
+
+/*
  * Appends to keys (an array) the store key of each session of account_id, as
  * JSON strings: O(log n + their number). An account id that cannot be one
  * has none. Errors: CID_ERR_STORE (a damaged key), CID_ERR_NOMEM.

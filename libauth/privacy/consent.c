@@ -24,6 +24,7 @@
 #include "account.h"
 #include "audit.h"
 #include "bounds.h"
+#include "consent_int.h"
 #include "crypto.h"
 #include "str.h"
 
@@ -350,10 +351,7 @@ static enum cid_err write_one(struct cid_txn *txn, struct write *w, size_t i, ui
 	CID_ENSURE(rc != CID_ERR_EXISTS, CID_ERR_STORE);
 	CID_TRY(rc);
 	/* its id's key, so that cid_consent_get finds it without a scan (consent_ids.c) */
-	rc = cid_txn_put(txn, CID_DB_CONSENT_IDS, cid_str_of(w->ids[i]),
-			 (struct cid_str){key, len + SEQ_CHARS}, CID_PUT_NOOVERWRITE);
-	CID_ENSURE(rc != CID_ERR_EXISTS, CID_ERR_STORE);
-	CID_TRY(rc);
+	CID_TRY(consent_id_put(txn, w->ids[i], (struct cid_str){key, len + SEQ_CHARS}));
 	w->recs[i] = rec;
 	rec = NULL;
 out:

@@ -14,6 +14,7 @@
  */
 #include "consent.h"
 
+#include "consent_int.h"
 #include "crypto.h"
 #include "str.h"
 
@@ -72,6 +73,15 @@ out:
 	return rc;
 }
 
+enum cid_err consent_id_put(struct cid_txn *txn, const char *id, struct cid_str key)
+{
+	enum cid_err rc =
+	    cid_txn_put(txn, CID_DB_CONSENT_IDS, cid_str_of(id), key, CID_PUT_NOOVERWRITE);
+
+	/* two records of one id: the store is damaged */
+	return rc == CID_ERR_EXISTS ? CID_ERR_STORE : rc;
+}
+
 /* Writes the id key of one consent record. */
 static enum cid_err index_one(struct cid_txn *txn, struct cid_str key, struct cid_str val,
 			      void *arg)
@@ -84,10 +94,7 @@ static enum cid_err index_one(struct cid_txn *txn, struct cid_str key, struct ci
 	CID_TRY(cid_consent_record_parse(val, &rec));
 	id = cid_json_str(rec, "id");
 	CID_ENSURE(cid_uuid_syntax_ok(id), CID_ERR_STORE);
-	rc = cid_txn_put(txn, CID_DB_CONSENT_IDS, cid_str_of(id), key, CID_PUT_NOOVERWRITE);
-	/* two records of one id: the store is damaged */
-	CID_ENSURE(rc != CID_ERR_EXISTS, CID_ERR_STORE);
-	CID_TRY(rc);
+	CID_TRY(consent_id_put(txn, id, key));
 out:
 	json_decref(rec);
 	return rc;
@@ -95,6 +102,6 @@ out:
 
 enum cid_err cid_consent_index_ensure(struct cid_store *s, size_t *built)
 {
-	return cid_store_index_ensure(s, CID_DB_CONSENTS, CID_DB_CONSENT_IDS, index_one, NULL,
+	return cid_store_index_ensure(s, CID_DB_CONSENTS, CID_DB_CONSENT_IDS, 1, index_one, NULL,
 				      built);
 }

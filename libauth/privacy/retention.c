@@ -96,7 +96,7 @@ static enum cid_err record_cb(struct cid_str key, struct cid_str val, void *arg)
 	struct cid_consent_record rec;
 	json_t *j = NULL;
 
-	CID_TRY(cid_store_parse_json(val, &j));
+	CID_TRY(cid_consent_record_parse(val, &j));
 	CID_TRY(cid_consent_record_read(j, &rec));
 	if (strcmp(rec.attribute, r->attr) != 0) {
 		attr_done(r);

@@ -32,7 +32,8 @@ struct cid_ctx;
  * is written to errors as "file:line: message", errors may be NULL), opens the
  * store of cfg (borrowed: must outlive the context) and builds its grant,
  * session and consent id indexes if it lacks them (cid_grant_index_ensure,
- * cid_session_index_ensure, cid_consent_index_ensure), creates the signing keys
+ * cid_session_index_ensure, cid_consent_index_ensure; one that cannot be
+ * built stops the start, and errors is told which and why), creates the signing keys
  * and the pairwise salt and records cfg's issuer as the audit log's
  * (cid_audit_issuer_record) and makes the audit key (cid_audit_key_ensure)
  * on first start, loads the keyset and builds the discovery document. When

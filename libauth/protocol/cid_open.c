@@ -135,6 +135,42 @@ static enum cid_err open_logo(struct cid_ctx *ctx, FILE *errors)
 	return CID_OK;
 }
 
+/* The store's indexes, each with the damage its build stops at. */
+static const struct {
+	const char *name;
+	enum cid_err (*ensure)(struct cid_store *s, size_t *built);
+	const char *damage;
+} INDEXES[] = {
+    {"grant", cid_grant_index_ensure,
+     "a grant record names no citizen or service, or the store failed"},
+    {"session", cid_session_index_ensure, "the store failed"},
+    {"consent id", cid_consent_index_ensure,
+     "a consent record has no id, or two records share one, or the store failed"},
+};
+
+/*
+ * Builds each index a store written before it existed (or since by an older
+ * build) lacks, once; one that cannot be built stops the start, saying to
+ * errors which and why, so that an operator knows what to mend.
+ */
+static enum cid_err ensure_indexes(struct cid_store *s, FILE *errors)
+{
+	enum cid_err rc = CID_OK;
+
+	for (size_t i = 0; i < sizeof(INDEXES) / sizeof(INDEXES[0]); i++) {
+		rc = INDEXES[i].ensure(s, NULL);
+		if (rc == CID_ERR_STORE && errors != NULL)
+			fprintf(errors, "civicid: the %s index cannot be built: %s (%s)\n",
+				INDEXES[i].name, INDEXES[i].damage, cid_strerror(rc));
+		else if (rc != CID_OK && errors != NULL)
+			fprintf(errors, "civicid: the %s index cannot be built: %s\n",
+				INDEXES[i].name, cid_strerror(rc));
+		CID_TRY(rc);
+	}
+out:
+	return rc;
+}
+
 enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, FILE *errors,
 			  struct cid_ctx **out)
 {
@@ -157,11 +193,7 @@ enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, FILE *error
 	CID_TRY(cid_store_open_flags(cfg->store_dir,
 				     cfg->store_no_thread_cache ? CID_STORE_NO_THREAD_CACHE : 0,
 				     &ctx->store));
-	/* a store written before the grant index existed gets it here, once */
-	CID_TRY(cid_grant_index_ensure(ctx->store, NULL));
-	/* and the session index, the same way */
-	CID_TRY(cid_session_index_ensure(ctx->store, NULL));
-	CID_TRY(cid_consent_index_ensure(ctx->store, NULL));
+	CID_TRY(ensure_indexes(ctx->store, errors));
 	CID_TRY(cid_policy_archive_put(ctx->store, ctx->policies->obj, now, NULL));
 	CID_TRY(cid_audit_open(ctx->store, cfg->audit_group_commit != 0, &ctx->audit_log));
 	CID_TRY(cid_audit_issuer_record(ctx->store, cfg->issuer, &log_issuer));

@@ -66,21 +66,40 @@ struct revoke_client {
 	const char *account_id;
 	const char *client_id;
 	int64_t now;
+	struct cid_txn *txn;
 	size_t prefix_len;
-	json_t *ids;	/* the grant ids under the prefix, collected before any write */
-	size_t revoked; /* how many of them were live and are now revoked */
+	size_t revoked; /* how many of the grants were live and are now revoked */
 };
 
-/* Collects the grant id at the end of an index key. */
-static enum cid_err collect_id(struct cid_str key, struct cid_str val, void *arg)
+/*
+ * Revokes the grant named at the end of an index key, if live. The cursor
+ * walks CID_DB_GRANT_INDEX, the revocation writes CID_DB_GRANTS only.
+ */
+static enum cid_err revoke_one(struct cid_str key, struct cid_str val, void *arg)
 {
 	struct revoke_client *rv = arg;
+	enum cid_err rc = CID_OK;
+	char id[CID_TOKEN_CHARS + 1];
+	json_t *grant = NULL;
 
 	(void)val;
-	return json_array_append_new(
-		   rv->ids, json_stringn(key.ptr + rv->prefix_len, key.len - rv->prefix_len)) == 0
-		   ? CID_OK
-		   : CID_ERR_NOMEM;
+	CID_ENSURE(key.len - rv->prefix_len < sizeof(id), CID_ERR_STORE);
+	memcpy(id, key.ptr + rv->prefix_len, key.len - rv->prefix_len);
+	id[key.len - rv->prefix_len] = '\0';
+	rc = token_load_grant(rv->txn, id, &grant);
+	CID_ENSURE(rc != CID_ERR_NOTFOUND, CID_ERR_STORE);
+	CID_TRY(rc);
+	/* the key said whose grant it is: the record must agree */
+	CID_ENSURE(cid_str_eq(cid_str_of(cid_json_str(grant, "account_id")), rv->account_id) &&
+		       cid_str_eq(cid_str_of(cid_json_str(grant, "client_id")), rv->client_id),
+		   CID_ERR_STORE);
+	if (!json_is_true(json_object_get(grant, "revoked"))) {
+		CID_TRY(token_put_revoked_grant(rv->txn, grant, rv->now));
+		rv->revoked++;
+	}
+out:
+	json_decref(grant);
+	return rc;
 }
 
 static enum cid_err revoke_client_cb(struct cid_txn *txn, void *arg)
@@ -88,35 +107,14 @@ static enum cid_err revoke_client_cb(struct cid_txn *txn, void *arg)
 	struct revoke_client *rv = arg;
 	enum cid_err rc = CID_OK;
 	char prefix[INDEX_KEY_MAX];
-	json_t *grant = NULL;
-	size_t i;
-	json_t *id;
 
 	/* a rerun (the map grew) starts over */
 	rv->revoked = 0;
-	CID_ENSURE(json_array_clear(rv->ids) == 0, CID_ERR_NOMEM);
+	rv->txn = txn;
 	CID_TRY(index_key(rv->account_id, rv->client_id, NULL, prefix, &rv->prefix_len));
 	CID_TRY(cid_txn_foreach(txn, CID_DB_GRANT_INDEX, (struct cid_str){prefix, rv->prefix_len},
-				collect_id, rv));
-	json_array_foreach(rv->ids, i, id)
-	{
-		rc = token_load_grant(txn, json_string_value(id), &grant);
-		CID_ENSURE(rc != CID_ERR_NOTFOUND, CID_ERR_STORE);
-		CID_TRY(rc);
-		/* the key said whose grant it is: the record must agree */
-		CID_ENSURE(
-		    cid_str_eq(cid_str_of(cid_json_str(grant, "account_id")), rv->account_id) &&
-			cid_str_eq(cid_str_of(cid_json_str(grant, "client_id")), rv->client_id),
-		    CID_ERR_STORE);
-		if (!json_is_true(json_object_get(grant, "revoked"))) {
-			CID_TRY(token_put_revoked_grant(txn, grant, rv->now));
-			rv->revoked++;
-		}
-		json_decref(grant);
-		grant = NULL;
-	}
+				revoke_one, rv));
 out:
-	json_decref(grant);
 	return rc;
 }
 
@@ -124,16 +122,13 @@ enum cid_err cid_grant_revoke_client(struct cid_store *s, const char *account_id
 				     const char *client_id, int64_t now, size_t *n_out)
 {
 	enum cid_err rc = CID_OK;
-	struct revoke_client rv = {
-	    .account_id = account_id, .client_id = client_id, .now = now, .ids = json_array()};
+	struct revoke_client rv = {.account_id = account_id, .client_id = client_id, .now = now};
 
-	CID_ENSURE(rv.ids != NULL, CID_ERR_NOMEM);
 	CID_ENSURE(account_id != NULL && client_id != NULL, CID_ERR_INVALID);
 	CID_TRY(cid_store_update(s, revoke_client_cb, &rv));
 	if (n_out != NULL)
 		*n_out = rv.revoked;
 out:
-	json_decref(rv.ids);
 	return rc;
 }
 
@@ -162,5 +157,6 @@ out:
 
 enum cid_err cid_grant_index_ensure(struct cid_store *s, size_t *built)
 {
-	return cid_store_index_ensure(s, CID_DB_GRANTS, CID_DB_GRANT_INDEX, index_one, NULL, built);
+	return cid_store_index_ensure(s, CID_DB_GRANTS, CID_DB_GRANT_INDEX, 1, index_one, NULL,
+				      built);
 }

@@ -873,6 +873,72 @@ static void test_open_refuses_an_issuer_without_origin(void **state)
 	cid_test_ctx_close(NULL, f.cfg, f.dir);
 }
 
+#define SESSION_KEY "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define SID	    "sssssssssssssssssssssssssssssssssssssssssss"
+
+/* Each index the start builds, over a record of its data as an older build wrote it. */
+static const struct index_case {
+	const char *name;
+	enum cid_db data, index;
+	uint64_t keys_per_record;
+	const char *key, *val;
+} INDEX_CASES[] = {
+    {"grant", CID_DB_GRANTS, CID_DB_GRANT_INDEX, 1, "grant-1",
+     "{\"account_id\":\"acct\",\"client_id\":\"rp1\"}"},
+    {"session", CID_DB_SESSIONS, CID_DB_SESSION_INDEX, 2, SESSION_KEY,
+     "{\"account_id\":\"acct\",\"sid\":\"" SID "\"}"},
+    {"consent id", CID_DB_CONSENTS, CID_DB_CONSENT_IDS, 1, "consent-1",
+     "{\"id\":\"01234567-89ab-4def-8123-456789abcdef\",\"account_id\":\"acct\","
+     "\"service\":\"rp1\",\"purpose\":\"p\",\"attribute\":\"email\",\"policy_version\":"
+     "\"v\",\"purpose_digest\":\"d\",\"state\":\"granted\",\"expires_at\":0}"},
+};
+
+#define N_INDEX_CASES (sizeof(INDEX_CASES) / sizeof(INDEX_CASES[0]))
+
+/* A store whose indexes are gone (an older build's) gets every one back at the start. */
+static void test_open_builds_every_index(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_store *s = cid_ctx_store(f->ctx);
+
+	for (size_t i = 0; i < N_INDEX_CASES; i++) {
+		cid_test_raw_write(s, INDEX_CASES[i].data, INDEX_CASES[i].key, INDEX_CASES[i].val);
+		cid_test_raw_write(s, INDEX_CASES[i].index, NULL, NULL);
+	}
+	cid_ctx_close(f->ctx);
+	f->ctx = NULL;
+	assert_int_equal(cid_ctx_open(f->cfg, NOW, NULL, &f->ctx), CID_OK);
+	s = cid_ctx_store(f->ctx);
+	for (size_t i = 0; i < N_INDEX_CASES; i++) {
+		print_message("%s index\n", INDEX_CASES[i].name);
+		assert_int_equal(cid_test_count(s, INDEX_CASES[i].data), 1);
+		assert_int_equal(cid_test_count(s, INDEX_CASES[i].index),
+				 INDEX_CASES[i].keys_per_record);
+	}
+}
+
+/* A start that cannot build an index stops, naming the index and the damage. */
+static void test_open_says_which_index_cannot_be_built(void **state)
+{
+	struct fixture *f = *state;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *errors;
+
+	/* a grant that names no citizen, and no index to say it was there before */
+	cid_test_raw_write(cid_ctx_store(f->ctx), CID_DB_GRANTS, "grant-1", "{}");
+	cid_ctx_close(f->ctx);
+	f->ctx = NULL;
+	errors = open_memstream(&text, &len);
+	assert_non_null(errors);
+	assert_int_equal(cid_ctx_open(f->cfg, NOW, errors, &f->ctx), CID_ERR_STORE);
+	assert_int_equal(fclose(errors), 0);
+	assert_null(f->ctx);
+	assert_non_null(strstr(text, "the grant index cannot be built: a grant record names no "
+				     "citizen or service"));
+	free(text);
+}
+
 /* A bad policy refuses the start, every error reported as file:line. */
 static void test_open_refuses_bad_policies(void **state)
 {
@@ -1113,6 +1179,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_references_across_threads, setup, teardown),
 	    cmocka_unit_test(test_first_start_records_the_log_issuer),
 	    cmocka_unit_test(test_open_refuses_an_issuer_without_origin),
+	    cmocka_unit_test_setup_teardown(test_open_builds_every_index, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_says_which_index_cannot_be_built, setup,
+					    teardown),
 	    cmocka_unit_test(test_open_refuses_bad_policies),
 	    cmocka_unit_test(test_open_reads_zone_and_logo),
 	    cmocka_unit_test(test_policy_reload),

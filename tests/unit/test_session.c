@@ -507,17 +507,6 @@ static enum cid_err expect_keys(struct cid_str key, struct cid_str val, void *ar
 	return CID_OK;
 }
 
-/* Ticks an index key off the object arg: it must be there, once, with its value. */
-static enum cid_err tick_key(struct cid_str key, struct cid_str val, void *arg)
-{
-	json_t *want = json_object_getn(arg, key.ptr, key.len);
-
-	assert_non_null(want);
-	assert_true(cid_str_eq(val, json_string_value(want)));
-	assert_int_equal(json_object_deln(arg, key.ptr, key.len), 0);
-	return CID_OK;
-}
-
 /*
  * The index holds exactly the two keys of each session, "a\n" account "\n"
  * key -> "" and "s\n" sid -> key, against a full scan of the sessions;
@@ -525,48 +514,7 @@ static enum cid_err tick_key(struct cid_str key, struct cid_str val, void *arg)
  */
 static size_t assert_index_exact(struct cid_store *s)
 {
-	struct cid_txn *txn = NULL;
-	json_t *want = json_object();
-	size_t n;
-
-	assert_non_null(want);
-	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
-	assert_int_equal(cid_txn_foreach(txn, CID_DB_SESSIONS, cid_str_of(""), expect_keys, want),
-			 CID_OK);
-	n = json_object_size(want) / 2;
-	assert_int_equal(cid_txn_foreach(txn, CID_DB_SESSION_INDEX, cid_str_of(""), tick_key, want),
-			 CID_OK);
-	cid_store_read_end(txn);
-	assert_int_equal(json_object_size(want), 0);
-	json_decref(want);
-	return n;
-}
-
-/* One write of a test, run through cid_store_update: key NULL clears db. */
-struct raw_write {
-	enum cid_db db;
-	const char *key;
-	size_t key_len;
-	const char *val; /* NULL: delete key */
-};
-
-static enum cid_err raw_write_cb(struct cid_txn *txn, void *arg)
-{
-	const struct raw_write *w = arg;
-	struct cid_str key = {w->key, w->key_len};
-
-	if (w->key == NULL)
-		return cid_txn_clear(txn, w->db);
-	if (w->val == NULL)
-		return cid_txn_del(txn, w->db, key);
-	return cid_txn_put(txn, w->db, key, cid_str_of(w->val), 0);
-}
-
-static void raw_write(struct cid_store *s, enum cid_db db, const char *key, const char *val)
-{
-	struct raw_write w = {db, key, key == NULL ? 0 : strlen(key), val};
-
-	assert_int_equal(cid_store_update(s, raw_write_cb, &w), CID_OK);
+	return cid_test_assert_index_exact(s, CID_DB_SESSIONS, CID_DB_SESSION_INDEX, expect_keys);
 }
 
 /* The stored record of the session of cookie, as text (caller frees). */
@@ -816,12 +764,12 @@ static void test_session_end_reads_no_other_session(void **state)
 	text = json_dumps(rec, JSON_COMPACT);
 	json_decref(rec);
 	cid_secret_hash(planted_cookie, CID_TOKEN_CHARS, hash);
-	raw_write(f->s, CID_DB_SESSIONS, hash, text);
+	cid_test_raw_write(f->s, CID_DB_SESSIONS, hash, text);
 	free(text);
 	assert_int_equal(cid_session_get(f->s, planted_cookie, NOW, &got), CID_OK);
 	/* taro's first record damaged */
 	cid_secret_hash(taro[0], CID_TOKEN_CHARS, taro_hash);
-	raw_write(f->s, CID_DB_SESSIONS, taro_hash, DAMAGED);
+	cid_test_raw_write(f->s, CID_DB_SESSIONS, taro_hash, DAMAGED);
 
 	assert_int_equal(listed(f->s, f->account), 2);
 	assert_int_equal(cid_session_end_sid(f->s, planted_sid), CID_ERR_NOTFOUND);
@@ -839,29 +787,18 @@ static void test_session_end_reads_no_other_session(void **state)
 	/* an index key of hanako's that names taro's session */
 	cid_secret_hash(taro[1], CID_TOKEN_CHARS, taro_hash);
 	assert_int_equal(snprintf(key, sizeof(key), "a\n%s\n%s", f->account, taro_hash) > 0, 1);
-	raw_write(f->s, CID_DB_SESSION_INDEX, key, "");
+	cid_test_raw_write(f->s, CID_DB_SESSION_INDEX, key, "");
 	assert_int_equal(end_account(f->s, f->account, &n), CID_ERR_STORE);
 	assert_int_equal(cid_session_get(f->s, taro[1], NOW, &got), CID_OK);
 	/* a sid key that names another session */
 	assert_int_equal(snprintf(key, sizeof(key), "s\n%s", planted_sid) > 0, 1);
-	raw_write(f->s, CID_DB_SESSION_INDEX, key, taro_hash);
+	cid_test_raw_write(f->s, CID_DB_SESSION_INDEX, key, taro_hash);
 	assert_int_equal(cid_session_end_sid(f->s, planted_sid), CID_ERR_STORE);
 	assert_int_equal(cid_store_update(f->s, end_txn_cb, &e), CID_ERR_STORE);
 	assert_int_equal(cid_session_get(f->s, taro[1], NOW, &got), CID_OK);
 }
 
 /* The number of keys of the session index. */
-static uint64_t index_keys(struct cid_store *s)
-{
-	struct cid_txn *txn = NULL;
-	uint64_t n = 0;
-
-	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
-	assert_int_equal(cid_txn_count(txn, CID_DB_SESSION_INDEX, &n), CID_OK);
-	cid_store_read_end(txn);
-	return n;
-}
-
 /*
  * A store written before the index existed gets it at start, once; so does
  * one an older build started or ended a session in. A record that names no
@@ -894,8 +831,8 @@ static void test_session_index_built_for_a_store_without_one(void **state)
 	    cid_session_new(f->s, f->account, CID_ACR_PASSWORD, pwd, 1, NOW, TTL, second, NULL),
 	    CID_OK);
 	/* the store as an older build left it: sessions, no index */
-	raw_write(f->s, CID_DB_SESSION_INDEX, NULL, NULL);
-	assert_int_equal(index_keys(f->s), 0);
+	cid_test_raw_write(f->s, CID_DB_SESSION_INDEX, NULL, NULL);
+	assert_int_equal(cid_test_count(f->s, CID_DB_SESSION_INDEX), 0);
 	/* ending by sid or by citizen would find nothing */
 	assert_int_equal(cid_session_end_sid(f->s, taro_sess.sid), CID_ERR_NOTFOUND);
 	assert_int_equal(listed(f->s, f->account), 0);
@@ -910,8 +847,8 @@ static void test_session_index_built_for_a_store_without_one(void **state)
 	assert_int_equal(cid_session_get(f->s, taro, NOW, &got), CID_ERR_NOTFOUND);
 	/* an older build ended a session, leaving its keys */
 	cid_secret_hash(second, CID_TOKEN_CHARS, hash);
-	raw_write(f->s, CID_DB_SESSIONS, hash, NULL);
-	assert_int_equal(index_keys(f->s), 4);
+	cid_test_raw_write(f->s, CID_DB_SESSIONS, hash, NULL);
+	assert_int_equal(cid_test_count(f->s, CID_DB_SESSION_INDEX), 4);
 	assert_int_equal(listed(f->s, f->account), 1); /* the dangling key is passed over */
 	assert_int_equal(cid_session_index_ensure(f->s, &built), CID_OK);
 	assert_int_equal(built, 2);
@@ -919,11 +856,11 @@ static void test_session_index_built_for_a_store_without_one(void **state)
 	/* records that cannot be sessions: not JSON, no sid, under a key no cookie makes */
 	assert_int_equal(snprintf(key, sizeof(key), "{\"account_id\":\"%s\"}", f->account) > 0, 1);
 	memset(hash, 'b', CID_HASH_HEX);
-	raw_write(f->s, CID_DB_SESSIONS, hash, DAMAGED);
+	cid_test_raw_write(f->s, CID_DB_SESSIONS, hash, DAMAGED);
 	memset(hash, 'c', CID_HASH_HEX);
-	raw_write(f->s, CID_DB_SESSIONS, hash, key);
+	cid_test_raw_write(f->s, CID_DB_SESSIONS, hash, key);
 	text = stored_record(f->s, f->cookie);
-	raw_write(f->s, CID_DB_SESSIONS, "short", text);
+	cid_test_raw_write(f->s, CID_DB_SESSIONS, "short", text);
 	free(text);
 	assert_int_equal(cid_session_index_ensure(f->s, &built), CID_OK);
 	assert_int_equal(built, 2);

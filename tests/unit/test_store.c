@@ -395,14 +395,34 @@ static void test_count_and_clear(void **state)
 	assert_int_equal(get(f->s, CID_DB_SESSIONS, "a", val, sizeof(val)), CID_OK);
 }
 
-/* Indexes a record of CID_DB_SESSIONS under its value in CID_DB_CODES; "bad" is damage. */
+/*
+ * Indexes a record of CID_DB_SESSIONS under its value in CID_DB_CODES; "bad"
+ * is damage that stops the build, "drop" a record to delete.
+ */
 static enum cid_err index_by_value(struct cid_txn *txn, struct cid_str key, struct cid_str val,
 				   void *arg)
 {
 	(void)arg;
 	if (val.len == 3 && memcmp(val.ptr, "bad", 3) == 0)
 		return CID_ERR_STORE;
+	if (val.len == 4 && memcmp(val.ptr, "drop", 4) == 0)
+		return CID_ERR_INVALID;
 	return cid_txn_put(txn, CID_DB_CODES, val, key, 0);
+}
+
+/* Two keys per record: its value, and its value after "2". */
+static enum cid_err index_twice(struct cid_txn *txn, struct cid_str key, struct cid_str val,
+				void *arg)
+{
+	enum cid_err rc = index_by_value(txn, key, val, arg);
+	char second[16];
+
+	if (rc != CID_OK)
+		return rc;
+	assert_true(val.len + 1 < sizeof(second));
+	second[0] = '2';
+	memcpy(second + 1, val.ptr, val.len);
+	return cid_txn_put(txn, CID_DB_CODES, (struct cid_str){second, val.len + 1}, key, 0);
 }
 
 static void test_index_ensure(void **state)
@@ -414,36 +434,90 @@ static void test_index_ensure(void **state)
 	assert_int_equal(put(f->s, CID_DB_SESSIONS, "a", "1"), CID_OK);
 	assert_int_equal(put(f->s, CID_DB_SESSIONS, "b", "2"), CID_OK);
 	/* no index yet: built from every record */
-	assert_int_equal(cid_store_index_ensure(f->s, CID_DB_SESSIONS, CID_DB_CODES, index_by_value,
-						NULL, &built),
+	assert_int_equal(cid_store_index_ensure(f->s, CID_DB_SESSIONS, CID_DB_CODES, 1,
+						index_by_value, NULL, &built),
 			 CID_OK);
 	assert_int_equal(built, 2);
 	assert_int_equal(get(f->s, CID_DB_CODES, "2", val, sizeof(val)), CID_OK);
 	assert_string_equal(val, "b");
 	/* whole: nothing done */
-	assert_int_equal(cid_store_index_ensure(f->s, CID_DB_SESSIONS, CID_DB_CODES, index_by_value,
-						NULL, &built),
+	assert_int_equal(cid_store_index_ensure(f->s, CID_DB_SESSIONS, CID_DB_CODES, 1,
+						index_by_value, NULL, &built),
 			 CID_OK);
 	assert_int_equal(built, 0);
 	/* a record written without its key (an older build): cleared and built again */
 	assert_int_equal(put(f->s, CID_DB_SESSIONS, "c", "3"), CID_OK);
 	assert_int_equal(put(f->s, CID_DB_CODES, "stale", "x"), CID_OK);
 	assert_int_equal(put(f->s, CID_DB_CODES, "stale2", "y"), CID_OK);
-	assert_int_equal(cid_store_index_ensure(f->s, CID_DB_SESSIONS, CID_DB_CODES, index_by_value,
-						NULL, &built),
+	assert_int_equal(cid_store_index_ensure(f->s, CID_DB_SESSIONS, CID_DB_CODES, 1,
+						index_by_value, NULL, &built),
 			 CID_OK);
 	assert_int_equal(built, 3);
 	assert_int_equal(get(f->s, CID_DB_CODES, "stale", val, sizeof(val)), CID_ERR_NOTFOUND);
 	assert_int_equal(get(f->s, CID_DB_CODES, "3", val, sizeof(val)), CID_OK);
-	/* a damaged record: its error, and the index as it was */
-	assert_int_equal(put(f->s, CID_DB_SESSIONS, "d", "bad"), CID_OK);
-	assert_int_equal(cid_store_index_ensure(f->s, CID_DB_SESSIONS, CID_DB_CODES, index_by_value,
-						NULL, &built),
+	/* a damaged record: its error, and the index as it was (the record sorts first, so a
+	   build that committed on the error would leave the index empty) */
+	assert_int_equal(put(f->s, CID_DB_SESSIONS, "!damaged", "bad"), CID_OK);
+	assert_int_equal(cid_store_index_ensure(f->s, CID_DB_SESSIONS, CID_DB_CODES, 1,
+						index_by_value, NULL, &built),
 			 CID_ERR_STORE);
 	assert_int_equal(get(f->s, CID_DB_CODES, "3", val, sizeof(val)), CID_OK);
-	assert_int_equal(cid_store_index_ensure(f->s, CID_DB_SESSIONS, CID_DB_SESSIONS,
+	assert_int_equal(cid_store_index_ensure(f->s, CID_DB_SESSIONS, CID_DB_SESSIONS, 1,
 						index_by_value, NULL, NULL),
 			 CID_ERR_INVALID);
+	assert_int_equal(cid_store_index_ensure(f->s, CID_DB_SESSIONS, CID_DB_CODES, 0,
+						index_by_value, NULL, NULL),
+			 CID_ERR_INVALID);
+}
+
+static void test_index_ensure_two_keys_and_drop(void **state)
+{
+	struct cid_test_store *f = *state;
+	size_t built = 99;
+	uint64_t n = 99;
+	struct cid_txn *txn = NULL;
+	char val[8];
+
+	assert_int_equal(put(f->s, CID_DB_SESSIONS, "!first", "drop"), CID_OK);
+	assert_int_equal(put(f->s, CID_DB_SESSIONS, "a", "1"), CID_OK);
+	assert_int_equal(put(f->s, CID_DB_SESSIONS, "b", "2"), CID_OK);
+	assert_int_equal(put(f->s, CID_DB_SESSIONS, "z", "drop"), CID_OK);
+	/* two keys for each record kept; the records to drop deleted, and their keys none */
+	assert_int_equal(cid_store_index_ensure(f->s, CID_DB_SESSIONS, CID_DB_CODES, 2, index_twice,
+						NULL, &built),
+			 CID_OK);
+	assert_int_equal(built, 4);
+	assert_int_equal(get(f->s, CID_DB_SESSIONS, "!first", val, sizeof(val)), CID_ERR_NOTFOUND);
+	assert_int_equal(get(f->s, CID_DB_SESSIONS, "z", val, sizeof(val)), CID_ERR_NOTFOUND);
+	assert_int_equal(get(f->s, CID_DB_CODES, "21", val, sizeof(val)), CID_OK);
+	assert_string_equal(val, "a");
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_txn_count(txn, CID_DB_SESSIONS, &n), CID_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(cid_txn_count(txn, CID_DB_CODES, &n), CID_OK);
+	assert_int_equal(n, 4);
+	cid_store_read_end(txn);
+	/* twice the records: whole, nothing done */
+	assert_int_equal(cid_store_index_ensure(f->s, CID_DB_SESSIONS, CID_DB_CODES, 2, index_twice,
+						NULL, &built),
+			 CID_OK);
+	assert_int_equal(built, 0);
+	/* one key short: built again */
+	assert_int_equal(put(f->s, CID_DB_SESSIONS, "c", "3"), CID_OK);
+	assert_int_equal(put(f->s, CID_DB_CODES, "3", "c"), CID_OK);
+	assert_int_equal(cid_store_index_ensure(f->s, CID_DB_SESSIONS, CID_DB_CODES, 2, index_twice,
+						NULL, &built),
+			 CID_OK);
+	assert_int_equal(built, 6);
+	assert_int_equal(get(f->s, CID_DB_CODES, "23", val, sizeof(val)), CID_OK);
+	/* a record to drop and one that stops the build: nothing deleted, nothing written */
+	assert_int_equal(put(f->s, CID_DB_SESSIONS, "!again", "drop"), CID_OK);
+	assert_int_equal(put(f->s, CID_DB_SESSIONS, "d", "bad"), CID_OK);
+	assert_int_equal(cid_store_index_ensure(f->s, CID_DB_SESSIONS, CID_DB_CODES, 2, index_twice,
+						NULL, &built),
+			 CID_ERR_STORE);
+	assert_int_equal(get(f->s, CID_DB_SESSIONS, "!again", val, sizeof(val)), CID_OK);
+	assert_int_equal(get(f->s, CID_DB_CODES, "23", val, sizeof(val)), CID_OK);
 }
 
 /* One call per row on a key of len bytes. */
@@ -1177,6 +1251,8 @@ int main(void)
 					    cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_index_ensure, cid_test_store_setup,
 					    cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_index_ensure_two_keys_and_drop,
+					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test(test_reopen_keeps_data),
 	    cmocka_unit_test(test_reopen_checks_schema_version),
 	    cmocka_unit_test_setup_teardown(test_put_get_del_round_trip_per_database,

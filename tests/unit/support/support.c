@@ -1,6 +1,8 @@
 /* Test support: temporary stores, test contexts and their fixtures, cheap argon2 parameters. */
 #include "support.h"
 
+#include "str.h"
+
 #include "audit.h"
 #include "client.h"
 #include "jose.h"
@@ -357,4 +359,81 @@ void cid_test_assert_citizen(struct cid_store *s, const json_t *e, const char *a
 	assert_non_null(p);
 	assert_string_equal(cid_json_str(e, "citizen"), p);
 	free(p);
+}
+
+struct raw_write {
+	enum cid_db db;
+	const char *key;
+	const char *val;
+};
+
+static enum cid_err raw_write_cb(struct cid_txn *txn, void *arg)
+{
+	const struct raw_write *w = arg;
+
+	if (w->key == NULL)
+		return cid_txn_clear(txn, w->db);
+	if (w->val == NULL)
+		return cid_txn_del(txn, w->db, cid_str_of(w->key));
+	return cid_txn_put(txn, w->db, cid_str_of(w->key), cid_str_of(w->val), 0);
+}
+
+void cid_test_raw_write(struct cid_store *s, enum cid_db db, const char *key, const char *val)
+{
+	struct raw_write w = {db, key, val};
+
+	assert_int_equal(cid_store_update(s, raw_write_cb, &w), CID_OK);
+}
+
+uint64_t cid_test_count(struct cid_store *s, enum cid_db db)
+{
+	struct cid_txn *txn = NULL;
+	uint64_t n = 0;
+
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	assert_int_equal(cid_txn_count(txn, db, &n), CID_OK);
+	cid_store_read_end(txn);
+	return n;
+}
+
+struct index_exact {
+	enum cid_err (*expect_fn)(struct cid_str key, struct cid_str val, void *want);
+	json_t *want;
+	size_t records;
+};
+
+static enum cid_err expect_record(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct index_exact *x = arg;
+
+	x->records++;
+	return x->expect_fn(key, val, x->want);
+}
+
+/* Ticks an index key off want: it must be there, once, with its value. */
+static enum cid_err tick_key(struct cid_str key, struct cid_str val, void *arg)
+{
+	json_t *want = json_object_getn(arg, key.ptr, key.len);
+
+	assert_non_null(want);
+	assert_true(cid_str_eq(val, json_string_value(want)));
+	assert_int_equal(json_object_deln(arg, key.ptr, key.len), 0);
+	return CID_OK;
+}
+
+size_t cid_test_assert_index_exact(struct cid_store *s, enum cid_db data, enum cid_db index,
+				   enum cid_err (*expect_fn)(struct cid_str key, struct cid_str val,
+							     void *want))
+{
+	struct index_exact x = {.expect_fn = expect_fn, .want = json_object()};
+	struct cid_txn *txn = NULL;
+
+	assert_non_null(x.want);
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	assert_int_equal(cid_txn_foreach(txn, data, cid_str_of(""), expect_record, &x), CID_OK);
+	assert_int_equal(cid_txn_foreach(txn, index, cid_str_of(""), tick_key, x.want), CID_OK);
+	cid_store_read_end(txn);
+	assert_int_equal(json_object_size(x.want), 0);
+	json_decref(x.want);
+	return x.records;
 }

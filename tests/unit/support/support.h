@@ -130,4 +130,27 @@ char *cid_test_pseudonym(struct cid_store *s, const char *account, const char *s
  */
 void cid_test_assert_citizen(struct cid_store *s, const json_t *e, const char *account);
 
+/*
+ * Asserts that index holds exactly the keys the records of data should give
+ * it, against a full scan: expect_fn(key, val, want) is called for each
+ * record of data and sets in the JSON object want each index key that
+ * record should have (member name, bytes as they are) to its value (a JSON
+ * string, "" for an empty value); then each key of index must be in want,
+ * once, with that value, and none may be left over. Returns the number of
+ * records of data.
+ */
+size_t cid_test_assert_index_exact(struct cid_store *s, enum cid_db data, enum cid_db index,
+				   enum cid_err (*expect_fn)(struct cid_str key, struct cid_str val,
+							     void *want));
+
+/*
+ * Writes db behind its module's back, as an older build or damage would
+ * leave it: key -> val; val NULL deletes key (which must exist); key NULL
+ * empties db. Aborts the test on failure.
+ */
+void cid_test_raw_write(struct cid_store *s, enum cid_db db, const char *key, const char *val);
+
+/* The number of records in db. Aborts the test on failure. */
+uint64_t cid_test_count(struct cid_store *s, enum cid_db db);
+
 #endif
