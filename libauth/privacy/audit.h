@@ -873,6 +873,24 @@ CID_MUST_CHECK enum cid_err cid_audit_resolve(struct cid_audit *log, const char 
 					      const char *pseudonym, const char *reason,
 					      int64_t now, json_t **out);
 
+/*
+ * What the operator's command line printed of citizens' data, on the record
+ * before it is printed (the console's reads are officer.* entries):
+ * appends durably {"type": "operator.viewed", "time": now, "actor":
+ * "operator", "endpoint": "cli", "citizen": citizen (an account id; the
+ * log holds its pseudonym of no purpose, as for a search by citizen) when
+ * the read concerns one citizen, "ext": {"command" (what was run, e.g.
+ * "user show"), "rows" (decimal: the records printed)}}. So "who looked at
+ * this person" is one query by citizen, whichever skin the look was made
+ * through. command: 1 to CID_AUDIT_MAX_NAME bytes of printable ASCII.
+ * citizen NULL: a read of many (a listing of every citizen).
+ * Errors: CID_ERR_INVALID (log NULL, command or citizen not a usable name,
+ * now out of range; nothing is logged), those of cid_audit_append.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_operator_viewed(struct cid_audit *log, const char *command,
+						      const char *citizen, uint64_t rows,
+						      int64_t now);
+
 /* ---- exports and their record (audit_export.c) ---- */
 
 /*

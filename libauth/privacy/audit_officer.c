@@ -8,7 +8,10 @@
  * chain, enter the tree and are proved like every other entry; the
  * citizen's slice (release and consent entries) never shows them. A look-up
  * of who a pseudonym is (officer.resolved) is the only way from an entry
- * to a citizen, and is on the record before its answer leaves.
+ * to a citizen, and is on the record before its answer leaves. The
+ * operator's command-line reads of citizens' data (operator.viewed: the
+ * command, the rows, the citizen) are on the record the same way, before
+ * the command prints.
  */
 #include "audit.h"
 
@@ -168,5 +171,47 @@ out:
 	cid_store_read_end(txn);
 	json_decref(e);
 	json_decref(scope);
+	return rc;
+}
+
+/* Printable ASCII only: a command as the operator's shell ran it, no escapes. */
+static bool command_ok(const char *s)
+{
+	size_t n;
+
+	if (s == NULL)
+		return false;
+	n = strnlen(s, CID_AUDIT_MAX_NAME + 1);
+	if (n == 0 || n > CID_AUDIT_MAX_NAME)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < 0x20 || s[i] > 0x7e)
+			return false;
+	return true;
+}
+
+enum cid_err cid_audit_operator_viewed(struct cid_audit *log, const char *command,
+				       const char *citizen, uint64_t rows, int64_t now)
+{
+	enum cid_err rc = CID_OK;
+	json_t *e = NULL;
+	char when[AUDIT_TIME_CHARS + 1];
+	char n[24];
+
+	CID_ENSURE(log != NULL && command_ok(command) &&
+		       (citizen == NULL ||
+			audit_index_name_ok(citizen, strnlen(citizen, CID_AUDIT_MAX_NAME + 1))),
+		   CID_ERR_INVALID);
+	CID_TRY(cid_audit_time(now, when));
+	snprintf(n, sizeof(n), "%" PRIu64, rows);
+	e = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s}}", "type", "operator.viewed", "time", when,
+		      "actor", "operator", "endpoint", "cli", "ext", "command", command, "rows", n);
+	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
+	if (citizen != NULL)
+		CID_ENSURE(json_object_set_new(e, "citizen", json_string(citizen)) == 0,
+			   CID_ERR_NOMEM);
+	CID_TRY(cid_audit_append(log, &e, 1, NULL));
+out:
+	json_decref(e);
 	return rc;
 }

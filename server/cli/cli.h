@@ -90,6 +90,15 @@ int cli_parse_args(const char *cmd, int argc, char **argv, struct cli_common *co
 int cli_open(const char *cmd, const struct cli_common *o, struct cli_env *env);
 void cli_close(struct cli_env *env);
 
+/*
+ * Puts the operator's read of citizens' data on the record before it is
+ * printed (cid_audit_operator_viewed: command, the citizen's account id or
+ * NULL for a listing of many, the records about to be printed). Returns 0,
+ * or 1 after saying why: then nothing may be printed.
+ */
+int cli_on_record(struct cli_env *env, const char *cmd, const char *command, const char *citizen,
+		  uint64_t rows);
+
 /* Prints "civicid CMD: WHAT: <error text>" and returns 1. */
 int cli_fail(const char *cmd, const char *what, enum cid_err rc);
 

@@ -198,6 +198,25 @@ int cli_print_json(json_t *obj)
 	return 0;
 }
 
+int cli_on_record(struct cli_env *env, const char *cmd, const char *command, const char *citizen,
+		  uint64_t rows)
+{
+	struct cid_audit *log = NULL;
+	enum cid_err rc = cid_audit_open(env->store, false, &log);
+
+	if (rc == CID_OK)
+		rc = cid_audit_operator_viewed(log, command, citizen, rows, cli_now());
+	cid_audit_close(log);
+	if (rc != CID_OK) {
+		fprintf(stderr,
+			"civicid %s: the read could not be put on the audit log (%s); nothing is "
+			"shown\n",
+			cmd, cid_strerror(rc));
+		return 1;
+	}
+	return 0;
+}
+
 int cli_print_list(const char *cmd, enum cid_err rc, json_t *all, bool json,
 		   void (*print_row)(const json_t *row))
 {

@@ -213,6 +213,10 @@ static int verb_list(struct cli_env *env, const struct consent_opts *o, const ch
 	rc = cid_consent_history(env->store, id, o->service, &records);
 	if (rc != CID_OK)
 		return cli_fail("consent", "list", rc);
+	if (cli_on_record(env, "consent", "consent list", id, json_array_size(records)) != 0) {
+		json_decref(records);
+		return 1;
+	}
 	if (o->common.json)
 		return cli_print_json(records);
 	if (json_array_size(records) == 0) {
@@ -280,13 +284,20 @@ static int verb_show(struct cli_env *env, const struct consent_opts *o, const ch
 	}
 	if (rc != CID_OK)
 		return cli_fail("consent", record_id, rc);
+	rc = cid_consent_record_read(rec, &r);
+	if (rc != CID_OK) {
+		json_decref(rec);
+		return cli_fail("consent", record_id, rc);
+	}
+	if (cli_on_record(env, "consent", "consent show", r.account_id, 1) != 0) {
+		json_decref(rec);
+		return 1;
+	}
 	if (o->common.json)
 		return cli_print_json(rec);
-	rc = cid_consent_record_read(rec, &r);
-	if (rc == CID_OK)
-		print_record(env, &r);
+	print_record(env, &r);
 	json_decref(rec);
-	return rc == CID_OK ? 0 : cli_fail("consent", record_id, rc);
+	return 0;
 }
 
 /*
@@ -492,6 +503,22 @@ static int verb_grant(struct cli_env *env, const struct consent_opts *o, const c
 	return status;
 }
 
+/* A receipt names its citizen: the read is on the record before it is printed. */
+static enum cid_err receipt_on_record(struct cid_ctx *ctx, const char *record_id)
+{
+	json_t *rec = NULL;
+	struct cid_consent_record r;
+	enum cid_err rc = cid_consent_get(cid_ctx_store(ctx), record_id, &rec);
+
+	if (rc == CID_OK)
+		rc = cid_consent_record_read(rec, &r);
+	if (rc == CID_OK)
+		rc = cid_audit_operator_viewed(cid_ctx_audit_log(ctx), "consent receipt",
+					       r.account_id, 1, cli_now());
+	json_decref(rec);
+	return rc;
+}
+
 /*
  * Prints the receipt of record_id. The receipt needs the whole context (the
  * signing keys, the pairwise salt, the policies), which opens the store
@@ -527,7 +554,11 @@ static int verb_receipt(struct cli_env *env, const struct consent_opts *o, const
 		return cli_fail("consent", "receipt: cannot open the context", rc);
 	rc =
 	    cid_receipt_make(ctx, record_id, NULL, env->cfg->default_locale, cli_now(), &jws, NULL);
+	if (rc == CID_OK)
+		rc = receipt_on_record(ctx, record_id);
 	cid_ctx_close(ctx);
+	if (rc != CID_OK)
+		free(jws);
 	switch (rc) {
 	case CID_OK:
 		printf("%s\n", jws);

@@ -279,6 +279,11 @@ static int verb_list(struct cli_env *env, const struct user_opts *o)
 	json_t *all = NULL;
 	enum cid_err rc = cid_account_list(env->store, &all);
 
+	if (rc == CID_OK &&
+	    cli_on_record(env, "user", "user list", NULL, json_array_size(all)) != 0) {
+		json_decref(all);
+		return 1;
+	}
 	return cli_print_list("user", rc, all, o->common.json, print_user_row);
 }
 
@@ -301,6 +306,11 @@ static int verb_show(struct cli_env *env, const struct user_opts *o, const char 
 		cid_account_free(u);
 		json_decref(shown);
 		return cli_fail("user", username, rc);
+	}
+	if (cli_on_record(env, "user", "user show", u->id, 1) != 0) {
+		cid_account_free(u);
+		json_decref(shown);
+		return 1;
 	}
 	if (o->common.json) {
 		cid_account_free(u);

@@ -241,5 +241,32 @@ expect 2 "list takes no --policies" "$bin" consent list jiro "${C[@]}" "${P[@]}"
 expect 0 "nothing written by the refusals" "$bin" consent list jiro "${C[@]}" --json
 same "two records of jiro" "$(json "len(d)" <<<"$out")" 2
 
+# the operator's reads of a citizen are on the record (operator.viewed), named
+# by the citizen's pseudonym, before anything is printed; a failed read is not
+reads() { "$bin" audit query "${C[@]}" --citizen hanako --type operator.viewed --json 2>/dev/null; }
+lines() { grep -c . <<<"$1"; }
+before=$(lines "$(reads)")
+expect 0 "show a record" "$bin" consent show "$email_grant" "${C[@]}"
+newest=$(reads | tail -1)
+same "one read more" "$(lines "$(reads)")" $((before + 1))
+same "the command is named" "$(json "d['ext']['command']" <<<"$newest")" "consent show"
+same "by the operator, at the CLI" "$(json "d['actor'] + ' ' + d['endpoint']" <<<"$newest")" \
+	"operator cli"
+has "under a pseudonym" "$(json "d['citizen']" <<<"$newest")" "ps_"
+expect 0 "list hanako" "$bin" consent list hanako "${C[@]}" --json
+rows=$(json "len(d)" <<<"$out")
+same "a list is recorded with its rows" "$(reads | tail -1 | json "d['ext']['command'] + ' ' + d['ext']['rows']")" \
+	"consent list $rows"
+expect 0 "show the citizen" "$bin" user show hanako "${C[@]}"
+same "user show recorded" "$(reads | tail -1 | json "d['ext']['command']")" "user show"
+before=$(lines "$(reads)")
+expect 1 "show an unknown record" "$bin" consent show 00000000-0000-4000-8000-000000000000 "${C[@]}"
+expect 1 "list an unknown citizen" "$bin" consent list nobody "${C[@]}"
+same "a failed read records nothing" "$(lines "$(reads)")" "$before"
+expect 0 "list every citizen" "$bin" user list "${C[@]}"
+listing=$("$bin" audit query "${C[@]}" --type operator.viewed --json 2>/dev/null | tail -1)
+same "a listing of many names no one" "$(json "d.get('citizen', 'none') + ' ' + d['ext']['command']" <<<"$listing")" \
+	"none user list"
+
 echo "1..$n"
 [ "$fails" -eq 0 ]

@@ -262,6 +262,11 @@ test('`civicid consent receipt ID` prints a JWT that verifies against /jwks', T,
   assert.ok(receiptIds.includes(c.consentReceiptID));
   assert.equal(c.services[0].client_id, SVC.clientId);
   assert.deepEqual(c.services[0].purposes[0].piiCategory, ['email', 'given_name']);
+  // the receipt names the citizen: the operator's read is on the record
+  const reads = cli(['audit', 'query', '--store', store.dir, '--citizen', HANAKO.username,
+    '--type', 'operator.viewed', '--json']).trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(reads.at(-1).ext.command, 'consent receipt');
+  assert.equal(reads.at(-1).ext.rows, '1');
 });
 
 test('`civicid consent receipt` refuses a refusal, a malformed id and a config without the controller', T, async () => {

@@ -368,6 +368,80 @@ static void test_resolve_is_on_the_record(void **state)
 	free(p);
 }
 
+/*
+ * The operator's command-line read of a citizen is on the record under the
+ * citizen's pseudonym of no purpose: a query by citizen finds it beside the
+ * releases ("who looked at this person"), the citizen's own slice does not
+ * list it, and a bad command or citizen is refused with nothing logged.
+ */
+static void test_operator_read_is_on_the_record(void **state)
+{
+	struct cid_test_audit *f = *state;
+
+	static const struct {
+		const char *command;
+		const char *citizen;
+	} bad[] = {
+	    {NULL, HANAKO},	      {"", HANAKO},	    {"user\nshow", HANAKO},
+	    {"user\x7fshow", HANAKO}, {"ユーザー", HANAKO}, {"user show", ""},
+	    {"user show", "a\nb"},
+	};
+
+	char long_command[CID_AUDIT_MAX_NAME + 2];
+	json_t *e = release_entry(HANAKO, "childcare", "fees");
+	struct cid_audit_filter by_hanako = {.citizen = HANAKO};
+	struct cid_audit_filter reads = {.citizen = HANAKO, .type = "operator."};
+	struct cid_txn *txn = NULL;
+	json_t *got = NULL;
+	json_t *trail = NULL;
+	char *p;
+	size_t n = 0;
+
+	assert_int_equal(cid_audit_append(f->log, &e, 1, NULL), CID_OK);
+	json_decref(e);
+	assert_int_equal(cid_audit_operator_viewed(f->log, "user show", HANAKO, 1, NOW), CID_OK);
+	assert_int_equal(cid_audit_operator_viewed(f->log, "user list", NULL, 2, NOW), CID_OK);
+	p = cid_test_pseudonym(f->s, HANAKO, NULL, NULL);
+	assert_non_null(p);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_audit_get(txn, 1, &got), CID_OK);
+	assert_string_equal(cid_json_str(got, "type"), "operator.viewed");
+	assert_string_equal(cid_json_str(got, "actor"), "operator");
+	assert_string_equal(cid_json_str(got, "endpoint"), "cli");
+	assert_string_equal(cid_json_str(got, "citizen"), p); /* never the account id */
+	assert_string_equal(cid_json_str(json_object_get(got, "ext"), "command"), "user show");
+	assert_string_equal(cid_json_str(json_object_get(got, "ext"), "rows"), "1");
+	json_decref(got);
+	assert_int_equal(cid_audit_get(txn, 2, &got), CID_OK);
+	assert_null(json_object_get(got, "citizen")); /* a listing of many names no one */
+	assert_string_equal(cid_json_str(json_object_get(got, "ext"), "rows"), "2");
+	json_decref(got);
+	assert_int_equal(cid_audit_query(txn, &by_hanako, count_cb, &n), CID_OK);
+	assert_int_equal(n, 2); /* the release and the read */
+	n = 0;
+	assert_int_equal(cid_audit_query(txn, &reads, count_cb, &n), CID_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(cid_audit_citizen(txn, HANAKO, 0, 10, &trail), CID_OK);
+	assert_int_equal(json_array_size(trail), 1); /* the release only */
+	assert_string_equal(cid_json_str(json_array_get(trail, 0), "type"), "release.permit");
+	json_decref(trail);
+	cid_store_read_end(txn);
+	memset(long_command, 'x', sizeof(long_command) - 1);
+	long_command[sizeof(long_command) - 1] = '\0';
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(
+		    cid_audit_operator_viewed(f->log, bad[i].command, bad[i].citizen, 1, NOW),
+		    CID_ERR_INVALID);
+	assert_int_equal(cid_audit_operator_viewed(f->log, long_command, HANAKO, 1, NOW),
+			 CID_ERR_INVALID);
+	assert_int_equal(cid_audit_operator_viewed(NULL, "user show", HANAKO, 1, NOW),
+			 CID_ERR_INVALID);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_audit_get(txn, 3, &got), CID_ERR_NOTFOUND); /* none logged */
+	cid_store_read_end(txn);
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -383,6 +457,8 @@ int main(void)
 					    cid_test_audit_setup, cid_test_audit_teardown),
 	    cmocka_unit_test_setup_teardown(test_resolve_is_on_the_record, cid_test_audit_setup,
 					    cid_test_audit_teardown),
+	    cmocka_unit_test_setup_teardown(test_operator_read_is_on_the_record,
+					    cid_test_audit_setup, cid_test_audit_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
