@@ -219,6 +219,8 @@ enum cid_err cid_store_open_flags(const char *dir, unsigned flags, struct cid_st
 		s->env = NULL;
 	CID_ENSURE(mrc == 0, CID_ERR_NOMEM);
 	CID_ENSURE(mdb_env_set_maxdbs(s->env, CID_DB_COUNT) == 0, CID_ERR_STORE);
+	/* (a lock file made by an earlier open keeps its own count until all close) */
+	CID_ENSURE(mdb_env_set_maxreaders(s->env, CID_STORE_MAX_READERS) == 0, CID_ERR_STORE);
 	/* MDB_NOTLS: a reset read transaction is kept per thread, not per LMDB's TLS slot. */
 	mrc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
 	CID_ENSURE(mrc == 0, env_open_err(mrc));

@@ -29,6 +29,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * Reader slots of an environment (LMDB's default is 126). Each thread that
+ * reads keeps its read transaction, and so its slot, until it ends: the
+ * server's HTTP threads (at most 256), login threads (at most 64), its own
+ * few, and CLI processes beside it must all fit, or a read past the 126th
+ * fails with MDB_READERS_FULL.
+ */
+#define CID_STORE_MAX_READERS 512
+
 enum cid_db {
 	CID_DB_META,	   /* "schema" -> {"version":N}; "pairwise_salt"; "keys_version" */
 	CID_DB_CITIZENS,   /* account id (UUID) -> citizen record */

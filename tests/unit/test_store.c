@@ -1038,6 +1038,52 @@ static void readers_join(struct reader *readers, pthread_t *threads, int n, atom
 			fail_msg("reader %d: %s", i, readers[i].failure);
 }
 
+/* The most threads a server may be configured with, plus a few of its own. */
+#define HELD_READERS (256 + 64 + 8)
+
+struct holder {
+	struct cid_store *s;
+	pthread_barrier_t *all_in;
+	enum cid_err rc;
+};
+
+static void *holder_main(void *arg)
+{
+	struct holder *h = arg;
+	struct cid_txn *txn = NULL;
+	struct cid_str v;
+
+	h->rc = cid_store_read_begin(h->s, &txn);
+	if (h->rc == CID_OK)
+		h->rc = cid_txn_get(txn, CID_DB_META, cid_str_of("schema"), &v);
+	/* every thread holds its read transaction at once */
+	pthread_barrier_wait(h->all_in);
+	cid_store_read_end(txn);
+	return NULL;
+}
+
+/* Every thread a server may run holds a read transaction at the same time. */
+static void test_every_configured_thread_gets_a_reader_slot(void **state)
+{
+	struct cid_test_store *f = *state;
+	static pthread_t threads[HELD_READERS];
+	static struct holder holders[HELD_READERS];
+	pthread_barrier_t all_in;
+
+	_Static_assert(HELD_READERS < CID_STORE_MAX_READERS, "room left for the CLI");
+	assert_int_equal(pthread_barrier_init(&all_in, NULL, HELD_READERS), 0);
+	for (int i = 0; i < HELD_READERS; i++) {
+		holders[i] = (struct holder){.s = f->s, .all_in = &all_in, .rc = CID_ERR_STORE};
+		assert_int_equal(pthread_create(&threads[i], NULL, holder_main, &holders[i]), 0);
+	}
+	for (int i = 0; i < HELD_READERS; i++)
+		assert_int_equal(pthread_join(threads[i], NULL), 0);
+	pthread_barrier_destroy(&all_in);
+	for (int i = 0; i < HELD_READERS; i++)
+		if (holders[i].rc != CID_OK)
+			fail_msg("reader %d: %s", i, cid_strerror(holders[i].rc));
+}
+
 static void test_readers_reuse_txns_while_writer_grows_map(void **state)
 {
 	struct cid_test_store *f = *state;
@@ -1252,6 +1298,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_index_ensure, cid_test_store_setup,
 					    cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_index_ensure_two_keys_and_drop,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_every_configured_thread_gets_a_reader_slot,
 					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test(test_reopen_keeps_data),
 	    cmocka_unit_test(test_reopen_checks_schema_version),
