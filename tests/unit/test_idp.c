@@ -622,11 +622,11 @@ static void test_unlink_keeps_the_last_way_in_without_a_password(void **state)
 	struct cid_account *citizen = NULL;
 
 	assert_int_equal(
-	    cid_account_add_federated(t->s, &cid_test_argon2, "card.x1", NULL, NOW, fed), CID_OK);
+	    cid_idp_link_or_create(t->s, &cid_test_argon2, ISS, "f1", "card.x1", NULL, NOW, fed),
+	    CID_OK);
 	assert_int_equal(cid_account_add(t->s, &cid_test_argon2, "hanako", "correct horse battery",
 					 NULL, NOW, pw),
 			 CID_OK);
-	assert_int_equal(cid_idp_link(t->s, ISS, "f1", fed, NOW), CID_OK);
 	assert_int_equal(cid_idp_link(t->s, ISS, "f2", fed, NOW), CID_OK);
 	assert_int_equal(cid_idp_link(t->s, ISS, "p1", pw, NOW), CID_OK);
 	/* another citizen's link, or none, is not found, and stays */
