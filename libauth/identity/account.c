@@ -96,31 +96,34 @@ out:
 	return rc;
 }
 
-struct add {
-	const char *username;
-	const json_t *record;
-};
-
-static enum cid_err add_cb(struct cid_txn *txn, void *arg)
+enum cid_err cid_account_add_txn(struct cid_txn *txn, const struct cid_account_draft *d)
 {
-	struct add *a = arg;
 	enum cid_err rc = CID_OK;
-	json_t *ref = json_pack("{s:s}", "id", cid_json_str(a->record, "id"));
+	json_t *ref = NULL;
 
+	CID_ENSURE(d->record != NULL, CID_ERR_INVALID);
+	ref = json_pack("{s:s}", "id", d->id);
 	CID_ENSURE(ref != NULL, CID_ERR_NOMEM);
-	CID_TRY(cid_txn_put_json(txn, CID_DB_USERNAMES, cid_str_of(a->username), ref,
+	CID_TRY(cid_txn_put_json(txn, CID_DB_USERNAMES,
+				 cid_str_of(cid_json_str(d->record, "username")), ref,
 				 CID_PUT_NOOVERWRITE));
-	CID_TRY(cid_txn_put_json(txn, CID_DB_CITIZENS, cid_str_of(cid_json_str(a->record, "id")),
-				 a->record, CID_PUT_NOOVERWRITE));
+	CID_TRY(cid_txn_put_json(txn, CID_DB_CITIZENS, (struct cid_str){d->id, CID_ID_CHARS},
+				 d->record, CID_PUT_NOOVERWRITE));
 out:
 	json_decref(ref);
 	return rc;
 }
 
-/* cid_account_add, and cid_account_add_federated with no_password (the record says so) */
-static enum cid_err add_account(struct cid_store *s, const struct cid_argon2_params *params,
-				const char *username, const char *password, bool no_password,
-				const json_t *claims, int64_t now, char id_out[CID_ID_CHARS + 1])
+static enum cid_err add_cb(struct cid_txn *txn, void *arg)
+{
+	return cid_account_add_txn(txn, arg);
+}
+
+/* The draft of cid_account_add, and of cid_account_draft_federated with no_password
+ * (the record says so). */
+static enum cid_err draft(const struct cid_argon2_params *params, const char *username,
+			  const char *password, bool no_password, const json_t *claims, int64_t now,
+			  struct cid_account_draft *d)
 {
 	enum cid_err rc = CID_OK;
 	char id[CID_ID_CHARS + 1];
@@ -128,7 +131,6 @@ static enum cid_err add_account(struct cid_store *s, const struct cid_argon2_par
 	size_t pwlen = password == NULL ? 0 : strnlen(password, CID_MAX_PASSWORD + 1);
 	json_t *copy = NULL;
 	json_t *record = NULL;
-	struct add a = {.username = username};
 
 	CID_ENSURE(account_username_ok(username), CID_ERR_INVALID);
 	CID_ENSURE(cid_account_password_ok(password), CID_ERR_INVALID);
@@ -147,9 +149,9 @@ static enum cid_err add_account(struct cid_store *s, const struct cid_argon2_par
 	if (no_password)
 		CID_ENSURE(json_object_set_new(record, "no_password", json_true()) == 0,
 			   CID_ERR_NOMEM);
-	a.record = record;
-	CID_TRY(cid_store_update(s, add_cb, &a));
-	memcpy(id_out, id, sizeof(id));
+	memcpy(d->id, id, sizeof(id));
+	d->record = record;
+	record = NULL;
 out:
 	cid_wipe(hash, sizeof(hash));
 	json_decref(copy);
@@ -161,22 +163,36 @@ enum cid_err cid_account_add(struct cid_store *s, const struct cid_argon2_params
 			     const char *username, const char *password, const json_t *claims,
 			     int64_t now, char id_out[CID_ID_CHARS + 1])
 {
-	return add_account(s, params, username, password, false, claims, now, id_out);
+	enum cid_err rc = CID_OK;
+	struct cid_account_draft d = {0};
+
+	CID_TRY(draft(params, username, password, false, claims, now, &d));
+	CID_TRY(cid_store_update(s, add_cb, &d));
+	memcpy(id_out, d.id, sizeof(d.id));
+out:
+	cid_account_draft_clear(&d);
+	return rc;
 }
 
-enum cid_err cid_account_add_federated(struct cid_store *s, const struct cid_argon2_params *params,
-				       const char *username, const json_t *claims, int64_t now,
-				       char id_out[CID_ID_CHARS + 1])
+enum cid_err cid_account_draft_federated(const struct cid_argon2_params *params,
+					 const char *username, const json_t *claims, int64_t now,
+					 struct cid_account_draft *out)
 {
 	enum cid_err rc = CID_OK;
 	char password[CID_TOKEN_CHARS + 1];
 
 	/* a random password nobody knows: the account is entered through its upstream */
 	CID_TRY(cid_random_token(password));
-	rc = add_account(s, params, username, password, true, claims, now, id_out);
+	rc = draft(params, username, password, true, claims, now, out);
 out:
 	cid_wipe(password, sizeof(password));
 	return rc;
+}
+
+void cid_account_draft_clear(struct cid_account_draft *d)
+{
+	json_decref(d->record);
+	d->record = NULL;
 }
 
 bool cid_account_active(const json_t *record)

@@ -100,15 +100,42 @@ CID_MUST_CHECK enum cid_err cid_account_add(struct cid_store *s,
 					    char id_out[CID_ID_CHARS + 1]);
 
 /*
- * Creates a citizen entered through an upstream identity provider (idp.h)
- * as cid_account_add does, with a random password nobody knows: the record
- * says "no_password": true (struct cid_account's has_password false) until
- * cid_account_set_password gives it one. Errors: those of cid_account_add.
+ * A citizen ready to be written by cid_account_add_txn, so that its creation
+ * can share a write transaction with other writes (idp.h's
+ * cid_idp_link_or_create): its username and claims checked as
+ * cid_account_add checks them, its id drawn and its password hashed, which
+ * is slow and so done before the transaction (whose callback may run
+ * twice), never in it. Made by cid_account_draft_federated; whoever made it
+ * releases it with cid_account_draft_clear.
  */
-CID_MUST_CHECK enum cid_err cid_account_add_federated(struct cid_store *s,
-						      const struct cid_argon2_params *params,
-						      const char *username, const json_t *claims,
-						      int64_t now, char id_out[CID_ID_CHARS + 1]);
+struct cid_account_draft {
+	char id[CID_ID_CHARS + 1]; /* the id the citizen will have */
+	json_t *record;		   /* owned; read and written by this module only */
+};
+
+/*
+ * Drafts into *out a citizen entered through an upstream identity provider
+ * (idp.h), with a random password nobody knows: the record says
+ * "no_password": true (struct cid_account's has_password false) until
+ * cid_account_set_password gives it one. *out is written only on success.
+ * Errors: CID_ERR_INVALID (bad username, claims), CID_ERR_UTF8,
+ * CID_ERR_TOOBIG, CID_ERR_CRYPTO, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_account_draft_federated(const struct cid_argon2_params *params,
+							const char *username, const json_t *claims,
+							int64_t now, struct cid_account_draft *out);
+
+/*
+ * Writes the citizen d (borrowed) in the write transaction txn: its record
+ * and its username, as cid_account_add does. d stays the caller's.
+ * Errors: CID_ERR_EXISTS (username taken), CID_ERR_INVALID (an empty draft,
+ * or a read transaction), CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_account_add_txn(struct cid_txn *txn,
+						const struct cid_account_draft *d);
+
+/* Releases what d holds and empties it; an empty draft is a no-op. */
+void cid_account_draft_clear(struct cid_account_draft *d);
 
 /*
  * A citizen as every other module reads it: made from the stored record once
@@ -124,7 +151,7 @@ struct cid_account {
 	bool active;			     /* cid_account_active of the record: the one rule */
 	bool has_totp;			     /* cid_account_has_totp of the record */
 	bool has_password;		     /* false: created through an upstream, no password
-						known (cid_account_add_federated) */
+						known (cid_account_draft_federated) */
 	int64_t generation;		     /* the record's; 0 when it has none (see below) */
 	int64_t created_at;		     /* 0 when the record has none */
 	int64_t updated_at;		     /* 0 when the record has none */

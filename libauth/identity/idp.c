@@ -601,6 +601,28 @@ static bool link_key(const char *issuer, const char *sub, char key[LINK_KEY_MAX]
 	return true;
 }
 
+/*
+ * The citizen the link under key is to, read in txn into account (may be
+ * NULL). Errors: CID_ERR_NOTFOUND, CID_ERR_STORE (a link without a
+ * citizen's id: the store is damaged).
+ */
+static enum cid_err link_read(struct cid_txn *txn, struct cid_str key,
+			      char account[CID_ID_CHARS + 1])
+{
+	enum cid_err rc = CID_OK;
+	json_t *rec = NULL;
+	const char *id;
+
+	CID_TRY(cid_txn_get_json(txn, CID_DB_IDP_LINKS, key, &rec));
+	id = cid_json_str(rec, "account");
+	CID_ENSURE(id != NULL && strlen(id) == CID_ID_CHARS, CID_ERR_STORE);
+	if (account != NULL)
+		memcpy(account, id, CID_ID_CHARS + 1);
+out:
+	json_decref(rec);
+	return rc;
+}
+
 enum cid_err cid_idp_link_get(struct cid_store *s, const char *issuer, const char *sub,
 			      char account[CID_ID_CHARS + 1])
 {
@@ -608,20 +630,38 @@ enum cid_err cid_idp_link_get(struct cid_store *s, const char *issuer, const cha
 	char key[LINK_KEY_MAX];
 	size_t len = 0;
 	struct cid_txn *txn = NULL;
-	json_t *rec = NULL;
-	const char *id;
 
 	if (!link_key(issuer, sub, key, &len))
 		return CID_ERR_NOTFOUND;
 	CID_TRY(cid_store_read_begin(s, &txn));
-	rc = cid_txn_get_json(txn, CID_DB_IDP_LINKS, (struct cid_str){key, len}, &rec);
+	rc = link_read(txn, (struct cid_str){key, len}, account);
 	cid_store_read_end(txn);
-	CID_TRY(rc);
-	id = cid_json_str(rec, "account");
-	CID_ENSURE(id != NULL && strlen(id) == CID_ID_CHARS, CID_ERR_STORE);
-	if (account != NULL)
-		memcpy(account, id, CID_ID_CHARS + 1);
 out:
+	return rc;
+}
+
+/* cid_idp_link in the write transaction txn: the one rule of writing a link. */
+static enum cid_err link_txn(struct cid_txn *txn, struct cid_str key, const char *account,
+			     int64_t now)
+{
+	enum cid_err rc = CID_OK;
+	char linked[CID_ID_CHARS + 1];
+	json_t *rec = NULL;
+	struct cid_account *citizen = NULL;
+
+	rc = link_read(txn, key, linked);
+	if (rc == CID_OK) {
+		/* one upstream identity, one citizen: linked again to the same is no change */
+		rc = strcmp(linked, account) == 0 ? CID_OK : CID_ERR_EXISTS;
+		goto out;
+	}
+	CID_ENSURE(rc == CID_ERR_NOTFOUND, rc);
+	CID_TRY(cid_account_get_txn(txn, account, &citizen));
+	rec = json_pack("{s:s, s:I}", "account", account, "linked_at", (json_int_t)now);
+	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
+	rc = cid_txn_put_json(txn, CID_DB_IDP_LINKS, key, rec, CID_PUT_NOOVERWRITE);
+out:
+	cid_account_free(citizen);
 	json_decref(rec);
 	return rc;
 }
@@ -635,27 +675,8 @@ struct link_arg {
 static enum cid_err link_cb(struct cid_txn *txn, void *arg)
 {
 	const struct link_arg *a = arg;
-	enum cid_err rc = CID_OK;
-	json_t *rec = NULL;
-	struct cid_account *citizen = NULL;
 
-	rc = cid_txn_get_json(txn, CID_DB_IDP_LINKS, a->key, &rec);
-	if (rc == CID_OK) {
-		const char *id = cid_json_str(rec, "account");
-
-		/* one upstream identity, one citizen: linked again to the same is no change */
-		rc = id != NULL && strcmp(id, a->account) == 0 ? CID_OK : CID_ERR_EXISTS;
-		goto out;
-	}
-	CID_ENSURE(rc == CID_ERR_NOTFOUND, rc);
-	CID_TRY(cid_account_get_txn(txn, a->account, &citizen));
-	rec = json_pack("{s:s, s:I}", "account", a->account, "linked_at", (json_int_t)a->now);
-	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
-	rc = cid_txn_put_json(txn, CID_DB_IDP_LINKS, a->key, rec, CID_PUT_NOOVERWRITE);
-out:
-	cid_account_free(citizen);
-	json_decref(rec);
-	return rc;
+	return link_txn(txn, a->key, a->account, a->now);
 }
 
 enum cid_err cid_idp_link(struct cid_store *s, const char *issuer, const char *sub,
@@ -669,6 +690,50 @@ enum cid_err cid_idp_link(struct cid_store *s, const char *issuer, const char *s
 		return CID_ERR_INVALID;
 	a = (struct link_arg){{key, len}, account, now};
 	return cid_store_update(s, link_cb, &a);
+}
+
+struct link_or_create_arg {
+	struct cid_str key;
+	const struct cid_account_draft *draft;
+	int64_t now;
+	char account[CID_ID_CHARS + 1]; /* out: the citizen linked */
+};
+
+static enum cid_err link_or_create_cb(struct cid_txn *txn, void *arg)
+{
+	struct link_or_create_arg *a = arg;
+	enum cid_err rc = link_read(txn, a->key, a->account);
+
+	/* linked already (another first login of this identity came first): its citizen */
+	if (rc != CID_ERR_NOTFOUND)
+		return rc;
+	CID_TRY(cid_account_add_txn(txn, a->draft));
+	CID_TRY(link_txn(txn, a->key, a->draft->id, a->now));
+	memcpy(a->account, a->draft->id, sizeof(a->account));
+out:
+	return rc;
+}
+
+enum cid_err cid_idp_link_or_create(struct cid_store *s, const struct cid_argon2_params *params,
+				    const char *issuer, const char *sub, const char *username,
+				    const json_t *claims, int64_t now,
+				    char account[CID_ID_CHARS + 1])
+{
+	enum cid_err rc = CID_OK;
+	char key[LINK_KEY_MAX];
+	size_t len = 0;
+	struct cid_account_draft draft = {0};
+	struct link_or_create_arg a = {.draft = &draft, .now = now};
+
+	CID_ENSURE(link_key(issuer, sub, key, &len), CID_ERR_INVALID);
+	a.key = (struct cid_str){key, len};
+	/* the password is hashed before the transaction, even when it then finds a link */
+	CID_TRY(cid_account_draft_federated(params, username, claims, now, &draft));
+	CID_TRY(cid_store_update(s, link_or_create_cb, &a));
+	memcpy(account, a.account, sizeof(a.account));
+out:
+	cid_account_draft_clear(&draft);
+	return rc;
 }
 
 struct links_of_arg {

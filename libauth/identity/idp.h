@@ -15,7 +15,8 @@
  * "linked_at"}. Its key is the upstream identity, so one identity is linked
  * to at most one citizen by construction; a citizen may hold several links.
  * Links are never made by matching an e-mail address or any other claim:
- * only cid_idp_link (after the citizen proved the account, or created it).
+ * only cid_idp_link (after the citizen proved the account) or
+ * cid_idp_link_or_create (which created it).
  * Removing a registration keeps its links: adding the issuer again resumes them.
  * The citizen unlinks one on /account/security (cid_idp_unlink), but not
  * the last way in of an account with no password.
@@ -24,6 +25,7 @@
 #define CID_IDP_H
 
 #include "bounds.h"
+#include "crypto.h"
 #include "err.h"
 #include "store.h"
 
@@ -282,6 +284,30 @@ CID_MUST_CHECK enum cid_err cid_idp_link_get(struct cid_store *s, const char *is
  */
 CID_MUST_CHECK enum cid_err cid_idp_link(struct cid_store *s, const char *issuer, const char *sub,
 					 const char *account, int64_t now);
+
+/*
+ * The citizen of a first login through an upstream that allows creation
+ * (allow_create), into account: in ONE write transaction, reads the link of
+ * the upstream identity (issuer, sub) and, if there is one, gives its
+ * citizen and creates nothing; else creates a citizen as
+ * cid_account_draft_federated does (username, claims: borrowed, checked as
+ * cid_account_add checks them; no password known) and links the identity to
+ * it at now, as cid_idp_link does. Concurrent first logins of one identity
+ * (a double click, two tabs, a retried callback) so all get the one citizen
+ * the first transaction made, and no citizen is ever left unlinked. The
+ * password is hashed with params before the transaction, so also when it then
+ * finds a link: a caller expecting a link reads it first (cid_idp_link_get).
+ * Whether the registration allows creation is the caller's to check.
+ * Errors: CID_ERR_INVALID (issuer or sub malformed, as for cid_idp_link;
+ * username or claims, as for cid_account_add), CID_ERR_EXISTS (username
+ * taken), CID_ERR_UTF8, CID_ERR_TOOBIG, CID_ERR_CRYPTO, CID_ERR_STORE,
+ * CID_ERR_NOMEM; on any error nothing is written.
+ */
+CID_MUST_CHECK enum cid_err cid_idp_link_or_create(struct cid_store *s,
+						   const struct cid_argon2_params *params,
+						   const char *issuer, const char *sub,
+						   const char *username, const json_t *claims,
+						   int64_t now, char account[CID_ID_CHARS + 1]);
 
 /*
  * The upstream identities linked to account: an array of {"issuer", "sub",

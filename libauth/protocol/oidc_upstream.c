@@ -462,10 +462,11 @@ static const char *level_acr(int level)
 }
 
 /*
- * A citizen created for an upstream identity (idp allows it): a name of the
- * upstream's and random characters, the mapped claims, no password known
- * (cid_account_add_federated: the account is entered through the upstream),
- * then the link.
+ * The citizen of an upstream identity found unlinked (idp allows creation):
+ * one created with a name of the upstream's and random characters, the
+ * mapped claims, no password known (the account is entered through the
+ * upstream), and linked, or, when a concurrent login of the same identity
+ * linked one meanwhile, that one (cid_idp_link_or_create).
  */
 static enum cid_err create_linked(struct cid_ctx *ctx, const struct cid_idp *idp,
 				  const json_t *claims, int64_t now, char account[CID_ID_CHARS + 1])
@@ -479,9 +480,8 @@ static enum cid_err create_linked(struct cid_ctx *ctx, const struct cid_idp *idp
 	CID_TRY(cid_random_token(token));
 	snprintf(username, sizeof(username), "%s.%.16s", idp->name, token);
 	CID_TRY(cid_idp_map_claims(idp, claims, &local));
-	CID_TRY(cid_account_add_federated(cid_ctx_store(ctx), &cid_ctx_config(ctx)->argon2,
-					  username, local, now, account));
-	rc = cid_idp_link(cid_ctx_store(ctx), idp->issuer, sub, account, now);
+	rc = cid_idp_link_or_create(cid_ctx_store(ctx), &cid_ctx_config(ctx)->argon2, idp->issuer,
+				    sub, username, local, now, account);
 out:
 	json_decref(local);
 	return rc;

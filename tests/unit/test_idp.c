@@ -2,18 +2,21 @@
  * idp: the registry of upstream identity providers and the linking rules,
  * on a real LMDB store: the checks of a registration (table-driven), the
  * secret kept out of every public view, one upstream identity linked to at
- * most one citizen, the acr map and the claim map, and unlinking that keeps
- * the last way in of a citizen with no password.
+ * most one citizen, a first login that creates and links its citizen in one
+ * transaction (concurrent ones included), the acr map and the claim map, and
+ * unlinking that keeps the last way in of a citizen with no password.
  */
 #include "account.h"
 #include "idp.h"
 #include "policy.h"
 #include "support.h"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -613,6 +616,121 @@ static void test_one_identity_one_account(void **state)
 	assert_int_equal(cid_idp_link_get(t->s, ISS, "a\nb", got), CID_ERR_NOTFOUND);
 }
 
+/* The number of citizens in the store (the account listing). */
+static size_t citizens(struct cid_store *s)
+{
+	json_t *all = NULL;
+	size_t n;
+
+	assert_int_equal(cid_account_list(s, &all), CID_OK);
+	n = json_array_size(all);
+	json_decref(all);
+	return n;
+}
+
+static void test_link_or_create_creates_and_links_once(void **state)
+{
+	struct cid_test_store *t = *state;
+	char a[CID_ID_CHARS + 1];
+	char created[CID_ID_CHARS + 1];
+	char got[CID_ID_CHARS + 1];
+	struct cid_account *citizen = NULL;
+	json_t *claims = json_pack("{s:s}", "given_name", "Hanako");
+	json_t *bad = json_pack("{s:i}", "given_name", 7);
+
+	assert_non_null(claims);
+	assert_non_null(bad);
+	assert_int_equal(cid_account_add(t->s, &cid_test_argon2, "hanako", "correct horse battery",
+					 NULL, NOW, a),
+			 CID_OK);
+	assert_int_equal(cid_idp_link(t->s, ISS, "u1", a, NOW), CID_OK);
+	/* linked: its citizen, and no new one */
+	assert_int_equal(
+	    cid_idp_link_or_create(t->s, &cid_test_argon2, ISS, "u1", "card.new", claims, NOW, got),
+	    CID_OK);
+	assert_string_equal(got, a);
+	assert_int_equal(citizens(t->s), 1);
+	assert_int_equal(cid_account_find(t->s, "card.new", &citizen), CID_ERR_NOTFOUND);
+	/* not linked: a citizen with the claims and no password, linked */
+	assert_int_equal(cid_idp_link_or_create(t->s, &cid_test_argon2, ISS, "u2", "card.new",
+						claims, NOW, created),
+			 CID_OK);
+	assert_string_not_equal(created, a);
+	assert_int_equal(cid_idp_link_get(t->s, ISS, "u2", got), CID_OK);
+	assert_string_equal(got, created);
+	assert_int_equal(cid_account_find(t->s, "card.new", &citizen), CID_OK);
+	assert_string_equal(citizen->id, created);
+	assert_false(citizen->has_password);
+	assert_string_equal(json_string_value(json_object_get(citizen->claims, "given_name")),
+			    "Hanako");
+	cid_account_free(citizen);
+	assert_int_equal(citizens(t->s), 2);
+	/* refused: nothing written, neither citizen nor link */
+	assert_int_equal(
+	    cid_idp_link_or_create(t->s, &cid_test_argon2, ISS, "u3", "hanako", claims, NOW, got),
+	    CID_ERR_EXISTS);
+	assert_int_equal(
+	    cid_idp_link_or_create(t->s, &cid_test_argon2, ISS, "u3", "card.bad", bad, NOW, got),
+	    CID_ERR_INVALID);
+	assert_int_equal(cid_idp_link_or_create(t->s, &cid_test_argon2, ISS, "a\nb", "card.nl",
+						claims, NOW, got),
+			 CID_ERR_INVALID);
+	assert_int_equal(
+	    cid_idp_link_or_create(t->s, &cid_test_argon2, ISS, "", "card.empty", claims, NOW, got),
+	    CID_ERR_INVALID);
+	assert_int_equal(cid_idp_link_get(t->s, ISS, "u3", NULL), CID_ERR_NOTFOUND);
+	assert_int_equal(citizens(t->s), 2);
+	json_decref(claims);
+	json_decref(bad);
+}
+
+#define RACERS 8
+
+struct racer {
+	struct cid_store *s;
+	pthread_barrier_t *start;
+	char username[32];
+	char account[CID_ID_CHARS + 1];
+	enum cid_err rc;
+};
+
+static void *first_login(void *arg)
+{
+	struct racer *r = arg;
+
+	pthread_barrier_wait(r->start);
+	r->rc = cid_idp_link_or_create(r->s, &cid_test_argon2, ISS, "u-race", r->username, NULL,
+				       NOW, r->account);
+	return NULL;
+}
+
+/* A double click, two tabs, a retried callback: one citizen, every login to it. */
+static void test_concurrent_first_logins_make_one_citizen(void **state)
+{
+	struct cid_test_store *t = *state;
+	pthread_t threads[RACERS];
+	struct racer racers[RACERS];
+	pthread_barrier_t start;
+	char linked[CID_ID_CHARS + 1];
+
+	assert_int_equal(pthread_barrier_init(&start, NULL, RACERS), 0);
+	for (int i = 0; i < RACERS; i++) {
+		racers[i] = (struct racer){.s = t->s, .start = &start};
+		/* each callback draws its own username, as the flow does */
+		snprintf(racers[i].username, sizeof(racers[i].username), "card.r%d", i);
+		assert_int_equal(pthread_create(&threads[i], NULL, first_login, &racers[i]), 0);
+	}
+	for (int i = 0; i < RACERS; i++)
+		assert_int_equal(pthread_join(threads[i], NULL), 0);
+	pthread_barrier_destroy(&start);
+	assert_int_equal(cid_idp_link_get(t->s, ISS, "u-race", linked), CID_OK);
+	for (int i = 0; i < RACERS; i++) {
+		assert_int_equal(racers[i].rc, CID_OK);
+		assert_string_equal(racers[i].account, linked);
+	}
+	assert_int_equal(citizens(t->s), 1);
+}
+
 static void test_unlink_keeps_the_last_way_in_without_a_password(void **state)
 {
 	struct cid_test_store *t = *state;
@@ -622,11 +740,11 @@ static void test_unlink_keeps_the_last_way_in_without_a_password(void **state)
 	struct cid_account *citizen = NULL;
 
 	assert_int_equal(
-	    cid_account_add_federated(t->s, &cid_test_argon2, "card.x1", NULL, NOW, fed), CID_OK);
+	    cid_idp_link_or_create(t->s, &cid_test_argon2, ISS, "f1", "card.x1", NULL, NOW, fed),
+	    CID_OK);
 	assert_int_equal(cid_account_add(t->s, &cid_test_argon2, "hanako", "correct horse battery",
 					 NULL, NOW, pw),
 			 CID_OK);
-	assert_int_equal(cid_idp_link(t->s, ISS, "f1", fed, NOW), CID_OK);
 	assert_int_equal(cid_idp_link(t->s, ISS, "f2", fed, NOW), CID_OK);
 	assert_int_equal(cid_idp_link(t->s, ISS, "p1", pw, NOW), CID_OK);
 	/* another citizen's link, or none, is not found, and stays */
@@ -677,6 +795,10 @@ int main(void)
 					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_one_identity_one_account, cid_test_store_setup,
 					    cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_link_or_create_creates_and_links_once,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_first_logins_make_one_citizen,
+					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_unlink_keeps_the_last_way_in_without_a_password,
 					    cid_test_store_setup, cid_test_store_teardown),
 	};
