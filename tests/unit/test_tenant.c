@@ -191,7 +191,12 @@ static void write_policy(const char *dir, const char *tenant)
 	cid_test_write_file(path, cid_test_svc_policy);
 }
 
-static void add_tenant(struct fixture *f, const char *name, const char *city)
+/*
+ * Adds tenant name of city with the keys of set (cid_test_tenant_keys: its
+ * first open makes none; a and b have different sets, so neither accepts
+ * what the other signed).
+ */
+static void add_tenant(struct fixture *f, const char *name, const char *city, unsigned set)
 {
 	const char *keys[] = {"city_name_en",	    "controller_name",	"controller_contact",
 			      "controller_address", "controller_email", "policy_url"};
@@ -205,6 +210,7 @@ static void add_tenant(struct fixture *f, const char *name, const char *city)
 
 	write_policy(f->dir, name);
 	assert_int_equal(cid_tenant_add(f->base, name, keys, values, 6, err, sizeof(err)), CID_OK);
+	cid_test_tenant_keys(f->base, name, set);
 }
 
 /* svc, hanako and an officer in c, each made through its own module as the CLI does. */
@@ -244,15 +250,16 @@ static int setup(void **state)
 	char path[512];
 
 	assert_non_null(f);
-	f->base = cid_test_config(f->dir);
+	/* the server's own store is never opened: only its tenants' */
+	f->base = cid_test_config_keyless(f->dir);
 	snprintf(path, sizeof(path), "%s/store", f->dir);
 	cid_test_set(f->base, "store", path);
 	snprintf(path, sizeof(path), "%s/policies", f->dir);
 	cid_test_set(f->base, "policies", path);
 	cid_test_set(f->base, "issuer", "https://id.pref.example.jp");
 	assert_false(cid_tenant_any(f->base));
-	add_tenant(f, "a", "Aizu");
-	add_tenant(f, "b", "Bandai");
+	add_tenant(f, "a", "Aizu", 0);
+	add_tenant(f, "b", "Bandai", 1);
 	assert_true(cid_tenant_any(f->base));
 	assert_int_equal(cid_tenants_new(f->base, NULL, &f->map), CID_OK);
 	assert_int_equal(cid_tenants_get(f->map, "a", 1, NOW, &f->a.ctx), CID_OK);
@@ -350,6 +357,7 @@ static void test_registry(void **state)
 	/* only a first open is slow work: not an open tenant, an unknown or a disabled one */
 	write_policy(f->dir, "c");
 	assert_int_equal(cid_tenant_add(f->base, "c", NULL, NULL, 0, err, sizeof(err)), CID_OK);
+	cid_test_tenant_keys(f->base, "c", 0);
 	assert_int_equal(cid_tenant_add(f->base, "d", NULL, NULL, 0, err, sizeof(err)), CID_OK);
 	assert_int_equal(cid_tenant_disable(f->base, "d"), CID_OK);
 	assert_true(cid_tenants_needs_open(f->map, "c"));
@@ -369,6 +377,70 @@ static void test_registry(void **state)
 	json_decref(all);
 	/* opened, then disabled: no open to do either */
 	assert_false(cid_tenants_needs_open(f->map, "b"));
+}
+
+/* Whether a kid of the key list mine is among those of the context of tenant name. */
+static bool shares_a_key(struct fixture *f, const json_t *mine, const char *name)
+{
+	struct cid_ctx *ctx = NULL;
+	json_t *theirs = NULL;
+	json_t *k;
+	json_t *t;
+	size_t i;
+	size_t j;
+	bool shared = false;
+
+	assert_int_equal(cid_tenants_get(f->map, name, strlen(name), NOW, &ctx), CID_OK);
+	assert_int_equal(cid_keys_list(cid_ctx_store(ctx), &theirs), CID_OK);
+	assert_true(json_array_size(theirs) > 0);
+	json_array_foreach(mine, i, k)
+	{
+		json_array_foreach(theirs, j, t)
+		{
+			if (strcmp(cid_json_str(k, "kid"), cid_json_str(t, "kid")) == 0)
+				shared = true;
+		}
+	}
+	json_decref(theirs);
+	return shared;
+}
+
+/*
+ * A tenant's first open makes its own signing keys: one active key per
+ * algorithm, made at that open, none of them another tenant's (a kid is the
+ * key's thumbprint). The one first open of this file that makes keys: the
+ * other tenants are given copies of keys made once per test process
+ * (cid_test_tenant_keys), an RSA key taking seconds under valgrind.
+ */
+static void test_first_open_makes_the_tenants_own_keys(void **state)
+{
+	struct fixture *f = *state;
+	char err[256] = "";
+	struct cid_ctx *ctx = NULL;
+	json_t *mine = NULL;
+	json_t *a = NULL;
+	json_t *k;
+	size_t i;
+
+	write_policy(f->dir, "c");
+	assert_int_equal(cid_tenant_add(f->base, "c", NULL, NULL, 0, err, sizeof(err)), CID_OK);
+	assert_int_equal(cid_tenants_get(f->map, "c", 1, NOW, &ctx), CID_OK);
+	assert_int_equal(cid_keys_list(cid_ctx_store(ctx), &mine), CID_OK);
+	assert_int_equal(json_array_size(mine), 2);
+	assert_string_not_equal(cid_json_str(json_array_get(mine, 0), "alg"),
+				cid_json_str(json_array_get(mine, 1), "alg"));
+	json_array_foreach(mine, i, k)
+	{
+		assert_string_equal(cid_json_str(k, "state"), "active");
+		assert_int_equal(json_integer_value(json_object_get(k, "created_at")), NOW);
+	}
+	assert_false(shares_a_key(f, mine, "a"));
+	assert_false(shares_a_key(f, mine, "b"));
+	/* and the fixture's a and b, whose isolation the table below proves, differ too */
+	assert_int_equal(cid_keys_list(cid_ctx_store(f->a.ctx), &a), CID_OK);
+	assert_false(shares_a_key(f, a, "b"));
+	json_decref(a);
+	json_decref(mine);
 }
 
 /* tenant c at its own host: the rule that maps a request, host -> tenant */
@@ -419,6 +491,7 @@ static void test_host_tenant(void **state)
 
 	write_policy(f->dir, "c");
 	assert_int_equal(cid_tenant_add(f->base, "c", keys, values, 2, err, sizeof(err)), CID_OK);
+	cid_test_tenant_keys(f->base, "c", 0);
 	/* the map reads the hosts again at its refresh */
 	{
 		struct cid_tenant_route r;
@@ -567,6 +640,7 @@ static void test_stale_host_index_is_refused(void **state)
 	assert_non_null(errors);
 	write_policy(f->dir, "c");
 	assert_int_equal(cid_tenant_add(f->base, "c", keys, values, 2, err, sizeof(err)), CID_OK);
+	cid_test_tenant_keys(f->base, "c", 0);
 	write_index(f, "old.example.jp", "c\n");
 	write_index(f, "a.example.jp", "a\n");
 	/* what the tenants say of themselves is untouched: only the index is stale */
@@ -1004,7 +1078,7 @@ static void test_adopt_keeps_the_log(void **state)
 	char dir[256];
 	char path[512];
 	char err[256] = "";
-	struct cid_config *cfg = cid_test_config(dir);
+	struct cid_config *cfg = cid_test_config_keyless(dir);
 	struct cid_config *tcfg = NULL;
 	struct cid_ctx *ctx = NULL;
 	struct cid_store *s = NULL;
@@ -1014,6 +1088,7 @@ static void test_adopt_keeps_the_log(void **state)
 	(void)state;
 	snprintf(path, sizeof(path), "%s/store", dir);
 	cid_test_set(cfg, "store", path);
+	cid_test_store_keys(path, 0);
 	snprintf(path, sizeof(path), "%s/policies", dir);
 	assert_int_equal(mkdir(path, 0700), 0);
 	cid_test_set(cfg, "policies", path);
@@ -1083,6 +1158,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_credentials_of_a_are_refused_by_b, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_registry, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_first_open_makes_the_tenants_own_keys, setup,
+					    teardown),
 	    cmocka_unit_test(test_adopt_keeps_the_log),
 	};
 

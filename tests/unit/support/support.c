@@ -7,6 +7,7 @@
 #include "client.h"
 #include "jose.h"
 #include "pseudonym.h"
+#include "tenant.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -67,10 +68,12 @@ void cid_test_store_close(struct cid_store *s, const char *dir)
  * would have written them (its one keys_version step included), so the
  * library sees exactly what it would have made itself. The code that makes
  * keys is tested where it is the subject (test_jose's ensure and rotation
- * cases, the server's start in every end-to-end suite). Test processes are
- * single-threaded where they set up stores.
+ * cases, test_tenant's first open of a tenant, the server's start in every
+ * end-to-end suite). Test processes are
+ * single-threaded where they set up stores. A test that needs stores whose
+ * keys differ asks for different sets, each made once too.
  */
-static json_t *seed_keys; /* [record...] */
+static json_t *seed_keys[CID_TEST_KEY_SETS]; /* [record...] of each set */
 
 static enum cid_err seed_collect_cb(struct cid_str key, struct cid_str val, void *arg)
 {
@@ -131,17 +134,18 @@ out:
 	return rc;
 }
 
-/* Gives s, which has no signing key yet, the process's keys as made at now. */
-static void seed_store(struct cid_store *s, int64_t now)
+/* Gives s, when it has no signing key yet, the keys of set as made at now. */
+static void seed_store(struct cid_store *s, int64_t now, unsigned set)
 {
 	struct seed_put sp = {.now = now};
 	json_t *list = NULL;
 
+	assert_true(set < CID_TEST_KEY_SETS);
 	assert_int_equal(cid_keys_list(s, &list), CID_OK);
 	if (json_array_size(list) == 0) {
-		if (seed_keys == NULL)
-			seed_keys = seed_make(now);
-		sp.recs = seed_keys;
+		if (seed_keys[set] == NULL)
+			seed_keys[set] = seed_make(now);
+		sp.recs = seed_keys[set];
 		assert_int_equal(cid_store_update(s, seed_put_cb, &sp), CID_OK);
 	}
 	json_decref(list);
@@ -151,7 +155,7 @@ struct cid_keyset *cid_test_keyset(struct cid_store *s, int64_t now)
 {
 	struct cid_keyset *ks = NULL;
 
-	seed_store(s, now);
+	seed_store(s, now, 0);
 	assert_int_equal(cid_keys_ensure(s, now), CID_OK);
 	assert_int_equal(cid_keyset_load(s, now, &ks), CID_OK);
 	return ks;
@@ -239,15 +243,32 @@ struct cid_config *cid_test_config_keyless(char dir[256])
 	return cfg;
 }
 
+void cid_test_store_keys(const char *store_dir, unsigned set)
+{
+	struct cid_store *s = NULL;
+
+	/* older than any key a test makes (created_at 0) */
+	assert_int_equal(cid_store_open(store_dir, &s), CID_OK);
+	seed_store(s, 0, set);
+	cid_store_close(s);
+}
+
+void cid_test_tenant_keys(const struct cid_config *base, const char *name, unsigned set)
+{
+	struct cid_config *cfg = NULL;
+	char err[256] = "";
+
+	if (cid_tenant_config(base, name, &cfg, NULL, err, sizeof(err)) != CID_OK)
+		fail_msg("tenant %s: %s", name, err);
+	cid_test_store_keys(cfg->store_dir, set);
+	cid_config_free(cfg);
+}
+
 struct cid_config *cid_test_config(char dir[256])
 {
 	struct cid_config *cfg = cid_test_config_keyless(dir);
-	struct cid_store *s = NULL;
 
-	/* its signing keys, older than any a test makes (created_at 0) */
-	assert_int_equal(cid_store_open(dir, &s), CID_OK);
-	seed_store(s, 0);
-	cid_store_close(s);
+	cid_test_store_keys(dir, 0);
 	return cfg;
 }
 

@@ -78,10 +78,30 @@ struct cid_config *cid_test_config(char dir[256]);
 /*
  * cid_test_config, but the store has no signing keys yet (cid_test_config
  * gives it copies of keys made once per test process): for a test of what a
- * first start makes, and for any test that needs two stores whose keys
- * differ (a token of one refused by the other's signature check).
+ * first start makes, and for one whose store gets another set of keys
+ * (cid_test_store_keys: two stores whose keys differ, a token of one refused
+ * by the other's signature check).
  */
 struct cid_config *cid_test_config_keyless(char dir[256]);
+
+/* How many sets of signing keys, no two sharing a key, cid_test_store_keys gives. */
+#define CID_TEST_KEY_SETS 2
+
+/*
+ * Gives the store in store_dir (made there when missing; opened and closed
+ * here), when it has no signing key yet, copies of the keys of set (below
+ * CID_TEST_KEY_SETS; each made once per test process) as cid_keys_ensure
+ * would have made them at 0: a context opened on it then finds its keys
+ * and makes none. Set 0 is the one cid_test_config and cid_test_keyset
+ * give; stores given different sets refuse each other's signatures.
+ */
+void cid_test_store_keys(const char *store_dir, unsigned set);
+
+/*
+ * cid_test_store_keys for the store of tenant name of base (tenant.h:
+ * added, not yet opened), so that its first open makes no keys.
+ */
+void cid_test_tenant_keys(const struct cid_config *base, const char *name, unsigned set);
 
 /* Sets key of cfg to value; fails the test when cfg refuses it. */
 void cid_test_set(struct cid_config *cfg, const char *key, const char *value);
