@@ -58,7 +58,7 @@ start_unit() { # start_unit PATH: a unit test binary under valgrind
 # The longest cases first (seconds under valgrind in CI's log, each case's
 # time being printed below), the short ones last, so that neither core idles
 # at the end while the other finishes a long one.
-heavy=(test_tenant test_jose test_audit_tlog test_oidc_token test_console test_cid)
+heavy=(test_audit_tlog test_oidc_token test_console test_jose test_cid)
 for h in "${heavy[@]}"; do
 	if [ -x "$build/tests/$h" ]; then start_unit "$build/tests/$h"; fi
 done
