@@ -67,7 +67,10 @@ static bool set_checks(json_t *o, const json_t *checks, const json_t *legacy)
 		const char *method = short_text(json_object_get(c, "check_method"), MAX_TEXT);
 		json_t *one;
 
-		if (!ok || i >= MAX_CHECKS || method == NULL)
+		if (!ok || json_array_size(list) >= MAX_CHECKS)
+			break;
+		/* one without a method takes no place: the first usable ones are kept */
+		if (method == NULL)
 			continue;
 		one = json_pack("{s:s}", "check_method", method);
 		ok = one != NULL &&

@@ -324,6 +324,12 @@ static void test_idp_evidence(void **state)
 	     "[{\"type\":\"vouch\",\"check_details\":[{\"check_method\":\"a\"},{\"check_method\":"
 	     "\"b\"},{\"check_method\":\"c\"},{\"check_method\":\"d\"}]},"
 	     "{\"type\":\"vouch\"},{\"type\":\"vouch\"},{\"type\":\"vouch\"}]"},
+	    /* the first 4 checks that name a method: one without takes no place */
+	    {"[{\"type\":\"vouch\",\"check_details\":[{\"organization\":\"no method\"},"
+	     "{\"check_method\":\"a\"},{\"check_method\":\"\"},{\"check_method\":\"b\"},"
+	     "{\"check_method\":\"c\"},{\"check_method\":\"d\"},{\"check_method\":\"e\"}]}]",
+	     "[{\"type\":\"vouch\",\"check_details\":[{\"check_method\":\"a\"},{\"check_method\":"
+	     "\"b\"},{\"check_method\":\"c\"},{\"check_method\":\"d\"}]}]"},
 	    {"[{\"type\":\"utility_bill\"},5]", NULL},
 	    {"{\"type\":\"document\"}", NULL},
 	};
