@@ -4,7 +4,8 @@
  *
  * Invariants: a stored registration passed cid_idp_check, so the flow
  * trusts its fields' shape; the secret never leaves this file but in
- * struct cid_idp, which the flow uses to call the token endpoint; a link's
+ * struct cid_idp, which the flow uses to call the token endpoint (the memo
+ * of public views keeps a record's digest, never its bytes); a link's
  * key is the upstream identity, so "linked to at most one citizen" is what
  * the store's keys are, and linking reads and writes in one transaction.
  */
@@ -12,6 +13,7 @@
 
 #include "account.h"
 #include "crypto.h"
+#include "idp_int.h"
 #include "str.h"
 
 #include <stdio.h>
@@ -373,29 +375,74 @@ static json_t *public_view(const json_t *rec)
 	return v;
 }
 
-static enum cid_err list_one(struct cid_str key, struct cid_str val, void *arg)
+static void view_ref(void *v)
 {
-	json_t *rec = NULL;
-	enum cid_err rc = cid_store_parse_json(val, &rec);
+	json_incref(v);
+}
 
-	(void)key;
-	if (rc == CID_OK && json_array_append_new(arg, public_view(rec)) != 0)
-		rc = CID_ERR_NOMEM;
-	json_decref(rec);
+static void view_unref(void *v)
+{
+	json_decref(v);
+}
+
+/* A public view is a function of the record's bytes: the store's memo keeps it. */
+static const struct cid_memo_kind view_kind = {view_ref, view_unref};
+
+struct walk {
+	struct cid_memo *memo; /* NULL: every view is made anew */
+	enum cid_err (*fn)(const json_t *view, void *arg);
+	void *arg;
+};
+
+static enum cid_err walk_one(struct cid_str key, struct cid_str val, void *arg)
+{
+	const struct walk *w = arg;
+	uint8_t digest[32];
+	struct cid_str bytes = {(const char *)digest, sizeof(digest)};
+	json_t *view;
+	enum cid_err rc;
+
+	/* the memo compares and keeps the digest: the record's bytes hold the secret */
+	cid_sha256(val.ptr, val.len, digest);
+	view = cid_memo_get(w->memo, key, bytes);
+	if (view == NULL) {
+		CID_TRY(cid_store_parse_json(val, &view));
+		json_object_del(view, "client_secret");
+		cid_memo_put(w->memo, key, bytes, view);
+	}
+	rc = w->fn(view, w->arg);
+out:
+	json_decref(view);
 	return rc;
+}
+
+enum cid_err idp_foreach_public(struct cid_store *s,
+				enum cid_err (*fn)(const json_t *view, void *arg), void *arg)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
+	struct walk w = {cid_store_memo(s, CID_DB_IDPS, &view_kind), fn, arg};
+
+	CID_TRY(cid_store_read_begin(s, &txn));
+	rc = cid_txn_foreach(txn, CID_DB_IDPS, cid_str_of(""), walk_one, &w);
+	cid_store_read_end(txn);
+out:
+	return rc;
+}
+
+/* Appends a copy of view to the array arg: cid_idp_list's caller owns what it gets. */
+static enum cid_err list_one(const json_t *view, void *arg)
+{
+	return json_array_append_new(arg, json_deep_copy(view)) == 0 ? CID_OK : CID_ERR_NOMEM;
 }
 
 enum cid_err cid_idp_list(struct cid_store *s, json_t **out)
 {
 	enum cid_err rc = CID_OK;
-	struct cid_txn *txn = NULL;
 	json_t *all = json_array();
 
 	CID_ENSURE(all != NULL, CID_ERR_NOMEM);
-	CID_TRY(cid_store_read_begin(s, &txn));
-	rc = cid_txn_foreach(txn, CID_DB_IDPS, cid_str_of(""), list_one, all);
-	cid_store_read_end(txn);
-	CID_TRY(rc);
+	CID_TRY(idp_foreach_public(s, list_one, all));
 	*out = all;
 	all = NULL;
 out:

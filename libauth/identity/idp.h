@@ -9,7 +9,8 @@
  *    "amr_pass": bool, "trust_framework"?, "created_at"}
  * The client secret is stored as given (civicid must present it to the
  * upstream's token endpoint), and no public view (cid_idp_list,
- * cid_idp_show) ever holds it.
+ * cid_idp_show, the memo of parsed views behind cid_idp_buttons,
+ * cid_idp_labels and cid_idp_assurance) ever holds it.
  *
  * A link lives in CID_DB_IDP_LINKS under issuer "\n" sub: {"account",
  * "linked_at"}. Its key is the upstream identity, so one identity is linked
@@ -152,7 +153,8 @@ CID_MUST_CHECK enum cid_err cid_idp_labels(struct cid_store *s, const char *loca
  * verified_claims under frameworks of its own choosing (cid_idp_verified_claims),
  * which cannot be known before it does: it is not counted. Read from the
  * store at each call, so an `idp add`, `idp remove` of a running server's
- * store shows at once.
+ * store shows at once; a registration is parsed once per change of its
+ * record (the store's memo, memo.h), not at each call.
  * Errors: CID_ERR_STORE, CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_idp_assurance(struct cid_store *s, json_t **frameworks,

@@ -11,8 +11,10 @@
  */
 #include "idp.h"
 
+#include "idp_int.h"
 #include "str.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,17 +82,23 @@ static int by_order(const void *a, const void *b)
 	return strcmp(cid_json_str(x, "name"), cid_json_str(y, "name"));
 }
 
+/* Keeps view (shared: a reference, never a change) in the array arg. */
+static enum cid_err keep_view(const json_t *view, void *arg)
+{
+	return json_array_append(arg, (json_t *)(uintptr_t)view) == 0 ? CID_OK : CID_ERR_NOMEM;
+}
+
 enum cid_err cid_idp_buttons(struct cid_store *s, const char *locale, json_t **out)
 {
 	enum cid_err rc = CID_OK;
-	json_t *all = NULL;
+	json_t *all = json_array();
 	json_t *buttons = json_array();
 	struct row *rows = NULL;
 	size_t n;
 	bool ja = locale != NULL && strcmp(locale, "ja") == 0;
 
-	CID_ENSURE(buttons != NULL, CID_ERR_NOMEM);
-	CID_TRY(cid_idp_list(s, &all));
+	CID_ENSURE(all != NULL && buttons != NULL, CID_ERR_NOMEM);
+	CID_TRY(idp_foreach_public(s, keep_view, all));
 	n = json_array_size(all);
 	rows = calloc(n + 1, sizeof(*rows));
 	CID_ENSURE(rows != NULL, CID_ERR_NOMEM);
@@ -114,30 +122,34 @@ out:
 	return rc;
 }
 
+struct labels_arg {
+	json_t *labels;
+	bool ja;
+};
+
+/* Sets the label of view (as cid_idp_buttons picks it) under its issuer. */
+static enum cid_err label_one(const json_t *view, void *arg)
+{
+	const struct labels_arg *a = arg;
+	const char *issuer = cid_json_str(view, "issuer");
+
+	if (issuer == NULL)
+		return CID_OK;
+	return json_object_set_new(a->labels, issuer, json_string(label_of(view, a->ja))) == 0
+		   ? CID_OK
+		   : CID_ERR_NOMEM;
+}
+
 enum cid_err cid_idp_labels(struct cid_store *s, const char *locale, json_t **out)
 {
 	enum cid_err rc = CID_OK;
-	json_t *all = NULL;
-	json_t *labels = json_object();
-	bool ja = locale != NULL && strcmp(locale, "ja") == 0;
-	size_t i;
-	const json_t *rec;
+	struct labels_arg a = {json_object(), locale != NULL && strcmp(locale, "ja") == 0};
 
-	CID_ENSURE(labels != NULL, CID_ERR_NOMEM);
-	CID_TRY(cid_idp_list(s, &all));
-	json_array_foreach(all, i, rec)
-	{
-		const char *issuer = cid_json_str(rec, "issuer");
-
-		if (issuer != NULL)
-			CID_ENSURE(json_object_set_new(labels, issuer,
-						       json_string(label_of(rec, ja))) == 0,
-				   CID_ERR_NOMEM);
-	}
-	*out = labels;
-	labels = NULL;
+	CID_ENSURE(a.labels != NULL, CID_ERR_NOMEM);
+	CID_TRY(idp_foreach_public(s, label_one, &a));
+	*out = a.labels;
+	a.labels = NULL;
 out:
-	json_decref(all);
-	json_decref(labels);
+	json_decref(a.labels);
 	return rc;
 }

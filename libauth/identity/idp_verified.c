@@ -17,6 +17,7 @@
  */
 #include "account.h"
 #include "idp.h"
+#include "idp_int.h"
 #include "str.h"
 
 #include <stdlib.h>
@@ -66,7 +67,10 @@ static bool set_checks(json_t *o, const json_t *checks, const json_t *legacy)
 		const char *method = short_text(json_object_get(c, "check_method"), MAX_TEXT);
 		json_t *one;
 
-		if (!ok || i >= MAX_CHECKS || method == NULL)
+		if (!ok || json_array_size(list) >= MAX_CHECKS)
+			break;
+		/* one without a method takes no place: the first usable ones are kept */
+		if (method == NULL)
 			continue;
 		one = json_pack("{s:s}", "check_method", method);
 		ok = one != NULL &&
@@ -307,46 +311,51 @@ out:
 	return rc;
 }
 
+/* The sets cid_idp_assurance gathers: their keys are its answer. */
+struct assurance {
+	json_t *frameworks;
+	json_t *claims;
+};
+
+/* Adds view's trust framework, and the local claims its claim map imports, when it names one. */
+static enum cid_err assurance_one(const json_t *view, void *arg)
+{
+	const struct assurance *a = arg;
+	const char *tf = cid_json_str(view, "trust_framework");
+	const char *from;
+	const json_t *to;
+
+	if (tf == NULL)
+		return CID_OK;
+	if (json_object_set_new(a->frameworks, tf, json_true()) != 0)
+		return CID_ERR_NOMEM;
+	json_object_foreach(json_object_get(view, "claim_map"), from, to)
+	{
+		if (json_is_string(to) &&
+		    json_object_set_new(a->claims, json_string_value(to), json_true()) != 0)
+			return CID_ERR_NOMEM;
+	}
+	return CID_OK;
+}
+
 enum cid_err cid_idp_assurance(struct cid_store *s, json_t **frameworks, json_t **claims)
 {
 	enum cid_err rc = CID_OK;
-	json_t *all = NULL;
-	json_t *tf_set = json_object();
-	json_t *claim_set = json_object();
+	struct assurance sets = {json_object(), json_object()};
 	json_t *tf_list = NULL;
 	json_t *claim_list = NULL;
-	size_t i;
-	const json_t *rec;
 
-	CID_ENSURE(tf_set != NULL && claim_set != NULL, CID_ERR_NOMEM);
-	CID_TRY(cid_idp_list(s, &all));
-	json_array_foreach(all, i, rec)
-	{
-		const char *tf = cid_json_str(rec, "trust_framework");
-		const char *from;
-		const json_t *to;
-
-		if (tf == NULL)
-			continue;
-		CID_ENSURE(json_object_set_new(tf_set, tf, json_true()) == 0, CID_ERR_NOMEM);
-		json_object_foreach(json_object_get(rec, "claim_map"), from, to)
-		{
-			if (json_is_string(to))
-				CID_ENSURE(json_object_set_new(claim_set, json_string_value(to),
-							       json_true()) == 0,
-					   CID_ERR_NOMEM);
-		}
-	}
-	CID_TRY(sorted_keys(tf_set, &tf_list));
-	CID_TRY(sorted_keys(claim_set, &claim_list));
+	CID_ENSURE(sets.frameworks != NULL && sets.claims != NULL, CID_ERR_NOMEM);
+	CID_TRY(idp_foreach_public(s, assurance_one, &sets));
+	CID_TRY(sorted_keys(sets.frameworks, &tf_list));
+	CID_TRY(sorted_keys(sets.claims, &claim_list));
 	*frameworks = tf_list;
 	*claims = claim_list;
 	tf_list = NULL;
 	claim_list = NULL;
 out:
-	json_decref(all);
-	json_decref(tf_set);
-	json_decref(claim_set);
+	json_decref(sets.frameworks);
+	json_decref(sets.claims);
 	json_decref(tf_list);
 	json_decref(claim_list);
 	return rc;

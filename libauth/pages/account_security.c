@@ -338,28 +338,16 @@ out:
 	return rc;
 }
 
-/* The registration's name of issuer among registrations (cid_idp_list), else the issuer. */
-static const char *provider_name(const json_t *registrations, const char *issuer)
-{
-	size_t i;
-	const json_t *r;
-
-	json_array_foreach(registrations, i, r)
-	{
-		const char *iss = cid_json_str(r, "issuer");
-
-		if (iss != NULL && strcmp(iss, issuer) == 0 && cid_json_str(r, "name") != NULL)
-			return cid_json_str(r, "name");
-	}
-	return issuer;
-}
-
-/* The upstream identities linked to the account, by the name the login page shows. */
+/*
+ * The upstream identities linked to the account, each by the name the login
+ * page gives its upstream in the page's language (cid_idp_labels), or by its
+ * issuer when no registration has it any more.
+ */
 static enum cid_err linked_view(const struct view *v, const char *account_id)
 {
 	enum cid_err rc = CID_OK;
 	json_t *links = NULL;
-	json_t *registrations = NULL;
+	json_t *labels = NULL;
 	json_t *list = json_array();
 	json_t *item = NULL;
 	size_t i;
@@ -367,15 +355,18 @@ static enum cid_err linked_view(const struct view *v, const char *account_id)
 
 	CID_ENSURE(list != NULL, CID_ERR_NOMEM);
 	CID_TRY(cid_idp_links_of(cid_ctx_store(v->ctx), account_id, &links));
-	CID_TRY(cid_idp_list(cid_ctx_store(v->ctx), &registrations));
+	if (json_array_size(links) > 0)
+		CID_TRY(cid_idp_labels(cid_ctx_store(v->ctx), v->locale, &labels));
 	json_array_foreach(links, i, l)
 	{
 		const char *issuer = cid_json_str(l, "issuer");
 		const char *sub = cid_json_str(l, "sub");
+		const char *name;
 
 		CID_ENSURE(issuer != NULL && sub != NULL, CID_ERR_STORE);
-		item = json_pack("{s:s, s:s, s:s}", "name", provider_name(registrations, issuer),
-				 "issuer", issuer, "sub", sub);
+		name = cid_json_str(labels, issuer);
+		item = json_pack("{s:s, s:s, s:s}", "name", name != NULL ? name : issuer, "issuer",
+				 issuer, "sub", sub);
 		CID_ENSURE(item != NULL, CID_ERR_NOMEM);
 		CID_TRY(set_time(v, item, "since", "since_local",
 				 json_integer_value(json_object_get(l, "linked_at"))));
@@ -387,7 +378,7 @@ static enum cid_err linked_view(const struct view *v, const char *account_id)
 	list = NULL;
 out:
 	json_decref(links);
-	json_decref(registrations);
+	json_decref(labels);
 	json_decref(list);
 	json_decref(item);
 	return rc;

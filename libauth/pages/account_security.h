@@ -9,7 +9,7 @@
  *       the password form, the second factor (enrolled, pending with its QR
  *       code and secret, or none), and the recent login attempts
  *       (logins.h), and the upstream identities linked to the account
- *       (idp.h: the provider's name, linked since) with an unlink button.
+ *       (idp.h: the upstream's label, linked since) with an unlink button.
  *   POST /account/security  (form: csrf, action, lang?, and per action:)
  *       end_session (sid)    ends one session, through cid_logout_end, as
  *                            a logout at a service does: its services are
@@ -44,8 +44,9 @@
  *    "logins": [{"time", "local_time", "ok", "method_key"
  *        ("security_method_pwd|otp"), "device"}], "has_logins", "no_logins",
  *    "min_password" (CID_MIN_PASSWORD),
- *    "linked": [{"name" (the registration's, else the issuer), "issuer", "sub",
- *        "since", "since_local"}], "has_linked"}
+ *    "linked": [{"name" (the upstream's label in the page's language,
+ *        cid_idp_labels; else the issuer), "issuer", "sub", "since",
+ *        "since_local"}], "has_linked"}
  * Thread-safe.
  */
 #ifndef CID_ACCOUNT_SECURITY_H

@@ -394,6 +394,112 @@ static enum cid_err add_once(json_t *list, const char *name)
 	return json_array_append_new(list, json_string(name)) == 0 ? CID_OK : CID_ERR_NOMEM;
 }
 
+/* What every purpose of one prompt reads, and what the prompt gathers across them. */
+struct prompt {
+	const struct cid_release_request *rq;
+	const struct cid_policy *pol;
+	const struct facts *facts;
+	const struct cid_claim_def *table;
+	size_t n_table;
+	const bool *wanted;	/* by the claim table: the citizen has it and is asked */
+	const bool *by_statute; /* provided by law under some purpose: no checkbox */
+	bool prompt_consent;
+	size_t max_ask;
+	size_t asked_total; /* checkboxes so far, at most max_ask */
+	bool *step_up;
+	json_t *step_up_attrs; /* may be NULL */
+};
+
+/*
+ * Appends to ask the description of purpose i of the prompt p, when it has
+ * anything to show: {"purpose", "basis", "digest", "version",
+ * "consent_valid_days", "ask" (the checkboxes, counted in p->asked_total up
+ * to p->max_ask), "info" (provided by law), "statute"?, "verified"? (marks),
+ * "unavailable"? (a verified value the citizen lacks)}. An attribute that
+ * needs a higher level is not shown: it sets *p->step_up and joins
+ * p->step_up_attrs when a stronger login would release or ask it.
+ * Errors: CID_ERR_NOMEM.
+ */
+static enum cid_err prompt_purpose(struct prompt *p, size_t i, json_t *ask)
+{
+	static const struct cid_fact_list none = {NULL, 0};
+	const struct cid_fact_list *f = i < p->facts->n ? &p->facts->lists[i] : &none;
+	const struct cid_release_request *rq = p->rq;
+	enum cid_err rc = CID_OK;
+	struct cid_purpose_info pu;
+	struct cid_decision d;
+	json_t *attrs = json_array();
+	json_t *info = json_array();
+	json_t *unavailable = json_array();
+	json_t *marks = json_object();
+	json_t *entry = NULL;
+
+	CID_ENSURE(attrs != NULL && info != NULL && unavailable != NULL && marks != NULL,
+		   CID_ERR_NOMEM);
+	cid_policy_purpose(p->pol, i, &pu);
+	for (size_t j = 0; j < p->n_table; j++) {
+		const char *a = p->table[j].name;
+		const json_t *source;
+		json_t *list;
+		bool by_law;
+
+		if (!p->wanted[j])
+			continue;
+		cid_policy_eval(rq->policies, rq->service, pu.id, a, f->facts, f->n, rq->level,
+				rq->now, &d);
+		if (d.reason == CID_REASON_LEVEL_TOO_LOW) {
+			cid_policy_eval(rq->policies, rq->service, pu.id, a, f->facts, f->n,
+					CID_LEVEL_MFA, rq->now, &d);
+			if (d.permit || askable(&d, p->prompt_consent)) {
+				*p->step_up = true;
+				CID_TRY(add_once(p->step_up_attrs, a));
+			}
+			continue;
+		}
+		by_law = d.reason == CID_REASON_PERMIT_STATUTE;
+		if (!by_law && (pu.basis != CID_BASIS_CONSENT || p->by_statute[j] ||
+				!askable(&d, p->prompt_consent)))
+			continue; /* not shown: no mark */
+		source = verified_source(rq->citizen, a, &d);
+		if (d.verified && source == NULL) {
+			/* the release would deny it, not_verified: nothing to promise */
+			list = unavailable;
+		} else if (by_law) {
+			list = info;
+		} else if (p->asked_total < p->max_ask) {
+			list = attrs;
+			p->asked_total++;
+		} else {
+			continue;
+		}
+		CID_ENSURE(json_array_append_new(list, json_string(a)) == 0, CID_ERR_NOMEM);
+		CID_TRY(mark(marks, a, source));
+	}
+	if (json_array_size(attrs) == 0 && json_array_size(info) == 0 &&
+	    json_array_size(unavailable) == 0)
+		goto out;
+	entry = json_pack("{s:s, s:s, s:s, s:s, s:I, s:O, s:O}", "purpose", pu.id, "basis",
+			  pu.basis == CID_BASIS_STATUTE ? "statute" : "consent", "digest",
+			  pu.digest, "version", cid_policy_version(p->pol), "consent_valid_days",
+			  (json_int_t)pu.consent_valid_days, "ask", attrs, "info", info);
+	CID_ENSURE(entry != NULL, CID_ERR_NOMEM);
+	if (pu.statute != NULL)
+		CID_ENSURE(json_object_set_new(entry, "statute", json_string(pu.statute)) == 0,
+			   CID_ERR_NOMEM);
+	if (json_object_size(marks) > 0)
+		CID_ENSURE(json_object_set(entry, "verified", marks) == 0, CID_ERR_NOMEM);
+	if (json_array_size(unavailable) > 0)
+		CID_ENSURE(json_object_set(entry, "unavailable", unavailable) == 0, CID_ERR_NOMEM);
+	CID_ENSURE(json_array_append(ask, entry) == 0, CID_ERR_NOMEM);
+out:
+	json_decref(attrs);
+	json_decref(info);
+	json_decref(unavailable);
+	json_decref(marks);
+	json_decref(entry);
+	return rc;
+}
+
 enum cid_err cid_release_prompt(const struct cid_release_request *rq, bool prompt_consent,
 				size_t max_ask, bool *step_up, json_t *step_up_attrs,
 				json_t **ask_out, size_t *n_ask)
@@ -408,7 +514,19 @@ enum cid_err cid_release_prompt(const struct cid_release_request *rq, bool promp
 	struct facts facts = {0};
 	json_t *ask = json_array();
 	struct cid_decision d;
-	size_t asked_total = 0;
+	struct prompt p = {
+	    .rq = rq,
+	    .pol = pol,
+	    .facts = &facts,
+	    .table = table,
+	    .n_table = n_table,
+	    .wanted = wanted,
+	    .by_statute = by_statute,
+	    .prompt_consent = prompt_consent,
+	    .max_ask = max_ask,
+	    .step_up = step_up,
+	    .step_up_attrs = step_up_attrs,
+	};
 
 	*step_up = false;
 	CID_ENSURE(wanted != NULL && by_statute != NULL && ask != NULL, CID_ERR_NOMEM);
@@ -433,112 +551,10 @@ enum cid_err cid_release_prompt(const struct cid_release_request *rq, bool promp
 				by_statute[j] = true;
 		}
 	}
-	for (size_t i = 0; i < n_purposes; i++) {
-		struct cid_purpose_info pu;
-		json_t *attrs = json_array();
-		json_t *info = json_array();
-		json_t *unavailable = json_array();
-		json_t *marks = json_object();
-		json_t *entry = NULL;
-
-		cid_policy_purpose(pol, i, &pu);
-		if (attrs == NULL || info == NULL || unavailable == NULL || marks == NULL) {
-			json_decref(attrs);
-			json_decref(info);
-			json_decref(unavailable);
-			json_decref(marks);
-			CID_ENSURE(false, CID_ERR_NOMEM);
-		}
-		for (size_t j = 0; j < n_table; j++) {
-			static const struct cid_fact_list none = {NULL, 0};
-			const struct cid_fact_list *f = i < facts.n ? &facts.lists[i] : &none;
-			const char *a = table[j].name;
-			const json_t *source;
-			bool by_law;
-			bool ok = true;
-
-			if (!wanted[j])
-				continue;
-			cid_policy_eval(rq->policies, rq->service, pu.id, a, f->facts, f->n,
-					rq->level, rq->now, &d);
-			if (d.reason == CID_REASON_LEVEL_TOO_LOW) {
-				cid_policy_eval(rq->policies, rq->service, pu.id, a, f->facts, f->n,
-						CID_LEVEL_MFA, rq->now, &d);
-				if (d.permit || askable(&d, prompt_consent)) {
-					*step_up = true;
-					ok = add_once(step_up_attrs, a) == CID_OK;
-				}
-				if (!ok) {
-					json_decref(attrs);
-					json_decref(info);
-					json_decref(unavailable);
-					json_decref(marks);
-					CID_ENSURE(false, CID_ERR_NOMEM);
-				}
-				continue;
-			}
-			by_law = d.reason == CID_REASON_PERMIT_STATUTE;
-			if (!by_law && (pu.basis != CID_BASIS_CONSENT || by_statute[j] ||
-					!askable(&d, prompt_consent)))
-				continue; /* not shown: no mark */
-			source = verified_source(rq->citizen, a, &d);
-			if (d.verified && source == NULL) {
-				/* the release would deny it, not_verified: nothing to promise */
-				ok = json_array_append_new(unavailable, json_string(a)) == 0;
-			} else if (by_law) {
-				ok = json_array_append_new(info, json_string(a)) == 0;
-			} else if (asked_total < max_ask) {
-				ok = json_array_append_new(attrs, json_string(a)) == 0;
-				asked_total++;
-			} else {
-				continue;
-			}
-			if (ok)
-				ok = mark(marks, a, source) == CID_OK;
-			if (!ok) {
-				json_decref(attrs);
-				json_decref(info);
-				json_decref(unavailable);
-				json_decref(marks);
-				CID_ENSURE(false, CID_ERR_NOMEM);
-			}
-		}
-		if (json_array_size(attrs) > 0 || json_array_size(info) > 0 ||
-		    json_array_size(unavailable) > 0) {
-			entry = json_pack(
-			    "{s:s, s:s, s:s, s:s, s:I, s:o, s:o}", "purpose", pu.id, "basis",
-			    pu.basis == CID_BASIS_STATUTE ? "statute" : "consent", "digest",
-			    pu.digest, "version", cid_policy_version(pol), "consent_valid_days",
-			    (json_int_t)pu.consent_valid_days, "ask", attrs, "info", info);
-			if (entry == NULL) {
-				json_decref(unavailable);
-				json_decref(marks);
-			}
-			CID_ENSURE(entry != NULL, CID_ERR_NOMEM);
-			if ((pu.statute != NULL &&
-			     json_object_set_new(entry, "statute", json_string(pu.statute)) != 0) ||
-			    (json_object_size(marks) > 0 &&
-			     json_object_set(entry, "verified", marks) != 0) ||
-			    (json_array_size(unavailable) > 0 &&
-			     json_object_set(entry, "unavailable", unavailable) != 0)) {
-				json_decref(entry);
-				json_decref(unavailable);
-				json_decref(marks);
-				CID_ENSURE(false, CID_ERR_NOMEM);
-			}
-			json_decref(unavailable);
-			json_decref(marks);
-			/* jansson releases entry itself if the append fails */
-			CID_ENSURE(json_array_append_new(ask, entry) == 0, CID_ERR_NOMEM);
-		} else {
-			json_decref(attrs);
-			json_decref(info);
-			json_decref(unavailable);
-			json_decref(marks);
-		}
-	}
+	for (size_t i = 0; i < n_purposes; i++)
+		CID_TRY(prompt_purpose(&p, i, ask));
 	*ask_out = ask;
-	*n_ask = asked_total;
+	*n_ask = p.asked_total;
 	ask = NULL;
 out:
 	facts_free(&facts);

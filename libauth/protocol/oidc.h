@@ -40,9 +40,20 @@ CID_MUST_CHECK enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid
 					   struct cid_reply *reply);
 
 /*
- * POST of the consent screen: records the citizen's decisions (approve: a
- * grant for each ticked attribute and a refusal for each other shown; deny: a
- * refusal for all shown), then issues the code.
+ * POST of the consent screen (req, csrf, action = approve | deny, a0, a1,
+ * ... the ticked checkboxes): the pending request is checked as every
+ * step's (oidc_step_begin: its error pages), an action that is neither
+ * gets a 400 error page and records nothing, then the request is claimed
+ * (a form posted twice records once: a 400 error page the second time),
+ * the decisions are recorded, one durable write per purpose (approve: a
+ * grant for each ticked attribute and a refusal for each other one the
+ * screen asked, by position among what the stored screen showed; deny: a
+ * refusal for all asked), and the code is issued by a 303 to the service.
+ * Returns CID_OK with the reply; any other return means no reply:
+ * CID_ERR_STORE (also a stored screen of over CID_CONSENT_MAX_ASK
+ * attributes in one purpose), CID_ERR_INVALID (cid_consent_record: a
+ * damaged stored screen), CID_ERR_NOMEM, those of issuing the code; the
+ * decisions of the purposes recorded before it are kept.
  */
 CID_MUST_CHECK enum cid_err cid_oidc_consent(struct cid_ctx *ctx, const struct cid_request *req,
 					     struct cid_reply *reply);
@@ -59,17 +70,35 @@ CID_MUST_CHECK enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_
 
 /*
  * Logging in through an upstream identity provider (oidc_upstream.c, issue
- * 15). POST /upstream/start (the login form's req, csrf and idp, the
- * registration's name): the upstream's discovery document is read and the
- * browser sent there (code, PKCE S256, state, nonce); an upstream that
- * cannot be reached shows the login form again with a message, its password
- * login intact. GET /upstream/callback (code, state, iss): the pending
- * request is claimed, the code exchanged and the ID token verified, then
- * the citizen linked to the upstream identity is logged in, or a citizen
- * is created (the registration allows it), or the link page asks for the
- * civicid account to link. POST /upstream/link (req, csrf, username,
- * password): the account proved, the identity linked, the login done.
- * Each fetches from the upstream or runs argon2id: off the polling threads.
+ * 15). Each fills reply and returns CID_OK, as every endpoint; any other
+ * return (CID_ERR_STORE, CID_ERR_NOMEM, CID_ERR_CRYPTO: no random token)
+ * means no reply. Each fetches from the upstream or runs argon2id: off the
+ * polling threads.
+ * POST /upstream/start (the login form's req, csrf and idp, the
+ * registration's name): the pending request is checked at the login stage
+ * (oidc_step_begin); an unknown idp gets a 400 error page; an upstream
+ * whose discovery document cannot be read or used shows the login form
+ * again with a message, the request not claimed, its password login
+ * intact; else the request is claimed, parked again under a new id (the
+ * state sent upstream, with the PKCE verifier and the nonce), and the
+ * browser sent to the upstream by a 303 (code, PKCE S256, state, nonce).
+ * GET /upstream/callback (code, state, iss): the pending request of the
+ * state, bound to this browser's CSRF cookie (else an error page), is
+ * claimed first (a replay gets a 400 error page); a registration removed
+ * meanwhile, an iss of another issuer, no code, a failed exchange or an ID
+ * token that does not verify get a 502 error page (the reason on stderr,
+ * the citizen starts again); else the citizen linked to the upstream
+ * identity, or one created and linked (the registration allows it), gets
+ * what the upstream vouches for (cid_account_put_verified) and is logged in
+ * (oidc_login_finish); otherwise an identity linked to no one gets the link page,
+ * asking for the civicid account to link (the request parked at the link
+ * stage with what the upstream vouched for).
+ * POST /upstream/link (req, csrf, username, password): a wrong password
+ * shows the link page again (oidc_password_check: the request not
+ * claimed); else the request is claimed, the identity linked (linked to
+ * another citizen meanwhile: a 409 error page), its verified values kept,
+ * and the login done at the higher of the password's and the upstream's
+ * levels.
  */
 CID_MUST_CHECK enum cid_err cid_oidc_upstream_start(struct cid_ctx *ctx,
 						    const struct cid_request *req,
@@ -133,7 +162,8 @@ CID_MUST_CHECK enum cid_err cid_oidc_parse_basic(const char *header, char **id, 
  * JSON documents as replies (200, cacheable): the discovery document the
  * context built at open (cid_ctx_discovery), and the JWKS of the keyset in
  * force. When an upstream registration names a trust framework
- * (cid_idp_assurance, read at each request), the discovery document also
+ * (cid_idp_assurance, asked at each request: a registration added or
+ * removed by the CLI shows at once), the discovery document also
  * has the OpenID Connect for Identity Assurance 1.0 members
  * verified_claims_supported (true), trust_frameworks_supported and
  * claims_in_verified_claims_supported; without one it has none of them.

@@ -60,8 +60,9 @@ static enum cid_err add_item(json_t *list, const char *attribute, const char *fi
 /*
  * What the screen says of attribute when release.c marked it verified in
  * marks (the entry's "verified"): {"by": the upstream's name in the page's
- * language (labels, cid_idp_labels; its issuer when no registration has it
- * any more), "trust_framework"} into *out (new reference); NULL when not marked.
+ * language (labels, cid_idp_labels, read when some entry has marks; its
+ * issuer when no registration has it any more), "trust_framework"} into
+ * *out (new reference); NULL when not marked.
  */
 static enum cid_err verified_mark(const json_t *marks, const json_t *labels, const char *attribute,
 				  json_t **out)
@@ -207,8 +208,14 @@ enum cid_err oidc_show_consent(struct cid_ctx *ctx, const struct cid_policyset *
 	const json_t *entry;
 
 	CID_ENSURE(purposes != NULL, CID_ERR_NOMEM);
-	/* the upstreams' names in the page's language, for the verified marks */
-	CID_TRY(cid_idp_labels(cid_ctx_store(ctx), locale, &labels));
+	/* the upstreams' names in the page's language, read only for verified marks */
+	json_array_foreach(json_object_get(auth, "consent"), i, entry)
+	{
+		if (json_object_size(json_object_get(entry, "verified")) > 0) {
+			CID_TRY(cid_idp_labels(cid_ctx_store(ctx), locale, &labels));
+			break;
+		}
+	}
 	json_array_foreach(json_object_get(auth, "consent"), i, entry)
 	    CID_TRY(screen_purpose(pol, entry, labels, locale, &field, purposes));
 	data = json_pack("{s:s, s:s, s:s, s:O}", "req", req_id, "csrf", csrf, "client_name",

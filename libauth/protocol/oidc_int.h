@@ -161,7 +161,8 @@ CID_MUST_CHECK enum cid_err oidc_upstream_return(struct cid_ctx *ctx, const stru
 /*
  * oidc_claim_pending for the pending request req_id (not a posted form's):
  * CID_OK when this request owns it; CID_ANSWERED when it was already
- * claimed (a replay), with an error page in locale.
+ * claimed (a replay), with a 400 error page in locale; other errors:
+ * CID_ERR_STORE.
  */
 CID_MUST_CHECK enum cid_err oidc_claim_id(struct cid_ctx *ctx, const char *req_id,
 					  const char *locale, struct cid_reply *reply);
@@ -210,14 +211,19 @@ void oidc_pending_ref(const char *req_id, char ref[CID_HASH_HEX + 1]);
  * privacy notice (ctx's configuration); the form carries the pending request
  * req_id and csrf. Page data:
  *   {req, csrf, client_name, request_purpose?,
- *    controller?: {name, contact?, email?, phone?}, policy_url?, purposes: [{text, consent_basis
- * (bool), statute?, retention_key, retention_n, valid_key?, valid_n? (cid_policy_duration),
- *    has_ask, ask: [{label_key, field, attribute, verified?}], has_info,
- *    info: [{label_key, attribute, verified?}]}]}
+ *    controller?: {name, contact?, email?, phone?}, policy_url?,
+ *    purposes: [{text, consent_basis (bool), statute?, retention_key,
+ *      retention_n, valid_key?, valid_n? (cid_policy_duration),
+ *      has_ask, ask: [{label_key, field, attribute, verified?}],
+ *      has_info, info: [{label_key, attribute, verified?}],
+ *      has_unavailable, unavailable: [{label_key, attribute}]}]}
  * where verified is {by, trust_framework} for an attribute the stored
  * content marks verified (cid_release_prompt's "verified"): by is the
- * upstream's name in locale (cid_idp_labels), or its issuer when it is no
- * longer registered.
+ * upstream's name in locale (cid_idp_labels, read only when some purpose
+ * has such a mark), or its issuer when it is no longer registered; and
+ * unavailable lists, with no checkbox, the attributes whose rule asks a
+ * verified value the citizen does not hold. On CID_OK reply holds the page
+ * (the data is the reply's); auth is borrowed and unchanged.
  * Errors: CID_ERR_TOOBIG (an attribute name too long for a label key),
  * CID_ERR_STORE (reading the upstreams' names), CID_ERR_NOMEM.
  */

@@ -173,6 +173,17 @@ test('the security page lists the linked upstream and keeps the last way in of a
   const text = htmlDecode(page.text);
   assert.ok(text.includes(MSG.security_linked), 'the linked section');
   assert.match(text, /<strong>card<\/strong> <span>linked since <time datetime="\d{4}-\d\d-\d\dT[^"]+">[^<]+<\/time>/);
+  // with labels, the upstream is named as the login page names it, in the page's language
+  cli(['idp', 'set', 'card', '--store', store.dir, '--label-ja', 'マイナンバーカード', '--label-en', 'My Number Card']);
+  try {
+    const ja = htmlDecode((await browser.get('/account/security?lang=ja')).text);
+    assert.match(ja, /<strong>マイナンバーカード<\/strong> <span>/);
+    assert.doesNotMatch(ja, /<strong>card<\/strong>/);
+    const en = htmlDecode((await browser.get('/account/security?lang=en')).text);
+    assert.match(en, /<strong>My Number Card<\/strong> <span>linked since /);
+  } finally {
+    cli(['idp', 'set', 'card', '--store', store.dir, '--label-ja', '', '--label-en', '']);
+  }
   const forms = unlinkForms(page.text);
   assert.equal(forms.length, 1);
   assert.equal(forms[0].fields.issuer, up.issuer);

@@ -420,22 +420,58 @@ static json_t *served_discovery(struct cid_ctx *ctx)
 	return d;
 }
 
-/* Registers an upstream name at issuer with trust framework tf (NULL: none). */
-static void register_upstream(struct cid_ctx *ctx, const char *name, const char *issuer,
-			      const char *tf, const char *const *claim_map, size_t n)
+/* An upstream registration of the tests: its trust framework may be NULL (none). */
+struct upstream {
+	const char *name;
+	const char *issuer;
+	const char *trust_framework;
+	const char *claim_map[4]; /* "upstream_claim=local_claim", NULL after the last */
+};
+
+/* plain's map names the same local claims as card's; city's adds family_name */
+static const struct upstream upstreams[] = {
+    {"plain",
+     "https://plain.example.jp",
+     NULL,
+     {"address=address", "birthdate=birthdate", "given_name=given_name"}},
+    {"card",
+     "https://card.example.jp",
+     "jp_my_number_card",
+     {"address=address", "birthdate=birthdate", "given_name=given_name"}},
+    {"city",
+     "https://city.example.jp",
+     "jp_municipal_register",
+     {"fam=family_name", "addr=address"}},
+};
+
+static void register_upstream(struct cid_ctx *ctx, const struct upstream *u)
 {
 	struct cid_idp_spec spec = {
-	    .name = name,
-	    .issuer = issuer,
+	    .name = u->name,
+	    .issuer = u->issuer,
 	    .client_id = "civicid",
 	    .client_secret = "upstream-secret",
 	    .scope = "openid",
-	    .trust_framework = tf,
-	    .claim_map = claim_map,
-	    .n_claim_map = n,
+	    .trust_framework = u->trust_framework,
+	    .claim_map = u->claim_map,
 	};
 
+	while (spec.n_claim_map < 4 && u->claim_map[spec.n_claim_map] != NULL)
+		spec.n_claim_map++;
 	assert_int_equal(cid_idp_add(cid_ctx_store(ctx), &spec, NOW, NULL, 0), CID_OK);
+}
+
+/* The served discovery document is the one built at open, without OIDC4IDA's members. */
+static void assert_discovery_as_built(struct cid_ctx *ctx, const json_t *built, const char *when)
+{
+	json_t *d = served_discovery(ctx);
+
+	if (json_object_get(d, "verified_claims_supported") != NULL ||
+	    json_object_get(d, "trust_frameworks_supported") != NULL ||
+	    json_object_get(d, "claims_in_verified_claims_supported") != NULL ||
+	    !json_equal(d, built))
+		fail_msg("%s: the document is not the one built at open", when);
+	json_decref(d);
 }
 
 /*
@@ -448,11 +484,6 @@ static void register_upstream(struct cid_ctx *ctx, const char *name, const char 
  */
 static void test_discovery_verified_claims_follow_upstreams(void **state)
 {
-	static const char *const ida[] = {"verified_claims_supported", "trust_frameworks_supported",
-					  "claims_in_verified_claims_supported"};
-	static const char *const card_map[] = {"address=address", "birthdate=birthdate",
-					       "given_name=given_name"};
-	static const char *const city_map[] = {"fam=family_name", "addr=address"};
 	struct fixture *f = *state;
 	size_t len = 0;
 	const char *doc = cid_ctx_discovery(f->ctx, &len);
@@ -462,28 +493,16 @@ static void test_discovery_verified_claims_follow_upstreams(void **state)
 	json_t *v;
 
 	assert_non_null(built);
-	/* no upstream, then one naming no trust framework: no member */
-	for (int round = 0; round < 2; round++) {
-		d = served_discovery(f->ctx);
-		for (size_t i = 0; i < sizeof(ida) / sizeof(ida[0]); i++)
-			if (json_object_get(d, ida[i]) != NULL)
-				fail_msg("round %d: %s without a trust framework", round, ida[i]);
-		assert_true(json_equal(d, built));
-		json_decref(d);
-		if (round == 0)
-			register_upstream(f->ctx, "plain", "https://plain.example.jp", NULL,
-					  card_map, 3);
-	}
-	register_upstream(f->ctx, "card", "https://card.example.jp", "jp_my_number_card", card_map,
-			  3);
-	register_upstream(f->ctx, "city", "https://city.example.jp", "jp_municipal_register",
-			  city_map, 2);
+	assert_discovery_as_built(f->ctx, built, "no upstream");
+	register_upstream(f->ctx, &upstreams[0]);
+	assert_discovery_as_built(f->ctx, built, "an upstream naming no trust framework");
+	register_upstream(f->ctx, &upstreams[1]);
+	register_upstream(f->ctx, &upstreams[2]);
 	d = served_discovery(f->ctx);
 	assert_true(json_is_true(json_object_get(d, "verified_claims_supported")));
 	v = json_pack("[s,s]", "jp_municipal_register", "jp_my_number_card");
 	assert_true(json_equal(json_object_get(d, "trust_frameworks_supported"), v));
 	json_decref(v);
-	/* the plain upstream's map (the same claims) adds nothing; city's adds family_name */
 	v = json_pack("[s,s,s,s]", "address", "birthdate", "family_name", "given_name");
 	assert_true(json_equal(json_object_get(d, "claims_in_verified_claims_supported"), v));
 	json_decref(v);
@@ -499,10 +518,7 @@ static void test_discovery_verified_claims_follow_upstreams(void **state)
 	/* removed: the document no longer claims what no registration vouches for */
 	assert_int_equal(cid_idp_remove(cid_ctx_store(f->ctx), "card"), CID_OK);
 	assert_int_equal(cid_idp_remove(cid_ctx_store(f->ctx), "city"), CID_OK);
-	d = served_discovery(f->ctx);
-	assert_null(json_object_get(d, "verified_claims_supported"));
-	assert_true(json_equal(d, built));
-	json_decref(d);
+	assert_discovery_as_built(f->ctx, built, "the upstreams removed");
 	json_decref(built);
 }
 

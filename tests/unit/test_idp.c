@@ -8,6 +8,7 @@
  */
 #include "account.h"
 #include "idp.h"
+#include "idp_int.h"
 #include "policy.h"
 #include "support.h"
 
@@ -326,6 +327,12 @@ static void test_idp_evidence(void **state)
 	     "[{\"type\":\"vouch\",\"check_details\":[{\"check_method\":\"a\"},{\"check_method\":"
 	     "\"b\"},{\"check_method\":\"c\"},{\"check_method\":\"d\"}]},"
 	     "{\"type\":\"vouch\"},{\"type\":\"vouch\"},{\"type\":\"vouch\"}]"},
+	    /* the first 4 checks that name a method: one without takes no place */
+	    {"[{\"type\":\"vouch\",\"check_details\":[{\"organization\":\"no method\"},"
+	     "{\"check_method\":\"a\"},{\"check_method\":\"\"},{\"check_method\":\"b\"},"
+	     "{\"check_method\":\"c\"},{\"check_method\":\"d\"},{\"check_method\":\"e\"}]}]",
+	     "[{\"type\":\"vouch\",\"check_details\":[{\"check_method\":\"a\"},{\"check_method\":"
+	     "\"b\"},{\"check_method\":\"c\"},{\"check_method\":\"d\"}]}]"},
 	    {"[{\"type\":\"utility_bill\"},5]", NULL},
 	    {"{\"type\":\"document\"}", NULL},
 	};
@@ -540,6 +547,113 @@ static void test_add_get_list_remove_never_show_secret(void **state)
 	assert_int_equal(cid_idp_remove(t->s, "card"), CID_ERR_NOTFOUND);
 	assert_int_equal(cid_idp_get(t->s, "card", &idp), CID_ERR_NOTFOUND);
 	assert_int_equal(cid_idp_get(t->s, "../x", &idp), CID_ERR_NOTFOUND);
+}
+
+/* Each view the walker yields, as JSON text, appended to the array arg. */
+static enum cid_err dump_view(const json_t *view, void *arg)
+{
+	char *text = json_dumps(view, JSON_SORT_KEYS | JSON_COMPACT);
+
+	assert_non_null(text);
+	assert_int_equal(json_array_append_new(arg, json_string(text)), 0);
+	free(text);
+	return CID_OK;
+}
+
+/* The walker's views now, with the secret never among them: an array of JSON texts. */
+static json_t *walk_views(struct cid_store *s)
+{
+	json_t *texts = json_array();
+	size_t i;
+	const json_t *t;
+
+	assert_int_equal(idp_foreach_public(s, dump_view, texts), CID_OK);
+	json_array_foreach(texts, i, t)
+	{
+		if (strstr(json_string_value(t), "s3cret") != NULL ||
+		    strstr(json_string_value(t), "client_secret") != NULL)
+			fail_msg("a view holds the secret: %s", json_string_value(t));
+	}
+	return texts;
+}
+
+static enum cid_err stop_at_first(const json_t *view, void *arg)
+{
+	(void)view;
+	(*(int *)arg)++;
+	return CID_ERR_REFUSED;
+}
+
+struct raw_put {
+	const char *name;
+	const char *json;
+};
+
+/* Writes a registration's record as another writer would: no call of this module. */
+static enum cid_err raw_put_cb(struct cid_txn *txn, void *arg)
+{
+	const struct raw_put *p = arg;
+
+	return cid_txn_put(txn, CID_DB_IDPS, cid_str_of(p->name), cid_str_of(p->json), 0);
+}
+
+/*
+ * The walker over the registrations' public views: by name, never the
+ * secret, whether a view is made or comes from the memo; a change shows at
+ * the next walk however it was written (set_display, or another writer of
+ * the store such as `civicid idp` beside a running server, which calls no
+ * hook of this process), and a removed registration is walked no more.
+ */
+static void test_walker_yields_public_views_only(void **state)
+{
+	struct cid_test_store *t = *state;
+	struct cid_idp_spec a = good(), b = good();
+	const struct raw_put changed = {
+	    "zeta", "{\"name\":\"zeta\",\"issuer\":\"https://zeta.example.jp\",\"client_id\":\"z\","
+		    "\"client_secret\":\"s3cret-other\",\"scope\":\"openid\",\"acr_map\":{},"
+		    "\"claim_map\":{},\"label_en\":\"Written outside\",\"created_at\":1}"};
+	json_t *first;
+	json_t *again;
+	int calls = 0;
+
+	a.name = "zeta";
+	a.issuer = "https://zeta.example.jp";
+	a.client_secret = "s3cret-zeta";
+	b.name = "alpha";
+	b.issuer = "https://alpha.example.jp";
+	b.client_secret = "s3cret-alpha";
+	assert_int_equal(cid_idp_add(t->s, &a, NOW, NULL, 0), CID_OK);
+	assert_int_equal(cid_idp_add(t->s, &b, NOW, NULL, 0), CID_OK);
+	first = walk_views(t->s); /* made from the records */
+	again = walk_views(t->s); /* from the memo */
+	assert_int_equal(json_array_size(first), 2);
+	assert_non_null(strstr(json_string_value(json_array_get(first, 0)), "\"name\":\"alpha\""));
+	assert_non_null(strstr(json_string_value(json_array_get(first, 1)), "\"name\":\"zeta\""));
+	assert_true(json_equal(first, again));
+	json_decref(again);
+	/* the walk stops at the callback's first error, and returns it */
+	assert_int_equal(idp_foreach_public(t->s, stop_at_first, &calls), CID_ERR_REFUSED);
+	assert_int_equal(calls, 1);
+	/* set_display: the next walk has the label */
+	assert_int_equal(
+	    cid_idp_set_display(t->s, "alpha", &(struct cid_idp_display){NULL, "Alpha city", 0}),
+	    CID_OK);
+	again = walk_views(t->s);
+	assert_non_null(strstr(json_string_value(json_array_get(again, 0)), "Alpha city"));
+	assert_true(json_equal(json_array_get(again, 1), json_array_get(first, 1)));
+	json_decref(again);
+	/* another writer: the next walk has its record, without its secret */
+	assert_int_equal(cid_store_update(t->s, raw_put_cb, (void *)(uintptr_t)&changed), CID_OK);
+	again = walk_views(t->s);
+	assert_non_null(strstr(json_string_value(json_array_get(again, 1)), "Written outside"));
+	json_decref(again);
+	/* removed: walked no more */
+	assert_int_equal(cid_idp_remove(t->s, "alpha"), CID_OK);
+	again = walk_views(t->s);
+	assert_int_equal(json_array_size(again), 1);
+	assert_non_null(strstr(json_string_value(json_array_get(again, 0)), "\"name\":\"zeta\""));
+	json_decref(again);
+	json_decref(first);
 }
 
 static void test_acr_map_levels(void **state)
@@ -777,6 +891,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_check_table),
 	    cmocka_unit_test_setup_teardown(test_add_get_list_remove_never_show_secret,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_walker_yields_public_views_only,
 					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test(test_check_amr_map_and_trust_framework),
 	    cmocka_unit_test(test_display_ok_table),

@@ -544,11 +544,68 @@ static void test_consent_screen_marks_verified(void **state)
 	cid_test_ctx_close(ctx, cfg, dir);
 }
 
+/* Writes a registration record that is not JSON: the registrations can no longer be read. */
+static enum cid_err damage_registrations(struct cid_txn *txn, void *arg)
+{
+	(void)arg;
+	return cid_txn_put(txn, CID_DB_IDPS, cid_str_of("broken"), cid_str_of("not json"), 0);
+}
+
+/*
+ * The consent screen reads the upstreams' labels only for a verified mark:
+ * with the registrations unreadable, a screen without marks is shown, and
+ * one with a mark fails as reading them does (CID_ERR_STORE).
+ */
+static void test_consent_screen_reads_labels_only_for_marks(void **state)
+{
+	static char svc_id[] = "svc";
+	static char svc_name[] = "Childcare";
+	static const struct cid_client svc = {.client_id = svc_id, .name = svc_name};
+	static const char plain_text[] =
+	    "{\"consent\":[{\"purpose\":\"fees\",\"ask\":[\"given_name\"],\"info\":[]}]}";
+	static const char marked_text[] =
+	    "{\"consent\":[{\"purpose\":\"fees\",\"ask\":[\"given_name\"],\"info\":[],"
+	    "\"verified\":{\"given_name\":{\"issuer\":\"https://card.example.jp\","
+	    "\"trust_framework\":\"jp_card\"}}}]}";
+	char dir[256];
+	struct cid_config *cfg = cid_test_config(dir);
+	struct cid_ctx *ctx = NULL;
+	struct cid_policyref *pref;
+	struct cid_reply reply = {0};
+	json_t *plain = json_loads(plain_text, 0, NULL);
+	json_t *marked = json_loads(marked_text, 0, NULL);
+	json_t *labels = NULL;
+
+	(void)state;
+	assert_non_null(plain);
+	assert_non_null(marked);
+	cid_test_policies(cfg, dir, "svc.policy", cid_test_svc_policy);
+	assert_int_equal(cid_ctx_open(cfg, 1800000000, NULL, &ctx), CID_OK);
+	assert_int_equal(cid_store_update(cid_ctx_store(ctx), damage_registrations, NULL), CID_OK);
+	assert_int_equal(cid_idp_labels(cid_ctx_store(ctx), "en", &labels), CID_ERR_STORE);
+	pref = cid_ctx_policies_acquire(ctx);
+	assert_int_equal(oidc_show_consent(ctx, cid_policyref_set(pref), &svc, plain, "en", "req",
+					   "csrf", &reply),
+			 CID_OK);
+	assert_int_equal(reply.page, CID_PAGE_CONSENT);
+	cid_reply_free(&reply);
+	reply = (struct cid_reply){0};
+	assert_int_equal(oidc_show_consent(ctx, cid_policyref_set(pref), &svc, marked, "en", "req",
+					   "csrf", &reply),
+			 CID_ERR_STORE);
+	cid_reply_free(&reply);
+	cid_policyref_put(pref);
+	json_decref(plain);
+	json_decref(marked);
+	cid_test_ctx_close(ctx, cfg, dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_authz_check_table),
 	    cmocka_unit_test(test_consent_screen_marks_verified),
+	    cmocka_unit_test(test_consent_screen_reads_labels_only_for_marks),
 	    cmocka_unit_test(test_authz_check_normalises),
 	    cmocka_unit_test(test_acr_required_table),
 	    cmocka_unit_test(test_parse_basic_table),

@@ -100,10 +100,11 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* The digest of a purpose of svc, as the consent screen records it. */
-static const char *digest_of(const struct cid_policyset *ps, const char *purpose)
+/* The digest of a purpose of service, as the consent screen records it. */
+static const char *digest_of_in(const struct cid_policyset *ps, const char *service,
+				const char *purpose)
 {
-	const struct cid_policy *pol = cid_policyset_find(ps, "svc");
+	const struct cid_policy *pol = cid_policyset_find(ps, service);
 	struct cid_purpose_info pu;
 
 	for (size_t i = 0; i < cid_policy_purpose_count(pol); i++) {
@@ -113,6 +114,12 @@ static const char *digest_of(const struct cid_policyset *ps, const char *purpose
 	}
 	fail_msg("no purpose %s", purpose);
 	return NULL;
+}
+
+/* The digest of a purpose of svc. */
+static const char *digest_of(const struct cid_policyset *ps, const char *purpose)
+{
+	return digest_of_in(ps, "svc", purpose);
 }
 
 /*
@@ -987,6 +994,124 @@ static void test_prompt_marks_verified_values(void **state)
 	cid_policyset_free(ps);
 }
 
+/*
+ * The prompt's pieces where its rules meet: an attribute also provided by
+ * statute gets no checkbox under the consent purpose, only the statute's
+ * information line; one whose rule asks a verified value the citizen lacks
+ * is listed as unavailable, never counted against max_ask; max_ask cuts
+ * the checkboxes in the claim table's order, and an attribute cut carries
+ * no verified mark (nothing on the screen to mark), while one kept does.
+ */
+static void test_prompt_statute_unavailable_and_max_ask_marks(void **state)
+{
+	static const char text[] =
+	    "service psvc\nname.ja 名\nname.en N\n"
+	    "purpose c\ntext.ja 同意\ntext.en Consent\nbasis consent\n"
+	    "retention 1y\nconsent_valid 1y\npermit family_name verified\n"
+	    "permit given_name verified\npermit email verified\n"
+	    "permit address\npermit resident_district\n"
+	    "purpose s\ntext.ja 法令\ntext.en Statute\nbasis statute Act 1\n"
+	    "retention 1y\npermit resident_district\npermit birthdate verified\n";
+	static const char record[] =
+	    "{\"id\":\"00000000-0000-4000-8000-000000000079\",\"username\":\"p\","
+	    "\"claims\":{\"family_name\":\"Typed\",\"given_name\":\"Typed\","
+	    "\"email\":\"typed@example.jp\",\"address\":{\"locality\":\"typed\"},"
+	    "\"resident_district\":\"Aoi\"},"
+	    "\"verified\":{\"family_name\":{\"value\":\"Card\",\"issuer\":"
+	    "\"https://card.example.jp\",\"imported_at\":1,\"trust_framework\":\"jp_card\"},"
+	    "\"given_name\":{\"value\":\"Card\",\"issuer\":\"https://card.example.jp\","
+	    "\"imported_at\":1,\"trust_framework\":\"jp_card\"},"
+	    "\"birthdate\":{\"value\":\"1990-01-01\",\"issuer\":\"https://city.example.jp\","
+	    "\"imported_at\":1,\"trust_framework\":\"jp_register\"}}}";
+#define CARD "{\"issuer\":\"https://card.example.jp\",\"trust_framework\":\"jp_card\"}"
+#define STATUTE                                                                                    \
+	"{\"purpose\":\"s\",\"basis\":\"statute\",\"consent_valid_days\":0,\"ask\":[],"            \
+	"\"info\":[\"birthdate\",\"resident_district\"],\"statute\":\"Act 1\",\"verified\":"       \
+	"{\"birthdate\":{\"issuer\":\"https://city.example.jp\",\"trust_framework\":"              \
+	"\"jp_register\"}}}"
+
+	static const struct {
+		size_t max_ask;
+		size_t n_ask;
+		const char *want; /* the prompt without each entry's digest and version */
+	} rows[] = {
+	    {1, 1,
+	     "[{\"purpose\":\"c\",\"basis\":\"consent\",\"consent_valid_days\":365,\"ask\":"
+	     "[\"family_name\"],\"info\":[],\"unavailable\":[\"email\"],\"verified\":"
+	     "{\"family_name\":" CARD "}}," STATUTE "]"},
+	    {2, 2,
+	     "[{\"purpose\":\"c\",\"basis\":\"consent\",\"consent_valid_days\":365,\"ask\":"
+	     "[\"family_name\",\"given_name\"],\"info\":[],\"unavailable\":[\"email\"],"
+	     "\"verified\":"
+	     "{\"family_name\":" CARD ",\"given_name\":" CARD "}}," STATUTE "]"},
+	    {24, 3,
+	     "[{\"purpose\":\"c\",\"basis\":\"consent\",\"consent_valid_days\":365,\"ask\":"
+	     "[\"family_name\",\"given_name\",\"address\"],\"info\":[],\"unavailable\":[\"email\"],"
+	     "\"verified\":{\"family_name\":" CARD ",\"given_name\":" CARD "}}," STATUTE "]"},
+	};
+
+#undef CARD
+#undef STATUTE
+	struct fixture *f = *state;
+	struct cid_policyset *ps = NULL;
+	struct cid_account *citizen = NULL;
+	json_t *rec = json_loads(record, 0, NULL);
+
+	assert_non_null(rec);
+	assert_int_equal(cid_account_from_record(rec, &citizen), CID_OK);
+	json_decref(rec);
+	assert_int_equal(cid_policyset_parse("psvc.policy", text, strlen(text), NULL, &ps), CID_OK);
+	for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+		struct cid_release_request rq = {
+		    .policies = ps,
+		    .service = "psvc",
+		    .account_id = citizen->id,
+		    .citizen = citizen,
+		    .scope = "openid profile email address city",
+		    .level = CID_LEVEL_PASSWORD,
+		    .now = AT,
+		};
+		json_t *want = json_loads(rows[r].want, 0, NULL);
+		json_t *ask = NULL;
+		size_t n_ask = 0;
+		bool step_up = true;
+		size_t i;
+		json_t *entry;
+		char *got;
+
+		assert_non_null(want);
+		assert_int_equal(cid_store_read_begin(f->store, &rq.txn), CID_OK);
+		assert_int_equal(
+		    cid_release_prompt(&rq, false, rows[r].max_ask, &step_up, NULL, &ask, &n_ask),
+		    CID_OK);
+		cid_store_read_end(rq.txn);
+		assert_false(step_up);
+		assert_int_equal(n_ask, rows[r].n_ask);
+		/* the digest and version are the policy's (test_prompt_carries_what_a_record_needs)
+		 */
+		json_array_foreach(ask, i, entry)
+		{
+			const char *purpose = cid_json_str(entry, "purpose");
+
+			assert_non_null(purpose);
+			assert_string_equal(cid_json_str(entry, "digest"),
+					    digest_of_in(ps, "psvc", purpose));
+			assert_string_equal(cid_json_str(entry, "version"),
+					    cid_policyset_version(ps, "psvc"));
+			assert_int_equal(json_object_del(entry, "digest"), 0);
+			assert_int_equal(json_object_del(entry, "version"), 0);
+		}
+		got = json_dumps(ask, JSON_SORT_KEYS | JSON_COMPACT);
+		if (!json_equal(ask, want))
+			fail_msg("max_ask %zu: the prompt is %s", rows[r].max_ask, got);
+		free(got);
+		json_decref(ask);
+		json_decref(want);
+	}
+	cid_account_free(citizen);
+	cid_policyset_free(ps);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1003,6 +1128,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_prompt_carries_what_a_record_needs, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_prompt_marks_verified_values, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_prompt_statute_unavailable_and_max_ask_marks,
+					    setup, teardown),
 	    cmocka_unit_test(test_level_of_acr),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
