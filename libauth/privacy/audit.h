@@ -89,8 +89,9 @@
  *                    "found" ("true" | "false"); for retention.purged
  *                    (retention.h): "purged", "consent_records",
  *                    "retention_days", "ended", "rule"; for account.deleted
- *                    (account_delete.h): "sessions", "grants", "links"
- *                    (decimal: what the deletion removed)
+ *                    (account_delete.h): "sessions", "grants", "links",
+ *                    "withdrawn" (decimal: what the deletion removed or
+ *                    withdrew)
  * Attribute values are never logged. A logout.* entry (actor "system",
  * endpoint "backchannel-logout", "service" the service told, or that could
  * not be told after the last try) names no citizen: no personal data, and in

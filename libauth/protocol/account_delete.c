@@ -9,6 +9,7 @@
 
 #include "account.h"
 #include "audit.h"
+#include "consent.h"
 #include "idp.h"
 #include "logins.h"
 #include "logout.h"
@@ -26,21 +27,36 @@ struct deletion {
 /* The account.deleted entry of d (new reference into *out). */
 static enum cid_err deleted_entry(const struct deletion *d, json_t **out)
 {
-	char when[21];
-	char sessions[24];
-	char grants[24];
-	char links[24];
-	enum cid_err rc = cid_audit_time(d->now, when);
+	enum cid_err rc = CID_OK;
 
-	if (rc != CID_OK)
-		return rc;
-	snprintf(sessions, sizeof(sessions), "%zu", d->done.sessions);
-	snprintf(grants, sizeof(grants), "%zu", d->done.grants);
-	snprintf(links, sizeof(links), "%zu", d->done.links);
-	*out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "type", "account.deleted",
-			 "time", when, "actor", "operator", "endpoint", "cli", "citizen",
-			 d->done.id, "ext", "sessions", sessions, "grants", grants, "links", links);
-	return *out == NULL ? CID_ERR_NOMEM : CID_OK;
+	const struct {
+		const char *name;
+		size_t n;
+	} counts[] = {{"sessions", d->done.sessions},
+		      {"grants", d->done.grants},
+		      {"links", d->done.links},
+		      {"withdrawn", d->done.withdrawn}};
+
+	char when[21];
+	char n[24];
+	json_t *e = NULL;
+	json_t *ext;
+
+	CID_TRY(cid_audit_time(d->now, when));
+	e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{}}", "type", "account.deleted", "time", when,
+		      "actor", "operator", "endpoint", "cli", "citizen", d->done.id, "ext");
+	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
+	ext = json_object_get(e, "ext");
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		snprintf(n, sizeof(n), "%zu", counts[i].n);
+		CID_ENSURE(json_object_set_new(ext, counts[i].name, json_string(n)) == 0,
+			   CID_ERR_NOMEM);
+	}
+	*out = e;
+	e = NULL;
+out:
+	json_decref(e);
+	return rc;
 }
 
 static enum cid_err delete_cb(struct cid_txn *txn, void *arg)
@@ -60,6 +76,9 @@ static enum cid_err delete_cb(struct cid_txn *txn, void *arg)
 	CID_TRY(cid_grant_delete_account_txn(txn, d->done.id, &d->done.grants));
 	CID_TRY(cid_idp_unlink_account_txn(txn, d->done.id, &d->done.links));
 	CID_TRY(cid_logins_delete_txn(txn, d->done.id));
+	/* the evidence stays, but nothing of the citizen is in force: retention runs from now */
+	CID_TRY(cid_consent_withdraw_account_txn(txn, d->done.id, CID_CONSENT_METHOD_CLI_WITHDRAW,
+						 d->now, &d->done.withdrawn));
 	CID_TRY(cid_account_remove_txn(txn, d->username, d->done.id));
 	CID_TRY(deleted_entry(d, &entry));
 	CID_TRY(cid_audit_append_txn(txn, entry, &d->done.seq));

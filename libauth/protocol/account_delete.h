@@ -45,8 +45,13 @@
  *   CID_DB_CONSENTS, CID_DB_CONSENT_IDS   consent records are the evidence
  *                         of what the citizen agreed to, under which notice,
  *                         when (consent.h): the account id, service, purpose
- *                         and attribute NAMES, never a value. retention.h
- *                         deletes them with their scope's mapping.
+ *                         and attribute NAMES, never a value. Every grant
+ *                         still in force is withdrawn (a WITHDRAWN record
+ *                         and its consent.withdrawn entry, method
+ *                         "cli:withdraw"), so nothing of the citizen is in
+ *                         force and each purpose's retention runs from the
+ *                         deletion: retention.h then deletes the records
+ *                         with their scope's mapping.
  *   CID_DB_LOGOUT_QUEUE   the notices this deletion queued hold the account
  *                         id (to compute the subject each service knows the
  *                         citizen by) until sent or given up (logout.h).
@@ -78,6 +83,7 @@ struct cid_account_deleted {
 	size_t sessions;	   /* SSO sessions ended */
 	size_t grants;		   /* grants deleted */
 	size_t links;		   /* upstream identities unlinked */
+	size_t withdrawn;	   /* consent grants in force withdrawn */
 	uint64_t seq;		   /* the seq of its account.deleted entry */
 };
 
@@ -86,8 +92,8 @@ struct cid_account_deleted {
  * says, and in the same transaction appends
  *   {"type": "account.deleted", "time": now, "actor": "operator",
  *    "endpoint": "cli", "citizen": the account id (the log holds its
- *    pseudonym of no purpose), "ext": {"sessions", "grants", "links":
- *    decimal strings, what was removed}}
+ *    pseudonym of no purpose), "ext": {"sessions", "grants", "links",
+ *    "withdrawn": decimal strings, what was removed or withdrawn}}
  * *out (may be NULL) is written only on success.
  * Errors: CID_ERR_NOTFOUND (no such citizen, a malformed username; nothing
  * changes: a second deletion of one name finds none), CID_ERR_STORE,

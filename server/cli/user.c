@@ -36,8 +36,9 @@ static const char user_help[] =
     "  delete USERNAME --yes     erase the citizen (their request to delete, APPI Art. 35,\n"
     "                            GDPR Art. 17): the record, claims, TOTP, sessions (as a\n"
     "                            disable ends them), grants and tokens, upstream links and\n"
-    "                            recent logins, at once; the audit log and consent records\n"
-    "                            stay (pseudonymous; purged at their retention's end).\n"
+    "                            recent logins, at once; consents in force are withdrawn.\n"
+    "                            The audit log and consent records stay (pseudonymous;\n"
+    "                            purged at their retention's end).\n"
     "                            The name may then be registered again as a new citizen\n"
     "  passwd USERNAME (--password-stdin | --password-file FILE)\n"
     "  totp USERNAME [--replace] enrol in TOTP, the second factor: prints the secret\n"
@@ -279,13 +280,14 @@ static int verb_delete(struct cli_env *env, const struct user_opts *o, const cha
 	if (rc != CID_OK)
 		return cli_fail("user", username, rc);
 	if (o->common.json)
-		return cli_print_json(json_pack(
-		    "{s:s, s:s, s:I, s:I, s:I, s:I}", "username", username, "id", done.id,
-		    "sessions", (json_int_t)done.sessions, "grants", (json_int_t)done.grants,
-		    "links", (json_int_t)done.links, "audit_seq", (json_int_t)done.seq));
+		return cli_print_json(
+		    json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "username", username, "id",
+			      done.id, "sessions", (json_int_t)done.sessions, "grants",
+			      (json_int_t)done.grants, "links", (json_int_t)done.links, "withdrawn",
+			      (json_int_t)done.withdrawn, "audit_seq", (json_int_t)done.seq));
 	printf("citizen %s deleted: %zu sessions ended, %zu grants and %zu upstream links "
-	       "removed (audit entry %" PRIu64 ")\n",
-	       username, done.sessions, done.grants, done.links, done.seq);
+	       "removed, %zu consents withdrawn (audit entry %" PRIu64 ")\n",
+	       username, done.sessions, done.grants, done.links, done.withdrawn, done.seq);
 	return 0;
 }
 

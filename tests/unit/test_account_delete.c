@@ -173,6 +173,22 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* The state recorded by the latest consent record of account's (rp1, login, attribute). */
+static enum cid_consent_state consent_state(struct cid_store *s, const char *account,
+					    const char *attribute)
+{
+	struct cid_txn *txn = NULL;
+	json_t *rec = NULL;
+	struct cid_consent_record r;
+
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	assert_int_equal(cid_consent_latest(txn, account, "rp1", "login", attribute, &rec), CID_OK);
+	cid_store_read_end(txn);
+	assert_int_equal(cid_consent_record_read(rec, &r), CID_OK);
+	json_decref(rec);
+	return r.state;
+}
+
 static bool contains(struct cid_str hay, const char *needle)
 {
 	size_t n = strlen(needle);
@@ -286,8 +302,8 @@ static void test_delete_leaves_nothing_of_the_citizen(void **state)
 	assert_int_equal(done.links, 1);
 	(void)scan_store(f->s, f->hanako.id, "hanako", hits);
 	/* what stays: consent records (the evidence) and their index, the mapping */
-	assert_int_equal(hits[CID_DB_CONSENTS], 2);
-	assert_int_equal(hits[CID_DB_CONSENT_IDS], 2); /* record id -> its key */
+	assert_int_equal(hits[CID_DB_CONSENTS], 4);    /* two grants, their two withdrawals */
+	assert_int_equal(hits[CID_DB_CONSENT_IDS], 4); /* record id -> its key */
 	assert_true(hits[CID_DB_PSEUDONYMS] > 0);
 	/* the log names pseudonyms, never the id */
 	assert_int_equal(hits[CID_DB_AUDIT], 0);
@@ -373,6 +389,38 @@ static void test_the_other_citizen_keeps_everything(void **state)
 	assert_string_equal(id, f->taro.id);
 	assert_int_equal(cid_logins_list(f->s, f->taro.id, logins, &n), CID_OK);
 	assert_int_equal(n, 1);
+	assert_int_equal(consent_state(f->s, f->taro.id, "email"), CID_CONSENT_GRANTED);
+}
+
+/* Counts the entries the query finds; each must be the operator's. */
+static enum cid_err count_operator_entry(uint64_t seq, struct cid_str entry, void *arg)
+{
+	(void)seq;
+	assert_true(contains(entry, "\"actor\":\"operator\""));
+	++*(size_t *)arg;
+	return CID_OK;
+}
+
+/* The grants in force are withdrawn, so each purpose's retention runs from the deletion. */
+static void test_grants_in_force_are_withdrawn(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_account_deleted done;
+	struct cid_txn *txn = NULL;
+	size_t n = 0;
+	struct cid_audit_filter withdrawn = {.type = "consent.withdrawn"};
+
+	assert_int_equal(consent_state(f->s, f->hanako.id, "family_name"), CID_CONSENT_GRANTED);
+	assert_int_equal(cid_account_delete(f->s, "hanako", NOW + 10, &done), CID_OK);
+	assert_int_equal(done.withdrawn, 2);
+	assert_int_equal(consent_state(f->s, f->hanako.id, "family_name"), CID_CONSENT_WITHDRAWN);
+	assert_int_equal(consent_state(f->s, f->hanako.id, "email"), CID_CONSENT_WITHDRAWN);
+	assert_int_equal(consent_state(f->s, f->taro.id, "email"), CID_CONSENT_GRANTED);
+	/* one consent.withdrawn entry for the scope, by the operator */
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_audit_query(txn, &withdrawn, count_operator_entry, &n), CID_OK);
+	cid_store_read_end(txn);
+	assert_int_equal(n, 1);
 }
 
 static void test_deletion_is_on_the_log_under_a_pseudonym(void **state)
@@ -395,6 +443,7 @@ static void test_deletion_is_on_the_log_under_a_pseudonym(void **state)
 	assert_string_equal(cid_json_str(ext, "sessions"), "1");
 	assert_string_equal(cid_json_str(ext, "grants"), "2");
 	assert_string_equal(cid_json_str(ext, "links"), "1");
+	assert_string_equal(cid_json_str(ext, "withdrawn"), "2");
 	/* the pseudonym leads back to the account id (not the name), until its purge */
 	assert_int_equal(cid_pseudonym_resolve(txn, cid_json_str(e, "citizen"), &scope), CID_OK);
 	assert_string_equal(cid_json_str(scope, "citizen"), f->hanako.id);
@@ -447,6 +496,7 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_deletion_is_on_the_log_under_a_pseudonym, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_grants_in_force_are_withdrawn, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_the_name_is_free_for_a_new_citizen, setup,
 					    teardown),
 	};
