@@ -570,6 +570,25 @@ enum cid_err cid_account_set_disabled_txn(struct cid_txn *txn, const char *usern
 	return account_change_cb(txn, &c);
 }
 
+enum cid_err cid_account_remove_txn(struct cid_txn *txn, const char *username,
+				    char id_out[CID_ID_CHARS + 1])
+{
+	enum cid_err rc = CID_OK;
+	json_t *record = NULL;
+	const char *id;
+
+	CID_TRY(account_load_by_username(txn, username, &record));
+	id = cid_json_str(record, "id");
+	CID_ENSURE(id != NULL && strlen(id) == CID_ID_CHARS, CID_ERR_STORE);
+	CID_TRY(cid_txn_del(txn, CID_DB_USERNAMES, cid_str_of(username)));
+	CID_TRY(cid_txn_del(txn, CID_DB_CITIZENS, (struct cid_str){id, CID_ID_CHARS}));
+	CID_TRY(account_clear_code_counter(txn, id));
+	memcpy(id_out, id, CID_ID_CHARS + 1);
+out:
+	json_decref(record);
+	return rc;
+}
+
 bool cid_account_password_ok(const char *password)
 {
 	size_t n = password == NULL ? 0 : strnlen(password, CID_MAX_PASSWORD + 1);

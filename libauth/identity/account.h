@@ -268,6 +268,22 @@ CID_MUST_CHECK enum cid_err cid_account_set_disabled_txn(struct cid_txn *txn, co
 							 bool disabled, int64_t now);
 
 /*
+ * Removes citizen username's record and its username index entry inside the
+ * caller's write transaction (from cid_store_update), with the count of wrong
+ * one-time codes kept under the account id (throttle.h): the claims, the
+ * verified claims, the password hash and the TOTP secret, enrolled or
+ * pending, are members of the record and go with it. The name is free at
+ * once: cid_account_add makes it a new citizen, with a new id. id_out gets
+ * the removed account id. What other modules hold of the citizen is theirs
+ * to delete (account_delete.h deletes everything in one transaction).
+ * Errors: CID_ERR_NOTFOUND (no such citizen, a malformed username),
+ * CID_ERR_INVALID (a read transaction), CID_ERR_STORE (an index entry
+ * without its record, or a record without a usable id).
+ */
+CID_MUST_CHECK enum cid_err cid_account_remove_txn(struct cid_txn *txn, const char *username,
+						   char id_out[CID_ID_CHARS + 1]);
+
+/*
  * The one rule of an active citizen: record's "disabled" member is exactly
  * false. A record without it, with any other value, or NULL is not active
  * (fail-closed). record: a stored or stripped citizen record, borrowed.

@@ -809,21 +809,56 @@ static enum cid_err link_of_one(struct cid_str key, struct cid_str val, void *ar
 	return rc;
 }
 
-enum cid_err cid_idp_links_of(struct cid_store *s, const char *account, json_t **out)
+/* cid_idp_links_of in txn (read or write). */
+static enum cid_err links_of_txn(struct cid_txn *txn, const char *account, json_t **out)
 {
 	enum cid_err rc = CID_OK;
-	struct cid_txn *txn = NULL;
 	struct links_of_arg a = {account, json_array()};
 
 	CID_ENSURE(a.out != NULL, CID_ERR_NOMEM);
-	CID_TRY(cid_store_read_begin(s, &txn));
-	rc = cid_txn_foreach(txn, CID_DB_IDP_LINKS, cid_str_of(""), link_of_one, &a);
-	cid_store_read_end(txn);
-	CID_TRY(rc);
+	CID_TRY(cid_txn_foreach(txn, CID_DB_IDP_LINKS, cid_str_of(""), link_of_one, &a));
 	*out = a.out;
 	a.out = NULL;
 out:
 	json_decref(a.out);
+	return rc;
+}
+
+enum cid_err cid_idp_links_of(struct cid_store *s, const char *account, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
+
+	CID_TRY(cid_store_read_begin(s, &txn));
+	rc = links_of_txn(txn, account, out);
+	cid_store_read_end(txn);
+out:
+	return rc;
+}
+
+enum cid_err cid_idp_unlink_account_txn(struct cid_txn *txn, const char *account, size_t *n)
+{
+	enum cid_err rc = CID_OK;
+	json_t *links = NULL;
+	const json_t *row;
+	char key[LINK_KEY_MAX];
+	size_t len = 0;
+	size_t i;
+
+	CID_ENSURE(account != NULL, CID_ERR_INVALID);
+	/* read first, delete after: the walk's cursor is on the database written */
+	CID_TRY(links_of_txn(txn, account, &links));
+	json_array_foreach(links, i, row)
+	{
+		CID_ENSURE(
+		    link_key(cid_json_str(row, "issuer"), cid_json_str(row, "sub"), key, &len),
+		    CID_ERR_STORE);
+		CID_TRY(cid_txn_del(txn, CID_DB_IDP_LINKS, (struct cid_str){key, len}));
+	}
+	if (n != NULL)
+		*n = json_array_size(links);
+out:
+	json_decref(links);
 	return rc;
 }
 

@@ -320,6 +320,19 @@ CID_MUST_CHECK enum cid_err cid_idp_links_of(struct cid_store *s, const char *ac
 					     json_t **out);
 
 /*
+ * Removes every link of the citizen account inside the caller's write
+ * transaction (the account is deleted: account_delete.h), whatever the rule
+ * of the last link says: no upstream identity leads to the account any
+ * more, and linking one again makes it a new citizen's. *n (may be NULL):
+ * how many links were removed (0 is no error). Walks every link, as
+ * cid_idp_links_of does. Errors: CID_ERR_INVALID (account NULL, a read
+ * transaction), CID_ERR_STORE (a link whose key does not read back),
+ * CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_idp_unlink_account_txn(struct cid_txn *txn, const char *account,
+						       size_t *n);
+
+/*
  * Unlinks the upstream identity (issuer, sub) from the citizen account, in
  * one transaction that reads the link, the citizen and its other links:
  * the one rule of unlinking. A citizen with no password known (created

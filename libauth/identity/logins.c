@@ -97,6 +97,18 @@ static bool from_entry(const json_t *e, struct cid_login *l)
 	return true;
 }
 
+enum cid_err cid_logins_delete_txn(struct cid_txn *txn, const char *account_id)
+{
+	enum cid_err rc;
+
+	if (account_id == NULL)
+		return CID_ERR_INVALID;
+	if (!id_ok(account_id))
+		return CID_OK; /* no such id can have attempts */
+	rc = cid_txn_del(txn, CID_DB_LOGINS, cid_str_of(account_id));
+	return rc == CID_ERR_NOTFOUND ? CID_OK : rc;
+}
+
 enum cid_err cid_logins_list(struct cid_store *s, const char *account_id,
 			     struct cid_login out[CID_LOGINS_KEEP], size_t *n)
 {

@@ -57,6 +57,14 @@ CID_MUST_CHECK enum cid_err cid_logins_put(struct cid_store *s, const char *acco
 					   bool ok, const char *method, const char *ua);
 
 /*
+ * Forgets every recorded attempt of account_id inside the caller's write
+ * transaction (the citizen's account is deleted: account_delete.h). None
+ * recorded is no error. Errors: CID_ERR_INVALID (account_id NULL, a read
+ * transaction), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_logins_delete_txn(struct cid_txn *txn, const char *account_id);
+
+/*
  * The recorded attempts of account_id, newest first, into out[0..*n) (*n at
  * most CID_LOGINS_KEEP; 0 for a citizen with none). Entries of a damaged
  * list that do not read are skipped. Errors: CID_ERR_INVALID (account_id

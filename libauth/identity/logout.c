@@ -185,38 +185,46 @@ out:
 	return rc;
 }
 
-struct disable {
-	const char *username;
-	struct notify nt;
-	size_t ended;
-};
-
-/*
- * Ends the citizen's sessions while they are still live, so that the live
- * ones are told, then disables them: one transaction.
- */
-static enum cid_err disable_cb(struct cid_txn *txn, void *arg)
+enum cid_err cid_logout_disable_citizen_txn(struct cid_txn *txn, const char *username,
+					    const char *cause, int64_t now, size_t *ended)
 {
-	struct disable *d = arg;
 	enum cid_err rc = CID_OK;
 	struct cid_account *citizen = NULL;
+	struct notify nt = {.cause = cause, .now = now};
+	size_t n = 0;
 
-	notify_reset(&d->nt, txn);
-	d->ended = 0;
-	CID_TRY(cid_account_find_txn(txn, d->username, &citizen));
-	CID_TRY(cid_session_end_account_txn(txn, citizen->id, notify_session, &d->nt, &d->ended));
-	CID_TRY(cid_account_set_disabled_txn(txn, d->username, true, d->nt.now));
+	CID_ENSURE(cause_ok(cause), CID_ERR_INVALID);
+	notify_reset(&nt, txn);
+	/* the sessions end while the citizen is still live, so that the live ones are told */
+	CID_TRY(cid_account_find_txn(txn, username, &citizen));
+	CID_TRY(cid_session_end_account_txn(txn, citizen->id, notify_session, &nt, &n));
+	CID_TRY(cid_account_set_disabled_txn(txn, username, true, now));
+	if (ended != NULL)
+		*ended = n;
 out:
 	cid_account_free(citizen);
 	return rc;
+}
+
+struct disable {
+	const char *username;
+	int64_t now;
+	size_t ended;
+};
+
+static enum cid_err disable_cb(struct cid_txn *txn, void *arg)
+{
+	struct disable *d = arg;
+
+	return cid_logout_disable_citizen_txn(txn, d->username, CID_LOGOUT_CAUSE_DISABLE, d->now,
+					      &d->ended);
 }
 
 enum cid_err cid_logout_disable_citizen(struct cid_store *s, const char *username, int64_t now,
 					size_t *ended)
 {
 	enum cid_err rc = CID_OK;
-	struct disable d = {.username = username,
-			    .nt = {.cause = CID_LOGOUT_CAUSE_DISABLE, .now = now}};
+	struct disable d = {.username = username, .now = now};
 
 	CID_TRY(cid_store_update(s, disable_cb, &d));
 	if (ended != NULL)

@@ -1,8 +1,8 @@
 /*
  * logout: what single logout keeps in the store. When an SSO session ends
- * (the citizen logs out at a service or on the account page, or is disabled)
- * every service that took part in it and registered a back-channel logout
- * URI (client.h) is owed a notice (OpenID Connect Back-Channel Logout 1.0).
+ * (the citizen logs out at a service or on the account page, or is disabled
+ * or deleted) every service that took part in it and registered a
+ * back-channel logout URI (client.h) is owed a notice (OpenID Connect Back-Channel Logout 1.0).
  * The notices are queued in the write transaction that ends the session, so
  * a session never ends without them and a restart loses none; the server's
  * worker (logout_notify.h) claims the due ones, sends them and settles each
@@ -18,8 +18,9 @@
  * The queue (CID_DB_LOGOUT_QUEUE), key = due time as 16 lowercase hex digits,
  * "\n", the notice's random id (so the due ones come first):
  *   {"id", "client_id", "sid", "account_id" (to name the citizen to the
- *    service by its own subject), "cause", "attempts": tries begun so far,
- *    "created_at"}
+ *    service by its own subject: kept until the notice leaves the queue,
+ *    even when the account was deleted), "cause", "attempts": tries begun
+ *    so far, "created_at"}
  * A notice being sent is moved to now + the lease, with its attempt
  * counted: if the server stops mid-send it is tried again when the lease
  * runs out, and two servers on one store never send it at once.
@@ -41,6 +42,7 @@
 #define CID_LOGOUT_CAUSE_RP	 "rp-logout" /* the citizen logged out at a service (/logout) */
 #define CID_LOGOUT_CAUSE_ACCOUNT "account"   /* the citizen, on the account page */
 #define CID_LOGOUT_CAUSE_DISABLE "disabled"  /* an operator or officer disabled the citizen */
+#define CID_LOGOUT_CAUSE_DELETE	 "deleted"   /* the citizen's account was deleted */
 #define CID_LOGOUT_CAUSE_MAX	 16	     /* bytes of a cause, NUL included */
 
 /* A session that ended, as its ending tells the caller. */
@@ -84,6 +86,18 @@ CID_MUST_CHECK enum cid_err cid_logout_end_session(struct cid_store *s, const ch
  */
 CID_MUST_CHECK enum cid_err cid_logout_disable_citizen(struct cid_store *s, const char *username,
 						       int64_t now, size_t *ended);
+
+/*
+ * cid_logout_disable_citizen inside the caller's write transaction (from
+ * cid_store_update), the notices naming cause (a CID_LOGOUT_CAUSE_*), so
+ * that what goes with it commits with it (deleting the account,
+ * account_delete.h). Errors: as cid_logout_disable_citizen, and
+ * CID_ERR_INVALID (cause empty or over CID_LOGOUT_CAUSE_MAX, a read
+ * transaction).
+ */
+CID_MUST_CHECK enum cid_err cid_logout_disable_citizen_txn(struct cid_txn *txn,
+							   const char *username, const char *cause,
+							   int64_t now, size_t *ended);
 
 /* ---- the queue (logout_queue.c) ---- */
 

@@ -28,17 +28,12 @@
 _Static_assert(CID_PSEUDONYM_CHARS <= CID_ID_CHARS, "a pseudonym fits a citizen filter");
 
 static const char *const types[] = {
-    "consent.",		"consent.granted",
-    "consent.refused",	"consent.withdrawn",
-    "consent.expired",	"release.",
-    "release.permit",	"release.deny",
-    "audit.",		"audit.exported",
-    "logout.",		"logout.delivered",
-    "logout.failed",	"officer.",
-    "officer.searched", "officer.viewed",
-    "officer.resolved", "operator.",
-    "operator.viewed",	"retention.",
-    "retention.purged", "key.",
+    "account.",		"account.deleted",   "consent.",	 "consent.granted",
+    "consent.refused",	"consent.withdrawn", "consent.expired",	 "release.",
+    "release.permit",	"release.deny",	     "audit.",		 "audit.exported",
+    "logout.",		"logout.delivered",  "logout.failed",	 "officer.",
+    "officer.searched", "officer.viewed",    "officer.resolved", "operator.",
+    "operator.viewed",	"retention.",	     "retention.purged", "key.",
     "key.rotated",
 };
 

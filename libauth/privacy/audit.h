@@ -16,7 +16,8 @@
  *                    "consent.expired" | "release.permit" | "release.deny" |
  *                    "audit.exported" | "logout.delivered" | "logout.failed" |
  *                    "key.rotated" | "officer.searched" | "officer.viewed" |
- *                    "officer.resolved" | "retention.purged"
+ *                    "officer.resolved" | "retention.purged" | "operator.viewed" |
+ *                    "account.deleted"
  *   "actor"          who caused it: "citizen", "service", "operator" (the CLI),
  *                    "officer:<name>", "system"
  *   "citizen"        the pseudonym of the citizen's scope (pseudonym.h: one per
@@ -73,7 +74,8 @@
  *                    service can match it, nobody learns the sid), "attempts"
  *                    (tries made, decimal), "status" (the last HTTP status,
  *                    or "none" without an answer), "cause" ("rp-logout",
- *                    "account", "disabled": why the session ended), and for
+ *                    "account", "disabled", "deleted": why the session
+ *                    ended), and for
  *                    logout.failed "error" (why the last try failed);
  *                    for key.rotated: "vkey" (the new audit key's verifier
  *                    key) and "previous" (the one it replaces);
@@ -86,7 +88,10 @@
  *                    for officer.resolved (cid_audit_resolve): "pseudonym",
  *                    "found" ("true" | "false"); for retention.purged
  *                    (retention.h): "purged", "consent_records",
- *                    "retention_days", "ended", "rule"
+ *                    "retention_days", "ended", "rule"; for account.deleted
+ *                    (account_delete.h): "sessions", "grants", "links",
+ *                    "withdrawn" (decimal: what the deletion removed or
+ *                    withdrew)
  * Attribute values are never logged. A logout.* entry (actor "system",
  * endpoint "backchannel-logout", "service" the service told, or that could
  * not be told after the last try) names no citizen: no personal data, and in

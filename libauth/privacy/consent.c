@@ -511,6 +511,33 @@ static bool changes_ok(const struct cid_consent_change *changes, size_t n, int64
 	return true;
 }
 
+/* Gives w room for its records and draws its ids; write_free releases them. */
+static enum cid_err write_alloc(struct write *w)
+{
+	w->ids = calloc(w->n, sizeof(*w->ids));
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
+	w->recs = calloc(w->n, sizeof(*w->recs));
+	if (w->ids == NULL || w->recs == NULL)
+		return CID_ERR_NOMEM;
+	for (size_t i = 0; i < w->n; i++) {
+		enum cid_err rc = cid_random_uuid(w->ids[i]);
+
+		if (rc != CID_OK)
+			return rc;
+	}
+	return CID_OK;
+}
+
+static void write_free(struct write *w)
+{
+	free(w->ids);
+	w->ids = NULL;
+	if (w->recs != NULL)
+		recs_clear(w);
+	free(w->recs);
+	w->recs = NULL;
+}
+
 /* Draws the ids, runs the write, and hands the ids out only if it committed. */
 static enum cid_err write_records(struct cid_store *s, struct write *w, char **ids_out)
 {
@@ -518,12 +545,7 @@ static enum cid_err write_records(struct cid_store *s, struct write *w, char **i
 	char **ids = NULL;
 	size_t i;
 
-	w->ids = calloc(w->n, sizeof(*w->ids));
-	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
-	w->recs = calloc(w->n, sizeof(*w->recs));
-	CID_ENSURE(w->ids != NULL && w->recs != NULL, CID_ERR_NOMEM);
-	for (i = 0; i < w->n; i++)
-		CID_TRY(cid_random_uuid(w->ids[i]));
+	CID_TRY(write_alloc(w));
 	if (ids_out != NULL) {
 		/* allocated before the write, so a committed write cannot fail to report */
 		ids = calloc(w->n, sizeof(*ids));
@@ -542,12 +564,7 @@ out:
 	for (i = 0; ids != NULL && i < w->n; i++)
 		free(ids[i]);
 	free(ids);
-	free(w->ids);
-	w->ids = NULL;
-	if (w->recs != NULL)
-		recs_clear(w);
-	free(w->recs);
-	w->recs = NULL;
+	write_free(w);
 	return rc;
 }
 
@@ -581,6 +598,92 @@ enum cid_err cid_consent_withdraw(struct cid_store *s, const struct cid_consent_
 		*fault = w.fault;
 out:
 	free(changes);
+	return rc;
+}
+
+/* The citizen's records, parsed, in key order (cid_consent_withdraw_account_txn). */
+static enum cid_err collect_record(struct cid_str key, struct cid_str val, void *arg)
+{
+	enum cid_err rc = CID_OK;
+	json_t *rec = NULL;
+
+	(void)key;
+	CID_TRY(cid_consent_record_parse(val, &rec));
+	CID_ENSURE(json_array_append_new(arg, rec) == 0, CID_ERR_NOMEM);
+out:
+	return rc;
+}
+
+static bool same_member(const json_t *a, const json_t *b, const char *name)
+{
+	return strcmp(cid_json_str(a, name), cid_json_str(b, name)) == 0;
+}
+
+/* Withdraws the grants in force of one (service, purpose): changes[0..n) of base's scope. */
+static enum cid_err withdraw_scope(struct cid_txn *txn, const struct cid_consent_context *ctx,
+				   const struct cid_consent_change *changes, size_t n)
+{
+	enum cid_err rc = CID_OK;
+	struct write w = {.ctx = ctx, .changes = changes, .n = n, .copy_versions = true};
+
+	CID_TRY(write_alloc(&w));
+	CID_TRY(write_cb(txn, &w));
+out:
+	write_free(&w);
+	return rc;
+}
+
+enum cid_err cid_consent_withdraw_account_txn(struct cid_txn *txn, const char *account_id,
+					      enum cid_consent_method method, int64_t now,
+					      size_t *n_out)
+{
+	enum cid_err rc = CID_OK;
+	char prefix[CID_ID_CHARS + 2];
+	json_t *all = json_array();
+	struct cid_consent_change *changes = NULL;
+	struct cid_consent_context ctx = {.account_id = account_id, .method = method, .now = now};
+	size_t n_claims;
+	size_t n = 0;
+	size_t withdrawn = 0;
+	size_t size;
+
+	(void)cid_claim_table(&n_claims);
+	CID_ENSURE(all != NULL, CID_ERR_NOMEM);
+	CID_ENSURE(cid_uuid_syntax_ok(account_id) && cid_consent_method_name(method) != NULL &&
+		       now >= 0,
+		   CID_ERR_INVALID);
+	/* read first, write after: the walk's cursor is on the database written */
+	snprintf(prefix, sizeof(prefix), "%s\n", account_id);
+	CID_TRY(cid_txn_foreach(txn, CID_DB_CONSENTS, cid_str_of(prefix), collect_record, all));
+	changes = calloc(n_claims, sizeof(*changes));
+	CID_ENSURE(changes != NULL, CID_ERR_NOMEM);
+	size = json_array_size(all);
+	for (size_t i = 0; i < size; i++) {
+		const json_t *rec = json_array_get(all, i);
+		const json_t *next = i + 1 < size ? json_array_get(all, i + 1) : NULL;
+		bool scope_ends = next == NULL || !same_member(rec, next, "service") ||
+				  !same_member(rec, next, "purpose");
+
+		/* the latest record of an attribute is the last before another attribute */
+		if ((scope_ends || !same_member(rec, next, "attribute")) &&
+		    record_state(rec, now) == CID_CONSENT_GRANTED) {
+			CID_ENSURE(n < n_claims, CID_ERR_STORE);
+			changes[n++] = (struct cid_consent_change){cid_json_str(rec, "attribute"),
+								   CID_CONSENT_WITHDRAWN, 0};
+		}
+		if (scope_ends && n > 0) {
+			ctx.service = cid_json_str(rec, "service");
+			ctx.purpose = cid_json_str(rec, "purpose");
+			CID_TRY(withdraw_scope(txn, &ctx, changes, n));
+			withdrawn += n;
+			n = 0;
+		}
+	}
+	if (n_out != NULL)
+		*n_out = withdrawn;
+out:
+	free(changes);
+	json_decref(all);
 	return rc;
 }
 

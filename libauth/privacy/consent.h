@@ -226,6 +226,24 @@ CID_MUST_CHECK enum cid_err cid_consent_withdraw(struct cid_store *s,
 						 char **ids_out, struct cid_consent_fault *fault);
 
 /*
+ * Withdraws every grant of account_id in force at now, of every service and
+ * purpose, inside the caller's write transaction (the citizen's account is
+ * deleted: account_delete.h), as cid_consent_withdraw would for each
+ * (service, purpose) with method: one WITHDRAWN record per attribute, under
+ * the versions of the grant it ends, and its consent.withdrawn entries. So
+ * nothing of the citizen stays in force, and each purpose's retention
+ * (retention.h) runs from now. *n_out (may be NULL): the records appended
+ * (0 is no error). Errors: CID_ERR_INVALID (account_id not a UUID, no
+ * method, now < 0, something to withdraw in a read transaction),
+ * CID_ERR_STORE (a damaged record),
+ * CID_ERR_CRYPTO, CID_ERR_NOMEM, those of cid_audit_append_txn.
+ */
+CID_MUST_CHECK enum cid_err cid_consent_withdraw_account_txn(struct cid_txn *txn,
+							     const char *account_id,
+							     enum cid_consent_method method,
+							     int64_t now, size_t *n_out);
+
+/*
  * The current decision of every attribute the citizen decided for (service,
  * purpose), as evaluator facts. *facts_out (free with cid_consent_facts_free)
  * holds *n_out facts whose strings live as long as it does; expired grants are

@@ -173,9 +173,27 @@ CID_MUST_CHECK enum cid_err cid_grant_revoke_client(struct cid_store *s, const c
 						    size_t *n_out);
 
 /*
+ * Deletes every grant of account_id, of every service, with its index key,
+ * inside the caller's write transaction (the citizen's account is deleted:
+ * account_delete.h), reading that citizen's grants and no other (through
+ * CID_DB_GRANT_INDEX). Revoking would keep the records, and with them the
+ * citizen's id, nonces and requested claims; deleting them revokes too: a
+ * code, refresh token or access token of a grant that is gone is refused as
+ * unknown (CID_ERR_NOTFOUND; the token endpoint's invalid_grant, userinfo's
+ * invalid_token). Their own records hold only the grant id, client_id and
+ * times, and stay, naming a grant that no longer exists. *n_out (may be NULL): how many grants were
+ * deleted (0 is no error).
+ * Errors: CID_ERR_INVALID (account_id not an account id, a read
+ * transaction), CID_ERR_STORE (an index key whose grant is missing or not
+ * theirs), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_grant_delete_account_txn(struct cid_txn *txn,
+							 const char *account_id, size_t *n_out);
+
+/*
  * Makes CID_DB_GRANT_INDEX hold exactly one key per grant: checks, in O(1),
  * that it holds as many keys as there are grants (true once it was built,
- * since grants are never deleted and every grant is written with its key),
+ * since every grant is written and deleted with its key),
  * and if not rebuilds it from every grant record in one write transaction (a
  * store written before the index existed, or one an older build added
  * grants to). cid_ctx_open runs it. *built (may be NULL) receives how many

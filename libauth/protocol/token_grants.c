@@ -5,13 +5,14 @@
  * id, written in the transaction that writes the grant, so a citizen's grants
  * of a service are one prefix of it: a withdrawal, which holds the store's one
  * writer, reads those and no other (O(log n + that citizen's grants of the
- * service) instead of every grant of the city). A grant is never deleted and
- * its citizen and service never change (revoking it sets a member of its
- * record), so the key written with it stays right for good: the index holds
- * exactly one key per grant, and equal counts of the two databases are its
- * invariant, which cid_grant_index_ensure checks at start in O(1), rebuilding
- * an index that fails it (a store written before the index existed, or one
- * an older build added grants to).
+ * service) instead of every grant of the city), and a citizen's grants of
+ * every service are one prefix too (deleting the account). A grant's citizen
+ * and service never change (revoking it sets a member of its record), so the
+ * key written with it stays right for good, and a grant is deleted only with
+ * its key, when its citizen's account is: the index holds exactly one key per
+ * grant, and equal counts of the two databases are its invariant, which cid_grant_index_ensure
+ * checks at start in O(1), rebuilding an index that fails it (a store written before the index
+ * existed, or one an older build added grants to).
  */
 #include "token.h"
 
@@ -129,6 +130,80 @@ enum cid_err cid_grant_revoke_client(struct cid_store *s, const char *account_id
 	if (n_out != NULL)
 		*n_out = rv.revoked;
 out:
+	return rc;
+}
+
+struct delete_account {
+	size_t prefix_len;
+	json_t *ids; /* the grant ids found under the prefix */
+};
+
+/* Collects the grant id at the end of an index key (the walk writes nothing). */
+static enum cid_err collect_one(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct delete_account *d = arg;
+	json_t *id;
+	size_t n = 0;
+
+	(void)val;
+	/* account "\n" client "\n" grant id: the grant id follows the last newline */
+	while (n < key.len && key.ptr[key.len - 1 - n] != '\n')
+		n++;
+	if (n == 0 || n > CID_TOKEN_CHARS || key.len - n < d->prefix_len + 2)
+		return CID_ERR_STORE;
+	id = json_stringn(key.ptr + key.len - n, n);
+	if (id == NULL) /* not UTF-8: no grant id */
+		return CID_ERR_STORE;
+	return json_array_append_new(d->ids, id) == 0 ? CID_OK : CID_ERR_NOMEM;
+}
+
+/* Deletes grant id of account_id and its index key; the record must be the citizen's. */
+static enum cid_err delete_grant(struct cid_txn *txn, const char *account_id, const char *id)
+{
+	enum cid_err rc = CID_OK;
+	json_t *grant = NULL;
+	char key[INDEX_KEY_MAX];
+	size_t len = 0;
+
+	rc = token_load_grant(txn, id, &grant);
+	CID_ENSURE(rc != CID_ERR_NOTFOUND, CID_ERR_STORE);
+	CID_TRY(rc);
+	/* the key said whose grant it is: the record must agree */
+	CID_ENSURE(cid_str_eq(cid_str_of(cid_json_str(grant, "account_id")), account_id),
+		   CID_ERR_STORE);
+	rc = index_key(account_id, cid_json_str(grant, "client_id"), id, key, &len);
+	CID_ENSURE(rc != CID_ERR_INVALID, CID_ERR_STORE);
+	CID_TRY(rc);
+	CID_TRY(cid_txn_del(txn, CID_DB_GRANTS, cid_str_of(id)));
+	CID_TRY(cid_txn_del(txn, CID_DB_GRANT_INDEX, (struct cid_str){key, len}));
+out:
+	json_decref(grant);
+	return rc;
+}
+
+enum cid_err cid_grant_delete_account_txn(struct cid_txn *txn, const char *account_id,
+					  size_t *n_out)
+{
+	enum cid_err rc = CID_OK;
+	struct delete_account d = {0};
+	char prefix[CID_ID_CHARS + 2];
+	size_t i;
+	const json_t *id;
+
+	CID_ENSURE(account_id != NULL && strnlen(account_id, CID_ID_CHARS + 1) == CID_ID_CHARS,
+		   CID_ERR_INVALID);
+	d.prefix_len = (size_t)snprintf(prefix, sizeof(prefix), "%s\n", account_id);
+	d.ids = json_array();
+	CID_ENSURE(d.ids != NULL, CID_ERR_NOMEM);
+	/* read first, delete after: the walk's cursor is on the index it would delete from */
+	CID_TRY(cid_txn_foreach(txn, CID_DB_GRANT_INDEX, (struct cid_str){prefix, d.prefix_len},
+				collect_one, &d));
+	json_array_foreach(d.ids, i, id)
+	    CID_TRY(delete_grant(txn, account_id, json_string_value(id)));
+	if (n_out != NULL)
+		*n_out = json_array_size(d.ids);
+out:
+	json_decref(d.ids);
 	return rc;
 }
 

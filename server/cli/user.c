@@ -1,5 +1,5 @@
 /*
- * user: `civicid user add|list|show|set|disable|enable|passwd|totp`. Passwords
+ * user: `civicid user add|list|show|set|disable|enable|delete|passwd|totp`. Passwords
  * are read from stdin or a file, never from the command line (where `ps`
  * and shell history would show them). A TOTP secret is printed once, at
  * enrolment, like a client secret: nothing shows it again.
@@ -7,12 +7,14 @@
 #include "cli.h"
 
 #include "account.h"
+#include "account_delete.h"
 #include "bounds.h"
 #include "buf.h"
 #include "crypto.h"
 #include "logout.h"
 
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,13 @@ static const char user_help[] =
     "  disable USERNAME          refuse logins; revoke every token and end every session\n"
     "                            (services with a back-channel logout URI are told)\n"
     "  enable USERNAME           allow logins again (revoked tokens stay revoked)\n"
+    "  delete USERNAME --yes     erase the citizen (their request to delete, APPI Art. 35,\n"
+    "                            GDPR Art. 17): the record, claims, TOTP, sessions (as a\n"
+    "                            disable ends them), grants and tokens, upstream links and\n"
+    "                            recent logins, at once; consents in force are withdrawn.\n"
+    "                            The audit log and consent records stay (pseudonymous;\n"
+    "                            purged at their retention's end).\n"
+    "                            The name may then be registered again as a new citizen\n"
     "  passwd USERNAME (--password-stdin | --password-file FILE)\n"
     "  totp USERNAME [--replace] enrol in TOTP, the second factor: prints the secret\n"
     "                            and an otpauth:// URI, once\n"
@@ -66,6 +75,7 @@ struct user_opts {
 	struct cli_common common;
 	const char *password_file;
 	bool replace, disable, unlock; /* totp */
+	bool yes;		       /* delete */
 	json_t *claims;		       /* name -> value (null: remove) */
 };
 
@@ -115,6 +125,7 @@ static int parse(int argc, char **argv, struct user_opts *o)
 	    {"replace", no_argument, NULL, 'R'},
 	    {"disable", no_argument, NULL, 'D'},
 	    {"unlock", no_argument, NULL, 'U'},
+	    {"yes", no_argument, NULL, 'Y'},
 	    {NULL, 0, NULL, 0},
 	};
 	int opt, rc;
@@ -127,6 +138,7 @@ static int parse(int argc, char **argv, struct user_opts *o)
 		case 'R': o->replace = true; break;
 		case 'D': o->disable = true; break;
 		case 'U': o->unlock = true; break;
+		case 'Y': o->yes = true; break;
 		case 'a':
 		case 'u':
 			rc = add_claim(o, optarg, opt == 'u');
@@ -260,6 +272,25 @@ static int verb_totp(struct cli_env *env, const struct user_opts *o, const char 
 	    "app");
 }
 
+static int verb_delete(struct cli_env *env, const struct user_opts *o, const char *username)
+{
+	struct cid_account_deleted done;
+	enum cid_err rc = cid_account_delete(env->store, username, cli_now(), &done);
+
+	if (rc != CID_OK)
+		return cli_fail("user", username, rc);
+	if (o->common.json)
+		return cli_print_json(
+		    json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "username", username, "id",
+			      done.id, "sessions", (json_int_t)done.sessions, "grants",
+			      (json_int_t)done.grants, "links", (json_int_t)done.links, "withdrawn",
+			      (json_int_t)done.withdrawn, "audit_seq", (json_int_t)done.seq));
+	printf("citizen %s deleted: %zu sessions ended, %zu grants and %zu upstream links "
+	       "removed, %zu consents withdrawn (audit entry %" PRIu64 ")\n",
+	       username, done.sessions, done.grants, done.links, done.withdrawn, done.seq);
+	return 0;
+}
+
 static void print_user_row(const json_t *row)
 {
 	struct cid_account *u = NULL;
@@ -334,6 +365,8 @@ static int run_verb(struct cli_env *env, struct user_opts *o, const char *verb,
 		return verb_passwd(env, o, username);
 	if (strcmp(verb, "totp") == 0)
 		return verb_totp(env, o, username);
+	if (strcmp(verb, "delete") == 0)
+		return verb_delete(env, o, username);
 	if (strcmp(verb, "set") == 0) {
 		if (json_object_size(o->claims) == 0)
 			return cli_usage("user", "set needs --claim or --unset");
@@ -353,8 +386,8 @@ static int run_verb(struct cli_env *env, struct user_opts *o, const char *verb,
 
 int cid_cli_user(int argc, char **argv)
 {
-	static const char *const verbs[] = {"add",     "list",	 "show",   "set",
-					    "disable", "enable", "passwd", "totp"};
+	static const char *const verbs[] = {"add",    "list",	"show",	  "set", "disable",
+					    "enable", "delete", "passwd", "totp"};
 	struct user_opts o = {0};
 	struct cli_env env;
 	const char *verb;
@@ -386,6 +419,12 @@ int cid_cli_user(int argc, char **argv)
 	}
 	if ((o.replace || o.disable || o.unlock) && strcmp(verb, "totp") != 0) {
 		status = cli_usage("user", "--replace, --disable and --unlock go with totp");
+		goto out;
+	}
+	if (o.yes != (strcmp(verb, "delete") == 0)) {
+		status = cli_usage("user", o.yes ? "--yes goes with delete"
+						 : "delete erases the citizen for good: confirm "
+						   "with --yes");
 		goto out;
 	}
 	if (o.replace + o.disable + o.unlock > 1) {

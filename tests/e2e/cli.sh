@@ -80,9 +80,32 @@ expect 0 "enable it again" "$bin" user enable taro "${C[@]}"
 expect 0 "user passwd" bash -c "printf 'taro-new-pass-1' | '$bin' user passwd taro ${C[*]} --password-stdin"
 expect 2 "unknown verb" "$bin" user frob "${C[@]}"
 
+# deleting a citizen: refused without --yes; the name is then free for a new citizen
+expect 0 "user add yui" bash -c "printf 'yui-pass-1234' | '$bin' user add yui ${C[*]} --password-stdin --json"
+yui_id=$(json "d['id']" <<<"$out")
+expect 2 "delete without --yes refused" "$bin" user delete yui "${C[@]}"
+has "it says to confirm with --yes" "$err" "--yes"
+expect 0 "nothing deleted without --yes" "$bin" user show yui "${C[@]}"
+expect 2 "--yes goes with delete only" "$bin" user disable yui "${C[@]}" --yes
+expect 0 "user delete --yes --json" "$bin" user delete yui "${C[@]}" --yes --json
+has "delete names the account id" "$out" "\"id\": \"$yui_id\""
+expect 1 "a deleted citizen is not found" "$bin" user show yui "${C[@]}"
+expect 1 "deleting again finds nobody" "$bin" user delete yui "${C[@]}" --yes
+has "says not found" "$err" "not found"
+hasnt "no citizen record holds the id" "$(mdb_dump -p -s citizens "$store")" "$yui_id"
+hasnt "no username entry holds it" "$(mdb_dump -p -s usernames "$store")" "$yui_id"
+expect 0 "the deletion is on the audit log" "$bin" audit query "${C[@]}" --type account.deleted --json
+has "as account.deleted by the operator" "$out" '"actor":"operator"'
+hasnt "under a pseudonym, not the id" "$out" "$yui_id"
+expect 0 "the name can be registered again" bash -c "printf 'yui-pass-5678' | '$bin' user add yui ${C[*]} --password-stdin --json"
+[[ $(json "d['id']" <<<"$out") != "$yui_id" ]] && ok "as a new citizen (a new id)" || bad "as a new citizen (a new id)" "$out"
+expect 0 "the new citizen is deleted in turn" "$bin" user delete yui "${C[@]}" --yes
+has "the text answer says so" "$out" "citizen yui deleted"
+
 # TOTP enrolment: the secret is printed once and never shown again
 expect 0 "user --help documents totp" "$bin" user --help
 has "help lists the totp verb" "$out" "totp USERNAME --disable"
+has "help lists the delete verb" "$out" "delete USERNAME --yes"
 expect 0 "user totp enrols, --json" "$bin" user totp hanako "${C[@]}" --json
 totp=$(json "d['secret']" <<<"$out")
 uri=$(json "d['uri']" <<<"$out")

@@ -5,7 +5,9 @@
 // service would, with `jose` against /jwks (signature, typ logout+jwt, iss,
 // aud, iat, events, no nonce) and answers 200, or 400 when it is not valid.
 // Also: a receiver that hangs (the logout still answers at once; the failure
-// reaches the audit log after the retries), `civicid user disable`, and the
+// reaches the audit log after the retries), `civicid user disable`,
+// `civicid user delete` (the services are told as for a disable, and the
+// deleted citizen's access and refresh tokens stop working), and the
 // front-channel frames of the logged-out page.
 //
 // Run: CIVICID_BIN=build/asan/server/civicid bash tests/e2e/run.sh logout.test.js
@@ -28,6 +30,7 @@ backchannel_logout_connect_timeout = 1
 
 const HANAKO = { username: 'hanako', password: 'hanako-logout-Passw0rd!', claims: { name: '山田 花子' } };
 const KENJI = { username: 'kenji', password: 'kenji-logout-Passw0rd!', claims: { name: '佐藤 健二' } };
+const TOMOKO = { username: 'tomoko', password: 'tomoko-delete-Passw0rd!', claims: { name: '鈴木 智子' } };
 
 let store;
 let server;
@@ -106,6 +109,7 @@ before(async () => {
   for (const s of Object.values(SERVICES)) store.writePolicy(`${s.clientId}.policy`, statutePolicy(s.clientId, ['name']));
   addUser(store, HANAKO.username, HANAKO.password, HANAKO.claims);
   addUser(store, KENJI.username, KENJI.password, KENJI.claims);
+  addUser(store, TOMOKO.username, TOMOKO.password, TOMOKO.claims);
   receivers.a = await startReceiver(SERVICES.a.clientId);
   receivers.b = await startReceiver(SERVICES.b.clientId);
   receivers.hang = await startReceiver(SERVICES.hang.clientId, { hang: true });
@@ -346,6 +350,52 @@ test('civicid user disable sends the logout tokens of every session of the citiz
   });
   assert.equal(causes.length, 3);
   cli(['user', 'enable', KENJI.username, '--store', store.dir]);
+});
+
+test('civicid user delete tells the services and stops the citizen\'s tokens; the name is free again', T, async () => {
+  const browser = new Browser(issuer);
+  const a = await login(SERVICES.a, TOMOKO, browser);
+  const sub = a.claims().sub;
+  const info = await client.fetchUserInfo(cfg[SERVICES.a.clientId], a.access_token, sub);
+  assert.equal(info.name, TOMOKO.claims.name, 'the access token releases the name before');
+  assert.ok(a.refresh_token, 'a refresh token to try afterwards');
+
+  // refused without --yes (exit 2), and nothing is deleted
+  assert.throws(() => cli(['user', 'delete', TOMOKO.username, '--store', store.dir]), /exit 2[\s\S]*--yes/);
+  assert.equal(JSON.parse(cli(['user', 'show', TOMOKO.username, '--json', '--store', store.dir])).username, TOMOKO.username);
+
+  const done = JSON.parse(cli(['user', 'delete', TOMOKO.username, '--yes', '--json', '--store', store.dir]));
+  assert.equal(done.sessions, 1);
+  assert.equal(done.grants, 1);
+  // the running server's worker sends what the CLI queued, as for a disable
+  const [t] = await tokensFor(receivers.a, a.claims().sid);
+  assertVerifiedToken(t, a.claims(), 'the deleted citizen\'s session');
+  await waitFor('logout.delivered caused by the deletion', () =>
+    logoutEntries().find((e) => e.type === 'logout.delivered' && e.ext.cause === 'deleted'));
+
+  await assert.rejects(client.fetchUserInfo(cfg[SERVICES.a.clientId], a.access_token, sub),
+    (e) => e.status === 401 || e.cause?.status === 401, 'userinfo refuses the access token');
+  await assert.rejects(client.refreshTokenGrant(cfg[SERVICES.a.clientId], a.refresh_token),
+    (e) => e.error === 'invalid_grant', 'the refresh token is dead');
+  // the SSO session is gone: the browser is asked to log in again
+  const res = await browser.get((await authRequest(SERVICES.a)).url);
+  assert.equal(res.status, 200, 'a login page, not a redirect with a code');
+  assert.throws(() => cli(['user', 'show', TOMOKO.username, '--store', store.dir]), /exit 1/);
+  assert.throws(() => cli(['user', 'delete', TOMOKO.username, '--yes', '--store', store.dir]), /exit 1/);
+
+  const [entry] = cli(['audit', 'query', '--store', store.dir, '--type', 'account.', '--json'])
+    .split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  assert.equal(entry.type, 'account.deleted');
+  assert.equal(entry.actor, 'operator');
+  assert.match(entry.citizen, /^ps_[0-9a-f]{32}$/, 'the log names a pseudonym');
+
+  // the name may be registered again: a new citizen, whom the service sees under a new sub
+  const again = { ...TOMOKO, password: 'tomoko-again-Passw0rd!' };
+  addUser(store, again.username, again.password, {});
+  const b = await login(SERVICES.a, again, new Browser(issuer));
+  assert.notEqual(b.claims().sub, sub, 'a new subject');
+  const fresh = await client.fetchUserInfo(cfg[SERVICES.a.clientId], b.access_token, b.claims().sub);
+  assert.equal(fresh.name, undefined, 'nothing of the deleted citizen is released');
 });
 
 test('front-channel: the logged-out page frames each service with iss and sid, and its CSP allows exactly those origins', T, async () => {

@@ -1686,6 +1686,88 @@ static void test_consent_index_built_for_a_store_without_one(void **state)
 	free(b);
 }
 
+/* ---- withdrawing everything in force of a deleted citizen ---- */
+
+/* One decision recorded before the withdrawal, and what the withdrawal makes of it. */
+static const struct withdraw_all_case {
+	const char *account;
+	const char *service;
+	const char *purpose;
+	const char *attribute;
+	enum cid_consent_state state;
+	int64_t expires_at;
+	enum cid_consent_state after; /* the latest record's state afterwards */
+} withdraw_all_cases[] = {
+    {HANAKO, SERVICE, PURPOSE, "email", CID_CONSENT_GRANTED, 0, CID_CONSENT_WITHDRAWN},
+    {HANAKO, SERVICE, PURPOSE, "birthdate", CID_CONSENT_REFUSED, 0, CID_CONSENT_REFUSED},
+    {HANAKO, SERVICE, PURPOSE, "name", CID_CONSENT_WITHDRAWN, 0, CID_CONSENT_WITHDRAWN},
+    /* expired at the time of the withdrawal: not in force, left as it is */
+    {HANAKO, SERVICE, PURPOSE, "gender", CID_CONSENT_GRANTED, NOW + 50, CID_CONSENT_GRANTED},
+    {HANAKO, SERVICE, "other-purpose", "email", CID_CONSENT_GRANTED, NOW + 3600,
+     CID_CONSENT_WITHDRAWN},
+    {HANAKO, "library", PURPOSE, "address", CID_CONSENT_GRANTED, 0, CID_CONSENT_WITHDRAWN},
+    /* another citizen's grant is theirs */
+    {TARO, SERVICE, PURPOSE, "email", CID_CONSENT_GRANTED, 0, CID_CONSENT_GRANTED},
+};
+
+static enum cid_err withdraw_all_cb(struct cid_txn *txn, void *arg)
+{
+	return cid_consent_withdraw_account_txn(txn, HANAKO, CID_CONSENT_METHOD_CLI_WITHDRAW,
+						NOW + 100, arg);
+}
+
+static void test_withdraw_account_table(void **state)
+{
+	struct cid_test_store *f = *state;
+	const size_t n = sizeof(withdraw_all_cases) / sizeof(withdraw_all_cases[0]);
+	size_t withdrawn = 99;
+	size_t before;
+	struct cid_txn *txn = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct withdraw_all_case *c = &withdraw_all_cases[i];
+		struct cid_consent_context ctx = context(c->account, c->service, c->purpose, NOW);
+		struct cid_consent_change change = {c->attribute, c->state, c->expires_at};
+
+		assert_int_equal(cid_consent_record(f->s, &ctx, &change, 1, NULL), CID_OK);
+	}
+	before = history_size(f->s, HANAKO);
+	assert_int_equal(cid_store_update(f->s, withdraw_all_cb, &withdrawn), CID_OK);
+	assert_int_equal(withdrawn, 3);
+	assert_int_equal(history_size(f->s, HANAKO), before + 3);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	for (size_t i = 0; i < n; i++) {
+		const struct withdraw_all_case *c = &withdraw_all_cases[i];
+		json_t *rec = NULL;
+		struct cid_consent_record r;
+
+		assert_int_equal(
+		    cid_consent_latest(txn, c->account, c->service, c->purpose, c->attribute, &rec),
+		    CID_OK);
+		assert_int_equal(cid_consent_record_read(rec, &r), CID_OK);
+		if (r.state != c->after)
+			fail_msg("row %zu (%s): state %d, want %d", i, c->attribute, (int)r.state,
+				 (int)c->after);
+		/* a withdrawal keeps the versions of the grant it ends, and says who did it */
+		if (c->after == CID_CONSENT_WITHDRAWN && c->state == CID_CONSENT_GRANTED) {
+			assert_string_equal(r.policy_version, VERSION);
+			assert_string_equal(r.method, "cli:withdraw");
+			assert_int_equal(r.at, NOW + 100);
+		}
+		json_decref(rec);
+	}
+	cid_store_read_end(txn);
+	/* nothing left in force: a second run withdraws nothing */
+	assert_int_equal(cid_store_update(f->s, withdraw_all_cb, &withdrawn), CID_OK);
+	assert_int_equal(withdrawn, 0);
+	/* at NOW the gender grant was in force: a read transaction cannot withdraw it */
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_consent_withdraw_account_txn(
+			     txn, HANAKO, CID_CONSENT_METHOD_CLI_WITHDRAW, NOW, NULL),
+			 CID_ERR_INVALID);
+	cid_store_read_end(txn);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1739,6 +1821,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_paper_grant_without_policies, cid_test_store_setup,
 					    cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_record_input_table, cid_test_store_setup,
+					    cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_withdraw_account_table, cid_test_store_setup,
 					    cid_test_store_teardown),
 	};
 

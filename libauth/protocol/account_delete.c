@@ -1,0 +1,102 @@
+/*
+ * account_delete: one write transaction runs each owner's deletion in
+ * turn (account_delete.h lists them) and the audit entry. The sessions are
+ * ended first, while the citizen is still there to be named to its
+ * services; the record goes last but one, the entry last, so a failure
+ * anywhere aborts the lot and cid_store_update's rerun starts from scratch.
+ */
+#include "account_delete.h"
+
+#include "account.h"
+#include "audit.h"
+#include "consent.h"
+#include "idp.h"
+#include "logins.h"
+#include "logout.h"
+#include "token.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct deletion {
+	const char *username;
+	int64_t now;
+	struct cid_account_deleted done;
+};
+
+/* The account.deleted entry of d (new reference into *out). */
+static enum cid_err deleted_entry(const struct deletion *d, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+
+	const struct {
+		const char *name;
+		size_t n;
+	} counts[] = {{"sessions", d->done.sessions},
+		      {"grants", d->done.grants},
+		      {"links", d->done.links},
+		      {"withdrawn", d->done.withdrawn}};
+
+	char when[21];
+	char n[24];
+	json_t *e = NULL;
+	json_t *ext;
+
+	CID_TRY(cid_audit_time(d->now, when));
+	e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{}}", "type", "account.deleted", "time", when,
+		      "actor", "operator", "endpoint", "cli", "citizen", d->done.id, "ext");
+	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
+	ext = json_object_get(e, "ext");
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		snprintf(n, sizeof(n), "%zu", counts[i].n);
+		CID_ENSURE(json_object_set_new(ext, counts[i].name, json_string(n)) == 0,
+			   CID_ERR_NOMEM);
+	}
+	*out = e;
+	e = NULL;
+out:
+	json_decref(e);
+	return rc;
+}
+
+static enum cid_err delete_cb(struct cid_txn *txn, void *arg)
+{
+	struct deletion *d = arg;
+	enum cid_err rc = CID_OK;
+	struct cid_account *citizen = NULL;
+	json_t *entry = NULL;
+
+	/* a rerun (the map grew) starts over */
+	memset(&d->done, 0, sizeof(d->done));
+	CID_TRY(cid_account_find_txn(txn, d->username, &citizen));
+	memcpy(d->done.id, citizen->id, sizeof(d->done.id));
+	/* as a disable does: every live session's services are told */
+	CID_TRY(cid_logout_disable_citizen_txn(txn, d->username, CID_LOGOUT_CAUSE_DELETE, d->now,
+					       &d->done.sessions));
+	CID_TRY(cid_grant_delete_account_txn(txn, d->done.id, &d->done.grants));
+	CID_TRY(cid_idp_unlink_account_txn(txn, d->done.id, &d->done.links));
+	CID_TRY(cid_logins_delete_txn(txn, d->done.id));
+	/* the evidence stays, but nothing of the citizen is in force: retention runs from now */
+	CID_TRY(cid_consent_withdraw_account_txn(txn, d->done.id, CID_CONSENT_METHOD_CLI_WITHDRAW,
+						 d->now, &d->done.withdrawn));
+	CID_TRY(cid_account_remove_txn(txn, d->username, d->done.id));
+	CID_TRY(deleted_entry(d, &entry));
+	CID_TRY(cid_audit_append_txn(txn, entry, &d->done.seq));
+out:
+	json_decref(entry);
+	cid_account_free(citizen);
+	return rc;
+}
+
+enum cid_err cid_account_delete(struct cid_store *s, const char *username, int64_t now,
+				struct cid_account_deleted *out)
+{
+	enum cid_err rc = CID_OK;
+	struct deletion d = {.username = username, .now = now};
+
+	CID_TRY(cid_store_update(s, delete_cb, &d));
+	if (out != NULL)
+		*out = d.done;
+out:
+	return rc;
+}
