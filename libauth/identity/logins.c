@@ -31,6 +31,13 @@ enum cid_err cid_logins_put_txn(struct cid_txn *txn, const char *account_id, int
 	json_t *list;
 
 	CID_ENSURE(id_ok(account_id) && method_ok(method), CID_ERR_INVALID);
+	/* a login step that raced the account's deletion records nothing of it */
+	rc = cid_txn_get(txn, CID_DB_CITIZENS, cid_str_of(account_id), &(struct cid_str){0});
+	if (rc == CID_ERR_NOTFOUND) {
+		rc = CID_OK;
+		goto out;
+	}
+	CID_TRY(rc);
 	cid_useragent_label(ua, device);
 	rc = cid_txn_get_json(txn, CID_DB_LOGINS, cid_str_of(account_id), &rec);
 	/* none yet (NOTFOUND) or damaged (STORE) alike: the window starts again below */

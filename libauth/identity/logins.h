@@ -45,6 +45,8 @@ struct cid_login {
  * the CID_LOGIN_* above) from the browser whose User-Agent is ua (NULL:
  * unknown), inside the caller's write transaction; the oldest attempt
  * beyond CID_LOGINS_KEEP is dropped. A damaged stored list is replaced.
+ * An account_id with no citizen record (deleted since the login began:
+ * account_delete.h) records nothing and is CID_OK.
  * Errors: CID_ERR_INVALID (account_id not an id, an unknown method, a read
  * transaction), CID_ERR_STORE, CID_ERR_NOMEM.
  */

@@ -342,6 +342,17 @@ static void test_deleted_citizen_can_no_longer_act(void **state)
 					 &grant, next),
 			 CID_ERR_NOTFOUND);
 	assert_int_equal(cid_idp_link_get(f->s, ISSUER, f->hanako.sub, id), CID_ERR_NOTFOUND);
+	/* a login step that began before the deletion records nothing of the citizen */
+	{
+		struct cid_login seen[CID_LOGINS_KEEP];
+		size_t n = 1;
+
+		assert_int_equal(
+		    cid_logins_put(f->s, f->hanako.id, NOW + 20, false, CID_LOGIN_CODE, NULL),
+		    CID_OK);
+		assert_int_equal(cid_logins_list(f->s, f->hanako.id, seen, &n), CID_OK);
+		assert_int_equal(n, 0);
+	}
 	/* nobody to delete twice, and nothing changes */
 	assert_int_equal(cid_account_delete(f->s, "hanako", NOW + 30, NULL), CID_ERR_NOTFOUND);
 	assert_int_equal(cid_account_delete(f->s, "no such name!", NOW + 30, NULL),
