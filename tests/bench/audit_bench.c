@@ -383,7 +383,7 @@ static int day_queries(struct cid_store *s, uint64_t size, uint64_t *rng, size_t
 {
 	double ms[QUERIES];
 	uint64_t rows = 0;
-	int64_t day = 24 * 3600;
+	int64_t day = (int64_t)24 * 3600;
 	int64_t span = (int64_t)size * SPACING;
 
 	for (size_t q = 0; q < QUERIES; q++) {

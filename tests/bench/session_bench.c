@@ -30,7 +30,7 @@
 #include <string.h>
 
 #define START 1800000000
-#define TTL   (30 * 86400)
+#define TTL   ((int64_t)30 * 86400)
 #define ENDS  50
 
 /* The k-th session of account id, as a login starts it. */
