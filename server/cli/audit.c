@@ -652,12 +652,26 @@ static int verb_query(struct cli_env *env, const struct audit_opts *o)
 	return rc == CID_OK ? 0 : cli_fail("audit", "query", rc);
 }
 
+/* The verbs on the store that this file runs; the others are dispatched to their files. */
+struct audit_verb {
+	const char *name;
+	int (*run)(struct cli_env *env, const struct audit_opts *o);
+};
+
+static const struct audit_verb store_verbs[] = {
+    {"verify", verb_verify},
+    {"export", verb_export},
+    {"query", verb_query},
+    {"checkpoint", verb_checkpoint},
+};
+
 int cid_cli_audit(int argc, char **argv)
 {
 	struct audit_opts o = {0};
 	struct cli_env env;
 	char citizen[CID_ID_CHARS + 1];
 	const char *verb;
+	const struct audit_verb *found = NULL;
 	int status;
 
 	if (argc >= 2 && strcmp(argv[1], "officer") == 0)
@@ -676,6 +690,11 @@ int cid_cli_audit(int argc, char **argv)
 	if (cli_wants_help(argc, argv) || argc < 2)
 		return argc < 2 ? cli_usage("audit", "missing verb") : cli_help(audit_help);
 	verb = argv[1];
+	for (size_t i = 0; i < sizeof(store_verbs) / sizeof(store_verbs[0]); i++)
+		if (strcmp(verb, store_verbs[i].name) == 0)
+			found = &store_verbs[i];
+	if (found == NULL) /* refused before the store is opened, which would make it */
+		return cli_usage("audit", "unknown verb");
 	status = parse(argc - 1, argv + 1, &o);
 	if (status != 0)
 		return status;
@@ -700,19 +719,8 @@ int cid_cli_audit(int argc, char **argv)
 	if (cli_open("audit", &o.common, &env) != 0)
 		return 1;
 	status = resolve_citizen(&env, &o, citizen);
-	if (status != 0)
-		goto out;
-	if (strcmp(verb, "verify") == 0)
-		status = verb_verify(&env, &o);
-	else if (strcmp(verb, "export") == 0)
-		status = verb_export(&env, &o);
-	else if (strcmp(verb, "query") == 0)
-		status = verb_query(&env, &o);
-	else if (strcmp(verb, "checkpoint") == 0)
-		status = verb_checkpoint(&env, &o);
-	else
-		status = cli_usage("audit", "unknown verb");
-out:
+	if (status == 0)
+		status = found->run(&env, &o);
 	cli_close(&env);
 	return status;
 }

@@ -11,7 +11,6 @@
 #include "pseudonym.h"
 #include "retention.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,8 +86,6 @@ static int resolve(struct cli_env *env, const char *pseudonym, const char *reaso
 	json_t *scope = NULL;
 	enum cid_err rc;
 
-	if (!cid_pseudonym_syntax_ok(pseudonym))
-		return cli_usage("audit", "resolve takes a pseudonym of the log (ps_ and 32 hex)");
 	rc = cid_audit_open(env->store, false, &log);
 	if (rc == CID_OK)
 		rc = cid_audit_resolve(log, "operator", pseudonym, reason, cli_now(), &scope);
@@ -119,41 +116,33 @@ static int resolve(struct cli_env *env, const char *pseudonym, const char *reaso
 
 int cid_cli_audit_purge(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    CLI_COMMON_OPTIONS,
-	    {"policies", required_argument, NULL, 'P'},
-	    {"reason", required_argument, NULL, 'R'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct cli_common common = {0};
 	struct cli_env env;
 	const char *policies = NULL;
 	const char *reason = NULL;
+	const char *pseudonym = NULL;
+	const struct cli_arg purge_args[] = {{"policies", &policies}};
+	const struct cli_arg resolve_args[] = {{"reason", &reason}};
 	bool is_purge = strcmp(argv[1], "purge") == 0;
-	int opt;
 	int status;
 
 	if (cli_wants_help(argc, argv))
 		return cli_help(purge_help);
-	optind = 1;
-	while ((opt = getopt_long(argc - 1, argv + 1, CLI_COMMON_SHORT, opts, NULL)) != -1) {
-		if (opt == 'P')
-			policies = optarg;
-		else if (opt == 'R')
-			reason = optarg;
-		else if (!cli_common_option(&common, opt, optarg))
-			return cli_usage("audit", "unknown option");
-	}
-	if (is_purge && optind != argc - 1)
-		return cli_usage("audit", "purge takes no argument");
-	if (is_purge && reason != NULL)
-		return cli_usage("audit", "purge takes no --reason");
-	if (!is_purge && (optind != argc - 2 || policies != NULL))
-		return cli_usage("audit", "resolve takes one pseudonym, and no --policies");
+	if (is_purge)
+		status = cli_parse_args("audit", argc - 1, argv + 1, &common, purge_args,
+					sizeof(purge_args) / sizeof(purge_args[0]));
+	else
+		status = cli_parse_operand("audit", argc - 1, argv + 1, &common, resolve_args,
+					   sizeof(resolve_args) / sizeof(resolve_args[0]),
+					   "resolve needs PSEUDONYM", &pseudonym);
+	if (status != 0)
+		return status;
+	if (!is_purge && !cid_pseudonym_syntax_ok(pseudonym))
+		return cli_usage("audit", "resolve takes a pseudonym of the log (ps_ and 32 hex)");
 	if (cli_open("audit", &common, &env) != 0)
 		return 1;
 	status = is_purge ? purge(&env, policies, common.json)
-			  : resolve(&env, argv[argc - 1], reason, common.json);
+			  : resolve(&env, pseudonym, reason, common.json);
 	cli_close(&env);
 	return status;
 }

@@ -80,6 +80,16 @@ int cli_parse_args(const char *cmd, int argc, char **argv, struct cli_common *co
 		   const struct cli_arg *args, size_t n);
 
 /*
+ * As cli_parse_args, for a command that also takes one operand (an argument
+ * that is no option, anywhere among them) into *operand, a pointer into
+ * argv. Refuses as cli_parse_args does, and with the message missing when
+ * there is no operand, "unexpected argument" when there are more.
+ */
+int cli_parse_operand(const char *cmd, int argc, char **argv, struct cli_common *common,
+		      const struct cli_arg *args, size_t n, const char *missing,
+		      const char **operand);
+
+/*
  * Builds the config (defaults, then o->config if not NULL, then o->store if
  * not NULL), then, with o->tenant, that tenant's config (cid_tenant_config:
  * its issuer, store and policies), and opens the store. A store that has

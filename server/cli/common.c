@@ -27,8 +27,9 @@ bool cli_common_option(struct cli_common *o, int opt, const char *arg)
 	}
 }
 
-int cli_parse_args(const char *cmd, int argc, char **argv, struct cli_common *common,
-		   const struct cli_arg *args, size_t n)
+/* getopt_long over argv with the common options and args'; leaves optind at the operands. */
+static int parse_options(const char *cmd, int argc, char **argv, struct cli_common *common,
+			 const struct cli_arg *args, size_t n)
 {
 	static const struct option common_opts[] = {CLI_COMMON_OPTIONS};
 
@@ -53,8 +54,34 @@ int cli_parse_args(const char *cmd, int argc, char **argv, struct cli_common *co
 		else if (!cli_common_option(common, opt, optarg))
 			return cli_usage(cmd, "unknown option");
 	}
+	return 0;
+}
+
+int cli_parse_args(const char *cmd, int argc, char **argv, struct cli_common *common,
+		   const struct cli_arg *args, size_t n)
+{
+	int rc = parse_options(cmd, argc, argv, common, args, n);
+
+	if (rc != 0)
+		return rc;
 	if (optind != argc)
 		return cli_usage(cmd, "unexpected argument");
+	return 0;
+}
+
+int cli_parse_operand(const char *cmd, int argc, char **argv, struct cli_common *common,
+		      const struct cli_arg *args, size_t n, const char *missing,
+		      const char **operand)
+{
+	int rc = parse_options(cmd, argc, argv, common, args, n);
+
+	if (rc != 0)
+		return rc;
+	if (optind == argc)
+		return cli_usage(cmd, missing);
+	if (optind + 1 != argc)
+		return cli_usage(cmd, "unexpected argument");
+	*operand = argv[optind];
 	return 0;
 }
 

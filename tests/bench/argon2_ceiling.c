@@ -13,10 +13,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench.h"
 #include "bounds.h"
-#include "str.h"
 
 #define MAX_THREADS 64
 
@@ -27,14 +26,6 @@ struct worker {
 	double finished; /* CLOCK_MONOTONIC seconds of its last hash's end */
 	int error;	 /* argon2's error code, 0 if none */
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void *work(void *arg)
 {
@@ -53,14 +44,9 @@ static void *work(void *arg)
 			break;
 		}
 		w->hashes++;
-		w->finished = now_s();
+		w->finished = bench_now_s();
 	} while (w->finished < w->until);
 	return NULL;
-}
-
-static int parse_arg(const char *s, uint64_t max, uint64_t *out)
-{
-	return cid_parse_u64(s, strlen(s), 1, max, out) == CID_OK ? 0 : -1;
 }
 
 int main(int argc, char **argv)
@@ -70,14 +56,14 @@ int main(int argc, char **argv)
 	double start, end = 0;
 	int rc = 0;
 
-	if (argc != 3 || parse_arg(argv[1], MAX_THREADS, &threads) != 0 ||
-	    parse_arg(argv[2], 3600, &seconds) != 0) {
+	if (argc != 3 || !bench_count(argv[1], 1, MAX_THREADS, &threads) ||
+	    !bench_count(argv[2], 1, 3600, &seconds)) {
 		fprintf(stderr, "usage: argon2_ceiling THREADS SECONDS (1-%d threads, 1-3600 s)\n",
 			MAX_THREADS);
 		return 2;
 	}
 	memset(workers, 0, sizeof(workers));
-	start = now_s();
+	start = bench_now_s();
 	for (uint64_t i = 0; i < threads; i++) {
 		workers[i].until = start + (double)seconds;
 		if (pthread_create(&workers[i].thread, NULL, work, &workers[i]) != 0) {

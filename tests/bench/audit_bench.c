@@ -29,6 +29,7 @@
  */
 #include "account.h"
 #include "audit.h"
+#include "bench.h"
 #include "consent.h"
 #include "jose.h"
 #include "store.h"
@@ -39,7 +40,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define START		 1800000000 /* the first entry's time */
 #define SPACING		 3	    /* seconds between entries */
@@ -74,14 +74,6 @@ static void citizen_id(uint64_t n, char out[37])
 {
 	snprintf(out, 37, "0a1b2c3d-%04" PRIx64 "-4000-8000-%012" PRIx64, (n >> 48) & 0xffff,
 		 n & (uint64_t)0xffffffffffff);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static json_t *release_entry(uint64_t i, uint64_t *rng, uint64_t citizens)
@@ -123,7 +115,7 @@ static int fill(const char *dir, uint64_t n, uint64_t citizens)
 	json_t **batch = calloc(FILL_BATCH, sizeof(*batch));
 	uint64_t rng = 0x9e3779b97f4a7c15ULL;
 	uint64_t done = 0;
-	double t0 = now_s();
+	double t0 = bench_now_s();
 	int status = 1;
 
 	if (batch == NULL || cid_store_open(dir, &s) != CID_OK ||
@@ -156,7 +148,7 @@ static int fill(const char *dir, uint64_t n, uint64_t citizens)
 			}
 	}
 	printf("fill: %" PRIu64 " entries in %.1f s (%.0f entries/s), map %zu MiB\n", n,
-	       now_s() - t0, (double)n / (now_s() - t0), cid_store_map_size(s) >> 20);
+	       bench_now_s() - t0, (double)n / (bench_now_s() - t0), cid_store_map_size(s) >> 20);
 	status = 0;
 out:
 	for (size_t i = 0; batch != NULL && i < FILL_BATCH; i++)
@@ -191,34 +183,31 @@ static enum cid_err consent_of(struct cid_store *s, const char *id, uint64_t c, 
 
 static int populate(const char *dir, uint64_t citizens, uint64_t records)
 {
-	/* the smallest argon2id: the accounts' size is measured, not their login */
-	const struct cid_argon2_params cheap = {.t_cost = 1, .m_cost_kib = 8, .parallelism = 1};
 	struct cid_store *s = NULL;
 	char(*ids)[CID_ID_CHARS + 1] = calloc(citizens, sizeof(*ids));
-	double t0 = now_s();
+	double t0 = bench_now_s();
 	uint64_t done = 0;
 	int status = 1;
 
-	if (ids == NULL || cid_store_open(dir, &s) != CID_OK) {
-		fprintf(stderr, "audit_bench: cannot open the store in %s\n", dir);
+	if (ids == NULL || !bench_store_open("audit_bench", dir, &s))
 		goto out;
-	}
 	for (uint64_t c = 0; c < citizens; c++) {
-		char user[32];
+		char user[BENCH_USERNAME_SIZE];
 		json_t *claims =
 		    json_pack("{s:s, s:s}", "given_name", "Hanako", "family_name", "Yamada");
 
-		snprintf(user, sizeof(user), "c%08" PRIu64, c);
-		if (claims == NULL || cid_account_add(s, &cheap, user, "scale-password-1", claims,
-						      START, ids[c]) != CID_OK) {
+		bench_username('c', c, user);
+		if (claims == NULL ||
+		    cid_account_add(s, &bench_cheap_argon2, user, "scale-password-1", claims, START,
+				    ids[c]) != CID_OK) {
 			json_decref(claims);
 			fprintf(stderr, "audit_bench: adding citizen %" PRIu64 " failed\n", c);
 			goto out;
 		}
 		json_decref(claims);
 	}
-	printf("populate: %" PRIu64 " citizens in %.1f s\n", citizens, now_s() - t0);
-	t0 = now_s();
+	printf("populate: %" PRIu64 " citizens in %.1f s\n", citizens, bench_now_s() - t0);
+	t0 = bench_now_s();
 	for (uint64_t c = 0; done < records && citizens > 0; c++) {
 		size_t n =
 		    records - done < CONSENT_CHANGES ? (size_t)(records - done) : CONSENT_CHANGES;
@@ -229,20 +218,12 @@ static int populate(const char *dir, uint64_t citizens, uint64_t records)
 		}
 		done += n;
 	}
-	printf("populate: %" PRIu64 " consent records in %.1f s\n", done, now_s() - t0);
+	printf("populate: %" PRIu64 " consent records in %.1f s\n", done, bench_now_s() - t0);
 	status = 0;
 out:
 	free(ids);
 	cid_store_close(s);
 	return status;
-}
-
-static double cpu_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static int verify(const char *dir)
@@ -260,14 +241,14 @@ static int verify(const char *dir)
 		fprintf(stderr, "audit_bench: cannot open the store in %s\n", dir);
 		goto out;
 	}
-	t0 = now_s();
-	c0 = cpu_s();
+	t0 = bench_now_s();
+	c0 = bench_cpu_s();
 	if (cid_audit_verify_store(s, ks, NULL, &rep) != CID_OK) {
 		fprintf(stderr, "audit_bench: verification failed to run\n");
 		goto out;
 	}
-	dt = now_s() - t0;
-	cpu = cpu_s() - c0;
+	dt = bench_now_s() - t0;
+	cpu = bench_cpu_s() - c0;
 	printf("verify: %s, %" PRIu64 " entries, %" PRIu64 " checkpoints in %.2f s: %.0f "
 	       "entries/s (%.2f s of CPU: %.0f entries per CPU second)\n",
 	       rep.ok ? "ok" : rep.reason, rep.entries, rep.checkpoints, dt,
@@ -323,10 +304,8 @@ static int untree(const char *dir)
 	struct untree u = {calloc(UNTREE_BATCH, 9), 0};
 	int status = 1;
 
-	if (u.keys == NULL || cid_store_open(dir, &s) != CID_OK) {
-		fprintf(stderr, "audit_bench: cannot open the store in %s\n", dir);
+	if (u.keys == NULL || !bench_store_open("audit_bench", dir, &s))
 		goto out;
-	}
 	do {
 		if (cid_store_update(s, untree_cb, &u) != CID_OK) {
 			fprintf(stderr, "audit_bench: deleting the tree failed\n");
@@ -355,42 +334,35 @@ static int catch_up(const char *dir)
 		fprintf(stderr, "audit_bench: cannot open the store in %s\n", dir);
 		goto out;
 	}
-	t0 = now_s();
+	t0 = bench_now_s();
 	left = total;
 	while (left > 0) {
-		double b0 = now_s();
+		double b0 = bench_now_s();
 
 		if (cid_audit_tree_catch_up(s, CID_AUDIT_CATCH_UP, &left) != CID_OK) {
 			fprintf(stderr, "audit_bench: catching up failed\n");
 			goto out;
 		}
-		if (now_s() - b0 > worst)
-			worst = now_s() - b0;
+		if (bench_now_s() - b0 > worst)
+			worst = bench_now_s() - b0;
 		batches++;
 	}
 	printf("catch-up: %" PRIu64 " entries in %.2f s (%.0f entries/s), %" PRIu64
 	       " batches of %d, the longest %.3f s\n",
-	       total, now_s() - t0, (double)total / (now_s() - t0), batches, CID_AUDIT_CATCH_UP,
-	       worst);
+	       total, bench_now_s() - t0, (double)total / (bench_now_s() - t0), batches,
+	       CID_AUDIT_CATCH_UP, worst);
 	status = 0;
 out:
 	cid_store_close(s);
 	return status;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a;
-	double y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 static void print_latency(const char *what, double *ms, size_t n, uint64_t rows)
 {
-	qsort(ms, n, sizeof(*ms), cmp_double);
-	printf("%s: median %.3f ms, p99 %.3f ms (%zu queries, %.1f rows each)\n", what, ms[n / 2],
-	       ms[n * 99 / 100], n, (double)rows / (double)n);
+	struct bench_spread spread = bench_spread(ms, n);
+
+	printf("%s: median %.3f ms, p99 %.3f ms (%zu queries, %.1f rows each)\n", what,
+	       spread.median, spread.p99, n, (double)rows / (double)n);
 }
 
 static enum cid_err count_cb(uint64_t seq, struct cid_str entry, void *arg)
@@ -399,6 +371,47 @@ static enum cid_err count_cb(uint64_t seq, struct cid_str entry, void *arg)
 	(void)entry;
 	++*(uint64_t *)arg;
 	return CID_OK;
+}
+
+/*
+ * QUERIES queries of a service's entries over a day somewhere in the log (of
+ * size entries), oldest first, at most limit entries each (0: all); prints
+ * their latency as what. Returns 0, or 1 if a query failed.
+ */
+static int day_queries(struct cid_store *s, uint64_t size, uint64_t *rng, size_t limit,
+		       const char *what)
+{
+	double ms[QUERIES];
+	uint64_t rows = 0;
+	int64_t day = (int64_t)24 * 3600;
+	int64_t span = (int64_t)size * SPACING;
+
+	for (size_t q = 0; q < QUERIES; q++) {
+		struct cid_txn *txn = NULL;
+		char from[21];
+		char to[21];
+		int64_t t =
+		    START + (span > day ? (int64_t)(next_rand(rng) % (uint64_t)(span - day)) : 0);
+		struct cid_audit_filter f = {.service = services[next_rand(rng) % SERVICES],
+					     .from = from,
+					     .to = to,
+					     .limit = limit};
+		double t0;
+		enum cid_err rc;
+
+		if (cid_audit_time(t, from) != CID_OK || cid_audit_time(t + day, to) != CID_OK)
+			return 1;
+		t0 = bench_now_s();
+		rc = cid_store_read_begin(s, &txn);
+		if (rc == CID_OK)
+			rc = cid_audit_query(txn, &f, count_cb, &rows);
+		cid_store_read_end(txn);
+		if (rc != CID_OK)
+			return 1;
+		ms[q] = (bench_now_s() - t0) * 1000;
+	}
+	print_latency(what, ms, QUERIES, rows);
+	return 0;
 }
 
 static int query(const char *dir, uint64_t citizens)
@@ -425,67 +438,20 @@ static int query(const char *dir, uint64_t citizens)
 		double t0;
 
 		citizen_id(next_rand(&rng) % citizens, citizen);
-		t0 = now_s();
+		t0 = bench_now_s();
 		if (cid_store_read_begin(s, &txn) != CID_OK ||
 		    cid_audit_citizen(txn, citizen, 0, 50, &slice) != CID_OK)
 			goto out;
 		cid_store_read_end(txn);
 		txn = NULL;
-		ms[q] = (now_s() - t0) * 1000;
+		ms[q] = (bench_now_s() - t0) * 1000;
 		rows += json_array_size(slice);
 		json_decref(slice);
 	}
 	print_latency("citizen slice (limit 50)", ms, QUERIES, rows);
-	rows = 0;
-	for (size_t q = 0; q < QUERIES; q++) {
-		/* one day somewhere in the log, oldest first */
-		char from[21];
-		char to[21];
-		int64_t day = 24 * 3600;
-		int64_t span = (int64_t)size * SPACING;
-		int64_t t =
-		    START + (span > day ? (int64_t)(next_rand(&rng) % (uint64_t)(span - day)) : 0);
-		struct cid_audit_filter f = {.service = services[next_rand(&rng) % SERVICES],
-					     .from = from,
-					     .to = to,
-					     .limit = 100};
-		double t0;
-
-		if (cid_audit_time(t, from) != CID_OK || cid_audit_time(t + day, to) != CID_OK)
-			goto out;
-		t0 = now_s();
-		if (cid_store_read_begin(s, &txn) != CID_OK ||
-		    cid_audit_query(txn, &f, count_cb, &rows) != CID_OK)
-			goto out;
-		cid_store_read_end(txn);
-		txn = NULL;
-		ms[q] = (now_s() - t0) * 1000;
-	}
-	print_latency("service + one-day range (limit 100)", ms, QUERIES, rows);
-	rows = 0;
-	for (size_t q = 0; q < QUERIES; q++) {
-		/* a service's whole day: every entry, no limit */
-		char from[21];
-		char to[21];
-		int64_t day = 24 * 3600;
-		int64_t span = (int64_t)size * SPACING;
-		int64_t t =
-		    START + (span > day ? (int64_t)(next_rand(&rng) % (uint64_t)(span - day)) : 0);
-		struct cid_audit_filter f = {
-		    .service = services[next_rand(&rng) % SERVICES], .from = from, .to = to};
-		double t0;
-
-		if (cid_audit_time(t, from) != CID_OK || cid_audit_time(t + day, to) != CID_OK)
-			goto out;
-		t0 = now_s();
-		if (cid_store_read_begin(s, &txn) != CID_OK ||
-		    cid_audit_query(txn, &f, count_cb, &rows) != CID_OK)
-			goto out;
-		cid_store_read_end(txn);
-		txn = NULL;
-		ms[q] = (now_s() - t0) * 1000;
-	}
-	print_latency("a service's whole day (no limit)", ms, QUERIES, rows);
+	if (day_queries(s, size, &rng, 100, "service + one-day range (limit 100)") != 0 ||
+	    day_queries(s, size, &rng, 0, "a service's whole day (no limit)") != 0)
+		goto out;
 	status = 0;
 out:
 	cid_store_read_end(txn);
@@ -505,7 +471,7 @@ static void *appender_main(void *arg)
 {
 	struct appender *a = arg;
 
-	while (now_s() < a->until) {
+	while (bench_now_s() < a->until) {
 		json_t *e = release_entry(a->done, &a->rng, CITIZENS);
 
 		if (e == NULL || cid_audit_append(a->log, &e, 1, NULL) != CID_OK) {
@@ -538,7 +504,7 @@ static int group(const char *dir, unsigned threads, unsigned secs)
 		goto out;
 	}
 	cid_audit_stats_take(log, &st); /* count from here */
-	t0 = now_s();
+	t0 = bench_now_s();
 	for (; started < threads; started++) {
 		a[started] = (struct appender){
 		    .log = log, .until = t0 + secs, .rng = 0x9e3779b97f4a7c15ULL + started};
@@ -569,24 +535,20 @@ out:
 int main(int argc, char **argv)
 {
 	uint64_t n;
-	char *end;
-
 	uint64_t citizens = CITIZENS;
 	uint64_t records = 0;
 
 	if ((argc == 4 || argc == 5) && strcmp(argv[1], "fill") == 0) {
-		n = strtoull(argv[3], &end, 10);
-		if (*end != '\0' || n == 0 ||
-		    (argc == 5 &&
-		     cid_parse_u64(argv[4], strlen(argv[4]), 1, UINT64_MAX, &citizens) != CID_OK)) {
+		if (!bench_count(argv[3], 1, UINT64_MAX, &n) ||
+		    (argc == 5 && !bench_count(argv[4], 1, UINT64_MAX, &citizens))) {
 			fprintf(stderr, "audit_bench: N and C must be positive numbers\n");
 			return 2;
 		}
 		return fill(argv[2], n, citizens);
 	}
 	if (argc == 5 && strcmp(argv[1], "populate") == 0) {
-		if (cid_parse_u64(argv[3], strlen(argv[3]), 1, 100000000, &citizens) != CID_OK ||
-		    cid_parse_u64(argv[4], strlen(argv[4]), 0, UINT64_MAX, &records) != CID_OK) {
+		if (!bench_count(argv[3], 1, 100000000, &citizens) ||
+		    !bench_count(argv[4], 0, UINT64_MAX, &records)) {
 			fprintf(stderr, "audit_bench: populate DIR CITIZENS (1..1e8) RECORDS\n");
 			return 2;
 		}
@@ -595,8 +557,7 @@ int main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "verify") == 0)
 		return verify(argv[2]);
 	if ((argc == 3 || argc == 4) && strcmp(argv[1], "query") == 0) {
-		if (argc == 4 &&
-		    cid_parse_u64(argv[3], strlen(argv[3]), 1, UINT64_MAX, &citizens) != CID_OK) {
+		if (argc == 4 && !bench_count(argv[3], 1, UINT64_MAX, &citizens)) {
 			fprintf(stderr, "audit_bench: query DIR [CITIZENS]\n");
 			return 2;
 		}
@@ -610,8 +571,7 @@ int main(int argc, char **argv)
 		uint64_t t;
 		uint64_t secs;
 
-		if (cid_parse_u64(argv[3], strlen(argv[3]), 1, 1024, &t) != CID_OK ||
-		    cid_parse_u64(argv[4], strlen(argv[4]), 1, 600, &secs) != CID_OK) {
+		if (!bench_count(argv[3], 1, 1024, &t) || !bench_count(argv[4], 1, 600, &secs)) {
 			fprintf(stderr,
 				"audit_bench: group DIR THREADS (1..1024) SECONDS (1..600)\n");
 			return 2;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "policy.h"
 
 #define BATCH	1000
@@ -44,21 +45,6 @@ static const struct bench_case cases[] = {
 };
 
 #define N_CASES (sizeof(cases) / sizeof(cases[0]))
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
 
 /* The digest of (service, purpose), so that the grant facts are current. */
 static char *digest_of(const struct cid_policyset *ps, const char *service, const char *purpose)
@@ -121,9 +107,9 @@ int main(int argc, char **argv)
 
 	size_t k = 0;
 	permits = 0;
-	double start = now_ns();
+	double start = bench_now_s();
 	for (size_t b = 0; b < BATCHES; b++) {
-		double t0 = now_ns();
+		double t0 = bench_now_s();
 		for (size_t i = 0; i < BATCH; i++) {
 			const struct bench_case *c = &cases[k];
 			cid_policy_eval(ps, c->service, c->purpose, c->attribute, &facts[k],
@@ -131,14 +117,14 @@ int main(int argc, char **argv)
 			permits += d.permit;
 			k = k + 1 == N_CASES ? 0 : k + 1;
 		}
-		batch_ns[b] = now_ns() - t0;
+		batch_ns[b] = (bench_now_s() - t0) * 1e9;
 	}
-	double total = now_ns() - start;
-	qsort(batch_ns, BATCHES, sizeof(*batch_ns), cmp_double);
+	double total = bench_now_s() - start;
+	struct bench_spread spread = bench_spread(batch_ns, BATCHES);
 	printf("%d decisions on 1 thread in %.3f s: %.2f million decisions/s\n", BATCH * BATCHES,
-	       total / 1e9, (double)BATCH * BATCHES / (total / 1e9) / 1e6);
+	       total, (double)BATCH * BATCHES / total / 1e6);
 	printf("per decision: median %.1f ns, p99 %.1f ns (batches of %d; %zu permits)\n",
-	       batch_ns[BATCHES / 2] / BATCH, batch_ns[BATCHES * 99 / 100] / BATCH, BATCH, permits);
+	       spread.median / BATCH, spread.p99 / BATCH, BATCH, permits);
 	for (size_t i = 0; i < N_CASES; i++)
 		free(digests[i]);
 	free(batch_ns);

@@ -20,9 +20,11 @@
  * resident figure is the one that holds).
  * Usage: tenant_heap [--max-kib K] DIR [N]   (default 1741)
  */
+#include "bench.h"
 #include "config.h"
 #include "tenant.h"
 
+#include <inttypes.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,7 +32,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define NOW 1800000000
@@ -65,14 +66,6 @@ static struct mem measure(void)
 			    .shmem = status_kib("RssShmem")};
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void name_of(unsigned i, char out[16])
 {
 	snprintf(out, 16, "t%04u", i);
@@ -99,7 +92,9 @@ int main(int argc, char **argv)
 {
 	struct cid_config *base = NULL;
 	struct cid_tenants *t = NULL;
-	long max_kib = 0;
+	uint64_t max_kib = 0; /* 0: no check */
+	uint64_t tenants = 1741;
+	bool bad_max = false;
 	unsigned n;
 	char path[4096];
 	char err[512] = "";
@@ -109,16 +104,18 @@ int main(int argc, char **argv)
 	pid_t child;
 	int status = 0;
 
-	if (argc > 2 && strcmp(argv[1], "--max-kib") == 0) {
-		max_kib = strtol(argv[2], NULL, 10);
+	if (argc > 1 && strcmp(argv[1], "--max-kib") == 0) {
+		bad_max = argc < 3 || !bench_count(argv[2], 1, 1 << 20, &max_kib);
 		argc -= 2;
 		argv += 2;
 	}
-	n = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 1741;
-	if (argc < 2 || n == 0 || n > 9999) {
-		fprintf(stderr, "usage: tenant_heap [--max-kib K] DIR [N]\n");
+	if (bad_max || argc < 2 || argc > 3 ||
+	    (argc == 3 && !bench_count(argv[2], 1, 9999, &tenants))) {
+		fprintf(stderr,
+			"usage: tenant_heap [--max-kib K] DIR [N]   (K 1..1048576, N 1..9999)\n");
 		return 2;
 	}
+	n = (unsigned)tenants;
 	(void)mkdir(argv[1], 0700);
 	snprintf(path, sizeof(path), "%s/store", argv[1]);
 	(void)mkdir(path, 0700);
@@ -163,9 +160,9 @@ int main(int argc, char **argv)
 	if (cid_tenants_new(base, NULL, &t) != CID_OK)
 		return 1;
 	m0 = measure();
-	t0 = now_s();
+	t0 = bench_now_s();
 	open_all(t, n);
-	t1 = now_s();
+	t1 = bench_now_s();
 	m1 = measure();
 	printf("heap: %u tenants opened in one process in %.2f s; per opened tenant: anon %ld KiB "
 	       "(the heap's resident pages), mapped %ld KiB (its store's pages and lock file), "
@@ -173,20 +170,20 @@ int main(int argc, char **argv)
 	       "touched)\n",
 	       n, t1 - t0, (m1.anon - m0.anon) / (long)n,
 	       (m1.file + m1.shmem - m0.file - m0.shmem) / (long)n, (m1.heap - m0.heap) / n / 1024);
-	t0 = now_s();
+	t0 = bench_now_s();
 	for (unsigned i = 0; i < lookups; i++) {
 		struct cid_ctx *ctx;
 
 		if (cid_tenants_get(t, "t0001", 5, NOW, &ctx) != CID_OK)
 			return 1;
 	}
-	t1 = now_s();
+	t1 = bench_now_s();
 	printf("heap: a map lookup of one tenant with %u open: %.0f ns\n", n,
 	       (t1 - t0) / lookups * 1e9);
 	cid_tenants_close(t);
 	cid_config_free(base);
-	if (max_kib > 0 && (m1.anon - m0.anon) / (long)n > max_kib) {
-		fprintf(stderr, "tenant_heap: an opened tenant holds %ld KiB, above %ld\n",
+	if (max_kib > 0 && (m1.anon - m0.anon) / (long)n > (long)max_kib) {
+		fprintf(stderr, "tenant_heap: an opened tenant holds %ld KiB, above %" PRIu64 "\n",
 			(m1.anon - m0.anon) / (long)n, max_kib);
 		return 1;
 	}

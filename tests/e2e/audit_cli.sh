@@ -73,12 +73,27 @@ expect 2 "audit with an unknown verb" "$bin" audit frob "${C[@]}"
 expect 2 "a bad --from" "$bin" audit query "${C[@]}" --from yesterday
 has "says what a time looks like" "$err" "YYYY-MM-DD"
 expect 2 "verify with --file but no --vkeys" "$bin" audit verify "${C[@]}" --file x
-expect 2 "prove with an unknown option" "$bin" audit prove "${C[@]}" --frob 1
-has "says the option is unknown" "$err" "unknown option"
-expect 2 "prove with an argument after its options" "$bin" audit prove "${C[@]}" --seq 1 extra
-has "says an argument is left over" "$err" "unexpected argument"
-expect 2 "trail without --citizen" "$bin" audit trail "${C[@]}" --format csv
-has "says trail needs the citizen" "$err" "trail needs --citizen USER"
+# the verbs of one option parser (cli_parse_args) refuse alike, before they open the store:
+# DESCRIPTION|WHAT STDERR SAYS|ARGUMENTS AFTER audit
+ps=ps_0123456789abcdef0123456789abcdef
+while IFS='|' read -r desc says args; do
+	read -ra a <<<"$args"
+	expect 2 "$desc" "$bin" audit "${a[@]}" "${C[@]}"
+	has "$desc: says '$says'" "$err" "$says"
+done <<REFUSALS
+prove with an unknown option|unknown option|prove --frob 1
+prove with an argument after its options|unexpected argument|prove --seq 1 extra
+trail without --citizen|trail needs --citizen USER|trail --format csv
+trail with an argument|unexpected argument|trail --citizen hanako extra
+explain with an argument|unexpected argument|explain --seq 1 extra
+purge with an argument|unexpected argument|purge extra
+purge with resolve's --reason|unknown option|purge --reason why
+resolve without a pseudonym|resolve needs PSEUDONYM|resolve --reason why
+resolve with two pseudonyms|unexpected argument|resolve $ps $ps
+resolve with purge's --policies|unknown option|resolve --policies $tmp/policies $ps
+resolve of a username|a pseudonym of the log (ps_ and 32 hex)|resolve hanako
+REFUSALS
+check "no refusal opened (and so made) the store" test ! -e "$store"
 expect 2 "--jwks without --file" "$bin" audit verify "${C[@]}" --jwks x
 
 # an empty log verifies; there is nothing to sign
