@@ -269,12 +269,12 @@ static json_t *explain(struct world *w, uint64_t seq)
 }
 
 /*
- * Two attributes permitted alike by two lines of the policy are one entry,
- * whose rule names both lines; explain shows the text of each.
+ * Explains the one entry of a release of given_name and family_name
+ * permitted alike by rules svc.policy:10 and second (two lines of one
+ * purpose's policy): new reference.
  */
-static void test_explain_shows_every_line_of_its_rule(void **state)
+static json_t *explain_two_lines(struct world *w, const char *second)
 {
-	struct world *w = *state;
 	struct cid_purpose_info pu;
 	struct cid_decision permit = {.permit = true,
 				      .reason = CID_REASON_PERMIT_CONSENT,
@@ -296,16 +296,25 @@ static void test_explain_shows_every_line_of_its_rule(void **state)
 	    .n_decisions = 2,
 	};
 	struct cid_audit_range range = {0};
-	json_t *x;
 
 	assert_true(cid_policy_purpose_find(svc(w->v1), "fees", &pu));
 	d[0].purpose_digest = d[1].purpose_digest = pu.digest;
 	d[0].decision.rule = "svc.policy:10";
-	d[1].decision.rule = "svc.policy:11";
+	d[1].decision.rule = second;
 	assert_int_equal(cid_policy_archive_put(w->s, w->v1, NOW, NULL), CID_OK);
 	assert_int_equal(cid_audit_release_hook(w->log, &ev, &range), CID_OK);
 	assert_int_equal(range.count, 1);
-	x = explain(w, range.first);
+	return explain(w, range.first);
+}
+
+/*
+ * Two attributes permitted alike by two lines of the policy are one entry,
+ * whose rule names both lines; explain shows the text of each.
+ */
+static void test_explain_shows_every_line_of_its_rule(void **state)
+{
+	json_t *x = explain_two_lines(*state, "svc.policy:11");
+
 	assert_string_equal(cid_json_str(json_object_get(x, "entry"), "rule"), "svc.policy:10,11");
 	assert_string_equal(cid_json_str(json_object_get(x, "policy"), "rule_line"),
 			    "\tpermit given_name\n\tpermit family_name");
@@ -315,38 +324,8 @@ static void test_explain_shows_every_line_of_its_rule(void **state)
 /* A rule naming a line the archived text lacks shows no rule text. */
 static void test_explain_rule_past_the_text_shows_no_line(void **state)
 {
-	struct world *w = *state;
-	struct cid_purpose_info pu;
-	struct cid_decision permit = {.permit = true,
-				      .reason = CID_REASON_PERMIT_CONSENT,
-				      .basis = CID_BASIS_CONSENT,
-				      .policy_version = cid_policy_version(svc(w->v1))};
-	struct cid_release_decision d[2] = {
-	    {"given_name", "fees", permit, NULL, NULL},
-	    {"family_name", "fees", permit, NULL, NULL},
-	};
-	struct cid_release_event ev = {
-	    .service = "svc",
-	    .account_id = ACCOUNT,
-	    .target = CID_RELEASE_USERINFO,
-	    .level = CID_LEVEL_PASSWORD,
-	    .now = NOW + 10,
-	    .request_id = "rel-9",
-	    .grant_id = "grant-9",
-	    .decisions = d,
-	    .n_decisions = 2,
-	};
-	struct cid_audit_range range = {0};
-	json_t *x;
+	json_t *x = explain_two_lines(*state, "svc.policy:99");
 
-	assert_true(cid_policy_purpose_find(svc(w->v1), "fees", &pu));
-	d[0].purpose_digest = d[1].purpose_digest = pu.digest;
-	d[0].decision.rule = "svc.policy:10";
-	d[1].decision.rule = "svc.policy:99";
-	assert_int_equal(cid_policy_archive_put(w->s, w->v1, NOW, NULL), CID_OK);
-	assert_int_equal(cid_audit_release_hook(w->log, &ev, &range), CID_OK);
-	assert_int_equal(range.count, 1);
-	x = explain(w, range.first);
 	assert_string_equal(cid_json_str(json_object_get(x, "entry"), "rule"), "svc.policy:10,99");
 	assert_non_null(json_object_get(x, "policy"));
 	assert_null(json_object_get(json_object_get(x, "policy"), "rule_line"));

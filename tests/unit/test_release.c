@@ -787,6 +787,18 @@ static enum cid_err verified_hook(void *arg, const struct cid_release_event *ev,
 	"[{\"type\":\"document\",\"check_details\":[{\"check_method\":\"vpip\"}],"                 \
 	"\"document_details\":{\"type\":\"idcard\"}}]"
 
+/* The typed citizen of a stored citizen record's JSON text: freed with cid_account_free. */
+static struct cid_account *citizen_of(const char *record)
+{
+	struct cid_account *citizen = NULL;
+	json_t *rec = json_loads(record, 0, NULL);
+
+	assert_non_null(rec);
+	assert_int_equal(cid_account_from_record(rec, &citizen), CID_OK);
+	json_decref(rec);
+	return citizen;
+}
+
 /*
  * `permit ATTR verified` releases only a value an upstream verified (with
  * a trust framework), as OIDC4IDA verified_claims with its verification;
@@ -797,6 +809,7 @@ static enum cid_err verified_hook(void *arg, const struct cid_release_event *ev,
  * the source of each verified value; evidence stored in the flat summary of
  * an earlier civicid leaves in the spec's shape (a draft's type dropped).
  */
+
 static void test_verified_release(void **state)
 {
 	static const char text[] = "service vsvc\nname.ja 名\nname.en N\npurpose p\n"
@@ -843,12 +856,8 @@ static void test_verified_release(void **state)
 	};
 	struct fixture *f = *state;
 	struct cid_policyset *ps = NULL;
-	struct cid_account *citizen = NULL;
-	json_t *rec = json_loads(record, 0, NULL);
+	struct cid_account *citizen = citizen_of(record);
 
-	assert_non_null(rec);
-	assert_int_equal(cid_account_from_record(rec, &citizen), CID_OK);
-	json_decref(rec);
 	assert_int_equal(cid_policyset_parse("vsvc.policy", text, strlen(text), NULL, &ps), CID_OK);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		char seen[1024] = "";
@@ -933,8 +942,7 @@ static void test_prompt_marks_verified_values(void **state)
 	    "{\"issuer\":\"https://city.example.jp\",\"trust_framework\":\"jp_register\"}}}]";
 	struct fixture *f = *state;
 	struct cid_policyset *ps = NULL;
-	struct cid_account *citizen = NULL;
-	json_t *rec = json_loads(record, 0, NULL);
+	struct cid_account *citizen = citizen_of(record);
 	json_t *expected = json_loads(want, 0, NULL);
 	json_t *ask = NULL;
 	size_t n_ask = 0;
@@ -943,10 +951,7 @@ static void test_prompt_marks_verified_values(void **state)
 	size_t seen = 0;
 	const json_t *entry;
 
-	assert_non_null(rec);
 	assert_non_null(expected);
-	assert_int_equal(cid_account_from_record(rec, &citizen), CID_OK);
-	json_decref(rec);
 	assert_int_equal(cid_policyset_parse("msvc.policy", text, strlen(text), NULL, &ps), CID_OK);
 	struct cid_release_request rq = {
 	    .policies = ps,
@@ -1054,12 +1059,8 @@ static void test_prompt_statute_unavailable_and_max_ask_marks(void **state)
 #undef STATUTE
 	struct fixture *f = *state;
 	struct cid_policyset *ps = NULL;
-	struct cid_account *citizen = NULL;
-	json_t *rec = json_loads(record, 0, NULL);
+	struct cid_account *citizen = citizen_of(record);
 
-	assert_non_null(rec);
-	assert_int_equal(cid_account_from_record(rec, &citizen), CID_OK);
-	json_decref(rec);
 	assert_int_equal(cid_policyset_parse("psvc.policy", text, strlen(text), NULL, &ps), CID_OK);
 	for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
 		struct cid_release_request rq = {
