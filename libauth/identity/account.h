@@ -191,6 +191,14 @@ CID_MUST_CHECK enum cid_err cid_account_put_verified(struct cid_store *s, const 
 const json_t *cid_account_verified_get(const struct cid_account *a, const char *name);
 
 /*
+ * cid_account_verified_get of the base claim name (no "#lang") or, when it
+ * has none, of its first language-tagged form that has one (a citizen may
+ * hold only "family_name#ja-Kana-JP", which a release of family_name's rule
+ * takes): what a screen naming base attributes reports. NULL when neither.
+ */
+const json_t *cid_account_verified_get_base(const struct cid_account *a, const char *base);
+
+/*
  * Makes the typed citizen of record (a stored citizen record, or one stripped
  * as cid_account_show returns it; borrowed). *out (free with
  * cid_account_free) is written only on success.

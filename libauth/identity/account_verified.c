@@ -15,6 +15,7 @@
 #include "account_int.h"
 #include "str.h"
 
+#include <stdint.h>
 #include <string.h>
 
 struct put {
@@ -91,4 +92,23 @@ const json_t *cid_account_verified_get(const struct cid_account *a, const char *
 
 	/* verified: a trust framework named (by the upstream, or its registration) */
 	return json_is_string(json_object_get(e, "trust_framework")) ? e : NULL;
+}
+
+const json_t *cid_account_verified_get_base(const struct cid_account *a, const char *base)
+{
+	const json_t *e = cid_account_verified_get(a, base);
+	size_t n = strlen(base);
+	const char *name;
+	json_t *v;
+
+	if (e != NULL || a == NULL)
+		return e;
+	/* jansson's foreach wants a non-const object; nothing here modifies it */
+	json_object_foreach((json_t *)(uintptr_t)a->verified, name, v)
+	{
+		if (strncmp(name, base, n) == 0 && name[n] == '#' &&
+		    (e = cid_account_verified_get(a, name)) != NULL)
+			return e;
+	}
+	return NULL;
 }

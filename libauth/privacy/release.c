@@ -135,12 +135,18 @@ out:
  * its provenance entry when d's rule asks for a verified value (`verified`)
  * and the citizen holds one (cid_account_verified_get); else NULL, and a
  * plain rule releases the typed value, or an imported one as a plain claim.
- * The one rule both the release and the consent screen's marks follow.
+ * The one rule both the release and the consent screen's marks follow; the
+ * screen names base attributes (base true), and a release of a base
+ * attribute's rule takes its language-tagged forms too, so a tagged
+ * verified value counts for the screen (cid_account_verified_get_base).
  */
 static const json_t *verified_source(const struct cid_account *citizen, const char *name,
-				     const struct cid_decision *d)
+				     const struct cid_decision *d, bool base)
 {
-	return d->verified ? cid_account_verified_get(citizen, name) : NULL;
+	if (!d->verified)
+		return NULL;
+	return base ? cid_account_verified_get_base(citizen, name)
+		    : cid_account_verified_get(citizen, name);
 }
 
 /*
@@ -169,7 +175,7 @@ static bool decide(const struct cid_release_request *rq, const struct cid_policy
 		d->purpose_digest = pu.digest;
 	}
 	if (d->decision.permit) {
-		d->source = verified_source(rq->citizen, name, &d->decision);
+		d->source = verified_source(rq->citizen, name, &d->decision, false);
 		if (d->decision.verified && d->source == NULL) {
 			d->decision.permit = false;
 			d->decision.reason = CID_REASON_NOT_VERIFIED;
@@ -460,7 +466,7 @@ static enum cid_err prompt_purpose(struct prompt *p, size_t i, json_t *ask)
 		if (!by_law && (pu.basis != CID_BASIS_CONSENT || p->by_statute[j] ||
 				!askable(&d, p->prompt_consent)))
 			continue; /* not shown: no mark */
-		source = verified_source(rq->citizen, a, &d);
+		source = verified_source(rq->citizen, a, &d, true);
 		if (d.verified && source == NULL) {
 			/* the release would deny it, not_verified: nothing to promise */
 			list = unavailable;

@@ -1000,6 +1000,64 @@ static void test_prompt_marks_verified_values(void **state)
 }
 
 /*
+ * A citizen whose only verified value of an attribute is language-tagged
+ * (an upstream gave "family_name#ja-Kana-JP") is asked for family_name with
+ * that value's mark: the release of family_name's `verified` rule takes the
+ * tagged form, so the screen neither hides it as unavailable nor promises
+ * less than leaves.
+ */
+static void test_prompt_marks_a_tagged_verified_value(void **state)
+{
+	static const char text[] = "service tsvc\nname.ja 名\nname.en N\n"
+				   "purpose c\ntext.ja 同意\ntext.en Consent\nbasis consent\n"
+				   "retention 1y\nconsent_valid 1y\npermit family_name verified\n"
+				   "permit given_name verified\n";
+	static const char record[] =
+	    "{\"id\":\"00000000-0000-4000-8000-000000000079\",\"username\":\"t\","
+	    "\"claims\":{\"given_name\":\"Typed\"},"
+	    "\"verified\":{\"family_name#ja-Kana-JP\":{\"value\":\"ヤマダ\",\"issuer\":"
+	    "\"https://card.example.jp\",\"imported_at\":1,\"trust_framework\":\"jp_card\"}}}";
+	struct fixture *f = *state;
+	struct cid_policyset *ps = NULL;
+	struct cid_account *citizen = citizen_of(record);
+	json_t *ask = NULL;
+	size_t n_ask = 0;
+	bool step_up = true;
+	const json_t *c;
+	const json_t *mark;
+
+	assert_int_equal(cid_policyset_parse("tsvc.policy", text, strlen(text), NULL, &ps), CID_OK);
+	struct cid_release_request rq = {
+	    .policies = ps,
+	    .service = "tsvc",
+	    .account_id = citizen->id,
+	    .citizen = citizen,
+	    .scope = "openid profile",
+	    .level = CID_LEVEL_PASSWORD,
+	    .now = AT,
+	};
+	assert_int_equal(cid_store_read_begin(f->store, &rq.txn), CID_OK);
+	assert_int_equal(cid_release_prompt(&rq, false, 24, &step_up, NULL, &ask, &n_ask), CID_OK);
+	cid_store_read_end(rq.txn);
+	assert_int_equal(json_array_size(ask), 1);
+	c = json_array_get(ask, 0);
+	assert_int_equal(json_array_size(json_object_get(c, "ask")), 1);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(c, "ask"), 0)),
+			    "family_name");
+	/* given_name has only a typed value: no verified one, so nothing to promise */
+	assert_int_equal(json_array_size(json_object_get(c, "unavailable")), 1);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(c, "unavailable"), 0)),
+			    "given_name");
+	mark = json_object_get(json_object_get(c, "verified"), "family_name");
+	assert_non_null(mark);
+	assert_string_equal(cid_json_str(mark, "trust_framework"), "jp_card");
+	assert_string_equal(cid_json_str(mark, "issuer"), "https://card.example.jp");
+	json_decref(ask);
+	cid_account_free(citizen);
+	cid_policyset_free(ps);
+}
+
+/*
  * The prompt's pieces where its rules meet: an attribute also provided by
  * statute gets no checkbox under the consent purpose, only the statute's
  * information line; one whose rule asks a verified value the citizen lacks
@@ -1127,6 +1185,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_prompt_names_the_step_up_attributes, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_prompt_carries_what_a_record_needs, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_prompt_marks_a_tagged_verified_value, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_prompt_marks_verified_values, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_prompt_statute_unavailable_and_max_ask_marks,
