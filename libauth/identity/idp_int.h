@@ -26,4 +26,7 @@ CID_MUST_CHECK enum cid_err idp_foreach_public(struct cid_store *s,
 					       enum cid_err (*fn)(const json_t *view, void *arg),
 					       void *arg);
 
+/* True if s is 1 to max bytes of printable ASCII (space allowed only with spaces). */
+bool idp_printable(const char *s, size_t max, bool spaces);
+
 #endif
