@@ -33,14 +33,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SEQ_KEY	  "consent_seq" /* META: {"seq": the last number given out} */
-#define SEQ_CHARS 16		/* lowercase hex of a uint64 */
-#define DAY	  ((int64_t)24 * 3600)
+#define SEQ_KEY "consent_seq" /* META: {"seq": the last number given out} */
+#define DAY	((int64_t)24 * 3600)
 
-/* Longest key: the four names, four separators and the sequence number. */
-#define KEY_MAX (CID_ID_CHARS + 3 * CID_CONSENT_MAX_NAME + 4 + SEQ_CHARS)
-
-_Static_assert(KEY_MAX <= CID_STORE_MAX_KEY, "a consent key must fit LMDB's key limit");
+_Static_assert(CONSENT_KEY_MAX <= CID_STORE_MAX_KEY, "a consent key must fit LMDB's key limit");
 
 static const char *const state_names[] = {
     [CID_CONSENT_GRANTED] = "granted",
@@ -136,7 +132,7 @@ enum cid_err cid_consent_method_parse(const char *name, enum cid_consent_method 
 }
 
 /* 1..CID_CONSENT_MAX_NAME bytes of UTF-8 (no NUL, no controls but TAB/CR) and no '\n'. */
-static bool name_ok(const char *s)
+bool consent_name_ok(const char *s)
 {
 	size_t n = s == NULL ? 0 : strnlen(s, CID_CONSENT_MAX_NAME + 1);
 
@@ -146,7 +142,7 @@ static bool name_ok(const char *s)
 
 bool cid_consent_name_ok(const char *name)
 {
-	return name_ok(name);
+	return consent_name_ok(name);
 }
 
 bool cid_consent_request_purpose_ok(const char *text)
@@ -173,23 +169,24 @@ bool cid_consent_request_purpose_ok(const char *text)
 bool cid_consent_attribute_ok(const char *attribute)
 {
 	/* the base name only: a decision on family_name covers its language-tagged forms */
-	return name_ok(attribute) && strchr(attribute, '#') == NULL &&
+	return consent_name_ok(attribute) && strchr(attribute, '#') == NULL &&
 	       cid_claim_lookup(attribute) != NULL;
 }
 
 /* Writes account\nservice\npurpose\n[attribute\n] to k; returns its length, 0 if a name is bad. */
-static size_t key_prefix(char k[KEY_MAX + 1], const char *account_id, const char *service,
-			 const char *purpose, const char *attribute)
+size_t consent_key_prefix(char k[CONSENT_KEY_MAX + 1], const char *account_id, const char *service,
+			  const char *purpose, const char *attribute)
 {
 	int n;
 
-	if (!cid_uuid_syntax_ok(account_id) || !name_ok(service) || !name_ok(purpose))
+	if (!cid_uuid_syntax_ok(account_id) || !consent_name_ok(service) ||
+	    !consent_name_ok(purpose))
 		return 0;
 	if (attribute != NULL && !cid_consent_attribute_ok(attribute))
 		return 0;
-	n = snprintf(k, KEY_MAX + 1, "%s\n%s\n%s\n%s%s", account_id, service, purpose,
+	n = snprintf(k, CONSENT_KEY_MAX + 1, "%s\n%s\n%s\n%s%s", account_id, service, purpose,
 		     attribute == NULL ? "" : attribute, attribute == NULL ? "" : "\n");
-	return n > 0 && n <= KEY_MAX ? (size_t)n : 0;
+	return n > 0 && n <= CONSENT_KEY_MAX ? (size_t)n : 0;
 }
 
 enum cid_err cid_consent_record_read(const json_t *rec, struct cid_consent_record *out)
@@ -256,7 +253,7 @@ static enum cid_err latest_one(struct cid_str key, struct cid_str val, void *arg
  * The latest stored record under a full key prefix (account..attribute\n), in
  * the caller's transaction. Errors: CID_ERR_NOTFOUND, CID_ERR_STORE.
  */
-static enum cid_err latest_record(struct cid_txn *txn, struct cid_str prefix, json_t **out)
+enum cid_err consent_latest_record(struct cid_txn *txn, struct cid_str prefix, json_t **out)
 {
 	enum cid_err rc = CID_OK;
 	struct latest l = {0};
@@ -269,7 +266,7 @@ out:
 }
 
 /* The state at now of rec (a parsed record: cid_consent_record_parse checked its state). */
-static enum cid_consent_state record_state(const json_t *rec, int64_t now)
+enum cid_consent_state consent_record_state(const json_t *rec, int64_t now)
 {
 	enum cid_consent_state recorded = CID_CONSENT_EXPIRED;
 
@@ -320,9 +317,9 @@ static enum cid_err write_one(struct cid_txn *txn, struct write *w, size_t i, ui
 {
 	enum cid_err rc = CID_OK;
 	const struct cid_consent_context *ctx = w->ctx;
-	char key[KEY_MAX + 1];
-	size_t len =
-	    key_prefix(key, ctx->account_id, ctx->service, ctx->purpose, w->changes[i].attribute);
+	char key[CONSENT_KEY_MAX + 1];
+	size_t len = consent_key_prefix(key, ctx->account_id, ctx->service, ctx->purpose,
+					w->changes[i].attribute);
 	json_t *current = NULL;
 	json_t *rec = NULL;
 	const char *policy_version = ctx->policy_version;
@@ -331,27 +328,27 @@ static enum cid_err write_one(struct cid_txn *txn, struct write *w, size_t i, ui
 
 	CID_ENSURE(len > 0, CID_ERR_INVALID);
 	if (w->copy_versions) {
-		rc = latest_record(txn, (struct cid_str){key, len}, &current);
+		rc = consent_latest_record(txn, (struct cid_str){key, len}, &current);
 		if (rc == CID_ERR_NOTFOUND)
 			w->fault = (struct cid_consent_fault){.attribute = w->changes[i].attribute};
 		CID_TRY(rc);
-		state = record_state(current, ctx->now);
+		state = consent_record_state(current, ctx->now);
 		if (state != CID_CONSENT_GRANTED)
 			w->fault = (struct cid_consent_fault){w->changes[i].attribute, true, state};
 		CID_ENSURE(state == CID_CONSENT_GRANTED, CID_ERR_NOTFOUND);
 		policy_version = cid_json_str(current, "policy_version");
 		purpose_digest = cid_json_str(current, "purpose_digest");
 	}
-	snprintf(key + len, sizeof(key) - len, "%0*" PRIx64, SEQ_CHARS, seq);
+	snprintf(key + len, sizeof(key) - len, "%0*" PRIx64, CONSENT_SEQ_CHARS, seq);
 	rec = record_new(w, i, seq, policy_version, purpose_digest);
 	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
 	/* an existing key means the counter went back: the store is damaged */
-	rc = cid_txn_put_json(txn, CID_DB_CONSENTS, (struct cid_str){key, len + SEQ_CHARS}, rec,
-			      CID_PUT_NOOVERWRITE);
+	rc = cid_txn_put_json(txn, CID_DB_CONSENTS, (struct cid_str){key, len + CONSENT_SEQ_CHARS},
+			      rec, CID_PUT_NOOVERWRITE);
 	CID_ENSURE(rc != CID_ERR_EXISTS, CID_ERR_STORE);
 	CID_TRY(rc);
 	/* its id's key, so that cid_consent_get finds it without a scan (consent_ids.c) */
-	CID_TRY(consent_id_put(txn, w->ids[i], (struct cid_str){key, len + SEQ_CHARS}));
+	CID_TRY(consent_id_put(txn, w->ids[i], (struct cid_str){key, len + CONSENT_SEQ_CHARS}));
 	w->recs[i] = rec;
 	rec = NULL;
 out:
@@ -473,13 +470,15 @@ out:
 /* Checks what every record of a call shares; policy versions unless they are to be copied. */
 static bool context_ok(const struct cid_consent_context *ctx, bool copy_versions)
 {
-	if (ctx == NULL || !cid_uuid_syntax_ok(ctx->account_id) || !name_ok(ctx->service) ||
-	    !name_ok(ctx->purpose) || cid_consent_method_name(ctx->method) == NULL || ctx->now < 0)
+	if (ctx == NULL || !cid_uuid_syntax_ok(ctx->account_id) || !consent_name_ok(ctx->service) ||
+	    !consent_name_ok(ctx->purpose) || cid_consent_method_name(ctx->method) == NULL ||
+	    ctx->now < 0)
 		return false;
-	if ((ctx->request_id != NULL && !name_ok(ctx->request_id)) ||
+	if ((ctx->request_id != NULL && !consent_name_ok(ctx->request_id)) ||
 	    (ctx->request_purpose != NULL && !cid_consent_request_purpose_ok(ctx->request_purpose)))
 		return false;
-	return copy_versions || (name_ok(ctx->policy_version) && name_ok(ctx->purpose_digest));
+	return copy_versions ||
+	       (consent_name_ok(ctx->policy_version) && consent_name_ok(ctx->purpose_digest));
 }
 
 /* Checks the changes: known attributes, each once, a recordable state, a future expiry. */
@@ -666,7 +665,7 @@ enum cid_err cid_consent_withdraw_account_txn(struct cid_txn *txn, const char *a
 
 		/* the latest record of an attribute is the last before another attribute */
 		if ((scope_ends || !same_member(rec, next, "attribute")) &&
-		    record_state(rec, now) == CID_CONSENT_GRANTED) {
+		    consent_record_state(rec, now) == CID_CONSENT_GRANTED) {
 			CID_ENSURE(n < n_claims, CID_ERR_STORE);
 			changes[n++] = (struct cid_consent_change){cid_json_str(rec, "attribute"),
 								   CID_CONSENT_WITHDRAWN, 0};
@@ -684,174 +683,5 @@ enum cid_err cid_consent_withdraw_account_txn(struct cid_txn *txn, const char *a
 out:
 	free(changes);
 	json_decref(all);
-	return rc;
-}
-
-/* ---- reading ---- */
-
-struct cid_consent_facts {
-	json_t *records; /* the records the facts' strings point into */
-	struct cid_consent_fact *facts;
-	size_t n;
-};
-
-/* The scan of one (citizen, service, purpose): each attribute's last value. */
-struct current {
-	size_t prefix_len;
-	int64_t now;
-	struct cid_consent_facts *f;
-	size_t cap;
-	struct cid_str attr; /* attribute of val; borrowed from the transaction */
-	struct cid_str val;  /* the latest value seen for attr */
-};
-
-static enum cid_err fact_push(struct current *c)
-{
-	enum cid_err rc = CID_OK;
-	struct cid_consent_facts *f = c->f;
-	struct cid_consent_fact *fact;
-	json_t *rec = NULL;
-	enum cid_consent_state state;
-	int64_t expires_at;
-
-	if (c->val.ptr == NULL)
-		return CID_OK;
-	CID_TRY(cid_consent_record_parse(c->val, &rec));
-	CID_ENSURE(cid_str_eq(c->attr, cid_json_str(rec, "attribute")), CID_ERR_STORE);
-	expires_at = cid_json_int(rec, "expires_at");
-	state = record_state(rec, c->now);
-	if (f->n == c->cap) {
-		size_t cap = c->cap == 0 ? 8 : c->cap * 2;
-		struct cid_consent_fact *grown = realloc(f->facts, cap * sizeof(*grown));
-
-		CID_ENSURE(grown != NULL, CID_ERR_NOMEM);
-		f->facts = grown;
-		c->cap = cap;
-	}
-	/* the array keeps rec, and so the strings the fact borrows, alive */
-	CID_ENSURE(json_array_append(f->records, rec) == 0, CID_ERR_NOMEM);
-	fact = &f->facts[f->n++];
-	*fact = (struct cid_consent_fact){
-	    .attribute = cid_json_str(rec, "attribute"),
-	    .state = state,
-	    .expires_at = expires_at,
-	    .purpose_digest = cid_json_str(rec, "purpose_digest"),
-	    .record_id = cid_json_str(rec, "id"),
-	};
-	c->val = (struct cid_str){NULL, 0};
-out:
-	json_decref(rec);
-	return rc;
-}
-
-static enum cid_err current_one(struct cid_str key, struct cid_str val, void *arg)
-{
-	enum cid_err rc = CID_OK;
-	struct current *c = arg;
-	const char *attr = key.ptr + c->prefix_len;
-	size_t rest = key.len - c->prefix_len;
-	struct cid_str a;
-
-	/* attribute "\n" seq after the prefix */
-	CID_ENSURE(rest > SEQ_CHARS + 1 && attr[rest - SEQ_CHARS - 1] == '\n', CID_ERR_STORE);
-	a = (struct cid_str){attr, rest - SEQ_CHARS - 1};
-	CID_ENSURE(memchr(a.ptr, '\n', a.len) == NULL, CID_ERR_STORE);
-	/* keys of one attribute are adjacent and oldest first: a new one closes the last */
-	if (c->val.ptr != NULL && (a.len != c->attr.len || memcmp(a.ptr, c->attr.ptr, a.len) != 0))
-		CID_TRY(fact_push(c));
-	c->attr = a;
-	c->val = val;
-out:
-	return rc;
-}
-
-enum cid_err cid_consent_current(struct cid_txn *txn, const char *account_id, const char *service,
-				 const char *purpose, int64_t now,
-				 struct cid_consent_facts **facts_out)
-{
-	enum cid_err rc = CID_OK;
-	char prefix[KEY_MAX + 1];
-	size_t len = key_prefix(prefix, account_id, service, purpose, NULL);
-	struct current c = {.prefix_len = len, .now = now};
-
-	c.f = calloc(1, sizeof(*c.f));
-	CID_ENSURE(c.f != NULL, CID_ERR_NOMEM);
-	c.f->records = json_array();
-	CID_ENSURE(c.f->records != NULL, CID_ERR_NOMEM);
-	/* no record can be filed under a bad name: no decisions */
-	if (len > 0) {
-		CID_TRY(cid_txn_foreach(txn, CID_DB_CONSENTS, (struct cid_str){prefix, len},
-					current_one, &c));
-		CID_TRY(fact_push(&c));
-	}
-	*facts_out = c.f;
-	c.f = NULL;
-out:
-	cid_consent_facts_free(c.f);
-	return rc;
-}
-
-const struct cid_consent_fact *cid_consent_facts_get(const struct cid_consent_facts *f, size_t *n)
-{
-	*n = f == NULL ? 0 : f->n;
-	return f == NULL || f->n == 0 ? NULL : f->facts;
-}
-
-void cid_consent_facts_free(struct cid_consent_facts *f)
-{
-	if (f == NULL)
-		return;
-	json_decref(f->records);
-	free(f->facts);
-	free(f);
-}
-
-enum cid_err cid_consent_latest(struct cid_txn *txn, const char *account_id, const char *service,
-				const char *purpose, const char *attribute, json_t **out)
-{
-	char prefix[KEY_MAX + 1];
-	size_t len = key_prefix(prefix, account_id, service, purpose, attribute);
-
-	if (len == 0 || attribute == NULL)
-		return CID_ERR_NOTFOUND;
-	return latest_record(txn, (struct cid_str){prefix, len}, out);
-}
-
-/* Collects every record scanned into an array. */
-static enum cid_err history_one(struct cid_str key, struct cid_str val, void *arg)
-{
-	json_t *records = arg;
-	json_t *rec = NULL;
-	enum cid_err rc = cid_consent_record_parse(val, &rec);
-
-	(void)key;
-	if (rc != CID_OK)
-		return rc;
-	return json_array_append_new(records, rec) == 0 ? CID_OK : CID_ERR_NOMEM;
-}
-
-enum cid_err cid_consent_history(struct cid_store *s, const char *account_id, const char *service,
-				 json_t **out)
-{
-	enum cid_err rc = CID_OK;
-	struct cid_txn *txn = NULL;
-	json_t *records = json_array();
-	char prefix[KEY_MAX + 1];
-	int len = 0;
-
-	CID_ENSURE(records != NULL, CID_ERR_NOMEM);
-	if (cid_uuid_syntax_ok(account_id) && (service == NULL || name_ok(service)))
-		len = snprintf(prefix, sizeof(prefix), "%s\n%s%s", account_id,
-			       service == NULL ? "" : service, service == NULL ? "" : "\n");
-	if (len > 0 && (size_t)len < sizeof(prefix)) {
-		CID_TRY(cid_store_read_begin(s, &txn));
-		CID_TRY(cid_txn_foreach(txn, CID_DB_CONSENTS, (struct cid_str){prefix, (size_t)len},
-					history_one, records));
-	}
-	*out = records;
-	records = NULL;
-out:
-	cid_store_read_end(txn);
-	json_decref(records);
 	return rc;
 }
