@@ -20,14 +20,15 @@
  *
  * Group commit: an appender queues a waiter (on its own stack) and either
  * becomes the leader, which takes the whole queue and writes it in one
- * durable transaction, or sleeps until a leader has written its entries. A
- * waiter that finds its entries unwritten and no leader running leads the
- * next round itself (the leader of a round wakes the head of the queue for
- * that), so nothing waits for a thread that is gone. A waiter is
- * marked done only after the commit returned, with the commit's result: no
- * appender learns "written" before its entries are durable, and when the
- * commit fails (a failed fsync) every appender of that group gets the error.
- * The counters of struct cid_audit_stats are kept under the same lock.
+ * durable transaction, or sleeps until it is told its entries are written.
+ * When a round ends, its leader hands the lead to the head of what queued
+ * meanwhile, so nothing waits for a thread that is gone, and then tells each
+ * waiter of its round, through the waiter's own lock: a waiter wakes once,
+ * and never queues for the log's lock on its way out. A waiter is told only
+ * after the commit returned, with the commit's result: no appender learns
+ * "written" before its entries are durable, and when the commit fails (a
+ * failed fsync) every appender of that group gets the error. The queue and
+ * the counters of struct cid_audit_stats are kept under the log's lock.
  */
 #include "audit.h"
 
@@ -46,6 +47,9 @@
 
 struct prepared;
 
+/* A queued waiter's fate: still waiting, written (rc set), or to lead the next round. */
+enum waiter_state { WAITER_QUEUED, WAITER_DONE, WAITER_LEAD };
+
 /* One caller of cid_audit_append waiting for its entries to be written. */
 struct waiter {
 	json_t *const *entries;
@@ -55,9 +59,13 @@ struct waiter {
 	uint64_t first; /* outputs, valid when done */
 	size_t written;
 	enum cid_err rc;
-	bool done;
-	pthread_cond_t wake; /* signalled when done, or when it is first in the queue to lead */
 	struct waiter *next;
+	/* how the waiter learns its fate: its own lock, so that waking it never
+	 * makes it queue for the log's lock (where the leader of the next round
+	 * and the newcomers are) before it can return */
+	pthread_mutex_t slot;
+	pthread_cond_t wake;
+	enum waiter_state state; /* under slot */
 };
 
 struct cid_audit {
@@ -65,7 +73,7 @@ struct cid_audit {
 	bool group;
 	_Atomic uint64_t commits;
 	pthread_mutex_t lock;
-	bool leading; /* a leader is writing a batch */
+	bool leading; /* a leader is writing a batch, or has been chosen to write the next */
 	struct waiter *queue, **tail;
 	struct cid_audit_stats stats; /* under lock; its seconds are not kept: since is */
 	struct timespec since;	      /* when stats were last taken */
@@ -602,53 +610,87 @@ out:
 	return rc;
 }
 
+/* Tells queued waiter w its fate; once DONE, w may return and its stack go at once. */
+static void waiter_tell(struct waiter *w, enum waiter_state state)
+{
+	pthread_mutex_lock(&w->slot);
+	w->state = state;
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->slot);
+}
+
+/* Sleeps until w is written or chosen to lead; says which. */
+static enum waiter_state waiter_wait(struct waiter *w)
+{
+	enum waiter_state state;
+
+	pthread_mutex_lock(&w->slot);
+	while (w->state == WAITER_QUEUED)
+		pthread_cond_wait(&w->wake, &w->slot);
+	state = w->state;
+	w->state = WAITER_QUEUED; /* a leader's own batch holds it again */
+	pthread_mutex_unlock(&w->slot);
+	return state;
+}
+
 /*
- * Writes w (with everything queued) and returns when w is done. A waiter is
- * woken only when its entries are written, or when it heads the queue as a
- * round ends (it leads the next): not by every round, so the waiters of the
- * next round sleep through the end of this one.
+ * Writes w (with everything queued) and returns when w is written. The
+ * first to queue while no round runs leads one: it takes the whole queue,
+ * commits it, hands the lead to the head of what queued meanwhile (woken
+ * first, so the next commit starts at once), and only then tells each
+ * waiter of its batch the result, each through its own slot: a waiter is
+ * woken once, when it is written, and never by another round.
  */
 static void group_commit(struct cid_audit *log, struct waiter *w)
 {
 	struct waiter *batch;
+	struct waiter *next;
 	enum cid_err rc;
+	bool lead;
 
-	if (pthread_cond_init(&w->wake, NULL) != 0) {
+	if (pthread_mutex_init(&w->slot, NULL) != 0) {
 		w->rc = CID_ERR_NOMEM;
 		return;
 	}
+	if (pthread_cond_init(&w->wake, NULL) != 0) {
+		pthread_mutex_destroy(&w->slot);
+		w->rc = CID_ERR_NOMEM;
+		return;
+	}
+	w->state = WAITER_QUEUED;
 	pthread_mutex_lock(&log->lock);
 	*log->tail = w;
 	log->tail = &w->next;
-	for (;;) {
-		while (!w->done && log->leading)
-			pthread_cond_wait(&w->wake, &log->lock);
-		if (w->done)
-			break;
-		/* no leader, and w not written: lead a round with all that is queued */
-		batch = log->queue;
-		log->queue = NULL;
-		log->tail = &log->queue;
-		log->leading = true;
-		pthread_mutex_unlock(&log->lock);
-
-		rc = commit_batch(log, batch);
-
-		pthread_mutex_lock(&log->lock);
-		for (struct waiter *b = batch, *next; b != NULL; b = next) {
-			next = b->next; /* b may return (and its stack go) once done */
-			b->rc = rc;
-			b->next = NULL;
-			b->done = true;
-			if (b != w)
-				pthread_cond_signal(&b->wake);
-		}
-		log->leading = false;
-		if (log->queue != NULL)
-			pthread_cond_signal(&log->queue->wake); /* it leads the next round */
-	}
+	lead = !log->leading;
+	log->leading = true;
 	pthread_mutex_unlock(&log->lock);
+	if (!lead && waiter_wait(w) == WAITER_DONE)
+		goto out;
+	/* w leads a round with all that is queued, itself among them */
+	pthread_mutex_lock(&log->lock);
+	batch = log->queue;
+	log->queue = NULL;
+	log->tail = &log->queue;
+	pthread_mutex_unlock(&log->lock);
+
+	rc = commit_batch(log, batch);
+
+	pthread_mutex_lock(&log->lock);
+	next = log->queue;
+	log->leading = next != NULL; /* else the next to queue leads */
+	pthread_mutex_unlock(&log->lock);
+	if (next != NULL)
+		waiter_tell(next, WAITER_LEAD);
+	for (struct waiter *b = batch; b != NULL; b = next) {
+		next = b->next; /* b may return (and its stack go) once told */
+		b->rc = rc;
+		b->next = NULL;
+		if (b != w)
+			waiter_tell(b, WAITER_DONE);
+	}
+out:
 	pthread_cond_destroy(&w->wake);
+	pthread_mutex_destroy(&w->slot);
 }
 
 /* Appends entries, each with its once-key or none, as consecutive entries. */
