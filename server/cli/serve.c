@@ -12,9 +12,11 @@
  * grew, and once more at shutdown, and pushed to the configured witnesses
  * (audit_witnesses). A store from before the audit log's Merkle tree gets
  * its tree built here too, a bounded batch between two looks at the
- * signals, while requests are served. Expired failed-login counters are
- * swept every CID_THROTTLE_SWEEP seconds (throttle.h), and with them the
- * consents that expired since get their consent.expired entry
+ * signals, while requests are served. Every CID_THROTTLE_SWEEP seconds the
+ * janitor deletes what the store no longer needs (janitor.h: spent codes and
+ * refresh tokens, ended sessions, expired failed-login counters, grants whose
+ * tokens are all gone), and the consents that expired since get their
+ * consent.expired entry
  * (consent_sweep.h; at most CID_CONSENT_SWEEP_MAX a run, the rest at the
  * next), once at start too. A worker thread sends the back-channel logout
  * notices (logout_notify.h). SIGUSR1, and the stop, print how the audit
@@ -35,12 +37,12 @@
 #include "consent_sweep.h"
 #include "http/http.h"
 #include "http/template.h"
+#include "janitor.h"
 #include "logout_notify.h"
 #include "policy.h"
 #include "policy_law.h"
 #include "retention.h"
 #include "tenant.h"
-#include "throttle.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -233,7 +235,7 @@ static bool build_tree(struct cid_ctx *ctx, bool first)
 }
 
 /*
- * Removes the failed-login counters whose window has passed, logs the
+ * Deletes the records the store no longer needs (the janitor), logs the
  * consents that expired, then purges what has passed its retention (the
  * policies in force decide); says why not if any fails.
  */
@@ -242,10 +244,11 @@ static void sweep(struct cid_ctx *ctx)
 	struct cid_consent_sweep done;
 	struct cid_retention_sweep purged;
 	struct cid_policyref *pr;
-	enum cid_err rc = cid_throttle_sweep(cid_ctx_store(ctx), (int64_t)time(NULL), NULL);
+	enum cid_err rc = cid_janitor_run(cid_ctx_store(ctx), (int64_t)time(NULL), NULL);
 
 	if (rc != CID_OK)
-		fprintf(stderr, "civicid: sweeping login counters failed: %s\n", cid_strerror(rc));
+		fprintf(stderr, "civicid: deleting expired tokens and sessions failed: %s\n",
+			cid_strerror(rc));
 	rc = cid_consent_sweep(cid_ctx_store(ctx), cid_ctx_audit_log(ctx), (int64_t)time(NULL),
 			       CID_CONSENT_SWEEP_MAX, &done);
 	if (rc != CID_OK)
