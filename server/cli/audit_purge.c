@@ -5,7 +5,7 @@
  * pseudonym of the log is, a look-up that is itself logged:
  * cid_audit_resolve), and `civicid audit sweep` (the janitor once: the
  * store's spent codes and tokens, ended sessions and grants, janitor.h; the
- * server runs it every minute too). The three are the operator's tools of
+ * server runs it every ten minutes). The three are the operator's tools of
  * storage limitation, which is why sweep is an audit verb although it writes
  * no entry. This file reads options, opens the store, prints.
  */
@@ -49,7 +49,7 @@ static const char purge_help[] =
     "                       citizens and officers, failed-login counters past\n"
     "                       their window, and grants a day after their last token\n"
     "                       expired; prints how many of each. Nothing still\n"
-    "                       usable goes. The server does the same every minute\n"
+    "                       usable goes. The server does the same every ten minutes\n"
     "\n"
     "  -s, --store DIR      LMDB store directory (default ./var/civicid)\n"
     "  -c, --config FILE    read the store from FILE\n"

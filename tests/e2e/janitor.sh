@@ -36,7 +36,7 @@ civicid_stop
 
 eq "nothing is swept while it is usable" "$(swept)" "codes=0 refresh=0 sessions=0 grants=0"
 
-# a day later: the server's own sweep runs at start (then every minute)
+# a day later: the server's own sweep runs at start (then every ten minutes)
 civicid_start_later 1
 sleep 6 # the first tick (5 s) runs the sweep
 resp=$(refresh "$RT")
