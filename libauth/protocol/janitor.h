@@ -14,8 +14,8 @@
  * grants go last, after the tokens that name them.
  *
  * It writes nothing to the audit log: the records it deletes were never
- * released to anyone, and a count names no one. `civicid serve` runs it
- * with its other sweeps; `civicid audit sweep` runs it once. Thread-safe,
+ * released to anyone, and a count names no one. `civicid serve` runs it at
+ * start and every CID_JANITOR_INTERVAL seconds; `civicid audit sweep` once. Thread-safe,
  * and safe beside a running server (LMDB serialises the writers).
  */
 #ifndef CID_JANITOR_H

@@ -181,8 +181,9 @@ CID_MUST_CHECK enum cid_err cid_grant_revoke_client(struct cid_store *s, const c
  * code, refresh token or access token of a grant that is gone is refused as
  * unknown (CID_ERR_NOTFOUND; the token endpoint's invalid_grant, userinfo's
  * invalid_token). Their own records hold only the grant id, client_id and
- * times, and stay, naming a grant that no longer exists. *n_out (may be NULL): how many grants were
- * deleted (0 is no error).
+ * times, and stay, naming a grant that no longer exists, until the janitor
+ * deletes them at their expiry (cid_code_sweep, cid_refresh_sweep). *n_out
+ * (may be NULL): how many grants were deleted (0 is no error).
  * Errors: CID_ERR_INVALID (account_id not an account id, a read
  * transaction), CID_ERR_STORE (an index key whose grant is missing or not
  * theirs), CID_ERR_NOMEM.
