@@ -287,8 +287,8 @@ struct cid_store_sweep {
  * many short transactions between the server's writes. Idempotent: a second
  * run at the same now deletes nothing. *removed (may be NULL): how many went,
  * also after an error (those of the batches committed before it).
- * Errors: CID_ERR_INVALID (batch 0, sw or sw->dead NULL), sw->del's,
- * CID_ERR_STORE, CID_ERR_NOMEM.
+ * Errors: CID_ERR_INVALID (batch 0 or over CID_SWEEP_BATCH, sw or sw->dead
+ * NULL), sw->del's, CID_ERR_STORE, CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_store_sweep(struct cid_store *s, const struct cid_store_sweep *sw,
 					    int64_t now, size_t batch, size_t *removed);
