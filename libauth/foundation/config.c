@@ -71,7 +71,7 @@ static const struct key_def keys[] = {
      "and no forwarding header is believed. Behind deploy/nginx.conf.example: 127.0.0.1."},
     {"code_ttl", KEY_SECONDS, MEMBER(code_ttl), 10, 600, "60",
      "Lifetime of an authorization code, seconds."},
-    {"access_token_ttl", KEY_SECONDS, MEMBER(access_ttl), 30, 86400, "300",
+    {"access_token_ttl", KEY_SECONDS, MEMBER(access_ttl), 30, CID_ACCESS_TTL_MAX, "300",
      "Lifetime of an access token (a JWT a service may verify offline), seconds."},
     {"id_token_ttl", KEY_SECONDS, MEMBER(id_token_ttl), 30, 86400, "300",
      "Lifetime of an ID token, seconds."},

@@ -264,6 +264,43 @@ CID_MUST_CHECK enum cid_err cid_store_index_ensure(
     enum cid_err (*fn)(struct cid_txn *txn, struct cid_str key, struct cid_str val, void *arg),
     void *arg, size_t *built);
 
+/*
+ * The dead records of one database, as cid_store_sweep removes them. dead
+ * says whether the record key -> val may go at now (the rule of the module
+ * that writes db, which alone knows when its records stop being needed); del
+ * deletes it in txn with whatever is written with it (index keys), or, when
+ * NULL, cid_txn_del deletes the key. key and val are borrowed for the call.
+ */
+struct cid_store_sweep {
+	enum cid_db db;
+	bool (*dead)(struct cid_str key, struct cid_str val, int64_t now);
+	enum cid_err (*del)(struct cid_txn *txn, struct cid_str key, struct cid_str val);
+};
+
+/*
+ * Deletes the records of sw->db that sw->dead calls dead at now, at most
+ * batch per write transaction: a read transaction finds up to batch of them
+ * (walking on from where the last walk stopped), then one write transaction
+ * asks dead again of each as it now stands (a record changed meanwhile may
+ * stay) and deletes it; until a walk reaches the end. The writer is held for
+ * batch lookups and deletions, never for a walk, so a large backlog goes in
+ * many short transactions between the server's writes. Idempotent: a second
+ * run at the same now deletes nothing. *removed (may be NULL): how many went,
+ * also after an error (those of the batches committed before it).
+ * Errors: CID_ERR_INVALID (batch 0 or over CID_SWEEP_BATCH, sw or sw->dead
+ * NULL), sw->del's, CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_store_sweep(struct cid_store *s, const struct cid_store_sweep *sw,
+					    int64_t now, size_t batch, size_t *removed);
+
+/*
+ * The rule most sweeps need: true when the record val is a JSON object whose
+ * integer member (an expiry, seconds since the epoch), plus grace, is at most
+ * now. A record that does not parse, or lacks the member, is not dead: damage
+ * is kept for an operator to see.
+ */
+bool cid_store_record_past(struct cid_str val, const char *member, int64_t grace, int64_t now);
+
 /* The store txn belongs to. */
 struct cid_store *cid_txn_store(const struct cid_txn *txn);
 

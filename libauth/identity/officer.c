@@ -470,3 +470,17 @@ enum cid_err cid_officer_logout(struct cid_store *s, const char *cookie)
 	cid_secret_hash(cookie, CID_TOKEN_CHARS, key);
 	return cid_store_update(s, logout_cb, &k);
 }
+
+static bool session_dead(struct cid_str key, struct cid_str val, int64_t now)
+{
+	(void)key;
+	return cid_store_record_past(val, "expires_at", CID_CLOCK_SKEW, now);
+}
+
+static const struct cid_store_sweep console_sessions = {CID_DB_OFFICER_SESSIONS, session_dead,
+							NULL};
+
+enum cid_err cid_officer_session_sweep(struct cid_store *s, int64_t now, size_t *removed)
+{
+	return cid_store_sweep(s, &console_sessions, now, CID_SWEEP_BATCH, removed);
+}

@@ -115,4 +115,12 @@ void cid_officer_csrf(const char *cookie, char out[CID_TOKEN_CHARS + 1]);
 /* Ends the session of cookie. Errors: CID_ERR_NOTFOUND (none: already ended), CID_ERR_STORE. */
 CID_MUST_CHECK enum cid_err cid_officer_logout(struct cid_store *s, const char *cookie);
 
+/*
+ * Deletes the console sessions CID_CLOCK_SKEW past their expiry at now
+ * (cid_store_sweep, for the janitor); *removed (may be NULL): how many.
+ * Errors: CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_officer_session_sweep(struct cid_store *s, int64_t now,
+						      size_t *removed);
+
 #endif

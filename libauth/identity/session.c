@@ -416,6 +416,35 @@ out:
 	return rc;
 }
 
+static bool session_dead(struct cid_str key, struct cid_str val, int64_t now)
+{
+	return key.len == CID_HASH_HEX &&
+	       cid_store_record_past(val, "expires_at", CID_CLOCK_SKEW, now);
+}
+
+static enum cid_err session_sweep_del(struct cid_txn *txn, struct cid_str key, struct cid_str val)
+{
+	enum cid_err rc = CID_OK;
+	char hash[CID_HASH_HEX + 1];
+	json_t *rec = NULL;
+
+	memcpy(hash, key.ptr, CID_HASH_HEX);
+	hash[CID_HASH_HEX] = '\0';
+	/* session_dead parsed it: only memory can fail here */
+	CID_TRY(cid_store_parse_json(val, &rec));
+	CID_TRY(del_session(txn, hash, rec));
+out:
+	json_decref(rec);
+	return rc;
+}
+
+static const struct cid_store_sweep sessions = {CID_DB_SESSIONS, session_dead, session_sweep_del};
+
+enum cid_err cid_session_sweep(struct cid_store *s, int64_t now, size_t *removed)
+{
+	return cid_store_sweep(s, &sessions, now, CID_SWEEP_BATCH, removed);
+}
+
 enum cid_err cid_session_end(struct cid_store *s, const char *cookie)
 {
 	char hash[CID_HASH_HEX + 1];

@@ -190,6 +190,15 @@ CID_MUST_CHECK enum cid_err cid_session_end_account_txn(
     size_t *n);
 
 /*
+ * Deletes, with their index keys, the sessions CID_CLOCK_SKEW past their
+ * expires_at at now (cid_store_sweep, for the janitor; cid_session_get
+ * refuses them from expires_at on). A session of a citizen disabled since
+ * waits for its expiry too. *removed (may be NULL): how many went.
+ * Errors: CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_session_sweep(struct cid_store *s, int64_t now, size_t *removed);
+
+/*
  * Makes CID_DB_SESSION_INDEX hold exactly the two keys of each session:
  * checks, in O(1), that it holds twice as many keys as there are sessions
  * (true once it was built, since every session is written and deleted with

@@ -17,8 +17,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SWEEP_BATCH 1000 /* counters removed per write transaction */
-
 static const struct rule {
 	const char *prefix;
 	int64_t free;	 /* failures before any wait */
@@ -199,69 +197,25 @@ enum cid_err cid_throttle_clear(struct cid_txn *txn, const struct cid_throttle_k
 
 /* ---- the sweep ---- */
 
-struct sweep {
-	int64_t now;
-	json_t *doomed; /* keys found expired in this transaction */
-	size_t removed; /* by this transaction */
-};
-
-static enum cid_err sweep_one(struct cid_str key, struct cid_str val, void *arg)
+/* A counter the sweep removes: a windowed one whose window has passed, or garbage. */
+static bool counter_dead(struct cid_str key, struct cid_str val, int64_t now)
 {
-	struct sweep *sw = arg;
 	size_t plen = strlen(rules[CID_THROTTLE_CODE].prefix);
 	json_t *rec = NULL;
-	bool expired;
+	bool dead;
 
 	/* code counters are consecutive: only a correct code or an operator ends them */
 	if (key.len >= plen && memcmp(key.ptr, rules[CID_THROTTLE_CODE].prefix, plen) == 0)
-		return CID_OK;
+		return false;
 	/* anything else is windowed (also the keys of older versions); garbage goes too */
-	expired = cid_store_parse_json(val, &rec) != CID_OK || window_passed(rec, sw->now);
+	dead = cid_store_parse_json(val, &rec) != CID_OK || window_passed(rec, now);
 	json_decref(rec);
-	if (!expired)
-		return CID_OK;
-	if (json_array_append_new(sw->doomed, json_stringn(key.ptr, key.len)) != 0)
-		return CID_ERR_NOMEM;
-	/* a full batch ends the walk; the next transaction goes on */
-	return json_array_size(sw->doomed) >= SWEEP_BATCH ? CID_ERR_TOOBIG : CID_OK;
+	return dead;
 }
 
-static enum cid_err sweep_cb(struct cid_txn *txn, void *arg)
-{
-	struct sweep *sw = arg;
-	enum cid_err rc = CID_OK;
-	size_t i;
-	json_t *k;
-
-	json_array_clear(sw->doomed);
-	sw->removed = 0;
-	rc = cid_txn_foreach(txn, CID_DB_THROTTLE, (struct cid_str){NULL, 0}, sweep_one, sw);
-	CID_ENSURE(rc == CID_OK || rc == CID_ERR_TOOBIG, rc);
-	rc = CID_OK;
-	json_array_foreach(sw->doomed, i, k)
-	{
-		CID_TRY(cid_txn_del(txn, CID_DB_THROTTLE,
-				    (struct cid_str){json_string_value(k), json_string_length(k)}));
-		sw->removed++;
-	}
-out:
-	return rc;
-}
+static const struct cid_store_sweep counters = {CID_DB_THROTTLE, counter_dead, NULL};
 
 enum cid_err cid_throttle_sweep(struct cid_store *s, int64_t now, size_t *removed)
 {
-	enum cid_err rc = CID_OK;
-	struct sweep sw = {.now = now, .doomed = json_array()};
-	size_t total = 0;
-
-	CID_ENSURE(sw.doomed != NULL, CID_ERR_NOMEM);
-	do {
-		CID_TRY(cid_store_update(s, sweep_cb, &sw));
-		total += sw.removed;
-	} while (sw.removed == SWEEP_BATCH);
-	if (removed != NULL)
-		*removed = total;
-out:
-	json_decref(sw.doomed);
-	return rc;
+	return cid_store_sweep(s, &counters, now, CID_SWEEP_BATCH, removed);
 }

@@ -114,7 +114,7 @@ CID_MUST_CHECK enum cid_err cid_throttle_clear(struct cid_txn *txn,
  * Removes every pair and address counter whose window has passed at now
  * (and any record that is not a counter), in write transactions of a bounded
  * size; code counters stay. *removed (may be NULL) gets how many. Run it now
- * and then (civicid serve: every CID_THROTTLE_SWEEP seconds).
+ * and then (civicid serve: with the janitor, janitor.h).
  * Errors: CID_ERR_NOMEM, the store's.
  */
 CID_MUST_CHECK enum cid_err cid_throttle_sweep(struct cid_store *s, int64_t now, size_t *removed);

@@ -57,7 +57,8 @@
  *                         citizen by) until sent or given up (logout.h).
  * Hold nothing of the citizen once the above are gone: CID_DB_CODES and
  * CID_DB_REFRESH (a grant id, a client_id, times: refused, their grant
- * gone), CID_DB_REVOKED (a jti), the throttle's "pair:" (a hash of name and
+ * gone; the janitor deletes them at their expiry, janitor.h), CID_DB_REVOKED
+ * (a jti), the throttle's "pair:" (a hash of name and
  * address) and "addr:" counters (forgotten after their window),
  * CID_DB_AUTHREQS (pending requests name a session, not an account, and
  * expire), CID_DB_PAIRWISE (unused: subjects are computed, token.h); META,

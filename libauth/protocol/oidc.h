@@ -199,4 +199,14 @@ bool cid_oidc_endpoint_commits(const struct cid_endpoint *e);
  */
 CID_MUST_CHECK enum cid_err cid_oidc_discovery_build(const char *iss, char **doc, size_t *len);
 
+/*
+ * Deletes the pending authorization requests (CID_DB_AUTHREQS: a login page
+ * left open, a consent screen never answered) CID_CLOCK_SKEW past their exp
+ * at now, when no step accepts them any more (cid_store_sweep, for the
+ * janitor). *removed (may be NULL): how many went.
+ * Errors: CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_oidc_pending_sweep(struct cid_store *s, int64_t now,
+						   size_t *removed);
+
 #endif

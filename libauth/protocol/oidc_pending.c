@@ -272,3 +272,16 @@ void oidc_step_end(struct oidc_step *step)
 	step->auth = NULL;
 	step->client = NULL;
 }
+
+static bool pending_dead(struct cid_str key, struct cid_str val, int64_t now)
+{
+	(void)key;
+	return cid_store_record_past(val, "exp", CID_CLOCK_SKEW, now);
+}
+
+static const struct cid_store_sweep pending = {CID_DB_AUTHREQS, pending_dead, NULL};
+
+enum cid_err cid_oidc_pending_sweep(struct cid_store *s, int64_t now, size_t *removed)
+{
+	return cid_store_sweep(s, &pending, now, CID_SWEEP_BATCH, removed);
+}

@@ -263,8 +263,13 @@ out:
 	return rc;
 }
 
-/* Stores a new refresh token for grant in txn; writes it to out. */
-static enum cid_err put_refresh(struct cid_txn *txn, const json_t *grant, int64_t now, int64_t ttl,
+/*
+ * Stores a new refresh token out for grant in txn, and the grant with its
+ * family's end moved to the token's expiry ("tokens_exp": no code or refresh
+ * token of the grant expires later, which is how the janitor knows when the
+ * grant may go, token_sweep.c).
+ */
+static enum cid_err put_refresh(struct cid_txn *txn, json_t *grant, int64_t now, int64_t ttl,
 				const char out[CID_TOKEN_CHARS + 1])
 {
 	enum cid_err rc = CID_OK;
@@ -277,6 +282,12 @@ static enum cid_err put_refresh(struct cid_txn *txn, const json_t *grant, int64_
 	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
 	cid_secret_hash(out, CID_TOKEN_CHARS, hash);
 	CID_TRY(cid_txn_put_json(txn, CID_DB_REFRESH, key_of(hash), rec, CID_PUT_NOOVERWRITE));
+	if (cid_json_int(grant, "tokens_exp") < now + ttl) {
+		CID_ENSURE(json_object_set_new(grant, "tokens_exp", json_integer(now + ttl)) == 0,
+			   CID_ERR_NOMEM);
+		CID_TRY(cid_txn_put_json(txn, CID_DB_GRANTS,
+					 cid_str_of(cid_json_str(grant, "grant_id")), grant, 0));
+	}
 out:
 	json_decref(rec);
 	return rc;
@@ -309,6 +320,8 @@ static enum cid_err issue_cb(struct cid_txn *txn, void *arg)
 	CID_ENSURE(json_object_set_new(grant, "grant_id", json_string(is->grant_id)) == 0 &&
 		       json_object_set_new(grant, "created_at", json_integer(is->now)) == 0 &&
 		       json_object_set_new(grant, "generation", json_integer(generation)) == 0 &&
+		       json_object_set_new(grant, "tokens_exp", json_integer(is->now + is->ttl)) ==
+			   0 &&
 		       json_object_set_new(grant, "revoked", json_false()) == 0,
 		   CID_ERR_NOMEM);
 	code = json_pack("{s:s, s:O, s:O, s:I, s:b}", "grant_id", is->grant_id, "client_id",
@@ -468,21 +481,33 @@ static void code_check(struct redeem *r, const json_t *rec)
 		r->outcome = CID_ERR_DENIED;
 }
 
-/* What only a refresh token is checked for: the scope asked, which then replaces the grant's. */
-static enum cid_err refresh_check(struct redeem *r, json_t *grant)
+/*
+ * What only a refresh token is checked for: the scope asked, which then
+ * replaces the grant's in what the caller gets (the stored grant keeps its own).
+ */
+static void refresh_check(struct redeem *r, const json_t *grant)
 {
 	/*= RFC 6749 §6: the requested scope MUST NOT include any scope not originally
 	 *# granted by the resource owner
 	 * refused before the token is marked used: an error response leaves the token
 	 * and its grant intact (RFC 6749 §5.2) */
-	if (r->scope == NULL)
-		return CID_OK;
-	if (!cid_words_subset(r->scope, cid_json_str(grant, "scope"))) {
+	if (r->scope != NULL && !cid_words_subset(r->scope, cid_json_str(grant, "scope")))
 		r->outcome = CID_ERR_INVALID;
+}
+
+/* The asked scope (NULL: none asked) in place of the one g was granted. */
+static enum cid_err narrow_scope(struct cid_grant *g, const char *scope)
+{
+	char *copy;
+
+	if (scope == NULL)
 		return CID_OK;
-	}
-	return json_object_set_new(grant, "scope", json_string(r->scope)) == 0 ? CID_OK
-									       : CID_ERR_NOMEM;
+	copy = strdup(scope);
+	if (copy == NULL)
+		return CID_ERR_NOMEM;
+	free(g->scope);
+	g->scope = copy;
+	return CID_OK;
 }
 
 /* Redeems a code or rotates a refresh token (r->db says which). */
@@ -501,11 +526,12 @@ static enum cid_err use_cb(struct cid_txn *txn, void *arg)
 	if (r->db == CID_DB_CODES)
 		code_check(r, rec);
 	else
-		CID_TRY(refresh_check(r, grant));
+		refresh_check(r, grant);
 	if (r->outcome != CID_OK)
 		goto out;
 	/* a damaged grant aborts the transaction: the code or token stays as it was */
 	CID_TRY(grant_of(grant, &typed));
+	CID_TRY(narrow_scope(typed, r->scope));
 	CID_TRY(put_used(txn, r->db, hash, rec, r->now));
 	if (r->next[0] != '\0')
 		CID_TRY(put_refresh(txn, grant, r->now, r->ttl, r->next));

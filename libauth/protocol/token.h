@@ -31,10 +31,10 @@
  *    "scope","nonce"?,"code_challenge"?,"claims"?,"generation"? (of the
  *    session, account.h; absent: 0)}
  * The grant record is that object without "redirect_uri" and
- * "code_challenge", with "grant_id", "created_at", "generation" and
- * "revoked". It is this module's: every other module reads a grant as
- * struct cid_grant (below), made from the record in one place.
- * Thread-safe.
+ * "code_challenge", with "grant_id", "created_at", "generation",
+ * "tokens_exp" (no code or refresh token of the grant expires later: the
+ * janitor's clock for it, cid_grant_sweep) and "revoked". It is this module's: every other module
+ * reads a grant as struct cid_grant (below), made from the record in one place. Thread-safe.
  */
 #ifndef CID_TOKEN_H
 #define CID_TOKEN_H
@@ -181,14 +181,43 @@ CID_MUST_CHECK enum cid_err cid_grant_revoke_client(struct cid_store *s, const c
  * code, refresh token or access token of a grant that is gone is refused as
  * unknown (CID_ERR_NOTFOUND; the token endpoint's invalid_grant, userinfo's
  * invalid_token). Their own records hold only the grant id, client_id and
- * times, and stay, naming a grant that no longer exists. *n_out (may be NULL): how many grants were
- * deleted (0 is no error).
+ * times, and stay, naming a grant that no longer exists, until the janitor
+ * deletes them at their expiry (cid_code_sweep, cid_refresh_sweep). *n_out
+ * (may be NULL): how many grants were deleted (0 is no error).
  * Errors: CID_ERR_INVALID (account_id not an account id, a read
  * transaction), CID_ERR_STORE (an index key whose grant is missing or not
  * theirs), CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_grant_delete_account_txn(struct cid_txn *txn,
 							 const char *account_id, size_t *n_out);
+
+/*
+ * The janitor's rules for this module's records (janitor.h): each deletes
+ * what can no longer be used nor is needed to refuse something, through
+ * cid_store_sweep (at most CID_SWEEP_BATCH per write transaction), and
+ * writes how many went to *removed (may be NULL). Idempotent.
+ *   cid_code_sweep: codes, redeemed or not, from CID_CLOCK_SKEW past their
+ *     exp. Until then a replay still revokes the grant; a later one is
+ *     refused as unknown (invalid_grant all the same).
+ *   cid_refresh_sweep: refresh tokens, rotated or not, likewise: reuse
+ *     detection (RFC 9700 §4.14.2) covers a rotated token for as long as it
+ *     would have been valid, and CID_CLOCK_SKEW more.
+ *   cid_access_revoked_sweep: a revoked access token's jti (CID_DB_REVOKED)
+ *     from its exp + CID_CLOCK_SKEW, when cid_token_access_verify refuses the
+ *     token as expired.
+ *   cid_grant_sweep: a grant, revoked or not, and its index key, from its
+ *     "tokens_exp" + CID_ACCESS_TTL_MAX + CID_CLOCK_SKEW: by then every code
+ *     and refresh token of the family is past its own sweep (so a grant a
+ *     kept token names for reuse detection is still there), and every access
+ *     token minted from them is refused as expired. A grant written before
+ *     "tokens_exp" was kept stays until its next refresh gives it one.
+ * Errors: CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_code_sweep(struct cid_store *s, int64_t now, size_t *removed);
+CID_MUST_CHECK enum cid_err cid_refresh_sweep(struct cid_store *s, int64_t now, size_t *removed);
+CID_MUST_CHECK enum cid_err cid_access_revoked_sweep(struct cid_store *s, int64_t now,
+						     size_t *removed);
+CID_MUST_CHECK enum cid_err cid_grant_sweep(struct cid_store *s, int64_t now, size_t *removed);
 
 /*
  * Makes CID_DB_GRANT_INDEX hold exactly one key per grant: checks, in O(1),

@@ -9,7 +9,8 @@
  * every service are one prefix too (deleting the account). A grant's citizen
  * and service never change (revoking it sets a member of its record), so the
  * key written with it stays right for good, and a grant is deleted only with
- * its key, when its citizen's account is: the index holds exactly one key per
+ * its key, when its citizen's account is or when its family has expired
+ * (token_sweep.c): the index holds exactly one key per
  * grant, and equal counts of the two databases are its invariant, which cid_grant_index_ensure
  * checks at start in O(1), rebuilding an index that fails it (a store written before the index
  * existed, or one an older build added grants to).
@@ -157,13 +158,29 @@ static enum cid_err collect_one(struct cid_str key, struct cid_str val, void *ar
 	return json_array_append_new(d->ids, id) == 0 ? CID_OK : CID_ERR_NOMEM;
 }
 
+enum cid_err token_grant_del(struct cid_txn *txn, const json_t *grant)
+{
+	enum cid_err rc = CID_OK;
+	const char *id = cid_json_str(grant, "grant_id");
+	char key[INDEX_KEY_MAX];
+	size_t len = 0;
+
+	CID_ENSURE(id != NULL, CID_ERR_STORE);
+	rc = index_key(cid_json_str(grant, "account_id"), cid_json_str(grant, "client_id"), id, key,
+		       &len);
+	CID_ENSURE(rc != CID_ERR_INVALID, CID_ERR_STORE);
+	CID_TRY(rc);
+	CID_TRY(cid_txn_del(txn, CID_DB_GRANTS, cid_str_of(id)));
+	CID_TRY(cid_txn_del(txn, CID_DB_GRANT_INDEX, (struct cid_str){key, len}));
+out:
+	return rc;
+}
+
 /* Deletes grant id of account_id and its index key; the record must be the citizen's. */
 static enum cid_err delete_grant(struct cid_txn *txn, const char *account_id, const char *id)
 {
 	enum cid_err rc = CID_OK;
 	json_t *grant = NULL;
-	char key[INDEX_KEY_MAX];
-	size_t len = 0;
 
 	rc = token_load_grant(txn, id, &grant);
 	CID_ENSURE(rc != CID_ERR_NOTFOUND, CID_ERR_STORE);
@@ -171,11 +188,7 @@ static enum cid_err delete_grant(struct cid_txn *txn, const char *account_id, co
 	/* the key said whose grant it is: the record must agree */
 	CID_ENSURE(cid_str_eq(cid_str_of(cid_json_str(grant, "account_id")), account_id),
 		   CID_ERR_STORE);
-	rc = index_key(account_id, cid_json_str(grant, "client_id"), id, key, &len);
-	CID_ENSURE(rc != CID_ERR_INVALID, CID_ERR_STORE);
-	CID_TRY(rc);
-	CID_TRY(cid_txn_del(txn, CID_DB_GRANTS, cid_str_of(id)));
-	CID_TRY(cid_txn_del(txn, CID_DB_GRANT_INDEX, (struct cid_str){key, len}));
+	CID_TRY(token_grant_del(txn, grant));
 out:
 	json_decref(grant);
 	return rc;

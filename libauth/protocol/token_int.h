@@ -43,4 +43,13 @@ CID_MUST_CHECK enum cid_err token_put_revoked_grant(struct cid_txn *txn, json_t 
 CID_MUST_CHECK enum cid_err token_grant_index_put(struct cid_txn *txn, const char *account_id,
 						  const char *client_id, const char *grant_id);
 
+/*
+ * Deletes the grant record grant and the index key it names, in txn (the
+ * grant's id in the record must be its key; grant is borrowed).
+ * Errors: CID_ERR_STORE (a record without its id, citizen or service, or one
+ * they cannot be), CID_ERR_NOTFOUND (the record or its key is not there),
+ * those of cid_txn_del.
+ */
+CID_MUST_CHECK enum cid_err token_grant_del(struct cid_txn *txn, const json_t *grant);
+
 #endif

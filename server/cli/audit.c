@@ -80,9 +80,10 @@ static const char audit_help[] =
     "  verify-proof --proof FILE --vkeys VKEYS\n"
     "  vkeys                inclusion and consistency proofs, their offline check,\n"
     "                       the audit verifier keys (see civicid audit prove --help)\n"
-    "  purge | resolve PSEUDONYM\n"
+    "  purge | resolve PSEUDONYM | sweep\n"
     "                       the end of each purpose's retention; who a pseudonym\n"
-    "                       of the log is, itself logged (civicid audit purge --help)\n"
+    "                       of the log is, itself logged; deleting spent tokens and\n"
+    "                       ended sessions (civicid audit purge --help)\n"
     "  officer add|list|disable ...\n"
     "                       privacy-officer accounts (see civicid audit officer --help)\n"
     "\n"
@@ -682,7 +683,8 @@ int cid_cli_audit(int argc, char **argv)
 		return cid_cli_audit_trail(argc, argv);
 	if (argc >= 2 && strcmp(argv[1], "provisions") == 0)
 		return cid_cli_audit_provisions(argc, argv);
-	if (argc >= 2 && (strcmp(argv[1], "purge") == 0 || strcmp(argv[1], "resolve") == 0))
+	if (argc >= 2 && (strcmp(argv[1], "purge") == 0 || strcmp(argv[1], "resolve") == 0 ||
+			  strcmp(argv[1], "sweep") == 0))
 		return cid_cli_audit_purge(argc, argv);
 	if (argc >= 2 && (strcmp(argv[1], "prove") == 0 || strcmp(argv[1], "verify-proof") == 0 ||
 			  strcmp(argv[1], "vkeys") == 0))

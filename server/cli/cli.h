@@ -180,7 +180,7 @@ int cid_cli_audit_explain(int argc, char **argv);
 int cid_cli_audit_trail(int argc, char **argv);
 /* `civicid audit provisions` (server/cli/audit_provisions.c). */
 int cid_cli_audit_provisions(int argc, char **argv);
-/* `civicid audit purge|resolve` (server/cli/audit_purge.c). */
+/* `civicid audit purge|resolve|sweep` (server/cli/audit_purge.c). */
 int cid_cli_audit_purge(int argc, char **argv);
 
 /* `civicid audit prove|verify-proof|vkeys` (server/cli/audit_proof.c). */

@@ -20,7 +20,7 @@
 #include <string.h>
 
 _Static_assert(CID_CONSENT_PAPER_MAX_DAYS == 3650, "the help and messages below say 1-3650");
-_Static_assert(CID_CONSENT_SWEEP_MAX == 256 && CID_THROTTLE_SWEEP == 60,
+_Static_assert(CID_CONSENT_SWEEP_MAX == 256 && CID_SWEEP_INTERVAL == 60,
 	       "the help says 256, every minute");
 
 static const char consent_help[] =

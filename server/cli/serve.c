@@ -12,9 +12,12 @@
  * grew, and once more at shutdown, and pushed to the configured witnesses
  * (audit_witnesses). A store from before the audit log's Merkle tree gets
  * its tree built here too, a bounded batch between two looks at the
- * signals, while requests are served. Expired failed-login counters are
- * swept every CID_THROTTLE_SWEEP seconds (throttle.h), and with them the
- * consents that expired since get their consent.expired entry
+ * signals, while requests are served. Every CID_JANITOR_INTERVAL seconds
+ * (its walk reads every token and session) the janitor deletes what the
+ * store no longer needs (janitor.h: spent codes and refresh tokens, ended
+ * sessions, expired failed-login counters, grants whose tokens are all
+ * gone), and every CID_SWEEP_INTERVAL seconds the consents that expired
+ * since get their consent.expired entry
  * (consent_sweep.h; at most CID_CONSENT_SWEEP_MAX a run, the rest at the
  * next), once at start too. A worker thread sends the back-channel logout
  * notices (logout_notify.h). SIGUSR1, and the stop, print how the audit
@@ -35,12 +38,12 @@
 #include "consent_sweep.h"
 #include "http/http.h"
 #include "http/template.h"
+#include "janitor.h"
 #include "logout_notify.h"
 #include "policy.h"
 #include "policy_law.h"
 #include "retention.h"
 #include "tenant.h"
-#include "throttle.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -233,19 +236,22 @@ static bool build_tree(struct cid_ctx *ctx, bool first)
 }
 
 /*
- * Removes the failed-login counters whose window has passed, logs the
- * consents that expired, then purges what has passed its retention (the
- * policies in force decide); says why not if any fails.
+ * Deletes the records the store no longer needs (the janitor, when janitor
+ * is true), logs the consents that expired, then purges what has passed its
+ * retention (the policies in force decide); says why not if any fails.
  */
-static void sweep(struct cid_ctx *ctx)
+static void sweep(struct cid_ctx *ctx, bool janitor)
 {
 	struct cid_consent_sweep done;
 	struct cid_retention_sweep purged;
 	struct cid_policyref *pr;
-	enum cid_err rc = cid_throttle_sweep(cid_ctx_store(ctx), (int64_t)time(NULL), NULL);
+	enum cid_err rc = CID_OK;
 
+	if (janitor)
+		rc = cid_janitor_run(cid_ctx_store(ctx), (int64_t)time(NULL), NULL);
 	if (rc != CID_OK)
-		fprintf(stderr, "civicid: sweeping login counters failed: %s\n", cid_strerror(rc));
+		fprintf(stderr, "civicid: deleting expired tokens and sessions failed: %s\n",
+			cid_strerror(rc));
 	rc = cid_consent_sweep(cid_ctx_store(ctx), cid_ctx_audit_log(ctx), (int64_t)time(NULL),
 			       CID_CONSENT_SWEEP_MAX, &done);
 	if (rc != CID_OK)
@@ -299,6 +305,7 @@ static bool run(struct cid_ctx *ctx, const sigset_t *set, const struct cid_audit
 	int64_t interval = cid_ctx_config(ctx)->audit_checkpoint_interval;
 	int64_t next_checkpoint = (int64_t)time(NULL) + interval;
 	int64_t next_sweep = (int64_t)time(NULL);
+	int64_t next_janitor = next_sweep;
 	bool lagging = build_tree(ctx, true);
 
 	for (;;) {
@@ -324,8 +331,12 @@ static bool run(struct cid_ctx *ctx, const sigset_t *set, const struct cid_audit
 			next_checkpoint = (int64_t)time(NULL) + interval;
 		}
 		if ((int64_t)time(NULL) >= next_sweep) {
-			sweep(ctx);
-			next_sweep = (int64_t)time(NULL) + CID_THROTTLE_SWEEP;
+			bool janitor = (int64_t)time(NULL) >= next_janitor;
+
+			sweep(ctx, janitor);
+			next_sweep = (int64_t)time(NULL) + CID_SWEEP_INTERVAL;
+			if (janitor)
+				next_janitor = (int64_t)time(NULL) + CID_JANITOR_INTERVAL;
 		}
 		rc = cid_ctx_keys_refresh(ctx, (int64_t)time(NULL));
 		if (rc != CID_OK)
@@ -344,7 +355,7 @@ static bool run(struct cid_ctx *ctx, const sigset_t *set, const struct cid_audit
 struct tick {
 	const struct cid_audit_witnesses *ws;
 	int sig;
-	bool checkpoint, sweep, final, broken;
+	bool checkpoint, sweep, janitor, final, broken;
 };
 
 static void tenant_tick(struct cid_ctx *ctx, const char *name, void *arg)
@@ -373,7 +384,7 @@ static void tenant_tick(struct cid_ctx *ctx, const char *name, void *arg)
 	if (k->checkpoint)
 		checkpoint(ctx, k->ws);
 	if (k->sweep)
-		sweep(ctx);
+		sweep(ctx, k->janitor);
 	rc = cid_ctx_keys_refresh(ctx, (int64_t)time(NULL));
 	if (rc != CID_OK)
 		fprintf(stderr, "civicid: tenant %s: reloading signing keys failed: %s\n", name,
@@ -391,6 +402,7 @@ static bool run_tenants(struct cid_tenants *t, int64_t interval, const sigset_t 
 	const struct timespec tick = {.tv_sec = 5, .tv_nsec = 0};
 	int64_t next_checkpoint = (int64_t)time(NULL) + interval;
 	int64_t next_sweep = (int64_t)time(NULL);
+	int64_t next_janitor = next_sweep;
 
 	for (;;) {
 		int sig = sigtimedwait(set, NULL, &tick);
@@ -402,6 +414,7 @@ static bool run_tenants(struct cid_tenants *t, int64_t interval, const sigset_t 
 			gate_stats(gate);
 		k.checkpoint = (int64_t)time(NULL) >= next_checkpoint;
 		k.sweep = (int64_t)time(NULL) >= next_sweep;
+		k.janitor = k.sweep && (int64_t)time(NULL) >= next_janitor;
 		cid_tenants_refresh(t);
 		cid_tenants_each(t, tenant_tick, &k);
 		if (k.broken) {
@@ -412,7 +425,9 @@ static bool run_tenants(struct cid_tenants *t, int64_t interval, const sigset_t 
 		if (k.checkpoint)
 			next_checkpoint = (int64_t)time(NULL) + interval;
 		if (k.sweep)
-			next_sweep = (int64_t)time(NULL) + CID_THROTTLE_SWEEP;
+			next_sweep = (int64_t)time(NULL) + CID_SWEEP_INTERVAL;
+		if (k.janitor)
+			next_janitor = (int64_t)time(NULL) + CID_JANITOR_INTERVAL;
 	}
 }
 

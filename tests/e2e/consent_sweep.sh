@@ -10,13 +10,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/rp/common.sh"
 command -v faketime >/dev/null || bail "faketime is required (deploy/install-deps.sh test)"
 
-# LATER DAYS CMD...: CMD as if DAYS days from now (ASan is not the first
-# library under faketime's preload: let it be)
-later() {
-	local days=$1
-	shift
-	ASAN_OPTIONS="$ASAN_OPTIONS:verify_asan_link_order=0" faketime "+$days days" "$@"
-}
 # expired_count: the consent.expired entries of the log; releases: the release.* ones
 expired() { "$bin" audit query --store "$store" --type consent.expired --json; }
 count() { grep -c . <<<"$1"; }
@@ -66,18 +59,7 @@ out=$("$bin" consent sweep --store "$store" --service childcare 2>&1)
 eq "sweep takes no --service: usage" "$?" 2
 
 # the server: its sweep runs at start and every minute
-# (faketime's library preloaded by hand: the faketime command would stand
-# between the server and the SIGTERM that stops it)
-lib=$(dpkg -L libfaketime 2>/dev/null | grep -m1 '/libfaketimeMT\.so') ||
-	bail "libfaketime's libfaketimeMT.so is required (package faketime)"
-wrapper=$tmp/civicid-later
-printf '#!/bin/sh\nASAN_OPTIONS="$ASAN_OPTIONS:verify_asan_link_order=0" LD_PRELOAD="%s" FAKETIME="+4d" exec "%s" "$@"\n' \
-	"$lib" "$bin" >"$wrapper"
-chmod +x "$wrapper"
-real=$bin
-bin=$wrapper
-civicid_start
-bin=$real
+civicid_start_later 4
 ok "civicid serve runs, four days later"
 for ((i = 0; i < 300; i++)); do
 	[ "$(count "$(expired)")" -ge 2 ] && break

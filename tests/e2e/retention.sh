@@ -15,16 +15,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=rp/common.sh
 . "$here/rp/common.sh"
 command -v faketime >/dev/null || bail "faketime is required (deploy/install-deps.sh test)"
-lib=$(dpkg -L libfaketime 2>/dev/null | grep -m1 '/libfaketimeMT\.so') ||
-	bail "libfaketime's libfaketimeMT.so is required (package faketime)"
 
-# later DAYS CMD...: CMD as if DAYS days from now (ASan is not the first
-# library under faketime's preload: let it be)
-later() {
-	local days=$1
-	shift
-	ASAN_OPTIONS="$ASAN_OPTIONS:verify_asan_link_order=0" faketime "+$days days" "$@"
-}
 entries() { cli audit query --store "$store" --json "$@" 2>/dev/null; }
 count() { grep -c . <<<"$1"; }
 
@@ -72,14 +63,7 @@ eq "just withdrawn: the retention runs, nothing purged" "$out" '{"purged":0,"vet
 eq "no retention.purged entry" "$(entries --type retention.purged)" ""
 
 # ---------------------------------------------------------------- two days later: the server's sweep
-wrapper=$tmp/civicid-later
-printf '#!/bin/sh\nASAN_OPTIONS="$ASAN_OPTIONS:verify_asan_link_order=0" LD_PRELOAD="%s" FAKETIME="+2d" exec "%s" "$@"\n' \
-	"$lib" "$bin" >"$wrapper"
-chmod +x "$wrapper"
-real=$bin
-bin=$wrapper
-civicid_start
-bin=$real
+civicid_start_later 2
 ok "civicid serve runs, two days later"
 for ((i = 0; i < 300; i++)); do
 	[ -n "$(entries --type retention.purged)" ] && break

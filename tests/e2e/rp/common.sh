@@ -242,7 +242,8 @@ add_client() {
 # code_login_token CLIENT_ID SECRET USER PASSWORD: a citizen logs in through the
 # real login form for the client (redirect URI http://127.0.0.1:9/cb, scope
 # "openid profile", consent already given or not needed) and the code is
-# redeemed; sets AT to the access token
+# redeemed; sets AT to the access token and RT to the refresh token ("" when
+# the client gets none)
 code_login_token() {
 	local cb=http://127.0.0.1:9/cb req csrf code resp
 	get "$ISSUER/authorize?response_type=code&client_id=$1&redirect_uri=$(urlencode "$cb")&scope=openid%20profile&state=s1&nonce=n1"
@@ -256,6 +257,7 @@ code_login_token() {
 		--data-urlencode "code=$code" --data-urlencode "redirect_uri=$cb" "$ISSUER/token")
 	AT=$(json "d.get('access_token', '')" <<<"$resp" 2>/dev/null)
 	[ -n "$AT" ] || bail "the code is redeemed" "$resp"
+	RT=$(json "d.get('refresh_token', '')" <<<"$resp" 2>/dev/null)
 }
 
 # Starts `civicid serve` on a free loopback port with the issuer
@@ -311,6 +313,30 @@ term_wait() {
 		sleep 0.1
 	done
 	! kill -0 "$1" 2>/dev/null
+}
+
+# later DAYS CMD...: CMD as if DAYS days from now, under faketime (ASan is not
+# the first library under faketime's preload: let it be)
+later() {
+	local days=$1
+	shift
+	ASAN_OPTIONS="$ASAN_OPTIONS:verify_asan_link_order=0" faketime "+$days days" "$@"
+}
+
+# civicid_start_later DAYS: civicid_start with the server's clock DAYS days
+# ahead (faketime's library preloaded by hand: the faketime command would
+# stand between the server and the SIGTERM that stops it)
+civicid_start_later() {
+	local lib wrapper=$tmp/civicid-later real=$bin
+	lib=$(dpkg -L libfaketime 2>/dev/null | grep -m1 '/libfaketimeMT\.so') ||
+		bail "libfaketime's libfaketimeMT.so is required (package faketime)"
+	# shellcheck disable=SC2016 # $ASAN_OPTIONS and $@ are the wrapper's
+	printf '#!/bin/sh\nASAN_OPTIONS="$ASAN_OPTIONS:verify_asan_link_order=0" LD_PRELOAD="%s" FAKETIME="+%sd" exec "%s" "$@"\n' \
+		"$lib" "$1" "$bin" >"$wrapper"
+	chmod +x "$wrapper"
+	bin=$wrapper
+	civicid_start
+	bin=$real
 }
 
 # Stops civicid with SIGTERM and checks it exits 0 with no sanitizer report.
