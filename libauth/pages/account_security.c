@@ -53,6 +53,10 @@ static const char *const notice_names[CID_SECURITY_NOTICE_COUNT] = {
     [CID_SECURITY_UNLINKED] = "unlinked",
     [CID_SECURITY_LINK_UNKNOWN] = "link_unknown",
     [CID_SECURITY_LINK_LAST] = "link_last",
+    [CID_SECURITY_SIGNED_IN_AGAIN] = "signed_in_again",
+    [CID_SECURITY_DELETED] = "deleted",
+    [CID_SECURITY_LOGIN_STALE] = "login_stale",
+    [CID_SECURITY_DELETE_CONFIRM_WRONG] = "delete_confirm_wrong",
 };
 
 const char *cid_security_notice_name(enum cid_security_notice notice)

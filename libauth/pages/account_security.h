@@ -70,6 +70,8 @@ enum cid_security_notice {
 	CID_SECURITY_TOTP_ENROLLED,	/* done: the second factor is on */
 	CID_SECURITY_TOTP_REMOVED,	/* done: the second factor is off */
 	CID_SECURITY_UNLINKED,		/* done: an upstream identity is unlinked */
+	CID_SECURITY_SIGNED_IN_AGAIN,	/* done: a fresh login, to delete the account */
+	CID_SECURITY_DELETED,		/* done: the account is deleted (account_erase.h) */
 	CID_SECURITY_SESSION_UNKNOWN,	/* refused: no such session of the citizen's */
 	CID_SECURITY_PASSWORD_WRONG,	/* refused: the current password is wrong */
 	CID_SECURITY_PASSWORD_WEAK,	/* refused: the new one breaks cid_account_password_ok */
@@ -81,6 +83,8 @@ enum cid_security_notice {
 	CID_SECURITY_TOTP_STATE,	/* refused: already enrolled, or not enrolled */
 	CID_SECURITY_LINK_UNKNOWN,	/* refused: no such link of the citizen's */
 	CID_SECURITY_LINK_LAST,		/* refused: the last way in of a citizen with no password */
+	CID_SECURITY_LOGIN_STALE,	/* refused: the login is too old to delete: sign in again */
+	CID_SECURITY_DELETE_CONFIRM_WRONG, /* refused: the typed username is not the citizen's */
 	CID_SECURITY_NOTICE_COUNT
 };
 
