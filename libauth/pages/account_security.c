@@ -15,6 +15,7 @@
 
 #include "account.h"
 #include "account_consent.h"
+#include "account_erase.h"
 #include "account_pages_int.h"
 #include "audit.h"
 #include "bounds.h"
@@ -405,6 +406,19 @@ static enum cid_err notice_view(const struct view *v, const struct cid_request *
 	    json_pack("[{s:s, s:b}]", "key", key, "error", i >= CID_SECURITY_SESSION_UNKNOWN));
 }
 
+/* What the citizen types to delete the account, and whether they must sign in again first. */
+static enum cid_err delete_view(const struct view *v, const struct cid_session *sess, int64_t now)
+{
+	enum cid_err rc = CID_OK;
+	char username[CID_MAX_USERNAME + 1];
+
+	CID_TRY(username_of(v->ctx, sess->account_id, username));
+	CID_TRY(set_new(v->data, "username", json_string(username)));
+	CID_TRY(set_new(v->data, "login_fresh", json_boolean(cid_erase_login_fresh(sess, now))));
+out:
+	return rc;
+}
+
 enum cid_err cid_security_page(struct cid_ctx *ctx, const struct cid_request *req,
 			       struct cid_reply *reply)
 {
@@ -425,6 +439,7 @@ enum cid_err cid_security_page(struct cid_ctx *ctx, const struct cid_request *re
 	CID_TRY(logins_view(&v, sess.account_id));
 	CID_TRY(linked_view(&v, sess.account_id));
 	CID_TRY(notice_view(&v, req));
+	CID_TRY(delete_view(&v, &sess, req->now));
 	CID_TRY(cid_account_form_token(ctx, req, reply, v.data));
 	rc = cid_reply_page(reply, 200, CID_PAGE_ACCOUNT_SECURITY, v.data, locale);
 	v.data = NULL;
@@ -542,6 +557,8 @@ static enum cid_err act(struct cid_ctx *ctx, const struct cid_request *req,
 						   : code_refusal(rc);
 		CID_ENSURE(*notice != CID_SECURITY_NONE, rc);
 		rc = CID_OK;
+	} else if (strcmp(action, "delete_account") == 0) {
+		rc = account_erase_answer(ctx, req, sess, locale, reply, notice);
 	} else if (strcmp(action, "unlink") == 0) {
 		rc = cid_idp_unlink(s, sess->account_id, field(req, "issuer"), field(req, "sub"));
 		*notice = rc == CID_OK		   ? CID_SECURITY_UNLINKED

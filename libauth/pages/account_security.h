@@ -23,6 +23,8 @@
  *       totp_remove (code)   cid_account_totp_remove
  *       unlink (issuer, sub) cid_idp_unlink: not the last way in of a
  *                            citizen with no password
+ *       delete_account (confirm)   deletes the account behind a fresh
+ *                            login (account_erase.h says what it answers)
  *       CSRF: csrf must be the session's form token, as on /account. Answers
  *       303 to /account/security?notice=KIND&lang=.. (Post/Redirect/Get),
  *       the page then says what happened (cid_security_notice_name); ending
@@ -46,7 +48,10 @@
  *    "min_password" (CID_MIN_PASSWORD),
  *    "linked": [{"name" (the upstream's label in the page's language,
  *        cid_idp_labels; else the issuer), "issuer", "sub", "since",
- *        "since_local"}], "has_linked"}
+ *        "since_local"}], "has_linked",
+ *    "username" (what to type to delete the account), "login_fresh" (the
+ *        login is recent enough to delete without signing in again,
+ *        cid_erase_login_fresh)}
  * Thread-safe.
  */
 #ifndef CID_ACCOUNT_SECURITY_H
