@@ -8,8 +8,9 @@
  * services are told, as after a logout at a service), passwords follow
  * cid_account_password_ok and the CLI's argon2id, codes are checked and
  * counted by account_totp, links are undone by cid_idp_unlink (which keeps
- * the last way in). Every action reads the account id from the session,
- * never from the form.
+ * the last way in), and the account is deleted by account_erase (behind a
+ * fresh login). Every action reads the account id from the session, never
+ * from the form.
  */
 #include "account_security.h"
 

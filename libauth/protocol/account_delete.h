@@ -48,7 +48,8 @@
  *                         and attribute NAMES, never a value. Every grant
  *                         still in force is withdrawn (a WITHDRAWN record
  *                         and its consent.withdrawn entry, method
- *                         "cli:withdraw"), so nothing of the citizen is in
+ *                         "cli:withdraw", or "web:account" when the citizen
+ *                         asked), so nothing of the citizen is in
  *                         force and each purpose's retention runs from the
  *                         deletion: retention.h then deletes the records
  *                         with their scope's mapping.
