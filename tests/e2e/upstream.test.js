@@ -34,13 +34,15 @@ async function throughUpstream(browser, name, login, acr = '') {
   return { req, callback: await upstreamRoundTrip(browser, page, form, login, acr) };
 }
 
-// from a civicid login page's "Log in with" form to the upstream's redirect back: the callback URL
-async function upstreamRoundTrip(browser, page, form, login, acr = '') {
+// from a civicid login page's "Log in with" form to the upstream's redirect back: the callback
+// URL; prompt: what the upstream is asked (login: a new login, as the request at civicid asked)
+async function upstreamRoundTrip(browser, page, form, login, acr = '', prompt = null) {
   const start = await browser.submit(page.url, form);
   assert.equal(start.status, 303);
   const at = new URL(start.location);
   assert.equal(at.origin, up.issuer);
   assert.equal(at.searchParams.get('code_challenge_method'), 'S256');
+  assert.equal(at.searchParams.get('prompt'), prompt);
   assert.equal(at.searchParams.get('redirect_uri'), `${server.issuer}/upstream/callback`);
   assert.ok(at.searchParams.get('nonce') && at.searchParams.get('state'));
   const ub = new Browser(up.issuer);
@@ -210,13 +212,14 @@ test('the security page lists the linked upstream and keeps the last way in of a
 
 test('a citizen with no password signs in again through the upstream to delete the account', T, async () => {
   const browser = await signedInThroughUpstream('card-user-9');
-  // the re-authentication the deletion asks for: the login page although the session lives
+  // the re-authentication the deletion asks for: the login page although the session lives,
+  // and the upstream is asked for a new login too
   const login = await browser.follow('/account/login?reauth=1&lang=en');
   assert.equal(login.status, 200);
   assert.equal(new URL(login.url).searchParams.get('prompt'), 'login');
   const form = parseForms(login.text).find((f) => /\/upstream\/start$/.test(f.action) && f.fields.idp === 'card');
   assert.ok(form, 'the "Log in with card" form');
-  const back = await browser.follow(await upstreamRoundTrip(browser, login, form, 'card-user-9'));
+  const back = await browser.follow(await upstreamRoundTrip(browser, login, form, 'card-user-9', '', 'login'));
   assert.equal(new URL(back.url).pathname, '/account/security');
   assert.equal(new URL(back.url).searchParams.get('notice'), 'signed_in_again');
   const username = /<strong id="delete-username">([^<]+)<\/strong>/.exec(back.text)?.[1];
