@@ -126,6 +126,9 @@
  * grant may still have an access token out (the janitor keeps the grant that long) */
 #define CID_ACCESS_TTL_MAX 86400
 
+/* how recent a login must be for its citizen to delete their account (account_erase.h) */
+#define CID_REAUTH_MAX_AGE ((int64_t)5 * 60)
+
 /* login throttling (throttle.h has the rule): after its free failures within THROTTLE_WINDOW
  * seconds, each further attempt on a counter waits 2^(n - free) seconds, capped at
  * THROTTLE_MAX_DELAY */

@@ -10,6 +10,7 @@
 #include "account_login.h"
 
 #include "account_pages_int.h"
+#include "account_security.h"
 
 #include "client.h"
 #include "crypto.h"
@@ -100,12 +101,20 @@ void cid_account_login_secrets(const char *csrf, char state[CID_TOKEN_CHARS + 1]
 	derive("civicid account login pkce\n", csrf, verifier);
 }
 
+void cid_account_reauth_state(const char *csrf, char state[CID_TOKEN_CHARS + 1])
+{
+	state[0] = '\0';
+	if (csrf != NULL && cid_request_is_token(csrf))
+		derive("civicid account reauth state\n", csrf, state);
+}
+
 enum cid_err cid_account_signin(struct cid_ctx *ctx, const struct cid_request *req,
 				struct cid_reply *reply)
 {
 	static const char *const names[] = {
 	    "response_type", "client_id",      "redirect_uri",		"scope",
-	    "state",	     "code_challenge", "code_challenge_method", "ui_locales"};
+	    "state",	     "code_challenge", "code_challenge_method", "ui_locales",
+	    "prompt"};
 	enum cid_err rc = CID_OK;
 	const struct cid_config *cfg = cid_ctx_config(ctx);
 	const char *locale = account_page_locale(ctx, req);
@@ -117,7 +126,10 @@ enum cid_err cid_account_signin(struct cid_ctx *ctx, const struct cid_request *r
 	char authorize[CID_MAX_URI + 16];
 	uint8_t digest[32];
 	const char *values[] = {
-	    "code", CID_ACCOUNT_CLIENT_ID, uri, "openid", state, challenge, "S256", locale};
+	    "code", CID_ACCOUNT_CLIENT_ID, uri, "openid", state, challenge, "S256", locale,
+	    "login"};
+	/* a re-authentication asks for a new login (prompt=login), whatever the session */
+	bool reauth = cid_params_get(&req->params, "reauth") != NULL;
 
 	rc = cid_account_client_ensure(ctx, req->now);
 	if (rc == CID_ERR_CONFIG) {
@@ -132,12 +144,14 @@ enum cid_err cid_account_signin(struct cid_ctx *ctx, const struct cid_request *r
 		   CID_ERR_CONFIG);
 	CID_TRY(cid_reply_csrf(ctx, req, reply, csrf));
 	cid_account_login_secrets(csrf, state, verifier);
+	if (reauth)
+		cid_account_reauth_state(csrf, state);
 	CID_ENSURE(state[0] != '\0', CID_ERR_CRYPTO);
 	/*= RFC 7636 §4.2: code_challenge = BASE64URL-ENCODE(SHA256(ASCII(code_verifier))) */
 	cid_sha256(verifier, strlen(verifier), digest);
 	CID_TRY(cid_b64url_encode(digest, sizeof(digest), challenge, sizeof(challenge)));
 	rc = cid_reply_redirect(reply, 303, authorize, names, values,
-				sizeof(names) / sizeof(names[0]));
+				sizeof(names) / sizeof(names[0]) - !reauth);
 out:
 	cid_wipe(csrf, sizeof(csrf));
 	cid_wipe(verifier, sizeof(verifier));
@@ -153,24 +167,35 @@ static enum cid_err refused(struct cid_reply *reply, const char *locale)
 enum cid_err cid_account_callback(struct cid_ctx *ctx, const struct cid_request *req,
 				  struct cid_reply *reply)
 {
-	static const char *const names[] = {"lang"};
+	static const char *const names[] = {"lang", "notice"};
 	enum cid_err rc = CID_OK;
 	const struct cid_config *cfg = cid_ctx_config(ctx);
 	const char *locale = account_page_locale(ctx, req);
 	const char *code = cid_params_get(&req->params, "code");
 	const char *got = cid_params_get(&req->params, "state");
 	const char *iss = cid_params_get(&req->params, "iss");
-	const char *values[] = {locale};
+	const char *values[] = {locale, cid_security_notice_name(CID_SECURITY_SIGNED_IN_AGAIN)};
 	char state[CID_TOKEN_CHARS + 1];
+	char reauth_state[CID_TOKEN_CHARS + 1];
 	char verifier[CID_TOKEN_CHARS + 1];
+	/* where the login comes back to: the account page, or the security page it left */
+	const char *back = "/account";
+	size_t n_back = 1;
 	char uri[CID_MAX_URI + 1];
 	char refresh[CID_TOKEN_CHARS + 1];
 	struct cid_session sess;
 	struct cid_grant *grant = NULL;
 
 	cid_account_login_secrets(req->csrf_cookie, state, verifier);
-	if (state[0] == '\0' || got == NULL || strlen(got) != CID_TOKEN_CHARS ||
-	    !cid_ct_equal(got, state, CID_TOKEN_CHARS)) {
+	cid_account_reauth_state(req->csrf_cookie, reauth_state);
+	if (state[0] == '\0' || got == NULL || strlen(got) != CID_TOKEN_CHARS) {
+		rc = refused(reply, locale);
+		goto out;
+	}
+	if (cid_ct_equal(got, reauth_state, CID_TOKEN_CHARS)) {
+		back = "/account/security";
+		n_back = 2;
+	} else if (!cid_ct_equal(got, state, CID_TOKEN_CHARS)) {
 		rc = refused(reply, locale);
 		goto out;
 	}
@@ -181,7 +206,7 @@ enum cid_err cid_account_callback(struct cid_ctx *ctx, const struct cid_request 
 	}
 	/* the citizen went back from the login (access_denied ...): the account page again */
 	if (cid_params_get(&req->params, "error") != NULL) {
-		rc = cid_reply_redirect(reply, 303, "/account", names, values, 1);
+		rc = cid_reply_redirect(reply, 303, back, names, values, 1);
 		goto out;
 	}
 	CID_TRY(account_find_session(ctx, req, locale, reply, &sess));
@@ -201,9 +226,10 @@ enum cid_err cid_account_callback(struct cid_ctx *ctx, const struct cid_request 
 		rc = refused(reply, locale);
 		goto out;
 	}
-	rc = cid_reply_redirect(reply, 303, "/account", names, values, 1);
+	rc = cid_reply_redirect(reply, 303, back, names, values, n_back);
 out:
 	cid_wipe(state, sizeof(state));
+	cid_wipe(reauth_state, sizeof(reauth_state));
 	cid_wipe(verifier, sizeof(verifier));
 	cid_grant_free(grant);
 	return cid_endpoint_rc(rc);

@@ -10,13 +10,18 @@
  * here, by the server itself, and yields no token: it only proves the login
  * came back to the browser that began it. The SSO session then opens /account.
  *
- *   GET /account/login[?lang=ja|en]
+ *   GET /account/login[?lang=ja|en][&reauth=1]
  *       303 to /authorize?response_type=code&client_id=CID_ACCOUNT_CLIENT_ID
  *       &redirect_uri=..&scope=openid&state=..&code_challenge=..
  *       &code_challenge_method=S256&ui_locales=LANG. state and the PKCE
  *       verifier are derived from the browser's CSRF token
  *       (cid_account_login_secrets; a new one is set when the browser has
  *       none), so they need no storage and bind the callback to this browser.
+ *       With reauth (any value): a re-authentication before deleting the
+ *       account (account_erase.h): &prompt=login, so the citizen signs in
+ *       again (a new session, auth_time now) even with a live session, and
+ *       state is cid_account_reauth_state's, which brings the callback back
+ *       to the security page.
  *       503 error page when the client cannot be registered under this
  *       issuer (an http issuer off loopback, or a client of that id
  *       registered by an operator with other redirect URIs).
@@ -26,7 +31,9 @@
  *       citizen went back) leads to /account again. The code is redeemed for
  *       CID_ACCOUNT_CLIENT_ID with the verifier, and must be the browser's
  *       SSO session's citizen's; its grant is then revoked (nothing may be
- *       issued from it). 303 to /account?lang=LANG. A wrong or missing state,
+ *       issued from it). 303 to /account?lang=LANG, or, for a reauth state,
+ *       to /account/security?lang=LANG&notice=signed_in_again (its error to
+ *       /account/security?lang=LANG). A wrong or missing state,
  *       a foreign or spent code: 400 error page (err.account_callback);
  *       without a session: the signed-out page.
  * Thread-safe.
@@ -65,6 +72,14 @@ CID_MUST_CHECK enum cid_err cid_account_client_ensure(struct cid_ctx *ctx, int64
  */
 void cid_account_login_secrets(const char *csrf, char state[CID_TOKEN_CHARS + 1],
 			       char verifier[CID_TOKEN_CHARS + 1]);
+
+/*
+ * The state of a re-authentication (reauth=1) from the browser's CSRF token
+ * csrf: as cid_account_login_secrets's state under another label, so a
+ * callback says which login it ends and one cannot pass for the other; ""
+ * for a csrf that is no token. Touches nothing.
+ */
+void cid_account_reauth_state(const char *csrf, char state[CID_TOKEN_CHARS + 1]);
 
 /* GET /account/login (above). Errors (no reply): CID_ERR_STORE, CID_ERR_CRYPTO, CID_ERR_NOMEM. */
 CID_MUST_CHECK enum cid_err cid_account_signin(struct cid_ctx *ctx, const struct cid_request *req,

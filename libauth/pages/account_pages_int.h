@@ -1,11 +1,13 @@
 /*
  * account_pages_int.h: what the files of the citizen's account pages share
  * (account_pages.c, the pages; account_consent.c, the changes), defined in
- * account_session.c, below both. Not API.
+ * account_session.c, below both; and the security page's deletion, defined
+ * in account_erase.c. Not API.
  */
 #ifndef CID_ACCOUNT_PAGES_INT_H
 #define CID_ACCOUNT_PAGES_INT_H
 
+#include "account_security.h"
 #include "cid.h"
 #include "err.h"
 #include "reply.h"
@@ -39,5 +41,16 @@ bool account_form_ok(const struct cid_request *req);
  */
 CID_MUST_CHECK enum cid_err account_add_label(json_t *list, const char *attribute,
 					      json_t **item_out);
+
+/*
+ * The security page's delete_account action (account_erase.c) for the
+ * citizen of sess: CID_ANSWERED with the deleted page or the redirect to a
+ * new login in reply, or CID_OK with *notice to redirect with (the
+ * confirmation was wrong). Errors: as cid_security_delete_account.
+ */
+CID_MUST_CHECK enum cid_err account_erase_answer(struct cid_ctx *ctx, const struct cid_request *req,
+						 const struct cid_session *sess, const char *locale,
+						 struct cid_reply *reply,
+						 enum cid_security_notice *notice);
 
 #endif

@@ -8,13 +8,15 @@
  * services are told, as after a logout at a service), passwords follow
  * cid_account_password_ok and the CLI's argon2id, codes are checked and
  * counted by account_totp, links are undone by cid_idp_unlink (which keeps
- * the last way in). Every action reads the account id from the session,
- * never from the form.
+ * the last way in), and the account is deleted by account_erase (behind a
+ * fresh login). Every action reads the account id from the session, never
+ * from the form.
  */
 #include "account_security.h"
 
 #include "account.h"
 #include "account_consent.h"
+#include "account_erase.h"
 #include "account_pages_int.h"
 #include "audit.h"
 #include "bounds.h"
@@ -53,6 +55,10 @@ static const char *const notice_names[CID_SECURITY_NOTICE_COUNT] = {
     [CID_SECURITY_UNLINKED] = "unlinked",
     [CID_SECURITY_LINK_UNKNOWN] = "link_unknown",
     [CID_SECURITY_LINK_LAST] = "link_last",
+    [CID_SECURITY_SIGNED_IN_AGAIN] = "signed_in_again",
+    [CID_SECURITY_DELETED] = "deleted",
+    [CID_SECURITY_LOGIN_STALE] = "login_stale",
+    [CID_SECURITY_DELETE_CONFIRM_WRONG] = "delete_confirm_wrong",
 };
 
 const char *cid_security_notice_name(enum cid_security_notice notice)
@@ -401,6 +407,19 @@ static enum cid_err notice_view(const struct view *v, const struct cid_request *
 	    json_pack("[{s:s, s:b}]", "key", key, "error", i >= CID_SECURITY_SESSION_UNKNOWN));
 }
 
+/* What the citizen types to delete the account, and whether they must sign in again first. */
+static enum cid_err delete_view(const struct view *v, const struct cid_session *sess, int64_t now)
+{
+	enum cid_err rc = CID_OK;
+	char username[CID_MAX_USERNAME + 1];
+
+	CID_TRY(username_of(v->ctx, sess->account_id, username));
+	CID_TRY(set_new(v->data, "username", json_string(username)));
+	CID_TRY(set_new(v->data, "login_fresh", json_boolean(cid_erase_login_fresh(sess, now))));
+out:
+	return rc;
+}
+
 enum cid_err cid_security_page(struct cid_ctx *ctx, const struct cid_request *req,
 			       struct cid_reply *reply)
 {
@@ -421,6 +440,7 @@ enum cid_err cid_security_page(struct cid_ctx *ctx, const struct cid_request *re
 	CID_TRY(logins_view(&v, sess.account_id));
 	CID_TRY(linked_view(&v, sess.account_id));
 	CID_TRY(notice_view(&v, req));
+	CID_TRY(delete_view(&v, &sess, req->now));
 	CID_TRY(cid_account_form_token(ctx, req, reply, v.data));
 	rc = cid_reply_page(reply, 200, CID_PAGE_ACCOUNT_SECURITY, v.data, locale);
 	v.data = NULL;
@@ -538,6 +558,8 @@ static enum cid_err act(struct cid_ctx *ctx, const struct cid_request *req,
 						   : code_refusal(rc);
 		CID_ENSURE(*notice != CID_SECURITY_NONE, rc);
 		rc = CID_OK;
+	} else if (strcmp(action, "delete_account") == 0) {
+		rc = account_erase_answer(ctx, req, sess, locale, reply, notice);
 	} else if (strcmp(action, "unlink") == 0) {
 		rc = cid_idp_unlink(s, sess->account_id, field(req, "issuer"), field(req, "sub"));
 		*notice = rc == CID_OK		   ? CID_SECURITY_UNLINKED

@@ -23,6 +23,8 @@
  *       totp_remove (code)   cid_account_totp_remove
  *       unlink (issuer, sub) cid_idp_unlink: not the last way in of a
  *                            citizen with no password
+ *       delete_account (confirm)   deletes the account behind a fresh
+ *                            login (account_erase.h says what it answers)
  *       CSRF: csrf must be the session's form token, as on /account. Answers
  *       303 to /account/security?notice=KIND&lang=.. (Post/Redirect/Get),
  *       the page then says what happened (cid_security_notice_name); ending
@@ -46,7 +48,10 @@
  *    "min_password" (CID_MIN_PASSWORD),
  *    "linked": [{"name" (the upstream's label in the page's language,
  *        cid_idp_labels; else the issuer), "issuer", "sub", "since",
- *        "since_local"}], "has_linked"}
+ *        "since_local"}], "has_linked",
+ *    "username" (what to type to delete the account), "login_fresh" (the
+ *        login is recent enough to delete without signing in again,
+ *        cid_erase_login_fresh)}
  * Thread-safe.
  */
 #ifndef CID_ACCOUNT_SECURITY_H
@@ -70,6 +75,8 @@ enum cid_security_notice {
 	CID_SECURITY_TOTP_ENROLLED,	/* done: the second factor is on */
 	CID_SECURITY_TOTP_REMOVED,	/* done: the second factor is off */
 	CID_SECURITY_UNLINKED,		/* done: an upstream identity is unlinked */
+	CID_SECURITY_SIGNED_IN_AGAIN,	/* done: a fresh login, to delete the account */
+	CID_SECURITY_DELETED,		/* done: the account is deleted (account_erase.h) */
 	CID_SECURITY_SESSION_UNKNOWN,	/* refused: no such session of the citizen's */
 	CID_SECURITY_PASSWORD_WRONG,	/* refused: the current password is wrong */
 	CID_SECURITY_PASSWORD_WEAK,	/* refused: the new one breaks cid_account_password_ok */
@@ -81,6 +88,8 @@ enum cid_security_notice {
 	CID_SECURITY_TOTP_STATE,	/* refused: already enrolled, or not enrolled */
 	CID_SECURITY_LINK_UNKNOWN,	/* refused: no such link of the citizen's */
 	CID_SECURITY_LINK_LAST,		/* refused: the last way in of a citizen with no password */
+	CID_SECURITY_LOGIN_STALE,	/* refused: the login is too old to delete: sign in again */
+	CID_SECURITY_DELETE_CONFIRM_WRONG, /* refused: the typed username is not the citizen's */
 	CID_SECURITY_NOTICE_COUNT
 };
 

@@ -18,8 +18,21 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Who asked: what the entry says and how the consents are withdrawn. */
+struct requester {
+	const char *actor;
+	const char *endpoint;
+	enum cid_consent_method method;
+};
+
+static const struct requester operator_cli = {"operator", "cli", CID_CONSENT_METHOD_CLI_WITHDRAW};
+static const struct requester citizen_page = {"citizen", "account", CID_CONSENT_METHOD_ACCOUNT};
+
+/* One deletion: of username (the operator's), or of account_id (the citizen's own). */
 struct deletion {
 	const char *username;
+	const char *account_id;
+	const struct requester *by;
 	int64_t now;
 	struct cid_account_deleted done;
 };
@@ -44,7 +57,8 @@ static enum cid_err deleted_entry(const struct deletion *d, json_t **out)
 
 	CID_TRY(cid_audit_time(d->now, when));
 	e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{}}", "type", "account.deleted", "time", when,
-		      "actor", "operator", "endpoint", "cli", "citizen", d->done.id, "ext");
+		      "actor", d->by->actor, "endpoint", d->by->endpoint, "citizen", d->done.id,
+		      "ext");
 	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
 	ext = json_object_get(e, "ext");
 	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
@@ -68,18 +82,21 @@ static enum cid_err delete_cb(struct cid_txn *txn, void *arg)
 
 	/* a rerun (the map grew) starts over */
 	memset(&d->done, 0, sizeof(d->done));
-	CID_TRY(cid_account_find_txn(txn, d->username, &citizen));
+	if (d->account_id != NULL)
+		CID_TRY(cid_account_get_txn(txn, d->account_id, &citizen));
+	else
+		CID_TRY(cid_account_find_txn(txn, d->username, &citizen));
 	memcpy(d->done.id, citizen->id, sizeof(d->done.id));
 	/* as a disable does: every live session's services are told */
-	CID_TRY(cid_logout_disable_citizen_txn(txn, d->username, CID_LOGOUT_CAUSE_DELETE, d->now,
-					       &d->done.sessions));
+	CID_TRY(cid_logout_disable_citizen_txn(txn, citizen->username, CID_LOGOUT_CAUSE_DELETE,
+					       d->now, &d->done.sessions));
 	CID_TRY(cid_grant_delete_account_txn(txn, d->done.id, &d->done.grants));
 	CID_TRY(cid_idp_unlink_account_txn(txn, d->done.id, &d->done.links));
 	CID_TRY(cid_logins_delete_txn(txn, d->done.id));
 	/* the evidence stays, but nothing of the citizen is in force: retention runs from now */
-	CID_TRY(cid_consent_withdraw_account_txn(txn, d->done.id, CID_CONSENT_METHOD_CLI_WITHDRAW,
-						 d->now, &d->done.withdrawn));
-	CID_TRY(cid_account_remove_txn(txn, d->username, d->done.id));
+	CID_TRY(cid_consent_withdraw_account_txn(txn, d->done.id, d->by->method, d->now,
+						 &d->done.withdrawn));
+	CID_TRY(cid_account_remove_txn(txn, citizen->username, d->done.id));
 	CID_TRY(deleted_entry(d, &entry));
 	CID_TRY(cid_audit_append_txn(txn, entry, &d->done.seq));
 out:
@@ -88,15 +105,32 @@ out:
 	return rc;
 }
 
+static enum cid_err run(struct cid_store *s, struct deletion *d, struct cid_account_deleted *out)
+{
+	enum cid_err rc = CID_OK;
+
+	CID_TRY(cid_store_update(s, delete_cb, d));
+	if (out != NULL)
+		*out = d->done;
+out:
+	return rc;
+}
+
 enum cid_err cid_account_delete(struct cid_store *s, const char *username, int64_t now,
 				struct cid_account_deleted *out)
 {
-	enum cid_err rc = CID_OK;
-	struct deletion d = {.username = username, .now = now};
+	struct deletion d = {.username = username, .by = &operator_cli, .now = now};
 
-	CID_TRY(cid_store_update(s, delete_cb, &d));
-	if (out != NULL)
-		*out = d.done;
-out:
-	return rc;
+	return run(s, &d, out);
+}
+
+enum cid_err cid_account_delete_own(struct cid_store *s, const char *account_id, int64_t now,
+				    struct cid_account_deleted *out)
+{
+	struct deletion d = {.account_id = account_id, .by = &citizen_page, .now = now};
+
+	/* never the username path: no id is no citizen */
+	if (account_id == NULL)
+		return CID_ERR_NOTFOUND;
+	return run(s, &d, out);
 }

@@ -48,7 +48,8 @@
  *                         and attribute NAMES, never a value. Every grant
  *                         still in force is withdrawn (a WITHDRAWN record
  *                         and its consent.withdrawn entry, method
- *                         "cli:withdraw"), so nothing of the citizen is in
+ *                         "cli:withdraw", or "web:account" when the citizen
+ *                         asked), so nothing of the citizen is in
  *                         force and each purpose's retention runs from the
  *                         deletion: retention.h then deletes the records
  *                         with their scope's mapping.
@@ -90,7 +91,8 @@ struct cid_account_deleted {
 
 /*
  * Deletes citizen username at now, at the operator's command, as the header
- * says, and in the same transaction appends
+ * says (consents withdrawn with method "cli:withdraw"), and in the same
+ * transaction appends
  *   {"type": "account.deleted", "time": now, "actor": "operator",
  *    "endpoint": "cli", "citizen": the account id (the log holds its
  *    pseudonym of no purpose), "ext": {"sessions", "grants", "links",
@@ -103,5 +105,18 @@ struct cid_account_deleted {
  */
 CID_MUST_CHECK enum cid_err cid_account_delete(struct cid_store *s, const char *username,
 					       int64_t now, struct cid_account_deleted *out);
+
+/*
+ * Deletes the citizen of account_id at now at their own request (the
+ * security page, account_erase.h), as cid_account_delete does, but the
+ * consents are withdrawn with method "web:account" and the entry says the
+ * citizen asked: "actor": "citizen", "endpoint": "account" (the rest as
+ * above). The account id comes from the citizen's session, never from a form.
+ * *out (may be NULL) is written only on success.
+ * Errors: as cid_account_delete (CID_ERR_NOTFOUND: no such citizen, or a
+ * malformed id; nothing changes).
+ */
+CID_MUST_CHECK enum cid_err cid_account_delete_own(struct cid_store *s, const char *account_id,
+						   int64_t now, struct cid_account_deleted *out);
 
 #endif

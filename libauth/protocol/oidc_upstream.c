@@ -7,7 +7,8 @@
  * discovery document, claims the pending request and parks it again at
  * OIDC_STAGE_UPSTREAM, holding the PKCE verifier and the nonce, under a new
  * id that is the state sent upstream, and redirects there (code flow, PKCE
- * S256, the exact redirect URI ISSUER/upstream/callback). The callback finds
+ * S256, the exact redirect URI ISSUER/upstream/callback; prompt=login when
+ * the citizen's request asked civicid for a new login). The callback finds
  * the request by that state, bound to the browser by its CSRF cookie, and
  * claims it before anything else, so a replayed callback finds nothing.
  * It checks the RFC 9207 iss, exchanges the code (client_secret_post, or
@@ -211,13 +212,17 @@ enum cid_err cid_oidc_upstream_start(struct cid_ctx *ctx, const struct cid_reque
 	snprintf(redirect, sizeof(redirect), "%s/upstream/callback", cfg->issuer);
 	{
 		const char *const names[] = {
-		    "response_type", "client_id", "redirect_uri",   "scope",
-		    "state",	     "nonce",	  "code_challenge", "code_challenge_method"};
-		const char *const values[] = {"code", idp->client_id, redirect,	 idp->scope,
-					      state,  nonce,	      challenge, "S256"};
+		    "response_type", "client_id",      "redirect_uri",		"scope", "state",
+		    "nonce",	     "code_challenge", "code_challenge_method", "prompt"};
+		const char *const values[] = {"code", idp->client_id, redirect, idp->scope, state,
+					      nonce,  challenge,      "S256",	"login"};
+		/* a request that asked for a new login (prompt=login: the account
+		 * pages' re-authentication, account_login.h) asks the upstream for
+		 * one too, so the upstream's own session does not stand in for it */
+		bool fresh = json_is_true(json_object_get(step.auth, "prompt_login"));
 
 		rc = cid_reply_redirect(reply, 303, cid_json_str(d, "authorization_endpoint"),
-					names, values, 8);
+					names, values, fresh ? 9 : 8);
 	}
 out:
 	cid_wipe(verifier, sizeof(verifier));

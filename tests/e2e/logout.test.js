@@ -13,15 +13,13 @@
 // Run: CIVICID_BIN=build/asan/server/civicid bash tests/e2e/run.sh logout.test.js
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
 import * as client from 'openid-client';
-import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { createRemoteJWKSet } from 'jose';
 
+import { EVENT, startReceiver, stopReceiver, tokensFor, waitFor } from './lib/backchannel.js';
 import { Browser, addClient, addUser, cli, freshStore, htmlDecode, loginAndGetCallback, startServer, statutePolicy } from './lib/server.js';
 
 const T = { timeout: 120_000 };
-const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 const CONFIG = `backchannel_logout_attempts = 2
 backchannel_logout_backoff = 1
 backchannel_logout_timeout = 1
@@ -38,59 +36,7 @@ let issuer;
 let jwks;
 const receivers = {}; // clientId -> receiver
 const cfg = {}; // clientId -> openid-client Configuration
-
-/**
- * A back-channel receiver: verifies each logout token it is posted as the
- * service `audience` would, answers 200 (valid) or 400, and keeps what it got.
- * hang: accept requests and never answer.
- */
-function startReceiver(audience, { hang = false } = {}) {
-  const r = { audience, got: [], requests: 0 };
-  r.server = createServer((req, res) => {
-    r.requests++;
-    if (hang) return; // never answers
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (d) => { body += d; });
-    req.on('end', async () => {
-      const entry = { contentType: req.headers['content-type'], method: req.method };
-      try {
-        const token = new URLSearchParams(body).get('logout_token');
-        entry.token = token;
-        const { payload, protectedHeader } = await jwtVerify(token, jwks, {
-          issuer,
-          audience,
-          typ: 'logout+jwt',
-          algorithms: ['ES256'],
-          maxTokenAge: '2 minutes',
-        });
-        // Back-Channel Logout 1.0 §2.6: the checks a receiver makes beyond the signature
-        if (!payload.events || typeof payload.events[EVENT] !== 'object') throw new Error('no backchannel-logout event');
-        if ('nonce' in payload) throw new Error('a logout token must not carry a nonce');
-        if (!payload.sid && !payload.sub) throw new Error('neither sid nor sub');
-        if (typeof payload.jti !== 'string' || typeof payload.iat !== 'number') throw new Error('no jti or iat');
-        entry.payload = payload;
-        entry.header = protectedHeader;
-        res.writeHead(200, { 'cache-control': 'no-store' }).end();
-      } catch (e) {
-        entry.error = String(e.message ?? e);
-        res.writeHead(400, { 'cache-control': 'no-store' }).end();
-      }
-      r.got.push(entry);
-    });
-  });
-  return new Promise((resolve) => {
-    r.server.listen(0, '127.0.0.1', () => {
-      r.url = `http://127.0.0.1:${r.server.address().port}/backchannel-logout`;
-      resolve(r);
-    });
-  });
-}
-
-async function stopReceiver(r) {
-  r.server.closeAllConnections();
-  await new Promise((resolve) => r.server.close(resolve));
-}
+const op = { get issuer() { return issuer; }, get jwks() { return jwks; } }; // what the receivers trust
 
 // The services. Redirect URIs point where nothing listens: the test reads the
 // Location header. FRONT registers a front-channel URI on the hanging
@@ -110,9 +56,9 @@ before(async () => {
   addUser(store, HANAKO.username, HANAKO.password, HANAKO.claims);
   addUser(store, KENJI.username, KENJI.password, KENJI.claims);
   addUser(store, TOMOKO.username, TOMOKO.password, TOMOKO.claims);
-  receivers.a = await startReceiver(SERVICES.a.clientId);
-  receivers.b = await startReceiver(SERVICES.b.clientId);
-  receivers.hang = await startReceiver(SERVICES.hang.clientId, { hang: true });
+  receivers.a = await startReceiver(SERVICES.a.clientId, op);
+  receivers.b = await startReceiver(SERVICES.b.clientId, op);
+  receivers.hang = await startReceiver(SERVICES.hang.clientId, op, { hang: true });
   const hangPort = new URL(receivers.hang.url).port;
   SERVICES.front.frontchannel = `http://127.0.0.1:${hangPort}/front-logout?from=civicid`;
   SERVICES.front2.frontchannel = `http://localhost:${hangPort}/front2-logout`;
@@ -195,31 +141,10 @@ async function sso(s, browser) {
   return redeem(s, new URL(res.location), auth);
 }
 
-/** Waits until check() returns something truthy, at most ms: that value. */
-async function waitFor(what, check, ms = 15_000) {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
 /** The logout.* entries of the audit log (read with the CLI while the server runs). */
 function logoutEntries() {
   return cli(['audit', 'query', '--store', store.dir, '--type', 'logout.', '--json'])
     .split('\n').filter(Boolean).map((l) => JSON.parse(l));
-}
-
-/** The receiver's entries for the session sid, once there are n. */
-function tokensFor(r, sid, n = 1) {
-  return waitFor(`${n} logout token(s) at ${r.audience} for the session`, () => {
-    const bad = r.got.find((e) => e.error);
-    if (bad) throw new Error(`${r.audience} refused a logout token: ${bad.error}`);
-    const got = r.got.filter((e) => e.payload?.sid === sid);
-    return got.length >= n ? got : null;
-  });
 }
 
 function assertVerifiedToken(entry, idClaims, what) {

@@ -31,11 +31,18 @@ async function startAtCivicid(browser, name) {
 // from civicid's start to the upstream's redirect back: the callback URL
 async function throughUpstream(browser, name, login, acr = '') {
   const { req, page, form } = await startAtCivicid(browser, name);
+  return { req, callback: await upstreamRoundTrip(browser, page, form, login, acr) };
+}
+
+// from a civicid login page's "Log in with" form to the upstream's redirect back: the callback
+// URL; prompt: what the upstream is asked (login: a new login, as the request at civicid asked)
+async function upstreamRoundTrip(browser, page, form, login, acr = '', prompt = null) {
   const start = await browser.submit(page.url, form);
   assert.equal(start.status, 303);
   const at = new URL(start.location);
   assert.equal(at.origin, up.issuer);
   assert.equal(at.searchParams.get('code_challenge_method'), 'S256');
+  assert.equal(at.searchParams.get('prompt'), prompt);
   assert.equal(at.searchParams.get('redirect_uri'), `${server.issuer}/upstream/callback`);
   assert.ok(at.searchParams.get('nonce') && at.searchParams.get('state'));
   const ub = new Browser(up.issuer);
@@ -43,7 +50,7 @@ async function throughUpstream(browser, name, login, acr = '') {
   const uform = parseForms(loginPage.text)[0];
   const back = await ub.follow(new URL(uform.action, loginPage.url).href, { method: 'POST', form: { login, password: PASSWORD, acr } });
   assert.ok(back.left && back.left.startsWith(`${server.issuer}/upstream/callback`), `back to civicid: ${back.status} ${back.text.slice(0, 200)}`);
-  return { req, callback: back.left };
+  return back.left;
 }
 
 // the browser signed in at civicid through the upstream as login (a service's request completed)
@@ -201,6 +208,30 @@ test('the security page lists the linked upstream and keeps the last way in of a
   // the link still logs the same citizen in
   const again = await signedInThroughUpstream('card-user-5');
   assert.equal(unlinkForms((await again.get('/account/security?lang=en')).text).length, 1);
+});
+
+test('a citizen with no password signs in again through the upstream to delete the account', T, async () => {
+  const browser = await signedInThroughUpstream('card-user-9');
+  // the re-authentication the deletion asks for: the login page although the session lives,
+  // and the upstream is asked for a new login too
+  const login = await browser.follow('/account/login?reauth=1&lang=en');
+  assert.equal(login.status, 200);
+  assert.equal(new URL(login.url).searchParams.get('prompt'), 'login');
+  const form = parseForms(login.text).find((f) => /\/upstream\/start$/.test(f.action) && f.fields.idp === 'card');
+  assert.ok(form, 'the "Log in with card" form');
+  const back = await browser.follow(await upstreamRoundTrip(browser, login, form, 'card-user-9', '', 'login'));
+  assert.equal(new URL(back.url).pathname, '/account/security');
+  assert.equal(new URL(back.url).searchParams.get('notice'), 'signed_in_again');
+  const username = /<strong id="delete-username">([^<]+)<\/strong>/.exec(back.text)?.[1];
+  assert.ok(username, 'the username to type is shown');
+  const del = parseForms(back.text).find((f) => f.action === '/account/security' && f.submit?.action === 'delete_account');
+  const res = await browser.submit(back.url, del, { confirm: htmlDecode(username) });
+  assert.equal(res.status, 200);
+  assert.ok(htmlDecode(res.text).includes(MSG.deleted_title));
+  assert.throws(() => cli(['user', 'show', htmlDecode(username), '--store', store.dir]), /exit 1/);
+  const [entry] = cli(['audit', 'query', '--store', store.dir, '--type', 'account.', '--json'])
+    .split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  assert.equal(entry.actor, 'citizen');
 });
 
 test('linking: without --allow-create the citizen proves an existing account with the password', T, async () => {

@@ -403,13 +403,34 @@ static void test_the_other_citizen_keeps_everything(void **state)
 	assert_int_equal(consent_state(f->s, f->taro.id, "email"), CID_CONSENT_GRANTED);
 }
 
-/* Counts the entries the query finds; each must be the operator's. */
-static enum cid_err count_operator_entry(uint64_t seq, struct cid_str entry, void *arg)
+/* The entries a query finds, each of whom it must be by. */
+struct by {
+	const char *actor; /* "\"actor\":\"..\"" */
+	size_t n;
+};
+
+/* Counts the entries the query finds; each must be by->actor's. */
+static enum cid_err count_entry_by(uint64_t seq, struct cid_str entry, void *arg)
 {
+	struct by *by = arg;
+
 	(void)seq;
-	assert_true(contains(entry, "\"actor\":\"operator\""));
-	++*(size_t *)arg;
+	assert_true(contains(entry, by->actor));
+	by->n++;
 	return CID_OK;
+}
+
+/* How many entries of type the log holds, each of them by actor ("\"actor\":\"..\""). */
+static size_t entries_by(struct cid_store *s, const char *type, const char *actor)
+{
+	struct cid_audit_filter filter = {.type = type};
+	struct by by = {actor, 0};
+	struct cid_txn *txn = NULL;
+
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	assert_int_equal(cid_audit_query(txn, &filter, count_entry_by, &by), CID_OK);
+	cid_store_read_end(txn);
+	return by.n;
 }
 
 /* The grants in force are withdrawn, so each purpose's retention runs from the deletion. */
@@ -417,9 +438,6 @@ static void test_grants_in_force_are_withdrawn(void **state)
 {
 	struct fixture *f = *state;
 	struct cid_account_deleted done;
-	struct cid_txn *txn = NULL;
-	size_t n = 0;
-	struct cid_audit_filter withdrawn = {.type = "consent.withdrawn"};
 
 	assert_int_equal(consent_state(f->s, f->hanako.id, "family_name"), CID_CONSENT_GRANTED);
 	assert_int_equal(cid_account_delete(f->s, "hanako", NOW + 10, &done), CID_OK);
@@ -428,10 +446,46 @@ static void test_grants_in_force_are_withdrawn(void **state)
 	assert_int_equal(consent_state(f->s, f->hanako.id, "email"), CID_CONSENT_WITHDRAWN);
 	assert_int_equal(consent_state(f->s, f->taro.id, "email"), CID_CONSENT_GRANTED);
 	/* one consent.withdrawn entry for the scope, by the operator */
+	assert_int_equal(entries_by(f->s, "consent.withdrawn", "\"actor\":\"operator\""), 1);
+}
+
+/*
+ * The citizen's own deletion (the security page) deletes as the operator's
+ * does, by the account id, and the log says the citizen asked, for the
+ * deletion and the withdrawals alike.
+ */
+static void test_own_deletion_deletes_alike_and_names_the_citizen(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_account_deleted done;
+	struct cid_txn *txn = NULL;
+	size_t hits[CID_DB_COUNT];
+	json_t *e = NULL;
+
+	/* no id, or no citizen's, deletes nothing: never the username path */
+	assert_int_equal(cid_account_delete_own(f->s, NULL, NOW + 10, &done), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_delete_own(f->s, "hanako", NOW + 10, &done), CID_ERR_NOTFOUND);
+	assert_int_equal(entries_by(f->s, "account.deleted", ""), 0);
+
+	assert_int_equal(cid_account_delete_own(f->s, f->hanako.id, NOW + 10, &done), CID_OK);
+	assert_string_equal(done.id, f->hanako.id);
+	assert_int_equal(done.sessions, 1);
+	assert_int_equal(done.grants, 2);
+	assert_int_equal(done.links, 1);
+	assert_int_equal(done.withdrawn, 2);
+	(void)scan_store(f->s, f->hanako.id, "hanako", hits);
+	assert_int_equal(hits[CID_DB_CONSENTS], 4);
 	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
-	assert_int_equal(cid_audit_query(txn, &withdrawn, count_operator_entry, &n), CID_OK);
+	assert_int_equal(cid_audit_get(txn, done.seq, &e), CID_OK);
 	cid_store_read_end(txn);
-	assert_int_equal(n, 1);
+	assert_string_equal(cid_json_str(e, "type"), "account.deleted");
+	assert_string_equal(cid_json_str(e, "actor"), "citizen");
+	assert_string_equal(cid_json_str(e, "endpoint"), "account");
+	json_decref(e);
+	assert_int_equal(entries_by(f->s, "consent.withdrawn", "\"endpoint\":\"account\""), 1);
+	assert_int_equal(entries_by(f->s, "consent.withdrawn", "\"actor\":\"citizen\""), 1);
+	/* and taro keeps his */
+	assert_int_equal(consent_state(f->s, f->taro.id, "email"), CID_CONSENT_GRANTED);
 }
 
 static void test_deletion_is_on_the_log_under_a_pseudonym(void **state)
@@ -508,6 +562,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_deletion_is_on_the_log_under_a_pseudonym, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_grants_in_force_are_withdrawn, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_own_deletion_deletes_alike_and_names_the_citizen,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_the_name_is_free_for_a_new_citizen, setup,
 					    teardown),
 	};

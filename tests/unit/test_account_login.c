@@ -224,6 +224,70 @@ static void test_the_callback_lands_on_the_account_page_once(void **state)
 	cid_reply_free(&r);
 }
 
+/*
+ * A re-authentication (before deleting the account) asks /authorize for a new
+ * login even with a live session, under a state of its own, and its callback
+ * comes back to the security page; a plain login's state does not.
+ */
+static void test_reauth_asks_for_a_new_login_and_comes_back_to_security(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_reply login;
+	struct cid_reply authz;
+	struct cid_reply r;
+	char code[CID_TOKEN_CHARS + 1];
+	char plain[CID_TOKEN_CHARS + 1];
+	char verifier[CID_TOKEN_CHARS + 1];
+	char reauth[CID_TOKEN_CHARS + 1];
+	char v[CID_MAX_URI + 1];
+	char query[256];
+	const char *q;
+
+	cid_account_login_secrets(CSRF_A, plain, verifier);
+	cid_account_reauth_state(CSRF_A, reauth);
+	assert_int_equal(strlen(reauth), CID_TOKEN_CHARS);
+	assert_string_not_equal(reauth, plain);
+	get(f, cid_account_signin, NULL, CSRF_A, "lang=en&reauth=1", &login);
+	assert_int_equal(login.status, 303);
+	q = query_of(&login, ISSUER "/authorize");
+	param(q, "prompt", v, sizeof(v));
+	assert_string_equal(v, "login");
+	param(q, "state", v, sizeof(v));
+	assert_string_equal(v, reauth);
+	/* the live session does not do: the login form, no code */
+	get(f, cid_oidc_authorize, f->hanako_cookie, CSRF_A, q, &authz);
+	assert_int_equal(authz.status, 200);
+	assert_int_equal(authz.page, CID_PAGE_LOGIN);
+	cid_reply_free(&authz);
+	cid_reply_free(&login);
+	/* a plain sign-in has no prompt */
+	get(f, cid_account_signin, NULL, CSRF_A, "lang=en", &login);
+	assert_null(strstr(login.location, "prompt="));
+	cid_reply_free(&login);
+
+	/* the reauth state brings the code back to the security page */
+	code_for(f, f->hanako_cookie, CSRF_A, code);
+	snprintf(query, sizeof(query), "code=%s&state=%s&lang=en", code, reauth);
+	get(f, cid_account_callback, f->hanako_cookie, CSRF_A, query, &r);
+	assert_int_equal(r.status, 303);
+	assert_string_equal(r.location, "/account/security?lang=en&notice=signed_in_again");
+	cid_reply_free(&r);
+	/* another browser's reauth state is refused as any other state is */
+	code_for(f, f->hanako_cookie, CSRF_A, code);
+	cid_account_reauth_state(CSRF_B, reauth);
+	snprintf(query, sizeof(query), "code=%s&state=%s&lang=en", code, reauth);
+	get(f, cid_account_callback, f->hanako_cookie, CSRF_A, query, &r);
+	assert_int_equal(r.status, 400);
+	cid_reply_free(&r);
+	/* going back from the new login lands on the security page too */
+	cid_account_reauth_state(CSRF_A, reauth);
+	snprintf(query, sizeof(query), "error=access_denied&state=%s&lang=en", reauth);
+	get(f, cid_account_callback, f->hanako_cookie, CSRF_A, query, &r);
+	assert_int_equal(r.status, 303);
+	assert_string_equal(r.location, "/account/security?lang=en");
+	cid_reply_free(&r);
+}
+
 static void test_the_callback_refuses_what_is_not_this_browsers_login(void **state)
 {
 	struct fixture *f = *state;
@@ -353,6 +417,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(
 		test_login_sends_the_browser_into_authorize_with_state_and_pkce, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_reauth_asks_for_a_new_login_and_comes_back_to_security, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_the_callback_lands_on_the_account_page_once, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(

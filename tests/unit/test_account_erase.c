@@ -1,0 +1,321 @@
+/*
+ * test_account_erase: a citizen deletes their own account from the security
+ * page (account_erase.h), on a real context. The rule, one row per case: a
+ * login older than CID_REAUTH_MAX_AGE is sent to sign in again whatever was
+ * typed, a confirmation that is not exactly the username deletes nothing,
+ * and only both right delete. Then the page's POST: a missing or foreign
+ * csrf deletes nothing, a stale login is redirected to /account/login with
+ * reauth, and a deletion clears the cookie, answers the deleted page, writes
+ * one account.deleted entry whose actor is the citizen, and leaves the old
+ * session and password worth nothing, and the other citizen untouched.
+ */
+#include "account.h"
+#include "account_erase.h"
+#include "account_security.h"
+#include "audit.h"
+#include "bounds.h"
+#include "cid.h"
+#include "session.h"
+#include "str.h"
+#include "support.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define NOW	 1800000000
+#define PASSWORD "correct horse battery"
+#define CSRF	 "csrfcsrfcsrfcsrfcsrfcsrfcsrfcsrfcsrfcsrfcsA" /* 43 chars: a token */
+
+struct citizen {
+	char id[CID_ID_CHARS + 1];
+	char cookie[CID_TOKEN_CHARS + 1];
+	struct cid_session sess;
+};
+
+struct fixture {
+	char dir[256];
+	struct cid_config *cfg;
+	struct cid_ctx *ctx;
+	struct citizen hanako;
+	struct citizen taro;
+};
+
+/* Adds name with a session whose login was age seconds before NOW. */
+static void add(struct fixture *f, const char *name, int64_t age, struct citizen *c)
+{
+	static const char *const amr[] = {"pwd"};
+	json_t *claims = json_pack("{s:s}", "given_name", name);
+
+	assert_int_equal(cid_account_add(cid_ctx_store(f->ctx), &f->cfg->argon2, name, PASSWORD,
+					 claims, NOW - 3600, c->id),
+			 CID_OK);
+	json_decref(claims);
+	assert_int_equal(cid_session_start(cid_ctx_store(f->ctx), c->id, CID_ACR_PASSWORD, amr, 1,
+					   NOW - age, 8 * 3600, NULL, c->cookie, &c->sess),
+			 CID_OK);
+}
+
+/* A context with hanako, whose login was age seconds ago, and taro, just signed in. */
+static struct fixture *open_fixture(int64_t age)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->cfg = cid_test_config(f->dir);
+	cid_test_policies(f->cfg, f->dir, "svc.policy", cid_test_svc_policy);
+	assert_int_equal(cid_ctx_open(f->cfg, NOW, NULL, &f->ctx), CID_OK);
+	add(f, "hanako", age, &f->hanako);
+	add(f, "taro", 0, &f->taro);
+	return f;
+}
+
+static void close_fixture(struct fixture *f)
+{
+	cid_test_ctx_close(f->ctx, f->cfg, f->dir);
+	free(f);
+}
+
+static int setup(void **state)
+{
+	*state = open_fixture(0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	close_fixture(*state);
+	return 0;
+}
+
+static bool exists(struct fixture *f, const char *id)
+{
+	struct cid_account *a = NULL;
+	enum cid_err rc = cid_account_get(cid_ctx_store(f->ctx), id, &a);
+
+	cid_account_free(a);
+	assert_true(rc == CID_OK || rc == CID_ERR_NOTFOUND);
+	return rc == CID_OK;
+}
+
+/* One deletion asked for and what the rule must answer. */
+static const struct {
+	int64_t age; /* seconds since hanako's login */
+	const char *confirm;
+	enum cid_err rc;
+	enum cid_security_notice notice;
+} rule_cases[] = {
+    {0, "hanako", CID_OK, CID_SECURITY_DELETED},
+    {CID_REAUTH_MAX_AGE, "hanako", CID_OK, CID_SECURITY_DELETED},
+    {CID_REAUTH_MAX_AGE + 1, "hanako", CID_ERR_REFUSED, CID_SECURITY_LOGIN_STALE},
+    /* the login first: a stale one learns nothing of what it typed */
+    {3600, "taro", CID_ERR_REFUSED, CID_SECURITY_LOGIN_STALE},
+    {0, "taro", CID_ERR_REFUSED, CID_SECURITY_DELETE_CONFIRM_WRONG},
+    {0, "Hanako", CID_ERR_REFUSED, CID_SECURITY_DELETE_CONFIRM_WRONG},
+    {0, "hanako ", CID_ERR_REFUSED, CID_SECURITY_DELETE_CONFIRM_WRONG},
+    {0, "", CID_ERR_REFUSED, CID_SECURITY_DELETE_CONFIRM_WRONG},
+    {0, NULL, CID_ERR_REFUSED, CID_SECURITY_DELETE_CONFIRM_WRONG},
+};
+
+static void test_rule_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(rule_cases) / sizeof(rule_cases[0]); i++) {
+		struct fixture *f = open_fixture(rule_cases[i].age);
+		enum cid_security_notice notice = CID_SECURITY_NONE;
+		struct cid_account_deleted done = {0};
+		enum cid_err rc;
+
+		rc = cid_security_delete_account(f->ctx, &f->hanako.sess, rule_cases[i].confirm,
+						 NOW, &notice, &done);
+		if (rc != rule_cases[i].rc || notice != rule_cases[i].notice)
+			fail_msg("row %zu: rc %d notice %d", i, (int)rc, (int)notice);
+		/* deleted exactly when the rule said yes; taro never */
+		assert_int_equal(exists(f, f->hanako.id), rc != CID_OK);
+		assert_true(exists(f, f->taro.id));
+		if (rc == CID_OK) {
+			assert_string_equal(done.id, f->hanako.id);
+			assert_int_equal(done.sessions, 1);
+		}
+		close_fixture(f);
+	}
+}
+
+/* How the POST's form is signed. */
+enum sign { SIGNED, UNSIGNED, OTHER_SESSION, NO_CSRF_COOKIE };
+
+/* POSTs action=delete_account&confirm=.. as who, signed as sign says, to /account/security. */
+static void post(struct fixture *f, const struct citizen *who, enum sign sign, const char *confirm,
+		 struct cid_reply *reply)
+{
+	char token[CID_TOKEN_CHARS + 1] = "";
+	char body[256];
+	struct cid_request req = {.post = true,
+				  .form_content_type = true,
+				  .session_cookie = who->cookie,
+				  .csrf_cookie = CSRF,
+				  .now = NOW,
+				  .remote_addr = "127.0.0.1"};
+
+	if (sign == SIGNED || sign == NO_CSRF_COOKIE)
+		cid_session_form_token(who->cookie, CSRF, token);
+	else if (sign == OTHER_SESSION)
+		cid_session_form_token(who == &f->hanako ? f->taro.cookie : f->hanako.cookie, CSRF,
+				       token);
+	if (sign == NO_CSRF_COOKIE)
+		req.csrf_cookie = NULL;
+	snprintf(body, sizeof(body), "action=delete_account&lang=en&confirm=%s%s%s", confirm,
+		 token[0] != '\0' ? "&csrf=" : "", token);
+	assert_int_equal(cid_params_parse_form(&req.params, body, strlen(body)), CID_OK);
+	memset(reply, 0, sizeof(*reply));
+	assert_int_equal(cid_security_post(f->ctx, &req, reply), CID_OK);
+	cid_request_clear(&req);
+}
+
+static void test_a_form_not_signed_by_this_session_deletes_nothing(void **state)
+{
+	static const enum sign bad[] = {UNSIGNED, OTHER_SESSION, NO_CSRF_COOKIE};
+	struct fixture *f = *state;
+	struct cid_reply r;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		post(f, &f->hanako, bad[i], "hanako", &r);
+		assert_int_equal(r.status, 403);
+		assert_int_equal(r.page, CID_PAGE_ERROR);
+		cid_reply_free(&r);
+		assert_true(exists(f, f->hanako.id));
+	}
+}
+
+static void test_a_stale_login_is_sent_to_sign_in_again(void **state)
+{
+	struct fixture *f = open_fixture(CID_REAUTH_MAX_AGE + 60);
+	struct cid_reply r;
+
+	(void)state;
+	post(f, &f->hanako, SIGNED, "hanako", &r);
+	assert_int_equal(r.status, 303);
+	assert_string_equal(r.location, "/account/login?reauth=1&lang=en");
+	assert_int_equal(r.n_cookies, 0);
+	cid_reply_free(&r);
+	assert_true(exists(f, f->hanako.id));
+	close_fixture(f);
+}
+
+static void test_a_wrong_confirmation_says_so_and_deletes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_reply r;
+
+	post(f, &f->hanako, SIGNED, "taro", &r);
+	assert_int_equal(r.status, 303);
+	assert_string_equal(r.location, "/account/security?notice=delete_confirm_wrong&lang=en");
+	cid_reply_free(&r);
+	assert_true(exists(f, f->hanako.id));
+	assert_true(exists(f, f->taro.id));
+}
+
+/* Collects the account.deleted entries the query finds. */
+static enum cid_err collect(uint64_t seq, struct cid_str entry, void *arg)
+{
+	json_t *e = json_loadb(entry.ptr, entry.len, 0, NULL);
+
+	(void)seq;
+	assert_non_null(e);
+	assert_int_equal(json_array_append_new(arg, e), 0);
+	return CID_OK;
+}
+
+static void test_a_deletion_signs_out_and_logs_the_citizen_as_who_asked(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_audit_filter deleted = {.type = "account.deleted"};
+	struct cid_reply r;
+	struct cid_session s;
+	struct cid_txn *txn = NULL;
+	json_t *entries = json_array();
+	const json_t *e;
+	char id[CID_ID_CHARS + 1];
+	int64_t wait = 0;
+
+	post(f, &f->hanako, SIGNED, "hanako", &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.page, CID_PAGE_LOGGED_OUT);
+	assert_true(json_is_true(json_object_get(r.page_data, "deleted")));
+	/* the session cookie is cleared */
+	assert_int_equal(r.n_cookies, 1);
+	assert_true(strncmp(r.cookies[0], "civicid_session=;", 17) == 0);
+	assert_non_null(strstr(r.cookies[0], "Max-Age=0"));
+	cid_reply_free(&r);
+
+	/* one entry, by the citizen on their account page, naming her */
+	assert_int_equal(cid_store_read_begin(cid_ctx_store(f->ctx), &txn), CID_OK);
+	assert_int_equal(cid_audit_query(txn, &deleted, collect, entries), CID_OK);
+	cid_store_read_end(txn);
+	assert_int_equal(json_array_size(entries), 1);
+	e = json_array_get(entries, 0);
+	assert_string_equal(cid_json_str(e, "actor"), "citizen");
+	assert_string_equal(cid_json_str(e, "endpoint"), "account");
+	cid_test_assert_citizen(cid_ctx_store(f->ctx), e, f->hanako.id);
+	json_decref(entries);
+
+	/* the old session and the password are worth nothing; taro is untouched */
+	assert_false(exists(f, f->hanako.id));
+	assert_int_equal(cid_session_get(cid_ctx_store(f->ctx), f->hanako.cookie, NOW + 1, &s),
+			 CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_authenticate(cid_ctx_store(f->ctx), &f->cfg->argon2, "hanako",
+						  PASSWORD, NULL, NOW + 1, id, &wait),
+			 CID_ERR_DENIED);
+	assert_int_equal(cid_session_get(cid_ctx_store(f->ctx), f->taro.cookie, NOW + 1, &s),
+			 CID_OK);
+	/* the same form again: no session, the signed-out page */
+	post(f, &f->hanako, SIGNED, "hanako", &r);
+	assert_int_equal(r.status, 401);
+	cid_reply_free(&r);
+}
+
+static void test_the_page_shows_what_to_type_and_whether_to_sign_in_again(void **state)
+{
+	static const int64_t ages[] = {0, CID_REAUTH_MAX_AGE + 1};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ages) / sizeof(ages[0]); i++) {
+		struct fixture *f = open_fixture(ages[i]);
+		struct cid_request req = {.session_cookie = f->hanako.cookie,
+					  .csrf_cookie = CSRF,
+					  .now = NOW,
+					  .remote_addr = "127.0.0.1"};
+		struct cid_reply r = {0};
+
+		assert_int_equal(cid_security_page(f->ctx, &req, &r), CID_OK);
+		assert_int_equal(r.status, 200);
+		assert_string_equal(cid_json_str(r.page_data, "username"), "hanako");
+		assert_int_equal(json_is_true(json_object_get(r.page_data, "login_fresh")),
+				 ages[i] <= CID_REAUTH_MAX_AGE);
+		cid_reply_free(&r);
+		close_fixture(f);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_rule_table),
+	    cmocka_unit_test_setup_teardown(test_a_form_not_signed_by_this_session_deletes_nothing,
+					    setup, teardown),
+	    cmocka_unit_test(test_a_stale_login_is_sent_to_sign_in_again),
+	    cmocka_unit_test_setup_teardown(test_a_wrong_confirmation_says_so_and_deletes_nothing,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_deletion_signs_out_and_logs_the_citizen_as_who_asked, setup, teardown),
+	    cmocka_unit_test(test_the_page_shows_what_to_type_and_whether_to_sign_in_again),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
