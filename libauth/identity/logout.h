@@ -43,6 +43,7 @@
 #define CID_LOGOUT_CAUSE_ACCOUNT "account"   /* the citizen, on the account page */
 #define CID_LOGOUT_CAUSE_DISABLE "disabled"  /* an operator or officer disabled the citizen */
 #define CID_LOGOUT_CAUSE_DELETE	 "deleted"   /* the citizen's account was deleted */
+#define CID_LOGOUT_CAUSE_SWITCH	 "switched"  /* another citizen signed in in its browser */
 #define CID_LOGOUT_CAUSE_MAX	 16	     /* bytes of a cause, NUL included */
 
 /* A session that ended, as its ending tells the caller. */

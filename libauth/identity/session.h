@@ -85,7 +85,8 @@ CID_MUST_CHECK enum cid_err cid_session_get(struct cid_store *s, const char *coo
 
 /*
  * Raises the session of cookie to acr with the methods amr (a step-up: the
- * citizen just proved a second factor) at now, which becomes its auth_time,
+ * citizen just proved a second factor; or a new login of the same citizen in
+ * the same browser, oidc_login.c) at now, which becomes its auth_time,
  * under a new cookie: cookie_out receives it (a secret, as of cid_session_new)
  * and the old cookie finds nothing from now on (ASVS V3.2.1). sid, account,
  * clients and lifetime are kept. *out (may be NULL) gets the session.

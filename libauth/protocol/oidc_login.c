@@ -7,14 +7,19 @@
  * or is disabled (the name typed stays; a throttled attempt says how long to
  * wait, and its reply carries Retry-After); the password is checked (argon2id, on a worker thread)
  * before the pending request is claimed, so a wrong password leaves the
- * form usable. A login always starts a new session, whatever session the
- * browser had, and hands the request to the flow after authentication
- * (oidc_proceed).
+ * form usable. A login always gives the browser a new session cookie, and
+ * hands the request to the flow after authentication (oidc_proceed). The
+ * session behind it depends on what the browser had: the same citizen
+ * signing in again (prompt=login, max_age, a re-authentication) keeps the
+ * session, its sid and the services that took part in it, at the new
+ * authentication; another citizen ends the old one as a logout does, so
+ * its services are told; anything else starts afresh.
  */
 #include "account.h"
 #include "bounds.h"
 #include "crypto.h"
 #include "idp.h"
+#include "logout.h"
 #include "oidc_int.h"
 #include "session.h"
 
@@ -114,6 +119,52 @@ out:
 	return cid_endpoint_rc(rc);
 }
 
+/*
+ * Gives the browser of req a session of account at this authentication, its
+ * cookie into cookie and the session into *sess (ASVS V3.2.1: the cookie is
+ * new in every case, and the old one finds nothing from now on).
+ *   - The browser's live session is the same citizen's: it is kept (the
+ *     sid the services know, the services that took part, its lifetime) and
+ *     raised to this authentication (cid_session_upgrade), so a later logout
+ *     still tells every service of it.
+ *   - It is another citizen's: it ends as a logout ends it
+ *     (CID_LOGOUT_CAUSE_SWITCH), its services told; a new session starts.
+ *   - None, or one that ended by itself: a new session starts.
+ */
+static enum cid_err login_session(struct cid_ctx *ctx, const struct cid_request *req,
+				  const char *account, const char *acr, const char *const *amr,
+				  size_t n_amr, char cookie[CID_TOKEN_CHARS + 1],
+				  struct cid_session *sess)
+{
+	enum cid_err rc = CID_OK;
+	const struct cid_config *cfg = cid_ctx_config(ctx);
+	struct cid_store *s = cid_ctx_store(ctx);
+	struct cid_session old;
+
+	if (req->session_cookie == NULL)
+		goto fresh;
+	rc = cid_session_get(s, req->session_cookie, req->now, &old);
+	if (rc == CID_OK && strcmp(old.account_id, account) == 0) {
+		rc = cid_session_upgrade(s, req->session_cookie, acr, amr, n_amr, req->now, cookie,
+					 sess);
+		/* ended meanwhile (a logout in another tab): start afresh */
+		if (rc != CID_ERR_NOTFOUND && rc != CID_ERR_EXPIRED && rc != CID_ERR_REVOKED)
+			goto out;
+	} else if (rc == CID_OK) {
+		rc = cid_logout_end_session(s, req->session_cookie, NULL, CID_LOGOUT_CAUSE_SWITCH,
+					    req->now, NULL);
+		CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
+	} else {
+		rc = cid_session_end(s, req->session_cookie);
+		CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
+	}
+fresh:
+	rc = cid_session_start(s, account, acr, amr, n_amr, req->now, cfg->session_ttl,
+			       req->user_agent, cookie, sess);
+out:
+	return rc;
+}
+
 enum cid_err oidc_login_finish(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,
 			       const struct cid_client *client, const char *account,
 			       const char *acr, const char *const *amr, size_t n_amr,
@@ -126,18 +177,11 @@ enum cid_err oidc_login_finish(struct cid_ctx *ctx, const struct cid_request *re
 	struct cid_request next = *req;
 
 	/*= OWASP ASVS 4.0.3 V3.2.1: the application generates a new session token on
-	 *# user authentication
-	 * a login always starts a new session; the one this browser had ends, so
-	 * its cookie (perhaps planted, perhaps seen) is worth nothing from now on */
-	if (req->session_cookie != NULL) {
-		rc = cid_session_end(cid_ctx_store(ctx), req->session_cookie);
-		CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
-	}
-	CID_TRY(cid_session_start(cid_ctx_store(ctx), account, acr, amr, n_amr, req->now,
-				  cfg->session_ttl, req->user_agent, cookie, &sess));
+	 *# user authentication */
+	CID_TRY(login_session(ctx, req, account, acr, amr, n_amr, cookie, &sess));
 	CID_TRY(cid_reply_cookie(reply, cfg, CID_COOKIE_SESSION, cookie, cfg->session_ttl));
-	/* the steps after the login belong to the new session, which this
-	 * request's cookie header does not carry yet */
+	/* the steps after the login belong to the session of the new cookie,
+	 * which this request's cookie header does not carry yet */
 	next.session_cookie = cookie;
 	/* 303: the browser must follow with GET, not repost the password */
 	rc = oidc_proceed(ctx, &next, auth, &sess, cookie, client, 303, reply);

@@ -26,6 +26,8 @@
 #include "config.h"
 #include "consent.h"
 #include "oidc.h"
+#include "session.h"
+#include "str.h"
 #include "support.h"
 #include "totp.h"
 
@@ -40,11 +42,12 @@
 
 #include <cmocka.h>
 
-#define NOW	 1800000000
-#define PASSWORD "correct horse battery"
-#define RP_CB	 "https://rp.example/cb"
-#define RP_BYE	 "https://rp.example/bye"
-#define GONE_CB	 "https://gone.example/cb"
+#define NOW	       1800000000
+#define PASSWORD       "correct horse battery"
+#define RP_CB	       "https://rp.example/cb"
+#define RP_BYE	       "https://rp.example/bye"
+#define RP_BACKCHANNEL "https://rp.example/backchannel"
+#define GONE_CB	       "https://gone.example/cb"
 
 /*
  * rp: given_name (statute, level 1) and birthdate (statute, level 2) for
@@ -351,7 +354,7 @@ struct fixture {
 };
 
 static void add_client(struct fixture *f, const char *id, const char *uri, const char *bye,
-		       char **secret)
+		       const char *backchannel, char **secret)
 {
 	const char *uris[] = {uri};
 	const char *byes[] = {bye};
@@ -363,6 +366,7 @@ static void add_client(struct fixture *f, const char *id, const char *uri, const
 	    .post_logout_uris = byes,
 	    .n_post_logout_uris = bye == NULL ? 0 : 1,
 	    .scopes = "openid profile email",
+	    .backchannel_logout_uri = backchannel,
 	};
 	char *got = NULL;
 
@@ -386,8 +390,8 @@ static int setup(void **state)
 	assert_int_equal(fputs(gone_policy, fp) >= 0, 1);
 	assert_int_equal(fclose(fp), 0);
 	assert_int_equal(cid_ctx_open(f->cfg, NOW, NULL, &f->ctx), CID_OK);
-	add_client(f, "rp", RP_CB, RP_BYE, &f->rp_secret);
-	add_client(f, "gone", GONE_CB, NULL, &secret);
+	add_client(f, "rp", RP_CB, RP_BYE, RP_BACKCHANNEL, &f->rp_secret);
+	add_client(f, "gone", GONE_CB, NULL, NULL, &secret);
 	free(secret);
 	*state = f;
 	return 0;
@@ -767,48 +771,72 @@ static int check(const struct story *st, const struct cid_reply *reply)
 	return bad;
 }
 
+/* Makes the citizen username of st (with a second factor when its row says so). */
+static void story_citizen(struct story *st, const char *username)
+{
+	char *uri = NULL;
+	json_t *claims = json_pack("{s:s, s:s, s:s}", "given_name", "花子", "birthdate",
+				   "1990-04-01", "email", "hanako@example.org");
+
+	assert_non_null(claims);
+	snprintf(st->username, sizeof(st->username), "%s", username);
+	assert_int_equal(cid_account_add(cid_ctx_store(st->f->ctx), &st->f->cfg->argon2,
+					 st->username, PASSWORD, claims, NOW, st->account),
+			 CID_OK);
+	json_decref(claims);
+	if (st->r->totp) {
+		assert_int_equal(cid_account_totp_enrol(cid_ctx_store(st->f->ctx), st->username,
+							false, NOW, &st->totp_secret, &uri),
+				 CID_OK);
+		free(uri);
+	}
+}
+
+/*
+ * Runs the steps of story; the reply of its last HTTP step is left in reply
+ * (freed first). Says whether there was one.
+ */
+static bool run_story(struct story *st, const char *story, struct cid_reply *reply)
+{
+	bool answered = false;
+
+	for (const char *p = story; *p != '\0';) {
+		struct step s;
+
+		parse_step(st->r->name, &p, &s);
+		/* the reply checked is the last HTTP step's: the others leave it */
+		if (s.kind != S_TOKEN && s.kind != S_DISABLE && s.kind != S_REMOVE &&
+		    s.kind != S_LATER) {
+			cid_reply_free(reply);
+			answered = true;
+		}
+		run_step(st, &s, reply);
+	}
+	return answered;
+}
+
+static void story_free(struct story *st)
+{
+	json_decref(st->b.hidden);
+	free(st->b.id_token);
+	free(st->totp_secret);
+}
+
 /* Runs one row with its own citizen; returns the number of problems found. */
 static int run_row(struct fixture *f, size_t index)
 {
 	struct story st = {.f = f, .r = &rows[index], .now = NOW};
 	struct cid_reply reply = {0};
-	bool answered = false;
-	char *uri = NULL;
+	char username[32];
 	int bad;
-	json_t *claims = json_pack("{s:s, s:s, s:s}", "given_name", "花子", "birthdate",
-				   "1990-04-01", "email", "hanako@example.org");
 
-	assert_non_null(claims);
-	snprintf(st.username, sizeof(st.username), "citizen%zu", index);
+	snprintf(username, sizeof(username), "citizen%zu", index);
 	snprintf(st.addr, sizeof(st.addr), "192.0.2.%zu", index + 1);
-	assert_int_equal(cid_account_add(cid_ctx_store(f->ctx), &f->cfg->argon2, st.username,
-					 PASSWORD, claims, NOW, st.account),
-			 CID_OK);
-	json_decref(claims);
-	if (st.r->totp) {
-		assert_int_equal(cid_account_totp_enrol(cid_ctx_store(f->ctx), st.username, false,
-							NOW, &st.totp_secret, &uri),
-				 CID_OK);
-		free(uri);
-	}
-	for (const char *p = st.r->story; *p != '\0';) {
-		struct step s;
-
-		parse_step(st.r->name, &p, &s);
-		/* the reply checked is the last HTTP step's: the others leave it */
-		if (s.kind != S_TOKEN && s.kind != S_DISABLE && s.kind != S_REMOVE &&
-		    s.kind != S_LATER) {
-			cid_reply_free(&reply);
-			answered = true;
-		}
-		run_step(&st, &s, &reply);
-	}
-	assert_true(answered);
+	story_citizen(&st, username);
+	assert_true(run_story(&st, st.r->story, &reply));
 	bad = check(&st, &reply);
 	cid_reply_free(&reply);
-	json_decref(st.b.hidden);
-	free(st.b.id_token);
-	free(st.totp_secret);
+	story_free(&st);
 	return bad;
 }
 
@@ -825,10 +853,109 @@ static void test_flow_table(void **state)
 		fail_msg("%zu of %zu rows failed", failed, n);
 }
 
+/* The sid of the browser's last ID token, into out. */
+static void last_sid(const struct story *st, char out[CID_TOKEN_CHARS + 1])
+{
+	const char *t = st->b.id_token;
+	const char *dot = strchr(t, '.');
+	const char *end = strchr(dot + 1, '.');
+	char payload[4096];
+	size_t n = 0;
+	json_t *claims;
+
+	assert_int_equal(
+	    cid_b64url_decode(dot + 1, (size_t)(end - dot - 1), payload, sizeof(payload), &n),
+	    CID_OK);
+	claims = json_loadb(payload, n, 0, NULL);
+	assert_non_null(claims);
+	assert_non_null(cid_json_str(claims, "sid"));
+	snprintf(out, CID_TOKEN_CHARS + 1, "%s", cid_json_str(claims, "sid"));
+	json_decref(claims);
+}
+
+static const struct row relogin = {"re-login", false, "", 0, 0, NULL, NULL, NULL, NULL, -1};
+
+/*
+ * The same citizen signing in again in the same browser (prompt=login: a
+ * re-authentication) keeps the session the services know, at the new
+ * authentication, under a new cookie; no service is told of a logout.
+ */
+static void test_relogin_keeps_the_session(void **state)
+{
+	struct fixture *f = *state;
+	struct story st = {.f = f, .r = &relogin, .now = NOW, .addr = "192.0.2.200"};
+	struct cid_reply reply = {0};
+	struct cid_session sess;
+	char sid[CID_TOKEN_CHARS + 1];
+	char again[CID_TOKEN_CHARS + 1];
+	char old_cookie[CID_TOKEN_CHARS + 1];
+	uint64_t queued;
+
+	story_citizen(&st, "relogin");
+	assert_true(run_story(&st, OPENID "; login; token", &reply));
+	last_sid(&st, sid);
+	memcpy(old_cookie, st.b.session, sizeof(old_cookie));
+	queued = cid_test_count(cid_ctx_store(f->ctx), CID_DB_LOGOUT_QUEUE);
+	st.now += 120;
+	assert_true(run_story(&st, OPENID "&prompt=login; login; token", &reply));
+	last_sid(&st, again);
+	assert_string_equal(again, sid);
+	assert_string_not_equal(st.b.session, old_cookie);
+	assert_int_equal(cid_session_get(cid_ctx_store(f->ctx), old_cookie, st.now, &sess),
+			 CID_ERR_NOTFOUND);
+	assert_int_equal(cid_session_get(cid_ctx_store(f->ctx), st.b.session, st.now, &sess),
+			 CID_OK);
+	assert_string_equal(sess.sid, sid);
+	assert_int_equal(sess.auth_time, st.now);
+	assert_int_equal(cid_test_count(cid_ctx_store(f->ctx), CID_DB_LOGOUT_QUEUE), queued);
+	/* the session still knows the service: the citizen's logout there tells it */
+	cid_reply_free(&reply);
+	assert_true(run_story(&st, HINT, &reply));
+	assert_int_equal(cid_test_count(cid_ctx_store(f->ctx), CID_DB_LOGOUT_QUEUE), queued + 1);
+	cid_reply_free(&reply);
+	story_free(&st);
+}
+
+/*
+ * Another citizen signing in in the same browser ends the first one's
+ * session as a logout does: its service is told, and the new citizen gets a
+ * session of their own.
+ */
+static void test_other_citizen_ends_the_session(void **state)
+{
+	struct fixture *f = *state;
+	struct story st = {.f = f, .r = &relogin, .now = NOW, .addr = "192.0.2.201"};
+	struct cid_reply reply = {0};
+	struct cid_session_entry *list = NULL;
+	char first[CID_ID_CHARS + 1];
+	char sid[CID_TOKEN_CHARS + 1];
+	char other[CID_TOKEN_CHARS + 1];
+	size_t n = 1;
+	uint64_t queued;
+
+	story_citizen(&st, "switch-a");
+	assert_true(run_story(&st, OPENID "; login; token", &reply));
+	last_sid(&st, sid);
+	memcpy(first, st.account, sizeof(first));
+	queued = cid_test_count(cid_ctx_store(f->ctx), CID_DB_LOGOUT_QUEUE);
+	story_citizen(&st, "switch-b");
+	assert_true(run_story(&st, OPENID "&prompt=login; login; token", &reply));
+	last_sid(&st, other);
+	assert_string_not_equal(other, sid);
+	assert_int_equal(cid_test_count(cid_ctx_store(f->ctx), CID_DB_LOGOUT_QUEUE), queued + 1);
+	assert_int_equal(cid_session_list(cid_ctx_store(f->ctx), first, st.now, &list, &n), CID_OK);
+	assert_int_equal(n, 0);
+	cid_session_list_free(list, n);
+	cid_reply_free(&reply);
+	story_free(&st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_flow_table, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_relogin_keeps_the_session, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_other_citizen_ends_the_session, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
