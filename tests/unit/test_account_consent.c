@@ -163,36 +163,18 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* How the row's form is signed. */
-enum sign { SIGNED, UNSIGNED, OTHER_SESSION, NO_CSRF_COOKIE, NO_SESSION };
-
 /*
  * POSTs form (form-encoded, without csrf) as hanako, signed as sign says,
  * to /account/consent; reply is filled.
  */
-static void post(struct fixture *f, const struct citizen *who, enum sign sign, const char *form,
-		 struct cid_reply *reply)
+static void post(struct fixture *f, const struct citizen *who, enum cid_test_sign sign,
+		 const char *form, struct cid_reply *reply)
 {
-	char token[CID_TOKEN_CHARS + 1] = "";
-	char body[512];
-	struct cid_request req = {.post = true,
-				  .form_content_type = true,
-				  .session_cookie = who->cookie,
-				  .csrf_cookie = CSRF,
-				  .now = NOW,
-				  .remote_addr = "127.0.0.1"};
+	struct cid_request req;
 
-	if (sign == SIGNED || sign == NO_CSRF_COOKIE)
-		cid_session_form_token(who->cookie, CSRF, token);
-	else if (sign == OTHER_SESSION)
-		cid_session_form_token(who == &f->hanako ? f->taro.cookie : f->hanako.cookie, CSRF,
-				       token);
-	if (sign == NO_CSRF_COOKIE)
-		req.csrf_cookie = NULL;
-	if (sign == NO_SESSION)
-		req.session_cookie = NULL;
-	snprintf(body, sizeof(body), "%s%s%s", form, token[0] != '\0' ? "&csrf=" : "", token);
-	assert_int_equal(cid_params_parse_form(&req.params, body, strlen(body)), CID_OK);
+	cid_test_signed_post(&req, who->cookie,
+			     who == &f->hanako ? f->taro.cookie : f->hanako.cookie, CSRF, sign,
+			     form, NOW);
 	memset(reply, 0, sizeof(*reply));
 	assert_int_equal(cid_account_consent_post(f->ctx, &req, reply), CID_OK);
 	cid_request_clear(&req);
@@ -252,7 +234,7 @@ static bool live(struct fixture *f, const char *refresh)
 struct row {
 	const char *name;
 	bool taro; /* as taro, else as hanako */
-	enum sign sign;
+	enum cid_test_sign sign;
 	const char *form;
 	int status;	     /* 303 (with notice), 400, 401, 403 */
 	const char *notice;  /* the notice of the redirect, when 303 */
@@ -266,94 +248,98 @@ struct row {
 
 static const struct row rows[] = {
     /* withdraw: one attribute, a purpose, a service */
-    {"withdraw an attribute", false, SIGNED,
+    {"withdraw an attribute", false, CID_TEST_SIGNED,
      "action=withdraw&service=svc&purpose=fees&attribute=family_name", 303, "withdrawn_attribute",
      1, "svc", "fees", "family_name", "withdrawn", true},
-    {"withdraw a purpose: its grants in force", false, SIGNED,
+    {"withdraw a purpose: its grants in force", false, CID_TEST_SIGNED,
      "action=withdraw&service=svc&purpose=fees", 303, "withdrawn_purpose", 1, "svc", "fees",
      "family_name", "withdrawn", true},
-    {"withdraw a purpose leaves the refusal as it is", false, SIGNED,
+    {"withdraw a purpose leaves the refusal as it is", false, CID_TEST_SIGNED,
      "action=withdraw&service=svc&purpose=fees", 303, "withdrawn_purpose", 1, "svc", "fees",
      "email", "refused", true},
-    {"withdraw a service: every grant in force, and its tokens", false, SIGNED,
+    {"withdraw a service: every grant in force, and its tokens", false, CID_TEST_SIGNED,
      "action=withdraw&service=svc", 303, "withdrawn_service", 1, "svc", "fees", "family_name",
      "withdrawn", false},
-    {"withdraw a service leaves what the law provides", false, SIGNED,
+    {"withdraw a service leaves what the law provides", false, CID_TEST_SIGNED,
      "action=withdraw&service=svc", 303, "withdrawn_service", 1, "svc", "register",
      "resident_district", "granted", false},
-    {"withdraw a service whose policy is gone", false, SIGNED, "action=withdraw&service=old-svc",
-     303, "withdrawn_service", 1, "old-svc", "news", "email", "withdrawn", true},
-    {"withdraw an attribute of a purpose no policy has any more", false, SIGNED,
+    {"withdraw a service whose policy is gone", false, CID_TEST_SIGNED,
+     "action=withdraw&service=old-svc", 303, "withdrawn_service", 1, "old-svc", "news", "email",
+     "withdrawn", true},
+    {"withdraw an attribute of a purpose no policy has any more", false, CID_TEST_SIGNED,
      "action=withdraw&service=old-svc&purpose=news&attribute=email", 303, "withdrawn_attribute", 1,
      "old-svc", "news", "email", "withdrawn", true},
-    {"taro withdraws his own, hanako's tokens untouched", true, SIGNED,
+    {"taro withdraws his own, hanako's tokens untouched", true, CID_TEST_SIGNED,
      "action=withdraw&service=svc", 303, "withdrawn_service", 1, "svc", "fees", "family_name",
      "withdrawn", true},
     /* share again */
-    {"share a refused attribute", false, SIGNED,
+    {"share a refused attribute", false, CID_TEST_SIGNED,
      "action=share&service=svc&purpose=fees&attribute=email", 303, "shared", 1, "svc", "fees",
      "email", "granted", true},
-    {"share what is shared", false, SIGNED,
+    {"share what is shared", false, CID_TEST_SIGNED,
      "action=share&service=svc&purpose=fees&attribute=family_name", 303, "not_shareable", 0, "svc",
      "fees", "family_name", "granted", true},
-    {"share an expired grant (the consent screen asks again)", false, SIGNED,
+    {"share an expired grant (the consent screen asks again)", false, CID_TEST_SIGNED,
      "action=share&service=svc&purpose=fees&attribute=given_name", 303, "not_shareable", 0, "svc",
      "fees", "given_name", "expired", true},
-    {"share what the purpose does not ask", false, SIGNED,
+    {"share what the purpose does not ask", false, CID_TEST_SIGNED,
      "action=share&service=svc&purpose=fees&attribute=birthdate", 303, "not_in_purpose", 0, "svc",
      "fees", "birthdate", "none", true},
-    {"share under a purpose no policy has any more", false, SIGNED,
+    {"share under a purpose no policy has any more", false, CID_TEST_SIGNED,
      "action=share&service=old-svc&purpose=news&attribute=email", 303, "not_in_purpose", 0,
      "old-svc", "news", "email", "granted", true},
     /* refusals of a withdrawal */
-    {"withdraw a refusal", false, SIGNED,
+    {"withdraw a refusal", false, CID_TEST_SIGNED,
      "action=withdraw&service=svc&purpose=fees&attribute=email", 303, "not_shared", 0, "svc",
      "fees", "email", "refused", true},
-    {"withdraw an expired grant", false, SIGNED,
+    {"withdraw an expired grant", false, CID_TEST_SIGNED,
      "action=withdraw&service=svc&purpose=fees&attribute=given_name", 303, "not_shared", 0, "svc",
      "fees", "given_name", "expired", true},
-    {"withdraw an attribute the purpose does not ask", false, SIGNED,
+    {"withdraw an attribute the purpose does not ask", false, CID_TEST_SIGNED,
      "action=withdraw&service=svc&purpose=fees&attribute=birthdate", 303, "not_in_purpose", 0, NULL,
      NULL, NULL, NULL, true},
-    {"withdraw what the law provides", false, SIGNED,
+    {"withdraw what the law provides", false, CID_TEST_SIGNED,
      "action=withdraw&service=svc&purpose=register&attribute=resident_district", 303, "by_law", 0,
      "svc", "register", "resident_district", "granted", true},
-    {"withdraw a statute purpose", false, SIGNED, "action=withdraw&service=svc&purpose=register",
-     303, "by_law", 0, "svc", "register", "resident_district", "granted", true},
-    {"share what the law provides", false, SIGNED,
+    {"withdraw a statute purpose", false, CID_TEST_SIGNED,
+     "action=withdraw&service=svc&purpose=register", 303, "by_law", 0, "svc", "register",
+     "resident_district", "granted", true},
+    {"share what the law provides", false, CID_TEST_SIGNED,
      "action=share&service=svc&purpose=register&attribute=resident_district", 303, "by_law", 0,
      NULL, NULL, NULL, NULL, true},
-    {"an unknown service", false, SIGNED, "action=withdraw&service=nope", 303, "no_service", 0,
-     NULL, NULL, NULL, NULL, true},
-    {"another citizen's service", false, SIGNED, "action=withdraw&service=other", 303, "no_service",
-     0, NULL, NULL, NULL, NULL, true},
-    {"another citizen's attribute", false, SIGNED,
+    {"an unknown service", false, CID_TEST_SIGNED, "action=withdraw&service=nope", 303,
+     "no_service", 0, NULL, NULL, NULL, NULL, true},
+    {"another citizen's service", false, CID_TEST_SIGNED, "action=withdraw&service=other", 303,
+     "no_service", 0, NULL, NULL, NULL, NULL, true},
+    {"another citizen's attribute", false, CID_TEST_SIGNED,
      "action=withdraw&service=other&purpose=news&attribute=email", 303, "no_service", 0, NULL, NULL,
      NULL, NULL, true},
-    {"an unknown purpose", false, SIGNED, "action=withdraw&service=svc&purpose=nope", 303,
+    {"an unknown purpose", false, CID_TEST_SIGNED, "action=withdraw&service=svc&purpose=nope", 303,
      "no_purpose", 0, NULL, NULL, NULL, NULL, true},
     /* the form itself */
-    {"no csrf", false, UNSIGNED, "action=withdraw&service=svc", 403, NULL, 0, "svc", "fees",
-     "family_name", "granted", true},
-    {"another session's csrf", false, OTHER_SESSION, "action=withdraw&service=svc", 403, NULL, 0,
-     "svc", "fees", "family_name", "granted", true},
-    {"no csrf cookie", false, NO_CSRF_COOKIE, "action=withdraw&service=svc", 403, NULL, 0, "svc",
+    {"no csrf", false, CID_TEST_UNSIGNED, "action=withdraw&service=svc", 403, NULL, 0, "svc",
      "fees", "family_name", "granted", true},
-    {"no session", false, NO_SESSION, "action=withdraw&service=svc", 401, NULL, 0, NULL, NULL, NULL,
-     NULL, true},
-    {"no action", false, SIGNED, "service=svc", 400, NULL, 0, NULL, NULL, NULL, NULL, true},
-    {"an unknown action", false, SIGNED, "action=delete&service=svc", 400, NULL, 0, NULL, NULL,
-     NULL, NULL, true},
-    {"no service", false, SIGNED, "action=withdraw", 400, NULL, 0, NULL, NULL, NULL, NULL, true},
-    {"an attribute without its purpose", false, SIGNED,
+    {"another session's csrf", false, CID_TEST_OTHER_SESSION, "action=withdraw&service=svc", 403,
+     NULL, 0, "svc", "fees", "family_name", "granted", true},
+    {"no csrf cookie", false, CID_TEST_NO_CSRF_COOKIE, "action=withdraw&service=svc", 403, NULL, 0,
+     "svc", "fees", "family_name", "granted", true},
+    {"no session", false, CID_TEST_NO_SESSION, "action=withdraw&service=svc", 401, NULL, 0, NULL,
+     NULL, NULL, NULL, true},
+    {"no action", false, CID_TEST_SIGNED, "service=svc", 400, NULL, 0, NULL, NULL, NULL, NULL,
+     true},
+    {"an unknown action", false, CID_TEST_SIGNED, "action=delete&service=svc", 400, NULL, 0, NULL,
+     NULL, NULL, NULL, true},
+    {"no service", false, CID_TEST_SIGNED, "action=withdraw", 400, NULL, 0, NULL, NULL, NULL, NULL,
+     true},
+    {"an attribute without its purpose", false, CID_TEST_SIGNED,
      "action=withdraw&service=svc&attribute=email", 400, NULL, 0, NULL, NULL, NULL, NULL, true},
-    {"share a whole purpose (sharing is per attribute)", false, SIGNED,
+    {"share a whole purpose (sharing is per attribute)", false, CID_TEST_SIGNED,
      "action=share&service=svc&purpose=fees", 400, NULL, 0, NULL, NULL, NULL, NULL, true},
-    {"an attribute no record can have", false, SIGNED,
+    {"an attribute no record can have", false, CID_TEST_SIGNED,
      "action=withdraw&service=svc&purpose=fees&attribute=family_name%23ja", 400, NULL, 0, NULL,
      NULL, NULL, NULL, true},
-    {"a service name no record can have", false, SIGNED, "action=withdraw&service=a%0Ab", 400, NULL,
-     0, NULL, NULL, NULL, NULL, true},
+    {"a service name no record can have", false, CID_TEST_SIGNED, "action=withdraw&service=a%0Ab",
+     400, NULL, 0, NULL, NULL, NULL, NULL, true},
 };
 
 static void test_the_table_of_changes(void **state)

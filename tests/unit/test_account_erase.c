@@ -147,32 +147,17 @@ static void test_rule_table(void **state)
 	}
 }
 
-/* How the POST's form is signed. */
-enum sign { SIGNED, UNSIGNED, OTHER_SESSION, NO_CSRF_COOKIE };
-
 /* POSTs action=delete_account&confirm=.. as who, signed as sign says, to /account/security. */
-static void post(struct fixture *f, const struct citizen *who, enum sign sign, const char *confirm,
-		 struct cid_reply *reply)
+static void post(struct fixture *f, const struct citizen *who, enum cid_test_sign sign,
+		 const char *confirm, struct cid_reply *reply)
 {
-	char token[CID_TOKEN_CHARS + 1] = "";
-	char body[256];
-	struct cid_request req = {.post = true,
-				  .form_content_type = true,
-				  .session_cookie = who->cookie,
-				  .csrf_cookie = CSRF,
-				  .now = NOW,
-				  .remote_addr = "127.0.0.1"};
+	struct cid_request req;
+	char form[256];
 
-	if (sign == SIGNED || sign == NO_CSRF_COOKIE)
-		cid_session_form_token(who->cookie, CSRF, token);
-	else if (sign == OTHER_SESSION)
-		cid_session_form_token(who == &f->hanako ? f->taro.cookie : f->hanako.cookie, CSRF,
-				       token);
-	if (sign == NO_CSRF_COOKIE)
-		req.csrf_cookie = NULL;
-	snprintf(body, sizeof(body), "action=delete_account&lang=en&confirm=%s%s%s", confirm,
-		 token[0] != '\0' ? "&csrf=" : "", token);
-	assert_int_equal(cid_params_parse_form(&req.params, body, strlen(body)), CID_OK);
+	snprintf(form, sizeof(form), "action=delete_account&lang=en&confirm=%s", confirm);
+	cid_test_signed_post(&req, who->cookie,
+			     who == &f->hanako ? f->taro.cookie : f->hanako.cookie, CSRF, sign,
+			     form, NOW);
 	memset(reply, 0, sizeof(*reply));
 	assert_int_equal(cid_security_post(f->ctx, &req, reply), CID_OK);
 	cid_request_clear(&req);
@@ -180,7 +165,8 @@ static void post(struct fixture *f, const struct citizen *who, enum sign sign, c
 
 static void test_a_form_not_signed_by_this_session_deletes_nothing(void **state)
 {
-	static const enum sign bad[] = {UNSIGNED, OTHER_SESSION, NO_CSRF_COOKIE};
+	static const enum cid_test_sign bad[] = {CID_TEST_UNSIGNED, CID_TEST_OTHER_SESSION,
+						 CID_TEST_NO_CSRF_COOKIE};
 	struct fixture *f = *state;
 	struct cid_reply r;
 
@@ -199,7 +185,7 @@ static void test_a_stale_login_is_sent_to_sign_in_again(void **state)
 	struct cid_reply r;
 
 	(void)state;
-	post(f, &f->hanako, SIGNED, "hanako", &r);
+	post(f, &f->hanako, CID_TEST_SIGNED, "hanako", &r);
 	assert_int_equal(r.status, 303);
 	assert_string_equal(r.location, "/account/login?reauth=1&lang=en");
 	assert_int_equal(r.n_cookies, 0);
@@ -213,7 +199,7 @@ static void test_a_wrong_confirmation_says_so_and_deletes_nothing(void **state)
 	struct fixture *f = *state;
 	struct cid_reply r;
 
-	post(f, &f->hanako, SIGNED, "taro", &r);
+	post(f, &f->hanako, CID_TEST_SIGNED, "taro", &r);
 	assert_int_equal(r.status, 303);
 	assert_string_equal(r.location, "/account/security?notice=delete_confirm_wrong&lang=en");
 	cid_reply_free(&r);
@@ -244,7 +230,7 @@ static void test_a_deletion_signs_out_and_logs_the_citizen_as_who_asked(void **s
 	char id[CID_ID_CHARS + 1];
 	int64_t wait = 0;
 
-	post(f, &f->hanako, SIGNED, "hanako", &r);
+	post(f, &f->hanako, CID_TEST_SIGNED, "hanako", &r);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(r.page, CID_PAGE_LOGGED_OUT);
 	assert_true(json_is_true(json_object_get(r.page_data, "deleted")));
@@ -275,7 +261,7 @@ static void test_a_deletion_signs_out_and_logs_the_citizen_as_who_asked(void **s
 	assert_int_equal(cid_session_get(cid_ctx_store(f->ctx), f->taro.cookie, NOW + 1, &s),
 			 CID_OK);
 	/* the same form again: no session, the signed-out page */
-	post(f, &f->hanako, SIGNED, "hanako", &r);
+	post(f, &f->hanako, CID_TEST_SIGNED, "hanako", &r);
 	assert_int_equal(r.status, 401);
 	cid_reply_free(&r);
 }

@@ -7,6 +7,7 @@
 #include "client.h"
 #include "jose.h"
 #include "pseudonym.h"
+#include "session.h"
 #include "tenant.h"
 
 #include <setjmp.h>
@@ -457,4 +458,26 @@ size_t cid_test_assert_index_exact(struct cid_store *s, enum cid_db data, enum c
 	assert_int_equal(json_object_size(x.want), 0);
 	json_decref(x.want);
 	return x.records;
+}
+
+void cid_test_signed_post(struct cid_request *req, const char *cookie, const char *other,
+			  const char *csrf, enum cid_test_sign sign, const char *form, int64_t now)
+{
+	char token[CID_TOKEN_CHARS + 1] = "";
+	char body[1024];
+	int n;
+
+	*req = (struct cid_request){.post = true,
+				    .form_content_type = true,
+				    .session_cookie = sign == CID_TEST_NO_SESSION ? NULL : cookie,
+				    .csrf_cookie = sign == CID_TEST_NO_CSRF_COOKIE ? NULL : csrf,
+				    .now = now,
+				    .remote_addr = "127.0.0.1"};
+	if (sign == CID_TEST_OTHER_SESSION)
+		cid_session_form_token(other, csrf, token);
+	else if (sign == CID_TEST_SIGNED || sign == CID_TEST_NO_CSRF_COOKIE)
+		cid_session_form_token(cookie, csrf, token);
+	n = snprintf(body, sizeof(body), "%s%s%s", form, token[0] != '\0' ? "&csrf=" : "", token);
+	assert_true(n > 0 && (size_t)n < sizeof(body));
+	assert_int_equal(cid_params_parse_form(&req->params, body, (size_t)n), CID_OK);
 }

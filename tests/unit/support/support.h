@@ -9,6 +9,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "jose.h"
+#include "reply.h"
 #include "store.h"
 
 /* Cheap argon2id parameters so unit tests stay fast; production uses bounds.h. */
@@ -172,5 +173,24 @@ void cid_test_raw_write(struct cid_store *s, enum cid_db db, const char *key, co
 
 /* The number of records in db. Aborts the test on failure. */
 uint64_t cid_test_count(struct cid_store *s, enum cid_db db);
+
+/* How a test signs a POST to an account page (cid_session_form_token). */
+enum cid_test_sign {
+	CID_TEST_SIGNED,	 /* the token of the session and the CSRF cookie */
+	CID_TEST_UNSIGNED,	 /* no token */
+	CID_TEST_OTHER_SESSION,	 /* the token of another session */
+	CID_TEST_NO_CSRF_COOKIE, /* signed, but the browser sends no CSRF cookie */
+	CID_TEST_NO_SESSION,	 /* no session cookie, and so no token */
+};
+
+/*
+ * Makes *req a form POST from 127.0.0.1 at now by the browser with session
+ * cookie and CSRF cookie csrf, of form (fields without "csrf"), signed as
+ * sign says (other: the cookie of another session, for
+ * CID_TEST_OTHER_SESSION). Clear it with cid_request_clear. Aborts the test
+ * on failure.
+ */
+void cid_test_signed_post(struct cid_request *req, const char *cookie, const char *other,
+			  const char *csrf, enum cid_test_sign sign, const char *form, int64_t now);
 
 #endif
