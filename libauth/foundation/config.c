@@ -75,7 +75,7 @@ static const struct key_def keys[] = {
      "Lifetime of an access token (a JWT a service may verify offline), seconds."},
     {"id_token_ttl", KEY_SECONDS, MEMBER(id_token_ttl), 30, 86400, "300",
      "Lifetime of an ID token, seconds."},
-    {"refresh_token_ttl", KEY_SECONDS, MEMBER(refresh_ttl), 60, 31536000, "2592000",
+    {"refresh_token_ttl", KEY_SECONDS, MEMBER(refresh_ttl), 60, CID_REFRESH_TTL_MAX, "2592000",
      "Lifetime of a refresh token family, seconds."},
     {"session_ttl", KEY_SECONDS, MEMBER(session_ttl), 60, 2592000, "28800",
      "Lifetime of a single-sign-on session, seconds."},

@@ -269,12 +269,15 @@ CID_MUST_CHECK enum cid_err cid_store_index_ensure(
  * says whether the record key -> val may go at now (the rule of the module
  * that writes db, which alone knows when its records stop being needed); del
  * deletes it in txn with whatever is written with it (index keys), or, when
- * NULL, cid_txn_del deletes the key. key and val are borrowed for the call.
+ * NULL, cid_txn_del deletes the key; a del may instead rewrite the record so
+ * that dead no longer holds (a one-time stamp of records from an older
+ * civicid, token_sweep.c). key and val are borrowed for the call.
  */
 struct cid_store_sweep {
 	enum cid_db db;
 	bool (*dead)(struct cid_str key, struct cid_str val, int64_t now);
-	enum cid_err (*del)(struct cid_txn *txn, struct cid_str key, struct cid_str val);
+	enum cid_err (*del)(struct cid_txn *txn, struct cid_str key, struct cid_str val,
+			    int64_t now);
 };
 
 /*

@@ -85,7 +85,7 @@ static enum cid_err delete_cb(struct cid_txn *txn, void *arg)
 		CID_TRY(rc);
 		if (!w->sw->dead(key, val, w->now))
 			continue;
-		CID_TRY(w->sw->del != NULL ? w->sw->del(txn, key, val)
+		CID_TRY(w->sw->del != NULL ? w->sw->del(txn, key, val, w->now)
 					   : cid_txn_del(txn, w->sw->db, key));
 		d->removed++;
 	}

@@ -422,12 +422,14 @@ static bool session_dead(struct cid_str key, struct cid_str val, int64_t now)
 	       cid_store_record_past(val, "expires_at", CID_CLOCK_SKEW, now);
 }
 
-static enum cid_err session_sweep_del(struct cid_txn *txn, struct cid_str key, struct cid_str val)
+static enum cid_err session_sweep_del(struct cid_txn *txn, struct cid_str key, struct cid_str val,
+				      int64_t now)
 {
 	enum cid_err rc = CID_OK;
 	char hash[CID_HASH_HEX + 1];
 	json_t *rec = NULL;
 
+	(void)now;
 	memcpy(hash, key.ptr, CID_HASH_HEX);
 	hash[CID_HASH_HEX] = '\0';
 	/* session_dead parsed it: only memory can fail here */

@@ -209,8 +209,10 @@ CID_MUST_CHECK enum cid_err cid_grant_delete_account_txn(struct cid_txn *txn,
  *     "tokens_exp" + CID_ACCESS_TTL_MAX + CID_CLOCK_SKEW: by then every code
  *     and refresh token of the family is past its own sweep (so a grant a
  *     kept token names for reuse detection is still there), and every access
- *     token minted from them is refused as expired. A grant written before
- *     "tokens_exp" was kept stays until its next refresh gives it one.
+ *     token minted from them is refused as expired. The first sweep of a
+ *     store gives a grant written before "tokens_exp" was kept now +
+ *     CID_REFRESH_TTL_MAX (none of its tokens expires later), once (META
+ *     "grants_stamped"), so it goes a year and a day later at most.
  * Errors: CID_ERR_STORE, CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_code_sweep(struct cid_store *s, int64_t now, size_t *removed);

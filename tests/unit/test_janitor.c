@@ -4,12 +4,14 @@
  * (the boundaries at expiry and within CID_CLOCK_SKEW included); then real
  * flows: a refresh token still rotates after a sweep, reuse detection still
  * revokes after one, a grant outlives its tokens and goes after them, a
- * session goes with its index keys, and a backlog goes in bounded batches.
+ * grant from an older civicid is stamped once and goes later, a session goes
+ * with its index keys, and a backlog goes in bounded batches.
  */
 #include "account.h"
 #include "bounds.h"
 #include "janitor.h"
 #include "session.h"
+#include "str.h"
 #include "support.h"
 #include "token.h"
 
@@ -246,7 +248,7 @@ static void test_each_database_keeps_the_live_and_deletes_the_dead(void **state)
 	      "acct\nrp1\ng1"},
 	     T0 + GRANT_GRACE,
 	     true},
-	    {"a grant from before tokens_exp stays",
+	    {"a grant from before tokens_exp stays (the first sweep stamps it)",
 	     CID_JANITOR_GRANTS,
 	     {CID_DB_GRANTS, "g1", GRANT("g1", ",\"created_at\":1"), "acct\nrp1\ng1"},
 	     T0 + 10 * GRANT_GRACE,
@@ -439,9 +441,11 @@ static bool always_dead(struct cid_str key, struct cid_str val, int64_t now)
 }
 
 /* Deletes, but fails the del_fail_at-th call: its transaction is aborted. */
-static enum cid_err failing_del(struct cid_txn *txn, struct cid_str key, struct cid_str val)
+static enum cid_err failing_del(struct cid_txn *txn, struct cid_str key, struct cid_str val,
+				int64_t now)
 {
 	(void)val;
+	(void)now;
 	if (++del_calls == del_fail_at)
 		return CID_ERR_STORE;
 	return cid_txn_del(txn, CID_DB_CODES, key);
@@ -518,6 +522,50 @@ static void test_part_names(void **state)
 	assert_string_equal(cid_janitor_name(CID_JANITOR_PARTS), "");
 }
 
+/* The grant of key as stored (new reference). */
+static json_t *grant_at(struct fixture *f, const char *key)
+{
+	struct cid_txn *txn = NULL;
+	json_t *g = NULL;
+
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_txn_get_json(txn, CID_DB_GRANTS, cid_str_of(key), &g), CID_OK);
+	cid_store_read_end(txn);
+	return g;
+}
+
+/*
+ * A grant written before "tokens_exp" existed is stamped by the store's
+ * first sweep with the longest a token of it could live, and goes by the
+ * usual rule after that; the stamp's walk is done once per store.
+ */
+static void test_a_grant_from_before_tokens_exp_is_stamped_once(void **state)
+{
+	struct fixture *f = *state;
+	struct put old = {CID_DB_GRANTS, "g1", GRANT("g1", ",\"created_at\":1"), "acct\nrp1\ng1"};
+	struct put later = {CID_DB_GRANTS, "g2", GRANT("g2", ",\"created_at\":1"), NULL};
+	json_t *g;
+
+	assert_int_equal(cid_store_update(f->s, put_cb, &old), CID_OK);
+	assert_int_equal(sweep_part(f, T0, CID_JANITOR_GRANTS), 0);
+	g = grant_at(f, "g1");
+	assert_int_equal(cid_json_int(g, "tokens_exp"), T0 + CID_REFRESH_TTL_MAX);
+	json_decref(g);
+	/* the walk is not made again: a grant written by an older civicid since stays as it is */
+	assert_int_equal(cid_store_update(f->s, put_cb, &later), CID_OK);
+	assert_int_equal(sweep_part(f, T0 + 1, CID_JANITOR_GRANTS), 0);
+	g = grant_at(f, "g2");
+	assert_null(json_object_get(g, "tokens_exp"));
+	json_decref(g);
+	/* the stamped grant goes by the rule, with its index key */
+	assert_int_equal(
+	    sweep_part(f, T0 + CID_REFRESH_TTL_MAX + GRANT_GRACE - 1, CID_JANITOR_GRANTS), 0);
+	assert_int_equal(sweep_part(f, T0 + CID_REFRESH_TTL_MAX + GRANT_GRACE, CID_JANITOR_GRANTS),
+			 1);
+	assert_int_equal(count(f, CID_DB_GRANTS), 1);
+	assert_int_equal(count(f, CID_DB_GRANT_INDEX), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -531,6 +579,8 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_expired_session_goes_with_its_index_keys, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_a_grant_from_before_tokens_exp_is_stamped_once,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sweep_commits_bounded_batches, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_backlog_goes_in_one_run, setup, teardown),
 	    cmocka_unit_test(test_part_names),
