@@ -118,7 +118,7 @@
 #define CID_ACCESS_TTL		300
 #define CID_ID_TOKEN_TTL	300
 #define CID_REFRESH_TTL		(30 * 24 * 3600)
-#define CID_REFRESH_TTL_MAX	(365 * 24 * 3600) /* the longest refresh_token_ttl allowed */
+#define CID_REFRESH_TTL_MAX	31536000 /* the longest refresh_token_ttl allowed: 365 days */
 #define CID_SESSION_TTL		(8 * 3600)
 #define CID_OFFICER_SESSION_TTL ((int64_t)30 * 60) /* absolute, from login */
 #define CID_AUTHREQ_TTL		600 /* a pending authorization request (login page) */
