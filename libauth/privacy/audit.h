@@ -896,6 +896,25 @@ CID_MUST_CHECK enum cid_err cid_audit_operator_viewed(struct cid_audit *log, con
 						      const char *citizen, uint64_t rows,
 						      int64_t now);
 
+/* What an account's deletion removed or withdrew, for its entry. */
+struct cid_audit_deletion {
+	const char *actor;    /* who asked: "operator" or "citizen" */
+	const char *endpoint; /* where: "cli" or "account" */
+	const char *citizen;  /* the deleted account's id */
+	size_t sessions, grants, links, withdrawn;
+	int64_t now;
+};
+
+/*
+ * The account.deleted entry of x into *out (new reference; the caller
+ * appends it in the deletion's own transaction, account_delete.h):
+ * {"type": "account.deleted", "time", "actor", "endpoint", "citizen",
+ * "ext": {"sessions", "grants", "links", "withdrawn"} (decimal)}.
+ * Errors: CID_ERR_INVALID (a member NULL, now out of range), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_deletion_entry(const struct cid_audit_deletion *x,
+						     json_t **out);
+
 /* ---- exports and their record (audit_export.c) ---- */
 
 /*

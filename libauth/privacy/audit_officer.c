@@ -11,7 +11,9 @@
  * to a citizen, and is on the record before its answer leaves. The
  * operator's command-line reads of citizens' data (operator.viewed: the
  * command, the rows, the citizen) are on the record the same way, before
- * the command prints.
+ * the command prints; so is an account's deletion (account.deleted, by the
+ * operator or the citizen), whose entry is made here and appended in the
+ * deletion's own transaction.
  */
 #include "audit.h"
 
@@ -211,6 +213,41 @@ enum cid_err cid_audit_operator_viewed(struct cid_audit *log, const char *comman
 		CID_ENSURE(json_object_set_new(e, "citizen", json_string(citizen)) == 0,
 			   CID_ERR_NOMEM);
 	CID_TRY(cid_audit_append(log, &e, 1, NULL));
+out:
+	json_decref(e);
+	return rc;
+}
+
+enum cid_err cid_audit_deletion_entry(const struct cid_audit_deletion *x, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+
+	const struct {
+		const char *name;
+		size_t n;
+	} counts[] = {{"sessions", x->sessions},
+		      {"grants", x->grants},
+		      {"links", x->links},
+		      {"withdrawn", x->withdrawn}};
+
+	char when[AUDIT_TIME_CHARS + 1];
+	char n[24];
+	json_t *e = NULL;
+	json_t *ext;
+
+	CID_ENSURE(x->actor != NULL && x->endpoint != NULL && x->citizen != NULL, CID_ERR_INVALID);
+	CID_TRY(cid_audit_time(x->now, when));
+	e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{}}", "type", "account.deleted", "time", when,
+		      "actor", x->actor, "endpoint", x->endpoint, "citizen", x->citizen, "ext");
+	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
+	ext = json_object_get(e, "ext");
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		snprintf(n, sizeof(n), "%zu", counts[i].n);
+		CID_ENSURE(json_object_set_new(ext, counts[i].name, json_string(n)) == 0,
+			   CID_ERR_NOMEM);
+	}
+	*out = e;
+	e = NULL;
 out:
 	json_decref(e);
 	return rc;

@@ -15,7 +15,6 @@
 #include "logout.h"
 #include "token.h"
 
-#include <stdio.h>
 #include <string.h>
 
 /* Who asked: what the entry says and how the consents are withdrawn. */
@@ -36,42 +35,6 @@ struct deletion {
 	int64_t now;
 	struct cid_account_deleted done;
 };
-
-/* The account.deleted entry of d (new reference into *out). */
-static enum cid_err deleted_entry(const struct deletion *d, json_t **out)
-{
-	enum cid_err rc = CID_OK;
-
-	const struct {
-		const char *name;
-		size_t n;
-	} counts[] = {{"sessions", d->done.sessions},
-		      {"grants", d->done.grants},
-		      {"links", d->done.links},
-		      {"withdrawn", d->done.withdrawn}};
-
-	char when[21];
-	char n[24];
-	json_t *e = NULL;
-	json_t *ext;
-
-	CID_TRY(cid_audit_time(d->now, when));
-	e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{}}", "type", "account.deleted", "time", when,
-		      "actor", d->by->actor, "endpoint", d->by->endpoint, "citizen", d->done.id,
-		      "ext");
-	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
-	ext = json_object_get(e, "ext");
-	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
-		snprintf(n, sizeof(n), "%zu", counts[i].n);
-		CID_ENSURE(json_object_set_new(ext, counts[i].name, json_string(n)) == 0,
-			   CID_ERR_NOMEM);
-	}
-	*out = e;
-	e = NULL;
-out:
-	json_decref(e);
-	return rc;
-}
 
 static enum cid_err delete_cb(struct cid_txn *txn, void *arg)
 {
@@ -97,7 +60,16 @@ static enum cid_err delete_cb(struct cid_txn *txn, void *arg)
 	CID_TRY(cid_consent_withdraw_account_txn(txn, d->done.id, d->by->method, d->now,
 						 &d->done.withdrawn));
 	CID_TRY(cid_account_remove_txn(txn, citizen->username, d->done.id));
-	CID_TRY(deleted_entry(d, &entry));
+	CID_TRY(
+	    cid_audit_deletion_entry(&(struct cid_audit_deletion){.actor = d->by->actor,
+								  .endpoint = d->by->endpoint,
+								  .citizen = d->done.id,
+								  .sessions = d->done.sessions,
+								  .grants = d->done.grants,
+								  .links = d->done.links,
+								  .withdrawn = d->done.withdrawn,
+								  .now = d->now},
+				     &entry));
 	CID_TRY(cid_audit_append_txn(txn, entry, &d->done.seq));
 out:
 	json_decref(entry);

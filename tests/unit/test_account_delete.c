@@ -517,6 +517,28 @@ static void test_deletion_is_on_the_log_under_a_pseudonym(void **state)
 	json_decref(e);
 }
 
+/* An entry without who asked, where, or whom, is refused before anything is written. */
+static void test_deletion_entry_names_who_where_and_whom(void **state)
+{
+	const struct cid_audit_deletion ok = {
+	    .actor = "operator", .endpoint = "cli", .citizen = "acct", .sessions = 3, .now = NOW};
+	struct cid_audit_deletion x;
+	json_t *e = NULL;
+
+	(void)state;
+	assert_int_equal(cid_audit_deletion_entry(&ok, &e), CID_OK);
+	assert_string_equal(cid_json_str(json_object_get(e, "ext"), "sessions"), "3");
+	assert_string_equal(cid_json_str(json_object_get(e, "ext"), "links"), "0");
+	json_decref(e);
+	for (int i = 0; i < 3; i++) {
+		x = ok;
+		*(i == 0 ? &x.actor : i == 1 ? &x.endpoint : &x.citizen) = NULL;
+		e = NULL;
+		assert_int_equal(cid_audit_deletion_entry(&x, &e), CID_ERR_INVALID);
+		assert_null(e);
+	}
+}
+
 static void test_the_name_is_free_for_a_new_citizen(void **state)
 {
 	struct fixture *f = *state;
@@ -561,6 +583,7 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_deletion_is_on_the_log_under_a_pseudonym, setup,
 					    teardown),
+	    cmocka_unit_test(test_deletion_entry_names_who_where_and_whom),
 	    cmocka_unit_test_setup_teardown(test_grants_in_force_are_withdrawn, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_own_deletion_deletes_alike_and_names_the_citizen,
 					    setup, teardown),
