@@ -21,8 +21,9 @@ bool cid_erase_login_fresh(const struct cid_session *sess, int64_t now)
 }
 
 enum cid_err cid_security_delete_account(struct cid_ctx *ctx, const struct cid_session *sess,
-					 const char *confirm, int64_t now,
+					 const char *confirm, const char *cookie, int64_t now,
 					 enum cid_security_notice *notice,
+					 struct cid_logout_done *frames,
 					 struct cid_account_deleted *out)
 {
 	enum cid_err rc = CID_OK;
@@ -40,6 +41,13 @@ enum cid_err cid_security_delete_account(struct cid_ctx *ctx, const struct cid_s
 		rc = CID_ERR_REFUSED;
 		goto out;
 	}
+	/* this browser's session first, as a logout: the page can then load the
+	 * front-channel frames of its services, which the deletion's own ending
+	 * of every session cannot give */
+	if (cookie != NULL) {
+		rc = cid_logout_end(ctx, cookie, NULL, CID_LOGOUT_CAUSE_DELETE, now, frames);
+		CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
+	}
 	CID_TRY(cid_account_delete_own(cid_ctx_store(ctx), sess->account_id, now, out));
 	*notice = CID_SECURITY_DELETED;
 out:
@@ -47,15 +55,23 @@ out:
 	return rc;
 }
 
-/* The page after the deletion: the cookie cleared, what is gone and what stays. */
-static enum cid_err deleted_page(struct cid_ctx *ctx, const char *locale, struct cid_reply *reply)
+/*
+ * The page after the deletion: the cookie cleared, what is gone and what
+ * stays, and the front-channel frames of the session's services.
+ */
+static enum cid_err deleted_page(struct cid_ctx *ctx, const char *locale,
+				 struct cid_logout_done *frames, struct cid_reply *reply)
 {
 	enum cid_err rc = CID_OK;
+	json_t *data = json_pack("{s:s, s:b}", "client_name", "", "deleted", 1);
 
+	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
 	CID_TRY(cid_reply_cookie(reply, cid_ctx_config(ctx), CID_COOKIE_SESSION, "", 0));
-	rc = cid_reply_page(reply, 200, CID_PAGE_LOGGED_OUT,
-			    json_pack("{s:s, s:b}", "client_name", "", "deleted", 1), locale);
+	CID_TRY(cid_logout_page_frames(frames, data, reply));
+	rc = cid_reply_page(reply, 200, CID_PAGE_LOGGED_OUT, data, locale);
+	data = NULL;
 out:
+	json_decref(data);
 	return rc;
 }
 
@@ -65,12 +81,16 @@ enum cid_err account_erase_answer(struct cid_ctx *ctx, const struct cid_request 
 {
 	static const char *const names[] = {"reauth", "lang"};
 	const char *values[] = {"1", locale};
+	struct cid_logout_done frames = {0};
 	enum cid_err rc;
 
 	rc = cid_security_delete_account(ctx, sess, cid_params_get(&req->params, "confirm"),
-					 req->now, notice, NULL);
+					 req->session_cookie, req->now, notice, &frames, NULL);
 	if (rc == CID_OK)
-		return cid_reply_answered(deleted_page(ctx, locale, reply));
+		rc = cid_reply_answered(deleted_page(ctx, locale, &frames, reply));
+	cid_logout_done_clear(&frames);
+	if (rc == CID_OK || *notice == CID_SECURITY_DELETED)
+		return rc;
 	if (rc == CID_ERR_REFUSED && *notice == CID_SECURITY_LOGIN_STALE)
 		return cid_reply_answered(
 		    cid_reply_redirect(reply, 303, "/account/login", names, values, 2));

@@ -18,7 +18,9 @@
  *         /account/security?notice=delete_confirm_wrong&lang=.., nothing deleted;
  *       - else the account is deleted, the session cookie cleared, and the
  *         page says so and what stays: 200 CID_PAGE_LOGGED_OUT with data
- *         {"client_name": "", "deleted": true}.
+ *         {"client_name": "", "deleted": true, "frames"}: the front-channel
+ *         logout frames of the services of this browser's session, as a
+ *         logout's page loads them (logout_notify.h).
  * Thread-safe.
  */
 #ifndef CID_ACCOUNT_ERASE_H
@@ -28,6 +30,7 @@
 #include "account_security.h"
 #include "cid.h"
 #include "err.h"
+#include "logout_notify.h"
 #include "session.h"
 
 #include <stdbool.h>
@@ -43,17 +46,23 @@ bool cid_erase_login_fresh(const struct cid_session *sess, int64_t now);
 /*
  * The rule of deleting one's own account: the login of sess must be fresh
  * (cid_erase_login_fresh), then confirm must be exactly the username of
- * sess's citizen; then cid_account_delete_own(sess->account_id) at now, and
- * *out (may be NULL) gets what it removed. *notice is always set:
- * CID_SECURITY_DELETED on success.
+ * sess's citizen; then the browser's own session (cookie, may be NULL) ends
+ * as a logout ends it (cid_logout_end, cause CID_LOGOUT_CAUSE_DELETE: its
+ * back-channel notices queued, its front-channel frames into *frames, may
+ * be NULL; clear it with cid_logout_done_clear), and
+ * cid_account_delete_own(sess->account_id) at now ends the citizen's other
+ * sessions and deletes the rest; *out (may be NULL) gets what it removed.
+ * A failure of the deletion after the logout leaves the citizen signed
+ * out, the account whole. *notice is always set: CID_SECURITY_DELETED on
+ * success.
  * Errors: CID_ERR_REFUSED (nothing deleted; *notice LOGIN_STALE: sign in
  * again first, DELETE_CONFIRM_WRONG: confirm is NULL or not the username),
  * CID_ERR_NOTFOUND (no such citizen), those of cid_account_delete_own.
  */
-CID_MUST_CHECK enum cid_err cid_security_delete_account(struct cid_ctx *ctx,
-							const struct cid_session *sess,
-							const char *confirm, int64_t now,
-							enum cid_security_notice *notice,
-							struct cid_account_deleted *out);
+CID_MUST_CHECK enum cid_err
+cid_security_delete_account(struct cid_ctx *ctx, const struct cid_session *sess,
+			    const char *confirm, const char *cookie, int64_t now,
+			    enum cid_security_notice *notice, struct cid_logout_done *frames,
+			    struct cid_account_deleted *out);
 
 #endif

@@ -15,6 +15,7 @@
 #include "audit.h"
 #include "bounds.h"
 #include "cid.h"
+#include "client.h"
 #include "session.h"
 #include "str.h"
 #include "support.h"
@@ -133,7 +134,7 @@ static void test_rule_table(void **state)
 		enum cid_err rc;
 
 		rc = cid_security_delete_account(f->ctx, &f->hanako.sess, rule_cases[i].confirm,
-						 NOW, &notice, &done);
+						 NULL, NOW, &notice, NULL, &done);
 		if (rc != rule_cases[i].rc || notice != rule_cases[i].notice)
 			fail_msg("row %zu: rc %d notice %d", i, (int)rc, (int)notice);
 		/* deleted exactly when the rule said yes; taro never */
@@ -218,6 +219,49 @@ static enum cid_err collect(uint64_t seq, struct cid_str entry, void *arg)
 	return CID_OK;
 }
 
+/*
+ * The deleted page loads the front-channel logout frames of the services
+ * this browser's session signed the citizen in to, as a logout's page does.
+ */
+static void test_the_deleted_page_loads_the_front_channel_frames(void **state)
+{
+	struct fixture *f = *state;
+	const char *const uris[] = {"https://front.example/cb"};
+	const struct cid_client_spec spec = {
+	    .client_id = "front",
+	    .name = "Front",
+	    .redirect_uris = uris,
+	    .n_redirect_uris = 1,
+	    .frontchannel_logout_uri = "https://front.example/logout",
+	    .frontchannel_logout_session_required = true,
+	};
+	char *id = NULL;
+	char *secret = NULL;
+	struct cid_reply r;
+	const json_t *frames;
+	const char *url;
+
+	assert_int_equal(cid_client_add(cid_ctx_store(f->ctx), &spec, NOW, &id, &secret), CID_OK);
+	free(id);
+	free(secret);
+	assert_int_equal(cid_session_add_client(cid_ctx_store(f->ctx), f->hanako.cookie, "front"),
+			 CID_OK);
+	post(f, &f->hanako, CID_TEST_SIGNED, "hanako", &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.page, CID_PAGE_LOGGED_OUT);
+	frames = json_object_get(r.page_data, "frames");
+	assert_int_equal(json_array_size(frames), 1);
+	url = cid_json_str(json_array_get(frames, 0), "url");
+	assert_non_null(url);
+	assert_true(strncmp(url, "https://front.example/logout?", 29) == 0);
+	/* the session's sid, which the service asked for */
+	assert_non_null(strstr(url, f->hanako.sess.sid));
+	assert_non_null(r.frame_src);
+	assert_string_equal(r.frame_src, "https://front.example");
+	cid_reply_free(&r);
+	assert_false(exists(f, f->hanako.id));
+}
+
 static void test_a_deletion_signs_out_and_logs_the_citizen_as_who_asked(void **state)
 {
 	struct fixture *f = *state;
@@ -300,6 +344,8 @@ int main(void)
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_a_deletion_signs_out_and_logs_the_citizen_as_who_asked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_the_deleted_page_loads_the_front_channel_frames,
+					    setup, teardown),
 	    cmocka_unit_test(test_the_page_shows_what_to_type_and_whether_to_sign_in_again),
 	};
 
