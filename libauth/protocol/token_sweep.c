@@ -32,20 +32,35 @@ static bool token_dead(struct cid_str key, struct cid_str val, int64_t now)
 	return cid_store_record_past(val, "exp", CID_CLOCK_SKEW, now);
 }
 
-/* A grant whose family has ended, stored under its own id (damage is kept). */
+/*
+ * The grant of key -> val, parsed into *rec (new reference), if it is one
+ * stored under its own id; else false (damage is kept, never swept).
+ */
+static bool grant_record(struct cid_str key, struct cid_str val, json_t **rec)
+{
+	const char *id;
+
+	*rec = NULL;
+	if (cid_store_parse_json(val, rec) != CID_OK)
+		return false;
+	id = cid_json_str(*rec, "grant_id");
+	if (id != NULL && cid_str_eq(key, id))
+		return true;
+	json_decref(*rec);
+	*rec = NULL;
+	return false;
+}
+
+/* A grant whose family has ended. */
 static bool grant_dead(struct cid_str key, struct cid_str val, int64_t now)
 {
 	json_t *rec = NULL;
-	const char *id;
-	bool named;
 
 	if (!cid_store_record_past(val, "tokens_exp", CID_ACCESS_TTL_MAX + CID_CLOCK_SKEW, now) ||
-	    cid_store_parse_json(val, &rec) != CID_OK)
+	    !grant_record(key, val, &rec))
 		return false;
-	id = cid_json_str(rec, "grant_id");
-	named = id != NULL && cid_str_eq(key, id);
 	json_decref(rec);
-	return named;
+	return true;
 }
 
 static enum cid_err grant_del(struct cid_txn *txn, struct cid_str key, struct cid_str val,
@@ -63,18 +78,16 @@ out:
 	return rc;
 }
 
-/* A grant from before "tokens_exp", stored under its own id (damage is kept). */
+/* A grant from before "tokens_exp". */
 static bool grant_unstamped(struct cid_str key, struct cid_str val, int64_t now)
 {
 	json_t *rec = NULL;
-	const char *id;
 	bool unstamped;
 
 	(void)now;
-	if (cid_store_parse_json(val, &rec) != CID_OK)
+	if (!grant_record(key, val, &rec))
 		return false;
-	id = cid_json_str(rec, "grant_id");
-	unstamped = id != NULL && cid_str_eq(key, id) && json_object_get(rec, "tokens_exp") == NULL;
+	unstamped = json_object_get(rec, "tokens_exp") == NULL;
 	json_decref(rec);
 	return unstamped;
 }
