@@ -1289,6 +1289,9 @@ test('prompt=login: a live SSO session gets the login form again; the new auth_t
   const tokens = await redeem(config, assertCodeRedirect(res, RP, auth, 'after the new login'), auth);
   const after = tokens.claims();
   assert.equal(after.sub, before.sub, 'the same citizen');
+  // the same session, re-authenticated: the sid the service knows stays, so a
+  // later logout still names the session it signed the citizen in with
+  assert.equal(after.sid, before.sid, 'the same SSO session (sid)');
   assert.equal(typeof after.auth_time, 'number');
   assert.ok(after.auth_time > before.auth_time, `auth_time moved on: ${before.auth_time} -> ${after.auth_time}`);
   assert.ok(after.auth_time <= Math.ceil(Date.now() / 1000), 'auth_time is not in the future');
