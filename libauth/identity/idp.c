@@ -583,6 +583,17 @@ static bool amr_registered(const char *v)
 	return false;
 }
 
+bool cid_idp_login_fresh(const json_t *claims, int64_t asked_at, int64_t now)
+{
+	const json_t *t = json_object_get(claims, "auth_time");
+	json_int_t at;
+
+	if (!json_is_integer(t))
+		return false;
+	at = json_integer_value(t);
+	return at >= asked_at - CID_CLOCK_SKEW && at <= now + CID_CLOCK_SKEW;
+}
+
 size_t cid_idp_amr(const struct cid_idp *idp, const json_t *claims, const char **out, size_t max)
 {
 	size_t n = 0;

@@ -215,6 +215,17 @@ int cid_idp_acr_level(const struct cid_idp *idp, const char *acr);
 int cid_idp_login_level(const struct cid_idp *idp, const json_t *claims);
 
 /*
+ * Whether the upstream's ID token claims (borrowed) says the citizen
+ * authenticated at asked_at or later (CID_CLOCK_SKEW allowed): an integer
+ * auth_time, not before asked_at - CID_CLOCK_SKEW, nor after
+ * now + CID_CLOCK_SKEW. For a login civicid asked the upstream to make anew
+ * (prompt=login, max_age=0, which makes auth_time REQUIRED, OIDC Core
+ * §3.1.2.1 and §2): an upstream that let its own older session stand in for
+ * it is refused.
+ */
+bool cid_idp_login_fresh(const json_t *claims, int64_t asked_at, int64_t now);
+
+/*
  * The amr of a login at the upstream (ID token claims, borrowed) into
  * out[0..max): "fed" (RFC 8176: federated), then, when the registration
  * passes them on (amr_pass), each distinct value of the upstream's "amr"

@@ -7,8 +7,10 @@
  * discovery document, claims the pending request and parks it again at
  * OIDC_STAGE_UPSTREAM, holding the PKCE verifier and the nonce, under a new
  * id that is the state sent upstream, and redirects there (code flow, PKCE
- * S256, the exact redirect URI ISSUER/upstream/callback; prompt=login when
- * the citizen's request asked civicid for a new login). The callback finds
+ * S256, the exact redirect URI ISSUER/upstream/callback; prompt=login and
+ * max_age=0 when the citizen's request asked civicid for a new login, whose
+ * ID token must then say by its auth_time that the login is new,
+ * cid_idp_login_fresh). The callback finds
  * the request by that state, bound to the browser by its CSRF cookie, and
  * claims it before anything else, so a replayed callback finds nothing.
  * It checks the RFC 9207 iss, exchanges the code (client_secret_post, or
@@ -203,26 +205,28 @@ enum cid_err cid_oidc_upstream_start(struct cid_ctx *ctx, const struct cid_reque
 	CID_TRY(cid_random_token(nonce));
 	CID_TRY(cid_random_token(verifier));
 	CID_TRY(pkce_challenge(verifier, challenge));
-	up = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "idp", idp->name, "nonce", nonce,
+	up = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "idp", idp->name, "nonce", nonce,
 		       "verifier", verifier, "token_endpoint", cid_json_str(d, "token_endpoint"),
-		       "jwks_uri", cid_json_str(d, "jwks_uri"), "token_auth", token_auth_method(d));
+		       "jwks_uri", cid_json_str(d, "jwks_uri"), "token_auth", token_auth_method(d),
+		       "asked_at", (json_int_t)req->now);
 	CID_ENSURE(up != NULL && json_object_set(step.auth, "upstream", up) == 0, CID_ERR_NOMEM);
 	/* the new id of the parked request is the state: random, single-use */
 	CID_TRY(oidc_park(ctx, req, step.auth, OIDC_STAGE_UPSTREAM, reply, state, csrf));
 	snprintf(redirect, sizeof(redirect), "%s/upstream/callback", cfg->issuer);
 	{
 		const char *const names[] = {
-		    "response_type", "client_id",      "redirect_uri",		"scope", "state",
-		    "nonce",	     "code_challenge", "code_challenge_method", "prompt"};
+		    "response_type", "client_id", "redirect_uri",   "scope",
+		    "state",	     "nonce",	  "code_challenge", "code_challenge_method",
+		    "prompt",	     "max_age"};
 		const char *const values[] = {"code", idp->client_id, redirect, idp->scope, state,
-					      nonce,  challenge,      "S256",	"login"};
+					      nonce,  challenge,      "S256",	"login",    "0"};
 		/* a request that asked for a new login (prompt=login: the account
 		 * pages' re-authentication, account_login.h) asks the upstream for
 		 * one too, so the upstream's own session does not stand in for it */
 		bool fresh = json_is_true(json_object_get(step.auth, "prompt_login"));
 
 		rc = cid_reply_redirect(reply, 303, cid_json_str(d, "authorization_endpoint"),
-					names, values, fresh ? 9 : 8);
+					names, values, fresh ? 10 : 8);
 	}
 out:
 	cid_wipe(verifier, sizeof(verifier));
@@ -555,6 +559,14 @@ enum cid_err cid_oidc_upstream_callback(struct cid_ctx *ctx, const struct cid_re
 	rc = exchange(cid_ctx_config(ctx), idp, up, code, &id_token, why, sizeof(why));
 	if (rc == CID_OK)
 		rc = verify_id_token(ctx, idp, up, id_token, req->now, &claims, why, sizeof(why));
+	/* a new login was asked of the upstream: its own older session does not do */
+	if (rc == CID_OK && json_is_true(json_object_get(step.auth, "prompt_login")) &&
+	    !cid_idp_login_fresh(claims, json_integer_value(json_object_get(up, "asked_at")),
+				 req->now)) {
+		snprintf(why, sizeof(why),
+			 "a new login was asked, and the ID token's auth_time is missing or older");
+		rc = CID_ERR_DENIED;
+	}
 	if (rc == CID_ERR_IO || rc == CID_ERR_DENIED) {
 		rc = upstream_failed(reply, step.locale, why);
 		goto out;

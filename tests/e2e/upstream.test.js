@@ -43,6 +43,8 @@ async function upstreamRoundTrip(browser, page, form, login, acr = '', prompt = 
   assert.equal(at.origin, up.issuer);
   assert.equal(at.searchParams.get('code_challenge_method'), 'S256');
   assert.equal(at.searchParams.get('prompt'), prompt);
+  // a new login asked of the upstream also asks for its auth_time (max_age=0), which civicid checks
+  assert.equal(at.searchParams.get('max_age'), prompt === 'login' ? '0' : null);
   assert.equal(at.searchParams.get('redirect_uri'), `${server.issuer}/upstream/callback`);
   assert.ok(at.searchParams.get('nonce') && at.searchParams.get('state'));
   const ub = new Browser(up.issuer);

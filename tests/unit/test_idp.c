@@ -886,6 +886,38 @@ static void test_unlink_keeps_the_last_way_in_without_a_password(void **state)
 	assert_int_equal(cid_idp_unlink(t->s, fed, ISS, "f2"), CID_OK);
 }
 
+/* When an upstream's ID token proves the new login civicid asked for. */
+static void test_login_fresh_table(void **state)
+{
+	static const struct {
+		const char *claims;
+		bool fresh;
+	} rows[] = {
+	    {"{\"auth_time\": 1800000000}", true},	/* at the asking */
+	    {"{\"auth_time\": 1800000030}", true},	/* after it */
+	    {"{\"auth_time\": 1799999940}", true},	/* within the skew before */
+	    {"{\"auth_time\": 1799999939}", false},	/* an older login stood in */
+	    {"{\"auth_time\": 1800000121}", false},	/* after now + skew */
+	    {"{}", false},				/* none given though max_age=0 */
+	    {"{\"auth_time\": \"1800000000\"}", false}, /* not a number */
+	    {"{\"auth_time\": 1800000000.5}", false},	/* not an integer */
+	};
+
+	const int64_t asked = 1800000000;
+	const int64_t now = 1800000060;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		json_t *c = json_loads(rows[i].claims, 0, NULL);
+
+		assert_non_null(c);
+		if (cid_idp_login_fresh(c, asked, now) != rows[i].fresh)
+			fail_msg("row %zu (%s): expected %s", i, rows[i].claims,
+				 rows[i].fresh ? "fresh" : "not fresh");
+		json_decref(c);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -903,6 +935,7 @@ int main(void)
 					    cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_account_put_verified, cid_test_store_setup,
 					    cid_test_store_teardown),
+	    cmocka_unit_test(test_login_fresh_table),
 	    cmocka_unit_test_setup_teardown(test_login_level_and_amr, cid_test_store_setup,
 					    cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_acr_map_levels, cid_test_store_setup,
