@@ -628,7 +628,6 @@ static enum waiter_state waiter_wait(struct waiter *w)
 	while (w->state == WAITER_QUEUED)
 		pthread_cond_wait(&w->wake, &w->slot);
 	state = w->state;
-	w->state = WAITER_QUEUED; /* a leader's own batch holds it again */
 	pthread_mutex_unlock(&w->slot);
 	return state;
 }
