@@ -24,9 +24,6 @@
 /* the stack of each HTTP thread: the deepest a request goes is a JSON document nested as
  * deep as CID_MAX_TOKEN allows (jansson recurses per level), well under this */
 #define CID_HTTP_THREAD_STACK ((size_t)1024 * 1024)
-/* threads on which requests wait for a durable audit commit (userinfo), off the polling
- * threads: at most this many requests share one group commit */
-#define CID_HTTP_COMMIT_WORKERS 64
 /* A request, head and body, must have arrived this many seconds after its connection opened
  * (on a kept-alive connection: the idle timeout plus this after the last answer). The idle
  * timeout alone restarts with every byte, so it never ends a slow trickle. */

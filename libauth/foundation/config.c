@@ -50,10 +50,11 @@ static const struct key_def keys[] = {
      "Loaded at start (an error refuses to start); reloaded on SIGHUP or `civicid "
      "policy reload`, when a bad file leaves the old policies in force."},
     {"threads", KEY_UINT, MEMBER(threads), 1, 256, "64",
-     "HTTP threads (libmicrohttpd thread pool). A request that releases attributes waits "
-     "for the durable commit of its audit entry, and concurrent ones share a commit: "
-     "userinfo waits on one of 64 commit threads besides these, a token answer with an ID "
-     "token on its HTTP thread, so more threads than cores let those commits group."},
+     "HTTP threads (libmicrohttpd thread pool). A request that releases attributes is "
+     "answered only once its audit entries are durable, and concurrent ones share a "
+     "commit: userinfo's connection is set aside while the audit log commits (its HTTP "
+     "thread serves the others meanwhile), a token answer with an ID token waits on its "
+     "HTTP thread, so more threads than cores let those commits group."},
     {"login_threads", KEY_UINT, MEMBER(login_threads), 1, 64, "8",
      "Threads that answer the slow requests off the HTTP threads: logins with a password "
      "(argon2id), log scans, calls to upstream identity providers. A login thread also waits "

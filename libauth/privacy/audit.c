@@ -29,6 +29,13 @@
  * "written" before its entries are durable, and when the commit fails (a
  * failed fsync) every appender of that group gets the error. The queue and
  * the counters of struct cid_audit_stats are kept under the log's lock.
+ *
+ * A submitted append (cid_audit_submit) queues the same way, but its caller
+ * does not wait, so it cannot lead: a round whose lead falls to it is led by
+ * the log's committer thread (started at the first submit), and it is told
+ * by its callback, on the thread that led its round, after the commit
+ * returned. The server's polling threads submit, so that a release costs no
+ * thread hand-off before its commit and one after.
  */
 #include "audit.h"
 
@@ -41,6 +48,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -50,7 +58,7 @@ struct prepared;
 /* A queued waiter's fate: still waiting, written (rc set), or to lead the next round. */
 enum waiter_state { WAITER_QUEUED, WAITER_DONE, WAITER_LEAD };
 
-/* One caller of cid_audit_append waiting for its entries to be written. */
+/* One caller of cid_audit_append waiting for its entries to be written, or one submit. */
 struct waiter {
 	json_t *const *entries;
 	const struct prepared *prep; /* per entry: its bytes but for the transaction's members */
@@ -66,6 +74,18 @@ struct waiter {
 	pthread_mutex_t slot;
 	pthread_cond_t wake;
 	enum waiter_state state; /* under slot */
+	cid_audit_done done;	 /* set: a submitted append (struct cid_audit_pending), told by
+				    calling it; it never leads, and has no slot */
+	void *done_arg;
+};
+
+/* An append made and checked, not yet written: a waiter that owns what it writes. */
+struct cid_audit_pending {
+	struct cid_audit *log;
+	json_t **entries;
+	char **once; /* may be NULL */
+	struct prepared *prep;
+	struct waiter w;
 };
 
 struct cid_audit {
@@ -75,6 +95,12 @@ struct cid_audit {
 	pthread_mutex_t lock;
 	bool leading; /* a leader is writing a batch, or has been chosen to write the next */
 	struct waiter *queue, **tail;
+	/* the committer: leads the rounds whose lead falls to a submitted append */
+	pthread_t committer;
+	bool committer_up;	      /* started; under lock */
+	pthread_cond_t go;	      /* signalled under lock when lead or stopping is set */
+	bool lead;		      /* the committer is to lead the next round */
+	bool stopping;		      /* cid_audit_close: the committer exits once idle */
 	struct cid_audit_stats stats; /* under lock; its seconds are not kept: since is */
 	struct timespec since;	      /* when stats were last taken */
 };
@@ -460,6 +486,11 @@ enum cid_err cid_audit_open(struct cid_store *s, bool group, struct cid_audit **
 		free(log);
 		return CID_ERR_NOMEM;
 	}
+	if (pthread_cond_init(&log->go, NULL) != 0) {
+		pthread_mutex_destroy(&log->lock);
+		free(log);
+		return CID_ERR_NOMEM;
+	}
 	log->store = s;
 	log->group = group;
 	log->tail = &log->queue;
@@ -471,8 +502,18 @@ enum cid_err cid_audit_open(struct cid_store *s, bool group, struct cid_audit **
 
 void cid_audit_close(struct cid_audit *log)
 {
+	bool up;
+
 	if (log == NULL)
 		return;
+	pthread_mutex_lock(&log->lock);
+	log->stopping = true;
+	pthread_cond_signal(&log->go);
+	up = log->committer_up;
+	pthread_mutex_unlock(&log->lock);
+	if (up)
+		pthread_join(log->committer, NULL);
+	pthread_cond_destroy(&log->go);
 	pthread_mutex_destroy(&log->lock);
 	free(log);
 }
@@ -632,40 +673,48 @@ static enum waiter_state waiter_wait(struct waiter *w)
 	return state;
 }
 
+static void pending_free(struct cid_audit_pending *p);
+
+/* Tells queued w the result of its round: wakes its caller, or calls its callback. */
+static void waiter_done(struct waiter *w)
+{
+	if (w->done != NULL) {
+		struct cid_audit_pending *p =
+		    (struct cid_audit_pending *)(void *)((char *)w -
+							 offsetof(struct cid_audit_pending, w));
+
+		w->done(w->done_arg, w->rc);
+		pending_free(p);
+		return;
+	}
+	waiter_tell(w, WAITER_DONE);
+}
+
+/* Gives the lead of the next round to w: its caller, or the committer for a submit. */
+static void lead_give(struct cid_audit *log, struct waiter *w)
+{
+	if (w->done == NULL) {
+		waiter_tell(w, WAITER_LEAD);
+		return;
+	}
+	pthread_mutex_lock(&log->lock);
+	log->lead = true;
+	pthread_cond_signal(&log->go);
+	pthread_mutex_unlock(&log->lock);
+}
+
 /*
- * Writes w (with everything queued) and returns when w is written. The
- * first to queue while no round runs leads one: it takes the whole queue,
- * commits it, hands the lead to the head of what queued meanwhile (woken
- * first, so the next commit starts at once), and only then tells each
- * waiter of its batch the result, each through its own slot: a waiter is
- * woken once, when it is written, and never by another round.
+ * Leads one round: takes the whole queue, commits it, hands the lead to the
+ * head of what queued meanwhile (first, so the next commit starts at once),
+ * and only then tells each of the round its result, but self (the leading
+ * caller, NULL for the committer), who reads its own.
  */
-static void group_commit(struct cid_audit *log, struct waiter *w)
+static void round_lead(struct cid_audit *log, struct waiter *self)
 {
 	struct waiter *batch;
 	struct waiter *next;
 	enum cid_err rc;
-	bool lead;
 
-	if (pthread_mutex_init(&w->slot, NULL) != 0) {
-		w->rc = CID_ERR_NOMEM;
-		return;
-	}
-	if (pthread_cond_init(&w->wake, NULL) != 0) {
-		pthread_mutex_destroy(&w->slot);
-		w->rc = CID_ERR_NOMEM;
-		return;
-	}
-	w->state = WAITER_QUEUED;
-	pthread_mutex_lock(&log->lock);
-	*log->tail = w;
-	log->tail = &w->next;
-	lead = !log->leading;
-	log->leading = true;
-	pthread_mutex_unlock(&log->lock);
-	if (!lead && waiter_wait(w) == WAITER_DONE)
-		goto out;
-	/* w leads a round with all that is queued, itself among them */
 	pthread_mutex_lock(&log->lock);
 	batch = log->queue;
 	log->queue = NULL;
@@ -679,17 +728,79 @@ static void group_commit(struct cid_audit *log, struct waiter *w)
 	log->leading = next != NULL; /* else the next to queue leads */
 	pthread_mutex_unlock(&log->lock);
 	if (next != NULL)
-		waiter_tell(next, WAITER_LEAD);
+		lead_give(log, next);
 	for (struct waiter *b = batch; b != NULL; b = next) {
 		next = b->next; /* b may return (and its stack go) once told */
 		b->rc = rc;
 		b->next = NULL;
-		if (b != w)
-			waiter_tell(b, WAITER_DONE);
+		if (b != self)
+			waiter_done(b);
 	}
-out:
+}
+
+/*
+ * Queues w; true if it is to lead (no round runs or is promised). With
+ * lead_now false (a submit), the committer is told to lead instead.
+ */
+static bool queue_up(struct cid_audit *log, struct waiter *w, bool lead_now)
+{
+	bool lead;
+
+	pthread_mutex_lock(&log->lock);
+	*log->tail = w;
+	log->tail = &w->next;
+	lead = !log->leading;
+	log->leading = true;
+	if (lead && !lead_now) {
+		log->lead = true;
+		pthread_cond_signal(&log->go);
+	}
+	pthread_mutex_unlock(&log->lock);
+	return lead && lead_now;
+}
+
+/*
+ * Writes w (with everything queued) and returns when w is written. The
+ * first to queue while no round runs leads one (round_lead); the others
+ * sleep until told, each through its own slot: a waiter is woken once, when
+ * it is written, or when the lead of the next round falls to it.
+ */
+static void group_commit(struct cid_audit *log, struct waiter *w)
+{
+	if (pthread_mutex_init(&w->slot, NULL) != 0) {
+		w->rc = CID_ERR_NOMEM;
+		return;
+	}
+	if (pthread_cond_init(&w->wake, NULL) != 0) {
+		pthread_mutex_destroy(&w->slot);
+		w->rc = CID_ERR_NOMEM;
+		return;
+	}
+	w->state = WAITER_QUEUED;
+	if (queue_up(log, w, true) || waiter_wait(w) == WAITER_LEAD)
+		round_lead(log, w);
 	pthread_cond_destroy(&w->wake);
 	pthread_mutex_destroy(&w->slot);
+}
+
+/* The committer thread: leads each round whose lead falls to a submit, until closed. */
+static void *committer_main(void *arg)
+{
+	struct cid_audit *log = arg;
+
+	pthread_mutex_lock(&log->lock);
+	for (;;) {
+		while (!log->lead && !log->stopping)
+			pthread_cond_wait(&log->go, &log->lock);
+		if (!log->lead)
+			break;
+		log->lead = false;
+		pthread_mutex_unlock(&log->lock);
+		round_lead(log, NULL);
+		pthread_mutex_lock(&log->lock);
+	}
+	pthread_mutex_unlock(&log->lock);
+	return NULL;
 }
 
 /* Appends entries, each with its once-key or none, as consecutive entries. */
@@ -725,4 +836,104 @@ enum cid_err cid_audit_append(struct cid_audit *log, json_t *const *entries, siz
 			      uint64_t *first_seq)
 {
 	return audit_append(log, entries, NULL, n, first_seq, NULL);
+}
+
+/* ---- submitted appends ---- */
+
+static void pending_free(struct cid_audit_pending *p)
+{
+	if (p == NULL)
+		return;
+	for (size_t i = 0; i < p->w.n; i++) {
+		json_decref(p->entries[i]);
+		if (p->once != NULL)
+			free(p->once[i]);
+	}
+	if (p->prep != NULL)
+		prepared_free(p->prep, p->w.n);
+	free(p->entries);
+	free(p->once);
+	free(p);
+}
+
+void cid_audit_pending_free(struct cid_audit_pending *p)
+{
+	pending_free(p);
+}
+
+enum cid_err audit_pending_new(struct cid_audit *log, json_t **entries, char **once, size_t n,
+			       struct cid_audit_pending **out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_audit_pending *p = calloc(1, sizeof(*p));
+
+	if (p == NULL) {
+		for (size_t i = 0; i < n; i++) {
+			json_decref(entries[i]);
+			if (once != NULL)
+				free(once[i]);
+		}
+		free(entries);
+		free(once);
+		return CID_ERR_NOMEM;
+	}
+	p->log = log;
+	p->entries = entries;
+	p->once = once;
+	p->w.entries = entries;
+	p->w.once = (const char *const *)once;
+	p->w.n = n;
+	CID_ENSURE(log != NULL && entries != NULL && n > 0, CID_ERR_INVALID);
+	p->prep = calloc(n, sizeof(*p->prep));
+	CID_ENSURE(p->prep != NULL, CID_ERR_NOMEM);
+	CID_TRY(entries_prepare(entries, n, p->prep));
+	p->w.prep = p->prep;
+	*out = p;
+	p = NULL;
+out:
+	pending_free(p);
+	return rc;
+}
+
+size_t cid_audit_pending_count(const struct cid_audit_pending *p)
+{
+	return p->w.n;
+}
+
+enum cid_err cid_audit_pending_commit(struct cid_audit_pending *p)
+{
+	enum cid_err rc;
+
+	if (p->log->group) {
+		group_commit(p->log, &p->w);
+		rc = p->w.rc;
+	} else {
+		rc = commit_batch(p->log, &p->w);
+	}
+	pending_free(p);
+	return rc;
+}
+
+void cid_audit_submit(struct cid_audit_pending *p, cid_audit_done done, void *arg)
+{
+	struct cid_audit *log = p->log;
+
+	p->w.done = done;
+	p->w.done_arg = arg;
+	if (!log->group) {
+		p->w.rc = commit_batch(log, &p->w);
+		waiter_done(&p->w);
+		return;
+	}
+	pthread_mutex_lock(&log->lock);
+	if (!log->committer_up)
+		log->committer_up = pthread_create(&log->committer, NULL, committer_main, log) == 0;
+	if (!log->committer_up) {
+		pthread_mutex_unlock(&log->lock);
+		p->w.rc = CID_ERR_NOMEM;
+		waiter_done(&p->w);
+		return;
+	}
+	pthread_mutex_unlock(&log->lock);
+	(void)queue_up(log, &p->w, false);
 }

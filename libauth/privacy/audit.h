@@ -216,7 +216,11 @@ struct cid_audit;
  */
 CID_MUST_CHECK enum cid_err cid_audit_open(struct cid_store *s, bool group, struct cid_audit **out);
 
-/* Frees the log. No append may be running. NULL is a no-op. */
+/*
+ * Frees the log. No append may be running, and every submitted append must
+ * have been told (cid_audit_submit); the committer thread, if started, is
+ * joined. NULL is a no-op.
+ */
 void cid_audit_close(struct cid_audit *log);
 
 /* Number of write transactions the log has committed (for tests and the benchmark). */
@@ -285,6 +289,46 @@ struct cid_audit_range {
  */
 CID_MUST_CHECK enum cid_err cid_audit_append(struct cid_audit *log, json_t *const *entries,
 					     size_t n, uint64_t *first_seq);
+
+/*
+ * An append made and checked but not yet written (audit_release.h makes
+ * them: cid_audit_release_later), for a caller that must not block on the
+ * commit, the server's polling threads. It is written by cid_audit_submit
+ * (without waiting) or cid_audit_pending_commit (waiting); either takes it
+ * over, and cid_audit_pending_free drops it unwritten.
+ */
+struct cid_audit_pending;
+
+/*
+ * Told once a submitted append's commit has returned: rc CID_OK when its
+ * entries are durable (an entry whose once-key was in the log already is
+ * skipped, as in cid_audit_append), else the commit's error, and then none of
+ * them is in the log. It runs on the thread that led the commit (the log's
+ * committer, or an appender's), so it must be short and must not append.
+ */
+typedef void (*cid_audit_done)(void *arg, enum cid_err rc);
+
+/*
+ * Queues p's entries for the next group commit and returns at once; done(arg,
+ * rc) is called exactly once, after that commit returned (on the caller's
+ * thread, before this returns, when the log does not group). Takes p over.
+ * A submitted append leads no round: a round whose lead would fall to it is
+ * led by the log's committer thread, started at the first submit (when that
+ * start fails, done gets CID_ERR_NOMEM at once).
+ */
+void cid_audit_submit(struct cid_audit_pending *p, cid_audit_done done, void *arg);
+
+/*
+ * Writes p's entries as cid_audit_append does, waiting for the commit, and
+ * frees p. Errors: those of cid_audit_append's commit.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_pending_commit(struct cid_audit_pending *p);
+
+/* The entries p holds. */
+size_t cid_audit_pending_count(const struct cid_audit_pending *p);
+
+/* Frees p without writing it. NULL is a no-op. */
+void cid_audit_pending_free(struct cid_audit_pending *p);
 
 /*
  * Appends one entry inside the caller's write transaction (from

@@ -89,6 +89,16 @@ CID_MUST_CHECK enum cid_err audit_append(struct cid_audit *log, json_t *const *e
 					 const char *const *once, size_t n, uint64_t *first,
 					 size_t *written);
 
+/*
+ * An append of entries[0..n), each with its once-key once[i] (once may be
+ * NULL; once[i] may be NULL) as in audit_append, made into *out and checked
+ * as cid_audit_append checks. Takes over both arrays and their n elements
+ * (json_decref and free), on error too. Errors: those of cid_audit_append
+ * before its commit; then nothing is made.
+ */
+CID_MUST_CHECK enum cid_err audit_pending_new(struct cid_audit *log, json_t **entries, char **once,
+					      size_t n, struct cid_audit_pending **out);
+
 /* The store the log writes to (borrowed). */
 struct cid_store *audit_store(const struct cid_audit *log);
 

@@ -265,11 +265,15 @@ static void entries_free(json_t **entries, char **once, size_t cap)
 	free(once);
 }
 
-enum cid_err cid_audit_release_hook(void *arg, const struct cid_release_event *ev,
-				    struct cid_audit_range *range)
+/*
+ * The entries of ev (n_decisions > 0) into new arrays *entries_out and
+ * *once_out of 2 * n_decisions + 1 (NULL past *n_out), each entry with its
+ * once-key or NULL: what both hooks write. Nothing on error.
+ */
+static enum cid_err release_make(const struct cid_release_event *ev, json_t ***entries_out,
+				 char ***once_out, size_t *n_out)
 {
 	enum cid_err rc = CID_OK;
-	struct cid_audit *log = arg;
 	size_t nd = ev->n_decisions;
 	struct group *groups = calloc(nd + 1, sizeof(*groups));
 	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
@@ -278,13 +282,8 @@ enum cid_err cid_audit_release_hook(void *arg, const struct cid_release_event *e
 	size_t ng = 0;
 	size_t n = 0;
 	char time[AUDIT_TIME_CHARS + 1];
-	uint64_t first = 0;
-	size_t written = 0;
 
-	*range = (struct cid_audit_range){0};
 	CID_ENSURE(groups != NULL && entries != NULL && once != NULL, CID_ERR_NOMEM);
-	if (nd == 0)
-		goto out;
 	CID_TRY(cid_audit_time(ev->now, time));
 	/* each expired consent record once per event here, once ever by its once-key */
 	for (size_t i = 0; i < nd; i++) {
@@ -347,9 +346,11 @@ enum cid_err cid_audit_release_hook(void *arg, const struct cid_release_event *e
 		CID_TRY(release_entry(ev, time, &groups[j], &entries[n]));
 		n++;
 	}
-	CID_TRY(audit_append(log, entries, (const char *const *)once, n, &first, &written));
-	if (written > 0)
-		*range = (struct cid_audit_range){first, first + written - 1, written};
+	*entries_out = entries;
+	*once_out = once;
+	*n_out = n;
+	entries = NULL;
+	once = NULL;
 out:
 	for (size_t j = 0; groups != NULL && j < ng; j++) {
 		json_decref(groups[j].attributes);
@@ -363,5 +364,48 @@ out:
 		free(entries);
 		free(once);
 	}
+	return rc;
+}
+
+enum cid_err cid_audit_release_hook(void *arg, const struct cid_release_event *ev,
+				    struct cid_audit_range *range)
+{
+	enum cid_err rc = CID_OK;
+	json_t **entries = NULL;
+	char **once = NULL;
+	size_t n = 0;
+	uint64_t first = 0;
+	size_t written = 0;
+
+	*range = (struct cid_audit_range){0};
+	if (ev->n_decisions == 0)
+		return CID_OK;
+	CID_TRY(release_make(ev, &entries, &once, &n));
+	CID_TRY(audit_append(arg, entries, (const char *const *)once, n, &first, &written));
+	if (written > 0)
+		*range = (struct cid_audit_range){first, first + written - 1, written};
+out:
+	if (entries != NULL)
+		entries_free(entries, once, 2 * ev->n_decisions + 1);
+	return rc;
+}
+
+enum cid_err cid_audit_release_later(void *arg, const struct cid_release_event *ev,
+				     struct cid_audit_range *range)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_audit_later *later = arg;
+	json_t **entries = NULL;
+	char **once = NULL;
+	size_t n = 0;
+
+	*range = (struct cid_audit_range){0};
+	if (ev->n_decisions == 0)
+		return CID_OK;
+	CID_ENSURE(*later->out == NULL, CID_ERR_INVALID);
+	CID_TRY(release_make(ev, &entries, &once, &n));
+	CID_TRY(audit_pending_new(later->log, entries, once, n, later->out));
+	range->count = n;
+out:
 	return rc;
 }

@@ -34,4 +34,23 @@
 CID_MUST_CHECK enum cid_err cid_audit_release_hook(void *log, const struct cid_release_event *ev,
 						   struct cid_audit_range *range);
 
+/* Where cid_audit_release_later puts a release's entries. */
+struct cid_audit_later {
+	struct cid_audit *log;		/* the log they are for (borrowed) */
+	struct cid_audit_pending **out; /* NULL before the hook; the caller's after */
+};
+
+/*
+ * The audit hook (arg: a struct cid_audit_later *) for a caller that writes
+ * the entries itself before the release's answer leaves (the server, with
+ * cid_audit_submit): the same entries as cid_audit_release_hook, made and
+ * checked into *arg->out, nothing written. *range has no seqs yet: count is
+ * the entries made (a consent.expired entry among them may yet be skipped
+ * by its once-key), first and last 0. *arg->out stays NULL when the event has
+ * no decisions. Errors: CID_ERR_INVALID (as cid_audit_release_hook, or
+ * *arg->out set already), CID_ERR_NOMEM; then *arg->out is unchanged.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_release_later(void *arg, const struct cid_release_event *ev,
+						    struct cid_audit_range *range);
+
 #endif

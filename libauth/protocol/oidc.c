@@ -10,6 +10,7 @@
  */
 #include "oidc.h"
 
+#include "audit_release.h"
 #include "bounds.h"
 #include "crypto.h"
 #include "oidc_int.h"
@@ -142,13 +143,15 @@ out:
 enum cid_err oidc_release(struct cid_ctx *ctx, struct cid_txn *txn, const struct cid_policyset *ps,
 			  const struct cid_client *client, const struct cid_account *citizen,
 			  const struct cid_grant *grant, enum cid_release_target target,
-			  int64_t now, json_t *out, struct cid_reply *reply)
+			  int64_t now, bool later, json_t *out, struct cid_reply *reply)
 {
 	enum cid_err rc = CID_OK;
 	char request_id[CID_ID_CHARS + 1];
 	struct cid_audit_range range = {0};
 	const char *amr[CID_MAX_AMR];
 	struct timespec ts;
+	struct cid_audit_pending *pending = NULL;
+	struct cid_audit_later defer = {0};
 	struct cid_release_request rq = {
 	    .policies = ps,
 	    .service = client->client_id,
@@ -179,6 +182,12 @@ enum cid_err oidc_release(struct cid_ctx *ctx, struct cid_txn *txn, const struct
 	CID_TRY(
 	    cid_time_uuid((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000, request_id));
 	cid_ctx_audit_hook(ctx, &rq.audit, &rq.audit_arg);
+	if (later && rq.audit == cid_audit_release_hook) {
+		defer.log = rq.audit_arg;
+		defer.out = &pending;
+		rq.audit = cid_audit_release_later;
+		rq.audit_arg = &defer;
+	}
 	if (rq.txn == NULL)
 		CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &rq.txn));
 	CID_TRY(cid_release_claims(&rq, target, out));
@@ -191,7 +200,11 @@ enum cid_err oidc_release(struct cid_ctx *ctx, struct cid_txn *txn, const struct
 		reply->release = strdup(request_id);
 		CID_ENSURE(reply->release != NULL, CID_ERR_NOMEM);
 	}
+	cid_audit_pending_free(reply->audit);
+	reply->audit = pending;
+	pending = NULL;
 out:
+	cid_audit_pending_free(pending);
 	cid_store_read_end(rq.txn);
 	return rc;
 }

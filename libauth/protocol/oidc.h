@@ -181,14 +181,6 @@ CID_MUST_CHECK enum cid_err cid_oidc_jwks(struct cid_ctx *ctx, struct cid_reply 
 const struct cid_endpoint *cid_oidc_endpoints(size_t *n);
 
 /*
- * True if e is an endpoint whose answer waits for a durable commit of the
- * audit log (userinfo: its release entries are committed before the answer).
- * The skin runs those off its polling threads, so that many such requests can
- * wait in one group commit (audit.h) while the polling thread serves others.
- */
-bool cid_oidc_endpoint_commits(const struct cid_endpoint *e);
-
-/*
  * The discovery document (OpenID Connect Discovery 1.0) of issuer iss: the
  * URL of every endpoint of cid_oidc_endpoints that has a metadata name
  * (iss followed by its path), what civicid supports, and claims_supported

@@ -68,11 +68,6 @@ const struct cid_endpoint *cid_oidc_endpoints(size_t *n)
 	return endpoints;
 }
 
-bool cid_oidc_endpoint_commits(const struct cid_endpoint *e)
-{
-	return e != NULL && e->fn == cid_oidc_userinfo;
-}
-
 static enum cid_err set_new(json_t *obj, const char *key, json_t *value)
 {
 	return json_object_set_new(obj, key, value) == 0 ? CID_OK : CID_ERR_NOMEM;

@@ -59,11 +59,15 @@ const char *oidc_service_name(const struct cid_policyset *ps, const struct cid_c
  * cid_release_claims does, before the audit commit); txn NULL: it opens this
  * thread's own, and the caller must hold none. When the hook recorded
  * entries, reply->release names them: a new release id (cid_time_uuid), their request_id.
+ * later (the request's audit_later): when the context's hook is the audit
+ * log's (cid_audit_release_hook), the entries are made but not written, into
+ * reply->audit (cid_audit_release_later), for the caller to write before the
+ * reply leaves; with any other hook, or later false, they are written here.
  */
 CID_MUST_CHECK enum cid_err
 oidc_release(struct cid_ctx *ctx, struct cid_txn *txn, const struct cid_policyset *ps,
 	     const struct cid_client *client, const struct cid_account *citizen,
-	     const struct cid_grant *grant, enum cid_release_target target, int64_t now,
+	     const struct cid_grant *grant, enum cid_release_target target, int64_t now, bool later,
 	     json_t *out, struct cid_reply *reply);
 
 /*

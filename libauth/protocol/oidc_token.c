@@ -64,7 +64,7 @@ static enum cid_err citizen_tokens(struct cid_ctx *ctx, const struct cid_request
 	cid_token_subject(ctx, ps, client, grant->account_id, sub);
 	CID_TRY(cid_token_access_mint(ctx, ks, client, sub, scope, grant, req->now, &access));
 	CID_TRY(oidc_release(ctx, NULL, ps, client, citizen, grant, CID_RELEASE_ID_TOKEN, req->now,
-			     claims, reply));
+			     false, claims, reply));
 	CID_TRY(
 	    cid_token_id_mint(ctx, ks, client, sub, grant, access, claims, req->now, &id_token));
 	body = json_pack("{s:s, s:s, s:I, s:s, s:s}", "access_token", access, "token_type",

@@ -104,7 +104,7 @@ enum cid_err cid_oidc_userinfo(struct cid_ctx *ctx, const struct cid_request *re
 	CID_ENSURE(body != NULL, CID_ERR_NOMEM);
 	pref = cid_ctx_policies_acquire(ctx);
 	CID_TRY(oidc_release(ctx, txn, cid_policyref_set(pref), client, citizen, grant,
-			     CID_RELEASE_USERINFO, req->now, body, reply));
+			     CID_RELEASE_USERINFO, req->now, req->audit_later, body, reply));
 	rc = cid_reply_json(reply, 200, body);
 	body = NULL;
 out:

@@ -32,6 +32,7 @@ void cid_reply_free(struct cid_reply *r)
 	free(r->release);
 	free(r->frame_src);
 	json_decref(r->page_data);
+	cid_audit_pending_free(r->audit);
 	memset(r, 0, sizeof(*r));
 }
 

@@ -17,6 +17,7 @@
 #ifndef CID_REPLY_H
 #define CID_REPLY_H
 
+#include "audit.h"
 #include "bounds.h"
 #include "buf.h"
 #include "cid.h"
@@ -76,6 +77,9 @@ struct cid_request {
 	const char *forwarded_for;   /* X-Forwarded-For values joined by commas, or NULL */
 	const char *forwarded;	     /* Forwarded (RFC 7239) values joined by commas, or NULL */
 	bool form_content_type;	     /* body was application/x-www-form-urlencoded */
+	bool audit_later; /* the caller writes reply->audit before it sends the reply (the
+			     server: cid_audit_submit); false: an endpoint's audit entries are
+			     durable when it returns */
 	int64_t now;
 };
 
@@ -126,6 +130,10 @@ struct cid_reply {
 	enum cid_page page;
 	json_t *page_data;  /* owned; the page's values */
 	const char *locale; /* static "ja" or "en": language of the page */
+	/* owned; with req->audit_later, the audit entries of what this reply
+	   releases, not yet written: it must not be sent before they are durable
+	   (cid_audit_submit told CID_OK), and never if writing them failed */
+	struct cid_audit_pending *audit;
 };
 
 /* Frees everything a reply owns and zeroes it. */

@@ -11,13 +11,15 @@
  * keep the cores hashing while others wait for their login's commits); a
  * tenant's first open (its store read, its keys made) too, so that one new
  * tenant does not hold up the requests of the others on its thread.
- * So is a request that waits for a durable audit commit (userinfo): MHD gives
- * one polling thread up to max_connections/threads connections, so a handler
- * that blocked there for the fsync would stall them all, and wrk's 32
- * connections, landing on two or three threads, put at most three requests in
- * a group commit. On the commit workers (CID_HTTP_COMMIT_WORKERS) every
- * waiting request joins the next commit while its polling thread serves the
- * others.
+ * A request whose answer releases attributes (userinfo) is answered on its
+ * polling thread, but its audit entries are only made there (the request's
+ * audit_later): the connection is suspended and the entries submitted to the
+ * log's group commit (cid_audit_submit), and the answer is sent when the
+ * log says they are durable, or a server error when their commit failed.
+ * MHD gives one polling thread up to max_connections/threads connections, so
+ * a handler that blocked there for the fsync would stall them all; a thread
+ * that waited for it in their stead (as a pool of commit workers did) cost
+ * two more thread switches per request, the most of its CPU on this path.
  * The guard (guard.h) bounds what MHD does not: how long a request may take
  * to arrive, and who gives way when connections near the limit.
  */
@@ -59,8 +61,13 @@ struct cid_http {
 	struct cid_ctx *ctx;	     /* the single city's, or NULL when tenants */
 	struct cid_tenants *tenants; /* several cities (tenant.h), or NULL */
 	const struct cid_templates *tpl;
-	struct pool login;  /* slow endpoints: argon2id, log scans; a tenant's first open */
-	struct pool commit; /* endpoints that wait for a durable audit commit */
+	struct pool login; /* slow endpoints: argon2id, log scans; a tenant's first open */
+	/* answers waiting for their audit entries (audit_later): cid_http_stop waits
+	   for none to be left before it stops MHD, which must resume them */
+	pthread_mutex_t audits_lock;
+	pthread_cond_t audits_idle;
+	unsigned audits;     /* submitted, not yet told */
+	bool audits_waiting; /* stopping: an answer's entries are written in place */
 };
 
 /* One request's state, from the first handler call to NOTIFY_COMPLETED. */
@@ -73,8 +80,8 @@ struct conn {
 	struct cid_buf body;
 	bool too_big;
 	bool received;	/* the whole request is in: the guard no longer times it */
-	bool in_worker; /* a login worker owns req/reply until it resumes us */
-	bool done;	/* the worker finished; reply is ready */
+	bool in_worker; /* a login worker, or the audit log, owns req/reply until it resumes us */
+	bool done;	/* the worker finished, or the entries were written; reply is ready */
 	bool opening;	/* the worker's job is the tenant's first open, not the answer */
 	struct cid_request req;
 	struct cid_reply reply;
@@ -415,6 +422,50 @@ static bool to_worker(struct pool *p, struct conn *c)
 	return false;
 }
 
+/* Told by the audit log that c's entries are written (rc CID_OK) or not: resumes c. */
+static void audit_written(void *arg, enum cid_err rc)
+{
+	struct conn *c = arg;
+	struct cid_http *h = c->h; /* c may be gone once resumed */
+
+	c->rc = rc; /* not CID_OK: the answer becomes a server error, nothing leaves */
+	c->done = true;
+	MHD_resume_connection(c->mhd);
+	pthread_mutex_lock(&h->audits_lock);
+	if (--h->audits == 0)
+		pthread_cond_broadcast(&h->audits_idle);
+	pthread_mutex_unlock(&h->audits_lock);
+}
+
+/*
+ * When c's answer holds audit entries not yet written, submits them and
+ * suspends c until they are (true); false when there are none, or when the
+ * server is stopping and they were written here (c->rc their result).
+ */
+static bool audit_later(struct conn *c)
+{
+	struct cid_http *h = c->h;
+	struct cid_audit_pending *p = c->reply.audit;
+	bool submit;
+
+	if (p == NULL)
+		return false;
+	c->reply.audit = NULL;
+	pthread_mutex_lock(&h->audits_lock);
+	submit = !h->audits_waiting;
+	h->audits += submit ? 1 : 0;
+	pthread_mutex_unlock(&h->audits_lock);
+	if (!submit) {
+		c->rc = cid_audit_pending_commit(p);
+		return false;
+	}
+	c->in_worker = true;
+	c->done = false;
+	MHD_suspend_connection(c->mhd);
+	cid_audit_submit(p, audit_written, c);
+	return true;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char *url,
 			      const char *method, const char *version, const char *upload_data,
 			      size_t *upload_data_size, void **con_cls)
@@ -504,10 +555,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 		}
 		if (c->route->fn == NULL)
 			return cid_respond_css(h->tpl, mhd);
-		if (c->route->slow || cid_oidc_endpoint_commits(c->route))
-			return to_worker(c->route->slow ? &h->login : &h->commit, c) ? MHD_YES
-										     : MHD_NO;
+		if (c->route->slow)
+			return to_worker(&h->login, c) ? MHD_YES : MHD_NO;
+		c->req.audit_later = true;
 		c->rc = cid_endpoint_answer(c->ctx, c->route, &c->req, &c->reply);
+		if (c->rc == CID_OK && audit_later(c))
+			return MHD_YES;
 	}
 	if (c->rc != CID_OK) {
 		cid_reply_free(&c->reply);
@@ -588,13 +641,12 @@ static enum cid_err start(const struct cid_config *cfg, struct cid_ctx *ctx,
 	h->tpl = tpl;
 	pthread_mutex_init(&h->login.lock, NULL);
 	pthread_cond_init(&h->login.cond, NULL);
-	pthread_mutex_init(&h->commit.lock, NULL);
-	pthread_cond_init(&h->commit.cond, NULL);
+	pthread_mutex_init(&h->audits_lock, NULL);
+	pthread_cond_init(&h->audits_idle, NULL);
 	CID_TRY(parse_listen(cfg->listen, cfg->port, &ss, &flags));
 	raise_nofile(cfg);
 	CID_TRY(cid_guard_new(cfg->max_connections, cfg->connection_timeout, &h->guard));
 	CID_TRY(pool_start(&h->login, h, cfg->login_threads, 0));
-	CID_TRY(pool_start(&h->commit, h, CID_HTTP_COMMIT_WORKERS, CID_HTTP_THREAD_STACK));
 	h->mhd = MHD_start_daemon(
 	    flags, 0, NULL, NULL, handle, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->threads, MHD_OPTION_THREAD_STACK_SIZE,
@@ -632,9 +684,15 @@ void cid_http_stop(struct cid_http *h)
 	if (h == NULL)
 		return;
 	pool_stop(&h->login);
-	pool_stop(&h->commit);
+	pthread_mutex_lock(&h->audits_lock);
+	h->audits_waiting = true;
+	while (h->audits > 0)
+		pthread_cond_wait(&h->audits_idle, &h->audits_lock);
+	pthread_mutex_unlock(&h->audits_lock);
 	if (h->mhd != NULL)
 		MHD_stop_daemon(h->mhd);
+	pthread_mutex_destroy(&h->audits_lock);
+	pthread_cond_destroy(&h->audits_idle);
 	cid_guard_free(h->guard);
 	free(h);
 }

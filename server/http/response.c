@@ -111,6 +111,9 @@ enum MHD_Result cid_respond(const struct cid_templates *tpl, struct MHD_Connecti
 	int status = reply->status == 0 ? 500 : reply->status;
 	bool all = true;
 
+	if (reply->audit != NULL) /* its release is not on the record: nothing of it leaves */
+		return respond_failure(mhd,
+				       "civicid: the answer's audit entries are not written\n");
 	if (reply->page != CID_PAGE_NONE) {
 		/* a page that cannot be rendered still gets an answer, never a dropped
 		 * connection */

@@ -19,7 +19,11 @@
  */
 const struct cid_endpoint *cid_route_find(const char *path, const char *method, int *status);
 
-/* Sends reply (rendering its page with tpl) on the connection. */
+/*
+ * Sends reply (rendering its page with tpl) on the connection; a reply whose
+ * audit entries are not written yet (reply->audit) is never sent: the client
+ * gets a bare 500 instead.
+ */
 enum MHD_Result cid_respond(const struct cid_templates *tpl, struct MHD_Connection *mhd,
 			    struct cid_reply *reply);
 

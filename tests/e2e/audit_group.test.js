@@ -1,7 +1,8 @@
 // Group commit through HTTP: userinfo requests that arrive on the same
 // polling thread wait for their audit commit together. With one polling
 // thread (threads = 1) and 16 clients at once, a handler that waited for the
-// fsync on the polling thread would put one request in each commit; the
+// fsync on the polling thread would put one request in each commit (the
+// server sets each connection aside until its entries are durable); the
 // server's group-commit counters (printed at stop) show commits carrying
 // many, and every answer was a 200 with its entries. SIGUSR1 prints the
 // argon2id gate's counters: the sign-in's hash went through a gate of the
@@ -87,8 +88,8 @@ test('userinfo requests on one polling thread share audit commits', { timeout: 3
   // every answer was one append (the sign-in's token answer adds its own)
   assert.ok(Number(c.appends) >= CLIENTS * PER_CLIENT, `appends: ${c.appends}`);
   assert.ok(Number(c.max_appends) >= 4, `a commit carried several requests: max ${c.max_appends}`);
-  // one polling thread without the commit workers commits every request on its
-  // own (commits == appends); how much they share depends on the disk and the
+  // one polling thread that waited for each commit would commit every request on
+  // its own (commits == appends); how much they share depends on the disk and the
   // load, so the bound leaves room (a loaded CI machine measured 207 for 401)
   assert.ok(Number(c.commits) < Number(c.appends) * 0.8,
     `requests shared commits: ${c.commits} commits for ${c.appends} requests`);

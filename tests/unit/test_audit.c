@@ -1025,6 +1025,191 @@ static void test_no_group_commits_each_append(void **state)
 	assert_int_equal(st.groups[0], commits);
 }
 
+/* ---- submitted appends ---- */
+
+/* What the submits of a test were told, and whether their entries were in the log by then. */
+struct told {
+	struct cid_store *s;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	size_t n, ok;
+	size_t early; /* told CID_OK while the log held fewer entries than were told so */
+};
+
+static void told_init(struct told *t, struct cid_store *s)
+{
+	*t = (struct told){.s = s};
+	assert_int_equal(pthread_mutex_init(&t->lock, NULL), 0);
+	assert_int_equal(pthread_cond_init(&t->cond, NULL), 0);
+}
+
+static void told_destroy(struct told *t)
+{
+	pthread_cond_destroy(&t->cond);
+	pthread_mutex_destroy(&t->lock);
+}
+
+/* The entries in the log of s, read in a snapshot of this thread (0 when it cannot be read). */
+static uint64_t log_size(struct cid_store *s)
+{
+	struct cid_txn *txn = NULL;
+	uint64_t size = 0;
+	char hash[CID_AUDIT_HASH_HEX];
+
+	if (cid_store_read_begin(s, &txn) != CID_OK || cid_audit_head(txn, &size, hash) != CID_OK)
+		size = 0;
+	cid_store_read_end(txn);
+	return size;
+}
+
+/* cid_audit_done of the tests: counts, and checks the entries are durable already. */
+static void told_cb(void *arg, enum cid_err rc)
+{
+	struct told *t = arg;
+
+	pthread_mutex_lock(&t->lock);
+	t->n++;
+	if (rc == CID_OK) {
+		t->ok++;
+		if (log_size(t->s) < t->ok)
+			t->early++;
+	}
+	pthread_cond_broadcast(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+}
+
+static void told_wait(struct told *t, size_t n)
+{
+	pthread_mutex_lock(&t->lock);
+	while (t->n < n)
+		pthread_cond_wait(&t->cond, &t->lock);
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* One entry made for log, not written. */
+static struct cid_audit_pending *pending_new(struct cid_audit *log, int64_t t)
+{
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
+	json_t **entries = calloc(1, sizeof(*entries));
+	struct cid_audit_pending *p = NULL;
+
+	assert_non_null(entries);
+	entries[0] = entry_new("release.permit", HANAKO, "childcare", "email", t);
+	assert_int_equal(audit_pending_new(log, entries, NULL, 1, &p), CID_OK);
+	assert_int_equal(cid_audit_pending_count(p), 1);
+	return p;
+}
+
+struct submitter {
+	struct cid_audit *log;
+	struct told *told;
+	bool submit; /* else cid_audit_append */
+};
+
+static void *submitter_main(void *arg)
+{
+	struct submitter *a = arg;
+
+	for (int i = 0; i < PER_THRD; i++) {
+		if (a->submit) {
+			cid_audit_submit(pending_new(a->log, NOW + i), told_cb, a->told);
+		} else {
+			json_t *e =
+			    entry_new("release.permit", HANAKO, "childcare", "email", NOW + i);
+
+			if (cid_audit_append(a->log, &e, 1, NULL) != CID_OK)
+				fail();
+			json_decref(e);
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Submits (the server's polling threads) and blocking appends share the
+ * group commits; each submit is told once, after its entry is durable, and
+ * the log holds every entry once and verifies.
+ */
+static void test_submits_share_group_commits_and_are_told_once_written(void **state)
+{
+	struct fixture *f = *state;
+	pthread_t th[THREADS];
+	struct submitter a[THREADS];
+	struct told told;
+	struct cid_audit_stats st;
+
+	told_init(&told, f->s);
+	cid_audit_stats_take(f->log, &st);
+	for (int t = 0; t < THREADS; t++) {
+		a[t] = (struct submitter){.log = f->log, .told = &told, .submit = t % 2 == 1};
+		assert_int_equal(pthread_create(&th[t], NULL, submitter_main, &a[t]), 0);
+	}
+	for (int t = 0; t < THREADS; t++)
+		assert_int_equal(pthread_join(th[t], NULL), 0);
+	told_wait(&told, THREADS / 2 * PER_THRD);
+	assert_int_equal(told.n, THREADS / 2 * PER_THRD);
+	assert_int_equal(told.ok, told.n);
+	assert_int_equal(told.early, 0);
+	cid_audit_stats_take(f->log, &st);
+	assert_int_equal(st.appends, THREADS * PER_THRD);
+	assert_int_equal(st.failed, 0);
+	assert_true(st.commits < st.appends);
+	assert_int_equal(verify_store(f).entries, THREADS * PER_THRD);
+	told_destroy(&told);
+}
+
+/* Closing the log writes what was submitted and not yet told, then joins the committer. */
+static void test_close_writes_what_was_submitted(void **state)
+{
+	struct fixture *f = *state;
+	struct told told;
+
+	told_init(&told, f->s);
+	for (int i = 0; i < 20; i++)
+		cid_audit_submit(pending_new(f->log, NOW + i), told_cb, &told);
+	cid_audit_close(f->log);
+	f->log = NULL;
+	assert_int_equal(told.n, 20);
+	assert_int_equal(told.ok, 20);
+	assert_int_equal(told.early, 0);
+	assert_int_equal(log_size(f->s), 20);
+	told_destroy(&told);
+}
+
+/*
+ * Without group commit, a submit is written and told before it returns; a
+ * pending append is written by cid_audit_pending_commit, or dropped unwritten,
+ * and one that cid_audit_append would refuse is never made.
+ */
+static void test_pending_appends_without_group_commit(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_audit *log = NULL;
+	struct told told;
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
+	json_t **bad = calloc(1, sizeof(*bad));
+	struct cid_audit_pending *p = NULL;
+
+	told_init(&told, f->s);
+	assert_int_equal(cid_audit_open(f->s, false, &log), CID_OK);
+	cid_audit_submit(pending_new(log, NOW), told_cb, &told);
+	assert_int_equal(told.n, 1);
+	assert_int_equal(told.ok, 1);
+	assert_int_equal(log_size(f->s), 1);
+	cid_audit_pending_free(pending_new(log, NOW));
+	cid_audit_pending_free(NULL);
+	assert_int_equal(log_size(f->s), 1);
+	assert_int_equal(cid_audit_pending_commit(pending_new(log, NOW)), CID_OK);
+	assert_int_equal(log_size(f->s), 2);
+	assert_non_null(bad);
+	bad[0] = json_pack("{s:s, s:i}", "type", "release.permit", "seq", 3);
+	assert_int_equal(audit_pending_new(log, bad, NULL, 1, &p), CID_ERR_INVALID);
+	assert_null(p);
+	assert_int_equal(log_size(f->s), 2);
+	cid_audit_close(log);
+	told_destroy(&told);
+}
+
 /* Taking the counters starts them anew; the line names every counter. */
 static void test_stats_take_restarts_and_formats(void **state)
 {
@@ -2377,19 +2562,6 @@ static void test_bound_parse_table(void **state)
 
 /* ---- the record of an export ---- */
 
-/* The number of entries in the log. */
-static uint64_t log_size(struct cid_store *s)
-{
-	struct cid_txn *txn = NULL;
-	char hash[CID_AUDIT_HASH_HEX];
-	uint64_t size = UINT64_MAX;
-
-	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
-	assert_int_equal(cid_audit_head(txn, &size, hash), CID_OK);
-	cid_store_read_end(txn);
-	return size;
-}
-
 /* The newest entry of the log, parsed (caller decrefs). */
 static json_t *log_last(struct cid_store *s)
 {
@@ -2751,6 +2923,11 @@ int main(void)
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_group_commit_shares_commits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_group_commits_each_append, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_submits_share_group_commits_and_are_told_once_written, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_close_writes_what_was_submitted, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pending_appends_without_group_commit, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_stats_take_restarts_and_formats, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_append_txn_commits_or_aborts_with_caller, setup,
 					    teardown),

@@ -393,26 +393,6 @@ static void test_parse_basic_oversize_rejected(void **state)
  * so the router and the document cannot disagree; an issuer too long for
  * those URLs is refused.
  */
-/* Only userinfo waits for a durable audit commit, so only it leaves the polling thread for it. */
-static void test_only_userinfo_waits_for_an_audit_commit(void **state)
-{
-	const struct cid_endpoint *rows;
-	size_t n = 0;
-	size_t commits = 0;
-
-	(void)state;
-	rows = cid_oidc_endpoints(&n);
-	for (size_t i = 0; i < n; i++) {
-		bool want = strcmp(rows[i].path, "/userinfo") == 0;
-
-		if (cid_oidc_endpoint_commits(&rows[i]) != want)
-			fail_msg("%s: waits for a commit is %d", rows[i].path, !want);
-		commits += want;
-	}
-	assert_int_equal(commits, 1);
-	assert_false(cid_oidc_endpoint_commits(NULL));
-}
-
 static void test_discovery_is_built_from_the_table(void **state)
 {
 	const char *iss = "https://id.city.example/sso";
@@ -611,7 +591,6 @@ int main(void)
 	    cmocka_unit_test(test_parse_basic_table),
 	    cmocka_unit_test(test_parse_basic_oversize_rejected),
 	    cmocka_unit_test(test_discovery_is_built_from_the_table),
-	    cmocka_unit_test(test_only_userinfo_waits_for_an_audit_commit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1713,6 +1713,50 @@ static void test_releases_are_logged_without_any_set_up(void **state)
 }
 
 /*
+ * Asked to (audit_later, as the server asks), userinfo leaves its entries to
+ * the caller: the answer holds them unwritten, and the log has them only
+ * once the caller writes them. Another hook than the log's is still called
+ * before the answer, which then holds nothing to write.
+ */
+static void test_userinfo_leaves_its_entries_to_the_caller_when_asked(void **state)
+{
+	struct fixture *f = *state;
+	char authorization[CID_MAX_TOKEN + 16];
+	struct cid_request req = {.authorization = authorization, .now = AT, .audit_later = true};
+	struct cid_reply reply = {0};
+	struct audit_log log = {0};
+	json_t *j = redeem(f, RP1);
+	json_t *entries;
+
+	snprintf(authorization, sizeof(authorization), "Bearer %s",
+		 json_string_value(json_object_get(j, "access_token")));
+	assert_int_equal(permits_logged(f), 1); /* the ID token's */
+	assert_int_equal(cid_oidc_userinfo(f->ctx, &req, &reply), CID_OK);
+	assert_int_equal(reply.status, 200);
+	assert_non_null(reply.audit);
+	assert_true(cid_audit_pending_count(reply.audit) >= 1);
+	assert_non_null(reply.release);
+	assert_int_equal(permits_logged(f), 1);
+	assert_int_equal(json_array_size(entries = entries_of_release(f, reply.release)), 0);
+	json_decref(entries);
+	assert_int_equal(cid_audit_pending_commit(reply.audit), CID_OK);
+	reply.audit = NULL;
+	assert_int_equal(permits_logged(f), 2);
+	entries = entries_of_release(f, reply.release);
+	assert_true(json_array_size(entries) >= 1);
+	json_decref(entries);
+	cid_reply_free(&reply);
+	/* a hook of the context's own: called now, nothing left to write */
+	cid_ctx_set_audit_hook(f->ctx, audit_cb, &log);
+	assert_int_equal(cid_oidc_userinfo(f->ctx, &req, &reply), CID_OK);
+	assert_int_equal(reply.status, 200);
+	assert_int_equal(log.calls, 1);
+	assert_null(reply.audit);
+	cid_reply_free(&reply);
+	json_decref(j);
+}
+
+/*
  * A release entry says how the citizen authenticated, as the grant's tokens
  * claim it (acr, amr, auth_time), and the digest of the deciding purpose,
  * which ties it to the exact notice (audit_explain.h).
@@ -1832,6 +1876,8 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_release_decisions_reach_the_audit_hook, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_userinfo_leaves_its_entries_to_the_caller_when_asked, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_releases_are_logged_without_any_set_up, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(

@@ -7,8 +7,12 @@
  * The rule under test: an answer goes out with every header it has or not at
  * all. A header libmicrohttpd refuses (a value with a CR or LF, an empty one)
  * makes the answer a bare 500 with no-store, never the same answer without
- * its Location, Set-Cookie or Cache-Control.
+ * its Location, Set-Cookie or Cache-Control. Nor does an answer whose audit
+ * entries are not written yet (reply.audit): it is a bare 500, and nothing of
+ * its body leaves.
  */
+#include "audit.h"
+#include "audit_int.h"
 #include "route.h"
 #include "support.h"
 #include "template.h"
@@ -55,52 +59,79 @@ struct row {
 
 	/* the reply's frame_src (a page's front-channel logout frames) */
 	const char *frame_src;
+	/* the reply holds audit entries not yet written (reply.audit) */
+	bool unwritten;
 };
 
 static const struct row rows[] = {
     {"a JSON answer with no-store", 200, CID_PAGE_NONE, "application/json", "{}", NULL, NULL, NULL,
      true, 200, "Content-Type: application/json|Cache-Control: no-store|Pragma: no-cache|" COMMON,
-     "Location|Set-Cookie", NULL},
+     "Location|Set-Cookie", NULL, false},
     {"a redirect", 302, CID_PAGE_NONE, NULL, NULL, "https://rp.example/cb?code=x", NULL, NULL,
-     false, 302, "Location: https://rp.example/cb?code=x|" COMMON, "Cache-Control", NULL},
+     false, 302, "Location: https://rp.example/cb?code=x|" COMMON, "Cache-Control", NULL, false},
     {"a redirect setting a cookie", 303, CID_PAGE_NONE, NULL, NULL, "/next", "c=v; Path=/", NULL,
-     true, 303, "Location: /next|Set-Cookie: c=v; Path=/|Cache-Control: no-store", NULL, NULL},
+     true, 303, "Location: /next|Set-Cookie: c=v; Path=/|Cache-Control: no-store", NULL, NULL,
+     false},
     {"a 401 with its challenge", 401, CID_PAGE_NONE, "application/json", "{}", NULL, NULL,
-     "Basic realm=\"civicid\"", true, 401, "WWW-Authenticate: Basic realm=\"civicid\"", NULL, NULL},
+     "Basic realm=\"civicid\"", true, 401, "WWW-Authenticate: Basic realm=\"civicid\"", NULL, NULL,
+     false},
     {"a page", 200, CID_PAGE_LOGGED_OUT, NULL, NULL, NULL, "c=v; Path=/", NULL, true, 200,
      "Content-Type: text/html; charset=utf-8|Content-Security-Policy: " PAGE_CSP
      "|Set-Cookie: c=v; Path=/|Cache-Control: no-store|" COMMON,
-     NULL, NULL},
+     NULL, NULL, false},
     {"no status: nothing was decided", 0, CID_PAGE_NONE, NULL, NULL, NULL, NULL, NULL, false, 500,
-     COMMON, NULL, NULL},
+     COMMON, NULL, NULL, false},
     /* a header that cannot be added: the answer is a 500, not the answer without it */
     {"a Location with a line break", 302, CID_PAGE_NONE, NULL, NULL,
      "https://rp.example/cb\r\nSet-Cookie: planted=1", NULL, NULL, false, 500, FAILED,
-     "Location|Set-Cookie", NULL},
+     "Location|Set-Cookie", NULL, false},
     {"a Set-Cookie with a line break, on a no-store answer", 200, CID_PAGE_NONE, "application/json",
      "{\"access_token\":\"t\"}", NULL, "c=v\nX-Injected: 1", NULL, true, 500, FAILED,
-     "Set-Cookie|X-Injected|Pragma", NULL},
+     "Set-Cookie|X-Injected|Pragma", NULL, false},
     {"a Set-Cookie with a line break on a page", 200, CID_PAGE_LOGGED_OUT, NULL, NULL, NULL,
-     "c=v\r\n", NULL, true, 500, FAILED, "Set-Cookie|Content-Security-Policy", NULL},
+     "c=v\r\n", NULL, true, 500, FAILED, "Set-Cookie|Content-Security-Policy", NULL, false},
     {"an empty WWW-Authenticate", 401, CID_PAGE_NONE, "application/json", "{}", NULL, NULL, "",
-     true, 500, FAILED, "WWW-Authenticate", NULL},
+     true, 500, FAILED, "WWW-Authenticate", NULL, false},
     /* the logged-out page frames its services' front-channel logout URIs, those only */
     {"a page framing the origins libauth chose", 200, CID_PAGE_LOGGED_OUT, NULL, NULL, NULL, NULL,
      NULL, true, 200,
      "Content-Security-Policy: " PAGE_CSP "; frame-src https://rp.example http://127.0.0.1:4000",
-     NULL, "https://rp.example http://127.0.0.1:4000"},
+     NULL, "https://rp.example http://127.0.0.1:4000", false},
     {"a frame-src with a line break", 200, CID_PAGE_LOGGED_OUT, NULL, NULL, NULL, NULL, NULL, true,
-     500, FAILED, "Content-Security-Policy|X-Injected", "https://rp.example\r\nX-Injected: 1"},
+     500, FAILED, "Content-Security-Policy|X-Injected", "https://rp.example\r\nX-Injected: 1",
+     false},
+    /* a release whose entries are not durable: nothing of it leaves */
+    {"an answer whose audit entries are not written", 200, CID_PAGE_NONE, "application/json",
+     "{\"email\":\"hanako@example.jp\"}", NULL, "c=v; Path=/", NULL, true, 500, FAILED,
+     "Set-Cookie|Pragma", NULL, true},
 };
 
 struct server {
 	struct MHD_Daemon *mhd;
 	struct cid_templates *tpl;
 	uint16_t port;
+	char dir[256];
+	struct cid_store *s;
+	struct cid_audit *log; /* the log of the rows' unwritten entries */
 };
 
+/* Audit entries made for srv's log, not written (what reply.audit holds). */
+static struct cid_audit_pending *unwritten_entries(const struct server *srv)
+{
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
+	json_t **entries = calloc(1, sizeof(*entries));
+	struct cid_audit_pending *p = NULL;
+
+	assert_non_null(entries);
+	entries[0] = json_pack("{s:s, s:s, s:s}", "type", "release.permit", "service", "rp1",
+			       "actor", "service");
+	assert_non_null(entries[0]);
+	assert_int_equal(audit_pending_new(srv->log, entries, NULL, 1, &p), CID_OK);
+	return p;
+}
+
 /* Builds the reply of row r, as an endpoint would have left it. */
-static void reply_of(const struct row *r, struct cid_reply *reply)
+static void reply_of(const struct server *srv, const struct row *r, struct cid_reply *reply)
 {
 	reply->status = r->status;
 	reply->page = r->page;
@@ -126,6 +157,8 @@ static void reply_of(const struct row *r, struct cid_reply *reply)
 	if (r->frame_src != NULL)
 		assert_non_null(reply->frame_src = strdup(r->frame_src));
 	reply->no_store = r->no_store;
+	if (r->unwritten)
+		reply->audit = unwritten_entries(srv);
 }
 
 /* The daemon's handler: GET /N answers with row N through cid_respond. */
@@ -149,7 +182,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	}
 	if (end == url + 1 || *end != '\0' || i >= sizeof(rows) / sizeof(rows[0]))
 		return MHD_NO;
-	reply_of(&rows[i], &reply);
+	reply_of(srv, &rows[i], &reply);
 	ret = cid_respond(srv->tpl, conn, &reply);
 	cid_reply_free(&reply);
 	return ret;
@@ -163,6 +196,8 @@ static int setup(void **state)
 	const union MHD_DaemonInfo *info;
 
 	assert_non_null(srv);
+	srv->s = cid_test_store_open(srv->dir);
+	assert_int_equal(cid_audit_open(srv->s, false, &srv->log), CID_OK);
 	assert_int_equal(cid_templates_load(CID_WEB_DIR, &srv->tpl, err, sizeof(err)), CID_OK);
 	srv->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, handle, srv,
 				    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_END);
@@ -180,6 +215,8 @@ static int teardown(void **state)
 
 	MHD_stop_daemon(srv->mhd);
 	cid_templates_free(srv->tpl);
+	cid_audit_close(srv->log);
+	cid_test_store_close(srv->s, srv->dir);
 	free(srv);
 	return 0;
 }
@@ -266,6 +303,10 @@ static int run_row(const struct server *srv, size_t i)
 			bad++;
 		}
 		p += n + (p[n] == '|');
+	}
+	if (r->want == 500 && r->body != NULL && strstr(answer, r->body) != NULL) {
+		print_error("%s: the refused answer's body went out\n", r->name);
+		bad++;
 	}
 	return bad;
 }
