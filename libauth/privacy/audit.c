@@ -48,7 +48,6 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -679,12 +678,7 @@ static void pending_free(struct cid_audit_pending *p);
 static void waiter_done(struct waiter *w)
 {
 	if (w->done != NULL) {
-		struct cid_audit_pending *p =
-		    (struct cid_audit_pending *)(void *)((char *)w -
-							 offsetof(struct cid_audit_pending, w));
-
-		w->done(w->done_arg, w->rc);
-		pending_free(p);
+		w->done(w->done_arg, w->rc); /* the caller's again from here */
 		return;
 	}
 	waiter_tell(w, WAITER_DONE);

@@ -294,8 +294,8 @@ CID_MUST_CHECK enum cid_err cid_audit_append(struct cid_audit *log, json_t *cons
  * An append made and checked but not yet written (audit_release.h makes
  * them: cid_audit_release_later), for a caller that must not block on the
  * commit, the server's polling threads. It is written by cid_audit_submit
- * (without waiting) or cid_audit_pending_commit (waiting); either takes it
- * over, and cid_audit_pending_free drops it unwritten.
+ * (without waiting) or cid_audit_pending_commit (waiting, and freeing it);
+ * cid_audit_pending_free frees it, written or not.
  */
 struct cid_audit_pending;
 
@@ -311,10 +311,13 @@ typedef void (*cid_audit_done)(void *arg, enum cid_err rc);
 /*
  * Queues p's entries for the next group commit and returns at once; done(arg,
  * rc) is called exactly once, after that commit returned (on the caller's
- * thread, before this returns, when the log does not group). Takes p over.
- * A submitted append leads no round: a round whose lead would fall to it is
- * led by the log's committer thread, started at the first submit (when that
- * start fails, done gets CID_ERR_NOMEM at once).
+ * thread, before this returns, when the log does not group). p stays the
+ * caller's, but it must not touch p until done is called; it frees p after
+ * (cid_audit_pending_free), on its own thread, where the entries were made
+ * (freeing them on the committing thread made the threads' malloc arenas
+ * contend). A submitted append leads no round: a round whose lead would fall
+ * to it is led by the log's committer thread, started at the first submit
+ * (when that start fails, done gets CID_ERR_NOMEM at once).
  */
 void cid_audit_submit(struct cid_audit_pending *p, cid_audit_done done, void *arg);
 

@@ -83,6 +83,7 @@ struct conn {
 	bool in_worker; /* a login worker, or the audit log, owns req/reply until it resumes us */
 	bool done;	/* the worker finished, or the entries were written; reply is ready */
 	bool opening;	/* the worker's job is the tenant's first open, not the answer */
+	struct cid_audit_pending *audit; /* submitted entries: the log's until it tells us */
 	struct cid_request req;
 	struct cid_reply reply;
 	char addr[INET6_ADDRSTRLEN];
@@ -108,6 +109,7 @@ static void conn_free(struct conn *c)
 	free(c->path);
 	cid_request_clear(&c->req);
 	cid_reply_free(&c->reply);
+	cid_audit_pending_free(c->audit);
 	free(c);
 }
 
@@ -461,6 +463,7 @@ static bool audit_later(struct conn *c)
 	}
 	c->in_worker = true;
 	c->done = false;
+	c->audit = p;
 	MHD_suspend_connection(c->mhd);
 	cid_audit_submit(p, audit_written, c);
 	return true;
@@ -525,7 +528,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 	}
 	if (c->in_worker && !c->done)
 		return MHD_YES; /* spurious call while suspended */
-	if (c->opening) {	/* opened (or refused) by the worker: on as if it had been open */
+	if (c->audit != NULL) { /* told: the entries are ours again, freed on our own thread */
+		cid_audit_pending_free(c->audit);
+		c->audit = NULL;
+	}
+	if (c->opening) { /* opened (or refused) by the worker: on as if it had been open */
 		c->opening = false;
 		c->in_worker = false;
 		c->done = false;

@@ -1103,7 +1103,8 @@ static struct cid_audit_pending *pending_new(struct cid_audit *log, int64_t t)
 struct submitter {
 	struct cid_audit *log;
 	struct told *told;
-	bool submit; /* else cid_audit_append */
+	bool submit;				  /* else cid_audit_append */
+	struct cid_audit_pending *sent[PER_THRD]; /* freed once told */
 };
 
 static void *submitter_main(void *arg)
@@ -1112,7 +1113,8 @@ static void *submitter_main(void *arg)
 
 	for (int i = 0; i < PER_THRD; i++) {
 		if (a->submit) {
-			cid_audit_submit(pending_new(a->log, NOW + i), told_cb, a->told);
+			a->sent[i] = pending_new(a->log, NOW + i);
+			cid_audit_submit(a->sent[i], told_cb, a->told);
 		} else {
 			json_t *e =
 			    entry_new("release.permit", HANAKO, "childcare", "email", NOW + i);
@@ -1155,6 +1157,9 @@ static void test_submits_share_group_commits_and_are_told_once_written(void **st
 	assert_int_equal(st.failed, 0);
 	assert_true(st.commits < st.appends);
 	assert_int_equal(verify_store(f).entries, THREADS * PER_THRD);
+	for (int t = 0; t < THREADS; t++)
+		for (int i = 0; i < PER_THRD; i++)
+			cid_audit_pending_free(a[t].sent[i]);
 	told_destroy(&told);
 }
 
@@ -1163,16 +1168,21 @@ static void test_close_writes_what_was_submitted(void **state)
 {
 	struct fixture *f = *state;
 	struct told told;
+	struct cid_audit_pending *sent[20];
 
 	told_init(&told, f->s);
-	for (int i = 0; i < 20; i++)
-		cid_audit_submit(pending_new(f->log, NOW + i), told_cb, &told);
+	for (int i = 0; i < 20; i++) {
+		sent[i] = pending_new(f->log, NOW + i);
+		cid_audit_submit(sent[i], told_cb, &told);
+	}
 	cid_audit_close(f->log);
 	f->log = NULL;
 	assert_int_equal(told.n, 20);
 	assert_int_equal(told.ok, 20);
 	assert_int_equal(told.early, 0);
 	assert_int_equal(log_size(f->s), 20);
+	for (int i = 0; i < 20; i++)
+		cid_audit_pending_free(sent[i]);
 	told_destroy(&told);
 }
 
@@ -1192,7 +1202,10 @@ static void test_pending_appends_without_group_commit(void **state)
 
 	told_init(&told, f->s);
 	assert_int_equal(cid_audit_open(f->s, false, &log), CID_OK);
-	cid_audit_submit(pending_new(log, NOW), told_cb, &told);
+	p = pending_new(log, NOW);
+	cid_audit_submit(p, told_cb, &told);
+	cid_audit_pending_free(p);
+	p = NULL;
 	assert_int_equal(told.n, 1);
 	assert_int_equal(told.ok, 1);
 	assert_int_equal(log_size(f->s), 1);
