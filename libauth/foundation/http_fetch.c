@@ -4,20 +4,25 @@
  * uses: the scheme and host we check are the ones libcurl connects to. The
  * body grows in a buffer that refuses to pass the limit (libcurl also refuses
  * early when Content-Length announces more); no content encoding is asked for,
- * so what counts against the limit is what arrives.
+ * so what counts against the limit is what arrives. libcurl is called
+ * through curl_lib.h's table, loaded by the first request (a public function
+ * here loads it, and hands it on to the helpers as cu); a batch makes its
+ * multi handle with its first POST, so a server that sends nothing never
+ * loads libcurl.
  */
 #include "http_fetch.h"
 
 #include "bounds.h"
 #include "crypto.h"
+#include "curl_lib.h"
 #include "str.h"
 
-#include <curl/curl.h>
-
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 struct sink {
 	char *buf;
@@ -60,7 +65,8 @@ static size_t sink_write(char *data, size_t size, size_t nmemb, void *arg)
 }
 
 /* Parses url into u and checks scheme, host and userinfo; *https says which scheme. */
-static enum cid_err url_check(CURLU *u, const char *url, bool *https, char *why, size_t whysz)
+static enum cid_err url_check(const struct cid_curl *cu, CURLU *u, const char *url, bool *https,
+			      char *why, size_t whysz)
 {
 	enum cid_err rc = CID_OK;
 	char *scheme = NULL;
@@ -68,27 +74,27 @@ static enum cid_err url_check(CURLU *u, const char *url, bool *https, char *why,
 	char *user = NULL;
 
 	CID_ENSURE(url != NULL && strlen(url) <= CID_MAX_URI, CID_ERR_INVALID);
-	CID_ENSURE(curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK, CID_ERR_INVALID);
-	CID_ENSURE(curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-		       curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK,
+	CID_ENSURE(cu->url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK, CID_ERR_INVALID);
+	CID_ENSURE(cu->url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+		       cu->url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK,
 		   CID_ERR_INVALID);
 	/* credentials in a URL end up in logs; "https://good@evil" misleads readers */
-	CID_ENSURE(curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_NO_USER, CID_ERR_INVALID);
+	CID_ENSURE(cu->url_get(u, CURLUPART_USER, &user, 0) == CURLUE_NO_USER, CID_ERR_INVALID);
 	*https = strcmp(scheme, "https") == 0;
 	CID_ENSURE(*https || (strcmp(scheme, "http") == 0 && cid_http_loopback_host(host)),
 		   CID_ERR_INVALID);
 out:
 	if (rc != CID_OK)
 		cid_err_why(why, whysz, "not an https URL (plain http only to a loopback host)");
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(user);
+	cu->free(scheme);
+	cu->free(host);
+	cu->free(user);
 	return rc;
 }
 
 /* The error of a finished transfer: what libcurl said, the sink's state (not the status). */
-static enum cid_err transfer_outcome(CURLcode cc, const struct sink *s, const char *curl_err,
-				     char *why, size_t whysz)
+static enum cid_err transfer_outcome(const struct cid_curl *cu, CURLcode cc, const struct sink *s,
+				     const char *curl_err, char *why, size_t whysz)
 {
 	if (s->nomem || cc == CURLE_OUT_OF_MEMORY)
 		return CID_ERR_NOMEM;
@@ -102,22 +108,22 @@ static enum cid_err transfer_outcome(CURLcode cc, const struct sink *s, const ch
 	}
 	if (cc != CURLE_OK) {
 		cid_err_why(why, whysz, "%s",
-			    curl_err[0] != '\0' ? curl_err : curl_easy_strerror(cc));
+			    curl_err[0] != '\0' ? curl_err : cu->easy_strerror(cc));
 		return CID_ERR_IO;
 	}
 	return CID_OK;
 }
 
 /* transfer_outcome, and only 200 is success. */
-static enum cid_err outcome(CURL *h, CURLcode cc, const struct sink *s, const char *curl_err,
-			    char *why, size_t whysz)
+static enum cid_err outcome(const struct cid_curl *cu, CURL *h, CURLcode cc, const struct sink *s,
+			    const char *curl_err, char *why, size_t whysz)
 {
 	long status = 0;
-	enum cid_err rc = transfer_outcome(cc, s, curl_err, why, whysz);
+	enum cid_err rc = transfer_outcome(cu, cc, s, curl_err, why, whysz);
 
 	if (rc != CID_OK)
 		return rc;
-	if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status != 200) {
+	if (cu->easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status != 200) {
 		cid_err_why(why, whysz, "HTTP status %ld", status);
 		return CID_ERR_IO;
 	}
@@ -132,25 +138,24 @@ typedef size_t write_fn(char *data, size_t size, size_t nmemb, void *arg);
  * URL, its scheme, the limits, TLS checks, where the answer's body goes
  * (write(data) for each piece of it).
  */
-static enum cid_err options(CURL *h, CURLU *u, bool https, const struct cid_fetch_limits *lim,
-			    write_fn *write, void *data, char *curl_err)
+static enum cid_err options(const struct cid_curl *cu, CURL *h, CURLU *u, bool https,
+			    const struct cid_fetch_limits *lim, write_fn *write, void *data,
+			    char *curl_err)
 {
 	/* every option is checked: one silently ignored could lift a limit */
-	if (curl_easy_setopt(h, CURLOPT_CURLU, u) == CURLE_OK &&
-	    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, https ? "https" : "http,https") ==
-		CURLE_OK &&
-	    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https") == CURLE_OK &&
-	    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, lim->connect_timeout_ms) == CURLE_OK &&
-	    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, lim->timeout_ms) == CURLE_OK &&
-	    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)lim->max_bytes) ==
-		CURLE_OK &&
-	    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
-	    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
-	    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-	    curl_easy_setopt(h, CURLOPT_USERAGENT, "civicid") == CURLE_OK &&
-	    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err) == CURLE_OK &&
-	    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write) == CURLE_OK &&
-	    curl_easy_setopt(h, CURLOPT_WRITEDATA, data) == CURLE_OK)
+	if (cu->easy_setopt(h, CURLOPT_CURLU, u) == CURLE_OK &&
+	    cu->easy_setopt(h, CURLOPT_PROTOCOLS_STR, https ? "https" : "http,https") == CURLE_OK &&
+	    cu->easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https") == CURLE_OK &&
+	    cu->easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, lim->connect_timeout_ms) == CURLE_OK &&
+	    cu->easy_setopt(h, CURLOPT_TIMEOUT_MS, lim->timeout_ms) == CURLE_OK &&
+	    cu->easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)lim->max_bytes) == CURLE_OK &&
+	    cu->easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
+	    cu->easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
+	    cu->easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+	    cu->easy_setopt(h, CURLOPT_USERAGENT, "civicid") == CURLE_OK &&
+	    cu->easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err) == CURLE_OK &&
+	    cu->easy_setopt(h, CURLOPT_WRITEFUNCTION, write) == CURLE_OK &&
+	    cu->easy_setopt(h, CURLOPT_WRITEDATA, data) == CURLE_OK)
 		return CID_OK;
 	return CID_ERR_NOMEM;
 }
@@ -228,26 +233,30 @@ static enum cid_err fetch(const char *url, const struct cid_fetch_limits *lim, c
 	enum cid_err rc = CID_OK;
 	struct sink s = {.max = lim->max_bytes};
 	char curl_err[CURL_ERROR_SIZE] = "";
-	CURLU *u = curl_url();
-	CURL *h = curl_easy_init();
+	const struct cid_curl *cu = NULL;
+	CURLU *u = NULL;
+	CURL *h = NULL;
 	bool https = false;
 	CURLcode cc;
 
+	CID_TRY(cid_curl_load(&cu, why, whysz));
+	u = cu->url();
+	h = cu->easy_init();
 	CID_ENSURE(u != NULL && h != NULL, CID_ERR_NOMEM);
-	CID_TRY(url_check(u, url, &https, why, whysz));
-	CID_TRY(options(h, u, https, lim, sink_write, &s, curl_err));
-	CID_ENSURE(curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L) == CURLE_OK &&
-		       curl_easy_setopt(h, CURLOPT_MAXREDIRS, (long)CID_FETCH_MAX_REDIRS) ==
+	CID_TRY(url_check(cu, u, url, &https, why, whysz));
+	CID_TRY(options(cu, h, u, https, lim, sink_write, &s, curl_err));
+	CID_ENSURE(cu->easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L) == CURLE_OK &&
+		       cu->easy_setopt(h, CURLOPT_MAXREDIRS, (long)CID_FETCH_MAX_REDIRS) ==
 			   CURLE_OK,
 		   CID_ERR_NOMEM);
-	cc = curl_easy_perform(h);
-	CID_TRY(outcome(h, cc, &s, curl_err, why, whysz));
+	cc = cu->easy_perform(h);
+	CID_TRY(outcome(cu, h, cc, &s, curl_err, why, whysz));
 	if (max_age != NULL) {
 		struct curl_header *hdr = NULL;
 
 		/* request -1: the last of the redirects, the answer the body is of */
 		*max_age =
-		    curl_easy_header(h, "Cache-Control", 0, CURLH_HEADER, -1, &hdr) == CURLHE_OK
+		    cu->easy_header(h, "Cache-Control", 0, CURLH_HEADER, -1, &hdr) == CURLHE_OK
 			? cid_http_max_age(hdr->value)
 			: 0;
 	}
@@ -256,8 +265,10 @@ out:
 	if (rc == CID_ERR_NOMEM)
 		cid_err_why(why, whysz, "out of memory");
 	free(s.buf);
-	curl_easy_cleanup(h);
-	curl_url_cleanup(u);
+	if (cu != NULL) {
+		cu->easy_cleanup(h);
+		cu->url_cleanup(u);
+	}
 	return rc;
 }
 
@@ -290,7 +301,11 @@ struct post {
 };
 
 struct cid_http_batch {
-	CURLM *m;
+	/* m and woken, between the thread that runs the batch and those that wake it */
+	pthread_mutex_t lock;
+	pthread_cond_t wake; /* a wake before m exists */
+	bool woken;
+	CURLM *m; /* made by the first POST, with libcurl loaded; NULL until then */
 	size_t max_active;
 	size_t active;
 	struct post *slots; /* max_active of them; h NULL: free */
@@ -314,12 +329,16 @@ static size_t drain_write(char *data, size_t size, size_t nmemb, void *arg)
 
 static void post_clear(struct cid_http_batch *b, struct post *p)
 {
+	const struct cid_curl *cu = cid_curl();
+
+	if (cu == NULL) /* libcurl never loaded: no handle was ever made */
+		return;
 	if (p->h != NULL) {
-		(void)curl_multi_remove_handle(b->m, p->h);
-		curl_easy_cleanup(p->h);
+		(void)cu->multi_remove_handle(b->m, p->h);
+		cu->easy_cleanup(p->h);
 	}
-	curl_url_cleanup(p->u);
-	curl_slist_free_all(p->headers);
+	cu->url_cleanup(p->u);
+	cu->slist_free_all(p->headers);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -329,22 +348,22 @@ enum cid_err cid_http_batch_new(size_t max_active, struct cid_http_batch **out)
 	struct cid_http_batch *b = NULL;
 
 	CID_ENSURE(max_active > 0, CID_ERR_INVALID);
-	/* reference-counted and thread-safe since libcurl 7.84; undone in _free */
-	CID_ENSURE(curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK, CID_ERR_NOMEM);
 	b = calloc(1, sizeof(*b));
-	if (b == NULL) {
-		curl_global_cleanup();
-		rc = CID_ERR_NOMEM;
-		goto out;
+	CID_ENSURE(b != NULL, CID_ERR_NOMEM);
+	if (pthread_mutex_init(&b->lock, NULL) != 0) {
+		free(b);
+		return CID_ERR_NOMEM;
+	}
+	if (pthread_cond_init(&b->wake, NULL) != 0) {
+		pthread_mutex_destroy(&b->lock);
+		free(b);
+		return CID_ERR_NOMEM;
 	}
 	b->max_active = max_active;
 	b->slots = calloc(max_active, sizeof(*b->slots));
-	b->m = curl_multi_init();
-	if (b->slots == NULL || b->m == NULL) {
+	if (b->slots == NULL) {
 		cid_http_batch_free(b);
-		b = NULL;
-		rc = CID_ERR_NOMEM;
-		goto out;
+		return CID_ERR_NOMEM;
 	}
 	*out = b;
 out:
@@ -358,10 +377,11 @@ void cid_http_batch_free(struct cid_http_batch *b)
 	for (size_t i = 0; b->slots != NULL && i < b->max_active; i++)
 		post_clear(b, &b->slots[i]);
 	if (b->m != NULL)
-		(void)curl_multi_cleanup(b->m);
+		(void)cid_curl()->multi_cleanup(b->m);
+	pthread_cond_destroy(&b->wake);
+	pthread_mutex_destroy(&b->lock);
 	free(b->slots);
 	free(b);
-	curl_global_cleanup();
 }
 
 size_t cid_http_batch_active(const struct cid_http_batch *b)
@@ -374,40 +394,50 @@ enum cid_err cid_http_batch_post(struct cid_http_batch *b, const char *url, cons
 {
 	enum cid_err rc = CID_OK;
 	struct post *p = NULL;
+	const struct cid_curl *cu = NULL;
 	bool https = false;
 
 	CID_ENSURE(b->active < b->max_active, CID_ERR_TOOBIG);
+	CID_TRY(cid_curl_load(&cu, NULL, 0));
+	if (b->m == NULL) {
+		CURLM *m = cu->multi_init();
+
+		CID_ENSURE(m != NULL, CID_ERR_NOMEM);
+		pthread_mutex_lock(&b->lock);
+		b->m = m;
+		pthread_mutex_unlock(&b->lock);
+	}
 	for (size_t i = 0; p == NULL && i < b->max_active; i++)
 		if (b->slots[i].h == NULL)
 			p = &b->slots[i];
 	CID_ENSURE(p != NULL, CID_ERR_TOOBIG);
-	p->u = curl_url();
-	p->h = curl_easy_init();
+	p->u = cu->url();
+	p->h = cu->easy_init();
 	CID_ENSURE(p->u != NULL && p->h != NULL, CID_ERR_NOMEM);
-	CID_TRY(url_check(p->u, url, &https, NULL, 0));
-	p->headers = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
+	CID_TRY(url_check(cu, p->u, url, &https, NULL, 0));
+	p->headers = cu->slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
 	/* no Expect: 100-continue, which would cost a round trip or a second's wait */
 	if (p->headers != NULL)
-		p->headers = curl_slist_append(p->headers, "Expect:");
+		p->headers = cu->slist_append(p->headers, "Expect:");
 	CID_ENSURE(p->headers != NULL, CID_ERR_NOMEM);
 	p->tag = tag;
 	p->max = lim->max_bytes;
-	CID_TRY(options(p->h, p->u, https, lim, drain_write, p, p->err));
+	CID_TRY(options(cu, p->h, p->u, https, lim, drain_write, p, p->err));
 	/* a redirect is an answer like any other: a notice is not sent elsewhere */
-	CID_ENSURE(curl_easy_setopt(p->h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
-		       curl_easy_setopt(p->h, CURLOPT_HTTPHEADER, p->headers) == CURLE_OK &&
-		       curl_easy_setopt(p->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) ==
+	CID_ENSURE(cu->easy_setopt(p->h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+		       cu->easy_setopt(p->h, CURLOPT_HTTPHEADER, p->headers) == CURLE_OK &&
+		       cu->easy_setopt(p->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) ==
 			   CURLE_OK &&
-		       curl_easy_setopt(p->h, CURLOPT_COPYPOSTFIELDS, body) == CURLE_OK &&
-		       curl_easy_setopt(p->h, CURLOPT_PRIVATE, p) == CURLE_OK,
+		       cu->easy_setopt(p->h, CURLOPT_COPYPOSTFIELDS, body) == CURLE_OK &&
+		       cu->easy_setopt(p->h, CURLOPT_PRIVATE, p) == CURLE_OK,
 		   CID_ERR_NOMEM);
-	CID_ENSURE(curl_multi_add_handle(b->m, p->h) == CURLM_OK, CID_ERR_NOMEM);
+	CID_ENSURE(cu->multi_add_handle(b->m, p->h) == CURLM_OK, CID_ERR_NOMEM);
 	b->active++;
 	p = NULL;
 out:
 	if (p != NULL) {
 		/* the handle was never added: clearing it must not remove it */
-		curl_easy_cleanup(p->h);
+		cu->easy_cleanup(p->h);
 		p->h = NULL;
 		post_clear(b, p);
 	}
@@ -415,11 +445,12 @@ out:
 }
 
 /* The outcome of a finished POST p with libcurl's result cc. */
-static void post_outcome(struct post *p, CURLcode cc, struct cid_http_outcome *o)
+static void post_outcome(const struct cid_curl *cu, struct post *p, CURLcode cc,
+			 struct cid_http_outcome *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->tag = p->tag;
-	(void)curl_easy_getinfo(p->h, CURLINFO_RESPONSE_CODE, &o->status);
+	(void)cu->easy_getinfo(p->h, CURLINFO_RESPONSE_CODE, &o->status);
 	if (cc == CURLE_OUT_OF_MEMORY) {
 		o->rc = CID_ERR_NOMEM;
 		cid_err_why(o->why, sizeof(o->why), "out of memory");
@@ -430,8 +461,32 @@ static void post_outcome(struct post *p, CURLcode cc, struct cid_http_outcome *o
 		o->rc = CID_ERR_IO;
 		o->status = 0;
 		cid_err_why(o->why, sizeof(o->why), "%s",
-			    p->err[0] != '\0' ? p->err : curl_easy_strerror(cc));
+			    p->err[0] != '\0' ? p->err : cu->easy_strerror(cc));
 	}
+}
+
+/*
+ * cid_http_batch_run of a batch that never posted (no multi handle, perhaps
+ * no libcurl): waits up to wait_ms for cid_http_batch_wake.
+ */
+static enum cid_err batch_idle(struct cid_http_batch *b, int wait_ms)
+{
+	struct timespec until;
+
+	if (clock_gettime(CLOCK_REALTIME, &until) != 0)
+		return CID_ERR_IO;
+	until.tv_sec += wait_ms / 1000;
+	until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&b->lock);
+	while (!b->woken && wait_ms > 0 && pthread_cond_timedwait(&b->wake, &b->lock, &until) == 0)
+		;
+	b->woken = false;
+	pthread_mutex_unlock(&b->lock);
+	return CID_OK;
 }
 
 enum cid_err cid_http_batch_run(struct cid_http_batch *b, int wait_ms,
@@ -441,22 +496,30 @@ enum cid_err cid_http_batch_run(struct cid_http_batch *b, int wait_ms,
 	int running = 0;
 	int left = 0;
 	CURLMsg *msg;
+	const struct cid_curl *cu = NULL;
+	CURLM *m;
 
-	if (curl_multi_perform(b->m, &running) != CURLM_OK ||
-	    curl_multi_poll(b->m, NULL, 0, wait_ms < 0 ? 0 : wait_ms, NULL) != CURLM_OK ||
-	    curl_multi_perform(b->m, &running) != CURLM_OK)
+	pthread_mutex_lock(&b->lock);
+	m = b->m;
+	pthread_mutex_unlock(&b->lock);
+	if (m == NULL) /* nothing was ever posted: wait for a wake, or the time */
+		return batch_idle(b, wait_ms);
+	cu = cid_curl();
+	if (cu->multi_perform(b->m, &running) != CURLM_OK ||
+	    cu->multi_poll(b->m, NULL, 0, wait_ms < 0 ? 0 : wait_ms, NULL) != CURLM_OK ||
+	    cu->multi_perform(b->m, &running) != CURLM_OK)
 		return CID_ERR_IO;
-	while ((msg = curl_multi_info_read(b->m, &left)) != NULL) {
+	while ((msg = cu->multi_info_read(b->m, &left)) != NULL) {
 		char *priv = NULL;
 		struct post *p;
 		struct cid_http_outcome o;
 
 		if (msg->msg != CURLMSG_DONE ||
-		    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv) != CURLE_OK ||
+		    cu->easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv) != CURLE_OK ||
 		    priv == NULL)
 			continue;
 		p = (struct post *)(void *)priv;
-		post_outcome(p, msg->data.result, &o);
+		post_outcome(cu, p, msg->data.result, &o);
 		post_clear(b, p);
 		b->active--;
 		done(arg, &o);
@@ -466,7 +529,12 @@ enum cid_err cid_http_batch_run(struct cid_http_batch *b, int wait_ms,
 
 void cid_http_batch_wake(struct cid_http_batch *b)
 {
-	(void)curl_multi_wakeup(b->m);
+	pthread_mutex_lock(&b->lock);
+	b->woken = true;
+	if (b->m != NULL)
+		(void)cid_curl()->multi_wakeup(b->m);
+	pthread_cond_signal(&b->wake);
+	pthread_mutex_unlock(&b->lock);
 }
 
 enum cid_err cid_http_post(const char *url, const struct cid_fetch_limits *lim, const char *ctype,
@@ -486,54 +554,60 @@ enum cid_err cid_http_post_auth(const char *url, const struct cid_fetch_limits *
 	char header[128];
 	char auth_header[CID_HTTP_MAX_AUTHORIZATION + 32] = "";
 	struct curl_slist *headers = NULL;
-	CURLU *u = curl_url();
-	CURL *h = curl_easy_init();
+	const struct cid_curl *cu = NULL;
+	CURLU *u = NULL;
+	CURL *h = NULL;
 	bool https = false;
 	long status = 0;
 	CURLcode cc;
 
+	CID_TRY(cid_curl_load(&cu, why, whysz));
+	u = cu->url();
+	h = cu->easy_init();
 	CID_ENSURE(u != NULL && h != NULL, CID_ERR_NOMEM);
 	CID_ENSURE(ctype != NULL && strlen(ctype) < sizeof(header) - 16 &&
 		       strpbrk(ctype, "\r\n") == NULL,
 		   CID_ERR_INVALID);
-	CID_TRY(url_check(u, url, &https, why, whysz));
-	CID_TRY(options(h, u, https, lim, sink_write, &s, curl_err));
+	CID_TRY(url_check(cu, u, url, &https, why, whysz));
+	CID_TRY(options(cu, h, u, https, lim, sink_write, &s, curl_err));
 	CID_ENSURE(authorization == NULL ||
 		       (strnlen(authorization, CID_HTTP_MAX_AUTHORIZATION + 1) <=
 			    CID_HTTP_MAX_AUTHORIZATION &&
 			strpbrk(authorization, "\r\n") == NULL),
 		   CID_ERR_INVALID);
 	snprintf(header, sizeof(header), "Content-Type: %s", ctype);
-	headers = curl_slist_append(NULL, header);
+	headers = cu->slist_append(NULL, header);
 	CID_ENSURE(headers != NULL, CID_ERR_NOMEM);
 	if (authorization != NULL) {
 		struct curl_slist *more;
 
 		snprintf(auth_header, sizeof(auth_header), "Authorization: %s", authorization);
-		more = curl_slist_append(headers, auth_header);
+		more = cu->slist_append(headers, auth_header);
 		CID_ENSURE(more != NULL, CID_ERR_NOMEM);
 		headers = more;
 	}
 	/* no redirect is followed: a POST answered elsewhere is not this endpoint's answer */
-	CID_ENSURE(curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
-		       curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers) == CURLE_OK &&
-		       curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) ==
+	CID_ENSURE(cu->easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+		       cu->easy_setopt(h, CURLOPT_HTTPHEADER, headers) == CURLE_OK &&
+		       cu->easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) ==
 			   CURLE_OK &&
-		       curl_easy_setopt(h, CURLOPT_POSTFIELDS, body) == CURLE_OK,
+		       cu->easy_setopt(h, CURLOPT_POSTFIELDS, body) == CURLE_OK,
 		   CID_ERR_NOMEM);
-	cc = curl_easy_perform(h);
-	CID_TRY(transfer_outcome(cc, &s, curl_err, why, whysz));
-	CID_ENSURE(curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK, CID_ERR_IO);
+	cc = cu->easy_perform(h);
+	CID_TRY(transfer_outcome(cu, cc, &s, curl_err, why, whysz));
+	CID_ENSURE(cu->easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK, CID_ERR_IO);
 	CID_TRY(sink_take(&s, &out->body, &out->len));
 	out->status = status;
 out:
 	if (rc == CID_ERR_NOMEM)
 		cid_err_why(why, whysz, "out of memory");
 	free(s.buf);
-	curl_slist_free_all(headers);
 	/* the header may hold a client secret */
 	cid_wipe(auth_header, sizeof(auth_header));
-	curl_easy_cleanup(h);
-	curl_url_cleanup(u);
+	if (cu != NULL) {
+		cu->slist_free_all(headers);
+		cu->easy_cleanup(h);
+		cu->url_cleanup(u);
+	}
 	return rc;
 }

@@ -14,6 +14,9 @@
  * and a total timeout; the body capped (a longer one is an error, never cut);
  * for a GET only 200 is success, a POST hands back any status. libcurl does the work, one handle
  * per call, so the functions are thread-safe (libcurl >= 7.84 initialises itself thread-safely).
+ * libcurl is loaded by the first request of the process (curl_lib.h), not
+ * when it starts; when it cannot be loaded, every request fails with
+ * CID_ERR_IO and why says so.
  */
 #ifndef CID_HTTP_FETCH_H
 #define CID_HTTP_FETCH_H
@@ -84,8 +87,8 @@ struct cid_http_outcome {
 
 /*
  * A new empty batch for at most max_active POSTs in flight (1 or more).
- * *out is freed with cid_http_batch_free. Errors: CID_ERR_INVALID
- * (max_active 0), CID_ERR_NOMEM.
+ * It touches no libcurl until its first POST. *out is freed with
+ * cid_http_batch_free. Errors: CID_ERR_INVALID (max_active 0), CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_http_batch_new(size_t max_active, struct cid_http_batch **out);
 
@@ -100,7 +103,8 @@ size_t cid_http_batch_active(const struct cid_http_batch *b);
  * application/x-www-form-urlencoded) to url under lim; tag comes back in its
  * outcome. Nothing is sent until cid_http_batch_run.
  * Errors: CID_ERR_INVALID (url as for cid_http_fetch), CID_ERR_TOOBIG (the
- * batch already has max_active POSTs in flight), CID_ERR_NOMEM.
+ * batch already has max_active POSTs in flight), CID_ERR_IO (libcurl cannot
+ * be loaded), CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_http_batch_post(struct cid_http_batch *b, const char *url,
 						const char *body, size_t len,

@@ -1,0 +1,71 @@
+/*
+ * curl_lib: libcurl, loaded when civicid first talks to another party, not
+ * when it starts. libcurl brings some thirty libraries with it (GnuTLS,
+ * Kerberos, LDAP, SSH, ...); mapping and relocating them cost every start of
+ * the binary about 15 ms on the 2-core machine, more than all of the
+ * server's own start, while most runs (a CLI command, a server that sends
+ * no back-channel logout yet) never make an outbound request. So civicid is
+ * not linked with libcurl: http_fetch.c calls it through the table below,
+ * filled by dlopen("libcurl.so.4") on first use, as systemd loads its
+ * optional libraries. It is compiled against curl/curl.h of the same
+ * package, so the types are checked at build time, and the functions looked
+ * up are all there since libcurl 7.84, which the build requires.
+ *
+ * Thread-safe: the first load happens once (pthread_once); the table is
+ * read-only afterwards and lives until the process exits.
+ */
+#ifndef CID_CURL_LIB_H
+#define CID_CURL_LIB_H
+
+#include "err.h"
+
+#include <curl/curl.h>
+#include <stddef.h>
+
+/*
+ * The libcurl functions http_fetch.c calls, named as in curl/curl.h less
+ * "curl_", each of the type curl/curl.h declares (so a call through the
+ * table is checked as a direct one would be, but for the variadic options).
+ */
+struct cid_curl {
+	__typeof__(curl_easy_init) *easy_init;
+	__typeof__(curl_easy_setopt) *easy_setopt;
+	__typeof__(curl_easy_perform) *easy_perform;
+	__typeof__(curl_easy_cleanup) *easy_cleanup;
+	__typeof__(curl_easy_getinfo) *easy_getinfo;
+	__typeof__(curl_easy_strerror) *easy_strerror;
+	__typeof__(curl_easy_header) *easy_header;
+	__typeof__(curl_url) *url;
+	__typeof__(curl_url_set) *url_set;
+	__typeof__(curl_url_get) *url_get;
+	__typeof__(curl_url_cleanup) *url_cleanup;
+	__typeof__(curl_free) *free;
+	__typeof__(curl_slist_append) *slist_append;
+	__typeof__(curl_slist_free_all) *slist_free_all;
+	__typeof__(curl_multi_init) *multi_init;
+	__typeof__(curl_multi_cleanup) *multi_cleanup;
+	__typeof__(curl_multi_add_handle) *multi_add_handle;
+	__typeof__(curl_multi_remove_handle) *multi_remove_handle;
+	__typeof__(curl_multi_perform) *multi_perform;
+	__typeof__(curl_multi_poll) *multi_poll;
+	__typeof__(curl_multi_info_read) *multi_info_read;
+	__typeof__(curl_multi_wakeup) *multi_wakeup;
+};
+
+/*
+ * The table into *out: on the first call of the process, loads libcurl
+ * (dlopen of "libcurl.so.4"), looks up every function and initialises it
+ * (curl_global_init, never undone: the library stays for the process).
+ * Errors: CID_ERR_IO (the library is not installed, lacks a function, or
+ * did not initialise; when why is not NULL, why[whysz] says which), and
+ * every later call fails the same way, without trying again.
+ */
+CID_MUST_CHECK enum cid_err cid_curl_load(const struct cid_curl **out, char *why, size_t whysz);
+
+/*
+ * The table once cid_curl_load has succeeded in this process; NULL before
+ * (this never loads libcurl).
+ */
+const struct cid_curl *cid_curl(void);
+
+#endif

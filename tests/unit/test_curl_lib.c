@@ -1,0 +1,125 @@
+/*
+ * curl_lib: libcurl is not in the process until the first outbound request
+ * loads it (curl_lib.h). A batch that never posted does not load it, and
+ * still waits and wakes as a batch does; the first load maps the library
+ * and fills the whole table, once. The tests run in this order in one
+ * process: the first one sees the process as civicid starts it.
+ */
+#include "curl_lib.h"
+#include "http_fetch.h"
+#include "support.h"
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+/* True if a libcurl is mapped into this process (/proc/self/maps). */
+static bool libcurl_mapped(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	bool found = false;
+
+	assert_non_null(f);
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = strstr(line, "/libcurl") != NULL;
+	fclose(f);
+	return found;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	assert_int_equal(clock_gettime(CLOCK_MONOTONIC, &t1), 0);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void never_called(void *arg, const struct cid_http_outcome *o)
+{
+	(void)arg;
+	(void)o;
+	fail_msg("a batch that never posted reported an outcome");
+}
+
+static void *wake_later(void *arg)
+{
+	struct timespec pause = {.tv_nsec = 100L * 1000 * 1000};
+
+	nanosleep(&pause, NULL);
+	cid_http_batch_wake(arg);
+	return NULL;
+}
+
+/*
+ * As civicid starts: no libcurl. A batch (the back-channel logout sender
+ * makes one at start) waits its time, or until woken, without loading it.
+ */
+static void test_no_libcurl_until_a_request(void **state)
+{
+	struct cid_http_batch *b = NULL;
+	struct timespec t0;
+	pthread_t th;
+
+	(void)state;
+	assert_false(libcurl_mapped());
+	assert_null(cid_curl());
+	assert_int_equal(cid_http_batch_new(2, &b), CID_OK);
+	/* nothing to wait for: the time runs out */
+	assert_int_equal(cid_http_batch_run(b, 20, never_called, NULL), CID_OK);
+	/* a wake before the run ends the next run at once; one during it ends that one */
+	cid_http_batch_wake(b);
+	assert_int_equal(clock_gettime(CLOCK_MONOTONIC, &t0), 0);
+	assert_int_equal(cid_http_batch_run(b, 60000, never_called, NULL), CID_OK);
+	assert_true(seconds_since(&t0) < 30);
+	assert_int_equal(pthread_create(&th, NULL, wake_later, b), 0);
+	assert_int_equal(clock_gettime(CLOCK_MONOTONIC, &t0), 0);
+	assert_int_equal(cid_http_batch_run(b, 60000, never_called, NULL), CID_OK);
+	assert_true(seconds_since(&t0) < 30);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(cid_http_batch_active(b), 0);
+	cid_http_batch_free(b);
+	assert_false(libcurl_mapped());
+	assert_null(cid_curl());
+}
+
+/* The first load maps libcurl and fills every slot; later ones give the same table. */
+static void test_first_load_fills_the_whole_table(void **state)
+{
+	const struct cid_curl *c = NULL;
+	const struct cid_curl *again = NULL;
+	char why[160] = "";
+
+	(void)state;
+	assert_int_equal(cid_curl_load(&c, why, sizeof(why)), CID_OK);
+	assert_true(libcurl_mapped());
+	assert_ptr_equal(cid_curl(), c);
+	for (size_t i = 0; i < sizeof(*c) / sizeof(void (*)(void)); i++) {
+		void (*slot)(void) = NULL;
+
+		memcpy(&slot, (const char *)c + i * sizeof(slot), sizeof(slot));
+		if (slot == NULL)
+			fail_msg("slot %zu of the table is empty", i);
+	}
+	assert_int_equal(cid_curl_load(&again, NULL, 0), CID_OK);
+	assert_ptr_equal(again, c);
+	assert_string_equal(why, "");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_no_libcurl_until_a_request),
+	    cmocka_unit_test(test_first_load_fills_the_whole_table),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
