@@ -11,8 +11,14 @@
  * package, so the types are checked at build time, and the functions looked
  * up are all there since libcurl 7.84, which the build requires.
  *
- * Thread-safe: the first load happens once (pthread_once); the table is
- * read-only afterwards and lives until the process exits.
+ * No state of libauth's own: the library stays mapped once opened
+ * (RTLD_NODELETE) and the dynamic loader counts who holds it, so each user
+ * opens it for as long as it needs it (a request, a batch) into a table of
+ * its own, which costs a lookup of the mapped library and of each function
+ * after the first open. libcurl initialises itself on its first handle, thread-safely
+ * since 7.84 (curl_global_init is not called).
+ *
+ * Thread-safe: dlopen, dlsym and dlclose are.
  */
 #ifndef CID_CURL_LIB_H
 #define CID_CURL_LIB_H
@@ -28,6 +34,7 @@
  * table is checked as a direct one would be, but for the variadic options).
  */
 struct cid_curl {
+	void *lib; /* dlopen's handle: NULL when not open */
 	__typeof__(curl_easy_init) *easy_init;
 	__typeof__(curl_easy_setopt) *easy_setopt;
 	__typeof__(curl_easy_perform) *easy_perform;
@@ -53,19 +60,18 @@ struct cid_curl {
 };
 
 /*
- * The table into *out: on the first call of the process, loads libcurl
- * (dlopen of "libcurl.so.4"), looks up every function and initialises it
- * (curl_global_init, never undone: the library stays for the process).
- * Errors: CID_ERR_IO (the library is not installed, lacks a function, or
- * did not initialise; when why is not NULL, why[whysz] says which), and
- * every later call fails the same way, without trying again.
+ * Opens libcurl into *c: dlopen("libcurl.so.4") (the first open of the
+ * process maps it, later ones find it mapped) and every function of the
+ * table looked up. Close it with cid_curl_close. Errors: CID_ERR_IO (the
+ * library is not installed or lacks a function; when why is not NULL,
+ * why[whysz] says which), and then *c is zeroed, holding nothing.
  */
-CID_MUST_CHECK enum cid_err cid_curl_load(const struct cid_curl **out, char *why, size_t whysz);
+CID_MUST_CHECK enum cid_err cid_curl_open(struct cid_curl *c, char *why, size_t whysz);
 
 /*
- * The table once cid_curl_load has succeeded in this process; NULL before
- * (this never loads libcurl).
+ * Drops c's hold of the library and zeroes c; the library itself stays
+ * mapped for the next open. A zeroed c is a no-op.
  */
-const struct cid_curl *cid_curl(void);
+void cid_curl_close(struct cid_curl *c);
 
 #endif

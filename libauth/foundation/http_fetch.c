@@ -5,10 +5,10 @@
  * body grows in a buffer that refuses to pass the limit (libcurl also refuses
  * early when Content-Length announces more); no content encoding is asked for,
  * so what counts against the limit is what arrives. libcurl is called
- * through curl_lib.h's table, loaded by the first request (a public function
- * here loads it, and hands it on to the helpers as cu); a batch makes its
- * multi handle with its first POST, so a server that sends nothing never
- * loads libcurl.
+ * through curl_lib.h's table, which each public function here opens for its
+ * request (and hands on to the helpers as cu); a batch opens it, and makes
+ * its multi handle, with its first POST, so a server that sends nothing
+ * never maps libcurl.
  */
 #include "http_fetch.h"
 
@@ -233,13 +233,14 @@ static enum cid_err fetch(const char *url, const struct cid_fetch_limits *lim, c
 	enum cid_err rc = CID_OK;
 	struct sink s = {.max = lim->max_bytes};
 	char curl_err[CURL_ERROR_SIZE] = "";
-	const struct cid_curl *cu = NULL;
+	struct cid_curl lib = {0};
+	const struct cid_curl *cu = &lib;
 	CURLU *u = NULL;
 	CURL *h = NULL;
 	bool https = false;
 	CURLcode cc;
 
-	CID_TRY(cid_curl_load(&cu, why, whysz));
+	CID_TRY(cid_curl_open(&lib, why, whysz));
 	u = cu->url();
 	h = cu->easy_init();
 	CID_ENSURE(u != NULL && h != NULL, CID_ERR_NOMEM);
@@ -265,10 +266,11 @@ out:
 	if (rc == CID_ERR_NOMEM)
 		cid_err_why(why, whysz, "out of memory");
 	free(s.buf);
-	if (cu != NULL) {
+	if (lib.lib != NULL) {
 		cu->easy_cleanup(h);
 		cu->url_cleanup(u);
 	}
+	cid_curl_close(&lib);
 	return rc;
 }
 
@@ -305,7 +307,8 @@ struct cid_http_batch {
 	pthread_mutex_t lock;
 	pthread_cond_t wake; /* a wake before m exists */
 	bool woken;
-	CURLM *m; /* made by the first POST, with libcurl loaded; NULL until then */
+	CURLM *m;	     /* made by the first POST; NULL until then */
+	struct cid_curl lib; /* opened by the first POST (curl_lib.h), closed by _free */
 	size_t max_active;
 	size_t active;
 	struct post *slots; /* max_active of them; h NULL: free */
@@ -329,9 +332,9 @@ static size_t drain_write(char *data, size_t size, size_t nmemb, void *arg)
 
 static void post_clear(struct cid_http_batch *b, struct post *p)
 {
-	const struct cid_curl *cu = cid_curl();
+	const struct cid_curl *cu = &b->lib;
 
-	if (cu == NULL) /* libcurl never loaded: no handle was ever made */
+	if (cu->lib == NULL) /* libcurl never opened: no handle was ever made */
 		return;
 	if (p->h != NULL) {
 		(void)cu->multi_remove_handle(b->m, p->h);
@@ -377,7 +380,8 @@ void cid_http_batch_free(struct cid_http_batch *b)
 	for (size_t i = 0; b->slots != NULL && i < b->max_active; i++)
 		post_clear(b, &b->slots[i]);
 	if (b->m != NULL)
-		(void)cid_curl()->multi_cleanup(b->m);
+		(void)b->lib.multi_cleanup(b->m);
+	cid_curl_close(&b->lib);
 	pthread_cond_destroy(&b->wake);
 	pthread_mutex_destroy(&b->lock);
 	free(b->slots);
@@ -394,11 +398,20 @@ enum cid_err cid_http_batch_post(struct cid_http_batch *b, const char *url, cons
 {
 	enum cid_err rc = CID_OK;
 	struct post *p = NULL;
-	const struct cid_curl *cu = NULL;
+	const struct cid_curl *cu = &b->lib;
 	bool https = false;
 
 	CID_ENSURE(b->active < b->max_active, CID_ERR_TOOBIG);
-	CID_TRY(cid_curl_load(&cu, NULL, 0));
+	if (cu->lib == NULL)
+		CID_TRY(cid_curl_open(&b->lib, NULL, 0));
+	for (size_t i = 0; p == NULL && i < b->max_active; i++)
+		if (b->slots[i].h == NULL)
+			p = &b->slots[i];
+	CID_ENSURE(p != NULL, CID_ERR_TOOBIG);
+	p->u = cu->url();
+	p->h = cu->easy_init();
+	CID_ENSURE(p->u != NULL && p->h != NULL, CID_ERR_NOMEM);
+	/* after the first easy handle, which initialises libcurl (the multi one does not) */
 	if (b->m == NULL) {
 		CURLM *m = cu->multi_init();
 
@@ -407,13 +420,6 @@ enum cid_err cid_http_batch_post(struct cid_http_batch *b, const char *url, cons
 		b->m = m;
 		pthread_mutex_unlock(&b->lock);
 	}
-	for (size_t i = 0; p == NULL && i < b->max_active; i++)
-		if (b->slots[i].h == NULL)
-			p = &b->slots[i];
-	CID_ENSURE(p != NULL, CID_ERR_TOOBIG);
-	p->u = cu->url();
-	p->h = cu->easy_init();
-	CID_ENSURE(p->u != NULL && p->h != NULL, CID_ERR_NOMEM);
 	CID_TRY(url_check(cu, p->u, url, &https, NULL, 0));
 	p->headers = cu->slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
 	/* no Expect: 100-continue, which would cost a round trip or a second's wait */
@@ -504,7 +510,7 @@ enum cid_err cid_http_batch_run(struct cid_http_batch *b, int wait_ms,
 	pthread_mutex_unlock(&b->lock);
 	if (m == NULL) /* nothing was ever posted: wait for a wake, or the time */
 		return batch_idle(b, wait_ms);
-	cu = cid_curl();
+	cu = &b->lib;
 	if (cu->multi_perform(b->m, &running) != CURLM_OK ||
 	    cu->multi_poll(b->m, NULL, 0, wait_ms < 0 ? 0 : wait_ms, NULL) != CURLM_OK ||
 	    cu->multi_perform(b->m, &running) != CURLM_OK)
@@ -532,7 +538,7 @@ void cid_http_batch_wake(struct cid_http_batch *b)
 	pthread_mutex_lock(&b->lock);
 	b->woken = true;
 	if (b->m != NULL)
-		(void)cid_curl()->multi_wakeup(b->m);
+		(void)b->lib.multi_wakeup(b->m);
 	pthread_cond_signal(&b->wake);
 	pthread_mutex_unlock(&b->lock);
 }
@@ -554,14 +560,15 @@ enum cid_err cid_http_post_auth(const char *url, const struct cid_fetch_limits *
 	char header[128];
 	char auth_header[CID_HTTP_MAX_AUTHORIZATION + 32] = "";
 	struct curl_slist *headers = NULL;
-	const struct cid_curl *cu = NULL;
+	struct cid_curl lib = {0};
+	const struct cid_curl *cu = &lib;
 	CURLU *u = NULL;
 	CURL *h = NULL;
 	bool https = false;
 	long status = 0;
 	CURLcode cc;
 
-	CID_TRY(cid_curl_load(&cu, why, whysz));
+	CID_TRY(cid_curl_open(&lib, why, whysz));
 	u = cu->url();
 	h = cu->easy_init();
 	CID_ENSURE(u != NULL && h != NULL, CID_ERR_NOMEM);
@@ -604,10 +611,11 @@ out:
 	free(s.buf);
 	/* the header may hold a client secret */
 	cid_wipe(auth_header, sizeof(auth_header));
-	if (cu != NULL) {
+	if (lib.lib != NULL) {
 		cu->slist_free_all(headers);
 		cu->easy_cleanup(h);
 		cu->url_cleanup(u);
 	}
+	cid_curl_close(&lib);
 	return rc;
 }
