@@ -9,7 +9,8 @@
  * filled by dlopen("libcurl.so.4") on first use, as systemd loads its
  * optional libraries. It is compiled against curl/curl.h of the same
  * package, so the types are checked at build time, and the functions looked
- * up are all there since libcurl 7.84, which the build requires.
+ * up are all there since libcurl 7.85 (CURLOPT_PROTOCOLS_STR, which the
+ * options need), the version the build requires of the headers.
  *
  * No state of libauth's own: the library stays mapped once opened
  * (RTLD_NODELETE) and the dynamic loader counts who holds it, so each user

@@ -345,6 +345,20 @@ static void post_clear(struct cid_http_batch *b, struct post *p)
 	memset(p, 0, sizeof(*p));
 }
 
+/* Inits c to time its waits on CLOCK_MONOTONIC, which a change of the date does not move. */
+static bool cond_init_monotonic(pthread_cond_t *c)
+{
+	pthread_condattr_t attr;
+	bool ok;
+
+	if (pthread_condattr_init(&attr) != 0)
+		return false;
+	ok = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 &&
+	     pthread_cond_init(c, &attr) == 0;
+	pthread_condattr_destroy(&attr);
+	return ok;
+}
+
 enum cid_err cid_http_batch_new(size_t max_active, struct cid_http_batch **out)
 {
 	enum cid_err rc = CID_OK;
@@ -357,7 +371,7 @@ enum cid_err cid_http_batch_new(size_t max_active, struct cid_http_batch **out)
 		free(b);
 		return CID_ERR_NOMEM;
 	}
-	if (pthread_cond_init(&b->wake, NULL) != 0) {
+	if (!cond_init_monotonic(&b->wake)) {
 		pthread_mutex_destroy(&b->lock);
 		free(b);
 		return CID_ERR_NOMEM;
@@ -418,6 +432,10 @@ enum cid_err cid_http_batch_post(struct cid_http_batch *b, const char *url, cons
 		CID_ENSURE(m != NULL, CID_ERR_NOMEM);
 		pthread_mutex_lock(&b->lock);
 		b->m = m;
+		if (b->woken) { /* a wake that came before m: the next poll ends at once */
+			b->woken = false;
+			(void)cu->multi_wakeup(m);
+		}
 		pthread_mutex_unlock(&b->lock);
 	}
 	CID_TRY(url_check(cu, p->u, url, &https, NULL, 0));
@@ -479,7 +497,7 @@ static enum cid_err batch_idle(struct cid_http_batch *b, int wait_ms)
 {
 	struct timespec until;
 
-	if (clock_gettime(CLOCK_REALTIME, &until) != 0)
+	if (clock_gettime(CLOCK_MONOTONIC, &until) != 0)
 		return CID_ERR_IO;
 	until.tv_sec += wait_ms / 1000;
 	until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;

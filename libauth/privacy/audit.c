@@ -699,9 +699,11 @@ static void lead_give(struct cid_audit *log, struct waiter *w)
 
 /*
  * Leads one round: takes the whole queue, commits it, hands the lead to the
- * head of what queued meanwhile (first, so the next commit starts at once),
- * and only then tells each of the round its result, but self (the leading
- * caller, NULL for the committer), who reads its own.
+ * head of what queued meanwhile (first: a blocking appender chosen starts
+ * the next commit at once; when the head is a submit, the committer leads
+ * the next round once it has told this one), and only then tells each of
+ * the round its result, but self (the leading caller, NULL for the
+ * committer), who reads its own.
  */
 static void round_lead(struct cid_audit *log, struct waiter *self)
 {
@@ -861,6 +863,8 @@ enum cid_err audit_pending_new(struct cid_audit *log, json_t **entries, char **o
 	enum cid_err rc = CID_OK;
 	struct cid_audit_pending *p = calloc(1, sizeof(*p));
 
+	if (entries == NULL)
+		n = 0; /* nothing to take over: refused below */
 	if (p == NULL) {
 		for (size_t i = 0; i < n; i++) {
 			json_decref(entries[i]);

@@ -304,7 +304,9 @@ struct cid_audit_pending;
  * entries are durable (an entry whose once-key was in the log already is
  * skipped, as in cid_audit_append), else the commit's error, and then none of
  * them is in the log. It runs on the thread that led the commit (the log's
- * committer, or an appender's), so it must be short and must not append.
+ * committer, or an appender's), so it must be short and must not append;
+ * when the log does not group, or its committer cannot start, it runs on
+ * the submitter's own thread, before cid_audit_submit returns.
  */
 typedef void (*cid_audit_done)(void *arg, enum cid_err rc);
 
@@ -323,7 +325,8 @@ void cid_audit_submit(struct cid_audit_pending *p, cid_audit_done done, void *ar
 
 /*
  * Writes p's entries as cid_audit_append does, waiting for the commit, and
- * frees p. Errors: those of cid_audit_append's commit.
+ * frees p. Errors: those of cid_audit_append's commit; CID_ERR_NOMEM (its
+ * wait could not be set up: nothing written).
  */
 CID_MUST_CHECK enum cid_err cid_audit_pending_commit(struct cid_audit_pending *p);
 

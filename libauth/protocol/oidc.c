@@ -181,6 +181,8 @@ enum cid_err oidc_release(struct cid_ctx *ctx, struct cid_txn *txn, const struct
 	CID_ENSURE(clock_gettime(CLOCK_REALTIME, &ts) == 0, CID_ERR_INVALID);
 	CID_TRY(
 	    cid_time_uuid((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000, request_id));
+	/* one release per answer: unwritten entries are never dropped for others */
+	CID_ENSURE(reply->audit == NULL, CID_ERR_INVALID);
 	cid_ctx_audit_hook(ctx, &rq.audit, &rq.audit_arg);
 	if (later && rq.audit == cid_audit_release_hook) {
 		defer.log = rq.audit_arg;
@@ -200,7 +202,6 @@ enum cid_err oidc_release(struct cid_ctx *ctx, struct cid_txn *txn, const struct
 		reply->release = strdup(request_id);
 		CID_ENSURE(reply->release != NULL, CID_ERR_NOMEM);
 	}
-	cid_audit_pending_free(reply->audit);
 	reply->audit = pending;
 	pending = NULL;
 out:
