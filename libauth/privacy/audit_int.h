@@ -1,12 +1,12 @@
 /*
  * audit_int: what the files of the audit module share (audit_head.c,
- * audit_issuer.c, audit.c, audit_canon.c, audit_tree.c, audit_keys.c, audit_checkpoint.c,
- * audit_rotate.c, audit_verify.c, audit_scan.c,
- * audit_verify_export.c, audit_proof.c, audit_witness.c, audit_read.c,
- * audit_export.c, and audit_release.c, its file above release): the store's
- * key shapes, the canonical-form and hash rules, the append with once-keys,
- * the tree, the keys and the walk of verification, and small helpers. Not
- * part of the API.
+ * audit_issuer.c, audit.c, audit_commit.c, audit_canon.c, audit_tree.c,
+ * audit_keys.c, audit_checkpoint.c, audit_rotate.c, audit_verify.c,
+ * audit_scan.c, audit_verify_export.c, audit_proof.c, audit_witness.c,
+ * audit_read.c, audit_export.c, and audit_release.c, its file above
+ * release): the store's key shapes, the canonical-form and hash rules, the
+ * chain write and the append with once-keys, the tree, the keys and the walk
+ * of verification, and small helpers. Not part of the API.
  */
 #ifndef CID_AUDIT_INT_H
 #define CID_AUDIT_INT_H
@@ -19,6 +19,7 @@
 #include "str.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -76,6 +77,59 @@ bool audit_index_member_ok(const json_t *v);
 
 /* True if t is "YYYY-MM-DDTHH:MM:SSZ" in shape (digits where digits go). */
 bool audit_time_syntax_ok(const char *t);
+
+/* ---- the chain write (audit.c) and the group commit (audit_commit.c) ---- */
+
+/* One entry checked, its bytes made but for seq, prev and pseudonyms (audit.c). */
+struct audit_prepared;
+
+/* A queued waiter's fate: still waiting, written (rc set), or to lead the next round. */
+enum waiter_state { WAITER_QUEUED, WAITER_DONE, WAITER_LEAD };
+
+/* One caller of cid_audit_append waiting for its entries to be written, or one submit. */
+struct waiter {
+	json_t *const *entries;
+	struct audit_prepared *prep; /* per entry: its bytes but for the transaction's members */
+	const char *const *once;     /* per entry: an index key that must be new, or NULL */
+	size_t n;
+	uint64_t first; /* outputs, valid when done */
+	size_t written;
+	enum cid_err rc;
+	struct waiter *next;
+	/* how the waiter learns its fate: its own lock, so that waking it never
+	 * makes it queue for the log's lock (where the leader of the next round
+	 * and the newcomers are) before it can return */
+	pthread_mutex_t slot;
+	pthread_cond_t wake;
+	enum waiter_state state; /* under slot */
+	cid_audit_done done;	 /* set: a submitted append (struct cid_audit_pending), told by
+				    calling it; it never leads, and has no slot */
+	void *done_arg;
+};
+
+/*
+ * Checks entries[0..n) as cid_audit_append does and makes the bytes of each
+ * but for what the write transaction gives it, into *out: a new array of n,
+ * freed with audit_prepared_free. Errors: CID_ERR_INVALID (an entry
+ * cid_audit_append refuses), CID_ERR_NOMEM; then *out is not set.
+ */
+CID_MUST_CHECK enum cid_err audit_entries_prepare(json_t *const *entries, size_t n,
+						  struct audit_prepared **out);
+
+/* Frees prep[0..n) of audit_entries_prepare (prep may be NULL). */
+void audit_prepared_free(struct audit_prepared *prep, size_t n);
+
+/*
+ * cid_store_update's callback: in the write transaction txn, writes the
+ * entries of the waiters of the list whose head is list, in order: reads the
+ * head, gives each entry its seq and prev, writes it with its index keys
+ * (skipping an entry whose once-key is there already), appends its leaf to
+ * the tree and moves the head. Each waiter's first and written are set. It
+ * may run again on the same list (after the map grew): its outputs go to the
+ * waiters only. Errors: CID_ERR_STORE, CID_ERR_NOMEM, CID_ERR_CRYPTO (a
+ * hash or a pseudonym not made).
+ */
+CID_MUST_CHECK enum cid_err audit_chain_write(struct cid_txn *txn, void *list);
 
 /*
  * cid_audit_append, where once[i] (once may be NULL; once[i] may be NULL) is
