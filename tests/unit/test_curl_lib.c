@@ -3,8 +3,11 @@
  * opens it (curl_lib.h). A batch that never posted does not open it, and
  * still waits and wakes as a batch does; an open maps the library and
  * fills the whole table, and the library stays mapped after the close for
- * the next one. The tests run in this order in one process: the first one
- * sees the process as civicid starts it.
+ * the next one. A libcurl that is missing, or lacks a function, is an error
+ * that names it, and leaves nothing half-open: the build wraps dlopen and
+ * dlsym (-Wl,--wrap) so that a test can hide the library or one function.
+ * The tests run in this order in one process: the first one sees the
+ * process as civicid starts it.
  */
 #include "curl_lib.h"
 #include "http_fetch.h"
@@ -21,6 +24,41 @@
 #include <time.h>
 
 #include <cmocka.h>
+
+/* ---- what the wraps hide: nothing but in the tests that set these ---- */
+
+static bool hide_libcurl;	/* dlopen of libcurl fails, as when it is not installed */
+static const char *hide_symbol; /* dlsym of this name fails, as in a libcurl without it */
+
+void *__real_dlopen(const char *file, int mode);
+void *__real_dlsym(void *handle, const char *name);
+void *__wrap_dlopen(const char *file, int mode);
+void *__wrap_dlsym(void *handle, const char *name);
+
+void *__wrap_dlopen(const char *file, int mode)
+{
+	if (hide_libcurl && file != NULL && strstr(file, "libcurl") != NULL)
+		return __real_dlopen("libcivicid-test-absent.so.0", mode); /* dlerror's own words */
+	return __real_dlopen(file, mode);
+}
+
+void *__wrap_dlsym(void *handle, const char *name)
+{
+	if (hide_symbol != NULL && strcmp(name, hide_symbol) == 0)
+		return NULL;
+	return __real_dlsym(handle, name);
+}
+
+/* True if every byte of c is zero: a table that holds nothing. */
+static bool table_empty(const struct cid_curl *c)
+{
+	const unsigned char *p = (const unsigned char *)c;
+
+	for (size_t i = 0; i < sizeof(*c); i++)
+		if (p[i] != 0)
+			return false;
+	return true;
+}
 
 /* True if a libcurl is mapped into this process (/proc/self/maps). */
 static bool libcurl_mapped(void)
@@ -119,11 +157,74 @@ static void test_open_fills_the_whole_table_and_the_library_stays(void **state)
 	cid_curl_close(&c);
 }
 
+/*
+ * libcurl not installed: an open, a fetch and a batch's POST each fail with
+ * CID_ERR_IO and say which library could not be loaded; nothing is left
+ * open, and the batch is freed as any other.
+ */
+static void test_a_missing_libcurl_is_an_error_that_names_it(void **state)
+{
+	struct cid_curl c;
+	char why[256] = "";
+	const struct cid_fetch_limits lim = {
+	    .max_bytes = 1024, .connect_timeout_ms = 1000, .timeout_ms = 1000};
+	struct cid_http_batch *b = NULL;
+	char *body = NULL;
+	size_t len = 0;
+
+	(void)state;
+	hide_libcurl = true;
+	memset(&c, 0xA5, sizeof(c));
+	assert_int_equal(cid_curl_open(&c, why, sizeof(why)), CID_ERR_IO);
+	assert_true(table_empty(&c));
+	assert_non_null(strstr(why, "cannot load libcurl.so.4: "));
+	assert_non_null(strstr(why, "libcivicid-test-absent.so.0"));
+
+	why[0] = '\0';
+	assert_int_equal(
+	    cid_http_fetch("http://127.0.0.1:9/x", &lim, &body, &len, why, sizeof(why)),
+	    CID_ERR_IO);
+	assert_null(body);
+	assert_non_null(strstr(why, "cannot load libcurl.so.4"));
+
+	assert_int_equal(cid_http_batch_new(4, &b), CID_OK);
+	assert_int_equal(cid_http_batch_post(b, "http://127.0.0.1:9/x", "a=b", 3, &lim, NULL),
+			 CID_ERR_IO);
+	assert_int_equal(cid_http_batch_active(b), 0);
+	cid_http_batch_free(b);
+	hide_libcurl = false;
+}
+
+/* A libcurl without one of the functions: refused whole, the table left empty. */
+static void test_a_libcurl_lacking_a_function_is_refused_whole(void **state)
+{
+	static const char *const names[] = {"curl_easy_init", "curl_easy_header",
+					    "curl_multi_wakeup"};
+	struct cid_curl c;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char why[160] = "";
+		char want[160];
+
+		hide_symbol = names[i];
+		assert_int_equal(cid_curl_open(&c, why, sizeof(why)), CID_ERR_IO);
+		assert_true(table_empty(&c));
+		snprintf(want, sizeof(want), "libcurl.so.4 lacks %s", names[i]);
+		assert_string_equal(why, want);
+	}
+	hide_symbol = NULL;
+	assert_int_equal(cid_curl_open(&c, NULL, 0), CID_OK); /* whole again */
+	cid_curl_close(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_no_libcurl_until_a_request),
 	    cmocka_unit_test(test_open_fills_the_whole_table_and_the_library_stays),
+	    cmocka_unit_test(test_a_missing_libcurl_is_an_error_that_names_it),
+	    cmocka_unit_test(test_a_libcurl_lacking_a_function_is_refused_whole),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
