@@ -55,6 +55,8 @@ let store;
 let server;
 let browser;
 let officerSecret;
+// what must never be shown: filled in before(), checked on every console page
+const secrets = {};
 
 /** A new browser page that records JavaScript errors and console errors (CSP violations). */
 async function newPage() {
@@ -115,6 +117,16 @@ async function logRows(page) {
   );
 }
 
+/** Asserts that no value of secrets is in any text of seen ({where: text}). */
+function assertNoSecret(seen) {
+  assert.equal(Object.keys(secrets).length >= 6, true, 'the secrets to look for');
+  for (const [where, text] of Object.entries(seen))
+    for (const [what, value] of Object.entries(secrets)) {
+      assert.ok(typeof value === 'string' && value.length >= 12, `${what} is a secret worth looking for`);
+      assert.equal(text.includes(value), false, `the ${what} is in ${where}`);
+    }
+}
+
 before(async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is installed (deploy/install-deps.sh test)`);
   store = freshStore('console');
@@ -143,6 +155,15 @@ before(async () => {
   });
   const info = await client.fetchUserInfo(config, tokens.access_token, tokens.claims().sub);
   assert.equal(info.email, CLAIMS.email);
+  Object.assign(secrets, {
+    client_secret: secret,
+    'citizen password': CITIZEN.password,
+    'officer password': OFFICER.password,
+    'officer TOTP secret': officerSecret,
+    'access token': tokens.access_token,
+    'ID token': tokens.id_token,
+  });
+  if (tokens.refresh_token) secrets['refresh token'] = tokens.refresh_token;
   cli(['consent', 'grant', CITIZEN.name, '--store', store.dir, '--service', PAPER_SERVICE, '--purpose', 'news',
     '--attribute', 'email', '--policies', store.policies]);
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
@@ -309,6 +330,23 @@ test('the officer logs in with password and TOTP and works through the console',
   assert.equal(await page.locator(`svg.chart[aria-label="${PAPER_SERVICE}"]`).count(), 0, 'a consent is no release');
   await shot(page, 'officer_services');
 
+  // no secret on any page of the console, nor in its export: every view,
+  // every entry of the log, each one's resolution, and the CSV
+  const seen = { 'the CSV export': raw };
+  for (const path of ['/officer', `/officer?service=${SERVICE}`, '/officer?type=release.permit',
+    '/officer/services']) {
+    await page.goto(server.url(path).href);
+    seen[path] = await page.content();
+  }
+  await page.goto(server.url('/officer').href);
+  for (const r of await logRows(page)) {
+    const path = `/officer/entry?seq=${r.seq}`;
+    await page.goto(server.url(path).href);
+    seen[path] = await page.content();
+  }
+  assert.ok(Object.keys(seen).length >= 8, Object.keys(seen).join(' '));
+  assertNoSecret(seen);
+
   // log out: the console is closed again
   await clickToPage(page, 'form[action="/officer/logout"] button');
   assert.equal(new URL(page.url()).pathname, '/officer/login');
@@ -334,4 +372,17 @@ test('a code already used cannot open a second session', async () => {
   assert.deepEqual([...first.errors, ...second.errors], []);
   await first.context.close();
   await second.context.close();
+});
+
+test('no secret in what the operator reads: client and user listings, the log export', () => {
+  const seen = {};
+  for (const args of [['client', 'list'], ['client', 'show', SERVICE],
+    ['user', 'show', CITIZEN.name], ['audit', 'officer', 'list']]) {
+    seen[`civicid ${args.join(' ')}`] = cli([...args, '--store', store.dir]);
+  }
+  const exportPath = join(store.root, 'secrets-export.jsonl');
+  cli(['audit', 'export', '--store', store.dir, '--output', exportPath]);
+  seen['civicid audit export'] = readFileSync(exportPath, 'utf8');
+  assert.match(seen[`civicid client show ${SERVICE}`], new RegExp(SERVICE));
+  assertNoSecret(seen);
 });
