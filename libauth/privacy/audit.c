@@ -10,9 +10,9 @@
  * processes, can never fork the chain), gives each entry its seq and prev,
  * writes it with its index keys, appends its leaf to the Merkle tree
  * (audit_tree.c) and moves the head. Everything it needs is checked, and
- * each entry's bytes made but for seq, prev and pseudonyms (struct prepared),
- * before the transaction, and its outputs go to its argument only, so
- * cid_store_update may run it again after growing the map.
+ * each entry's bytes made but for seq, prev and pseudonyms (struct
+ * audit_prepared), before the transaction, and its outputs go to its
+ * argument only, so cid_store_update may run it again after growing the map.
  *
  * An entry is stored as its canonical bytes (audit.h), and only entries that
  * have canonical bytes are accepted: ASCII member names, no real numbers, so
@@ -312,7 +312,7 @@ out:
 }
 
 /* Writes the entries of a list of waiters, in order; outputs go to the waiters. */
-static enum cid_err chain_write(struct cid_txn *txn, struct waiter *list)
+static enum cid_err chain_write(struct cid_txn *txn, struct audit_waiter *list)
 {
 	enum cid_err rc = CID_OK;
 	struct chain c = {0};
@@ -328,7 +328,7 @@ static enum cid_err chain_write(struct cid_txn *txn, struct waiter *list)
 	CID_TRY(audit_day_cover(txn, &from, &to));
 	if (to != c.size)
 		from = c.size;
-	for (struct waiter *w = list; w != NULL; w = w->next) {
+	for (struct audit_waiter *w = list; w != NULL; w = w->next) {
 		w->first = c.size;
 		w->written = 0;
 		for (size_t i = 0; i < w->n; i++) {
@@ -389,7 +389,7 @@ enum cid_err cid_audit_append_txn(struct cid_txn *txn, const json_t *entry, uint
 {
 	enum cid_err rc = CID_OK;
 	json_t *e = (json_t *)(uintptr_t)entry;
-	struct waiter w = {.entries = &e, .n = 1};
+	struct audit_waiter w = {.entries = &e, .n = 1};
 
 	CID_TRY(audit_entries_prepare(&e, 1, &w.prep));
 	CID_TRY(chain_write(txn, &w));

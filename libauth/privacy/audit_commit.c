@@ -2,7 +2,6 @@
  * audit_commit: the log (struct cid_audit) and how entries reach the chain
  * that audit.c writes: group commit, and the submitted appends.
  *
- *
  * Group commit: an appender queues a waiter (on its own stack) and either
  * becomes the leader, which takes the whole queue and writes it in one
  * durable transaction, or sleeps until it is told its entries are written.
@@ -37,7 +36,7 @@
 /* An append made and checked, not yet written: a waiter that owns what it writes. */
 struct cid_audit_pending {
 	struct cid_audit *log;
-	struct waiter w; /* its entries, once-keys and prepared bytes are the pending's */
+	struct audit_waiter w; /* its entries, once-keys and prepared bytes are the pending's */
 };
 
 struct cid_audit {
@@ -46,7 +45,7 @@ struct cid_audit {
 	_Atomic uint64_t commits;
 	pthread_mutex_t lock;
 	bool leading; /* a leader is writing a batch, or has been chosen to write the next */
-	struct waiter *queue, **tail;
+	struct audit_waiter *queue, **tail;
 	/* the committer: leads the rounds whose lead falls to a submitted append */
 	pthread_t committer;
 	bool committer_up;	      /* started; under lock */
@@ -132,14 +131,14 @@ static size_t group_bucket(uint64_t appends)
 }
 
 /* Counts one commit of the calls in list (log->lock held). */
-static void stats_count(struct cid_audit *log, const struct waiter *list, enum cid_err rc,
+static void stats_count(struct cid_audit *log, const struct audit_waiter *list, enum cid_err rc,
 			uint64_t ns, uint64_t cpu_ns)
 {
 	struct cid_audit_stats *st = &log->stats;
 	uint64_t appends = 0;
 	uint64_t entries = 0;
 
-	for (const struct waiter *w = list; w != NULL; w = w->next) {
+	for (const struct audit_waiter *w = list; w != NULL; w = w->next) {
 		appends++;
 		entries += rc == CID_OK ? w->written : 0;
 	}
@@ -159,7 +158,7 @@ static void stats_count(struct cid_audit *log, const struct waiter *list, enum c
 }
 
 /* Writes the waiters of list in one transaction, counting it. */
-static enum cid_err commit_batch(struct cid_audit *log, struct waiter *list)
+static enum cid_err commit_batch(struct cid_audit *log, struct audit_waiter *list)
 {
 	struct timespec t0;
 	struct timespec t1;
@@ -235,7 +234,7 @@ out:
 }
 
 /* Tells queued waiter w its fate; once DONE, w may return and its stack go at once. */
-static void waiter_tell(struct waiter *w, enum waiter_state state)
+static void waiter_tell(struct audit_waiter *w, enum audit_waiter_state state)
 {
 	pthread_mutex_lock(&w->slot);
 	w->state = state;
@@ -244,12 +243,12 @@ static void waiter_tell(struct waiter *w, enum waiter_state state)
 }
 
 /* Sleeps until w is written or chosen to lead; says which. */
-static enum waiter_state waiter_wait(struct waiter *w)
+static enum audit_waiter_state waiter_wait(struct audit_waiter *w)
 {
-	enum waiter_state state;
+	enum audit_waiter_state state;
 
 	pthread_mutex_lock(&w->slot);
-	while (w->state == WAITER_QUEUED)
+	while (w->state == AUDIT_WAITER_QUEUED)
 		pthread_cond_wait(&w->wake, &w->slot);
 	state = w->state;
 	pthread_mutex_unlock(&w->slot);
@@ -257,20 +256,20 @@ static enum waiter_state waiter_wait(struct waiter *w)
 }
 
 /* Tells queued w the result of its round: wakes its caller, or calls its callback. */
-static void waiter_done(struct waiter *w)
+static void waiter_done(struct audit_waiter *w)
 {
 	if (w->done != NULL) {
 		w->done(w->done_arg, w->rc); /* the caller's again from here */
 		return;
 	}
-	waiter_tell(w, WAITER_DONE);
+	waiter_tell(w, AUDIT_WAITER_DONE);
 }
 
 /* Gives the lead of the next round to w: its caller, or the committer for a submit. */
-static void lead_give(struct cid_audit *log, struct waiter *w)
+static void lead_give(struct cid_audit *log, struct audit_waiter *w)
 {
 	if (w->done == NULL) {
-		waiter_tell(w, WAITER_LEAD);
+		waiter_tell(w, AUDIT_WAITER_LEAD);
 		return;
 	}
 	pthread_mutex_lock(&log->lock);
@@ -287,10 +286,10 @@ static void lead_give(struct cid_audit *log, struct waiter *w)
  * the round its result, but self (the leading caller, NULL for the
  * committer), who reads its own.
  */
-static void round_lead(struct cid_audit *log, struct waiter *self)
+static void round_lead(struct cid_audit *log, struct audit_waiter *self)
 {
-	struct waiter *batch;
-	struct waiter *next;
+	struct audit_waiter *batch;
+	struct audit_waiter *next;
 	enum cid_err rc;
 
 	pthread_mutex_lock(&log->lock);
@@ -307,7 +306,7 @@ static void round_lead(struct cid_audit *log, struct waiter *self)
 	pthread_mutex_unlock(&log->lock);
 	if (next != NULL)
 		lead_give(log, next);
-	for (struct waiter *b = batch; b != NULL; b = next) {
+	for (struct audit_waiter *b = batch; b != NULL; b = next) {
 		next = b->next; /* b may return (and its stack go) once told */
 		b->rc = rc;
 		b->next = NULL;
@@ -320,7 +319,7 @@ static void round_lead(struct cid_audit *log, struct waiter *self)
  * Queues w; true if it is to lead (no round runs or is promised). With
  * lead_now false (a submit), the committer is told to lead instead.
  */
-static bool queue_up(struct cid_audit *log, struct waiter *w, bool lead_now)
+static bool queue_up(struct cid_audit *log, struct audit_waiter *w, bool lead_now)
 {
 	bool lead;
 
@@ -343,7 +342,7 @@ static bool queue_up(struct cid_audit *log, struct waiter *w, bool lead_now)
  * sleep until told, each through its own slot: a waiter is woken once, when
  * it is written, or when the lead of the next round falls to it.
  */
-static void group_commit(struct cid_audit *log, struct waiter *w)
+static void group_commit(struct cid_audit *log, struct audit_waiter *w)
 {
 	if (pthread_mutex_init(&w->slot, NULL) != 0) {
 		w->rc = CID_ERR_NOMEM;
@@ -354,8 +353,8 @@ static void group_commit(struct cid_audit *log, struct waiter *w)
 		w->rc = CID_ERR_NOMEM;
 		return;
 	}
-	w->state = WAITER_QUEUED;
-	if (queue_up(log, w, true) || waiter_wait(w) == WAITER_LEAD)
+	w->state = AUDIT_WAITER_QUEUED;
+	if (queue_up(log, w, true) || waiter_wait(w) == AUDIT_WAITER_LEAD)
 		round_lead(log, w);
 	pthread_cond_destroy(&w->wake);
 	pthread_mutex_destroy(&w->slot);
@@ -386,7 +385,7 @@ enum cid_err audit_append(struct cid_audit *log, json_t *const *entries, const c
 			  size_t n, uint64_t *first, size_t *written)
 {
 	enum cid_err rc = CID_OK;
-	struct waiter w = {.entries = entries, .once = once, .n = n};
+	struct audit_waiter w = {.entries = entries, .once = once, .n = n};
 
 	CID_ENSURE(log != NULL && entries != NULL && n > 0, CID_ERR_INVALID);
 	CID_TRY(audit_entries_prepare(entries, n, &w.prep));

@@ -84,10 +84,14 @@ bool audit_time_syntax_ok(const char *t);
 struct audit_prepared;
 
 /* A queued waiter's fate: still waiting, written (rc set), or to lead the next round. */
-enum waiter_state { WAITER_QUEUED, WAITER_DONE, WAITER_LEAD };
+enum audit_waiter_state { AUDIT_WAITER_QUEUED, AUDIT_WAITER_DONE, AUDIT_WAITER_LEAD };
 
-/* One caller of cid_audit_append waiting for its entries to be written, or one submit. */
-struct waiter {
+/*
+ * One append's entries on their way into the chain: a caller of
+ * cid_audit_append (or cid_audit_pending_commit) waiting in the group commit,
+ * one submit (cid_audit_submit), or, alone, cid_audit_append_txn's entry.
+ */
+struct audit_waiter {
 	json_t *const *entries;
 	struct audit_prepared *prep; /* per entry: its bytes but for the transaction's members */
 	const char *const *once;     /* per entry: an index key that must be new, or NULL */
@@ -95,23 +99,24 @@ struct waiter {
 	uint64_t first; /* outputs, valid when done */
 	size_t written;
 	enum cid_err rc;
-	struct waiter *next;
+	struct audit_waiter *next;
 	/* how the waiter learns its fate: its own lock, so that waking it never
 	 * makes it queue for the log's lock (where the leader of the next round
 	 * and the newcomers are) before it can return */
 	pthread_mutex_t slot;
 	pthread_cond_t wake;
-	enum waiter_state state; /* under slot */
-	cid_audit_done done;	 /* set: a submitted append (struct cid_audit_pending), told by
-				    calling it; it never leads, and has no slot */
+	enum audit_waiter_state state; /* under slot */
+	cid_audit_done done; /* set: a submitted append (struct cid_audit_pending), told by
+				calling it; it never leads, and has no slot */
 	void *done_arg;
 };
 
 /*
- * Checks entries[0..n) as cid_audit_append does and makes the bytes of each
+ * Checks each of entries[0..n) as cid_audit_append does and makes its bytes
  * but for what the write transaction gives it, into *out: a new array of n,
- * freed with audit_prepared_free. Errors: CID_ERR_INVALID (an entry
- * cid_audit_append refuses), CID_ERR_NOMEM; then *out is not set.
+ * freed with audit_prepared_free. The caller has checked n > 0 and entries
+ * not NULL. Errors: CID_ERR_INVALID (an entry cid_audit_append refuses),
+ * CID_ERR_NOMEM; then *out is not set and nothing is left allocated.
  */
 CID_MUST_CHECK enum cid_err audit_entries_prepare(json_t *const *entries, size_t n,
 						  struct audit_prepared **out);
@@ -121,13 +126,17 @@ void audit_prepared_free(struct audit_prepared *prep, size_t n);
 
 /*
  * cid_store_update's callback: in the write transaction txn, writes the
- * entries of the waiters of the list whose head is list, in order: reads the
- * head, gives each entry its seq and prev, writes it with its index keys
- * (skipping an entry whose once-key is there already), appends its leaf to
- * the tree and moves the head. Each waiter's first and written are set. It
- * may run again on the same list (after the map grew): its outputs go to the
- * waiters only. Errors: CID_ERR_STORE, CID_ERR_NOMEM, CID_ERR_CRYPTO (a
- * hash or a pseudonym not made).
+ * entries of the waiters of the list whose head is list (struct
+ * audit_waiter), in order: reads the head, gives each entry its seq and
+ * prev and its citizen's pseudonym (made on first use), writes it with its
+ * index keys, appends its leaf to the tree and moves the head. An entry with
+ * a once-key is written with that key, or skipped when the key is there
+ * already. Each waiter's first and written are set. It may run again on the
+ * same list (after the map grew): its outputs go to the waiters only.
+ * Errors: those of the store's reads and writes (CID_ERR_STORE; CID_ERR_EXISTS
+ * when the next seq is taken, a damaged head; CID_ERR_TOOBIG, a once-key or
+ * index key over LMDB's bound), those of cid_pseudonym_get_or_make
+ * (CID_ERR_INVALID: a citizen it cannot name), CID_ERR_NOMEM, CID_ERR_CRYPTO.
  */
 CID_MUST_CHECK enum cid_err audit_chain_write(struct cid_txn *txn, void *list);
 
