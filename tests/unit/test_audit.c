@@ -8,6 +8,8 @@
  * filters, provisions, the citizen's slice, CSV) show what they must; and
  * every export is on the record: its audit.exported entry is written before
  * it leaves, and the whole log's export ends with that entry, covered.
+ * pthread_create is wrapped (-Wl,--wrap), so that a test can make the
+ * log's committer thread fail to start.
  */
 #include "audit.h"
 #include "audit_int.h"
@@ -18,6 +20,7 @@
 #include "str.h"
 #include "support.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -29,6 +32,19 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+/* pthread_create fails (EAGAIN, as at the thread limit) while this is set */
+static bool threads_refused;
+
+int __real_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
+int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
+
+int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+	if (threads_refused)
+		return EAGAIN;
+	return __real_pthread_create(t, attr, fn, arg);
+}
 
 #define NOW	       1800000000
 #define ISS	       "https://id.example"
@@ -1033,7 +1049,8 @@ struct told {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	size_t n, ok;
-	size_t early; /* told CID_OK while the log held fewer entries than were told so */
+	size_t early;	   /* told CID_OK while the log held fewer entries than were told so */
+	enum cid_err last; /* what the last one was told */
 };
 
 static void told_init(struct told *t, struct cid_store *s)
@@ -1069,6 +1086,7 @@ static void told_cb(void *arg, enum cid_err rc)
 
 	pthread_mutex_lock(&t->lock);
 	t->n++;
+	t->last = rc;
 	if (rc == CID_OK) {
 		t->ok++;
 		if (log_size(t->s) < t->ok)
@@ -1183,6 +1201,39 @@ static void test_close_writes_what_was_submitted(void **state)
 	assert_int_equal(log_size(f->s), 20);
 	for (int i = 0; i < 20; i++)
 		cid_audit_pending_free(sent[i]);
+	told_destroy(&told);
+}
+
+/*
+ * The committer thread cannot start (the first submit starts it): the submit
+ * is told CID_ERR_NOMEM at once and nothing is written; the next submit
+ * starts it and is written.
+ */
+static void test_submit_without_a_committer_is_told_an_error(void **state)
+{
+	struct fixture *f = *state;
+	struct told told;
+	struct cid_audit_pending *p;
+
+	told_init(&told, f->s);
+	p = pending_new(f->log, NOW);
+	threads_refused = true;
+	cid_audit_submit(p, told_cb, &told);
+	threads_refused = false;
+	assert_int_equal(told.n, 1); /* told before the submit returned */
+	assert_int_equal(told.ok, 0);
+	assert_int_equal(told.last, CID_ERR_NOMEM);
+	assert_int_equal(log_size(f->s), 0);
+	cid_audit_pending_free(p);
+
+	p = pending_new(f->log, NOW + 1);
+	cid_audit_submit(p, told_cb, &told);
+	told_wait(&told, 2);
+	assert_int_equal(told.ok, 1);
+	assert_int_equal(told.last, CID_OK);
+	assert_int_equal(told.early, 0);
+	assert_int_equal(log_size(f->s), 1);
+	cid_audit_pending_free(p);
 	told_destroy(&told);
 }
 
@@ -2939,6 +2990,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_submits_share_group_commits_and_are_told_once_written, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_close_writes_what_was_submitted, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_submit_without_a_committer_is_told_an_error, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_pending_appends_without_group_commit, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_stats_take_restarts_and_formats, setup, teardown),

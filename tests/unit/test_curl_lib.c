@@ -4,8 +4,9 @@
  * still waits and wakes as a batch does; an open maps the library and
  * fills the whole table, and the library stays mapped after the close for
  * the next one. A libcurl that is missing, or lacks a function, is an error
- * that names it, and leaves nothing half-open: the build wraps dlopen and
- * dlsym (-Wl,--wrap) so that a test can hide the library or one function.
+ * that names it, and leaves nothing half-open: the build wraps dlopen,
+ * dlsym and dlclose (-Wl,--wrap) so that a test can hide the library or one
+ * function, and count the holds of it that are open.
  * The tests run in this order in one process: the first one sees the
  * process as civicid starts it.
  */
@@ -29,17 +30,30 @@
 
 static bool hide_libcurl;	/* dlopen of libcurl fails, as when it is not installed */
 static const char *hide_symbol; /* dlsym of this name fails, as in a libcurl without it */
+/* libcurl's handle as dlopen gave it, and how many holds of it are open */
+static void *libcurl_handle;
+static int libcurl_holds;
 
 void *__real_dlopen(const char *file, int mode);
 void *__real_dlsym(void *handle, const char *name);
+int __real_dlclose(void *handle);
 void *__wrap_dlopen(const char *file, int mode);
 void *__wrap_dlsym(void *handle, const char *name);
+int __wrap_dlclose(void *handle);
 
 void *__wrap_dlopen(const char *file, int mode)
 {
-	if (hide_libcurl && file != NULL && strstr(file, "libcurl") != NULL)
+	bool curl = file != NULL && strstr(file, "libcurl") != NULL;
+	void *h;
+
+	if (curl && hide_libcurl)
 		return __real_dlopen("libcivicid-test-absent.so.0", mode); /* dlerror's own words */
-	return __real_dlopen(file, mode);
+	h = __real_dlopen(file, mode);
+	if (curl && h != NULL) {
+		libcurl_handle = h;
+		libcurl_holds++;
+	}
+	return h;
 }
 
 void *__wrap_dlsym(void *handle, const char *name)
@@ -47,6 +61,22 @@ void *__wrap_dlsym(void *handle, const char *name)
 	if (hide_symbol != NULL && strcmp(name, hide_symbol) == 0)
 		return NULL;
 	return __real_dlsym(handle, name);
+}
+
+int __wrap_dlclose(void *handle)
+{
+	if (handle != NULL && handle == libcurl_handle)
+		libcurl_holds--;
+	return __real_dlclose(handle);
+}
+
+/* After each test: nothing hidden any more, even when the test failed half-way. */
+static int unhide(void **state)
+{
+	(void)state;
+	hide_libcurl = false;
+	hide_symbol = NULL;
+	return 0;
 }
 
 /* True if every byte of c is zero: a table that holds nothing. */
@@ -166,6 +196,7 @@ static void test_a_missing_libcurl_is_an_error_that_names_it(void **state)
 {
 	struct cid_curl c;
 	char why[256] = "";
+	int holds = libcurl_holds;
 	const struct cid_fetch_limits lim = {
 	    .max_bytes = 1024, .connect_timeout_ms = 1000, .timeout_ms = 1000};
 	struct cid_http_batch *b = NULL;
@@ -179,6 +210,7 @@ static void test_a_missing_libcurl_is_an_error_that_names_it(void **state)
 	assert_true(table_empty(&c));
 	assert_non_null(strstr(why, "cannot load libcurl.so.4: "));
 	assert_non_null(strstr(why, "libcivicid-test-absent.so.0"));
+	assert_int_equal(libcurl_holds, holds);
 
 	why[0] = '\0';
 	assert_int_equal(
@@ -192,7 +224,6 @@ static void test_a_missing_libcurl_is_an_error_that_names_it(void **state)
 			 CID_ERR_IO);
 	assert_int_equal(cid_http_batch_active(b), 0);
 	cid_http_batch_free(b);
-	hide_libcurl = false;
 }
 
 /* A libcurl without one of the functions: refused whole, the table left empty. */
@@ -201,6 +232,7 @@ static void test_a_libcurl_lacking_a_function_is_refused_whole(void **state)
 	static const char *const names[] = {"curl_easy_init", "curl_easy_header",
 					    "curl_multi_wakeup"};
 	struct cid_curl c;
+	int holds = libcurl_holds;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -212,10 +244,13 @@ static void test_a_libcurl_lacking_a_function_is_refused_whole(void **state)
 		assert_true(table_empty(&c));
 		snprintf(want, sizeof(want), "libcurl.so.4 lacks %s", names[i]);
 		assert_string_equal(why, want);
+		assert_int_equal(libcurl_holds, holds); /* the library it opened is closed again */
 	}
 	hide_symbol = NULL;
 	assert_int_equal(cid_curl_open(&c, NULL, 0), CID_OK); /* whole again */
+	assert_int_equal(libcurl_holds, holds + 1);
 	cid_curl_close(&c);
+	assert_int_equal(libcurl_holds, holds);
 }
 
 int main(void)
@@ -223,8 +258,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_no_libcurl_until_a_request),
 	    cmocka_unit_test(test_open_fills_the_whole_table_and_the_library_stays),
-	    cmocka_unit_test(test_a_missing_libcurl_is_an_error_that_names_it),
-	    cmocka_unit_test(test_a_libcurl_lacking_a_function_is_refused_whole),
+	    cmocka_unit_test_teardown(test_a_missing_libcurl_is_an_error_that_names_it, unhide),
+	    cmocka_unit_test_teardown(test_a_libcurl_lacking_a_function_is_refused_whole, unhide),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
