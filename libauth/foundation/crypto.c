@@ -6,6 +6,7 @@
  */
 #include "crypto.h"
 #include "str.h"
+#include "sync.h"
 
 #include <argon2.h>
 #include <errno.h>
@@ -224,12 +225,7 @@ enum cid_err cid_hash_gate_new(unsigned at_once, struct cid_hash_gate **out)
 	g = calloc(1, sizeof(*g));
 	if (g == NULL)
 		return CID_ERR_NOMEM;
-	if (pthread_mutex_init(&g->lock, NULL) != 0) {
-		free(g);
-		return CID_ERR_NOMEM;
-	}
-	if (pthread_cond_init(&g->turn, NULL) != 0) {
-		pthread_mutex_destroy(&g->lock);
+	if (cid_sync_init(&g->lock, &g->turn, CLOCK_MONOTONIC) != CID_OK) {
 		free(g);
 		return CID_ERR_NOMEM;
 	}
@@ -243,8 +239,7 @@ void cid_hash_gate_free(struct cid_hash_gate *g)
 {
 	if (g == NULL)
 		return;
-	pthread_cond_destroy(&g->turn);
-	pthread_mutex_destroy(&g->lock);
+	cid_sync_destroy(&g->lock, &g->turn);
 	free(g);
 }
 

@@ -16,6 +16,7 @@
 #include "crypto.h"
 #include "curl_lib.h"
 #include "str.h"
+#include "sync.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -345,20 +346,6 @@ static void post_clear(struct cid_http_batch *b, struct post *p)
 	memset(p, 0, sizeof(*p));
 }
 
-/* Inits c to time its waits on CLOCK_MONOTONIC, which a change of the date does not move. */
-static bool cond_init_monotonic(pthread_cond_t *c)
-{
-	pthread_condattr_t attr;
-	bool ok;
-
-	if (pthread_condattr_init(&attr) != 0)
-		return false;
-	ok = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 &&
-	     pthread_cond_init(c, &attr) == 0;
-	pthread_condattr_destroy(&attr);
-	return ok;
-}
-
 enum cid_err cid_http_batch_new(size_t max_active, struct cid_http_batch **out)
 {
 	enum cid_err rc = CID_OK;
@@ -367,12 +354,8 @@ enum cid_err cid_http_batch_new(size_t max_active, struct cid_http_batch **out)
 	CID_ENSURE(max_active > 0, CID_ERR_INVALID);
 	b = calloc(1, sizeof(*b));
 	CID_ENSURE(b != NULL, CID_ERR_NOMEM);
-	if (pthread_mutex_init(&b->lock, NULL) != 0) {
-		free(b);
-		return CID_ERR_NOMEM;
-	}
-	if (!cond_init_monotonic(&b->wake)) {
-		pthread_mutex_destroy(&b->lock);
+	/* the wake's timed waits (batch_idle) on CLOCK_MONOTONIC */
+	if (cid_sync_init(&b->lock, &b->wake, CLOCK_MONOTONIC) != CID_OK) {
 		free(b);
 		return CID_ERR_NOMEM;
 	}
@@ -396,8 +379,7 @@ void cid_http_batch_free(struct cid_http_batch *b)
 	if (b->m != NULL)
 		(void)b->lib.multi_cleanup(b->m);
 	cid_curl_close(&b->lib);
-	pthread_cond_destroy(&b->wake);
-	pthread_mutex_destroy(&b->lock);
+	cid_sync_destroy(&b->lock, &b->wake);
 	free(b->slots);
 	free(b);
 }

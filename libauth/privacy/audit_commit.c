@@ -24,6 +24,7 @@
 #include "audit.h"
 
 #include "audit_int.h"
+#include "sync.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -64,12 +65,7 @@ enum cid_err cid_audit_open(struct cid_store *s, bool group, struct cid_audit **
 
 	if (log == NULL)
 		return CID_ERR_NOMEM;
-	if (pthread_mutex_init(&log->lock, NULL) != 0) {
-		free(log);
-		return CID_ERR_NOMEM;
-	}
-	if (pthread_cond_init(&log->go, NULL) != 0) {
-		pthread_mutex_destroy(&log->lock);
+	if (cid_sync_init(&log->lock, &log->go, CLOCK_MONOTONIC) != CID_OK) {
 		free(log);
 		return CID_ERR_NOMEM;
 	}
@@ -95,8 +91,7 @@ void cid_audit_close(struct cid_audit *log)
 	pthread_mutex_unlock(&log->lock);
 	if (up)
 		pthread_join(log->committer, NULL);
-	pthread_cond_destroy(&log->go);
-	pthread_mutex_destroy(&log->lock);
+	cid_sync_destroy(&log->lock, &log->go);
 	free(log);
 }
 
@@ -344,20 +339,13 @@ static bool queue_up(struct cid_audit *log, struct audit_waiter *w, bool lead_no
  */
 static void group_commit(struct cid_audit *log, struct audit_waiter *w)
 {
-	if (pthread_mutex_init(&w->slot, NULL) != 0) {
-		w->rc = CID_ERR_NOMEM;
+	w->rc = cid_sync_init(&w->slot, &w->wake, CLOCK_MONOTONIC);
+	if (w->rc != CID_OK)
 		return;
-	}
-	if (pthread_cond_init(&w->wake, NULL) != 0) {
-		pthread_mutex_destroy(&w->slot);
-		w->rc = CID_ERR_NOMEM;
-		return;
-	}
 	w->state = AUDIT_WAITER_QUEUED;
 	if (queue_up(log, w, true) || waiter_wait(w) == AUDIT_WAITER_LEAD)
 		round_lead(log, w);
-	pthread_cond_destroy(&w->wake);
-	pthread_mutex_destroy(&w->slot);
+	cid_sync_destroy(&w->slot, &w->wake);
 }
 
 /* The committer thread: leads each round whose lead falls to a submit, until closed. */
@@ -413,30 +401,26 @@ enum cid_err cid_audit_append(struct cid_audit *log, json_t *const *entries, siz
 
 /* ---- submitted appends ---- */
 
-/* Frees what the waiter of p holds: audit_pending_new took its arrays as json_t ** and char **. */
-static void pending_free(struct cid_audit_pending *p)
+/* Frees entries[0..n) and once[0..n) (once may be NULL), and both arrays. */
+static void entries_free(json_t **entries, char **once, size_t n)
 {
-	json_t **entries;
-	char **once;
-
-	if (p == NULL)
-		return;
-	entries = (json_t **)(uintptr_t)p->w.entries;
-	once = (char **)(uintptr_t)p->w.once;
-	for (size_t i = 0; i < p->w.n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		json_decref(entries[i]);
 		if (once != NULL)
 			free(once[i]);
 	}
-	audit_prepared_free(p->w.prep, p->w.n);
 	free(entries);
 	free(once);
-	free(p);
 }
 
 void cid_audit_pending_free(struct cid_audit_pending *p)
 {
-	pending_free(p);
+	if (p == NULL)
+		return;
+	/* audit_pending_new took the arrays as json_t ** and char **: they are p's */
+	entries_free((json_t **)(uintptr_t)p->w.entries, (char **)(uintptr_t)p->w.once, p->w.n);
+	audit_prepared_free(p->w.prep, p->w.n);
+	free(p);
 }
 
 enum cid_err audit_pending_new(struct cid_audit *log, json_t **entries, char **once, size_t n,
@@ -448,13 +432,7 @@ enum cid_err audit_pending_new(struct cid_audit *log, json_t **entries, char **o
 	if (entries == NULL)
 		n = 0; /* nothing to take over: refused below */
 	if (p == NULL) {
-		for (size_t i = 0; i < n; i++) {
-			json_decref(entries[i]);
-			if (once != NULL)
-				free(once[i]);
-		}
-		free(entries);
-		free(once);
+		entries_free(entries, once, n);
 		return CID_ERR_NOMEM;
 	}
 	p->log = log;
@@ -466,7 +444,7 @@ enum cid_err audit_pending_new(struct cid_audit *log, json_t **entries, char **o
 	*out = p;
 	p = NULL;
 out:
-	pending_free(p);
+	cid_audit_pending_free(p);
 	return rc;
 }
 
@@ -485,7 +463,7 @@ enum cid_err cid_audit_pending_commit(struct cid_audit_pending *p)
 	} else {
 		rc = commit_batch(p->log, &p->w);
 	}
-	pending_free(p);
+	cid_audit_pending_free(p);
 	return rc;
 }
 

@@ -32,6 +32,7 @@
 #include "oidc.h"
 #include "reply.h"
 #include "route.h"
+#include "sync.h"
 #include "tenant.h"
 
 #include <arpa/inet.h>
@@ -197,8 +198,7 @@ static void pool_stop(struct pool *p)
 	for (unsigned i = 0; i < p->n_workers; i++)
 		pthread_join(p->workers[i], NULL);
 	free(p->workers);
-	pthread_mutex_destroy(&p->lock);
-	pthread_cond_destroy(&p->cond);
+	cid_sync_destroy(&p->lock, &p->cond);
 }
 
 struct args {
@@ -646,10 +646,8 @@ static enum cid_err start(const struct cid_config *cfg, struct cid_ctx *ctx,
 	h->ctx = ctx;
 	h->tenants = tenants;
 	h->tpl = tpl;
-	pthread_mutex_init(&h->login.lock, NULL);
-	pthread_cond_init(&h->login.cond, NULL);
-	pthread_mutex_init(&h->audits_lock, NULL);
-	pthread_cond_init(&h->audits_idle, NULL);
+	CID_TRY(cid_sync_init(&h->login.lock, &h->login.cond, CLOCK_MONOTONIC));
+	CID_TRY(cid_sync_init(&h->audits_lock, &h->audits_idle, CLOCK_MONOTONIC));
 	CID_TRY(parse_listen(cfg->listen, cfg->port, &ss, &flags));
 	raise_nofile(cfg);
 	CID_TRY(cid_guard_new(cfg->max_connections, cfg->connection_timeout, &h->guard));
@@ -698,8 +696,7 @@ void cid_http_stop(struct cid_http *h)
 	pthread_mutex_unlock(&h->audits_lock);
 	if (h->mhd != NULL)
 		MHD_stop_daemon(h->mhd);
-	pthread_mutex_destroy(&h->audits_lock);
-	pthread_cond_destroy(&h->audits_idle);
+	cid_sync_destroy(&h->audits_lock, &h->audits_idle);
 	cid_guard_free(h->guard);
 	free(h);
 }

@@ -15,6 +15,7 @@
 #include "guard.h"
 
 #include "bounds.h"
+#include "sync.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -120,15 +121,10 @@ enum cid_err cid_guard_new(unsigned max_connections, unsigned idle_timeout, stru
 {
 	enum cid_err rc = CID_OK;
 	struct cid_guard *g = calloc(1, sizeof(*g));
-	pthread_condattr_t attr;
 	unsigned spare = max_connections * CID_CONN_SPARE_PCT / 100;
 
 	CID_ENSURE(g != NULL, CID_ERR_NOMEM);
-	pthread_mutex_init(&g->lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&g->wake, &attr);
-	pthread_condattr_destroy(&attr);
+	CID_TRY(cid_sync_init(&g->lock, &g->wake, CLOCK_MONOTONIC));
 	g->high = max_connections - (spare > 0 ? spare : 1);
 	g->keepalive_ms = (int64_t)idle_timeout * 1000;
 	CID_ENSURE(pthread_create(&g->watchdog, NULL, watchdog, g) == 0, CID_ERR_IO);
@@ -151,8 +147,7 @@ void cid_guard_free(struct cid_guard *g)
 		pthread_mutex_unlock(&g->lock);
 		pthread_join(g->watchdog, NULL);
 	}
-	pthread_mutex_destroy(&g->lock);
-	pthread_cond_destroy(&g->wake);
+	cid_sync_destroy(&g->lock, &g->wake);
 	free(g);
 }
 

@@ -1,0 +1,29 @@
+/*
+ * sync: a lock and its condition variable, made together (sync.h).
+ */
+#include "sync.h"
+
+enum cid_err cid_sync_init(pthread_mutex_t *m, pthread_cond_t *c, clockid_t clock)
+{
+	enum cid_err rc = CID_ERR_NOMEM;
+	pthread_condattr_t attr;
+
+	if (pthread_condattr_init(&attr) != 0)
+		return CID_ERR_NOMEM;
+	if (pthread_condattr_setclock(&attr, clock) != 0)
+		rc = CID_ERR_INVALID;
+	else if (pthread_mutex_init(m, NULL) == 0) {
+		if (pthread_cond_init(c, &attr) == 0)
+			rc = CID_OK;
+		else
+			pthread_mutex_destroy(m);
+	}
+	pthread_condattr_destroy(&attr);
+	return rc;
+}
+
+void cid_sync_destroy(pthread_mutex_t *m, pthread_cond_t *c)
+{
+	pthread_cond_destroy(c);
+	pthread_mutex_destroy(m);
+}

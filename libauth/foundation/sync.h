@@ -1,0 +1,31 @@
+/*
+ * sync: a lock and the condition variable that waits under it, made
+ * together, which is how every thread-shared object of civicid holds its
+ * state (the audit log, the hash gate, a request batch, the server's guard
+ * and pools). A condition's timed waits measure their deadline on the clock
+ * it is made with: CLOCK_MONOTONIC, which a change of the date does not
+ * move, for a deadline that is "so long from now".
+ *
+ * Thread-safe as POSIX makes the pair: made and ended by one thread, before
+ * and after the others use it.
+ */
+#ifndef CID_SYNC_H
+#define CID_SYNC_H
+
+#include "err.h"
+
+#include <pthread.h>
+#include <time.h>
+
+/*
+ * Makes *m and *c, c's timed waits on clock (CLOCK_MONOTONIC or
+ * CLOCK_REALTIME). Errors: CID_ERR_INVALID (clock is not one a condition
+ * can wait on), CID_ERR_NOMEM (the system refused one); then neither is
+ * made.
+ */
+CID_MUST_CHECK enum cid_err cid_sync_init(pthread_mutex_t *m, pthread_cond_t *c, clockid_t clock);
+
+/* Ends *m and *c, made by cid_sync_init; no thread may wait on or hold them. */
+void cid_sync_destroy(pthread_mutex_t *m, pthread_cond_t *c);
+
+#endif

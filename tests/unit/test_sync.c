@@ -1,0 +1,97 @@
+/*
+ * sync: a lock and its condition variable made together. A condition made
+ * on CLOCK_MONOTONIC times its waits on that clock (a deadline read from it
+ * is waited for, not taken as long past, as CLOCK_REALTIME would); a clock
+ * a condition cannot use is refused, with nothing made.
+ */
+#include "support.h"
+#include "sync.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+static int64_t ms_of(clockid_t clock)
+{
+	struct timespec t;
+
+	assert_int_equal(clock_gettime(clock, &t), 0);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* A timed wait of 50 ms, its deadline read from clock; how long it took. */
+static int64_t waited_ms(pthread_mutex_t *m, pthread_cond_t *c, clockid_t clock)
+{
+	struct timespec until;
+	int64_t t0 = ms_of(CLOCK_MONOTONIC);
+	int r = 0;
+
+	assert_int_equal(clock_gettime(clock, &until), 0);
+	until.tv_nsec += 50L * 1000 * 1000;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(m);
+	while (r == 0)
+		r = pthread_cond_timedwait(c, m, &until);
+	pthread_mutex_unlock(m);
+	assert_int_equal(r, ETIMEDOUT);
+	return ms_of(CLOCK_MONOTONIC) - t0;
+}
+
+static void test_each_clock_times_its_own_waits(void **state)
+{
+	static const clockid_t clocks[] = {CLOCK_MONOTONIC, CLOCK_REALTIME};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(clocks) / sizeof(clocks[0]); i++) {
+		pthread_mutex_t m;
+		pthread_cond_t c;
+		int64_t ms;
+
+		assert_int_equal(cid_sync_init(&m, &c, clocks[i]), CID_OK);
+		ms = waited_ms(&m, &c, clocks[i]);
+		assert_true(ms >= 45);
+		assert_true(ms < 5000);
+		cid_sync_destroy(&m, &c);
+	}
+}
+
+/* A monotonic deadline is seconds since boot: on a wall-clock condition it is long past. */
+static void test_a_monotonic_deadline_is_waited_for(void **state)
+{
+	pthread_mutex_t m;
+	pthread_cond_t c;
+
+	(void)state;
+	assert_int_equal(cid_sync_init(&m, &c, CLOCK_REALTIME), CID_OK);
+	assert_true(waited_ms(&m, &c, CLOCK_MONOTONIC) < 45); /* the mix-up the clock prevents */
+	cid_sync_destroy(&m, &c);
+}
+
+static void test_a_clock_no_condition_uses_is_refused(void **state)
+{
+	pthread_mutex_t m;
+	pthread_cond_t c;
+
+	(void)state;
+	assert_int_equal(cid_sync_init(&m, &c, CLOCK_PROCESS_CPUTIME_ID), CID_ERR_INVALID);
+	assert_int_equal(cid_sync_init(&m, &c, CLOCK_MONOTONIC), CID_OK); /* and it still works */
+	cid_sync_destroy(&m, &c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_each_clock_times_its_own_waits),
+	    cmocka_unit_test(test_a_monotonic_deadline_is_waited_for),
+	    cmocka_unit_test(test_a_clock_no_condition_uses_is_refused),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
