@@ -35,7 +35,6 @@ let server;
 
 before(() => {
   store = freshStore('audit-crash');
-  store.writePolicy(`${SERVICE}.policy`, statutePolicy(SERVICE, Object.keys(CLAIMS)));
   addUser(store, 'hanako', 'hanako-crash-Passw0rd!', CLAIMS);
 });
 
@@ -103,27 +102,36 @@ function assertEveryReleaseLogged(seen, service, file) {
   }
 }
 
-function verify() {
-  return JSON.parse(cli(['audit', 'verify', '--store', store.dir, '--json']));
-}
-
-test('kill -9 under userinfo load: the chain verifies after every crash and every release has its entry', { timeout: 600_000 }, async () => {
+/**
+ * Registers service with a statute policy for CLAIMS, starts the server
+ * (server) and signs hanako in to it: the config file, the port and the tokens.
+ */
+async function startSignedIn(service, name) {
+  store.writePolicy(`${service}.policy`, statutePolicy(service, Object.keys(CLAIMS)));
   const { client_secret: secret } = addClient(store, {
-    clientId: SERVICE,
-    name: 'Crash test service',
+    clientId: service,
+    name,
     redirectUris: [REDIRECT],
     scope: 'openid profile email',
   });
   const configFile = store.writeConfig('access_token_ttl = 3600\n');
   server = await startServer(store, { configFile });
-  const { port } = server;
   const { tokens } = await signIn(server.issuer, {
-    clientId: SERVICE,
+    clientId: service,
     secret,
     redirectUri: REDIRECT,
     username: 'hanako',
     password: 'hanako-crash-Passw0rd!',
   });
+  return { configFile, port: server.port, tokens };
+}
+
+function verify() {
+  return JSON.parse(cli(['audit', 'verify', '--store', store.dir, '--json']));
+}
+
+test('kill -9 under userinfo load: the chain verifies after every crash and every release has its entry', { timeout: 600_000 }, async () => {
+  const { configFile, port, tokens } = await startSignedIn(SERVICE, 'Crash test service');
   const seen = [];
 
   for (let round = 0; round < ROUNDS; round++) {
@@ -156,23 +164,7 @@ test('SIGTERM under userinfo load: the server stops in time and cleanly, every r
   if (server) await server.stop().catch(() => {}); // left up by a failed test above
   server = null;
   const service = 'stop-rp';
-  store.writePolicy(`${service}.policy`, statutePolicy(service, Object.keys(CLAIMS)));
-  const { client_secret: secret } = addClient(store, {
-    clientId: service,
-    name: 'Stop test service',
-    redirectUris: [REDIRECT],
-    scope: 'openid profile email',
-  });
-  const configFile = store.writeConfig('access_token_ttl = 3600\n');
-  server = await startServer(store, { configFile });
-  const { port } = server;
-  const { tokens } = await signIn(server.issuer, {
-    clientId: service,
-    secret,
-    redirectUri: REDIRECT,
-    username: 'hanako',
-    password: 'hanako-crash-Passw0rd!',
-  });
+  const { configFile, port, tokens } = await startSignedIn(service, 'Stop test service');
   const seen = [];
 
   for (let round = 0; round < 3; round++) {
