@@ -27,9 +27,13 @@ const MSG = {
   en: JSON.parse(readFileSync(new URL('../../web/messages/en.json', import.meta.url), 'utf8')),
   ja: JSON.parse(readFileSync(new URL('../../web/messages/ja.json', import.meta.url), 'utf8')),
 };
-const CONFIG = `backchannel_logout_attempts = 2
+// The receiver fetches /jwks from the server before it answers its first
+// token: under valgrind, beside another suite, that took over a second, the
+// delivery timed out and the test waited in vain. Ten seconds for an answer,
+// three attempts one second apart.
+const CONFIG = `backchannel_logout_attempts = 3
 backchannel_logout_backoff = 1
-backchannel_logout_timeout = 1
+backchannel_logout_timeout = 10
 backchannel_logout_connect_timeout = 1
 `;
 const SVC = { clientId: 'svc-del', redirect: 'http://127.0.0.1:9/del-cb' };
@@ -208,8 +212,12 @@ test('a fresh login deletes: cookie cleared, services told, tokens and password 
   assert.deepEqual(t.payload.events, { [EVENT]: {} });
   const entries = (type) => cli(['audit', 'query', '--store', store.dir, '--type', type, '--json'])
     .split('\n').filter(Boolean).map((l) => JSON.parse(l));
-  await waitFor('logout.delivered caused by the deletion', () =>
-    entries('logout.').find((e) => e.type === 'logout.delivered' && e.ext.cause === 'deleted'));
+  await waitFor('logout.delivered caused by the deletion', () => {
+    const logged = entries('logout.');
+    const failed = logged.find((e) => e.type === 'logout.failed');
+    if (failed) throw new Error(`the notice failed: ${JSON.stringify(failed)}`);
+    return logged.find((e) => e.type === 'logout.delivered' && e.ext.cause === 'deleted');
+  }, 60_000);
 
   // the service's refresh token and the old password are refused
   await assert.rejects(client.refreshTokenGrant(cfg, tokens.refresh_token),
