@@ -1757,6 +1757,53 @@ static void test_userinfo_leaves_its_entries_to_the_caller_when_asked(void **sta
 }
 
 /*
+ * The token endpoint too (its ID token's release): asked to, it leaves the
+ * entries to the caller, and the log has them once the caller writes them.
+ */
+static void test_token_leaves_its_entries_to_the_caller_when_asked(void **state)
+{
+	struct fixture *f = *state;
+	char code[CID_TOKEN_CHARS + 1];
+	char creds[256];
+	char form[1024];
+	struct cid_request req = {.post = true,
+				  .form_content_type = true,
+				  .remote_addr = "192.0.2.7",
+				  .now = AT,
+				  .audit_later = true};
+	struct cid_reply reply = {0};
+	json_t *body;
+	json_t *entries;
+	int n;
+
+	issue_code(f, RP1, NULL, NOW, code);
+	post_creds(f, RP1, creds, sizeof(creds));
+	n = snprintf(form, sizeof(form), "grant_type=authorization_code&code=%s&redirect_uri=%s&%s",
+		     code, clients[RP1].redirect, creds);
+	assert_true(n > 0 && (size_t)n < sizeof(form));
+	assert_int_equal(cid_params_parse_form(&req.params, form, strlen(form)), CID_OK);
+	assert_int_equal(cid_oidc_token(f->ctx, &req, &reply), CID_OK);
+	cid_request_clear(&req);
+	assert_int_equal(reply.status, 200);
+	body = body_of(&reply);
+	assert_non_null(json_object_get(body, "id_token"));
+	json_decref(body);
+	assert_non_null(reply.audit);
+	assert_true(cid_audit_pending_count(reply.audit) >= 1);
+	assert_non_null(reply.release);
+	assert_int_equal(permits_logged(f), 0);
+	assert_int_equal(json_array_size(entries = entries_of_release(f, reply.release)), 0);
+	json_decref(entries);
+	assert_int_equal(cid_audit_pending_commit(reply.audit), CID_OK);
+	reply.audit = NULL;
+	assert_int_equal(permits_logged(f), 1);
+	entries = entries_of_release(f, reply.release);
+	assert_true(json_array_size(entries) >= 1);
+	json_decref(entries);
+	cid_reply_free(&reply);
+}
+
+/*
  * A release entry says how the citizen authenticated, as the grant's tokens
  * claim it (acr, amr, auth_time), and the digest of the deciding purpose,
  * which ties it to the exact notice (audit_explain.h).
@@ -1878,6 +1925,8 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_userinfo_leaves_its_entries_to_the_caller_when_asked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_token_leaves_its_entries_to_the_caller_when_asked,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_releases_are_logged_without_any_set_up, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(
