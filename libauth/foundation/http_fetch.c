@@ -176,6 +176,49 @@ static enum cid_err sink_take(struct sink *s, char **body, size_t *len)
 	return CID_OK;
 }
 
+/*
+ * One transfer of its own, a GET or a POST: libcurl opened for it, its URL
+ * parsed and checked, its body collected in s, every common option set.
+ * easy_begin starts one (on a zeroed e, which must not move: libcurl keeps
+ * the addresses of s and err); easy_end frees what it holds, whatever
+ * easy_begin and the transfer reached.
+ */
+struct easy {
+	struct cid_curl lib; /* the table; lib.lib NULL until opened */
+	CURLU *u;
+	CURL *h;
+	struct sink s;
+	char err[CURL_ERROR_SIZE];
+};
+
+static enum cid_err easy_begin(struct easy *e, const char *url, const struct cid_fetch_limits *lim,
+			       char *why, size_t whysz)
+{
+	enum cid_err rc = CID_OK;
+	const struct cid_curl *cu = &e->lib;
+	bool https = false;
+
+	e->s.max = lim->max_bytes;
+	CID_TRY(cid_curl_open(&e->lib, why, whysz));
+	e->u = cu->url();
+	e->h = cu->easy_init();
+	CID_ENSURE(e->u != NULL && e->h != NULL, CID_ERR_NOMEM);
+	CID_TRY(url_check(cu, e->u, url, &https, why, whysz));
+	rc = options(cu, e->h, e->u, https, lim, sink_write, &e->s, e->err);
+out:
+	return rc;
+}
+
+static void easy_end(struct easy *e)
+{
+	free(e->s.buf);
+	if (e->lib.lib != NULL) {
+		e->lib.easy_cleanup(e->h);
+		e->lib.url_cleanup(e->u);
+	}
+	cid_curl_close(&e->lib);
+}
+
 /* a token's end in a Cache-Control value: a comma, space, tab or the end */
 static bool token_end(char c)
 {
@@ -232,46 +275,31 @@ static enum cid_err fetch(const char *url, const struct cid_fetch_limits *lim, c
 			  size_t *len, int64_t *max_age, char *why, size_t whysz)
 {
 	enum cid_err rc = CID_OK;
-	struct sink s = {.max = lim->max_bytes};
-	char curl_err[CURL_ERROR_SIZE] = "";
-	struct cid_curl lib = {0};
-	const struct cid_curl *cu = &lib;
-	CURLU *u = NULL;
-	CURL *h = NULL;
-	bool https = false;
+	struct easy e = {0};
+	const struct cid_curl *cu = &e.lib;
 	CURLcode cc;
 
-	CID_TRY(cid_curl_open(&lib, why, whysz));
-	u = cu->url();
-	h = cu->easy_init();
-	CID_ENSURE(u != NULL && h != NULL, CID_ERR_NOMEM);
-	CID_TRY(url_check(cu, u, url, &https, why, whysz));
-	CID_TRY(options(cu, h, u, https, lim, sink_write, &s, curl_err));
-	CID_ENSURE(cu->easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L) == CURLE_OK &&
-		       cu->easy_setopt(h, CURLOPT_MAXREDIRS, (long)CID_FETCH_MAX_REDIRS) ==
+	CID_TRY(easy_begin(&e, url, lim, why, whysz));
+	CID_ENSURE(cu->easy_setopt(e.h, CURLOPT_FOLLOWLOCATION, 1L) == CURLE_OK &&
+		       cu->easy_setopt(e.h, CURLOPT_MAXREDIRS, (long)CID_FETCH_MAX_REDIRS) ==
 			   CURLE_OK,
 		   CID_ERR_NOMEM);
-	cc = cu->easy_perform(h);
-	CID_TRY(outcome(cu, h, cc, &s, curl_err, why, whysz));
+	cc = cu->easy_perform(e.h);
+	CID_TRY(outcome(cu, e.h, cc, &e.s, e.err, why, whysz));
 	if (max_age != NULL) {
 		struct curl_header *hdr = NULL;
 
 		/* request -1: the last of the redirects, the answer the body is of */
 		*max_age =
-		    cu->easy_header(h, "Cache-Control", 0, CURLH_HEADER, -1, &hdr) == CURLHE_OK
+		    cu->easy_header(e.h, "Cache-Control", 0, CURLH_HEADER, -1, &hdr) == CURLHE_OK
 			? cid_http_max_age(hdr->value)
 			: 0;
 	}
-	CID_TRY(sink_take(&s, body, len));
+	CID_TRY(sink_take(&e.s, body, len));
 out:
 	if (rc == CID_ERR_NOMEM)
 		cid_err_why(why, whysz, "out of memory");
-	free(s.buf);
-	if (lib.lib != NULL) {
-		cu->easy_cleanup(h);
-		cu->url_cleanup(u);
-	}
-	cid_curl_close(&lib);
+	easy_end(&e);
 	return rc;
 }
 
@@ -555,33 +583,23 @@ enum cid_err cid_http_post_auth(const char *url, const struct cid_fetch_limits *
 				size_t len, struct cid_http_answer *out, char *why, size_t whysz)
 {
 	enum cid_err rc = CID_OK;
-	struct sink s = {.max = lim->max_bytes};
-	char curl_err[CURL_ERROR_SIZE] = "";
 	char header[128];
 	char auth_header[CID_HTTP_MAX_AUTHORIZATION + 32] = "";
 	struct curl_slist *headers = NULL;
-	struct cid_curl lib = {0};
-	const struct cid_curl *cu = &lib;
-	CURLU *u = NULL;
-	CURL *h = NULL;
-	bool https = false;
+	struct easy e = {0};
+	const struct cid_curl *cu = &e.lib;
 	long status = 0;
 	CURLcode cc;
 
-	CID_TRY(cid_curl_open(&lib, why, whysz));
-	u = cu->url();
-	h = cu->easy_init();
-	CID_ENSURE(u != NULL && h != NULL, CID_ERR_NOMEM);
 	CID_ENSURE(ctype != NULL && strlen(ctype) < sizeof(header) - 16 &&
 		       strpbrk(ctype, "\r\n") == NULL,
 		   CID_ERR_INVALID);
-	CID_TRY(url_check(cu, u, url, &https, why, whysz));
-	CID_TRY(options(cu, h, u, https, lim, sink_write, &s, curl_err));
 	CID_ENSURE(authorization == NULL ||
 		       (strnlen(authorization, CID_HTTP_MAX_AUTHORIZATION + 1) <=
 			    CID_HTTP_MAX_AUTHORIZATION &&
 			strpbrk(authorization, "\r\n") == NULL),
 		   CID_ERR_INVALID);
+	CID_TRY(easy_begin(&e, url, lim, why, whysz));
 	snprintf(header, sizeof(header), "Content-Type: %s", ctype);
 	headers = cu->slist_append(NULL, header);
 	CID_ENSURE(headers != NULL, CID_ERR_NOMEM);
@@ -594,28 +612,24 @@ enum cid_err cid_http_post_auth(const char *url, const struct cid_fetch_limits *
 		headers = more;
 	}
 	/* no redirect is followed: a POST answered elsewhere is not this endpoint's answer */
-	CID_ENSURE(cu->easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
-		       cu->easy_setopt(h, CURLOPT_HTTPHEADER, headers) == CURLE_OK &&
-		       cu->easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) ==
+	CID_ENSURE(cu->easy_setopt(e.h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+		       cu->easy_setopt(e.h, CURLOPT_HTTPHEADER, headers) == CURLE_OK &&
+		       cu->easy_setopt(e.h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) ==
 			   CURLE_OK &&
-		       cu->easy_setopt(h, CURLOPT_POSTFIELDS, body) == CURLE_OK,
+		       cu->easy_setopt(e.h, CURLOPT_POSTFIELDS, body) == CURLE_OK,
 		   CID_ERR_NOMEM);
-	cc = cu->easy_perform(h);
-	CID_TRY(transfer_outcome(cu, cc, &s, curl_err, why, whysz));
-	CID_ENSURE(cu->easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK, CID_ERR_IO);
-	CID_TRY(sink_take(&s, &out->body, &out->len));
+	cc = cu->easy_perform(e.h);
+	CID_TRY(transfer_outcome(cu, cc, &e.s, e.err, why, whysz));
+	CID_ENSURE(cu->easy_getinfo(e.h, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK, CID_ERR_IO);
+	CID_TRY(sink_take(&e.s, &out->body, &out->len));
 	out->status = status;
 out:
 	if (rc == CID_ERR_NOMEM)
 		cid_err_why(why, whysz, "out of memory");
-	free(s.buf);
 	/* the header may hold a client secret */
 	cid_wipe(auth_header, sizeof(auth_header));
-	if (lib.lib != NULL) {
+	if (e.lib.lib != NULL)
 		cu->slist_free_all(headers);
-		cu->easy_cleanup(h);
-		cu->url_cleanup(u);
-	}
-	cid_curl_close(&lib);
+	easy_end(&e);
 	return rc;
 }
