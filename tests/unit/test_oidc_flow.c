@@ -873,6 +873,35 @@ static void last_sid(const struct story *st, char out[CID_TOKEN_CHARS + 1])
 	json_decref(claims);
 }
 
+/*
+ * A logout in another tab between the login's read of the browser's session
+ * and its upgrade (oidc_login.c login_session): while end_before_upgrade
+ * names a store, the next cid_session_upgrade (linked through
+ * -Wl,--wrap=cid_session_upgrade) first ends the session of its cookie there.
+ */
+static struct cid_store *end_before_upgrade;
+
+enum cid_err __real_cid_session_upgrade(struct cid_store *s, const char *cookie, const char *acr,
+					const char *const *amr, size_t n_amr, int64_t now,
+					char cookie_out[CID_TOKEN_CHARS + 1],
+					struct cid_session *out);
+enum cid_err __wrap_cid_session_upgrade(struct cid_store *s, const char *cookie, const char *acr,
+					const char *const *amr, size_t n_amr, int64_t now,
+					char cookie_out[CID_TOKEN_CHARS + 1],
+					struct cid_session *out);
+
+enum cid_err __wrap_cid_session_upgrade(struct cid_store *s, const char *cookie, const char *acr,
+					const char *const *amr, size_t n_amr, int64_t now,
+					char cookie_out[CID_TOKEN_CHARS + 1],
+					struct cid_session *out)
+{
+	if (end_before_upgrade == s) {
+		end_before_upgrade = NULL;
+		assert_int_equal(cid_session_end(s, cookie), CID_OK);
+	}
+	return __real_cid_session_upgrade(s, cookie, acr, amr, n_amr, now, cookie_out, out);
+}
+
 static const struct row relogin = {"re-login", false, "", 0, 0, NULL, NULL, NULL, NULL, -1};
 
 /*
@@ -917,6 +946,42 @@ static void test_relogin_keeps_the_session(void **state)
 }
 
 /*
+ * The same citizen signing in again, whose session ends meanwhile (a logout
+ * in another tab, after the login read it and before it raised it): the
+ * login does not fail, it starts a session afresh, under a new sid.
+ */
+static void test_relogin_whose_session_ended_meanwhile_starts_afresh(void **state)
+{
+	struct fixture *f = *state;
+	struct story st = {.f = f, .r = &relogin, .now = NOW, .addr = "192.0.2.202"};
+	struct cid_reply reply = {0};
+	struct cid_session sess;
+	char sid[CID_TOKEN_CHARS + 1];
+	char again[CID_TOKEN_CHARS + 1];
+	char old_cookie[CID_TOKEN_CHARS + 1];
+
+	story_citizen(&st, "meanwhile");
+	assert_true(run_story(&st, OPENID "; login; token", &reply));
+	cid_reply_free(&reply);
+	last_sid(&st, sid);
+	memcpy(old_cookie, st.b.session, sizeof(old_cookie));
+	st.now += 120;
+	end_before_upgrade = cid_ctx_store(f->ctx);
+	assert_true(run_story(&st, OPENID "&prompt=login; login; token", &reply));
+	assert_null(end_before_upgrade); /* the upgrade was reached, and found nothing */
+	last_sid(&st, again);
+	assert_string_not_equal(again, sid);
+	assert_string_not_equal(st.b.session, old_cookie);
+	assert_int_equal(cid_session_get(cid_ctx_store(f->ctx), st.b.session, st.now, &sess),
+			 CID_OK);
+	assert_string_equal(sess.sid, again);
+	assert_string_equal(sess.account_id, st.account);
+	assert_int_equal(sess.auth_time, st.now);
+	cid_reply_free(&reply);
+	story_free(&st);
+}
+
+/*
  * Another citizen signing in in the same browser ends the first one's
  * session as a logout does: its service is told, and the new citizen gets a
  * session of their own.
@@ -955,6 +1020,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_flow_table, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_relogin_keeps_the_session, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_relogin_whose_session_ended_meanwhile_starts_afresh, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_other_citizen_ends_the_session, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
