@@ -535,6 +535,26 @@ static json_t *grant_at(struct fixture *f, const char *key)
 }
 
 /*
+ * A store that fails to read: while fail_meta_get is set, cid_txn_get
+ * (linked through -Wl,--wrap=cid_txn_get) answers CID_ERR_STORE for every
+ * key of the META database, and reads the others.
+ */
+static bool fail_meta_get;
+
+enum cid_err __real_cid_txn_get(struct cid_txn *txn, enum cid_db db, struct cid_str key,
+				struct cid_str *val);
+enum cid_err __wrap_cid_txn_get(struct cid_txn *txn, enum cid_db db, struct cid_str key,
+				struct cid_str *val);
+
+enum cid_err __wrap_cid_txn_get(struct cid_txn *txn, enum cid_db db, struct cid_str key,
+				struct cid_str *val)
+{
+	if (fail_meta_get && db == CID_DB_META)
+		return CID_ERR_STORE;
+	return __real_cid_txn_get(txn, db, key, val);
+}
+
+/*
  * A grant written before "tokens_exp" existed is stamped by the store's
  * first sweep with the longest a token of it could live, and goes by the
  * usual rule after that; the stamp's walk is done once per store.
@@ -566,6 +586,35 @@ static void test_a_grant_from_before_tokens_exp_is_stamped_once(void **state)
 	assert_int_equal(count(f, CID_DB_GRANT_INDEX), 0);
 }
 
+/*
+ * The stamp's mark cannot be read: the grant sweep fails with the store's
+ * error, and neither stamps nor deletes anything (it cannot know whether the
+ * walk was made); once the store reads again, the next sweep stamps.
+ */
+static void test_a_failed_read_of_the_stamp_mark_stamps_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct put old = {CID_DB_GRANTS, "g1", GRANT("g1", ",\"created_at\":1"), "acct\nrp1\ng1"};
+	size_t removed = 7;
+	uint64_t meta = count(f, CID_DB_META); /* the schema's version */
+	json_t *g;
+
+	assert_int_equal(cid_store_update(f->s, put_cb, &old), CID_OK);
+	fail_meta_get = true;
+	assert_int_equal(cid_grant_sweep(f->s, T0, &removed), CID_ERR_STORE);
+	fail_meta_get = false;
+	assert_int_equal(removed, 0);
+	g = grant_at(f, "g1");
+	assert_null(json_object_get(g, "tokens_exp"));
+	json_decref(g);
+	assert_int_equal(count(f, CID_DB_META), meta); /* no mark */
+	assert_int_equal(cid_grant_sweep(f->s, T0, &removed), CID_OK);
+	g = grant_at(f, "g1");
+	assert_int_equal(cid_json_int(g, "tokens_exp"), T0 + CID_REFRESH_TTL_MAX);
+	json_decref(g);
+	assert_int_equal(count(f, CID_DB_META), meta + 1); /* the mark */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -580,6 +629,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_expired_session_goes_with_its_index_keys, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_a_grant_from_before_tokens_exp_is_stamped_once,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_a_failed_read_of_the_stamp_mark_stamps_nothing,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sweep_commits_bounded_batches, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_backlog_goes_in_one_run, setup, teardown),
