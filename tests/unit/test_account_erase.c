@@ -148,6 +148,27 @@ static void test_rule_table(void **state)
 	}
 }
 
+/*
+ * A deletion that fails after the browser's logout: while fail_delete is
+ * set, cid_account_delete_own (linked through
+ * -Wl,--wrap=cid_account_delete_own) answers CID_ERR_STORE and deletes
+ * nothing, as a store that cannot commit would.
+ */
+static bool fail_delete;
+
+enum cid_err __real_cid_account_delete_own(struct cid_store *s, const char *account_id, int64_t now,
+					   struct cid_account_deleted *out);
+enum cid_err __wrap_cid_account_delete_own(struct cid_store *s, const char *account_id, int64_t now,
+					   struct cid_account_deleted *out);
+
+enum cid_err __wrap_cid_account_delete_own(struct cid_store *s, const char *account_id, int64_t now,
+					   struct cid_account_deleted *out)
+{
+	if (fail_delete)
+		return CID_ERR_STORE;
+	return __real_cid_account_delete_own(s, account_id, now, out);
+}
+
 /* POSTs action=delete_account&confirm=.. as who, signed as sign says, to /account/security. */
 static void post(struct fixture *f, const struct citizen *who, enum cid_test_sign sign,
 		 const char *confirm, struct cid_reply *reply)
@@ -333,6 +354,55 @@ static void test_the_page_shows_what_to_type_and_whether_to_sign_in_again(void *
 	}
 }
 
+/*
+ * The deletion fails after this browser's session ended (the logout comes
+ * first, for the front-channel frames): the store's error is the answer,
+ * not the deleted page; the citizen is signed out but nothing of hers is
+ * gone and no deletion is logged; signed in again, she deletes.
+ */
+static void test_a_deletion_that_fails_after_the_logout_deletes_nothing(void **state)
+{
+	static const char *const amr[] = {"pwd"};
+	struct fixture *f = *state;
+	struct cid_audit_filter deleted = {.type = "account.deleted"};
+	struct cid_request req;
+	struct cid_reply r = {0};
+	struct cid_session s;
+	struct cid_txn *txn = NULL;
+	json_t *entries = json_array();
+	char id[CID_ID_CHARS + 1];
+	int64_t wait = 0;
+
+	cid_test_signed_post(&req, f->hanako.cookie, f->taro.cookie, CSRF, CID_TEST_SIGNED,
+			     "action=delete_account&lang=en&confirm=hanako", NOW);
+	fail_delete = true;
+	assert_int_equal(cid_security_post(f->ctx, &req, &r), CID_ERR_STORE);
+	fail_delete = false;
+	cid_request_clear(&req);
+	assert_int_not_equal(r.page, CID_PAGE_LOGGED_OUT);
+	cid_reply_free(&r);
+	assert_int_equal(cid_session_get(cid_ctx_store(f->ctx), f->hanako.cookie, NOW, &s),
+			 CID_ERR_NOTFOUND);
+	assert_true(exists(f, f->hanako.id));
+	assert_int_equal(cid_account_authenticate(cid_ctx_store(f->ctx), &f->cfg->argon2, "hanako",
+						  PASSWORD, NULL, NOW, id, &wait),
+			 CID_OK);
+	assert_string_equal(id, f->hanako.id);
+	assert_int_equal(cid_store_read_begin(cid_ctx_store(f->ctx), &txn), CID_OK);
+	assert_int_equal(cid_audit_query(txn, &deleted, collect, entries), CID_OK);
+	cid_store_read_end(txn);
+	assert_int_equal(json_array_size(entries), 0);
+	json_decref(entries);
+	/* signed in again, the deletion goes through */
+	assert_int_equal(cid_session_start(cid_ctx_store(f->ctx), id, CID_ACR_PASSWORD, amr, 1, NOW,
+					   8 * 3600, NULL, f->hanako.cookie, &f->hanako.sess),
+			 CID_OK);
+	post(f, &f->hanako, CID_TEST_SIGNED, "hanako", &r);
+	assert_int_equal(r.page, CID_PAGE_LOGGED_OUT);
+	cid_reply_free(&r);
+	assert_false(exists(f, id));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -346,6 +416,8 @@ int main(void)
 		test_a_deletion_signs_out_and_logs_the_citizen_as_who_asked, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_the_deleted_page_loads_the_front_channel_frames,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_deletion_that_fails_after_the_logout_deletes_nothing, setup, teardown),
 	    cmocka_unit_test(test_the_page_shows_what_to_type_and_whether_to_sign_in_again),
 	};
 
