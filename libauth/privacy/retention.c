@@ -8,6 +8,7 @@
  */
 #include "retention.h"
 
+#include "account.h"
 #include "audit.h"
 #include "audit_int.h"
 #include "consent.h"
@@ -119,6 +120,7 @@ out:
 /* The walk back over a scope's index keys for its newest release or consent entry. */
 struct newest {
 	struct cid_txn *txn;
+	bool any; /* the newest entry of any type */
 	int64_t t;
 };
 
@@ -139,15 +141,87 @@ static enum cid_err newest_cb(struct cid_str key, struct cid_str val, void *arg)
 	    !audit_seq_key_parse((struct cid_str){key.ptr + key.len - AUDIT_SEQ_HEX, AUDIT_SEQ_HEX},
 				 &seq))
 		return CID_ERR_STORE;
+	if (nw->any)
+		goto newest;
 	CID_TRY(cid_audit_get(nw->txn, seq, &e));
 	type = cid_json_str(e, "type");
 	if (type == NULL ||
 	    (strncmp(type, "release.", 8) != 0 && strncmp(type, "consent.", 8) != 0))
 		goto out;
+newest:
 	CID_ENSURE(time_parse(val.ptr, val.len, &nw->t), CID_ERR_STORE);
 	rc = AUDIT_STOP;
 out:
 	json_decref(e);
+	return rc;
+}
+
+/* Into nw->t: the time of the newest entry of pseudonym's scope that nw counts; 0: none. */
+static enum cid_err newest_of(struct cid_txn *txn, const char *pseudonym, struct newest *nw)
+{
+	enum cid_err rc = CID_OK;
+	char prefix[2 + CID_PSEUDONYM_CHARS + 2];
+	int n;
+
+	n = snprintf(prefix, sizeof(prefix), "c\n%s\n", pseudonym);
+	CID_ENSURE(n > 0 && (size_t)n < sizeof(prefix), CID_ERR_STORE);
+	rc = cid_txn_foreach_range(txn, CID_DB_AUDIT_IDX, (struct cid_str){prefix, (size_t)n},
+				   (struct cid_str){NULL, 0}, true, newest_cb, nw);
+	if (rc == AUDIT_STOP)
+		rc = CID_OK;
+out:
+	return rc;
+}
+
+/* The longest retention of any purpose of the policies ps, days. */
+static uint32_t longest_retention(const struct cid_policyset *ps)
+{
+	uint32_t days = 0;
+
+	for (size_t i = 0; i < cid_policyset_count(ps); i++) {
+		const struct cid_policy *pol = cid_policyset_find(ps, cid_policyset_service(ps, i));
+
+		for (size_t j = 0; j < cid_policy_purpose_count(pol); j++) {
+			struct cid_purpose_info info;
+
+			cid_policy_purpose(pol, j, &info);
+			if (info.retention_days > days)
+				days = info.retention_days;
+		}
+	}
+	return days;
+}
+
+/*
+ * Whether sc, a scope of no service and no purpose (the citizen's own
+ * entries: the deletion, officers' look-ups), is due at now (retention.h):
+ * the account is deleted, no other scope of it is left, and the longest
+ * retention of ps has elapsed since the scope's newest entry. Sets sc's
+ * retention_days and ended when the first two hold.
+ */
+static enum cid_err own_scope_due(struct cid_txn *txn, const struct cid_policyset *ps,
+				  struct cid_retention_scope *sc, int64_t now, bool *due)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_account *a = NULL;
+	struct newest nw = {.txn = txn, .any = true};
+	json_t *names = NULL;
+
+	rc = cid_account_get_txn(txn, sc->citizen, &a);
+	cid_account_free(a);
+	if (rc == CID_OK)
+		goto out; /* a citizen's own entries stay theirs while they have an account */
+	CID_ENSURE(rc == CID_ERR_NOTFOUND, rc);
+	/* the account id, then one pseudonym per scope: this one alone is left */
+	CID_TRY(cid_pseudonym_names(txn, sc->citizen, &names));
+	if (json_array_size(names) > 2)
+		goto out;
+	CID_TRY(newest_of(txn, sc->pseudonym, &nw));
+	sc->retention_days = longest_retention(ps);
+	sc->ended = nw.t;
+	*due = nw.t > 0 && now >= nw.t + (int64_t)sc->retention_days * DAY_SECONDS;
+out:
+	json_decref(names);
 	return rc;
 }
 
@@ -170,6 +244,8 @@ static enum cid_err scope_due(struct cid_txn *txn, const struct cid_policyset *p
 	int n;
 
 	*due = false;
+	if (sc->service[0] == '\0' && sc->purpose[0] == '\0')
+		return own_scope_due(txn, ps, sc, now, due);
 	pol = cid_policyset_find(ps, sc->service);
 	if (sc->purpose[0] == '\0' || !cid_policy_purpose_find(pol, sc->purpose, &info))
 		goto out; /* no purpose, or one no policy has: retention unknown */
@@ -182,13 +258,7 @@ static enum cid_err scope_due(struct cid_txn *txn, const struct cid_policyset *p
 	attr_done(&r);
 	if (r.in_force)
 		goto out;
-	n = snprintf(prefix, sizeof(prefix), "c\n%s\n", sc->pseudonym);
-	CID_ENSURE(n > 0 && (size_t)n < sizeof(prefix), CID_ERR_STORE);
-	rc = cid_txn_foreach_range(txn, CID_DB_AUDIT_IDX, (struct cid_str){prefix, (size_t)n},
-				   (struct cid_str){NULL, 0}, true, newest_cb, &nw);
-	if (rc == AUDIT_STOP)
-		rc = CID_OK;
-	CID_TRY(rc);
+	CID_TRY(newest_of(txn, sc->pseudonym, &nw));
 	if (nw.t > r.ended)
 		r.ended = nw.t;
 	sc->ended = r.ended;
@@ -247,30 +317,38 @@ out:
 	return rc;
 }
 
-/* The retention.purged entry of sc. */
+/* The retention.purged entry of sc; version NULL for a scope of no purpose. */
 static enum cid_err purged_entry(const struct cid_retention_scope *sc, const char *version,
 				 size_t records, int64_t now, json_t **out)
 {
 	enum cid_err rc = CID_OK;
+	bool own = sc->purpose[0] == '\0';
 	char when[AUDIT_TIME_CHARS + 1];
 	char ended[AUDIT_TIME_CHARS + 1];
 	char n[24], days[16], rule[64];
-	json_t *e;
+	json_t *e = NULL;
 
 	CID_TRY(cid_audit_time(now, when));
 	CID_TRY(cid_audit_time(sc->ended, ended));
 	snprintf(n, sizeof(n), "%zu", records);
 	snprintf(days, sizeof(days), "%u", (unsigned)sc->retention_days);
-	snprintf(rule, sizeof(rule), "retention %ud after the purpose ended",
-		 (unsigned)sc->retention_days);
-	e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}}", "type",
+	snprintf(rule, sizeof(rule), "retention %ud after %s", (unsigned)sc->retention_days,
+		 own ? "the account was deleted" : "the purpose ended");
+	e = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}}", "type",
 		      "retention.purged", "time", when, "actor", "system", "citizen", sc->pseudonym,
-		      "service", sc->service, "purpose", sc->purpose, "policy_version", version,
-		      "ext", "purged", "pseudonym,consent_records", "consent_records", n,
-		      "retention_days", days, "ended", ended, "rule", rule);
+		      "ext", "purged", own ? "pseudonym" : "pseudonym,consent_records",
+		      "consent_records", n, "retention_days", days, "ended", ended, "rule", rule);
 	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
+	/* a scope of no purpose has no service, purpose or policy to name */
+	if (!own)
+		CID_ENSURE(json_object_set_new(e, "service", json_string(sc->service)) == 0 &&
+			       json_object_set_new(e, "purpose", json_string(sc->purpose)) == 0 &&
+			       json_object_set_new(e, "policy_version", json_string(version)) == 0,
+			   CID_ERR_NOMEM);
 	*out = e;
+	e = NULL;
 out:
+	json_decref(e);
 	return rc;
 }
 

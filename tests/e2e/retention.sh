@@ -9,6 +9,9 @@
 # retention.purged entry naming the pseudonym; `civicid audit verify`
 # still passes, the citizen's entries are no longer found by citizen, and
 # the pseudonym can no longer be resolved (that look-up is logged too).
+# A citizen the operator deletes: his purpose goes first, then his
+# pseudonym of no purpose (the one his deletion names), the policies'
+# longest retention after its newest entry; a live citizen's stays.
 # Usage: CIVICID_BIN=build/asan/server/civicid tests/e2e/retention.sh
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -100,6 +103,36 @@ eq "that look-up is on the record too" \
 	"$(entries --type officer.resolved --newest-first --limit 1 | json "d['ext']['found']")" false
 out=$(later 3 "$bin" audit purge --store "$store" --policies "$policies" --json 2>&1)
 eq "purging again finds nothing" "$out" '{"purged":0,"vetoed":0,"left":0}'
+
+# ---------------------------------------------------------------- a deleted citizen's own pseudonym
+add_user taro 'taro-e2e-Passw0rd!' 'given_name=Taro'
+cli consent grant taro --store "$store" --policies "$policies" --service rp-keep \
+	--purpose fees --attribute given_name >"$tmp/cli.out" 2>&1 ||
+	bail "consent grant taro" "$(cat "$tmp/cli.out")"
+cli user delete taro --yes --store "$store" >"$tmp/cli.out" 2>&1 || bail "user delete taro" "$(cat "$tmp/cli.out")"
+T=$(entries --type account.deleted | json "d['citizen']")
+check "the deletion names taro's pseudonym of no purpose" grep -qE '^ps_[0-9a-f]{32}$' <<<"$T"
+out=$(later 3 "$bin" audit purge --store "$store" --policies "$policies" --json 2>&1)
+eq "3 days later: taro's purpose goes first (its grant withdrawn by the deletion)" "$out" \
+	'{"purged":1,"vetoed":0,"left":0}'
+eq "his own pseudonym still resolves" "$(cli audit resolve "$T" --store "$store" --json 2>/dev/null | json "d['purpose']")" ""
+# that look-up is its newest entry now: a day of retention from today
+out=$(later 3 "$bin" audit purge --store "$store" --policies "$policies" --json 2>&1)
+eq "then his own pseudonym, every purpose gone and the longest retention past" "$out" \
+	'{"purged":1,"vetoed":0,"left":0}'
+own=$(entries --type retention.purged --newest-first --limit 1)
+eq "naming his pseudonym, no service, no purpose" \
+	"$(json "d['citizen'], 'service' in d, 'purpose' in d" <<<"$own")" "$T False False"
+eq "what was purged, and by which rule" \
+	"$(json "d['ext']['purged'], d['ext']['rule']" <<<"$own")" \
+	"pseudonym retention 1d after the account was deleted"
+out=$(cli audit resolve "$T" --store "$store" 2>&1)
+eq "his own pseudonym names no one (exit 1)" "$?" 1
+out=$(later 30 "$bin" audit purge --store "$store" --policies "$policies" --json 2>&1)
+eq "30 days on, nothing more is due: hanako has her account" "$out" '{"purged":0,"vetoed":0,"left":0}'
+out=$(cli audit verify --store "$store" 2>&1)
+eq "civicid audit verify passes after both purges" "$?" 0
+
 out=$(cli audit resolve hanako --store "$store" 2>&1)
 eq "resolve takes only a pseudonym: usage" "$?" 2
 out=$(cli audit purge extra --store "$store" 2>&1)

@@ -6,6 +6,8 @@
  * without the scope's entries and the log verifying, and a second run
  * purges nothing.
  */
+#include "account.h"
+#include "account_delete.h"
 #include "audit.h"
 #include "audit_explain.h"
 #include "consent.h"
@@ -66,12 +68,13 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Records one change of (service, purpose, attribute) for hanako at now (with its entry). */
-static void record1(struct fixture *f, const char *purpose, const char *attribute,
-		    enum cid_consent_state state, int64_t expires_at, int64_t now)
+/* Records one change of (childcare, purpose, attribute) for account at now (with its entry). */
+static void record_of(struct fixture *f, const char *account, const char *purpose,
+		      const char *attribute, enum cid_consent_state state, int64_t expires_at,
+		      int64_t now)
 {
 	struct cid_consent_context ctx = {
-	    .account_id = HANAKO,
+	    .account_id = account,
 	    .service = "childcare",
 	    .purpose = purpose,
 	    .policy_version = "v1",
@@ -84,6 +87,13 @@ static void record1(struct fixture *f, const char *purpose, const char *attribut
 
 	assert_int_equal(cid_consent_record(f->a.s, &ctx, &c, 1, &id), CID_OK);
 	free(id);
+}
+
+/* Records one change of (childcare, purpose, attribute) for hanako at now (with its entry). */
+static void record1(struct fixture *f, const char *purpose, const char *attribute,
+		    enum cid_consent_state state, int64_t expires_at, int64_t now)
+{
+	record_of(f, HANAKO, purpose, attribute, state, expires_at, now);
 }
 
 static struct cid_retention_sweep sweep(struct fixture *f, int64_t now)
@@ -252,6 +262,104 @@ static void test_purge_unlinks_and_verifies(void **state)
 	free(p);
 }
 
+/* A citizen with an account, a grant of childcare's purpose, and the scope of no purpose. */
+static void citizen_of(struct fixture *f, const char *name, const char *purpose, char *id)
+{
+	json_t *e = NULL;
+
+	assert_int_equal(
+	    cid_account_add(f->a.s, &cid_test_argon2, name, "correct horse battery", NULL, NOW, id),
+	    CID_OK);
+	record_of(f, id, purpose, "email", CID_CONSENT_GRANTED, NOW + 10 * DAY, NOW);
+	/* an operator's look at the account: an entry of the scope of no purpose */
+	e = json_pack("{s:s, s:s, s:s, s:s}", "type", "operator.viewed", "time",
+		      "2027-01-15T08:00:00Z", "actor", "operator", "citizen", id);
+	assert_non_null(e);
+	assert_int_equal(cid_audit_append(f->a.log, &e, 1, NULL), CID_OK);
+	json_decref(e);
+}
+
+static bool own_scope_left(struct fixture *f, const char *id)
+{
+	char *p = cid_test_pseudonym(f->a.s, id, NULL, NULL);
+
+	free(p);
+	return p != NULL;
+}
+
+/*
+ * The scope of no purpose (the citizen's own entries: the deletion, the
+ * operators' and officers' looks) goes only once the account is deleted and
+ * every purpose of it went, the policies' longest retention (2 days) after
+ * its newest entry: an officer's look at the deleted citizen holds it that
+ * long again. A live citizen's, or one whose purpose no policy has (its
+ * scope is never purged), stays. The entry names no service or purpose and
+ * the log verifies.
+ */
+static void test_own_scope_goes_after_the_deletion_and_every_purpose(void **state)
+{
+	struct fixture *f = *state;
+	const struct cid_audit_filter purged = {.type = "retention.purged"};
+	struct cid_audit_report rep;
+	struct cid_txn *txn = NULL;
+	json_t *scope = NULL;
+	json_t *e = NULL;
+	json_t *ext;
+	char live[CID_ID_CHARS + 1], gone[CID_ID_CHARS + 1], kept[CID_ID_CHARS + 1];
+	char *own;
+
+	citizen_of(f, "taro", "fees", live);
+	citizen_of(f, "jiro", "fees", gone);
+	citizen_of(f, "saburo", "visits", kept); /* a purpose no policy has */
+	assert_int_equal(cid_account_delete(f->a.s, "jiro", NOW + DAY, NULL), CID_OK);
+	assert_int_equal(cid_account_delete(f->a.s, "saburo", NOW + DAY, NULL), CID_OK);
+	own = cid_test_pseudonym(f->a.s, gone, NULL, NULL);
+	assert_non_null(own);
+
+	/* jiro's grant was withdrawn at the deletion: that purpose goes 2 days later */
+	assert_int_equal(sweep(f, NOW + 3 * DAY - 1).purged, 0);
+	/* an officer looks the deleted citizen up meanwhile */
+	assert_int_equal(cid_audit_resolve(f->a.log, "officer:privacy", own, "complaint 4",
+					   NOW + 2 * DAY, &scope),
+			 CID_OK);
+	json_decref(scope);
+	assert_int_equal(sweep(f, NOW + 3 * DAY).purged, 1); /* jiro's fees */
+	assert_null(cid_test_pseudonym(f->a.s, gone, "childcare", "fees"));
+	/* the deletion was 2 days ago, but the look was 1 day ago */
+	assert_int_equal(sweep(f, NOW + 4 * DAY - 1).purged, 0);
+	assert_true(own_scope_left(f, gone));
+	assert_int_equal(sweep(f, NOW + 4 * DAY).purged, 1);
+	assert_false(own_scope_left(f, gone));
+
+	assert_int_equal(cid_store_read_begin(f->a.s, &txn), CID_OK);
+	assert_int_equal(cid_pseudonym_resolve(txn, own, &scope), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_audit_query(txn, &purged, last_cb, &e), CID_OK);
+	cid_store_read_end(txn);
+	assert_string_equal(cid_json_str(e, "citizen"), own);
+	assert_null(json_object_get(e, "service"));
+	assert_null(json_object_get(e, "purpose"));
+	assert_null(json_object_get(e, "policy_version"));
+	ext = json_object_get(e, "ext");
+	assert_string_equal(cid_json_str(ext, "purged"), "pseudonym");
+	assert_string_equal(cid_json_str(ext, "consent_records"), "0");
+	assert_string_equal(cid_json_str(ext, "retention_days"), "2");
+	assert_string_equal(cid_json_str(ext, "ended"), "2027-01-17T08:00:00Z"); /* the look */
+	assert_string_equal(cid_json_str(ext, "rule"),
+			    "retention 2d after the account was deleted");
+	json_decref(e);
+
+	/* long after: the live citizen's, and the one a policy-less purpose holds, stay */
+	assert_int_equal(sweep(f, NOW + 400 * DAY).purged, 1); /* taro's fees */
+	assert_true(own_scope_left(f, live));
+	assert_true(own_scope_left(f, kept));
+	assert_int_equal(sweep(f, NOW + 800 * DAY).purged, 0);
+
+	assert_int_equal(cid_audit_checkpoint(f->a.s, NOW + 800 * DAY, NULL), CID_OK);
+	assert_int_equal(cid_audit_verify_store(f->a.s, NULL, NULL, &rep), CID_OK);
+	assert_true(rep.ok);
+	free(own);
+}
+
 /*
  * A business controller's provision to a third party: the provision record
  * made from the scope's entries is kept 3 years (APPI Art. 30), so the
@@ -347,6 +455,8 @@ int main(void)
 	    cmocka_unit_test(test_due_table),
 	    cmocka_unit_test(test_provision_record_vetoes),
 	    cmocka_unit_test_setup_teardown(test_purge_unlinks_and_verifies, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_own_scope_goes_after_the_deletion_and_every_purpose, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_max_and_left, setup, teardown),
 	};
