@@ -356,6 +356,15 @@ out:
 	return rc;
 }
 
+enum cid_err cid_account_exists_txn(struct cid_txn *txn, const char *id, bool *exists)
+{
+	struct cid_str val;
+	enum cid_err rc = account_record_bytes(txn, id, &val);
+
+	*exists = rc == CID_OK;
+	return rc == CID_ERR_NOTFOUND ? CID_OK : rc;
+}
+
 enum cid_err cid_account_get(struct cid_store *s, const char *id, struct cid_account **out)
 {
 	enum cid_err rc = CID_OK;

@@ -232,6 +232,14 @@ CID_MUST_CHECK enum cid_err cid_account_find_txn(struct cid_txn *txn, const char
 						 struct cid_account **out);
 
 /*
+ * Whether a citizen record of account id is in the store, read in txn
+ * without parsing it (the retention sweep asks it of every citizen it
+ * walks): *exists. A malformed id is no citizen. Errors: CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_account_exists_txn(struct cid_txn *txn, const char *id,
+						   bool *exists);
+
+/*
  * The record of username for printing (the CLI's --json): as stored, with
  * the "password" and "totp" members removed and "totp_enrolled": true|false
  * added. *out: new reference, json_decref it.

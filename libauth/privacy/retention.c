@@ -193,31 +193,61 @@ static uint32_t longest_retention(const struct cid_policyset *ps)
 }
 
 /*
- * Whether sc, a scope of no service and no purpose (the citizen's own
- * entries: the deletion, officers' look-ups), is due at now (retention.h):
- * the account is deleted, no other scope of it is left, and the longest
- * retention of ps has elapsed since the scope's newest entry. Sets sc's
- * retention_days and ended when the first two hold.
+ * Whether scope p of account is one of a purpose: *purposed. Errors: those
+ * of cid_pseudonym_resolve but CID_ERR_NOTFOUND (a scope purged meanwhile
+ * is none).
  */
-static enum cid_err own_scope_due(struct cid_txn *txn, const struct cid_policyset *ps,
-				  struct cid_retention_scope *sc, int64_t now, bool *due)
+static enum cid_err scope_purposed(struct cid_txn *txn, const char *p, bool *purposed)
 {
 	enum cid_err rc = CID_OK;
-	struct cid_account *a = NULL;
+	json_t *rec = NULL;
+	const char *purpose;
+
+	*purposed = false;
+	rc = cid_pseudonym_resolve(txn, p, &rec);
+	if (rc == CID_ERR_NOTFOUND) {
+		rc = CID_OK;
+		goto out;
+	}
+	CID_TRY(rc);
+	purpose = cid_json_str(rec, "purpose");
+	*purposed = purpose != NULL && purpose[0] != '\0';
+out:
+	json_decref(rec);
+	return rc;
+}
+
+/*
+ * Whether sc, a scope of no purpose (the citizen's own entries, or a
+ * service's without a purpose), is due at now (retention.h): the account is
+ * deleted, no scope of a purpose is left, the policies name a retention,
+ * and the longest of them has elapsed since the scope's newest entry. Sets
+ * sc's retention_days and ended when the first three hold.
+ */
+static enum cid_err no_purpose_due(struct cid_txn *txn, const struct cid_policyset *ps,
+				   struct cid_retention_scope *sc, int64_t now, bool *due)
+{
+	enum cid_err rc = CID_OK;
 	struct newest nw = {.txn = txn, .any = true};
 	json_t *names = NULL;
+	bool exists;
+	bool purposed = false;
+	size_t i;
 
-	rc = cid_account_get_txn(txn, sc->citizen, &a);
-	cid_account_free(a);
-	if (rc == CID_OK)
+	CID_TRY(cid_account_exists_txn(txn, sc->citizen, &exists));
+	if (exists)
 		goto out; /* a citizen's own entries stay theirs while they have an account */
-	CID_ENSURE(rc == CID_ERR_NOTFOUND, rc);
-	/* the account id, then one pseudonym per scope: this one alone is left */
+	sc->retention_days = longest_retention(ps);
+	if (sc->retention_days == 0)
+		goto out; /* no policy says how long: unknown, as for a purpose none has */
+	/* the account id, then one pseudonym per scope */
 	CID_TRY(cid_pseudonym_names(txn, sc->citizen, &names));
-	if (json_array_size(names) > 2)
+	for (i = 1; i < json_array_size(names) && !purposed; i++)
+		CID_TRY(
+		    scope_purposed(txn, json_string_value(json_array_get(names, i)), &purposed));
+	if (purposed)
 		goto out;
 	CID_TRY(newest_of(txn, sc->pseudonym, &nw));
-	sc->retention_days = longest_retention(ps);
 	sc->ended = nw.t;
 	*due = nw.t > 0 && now >= nw.t + (int64_t)sc->retention_days * DAY_SECONDS;
 out:
@@ -244,11 +274,11 @@ static enum cid_err scope_due(struct cid_txn *txn, const struct cid_policyset *p
 	int n;
 
 	*due = false;
-	if (sc->service[0] == '\0' && sc->purpose[0] == '\0')
-		return own_scope_due(txn, ps, sc, now, due);
+	if (sc->purpose[0] == '\0')
+		return no_purpose_due(txn, ps, sc, now, due);
 	pol = cid_policyset_find(ps, sc->service);
-	if (sc->purpose[0] == '\0' || !cid_policy_purpose_find(pol, sc->purpose, &info))
-		goto out; /* no purpose, or one no policy has: retention unknown */
+	if (!cid_policy_purpose_find(pol, sc->purpose, &info))
+		goto out; /* a purpose no policy has: retention unknown */
 	*version = cid_policy_version(pol);
 	sc->retention_days = info.retention_days;
 	n = snprintf(prefix, sizeof(prefix), "%s\n%s\n%s\n", sc->citizen, sc->service, sc->purpose);
@@ -339,10 +369,12 @@ static enum cid_err purged_entry(const struct cid_retention_scope *sc, const cha
 		      "ext", "purged", own ? "pseudonym" : "pseudonym,consent_records",
 		      "consent_records", n, "retention_days", days, "ended", ended, "rule", rule);
 	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
-	/* a scope of no purpose has no service, purpose or policy to name */
+	/* a scope of no purpose has no purpose or policy to name, and its own none */
+	if (sc->service[0] != '\0')
+		CID_ENSURE(json_object_set_new(e, "service", json_string(sc->service)) == 0,
+			   CID_ERR_NOMEM);
 	if (!own)
-		CID_ENSURE(json_object_set_new(e, "service", json_string(sc->service)) == 0 &&
-			       json_object_set_new(e, "purpose", json_string(sc->purpose)) == 0 &&
+		CID_ENSURE(json_object_set_new(e, "purpose", json_string(sc->purpose)) == 0 &&
 			       json_object_set_new(e, "policy_version", json_string(version)) == 0,
 			   CID_ERR_NOMEM);
 	*out = e;

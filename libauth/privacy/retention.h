@@ -15,17 +15,19 @@
  * log keeps every entry of the scope and still verifies; they just name no
  * one.
  *
- * The scope of no service and no purpose holds the citizen's own entries
- * (account.deleted, operators' and officers' looks at them). It is due when
- * the account is deleted, no other scope of the citizen is left (each went
- * at the end of its purpose), and the longest retention of any purpose of
- * the policies in force has elapsed since the scope's newest entry of any
- * type: the deletion stays linkable as long as a purpose's use would, and an
- * officer's look at the deleted citizen holds it that long again. Its
- * entry has no service, purpose or policy_version; "purged" is "pseudonym".
+ * A scope of no purpose holds the citizen's own entries (service "":
+ * account.deleted, operators' and officers' looks at them) or a service's
+ * without a purpose (a release denied to a service no policy has). It is
+ * due when the account is deleted, no scope of a purpose of the citizen is
+ * left (each went at its purpose's end), and the longest retention of any
+ * purpose of the policies in force (none: nothing is due) has elapsed since
+ * the scope's newest entry of any type: the deletion stays linkable as long
+ * as a purpose's use would, and an officer's look at the deleted citizen
+ * holds it that long again. Its entry has no purpose or policy_version (and
+ * no service for the citizen's own); "purged" is "pseudonym".
  *
- * Scopes of a service or purpose no policy has any more (its retention is
- * unknown), the citizen's own scope while any of them is left, and entries
+ * Scopes of a purpose no policy has any more (its retention is unknown),
+ * the scopes of no purpose while any scope of a purpose is left, and entries
  * written before pseudonyms (they hold the account id) are left alone.
  *
  * A purge can be refused by a legal retention rule: cid_retention_purge_allowed
@@ -88,9 +90,9 @@ struct cid_retention_sweep {
  *    "ext": {"purged": "pseudonym,consent_records", "consent_records": N,
  *            "retention_days": D, "ended": RFC 3339, "rule":
  *            "retention Dd after the purpose ended"}}   (ext members strings)
- * (the citizen's own scope: no service, purpose or policy_version, "purged":
- * "pseudonym", "consent_records": "0", "rule": "retention Dd after the
- * account was deleted")
+ * (a scope of no purpose: no purpose or policy_version, no service for the
+ * citizen's own, "purged": "pseudonym", "consent_records": "0", "rule":
+ * "retention Dd after the account was deleted")
  * Running it again purges nothing new (idempotent).
  * Errors: CID_ERR_INVALID (s, ps or out NULL, max 0), CID_ERR_STORE,
  * CID_ERR_NOMEM, those of cid_audit_append_txn; then nothing of this run

@@ -11,11 +11,12 @@
  * keep the cores hashing while others wait for their login's commits); a
  * tenant's first open (its store read, its keys made) too, so that one new
  * tenant does not hold up the requests of the others on its thread.
- * A request whose answer releases attributes (userinfo) is answered on its
- * polling thread, but its audit entries are only made there (the request's
- * audit_later): the connection is suspended and the entries submitted to the
- * log's group commit (cid_audit_submit), and the answer is sent when the
- * log says they are durable, or a server error when their commit failed.
+ * A request whose answer releases attributes (userinfo, a token answer with an
+ * ID token) is answered on its polling thread, but its audit entries are only
+ * made there (the request's audit_later): the connection is suspended and the
+ * entries submitted to the log's group commit (cid_audit_submit), and the
+ * answer is sent when the log says they are durable, or a server error when
+ * their commit failed.
  * MHD gives one polling thread up to max_connections/threads connections, so
  * a handler that blocked there for the fsync would stall them all; a thread
  * that waited for it in their stead (as a pool of commit workers did) cost

@@ -288,13 +288,14 @@ static bool own_scope_left(struct fixture *f, const char *id)
 }
 
 /*
- * The scope of no purpose (the citizen's own entries: the deletion, the
- * operators' and officers' looks) goes only once the account is deleted and
- * every purpose of it went, the policies' longest retention (2 days) after
- * its newest entry: an officer's look at the deleted citizen holds it that
- * long again. A live citizen's, or one whose purpose no policy has (its
- * scope is never purged), stays. The entry names no service or purpose and
- * the log verifies.
+ * The scopes of no purpose (the citizen's own entries: the deletion, the
+ * operators' and officers' looks; a service's without a purpose) go only
+ * once the account is deleted and every purpose of it went, the policies'
+ * longest retention (2 days) after their newest entry: an officer's look
+ * at the deleted citizen holds it that long again. Policies that name no
+ * retention purge none. A live citizen's, or one whose purpose no policy
+ * has (that scope is never purged), stay. The entry names no purpose (nor
+ * a service, for the own scope) and the log verifies.
  */
 static void test_own_scope_goes_after_the_deletion_and_every_purpose(void **state)
 {
@@ -305,12 +306,23 @@ static void test_own_scope_goes_after_the_deletion_and_every_purpose(void **stat
 	json_t *scope = NULL;
 	json_t *e = NULL;
 	json_t *ext;
+	struct cid_policyset *none = NULL;
+	struct cid_retention_sweep done;
 	char live[CID_ID_CHARS + 1], gone[CID_ID_CHARS + 1], kept[CID_ID_CHARS + 1];
 	char *own;
+	char *own_other;
 
 	citizen_of(f, "taro", "fees", live);
 	citizen_of(f, "jiro", "fees", gone);
 	citizen_of(f, "saburo", "visits", kept); /* a purpose no policy has */
+	/* a release denied to a service with no policy: a scope of a service, no purpose */
+	e = json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "release.deny", "time",
+		      "2027-01-15T08:00:00Z", "actor", "system", "citizen", gone, "service",
+		      "nopolicy");
+	assert_non_null(e);
+	assert_int_equal(cid_audit_append(f->a.log, &e, 1, NULL), CID_OK);
+	json_decref(e);
+	e = NULL;
 	assert_int_equal(cid_account_delete(f->a.s, "jiro", NOW + DAY, NULL), CID_OK);
 	assert_int_equal(cid_account_delete(f->a.s, "saburo", NOW + DAY, NULL), CID_OK);
 	own = cid_test_pseudonym(f->a.s, gone, NULL, NULL);
@@ -325,8 +337,16 @@ static void test_own_scope_goes_after_the_deletion_and_every_purpose(void **stat
 	json_decref(scope);
 	assert_int_equal(sweep(f, NOW + 3 * DAY).purged, 1); /* jiro's fees */
 	assert_null(cid_test_pseudonym(f->a.s, gone, "childcare", "fees"));
-	/* the deletion was 2 days ago, but the look was 1 day ago */
-	assert_int_equal(sweep(f, NOW + 4 * DAY - 1).purged, 0);
+	/* policies that name no retention decide nothing: nothing goes, however late */
+	assert_int_equal(cid_policyset_load(NULL, 0, NULL, &none), CID_OK);
+	assert_int_equal(cid_retention_sweep(f->a.s, none, NOW + 400 * DAY, 16, &done), CID_OK);
+	cid_policyset_free(none);
+	assert_int_equal(done.purged, 0);
+	/* the scope of the service with no policy goes 2 days after its entry; the
+	 * own one not yet: the deletion was 2 days ago, but the look 1 day ago */
+	assert_int_equal(sweep(f, NOW + 4 * DAY - 1).purged, 1);
+	own_other = cid_test_pseudonym(f->a.s, gone, "nopolicy", NULL);
+	assert_null(own_other);
 	assert_true(own_scope_left(f, gone));
 	assert_int_equal(sweep(f, NOW + 4 * DAY).purged, 1);
 	assert_false(own_scope_left(f, gone));
