@@ -214,7 +214,7 @@ test('a fresh login deletes: cookie cleared, services told, tokens and password 
     .split('\n').filter(Boolean).map((l) => JSON.parse(l));
   await waitFor('logout.delivered caused by the deletion', () => {
     const logged = entries('logout.');
-    const failed = logged.find((e) => e.type === 'logout.failed');
+    const failed = logged.find((e) => e.type === 'logout.failed' && e.ext.cause === 'deleted');
     if (failed) throw new Error(`the notice failed: ${JSON.stringify(failed)}`);
     return logged.find((e) => e.type === 'logout.delivered' && e.ext.cause === 'deleted');
   }, 60_000);

@@ -48,6 +48,9 @@ struct fixture {
 	struct citizen taro;
 };
 
+/* While set, a deletion fails inside its transaction (see __wrap_cid_account_remove_txn). */
+static bool fail_delete;
+
 /* Adds name with a session whose login was age seconds before NOW. */
 static void add(struct fixture *f, const char *name, int64_t age, struct citizen *c)
 {
@@ -85,12 +88,14 @@ static void close_fixture(struct fixture *f)
 
 static int setup(void **state)
 {
+	fail_delete = false;
 	*state = open_fixture(0);
 	return 0;
 }
 
 static int teardown(void **state)
 {
+	fail_delete = false;
 	close_fixture(*state);
 	return 0;
 }
@@ -149,24 +154,24 @@ static void test_rule_table(void **state)
 }
 
 /*
- * A deletion that fails after the browser's logout: while fail_delete is
- * set, cid_account_delete_own (linked through
- * -Wl,--wrap=cid_account_delete_own) answers CID_ERR_STORE and deletes
- * nothing, as a store that cannot commit would.
+ * A deletion that fails after the browser's logout, inside its transaction:
+ * while fail_delete (above) is set, cid_account_remove_txn (linked through
+ * -Wl,--wrap=cid_account_remove_txn) answers CID_ERR_STORE once the
+ * sessions were ended, the grants deleted and the consents withdrawn in
+ * the same transaction, as a store that fails midway would; all of it is
+ * rolled back.
  */
-static bool fail_delete;
+enum cid_err __real_cid_account_remove_txn(struct cid_txn *txn, const char *username,
+					   char id_out[CID_ID_CHARS + 1]);
+enum cid_err __wrap_cid_account_remove_txn(struct cid_txn *txn, const char *username,
+					   char id_out[CID_ID_CHARS + 1]);
 
-enum cid_err __real_cid_account_delete_own(struct cid_store *s, const char *account_id, int64_t now,
-					   struct cid_account_deleted *out);
-enum cid_err __wrap_cid_account_delete_own(struct cid_store *s, const char *account_id, int64_t now,
-					   struct cid_account_deleted *out);
-
-enum cid_err __wrap_cid_account_delete_own(struct cid_store *s, const char *account_id, int64_t now,
-					   struct cid_account_deleted *out)
+enum cid_err __wrap_cid_account_remove_txn(struct cid_txn *txn, const char *username,
+					   char id_out[CID_ID_CHARS + 1])
 {
 	if (fail_delete)
 		return CID_ERR_STORE;
-	return __real_cid_account_delete_own(s, account_id, now, out);
+	return __real_cid_account_remove_txn(txn, username, id_out);
 }
 
 /* POSTs action=delete_account&confirm=.. as who, signed as sign says, to /account/security. */

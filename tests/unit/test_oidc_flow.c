@@ -374,6 +374,9 @@ static void add_client(struct fixture *f, const char *id, const char *uri, const
 	free(got);
 }
 
+/* While set, the next upgrade ends its session first (see __wrap_cid_session_upgrade). */
+static struct cid_store *end_before_upgrade;
+
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -381,6 +384,7 @@ static int setup(void **state)
 	FILE *fp;
 	char *secret = NULL;
 
+	end_before_upgrade = NULL;
 	assert_non_null(f);
 	f->cfg = cid_test_config(f->dir);
 	cid_test_policies(f->cfg, f->dir, "rp.policy", rp_policy);
@@ -404,6 +408,7 @@ static int teardown(void **state)
 	free(f->rp_secret);
 	cid_test_ctx_close(f->ctx, f->cfg, f->dir);
 	free(f);
+	end_before_upgrade = NULL;
 	return 0;
 }
 
@@ -879,7 +884,6 @@ static void last_sid(const struct story *st, char out[CID_TOKEN_CHARS + 1])
  * names a store, the next cid_session_upgrade (linked through
  * -Wl,--wrap=cid_session_upgrade) first ends the session of its cookie there.
  */
-static struct cid_store *end_before_upgrade;
 
 enum cid_err __real_cid_session_upgrade(struct cid_store *s, const char *cookie, const char *acr,
 					const char *const *amr, size_t n_amr, int64_t now,
