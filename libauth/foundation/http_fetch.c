@@ -626,8 +626,10 @@ enum cid_err cid_http_post_auth(const char *url, const struct cid_fetch_limits *
 out:
 	if (rc == CID_ERR_NOMEM)
 		cid_err_why(why, whysz, "out of memory");
-	/* the header may hold a client secret */
+	/* the header may hold a client secret, and so does libcurl's copy of it */
 	cid_wipe(auth_header, sizeof(auth_header));
+	for (struct curl_slist *h = headers; h != NULL; h = h->next)
+		cid_wipe(h->data, strlen(h->data));
 	if (e.lib.lib != NULL)
 		cu->slist_free_all(headers);
 	easy_end(&e);
