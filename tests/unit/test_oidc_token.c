@@ -95,9 +95,14 @@ struct fixture {
 	int citizens; /* made by {at@STATE} and {refresh@STATE} */
 };
 
+/* While set, the ID token cannot be signed (see __wrap_cid_token_id_mint). */
+static bool fail_id_mint;
+
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
+
+	fail_id_mint = false;
 	json_t *claims = json_pack("{s:s, s:s}", "given_name", "花子", "resident_district", "北区");
 
 	assert_non_null(f);
@@ -1804,6 +1809,64 @@ static void test_token_leaves_its_entries_to_the_caller_when_asked(void **state)
 }
 
 /*
+ * An ID token that cannot be signed (linked through
+ * -Wl,--wrap=cid_token_id_mint: CID_ERR_CRYPTO while fail_id_mint is set).
+ */
+enum cid_err __real_cid_token_id_mint(struct cid_ctx *ctx, const struct cid_keyset *ks,
+				      const struct cid_client *client, const char *sub,
+				      const struct cid_grant *grant, const char *access_token,
+				      json_t *claims, int64_t now, char **out);
+enum cid_err __wrap_cid_token_id_mint(struct cid_ctx *ctx, const struct cid_keyset *ks,
+				      const struct cid_client *client, const char *sub,
+				      const struct cid_grant *grant, const char *access_token,
+				      json_t *claims, int64_t now, char **out);
+
+enum cid_err __wrap_cid_token_id_mint(struct cid_ctx *ctx, const struct cid_keyset *ks,
+				      const struct cid_client *client, const char *sub,
+				      const struct cid_grant *grant, const char *access_token,
+				      json_t *claims, int64_t now, char **out)
+{
+	if (fail_id_mint)
+		return CID_ERR_CRYPTO;
+	return __real_cid_token_id_mint(ctx, ks, client, sub, grant, access_token, claims, now,
+					out);
+}
+
+/*
+ * The ID token fails after its release was decided and its entries left to
+ * the caller: the endpoint reports the error, and the entries of a token
+ * that never left are dropped with the answer, never written.
+ */
+static void test_token_that_fails_after_its_release_logs_nothing(void **state)
+{
+	struct fixture *f = *state;
+	char code[CID_TOKEN_CHARS + 1];
+	char creds[256];
+	char form[1024];
+	struct cid_request req = {.post = true,
+				  .form_content_type = true,
+				  .remote_addr = "192.0.2.7",
+				  .now = AT,
+				  .audit_later = true};
+	struct cid_reply reply = {0};
+	int n;
+
+	issue_code(f, RP1, NULL, NOW, code);
+	post_creds(f, RP1, creds, sizeof(creds));
+	n = snprintf(form, sizeof(form), "grant_type=authorization_code&code=%s&redirect_uri=%s&%s",
+		     code, clients[RP1].redirect, creds);
+	assert_true(n > 0 && (size_t)n < sizeof(form));
+	assert_int_equal(cid_params_parse_form(&req.params, form, strlen(form)), CID_OK);
+	fail_id_mint = true;
+	assert_int_equal(cid_oidc_token(f->ctx, &req, &reply), CID_ERR_CRYPTO);
+	fail_id_mint = false;
+	cid_request_clear(&req);
+	assert_non_null(reply.audit); /* made, not written */
+	cid_reply_free(&reply);	      /* and dropped with the answer */
+	assert_int_equal(permits_logged(f), 0);
+}
+
+/*
  * A release entry says how the citizen authenticated, as the grant's tokens
  * claim it (acr, amr, auth_time), and the digest of the deciding purpose,
  * which ties it to the exact notice (audit_explain.h).
@@ -1926,6 +1989,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_userinfo_leaves_its_entries_to_the_caller_when_asked, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_token_leaves_its_entries_to_the_caller_when_asked,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_token_that_fails_after_its_release_logs_nothing,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_releases_are_logged_without_any_set_up, setup,
 					    teardown),
