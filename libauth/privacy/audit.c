@@ -114,14 +114,6 @@ struct audit_prepared {
 	} hole[PREP_HOLES];
 };
 
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* The flags of the canonical form (audit.h), for a member's value. */
-#define CANON_FLAGS (JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)
-
 /* Prepares checked entry e (prepared above); pr->text is freed with cid_buf_free. */
 static enum cid_err entry_prepare(const json_t *e, struct audit_prepared *pr)
 {
@@ -140,7 +132,7 @@ static enum cid_err entry_prepare(const json_t *e, struct audit_prepared *pr)
 	names[k++] = "seq";
 	/* jansson's foreach wants a non-const object; nothing here modifies it */
 	json_object_foreach((json_t *)(uintptr_t)e, name, m) names[k++] = name;
-	qsort((void *)names, k, sizeof(*names), name_cmp);
+	qsort((void *)names, k, sizeof(*names), audit_name_cmp);
 	for (size_t i = 0; i < k; i++) {
 		static const char *const holes[] = {"citizen", "ext", "prev", "seq"};
 		const char *hole = NULL;
@@ -157,7 +149,7 @@ static enum cid_err entry_prepare(const json_t *e, struct audit_prepared *pr)
 		cid_buf_append(&pr->text, ",", 1);
 		cid_buf_append_json_str(&pr->text, names[i], strlen(names[i]));
 		cid_buf_append(&pr->text, ":", 1);
-		cid_buf_append_json(&pr->text, json_object_get(e, names[i]), CANON_FLAGS);
+		audit_canon_append(&pr->text, json_object_get(e, names[i]));
 	}
 	CID_TRY(cid_buf_status(&pr->text));
 out:
@@ -228,7 +220,7 @@ static enum cid_err hole_put(struct cid_txn *txn, struct chain *c, const json_t 
 		CID_ENSURE(copy != NULL && json_object_size(copy) == json_object_size(ext) &&
 			       json_object_set_new(copy, "citizen", json_string(p)) == 0,
 			   CID_ERR_NOMEM);
-		cid_buf_append_json(&c->text, copy, CANON_FLAGS);
+		audit_canon_append(&c->text, copy);
 	}
 out:
 	json_decref(copy);

@@ -48,6 +48,59 @@ bool audit_canon_ok(const json_t *v, int depth)
 	return true;
 }
 
+int audit_name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void audit_canon_append(struct cid_buf *b, const json_t *v)
+{
+	const char *names[AUDIT_CANON_NAMES];
+	const char *name;
+	json_t *m;
+	size_t i;
+	size_t n = 0;
+
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		cid_buf_append_json_str(b, json_string_value(v), json_string_length(v));
+		return;
+	case JSON_INTEGER: cid_buf_append_int(b, json_integer_value(v)); return;
+	case JSON_TRUE: cid_buf_append(b, "true", 4); return;
+	case JSON_FALSE: cid_buf_append(b, "false", 5); return;
+	case JSON_NULL: cid_buf_append(b, "null", 4); return;
+	case JSON_ARRAY:
+		cid_buf_append(b, "[", 1);
+		json_array_foreach(v, i, m)
+		{
+			if (i > 0)
+				cid_buf_append(b, ",", 1);
+			audit_canon_append(b, m);
+		}
+		cid_buf_append(b, "]", 1);
+		return;
+	case JSON_OBJECT:
+		if (json_object_size(v) > AUDIT_CANON_NAMES)
+			break;
+		/* jansson's foreach wants a non-const object; nothing here modifies it */
+		json_object_foreach((json_t *)(uintptr_t)v, name, m) names[n++] = name;
+		/* JSON_SORT_KEYS's order: bytes, a prefix first (names hold no NUL) */
+		qsort((void *)names, n, sizeof(*names), audit_name_cmp);
+		cid_buf_append(b, "{", 1);
+		for (i = 0; i < n; i++) {
+			if (i > 0)
+				cid_buf_append(b, ",", 1);
+			cid_buf_append_json_str(b, names[i], strlen(names[i]));
+			cid_buf_append(b, ":", 1);
+			audit_canon_append(b, json_object_get(v, names[i]));
+		}
+		cid_buf_append(b, "}", 1);
+		return;
+	default: break;
+	}
+	cid_buf_append_json(b, v, AUDIT_CANON_FLAGS);
+}
+
 /* The entry's leaf hash, raw and as lowercase hex; the 0x00 keeps entry hashes
  * apart from any other SHA-256 use of the same bytes (and from tree nodes). */
 enum cid_err audit_entry_hash(const char *p, size_t n, uint8_t raw[CID_MERKLE_HASH],

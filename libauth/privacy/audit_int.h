@@ -48,6 +48,22 @@ bool audit_seq_key_parse(struct cid_str key, uint64_t *seq);
 bool audit_canon_ok(const json_t *v, int depth);
 
 /*
+ * Appends v to b in the canonical form (AUDIT_CANON_FLAGS of jansson:
+ * compact, members sorted, byte for byte what json_dump_callback writes)
+ * without jansson's per-call allocations (its loop-check table, its sorted
+ * key array), on the audit log's hot path. v as audit_canon_ok accepts it
+ * (a real number, or an object of more than AUDIT_CANON_NAMES members,
+ * goes to jansson). Errors stay in b (cid_buf_status).
+ */
+#define AUDIT_CANON_FLAGS (JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)
+#define AUDIT_CANON_NAMES 32
+struct cid_buf;
+void audit_canon_append(struct cid_buf *b, const json_t *v);
+
+/* qsort's order of member names (const char *), JSON_SORT_KEYS's: strcmp. */
+int audit_name_cmp(const void *a, const void *b);
+
+/*
  * hash = SHA-256(0x00 || bytes), the entry's leaf hash, into raw and as
  * lowercase hex into hex. Errors: CID_ERR_CRYPTO.
  */

@@ -6,6 +6,8 @@
  * members, compact, every value of the kinds the log allows: audit_canon_ok)
  * with the same seq and prev the scan read. Declining is always allowed
  * (the verifier then asks jansson).
+ * And the log's own canonical writer (audit_canon_append), on every input
+ * jansson reads and audit_canon_ok accepts: its bytes must be jansson's.
  */
 #include <jansson.h>
 #include <stdint.h>
@@ -13,8 +15,33 @@
 #include <string.h>
 
 #include "audit_int.h"
+#include "buf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* audit_canon_append against jansson's json_dump_callback, on what audit_canon_ok accepts. */
+static void canon_writer(const char *p, size_t size)
+{
+	json_t *v = json_loadb(p, size, JSON_DECODE_ANY, NULL);
+	struct cid_buf mine;
+	struct cid_buf theirs;
+
+	if (v == NULL)
+		return;
+	if (audit_canon_ok(v, 0)) {
+		cid_buf_init(&mine, 1 << 20);
+		cid_buf_init(&theirs, 1 << 20);
+		audit_canon_append(&mine, v);
+		cid_buf_append_json(&theirs, v, AUDIT_CANON_FLAGS);
+		if (cid_buf_status(&mine) != cid_buf_status(&theirs) ||
+		    (cid_buf_status(&mine) == CID_OK &&
+		     (mine.len != theirs.len || memcmp(mine.data, theirs.data, mine.len) != 0)))
+			abort(); /* the log's writer and jansson's disagree */
+		cid_buf_free(&mine);
+		cid_buf_free(&theirs);
+	}
+	json_decref(v);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -25,6 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *prev;
 	json_int_t seq;
 
+	canon_writer(p, size);
 	if (!audit_entry_scan(p, size, &sc))
 		return 0;
 	e = json_loadb(p, size, JSON_REJECT_DUPLICATES, NULL);
