@@ -63,10 +63,13 @@ static struct set *set_of(const struct cid_memo *m, uint64_t h)
 
 static bool same(const struct entry *e, uint64_t h, struct cid_str key, struct cid_str bytes)
 {
-	/* in constant time: a key may be a bearer token, and a remembered one is live */
+	/* the key in constant time: it may be a bearer token, and a remembered one is
+	 * live. The bytes need not be: both sides are the store's, the record as
+	 * remembered and as it stands, never a caller's guess (memcmp is some
+	 * ten times faster on a citizen's record, read on every userinfo) */
 	return e->copy != NULL && e->hash == h && e->key_len == key.len &&
 	       e->bytes_len == bytes.len && cid_ct_equal(e->copy, key.ptr, key.len) &&
-	       cid_ct_equal(e->copy + key.len, bytes.ptr, bytes.len);
+	       (bytes.len == 0 || memcmp(e->copy + key.len, bytes.ptr, bytes.len) == 0);
 }
 
 enum cid_err cid_memo_new(size_t entries, const struct cid_memo_kind *kind, struct cid_memo **out)
