@@ -107,14 +107,43 @@ void cid_buf_append_html(struct cid_buf *b, const char *s, size_t n)
 	cid_buf_append(b, s + start, n - start);
 }
 
+/*
+ * Nonzero when some byte of w is one a JSON string escapes: below 0x20, '"'
+ * or '\\' (the word tests of "Bit Twiddling Hacks": a byte below n, a zero
+ * byte of w ^ c; exact as to whether there is one, not which).
+ */
+static uint64_t json_special(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ULL;
+	const uint64_t highs = 0x8080808080808080ULL;
+	uint64_t quote = w ^ (ones * '"');
+	uint64_t backslash = w ^ (ones * '\\');
+
+	return (((w - ones * 0x20) & ~w) | ((quote - ones) & ~quote) |
+		((backslash - ones) & ~backslash)) &
+	       highs;
+}
+
 void cid_buf_append_json_str(struct cid_buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789ABCDEF"; /* jansson's \u00XX is upper case */
 	size_t start = 0;
+	size_t i = 0;
 
 	cid_buf_append(b, "\"", 1);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
+	while (i < n) {
+		uint64_t w;
+		unsigned char c;
+
+		/* eight bytes at a time while none needs escaping (most text) */
+		if (n - i >= sizeof(w)) {
+			memcpy(&w, s + i, sizeof(w));
+			if (json_special(w) == 0) {
+				i += sizeof(w);
+				continue;
+			}
+		}
+		c = (unsigned char)s[i];
 		char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
 		size_t len = 2;
 
@@ -127,13 +156,15 @@ void cid_buf_append_json_str(struct cid_buf *b, const char *s, size_t n)
 		case '\r': esc[1] = 'r'; break;
 		case '\t': esc[1] = 't'; break;
 		default:
-			if (c >= 0x20)
+			if (c >= 0x20) {
+				i++;
 				continue;
+			}
 			len = 6;
 		}
 		cid_buf_append(b, s + start, i - start);
 		cid_buf_append(b, esc, len);
-		start = i + 1;
+		start = ++i;
 	}
 	cid_buf_append(b, s + start, n - start);
 	cid_buf_append(b, "\"", 1);

@@ -412,6 +412,51 @@ static void test_json_str_is_what_jansson_writes(void **state)
 	cid_buf_free(&b);
 }
 
+/*
+ * Longer strings go eight bytes at a time while no byte needs escaping: each
+ * ASCII byte, and a UTF-8 character, at each place of three words, alone
+ * and beside a quote, is still written as jansson writes it.
+ */
+static void test_json_str_by_words_is_what_jansson_writes(void **state)
+{
+	char s[24];
+	struct cid_buf b;
+
+	(void)state;
+	for (int c = 0; c <= 0x80; c++) {
+		for (size_t at = 0; at < sizeof(s) - 1; at++) {
+			for (int quote = 0; quote < 2; quote++) {
+				json_t *v;
+				char *want;
+
+				memset(s, 'a', sizeof(s));
+				if (c == 0x80) { /* é, two bytes */
+					s[at] = (char)0xc3;
+					s[at + 1] = (char)0xa9;
+				} else {
+					s[at] = (char)c;
+				}
+				if (quote)
+					s[(at + 9) % sizeof(s)] = '"';
+				v = json_stringn(s, sizeof(s));
+				if (v == NULL) /* the quote split the UTF-8 character */
+					continue;
+				want = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+				assert_non_null(want);
+				cid_buf_init(&b, 4096);
+				cid_buf_append_json_str(&b, s, sizeof(s));
+				assert_int_equal(cid_buf_status(&b), CID_OK);
+				if (strcmp(b.data, want) != 0)
+					fail_msg("byte %d at %zu: got %s, jansson writes %s", c, at,
+						 b.data, want);
+				cid_buf_free(&b);
+				free(want);
+				json_decref(v);
+			}
+		}
+	}
+}
+
 /* An integer is written in decimal as printf does, the extremes included. */
 static void test_int_table(void **state)
 {
@@ -448,6 +493,7 @@ int main(void)
 	    cmocka_unit_test(test_escapes_respect_the_cap),
 	    cmocka_unit_test(test_json_is_whole_or_an_error),
 	    cmocka_unit_test(test_json_str_is_what_jansson_writes),
+	    cmocka_unit_test(test_json_str_by_words_is_what_jansson_writes),
 	    cmocka_unit_test(test_int_table),
 	};
 
