@@ -1718,6 +1718,29 @@ static void test_releases_are_logged_without_any_set_up(void **state)
 }
 
 /*
+ * Asked to (audit_later), an answer holds its release's entries unwritten:
+ * the log has none of them (permits_logged is still before) until they are
+ * committed, then it has them. Commits and clears reply->audit.
+ */
+static void assert_entries_left_then_written(struct fixture *f, struct cid_reply *reply, int before)
+{
+	json_t *entries;
+
+	assert_non_null(reply->audit);
+	assert_true(cid_audit_pending_count(reply->audit) >= 1);
+	assert_non_null(reply->release);
+	assert_int_equal(permits_logged(f), before);
+	assert_int_equal(json_array_size(entries = entries_of_release(f, reply->release)), 0);
+	json_decref(entries);
+	assert_int_equal(cid_audit_pending_commit(reply->audit), CID_OK);
+	reply->audit = NULL;
+	assert_int_equal(permits_logged(f), before + 1);
+	entries = entries_of_release(f, reply->release);
+	assert_true(json_array_size(entries) >= 1);
+	json_decref(entries);
+}
+
+/*
  * Asked to (audit_later, as the server asks), userinfo leaves its entries to
  * the caller: the answer holds them unwritten, and the log has them only
  * once the caller writes them. Another hook than the log's is still called
@@ -1731,25 +1754,13 @@ static void test_userinfo_leaves_its_entries_to_the_caller_when_asked(void **sta
 	struct cid_reply reply = {0};
 	struct audit_log log = {0};
 	json_t *j = redeem(f, RP1);
-	json_t *entries;
 
 	snprintf(authorization, sizeof(authorization), "Bearer %s",
 		 json_string_value(json_object_get(j, "access_token")));
 	assert_int_equal(permits_logged(f), 1); /* the ID token's */
 	assert_int_equal(cid_oidc_userinfo(f->ctx, &req, &reply), CID_OK);
 	assert_int_equal(reply.status, 200);
-	assert_non_null(reply.audit);
-	assert_true(cid_audit_pending_count(reply.audit) >= 1);
-	assert_non_null(reply.release);
-	assert_int_equal(permits_logged(f), 1);
-	assert_int_equal(json_array_size(entries = entries_of_release(f, reply.release)), 0);
-	json_decref(entries);
-	assert_int_equal(cid_audit_pending_commit(reply.audit), CID_OK);
-	reply.audit = NULL;
-	assert_int_equal(permits_logged(f), 2);
-	entries = entries_of_release(f, reply.release);
-	assert_true(json_array_size(entries) >= 1);
-	json_decref(entries);
+	assert_entries_left_then_written(f, &reply, 1);
 	cid_reply_free(&reply);
 	/* a hook of the context's own: called now, nothing left to write */
 	cid_ctx_set_audit_hook(f->ctx, audit_cb, &log);
@@ -1761,13 +1772,9 @@ static void test_userinfo_leaves_its_entries_to_the_caller_when_asked(void **sta
 	json_decref(j);
 }
 
-/*
- * The token endpoint too (its ID token's release): asked to, it leaves the
- * entries to the caller, and the log has them once the caller writes them.
- */
-static void test_token_leaves_its_entries_to_the_caller_when_asked(void **state)
+/* Redeems a fresh code of RP1 as the server asks (audit_later): the endpoint's result. */
+static enum cid_err redeem_later(struct fixture *f, struct cid_reply *reply)
 {
-	struct fixture *f = *state;
 	char code[CID_TOKEN_CHARS + 1];
 	char creds[256];
 	char form[1024];
@@ -1776,9 +1783,7 @@ static void test_token_leaves_its_entries_to_the_caller_when_asked(void **state)
 				  .remote_addr = "192.0.2.7",
 				  .now = AT,
 				  .audit_later = true};
-	struct cid_reply reply = {0};
-	json_t *body;
-	json_t *entries;
+	enum cid_err rc;
 	int n;
 
 	issue_code(f, RP1, NULL, NOW, code);
@@ -1787,24 +1792,27 @@ static void test_token_leaves_its_entries_to_the_caller_when_asked(void **state)
 		     code, clients[RP1].redirect, creds);
 	assert_true(n > 0 && (size_t)n < sizeof(form));
 	assert_int_equal(cid_params_parse_form(&req.params, form, strlen(form)), CID_OK);
-	assert_int_equal(cid_oidc_token(f->ctx, &req, &reply), CID_OK);
+	rc = cid_oidc_token(f->ctx, &req, reply);
 	cid_request_clear(&req);
+	return rc;
+}
+
+/*
+ * The token endpoint too (its ID token's release): asked to, it leaves the
+ * entries to the caller, and the log has them once the caller writes them.
+ */
+static void test_token_leaves_its_entries_to_the_caller_when_asked(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_reply reply = {0};
+	json_t *body;
+
+	assert_int_equal(redeem_later(f, &reply), CID_OK);
 	assert_int_equal(reply.status, 200);
 	body = body_of(&reply);
 	assert_non_null(json_object_get(body, "id_token"));
 	json_decref(body);
-	assert_non_null(reply.audit);
-	assert_true(cid_audit_pending_count(reply.audit) >= 1);
-	assert_non_null(reply.release);
-	assert_int_equal(permits_logged(f), 0);
-	assert_int_equal(json_array_size(entries = entries_of_release(f, reply.release)), 0);
-	json_decref(entries);
-	assert_int_equal(cid_audit_pending_commit(reply.audit), CID_OK);
-	reply.audit = NULL;
-	assert_int_equal(permits_logged(f), 1);
-	entries = entries_of_release(f, reply.release);
-	assert_true(json_array_size(entries) >= 1);
-	json_decref(entries);
+	assert_entries_left_then_written(f, &reply, 0);
 	cid_reply_free(&reply);
 }
 
@@ -1840,27 +1848,11 @@ enum cid_err __wrap_cid_token_id_mint(struct cid_ctx *ctx, const struct cid_keys
 static void test_token_that_fails_after_its_release_logs_nothing(void **state)
 {
 	struct fixture *f = *state;
-	char code[CID_TOKEN_CHARS + 1];
-	char creds[256];
-	char form[1024];
-	struct cid_request req = {.post = true,
-				  .form_content_type = true,
-				  .remote_addr = "192.0.2.7",
-				  .now = AT,
-				  .audit_later = true};
 	struct cid_reply reply = {0};
-	int n;
 
-	issue_code(f, RP1, NULL, NOW, code);
-	post_creds(f, RP1, creds, sizeof(creds));
-	n = snprintf(form, sizeof(form), "grant_type=authorization_code&code=%s&redirect_uri=%s&%s",
-		     code, clients[RP1].redirect, creds);
-	assert_true(n > 0 && (size_t)n < sizeof(form));
-	assert_int_equal(cid_params_parse_form(&req.params, form, strlen(form)), CID_OK);
 	fail_id_mint = true;
-	assert_int_equal(cid_oidc_token(f->ctx, &req, &reply), CID_ERR_CRYPTO);
+	assert_int_equal(redeem_later(f, &reply), CID_ERR_CRYPTO);
 	fail_id_mint = false;
-	cid_request_clear(&req);
 	assert_non_null(reply.audit); /* made, not written */
 	cid_reply_free(&reply);	      /* and dropped with the answer */
 	assert_int_equal(permits_logged(f), 0);
