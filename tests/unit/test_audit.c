@@ -2990,8 +2990,8 @@ static void test_canon_append_matches_jansson(void **state)
 	    "[]",
 	    "{}",
 	    "[1,\"a\",[true,null],{\"b\":2,\"a\":1}]",
-	    "{\"zeta\":1,\"alpha\":\"x\",\"Beta\":[],\"a\":{\"y\":\"\\n\",\"x\":{}},\"ab\":2,\"a_"
-	    "b\":3}",
+	    "{\"zeta\":1,\"alpha\":\"x\",\"Beta\":[],\"a\":{\"y\":\"\\n\",\"x\":{}},\"ab\":2}",
+	    "{\"a_b\":3,\"ab\":2,\"a\":1,\"A\":0}",
 	    "{\"ext\":{\"withdrawn\":\"0\",\"sessions\":\"1\",\"grants\":\"2\",\"links\":\"0\"}}",
 	};
 	struct cid_buf mine;
