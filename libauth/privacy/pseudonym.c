@@ -131,6 +131,32 @@ out:
 	return rc;
 }
 
+/* A key "a\n" account "\n" service "\n" purpose names a purpose unless it ends in "\n". */
+static enum cid_err purposed_cb(struct cid_str key, struct cid_str val, void *arg)
+{
+	(void)val;
+	if (key.len > 0 && key.ptr[key.len - 1] != '\n')
+		*(bool *)arg = true;
+	return CID_OK;
+}
+
+enum cid_err cid_pseudonym_purposed(struct cid_txn *txn, const char *account, bool *any)
+{
+	enum cid_err rc = CID_OK;
+	char prefix[2 + CID_AUDIT_MAX_NAME + 2];
+	int n;
+
+	CID_ENSURE(account != NULL && account[0] != '\0' && part_ok(account) && any != NULL,
+		   CID_ERR_INVALID);
+	*any = false;
+	n = snprintf(prefix, sizeof(prefix), "a\n%s\n", account);
+	CID_ENSURE(n > 0 && (size_t)n < sizeof(prefix), CID_ERR_INVALID);
+	rc = cid_txn_foreach(txn, CID_DB_PSEUDONYMS, (struct cid_str){prefix, (size_t)n},
+			     purposed_cb, any);
+out:
+	return rc;
+}
+
 enum cid_err cid_pseudonym_purge(struct cid_txn *txn, const char *p, bool *purged)
 {
 	enum cid_err rc = CID_OK;

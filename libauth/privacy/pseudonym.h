@@ -61,6 +61,14 @@ CID_MUST_CHECK enum cid_err cid_pseudonym_names(struct cid_txn *txn, const char 
 						json_t **out);
 
 /*
+ * Whether account has a scope of a purpose (a mapping whose purpose is not
+ * ""), read from the mapping's keys alone: *any. Errors: CID_ERR_INVALID
+ * (account NULL, empty or with a newline, any NULL), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_pseudonym_purposed(struct cid_txn *txn, const char *account,
+						   bool *any);
+
+/*
  * Deletes the mapping of pseudonym p (both directions) in txn, a write
  * transaction. *purged: true if there was one, false if it was gone already
  * (idempotent). Errors: CID_ERR_INVALID (p not a pseudonym), CID_ERR_STORE.

@@ -193,31 +193,6 @@ static uint32_t longest_retention(const struct cid_policyset *ps)
 }
 
 /*
- * Whether scope p of account is one of a purpose: *purposed. Errors: those
- * of cid_pseudonym_resolve but CID_ERR_NOTFOUND (a scope purged meanwhile
- * is none).
- */
-static enum cid_err scope_purposed(struct cid_txn *txn, const char *p, bool *purposed)
-{
-	enum cid_err rc = CID_OK;
-	json_t *rec = NULL;
-	const char *purpose;
-
-	*purposed = false;
-	rc = cid_pseudonym_resolve(txn, p, &rec);
-	if (rc == CID_ERR_NOTFOUND) {
-		rc = CID_OK;
-		goto out;
-	}
-	CID_TRY(rc);
-	purpose = cid_json_str(rec, "purpose");
-	*purposed = purpose != NULL && purpose[0] != '\0';
-out:
-	json_decref(rec);
-	return rc;
-}
-
-/*
  * Whether sc, a scope of no purpose (the citizen's own entries, or a
  * service's without a purpose), is due at now (retention.h): the account is
  * deleted, no scope of a purpose is left, the policies name a retention,
@@ -229,10 +204,8 @@ static enum cid_err no_purpose_due(struct cid_txn *txn, const struct cid_policys
 {
 	enum cid_err rc = CID_OK;
 	struct newest nw = {.txn = txn, .any = true};
-	json_t *names = NULL;
 	bool exists;
-	bool purposed = false;
-	size_t i;
+	bool purposed;
 
 	CID_TRY(cid_account_exists_txn(txn, sc->citizen, &exists));
 	if (exists)
@@ -240,18 +213,13 @@ static enum cid_err no_purpose_due(struct cid_txn *txn, const struct cid_policys
 	sc->retention_days = longest_retention(ps);
 	if (sc->retention_days == 0)
 		goto out; /* no policy says how long: unknown, as for a purpose none has */
-	/* the account id, then one pseudonym per scope */
-	CID_TRY(cid_pseudonym_names(txn, sc->citizen, &names));
-	for (i = 1; i < json_array_size(names) && !purposed; i++)
-		CID_TRY(
-		    scope_purposed(txn, json_string_value(json_array_get(names, i)), &purposed));
+	CID_TRY(cid_pseudonym_purposed(txn, sc->citizen, &purposed));
 	if (purposed)
 		goto out;
 	CID_TRY(newest_of(txn, sc->pseudonym, &nw));
 	sc->ended = nw.t;
 	*due = nw.t > 0 && now >= nw.t + (int64_t)sc->retention_days * DAY_SECONDS;
 out:
-	json_decref(names);
 	return rc;
 }
 

@@ -119,6 +119,37 @@ static void test_one_pseudonym_per_scope(void **state)
 	}
 }
 
+/* Whether a citizen has a scope of a purpose, read from the mapping's keys. */
+static bool purposed(struct cid_test_audit *f, const char *account)
+{
+	struct cid_txn *txn = NULL;
+	bool any = true;
+
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_pseudonym_purposed(txn, account, &any), CID_OK);
+	cid_store_read_end(txn);
+	return any;
+}
+
+/* Scopes of no purpose (the citizen's own, a service's) are not scopes of a purpose. */
+static void test_purposed_reads_the_scopes(void **state)
+{
+	struct cid_test_audit *f = *state;
+	char p[CID_PSEUDONYM_CHARS + 1];
+	bool any;
+
+	assert_false(purposed(f, HANAKO)); /* none at all */
+	assert_int_equal(make(f, HANAKO, NULL, NULL, p), CID_OK);
+	assert_int_equal(make(f, HANAKO, "childcare", NULL, p), CID_OK);
+	assert_false(purposed(f, HANAKO));
+	assert_int_equal(make(f, TARO, "childcare", "fees", p), CID_OK);
+	assert_false(purposed(f, HANAKO)); /* another citizen's */
+	assert_true(purposed(f, TARO));
+	assert_int_equal(make(f, HANAKO, "library", "fees", p), CID_OK);
+	assert_true(purposed(f, HANAKO));
+	assert_int_equal(cid_pseudonym_purposed(NULL, "", &any), CID_ERR_INVALID);
+}
+
 /* Names that cannot be a scope, and strings that are not pseudonyms. */
 static void test_bad_input(void **state)
 {
@@ -445,6 +476,8 @@ static void test_operator_read_is_on_the_record(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_purposed_reads_the_scopes, cid_test_audit_setup,
+					    cid_test_audit_teardown),
 	    cmocka_unit_test_setup_teardown(test_one_pseudonym_per_scope, cid_test_audit_setup,
 					    cid_test_audit_teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_input, cid_test_audit_setup,
