@@ -141,14 +141,13 @@ static enum cid_err newest_cb(struct cid_str key, struct cid_str val, void *arg)
 	    !audit_seq_key_parse((struct cid_str){key.ptr + key.len - AUDIT_SEQ_HEX, AUDIT_SEQ_HEX},
 				 &seq))
 		return CID_ERR_STORE;
-	if (nw->any)
-		goto newest;
-	CID_TRY(cid_audit_get(nw->txn, seq, &e));
-	type = cid_json_str(e, "type");
-	if (type == NULL ||
-	    (strncmp(type, "release.", 8) != 0 && strncmp(type, "consent.", 8) != 0))
-		goto out;
-newest:
+	if (!nw->any) {
+		CID_TRY(cid_audit_get(nw->txn, seq, &e));
+		type = cid_json_str(e, "type");
+		if (type == NULL ||
+		    (strncmp(type, "release.", 8) != 0 && strncmp(type, "consent.", 8) != 0))
+			goto out;
+	}
 	CID_ENSURE(time_parse(val.ptr, val.len, &nw->t), CID_ERR_STORE);
 	rc = AUDIT_STOP;
 out:
