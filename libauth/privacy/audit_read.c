@@ -29,10 +29,17 @@ enum cid_err cid_audit_get(struct cid_txn *txn, uint64_t seq, json_t **out)
 	return cid_txn_get_json(txn, CID_DB_AUDIT, cid_str_of(key), out);
 }
 
+/*
+ * A query's callback: the entry's bytes, and the entry parsed when the match
+ * parsed it (NULL when the index decided the filter), so that a caller which
+ * reads the entry parses it once. Both borrowed for the call.
+ */
+typedef enum cid_err (*query_fn)(uint64_t seq, struct cid_str entry, json_t *parsed, void *arg);
+
 struct query {
 	struct cid_txn *txn;
 	const struct cid_audit_filter *f;
-	enum cid_err (*fn)(uint64_t seq, struct cid_str entry, void *arg);
+	query_fn fn;
 	void *arg;
 	size_t n;
 	json_t *names; /* f->citizen's names in the log (pseudonym.h); NULL without one */
@@ -122,7 +129,7 @@ static enum cid_err query_seq(struct query *q, uint64_t seq, bool sure)
 		if (!entry_match(e, q->f, q->names))
 			goto out;
 	}
-	CID_TRY(q->fn(seq, val, q->arg));
+	CID_TRY(q->fn(seq, val, e, q->arg));
 	q->n++;
 	if (q->f->limit != 0 && q->n >= q->f->limit)
 		rc = AUDIT_STOP;
@@ -462,9 +469,9 @@ static bool filter_ok(const struct cid_audit_filter *f)
 	return f->attribute == NULL || f->attribute[0] != '\0';
 }
 
-enum cid_err cid_audit_query(struct cid_txn *txn, const struct cid_audit_filter *f,
-			     enum cid_err (*fn)(uint64_t seq, struct cid_str entry, void *arg),
-			     void *arg)
+/* cid_audit_query, handing fn the entry parsed where the match parsed it. */
+static enum cid_err query_run(struct cid_txn *txn, const struct cid_audit_filter *f, query_fn fn,
+			      void *arg)
 {
 	enum cid_err rc = CID_OK;
 	struct query q = {.txn = txn, .f = f, .fn = fn, .arg = arg};
@@ -524,6 +531,45 @@ out:
 	return rc;
 }
 
+/* cid_audit_query's caller and its callback, for the adapter below. */
+struct public_fn {
+	enum cid_err (*fn)(uint64_t seq, struct cid_str entry, void *arg);
+	void *arg;
+};
+
+static enum cid_err public_cb(uint64_t seq, struct cid_str entry, json_t *parsed, void *arg)
+{
+	const struct public_fn *p = arg;
+
+	(void)parsed;
+	return p->fn(seq, entry, p->arg);
+}
+
+enum cid_err cid_audit_query(struct cid_txn *txn, const struct cid_audit_filter *f,
+			     enum cid_err (*fn)(uint64_t seq, struct cid_str entry, void *arg),
+			     void *arg)
+{
+	struct public_fn p = {fn, arg};
+
+	if (fn == NULL)
+		return CID_ERR_INVALID;
+	return query_run(txn, f, public_cb, &p);
+}
+
+/*
+ * The entry a query callback was handed, as an object the caller owns: a new
+ * reference to the match's parse, or a parse of the bytes. Errors: as
+ * cid_store_parse_json.
+ */
+static enum cid_err entry_json(struct cid_str entry, json_t *parsed, json_t **out)
+{
+	if (parsed != NULL) {
+		*out = json_incref(parsed);
+		return CID_OK;
+	}
+	return cid_store_parse_json(entry, out);
+}
+
 /* ---- provisions ---- */
 
 struct provisions {
@@ -544,7 +590,7 @@ static enum cid_err set_add(json_t *set, const json_t *list)
 	return CID_OK;
 }
 
-static enum cid_err provisions_cb(uint64_t seq, struct cid_str entry, void *arg)
+static enum cid_err provisions_cb(uint64_t seq, struct cid_str entry, json_t *parsed, void *arg)
 {
 	struct provisions *p = arg;
 	enum cid_err rc = CID_OK;
@@ -556,7 +602,7 @@ static enum cid_err provisions_cb(uint64_t seq, struct cid_str entry, void *arg)
 	char key[2 * CID_AUDIT_MAX_NAME + 2];
 
 	(void)seq;
-	CID_TRY(cid_store_parse_json(entry, &e));
+	CID_TRY(entry_json(entry, parsed, &e));
 	service = cid_json_str(e, "service");
 	citizen = cid_json_str(e, "citizen");
 	time = cid_json_str(e, "time");
@@ -621,7 +667,7 @@ enum cid_err cid_audit_provisions(struct cid_txn *txn, const char *from, const c
 
 	CID_ENSURE(p.by_pair != NULL && list != NULL, CID_ERR_NOMEM);
 	/* the query refuses bad times (CID_ERR_INVALID) */
-	CID_TRY(cid_audit_query(txn, &f, provisions_cb, &p));
+	CID_TRY(query_run(txn, &f, provisions_cb, &p));
 	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
 	rows = calloc(json_object_size(p.by_pair) + 1, sizeof(*rows));
 	CID_ENSURE(rows != NULL, CID_ERR_NOMEM);
@@ -652,7 +698,7 @@ struct slice {
 	size_t limit;
 };
 
-static enum cid_err slice_cb(uint64_t seq, struct cid_str entry, void *arg)
+static enum cid_err slice_cb(uint64_t seq, struct cid_str entry, json_t *parsed, void *arg)
 {
 	static const char *const shown[] = {"time",	  "type",  "service", "purpose",
 					    "attributes", "basis", "endpoint"};
@@ -662,7 +708,7 @@ static enum cid_err slice_cb(uint64_t seq, struct cid_str entry, void *arg)
 	json_t *row = NULL;
 	const char *type;
 
-	CID_TRY(cid_store_parse_json(entry, &e));
+	CID_TRY(entry_json(entry, parsed, &e));
 	type = cid_json_str(e, "type");
 	if (type == NULL ||
 	    (strcmp(type, "release.permit") != 0 && strncmp(type, "consent.", 8) != 0))
@@ -703,8 +749,7 @@ enum cid_err cid_audit_citizen_page(struct cid_txn *txn, const char *account_id,
 
 	CID_ENSURE(sl.list != NULL, CID_ERR_NOMEM);
 	CID_ENSURE(account_id != NULL, CID_ERR_INVALID);
-	CID_TRY(
-	    cid_audit_query(txn, &f, slice_cb, &sl)); /* a AUDIT_STOP of slice_cb ends as CID_OK */
+	CID_TRY(query_run(txn, &f, slice_cb, &sl)); /* a AUDIT_STOP of slice_cb ends as CID_OK */
 	*out = sl.list;
 	sl.list = NULL;
 out:

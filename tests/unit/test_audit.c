@@ -2044,6 +2044,9 @@ static void test_citizen_slice_hides_officers_and_denials(void **state)
 	assert_int_equal(json_array_size(sl), 3);
 	row = json_array_get(sl, 0);
 	assert_int_equal(cid_json_int(row, "seq"), 10);
+	/* the row is that entry's: the query's parse of it, handed on */
+	assert_string_equal(cid_json_str(row, "type"), "consent.withdrawn");
+	assert_string_equal(cid_json_str(row, "service"), "childcare");
 	assert_null(json_object_get(row, "actor"));
 	{
 		char *text = json_dumps(row, 0);
