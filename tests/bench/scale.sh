@@ -7,8 +7,10 @@
 #   - the build: time and disk of each part;
 #   - audit verify: entries/s by the clock and per CPU second (the cores may
 #     be shared: the CPU figure is what one core does);
-#   - a citizen's slice (limit 50), a service + day range (limit 100) and a
-#     service's whole day: median and p99 of 200 queries (audit_bench query);
+#   - a citizen's slice (limit 50), in a fresh process and then of other
+#     citizens (a server's case: the trees' upper levels mapped), a service +
+#     day range (limit 100) and a service's whole day: median and p99 of 200
+#     queries each (audit_bench query);
 #   - userinfo on a server over that store: wrk (2 threads, 32 connections,
 #     SECONDS, default 10) as fast as it goes, requests/s and p99. wrk has no
 #     fixed rate (wrk2 is not in Debian): the p99 is at saturation, not at a
@@ -72,7 +74,8 @@ step "queries"
 out=$("$bench" query "$store" "$citizens")
 echo "$out" >&2
 p99() { sed -n "s/^$1: median \([0-9.]*\) ms, p99 \([0-9.]*\) ms (.*, \([0-9.]*\) rows each)/median \1 ms, p99 \2 ms (\3 rows)/p" <<<"$out"; }
-row "citizen slice, limit 50" "$(p99 'citizen slice (limit 50)')"
+row "citizen slice, limit 50, a fresh process" "$(p99 'citizen slice, a fresh process (limit 50)')"
+row "citizen slice, limit 50, other citizens next" "$(p99 'citizen slice (limit 50)')"
 row "service + one-day range, limit 100" "$(p99 'service + one-day range (limit 100)')"
 row "a service's whole day" "$(p99 "a service's whole day (no limit)")"
 
