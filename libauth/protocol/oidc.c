@@ -142,8 +142,9 @@ out:
 
 enum cid_err oidc_release(struct cid_ctx *ctx, struct cid_txn *txn, const struct cid_policyset *ps,
 			  const struct cid_client *client, const struct cid_account *citizen,
-			  const struct cid_grant *grant, enum cid_release_target target,
-			  int64_t now, bool later, json_t *out, struct cid_reply *reply)
+			  const struct cid_grant *grant, const char *scope,
+			  enum cid_release_target target, int64_t now, bool later, json_t *out,
+			  struct cid_reply *reply)
 {
 	enum cid_err rc = CID_OK;
 	char request_id[CID_ID_CHARS + 1];
@@ -157,7 +158,7 @@ enum cid_err oidc_release(struct cid_ctx *ctx, struct cid_txn *txn, const struct
 	    .service = client->client_id,
 	    .account_id = grant->account_id,
 	    .citizen = citizen,
-	    .scope = grant->scope,
+	    .scope = scope,
 	    .claims_request = grant->claims,
 	    .level = cid_release_level(grant->acr),
 	    .acr = grant->acr[0] != '\0' ? grant->acr : NULL,

@@ -54,7 +54,10 @@ const char *oidc_service_name(const struct cid_policyset *ps, const struct cid_c
  * The single call site of cid_release_claims (release.h): the claims of the
  * grant's citizen (citizen, from cid_account_get) that the policies ps permit
  * for client and target at now, added to out, every decision handed to the
- * context's audit hook. The level is the grant's acr. Reads the consent
+ * context's audit hook. The claims asked are those of scope (the access
+ * token's at userinfo, the answer's at the token endpoint: a refresh may ask
+ * for less than the grant holds) and of the grant's claims request. The
+ * level is the grant's acr. Reads the consent
  * records in txn, the request's read transaction, which it ends (as
  * cid_release_claims does, before the audit commit); txn NULL: it opens this
  * thread's own, and the caller must hold none. When the hook recorded
@@ -67,8 +70,8 @@ const char *oidc_service_name(const struct cid_policyset *ps, const struct cid_c
 CID_MUST_CHECK enum cid_err
 oidc_release(struct cid_ctx *ctx, struct cid_txn *txn, const struct cid_policyset *ps,
 	     const struct cid_client *client, const struct cid_account *citizen,
-	     const struct cid_grant *grant, enum cid_release_target target, int64_t now, bool later,
-	     json_t *out, struct cid_reply *reply);
+	     const struct cid_grant *grant, const char *scope, enum cid_release_target target,
+	     int64_t now, bool later, json_t *out, struct cid_reply *reply);
 
 /*
  * What a form (the login form, the one-time-code form) is shown again with:

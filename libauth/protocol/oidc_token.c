@@ -65,8 +65,8 @@ static enum cid_err citizen_tokens(struct cid_ctx *ctx, const struct cid_request
 	CID_TRY(cid_token_access_mint(ctx, ks, client, sub, scope, grant, req->now, &access));
 	/* as userinfo: with req->audit_later the server writes the ID token's
 	 * entries before the answer leaves, off the polling thread */
-	CID_TRY(oidc_release(ctx, NULL, ps, client, citizen, grant, CID_RELEASE_ID_TOKEN, req->now,
-			     req->audit_later, claims, reply));
+	CID_TRY(oidc_release(ctx, NULL, ps, client, citizen, grant, scope, CID_RELEASE_ID_TOKEN,
+			     req->now, req->audit_later, claims, reply));
 	CID_TRY(
 	    cid_token_id_mint(ctx, ks, client, sub, grant, access, claims, req->now, &id_token));
 	body = json_pack("{s:s, s:s, s:I, s:s, s:s}", "access_token", access, "token_type",

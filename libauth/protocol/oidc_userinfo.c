@@ -100,11 +100,20 @@ enum cid_err cid_oidc_userinfo(struct cid_ctx *ctx, const struct cid_request *re
 		rc = bearer_error(reply, 403, "insufficient_scope", "the openid scope is required");
 		goto out;
 	}
+	/* the token's scope decides what is asked: a refresh may have narrowed it
+	 * (RFC 6749 §6), and the stored grant keeps its own. A token's scope is
+	 * never wider than its grant's; one that is, is not ours */
+	if (!cid_words_subset(access->scope, grant->scope)) {
+		rc = bearer_error(reply, 401, "invalid_token",
+				  "the access token is invalid, expired or revoked");
+		goto out;
+	}
 	body = json_pack("{s:s}", "sub", access->sub);
 	CID_ENSURE(body != NULL, CID_ERR_NOMEM);
 	pref = cid_ctx_policies_acquire(ctx);
 	CID_TRY(oidc_release(ctx, txn, cid_policyref_set(pref), client, citizen, grant,
-			     CID_RELEASE_USERINFO, req->now, req->audit_later, body, reply));
+			     access->scope, CID_RELEASE_USERINFO, req->now, req->audit_later, body,
+			     reply));
 	rc = cid_reply_json(reply, 200, body);
 	body = NULL;
 out:

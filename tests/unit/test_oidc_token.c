@@ -1619,6 +1619,44 @@ static void test_release_decisions_reach_the_audit_hook(void **state)
 	json_decref(j);
 }
 
+/*
+ * A refresh that asked for less: userinfo with its access token asks only
+ * that scope's claims, though the grant keeps its own (RFC 6749 §6); the
+ * next token of the full scope releases them again.
+ */
+static void test_userinfo_asks_the_tokens_scope(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_log log = {0};
+	char rt[CID_TOKEN_CHARS + 1];
+	char at[CID_MAX_TOKEN];
+	char form[512];
+	json_t *j = redeem(f, RP1); /* scope "openid profile" */
+
+	copy_member(j, "refresh_token", rt, sizeof(rt));
+	json_decref(j);
+	snprintf(form, sizeof(form), "grant_type=refresh_token&refresh_token=%s&scope=openid", rt);
+	j = post_as(f, EP_TOKEN, RP1, form, 200);
+	copy_member(j, "refresh_token", rt, sizeof(rt));
+	copy_member(j, "access_token", at, sizeof(at));
+	json_decref(j);
+	cid_ctx_set_audit_hook(f->ctx, audit_cb, &log);
+	j = userinfo(f, at, 200);
+	assert_int_equal(json_object_size(j), 1); /* sub */
+	assert_non_null(json_object_get(j, "sub"));
+	json_decref(j);
+	/* nothing of profile was asked, so nothing was decided or recorded */
+	assert_null(strstr(log.seen, "given_name"));
+	snprintf(form, sizeof(form), "grant_type=refresh_token&refresh_token=%s", rt);
+	j = post_as(f, EP_TOKEN, RP1, form, 200);
+	copy_member(j, "access_token", at, sizeof(at));
+	json_decref(j);
+	j = userinfo(f, at, 200);
+	assert_string_equal(json_string_value(json_object_get(j, "given_name")), "花子");
+	assert_string_equal(log.seen, "given_name=permit_statute updated_at=not_in_policy ");
+	json_decref(j);
+}
+
 static enum cid_err count_entry(uint64_t seq, struct cid_str entry, void *arg)
 {
 	(void)seq;
@@ -1967,6 +2005,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_refused_refresh_leaves_the_token, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refresh_narrower_scope_keeps_the_grant, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_userinfo_asks_the_tokens_scope, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_revocation_effects, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_every_401_has_www_authenticate, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disabled_citizen_refresh_refused, setup, teardown),
