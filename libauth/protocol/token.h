@@ -203,8 +203,8 @@ CID_MUST_CHECK enum cid_err cid_grant_delete_account_txn(struct cid_txn *txn,
  *     detection (RFC 9700 §4.14.2) covers a rotated token for as long as it
  *     would have been valid, and CID_CLOCK_SKEW more.
  *   cid_access_revoked_sweep: a revoked access token's jti (CID_DB_REVOKED)
- *     from its exp + CID_CLOCK_SKEW, when cid_token_access_verify refuses the
- *     token as expired.
+ *     from its exp + CID_CLOCK_SKEW: cid_token_access_verify refuses the
+ *     token as expired from its exp.
  *   cid_grant_sweep: a grant, revoked or not, and its index key, from its
  *     "tokens_exp" + CID_ACCESS_TTL_MAX + CID_CLOCK_SKEW: by then every code
  *     and refresh token of the family is past its own sweep (so a grant a
@@ -296,7 +296,8 @@ void cid_access_free(struct cid_access *a);
 
 /*
  * Checks an access token: signature by a key of ref's keyset, typ at+jwt, iss
- * is ours, exp and jti present, not expired at now (with CID_CLOCK_SKEW);
+ * is ours, exp and jti present, not expired at now (exp > now: no skew for
+ * a token of this server's own clock);
  * then, in the caller's read transaction txn, its jti not revoked, and its
  * grant (if any) not revoked and its citizen live in its generation (so a
  * disabled citizen's token fails even if nothing revoked it). The first four
