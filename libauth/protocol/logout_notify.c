@@ -128,9 +128,10 @@ enum cid_err cid_logout_page_frames(struct cid_logout_done *done, json_t *data,
 {
 	json_t *frames = done->frames != NULL ? done->frames : json_array();
 
+	/* json_object_set_new owns frames from here, failing or not */
+	done->frames = NULL;
 	if (frames == NULL || json_object_set_new(data, "frames", frames) != 0)
 		return CID_ERR_NOMEM;
-	done->frames = NULL;
 	free(reply->frame_src);
 	reply->frame_src = done->frame_src;
 	done->frame_src = NULL;

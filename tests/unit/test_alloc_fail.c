@@ -20,6 +20,7 @@
 #include "consent.h"
 #include "crypto.h"
 #include "jose.h"
+#include "logout_notify.h"
 #include "merkle.h"
 #include "note.h"
 #include "oidc.h"
@@ -656,6 +657,37 @@ static void test_reply_fails_cleanly(void **state)
 	cid_alloc_fail_run("reply redirect, cookie, json", reply_body, *state, NULL);
 }
 
+/* ---- the logout page's front-channel frames ---- */
+
+static enum cid_err frames_body(void *arg)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_logout_done done = {0};
+	struct cid_reply reply = {0};
+	json_t *data = json_object();
+
+	(void)arg;
+	done.frames = json_pack("[{s:s, s:s}]", "name", "library", "url",
+				"https://rp.example/fc?iss=x&sid=y");
+	done.frame_src = strdup("https://rp.example");
+	CID_ENSURE(data != NULL && done.frames != NULL && done.frame_src != NULL, CID_ERR_NOMEM);
+	/* a failure hands the frames to data all the same: cleared once, below */
+	CID_TRY(cid_logout_page_frames(&done, data, &reply));
+	CID_ENSURE(json_array_size(json_object_get(data, "frames")) == 1 &&
+		       strcmp(reply.frame_src, "https://rp.example") == 0,
+		   CID_ERR_DENIED);
+out:
+	cid_logout_done_clear(&done);
+	cid_reply_free(&reply);
+	json_decref(data);
+	return rc;
+}
+
+static void test_logout_frames_fail_cleanly(void **state)
+{
+	cid_alloc_fail_run("logout page frames", frames_body, *state, NULL);
+}
+
 /* ---- oidc: the authorization endpoint ---- */
 
 static enum cid_err authorize_body(void *arg)
@@ -1000,6 +1032,7 @@ int main(void)
 	    cmocka_unit_test(test_session_fails_cleanly),
 	    cmocka_unit_test(test_jose_fails_cleanly),
 	    cmocka_unit_test(test_reply_fails_cleanly),
+	    cmocka_unit_test(test_logout_frames_fail_cleanly),
 	    cmocka_unit_test(test_authorize_fails_cleanly),
 	    cmocka_unit_test(test_account_fails_cleanly),
 	    cmocka_unit_test(test_policy_fails_cleanly),
