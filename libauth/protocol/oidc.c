@@ -298,3 +298,22 @@ const char *oidc_service_name(const struct cid_policyset *ps, const struct cid_c
 
 	return pol != NULL ? cid_policy_name(pol, locale) : client->name;
 }
+
+enum cid_err oidc_hint_check(struct cid_ctx *ctx, const char *hint, json_t **claims)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_keyref *ref = cid_ctx_keys_acquire(ctx);
+	json_t *c = NULL;
+
+	CID_TRY(cid_jws_verify(cid_keyref_keyset(ref), hint, strnlen(hint, CID_MAX_TOKEN + 1),
+			       "JWT", &c));
+	CID_ENSURE(cid_str_eq(cid_str_of(cid_json_str(c, "iss")), cid_ctx_config(ctx)->issuer) &&
+		       cid_json_str(c, "aud") != NULL && cid_json_str(c, "sub") != NULL,
+		   CID_ERR_INVALID);
+	*claims = c;
+	c = NULL;
+out:
+	json_decref(c);
+	cid_keyref_put(ref);
+	return rc;
+}

@@ -222,6 +222,43 @@ out:
 	return rc;
 }
 
+/*
+ * An id_token_hint (p's, NULL: none) against the browser's session (NULL:
+ * none): refused (*err set, CID_ERR_INVALID) unless an ID token of ours
+ * issued to client; *other true when it names someone other than the
+ * session's citizen (by client's subject of the session's account).
+ */
+static enum cid_err hint_check(struct cid_ctx *ctx, const struct cid_client *client,
+			       const char *hint, const struct cid_session *sess, bool *other,
+			       struct cid_oauth_error *err)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_policyref *pref = NULL;
+	char sub[CID_TOKEN_CHARS + 1];
+	json_t *claims = NULL;
+
+	*other = false;
+	if (hint == NULL)
+		return CID_OK;
+	rc = oidc_hint_check(ctx, hint, &claims);
+	if (rc == CID_ERR_NOMEM)
+		goto out;
+	if (rc != CID_OK || strcmp(cid_json_str(claims, "aud"), client->client_id) != 0) {
+		rc = bad(err, "invalid_request",
+			 "id_token_hint is not an ID token this server issued to the client");
+		goto out;
+	}
+	if (sess != NULL) {
+		pref = cid_ctx_policies_acquire(ctx);
+		cid_token_subject(ctx, cid_policyref_set(pref), client, sess->account_id, sub);
+		*other = strcmp(sub, cid_json_str(claims, "sub")) != 0;
+	}
+out:
+	cid_policyref_put(pref);
+	json_decref(claims);
+	return rc;
+}
+
 enum cid_err cid_oidc_authorize(struct cid_ctx *ctx, const struct cid_request *req,
 				struct cid_reply *reply)
 {
@@ -238,6 +275,7 @@ enum cid_err cid_oidc_authorize(struct cid_ctx *ctx, const struct cid_request *r
 	struct cid_session sess;
 	json_t *auth = NULL;
 	bool have_session = false;
+	bool other = false;
 	bool need_login;
 	json_t *max_age;
 
@@ -271,12 +309,26 @@ enum cid_err cid_oidc_authorize(struct cid_ctx *ctx, const struct cid_request *r
 	if (req->session_cookie != NULL &&
 	    cid_session_get(cid_ctx_store(ctx), req->session_cookie, req->now, &sess) == CID_OK)
 		have_session = true;
+	/*= OIDC Core §3.1.2.1 id_token_hint: If the End-User identified by the ID
+	 *# Token is logged in or is logged in by the request, then the Authorization
+	 *# Server returns a positive response; otherwise, it SHOULD return an error,
+	 *# such as login_required.
+	 * (someone else signed in on this browser: that citizen logs in anew, or the
+	 * silent request fails, rather than answer for the wrong person) */
+	rc = hint_check(ctx, client, cid_params_get(p, "id_token_hint"),
+			have_session ? &sess : NULL, &other, &err);
+	if (rc == CID_ERR_INVALID) {
+		rc = oidc_redirect_error(ctx, reply, uri, state, err.error, err.description);
+		goto out;
+	}
+	CID_TRY(rc);
 	max_age = json_object_get(auth, "max_age");
 	/*= OIDC Core §3.1.2.1 max_age: if the elapsed time is greater than this value,
 	 *# the OP MUST attempt to actively re-authenticate the End-User;
 	 *# max_age=0 is equivalent to prompt=login (errata set 2), which whole-second
 	 *# clocks would miss within the login's own second */
-	need_login = !have_session || json_is_true(json_object_get(auth, "prompt_login")) ||
+	need_login = !have_session || other ||
+		     json_is_true(json_object_get(auth, "prompt_login")) ||
 		     (max_age != NULL && (json_integer_value(max_age) == 0 ||
 					  req->now - sess.auth_time > json_integer_value(max_age)));
 	if (!need_login) {
@@ -286,8 +338,10 @@ enum cid_err cid_oidc_authorize(struct cid_ctx *ctx, const struct cid_request *r
 	/*= OIDC Core §3.1.2.6: login_required when prompt=none and the End-User is not
 	 *# authenticated */
 	if (json_is_true(json_object_get(auth, "prompt_none"))) {
-		rc = oidc_redirect_error(ctx, reply, uri, state, "login_required",
-					 "the citizen must log in");
+		rc = oidc_redirect_error(
+		    ctx, reply, uri, state, "login_required",
+		    other ? "the citizen signed in is not the one of id_token_hint"
+			  : "the citizen must log in");
 		goto out;
 	}
 	rc = oidc_show_login(ctx, req, auth, NULL, NULL, NULL, client, reply);

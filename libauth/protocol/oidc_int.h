@@ -302,6 +302,15 @@ CID_MUST_CHECK enum cid_err oidc_show_login(struct cid_ctx *ctx, const struct ci
 					    struct cid_reply *reply);
 
 /*
+ * Verifies an id_token_hint: an ID token of ours (signature by a key of the
+ * context's keyset, typ JWT, our issuer) naming an aud and a sub; an expired
+ * one is fine (OIDC Core §3.1.2.1, RP-Initiated Logout §2). *claims is its
+ * claims, the caller's. Errors: CID_ERR_INVALID (malformed, not ours, no
+ * aud or sub), CID_ERR_DENIED (bad signature), CID_ERR_TOOBIG, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err oidc_hint_check(struct cid_ctx *ctx, const char *hint, json_t **claims);
+
+/*
  * Checks the posted username and password as every password form does
  * (cid_account_login: throttled, recorded among the recent logins). true
  * with the citizen's id in account; false with *m set to what the form

@@ -22,26 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Verifies an id_token_hint (signature and issuer; an expired one is fine, §2). */
-static enum cid_err check_hint(struct cid_ctx *ctx, const char *hint, json_t **claims)
-{
-	enum cid_err rc = CID_OK;
-	struct cid_keyref *ref = cid_ctx_keys_acquire(ctx);
-	json_t *c = NULL;
-
-	CID_TRY(cid_jws_verify(cid_keyref_keyset(ref), hint, strnlen(hint, CID_MAX_TOKEN + 1),
-			       "JWT", &c));
-	CID_ENSURE(cid_str_eq(cid_str_of(cid_json_str(c, "iss")), cid_ctx_config(ctx)->issuer) &&
-		       cid_json_str(c, "aud") != NULL,
-		   CID_ERR_INVALID);
-	*claims = c;
-	c = NULL;
-out:
-	json_decref(c);
-	cid_keyref_put(ref);
-	return rc;
-}
-
 /*
  * The logged-out page, with the front-channel frames of the services of the
  * session that ended (done's); with uri, a link back to the service there,
@@ -174,7 +154,7 @@ enum cid_err cid_oidc_logout(struct cid_ctx *ctx, const struct cid_request *req,
 	json_t *claims = NULL;
 
 	if (hint != NULL) {
-		if (check_hint(ctx, hint, &claims) != CID_OK)
+		if (oidc_hint_check(ctx, hint, &claims) != CID_OK)
 			return cid_reply_error_page(reply, 400, "invalid_request",
 						    "err.logout_hint", locale);
 		/*= RP-Initiated Logout §2: when both client_id and id_token_hint are present,

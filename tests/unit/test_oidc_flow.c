@@ -87,7 +87,8 @@ static const char gone_policy[] = "service gone\n"
 
 /*
  * A row's story is a list of steps, "; " between them, each "VERB[:MOD,...] [ARG]":
- *   authorize ARG   GET the authorization endpoint with the query ARG
+ *   authorize ARG   GET the authorization endpoint with the query ARG, {id_token}
+ *                   expanded to the last ID token the service got
  *   login           post the login form (the right password; :wrong, a wrong one)
  *   totp            post the one-time-code form (the right code; :wrong, a wrong one)
  *   consent ARG     post the consent form with ARG ("action=approve&a0=on")
@@ -182,6 +183,18 @@ static const struct row rows[] = {
     {"prompt=none with a session, a one-time code needed: interaction_required", true,
      OPENID "; login; " PROFILE "&prompt=none", 302, CID_PAGE_NONE, ERROR("interaction_required"),
      NULL, NULL, "none", -1},
+    /* id_token_hint (OIDC Core §3.1.2.1) */
+    {"prompt=none with the session's own ID token as the hint: the code", false,
+     OPENID "; login; token; " OPENID "&prompt=none&id_token_hint={id_token}", 302, CID_PAGE_NONE,
+     CODE, NULL, NULL, "none", 0},
+    {"an id_token_hint that is no ID token of ours: invalid_request", false,
+     OPENID "&id_token_hint=e30.e30.AAAA", 302, CID_PAGE_NONE, ERROR("invalid_request"), NULL, NULL,
+     "none", -1},
+    {"an id_token_hint issued to another service: invalid_request", false,
+     OPENID "; login; token; authorize response_type=code&client_id=gone"
+	    "&redirect_uri=https%3A%2F%2Fgone.example%2Fcb&state=s1&scope=openid"
+	    "&id_token_hint={id_token}",
+     302, CID_PAGE_NONE, GONE_CB "?error=invalid_request&", NULL, NULL, "none", -1},
     {"prompt=none after the citizen was disabled: login_required", false,
      OPENID "; login; disable; " OPENID "&prompt=none", 302, CID_PAGE_NONE, ERROR("login_required"),
      NULL, NULL, "none", -1},
@@ -657,8 +670,8 @@ static void redeem(struct story *st)
 	cid_reply_free(&reply);
 }
 
-/* The logout query of arg, {id_token} expanded. */
-static void logout_query(const struct story *st, const char *arg, char *out, size_t outsz)
+/* The query of arg, {id_token} expanded. */
+static void expand_query(const struct story *st, const char *arg, char *out, size_t outsz)
 {
 	const char *at = strstr(arg, "{id_token}");
 	int n;
@@ -677,14 +690,17 @@ static void run_step(struct story *st, const struct step *s, struct cid_reply *r
 	char query[4096];
 
 	switch (s->kind) {
-	case S_AUTHORIZE: call(st, cid_oidc_authorize, &st->b, false, s->arg, reply); break;
+	case S_AUTHORIZE:
+		expand_query(st, s->arg, query, sizeof(query));
+		call(st, cid_oidc_authorize, &st->b, false, query, reply);
+		break;
 	case S_LOGIN:
 	case S_TOTP:
 	case S_CONSENT:
 	case S_CONFIRM: post_form(st, s, reply); break;
 	case S_TOKEN: redeem(st); return;
 	case S_LOGOUT:
-		logout_query(st, s->arg, query, sizeof(query));
+		expand_query(st, s->arg, query, sizeof(query));
 		call(st, cid_oidc_logout, &st->b, false, query, reply);
 		break;
 	case S_DISABLE:
@@ -1019,6 +1035,43 @@ static void test_other_citizen_ends_the_session(void **state)
 	story_free(&st);
 }
 
+/*
+ * An id_token_hint of the citizen who signed in before another, in the same
+ * browser: the silent request fails with login_required rather than answer
+ * for the other citizen, and an interactive one shows the login form; the
+ * one signed in now is answered for her own hint.
+ */
+static void test_hint_of_another_citizen(void **state)
+{
+	struct fixture *f = *state;
+	struct story st = {.f = f, .r = &relogin, .now = NOW, .addr = "192.0.2.202"};
+	struct cid_reply reply = {0};
+	char *first = NULL;
+	char *second = NULL;
+
+	story_citizen(&st, "hint-a");
+	assert_true(run_story(&st, OPENID "; login; token", &reply));
+	first = st.b.id_token; /* a's, kept: the browser's is b's next */
+	st.b.id_token = NULL;
+	story_citizen(&st, "hint-b");
+	assert_true(run_story(&st, OPENID "&prompt=login; login; token", &reply));
+	second = st.b.id_token;
+	st.b.id_token = first; /* {id_token} is a's again */
+	assert_true(run_story(&st, OPENID "&prompt=none&id_token_hint={id_token}", &reply));
+	assert_int_equal(reply.status, 302);
+	assert_non_null(strstr(reply.location, "error=login_required"));
+	assert_true(run_story(&st, OPENID "&id_token_hint={id_token}", &reply));
+	assert_int_equal(reply.status, 200);
+	assert_int_equal(reply.page, CID_PAGE_LOGIN);
+	free(st.b.id_token);
+	st.b.id_token = second; /* b's own */
+	assert_true(run_story(&st, OPENID "&prompt=none&id_token_hint={id_token}", &reply));
+	assert_int_equal(reply.status, 302);
+	assert_int_equal(strncmp(reply.location, CODE, strlen(CODE)), 0);
+	cid_reply_free(&reply);
+	story_free(&st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1027,6 +1080,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_relogin_whose_session_ended_meanwhile_starts_afresh, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_other_citizen_ends_the_session, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hint_of_another_citizen, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
