@@ -278,6 +278,7 @@ enum cid_err cid_oidc_authorize(struct cid_ctx *ctx, const struct cid_request *r
 	bool other = false;
 	bool need_login;
 	json_t *max_age;
+	int need = 0;
 
 	/*= RFC 6749 §4.1.2.1: if the request fails due to a missing, invalid, or
 	 *# mismatching redirection URI, or if the client identifier is missing or
@@ -322,12 +323,18 @@ enum cid_err cid_oidc_authorize(struct cid_ctx *ctx, const struct cid_request *r
 		goto out;
 	}
 	CID_TRY(rc);
+	/* level 3 is reached only by logging in through an upstream (idp.h), never
+	 * by a step-up: a session below it asked for it logs in anew, where the
+	 * upstreams are offered, rather than fail (RFC 9470 §3: unmet only when
+	 * the server cannot meet the requirement) */
+	CID_TRY(oidc_acr_required(auth, &need));
 	max_age = json_object_get(auth, "max_age");
 	/*= OIDC Core §3.1.2.1 max_age: if the elapsed time is greater than this value,
 	 *# the OP MUST attempt to actively re-authenticate the End-User;
 	 *# max_age=0 is equivalent to prompt=login (errata set 2), which whole-second
 	 *# clocks would miss within the login's own second */
 	need_login = !have_session || other ||
+		     (need >= CID_LEVEL_HIGH && cid_release_level(sess.acr) < CID_LEVEL_HIGH) ||
 		     json_is_true(json_object_get(auth, "prompt_login")) ||
 		     (max_age != NULL && (json_integer_value(max_age) == 0 ||
 					  req->now - sess.auth_time > json_integer_value(max_age)));

@@ -71,9 +71,8 @@ const CONSENT_POLICY = [
 let store, server, up, upBasic, config, configConsent;
 
 // the service's request through civicid's "Log in with card" and the upstream's form, back to the service
-async function viaCard(login, { acr = '', amr = '', params = {}, scope = 'openid profile address', idp = 'card', upstream = up } = {}) {
+async function viaCard(login, { acr = '', amr = '', params = {}, scope = 'openid profile address', idp = 'card', upstream = up, browser = new Browser(server.issuer) } = {}) {
   const req = await authorizationRequest(config, RP.redirect, scope, params);
-  const browser = new Browser(server.issuer);
   const page = await browser.get(req.url);
   assert.equal(page.status, 200, page.text.slice(0, 300));
   const form = parseForms(page.text).find((f) => /\/upstream\/start$/.test(f.action) && f.fields.idp === idp);
@@ -136,6 +135,22 @@ test('a password session: no level-3 birth date, and a typed address does not pa
   const refused = await loginAndGetCallback(new Browser(server.issuer), high.url, HANAKO.username, HANAKO.password);
   assert.equal(refused.searchParams.get('error'), 'unmet_authentication_requirements');
   assert.equal(refused.searchParams.get('code'), null);
+});
+
+test('a password session asked for level 3: the login page with the card, not an error', T, async () => {
+  const browser = new Browser(server.issuer);
+  const req = await authorizationRequest(config, RP.redirect, 'openid');
+  const first = await loginAndGetCallback(browser, req.url, HANAKO.username, HANAKO.password);
+  assert.ok(first.searchParams.get('code'), first.href);
+  // silently: the citizen must log in through the card, which needs her
+  const silent = await authorizationRequest(config, RP.redirect, 'openid', { acr_values: 'urn:civicid:acr:high', prompt: 'none' });
+  const none = await browser.get(silent.url);
+  assert.equal(none.status, 302, none.text?.slice(0, 300));
+  assert.equal(new URL(none.location).searchParams.get('error'), 'login_required');
+  // interactively: the login page, whose card button leads to level 3
+  const { req: high, callback } = await viaCard('card-step-up-1', { acr: 'urn:card:high', amr: 'hwk pin', scope: 'openid', params: { acr_values: 'urn:civicid:acr:high' }, browser });
+  const tokens = await codeGrant(config, callback, high);
+  assert.equal(decodeJwt(tokens.id_token).payload.acr, 'urn:civicid:acr:high');
 });
 
 test('the card login is level 3: acr high, amr passed on, the birth date and the verified address released', T, async () => {
