@@ -322,6 +322,17 @@ bool oidc_password_check(struct cid_ctx *ctx, const struct cid_request *req, str
 			 char account[CID_ID_CHARS + 1], enum cid_err *rc);
 
 /*
+ * Checks the posted one-time code ("code") of account's second factor as
+ * the code step does (cid_account_totp_check: counted, throttled, locked
+ * after CID_CODE_MAX_FAILURES; recorded among the recent logins). true when
+ * right; false with *m set to what the form shows again (failed for a
+ * wrong, replayed or malformed code or none enrolled; a wait; locked).
+ * *rc: CID_OK, or an error of the store to return (then false, *m untouched).
+ */
+bool oidc_code_check(struct cid_ctx *ctx, const struct cid_request *req, const char *account,
+		     struct oidc_message *m, enum cid_err *rc);
+
+/*
  * What every way of logging in ends with, once the citizen is known (the
  * account id) and the pending request claimed: the browser's old session
  * ends, a new one starts at acr with the methods amr (its cookie set in

@@ -53,50 +53,62 @@ out:
 	return rc;
 }
 
+bool oidc_code_check(struct cid_ctx *ctx, const struct cid_request *req, const char *account,
+		     struct oidc_message *m, enum cid_err *rc)
+{
+	const char *code = cid_params_get(&req->params, "code");
+	char client_addr[CID_NETADDR_TEXT_MAX];
+	int64_t retry = 0;
+	enum cid_err r;
+
+	*rc = CID_OK;
+	cid_request_client_addr(ctx, req, client_addr);
+	r = cid_account_totp_check(cid_ctx_store(ctx), account, code == NULL ? "" : code,
+				   client_addr, req->now, &retry);
+	/* a code checked, right or wrong, is an attempt the citizen sees on their security page */
+	if (r == CID_OK || r == CID_ERR_DENIED) {
+		enum cid_err logged = cid_logins_put(cid_ctx_store(ctx), account, req->now,
+						     r == CID_OK, CID_LOGIN_CODE, req->user_agent);
+
+		if (logged != CID_OK) {
+			*rc = logged;
+			return false;
+		}
+	}
+	/* wrong, replayed, malformed, or no longer enrolled: one message for all */
+	if (r == CID_ERR_DENIED || r == CID_ERR_INVALID || r == CID_ERR_NOTFOUND) {
+		m->key = "msg_failed";
+		m->invalid = true;
+	} else if (r == CID_ERR_THROTTLED) {
+		m->key = "msg_throttled";
+		m->retry = retry;
+	} else if (r == CID_ERR_LOCKED) {
+		m->key = "msg_locked";
+	} else {
+		*rc = r;
+	}
+	return r == CID_OK;
+}
+
 enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
 			   struct cid_reply *reply)
 {
 	static const char *const amr[] = {"pwd", "otp"};
 	enum cid_err rc = CID_OK;
-	const char *code = cid_params_get(&req->params, "code");
 	const char *action = cid_params_get(&req->params, "action");
 	struct cid_policyref *pref = NULL;
 	struct oidc_step step = {0};
 	struct cid_request next = *req;
 	char cookie[CID_TOKEN_CHARS + 1] = "";
 	struct oidc_message m = {0};
-	char client_addr[CID_NETADDR_TEXT_MAX];
-	int64_t retry = 0;
 
 	CID_TRY(oidc_step_begin(ctx, req, OIDC_STAGE_TOTP, reply, &step));
 	if (action != NULL && strcmp(action, "skip") == 0) {
 		rc = decline(ctx, req, &step, reply);
 		goto out;
 	}
-	cid_request_client_addr(ctx, req, client_addr);
-	rc = cid_account_totp_check(cid_ctx_store(ctx), step.sess.account_id,
-				    code == NULL ? "" : code, client_addr, req->now, &retry);
-	/* a code checked, right or wrong, is an attempt the citizen sees on their security page */
-	if (rc == CID_OK || rc == CID_ERR_DENIED) {
-		enum cid_err logged =
-		    cid_logins_put(cid_ctx_store(ctx), step.sess.account_id, req->now, rc == CID_OK,
-				   CID_LOGIN_CODE, req->user_agent);
-
-		CID_ENSURE(logged == CID_OK, logged);
-	}
-	/* wrong, replayed, malformed, or no longer enrolled: one message for all */
-	if (rc == CID_ERR_DENIED || rc == CID_ERR_INVALID || rc == CID_ERR_NOTFOUND) {
-		m.key = "msg_failed";
-		m.invalid = true;
-	} else if (rc == CID_ERR_THROTTLED) {
-		m.key = "msg_throttled";
-		m.retry = retry;
-	} else if (rc == CID_ERR_LOCKED) {
-		m.key = "msg_locked";
-	} else {
+	if (!oidc_code_check(ctx, req, step.sess.account_id, &m, &rc)) {
 		CID_TRY(rc);
-	}
-	if (m.key != NULL) {
 		pref = cid_ctx_policies_acquire(ctx);
 		rc = oidc_show_totp(
 		    step.auth, oidc_service_name(cid_policyref_set(pref), step.client, step.locale),

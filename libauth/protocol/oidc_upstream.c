@@ -623,13 +623,26 @@ enum cid_err cid_oidc_upstream_link(struct cid_ctx *ctx, const struct cid_reques
 	const json_t *v;
 	struct oidc_message m = {.username = cid_params_get(&req->params, "username")};
 	struct oidc_step step = {0};
+	struct cid_account *citizen = NULL;
 	const json_t *link;
 	char account[CID_ID_CHARS + 1];
+	bool proved;
 	int level;
 
 	CID_TRY(oidc_step_begin(ctx, req, OIDC_STAGE_LINK, reply, &step));
 	link = json_object_get(step.auth, "upstream_link");
-	if (!oidc_password_check(ctx, req, &m, account, &rc)) {
+	/* the citizen's whole login: a password alone must neither link an
+	 * identity to a citizen with a second factor nor reach its level, or a
+	 * phished password would outlast a reset through the link */
+	proved = oidc_password_check(ctx, req, &m, account, &rc);
+	if (proved) {
+		CID_TRY(cid_account_get(cid_ctx_store(ctx), account, &citizen));
+		if (citizen->has_totp) {
+			proved = oidc_code_check(ctx, req, account, &m, &rc);
+			amr[n_amr++] = "otp";
+		}
+	}
+	if (!proved) {
 		CID_TRY(rc);
 		rc = show_link(step.auth, cid_json_str(link, "idp"),
 			       cid_params_get(&req->params, "req"),
@@ -650,9 +663,11 @@ enum cid_err cid_oidc_upstream_link(struct cid_ctx *ctx, const struct cid_reques
 		CID_TRY(cid_account_put_verified(cid_ctx_store(ctx), account,
 						 cid_json_str(link, "issuer"),
 						 json_object_get(link, "verified")));
-	/* the password proved, and the upstream's level if higher; its methods
-	 * (fed, and those passed on) after pwd */
+	/* the password (and code) proved, and the upstream's level if higher; its
+	 * methods (fed, and those passed on) after pwd (and otp) */
 	level = (int)json_integer_value(json_object_get(link, "level"));
+	if (citizen->has_totp && level < CID_LEVEL_MFA)
+		level = CID_LEVEL_MFA;
 	json_array_foreach(json_object_get(link, "amr"), i, v)
 	{
 		if (n_amr < CID_MAX_AMR && json_is_string(v))
@@ -662,6 +677,7 @@ enum cid_err cid_oidc_upstream_link(struct cid_ctx *ctx, const struct cid_reques
 			       n_amr, reply);
 	json_object_del(step.auth, "upstream_link");
 out:
+	cid_account_free(citizen);
 	oidc_step_end(&step);
 	return cid_endpoint_rc(rc);
 }

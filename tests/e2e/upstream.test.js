@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 
 import { Browser, addClient, addUser, cli, freshStore, htmlDecode, parseForms, startServer } from './lib/server.js';
-import { authorizationRequest, codeGrant, discover } from './lib/flow.js';
+import { authorizationRequest, codeGrant, discover, totp } from './lib/flow.js';
 import { decodeJwt } from './lib/jwt.js';
 import { PASSWORD, startUpstream } from './upstream/nodeop.mjs';
 
@@ -16,6 +16,7 @@ const T = { timeout: 120_000 };
 const MSG = JSON.parse(readFileSync(new URL('../../web/messages/en.json', import.meta.url), 'utf8'));
 const RP = { redirect: 'http://127.0.0.1:9/cb' };
 const HANAKO = { username: 'hanako', password: 'hanako-up-Passw0rd!' };
+const JIRO = { username: 'jiro', password: 'jiro-up-Passw0rd!' };
 let store, server, up, rp, config;
 
 // a service's request, the civicid login page, and its "Log in with NAME" form
@@ -260,6 +261,29 @@ test('linking: without --allow-create the citizen proves an existing account wit
   assert.equal(d2.status, 303);
   const t2 = await codeGrant(config, new URL(d2.location), again.req);
   assert.equal(decodeJwt(t2.id_token).payload.sub, sub);
+});
+
+test('linking a citizen with two-step login takes the one-time code as well as the password', T, async () => {
+  // the registration the test above left: no --allow-create
+  addUser(store, JIRO.username, JIRO.password);
+  const secret = JSON.parse(cli(['user', 'totp', JIRO.username, '--store', store.dir, '--json'])).secret;
+  const browser = new Browser(server.issuer);
+  const { req, callback } = await throughUpstream(browser, 'card', 'card-user-jiro');
+  const page = await browser.get(callback);
+  const form = parseForms(page.text).find((f) => /\/upstream\/link$/.test(f.action));
+  assert.ok(form, 'the link page');
+  // a phished password alone neither links nor signs in
+  const noCode = await browser.submit(page.url, form, { username: JIRO.username, password: JIRO.password });
+  assert.equal(noCode.status, 200, noCode.text.slice(0, 300));
+  const ja = JSON.parse(readFileSync(new URL('../../web/messages/ja.json', import.meta.url), 'utf8'));
+  assert.ok([MSG.link_failed, ja.link_failed].some((t) => htmlDecode(noCode.text).includes(t)), 'the failure message');
+  const form2 = parseForms(noCode.text).find((f) => /\/upstream\/link$/.test(f.action));
+  assert.ok(form2, 'the link page again');
+  const done = await browser.submit(page.url, form2, { username: JIRO.username, password: JIRO.password, code: totp(secret) });
+  assert.equal(done.status, 303, done.text.slice(0, 300));
+  const id = decodeJwt((await codeGrant(config, new URL(done.location), req)).id_token).payload;
+  assert.equal(id.acr, 'urn:civicid:acr:mfa');
+  assert.deepEqual(id.amr.slice(0, 3), ['pwd', 'otp', 'fed']);
 });
 
 test('a citizen with a password unlinks the upstream: it no longer logs in to them', T, async () => {
