@@ -75,12 +75,19 @@ out:
 	return rc;
 }
 
+enum cid_err account_reauth_redirect(struct cid_reply *reply, const char *locale)
+{
+	static const char *const names[] = {"reauth", "lang"};
+	const char *values[] = {"1", locale};
+
+	return cid_reply_answered(
+	    cid_reply_redirect(reply, 303, "/account/login", names, values, 2));
+}
+
 enum cid_err account_erase_answer(struct cid_ctx *ctx, const struct cid_request *req,
 				  const struct cid_session *sess, const char *locale,
 				  struct cid_reply *reply, enum cid_security_notice *notice)
 {
-	static const char *const names[] = {"reauth", "lang"};
-	const char *values[] = {"1", locale};
 	struct cid_logout_done frames = {0};
 	enum cid_err rc;
 
@@ -92,8 +99,7 @@ enum cid_err account_erase_answer(struct cid_ctx *ctx, const struct cid_request 
 	if (rc == CID_OK || *notice == CID_SECURITY_DELETED)
 		return rc;
 	if (rc == CID_ERR_REFUSED && *notice == CID_SECURITY_LOGIN_STALE)
-		return cid_reply_answered(
-		    cid_reply_redirect(reply, 303, "/account/login", names, values, 2));
+		return account_reauth_redirect(reply, locale);
 	/* the wrong confirmation: the page says so */
 	return rc == CID_ERR_REFUSED ? CID_OK : rc;
 }

@@ -37,9 +37,10 @@
 #include <stdint.h>
 
 /*
- * True if the login of sess is recent enough at now for a deletion: its
- * auth_time at most CID_REAUTH_MAX_AGE seconds before now (a session's
- * auth_time moves only when the citizen signs in again or steps up).
+ * True if the login of sess is recent enough at now for a deletion or the
+ * enrolment of a second factor: its auth_time at most CID_REAUTH_MAX_AGE
+ * seconds before now (a session's auth_time moves only when the citizen
+ * signs in again or steps up with a factor already enrolled).
  */
 bool cid_erase_login_fresh(const struct cid_session *sess, int64_t now);
 

@@ -43,6 +43,13 @@ CID_MUST_CHECK enum cid_err account_add_label(json_t *list, const char *attribut
 					      json_t **item_out);
 
 /*
+ * The redirect to a new login (/account/login?reauth=1, back to the
+ * security page) that a stale login gets for what needs a fresh one
+ * (cid_erase_login_fresh). CID_ANSWERED, or CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err account_reauth_redirect(struct cid_reply *reply, const char *locale);
+
+/*
  * The security page's delete_account action (account_erase.c) for the
  * citizen of sess: CID_ANSWERED with the deleted page or the redirect to a
  * new login in reply, or CID_OK with *notice to redirect with (the

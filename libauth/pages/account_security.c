@@ -536,6 +536,12 @@ static enum cid_err act(struct cid_ctx *ctx, const struct cid_request *req,
 		rc = cid_security_change_password(ctx, &ch, notice, NULL);
 		CID_ENSURE(rc == CID_OK || rc == CID_ERR_REFUSED, rc);
 		rc = CID_OK;
+	} else if ((strcmp(action, "totp_begin") == 0 || strcmp(action, "totp_confirm") == 0) &&
+		   !cid_erase_login_fresh(sess, req->now)) {
+		/* a browser left signed in, or a stolen cookie, must not add a factor
+		 * of its own: it would lock the citizen out, and its step-up would
+		 * pass for a fresh login (Keycloak asks one before OTP setup too) */
+		rc = account_reauth_redirect(reply, locale);
 	} else if (strcmp(action, "totp_begin") == 0) {
 		rc = cid_account_totp_begin(s, sess->account_id, req->now, NULL, NULL);
 		*notice = rc == CID_OK ? CID_SECURITY_TOTP_PENDING : CID_SECURITY_TOTP_STATE;

@@ -166,6 +166,14 @@ test('a login older than five minutes is sent to sign in again, and comes back; 
   setClock(LATER);
   const page = await a.get('/account/security?lang=en');
   assert.ok(htmlDecode(page.text).includes(MSG.en.security_delete_reauth), 'the page says a new login comes first');
+  // nor is a second factor set up on a stale login: a browser left open
+  // would lock its citizen out, and its own code would pass for a login
+  const begin = parseForms(page.text).find((f) => f.action === '/account/security' && f.submit?.action === 'totp_begin');
+  assert.ok(begin, 'the set-up form');
+  const setUp = await a.submit(page.url, begin);
+  assert.equal(setUp.status, 303);
+  assert.equal(setUp.location, `${issuer}/account/login?reauth=1&lang=en`);
+  assert.ok(!(await a.get('/account/security?lang=en')).text.includes('id="totp-secret"'), 'no key pending');
   const res = await a.submit(page.url, deleteForm(page.text), { confirm: AIKO.username });
   assert.equal(res.status, 303);
   assert.equal(res.location, `${issuer}/account/login?reauth=1&lang=en`);
