@@ -8,9 +8,9 @@
  * OIDC_STAGE_UPSTREAM, holding the PKCE verifier and the nonce, under a new
  * id that is the state sent upstream, and redirects there (code flow, PKCE
  * S256, the exact redirect URI ISSUER/upstream/callback; prompt=login and
- * max_age=0 when the citizen's request asked civicid for a new login, whose
- * ID token must then say by its auth_time that the login is new,
- * cid_idp_login_fresh). The callback finds
+ * max_age=0 when the citizen's request asked civicid for a new login, the
+ * request's max_age when it has one, whose ID token must then say by its
+ * auth_time that the login is that recent, cid_idp_login_fresh). The callback finds
  * the request by that state, bound to the browser by its CSRF cookie, and
  * claims it before anything else, so a replayed callback finds nothing.
  * It checks the RFC 9207 iss, exchanges the code (client_secret_post, or
@@ -44,6 +44,7 @@
 #include "oidc_int.h"
 #include "session.h"
 
+#include <inttypes.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +165,23 @@ static enum cid_err pkce_challenge(const char *verifier, char out[CID_TOKEN_CHAR
 	return cid_b64url_encode(h, sizeof(h), out, CID_TOKEN_CHARS + 1);
 }
 
+/*
+ * How recent the login at the upstream must be, in seconds, from the
+ * service's request auth: 0 for a new one (prompt=login, or max_age=0,
+ * OIDC Core §3.1.2.1 errata), its max_age, or -1 for any. Asked of the
+ * upstream as max_age (with prompt=login for 0) and checked against the
+ * auth_time of its ID token, so that the session civicid makes, whose
+ * auth_time is its own, never stands for an older login than asked.
+ */
+static int64_t upstream_max_age(const json_t *auth)
+{
+	const json_t *age = json_object_get(auth, "max_age");
+
+	if (json_is_true(json_object_get(auth, "prompt_login")))
+		return 0;
+	return json_is_integer(age) && json_integer_value(age) >= 0 ? json_integer_value(age) : -1;
+}
+
 enum cid_err cid_oidc_upstream_start(struct cid_ctx *ctx, const struct cid_request *req,
 				     struct cid_reply *reply)
 {
@@ -217,16 +235,19 @@ enum cid_err cid_oidc_upstream_start(struct cid_ctx *ctx, const struct cid_reque
 		const char *const names[] = {
 		    "response_type", "client_id", "redirect_uri",   "scope",
 		    "state",	     "nonce",	  "code_challenge", "code_challenge_method",
-		    "prompt",	     "max_age"};
-		const char *const values[] = {"code", idp->client_id, redirect, idp->scope, state,
-					      nonce,  challenge,      "S256",	"login",    "0"};
-		/* a request that asked for a new login (prompt=login: the account
-		 * pages' re-authentication, account_login.h) asks the upstream for
-		 * one too, so the upstream's own session does not stand in for it */
-		bool fresh = json_is_true(json_object_get(step.auth, "prompt_login"));
+		    "max_age",	     "prompt"};
+		int64_t age = upstream_max_age(step.auth);
+		char age_text[24];
+		const char *const values[] = {"code",	idp->client_id, redirect,  idp->scope,
+					      state,	nonce,		challenge, "S256",
+					      age_text, "login"};
 
+		snprintf(age_text, sizeof(age_text), "%" PRId64, age);
 		rc = cid_reply_redirect(reply, 303, cid_json_str(d, "authorization_endpoint"),
-					names, values, fresh ? 10 : 8);
+					names, values,
+					age < 0	   ? 8
+					: age == 0 ? 10
+						   : 9);
 	}
 out:
 	cid_wipe(verifier, sizeof(verifier));
@@ -534,6 +555,7 @@ enum cid_err cid_oidc_upstream_callback(struct cid_ctx *ctx, const struct cid_re
 	size_t n_amr;
 	json_t *amr_kept = NULL;
 	json_t *verified = NULL;
+	int64_t age;
 	int level;
 
 	CID_TRY(oidc_upstream_return(ctx, req, state, reply, &step));
@@ -559,12 +581,16 @@ enum cid_err cid_oidc_upstream_callback(struct cid_ctx *ctx, const struct cid_re
 	rc = exchange(cid_ctx_config(ctx), idp, up, code, &id_token, why, sizeof(why));
 	if (rc == CID_OK)
 		rc = verify_id_token(ctx, idp, up, id_token, req->now, &claims, why, sizeof(why));
-	/* a new login was asked of the upstream: its own older session does not do */
-	if (rc == CID_OK && json_is_true(json_object_get(step.auth, "prompt_login")) &&
-	    !cid_idp_login_fresh(claims, json_integer_value(json_object_get(up, "asked_at")),
+	/* a new or recent login was asked of the upstream: its own older session
+	 * does not do, and the session made from it would claim a login it is not */
+	age = upstream_max_age(step.auth);
+	if (rc == CID_OK && age >= 0 &&
+	    !cid_idp_login_fresh(claims, json_integer_value(json_object_get(up, "asked_at")) - age,
 				 req->now)) {
 		snprintf(why, sizeof(why),
-			 "a new login was asked, and the ID token's auth_time is missing or older");
+			 "a login of the last %" PRId64
+			 " s was asked, and the ID token's auth_time is missing or older",
+			 age);
 		rc = CID_ERR_DENIED;
 	}
 	if (rc == CID_ERR_IO || rc == CID_ERR_DENIED) {

@@ -37,15 +37,16 @@ async function throughUpstream(browser, name, login, acr = '') {
 
 // from a civicid login page's "Log in with" form to the upstream's redirect back: the callback
 // URL; prompt: what the upstream is asked (login: a new login, as the request at civicid asked)
-async function upstreamRoundTrip(browser, page, form, login, acr = '', prompt = null) {
+async function upstreamRoundTrip(browser, page, form, login, acr = '', prompt = null, maxAge = null) {
   const start = await browser.submit(page.url, form);
   assert.equal(start.status, 303);
   const at = new URL(start.location);
   assert.equal(at.origin, up.issuer);
   assert.equal(at.searchParams.get('code_challenge_method'), 'S256');
   assert.equal(at.searchParams.get('prompt'), prompt);
-  // a new login asked of the upstream also asks for its auth_time (max_age=0), which civicid checks
-  assert.equal(at.searchParams.get('max_age'), prompt === 'login' ? '0' : null);
+  // a new login asked of the upstream also asks for its auth_time (max_age=0),
+  // which civicid checks; the service's own max_age is passed on
+  assert.equal(at.searchParams.get('max_age'), prompt === 'login' ? '0' : maxAge);
   assert.equal(at.searchParams.get('redirect_uri'), `${server.issuer}/upstream/callback`);
   assert.ok(at.searchParams.get('nonce') && at.searchParams.get('state'));
   const ub = new Browser(up.issuer);
@@ -157,6 +158,25 @@ for (const [mode, what] of [
     assert.ok(d2.location.startsWith(RP.redirect));
   });
 }
+
+test("a service's max_age is asked of the upstream, and a login there older than that is refused", T, async () => {
+  for (const mode of ['normal', 'old-login']) {
+    const browser = new Browser(server.issuer);
+    const req = await authorizationRequest(config, RP.redirect, 'openid profile', { max_age: '600' });
+    const page = await browser.get(req.url);
+    assert.equal(page.status, 200);
+    const form = parseForms(page.text).find((f) => /\/upstream\/start$/.test(f.action) && f.fields.idp === 'card');
+    const callback = await upstreamRoundTrip(browser, page, form, 'card-user-age', '', null, '600');
+    up.setMode(mode);
+    try {
+      const r = await browser.get(callback);
+      // an hour-old login would otherwise become a session civicid says is new
+      assert.equal(r.status, mode === 'normal' ? 303 : 502, `${mode}: ${r.text.slice(0, 300)}`);
+    } finally {
+      up.setMode('normal');
+    }
+  }
+});
 
 test('discovery and JWKS are kept between logins; a key rotated in is fetched once on its unknown kid', T, async () => {
   const DISCOVERY = '/.well-known/openid-configuration';
