@@ -251,9 +251,10 @@ CID_MUST_CHECK enum cid_err cid_idp_map_claims(const struct cid_idp *idp, const 
  * "time"?, "evidence"?}}. Each claim the claim map names is taken from the
  * token's OIDC4IDA "verified_claims" (an object or an array of up to 8:
  * the element's verification.trust_framework, time and evidence as
- * cid_idp_evidence keeps it), else from the plain claims (trust_framework the registration's,
- * absent when it names none: imported, not verified). A verification with
- * no trust framework, and a value failing cid_claim_check, are left out.
+ * cid_idp_evidence keeps it) whose trust framework is the one the
+ * registration names, else from the plain claims (trust_framework the registration's,
+ * absent when it names none: imported, not verified). A verification under
+ * another framework or none, and a value failing cid_claim_check, are left out.
  * *out: a new object (may be empty). Errors: CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_idp_verified_claims(const struct cid_idp *idp,

@@ -231,7 +231,13 @@ out:
 	return rc;
 }
 
-/* The entries of one verified_claims element (skipped without a usable trust framework). */
+/*
+ * The entries of one verified_claims element: only under the trust
+ * framework the registration names. An upstream vouches under the
+ * framework the operator registered it for, not under any it names: else
+ * a neighbour city's or a test provider's token could mint values "verified
+ * by My Number Card". Others (and one with no framework) are skipped.
+ */
 static enum cid_err add_verified(const struct cid_idp *idp, const json_t *vc, int64_t now,
 				 json_t *out)
 {
@@ -241,7 +247,8 @@ static enum cid_err add_verified(const struct cid_idp *idp, const json_t *vc, in
 	json_t *evidence = NULL;
 	enum cid_err rc;
 
-	if (tf == NULL || !json_is_object(json_object_get(vc, "claims")))
+	if (tf == NULL || strcmp(tf, idp->trust_framework) != 0 ||
+	    !json_is_object(json_object_get(vc, "claims")))
 		return CID_OK;
 	rc = cid_idp_evidence(json_object_get(verification, "evidence"), &evidence);
 	if (rc != CID_OK)

@@ -89,6 +89,15 @@ async function viaCard(login, { acr = '', amr = '', params = {}, scope = 'openid
   return { req, callback };
 }
 
+// the card provider's registration: level 3, its claims imported under the card's framework
+function addCard() {
+  cli(['idp', 'add', 'card', '--store', store.dir, '--issuer', up.issuer, '--client-id', 'civicid',
+    '--client-secret-stdin', '--scope', 'openid profile verified', '--acr-map', 'urn:card:high=3',
+    '--amr-map', 'hwk=3', '--amr-pass', '--claim-map', 'given_name=given_name',
+    '--claim-map', 'birthdate=birthdate', '--claim-map', 'address=address', '--allow-create',
+    '--trust-framework', FRAMEWORK], { input: 'civicid-upstream-secret' });
+}
+
 before(async () => {
   store = freshStore('upstream-ida');
   // a password citizen who typed an address and a birth date of their own
@@ -99,10 +108,7 @@ before(async () => {
   store.writePolicy('certificates.policy', CONSENT_POLICY);
   server = await startServer(store);
   up = await startUpstream({ clientId: 'civicid', secret: 'civicid-upstream-secret', redirectUri: `${server.issuer}/upstream/callback`, idTokenClaims: true, verified });
-  cli(['idp', 'add', 'card', '--store', store.dir, '--issuer', up.issuer, '--client-id', 'civicid',
-    '--client-secret-stdin', '--scope', 'openid profile verified', '--acr-map', 'urn:card:high=3',
-    '--amr-map', 'hwk=3', '--amr-pass', '--claim-map', 'given_name=given_name',
-    '--claim-map', 'birthdate=birthdate', '--claim-map', 'address=address', '--allow-create'], { input: 'civicid-upstream-secret' });
+  addCard();
   // a neighbour whose token endpoint takes client_secret_basic only, with a
   // secret that RFC 6749 §2.3.1's form-encoding changes
   upBasic = await startUpstream({ clientId: 'civicid:b', secret: 'basic-secret/+:%&', redirectUri: `${server.issuer}/upstream/callback`, tokenAuth: 'client_secret_basic' });
@@ -209,17 +215,25 @@ test('the claims parameter asks for verified_claims in the ID token', T, async (
 
 test('discovery announces verified_claims while a registration names a trust framework, without a restart', T, async () => {
   const ida = ['verified_claims_supported', 'trust_frameworks_supported', 'claims_in_verified_claims_supported', 'evidence_supported'];
-  // card and neighbour name no trust framework of their own: nothing announced
+  // card is registered under the card's framework (neighbour under none)
   const before = (await discover(server.issuer, 'rp-ida', 'x')).serverMetadata();
-  for (const m of ida) assert.equal(before[m], undefined, m);
+  assert.deepEqual(before.trust_frameworks_supported, [FRAMEWORK]);
+  // without it no registration names one: nothing announced
+  cli(['idp', 'remove', 'card', '--store', store.dir]);
+  try {
+    const none = (await discover(server.issuer, 'rp-ida', 'x')).serverMetadata();
+    for (const m of ida) assert.equal(none[m], undefined, m);
+  } finally {
+    addCard();
+  }
   cli(['idp', 'add', 'register', '--store', store.dir, '--issuer', 'http://127.0.0.1:9', '--client-id', 'civicid',
     '--client-secret-stdin', '--scope', 'openid', '--trust-framework', 'jp_resident_register',
     '--claim-map', 'address=address', '--claim-map', 'name_kana=family_name'], { input: 'register-secret' });
   try {
     const meta = (await discover(server.issuer, 'rp-ida', 'x')).serverMetadata();
     assert.equal(meta.verified_claims_supported, true);
-    assert.deepEqual(meta.trust_frameworks_supported, ['jp_resident_register']);
-    assert.deepEqual(meta.claims_in_verified_claims_supported, ['address', 'family_name']);
+    assert.deepEqual(meta.trust_frameworks_supported, [FRAMEWORK, 'jp_resident_register'].sort());
+    assert.deepEqual(meta.claims_in_verified_claims_supported, ['address', 'birthdate', 'family_name', 'given_name']);
     // the evidence's types are each upstream's choice, not known in advance: not announced
     assert.equal(meta.evidence_supported, undefined);
     assert.equal(meta.issuer, server.issuer);
@@ -228,7 +242,7 @@ test('discovery announces verified_claims while a registration names a trust fra
     cli(['idp', 'remove', 'register', '--store', store.dir]);
   }
   const after = await (await fetch(`${server.issuer}/.well-known/openid-configuration`)).json();
-  for (const m of ida) assert.equal(after[m], undefined, m);
+  assert.deepEqual(after.trust_frameworks_supported, [FRAMEWORK]);
 });
 
 test('the consent screen asks no consent for an attribute that needs a verified value the citizen lacks', T, async () => {

@@ -209,10 +209,11 @@ static void test_login_level_and_amr(void **state)
 
 /*
  * Claim provenance: what an upstream's ID token vouches for becomes entries
- * with their source. verified_claims (an object or an array) carries its
- * trust framework, time and evidence (cid_idp_evidence); a plain mapped claim has
- * the registration's trust framework or none; an unmapped claim, a bad
- * value and a verification without a trust framework are left out.
+ * with their source. verified_claims (an object or an array) under the
+ * registration's trust framework carries it, its time and evidence
+ * (cid_idp_evidence); a plain mapped claim has the registration's trust
+ * framework or none; an unmapped claim, a bad value and a verification
+ * under another framework or none are left out.
  */
 static void test_verified_claims_provenance(void **state)
 {
@@ -224,25 +225,36 @@ static void test_verified_claims_provenance(void **state)
 		const char *token;
 		const char *want;
 	} rows[] = {
-	    {NULL,
+	    {"jp_card",
 	     "{\"given_name\":\"G\",\"unmapped\":\"x\",\"verified_claims\":{\"verification\":"
 	     "{\"trust_framework\":\"jp_card\",\"time\":\"2026-01-02T03:04:05Z\",\"evidence\":"
 	     "[{\"type\":\"document\",\"check_details\":[{\"check_method\":\"vpip\"}],"
 	     "\"document_details\":{\"type\":\"idcard\",\"number\":\"123\"}},{\"type\":5}]},"
 	     "\"claims\":{\"address\":{\"locality\":\"Aizu\"},\"birthdate\":\"not a date\","
 	     "\"unmapped\":\"y\"}}}",
-	     "{\"given_name\":{\"value\":\"G\",\"issuer\":\"" ISS "\",\"imported_at\":1800000000},"
+	     "{\"given_name\":{\"value\":\"G\",\"issuer\":\"" ISS "\",\"imported_at\":1800000000,"
+	     "\"trust_framework\":\"jp_card\"},"
 	     "\"address\":{\"value\":{\"locality\":\"Aizu\"},\"issuer\":\"" ISS "\","
 	     "\"imported_at\":1800000000,\"trust_framework\":\"jp_card\",\"time\":"
 	     "\"2026-01-02T03:04:05Z\",\"evidence\":[{\"type\":\"document\",\"check_details\":"
 	     "[{\"check_method\":\"vpip\"}],\"document_details\":{\"type\":\"idcard\"}}]}}"},
+	    /* the same token from an upstream registered under no framework: it
+	     * vouches for none, whatever framework it names */
+	    {NULL,
+	     "{\"given_name\":\"G\",\"verified_claims\":{\"verification\":"
+	     "{\"trust_framework\":\"jp_card\"},\"claims\":{\"address\":{\"locality\":"
+	     "\"Aizu\"}}}}",
+	     "{\"given_name\":{\"value\":\"G\",\"issuer\":\"" ISS
+	     "\",\"imported_at\":1800000000}}"},
+	    /* one registered under jp_reg: its jp_card element is left out, its plain
+	     * claims are jp_reg's */
 	    {"jp_reg",
 	     "{\"fam\":\"F\",\"birthdate\":\"1990-01-01\",\"verified_claims\":[{\"verification\":"
 	     "{\"time\":\"x\"},\"claims\":{\"given_name\":\"NoTf\"}},{\"verification\":"
 	     "{\"trust_framework\":\"jp_card\"},\"claims\":{\"birthdate\":\"1991-02-03\"}}]}",
 	     "{\"family_name\":{\"value\":\"F\",\"issuer\":\"" ISS "\",\"imported_at\":1800000000,"
-	     "\"trust_framework\":\"jp_reg\"},\"birthdate\":{\"value\":\"1991-02-03\","
-	     "\"issuer\":\"" ISS "\",\"imported_at\":1800000000,\"trust_framework\":\"jp_card\"}}"},
+	     "\"trust_framework\":\"jp_reg\"},\"birthdate\":{\"value\":\"1990-01-01\","
+	     "\"issuer\":\"" ISS "\",\"imported_at\":1800000000,\"trust_framework\":\"jp_reg\"}}"},
 	    {NULL, "{\"verified_claims\":\"nonsense\"}", "{}"},
 	};
 	struct cid_test_store *t = *state;
