@@ -126,6 +126,8 @@ enum cid_err cid_tenant_config(const struct cid_config *base, const char *name,
 		snprintf(cfg->path_prefix, sizeof(cfg->path_prefix), "%s%s", CID_TENANT_PATH, name);
 	cfg->store_no_thread_cache =
 	    true; /* one process, a store per tenant: no pthread key each */
+	/* a tenant.conf edited by hand is held to the rules `tenant add` checks */
+	CID_TRY(cid_config_check(cfg, err, errsz));
 	if (disabled != NULL) {
 		CID_TRY(tenant_path(base, name, TENANT_DISABLED, path));
 		*disabled = tenant_file_exists(path);
@@ -147,16 +149,20 @@ static bool tenant_key(const char *key)
 	return false;
 }
 
-/* The text of tenant.conf for keys/values, each checked as the config checks it. */
-static enum cid_err conf_text(const char *const *keys, const char *const *values, size_t n,
-			      char *err, size_t errsz, char **out)
+/*
+ * The text of tenant.conf for keys/values, each checked as the config checks
+ * it, and then all of them over base as cid_config_check checks a config.
+ */
+static enum cid_err conf_text(const struct cid_config *base, const char *const *keys,
+			      const char *const *values, size_t n, char *err, size_t errsz,
+			      char **out)
 {
 	enum cid_err rc = CID_OK;
 	struct cid_config *scratch = NULL;
 	struct cid_buf b;
 
 	cid_buf_init(&b, (size_t)64 * 1024);
-	CID_TRY(cid_config_new(&scratch));
+	CID_TRY(cid_config_dup(base, &scratch));
 	cid_buf_puts(&b, "# civicid tenant settings (civicid tenant add); config syntax\n");
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(keys[i], "host") == 0)
@@ -172,6 +178,7 @@ static enum cid_err conf_text(const char *const *keys, const char *const *values
 		CID_TRY(cid_config_set(scratch, keys[i], values[i], err, errsz));
 		cid_buf_printf(&b, "%s = %s\n", keys[i], values[i]);
 	}
+	CID_TRY(cid_config_check(scratch, err, errsz));
 	CID_TRY(cid_buf_status(&b));
 	*out = cid_buf_take(&b, NULL);
 	CID_ENSURE(*out != NULL, CID_ERR_NOMEM);
@@ -242,7 +249,7 @@ enum cid_err cid_tenant_add(const struct cid_config *base, const char *name,
 		 CID_TENANT_NAME_MAX);
 	CID_TRY(cid_tenant_name_check(name, strlen(name)));
 	err[0] = '\0';
-	CID_TRY(conf_text(keys, values, n, err, errsz, &text));
+	CID_TRY(conf_text(base, keys, values, n, err, errsz, &text));
 	CID_TRY(tenant_path(base, NULL, NULL, dir));
 	CID_TRY(make_dirs(dir));
 	CID_TRY(tenant_path(base, name, NULL, dir));

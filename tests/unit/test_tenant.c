@@ -329,6 +329,8 @@ static void test_registry(void **state)
 	const char *bad_value[] = {"https://evil.example"};
 	const char *nl_key[] = {"city_name_en"};
 	const char *nl_value[] = {"Aizu\nissuer = https://evil.example"};
+	const char *url_key[] = {"policy_url"};
+	const char *url_value[] = {"javascript:alert(document.cookie)"};
 	char err[256] = "";
 	json_t *all = NULL;
 	struct cid_ctx *ctx = NULL;
@@ -343,6 +345,10 @@ static void test_registry(void **state)
 	assert_non_null(strstr(err, "not a tenant setting"));
 	assert_int_equal(cid_tenant_add(f->base, "c", nl_key, nl_value, 1, err, sizeof(err)),
 			 CID_ERR_CONFIG);
+	/* held to the config's own rules: its footer link and receipts would carry it */
+	assert_int_equal(cid_tenant_add(f->base, "c", url_key, url_value, 1, err, sizeof(err)),
+			 CID_ERR_CONFIG);
+	assert_non_null(strstr(err, "policy_url must be"));
 	assert_int_equal(cid_tenant_list(f->base, &all), CID_OK);
 	assert_int_equal(json_array_size(all), 2); /* no "c" left behind */
 	assert_string_equal(json_string_value(json_object_get(json_array_get(all, 0), "name")),
@@ -377,6 +383,18 @@ static void test_registry(void **state)
 	json_decref(all);
 	/* opened, then disabled: no open to do either */
 	assert_false(cid_tenants_needs_open(f->map, "b"));
+	/* a tenant.conf edited by hand is held to the same rules when read */
+	{
+		char path[512];
+		struct cid_config *cfg = NULL;
+
+		snprintf(path, sizeof(path), "%s/store/tenants/d/tenant.conf", f->dir);
+		cid_test_write_file(path, "policy_url = javascript:alert(1)\n");
+		assert_int_equal(cid_tenant_config(f->base, "d", &cfg, NULL, err, sizeof(err)),
+				 CID_ERR_CONFIG);
+		assert_null(cfg);
+		assert_non_null(strstr(err, "policy_url must be"));
+	}
 }
 
 /* Whether a kid of the key list mine is among those of the context of tenant name. */
