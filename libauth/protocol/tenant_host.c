@@ -188,6 +188,17 @@ static enum cid_err index_path(const struct cid_config *base, const char *host, 
 	return n < 0 || n >= 4096 ? CID_ERR_CONFIG : CID_OK;
 }
 
+/*
+ * True if the canonical hosts a and b have the same name, whatever their
+ * ports: browsers keep one cookie jar for both (RFC 6265 §8.5).
+ */
+static bool same_name(const char *a, const char *b)
+{
+	size_t n = strcspn(a, ":");
+
+	return n == strcspn(b, ":") && memcmp(a, b, n) == 0;
+}
+
 /* True if host is that of the server's own issuer, where its /t/NAME tenants are. */
 static bool servers_host(const struct cid_config *base, const char *host)
 {
@@ -197,7 +208,40 @@ static bool servers_host(const struct cid_config *base, const char *host)
 
 	return auth != NULL &&
 	       cid_tenant_host_parse(issuer_scheme(base), auth, len, canon) == CID_OK &&
-	       strcmp(canon, host) == 0;
+	       same_name(canon, host);
+}
+
+/*
+ * The tenant (into owner, "" when none) and host (into other) already at
+ * host's name under another port, from the host index. Errors: CID_ERR_IO.
+ */
+static enum cid_err name_taken(const struct cid_config *base, const char *host,
+			       char owner[CID_TENANT_NAME_MAX + 1],
+			       char other[CID_TENANT_HOST_MAX + 1])
+{
+	enum cid_err rc = CID_OK;
+	char path[4096];
+	DIR *dir = NULL;
+	const struct dirent *d;
+
+	owner[0] = '\0';
+	CID_TRY(index_path(base, NULL, path));
+	dir = opendir(path);
+	CID_ENSURE(dir != NULL || errno == ENOENT, CID_ERR_IO);
+	while (dir != NULL && (d = readdir(dir)) != NULL) {
+		if (d->d_name[0] == '.' || strcmp(d->d_name, host) == 0 ||
+		    !same_name(d->d_name, host) || strlen(d->d_name) > CID_TENANT_HOST_MAX)
+			continue;
+		CID_TRY(index_path(base, d->d_name, path));
+		if (!read_name(path, owner))
+			snprintf(owner, CID_TENANT_NAME_MAX + 1, "?");
+		snprintf(other, CID_TENANT_HOST_MAX + 1, "%s", d->d_name);
+		break;
+	}
+out:
+	if (dir != NULL)
+		closedir(dir);
+	return rc;
 }
 
 enum cid_err tenant_hosts_load(const struct cid_config *base, struct tenant_hosts **out)
@@ -320,9 +364,20 @@ enum cid_err tenant_host_register(const struct cid_config *base, const char *nam
 		CID_TRY(CID_ERR_CONFIG);
 	}
 	if (servers_host(base, host)) {
-		snprintf(err, errsz, "host: %s is the server's own (its tenants are at /t/NAME)",
+		snprintf(err, errsz,
+			 "host: %s is the server's own, on this port or another (its tenants are "
+			 "at /t/NAME; browsers keep one set of cookies per host name, whatever "
+			 "the port)",
 			 host);
 		CID_TRY(CID_ERR_CONFIG);
+	}
+	CID_TRY(name_taken(base, host, owner, text));
+	if (owner[0] != '\0') {
+		snprintf(err, errsz,
+			 "host: tenant \"%s\" is already served at %s: browsers keep one set of "
+			 "cookies per host name, whatever the port",
+			 owner, text);
+		CID_TRY(CID_ERR_EXISTS);
 	}
 	CID_TRY(index_path(base, NULL, path));
 	CID_ENSURE(mkdir(path, 0700) == 0 || errno == EEXIST, CID_ERR_IO);

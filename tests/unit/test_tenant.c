@@ -559,6 +559,15 @@ static void test_host_tenant(void **state)
 	assert_int_equal(cid_tenant_add(f->base, "d", keys, values, 2, err, sizeof(err)),
 			 CID_ERR_CONFIG);
 	assert_non_null(strstr(err, "the server's own"));
+	/* a port does not tell hosts apart: cookies are kept per name */
+	values[1] = "id.pref.example.jp:9443";
+	assert_int_equal(cid_tenant_add(f->base, "d", keys, values, 2, err, sizeof(err)),
+			 CID_ERR_CONFIG);
+	assert_non_null(strstr(err, "the server's own"));
+	values[1] = "c.example.jp:8443";
+	assert_int_equal(cid_tenant_add(f->base, "d", keys, values, 2, err, sizeof(err)),
+			 CID_ERR_EXISTS);
+	assert_non_null(strstr(err, "tenant \"c\" is already served at c.example.jp"));
 	values[1] = "https://d.example.jp";
 	assert_int_equal(cid_tenant_add(f->base, "d", keys, values, 2, err, sizeof(err)),
 			 CID_ERR_CONFIG);
