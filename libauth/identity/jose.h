@@ -122,8 +122,8 @@ CID_MUST_CHECK enum cid_err cid_keyset_load_all(struct cid_store *s, struct cid_
  * signatures offline. Public EC P-256 keys (on the curve) verify ES256 and
  * RSA keys (an odd composite modulus of 2048 to 4096 bits, an odd exponent
  * from 65537 up to 256 bits) RS256; every such key needs a "kid" (1 to 128
- * chars, unique) and an "alg", if given, that agrees. Keys of another kty, alg or "use" are
- * skipped. A member "issuer" (cid_keyset_jwks_issuer) is kept as the
+ * chars, unique) and an "alg", if given, that agrees. Keys of another kty, alg, curve or
+ * "use" are skipped. A member "issuer" (cid_keyset_jwks_issuer) is kept as the
  * keyset's issuer. It has no private key: cid_jws_sign with it fails with
  * CID_ERR_INVALID; cid_keyset_version and cid_keyset_next_drop are 0.
  * *out is freed with cid_keyset_free.

@@ -256,8 +256,10 @@ out:
 
 /*
  * The alg of a public JWK we can verify with, or -1 for a key to skip (another
- * kty, an "enc" key, an algorithm we do not use). An EC key must be P-256 for
- * ES256, an RSA key is RS256; an "alg" member must agree.
+ * kty, an "enc" key, an algorithm we do not use, an EC key on another curve
+ * that names no alg: an ES384 or ES512 key beside the ES256 one is not ours
+ * to use, and must not make the set unusable). An EC key is ES256 (one that
+ * says so must be on P-256), an RSA key RS256; an "alg" member must agree.
  */
 static int jwk_alg(const json_t *jwk)
 {
@@ -267,6 +269,9 @@ static int jwk_alg(const json_t *jwk)
 	int a;
 
 	if (kty == NULL || (use != NULL && strcmp(use, "sig") != 0))
+		return -1;
+	if (strcmp(kty, "EC") == 0 && alg == NULL &&
+	    !cid_str_eq(cid_str_of("P-256"), cid_json_str(jwk, "crv")))
 		return -1;
 	if (strcmp(kty, "EC") == 0)
 		a = ALG_ES256;

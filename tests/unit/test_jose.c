@@ -1572,7 +1572,7 @@ static void test_keyset_from_jwks_refuses_bad_documents(void **state)
 	    {"y missing", "y", NULL, NULL, CID_ERR_INVALID},
 	    {"point off the curve", "y", json_string("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
 	     NULL, CID_ERR_INVALID},
-	    {"other curve", "crv", json_string("P-384"), NULL, CID_ERR_INVALID},
+	    {"other curve, alg ES256", "crv", json_string("P-384"), NULL, CID_ERR_INVALID},
 	};
 
 	for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
@@ -1600,6 +1600,29 @@ static void test_keyset_from_jwks_refuses_bad_documents(void **state)
 			fail_msg("%s: %s, want %s", rows[r].name, cid_strerror(rc),
 				 cid_strerror(rows[r].want));
 		assert_null(ks);
+		free(text);
+	}
+	/* a key on another curve naming no alg (an ES384 key) beside ours: skipped */
+	{
+		json_t *other = json_deep_copy(ec);
+		json_t *d;
+		struct cid_keyset *ks = NULL;
+		const char *pub;
+		size_t n = 0;
+		char *text;
+
+		json_object_del(other, "alg");
+		json_object_set_new(other, "crv", json_string("P-384"));
+		json_object_set_new(other, "kid", json_string("es384-beside"));
+		d = json_pack("{s:[O, o]}", "keys", ec, other);
+		text = json_dumps(d, JSON_COMPACT);
+		json_decref(d);
+		assert_non_null(text);
+		assert_int_equal(cid_keyset_from_jwks(text, strlen(text), &ks), CID_OK);
+		pub = cid_keyset_jwks(ks, &n);
+		assert_null(strstr(pub, "es384-beside"));
+		assert_non_null(strstr(pub, json_string_value(json_object_get(ec, "kid"))));
+		cid_keyset_free(ks);
 		free(text);
 	}
 	/* the same kid twice */
