@@ -35,28 +35,31 @@
 #define CID_FD_SPARE	   64 /* open files beyond connections and threads (store, logs) */
 
 /* parameters */
-#define CID_MAX_PARAMS	      32 /* distinct parameters in one request */
-#define CID_MAX_PARAM_NAME    64
-#define CID_MAX_PARAM_VALUE   4096 /* one decoded parameter value */
-#define CID_MAX_URI	      2048 /* redirect_uri, post_logout_redirect_uri */
-#define CID_MAX_STATE	      1024
-#define CID_MAX_NONCE	      512
-#define CID_MAX_SCOPE	      1024
-#define CID_MAX_SCOPES	      32
-#define CID_MAX_TOKEN	      4096 /* a JWT or opaque token presented to us */
-#define CID_MAX_CLIENT_ID     128
-#define CID_MAX_SECRET	      256
-#define CID_MAX_USERNAME      128
-#define CID_MAX_PASSWORD      1024
-#define CID_MIN_PASSWORD      8
-#define CID_PKCE_VERIFIER_MIN 43 /* RFC 7636 §4.1 */
-#define CID_PKCE_VERIFIER_MAX 128
-#define CID_MAX_REDIRECT_URIS 16
-#define CID_MAX_CLAIM_VALUE   1024 /* a string attribute of a citizen */
-#define CID_MAX_CLAIMS	      64   /* attributes of one citizen */
-#define CID_MAX_SECTOR	      255  /* a sector identifier: host[:port] (OIDC Core §8.1) */
-#define CID_MAX_LANG_TAG      35   /* tag of a claim name (RFC 5646 §4.4.1: longest in practice) */
-#define CID_MAX_AMR	      4	   /* authentication methods (amr) of one session */
+#define CID_MAX_PARAMS	    32 /* distinct parameters in one request */
+#define CID_MAX_PARAM_NAME  64
+#define CID_MAX_PARAM_VALUE 4096 /* one decoded parameter value */
+#define CID_MAX_URI	    2048 /* redirect_uri, post_logout_redirect_uri */
+#define CID_MAX_STATE	    1024
+#define CID_MAX_NONCE	    512
+#define CID_MAX_SCOPE	    1024
+#define CID_MAX_SCOPES	    32
+#define CID_MAX_TOKEN	    4096 /* a JWT or opaque token presented to us */
+/* an upstream's ID token: OIDC4IDA verified_claims and their evidence make it
+ * larger than a token of ours (at most CID_MAX_RECEIPT, cid_jws_verify_max) */
+#define CID_MAX_UPSTREAM_ID_TOKEN 16384
+#define CID_MAX_CLIENT_ID	  128
+#define CID_MAX_SECRET		  256
+#define CID_MAX_USERNAME	  128
+#define CID_MAX_PASSWORD	  1024
+#define CID_MIN_PASSWORD	  8
+#define CID_PKCE_VERIFIER_MIN	  43 /* RFC 7636 §4.1 */
+#define CID_PKCE_VERIFIER_MAX	  128
+#define CID_MAX_REDIRECT_URIS	  16
+#define CID_MAX_CLAIM_VALUE	  1024 /* a string attribute of a citizen */
+#define CID_MAX_CLAIMS		  64   /* attributes of one citizen */
+#define CID_MAX_SECTOR		  255  /* a sector identifier: host[:port] (OIDC Core §8.1) */
+#define CID_MAX_LANG_TAG	  35 /* tag of a claim name (RFC 5646 §4.4.1: longest in practice) */
+#define CID_MAX_AMR		  4 /* authentication methods (amr) of one session */
 
 /* documents fetched from other parties (http_fetch.h) */
 #define CID_MAX_SECTOR_DOC	     ((size_t)64 * 1024) /* a sector identifier document */

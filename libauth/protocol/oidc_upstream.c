@@ -421,7 +421,8 @@ static enum cid_err verify_id_token(struct cid_ctx *ctx, const struct cid_idp *i
 	/*= OIDC Core §3.1.3.7: the Client MUST validate the signature of all other ID
 	 *# Tokens according to JWS using the algorithm specified in the JWT alg Header
 	 * by kid and the key's own alg: none, HS* and a key of another type are refused */
-	rc = cid_jws_verify(ks, id_token, strlen(id_token), NULL, &c);
+	rc =
+	    cid_jws_verify_max(ks, id_token, strlen(id_token), CID_MAX_UPSTREAM_ID_TOKEN, NULL, &c);
 	if (rc == CID_ERR_INVALID) {
 		/* a kid the kept JWKS lacks (or a header no key takes): the upstream
 		 * may have rotated its keys since; fetched anew, once per token */
@@ -429,7 +430,8 @@ static enum cid_err verify_id_token(struct cid_ctx *ctx, const struct cid_idp *i
 		ks = NULL;
 		CID_TRY(
 		    upstream_keys(ctx, cid_json_str(up, "jwks_uri"), now, true, &ks, why, whysz));
-		rc = cid_jws_verify(ks, id_token, strlen(id_token), NULL, &c);
+		rc = cid_jws_verify_max(ks, id_token, strlen(id_token), CID_MAX_UPSTREAM_ID_TOKEN,
+					NULL, &c);
 	}
 	if (rc != CID_OK) {
 		snprintf(why, whysz, "the ID token's signature does not verify (%s)",

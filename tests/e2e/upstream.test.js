@@ -159,6 +159,18 @@ for (const [mode, what] of [
   });
 }
 
+test('an ID token larger than a token of ours (6 KB, as identity assurance makes them) logs in', T, async () => {
+  const browser = new Browser(server.issuer);
+  const { callback } = await throughUpstream(browser, 'card', 'card-user-large');
+  up.setMode('large');
+  try {
+    const r = await browser.get(callback);
+    assert.equal(r.status, 303, r.text.slice(0, 300));
+  } finally {
+    up.setMode('normal');
+  }
+});
+
 test("a service's max_age is asked of the upstream, and a login there older than that is refused", T, async () => {
   for (const mode of ['normal', 'old-login']) {
     const browser = new Browser(server.issuer);

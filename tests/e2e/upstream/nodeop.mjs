@@ -76,6 +76,8 @@ const TAMPER = {
 	// a key rotated in (published with the old one, see startUpstream) signs it
 	'rotated': (t, key, otherKey, next) => new SignJWT(decodeJwt(t))
 		.setProtectedHeader({ ...decodeProtectedHeader(t), kid: 'card-es256-next' }).sign(next),
+	// a genuine signature over a large token (identity assurance evidence makes them so)
+	'large': (t, key) => resign(t, key, { filler: 'x'.repeat(6000) }),
 	// a genuine signature over a login an hour old, whatever max_age asked
 	'old-login': (t, key) => resign(t, key, { auth_time: Math.floor(Date.now() / 1000) - 3600 }),
 	// the claims unsigned, the kid kept: alg "none" and an empty signature (RFC 7519 §6)
