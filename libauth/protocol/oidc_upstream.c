@@ -223,10 +223,14 @@ enum cid_err cid_oidc_upstream_start(struct cid_ctx *ctx, const struct cid_reque
 	CID_TRY(cid_random_token(nonce));
 	CID_TRY(cid_random_token(verifier));
 	CID_TRY(pkce_challenge(verifier, challenge));
-	up = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "idp", idp->name, "nonce", nonce,
-		       "verifier", verifier, "token_endpoint", cid_json_str(d, "token_endpoint"),
-		       "jwks_uri", cid_json_str(d, "jwks_uri"), "token_auth", token_auth_method(d),
-		       "asked_at", (json_int_t)req->now);
+	/* iss_required: the upstream says it sends iss (RFC 9207 §3), so a
+	 * response without one is not its own */
+	up = json_pack(
+	    "{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:b}", "idp", idp->name, "nonce", nonce,
+	    "verifier", verifier, "token_endpoint", cid_json_str(d, "token_endpoint"), "jwks_uri",
+	    cid_json_str(d, "jwks_uri"), "token_auth", token_auth_method(d), "asked_at",
+	    (json_int_t)req->now, "iss_required",
+	    json_is_true(json_object_get(d, "authorization_response_iss_parameter_supported")));
 	CID_ENSURE(up != NULL && json_object_set(step.auth, "upstream", up) == 0, CID_ERR_NOMEM);
 	/* the new id of the parked request is the state: random, single-use */
 	CID_TRY(oidc_park(ctx, req, step.auth, OIDC_STAGE_UPSTREAM, reply, state, csrf));
@@ -574,6 +578,13 @@ enum cid_err cid_oidc_upstream_callback(struct cid_ctx *ctx, const struct cid_re
 	 *# authorization server they sent the request to, and reject a mismatch */
 	if (iss != NULL && strcmp(iss, idp->issuer) != 0) {
 		rc = upstream_failed(reply, step.locale, "the response's iss is another issuer");
+		goto out;
+	}
+	/*= RFC 9207 §2.4: clients MUST reject authorization responses without the iss
+	 *# parameter from authorization servers that indicate they send it */
+	if (iss == NULL && json_is_true(json_object_get(up, "iss_required"))) {
+		rc = upstream_failed(reply, step.locale,
+				     "the response has no iss, which the upstream says it sends");
 		goto out;
 	}
 	if (code == NULL) {

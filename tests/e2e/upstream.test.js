@@ -159,6 +159,16 @@ for (const [mode, what] of [
   });
 }
 
+test('the callback without the iss the upstream says it sends is refused (RFC 9207)', T, async () => {
+  const browser = new Browser(server.issuer);
+  const { callback } = await throughUpstream(browser, 'card', 'card-user-no-iss');
+  const url = new URL(callback);
+  assert.equal(url.searchParams.get('iss'), up.issuer, 'node-oidc-provider sends it');
+  url.searchParams.delete('iss');
+  const r = await browser.get(url.href);
+  assert.equal(r.status, 502, r.text.slice(0, 300));
+});
+
 test('an ID token larger than a token of ours (6 KB, as identity assurance makes them) logs in', T, async () => {
   const browser = new Browser(server.issuer);
   const { callback } = await throughUpstream(browser, 'card', 'card-user-large');
