@@ -30,6 +30,7 @@
 #include "buf.h"
 #include "frame.h"
 #include "guard.h"
+#include "netaddr.h"
 #include "oidc.h"
 #include "reply.h"
 #include "route.h"
@@ -642,6 +643,12 @@ static enum cid_err start(const struct cid_config *cfg, struct cid_ctx *ctx,
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	const union MHD_DaemonInfo *di;
+	/* behind trusted proxies every connection is a proxy's: a cap per address
+	 * would cap the proxy (its 257th connection reset at accept, before the
+	 * guard could make room), so limiting each client is then the proxy's */
+	unsigned per_ip = cid_netaddr_set_count(cfg->trusted_proxies) > 0
+			      ? (unsigned)cfg->max_connections
+			      : (unsigned)CID_MAX_CONN_PER_IP;
 
 	CID_ENSURE(h != NULL, CID_ERR_NOMEM);
 	h->ctx = ctx;
@@ -657,11 +664,11 @@ static enum cid_err start(const struct cid_config *cfg, struct cid_ctx *ctx,
 	    flags, 0, NULL, NULL, handle, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->threads, MHD_OPTION_THREAD_STACK_SIZE,
 	    CID_HTTP_THREAD_STACK, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
-	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)CID_MAX_CONN_PER_IP,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->connection_timeout,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CID_MAX_CONN_MEMORY,
-	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_NOTIFY_COMPLETED, completed, h,
-	    MHD_OPTION_NOTIFY_CONNECTION, cid_guard_notify, h->guard, MHD_OPTION_END);
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned int)cfg->connection_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)CID_MAX_CONN_MEMORY, MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
+	    MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_NOTIFY_CONNECTION,
+	    cid_guard_notify, h->guard, MHD_OPTION_END);
 	CID_ENSURE(h->mhd != NULL, CID_ERR_IO);
 	di = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	*port_out = di != NULL ? di->port : cfg->port;

@@ -45,4 +45,28 @@ done <"$tmp/attack.tap"
 get "$ISSUER/.well-known/openid-configuration"
 eq "the server still answers after the attacks" "$status" 200
 civicid_stop
+
+# behind a proxy (trusted_proxies) every connection comes from its address:
+# more of them than the cap per address must not shut the proxy out
+per_ip=$(sed -n 's/^#define CID_MAX_CONN_PER_IP[[:space:]]*\([0-9]*\).*/\1/p' \
+	"$here/../../libauth/foundation/bounds.h")
+[ -n "$per_ip" ] || bail "libauth/foundation/bounds.h defines CID_MAX_CONN_PER_IP"
+printf 'trusted_proxies = 127.0.0.1\n' >"$tmp/proxied.conf"
+CIVICID_CONFIG=$tmp/proxied.conf civicid_start
+python3 - "$CPORT" "$((per_ip + 20))" "$tmp/held" <<'PY' &
+import socket, sys, time
+port, n, done = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+held = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
+open(done, "w").write(str(len(held)))
+time.sleep(60)
+PY
+holder=$!
+for ((i = 0; i < 300; i++)); do [ -s "$tmp/held" ] && break; sleep 0.1; done
+[ -s "$tmp/held" ] || bad "the idle connections were opened"
+sleep 1 # accepted by the server, in their order
+get "$ISSUER/.well-known/openid-configuration"
+eq "behind a trusted proxy, $((per_ip + 20)) idle connections of its address leave room for its next request" "$status" 200
+kill "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
+civicid_stop
 finish
