@@ -21,12 +21,29 @@ struct entry {
 	atomic_bool refusal_said; /* a stale host index entry's refusal was said: once */
 };
 
+/*
+ * A tenant whose open failed (a missing policies directory, a store that
+ * will not open): asked again within OPEN_RETRY seconds it is refused with
+ * the same error, without opening or saying it again, so that requests for
+ * it neither fill the log nor queue other tenants' first opens behind it.
+ */
+#define OPEN_RETRY  5
+#define FAILED_KEPT 8
+
+struct failed {
+	char name[CID_TENANT_NAME_MAX + 1]; /* "" when unused */
+	int64_t at;
+	enum cid_err rc;
+};
+
 struct cid_tenants {
 	const struct cid_config *base;
 	FILE *errors;
-	pthread_rwlock_t lock; /* guards slots, mask, n, hosts */
-	struct entry **slots;  /* open addressing, linear probing; NULL: free */
-	size_t mask;	       /* number of slots - 1, a power of two - 1 */
+	pthread_rwlock_t lock; /* guards slots, mask, n, hosts, failed, next_failed */
+	struct failed failed[FAILED_KEPT];
+	size_t next_failed;   /* the slot the next failure takes when none is its name's */
+	struct entry **slots; /* open addressing, linear probing; NULL: free */
+	size_t mask;	      /* number of slots - 1, a power of two - 1 */
 	size_t n;
 	struct tenant_hosts *hosts; /* tenants at their own host; swapped whole by refresh */
 	pthread_mutex_t opening;    /* one tenant opens at a time: no two contexts on one env */
@@ -161,6 +178,39 @@ out:
 	return rc;
 }
 
+/* The error of name's open if it failed less than OPEN_RETRY s before now, else CID_OK. */
+static enum cid_err failed_lately(struct cid_tenants *t, const char *name, int64_t now)
+{
+	enum cid_err rc = CID_OK;
+
+	pthread_rwlock_rdlock(&t->lock);
+	for (size_t i = 0; i < FAILED_KEPT; i++)
+		if (strcmp(t->failed[i].name, name) == 0 && now >= t->failed[i].at &&
+		    now - t->failed[i].at < OPEN_RETRY)
+			rc = t->failed[i].rc;
+	pthread_rwlock_unlock(&t->lock);
+	return rc;
+}
+
+/* Remembers that name's open failed at now with rc (the oldest record gives way). */
+static void failed_put(struct cid_tenants *t, const char *name, int64_t now, enum cid_err rc)
+{
+	struct failed *f = NULL;
+
+	pthread_rwlock_wrlock(&t->lock);
+	for (size_t i = 0; i < FAILED_KEPT && f == NULL; i++)
+		if (strcmp(t->failed[i].name, name) == 0)
+			f = &t->failed[i];
+	if (f == NULL) {
+		f = &t->failed[t->next_failed];
+		t->next_failed = (t->next_failed + 1) % FAILED_KEPT;
+	}
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	f->at = now;
+	f->rc = rc;
+	pthread_rwlock_unlock(&t->lock);
+}
+
 /*
  * Whether tenant name (checked), not open yet, may be opened: it exists and
  * is not disabled. Asked before t->opening, so a request for an unknown or a
@@ -193,6 +243,7 @@ enum cid_err cid_tenants_get(struct cid_tenants *t, const char *name, size_t len
 		memcpy(copy, name, len);
 		copy[len] = '\0';
 		CID_TRY(openable(t, copy));
+		CID_TRY(failed_lately(t, copy, now));
 		pthread_mutex_lock(&t->opening);
 		pthread_rwlock_rdlock(&t->lock);
 		e = find(t, name, len); /* opened by another thread meanwhile? */
@@ -200,6 +251,8 @@ enum cid_err cid_tenants_get(struct cid_tenants *t, const char *name, size_t len
 		if (e == NULL)
 			rc = open_tenant(t, copy, now, &e);
 		pthread_mutex_unlock(&t->opening);
+		if (rc != CID_OK && rc != CID_ERR_NOTFOUND && rc != CID_ERR_DISABLED)
+			failed_put(t, copy, now, rc);
 		CID_TRY(rc);
 	}
 	CID_ENSURE(!atomic_load(&e->disabled), CID_ERR_DISABLED);

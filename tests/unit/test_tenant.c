@@ -697,6 +697,48 @@ static void test_stale_host_index_is_refused(void **state)
 	free(said);
 }
 
+/*
+ * A tenant that cannot be opened (added, its policies directory not made
+ * yet) is tried and said once; asked again within the retry interval it is
+ * refused with the same error, silently; after it, tried again; once its
+ * policies are there, it opens.
+ */
+static void test_failed_open_is_retried_later(void **state)
+{
+	struct fixture *f = *state;
+	char err[256] = "";
+	struct cid_tenants *map = NULL;
+	struct cid_ctx *ctx = NULL;
+	char *said = NULL;
+	size_t said_len = 0;
+	size_t before;
+	FILE *errors = open_memstream(&said, &said_len);
+	enum cid_err first;
+
+	assert_non_null(errors);
+	assert_int_equal(cid_tenant_add(f->base, "e", NULL, NULL, 0, err, sizeof(err)), CID_OK);
+	assert_int_equal(cid_tenants_new(f->base, errors, &map), CID_OK);
+	first = cid_tenants_get(map, "e", 1, NOW, &ctx);
+	assert_int_not_equal(first, CID_OK);
+	assert_int_equal(fflush(errors), 0);
+	assert_non_null(strstr(said, "tenant e"));
+	before = said_len;
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(cid_tenants_get(map, "e", 1, NOW + 4, &ctx), first);
+	assert_int_equal(fflush(errors), 0);
+	assert_int_equal(said_len, before); /* not opened, not said again */
+	assert_int_equal(cid_tenants_get(map, "e", 1, NOW + 5, &ctx), first);
+	assert_int_equal(fflush(errors), 0);
+	assert_true(said_len > before); /* tried again */
+	write_policy(f->dir, "e");
+	cid_test_tenant_keys(f->base, "e", 0);
+	assert_int_equal(cid_tenants_get(map, "e", 1, NOW + 9, &ctx), first);
+	assert_int_equal(cid_tenants_get(map, "e", 1, NOW + 10, &ctx), CID_OK);
+	cid_tenants_close(map);
+	assert_int_equal(fclose(errors), 0);
+	free(said);
+}
+
 static void test_show(void **state)
 {
 	struct fixture *f = *state;
@@ -1182,6 +1224,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_stale_host_index_is_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tenant_config, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_show, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_failed_open_is_retried_later, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_credentials_of_a_are_refused_by_b, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_registry, setup, teardown),
