@@ -41,7 +41,8 @@
  * network attacker cannot plant one. A tenant's (tenant.h) live below its
  * path_prefix ("/t/NAME", config.h): its cookies have that Path, so one
  * city's cookies never reach another's, and, https, the __Secure- prefix
- * (__Host- needs Path=/).
+ * (__Host- needs Path=/), which, unlike __Host-, a sibling host can still
+ * plant (README: tenants); a tenant at a host of its own has __Host- names.
  */
 enum cid_cookie {
 	CID_COOKIE_SESSION, /* civicid_session: the SSO session (session.h) */

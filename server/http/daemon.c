@@ -3,7 +3,8 @@
  *
  * MHD runs a pool of epoll threads. Requests are answered on the last call of
  * the access handler (answering on the first makes MHD close the connection).
- * Bodies are collected up to CID_MAX_BODY; more gets 413 without reading on.
+ * Bodies are collected up to CID_MAX_BODY; more gets 413, and what still
+ * comes is read and dropped (the guard's request deadline bounds it).
  * The login POST costs one argon2id hash (tens of ms), which would stall every
  * connection of its polling thread, so it is handed to a small pool of login
  * workers while the connection is suspended, and resumed when they are done
