@@ -199,8 +199,13 @@ static bool same_name(const char *a, const char *b)
 	return n == strcspn(b, ":") && memcmp(a, b, n) == 0;
 }
 
-/* True if host is that of the server's own issuer, where its /t/NAME tenants are. */
-static bool servers_host(const struct cid_config *base, const char *host)
+/*
+ * True if host is that of the server's own issuer, where its /t/NAME
+ * tenants are: the very host (any_port false: the index's entries, which
+ * `tenant add` made, are read as they were written), or its name on any port
+ * (any_port true: what a new tenant may not take).
+ */
+static bool servers_host(const struct cid_config *base, const char *host, bool any_port)
 {
 	size_t len = 0;
 	const char *auth = authority(base->issuer, &len);
@@ -208,7 +213,7 @@ static bool servers_host(const struct cid_config *base, const char *host)
 
 	return auth != NULL &&
 	       cid_tenant_host_parse(issuer_scheme(base), auth, len, canon) == CID_OK &&
-	       same_name(canon, host);
+	       (any_port ? same_name(canon, host) : strcmp(canon, host) == 0);
 }
 
 /*
@@ -270,7 +275,7 @@ enum cid_err tenant_hosts_load(const struct cid_config *base, struct tenant_host
 		    !read_name(path, e.name))
 			continue;
 		/* the server's own host stays its: a tenant added under another issuer loses it */
-		if (servers_host(base, e.host))
+		if (servers_host(base, e.host, false))
 			continue;
 		if (h->n == cap) {
 			size_t more = cap == 0 ? 8 : 2 * cap;
@@ -363,7 +368,7 @@ enum cid_err tenant_host_register(const struct cid_config *base, const char *nam
 			 "end), optionally \":PORT\"");
 		CID_TRY(CID_ERR_CONFIG);
 	}
-	if (servers_host(base, host)) {
+	if (servers_host(base, host, true)) {
 		snprintf(err, errsz,
 			 "host: %s is the server's own, on this port or another (its tenants are "
 			 "at /t/NAME; browsers keep one set of cookies per host name, whatever "

@@ -739,6 +739,36 @@ static void test_failed_open_is_retried_later(void **state)
 	free(said);
 }
 
+/*
+ * A tenant registered before the rule of one tenant per host name, at the
+ * server's own name on another port, is still served at its host: the rule
+ * binds `tenant add`, not what the index already holds.
+ */
+static void test_host_at_the_servers_name_added_before_stays(void **state)
+{
+	struct fixture *f = *state;
+	const char *keys[] = {"host"};
+	const char *values[] = {"c.example.jp"};
+	char err[256] = "";
+	char path[512];
+	struct cid_tenants *map = NULL;
+	struct cid_tenant_route r;
+
+	write_policy(f->dir, "c");
+	assert_int_equal(cid_tenant_add(f->base, "c", keys, values, 1, err, sizeof(err)), CID_OK);
+	/* as an older civicid left it: c at id.pref.example.jp:8443 */
+	snprintf(path, sizeof(path), "%s/store/tenants/_hosts/c.example.jp", f->dir);
+	assert_int_equal(unlink(path), 0);
+	write_index(f, "id.pref.example.jp:8443", "c\n");
+	snprintf(path, sizeof(path), "%s/store/tenants/c/host", f->dir);
+	cid_test_write_file(path, "id.pref.example.jp:8443\n");
+	assert_int_equal(cid_tenants_new(f->base, NULL, &map), CID_OK);
+	assert_int_equal(cid_tenants_route(map, "id.pref.example.jp:8443", "/jwks", &r), CID_OK);
+	assert_string_equal(r.name, "c");
+	assert_true(r.by_host);
+	cid_tenants_close(map);
+}
+
 static void test_show(void **state)
 {
 	struct fixture *f = *state;
@@ -1224,6 +1254,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_stale_host_index_is_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tenant_config, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_show, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_host_at_the_servers_name_added_before_stays, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_failed_open_is_retried_later, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_credentials_of_a_are_refused_by_b, setup,
 					    teardown),
