@@ -170,8 +170,10 @@ static enum cid_err pkce_challenge(const char *verifier, char out[CID_TOKEN_CHAR
  * service's request auth: 0 for a new one (prompt=login, or max_age=0,
  * OIDC Core §3.1.2.1 errata), its max_age, or -1 for any. Asked of the
  * upstream as max_age (with prompt=login for 0) and checked against the
- * auth_time of its ID token, so that the session civicid makes, whose
- * auth_time is its own, never stands for an older login than asked.
+ * auth_time of its ID token, so that this request is not answered from an
+ * older login than it asked. The session civicid makes is stamped with its
+ * own time, not the upstream's (as a broker's session is): a later request
+ * with a stricter max_age is not held to the upstream's login.
  */
 static int64_t upstream_max_age(const json_t *auth)
 {

@@ -248,11 +248,17 @@ enum cid_err cid_tenants_get(struct cid_tenants *t, const char *name, size_t len
 		pthread_rwlock_rdlock(&t->lock);
 		e = find(t, name, len); /* opened by another thread meanwhile? */
 		pthread_rwlock_unlock(&t->lock);
+		/* or failed meanwhile: the requests of a burst that queued here behind
+		 * the first do not each try again */
 		if (e == NULL)
+			rc = failed_lately(t, copy, now);
+		if (e == NULL && rc == CID_OK) {
 			rc = open_tenant(t, copy, now, &e);
+			if (rc != CID_OK && rc != CID_ERR_NOTFOUND && rc != CID_ERR_DISABLED)
+				failed_put(t, copy, now,
+					   rc); /* opening, then lock: insert's order */
+		}
 		pthread_mutex_unlock(&t->opening);
-		if (rc != CID_OK && rc != CID_ERR_NOTFOUND && rc != CID_ERR_DISABLED)
-			failed_put(t, copy, now, rc);
 		CID_TRY(rc);
 	}
 	CID_ENSURE(!atomic_load(&e->disabled), CID_ERR_DISABLED);
