@@ -18,7 +18,11 @@ struct cid_str cid_str_of(const char *s)
 
 bool cid_str_eq(struct cid_str a, const char *b)
 {
-	size_t n = strlen(b);
+	size_t n;
+
+	if (b == NULL) /* a member absent (cid_json_str): equal to nothing */
+		return false;
+	n = strlen(b);
 	return a.len == n && (n == 0 || memcmp(a.ptr, b, n) == 0);
 }
 

@@ -25,7 +25,7 @@ struct cid_str {
 /* A slice of a NUL-terminated string (s may be NULL: gives {NULL, 0}). */
 struct cid_str cid_str_of(const char *s);
 
-/* True if a and b hold the same bytes (not constant-time: not for secrets). */
+/* True if a and b hold the same bytes (not constant-time: not for secrets); b NULL: false. */
 bool cid_str_eq(struct cid_str a, const char *b);
 
 /*

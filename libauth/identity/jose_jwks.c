@@ -271,7 +271,7 @@ static int jwk_alg(const json_t *jwk)
 	if (kty == NULL || (use != NULL && strcmp(use, "sig") != 0))
 		return -1;
 	if (strcmp(kty, "EC") == 0 && alg == NULL &&
-	    !cid_str_eq(cid_str_of("P-256"), cid_json_str(jwk, "crv")))
+	    !cid_str_eq(cid_str_of(cid_json_str(jwk, "crv")), "P-256"))
 		return -1;
 	if (strcmp(kty, "EC") == 0)
 		a = ALG_ES256;

@@ -628,6 +628,9 @@ static void test_str_of_and_eq(void **state)
 	assert_true(cid_str_eq(s, "abc"));
 	assert_false(cid_str_eq(s, "ab"));
 	assert_false(cid_str_eq(s, "abd"));
+	/* an absent member (cid_json_str's NULL) equals nothing, the empty string included */
+	assert_false(cid_str_eq(s, NULL));
+	assert_false(cid_str_eq(cid_str_of(""), NULL));
 	assert_false(cid_str_eq(s, "abcd"));
 	assert_null(none.ptr);
 	assert_int_equal(none.len, 0);
