@@ -157,6 +157,15 @@ enum cid_err cid_session_start(struct cid_store *s, const char *account_id, cons
 			       const char *ua, char cookie_out[CID_TOKEN_CHARS + 1],
 			       struct cid_session *out)
 {
+	return cid_session_start_at(s, account_id, acr, amr, n_amr, now, now, ttl, ua, cookie_out,
+				    out);
+}
+
+enum cid_err cid_session_start_at(struct cid_store *s, const char *account_id, const char *acr,
+				  const char *const *amr, size_t n_amr, int64_t auth_time,
+				  int64_t now, int64_t ttl, const char *ua,
+				  char cookie_out[CID_TOKEN_CHARS + 1], struct cid_session *out)
+{
 	enum cid_err rc = CID_OK;
 	char cookie[CID_TOKEN_CHARS + 1] = "";
 	char hash[CID_HASH_HEX + 1];
@@ -170,9 +179,10 @@ enum cid_err cid_session_start(struct cid_store *s, const char *account_id, cons
 		   CID_ERR_INVALID);
 	CID_ENSURE(copy_str(sess.account_id, sizeof(sess.account_id), account_id), CID_ERR_INVALID);
 	CID_ENSURE(auth_copy(&sess, acr, amr, n_amr) && ttl > 0, CID_ERR_INVALID);
+	CID_ENSURE(auth_time > 0 && auth_time <= now, CID_ERR_INVALID);
 	methods = amr_array(&sess);
 	CID_ENSURE(methods != NULL, CID_ERR_NOMEM);
-	sess.auth_time = now;
+	sess.auth_time = auth_time;
 	sess.created_at = now;
 	sess.last_used = now;
 	sess.expires_at = now + ttl;
@@ -240,6 +250,7 @@ struct upgrade {
 	const char *hash;	 /* the old cookie's */
 	const char *new_hash;	 /* the new cookie's */
 	struct cid_session want; /* the acr and amr to set, checked by auth_copy */
+	int64_t auth_time;	 /* when the citizen authenticated so */
 	int64_t now;
 	struct cid_session sess; /* the upgraded session, once committed */
 };
@@ -259,7 +270,7 @@ static enum cid_err upgrade_cb(struct cid_txn *txn, void *arg)
 	CID_TRY(citizen_live(txn, &u->sess));
 	CID_ENSURE(json_object_set_new(rec, "acr", json_string(u->want.acr)) == 0 &&
 		       json_object_set(rec, "amr", methods) == 0 &&
-		       json_object_set_new(rec, "auth_time", json_integer(u->now)) == 0,
+		       json_object_set_new(rec, "auth_time", json_integer(u->auth_time)) == 0,
 		   CID_ERR_NOMEM);
 	/*= OWASP ASVS 4.0.3 V3.2.1: the application generates a new session token on
 	 *# user authentication */
@@ -280,15 +291,24 @@ enum cid_err cid_session_upgrade(struct cid_store *s, const char *cookie, const 
 				 const char *const *amr, size_t n_amr, int64_t now,
 				 char cookie_out[CID_TOKEN_CHARS + 1], struct cid_session *out)
 {
+	return cid_session_upgrade_at(s, cookie, acr, amr, n_amr, now, now, cookie_out, out);
+}
+
+enum cid_err cid_session_upgrade_at(struct cid_store *s, const char *cookie, const char *acr,
+				    const char *const *amr, size_t n_amr, int64_t auth_time,
+				    int64_t now, char cookie_out[CID_TOKEN_CHARS + 1],
+				    struct cid_session *out)
+{
 	enum cid_err rc = CID_OK;
 	char hash[CID_HASH_HEX + 1];
 	char new_hash[CID_HASH_HEX + 1];
 	char fresh[CID_TOKEN_CHARS + 1] = "";
-	struct upgrade u = {.hash = hash, .new_hash = new_hash, .now = now};
+	struct upgrade u = {.hash = hash, .new_hash = new_hash, .auth_time = auth_time, .now = now};
 
 	/* a step-up names its level and at least one method */
 	CID_ENSURE(acr != NULL && n_amr >= 1 && auth_copy(&u.want, acr, amr, n_amr),
 		   CID_ERR_INVALID);
+	CID_ENSURE(auth_time > 0 && auth_time <= now, CID_ERR_INVALID);
 	CID_ENSURE(cookie_key(cookie, hash), CID_ERR_NOTFOUND);
 	CID_TRY(cid_random_token(fresh));
 	cid_secret_hash(fresh, CID_TOKEN_CHARS, new_hash);

@@ -74,6 +74,22 @@ CID_MUST_CHECK enum cid_err cid_session_start(struct cid_store *s, const char *a
 					      struct cid_session *out);
 
 /*
+ * cid_session_start for an authentication made at auth_time, before now: a
+ * login at an upstream identity provider, whose session there stood in for a
+ * new one (its ID token's auth_time). The session's auth_time (what the
+ * fresh-login rules and max_age read, and its ID tokens say) is auth_time;
+ * now still sets when it started, was last used and expires.
+ * Errors: as cid_session_start; CID_ERR_INVALID for auth_time not in
+ * [1, now].
+ */
+CID_MUST_CHECK enum cid_err cid_session_start_at(struct cid_store *s, const char *account_id,
+						 const char *acr, const char *const *amr,
+						 size_t n_amr, int64_t auth_time, int64_t now,
+						 int64_t ttl, const char *ua,
+						 char cookie_out[CID_TOKEN_CHARS + 1],
+						 struct cid_session *out);
+
+/*
  * Finds the live session of a cookie value (any bytes; bounded by the caller).
  * Errors: CID_ERR_NOTFOUND (no such session, or malformed cookie),
  * CID_ERR_EXPIRED (past expires_at; the record is left for cleanup),
@@ -99,6 +115,18 @@ CID_MUST_CHECK enum cid_err cid_session_upgrade(struct cid_store *s, const char 
 						size_t n_amr, int64_t now,
 						char cookie_out[CID_TOKEN_CHARS + 1],
 						struct cid_session *out);
+
+/*
+ * cid_session_upgrade for an authentication made at auth_time, before now
+ * (as of cid_session_start_at), which becomes the session's auth_time; now
+ * decides whether the session is still live. Errors: as cid_session_upgrade;
+ * CID_ERR_INVALID for auth_time not in [1, now].
+ */
+CID_MUST_CHECK enum cid_err cid_session_upgrade_at(struct cid_store *s, const char *cookie,
+						   const char *acr, const char *const *amr,
+						   size_t n_amr, int64_t auth_time, int64_t now,
+						   char cookie_out[CID_TOKEN_CHARS + 1],
+						   struct cid_session *out);
 
 /*
  * The token of a form that acts on the session of cookie (logout): the

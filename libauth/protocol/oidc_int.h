@@ -332,18 +332,25 @@ bool oidc_password_check(struct cid_ctx *ctx, const struct cid_request *req, str
 bool oidc_code_check(struct cid_ctx *ctx, const struct cid_request *req, const char *account,
 		     struct oidc_message *m, enum cid_err *rc);
 
+/* How the citizen just authenticated: the level, the methods, and when. */
+struct oidc_login {
+	const char *acr;
+	const char *const *amr;
+	size_t n_amr;
+	int64_t auth_time; /* the request's now, or an upstream's earlier login */
+};
+
 /*
  * What every way of logging in ends with, once the citizen is known (the
  * account id) and the pending request claimed: the browser's old session
- * ends, a new one starts at acr with the methods amr (its cookie set in
- * reply), and the flow goes on (oidc_proceed) with auth for client, by a
- * 303. The password login and the logins through an upstream share it.
- * Errors: those of cid_session_start and oidc_proceed.
+ * ends, a new one starts as how says (its cookie set in reply), and the
+ * flow goes on (oidc_proceed) with auth for client, by a 303. The password
+ * login and the logins through an upstream share it.
+ * Errors: those of cid_session_start_at and oidc_proceed.
  */
 CID_MUST_CHECK enum cid_err oidc_login_finish(struct cid_ctx *ctx, const struct cid_request *req,
 					      json_t *auth, const struct cid_client *client,
-					      const char *account, const char *acr,
-					      const char *const *amr, size_t n_amr,
+					      const char *account, const struct oidc_login *how,
 					      struct cid_reply *reply);
 
 #endif

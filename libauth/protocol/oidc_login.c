@@ -101,6 +101,7 @@ enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
 	static const char *const amr[] = {"pwd"};
 	enum cid_err rc = CID_OK;
 	struct oidc_message m = {.username = cid_params_get(&req->params, "username")};
+	const struct oidc_login how = {CID_ACR_PASSWORD, amr, 1, req->now};
 	char account[CID_ID_CHARS + 1];
 	struct oidc_step step = {0};
 
@@ -112,8 +113,7 @@ enum cid_err cid_oidc_login(struct cid_ctx *ctx, const struct cid_request *req,
 		goto out;
 	}
 	CID_TRY(oidc_claim_pending(ctx, req, step.locale, reply));
-	rc = oidc_login_finish(ctx, req, step.auth, step.client, account, CID_ACR_PASSWORD, amr, 1,
-			       reply);
+	rc = oidc_login_finish(ctx, req, step.auth, step.client, account, &how, reply);
 out:
 	oidc_step_end(&step);
 	return cid_endpoint_rc(rc);
@@ -132,9 +132,8 @@ out:
  *   - None, or one that ended by itself: a new session starts.
  */
 static enum cid_err login_session(struct cid_ctx *ctx, const struct cid_request *req,
-				  const char *account, const char *acr, const char *const *amr,
-				  size_t n_amr, char cookie[CID_TOKEN_CHARS + 1],
-				  struct cid_session *sess)
+				  const char *account, const struct oidc_login *how,
+				  char cookie[CID_TOKEN_CHARS + 1], struct cid_session *sess)
 {
 	enum cid_err rc = CID_OK;
 	const struct cid_config *cfg = cid_ctx_config(ctx);
@@ -145,8 +144,8 @@ static enum cid_err login_session(struct cid_ctx *ctx, const struct cid_request 
 		goto fresh;
 	rc = cid_session_get(s, req->session_cookie, req->now, &old);
 	if (rc == CID_OK && strcmp(old.account_id, account) == 0) {
-		rc = cid_session_upgrade(s, req->session_cookie, acr, amr, n_amr, req->now, cookie,
-					 sess);
+		rc = cid_session_upgrade_at(s, req->session_cookie, how->acr, how->amr, how->n_amr,
+					    how->auth_time, req->now, cookie, sess);
 		/* ended meanwhile (a logout in another tab): start afresh */
 		if (rc != CID_ERR_NOTFOUND && rc != CID_ERR_EXPIRED && rc != CID_ERR_REVOKED)
 			goto out;
@@ -159,16 +158,15 @@ static enum cid_err login_session(struct cid_ctx *ctx, const struct cid_request 
 		CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
 	}
 fresh:
-	rc = cid_session_start(s, account, acr, amr, n_amr, req->now, cfg->session_ttl,
-			       req->user_agent, cookie, sess);
+	rc = cid_session_start_at(s, account, how->acr, how->amr, how->n_amr, how->auth_time,
+				  req->now, cfg->session_ttl, req->user_agent, cookie, sess);
 out:
 	return rc;
 }
 
 enum cid_err oidc_login_finish(struct cid_ctx *ctx, const struct cid_request *req, json_t *auth,
 			       const struct cid_client *client, const char *account,
-			       const char *acr, const char *const *amr, size_t n_amr,
-			       struct cid_reply *reply)
+			       const struct oidc_login *how, struct cid_reply *reply)
 {
 	enum cid_err rc = CID_OK;
 	const struct cid_config *cfg = cid_ctx_config(ctx);
@@ -178,7 +176,7 @@ enum cid_err oidc_login_finish(struct cid_ctx *ctx, const struct cid_request *re
 
 	/*= OWASP ASVS 4.0.3 V3.2.1: the application generates a new session token on
 	 *# user authentication */
-	CID_TRY(login_session(ctx, req, account, acr, amr, n_amr, cookie, &sess));
+	CID_TRY(login_session(ctx, req, account, how, cookie, &sess));
 	CID_TRY(cid_reply_cookie(reply, cfg, CID_COOKIE_SESSION, cookie, cfg->session_ttl));
 	/* the steps after the login belong to the session of the new cookie,
 	 * which this request's cookie header does not carry yet */

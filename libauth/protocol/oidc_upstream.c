@@ -8,9 +8,10 @@
  * OIDC_STAGE_UPSTREAM, holding the PKCE verifier and the nonce, under a new
  * id that is the state sent upstream, and redirects there (code flow, PKCE
  * S256, the exact redirect URI ISSUER/upstream/callback; prompt=login and
- * max_age=0 when the citizen's request asked civicid for a new login, the
- * request's max_age when it has one, whose ID token must then say by its
- * auth_time that the login is that recent, cid_idp_login_fresh). The callback finds
+ * max_age=0 when the citizen's request asked civicid for a new login, else
+ * the request's max_age or session_ttl, whose ID token must then say by its
+ * auth_time that the login is that recent, cid_idp_login_fresh; the session
+ * is stamped with that auth_time). The callback finds
  * the request by that state, bound to the browser by its CSRF cookie, and
  * claims it before anything else, so a replayed callback finds nothing.
  * It checks the RFC 9207 iss, exchanges the code (client_secret_post, or
@@ -168,20 +169,34 @@ static enum cid_err pkce_challenge(const char *verifier, char out[CID_TOKEN_CHAR
 /*
  * How recent the login at the upstream must be, in seconds, from the
  * service's request auth: 0 for a new one (prompt=login, or max_age=0,
- * OIDC Core §3.1.2.1 errata), its max_age, or -1 for any. Asked of the
- * upstream as max_age (with prompt=login for 0) and checked against the
- * auth_time of its ID token, so that this request is not answered from an
- * older login than it asked. The session civicid makes is stamped with its
- * own time, not the upstream's (as a broker's session is): a later request
- * with a stricter max_age is not held to the upstream's login.
+ * OIDC Core §3.1.2.1 errata), its max_age, or else session_ttl (no older
+ * than a session civicid itself keeps). Always asked of the upstream as
+ * max_age (with prompt=login for 0), which makes auth_time REQUIRED in its
+ * ID token (OIDC Core §2), and checked against that auth_time: this request
+ * is not answered from an older login than it asked, and the session made
+ * from it is stamped with the upstream's auth_time (upstream_auth_time),
+ * so that a later max_age or fresh-login rule is held to the login the
+ * citizen really made.
  */
-static int64_t upstream_max_age(const json_t *auth)
+static int64_t upstream_max_age(const json_t *auth, int64_t session_ttl)
 {
 	const json_t *age = json_object_get(auth, "max_age");
 
 	if (json_is_true(json_object_get(auth, "prompt_login")))
 		return 0;
-	return json_is_integer(age) && json_integer_value(age) >= 0 ? json_integer_value(age) : -1;
+	return json_is_integer(age) && json_integer_value(age) >= 0 ? json_integer_value(age)
+								    : session_ttl;
+}
+
+/*
+ * When the citizen logged in at the upstream: the auth_time of its ID token
+ * claims (cid_idp_login_fresh checked it), no later than now.
+ */
+static int64_t upstream_auth_time(const json_t *claims, int64_t now)
+{
+	json_int_t at = json_integer_value(json_object_get(claims, "auth_time"));
+
+	return at > 0 && at < now ? (int64_t)at : now;
 }
 
 enum cid_err cid_oidc_upstream_start(struct cid_ctx *ctx, const struct cid_request *req,
@@ -242,7 +257,7 @@ enum cid_err cid_oidc_upstream_start(struct cid_ctx *ctx, const struct cid_reque
 		    "response_type", "client_id", "redirect_uri",   "scope",
 		    "state",	     "nonce",	  "code_challenge", "code_challenge_method",
 		    "max_age",	     "prompt"};
-		int64_t age = upstream_max_age(step.auth);
+		int64_t age = upstream_max_age(step.auth, cfg->session_ttl);
 		char age_text[24];
 		const char *const values[] = {"code",	idp->client_id, redirect,  idp->scope,
 					      state,	nonce,		challenge, "S256",
@@ -250,10 +265,7 @@ enum cid_err cid_oidc_upstream_start(struct cid_ctx *ctx, const struct cid_reque
 
 		snprintf(age_text, sizeof(age_text), "%" PRId64, age);
 		rc = cid_reply_redirect(reply, 303, cid_json_str(d, "authorization_endpoint"),
-					names, values,
-					age < 0	   ? 8
-					: age == 0 ? 10
-						   : 9);
+					names, values, age == 0 ? 10 : 9);
 	}
 out:
 	cid_wipe(verifier, sizeof(verifier));
@@ -563,6 +575,7 @@ enum cid_err cid_oidc_upstream_callback(struct cid_ctx *ctx, const struct cid_re
 	size_t n_amr;
 	json_t *amr_kept = NULL;
 	json_t *verified = NULL;
+	struct oidc_login how;
 	int64_t age;
 	int level;
 
@@ -596,10 +609,11 @@ enum cid_err cid_oidc_upstream_callback(struct cid_ctx *ctx, const struct cid_re
 	rc = exchange(cid_ctx_config(ctx), idp, up, code, &id_token, why, sizeof(why));
 	if (rc == CID_OK)
 		rc = verify_id_token(ctx, idp, up, id_token, req->now, &claims, why, sizeof(why));
-	/* a new or recent login was asked of the upstream: its own older session
-	 * does not do, and the session made from it would claim a login it is not */
-	age = upstream_max_age(step.auth);
-	if (rc == CID_OK && age >= 0 &&
+	/* a login of the last age seconds was asked of the upstream: its own older
+	 * session does not do, and the session made from it would claim a login
+	 * it is not */
+	age = upstream_max_age(step.auth, cid_ctx_config(ctx)->session_ttl);
+	if (rc == CID_OK &&
 	    !cid_idp_login_fresh(claims, json_integer_value(json_object_get(up, "asked_at")) - age,
 				 req->now)) {
 		snprintf(why, sizeof(why),
@@ -641,8 +655,9 @@ enum cid_err cid_oidc_upstream_callback(struct cid_ctx *ctx, const struct cid_re
 	CID_TRY(rc);
 	/* what the upstream vouches for now, kept with its source apart from typed claims */
 	CID_TRY(cid_account_put_verified(cid_ctx_store(ctx), account, idp->issuer, verified));
-	rc = oidc_login_finish(ctx, req, step.auth, step.client, account, level_acr(level), amr,
-			       n_amr, reply);
+	how =
+	    (struct oidc_login){level_acr(level), amr, n_amr, upstream_auth_time(claims, req->now)};
+	rc = oidc_login_finish(ctx, req, step.auth, step.client, account, &how, reply);
 out:
 	json_decref(verified);
 	json_decref(amr_kept);
@@ -667,6 +682,7 @@ enum cid_err cid_oidc_upstream_link(struct cid_ctx *ctx, const struct cid_reques
 	struct cid_account *citizen = NULL;
 	const json_t *link;
 	char account[CID_ID_CHARS + 1];
+	struct oidc_login how;
 	bool proved;
 	int level;
 
@@ -714,8 +730,9 @@ enum cid_err cid_oidc_upstream_link(struct cid_ctx *ctx, const struct cid_reques
 		if (n_amr < CID_MAX_AMR && json_is_string(v))
 			amr[n_amr++] = json_string_value(v);
 	}
-	rc = oidc_login_finish(ctx, req, step.auth, step.client, account, level_acr(level), amr,
-			       n_amr, reply);
+	/* the password was typed now */
+	how = (struct oidc_login){level_acr(level), amr, n_amr, req->now};
+	rc = oidc_login_finish(ctx, req, step.auth, step.client, account, &how, reply);
 	json_object_del(step.auth, "upstream_link");
 out:
 	cid_account_free(citizen);

@@ -44,9 +44,10 @@ async function upstreamRoundTrip(browser, page, form, login, acr = '', prompt = 
   assert.equal(at.origin, up.issuer);
   assert.equal(at.searchParams.get('code_challenge_method'), 'S256');
   assert.equal(at.searchParams.get('prompt'), prompt);
-  // a new login asked of the upstream also asks for its auth_time (max_age=0),
-  // which civicid checks; the service's own max_age is passed on
-  assert.equal(at.searchParams.get('max_age'), prompt === 'login' ? '0' : maxAge);
+  // every login asked of the upstream asks for its auth_time by a max_age (OIDC Core §2),
+  // which civicid checks: 0 for a new login, the service's own max_age, else the
+  // session lifetime (session_ttl, 8 h by default)
+  assert.equal(at.searchParams.get('max_age'), prompt === 'login' ? '0' : (maxAge ?? '28800'));
   assert.equal(at.searchParams.get('redirect_uri'), `${server.issuer}/upstream/callback`);
   assert.ok(at.searchParams.get('nonce') && at.searchParams.get('state'));
   const ub = new Browser(up.issuer);
@@ -197,6 +198,30 @@ test("a service's max_age is asked of the upstream, and a login there older than
     } finally {
       up.setMode('normal');
     }
+  }
+});
+
+test("a session from an upstream's hour-old login carries that login's time: it is not a fresh login", T, async () => {
+  for (const mode of ['normal', 'old-login']) {
+    const browser = new Browser(server.issuer);
+    const { req, callback } = await throughUpstream(browser, 'card', 'card-user-stamp');
+    up.setMode(mode);
+    let done;
+    try {
+      done = await browser.get(callback);
+    } finally {
+      up.setMode('normal');
+    }
+    // an hour is within the session lifetime asked of the upstream: it logs in
+    assert.equal(done.status, 303, `${mode}: ${done.text.slice(0, 300)}`);
+    const tokens = await codeGrant(config, new URL(done.location), req);
+    const age = Math.floor(Date.now() / 1000) - decodeJwt(tokens.id_token).payload.auth_time;
+    assert.ok(mode === 'normal' ? age < 60 : age >= 3600 && age < 3660, `${mode}: the ID token's auth_time is ${age} s old`);
+    // deleting the account asks a login of the last 5 minutes: the hour-old one is not,
+    // though civicid's session started just now
+    const page = await browser.get('/account/security?lang=en');
+    assert.equal(page.status, 200);
+    assert.equal(htmlDecode(page.text).includes(MSG.security_delete_reauth), mode === 'old-login', mode);
   }
 });
 

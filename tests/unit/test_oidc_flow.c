@@ -387,7 +387,7 @@ static void add_client(struct fixture *f, const char *id, const char *uri, const
 	free(got);
 }
 
-/* While set, the next upgrade ends its session first (see __wrap_cid_session_upgrade). */
+/* While set, the next upgrade ends its session first (see __wrap_cid_session_upgrade_at). */
 static struct cid_store *end_before_upgrade;
 
 static int setup(void **state)
@@ -897,29 +897,30 @@ static void last_sid(const struct story *st, char out[CID_TOKEN_CHARS + 1])
 /*
  * A logout in another tab between the login's read of the browser's session
  * and its upgrade (oidc_login.c login_session): while end_before_upgrade
- * names a store, the next cid_session_upgrade (linked through
- * -Wl,--wrap=cid_session_upgrade) first ends the session of its cookie there.
+ * names a store, the next cid_session_upgrade_at (linked through
+ * -Wl,--wrap=cid_session_upgrade_at) first ends the session of its cookie there.
  */
 
-enum cid_err __real_cid_session_upgrade(struct cid_store *s, const char *cookie, const char *acr,
-					const char *const *amr, size_t n_amr, int64_t now,
-					char cookie_out[CID_TOKEN_CHARS + 1],
-					struct cid_session *out);
-enum cid_err __wrap_cid_session_upgrade(struct cid_store *s, const char *cookie, const char *acr,
-					const char *const *amr, size_t n_amr, int64_t now,
-					char cookie_out[CID_TOKEN_CHARS + 1],
-					struct cid_session *out);
+enum cid_err __real_cid_session_upgrade_at(struct cid_store *s, const char *cookie, const char *acr,
+					   const char *const *amr, size_t n_amr, int64_t auth_time,
+					   int64_t now, char cookie_out[CID_TOKEN_CHARS + 1],
+					   struct cid_session *out);
+enum cid_err __wrap_cid_session_upgrade_at(struct cid_store *s, const char *cookie, const char *acr,
+					   const char *const *amr, size_t n_amr, int64_t auth_time,
+					   int64_t now, char cookie_out[CID_TOKEN_CHARS + 1],
+					   struct cid_session *out);
 
-enum cid_err __wrap_cid_session_upgrade(struct cid_store *s, const char *cookie, const char *acr,
-					const char *const *amr, size_t n_amr, int64_t now,
-					char cookie_out[CID_TOKEN_CHARS + 1],
-					struct cid_session *out)
+enum cid_err __wrap_cid_session_upgrade_at(struct cid_store *s, const char *cookie, const char *acr,
+					   const char *const *amr, size_t n_amr, int64_t auth_time,
+					   int64_t now, char cookie_out[CID_TOKEN_CHARS + 1],
+					   struct cid_session *out)
 {
 	if (end_before_upgrade == s) {
 		end_before_upgrade = NULL;
 		assert_int_equal(cid_session_end(s, cookie), CID_OK);
 	}
-	return __real_cid_session_upgrade(s, cookie, acr, amr, n_amr, now, cookie_out, out);
+	return __real_cid_session_upgrade_at(s, cookie, acr, amr, n_amr, auth_time, now, cookie_out,
+					     out);
 }
 
 static const struct row relogin = {"re-login", false, "", 0, 0, NULL, NULL, NULL, NULL, -1};

@@ -396,6 +396,50 @@ static void test_upgrade(void **state)
  * Disabling a citizen ends their sessions at once, and enabling them again
  * revives none; no session is made for a citizen who is not active.
  */
+/*
+ * An upstream's login, made before the session: its time is the session's
+ * auth_time (what max_age and the fresh-login rules read), while the session
+ * starts, is used and expires from now. A login time after now, or none,
+ * is refused.
+ */
+static void test_auth_time_of_an_earlier_login(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const fed[] = {"fed"};
+	char cookie[CID_TOKEN_CHARS + 1];
+	char up[CID_TOKEN_CHARS + 1];
+	struct cid_session sess;
+	struct cid_session read;
+
+	assert_int_equal(cid_session_start_at(f->s, f->account, CID_ACR_PASSWORD, fed, 1,
+					      NOW - 3600, NOW, TTL, NULL, cookie, &sess),
+			 CID_OK);
+	assert_int_equal(cid_session_get(f->s, cookie, NOW, &read), CID_OK);
+	assert_int_equal(read.auth_time, NOW - 3600);
+	assert_int_equal(read.created_at, NOW);
+	assert_int_equal(read.expires_at, NOW + TTL);
+	/* a later login through the upstream, itself 10 minutes old */
+	assert_int_equal(cid_session_upgrade_at(f->s, cookie, CID_ACR_MFA, fed, 1, NOW + 60 - 600,
+						NOW + 60, up, NULL),
+			 CID_OK);
+	assert_int_equal(cid_session_get(f->s, up, NOW + 60, &read), CID_OK);
+	assert_int_equal(read.auth_time, NOW + 60 - 600);
+	assert_int_equal(read.created_at, NOW);
+	/* no login time, or one after now, is refused */
+	assert_int_equal(cid_session_start_at(f->s, f->account, CID_ACR_PASSWORD, fed, 1, 0, NOW,
+					      TTL, NULL, cookie, NULL),
+			 CID_ERR_INVALID);
+	assert_int_equal(cid_session_start_at(f->s, f->account, CID_ACR_PASSWORD, fed, 1, NOW + 1,
+					      NOW, TTL, NULL, cookie, NULL),
+			 CID_ERR_INVALID);
+	assert_int_equal(
+	    cid_session_upgrade_at(f->s, up, CID_ACR_MFA, fed, 1, 0, NOW + 60, cookie, NULL),
+	    CID_ERR_INVALID);
+	assert_int_equal(
+	    cid_session_upgrade_at(f->s, up, CID_ACR_MFA, fed, 1, NOW + 61, NOW + 60, cookie, NULL),
+	    CID_ERR_INVALID);
+}
+
 static void test_disabled_citizen_has_no_sessions(void **state)
 {
 	static const char *const pwd[] = {"pwd"};
@@ -879,6 +923,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_new_get_round_trip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_upgrade, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_auth_time_of_an_earlier_login, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sessions_are_distinct, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wrong_cookie_notfound, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed_cookie_notfound, setup, teardown),
