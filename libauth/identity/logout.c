@@ -197,12 +197,43 @@ enum cid_err cid_logout_disable_citizen_txn(struct cid_txn *txn, const char *use
 	notify_reset(&nt, txn);
 	/* the sessions end while the citizen is still live, so that the live ones are told */
 	CID_TRY(cid_account_find_txn(txn, username, &citizen));
-	CID_TRY(cid_session_end_account_txn(txn, citizen->id, notify_session, &nt, &n));
+	CID_TRY(cid_session_end_account_txn(txn, citizen->id, NULL, notify_session, &nt, &n));
 	CID_TRY(cid_account_set_disabled_txn(txn, username, true, now));
 	if (ended != NULL)
 		*ended = n;
 out:
 	cid_account_free(citizen);
+	return rc;
+}
+
+struct end_account {
+	const char *account_id;
+	const char *keep_sid;
+	struct notify nt;
+	size_t ended;
+};
+
+static enum cid_err end_account_cb(struct cid_txn *txn, void *arg)
+{
+	struct end_account *e = arg;
+
+	notify_reset(&e->nt, txn);
+	return cid_session_end_account_txn(txn, e->account_id, e->keep_sid, notify_session, &e->nt,
+					   &e->ended);
+}
+
+enum cid_err cid_logout_end_account(struct cid_store *s, const char *account_id,
+				    const char *keep_sid, const char *cause, int64_t now,
+				    size_t *ended)
+{
+	enum cid_err rc = CID_OK;
+	struct end_account e = {account_id, keep_sid, {.cause = cause, .now = now}, 0};
+
+	CID_ENSURE(account_id != NULL && cause_ok(cause), CID_ERR_INVALID);
+	CID_TRY(cid_store_update(s, end_account_cb, &e));
+	if (ended != NULL)
+		*ended = e.ended;
+out:
 	return rc;
 }
 

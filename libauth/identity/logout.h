@@ -76,6 +76,19 @@ CID_MUST_CHECK enum cid_err cid_logout_end_session(struct cid_store *s, const ch
 						   struct cid_logout_ended *out);
 
 /*
+ * Ends every session of the citizen account_id but the one whose sid is
+ * keep_sid (NULL: every one) in one write transaction, however many there
+ * are, queuing the notices of those that were alive (naming cause, a
+ * CID_LOGOUT_CAUSE_*; no front-channel frames: they are other browsers').
+ * *ended (may be NULL): how many sessions ended.
+ * Errors: CID_ERR_INVALID (account_id NULL, a bad cause), CID_ERR_STORE,
+ * CID_ERR_CRYPTO, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_logout_end_account(struct cid_store *s, const char *account_id,
+						   const char *keep_sid, const char *cause,
+						   int64_t now, size_t *ended);
+
+/*
  * Disables the citizen username (cid_account_set_disabled: every grant,
  * token and session is dead at once) and, in the same write transaction,
  * ends every session of theirs, queuing the notices of those that were

@@ -564,14 +564,14 @@ out:
 }
 
 /*
- * Ends the session of account_id stored under key, telling fn first; a
- * damaged record is left as it is, a key whose record is gone (ended by an
- * older build) is passed over.
+ * Ends the session of account_id stored under key, telling fn first, unless
+ * its sid is keep_sid; a damaged record is left as it is, a key whose record
+ * is gone (ended by an older build) is passed over.
  */
-static enum cid_err end_one(struct cid_txn *txn, const char *account_id, const char *key,
-			    enum cid_err (*fn)(const struct cid_session *sess,
-					       const json_t *clients, void *arg),
-			    void *arg, size_t *ended)
+static enum cid_err
+end_one(struct cid_txn *txn, const char *account_id, const char *keep_sid, const char *key,
+	enum cid_err (*fn)(const struct cid_session *sess, const json_t *clients, void *arg),
+	void *arg, size_t *ended)
 {
 	enum cid_err rc = CID_OK;
 	struct cid_session sess;
@@ -588,6 +588,8 @@ static enum cid_err end_one(struct cid_txn *txn, const char *account_id, const c
 		goto out;
 	/* the key said whose session it is: the record must agree */
 	CID_ENSURE(strcmp(sess.account_id, account_id) == 0, CID_ERR_STORE);
+	if (keep_sid != NULL && strcmp(sess.sid, keep_sid) == 0)
+		goto out;
 	rc = clients_of(rec, &clients);
 	if (rc == CID_ERR_STORE) {
 		rc = CID_OK;
@@ -604,6 +606,7 @@ out:
 }
 
 enum cid_err cid_session_end_account_txn(struct cid_txn *txn, const char *account_id,
+					 const char *keep_sid,
 					 enum cid_err (*fn)(const struct cid_session *sess,
 							    const json_t *clients, void *arg),
 					 void *arg, size_t *n)
@@ -619,7 +622,7 @@ enum cid_err cid_session_end_account_txn(struct cid_txn *txn, const char *accoun
 	CID_TRY(session_index_account(txn, account_id, keys));
 	json_array_foreach(keys, i, k)
 	{
-		CID_TRY(end_one(txn, account_id, json_string_value(k), fn, arg, &ended));
+		CID_TRY(end_one(txn, account_id, keep_sid, json_string_value(k), fn, arg, &ended));
 	}
 	if (n != NULL)
 		*n = ended;

@@ -204,17 +204,18 @@ CID_MUST_CHECK enum cid_err cid_session_end_txn(struct cid_txn *txn, const char 
 						json_t **clients);
 
 /*
- * Ends every session of account_id inside the caller's write transaction,
- * reading that citizen's sessions and no other (through the index: O(log n +
- * their number)), calling fn(session, its clients, arg) for each first; fn's
- * error stops it and is returned. A damaged record is skipped. *n (may be
- * NULL): how many were ended.
+ * Ends every session of account_id but the one whose sid is keep_sid (NULL:
+ * none kept) inside the caller's write transaction, reading that citizen's
+ * sessions and no other (through the index: O(log n + their number)), calling
+ * fn(session, its clients, arg) for each first; fn's error stops it and is
+ * returned. A damaged record is skipped. *n (may be NULL): how many were
+ * ended.
  * Errors: fn's, CID_ERR_STORE (including a session the index names as the
  * citizen's whose record names another), CID_ERR_INVALID (a read
  * transaction), CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_session_end_account_txn(
-    struct cid_txn *txn, const char *account_id,
+    struct cid_txn *txn, const char *account_id, const char *keep_sid,
     enum cid_err (*fn)(const struct cid_session *sess, const json_t *clients, void *arg), void *arg,
     size_t *n);
 

@@ -4,8 +4,9 @@
  *
  * Nothing here is a rule of its own but the order of a password change
  * (cheap refusals before the hash, the old password checked as a login is,
- * other sessions ended after): sessions end through cid_logout_end (their
- * services are told, as after a logout at a service), passwords follow
+ * other sessions ended after): sessions end through cid_logout_end and
+ * cid_logout_end_account (their services are told, as after a logout at a
+ * service), passwords follow
  * cid_account_password_ok and the CLI's argon2id, codes are checked and
  * counted by account_totp, links are undone by cid_idp_unlink (which keeps
  * the last way in), and the account is deleted by account_erase (behind a
@@ -93,28 +94,10 @@ out:
 enum cid_err cid_security_end_others(struct cid_ctx *ctx, const char *account_id,
 				     const char *keep_sid, int64_t now, size_t *ended)
 {
-	enum cid_err rc = CID_OK;
-	struct cid_session_entry *list = NULL;
-	size_t n = 0;
-	size_t done = 0;
-
-	CID_ENSURE(account_id != NULL, CID_ERR_INVALID);
-	CID_TRY(cid_session_list(cid_ctx_store(ctx), account_id, now, &list, &n));
-	for (size_t i = 0; i < n; i++) {
-		if (keep_sid != NULL && strcmp(list[i].sess.sid, keep_sid) == 0)
-			continue;
-		rc = cid_logout_end(ctx, NULL, list[i].sess.sid, CID_LOGOUT_CAUSE_ACCOUNT, now,
-				    NULL);
-		/* ended meanwhile (by its own logout): nothing left to do for it */
-		CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
-		done += rc == CID_OK;
-		rc = CID_OK;
-	}
-	if (ended != NULL)
-		*ended = done;
-out:
-	cid_session_list_free(list, n);
-	return rc;
+	/* every one, not the page's list of the most recent: a thief's 40
+	 * sessions must not outlive "sign out everywhere" */
+	return cid_logout_end_account(cid_ctx_store(ctx), account_id, keep_sid,
+				      CID_LOGOUT_CAUSE_ACCOUNT, now, ended);
 }
 
 /* The username of account_id into out. Errors: CID_ERR_NOTFOUND, CID_ERR_STORE, CID_ERR_NOMEM. */

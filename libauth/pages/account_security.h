@@ -110,10 +110,12 @@ CID_MUST_CHECK enum cid_err cid_security_end_session(struct cid_ctx *ctx, const 
 						     struct cid_logout_done *done);
 
 /*
- * Ends every live session of account_id but keep_sid (NULL: every one) at
- * now, each as cid_security_end_session does (their frames are dropped:
- * they are other browsers'). *ended (may be NULL): how many ended.
- * Errors: those of cid_session_list and cid_logout_end.
+ * Ends every session of account_id but keep_sid (NULL: every one) at now,
+ * however many there are, in one transaction (cid_logout_end_account, cause
+ * CID_LOGOUT_CAUSE_ACCOUNT): the back-channel notices of the live ones are
+ * queued, their frames dropped (they are other browsers'). *ended (may be
+ * NULL): how many ended (expired ones too).
+ * Errors: those of cid_logout_end_account.
  */
 CID_MUST_CHECK enum cid_err cid_security_end_others(struct cid_ctx *ctx, const char *account_id,
 						    const char *keep_sid, int64_t now,

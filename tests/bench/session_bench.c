@@ -110,7 +110,7 @@ static enum cid_err end_account_cb(struct cid_txn *txn, void *arg)
 {
 	struct end_account *e = arg;
 
-	return cid_session_end_account_txn(txn, e->account_id, told, NULL, &e->ended);
+	return cid_session_end_account_txn(txn, e->account_id, NULL, told, NULL, &e->ended);
 }
 
 static int end(const char *dir)

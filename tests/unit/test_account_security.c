@@ -176,6 +176,32 @@ static void test_end_others_keeps_this_one_and_all_ends_all(void **state)
 	assert_int_equal(count_sessions(f, f->taro), 1);
 }
 
+/*
+ * More sessions than the page lists (a thief signed in 40 times): "sign out
+ * everywhere" ends every one of them, not the most recent CID_SESSION_LIST_MAX.
+ */
+static void test_end_others_ends_more_than_the_page_lists(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const amr[] = {"pwd"};
+	struct cid_store *s = cid_ctx_store(f->ctx);
+	char cookie[CID_TOKEN_CHARS + 1];
+	struct cid_session kept;
+	size_t ended = 0;
+
+	for (int i = 0; i < 40; i++)
+		assert_int_equal(cid_session_start(s, f->hanako, CID_ACR_PASSWORD, amr, 1, NOW - i,
+						   3600, NULL, cookie, NULL),
+				 CID_OK);
+	assert_int_equal(cid_security_end_others(f->ctx, f->hanako, f->sess[0].sid, NOW, &ended),
+			 CID_OK);
+	assert_int_equal(ended, 40 + 2);
+	/* hanako's one kept, and taro's */
+	assert_int_equal(cid_test_count(s, CID_DB_SESSIONS), 2);
+	assert_int_equal(cid_session_get(s, f->cookie[0], NOW, &kept), CID_OK);
+	assert_int_equal(cid_session_get(s, cookie, NOW, &kept), CID_ERR_NOTFOUND);
+}
+
 /* One password change and what it must answer. */
 static const struct {
 	const char *old, *new_password, *confirm;
@@ -473,6 +499,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_sessions_listed_newest_use_first_with_services_and_browser, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_end_one_session_only_of_ones_own, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_end_others_ends_more_than_the_page_lists, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_end_others_keeps_this_one_and_all_ends_all, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_change_password_table, setup, teardown),

@@ -600,7 +600,8 @@ static enum cid_err end_account_cb(struct cid_txn *txn, void *arg)
 	struct end_account *e = arg;
 
 	e->told = 0; /* a rerun (the map grew) starts over */
-	return cid_session_end_account_txn(txn, e->account_id, count_ended, &e->told, &e->ended);
+	return cid_session_end_account_txn(txn, e->account_id, NULL, count_ended, &e->told,
+					   &e->ended);
 }
 
 /* Ends every session of account_id as a disable does; returns the error, *n how many. */
