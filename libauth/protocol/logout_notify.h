@@ -144,13 +144,19 @@ void cid_logout_worker_stop(struct cid_logout_worker *w);
 
 struct cid_tenants;
 
+/* How often the tenants' worker looks for tenants not open with notices due (s). */
+#define CID_LOGOUT_TENANT_SCAN 15
+
 /*
  * The worker of a server with several cities (tenant.h): still one thread,
  * which each round gives every opened tenant a sender of its own (made the
  * first time a notice of that tenant is due: an opened tenant that never
  * sends one pays no sender's places and HTTP handle) and steps each without
  * waiting, then pauses CID_LOGOUT_POLL_MS: a tenant's notices go out under
- * its own keys and limits, and no tenant costs a thread. t must outlive the worker.
+ * its own keys and limits, and no tenant costs a thread. At its start and
+ * every CID_LOGOUT_TENANT_SCAN seconds it also opens the tenants no request
+ * opened that have notices due (cid_tenants_open_due: queued by the CLI, or
+ * left by a restart). t must outlive the worker.
  * Errors: those of cid_logout_worker_start. Stopped with cid_logout_worker_stop.
  */
 CID_MUST_CHECK enum cid_err cid_logout_worker_start_tenants(struct cid_tenants *t, FILE *errors,

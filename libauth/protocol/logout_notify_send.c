@@ -293,6 +293,8 @@ struct cid_logout_worker {
 	size_t n_senders, cap_senders;
 	size_t seen_open; /* the map's open count at the last walk */
 	unsigned rounds;
+	int64_t next_scan; /* when tenants not open are next looked at for notices due */
+	bool scan_failed;  /* the last look failed (said once) */
 };
 
 struct tenant_sender {
@@ -385,6 +387,25 @@ static void send_due(struct cid_logout_worker *w, struct tenant_sender *ts, int6
 	ts->last = rc;
 }
 
+/*
+ * At the start and every CID_LOGOUT_TENANT_SCAN s: opens the tenants that no
+ * request opened but that have notices due (cid_tenants_open_due), which
+ * the next walk then adopts.
+ */
+static void scan_tenants(struct cid_logout_worker *w, int64_t now)
+{
+	enum cid_err rc;
+
+	if (now < w->next_scan)
+		return;
+	w->next_scan = now + CID_LOGOUT_TENANT_SCAN;
+	rc = cid_tenants_open_due(w->tenants, now, NULL);
+	if (rc != CID_OK && !w->scan_failed && w->errors != NULL)
+		fprintf(w->errors, "civicid: looking for tenants with logout notices due: %s\n",
+			cid_strerror(rc));
+	w->scan_failed = rc != CID_OK;
+}
+
 static void *tenants_run(void *arg)
 {
 	struct cid_logout_worker *w = arg;
@@ -400,6 +421,7 @@ static void *tenants_run(void *arg)
 			cid_tenants_each(w->tenants, adopt_tenant, w);
 			w->seen_open = open;
 		}
+		scan_tenants(w, (int64_t)time(NULL));
 		for (size_t i = 0; i < w->n_senders && !atomic_load(&w->stop); i++)
 			send_due(w, &w->senders[i], (int64_t)time(NULL));
 		nanosleep(&pause, NULL);

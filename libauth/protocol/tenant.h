@@ -230,6 +230,20 @@ CID_MUST_CHECK enum cid_err cid_tenants_open(struct cid_tenants *t,
 					     struct cid_ctx **out);
 
 /*
+ * Opens, as a request would (cid_tenants_get), every enabled tenant not open
+ * yet whose store has a back-channel logout notice due at now
+ * (cid_logout_due): notices queued while no request came for it (by the
+ * CLI, or retries left by a restart) go out without waiting for one. The
+ * check opens such a tenant's existing store alone and closes it again,
+ * under the lock that opens tenants one at a time, so no two environments
+ * on its files are open in this process; a tenant whose store does not
+ * exist yet has nothing queued. *opened (may be NULL): how many were opened.
+ * Errors: CID_ERR_IO (the tenants directory unreadable), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_tenants_open_due(struct cid_tenants *t, int64_t now,
+						 size_t *opened);
+
+/*
  * Calls fn(ctx, name, arg) for every opened, enabled tenant, in no set order;
  * what the server's background work loops over (no thread per tenant). fn
  * must not call cid_tenants_get. Thread-safe.

@@ -8,10 +8,15 @@
  */
 #include "tenant_int.h"
 
+#include "logout.h"
+#include "str.h"
+
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct entry {
 	char name[CID_TENANT_NAME_MAX + 1];
@@ -302,6 +307,74 @@ enum cid_err cid_tenants_route(struct cid_tenants *t, const char *host, const ch
 	pthread_rwlock_rdlock(&t->lock);
 	rc = tenant_route(t->hosts, host, url, out);
 	pthread_rwlock_unlock(&t->lock);
+	return rc;
+}
+
+/*
+ * Whether tenant name's existing store has a logout notice due at now: its
+ * environment opened alone and closed again. The caller holds t->opening
+ * and found name not open.
+ */
+static bool notice_due(struct cid_tenants *t, const char *name, int64_t now)
+{
+	struct cid_config *cfg = NULL;
+	struct cid_store *s = NULL;
+	struct stat st;
+	char data[PATH_MAX];
+	char err[512];
+	bool disabled = false;
+	bool due = false;
+
+	if (cid_tenant_config(t->base, name, &cfg, &disabled, err, sizeof(err)) != CID_OK ||
+	    disabled)
+		goto out;
+	/* not made yet: nothing queued, and no store to make here */
+	if (snprintf(data, sizeof(data), "%s/data.mdb", cfg->store_dir) >= (int)sizeof(data) ||
+	    stat(data, &st) != 0)
+		goto out;
+	if (cid_store_open_flags(cfg->store_dir, CID_STORE_NO_THREAD_CACHE, &s) != CID_OK ||
+	    cid_logout_due(s, now, &due) != CID_OK)
+		due = false;
+out:
+	cid_store_close(s);
+	cid_config_free(cfg);
+	return due;
+}
+
+enum cid_err cid_tenants_open_due(struct cid_tenants *t, int64_t now, size_t *opened)
+{
+	enum cid_err rc = CID_OK;
+	json_t *list = NULL;
+	size_t n = 0;
+	size_t i;
+	json_t *v;
+
+	CID_TRY(cid_tenant_list(t->base, &list));
+	json_array_foreach(list, i, v)
+	{
+		const char *name = cid_json_str(v, "name");
+		struct cid_ctx *ctx;
+		struct entry *e;
+		bool due = false;
+
+		if (name == NULL || json_is_true(json_object_get(v, "disabled")) ||
+		    !cid_tenants_needs_open(t, name))
+			continue;
+		pthread_mutex_lock(&t->opening);
+		pthread_rwlock_rdlock(&t->lock);
+		e = find(t, name, strlen(name)); /* opened by a request meanwhile? */
+		pthread_rwlock_unlock(&t->lock);
+		if (e == NULL)
+			due = notice_due(t, name, now);
+		pthread_mutex_unlock(&t->opening);
+		/* a failure is said, and remembered, as for a request */
+		if (due && cid_tenants_get(t, name, strlen(name), now, &ctx) == CID_OK)
+			n++;
+	}
+	if (opened != NULL)
+		*opened = n;
+out:
+	json_decref(list);
 	return rc;
 }
 

@@ -333,3 +333,21 @@ test("a tenant's first open (its store, its keys) stalls neither an open tenant'
     own.remove();
   }
 });
+
+test("a tenant no request opened since a restart still sends the notices the CLI queues", T, async () => {
+  tcli('a', ['user', 'enable', 'hanako']);
+  const c = CITIES.a;
+  await signIn(city.a.issuer, { clientId: c.service, secret: city.a.secret, redirectUri: c.redirect, username: 'hanako', password: PASSWORD });
+  // the same port, so the tenant's issuer (and its sessions' services) stay as they were
+  await server.stop();
+  server = await startServer(store, { port: server.port });
+  received.length = 0;
+  tcli('a', ['user', 'disable', 'hanako']);
+  // no request reaches /t/a: the worker finds the notice due in the tenant's store and
+  // opens it (it looks every 15 s)
+  for (let i = 0; i < 250 && received.length === 0; i++) await sleep(100);
+  assert.equal(received.length, 1, 'the notice went out with no request to the tenant');
+  const t = await verifyWithJwks(received[0], city.a.jwks);
+  assert.equal(t.payload.iss, city.a.issuer);
+  assert.equal(t.payload.aud, 'rp-a');
+});
