@@ -497,6 +497,22 @@ out:
 	return rc;
 }
 
+enum cid_err cid_session_sid_live_txn(struct cid_txn *txn, const char *sid, int64_t now)
+{
+	enum cid_err rc = CID_OK;
+	char hash[CID_HASH_HEX + 1];
+	struct cid_session sess;
+	json_t *rec = NULL;
+
+	CID_ENSURE(sid != NULL && cid_token_syntax_ok(sid), CID_ERR_NOTFOUND);
+	CID_TRY(load_sid(txn, sid, hash, &rec));
+	CID_TRY(from_record(rec, &sess));
+	CID_ENSURE(now < sess.expires_at, CID_ERR_EXPIRED);
+out:
+	json_decref(rec);
+	return rc;
+}
+
 struct end_sid {
 	const char *sid;
 };

@@ -189,6 +189,17 @@ CID_MUST_CHECK enum cid_err cid_session_end(struct cid_store *s, const char *coo
 CID_MUST_CHECK enum cid_err cid_session_end_sid(struct cid_store *s, const char *sid);
 
 /*
+ * Whether the session whose public id is sid lives at now, read in the
+ * caller's transaction through the index: CID_OK when it is there and not
+ * expired (its citizen is not checked: the caller's grant checks that).
+ * Errors: CID_ERR_NOTFOUND (ended, or never was: any sid is safe to ask),
+ * CID_ERR_EXPIRED, CID_ERR_STORE (a damaged record, or one whose sid is not
+ * the one the index named), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_session_sid_live_txn(struct cid_txn *txn, const char *sid,
+						     int64_t now);
+
+/*
  * Ends a session inside the caller's write transaction (single logout,
  * logout.h, queues its notices in the same one): the session of cookie, or,
  * when cookie is NULL, the one whose public id is sid (through the index, in

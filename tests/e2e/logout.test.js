@@ -227,6 +227,13 @@ test('RP-initiated logout at one service: every service of the SSO session gets 
   // the session is over: A's next request shows the login form
   const again = await browser.get((await authRequest(SERVICES.a)).url);
   assert.equal(again.status, 200, 'the login form, not a code');
+  // and the refresh tokens issued in it (no offline_access) ended with it (BCL 1.0 §2.7):
+  // none mints an ID token naming the ended sid
+  for (const [s, t] of [[SERVICES.a, a], [SERVICES.b, b]]) {
+    assert.ok(t.refresh_token, `${s.clientId} got a refresh token`);
+    await assert.rejects(client.refreshTokenGrant(cfg[s.clientId], t.refresh_token),
+      (e) => e.error === 'invalid_grant', `${s.clientId}'s refresh token after the logout`);
+  }
 });
 
 test('a receiver that hangs: /logout answers at once; the failure is logged after the retries', T, async () => {

@@ -111,11 +111,15 @@ static void grant(struct fixture *f, const char *account, const char *client,
 		  char refresh[CID_TOKEN_CHARS + 1])
 {
 	char code[CID_TOKEN_CHARS + 1];
+	char sid[CID_TOKEN_CHARS + 1];
 	struct cid_grant *g = NULL;
-	json_t *a = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:[s], s:s}", "client_id", client,
-			      "redirect_uri", REDIRECT, "account_id", account, "sid", "sid1",
-			      "auth_time", (json_int_t)NOW, "acr", "urn:civicid:acr:password",
-			      "amr", "pwd", "scope", "openid profile");
+	json_t *a;
+
+	cid_test_session_sid(cid_ctx_store(f->ctx), account, NOW, sid);
+	a = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:[s], s:s}", "client_id", client,
+		      "redirect_uri", REDIRECT, "account_id", account, "sid", sid, "auth_time",
+		      (json_int_t)NOW, "acr", "urn:civicid:acr:password", "amr", "pwd", "scope",
+		      "openid profile");
 
 	assert_non_null(a);
 	assert_int_equal(cid_code_issue(cid_ctx_store(f->ctx), a, NOW - DAY, 60, code), CID_OK);

@@ -169,6 +169,7 @@ static int setup(void **state)
 	json_t *claims;
 	char *id = NULL;
 	char *secret = NULL;
+	char sid[CID_TOKEN_CHARS + 1];
 
 	assert_non_null(f);
 	f->cfg = cid_test_config(f->dir);
@@ -189,11 +190,12 @@ static int setup(void **state)
 	assert_int_equal(cid_client_get(f->s, "rp1", &f->client), CID_OK);
 	assert_int_equal(cid_params_parse_form(&f->authz, authz_query, strlen(authz_query)),
 			 CID_OK);
-	f->auth = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:[s], s:s, s:s, s:s}", "client_id",
-			    "rp1", "redirect_uri", "https://rp.example/cb", "account_id",
-			    f->account, "sid", "sid1", "auth_time", (json_int_t)NOW, "acr",
-			    "urn:civicid:acr:password", "amr", "pwd", "scope", "openid profile",
-			    "nonce", "n-1", "code_challenge", CHALLENGE);
+	cid_test_session_sid(f->s, f->account, NOW, sid);
+	f->auth =
+	    json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:[s], s:s, s:s, s:s}", "client_id", "rp1",
+		      "redirect_uri", "https://rp.example/cb", "account_id", f->account, "sid", sid,
+		      "auth_time", (json_int_t)NOW, "acr", "urn:civicid:acr:password", "amr", "pwd",
+		      "scope", "openid profile", "nonce", "n-1", "code_challenge", CHALLENGE);
 	assert_non_null(f->auth);
 	f->released = json_pack("{s:s, s:s, s:s, s:b}", "given_name", "花子", "family_name", "山田",
 				"email", "hanako@example.jp", "email_verified", 1);

@@ -286,10 +286,14 @@ static void test_each_database_keeps_the_live_and_deletes_the_dead(void **state)
 
 static void issue(struct fixture *f, int64_t now, char code[CID_TOKEN_CHARS + 1])
 {
-	json_t *a = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:[s], s:s}", "client_id", "rp1",
-			      "redirect_uri", "https://rp.example/cb", "account_id", f->account,
-			      "sid", "sid1", "auth_time", (json_int_t)now, "acr",
-			      "urn:civicid:acr:password", "amr", "pwd", "scope", "openid");
+	char sid[CID_TOKEN_CHARS + 1];
+	json_t *a;
+
+	cid_test_session_sid(f->s, f->account, now, sid);
+	a = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:[s], s:s}", "client_id", "rp1",
+		      "redirect_uri", "https://rp.example/cb", "account_id", f->account, "sid", sid,
+		      "auth_time", (json_int_t)now, "acr", "urn:civicid:acr:password", "amr", "pwd",
+		      "scope", "openid");
 
 	assert_non_null(a);
 	assert_int_equal(cid_code_issue(f->s, a, now, 60, code), CID_OK);

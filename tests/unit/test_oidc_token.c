@@ -165,10 +165,14 @@ static void issue_code_for(struct fixture *f, const char *account, int client,
 			   const char *challenge, int64_t at, char code[CID_TOKEN_CHARS + 1])
 {
 	const struct client_def *d = &clients[client];
-	json_t *auth = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:[s], s:s}", "client_id",
-				 d->id, "redirect_uri", d->redirect, "scope", d->code_scope,
-				 "nonce", "n-1", "account_id", account, "auth_time", (json_int_t)at,
-				 "sid", "sid-1", "amr", "pwd", "acr", "urn:civicid:acr:password");
+	char sid[CID_TOKEN_CHARS + 1];
+	json_t *auth;
+
+	cid_test_session_sid(cid_ctx_store(f->ctx), account, at, sid);
+	auth = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:[s], s:s}", "client_id", d->id,
+			 "redirect_uri", d->redirect, "scope", d->code_scope, "nonce", "n-1",
+			 "account_id", account, "auth_time", (json_int_t)at, "sid", sid, "amr",
+			 "pwd", "acr", "urn:civicid:acr:password");
 
 	assert_non_null(auth);
 	if (challenge != NULL)

@@ -828,10 +828,14 @@ static const char *error_of(const struct cid_reply *r, char *out, size_t outsz)
 /* A code of hanako of c for svc, issued as the authorization endpoint issues it. */
 static void issue_code(struct city *c, char code[CID_TOKEN_CHARS + 1])
 {
-	json_t *auth = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:[s], s:s}", "client_id", "svc",
-				 "redirect_uri", SVC_CB, "scope", "openid", "account_id", c->hanako,
-				 "auth_time", (json_int_t)NOW, "sid", "sid-1", "amr", "pwd", "acr",
-				 CID_ACR_PASSWORD);
+	char sid[CID_TOKEN_CHARS + 1];
+	json_t *auth;
+
+	cid_test_session_sid(cid_ctx_store(c->ctx), c->hanako, NOW, sid);
+	auth = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:[s], s:s}", "client_id", "svc",
+			 "redirect_uri", SVC_CB, "scope", "openid", "account_id", c->hanako,
+			 "auth_time", (json_int_t)NOW, "sid", sid, "amr", "pwd", "acr",
+			 CID_ACR_PASSWORD);
 
 	assert_int_equal(cid_code_issue(cid_ctx_store(c->ctx), auth, NOW, 600, code), CID_OK);
 	json_decref(auth);

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "jose.h"
 #include "logout.h"
+#include "session.h"
 #include "support.h"
 #include "token.h"
 
@@ -62,11 +63,14 @@ static int teardown(void **state)
 
 static json_t *auth_for(const struct fixture *f, const char *client, const char *challenge)
 {
-	json_t *a =
-	    json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:[s], s:s, s:s}", "client_id", client,
-		      "redirect_uri", "https://rp.example/cb", "account_id", f->account, "sid",
-		      "sid1", "auth_time", (json_int_t)NOW, "acr", "urn:civicid:acr:password",
-		      "amr", "pwd", "scope", "openid profile", "nonce", "n-1");
+	char sid[CID_TOKEN_CHARS + 1];
+	json_t *a;
+
+	cid_test_session_sid(f->s, f->account, NOW, sid);
+	a = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:[s], s:s, s:s}", "client_id", client,
+		      "redirect_uri", "https://rp.example/cb", "account_id", f->account, "sid", sid,
+		      "auth_time", (json_int_t)NOW, "acr", "urn:civicid:acr:password", "amr", "pwd",
+		      "scope", "openid profile", "nonce", "n-1");
 
 	assert_non_null(a);
 	if (challenge != NULL)
@@ -109,6 +113,58 @@ static json_t *stored_grant(struct fixture *f, const char *grant_id)
 	assert_int_equal(cid_txn_get_json(txn, CID_DB_GRANTS, cid_str_of(grant_id), &rec), CID_OK);
 	cid_store_read_end(txn);
 	return rec;
+}
+
+/*
+ * A refresh token issued without offline_access ends with the login session
+ * its code was issued in (Back-Channel Logout 1.0 §2.7): once the session is
+ * gone (a logout) or expired, neither rotation nor introspection takes it;
+ * with offline_access it outlives the session.
+ */
+static void test_refresh_ends_with_its_session_unless_offline(void **state)
+{
+	struct fixture *f = *state;
+
+	for (int offline = 0; offline < 2; offline++) {
+		for (int expired = 0; expired < 2; expired++) {
+			json_t *a = auth_for(f, "rp1", NULL);
+			const char *sid = cid_json_str(a, "sid");
+			const enum cid_err want = offline ? CID_OK : CID_ERR_EXPIRED;
+			/* the session (CID_TEST_SESSION_TTL) is over at late */
+			const int64_t late = NOW + CID_TEST_SESSION_TTL;
+			const int64_t at = expired ? late : NOW + 2;
+			char code[CID_TOKEN_CHARS + 1];
+			char refresh[CID_TOKEN_CHARS + 1];
+			char next[CID_TOKEN_CHARS + 1];
+			struct cid_grant *g = NULL;
+			int64_t iat = 0;
+			int64_t exp = 0;
+
+			if (offline)
+				assert_int_equal(
+				    json_object_set_new(a, "scope",
+							json_string("openid offline_access")),
+				    0);
+			assert_int_equal(cid_code_issue(f->s, a, NOW, 60, code), CID_OK);
+			assert_int_equal(cid_code_redeem(f->s, code, "rp1", "https://rp.example/cb",
+							 NULL, NOW + 1, 2 * CID_TEST_SESSION_TTL,
+							 &g, refresh),
+					 CID_OK);
+			cid_grant_free(g);
+			g = NULL;
+			if (!expired)
+				assert_int_equal(cid_session_end_sid(f->s, sid), CID_OK);
+			assert_int_equal(cid_refresh_lookup(f->s, refresh, at, &g, &iat, &exp),
+					 want);
+			cid_grant_free(g);
+			g = NULL;
+			assert_int_equal(
+			    cid_refresh_rotate(f->s, refresh, "rp1", NULL, at, 3600, &g, next),
+			    want);
+			cid_grant_free(g);
+			json_decref(a);
+		}
+	}
 }
 
 static void test_code_redeem_once_then_replay_revokes_grant(void **state)
@@ -402,7 +458,7 @@ static void test_grant_typed_from_its_record(void **state)
 	assert_string_equal(g->account_id, f->account);
 	assert_string_equal(g->client_id, "rp1");
 	assert_string_equal(g->scope, "openid profile");
-	assert_string_equal(g->sid, "sid1");
+	assert_int_equal(strlen(g->sid), CID_TOKEN_CHARS); /* the session's (auth_for) */
 	assert_string_equal(g->acr, "urn:civicid:acr:password");
 	assert_int_equal(g->n_amr, 1);
 	assert_string_equal(g->amr[0], "pwd");
@@ -560,7 +616,7 @@ static void test_logout_disable_kills_a_remembered_access_token(void **state)
 	cid_access_free(b);
 	b = NULL;
 	assert_int_equal(cid_logout_disable_citizen(f->s, "hanako", NOW + 2, &ended), CID_OK);
-	assert_int_equal(ended, 0);
+	assert_int_equal(ended, 1); /* the session the code was issued in */
 	assert_int_equal(check_access(f->ctx, ref, at, NOW + 2, &b), CID_ERR_REVOKED);
 	assert_null(b);
 	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false, NOW + 3), CID_OK);
@@ -864,7 +920,7 @@ static void test_id_token_claims_and_at_hash(void **state)
 	assert_string_equal(json_string_value(json_object_get(claims, "aud")), "rp1");
 	assert_string_equal(json_string_value(json_object_get(claims, "sub")), "sub-1");
 	assert_string_equal(json_string_value(json_object_get(claims, "nonce")), "n-1");
-	assert_string_equal(json_string_value(json_object_get(claims, "sid")), "sid1");
+	assert_string_equal(json_string_value(json_object_get(claims, "sid")), grant->sid);
 	assert_string_equal(json_string_value(json_object_get(claims, "given_name")), "花子");
 	assert_int_equal(json_integer_value(json_object_get(claims, "auth_time")), NOW);
 	assert_int_equal(json_integer_value(json_object_get(claims, "exp")),
@@ -1253,6 +1309,8 @@ static void test_grant_index_built_for_a_store_without_one(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_refresh_ends_with_its_session_unless_offline,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_code_redeem_once_then_replay_revokes_grant, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_code_redeem_table, setup, teardown),

@@ -407,6 +407,19 @@ void cid_test_raw_write(struct cid_store *s, enum cid_db db, const char *key, co
 	assert_int_equal(cid_store_update(s, raw_write_cb, &w), CID_OK);
 }
 
+void cid_test_session_sid(struct cid_store *s, const char *account, int64_t now,
+			  char sid[CID_TOKEN_CHARS + 1])
+{
+	static const char *const amr[] = {"pwd"};
+	char cookie[CID_TOKEN_CHARS + 1];
+	struct cid_session sess;
+
+	assert_int_equal(cid_session_new(s, account, CID_ACR_PASSWORD, amr, 1, now,
+					 CID_TEST_SESSION_TTL, cookie, &sess),
+			 CID_OK);
+	memcpy(sid, sess.sid, CID_TOKEN_CHARS + 1);
+}
+
 uint64_t cid_test_count(struct cid_store *s, enum cid_db db)
 {
 	struct cid_txn *txn = NULL;

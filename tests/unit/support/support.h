@@ -171,6 +171,16 @@ size_t cid_test_assert_index_exact(struct cid_store *s, enum cid_db data, enum c
  */
 void cid_test_raw_write(struct cid_store *s, enum cid_db db, const char *key, const char *val);
 
+/*
+ * Starts a password session of account at now that lives CID_TEST_SESSION_TTL
+ * seconds, and writes its sid into sid: what a code issued "as the
+ * authorization endpoint issues it" names (a refresh token without
+ * offline_access lives only as long as its session). Aborts on failure.
+ */
+#define CID_TEST_SESSION_TTL (10LL * 366 * 86400)
+void cid_test_session_sid(struct cid_store *s, const char *account, int64_t now,
+			  char sid[CID_TOKEN_CHARS + 1]);
+
 /* The number of records in db. Aborts the test on failure. */
 uint64_t cid_test_count(struct cid_store *s, enum cid_db db);
 
