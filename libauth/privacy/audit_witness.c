@@ -282,26 +282,61 @@ out:
 	return rc;
 }
 
-/* The witness's 200 answer checked: lines of its cosignature over the checkpoint's text. */
-static bool cosigned(const struct witness *w, const char *note, const char *lines, size_t n)
+/* The checkpoint's text, a blank line and lines, parsed into *out (which borrows b). */
+static bool with_lines(struct cid_str text, const char *lines, size_t n, struct cid_buf *b,
+		       struct cid_note *out)
 {
-	struct cid_buf text;
-	struct cid_note parsed;
-	struct cid_note check_note;
-	struct cid_note_check check;
+	cid_buf_init(b, CID_NOTE_MAX_SIZE);
+	cid_buf_append(b, text.ptr, text.len);
+	cid_buf_append(b, "\n", 1);
+	cid_buf_append(b, lines, n);
+	return cid_buf_status(b) == CID_OK &&
+	       cid_note_parse((struct cid_str){b->data, b->len}, out) == CID_OK;
+}
+
+/*
+ * The witness's 200 answer checked: its signature lines that name w's key
+ * (name and key id) go to kept, and must all verify over the checkpoint's
+ * text, at least one. Every other line is dropped: a witness vouches only
+ * for its own cosignature, and a line kept in the note naming the log's key
+ * that does not verify would make the checkpoint fail for every verifier.
+ */
+static bool cosigned(const struct witness *w, const char *note, const char *answer, size_t n,
+		     struct cid_buf *kept)
+{
+	static const char dash[] = "\xE2\x80\x94 ";
+	const char *name = cid_note_verifier_name(w->v);
 	const struct cid_note_verifier *vs[] = {w->v};
+	struct cid_buf answered = {0};
+	struct cid_buf checked = {0};
+	struct cid_note parsed;
+	struct cid_note a;
+	struct cid_note k;
+	struct cid_note_check check;
 	bool ok = false;
 
-	if (cid_note_parse(cid_str_of(note), &parsed) != CID_OK || n == 0 || lines[n - 1] != '\n')
-		return false;
-	cid_buf_init(&text, CID_NOTE_MAX_SIZE);
-	cid_buf_append(&text, parsed.text.ptr, parsed.text.len);
-	cid_buf_append(&text, "\n", 1);
-	cid_buf_append(&text, lines, n);
-	ok = cid_buf_status(&text) == CID_OK &&
-	     cid_note_parse((struct cid_str){text.data, text.len}, &check_note) == CID_OK &&
-	     cid_note_verify(&check_note, vs, 1, &check) == CID_OK && check.verified;
-	cid_buf_free(&text);
+	cid_buf_init(kept, CID_NOTE_MAX_SIZE);
+	if (cid_note_parse(cid_str_of(note), &parsed) != CID_OK || n == 0 ||
+	    answer[n - 1] != '\n' || !with_lines(parsed.text, answer, n, &answered, &a))
+		goto out;
+	for (size_t i = 0; i < a.n_sigs; i++) {
+		const struct cid_note_sig *sig = &a.sigs[i];
+
+		if (sig->id != cid_note_verifier_id(w->v) || sig->name.len != strlen(name) ||
+		    memcmp(sig->name.ptr, name, sig->name.len) != 0)
+			continue;
+		cid_buf_append(kept, dash, sizeof(dash) - 1);
+		cid_buf_append(kept, sig->name.ptr, sig->name.len);
+		cid_buf_append(kept, " ", 1);
+		cid_buf_append(kept, sig->b64.ptr, sig->b64.len);
+		cid_buf_append(kept, "\n", 1);
+	}
+	ok = kept->len > 0 && cid_buf_status(kept) == CID_OK &&
+	     with_lines(parsed.text, kept->data, kept->len, &checked, &k) &&
+	     cid_note_verify(&k, vs, 1, &check) == CID_OK && check.verified;
+out:
+	cid_buf_free(&answered);
+	cid_buf_free(&checked);
 	return ok;
 }
 
@@ -324,6 +359,7 @@ static enum cid_err push_one(struct cid_store *s, const struct witness *w, uint6
 	struct cid_txn *txn = NULL;
 	struct cid_http_answer a = {0};
 	struct cid_buf body = {0};
+	struct cid_buf kept = {0};
 	struct cid_buf url;
 	struct learnt l = {.w = w, .now = now};
 	char why[256] = "";
@@ -364,11 +400,12 @@ static enum cid_err push_one(struct cid_store *s, const struct witness *w, uint6
 			rc = CID_OK;
 			goto out;
 		}
-		if (a.status == 200 && cosigned(w, note, a.body, a.len)) {
+		cid_buf_free(&kept);
+		if (a.status == 200 && cosigned(w, note, a.body, a.len, &kept)) {
 			l.size = size;
 			l.cosigned = size;
-			l.lines = a.body;
-			l.lines_len = a.len;
+			l.lines = kept.data;
+			l.lines_len = kept.len;
 			CID_TRY(cid_store_update(s, learnt_cb, &l));
 			goto out;
 		}
@@ -385,6 +422,7 @@ out:
 	cid_store_read_end(txn);
 	cid_buf_free(&url);
 	cid_buf_free(&body);
+	cid_buf_free(&kept);
 	free(a.body);
 	return rc;
 }

@@ -749,6 +749,7 @@ struct live_witness {
 	struct cid_test_http *http;
 	char *vkey;
 	char config[1024]; /* the audit_witnesses value naming it */
+	const char *extra; /* appended to a 200 answer's body (a lying witness); NULL: none */
 };
 
 static void witness_answer(void *arg, const char *req, size_t n, char **out, size_t *len)
@@ -756,19 +757,22 @@ static void witness_answer(void *arg, const char *req, size_t n, char **out, siz
 	struct live_witness *lw = arg;
 	const char *body = strstr(req, "\r\n\r\n") + 4;
 	struct cid_witness_result res;
+	const char *extra;
 	size_t cap;
 	int h;
 
 	assert_int_equal(
 	    cid_witness_add_checkpoint(lw->w, body, n - (size_t)(body - req), NOW + 500, &res),
 	    CID_OK);
-	cap = 256 + strlen(res.body);
+	extra = res.status == 200 && lw->extra != NULL ? lw->extra : "";
+	cap = 256 + strlen(res.body) + strlen(extra);
 	*out = malloc(cap);
 	assert_non_null(*out);
 	h = snprintf(*out, cap,
 		     "HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: "
-		     "close\r\n\r\n%s",
-		     res.status, res.content_type, strlen(res.body), res.body);
+		     "close\r\n\r\n%s%s",
+		     res.status, res.content_type, strlen(res.body) + strlen(extra), res.body,
+		     extra);
 	assert_true(h > 0 && (size_t)h < cap);
 	*len = (size_t)h;
 	cid_witness_result_clear(&res);
@@ -947,6 +951,64 @@ static void test_push_is_cosigned_and_a_restored_backup_is_refused(void **state)
 	witness_stop(&lw);
 }
 
+/*
+ * A witness whose 200 answer carries, beside its own cosignature, a line in
+ * the log's name and key id with a bad signature: only the witness's line is
+ * kept, and the log still verifies.
+ */
+static void test_push_keeps_only_the_witness_own_cosignature(void **state)
+{
+	struct fixture *f = *state;
+	struct live_witness lw = {0};
+	struct cid_audit_witnesses *ws = NULL;
+	struct cid_audit_trust *t = own_trust(f->s);
+	struct cid_note_verifier *logv = NULL;
+	struct cid_audit_report rep;
+	json_t *vkeys = NULL;
+	uint8_t sig[4 + 64] = {0};
+	uint32_t id;
+	char b64[128];
+	char bad[512];
+	char err[256];
+	char *log;
+	char *note = NULL;
+
+	witness_start(&lw, f->s);
+	assert_int_equal(cid_audit_vkeys(f->s, &vkeys), CID_OK);
+	assert_int_equal(cid_note_verifier_parse(cid_str_of(cid_json_str(vkeys, "active")), &logv),
+			 CID_OK);
+	id = cid_note_verifier_id(logv);
+	sig[0] = (uint8_t)(id >> 24);
+	sig[1] = (uint8_t)(id >> 16);
+	sig[2] = (uint8_t)(id >> 8);
+	sig[3] = (uint8_t)id;
+	assert_int_equal(cid_b64_encode(sig, sizeof(sig), b64, sizeof(b64)), CID_OK);
+	snprintf(bad, sizeof(bad), "\xe2\x80\x94 %s %s\n", cid_note_verifier_name(logv), b64);
+	lw.extra = bad;
+	assert_int_equal(cid_audit_witnesses_parse(lw.config, &ws, err, sizeof(err)), CID_OK);
+	assert_int_equal(cid_audit_trust_add(t, cid_str_of(lw.vkey)), CID_OK);
+
+	fill_batches(f, 5);
+	assert_int_equal(cid_audit_checkpoint(f->s, NOW + 10, NULL), CID_OK);
+	log = push(f->s, ws);
+	assert_string_equal(log, "");
+	free(log);
+	assert_int_equal(cid_audit_checkpoint_get(f->s, 5, &note), CID_OK);
+	assert_non_null(strstr(note, "\xe2\x80\x94 witness.example/w1 "));
+	assert_null(strstr(note, bad));
+	rep = verify_store_with(f, t, NULL);
+	if (!rep.ok)
+		fail_msg("%s", rep.reason);
+	assert_int_equal(rep.witnessed, 5);
+	assert_string_equal(rep.witness, "witness.example/w1");
+	free(note);
+	cid_audit_witnesses_free(ws);
+	cid_audit_trust_free(t);
+	cid_note_verifier_free(logv);
+	json_decref(vkeys);
+	witness_stop(&lw);
+}
+
 /* A witness holding more than the log: the log was rolled back; said once, no retry. */
 static void test_push_to_a_witness_ahead_says_rollback(void **state)
 {
@@ -1082,6 +1144,8 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_push_is_cosigned_and_a_restored_backup_is_refused,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_push_keeps_only_the_witness_own_cosignature, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_push_to_a_witness_ahead_says_rollback, setup,
 					    teardown),
 	    cmocka_unit_test(test_witnesses_config_table),
