@@ -564,7 +564,10 @@ struct cid_audit_report {
 	char issuer[CID_MAX_URI + 1];	     /* the iss of the verified JWS checkpoints ("" none) */
 	char origin[CID_NOTE_MAX_NAME + 1];  /* the origin of the verified notes ("" none) */
 	char witness[CID_NOTE_MAX_NAME + 1]; /* the witness of witnessed ("" none or unknown) */
-	char reason[256];		     /* when !ok: what is wrong, for people */
+	/* with witness_checked: the trusted witness whose cosignature on the witness
+	   checkpoint verified (the newest, when several did) */
+	char witness_checkpoint_by[CID_NOTE_MAX_NAME + 1];
+	char reason[256]; /* when !ok: what is wrong, for people */
 };
 
 /* How a verification is made. NULL opts: all defaults. */
@@ -576,9 +579,10 @@ struct cid_audit_verify_opts {
 	/* the log's vkeys and witnesses' cosignature vkeys believed; NULL: for the store,
 	   its own audit keys; for an export, none (a signed note then fails) */
 	const struct cid_audit_trust *trust;
-	/* a witness-cosigned checkpoint (a signed note by a trusted log key, e.g. from
-	   `civicid witness show`): the log must hold at least its entries and extend its
-	   tree, else the report names a rollback. NULL: none */
+	/* a witness-cosigned checkpoint (a signed note by a trusted log key with a valid
+	   cosignature of a trusted witness, e.g. from `civicid witness show`): the log
+	   must hold at least its entries and extend its tree, else the report names a
+	   rollback. NULL: none */
 	const char *witness_checkpoint;
 	size_t witness_checkpoint_len;
 };
@@ -606,8 +610,10 @@ struct cid_audit_verify_opts {
  * Entries after the newest checkpoint are the live log's normal state: the
  * report is ok with unsigned_tail set.
  * Errors: CID_ERR_DENIED (opts->witness_checkpoint is not a checkpoint
- * signed by a trusted log key: nothing is read), CID_ERR_STORE (cannot
- * read), CID_ERR_NOMEM.
+ * signed by a trusted log key: nothing is read), CID_ERR_REFUSED (it is, but
+ * no trusted witness's cosignature on it verifies: only the log vouches for
+ * it, so it proves nothing; nothing is read), CID_ERR_STORE (cannot read),
+ * CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_audit_verify_store(struct cid_store *s, const struct cid_keyset *ks,
 						   const struct cid_audit_verify_opts *opts,
@@ -626,7 +632,8 @@ CID_MUST_CHECK enum cid_err cid_audit_verify_store(struct cid_store *s, const st
  * ok, with unsigned_tail set and bad_seq the first entry nothing signs,
  * unless opts->allow_unsigned_tail.
  * Errors: CID_ERR_INVALID (opts->issuer and the JWKS's issuer differ: nothing
- * is read), CID_ERR_DENIED (as for the store), CID_ERR_IO (read error),
+ * is read), CID_ERR_DENIED and CID_ERR_REFUSED (as for the store),
+ * CID_ERR_IO (read error),
  * CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_audit_verify_export(FILE *in, const struct cid_keyset *ks,

@@ -360,7 +360,8 @@ void audit_report_bad(struct cid_audit_report *rep, uint64_t seq, const char *fm
 /*
  * Starts a walk: *rep reset to ok, v set from opts, the witness checkpoint
  * parsed and checked. Errors: CID_ERR_DENIED (a witness checkpoint no
- * trusted log key signed, or not a checkpoint), CID_ERR_NOMEM.
+ * trusted log key signed, or not a checkpoint), CID_ERR_REFUSED (one no
+ * trusted witness cosigned), CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err audit_verify_begin(struct audit_verify *v, struct cid_audit_report *rep,
 					       const struct cid_audit_verify_opts *opts);

@@ -184,6 +184,9 @@ enum cid_err audit_verify_begin(struct audit_verify *v, struct cid_audit_report 
 		return rc;
 	if (rc != CID_OK)
 		return CID_ERR_DENIED;
+	/* the log's own signature proves only what the log says: a witness must vouch for it */
+	if (v->witness_cosig.time == 0)
+		return CID_ERR_REFUSED;
 	v->witness = true;
 	v->witness_size = cp.size;
 	memcpy(v->witness_root, cp.root, CID_MERKLE_HASH);
@@ -453,6 +456,8 @@ void audit_verify_end(struct audit_verify *v, bool accept_tail)
 	}
 	if (v->witness && rep->ok) {
 		rep->witness_checked = true;
+		snprintf(rep->witness_checkpoint_by, sizeof(rep->witness_checkpoint_by), "%s",
+			 v->witness_cosig.name);
 		if (v->witness_size >= rep->witnessed) {
 			rep->witnessed = v->witness_size;
 			rep->witness_time = v->witness_cosig.time;

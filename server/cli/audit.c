@@ -50,7 +50,10 @@ static const char audit_help[] =
     "                       --witness-checkpoint CP: a checkpoint of the log a\n"
     "                       witness cosigned (a note, or `civicid witness show\n"
     "                       --json`): the log must hold all of it and extend it,\n"
-    "                       else verify names the rollback, the cut tail or the fork\n"
+    "                       else verify names the rollback, the cut tail or the fork;\n"
+    "                       CP must carry a valid cosignature of a witness whose\n"
+    "                       vkey is in VKEYS (for the store: or audit_witnesses),\n"
+    "                       else it is refused\n"
     "  export [--format jsonl|csv] [filters] [--output FILE]\n"
     "                       without filters and as jsonl: the whole log with its\n"
     "                       signed checkpoints, which `audit verify --file`\n"
@@ -238,6 +241,9 @@ static json_t *report_json(const struct cid_audit_report *rep)
 					    json_integer((json_int_t)rep->witnessed)) == 0;
 	if (whole && rep->witnessed > 0 && rep->witness[0] != '\0')
 		whole = json_object_set_new(o, "witness", json_string(rep->witness)) == 0;
+	if (whole && rep->witness_checked)
+		whole = json_object_set_new(o, "witness_checkpoint_by",
+					    json_string(rep->witness_checkpoint_by)) == 0;
 	if (whole && rep->witnessed > 0 && rep->witness_time > 0)
 		whole = json_object_set_new(o, "witness_time",
 					    json_integer((json_int_t)rep->witness_time)) == 0;
@@ -291,9 +297,9 @@ static void print_intact(const struct cid_audit_report *rep, bool offline)
 							t)
 					     : "");
 	if (rep->witness_checked)
-		printf("the log holds and extends the witness checkpoint: no rollback, cut tail "
-		       "or fork before seq %" PRIu64 "\n",
-		       rep->witnessed);
+		printf("the log holds and extends the witness checkpoint (cosigned by %s): no "
+		       "rollback, cut tail or fork before seq %" PRIu64 "\n",
+		       rep->witness_checkpoint_by, rep->witnessed);
 	else
 		printf("note: a log restored from an older backup, or cut after its newest "
 		       "checkpoint, is detected only against a witness checkpoint "
@@ -377,6 +383,14 @@ static int verify_fail(const struct audit_opts *o, const struct cid_keyset *ks, 
 			"civicid audit: %s is not a checkpoint signed by a key of the log "
 			"given: it proves nothing about this log\n",
 			o->witness_cp);
+		return 1;
+	}
+	if (rc == CID_ERR_REFUSED) {
+		fprintf(stderr,
+			"civicid audit: %s is not a witness checkpoint: no valid cosignature of a "
+			"witness whose vkey is in %s, so only the log vouches for it (add the "
+			"witness's vkey, what `civicid witness init` printed)\n",
+			o->witness_cp, o->vkeys != NULL ? o->vkeys : "audit_witnesses or --vkeys");
 		return 1;
 	}
 	if (rc == CID_ERR_INVALID) {

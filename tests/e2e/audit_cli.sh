@@ -11,7 +11,8 @@
 # inserted, one duplicated, a tree node changed, the tail truncated below a
 # checkpoint, and `audit verify` must fail naming the first bad sequence
 # number; an old backup of the store, and a fork of equal size, are named as
-# a rollback against a later checkpoint. The same damage is done to the
+# a rollback against a later checkpoint a witness (`civicid witness serve`)
+# cosigned, and one only the log signed is refused. The same damage is done to the
 # export file, and what needs no key: entries changed with every later prev
 # recomputed and the checkpoints deleted, entries appended after the last
 # checkpoint, a checkpoint signed by another key of the log's name. The
@@ -29,7 +30,9 @@ tamper=${AUDIT_TAMPER:?set AUDIT_TAMPER}
 tlog=${TLOG_TOOL:?set TLOG_TOOL}
 tmp=$(mktemp -d)
 serve_pid=
-trap '[ -z "$serve_pid" ] || kill -KILL "$serve_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+witness_pid=
+trap '[ -z "$serve_pid" ] || kill -KILL "$serve_pid" 2>/dev/null
+[ -z "$witness_pid" ] || kill -KILL "$witness_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 store=$tmp/store
 ISSUER=https://id.city.example
 ORIGIN=id.city.example/audit
@@ -373,15 +376,54 @@ expect 0 "the original still verifies" "$bin" audit verify "${C[@]}"
 # (a witness's) tells them from the real log
 cp "$tmp/full.jsonl" "$tmp/auditor/"
 expect 0 "the newest checkpoint, as a witness would hold it" "$bin" audit checkpoint "${C[@]}"
-printf '%s\n' "$out" >"$tmp/cp10.note"
+printf '%s\n' "$out" >"$tmp/cp10-log.note"
+# a witness, its own process and store, cosigns it: the first checkpoint of this log it sees
+# (old 0, no proof)
+expect 0 "a witness's key" "$bin" witness init --store "$tmp/witness" --name witness.example/w1
+{ cat "$tmp/vkeys.txt"; printf '%s\n' "$out"; } >"$tmp/vkeys-w.txt"
+expect 0 "the witness follows the log" "$bin" witness add-log --store "$tmp/witness" \
+	--origin "$ORIGIN" --key "$(grep -m 1 "^$ORIGIN+" "$tmp/vkeys.txt")"
+"$bin" witness serve --store "$tmp/witness" --port 0 >"$tmp/witness.out" 2>"$tmp/witness.err" </dev/null &
+witness_pid=$!
+for ((i = 0; i < 600; i++)); do
+	grep -q 'listening on' "$tmp/witness.out" && break
+	kill -0 "$witness_pid" 2>/dev/null || break
+	sleep 0.1
+done
+wport=$(sed -n 's/^civicid witness: listening on 127.0.0.1 port \([0-9]*\)$/\1/p' "$tmp/witness.out")
+expect 0 "the witness cosigns the checkpoint of 10" bash -c "{ printf 'old 0\n\n'; cat '$tmp/cp10-log.note'; } |
+	curl -sS --fail --max-time 30 --data-binary @- 'http://127.0.0.1:$wport/add-checkpoint'"
+kill -TERM "$witness_pid" 2>/dev/null
+wait "$witness_pid"
+witness_pid=
+has "with its cosignature line" "$out" "— witness.example/w1 "
+{ cat "$tmp/cp10-log.note"; printf '%s\n' "$out"; } >"$tmp/cp10.note"
+W=(--vkeys "$tmp/vkeys-w.txt")
 expect 0 "the backup of 8 entries verifies on its own" "$bin" audit verify --store "$tmp/backup8"
 expect 1 "against the later checkpoint it is a rollback" "$bin" audit verify --store "$tmp/backup8" \
-	--witness-checkpoint "$tmp/cp10.note"
+	--witness-checkpoint "$tmp/cp10.note" "${W[@]}"
 has "named" "$out" "ROLLBACK at seq 8: rollback or truncation: the log holds 8 entries, the witness checkpoint 10"
-expect 1 "--json says rollback" "$bin" audit verify --store "$tmp/backup8" --witness-checkpoint "$tmp/cp10.note" --json
+expect 1 "--json says rollback" "$bin" audit verify --store "$tmp/backup8" --witness-checkpoint "$tmp/cp10.note" \
+	"${W[@]}" --json
 same "rollback true" "$(json "d['rollback']" <<<"${out}")" True
-expect 0 "the real log holds and extends it" "$bin" audit verify "${C[@]}" --witness-checkpoint "$tmp/cp10.note"
-has "says so" "$out" "the log holds and extends the witness checkpoint"
+expect 0 "the real log holds and extends it" "$bin" audit verify "${C[@]}" --witness-checkpoint "$tmp/cp10.note" "${W[@]}"
+has "says so, naming the witness" "$out" "the log holds and extends the witness checkpoint (cosigned by witness.example/w1)"
+expect 0 "--json names the witness" "$bin" audit verify "${C[@]}" --witness-checkpoint "$tmp/cp10.note" "${W[@]}" --json
+same "witness_checkpoint_by" "$(json "d['witness_checkpoint_by']" <<<"$out")" witness.example/w1
+# only a witness's cosignature makes a checkpoint evidence
+expect 1 "a checkpoint only the log signed is refused" "$bin" audit verify "${C[@]}" \
+	--witness-checkpoint "$tmp/cp10-log.note" "${W[@]}"
+has "says why" "$err" "is not a witness checkpoint: no valid cosignature of a witness whose vkey is in $tmp/vkeys-w.txt"
+hasnt "and claims nothing" "$out" "holds and extends"
+expect 1 "so is a cosignature by a witness not trusted" "$bin" audit verify "${C[@]}" \
+	--witness-checkpoint "$tmp/cp10.note"
+has "says where the vkey goes" "$err" "whose vkey is in audit_witnesses or --vkeys"
+expect 1 "offline too" "$bin" audit verify --file "$tmp/full.jsonl" --vkeys "$tmp/vkeys-w.txt" \
+	--witness-checkpoint "$tmp/cp10-log.note"
+has "says why" "$err" "is not a witness checkpoint"
+expect 1 "offline, with no witness vkey given" "$bin" audit verify --file "$tmp/full.jsonl" \
+	--vkeys "$tmp/vkeys.txt" --witness-checkpoint "$tmp/cp10.note"
+has "says why" "$err" "is not a witness checkpoint"
 # the backup grown again to 10 entries (two other events): a fork of equal size
 expect 0 "the backup grows: an event" "$bin" consent grant hanako --store "$tmp/backup8" "${CC[@]}" --attribute phone_number
 expect 0 "the backup grows: another" "$bin" consent withdraw taro --store "$tmp/backup8" --service childcare \
@@ -389,16 +431,17 @@ expect 0 "the backup grows: another" "$bin" consent withdraw taro --store "$tmp/
 expect 0 "the fork signs its own checkpoint of 10" "$bin" audit checkpoint --store "$tmp/backup8"
 same "of the same size" "$(sed -n 2p <<<"$out")" 10
 expect 1 "against the real checkpoint of 10 it is a fork" "$bin" audit verify --store "$tmp/backup8" \
-	--witness-checkpoint "$tmp/cp10.note"
+	--witness-checkpoint "$tmp/cp10.note" "${W[@]}"
 has "named at its last entry" "$out" "ROLLBACK at seq 9: fork or rollback: the first 10 entries are not the tree the witness checkpoint signs"
 expect 1 "a checkpoint of another log is refused as evidence" "$bin" audit verify "${C[@]}" \
 	--witness-checkpoint "$tmp/cp6.note" --vkeys "$tmp/other-vkeys.txt"
 has "says it proves nothing" "$err" "is not a checkpoint signed by a key of the log given"
 # the export is checked against it offline too
 expect 0 "the export holds the witness checkpoint" "$bin" audit verify --file "$tmp/full.jsonl" \
-	--vkeys "$tmp/vkeys.txt" --witness-checkpoint "$tmp/cp10.note"
+	"${W[@]}" --witness-checkpoint "$tmp/cp10.note"
+has "says so, naming the witness" "$out" "the log holds and extends the witness checkpoint (cosigned by witness.example/w1)"
 expect 1 "an export of the first 6 entries only is a cut tail" bash -c \
-	"head -n 7 '$tmp/full.jsonl' >'$tmp/cut.jsonl' && '$bin' audit verify --file '$tmp/cut.jsonl' --vkeys '$tmp/vkeys.txt' --witness-checkpoint '$tmp/cp10.note'"
+	"head -n 7 '$tmp/full.jsonl' >'$tmp/cut.jsonl' && '$bin' audit verify --file '$tmp/cut.jsonl' --vkeys '$tmp/vkeys-w.txt' --witness-checkpoint '$tmp/cp10.note'"
 has "named" "$out" "ROLLBACK at seq 6"
 
 # tampering with the export

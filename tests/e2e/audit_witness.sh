@@ -150,14 +150,32 @@ civicid_stop
 out=$(cli audit verify --store "$store" 2>&1)
 eq "the restored store verifies on its own" "$?" 0
 has "intact" "$out" "intact: $n3 entries"
-out=$(cli audit verify --store "$store" --witness-checkpoint "$tmp/witness.json" 2>&1)
+# (the witness's vkey given: the store's configuration is not read here)
+V=(--vkeys "$tmp/vkeys.txt")
+out=$(cli audit verify --store "$store" "${V[@]}" --witness-checkpoint "$tmp/witness.json" 2>&1)
 eq "against the witness's checkpoint it does not" "$?" 1
 has "named a rollback" "$out" "ROLLBACK at seq $((n2 - 1)): fork or rollback: the first $n2 entries are not the tree the witness checkpoint signs"
-out=$(cli audit verify --store "$backup" --witness-checkpoint "$tmp/witness.json" 2>&1)
+out=$(cli audit verify --store "$backup" "${V[@]}" --witness-checkpoint "$tmp/witness.json" 2>&1)
 eq "the backup as it was: a log cut short" "$?" 1
 has "named" "$out" "ROLLBACK at seq $n1: rollback or truncation: the log holds $n1 entries, the witness checkpoint $n2"
-out=$(cli audit verify --store "$store" --witness-checkpoint "$tmp/cp-n1.note" 2>&1)
+out=$(cli audit verify --store "$store" "${V[@]}" --witness-checkpoint "$tmp/cp-n1.note" 2>&1)
 eq "an older checkpoint the restored log does extend" "$?" 0
-has "says it holds it" "$out" "the log holds and extends the witness checkpoint"
+has "says it holds it, and who cosigned it" "$out" \
+	"the log holds and extends the witness checkpoint (cosigned by witness.example/w1)"
+# the same offline, on an export of the restored log
+cli audit export --store "$store" --output "$tmp/restored.jsonl" >"$tmp/cli.out" 2>&1
+eq "an export of the restored log" "$?" 0
+out=$(cli audit verify --file "$tmp/restored.jsonl" "${V[@]}" --witness-checkpoint "$tmp/witness.json" 2>&1)
+eq "offline, against the witness's checkpoint it fails" "$?" 1
+has "named a rollback" "$out" "ROLLBACK at seq $((n2 - 1)): fork or rollback"
+out=$(cli audit verify --file "$tmp/restored.jsonl" "${V[@]}" --witness-checkpoint "$tmp/cp-n1.note" 2>&1)
+eq "offline, the older checkpoint is extended" "$?" 0
+has "says so" "$out" "the log holds and extends the witness checkpoint (cosigned by witness.example/w1)"
+# the checkpoint without the witness's line: only the log vouches for it
+grep -v "^— witness.example/w1 " "$tmp/cp-n1.note" >"$tmp/cp-n1-log.note"
+out=$(cli audit verify --file "$tmp/restored.jsonl" "${V[@]}" --witness-checkpoint "$tmp/cp-n1-log.note" 2>&1)
+eq "a checkpoint with no cosignature is refused" "$?" 1
+has "as no witness checkpoint" "$out" "is not a witness checkpoint: no valid cosignature of a witness"
+hasnt "and nothing is claimed witnessed" "$out" "witnessed up to"
 stop_witness
 finish

@@ -1009,6 +1009,109 @@ static void test_push_keeps_only_the_witness_own_cosignature(void **state)
 	witness_stop(&lw);
 }
 
+/* The whole log's export, as text (caller frees). */
+static char *export_text(struct fixture *f, size_t *len)
+{
+	struct cid_txn *txn = NULL;
+	char *text = NULL;
+	FILE *mem = open_memstream(&text, len);
+
+	assert_non_null(mem);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_audit_export(txn, mem), CID_OK);
+	cid_store_read_end(txn);
+	assert_int_equal(fclose(mem), 0);
+	return text;
+}
+
+/* Verifies the export [text, +len) with o; returns what cid_audit_verify_export did. */
+static enum cid_err verify_export_text(char *text, size_t len,
+				       const struct cid_audit_verify_opts *o,
+				       struct cid_audit_report *rep)
+{
+	/* fmemopen may refuse an empty buffer */
+	FILE *in = len == 0 ? fopen("/dev/null", "re") : fmemopen(text, len, "r");
+	enum cid_err rc;
+
+	assert_non_null(in);
+	rc = cid_audit_verify_export(in, NULL, o, rep);
+	fclose(in);
+	return rc;
+}
+
+/*
+ * A witness checkpoint shows a rollback only when a witness vouches for it:
+ * a trusted witness's cosignature on it must verify, else it is refused, in
+ * the store and in an export alike; the report names the witness.
+ */
+static void test_witness_checkpoint_needs_a_trusted_cosignature(void **state)
+{
+	struct fixture *f = *state;
+	struct live_witness lw = {0};
+	struct cid_audit_witnesses *ws = NULL;
+	struct cid_audit_trust *log_only = own_trust(f->s);
+	struct cid_audit_trust *with_witness = own_trust(f->s);
+	struct cid_audit_report rep;
+	char *log_signed = NULL;
+	char *cosigned = NULL;
+	char *text;
+	size_t len = 0;
+	char err[256];
+
+	witness_start(&lw, f->s);
+	assert_int_equal(cid_audit_witnesses_parse(lw.config, &ws, err, sizeof(err)), CID_OK);
+	assert_int_equal(cid_audit_trust_add(with_witness, cid_str_of(lw.vkey)), CID_OK);
+	fill_batches(f, 6);
+	assert_int_equal(cid_audit_checkpoint(f->s, NOW + 10, NULL), CID_OK);
+	assert_int_equal(cid_audit_checkpoint_get(f->s, 6, &log_signed), CID_OK);
+	free(push(f->s, ws));
+	assert_int_equal(cid_audit_checkpoint_get(f->s, 6, &cosigned), CID_OK);
+	assert_non_null(strstr(cosigned, "\xe2\x80\x94 witness.example/w1 "));
+	text = export_text(f, &len);
+	{
+		struct {
+			const char *name;
+			const char *cp;
+			const struct cid_audit_trust *t;
+			enum cid_err rc;
+		} rows[] = {
+		    {"signed by the log only", log_signed, with_witness, CID_ERR_REFUSED},
+		    {"cosigned by a witness not trusted", cosigned, log_only, CID_ERR_REFUSED},
+		    {"cosigned by a trusted witness", cosigned, with_witness, CID_OK},
+		};
+
+		for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+			struct cid_audit_verify_opts o = {.trust = rows[i].t,
+							  .witness_checkpoint = rows[i].cp,
+							  .witness_checkpoint_len =
+							      strlen(rows[i].cp)};
+
+			for (int exported = 0; exported < 2; exported++) {
+				enum cid_err rc =
+				    exported ? verify_export_text(text, len, &o, &rep)
+					     : cid_audit_verify_store(f->s, f->ks, &o, &rep);
+
+				if (rc != rows[i].rc)
+					fail_msg("%s (%s): %s", rows[i].name,
+						 exported ? "export" : "store", cid_strerror(rc));
+				if (rc != CID_OK)
+					continue;
+				assert_true(rep.ok);
+				assert_true(rep.witness_checked);
+				assert_string_equal(rep.witness_checkpoint_by,
+						    "witness.example/w1");
+			}
+		}
+	}
+	free(text);
+	free(log_signed);
+	free(cosigned);
+	cid_audit_witnesses_free(ws);
+	cid_audit_trust_free(log_only);
+	cid_audit_trust_free(with_witness);
+	witness_stop(&lw);
+}
+
 /* A witness holding more than the log: the log was rolled back; said once, no retry. */
 static void test_push_to_a_witness_ahead_says_rollback(void **state)
 {
@@ -1146,6 +1249,8 @@ int main(void)
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_push_keeps_only_the_witness_own_cosignature, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_witness_checkpoint_needs_a_trusted_cosignature,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_push_to_a_witness_ahead_says_rollback, setup,
 					    teardown),
 	    cmocka_unit_test(test_witnesses_config_table),
