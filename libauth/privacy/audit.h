@@ -630,7 +630,9 @@ CID_MUST_CHECK enum cid_err cid_audit_verify_store(struct cid_store *s, const st
  * after the last checkpoint, or no checkpoint at all, as when entries were
  * changed, every later prev recomputed and the checkpoints deleted) is not
  * ok, with unsigned_tail set and bad_seq the first entry nothing signs,
- * unless opts->allow_unsigned_tail.
+ * unless opts->allow_unsigned_tail. A file with no entry at all is not ok
+ * (bad_seq 0), whatever the options: every export holds at least its own
+ * audit.exported entry.
  * Errors: CID_ERR_INVALID (opts->issuer and the JWKS's issuer differ: nothing
  * is read), CID_ERR_DENIED and CID_ERR_REFUSED (as for the store),
  * CID_ERR_IO (read error),
@@ -984,7 +986,8 @@ CID_MUST_CHECK enum cid_err cid_audit_export(struct cid_txn *txn, FILE *out);
  * The export anyone can verify offline: signs a checkpoint of the head first
  * (cid_audit_checkpoint at now), so that the file ends with a checkpoint
  * covering all of it, then writes the whole log (cid_audit_export) in a read
- * transaction of s. An empty log exports without a checkpoint. *entries (may
+ * transaction of s. An empty log exports without a checkpoint (an empty
+ * file, which cid_audit_verify_export refuses: it proves nothing). *entries (may
  * be NULL) gets the number of entries written. Errors: those of both, except
  * CID_ERR_NOTFOUND; nothing is written on an error of the checkpoint
  * (CID_ERR_CONFIG: no issuer recorded; CID_ERR_TOOEARLY: the tree lags).

@@ -145,6 +145,12 @@ enum cid_err cid_audit_verify_export(FILE *in, const struct cid_keyset *ks,
 		}
 		CID_TRY(rc);
 	}
+	/* an export holds at least its own audit.exported entry, and a checkpoint over it */
+	if (rep->ok && v.next == 0)
+		audit_report_bad(
+		    rep, 0,
+		    "no signed checkpoint: the file holds no entry (every export holds "
+		    "at least its own audit.exported entry and a checkpoint covering it)");
 	audit_verify_end(&v, opts->allow_unsigned_tail);
 out:
 	if (locked)

@@ -345,6 +345,10 @@ hasnt "never 'signed up to seq 0'" "$out" "signed up to seq 0"
 expect 0 "accepted unsigned, it is all unverified" "$bin" "${V[@]}" "$tmp/forged.jsonl" --allow-unsigned-tail
 has "says nothing is signed" "$out" "unverified: nothing is signed: no checkpoint covers entries 0..9"
 hasnt "and not that anything is" "$out" "signed up to"
+: >"$tmp/empty.jsonl"
+expect 1 "an empty file is no export" "$bin" "${V[@]}" "$tmp/empty.jsonl"
+has "says nothing is signed" "$out" "DAMAGED at seq 0: no signed checkpoint"
+expect 1 "not even with --allow-unsigned-tail" "$bin" "${V[@]}" "$tmp/empty.jsonl" --allow-unsigned-tail
 expect 1 "an entry appended after the last checkpoint is not verified" "$bin" "${V[@]}" "$tmp/appended.jsonl"
 has "names the unsigned entries" "$out" "NOT VERIFIED from seq 10: entries 10..10 follow the last signed checkpoint"
 expect 0 "accepted unsigned, the tail is reported" "$bin" "${V[@]}" "$tmp/appended.jsonl" --allow-unsigned-tail

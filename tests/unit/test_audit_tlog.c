@@ -1112,6 +1112,24 @@ static void test_witness_checkpoint_needs_a_trusted_cosignature(void **state)
 	witness_stop(&lw);
 }
 
+/* An empty file is no export: not even its own audit.exported entry, nothing signed. */
+static void test_an_empty_export_is_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_audit_trust *t = own_trust(f->s);
+	struct cid_audit_report rep;
+
+	for (int accept = 0; accept < 2; accept++) {
+		struct cid_audit_verify_opts o = {.trust = t, .allow_unsigned_tail = accept};
+
+		assert_int_equal(verify_export_text(NULL, 0, &o, &rep), CID_OK);
+		assert_false(rep.ok);
+		assert_int_equal(rep.bad_seq, 0);
+		assert_non_null(strstr(rep.reason, "no signed checkpoint"));
+	}
+	cid_audit_trust_free(t);
+}
+
 /* A witness holding more than the log: the log was rolled back; said once, no retry. */
 static void test_push_to_a_witness_ahead_says_rollback(void **state)
 {
@@ -1251,6 +1269,7 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_witness_checkpoint_needs_a_trusted_cosignature,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_an_empty_export_is_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_push_to_a_witness_ahead_says_rollback, setup,
 					    teardown),
 	    cmocka_unit_test(test_witnesses_config_table),
