@@ -30,15 +30,14 @@ struct walk {
 	json_t *versions; /* policy version -> recipient object, or null */
 };
 
-/* {"name","corporate_number","relationship"} of service in the archived version, or NULL. */
-static enum cid_err recipient_of(struct walk *w, const char *service, const char *version,
-				 json_t **out)
+enum cid_err cid_provision_recipient(struct cid_txn *txn, json_t *cache, const char *service,
+				     const char *version, json_t **out)
 {
 	enum cid_err rc = CID_OK;
 	json_t *rec = NULL;
 	struct cid_policyset *ps = NULL;
 	struct cid_recipient_info info;
-	json_t *cached = version != NULL ? json_object_get(w->versions, version) : NULL;
+	json_t *cached = version != NULL ? json_object_get(cache, version) : NULL;
 
 	*out = NULL;
 	if (cached != NULL) {
@@ -47,7 +46,7 @@ static enum cid_err recipient_of(struct walk *w, const char *service, const char
 	}
 	if (version == NULL)
 		return CID_OK;
-	rc = cid_policy_archive_get(w->txn, version, &rec);
+	rc = cid_policy_archive_get(txn, version, &rec);
 	if (rc == CID_ERR_NOTFOUND) {
 		rc = CID_OK;
 		goto none;
@@ -62,11 +61,11 @@ static enum cid_err recipient_of(struct walk *w, const char *service, const char
 	json_t *r = json_pack("{s:s?, s:s?, s:s}", "name", info.name, "corporate_number",
 			      info.corporate_number, "relationship",
 			      cid_relationship_name(info.relationship));
-	CID_ENSURE(r != NULL && json_object_set_new(w->versions, version, r) == 0, CID_ERR_NOMEM);
+	CID_ENSURE(r != NULL && json_object_set_new(cache, version, r) == 0, CID_ERR_NOMEM);
 	*out = r;
 	goto out;
 none:
-	CID_ENSURE(json_object_set_new(w->versions, version, json_null()) == 0, CID_ERR_NOMEM);
+	CID_ENSURE(json_object_set_new(cache, version, json_null()) == 0, CID_ERR_NOMEM);
 out:
 	cid_policyset_free(ps);
 	json_decref(rec);
@@ -143,7 +142,8 @@ static enum cid_err entry_cb(uint64_t seq, struct cid_str entry, void *arg)
 	}
 	free(key);
 	/* entries come in seq order: the newest entry's policy version decides */
-	CID_TRY(recipient_of(w, service, cid_json_str(e, "policy_version"), &recipient));
+	CID_TRY(cid_provision_recipient(w->txn, w->versions, service,
+					cid_json_str(e, "policy_version"), &recipient));
 	CID_ENSURE(json_object_set(row, "recipient", recipient != NULL ? recipient : json_null()) ==
 		       0,
 		   CID_ERR_NOMEM);

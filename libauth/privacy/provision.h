@@ -55,6 +55,19 @@ CID_MUST_CHECK enum cid_err
 cid_provision_records(struct cid_txn *txn, const struct cid_provision_query *q, json_t **out);
 
 /*
+ * The recipient service as its policy said in version (policy_archive.h,
+ * parsed as the server parsed it): *out {"name","corporate_number",
+ * "relationship"} (borrowed from cache), or NULL when version is NULL, not
+ * archived, or does not parse: then a third party without a name. cache is
+ * a JSON object the caller owns and passes again within one transaction, so
+ * each version is read and parsed once (a version is one service's file).
+ * Errors: CID_ERR_STORE, CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_provision_recipient(struct cid_txn *txn, json_t *cache,
+						    const char *service, const char *version,
+						    json_t **out);
+
+/*
  * Whether every record of records (the "provisions" of
  * cid_provision_records) may be purged at now: each is kept until its
  * "last" provision's retention ends (cid_provision_purge_allowed, the

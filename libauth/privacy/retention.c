@@ -14,6 +14,7 @@
 #include "consent.h"
 #include "law.h"
 #include "policy_law.h"
+#include "provision.h"
 #include "pseudonym.h"
 #include "str.h"
 
@@ -22,27 +23,6 @@
 #include <string.h>
 
 #define DAY_SECONDS 86400
-
-bool cid_retention_purge_allowed(const struct cid_policyset *ps,
-				 const struct cid_retention_scope *sc, int64_t now,
-				 const char **why)
-{
-	struct cid_recipient_info to;
-	char keep_until[11];
-
-	/* a business controller's provision to a third party (its policy names
-	 * the recipient's corporate number, which only such a policy must): the
-	 * record of it, made from these entries, is kept 3 years from the last
-	 * provision (APPI Art. 30); ended is never before the last release */
-	cid_policy_recipient(cid_policyset_find(ps, sc->service), &to);
-	if (to.relationship == CID_RELATIONSHIP_THIRD_PARTY && to.corporate_number != NULL &&
-	    !cid_provision_purge_allowed(sc->ended, now, CID_PROVISION_RECORD_STANDARD,
-					 keep_until)) {
-		*why = "APPI Art. 30: the third-party provision record is kept 3 years";
-		return false;
-	}
-	return true;
-}
 
 /* "YYYY-MM-DDTHH:MM:SSZ" as POSIX seconds; false when it is not one. */
 static bool time_parse(const char *t, size_t len, int64_t *out)
@@ -124,6 +104,14 @@ struct newest {
 	int64_t t;
 };
 
+/* The seq an index key "c\n" pseudonym "\n" seq16 ends with. */
+static bool index_seq(struct cid_str key, uint64_t *seq)
+{
+	return key.len >= AUDIT_SEQ_HEX &&
+	       audit_seq_key_parse(
+		   (struct cid_str){key.ptr + key.len - AUDIT_SEQ_HEX, AUDIT_SEQ_HEX}, seq);
+}
+
 /*
  * An index key of the scope, newest first: a release or consent entry gives
  * the time; others (an officer's look-up or view naming the pseudonym) are
@@ -137,9 +125,7 @@ static enum cid_err newest_cb(struct cid_str key, struct cid_str val, void *arg)
 	const char *type;
 	uint64_t seq;
 
-	if (key.len < AUDIT_SEQ_HEX ||
-	    !audit_seq_key_parse((struct cid_str){key.ptr + key.len - AUDIT_SEQ_HEX, AUDIT_SEQ_HEX},
-				 &seq))
+	if (!index_seq(key, &seq))
 		return CID_ERR_STORE;
 	if (!nw->any) {
 		CID_TRY(cid_audit_get(nw->txn, seq, &e));
@@ -155,8 +141,10 @@ out:
 	return rc;
 }
 
-/* Into nw->t: the time of the newest entry of pseudonym's scope that nw counts; 0: none. */
-static enum cid_err newest_of(struct cid_txn *txn, const char *pseudonym, struct newest *nw)
+/* Walks the index keys of pseudonym's entries (newest first when asked); AUDIT_STOP is no error. */
+static enum cid_err scope_walk(struct cid_txn *txn, const char *pseudonym, bool newest_first,
+			       enum cid_err (*fn)(struct cid_str, struct cid_str, void *),
+			       void *arg)
 {
 	enum cid_err rc = CID_OK;
 	char prefix[2 + CID_PSEUDONYM_CHARS + 2];
@@ -165,9 +153,80 @@ static enum cid_err newest_of(struct cid_txn *txn, const char *pseudonym, struct
 	n = snprintf(prefix, sizeof(prefix), "c\n%s\n", pseudonym);
 	CID_ENSURE(n > 0 && (size_t)n < sizeof(prefix), CID_ERR_STORE);
 	rc = cid_txn_foreach_range(txn, CID_DB_AUDIT_IDX, (struct cid_str){prefix, (size_t)n},
-				   (struct cid_str){NULL, 0}, true, newest_cb, nw);
+				   (struct cid_str){NULL, 0}, newest_first, fn, arg);
 	if (rc == AUDIT_STOP)
 		rc = CID_OK;
+out:
+	return rc;
+}
+
+/* Into nw->t: the time of the newest entry of pseudonym's scope that nw counts; 0: none. */
+static enum cid_err newest_of(struct cid_txn *txn, const char *pseudonym, struct newest *nw)
+{
+	return scope_walk(txn, pseudonym, true, newest_cb, nw);
+}
+
+/* The walk over a scope's entries for a provision to a third party with its corporate number. */
+struct provided {
+	struct cid_txn *txn;
+	json_t *versions; /* cid_provision_recipient's cache */
+	const char *service;
+	bool third_party;
+};
+
+/*
+ * An index key of the scope: a release.permit decided under a policy version
+ * (as archived, what provision.c makes the record from) that names a third
+ * party with its corporate number ends the walk.
+ */
+static enum cid_err provided_cb(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct provided *pv = arg;
+	enum cid_err rc = CID_OK;
+	json_t *e = NULL;
+	json_t *to = NULL;
+	uint64_t seq;
+
+	(void)val;
+	CID_ENSURE(index_seq(key, &seq), CID_ERR_STORE);
+	CID_TRY(cid_audit_get(pv->txn, seq, &e));
+	if (!audit_same_str(cid_json_str(e, "type"), "release.permit"))
+		goto out;
+	CID_TRY(cid_provision_recipient(pv->txn, pv->versions, pv->service,
+					cid_json_str(e, "policy_version"), &to));
+	if (to != NULL && cid_json_str(to, "corporate_number") != NULL &&
+	    audit_same_str(cid_json_str(to, "relationship"),
+			   cid_relationship_name(CID_RELATIONSHIP_THIRD_PARTY))) {
+		pv->third_party = true;
+		rc = AUDIT_STOP;
+	}
+out:
+	json_decref(e);
+	return rc;
+}
+
+enum cid_err cid_retention_purge_allowed(struct cid_txn *txn, json_t *versions,
+					 const struct cid_retention_scope *sc, int64_t now,
+					 bool *allowed, const char **why)
+{
+	enum cid_err rc = CID_OK;
+	struct provided pv = {.txn = txn, .versions = versions, .service = sc->service};
+	char keep_until[11];
+
+	*allowed = true;
+	/* a business controller's provision to a third party (the policy version
+	 * a release was decided under names the recipient's corporate number,
+	 * which only such a policy must): the record of it, made from these
+	 * entries, is kept 3 years from the last provision (APPI Art. 30); ended
+	 * is never before the last release. Today's policy does not decide: a
+	 * recipient since made entrusted still had these provisions. */
+	if (cid_provision_purge_allowed(sc->ended, now, CID_PROVISION_RECORD_STANDARD, keep_until))
+		goto out;
+	CID_TRY(scope_walk(txn, sc->pseudonym, true, provided_cb, &pv));
+	if (pv.third_party) {
+		*allowed = false;
+		*why = "APPI Art. 30: the third-party provision record is kept 3 years";
+	}
 out:
 	return rc;
 }
@@ -356,6 +415,7 @@ struct purge {
 	const struct cid_policyset *ps;
 	int64_t now;
 	const json_t *due;
+	json_t *versions; /* cid_retention_purge_allowed's cache */
 	size_t purged, vetoed;
 	uint64_t first;
 };
@@ -372,7 +432,7 @@ static enum cid_err purge_one(struct cid_txn *txn, struct purge *pg, const char 
 	json_t *k;
 	uint64_t seq;
 	size_t i;
-	bool due, gone;
+	bool due, gone, allowed;
 
 	CID_ENSURE(keys != NULL, CID_ERR_NOMEM);
 	rc = cid_pseudonym_resolve(txn, p, &rec);
@@ -385,7 +445,8 @@ static enum cid_err purge_one(struct cid_txn *txn, struct purge *pg, const char 
 	CID_TRY(scope_due(txn, pg->ps, &sc, pg->now, keys, &due, &version));
 	if (!due)
 		goto out;
-	if (!cid_retention_purge_allowed(pg->ps, &sc, pg->now, &why)) {
+	CID_TRY(cid_retention_purge_allowed(txn, pg->versions, &sc, pg->now, &allowed, &why));
+	if (!allowed) {
 		pg->vetoed++;
 		goto out;
 	}
@@ -423,10 +484,10 @@ enum cid_err cid_retention_sweep(struct cid_store *s, const struct cid_policyset
 {
 	enum cid_err rc = CID_OK;
 	struct find fd = {.ps = ps, .now = now, .max = max, .due = json_array()};
-	struct purge pg = {.ps = ps, .now = now};
+	struct purge pg = {.ps = ps, .now = now, .versions = json_object()};
 
 	CID_ENSURE(s != NULL && ps != NULL && out != NULL && max > 0, CID_ERR_INVALID);
-	CID_ENSURE(fd.due != NULL, CID_ERR_NOMEM);
+	CID_ENSURE(fd.due != NULL && pg.versions != NULL, CID_ERR_NOMEM);
 	CID_TRY(cid_store_read_begin(s, &fd.txn));
 	CID_TRY(cid_txn_foreach(fd.txn, CID_DB_PSEUDONYMS, cid_str_of("p\n"), find_cb, &fd));
 	cid_store_read_end(fd.txn);
@@ -440,5 +501,6 @@ enum cid_err cid_retention_sweep(struct cid_store *s, const struct cid_policyset
 out:
 	cid_store_read_end(fd.txn);
 	json_decref(fd.due);
+	json_decref(pg.versions);
 	return rc;
 }

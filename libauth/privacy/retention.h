@@ -59,19 +59,25 @@ struct cid_retention_scope {
 };
 
 /*
- * Whether the purge of sc at now may go ahead under the policies ps: true,
- * unless a legal rule requires the records kept longer; then false and
- * *why (static) says which. The one place such rules plug in. Today's
- * rule: when the scope's service is a third party whose policy gives its
- * corporate number (policy_law.h: what a business controller's third-party
- * policy must give), its provision record (provision.h) is made from these
- * entries and must be kept 3 years from the last provision (APPI Art. 30,
- * law.h cid_provision_purge_allowed); sc->ended, never before the last
- * release, stands for the last provision.
+ * Whether the purge of sc at now may go ahead: *allowed true, unless a legal
+ * rule requires the records kept longer; then false and *why (static) says
+ * which. The one place such rules plug in. Today's rule: when a release of
+ * the scope (its release.permit entries) was decided under a policy version
+ * that names the service a third party with its corporate number
+ * (policy_law.h: what a business controller's third-party policy must give;
+ * the version as archived, provision.h cid_provision_recipient), its
+ * provision record (provision.h) is made from these entries and must be kept
+ * 3 years from the last provision (APPI Art. 30, law.h
+ * cid_provision_purge_allowed); sc->ended, never before the last release,
+ * stands for the last provision. The policy in force today does not decide:
+ * a recipient made entrusted since still received those provisions.
+ * versions: cid_provision_recipient's cache (a JSON object the caller owns).
+ * Errors: CID_ERR_STORE, CID_ERR_NOMEM.
  */
-bool cid_retention_purge_allowed(const struct cid_policyset *ps,
-				 const struct cid_retention_scope *sc, int64_t now,
-				 const char **why);
+CID_MUST_CHECK enum cid_err cid_retention_purge_allowed(struct cid_txn *txn, json_t *versions,
+							const struct cid_retention_scope *sc,
+							int64_t now, bool *allowed,
+							const char **why);
 
 /* What one run did. */
 struct cid_retention_sweep {

@@ -12,6 +12,8 @@
 #include "audit_explain.h"
 #include "consent.h"
 #include "policy.h"
+#include "policy_archive.h"
+#include "provision.h"
 #include "pseudonym.h"
 #include "retention.h"
 #include "support.h"
@@ -380,47 +382,114 @@ static void test_own_scope_goes_after_the_deletion_and_every_purpose(void **stat
 	free(own);
 }
 
+/* childcare's policy with lines after name.en (a recipient), parsed into *out. */
+static void policy_with(const char *lines, struct cid_policyset **out)
+{
+	const char *head = "service childcare\nname.ja 子育て支援\nname.en Childcare support\n";
+	const char *rest = strstr(policy, "purpose fees");
+	char text[1024];
+	int n = snprintf(text, sizeof(text), "%s%s%s", head, lines, rest);
+
+	assert_true(n > 0 && (size_t)n < sizeof(text));
+	assert_int_equal(cid_policyset_parse("childcare.policy", text, (size_t)n, NULL, out),
+			 CID_OK);
+}
+
+/* A release.permit of (childcare, fees) to hanako at now, decided under ps (archived). */
+static void release(struct fixture *f, const struct cid_policyset *ps, int64_t now)
+{
+	char when[21];
+	json_t *e;
+
+	assert_int_equal(cid_policy_archive_put(f->a.s, ps, now, NULL), CID_OK);
+	assert_int_equal(cid_audit_time(now, when), CID_OK);
+	e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:s, s:s}", "type", "release.permit",
+		      "time", when, "actor", "service", "citizen", HANAKO, "service", "childcare",
+		      "purpose", "fees", "attributes", "email", "basis", "consent",
+		      "policy_version", cid_policyset_version(ps, "childcare"));
+	assert_non_null(e);
+	assert_int_equal(cid_audit_append(f->a.log, &e, 1, NULL), CID_OK);
+	json_decref(e);
+}
+
+/* The citizen the only provision record names, or NULL when there is none. */
+static char *provision_citizen(struct fixture *f)
+{
+	struct cid_txn *txn = NULL;
+	json_t *r = NULL;
+	const char *who;
+	char *out = NULL;
+
+	assert_int_equal(cid_store_read_begin(f->a.s, &txn), CID_OK);
+	assert_int_equal(cid_provision_records(txn, NULL, &r), CID_OK);
+	cid_store_read_end(txn);
+	who = cid_json_str(json_array_get(json_object_get(r, "provisions"), 0), "citizen");
+	if (who != NULL)
+		out = strdup(who);
+	json_decref(r);
+	return out;
+}
+
 /*
  * A business controller's provision to a third party: the provision record
- * made from the scope's entries is kept 3 years (APPI Art. 30), so the
- * purge is vetoed until then, counted, and goes ahead after; an entrusted
- * recipient's is not held back.
+ * made from the scope's releases is kept 3 years (APPI Art. 30), so the
+ * purge is vetoed until then, counted, and goes ahead after. What decides is
+ * the policy version each release was decided under, as the record says, not
+ * today's: a recipient made entrusted since, or whose number went, is still
+ * held, and the record still names the citizen; releases to an entrusted
+ * recipient, or none at all, hold nothing back.
  */
 static void test_provision_record_vetoes(void **state)
 {
+#define THIRD "recipient.name 株式会社アルファ\nrecipient.number 5010401067252\n"
+
 	static const struct {
-		const char *lines; /* after name.en */
-		int64_t sweep_at;  /* offset from NOW */
+		const char *name;
+		const char *released; /* the recipient at the release; NULL: no release */
+		const char *now;      /* the recipient in the policy in force at the sweep */
+		int64_t sweep_at;     /* offset from NOW */
 		size_t purged, vetoed;
 	} rows[] = {
-	    {"recipient.name 株式会社アルファ\nrecipient.number 5010401067252\n", 3 * DAY, 0, 1},
-	    {"recipient.name 株式会社アルファ\nrecipient.number 5010401067252\n", 1097 * DAY, 0, 1},
-	    {"recipient.name 株式会社アルファ\nrecipient.number 5010401067252\n", 1098 * DAY, 1, 0},
-	    {"recipient.name 株式会社アルファ\nrecipient.number 5010401067252\n"
-	     "relationship entrusted\n",
+	    {"a third party, retention over", THIRD, THIRD, 3 * DAY, 0, 1},
+	    {"a third party, the last day", THIRD, THIRD, 1097 * DAY, 0, 1},
+	    {"a third party, 3 years on", THIRD, THIRD, 1098 * DAY, 1, 0},
+	    {"entrusted", THIRD "relationship entrusted\n", THIRD "relationship entrusted\n",
 	     3 * DAY, 1, 0},
+	    {"made entrusted since", THIRD, THIRD "relationship entrusted\n", 3 * DAY, 0, 1},
+	    {"its number gone since", THIRD, "recipient.name 株式会社アルファ\n", 3 * DAY, 0, 1},
+	    {"entrusted then, a third party now", THIRD "relationship entrusted\n", THIRD, 3 * DAY,
+	     1, 0},
+	    {"no release, no provision", NULL, THIRD, 3 * DAY, 1, 0},
 	};
 
-	const char *head = "service childcare\nname.ja 子育て支援\nname.en Childcare support\n";
-	const char *rest = strstr(policy, "purpose fees");
+#undef THIRD
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		struct fixture *f = NULL;
+		struct cid_policyset *then = NULL;
 		struct cid_retention_sweep done;
-		char text[1024];
-		int n = snprintf(text, sizeof(text), "%s%s%s", head, rows[i].lines, rest);
+		char *who;
 
-		assert_true(n > 0 && (size_t)n < sizeof(text));
+		print_message("%s\n", rows[i].name);
 		assert_int_equal(setup((void **)&f), 0);
-		cid_policyset_free(f->ps);
-		assert_int_equal(
-		    cid_policyset_parse("childcare.policy", text, (size_t)n, NULL, &f->ps), CID_OK);
 		/* expired at NOW + DAY: its own retention (2 days) is over at NOW + 3 days */
 		record1(f, "fees", "email", CID_CONSENT_GRANTED, NOW + DAY, NOW);
+		if (rows[i].released != NULL) {
+			policy_with(rows[i].released, &then);
+			release(f, then, NOW);
+			cid_policyset_free(then);
+		}
+		cid_policyset_free(f->ps);
+		policy_with(rows[i].now, &f->ps);
 		done = sweep(f, NOW + rows[i].sweep_at);
 		assert_int_equal(done.purged, rows[i].purged);
 		assert_int_equal(done.vetoed, rows[i].vetoed);
+		/* a record kept names the citizen, not a pseudonym of no one */
+		who = provision_citizen(f);
+		if (rows[i].vetoed > 0)
+			assert_string_equal(who, HANAKO);
+		free(who);
 		assert_int_equal(teardown((void **)&f), 0);
 	}
 }
