@@ -182,10 +182,12 @@ out:
  * officer's act on an entry, a purge) is kept. A filter's citizen in "ext"
  * (a search or an export by citizen) gets the citizen's pseudonym of no
  * purpose, in a copy of ext. *citizen: the citizen as written (borrowed from
- * e or c), for the index.
+ * e or c), for the index; ext_citizen: the pseudonym written in ext (left
+ * as it was when ext names none), for the index too.
  */
 static enum cid_err hole_put(struct cid_txn *txn, struct chain *c, const json_t *e,
-			     const char *name, const char **citizen)
+			     const char *name, const char **citizen,
+			     char ext_citizen[CID_PSEUDONYM_CHARS + 1])
 {
 	enum cid_err rc = CID_OK;
 	const char *who;
@@ -210,15 +212,14 @@ static enum cid_err hole_put(struct cid_txn *txn, struct chain *c, const json_t 
 		cid_buf_append_json_str(&c->text, who, strlen(who));
 	} else {
 		const json_t *ext = json_object_get(e, "ext");
-		char p[CID_PSEUDONYM_CHARS + 1];
 
-		CID_TRY(
-		    cid_pseudonym_get_or_make(txn, cid_json_str(ext, "citizen"), NULL, NULL, p));
+		CID_TRY(cid_pseudonym_get_or_make(txn, cid_json_str(ext, "citizen"), NULL, NULL,
+						  ext_citizen));
 		copy = json_copy((json_t *)(uintptr_t)ext);
 		/* jansson 2.14's json_copy leaves out a member it runs out of memory for, and
 		 * returns the rest: an entry must never be chained with a member missing */
 		CID_ENSURE(copy != NULL && json_object_size(copy) == json_object_size(ext) &&
-			       json_object_set_new(copy, "citizen", json_string(p)) == 0,
+			       json_object_set_new(copy, "citizen", json_string(ext_citizen)) == 0,
 			   CID_ERR_NOMEM);
 		audit_canon_append(&c->text, copy);
 	}
@@ -234,6 +235,7 @@ static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t
 	enum cid_err rc = CID_OK;
 	char key[AUDIT_SEQ_HEX + 1];
 	const char *citizen = NULL;
+	char ext_citizen[CID_PSEUDONYM_CHARS + 1] = "";
 	const char *who;
 	const char *time;
 	size_t from = 0;
@@ -244,7 +246,7 @@ static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t
 	c->text.len = 0;
 	for (size_t h = 0; h < pr->n_holes; h++) {
 		cid_buf_append(&c->text, pr->text.data + from, pr->hole[h].at - from);
-		CID_TRY(hole_put(txn, c, e, pr->hole[h].name, &citizen));
+		CID_TRY(hole_put(txn, c, e, pr->hole[h].name, &citizen, ext_citizen));
 		from = pr->hole[h].at;
 	}
 	cid_buf_append(&c->text, pr->text.data + from, pr->text.len - from);
@@ -257,6 +259,11 @@ static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t
 	time = cid_json_str(e, "time");
 	if (citizen != NULL)
 		CID_TRY(index_put(txn, 'c', citizen, key, time));
+	/* the citizen a search or an export filtered on: a use of that pseudonym
+	 * too, so its mapping's retention (retention.h) counts from the newest;
+	 * readers by citizen match the entry's own "citizen" and pass these by */
+	if (ext_citizen[0] != '\0')
+		CID_TRY(index_put(txn, 'c', ext_citizen, key, time));
 	/* the time index: "t\n" time "\n" seq, for ranges over all entries */
 	if (time != NULL)
 		CID_TRY(index_put(txn, 't', time, key, NULL));

@@ -149,7 +149,8 @@
  * audit_checkpoint_interval seconds): it is reported, not failed.
  *
  * Store layout: CID_DB_AUDIT: 16 lowercase hex digits of seq -> entry bytes;
- * CID_DB_AUDIT_IDX: "c\n" citizen (as the entry names it) "\n" seq16 and "s\n" service "\n" seq16
+ * CID_DB_AUDIT_IDX: "c\n" citizen (as the entry names it, and the pseudonym its "ext" names for
+ * a search or an export by citizen) "\n" seq16 and "s\n" service "\n" seq16
  * -> the entry's time (indexes for the citizen slice and per-service queries,
  * written in the same transaction as the entry; the time lets a range skip
  * entries unread), "r\n" request_id "\n" seq16 -> the entry's time (the

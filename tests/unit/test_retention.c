@@ -382,6 +382,73 @@ static void test_own_scope_goes_after_the_deletion_and_every_purpose(void **stat
 	free(own);
 }
 
+/* Appends an export of the citizen's entries at now; the pseudonym its ext names into p. */
+static void export_by(struct fixture *f, const char *citizen, int64_t now,
+		      char p[CID_PSEUDONYM_CHARS + 1])
+{
+	const struct cid_audit_filter by = {.citizen = citizen};
+	const struct cid_audit_filter exported = {.type = "audit.exported"};
+	const struct cid_audit_exported x = {
+	    .actor = "operator", .endpoint = "cli", .format = "jsonl", .filter = &by, .now = now};
+	struct cid_txn *txn = NULL;
+	json_t *e = NULL;
+
+	assert_int_equal(cid_audit_exported_entry(&x, &e), CID_OK);
+	assert_int_equal(cid_audit_append(f->a.log, &e, 1, NULL), CID_OK);
+	json_decref(e);
+	e = NULL;
+	assert_int_equal(cid_store_read_begin(f->a.s, &txn), CID_OK);
+	assert_int_equal(cid_audit_query(txn, &exported, last_cb, &e), CID_OK);
+	cid_store_read_end(txn);
+	assert_true(cid_pseudonym_syntax_ok(cid_json_str(json_object_get(e, "ext"), "citizen")));
+	snprintf(p, CID_PSEUDONYM_CHARS + 1, "%s",
+		 cid_json_str(json_object_get(e, "ext"), "citizen"));
+	json_decref(e);
+}
+
+/* Whether audit resolve finds who pseudonym p is (the look-up is logged either way). */
+static bool resolves(struct fixture *f, const char *p, int64_t now)
+{
+	json_t *scope = NULL;
+	enum cid_err rc = cid_audit_resolve(f->a.log, "operator", p, "check", now, &scope);
+
+	assert_true(rc == CID_OK || rc == CID_ERR_NOTFOUND);
+	json_decref(scope);
+	return rc == CID_OK;
+}
+
+/*
+ * An export filtered on a citizen names the citizen's pseudonym of no
+ * purpose in its ext: an export by a deleted citizen whose every scope went
+ * makes that pseudonym again, and by an id that is no account one too; each
+ * goes the policies' longest retention (2 days) after the export, as an
+ * officer's look at a deleted citizen holds it that long again, not forever.
+ */
+static void test_export_by_a_deleted_citizen_goes_after_the_retention(void **state)
+{
+	struct fixture *f = *state;
+	const int64_t at = NOW + 500 * DAY;
+	char gone[CID_ID_CHARS + 1];
+	char p[CID_PSEUDONYM_CHARS + 1], nobody[CID_PSEUDONYM_CHARS + 1];
+	size_t purged;
+
+	citizen_of(f, "jiro", "fees", gone);
+	assert_int_equal(cid_account_delete(f->a.s, "jiro", NOW + DAY, NULL), CID_OK);
+	do
+		purged = sweep(f, NOW + 400 * DAY).purged;
+	while (purged > 0);
+	assert_false(own_scope_left(f, gone));
+
+	export_by(f, gone, at, p);
+	export_by(f, "0a1b2c3d-0000-4000-8000-0000000000ff", at, nobody);
+	assert_true(own_scope_left(f, gone));
+	assert_int_equal(sweep(f, at + 2 * DAY - 1).purged, 0);
+	assert_int_equal(sweep(f, at + 2 * DAY).purged, 2);
+	assert_false(own_scope_left(f, gone));
+	assert_false(resolves(f, p, at + 2 * DAY));
+	assert_false(resolves(f, nobody, at + 2 * DAY));
+}
+
 /* childcare's policy with lines after name.en (a recipient), parsed into *out. */
 static void policy_with(const char *lines, struct cid_policyset **out)
 {
@@ -546,6 +613,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_purge_unlinks_and_verifies, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_own_scope_goes_after_the_deletion_and_every_purpose, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_export_by_a_deleted_citizen_goes_after_the_retention, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_max_and_left, setup, teardown),
 	};
