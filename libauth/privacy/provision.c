@@ -100,6 +100,17 @@ static json_t *new_row(const char *service, const char *citizen, const char *tim
 			 time, "last", time, "count", (json_int_t)0);
 }
 
+/* The key of a row, "service\ncitizen" (a new string), or NULL when out of memory. */
+static char *pair_key(const char *service, const char *citizen)
+{
+	size_t len = strlen(service) + strlen(citizen) + 2;
+	char *key = malloc(len);
+
+	if (key != NULL)
+		snprintf(key, len, "%s\n%s", service, citizen);
+	return key;
+}
+
 static enum cid_err entry_cb(uint64_t seq, struct cid_str entry, void *arg)
 {
 	struct walk *w = arg;
@@ -128,10 +139,8 @@ static enum cid_err entry_cb(uint64_t seq, struct cid_str entry, void *arg)
 	if (service == NULL || citizen == NULL || time == NULL ||
 	    cid_time_parse(time, &t) != CID_OK)
 		goto out;
-	size_t klen = strlen(service) + strlen(citizen) + 2;
-	char *key = malloc(klen);
+	char *key = pair_key(service, citizen);
 	CID_ENSURE(key != NULL, CID_ERR_NOMEM);
-	snprintf(key, klen, "%s\n%s", service, citizen);
 	json_t *row = json_object_get(w->rows, key);
 	if (row == NULL) {
 		row = new_row(service, citizen, time);
@@ -260,23 +269,65 @@ out:
 	return rc;
 }
 
-bool cid_provision_records_purge_allowed(const json_t *records, int64_t now, const json_t **refused,
-					 char keep_until[11])
+/* Adds the rows of list to index, each under its key "service\ncitizen". */
+static enum cid_err index_rows(json_t *index, const json_t *list)
 {
-	size_t i;
+	enum cid_err rc = CID_OK;
 	const json_t *row;
+	size_t i;
+	char *key = NULL;
 
+	json_array_foreach(list, i, row)
+	{
+		free(key);
+		key = pair_key(cid_json_str(row, "service"), cid_json_str(row, "citizen"));
+		CID_ENSURE(key != NULL &&
+			       json_object_set(index, key, (json_t *)(uintptr_t)row) == 0,
+			   CID_ERR_NOMEM);
+	}
+out:
+	free(key);
+	return rc;
+}
+
+enum cid_err cid_provision_records_purge_allowed(const json_t *records, const json_t *all,
+						 int64_t now, bool *allowed, const json_t **refused,
+						 char keep_until[11])
+{
+	enum cid_err rc = CID_OK;
+	json_t *newest = json_object();
+	const json_t *row;
+	char *key = NULL;
+	size_t i;
+
+	*allowed = true;
+	CID_ENSURE(newest != NULL, CID_ERR_NOMEM);
+	CID_TRY(index_rows(newest, json_object_get(all, "provisions")));
+	CID_TRY(index_rows(newest, json_object_get(all, "not_third_party")));
 	json_array_foreach(records, i, row)
 	{
-		int64_t last;
+		const json_t *whole;
+		int64_t last = 0, later = 0;
+
+		free(key);
+		key = pair_key(cid_json_str(row, "service"), cid_json_str(row, "citizen"));
+		CID_ENSURE(key != NULL, CID_ERR_NOMEM);
+		whole = json_object_get(newest, key);
+		if (whole == NULL)
+			whole = row;
 		if (cid_time_parse(cid_json_str(row, "last"), &last) != CID_OK ||
-		    !cid_provision_purge_allowed(last, now, CID_PROVISION_RECORD_STANDARD,
-						 keep_until)) {
-			*refused = row;
-			return false;
+		    cid_time_parse(cid_json_str(whole, "last"), &later) != CID_OK ||
+		    !cid_provision_purge_allowed(later > last ? later : last, now,
+						 CID_PROVISION_RECORD_STANDARD, keep_until)) {
+			*allowed = false;
+			*refused = later > last ? whole : row;
+			goto out;
 		}
 	}
-	return true;
+out:
+	free(key);
+	json_decref(newest);
+	return rc;
 }
 
 /* The strings of an array member joined by ' ' (a new string), or NULL when out of memory. */

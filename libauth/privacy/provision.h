@@ -68,14 +68,21 @@ CID_MUST_CHECK enum cid_err cid_provision_recipient(struct cid_txn *txn, json_t 
 						    json_t **out);
 
 /*
- * Whether every record of records (the "provisions" of
- * cid_provision_records) may be purged at now: each is kept until its
- * "last" provision's retention ends (cid_provision_purge_allowed, the
- * standard method). On false, *refused is the first record still kept
- * (borrowed from records) and keep_until its last day ("YYYY-MM-DD").
+ * Whether every record of records (the "provisions" of cid_provision_records
+ * of the releases before a time) may be purged at now: each is kept until
+ * the retention of its recipient and citizen's newest provision ends
+ * (cid_provision_purge_allowed, the standard method), one at or after that
+ * time included. all is cid_provision_records of every release of the same
+ * recipients, with no time bound; its row of the same service and citizen
+ * gives the newest provision (in either list: a later release to a
+ * recipient made entrusted since keeps the record no shorter). *allowed
+ * false: *refused is the first record still kept (borrowed from all, its
+ * "last" the newest provision) and keep_until its last day ("YYYY-MM-DD").
+ * Errors: CID_ERR_NOMEM.
  */
-bool cid_provision_records_purge_allowed(const json_t *records, int64_t now, const json_t **refused,
-					 char keep_until[11]);
+CID_MUST_CHECK enum cid_err
+cid_provision_records_purge_allowed(const json_t *records, const json_t *all, int64_t now,
+				    bool *allowed, const json_t **refused, char keep_until[11]);
 
 /*
  * Writes the "provisions" of records as CSV: a byte order mark, the header

@@ -133,14 +133,21 @@ static int print_records(const struct opts *o, json_t *rec)
 	return 0;
 }
 
-static int purge_check(const struct opts *o, json_t *rec)
+/* rec: the records before the day; all: every release of the same recipients. */
+static int purge_check(const struct opts *o, json_t *rec, const json_t *all)
 {
 	const json_t *refused = NULL;
 	char keep_until[11] = "";
 	const json_t *provisions = json_object_get(rec, "provisions");
-	bool allowed =
-	    cid_provision_records_purge_allowed(provisions, cli_now(), &refused, keep_until);
-	int status = allowed ? 0 : 1;
+	bool allowed = false;
+	int status;
+
+	if (cid_provision_records_purge_allowed(provisions, all, cli_now(), &allowed, &refused,
+						keep_until) != CID_OK) {
+		json_decref(rec);
+		return cli_fail("audit", "provisions", CID_ERR_NOMEM);
+	}
+	status = allowed ? 0 : 1;
 
 	if (o->common.json) {
 		json_t *r = json_pack("{s:s, s:b, s:I}", "purge_before", o->q.to, "allowed",
@@ -224,6 +231,7 @@ int cid_cli_audit_provisions(int argc, char **argv)
 	struct cli_env env;
 	struct cid_txn *txn = NULL;
 	json_t *rec = NULL;
+	json_t *all = NULL;
 	enum cid_err rc;
 	int status;
 
@@ -237,13 +245,21 @@ int cid_cli_audit_provisions(int argc, char **argv)
 	rc = cid_store_read_begin(env.store, &txn);
 	if (rc == CID_OK)
 		rc = cid_provision_records(txn, &o.q, &rec);
+	/* a record is kept from its newest provision, one after the day included */
+	if (rc == CID_OK && o.purge_check) {
+		const struct cid_provision_query every = {.recipient = o.q.recipient};
+		rc = cid_provision_records(txn, &every, &all);
+	}
 	cid_store_read_end(txn);
-	if (rc != CID_OK)
+	if (rc != CID_OK) {
+		json_decref(rec);
 		status = cli_fail("audit", "provisions", rc);
-	else if (o.purge_check)
-		status = purge_check(&o, rec);
-	else
+	} else if (o.purge_check) {
+		status = purge_check(&o, rec, all);
+	} else {
 		status = print_records(&o, rec);
+	}
+	json_decref(all);
 	cli_close(&env);
 	return status;
 }

@@ -230,6 +230,18 @@ static void test_records_filters(void **state)
 	assert_null(none);
 }
 
+/* cid_provision_records_purge_allowed of records, all the records of every time. */
+static bool purge_allowed(const json_t *records, const json_t *all, int64_t now,
+			  const json_t **refused, char keep[11])
+{
+	bool allowed = false;
+
+	assert_int_equal(
+	    cid_provision_records_purge_allowed(records, all, now, &allowed, refused, keep),
+	    CID_OK);
+	return allowed;
+}
+
 static void test_purge_refused_within_retention(void **state)
 {
 	struct fixture *f = *state;
@@ -239,18 +251,52 @@ static void test_purge_refused_within_retention(void **state)
 	char keep[11];
 
 	/* alpha's last provision is 6 Dec 2026: kept through 6 Dec 2029 */
-	assert_false(cid_provision_records_purge_allowed(p, NOW + 365 * 86400, &refused, keep));
+	assert_false(purge_allowed(p, r, NOW + 365 * 86400, &refused, keep));
 	assert_string_equal(cid_json_str(refused, "service"), "alpha");
 	assert_string_equal(keep, "2029-12-06");
 	/* gamma (5 Dec) is free from 6 Dec 2029, alpha still kept that day */
 	refused = NULL;
-	assert_false(cid_provision_records_purge_allowed(p, (int64_t)1891177200 + 86400 - 1,
-							 &refused, keep));
+	assert_false(purge_allowed(p, r, (int64_t)1891177200 + 86400 - 1, &refused, keep));
 	assert_string_equal(cid_json_str(refused, "service"), "alpha");
-	assert_true(
-	    cid_provision_records_purge_allowed(p, (int64_t)1891177200 + 86400, &refused, keep));
-	assert_true(
-	    cid_provision_records_purge_allowed(json_object_get(r, "none"), NOW, &refused, keep));
+	assert_true(purge_allowed(p, r, (int64_t)1891177200 + 86400, &refused, keep));
+	assert_true(purge_allowed(json_object_get(r, "none"), r, NOW, &refused, keep));
+	json_decref(r);
+}
+
+/*
+ * The check of the records before a day: alpha's provisions to hanako
+ * before it ended in Dec 2026, but one more came on 19 Mar 2030, after the
+ * day: the record is one (recipient, citizen), kept 3 years from its newest
+ * provision, so it is refused in Jan 2030 though its part before the day
+ * alone would be past its 3 years.
+ */
+static void test_purge_counts_a_provision_after_the_day(void **state)
+{
+	struct fixture *f = *state;
+	const struct cid_provision_query before = {.to = "2029-12-09T01:00:00Z"};
+	json_t *r, *all;
+	const json_t *refused = NULL;
+	char keep[11];
+
+	entry(f, "release.permit", HANAKO, "alpha", "email", "consent", "rec-9", f->versions[1],
+	      NOW + 1200 * 86400);
+	r = records(f, &before);
+	all = records(f, NULL);
+	assert_string_equal(
+	    cid_json_str(json_array_get(json_object_get(r, "provisions"), 0), "last"),
+	    "2026-12-06T01:00:00Z");
+	assert_false(purge_allowed(json_object_get(r, "provisions"), all, NOW + 1150 * 86400,
+				   &refused, keep));
+	assert_string_equal(cid_json_str(refused, "service"), "alpha");
+	assert_string_equal(cid_json_str(refused, "citizen"), HANAKO);
+	assert_string_equal(cid_json_str(refused, "last"), "2030-03-19T01:00:00Z");
+	assert_string_equal(keep, "2033-03-19");
+	/* kept through 19 Mar 2033 in Japan; from the 20th the records before the day may go */
+	assert_false(purge_allowed(json_object_get(r, "provisions"), all, (int64_t)1994857200 - 1,
+				   &refused, keep));
+	assert_true(purge_allowed(json_object_get(r, "provisions"), all, (int64_t)1994857200,
+				  &refused, keep));
+	json_decref(all);
 	json_decref(r);
 }
 
@@ -288,6 +334,8 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_records_filters, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_purge_refused_within_retention, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_purge_counts_a_provision_after_the_day, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_records_csv, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
