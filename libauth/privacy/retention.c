@@ -341,8 +341,9 @@ struct find {
 	const struct cid_policyset *ps;
 	int64_t now;
 	size_t max;
-	json_t *due; /* pseudonyms */
-	size_t left;
+	json_t *due;	  /* pseudonyms */
+	json_t *versions; /* cid_retention_purge_allowed's cache */
+	size_t left, vetoed;
 };
 
 static enum cid_err find_cb(struct cid_str key, struct cid_str val, void *arg)
@@ -353,7 +354,8 @@ static enum cid_err find_cb(struct cid_str key, struct cid_str val, void *arg)
 	char p[CID_PSEUDONYM_CHARS + 1];
 	const char *version = NULL;
 	json_t *rec = NULL;
-	bool due;
+	const char *why = NULL;
+	bool due, allowed;
 
 	CID_ENSURE(key.len == 2 + CID_PSEUDONYM_CHARS, CID_ERR_STORE);
 	memcpy(p, key.ptr + 2, CID_PSEUDONYM_CHARS);
@@ -363,6 +365,13 @@ static enum cid_err find_cb(struct cid_str key, struct cid_str val, void *arg)
 	CID_TRY(scope_due(fd->txn, fd->ps, &sc, fd->now, NULL, &due, &version));
 	if (!due)
 		goto out;
+	/* a vetoed scope takes no place of the run: else enough of them, first in
+	 * key order, would hold every other due scope back for 3 years */
+	CID_TRY(cid_retention_purge_allowed(fd->txn, fd->versions, &sc, fd->now, &allowed, &why));
+	if (!allowed) {
+		fd->vetoed++;
+		goto out;
+	}
 	if (json_array_size(fd->due) == fd->max) {
 		fd->left++;
 		goto out;
@@ -488,6 +497,7 @@ enum cid_err cid_retention_sweep(struct cid_store *s, const struct cid_policyset
 
 	CID_ENSURE(s != NULL && ps != NULL && out != NULL && max > 0, CID_ERR_INVALID);
 	CID_ENSURE(fd.due != NULL && pg.versions != NULL, CID_ERR_NOMEM);
+	fd.versions = pg.versions; /* the archive's versions never change */
 	CID_TRY(cid_store_read_begin(s, &fd.txn));
 	CID_TRY(cid_txn_foreach(fd.txn, CID_DB_PSEUDONYMS, cid_str_of("p\n"), find_cb, &fd));
 	cid_store_read_end(fd.txn);
@@ -496,8 +506,10 @@ enum cid_err cid_retention_sweep(struct cid_store *s, const struct cid_policyset
 		pg.due = fd.due;
 		CID_TRY(cid_store_update(s, purge_cb, &pg));
 	}
-	*out = (struct cid_retention_sweep){
-	    .purged = pg.purged, .vetoed = pg.vetoed, .left = fd.left, .first = pg.first};
+	*out = (struct cid_retention_sweep){.purged = pg.purged,
+					    .vetoed = fd.vetoed + pg.vetoed,
+					    .left = fd.left,
+					    .first = pg.first};
 out:
 	cid_store_read_end(fd.txn);
 	json_decref(fd.due);

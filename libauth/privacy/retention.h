@@ -83,14 +83,15 @@ CID_MUST_CHECK enum cid_err cid_retention_purge_allowed(struct cid_txn *txn, jso
 struct cid_retention_sweep {
 	size_t purged;	/* scopes purged, one retention.purged entry each */
 	size_t vetoed;	/* due, but refused by cid_retention_purge_allowed */
-	size_t left;	/* due beyond max: run again */
+	size_t left;	/* due, not vetoed, beyond max: run again */
 	uint64_t first; /* seq of the first retention.purged entry (when purged > 0) */
 };
 
 /*
- * Finds the scopes due at now (a read transaction), then purges the first
- * max of them in one write transaction, each checked again there, each with
- * one entry:
+ * Finds the scopes due at now (a read transaction; those
+ * cid_retention_purge_allowed refuses are counted, vetoed, and take no place
+ * of max), then purges the first max of them in one write transaction, each
+ * checked again there, each with one entry:
  *   {"type": "retention.purged", "time": now, "actor": "system",
  *    "citizen": the pseudonym, "service", "purpose", "policy_version",
  *    "ext": {"purged": "pseudonym,consent_records", "consent_records": N,

@@ -462,8 +462,9 @@ static void policy_with(const char *lines, struct cid_policyset **out)
 			 CID_OK);
 }
 
-/* A release.permit of (childcare, fees) to hanako at now, decided under ps (archived). */
-static void release(struct fixture *f, const struct cid_policyset *ps, int64_t now)
+/* A release.permit of (childcare, fees) to account at now, decided under ps (archived). */
+static void release(struct fixture *f, const char *account, const struct cid_policyset *ps,
+		    int64_t now)
 {
 	char when[21];
 	json_t *e;
@@ -471,7 +472,7 @@ static void release(struct fixture *f, const struct cid_policyset *ps, int64_t n
 	assert_int_equal(cid_policy_archive_put(f->a.s, ps, now, NULL), CID_OK);
 	assert_int_equal(cid_audit_time(now, when), CID_OK);
 	e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:s, s:s}", "type", "release.permit",
-		      "time", when, "actor", "service", "citizen", HANAKO, "service", "childcare",
+		      "time", when, "actor", "service", "citizen", account, "service", "childcare",
 		      "purpose", "fees", "attributes", "email", "basis", "consent",
 		      "policy_version", cid_policyset_version(ps, "childcare"));
 	assert_non_null(e);
@@ -544,7 +545,7 @@ static void test_provision_record_vetoes(void **state)
 		record1(f, "fees", "email", CID_CONSENT_GRANTED, NOW + DAY, NOW);
 		if (rows[i].released != NULL) {
 			policy_with(rows[i].released, &then);
-			release(f, then, NOW);
+			release(f, HANAKO, then, NOW);
 			cid_policyset_free(then);
 		}
 		cid_policyset_free(f->ps);
@@ -559,6 +560,46 @@ static void test_provision_record_vetoes(void **state)
 		free(who);
 		assert_int_equal(teardown((void **)&f), 0);
 	}
+}
+
+/*
+ * A scope the veto holds takes no place of a run: with room for one, a due
+ * scope sorting after vetoed ones (a third party's, kept 3 years) is purged
+ * at once, not held back behind them.
+ */
+static void test_vetoed_scopes_take_no_place(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_policyset *third = NULL;
+	struct cid_retention_sweep done = {0};
+	char *free_one, *held;
+	char id[CID_ID_CHARS + 1];
+	bool before = false;
+
+	policy_with("recipient.name 株式会社アルファ\nrecipient.number 5010401067252\n", &third);
+	record1(f, "fees", "email", CID_CONSENT_REFUSED, 0, NOW); /* hanako: no release */
+	free_one = cid_test_pseudonym(f->a.s, HANAKO, "childcare", "fees");
+	assert_non_null(free_one);
+	/* third-party releases until one of their scopes sorts before hanako's */
+	for (unsigned i = 0; i < 64 && !before; i++) {
+		snprintf(id, sizeof(id), "0a1b2c3d-0000-4000-8000-%012x", 0x100 + i);
+		record_of(f, id, "fees", "email", CID_CONSENT_REFUSED, 0, NOW);
+		release(f, id, third, NOW);
+		held = cid_test_pseudonym(f->a.s, id, "childcare", "fees");
+		assert_non_null(held);
+		before = strcmp(held, free_one) < 0;
+		free(held);
+	}
+	assert_true(before);
+	cid_policyset_free(f->ps);
+	f->ps = third;
+	assert_int_equal(cid_retention_sweep(f->a.s, f->ps, NOW + 3 * DAY, 1, &done), CID_OK);
+	assert_int_equal(done.purged, 1);
+	assert_int_equal(done.left, 0);
+	assert_true(done.vetoed > 0);
+	held = cid_test_pseudonym(f->a.s, HANAKO, "childcare", "fees");
+	assert_null(held);
+	free(free_one);
 }
 
 /* Bad arguments. */
@@ -615,6 +656,7 @@ int main(void)
 		test_own_scope_goes_after_the_deletion_and_every_purpose, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_export_by_a_deleted_citizen_goes_after_the_retention, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_vetoed_scopes_take_no_place, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_max_and_left, setup, teardown),
 	};
