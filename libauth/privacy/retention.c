@@ -141,8 +141,8 @@ out:
 	return rc;
 }
 
-/* Walks the index keys of pseudonym's entries (newest first when asked); AUDIT_STOP is no error. */
-static enum cid_err scope_walk(struct cid_txn *txn, const char *pseudonym, bool newest_first,
+/* Walks the index keys of pseudonym's entries, newest first; AUDIT_STOP is no error. */
+static enum cid_err scope_walk(struct cid_txn *txn, const char *pseudonym,
 			       enum cid_err (*fn)(struct cid_str, struct cid_str, void *),
 			       void *arg)
 {
@@ -153,7 +153,7 @@ static enum cid_err scope_walk(struct cid_txn *txn, const char *pseudonym, bool 
 	n = snprintf(prefix, sizeof(prefix), "c\n%s\n", pseudonym);
 	CID_ENSURE(n > 0 && (size_t)n < sizeof(prefix), CID_ERR_STORE);
 	rc = cid_txn_foreach_range(txn, CID_DB_AUDIT_IDX, (struct cid_str){prefix, (size_t)n},
-				   (struct cid_str){NULL, 0}, newest_first, fn, arg);
+				   (struct cid_str){NULL, 0}, true, fn, arg);
 	if (rc == AUDIT_STOP)
 		rc = CID_OK;
 out:
@@ -163,7 +163,7 @@ out:
 /* Into nw->t: the time of the newest entry of pseudonym's scope that nw counts; 0: none. */
 static enum cid_err newest_of(struct cid_txn *txn, const char *pseudonym, struct newest *nw)
 {
-	return scope_walk(txn, pseudonym, true, newest_cb, nw);
+	return scope_walk(txn, pseudonym, newest_cb, nw);
 }
 
 /* The walk over a scope's entries for a provision to a third party with its corporate number. */
@@ -222,7 +222,7 @@ enum cid_err cid_retention_purge_allowed(struct cid_txn *txn, json_t *versions,
 	 * recipient since made entrusted still had these provisions. */
 	if (cid_provision_purge_allowed(sc->ended, now, CID_PROVISION_RECORD_STANDARD, keep_until))
 		goto out;
-	CID_TRY(scope_walk(txn, sc->pseudonym, true, provided_cb, &pv));
+	CID_TRY(scope_walk(txn, sc->pseudonym, provided_cb, &pv));
 	if (pv.third_party) {
 		*allowed = false;
 		*why = "APPI Art. 30: the third-party provision record is kept 3 years";
