@@ -2,7 +2,8 @@
 # End-to-end test of the janitor: after a real login (a code redeemed for
 # tokens, an SSO session), nothing is swept while it is usable; a day later
 # the running server's own sweep has deleted the spent code and the ended
-# session while the refresh token still works; a month later
+# session while the refresh token (offline_access: it outlives the session)
+# still works; a month later
 # `civicid audit sweep` deletes the expired refresh tokens and their grant,
 # and a second run finds nothing. Time is moved forward with faketime.
 # Usage: CIVICID_BIN=build/asan/server/civicid tests/e2e/janitor.sh
@@ -25,12 +26,12 @@ refresh() { # refresh TOKEN: the token endpoint's answer to a refresh
 add_statute_policy rp-sweep given_name
 add_user hanako 'hanako-e2e-Passw0rd!' 'given_name=Hanako'
 add_client --client-id rp-sweep --name 'Janitor e2e' --redirect-uri http://127.0.0.1:9/cb \
-	--scope "openid profile"
+	--scope "openid profile offline_access"
 RP_ID=$CLIENT_ID
 RP_SECRET=$CLIENT_SECRET
 civicid_start
 ok "civicid serve listens on $ISSUER"
-code_login_token "$RP_ID" "$RP_SECRET" hanako 'hanako-e2e-Passw0rd!'
+code_login_token "$RP_ID" "$RP_SECRET" hanako 'hanako-e2e-Passw0rd!' 'openid profile offline_access'
 check "the login gave a refresh token" test -n "$RT"
 civicid_stop
 

@@ -239,14 +239,14 @@ add_client() {
 	CLIENT_SECRET=$(json "d.get('client_secret', '')" <"$tmp/cli.out")
 }
 
-# code_login_token CLIENT_ID SECRET USER PASSWORD: a citizen logs in through the
-# real login form for the client (redirect URI http://127.0.0.1:9/cb, scope
-# "openid profile", consent already given or not needed) and the code is
-# redeemed; sets AT to the access token and RT to the refresh token ("" when
-# the client gets none)
+# code_login_token CLIENT_ID SECRET USER PASSWORD [SCOPE]: a citizen logs in
+# through the real login form for the client (redirect URI
+# http://127.0.0.1:9/cb, scope SCOPE or "openid profile", consent already
+# given or not needed) and the code is redeemed; sets AT to the access token
+# and RT to the refresh token ("" when the client gets none)
 code_login_token() {
 	local cb=http://127.0.0.1:9/cb req csrf code resp
-	get "$ISSUER/authorize?response_type=code&client_id=$1&redirect_uri=$(urlencode "$cb")&scope=openid%20profile&state=s1&nonce=n1"
+	get "$ISSUER/authorize?response_type=code&client_id=$1&redirect_uri=$(urlencode "$cb")&scope=$(urlencode "${5:-openid profile}")&state=s1&nonce=n1"
 	req=$(form_field "$BODY" '/login$' req)
 	csrf=$(form_field "$BODY" '/login$' csrf)
 	[ -n "$req" ] && [ -n "$csrf" ] || bail "the login form" "$(last)"
