@@ -4,6 +4,7 @@
  */
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -43,6 +44,22 @@ static void usage(FILE *f)
 		   "output meant for scripts. Exit status: 0 done, 1 failed, 2 bad usage.\n");
 }
 
+/*
+ * What a command printed (a client secret or a TOTP secret shown once, an
+ * answer meant for a script) must have reached stdout: if not, it failed,
+ * whatever it did, and says so. Returns the exit status.
+ */
+static int output_written(int status)
+{
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return status;
+	fprintf(stderr,
+		"civicid: what this command printed could not be written (%s): what it did is "
+		"done, but its output (a secret shown once, say) is lost\n",
+		strerror(errno));
+	return status == 0 ? 1 : status;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -60,7 +77,7 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].run(argc - 1, argv + 1);
+			return output_written(commands[i].run(argc - 1, argv + 1));
 	fprintf(stderr, "civicid: unknown command '%s'\n\n", argv[1]);
 	usage(stderr);
 	return 2;

@@ -544,7 +544,8 @@ static int with_output(struct cli_env *env, const struct audit_opts *o,
 					  FILE *out, uint64_t *n),
 		       const char *what)
 {
-	FILE *out = o->output == NULL ? stdout : fopen(o->output, "we");
+	/* 0600 as the store: an export names pseudonyms, services and purposes */
+	FILE *out = o->output == NULL ? stdout : cli_create_private(o->output);
 	uint64_t n = 0;
 	enum cid_err rc;
 

@@ -123,6 +123,13 @@ int cli_usage(const char *cmd, const char *message);
 char *cli_read_secret(const char *cmd, const char *path, size_t max);
 
 /*
+ * Creates (or truncates) the file path for writing, mode 0600 whatever the
+ * umask, as the store's own files are: what commands write there (an export
+ * of the log) is the city's. Returns NULL with errno set on failure.
+ */
+FILE *cli_create_private(const char *path);
+
+/*
  * Prints obj (stolen; NULL: it could not be built) as indented JSON on
  * stdout. Returns 0, or 1 after saying on stderr that there is no answer
  * (obj NULL, or out of memory): the exit status of a command that fails to

@@ -158,6 +158,10 @@ expect 0 "public client add" "$bin" client add "${C[@]}" --client-id library --p
 has "public client told about PKCE" "$out" PKCE
 expect 1 "plain http redirect refused" "$bin" client add "${C[@]}" --client-id bad1 --redirect-uri http://evil.example/cb
 has "invalid registration explained" "$err" "redirect URIs"
+# a secret shown once that cannot be written is a failure, said on stderr
+expect 1 "client add with its output lost fails" bash -c "'$bin' client add ${C[*]} --client-id lost \
+	--redirect-uri https://lost.city.example/cb > /dev/full"
+has "the lost output is said" "$err" "could not be written"
 expect 1 "public client_credentials refused" "$bin" client add "${C[@]}" --client-id bad2 --public --grant-types client_credentials
 # the sector of pairwise subjects (OIDC Core 8.1): host:port, or a sector identifier URI
 expect 0 "client show library" "$bin" client show library "${C[@]}" --json
@@ -289,7 +293,10 @@ printf 'policies = %s\n' "$tmp/tpol" >"$tmp/tenant.conf"
 expect 0 "tenant show opens it (as the server would)" "$bin" tenant show kita "${A[@]}" --config "$tmp/tenant.conf"
 has "tenant show gives its issuer" "$out" "issuer:   http://127.0.0.1:8080/t/kita"
 has "tenant show counts its citizens" "$out" "2 citizens"
-expect 0 "its export" "$bin" audit export "${A[@]}" --tenant kita --output "$tmp/adopt.jsonl"
+: >"$tmp/adopt.jsonl" # there before, readable by all: the export narrows it
+chmod 644 "$tmp/adopt.jsonl"
+expect 0 "its export" bash -c "umask 022; '$bin' audit export ${A[*]} --tenant kita --output '$tmp/adopt.jsonl'"
+eq "the export is the city's alone (0600)" "$(stat -c %a "$tmp/adopt.jsonl")" 600
 has "the log records the adoption" "$(cat "$tmp/adopt.jsonl")" '"tenant.adopted"'
 expect 1 "adopt twice is refused" "$bin" tenant adopt nara "${A[@]}"
 has "the second adopt says why" "$err" "already has tenants"
