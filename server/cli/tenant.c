@@ -275,6 +275,7 @@ int cid_cli_tenant(int argc, char **argv)
 	struct cid_config *base = NULL;
 	const char *verb;
 	const char *name;
+	bool adding;
 	int status;
 	enum cid_err rc;
 
@@ -287,18 +288,29 @@ int cid_cli_tenant(int argc, char **argv)
 	if (status != 0)
 		goto out;
 	name = optind + 1 < argc ? argv[optind + 1] : NULL;
-	if (strcmp(verb, "list") == 0) {
-		status = verb_list(base, o.common.json);
+	adding = strcmp(verb, "add") == 0 || strcmp(verb, "adopt") == 0;
+	/* an option a verb does not take is a mistake to say, not to drop */
+	if (o.n > 0 && !adding) {
+		status =
+		    cli_usage("tenant", "--set, --name-ja and --name-en are for add and adopt");
+	} else if (o.move_policies && strcmp(verb, "adopt") != 0) {
+		status = cli_usage("tenant", "--move-policies is for adopt");
+	} else if (strcmp(verb, "list") == 0) {
+		status = name == NULL ? verb_list(base, o.common.json)
+				      : cli_usage("tenant", "list takes no NAME");
 	} else if (name == NULL || optind + 2 < argc) {
 		status = cli_usage("tenant", "one NAME is needed");
-	} else if (strcmp(verb, "add") == 0 || strcmp(verb, "adopt") == 0) {
+	} else if (adding) {
 		status = verb_add(base, &o, name, strcmp(verb, "adopt") == 0);
 	} else if (strcmp(verb, "show") == 0) {
 		status = verb_show(base, name, o.common.json);
 	} else if (strcmp(verb, "disable") == 0) {
 		rc = cid_tenant_disable(base, name);
 		status = rc == CID_OK ? 0 : cli_fail("tenant", name, rc);
-		if (status == 0 && !o.common.json)
+		if (status == 0 && o.common.json)
+			status =
+			    cli_print_json(json_pack("{s:s, s:b}", "name", name, "disabled", true));
+		else if (status == 0)
 			printf("tenant %s disabled: its issuer answers nothing from now on\n",
 			       name);
 	} else {

@@ -302,6 +302,11 @@ expect 1 "adopt twice is refused" "$bin" tenant adopt nara "${A[@]}"
 has "the second adopt says why" "$err" "already has tenants"
 expect 0 "tenant list" "$bin" tenant list "${A[@]}"
 has "tenant list shows it" "$out" "kita"
+# what a verb does not take is a usage error, not dropped
+expect 2 "tenant list with a NAME" "$bin" tenant list kita "${A[@]}"
+expect 2 "--move-policies is for adopt only" "$bin" tenant add nishi "${A[@]}" --move-policies
+check "and nothing was added" test ! -e "$tmp/adopt/tenants/nishi"
+expect 2 "--set is for add and adopt only" "$bin" tenant show kita "${A[@]}" --set city_name_en=X
 # one tenant's broken host file: the list is still whole, the broken one marked and named
 expect 0 "tenant add at a host of its own" "$bin" tenant add higashi "${A[@]}" --set host=higashi.example
 printf 'Not A Host!\n' >"$tmp/adopt/tenants/higashi/host"

@@ -269,7 +269,8 @@ test('commands need --tenant once a store has tenants; tenant show and disable',
   assert.equal(show.counts.services, 2); // rp-a, and the account pages' own (civicid-account)
   assert.deepEqual(show.policies.map((p) => p.service), ['rp-a']);
   assert.deepEqual(show.keys.map((k) => k.kid).sort(), city.a.jwks.keys.map((k) => k.kid).sort());
-  cli(['tenant', 'disable', 'b', '--store', store.dir]);
+  assert.deepEqual(JSON.parse(cli(['tenant', 'disable', 'b', '--store', store.dir, '--json'])),
+    { name: 'b', disabled: true });
   // the server looks every few seconds
   let status = 200;
   for (let i = 0; i < 60 && status !== 404; i++) {
