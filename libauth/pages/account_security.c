@@ -455,6 +455,38 @@ static enum cid_security_notice code_refusal(enum cid_err rc)
 	}
 }
 
+enum cid_err cid_security_totp_begin(struct cid_store *s, const struct cid_session *sess,
+				     int64_t now, enum cid_security_notice *notice)
+{
+	enum cid_err rc;
+
+	*notice = CID_SECURITY_LOGIN_STALE;
+	if (!cid_erase_login_fresh(sess, now))
+		return CID_ERR_REFUSED;
+	rc = cid_account_totp_begin(s, sess->account_id, now, NULL, NULL);
+	*notice = rc == CID_OK		 ? CID_SECURITY_TOTP_PENDING
+		  : rc == CID_ERR_EXISTS ? CID_SECURITY_TOTP_STATE
+					 : CID_SECURITY_NONE;
+	return rc == CID_ERR_EXISTS ? CID_ERR_REFUSED : rc;
+}
+
+enum cid_err cid_security_totp_confirm(struct cid_store *s, const struct cid_session *sess,
+				       const char *code, int64_t now,
+				       enum cid_security_notice *notice)
+{
+	enum cid_err rc;
+
+	*notice = CID_SECURITY_LOGIN_STALE;
+	if (!cid_erase_login_fresh(sess, now))
+		return CID_ERR_REFUSED;
+	rc = cid_account_totp_confirm(s, sess->account_id, code == NULL ? "" : code, now);
+	*notice = rc == CID_OK		   ? CID_SECURITY_TOTP_ENROLLED
+		  : rc == CID_ERR_NOTFOUND ? CID_SECURITY_TOTP_EXPIRED
+		  : rc == CID_ERR_EXISTS   ? CID_SECURITY_TOTP_STATE
+					   : code_refusal(rc);
+	return rc == CID_OK || *notice == CID_SECURITY_NONE ? rc : CID_ERR_REFUSED;
+}
+
 /* Ends this browser's session and answers the logged-out page, with its services' frames. */
 static enum cid_err sign_out(struct cid_ctx *ctx, const struct cid_request *req, const char *locale,
 			     struct cid_reply *reply)
@@ -519,25 +551,13 @@ static enum cid_err act(struct cid_ctx *ctx, const struct cid_request *req,
 		rc = cid_security_change_password(ctx, &ch, notice, NULL);
 		CID_ENSURE(rc == CID_OK || rc == CID_ERR_REFUSED, rc);
 		rc = CID_OK;
-	} else if ((strcmp(action, "totp_begin") == 0 || strcmp(action, "totp_confirm") == 0) &&
-		   !cid_erase_login_fresh(sess, req->now)) {
-		/* a browser left signed in, or a stolen cookie, must not add a factor
-		 * of its own: it would lock the citizen out, and its step-up would
-		 * pass for a fresh login (Keycloak asks one before OTP setup too) */
-		rc = account_reauth_redirect(reply, locale);
-	} else if (strcmp(action, "totp_begin") == 0) {
-		rc = cid_account_totp_begin(s, sess->account_id, req->now, NULL, NULL);
-		*notice = rc == CID_OK ? CID_SECURITY_TOTP_PENDING : CID_SECURITY_TOTP_STATE;
-		CID_ENSURE(rc == CID_OK || rc == CID_ERR_EXISTS, rc);
-		rc = CID_OK;
-	} else if (strcmp(action, "totp_confirm") == 0) {
-		rc = cid_account_totp_confirm(s, sess->account_id, code == NULL ? "" : code,
-					      req->now);
-		*notice = rc == CID_OK		   ? CID_SECURITY_TOTP_ENROLLED
-			  : rc == CID_ERR_NOTFOUND ? CID_SECURITY_TOTP_EXPIRED
-			  : rc == CID_ERR_EXISTS   ? CID_SECURITY_TOTP_STATE
-						   : code_refusal(rc);
-		CID_ENSURE(*notice != CID_SECURITY_NONE, rc);
+	} else if (strcmp(action, "totp_begin") == 0 || strcmp(action, "totp_confirm") == 0) {
+		rc = strcmp(action, "totp_begin") == 0
+			 ? cid_security_totp_begin(s, sess, req->now, notice)
+			 : cid_security_totp_confirm(s, sess, code, req->now, notice);
+		if (*notice == CID_SECURITY_LOGIN_STALE)
+			return account_reauth_redirect(reply, locale);
+		CID_ENSURE(rc == CID_OK || rc == CID_ERR_REFUSED, rc);
 		rc = CID_OK;
 	} else if (strcmp(action, "totp_remove") == 0) {
 		rc = cid_account_totp_remove(s, sess->account_id, code == NULL ? "" : code, addr,

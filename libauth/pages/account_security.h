@@ -18,8 +18,8 @@
  *       end_others           ends every session but this browser's
  *       end_all              ends every session, this browser's last
  *       password (old, new, confirm)   cid_security_change_password
- *       totp_begin           a new pending secret (cid_account_totp_begin)
- *       totp_confirm (code)  cid_account_totp_confirm
+ *       totp_begin           a new pending secret (cid_security_totp_begin)
+ *       totp_confirm (code)  cid_security_totp_confirm
  *       totp_remove (code)   cid_account_totp_remove
  *       unlink (issuer, sub) cid_idp_unlink: not the last way in of a
  *                            citizen with no password
@@ -61,6 +61,7 @@
 #include "err.h"
 #include "logout_notify.h"
 #include "reply.h"
+#include "session.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -150,6 +151,28 @@ CID_MUST_CHECK enum cid_err cid_security_change_password(struct cid_ctx *ctx,
 							 const struct cid_password_change *ch,
 							 enum cid_security_notice *notice,
 							 int64_t *retry_after);
+
+/*
+ * The rules of enrolling a second factor on the security page: the login of
+ * sess must be fresh (cid_erase_login_fresh, as for a deletion: a browser
+ * left signed in, or a stolen cookie, must not add a factor of its own,
+ * which would lock the citizen out and whose step-up would then pass for a
+ * fresh login; Keycloak asks one before OTP setup too); then a new pending
+ * secret (cid_account_totp_begin), or the confirmation of the pending one
+ * with code (cid_account_totp_confirm). *notice is always set: TOTP_PENDING
+ * and TOTP_ENROLLED on success.
+ * Errors: CID_ERR_REFUSED (nothing changed; *notice LOGIN_STALE: sign in
+ * again first, TOTP_STATE: a factor is already enrolled, TOTP_EXPIRED: no
+ * pending secret, CODE_WRONG, CODE_LOCKED, THROTTLED), and the store's
+ * (*notice NONE).
+ */
+CID_MUST_CHECK enum cid_err cid_security_totp_begin(struct cid_store *s,
+						    const struct cid_session *sess, int64_t now,
+						    enum cid_security_notice *notice);
+CID_MUST_CHECK enum cid_err cid_security_totp_confirm(struct cid_store *s,
+						      const struct cid_session *sess,
+						      const char *code, int64_t now,
+						      enum cid_security_notice *notice);
 
 /* GET /account/security (see above). Errors (no reply): CID_ERR_STORE, CID_ERR_NOMEM. */
 CID_MUST_CHECK enum cid_err cid_security_page(struct cid_ctx *ctx, const struct cid_request *req,

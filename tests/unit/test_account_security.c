@@ -202,6 +202,30 @@ static void test_end_others_ends_more_than_the_page_lists(void **state)
 	assert_int_equal(cid_session_get(s, cookie, NOW, &kept), CID_ERR_NOTFOUND);
 }
 
+/* Enrolling a second factor takes a login of the last minutes, as deleting does. */
+static void test_totp_enrolment_needs_a_fresh_login(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_store *s = cid_ctx_store(f->ctx);
+	const int64_t stale = f->sess[0].auth_time + CID_REAUTH_MAX_AGE + 1;
+	enum cid_security_notice notice = CID_SECURITY_NONE;
+
+	assert_int_equal(cid_security_totp_begin(s, &f->sess[0], stale, &notice), CID_ERR_REFUSED);
+	assert_int_equal(notice, CID_SECURITY_LOGIN_STALE);
+	assert_int_equal(cid_security_totp_confirm(s, &f->sess[0], "123456", stale, &notice),
+			 CID_ERR_REFUSED);
+	assert_int_equal(notice, CID_SECURITY_LOGIN_STALE);
+	/* nothing was begun: a fresh confirmation finds no pending secret */
+	assert_int_equal(cid_security_totp_confirm(s, &f->sess[0], "123456", NOW, &notice),
+			 CID_ERR_REFUSED);
+	assert_int_equal(notice, CID_SECURITY_TOTP_EXPIRED);
+	assert_int_equal(cid_security_totp_begin(s, &f->sess[0], NOW, &notice), CID_OK);
+	assert_int_equal(notice, CID_SECURITY_TOTP_PENDING);
+	assert_int_equal(cid_security_totp_confirm(s, &f->sess[0], "not-a-code", NOW, &notice),
+			 CID_ERR_REFUSED);
+	assert_int_equal(notice, CID_SECURITY_CODE_WRONG);
+}
+
 /* One password change and what it must answer. */
 static const struct {
 	const char *old, *new_password, *confirm;
@@ -499,6 +523,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_sessions_listed_newest_use_first_with_services_and_browser, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_end_one_session_only_of_ones_own, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_totp_enrolment_needs_a_fresh_login, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_end_others_ends_more_than_the_page_lists, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_end_others_keeps_this_one_and_all_ends_all, setup,
