@@ -461,6 +461,19 @@ static void test_first_open_makes_the_tenants_own_keys(void **state)
 	json_decref(mine);
 }
 
+/* Hosts tenant "d" may not have beside "c" at c.example.jp, and why. */
+static const struct {
+	const char *host;
+	enum cid_err rc;
+	const char *why;
+} refused_hosts[] = {
+    {"c.example.jp", CID_ERR_EXISTS, "tenant \"c\" is already served at c.example.jp"},
+    {"ID.pref.example.jp", CID_ERR_CONFIG, "the server's own"},
+    {"id.pref.example.jp:9443", CID_ERR_CONFIG, "the server's own"},
+    {"c.example.jp:8443", CID_ERR_EXISTS, "tenant \"c\" is already served at c.example.jp"},
+    {"https://d.example.jp", CID_ERR_CONFIG, "host: a DNS name"},
+};
+
 /* tenant c at its own host: the rule that maps a request, host -> tenant */
 static void test_host_tenant(void **state)
 {
@@ -550,28 +563,14 @@ static void test_host_tenant(void **state)
 	assert_string_equal(json_string_value(json_object_get(json_array_get(all, 2), "issuer")),
 			    "https://c.example.jp");
 	json_decref(all);
-	/* one tenant per host; not the server's own; a host, not anything else */
-	values[1] = "c.example.jp";
-	assert_int_equal(cid_tenant_add(f->base, "d", keys, values, 2, err, sizeof(err)),
-			 CID_ERR_EXISTS);
-	assert_non_null(strstr(err, "tenant \"c\" is already served at c.example.jp"));
-	values[1] = "ID.pref.example.jp";
-	assert_int_equal(cid_tenant_add(f->base, "d", keys, values, 2, err, sizeof(err)),
-			 CID_ERR_CONFIG);
-	assert_non_null(strstr(err, "the server's own"));
-	/* a port does not tell hosts apart: cookies are kept per name */
-	values[1] = "id.pref.example.jp:9443";
-	assert_int_equal(cid_tenant_add(f->base, "d", keys, values, 2, err, sizeof(err)),
-			 CID_ERR_CONFIG);
-	assert_non_null(strstr(err, "the server's own"));
-	values[1] = "c.example.jp:8443";
-	assert_int_equal(cid_tenant_add(f->base, "d", keys, values, 2, err, sizeof(err)),
-			 CID_ERR_EXISTS);
-	assert_non_null(strstr(err, "tenant \"c\" is already served at c.example.jp"));
-	values[1] = "https://d.example.jp";
-	assert_int_equal(cid_tenant_add(f->base, "d", keys, values, 2, err, sizeof(err)),
-			 CID_ERR_CONFIG);
-	assert_non_null(strstr(err, "host: a DNS name"));
+	/* one tenant per host; not the server's own (a port does not tell hosts apart:
+	 * cookies are kept per name); a host, not anything else */
+	for (size_t i = 0; i < sizeof(refused_hosts) / sizeof(refused_hosts[0]); i++) {
+		values[1] = refused_hosts[i].host;
+		assert_int_equal(cid_tenant_add(f->base, "d", keys, values, 2, err, sizeof(err)),
+				 refused_hosts[i].rc);
+		assert_non_null(strstr(err, refused_hosts[i].why));
+	}
 	assert_int_equal(cid_tenant_list(f->base, &all), CID_OK);
 	assert_int_equal(json_array_size(all), 3); /* no "d" left behind */
 	json_decref(all);
