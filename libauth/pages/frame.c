@@ -89,10 +89,15 @@ static char *switch_href(const char *prefix, const char *base, const struct cid_
 	return cid_buf_take(&b, NULL);
 }
 
+/*
+ * True for a step's page, which a link cannot show again: the answer to a
+ * POST, or (the link page) to the upstream's redirect, whose URL repeats
+ * the upstream's one-time code and state.
+ */
 static bool flow_step(const struct cid_reply *reply)
 {
 	return (reply->page == CID_PAGE_LOGIN || reply->page == CID_PAGE_TOTP ||
-		reply->page == CID_PAGE_CONSENT) &&
+		reply->page == CID_PAGE_CONSENT || reply->page == CID_PAGE_UPSTREAM_LINK) &&
 	       json_is_string(json_object_get(reply->page_data, "req")) &&
 	       json_is_string(json_object_get(reply->page_data, "csrf"));
 }

@@ -22,7 +22,8 @@
  *               current (bool), href (a link that switches; absent with
  *               lang_post)}]
  *   lang_post   true on a step of the authorization flow (CID_PAGE_LOGIN,
- *               _TOTP, _CONSENT), whose data carries req and csrf: the switch
+ *               _TOTP, _CONSENT, _UPSTREAM_LINK), whose data carries req and
+ *               csrf: the switch
  *               is a form posting them with lang to /lang (oidc.h), which shows
  *               the same step again in that language; other pages link to
  *               themselves with ?lang= (a GET), to their path (a POST whose

@@ -10,6 +10,7 @@
  *   oidc_login.c             the login form (hands over to the flow)
  *   oidc_totp.c              the one-time-code step (hands back to the flow)
  *   oidc_authorize.c         the authorization endpoint (shows the login form)
+ *   oidc_upstream.c          logging in through an upstream (shows the link page)
  *   oidc_lang.c              a step's language switch (shows the step again)
  * and, calling only the first section: oidc_token.c, oidc_userinfo.c,
  * oidc_logout.c, oidc_discovery.c.
@@ -352,5 +353,17 @@ CID_MUST_CHECK enum cid_err oidc_login_finish(struct cid_ctx *ctx, const struct 
 					      json_t *auth, const struct cid_client *client,
 					      const char *account, const struct oidc_login *how,
 					      struct cid_reply *reply);
+
+/* ---- logging in through an upstream identity provider (oidc_upstream.c) ---- */
+
+/*
+ * The page asking for the civicid account to link an upstream identity to
+ * (CID_PAGE_UPSTREAM_LINK, in auth's locale, naming the upstream of auth's
+ * "upstream_link"), its form carrying the pending request req_id and csrf;
+ * m (may be NULL) is the message to show (oidc_message_data), its username
+ * the name typed. Errors: CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err oidc_show_link(const json_t *auth, const char *req_id, const char *csrf,
+					   const struct oidc_message *m, struct cid_reply *reply);
 
 #endif

@@ -1,11 +1,11 @@
 /*
  * oidc_lang: the language switch of a step of the authorization flow.
  *
- * A step's page (the login form, the one-time code, the consent screen) is
- * the answer to a POST or to the service's redirect, so a link cannot show
- * it again; its switch is a form posting the step's pending request (req,
- * csrf) with the language. The request must pass what every step's form
- * passes (oidc_step_begin: this browser's CSRF token, the record live, the
+ * A step's page (the login form, the one-time code, the consent screen,
+ * the link page of an upstream login) is the answer to a POST or to a
+ * redirect (the service's, the upstream's), so a link cannot show it again; its switch is a form
+ * posting the step's pending request (req, csrf) with the language. The request must pass what
+ * every step's form passes (oidc_step_begin: this browser's CSRF token, the record live, the
  * session it was shown in), at whatever stage it is; its language is
  * changed in the record, so the later steps keep it, and the same step is
  * shown again with the same form tokens. Nothing is claimed and nothing is
@@ -53,6 +53,8 @@ enum cid_err cid_oidc_lang(struct cid_ctx *ctx, const struct cid_request *req,
 	else if (stage != NULL && strcmp(stage, OIDC_STAGE_CONSENT) == 0)
 		rc = oidc_show_consent(ctx, cid_policyref_set(pref), step.client, step.auth, locale,
 				       req_id, csrf, reply);
+	else if (stage != NULL && strcmp(stage, OIDC_STAGE_LINK) == 0)
+		rc = oidc_show_link(step.auth, req_id, csrf, NULL, reply);
 	else
 		rc = oidc_show_login(ctx, req, step.auth, req_id, csrf, NULL, step.client, reply);
 out:

@@ -537,13 +537,12 @@ out:
 	return rc;
 }
 
-/* The page asking for the civicid account to link an upstream identity to. */
-static enum cid_err show_link(const json_t *auth, const char *idp_name, const char *req_id,
-			      const char *csrf, const struct oidc_message *m,
-			      struct cid_reply *reply)
+enum cid_err oidc_show_link(const json_t *auth, const char *req_id, const char *csrf,
+			    const struct oidc_message *m, struct cid_reply *reply)
 {
 	enum cid_err rc = CID_OK;
-	json_t *data = json_pack("{s:s, s:s, s:s, s:s}", "req", req_id, "csrf", csrf, "idp",
+	const char *idp_name = cid_json_str(json_object_get(auth, "upstream_link"), "idp");
+	json_t *data = json_pack("{s:s, s:s, s:s?, s:s}", "req", req_id, "csrf", csrf, "idp",
 				 idp_name, "username", m != NULL && m->username ? m->username : "");
 
 	CID_ENSURE(data != NULL, CID_ERR_NOMEM);
@@ -649,7 +648,7 @@ enum cid_err cid_oidc_upstream_callback(struct cid_ctx *ctx, const struct cid_re
 						  "amr", amr_kept, "verified", verified)) == 0,
 		    CID_ERR_NOMEM);
 		CID_TRY(oidc_park(ctx, req, step.auth, OIDC_STAGE_LINK, reply, id, csrf));
-		rc = show_link(step.auth, idp->name, id, csrf, NULL, reply);
+		rc = oidc_show_link(step.auth, id, csrf, NULL, reply);
 		goto out;
 	}
 	CID_TRY(rc);
@@ -701,9 +700,8 @@ enum cid_err cid_oidc_upstream_link(struct cid_ctx *ctx, const struct cid_reques
 	}
 	if (!proved) {
 		CID_TRY(rc);
-		rc = show_link(step.auth, cid_json_str(link, "idp"),
-			       cid_params_get(&req->params, "req"),
-			       cid_params_get(&req->params, "csrf"), &m, reply);
+		rc = oidc_show_link(step.auth, cid_params_get(&req->params, "req"),
+				    cid_params_get(&req->params, "csrf"), &m, reply);
 		goto out;
 	}
 	CID_TRY(oidc_claim_pending(ctx, req, step.locale, reply));

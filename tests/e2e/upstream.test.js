@@ -353,6 +353,39 @@ test('linking a citizen with two-step login takes the one-time code as well as t
   assert.deepEqual(id.amr.slice(0, 3), ['pwd', 'otp', 'fed']);
 });
 
+test("the link page's language switch is a form of the flow: the link page again, whose form still links", T, async () => {
+  // the registration the tests above left: no --allow-create
+  const SABURO = { username: 'saburo', password: 'saburo-up-Passw0rd!' };
+  addUser(store, SABURO.username, SABURO.password);
+  const browser = new Browser(server.issuer);
+  const { req, callback } = await throughUpstream(browser, 'card', 'card-user-lang');
+  const page = await browser.get(callback);
+  assert.equal(page.status, 200);
+  assert.match(page.text, /<html lang="ja"/);
+  // a link to the callback's URL would repeat the upstream's code and state, and fail
+  assert.doesNotMatch(page.text, /href="[^"]*code=/, 'no link repeats the upstream code');
+  const langForm = (html) => parseForms(html).find((f) => f.method === 'post' && /\/lang$/.test(f.action));
+  const sw = langForm(page.text);
+  assert.ok(sw, 'a language form on the link page');
+  const en = await browser.post(new URL(sw.action, page.url).href, { req: sw.fields.req, csrf: sw.fields.csrf, lang: 'en' });
+  assert.equal(en.status, 200, en.text.slice(0, 500));
+  assert.match(en.text, /<html lang="en"/);
+  assert.ok(htmlDecode(en.text).includes(MSG.link_title), 'the link page in English');
+  const form = parseForms(en.text).find((f) => /\/upstream\/link$/.test(f.action));
+  assert.ok(form, 'the link page again');
+  // a wrong password shows it again, still in English, its switch still a form of the flow
+  const wrongPw = await browser.submit(en.url, form, { username: SABURO.username, password: 'not-it-at-all' });
+  assert.equal(wrongPw.status, 200, wrongPw.text.slice(0, 500));
+  assert.match(wrongPw.text, /<html lang="en"/);
+  assert.ok(langForm(wrongPw.text), 'a language form after a wrong password');
+  assert.doesNotMatch(wrongPw.text, /<a href="[^"]*lang=/, 'no switch that leaves the flow');
+  const form2 = parseForms(wrongPw.text).find((f) => /\/upstream\/link$/.test(f.action));
+  const done = await browser.submit(en.url, form2, SABURO);
+  assert.equal(done.status, 303, done.text.slice(0, 300));
+  const tokens = await codeGrant(config, new URL(done.location), req);
+  assert.ok(decodeJwt(tokens.id_token).payload.sub);
+});
+
 test('a citizen with a password unlinks the upstream: it no longer logs in to them', T, async () => {
   // card-user-4 was linked to hanako above (registration without --allow-create)
   const browser = await signedInThroughUpstream('card-user-4');

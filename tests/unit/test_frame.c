@@ -111,6 +111,11 @@ static const struct {
      "citizen", true, NULL, NULL, NULL},
     {"/lang", true, "/lang", "req=r&csrf=c&lang=en", CID_PAGE_CONSENT, true, "en", "citizen", true,
      NULL, NULL, "en; Path=/; HttpOnly"},
+    /* the link page too: a link to the callback would repeat the upstream's code */
+    {"/upstream/callback", false, "/upstream/callback", "code=k&state=s&iss=i",
+     CID_PAGE_UPSTREAM_LINK, true, "ja", "citizen", true, NULL, NULL, NULL},
+    {"/upstream/link", true, "/upstream/link", "req=r&csrf=c&username=u&password=p",
+     CID_PAGE_UPSTREAM_LINK, true, "ja", "citizen", true, NULL, NULL, NULL},
     /* a step's error page has no pending request: its path takes no GET, so home */
     {"/login", true, "/login", "username=u&password=secret", CID_PAGE_ERROR, false, "ja", "citizen",
      false, "/account?lang=ja", "/account?lang=en", NULL},
