@@ -132,7 +132,7 @@ CID_MUST_CHECK enum cid_err oidc_park(struct cid_ctx *ctx, const struct cid_requ
 /* A posted form of one step of a pending request, as oidc_step_begin found it. */
 struct oidc_step {
 	json_t *auth;		   /* the pending request (owned) */
-	const char *locale;	   /* its page locale (oidc_auth_locale; static) */
+	const char *locale;	   /* its page locale (the one rule, the record's first; static) */
 	struct cid_client *client; /* its service (owned) */
 	struct cid_session sess;   /* the browser's session; unset at OIDC_STAGE_LOGIN */
 };
@@ -147,7 +147,9 @@ struct oidc_step {
  * still registered. Fills *step (free with oidc_step_end) on CID_OK. It
  * claims nothing: each step claims the request (oidc_claim_pending) once its
  * own input is right. Returns CID_ANSWERED when any of that fails, with an
- * error page in reply; other errors: CID_ERR_STORE, CID_ERR_NOMEM.
+ * error page in reply in the pages' language (cid_request_locale; once the
+ * record is read, its ui_locale stands for the service's ui_locales); other
+ * errors: CID_ERR_STORE, CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err oidc_step_begin(struct cid_ctx *ctx, const struct cid_request *req,
 					    const char *stage, struct cid_reply *reply,

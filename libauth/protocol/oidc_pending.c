@@ -79,16 +79,34 @@ out:
 }
 
 /*
+ * The language of a step's page, a refusal included: the pages' one rule
+ * (cid_request_locale), where the pending request auth, once read, stands
+ * for the service's ui_locales with its page locale (the rule's answer when
+ * it was made, or a switch's since); NULL: not read yet. Static string.
+ */
+static const char *step_locale(struct cid_ctx *ctx, const struct cid_request *req,
+			       const json_t *auth)
+{
+	const struct cid_config *cfg = cid_ctx_config(ctx);
+
+	if (auth == NULL)
+		return cid_request_locale(cfg, req);
+	return cid_locale_pick(cid_params_get(&req->params, "lang"), oidc_auth_locale(auth),
+			       req->lang_cookie, req->accept_language, cfg->default_locale);
+}
+
+/*
  * The pending request req_id, with the CSRF token csrf, at stage (NULL: any)
  * into *out: the CSRF token must be the cookie's and the stored one, the
- * record live and at that stage. CID_ANSWERED with an error page in locale
- * otherwise.
+ * record live and at that stage. CID_ANSWERED with an error page
+ * (step_locale) otherwise.
  */
 static enum cid_err load_pending(struct cid_ctx *ctx, const struct cid_request *req,
 				 const char *req_id, const char *csrf, const char *stage,
-				 const char *locale, struct cid_reply *reply, json_t **out)
+				 struct cid_reply *reply, json_t **out)
 {
 	enum cid_err rc = CID_OK;
+	const char *locale = step_locale(ctx, req, NULL);
 	char hash[CID_HASH_HEX + 1];
 	char csrf_hash[CID_HASH_HEX + 1];
 	struct cid_txn *txn = NULL;
@@ -108,6 +126,8 @@ static enum cid_err load_pending(struct cid_ctx *ctx, const struct cid_request *
 	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
 	rc = cid_txn_get_json(txn, CID_DB_AUTHREQS, (struct cid_str){hash, CID_HASH_HEX}, &auth);
 	cid_store_read_end(txn);
+	if (rc == CID_OK)
+		locale = step_locale(ctx, req, auth);
 	stored_stage = cid_json_str(auth, "stage");
 	if (rc == CID_ERR_NOTFOUND ||
 	    (rc == CID_OK &&
@@ -209,15 +229,15 @@ enum cid_err oidc_step_begin(struct cid_ctx *ctx, const struct cid_request *req,
 			     struct cid_reply *reply, struct oidc_step *step)
 {
 	enum cid_err rc = CID_OK;
-	struct oidc_step st = {.locale = cid_ctx_config(ctx)->default_locale};
+	struct oidc_step st = {0};
 
 	if (!req->form_content_type)
 		return cid_reply_answered(cid_reply_error_page(reply, 400, "invalid_request",
-							       "err.form_incomplete", st.locale));
+							       "err.form_incomplete",
+							       step_locale(ctx, req, NULL)));
 	CID_TRY(load_pending(ctx, req, cid_params_get(&req->params, "req"),
-			     cid_params_get(&req->params, "csrf"), stage, st.locale, reply,
-			     &st.auth));
-	st.locale = oidc_auth_locale(st.auth);
+			     cid_params_get(&req->params, "csrf"), stage, reply, &st.auth));
+	st.locale = step_locale(ctx, req, st.auth);
 	if (stage == NULL)
 		stage = cid_json_str(st.auth, "stage") != NULL ? cid_json_str(st.auth, "stage")
 							       : OIDC_STAGE_LOGIN;
@@ -238,14 +258,14 @@ enum cid_err oidc_upstream_return(struct cid_ctx *ctx, const struct cid_request 
 				  struct oidc_step *step)
 {
 	enum cid_err rc = CID_OK;
-	struct oidc_step st = {.locale = cid_ctx_config(ctx)->default_locale};
+	struct oidc_step st = {0};
 
 	/* no form here: the browser comes back by a redirect, and its CSRF
 	 * cookie (SameSite=Lax: sent on a top-level GET) is what binds the
 	 * state to the browser that left, as a form's token does */
-	CID_TRY(load_pending(ctx, req, state, req->csrf_cookie, OIDC_STAGE_UPSTREAM, st.locale,
-			     reply, &st.auth));
-	st.locale = oidc_auth_locale(st.auth);
+	CID_TRY(
+	    load_pending(ctx, req, state, req->csrf_cookie, OIDC_STAGE_UPSTREAM, reply, &st.auth));
+	st.locale = step_locale(ctx, req, st.auth);
 	CID_TRY(step_client(ctx, st.auth, st.locale, reply, &st.client));
 	*step = st;
 	st = (struct oidc_step){0};

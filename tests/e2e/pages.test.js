@@ -204,10 +204,29 @@ test('error pages are wholly in the page\'s language and offer a way back', T, a
   assert.equal(langOf(en.text), 'en');
   assert.ok(text(en.text).includes(MSG_EN['err.client_id_missing']));
   assert.match(en.text, new RegExp(`<a href="/account">${MSG_EN.error_back_account}</a>`));
-  // a message with a value in it: the console's bad parameter names it
-  const stale = await b.post(server.url('/consent'), { req: 'x', csrf: 'y' });
-  assert.equal(langOf(stale.text), 'ja');
-  assert.ok(text(stale.text).includes(MSG_JA['err.form_incomplete']));
+  // a step's refusal before its pending request is read follows the same rule: b
+  // remembered the switch to en above, which the browser's ja does not override
+  const incomplete = { req: 'x', csrf: 'y' };
+  assert.equal(b.cookie('civicid_lang'), 'en');
+  const stale = await b.post(server.url('/consent'), incomplete, { headers: { 'accept-language': 'ja' } });
+  assert.equal(stale.status, 400);
+  assert.equal(langOf(stale.text), 'en');
+  assert.ok(text(stale.text).includes(MSG_EN['err.form_incomplete']), text(stale.text));
+  // no choice remembered: the browser's language; none either: default_locale
+  const byHeader = await new Browser(server.issuer).post(server.url('/consent'), incomplete, { headers: { 'accept-language': 'en' } });
+  assert.equal(langOf(byHeader.text), 'en');
+  assert.ok(text(byHeader.text).includes(MSG_EN['err.form_incomplete']));
+  const byDefault = await new Browser(server.issuer).post(server.url('/consent'), incomplete);
+  assert.equal(langOf(byDefault.text), 'ja');
+  assert.ok(text(byDefault.text).includes(MSG_JA['err.form_incomplete']));
+  // once the pending request is read, its language: a login form posted to the consent step
+  const b3 = new Browser(server.issuer);
+  const enPage = await b3.get(await authUrl({ ui_locales: 'en' }), { headers: { 'accept-language': 'ja' } });
+  const early = loginForm(enPage.text);
+  const expired = await b3.post(server.url('/consent'), { req: early.fields.req, csrf: early.fields.csrf }, { headers: { 'accept-language': 'ja' } });
+  assert.equal(expired.status, 400);
+  assert.equal(langOf(expired.text), 'en');
+  assert.ok(text(expired.text).includes(MSG_EN['err.page_expired']), text(expired.text));
 });
 
 test('a failed login keeps the name, marks the fields and ties them to the message; a throttled one says how long to wait', T, async () => {
