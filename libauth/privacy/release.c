@@ -66,14 +66,23 @@ static bool named(const json_t *claims_request, enum cid_release_target target, 
 	return false;
 }
 
-/* True if the service asks for the claim name (definition def) for target. */
+/*
+ * True if the service asks for the claim name (definition def) for target:
+ * by a granted scope, or by the claims parameter when the client may ask
+ * for the claim's scope. The claims parameter is no way around the scopes
+ * a client is registered for: a claim it names outside them is ignored, as
+ * OIDC Core §5.5 has a request for a claim the OP will not release.
+ */
 static bool asked(const struct cid_release_request *rq, const struct cid_claim_def *def,
 		  const char *name, enum cid_release_target target)
 {
 	const char *scope = rq->scope == NULL ? "" : rq->scope;
+	const char *may = rq->client_scopes == NULL ? "" : rq->client_scopes;
+	size_t n = strlen(def->scope);
 
-	return cid_words_has(scope, def->scope, strlen(def->scope)) ||
-	       named(rq->claims_request, target, name, def->name);
+	return cid_words_has(scope, def->scope, n) ||
+	       (cid_words_has(may, def->scope, n) &&
+		named(rq->claims_request, target, name, def->name));
 }
 
 /*

@@ -6,12 +6,13 @@
  * is selected by cid_release_claims and nowhere else. What a service asks for
  * is the claims of its granted scopes (account_claims.c's claim table names each
  * claim's scope) and the claims the OIDC `claims` parameter names for the
- * target (Core §5.5); asking is never a grant. Each asked attribute that the
- * citizen has goes to the policy evaluator (policy.h) across the service's
- * purposes, with the citizen's current consent decisions (consent.h) read in
- * one read transaction: permitted if some purpose permits it and no purpose
- * denies it explicitly. Every decision, permit or deny, is handed to the audit
- * hook before anything is released; a hook that fails stops the release.
+ * target (Core §5.5) whose scope the client may ask for; asking is never a
+ * grant. Each asked attribute that the citizen has goes to the policy
+ * evaluator (policy.h) across the service's purposes, with the citizen's
+ * current consent decisions (consent.h) read in one read transaction:
+ * permitted if some purpose permits it and no purpose denies it explicitly. Every decision, permit
+ * or deny, is handed to the audit hook before anything is released; a hook that fails stops the
+ * release.
  *
  * cid_release_prompt answers the authorization endpoint's question before a
  * code is issued: must the citizen step up to a higher authentication level,
@@ -95,6 +96,9 @@ struct cid_release_request {
 	const struct cid_account *citizen; /* of cid_account_get: whose claims may leave */
 	const char *scope;		   /* the granted scope ("" or NULL: none) */
 	const json_t *claims_request;	   /* the parsed `claims` parameter, or NULL */
+	const char *client_scopes;	   /* the scopes the client may ask for (its
+					      registration's): the claims parameter asks
+					      only for claims of these (NULL: none) */
 	int level;			   /* CID_LEVEL_PASSWORD, _MFA or _HIGH */
 	const char *acr;		   /* passed on to the hook (may be NULL) */
 	const char *const *amr;		   /* passed on to the hook, n_amr of them */
@@ -127,7 +131,9 @@ int cid_release_level(const char *acr);
  * "claims": {...}} (an object when there is one, else an array), and its
  * decision carries the source; with no verified value the decision is a
  * deny, not_verified. Asked means as for any claim: its scope, or the claims
- * parameter naming it for target, at the top or in verified_claims.claims.
+ * parameter naming it for target, at the top or in verified_claims.claims,
+ * when its scope is one of rq->client_scopes (a claim named outside them is
+ * ignored, OIDC Core §5.5).
  * Errors: CID_ERR_NOMEM, CID_ERR_STORE (reading consent records), the audit
  * hook's error (then out is untouched).
  */

@@ -160,6 +160,7 @@ enum cid_err oidc_release(struct cid_ctx *ctx, struct cid_txn *txn, const struct
 	    .citizen = citizen,
 	    .scope = scope,
 	    .claims_request = grant->claims,
+	    .client_scopes = client->scopes,
 	    .level = cid_release_level(grant->acr),
 	    .acr = grant->acr[0] != '\0' ? grant->acr : NULL,
 	    .amr = amr,

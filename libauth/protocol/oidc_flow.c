@@ -143,6 +143,7 @@ enum cid_err oidc_proceed(struct cid_ctx *ctx, const struct cid_request *req, js
 	    .account_id = sess->account_id,
 	    .scope = cid_json_str(auth, "scope"),
 	    .claims_request = json_object_get(auth, "claims"),
+	    .client_scopes = client->scopes,
 	    .level = cid_release_level(sess->acr),
 	    .now = req->now,
 	};

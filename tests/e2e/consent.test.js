@@ -93,6 +93,7 @@ let kenjiSecret;
 before(async () => {
   store = freshStore('consent');
   store.writePolicy('svc-a.policy', POLICY_A);
+  store.writePolicy('svc-b.policy', POLICY_A.replace('service svc-a', 'service svc-b'));
   for (const u of [HANAKO, TARO, KENJI]) addUser(store, u.username, u.password, u.claims);
   const out = addClient(store, {
     clientId: SVC_A.clientId,
@@ -596,4 +597,46 @@ test('the purpose a service states (OIDC4IDA `purpose`) is shown escaped, kept i
   const again = await browser.get(plain.url);
   assert.ok(consentForm(again.text));
   assert.ok(!htmlDecode(again.text).includes(MSG_EN.consent_request_purpose));
+});
+
+test('the claims parameter asks nothing outside the scopes a client is registered for (Core §5.5: ignored)', T, async () => {
+  // svc-b has svc-a's policy but may ask only for profile: email and phone_number are out of reach
+  const redirect = 'http://127.0.0.1:9/b-cb';
+  const b = addClient(store, { clientId: 'svc-b', name: 'Service B', redirectUris: [redirect], scope: 'openid profile' });
+  const configB = await discover(issuer, 'svc-b', b.client_secret);
+  const claims = JSON.stringify({ userinfo: { email: null, phone_number: null, given_name: null }, id_token: { email: null } });
+  addUser(store, 'nao', 'nao-consent-Passw0rd!', { given_name: '奈緒', email: 'nao@example.jp', phone_number: '+81-242-11-1111' });
+  const browser = new Browser(issuer);
+  const flow = async (cfg, redirectUri, scope, tick) => {
+    const verifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const url = client.buildAuthorizationUrl(cfg, {
+      redirect_uri: redirectUri, scope, claims, state, ui_locales: 'en',
+      code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    });
+    let page = await browser.get(url);
+    if (loginForm(page.text)) page = (await browser.submit(page.url, loginForm(page.text), { username: 'nao', password: 'nao-consent-Passw0rd!' }));
+    const offered = checkboxes(page.text).map((x) => x.label);
+    const res = await decide(browser, page, 'approve', tick);
+    assert.ok(res.status === 302 || res.status === 303, `a redirect, got ${res.status}`);
+    const tokens = await client.authorizationCodeGrant(cfg, new URL(res.location), { pkceCodeVerifier: verifier, expectedState: state });
+    return { offered, tokens, info: await client.fetchUserInfo(cfg, tokens.access_token, tokens.claims().sub) };
+  };
+
+  const got = await flow(configB, redirect, 'openid profile', ['given_name']);
+  assert.deepEqual(got.offered, [MSG_EN['attr.given_name']], 'the screen offers only what the client may ask for');
+  assert.equal(got.info.given_name, '奈緒');
+  for (const a of ['email', 'phone_number']) assert.ok(!(a in got.info), `no ${a} in userinfo: ${JSON.stringify(got.info)}`);
+  assert.ok(!('email' in got.tokens.claims()), 'no email in the ID token');
+  const lines = cli(['audit', 'query', '--store', store.dir, '--citizen', 'nao', '--json'])
+    .split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const decided = lines.filter((e) => e.service === 'svc-b' && e.type.startsWith('release.')).flatMap((e) => e.attributes);
+  assert.ok(decided.includes('given_name'), `given_name decided: ${decided}`);
+  for (const a of ['email', 'phone_number']) assert.ok(!decided.includes(a), `${a} not even decided: ${decided}`);
+
+  // svc-a is registered for email and phone: the same claims request asks them, as before
+  const a = await flow(config, SVC_A.redirect, 'openid profile', ['given_name', 'email']);
+  assert.deepEqual(a.offered.sort(), [MSG_EN['attr.given_name'], MSG_EN['attr.email'], MSG_EN['attr.phone_number']].sort());
+  assert.equal(a.info.email, 'nao@example.jp');
+  assert.equal(a.tokens.claims().email, 'nao@example.jp');
 });

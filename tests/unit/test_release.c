@@ -256,71 +256,85 @@ struct release_case {
 	int level;
 	const char *expect; /* the claims released, exactly (space-separated) */
 	const char *audit;  /* words that must be in what the hook saw ("attr=reason@purpose") */
+	const char *client_scopes; /* the scopes the client may ask for (NULL: all of them) */
 };
+
+/* What a client registered for every scope may ask for. */
+#define ALL_SCOPES "openid profile email address phone city"
 
 #define UI CID_RELEASE_USERINFO
 #define IT CID_RELEASE_ID_TOKEN
 
 static const struct release_case cases[] = {
     {"no consent: consent-basis attributes are withheld", NULL, "openid profile email", NULL, UI, 1,
-     "", "given_name=no_consent@consented email=no_consent@consented"},
-    {"openid only asks for nothing", "consented:email:granted", "openid", NULL, UI, 1, "", ""},
+     "", "given_name=no_consent@consented email=no_consent@consented", NULL},
+    {"openid only asks for nothing", "consented:email:granted", "openid", NULL, UI, 1, "", "",
+     NULL},
     {"granted: released, with the tagged forms of the name",
      "consented:family_name:granted consented:given_name:granted", "openid profile", NULL, UI, 1,
      "family_name family_name#ja-Kana-JP given_name",
      "family_name=permit_consent@consented family_name#ja-Kana-JP=permit_consent@consented "
-     "nickname=not_in_policy@consented"},
+     "nickname=not_in_policy@consented",
+     NULL},
     {"refused: withheld", "consented:email:refused", "openid email", NULL, UI, 1, "",
-     "email=refused@consented"},
+     "email=refused@consented", NULL},
     {"withdrawn: withheld", "consented:email:granted consented:email:withdrawn", "openid email",
-     NULL, UI, 1, "", "email=withdrawn@consented"},
+     NULL, UI, 1, "", "email=withdrawn@consented", NULL},
     {"re-granted after withdrawal: released",
      "consented:email:granted consented:email:withdrawn consented:email:granted", "openid email",
-     NULL, UI, 1, "email", "email=permit_consent@consented"},
+     NULL, UI, 1, "email", "email=permit_consent@consented", NULL},
     {"expired: withheld", "consented:email:granted:e=50", "openid email", NULL, UI, 1, "",
-     "email=expired@consented"},
+     "email=expired@consented", NULL},
     {"not yet expired: released", "consented:email:granted:e=500", "openid email", NULL, UI, 1,
-     "email", "email=permit_consent@consented"},
+     "email", "email=permit_consent@consented", NULL},
     {"consent given under another purpose text: withheld", "consented:email:granted:old",
-     "openid email", NULL, UI, 1, "", "email=policy_changed@consented"},
+     "openid email", NULL, UI, 1, "", "email=policy_changed@consented", NULL},
     {"consent for one purpose does not answer another", "consented:email_verified:granted",
-     "openid email", NULL, UI, 1, "", "email_verified=no_consent@newsletter"},
+     "openid email", NULL, UI, 1, "", "email_verified=no_consent@newsletter", NULL},
     {"statute: released without any consent", NULL, "openid city", NULL, UI, 1, "resident_district",
-     "resident_district=permit_statute@legal"},
+     "resident_district=permit_statute@legal", NULL},
     {"statute at level 2: withheld at level 1", NULL, "openid address", NULL, UI, 1, "",
-     "address=level_too_low@legal"},
+     "address=level_too_low@legal", NULL},
     {"statute at level 2: released at level 2", NULL, "openid address", NULL, UI, 2, "address",
-     "address=permit_statute@legal"},
+     "address=permit_statute@legal", NULL},
     {"level-2 consent attribute at level 1: withheld though granted", "consented:birthdate:granted",
-     "openid profile", NULL, UI, 1, "", "birthdate=level_too_low@consented"},
+     "openid profile", NULL, UI, 1, "", "birthdate=level_too_low@consented", NULL},
     {"level-2 consent attribute at level 2: released", "consented:birthdate:granted",
-     "openid profile", NULL, UI, 2, "birthdate", "birthdate=permit_consent@consented"},
+     "openid profile", NULL, UI, 2, "birthdate", "birthdate=permit_consent@consented", NULL},
     {"explicit deny in one purpose wins over a consented permit", "consented:phone_number:granted",
-     "openid phone", NULL, UI, 1, "", "phone_number=explicit_deny@newsletter"},
+     "openid phone", NULL, UI, 1, "", "phone_number=explicit_deny@newsletter", NULL},
     {"not in any purpose: default deny", NULL, "openid profile", NULL, UI, 1, "",
-     "nickname=not_in_policy@consented"},
+     "nickname=not_in_policy@consented", NULL},
     {"claims parameter asks for a claim outside the scopes", "consented:email:granted", "openid",
-     "{\"userinfo\":{\"email\":null}}", UI, 1, "email", "email=permit_consent@consented"},
+     "{\"userinfo\":{\"email\":null}}", UI, 1, "email", "email=permit_consent@consented", NULL},
+    {"claims parameter outside the client's scopes is ignored: not decided, not released",
+     "consented:email:granted consented:given_name:granted", "openid",
+     "{\"userinfo\":{\"email\":null,\"given_name\":null}}", UI, 1, "given_name",
+     "given_name=permit_consent@consented email", "openid profile"},
+    {"claims parameter within the client's scopes asks beyond the granted ones",
+     "consented:email:granted", "openid", "{\"userinfo\":{\"email\":null}}", UI, 1, "email",
+     "email=permit_consent@consented", "openid email"},
     {"claims parameter for the other target asks nothing", "consented:email:granted", "openid",
-     "{\"id_token\":{\"email\":null}}", UI, 1, "", ""},
+     "{\"id_token\":{\"email\":null}}", UI, 1, "", "", NULL},
     {"claims parameter for the ID token", "consented:email:granted", "openid",
      "{\"id_token\":{\"email\":{\"essential\":true}}}", IT, 1, "email",
-     "email=permit_consent@consented"},
+     "email=permit_consent@consented", NULL},
     {"claims parameter is no grant: not permitted stays absent", NULL, "openid",
      "{\"userinfo\":{\"nickname\":null,\"email\":null}}", UI, 1, "",
-     "nickname=not_in_policy@consented email=no_consent@consented"},
+     "nickname=not_in_policy@consented email=no_consent@consented", NULL},
     {"unknown stored members are never released, even when named", NULL, "openid",
-     "{\"userinfo\":{\"bogus_member\":null}}", UI, 1, "", ""},
+     "{\"userinfo\":{\"bogus_member\":null}}", UI, 1, "", "", NULL},
     {"claims parameter names the base claim: tagged forms follow", "consented:family_name:granted",
      "openid", "{\"userinfo\":{\"family_name\":null}}", UI, 1, "family_name family_name#ja-Kana-JP",
-     ""},
+     "", NULL},
     {"everything asked, some consents, level 2",
      "consented:given_name:granted consented:email:granted consented:household_size:refused "
      "newsletter:email_verified:granted",
      "openid profile email phone address city", NULL, UI, 2,
      "given_name email email_verified resident_district address",
      "household_size=refused@consented phone_number=explicit_deny@newsletter "
-     "bogus_member"},
+     "bogus_member",
+     NULL},
 };
 
 static size_t count_words(const char *s)
@@ -357,8 +371,9 @@ static struct cid_account *new_citizen(struct fixture *f, char account[CID_ID_CH
 /* Runs a release for a row; returns the released claims (new reference). */
 static json_t *release(struct fixture *f, const struct cid_policyset *ps, const char *service,
 		       const char *account, const struct cid_account *citizen, const char *scope,
-		       const json_t *claims_request, enum cid_release_target target, int level,
-		       struct seen *seen, enum cid_err expect_rc)
+		       const json_t *claims_request, const char *client_scopes,
+		       enum cid_release_target target, int level, struct seen *seen,
+		       enum cid_err expect_rc)
 {
 	json_t *out = json_object();
 	struct cid_release_request rq = {
@@ -368,6 +383,7 @@ static json_t *release(struct fixture *f, const struct cid_policyset *ps, const 
 	    .citizen = citizen,
 	    .scope = scope,
 	    .claims_request = claims_request,
+	    .client_scopes = client_scopes,
 	    .level = level,
 	    .now = AT,
 	    .audit = hook,
@@ -397,8 +413,9 @@ static void test_release_table(void **state)
 		bool ok = true;
 
 		record(f, account, c->consents);
-		json_t *out = release(f, f->ps, "svc", account, citizen, c->scope, req, c->target,
-				      c->level, &seen, CID_OK);
+		json_t *out = release(f, f->ps, "svc", account, citizen, c->scope, req,
+				      c->client_scopes != NULL ? c->client_scopes : ALL_SCOPES,
+				      c->target, c->level, &seen, CID_OK);
 		if (json_object_size(out) != count_words(c->expect)) {
 			print_error("%s: released %zu claims, expected '%s'\n", c->name,
 				    json_object_size(out), c->expect);
@@ -463,8 +480,8 @@ static void test_audit_hook_gates_the_release(void **state)
 	json_t *out;
 
 	record(f, account, "consented:email:granted");
-	out = release(f, f->ps, "svc", account, citizen, "openid email city", NULL, UI, 1, &seen,
-		      CID_ERR_STORE);
+	out = release(f, f->ps, "svc", account, citizen, "openid email city", NULL, NULL, UI, 1,
+		      &seen, CID_ERR_STORE);
 	assert_int_equal(json_object_size(out), 0); /* nothing left */
 	assert_int_equal(seen.calls, 1);
 	/* email, email_verified, resident_district, household_size */
@@ -492,8 +509,8 @@ static void test_audit_hook_may_grow_the_map(void **state)
 	json_t *out;
 
 	record(f, account, "consented:email:granted");
-	out = release(f, f->ps, "svc", account, citizen, "openid email city", NULL, UI, 1, &seen,
-		      CID_OK);
+	out = release(f, f->ps, "svc", account, citizen, "openid email city", NULL, NULL, UI, 1,
+		      &seen, CID_OK);
 	assert_int_equal(seen.calls, 1);
 	assert_int_equal(seen.grow_rc, CID_OK);
 	assert_true(cid_store_map_size(f->store) > before);
@@ -510,7 +527,7 @@ static void test_unknown_service_gets_nothing(void **state)
 	struct cid_account *citizen = new_citizen(f, account);
 	struct seen seen = {.complete = true};
 	json_t *out = release(f, f->ps, "nobody", account, citizen, "openid profile email city",
-			      NULL, UI, 2, &seen, CID_OK);
+			      NULL, NULL, UI, 2, &seen, CID_OK);
 
 	assert_int_equal(json_object_size(out), 0);
 	assert_true(seen.decisions > 0);
@@ -518,8 +535,8 @@ static void test_unknown_service_gets_nothing(void **state)
 	assert_non_null(strstr(seen.text, "email=unknown_service@-"));
 	json_decref(out);
 	/* nor does anyone without policies */
-	out = release(f, NULL, "svc", account, citizen, "openid profile email city", NULL, UI, 2,
-		      &seen, CID_OK);
+	out = release(f, NULL, "svc", account, citizen, "openid profile email city", NULL, NULL, UI,
+		      2, &seen, CID_OK);
 	assert_int_equal(json_object_size(out), 0);
 	json_decref(out);
 	cid_account_free(citizen);
@@ -541,13 +558,13 @@ static void test_withdrawal_takes_effect_on_next_release(void **state)
 	json_t *out;
 
 	record(f, account, "consented:email:granted");
-	out =
-	    release(f, f->ps, "svc", account, citizen, "openid email", NULL, UI, 1, &seen, CID_OK);
+	out = release(f, f->ps, "svc", account, citizen, "openid email", NULL, NULL, UI, 1, &seen,
+		      CID_OK);
 	assert_non_null(json_object_get(out, "email"));
 	json_decref(out);
 	assert_int_equal(cid_consent_withdraw(f->store, &cc, attrs, 1, NULL, NULL), CID_OK);
-	out =
-	    release(f, f->ps, "svc", account, citizen, "openid email", NULL, UI, 1, &seen, CID_OK);
+	out = release(f, f->ps, "svc", account, citizen, "openid email", NULL, NULL, UI, 1, &seen,
+		      CID_OK);
 	assert_null(json_object_get(out, "email"));
 	json_decref(out);
 	cid_account_free(citizen);
@@ -562,37 +579,52 @@ struct prompt_case {
 	bool step_up;
 	const char *ask;  /* "purpose:a,b;purpose:c" of the consent-basis attributes to ask */
 	const char *info; /* "purpose:a,b" of the statute-based attributes shown as information */
+	const char *claims_request; /* JSON or NULL */
+	const char *client_scopes;  /* NULL: all of them */
 };
 
 static const struct prompt_case prompt_cases[] = {
     {"nothing decided: ask every permitted consent attribute", NULL, "openid profile email city",
      false, 1, true,
      "consented:family_name,given_name,email,household_size;newsletter:email_verified",
-     "legal:resident_district"},
+     "legal:resident_district", NULL, NULL},
     {"birthdate needs level 2: asked only after the step-up", NULL, "openid profile", false, 2,
-     false, "consented:family_name,given_name,birthdate", ""},
+     false, "consented:family_name,given_name,birthdate", "", NULL, NULL},
     {"decided attributes are not asked again",
      "consented:family_name:granted consented:given_name:refused", "openid profile", false, 2,
-     false, "consented:birthdate", ""},
+     false, "consented:birthdate", "", NULL, NULL},
     {"prompt=consent asks again what was decided",
      "consented:family_name:granted consented:given_name:refused consented:birthdate:withdrawn",
-     "openid profile", true, 2, false, "consented:family_name,given_name,birthdate", ""},
+     "openid profile", true, 2, false, "consented:family_name,given_name,birthdate", "", NULL,
+     NULL},
     {"expired and changed-text decisions are asked again",
      "consented:email:granted:e=50 newsletter:email_verified:granted:old", "openid email", false, 1,
-     false, "consented:email;newsletter:email_verified", ""},
-    {"explicitly denied attributes are never shown", NULL, "openid phone", false, 2, false, "", ""},
+     false, "consented:email;newsletter:email_verified", "", NULL, NULL},
+    {"explicitly denied attributes are never shown", NULL, "openid phone", false, 2, false, "", "",
+     NULL, NULL},
     {"statute attributes are shown as information next to the asked ones", NULL,
      "openid city address", false, 2, false, "consented:household_size",
-     "legal:address,resident_district"},
+     "legal:address,resident_district", NULL, NULL},
     {"statute-only requests need no screen", NULL, "openid address", false, 2, false, "",
-     "legal:address"},
+     "legal:address", NULL, NULL},
     {"a statute attribute at level 2 asks for the step-up", NULL, "openid address", false, 1, true,
-     "", ""},
+     "", "", NULL, NULL},
     {"a refused level-2 attribute does not ask for a step-up", "consented:birthdate:refused",
-     "openid profile", false, 1, false, "consented:family_name,given_name", ""},
-    {"openid alone asks nothing", NULL, "openid", false, 1, false, "", ""},
+     "openid profile", false, 1, false, "consented:family_name,given_name", "", NULL, NULL},
+    {"openid alone asks nothing", NULL, "openid", false, 1, false, "", "", NULL, NULL},
     {"an attribute also provided by statute gets no checkbox, even with prompt=consent", NULL,
-     "openid city", true, 1, false, "consented:household_size", "legal:resident_district"},
+     "openid city", true, 1, false, "consented:household_size", "legal:resident_district", NULL,
+     NULL},
+    {"the claims parameter offers no claim outside the client's scopes", NULL, "openid", false, 1,
+     false, "consented:given_name", "",
+     "{\"userinfo\":{\"email\":null,\"given_name\":null},\"id_token\":{\"household_size\":"
+     "null}}",
+     "openid profile"},
+    {"the claims parameter offers a claim of the client's scopes", NULL, "openid", false, 1, false,
+     "consented:given_name,email", "",
+     "{\"userinfo\":{\"email\":null,\"given_name\":null},\"id_token\":{\"household_size\":"
+     "null}}",
+     "openid profile email"},
 };
 
 /* "purpose:a,b;purpose:c" of the prompt's member key ("ask" or "info"). */
@@ -626,12 +658,16 @@ static void test_prompt_table(void **state)
 		const struct prompt_case *c = &prompt_cases[i];
 		char account[CID_ID_CHARS + 1];
 		struct cid_account *citizen = new_citizen(f, account);
+		json_t *req =
+		    c->claims_request == NULL ? NULL : json_loads(c->claims_request, 0, NULL);
 		struct cid_release_request rq = {
 		    .policies = f->ps,
 		    .service = "svc",
 		    .account_id = account,
 		    .citizen = citizen,
 		    .scope = c->scope,
+		    .claims_request = req,
+		    .client_scopes = c->client_scopes != NULL ? c->client_scopes : ALL_SCOPES,
 		    .level = c->level,
 		    .now = AT,
 		};
@@ -655,6 +691,7 @@ static void test_prompt_table(void **state)
 			failed++;
 		}
 		json_decref(ask);
+		json_decref(req);
 		cid_account_free(citizen);
 	}
 	if (failed > 0)
@@ -871,6 +908,7 @@ static void test_verified_release(void **state)
 		    .citizen = citizen,
 		    .scope = rows[i].scope,
 		    .claims_request = claims,
+		    .client_scopes = ALL_SCOPES,
 		    .level = rows[i].level,
 		    .now = AT,
 		    .audit = verified_hook,
