@@ -88,8 +88,9 @@ enum cid_reason {
 	CID_REASON_EXPIRED,	    /* deny: the consent expired (ask again) */
 	CID_REASON_POLICY_CHANGED,  /* deny: consent given for a different text (ask again) */
 	CID_REASON_LEVEL_TOO_LOW,   /* deny: authenticate at a higher level (step up) */
-	CID_REASON_NOT_VERIFIED,    /* deny: the rule asks for a verified value and the citizen
-				       has none (release.h; a typed value does not count) */
+	CID_REASON_NOT_VERIFIED,    /* deny: the rule, or the service (only in verified_claims),
+				       asks for a verified value and the citizen has none
+				       (release.h; a typed value does not count) */
 	CID_REASON_COUNT
 };
 

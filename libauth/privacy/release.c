@@ -39,13 +39,21 @@ static bool names(const json_t *part, const char *name, const char *base)
 	       (json_object_get(part, name) != NULL || json_object_get(part, base) != NULL);
 }
 
+/* How a service asks for a claim for a target; a later one asks for more. */
+enum ask {
+	ASK_NOT,
+	ASK_VERIFIED, /* only in verified_claims: its verified value, nothing else */
+	ASK_PLAIN,    /* by scope or at the top of the claims request: any value */
+};
+
 /*
- * True if the claims request names name (or its base claim) for target: at
- * the top, or in the claims of its verified_claims (OIDC4IDA §6: an object
- * or an array of them).
+ * How the claims request names name (or its base claim) for target: at the
+ * top (ASK_PLAIN), else only in the claims of its verified_claims (OIDC4IDA
+ * §6: an object or an array of them), which asks for a verified value
+ * (ASK_VERIFIED); else ASK_NOT.
  */
-static bool named(const json_t *claims_request, enum cid_release_target target, const char *name,
-		  const char *base)
+static enum ask named(const json_t *claims_request, enum cid_release_target target,
+		      const char *name, const char *base)
 {
 	const json_t *part;
 	const json_t *vc;
@@ -53,36 +61,40 @@ static bool named(const json_t *claims_request, enum cid_release_target target, 
 	size_t i;
 
 	if (claims_request == NULL)
-		return false;
+		return ASK_NOT;
 	part = json_object_get(claims_request, cid_release_target_name(target));
 	vc = json_object_get(part, "verified_claims");
-	if (names(part, name, base) || names(json_object_get(vc, "claims"), name, base))
-		return true;
+	if (names(part, name, base))
+		return ASK_PLAIN;
+	if (names(json_object_get(vc, "claims"), name, base))
+		return ASK_VERIFIED;
 	json_array_foreach(vc, i, one)
 	{
 		if (names(json_object_get(one, "claims"), name, base))
-			return true;
+			return ASK_VERIFIED;
 	}
-	return false;
+	return ASK_NOT;
 }
 
 /*
- * True if the service asks for the claim name (definition def) for target:
- * by a granted scope, or by the claims parameter when the client may ask
- * for the claim's scope. The claims parameter is no way around the scopes
- * a client is registered for: a claim it names outside them is ignored, as
- * OIDC Core §5.5 has a request for a claim the OP will not release.
+ * How the service asks for the claim name (definition def) for target: by a
+ * granted scope, or by the claims parameter when the client may ask for the
+ * claim's scope. The claims parameter is no way around the scopes a client
+ * is registered for: a claim it names outside them is ignored, as OIDC Core
+ * §5.5 has a request for a claim the OP will not release.
  */
-static bool asked(const struct cid_release_request *rq, const struct cid_claim_def *def,
-		  const char *name, enum cid_release_target target)
+static enum ask asked(const struct cid_release_request *rq, const struct cid_claim_def *def,
+		      const char *name, enum cid_release_target target)
 {
 	const char *scope = rq->scope == NULL ? "" : rq->scope;
 	const char *may = rq->client_scopes == NULL ? "" : rq->client_scopes;
 	size_t n = strlen(def->scope);
 
-	return cid_words_has(scope, def->scope, n) ||
-	       (cid_words_has(may, def->scope, n) &&
-		named(rq->claims_request, target, name, def->name));
+	if (cid_words_has(scope, def->scope, n))
+		return ASK_PLAIN;
+	if (!cid_words_has(may, def->scope, n))
+		return ASK_NOT;
+	return named(rq->claims_request, target, name, def->name);
 }
 
 /*
@@ -141,18 +153,20 @@ out:
 
 /*
  * The verified value a release uses for the claim name under decision d:
- * its provenance entry when d's rule asks for a verified value (`verified`)
+ * its provenance entry when a verified value is wanted (d's rule says
+ * `verified`, or the service asked for the claim only in verified_claims)
  * and the citizen holds one (cid_account_verified_get); else NULL, and a
- * plain rule releases the typed value, or an imported one as a plain claim.
+ * plain rule plainly asked releases the typed value, or an imported one as
+ * a plain claim.
  * The one rule both the release and the consent screen's marks follow; the
  * screen names base attributes (base true), and a release of a base
  * attribute's rule takes its language-tagged forms too, so a tagged
  * verified value counts for the screen (cid_account_verified_get_base).
  */
 static const json_t *verified_source(const struct cid_account *citizen, const char *name,
-				     const struct cid_decision *d, bool base)
+				     const struct cid_decision *d, enum ask how, bool base)
 {
-	if (!d->verified)
+	if (!d->verified && how != ASK_VERIFIED)
 		return NULL;
 	return base ? cid_account_verified_get_base(citizen, name)
 		    : cid_account_verified_get(citizen, name);
@@ -161,17 +175,19 @@ static const json_t *verified_source(const struct cid_account *citizen, const ch
 /*
  * Decides the claim name (a value of the citizen's, typed or imported) into
  * *d when the service asks for it; false when it does not. A rule asking for
- * a verified value takes only one an upstream verified (the one rule of
- * `verified`): with none, the decision is a deny, not_verified.
+ * a verified value, or a service asking for one (only in verified_claims),
+ * takes only one an upstream verified (the one rule of `verified`): with
+ * none, the decision is a deny, not_verified, and nothing leaves for it.
  */
 static bool decide(const struct cid_release_request *rq, const struct cid_policy *pol,
 		   const struct facts *facts, const char *name, const json_t *value,
 		   enum cid_release_target target, struct cid_release_decision *d)
 {
 	const struct cid_claim_def *def = cid_claim_lookup(name);
+	enum ask how = def == NULL ? ASK_NOT : asked(rq, def, name, target);
 	size_t purpose;
 
-	if (def == NULL || value == NULL || json_is_null(value) || !asked(rq, def, name, target))
+	if (how == ASK_NOT || value == NULL || json_is_null(value))
 		return false;
 	d->attribute = name;
 	cid_policy_eval_service(pol, name, facts->lists, rq->level, rq->now, &d->decision,
@@ -184,8 +200,8 @@ static bool decide(const struct cid_release_request *rq, const struct cid_policy
 		d->purpose_digest = pu.digest;
 	}
 	if (d->decision.permit) {
-		d->source = verified_source(rq->citizen, name, &d->decision, false);
-		if (d->decision.verified && d->source == NULL) {
+		d->source = verified_source(rq->citizen, name, &d->decision, how, false);
+		if ((d->decision.verified || how == ASK_VERIFIED) && d->source == NULL) {
 			d->decision.permit = false;
 			d->decision.reason = CID_REASON_NOT_VERIFIED;
 		}
@@ -344,26 +360,33 @@ static bool askable(const struct cid_decision *d, bool prompt_consent)
 	}
 }
 
-/* Marks in wanted[] the base claim of name (a value the citizen has) if it is asked. */
+/* The larger of a and b: how much is asked of one claim over its names and targets. */
+static enum ask ask_max(enum ask a, enum ask b)
+{
+	return a > b ? a : b;
+}
+
+/* Marks in wanted[] how the base claim of name (a value the citizen has) is asked. */
 static void want(const struct cid_release_request *rq, const struct cid_claim_def *table,
-		 size_t n_table, const char *name, const json_t *value, bool *wanted)
+		 size_t n_table, const char *name, const json_t *value, enum ask *wanted)
 {
 	const struct cid_claim_def *def = cid_claim_lookup(name);
+	enum ask *w;
 
 	if (def == NULL || value == NULL || json_is_null(value) || def < table ||
 	    def >= table + n_table)
 		return;
-	if (asked(rq, def, name, CID_RELEASE_ID_TOKEN) ||
-	    asked(rq, def, name, CID_RELEASE_USERINFO))
-		wanted[def - table] = true;
+	w = &wanted[def - table];
+	*w = ask_max(*w, ask_max(asked(rq, def, name, CID_RELEASE_ID_TOKEN),
+				 asked(rq, def, name, CID_RELEASE_USERINFO)));
 }
 
 /*
- * Marks in wanted[] (indexed like the claim table) the base claims the
- * citizen has, typed or imported from an upstream, and is asked.
+ * Marks in wanted[] (indexed like the claim table) how each base claim the
+ * citizen has, typed or imported from an upstream, is asked.
  */
 static void wanted_claims(const struct cid_release_request *rq, const struct cid_claim_def *table,
-			  size_t n_table, bool *wanted)
+			  size_t n_table, enum ask *wanted)
 {
 	const json_t *claims = rq->citizen != NULL ? rq->citizen->claims : NULL;
 	const json_t *imported = rq->citizen != NULL ? rq->citizen->verified : NULL;
@@ -416,7 +439,7 @@ struct prompt {
 	const struct facts *facts;
 	const struct cid_claim_def *table;
 	size_t n_table;
-	const bool *wanted;	/* by the claim table: the citizen has it and is asked */
+	const enum ask *wanted; /* by the claim table: the citizen has it and how it is asked */
 	const bool *by_statute; /* provided by law under some purpose: no checkbox */
 	bool prompt_consent;
 	size_t max_ask;
@@ -458,7 +481,7 @@ static enum cid_err prompt_purpose(struct prompt *p, size_t i, json_t *ask)
 		json_t *list;
 		bool by_law;
 
-		if (!p->wanted[j])
+		if (p->wanted[j] == ASK_NOT)
 			continue;
 		cid_policy_eval(rq->policies, rq->service, pu.id, a, f->facts, f->n, rq->level,
 				rq->now, &d);
@@ -475,8 +498,8 @@ static enum cid_err prompt_purpose(struct prompt *p, size_t i, json_t *ask)
 		if (!by_law && (pu.basis != CID_BASIS_CONSENT || p->by_statute[j] ||
 				!askable(&d, p->prompt_consent)))
 			continue; /* not shown: no mark */
-		source = verified_source(rq->citizen, a, &d, true);
-		if (d.verified && source == NULL) {
+		source = verified_source(rq->citizen, a, &d, p->wanted[j], true);
+		if ((d.verified || p->wanted[j] == ASK_VERIFIED) && source == NULL) {
 			/* the release would deny it, not_verified: nothing to promise */
 			list = unavailable;
 		} else if (by_law) {
@@ -524,7 +547,7 @@ enum cid_err cid_release_prompt(const struct cid_release_request *rq, bool promp
 	size_t n_purposes = cid_policy_purpose_count(pol);
 	size_t n_table = 0;
 	const struct cid_claim_def *table = cid_claim_table(&n_table);
-	bool *wanted = calloc(n_table + 1, sizeof(*wanted));
+	enum ask *wanted = calloc(n_table + 1, sizeof(*wanted));
 	bool *by_statute = calloc(n_table + 1, sizeof(*by_statute));
 	struct facts facts = {0};
 	json_t *ask = json_array();
@@ -554,14 +577,14 @@ enum cid_err cid_release_prompt(const struct cid_release_request *rq, bool promp
 	 * depends on the facts, and a deny is found before the level is looked at.
 	 */
 	for (size_t j = 0; j < n_table; j++) {
-		for (size_t i = 0; wanted[j] && i < n_purposes; i++) {
+		for (size_t i = 0; wanted[j] != ASK_NOT && i < n_purposes; i++) {
 			struct cid_purpose_info pu;
 
 			cid_policy_purpose(pol, i, &pu);
 			cid_policy_eval(rq->policies, rq->service, pu.id, table[j].name, NULL, 0,
 					rq->level, rq->now, &d);
 			if (d.reason == CID_REASON_EXPLICIT_DENY)
-				wanted[j] = false;
+				wanted[j] = ASK_NOT;
 			else if (d.reason == CID_REASON_PERMIT_STATUTE)
 				by_statute[j] = true;
 		}

@@ -133,7 +133,10 @@ int cid_release_level(const char *acr);
  * deny, not_verified. Asked means as for any claim: its scope, or the claims
  * parameter naming it for target, at the top or in verified_claims.claims,
  * when its scope is one of rq->client_scopes (a claim named outside them is
- * ignored, OIDC Core §5.5).
+ * ignored, OIDC Core §5.5). A claim asked only in verified_claims.claims
+ * (not by scope, nor at the top) asks for its verified value alone: under
+ * any permit it leaves only as verified_claims, and with no verified value
+ * the decision is a deny, not_verified, as under `verified`.
  * Errors: CID_ERR_NOMEM, CID_ERR_STORE (reading consent records), the audit
  * hook's error (then out is untouched).
  */
@@ -156,13 +159,14 @@ CID_MUST_CHECK enum cid_err cid_release_claims(const struct cid_release_request 
  * "info" lists the statute-based attributes released without consent.
  * "verified" (present when not empty) maps each attribute of "ask" or
  * "info" whose release would use a value an upstream verified (the
- * purpose's rule says `verified` and the citizen holds one, as in
- * cid_release_claims) to {"issuer", "trust_framework"} of that value: what
- * the consent screen tells the citizen of it.
+ * purpose's rule says `verified`, or the attribute is asked only in
+ * verified_claims, and the citizen holds one, as in cid_release_claims) to
+ * {"issuer", "trust_framework"} of that value: what the consent screen
+ * tells the citizen of it.
  * "unavailable" (present when not empty) lists, instead of "ask" or
- * "info", each attribute whose rule says `verified` while the citizen holds
- * no verified value of it: the release would deny it (not_verified), so
- * the screen offers no choice and promises nothing; it counts in no *n_ask.
+ * "info", each attribute whose rule says `verified` (or that is asked only
+ * in verified_claims) while the citizen holds no verified value of it: the release would deny it
+ * (not_verified), so the screen offers no choice and promises nothing; it counts in no *n_ask.
  * Attributes are base names (family_name stands for its tagged forms); an
  * attribute some purpose denies explicitly is never shown. *n_ask is the
  * number of attributes to decide over all purposes: no screen is needed when

@@ -853,11 +853,11 @@ static void test_verified_release(void **state)
 				   "text.ja 目的\ntext.en Purpose\nbasis statute Act 1\n"
 				   "retention 1y\npermit address level=3 verified\n"
 				   "permit birthdate verified\npermit family_name verified\n"
-				   "permit given_name\npermit nickname\n";
+				   "permit given_name\npermit nickname\npermit email\n";
 	static const char record[] =
 	    "{\"id\":\"00000000-0000-4000-8000-000000000077\",\"username\":\"v\","
 	    "\"claims\":{\"address\":{\"locality\":\"typed\"},\"birthdate\":\"1990-01-01\","
-	    "\"given_name\":\"Typed\"},"
+	    "\"given_name\":\"Typed\",\"email\":\"typed@example.jp\"},"
 	    "\"verified\":{\"address\":{\"value\":{\"locality\":\"Aizu\"},\"issuer\":"
 	    "\"https://card.example.jp\",\"imported_at\":1,\"trust_framework\":\"jp_card\","
 	    "\"time\":\"2026-01-02T03:04:05Z\",\"evidence\":[{\"type\":\"document\","
@@ -865,7 +865,9 @@ static void test_verified_release(void **state)
 	    "\"family_name\":{\"value\":\"Plain\",\"issuer\":\"https://card.example.jp\","
 	    "\"imported_at\":1},"
 	    "\"nickname\":{\"value\":\"Imported\",\"issuer\":\"https://card.example.jp\","
-	    "\"imported_at\":1}}}";
+	    "\"imported_at\":1},"
+	    "\"given_name\":{\"value\":\"Card\",\"issuer\":\"https://card.example.jp\","
+	    "\"imported_at\":1,\"trust_framework\":\"jp_card\"}}}";
 
 	static const struct {
 		const char *scope;
@@ -890,6 +892,22 @@ static void test_verified_release(void **state)
 	     "\"time\":\"2026-01-02T03:04:05Z\",\"evidence\":" EVIDENCE "},"
 	     "\"claims\":{\"address\":{\"locality\":\"Aizu\"}}}}",
 	     "address=permit_statute<https://card.example.jp "},
+	    /* asked only in verified_claims, under plain rules: the verified value or nothing,
+	       never the typed one (email), nor one imported unverified (nickname) */
+	    {"openid",
+	     "{\"userinfo\":{\"verified_claims\":{\"verification\":{\"trust_framework\":"
+	     "null},\"claims\":{\"email\":null,\"given_name\":null,\"nickname\":null}}}}",
+	     CID_LEVEL_PASSWORD,
+	     "{\"verified_claims\":{\"verification\":{\"trust_framework\":\"jp_card\"},"
+	     "\"claims\":{\"given_name\":\"Card\"}}}",
+	     "given_name=permit_statute<https://card.example.jp email=not_verified "
+	     "nickname=not_verified "},
+	    /* asked plainly too: a plain rule releases the typed value, as before */
+	    {"openid",
+	     "{\"userinfo\":{\"email\":null,\"verified_claims\":{\"claims\":{\"email\":null,"
+	     "\"given_name\":null}},\"given_name\":null}}",
+	     CID_LEVEL_PASSWORD, "{\"email\":\"typed@example.jp\",\"given_name\":\"Typed\"}",
+	     "given_name=permit_statute email=permit_statute "},
 	};
 	struct fixture *f = *state;
 	struct cid_policyset *ps = NULL;
@@ -988,6 +1006,7 @@ static void test_prompt_marks_verified_values(void **state)
 	size_t i;
 	size_t seen = 0;
 	const json_t *entry;
+	const json_t *mark;
 
 	assert_non_null(expected);
 	assert_int_equal(cid_policyset_parse("msvc.policy", text, strlen(text), NULL, &ps), CID_OK);
@@ -1032,6 +1051,26 @@ static void test_prompt_marks_verified_values(void **state)
 	}
 	assert_int_equal(seen, 1);
 	json_decref(ask);
+	/* asked only in verified_claims, a plain rule's attribute is promised as verified */
+	json_t *vc = json_loads(
+	    "{\"userinfo\":{\"verified_claims\":{\"claims\":{\"given_name\":null}}}}", 0, NULL);
+	assert_non_null(vc);
+	rq.scope = "openid";
+	rq.claims_request = vc;
+	rq.client_scopes = ALL_SCOPES;
+	assert_int_equal(cid_store_read_begin(f->store, &rq.txn), CID_OK);
+	assert_int_equal(cid_release_prompt(&rq, false, 24, &step_up, NULL, &ask, &n_ask), CID_OK);
+	cid_store_read_end(rq.txn);
+	assert_int_equal(n_ask, 1);
+	entry = json_array_get(ask, 0);
+	assert_string_equal(cid_json_str(entry, "purpose"), "c");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(entry, "ask"), 0)),
+			    "given_name");
+	mark = json_object_get(json_object_get(entry, "verified"), "given_name");
+	assert_non_null(mark);
+	assert_string_equal(cid_json_str(mark, "trust_framework"), "jp_card");
+	json_decref(ask);
+	json_decref(vc);
 	json_decref(expected);
 	cid_account_free(citizen);
 	cid_policyset_free(ps);
