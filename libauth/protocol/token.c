@@ -549,11 +549,12 @@ static enum cid_err use_cb(struct cid_txn *txn, void *arg)
 		code_check(r, rec);
 	} else {
 		refresh_check(r, grant);
-		rc = session_lives(txn, grant, r->now);
-		if (rc == CID_ERR_EXPIRED && r->outcome == CID_OK)
+		rc = r->outcome == CID_OK ? session_lives(txn, grant, r->now) : CID_OK;
+		if (rc == CID_ERR_EXPIRED) {
 			r->outcome = rc;
-		CID_ENSURE(rc == CID_OK || rc == CID_ERR_EXPIRED, rc);
-		rc = CID_OK;
+			rc = CID_OK;
+		}
+		CID_TRY(rc);
 	}
 	if (r->outcome != CID_OK)
 		goto out;
