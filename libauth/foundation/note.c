@@ -535,6 +535,15 @@ static enum cid_err ed25519_sign(const struct cid_note_signer *s, const void *ms
 	return rc;
 }
 
+void cid_note_sig_format(const struct cid_note_sig *sig, struct cid_buf *out)
+{
+	cid_buf_puts(out, EM_DASH_SPACE);
+	cid_buf_append(out, sig->name.ptr, sig->name.len);
+	cid_buf_append(out, " ", 1);
+	cid_buf_append(out, sig->b64.ptr, sig->b64.len);
+	cid_buf_append(out, "\n", 1);
+}
+
 enum cid_err cid_note_sign_line(const struct cid_note_signer *s, struct cid_str text, uint64_t time,
 				struct cid_buf *out)
 {
@@ -558,11 +567,8 @@ enum cid_err cid_note_sign_line(const struct cid_note_signer *s, struct cid_str 
 		CID_TRY(ed25519_sign(s, msg.data, msg.len, raw + at));
 	}
 	CID_TRY(cid_b64_encode(raw, at + ED25519_SIG, b64, sizeof(b64)));
-	cid_buf_puts(out, EM_DASH_SPACE);
-	cid_buf_append(out, s->name, s->name_len);
-	cid_buf_append(out, " ", 1);
-	cid_buf_puts(out, b64);
-	cid_buf_append(out, "\n", 1);
+	cid_note_sig_format(
+	    &(struct cid_note_sig){.name = {s->name, s->name_len}, .b64 = cid_str_of(b64)}, out);
 	CID_TRY(cid_buf_status(out));
 out:
 	cid_buf_free(&msg);

@@ -149,6 +149,13 @@ bool cid_note_text_ok(struct cid_str text);
  */
 CID_MUST_CHECK enum cid_err cid_note_parse(struct cid_str msg, struct cid_note *out);
 
+/*
+ * Appends sig as a signature line, "— " NAME " " BASE64 "\n", the one form
+ * cid_note_parse reads and cid_note_sign_line writes. Errors are left in
+ * out's status (cid_buf_status).
+ */
+void cid_note_sig_format(const struct cid_note_sig *sig, struct cid_buf *out);
+
 /* What cid_note_verify found for one verifier. */
 struct cid_note_check {
 	bool verified; /* a line of this key is in the note and verified */

@@ -304,7 +304,6 @@ static bool with_lines(struct cid_str text, const char *lines, size_t n, struct 
 static bool cosigned(const struct witness *w, const char *note, const char *answer, size_t n,
 		     struct cid_buf *kept)
 {
-	static const char dash[] = "\xE2\x80\x94 ";
 	const char *name = cid_note_verifier_name(w->v);
 	const struct cid_note_verifier *vs[] = {w->v};
 	struct cid_buf answered = {0};
@@ -325,11 +324,7 @@ static bool cosigned(const struct witness *w, const char *note, const char *answ
 		if (sig->id != cid_note_verifier_id(w->v) || sig->name.len != strlen(name) ||
 		    memcmp(sig->name.ptr, name, sig->name.len) != 0)
 			continue;
-		cid_buf_append(kept, dash, sizeof(dash) - 1);
-		cid_buf_append(kept, sig->name.ptr, sig->name.len);
-		cid_buf_append(kept, " ", 1);
-		cid_buf_append(kept, sig->b64.ptr, sig->b64.len);
-		cid_buf_append(kept, "\n", 1);
+		cid_note_sig_format(sig, kept);
 	}
 	ok = kept->len > 0 && cid_buf_status(kept) == CID_OK &&
 	     with_lines(parsed.text, kept->data, kept->len, &checked, &k) &&

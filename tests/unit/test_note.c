@@ -136,6 +136,33 @@ static void test_spec_example_note_verifies(void **state)
 	assert_int_equal(open_with(SPEC_NOTE, SPEC_VKEY), CID_OK);
 }
 
+/* A parsed signature line written again by cid_note_sig_format is the same bytes, and verifies. */
+static void test_signature_line_written_again_is_the_same(void **state)
+{
+	struct cid_note note;
+	struct cid_note again;
+	struct cid_buf b;
+	char *keep = NULL;
+	struct cid_note_verifier *v = verifier(SPEC_VKEY);
+	const struct cid_note_verifier *vs[] = {v};
+
+	(void)state;
+	assert_int_equal(parse(SPEC_NOTE, strlen(SPEC_NOTE), &note, &keep), CID_OK);
+	cid_buf_init(&b, CID_NOTE_MAX_SIZE);
+	cid_buf_append(&b, note.text.ptr, note.text.len);
+	cid_buf_append(&b, "\n", 1);
+	for (size_t i = 0; i < note.n_sigs; i++)
+		cid_note_sig_format(&note.sigs[i], &b);
+	assert_int_equal(cid_buf_status(&b), CID_OK);
+	assert_int_equal(b.len, strlen(SPEC_NOTE));
+	assert_memory_equal(b.data, SPEC_NOTE, b.len);
+	assert_int_equal(cid_note_parse((struct cid_str){b.data, b.len}, &again), CID_OK);
+	assert_int_equal(cid_note_verify(&again, vs, 1, NULL), CID_OK);
+	cid_buf_free(&b);
+	free(keep);
+	cid_note_verifier_free(v);
+}
+
 static void test_go_reference_key_signs_the_reference_note(void **state)
 {
 	struct cid_note_signer *s = NULL;
@@ -663,6 +690,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_spec_example_note_verifies),
+	    cmocka_unit_test(test_signature_line_written_again_is_the_same),
 	    cmocka_unit_test(test_go_reference_key_signs_the_reference_note),
 	    cmocka_unit_test(test_transparency_dev_cosignature_verifies),
 	    cmocka_unit_test(test_cosignature_known_answer),
