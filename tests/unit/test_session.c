@@ -919,10 +919,50 @@ static void test_session_index_built_for_a_store_without_one(void **state)
 	assert_int_equal(cid_session_get(f->s, f->cookie, NOW, &got), CID_OK);
 }
 
+/* Whether a sid names a live session (what a refresh token without offline_access needs). */
+static enum cid_err sid_live(struct cid_store *s, const char *sid, int64_t now)
+{
+	struct cid_txn *txn = NULL;
+	enum cid_err rc;
+
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	rc = cid_session_sid_live_txn(txn, sid, now);
+	cid_store_read_end(txn);
+	return rc;
+}
+
+/*
+ * A sid is live until its session expires or ends; a sid of no session, or
+ * of no token's syntax, is not found; a damaged record (not JSON, or a
+ * session's fields missing) vouches for nothing: CID_ERR_STORE.
+ */
+static void test_sid_live_table(void **state)
+{
+	struct fixture *f = *state;
+	char hash[CID_HASH_HEX + 1];
+	char other[CID_TOKEN_CHARS + 1];
+	char bare[128];
+
+	assert_int_equal(sid_live(f->s, f->sess.sid, NOW), CID_OK);
+	assert_int_equal(sid_live(f->s, f->sess.sid, NOW + TTL - 1), CID_OK);
+	assert_int_equal(sid_live(f->s, f->sess.sid, NOW + TTL), CID_ERR_EXPIRED);
+	assert_int_equal(cid_random_token(other), CID_OK);
+	assert_int_equal(sid_live(f->s, other, NOW), CID_ERR_NOTFOUND);
+	assert_int_equal(sid_live(f->s, "not a sid", NOW), CID_ERR_NOTFOUND);
+	assert_int_equal(sid_live(f->s, NULL, NOW), CID_ERR_NOTFOUND);
+	cid_secret_hash(f->cookie, CID_TOKEN_CHARS, hash);
+	assert_int_equal(snprintf(bare, sizeof(bare), "{\"sid\":\"%s\"}", f->sess.sid) > 0, 1);
+	cid_test_raw_write(f->s, CID_DB_SESSIONS, hash, bare);
+	assert_int_equal(sid_live(f->s, f->sess.sid, NOW), CID_ERR_STORE);
+	cid_test_raw_write(f->s, CID_DB_SESSIONS, hash, DAMAGED);
+	assert_int_equal(sid_live(f->s, f->sess.sid, NOW), CID_ERR_STORE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_new_get_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sid_live_table, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_upgrade, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_auth_time_of_an_earlier_login, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sessions_are_distinct, setup, teardown),

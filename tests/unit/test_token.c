@@ -167,6 +167,36 @@ static void test_refresh_ends_with_its_session_unless_offline(void **state)
 	}
 }
 
+/* A damaged session record vouches for nothing: the refresh is refused as expired. */
+static void test_refresh_refused_when_its_session_record_is_damaged(void **state)
+{
+	struct fixture *f = *state;
+	json_t *a = auth_for(f, "rp1", NULL);
+	char code[CID_TOKEN_CHARS + 1];
+	char refresh[CID_TOKEN_CHARS + 1];
+	char next[CID_TOKEN_CHARS + 1];
+	char hash[CID_HASH_HEX + 1];
+	char key[CID_TOKEN_CHARS + 3];
+	struct cid_grant *g = NULL;
+
+	assert_int_equal(cid_code_issue(f->s, a, NOW, 60, code), CID_OK);
+	assert_int_equal(cid_code_redeem(f->s, code, "rp1", "https://rp.example/cb", NULL, NOW + 1,
+					 2 * CID_TEST_SESSION_TTL, &g, refresh),
+			 CID_OK);
+	cid_grant_free(g);
+	g = NULL;
+	/* the sid's index key now names a record that is not a session */
+	memset(hash, 'd', CID_HASH_HEX);
+	hash[CID_HASH_HEX] = '\0';
+	cid_test_raw_write(f->s, CID_DB_SESSIONS, hash, "damaged: not a JSON object");
+	assert_int_equal(snprintf(key, sizeof(key), "s\n%s", cid_json_str(a, "sid")) > 0, 1);
+	cid_test_raw_write(f->s, CID_DB_SESSION_INDEX, key, hash);
+	assert_int_equal(cid_refresh_rotate(f->s, refresh, "rp1", NULL, NOW + 2, 3600, &g, next),
+			 CID_ERR_EXPIRED);
+	assert_null(g);
+	json_decref(a);
+}
+
 static void test_code_redeem_once_then_replay_revokes_grant(void **state)
 {
 	struct fixture *f = *state;
@@ -1310,6 +1340,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_refresh_ends_with_its_session_unless_offline,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_refresh_refused_when_its_session_record_is_damaged,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_code_redeem_once_then_replay_revokes_grant, setup,
 					    teardown),
