@@ -83,7 +83,7 @@
 
 /* store */
 #define CID_STORE_MAP_INITIAL ((size_t)64 << 20) /* 64 MiB, doubled when full */
-#define CID_STORE_MAP_MAX     ((size_t)64 << 30) /* 64 GiB */
+#define CID_STORE_MAP_MAX     ((size_t)4 << 40)	 /* 4 TiB of address space, not of disk */
 #define CID_STORE_MAX_KEY     511		 /* LMDB's default key limit */
 #define CID_STORE_SCHEMA      1
 /* records one write transaction of a sweep (cid_store_sweep) deletes at most: a backlog is

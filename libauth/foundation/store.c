@@ -75,6 +75,32 @@ bool cid_store_broken(const struct cid_store *s)
 	return atomic_load(&s->broken);
 }
 
+bool cid_store_full(const struct cid_store *s)
+{
+	return atomic_load(&s->full);
+}
+
+void cid_store_set_map_max(struct cid_store *s, size_t bytes)
+{
+	if (pthread_rwlock_wrlock(&s->resize) != 0)
+		return;
+	s->map_max = bytes < CID_STORE_MAP_INITIAL ? CID_STORE_MAP_INITIAL
+		     : bytes > CID_STORE_MAP_MAX   ? CID_STORE_MAP_MAX
+						   : bytes;
+	pthread_rwlock_unlock(&s->resize);
+}
+
+enum cid_err cid_store_reader_check(struct cid_store *s, size_t *freed)
+{
+	int dead = 0;
+
+	if (mdb_reader_check(s->env, &dead) != 0)
+		return CID_ERR_STORE;
+	if (freed != NULL)
+		*freed = dead > 0 ? (size_t)dead : 0;
+	return CID_OK;
+}
+
 /* The map size; the caller holds s->resize (either way). */
 size_t store_map_size_locked(const struct cid_store *s)
 {
@@ -101,9 +127,10 @@ enum cid_err store_adopt_map_size(struct cid_store *s)
 }
 
 /*
- * Doubles the map (up to CID_STORE_MAP_MAX) unless it changed from seen since
- * the caller's transaction found it full: then another writer grew it already.
- * The caller holds no transaction of s.
+ * Doubles the map (up to s->map_max) unless it changed from seen since the
+ * caller's transaction found it full: then another writer grew it already.
+ * At the limit the store is noted full (cid_store_full). The caller holds no
+ * transaction of s.
  */
 static enum cid_err grow_map(struct cid_store *s, size_t seen)
 {
@@ -117,8 +144,10 @@ static enum cid_err grow_map(struct cid_store *s, size_t seen)
 	CID_ENSURE(cur != 0, CID_ERR_STORE);
 	if (cur != seen)
 		goto out;
-	CID_ENSURE(cur < CID_STORE_MAP_MAX, CID_ERR_STORE);
-	next = cur > CID_STORE_MAP_MAX / 2 ? CID_STORE_MAP_MAX : cur * 2;
+	if (cur >= s->map_max)
+		atomic_store(&s->full, true);
+	CID_ENSURE(cur < s->map_max, CID_ERR_STORE);
+	next = cur > s->map_max / 2 ? s->map_max : cur * 2;
 	CID_ENSURE(mdb_env_set_mapsize(s->env, next) == 0, CID_ERR_STORE);
 out:
 	pthread_rwlock_unlock(&s->resize);
@@ -188,6 +217,8 @@ enum cid_err cid_store_open_flags(const char *dir, unsigned flags, struct cid_st
 	atomic_init(&s->commits_begun, 0);
 	atomic_init(&s->commits_done, 0);
 	atomic_init(&s->broken, false);
+	atomic_init(&s->full, false);
+	s->map_max = CID_STORE_MAP_MAX;
 	for (size_t i = 0; i < CID_DB_COUNT; i++)
 		atomic_init(&s->memos[i], NULL);
 	if (pthread_rwlock_init(&s->resize, NULL) != 0) {
@@ -304,8 +335,11 @@ enum cid_err cid_store_update(struct cid_store *s,
 			atomic_fetch_add(&s->commits_done, 1);
 			pthread_mutex_unlock(&s->commit_lock);
 			pthread_rwlock_unlock(&s->resize);
-			if (mrc == 0)
+			if (mrc == 0) {
+				if (atomic_load_explicit(&s->full, memory_order_relaxed))
+					atomic_store(&s->full, false);
 				return CID_OK;
+			}
 			if (mrc != MDB_MAP_FULL)
 				return CID_ERR_STORE;
 		} else {

@@ -119,6 +119,35 @@ void cid_store_close(struct cid_store *s);
 bool cid_store_broken(const struct cid_store *s);
 
 /*
+ * True while the store is full: a write was refused (CID_ERR_STORE) because
+ * the map reached its limit (CID_STORE_MAP_MAX, 4 TiB, or the one
+ * cid_store_set_map_max set) and no write has committed since. Reads still
+ * work; every write that needs a new page fails, a deletion too (LMDB's
+ * B-tree copies a page to change it), until the limit is raised. At
+ * CID_STORE_MAP_MAX the disk is full long before. The server logs it.
+ * Thread-safe.
+ */
+bool cid_store_full(const struct cid_store *s);
+
+/*
+ * Lowers the map's limit to bytes (at least CID_STORE_MAP_INITIAL, at most
+ * CID_STORE_MAP_MAX), or raises it back, for tests and small devices; a map
+ * already larger is not shrunk, and grows no more. Takes the resize lock: no transaction of
+ * this thread may be open. Thread-safe.
+ */
+void cid_store_set_map_max(struct cid_store *s, size_t bytes);
+
+/*
+ * Frees the reader slots of processes that died with a read transaction
+ * open (a killed CLI command): such a slot pins the snapshot it read, so
+ * LMDB reuses no page freed after it and the file grows with every commit.
+ * Opening a store does it once; a server does it again from its janitor.
+ * *freed (may be NULL) gets the number of slots freed.
+ * Errors: CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_store_reader_check(struct cid_store *s, size_t *freed);
+
+/*
  * Begins (or renews) this thread's read transaction; end it with
  * cid_store_read_end() on the same thread before beginning another.
  * Errors: CID_ERR_STORE, CID_ERR_NOMEM (a thread's first transaction

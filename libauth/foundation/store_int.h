@@ -67,6 +67,10 @@ struct cid_store {
 	_Atomic(struct cid_memo *) memos[CID_DB_COUNT];
 	/* LMDB answered MDB_PANIC: a commit failed writing its meta page (cid_store_broken). */
 	atomic_bool broken;
+	/* The map's limit (CID_STORE_MAP_MAX, or less: cid_store_set_map_max). */
+	size_t map_max;
+	/* A write was refused for want of room under map_max, and none committed since. */
+	atomic_bool full;
 };
 
 static inline MDB_val mval(struct cid_str s)

@@ -32,7 +32,8 @@ const char *cid_janitor_name(enum cid_janitor_part part)
 
 enum cid_err cid_janitor_run(struct cid_store *s, int64_t now, struct cid_janitor_counts *out)
 {
-	enum cid_err first = CID_OK;
+	/* first, so that the pages a dead reader pinned can take the sweeps' writes */
+	enum cid_err first = cid_store_reader_check(s, NULL);
 	struct cid_janitor_counts counts = {{0}};
 
 	for (size_t i = 0; i < CID_JANITOR_PARTS; i++) {

@@ -52,10 +52,11 @@ struct cid_janitor_counts {
 const char *cid_janitor_name(enum cid_janitor_part part);
 
 /*
- * Sweeps every part at now, in order. A part that fails does not stop the
- * others; its count is what it deleted before failing. *out (may be NULL)
- * gets the counts. Idempotent: a second run at the same now deletes nothing.
- * Errors: the first part's error (CID_ERR_STORE, CID_ERR_NOMEM).
+ * Frees the reader slots of processes that died reading the store
+ * (cid_store_reader_check), then sweeps every part at now, in order. A part that fails does not
+ * stop the others; its count is what it deleted before failing. *out (may be NULL) gets the counts.
+ * Idempotent: a second run at the same now deletes nothing. Errors: the first part's error
+ * (CID_ERR_STORE, CID_ERR_NOMEM).
  */
 CID_MUST_CHECK enum cid_err cid_janitor_run(struct cid_store *s, int64_t now,
 					    struct cid_janitor_counts *out);

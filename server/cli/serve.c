@@ -247,6 +247,11 @@ static void sweep(struct cid_ctx *ctx, bool janitor)
 	struct cid_policyref *pr;
 	enum cid_err rc = CID_OK;
 
+	if (cid_store_full(cid_ctx_store(ctx)))
+		fprintf(stderr,
+			"civicid: the store is full: its map reached its limit of %zu GiB and "
+			"every write fails (logins, tokens, releases); reads go on\n",
+			cid_store_map_size(cid_ctx_store(ctx)) >> 30);
 	if (janitor)
 		rc = cid_janitor_run(cid_ctx_store(ctx), (int64_t)time(NULL), NULL);
 	if (rc != CID_OK)

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -793,6 +794,77 @@ static void assert_big_values(struct cid_store *s, size_t n)
 	cid_store_read_end(txn);
 }
 
+/*
+ * At its map's limit the store refuses writes, says it is full, and still
+ * reads; with a higher limit a write commits and it is full no more.
+ * The limit is CID_STORE_MAP_MAX, far above issue 12's 180 GB store; here a
+ * lower one (cid_store_set_map_max) is reached with 1 MiB values.
+ */
+static void test_full_store_refuses_writes_and_says_so(void **state)
+{
+	struct cid_test_store *f = *state;
+	struct big b = {.buf = malloc(MIB)};
+	enum cid_err rc = CID_OK;
+	size_t written = 0;
+
+	assert_non_null(b.buf);
+	assert_true(CID_STORE_MAP_MAX >= ((size_t)1 << 40)); /* 100M audit entries: ~180 GB */
+	cid_store_set_map_max(f->s, CID_STORE_MAP_INITIAL);
+	assert_false(cid_store_full(f->s));
+	for (size_t i = 0; i < BIG_VALUES && rc == CID_OK; i++) {
+		b.from = i;
+		b.to = i + 1;
+		rc = cid_store_update(f->s, put_big_cb, &b);
+		if (rc == CID_OK)
+			written = i + 1;
+	}
+	assert_int_equal(rc, CID_ERR_STORE);
+	assert_true(cid_store_full(f->s));
+	assert_int_equal(cid_store_map_size(f->s), CID_STORE_MAP_INITIAL);
+	assert_true(written > 32 && written < BIG_VALUES);
+	assert_big_values(f->s, written); /* reads go on */
+	assert_true(cid_store_full(f->s));
+	cid_store_set_map_max(f->s, 2 * CID_STORE_MAP_INITIAL);
+	b.from = written;
+	b.to = written + 1;
+	assert_int_equal(cid_store_update(f->s, put_big_cb, &b), CID_OK);
+	assert_false(cid_store_full(f->s));
+	assert_int_equal(cid_store_map_size(f->s), 2 * CID_STORE_MAP_INITIAL);
+	assert_big_values(f->s, written + 1);
+	free(b.buf);
+}
+
+/*
+ * A process that died reading the store leaves its reader slot; the
+ * janitor's reader check frees it (the slot pinned its snapshot, so no page
+ * freed after it would be reused).
+ */
+static void test_reader_check_frees_a_dead_process_slot(void **state)
+{
+	struct cid_test_store *f = *state;
+	size_t freed = 99;
+	pid_t child;
+	int status = 0;
+
+	assert_int_equal(put(f->s, CID_DB_REVOKED, "jti", "{\"exp\":1}"), CID_OK);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		struct cid_store *s = NULL;
+		struct cid_txn *txn = NULL;
+
+		if (cid_store_open(f->dir, &s) != CID_OK || cid_store_read_begin(s, &txn) != CID_OK)
+			_exit(1);
+		_exit(0); /* with the read transaction open */
+	}
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(cid_store_reader_check(f->s, &freed), CID_OK);
+	assert_int_equal(freed, 1);
+	assert_int_equal(cid_store_reader_check(f->s, &freed), CID_OK);
+	assert_int_equal(freed, 0);
+}
+
 static void test_map_grows_across_updates(void **state)
 {
 	struct cid_test_store *f = *state;
@@ -1330,6 +1402,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_update_callback_error_aborts_every_write,
 					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_read_txn_is_reused_and_renewed,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_full_store_refuses_writes_and_says_so,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_reader_check_frees_a_dead_process_slot,
 					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_map_grows_across_updates, cid_test_store_setup,
 					    cid_test_store_teardown),
