@@ -457,24 +457,29 @@ CID_MUST_CHECK enum cid_err cid_account_totp_check(struct cid_store *s, const ch
  * typed back, at most CID_TOTP_PENDING_TTL seconds.
  *
  * cid_account_totp_begin: makes a new pending secret for account_id at now
- * (replacing one pending before); *secret_b32_out and *uri_out as of
- * cid_account_totp_enrol (each may be NULL). The citizen logs in as before
- * until it is confirmed. Errors: CID_ERR_NOTFOUND (no such citizen),
- * CID_ERR_EXISTS (already enrolled: remove the factor first),
+ * (replacing one pending before, whichever session began it), begun by
+ * the session sid (session.h): the one session that is shown it and may
+ * confirm it; *secret_b32_out and *uri_out as of cid_account_totp_enrol
+ * (each may be NULL). The citizen logs in as before until it is confirmed.
+ * Errors: CID_ERR_INVALID (sid not a token), CID_ERR_NOTFOUND (no such
+ * citizen), CID_ERR_EXISTS (already enrolled: remove the factor first),
  * CID_ERR_CRYPTO, CID_ERR_NOMEM, CID_ERR_STORE.
  *
  * cid_account_totp_pending: the pending secret and its URI again (the page
- * shows them until confirmed), new strings as above, both required.
- * Errors: CID_ERR_NOTFOUND (no such citizen, nothing pending, or pending
- * for too long), CID_ERR_STORE, CID_ERR_NOMEM.
+ * shows them to the session sid that began it until confirmed), new
+ * strings as above, both required. Errors: CID_ERR_INVALID (sid not a
+ * token), CID_ERR_NOTFOUND (no such citizen, nothing pending, pending for
+ * too long, or begun by another session: to sid it is as if nothing were
+ * pending), CID_ERR_STORE, CID_ERR_NOMEM.
  *
- * cid_account_totp_confirm: a code of the pending secret at now makes it
- * the citizen's TOTP secret (its step used, the count of wrong codes
- * cleared). A wrong one changes nothing and is not counted: only the
- * signed-in citizen sees the pending secret, so a guess gains nothing.
- * Errors: CID_ERR_INVALID (not CID_TOTP_DIGITS digits, now < 0),
- * CID_ERR_DENIED (wrong code), CID_ERR_NOTFOUND (no such citizen, nothing
- * pending, pending for too long), CID_ERR_EXISTS (enrolled meanwhile),
+ * cid_account_totp_confirm: a code of the secret pending for the session
+ * sid at now makes it the citizen's TOTP secret (its step used, the count
+ * of wrong codes cleared). A wrong one changes nothing and is not counted:
+ * only the session that began it sees the pending secret, so a guess gains
+ * nothing. Errors: CID_ERR_INVALID (sid not a token, code not
+ * CID_TOTP_DIGITS digits, now < 0), CID_ERR_DENIED (wrong code),
+ * CID_ERR_NOTFOUND (as cid_account_totp_pending: a right code typed in
+ * another session is refused so), CID_ERR_EXISTS (enrolled meanwhile),
  * CID_ERR_STORE, CID_ERR_CRYPTO, CID_ERR_NOMEM.
  *
  * cid_account_totp_remove: a fresh code of the secret in force, checked
@@ -485,13 +490,14 @@ CID_MUST_CHECK enum cid_err cid_account_totp_check(struct cid_store *s, const ch
  */
 #define CID_TOTP_PENDING_TTL 600
 CID_MUST_CHECK enum cid_err cid_account_totp_begin(struct cid_store *s, const char *account_id,
-						   int64_t now, char **secret_b32_out,
-						   char **uri_out);
+						   const char *sid, int64_t now,
+						   char **secret_b32_out, char **uri_out);
 CID_MUST_CHECK enum cid_err cid_account_totp_pending(struct cid_store *s, const char *account_id,
-						     int64_t now, char **secret_b32_out,
-						     char **uri_out);
+						     const char *sid, int64_t now,
+						     char **secret_b32_out, char **uri_out);
 CID_MUST_CHECK enum cid_err cid_account_totp_confirm(struct cid_store *s, const char *account_id,
-						     const char *code, int64_t now);
+						     const char *sid, const char *code,
+						     int64_t now);
 CID_MUST_CHECK enum cid_err cid_account_totp_remove(struct cid_store *s, const char *account_id,
 						    const char *code, const char *addr, int64_t now,
 						    int64_t *retry_after);

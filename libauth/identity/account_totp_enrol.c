@@ -8,13 +8,19 @@
  * login, so a browser left signed in is not enough to strip it.
  *
  * The pending secret lives in the citizen record as "totp_pending":
- * {"secret", "created_at"}, stripped like "totp" from everything that
- * leaves this module, and worth nothing after CID_TOTP_PENDING_TTL.
+ * {"secret", "created_at", "sid"}, stripped like "totp" from everything
+ * that leaves this module, and worth nothing after CID_TOTP_PENDING_TTL.
+ * It belongs to the session that began it (sid), not to the account: only
+ * that session is shown it and may confirm it, so another browser signed
+ * in as the citizen (left open, or a stolen cookie) never learns the key
+ * the citizen is about to rely on. A record without a sid (from before the
+ * rule) is nobody's, as if nothing were pending.
  */
 #include "account.h"
 
 #include "account_int.h"
 #include "bounds.h"
+#include "crypto.h"
 #include "str.h"
 #include "totp.h"
 
@@ -23,6 +29,7 @@
 
 struct pending {
 	const char *id;
+	const char *sid; /* the session that began it */
 	int64_t now;
 	const char *secret; /* base32: begin */
 	const char *code;   /* confirm */
@@ -37,10 +44,11 @@ static enum cid_err begin_cb(struct cid_txn *txn, void *arg)
 
 	CID_TRY(account_load_record(txn, p->id, &record));
 	CID_ENSURE(!cid_account_has_totp(record), CID_ERR_EXISTS);
-	CID_ENSURE(json_object_set_new(record, "totp_pending",
-				       json_pack("{s:s, s:I}", "secret", p->secret, "created_at",
-						 (json_int_t)p->now)) == 0,
-		   CID_ERR_NOMEM);
+	CID_ENSURE(
+	    json_object_set_new(record, "totp_pending",
+				json_pack("{s:s, s:I, s:s}", "secret", p->secret, "created_at",
+					  (json_int_t)p->now, "sid", p->sid)) == 0,
+	    CID_ERR_NOMEM);
 	CID_TRY(cid_txn_put_json(txn, CID_DB_CITIZENS, cid_str_of(p->id), record, 0));
 out:
 	json_decref(record);
@@ -61,14 +69,15 @@ out:
 	return rc;
 }
 
-enum cid_err cid_account_totp_begin(struct cid_store *s, const char *account_id, int64_t now,
-				    char **secret_b32_out, char **uri_out)
+enum cid_err cid_account_totp_begin(struct cid_store *s, const char *account_id, const char *sid,
+				    int64_t now, char **secret_b32_out, char **uri_out)
 {
 	enum cid_err rc = CID_OK;
 	char username[CID_MAX_USERNAME + 1];
 	struct cid_totp_enrolment en = {0};
-	struct pending p = {.id = account_id, .now = now};
+	struct pending p = {.id = account_id, .sid = sid, .now = now};
 
+	CID_ENSURE(sid != NULL && cid_token_syntax_ok(sid), CID_ERR_INVALID);
 	CID_TRY(username_of(s, account_id, username));
 	CID_TRY(cid_totp_enrolment_new(&en, CID_TOTP_ISSUER, username));
 	p.secret = en.b32;
@@ -79,21 +88,25 @@ out:
 	return rc;
 }
 
-/* The pending secret of record, if any and still fresh at now: borrowed from record. */
-static const char *pending_secret(const json_t *record, int64_t now)
+/*
+ * The pending secret of record, if any, begun by the session sid and still
+ * fresh at now: borrowed from record.
+ */
+static const char *pending_secret(const json_t *record, const char *sid, int64_t now)
 {
 	const json_t *p = json_object_get(record, "totp_pending");
 	const char *b32 = cid_json_str(p, "secret");
+	const char *owner = cid_json_str(p, "sid");
 	int64_t created = cid_json_int(p, "created_at");
 
-	if (b32 == NULL || strlen(b32) != CID_TOTP_SECRET_CHARS || now < created ||
-	    now - created >= CID_TOTP_PENDING_TTL)
+	if (b32 == NULL || strlen(b32) != CID_TOTP_SECRET_CHARS || owner == NULL ||
+	    strcmp(owner, sid) != 0 || now < created || now - created >= CID_TOTP_PENDING_TTL)
 		return NULL;
 	return b32;
 }
 
-enum cid_err cid_account_totp_pending(struct cid_store *s, const char *account_id, int64_t now,
-				      char **secret_b32_out, char **uri_out)
+enum cid_err cid_account_totp_pending(struct cid_store *s, const char *account_id, const char *sid,
+				      int64_t now, char **secret_b32_out, char **uri_out)
 {
 	enum cid_err rc = CID_OK;
 	struct cid_txn *txn = NULL;
@@ -104,9 +117,10 @@ enum cid_err cid_account_totp_pending(struct cid_store *s, const char *account_i
 	char *copy = NULL;
 	char *uri = NULL;
 
+	CID_ENSURE(sid != NULL && cid_token_syntax_ok(sid), CID_ERR_INVALID);
 	CID_TRY(cid_store_read_begin(s, &txn));
 	CID_TRY(account_load_record(txn, account_id, &record));
-	b32 = pending_secret(record, now);
+	b32 = pending_secret(record, sid, now);
 	CID_ENSURE(b32 != NULL && !cid_account_has_totp(record), CID_ERR_NOTFOUND);
 	CID_ENSURE(cid_base32_decode(b32, strlen(b32), secret, sizeof(secret), &secret_len) ==
 		       CID_OK,
@@ -144,7 +158,7 @@ static enum cid_err confirm_cb(struct cid_txn *txn, void *arg)
 	p->verdict = CID_ERR_DENIED;
 	CID_TRY(account_load_record(txn, p->id, &record));
 	CID_ENSURE(!cid_account_has_totp(record), CID_ERR_EXISTS);
-	b32 = pending_secret(record, p->now);
+	b32 = pending_secret(record, p->sid, p->now);
 	CID_ENSURE(b32 != NULL, CID_ERR_NOTFOUND);
 	CID_ENSURE(cid_base32_decode(b32, strlen(b32), secret, sizeof(secret), &secret_len) ==
 		       CID_OK,
@@ -173,13 +187,14 @@ out:
 	return rc;
 }
 
-enum cid_err cid_account_totp_confirm(struct cid_store *s, const char *account_id, const char *code,
-				      int64_t now)
+enum cid_err cid_account_totp_confirm(struct cid_store *s, const char *account_id, const char *sid,
+				      const char *code, int64_t now)
 {
 	enum cid_err rc = CID_OK;
-	struct pending p = {.id = account_id, .now = now, .code = code};
+	struct pending p = {.id = account_id, .sid = sid, .now = now, .code = code};
 
-	CID_ENSURE(cid_totp_code_ok(code) && now >= 0, CID_ERR_INVALID);
+	CID_ENSURE(sid != NULL && cid_token_syntax_ok(sid) && cid_totp_code_ok(code) && now >= 0,
+		   CID_ERR_INVALID);
 	CID_TRY(cid_store_update(s, confirm_cb, &p));
 	CID_ENSURE(p.verdict == CID_OK, p.verdict);
 out:

@@ -290,8 +290,11 @@ out:
 	return rc;
 }
 
-/* The second factor: enrolled, pending (with its QR code), or none. */
-static enum cid_err totp_view(const struct view *v, const char *account_id, int64_t now)
+/*
+ * The second factor: enrolled, pending (with its QR code: only to the
+ * session that began it, while its login is fresh), or none.
+ */
+static enum cid_err totp_view(const struct view *v, const struct cid_session *sess, int64_t now)
 {
 	enum cid_err rc = CID_OK;
 	struct cid_account *a = NULL;
@@ -299,12 +302,12 @@ static enum cid_err totp_view(const struct view *v, const char *account_id, int6
 	char *uri = NULL;
 	json_t *qr = NULL;
 
-	CID_TRY(cid_account_get(cid_ctx_store(v->ctx), account_id, &a));
+	CID_TRY(cid_account_get(cid_ctx_store(v->ctx), sess->account_id, &a));
 	CID_TRY(set_new(v->data, "totp_enrolled", json_boolean(a->has_totp)));
 	CID_TRY(set_new(v->data, "totp_none", json_boolean(!a->has_totp)));
 	if (a->has_totp)
 		goto out;
-	rc = cid_account_totp_pending(cid_ctx_store(v->ctx), account_id, now, &secret, &uri);
+	rc = cid_security_totp_pending(cid_ctx_store(v->ctx), sess, now, &secret, &uri);
 	if (rc == CID_ERR_NOTFOUND) {
 		rc = CID_OK;
 		goto out;
@@ -419,7 +422,7 @@ enum cid_err cid_security_page(struct cid_ctx *ctx, const struct cid_request *re
 			   CID_MIN_PASSWORD);
 	CID_ENSURE(v.data != NULL, CID_ERR_NOMEM);
 	CID_TRY(sessions_view(&v, sess.account_id, &sess, req->now));
-	CID_TRY(totp_view(&v, sess.account_id, req->now));
+	CID_TRY(totp_view(&v, &sess, req->now));
 	CID_TRY(logins_view(&v, sess.account_id));
 	CID_TRY(linked_view(&v, sess.account_id));
 	CID_TRY(notice_view(&v, req));
@@ -463,7 +466,7 @@ enum cid_err cid_security_totp_begin(struct cid_store *s, const struct cid_sessi
 	*notice = CID_SECURITY_LOGIN_STALE;
 	if (!cid_erase_login_fresh(sess, now))
 		return CID_ERR_REFUSED;
-	rc = cid_account_totp_begin(s, sess->account_id, now, NULL, NULL);
+	rc = cid_account_totp_begin(s, sess->account_id, sess->sid, now, NULL, NULL);
 	*notice = rc == CID_OK		 ? CID_SECURITY_TOTP_PENDING
 		  : rc == CID_ERR_EXISTS ? CID_SECURITY_TOTP_STATE
 					 : CID_SECURITY_NONE;
@@ -479,12 +482,22 @@ enum cid_err cid_security_totp_confirm(struct cid_store *s, const struct cid_ses
 	*notice = CID_SECURITY_LOGIN_STALE;
 	if (!cid_erase_login_fresh(sess, now))
 		return CID_ERR_REFUSED;
-	rc = cid_account_totp_confirm(s, sess->account_id, code == NULL ? "" : code, now);
+	rc =
+	    cid_account_totp_confirm(s, sess->account_id, sess->sid, code == NULL ? "" : code, now);
 	*notice = rc == CID_OK		   ? CID_SECURITY_TOTP_ENROLLED
 		  : rc == CID_ERR_NOTFOUND ? CID_SECURITY_TOTP_EXPIRED
 		  : rc == CID_ERR_EXISTS   ? CID_SECURITY_TOTP_STATE
 					   : code_refusal(rc);
 	return rc == CID_OK || *notice == CID_SECURITY_NONE ? rc : CID_ERR_REFUSED;
+}
+
+enum cid_err cid_security_totp_pending(struct cid_store *s, const struct cid_session *sess,
+				       int64_t now, char **secret_b32_out, char **uri_out)
+{
+	if (!cid_erase_login_fresh(sess, now))
+		return CID_ERR_NOTFOUND;
+	return cid_account_totp_pending(s, sess->account_id, sess->sid, now, secret_b32_out,
+					uri_out);
 }
 
 /* Ends this browser's session and answers the logged-out page, with its services' frames. */

@@ -42,7 +42,9 @@
  *        "last_used_local", "device" ("" unknown), "services": [{"name"}]}],
  *    "has_others" (a session other than this browser's is listed),
  *    "totp_enrolled", "totp_none", "totp_pending"? ({"secret", "uri",
- *        "qr": {"size", "runs": [{"x","y","w"}]}}: a list of one),
+ *        "qr": {"size", "runs": [{"x","y","w"}]}}: a list of one; only in
+ *        the session that began it, while its login is fresh,
+ *        cid_security_totp_pending),
  *    "logins": [{"time", "local_time", "ok", "method_key"
  *        ("security_method_pwd|otp"), "device"}], "has_logins", "no_logins",
  *    "min_password" (CID_MIN_PASSWORD),
@@ -158,8 +160,10 @@ CID_MUST_CHECK enum cid_err cid_security_change_password(struct cid_ctx *ctx,
  * left signed in, or a stolen cookie, must not add a factor of its own,
  * which would lock the citizen out and whose step-up would then pass for a
  * fresh login; Keycloak asks one before OTP setup too); then a new pending
- * secret (cid_account_totp_begin), or the confirmation of the pending one
- * with code (cid_account_totp_confirm). *notice is always set: TOTP_PENDING
+ * secret begun by sess (cid_account_totp_begin; it replaces one another
+ * session began), or the confirmation with code of the one sess began
+ * (cid_account_totp_confirm: one begun in another session is as if
+ * nothing were pending, TOTP_EXPIRED). *notice is always set: TOTP_PENDING
  * and TOTP_ENROLLED on success.
  * Errors: CID_ERR_REFUSED (nothing changed; *notice LOGIN_STALE: sign in
  * again first, TOTP_STATE: a factor is already enrolled, TOTP_EXPIRED: no
@@ -173,6 +177,19 @@ CID_MUST_CHECK enum cid_err cid_security_totp_confirm(struct cid_store *s,
 						      const struct cid_session *sess,
 						      const char *code, int64_t now,
 						      enum cid_security_notice *notice);
+
+/*
+ * The secret pending for sess and its URI (cid_account_totp_pending), for
+ * the page to show: only to the session that began it, and only while its
+ * login is fresh (the rule of cid_security_totp_begin), so a stale or
+ * another browser signed in as the citizen never reads the key the citizen
+ * is about to confirm. Strings as of cid_account_totp_pending.
+ * Errors: CID_ERR_NOTFOUND (the login is not fresh, or nothing pending for
+ * sess), and those of cid_account_totp_pending.
+ */
+CID_MUST_CHECK enum cid_err cid_security_totp_pending(struct cid_store *s,
+						      const struct cid_session *sess, int64_t now,
+						      char **secret_b32_out, char **uri_out);
 
 /* GET /account/security (see above). Errors (no reply): CID_ERR_STORE, CID_ERR_NOMEM. */
 CID_MUST_CHECK enum cid_err cid_security_page(struct cid_ctx *ctx, const struct cid_request *req,

@@ -4,7 +4,8 @@
 // from the other (its cookie stops working), a password change (refusals,
 // then the new password logs in and the old one does not), two-step login
 // enrolled from the page's own key with a code computed here (RFC 6238),
-// then asked at login, then removed with a fresh code, and the recent logins
+// the key neither shown to nor confirmable from a second browser of the
+// same citizen, then asked at login, then removed with a fresh code, and the recent logins
 // with their failures.
 //
 // Run: CIVICID_BIN=build/asan/server/civicid bash tests/e2e/run.sh security.test.js
@@ -140,6 +141,19 @@ test('two-step login: enrol from the page with a code made here, login asks for 
   const secret = /id="totp-secret">([A-Z2-7]+)</.exec(page.text)?.[1];
   assert.ok(secret, `the key in text on the page:\n${page.text}`);
   assert.match(page.text, /<svg class="qr"[^>]*>(<rect [^>]*\/>){20,}<\/svg>/, 'a QR code as inline SVG');
+  // another browser of the same citizen, freshly signed in too, is not shown
+  // the key and cannot confirm it even with a right code: it is the
+  // session's that began it, not the account's
+  const other = new Browser(server.issuer);
+  const signed = await login(other, USER.next);
+  assert.ok(signed.status === 302 || signed.status === 303, `the other browser signed in: ${signed.status}`);
+  const seen = await other.get('/account/security?lang=en');
+  assert.equal(seen.status, 200);
+  assert.ok(!seen.text.includes('id="totp-secret"'), 'no key in the other browser');
+  assert.ok(!seen.text.includes(secret), "not the first browser's key");
+  const tried = await act(other, seen, formFor(seen.text, 'totp_begin'), { action: 'totp_confirm', code: totp(secret) });
+  assert.equal(tried.notice, 'totp_expired');
+  assert.ok(tried.text.includes(MSG.security_totp_off), 'the other browser enrolled nothing');
   const wrong = String((Number(totp(secret)) + 1) % 1_000_000).padStart(6, '0');
   r = await act(a, page, formFor(page.text, 'totp_confirm'), { code: wrong });
   assert.equal(r.notice, 'code_wrong');

@@ -332,6 +332,7 @@ static void test_totp_enrol_pending_until_a_right_code(void **state)
 {
 	struct fixture *f = *state;
 	struct cid_store *s = cid_ctx_store(f->ctx);
+	const char *sid = f->sess[0].sid; /* the session that enrols */
 	char *secret = NULL;
 	char *uri = NULL;
 	char *again = NULL;
@@ -339,55 +340,154 @@ static void test_totp_enrol_pending_until_a_right_code(void **state)
 	char code[CID_TOTP_DIGITS + 1];
 	char wrong[CID_TOTP_DIGITS + 1];
 
-	assert_int_equal(cid_account_totp_pending(s, f->hanako, NOW, &again, &again_uri),
+	assert_int_equal(cid_account_totp_pending(s, f->hanako, sid, NOW, &again, &again_uri),
 			 CID_ERR_NOTFOUND);
-	assert_int_equal(cid_account_totp_confirm(s, f->hanako, "123456", NOW), CID_ERR_NOTFOUND);
-	assert_int_equal(cid_account_totp_begin(s, f->hanako, NOW, &secret, &uri), CID_OK);
+	assert_int_equal(cid_account_totp_confirm(s, f->hanako, sid, "123456", NOW),
+			 CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_totp_begin(s, f->hanako, sid, NOW, &secret, &uri), CID_OK);
 	assert_int_equal(strlen(secret), CID_TOTP_SECRET_CHARS);
 	assert_non_null(strstr(uri, secret));
 	assert_false(enrolled(f));
 	/* the page shows the same key again while it is pending, and not after */
-	assert_int_equal(cid_account_totp_pending(s, f->hanako, NOW + 10, &again, &again_uri),
+	assert_int_equal(cid_account_totp_pending(s, f->hanako, sid, NOW + 10, &again, &again_uri),
 			 CID_OK);
 	assert_string_equal(again, secret);
 	assert_string_equal(again_uri, uri);
 	free(again);
 	free(again_uri);
-	assert_int_equal(
-	    cid_account_totp_pending(s, f->hanako, NOW + CID_TOTP_PENDING_TTL, &again, &again_uri),
-	    CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_totp_pending(s, f->hanako, sid, NOW + CID_TOTP_PENDING_TTL,
+						  &again, &again_uri),
+			 CID_ERR_NOTFOUND);
 	code_of(secret, NOW, code);
 	wrong_of(code, wrong);
-	assert_int_equal(cid_account_totp_confirm(s, f->hanako, wrong, NOW), CID_ERR_DENIED);
-	assert_int_equal(cid_account_totp_confirm(s, f->hanako, "12345", NOW), CID_ERR_INVALID);
+	assert_int_equal(cid_account_totp_confirm(s, f->hanako, sid, wrong, NOW), CID_ERR_DENIED);
+	assert_int_equal(cid_account_totp_confirm(s, f->hanako, sid, "12345", NOW),
+			 CID_ERR_INVALID);
 	assert_false(enrolled(f));
 	/* too late: the pending key is worth nothing */
-	assert_int_equal(cid_account_totp_confirm(s, f->hanako, code, NOW + CID_TOTP_PENDING_TTL),
-			 CID_ERR_NOTFOUND);
-	assert_int_equal(cid_account_totp_confirm(s, f->hanako, code, NOW), CID_OK);
+	assert_int_equal(
+	    cid_account_totp_confirm(s, f->hanako, sid, code, NOW + CID_TOTP_PENDING_TTL),
+	    CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_totp_confirm(s, f->hanako, sid, code, NOW), CID_OK);
 	assert_true(enrolled(f));
 	/* the confirming code's step is spent: it cannot log in afterwards */
 	assert_int_equal(cid_account_totp_check(s, f->hanako, code, NULL, NOW, NULL),
 			 CID_ERR_DENIED);
 	/* enrolled: no second pending key */
-	assert_int_equal(cid_account_totp_begin(s, f->hanako, NOW, NULL, NULL), CID_ERR_EXISTS);
+	assert_int_equal(cid_account_totp_begin(s, f->hanako, sid, NOW, NULL, NULL),
+			 CID_ERR_EXISTS);
 	free(secret);
 	free(uri);
+}
+
+/*
+ * The pending key hanako's session i is shown on GET /account/security at t
+ * into secret ("" when the page shows none); the page must say she is not
+ * enrolled either way.
+ */
+static void page_secret(struct fixture *f, int i, int64_t t, char secret[CID_TOTP_SECRET_CHARS + 1])
+{
+	struct cid_request req = {.session_cookie = f->cookie[i],
+				  .csrf_cookie = "csrfcsrfcsrfcsrfcsrfcsrfcsrfcsrfcsrfcsrfcsA",
+				  .now = t,
+				  .remote_addr = "127.0.0.1"};
+	struct cid_reply r = {0};
+	const json_t *pending;
+
+	assert_int_equal(cid_security_page(f->ctx, &req, &r), CID_OK);
+	assert_int_equal(r.status, 200);
+	assert_true(json_is_true(json_object_get(r.page_data, "totp_none")));
+	pending = json_array_get(json_object_get(r.page_data, "totp_pending"), 0);
+	secret[0] = '\0';
+	if (pending != NULL) {
+		assert_int_equal(strlen(cid_json_str(pending, "secret")), CID_TOTP_SECRET_CHARS);
+		memcpy(secret, cid_json_str(pending, "secret"), CID_TOTP_SECRET_CHARS + 1);
+		assert_non_null(strstr(cid_json_str(pending, "uri"), secret));
+	}
+	cid_reply_free(&r);
+}
+
+/*
+ * A pending key belongs to the session that began it, not to the account:
+ * another browser signed in as the citizen (left open, or a stolen cookie)
+ * is neither shown it nor may confirm it, and the session that began it
+ * sees it only while its login is fresh. Another fresh session may begin
+ * its own, which replaces the first.
+ */
+static void test_totp_pending_key_is_only_the_beginning_sessions(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_store *s = cid_ctx_store(f->ctx);
+	const int64_t stale = f->sess[0].auth_time + CID_REAUTH_MAX_AGE + 1;
+	enum cid_security_notice notice = CID_SECURITY_NONE;
+	char shown[CID_TOTP_SECRET_CHARS + 1];
+	char secret[CID_TOTP_SECRET_CHARS + 1];
+	char code[CID_TOTP_DIGITS + 1];
+	char *again = NULL;
+	char *again_uri = NULL;
+
+	assert_true(stale < NOW + CID_TOTP_PENDING_TTL); /* still pending when A's login is stale */
+	assert_int_equal(cid_security_totp_begin(s, &f->sess[0], NOW, &notice), CID_OK);
+	/* A sees its key; B, the same citizen in another browser, sees none */
+	page_secret(f, 0, NOW + 5, secret);
+	assert_int_equal(strlen(secret), CID_TOTP_SECRET_CHARS);
+	page_secret(f, 1, NOW + 5, shown);
+	assert_string_equal(shown, "");
+	assert_int_equal(cid_security_totp_pending(s, &f->sess[1], NOW + 5, &again, &again_uri),
+			 CID_ERR_NOTFOUND);
+	assert_int_equal(
+	    cid_account_totp_pending(s, f->hanako, f->sess[1].sid, NOW + 5, &again, &again_uri),
+	    CID_ERR_NOTFOUND);
+	assert_int_equal(
+	    cid_account_totp_pending(s, f->hanako, "not a sid", NOW + 5, &again, &again_uri),
+	    CID_ERR_INVALID);
+	/* B cannot confirm A's key, even with its right code */
+	code_of(secret, NOW + 5, code);
+	assert_int_equal(cid_security_totp_confirm(s, &f->sess[1], code, NOW + 5, &notice),
+			 CID_ERR_REFUSED);
+	assert_int_equal(notice, CID_SECURITY_TOTP_EXPIRED);
+	assert_int_equal(cid_account_totp_confirm(s, f->hanako, f->sess[1].sid, code, NOW + 5),
+			 CID_ERR_NOTFOUND);
+	assert_false(enrolled(f));
+	/* A with a stale login neither sees nor confirms it */
+	page_secret(f, 0, stale, shown);
+	assert_string_equal(shown, "");
+	code_of(secret, stale, code);
+	assert_int_equal(cid_security_totp_confirm(s, &f->sess[0], code, stale, &notice),
+			 CID_ERR_REFUSED);
+	assert_int_equal(notice, CID_SECURITY_LOGIN_STALE);
+	assert_false(enrolled(f));
+	/* B, fresh, begins its own: it replaces A's, which A no longer sees nor confirms */
+	assert_int_equal(cid_security_totp_begin(s, &f->sess[1], NOW + 6, &notice), CID_OK);
+	page_secret(f, 0, NOW + 6, shown);
+	assert_string_equal(shown, "");
+	code_of(secret, NOW + 6, code);
+	assert_int_equal(cid_security_totp_confirm(s, &f->sess[0], code, NOW + 6, &notice),
+			 CID_ERR_REFUSED);
+	assert_int_equal(notice, CID_SECURITY_TOTP_EXPIRED);
+	page_secret(f, 1, NOW + 6, shown);
+	assert_int_equal(strlen(shown), CID_TOTP_SECRET_CHARS);
+	assert_string_not_equal(shown, secret);
+	code_of(shown, NOW + 6, code);
+	assert_int_equal(cid_security_totp_confirm(s, &f->sess[1], code, NOW + 6, &notice), CID_OK);
+	assert_int_equal(notice, CID_SECURITY_TOTP_ENROLLED);
+	assert_true(enrolled(f));
 }
 
 static void test_totp_remove_takes_a_fresh_right_code(void **state)
 {
 	struct fixture *f = *state;
 	struct cid_store *s = cid_ctx_store(f->ctx);
+	const char *sid = f->sess[0].sid; /* the session that enrols */
 	char *secret = NULL;
 	char code[CID_TOTP_DIGITS + 1];
 	char wrong[CID_TOTP_DIGITS + 1];
 
 	assert_int_equal(cid_account_totp_remove(s, f->hanako, "123456", NULL, NOW, NULL),
 			 CID_ERR_NOTFOUND);
-	assert_int_equal(cid_account_totp_begin(s, f->hanako, NOW, &secret, NULL), CID_OK);
+	assert_int_equal(cid_account_totp_begin(s, f->hanako, sid, NOW, &secret, NULL), CID_OK);
 	code_of(secret, NOW, code);
-	assert_int_equal(cid_account_totp_confirm(s, f->hanako, code, NOW), CID_OK);
+	assert_int_equal(cid_account_totp_confirm(s, f->hanako, sid, code, NOW), CID_OK);
 	/* the code just used is no fresh code */
 	assert_int_equal(cid_account_totp_remove(s, f->hanako, code, NULL, NOW, NULL),
 			 CID_ERR_DENIED);
@@ -533,6 +633,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_wrong_old_password_is_throttled, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_totp_enrol_pending_until_a_right_code, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_totp_pending_key_is_only_the_beginning_sessions,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_totp_remove_takes_a_fresh_right_code, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_recent_logins_bounded_newest_first, setup,
