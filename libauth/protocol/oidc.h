@@ -60,7 +60,8 @@ CID_MUST_CHECK enum cid_err cid_oidc_consent(struct cid_ctx *ctx, const struct c
 
 /*
  * POST of the one-time-code (TOTP) step: on a correct code the session is
- * raised to urn:civicid:acr:mfa (amr pwd, otp) and the flow goes on. The
+ * raised to urn:civicid:acr:mfa, its amr the methods it had and "otp" (pwd,
+ * otp after a password; fed, otp after an upstream), and the flow goes on. The
  * step has a way out (action=skip): the flow goes on at the session's level
  * without the attributes that needed the code, or, when the request itself
  * requires the level, returns access_denied to the service.

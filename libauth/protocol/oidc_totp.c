@@ -8,7 +8,9 @@
  * is right, so a mistyped code leaves the form usable. Every refusal of the
  * code shows the form again with one message (wrong, replayed, malformed or
  * no longer enrolled look alike). A correct code is an authentication: the
- * session moves to a new cookie at urn:civicid:acr:mfa, and the flow goes on.
+ * session moves to a new cookie at urn:civicid:acr:mfa, its methods gain
+ * "otp" (and keep how the citizen signed in: "pwd", or "fed" through an
+ * upstream), and the flow goes on.
  * The step has a way out: declining the code goes on at the session's level,
  * without what needed the stronger one (decline, below).
  */
@@ -90,10 +92,34 @@ bool oidc_code_check(struct cid_ctx *ctx, const struct cid_request *req, const c
 	return r == CID_OK;
 }
 
+/*
+ * The methods of sess after a step-up into out: the session's own, then
+ * "otp" unless it is there already. OIDC Core §2: amr lists the methods
+ * actually used, so a login through an upstream stays "fed" and gains no
+ * "pwd" it never typed here. A session holding CID_MAX_AMR methods already
+ * gives up its last for "otp": the method just proved is the one the new
+ * level stands on. Returns the count; out borrows from sess.
+ */
+static size_t step_up_amr(const struct cid_session *sess, const char *out[CID_MAX_AMR])
+{
+	size_t n = 0;
+	bool has_otp = false;
+
+	for (size_t i = 0; i < sess->n_amr && i < CID_MAX_AMR; i++) {
+		out[n++] = sess->amr[i];
+		has_otp = has_otp || strcmp(sess->amr[i], "otp") == 0;
+	}
+	if (!has_otp)
+		out[n < CID_MAX_AMR ? n++ : n - 1] = "otp";
+	return n;
+}
+
 enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
 			   struct cid_reply *reply)
 {
-	static const char *const amr[] = {"pwd", "otp"};
+	const char *amr[CID_MAX_AMR];
+	size_t n_amr;
+	struct cid_session was;
 	enum cid_err rc = CID_OK;
 	const char *action = cid_params_get(&req->params, "action");
 	struct cid_policyref *pref = NULL;
@@ -117,9 +143,12 @@ enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_request *req,
 		goto out;
 	}
 	CID_TRY(oidc_claim_pending(ctx, req, step.locale, reply));
-	/* a step-up is an authentication: the session moves to a new cookie */
-	CID_TRY(cid_session_upgrade(cid_ctx_store(ctx), req->session_cookie, CID_ACR_MFA, amr, 2,
-				    req->now, cookie, &step.sess));
+	/* a step-up is an authentication: the session moves to a new cookie, its
+	 * methods and "otp" (borrowed from a copy: the upgrade overwrites step.sess) */
+	was = step.sess;
+	n_amr = step_up_amr(&was, amr);
+	CID_TRY(cid_session_upgrade(cid_ctx_store(ctx), req->session_cookie, CID_ACR_MFA, amr,
+				    n_amr, req->now, cookie, &step.sess));
 	CID_TRY(cid_reply_cookie(reply, cid_ctx_config(ctx), CID_COOKIE_SESSION, cookie,
 				 step.sess.expires_at - req->now));
 	/* the steps after it belong to the new cookie, which this request does not carry */

@@ -874,8 +874,8 @@ static void test_flow_table(void **state)
 		fail_msg("%zu of %zu rows failed", failed, n);
 }
 
-/* The sid of the browser's last ID token, into out. */
-static void last_sid(const struct story *st, char out[CID_TOKEN_CHARS + 1])
+/* The claims of the browser's last ID token (a new reference). */
+static json_t *last_claims(const struct story *st)
 {
 	const char *t = st->b.id_token;
 	const char *dot = strchr(t, '.');
@@ -889,6 +889,14 @@ static void last_sid(const struct story *st, char out[CID_TOKEN_CHARS + 1])
 	    CID_OK);
 	claims = json_loadb(payload, n, 0, NULL);
 	assert_non_null(claims);
+	return claims;
+}
+
+/* The sid of the browser's last ID token, into out. */
+static void last_sid(const struct story *st, char out[CID_TOKEN_CHARS + 1])
+{
+	json_t *claims = last_claims(st);
+
 	assert_non_null(cid_json_str(claims, "sid"));
 	snprintf(out, CID_TOKEN_CHARS + 1, "%s", cid_json_str(claims, "sid"));
 	json_decref(claims);
@@ -1073,6 +1081,75 @@ static void test_hint_of_another_citizen(void **state)
 	story_free(&st);
 }
 
+static const struct row stepped = {"step-up", true, "", 0, 0, NULL, NULL, NULL, NULL, -1};
+
+/* A session started with some methods, and the ID token's amr after its step-up. */
+static const struct {
+	const char *name;
+	const char *before[CID_MAX_AMR];
+	size_t n_before;
+	const char *after; /* JSON */
+} step_up_amr_rows[] = {
+    {"a password login", {"pwd"}, 1, "[\"pwd\", \"otp\"]"},
+    {"an upstream login", {"fed"}, 1, "[\"fed\", \"otp\"]"},
+    {"an upstream login whose password it passed on",
+     {"fed", "pwd"},
+     2,
+     "[\"fed\", \"pwd\", \"otp\"]"},
+    {"an upstream login whose code it passed on, below level 2",
+     {"fed", "otp"},
+     2,
+     "[\"fed\", \"otp\"]"},
+    {"an upstream login with all the methods a session holds",
+     {"fed", "hwk", "pin", "swk"},
+     4,
+     "[\"fed\", \"hwk\", \"pin\", \"otp\"]"},
+};
+
+/*
+ * The step-up's code adds "otp" to the methods the session was started
+ * with, and nothing else (OIDC Core §2: amr lists the methods actually
+ * used): a citizen who signed in through an upstream at level 1 and steps
+ * up for acr_values=urn:civicid:acr:mfa keeps "fed" and is not said to have
+ * typed a password; a password login still becomes pwd+otp.
+ */
+static void test_step_up_adds_otp_to_the_sessions_methods(void **state)
+{
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof(step_up_amr_rows) / sizeof(step_up_amr_rows[0]); i++) {
+		struct story st = {.f = f, .r = &stepped, .now = NOW, .addr = "192.0.2.210"};
+		struct cid_reply reply = {0};
+		char username[32];
+		json_t *claims;
+		json_t *want = json_loads(step_up_amr_rows[i].after, 0, NULL);
+
+		assert_non_null(want);
+		snprintf(username, sizeof(username), "stepped%zu", i);
+		story_citizen(&st, username);
+		/* the browser's session, as its login made it, at level 1 */
+		assert_int_equal(cid_session_start(cid_ctx_store(f->ctx), st.account,
+						   CID_ACR_PASSWORD, step_up_amr_rows[i].before,
+						   step_up_amr_rows[i].n_before, st.now, 3600, NULL,
+						   st.b.session, NULL),
+				 CID_OK);
+		assert_true(run_story(
+		    &st, OPENID "&acr_values=urn%3Acivicid%3Aacr%3Amfa; totp; token", &reply));
+		claims = last_claims(&st);
+		assert_string_equal(cid_json_str(claims, "acr"), CID_ACR_MFA);
+		if (!json_equal(json_object_get(claims, "amr"), want)) {
+			char *got = json_dumps(json_object_get(claims, "amr"), JSON_COMPACT);
+
+			fail_msg("%s: amr %s, expected %s", step_up_amr_rows[i].name, got,
+				 step_up_amr_rows[i].after);
+		}
+		json_decref(claims);
+		json_decref(want);
+		cid_reply_free(&reply);
+		story_free(&st);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1082,6 +1159,8 @@ int main(void)
 		test_relogin_whose_session_ended_meanwhile_starts_afresh, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_other_citizen_ends_the_session, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hint_of_another_citizen, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_step_up_adds_otp_to_the_sessions_methods, setup,
+					    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
