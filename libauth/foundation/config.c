@@ -81,8 +81,8 @@ static const struct key_def keys[] = {
     {"session_ttl", KEY_SECONDS, MEMBER(session_ttl), 60, 2592000, "28800",
      "Lifetime of a single-sign-on session, seconds."},
     {"key_keep", KEY_SECONDS, MEMBER(key_keep), 60, 31536000, "86400",
-     "Seconds a retired signing key stays in the JWKS after `keys rotate`; at least the "
-     "longest token lifetime."},
+     "Seconds a retired signing key stays in the JWKS, and verifies, after `keys rotate` "
+     "(not `--revoke`); at least the longest token lifetime."},
     {"key_publish_delay", KEY_SECONDS, MEMBER(key_publish_delay), 0, 31536000, "86400",
      "Seconds a key published by `keys rotate --publish-only` is in the JWKS before it "
      "signs; then the running server makes it the active key. Longer than relying parties "

@@ -17,8 +17,11 @@
  * at most one per algorithm. A retired key stays in the JWKS for verification
  * until drop_after (retire time + keep, the longest token lifetime); after that
  * it is no longer loaded. cid_keys_rotate skips the wait: the new key signs at
- * once (for a key that may be compromised). Private keys are never printed or
- * returned: cid_keys_list gives public data only.
+ * once; with keep 0 it also withdraws the old key at once, which neither
+ * verifies nor is published from then on (for a key that may be compromised:
+ * a key kept for verification still lets whoever holds it forge tokens that
+ * verify). cid_keys_drop withdraws a key already retired. Private keys are
+ * never printed or returned: cid_keys_list gives public data only.
  *
  * A cid_keyset is an immutable snapshot: every key parsed into an EVP_PKEY once,
  * and the JWKS document serialised once. Signing uses EVP_DigestSign directly
@@ -48,14 +51,29 @@ CID_MUST_CHECK enum cid_err cid_keys_ensure(struct cid_store *s, int64_t now);
 /*
  * Makes a new active key for alg ("ES256" or "RS256") at once and retires the
  * current one, and a published next key of alg if any, kept for verification
- * until now + keep seconds. Relying parties whose cached JWKS lacks the new
- * key fail on its tokens until they refetch: for a compromised key; a planned
- * rotation uses cid_keys_publish. *kid_out (may be NULL; caller frees) is the
- * new kid.
+ * until now + keep seconds (drop_after). keep 0 withdraws them at once: a
+ * keyset loaded from now on neither publishes them nor verifies with them, so
+ * whatever they signed (a forgery too) is refused (for a compromised key).
+ * Relying parties whose cached JWKS lacks the new key fail on its tokens
+ * until they refetch; a planned rotation uses cid_keys_publish. *kid_out (may
+ * be NULL; caller frees) is the new kid.
  * Errors: CID_ERR_INVALID (alg, keep < 0), CID_ERR_CRYPTO, CID_ERR_STORE.
  */
 CID_MUST_CHECK enum cid_err cid_keys_rotate(struct cid_store *s, const char *alg, int64_t now,
 					    int64_t keep, char **kid_out);
+
+/*
+ * Withdraws the key kid at now, for a key that may be compromised after it
+ * was retired with an overlap: a retired key's drop_after becomes now, a next
+ * key is retired with drop_after now. A keyset loaded from now on neither
+ * publishes it nor verifies with it; keys_version changes, so a running
+ * server reloads. *dropped (may be NULL): false when the key was already
+ * past its drop_after (nothing changed).
+ * Errors: CID_ERR_INVALID (kid NULL), CID_ERR_NOTFOUND (no such key),
+ * CID_ERR_REFUSED (kid is an active key: rotate it instead), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err cid_keys_drop(struct cid_store *s, const char *kid, int64_t now,
+					  bool *dropped);
 
 /*
  * Publishes a next key for alg: in the JWKS from the next keyset load, signing

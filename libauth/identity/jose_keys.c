@@ -174,6 +174,14 @@ static bool record_active(const json_t *rec, enum alg alg)
 	return record_is(rec, alg, "active");
 }
 
+/* Whether rec is loaded at now: retired keys go once drop_after has passed. */
+static bool record_live(const json_t *rec, int64_t now)
+{
+	const json_t *drop = json_object_get(rec, "drop_after");
+
+	return drop == NULL || (int64_t)json_integer_value(drop) > now;
+}
+
 /*
  * The rule of a staged rotation: a next key may sign from its activate_at on.
  * Relying parties had from its publication until then to see it in the JWKS.
@@ -345,6 +353,63 @@ static enum cid_err add_cb(struct cid_txn *txn, void *arg)
 	CID_TRY(cid_txn_counter_add(txn, KEYS_VERSION, "version", 1, NULL));
 out:
 	records_free(recs);
+	return rc;
+}
+
+/* Takes kid out of the keyset at now: a next key is retired, a retired one dropped. */
+struct drop {
+	const char *kid;
+	int64_t now;
+	bool dropped; /* it was still live: the keyset changed */
+};
+
+static enum cid_err drop_cb(struct cid_txn *txn, void *arg)
+{
+	struct drop *d = arg;
+	enum cid_err rc = CID_OK;
+	json_t *recs = NULL;
+	json_t *rec;
+	json_t *found = NULL;
+	size_t i;
+
+	d->dropped = false;
+	CID_TRY(records_load(txn, &recs));
+	json_array_foreach(recs, i, rec)
+	{
+		if (strcmp(cid_json_str(rec, "kid"), d->kid) == 0)
+			found = rec;
+	}
+	CID_ENSURE(found != NULL, CID_ERR_NOTFOUND);
+	/* the active key signs: only a rotation replaces it */
+	CID_ENSURE(strcmp(cid_json_str(found, "state"), "active") != 0, CID_ERR_REFUSED);
+	if (!record_live(found, d->now))
+		goto out; /* already gone */
+	if (strcmp(cid_json_str(found, "state"), "next") == 0) {
+		CID_TRY(retire(txn, found, d->now, d->now));
+	} else {
+		CID_ENSURE(json_object_set_new(found, "drop_after", json_integer(d->now)) == 0,
+			   CID_ERR_NOMEM);
+		CID_TRY(cid_txn_put_json(txn, CID_DB_KEYS, cid_str_of(d->kid), found, 0));
+	}
+	CID_TRY(cid_txn_counter_add(txn, KEYS_VERSION, "version", 1, NULL));
+	d->dropped = true;
+out:
+	records_free(recs);
+	return rc;
+}
+
+enum cid_err cid_keys_drop(struct cid_store *s, const char *kid, int64_t now, bool *dropped)
+{
+	enum cid_err rc = CID_OK;
+	struct drop d = {.kid = kid, .now = now};
+
+	CID_ENSURE(kid != NULL, CID_ERR_INVALID);
+	/* a kid is a thumbprint of KID_CHARS: anything longer names no key */
+	CID_ENSURE(strnlen(kid, KID_CHARS + 1) <= KID_CHARS, CID_ERR_NOTFOUND);
+	CID_TRY(cid_store_update(s, drop_cb, &d));
+	if (dropped != NULL)
+		*dropped = d.dropped;
+out:
 	return rc;
 }
 
@@ -588,14 +653,6 @@ out:
 	BIO_free(bio);
 	json_decref(jwk);
 	return rc;
-}
-
-/* Whether rec is loaded at now: retired keys go once drop_after has passed. */
-static bool record_live(const json_t *rec, int64_t now)
-{
-	const json_t *drop = json_object_get(rec, "drop_after");
-
-	return drop == NULL || (int64_t)json_integer_value(drop) > now;
 }
 
 /* A keyset of the keys live at now (all: every stored key, active or not required). */

@@ -1,5 +1,5 @@
 /*
- * keys: `civicid keys list|rotate|jwks`, and `keys rotate --audit` for the
+ * keys: `civicid keys list|rotate|drop|jwks`, and `keys rotate --audit` for the
  * audit log's own key (audit.h). Only public data is ever printed. A
  * running server notices a rotation within seconds (it polls keys_version)
  * or at once on SIGHUP, and activates a published next key itself when its
@@ -33,13 +33,24 @@ static const char keys_help[] =
     "                       the active key is retired. Refused before key_publish_delay\n"
     "                       has passed, unless --force\n"
     "  rotate [--alg ES256|RS256]\n"
-    "                       an immediate rotation, for a key that may be compromised:\n"
-    "                       a new key signs at once (relying parties whose cached JWKS\n"
-    "                       lacks it fail on its tokens until they refetch); a published\n"
-    "                       next key is retired with the old active one\n"
-    "                       A retired key stays in the JWKS for key_keep seconds\n"
-    "                       (config; default one day) so that tokens it signed still\n"
-    "                       verify. Default: both algorithms.\n"
+    "                       an immediate rotation without a publish delay, for a key\n"
+    "                       that must stop signing now but is not compromised: a new\n"
+    "                       key signs at once (relying parties whose cached JWKS lacks\n"
+    "                       it fail on its tokens until they refetch); a published next\n"
+    "                       key is retired with the old active one\n"
+    "                       A retired key stays in the JWKS, and civicid accepts what it\n"
+    "                       signs, for key_keep seconds (config; default one day) so\n"
+    "                       that tokens it signed still verify. Default: both algorithms.\n"
+    "  rotate --revoke [--alg ES256|RS256]\n"
+    "                       for a key that may be compromised: as plain rotate, but the\n"
+    "                       old active key (and a published next key) is withdrawn at\n"
+    "                       once: out of the JWKS, and civicid refuses what it signed,\n"
+    "                       forged tokens too, within seconds (the running server polls\n"
+    "                       the store). Every token it signed is refused: citizens sign\n"
+    "                       in again\n"
+    "  drop KID             withdraw a retired or next key at once, as --revoke does: for\n"
+    "                       a key found compromised after a plain rotate. The active key\n"
+    "                       is not dropped: rotate --revoke it\n"
     "  rotate --audit       a new audit key (the Ed25519 key of the audit log's\n"
     "                       checkpoints; never a token key): logged as a key.rotated\n"
     "                       entry carrying its verifier key, and the checkpoint\n"
@@ -58,7 +69,7 @@ static const char keys_help[] =
     "\n"
     "Private keys never leave the store.\n";
 
-enum rotate_mode { ROTATE_NOW, ROTATE_PUBLISH, ROTATE_ACTIVATE };
+enum rotate_mode { ROTATE_NOW, ROTATE_REVOKE, ROTATE_PUBLISH, ROTATE_ACTIVATE };
 
 static const char *const algs[] = {"ES256", "RS256"};
 
@@ -73,6 +84,7 @@ static void print_keys(const json_t *list)
 	const json_t *k;
 	char t1[32];
 	char t2[32];
+	int64_t now = cli_now();
 
 	printf("%-44s %-6s %-8s %s\n", "kid", "alg", "state", "created");
 	json_array_foreach(list, i, k)
@@ -85,7 +97,10 @@ static void print_keys(const json_t *list)
 		if (strcmp(state, "next") == 0)
 			printf("signs from %s\n", cli_time(int_member(k, "activate_at"), t2));
 		else if (strcmp(state, "retired") == 0)
-			printf("in the JWKS until %s\n", cli_time(int_member(k, "drop_after"), t2));
+			printf("%s %s\n",
+			       int_member(k, "drop_after") > now ? "in the JWKS until"
+								 : "out of the JWKS since",
+			       cli_time(int_member(k, "drop_after"), t2));
 		else if (json_object_get(k, "activated_at") != NULL)
 			printf("signs since %s\n", cli_time(int_member(k, "activated_at"), t2));
 		else
@@ -129,6 +144,7 @@ static int rotate_one(struct cli_env *env, const char *alg, enum rotate_mode mod
 	case ROTATE_ACTIVATE:
 		rc = cid_keys_activate(env->store, alg, now, env->cfg->key_keep, force, &kid);
 		break;
+	case ROTATE_REVOKE: rc = cid_keys_rotate(env->store, alg, now, 0, &kid); break;
 	default: rc = cid_keys_rotate(env->store, alg, now, env->cfg->key_keep, &kid); break;
 	}
 	if (rc == CID_ERR_EXISTS) {
@@ -167,7 +183,11 @@ static int rotate_one(struct cli_env *env, const char *alg, enum rotate_mode mod
 	} else {
 		added = json_array_append_new(out, json_pack("{s:s, s:s}", "alg", alg, "kid", kid));
 		if (!json)
-			printf("%s: new active key %s\n", alg, kid);
+			printf("%s: new active key %s%s\n", alg, kid,
+			       mode == ROTATE_REVOKE
+				   ? "; the old key is withdrawn: out of the JWKS, "
+				     "and what it signed is refused"
+				   : "");
 	}
 	free(kid);
 	if (json && added != 0) {
@@ -207,6 +227,34 @@ static int rotate(struct cli_env *env, const char *alg, enum rotate_mode mode, b
 	if (json)
 		return cli_print_json(out);
 	json_decref(out);
+	return 0;
+}
+
+/* drop KID: a retired or next key withdrawn at once. */
+static int drop(struct cli_env *env, const char *kid, bool json)
+{
+	bool dropped = false;
+	enum cid_err rc = cid_keys_drop(env->store, kid, cli_now(), &dropped);
+
+	if (rc == CID_ERR_REFUSED) {
+		fprintf(stderr,
+			"civicid keys: %s is an active key, which signs: `civicid keys rotate "
+			"--revoke --alg ALG` replaces and withdraws it\n",
+			kid);
+		return 1;
+	}
+	if (rc == CID_ERR_NOTFOUND) {
+		fprintf(stderr, "civicid keys: no key %s (see civicid keys list)\n", kid);
+		return 1;
+	}
+	if (rc != CID_OK)
+		return cli_fail("keys", kid, rc);
+	if (json)
+		return cli_print_json(json_pack("{s:s, s:b}", "kid", kid, "dropped", (int)dropped));
+	if (dropped)
+		printf("%s withdrawn: out of the JWKS, and what it signed is refused\n", kid);
+	else
+		printf("%s was already out of the JWKS\n", kid);
 	return 0;
 }
 
@@ -278,6 +326,7 @@ int cid_cli_keys(int argc, char **argv)
 	    {"activate", no_argument, NULL, 'A'},
 	    {"force", no_argument, NULL, 'f'},
 	    {"audit", no_argument, NULL, 'u'},
+	    {"revoke", no_argument, NULL, 'R'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct cli_common common = {0};
@@ -286,13 +335,16 @@ int cid_cli_keys(int argc, char **argv)
 	bool activate = false;
 	bool force = false;
 	bool audit = false;
+	bool revoke = false;
+	const char *kid = NULL;
 	struct cli_env env;
 	int opt, status;
 
 	if (argc < 2 || cli_wants_help(argc, argv))
 		return argc < 2 ? (fputs(keys_help, stderr), 2) : cli_help(keys_help);
 	const char *verb = argv[1];
-	if (strcmp(verb, "list") != 0 && strcmp(verb, "rotate") != 0 && strcmp(verb, "jwks") != 0)
+	if (strcmp(verb, "list") != 0 && strcmp(verb, "rotate") != 0 && strcmp(verb, "drop") != 0 &&
+	    strcmp(verb, "jwks") != 0)
 		return cli_usage("keys", "unknown verb");
 	optind = 1;
 	while ((opt = getopt_long(argc - 1, argv + 1, CLI_COMMON_SHORT, opts, NULL)) != -1) {
@@ -306,11 +358,21 @@ int cid_cli_keys(int argc, char **argv)
 			force = true;
 		else if (opt == 'u')
 			audit = true;
+		else if (opt == 'R')
+			revoke = true;
 		else if (!cli_common_option(&common, opt, optarg))
 			return cli_usage("keys", "unknown option");
 	}
-	if (optind != argc - 1)
+	/* drop takes the kid; the other verbs nothing (getopt moved operands last) */
+	if (strcmp(verb, "drop") == 0) {
+		if (optind != argc - 2)
+			return cli_usage("keys", "drop takes one KID (see civicid keys list)");
+		kid = argv[1 + optind];
+	} else if (optind != argc - 1) {
 		return cli_usage("keys", "unexpected argument");
+	}
+	if (strcmp(verb, "drop") == 0 && (alg != NULL || publish || activate || force || audit))
+		return cli_usage("keys", "drop takes a KID and no other option");
 	if (alg != NULL && strcmp(alg, "ES256") != 0 && strcmp(alg, "RS256") != 0)
 		return cli_usage("keys", "--alg must be ES256 or RS256");
 	if ((publish || activate) && strcmp(verb, "rotate") != 0)
@@ -320,7 +382,10 @@ int cid_cli_keys(int argc, char **argv)
 				 "--publish-only and --activate are two steps: one at a time");
 	if (force && !activate)
 		return cli_usage("keys", "--force goes with rotate --activate");
-	if (audit && (strcmp(verb, "rotate") != 0 || publish || activate || alg != NULL))
+	if (revoke && (strcmp(verb, "rotate") != 0 || publish || activate))
+		return cli_usage("keys", "--revoke goes with rotate alone (an immediate "
+					 "rotation that withdraws the old key)");
+	if (audit && (strcmp(verb, "rotate") != 0 || publish || activate || revoke || alg != NULL))
 		return cli_usage("keys", "--audit goes with rotate alone (the audit key is "
 					 "Ed25519 and switches at once)");
 	status = cli_open("keys", &common, &env);
@@ -332,9 +397,15 @@ int cid_cli_keys(int argc, char **argv)
 	} else if (audit) {
 		status = rotate_audit(&env, common.json);
 	} else if (strcmp(verb, "rotate") == 0) {
-		status = rotate(
-		    &env, alg, publish ? ROTATE_PUBLISH : (activate ? ROTATE_ACTIVATE : ROTATE_NOW),
-		    force, common.json);
+		enum rotate_mode mode = revoke ? ROTATE_REVOKE : ROTATE_NOW;
+
+		if (publish)
+			mode = ROTATE_PUBLISH;
+		else if (activate)
+			mode = ROTATE_ACTIVATE;
+		status = rotate(&env, alg, mode, force, common.json);
+	} else if (strcmp(verb, "drop") == 0) {
+		status = drop(&env, kid, common.json);
 	} else if (strcmp(verb, "jwks") == 0) {
 		status = print_all_jwks(&env);
 	} else {

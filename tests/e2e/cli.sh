@@ -245,6 +245,33 @@ now_active=$(json "d[0]['kid']" <<<"$out")
 expect 0 "keys list after the immediate rotation" "$bin" keys list "${C[@]}" --json
 same "the immediate rotation's key is active" "$(json "[k['state'] for k in d if k['kid']=='$now_active'][0]" <<<"$out")" active
 same "and the pending next key is retired" "$(json "[k['state'] for k in d if k['kid']=='$pending'][0]" <<<"$out")" retired
+# a key that may be compromised: withdrawn at once, not kept for key_keep
+expect 0 "keys rotate --revoke" "$bin" keys rotate --revoke --alg ES256 "${K[@]}"
+has "--revoke says the old key is withdrawn" "$out" "the old key is withdrawn"
+expect 0 "keys list after --revoke" "$bin" keys list "${C[@]}" --json
+drop_at=$(json "[k['drop_after'] for k in d if k['kid']=='$now_active'][0]" <<<"$out")
+[ "$drop_at" -le "$(date +%s)" ] && ok "--revoke drops the old key now, not after key_keep" ||
+	bad "--revoke drops the old key now" "drop_after $drop_at"
+expect 0 "keys list text after --revoke" "$bin" keys list "${C[@]}"
+has "list says the withdrawn key is out of the JWKS" "$(grep -F "$now_active" <<<"$out")" "out of the JWKS since "
+# a key retired with the overlap, found compromised later
+kept=$(json "[k['drop_after'] for k in d if k['kid']=='$new'][0]" <<<"$("$bin" keys list "${C[@]}" --json)")
+[ "$kept" -gt "$(date +%s)" ] && ok "a key retired by --activate is kept for key_keep" || bad "kept for key_keep" "$kept"
+expect 0 "keys drop KID" "$bin" keys drop "$new" "${C[@]}"
+has "drop says withdrawn" "$out" "$new withdrawn"
+expect 0 "keys list after drop" "$bin" keys list "${C[@]}" --json
+[ "$(json "[k['drop_after'] for k in d if k['kid']=='$new'][0]" <<<"$out")" -le "$(date +%s)" ] &&
+	ok "drop takes the key out now" || bad "drop takes the key out now" "$out"
+expect 0 "keys drop again changes nothing" "$bin" keys drop "$new" "${C[@]}" --json
+same "a second drop says so" "$(json "d['dropped']" <<<"$out")" False
+active_es=$(json "[k['kid'] for k in d if k['alg']=='ES256' and k['state']=='active'][0]" <<<"$("$bin" keys list "${C[@]}" --json)")
+expect 1 "the active key is not dropped" "$bin" keys drop "$active_es" "${C[@]}"
+has "refusal says to rotate --revoke" "$err" "rotate --revoke"
+expect 1 "drop an unknown kid" "$bin" keys drop no-such-kid "${C[@]}"
+has "unknown kid says so" "$err" "no key no-such-kid"
+expect 2 "drop without a kid" "$bin" keys drop "${C[@]}"
+expect 2 "--revoke with --publish-only" "$bin" keys rotate --revoke --publish-only "${C[@]}"
+expect 2 "--revoke is for rotate" "$bin" keys list --revoke "${C[@]}"
 expect 2 "--force without --activate" "$bin" keys rotate --force "${C[@]}"
 expect 2 "--publish-only and --activate together" "$bin" keys rotate --publish-only --activate "${C[@]}"
 expect 2 "--publish-only is for rotate" "$bin" keys list --publish-only "${C[@]}"

@@ -1766,3 +1766,30 @@ test('staged key rotation: a relying party that refetched the JWKS after --publi
   // tokens of the retired key still verify
   assert.equal((await userinfoRaw(during.tokens.access_token)).status, 200);
 });
+
+// Last too: it withdraws the ES256 key of the shared server.
+test('keys rotate --revoke: within seconds the running server refuses what the old key signed and drops it from the JWKS', T, async () => {
+  const before = await login(RP);
+  const token = before.tokens.access_token;
+  const oldKid = decodeJwt(token).header.kid;
+  assert.equal((await userinfoRaw(token)).status, 200);
+  assert.equal((await introspect(RP, token)).active, true);
+
+  const out = JSON.parse(cli(['keys', 'rotate', '--revoke', '--alg', 'ES256', '--store', store.dir, '--json']));
+  const newKid = out[0].kid;
+  assert.notEqual(newKid, oldKid);
+  const revokedAt = Date.now();
+  // the server polls the store's keys_version every few seconds
+  let status = 200;
+  for (let i = 0; i < 40 && status === 200; i++) {
+    await sleep(250);
+    status = (await userinfoRaw(token)).status;
+  }
+  assert.equal(status, 401, 'a token of the withdrawn key is refused at /userinfo');
+  assert.ok(Date.now() - revokedAt < 10_000, 'within a few seconds, not after key_keep');
+  assert.equal((await introspect(RP, token)).active, false, 'and /introspect calls it inactive');
+  const kids = await publishedKids();
+  assert.ok(!kids.includes(oldKid), `the withdrawn key ${oldKid} is out of the JWKS: ${kids}`);
+  assert.ok(kids.includes(newKid), 'the new key is published');
+  assert.equal(keyState(oldKid), 'retired');
+});

@@ -1062,6 +1062,127 @@ static void test_rotate_retires_a_published_next_key(void **state)
 	free(new_kid);
 }
 
+/*
+ * An emergency rotation (keep 0) withdraws the old key at once: a keyset
+ * loaded after it neither publishes the old kid nor verifies what it signed,
+ * a token forged with it afterwards included; and keys_version moves, which
+ * is how a running server learns of it.
+ */
+static void test_rotate_keep_zero_withdraws_the_old_key(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_keyset *ks2 = NULL;
+	char old_kid[64];
+	char *new_kid = NULL;
+	char *next_kid = NULL;
+	char *old_tok = sign(f->ks, "ES256", "at+jwt");
+	char *new_tok;
+	uint64_t v = 0;
+
+	active_kid(f->s, "ES256", old_kid);
+	assert_int_equal(cid_keys_publish(f->s, "ES256", NOW, DELAY, &next_kid), CID_OK);
+	assert_int_equal(cid_keys_rotate(f->s, "ES256", NOW + 10, 0, &new_kid), CID_OK);
+	assert_int_equal(cid_keys_version(f->s, &v), CID_OK);
+	assert_int_equal(v, 3);
+	state_is(f->s, old_kid, "retired");
+	assert_int_equal(listed(f->s, old_kid, "drop_after"), NOW + 10);
+	assert_int_equal(listed(f->s, next_kid, "drop_after"), NOW + 10);
+
+	/* loaded the same second: already gone */
+	assert_int_equal(cid_keyset_load(f->s, NOW + 10, &ks2), CID_OK);
+	assert_false(jwks_has(ks2, old_kid, NULL));
+	assert_false(jwks_has(ks2, next_kid, NULL));
+	assert_true(jwks_has(ks2, new_kid, NULL));
+	assert_int_equal(cid_keyset_next_drop(ks2), 0);
+	assert_int_equal(verify(ks2, old_tok, "at+jwt"), CID_ERR_INVALID);
+	/* the old keyset (what the thief holds) still signs: its tokens are refused */
+	free(old_tok);
+	old_tok = sign(f->ks, "ES256", "at+jwt");
+	assert_int_equal(verify(ks2, old_tok, "at+jwt"), CID_ERR_INVALID);
+	new_tok = sign(ks2, "ES256", "at+jwt");
+	assert_int_equal(verify(ks2, new_tok, "at+jwt"), CID_OK);
+
+	cid_keyset_free(ks2);
+	free(new_tok);
+	free(old_tok);
+	free(next_kid);
+	free(new_kid);
+}
+
+/*
+ * A key retired with the usual overlap is dropped at once by cid_keys_drop;
+ * the active key is not (it signs), nor an unknown kid; a second drop changes
+ * nothing.
+ */
+static void test_drop_withdraws_a_retired_key(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_keyset *ks2 = NULL;
+	char old_kid[64];
+	char *new_kid = NULL;
+	char *old_tok = sign(f->ks, "ES256", "at+jwt");
+	char long_kid[200];
+	uint64_t v = 0;
+	uint64_t v2 = 0;
+	bool dropped = false;
+
+	active_kid(f->s, "ES256", old_kid);
+	assert_int_equal(cid_keys_rotate(f->s, "ES256", NOW + 10, KEEP, &new_kid), CID_OK);
+	assert_int_equal(cid_keyset_load(f->s, NOW + 20, &ks2), CID_OK);
+	assert_int_equal(verify(ks2, old_tok, "at+jwt"), CID_OK); /* the overlap */
+	cid_keyset_free(ks2);
+	ks2 = NULL;
+
+	assert_int_equal(cid_keys_drop(f->s, new_kid, NOW + 30, &dropped), CID_ERR_REFUSED);
+	assert_int_equal(cid_keys_drop(f->s, "no-such-kid", NOW + 30, &dropped), CID_ERR_NOTFOUND);
+	memset(long_kid, 'A', sizeof(long_kid) - 1);
+	long_kid[sizeof(long_kid) - 1] = '\0';
+	assert_int_equal(cid_keys_drop(f->s, long_kid, NOW + 30, &dropped), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_keys_drop(f->s, NULL, NOW + 30, &dropped), CID_ERR_INVALID);
+	assert_int_equal(cid_keys_version(f->s, &v), CID_OK);
+
+	assert_int_equal(cid_keys_drop(f->s, old_kid, NOW + 30, &dropped), CID_OK);
+	assert_true(dropped);
+	assert_int_equal(cid_keys_version(f->s, &v2), CID_OK);
+	assert_int_equal(v2, v + 1);
+	assert_int_equal(listed(f->s, old_kid, "drop_after"), NOW + 30);
+	assert_int_equal(cid_keyset_load(f->s, NOW + 30, &ks2), CID_OK);
+	assert_false(jwks_has(ks2, old_kid, NULL));
+	assert_int_equal(verify(ks2, old_tok, "at+jwt"), CID_ERR_INVALID);
+
+	assert_int_equal(cid_keys_drop(f->s, old_kid, NOW + 40, &dropped), CID_OK);
+	assert_false(dropped);
+	assert_int_equal(cid_keys_version(f->s, &v), CID_OK);
+	assert_int_equal(v, v2);
+
+	cid_keyset_free(ks2);
+	free(old_tok);
+	free(new_kid);
+}
+
+/* A published next key dropped is retired and gone at once. */
+static void test_drop_withdraws_a_next_key(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_keyset *ks2 = NULL;
+	char *next_kid = NULL;
+	bool dropped = false;
+	size_t n = 99;
+
+	assert_int_equal(cid_keys_publish(f->s, "RS256", NOW, DELAY, &next_kid), CID_OK);
+	assert_int_equal(cid_keys_drop(f->s, next_kid, NOW + 1, &dropped), CID_OK);
+	assert_true(dropped);
+	state_is(f->s, next_kid, "retired");
+	assert_int_equal(listed(f->s, next_kid, "activate_at"), -1);
+	assert_int_equal(cid_keyset_load(f->s, NOW + 1, &ks2), CID_OK);
+	assert_false(jwks_has(ks2, next_kid, NULL));
+	/* and it never signs */
+	assert_int_equal(cid_keys_activate_due(f->s, NOW + DELAY + 1, KEEP, &n), CID_OK);
+	assert_int_equal(n, 0);
+	cid_keyset_free(ks2);
+	free(next_kid);
+}
+
 static void test_rotate_rejects_bad_arguments_and_counts_versions(void **state)
 {
 	struct fixture *f = *state;
@@ -1852,6 +1973,10 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_rotate_retires_a_published_next_key, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_rotate_keep_zero_withdraws_the_old_key, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_drop_withdraws_a_retired_key, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_drop_withdraws_a_next_key, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_damaged_key_records, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_swapped_pem_of_same_type_is_store_damage, setup,
 					    teardown),
