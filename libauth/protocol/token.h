@@ -296,18 +296,23 @@ void cid_access_free(struct cid_access *a);
 
 /*
  * Checks an access token: signature by a key of ref's keyset, typ at+jwt, iss
- * is ours, exp and jti present, not expired at now (exp > now: no skew for
- * a token of this server's own clock);
+ * is ours, exp, iat and jti present; a life no longer than access_ttl
+ * (exp - iat, CID_CLOCK_SKEW allowed) and iat no later than now +
+ * CID_CLOCK_SKEW, so that even a leaked key cannot mint long-lived tokens
+ * that pass; not expired at now (exp > now: no skew for a token of this
+ * server's own clock);
  * then, in the caller's read transaction txn, its jti not revoked, and its
  * grant (if any) not revoked and its citizen live in its generation (so a
- * disabled citizen's token fails even if nothing revoked it). The first four
- * depend on the token and the keyset alone: a token that passed them once is
- * remembered in the keyset's memo and not verified again; revocation and the
- * grant are read on every call. *out is the token's claims; *grant (grant may
- * be NULL: not wanted) its grant, NULL for a client_credentials token. Both
- * are written only on success.
+ * disabled citizen's token fails even if nothing revoked it). The signature,
+ * typ, iss and claims depend on the token and the keyset alone: a token that
+ * passed them once is remembered in the keyset's memo and not verified
+ * again; the times, revocation and the grant are checked on every call.
+ * *out is the token's claims; *grant (grant may be NULL: not wanted) its
+ * grant, NULL for a client_credentials token. Both are written only on
+ * success.
  * Errors: CID_ERR_INVALID (malformed, bad typ/iss, no sub or client_id, a
- * claim of the wrong type), CID_ERR_DENIED (signature), CID_ERR_EXPIRED, CID_ERR_REVOKED,
+ * claim of the wrong type, a life over access_ttl, iat in the future),
+ * CID_ERR_DENIED (signature), CID_ERR_EXPIRED, CID_ERR_REVOKED,
  * CID_ERR_NOTFOUND (its grant is gone), CID_ERR_TOOBIG, CID_ERR_STORE
  * (including a damaged grant record), CID_ERR_NOMEM.
  */

@@ -233,8 +233,9 @@ out:
 
 /*
  * What of an access token depends on the token and the keyset alone: the
- * signature, typ at+jwt, our iss, an integer exp, a jti of ours, a sub and a
- * client_id, claims of the right types. Expiry is left to the caller, as it changes with time.
+ * signature, typ at+jwt, our iss, an integer exp and iat, a jti of ours, a
+ * sub and a client_id, claims of the right types. Expiry and the lifetime
+ * are left to the caller, as they change with time and the configuration.
  */
 static enum cid_err access_parse(struct cid_ctx *ctx, const struct cid_keyset *ks, const char *jwt,
 				 size_t n, struct cid_access **out)
@@ -246,7 +247,10 @@ static enum cid_err access_parse(struct cid_ctx *ctx, const struct cid_keyset *k
 	CID_TRY(cid_jws_verify(ks, jwt, n, "at+jwt", &c));
 	CID_ENSURE(cid_str_eq(cid_str_of(cid_json_str(c, "iss")), cid_ctx_config(ctx)->issuer),
 		   CID_ERR_INVALID);
-	CID_ENSURE(json_is_integer(json_object_get(c, "exp")), CID_ERR_INVALID);
+	/* every access token civicid mints has both: its lifetime is checked */
+	CID_ENSURE(json_is_integer(json_object_get(c, "exp")) &&
+		       json_is_integer(json_object_get(c, "iat")),
+		   CID_ERR_INVALID);
 	jti = cid_json_str(c, "jti");
 	CID_ENSURE(jti != NULL && strlen(jti) == CID_TOKEN_CHARS, CID_ERR_INVALID);
 	CID_TRY(access_of(c, out));
@@ -274,6 +278,12 @@ enum cid_err cid_token_access_verify(struct cid_ctx *ctx, struct cid_keyref *ref
 		CID_TRY(access_parse(ctx, cid_keyref_keyset(ref), jwt, n, &a));
 		cid_memo_put(memo, token, (struct cid_str){"", 0}, a);
 	}
+	/* civicid mints access tokens for access_ttl from now: one that claims
+	 * longer or to come from the future was not minted by it, whoever holds
+	 * the key (iat and exp non-negative, so exp - iat cannot overflow) */
+	CID_ENSURE(a->iat >= 0 && a->exp >= 0 && a->iat <= now + CID_CLOCK_SKEW &&
+		       a->exp - a->iat <= cid_ctx_config(ctx)->access_ttl + CID_CLOCK_SKEW,
+		   CID_ERR_INVALID);
 	/* our own token, on our own clock: expired at its exp, as codes and
 	 * refresh tokens are (RFC 7662 §2.2: active is not expired) */
 	CID_ENSURE(a->exp > now, CID_ERR_EXPIRED);

@@ -25,6 +25,7 @@
 #define VERIFIER  "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 #define CHALLENGE "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 #define NOW	  1800000000
+#define TEN_YEARS (10LL * 365 * 86400)
 /* 32 bytes: one more than an acr can hold */
 #define CID_TEST_LONG_ACR "urn:civicid:acr:0123456789abcdef"
 
@@ -855,6 +856,7 @@ static void test_access_check_refuses_what_is_not_our_access_token(void **state)
 	const struct cid_keyset *ks = cid_keyref_keyset(ref);
 	const char *iss = cid_ctx_config(f->ctx)->issuer;
 	const char *jti = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+	const int64_t ttl = cid_ctx_config(f->ctx)->access_ttl;
 
 	struct {
 		const char *name;
@@ -863,9 +865,60 @@ static void test_access_check_refuses_what_is_not_our_access_token(void **state)
 	} cases[] = {
 	    {"well-formed",
 	     signed_as(ks, "at+jwt",
+		       json_pack("{s:s, s:I, s:I, s:s, s:s, s:s}", "iss", iss, "iat",
+				 (json_int_t)NOW, "exp", (json_int_t)NOW + 60, "jti", jti, "sub",
+				 "s", "client_id", "rp1")),
+	     CID_OK},
+	    /* what a leaked key could sign: civicid never mints such lives */
+	    {"the longest life: access_ttl and the clock skew",
+	     signed_as(ks, "at+jwt",
+		       json_pack("{s:s, s:I, s:I, s:s, s:s, s:s}", "iss", iss, "iat",
+				 (json_int_t)NOW, "exp", (json_int_t)NOW + ttl + CID_CLOCK_SKEW,
+				 "jti", jti, "sub", "s", "client_id", "rp1")),
+	     CID_OK},
+	    {"a second longer",
+	     signed_as(ks, "at+jwt",
+		       json_pack("{s:s, s:I, s:I, s:s, s:s, s:s}", "iss", iss, "iat",
+				 (json_int_t)NOW, "exp", (json_int_t)NOW + ttl + CID_CLOCK_SKEW + 1,
+				 "jti", jti, "sub", "s", "client_id", "rp1")),
+	     CID_ERR_INVALID},
+	    {"ten years, by the active key",
+	     signed_as(ks, "at+jwt",
+		       json_pack("{s:s, s:I, s:I, s:s, s:s, s:s}", "iss", iss, "iat",
+				 (json_int_t)NOW, "exp", (json_int_t)NOW + TEN_YEARS, "jti", jti,
+				 "sub", "s", "client_id", "rp1")),
+	     CID_ERR_INVALID},
+	    {"ten years, issued in the past so it looks short-lived now",
+	     signed_as(ks, "at+jwt",
+		       json_pack("{s:s, s:I, s:I, s:s, s:s, s:s}", "iss", iss, "iat",
+				 (json_int_t)NOW - TEN_YEARS + 60, "exp", (json_int_t)NOW + 60,
+				 "jti", jti, "sub", "s", "client_id", "rp1")),
+	     CID_ERR_INVALID},
+	    {"issued in the future, beyond the skew",
+	     signed_as(ks, "at+jwt",
+		       json_pack("{s:s, s:I, s:I, s:s, s:s, s:s}", "iss", iss, "iat",
+				 (json_int_t)NOW + CID_CLOCK_SKEW + 1, "exp",
+				 (json_int_t)NOW + CID_CLOCK_SKEW + 61, "jti", jti, "sub", "s",
+				 "client_id", "rp1")),
+	     CID_ERR_INVALID},
+	    {"issued in the future, within the skew",
+	     signed_as(ks, "at+jwt",
+		       json_pack("{s:s, s:I, s:I, s:s, s:s, s:s}", "iss", iss, "iat",
+				 (json_int_t)NOW + CID_CLOCK_SKEW, "exp",
+				 (json_int_t)NOW + CID_CLOCK_SKEW + 60, "jti", jti, "sub", "s",
+				 "client_id", "rp1")),
+	     CID_OK},
+	    {"a negative iat",
+	     signed_as(ks, "at+jwt",
+		       json_pack("{s:s, s:I, s:I, s:s, s:s, s:s}", "iss", iss, "iat",
+				 (json_int_t)INT64_MIN, "exp", (json_int_t)NOW + 60, "jti", jti,
+				 "sub", "s", "client_id", "rp1")),
+	     CID_ERR_INVALID},
+	    {"no iat",
+	     signed_as(ks, "at+jwt",
 		       json_pack("{s:s, s:I, s:s, s:s, s:s}", "iss", iss, "exp",
 				 (json_int_t)NOW + 60, "jti", jti, "sub", "s", "client_id", "rp1")),
-	     CID_OK},
+	     CID_ERR_INVALID},
 	    {"no sub",
 	     signed_as(ks, "at+jwt",
 		       json_pack("{s:s, s:I, s:s, s:s}", "iss", iss, "exp", (json_int_t)NOW + 60,
@@ -907,9 +960,9 @@ static void test_access_check_refuses_what_is_not_our_access_token(void **state)
 	     CID_ERR_INVALID},
 	    {"unknown grant",
 	     signed_as(ks, "at+jwt",
-		       json_pack("{s:s, s:I, s:s, s:s, s:s, s:s}", "iss", iss, "exp",
-				 (json_int_t)NOW + 60, "jti", jti, "sub", "s", "client_id", "rp1",
-				 "grant_id", "no-such-grant")),
+		       json_pack("{s:s, s:I, s:I, s:s, s:s, s:s, s:s}", "iss", iss, "iat",
+				 (json_int_t)NOW, "exp", (json_int_t)NOW + 60, "jti", jti, "sub",
+				 "s", "client_id", "rp1", "grant_id", "no-such-grant")),
 	     CID_ERR_NOTFOUND},
 	    {"empty", NULL, CID_ERR_INVALID},
 	};
