@@ -27,7 +27,8 @@ static const char keys_help[] =
     "                       but signing nothing. After key_publish_delay seconds\n"
     "                       (config; default one day) the running server makes it the\n"
     "                       active key: relying parties that refetched the JWKS in\n"
-    "                       between know it before its first token\n"
+    "                       between know it before its first token. Without --alg, an\n"
+    "                       algorithm that already has a next key is left as it is\n"
     "  rotate --activate [--alg ES256|RS256] [--force]\n"
     "                       step 2 now rather than by the server: the next key signs,\n"
     "                       the active key is retired. Refused before key_publish_delay\n"
@@ -108,8 +109,10 @@ static void print_keys(const json_t *list)
 	}
 }
 
-/* The activate_at of the next key of alg, 0 if none is listed. */
-static int64_t next_activate_at(struct cli_env *env, const char *alg)
+#define KID_BUF 64 /* a kid is a 43-character thumbprint */
+
+/* The activate_at of the next key of alg, 0 if none is listed; kid (may be NULL) its kid. */
+static int64_t next_activate_at(struct cli_env *env, const char *alg, char kid[KID_BUF])
 {
 	json_t *list = NULL;
 	const json_t *k;
@@ -121,8 +124,12 @@ static int64_t next_activate_at(struct cli_env *env, const char *alg)
 	json_array_foreach(list, i, k)
 	{
 		if (strcmp(json_string_value(json_object_get(k, "alg")), alg) == 0 &&
-		    strcmp(json_string_value(json_object_get(k, "state")), "next") == 0)
+		    strcmp(json_string_value(json_object_get(k, "state")), "next") == 0) {
 			at = int_member(k, "activate_at");
+			if (kid != NULL)
+				snprintf(kid, KID_BUF, "%s",
+					 json_string_value(json_object_get(k, "kid")));
+		}
 	}
 	json_decref(list);
 	return at;
@@ -151,7 +158,7 @@ static int rotate_one(struct cli_env *env, const char *alg, enum rotate_mode mod
 		fprintf(stderr,
 			"civicid keys: a next %s key is already published (signs from %s): "
 			"activate it first (keys rotate --activate)\n",
-			alg, cli_time(next_activate_at(env, alg), when));
+			alg, cli_time(next_activate_at(env, alg, NULL), when));
 		return 1;
 	}
 	if (rc == CID_ERR_TOOEARLY) {
@@ -159,7 +166,7 @@ static int rotate_one(struct cli_env *env, const char *alg, enum rotate_mode mod
 			"civicid keys: the next %s key may sign from %s (key_publish_delay): "
 			"relying parties that have not refetched the JWKS since it was "
 			"published would fail on its tokens. Wait, or use --force\n",
-			alg, cli_time(next_activate_at(env, alg), when));
+			alg, cli_time(next_activate_at(env, alg, NULL), when));
 		return 1;
 	}
 	if (rc == CID_ERR_NOTFOUND && mode == ROTATE_ACTIVATE) {
@@ -200,34 +207,75 @@ static int rotate_one(struct cli_env *env, const char *alg, enum rotate_mode mod
 	return 0;
 }
 
+/*
+ * --publish-only without --alg: an algorithm whose next key is already
+ * published is left as it is, and said so (in out too), rather than failing
+ * the command after the other algorithm's key was published. 1: alg was
+ * skipped, 0: it has no next key, -1: out of memory for the JSON answer.
+ */
+static int publish_skip(struct cli_env *env, const char *alg, bool json, json_t *out)
+{
+	char kid[KID_BUF] = "";
+	char when[32];
+	int64_t at = next_activate_at(env, alg, kid);
+
+	if (at == 0)
+		return 0;
+	if (!json)
+		printf("%s: a next key %s is already published (signs from %s): left as it is\n",
+		       alg, kid, cli_time(at, when));
+	if (json_array_append_new(out, json_pack("{s:s, s:s, s:I, s:b}", "alg", alg, "kid", kid,
+						 "activate_at", (json_int_t)at, "already_published",
+						 1)) != 0 &&
+	    json) {
+		fprintf(stderr, "civicid keys: out of memory for the JSON answer (see civicid keys "
+				"list)\n");
+		return -1;
+	}
+	return 1;
+}
+
 static int rotate(struct cli_env *env, const char *alg, enum rotate_mode mode, bool force,
 		  bool json)
 {
 	json_t *out = json_array();
 	size_t done = 0;
+	size_t skipped = 0;
+	int status = 0;
+	int skip;
 
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < 2 && status == 0; i++) {
 		if (alg != NULL && strcmp(alg, algs[i]) != 0)
 			continue;
 		/* --activate without --alg: the algorithms that have a next key */
-		if (mode == ROTATE_ACTIVATE && alg == NULL && next_activate_at(env, algs[i]) == 0)
+		if (mode == ROTATE_ACTIVATE && alg == NULL &&
+		    next_activate_at(env, algs[i], NULL) == 0)
 			continue;
-		if (rotate_one(env, algs[i], mode, force, json, out) != 0) {
-			json_decref(out);
-			return 1;
+		skip = mode == ROTATE_PUBLISH && alg == NULL ? publish_skip(env, algs[i], json, out)
+							     : 0;
+		if (skip != 0) {
+			status = skip < 0;
+			skipped++;
+			continue;
 		}
-		done++;
+		status = rotate_one(env, algs[i], mode, force, json, out);
+		done += status == 0;
 	}
-	if (done == 0) {
-		json_decref(out);
+	if (status == 0 && done == 0 && skipped > 0) {
+		fprintf(stderr, "civicid keys: a next key of every algorithm is already published: "
+				"activate them first (keys rotate --activate)\n");
+		status = 1;
+	} else if (status == 0 && done == 0) {
 		fprintf(stderr, "civicid keys: no next key is published: `civicid keys rotate "
 				"--publish-only` first\n");
-		return 1;
+		status = 1;
 	}
-	if (json)
-		return cli_print_json(out);
-	json_decref(out);
-	return 0;
+	/* what was done is said even when a later step failed */
+	if (json && json_array_size(out) > 0)
+		status = cli_print_json(out) != 0 ? 1 : status;
+	else
+		json_decref(out);
+	return status;
 }
 
 /* drop KID: a retired or next key withdrawn at once. */

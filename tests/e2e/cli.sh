@@ -272,6 +272,20 @@ has "unknown kid says so" "$err" "no key no-such-kid"
 expect 2 "drop without a kid" "$bin" keys drop "${C[@]}"
 expect 2 "--revoke with --publish-only" "$bin" keys rotate --revoke --publish-only "${C[@]}"
 expect 2 "--revoke is for rotate" "$bin" keys list --revoke "${C[@]}"
+# --publish-only without --alg when one algorithm already has a next key:
+# that one is left as it is (and said so), the other published, exit 0
+expect 0 "a next RS256 key" "$bin" keys rotate --publish-only --alg RS256 "${K[@]}" --json
+rs_pending=$(json "d[0]['kid']" <<<"$out")
+expect 0 "--publish-only without --alg skips what is already published" "$bin" keys rotate --publish-only "${K[@]}" --json
+same "it publishes the ES256 key" "$(json "[e['alg'] for e in d if not e.get('already_published')]" <<<"$out")" "['ES256']"
+same "it names the RS256 key it left" "$(json "[e['kid'] for e in d if e.get('already_published')]" <<<"$out")" "['$rs_pending']"
+expect 0 "keys list after the skip" "$bin" keys list "${C[@]}" --json
+same "one next key per algorithm" "$(json "sorted(k['alg'] for k in d if k['state']=='next')" <<<"$out")" "['ES256', 'RS256']"
+expect 1 "--publish-only with every algorithm published" "$bin" keys rotate --publish-only "${K[@]}"
+has "it says what it left" "$out" "RS256: a next key $rs_pending is already published"
+has "and what to do" "$err" "activate them first"
+expect 1 "--publish-only --json with every algorithm published" "$bin" keys rotate --publish-only "${K[@]}" --json
+same "--json still says what it left" "$(json "len(d)" <<<"$out")" 2
 expect 2 "--force without --activate" "$bin" keys rotate --force "${C[@]}"
 expect 2 "--publish-only and --activate together" "$bin" keys rotate --publish-only --activate "${C[@]}"
 expect 2 "--publish-only is for rotate" "$bin" keys list --publish-only "${C[@]}"
