@@ -11,6 +11,11 @@
  * user, disabled account) looks the same to the caller. The second factor
  * (TOTP) is in account_totp.c.
  *
+ * Logins in parallel are held to the same count as one after another:
+ * read_login's wait only spares the hash, and the transaction that counts
+ * the outcome reads the wait again and refuses, uncounted, an attempt the
+ * failures committed meanwhile have put under a wait (tally_cb).
+ *
  * Disabling a citizen revokes everything they hold without finding it: the
  * record's generation moves on, and grants and sessions, which carry the
  * generation they were made in, check it at every use (cid_account_live).
@@ -654,14 +659,25 @@ struct tally {
 	bool success;
 	const char *login_of; /* the account id whose recent logins get the attempt, or NULL */
 	const char *ua;	      /* the browser's User-Agent, for that record */
+	int64_t wait;	      /* output: the wait found, reset on each run */
 };
 
-/* A success clears the pair's counter; a failure counts for the pair and the address. */
+/*
+ * The wait is read again before anything is written: logins let in together
+ * by read_login each hashed, and whichever commits after the free failures
+ * are used up gets CID_ERR_THROTTLED, its outcome neither counted nor told,
+ * as if it had come after them. A success clears the pair's counter; a
+ * failure counts for the pair and the address.
+ */
 static enum cid_err tally_cb(struct cid_txn *txn, void *arg)
 {
-	const struct tally *t = arg;
+	struct tally *t = arg;
 	enum cid_err rc = CID_OK;
 
+	t->wait = 0;
+	CID_TRY(cid_throttle_read(txn, t->pair, t->now, &t->wait, NULL));
+	CID_TRY(account_read_wait(txn, t->addr, t->now, &t->wait, NULL));
+	CID_ENSURE(t->wait == 0, CID_ERR_THROTTLED);
 	if (t->login_of != NULL)
 		CID_TRY(cid_logins_put_txn(txn, t->login_of, t->now, t->success, CID_LOGIN_PASSWORD,
 					   t->ua));
@@ -738,12 +754,9 @@ static enum cid_err authenticate(struct cid_store *s, const struct cid_argon2_pa
 	CID_TRY(account_addr_counter(addr, &addr_key, &t.addr));
 	cid_throttle_key_pair(&pair_key, CID_THROTTLE_CITIZEN, username, addr);
 	CID_TRY(read_login(s, username, &t, &l));
-	if (l.wait > 0) {
-		if (retry_after != NULL)
-			*retry_after = l.wait;
-		rc = CID_ERR_THROTTLED;
-		goto out;
-	}
+	t.wait = l.wait;
+	/* no hash while the counters say wait */
+	CID_ENSURE(t.wait == 0, CID_ERR_THROTTLED);
 	if (l.found)
 		verdict = cid_password_verify(params->gate, l.hash, password, pwlen);
 	else
@@ -756,12 +769,16 @@ static enum cid_err authenticate(struct cid_store *s, const struct cid_argon2_pa
 		t.login_of = l.id;
 		t.ua = ua;
 	}
-	/* a success with no counter to clear and nothing to record needs no write transaction */
+	/* a success with no counter to clear and nothing to record needs no write
+	 * transaction: it writes nothing, so it may stand before any failure counted
+	 * since read_login, and the wait it read stands too */
 	if (!t.success || l.pair_counted || t.login_of != NULL)
 		CID_TRY(cid_store_update(s, tally_cb, &t));
 	CID_ENSURE(verdict == CID_OK, verdict);
 	memcpy(id_out, l.id, sizeof(l.id));
 out:
+	if (rc == CID_ERR_THROTTLED && retry_after != NULL)
+		*retry_after = t.wait;
 	cid_wipe(&l, sizeof(l));
 	return rc;
 }

@@ -8,6 +8,8 @@
 #include "support.h"
 #include "totp.h"
 
+#include <pthread.h>
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -190,6 +192,53 @@ static void test_failures_throttle(void **state)
 			 CID_OK);
 }
 
+#define RACERS 8
+
+struct guesser {
+	struct fixture *f;
+	const char *code;
+	pthread_barrier_t *start;
+	enum cid_err rc;
+};
+
+static void *guess(void *arg)
+{
+	struct guesser *g = arg;
+	char cookie[CID_TOKEN_CHARS + 1];
+
+	pthread_barrier_wait(g->start);
+	g->rc = cid_officer_login(g->f->st.s, &cid_test_argon2, "alice", "nope nope", g->code,
+				  "192.0.2.9", T0, cookie, NULL);
+	return NULL;
+}
+
+/* Officers' logins re-read the wait in the transaction that counts the outcome, as citizens'. */
+static void test_wrong_passwords_at_once_get_no_more_than_the_free_checks(void **state)
+{
+	struct fixture *f = *state;
+	char code[CID_TOTP_DIGITS + 1];
+	pthread_t threads[RACERS];
+	struct guesser guessers[RACERS];
+	pthread_barrier_t start;
+	int denied = 0;
+	int throttled = 0;
+
+	code_at(f, T0, code);
+	assert_int_equal(pthread_barrier_init(&start, NULL, RACERS), 0);
+	for (int i = 0; i < RACERS; i++) {
+		guessers[i] = (struct guesser){.f = f, .code = code, .start = &start};
+		assert_int_equal(pthread_create(&threads[i], NULL, guess, &guessers[i]), 0);
+	}
+	for (int i = 0; i < RACERS; i++) {
+		assert_int_equal(pthread_join(threads[i], NULL), 0);
+		denied += guessers[i].rc == CID_ERR_DENIED;
+		throttled += guessers[i].rc == CID_ERR_THROTTLED;
+	}
+	pthread_barrier_destroy(&start);
+	assert_int_equal(denied, CID_THROTTLE_FREE);
+	assert_int_equal(throttled, RACERS - CID_THROTTLE_FREE);
+}
+
 /* Citizens' failures count for the address an officer may share, never for the officer. */
 static void test_citizen_flood_leaves_officer_login(void **state)
 {
@@ -333,6 +382,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_login_outcomes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_code_replay_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_failures_throttle, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_wrong_passwords_at_once_get_no_more_than_the_free_checks, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_citizen_flood_leaves_officer_login, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_wrong_codes_lock_the_officer_until_unlocked, setup,
