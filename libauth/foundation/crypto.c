@@ -521,6 +521,28 @@ enum cid_err cid_password_verify(struct cid_hash_gate *gate, const char *encoded
 	return rc;
 }
 
+bool cid_password_upgrade(const struct cid_argon2_params *params, const char *encoded,
+			  const char *pw, size_t n, char out[CID_PASSWORD_HASH_MAX])
+{
+	struct phc phc = {0};
+	bool current;
+
+	out[0] = '\0';
+	if (phc_parse(encoded, &phc) != CID_OK)
+		return false;
+	current = phc.params.m_cost_kib == params->m_cost_kib &&
+		  phc.params.t_cost == params->t_cost &&
+		  phc.params.parallelism == params->parallelism && phc.salt_len == SALT_BYTES &&
+		  phc.hash_len == HASH_BYTES;
+	cid_wipe(&phc, sizeof(phc));
+	if (current || cid_password_hash(params, pw, n, out) != CID_OK) {
+		cid_wipe(out, CID_PASSWORD_HASH_MAX);
+		out[0] = '\0';
+		return false;
+	}
+	return true;
+}
+
 enum cid_err cid_password_burn(const struct cid_argon2_params *params, const char *pw, size_t n)
 {
 	/* a fixed salt is fine here: the result is thrown away, only the cost matters

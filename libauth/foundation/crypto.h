@@ -159,6 +159,19 @@ CID_MUST_CHECK enum cid_err cid_password_verify(struct cid_hash_gate *gate, cons
 						const char *pw, size_t n);
 
 /*
+ * After cid_password_verify accepted pw against encoded: when encoded was not
+ * made as cid_password_hash with params would make it now (other m, t or p,
+ * another salt or hash length), hashes pw anew with params into out and
+ * returns true, for the caller to store in place of encoded: then its
+ * verification costs what cid_password_burn with params costs. false, out
+ * "", when encoded is current or no new hash could be made (pw shorter than
+ * CID_MIN_PASSWORD now, say): encoded still verifies. Costs a
+ * cid_password_hash when true.
+ */
+bool cid_password_upgrade(const struct cid_argon2_params *params, const char *encoded,
+			  const char *pw, size_t n, char out[CID_PASSWORD_HASH_MAX]);
+
+/*
  * Runs one verification against a fixed dummy hash with the given parameters,
  * so that a login for an unknown account costs the same time as for a known
  * one, waiting in params->gate as cid_password_verify waits in its gate.

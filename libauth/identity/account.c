@@ -15,6 +15,8 @@
  * read_login's wait only spares the hash, and the transaction that counts
  * the outcome reads the wait again and refuses, uncounted, an attempt the
  * failures committed meanwhile have put under a wait (tally_cb).
+ * A success against a hash of other argon2id settings than the configured
+ * ones then has it rehashed (password.h).
  *
  * Disabling a citizen revokes everything they hold without finding it: the
  * record's generation moves on, and grants and sessions, which carry the
@@ -27,6 +29,7 @@
 #include "account_int.h"
 #include "bounds.h"
 #include "logins.h"
+#include "password.h"
 #include "str.h"
 #include "throttle.h"
 #include "totp.h"
@@ -776,6 +779,8 @@ static enum cid_err authenticate(struct cid_store *s, const struct cid_argon2_pa
 		CID_TRY(cid_store_update(s, tally_cb, &t));
 	CID_ENSURE(verdict == CID_OK, verdict);
 	memcpy(id_out, l.id, sizeof(l.id));
+	cid_password_rehash(s, params, CID_DB_CITIZENS, (struct cid_str){l.id, CID_ID_CHARS},
+			    l.hash, password, pwlen);
 out:
 	if (rc == CID_ERR_THROTTLED && retry_after != NULL)
 		*retry_after = t.wait;

@@ -10,10 +10,13 @@
  * failure or clears the counter, and creates the session, so two concurrent
  * logins cannot both use one code. The throttle is throttle.h's, the same
  * rule and counters as citizens' (in the realm "officer"), and the address
- * counter citizens' failures also count in.
+ * counter citizens' failures also count in. A good login with a hash of
+ * other argon2id settings than the configured ones has it rehashed, as a
+ * citizen's (password.h).
  */
 #include "officer.h"
 
+#include "password.h"
 #include "str.h"
 #include "throttle.h"
 #include "totp.h"
@@ -398,6 +401,7 @@ throttled:
 	CID_TRY(rc);
 	CID_ENSURE(l.verdict == CID_OK, l.verdict);
 	memcpy(cookie_out, l.cookie, sizeof(l.cookie));
+	cid_password_rehash(s, params, CID_DB_OFFICERS, cid_str_of(name), hash, password, pwlen);
 out:
 	cid_wipe(hash, sizeof(hash));
 	cid_wipe(l.cookie, sizeof(l.cookie));

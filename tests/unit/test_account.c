@@ -869,6 +869,74 @@ static void test_set_password_replaces_old(void **state)
 	assert_int_equal(login(f, "hanako", "new secret words", "192.0.2.1", NOW, NULL), CID_OK);
 }
 
+/* hanako's stored password hash, to free. */
+static char *stored_hash(struct fixture *f)
+{
+	json_t *rec = raw_record(f->s, f->id);
+	char *hash = strdup(cid_json_str(rec, "password"));
+
+	assert_non_null(hash);
+	json_decref(rec);
+	return hash;
+}
+
+/*
+ * Review finding: a hash kept the cost it was made with, so raising the
+ * argon2 settings left old accounts cheap (and their names told apart from
+ * unknown ones, which cost the settings'). A successful login rehashes with
+ * the settings (both entry points); a failed one, or one already current, does not.
+ */
+static void test_login_rehashes_a_password_made_with_other_settings(void **state)
+{
+	static const struct cid_argon2_params stronger = {
+	    .t_cost = 2, .m_cost_kib = 128, .parallelism = 1};
+	static const struct cid_argon2_params strongest = {
+	    .t_cost = 3, .m_cost_kib = 256, .parallelism = 1};
+	struct fixture *f = *state;
+	char id[CID_ID_CHARS + 1];
+	int64_t retry = 0;
+	char *before = stored_hash(f);
+	char *after = NULL;
+
+	assert_non_null(strstr(before, "$m=64,t=1,p=1$"));
+	assert_int_equal(cid_account_login(f->s, &stronger, "hanako", "wrong pass", "192.0.2.5",
+					   "Firefox", NOW, id, &retry),
+			 CID_ERR_DENIED);
+	after = stored_hash(f);
+	assert_string_equal(after, before);
+	free(after);
+	/* the password change's check of the old password */
+	assert_int_equal(cid_account_authenticate(f->s, &stronger, "hanako", PASSWORD, "192.0.2.5",
+						  NOW, id, &retry),
+			 CID_OK);
+	after = stored_hash(f);
+	assert_non_null(strstr(after, "$m=128,t=2,p=1$"));
+	assert_int_equal(cid_password_verify(NULL, after, PASSWORD, strlen(PASSWORD)), CID_OK);
+	free(before);
+	before = after;
+	/* current already: left as it is */
+	assert_int_equal(
+	    cid_account_authenticate(f->s, &stronger, "hanako", PASSWORD, NULL, NOW, id, &retry),
+	    CID_OK);
+	after = stored_hash(f);
+	assert_string_equal(after, before);
+	free(after);
+	/* the browser's login */
+	assert_int_equal(cid_account_login(f->s, &strongest, "hanako", PASSWORD, "192.0.2.5",
+					   "Firefox", NOW, id, &retry),
+			 CID_OK);
+	after = stored_hash(f);
+	assert_non_null(strstr(after, "$m=256,t=3,p=1$"));
+	assert_int_equal(cid_password_verify(NULL, after, PASSWORD, strlen(PASSWORD)), CID_OK);
+	/* and back to the first settings, which log in as before */
+	assert_int_equal(login(f, "hanako", PASSWORD, NULL, NOW, NULL), CID_OK);
+	free(after);
+	after = stored_hash(f);
+	assert_non_null(strstr(after, "$m=64,t=1,p=1$"));
+	free(before);
+	free(after);
+}
+
 /*= NIST SP 800-63B §5.2.2: rate limiting must not let an attacker lock the
  *# legitimate claimant out: a flood at one name from one address slows that
  *# name from that address only */
@@ -1649,6 +1717,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_a_changed_citizen_record_is_read_anew, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_set_password_replaces_old, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_login_rehashes_a_password_made_with_other_settings,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flood_at_a_name_cannot_lock_its_citizen_out, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(

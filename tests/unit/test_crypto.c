@@ -458,6 +458,53 @@ static void test_password_strings_are_read_strictly(void **state)
 			fail_msg("row %zu was not INVALID: %s", i, bad[i]);
 }
 
+/* Which stored strings a login upgrades to cheap's: any made otherwise than cid_password_hash now
+ * would. */
+static void test_password_upgrade_table(void **state)
+{
+	static const struct {
+		const char *what;
+		size_t salt_len, hash_len;
+		uint32_t t, m, p;
+		const char *pw;
+		bool upgraded;
+	} rows[] = {
+	    {"current", 16, 32, 1, 256, 1, "correct horse", false},
+	    {"other t", 16, 32, 2, 256, 1, "correct horse", true},
+	    {"smaller m", 16, 32, 1, 128, 1, "correct horse", true},
+	    {"other p", 16, 32, 1, 256, 2, "correct horse", true},
+	    {"shorter salt", 8, 32, 1, 256, 1, "correct horse", true},
+	    {"shorter hash", 16, 16, 1, 256, 1, "correct horse", true},
+	    /* a password under today's minimum cannot be hashed anew: kept */
+	    {"short password", 16, 32, 2, 256, 1, "horse", false},
+	};
+
+	static const uint8_t salt[16] = "0123456789abcdef";
+	char enc[CID_PASSWORD_HASH_MAX];
+	char out[CID_PASSWORD_HASH_MAX];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		size_t n = strlen(rows[i].pw);
+
+		assert_int_equal(argon2id_hash_encoded(rows[i].t, rows[i].m, rows[i].p, rows[i].pw,
+						       n, salt, rows[i].salt_len, rows[i].hash_len,
+						       enc, sizeof(enc)),
+				 ARGON2_OK);
+		memset(out, 'x', sizeof(out));
+		if (cid_password_upgrade(&cheap, enc, rows[i].pw, n, out) != rows[i].upgraded)
+			fail_msg("%s: %s", rows[i].what, enc);
+		if (!rows[i].upgraded) {
+			assert_string_equal(out, "");
+			continue;
+		}
+		assert_memory_equal(out, "$argon2id$v=19$m=256,t=1,p=1$", 29);
+		assert_int_equal(cid_password_verify(NULL, out, rows[i].pw, n), CID_OK);
+		/* and the new string is current */
+		assert_false(cid_password_upgrade(&cheap, out, rows[i].pw, n, enc));
+	}
+}
+
 static void test_password_burn_always_denies(void **state)
 {
 	static const struct cid_argon2_params broken = {0, 0, 0, NULL};
@@ -733,6 +780,7 @@ int main(void)
 	    cmocka_unit_test(test_password_strings_agree_with_libargon2),
 	    cmocka_unit_test(test_password_strings_are_read_strictly),
 	    cmocka_unit_test(test_password_burn_always_denies),
+	    cmocka_unit_test(test_password_upgrade_table),
 	    cmocka_unit_test(test_hash_gate_limit),
 	    cmocka_unit_test(test_hash_gate_bounds_the_places),
 	    cmocka_unit_test(test_hash_gate_is_first_come_first_served),

@@ -239,6 +239,58 @@ static void test_wrong_passwords_at_once_get_no_more_than_the_free_checks(void *
 	assert_int_equal(throttled, RACERS - CID_THROTTLE_FREE);
 }
 
+/* alice's stored password hash, to free. */
+static char *officer_hash(struct fixture *f)
+{
+	struct cid_txn *txn = NULL;
+	json_t *rec = NULL;
+	char *hash;
+
+	assert_int_equal(cid_store_read_begin(f->st.s, &txn), CID_OK);
+	assert_int_equal(cid_txn_get_json(txn, CID_DB_OFFICERS, cid_str_of("alice"), &rec), CID_OK);
+	cid_store_read_end(txn);
+	hash = strdup(cid_json_str(rec, "password"));
+	assert_non_null(hash);
+	json_decref(rec);
+	return hash;
+}
+
+/* An officer's hash made with other argon2 settings is rehashed by a good login only. */
+static void test_login_rehashes_a_password_made_with_other_settings(void **state)
+{
+	static const struct cid_argon2_params stronger = {
+	    .t_cost = 2, .m_cost_kib = 128, .parallelism = 1};
+	struct fixture *f = *state;
+	char code[CID_TOTP_DIGITS + 1];
+	char wrong[CID_TOTP_DIGITS + 1];
+	char cookie[CID_TOKEN_CHARS + 1];
+	char *before = officer_hash(f);
+	char *after = NULL;
+
+	code_at(f, T0, code);
+	memcpy(wrong, code, sizeof(wrong));
+	assert_non_null(strstr(before, "$m=64,t=1,p=1$"));
+	/* a wrong password, or the right one with a wrong code, leaves it */
+	assert_int_equal(cid_officer_login(f->st.s, &stronger, "alice", "nope nope", code,
+					   "192.0.2.1", T0, cookie, NULL),
+			 CID_ERR_DENIED);
+	wrong[5] = wrong[5] == '9' ? '0' : (char)(wrong[5] + 1);
+	assert_int_equal(cid_officer_login(f->st.s, &stronger, "alice", PASSWORD, wrong,
+					   "192.0.2.1", T0, cookie, NULL),
+			 CID_ERR_DENIED);
+	after = officer_hash(f);
+	assert_string_equal(after, before);
+	free(after);
+	assert_int_equal(cid_officer_login(f->st.s, &stronger, "alice", PASSWORD, code, "192.0.2.1",
+					   T0, cookie, NULL),
+			 CID_OK);
+	after = officer_hash(f);
+	assert_non_null(strstr(after, "$m=128,t=2,p=1$"));
+	assert_int_equal(cid_password_verify(NULL, after, PASSWORD, strlen(PASSWORD)), CID_OK);
+	free(before);
+	free(after);
+}
+
 /* Citizens' failures count for the address an officer may share, never for the officer. */
 static void test_citizen_flood_leaves_officer_login(void **state)
 {
@@ -382,6 +434,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_login_outcomes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_code_replay_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_failures_throttle, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_login_rehashes_a_password_made_with_other_settings,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_wrong_passwords_at_once_get_no_more_than_the_free_checks, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_citizen_flood_leaves_officer_login, setup,
