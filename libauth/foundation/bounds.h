@@ -70,6 +70,7 @@
 #define CID_FETCH_CACHE_MAX	     86400 /* and at most a day, whatever its max-age */
 #define CID_FETCH_CACHE_SLOTS	     32	   /* documents kept (fetch_cache.h) */
 #define CID_FETCH_CACHE_URL	     1024  /* a longer URL is fetched, never kept */
+#define CID_FETCH_CACHE_FAILED	     30	   /* a failed fetch is not tried again for 30 s */
 
 /* single logout (logout.h, logout_notify.h); the tries, waits and timeouts are configured */
 #define CID_LOGOUT_TOKEN_TTL   120  /* lifetime of a logout token: seconds to deliver it */

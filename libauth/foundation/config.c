@@ -57,7 +57,8 @@ static const struct key_def keys[] = {
      "HTTP thread, so more threads than cores let those commits group."},
     {"login_threads", KEY_UINT, MEMBER(login_threads), 1, 64, "8",
      "Threads that answer the slow requests off the HTTP threads: logins with a password "
-     "(argon2id), log scans, calls to upstream identity providers. A login thread also waits "
+     "(argon2id), log scans, calls to upstream identity providers (at most half of the "
+     "threads at once). A login thread also waits "
      "for the durable commits of what a login wrote; at most argon2_at_once of them hash at "
      "once, so more login threads than that keep the cores hashing meanwhile."},
     {"max_connections", KEY_UINT, MEMBER(max_connections), 16, 65536, "1024",

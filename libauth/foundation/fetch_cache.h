@@ -8,9 +8,13 @@
  *
  * At most CID_FETCH_CACHE_SLOTS documents, by exact URL; a full cache
  * replaces the one that expires first. A fetch runs outside the lock, so a
- * slow upstream holds no other login up (two logins may fetch the same
- * document at once; the later answer is kept). A failed fetch keeps
- * nothing and forgets nothing. Thread-safe.
+ * slow upstream holds no login of another upstream up; of one URL a single
+ * fetch is under way at a time: another caller wanting it waits for that
+ * fetch and takes its answer or its failure. A failed fetch is remembered
+ * for CID_FETCH_CACHE_FAILED seconds, during which the URL is not fetched
+ * again and every caller gets the failure at once: an upstream that hangs
+ * costs one fetch's timeout per half minute, not one per login (a kept
+ * copy still fresh is still served). Thread-safe.
  */
 #ifndef CID_FETCH_CACHE_H
 #define CID_FETCH_CACHE_H
@@ -35,9 +39,13 @@ void cid_fetch_cache_free(struct cid_fetch_cache *c);
  * with cid_http_fetch_age under lim and kept until now + its max-age
  * clamped to CID_FETCH_CACHE_MIN..CID_FETCH_CACHE_MAX. refetch: fetch
  * even when a fresh copy is kept (the caller found it stale: a JWKS
- * without the kid a token names). *body (caller frees with free()) holds
- * *len bytes and a NUL. why as for cid_http_fetch.
- * Errors: those of cid_http_fetch (nothing kept changes).
+ * without the kid a token names). While another caller fetches url, waits
+ * for that fetch (at most lim's timeout) and takes its answer, refetch or
+ * not. *body (caller frees with free()) holds *len bytes and a NUL. why as
+ * for cid_http_fetch.
+ * Errors: those of cid_http_fetch (nothing kept changes but the failure's
+ * time); the same error, without a fetch and why saying so, while a fetch
+ * of url failed less than CID_FETCH_CACHE_FAILED seconds before now.
  */
 CID_MUST_CHECK enum cid_err cid_fetch_cache_get(struct cid_fetch_cache *c, const char *url,
 						const struct cid_fetch_limits *lim, int64_t now,

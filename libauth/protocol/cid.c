@@ -110,6 +110,21 @@ struct cid_fetch_cache *cid_ctx_fetch_cache(struct cid_ctx *ctx)
 	return ctx->fetch_cache;
 }
 
+bool cid_ctx_upstream_enter(struct cid_ctx *ctx)
+{
+	unsigned places = ctx->cfg->login_threads / 2 > 0 ? ctx->cfg->login_threads / 2 : 1;
+
+	if (atomic_fetch_add(&ctx->upstream_calls, 1) < places)
+		return true;
+	atomic_fetch_sub(&ctx->upstream_calls, 1);
+	return false;
+}
+
+void cid_ctx_upstream_leave(struct cid_ctx *ctx)
+{
+	atomic_fetch_sub(&ctx->upstream_calls, 1);
+}
+
 const struct cid_tz *cid_ctx_tz(const struct cid_ctx *ctx)
 {
 	return ctx->tz;

@@ -70,6 +70,19 @@ struct cid_store *cid_ctx_store(struct cid_ctx *ctx);
 struct cid_fetch_cache *cid_ctx_fetch_cache(struct cid_ctx *ctx);
 
 /*
+ * Takes a place for one request's calls to upstream identity providers
+ * (their documents, the token exchange), to give back with
+ * cid_ctx_upstream_leave: true when taken; false at once when half the
+ * login threads (config.h login_threads, at least one place) already wait
+ * on upstreams, so that upstreams that hang never hold every login thread
+ * and the password logins queued behind them. Thread-safe.
+ */
+CID_MUST_CHECK bool cid_ctx_upstream_enter(struct cid_ctx *ctx);
+
+/* Gives back the place a true cid_ctx_upstream_enter took. */
+void cid_ctx_upstream_leave(struct cid_ctx *ctx);
+
+/*
  * The time zone of the pages (config.h: timezone), read at open; UTC when
  * the configured zone could not be read (cid_ctx_open said why). Borrowed,
  * never NULL; cid_tz_format shows a time in it.

@@ -3,9 +3,12 @@
  * 15): civicid is the relying party of the upstream, in the middle of a
  * citizen's own authorization request.
  *
- * /upstream/start (the login form's "Log in with NAME") reads the upstream's
- * discovery document, claims the pending request and parks it again at
- * OIDC_STAGE_UPSTREAM, holding the PKCE verifier and the nonce, under a new
+ * /upstream/start (the login form's "Log in with NAME") claims the pending
+ * request (a form posted again finds it gone: one call upstream per form),
+ * reads the upstream's discovery document (fetch_cache.h: a failure is
+ * remembered for a while, so an upstream that hangs is asked once per
+ * CID_FETCH_CACHE_FAILED seconds, not once per post) and parks the request
+ * again at OIDC_STAGE_UPSTREAM, holding the PKCE verifier and the nonce, under a new
  * id that is the state sent upstream, and redirects there (code flow, PKCE
  * S256, the exact redirect URI ISSUER/upstream/callback; prompt=login and
  * max_age=0 when the citizen's request asked civicid for a new login, else
@@ -27,6 +30,11 @@
  * password login does (oidc_login_finish), at the level the acr and amr maps
  * give (cid_idp_login_level; level 3 is urn:civicid:acr:high), with amr
  * "fed" and, where the registration says so, the upstream's own.
+ *
+ * An upstream that cannot be read, or when half the login threads already
+ * wait on upstreams (cid_ctx_upstream_enter: the password logins keep the
+ * others), shows the login form of the request again under a new id, with
+ * a message: the password still works.
  *
  * Why not liboauth2's oauth2_openidc_handle: see README "Federation". In
  * short, Debian's liboauth2 1.4.5.4 checks neither iss, aud nor nonce of
@@ -157,6 +165,21 @@ static enum cid_err upstream_failed(struct cid_reply *reply, const char *locale,
 	    cid_reply_error_page(reply, 502, "temporarily_unavailable", "err.upstream", locale));
 }
 
+/*
+ * The login form of the claimed request of step again, under a new id
+ * (oidc_show_login parks it at OIDC_STAGE_LOGIN, without its "upstream"),
+ * with the message key: the citizen may still log in with a password or
+ * try an upstream again.
+ */
+static enum cid_err login_again(struct cid_ctx *ctx, const struct cid_request *req,
+				struct oidc_step *step, const char *key, struct cid_reply *reply)
+{
+	struct oidc_message m = {.key = key};
+
+	json_object_del(step->auth, "upstream");
+	return oidc_show_login(ctx, req, step->auth, NULL, NULL, &m, step->client, reply);
+}
+
 /* S256 (RFC 7636 §4.2): base64url(SHA-256(verifier)). */
 static enum cid_err pkce_challenge(const char *verifier, char out[CID_TOKEN_CHARS + 1])
 {
@@ -224,19 +247,21 @@ enum cid_err cid_oidc_upstream_start(struct cid_ctx *ctx, const struct cid_reque
 		goto out;
 	}
 	CID_TRY(rc);
-	rc = discover(ctx, idp, req->now, &d, why, sizeof(why));
+	/* claimed before any call upstream: one form, one attempt, however often it is posted */
+	CID_TRY(oidc_claim_pending(ctx, req, step.locale, reply));
+	if (!cid_ctx_upstream_enter(ctx)) {
+		snprintf(why, sizeof(why), "too many logins wait on upstreams already");
+		rc = CID_ERR_IO;
+	} else {
+		rc = discover(ctx, idp, req->now, &d, why, sizeof(why));
+		cid_ctx_upstream_leave(ctx);
+	}
 	if (rc == CID_ERR_IO) {
-		/* the pending request is not claimed: the form shown again still
-		 * logs in with a password */
-		struct oidc_message m = {.key = "msg_upstream_down"};
-
 		fprintf(stderr, "civicid: upstream %s: %s\n", idp->name, why);
-		rc = oidc_show_login(ctx, req, step.auth, cid_params_get(&req->params, "req"),
-				     cid_params_get(&req->params, "csrf"), &m, step.client, reply);
+		rc = login_again(ctx, req, &step, "msg_upstream_down", reply);
 		goto out;
 	}
 	CID_TRY(rc);
-	CID_TRY(oidc_claim_pending(ctx, req, step.locale, reply));
 	CID_TRY(cid_random_token(nonce));
 	CID_TRY(cid_random_token(verifier));
 	CID_TRY(pkce_challenge(verifier, challenge));
@@ -605,9 +630,16 @@ enum cid_err cid_oidc_upstream_callback(struct cid_ctx *ctx, const struct cid_re
 		rc = upstream_failed(reply, step.locale, "the upstream sent no code (an error)");
 		goto out;
 	}
+	if (!cid_ctx_upstream_enter(ctx)) {
+		fprintf(stderr, "civicid: upstream %s: too many logins wait on upstreams already\n",
+			idp->name);
+		rc = login_again(ctx, req, &step, "msg_upstream_down", reply);
+		goto out;
+	}
 	rc = exchange(cid_ctx_config(ctx), idp, up, code, &id_token, why, sizeof(why));
 	if (rc == CID_OK)
 		rc = verify_id_token(ctx, idp, up, id_token, req->now, &claims, why, sizeof(why));
+	cid_ctx_upstream_leave(ctx);
 	/* a login of the last age seconds was asked of the upstream: its own older
 	 * session does not do, and the session made from it would claim a login
 	 * it is not */

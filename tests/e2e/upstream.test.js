@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 
 import { Browser, addClient, addUser, cli, freshStore, htmlDecode, parseForms, startServer } from './lib/server.js';
 import { authorizationRequest, codeGrant, discover, totp } from './lib/flow.js';
@@ -419,4 +420,70 @@ test('an upstream that is down: the login form again with a message, and the pas
   assert.equal(done.status, 303, done.text.slice(0, 300));
   const tokens = await codeGrant(config, new URL(done.location), req);
   assert.equal(decodeJwt(tokens.id_token).payload.acr, 'urn:civicid:acr:password');
+});
+
+// an upstream that accepts and never answers, with two login threads: a
+// start form posted again and again calls it once (the request is claimed
+// first), other starts meanwhile and after get the login form at once (the
+// place for upstream calls is taken, then the failure is remembered), and a
+// password login is never queued behind them
+test('an upstream that hangs holds no password login up, however often its form is posted', T, async () => {
+  const held = [];
+  const hang = net.createServer((sock) => held.push(sock));
+  await new Promise((resolve) => hang.listen(0, '127.0.0.1', resolve));
+  const s2 = freshStore('upstream-hang');
+  let srv;
+  try {
+    addUser(s2, HANAKO.username, HANAKO.password);
+    const rp2 = addClient(s2, { clientId: 'rp-hang', name: 'Library (e2e)', redirectUris: [RP.redirect], scope: 'openid profile' });
+    srv = await startServer(s2, { configFile: s2.writeConfig('login_threads = 2\n') });
+    cli(['idp', 'add', 'hang', '--store', s2.dir, '--issuer', `http://127.0.0.1:${hang.address().port}`,
+      '--client-id', 'x', '--client-secret-stdin', '--scope', 'openid'], { input: 'whatever-secret' });
+    const cfg2 = await discover(srv.issuer, rp2.client_id, rp2.client_secret);
+    const loginPage = async (browser) => {
+      const req = await authorizationRequest(cfg2, RP.redirect, 'openid');
+      const page = await browser.get(req.url);
+      assert.equal(page.status, 200);
+      return { req, page, forms: parseForms(page.text) };
+    };
+    const browser = new Browser(srv.issuer);
+    const { page, forms } = await loginPage(browser);
+    const start = forms.find((f) => /\/upstream\/start$/.test(f.action) && f.fields.idp === 'hang');
+    const posts = Array.from({ length: 4 }, () => browser.submit(page.url, start));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // another request's start meanwhile: the login form again at once
+    const other = new Browser(srv.issuer);
+    const o = await loginPage(other);
+    let t0 = Date.now();
+    const busy = await other.submit(o.page.url, o.forms.find((f) => /\/upstream\/start$/.test(f.action)));
+    assert.equal(busy.status, 200);
+    assert.match(busy.text, /cannot be reached|接続できません/);
+    assert.ok(Date.now() - t0 < 3000, `the other start took ${Date.now() - t0} ms`);
+    // a password login meanwhile, through the form shown again
+    const pw = parseForms(busy.text).find((f) => /\/login$/.test(f.action));
+    t0 = Date.now();
+    const done = await other.submit(busy.url, pw, { username: HANAKO.username, password: HANAKO.password });
+    const took = Date.now() - t0;
+    assert.equal(done.status, 303, done.text.slice(0, 300));
+    assert.ok(took < 3000, `a password login took ${took} ms behind the hanging upstream`);
+    // one post of the form called the upstream (and shows the form again once it gave up), the
+    // others found the request claimed
+    const answers = await Promise.all(posts);
+    assert.deepEqual(answers.map((a) => a.status).sort(), [200, 400, 400, 400]);
+    assert.equal(held.length, 1, 'the upstream was called once');
+    // its failure is remembered: a new start right after answers at once, without a call
+    const b3 = new Browser(srv.issuer);
+    const l3 = await loginPage(b3);
+    t0 = Date.now();
+    const again = await b3.submit(l3.page.url, l3.forms.find((f) => /\/upstream\/start$/.test(f.action)));
+    assert.equal(again.status, 200);
+    assert.match(again.text, /cannot be reached|接続できません/);
+    assert.ok(Date.now() - t0 < 3000, `a start after the failure took ${Date.now() - t0} ms`);
+    assert.equal(held.length, 1, 'the upstream was not called again');
+  } finally {
+    for (const sock of held) sock.destroy();
+    hang.close();
+    await srv?.stop();
+    s2.cleanup?.();
+  }
 });

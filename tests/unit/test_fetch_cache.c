@@ -3,13 +3,17 @@
  * a Cache-Control value (table-driven), and a real HTTP server on loopback
  * (support/http_server.c) counting the fetches: a fresh document is not
  * fetched again, max-age is honoured within CID_FETCH_CACHE_MIN..MAX, a
- * refetch fetches, a failed fetch keeps nothing, every slot used.
+ * refetch fetches, a failed fetch is remembered for CID_FETCH_CACHE_FAILED
+ * seconds (not fetched again, and a copy still fresh still served), one
+ * fetch of a URL at a time (a hanging peer is asked once by callers at
+ * once), every slot used.
  */
 #include "bounds.h"
 #include "fetch_cache.h"
 #include "http_fetch.h"
 #include "http_server.h"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -155,26 +160,124 @@ static void test_refetch_fetches_and_keeps_the_new_copy(void **state)
 	cid_test_http_stop(srv);
 }
 
-static void test_a_failed_fetch_keeps_nothing(void **state)
+/* Gets url at now from c expecting the error want, and no body. */
+static void get_fails(struct cid_fetch_cache *c, const char *url, int64_t now, bool refetch,
+		      enum cid_err want)
+{
+	char why[160] = "";
+	char *body = NULL;
+	size_t len = 0;
+
+	assert_int_equal(
+	    cid_fetch_cache_get(c, url, &limits, now, refetch, &body, &len, why, sizeof(why)),
+	    want);
+	assert_null(body);
+	assert_true(why[0] != '\0');
+}
+
+static void test_a_failed_fetch_is_remembered_for_a_while(void **state)
 {
 	static const char fail[] = "HTTP/1.1 500 Oops\r\nConnection: close\r\n"
 				   "Cache-Control: max-age=3600\r\nContent-Length: 0\r\n\r\n";
 	struct cid_test_http *srv = cid_test_http_start(fail, sizeof(fail) - 1);
 	struct cid_fetch_cache *c = NULL;
 	char url[64];
-	char why[160] = "";
-	char *body = NULL;
-	size_t len = 0;
 
 	(void)state;
 	cid_test_http_url(srv, "/jwks", url, sizeof(url));
 	assert_int_equal(cid_fetch_cache_new(&c), CID_OK);
-	for (int i = 0; i < 2; i++)
-		assert_int_equal(
-		    cid_fetch_cache_get(c, url, &limits, NOW, false, &body, &len, why, sizeof(why)),
-		    CID_ERR_IO);
-	assert_null(body);
+	get_fails(c, url, NOW, false, CID_ERR_IO);
+	assert_int_equal(cid_test_http_hits(srv), 1);
+	/* within the window: the failure again, without asking (a refetch neither) */
+	get_fails(c, url, NOW + 1, false, CID_ERR_IO);
+	get_fails(c, url, NOW + CID_FETCH_CACHE_FAILED - 1, true, CID_ERR_IO);
+	assert_int_equal(cid_test_http_hits(srv), 1);
+	/* after it: asked again, and nothing of the 500 was kept */
+	get_fails(c, url, NOW + CID_FETCH_CACHE_FAILED, false, CID_ERR_IO);
 	assert_int_equal(cid_test_http_hits(srv), 2);
+	cid_fetch_cache_free(c);
+	cid_test_http_stop(srv);
+}
+
+/* Answers the first request with a document, every later one with a 500. */
+static void once_then_fail(void *arg, const char *req, size_t n, char **out, size_t *len)
+{
+	static const char ok[] =
+	    "HTTP/1.1 200 OK\r\nConnection: close\r\n"
+	    "Cache-Control: max-age=3600\r\nContent-Length: 7\r\n\r\n{\"v\":1}";
+	static const char fail[] = "HTTP/1.1 500 Oops\r\nConnection: close\r\n"
+				   "Content-Length: 0\r\n\r\n";
+	unsigned *served = arg;
+	const char *ans = (*served)++ == 0 ? ok : fail;
+
+	(void)req;
+	(void)n;
+	*len = strlen(ans);
+	*out = strdup(ans);
+}
+
+static void test_a_failed_refetch_leaves_the_fresh_copy(void **state)
+{
+	unsigned served = 0;
+	struct cid_test_http *srv = cid_test_http_start_fn(once_then_fail, &served);
+	struct cid_fetch_cache *c = NULL;
+	char url[64];
+
+	(void)state;
+	cid_test_http_url(srv, "/jwks", url, sizeof(url));
+	assert_int_equal(cid_fetch_cache_new(&c), CID_OK);
+	get(c, url, NOW, false, "{\"v\":1}");
+	get_fails(c, url, NOW + 1, true, CID_ERR_IO);
+	get(c, url, NOW + 2, false, "{\"v\":1}");
+	assert_int_equal(cid_test_http_hits(srv), 2);
+	cid_fetch_cache_free(c);
+	cid_test_http_stop(srv);
+}
+
+struct caller {
+	struct cid_fetch_cache *c;
+	const char *url;
+	enum cid_err rc;
+};
+
+static void *fetch_hanging(void *arg)
+{
+	static const struct cid_fetch_limits quick = {
+	    .max_bytes = 4096, .connect_timeout_ms = 1000, .timeout_ms = 1000};
+	struct caller *k = arg;
+	char why[160] = "";
+	char *body = NULL;
+	size_t len = 0;
+
+	k->rc =
+	    cid_fetch_cache_get(k->c, k->url, &quick, NOW, false, &body, &len, why, sizeof(why));
+	free(body);
+	return NULL;
+}
+
+/* Callers at once wanting a document of a peer that never answers: one fetch, one timeout. */
+static void test_one_fetch_of_a_url_at_a_time(void **state)
+{
+	struct cid_test_http *srv = cid_test_http_start(NULL, 0);
+	struct cid_fetch_cache *c = NULL;
+	struct caller callers[4];
+	pthread_t threads[4];
+	char url[64];
+
+	(void)state;
+	cid_test_http_url(srv, "/.well-known/openid-configuration", url, sizeof(url));
+	assert_int_equal(cid_fetch_cache_new(&c), CID_OK);
+	for (size_t i = 0; i < 4; i++) {
+		callers[i] = (struct caller){c, url, CID_OK};
+		assert_int_equal(pthread_create(&threads[i], NULL, fetch_hanging, &callers[i]), 0);
+	}
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(threads[i], NULL), 0);
+		assert_int_equal(callers[i].rc, CID_ERR_IO);
+	}
+	/* the server takes one connection at a time: let it count those left waiting */
+	usleep(300 * 1000);
+	assert_int_equal(cid_test_http_hits(srv), 1);
 	cid_fetch_cache_free(c);
 	cid_test_http_stop(srv);
 }
@@ -213,7 +316,9 @@ int main(void)
 	    cmocka_unit_test(test_max_age_table),
 	    cmocka_unit_test(test_kept_for_its_max_age_within_bounds),
 	    cmocka_unit_test(test_refetch_fetches_and_keeps_the_new_copy),
-	    cmocka_unit_test(test_a_failed_fetch_keeps_nothing),
+	    cmocka_unit_test(test_a_failed_fetch_is_remembered_for_a_while),
+	    cmocka_unit_test(test_a_failed_refetch_leaves_the_fresh_copy),
+	    cmocka_unit_test(test_one_fetch_of_a_url_at_a_time),
 	    cmocka_unit_test(test_full_cache_replaces_the_first_to_expire),
 	};
 
