@@ -626,8 +626,13 @@ enum cid_err cid_oidc_upstream_callback(struct cid_ctx *ctx, const struct cid_re
 				     "the response has no iss, which the upstream says it sends");
 		goto out;
 	}
+	/* an error response (RFC 6749 §4.1.2.1; access_denied: the citizen
+	 * cancelled there) carries no code: the request goes on here, its login
+	 * form again, where the password still works */
 	if (code == NULL) {
-		rc = upstream_failed(reply, step.locale, "the upstream sent no code (an error)");
+		fprintf(stderr, "civicid: upstream %s: it sent no code (error %s)\n", idp->name,
+			cid_params_get(&req->params, "error") != NULL ? "given" : "missing");
+		rc = login_again(ctx, req, &step, "msg_upstream_failed", reply);
 		goto out;
 	}
 	if (!cid_ctx_upstream_enter(ctx)) {

@@ -422,6 +422,27 @@ test('an upstream that is down: the login form again with a message, and the pas
   assert.equal(decodeJwt(tokens.id_token).payload.acr, 'urn:civicid:acr:password');
 });
 
+test('a citizen who cancels at the upstream gets the login form again, and the password still logs in', T, async () => {
+  const browser = new Browser(server.issuer);
+  const { req, page, form } = await startAtCivicid(browser, 'card');
+  const start = await browser.submit(page.url, form);
+  assert.equal(start.status, 303);
+  const state = new URL(start.location).searchParams.get('state');
+  // the upstream's error response (RFC 6749 §4.1.2.1), as it sends it back when the citizen cancels
+  const back = new URL(`${server.issuer}/upstream/callback`);
+  back.search = new URLSearchParams({ error: 'access_denied', state, iss: up.issuer }).toString();
+  const r = await browser.get(back.href);
+  assert.equal(r.status, 200, r.text.slice(0, 300));
+  assert.match(htmlDecode(r.text), /did not go through|完了しませんでした/);
+  // the state is spent: the same answer again finds nothing
+  assert.equal((await browser.get(back.href)).status, 400);
+  const login = parseForms(r.text).find((f) => /\/login$/.test(f.action));
+  const done = await browser.submit(r.url, login, { username: HANAKO.username, password: HANAKO.password });
+  assert.equal(done.status, 303, done.text.slice(0, 300));
+  const tokens = await codeGrant(config, new URL(done.location), req);
+  assert.equal(decodeJwt(tokens.id_token).payload.acr, 'urn:civicid:acr:password');
+});
+
 // an upstream that accepts and never answers, with two login threads: a
 // start form posted again and again calls it once (the request is claimed
 // first), other starts meanwhile and after get the login form at once (the
