@@ -21,7 +21,9 @@
  * client_secret_basic where the discovery offers only that),
  * verifies the ID token (jose.h: the upstream's JWKS, ES256 or RS256 by kid,
  * never none nor HS*; then iss, aud, azp, exp, nonce here), and resolves the
- * citizen by the link rules of idp.h: a linked identity logs in; an unlinked
+ * citizen by the link rules of idp.h: a linked identity logs in (one of a
+ * disabled citizen gets the login form again, as a wrong password does, and
+ * nothing is written); an unlinked
  * one creates a citizen where the registration allows it, else the citizen
  * proves an existing account with its password (/upstream/link, in the same
  * flow). Never by e-mail. What the upstream vouches for (its verified_claims
@@ -600,6 +602,7 @@ enum cid_err cid_oidc_upstream_callback(struct cid_ctx *ctx, const struct cid_re
 	json_t *amr_kept = NULL;
 	json_t *verified = NULL;
 	struct oidc_login how;
+	struct cid_account *citizen = NULL;
 	int64_t age;
 	int level;
 
@@ -689,12 +692,24 @@ enum cid_err cid_oidc_upstream_callback(struct cid_ctx *ctx, const struct cid_re
 		goto out;
 	}
 	CID_TRY(rc);
+	/* a disabled citizen's login fails as with a wrong password, and writes nothing */
+	CID_TRY(cid_account_get(cid_ctx_store(ctx), account, &citizen));
+	if (!citizen->active) {
+		fprintf(stderr,
+			"civicid: upstream %s: its identity is linked to a disabled citizen\n",
+			idp->name);
+		rc = login_again(ctx, req, &step, "msg_upstream_failed", reply);
+		goto out;
+	}
 	/* what the upstream vouches for now, kept with its source apart from typed claims */
 	CID_TRY(cid_account_put_verified(cid_ctx_store(ctx), account, idp->issuer, verified));
 	how =
 	    (struct oidc_login){level_acr(level), amr, n_amr, upstream_auth_time(claims, req->now)};
 	rc = oidc_login_finish(ctx, req, step.auth, step.client, account, &how, reply);
+	if (rc == CID_ERR_DISABLED) /* disabled meanwhile: no session was made */
+		rc = login_again(ctx, req, &step, "msg_upstream_failed", reply);
 out:
+	cid_account_free(citizen);
 	json_decref(verified);
 	json_decref(amr_kept);
 	cid_wipe(csrf, sizeof(csrf));

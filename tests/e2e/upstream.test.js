@@ -38,11 +38,12 @@ async function throughUpstream(browser, name, login, acr = '') {
 
 // from a civicid login page's "Log in with" form to the upstream's redirect back: the callback
 // URL; prompt: what the upstream is asked (login: a new login, as the request at civicid asked)
-async function upstreamRoundTrip(browser, page, form, login, acr = '', prompt = null, maxAge = null) {
+// upstream: the provider behind form (the card by default)
+async function upstreamRoundTrip(browser, page, form, login, acr = '', prompt = null, maxAge = null, upstream = up) {
   const start = await browser.submit(page.url, form);
   assert.equal(start.status, 303);
   const at = new URL(start.location);
-  assert.equal(at.origin, up.issuer);
+  assert.equal(at.origin, upstream.issuer);
   assert.equal(at.searchParams.get('code_challenge_method'), 'S256');
   assert.equal(at.searchParams.get('prompt'), prompt);
   // every login asked of the upstream asks for its auth_time by a max_age (OIDC Core §2),
@@ -51,7 +52,7 @@ async function upstreamRoundTrip(browser, page, form, login, acr = '', prompt = 
   assert.equal(at.searchParams.get('max_age'), prompt === 'login' ? '0' : (maxAge ?? '28800'));
   assert.equal(at.searchParams.get('redirect_uri'), `${server.issuer}/upstream/callback`);
   assert.ok(at.searchParams.get('nonce') && at.searchParams.get('state'));
-  const ub = new Browser(up.issuer);
+  const ub = new Browser(upstream.issuer);
   const loginPage = await ub.follow(start.location);
   const uform = parseForms(loginPage.text)[0];
   const back = await ub.follow(new URL(uform.action, loginPage.url).href, { method: 'POST', form: { login, password: PASSWORD, acr } });
@@ -441,6 +442,43 @@ test('a citizen who cancels at the upstream gets the login form again, and the p
   assert.equal(done.status, 303, done.text.slice(0, 300));
   const tokens = await codeGrant(config, new URL(done.location), req);
   assert.equal(decodeJwt(tokens.id_token).payload.acr, 'urn:civicid:acr:password');
+});
+
+test('a disabled citizen logging in through the upstream gets the login form, and nothing is written', T, async () => {
+  // an upstream whose ID token carries the mapped claim: its logins write an entry
+  const up2 = await startUpstream({ clientId: 'civicid', secret: 'civicid-city-secret', redirectUri: `${server.issuer}/upstream/callback`, idTokenClaims: true });
+  try {
+    cli(['idp', 'add', 'city', '--store', store.dir, '--issuer', up2.issuer, '--client-id', 'civicid',
+      '--client-secret-stdin', '--scope', 'openid profile', '--claim-map', 'given_name=given_name',
+      '--allow-create'], { input: 'civicid-city-secret' });
+    const login = async () => {
+      const browser = new Browser(server.issuer);
+      const { page, form } = await startAtCivicid(browser, 'city');
+      return { browser, callback: await upstreamRoundTrip(browser, page, form, 'city-user-1', '', null, null, up2) };
+    };
+    const names = () => JSON.parse(cli(['user', 'list', '--store', store.dir, '--json'])).map((u) => u.username);
+    const before = new Set(names());
+    const first = await login();
+    assert.equal((await first.browser.get(first.callback)).status, 303);
+    const [username] = names().filter((n) => !before.has(n));
+    assert.ok(username, 'the citizen the upstream login created');
+    const shown = () => JSON.parse(cli(['user', 'show', username, '--store', store.dir, '--json']));
+    const record = shown();
+    assert.equal(record.verified?.given_name?.value, 'Given-city-user-1', JSON.stringify(record));
+    cli(['user', 'disable', username, '--store', store.dir]);
+    const disabled = shown();
+    // a later login would stamp its entry with a later imported_at
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const { browser, callback } = await login();
+    const r = await browser.get(callback);
+    assert.equal(r.status, 200, r.text.slice(0, 300));
+    assert.match(htmlDecode(r.text), /did not go through|完了しませんでした/);
+    assert.ok(parseForms(r.text).some((f) => /\/login$/.test(f.action)), 'the login form');
+    assert.deepEqual(shown(), disabled);
+  } finally {
+    cli(['idp', 'remove', 'city', '--store', store.dir]);
+    await up2.close();
+  }
 });
 
 // an upstream that accepts and never answers, with two login threads: a
