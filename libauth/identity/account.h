@@ -172,7 +172,11 @@ struct cid_account {
  * entries (borrowed): {claim: {"value", "issuer" (= issuer), "imported_at",
  * "trust_framework"?, "time"?, "evidence"?}} as idp.h's
  * cid_idp_verified_claims makes them (may be empty: it vouches for nothing
- * now). Other issuers' entries stay. Never touches the typed "claims".
+ * now). Other issuers' entries stay, except a claim's entry that entries
+ * holds too: it is replaced when it has no trust framework or the new one
+ * has one, and stays (the new one dropped) when only it has one, so a value
+ * merely imported never displaces a verified one of another upstream.
+ * Never touches the typed "claims".
  * Errors: CID_ERR_INVALID (a name not in the claim table, a value failing
  * cid_claim_check, an entry of another issuer or without imported_at;
  * nothing written), CID_ERR_NOTFOUND (no such citizen), CID_ERR_TOOBIG

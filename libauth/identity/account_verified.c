@@ -9,7 +9,11 @@
  * makes them). "claims" is never written here and "verified" never by the
  * typed paths, so a typed value can never pass for a verified one. An
  * upstream's entries are replaced whole at each of its logins: what it no
- * longer says, it no longer vouches for; other upstreams' entries stay.
+ * longer says, it no longer vouches for; other upstreams' entries stay,
+ * and one of them that a trust framework backs is replaced only by an
+ * entry a trust framework backs too (the latest verification), never by
+ * a value merely imported: a login through a city's upstream does not
+ * undo what the card verified.
  */
 #include "account.h"
 #include "account_int.h"
@@ -36,6 +40,12 @@ static bool entry_ok(const char *name, const json_t *e, const char *issuer)
 	       (tf == NULL || json_is_string(tf));
 }
 
+/* Whether entry e (may be NULL) names the trust framework it was verified under. */
+static bool framed(const json_t *e)
+{
+	return json_is_string(json_object_get(e, "trust_framework"));
+}
+
 static enum cid_err put_cb(struct cid_txn *txn, void *arg)
 {
 	const struct put *p = arg;
@@ -58,7 +68,11 @@ static enum cid_err put_cb(struct cid_txn *txn, void *arg)
 		if (from != NULL && strcmp(from, p->issuer) != 0)
 			CID_ENSURE(json_object_set(kept, name, e) == 0, CID_ERR_NOMEM);
 	}
-	CID_ENSURE(json_object_update(kept, (json_t *)(uintptr_t)p->entries) == 0, CID_ERR_NOMEM);
+	json_object_foreach((json_t *)(uintptr_t)p->entries, name, e)
+	{
+		if (!framed(json_object_get(kept, name)) || framed(e))
+			CID_ENSURE(json_object_set(kept, name, e) == 0, CID_ERR_NOMEM);
+	}
 	CID_ENSURE(json_object_size(kept) <= CID_MAX_CLAIMS, CID_ERR_TOOBIG);
 	CID_ENSURE(json_object_set(record, "verified", kept) == 0, CID_ERR_NOMEM);
 	CID_TRY(cid_txn_put_json(txn, CID_DB_CITIZENS, cid_str_of(p->id), record, 0));
@@ -91,7 +105,7 @@ const json_t *cid_account_verified_get(const struct cid_account *a, const char *
 	const json_t *e = a == NULL ? NULL : json_object_get(a->verified, name);
 
 	/* verified: a trust framework named (by the upstream, or its registration) */
-	return json_is_string(json_object_get(e, "trust_framework")) ? e : NULL;
+	return framed(e) ? e : NULL;
 }
 
 const json_t *cid_account_verified_get_base(const struct cid_account *a, const char *base)

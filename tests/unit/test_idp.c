@@ -446,6 +446,64 @@ static void test_account_put_verified(void **state)
 	json_decref(e3);
 }
 
+/* A claim both upstreams vouch for: which entry a second upstream's login leaves, one row each. */
+static const struct {
+	const char *card_framework; /* the first upstream's entry's (NULL: none) */
+	const char *city_framework; /* the second's, put after it */
+	const char *kept;	    /* the issuer of the entry stored after both */
+} shared_rows[] = {
+    {"jp_card", NULL, ISS},
+    {"jp_card", "jp_city", "https://city.example"},
+    {NULL, NULL, "https://city.example"},
+    {NULL, "jp_city", "https://city.example"},
+};
+
+/* An entry of given_name with value from issuer, under framework (NULL: none). */
+static json_t *given_name_entry(const char *value, const char *issuer, const char *framework)
+{
+	json_t *e = json_pack("{s:{s:s, s:s, s:i}}", "given_name", "value", value, "issuer", issuer,
+			      "imported_at", 1);
+
+	assert_non_null(e);
+	if (framework != NULL)
+		assert_int_equal(json_object_set_new(json_object_get(e, "given_name"),
+						     "trust_framework", json_string(framework)),
+				 0);
+	return e;
+}
+
+static void test_unframed_entry_leaves_another_upstreams_verified_one(void **state)
+{
+	struct cid_test_store *t = *state;
+
+	for (size_t i = 0; i < sizeof(shared_rows) / sizeof(shared_rows[0]); i++) {
+		struct cid_account *a = NULL;
+		char id[CID_ID_CHARS + 1];
+		char name[32];
+		json_t *card = given_name_entry("Card", ISS, shared_rows[i].card_framework);
+		json_t *city =
+		    given_name_entry("City", "https://city.example", shared_rows[i].city_framework);
+		const json_t *e;
+
+		snprintf(name, sizeof(name), "shared%zu", i);
+		assert_int_equal(cid_account_add(t->s, &cid_test_argon2, name,
+						 "correct horse battery", NULL, NOW, id),
+				 CID_OK);
+		assert_int_equal(cid_account_put_verified(t->s, id, ISS, card), CID_OK);
+		assert_int_equal(cid_account_put_verified(t->s, id, "https://city.example", city),
+				 CID_OK);
+		assert_int_equal(cid_account_get(t->s, id, &a), CID_OK);
+		e = json_object_get(a->verified, "given_name");
+		if (strcmp(cid_json_str(e, "issuer"), shared_rows[i].kept) != 0)
+			fail_msg("row %zu: the entry of %s is kept", i, cid_json_str(e, "issuer"));
+		assert_string_equal(cid_json_str(e, "value"),
+				    strcmp(shared_rows[i].kept, ISS) == 0 ? "Card" : "City");
+		cid_account_free(a);
+		json_decref(card);
+		json_decref(city);
+	}
+}
+
 /* The display's checks, one row each. */
 static void test_display_ok_table(void **state)
 {
@@ -945,6 +1003,9 @@ int main(void)
 	    cmocka_unit_test(test_idp_evidence),
 	    cmocka_unit_test_setup_teardown(test_verified_claims_provenance, cid_test_store_setup,
 					    cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_unframed_entry_leaves_another_upstreams_verified_one, cid_test_store_setup,
+		cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_account_put_verified, cid_test_store_setup,
 					    cid_test_store_teardown),
 	    cmocka_unit_test(test_login_fresh_table),
