@@ -97,10 +97,11 @@
  * not be told after the last try) names no citizen: no personal data, and in
  * no citizen's slice. An audit.exported entry (actor
  * "operator" or "officer:<name>", endpoint "cli" or "officer-console") names
- * no citizen or service: it is in no citizen's slice. An officer.searched
+ * no service, and the citizen its filter named, if one (so a query by
+ * citizen finds who took a copy of their entries). An officer.searched
  * or officer.viewed entry (actor "officer:<name>", endpoint
- * "officer-console") names the citizen it concerns, if one, and is in no
- * citizen's slice either (that shows release and consent entries only).
+ * "officer-console") names the citizen it concerns, if one. Neither is in
+ * any citizen's slice (that shows release and consent entries only).
  *
  * Hash chain. hash(entry) = SHA-256(0x00 || canonical bytes); entry.prev is
  * the hash of the entry before it. The head (META "audit_head":
@@ -1026,8 +1027,10 @@ struct cid_audit_exported {
 
 /*
  * The audit.exported entry of x, ready for cid_audit_append: "type", "time"
- * (x->now), "actor", "endpoint" and "ext" (the filter's limit, after_seq and
- * newest_first are not recorded). *out: new reference.
+ * (x->now), "actor", "endpoint", "citizen" when the filter names one (as
+ * "ext.citizen": both become the same pseudonym when chained), and "ext"
+ * (the filter's limit, after_seq and newest_first are not recorded).
+ * *out: new reference.
  * Errors: CID_ERR_INVALID (actor or endpoint NULL or empty, format not
  * one of those above, a filter value not UTF-8, now out of range),
  * CID_ERR_NOMEM.

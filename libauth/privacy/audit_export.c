@@ -203,6 +203,13 @@ enum cid_err cid_audit_exported_entry(const struct cid_audit_exported *x, json_t
 		CID_ENSURE(json_object_set_new(ext, names[i], json_string(values[i])) == 0,
 			   CID_ERR_NOMEM);
 	}
+	/* an export of one citizen's entries is a look at that citizen, found by
+	 * citizen as an officer's search for them is (audit_officer.c): the entry
+	 * names no service or purpose, so both citizens become the same
+	 * pseudonym of no purpose when chained */
+	if (f != NULL && f->citizen != NULL)
+		CID_ENSURE(json_object_set_new(e, "citizen", json_string(f->citizen)) == 0,
+			   CID_ERR_NOMEM);
 	*out = e;
 	e = NULL;
 out:

@@ -211,6 +211,9 @@ taro_id=$(mdb_dump -p -s usernames "$store" | grep -A1 -x ' taro' | tail -n1 | j
 [ -n "$taro_id" ] || bad "taro's account id from the store" "none"
 same "for taro, by his pseudonym, not his account id" \
 	"$(json "d['ext']['citizen'].startswith('ps_') and '$taro_id' not in json.dumps(d)" <<<"$out")" True
+same "and names taro as its citizen, the same pseudonym" "$(json "d['citizen'] == d['ext']['citizen']" <<<"$out")" True
+expect 0 "who took a copy of taro's entries" "$bin" audit query "${C[@]}" --citizen taro --type audit.exported --json
+same "the export, found by citizen" "$(grep -c . <<<"$out"), $(json "d['seq']" <<<"$out")" "1, 8"
 
 # the whole log, exported and verified offline with the published vkeys only
 expect 0 "export the whole log" "$bin" audit export "${C[@]}" --output "$tmp/full.jsonl"

@@ -2721,7 +2721,8 @@ static void test_exported_entry_table(void **state)
 	    {"an officer's filtered CSV: the filter's values, never its paging",
 	     {"officer:alice", "officer-console", "csv", &officer, 3, 0, NOW},
 	     CID_OK,
-	     "{\"actor\":\"officer:alice\",\"endpoint\":\"officer-console\",\"ext\":{"
+	     "{\"actor\":\"officer:alice\",\"citizen\":\"" HANAKO "\","
+	     "\"endpoint\":\"officer-console\",\"ext\":{"
 	     "\"citizen\":\"" HANAKO "\",\"format\":\"csv\",\"from\":\"2027-01-01T00:00:00Z\","
 	     "\"rows\":\"3\",\"service\":\"rp2\",\"to\":\"2027-02-01T00:00:00Z\","
 	     "\"type\":\"release.\"},\"time\":\"2027-01-15T08:00:00Z\","
@@ -2769,16 +2770,19 @@ static void test_exported_entry_table(void **state)
 		/* what is built is what the log holds */
 		(void)append1(f->log, e);
 		e = log_last(f->s);
-		/* a filter's citizen is held as the citizen's pseudonym (pseudonym.h) */
+		/* a filter's citizen is held as the citizen's pseudonym (pseudonym.h), in
+		 * ext and as the entry's citizen alike */
 		if (cid_json_str(json_object_get(e, "ext"), "citizen") != NULL) {
 			char *p = cid_test_pseudonym(f->s, HANAKO, NULL, NULL);
 
 			assert_non_null(p);
 			assert_string_equal(cid_json_str(json_object_get(e, "ext"), "citizen"), p);
+			assert_string_equal(cid_json_str(e, "citizen"), p);
 			free(p);
 			assert_int_equal(json_object_set_new(json_object_get(e, "ext"), "citizen",
 							     json_string(HANAKO)),
 					 0);
+			assert_int_equal(json_object_set_new(e, "citizen", json_string(HANAKO)), 0);
 		}
 		text = entry_text(e);
 		if (strcmp(text, rows[i].want) != 0)

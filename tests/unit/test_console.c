@@ -1307,6 +1307,27 @@ static void test_verify_counts_checkpoints(void **state)
 
 /* ---- export ---- */
 
+static enum cid_err count_entry(uint64_t seq, struct cid_str entry, void *arg)
+{
+	(void)seq;
+	(void)entry;
+	(*(size_t *)arg)++;
+	return CID_OK;
+}
+
+/* The entries of type that a query by citizen finds: the log as the CLI asks it. */
+static size_t count_by_citizen(struct fixture *f, const char *citizen, const char *type)
+{
+	struct cid_audit_filter q = {.citizen = citizen, .type = type};
+	struct cid_txn *txn = NULL;
+	size_t n = 0;
+
+	assert_int_equal(cid_store_read_begin(cid_ctx_store(f->ctx), &txn), CID_OK);
+	assert_int_equal(cid_audit_query(txn, &q, count_entry, &n), CID_OK);
+	cid_store_read_end(txn);
+	return n;
+}
+
 static void test_export_csv_is_recorded(void **state)
 {
 	struct fixture *f = *state;
@@ -1353,6 +1374,8 @@ static void test_export_csv_is_recorded(void **state)
 	assert_string_equal(cid_json_str(ext, "rows"), "3");
 	assert_string_equal(cid_json_str(ext, "service"), "rp2");
 	assert_null(json_object_get(ext, "citizen"));
+	/* no citizen filtered: the export concerns no one citizen */
+	assert_null(json_object_get(last, "citizen"));
 	json_decref(last);
 }
 
@@ -1398,9 +1421,13 @@ static void test_export_jsonl_is_recorded(void **state)
 	pseudonym = cid_test_pseudonym(cid_ctx_store(f->ctx), f->hanako, NULL, NULL);
 	assert_non_null(pseudonym);
 	assert_string_equal(cid_json_str(json_object_get(last, "ext"), "citizen"), pseudonym);
+	/* and as the entry's own citizen, the same pseudonym: the copy is a look at
+	 * hanako, so "who looked at hanako" finds it as it finds a search for her */
+	assert_string_equal(cid_json_str(last, "citizen"), pseudonym);
 	free(pseudonym);
 	assert_string_equal(cid_json_str(json_object_get(last, "ext"), "type"), "release.permit");
 	json_decref(last);
+	assert_int_equal(count_by_citizen(f, f->hanako, "audit.exported"), 1);
 }
 
 static const struct {
