@@ -69,7 +69,10 @@ static const char audit_help[] =
     "                       a citizen's trail with its proofs, as the citizen\n"
     "                       downloads it (`audit trail --help`)\n"
     "  query [filters] [--limit N] [--newest-first]\n"
-    "                       matching entries, one line each (--json: JSON Lines)\n"
+    "                       matching entries, one line each (--json: JSON Lines);\n"
+    "                       a query by --citizen is a look at them: first recorded\n"
+    "                       in the log as an operator.viewed entry (nothing is\n"
+    "                       printed if it cannot be)\n"
     "  provisions [--recipient S] [--from T --to T] [--format text|csv|json]\n"
     "             [--purge-before T]\n"
     "                       the third-party provision records (APPI Art. 29) per\n"
@@ -624,48 +627,81 @@ static int verb_export(struct cli_env *env, const struct audit_opts *o)
 	return with_output(env, o, full ? write_full : write_matching, "export");
 }
 
+/* Where query results go, and how many went there. */
+struct query_out {
+	FILE *out;
+	bool json;
+	uint64_t rows;
+};
+
 /* One query result as a line: seq, time, type, who, what. */
 static enum cid_err print_line(uint64_t seq, struct cid_str entry, void *arg)
 {
-	const bool *json = arg;
+	struct query_out *q = arg;
 	json_t *e = NULL;
 	enum cid_err rc;
 	char *attrs = NULL;
 
-	if (*json) {
-		printf("%.*s\n", (int)entry.len, entry.ptr);
+	q->rows++;
+	if (q->json) {
+		fprintf(q->out, "%.*s\n", (int)entry.len, entry.ptr);
 		return CID_OK;
 	}
 	rc = cid_store_parse_json(entry, &e);
 	if (rc != CID_OK)
 		return rc;
 	attrs = cid_json_dumps(json_object_get(e, "attributes"), JSON_COMPACT | JSON_ENCODE_ANY);
-	printf("%-8" PRIu64 " %s %-17s %-36s %-20s %-16s %s %s\n", seq,
-	       cid_json_str(e, "time") ? cid_json_str(e, "time") : "-",
-	       cid_json_str(e, "type") ? cid_json_str(e, "type") : "-",
-	       cid_json_str(e, "citizen") ? cid_json_str(e, "citizen") : "-",
-	       cid_json_str(e, "service") ? cid_json_str(e, "service") : "-",
-	       cid_json_str(e, "purpose") ? cid_json_str(e, "purpose") : "-",
-	       attrs != NULL ? attrs : "[]",
-	       cid_json_str(e, "basis") ? cid_json_str(e, "basis") : "");
+	fprintf(q->out, "%-8" PRIu64 " %s %-17s %-36s %-20s %-16s %s %s\n", seq,
+		cid_json_str(e, "time") ? cid_json_str(e, "time") : "-",
+		cid_json_str(e, "type") ? cid_json_str(e, "type") : "-",
+		cid_json_str(e, "citizen") ? cid_json_str(e, "citizen") : "-",
+		cid_json_str(e, "service") ? cid_json_str(e, "service") : "-",
+		cid_json_str(e, "purpose") ? cid_json_str(e, "purpose") : "-",
+		attrs != NULL ? attrs : "[]",
+		cid_json_str(e, "basis") ? cid_json_str(e, "basis") : "");
 	free(attrs);
 	json_decref(e);
 	return CID_OK;
 }
 
+/*
+ * A query naming a citizen is a look at them, as `consent show` is: its lines
+ * are written aside, the look is put on the record (operator.viewed, with
+ * the lines' count), and only then are they printed; if the record cannot
+ * be written nothing is. A query of many prints as it reads.
+ */
 static int verb_query(struct cli_env *env, const struct audit_opts *o)
 {
+	bool look = o->filter.citizen != NULL;
+	struct query_out q = {.json = o->common.json};
 	struct cid_txn *txn = NULL;
-	bool json = o->common.json;
 	enum cid_err rc;
+	int status = 1;
 
 	if (o->format != NULL || o->output != NULL)
 		return cli_usage("audit", "--format and --output go with export");
-	rc = cid_store_read_begin(env->store, &txn);
+	q.out = look ? tmpfile() : stdout;
+	rc = q.out != NULL ? cid_store_read_begin(env->store, &txn) : CID_ERR_IO;
 	if (rc == CID_OK)
-		rc = cid_audit_query(txn, &o->filter, print_line, &json);
+		rc = cid_audit_query(txn, &o->filter, print_line, &q);
 	cid_store_read_end(txn);
-	return rc == CID_OK ? 0 : cli_fail("audit", "query", rc);
+	if (rc == CID_OK && look && ferror(q.out))
+		rc = CID_ERR_IO;
+	if (rc != CID_OK) {
+		status = cli_fail("audit", "query", rc);
+		goto out;
+	}
+	if (look && cli_on_record(env, "audit", "audit query", o->filter.citizen, q.rows) != 0)
+		goto out;
+	if (look && (rc = copy_file(q.out, stdout)) != CID_OK) {
+		status = cli_fail("audit", "query", rc);
+		goto out;
+	}
+	status = 0;
+out:
+	if (look && q.out != NULL)
+		fclose(q.out);
+	return status;
 }
 
 /* The verbs on the store that this file runs; the others are dispatched to their files. */
