@@ -182,6 +182,11 @@ bool console_parse_day(const char *s, int64_t *day)
 	return true;
 }
 
+bool console_day_time(int64_t day, bool end, char out[21])
+{
+	return cid_audit_time((day + (end ? 1 : 0)) * CONSOLE_DAY, out) == CID_OK;
+}
+
 static bool type_ok(const char *t)
 {
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
@@ -219,7 +224,7 @@ enum cid_err console_parse_filter(struct cid_ctx *ctx, const struct cid_request 
 	}
 	if (fi->from_in != NULL) {
 		if (!console_parse_day(fi->from_in, &day) ||
-		    cid_audit_time(day * CONSOLE_DAY, fi->from) != CID_OK) {
+		    !console_day_time(day, false, fi->from)) {
 			bad = "from";
 			goto out;
 		}
@@ -227,8 +232,7 @@ enum cid_err console_parse_filter(struct cid_ctx *ctx, const struct cid_request 
 	}
 	if (fi->to_in != NULL) {
 		/* the "to" day is included: the filter's bound is the next midnight */
-		if (!console_parse_day(fi->to_in, &day) ||
-		    cid_audit_time((day + 1) * CONSOLE_DAY, fi->to) != CID_OK) {
+		if (!console_parse_day(fi->to_in, &day) || !console_day_time(day, true, fi->to)) {
 			bad = "to";
 			goto out;
 		}

@@ -108,6 +108,14 @@ bool console_text_param(const struct cid_params *p, const char *name, size_t max
 /* Days since 1970-01-01 of "YYYY-MM-DD" (a real date, 1970..9999). */
 bool console_parse_day(const char *s, int64_t *day);
 
+/*
+ * The log's time (RFC 3339, cid_audit_time) where day begins, or with end
+ * where it ends (the next midnight: a "to" day is included). False when the
+ * log's times cannot say it: the end of 9999-12-31 is none, and a page asked
+ * for it is a bad parameter, not a failure.
+ */
+bool console_day_time(int64_t day, bool end, char out[21]);
+
 /* ---- the filter of the log page and the export ---- */
 
 /* A filter as the officer typed it, and as cid_audit_query takes it. */

@@ -192,6 +192,12 @@ static enum cid_err services_page(struct cid_ctx *ctx, const struct cid_request 
 	}
 	if (from_in == NULL && to_in != NULL)
 		from_day = to_day - (CONSOLE_DEFAULT_RANGE - 1);
+	/* both bounds as the log's times: a day whose end it cannot say is asked for
+	 * wrongly (to=9999-12-31), answered as such, not failed */
+	if (!console_day_time(to_day, true, to) || !console_day_time(from_day, false, from)) {
+		rc = console_bad_param(ctx, req, reply, "to");
+		goto out;
+	}
 	if (from_day > to_day || to_day - from_day >= CID_CONSOLE_MAX_DAYS) {
 		rc = console_fail(ctx, req, reply, 400, "invalid_request", "err.services_range");
 		goto out;
@@ -200,8 +206,6 @@ static enum cid_err services_page(struct cid_ctx *ctx, const struct cid_request 
 	t.days = to_day - from_day + 1;
 	t.s = calloc(CID_CONSOLE_MAX_SERVICES, sizeof(*t.s));
 	CID_ENSURE(t.s != NULL && list != NULL, CID_ERR_NOMEM);
-	CID_TRY(cid_audit_time(from_day * CONSOLE_DAY, from));
-	CID_TRY(cid_audit_time((to_day + 1) * CONSOLE_DAY, to));
 	f.from = from;
 	f.to = to;
 	CID_TRY(cid_store_read_begin(cid_ctx_store(ctx), &txn));
