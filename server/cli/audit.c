@@ -61,7 +61,9 @@ static const char audit_help[] =
     "                       Every export is first recorded in the log as an\n"
     "                       audit.exported entry (actor operator); the whole\n"
     "                       log's ends with that entry and a fresh checkpoint\n"
-    "                       covering it\n"
+    "                       covering it. --output FILE (mode 0600) is replaced\n"
+    "                       only by a complete export: one that fails leaves FILE\n"
+    "                       as it was\n"
     "  explain --seq N      why entry N is what it is: rule, policy version and the\n"
     "                       exact notice shown, consent records and their history,\n"
     "                       how the citizen authenticated (`audit explain --help`)\n"
@@ -547,18 +549,20 @@ static int with_output(struct cli_env *env, const struct audit_opts *o,
 					  FILE *out, uint64_t *n),
 		       const char *what)
 {
-	/* 0600 as the store: an export names pseudonyms, services and purposes */
-	FILE *out = o->output == NULL ? stdout : cli_create_private(o->output);
+	/* 0600 as the store: an export names pseudonyms, services and purposes; it
+	 * replaces --output only whole, so a failed export leaves the file as it was */
+	char *staged = NULL;
+	FILE *out = o->output == NULL ? stdout : cli_private_begin(o->output, &staged);
 	uint64_t n = 0;
 	enum cid_err rc;
 
 	if (out == NULL)
 		return cli_fail("audit", o->output, CID_ERR_IO);
 	rc = fn(env, o, out, &n);
-	if (fflush(out) != 0 && rc == CID_OK)
+	if (out == stdout && fflush(out) != 0 && rc == CID_OK)
 		rc = CID_ERR_IO;
-	if (out != stdout && fclose(out) != 0 && rc == CID_OK)
-		rc = CID_ERR_IO;
+	if (out != stdout)
+		rc = cli_private_end(out, staged, o->output, rc);
 	if (rc != CID_OK)
 		return sign_fail(what, rc);
 	if (o->output != NULL)

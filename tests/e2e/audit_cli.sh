@@ -118,6 +118,14 @@ expect 1 "checkpoint before any server ran" "$bin" audit checkpoint "${C[@]}"
 has "says the store records no issuer" "$err" "records no issuer yet"
 expect 1 "export before any server ran" "$bin" audit export "${C[@]}"
 has "export says what to do" "$err" "start \`civicid serve\` on this store"
+# a failed export leaves --output as it was: the file is replaced only by a whole one
+printf 'an earlier export\n' >"$tmp/kept.jsonl"
+expect 1 "export over a file before any server ran" "$bin" audit export "${C[@]}" --output "$tmp/kept.jsonl"
+same "the file is as it was" "$(cat "$tmp/kept.jsonl")" "an earlier export"
+expect 1 "a filtered export with a control character in --service" "$bin" audit export "${C[@]}" \
+	--service "$(printf 'child\001care')" --output "$tmp/kept.jsonl"
+same "the file is still as it was" "$(cat "$tmp/kept.jsonl")" "an earlier export"
+same "and nothing is left beside it" "$(ls "$tmp" | grep -c '^kept\.jsonl')" 1
 expect 0 "query the records of exports" "$bin" audit query "${C[@]}" --type audit.exported --json
 same "an export that could not be signed left no record" "$out" ""
 expect 0 "a JWKS without an issuer" "$bin" keys jwks "${C[@]}"
