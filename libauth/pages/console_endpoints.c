@@ -10,8 +10,10 @@
 static const struct cid_endpoint endpoints[] = {
     {CONSOLE_LOGIN, cid_console_login, true, true, true, true, NULL},
     {"/officer/logout", cid_console_logout, false, true, true, false, NULL},
-    {CONSOLE_HOME, cid_console_log, true, false, true, false, NULL},
-    {"/officer/entry", cid_console_entry, true, false, true, false, NULL},
+    /* a search of the whole log, or an entry's context, then a durable write of
+     * the officer's look (officer.searched, officer.viewed) before the page */
+    {CONSOLE_HOME, cid_console_log, true, false, true, true, NULL},
+    {"/officer/entry", cid_console_entry, true, false, true, true, NULL},
     {"/officer/verify", cid_console_verify, false, true, true, true, NULL},
     {"/officer/export", cid_console_export, false, true, true, true, NULL},
     {"/officer/services", cid_console_services, true, false, true, true, NULL},
