@@ -5,7 +5,8 @@
  * transaction, so a sweep and a release racing for one record, or two
  * sweeps, still write one entry. A run reads in one read transaction and
  * writes at most max entries in one commit: its work is bounded, and
- * what is left is counted for the next run.
+ * what is left is counted for the next run. A record that does not read is
+ * counted and skipped, as the other sweeps keep damage rather than stop on it.
  */
 #include "consent_sweep.h"
 
@@ -28,6 +29,7 @@ struct sweep {
 	char **once;
 	size_t n;
 	size_t left;
+	size_t damaged;	 /* latest records that did not read: skipped */
 	char *last_key;	 /* the attribute's key prefix of last_val */
 	size_t last_len; /* its length */
 	char *last_val;	 /* the latest record seen of that attribute, a copy */
@@ -56,7 +58,11 @@ out:
 	return rc;
 }
 
-/* Takes the latest record of an attribute: an expired grant not logged yet is swept. */
+/*
+ * Takes the latest record of an attribute: an expired grant not logged yet is
+ * swept. A record that does not read is counted and skipped: one citizen's
+ * damaged record must not stop the entries of every other citizen.
+ */
 static enum cid_err consider(struct sweep *sw)
 {
 	enum cid_err rc = CID_OK;
@@ -68,8 +74,12 @@ static enum cid_err consider(struct sweep *sw)
 
 	if (sw->last_val == NULL)
 		return CID_OK;
-	CID_TRY(cid_store_parse_json((struct cid_str){sw->last_val, sw->last_vlen}, &rec));
-	CID_TRY(cid_consent_record_read(rec, &r));
+	if (cid_consent_record_parse((struct cid_str){sw->last_val, sw->last_vlen}, &rec) !=
+		CID_OK ||
+	    cid_consent_record_read(rec, &r) != CID_OK) {
+		sw->damaged++;
+		goto out;
+	}
 	if (!cid_consent_record_expired(&r, sw->now))
 		goto out;
 	len = strlen(r.id);
@@ -149,7 +159,8 @@ enum cid_err cid_consent_sweep(struct cid_store *s, struct cid_audit *log, int64
 	if (sw.n > 0)
 		CID_TRY(audit_append(log, sw.entries, (const char *const *)sw.once, sw.n, &first,
 				     &written));
-	*out = (struct cid_consent_sweep){.written = written, .left = sw.left, .first = first};
+	*out = (struct cid_consent_sweep){
+	    .written = written, .left = sw.left, .damaged = sw.damaged, .first = first};
 out:
 	cid_store_read_end(sw.txn);
 	for (size_t i = 0; i < sw.n; i++) {

@@ -23,6 +23,7 @@
 struct cid_consent_sweep {
 	size_t written; /* consent.expired entries written by this run */
 	size_t left;	/* expired grants still without their entry (beyond max): run again */
+	size_t damaged; /* latest records that did not read (cid_consent_record_read): skipped */
 	uint64_t first; /* seq of the first entry written (when written > 0) */
 };
 
@@ -37,9 +38,11 @@ struct cid_consent_sweep {
  *    "purpose_digest", "expires_at": when it expired}
  * A record already logged (by a release or an earlier sweep, even one
  * racing this one) is skipped, so running it again writes nothing new.
- * Errors: CID_ERR_INVALID (s, log or out NULL, max 0), CID_ERR_STORE (a
- * record that does not read), those of cid_audit_append; then nothing of
- * this run is in the log.
+ * A latest record that does not read (a damaged store) is skipped and
+ * counted in damaged, so the other citizens' entries are still written.
+ * Errors: CID_ERR_INVALID (s, log or out NULL, max 0), CID_ERR_STORE (the
+ * store failed), those of cid_audit_append; then nothing of this run is in
+ * the log.
  */
 CID_MUST_CHECK enum cid_err cid_consent_sweep(struct cid_store *s, struct cid_audit *log,
 					      int64_t now, size_t max,

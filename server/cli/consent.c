@@ -55,7 +55,7 @@ static const char consent_help[] =
     "        write the consent.expired audit entry of each grant that has expired\n"
     "        and has none yet (as the server does every minute); at most 256 a\n"
     "        run, the rest are counted: run again. Running it twice writes nothing\n"
-    "        new\n"
+    "        new. A damaged record is skipped and counted\n"
     "\n"
     "Options for every verb:\n"
     "  -s, --store DIR      LMDB store directory (default ./var/civicid)\n"
@@ -597,11 +597,17 @@ static int verb_sweep(struct cli_env *env, const struct consent_opts *o)
 	cid_audit_close(log);
 	if (rc != CID_OK)
 		return cli_fail("consent", "sweep", rc);
-	if (o->common.json)
-		printf("{\"written\":%zu,\"left\":%zu}\n", done.written, done.left);
-	else
-		printf("%zu consent.expired entries written%s\n", done.written,
-		       done.left > 0 ? "; more expired consents are left: run again" : "");
+	if (o->common.json) {
+		printf("{\"written\":%zu,\"left\":%zu,\"damaged\":%zu}\n", done.written, done.left,
+		       done.damaged);
+		return 0;
+	}
+	printf("%zu consent.expired entries written%s\n", done.written,
+	       done.left > 0 ? "; more expired consents are left: run again" : "");
+	if (done.damaged > 0)
+		printf("%zu damaged consent records skipped: they do not read, and no "
+		       "consent.expired is written for them\n",
+		       done.damaged);
 	return 0;
 }
 

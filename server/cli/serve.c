@@ -261,6 +261,10 @@ static void sweep(struct cid_ctx *ctx, bool janitor)
 			       CID_CONSENT_SWEEP_MAX, &done);
 	if (rc != CID_OK)
 		fprintf(stderr, "civicid: logging expired consents failed: %s\n", cid_strerror(rc));
+	else if (done.damaged > 0)
+		fprintf(stderr,
+			"civicid: logging expired consents skipped %zu damaged consent records\n",
+			done.damaged);
 	pr = cid_ctx_policies_acquire(ctx);
 	rc = cid_retention_sweep(cid_ctx_store(ctx), cid_policyref_set(pr), (int64_t)time(NULL),
 				 CID_CONSENT_SWEEP_MAX, &purged);

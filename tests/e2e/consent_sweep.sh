@@ -39,11 +39,11 @@ grant taro 3
 
 # the CLI
 out=$("$bin" consent sweep --store "$store" --json 2>&1)
-eq "nothing has expired yet: nothing written" "$out" '{"written":0,"left":0}'
+eq "nothing has expired yet: nothing written" "$out" '{"written":0,"left":0,"damaged":0}'
 out=$(later 2 "$bin" consent sweep --store "$store" 2>&1)
 eq "two days later, hanako's grant has expired: one entry" "$out" "1 consent.expired entries written"
 out=$(later 2 "$bin" consent sweep --store "$store" --json 2>&1)
-eq "swept again: nothing new" "$out" '{"written":0,"left":0}'
+eq "swept again: nothing new" "$out" '{"written":0,"left":0,"damaged":0}'
 e=$(expired)
 eq "exactly one consent.expired entry" "$(count "$e")" 1
 eq "it is the system's" "$(json "d['actor']" <<<"$e")" system
@@ -72,5 +72,5 @@ tid=$("$bin" user show taro --store "$store" --json | json "d['id']")
 eq "the new one names taro" "$(whose "$(tail -n1 <<<"$e" | json "d['citizen']")")" "$tid"
 eq "still no release" "$(releases)" 0
 out=$(later 5 "$bin" consent sweep --store "$store" --json 2>&1)
-eq "after the server, the CLI finds nothing new" "$out" '{"written":0,"left":0}'
+eq "after the server, the CLI finds nothing new" "$out" '{"written":0,"left":0,"damaged":0}'
 finish

@@ -3,7 +3,8 @@
  * consent.expired entry from the sweeper, with no release; a grant not yet
  * expired, a refusal, a withdrawal or a grant renewed in time gets none; a
  * second sweep, or a sweep after a release logged the expiry, writes
- * nothing; a run writes at most max and counts the rest.
+ * nothing; a run writes at most max and counts the rest; a damaged record
+ * is skipped and counted, and the others are still swept.
  */
 #include "audit.h"
 #include "audit_release.h"
@@ -15,6 +16,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,6 +70,50 @@ static json_t *entry(struct cid_test_audit *f, uint64_t seq)
 	assert_int_equal(cid_audit_get(txn, seq, &e), CID_OK);
 	cid_store_read_end(txn);
 	return e;
+}
+
+/* The key and value of the last consent record under prefix (a walk's last call wins). */
+struct last_record {
+	char key[512];
+	size_t len;
+	json_t *rec;
+};
+
+static enum cid_err last_one(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct last_record *l = arg;
+
+	assert_true(key.len < sizeof(l->key));
+	memcpy(l->key, key.ptr, key.len);
+	l->len = key.len;
+	json_decref(l->rec);
+	assert_int_equal(cid_store_parse_json(val, &l->rec), CID_OK);
+	return CID_OK;
+}
+
+static enum cid_err put_last(struct cid_txn *txn, void *arg)
+{
+	struct last_record *l = arg;
+
+	return cid_txn_put_json(txn, CID_DB_CONSENTS, (struct cid_str){l->key, l->len}, l->rec, 0);
+}
+
+/* Damages account's newest record (in key order): its member is removed. */
+static void damage_latest(struct cid_test_audit *f, const char *account, const char *member)
+{
+	struct last_record l = {0};
+	struct cid_txn *txn = NULL;
+	char prefix[64];
+
+	snprintf(prefix, sizeof(prefix), "%s\n", account);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_txn_foreach(txn, CID_DB_CONSENTS, cid_str_of(prefix), last_one, &l),
+			 CID_OK);
+	cid_store_read_end(txn);
+	assert_non_null(l.rec);
+	assert_int_equal(json_object_del(l.rec, member), 0);
+	assert_int_equal(cid_store_update(f->s, put_last, &l), CID_OK);
+	json_decref(l.rec);
 }
 
 static void sweep(struct cid_test_audit *f, int64_t now, size_t max, size_t written, size_t left)
@@ -200,6 +246,35 @@ static void test_sweep_bounded(void **state)
 		free(ids[i]);
 }
 
+/* One citizen's damaged record is skipped and counted; another's expiry is still logged. */
+static void test_sweep_skips_damage(void **state)
+{
+	struct cid_test_audit *f = *state;
+	char *bad = record1(f, HANAKO, "email", CID_CONSENT_GRANTED, NOW + DAY, NOW);
+	char *good = record1(f, TARO, "email", CID_CONSENT_GRANTED, NOW + DAY, NOW);
+	struct cid_consent_sweep done = {0};
+	uint64_t before;
+	json_t *e;
+
+	damage_latest(f, HANAKO, "purpose_digest"); /* sorts before taro's */
+	before = log_size(f);
+	assert_int_equal(cid_consent_sweep(f->s, f->log, NOW + DAY, 16, &done), CID_OK);
+	assert_int_equal(done.written, 1);
+	assert_int_equal(done.left, 0);
+	assert_int_equal(done.damaged, 1);
+	assert_int_equal(log_size(f), before + 1);
+	e = entry(f, before);
+	assert_string_equal(
+	    json_string_value(json_array_get(json_object_get(e, "consent_records"), 0)), good);
+	json_decref(e);
+	/* again: nothing new, the damage still counted */
+	assert_int_equal(cid_consent_sweep(f->s, f->log, NOW + DAY, 16, &done), CID_OK);
+	assert_int_equal(done.written, 0);
+	assert_int_equal(done.damaged, 1);
+	free(bad);
+	free(good);
+}
+
 /* An empty store: nothing to sweep. */
 static void test_sweep_empty(void **state)
 {
@@ -217,6 +292,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_sweep_after_release, cid_test_audit_setup,
 					    cid_test_audit_teardown),
 	    cmocka_unit_test_setup_teardown(test_sweep_bounded, cid_test_audit_setup,
+					    cid_test_audit_teardown),
+	    cmocka_unit_test_setup_teardown(test_sweep_skips_damage, cid_test_audit_setup,
 					    cid_test_audit_teardown),
 	    cmocka_unit_test_setup_teardown(test_sweep_empty, cid_test_audit_setup,
 					    cid_test_audit_teardown),
