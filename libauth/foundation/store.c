@@ -56,6 +56,7 @@ static const char *const db_names[] = {
     [CID_DB_GRANT_INDEX] = "grant_index",
     [CID_DB_SESSION_INDEX] = "session_index",
     [CID_DB_CONSENT_IDS] = "consent_ids",
+    [CID_DB_CONSENT_DUE] = "consent_due",
 };
 /* clang-format on */
 

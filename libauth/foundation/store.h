@@ -79,6 +79,11 @@ enum cid_db {
 	/* consent record id -> the record's key in CID_DB_CONSENTS: one key per record, written
 	   and deleted with it (consent.h) */
 	CID_DB_CONSENT_IDS,
+	/* expires_at (16 hex digits) "\n" consent record id -> the record's key in
+	   CID_DB_CONSENTS: one key per grant with an expiry, in due order, written and deleted
+	   with it, removed by the consent sweeper once handled (consent.h, consent_sweep.h);
+	   META "consent_due" */
+	CID_DB_CONSENT_DUE,
 	CID_DB_COUNT
 };
 

@@ -12,7 +12,8 @@
  * one. Record ids (UUIDs) are drawn before the transaction: cid_store_update
  * may run the callback twice, and the callback only touches the transaction.
  * Nothing here updates or deletes a record (a retention purge deletes them,
- * cid_consent_del); each is written with its id's key (consent_ids.c).
+ * cid_consent_del); each is written with its id's key (consent_ids.c), and
+ * a grant that expires with its due key (the sweeper's index, consent.h).
  *
  * Every write also appends its audit entries (audit.h) in the same
  * transaction: one consent.<state> entry per group of records that share
@@ -84,6 +85,14 @@ bool cid_consent_expired(const json_t *rec, int64_t now)
 	if (cid_consent_state_parse(cid_json_str(rec, "state"), &r.state) != CID_OK)
 		return false;
 	return cid_consent_record_expired(&r, now);
+}
+
+bool cid_consent_due_key(int64_t expires_at, const char *id, char out[CID_CONSENT_DUE_KEY + 1])
+{
+	if (expires_at <= 0 || !cid_uuid_syntax_ok(id))
+		return false;
+	return snprintf(out, CID_CONSENT_DUE_KEY + 1, "%016" PRIx64 "\n%s", (uint64_t)expires_at,
+			id) == CID_CONSENT_DUE_KEY;
 }
 
 int64_t cid_consent_expiry(int64_t valid_days, int64_t now)
@@ -318,6 +327,7 @@ static enum cid_err write_one(struct cid_txn *txn, struct write *w, size_t i, ui
 	enum cid_err rc = CID_OK;
 	const struct cid_consent_context *ctx = w->ctx;
 	char key[CONSENT_KEY_MAX + 1];
+	char due[CID_CONSENT_DUE_KEY + 1];
 	size_t len = consent_key_prefix(key, ctx->account_id, ctx->service, ctx->purpose,
 					w->changes[i].attribute);
 	json_t *current = NULL;
@@ -327,8 +337,14 @@ static enum cid_err write_one(struct cid_txn *txn, struct write *w, size_t i, ui
 	enum cid_consent_state state;
 
 	CID_ENSURE(len > 0, CID_ERR_INVALID);
+	rc = consent_latest_record(txn, (struct cid_str){key, len}, &current);
+	if (!w->copy_versions && (rc == CID_ERR_NOTFOUND || rc == CID_ERR_STORE)) {
+		/* no record to supersede, or a damaged one (its due key, if any, is the sweeper's)
+		 */
+		current = NULL;
+		rc = CID_OK;
+	}
 	if (w->copy_versions) {
-		rc = consent_latest_record(txn, (struct cid_str){key, len}, &current);
 		if (rc == CID_ERR_NOTFOUND)
 			w->fault = (struct cid_consent_fault){.attribute = w->changes[i].attribute};
 		CID_TRY(rc);
@@ -339,6 +355,9 @@ static enum cid_err write_one(struct cid_txn *txn, struct write *w, size_t i, ui
 		policy_version = cid_json_str(current, "policy_version");
 		purpose_digest = cid_json_str(current, "purpose_digest");
 	}
+	/* the grant this record supersedes is no longer due to the sweeper */
+	if (current != NULL)
+		CID_TRY(consent_due_del(txn, current));
 	snprintf(key + len, sizeof(key) - len, "%0*" PRIx64, CONSENT_SEQ_CHARS, seq);
 	rec = record_new(w, i, seq, policy_version, purpose_digest);
 	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
@@ -349,6 +368,14 @@ static enum cid_err write_one(struct cid_txn *txn, struct write *w, size_t i, ui
 	CID_TRY(rc);
 	/* its id's key, so that cid_consent_get finds it without a scan (consent_ids.c) */
 	CID_TRY(consent_id_put(txn, w->ids[i], (struct cid_str){key, len + CONSENT_SEQ_CHARS}));
+	/* a grant that expires is due to the sweeper then (consent_sweep.h) */
+	if (cid_consent_due_key(cid_json_int(rec, "expires_at"), w->ids[i], due)) {
+		rc = cid_txn_put(
+		    txn, CID_DB_CONSENT_DUE, (struct cid_str){due, CID_CONSENT_DUE_KEY},
+		    (struct cid_str){key, len + CONSENT_SEQ_CHARS}, CID_PUT_NOOVERWRITE);
+		CID_ENSURE(rc != CID_ERR_EXISTS, CID_ERR_STORE);
+		CID_TRY(rc);
+	}
 	w->recs[i] = rec;
 	rec = NULL;
 out:
@@ -455,11 +482,16 @@ static enum cid_err write_cb(struct cid_txn *txn, void *arg)
 	struct write *w = arg;
 	enum cid_err rc = CID_OK;
 	uint64_t last = 0;
+	uint64_t due = 0;
 
 	/* a rerun (the map grew) starts over */
 	recs_clear(w);
+	CID_TRY(cid_txn_counter_get(txn, CID_CONSENT_DUE_MARK, "seq", &due));
 	/* take n numbers at once; the records get the n before the new last */
 	CID_TRY(cid_txn_counter_add(txn, SEQ_KEY, "seq", w->n, &last));
+	/* the due index stays marked whole only if it was whole before these records */
+	if (due == last - w->n)
+		CID_TRY(cid_txn_counter_add(txn, CID_CONSENT_DUE_MARK, "seq", w->n, NULL));
 	for (size_t i = 0; i < w->n; i++)
 		CID_TRY(write_one(txn, w, i, last - w->n + 1 + i));
 	CID_TRY(audit_records(txn, w));

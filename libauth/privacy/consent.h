@@ -288,8 +288,8 @@ CID_MUST_CHECK enum cid_err cid_consent_history(struct cid_store *s, const char 
 CID_MUST_CHECK enum cid_err cid_consent_get(struct cid_store *s, const char *id, json_t **out);
 
 /*
- * Deletes the record stored under key (a retention purge, retention.h) and
- * its id's key, in the caller's write transaction. A record that does not
+ * Deletes the record stored under key (a retention purge, retention.h), its
+ * id's key and its due key (if any), in the caller's write transaction. A record that does not
  * parse is deleted all the same.
  * Errors: CID_ERR_NOTFOUND (no record under key), CID_ERR_INVALID (a read
  * transaction), CID_ERR_STORE.
@@ -308,6 +308,29 @@ CID_MUST_CHECK enum cid_err cid_consent_del(struct cid_txn *txn, struct cid_str 
  * is written then), CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_consent_index_ensure(struct cid_store *s, size_t *built);
+
+/*
+ * The due index of the consent sweeper (consent_sweep.h), CID_DB_CONSENT_DUE:
+ * key expires_at (16 lowercase hex digits) "\n" record id, value the
+ * record's key in CID_DB_CONSENTS, for every grant with an expiry. It is
+ * written in the transaction that writes the grant and deleted in the one
+ * that deletes it (cid_consent_del); the sweeper removes a key once it has
+ * handled it. Fixed-width hex sorts as the number, so the grants due at a
+ * time are the first keys.
+ *
+ * META CID_CONSENT_DUE_MARK {"seq"} is the consent_seq up to which the index
+ * holds every grant: a write here advances it with consent_seq when it was
+ * current, so a store written before the index existed, or since by a build
+ * without it, is told in O(1) (cid_consent_due_ensure builds it then).
+ */
+#define CID_CONSENT_DUE_KEY  (16 + 1 + CID_ID_CHARS)
+#define CID_CONSENT_DUE_MARK "consent_due"
+
+/*
+ * Writes the due key of the grant id that expires at expires_at to out;
+ * false (out unspecified) if expires_at is not positive or id is not a UUID.
+ */
+bool cid_consent_due_key(int64_t expires_at, const char *id, char out[CID_CONSENT_DUE_KEY + 1]);
 
 /* True if name may be the service or purpose of a record (see CID_CONSENT_MAX_NAME). */
 bool cid_consent_name_ok(const char *name);

@@ -10,7 +10,8 @@
  * record, and equal counts of the two databases are its invariant, which
  * cid_consent_index_ensure checks at start in O(1), rebuilding an index that
  * fails it (a store written before the index existed, or one an older build
- * wrote records in).
+ * wrote records in). A record's due key (the sweeper's index, consent.h)
+ * goes with it too.
  */
 #include "consent.h"
 
@@ -46,6 +47,18 @@ out:
 	return rc;
 }
 
+enum cid_err consent_due_del(struct cid_txn *txn, const json_t *rec)
+{
+	char due[CID_CONSENT_DUE_KEY + 1];
+	enum cid_err rc;
+
+	if (!cid_consent_due_key(cid_json_int(rec, "expires_at"), cid_json_str(rec, "id"), due))
+		return CID_OK;
+	rc = cid_txn_del(txn, CID_DB_CONSENT_DUE, (struct cid_str){due, CID_CONSENT_DUE_KEY});
+	/* handled by the sweeper already, or written by an older build */
+	return rc == CID_ERR_NOTFOUND ? CID_OK : rc;
+}
+
 enum cid_err cid_consent_del(struct cid_txn *txn, struct cid_str key)
 {
 	enum cid_err rc = CID_OK;
@@ -60,6 +73,7 @@ enum cid_err cid_consent_del(struct cid_txn *txn, struct cid_str key)
 	id = cid_json_str(rec, "id");
 	if (id == NULL)
 		goto out;
+	CID_TRY(consent_due_del(txn, rec));
 	rc = cid_txn_get(txn, CID_DB_CONSENT_IDS, cid_str_of(id), &val);
 	if (rc == CID_ERR_NOTFOUND) { /* written by an older build */
 		rc = CID_OK;

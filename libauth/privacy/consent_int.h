@@ -17,6 +17,15 @@
  */
 CID_MUST_CHECK enum cid_err consent_id_put(struct cid_txn *txn, const char *id, struct cid_str key);
 
+/*
+ * Deletes the due key of rec (a record as stored: its expires_at and id,
+ * consent.h), if it has one, in the caller's write transaction: the record
+ * is deleted, or superseded by a later one, so the sweeper has nothing to
+ * do for it. No key (handled already, never one) is no error.
+ * Errors: CID_ERR_INVALID (a read transaction), CID_ERR_STORE.
+ */
+CID_MUST_CHECK enum cid_err consent_due_del(struct cid_txn *txn, const json_t *rec);
+
 #define CONSENT_SEQ_CHARS 16 /* lowercase hex of a uint64 */
 
 /* Longest key: the four names, four separators and the sequence number. */

@@ -31,8 +31,9 @@ struct cid_ctx;
  * Loads the release policies of cfg->policies_dir (every error of every file
  * is written to errors as "file:line: message", errors may be NULL), opens the
  * store of cfg (borrowed: must outlive the context) and builds its grant,
- * session and consent id indexes if it lacks them (cid_grant_index_ensure,
- * cid_session_index_ensure, cid_consent_index_ensure; one that cannot be
+ * session, consent id and consent due indexes if it lacks them
+ * (cid_grant_index_ensure, cid_session_index_ensure, cid_consent_index_ensure,
+ * cid_consent_due_ensure; one that cannot be
  * built stops the start, and errors is told which and why), creates the signing keys
  * and the pairwise salt and records cfg's issuer as the audit log's
  * (cid_audit_issuer_record) and makes the audit key (cid_audit_key_ensure)
@@ -45,7 +46,7 @@ struct cid_ctx;
  * Errors: those of cid_policyset_load_dir (CID_ERR_CONFIG: a policy has
  * errors; CID_ERR_IO: the directory or a file is unreadable), then those of
  * cid_store_open, cid_grant_index_ensure, cid_session_index_ensure,
- * cid_consent_index_ensure, cid_audit_issuer_record,
+ * cid_consent_index_ensure, cid_consent_due_ensure, cid_audit_issuer_record,
  * cid_audit_key_ensure (CID_ERR_CONFIG: no origin can be made of the log's
  * issuer), cid_keys_ensure, cid_keyset_load,
  * cid_oidc_discovery_build (CID_ERR_TOOBIG: the issuer is too long for the

@@ -13,6 +13,7 @@
 
 #include "audit.h"
 #include "consent.h"
+#include "consent_sweep.h"
 #include "crypto.h"
 #include "fetch_cache.h"
 #include "oidc.h"
@@ -146,6 +147,7 @@ static const struct {
     {"session", cid_session_index_ensure, "the store failed"},
     {"consent id", cid_consent_index_ensure,
      "a consent record has no id, or two records share one, or the store failed"},
+    {"consent due", cid_consent_due_ensure, "the store failed"},
 };
 
 /*

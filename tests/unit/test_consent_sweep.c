@@ -6,6 +6,7 @@
  * nothing; a run writes at most max and counts the rest; a damaged record
  * is skipped and counted, and the others are still swept.
  */
+#include "account.h"
 #include "audit.h"
 #include "audit_release.h"
 #include "consent.h"
@@ -138,6 +139,9 @@ static void test_sweep_expired_once(void **state)
 	    record1(f, HANAKO, "gender", CID_CONSENT_GRANTED, NOW + DAY, NOW),
 	};
 	char *renewed = record1(f, HANAKO, "gender", CID_CONSENT_GRANTED, NOW + 9 * DAY, NOW + 120);
+	/* a later record of another attribute whose name starts with email's: email's stays latest
+	 */
+	char *verified = record1(f, HANAKO, "email_verified", CID_CONSENT_GRANTED, 0, NOW + 180);
 	uint64_t before = log_size(f);
 	json_t *e;
 
@@ -176,6 +180,7 @@ static void test_sweep_expired_once(void **state)
 	json_decref(e);
 	free(email);
 	free(renewed);
+	free(verified);
 	for (size_t i = 0; i < 5; i++)
 		free(ids[i]);
 }
@@ -267,12 +272,143 @@ static void test_sweep_skips_damage(void **state)
 	assert_string_equal(
 	    json_string_value(json_array_get(json_object_get(e, "consent_records"), 0)), good);
 	json_decref(e);
-	/* again: nothing new, the damage still counted */
+	/* again: nothing new; the damage was counted once, and its record is kept */
 	assert_int_equal(cid_consent_sweep(f->s, f->log, NOW + DAY, 16, &done), CID_OK);
 	assert_int_equal(done.written, 0);
-	assert_int_equal(done.damaged, 1);
+	assert_int_equal(done.damaged, 0);
+	assert_int_equal(done.visited, 0);
+	assert_int_equal(cid_consent_get(f->s, bad, &e), CID_ERR_STORE);
 	free(bad);
 	free(good);
+}
+
+/* The citizen numbered i: a UUID of its own. */
+static void citizen(size_t i, char out[CID_ID_CHARS + 1])
+{
+	snprintf(out, CID_ID_CHARS + 1, "0a1b2c3d-0000-4000-8000-%012zx", i + 16);
+}
+
+/* Records a grant of every attribute for account, in one call; returns how many. */
+static size_t record_all(struct cid_test_audit *f, const char *account, int64_t expires_at)
+{
+	struct cid_consent_context ctx = {
+	    .account_id = account,
+	    .service = "childcare",
+	    .purpose = "fees",
+	    .policy_version = "v1",
+	    .purpose_digest = "dg1",
+	    .method = CID_CONSENT_METHOD_SCREEN,
+	    .now = NOW,
+	};
+	struct cid_consent_change c[64];
+	size_t n_claims;
+	const struct cid_claim_def *claims = cid_claim_table(&n_claims);
+	size_t n = 0;
+
+	for (size_t i = 0; i < n_claims && n < 64; i++)
+		if (cid_consent_attribute_ok(claims[i].name))
+			c[n++] = (struct cid_consent_change){claims[i].name, CID_CONSENT_GRANTED,
+							     expires_at};
+	assert_int_equal(cid_consent_record(f->s, &ctx, c, n, NULL), CID_OK);
+	return n;
+}
+
+/* A run reads what is due, not every record: 2,000 records that are not due cost nothing. */
+static void test_sweep_visits_only_due(void **state)
+{
+	struct cid_test_audit *f = *state;
+	struct cid_consent_sweep done = {0};
+	char who[CID_ID_CHARS + 1];
+	size_t records = 0;
+	size_t later = 0; /* of them, those that expire a month on */
+
+	/* half never expire, half expire a month on */
+	for (size_t i = 0; records < 2000; i++) {
+		size_t n;
+
+		citizen(i, who);
+		n = record_all(f, who, i % 2 ? NOW + 30 * DAY : 0);
+		records += n;
+		later += i % 2 ? n : 0;
+	}
+	for (size_t i = 0; i < 3; i++) {
+		citizen(10000 + i, who);
+		free(record1(f, who, "email", CID_CONSENT_GRANTED, NOW + DAY, NOW));
+	}
+	/* due as well, but withdrawn in time: its key went with the withdrawal, not read */
+	free(record1(f, who, "birthdate", CID_CONSENT_GRANTED, NOW + DAY, NOW));
+	free(record1(f, who, "birthdate", CID_CONSENT_WITHDRAWN, 0, NOW + 60));
+	assert_int_equal(cid_consent_sweep(f->s, f->log, NOW + DAY - 1, 16, &done), CID_OK);
+	assert_int_equal(done.visited, 0);
+	assert_int_equal(done.written, 0);
+	assert_int_equal(cid_consent_sweep(f->s, f->log, NOW + DAY, 16, &done), CID_OK);
+	assert_int_equal(done.visited, 3);
+	assert_int_equal(done.written, 3);
+	/* what a run handled is gone from the index: the next reads nothing */
+	assert_int_equal(cid_consent_sweep(f->s, f->log, NOW + 2 * DAY, 16, &done), CID_OK);
+	assert_int_equal(done.visited, 0);
+	assert_int_equal(done.written, 0);
+	/* a month on, those that expire then are read, and logged 256 a run */
+	assert_int_equal(cid_consent_sweep(f->s, f->log, NOW + 30 * DAY, 256, &done), CID_OK);
+	assert_int_equal(done.visited, later);
+	assert_int_equal(done.written, 256);
+	assert_int_equal(done.left, later - 256);
+}
+
+static enum cid_err strip_due(struct cid_txn *txn, void *arg)
+{
+	enum cid_err rc = cid_txn_clear(txn, CID_DB_CONSENT_DUE);
+
+	(void)arg;
+	if (rc == CID_OK)
+		rc = cid_txn_del(txn, CID_DB_META, cid_str_of(CID_CONSENT_DUE_MARK));
+	return rc;
+}
+
+static enum cid_err older_build_writes(struct cid_txn *txn, void *arg)
+{
+	(void)arg;
+	return cid_txn_counter_add(txn, "consent_seq", "seq", 1, NULL);
+}
+
+/* A store from before the due index gets it built once, of what is still to log. */
+static void test_sweep_index_built(void **state)
+{
+	struct cid_test_audit *f = *state;
+	char *taro = record1(f, TARO, "email", CID_CONSENT_GRANTED, NOW + DAY, NOW);
+	char *email;
+	char *renewed;
+	char *ids[3];
+	size_t built = 99;
+
+	sweep(f, NOW + DAY, 16, 1, 0); /* taro's is logged */
+	email = record1(f, HANAKO, "email", CID_CONSENT_GRANTED, NOW + 2 * DAY, NOW + DAY);
+	ids[0] = record1(f, HANAKO, "birthdate", CID_CONSENT_GRANTED, NOW + 2 * DAY, NOW + DAY);
+	renewed = record1(f, HANAKO, "birthdate", CID_CONSENT_GRANTED, NOW + 9 * DAY, NOW + DAY);
+	ids[1] = record1(f, HANAKO, "address", CID_CONSENT_GRANTED, 0, NOW + DAY);
+	ids[2] = record1(f, HANAKO, "gender", CID_CONSENT_REFUSED, 0, NOW + DAY);
+	assert_int_equal(cid_consent_due_ensure(f->s, &built), CID_OK);
+	assert_int_equal(built, 0); /* written with the records: whole */
+	/* as a store written before the index */
+	assert_int_equal(cid_store_update(f->s, strip_due, NULL), CID_OK);
+	assert_int_equal(cid_consent_due_ensure(f->s, &built), CID_OK);
+	/* hanako's email and renewed birthdate; not taro's (logged), nor what never expires */
+	assert_int_equal(built, 2);
+	assert_int_equal(cid_consent_due_ensure(f->s, &built), CID_OK);
+	assert_int_equal(built, 0);
+	sweep(f, NOW + 2 * DAY, 16, 1, 0);
+	sweep(f, NOW + 9 * DAY, 16, 1, 0);
+	sweep(f, NOW + 30 * DAY, 16, 0, 0);
+	/* a build without the index wrote records since: built again at the next start */
+	assert_int_equal(cid_store_update(f->s, older_build_writes, NULL), CID_OK);
+	assert_int_equal(cid_consent_due_ensure(f->s, &built), CID_OK);
+	assert_int_equal(built, 0); /* all logged: nothing to index, but checked */
+	assert_int_equal(cid_consent_due_ensure(NULL, &built), CID_ERR_INVALID);
+	free(taro);
+	free(email);
+	free(renewed);
+	for (size_t i = 0; i < 3; i++)
+		free(ids[i]);
 }
 
 /* An empty store: nothing to sweep. */
@@ -294,6 +430,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_sweep_bounded, cid_test_audit_setup,
 					    cid_test_audit_teardown),
 	    cmocka_unit_test_setup_teardown(test_sweep_skips_damage, cid_test_audit_setup,
+					    cid_test_audit_teardown),
+	    cmocka_unit_test_setup_teardown(test_sweep_visits_only_due, cid_test_audit_setup,
+					    cid_test_audit_teardown),
+	    cmocka_unit_test_setup_teardown(test_sweep_index_built, cid_test_audit_setup,
 					    cid_test_audit_teardown),
 	    cmocka_unit_test_setup_teardown(test_sweep_empty, cid_test_audit_setup,
 					    cid_test_audit_teardown),
