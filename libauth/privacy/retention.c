@@ -23,6 +23,7 @@
 #include <string.h>
 
 #define DAY_SECONDS 86400
+#define CURSOR_KEY  "retention_cursor" /* CID_DB_META: {"after": pseudonym or ""} */
 
 /* "YYYY-MM-DDTHH:MM:SSZ" as POSIX seconds; false when it is not one. */
 static bool time_parse(const char *t, size_t len, int64_t *out)
@@ -341,9 +342,13 @@ struct find {
 	const struct cid_policyset *ps;
 	int64_t now;
 	size_t max;
+	size_t keys;	  /* scopes a step reads at most; 0: a whole pass */
 	json_t *due;	  /* pseudonyms */
 	json_t *versions; /* cid_retention_purge_allowed's cache */
-	size_t left, vetoed;
+	size_t left, vetoed, visited;
+	bool stopped;			       /* a step stopped before the last scope */
+	char after[CID_PSEUDONYM_CHARS + 1];   /* a step's cursor: begins after it ("": first) */
+	char through[CID_PSEUDONYM_CHARS + 1]; /* the last scope the step is done with */
 };
 
 static enum cid_err find_cb(struct cid_str key, struct cid_str val, void *arg)
@@ -360,6 +365,13 @@ static enum cid_err find_cb(struct cid_str key, struct cid_str val, void *arg)
 	CID_ENSURE(key.len == 2 + CID_PSEUDONYM_CHARS, CID_ERR_STORE);
 	memcpy(p, key.ptr + 2, CID_PSEUDONYM_CHARS);
 	p[CID_PSEUDONYM_CHARS] = '\0';
+	if (fd->keys > 0 && strcmp(p, fd->after) == 0)
+		return CID_OK; /* the last step's last scope */
+	if (fd->keys > 0 && fd->visited == fd->keys) {
+		fd->stopped = true;
+		return AUDIT_STOP;
+	}
+	fd->visited++;
 	CID_TRY(cid_store_parse_json(val, &rec));
 	CID_ENSURE(scope_of(rec, p, &sc), CID_ERR_STORE);
 	CID_TRY(scope_due(fd->txn, fd->ps, &sc, fd->now, NULL, &due, &version));
@@ -374,10 +386,16 @@ static enum cid_err find_cb(struct cid_str key, struct cid_str val, void *arg)
 	}
 	if (json_array_size(fd->due) == fd->max) {
 		fd->left++;
+		if (fd->keys > 0) {
+			fd->stopped = true; /* the next step begins at this scope */
+			rc = AUDIT_STOP;
+		}
 		goto out;
 	}
 	CID_ENSURE(json_array_append_new(fd->due, json_string(p)) == 0, CID_ERR_NOMEM);
 out:
+	if (rc == CID_OK)
+		memcpy(fd->through, p, sizeof(fd->through));
 	json_decref(rec);
 	return rc;
 }
@@ -424,7 +442,8 @@ struct purge {
 	const struct cid_policyset *ps;
 	int64_t now;
 	const json_t *due;
-	json_t *versions; /* cid_retention_purge_allowed's cache */
+	json_t *versions;   /* cid_retention_purge_allowed's cache */
+	const char *cursor; /* a step's cursor to save; NULL: a whole pass saves none */
 	size_t purged, vetoed;
 	uint64_t first;
 };
@@ -484,35 +503,93 @@ static enum cid_err purge_cb(struct cid_txn *txn, void *arg)
 	pg->purged = pg->vetoed = 0;
 	pg->first = 0;
 	json_array_foreach(pg->due, i, p) CID_TRY(purge_one(txn, pg, json_string_value(p)));
+	if (pg->cursor != NULL) {
+		json_t *c = json_pack("{s:s}", "after", pg->cursor);
+
+		CID_ENSURE(c != NULL, CID_ERR_NOMEM);
+		rc = cid_txn_put_json(txn, CID_DB_META, cid_str_of(CURSOR_KEY), c, 0);
+		json_decref(c);
+	}
 out:
 	return rc;
 }
 
-enum cid_err cid_retention_sweep(struct cid_store *s, const struct cid_policyset *ps, int64_t now,
-				 size_t max, struct cid_retention_sweep *out)
+/* Into after: where the last step stopped ("": none yet, or a cursor not a pseudonym). */
+static enum cid_err cursor_get(struct cid_txn *txn, char after[CID_PSEUDONYM_CHARS + 1])
+{
+	enum cid_err rc;
+	json_t *c = NULL;
+	const char *p;
+
+	after[0] = '\0';
+	rc = cid_txn_get_json(txn, CID_DB_META, cid_str_of(CURSOR_KEY), &c);
+	if (rc == CID_ERR_NOTFOUND)
+		return CID_OK;
+	if (rc != CID_OK)
+		return rc;
+	p = cid_json_str(c, "after");
+	/* a damaged cursor costs a pass begun again, not a sweep stuck for good */
+	if (p != NULL && cid_pseudonym_syntax_ok(p) && strlen(p) == CID_PSEUDONYM_CHARS)
+		memcpy(after, p, CID_PSEUDONYM_CHARS + 1);
+	json_decref(c);
+	return CID_OK;
+}
+
+/* A whole pass (keys 0) or one step of at most keys scopes (retention.h). */
+static enum cid_err sweep(struct cid_store *s, const struct cid_policyset *ps, int64_t now,
+			  size_t max, size_t keys, struct cid_retention_sweep *out)
 {
 	enum cid_err rc = CID_OK;
-	struct find fd = {.ps = ps, .now = now, .max = max, .due = json_array()};
+	struct find fd = {.ps = ps, .now = now, .max = max, .keys = keys, .due = json_array()};
 	struct purge pg = {.ps = ps, .now = now, .versions = json_object()};
+	char start[2 + CID_PSEUDONYM_CHARS + 1] = "p\n";
 
 	CID_ENSURE(s != NULL && ps != NULL && out != NULL && max > 0, CID_ERR_INVALID);
 	CID_ENSURE(fd.due != NULL && pg.versions != NULL, CID_ERR_NOMEM);
 	fd.versions = pg.versions; /* the archive's versions never change */
 	CID_TRY(cid_store_read_begin(s, &fd.txn));
-	CID_TRY(cid_txn_foreach(fd.txn, CID_DB_PSEUDONYMS, cid_str_of("p\n"), find_cb, &fd));
+	if (keys > 0) {
+		CID_TRY(cursor_get(fd.txn, fd.after));
+		memcpy(start + 2, fd.after, sizeof(fd.after));
+	}
+	rc = cid_txn_foreach_range(fd.txn, CID_DB_PSEUDONYMS, cid_str_of("p\n"),
+				   (struct cid_str){start, fd.after[0] != '\0' ? strlen(start) : 0},
+				   false, find_cb, &fd);
+	if (rc == AUDIT_STOP)
+		rc = CID_OK;
+	CID_TRY(rc);
 	cid_store_read_end(fd.txn);
 	fd.txn = NULL;
-	if (json_array_size(fd.due) > 0) {
+	/* the end: the next pass begins; a cursor that stays is not written again */
+	if (keys > 0 && strcmp(fd.stopped ? fd.through : "", fd.after) != 0)
+		pg.cursor = fd.stopped ? fd.through : "";
+	if (json_array_size(fd.due) > 0 || pg.cursor != NULL) {
 		pg.due = fd.due;
 		CID_TRY(cid_store_update(s, purge_cb, &pg));
 	}
 	*out = (struct cid_retention_sweep){.purged = pg.purged,
 					    .vetoed = fd.vetoed + pg.vetoed,
 					    .left = fd.left,
+					    .visited = fd.visited,
 					    .first = pg.first};
 out:
 	cid_store_read_end(fd.txn);
 	json_decref(fd.due);
 	json_decref(pg.versions);
 	return rc;
+}
+
+enum cid_err cid_retention_sweep(struct cid_store *s, const struct cid_policyset *ps, int64_t now,
+				 size_t max, struct cid_retention_sweep *out)
+{
+	return sweep(s, ps, now, max, 0, out);
+}
+
+enum cid_err cid_retention_sweep_step(struct cid_store *s, const struct cid_policyset *ps,
+				      int64_t now, size_t max, size_t keys,
+				      struct cid_retention_sweep *out)
+{
+	if (keys == 0)
+		return CID_ERR_INVALID;
+	return sweep(s, ps, now, max, keys, out);
 }

@@ -84,6 +84,7 @@ struct cid_retention_sweep {
 	size_t purged;	/* scopes purged, one retention.purged entry each */
 	size_t vetoed;	/* due, but refused by cid_retention_purge_allowed */
 	size_t left;	/* due, not vetoed, beyond max: run again */
+	size_t visited; /* scopes of the mapping read ("p\n" keys) */
 	uint64_t first; /* seq of the first retention.purged entry (when purged > 0) */
 };
 
@@ -108,5 +109,28 @@ struct cid_retention_sweep {
 CID_MUST_CHECK enum cid_err cid_retention_sweep(struct cid_store *s, const struct cid_policyset *ps,
 						int64_t now, size_t max,
 						struct cid_retention_sweep *out);
+
+/* Scopes a step of the server's sweep reads at most: see cid_retention_sweep_step. */
+#define CID_RETENTION_STEP_KEYS 2000
+
+/*
+ * One step of a pass over the mapping: as cid_retention_sweep, but reads at
+ * most keys scopes, from just after the scope where the last step stopped
+ * (a cursor in CID_DB_META, "retention_cursor" {"after": pseudonym}; none:
+ * from the first), and saves where it stopped in the write transaction that
+ * purges (run for the cursor alone when it moved): a pass goes on across
+ * runs and restarts, and comes back to the first scope after the last (a
+ * cursor that is no pseudonym begins a pass again). So one step holds its caller
+ * (the server's main loop) for a bounded time, whatever the size of the
+ * store; a whole pass still reads every scope, in ceil(scopes / keys) steps,
+ * and a scope is purged at most that many steps after it is due. The step
+ * stops at the first due scope beyond max (left 1: the next step begins
+ * there). Errors: those of cid_retention_sweep, CID_ERR_INVALID (keys 0);
+ * then the cursor is not moved.
+ */
+CID_MUST_CHECK enum cid_err cid_retention_sweep_step(struct cid_store *s,
+						     const struct cid_policyset *ps, int64_t now,
+						     size_t max, size_t keys,
+						     struct cid_retention_sweep *out);
 
 #endif

@@ -266,8 +266,10 @@ static void sweep(struct cid_ctx *ctx, bool janitor)
 			"civicid: logging expired consents skipped %zu damaged consent records\n",
 			done.damaged);
 	pr = cid_ctx_policies_acquire(ctx);
-	rc = cid_retention_sweep(cid_ctx_store(ctx), cid_policyref_set(pr), (int64_t)time(NULL),
-				 CID_CONSENT_SWEEP_MAX, &purged);
+	/* a step, not a whole pass: the loop goes on to signals and keys soon */
+	rc =
+	    cid_retention_sweep_step(cid_ctx_store(ctx), cid_policyref_set(pr), (int64_t)time(NULL),
+				     CID_CONSENT_SWEEP_MAX, CID_RETENTION_STEP_KEYS, &purged);
 	cid_policyref_put(pr);
 	if (rc != CID_OK)
 		fprintf(stderr, "civicid: purging at the end of retention failed: %s\n",

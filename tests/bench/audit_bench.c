@@ -8,6 +8,11 @@
  *                             CITIZENS, ten services), in transactions of
  *                             FILL_BATCH entries, a checkpoint every
  *                             CHECKPOINT_EVERY
+ *   audit_bench retention DIR N  N scopes of the pseudonym mapping (one service,
+ *                             nothing due; 0: the store as it is, e.g. one
+ *                             populate made), then the CPU time of one whole pass
+ *                             of cid_retention_sweep and of one step
+ *                             (cid_retention_sweep_step, CID_RETENTION_STEP_KEYS)
  *   audit_bench verify DIR    entries/s of cid_audit_verify_store, by the clock
  *                             and by the CPU time it took (the cores may be shared)
  *   audit_bench untree DIR    deletes the Merkle tree and its frontier: the store
@@ -33,14 +38,19 @@
 #include "bench.h"
 #include "consent.h"
 #include "jose.h"
+#include "policy.h"
+#include "pseudonym.h"
+#include "retention.h"
 #include "store.h"
 #include "str.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define START		 1800000000 /* the first entry's time */
 #define SPACING		 3	    /* seconds between entries */
@@ -223,6 +233,88 @@ static int populate(const char *dir, uint64_t citizens, uint64_t records)
 	status = 0;
 out:
 	free(ids);
+	cid_store_close(s);
+	return status;
+}
+
+/* Makes pseudonyms for citizens [*next, end): one write transaction of them. */
+struct scopes {
+	uint64_t next, end;
+};
+
+static enum cid_err scopes_cb(struct cid_txn *txn, void *arg)
+{
+	struct scopes *sc = arg;
+	char id[37];
+	char p[CID_PSEUDONYM_CHARS + 1];
+	enum cid_err rc = CID_OK;
+
+	for (uint64_t c = sc->next; c < sc->end && rc == CID_OK; c++) {
+		citizen_id(c, id);
+		rc = cid_pseudonym_get_or_make(txn, id, "childcare", "eligibility", p);
+	}
+	return rc;
+}
+
+/* Policies for the ten services, purpose eligibility, written to dir/policies and loaded. */
+static bool retention_policies(const char *dir, struct cid_policyset **ps)
+{
+	char path[4096];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/policies", dir);
+	if (mkdir(path, 0700) != 0 && errno != EEXIST)
+		return false;
+	for (size_t i = 0; i < SERVICES; i++) {
+		snprintf(path, sizeof(path), "%s/policies/%s.policy", dir, services[i]);
+		fp = fopen(path, "w");
+		if (fp == NULL)
+			return false;
+		fprintf(fp,
+			"service %s\nname.ja %s\nname.en %s\npurpose eligibility\n"
+			"\ttext.ja 資格を確認するため\n\ttext.en To check your eligibility\n"
+			"\tbasis consent\n\tretention 1825d\n\tconsent_valid 1y\n"
+			"\tpermit email\n",
+			services[i], services[i], services[i]);
+		if (fclose(fp) != 0)
+			return false;
+	}
+	snprintf(path, sizeof(path), "%s/policies", dir);
+	return cid_policyset_load_dir(path, stderr, ps) == CID_OK;
+}
+
+static int retention(const char *dir, uint64_t n)
+{
+	struct cid_policyset *ps = NULL;
+	struct cid_store *s = NULL;
+	struct cid_retention_sweep done;
+	double t0 = bench_now_s();
+	int status = 1;
+
+	if (!bench_store_open("audit_bench", dir, &s) || !retention_policies(dir, &ps))
+		goto out;
+	for (uint64_t c = 0; c < n; c += FILL_BATCH) {
+		struct scopes sc = {c, c + FILL_BATCH < n ? c + FILL_BATCH : n};
+
+		if (cid_store_update(s, scopes_cb, &sc) != CID_OK) {
+			fprintf(stderr, "audit_bench: making pseudonyms failed\n");
+			goto out;
+		}
+	}
+	printf("retention: %" PRIu64 " scopes made in %.1f s\n", n, bench_now_s() - t0);
+	t0 = bench_cpu_s();
+	if (cid_retention_sweep(s, ps, START, 256, &done) != CID_OK)
+		goto out;
+	printf("retention: a whole pass read %zu scopes in %.3f s CPU (%zu purged)\n", done.visited,
+	       bench_cpu_s() - t0, done.purged);
+	t0 = bench_cpu_s();
+	if (cid_retention_sweep_step(s, ps, START, 256, CID_RETENTION_STEP_KEYS, &done) != CID_OK)
+		goto out;
+	printf("retention: a step read %zu scopes in %.3f s CPU (%zu purged)\n", done.visited,
+	       bench_cpu_s() - t0, done.purged);
+	status = 0;
+out:
+	cid_policyset_free(ps);
 	cid_store_close(s);
 	return status;
 }
@@ -576,6 +668,13 @@ int main(int argc, char **argv)
 		}
 		return populate(argv[2], citizens, records);
 	}
+	if (argc == 4 && strcmp(argv[1], "retention") == 0) {
+		if (!bench_count(argv[3], 0, 100000000, &n)) {
+			fprintf(stderr, "audit_bench: retention DIR SCOPES (0..1e8)\n");
+			return 2;
+		}
+		return retention(argv[2], n);
+	}
 	if (argc == 3 && strcmp(argv[1], "verify") == 0)
 		return verify(argv[2]);
 	if ((argc == 3 || argc == 4) && strcmp(argv[1], "query") == 0) {
@@ -601,6 +700,7 @@ int main(int argc, char **argv)
 		return group(argv[2], (unsigned)t, (unsigned)secs);
 	}
 	fprintf(stderr, "usage: audit_bench populate DIR C R | fill DIR N [C] | verify DIR | "
-			"query DIR [C] | untree DIR | catch-up DIR | group DIR THREADS SECONDS\n");
+			"retention DIR N | query DIR [C] | untree DIR | catch-up DIR | group DIR "
+			"THREADS SECONDS\n");
 	return 2;
 }

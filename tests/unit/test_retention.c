@@ -22,6 +22,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -646,6 +647,77 @@ static void test_max_and_left(void **state)
 	assert_int_equal(done.left, 0);
 }
 
+/*
+ * A step reads at most its keys scopes, from where the last one stopped, and
+ * a pass of steps reads each scope once: five scopes in force and one due,
+ * steps of two read two each and the fourth step begins the next pass; once
+ * one is due, a pass of steps purges it. A whole pass reads every scope.
+ */
+static void test_step_reads_a_bounded_slice(void **state)
+{
+	struct fixture *f = *state;
+	char who[37];
+	struct cid_retention_sweep done = {0};
+	size_t visited = 0, purged = 0;
+
+	for (int i = 0; i < 6; i++) {
+		snprintf(who, sizeof(who), "0a1b2c3d-0000-4000-8000-0000000001%02d", i);
+		if (i == 0)
+			record_of(f, who, "fees", "email", CID_CONSENT_REFUSED, 0, NOW);
+		else
+			record_of(f, who, "fees", "email", CID_CONSENT_GRANTED, NOW + 10 * DAY,
+				  NOW);
+	}
+	assert_int_equal(cid_retention_sweep(f->a.s, f->ps, NOW + DAY, 16, &done), CID_OK);
+	assert_int_equal(done.visited, 6);
+	assert_int_equal(done.purged, 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(cid_retention_sweep_step(f->a.s, f->ps, NOW + DAY, 16, 2, &done),
+				 CID_OK);
+		assert_int_equal(done.visited, 2);
+	}
+	/* the pass is over: the next step begins at the first scope again */
+	assert_int_equal(cid_retention_sweep_step(f->a.s, f->ps, NOW + DAY, 16, 4, &done), CID_OK);
+	assert_int_equal(done.visited, 4);
+	assert_int_equal(cid_retention_sweep_step(f->a.s, f->ps, NOW + DAY, 16, 4, &done), CID_OK);
+	assert_int_equal(done.visited, 2);
+	/* now one is due: a pass of steps of two, three steps, purges it */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(
+		    cid_retention_sweep_step(f->a.s, f->ps, NOW + 2 * DAY, 16, 2, &done), CID_OK);
+		assert_true(done.visited <= 2);
+		visited += done.visited;
+		purged += done.purged;
+	}
+	assert_true(visited >= 5);
+	assert_int_equal(purged, 1);
+	assert_int_equal(cid_retention_sweep_step(f->a.s, f->ps, NOW + 2 * DAY, 16, 0, &done),
+			 CID_ERR_INVALID);
+}
+
+/* A step stops at the first due scope beyond max; the next step begins there. */
+static void test_step_resumes_at_the_scope_left(void **state)
+{
+	struct fixture *f = *state;
+	char who[37];
+	struct cid_retention_sweep done = {0};
+
+	for (int i = 0; i < 3; i++) {
+		snprintf(who, sizeof(who), "0a1b2c3d-0000-4000-8000-0000000002%02d", i);
+		record_of(f, who, "fees", "email", CID_CONSENT_REFUSED, 0, NOW);
+	}
+	assert_int_equal(cid_retention_sweep_step(f->a.s, f->ps, NOW + 2 * DAY, 2, 100, &done),
+			 CID_OK);
+	assert_int_equal(done.purged, 2);
+	assert_int_equal(done.left, 1);
+	assert_int_equal(done.visited, 3);
+	assert_int_equal(cid_retention_sweep_step(f->a.s, f->ps, NOW + 2 * DAY, 2, 100, &done),
+			 CID_OK);
+	assert_int_equal(done.purged, 1);
+	assert_int_equal(done.left, 0);
+	assert_int_equal(done.visited, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -659,6 +731,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_vetoed_scopes_take_no_place, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_max_and_left, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_step_reads_a_bounded_slice, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_step_resumes_at_the_scope_left, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
