@@ -20,6 +20,25 @@ bool cid_erase_login_fresh(const struct cid_session *sess, int64_t now)
 	return now - sess->auth_time <= CID_REAUTH_MAX_AGE;
 }
 
+/* True if the session's last authentication proved the second factor. */
+static bool login_mfa(const struct cid_session *sess)
+{
+	size_t n = sess->n_amr < CID_MAX_AMR ? sess->n_amr : CID_MAX_AMR;
+
+	if (strcmp(sess->acr, CID_ACR_MFA) == 0 || strcmp(sess->acr, CID_ACR_HIGH) == 0)
+		return true;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(sess->amr[i], "otp") == 0)
+			return true;
+	}
+	return false;
+}
+
+bool cid_erase_login_strong(const struct cid_session *sess, bool has_totp, int64_t now)
+{
+	return cid_erase_login_fresh(sess, now) && (!has_totp || login_mfa(sess));
+}
+
 enum cid_err cid_security_delete_account(struct cid_ctx *ctx, const struct cid_session *sess,
 					 const char *confirm, const char *cookie, int64_t now,
 					 enum cid_security_notice *notice,
@@ -30,12 +49,12 @@ enum cid_err cid_security_delete_account(struct cid_ctx *ctx, const struct cid_s
 	struct cid_account *a = NULL;
 
 	*notice = CID_SECURITY_NONE;
-	if (!cid_erase_login_fresh(sess, now)) {
+	CID_TRY(cid_account_get(cid_ctx_store(ctx), sess->account_id, &a));
+	if (!cid_erase_login_strong(sess, a->has_totp, now)) {
 		*notice = CID_SECURITY_LOGIN_STALE;
 		rc = CID_ERR_REFUSED;
 		goto out;
 	}
-	CID_TRY(cid_account_get(cid_ctx_store(ctx), sess->account_id, &a));
 	if (confirm == NULL || strcmp(confirm, a->username) != 0) {
 		*notice = CID_SECURITY_DELETE_CONFIRM_WRONG;
 		rc = CID_ERR_REFUSED;

@@ -10,10 +10,13 @@
  *       Reached through cid_security_post (account_security.h), so the
  *       session and the form's csrf are checked as for every action there,
  *       and the account id is the session's, never the form's. Then:
- *       - the session's login older than CID_REAUTH_MAX_AGE: 303 to
- *         /account/login?reauth=1&lang=.. (account_login.h), which asks for
- *         a new login (prompt=login: password or an upstream provider alike)
- *         and comes back to /account/security?notice=signed_in_again;
+ *       - the session's login older than CID_REAUTH_MAX_AGE, or, for a
+ *         citizen with a second factor enrolled, not at the mfa level
+ *         (cid_erase_login_strong): 303 to /account/login?reauth=1&lang=..
+ *         (account_login.h), which asks for a new login (prompt=login:
+ *         password or an upstream provider alike; and the one-time code of
+ *         an enrolled citizen) and comes back to
+ *         /account/security?notice=signed_in_again;
  *       - confirm not the username: 303 to
  *         /account/security?notice=delete_confirm_wrong&lang=.., nothing deleted;
  *       - else the account is deleted, the session cookie cleared, and the
@@ -45,8 +48,21 @@
 bool cid_erase_login_fresh(const struct cid_session *sess, int64_t now);
 
 /*
+ * True if the login of sess is strong and recent enough at now to delete the
+ * account or change its password: fresh (cid_erase_login_fresh) and, for a
+ * citizen with a second factor enrolled (has_totp, struct cid_account's), at
+ * the mfa level: acr urn:civicid:acr:mfa (or :high), or "otp" among its
+ * methods. A password alone (a phished one) is not enough where a code is
+ * enrolled. A password re-login sets acr back to password and a step-up
+ * moves auth_time (cid_session_upgrade), so auth_time is the time of the
+ * authentication that reached the level.
+ */
+bool cid_erase_login_strong(const struct cid_session *sess, bool has_totp, int64_t now);
+
+/*
  * The rule of deleting one's own account: the login of sess must be fresh
- * (cid_erase_login_fresh), then confirm must be exactly the username of
+ * and, where a second factor is enrolled, at the mfa level
+ * (cid_erase_login_strong), then confirm must be exactly the username of
  * sess's citizen; then the browser's own session (cookie, may be NULL) ends
  * as a logout ends it (cid_logout_end, cause CID_LOGOUT_CAUSE_DELETE: its
  * back-channel notices queued, its front-channel frames into *frames, may

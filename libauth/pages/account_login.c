@@ -12,6 +12,7 @@
 #include "account_pages_int.h"
 #include "account_security.h"
 
+#include "account.h"
 #include "client.h"
 #include "crypto.h"
 #include "session.h"
@@ -101,6 +102,26 @@ void cid_account_login_secrets(const char *csrf, char state[CID_TOKEN_CHARS + 1]
 	derive("civicid account login pkce\n", csrf, verifier);
 }
 
+/*
+ * True if the browser's live session (if any) is a citizen's with a second
+ * factor enrolled: a re-authentication then asks for the mfa level, so the
+ * new login asks the one-time code too (cid_erase_login_strong).
+ */
+static bool reauth_needs_code(struct cid_ctx *ctx, const struct cid_request *req)
+{
+	struct cid_session sess;
+	struct cid_account *a = NULL;
+	bool totp;
+
+	if (req->session_cookie == NULL || !cid_request_is_token(req->session_cookie) ||
+	    cid_session_get(cid_ctx_store(ctx), req->session_cookie, req->now, &sess) != CID_OK ||
+	    cid_account_get(cid_ctx_store(ctx), sess.account_id, &a) != CID_OK)
+		return false;
+	totp = a->has_totp;
+	cid_account_free(a);
+	return totp;
+}
+
 void cid_account_reauth_state(const char *csrf, char state[CID_TOKEN_CHARS + 1])
 {
 	state[0] = '\0';
@@ -114,7 +135,7 @@ enum cid_err cid_account_signin(struct cid_ctx *ctx, const struct cid_request *r
 	static const char *const names[] = {
 	    "response_type", "client_id",      "redirect_uri",		"scope",
 	    "state",	     "code_challenge", "code_challenge_method", "ui_locales",
-	    "prompt"};
+	    "prompt",	     "acr_values"};
 	enum cid_err rc = CID_OK;
 	const struct cid_config *cfg = cid_ctx_config(ctx);
 	const char *locale = account_page_locale(ctx, req);
@@ -125,11 +146,16 @@ enum cid_err cid_account_signin(struct cid_ctx *ctx, const struct cid_request *r
 	char uri[CID_MAX_URI + 1];
 	char authorize[CID_MAX_URI + 16];
 	uint8_t digest[32];
-	const char *values[] = {
-	    "code", CID_ACCOUNT_CLIENT_ID, uri, "openid", state, challenge, "S256", locale,
-	    "login"};
-	/* a re-authentication asks for a new login (prompt=login), whatever the session */
+	const char *values[] = {"code",	 CID_ACCOUNT_CLIENT_ID,
+				uri,	 "openid",
+				state,	 challenge,
+				"S256",	 locale,
+				"login", CID_ACR_MFA};
+	/* a re-authentication asks for a new login (prompt=login), whatever the
+	 * session, and of a citizen with a second factor the code as well
+	 * (acr_values: the flow's step-up, oidc_flow.c) */
 	bool reauth = cid_params_get(&req->params, "reauth") != NULL;
+	size_t n = sizeof(names) / sizeof(names[0]);
 
 	rc = cid_account_client_ensure(ctx, req->now);
 	if (rc == CID_ERR_CONFIG) {
@@ -150,8 +176,11 @@ enum cid_err cid_account_signin(struct cid_ctx *ctx, const struct cid_request *r
 	/*= RFC 7636 §4.2: code_challenge = BASE64URL-ENCODE(SHA256(ASCII(code_verifier))) */
 	cid_sha256(verifier, strlen(verifier), digest);
 	CID_TRY(cid_b64url_encode(digest, sizeof(digest), challenge, sizeof(challenge)));
-	rc = cid_reply_redirect(reply, 303, authorize, names, values,
-				sizeof(names) / sizeof(names[0]) - !reauth);
+	if (!reauth)
+		n -= 2;
+	else if (!reauth_needs_code(ctx, req))
+		n -= 1;
+	rc = cid_reply_redirect(reply, 303, authorize, names, values, n);
 out:
 	cid_wipe(csrf, sizeof(csrf));
 	cid_wipe(verifier, sizeof(verifier));

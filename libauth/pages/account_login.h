@@ -18,10 +18,14 @@
  *       (cid_account_login_secrets; a new one is set when the browser has
  *       none), so they need no storage and bind the callback to this browser.
  *       With reauth (any value): a re-authentication before deleting the
- *       account (account_erase.h): &prompt=login, so the citizen signs in
- *       again (a new session, auth_time now) even with a live session, and
- *       state is cid_account_reauth_state's, which brings the callback back
- *       to the security page.
+ *       account or changing the password (account_erase.h): &prompt=login,
+ *       so the citizen signs in again (a new session, auth_time now) even
+ *       with a live session, and state is cid_account_reauth_state's, which
+ *       brings the callback back to the security page. When the browser's
+ *       live session is a citizen's with a second factor enrolled, also
+ *       &acr_values=urn:civicid:acr:mfa: the flow then asks the one-time
+ *       code after the password (its step-up), and the session ends up at
+ *       mfa with a fresh auth_time (cid_erase_login_strong).
  *       503 error page when the client cannot be registered under this
  *       issuer (an http issuer off loopback, or a client of that id
  *       registered by an operator with other redirect URIs).

@@ -45,7 +45,8 @@ CID_MUST_CHECK enum cid_err account_add_label(json_t *list, const char *attribut
 /*
  * The redirect to a new login (/account/login?reauth=1, back to the
  * security page) that a stale login gets for what needs a fresh one
- * (cid_erase_login_fresh). CID_ANSWERED, or CID_ERR_NOMEM.
+ * (cid_erase_login_fresh; at the mfa level where a code is enrolled,
+ * cid_erase_login_strong). CID_ANSWERED, or CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err account_reauth_redirect(struct cid_reply *reply, const char *locale);
 

@@ -100,15 +100,21 @@ enum cid_err cid_security_end_others(struct cid_ctx *ctx, const char *account_id
 				      CID_LOGOUT_CAUSE_ACCOUNT, now, ended);
 }
 
-/* The username of account_id into out. Errors: CID_ERR_NOTFOUND, CID_ERR_STORE, CID_ERR_NOMEM. */
+/*
+ * The username of account_id into out, and into *has_totp (may be NULL)
+ * whether a second factor is enrolled. Errors: CID_ERR_NOTFOUND,
+ * CID_ERR_STORE, CID_ERR_NOMEM.
+ */
 static enum cid_err username_of(struct cid_ctx *ctx, const char *account_id,
-				char out[CID_MAX_USERNAME + 1])
+				char out[CID_MAX_USERNAME + 1], bool *has_totp)
 {
 	enum cid_err rc = CID_OK;
 	struct cid_account *a = NULL;
 
 	CID_TRY(cid_account_get(cid_ctx_store(ctx), account_id, &a));
 	memcpy(out, a->username, sizeof(a->username));
+	if (has_totp != NULL)
+		*has_totp = a->has_totp;
 out:
 	cid_account_free(a);
 	return rc;
@@ -122,6 +128,7 @@ enum cid_err cid_security_change_password(struct cid_ctx *ctx, const struct cid_
 	char username[CID_MAX_USERNAME + 1];
 	char id[CID_ID_CHARS + 1];
 	int64_t wait = 0;
+	bool has_totp = false;
 
 	*notice = CID_SECURITY_NONE;
 	/* the refusals that cost nothing come before any hash */
@@ -136,7 +143,13 @@ enum cid_err cid_security_change_password(struct cid_ctx *ctx, const struct cid_
 		rc = CID_ERR_REFUSED;
 		goto out;
 	}
-	CID_TRY(username_of(ctx, ch->account_id, username));
+	CID_TRY(username_of(ctx, ch->account_id, username, &has_totp));
+	/* where a code is enrolled, the old password alone (a phished one) is not enough */
+	if (has_totp && (ch->sess == NULL || !cid_erase_login_strong(ch->sess, true, ch->now))) {
+		*notice = CID_SECURITY_LOGIN_STALE;
+		rc = CID_ERR_REFUSED;
+		goto out;
+	}
 	/* the old password is checked as a login is: a wrong one counts for the throttle */
 	rc = cid_account_authenticate(cid_ctx_store(ctx), &cfg->argon2, username,
 				      ch->old_password == NULL ? "" : ch->old_password, ch->addr,
@@ -399,9 +412,14 @@ static enum cid_err delete_view(const struct view *v, const struct cid_session *
 	enum cid_err rc = CID_OK;
 	char username[CID_MAX_USERNAME + 1];
 
-	CID_TRY(username_of(v->ctx, sess->account_id, username));
+	bool has_totp = false;
+
+	CID_TRY(username_of(v->ctx, sess->account_id, username, &has_totp));
 	CID_TRY(set_new(v->data, "username", json_string(username)));
-	CID_TRY(set_new(v->data, "login_fresh", json_boolean(cid_erase_login_fresh(sess, now))));
+	CID_TRY(set_new(v->data, "login_fresh",
+			json_boolean(cid_erase_login_strong(sess, has_totp, now))));
+	CID_TRY(set_new(v->data, "login_needs_code",
+			json_boolean(has_totp && !cid_erase_login_strong(sess, true, now))));
 out:
 	return rc;
 }
@@ -558,10 +576,13 @@ static enum cid_err act(struct cid_ctx *ctx, const struct cid_request *req,
 		    .confirm = cid_params_get(&req->params, "confirm"),
 		    .addr = addr,
 		    .keep_sid = sess->sid,
+		    .sess = sess,
 		    .now = req->now,
 		};
 
 		rc = cid_security_change_password(ctx, &ch, notice, NULL);
+		if (*notice == CID_SECURITY_LOGIN_STALE)
+			return account_reauth_redirect(reply, locale);
 		CID_ENSURE(rc == CID_OK || rc == CID_ERR_REFUSED, rc);
 		rc = CID_OK;
 	} else if (strcmp(action, "totp_begin") == 0 || strcmp(action, "totp_confirm") == 0) {

@@ -17,7 +17,10 @@
  *                            this browser's)
  *       end_others           ends every session but this browser's
  *       end_all              ends every session, this browser's last
- *       password (old, new, confirm)   cid_security_change_password
+ *       password (old, new, confirm)   cid_security_change_password (a
+ *                            citizen with a second factor whose login is
+ *                            not fresh at the mfa level: 303 to a new
+ *                            login, as for delete_account)
  *       totp_begin           a new pending secret (cid_security_totp_begin)
  *       totp_confirm (code)  cid_security_totp_confirm
  *       totp_remove (code)   cid_account_totp_remove
@@ -52,8 +55,11 @@
  *        cid_idp_labels; else the issuer), "issuer", "sub", "since",
  *        "since_local"}], "has_linked",
  *    "username" (what to type to delete the account), "login_fresh" (the
- *        login is recent enough to delete without signing in again,
- *        cid_erase_login_fresh)}
+ *        login is recent and strong enough to delete without signing in
+ *        again, cid_erase_login_strong), "login_needs_code" (a second
+ *        factor is enrolled and the login is not fresh at the mfa level: the
+ *        new login asks the one-time code, before a deletion or a password
+ *        change)}
  * Thread-safe.
  */
 #ifndef CID_ACCOUNT_SECURITY_H
@@ -132,21 +138,26 @@ struct cid_password_change {
 	const char *confirm;
 	const char *addr;     /* the client's address, for the login throttle; NULL: none */
 	const char *keep_sid; /* the session that stays (this browser's); NULL: none */
+	const struct cid_session *sess; /* the session asking, account_id's; NULL: none (a
+					   citizen with a second factor is then refused) */
 	int64_t now;
 };
 
 /*
  * The rule of changing a password on the security page: the confirmation
  * must equal the new password, which must pass cid_account_password_ok
- * (both checked before any hash); the old password is then checked as a
+ * (both checked before any hash); for a citizen with a second factor
+ * enrolled, the login of ch->sess must be fresh and at the mfa level
+ * (cid_erase_login_strong, as for a deletion: a phished password alone
+ * must not sign the owner out everywhere); the old password is then checked as a
  * login is (cid_account_authenticate: a wrong one counts for the throttle
  * of this username and address); then the new one is stored
  * (cid_account_set_password, the same argon2id parameters as the CLI) and
  * every other session of the citizen ends (cid_security_end_others), so a
  * browser that knew the old password is signed out everywhere.
  * *notice is always set. Errors: CID_ERR_REFUSED (*notice: MISMATCH, WEAK,
- * WRONG, THROTTLED, and *retry_after (may be NULL) the seconds to wait),
- * CID_ERR_NOTFOUND (no such citizen), CID_ERR_STORE, CID_ERR_CRYPTO,
+ * LOGIN_STALE (sign in again, with the one-time code), WRONG, THROTTLED, and *retry_after (may be
+ * NULL) the seconds to wait), CID_ERR_NOTFOUND (no such citizen), CID_ERR_STORE, CID_ERR_CRYPTO,
  * CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_security_change_password(struct cid_ctx *ctx,

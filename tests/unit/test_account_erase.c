@@ -359,6 +359,121 @@ static void test_the_page_shows_what_to_type_and_whether_to_sign_in_again(void *
 	}
 }
 
+/* Enrols a second factor for username and starts for who a session at acr with amr at NOW - age. */
+static void totp_session(struct fixture *f, const char *username, struct citizen *who,
+			 const char *acr, const char *const *amr, size_t n_amr, int64_t age)
+{
+	enum cid_err rc =
+	    cid_account_totp_enrol(cid_ctx_store(f->ctx), username, false, NOW - 3600, NULL, NULL);
+
+	assert_true(rc == CID_OK || rc == CID_ERR_EXISTS);
+	assert_int_equal(cid_session_start(cid_ctx_store(f->ctx), who->id, acr, amr, n_amr,
+					   NOW - age, 8 * 3600, NULL, who->cookie, &who->sess),
+			 CID_OK);
+}
+
+/* One login of a citizen and whether it may delete (cid_erase_login_strong). */
+static const struct {
+	bool has_totp;
+	const char *acr;
+	const char *amr[2];
+	size_t n_amr;
+	int64_t age;
+	bool strong;
+} strong_cases[] = {
+    /* no second factor: the fresh login alone, as before */
+    {false, CID_ACR_PASSWORD, {"pwd"}, 1, 0, true},
+    {false, CID_ACR_PASSWORD, {"pwd"}, 1, CID_REAUTH_MAX_AGE + 1, false},
+    /* a second factor: a fresh password alone (a phished one) is not enough */
+    {true, CID_ACR_PASSWORD, {"pwd"}, 1, 0, false},
+    {true, CID_ACR_PASSWORD, {"fed"}, 1, 0, false},
+    {true, CID_ACR_MFA, {"pwd", "otp"}, 2, 0, true},
+    {true, CID_ACR_MFA, {"pwd", "otp"}, 2, CID_REAUTH_MAX_AGE, true},
+    {true, CID_ACR_MFA, {"pwd", "otp"}, 2, CID_REAUTH_MAX_AGE + 1, false},
+    {true, CID_ACR_PASSWORD, {"pwd", "otp"}, 2, 0, true},
+    {true, CID_ACR_HIGH, {"fed"}, 1, 0, true},
+};
+
+static void test_a_citizen_with_a_code_deletes_only_after_a_fresh_mfa_login(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(strong_cases) / sizeof(strong_cases[0]); i++) {
+		struct fixture *f = open_fixture(0);
+		enum cid_security_notice notice = CID_SECURITY_NONE;
+		struct cid_reply r;
+		enum cid_err rc;
+
+		if (strong_cases[i].has_totp)
+			totp_session(f, "hanako", &f->hanako, strong_cases[i].acr,
+				     strong_cases[i].amr, strong_cases[i].n_amr,
+				     strong_cases[i].age);
+		else
+			assert_int_equal(cid_session_start(cid_ctx_store(f->ctx), f->hanako.id,
+							   strong_cases[i].acr, strong_cases[i].amr,
+							   strong_cases[i].n_amr,
+							   NOW - strong_cases[i].age, 8 * 3600,
+							   NULL, f->hanako.cookie, &f->hanako.sess),
+					 CID_OK);
+		if (cid_erase_login_strong(&f->hanako.sess, strong_cases[i].has_totp, NOW) !=
+		    strong_cases[i].strong)
+			fail_msg("row %zu: the rule", i);
+		/* the deletion follows the rule, a typed username or not */
+		rc = cid_security_delete_account(f->ctx, &f->hanako.sess, "hanako", NULL, NOW,
+						 &notice, NULL, NULL);
+		if (rc != (strong_cases[i].strong ? CID_OK : CID_ERR_REFUSED) ||
+		    notice !=
+			(strong_cases[i].strong ? CID_SECURITY_DELETED : CID_SECURITY_LOGIN_STALE))
+			fail_msg("row %zu: rc %d notice %d", i, (int)rc, (int)notice);
+		assert_int_equal(exists(f, f->hanako.id), !strong_cases[i].strong);
+		/* the page's form: a weak login is sent to sign in again */
+		if (!strong_cases[i].strong) {
+			post(f, &f->hanako, CID_TEST_SIGNED, "hanako", &r);
+			assert_int_equal(r.status, 303);
+			assert_string_equal(r.location, "/account/login?reauth=1&lang=en");
+			cid_reply_free(&r);
+			assert_true(exists(f, f->hanako.id));
+		}
+		close_fixture(f);
+	}
+}
+
+/*
+ * The page of a citizen with a code: a fresh password login is not fresh
+ * enough to delete, and the page says the new login asks the code.
+ */
+static void test_the_page_says_a_citizen_with_a_code_signs_in_with_it(void **state)
+{
+	static const char *const pwd[] = {"pwd"};
+	static const char *const otp[] = {"pwd", "otp"};
+
+	static const struct {
+		const char *acr;
+		const char *const *amr;
+		size_t n;
+		bool fresh;
+	} rows[] = {{CID_ACR_PASSWORD, pwd, 1, false}, {CID_ACR_MFA, otp, 2, true}};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct fixture *f = open_fixture(0);
+		struct cid_request req = {.session_cookie = f->hanako.cookie,
+					  .csrf_cookie = CSRF,
+					  .now = NOW,
+					  .remote_addr = "127.0.0.1"};
+		struct cid_reply r = {0};
+
+		totp_session(f, "hanako", &f->hanako, rows[i].acr, rows[i].amr, rows[i].n, 0);
+		assert_int_equal(cid_security_page(f->ctx, &req, &r), CID_OK);
+		assert_int_equal(r.status, 200);
+		assert_int_equal(json_is_true(json_object_get(r.page_data, "login_fresh")),
+				 rows[i].fresh);
+		assert_int_equal(json_is_true(json_object_get(r.page_data, "login_needs_code")),
+				 !rows[i].fresh);
+		cid_reply_free(&r);
+		close_fixture(f);
+	}
+}
+
 /*
  * The deletion fails after this browser's session ended (the logout comes
  * first, for the front-channel frames): the store's error is the answer,
@@ -415,6 +530,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_a_form_not_signed_by_this_session_deletes_nothing,
 					    setup, teardown),
 	    cmocka_unit_test(test_a_stale_login_is_sent_to_sign_in_again),
+	    cmocka_unit_test(test_a_citizen_with_a_code_deletes_only_after_a_fresh_mfa_login),
+	    cmocka_unit_test(test_the_page_says_a_citizen_with_a_code_signs_in_with_it),
 	    cmocka_unit_test_setup_teardown(test_a_wrong_confirmation_says_so_and_deletes_nothing,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(

@@ -288,6 +288,43 @@ static void test_reauth_asks_for_a_new_login_and_comes_back_to_security(void **s
 	cid_reply_free(&r);
 }
 
+/*
+ * The re-authentication of a citizen with a second factor asks the mfa
+ * level (acr_values), so the new login asks the code as well (the flow's
+ * step-up) and a password alone cannot delete or change the password
+ * (cid_erase_login_strong); one without a code, or no session, does not.
+ */
+static void test_reauth_of_a_citizen_with_a_code_asks_the_mfa_level(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_reply login;
+	char v[CID_MAX_URI + 1];
+	const char *q;
+
+	assert_int_equal(
+	    cid_account_totp_enrol(cid_ctx_store(f->ctx), "hanako", false, NOW, NULL, NULL),
+	    CID_OK);
+	get(f, cid_account_signin, f->hanako_cookie, CSRF_A, "lang=en&reauth=1", &login);
+	assert_int_equal(login.status, 303);
+	q = query_of(&login, ISSUER "/authorize");
+	param(q, "prompt", v, sizeof(v));
+	assert_string_equal(v, "login");
+	param(q, "acr_values", v, sizeof(v));
+	assert_string_equal(v, CID_ACR_MFA);
+	cid_reply_free(&login);
+	/* a plain sign-in of hers asks no level; taro, and no session, neither */
+	get(f, cid_account_signin, f->hanako_cookie, CSRF_A, "lang=en", &login);
+	assert_null(strstr(login.location, "acr_values="));
+	cid_reply_free(&login);
+	get(f, cid_account_signin, f->taro_cookie, CSRF_A, "lang=en&reauth=1", &login);
+	assert_non_null(strstr(login.location, "prompt=login"));
+	assert_null(strstr(login.location, "acr_values="));
+	cid_reply_free(&login);
+	get(f, cid_account_signin, NULL, CSRF_A, "lang=en&reauth=1", &login);
+	assert_null(strstr(login.location, "acr_values="));
+	cid_reply_free(&login);
+}
+
 static void test_the_callback_refuses_what_is_not_this_browsers_login(void **state)
 {
 	struct fixture *f = *state;
@@ -421,6 +458,8 @@ int main(void)
 		test_reauth_asks_for_a_new_login_and_comes_back_to_security, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_the_callback_lands_on_the_account_page_once, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_reauth_of_a_citizen_with_a_code_asks_the_mfa_level,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_the_callback_refuses_what_is_not_this_browsers_login, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_a_client_the_server_cannot_own_is_not_taken_over,

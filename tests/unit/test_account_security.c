@@ -277,6 +277,74 @@ static void test_change_password_table(void **state)
 	assert_int_equal(count_sessions(f, f->taro), 1);
 }
 
+/*
+ * A citizen with a second factor changes the password only after a fresh
+ * login at the mfa level: the old password alone (a phished one) would
+ * otherwise sign the owner out everywhere. One without is unchanged.
+ */
+static void test_a_citizen_with_a_code_changes_the_password_after_a_fresh_mfa_login(void **state)
+{
+	static const char *const otp[] = {"pwd", "otp"};
+	struct fixture *f = *state;
+	struct cid_session mfa;
+	char cookie[CID_TOKEN_CHARS + 1];
+	struct cid_password_change ch = {
+	    .account_id = f->hanako,
+	    .old_password = PASSWORD,
+	    .new_password = "a new good one",
+	    .confirm = "a new good one",
+	    .addr = "192.0.2.1",
+	    .keep_sid = f->sess[0].sid,
+	    .sess = &f->sess[0],
+	    .now = NOW,
+	};
+	enum cid_security_notice notice = CID_SECURITY_NONE;
+	struct cid_request req;
+	struct cid_reply r = {0};
+
+	assert_int_equal(
+	    cid_account_totp_enrol(cid_ctx_store(f->ctx), "hanako", false, NOW, NULL, NULL),
+	    CID_OK);
+	/* a fresh password login, or none: refused, nothing changed, nobody signed out */
+	assert_int_equal(cid_security_change_password(f->ctx, &ch, &notice, NULL), CID_ERR_REFUSED);
+	assert_int_equal(notice, CID_SECURITY_LOGIN_STALE);
+	ch.sess = NULL;
+	assert_int_equal(cid_security_change_password(f->ctx, &ch, &notice, NULL), CID_ERR_REFUSED);
+	assert_int_equal(notice, CID_SECURITY_LOGIN_STALE);
+	assert_int_equal(count_sessions(f, f->hanako), 3);
+	/* the page's form sends her to sign in again (with the code) */
+	cid_test_signed_post(&req, f->cookie[0], f->taro_cookie,
+			     "csrfcsrfcsrfcsrfcsrfcsrfcsrfcsrfcsrfcsrfcsA", CID_TEST_SIGNED,
+			     "action=password&lang=en&old=correct+horse+battery&new=a+new+good+one"
+			     "&confirm=a+new+good+one",
+			     NOW);
+	assert_int_equal(cid_security_post(f->ctx, &req, &r), CID_OK);
+	cid_request_clear(&req);
+	assert_int_equal(r.status, 303);
+	assert_string_equal(r.location, "/account/login?reauth=1&lang=en");
+	cid_reply_free(&r);
+	assert_int_equal(count_sessions(f, f->hanako), 3);
+	/* an mfa login, stale: refused; fresh: changed */
+	assert_int_equal(cid_session_start(cid_ctx_store(f->ctx), f->hanako, CID_ACR_MFA, otp, 2,
+					   NOW, 3600, NULL, cookie, &mfa),
+			 CID_OK);
+	ch.sess = &mfa;
+	ch.keep_sid = mfa.sid;
+	ch.now = NOW + CID_REAUTH_MAX_AGE + 1;
+	assert_int_equal(cid_security_change_password(f->ctx, &ch, &notice, NULL), CID_ERR_REFUSED);
+	assert_int_equal(notice, CID_SECURITY_LOGIN_STALE);
+	ch.now = NOW + CID_REAUTH_MAX_AGE;
+	assert_int_equal(cid_security_change_password(f->ctx, &ch, &notice, NULL), CID_OK);
+	assert_int_equal(notice, CID_SECURITY_PASSWORD_CHANGED);
+	/* taro has no code: a password session of his changes his, however old */
+	ch.account_id = f->taro;
+	ch.sess = &f->taro_sess;
+	ch.keep_sid = f->taro_sess.sid;
+	ch.now = NOW + 600;
+	assert_int_equal(cid_security_change_password(f->ctx, &ch, &notice, NULL), CID_OK);
+	assert_int_equal(notice, CID_SECURITY_PASSWORD_CHANGED);
+}
+
 static void test_wrong_old_password_is_throttled(void **state)
 {
 	struct fixture *f = *state;
@@ -630,6 +698,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_end_others_keeps_this_one_and_all_ends_all, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_change_password_table, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_citizen_with_a_code_changes_the_password_after_a_fresh_mfa_login, setup,
+		teardown),
 	    cmocka_unit_test_setup_teardown(test_wrong_old_password_is_throttled, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_totp_enrol_pending_until_a_right_code, setup,
 					    teardown),
