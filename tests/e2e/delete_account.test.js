@@ -8,7 +8,9 @@
 // what is gone and what stays, the citizen's other browser is signed out and
 // its service told through back-channel logout (cause "deleted"), the
 // service's refresh token and the old password are refused, and the audit
-// log says the citizen asked.
+// log says the citizen asked. A citizen with two-step login is not let
+// delete, nor change the password, on a fresh password login alone: the
+// new login asks the one-time code too (acr_values mfa), then he deletes.
 //
 // Run: CIVICID_BIN=build/asan/server/civicid bash tests/e2e/run.sh delete_account.test.js
 import { after, before, test } from 'node:test';
@@ -21,6 +23,7 @@ import { createRemoteJWKSet } from 'jose';
 
 import { EVENT, startReceiver, stopReceiver, tokensFor, waitFor } from './lib/backchannel.js';
 import { Browser, addClient, addUser, cli, freshStore, htmlDecode, loginAndGetCallback, loginForm, parseForms, startServer, statutePolicy } from './lib/server.js';
+import { totp } from './lib/flow.js';
 
 const T = { timeout: 120_000 };
 const MSG = {
@@ -38,6 +41,8 @@ backchannel_logout_connect_timeout = 1
 `;
 const SVC = { clientId: 'svc-del', redirect: 'http://127.0.0.1:9/del-cb' };
 const AIKO = { username: 'aiko', password: 'aiko-delete-Passw0rd!', claims: { name: '高橋 愛子' } };
+// a citizen with two-step login: a fresh password alone does not delete
+const KEN = { username: 'ken', password: 'ken-delete-Passw0rd!', claims: { name: '佐藤 健' } };
 // seconds the server's clock moves on to make the login stale: over CID_REAUTH_MAX_AGE (300)
 const LATER = 400;
 
@@ -52,6 +57,7 @@ let cfg;
 let a; // the browser the citizen deletes from
 let phone; // another browser of hers, signed in at the service
 let tokens; // the service's tokens from the phone's session
+let kenSecret; // KEN's TOTP secret (base32)
 
 /** libfaketime's multi-threaded preload library; the test fails without it (it never skips). */
 function faketimeLibrary() {
@@ -72,6 +78,8 @@ before(async () => {
   const configFile = store.writeConfig(CONFIG);
   store.writePolicy(`${SVC.clientId}.policy`, statutePolicy(SVC.clientId, ['name']));
   addUser(store, AIKO.username, AIKO.password, AIKO.claims);
+  addUser(store, KEN.username, KEN.password, KEN.claims);
+  kenSecret = JSON.parse(cli(['user', 'totp', KEN.username, '--store', store.dir, '--json'])).secret;
   receiver = await startReceiver(SVC.clientId, {
     get issuer() { return issuer; },
     get jwks() { return jwks; },
@@ -135,9 +143,9 @@ function deleteForm(html) {
   return found[0];
 }
 
-function exists() {
+function exists(username = AIKO.username) {
   try {
-    cli(['user', 'show', AIKO.username, '--store', store.dir]);
+    cli(['user', 'show', username, '--store', store.dir]);
     return true;
   } catch {
     return false;
@@ -245,4 +253,41 @@ test('a fresh login deletes: cookie cleared, services told, tokens and password 
   assert.equal(deleted.actor, 'citizen');
   assert.equal(deleted.endpoint, 'account');
   assert.match(deleted.citizen, /^ps_[0-9a-f]{32}$/, 'named by a pseudonym');
+});
+
+test('with two-step login, a fresh password login is sent to sign in again with the code, then deletes', T, async () => {
+  const k = new Browser(issuer);
+  // signed in to the account pages with the password alone, just now
+  const form = await k.follow(`${issuer}/account/login?lang=en`);
+  const signedIn = await k.follow((await k.submit(form.url, loginForm(form.text), { username: KEN.username, password: KEN.password })).location);
+  assert.equal(new URL(signedIn.url).pathname, '/account');
+  const page = await k.get('/account/security?lang=en');
+  // nor does it change the password (which would sign the owner out everywhere)
+  const pw = parseForms(page.text).find((f) => f.action === '/account/security' && f.submit?.action === 'password');
+  const changed = await k.submit(page.url, pw, { old: KEN.password, new: 'ken-other-Passw0rd!', confirm: 'ken-other-Passw0rd!' });
+  assert.equal(changed.status, 303, 'a fresh password login does not change the password');
+  assert.equal(changed.location, `${issuer}/account/login?reauth=1&lang=en`);
+  const res = await k.submit(page.url, deleteForm(page.text), { confirm: KEN.username });
+  assert.equal(res.status, 303, 'a fresh password login does not delete');
+  assert.equal(res.location, `${issuer}/account/login?reauth=1&lang=en`);
+  assert.ok(exists(KEN.username), 'nothing deleted');
+  assert.ok(htmlDecode(page.text).includes(MSG.en.security_reauth_code), 'the page says the code is asked');
+  // the new login asks the password, then the one-time code
+  const relogin = await k.follow(res.location);
+  const asked = new URL(relogin.url).searchParams;
+  assert.equal(asked.get('prompt'), 'login');
+  assert.equal(asked.get('acr_values'), 'urn:civicid:acr:mfa');
+  const posted = await k.submit(relogin.url, loginForm(relogin.text), { username: KEN.username, password: KEN.password });
+  const step = posted.location ? await k.follow(posted.location) : posted;
+  const codeForm = parseForms(step.text).find((f) => f.method === 'post' && new URL(f.action, issuer).pathname === '/totp');
+  assert.ok(codeForm, `the one-time code form:\n${step.text}`);
+  const done = await k.submit(step.url, codeForm, { action: 'confirm', code: totp(kenSecret, Date.now() + offset * 1000) }, { withSubmitButton: false });
+  const back = await k.follow(done.location);
+  assert.equal(new URL(back.url).pathname, '/account/security');
+  assert.equal(new URL(back.url).searchParams.get('notice'), 'signed_in_again');
+  assert.ok(!htmlDecode(back.text).includes(MSG.en.security_reauth_code), 'fresh at the two-step level now');
+  const gone = await k.submit(back.url, deleteForm(back.text), { confirm: KEN.username });
+  assert.equal(gone.status, 200);
+  assert.ok(htmlDecode(gone.text).includes(MSG.en.deleted_title));
+  assert.ok(!exists(KEN.username), 'deleted');
 });
