@@ -20,18 +20,14 @@ bool cid_erase_login_fresh(const struct cid_session *sess, int64_t now)
 	return now - sess->auth_time <= CID_REAUTH_MAX_AGE;
 }
 
-/* True if the session's last authentication proved the second factor. */
+/*
+ * True if the session's level is a second factor's: its acr, which civicid
+ * sets (the code step, or an upstream trusted for that level), never an
+ * "otp" in amr alone, which an upstream may pass on at a lower level.
+ */
 static bool login_mfa(const struct cid_session *sess)
 {
-	size_t n = sess->n_amr < CID_MAX_AMR ? sess->n_amr : CID_MAX_AMR;
-
-	if (strcmp(sess->acr, CID_ACR_MFA) == 0 || strcmp(sess->acr, CID_ACR_HIGH) == 0)
-		return true;
-	for (size_t i = 0; i < n; i++) {
-		if (strcmp(sess->amr[i], "otp") == 0)
-			return true;
-	}
-	return false;
+	return strcmp(sess->acr, CID_ACR_MFA) == 0 || strcmp(sess->acr, CID_ACR_HIGH) == 0;
 }
 
 bool cid_erase_login_strong(const struct cid_session *sess, bool has_totp, int64_t now)

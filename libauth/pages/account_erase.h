@@ -51,11 +51,11 @@ bool cid_erase_login_fresh(const struct cid_session *sess, int64_t now);
  * True if the login of sess is strong and recent enough at now to delete the
  * account or change its password: fresh (cid_erase_login_fresh) and, for a
  * citizen with a second factor enrolled (has_totp, struct cid_account's), at
- * the mfa level: acr urn:civicid:acr:mfa (or :high), or "otp" among its
- * methods. A password alone (a phished one) is not enough where a code is
- * enrolled. A password re-login sets acr back to password and a step-up
- * moves auth_time (cid_session_upgrade), so auth_time is the time of the
- * authentication that reached the level.
+ * the mfa level: acr urn:civicid:acr:mfa (or :high; an "otp" in amr alone,
+ * which an upstream may pass on at a lower level, does not count). A password alone (a phished one)
+ * is not enough where a code is enrolled. A password re-login sets acr back to password and a
+ * step-up moves auth_time (cid_session_upgrade), so auth_time is the time of the authentication
+ * that reached the level.
  */
 bool cid_erase_login_strong(const struct cid_session *sess, bool has_totp, int64_t now);
 

@@ -390,7 +390,7 @@ static const struct {
     {true, CID_ACR_MFA, {"pwd", "otp"}, 2, 0, true},
     {true, CID_ACR_MFA, {"pwd", "otp"}, 2, CID_REAUTH_MAX_AGE, true},
     {true, CID_ACR_MFA, {"pwd", "otp"}, 2, CID_REAUTH_MAX_AGE + 1, false},
-    {true, CID_ACR_PASSWORD, {"pwd", "otp"}, 2, 0, true},
+    {true, CID_ACR_PASSWORD, {"pwd", "otp"}, 2, 0, false}, /* the level is the acr's */
     {true, CID_ACR_HIGH, {"fed"}, 1, 0, true},
 };
 
