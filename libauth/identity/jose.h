@@ -139,14 +139,13 @@ CID_MUST_CHECK enum cid_err cid_keyset_load_all(struct cid_store *s, struct cid_
  * the output of cid_keyset_jwks or a published jwks_uri), for checking
  * signatures offline. Public EC P-256 keys (on the curve) verify ES256 and
  * RSA keys (an odd composite modulus of 2048 to 4096 bits, an odd exponent
- * from 65537 up to 256 bits) RS256; every such key needs a "kid" (1 to 128
- * chars, unique) and an "alg", if given, that agrees. Keys of another kty, alg, curve or
- * "use" are skipped. A member "issuer" (cid_keyset_jwks_issuer) is kept as the
- * keyset's issuer. It has no private key: cid_jws_sign with it fails with
- * CID_ERR_INVALID; cid_keyset_version and cid_keyset_next_drop are 0.
- * *out is freed with cid_keyset_free.
- * Errors: CID_ERR_INVALID (not a JWKS, a usable key malformed, not on its
- * curve, without kid or with a repeated one, an "issuer" not a string of 1
+ * from 65537 up to 256 bits) RS256; a "kid", where given, is 1 to 128 chars
+ * and unique, and an "alg", if given, agrees. Keys of another kty, alg, curve or
+ * "use", and keys without a kid (no JWS could name them), are skipped. A member "issuer"
+ * (cid_keyset_jwks_issuer) is kept as the keyset's issuer. It has no private key: cid_jws_sign with
+ * it fails with CID_ERR_INVALID; cid_keyset_version and cid_keyset_next_drop are 0. *out is freed
+ * with cid_keyset_free. Errors: CID_ERR_INVALID (not a JWKS, a usable key malformed, not on its
+ * curve, with a kid malformed or repeated, an "issuer" not a string of 1
  * to CID_MAX_URI bytes), CID_ERR_TOOBIG (over CID_MAX_JWKS bytes or
  * CID_JWKS_MAX_KEYS keys), CID_ERR_NOTFOUND (no usable key),
  * CID_ERR_NOMEM.

@@ -6,7 +6,8 @@
  * was swapped shows. A foreign JWKS (an auditor verifying an exported log
  * with a published key set) is outside input: bounded in size and in keys,
  * each key rebuilt from its parameters and checked (point on the curve, RSA
- * size), unknown kinds skipped, a key without a kid refused. The keyset made
+ * size), unknown kinds and keys without a kid skipped (neither could verify
+ * anything here), a malformed or repeated kid refused. The keyset made
  * from it verifies only: it holds no private key and no active one.
  */
 #include "jose_int.h"
@@ -314,9 +315,11 @@ enum cid_err cid_keyset_from_jwks(const char *json, size_t len, struct cid_keyse
 
 		CID_ENSURE(json_is_object(jwk), CID_ERR_INVALID);
 		a = jwk_alg(jwk);
-		if (a < 0)
+		/* the kid is what a JWS names its key by: a key without one (RFC
+		 * 7517 §4.5 allows it) can never be chosen, so it is skipped, not a
+		 * reason to refuse the keys beside it; a kid that is there must be sound */
+		if (a < 0 || kid == NULL)
 			continue;
-		/* the kid is what a JWS names its key by: without one, a key is useless */
 		CID_ENSURE(json_is_string(kid) && json_string_length(kid) > 0 &&
 			       json_string_length(kid) <= CID_JWKS_MAX_KID &&
 			       strlen(json_string_value(kid)) == json_string_length(kid),

@@ -420,28 +420,42 @@ static bool aud_has(const json_t *aud, const char *client_id)
 }
 
 /*
- * The upstream's JWKS at jwks_uri (kept between logins, fetch_cache.h;
- * refetch: fetched anew) into *ks. Errors: CID_ERR_IO (why says it), CID_ERR_NOMEM.
+ * The upstream's JWKS at jwks_uri into *ks: the one kept between logins
+ * (fetch_cache.h), or one fetched anew when refetch, or when the one kept
+ * cannot be used (not a JWKS, no usable key): a set the upstream served
+ * even once under a long max-age would otherwise refuse every upstream
+ * login until it went stale. *fresh: whether it was fetched anew.
+ * Errors: CID_ERR_IO (why says it), CID_ERR_NOMEM.
  */
 static enum cid_err upstream_keys(struct cid_ctx *ctx, const char *jwks_uri, int64_t now,
-				  bool refetch, struct cid_keyset **ks, char *why, size_t whysz)
+				  bool refetch, bool *fresh, struct cid_keyset **ks, char *why,
+				  size_t whysz)
 {
 	enum cid_err rc = CID_OK;
 	char *jwks = NULL;
 	size_t len = 0;
 
-	rc = cid_fetch_cache_get(cid_ctx_fetch_cache(ctx), jwks_uri, &upstream_limits, now, refetch,
-				 &jwks, &len, why, whysz);
-	if (rc != CID_OK) {
-		rc = rc == CID_ERR_NOMEM ? rc : CID_ERR_IO;
-		goto out;
+	for (;;) {
+		rc = cid_fetch_cache_get(cid_ctx_fetch_cache(ctx), jwks_uri, &upstream_limits, now,
+					 refetch, &jwks, &len, why, whysz);
+		if (rc != CID_OK) {
+			rc = rc == CID_ERR_NOMEM ? rc : CID_ERR_IO;
+			goto out;
+		}
+		rc = cid_keyset_from_jwks(jwks, len, ks);
+		if (rc == CID_OK || rc == CID_ERR_NOMEM || refetch)
+			break;
+		/* the kept set is unusable: fetched anew, once */
+		free(jwks);
+		jwks = NULL;
+		refetch = true;
 	}
-	rc = cid_keyset_from_jwks(jwks, len, ks);
 	if (rc != CID_OK) {
 		snprintf(why, whysz, "its JWKS is unusable (%s)", cid_strerror(rc));
 		rc = rc == CID_ERR_NOMEM ? rc : CID_ERR_IO;
 	}
 out:
+	*fresh = refetch;
 	free(jwks);
 	return rc;
 }
@@ -461,20 +475,22 @@ static enum cid_err verify_id_token(struct cid_ctx *ctx, const struct cid_idp *i
 	const char *nonce;
 	const char *sent = cid_json_str(up, "nonce");
 	json_int_t exp;
+	bool fresh = false;
 
-	CID_TRY(upstream_keys(ctx, cid_json_str(up, "jwks_uri"), now, false, &ks, why, whysz));
+	CID_TRY(
+	    upstream_keys(ctx, cid_json_str(up, "jwks_uri"), now, false, &fresh, &ks, why, whysz));
 	/*= OIDC Core §3.1.3.7: the Client MUST validate the signature of all other ID
 	 *# Tokens according to JWS using the algorithm specified in the JWT alg Header
 	 * by kid and the key's own alg: none, HS* and a key of another type are refused */
 	rc =
 	    cid_jws_verify_max(ks, id_token, strlen(id_token), CID_MAX_UPSTREAM_ID_TOKEN, NULL, &c);
-	if (rc == CID_ERR_INVALID) {
+	if (rc == CID_ERR_INVALID && !fresh) {
 		/* a kid the kept JWKS lacks (or a header no key takes): the upstream
 		 * may have rotated its keys since; fetched anew, once per token */
 		cid_keyset_free(ks);
 		ks = NULL;
-		CID_TRY(
-		    upstream_keys(ctx, cid_json_str(up, "jwks_uri"), now, true, &ks, why, whysz));
+		CID_TRY(upstream_keys(ctx, cid_json_str(up, "jwks_uri"), now, true, &fresh, &ks,
+				      why, whysz));
 		rc = cid_jws_verify_max(ks, id_token, strlen(id_token), CID_MAX_UPSTREAM_ID_TOKEN,
 					NULL, &c);
 	}

@@ -245,6 +245,26 @@ test('discovery and JWKS are kept between logins; a key rotated in is fetched on
   }
 });
 
+test('a JWKS kept unusable (one key, no kid, max-age a day) is fetched anew at the next login, not kept for a day', T, async () => {
+  await signedInThroughUpstream('card-user-8'); // the good JWKS kept
+  up.setMode('rotated-unusable');
+  try {
+    // an unknown kid: the JWKS fetched anew, and what comes is unusable, kept for a day
+    const browser = new Browser(server.issuer);
+    const { callback } = await throughUpstream(browser, 'card', 'card-user-8');
+    const failed = await browser.get(callback);
+    assert.equal(failed.status, 502, failed.text.slice(0, 300));
+  } finally {
+    up.setMode('normal');
+  }
+  const seen = up.hits('/jwks');
+  // the unusable set kept is fetched anew once, and the login goes through
+  await signedInThroughUpstream('card-user-8');
+  assert.equal(up.hits('/jwks'), seen + 1, 'the unusable JWKS fetched anew once');
+  await signedInThroughUpstream('card-user-8');
+  assert.equal(up.hits('/jwks'), seen + 1, 'and the good one kept');
+});
+
 test('the security page lists the linked upstream and keeps the last way in of a citizen with no password', T, async () => {
   const browser = await signedInThroughUpstream('card-user-5');
   const page = await browser.get('/account/security?lang=en');

@@ -1686,7 +1686,7 @@ static void test_keyset_from_jwks_refuses_bad_documents(void **state)
 	    {"empty", NULL, NULL, "{\"keys\":[]}", CID_ERR_NOTFOUND},
 	    {"only unusable keys", NULL, NULL,
 	     "{\"keys\":[{\"kty\":\"oct\",\"k\":\"AAAA\",\"kid\":\"h\"}]}", CID_ERR_NOTFOUND},
-	    {"kid missing", "kid", NULL, NULL, CID_ERR_INVALID},
+	    {"kid missing, the only key", "kid", NULL, NULL, CID_ERR_NOTFOUND},
 	    {"kid not a string", "kid", json_integer(7), NULL, CID_ERR_INVALID},
 	    {"x cut short", "x", json_string(x_short), NULL, CID_ERR_INVALID},
 	    {"x not base64url", "x", json_string("!!!!"), NULL, CID_ERR_INVALID},
@@ -1743,6 +1743,38 @@ static void test_keyset_from_jwks_refuses_bad_documents(void **state)
 		pub = cid_keyset_jwks(ks, &n);
 		assert_null(strstr(pub, "es384-beside"));
 		assert_non_null(strstr(pub, json_string_value(json_object_get(ec, "kid"))));
+		cid_keyset_free(ks);
+		free(text);
+	}
+	/* a key without a kid (RFC 7517 allows it) beside one with: the one
+	 * without is skipped, the other loads and verifies */
+	{
+		json_t *bare = json_deep_copy(ec);
+		json_t *d;
+		struct cid_keyset *ks = NULL;
+		json_t *pub;
+		const char *text_pub;
+		size_t n = 0;
+		char *text;
+		char *jws = sign(f->ks, "ES256", "JWT");
+		json_t *out = NULL;
+
+		json_object_del(bare, "kid");
+		d = json_pack("{s:[o, O]}", "keys", bare, ec);
+		text = json_dumps(d, JSON_COMPACT);
+		json_decref(d);
+		assert_non_null(text);
+		assert_int_equal(cid_keyset_from_jwks(text, strlen(text), &ks), CID_OK);
+		text_pub = cid_keyset_jwks(ks, &n);
+		pub = json_loadb(text_pub, n, 0, NULL);
+		assert_int_equal(json_array_size(json_object_get(pub, "keys")), 1);
+		assert_string_equal(json_string_value(json_object_get(
+					json_array_get(json_object_get(pub, "keys"), 0), "kid")),
+				    json_string_value(json_object_get(ec, "kid")));
+		assert_int_equal(cid_jws_verify(ks, jws, strlen(jws), "JWT", &out), CID_OK);
+		json_decref(out);
+		json_decref(pub);
+		free(jws);
 		cid_keyset_free(ks);
 		free(text);
 	}

@@ -6,7 +6,8 @@
 // middle would, hand back an altered ID token: 'wrong-nonce' and 'wrong-iss'
 // re-sign it with the provider's own key, 'wrong-signature' with a key of
 // the same kid never published, 'alg-none' unsigns it, 'rotated' signs it
-// with a key published only from then on (TAMPER below). hits(path) counts
+// with a key published only from then on (TAMPER below), 'rotated-unusable'
+// with another, while its JWKS holds only that key without its kid, kept for a day. hits(path) counts
 // the requests that reached a path. The form also takes the amr to report
 // (space-separated). With idTokenClaims the ID token carries the scopes'
 // claims (as the card service does), and verified(accountId), if given,
@@ -76,6 +77,9 @@ const TAMPER = {
 	// a key rotated in (published with the old one, see startUpstream) signs it
 	'rotated': (t, key, otherKey, next) => new SignJWT(decodeJwt(t))
 		.setProtectedHeader({ ...decodeProtectedHeader(t), kid: 'card-es256-next' }).sign(next),
+	// a key of its own signs it, published only without its kid (see startUpstream)
+	'rotated-unusable': (t, key, otherKey, next, third) => new SignJWT(decodeJwt(t))
+		.setProtectedHeader({ ...decodeProtectedHeader(t), kid: 'card-es256-third' }).sign(third),
 	// a genuine signature over a large token (identity assurance evidence makes them so)
 	'large': (t, key) => resign(t, key, { filler: 'x'.repeat(6000) }),
 	// a genuine signature over a login an hour old, whatever max_age asked
@@ -126,6 +130,9 @@ export async function startUpstream({ clientId, secret, redirectUri, idTokenClai
 	// the key a 'rotated' upstream signs with, published beside the first one
 	const nextJwk = { ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }), kid: 'card-es256-next', alg: 'ES256', use: 'sig' };
 	const nextKey = await importJWK(nextJwk, 'ES256');
+	// the key a 'rotated-unusable' upstream signs with, published alone and without its kid
+	const thirdJwk = { ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }), kid: 'card-es256-third', alg: 'ES256', use: 'sig' };
+	const thirdKey = await importJWK(thirdJwk, 'ES256');
 	const pub = ({ d, ...rest }) => rest;
 	const hits = {};
 	let mode = 'normal';
@@ -142,13 +149,20 @@ export async function startUpstream({ clientId, secret, redirectUri, idTokenClai
 			res.end(JSON.stringify({ keys: [pub(jwk), pub(nextJwk)] }));
 			return;
 		}
+		if (mode === 'rotated-unusable' && req.method === 'GET' && path === '/jwks') {
+			// the new key without its kid, to be kept for a day: nothing in it can verify
+			const { kid, ...bare } = pub(thirdJwk);
+			res.writeHead(200, { 'Content-Type': 'application/jwk-set+json', 'Cache-Control': 'max-age=86400' });
+			res.end(JSON.stringify({ keys: [bare] }));
+			return;
+		}
 		const tamper = TAMPER[mode];
 		if (tamper && req.method === 'POST' && req.url.startsWith('/token')) {
 			const end = res.end.bind(res);
 			res.setHeader = ((orig) => (n, v) => (n.toLowerCase() === 'content-length' ? undefined : orig(n, v)))(res.setHeader.bind(res));
 			res.end = (chunk, ...rest) => {
 				const body = JSON.parse(String(chunk));
-				tamper(body.id_token, key, otherKey, nextKey).then((jwt) => {
+				tamper(body.id_token, key, otherKey, nextKey, thirdKey).then((jwt) => {
 					end(JSON.stringify({ ...body, id_token: jwt }), ...rest);
 				});
 				return res;
