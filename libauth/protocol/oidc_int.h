@@ -368,4 +368,17 @@ CID_MUST_CHECK enum cid_err oidc_login_finish(struct cid_ctx *ctx, const struct 
 CID_MUST_CHECK enum cid_err oidc_show_link(const json_t *auth, const char *req_id, const char *csrf,
 					   const struct oidc_message *m, struct cid_reply *reply);
 
+/*
+ * Checks the upstream's discovery document d (borrowed) against its
+ * registered issuer: the issuer it names identical (OIDC Discovery §4.3),
+ * authorization_endpoint, token_endpoint and jwks_uri present and, under
+ * an https issuer, the two civicid calls itself (token_endpoint, which gets
+ * the client secret, and jwks_uri, whose keys it trusts) https too: plain
+ * http to a loopback host is for an http (loopback test) issuer only; a
+ * token endpoint that takes client_secret_post or client_secret_basic.
+ * Errors: CID_ERR_INVALID (why, of whysz bytes, says what is wrong).
+ */
+CID_MUST_CHECK enum cid_err oidc_upstream_discovery_check(const char *issuer, const json_t *d,
+							  char *why, size_t whysz);
+
 #endif

@@ -60,6 +60,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* the clock skew allowed on an upstream ID token's exp (seconds) */
 #define UPSTREAM_SKEW 60
@@ -118,9 +119,48 @@ static const char *token_auth_method(const json_t *d)
 	return basic ? "client_secret_basic" : NULL;
 }
 
+/* True if url is https (the scheme case-insensitive, RFC 3986 §3.1). */
+static bool is_https(const char *url)
+{
+	return url != NULL && strncasecmp(url, "https://", 8) == 0;
+}
+
+enum cid_err oidc_upstream_discovery_check(const char *issuer, const json_t *d, char *why,
+					   size_t whysz)
+{
+	const char *iss = cid_json_str(d, "issuer");
+	const char *token = cid_json_str(d, "token_endpoint");
+	const char *jwks = cid_json_str(d, "jwks_uri");
+
+	/*= OIDC Discovery §4.3: the issuer value returned MUST be identical to the
+	 *# Issuer URL that was used as the prefix to /.well-known/openid-configuration */
+	if (iss == NULL || strcmp(iss, issuer) != 0 ||
+	    cid_json_str(d, "authorization_endpoint") == NULL || token == NULL || jwks == NULL) {
+		snprintf(why, whysz,
+			 "its discovery document names another issuer or lacks "
+			 "an endpoint");
+		return CID_ERR_INVALID;
+	}
+	/* http_fetch allows plain http to a loopback host whatever named it: an
+	 * https upstream must not send the client secret, or take keys, that way */
+	if (is_https(issuer) && (!is_https(token) || !is_https(jwks))) {
+		snprintf(why, whysz,
+			 "its discovery document names a token_endpoint or jwks_uri that "
+			 "is not https, under an https issuer");
+		return CID_ERR_INVALID;
+	}
+	if (token_auth_method(d) == NULL) {
+		snprintf(why, whysz,
+			 "its token endpoint takes neither client_secret_post nor "
+			 "client_secret_basic");
+		return CID_ERR_INVALID;
+	}
+	return CID_OK;
+}
+
 /*
- * The upstream's discovery document (OIDC Discovery §4), whose issuer must
- * be the registered one exactly (§4.3), with the endpoints the flow needs.
+ * The upstream's discovery document (OIDC Discovery §4), checked by
+ * oidc_upstream_discovery_check. Errors: CID_ERR_IO (why says it), CID_ERR_NOMEM.
  */
 static enum cid_err discover(struct cid_ctx *ctx, const struct cid_idp *idp, int64_t now,
 			     json_t **out, char *why, size_t whysz)
@@ -128,29 +168,10 @@ static enum cid_err discover(struct cid_ctx *ctx, const struct cid_idp *idp, int
 	enum cid_err rc = CID_OK;
 	char url[CID_IDP_MAX_ISSUER + 64];
 	json_t *d = NULL;
-	const char *iss;
 
 	snprintf(url, sizeof(url), "%s/.well-known/openid-configuration", idp->issuer);
 	CID_TRY(fetch_json(ctx, url, now, &d, why, whysz));
-	iss = cid_json_str(d, "issuer");
-	/*= OIDC Discovery §4.3: the issuer value returned MUST be identical to the
-	 *# Issuer URL that was used as the prefix to /.well-known/openid-configuration */
-	if (iss == NULL || strcmp(iss, idp->issuer) != 0 ||
-	    cid_json_str(d, "authorization_endpoint") == NULL ||
-	    cid_json_str(d, "token_endpoint") == NULL || cid_json_str(d, "jwks_uri") == NULL) {
-		snprintf(why, whysz,
-			 "its discovery document names another issuer or lacks "
-			 "an endpoint");
-		rc = CID_ERR_IO;
-		goto out;
-	}
-	if (token_auth_method(d) == NULL) {
-		snprintf(why, whysz,
-			 "its token endpoint takes neither client_secret_post nor "
-			 "client_secret_basic");
-		rc = CID_ERR_IO;
-		goto out;
-	}
+	CID_ENSURE(oidc_upstream_discovery_check(idp->issuer, d, why, whysz) == CID_OK, CID_ERR_IO);
 	*out = d;
 	d = NULL;
 out:

@@ -580,6 +580,75 @@ static void test_consent_screen_reads_labels_only_for_marks(void **state)
 	cid_test_ctx_close(ctx, cfg, dir);
 }
 
+/*
+ * An upstream's discovery document: its issuer identical, the endpoints
+ * there, and, under an https issuer, the token endpoint (it gets the client
+ * secret) and jwks_uri https; an http (loopback test) issuer may name http
+ * loopback ones.
+ */
+static void test_upstream_discovery_check_table(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *issuer;
+		const char *doc;
+		enum cid_err want;
+		const char *why; /* in the reason, when refused */
+	} rows[] = {
+	    {"https, all https", "https://id.example",
+	     "{\"issuer\":\"https://id.example\",\"authorization_endpoint\":\"https://id.example/"
+	     "a\","
+	     "\"token_endpoint\":\"https://id.example/t\",\"jwks_uri\":\"https://id.example/k\"}",
+	     CID_OK, NULL},
+	    {"https, token endpoint plain http to loopback", "https://id.example",
+	     "{\"issuer\":\"https://id.example\",\"authorization_endpoint\":\"https://id.example/"
+	     "a\","
+	     "\"token_endpoint\":\"http://127.0.0.1:8080/x\",\"jwks_uri\":\"https://id.example/"
+	     "k\"}",
+	     CID_ERR_INVALID, "not https"},
+	    {"https, jwks_uri plain http to loopback", "https://id.example",
+	     "{\"issuer\":\"https://id.example\",\"authorization_endpoint\":\"https://id.example/"
+	     "a\","
+	     "\"token_endpoint\":\"https://id.example/t\",\"jwks_uri\":\"http://localhost/k\"}",
+	     CID_ERR_INVALID, "not https"},
+	    {"http loopback issuer, http loopback endpoints", "http://127.0.0.1:9000",
+	     "{\"issuer\":\"http://127.0.0.1:9000\",\"authorization_endpoint\":\"http://"
+	     "127.0.0.1:9000/"
+	     "a\",\"token_endpoint\":\"http://127.0.0.1:9000/t\",\"jwks_uri\":\"http://"
+	     "127.0.0.1:9000/"
+	     "k\"}",
+	     CID_OK, NULL},
+	    {"another issuer", "https://id.example",
+	     "{\"issuer\":\"https://other.example\",\"authorization_endpoint\":\"https://"
+	     "id.example/"
+	     "a\",\"token_endpoint\":\"https://id.example/t\",\"jwks_uri\":\"https://id.example/"
+	     "k\"}",
+	     CID_ERR_INVALID, "another issuer"},
+	    {"no jwks_uri", "https://id.example",
+	     "{\"issuer\":\"https://id.example\",\"authorization_endpoint\":\"https://id.example/"
+	     "a\","
+	     "\"token_endpoint\":\"https://id.example/t\"}",
+	     CID_ERR_INVALID, "lacks an endpoint"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		json_t *d = json_loads(rows[i].doc, 0, NULL);
+		char why[160] = "";
+		enum cid_err rc;
+
+		assert_non_null(d);
+		rc = oidc_upstream_discovery_check(rows[i].issuer, d, why, sizeof(why));
+		if (rc != rows[i].want)
+			fail_msg("%s: %s, want %s", rows[i].name, cid_strerror(rc),
+				 cid_strerror(rows[i].want));
+		if (rows[i].why != NULL && strstr(why, rows[i].why) == NULL)
+			fail_msg("%s: the reason \"%s\" does not say \"%s\"", rows[i].name, why,
+				 rows[i].why);
+		json_decref(d);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -591,6 +660,7 @@ int main(void)
 	    cmocka_unit_test(test_parse_basic_table),
 	    cmocka_unit_test(test_parse_basic_oversize_rejected),
 	    cmocka_unit_test(test_discovery_is_built_from_the_table),
+	    cmocka_unit_test(test_upstream_discovery_check_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
