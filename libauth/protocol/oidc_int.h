@@ -369,6 +369,18 @@ CID_MUST_CHECK enum cid_err oidc_show_link(const json_t *auth, const char *req_i
 					   const struct oidc_message *m, struct cid_reply *reply);
 
 /*
+ * The URL of the discovery document of the upstream issuer into out[outsz]:
+ * ISSUER/.well-known/openid-configuration, one trailing '/' of the issuer
+ * removed first (OIDC Discovery §4.1), so https://id.example/ is asked at
+ * https://id.example/.well-known/openid-configuration, not at "//.well-known".
+ * The issuer the document names is still compared with the registered one
+ * exactly (oidc_upstream_discovery_check).
+ * Errors: CID_ERR_TOOBIG (out too small).
+ */
+CID_MUST_CHECK enum cid_err oidc_upstream_discovery_url(const char *issuer, char *out,
+							size_t outsz);
+
+/*
  * Checks the upstream's discovery document d (borrowed) against its
  * registered issuer: the issuer it names identical (OIDC Discovery §4.3),
  * authorization_endpoint, token_endpoint and jwks_uri present and, under

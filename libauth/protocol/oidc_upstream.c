@@ -158,6 +158,19 @@ enum cid_err oidc_upstream_discovery_check(const char *issuer, const json_t *d, 
 	return CID_OK;
 }
 
+enum cid_err oidc_upstream_discovery_url(const char *issuer, char *out, size_t outsz)
+{
+	size_t n = strlen(issuer);
+	int w;
+
+	/*= OIDC Discovery §4.1: If the Issuer value contains a path component, any
+	 *# terminating / MUST be removed before appending /.well-known/openid-configuration */
+	if (n > 0 && issuer[n - 1] == '/')
+		n--;
+	w = snprintf(out, outsz, "%.*s/.well-known/openid-configuration", (int)n, issuer);
+	return w >= 0 && (size_t)w < outsz ? CID_OK : CID_ERR_TOOBIG;
+}
+
 /*
  * The upstream's discovery document (OIDC Discovery §4), checked by
  * oidc_upstream_discovery_check. Errors: CID_ERR_IO (why says it), CID_ERR_NOMEM.
@@ -169,7 +182,11 @@ static enum cid_err discover(struct cid_ctx *ctx, const struct cid_idp *idp, int
 	char url[CID_IDP_MAX_ISSUER + 64];
 	json_t *d = NULL;
 
-	snprintf(url, sizeof(url), "%s/.well-known/openid-configuration", idp->issuer);
+	if (oidc_upstream_discovery_url(idp->issuer, url, sizeof(url)) != CID_OK) {
+		snprintf(why, whysz, "its issuer is too long for a discovery URL");
+		rc = CID_ERR_IO;
+		goto out;
+	}
 	CID_TRY(fetch_json(ctx, url, now, &d, why, whysz));
 	CID_ENSURE(oidc_upstream_discovery_check(idp->issuer, d, why, whysz) == CID_OK, CID_ERR_IO);
 	*out = d;

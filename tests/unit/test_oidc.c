@@ -649,6 +649,33 @@ static void test_upstream_discovery_check_table(void **state)
 	}
 }
 
+/* The discovery URL of an upstream issuer: one trailing '/' removed (OIDC Discovery §4.1). */
+static void test_upstream_discovery_url(void **state)
+{
+	static const struct {
+		const char *issuer;
+		const char *want;
+	} rows[] = {
+	    {"https://id.example", "https://id.example/.well-known/openid-configuration"},
+	    {"https://id.example/", "https://id.example/.well-known/openid-configuration"},
+	    {"https://id.example/tenant/",
+	     "https://id.example/tenant/.well-known/openid-configuration"},
+	    {"http://127.0.0.1:9000", "http://127.0.0.1:9000/.well-known/openid-configuration"},
+	};
+
+	char url[128];
+	char small[20];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		assert_int_equal(oidc_upstream_discovery_url(rows[i].issuer, url, sizeof(url)),
+				 CID_OK);
+		assert_string_equal(url, rows[i].want);
+	}
+	assert_int_equal(oidc_upstream_discovery_url("https://id.example", small, sizeof(small)),
+			 CID_ERR_TOOBIG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -661,6 +688,7 @@ int main(void)
 	    cmocka_unit_test(test_parse_basic_oversize_rejected),
 	    cmocka_unit_test(test_discovery_is_built_from_the_table),
 	    cmocka_unit_test(test_upstream_discovery_check_table),
+	    cmocka_unit_test(test_upstream_discovery_url),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
