@@ -393,4 +393,34 @@ CID_MUST_CHECK enum cid_err oidc_upstream_discovery_url(const char *issuer, char
 CID_MUST_CHECK enum cid_err oidc_upstream_discovery_check(const char *issuer, const json_t *d,
 							  char *why, size_t whysz);
 
+struct cid_fetch_limits;
+struct cid_idp;
+
+/* The bounds of every fetch from an upstream: size, connect and total time. */
+extern const struct cid_fetch_limits oidc_upstream_limits;
+
+/*
+ * Exchanges code at the token endpoint of the upstream login up (the
+ * request's "upstream" member: token_endpoint, token_auth, verifier) with
+ * idp's client credentials; *id_token: the ID token, a new string the
+ * caller frees. Errors: CID_ERR_IO (why, of whysz bytes, says what), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err oidc_upstream_exchange(const struct cid_config *cfg,
+						   const struct cid_idp *idp, const json_t *up,
+						   const char *code, char **id_token, char *why,
+						   size_t whysz);
+
+/*
+ * Verifies the upstream ID token id_token for idp and the login up (its
+ * jwks_uri, fetched through the context's cache and fetched anew once for
+ * an unknown kid; iss, aud, azp, exp, nonce), into *claims (new
+ * reference). Errors: CID_ERR_DENIED with why on any failure, CID_ERR_IO,
+ * CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err oidc_upstream_verify_id_token(struct cid_ctx *ctx,
+							  const struct cid_idp *idp,
+							  const json_t *up, const char *id_token,
+							  int64_t now, json_t **claims, char *why,
+							  size_t whysz);
+
 #endif

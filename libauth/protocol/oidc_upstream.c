@@ -46,27 +46,21 @@
  */
 #include "account.h"
 #include "bounds.h"
-#include "buf.h"
 #include "crypto.h"
 #include "fetch_cache.h"
 #include "http_fetch.h"
 #include "idp.h"
-#include "jose.h"
 #include "oidc_int.h"
 #include "session.h"
 
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-/* the clock skew allowed on an upstream ID token's exp (seconds) */
-#define UPSTREAM_SKEW 60
-
-static const struct cid_fetch_limits upstream_limits = {CID_MAX_JWKS, CID_FETCH_CONNECT_TIMEOUT_MS,
-							CID_FETCH_TIMEOUT_MS};
+const struct cid_fetch_limits oidc_upstream_limits = {CID_MAX_JWKS, CID_FETCH_CONNECT_TIMEOUT_MS,
+						      CID_FETCH_TIMEOUT_MS};
 
 /* GETs url (kept between logins, fetch_cache.h) as a JSON object into *out.
  * Errors: CID_ERR_IO (any failure; why says it), CID_ERR_NOMEM. */
@@ -75,8 +69,8 @@ static enum cid_err fetch_json(struct cid_ctx *ctx, const char *url, int64_t now
 {
 	char *body = NULL;
 	size_t len = 0;
-	enum cid_err rc = cid_fetch_cache_get(cid_ctx_fetch_cache(ctx), url, &upstream_limits, now,
-					      false, &body, &len, why, whysz);
+	enum cid_err rc = cid_fetch_cache_get(cid_ctx_fetch_cache(ctx), url, &oidc_upstream_limits,
+					      now, false, &body, &len, why, whysz);
 	json_t *obj = NULL;
 
 	if (rc != CID_OK) {
@@ -342,248 +336,6 @@ out:
 	return cid_endpoint_rc(rc);
 }
 
-/* Appends name=value (form-encoded) to b, with a leading '&' unless first. */
-static void form_pair(struct cid_buf *b, const char *name, const char *value, bool first)
-{
-	if (!first)
-		cid_buf_puts(b, "&");
-	cid_buf_puts(b, name);
-	cid_buf_puts(b, "=");
-	cid_buf_append_urlenc(b, value, strlen(value));
-}
-
-/*
- * The Authorization value of client_secret_basic (RFC 6749 §2.3.1: the
- * client id and secret form-urlencoded, then joined by ':' and base64) into
- * out[outsz]. Errors: CID_ERR_TOOBIG, CID_ERR_NOMEM.
- */
-static enum cid_err basic_auth(const struct cid_idp *idp, char *out, size_t outsz)
-{
-	enum cid_err rc = CID_OK;
-	struct cid_buf b;
-	const char prefix[] = "Basic ";
-
-	cid_buf_init(&b, CID_HTTP_MAX_AUTHORIZATION);
-	cid_buf_append_urlenc(&b, idp->client_id, strlen(idp->client_id));
-	cid_buf_puts(&b, ":");
-	cid_buf_append_urlenc(&b, idp->client_secret, strlen(idp->client_secret));
-	CID_TRY(cid_buf_status(&b));
-	CID_ENSURE(sizeof(prefix) - 1 + 4 * ((b.len + 2) / 3) < outsz, CID_ERR_TOOBIG);
-	memcpy(out, prefix, sizeof(prefix) - 1);
-	EVP_EncodeBlock((unsigned char *)out + sizeof(prefix) - 1, (const unsigned char *)b.data,
-			(int)b.len);
-out:
-	if (b.data != NULL)
-		cid_wipe(b.data, b.len);
-	cid_buf_free(&b);
-	return rc;
-}
-
-/* Exchanges code at the upstream's token endpoint; *id_token: the ID token (caller frees). */
-static enum cid_err exchange(const struct cid_config *cfg, const struct cid_idp *idp,
-			     const json_t *up, const char *code, char **id_token, char *why,
-			     size_t whysz)
-{
-	enum cid_err rc = CID_OK;
-	struct cid_buf b;
-	char redirect[CID_MAX_URI + 32];
-	struct cid_http_answer ans = {0};
-	json_t *tok = NULL;
-	char *body = NULL;
-	size_t len = 0;
-	const char *it;
-	char authorization[CID_HTTP_MAX_AUTHORIZATION + 1] = "";
-	bool basic = cid_json_str(up, "token_auth") != NULL &&
-		     strcmp(cid_json_str(up, "token_auth"), "client_secret_basic") == 0;
-
-	snprintf(redirect, sizeof(redirect), "%s/upstream/callback", cfg->issuer);
-	cid_buf_init(&b, 8192);
-	form_pair(&b, "grant_type", "authorization_code", true);
-	form_pair(&b, "code", code, false);
-	form_pair(&b, "redirect_uri", redirect, false);
-	form_pair(&b, "code_verifier", cid_json_str(up, "verifier"), false);
-	/* RFC 6749 §2.3.1: the secret in the body (client_secret_post) or in an
-	 * Authorization header (client_secret_basic), as the discovery said */
-	if (basic) {
-		CID_TRY(basic_auth(idp, authorization, sizeof(authorization)));
-	} else {
-		form_pair(&b, "client_id", idp->client_id, false);
-		form_pair(&b, "client_secret", idp->client_secret, false);
-	}
-	CID_TRY(cid_buf_status(&b));
-	body = cid_buf_take(&b, &len);
-	CID_ENSURE(body != NULL, CID_ERR_NOMEM);
-	rc = cid_http_post_auth(cid_json_str(up, "token_endpoint"), &upstream_limits,
-				"application/x-www-form-urlencoded", basic ? authorization : NULL,
-				body, len, &ans, why, whysz);
-	if (rc != CID_OK) {
-		rc = rc == CID_ERR_NOMEM ? rc : CID_ERR_IO;
-		goto out;
-	}
-	tok = json_loadb(ans.body, ans.len, JSON_REJECT_DUPLICATES, NULL);
-	it = cid_json_str(tok, "id_token");
-	if (ans.status != 200 || it == NULL) {
-		snprintf(why, whysz, "the token endpoint answered %ld without an ID token",
-			 ans.status);
-		rc = CID_ERR_IO;
-		goto out;
-	}
-	*id_token = strdup(it);
-	CID_ENSURE(*id_token != NULL, CID_ERR_NOMEM);
-out:
-	cid_wipe(authorization, sizeof(authorization));
-	if (body != NULL)
-		cid_wipe(body, len);
-	free(body);
-	cid_buf_free(&b);
-	free(ans.body);
-	json_decref(tok);
-	return rc;
-}
-
-/* True if aud (a string or an array of strings) names client_id. */
-static bool aud_has(const json_t *aud, const char *client_id)
-{
-	size_t i;
-	const json_t *v;
-
-	if (json_is_string(aud))
-		return strcmp(json_string_value(aud), client_id) == 0;
-	json_array_foreach(aud, i, v)
-	{
-		if (json_is_string(v) && strcmp(json_string_value(v), client_id) == 0)
-			return true;
-	}
-	return false;
-}
-
-/*
- * The upstream's JWKS at jwks_uri into *ks: the one kept between logins
- * (fetch_cache.h), or one fetched anew when refetch, or when the one kept
- * cannot be used (not a JWKS, no usable key): a set the upstream served
- * even once under a long max-age would otherwise refuse every upstream
- * login until it went stale. *fresh: whether it was fetched anew.
- * Errors: CID_ERR_IO (why says it), CID_ERR_NOMEM.
- */
-static enum cid_err upstream_keys(struct cid_ctx *ctx, const char *jwks_uri, int64_t now,
-				  bool refetch, bool *fresh, struct cid_keyset **ks, char *why,
-				  size_t whysz)
-{
-	enum cid_err rc = CID_OK;
-	char *jwks = NULL;
-	size_t len = 0;
-
-	for (;;) {
-		rc = cid_fetch_cache_get(cid_ctx_fetch_cache(ctx), jwks_uri, &upstream_limits, now,
-					 refetch, &jwks, &len, why, whysz);
-		if (rc != CID_OK) {
-			rc = rc == CID_ERR_NOMEM ? rc : CID_ERR_IO;
-			goto out;
-		}
-		rc = cid_keyset_from_jwks(jwks, len, ks);
-		if (rc == CID_OK || rc == CID_ERR_NOMEM || refetch)
-			break;
-		/* the kept set is unusable: fetched anew, once */
-		free(jwks);
-		jwks = NULL;
-		refetch = true;
-	}
-	if (rc != CID_OK) {
-		snprintf(why, whysz, "its JWKS is unusable (%s)", cid_strerror(rc));
-		rc = rc == CID_ERR_NOMEM ? rc : CID_ERR_IO;
-	}
-out:
-	*fresh = refetch;
-	free(jwks);
-	return rc;
-}
-
-/*
- * Verifies the upstream ID token id_token for idp and the nonce sent,
- * into *claims (new reference). CID_ERR_DENIED with why on any failure.
- */
-static enum cid_err verify_id_token(struct cid_ctx *ctx, const struct cid_idp *idp,
-				    const json_t *up, const char *id_token, int64_t now,
-				    json_t **claims, char *why, size_t whysz)
-{
-	enum cid_err rc = CID_OK;
-	struct cid_keyset *ks = NULL;
-	json_t *c = NULL;
-	const json_t *aud;
-	const char *nonce;
-	const char *sent = cid_json_str(up, "nonce");
-	json_int_t exp;
-	bool fresh = false;
-
-	CID_TRY(
-	    upstream_keys(ctx, cid_json_str(up, "jwks_uri"), now, false, &fresh, &ks, why, whysz));
-	/*= OIDC Core §3.1.3.7: the Client MUST validate the signature of all other ID
-	 *# Tokens according to JWS using the algorithm specified in the JWT alg Header
-	 * by kid and the key's own alg: none, HS* and a key of another type are refused */
-	rc =
-	    cid_jws_verify_max(ks, id_token, strlen(id_token), CID_MAX_UPSTREAM_ID_TOKEN, NULL, &c);
-	if (rc == CID_ERR_INVALID && !fresh) {
-		/* a kid the kept JWKS lacks (or a header no key takes): the upstream
-		 * may have rotated its keys since; fetched anew, once per token */
-		cid_keyset_free(ks);
-		ks = NULL;
-		CID_TRY(upstream_keys(ctx, cid_json_str(up, "jwks_uri"), now, true, &fresh, &ks,
-				      why, whysz));
-		rc = cid_jws_verify_max(ks, id_token, strlen(id_token), CID_MAX_UPSTREAM_ID_TOKEN,
-					NULL, &c);
-	}
-	if (rc != CID_OK) {
-		snprintf(why, whysz, "the ID token's signature does not verify (%s)",
-			 cid_strerror(rc));
-		rc = rc == CID_ERR_NOMEM ? rc : CID_ERR_DENIED;
-		goto out;
-	}
-	aud = json_object_get(c, "aud");
-	nonce = cid_json_str(c, "nonce");
-	exp = json_integer_value(json_object_get(c, "exp"));
-	rc = CID_ERR_DENIED;
-	/*= OIDC Core §3.1.3.7: the Issuer Identifier for the OpenID Provider MUST
-	 *# exactly match the value of the iss (issuer) Claim */
-	if (cid_json_str(c, "iss") == NULL || strcmp(cid_json_str(c, "iss"), idp->issuer) != 0) {
-		snprintf(why, whysz, "the ID token's iss is not the upstream's issuer");
-		goto out;
-	}
-	/*= OIDC Core §3.1.3.7: the Client MUST validate that the aud Claim contains
-	 *# its client_id value; if it contains multiple audiences, azp is present */
-	if (!aud_has(aud, idp->client_id) ||
-	    (json_is_array(aud) && json_array_size(aud) > 1 &&
-	     (cid_json_str(c, "azp") == NULL ||
-	      strcmp(cid_json_str(c, "azp"), idp->client_id) != 0))) {
-		snprintf(why, whysz, "the ID token is not for civicid's client id (aud, azp)");
-		goto out;
-	}
-	/*= OIDC Core §3.1.3.7: the current time MUST be before the time represented
-	 *# by the exp Claim */
-	if (!json_is_integer(json_object_get(c, "exp")) || exp + UPSTREAM_SKEW <= now ||
-	    !json_is_integer(json_object_get(c, "iat"))) {
-		snprintf(why, whysz, "the ID token has expired, or has no exp or iat");
-		goto out;
-	}
-	/*= OIDC Core §3.1.3.7: the Client MUST check that the nonce Claim Value is
-	 *# equal to the value of the nonce parameter sent in the Authentication Request */
-	if (nonce == NULL || sent == NULL ||
-	    !cid_ct_streq(nonce, strlen(nonce), sent, strlen(sent))) {
-		snprintf(why, whysz, "the ID token's nonce is not the one sent");
-		goto out;
-	}
-	if (cid_json_str(c, "sub") == NULL || strlen(cid_json_str(c, "sub")) > CID_IDP_MAX_SUB) {
-		snprintf(why, whysz, "the ID token has no usable sub");
-		goto out;
-	}
-	*claims = c;
-	c = NULL;
-	rc = CID_OK;
-out:
-	cid_keyset_free(ks);
-	json_decref(c);
-	return rc;
-}
-
 /* The acr of a level (the session's). */
 static const char *level_acr(int level)
 {
@@ -698,9 +450,11 @@ enum cid_err cid_oidc_upstream_callback(struct cid_ctx *ctx, const struct cid_re
 		rc = login_again(ctx, req, &step, "msg_upstream_down", reply);
 		goto out;
 	}
-	rc = exchange(cid_ctx_config(ctx), idp, up, code, &id_token, why, sizeof(why));
+	rc =
+	    oidc_upstream_exchange(cid_ctx_config(ctx), idp, up, code, &id_token, why, sizeof(why));
 	if (rc == CID_OK)
-		rc = verify_id_token(ctx, idp, up, id_token, req->now, &claims, why, sizeof(why));
+		rc = oidc_upstream_verify_id_token(ctx, idp, up, id_token, req->now, &claims, why,
+						   sizeof(why));
 	cid_ctx_upstream_leave(ctx);
 	/* a login of the last age seconds was asked of the upstream: its own older
 	 * session does not do, and the session made from it would claim a login
