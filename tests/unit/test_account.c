@@ -5,6 +5,7 @@
  * failures counted with the password's.
  */
 #include "account.h"
+#include "password.h"
 #include "support.h"
 #include "throttle.h"
 #include "totp.h"
@@ -937,6 +938,48 @@ static void test_login_rehashes_a_password_made_with_other_settings(void **state
 	free(after);
 }
 
+/*
+ * The rehash stores only over the hash that was verified: a password changed
+ * between the login and its rehash is kept (the old password must not come
+ * back), and an account erased meanwhile is not made again.
+ */
+static void test_rehash_only_over_the_hash_verified(void **state)
+{
+	static const struct cid_argon2_params stronger = {
+	    .t_cost = 2, .m_cost_kib = 128, .parallelism = 1};
+	struct fixture *f = *state;
+	const struct cid_str key = {f->id, CID_ID_CHARS};
+	char *old = stored_hash(f);
+	char *now_stored;
+	struct cid_account *gone = NULL;
+
+	/* changed meanwhile */
+	assert_int_equal(
+	    cid_account_set_password(f->s, &cid_test_argon2, "hanako", "another password", NOW),
+	    CID_OK);
+	assert_false(cid_password_rehash(f->s, &stronger, CID_DB_CITIZENS, key, old, PASSWORD,
+					 strlen(PASSWORD)));
+	now_stored = stored_hash(f);
+	assert_string_not_equal(now_stored, old);
+	assert_int_equal(
+	    cid_password_verify(NULL, now_stored, "another password", strlen("another password")),
+	    CID_OK);
+	/* the hash verified is the one stored: replaced */
+	assert_true(cid_password_rehash(f->s, &stronger, CID_DB_CITIZENS, key, now_stored,
+					"another password", strlen("another password")));
+	free(old);
+	old = now_stored;
+	now_stored = stored_hash(f);
+	assert_non_null(strstr(now_stored, "$m=128,t=2,p=1$"));
+	free(now_stored);
+	/* erased meanwhile: not made again */
+	cid_test_raw_write(f->s, CID_DB_CITIZENS, f->id, NULL);
+	assert_false(cid_password_rehash(f->s, &cid_test_argon2, CID_DB_CITIZENS, key, old,
+					 "another password", strlen("another password")));
+	assert_int_equal(cid_account_get(f->s, f->id, &gone), CID_ERR_NOTFOUND);
+	free(old);
+}
+
 /*= NIST SP 800-63B §5.2.2: rate limiting must not let an attacker lock the
  *# legitimate claimant out: a flood at one name from one address slows that
  *# name from that address only */
@@ -1717,6 +1760,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_a_changed_citizen_record_is_read_anew, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_set_password_replaces_old, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rehash_only_over_the_hash_verified, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_login_rehashes_a_password_made_with_other_settings,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flood_at_a_name_cannot_lock_its_citizen_out, setup,
