@@ -130,8 +130,10 @@ static enum found look(struct cid_fetch_cache *c, const char *url, int64_t now, 
 		}
 		if (!being_fetched(c, url))
 			break;
-		/* bounded: the fetch under way ends within its own timeout */
-		pthread_cond_wait(&c->ended, &c->lock);
+		/* bounded: the fetch under way ends within its own timeout; a wake for
+		 * another URL's fetch (one condition for all) waits on */
+		while (being_fetched(c, url))
+			pthread_cond_wait(&c->ended, &c->lock);
 		waited = true;
 	}
 	*place = CID_FETCH_CACHE_SLOTS;

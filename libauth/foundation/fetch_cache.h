@@ -7,7 +7,8 @@
  * seen within a day at worst (sooner: cid_fetch_cache_get with refetch).
  *
  * At most CID_FETCH_CACHE_SLOTS documents, by exact URL; a full cache
- * replaces the one that expires first. A fetch runs outside the lock, so a
+ * replaces the one forgotten first (a failure remembered, or the answer
+ * that expires first). A fetch runs outside the lock, so a
  * slow upstream holds no login of another upstream up; of one URL a single
  * fetch is under way at a time: another caller wanting it waits for that
  * fetch and takes its answer or its failure. A failed fetch is remembered
