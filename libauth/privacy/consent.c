@@ -34,8 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SEQ_KEY "consent_seq" /* META: {"seq": the last number given out} */
-#define DAY	((int64_t)24 * 3600)
+#define DAY ((int64_t)24 * 3600)
 
 _Static_assert(CONSENT_KEY_MAX <= CID_STORE_MAX_KEY, "a consent key must fit LMDB's key limit");
 
@@ -488,7 +487,7 @@ static enum cid_err write_cb(struct cid_txn *txn, void *arg)
 	recs_clear(w);
 	CID_TRY(cid_txn_counter_get(txn, CID_CONSENT_DUE_MARK, "seq", &due));
 	/* take n numbers at once; the records get the n before the new last */
-	CID_TRY(cid_txn_counter_add(txn, SEQ_KEY, "seq", w->n, &last));
+	CID_TRY(cid_txn_counter_add(txn, CID_CONSENT_SEQ, "seq", w->n, &last));
 	/* the due index stays marked whole only if it was whole before these records */
 	if (due == last - w->n)
 		CID_TRY(cid_txn_counter_add(txn, CID_CONSENT_DUE_MARK, "seq", w->n, NULL));

@@ -325,6 +325,7 @@ CID_MUST_CHECK enum cid_err cid_consent_index_ensure(struct cid_store *s, size_t
  */
 #define CID_CONSENT_DUE_KEY  (16 + 1 + CID_ID_CHARS)
 #define CID_CONSENT_DUE_MARK "consent_due"
+#define CID_CONSENT_SEQ	     "consent_seq" /* META: {"seq": the last number given out} */
 
 /*
  * Writes the due key of the grant id that expires at expires_at to out;

@@ -243,6 +243,8 @@ enum cid_err cid_consent_sweep(struct cid_store *s, struct cid_audit *log, int64
 		       max <= SIZE_MAX / 8 / DROPS_PER_ENTRY / CID_CONSENT_DUE_KEY && now >= 0,
 		   CID_ERR_INVALID);
 	*out = (struct cid_consent_sweep){0};
+	/* a store no build with the index wrote whole: built first (O(1) when whole) */
+	CID_TRY(cid_consent_due_ensure(s, NULL));
 	snprintf(sw.now_hex, sizeof(sw.now_hex), "%016" PRIx64, (uint64_t)now);
 	sw.max_drop = max * DROPS_PER_ENTRY;
 	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
@@ -342,7 +344,7 @@ static enum cid_err due_whole(struct cid_txn *txn, uint64_t *seq, bool *whole)
 	enum cid_err rc = CID_OK;
 	uint64_t due = 0;
 
-	CID_TRY(cid_txn_counter_get(txn, "consent_seq", "seq", seq));
+	CID_TRY(cid_txn_counter_get(txn, CID_CONSENT_SEQ, "seq", seq));
 	CID_TRY(cid_txn_counter_get(txn, CID_CONSENT_DUE_MARK, "seq", &due));
 	*whole = *seq == due;
 out:

@@ -44,8 +44,8 @@ struct cid_consent_sweep {
  * logged, and those of grants superseded, logged, purged or damaged (a
  * damaged record is counted in damaged, once, and kept), so the other
  * citizens' entries are still written.
- * The index must be whole: run cid_consent_due_ensure first (cid_ctx_open
- * does), or grants written before it are not seen.
+ * The index is made whole first (cid_consent_due_ensure: one read when it
+ * is, as after cid_ctx_open), so grants written before it are seen.
  * Errors: CID_ERR_INVALID (s, log or out NULL, max 0 or huge, now < 0),
  * CID_ERR_STORE (the store failed), CID_ERR_NOMEM, those of
  * cid_audit_append; then nothing of this run is in the log (an entry

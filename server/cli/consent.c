@@ -592,9 +592,6 @@ static int verb_sweep(struct cli_env *env, const struct consent_opts *o)
 	struct cid_consent_sweep done;
 	enum cid_err rc = cid_audit_open(env->store, false, &log);
 
-	/* a store no server of this version opened yet gets its due index first */
-	if (rc == CID_OK)
-		rc = cid_consent_due_ensure(env->store, NULL);
 	if (rc == CID_OK)
 		rc = cid_consent_sweep(env->store, log, cli_now(), CID_CONSENT_SWEEP_MAX, &done);
 	cid_audit_close(log);
