@@ -77,7 +77,7 @@ enum cid_err cid_account_totp_begin(struct cid_store *s, const char *account_id,
 	struct cid_totp_enrolment en = {0};
 	struct pending p = {.id = account_id, .sid = sid, .now = now};
 
-	CID_ENSURE(sid != NULL && cid_token_syntax_ok(sid), CID_ERR_INVALID);
+	CID_ENSURE(cid_token_syntax_ok(sid), CID_ERR_INVALID);
 	CID_TRY(username_of(s, account_id, username));
 	CID_TRY(cid_totp_enrolment_new(&en, CID_TOTP_ISSUER, username));
 	p.secret = en.b32;
@@ -117,7 +117,7 @@ enum cid_err cid_account_totp_pending(struct cid_store *s, const char *account_i
 	char *copy = NULL;
 	char *uri = NULL;
 
-	CID_ENSURE(sid != NULL && cid_token_syntax_ok(sid), CID_ERR_INVALID);
+	CID_ENSURE(cid_token_syntax_ok(sid), CID_ERR_INVALID);
 	CID_TRY(cid_store_read_begin(s, &txn));
 	CID_TRY(account_load_record(txn, account_id, &record));
 	b32 = pending_secret(record, sid, now);
@@ -193,8 +193,7 @@ enum cid_err cid_account_totp_confirm(struct cid_store *s, const char *account_i
 	enum cid_err rc = CID_OK;
 	struct pending p = {.id = account_id, .sid = sid, .now = now, .code = code};
 
-	CID_ENSURE(sid != NULL && cid_token_syntax_ok(sid) && cid_totp_code_ok(code) && now >= 0,
-		   CID_ERR_INVALID);
+	CID_ENSURE(cid_token_syntax_ok(sid) && cid_totp_code_ok(code) && now >= 0, CID_ERR_INVALID);
 	CID_TRY(cid_store_update(s, confirm_cb, &p));
 	CID_ENSURE(p.verdict == CID_OK, p.verdict);
 out:

@@ -11,6 +11,8 @@
 #include "account.h"
 #include "account_pages_int.h"
 #include "bounds.h"
+#include "policy.h"
+#include "release.h"
 #include "reply.h"
 
 #include <string.h>
@@ -20,19 +22,12 @@ bool cid_erase_login_fresh(const struct cid_session *sess, int64_t now)
 	return now - sess->auth_time <= CID_REAUTH_MAX_AGE;
 }
 
-/*
- * True if the session's level is a second factor's: its acr, which civicid
- * sets (the code step, or an upstream trusted for that level), never an
- * "otp" in amr alone, which an upstream may pass on at a lower level.
- */
-static bool login_mfa(const struct cid_session *sess)
-{
-	return strcmp(sess->acr, CID_ACR_MFA) == 0 || strcmp(sess->acr, CID_ACR_HIGH) == 0;
-}
-
 bool cid_erase_login_strong(const struct cid_session *sess, bool has_totp, int64_t now)
 {
-	return cid_erase_login_fresh(sess, now) && (!has_totp || login_mfa(sess));
+	/* the level is the acr's, which civicid sets (the code step, or an upstream trusted
+	 * for it), never an "otp" in amr alone, which an upstream may pass on lower */
+	return cid_erase_login_fresh(sess, now) &&
+	       (!has_totp || cid_release_level(sess->acr) >= CID_LEVEL_MFA);
 }
 
 enum cid_err cid_security_delete_account(struct cid_ctx *ctx, const struct cid_session *sess,
