@@ -278,6 +278,40 @@ static enum cid_err scope_purged(const struct explain *x, bool *purged)
 	return rc;
 }
 
+/*
+ * The account the entry's citizen names, as "account" of the explanation: its
+ * pseudonym resolved, or the account id itself in entries from before
+ * pseudonyms. Nothing is added when the entry names no citizen or its
+ * pseudonym was purged.
+ */
+static enum cid_err citizen_account(const struct explain *x)
+{
+	const char *who = cid_json_str(x->entry, "citizen");
+	struct cid_txn *txn = NULL;
+	json_t *scope = NULL;
+	const char *account = who;
+	enum cid_err rc = CID_OK;
+
+	if (who == NULL || who[0] == '\0')
+		return CID_OK;
+	if (cid_pseudonym_syntax_ok(who)) {
+		rc = cid_store_read_begin(x->s, &txn);
+		if (rc == CID_OK)
+			rc = cid_pseudonym_resolve(txn, who, &scope);
+		cid_store_read_end(txn);
+		account = cid_json_str(scope, "citizen");
+		if (rc == CID_ERR_NOTFOUND) {
+			rc = CID_OK;
+			account = NULL;
+		}
+	}
+	if (rc == CID_OK && account != NULL && account[0] != '\0' &&
+	    json_object_set_new(x->out, "account", json_string(account)) != 0)
+		rc = CID_ERR_NOMEM;
+	json_decref(scope);
+	return rc;
+}
+
 /* One consent record named by the entry, its history and its notice check. */
 static enum cid_err consent(struct explain *x, const char *id, const char *digest, json_t *list)
 {
@@ -370,6 +404,7 @@ enum cid_err cid_audit_explain(struct cid_store *s, uint64_t seq, json_t **out)
 	x.problems = json_array();
 	x.gaps = json_array();
 	CID_ENSURE(x.out != NULL && x.problems != NULL && x.gaps != NULL, CID_ERR_NOMEM);
+	CID_TRY(citizen_account(&x));
 	CID_TRY(authentication(&x));
 	CID_TRY(policy(&x, &digest));
 	if (digest == NULL)

@@ -25,6 +25,10 @@
 /*
  * The explanation of entry seq of the log in s, as JSON (*out, new reference):
  *   {"seq", "entry": the entry as stored,
+ *    "account"?: the account id the entry's "citizen" names (its pseudonym
+ *                resolved; absent when it names none or was purged): a
+ *                caller showing the explanation records that look
+ *                (cid_audit_operator_viewed),
  *    "authentication": {"level"?, "acr"?, "amr"?, "auth_time"?}   (what the entry recorded),
  *    "policy": {"version", "archived": bool, "intact": bool, "service"?, "file"?,
  *               "loaded_at"? (RFC 3339 of its first load), "rule_line"? (the

@@ -24,7 +24,10 @@ static const char explain_help[] =
     "                       it was loaded: the file may have changed since), checked\n"
     "                       against the purpose digest the entry recorded; the\n"
     "                       consent records behind it, each with its history; how\n"
-    "                       the citizen authenticated (acr, amr, time)\n"
+    "                       the citizen authenticated (acr, amr, time); an entry\n"
+    "                       naming a citizen is a look at them: first recorded in\n"
+    "                       the log as an operator.viewed entry (nothing is printed\n"
+    "                       if it cannot be)\n"
     "\n"
     "  -s, --store DIR      LMDB store directory (default ./var/civicid)\n"
     "  -c, --config FILE    read the store from FILE\n"
@@ -194,6 +197,12 @@ static int explain(struct cli_env *env, const char *seq_in, bool json)
 	}
 	if (rc != CID_OK)
 		return cli_fail("audit", "explain", rc);
+	/* the explanation shows a citizen's records: a look, on the record first */
+	if (cid_json_str(json_object_get(x, "entry"), "citizen") != NULL &&
+	    cli_on_record(env, "audit", "audit explain", cid_json_str(x, "account"), 1) != 0) {
+		json_decref(x);
+		return 1;
+	}
 	problems = json_object_get(x, "problems");
 	if (json) {
 		status = cli_print_json(json_incref(x));

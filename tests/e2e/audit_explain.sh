@@ -101,7 +101,16 @@ has "the consent behind it, given under this notice" "$out" "given under this no
 has "with its history" "$out" "history (oldest first):"
 has "recorded on paper" "$out" "cli:paper"
 eq "nothing on stderr" "$(cat "$tmp/explain.err")" ""
+e=$(last_entry operator.viewed)
+eq "the explanation shows hanako's records: a look, on the record before it printed" \
+	"$(json "d['actor'], d['endpoint'], d['ext']['command'], d['ext']['rows'], d['citizen'].startswith('ps_')" <<<"$e")" \
+	"operator cli audit explain 1 True"
+hasnt "naming her by a pseudonym, never by her account id" "$e" "$HANAKO"
 j=$(cli audit explain --store "$store" --seq "$SEQ" --json)
+eq "--json: the account the entry's pseudonym names" "$(json "d['account']" <<<"$j")" "$HANAKO"
+eq "who looked at hanako: both explanations" \
+	"$(cli audit query --store "$store" --citizen hanako --type operator.viewed --json |
+		grep -c '"audit explain"')" 2
 eq "--json: the notice" "$(json "d['notice']['text_ja'], d['notice']['text_en'], d['notice']['matches']" <<<"$j")" \
 	"$JA1 $EN1 True"
 eq "--json: the archived text is v1's file" "$(json "d['policy']['version'], d['policy']['intact']" <<<"$j")" "$V1 True"

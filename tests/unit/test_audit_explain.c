@@ -358,6 +358,9 @@ static void test_explain_shows_the_text_of_its_version(void **state)
 	x = explain(w, seq);
 	assert_int_equal(json_integer_value(json_object_get(x, "seq")), (json_int_t)seq);
 	assert_string_equal(cid_json_str(json_object_get(x, "entry"), "type"), "release.permit");
+	/* the account its pseudonym names: the caller records the look */
+	assert_true(cid_pseudonym_syntax_ok(cid_json_str(json_object_get(x, "entry"), "citizen")));
+	assert_string_equal(cid_json_str(x, "account"), ACCOUNT);
 	assert_string_equal(notice_text(x, "text_ja"), "保育料の算定のため（第1版）");
 	assert_string_equal(notice_text(x, "text_en"), "To calculate fees (version 1)");
 	assert_true(json_is_true(json_object_get(json_object_get(x, "notice"), "matches")));
@@ -562,6 +565,13 @@ static void test_officer_entries(void **state)
 	assert_int_equal(json_array_size(slice), 0);
 	json_decref(slice);
 	cid_store_read_end(txn);
+	/* explained: the search names the citizen's account, the view no one */
+	e = explain(w, 0);
+	assert_string_equal(cid_json_str(e, "account"), ACCOUNT);
+	json_decref(e);
+	e = explain(w, 1);
+	assert_null(json_object_get(e, "account"));
+	json_decref(e);
 	/* ordinary entries: the chain and the tree verify */
 	assert_int_equal(cid_audit_verify_store(w->s, NULL, &opts, &rep), CID_OK);
 	assert_true(rep.ok);
