@@ -9,9 +9,11 @@
  * connection of its polling thread, so it is handed to a small pool of login
  * workers while the connection is suspended, and resumed when they are done
  * (libauth bounds the hashes at once, argon2_at_once: more workers than that
- * keep the cores hashing while others wait for their login's commits); a
- * tenant's first open (its store read, its keys made) too, so that one new
- * tenant does not hold up the requests of the others on its thread.
+ * keep the cores hashing while others wait for their login's commits). A
+ * tenant's first open (its store read, its keys made) is handed the same way
+ * to an opener thread of its own, so that one new tenant does not hold up the
+ * requests of the others on its polling thread, nor a burst of new tenants
+ * the open tenants' logins.
  * A request whose answer releases attributes (userinfo, a token answer with an
  * ID token) is answered on its polling thread, but its audit entries are only
  * made there (the request's audit_later): the connection is suspended and the
@@ -65,7 +67,11 @@ struct cid_http {
 	struct cid_ctx *ctx;	     /* the single city's, or NULL when tenants */
 	struct cid_tenants *tenants; /* several cities (tenant.h), or NULL */
 	const struct cid_templates *tpl;
-	struct pool login; /* slow endpoints: argon2id, log scans; a tenant's first open */
+	struct pool login; /* slow endpoints: argon2id, log scans */
+	/* a tenant's first open, one at a time (the map opens one at a time anyway):
+	 * a burst of requests for unopened tenants waits here, not in the login
+	 * pool, so the open tenants' logins never queue behind it */
+	struct pool opener;
 	/* answers waiting for their audit entries (audit_later): cid_http_stop waits
 	   for none to be left before it stops MHD, which must resume them */
 	pthread_mutex_t audits_lock;
@@ -79,12 +85,12 @@ struct conn {
 	struct cid_http *h;
 	struct cid_ctx *ctx; /* the city asked: h->ctx, or the tenant of the path */
 	struct MHD_Connection *mhd;
-	struct conn *next; /* in the login queue */
+	struct conn *next; /* in a worker pool's queue */
 	const struct cid_endpoint *route;
 	struct cid_buf body;
 	bool too_big;
 	bool received;	/* the whole request is in: the guard no longer times it */
-	bool in_worker; /* a login worker, or the audit log, owns req/reply until it resumes us */
+	bool in_worker; /* a worker, or the audit log, owns req/reply until it resumes us */
 	bool done;	/* the worker finished, or the entries were written; reply is ready */
 	bool opening;	/* the worker's job is the tenant's first open, not the answer */
 	struct cid_audit_pending *audit; /* submitted entries: the log's until it tells us */
@@ -179,6 +185,8 @@ static enum cid_err pool_start(struct pool *p, struct cid_http *h, unsigned n, s
 
 	p->h = h;
 	CID_ENSURE(attr_ok, CID_ERR_NOMEM);
+	if (n == 0)
+		goto out;
 	CID_ENSURE(stack == 0 || pthread_attr_setstacksize(&attr, stack) == 0, CID_ERR_IO);
 	p->workers = calloc(n, sizeof(*p->workers));
 	CID_ENSURE(p->workers != NULL, CID_ERR_NOMEM);
@@ -378,9 +386,9 @@ static enum cid_err input_error(struct cid_ctx *ctx, const struct conn *c, struc
  * (deploy/nginx.conf.example). The tenant is opened by open_tenant once the
  * request has arrived whole, so that the guard does not count the server's
  * own work (a first open reads the store, and makes the tenant's keys)
- * against the client; a first open runs on a login worker with the
- * connection suspended (to_worker), as argon2 does, so that it does not
- * stall the other connections of its polling thread.
+ * against the client; a first open runs on the opener thread with the
+ * connection suspended (to_worker), as argon2 runs on a login worker, so
+ * that it does not stall the other connections of its polling thread.
  */
 static const char *tenant_of(struct conn *c, const char *url, int *status)
 {
@@ -524,7 +532,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 		if (c->tenant.name[0] != '\0' &&
 		    cid_tenants_needs_open(h->tenants, c->tenant.name)) {
 			c->opening = true;
-			return to_worker(&h->login, c) ? MHD_YES : MHD_NO;
+			return to_worker(&h->opener, c) ? MHD_YES : MHD_NO;
 		}
 		if (c->tenant.name[0] != '\0')
 			open_tenant(c);
@@ -656,11 +664,13 @@ static enum cid_err start(const struct cid_config *cfg, struct cid_ctx *ctx,
 	h->tenants = tenants;
 	h->tpl = tpl;
 	CID_TRY(cid_sync_init(&h->login.lock, &h->login.cond, CLOCK_MONOTONIC));
+	CID_TRY(cid_sync_init(&h->opener.lock, &h->opener.cond, CLOCK_MONOTONIC));
 	CID_TRY(cid_sync_init(&h->audits_lock, &h->audits_idle, CLOCK_MONOTONIC));
 	CID_TRY(parse_listen(cfg->listen, cfg->port, &ss, &flags));
 	raise_nofile(cfg);
 	CID_TRY(cid_guard_new(cfg->max_connections, cfg->connection_timeout, &h->guard));
 	CID_TRY(pool_start(&h->login, h, cfg->login_threads, 0));
+	CID_TRY(pool_start(&h->opener, h, tenants != NULL ? 1 : 0, 0));
 	h->mhd = MHD_start_daemon(
 	    flags, 0, NULL, NULL, handle, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->threads, MHD_OPTION_THREAD_STACK_SIZE,
@@ -697,6 +707,7 @@ void cid_http_stop(struct cid_http *h)
 {
 	if (h == NULL)
 		return;
+	pool_stop(&h->opener); /* before login: an opened request may queue there */
 	pool_stop(&h->login);
 	pthread_mutex_lock(&h->audits_lock);
 	h->audits_waiting = true;

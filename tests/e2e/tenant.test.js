@@ -335,6 +335,43 @@ test("a tenant's first open (its store, its keys) stalls neither an open tenant'
   }
 });
 
+test("a burst of first opens does not hold an open tenant's logins", T, async () => {
+  // one login worker: were the first opens run by the login workers, a login
+  // POST at the open tenant p would wait behind every open queued before it
+  const own = freshStore('tenant-burst');
+  const names = ['p', 'q1', 'q2', 'q3', 'q4', 'q5', 'q6'];
+  for (const name of names) {
+    mkdirSync(join(own.policies, name), { mode: 0o700 });
+    cli(['tenant', 'add', name, '--store', own.dir]);
+  }
+  const srv = await startServer(own, { configFile: own.writeConfig('login_threads = 1\n') });
+  try {
+    const at = (res) => res.arrayBuffer().then(() => performance.now());
+    assert.equal((await fetch(`${srv.issuer}/t/p/jwks`)).status, 200); // p is open
+    const opens = names.slice(1).map((name) => fetch(`${srv.issuer}/t/${name}/jwks`).then((res) => {
+      assert.equal(res.status, 200, name);
+      return at(res);
+    }));
+    // their requests are in, the first open under way (one takes about a
+    // second under ASan, all of them several)
+    await sleep(300);
+    // a login POST is answered by the login worker (here a refusal: no form)
+    const login = await fetch(`${srv.issuer}/t/p/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'username=hanako',
+    });
+    assert.equal(login.status, 400);
+    const loggedIn = await at(login);
+    const lastOpened = Math.max(...(await Promise.all(opens)));
+    assert.ok(loggedIn < lastOpened,
+      `p's login answered only after the burst of first opens (${(loggedIn - lastOpened).toFixed(1)} ms after the last)`);
+  } finally {
+    await srv.stop();
+    own.remove();
+  }
+});
+
 test("a tenant no request opened since a restart still sends the notices the CLI queues", T, async () => {
   tcli('a', ['user', 'enable', 'hanako']);
   const c = CITIES.a;
