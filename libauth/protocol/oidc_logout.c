@@ -54,19 +54,21 @@ out:
 	return rc;
 }
 
-/* Ends the session (if any), clears the cookie, and redirects or shows the logged-out page. */
-static enum cid_err finish(struct cid_ctx *ctx, const struct cid_request *req, const char *sid,
-			   const char *uri, const struct cid_client *client, const char *locale,
-			   struct cid_reply *reply)
+/*
+ * Ends the session (if any): the browser's live session (cookie, NULL when it
+ * has none or its cookie names an ended one), else the hint's (sid); clears
+ * the cookie, and redirects or shows the logged-out page.
+ */
+static enum cid_err finish(struct cid_ctx *ctx, const struct cid_request *req, const char *cookie,
+			   const char *sid, const char *uri, const struct cid_client *client,
+			   const char *locale, struct cid_reply *reply)
 {
 	enum cid_err rc = CID_OK;
 	const char *state = cid_params_get(&req->params, "state");
 	struct cid_logout_done done = {0};
 
-	if (req->session_cookie != NULL || sid != NULL) {
-		/* a cookie names the session to end; without one, the hint's sid does */
-		rc = cid_logout_end(ctx, req->session_cookie,
-				    req->session_cookie == NULL ? sid : NULL, CID_LOGOUT_CAUSE_RP,
+	if (cookie != NULL || sid != NULL) {
+		rc = cid_logout_end(ctx, cookie, cookie == NULL ? sid : NULL, CID_LOGOUT_CAUSE_RP,
 				    req->now, &done);
 		CID_ENSURE(rc == CID_OK || rc == CID_ERR_NOTFOUND, rc);
 	}
@@ -188,8 +190,11 @@ enum cid_err cid_oidc_logout(struct cid_ctx *ctx, const struct cid_request *req,
 		rc = confirm_page(ctx, req, locale, reply);
 		goto out;
 	}
-	rc = finish(ctx, req, claims == NULL ? NULL : cid_json_str(claims, "sid"), uri, client,
-		    locale, reply);
+	/* a cookie of an ended session (ended elsewhere, or expired) names nothing:
+	 * the hint's sid does, as when the browser sends no cookie */
+	rc =
+	    finish(ctx, req, have_session ? req->session_cookie : NULL,
+		   claims == NULL ? NULL : cid_json_str(claims, "sid"), uri, client, locale, reply);
 out:
 	json_decref(claims);
 	cid_client_free(client);

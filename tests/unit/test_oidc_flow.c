@@ -1081,6 +1081,36 @@ static void test_hint_of_another_citizen(void **state)
 	story_free(&st);
 }
 
+/*
+ * A logout with a valid id_token_hint from a browser whose cookie names an
+ * ended session (ended from another device, or expired): the hint's session
+ * ends, with its notices, as when the browser sends no cookie.
+ */
+static void test_hint_ends_its_session_behind_a_dead_cookie(void **state)
+{
+	struct fixture *f = *state;
+	struct story st = {.f = f, .r = &relogin, .now = NOW, .addr = "192.0.2.203"};
+	struct cid_reply reply = {0};
+	struct cid_session sess;
+	char live[CID_TOKEN_CHARS + 1];
+	uint64_t queued;
+
+	story_citizen(&st, "dead-cookie");
+	assert_true(run_story(&st, OPENID "; login; token", &reply));
+	memcpy(live, st.b.session, sizeof(live));
+	queued = cid_test_count(cid_ctx_store(f->ctx), CID_DB_LOGOUT_QUEUE);
+	/* the browser holds the cookie of a session the store no longer has */
+	memcpy(st.b.session, "CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCQ", CID_TOKEN_CHARS + 1);
+	assert_true(run_story(&st, HINT "&" BYE "&state=x", &reply));
+	assert_int_equal(reply.status, 302);
+	assert_string_equal(reply.location, "https://rp.example/bye?state=x");
+	assert_int_equal(cid_session_get(cid_ctx_store(f->ctx), live, st.now, &sess),
+			 CID_ERR_NOTFOUND);
+	assert_int_equal(cid_test_count(cid_ctx_store(f->ctx), CID_DB_LOGOUT_QUEUE), queued + 1);
+	cid_reply_free(&reply);
+	story_free(&st);
+}
+
 static const struct row stepped = {"step-up", true, "", 0, 0, NULL, NULL, NULL, NULL, -1};
 
 /* A session started with some methods, and the ID token's amr after its step-up. */
@@ -1159,6 +1189,8 @@ int main(void)
 		test_relogin_whose_session_ended_meanwhile_starts_afresh, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_other_citizen_ends_the_session, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hint_of_another_citizen, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hint_ends_its_session_behind_a_dead_cookie, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_step_up_adds_otp_to_the_sessions_methods, setup,
 					    teardown),
 	};
