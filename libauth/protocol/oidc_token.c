@@ -23,8 +23,8 @@ static const char *grant_problem(enum cid_err rc)
 	case CID_ERR_REVOKED:
 		return "the code or token was already used or revoked; its grant is revoked";
 	case CID_ERR_EXPIRED:
-		return "the code or token has expired (a refresh token issued without "
-		       "offline_access ends with the login session it was issued in)";
+		return "the code or token has expired (a code, and a refresh token issued "
+		       "without offline_access, end with the login session they were issued in)";
 	case CID_ERR_DENIED:
 		return "the code or token was issued to another client, for another "
 		       "redirect_uri, or the PKCE verifier does not match";

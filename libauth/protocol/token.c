@@ -497,20 +497,25 @@ static void refresh_check(struct redeem *r, const json_t *grant)
 }
 
 /*
- * Whether the refresh token of grant may still be used at now: a grant made
- * without offline_access lives only as long as the login session it was made
- * in (Back-Channel Logout 1.0 §2.7; Keycloak and node-oidc-provider do the
- * same), so that a logout, "sign out everywhere" or a password change ends
- * it, and no ID token names an ended sid. CID_OK, or CID_ERR_EXPIRED.
+ * Whether a code or refresh token of grant may still be used at now. A code
+ * lives only as long as the login session it was issued in: one redeemed
+ * after a logout would give the service an ID token naming an ended sid and a
+ * fresh local session that no later notice ends (Keycloak refuses such a code
+ * too). A refresh token (offline: false) of a grant made without
+ * offline_access lives as long as that session (Back-Channel Logout 1.0 §2.7;
+ * Keycloak and node-oidc-provider do the same), so that a logout, "sign out
+ * everywhere" or a password change ends it, and no ID token names an ended
+ * sid; with offline_access it outlives it. CID_OK, or CID_ERR_EXPIRED.
  */
-static enum cid_err session_lives(struct cid_txn *txn, const json_t *grant, int64_t now)
+static enum cid_err session_lives(struct cid_txn *txn, const json_t *grant, bool refresh,
+				  int64_t now)
 {
 	const char *sid = cid_json_str(grant, "sid");
 	const char *scope = cid_json_str(grant, "scope");
 	enum cid_err rc;
 
 	if (sid == NULL || sid[0] == '\0' ||
-	    (scope != NULL && cid_words_has(scope, "offline_access", 14)))
+	    (refresh && scope != NULL && cid_words_has(scope, "offline_access", 14)))
 		return CID_OK;
 	rc = cid_session_sid_live_txn(txn, sid, now);
 	/* a damaged session record vouches for nothing either */
@@ -545,17 +550,17 @@ static enum cid_err use_cb(struct cid_txn *txn, void *arg)
 	CID_TRY(use_record(txn, r->db, r, hash, &rec, &grant));
 	if (r->outcome != CID_OK)
 		goto out;
-	if (r->db == CID_DB_CODES) {
+	if (r->db == CID_DB_CODES)
 		code_check(r, rec);
-	} else {
+	else
 		refresh_check(r, grant);
-		rc = r->outcome == CID_OK ? session_lives(txn, grant, r->now) : CID_OK;
-		if (rc == CID_ERR_EXPIRED) {
-			r->outcome = rc;
-			rc = CID_OK;
-		}
-		CID_TRY(rc);
+	rc = r->outcome == CID_OK ? session_lives(txn, grant, r->db != CID_DB_CODES, r->now)
+				  : CID_OK;
+	if (rc == CID_ERR_EXPIRED) {
+		r->outcome = rc;
+		rc = CID_OK;
 	}
+	CID_TRY(rc);
 	if (r->outcome != CID_OK)
 		goto out;
 	/* a damaged grant aborts the transaction: the code or token stays as it was */
@@ -647,7 +652,7 @@ enum cid_err cid_refresh_lookup(struct cid_store *s, const char *token, int64_t 
 	CID_ENSURE(!json_is_true(json_object_get(r, "used")), CID_ERR_REVOKED);
 	CID_TRY(grant_usable(txn, grant));
 	CID_ENSURE(cid_json_int(r, "exp") > now, CID_ERR_EXPIRED);
-	CID_TRY(session_lives(txn, grant, now));
+	CID_TRY(session_lives(txn, grant, true, now));
 	CID_TRY(grant_of(grant, out));
 	*iat = cid_json_int(r, "iat");
 	*exp = cid_json_int(r, "exp");

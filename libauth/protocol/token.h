@@ -100,7 +100,9 @@ CID_MUST_CHECK enum cid_err cid_code_issue(struct cid_store *s, const json_t *au
  * cid_grant_free) is the code's grant.
  * Errors: CID_ERR_NOTFOUND (unknown or malformed code), CID_ERR_REVOKED (code
  * already used: its grant is now revoked; or the grant was revoked, or its
- * citizen is not live in its generation), CID_ERR_EXPIRED, CID_ERR_DENIED
+ * citizen is not live in its generation), CID_ERR_EXPIRED (the code's, or
+ * the login session it was issued in has ended: logged out, signed out
+ * everywhere, expired), CID_ERR_DENIED
  * (other client, redirect_uri or PKCE mismatch), CID_ERR_STORE (including a
  * damaged grant record: then the code stays unused), CID_ERR_CRYPTO,
  * CID_ERR_NOMEM.

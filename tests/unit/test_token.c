@@ -168,6 +168,39 @@ static void test_refresh_ends_with_its_session_unless_offline(void **state)
 	}
 }
 
+/*
+ * A code lives only as long as the login session it was issued in, with or
+ * without offline_access: redeemed after a logout it would give the service
+ * an ID token naming an ended sid. Refused as expired, and left unused.
+ */
+static void test_code_ends_with_its_session(void **state)
+{
+	struct fixture *f = *state;
+
+	for (int offline = 0; offline < 2; offline++) {
+		json_t *a = auth_for(f, "rp1", NULL);
+		char code[CID_TOKEN_CHARS + 1];
+		char refresh[CID_TOKEN_CHARS + 1];
+		struct cid_grant *g = NULL;
+
+		if (offline)
+			assert_int_equal(
+			    json_object_set_new(a, "scope", json_string("openid offline_access")),
+			    0);
+		assert_int_equal(cid_code_issue(f->s, a, NOW, 60, code), CID_OK);
+		assert_int_equal(cid_session_end_sid(f->s, cid_json_str(a, "sid")), CID_OK);
+		assert_int_equal(cid_code_redeem(f->s, code, "rp1", "https://rp.example/cb", NULL,
+						 NOW + 1, 3600, &g, refresh),
+				 CID_ERR_EXPIRED);
+		assert_null(g);
+		/* refused, not replayed: a second try is refused the same way */
+		assert_int_equal(cid_code_redeem(f->s, code, "rp1", "https://rp.example/cb", NULL,
+						 NOW + 1, 3600, &g, refresh),
+				 CID_ERR_EXPIRED);
+		json_decref(a);
+	}
+}
+
 /* A damaged session record vouches for nothing: the refresh is refused as expired. */
 static void test_refresh_refused_when_its_session_record_is_damaged(void **state)
 {
@@ -1394,6 +1427,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_refresh_ends_with_its_session_unless_offline,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_code_ends_with_its_session, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refresh_refused_when_its_session_record_is_damaged,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_code_redeem_once_then_replay_revokes_grant, setup,
