@@ -14,6 +14,7 @@
 #include "cid.h"
 #include "consent.h"
 #include "policy.h"
+#include "receipt.h"
 #include "session.h"
 #include "support.h"
 #include "token.h"
@@ -482,6 +483,71 @@ static void test_withdraw_all_revokes_the_refresh_tokens(void **state)
 	assert_int_equal(out.grants_revoked, 0);
 }
 
+static int setup_receipts(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->cfg = cid_test_config(f->dir);
+	cid_test_set(f->cfg, "default_locale", "en");
+	cid_test_set(f->cfg, "controller_name", "City");
+	cid_test_set(f->cfg, "controller_contact", "Office");
+	cid_test_set(f->cfg, "controller_address", "1 Street");
+	cid_test_set(f->cfg, "controller_email", "a@city.example");
+	cid_test_set(f->cfg, "policy_url", "https://city.example/p");
+	cid_test_policies(f->cfg, f->dir, "svc.policy", policy);
+	assert_int_equal(cid_ctx_open(f->cfg, NOW, NULL, &f->ctx), CID_OK);
+	cid_test_add_svc_client(f->ctx, NOW);
+	add_citizen(f, "hanako", &f->hanako);
+	record(f, f->hanako.id, "svc", "fees", "family_name", CID_CONSENT_GRANTED, NOW + 365 * DAY);
+	record(f, f->hanako.id, "svc", "fees", "email", CID_CONSENT_REFUSED, 0);
+	*state = f;
+	return 0;
+}
+
+/*
+ * Changes on the account page in one second are each a decision of their
+ * own: the receipt of the first lists its own records only, not those of a
+ * later change that looks alike (same state, service, purpose and second).
+ */
+static void test_each_change_has_its_own_receipt(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_account_outcome out;
+	char first[CID_ID_CHARS + 1];
+	char *jws = NULL;
+	json_t *claims = NULL;
+	const json_t *pii;
+	struct cid_account_change ch = {.account_id = f->hanako.id,
+					.action = CID_ACCOUNT_WITHDRAW,
+					.service = "svc",
+					.purpose = "fees",
+					.attribute = "family_name",
+					.now = NOW};
+
+	assert_int_equal(cid_account_consent_change(f->ctx, &ch, &out), CID_OK);
+	memcpy(first, out.receipt, sizeof(first));
+	/* in the same second: email shared, then withdrawn again */
+	ch.action = CID_ACCOUNT_SHARE;
+	ch.attribute = "email";
+	assert_int_equal(cid_account_consent_change(f->ctx, &ch, &out), CID_OK);
+	ch.action = CID_ACCOUNT_WITHDRAW;
+	assert_int_equal(cid_account_consent_change(f->ctx, &ch, &out), CID_OK);
+	assert_string_not_equal(out.receipt, first);
+	assert_int_equal(cid_receipt_make(f->ctx, first, f->hanako.id, "en", NOW, &jws, &claims),
+			 CID_OK);
+	pii = json_object_get(
+	    json_array_get(
+		json_object_get(json_array_get(json_object_get(claims, "services"), 0), "purposes"),
+		0),
+	    "piiCategory");
+	assert_int_equal(json_array_size(pii), 1);
+	assert_string_equal(json_string_value(json_array_get(pii, 0)), "family_name");
+	assert_int_equal(json_array_size(json_object_get(claims, "consent_records")), 1);
+	free(jws);
+	json_decref(claims);
+}
+
 /* The page offers exactly what the rule allows: one table, one rule. */
 static void test_the_page_offers_what_the_rule_allows(void **state)
 {
@@ -582,6 +648,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_the_table_of_changes),
+	    cmocka_unit_test_setup_teardown(test_each_change_has_its_own_receipt, setup_receipts,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_withdraw_then_share_again_with_audit, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_withdraw_all_revokes_the_refresh_tokens, setup,
