@@ -38,8 +38,8 @@ async function throughUpstream(browser, name, login, acr = '') {
 
 // from a civicid login page's "Log in with" form to the upstream's redirect back: the callback
 // URL; prompt: what the upstream is asked (login: a new login, as the request at civicid asked)
-// upstream: the provider behind form (the card by default)
-async function upstreamRoundTrip(browser, page, form, login, acr = '', prompt = null, maxAge = null, upstream = up) {
+// upstream: the provider behind form (the card by default); civicid: the server it logs in to
+async function upstreamRoundTrip(browser, page, form, login, acr = '', prompt = null, maxAge = null, upstream = up, civicid = server) {
   const start = await browser.submit(page.url, form);
   assert.equal(start.status, 303);
   const at = new URL(start.location);
@@ -50,13 +50,13 @@ async function upstreamRoundTrip(browser, page, form, login, acr = '', prompt = 
   // which civicid checks: 0 for a new login, the service's own max_age, else the
   // session lifetime (session_ttl, 8 h by default)
   assert.equal(at.searchParams.get('max_age'), prompt === 'login' ? '0' : (maxAge ?? '28800'));
-  assert.equal(at.searchParams.get('redirect_uri'), `${server.issuer}/upstream/callback`);
+  assert.equal(at.searchParams.get('redirect_uri'), `${civicid.issuer}/upstream/callback`);
   assert.ok(at.searchParams.get('nonce') && at.searchParams.get('state'));
   const ub = new Browser(upstream.issuer);
   const loginPage = await ub.follow(start.location);
   const uform = parseForms(loginPage.text)[0];
   const back = await ub.follow(new URL(uform.action, loginPage.url).href, { method: 'POST', form: { login, password: PASSWORD, acr } });
-  assert.ok(back.left && back.left.startsWith(`${server.issuer}/upstream/callback`), `back to civicid: ${back.status} ${back.text.slice(0, 200)}`);
+  assert.ok(back.left && back.left.startsWith(`${civicid.issuer}/upstream/callback`), `back to civicid: ${back.status} ${back.text.slice(0, 200)}`);
   return back.left;
 }
 
@@ -564,5 +564,67 @@ test('an upstream that hangs holds no password login up, however often its form 
     hang.close();
     await srv?.stop();
     s2.cleanup?.();
+  }
+});
+
+// the callback needs a place for upstream calls too (the code exchange, the
+// JWKS): with two login threads (one place) taken by a start waiting on an
+// upstream that hangs, a callback from another upstream gets the login form
+// with the message at once, without calling that upstream's token endpoint;
+// once the place is given back, the same citizen logs in through it
+test('a callback while every place for upstream calls is taken: the login form at once, no exchange', T, async () => {
+  const held = [];
+  const hang = net.createServer((sock) => held.push(sock));
+  await new Promise((resolve) => hang.listen(0, '127.0.0.1', resolve));
+  const s3 = freshStore('upstream-busy');
+  let srv;
+  let up3;
+  try {
+    const rp3 = addClient(s3, { clientId: 'rp-busy', name: 'Library (e2e)', redirectUris: [RP.redirect], scope: 'openid profile' });
+    srv = await startServer(s3, { configFile: s3.writeConfig('login_threads = 2\n') });
+    up3 = await startUpstream({ clientId: 'civicid', secret: 'civicid-busy-secret', redirectUri: `${srv.issuer}/upstream/callback` });
+    cli(['idp', 'add', 'card', '--store', s3.dir, '--issuer', up3.issuer, '--client-id', 'civicid',
+      '--client-secret-stdin', '--scope', 'openid profile', '--allow-create'], { input: 'civicid-busy-secret' });
+    cli(['idp', 'add', 'hang', '--store', s3.dir, '--issuer', `http://127.0.0.1:${hang.address().port}`,
+      '--client-id', 'x', '--client-secret-stdin', '--scope', 'openid'], { input: 'whatever-secret' });
+    const cfg3 = await discover(srv.issuer, rp3.client_id, rp3.client_secret);
+    const loginPage = async (browser) => {
+      const req = await authorizationRequest(cfg3, RP.redirect, 'openid');
+      const page = await browser.get(req.url);
+      assert.equal(page.status, 200);
+      return { req, page, forms: parseForms(page.text) };
+    };
+    const startForm = (forms, name) => forms.find((f) => /\/upstream\/start$/.test(f.action) && f.fields.idp === name);
+    // a citizen back from the card with a code, not yet at the callback
+    const a = new Browser(srv.issuer);
+    const la = await loginPage(a);
+    const callback = await upstreamRoundTrip(a, la.page, startForm(la.forms, 'card'), 'busy-user', '', null, null, up3, srv);
+    // another login takes the one place, waiting on the upstream that hangs
+    const b = new Browser(srv.issuer);
+    const lb = await loginPage(b);
+    const waiting = b.submit(lb.page.url, startForm(lb.forms, 'hang'));
+    for (let i = 0; i < 50 && held.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(held.length, 1, 'the hanging upstream was called');
+    const t0 = Date.now();
+    const busy = await a.get(callback);
+    assert.ok(Date.now() - t0 < 3000, `the callback took ${Date.now() - t0} ms`);
+    assert.equal(busy.status, 200, busy.text.slice(0, 300));
+    assert.match(busy.text, /cannot be reached|接続できません/);
+    assert.ok(parseForms(busy.text).some((f) => /\/login$/.test(f.action)), 'the login form');
+    assert.equal(up3.hits('/token'), 0, 'no code exchange while no place is free');
+    // the place given back (the hanging fetch fails), the same citizen logs in through the card
+    for (const sock of held) sock.destroy();
+    assert.equal((await waiting).status, 200);
+    const again = await upstreamRoundTrip(a, busy, startForm(parseForms(busy.text), 'card'), 'busy-user', '', null, null, up3, srv);
+    const done = await a.get(again);
+    assert.equal(done.status, 303, done.text.slice(0, 300));
+    assert.ok(done.location.startsWith(RP.redirect));
+    assert.equal(up3.hits('/token'), 1);
+  } finally {
+    for (const sock of held) sock.destroy();
+    hang.close();
+    await up3?.close();
+    await srv?.stop();
+    s3.cleanup?.();
   }
 });

@@ -1178,6 +1178,49 @@ static void test_audit_hook_defaults_to_the_log(void **state)
 	assert_ptr_equal(arg, cid_ctx_audit_log(f->ctx));
 }
 
+/*
+ * The places for calls to upstreams: half the login threads, at least one.
+ * Each row takes places until one is refused, then one given back is taken
+ * again, and only one; all given back, as many are taken as before.
+ */
+static void test_upstream_places_are_half_the_login_threads(void **state)
+{
+	static const struct {
+		const char *login_threads;
+		unsigned places;
+	} rows[] = {
+	    {"1", 1}, {"2", 1}, {"3", 1}, {"8", 4}, {"9", 4}, {"64", 32},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct fixture f = {0};
+		unsigned taken = 0;
+
+		config_in(&f, NULL);
+		cid_test_set(f.cfg, "login_threads", rows[i].login_threads);
+		assert_int_equal(cid_ctx_open(f.cfg, NOW, NULL, &f.ctx), CID_OK);
+		while (taken <= rows[i].places && cid_ctx_upstream_enter(f.ctx))
+			taken++;
+		if (taken != rows[i].places)
+			fail_msg("login_threads %s: %u places taken, want %u",
+				 rows[i].login_threads, taken, rows[i].places);
+		/* refused again, at once: a refusal takes no place */
+		assert_false(cid_ctx_upstream_enter(f.ctx));
+		cid_ctx_upstream_leave(f.ctx);
+		assert_true(cid_ctx_upstream_enter(f.ctx));
+		assert_false(cid_ctx_upstream_enter(f.ctx));
+		for (unsigned n = 0; n < taken; n++)
+			cid_ctx_upstream_leave(f.ctx);
+		for (taken = 0; taken <= rows[i].places && cid_ctx_upstream_enter(f.ctx); taken++)
+			;
+		assert_int_equal(taken, rows[i].places);
+		for (unsigned n = 0; n < taken; n++)
+			cid_ctx_upstream_leave(f.ctx);
+		cid_test_ctx_close(f.ctx, f.cfg, f.dir);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1202,6 +1245,7 @@ int main(void)
 	    cmocka_unit_test(test_open_reads_zone_and_logo),
 	    cmocka_unit_test(test_policy_reload),
 	    cmocka_unit_test_setup_teardown(test_audit_hook_defaults_to_the_log, setup, teardown),
+	    cmocka_unit_test(test_upstream_places_are_half_the_login_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
