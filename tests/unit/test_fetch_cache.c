@@ -6,7 +6,8 @@
  * refetch fetches, a failed fetch is remembered for CID_FETCH_CACHE_FAILED
  * seconds (not fetched again, and a copy still fresh still served), one
  * fetch of a URL at a time (a hanging peer is asked once by callers at
- * once), every slot used.
+ * once), every slot used, a full cache replacing a failure before any
+ * answer.
  */
 #include "bounds.h"
 #include "fetch_cache.h"
@@ -234,6 +235,124 @@ static void test_a_failed_refetch_leaves_the_fresh_copy(void **state)
 	cid_test_http_stop(srv);
 }
 
+/* Answers the first request with a 500, every later one with a document. */
+static void fail_then_once(void *arg, const char *req, size_t n, char **out, size_t *len)
+{
+	static const char ok[] =
+	    "HTTP/1.1 200 OK\r\nConnection: close\r\n"
+	    "Cache-Control: max-age=3600\r\nContent-Length: 7\r\n\r\n{\"v\":2}";
+	static const char fail[] = "HTTP/1.1 500 Oops\r\nConnection: close\r\n"
+				   "Content-Length: 0\r\n\r\n";
+	unsigned *served = arg;
+	const char *ans = (*served)++ == 0 ? fail : ok;
+
+	(void)req;
+	(void)n;
+	*len = strlen(ans);
+	*out = strdup(ans);
+}
+
+/*
+ * A failure is answered from memory while remembered, saying so; the fetch
+ * after the window that succeeds replaces it: the answer is kept, and the
+ * failure is not served again.
+ */
+static void test_a_failure_then_an_answer_replaces_it(void **state)
+{
+	unsigned served = 0;
+	struct cid_test_http *srv = cid_test_http_start_fn(fail_then_once, &served);
+	struct cid_fetch_cache *c = NULL;
+	char url[64];
+	char why[160] = "";
+	char *body = NULL;
+	size_t len = 0;
+
+	(void)state;
+	cid_test_http_url(srv, "/jwks", url, sizeof(url));
+	assert_int_equal(cid_fetch_cache_new(&c), CID_OK);
+	get_fails(c, url, NOW, false, CID_ERR_IO);
+	assert_int_equal(cid_fetch_cache_get(c, url, &limits, NOW + CID_FETCH_CACHE_FAILED - 1,
+					     false, &body, &len, why, sizeof(why)),
+			 CID_ERR_IO);
+	assert_null(body);
+	assert_non_null(strstr(why, "not tried again"));
+	assert_int_equal(cid_test_http_hits(srv), 1);
+	get(c, url, NOW + CID_FETCH_CACHE_FAILED, false, "{\"v\":2}");
+	assert_int_equal(cid_test_http_hits(srv), 2);
+	/* kept for its max-age, and no failure left to serve */
+	get(c, url, NOW + CID_FETCH_CACHE_FAILED + 1, false, "{\"v\":2}");
+	get(c, url, NOW + CID_FETCH_CACHE_FAILED + 3599, false, "{\"v\":2}");
+	assert_int_equal(cid_test_http_hits(srv), 2);
+	cid_fetch_cache_free(c);
+	cid_test_http_stop(srv);
+}
+
+/* Answers GET /fail with a 500, any other path with a document kept an hour. */
+static void fail_by_path(void *arg, const char *req, size_t n, char **out, size_t *len)
+{
+	static const char ok[] = "HTTP/1.1 200 OK\r\nConnection: close\r\n"
+				 "Cache-Control: max-age=3600\r\nContent-Length: 2\r\n\r\n{}";
+	static const char fail[] = "HTTP/1.1 500 Oops\r\nConnection: close\r\n"
+				   "Content-Length: 0\r\n\r\n";
+	const char *ans = n >= 10 && memcmp(req, "GET /fail ", 10) == 0 ? fail : ok;
+
+	(void)arg;
+	*len = strlen(ans);
+	*out = strdup(ans);
+}
+
+/*
+ * A full cache replaces the slot forgotten first: a failure (remembered 30
+ * s) goes before any answer (kept 5 min at least), even one fetched
+ * earlier, so remembered failures never push out the documents logins
+ * need. The failure evicted is forgotten: its URL is fetched again at once.
+ */
+static void test_a_full_cache_evicts_a_failure_first(void **state)
+{
+	struct cid_test_http *srv = cid_test_http_start_fn(fail_by_path, NULL);
+	struct cid_fetch_cache *c = NULL;
+	char fail_url[64];
+	char url[64];
+	char path[32];
+	unsigned hits;
+
+	(void)state;
+	assert_int_equal(cid_fetch_cache_new(&c), CID_OK);
+	/* a document first, so the failure is neither the first slot nor the oldest */
+	cid_test_http_url(srv, "/doc0", url, sizeof(url));
+	get(c, url, NOW, false, "{}");
+	cid_test_http_url(srv, "/fail", fail_url, sizeof(fail_url));
+	get_fails(c, fail_url, NOW + 1, false, CID_ERR_IO);
+	for (int i = 1; i < CID_FETCH_CACHE_SLOTS - 1; i++) {
+		snprintf(path, sizeof(path), "/doc%d", i);
+		cid_test_http_url(srv, path, url, sizeof(url));
+		get(c, url, NOW + 1, false, "{}");
+	}
+	/* every slot taken; the failure is still remembered */
+	get_fails(c, fail_url, NOW + 2, false, CID_ERR_IO);
+	assert_int_equal(cid_test_http_hits(srv), CID_FETCH_CACHE_SLOTS);
+	/* one more document: it takes the failure's slot */
+	cid_test_http_url(srv, "/new", url, sizeof(url));
+	get(c, url, NOW + 3, false, "{}");
+	hits = cid_test_http_hits(srv);
+	assert_int_equal(hits, CID_FETCH_CACHE_SLOTS + 1);
+	for (int i = 0; i < CID_FETCH_CACHE_SLOTS - 1; i++) {
+		snprintf(path, sizeof(path), "/doc%d", i);
+		cid_test_http_url(srv, path, url, sizeof(url));
+		get(c, url, NOW + 4, false, "{}");
+		if (cid_test_http_hits(srv) != hits)
+			fail_msg("%s was evicted rather than the failure", path);
+	}
+	cid_test_http_url(srv, "/new", url, sizeof(url));
+	get(c, url, NOW + 4, false, "{}");
+	assert_int_equal(cid_test_http_hits(srv), hits);
+	/* within what was its window, the failed URL is asked again: forgotten */
+	get_fails(c, fail_url, NOW + 5, false, CID_ERR_IO);
+	assert_int_equal(cid_test_http_hits(srv), hits + 1);
+	cid_fetch_cache_free(c);
+	cid_test_http_stop(srv);
+}
+
 struct caller {
 	struct cid_fetch_cache *c;
 	const char *url;
@@ -318,6 +437,8 @@ int main(void)
 	    cmocka_unit_test(test_refetch_fetches_and_keeps_the_new_copy),
 	    cmocka_unit_test(test_a_failed_fetch_is_remembered_for_a_while),
 	    cmocka_unit_test(test_a_failed_refetch_leaves_the_fresh_copy),
+	    cmocka_unit_test(test_a_failure_then_an_answer_replaces_it),
+	    cmocka_unit_test(test_a_full_cache_evicts_a_failure_first),
 	    cmocka_unit_test(test_one_fetch_of_a_url_at_a_time),
 	    cmocka_unit_test(test_full_cache_replaces_the_first_to_expire),
 	};
