@@ -195,6 +195,10 @@ struct cid_consent_context {
  * one call, a negative expires_at or a grant's expires_at not after ctx->now),
  * CID_ERR_STORE, CID_ERR_NOMEM, CID_ERR_CRYPTO. expires_at of a REFUSED or
  * WITHDRAWN change is recorded as 0. Nothing is written on any error.
+ * An attribute's latest record that does not read (a damaged store) is
+ * superseded as any other: the change is recorded and is the current
+ * decision from then on; the damaged record is kept as it is (its due key,
+ * if any, is the sweeper's to count and remove: consent_sweep.h).
  */
 CID_MUST_CHECK enum cid_err cid_consent_record(struct cid_store *s,
 					       const struct cid_consent_context *ctx,
@@ -218,7 +222,10 @@ struct cid_consent_fault {
  * Errors: CID_ERR_NOTFOUND (an attribute has no grant in force at ctx->now:
  * none, refused, withdrawn or expired; nothing is written; *fault, if fault
  * is not NULL, names the first such attribute and why: the one out-parameter
- * written on an error, and only on this one), those of cid_consent_record.
+ * written on an error, and only on this one), CID_ERR_STORE (also when an
+ * attribute's latest record does not read: which grant it would withdraw,
+ * under which versions, is unknown; nothing is written), those of
+ * cid_consent_record.
  */
 CID_MUST_CHECK enum cid_err cid_consent_withdraw(struct cid_store *s,
 						 const struct cid_consent_context *ctx,

@@ -291,6 +291,7 @@ struct build {
 	char due[CID_CONSENT_DUE_KEY + 1]; /* its due key, when it is to be indexed */
 	bool indexed;
 	size_t built;
+	size_t damaged; /* records that did not read: left out, kept */
 };
 
 /* Writes the pending record's due key, if it is a grant with an expiry not logged yet. */
@@ -326,10 +327,14 @@ static enum cid_err build_one(struct cid_str key, struct cid_str val, void *arg)
 	memcpy(b->key, key.ptr, key.len);
 	b->len = key.len;
 	b->plen = plen;
-	/* a damaged record is not indexed, and does not stop the start (damage is kept) */
+	/* a damaged record is counted, not indexed, and does not stop the start (damage is
+	 * kept); as the latest of its attribute it still supersedes the grant before it */
 	if (cid_consent_record_parse(val, &rec) != CID_OK ||
-	    cid_consent_record_read(rec, &r) != CID_OK || r.state != CID_CONSENT_GRANTED ||
-	    !cid_consent_due_key(r.expires_at, r.id, b->due))
+	    cid_consent_record_read(rec, &r) != CID_OK) {
+		b->damaged++;
+		goto out;
+	}
+	if (r.state != CID_CONSENT_GRANTED || !cid_consent_due_key(r.expires_at, r.id, b->due))
 		goto out;
 	CID_TRY(expiry_logged(b->txn, r.id, &logged));
 	b->indexed = !logged;
@@ -377,6 +382,11 @@ out:
 
 enum cid_err cid_consent_due_ensure(struct cid_store *s, size_t *built)
 {
+	return cid_consent_due_ensure_counted(s, built, NULL);
+}
+
+enum cid_err cid_consent_due_ensure_counted(struct cid_store *s, size_t *built, size_t *damaged)
+{
 	enum cid_err rc = CID_OK;
 	struct build b = {0};
 	struct cid_txn *txn = NULL;
@@ -393,6 +403,8 @@ enum cid_err cid_consent_due_ensure(struct cid_store *s, size_t *built)
 		CID_TRY(cid_store_update(s, build_cb, &b));
 	if (built != NULL)
 		*built = b.built;
+	if (damaged != NULL)
+		*damaged = b.damaged;
 out:
 	return rc;
 }

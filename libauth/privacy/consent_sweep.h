@@ -61,10 +61,19 @@ CID_MUST_CHECK enum cid_err cid_consent_sweep(struct cid_store *s, struct cid_au
  * since by a build without it) rebuilds it in one write transaction from
  * every record: a key for each latest record of an attribute that is a
  * grant with an expiry and has no consent.expired entry yet. A damaged
- * record is left out, not an error. cid_ctx_open runs it. *built (may be
- * NULL) receives how many keys it wrote (0: the index was whole).
+ * record (one that does not read: cid_consent_record_read) is left out and
+ * kept, not an error; as the latest of its attribute it still supersedes
+ * the grant before it, as for the sweep. cid_ctx_open runs it. *built (may
+ * be NULL) receives how many keys it wrote (0: the index was whole).
  * Errors: CID_ERR_INVALID (s NULL), CID_ERR_STORE, CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_consent_due_ensure(struct cid_store *s, size_t *built);
+
+/*
+ * cid_consent_due_ensure, and *damaged (may be NULL): how many damaged
+ * records a build left out (0 when the index was whole: none was read).
+ */
+CID_MUST_CHECK enum cid_err cid_consent_due_ensure_counted(struct cid_store *s, size_t *built,
+							   size_t *damaged);
 
 #endif

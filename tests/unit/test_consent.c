@@ -1686,6 +1686,88 @@ static void test_consent_index_built_for_a_store_without_one(void **state)
 	free(b);
 }
 
+/* Damages the stored record of id: its bytes are no JSON any more. */
+static void damage_record(struct cid_store *s, const char *id)
+{
+	char *key = key_of_id(s, id);
+
+	assert_int_equal(
+	    raw_write(s, (struct raw_write){CID_DB_CONSENTS, key, "damaged, not JSON", false}),
+	    CID_OK);
+	free(key);
+}
+
+/* cid_consent_current of hanako's (SERVICE, PURPOSE) at now: its error, or CID_OK. */
+static enum cid_err current_rc(struct cid_store *s, int64_t now)
+{
+	struct cid_txn *txn = NULL;
+	struct cid_consent_facts *facts = NULL;
+	enum cid_err rc;
+
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	rc = cid_consent_current(txn, HANAKO, SERVICE, PURPOSE, now, &facts);
+	cid_store_read_end(txn);
+	cid_consent_facts_free(facts);
+	return rc;
+}
+
+/*
+ * A decision recorded over a damaged latest record (one that no longer
+ * reads) supersedes it as any other would: the damage stops the readers of
+ * the current decision until then, the new record is the current one after,
+ * and the damaged record is kept as it is (append-only, damage is never
+ * mended here). A withdrawal over it is refused (CID_ERR_STORE): which
+ * grant, under which versions, it would withdraw is unknown; nothing is
+ * written.
+ */
+static void test_decision_over_a_damaged_latest_record(void **state)
+{
+	struct cid_test_store *f = *state;
+	struct cid_consent_context ctx = context(HANAKO, SERVICE, PURPOSE, NOW + 3);
+	const char *email = "email";
+	char *a = record1(f->s, "email", CID_CONSENT_GRANTED, NOW + WEEK, NOW);
+	char *b = NULL;
+	char *c = NULL;
+	char *w = NULL;
+	struct cid_consent_facts *facts;
+	const struct cid_consent_fact *fact;
+	json_t *rec = NULL;
+
+	damage_record(f->s, a);
+	assert_int_equal(current_rc(f->s, NOW + 1), CID_ERR_STORE);
+	b = record1(f->s, "email", CID_CONSENT_GRANTED, NOW + 2 * WEEK, NOW + 1);
+	facts = current(f->s, HANAKO, SERVICE, PURPOSE, NOW + 1);
+	fact = fact_of(facts, "email");
+	assert_non_null(fact);
+	assert_int_equal(fact->state, CID_CONSENT_GRANTED);
+	assert_string_equal(fact->record_id, b);
+	assert_int_equal(fact->expires_at, NOW + 2 * WEEK);
+	cid_consent_facts_free(facts);
+	assert_int_equal(cid_consent_get(f->s, a, &rec), CID_ERR_STORE);
+	assert_int_equal(cid_consent_get(f->s, b, &rec), CID_OK);
+	json_decref(rec);
+	rec = NULL;
+	/* a refusal over a damaged latest record, the same */
+	damage_record(f->s, b);
+	c = record1(f->s, "email", CID_CONSENT_REFUSED, 0, NOW + 2);
+	facts = current(f->s, HANAKO, SERVICE, PURPOSE, NOW + 2);
+	fact = fact_of(facts, "email");
+	assert_non_null(fact);
+	assert_int_equal(fact->state, CID_CONSENT_REFUSED);
+	assert_string_equal(fact->record_id, c);
+	cid_consent_facts_free(facts);
+	/* a withdrawal over one is refused, and writes nothing */
+	damage_record(f->s, c);
+	assert_int_equal(cid_consent_withdraw(f->s, &ctx, &email, 1, &w, NULL), CID_ERR_STORE);
+	assert_null(w);
+	assert_int_equal(current_rc(f->s, NOW + 3), CID_ERR_STORE);
+	assert_int_equal(cid_test_count(f->s, CID_DB_CONSENTS), 3);
+	assert_int_equal(cid_test_count(f->s, CID_DB_CONSENT_IDS), 3);
+	free(a);
+	free(b);
+	free(c);
+}
+
 /* ---- withdrawing everything in force of a deleted citizen ---- */
 
 /* One decision recorded before the withdrawal, and what the withdrawal makes of it. */
@@ -1799,6 +1881,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_get_by_id, cid_test_store_setup,
 					    cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_consent_get_reads_no_other_record,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_decision_over_a_damaged_latest_record,
 					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_consent_index_built_for_a_store_without_one,
 					    cid_test_store_setup, cid_test_store_teardown),

@@ -4,7 +4,8 @@
  * expired, a refusal, a withdrawal or a grant renewed in time gets none; a
  * second sweep, or a sweep after a release logged the expiry, writes
  * nothing; a run writes at most max and counts the rest; a damaged record
- * is skipped and counted, and the others are still swept.
+ * is skipped and counted, and the others are still swept, by the sweep and
+ * by the build of the due index alike.
  */
 #include "account.h"
 #include "audit.h"
@@ -379,6 +380,8 @@ static void test_sweep_index_built(void **state)
 	char *email;
 	char *renewed;
 	char *ids[3];
+	char *later;
+	char due[CID_CONSENT_DUE_KEY + 1];
 	size_t built = 99;
 
 	sweep(f, NOW + DAY, 16, 1, 0); /* taro's is logged */
@@ -399,16 +402,67 @@ static void test_sweep_index_built(void **state)
 	sweep(f, NOW + 2 * DAY, 16, 1, 0);
 	sweep(f, NOW + 9 * DAY, 16, 1, 0);
 	sweep(f, NOW + 30 * DAY, 16, 0, 0);
-	/* a build without the index wrote records since: built again at the next start */
+	/* a build without the index wrote a grant since, without its due key: built again at
+	 * the next start, of that grant alone (everything else is logged) */
+	later = record1(f, TARO, "birthdate", CID_CONSENT_GRANTED, NOW + 40 * DAY, NOW + 30 * DAY);
+	assert_true(cid_consent_due_key(NOW + 40 * DAY, later, due));
+	cid_test_raw_write(f->s, CID_DB_CONSENT_DUE, due, NULL);
 	assert_int_equal(cid_store_update(f->s, older_build_writes, NULL), CID_OK);
 	assert_int_equal(cid_consent_due_ensure(f->s, &built), CID_OK);
-	assert_int_equal(built, 0); /* all logged: nothing to index, but checked */
+	assert_int_equal(built, 1);
+	assert_int_equal(cid_consent_due_ensure(f->s, &built), CID_OK);
+	assert_int_equal(built, 0);
+	sweep(f, NOW + 40 * DAY, 16, 1, 0);
 	assert_int_equal(cid_consent_due_ensure(NULL, &built), CID_ERR_INVALID);
+	free(later);
 	free(taro);
 	free(email);
 	free(renewed);
 	for (size_t i = 0; i < 3; i++)
 		free(ids[i]);
+}
+
+/*
+ * The due index's build skips a damaged record and counts it: it is left
+ * out (damage is kept, never swept), the other grants are indexed, and a
+ * damaged record that is the latest of its attribute still supersedes the
+ * grant before it, as for the sweep.
+ */
+static void test_sweep_index_build_skips_damage(void **state)
+{
+	struct cid_test_audit *f = *state;
+	char *bad = record1(f, HANAKO, "email", CID_CONSENT_GRANTED, NOW + DAY, NOW);
+	char *kept = record1(f, HANAKO, "birthdate", CID_CONSENT_GRANTED, NOW + DAY, NOW);
+	char *old = record1(f, TARO, "email", CID_CONSENT_GRANTED, NOW + DAY, NOW);
+	char *over = record1(f, TARO, "email", CID_CONSENT_GRANTED, NOW + 2 * DAY, NOW + 1);
+	size_t built = 99;
+	size_t damaged = 99;
+	uint64_t before;
+	json_t *e;
+
+	damage_latest(f, HANAKO, "purpose_digest"); /* hanako's email, after her birthdate */
+	damage_latest(f, TARO, "state");	    /* over, which superseded old */
+	assert_int_equal(cid_store_update(f->s, strip_due, NULL), CID_OK);
+	assert_int_equal(cid_consent_due_ensure_counted(f->s, &built, &damaged), CID_OK);
+	assert_int_equal(built, 1); /* kept alone */
+	assert_int_equal(damaged, 2);
+	assert_int_equal(cid_test_count(f->s, CID_DB_CONSENT_DUE), 1);
+	/* whole now: nothing read, nothing counted */
+	assert_int_equal(cid_consent_due_ensure_counted(f->s, &built, &damaged), CID_OK);
+	assert_int_equal(built, 0);
+	assert_int_equal(damaged, 0);
+	before = log_size(f);
+	sweep(f, NOW + 2 * DAY, 16, 1, 0);
+	e = entry(f, before);
+	assert_string_equal(
+	    json_string_value(json_array_get(json_object_get(e, "consent_records"), 0)), kept);
+	json_decref(e);
+	assert_int_equal(cid_consent_get(f->s, bad, &e), CID_ERR_STORE);
+	assert_int_equal(cid_consent_get(f->s, over, &e), CID_ERR_STORE);
+	free(bad);
+	free(kept);
+	free(old);
+	free(over);
 }
 
 /* An empty store: nothing to sweep. */
@@ -433,6 +487,8 @@ int main(void)
 					    cid_test_audit_teardown),
 	    cmocka_unit_test_setup_teardown(test_sweep_visits_only_due, cid_test_audit_setup,
 					    cid_test_audit_teardown),
+	    cmocka_unit_test_setup_teardown(test_sweep_index_build_skips_damage,
+					    cid_test_audit_setup, cid_test_audit_teardown),
 	    cmocka_unit_test_setup_teardown(test_sweep_index_built, cid_test_audit_setup,
 					    cid_test_audit_teardown),
 	    cmocka_unit_test_setup_teardown(test_sweep_empty, cid_test_audit_setup,
