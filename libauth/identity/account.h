@@ -176,11 +176,14 @@ struct cid_account {
  * holds too: it is replaced when it has no trust framework or the new one
  * has one, and stays (the new one dropped) when only it has one, so a value
  * merely imported never displaces a verified one of another upstream.
- * Never touches the typed "claims".
+ * Never touches the typed "claims". A disabled citizen's record is not
+ * written: that is checked in the write transaction itself, so a citizen
+ * disabled after the caller looked still gets nothing written.
  * Errors: CID_ERR_INVALID (a name not in the claim table, a value failing
  * cid_claim_check, an entry of another issuer or without imported_at;
- * nothing written), CID_ERR_NOTFOUND (no such citizen), CID_ERR_TOOBIG
- * (over CID_MAX_CLAIMS entries in all), CID_ERR_STORE, CID_ERR_NOMEM.
+ * nothing written), CID_ERR_NOTFOUND (no such citizen), CID_ERR_DISABLED
+ * (the citizen is disabled; nothing written), CID_ERR_TOOBIG (over
+ * CID_MAX_CLAIMS entries in all), CID_ERR_STORE, CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_account_put_verified(struct cid_store *s, const char *id,
 						     const char *issuer, const json_t *entries);

@@ -59,6 +59,9 @@ static enum cid_err put_cb(struct cid_txn *txn, void *arg)
 
 	CID_ENSURE(kept != NULL, CID_ERR_NOMEM);
 	CID_TRY(account_load_record(txn, p->id, &record));
+	/* in the transaction that writes: a citizen disabled after any earlier look gets
+	 * nothing written */
+	CID_ENSURE(cid_account_active(record), CID_ERR_DISABLED);
 	verified = json_object_get(record, "verified");
 	/* the other upstreams' entries stay; this one's are replaced whole */
 	json_object_foreach_safe(verified, tmp, name, e)

@@ -408,7 +408,6 @@ enum cid_err cid_oidc_upstream_callback(struct cid_ctx *ctx, const struct cid_re
 	json_t *amr_kept = NULL;
 	json_t *verified = NULL;
 	struct oidc_login how;
-	struct cid_account *citizen = NULL;
 	int64_t age;
 	int level;
 
@@ -500,24 +499,25 @@ enum cid_err cid_oidc_upstream_callback(struct cid_ctx *ctx, const struct cid_re
 		goto out;
 	}
 	CID_TRY(rc);
-	/* a disabled citizen's login fails as with a wrong password, and writes nothing */
-	CID_TRY(cid_account_get(cid_ctx_store(ctx), account, &citizen));
-	if (!citizen->active) {
+	/* what the upstream vouches for now, kept with its source apart from typed claims;
+	 * refused in its own transaction when the citizen is disabled, so that one disabled
+	 * after any earlier look gets nothing written: the login fails as with a wrong
+	 * password */
+	rc = cid_account_put_verified(cid_ctx_store(ctx), account, idp->issuer, verified);
+	if (rc == CID_ERR_DISABLED) {
 		fprintf(stderr,
 			"civicid: upstream %s: its identity is linked to a disabled citizen\n",
 			idp->name);
 		rc = login_again(ctx, req, &step, "msg_upstream_failed", reply);
 		goto out;
 	}
-	/* what the upstream vouches for now, kept with its source apart from typed claims */
-	CID_TRY(cid_account_put_verified(cid_ctx_store(ctx), account, idp->issuer, verified));
+	CID_TRY(rc);
 	how =
 	    (struct oidc_login){level_acr(level), amr, n_amr, upstream_auth_time(claims, req->now)};
 	rc = oidc_login_finish(ctx, req, step.auth, step.client, account, &how, reply);
 	if (rc == CID_ERR_DISABLED) /* disabled meanwhile: no session was made */
 		rc = login_again(ctx, req, &step, "msg_upstream_failed", reply);
 out:
-	cid_account_free(citizen);
 	json_decref(verified);
 	json_decref(amr_kept);
 	cid_wipe(csrf, sizeof(csrf));

@@ -624,6 +624,65 @@ static void test_disabled_account_denied(void **state)
 	assert_int_equal(cid_account_set_disabled(f->s, "nobody", true, NOW), CID_ERR_NOTFOUND);
 }
 
+/* The verified entries an upstream vouching for given_name = value gives, at imported_at. */
+static json_t *vouched(const char *value, int imported_at)
+{
+	json_t *e = json_pack("{s:{s:s, s:s, s:i, s:s}}", "given_name", "value", value, "issuer",
+			      "https://card.example", "imported_at", imported_at, "trust_framework",
+			      "jp_card");
+
+	assert_non_null(e);
+	return e;
+}
+
+/*
+ * What an upstream vouches for is not written onto a disabled citizen's
+ * record: the check is in the write's own transaction, so a citizen
+ * disabled after the caller looked (an upstream login's race with an
+ * operator) still gets nothing written. Enabled again, it is written.
+ */
+static void test_put_verified_refuses_a_disabled_citizen(void **state)
+{
+	struct fixture *f = *state;
+	json_t *first = vouched("Hanako", 1);
+	json_t *later = vouched("Hana", 2);
+	json_t *before;
+	json_t *after;
+	struct cid_account *a = NULL;
+
+	assert_int_equal(cid_account_put_verified(f->s, f->id, "https://card.example", first),
+			 CID_OK);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", true, NOW), CID_OK);
+	before = raw_record(f->s, f->id);
+	assert_int_equal(cid_account_put_verified(f->s, f->id, "https://card.example", later),
+			 CID_ERR_DISABLED);
+	after = raw_record(f->s, f->id);
+	assert_true(json_equal(before, after));
+	json_decref(after);
+	/* what the upstream vouches for now, nothing: refused all the same */
+	json_decref(later);
+	later = json_object();
+	assert_non_null(later);
+	assert_int_equal(cid_account_put_verified(f->s, f->id, "https://card.example", later),
+			 CID_ERR_DISABLED);
+	after = raw_record(f->s, f->id);
+	assert_true(json_equal(before, after));
+	json_decref(after);
+	json_decref(before);
+	json_decref(later);
+	/* enabled again: written */
+	later = vouched("Hana", 2);
+	assert_int_equal(cid_account_set_disabled(f->s, "hanako", false, NOW), CID_OK);
+	assert_int_equal(cid_account_put_verified(f->s, f->id, "https://card.example", later),
+			 CID_OK);
+	assert_int_equal(cid_account_get(f->s, f->id, &a), CID_OK);
+	assert_string_equal(cid_json_str(cid_account_verified_get(a, "given_name"), "value"),
+			    "Hana");
+	cid_account_free(a);
+	json_decref(first);
+	json_decref(later);
+}
+
 /* The one rule of an active citizen: "disabled" is exactly false; anything else is not. */
 static void test_active_rule_is_fail_closed(void **state)
 {
@@ -1754,6 +1813,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_authenticate_ok_and_failures_look_alike, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_disabled_account_denied, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_put_verified_refuses_a_disabled_citizen, setup,
+					    teardown),
 	    cmocka_unit_test(test_active_rule_is_fail_closed),
 	    cmocka_unit_test(test_typed_citizen_from_record),
 	    cmocka_unit_test_setup_teardown(test_state_changes_start_generations, setup, teardown),
