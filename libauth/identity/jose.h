@@ -23,6 +23,15 @@
  * verify). cid_keys_drop withdraws a key already retired. Private keys are
  * never printed or returned: cid_keys_list gives public data only.
  *
+ * On the record. Every change of which keys sign and which are accepted is
+ * told, inside the write transaction that makes it, to a hook
+ * (cid_keys_change): the audit log's (cid_audit_keys_change, audit.h) writes
+ * each as an entry of that same transaction, so no change is made without its
+ * entry. cid_keys_rotate, cid_keys_publish, cid_keys_activate,
+ * cid_keys_activate_due and cid_keys_drop tell no hook: they are for a store
+ * without a log (tests, tools); the CLI and the server go through the audit
+ * log's. The first keys (cid_keys_ensure) are not told either.
+ *
  * A cid_keyset is an immutable snapshot: every key parsed into an EVP_PKEY once,
  * and the JWKS document serialised once. Signing uses EVP_DigestSign directly
  * (ECDSA DER signatures converted to JWS r||s), so nothing is parsed per token.
@@ -105,6 +114,75 @@ CID_MUST_CHECK enum cid_err cid_keys_activate(struct cid_store *s, const char *a
  */
 CID_MUST_CHECK enum cid_err cid_keys_activate_due(struct cid_store *s, int64_t now, int64_t keep,
 						  size_t *n_out);
+
+/* What cid_keys_change does. */
+enum cid_keys_verb {
+	CID_KEYS_ROTATE,       /* cid_keys_rotate: alg, span = keep (0: withdraws the old keys) */
+	CID_KEYS_PUBLISH,      /* cid_keys_publish: alg, span = delay */
+	CID_KEYS_ACTIVATE,     /* cid_keys_activate: alg, span = keep, force */
+	CID_KEYS_ACTIVATE_DUE, /* cid_keys_activate_due: span = keep */
+	CID_KEYS_DROP,	       /* cid_keys_drop: kid */
+};
+
+struct cid_keys_op {
+	enum cid_keys_verb verb;
+	const char *alg; /* ROTATE, PUBLISH, ACTIVATE: "ES256" or "RS256" */
+	const char *kid; /* DROP */
+	int64_t now;
+	int64_t span; /* ROTATE, ACTIVATE, ACTIVATE_DUE: keep; PUBLISH: delay */
+	bool force;   /* ACTIVATE */
+};
+
+/* What cid_keys_change did. */
+struct cid_keys_result {
+	char *kid;	  /* ROTATE, PUBLISH, ACTIVATE: the new or activated key (caller frees) */
+	bool dropped;	  /* DROP: the key was still live (false: already withdrawn) */
+	size_t activated; /* ACTIVATE_DUE: keys activated */
+};
+
+/* One change of the keyset, as told to a cid_keys_hook. */
+enum cid_key_event {
+	CID_KEY_PUBLISHED, /* kid is published in the JWKS, signing nothing before at */
+	CID_KEY_ACTIVATED, /* kid signs from now; previous (NULL: none) no longer signs
+			      and verifies until previous_until */
+	CID_KEY_WITHDRAWN, /* kid is out of the JWKS from now: what it signed is refused */
+};
+
+struct cid_key_change {
+	enum cid_key_event event;
+	const char *kid; /* borrowed for the call */
+	const char *alg; /* "ES256" or "RS256" */
+	int64_t now;
+	int64_t at;		/* PUBLISHED: its activate_at */
+	const char *previous;	/* ACTIVATED: the active key it replaces, or NULL */
+	int64_t previous_until; /* ACTIVATED with previous: its drop_after */
+};
+
+/*
+ * Told each change inside the write transaction that makes it (which may run
+ * again, after the store's map grew: the hook then writes again, the first
+ * run's writes being gone). An error aborts the transaction: the change is
+ * not made, and cid_keys_change returns the error.
+ */
+typedef enum cid_err (*cid_keys_hook)(struct cid_txn *txn, const struct cid_key_change *c,
+				      void *arg);
+
+/*
+ * Does op as the function its verb names does (same rules, same errors) and
+ * tells hook (NULL: nobody) every change in the same transaction: a
+ * published next key (PUBLISHED); a key that starts signing (ACTIVATED),
+ * naming the active key it retires; each key withdrawn at once (WITHDRAWN):
+ * the keys a rotation with keep 0 retires, the key dropped. A key retired
+ * with keep > 0 is withdrawn when drop_after passes, by no transaction: the
+ * ACTIVATED change says when (previous_until). A call that changes nothing
+ * (a drop of a key already withdrawn, ACTIVATE_DUE with nothing due) tells
+ * nothing. *out (may be NULL; zeroed first) gets what was done.
+ * Errors: CID_ERR_INVALID (op NULL, an unknown verb), those of the verb's
+ * function, those of hook.
+ */
+CID_MUST_CHECK enum cid_err cid_keys_change(struct cid_store *s, const struct cid_keys_op *op,
+					    cid_keys_hook hook, void *arg,
+					    struct cid_keys_result *out);
 
 /*
  * Public view of every stored key: array of {"kid","alg","state","created_at",

@@ -10,6 +10,10 @@
  * running server notices a rotation made by the CLI. A record read back is
  * checked for its shape and its kid against its key: a bad one is a damaged
  * store, never a key. Private PEMs are wiped before their memory is freed.
+ * Each change is told to the caller's hook (cid_keys_change, jose.h) inside
+ * the same transaction, where it is made: newkey_put tells a published key,
+ * add_cb and activate_in (tell_activated) a key that starts signing, retire
+ * and drop_cb a key withdrawn. The functions without a hook pass NULL.
  */
 #include "jose_int.h"
 
@@ -115,6 +119,30 @@ out:
 
 /* ---- key records in the store ---- */
 
+/* Whom cid_keys_change tells its changes (fn NULL: nobody). */
+struct keys_hook {
+	cid_keys_hook fn;
+	void *arg;
+};
+
+static enum cid_err tell(struct cid_txn *txn, const struct keys_hook *h,
+			 const struct cid_key_change *c)
+{
+	return h == NULL || h->fn == NULL ? CID_OK : h->fn(txn, c, h->arg);
+}
+
+/* Tells h that rec's key is withdrawn at now. */
+static enum cid_err tell_withdrawn(struct cid_txn *txn, const struct keys_hook *h,
+				   const json_t *rec, int64_t now)
+{
+	const struct cid_key_change c = {.event = CID_KEY_WITHDRAWN,
+					 .kid = cid_json_str(rec, "kid"),
+					 .alg = cid_json_str(rec, "alg"),
+					 .now = now};
+
+	return tell(txn, h, &c);
+}
+
 /* Checks the shape of a stored key record; a bad one means a damaged store. */
 static bool record_valid(const json_t *rec, struct cid_str key)
 {
@@ -212,7 +240,7 @@ out:
 
 /* Stores nk as the active key, or as a next key when next (signing from activate_at). */
 static enum cid_err newkey_put(struct cid_txn *txn, const struct newkey *nk, int64_t now, bool next,
-			       int64_t activate_at)
+			       int64_t activate_at, const struct keys_hook *h)
 {
 	enum cid_err rc = CID_OK;
 	json_t *rec = NULL;
@@ -226,6 +254,15 @@ static enum cid_err newkey_put(struct cid_txn *txn, const struct newkey *nk, int
 		CID_ENSURE(json_object_set_new(rec, "activate_at", json_integer(activate_at)) == 0,
 			   CID_ERR_NOMEM);
 	CID_TRY(cid_txn_put_json(txn, CID_DB_KEYS, cid_str_of(nk->kid), rec, CID_PUT_NOOVERWRITE));
+	if (next) {
+		const struct cid_key_change c = {.event = CID_KEY_PUBLISHED,
+						 .kid = nk->kid,
+						 .alg = jose_alg_names[nk->alg],
+						 .now = now,
+						 .at = activate_at};
+
+		CID_TRY(tell(txn, h, &c));
+	}
 out:
 	wipe_pem(rec);
 	json_decref(rec);
@@ -254,7 +291,7 @@ static enum cid_err ensure_cb(struct cid_txn *txn, void *arg)
 			e->again = true;
 			continue;
 		}
-		CID_TRY(newkey_put(txn, &e->fresh[a], e->now, false, 0));
+		CID_TRY(newkey_put(txn, &e->fresh[a], e->now, false, 0, NULL));
 		wrote = true;
 	}
 	if (wrote)
@@ -308,15 +345,45 @@ out:
 	return rc;
 }
 
-/* Rewrites rec (a record of records_load) as retired at now, dropped from drop_after. */
-static enum cid_err retire(struct cid_txn *txn, json_t *rec, int64_t now, int64_t drop_after)
+/*
+ * Rewrites rec (a record of records_load) as retired at now, dropped from
+ * drop_after; withdrawn at once (told to h) when drop_after is not after now.
+ */
+static enum cid_err retire(struct cid_txn *txn, json_t *rec, int64_t now, int64_t drop_after,
+			   const struct keys_hook *h)
 {
+	enum cid_err rc;
+
 	if (json_object_set_new(rec, "state", json_string("retired")) != 0 ||
 	    json_object_set_new(rec, "retired_at", json_integer(now)) != 0 ||
 	    json_object_set_new(rec, "drop_after", json_integer(drop_after)) != 0)
 		return CID_ERR_NOMEM;
 	json_object_del(rec, "activate_at");
-	return cid_txn_put_json(txn, CID_DB_KEYS, cid_str_of(cid_json_str(rec, "kid")), rec, 0);
+	rc = cid_txn_put_json(txn, CID_DB_KEYS, cid_str_of(cid_json_str(rec, "kid")), rec, 0);
+	if (rc == CID_OK && !record_live(rec, now))
+		rc = tell_withdrawn(txn, h, rec, now);
+	return rc;
+}
+
+/*
+ * Tells h that kid signs from now, replacing previous (a record just retired,
+ * or NULL). Told after the retirements: in the log, a rotation's withdrawals
+ * come just before its activation.
+ */
+static enum cid_err tell_activated(struct cid_txn *txn, const struct keys_hook *h, const char *kid,
+				   const char *alg, const json_t *previous, int64_t now)
+{
+	const struct cid_key_change c = {
+	    .event = CID_KEY_ACTIVATED,
+	    .kid = kid,
+	    .alg = alg,
+	    .now = now,
+	    .previous = previous != NULL ? cid_json_str(previous, "kid") : NULL,
+	    .previous_until = previous != NULL ? (int64_t)json_integer_value(
+						     json_object_get(previous, "drop_after"))
+					       : 0};
+
+	return tell(txn, h, &c);
 }
 
 /*
@@ -329,6 +396,7 @@ struct add {
 	int64_t now;
 	bool next;
 	int64_t at; /* next: its activate_at; else the drop_after of the keys it retires */
+	const struct keys_hook *hook;
 };
 
 static enum cid_err add_cb(struct cid_txn *txn, void *arg)
@@ -337,19 +405,27 @@ static enum cid_err add_cb(struct cid_txn *txn, void *arg)
 	enum cid_err rc = CID_OK;
 	json_t *recs = NULL;
 	json_t *rec;
+	const json_t *previous = NULL;
 	size_t i;
 
 	CID_TRY(records_load(txn, &recs));
 	json_array_foreach(recs, i, rec)
 	{
 		/* one next key per algorithm: which one signs next is never a guess */
-		if (a->next)
+		if (a->next) {
 			CID_ENSURE(!record_is(rec, a->fresh->alg, "next"), CID_ERR_EXISTS);
+			continue;
+		}
+		if (record_active(rec, a->fresh->alg))
+			previous = rec;
 		/* a pending next key goes too: it would otherwise replace the new key later */
-		else if (record_active(rec, a->fresh->alg) || record_is(rec, a->fresh->alg, "next"))
-			CID_TRY(retire(txn, rec, a->now, a->at));
+		if (record_active(rec, a->fresh->alg) || record_is(rec, a->fresh->alg, "next"))
+			CID_TRY(retire(txn, rec, a->now, a->at, a->hook));
 	}
-	CID_TRY(newkey_put(txn, a->fresh, a->now, a->next, a->next ? a->at : 0));
+	CID_TRY(newkey_put(txn, a->fresh, a->now, a->next, a->next ? a->at : 0, a->hook));
+	if (!a->next)
+		CID_TRY(tell_activated(txn, a->hook, a->fresh->kid, jose_alg_names[a->fresh->alg],
+				       previous, a->now));
 	CID_TRY(cid_txn_counter_add(txn, KEYS_VERSION, "version", 1, NULL));
 out:
 	records_free(recs);
@@ -360,6 +436,7 @@ out:
 struct drop {
 	const char *kid;
 	int64_t now;
+	const struct keys_hook *hook;
 	bool dropped; /* it was still live: the keyset changed */
 };
 
@@ -385,11 +462,12 @@ static enum cid_err drop_cb(struct cid_txn *txn, void *arg)
 	if (!record_live(found, d->now))
 		goto out; /* already gone */
 	if (strcmp(cid_json_str(found, "state"), "next") == 0) {
-		CID_TRY(retire(txn, found, d->now, d->now));
+		CID_TRY(retire(txn, found, d->now, d->now, d->hook));
 	} else {
 		CID_ENSURE(json_object_set_new(found, "drop_after", json_integer(d->now)) == 0,
 			   CID_ERR_NOMEM);
 		CID_TRY(cid_txn_put_json(txn, CID_DB_KEYS, cid_str_of(d->kid), found, 0));
+		CID_TRY(tell_withdrawn(txn, d->hook, found, d->now));
 	}
 	CID_TRY(cid_txn_counter_add(txn, KEYS_VERSION, "version", 1, NULL));
 	d->dropped = true;
@@ -398,10 +476,11 @@ out:
 	return rc;
 }
 
-enum cid_err cid_keys_drop(struct cid_store *s, const char *kid, int64_t now, bool *dropped)
+static enum cid_err keys_drop(struct cid_store *s, const char *kid, int64_t now,
+			      const struct keys_hook *h, bool *dropped)
 {
 	enum cid_err rc = CID_OK;
-	struct drop d = {.kid = kid, .now = now};
+	struct drop d = {.kid = kid, .now = now, .hook = h};
 
 	CID_ENSURE(kid != NULL, CID_ERR_INVALID);
 	/* a kid is a thumbprint of KID_CHARS: anything longer names no key */
@@ -413,13 +492,18 @@ out:
 	return rc;
 }
 
+enum cid_err cid_keys_drop(struct cid_store *s, const char *kid, int64_t now, bool *dropped)
+{
+	return keys_drop(s, kid, now, NULL, dropped);
+}
+
 /* What cid_keys_rotate (next false) and cid_keys_publish (next true) share; span: keep or delay. */
 static enum cid_err keys_add(struct cid_store *s, const char *alg, int64_t now, int64_t span,
-			     bool next, char **kid_out)
+			     bool next, const struct keys_hook *h, char **kid_out)
 {
 	enum cid_err rc = CID_OK;
 	struct newkey nk = {0};
-	struct add add = {.fresh = &nk, .now = now, .next = next};
+	struct add add = {.fresh = &nk, .now = now, .next = next, .hook = h};
 	int a = jose_alg_parse(alg);
 	char *kid = NULL;
 
@@ -445,24 +529,18 @@ out:
 enum cid_err cid_keys_rotate(struct cid_store *s, const char *alg, int64_t now, int64_t keep,
 			     char **kid_out)
 {
-	return keys_add(s, alg, now, keep, false, kid_out);
+	return keys_add(s, alg, now, keep, false, NULL, kid_out);
 }
 
 enum cid_err cid_keys_publish(struct cid_store *s, const char *alg, int64_t now, int64_t delay,
 			      char **kid_out)
 {
-	return keys_add(s, alg, now, delay, true, kid_out);
+	return keys_add(s, alg, now, delay, true, NULL, kid_out);
 }
 
-/*
- * In a write transaction: makes the next key of alg (among recs) active and
- * retires the active one. Without force only when activation_due. kid (may be
- * NULL) receives the activated kid.
- */
-static enum cid_err activate_in(struct cid_txn *txn, json_t *recs, enum alg alg, int64_t now,
-				int64_t drop_after, bool force, char kid[CID_JWKS_MAX_KID + 1])
+/* The next key of alg among recs, or NULL. */
+static json_t *next_of(json_t *recs, enum alg alg)
 {
-	enum cid_err rc = CID_OK;
 	json_t *next = NULL;
 	json_t *rec;
 	size_t i;
@@ -472,18 +550,40 @@ static enum cid_err activate_in(struct cid_txn *txn, json_t *recs, enum alg alg,
 		if (record_is(rec, alg, "next"))
 			next = rec;
 	}
+	return next;
+}
+
+/*
+ * In a write transaction: makes the next key of alg (among recs) active and
+ * retires the active one, telling h. Without force only when activation_due.
+ * kid (may be NULL) receives the activated kid.
+ */
+static enum cid_err activate_in(struct cid_txn *txn, json_t *recs, enum alg alg, int64_t now,
+				int64_t drop_after, bool force, const struct keys_hook *h,
+				char kid[CID_JWKS_MAX_KID + 1])
+{
+	enum cid_err rc = CID_OK;
+	json_t *next = next_of(recs, alg);
+	const json_t *previous = NULL;
+	json_t *rec;
+	size_t i;
+
 	CID_ENSURE(next != NULL, CID_ERR_NOTFOUND);
 	CID_ENSURE(force || activation_due(next, now), CID_ERR_TOOEARLY);
 	json_array_foreach(recs, i, rec)
 	{
-		if (record_active(rec, alg))
-			CID_TRY(retire(txn, rec, now, drop_after));
+		if (record_active(rec, alg)) {
+			CID_TRY(retire(txn, rec, now, drop_after, h));
+			previous = rec;
+		}
 	}
 	json_object_del(next, "activate_at");
 	CID_ENSURE(json_object_set_new(next, "state", json_string("active")) == 0 &&
 		       json_object_set_new(next, "activated_at", json_integer(now)) == 0,
 		   CID_ERR_NOMEM);
 	CID_TRY(cid_txn_put_json(txn, CID_DB_KEYS, cid_str_of(cid_json_str(next, "kid")), next, 0));
+	CID_TRY(
+	    tell_activated(txn, h, cid_json_str(next, "kid"), jose_alg_names[alg], previous, now));
 	if (kid != NULL)
 		snprintf(kid, CID_JWKS_MAX_KID + 1, "%s", cid_json_str(next, "kid"));
 out:
@@ -495,6 +595,7 @@ struct activate {
 	int64_t now;
 	int64_t drop_after;
 	bool force;
+	const struct keys_hook *hook;
 	char kid[CID_JWKS_MAX_KID + 1];
 	size_t activated;
 };
@@ -508,15 +609,16 @@ static enum cid_err activate_cb(struct cid_txn *txn, void *arg)
 	act->activated = 0;
 	CID_TRY(records_load(txn, &recs));
 	for (int a = 0; a < ALG_COUNT; a++) {
+		const json_t *next = next_of(recs, (enum alg)a);
+
 		if (act->alg >= 0 && a != act->alg)
 			continue;
-		rc = activate_in(txn, recs, (enum alg)a, act->now, act->drop_after, act->force,
-				 act->kid);
-		if (act->alg < 0 && (rc == CID_ERR_NOTFOUND || rc == CID_ERR_TOOEARLY)) {
-			rc = CID_OK; /* nothing due for this alg */
+		/* every alg: only those with a next key due (checked before any write, so
+		 * an error after one, a hook's too, is never taken for "nothing due") */
+		if (act->alg < 0 && (next == NULL || !activation_due(next, act->now)))
 			continue;
-		}
-		CID_TRY(rc);
+		CID_TRY(activate_in(txn, recs, (enum alg)a, act->now, act->drop_after, act->force,
+				    act->hook, act->kid));
 		act->activated++;
 	}
 	if (act->activated > 0)
@@ -526,11 +628,11 @@ out:
 	return rc;
 }
 
-enum cid_err cid_keys_activate(struct cid_store *s, const char *alg, int64_t now, int64_t keep,
-			       bool force, char **kid_out)
+static enum cid_err keys_activate(struct cid_store *s, const char *alg, int64_t now, int64_t keep,
+				  bool force, const struct keys_hook *h, char **kid_out)
 {
 	enum cid_err rc = CID_OK;
-	struct activate act = {.alg = jose_alg_parse(alg), .now = now, .force = force};
+	struct activate act = {.alg = jose_alg_parse(alg), .now = now, .force = force, .hook = h};
 	char *kid = NULL;
 
 	CID_ENSURE(act.alg >= 0, CID_ERR_INVALID);
@@ -546,10 +648,17 @@ out:
 	return rc;
 }
 
-enum cid_err cid_keys_activate_due(struct cid_store *s, int64_t now, int64_t keep, size_t *n_out)
+enum cid_err cid_keys_activate(struct cid_store *s, const char *alg, int64_t now, int64_t keep,
+			       bool force, char **kid_out)
+{
+	return keys_activate(s, alg, now, keep, force, NULL, kid_out);
+}
+
+static enum cid_err keys_activate_due(struct cid_store *s, int64_t now, int64_t keep,
+				      const struct keys_hook *h, size_t *n_out)
 {
 	enum cid_err rc = CID_OK;
-	struct activate act = {.alg = -1, .now = now};
+	struct activate act = {.alg = -1, .now = now, .hook = h};
 
 	CID_ENSURE(keep >= 0 && now <= INT64_MAX - keep, CID_ERR_INVALID);
 	act.drop_after = now + keep;
@@ -557,6 +666,44 @@ enum cid_err cid_keys_activate_due(struct cid_store *s, int64_t now, int64_t kee
 	if (n_out != NULL)
 		*n_out = act.activated;
 out:
+	return rc;
+}
+
+enum cid_err cid_keys_activate_due(struct cid_store *s, int64_t now, int64_t keep, size_t *n_out)
+{
+	return keys_activate_due(s, now, keep, NULL, n_out);
+}
+
+enum cid_err cid_keys_change(struct cid_store *s, const struct cid_keys_op *op, cid_keys_hook hook,
+			     void *arg, struct cid_keys_result *out)
+{
+	const struct keys_hook h = {.fn = hook, .arg = arg};
+	struct cid_keys_result r = {0};
+	enum cid_err rc = CID_ERR_INVALID;
+
+	if (out != NULL)
+		*out = r;
+	if (op == NULL)
+		return CID_ERR_INVALID;
+	switch (op->verb) {
+	case CID_KEYS_ROTATE:
+		rc = keys_add(s, op->alg, op->now, op->span, false, &h, &r.kid);
+		break;
+	case CID_KEYS_PUBLISH:
+		rc = keys_add(s, op->alg, op->now, op->span, true, &h, &r.kid);
+		break;
+	case CID_KEYS_ACTIVATE:
+		rc = keys_activate(s, op->alg, op->now, op->span, op->force, &h, &r.kid);
+		break;
+	case CID_KEYS_ACTIVATE_DUE:
+		rc = keys_activate_due(s, op->now, op->span, &h, &r.activated);
+		break;
+	case CID_KEYS_DROP: rc = keys_drop(s, op->kid, op->now, &h, &r.dropped); break;
+	}
+	if (rc == CID_OK && out != NULL)
+		*out = r;
+	else
+		free(r.kid);
 	return rc;
 }
 

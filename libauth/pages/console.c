@@ -34,7 +34,7 @@ static const char *const types[] = {
     "logout.",		"logout.delivered",  "logout.failed",	 "officer.",
     "officer.searched", "officer.viewed",    "officer.resolved", "operator.",
     "operator.viewed",	"retention.",	     "retention.purged", "key.",
-    "key.rotated",
+    "key.rotated",	"key.published",     "key.activated",	 "key.withdrawn",
 };
 
 const char *console_locale(struct cid_ctx *ctx, const struct cid_request *req)

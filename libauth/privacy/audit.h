@@ -15,7 +15,8 @@
  *   "type"           "consent.granted" | "consent.refused" | "consent.withdrawn" |
  *                    "consent.expired" | "release.permit" | "release.deny" |
  *                    "audit.exported" | "logout.delivered" | "logout.failed" |
- *                    "key.rotated" | "officer.searched" | "officer.viewed" |
+ *                    "key.rotated" | "key.published" | "key.activated" |
+ *                    "key.withdrawn" | "officer.searched" | "officer.viewed" |
  *                    "officer.resolved" | "retention.purged" | "operator.viewed" |
  *                    "account.deleted"
  *   "actor"          who caused it: "citizen", "service", "operator" (the CLI),
@@ -79,6 +80,12 @@
  *                    logout.failed "error" (why the last try failed);
  *                    for key.rotated: "vkey" (the new audit key's verifier
  *                    key) and "previous" (the one it replaces);
+ *                    for key.published, key.activated, key.withdrawn (a
+ *                    token signing key's change, cid_audit_keys_change):
+ *                    "kid" and "alg" of the key, and for key.published
+ *                    "activate_at" (when it may sign), for key.activated
+ *                    "previous" (the active key it replaces, absent if none)
+ *                    with "previous_until" (when that one stops verifying);
  *                    for officer.searched: "rows" (entries shown) and the
  *                    filter's members that were set, as for audit.exported,
  *                    and "before" (the paging seq); for officer.viewed:
@@ -139,6 +146,13 @@
  * {"issuer": URL}) by the first server started on it (cid_audit_issuer_record
  * from cid_ctx_open) is never changed afterwards: the origin is made of it,
  * and every legacy checkpoint of one log carries it as iss.
+ *
+ * Token signing keys on the record. Every change of which token keys sign
+ * and which tokens are accepted (jose.h) is an entry, written in the
+ * transaction that makes the change (cid_audit_keys_change): key.published,
+ * key.activated, key.withdrawn; actor "operator" (endpoint "cli") or
+ * "system" (the server activating a next key when its time came, no
+ * endpoint), no citizen. key.rotated stays the audit key's alone.
  *
  * What verification proves. Every entry is checked against the chain and
  * the tree; a signed checkpoint proves the entries it covers. Entries after the newest
@@ -504,6 +518,28 @@ CID_MUST_CHECK enum cid_err cid_audit_vkeys(struct cid_store *s, json_t **out);
 CID_MUST_CHECK enum cid_err cid_audit_key_rotate(struct cid_store *s, const char *actor,
 						 const char *endpoint, int64_t now, char **vkey,
 						 uint64_t *size);
+
+/* ---- the token signing keys on the record (audit_token_keys.c) ---- */
+
+/*
+ * Changes the token signing keys as op says (cid_keys_change, jose.h: same
+ * rules) and appends, in the same write transaction, one entry per change:
+ * {"type": "key.published" | "key.activated" | "key.withdrawn", "time": op's
+ * now, "actor": actor, "endpoint": endpoint (absent when NULL), "ext":
+ * {"kid", "alg", "activate_at"? (published), "previous"?, "previous_until"?
+ * (activated, replacing an active key)}} (times RFC 3339). A rotation with
+ * keep 0 (--revoke) writes key.withdrawn for each key it withdraws and
+ * key.activated for the new key; a drop key.withdrawn, unless the key was
+ * already out. If an entry cannot be written nothing changes, the keys
+ * included. Both skins call it: the CLI as "operator" through "cli", the
+ * server's own activation of a due next key as "system" (endpoint NULL).
+ * *out (may be NULL): as cid_keys_change's.
+ * Errors: CID_ERR_INVALID (s, op or actor NULL, actor or endpoint empty),
+ * those of cid_keys_change and of cid_audit_append_txn.
+ */
+CID_MUST_CHECK enum cid_err cid_audit_keys_change(struct cid_store *s, const struct cid_keys_op *op,
+						  const char *actor, const char *endpoint,
+						  struct cid_keys_result *out);
 
 /*
  * What a verifier trusts: the log's verifier keys (Ed25519 note vkeys, type

@@ -194,9 +194,13 @@ enum cid_err cid_ctx_keys_refresh(struct cid_ctx *ctx, int64_t now)
 	pthread_mutex_unlock(&ctx->lock);
 	if (!stale)
 		goto out;
-	/* a published next key's time has come: it signs from this reload on */
-	if (due)
-		CID_TRY(cid_keys_activate_due(ctx->store, now, ctx->cfg->key_keep, NULL));
+	/* a published next key's time has come: it signs from this reload on, on the record */
+	if (due) {
+		const struct cid_keys_op op = {
+		    .verb = CID_KEYS_ACTIVATE_DUE, .now = now, .span = ctx->cfg->key_keep};
+
+		CID_TRY(cid_audit_keys_change(ctx->store, &op, "system", NULL, NULL));
+	}
 	fresh = calloc(1, sizeof(*fresh));
 	CID_ENSURE(fresh != NULL, CID_ERR_NOMEM);
 	snapshot_init(&fresh->snap, keyset_free);

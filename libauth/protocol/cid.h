@@ -128,11 +128,13 @@ struct cid_memo *cid_keyref_memo(struct cid_keyref *r, const struct cid_memo_kin
 /*
  * Reloads the keyset if the store's keys_version changed, or if a retired key
  * passed its drop time (pass the current time). When a published next key's
- * activate_at has come, it first activates it (cid_keys_activate_due; the
- * active key is retired for the config's key_keep seconds): that is how a
- * running server switches to a key published by `keys rotate --publish-only`.
- * Cheap when nothing changed: one read. Errors: those of
- * cid_keys_activate_due and cid_keyset_load (the old keyset stays in force).
+ * activate_at has come, it first activates it (cid_keys_activate_due, on
+ * the record: cid_audit_keys_change by actor "system" writes its
+ * key.activated entry in the same transaction; the active key is retired for
+ * the config's key_keep seconds): that is how a running server switches to a
+ * key published by `keys rotate --publish-only`. Cheap when nothing changed:
+ * one read. Errors: those of cid_audit_keys_change and cid_keyset_load (the
+ * old keyset stays in force).
  */
 CID_MUST_CHECK enum cid_err cid_ctx_keys_refresh(struct cid_ctx *ctx, int64_t now);
 

@@ -1,6 +1,8 @@
 /*
  * keys: `civicid keys list|rotate|drop|jwks`, and `keys rotate --audit` for the
- * audit log's own key (audit.h). Only public data is ever printed. A
+ * audit log's own key (audit.h). Every change of the token keys is an entry
+ * of the audit log (key.published, key.activated, key.withdrawn), written
+ * with the change (cid_audit_keys_change). Only public data is ever printed. A
  * running server notices a rotation within seconds (it polls keys_version)
  * or at once on SIGHUP, and activates a published next key itself when its
  * time comes; the audit key is read from the store at each checkpoint.
@@ -63,6 +65,10 @@ static const char keys_help[] =
     "                       a member \"issuer\": the audit log's issuer, which\n"
     "                       `civicid audit verify --file` checks every checkpoint\n"
     "                       against (absent until a server has started on the store)\n"
+    "\n"
+    "Every change of the token keys is an entry of the audit log, written with the\n"
+    "change: key.published, key.activated, key.withdrawn (ext.kid, ext.alg), actor\n"
+    "\"operator\" (\"system\" when the server activates a next key itself)\n"
     "\n"
     "  -s, --store DIR      LMDB store directory (default ./var/civicid)\n"
     "  -c, --config FILE    configuration file (key_keep, key_publish_delay, the store)\n"
@@ -141,19 +147,31 @@ static int rotate_one(struct cli_env *env, const char *alg, enum rotate_mode mod
 {
 	int64_t now = cli_now();
 	int64_t delay = env->cfg->key_publish_delay;
-	char *kid = NULL;
+	struct cid_keys_op op = {.alg = alg, .now = now, .force = force};
+	struct cid_keys_result done = {0};
+	char *kid;
 	char when[32];
 	enum cid_err rc;
 	int added;
 
 	switch (mode) {
-	case ROTATE_PUBLISH: rc = cid_keys_publish(env->store, alg, now, delay, &kid); break;
-	case ROTATE_ACTIVATE:
-		rc = cid_keys_activate(env->store, alg, now, env->cfg->key_keep, force, &kid);
+	case ROTATE_PUBLISH:
+		op.verb = CID_KEYS_PUBLISH;
+		op.span = delay;
 		break;
-	case ROTATE_REVOKE: rc = cid_keys_rotate(env->store, alg, now, 0, &kid); break;
-	default: rc = cid_keys_rotate(env->store, alg, now, env->cfg->key_keep, &kid); break;
+	case ROTATE_ACTIVATE:
+		op.verb = CID_KEYS_ACTIVATE;
+		op.span = env->cfg->key_keep;
+		break;
+	case ROTATE_REVOKE: op.verb = CID_KEYS_ROTATE; break; /* keep 0: withdrawn at once */
+	default:
+		op.verb = CID_KEYS_ROTATE;
+		op.span = env->cfg->key_keep;
+		break;
 	}
+	/* the change and its entry in the audit log, in one transaction */
+	rc = cid_audit_keys_change(env->store, &op, "operator", "cli", &done);
+	kid = done.kid;
 	if (rc == CID_ERR_EXISTS) {
 		fprintf(stderr,
 			"civicid keys: a next %s key is already published (signs from %s): "
@@ -281,8 +299,10 @@ static int rotate(struct cli_env *env, const char *alg, enum rotate_mode mode, b
 /* drop KID: a retired or next key withdrawn at once. */
 static int drop(struct cli_env *env, const char *kid, bool json)
 {
-	bool dropped = false;
-	enum cid_err rc = cid_keys_drop(env->store, kid, cli_now(), &dropped);
+	const struct cid_keys_op op = {.verb = CID_KEYS_DROP, .kid = kid, .now = cli_now()};
+	struct cid_keys_result done = {0};
+	enum cid_err rc = cid_audit_keys_change(env->store, &op, "operator", "cli", &done);
+	bool dropped = done.dropped;
 
 	if (rc == CID_ERR_REFUSED) {
 		fprintf(stderr,

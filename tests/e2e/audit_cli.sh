@@ -20,7 +20,9 @@
 # tlog_tool, which signs notes with a key of its own. Every export is on the
 # record: an audit.exported entry (actor operator) written before it leaves;
 # the whole log's export ends with its own record and a checkpoint covering
-# it, and still verifies.
+# it, and still verifies. The token keys' changes (keys rotate --revoke,
+# --publish-only, keys drop) are entries too: key.activated, key.published,
+# key.withdrawn, and the log verifies with them.
 # Usage: CIVICID_BIN=path/to/civicid AUDIT_TAMPER=path/to/audit_tamper \
 #        TLOG_TOOL=path/to/tlog_tool tests/e2e/audit_cli.sh
 set -uo pipefail
@@ -523,6 +525,38 @@ expect 0 "so it left no record" "$bin" audit query "${C[@]}" --type operator.vie
 same "the two looks at hanako only" "$(grep -c . <<<"$out")" 2
 expect 0 "who took a copy of taro's entries" "$bin" audit query "${C[@]}" --citizen taro --type audit.exported --json
 same "the export, found by citizen" "$(grep -c . <<<"$out"), $(json "d['seq']" <<<"$out")" "1, 8"
+
+# the token keys' changes are on the record, each written with the change
+expect 0 "keys list before --revoke" "$bin" keys list "${C[@]}" --json
+old_es=$(json "[k['kid'] for k in d if k['alg'] == 'ES256' and k['state'] == 'active'][0]" <<<"$out")
+expect 0 "no key.withdrawn before" "$bin" audit query "${C[@]}" --type key.withdrawn --json
+same "none" "$out" ""
+expect 0 "keys rotate --revoke --alg ES256" "$bin" keys rotate --revoke --alg ES256 "${C[@]}" --json
+new_es=$(json "d[0]['kid']" <<<"$out")
+expect 0 "the withdrawal is an entry" "$bin" audit query "${C[@]}" --type key.withdrawn --json
+same "one key.withdrawn" "$(grep -c . <<<"$out")" 1
+same "naming the old key and its alg, by the operator's CLI" \
+	"$(json "d['ext']['kid'], d['ext']['alg'], d['actor'], d['endpoint']" <<<"$out")" "$old_es ES256 operator cli"
+same "and no citizen nor service" "$(json "'citizen' in d or 'service' in d" <<<"$out")" False
+expect 0 "the new key's activation is an entry" "$bin" audit query "${C[@]}" --type key.activated --json
+same "naming the new key and the one it replaced" \
+	"$(tail -n1 <<<"$out" | json "d['ext']['kid'], d['ext']['alg'], d['ext']['previous']")" "$new_es ES256 $old_es"
+expect 0 "keys rotate --publish-only --alg RS256" "$bin" keys rotate --publish-only --alg RS256 "${C[@]}" --json
+next_rs=$(json "d[0]['kid']" <<<"$out")
+expect 0 "the publication is an entry" "$bin" audit query "${C[@]}" --type key.published --json
+same "naming the next key" "$(tail -n1 <<<"$out" | json "d['ext']['kid'], d['ext']['alg']")" "$next_rs RS256"
+expect 0 "keys drop the next key" "$bin" keys drop "$next_rs" "${C[@]}"
+expect 0 "the drop is an entry" "$bin" audit query "${C[@]}" --type key.withdrawn --json
+same "a second key.withdrawn, naming it" "$(grep -c . <<<"$out") $(tail -n1 <<<"$out" | json "d['ext']['kid']")" "2 $next_rs"
+expect 0 "a drop of a key already out" "$bin" keys drop "$next_rs" "${C[@]}"
+expect 0 "is no entry" "$bin" audit query "${C[@]}" --type key.withdrawn --json
+same "still two" "$(grep -c . <<<"$out")" 2
+expect 0 "the key. prefix finds the audit key's rotation and the token keys' changes" \
+	"$bin" audit query "${C[@]}" --type key. --json
+same "five" "$(grep -c . <<<"$out")" 5
+expect 0 "the store verifies with them" "$bin" audit verify "${C[@]}"
+expect 0 "export with them" "$bin" audit export "${C[@]}" --output "$tmp/keys.jsonl"
+expect 0 "which verifies offline" "$bin" audit verify --file "$tmp/keys.jsonl" --vkeys "$tmp/vkeys2.txt"
 
 # the witnesses setting is checked before the server starts
 printf 'audit_witnesses = https://w.example/ not-a-vkey\n' >"$tmp/bad-witness.conf"

@@ -3,8 +3,9 @@
  * appends keep beside the chain (its head for every size is merkle.h's over
  * the entry hashes, group commit batches included, and a store written
  * before the tree catches up), proofs for every entry, checkpoints as C2SP
- * signed notes under the audit key and its rotation, legacy JWS checkpoints,
- * and the witnesses the server pushes checkpoints to.
+ * signed notes under the audit key and its rotation, the token signing keys'
+ * changes on the record, legacy JWS checkpoints, and the witnesses the server
+ * pushes checkpoints to.
  */
 #include "audit.h"
 #include "http_server.h"
@@ -509,6 +510,265 @@ static void test_rotation_is_logged_and_both_keys_sign_the_handover(void **state
 	cid_audit_trust_free(new_only);
 	free(vkey);
 	free(old);
+}
+
+/* ---- the token signing keys on the record ---- */
+
+static uint64_t log_size(struct cid_store *s)
+{
+	struct cid_txn *txn = NULL;
+	char hash[CID_AUDIT_HASH_HEX];
+	uint64_t n = 0;
+
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	assert_int_equal(cid_audit_head(txn, &n, hash), CID_OK);
+	cid_store_read_end(txn);
+	return n;
+}
+
+static json_t *entry_at(struct cid_store *s, uint64_t seq)
+{
+	struct cid_txn *txn = NULL;
+	json_t *e = NULL;
+
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	assert_int_equal(cid_audit_get(txn, seq, &e), CID_OK);
+	cid_store_read_end(txn);
+	return e;
+}
+
+/* The kid of the key of alg in state, into kid[64] ("" if none). */
+static void kid_in_state(struct cid_store *s, const char *alg, const char *state, char kid[64])
+{
+	json_t *list = NULL;
+	const json_t *k;
+	size_t i;
+
+	kid[0] = '\0';
+	assert_int_equal(cid_keys_list(s, &list), CID_OK);
+	json_array_foreach(list, i, k)
+	{
+		if (strcmp(cid_json_str(k, "alg"), alg) == 0 &&
+		    strcmp(cid_json_str(k, "state"), state) == 0)
+			snprintf(kid, 64, "%s", cid_json_str(k, "kid"));
+	}
+	json_decref(list);
+}
+
+/*
+ * Entry seq is a token key's change: type, kid and alg in ext, actor and
+ * endpoint (NULL: absent), time at; and it names nobody.
+ */
+static void assert_key_entry(struct cid_store *s, uint64_t seq, const char *type, const char *kid,
+			     const char *alg, const char *actor, const char *endpoint, int64_t at)
+{
+	json_t *e = entry_at(s, seq);
+	const json_t *ext = json_object_get(e, "ext");
+	char when[21];
+
+	assert_int_equal(cid_audit_time(at, when), CID_OK);
+	assert_string_equal(cid_json_str(e, "type"), type);
+	assert_string_equal(cid_json_str(e, "time"), when);
+	assert_string_equal(cid_json_str(e, "actor"), actor);
+	if (endpoint != NULL)
+		assert_string_equal(cid_json_str(e, "endpoint"), endpoint);
+	else
+		assert_null(json_object_get(e, "endpoint"));
+	assert_string_equal(cid_json_str(ext, "kid"), kid);
+	assert_string_equal(cid_json_str(ext, "alg"), alg);
+	assert_null(json_object_get(e, "citizen"));
+	assert_null(json_object_get(e, "service"));
+	json_decref(e);
+}
+
+/* ext[name] of entry seq is the RFC 3339 time t (0: absent). */
+static void assert_ext_time(struct cid_store *s, uint64_t seq, const char *name, int64_t t)
+{
+	json_t *e = entry_at(s, seq);
+	char when[21];
+
+	if (t == 0) {
+		assert_null(json_object_get(json_object_get(e, "ext"), name));
+	} else {
+		assert_int_equal(cid_audit_time(t, when), CID_OK);
+		assert_string_equal(cid_json_str(json_object_get(e, "ext"), name), when);
+	}
+	json_decref(e);
+}
+
+static void assert_ext(struct cid_store *s, uint64_t seq, const char *name, const char *want)
+{
+	json_t *e = entry_at(s, seq);
+
+	assert_string_equal(cid_json_str(json_object_get(e, "ext"), name), want);
+	json_decref(e);
+}
+
+/*
+ * Every change of the token keys through cid_audit_keys_change is an entry
+ * of its own transaction: a publish (key.published), an activation by the
+ * operator or, when due, by the server (key.activated, naming the key it
+ * replaced), a rotation, which with keep 0 withdraws the old keys
+ * (key.withdrawn each), and a drop (key.withdrawn; none for a key already
+ * out). The log still verifies with them in it.
+ */
+static void test_token_key_changes_are_on_the_record(void **state)
+{
+	struct fixture *f = *state;
+	const int64_t keep = 50;
+	const int64_t delay = 100;
+	struct cid_keys_op op = {0};
+	struct cid_keys_result r = {0};
+	struct cid_audit_trust *trust;
+	struct cid_audit_report rep;
+	char es_old[64];
+	char rs_old[64];
+	char es_next[64];
+	char rs_mid[64];
+	char rs_next[64];
+	char withdrawn_a[64];
+	char withdrawn_b[64];
+	char *es_due = NULL;
+
+	fill_batches(f, 2);
+	kid_in_state(f->s, "ES256", "active", es_old);
+	kid_in_state(f->s, "RS256", "active", rs_old);
+
+	/* publish: seq 2 */
+	op = (struct cid_keys_op){
+	    .verb = CID_KEYS_PUBLISH, .alg = "ES256", .now = NOW + 10, .span = delay};
+	assert_int_equal(cid_audit_keys_change(f->s, &op, "operator", "cli", &r), CID_OK);
+	snprintf(es_next, sizeof(es_next), "%s", r.kid);
+	free(r.kid);
+	assert_int_equal(log_size(f->s), 3);
+	assert_key_entry(f->s, 2, "key.published", es_next, "ES256", "operator", "cli", NOW + 10);
+	assert_ext_time(f->s, 2, "activate_at", NOW + 10 + delay);
+
+	/* too early without force: refused, and nothing on the record */
+	op = (struct cid_keys_op){
+	    .verb = CID_KEYS_ACTIVATE, .alg = "ES256", .now = NOW + 20, .span = keep};
+	assert_int_equal(cid_audit_keys_change(f->s, &op, "operator", "cli", &r), CID_ERR_TOOEARLY);
+	assert_null(r.kid);
+	assert_int_equal(log_size(f->s), 3);
+
+	/* activate: seq 3, naming the key it retired and until when that verifies */
+	op.now = NOW + 10 + delay;
+	assert_int_equal(cid_audit_keys_change(f->s, &op, "operator", "cli", &r), CID_OK);
+	assert_string_equal(r.kid, es_next);
+	free(r.kid);
+	assert_int_equal(log_size(f->s), 4);
+	assert_key_entry(f->s, 3, "key.activated", es_next, "ES256", "operator", "cli",
+			 NOW + 10 + delay);
+	assert_ext(f->s, 3, "previous", es_old);
+	assert_ext_time(f->s, 3, "previous_until", NOW + 10 + delay + keep);
+
+	/* a plain rotation: seq 4, the old key kept, so nothing withdrawn */
+	op = (struct cid_keys_op){
+	    .verb = CID_KEYS_ROTATE, .alg = "RS256", .now = NOW + 120, .span = keep};
+	assert_int_equal(cid_audit_keys_change(f->s, &op, "operator", "cli", &r), CID_OK);
+	snprintf(rs_mid, sizeof(rs_mid), "%s", r.kid);
+	free(r.kid);
+	assert_int_equal(log_size(f->s), 5);
+	assert_key_entry(f->s, 4, "key.activated", rs_mid, "RS256", "operator", "cli", NOW + 120);
+	assert_ext(f->s, 4, "previous", rs_old);
+
+	/* --revoke with a next key waiting: both withdrawn (seq 6, 7), the new key (seq 8) */
+	op = (struct cid_keys_op){
+	    .verb = CID_KEYS_PUBLISH, .alg = "RS256", .now = NOW + 125, .span = delay};
+	assert_int_equal(cid_audit_keys_change(f->s, &op, "operator", "cli", &r), CID_OK);
+	snprintf(rs_next, sizeof(rs_next), "%s", r.kid);
+	free(r.kid);
+	op = (struct cid_keys_op){.verb = CID_KEYS_ROTATE, .alg = "RS256", .now = NOW + 130};
+	assert_int_equal(cid_audit_keys_change(f->s, &op, "operator", "cli", &r), CID_OK);
+	assert_int_equal(log_size(f->s), 9);
+	assert_key_entry(f->s, 5, "key.published", rs_next, "RS256", "operator", "cli", NOW + 125);
+	/* the two withdrawals come in kid order */
+	snprintf(withdrawn_a, 64, "%s", strcmp(rs_mid, rs_next) < 0 ? rs_mid : rs_next);
+	snprintf(withdrawn_b, 64, "%s", strcmp(rs_mid, rs_next) < 0 ? rs_next : rs_mid);
+	assert_key_entry(f->s, 6, "key.withdrawn", withdrawn_a, "RS256", "operator", "cli",
+			 NOW + 130);
+	assert_key_entry(f->s, 7, "key.withdrawn", withdrawn_b, "RS256", "operator", "cli",
+			 NOW + 130);
+	assert_key_entry(f->s, 8, "key.activated", r.kid, "RS256", "operator", "cli", NOW + 130);
+	assert_ext(f->s, 8, "previous", rs_mid);
+	assert_ext_time(f->s, 8, "previous_until", NOW + 130);
+	free(r.kid);
+
+	/* a drop of a key kept after its rotation: seq 9; again: already out, no entry */
+	op = (struct cid_keys_op){.verb = CID_KEYS_DROP, .kid = es_old, .now = NOW + 140};
+	assert_int_equal(cid_audit_keys_change(f->s, &op, "operator", "cli", &r), CID_OK);
+	assert_true(r.dropped);
+	assert_int_equal(log_size(f->s), 10);
+	assert_key_entry(f->s, 9, "key.withdrawn", es_old, "ES256", "operator", "cli", NOW + 140);
+	op.now = NOW + 141;
+	assert_int_equal(cid_audit_keys_change(f->s, &op, "operator", "cli", &r), CID_OK);
+	assert_false(r.dropped);
+	assert_int_equal(log_size(f->s), 10);
+
+	/* the server's own activation of a due key: actor "system", no endpoint (seq 11) */
+	assert_int_equal(cid_keys_publish(f->s, "ES256", NOW + 150, 10, &es_due), CID_OK);
+	op = (struct cid_keys_op){.verb = CID_KEYS_ACTIVATE_DUE, .now = NOW + 159, .span = keep};
+	assert_int_equal(cid_audit_keys_change(f->s, &op, "system", NULL, &r), CID_OK);
+	assert_int_equal(r.activated, 0);
+	assert_int_equal(log_size(f->s), 10);
+	op.now = NOW + 160;
+	assert_int_equal(cid_audit_keys_change(f->s, &op, "system", NULL, &r), CID_OK);
+	assert_int_equal(r.activated, 1);
+	assert_int_equal(log_size(f->s), 11);
+	assert_key_entry(f->s, 10, "key.activated", es_due, "ES256", "system", NULL, NOW + 160);
+	assert_ext(f->s, 10, "previous", es_next);
+
+	/* with these entries the log still verifies, checkpointed and as an export */
+	assert_int_equal(cid_audit_checkpoint(f->s, NOW + 170, NULL), CID_OK);
+	trust = own_trust(f->s);
+	rep = verify_store_with(f, trust, NULL);
+	assert_true(rep.ok);
+	assert_int_equal(rep.covered, 11);
+	rep = verify_export_with(f, trust);
+	assert_true(rep.ok);
+	cid_audit_trust_free(trust);
+
+	/* bad arguments: refused before anything is changed */
+	assert_int_equal(cid_audit_keys_change(f->s, &op, "", NULL, &r), CID_ERR_INVALID);
+	assert_int_equal(cid_audit_keys_change(f->s, &op, NULL, NULL, &r), CID_ERR_INVALID);
+	assert_int_equal(cid_audit_keys_change(f->s, &op, "operator", "", &r), CID_ERR_INVALID);
+	assert_int_equal(cid_audit_keys_change(f->s, NULL, "operator", "cli", &r), CID_ERR_INVALID);
+	assert_int_equal(cid_audit_keys_change(NULL, &op, "operator", "cli", &r), CID_ERR_INVALID);
+	free(es_due);
+}
+
+/*
+ * A change whose entry cannot be written is not made: here the entry's time
+ * is past what the log can write (year 10000), so the rotation's transaction
+ * aborts; the keys, their version and the log stay as they were.
+ */
+static void test_token_key_change_without_its_entry_is_not_made(void **state)
+{
+	struct fixture *f = *state;
+	const int64_t beyond = 253402300800; /* 10000-01-01T00:00:00Z */
+	struct cid_keys_op op = {.verb = CID_KEYS_ROTATE, .alg = "ES256", .now = beyond};
+	struct cid_keys_result r = {0};
+	json_t *before = NULL;
+	json_t *after = NULL;
+	uint64_t version = 0;
+	uint64_t version_after = 0;
+	uint64_t size;
+
+	fill_batches(f, 1);
+	size = log_size(f->s);
+	assert_int_equal(cid_keys_list(f->s, &before), CID_OK);
+	assert_int_equal(cid_keys_version(f->s, &version), CID_OK);
+	assert_int_not_equal(cid_audit_keys_change(f->s, &op, "operator", "cli", &r), CID_OK);
+	assert_null(r.kid);
+	op = (struct cid_keys_op){.verb = CID_KEYS_PUBLISH, .alg = "RS256", .now = beyond};
+	assert_int_not_equal(cid_audit_keys_change(f->s, &op, "operator", "cli", &r), CID_OK);
+	assert_int_equal(cid_keys_list(f->s, &after), CID_OK);
+	assert_int_equal(cid_keys_version(f->s, &version_after), CID_OK);
+	assert_true(json_equal(before, after));
+	assert_int_equal(version_after, version);
+	assert_int_equal(log_size(f->s), size);
+	json_decref(before);
+	json_decref(after);
 }
 
 /* fmt with "%1$s", "%2$s", "%3$s" replaced by a, b, c into out (no printf of a variable format). */
@@ -1270,6 +1530,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_witness_checkpoint_needs_a_trusted_cosignature,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_an_empty_export_is_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_token_key_changes_are_on_the_record, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_token_key_change_without_its_entry_is_not_made,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_push_to_a_witness_ahead_says_rollback, setup,
 					    teardown),
 	    cmocka_unit_test(test_witnesses_config_table),

@@ -637,10 +637,35 @@ static void test_rotation_refresh_and_drop(void **state)
 	free(t_late);
 }
 
+static enum cid_err entry_collect(uint64_t seq, struct cid_str entry, void *arg)
+{
+	json_t *e = json_loadb(entry.ptr, entry.len, 0, NULL);
+
+	(void)seq;
+	assert_non_null(e);
+	assert_int_equal(json_array_append_new(arg, e), 0);
+	return CID_OK;
+}
+
+/* The log's entries of type, oldest first (new array). */
+static json_t *entries_of(struct cid_store *s, const char *type)
+{
+	const struct cid_audit_filter f = {.type = type};
+	struct cid_txn *txn = NULL;
+	json_t *all = json_array();
+
+	assert_non_null(all);
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	assert_int_equal(cid_audit_query(txn, &f, entry_collect, all), CID_OK);
+	cid_store_read_end(txn);
+	return all;
+}
+
 /*
  * A published next key: the server's refresh publishes it at once and keeps
  * signing with the active key; at activate_at the refresh activates it, signs
- * with it, and keeps the retired key for key_keep.
+ * with it, and keeps the retired key for key_keep. The activation is on the
+ * audit log (key.activated, actor "system"), once.
  */
 static void test_refresh_activates_published_key_when_due(void **state)
 {
@@ -658,6 +683,8 @@ static void test_refresh_activates_published_key_when_due(void **state)
 	char *es_next = NULL;
 	char *t_window;
 	char *t_after;
+	json_t *activated;
+	const json_t *e;
 
 	kid_of(cid_keyref_keyset(r1), "ES256", es_old);
 	assert_int_equal(cid_keys_publish(s, "ES256", published, delay, &es_next), CID_OK);
@@ -695,6 +722,15 @@ static void test_refresh_activates_published_key_when_due(void **state)
 	same = cid_ctx_keys_acquire(f->ctx);
 	assert_ptr_equal(same, r3);
 	cid_keyref_put(same);
+	/* the server's own switch is on the record, once, by "system" */
+	activated = entries_of(s, "key.activated");
+	assert_int_equal(json_array_size(activated), 1);
+	e = json_array_get(activated, 0);
+	assert_string_equal(cid_json_str(e, "actor"), "system");
+	assert_string_equal(cid_json_str(json_object_get(e, "ext"), "kid"), es_next);
+	assert_string_equal(cid_json_str(json_object_get(e, "ext"), "alg"), "ES256");
+	assert_string_equal(cid_json_str(json_object_get(e, "ext"), "previous"), es_old);
+	json_decref(activated);
 
 	cid_keyref_put(r1);
 	cid_keyref_put(r2);
