@@ -701,6 +701,10 @@ static const struct {
     /* an audit key's rotation is on the record too, and a type to filter by */
     {"type=key.", ""},
     {"type=key.rotated", ""},
+    /* so are the token signing keys' changes */
+    {"type=key.published", ""},
+    {"type=key.activated", ""},
+    {"type=key.withdrawn", ""},
     {"attribute=email", "3 1"},
     {"attribute=family_name", "6"},
     {"attribute=phone_number", "4 0"},
