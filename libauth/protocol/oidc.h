@@ -86,9 +86,13 @@ CID_MUST_CHECK enum cid_err cid_oidc_totp(struct cid_ctx *ctx, const struct cid_
  * GET /upstream/callback (code, state, iss): the pending request of the
  * state, bound to this browser's CSRF cookie (else an error page), is
  * claimed first (a replay gets a 400 error page); a registration removed
- * meanwhile, an iss of another issuer, no code, a failed exchange or an ID
- * token that does not verify get a 502 error page (the reason on stderr,
- * the citizen starts again); else the citizen linked to the upstream
+ * meanwhile or an iss of another issuer (or none where the upstream says
+ * it sends one) get a 502 error page; no code (an error answer: the
+ * citizen cancelled there), a failed or refused code exchange, an ID token
+ * failing its checks (signature, iss, aud, azp, exp, nonce, auth_time) or
+ * a disabled citizen get the login form of the same request again with a
+ * generic message (the reason on stderr), where the password still works;
+ * else the citizen linked to the upstream
  * identity, or one created and linked (the registration allows it), gets
  * what the upstream vouches for (cid_account_put_verified) and is logged in
  * (oidc_login_finish); otherwise an identity linked to no one gets the link page,

@@ -36,7 +36,11 @@
  * An upstream that cannot be read, or when half the login threads already
  * wait on upstreams (cid_ctx_upstream_enter: the password logins keep the
  * others), shows the login form of the request again under a new id, with
- * a message: the password still works.
+ * a message: the password still works. So does a return the citizen made
+ * whose login failed there (an error response: cancelled) or here (the
+ * code exchange refused, an ID token failing its checks): the message is
+ * generic, the reason goes to the log. A return whose request is not found
+ * or has expired, or whose iss is another issuer's, gets an error page.
  *
  * Why not liboauth2's oauth2_openidc_handle: see README "Federation". In
  * short, Debian's liboauth2 1.4.5.4 checks neither iss, aud nor nonce of
@@ -468,8 +472,12 @@ enum cid_err cid_oidc_upstream_callback(struct cid_ctx *ctx, const struct cid_re
 			 age);
 		rc = CID_ERR_DENIED;
 	}
+	/* the citizen came back, and the exchange or the ID token failed: the
+	 * request goes on here, its login form again with a plain message (the
+	 * reason is the operator's, in the log), where the password still works */
 	if (rc == CID_ERR_IO || rc == CID_ERR_DENIED) {
-		rc = upstream_failed(reply, step.locale, why);
+		fprintf(stderr, "civicid: upstream %s: login failed: %s\n", idp->name, why);
+		rc = login_again(ctx, req, &step, "msg_upstream_failed", reply);
 		goto out;
 	}
 	CID_TRY(rc);

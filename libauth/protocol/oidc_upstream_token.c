@@ -57,6 +57,24 @@ out:
 	return rc;
 }
 
+/*
+ * The error code of a token endpoint's error answer (RFC 6749 §5.2) for the
+ * log: itself when it is made of the characters the spec allows that need
+ * no quoting (letters, digits, '_', '-', '.'), else "none" or "unreadable",
+ * so an upstream cannot write lines of its own into civicid's log.
+ */
+static const char *error_code(const char *error)
+{
+	if (error == NULL || error[0] == '\0')
+		return "none";
+	for (const char *p = error; *p != '\0'; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' || *p == '.'))
+			return "unreadable";
+	}
+	return error;
+}
+
 /* Exchanges code at the upstream's token endpoint; *id_token: the ID token (caller frees). */
 enum cid_err oidc_upstream_exchange(const struct cid_config *cfg, const struct cid_idp *idp,
 				    const json_t *up, const char *code, char **id_token, char *why,
@@ -101,8 +119,9 @@ enum cid_err oidc_upstream_exchange(const struct cid_config *cfg, const struct c
 	tok = json_loadb(ans.body, ans.len, JSON_REJECT_DUPLICATES, NULL);
 	it = cid_json_str(tok, "id_token");
 	if (ans.status != 200 || it == NULL) {
-		snprintf(why, whysz, "the token endpoint answered %ld without an ID token",
-			 ans.status);
+		snprintf(why, whysz,
+			 "the token endpoint answered %ld without an ID token (error %.40s)",
+			 ans.status, error_code(cid_json_str(tok, "error")));
 		rc = CID_ERR_IO;
 		goto out;
 	}

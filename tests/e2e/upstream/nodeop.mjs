@@ -7,7 +7,9 @@
 // re-sign it with the provider's own key, 'wrong-signature' with a key of
 // the same kid never published, 'alg-none' unsigns it, 'rotated' signs it
 // with a key published only from then on (TAMPER below), 'rotated-unusable'
-// with another, while its JWKS holds only that key without its kid, kept for a day. hits(path) counts
+// with another, while its JWKS holds only that key without its kid, kept for a day; 'wrong-aud'
+// re-signs it for another client, 'expired' with an exp an hour past, and 'token-error' makes
+// the token endpoint refuse the code (400 invalid_grant, RFC 6749 §5.2). hits(path) counts
 // the requests that reached a path. The form also takes the amr to report
 // (space-separated). With idTokenClaims the ID token carries the scopes'
 // claims (as the card service does), and verified(accountId), if given,
@@ -74,6 +76,10 @@ const TAMPER = {
 	'wrong-signature': (t, key, otherKey) => resign(t, otherKey, {}),
 	// a genuine signature over a token naming another issuer
 	'wrong-iss': (t, key) => resign(t, key, { iss: 'https://impostor.example' }),
+	// a genuine signature over a token for another client of the upstream
+	'wrong-aud': (t, key) => resign(t, key, { aud: 'another-client' }),
+	// a genuine signature over a token that expired an hour ago
+	'expired': (t, key) => resign(t, key, { exp: Math.floor(Date.now() / 1000) - 3600 }),
 	// a key rotated in (published with the old one, see startUpstream) signs it
 	'rotated': (t, key, otherKey, next) => new SignJWT(decodeJwt(t))
 		.setProtectedHeader({ ...decodeProtectedHeader(t), kid: 'card-es256-next' }).sign(next),
@@ -154,6 +160,11 @@ export async function startUpstream({ clientId, secret, redirectUri, idTokenClai
 			const { kid, ...bare } = pub(thirdJwk);
 			res.writeHead(200, { 'Content-Type': 'application/jwk-set+json', 'Cache-Control': 'max-age=86400' });
 			res.end(JSON.stringify({ keys: [bare] }));
+			return;
+		}
+		if (mode === 'token-error' && req.method === 'POST' && path === '/token') {
+			res.writeHead(400, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+			res.end(JSON.stringify({ error: 'invalid_grant', error_description: 'grant request is invalid' }));
 			return;
 		}
 		const tamper = TAMPER[mode];
