@@ -411,11 +411,24 @@ CID_MUST_CHECK enum cid_err oidc_upstream_exchange(const struct cid_config *cfg,
 						   size_t whysz);
 
 /*
+ * Checks the claims c (borrowed) of an upstream ID token whose signature
+ * verified, for idp (OIDC Core §3.1.3.7): iss is idp's issuer; aud names
+ * idp's client_id, and azp, when present, is that client_id, and is
+ * present when aud lists several audiences; exp not past (60 s of skew)
+ * and an iat; a nonce equal to sent, the request's (NULL always fails); a
+ * sub of at most CID_IDP_MAX_SUB bytes. Reads no clock or store.
+ * Errors: CID_ERR_DENIED (why, of whysz bytes, says which check failed).
+ */
+CID_MUST_CHECK enum cid_err oidc_upstream_check_claims(const struct cid_idp *idp, const char *sent,
+						       const json_t *c, int64_t now, char *why,
+						       size_t whysz);
+
+/*
  * Verifies the upstream ID token id_token for idp and the login up (its
  * jwks_uri, fetched through the context's cache and fetched anew once for
- * an unknown kid; iss, aud, azp, exp, nonce), into *claims (new
- * reference). Errors: CID_ERR_DENIED with why on any failure, CID_ERR_IO,
- * CID_ERR_NOMEM.
+ * an unknown kid; then oidc_upstream_check_claims with up's nonce), into
+ * *claims (new reference). Errors: CID_ERR_DENIED with why on any
+ * failure, CID_ERR_IO, CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err oidc_upstream_verify_id_token(struct cid_ctx *ctx,
 							  const struct cid_idp *idp,

@@ -195,6 +195,61 @@ out:
 	return rc;
 }
 
+/*= OIDC Core §3.1.3.7: the Client MUST validate that the aud Claim contains
+ *# its client_id value; if it contains multiple audiences, the Client SHOULD
+ *# verify that an azp Claim is present; if an azp Claim is present, the Client
+ *# SHOULD verify that its client_id is the Claim Value
+ * Both SHOULDs are kept: a token whose azp names another client was issued
+ * to that client, whatever else its aud lists. */
+static bool for_client(const json_t *c, const char *client_id)
+{
+	const json_t *aud = json_object_get(c, "aud");
+	const json_t *azp = json_object_get(c, "azp");
+
+	if (!aud_has(aud, client_id))
+		return false;
+	if (azp != NULL)
+		return json_is_string(azp) && strcmp(json_string_value(azp), client_id) == 0;
+	return !(json_is_array(aud) && json_array_size(aud) > 1);
+}
+
+enum cid_err oidc_upstream_check_claims(const struct cid_idp *idp, const char *sent,
+					const json_t *c, int64_t now, char *why, size_t whysz)
+{
+	const char *nonce = cid_json_str(c, "nonce");
+	json_int_t exp = json_integer_value(json_object_get(c, "exp"));
+
+	/*= OIDC Core §3.1.3.7: the Issuer Identifier for the OpenID Provider MUST
+	 *# exactly match the value of the iss (issuer) Claim */
+	if (cid_json_str(c, "iss") == NULL || strcmp(cid_json_str(c, "iss"), idp->issuer) != 0) {
+		snprintf(why, whysz, "the ID token's iss is not the upstream's issuer");
+		return CID_ERR_DENIED;
+	}
+	if (!for_client(c, idp->client_id)) {
+		snprintf(why, whysz, "the ID token is not for civicid's client id (aud, azp)");
+		return CID_ERR_DENIED;
+	}
+	/*= OIDC Core §3.1.3.7: the current time MUST be before the time represented
+	 *# by the exp Claim */
+	if (!json_is_integer(json_object_get(c, "exp")) || exp + UPSTREAM_SKEW <= now ||
+	    !json_is_integer(json_object_get(c, "iat"))) {
+		snprintf(why, whysz, "the ID token has expired, or has no exp or iat");
+		return CID_ERR_DENIED;
+	}
+	/*= OIDC Core §3.1.3.7: the Client MUST check that the nonce Claim Value is
+	 *# equal to the value of the nonce parameter sent in the Authentication Request */
+	if (nonce == NULL || sent == NULL ||
+	    !cid_ct_streq(nonce, strlen(nonce), sent, strlen(sent))) {
+		snprintf(why, whysz, "the ID token's nonce is not the one sent");
+		return CID_ERR_DENIED;
+	}
+	if (cid_json_str(c, "sub") == NULL || strlen(cid_json_str(c, "sub")) > CID_IDP_MAX_SUB) {
+		snprintf(why, whysz, "the ID token has no usable sub");
+		return CID_ERR_DENIED;
+	}
+	return CID_OK;
+}
+
 /*
  * Verifies the upstream ID token id_token for idp and the nonce sent,
  * into *claims (new reference). CID_ERR_DENIED with why on any failure.
@@ -206,10 +261,6 @@ enum cid_err oidc_upstream_verify_id_token(struct cid_ctx *ctx, const struct cid
 	enum cid_err rc = CID_OK;
 	struct cid_keyset *ks = NULL;
 	json_t *c = NULL;
-	const json_t *aud;
-	const char *nonce;
-	const char *sent = cid_json_str(up, "nonce");
-	json_int_t exp;
 	bool fresh = false;
 
 	CID_TRY(
@@ -235,46 +286,9 @@ enum cid_err oidc_upstream_verify_id_token(struct cid_ctx *ctx, const struct cid
 		rc = rc == CID_ERR_NOMEM ? rc : CID_ERR_DENIED;
 		goto out;
 	}
-	aud = json_object_get(c, "aud");
-	nonce = cid_json_str(c, "nonce");
-	exp = json_integer_value(json_object_get(c, "exp"));
-	rc = CID_ERR_DENIED;
-	/*= OIDC Core §3.1.3.7: the Issuer Identifier for the OpenID Provider MUST
-	 *# exactly match the value of the iss (issuer) Claim */
-	if (cid_json_str(c, "iss") == NULL || strcmp(cid_json_str(c, "iss"), idp->issuer) != 0) {
-		snprintf(why, whysz, "the ID token's iss is not the upstream's issuer");
-		goto out;
-	}
-	/*= OIDC Core §3.1.3.7: the Client MUST validate that the aud Claim contains
-	 *# its client_id value; if it contains multiple audiences, azp is present */
-	if (!aud_has(aud, idp->client_id) ||
-	    (json_is_array(aud) && json_array_size(aud) > 1 &&
-	     (cid_json_str(c, "azp") == NULL ||
-	      strcmp(cid_json_str(c, "azp"), idp->client_id) != 0))) {
-		snprintf(why, whysz, "the ID token is not for civicid's client id (aud, azp)");
-		goto out;
-	}
-	/*= OIDC Core §3.1.3.7: the current time MUST be before the time represented
-	 *# by the exp Claim */
-	if (!json_is_integer(json_object_get(c, "exp")) || exp + UPSTREAM_SKEW <= now ||
-	    !json_is_integer(json_object_get(c, "iat"))) {
-		snprintf(why, whysz, "the ID token has expired, or has no exp or iat");
-		goto out;
-	}
-	/*= OIDC Core §3.1.3.7: the Client MUST check that the nonce Claim Value is
-	 *# equal to the value of the nonce parameter sent in the Authentication Request */
-	if (nonce == NULL || sent == NULL ||
-	    !cid_ct_streq(nonce, strlen(nonce), sent, strlen(sent))) {
-		snprintf(why, whysz, "the ID token's nonce is not the one sent");
-		goto out;
-	}
-	if (cid_json_str(c, "sub") == NULL || strlen(cid_json_str(c, "sub")) > CID_IDP_MAX_SUB) {
-		snprintf(why, whysz, "the ID token has no usable sub");
-		goto out;
-	}
+	CID_TRY(oidc_upstream_check_claims(idp, cid_json_str(up, "nonce"), c, now, why, whysz));
 	*claims = c;
 	c = NULL;
-	rc = CID_OK;
 out:
 	cid_keyset_free(ks);
 	json_decref(c);

@@ -649,6 +649,96 @@ static void test_upstream_discovery_check_table(void **state)
 	}
 }
 
+/*
+ * The claims of an upstream ID token whose signature verified (OIDC Core
+ * §3.1.3.7), one row per case: civicid is client "civicid" at
+ * https://id.example, the request sent nonce "n-sent" (unless the row says
+ * otherwise), now is 1800000000. An azp naming another client is refused whatever aud
+ * holds; several audiences need azp, ours.
+ */
+#define T	  1800000000
+#define GOOD_TAIL "\"exp\":1800000600,\"iat\":1800000000,\"nonce\":\"n-sent\",\"sub\":\"u1\"}"
+#define ISS	  "{\"iss\":\"https://id.example\","
+
+static void test_upstream_id_token_claims_table(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *claims;
+		const char *sent;
+		enum cid_err want;
+		const char *why; /* in the reason, when refused */
+	} rows[] = {
+	    {"aud ours, no azp", ISS "\"aud\":\"civicid\"," GOOD_TAIL, "n-sent", CID_OK, NULL},
+	    {"aud [ours], no azp", ISS "\"aud\":[\"civicid\"]," GOOD_TAIL, "n-sent", CID_OK, NULL},
+	    {"aud ours, azp ours", ISS "\"aud\":\"civicid\",\"azp\":\"civicid\"," GOOD_TAIL,
+	     "n-sent", CID_OK, NULL},
+	    {"aud ours, azp another client", ISS "\"aud\":\"civicid\",\"azp\":\"other\"," GOOD_TAIL,
+	     "n-sent", CID_ERR_DENIED, "aud, azp"},
+	    {"aud [ours], azp another client",
+	     ISS "\"aud\":[\"civicid\"],\"azp\":\"other\"," GOOD_TAIL, "n-sent", CID_ERR_DENIED,
+	     "aud, azp"},
+	    {"aud ours, azp not a string", ISS "\"aud\":\"civicid\",\"azp\":7," GOOD_TAIL, "n-sent",
+	     CID_ERR_DENIED, "aud, azp"},
+	    {"aud ours and another, azp ours",
+	     ISS "\"aud\":[\"civicid\",\"other\"],\"azp\":\"civicid\"," GOOD_TAIL, "n-sent", CID_OK,
+	     NULL},
+	    {"aud ours and another, no azp", ISS "\"aud\":[\"civicid\",\"other\"]," GOOD_TAIL,
+	     "n-sent", CID_ERR_DENIED, "aud, azp"},
+	    {"aud ours and another, azp the other",
+	     ISS "\"aud\":[\"civicid\",\"other\"],\"azp\":\"other\"," GOOD_TAIL, "n-sent",
+	     CID_ERR_DENIED, "aud, azp"},
+	    {"aud another client", ISS "\"aud\":\"other\"," GOOD_TAIL, "n-sent", CID_ERR_DENIED,
+	     "aud, azp"},
+	    {"aud another client, azp ours", ISS "\"aud\":\"other\",\"azp\":\"civicid\"," GOOD_TAIL,
+	     "n-sent", CID_ERR_DENIED, "aud, azp"},
+	    {"no aud", ISS GOOD_TAIL, "n-sent", CID_ERR_DENIED, "aud, azp"},
+	    {"another iss", "{\"iss\":\"https://other.example\",\"aud\":\"civicid\"," GOOD_TAIL,
+	     "n-sent", CID_ERR_DENIED, "iss"},
+	    {"expired past the skew",
+	     ISS "\"aud\":\"civicid\",\"exp\":1799999940,\"iat\":1799999000,\"nonce\":\"n-sent\","
+		 "\"sub\":\"u1\"}",
+	     "n-sent", CID_ERR_DENIED, "expired"},
+	    {"expired within the skew",
+	     ISS "\"aud\":\"civicid\",\"exp\":1799999970,\"iat\":1799999000,\"nonce\":\"n-sent\","
+		 "\"sub\":\"u1\"}",
+	     "n-sent", CID_OK, NULL},
+	    {"no iat",
+	     ISS "\"aud\":\"civicid\",\"exp\":1800000600,\"nonce\":\"n-sent\",\"sub\":\"u1\"}",
+	     "n-sent", CID_ERR_DENIED, "iat"},
+	    {"another nonce", ISS "\"aud\":\"civicid\"," GOOD_TAIL, "n-other", CID_ERR_DENIED,
+	     "nonce"},
+	    {"no nonce sent", ISS "\"aud\":\"civicid\"," GOOD_TAIL, NULL, CID_ERR_DENIED, "nonce"},
+	    {"no sub",
+	     ISS "\"aud\":\"civicid\",\"exp\":1800000600,\"iat\":1800000000,\"nonce\":\"n-sent\"}",
+	     "n-sent", CID_ERR_DENIED, "sub"},
+	};
+	struct cid_idp idp = {
+	    .name = "card", .issuer = "https://id.example", .client_id = "civicid"};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		json_t *c = json_loads(rows[i].claims, 0, NULL);
+		char why[160] = "";
+		enum cid_err rc;
+
+		if (c == NULL)
+			fail_msg("%s: the claims do not parse", rows[i].name);
+		rc =
+		    oidc_upstream_check_claims(&idp, rows[i].sent, c, 1800000000, why, sizeof(why));
+		if (rc != rows[i].want)
+			fail_msg("%s: %s, want %s", rows[i].name, cid_strerror(rc),
+				 cid_strerror(rows[i].want));
+		if (rows[i].why != NULL && strstr(why, rows[i].why) == NULL)
+			fail_msg("%s: the reason \"%s\" does not say \"%s\"", rows[i].name, why,
+				 rows[i].why);
+		json_decref(c);
+	}
+}
+
+#undef ISS
+#undef GOOD_TAIL
+
 /* The discovery URL of an upstream issuer: one trailing '/' removed (OIDC Discovery §4.1). */
 static void test_upstream_discovery_url(void **state)
 {
@@ -689,6 +779,7 @@ int main(void)
 	    cmocka_unit_test(test_discovery_is_built_from_the_table),
 	    cmocka_unit_test(test_upstream_discovery_check_table),
 	    cmocka_unit_test(test_upstream_discovery_url),
+	    cmocka_unit_test(test_upstream_id_token_claims_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
