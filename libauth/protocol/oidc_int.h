@@ -424,11 +424,14 @@ CID_MUST_CHECK enum cid_err oidc_upstream_check_claims(const struct cid_idp *idp
 						       size_t whysz);
 
 /*
- * Verifies the upstream ID token id_token for idp and the login up (its
- * jwks_uri, fetched through the context's cache and fetched anew once for
- * an unknown kid; then oidc_upstream_check_claims with up's nonce), into
- * *claims (new reference). Errors: CID_ERR_DENIED with why on any
- * failure, CID_ERR_IO, CID_ERR_NOMEM.
+ * Verifies the upstream ID token id_token for idp and the login up: its
+ * signature with the JWKS at up's jwks_uri, the one kept in the context's
+ * cache, fetched anew once per token when the kept one lacks the token's
+ * kid or alg or cannot be used; then oidc_upstream_check_claims with up's
+ * nonce. *claims: the claims (new reference). Errors: CID_ERR_DENIED (the
+ * signature or a claim; why, of whysz bytes, says which), CID_ERR_IO (the
+ * JWKS could not be fetched, or fetched anew is unusable; why says it),
+ * CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err oidc_upstream_verify_id_token(struct cid_ctx *ctx,
 							  const struct cid_idp *idp,

@@ -155,20 +155,28 @@ static bool aud_has(const json_t *aud, const char *client_id)
 }
 
 /*
- * The upstream's JWKS at jwks_uri into *ks: the one kept between logins
- * (fetch_cache.h), or one fetched anew when refetch, or when the one kept
- * cannot be used (not a JWKS, no usable key): a set the upstream served
- * even once under a long max-age would otherwise refuse every upstream
- * login until it went stale. *fresh: whether it was fetched anew.
- * Errors: CID_ERR_IO (why says it), CID_ERR_NOMEM.
+ * Verifies the signature of id_token with the upstream's JWKS at jwks_uri,
+ * into *claims (new reference): with the set kept between logins
+ * (fetch_cache.h) first, and with one fetched anew, once per token, when the
+ * kept set cannot be used (not a JWKS, no usable key: a set the upstream
+ * served even once under a long max-age would otherwise refuse every login
+ * until it went stale) or lacks the token's kid or alg (the upstream may
+ * have rotated its keys since). A bad signature fetches nothing: the set
+ * had the key, and a token that does not verify with it never will.
+ * Errors: CID_ERR_IO (the JWKS could not be fetched or, fetched anew, is
+ * unusable; why says it), CID_ERR_DENIED (the signature does not verify,
+ * why says it), CID_ERR_NOMEM.
  */
-static enum cid_err upstream_keys(struct cid_ctx *ctx, const char *jwks_uri, int64_t now,
-				  bool refetch, bool *fresh, struct cid_keyset **ks, char *why,
-				  size_t whysz)
+static enum cid_err upstream_verify_signature(struct cid_ctx *ctx, const char *jwks_uri,
+					      const char *id_token, int64_t now, json_t **claims,
+					      char *why, size_t whysz)
 {
 	enum cid_err rc = CID_OK;
+	enum cid_err set_rc = CID_OK;
+	struct cid_keyset *ks = NULL;
 	char *jwks = NULL;
 	size_t len = 0;
+	bool refetch = false;
 
 	for (;;) {
 		rc = cid_fetch_cache_get(cid_ctx_fetch_cache(ctx), jwks_uri, &oidc_upstream_limits,
@@ -177,20 +185,36 @@ static enum cid_err upstream_keys(struct cid_ctx *ctx, const char *jwks_uri, int
 			rc = rc == CID_ERR_NOMEM ? rc : CID_ERR_IO;
 			goto out;
 		}
-		rc = cid_keyset_from_jwks(jwks, len, ks);
-		if (rc == CID_OK || rc == CID_ERR_NOMEM || refetch)
+		set_rc = cid_keyset_from_jwks(jwks, len, &ks);
+		rc = set_rc;
+		/*= OIDC Core §3.1.3.7: the Client MUST validate the signature of all other ID
+		 *# Tokens according to JWS using the algorithm specified in the JWT alg Header
+		 * by kid and the key's own alg: none, HS* and a key of another type are refused */
+		if (rc == CID_OK)
+			rc = cid_jws_verify_max(ks, id_token, strlen(id_token),
+						CID_MAX_UPSTREAM_ID_TOKEN, NULL, claims);
+		/* CID_ERR_INVALID: a kid or alg no key of the set takes */
+		if (rc == CID_OK || rc == CID_ERR_NOMEM || refetch ||
+		    (set_rc == CID_OK && rc != CID_ERR_INVALID))
 			break;
-		/* the kept set is unusable: fetched anew, once */
 		free(jwks);
 		jwks = NULL;
+		cid_keyset_free(ks);
+		ks = NULL;
 		refetch = true;
 	}
-	if (rc != CID_OK) {
-		snprintf(why, whysz, "its JWKS is unusable (%s)", cid_strerror(rc));
-		rc = rc == CID_ERR_NOMEM ? rc : CID_ERR_IO;
+	if (rc == CID_OK || rc == CID_ERR_NOMEM)
+		goto out;
+	if (set_rc != CID_OK) {
+		snprintf(why, whysz, "its JWKS is unusable (%s)", cid_strerror(set_rc));
+		rc = CID_ERR_IO;
+	} else {
+		snprintf(why, whysz, "the ID token's signature does not verify (%s)",
+			 cid_strerror(rc));
+		rc = CID_ERR_DENIED;
 	}
 out:
-	*fresh = refetch;
+	cid_keyset_free(ks);
 	free(jwks);
 	return rc;
 }
@@ -250,47 +274,20 @@ enum cid_err oidc_upstream_check_claims(const struct cid_idp *idp, const char *s
 	return CID_OK;
 }
 
-/*
- * Verifies the upstream ID token id_token for idp and the nonce sent,
- * into *claims (new reference). CID_ERR_DENIED with why on any failure.
- */
+/* The signature (upstream_verify_signature), then the claims (oidc_upstream_check_claims). */
 enum cid_err oidc_upstream_verify_id_token(struct cid_ctx *ctx, const struct cid_idp *idp,
 					   const json_t *up, const char *id_token, int64_t now,
 					   json_t **claims, char *why, size_t whysz)
 {
 	enum cid_err rc = CID_OK;
-	struct cid_keyset *ks = NULL;
 	json_t *c = NULL;
-	bool fresh = false;
 
-	CID_TRY(
-	    upstream_keys(ctx, cid_json_str(up, "jwks_uri"), now, false, &fresh, &ks, why, whysz));
-	/*= OIDC Core §3.1.3.7: the Client MUST validate the signature of all other ID
-	 *# Tokens according to JWS using the algorithm specified in the JWT alg Header
-	 * by kid and the key's own alg: none, HS* and a key of another type are refused */
-	rc =
-	    cid_jws_verify_max(ks, id_token, strlen(id_token), CID_MAX_UPSTREAM_ID_TOKEN, NULL, &c);
-	if (rc == CID_ERR_INVALID && !fresh) {
-		/* a kid the kept JWKS lacks (or a header no key takes): the upstream
-		 * may have rotated its keys since; fetched anew, once per token */
-		cid_keyset_free(ks);
-		ks = NULL;
-		CID_TRY(upstream_keys(ctx, cid_json_str(up, "jwks_uri"), now, true, &fresh, &ks,
-				      why, whysz));
-		rc = cid_jws_verify_max(ks, id_token, strlen(id_token), CID_MAX_UPSTREAM_ID_TOKEN,
-					NULL, &c);
-	}
-	if (rc != CID_OK) {
-		snprintf(why, whysz, "the ID token's signature does not verify (%s)",
-			 cid_strerror(rc));
-		rc = rc == CID_ERR_NOMEM ? rc : CID_ERR_DENIED;
-		goto out;
-	}
+	CID_TRY(upstream_verify_signature(ctx, cid_json_str(up, "jwks_uri"), id_token, now, &c, why,
+					  whysz));
 	CID_TRY(oidc_upstream_check_claims(idp, cid_json_str(up, "nonce"), c, now, why, whysz));
 	*claims = c;
 	c = NULL;
 out:
-	cid_keyset_free(ks);
 	json_decref(c);
 	return rc;
 }

@@ -287,7 +287,10 @@ test('a JWKS kept unusable (one key, no kid, max-age a day) is fetched anew at t
     // an unknown kid: the JWKS fetched anew, and what comes is unusable, kept for a day
     const browser = new Browser(server.issuer);
     const { callback } = await throughUpstream(browser, 'card', 'card-user-8');
+    const before = up.hits('/jwks');
     await loginFormAgain(browser, await browser.get(callback), callback);
+    // once per token, whether its kid was unknown or the set unusable
+    assert.equal(up.hits('/jwks'), before + 1, 'the JWKS fetched anew once for the token');
   } finally {
     up.setMode('normal');
   }
