@@ -230,9 +230,10 @@ static enum cid_err make_dirs(const char *path)
 	return CID_OK;
 }
 
-enum cid_err cid_tenant_add(const struct cid_config *base, const char *name,
-			    const char *const *keys, const char *const *values, size_t n, char *err,
-			    size_t errsz)
+/* cid_tenant_add without its refusal of a single city's store: adopt's first step. */
+static enum cid_err tenant_add(const struct cid_config *base, const char *name,
+			       const char *const *keys, const char *const *values, size_t n,
+			       char *err, size_t errsz)
 {
 	enum cid_err rc = CID_OK;
 	char dir[4096];
@@ -276,6 +277,31 @@ out:
 			 strerror(errno));
 	free(text);
 	return rc;
+}
+
+/* True if base's store directory holds a single city's store (its data.mdb). */
+static bool single_city(const struct cid_config *base)
+{
+	char path[4096];
+
+	return snprintf(path, sizeof(path), "%s/data.mdb", base->store_dir) < (int)sizeof(path) &&
+	       tenant_file_exists(path);
+}
+
+enum cid_err cid_tenant_add(const struct cid_config *base, const char *name,
+			    const char *const *keys, const char *const *values, size_t n, char *err,
+			    size_t errsz)
+{
+	/* once a store has a tenant, it serves tenants only: a single city there
+	 * would be left unreachable, its citizens and log with it */
+	if (single_city(base) && !cid_tenant_any(base)) {
+		snprintf(err, errsz,
+			 "the store %.3000s holds a single city: make it the first tenant with "
+			 "`civicid tenant adopt NAME`, then add others",
+			 base->store_dir);
+		return CID_ERR_EXISTS;
+	}
+	return tenant_add(base, name, keys, values, n, err, errsz);
 }
 
 enum cid_err cid_tenant_disable(const struct cid_config *base, const char *name)
@@ -500,7 +526,7 @@ enum cid_err cid_tenant_adopt(const struct cid_config *base, const char *name,
 		snprintf(err, errsz, "no store to adopt in %s", base->store_dir);
 		CID_TRY(CID_ERR_NOTFOUND);
 	}
-	CID_TRY(cid_tenant_add(base, name, keys, values, n, err, errsz));
+	CID_TRY(tenant_add(base, name, keys, values, n, err, errsz));
 	for (; moved < sizeof(files) / sizeof(files[0]); moved++) {
 		CID_ENSURE(snprintf(from, sizeof(from), "%s/%s", base->store_dir, files[moved]) <
 			       (int)sizeof(from),

@@ -97,9 +97,13 @@ CID_MUST_CHECK enum cid_err cid_tenant_config(const struct cid_config *base, con
  * (cid_tenant_host_parse; kept canonical) serves the tenant at a host of its
  * own instead of ISSUER/t/NAME; no other tenant may have that host, nor the
  * server's issuer. Its store, keys and log are made when it is first opened. On error
- * err says why and nothing is left behind.
+ * err says why and nothing is left behind. Refused while base's store
+ * directory holds a single city's store (data.mdb) and no tenant yet: a
+ * store with a tenant serves tenants only, so that city would be left
+ * unreachable; cid_tenant_adopt makes it the first tenant instead.
  * Errors: CID_ERR_INVALID (bad name), CID_ERR_EXISTS (the tenant, or another
- * tenant at that host), CID_ERR_CONFIG (a key not of CID_TENANT_KEYS nor
+ * tenant at that host, or a single city's store: err names `civicid tenant
+ * adopt`), CID_ERR_CONFIG (a key not of CID_TENANT_KEYS nor
  * "host", a bad value, a value holding a newline, a bad host or the
  * server's own), CID_ERR_IO, CID_ERR_NOMEM.
  */

@@ -317,6 +317,14 @@ has "policy reload says when" "$out" "within 5 s"
 expect 2 "policy reload takes no --dir" "$bin" policy reload --store "$store" --dir policies
 expect 2 "serve refuses a bad issuer" "$bin" serve --issuer "ftp://x" --store "$store" --check
 
+# several municipalities: a tenant beside a single city would strand it (a copy of it)
+cp -r "$store" "$tmp/single"
+expect 1 "tenant add beside a single city is refused" "$bin" tenant add aizu --store "$tmp/single"
+has "the refusal points to adopt" "$err" "civicid tenant adopt"
+check "and nothing was added" test ! -e "$tmp/single/tenants/aizu"
+expect 0 "the single city is still reached without --tenant" "$bin" user list --store "$tmp/single"
+has "its citizens are still there" "$out" "hanako"
+
 # several municipalities: this single city becomes the first tenant (a copy of it)
 cp -r "$store" "$tmp/adopt"
 A=(--store "$tmp/adopt")

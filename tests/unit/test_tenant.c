@@ -1202,11 +1202,19 @@ static void test_adopt_keeps_the_log(void **state)
 	json_decref(claims);
 	cid_ctx_close(ctx);
 	ctx = NULL;
+	/* adding a tenant beside it would strand it (a store with a tenant serves
+	 * tenants only): refused, pointing to adopt, and nothing added */
+	assert_int_equal(cid_tenant_add(cfg, "kita", NULL, NULL, 0, err, sizeof(err)),
+			 CID_ERR_EXISTS);
+	assert_non_null(strstr(err, "civicid tenant adopt"));
+	assert_false(cid_tenant_any(cfg));
 	assert_int_equal(cid_tenant_adopt(cfg, "aizu", NULL, NULL, 0, NOW + 1, err, sizeof(err)),
 			 CID_OK);
+	/* once adopted, others are added beside it */
+	assert_int_equal(cid_tenant_add(cfg, "kita", NULL, NULL, 0, err, sizeof(err)), CID_OK);
 	assert_true(cid_tenant_any(cfg));
 	/* a second adopt: the store is no single city any more */
-	assert_int_equal(cid_tenant_adopt(cfg, "kita", NULL, NULL, 0, NOW + 1, err, sizeof(err)),
+	assert_int_equal(cid_tenant_adopt(cfg, "nara", NULL, NULL, 0, NOW + 1, err, sizeof(err)),
 			 CID_ERR_EXISTS);
 	snprintf(path, sizeof(path), "%s/policies/aizu", dir);
 	assert_int_equal(mkdir(path, 0700), 0);
