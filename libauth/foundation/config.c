@@ -318,7 +318,24 @@ static char *trim(char *s)
 	return s;
 }
 
+/* True if key is one of only (NULL-terminated), or only is NULL. */
+static bool key_allowed(const char *const *only, const char *key)
+{
+	if (only == NULL)
+		return true;
+	for (size_t i = 0; only[i] != NULL; i++)
+		if (strcmp(only[i], key) == 0)
+			return true;
+	return false;
+}
+
 enum cid_err cid_config_load(struct cid_config *cfg, const char *path, char *err, size_t errsz)
+{
+	return cid_config_load_only(cfg, path, NULL, err, errsz);
+}
+
+enum cid_err cid_config_load_only(struct cid_config *cfg, const char *path, const char *const *only,
+				  char *err, size_t errsz)
 {
 	enum cid_err rc = CID_OK;
 	bool seen[N_KEYS] = {false};
@@ -353,6 +370,12 @@ enum cid_err cid_config_load(struct cid_config *cfg, const char *path, char *err
 		const struct key_def *k = key_find(key);
 		if (k != NULL && seen[k - keys]) {
 			snprintf(err, errsz, "%s:%u: %s given twice", path, lineno, key);
+			rc = CID_ERR_CONFIG;
+			goto out;
+		}
+		if (k != NULL && !key_allowed(only, key)) {
+			snprintf(err, errsz, "%s:%u: %s may not be set in this file", path, lineno,
+				 key);
 			rc = CID_ERR_CONFIG;
 			goto out;
 		}

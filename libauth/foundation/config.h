@@ -106,6 +106,15 @@ CID_MUST_CHECK enum cid_err cid_config_load(struct cid_config *cfg, const char *
 					    size_t errsz);
 
 /*
+ * cid_config_load, but a file setting a key outside only (NULL-terminated;
+ * NULL: every key) is refused: a file that may set some settings and not
+ * others (a tenant's tenant.conf: tenant.h). The error names the key.
+ * Errors: those of cid_config_load.
+ */
+CID_MUST_CHECK enum cid_err cid_config_load_only(struct cid_config *cfg, const char *path,
+						 const char *const *only, char *err, size_t errsz);
+
+/*
  * Checks cross-key rules after all sources are applied (issuer is an absolute
  * http(s) URL without query/fragment/trailing slash, ttls ordered sensibly).
  * Errors: CID_ERR_CONFIG with the reason in err.

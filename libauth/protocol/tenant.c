@@ -111,7 +111,9 @@ enum cid_err cid_tenant_config(const struct cid_config *base, const char *name,
 	CID_ENSURE(tenant_file_exists(path), CID_ERR_NOTFOUND);
 	err[0] = '\0';
 	CID_TRY(cid_config_dup(base, &cfg));
-	CID_TRY(cid_config_load(cfg, path, err, errsz));
+	/* a tenant.conf sets its city alone: a server setting (trusted_proxies,
+	 * session_ttl, login_threads...) is the server's, even written by hand */
+	CID_TRY(cid_config_load_only(cfg, path, CID_TENANT_KEYS, err, errsz));
 	/* the three that make the tenant a tenant: set last, so its file cannot move them */
 	CID_TRY(tenant_issuer(base, name, value, &own, err, errsz));
 	CID_TRY(cid_config_set(cfg, "issuer", value, err, errsz));

@@ -83,7 +83,8 @@ bool cid_tenant_any(const struct cid_config *base);
  * is freed with cid_config_free. *disabled (may be NULL) says whether the
  * tenant is disabled. On error err says why.
  * Errors: CID_ERR_INVALID (bad name), CID_ERR_NOTFOUND (no such tenant),
- * CID_ERR_CONFIG (tenant.conf has a bad line, or a path is too long),
+ * CID_ERR_CONFIG (tenant.conf has a bad line or sets a key not of
+ * CID_TENANT_KEYS, err naming it; or a path is too long),
  * CID_ERR_IO, CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_tenant_config(const struct cid_config *base, const char *name,

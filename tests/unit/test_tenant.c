@@ -397,6 +397,46 @@ static void test_registry(void **state)
 	}
 }
 
+/*
+ * A tenant.conf edited by hand sets the city's keys alone (CID_TENANT_KEYS),
+ * as `tenant add` does: a server setting in it is refused, the key named,
+ * not applied to that tenant.
+ */
+static void test_tenant_conf_sets_no_server_setting(void **state)
+{
+	static const struct {
+		const char *line;
+		const char *key; /* refused, named in err; NULL: accepted */
+	} rows[] = {
+	    {"trusted_proxies = 10.0.0.0/8\n", "trusted_proxies"},
+	    {"session_ttl = 86400\n", "session_ttl"},
+	    {"login_threads = 64\n", "login_threads"},
+	    {"city_name_en = Chuo\nissuer = https://evil.example\n", "issuer"},
+	    {"city_name_en = Chuo\n", NULL},
+	};
+	struct fixture *f = *state;
+	char err[512] = "";
+	char path[512];
+
+	assert_int_equal(cid_tenant_add(f->base, "c", NULL, NULL, 0, err, sizeof(err)), CID_OK);
+	snprintf(path, sizeof(path), "%s/store/tenants/c/tenant.conf", f->dir);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct cid_config *cfg = NULL;
+		enum cid_err rc;
+
+		cid_test_write_file(path, rows[i].line);
+		err[0] = '\0';
+		rc = cid_tenant_config(f->base, "c", &cfg, NULL, err, sizeof(err));
+		if (rows[i].key == NULL && rc != CID_OK)
+			fail_msg("row %zu: want it read, got %s (%s)", i, cid_strerror(rc), err);
+		if (rows[i].key != NULL &&
+		    (rc != CID_ERR_CONFIG || cfg != NULL || strstr(err, rows[i].key) == NULL))
+			fail_msg("row %zu: want CID_ERR_CONFIG naming %s, got %s (%s)", i,
+				 rows[i].key, cid_strerror(rc), err);
+		cid_config_free(cfg);
+	}
+}
+
 /* Whether a kid of the key list mine is among those of the context of tenant name. */
 static bool shares_a_key(struct fixture *f, const json_t *mine, const char *name)
 {
@@ -1271,6 +1311,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_credentials_of_a_are_refused_by_b, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_registry, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tenant_conf_sets_no_server_setting, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_first_open_makes_the_tenants_own_keys, setup,
 					    teardown),
 	    cmocka_unit_test(test_adopt_keeps_the_log),
