@@ -55,6 +55,18 @@ struct cid_ctx;
 CID_MUST_CHECK enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, FILE *errors,
 					 struct cid_ctx **out);
 
+/*
+ * cid_ctx_open with flags. CID_CTX_NO_ISSUER: for a command that looks at a
+ * store rather than serves it (`civicid tenant show`): the log's issuer is
+ * not recorded, since only the first server started on a store may record
+ * it (audit.h: cid_audit_issuer_record) and a command's issuer (the CLI's
+ * default) would stay the log's for good; while none is recorded, the audit
+ * key (made from it) is not made either. Errors: those of cid_ctx_open.
+ */
+#define CID_CTX_NO_ISSUER 1u
+CID_MUST_CHECK enum cid_err cid_ctx_open_flags(const struct cid_config *cfg, int64_t now,
+					       unsigned flags, FILE *errors, struct cid_ctx **out);
+
 /* Closes the context. No request may be running. NULL is a no-op. */
 void cid_ctx_close(struct cid_ctx *ctx);
 

@@ -173,13 +173,44 @@ out:
 	return rc;
 }
 
+/*
+ * The log's issuer into *out (caller frees): cfg's recorded now if none is
+ * (a server's first start), else the one recorded, which errors is told of
+ * when it is not cfg's; with CID_CTX_NO_ISSUER, only the one recorded, or
+ * NULL when none is.
+ */
+static enum cid_err log_issuer(struct cid_store *s, const struct cid_config *cfg, unsigned flags,
+			       FILE *errors, char **out)
+{
+	enum cid_err rc;
+
+	*out = NULL;
+	if (flags & CID_CTX_NO_ISSUER) {
+		rc = cid_audit_issuer(s, out);
+		return rc == CID_ERR_NOTFOUND ? CID_OK : rc;
+	}
+	rc = cid_audit_issuer_record(s, cfg->issuer, out);
+	if (rc == CID_OK && strcmp(*out, cfg->issuer) != 0 && errors != NULL)
+		fprintf(errors,
+			"civicid: the audit log keeps the issuer it was started with, %s: its "
+			"checkpoints are signed as that issuer, not as %s\n",
+			*out, cfg->issuer);
+	return rc;
+}
+
 enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, FILE *errors,
 			  struct cid_ctx **out)
+{
+	return cid_ctx_open_flags(cfg, now, 0, errors, out);
+}
+
+enum cid_err cid_ctx_open_flags(const struct cid_config *cfg, int64_t now, unsigned flags,
+				FILE *errors, struct cid_ctx **out)
 {
 	enum cid_err rc = CID_OK;
 	struct cid_ctx *ctx = calloc(1, sizeof(*ctx));
 	struct salt_arg sa;
-	char *log_issuer = NULL;
+	char *issuer = NULL;
 
 	CID_ENSURE(ctx != NULL, CID_ERR_NOMEM);
 	ctx->cfg = cfg;
@@ -198,19 +229,15 @@ enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, FILE *error
 	CID_TRY(ensure_indexes(ctx->store, errors));
 	CID_TRY(cid_policy_archive_put(ctx->store, ctx->policies->obj, now, NULL));
 	CID_TRY(cid_audit_open(ctx->store, cfg->audit_group_commit != 0, &ctx->audit_log));
-	CID_TRY(cid_audit_issuer_record(ctx->store, cfg->issuer, &log_issuer));
-	if (strcmp(log_issuer, cfg->issuer) != 0 && errors != NULL)
-		fprintf(errors,
-			"civicid: the audit log keeps the issuer it was started with, %s: its "
-			"checkpoints are signed as that issuer, not as %s\n",
-			log_issuer, cfg->issuer);
-	rc = cid_audit_key_ensure(ctx->store, now);
+	CID_TRY(log_issuer(ctx->store, cfg, flags, errors, &issuer));
+	/* no issuer recorded (a look at a store never served): no origin to make a key of */
+	rc = issuer != NULL ? cid_audit_key_ensure(ctx->store, now) : CID_OK;
 	if (rc == CID_ERR_CONFIG && errors != NULL)
 		fprintf(
 		    errors,
 		    "civicid: the audit log's origin cannot be made from its issuer %s (at most "
 		    "250 bytes after the scheme, no space or '+')\n",
-		    log_issuer);
+		    issuer);
 	CID_TRY(rc);
 	cid_ctx_set_audit_hook(ctx, NULL, NULL);
 	/* a reload asked before this start is already done: this load is newer */
@@ -228,7 +255,7 @@ enum cid_err cid_ctx_open(const struct cid_config *cfg, int64_t now, FILE *error
 	*out = ctx;
 	ctx = NULL;
 out:
-	free(log_issuer);
+	free(issuer);
 	cid_ctx_close(ctx);
 	return rc;
 }

@@ -134,7 +134,9 @@ CID_MUST_CHECK enum cid_err cid_tenant_list(const struct cid_config *base, json_
  * "store", "policies_dir", "disabled", "city_name_ja", "city_name_en",
  * "keys": [{"kid", "state"}], "counts": {"citizens", "services",
  * "officers", "audit_entries"}, "policies": [{"service", "version"}]} into
- * *out (new). Errors: CID_ERR_STORE, CID_ERR_NOMEM.
+ * *out (new). A command opens ctx with CID_CTX_NO_ISSUER (cid.h): looking
+ * at a tenant never served must not record the command's issuer as its
+ * log's. Errors: CID_ERR_STORE, CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err cid_tenant_show(struct cid_ctx *ctx, const char *name, bool disabled,
 					    json_t **out);

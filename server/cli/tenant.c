@@ -203,7 +203,8 @@ static int verb_show(const struct cid_config *base, const char *name, bool json)
 		fprintf(stderr, "civicid tenant: %s\n", err[0] != '\0' ? err : cid_strerror(rc));
 		goto out;
 	}
-	rc = cid_ctx_open(cfg, cli_now(), stderr, &ctx);
+	/* a look, not a server: the CLI's issuer must not become the log's */
+	rc = cid_ctx_open_flags(cfg, cli_now(), CID_CTX_NO_ISSUER, stderr, &ctx);
 	if (rc != CID_OK) {
 		fprintf(stderr, "civicid tenant: cannot open %s (store %s, policies %s): %s\n",
 			name, cfg->store_dir, cfg->policies_dir, cid_strerror(rc));

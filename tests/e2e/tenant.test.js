@@ -287,6 +287,27 @@ test('commands need --tenant once a store has tenants; tenant show and disable',
   assert.match(bad.stderr, /a-z, 0-9/);
 });
 
+test("tenant show of a tenant never served leaves its audit log's issuer to the server", T, async () => {
+  // the CLI's issuer (no --config issuer: its default, http://127.0.0.1:8080)
+  // recorded by a look would sign the tenant's checkpoints under it for good
+  const own = freshStore('tenant-show');
+  mkdirSync(join(own.policies, 'c'), { mode: 0o700 });
+  cli(['tenant', 'add', 'c', '--store', own.dir]);
+  const conf = own.writeConfig(`policies = ${own.policies}\n`, 'show.conf');
+  const show = JSON.parse(cli(['tenant', 'show', 'c', '--store', own.dir, '--config', conf, '--json']));
+  assert.equal(show.issuer, 'http://127.0.0.1:8080/t/c');
+  const srv = await startServer(own);
+  try {
+    const res = await fetch(`${srv.issuer}/t/c/.well-known/civicid-audit`);
+    assert.equal(res.status, 200);
+    const { origin } = await res.json();
+    assert.equal(origin, `${new URL(srv.issuer).host}/t/c/audit`);
+  } finally {
+    await srv.stop();
+    own.remove();
+  }
+});
+
 test("a tenant's back-channel logout notices go out, signed by its own keys", T, async () => {
   tcli('a', ['user', 'disable', 'hanako']);
   for (let i = 0; i < 100 && received.length === 0; i++) await sleep(100);

@@ -828,6 +828,35 @@ static void test_show(void **state)
 	json_decref(show);
 }
 
+/*
+ * A look at a tenant never served (`tenant show`'s open, CID_CTX_NO_ISSUER)
+ * records no issuer in its log, so the first server to serve it records its
+ * own; a server's open records it.
+ */
+static void test_a_look_records_no_issuer(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_config *cfg = NULL;
+	struct cid_ctx *ctx = NULL;
+	char err[256] = "";
+	char *issuer = NULL;
+
+	write_policy(f->dir, "c");
+	assert_int_equal(cid_tenant_add(f->base, "c", NULL, NULL, 0, err, sizeof(err)), CID_OK);
+	cid_test_tenant_keys(f->base, "c", 0);
+	assert_int_equal(cid_tenant_config(f->base, "c", &cfg, NULL, err, sizeof(err)), CID_OK);
+	assert_int_equal(cid_ctx_open_flags(cfg, NOW, CID_CTX_NO_ISSUER, NULL, &ctx), CID_OK);
+	assert_int_equal(cid_audit_issuer(cid_ctx_store(ctx), &issuer), CID_ERR_NOTFOUND);
+	cid_ctx_close(ctx);
+	ctx = NULL;
+	assert_int_equal(cid_ctx_open(cfg, NOW, NULL, &ctx), CID_OK);
+	assert_int_equal(cid_audit_issuer(cid_ctx_store(ctx), &issuer), CID_OK);
+	assert_string_equal(issuer, "https://id.pref.example.jp/t/c");
+	free(issuer);
+	cid_ctx_close(ctx);
+	cid_config_free(cfg);
+}
+
 /* ---- isolation ---- */
 
 typedef enum cid_err (*endpoint_fn)(struct cid_ctx *, const struct cid_request *,
@@ -1305,6 +1334,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_stale_host_index_is_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tenant_config, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_show, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_a_look_records_no_issuer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_host_at_the_servers_name_added_before_stays, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_failed_open_is_retried_later, setup, teardown),
