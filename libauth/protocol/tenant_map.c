@@ -31,9 +31,11 @@ struct entry {
  * will not open): asked again within OPEN_RETRY seconds it is refused with
  * the same error, without opening or saying it again, so that requests for
  * it neither fill the log nor queue other tenants' first opens behind it.
+ * Each failed name keeps its own record, however many fail at once (a bulk
+ * `tenant add` before their policies exist); only a tenant that exists is
+ * recorded, so there are at most as many records as tenants.
  */
-#define OPEN_RETRY  5
-#define FAILED_KEPT 8
+#define OPEN_RETRY 5
 
 struct failed {
 	char name[CID_TENANT_NAME_MAX + 1]; /* "" when unused */
@@ -44,9 +46,10 @@ struct failed {
 struct cid_tenants {
 	const struct cid_config *base;
 	FILE *errors;
-	pthread_rwlock_t lock; /* guards slots, mask, n, hosts, failed, next_failed */
-	struct failed failed[FAILED_KEPT];
-	size_t next_failed;   /* the slot the next failure takes when none is its name's */
+	pthread_rwlock_t lock; /* guards slots, mask, n, hosts, failed, failed_mask, failed_n */
+	struct failed *failed; /* by name, as slots; NULL until the first failure */
+	size_t failed_mask;    /* number of failed records - 1, a power of two - 1 */
+	size_t failed_n;
 	struct entry **slots; /* open addressing, linear probing; NULL: free */
 	size_t mask;	      /* number of slots - 1, a power of two - 1 */
 	size_t n;
@@ -183,36 +186,84 @@ out:
 	return rc;
 }
 
+/*
+ * The index of name's record in table (mask + 1 records, never full), or
+ * of the free record where it would go.
+ */
+static size_t failed_slot(const struct failed *table, size_t mask, const char *name)
+{
+	size_t i = hash(name, strlen(name)) & mask;
+
+	while (table[i].name[0] != '\0' && strcmp(table[i].name, name) != 0)
+		i = (i + 1) & mask;
+	return i;
+}
+
+/* The record of name's failed open, or NULL; under the lock. */
+static struct failed *failed_find(const struct cid_tenants *t, const char *name)
+{
+	struct failed *f;
+
+	if (t->failed == NULL)
+		return NULL;
+	f = &t->failed[failed_slot(t->failed, t->failed_mask, name)];
+	return f->name[0] != '\0' ? f : NULL;
+}
+
 /* The error of name's open if it failed less than OPEN_RETRY s before now, else CID_OK. */
 static enum cid_err failed_lately(struct cid_tenants *t, const char *name, int64_t now)
 {
 	enum cid_err rc = CID_OK;
+	const struct failed *f;
 
 	pthread_rwlock_rdlock(&t->lock);
-	for (size_t i = 0; i < FAILED_KEPT; i++)
-		if (strcmp(t->failed[i].name, name) == 0 && now >= t->failed[i].at &&
-		    now - t->failed[i].at < OPEN_RETRY)
-			rc = t->failed[i].rc;
+	f = failed_find(t, name);
+	if (f != NULL && now >= f->at && now - f->at < OPEN_RETRY)
+		rc = f->rc;
 	pthread_rwlock_unlock(&t->lock);
 	return rc;
 }
 
-/* Remembers that name's open failed at now with rc (the oldest record gives way). */
+/*
+ * A free record for name in the failed table, doubling it when it would be
+ * more than half full; NULL when it cannot grow. Under the write lock.
+ */
+static struct failed *failed_add(struct cid_tenants *t, const char *name)
+{
+	if (t->failed == NULL || 2 * (t->failed_n + 1) > t->failed_mask + 1) {
+		size_t mask = t->failed == NULL ? 15 : 2 * (t->failed_mask + 1) - 1;
+		struct failed *table = calloc(mask + 1, sizeof(struct failed));
+
+		if (table == NULL)
+			return NULL;
+		for (size_t i = 0; t->failed != NULL && i <= t->failed_mask; i++)
+			if (t->failed[i].name[0] != '\0')
+				table[failed_slot(table, mask, t->failed[i].name)] = t->failed[i];
+		free(t->failed);
+		t->failed = table;
+		t->failed_mask = mask;
+	}
+	t->failed_n++;
+	return &t->failed[failed_slot(t->failed, t->failed_mask, name)];
+}
+
+/*
+ * Remembers that name's open failed at now with rc. Without memory for a
+ * new record it is not remembered: the next request tries it again.
+ */
 static void failed_put(struct cid_tenants *t, const char *name, int64_t now, enum cid_err rc)
 {
-	struct failed *f = NULL;
+	struct failed *f;
 
 	pthread_rwlock_wrlock(&t->lock);
-	for (size_t i = 0; i < FAILED_KEPT && f == NULL; i++)
-		if (strcmp(t->failed[i].name, name) == 0)
-			f = &t->failed[i];
-	if (f == NULL) {
-		f = &t->failed[t->next_failed];
-		t->next_failed = (t->next_failed + 1) % FAILED_KEPT;
+	f = failed_find(t, name);
+	if (f == NULL)
+		f = failed_add(t, name);
+	if (f != NULL) {
+		snprintf(f->name, sizeof(f->name), "%s", name);
+		f->at = now;
+		f->rc = rc;
 	}
-	snprintf(f->name, sizeof(f->name), "%s", name);
-	f->at = now;
-	f->rc = rc;
 	pthread_rwlock_unlock(&t->lock);
 }
 
@@ -449,6 +500,7 @@ void cid_tenants_close(struct cid_tenants *t)
 	for (size_t i = 0; i <= t->mask; i++)
 		entry_free(t->slots[i]);
 	free(t->slots);
+	free(t->failed);
 	tenant_hosts_free(t->hosts);
 	pthread_mutex_destroy(&t->opening);
 	pthread_rwlock_destroy(&t->lock);

@@ -778,6 +778,56 @@ static void test_failed_open_is_retried_later(void **state)
 	free(said);
 }
 
+/* How many times needle occurs in haystack. */
+static size_t occurrences(const char *haystack, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = haystack; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		n++;
+	return n;
+}
+
+/*
+ * Every failed tenant keeps its own retry pause, however many fail at once
+ * (a bulk `tenant add` before their policies exist): nine broken tenants,
+ * each asked twice within the interval, are each tried and said once.
+ */
+static void test_many_failed_opens_each_wait(void **state)
+{
+	enum { BROKEN = 9 };
+	struct fixture *f = *state;
+	char err[256] = "";
+	struct cid_tenants *map = NULL;
+	struct cid_ctx *ctx = NULL;
+	char *said = NULL;
+	size_t said_len = 0;
+	FILE *errors = open_memstream(&said, &said_len);
+
+	assert_non_null(errors);
+	for (int i = 0; i < BROKEN; i++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "x%d", i);
+		assert_int_equal(cid_tenant_add(f->base, name, NULL, NULL, 0, err, sizeof(err)),
+				 CID_OK);
+	}
+	assert_int_equal(cid_tenants_new(f->base, errors, &map), CID_OK);
+	for (int round = 0; round < 2; round++)
+		for (int i = 0; i < BROKEN; i++) {
+			char name[8];
+
+			snprintf(name, sizeof(name), "x%d", i);
+			assert_int_not_equal(
+			    cid_tenants_get(map, name, strlen(name), NOW + round, &ctx), CID_OK);
+		}
+	assert_int_equal(fflush(errors), 0);
+	assert_int_equal(occurrences(said, "cannot be opened"), BROKEN);
+	cid_tenants_close(map);
+	assert_int_equal(fclose(errors), 0);
+	free(said);
+}
+
 /*
  * A tenant registered before the rule of one tenant per host name, at the
  * server's own name on another port, is still served at its host: the rule
@@ -1338,6 +1388,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_host_at_the_servers_name_added_before_stays, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_failed_open_is_retried_later, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_many_failed_opens_each_wait, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_credentials_of_a_are_refused_by_b, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_registry, setup, teardown),
