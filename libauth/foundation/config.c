@@ -287,6 +287,7 @@ enum cid_err cid_config_dup(const struct cid_config *cfg, struct cid_config **ou
 	memcpy(copy->path_prefix, cfg->path_prefix, sizeof(copy->path_prefix));
 	copy->store_no_thread_cache = cfg->store_no_thread_cache;
 	copy->argon2.gate = cfg->argon2.gate;
+	copy->upstream_calls = cfg->upstream_calls;
 	*out = copy;
 	copy = NULL;
 out:

@@ -15,6 +15,7 @@
 #include "err.h"
 #include "netaddr.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -77,6 +78,12 @@ struct cid_config {
 	/* not a key: true for a tenant, whose store keeps no read transaction per
 	 * thread (store.h CID_STORE_NO_THREAD_CACHE): a process opens hundreds */
 	bool store_no_thread_cache;
+	/* not a key: the count of requests calling upstream identity providers now
+	 * (cid.h cid_ctx_upstream_enter) shared by every context of this config and
+	 * its copies, as the login threads are; NULL in a new config (a context
+	 * then counts its own), copied by cid_config_dup; the map of a server's
+	 * tenants points each tenant's at its one counter (tenant.h) */
+	atomic_uint *upstream_calls;
 };
 
 /* A config holding every default. *out is freed with cid_config_free. Errors: CID_ERR_NOMEM. */

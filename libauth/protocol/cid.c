@@ -110,19 +110,26 @@ struct cid_fetch_cache *cid_ctx_fetch_cache(struct cid_ctx *ctx)
 	return ctx->fetch_cache;
 }
 
+/* The count of upstream calls ctx shares: its config's (a server's tenants), else its own. */
+static atomic_uint *upstream_calls(struct cid_ctx *ctx)
+{
+	return ctx->cfg->upstream_calls != NULL ? ctx->cfg->upstream_calls : &ctx->upstream_calls;
+}
+
 bool cid_ctx_upstream_enter(struct cid_ctx *ctx)
 {
 	unsigned places = ctx->cfg->login_threads / 2 > 0 ? ctx->cfg->login_threads / 2 : 1;
+	atomic_uint *calls = upstream_calls(ctx);
 
-	if (atomic_fetch_add(&ctx->upstream_calls, 1) < places)
+	if (atomic_fetch_add(calls, 1) < places)
 		return true;
-	atomic_fetch_sub(&ctx->upstream_calls, 1);
+	atomic_fetch_sub(calls, 1);
 	return false;
 }
 
 void cid_ctx_upstream_leave(struct cid_ctx *ctx)
 {
-	atomic_fetch_sub(&ctx->upstream_calls, 1);
+	atomic_fetch_sub(upstream_calls(ctx), 1);
 }
 
 const struct cid_tz *cid_ctx_tz(const struct cid_ctx *ctx)

@@ -88,7 +88,10 @@ struct cid_fetch_cache *cid_ctx_fetch_cache(struct cid_ctx *ctx);
  * cid_ctx_upstream_leave: true when taken; false at once when half the
  * login threads (config.h login_threads, at least one place) already wait
  * on upstreams, so that upstreams that hang never hold every login thread
- * and the password logins queued behind them. Thread-safe.
+ * and the password logins queued behind them. The login threads serve every
+ * context of a server, so the places are counted across all of them when
+ * the config shares a count (config.h upstream_calls: a server's tenants
+ * share one, tenant.h); else per context. Thread-safe.
  */
 CID_MUST_CHECK bool cid_ctx_upstream_enter(struct cid_ctx *ctx);
 

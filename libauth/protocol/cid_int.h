@@ -52,8 +52,9 @@ struct cid_ctx {
 	struct cid_audit *audit_log; /* owned; what the default hook appends to */
 	struct cid_tz *tz;	     /* owned; the pages' time zone (never NULL once open) */
 	struct cid_fetch_cache *fetch_cache; /* owned; upstream documents (cid_ctx_fetch_cache) */
-	atomic_uint upstream_calls; /* requests calling upstreams now (cid_ctx_upstream_enter) */
-	unsigned char *logo;	    /* owned; the city's logo, or NULL */
+	/* requests calling upstreams now (cid_ctx_upstream_enter), when cfg shares no count */
+	atomic_uint upstream_calls;
+	unsigned char *logo; /* owned; the city's logo, or NULL */
 	size_t logo_len;
 	const char *logo_type; /* static; its media type */
 };

@@ -184,6 +184,9 @@ CID_MUST_CHECK enum cid_err cid_tenants_new(const struct cid_config *base, FILE 
 /*
  * The context of tenant name[0..len) into *out (borrowed: valid until
  * cid_tenants_close), opened (cid_ctx_open) on its first use and kept.
+ * Every tenant of the map shares one count of upstream calls
+ * (cid_ctx_upstream_enter): at most half the server's login threads wait
+ * on upstreams, whichever tenants they serve.
  * Thread-safe; a known tenant costs one hash probe under a read lock.
  * Errors: CID_ERR_INVALID (bad name), CID_ERR_NOTFOUND (no such tenant),
  * CID_ERR_DISABLED, and those of cid_tenant_config and cid_ctx_open (said on

@@ -55,6 +55,9 @@ struct cid_tenants {
 	size_t n;
 	struct tenant_hosts *hosts; /* tenants at their own host; swapped whole by refresh */
 	pthread_mutex_t opening;    /* one tenant opens at a time: no two contexts on one env */
+	/* every tenant's upstream calls at once (config.h upstream_calls): the login
+	 * threads are the server's, so half of them is a bound on all tenants together */
+	atomic_uint upstream_calls;
 };
 
 /* FNV-1a of name[0..len). */
@@ -135,6 +138,7 @@ enum cid_err cid_tenants_new(const struct cid_config *base, FILE *errors, struct
 	}
 	t->base = base;
 	t->errors = errors;
+	atomic_init(&t->upstream_calls, 0);
 	rc = tenant_hosts_load(base, &t->hosts);
 	if (rc != CID_OK) {
 		cid_tenants_close(t);
@@ -169,6 +173,7 @@ static enum cid_err open_tenant(struct cid_tenants *t, const char *name, int64_t
 		fprintf(t->errors, "civicid: tenant %s: %s\n", name, err);
 	CID_TRY(rc);
 	CID_ENSURE(!disabled, CID_ERR_DISABLED);
+	e->cfg->upstream_calls = &t->upstream_calls;
 	rc = cid_ctx_open(e->cfg, now, t->errors, &e->ctx);
 	if (rc != CID_OK && t->errors != NULL)
 		fprintf(t->errors,

@@ -907,6 +907,28 @@ static void test_a_look_records_no_issuer(void **state)
 	cid_config_free(cfg);
 }
 
+/*
+ * The login threads are the server's, not a tenant's: the places for calls
+ * to upstream identity providers (half of login_threads) are counted over
+ * every tenant of the map, so two tenants cannot together take them all.
+ */
+static void test_upstream_places_are_the_servers(void **state)
+{
+	struct fixture *f = *state;
+	unsigned places = f->base->login_threads / 2 > 0 ? f->base->login_threads / 2 : 1;
+
+	for (unsigned i = 0; i < places; i++)
+		assert_true(cid_ctx_upstream_enter(f->a.ctx));
+	assert_false(cid_ctx_upstream_enter(f->b.ctx));
+	assert_false(cid_ctx_upstream_enter(f->a.ctx));
+	/* a place given back at a is one b may take */
+	cid_ctx_upstream_leave(f->a.ctx);
+	assert_true(cid_ctx_upstream_enter(f->b.ctx));
+	cid_ctx_upstream_leave(f->b.ctx);
+	for (unsigned i = 1; i < places; i++)
+		cid_ctx_upstream_leave(f->a.ctx);
+}
+
 /* ---- isolation ---- */
 
 typedef enum cid_err (*endpoint_fn)(struct cid_ctx *, const struct cid_request *,
@@ -1384,6 +1406,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_stale_host_index_is_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tenant_config, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_show, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_upstream_places_are_the_servers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_a_look_records_no_issuer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_host_at_the_servers_name_added_before_stays, setup,
 					    teardown),
