@@ -414,8 +414,18 @@ int cid_cli_keys(int argc, char **argv)
 	if (strcmp(verb, "list") != 0 && strcmp(verb, "rotate") != 0 && strcmp(verb, "drop") != 0 &&
 	    strcmp(verb, "jwks") != 0)
 		return cli_usage("keys", "unknown verb");
+	/* drop's KID right after the verb is taken as it is: a kid is base64url and
+	 * may begin with '-', which getopt would read as options (getopt then sees
+	 * the KID as its program name) */
+	int skip = 1;
+
+	if (strcmp(verb, "drop") == 0 && argc >= 3 && strncmp(argv[2], "--", 2) != 0 &&
+	    strlen(argv[2]) > 2) {
+		kid = argv[2];
+		skip = 2;
+	}
 	optind = 1;
-	while ((opt = getopt_long(argc - 1, argv + 1, CLI_COMMON_SHORT, opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc - skip, argv + skip, CLI_COMMON_SHORT, opts, NULL)) != -1) {
 		if (opt == 'a')
 			alg = optarg;
 		else if (opt == 'P')
@@ -432,11 +442,11 @@ int cid_cli_keys(int argc, char **argv)
 			return cli_usage("keys", "unknown option");
 	}
 	/* drop takes the kid; the other verbs nothing (getopt moved operands last) */
-	if (strcmp(verb, "drop") == 0) {
+	if (strcmp(verb, "drop") == 0 && kid == NULL) {
 		if (optind != argc - 2)
 			return cli_usage("keys", "drop takes one KID (see civicid keys list)");
 		kid = argv[1 + optind];
-	} else if (optind != argc - 1) {
+	} else if (optind != argc - skip) {
 		return cli_usage("keys", "unexpected argument");
 	}
 	if (strcmp(verb, "drop") == 0 && (alg != NULL || publish || activate || force || audit))
