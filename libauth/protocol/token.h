@@ -175,6 +175,21 @@ CID_MUST_CHECK enum cid_err cid_grant_revoke_client(struct cid_store *s, const c
 						    size_t *n_out);
 
 /*
+ * The services account_id holds grants with, revoked or not, for as long as
+ * the grants are kept (cid_grant_sweep deletes a grant when its family has
+ * expired): *out (new reference; written only on success) an array of
+ * client_id strings, each once, in byte order, [] when none. Reads that
+ * citizen's index keys only (CID_DB_GRANT_INDEX), one per service, in this
+ * thread's read transaction: O(their services * log n), however many
+ * grants each holds.
+ * Errors: CID_ERR_INVALID (account_id NULL, empty, holding a newline, or
+ * longer than an account id), CID_ERR_STORE (including an index key without
+ * its service), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err cid_grant_services(struct cid_store *s, const char *account_id,
+					       json_t **out);
+
+/*
  * Deletes every grant of account_id, of every service, with its index key,
  * inside the caller's write transaction (the citizen's account is deleted:
  * account_delete.h), reading that citizen's grants and no other (through

@@ -6,7 +6,9 @@
  * of a service are one prefix of it: a withdrawal, which holds the store's one
  * writer, reads those and no other (O(log n + that citizen's grants of the
  * service) instead of every grant of the city), and a citizen's grants of
- * every service are one prefix too (deleting the account). A grant's citizen
+ * every service are one prefix too (deleting the account; listing the
+ * services a citizen has dealt with, one key each: the walk skips past the
+ * rest of a service's keys). A grant's citizen
  * and service never change (revoking it sets a member of its record), so the
  * key written with it stays right for good, and a grant is deleted only with
  * its key, when its citizen's account is or when its family has expired
@@ -131,6 +133,87 @@ enum cid_err cid_grant_revoke_client(struct cid_store *s, const char *account_id
 	if (n_out != NULL)
 		*n_out = rv.revoked;
 out:
+	return rc;
+}
+
+struct grant_services {
+	size_t prefix_len;
+	json_t *found; /* the service of the key the walk stopped at */
+};
+
+/* Takes the service of the first key it is shown and stops the walk there (CID_ERR_EXISTS). */
+static enum cid_err service_of(struct cid_str key, struct cid_str val, void *arg)
+{
+	struct grant_services *w = arg;
+	const char *client = key.ptr + w->prefix_len;
+	const char *end;
+
+	(void)val;
+	if (key.len <= w->prefix_len)
+		return CID_ERR_STORE;
+	end = memchr(client, '\n', key.len - w->prefix_len);
+	if (end == NULL || end == client || (size_t)(end - client) > CID_MAX_CLIENT_ID)
+		return CID_ERR_STORE;
+	w->found = json_stringn(client, (size_t)(end - client));
+	if (w->found == NULL) /* not UTF-8: no client_id */
+		return CID_ERR_STORE;
+	return CID_ERR_EXISTS;
+}
+
+enum cid_err cid_grant_services(struct cid_store *s, const char *account_id, json_t **out)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
+	struct grant_services w = {0};
+	char start[INDEX_KEY_MAX];
+	size_t start_len = 0;
+	json_t *list = NULL;
+	int n;
+
+	CID_ENSURE(account_id != NULL && account_id[0] != '\0' &&
+		       strchr(account_id, '\n') == NULL &&
+		       strnlen(account_id, CID_ID_CHARS + 1) <= CID_ID_CHARS,
+		   CID_ERR_INVALID);
+	n = snprintf(start, sizeof(start), "%s\n", account_id);
+	CID_ENSURE(n > 0 && (size_t)n < sizeof(start), CID_ERR_INVALID);
+	w.prefix_len = (size_t)n;
+	list = json_array();
+	CID_ENSURE(list != NULL, CID_ERR_NOMEM);
+	CID_TRY(cid_store_read_begin(s, &txn));
+	for (;;) {
+		json_t *found;
+		const char *service;
+		size_t len;
+
+		/* the first key from start on is the next service's */
+		rc = cid_txn_foreach_range(
+		    txn, CID_DB_GRANT_INDEX, (struct cid_str){start, w.prefix_len},
+		    (struct cid_str){start, start_len}, false, service_of, &w);
+		if (rc == CID_OK)
+			break; /* no key left: every service is listed */
+		/* stopped at a service's first key: the next walk sets rc again */
+		CID_ENSURE(rc == CID_ERR_EXISTS && w.found != NULL, rc);
+		found = w.found; /* the list's, or freed by a failed append */
+		w.found = NULL;
+		CID_ENSURE(json_array_append_new(list, found) == 0, CID_ERR_NOMEM);
+		service = json_string_value(found);
+		/*
+		 * past every key of that service: account "\n" service "\v" sorts
+		 * after account "\n" service "\n" anything, and before any longer
+		 * client_id that begins with this one
+		 */
+		len = strlen(service);
+		CID_ENSURE(w.prefix_len + len + 1 < sizeof(start), CID_ERR_STORE);
+		memcpy(start + w.prefix_len, service, len);
+		start[w.prefix_len + len] = '\n' + 1;
+		start_len = w.prefix_len + len + 1;
+	}
+	*out = list;
+	list = NULL;
+out:
+	cid_store_read_end(txn);
+	json_decref(w.found);
+	json_decref(list);
 	return rc;
 }
 
