@@ -21,6 +21,7 @@
 #include "reply.h"
 #include "session.h"
 #include "str.h"
+#include "token.h"
 #include "tz.h"
 
 #include <stdbool.h>
@@ -184,9 +185,10 @@ out:
 
 /*
  * The purposes of service whose basis is a statute, appended to out: their
- * attributes are provided by law, with the citation, and no button.
+ * attributes are provided by law, with the citation, and no button. head:
+ * the first of them heads the service (its groups of consents did not).
  */
-static enum cid_err law_groups(struct names *nm, const char *service, json_t *out)
+static enum cid_err law_groups(struct names *nm, const char *service, bool head, json_t *out)
 {
 	enum cid_err rc = CID_OK;
 	json_t *desc = NULL;
@@ -210,12 +212,13 @@ static enum cid_err law_groups(struct names *nm, const char *service, json_t *ou
 			continue;
 		}
 		/* "o" takes items: from here it is borrowed from the group, which out holds */
-		g = json_pack("{s:s, s:s, s:s, s:s?, s:o}", "service_name",
+		g = json_pack("{s:s, s:s, s:s, s:s?, s:b, s:o}", "service_name",
 			      service_name(nm, service), "purpose_text", text != NULL ? text : "",
-			      "service", service, "statute", cid_json_str(pu, "statute"), "items",
-			      items);
+			      "service", service, "statute", cid_json_str(pu, "statute"),
+			      "service_head", head, "items", items);
 		CID_ENSURE(g != NULL, CID_ERR_NOMEM);
 		CID_ENSURE(json_array_append_new(out, g) == 0, CID_ERR_NOMEM);
+		head = false;
 		json_array_foreach(json_object_get(pu, "permit"), j, permit)
 		{
 			json_t *item = NULL;
@@ -259,16 +262,17 @@ static enum cid_err consents_view(struct names *nm, const json_t *history, int64
 			bool head = group.id == NULL || strcmp(group.service, service) != 0;
 
 			if (head && group.id != NULL)
-				CID_TRY(law_groups(nm, group.service, out));
+				CID_TRY(law_groups(nm, group.service, false, out));
 			group = rec;
 			can_withdraw = false;
 			/* "o" takes items: from here it is borrowed from the group, which out holds
 			 */
 			items = json_array();
-			g = json_pack("{s:s, s:s, s:s, s:s, s:b, s:o}", "service_name",
+			g = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:o}", "service_name",
 				      service_name(nm, service), "purpose_text",
 				      purpose_text(nm, service, purpose), "service", service,
-				      "purpose", purpose, "service_head", head, "items", items);
+				      "purpose", purpose, "service_head", head,
+				      "can_withdraw_service", head, "items", items);
 			CID_ENSURE(g != NULL, CID_ERR_NOMEM);
 			CID_ENSURE(json_array_append_new(out, g) == 0, CID_ERR_NOMEM);
 		}
@@ -281,7 +285,47 @@ static enum cid_err consents_view(struct names *nm, const json_t *history, int64
 		    CID_ERR_NOMEM);
 	}
 	if (group.id != NULL)
-		CID_TRY(law_groups(nm, group.service, out));
+		CID_TRY(law_groups(nm, group.service, false, out));
+out:
+	return rc;
+}
+
+/* True if a record of history (cid_consent_history) names service. */
+static bool in_history(const json_t *history, const char *service)
+{
+	size_t i;
+	const json_t *v;
+
+	json_array_foreach(history, i, v)
+	{
+		if (cid_str_eq(cid_str_of(cid_json_str(v, "service")), service))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The services the citizen signed in to with no consent record, after those
+ * with one: granted (cid_grant_services, each once, in its order) less the
+ * services history names, each with its purposes provided by law under its
+ * own heading. A service without a policy or without such a purpose has
+ * nothing to list; one whose purposes are all statutory is never asked
+ * about, so this is where the citizen sees that their attributes flow to it.
+ */
+static enum cid_err law_only_view(struct names *nm, const json_t *history, const json_t *granted,
+				  json_t *out)
+{
+	enum cid_err rc = CID_OK;
+	size_t i;
+	const json_t *v;
+
+	json_array_foreach(granted, i, v)
+	{
+		const char *service = json_string_value(v);
+
+		if (!in_history(history, service))
+			CID_TRY(law_groups(nm, service, true, out));
+	}
 out:
 	return rc;
 }
@@ -438,12 +482,47 @@ static enum cid_err add_service(struct names *nm, json_t *list, const char *serv
 	return CID_OK;
 }
 
+/* True if list (filter_services) offers service. */
+static bool offered(const json_t *list, const char *service)
+{
+	size_t i;
+	const json_t *v;
+
+	json_array_foreach(list, i, v)
+	{
+		if (strcmp(cid_json_str(v, "id"), service) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Whether the citizen's trail holds an entry of service: *any. */
+static enum cid_err in_trail(struct names *nm, const char *account_id, const char *service,
+			     bool *any)
+{
+	enum cid_err rc = CID_OK;
+	struct cid_txn *txn = NULL;
+	json_t *slice = NULL;
+
+	CID_TRY(cid_store_read_begin(cid_ctx_store(nm->ctx), &txn));
+	rc = cid_audit_citizen_page(txn, account_id, service, 0, false, 1, &slice);
+	cid_store_read_end(txn);
+	CID_TRY(rc);
+	*any = json_array_size(slice) > 0;
+out:
+	json_decref(slice);
+	return rc;
+}
+
 /*
  * The services the trail can be narrowed to, into list: every service of
- * the policies in force, then any other the citizen's consents name.
+ * the policies in force, then any other the citizen's consents name, then
+ * any other the citizen holds grants with (granted) whose entries are in
+ * their trail (a statute-only service that lost its policy has no consent
+ * to name it). The account pages' own client is no service: it gets nothing.
  */
-static enum cid_err filter_services(struct names *nm, const json_t *history, const char *selected,
-				    json_t *list)
+static enum cid_err filter_services(struct names *nm, const char *account_id, const json_t *history,
+				    const json_t *granted, const char *selected, json_t *list)
 {
 	enum cid_err rc = CID_OK;
 	size_t i;
@@ -458,22 +537,19 @@ static enum cid_err filter_services(struct names *nm, const json_t *history, con
 		if (service != NULL)
 			CID_TRY(add_service(nm, list, service, selected));
 	}
+	json_array_foreach(granted, i, v)
+	{
+		const char *service = json_string_value(v);
+		bool any = false;
+
+		if (offered(list, service) || strcmp(service, CID_ACCOUNT_CLIENT_ID) == 0)
+			continue;
+		CID_TRY(in_trail(nm, account_id, service, &any));
+		if (any)
+			CID_TRY(add_service(nm, list, service, selected));
+	}
 out:
 	return rc;
-}
-
-/* True if list (filter_services) offers service. */
-static bool offered(const json_t *list, const char *service)
-{
-	size_t i;
-	const json_t *v;
-
-	json_array_foreach(list, i, v)
-	{
-		if (strcmp(cid_json_str(v, "id"), service) == 0)
-			return true;
-	}
-	return false;
 }
 
 /*
@@ -522,6 +598,7 @@ enum cid_err cid_account_page(struct cid_ctx *ctx, const struct cid_request *req
 	struct trail_query q = {0};
 	struct trail_links links;
 	json_t *history = NULL;
+	json_t *granted = NULL;
 	json_t *consents = json_array();
 	json_t *trail = json_array();
 	json_t *services = json_array();
@@ -538,15 +615,17 @@ enum cid_err cid_account_page(struct cid_ctx *ctx, const struct cid_request *req
 	pref = cid_ctx_policies_acquire(ctx);
 	nm.ps = cid_policyref_set(pref);
 	CID_TRY(cid_consent_history(cid_ctx_store(ctx), sess.account_id, NULL, &history));
+	CID_TRY(cid_grant_services(cid_ctx_store(ctx), sess.account_id, &granted));
 	/* the filter is one of the services offered, or none ("": every service) */
 	q.service = service != NULL && service[0] != '\0' ? service : NULL;
-	CID_TRY(filter_services(&nm, history, q.service, services));
+	CID_TRY(filter_services(&nm, sess.account_id, history, granted, q.service, services));
 	if (q.service != NULL && !offered(services, q.service)) {
 		rc = cid_reply_error_page(reply, 400, "invalid_request", "err.account_service",
 					  locale);
 		goto out;
 	}
 	CID_TRY(consents_view(&nm, history, req->now, consents));
+	CID_TRY(law_only_view(&nm, history, granted, consents));
 	CID_TRY(trail_view(&nm, sess.account_id, &q, trail, &links));
 	data =
 	    json_pack("{s:b, s:s, s:O, s:b, s:b, s:O, s:b, s:b, s:O, s:b}", "signed_in", 1, "lang",
@@ -568,6 +647,7 @@ out:
 	cid_policyref_put(pref);
 	json_decref(nm.clients);
 	json_decref(history);
+	json_decref(granted);
 	json_decref(consents);
 	json_decref(trail);
 	json_decref(services);

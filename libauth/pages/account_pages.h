@@ -5,13 +5,19 @@
  *
  *   GET /account[?service=CLIENT_ID][&after=SEQ|&newer=SEQ][&lang=ja|en]
  *       CID_PAGE_ACCOUNT: the current decision on every attribute, per service
- *       and purpose, with a receipt link for each grant in force; and the
+ *       and purpose, with a receipt link for each grant in force, each
+ *       service's purposes provided by law after them; then, each under its
+ *       heading, the purposes provided by law of the services the citizen
+ *       holds grants with (cid_grant_services) and has no consent record
+ *       with, in client_id order (a service whose purposes are all
+ *       statutory is never asked about); and the
  *       citizen's slice of the audit log (cid_audit_citizen_page): who
  *       received which attributes, when, for what purpose, newest first,
  *       CID_ACCOUNT_PAGE entries per page, ?after=SEQ for the next (older)
  *       page, ?newer=SEQ for the one before (newer), never both; ?service=
  *       narrows it to one of the services the page offers (every service of
- *       the policies in force, and any other the citizen's consents name; ""
+ *       the policies in force, any other the citizen's consents name, and any
+ *       other they hold grants with whose entries are in their trail; ""
  *       is every service). 400 error page for a bad number (err.account_after),
  *       both directions (err.account_paging), a service not offered
  *       (err.account_service).
@@ -47,8 +53,10 @@
  *        "service_name" and "purpose_text" for its ids),
  *    "consents": [{"service_name","purpose_text","service","purpose"?,
  *        "service_head"? (true on a service's first group),
- *        "can_withdraw_purpose"?, "statute"? (citation: a purpose provided by
- *        law, after the service's own groups), "items":[{"label_key"
+ *        "can_withdraw_service"? (true on the first group of a service the
+ *        citizen has consent records with: the button that withdraws
+ *        everything it gets), "can_withdraw_purpose"?, "statute"? (citation:
+ *        a purpose provided by law, after the service's own groups), "items":[{"label_key"
  *        ("attr.NAME"), "state_key" ("account_state_granted|refused|withdrawn|
  *        expired|law"), "service", "purpose", "attribute", "expires"? (RFC
  *        3339) with "expires_local", "withdrawn_on"? (RFC 3339) with

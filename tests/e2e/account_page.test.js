@@ -5,8 +5,9 @@
 // playwright-core) as the citizen's browser: a signed-out /account offers a
 // login that comes back to /account signed in (the account pages' own
 // client, no consent screen, nothing released to it); the trail filtered by
-// service and paged both ways by plain links; and no sideways scrolling at
-// 320 px on the account page, a receipt page and the printable trail.
+// service and paged both ways by plain links; no sideways scrolling at
+// 320 px on the account page, a receipt page and the printable trail; and a
+// service that takes only what the law provides, listed once signed in to.
 //
 // Run: CIVICID_BIN=build/asan/server/civicid bash tests/e2e/run.sh account_page.test.js
 import { after, before, test } from 'node:test';
@@ -16,7 +17,7 @@ import * as client from 'openid-client';
 import { chromium } from 'playwright-core';
 
 import { Browser, addClient, addUser, freshStore, htmlDecode, loginForm, parseForms, startServer, submitLogin } from './lib/server.js';
-import { authorizationRequest, codeGrant, discover } from './lib/flow.js';
+import { authorizationRequest, codeGrant, discover, signIn } from './lib/flow.js';
 
 const T = { timeout: 180_000 };
 const CHROMIUM = process.env.CIVICID_CHROMIUM || '/usr/bin/chromium';
@@ -42,6 +43,19 @@ const SERVICES = [
   { clientId: 'svc-a', ja: '子育て支援課オンライン申請サービス', en: 'Childcare Support Division Online Applications', redirect: 'http://127.0.0.1:9/a-cb' },
   { clientId: 'svc-b', ja: '市立図書館貸出予約サービス', en: 'Municipal Library Lending and Reservations', redirect: 'http://127.0.0.1:9/b-cb' },
 ];
+// a service whose one purpose is provided by law: no consent screen, no consent record
+const LAW = { clientId: 'svc-law', en: 'Resident Records Check', redirect: 'http://127.0.0.1:9/law-cb', citation: '住民基本台帳法 第12条の2 / Basic Resident Registers Act, Art. 12-2' };
+const LAW_POLICY = `# e2e: the account page, a statute-only service
+service ${LAW.clientId}
+name.ja 住民記録照会
+name.en ${LAW.en}
+purpose verify
+  text.ja 住所を確認するため
+  text.en To confirm your address
+  basis statute ${LAW.citation}
+  retention 5y
+  permit family_name
+`;
 const SCOPE = 'openid profile email';
 const HANAKO = { username: 'hanako', password: 'hanako-page-Passw0rd!', claims: { given_name: '花子', family_name: '山田', email: 'hanako.yamada.long-address@example.jp' } };
 const CONFIG = `controller_name = Demo City of Aoi
@@ -61,10 +75,12 @@ const svc = {}; // clientId -> { config, tokens, sub }
 before(async () => {
   store = freshStore('account-page');
   for (const s of SERVICES) store.writePolicy(`${s.clientId}.policy`, policy(s.clientId, s.ja, s.en));
+  store.writePolicy(`${LAW.clientId}.policy`, LAW_POLICY);
   addUser(store, HANAKO.username, HANAKO.password, HANAKO.claims);
   const secrets = {};
-  for (const s of SERVICES)
+  for (const s of [...SERVICES, LAW])
     secrets[s.clientId] = addClient(store, { clientId: s.clientId, name: s.en, redirectUris: [s.redirect], scope: SCOPE }).client_secret;
+  LAW.secret = secrets[LAW.clientId];
   server = await startServer(store, { configFile: store.writeConfig(CONFIG) });
   for (const s of SERVICES) svc[s.clientId] = { config: await discover(server.issuer, s.clientId, secrets[s.clientId]) };
   chrome = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
@@ -259,4 +275,33 @@ test('at 320 px the account page, a receipt page and the printable trail need no
   } finally {
     await ctx.close();
   }
+});
+
+test('a service that takes only what the law provides is listed once signed in to, with the citation and no button', T, async () => {
+  const b = new Browser(server.issuer);
+  const signInToAccount = async () => {
+    const loginPage = await b.follow(server.url('/account/login?lang=en').href);
+    const posted = await b.submit(loginPage.url, loginForm(loginPage.text), { username: HANAKO.username, password: HANAKO.password });
+    return b.follow(posted.location);
+  };
+  const heading = `<h3 class="service">${LAW.en}</h3>`;
+  // never signed in to it: no consent record, nothing to list
+  assert.ok(!(await signInToAccount()).text.includes(heading), 'not listed before a sign-in');
+  // the service signs her in: no consent screen comes between
+  const { config, tokens } = await signIn(server.issuer, { clientId: LAW.clientId, secret: LAW.secret, redirectUri: LAW.redirect, username: HANAKO.username, password: HANAKO.password });
+  await client.fetchUserInfo(config, tokens.access_token, tokens.claims().sub);
+  const page = await b.get('/account?lang=en');
+  assert.equal(page.status, 200);
+  const at = page.text.indexOf(heading);
+  assert.ok(at >= 0, `the service is listed:\n${page.text.slice(0, 3000)}`);
+  assert.equal(page.text.indexOf(heading, at + 1), -1, 'listed once');
+  // its heading, then its purpose: the citation, "provided by law", no form to change it
+  const block = page.text.slice(at, page.text.indexOf('</div>', at));
+  assert.ok(htmlDecode(block).includes(`${MSG_EN.account_statute} ${LAW.citation}`), block);
+  assert.ok(block.includes(MSG_EN.account_state_law), block);
+  assert.ok(!block.includes('<form'), `no button:\n${block}`);
+  // the release to it is in her trail, and the filter offers it
+  assert.ok(page.text.includes(`<option value="${LAW.clientId}">${LAW.en}</option>`));
+  const only = await b.get(`/account?service=${LAW.clientId}&lang=en`);
+  assert.ok(trailRows(only.text).some((r) => r.service === LAW.en), 'its releases in the trail');
 });

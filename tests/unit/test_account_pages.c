@@ -7,6 +7,7 @@
  */
 #include "account.h"
 #include "account_consent.h"
+#include "account_login.h"
 #include "account_pages.h"
 #include "audit.h"
 #include "cid.h"
@@ -19,6 +20,7 @@
 #include "receipt.h"
 #include "session.h"
 #include "support.h"
+#include "token.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -107,9 +109,25 @@ static void release(struct fixture *f, const char *account, const char *attribut
 	json_decref(e);
 }
 
-static int setup(void **state)
+#define LAW_CITATION "Basic Resident Registers Act Art. 30-9"
+
+/* A service whose one purpose is provided by law: no citizen is ever asked about it. */
+static const char law_policy[] = "service law-svc\n"
+				 "name.ja 住民記録照会\n"
+				 "name.en Resident records check\n"
+				 "purpose verify\n"
+				 "\ttext.ja 住所を確認するため\n"
+				 "\ttext.en To confirm your address\n"
+				 "\tbasis statute " LAW_CITATION "\n"
+				 "\tretention 5y\n"
+				 "\tpermit resident_district\n"
+				 "\tpermit family_name\n";
+
+/* The fixture, with law (NULL: none) as a second policy file, law-svc.policy. */
+static int setup_with(void **state, const char *law)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
+	char path[512];
 
 	assert_non_null(f);
 	f->cfg = cid_test_config(f->dir);
@@ -120,6 +138,10 @@ static int setup(void **state)
 	cid_test_set(f->cfg, "controller_email", "privacy@city.example.jp");
 	cid_test_set(f->cfg, "policy_url", "https://city.example.jp/privacy");
 	cid_test_policies(f->cfg, f->dir, "svc.policy", cid_test_svc_policy);
+	if (law != NULL) {
+		snprintf(path, sizeof(path), "%s/policies/law-svc.policy", f->dir);
+		cid_test_write_file(path, law);
+	}
 	assert_int_equal(cid_ctx_open(f->cfg, NOW, NULL, &f->ctx), CID_OK);
 	assert_int_equal(cid_audit_open(cid_ctx_store(f->ctx), false, &f->log), CID_OK);
 	cid_test_add_svc_client(f->ctx, NOW);
@@ -131,6 +153,16 @@ static int setup(void **state)
 	f->taro_rec = record(f, f->taro.id, "email", CID_CONSENT_GRANTED, 0);
 	*state = f;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_with(state, NULL);
+}
+
+static int setup_law(void **state)
+{
+	return setup_with(state, law_policy);
 }
 
 static int teardown(void **state)
@@ -672,6 +704,141 @@ static void test_a_bad_filter_or_paging_is_an_error_page(void **state)
 	}
 }
 
+/* A grant of account to client, as a login at the service leaves it. */
+static void grant(struct fixture *f, const char *account, const char *client)
+{
+	char code[CID_TOKEN_CHARS + 1];
+	char sid[CID_TOKEN_CHARS + 1];
+	char refresh[CID_TOKEN_CHARS + 1];
+	struct cid_grant *g = NULL;
+	json_t *a;
+
+	cid_test_session_sid(cid_ctx_store(f->ctx), account, NOW, sid);
+	a = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:[s], s:s}", "client_id", client,
+		      "redirect_uri", "https://rp.example/cb", "account_id", account, "sid", sid,
+		      "auth_time", (json_int_t)NOW, "acr", "urn:civicid:acr:password", "amr", "pwd",
+		      "scope", "openid profile");
+	assert_non_null(a);
+	assert_int_equal(cid_code_issue(cid_ctx_store(f->ctx), a, NOW - DAY, 60, code), CID_OK);
+	assert_int_equal(cid_code_redeem(cid_ctx_store(f->ctx), code, client,
+					 "https://rp.example/cb", NULL, NOW - DAY + 1, 30 * DAY, &g,
+					 refresh),
+			 CID_OK);
+	cid_grant_free(g);
+	json_decref(a);
+}
+
+/* The groups of consents naming service, into groups (an array the caller frees). */
+static json_t *groups_of(const struct cid_reply *r, const char *service)
+{
+	json_t *groups = json_array();
+	json_t *g;
+	size_t i;
+
+	json_array_foreach(json_object_get(r->page_data, "consents"), i, g)
+	{
+		if (strcmp(cid_json_str(g, "service"), service) == 0)
+			json_array_append(groups, g);
+	}
+	return groups;
+}
+
+/*
+ * A service whose purposes are all provided by law has no consent record,
+ * yet the citizen's attributes flow to it: the page lists it, once, under
+ * its own heading, with the citation and no button, for a citizen who holds
+ * a grant with it; not for one who does not, nor for a service without a
+ * policy or the account pages' own client. A service that has lost its
+ * policy is still offered by the trail's filter when its entries are there.
+ */
+static void test_a_statute_only_service_the_citizen_signed_in_to_is_listed(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_reply r;
+	json_t *law;
+	const json_t *g;
+	const json_t *item;
+	const json_t *v;
+	size_t i;
+	int heads = 0;
+	int items = 0;
+
+	grant(f, f->hanako.id, "law-svc");
+	grant(f, f->hanako.id, "law-svc");  /* a second login: still one listing */
+	grant(f, f->hanako.id, "svc");	    /* listed by her consents already */
+	grant(f, f->hanako.id, "gone-law"); /* no policy any more */
+	grant(f, f->hanako.id, CID_ACCOUNT_CLIENT_ID);
+	release_to(f, f->hanako.id, "gone-law", "family_name", 1);
+	get(f, cid_account_page, f->hanako.cookie, "lang=en", &r);
+	assert_int_equal(r.status, 200);
+	assert_true(json_is_true(json_object_get(r.page_data, "has_consents")));
+	law = groups_of(&r, "law-svc");
+	assert_int_equal(json_array_size(law), 1);
+	g = json_array_get(law, 0);
+	assert_string_equal(cid_json_str(g, "service_name"), "Resident records check");
+	assert_string_equal(cid_json_str(g, "purpose_text"), "To confirm your address");
+	assert_string_equal(cid_json_str(g, "statute"), LAW_CITATION);
+	/* its heading, without the button that withdraws what a service gets by consent */
+	assert_true(json_is_true(json_object_get(g, "service_head")));
+	assert_false(json_is_true(json_object_get(g, "can_withdraw_service")));
+	assert_false(json_is_true(json_object_get(g, "can_withdraw_purpose")));
+	json_array_foreach(json_object_get(g, "items"), i, item)
+	{
+		assert_string_equal(cid_json_str(item, "state_key"), "account_state_law");
+		assert_null(json_object_get(item, "can_withdraw"));
+		assert_null(json_object_get(item, "can_share"));
+		assert_null(json_object_get(item, "receipt_id"));
+		items++;
+	}
+	assert_int_equal(items, 2);
+	assert_string_equal(
+	    cid_json_str(json_array_get(json_object_get(g, "items"), 0), "label_key"),
+	    "attr.resident_district");
+	json_decref(law);
+	/* her consents' service keeps its one heading and its button */
+	law = groups_of(&r, "svc");
+	json_array_foreach(law, i, g)
+	{
+		if (json_is_true(json_object_get(g, "service_head"))) {
+			assert_true(json_is_true(json_object_get(g, "can_withdraw_service")));
+			heads++;
+		}
+	}
+	assert_int_equal(heads, 1);
+	json_decref(law);
+	/* no policy, nothing provided by law: not listed */
+	law = groups_of(&r, "gone-law");
+	assert_int_equal(json_array_size(law), 0);
+	json_decref(law);
+	law = groups_of(&r, CID_ACCOUNT_CLIENT_ID);
+	assert_int_equal(json_array_size(law), 0);
+	json_decref(law);
+	/* the filter: gone-law has its release in the trail, the account client nothing */
+	heads = 0;
+	json_array_foreach(json_object_get(r.page_data, "services"), i, v)
+	{
+		const char *id = cid_json_str(v, "id");
+
+		assert_string_not_equal(id, CID_ACCOUNT_CLIENT_ID);
+		if (strcmp(id, "gone-law") == 0)
+			heads++;
+	}
+	assert_int_equal(heads, 1);
+	cid_reply_free(&r);
+	get(f, cid_account_page, f->hanako.cookie, "service=gone-law", &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_array_size(json_object_get(r.page_data, "trail")), 1);
+	cid_reply_free(&r);
+
+	/* taro holds no grant with it: his page does not name it */
+	get(f, cid_account_page, f->taro.cookie, "lang=en", &r);
+	assert_int_equal(r.status, 200);
+	law = groups_of(&r, "law-svc");
+	assert_int_equal(json_array_size(law), 0);
+	json_decref(law);
+	cid_reply_free(&r);
+}
+
 /* A withdrawal on the account page has its receipt: linked from the notice, a page, a JWT. */
 static void test_a_withdrawal_has_its_receipt(void **state)
 {
@@ -868,6 +1035,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_the_receipt_page_says_the_kantara_fields_in_plain_words, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_a_withdrawal_has_its_receipt, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_a_statute_only_service_the_citizen_signed_in_to_is_listed, setup_law,
+		teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
