@@ -17,7 +17,6 @@
 
 #include "err.h"
 #include "store.h"
-#include "throttle.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -55,21 +54,6 @@ CID_MUST_CHECK enum cid_err account_load_by_username(struct cid_txn *txn, const 
 
 /* A cid_store_update callback applying the struct change arg to its citizen's record. */
 CID_MUST_CHECK enum cid_err account_change_cb(struct cid_txn *txn, void *arg);
-
-/*
- * The address counter of addr in *k, and *out pointing at it, or *out NULL
- * when there is no address (the CLI). Errors: CID_ERR_INVALID (too long).
- */
-CID_MUST_CHECK enum cid_err account_addr_counter(const char *addr, struct cid_throttle_key *k,
-						 const struct cid_throttle_key **out);
-
-/* Raises *wait to what counter k (NULL: none counted) imposes at now. */
-CID_MUST_CHECK enum cid_err account_read_wait(struct cid_txn *txn, const struct cid_throttle_key *k,
-					      int64_t now, int64_t *wait, bool *exists);
-
-/* Counts a failure at now under k (NULL: none counted). */
-CID_MUST_CHECK enum cid_err account_count_failure(struct cid_txn *txn,
-						  const struct cid_throttle_key *k, int64_t now);
 
 /* Removes the count of consecutive wrong one-time codes of account id. */
 CID_MUST_CHECK enum cid_err account_clear_code_counter(struct cid_txn *txn, const char *id);

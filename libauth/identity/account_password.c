@@ -52,33 +52,9 @@ out:
 	return rc;
 }
 
-enum cid_err account_addr_counter(const char *addr, struct cid_throttle_key *k,
-				  const struct cid_throttle_key **out)
-{
-	size_t alen = addr == NULL ? 0 : strnlen(addr, CID_MAX_ADDR + 1);
-
-	if (alen > CID_MAX_ADDR)
-		return CID_ERR_INVALID;
-	*out = cid_throttle_key_addr(k, addr) ? k : NULL;
-	return CID_OK;
-}
-
-enum cid_err account_read_wait(struct cid_txn *txn, const struct cid_throttle_key *k, int64_t now,
-			       int64_t *wait, bool *exists)
-{
-	return k == NULL ? CID_OK : cid_throttle_read(txn, k, now, wait, exists);
-}
-
-enum cid_err account_count_failure(struct cid_txn *txn, const struct cid_throttle_key *k,
-				   int64_t now)
-{
-	return k == NULL ? CID_OK : cid_throttle_fail(txn, k, now);
-}
-
 /* The outcome of a password check, written in one transaction. */
 struct tally {
-	const struct cid_throttle_key *pair;
-	const struct cid_throttle_key *addr; /* NULL: no address */
+	const struct cid_throttle_attempt *counters; /* the pair's and the address's */
 	int64_t now;
 	bool success;
 	const char *login_of; /* the account id whose recent logins get the attempt, or NULL */
@@ -99,18 +75,15 @@ static enum cid_err tally_cb(struct cid_txn *txn, void *arg)
 	enum cid_err rc = CID_OK;
 
 	t->wait = 0;
-	CID_TRY(cid_throttle_read(txn, t->pair, t->now, &t->wait, NULL));
-	CID_TRY(account_read_wait(txn, t->addr, t->now, &t->wait, NULL));
+	CID_TRY(cid_throttle_attempt_read(txn, t->counters, t->now, &t->wait, NULL));
 	CID_ENSURE(t->wait == 0, CID_ERR_THROTTLED);
 	if (t->login_of != NULL)
 		CID_TRY(cid_logins_put_txn(txn, t->login_of, t->now, t->success, CID_LOGIN_PASSWORD,
 					   t->ua));
-	if (t->success) {
-		CID_TRY(cid_throttle_clear(txn, t->pair));
-		goto out;
-	}
-	CID_TRY(cid_throttle_fail(txn, t->pair, t->now));
-	CID_TRY(account_count_failure(txn, t->addr, t->now));
+	if (t->success)
+		CID_TRY(cid_throttle_attempt_clear(txn, t->counters));
+	else
+		CID_TRY(cid_throttle_attempt_fail(txn, t->counters, t->now));
 out:
 	return rc;
 }
@@ -150,8 +123,7 @@ static enum cid_err read_login(struct cid_store *s, const char *username, const 
 		memcpy(l->hash, hash, strlen(hash) + 1);
 	}
 	/* the same counters whether or not the name exists */
-	CID_TRY(cid_throttle_read(txn, t->pair, t->now, &l->wait, &l->pair_counted));
-	CID_TRY(account_read_wait(txn, t->addr, t->now, &l->wait, NULL));
+	CID_TRY(cid_throttle_attempt_read(txn, t->counters, t->now, &l->wait, &l->pair_counted));
 out:
 	cid_store_read_end(txn);
 	json_decref(record);
@@ -168,15 +140,13 @@ static enum cid_err authenticate(struct cid_store *s, const struct cid_argon2_pa
 	enum cid_err verdict;
 	size_t ulen = username == NULL ? 0 : strnlen(username, CID_MAX_USERNAME + 1);
 	size_t pwlen = password == NULL ? 0 : strnlen(password, CID_MAX_PASSWORD + 1);
-	struct cid_throttle_key pair_key = {0};
-	struct cid_throttle_key addr_key = {0};
+	struct cid_throttle_attempt counters = {0};
 	struct login l = {0};
-	struct tally t = {.pair = &pair_key, .now = now};
+	struct tally t = {.counters = &counters, .now = now};
 
 	CID_ENSURE(ulen >= 1 && ulen <= CID_MAX_USERNAME, CID_ERR_INVALID);
 	CID_ENSURE(pwlen >= 1 && pwlen <= CID_MAX_PASSWORD, CID_ERR_INVALID);
-	CID_TRY(account_addr_counter(addr, &addr_key, &t.addr));
-	cid_throttle_key_pair(&pair_key, CID_THROTTLE_CITIZEN, username, addr);
+	CID_TRY(cid_throttle_attempt_password(&counters, CID_THROTTLE_CITIZEN, username, addr));
 	CID_TRY(read_login(s, username, &t, &l));
 	t.wait = l.wait;
 	/* no hash while the counters say wait */

@@ -114,7 +114,7 @@ out:
 struct totp_check {
 	const char *id;
 	const char *code;
-	const struct cid_throttle_key *addr; /* NULL: no address */
+	const struct cid_throttle_attempt *counters; /* the code's and the address's */
 	int64_t now;
 	enum cid_err verdict;
 	int64_t wait;
@@ -147,16 +147,13 @@ static enum cid_err totp_check_cb(struct cid_txn *txn, void *arg)
 	int64_t last_step = 0;
 	int64_t matched = 0;
 	bool counted = false;
-	struct cid_throttle_key code_key = {0};
 
 	c->verdict = CID_ERR_DENIED;
 	c->wait = 0;
 	CID_TRY(account_load_record(txn, c->id, &record));
 	totp = json_object_get(record, "totp");
 	CID_ENSURE(json_is_object(totp), CID_ERR_NOTFOUND);
-	cid_throttle_key_code(&code_key, CID_THROTTLE_CITIZEN, c->id);
-	CID_TRY(cid_throttle_read(txn, &code_key, c->now, &c->wait, &counted));
-	CID_TRY(account_read_wait(txn, c->addr, c->now, &c->wait, NULL));
+	CID_TRY(cid_throttle_attempt_read(txn, c->counters, c->now, &c->wait, &counted));
 	/* locked or throttled: nothing is computed or written */
 	CID_ENSURE(c->wait != CID_THROTTLE_LOCKED, CID_ERR_LOCKED);
 	CID_ENSURE(c->wait == 0, CID_ERR_THROTTLED);
@@ -175,10 +172,9 @@ static enum cid_err totp_check_cb(struct cid_txn *txn, void *arg)
 	/* a correct code ends the run of wrong ones; a wrong one adds to it */
 	if (c->verdict == CID_OK) {
 		if (counted)
-			CID_TRY(cid_throttle_clear(txn, &code_key));
+			CID_TRY(cid_throttle_attempt_clear(txn, c->counters));
 	} else {
-		CID_TRY(cid_throttle_fail(txn, &code_key, c->now));
-		CID_TRY(account_count_failure(txn, c->addr, c->now));
+		CID_TRY(cid_throttle_attempt_fail(txn, c->counters, c->now));
 	}
 out:
 	cid_wipe(secret, sizeof(secret));
@@ -190,14 +186,14 @@ enum cid_err cid_account_totp_check(struct cid_store *s, const char *account_id,
 				    const char *addr, int64_t now, int64_t *retry_after)
 {
 	enum cid_err rc = CID_OK;
-	struct cid_throttle_key addr_key = {0};
-	struct totp_check c = {.id = account_id, .code = code, .now = now};
+	struct cid_throttle_attempt counters = {0};
+	struct totp_check c = {.id = account_id, .code = code, .counters = &counters, .now = now};
 
 	/* a malformed code is refused before the store is touched, and not counted:
 	 * it cannot be a guess */
 	CID_ENSURE(cid_totp_code_ok(code), CID_ERR_INVALID);
 	CID_ENSURE(now >= 0, CID_ERR_INVALID);
-	CID_TRY(account_addr_counter(addr, &addr_key, &c.addr));
+	CID_TRY(cid_throttle_attempt_code(&counters, CID_THROTTLE_CITIZEN, account_id, addr));
 	rc = cid_store_update(s, totp_check_cb, &c);
 	if (rc == CID_ERR_THROTTLED && retry_after != NULL)
 		*retry_after = c.wait;

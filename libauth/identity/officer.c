@@ -185,21 +185,7 @@ enum cid_err cid_officer_disable(struct cid_store *s, const char *name)
 	return cid_store_update(s, disable_cb, (void *)(uintptr_t)name);
 }
 
-/* ---- throttling (throttle.h's rule) ---- */
-
-/* Raises *wait to what the counter under k (NULL: none counted) imposes at now. */
-static enum cid_err read_wait(struct cid_txn *txn, const struct cid_throttle_key *k, int64_t now,
-			      int64_t *wait)
-{
-	return k == NULL ? CID_OK : cid_throttle_read(txn, k, now, wait, NULL);
-}
-
-/* Counts a failure at now under k (NULL: none counted). */
-static enum cid_err count_failure(struct cid_txn *txn, const struct cid_throttle_key *k,
-				  int64_t now)
-{
-	return k == NULL ? CID_OK : cid_throttle_fail(txn, k, now);
-}
+/* ---- the run of wrong codes ---- */
 
 static enum cid_err unlock_cb(struct cid_txn *txn, void *arg)
 {
@@ -228,8 +214,7 @@ enum cid_err cid_officer_unlock(struct cid_store *s, const char *name)
 struct login {
 	const char *name;
 	const char *code;
-	const struct cid_throttle_key *pair_key;
-	const struct cid_throttle_key *addr_key; /* NULL: no address */
+	const struct cid_throttle_attempt *counters; /* the pair's and the address's */
 	int64_t now;
 	bool password_ok; /* the argon2id verification passed */
 	/* outputs, reset on each run of the callback */
@@ -257,8 +242,7 @@ static enum cid_err read_login(struct cid_store *s, struct login *l,
 		memcpy(hash, h, strlen(h) + 1);
 		*found = true;
 	}
-	CID_TRY(read_wait(txn, l->pair_key, l->now, &l->wait));
-	CID_TRY(read_wait(txn, l->addr_key, l->now, &l->wait));
+	CID_TRY(cid_throttle_attempt_read(txn, l->counters, l->now, &l->wait, NULL));
 out:
 	cid_store_read_end(txn);
 	json_decref(rec);
@@ -329,8 +313,7 @@ static enum cid_err login_cb(struct cid_txn *txn, void *arg)
 	l->wait = 0;
 	cid_wipe(l->cookie, sizeof(l->cookie));
 	/* again inside the transaction: a concurrent failure may have raised the wait */
-	CID_TRY(read_wait(txn, l->pair_key, l->now, &l->wait));
-	CID_TRY(read_wait(txn, l->addr_key, l->now, &l->wait));
+	CID_TRY(cid_throttle_attempt_read(txn, l->counters, l->now, &l->wait, NULL));
 	CID_ENSURE(l->wait == 0, CID_ERR_THROTTLED);
 	got = cid_txn_get_json(txn, CID_DB_OFFICERS, cid_str_of(l->name), &rec);
 	CID_ENSURE(got == CID_OK || got == CID_ERR_NOTFOUND, got);
@@ -349,11 +332,10 @@ static enum cid_err login_cb(struct cid_txn *txn, void *arg)
 			CID_TRY(cid_throttle_clear(txn, &code_key));
 	}
 	if (!ok) {
-		CID_TRY(count_failure(txn, l->pair_key, l->now));
-		CID_TRY(count_failure(txn, l->addr_key, l->now));
+		CID_TRY(cid_throttle_attempt_fail(txn, l->counters, l->now));
 		goto out;
 	}
-	CID_TRY(cid_throttle_clear(txn, l->pair_key));
+	CID_TRY(cid_throttle_attempt_clear(txn, l->counters));
 	CID_TRY(new_session(txn, l));
 	l->verdict = CID_OK;
 out:
@@ -369,21 +351,18 @@ enum cid_err cid_officer_login(struct cid_store *s, const struct cid_argon2_para
 	enum cid_err rc = CID_OK;
 	size_t nlen = name == NULL ? 0 : strnlen(name, CID_OFFICER_MAX_NAME + 1);
 	size_t pwlen = password == NULL ? 0 : strnlen(password, CID_MAX_PASSWORD + 1);
-	size_t alen = addr == NULL ? 0 : strnlen(addr, CID_MAX_ADDR + 1);
 	char hash[CID_PASSWORD_HASH_MAX] = "";
 	bool found = false;
 	enum cid_err verdict;
-	struct cid_throttle_key pair_key = {0};
-	struct cid_throttle_key addr_key = {0};
-	struct login l = {.name = name, .code = code, .pair_key = &pair_key, .now = now};
+	struct cid_throttle_attempt counters = {0};
+	struct login l = {.name = name, .code = code, .counters = &counters, .now = now};
 
 	CID_ENSURE(nlen >= 1 && nlen <= CID_OFFICER_MAX_NAME, CID_ERR_INVALID);
 	CID_ENSURE(pwlen >= 1 && pwlen <= CID_MAX_PASSWORD, CID_ERR_INVALID);
-	CID_ENSURE(cid_totp_code_ok(code) && now >= 0 && alen <= CID_MAX_ADDR, CID_ERR_INVALID);
-	/* every name, even one no officer can have, is counted alike */
-	cid_throttle_key_pair(&pair_key, CID_THROTTLE_OFFICER, name, addr);
-	if (cid_throttle_key_addr(&addr_key, addr))
-		l.addr_key = &addr_key;
+	CID_ENSURE(cid_totp_code_ok(code) && now >= 0, CID_ERR_INVALID);
+	/* every name, even one no officer can have, is counted alike; an address
+	 * too long is CID_ERR_INVALID */
+	CID_TRY(cid_throttle_attempt_password(&counters, CID_THROTTLE_OFFICER, name, addr));
 	CID_TRY(read_login(s, &l, hash, &found));
 	if (l.wait > 0) {
 		rc = CID_ERR_THROTTLED;

@@ -2,7 +2,9 @@
  * throttle: the failed-login counters of account.c and officer.c.
  *
  * One place for the rule and the stored format, so that a citizen's wrong
- * password and an officer's slow down the same address by the same amount.
+ * password and an officer's slow down the same address by the same amount:
+ * which counters an attempt reads, counts and clears is here too
+ * (cid_throttle_attempt), not in each login.
  * What each kind of counter does is one row of a table; the wait is computed
  * from the record alone (a pure function), and the store is only read and
  * written through the caller's transaction, except by the sweep.
@@ -193,6 +195,64 @@ enum cid_err cid_throttle_clear(struct cid_txn *txn, const struct cid_throttle_k
 	enum cid_err rc = cid_txn_del(txn, CID_DB_THROTTLE, k->key);
 
 	return rc == CID_ERR_NOTFOUND ? CID_OK : rc;
+}
+
+/* ---- attempts: the counters one login is held to ---- */
+
+/* The address counter of addr, if any. Errors: CID_ERR_INVALID (too long). */
+static enum cid_err attempt_addr(struct cid_throttle_attempt *a, const char *addr)
+{
+	size_t alen = addr == NULL ? 0 : strnlen(addr, CID_MAX_ADDR + 1);
+
+	if (alen > CID_MAX_ADDR)
+		return CID_ERR_INVALID;
+	a->has_addr = cid_throttle_key_addr(&a->addr, addr);
+	return CID_OK;
+}
+
+enum cid_err cid_throttle_attempt_password(struct cid_throttle_attempt *a, const char *realm,
+					   const char *name, const char *addr)
+{
+	enum cid_err rc = attempt_addr(a, addr);
+
+	if (rc == CID_OK)
+		cid_throttle_key_pair(&a->first, realm, name, addr);
+	return rc;
+}
+
+enum cid_err cid_throttle_attempt_code(struct cid_throttle_attempt *a, const char *realm,
+				       const char *id, const char *addr)
+{
+	enum cid_err rc = attempt_addr(a, addr);
+
+	if (rc == CID_OK)
+		cid_throttle_key_code(&a->first, realm, id);
+	return rc;
+}
+
+enum cid_err cid_throttle_attempt_read(struct cid_txn *txn, const struct cid_throttle_attempt *a,
+				       int64_t now, int64_t *wait, bool *first_counted)
+{
+	enum cid_err rc = cid_throttle_read(txn, &a->first, now, wait, first_counted);
+
+	if (rc == CID_OK && a->has_addr)
+		rc = cid_throttle_read(txn, &a->addr, now, wait, NULL);
+	return rc;
+}
+
+enum cid_err cid_throttle_attempt_fail(struct cid_txn *txn, const struct cid_throttle_attempt *a,
+				       int64_t now)
+{
+	enum cid_err rc = cid_throttle_fail(txn, &a->first, now);
+
+	if (rc == CID_OK && a->has_addr)
+		rc = cid_throttle_fail(txn, &a->addr, now);
+	return rc;
+}
+
+enum cid_err cid_throttle_attempt_clear(struct cid_txn *txn, const struct cid_throttle_attempt *a)
+{
+	return cid_throttle_clear(txn, &a->first);
 }
 
 /* ---- the sweep ---- */

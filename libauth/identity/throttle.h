@@ -111,6 +111,53 @@ CID_MUST_CHECK enum cid_err cid_throttle_clear(struct cid_txn *txn,
 					       const struct cid_throttle_key *k);
 
 /*
+ * The counters one login attempt is held to, the same for citizens and
+ * officers: its first counter (the pair of the name typed and the address, for
+ * a password; the account's code counter, for a one-time code) and, when the
+ * client has an address, the address counter. The attempt waits for the larger
+ * of their waits; a failure counts in both; a success clears only the first,
+ * never the address (one good account must not buy more guesses). Like its
+ * keys, an attempt must not be copied.
+ */
+struct cid_throttle_attempt {
+	struct cid_throttle_key first;
+	struct cid_throttle_key addr;
+	bool has_addr; /* false: no address (the CLI), addr is unused */
+};
+
+/*
+ * A password login of name in realm from address addr (NULL or "": none).
+ * Errors: CID_ERR_INVALID (addr longer than CID_MAX_ADDR), a is then untouched.
+ */
+CID_MUST_CHECK enum cid_err cid_throttle_attempt_password(struct cid_throttle_attempt *a,
+							  const char *realm, const char *name,
+							  const char *addr);
+
+/* A one-time code of account id in realm from address addr. Errors: as above. */
+CID_MUST_CHECK enum cid_err cid_throttle_attempt_code(struct cid_throttle_attempt *a,
+						      const char *realm, const char *id,
+						      const char *addr);
+
+/*
+ * Raises *wait to what the counters of a impose at now (CID_THROTTLE_LOCKED for
+ * a code counter at its limit); sets *first_counted (may be NULL) to true when
+ * the first counter exists. Errors: those of cid_throttle_read.
+ */
+CID_MUST_CHECK enum cid_err cid_throttle_attempt_read(struct cid_txn *txn,
+						      const struct cid_throttle_attempt *a,
+						      int64_t now, int64_t *wait,
+						      bool *first_counted);
+
+/* Counts a failed attempt at now in its first and its address counter. Errors: cid_throttle_fail's.
+ */
+CID_MUST_CHECK enum cid_err
+cid_throttle_attempt_fail(struct cid_txn *txn, const struct cid_throttle_attempt *a, int64_t now);
+
+/* A good attempt: removes its first counter, not the address's. Errors: the store's. */
+CID_MUST_CHECK enum cid_err cid_throttle_attempt_clear(struct cid_txn *txn,
+						       const struct cid_throttle_attempt *a);
+
+/*
  * Removes every pair and address counter whose window has passed at now
  * (and any record that is not a counter), in write transactions of a bounded
  * size; code counters stay. *removed (may be NULL) gets how many. Run it now

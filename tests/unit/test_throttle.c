@@ -180,8 +180,10 @@ static void test_address_and_code_keys(void **state)
 	assert_int_equal(k.key.len, CID_THROTTLE_KEY_MAX - 1);
 }
 
+/* A failure counted or a counter cleared: under one key, or as attempt a (when not NULL). */
 struct step {
 	const struct cid_throttle_key *key;
+	const struct cid_throttle_attempt *a;
 	int64_t now;
 
 	enum { COUNT, CLEAR } what;
@@ -191,6 +193,9 @@ static enum cid_err step_cb(struct cid_txn *txn, void *arg)
 {
 	const struct step *st = arg;
 
+	if (st->a != NULL)
+		return st->what == COUNT ? cid_throttle_attempt_fail(txn, st->a, st->now)
+					 : cid_throttle_attempt_clear(txn, st->a);
 	return st->what == COUNT ? cid_throttle_fail(txn, st->key, st->now)
 				 : cid_throttle_clear(txn, st->key);
 }
@@ -203,18 +208,29 @@ static void count_n(struct cid_store *s, const struct cid_throttle_key *k, int64
 		assert_int_equal(cid_store_update(s, step_cb, &st), CID_OK);
 }
 
-/* The wait under k at now, and whether a counter exists. */
-static int64_t read_at(struct cid_store *s, const struct cid_throttle_key *k, int64_t now,
-		       bool *exists)
+/*
+ * The wait under k, or of attempt a when not NULL, at now, and whether the
+ * counter (the attempt's first) exists.
+ */
+static int64_t wait_of(struct cid_store *s, const struct cid_throttle_key *k,
+		       const struct cid_throttle_attempt *a, int64_t now, bool *exists)
 {
 	struct cid_txn *txn = NULL;
 	int64_t wait = 0;
 
 	*exists = false;
 	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
-	assert_int_equal(cid_throttle_read(txn, k, now, &wait, exists), CID_OK);
+	assert_int_equal(a != NULL ? cid_throttle_attempt_read(txn, a, now, &wait, exists)
+				   : cid_throttle_read(txn, k, now, &wait, exists),
+			 CID_OK);
 	cid_store_read_end(txn);
 	return wait;
+}
+
+static int64_t read_at(struct cid_store *s, const struct cid_throttle_key *k, int64_t now,
+		       bool *exists)
+{
+	return wait_of(s, k, NULL, now, exists);
 }
 
 static void test_count_read_and_clear_on_the_store(void **state)
@@ -285,6 +301,90 @@ static size_t count_records(struct cid_store *s)
 	return n;
 }
 
+/* What a login attempt reads, counts and clears, for citizens' and officers' logins alike. */
+static void test_attempt_counts_in_both_and_clears_only_its_first(void **state)
+{
+	struct cid_test_store *st = *state;
+	struct cid_throttle_attempt a;
+	struct cid_throttle_attempt bare;
+	struct cid_throttle_attempt code;
+	struct cid_throttle_key pair;
+	struct cid_throttle_key addr;
+	struct step fail = {.a = &a, .now = T0, .what = COUNT};
+	struct step good = {.a = &a, .now = T0, .what = CLEAR};
+	char long_addr[CID_MAX_ADDR + 2];
+	bool counted = true;
+	bool exists = false;
+
+	/* an address longer than any is refused, not cut */
+	memset(long_addr, '1', sizeof(long_addr) - 1);
+	long_addr[sizeof(long_addr) - 1] = '\0';
+	assert_int_equal(
+	    cid_throttle_attempt_password(&a, CID_THROTTLE_CITIZEN, "hanako", long_addr),
+	    CID_ERR_INVALID);
+	assert_int_equal(cid_throttle_attempt_code(&a, CID_THROTTLE_CITIZEN, "x", long_addr),
+			 CID_ERR_INVALID);
+
+	/* the keys are the ones the counters are known by */
+	assert_int_equal(
+	    cid_throttle_attempt_password(&a, CID_THROTTLE_OFFICER, "alice", "192.0.2.1"), CID_OK);
+	cid_throttle_key_pair(&pair, CID_THROTTLE_OFFICER, "alice", "192.0.2.1");
+	assert_true(cid_throttle_key_addr(&addr, "192.0.2.1"));
+	assert_true(same_key(&a.first, &pair));
+	assert_true(a.has_addr && same_key(&a.addr, &addr));
+
+	/* a failure counts for the pair and for the address */
+	assert_int_equal(wait_of(st->s, NULL, &a, T0, &counted), 0);
+	assert_false(counted);
+	assert_int_equal(cid_store_update(st->s, step_cb, &fail), CID_OK);
+	read_at(st->s, &pair, T0, &exists);
+	assert_true(exists);
+	read_at(st->s, &addr, T0, &exists);
+	assert_true(exists);
+	assert_int_equal(wait_of(st->s, NULL, &a, T0, &counted), 0);
+	assert_true(counted);
+	/* a success clears the pair, never the address */
+	assert_int_equal(cid_store_update(st->s, step_cb, &good), CID_OK);
+	read_at(st->s, &pair, T0, &exists);
+	assert_false(exists);
+	read_at(st->s, &addr, T0, &exists);
+	assert_true(exists);
+
+	/* the wait is the larger of the two: the address's, though the pair has none */
+	count_n(st->s, &addr, T0, CID_THROTTLE_ADDR_FREE - 1);
+	assert_int_equal(wait_of(st->s, NULL, &a, T0, &counted), 1);
+	assert_false(counted);
+
+	/* without an address only the first counter is read and counted */
+	assert_int_equal(cid_throttle_attempt_password(&bare, CID_THROTTLE_CITIZEN, "taro", ""),
+			 CID_OK);
+	assert_false(bare.has_addr);
+	assert_int_equal(wait_of(st->s, NULL, &bare, T0, &counted), 0);
+	fail.a = &bare;
+	assert_int_equal(count_records(st->s), 1);
+	assert_int_equal(cid_store_update(st->s, step_cb, &fail), CID_OK);
+	assert_int_equal(count_records(st->s), 2);
+	assert_int_equal(wait_of(st->s, NULL, &bare, T0, &counted), 0);
+	assert_true(counted);
+
+	/* a code attempt reads the code's counter, lock included, with the address's */
+	assert_int_equal(cid_throttle_attempt_code(&code, CID_THROTTLE_CITIZEN,
+						   "00000000-0000-4000-8000-000000000003",
+						   "192.0.2.1"),
+			 CID_OK);
+	assert_int_equal(code.first.kind, CID_THROTTLE_CODE);
+	assert_int_equal(wait_of(st->s, NULL, &code, T0, &counted), 1);
+	fail.a = &code;
+	for (int i = 0; i < CID_CODE_MAX_FAILURES; i++)
+		assert_int_equal(cid_store_update(st->s, step_cb, &fail), CID_OK);
+	assert_int_equal(wait_of(st->s, NULL, &code, T0, &counted), CID_THROTTLE_LOCKED);
+	good.a = &code;
+	assert_int_equal(cid_store_update(st->s, step_cb, &good), CID_OK);
+	assert_int_equal(wait_of(st->s, NULL, &code, T0, &counted),
+			 read_at(st->s, &addr, T0, &exists));
+	assert_false(counted);
+}
+
 /* One failure at T0 for each of *arg names from one address, in one transaction. */
 static enum cid_err flood_cb(struct cid_txn *txn, void *arg)
 {
@@ -344,6 +444,8 @@ int main(void)
 	    cmocka_unit_test(test_pair_keys),
 	    cmocka_unit_test(test_address_and_code_keys),
 	    cmocka_unit_test_setup_teardown(test_count_read_and_clear_on_the_store,
+					    cid_test_store_setup, cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_attempt_counts_in_both_and_clears_only_its_first,
 					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_sweep_removes_what_the_window_forgot,
 					    cid_test_store_setup, cid_test_store_teardown),
