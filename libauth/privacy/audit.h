@@ -173,7 +173,8 @@
  * time "\n" seq16 -> "" (the service-day index: a service's time range is one run of keys;
  * META "audit_day_index" {"from", "to"} is the run of seqs it covers, moved with the head, so
  * entries from before it, or written by a civicid without it, are found by the service index);
- * "x\n" consent record id -> "" once a consent.expired entry was written for that record;
+ * "x\n" consent record id -> "" once a consent.expired entry was written for that record (its
+ * one maker: audit_expired_once_key);
  * CID_DB_AUDIT_CP as above.
  * "citizen", "service" and "request_id" of an entry are therefore at most 200 bytes without a
  * newline.

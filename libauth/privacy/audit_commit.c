@@ -401,6 +401,21 @@ enum cid_err cid_audit_append(struct cid_audit *log, json_t *const *entries, siz
 
 /* ---- submitted appends ---- */
 
+enum cid_err audit_expired_once_key(const char *id, char **out)
+{
+	size_t len = id == NULL ? 0 : strnlen(id, CID_AUDIT_MAX_NAME + 1);
+
+	*out = NULL;
+	if (len == 0 || len > CID_AUDIT_MAX_NAME)
+		return CID_ERR_INVALID;
+	*out = malloc(len + 3);
+	if (*out == NULL)
+		return CID_ERR_NOMEM;
+	memcpy(*out, "x\n", 2);
+	memcpy(*out + 2, id, len + 1);
+	return CID_OK;
+}
+
 /* Frees entries[0..n) and once[0..n) (once may be NULL), and both arrays. */
 static void entries_free(json_t **entries, char **once, size_t n)
 {

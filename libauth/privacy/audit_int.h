@@ -178,6 +178,16 @@ CID_MUST_CHECK enum cid_err audit_append(struct cid_audit *log, json_t *const *e
 CID_MUST_CHECK enum cid_err audit_pending_new(struct cid_audit *log, json_t **entries, char **once,
 					      size_t n, struct cid_audit_pending **out);
 
+/*
+ * The once-key of the consent.expired entry of consent record id: "x\n" id
+ * (audit.h's store layout), what a release's entry (audit_release.c) and the
+ * sweeper's (consent_sweep.c) pass to audit_append, so that a record's expiry
+ * is logged once ever, whichever writes it first. *out: a new string (free),
+ * NULL on error. Errors: CID_ERR_INVALID (id NULL, empty or longer than
+ * CID_AUDIT_MAX_NAME), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err audit_expired_once_key(const char *id, char **out);
+
 /* The store the log writes to (borrowed). */
 struct cid_store *audit_store(const struct cid_audit *log);
 

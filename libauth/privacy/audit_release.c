@@ -13,8 +13,8 @@
  * per line, so grouping by line made an entry per attribute released: a
  * userinfo answer of five attributes wrote five entries, where one says it. A decision
  * denied because its consent expired also records that expiry, as one consent.expired entry per
- * consent record ever: its once-key ("x\n" record id, audit.h) is written in the same transaction
- * as the entry.
+ * consent record ever: its once-key (audit_expired_once_key, the sweeper's too) is written in the
+ * same transaction as the entry.
  */
 #include "audit_release.h"
 
@@ -289,7 +289,6 @@ static enum cid_err release_make(const struct cid_release_event *ev, json_t ***e
 	for (size_t i = 0; i < nd; i++) {
 		const struct cid_release_decision *d = &ev->decisions[i];
 		bool seen = false;
-		size_t len;
 
 		if (d->decision.reason != CID_REASON_EXPIRED || d->decision.consent_id == NULL)
 			continue;
@@ -299,11 +298,7 @@ static enum cid_err release_make(const struct cid_release_event *ev, json_t ***e
 					      d->decision.consent_id);
 		if (seen)
 			continue;
-		len = strlen(d->decision.consent_id);
-		CID_ENSURE(len > 0 && len <= CID_AUDIT_MAX_NAME, CID_ERR_INVALID);
-		once[n] = malloc(len + 3);
-		CID_ENSURE(once[n] != NULL, CID_ERR_NOMEM);
-		snprintf(once[n], len + 3, "x\n%s", d->decision.consent_id);
+		CID_TRY(audit_expired_once_key(d->decision.consent_id, &once[n]));
 		CID_TRY(expired_entry(ev, time, d, &entries[n]));
 		n++;
 	}

@@ -1,9 +1,9 @@
 /*
  * consent_sweep: writes consent.expired for grants that expired with no
- * release to meet them. The once-key of each entry ("x\n" record id) is the
- * one audit_release writes, and audit_append checks it inside the write
- * transaction, so a sweep and a release racing for one record, or two
- * sweeps, still write one entry.
+ * release to meet them. The once-key of each entry ("x\n" record id,
+ * audit_expired_once_key) is the one audit_release writes, and audit_append checks it inside the
+ * write transaction, so a sweep and a release racing for one record, or two sweeps, still write one
+ * entry.
  *
  * A run reads the due index (consent.h, CID_DB_CONSENT_DUE) from its first
  * key up to now, and nothing past it: its cost follows what has expired, not
@@ -50,25 +50,14 @@ struct sweep {
 	size_t visited;
 };
 
-/* The once-key of a consent.expired entry for record id ("x\n" id, audit.h), malloc'ed. */
-static char *once_key(const char *id)
-{
-	size_t len = strlen(id);
-	char *once = len > 0 && len <= CID_AUDIT_MAX_NAME ? malloc(len + 3) : NULL;
-
-	if (once != NULL)
-		snprintf(once, len + 3, "x\n%s", id);
-	return once;
-}
-
 /* True (in *logged) if record id has its consent.expired entry already. */
 static enum cid_err expiry_logged(struct cid_txn *txn, const char *id, bool *logged)
 {
 	enum cid_err rc = CID_OK;
-	char *once = once_key(id);
+	char *once = NULL;
 	struct cid_str v;
 
-	CID_ENSURE(once != NULL, CID_ERR_NOMEM);
+	CID_TRY(audit_expired_once_key(id, &once));
 	rc = cid_txn_get(txn, CID_DB_AUDIT_IDX, cid_str_of(once), &v);
 	*logged = rc == CID_OK;
 	if (rc == CID_ERR_NOTFOUND)
@@ -187,8 +176,7 @@ static enum cid_err consider(struct sweep *sw, struct cid_str due, struct cid_st
 		sw->left++;
 		goto out;
 	}
-	sw->once[sw->n] = once_key(r.id);
-	CID_ENSURE(sw->once[sw->n] != NULL, CID_ERR_NOMEM);
+	CID_TRY(audit_expired_once_key(r.id, &sw->once[sw->n]));
 	rc = expired_entry(&r, sw->now, &sw->entries[sw->n]);
 	if (rc != CID_OK) {
 		free(sw->once[sw->n]);

@@ -1377,6 +1377,48 @@ static void test_append_txn_commits_or_aborts_with_caller(void **state)
 	json_decref(bad);
 }
 
+/* The once-key of a consent record's consent.expired entry, the release's and the sweeper's. */
+static void test_expired_once_key(void **state)
+{
+	char long_id[CID_AUDIT_MAX_NAME + 2];
+
+	static const struct {
+		const char *id;
+		enum cid_err rc;
+		const char *key; /* NULL: none made */
+	} rows[] = {
+	    {"0b1c2d3e-0000-4000-8000-000000000001", CID_OK,
+	     "x\n0b1c2d3e-0000-4000-8000-000000000001"},
+	    {"r", CID_OK, "x\nr"},
+	    {"", CID_ERR_INVALID, NULL},
+	    {NULL, CID_ERR_INVALID, NULL},
+	};
+
+	static char untouched[] = "untouched";
+	char *key = NULL;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		key = untouched;
+		assert_int_equal(audit_expired_once_key(rows[i].id, &key), rows[i].rc);
+		if (rows[i].key == NULL) {
+			assert_null(key);
+			continue;
+		}
+		assert_string_equal(key, rows[i].key);
+		free(key);
+	}
+	/* the longest id an index key may hold, and one byte more */
+	memset(long_id, 'a', sizeof(long_id) - 1);
+	long_id[sizeof(long_id) - 1] = '\0';
+	assert_int_equal(audit_expired_once_key(long_id, &key), CID_ERR_INVALID);
+	assert_null(key);
+	long_id[CID_AUDIT_MAX_NAME] = '\0';
+	assert_int_equal(audit_expired_once_key(long_id, &key), CID_OK);
+	assert_int_equal(strlen(key), 2 + CID_AUDIT_MAX_NAME);
+	free(key);
+}
+
 /* ---- the release hook ---- */
 
 static void test_release_hook_groups_and_logs_expiry_once(void **state)
@@ -3048,6 +3090,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_time_format),
+	    cmocka_unit_test(test_expired_once_key),
 	    cmocka_unit_test(test_canon_append_matches_jansson),
 	    cmocka_unit_test(test_rule_parse_table),
 	    cmocka_unit_test(test_bound_parse_table),
