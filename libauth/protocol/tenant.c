@@ -14,6 +14,7 @@
 
 #include "audit.h"
 #include "buf.h"
+#include "file.h"
 #include "jose.h"
 #include "str.h"
 
@@ -190,28 +191,6 @@ out:
 	return rc;
 }
 
-/* Writes text to path through a temporary file and a rename: whole or nothing. */
-static enum cid_err write_file(const char *path, const char *text)
-{
-	char tmp[4200];
-	FILE *f;
-	bool ok;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return CID_ERR_CONFIG;
-	f = fopen(tmp, "wxe");
-	if (f == NULL)
-		return CID_ERR_IO;
-	ok = fputs(text, f) >= 0;
-	ok = fflush(f) == 0 && ok;
-	ok = fsync(fileno(f)) == 0 && ok;
-	ok = fclose(f) == 0 && ok;
-	if (ok && rename(tmp, path) == 0)
-		return CID_OK;
-	(void)unlink(tmp);
-	return CID_ERR_IO;
-}
-
 /* mkdir -p path (each new directory 0700), as the store is made where it is named. */
 static enum cid_err make_dirs(const char *path)
 {
@@ -266,7 +245,8 @@ static enum cid_err tenant_add(const struct cid_config *base, const char *name,
 		hosted = true;
 	}
 	CID_TRY(tenant_path(base, name, CONF_FILE, path));
-	CID_TRY(write_file(path, text));
+	/* whole or nothing, 0600 as the store's files */
+	CID_TRY(cid_file_put(path, text, strlen(text)));
 	made = false;
 	hosted = false;
 out:

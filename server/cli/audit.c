@@ -12,6 +12,7 @@
 #include "audit.h"
 #include "buf.h"
 #include "crypto.h"
+#include "file.h"
 #include "jose.h"
 #include "pseudonym.h"
 #include "str.h"
@@ -552,17 +553,19 @@ static int with_output(struct cli_env *env, const struct audit_opts *o,
 	/* 0600 as the store: an export names pseudonyms, services and purposes; it
 	 * replaces --output only whole, so a failed export leaves the file as it was */
 	char *staged = NULL;
-	FILE *out = o->output == NULL ? stdout : cli_private_begin(o->output, &staged);
+	FILE *out = stdout;
 	uint64_t n = 0;
-	enum cid_err rc;
+	enum cid_err rc = CID_OK;
 
-	if (out == NULL)
-		return cli_fail("audit", o->output, CID_ERR_IO);
+	if (o->output != NULL)
+		rc = cid_file_begin(o->output, &out, &staged);
+	if (rc != CID_OK)
+		return cli_fail("audit", o->output, rc);
 	rc = fn(env, o, out, &n);
 	if (out == stdout && fflush(out) != 0 && rc == CID_OK)
 		rc = CID_ERR_IO;
 	if (out != stdout)
-		rc = cli_private_end(out, staged, o->output, rc);
+		rc = cid_file_end(out, staged, o->output, rc);
 	if (rc != CID_OK)
 		return sign_fail(what, rc);
 	if (o->output != NULL)

@@ -123,25 +123,6 @@ int cli_usage(const char *cmd, const char *message);
 char *cli_read_secret(const char *cmd, const char *path, size_t max);
 
 /*
- * A file to write that takes path's place only when complete, so a command
- * that fails leaves path as it was (never cut short or emptied): created
- * beside path (path ".partial-" and six random characters, O_EXCL), mode
- * 0600 whatever the umask, as the store's own files are: what commands write
- * there (an export of the log) is the city's. *staged gets its name (end it
- * with cli_private_end, which frees it). Returns NULL with errno set on
- * failure; then nothing was created.
- */
-FILE *cli_private_begin(const char *path, char **staged);
-
-/*
- * Ends the file f of cli_private_begin: when rc is CID_OK, writes it to disk
- * and renames it over path; otherwise, or if that fails, removes it, and path
- * is left as it was. Frees staged. Returns rc, or CID_ERR_IO when the file
- * could not be completed.
- */
-enum cid_err cli_private_end(FILE *f, char *staged, const char *path, enum cid_err rc);
-
-/*
  * Prints obj (stolen; NULL: it could not be built) as indented JSON on
  * stdout. Returns 0, or 1 after saying on stderr that there is no answer
  * (obj NULL, or out of memory): the exit status of a command that fails to

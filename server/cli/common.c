@@ -214,51 +214,6 @@ fail:
 	return NULL;
 }
 
-FILE *cli_private_begin(const char *path, char **staged)
-{
-	static const char suffix[] = ".partial-XXXXXX";
-	size_t n = strlen(path) + sizeof(suffix);
-	char *name = malloc(n);
-	FILE *f = NULL;
-	int fd = -1;
-	int e;
-
-	*staged = NULL;
-	if (name == NULL) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	snprintf(name, n, "%s%s", path, suffix);
-	/* beside path, so the rename is atomic; 0600 whatever the umask */
-	fd = mkostemp(name, O_CLOEXEC);
-	if (fd >= 0 && fchmod(fd, 0600) == 0 && (f = fdopen(fd, "w")) != NULL) {
-		*staged = name;
-		return f;
-	}
-	e = errno;
-	if (fd >= 0) {
-		close(fd);
-		unlink(name);
-	}
-	free(name);
-	errno = e;
-	return NULL;
-}
-
-enum cid_err cli_private_end(FILE *f, char *staged, const char *path, enum cid_err rc)
-{
-	if ((fflush(f) != 0 || fsync(fileno(f)) != 0) && rc == CID_OK)
-		rc = CID_ERR_IO;
-	if (fclose(f) != 0 && rc == CID_OK)
-		rc = CID_ERR_IO;
-	if (rc == CID_OK && rename(staged, path) != 0)
-		rc = CID_ERR_IO;
-	if (rc != CID_OK)
-		unlink(staged);
-	free(staged);
-	return rc;
-}
-
 int cli_print_json(json_t *obj)
 {
 	char *s = obj == NULL ? NULL : cid_json_dumps(obj, JSON_INDENT(2) | JSON_SORT_KEYS);

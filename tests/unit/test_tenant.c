@@ -360,9 +360,21 @@ static void test_registry(void **state)
 	assert_int_equal(cid_tenants_get(f->map, "zz", 2, NOW, &ctx), CID_ERR_NOTFOUND);
 	assert_int_equal(cid_tenants_get(f->map, "../a", 4, NOW, &ctx), CID_ERR_INVALID);
 	assert_int_equal(cid_tenants_open_count(f->map), 2);
-	/* only a first open is slow work: not an open tenant, an unknown or a disabled one */
 	write_policy(f->dir, "c");
-	assert_int_equal(cid_tenant_add(f->base, "c", NULL, NULL, 0, err, sizeof(err)), CID_OK);
+	/* its tenant.conf is 0600 as the store's files, whatever the umask */
+	{
+		char path[512];
+		struct stat st;
+		mode_t old = umask(022);
+
+		assert_int_equal(cid_tenant_add(f->base, "c", NULL, NULL, 0, err, sizeof(err)),
+				 CID_OK);
+		umask(old);
+		snprintf(path, sizeof(path), "%s/store/tenants/c/tenant.conf", f->dir);
+		assert_int_equal(stat(path, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0600);
+	}
+	/* only a first open is slow work: not an open tenant, an unknown or a disabled one */
 	cid_test_tenant_keys(f->base, "c", 0);
 	assert_int_equal(cid_tenant_add(f->base, "d", NULL, NULL, 0, err, sizeof(err)), CID_OK);
 	assert_int_equal(cid_tenant_disable(f->base, "d"), CID_OK);

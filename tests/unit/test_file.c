@@ -1,0 +1,178 @@
+/*
+ * file: a private file that takes another's place only when complete. On a
+ * real directory: a write lands whole and 0600 whatever the umask, replaces
+ * what was there, and leaves nothing beside it; a write that fails (the
+ * caller's error, a missing directory, a rename that cannot be made) leaves
+ * the target as it was, no partial file, and errno saying why; a crash's
+ * leftovers block nothing.
+ */
+#include "file.h"
+#include "support.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+/* How many entries dir holds (besides . and ..). */
+static int entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* The whole of path, as a string (free). */
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *s = calloc(1, 4096);
+	size_t n;
+
+	assert_non_null(f);
+	assert_non_null(s);
+	n = fread(s, 1, 4095, f);
+	s[n] = '\0';
+	fclose(f);
+	return s;
+}
+
+static void assert_holds(const char *path, const char *want)
+{
+	char *got = slurp(path);
+
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void test_put_is_whole_private_and_replaces(void **state)
+{
+	char dir[256];
+	char path[512];
+	struct stat st;
+	mode_t old;
+
+	(void)state;
+	cid_test_tmpdir(dir);
+	snprintf(path, sizeof(path), "%s/tenant.conf", dir);
+	/* 0600 though the umask would let others read */
+	old = umask(022);
+	assert_int_equal(cid_file_put(path, "a = 1\n", 6), CID_OK);
+	umask(old);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_holds(path, "a = 1\n");
+	assert_int_equal(entries(dir), 1);
+	/* over what was there, also a longer file: nothing of it is left */
+	assert_int_equal(cid_file_put(path, "b", 1), CID_OK);
+	assert_holds(path, "b");
+	assert_int_equal(cid_file_put(path, "", 0), CID_OK);
+	assert_holds(path, "");
+	assert_int_equal(entries(dir), 1);
+	cid_test_rmdir(dir);
+}
+
+static void test_a_failure_leaves_the_target_as_it_was(void **state)
+{
+	char dir[256];
+	char path[512];
+	char missing[512];
+	char sub[512];
+	char inside[600];
+	static char set[] = "set";
+	FILE *f = NULL;
+	char *staged = NULL;
+
+	(void)state;
+	cid_test_tmpdir(dir);
+	snprintf(path, sizeof(path), "%s/export.jsonl", dir);
+	assert_int_equal(cid_file_put(path, "old\n", 4), CID_OK);
+
+	/* the caller's own error: the partial file goes, the old one stays */
+	assert_int_equal(cid_file_begin(path, &f, &staged), CID_OK);
+	assert_non_null(f);
+	assert_non_null(staged);
+	assert_non_null(strstr(staged, ".partial-"));
+	fputs("half a line", f);
+	assert_int_equal(entries(dir), 2);
+	assert_int_equal(cid_file_end(f, staged, path, CID_ERR_STORE), CID_ERR_STORE);
+	assert_holds(path, "old\n");
+	assert_int_equal(entries(dir), 1);
+
+	/* nowhere to write: nothing made, errno says why */
+	snprintf(missing, sizeof(missing), "%s/no/such/dir/file", dir);
+	f = stdout;
+	staged = set;
+	errno = 0;
+	assert_int_equal(cid_file_begin(missing, &f, &staged), CID_ERR_IO);
+	assert_int_equal(errno, ENOENT);
+	assert_null(f);
+	assert_null(staged);
+	assert_int_equal(cid_file_put(missing, "x", 1), CID_ERR_IO);
+
+	/* a rename that cannot be made (the target is a directory that holds a
+	 * file): the partial file goes, errno is the rename's */
+	snprintf(sub, sizeof(sub), "%s/taken", dir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	snprintf(inside, sizeof(inside), "%s/keep", sub);
+	assert_int_equal(cid_file_put(inside, "k", 1), CID_OK);
+	errno = 0;
+	assert_int_equal(cid_file_put(sub, "new", 3), CID_ERR_IO);
+	assert_true(errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST);
+	assert_holds(inside, "k");
+	assert_int_equal(entries(dir), 2); /* export.jsonl and taken/ */
+	cid_test_rmdir(dir);
+}
+
+/* What a crash leaves beside the target (a partial file, an old build's ".tmp") blocks nothing. */
+static void test_leftovers_block_nothing(void **state)
+{
+	char dir[256];
+	char path[512];
+	char left[600];
+	FILE *f;
+
+	(void)state;
+	cid_test_tmpdir(dir);
+	snprintf(path, sizeof(path), "%s/tenant.conf", dir);
+	snprintf(left, sizeof(left), "%s.tmp", path);
+	f = fopen(left, "we");
+	assert_non_null(f);
+	fclose(f);
+	snprintf(left, sizeof(left), "%s.partial-AAAAAA", path);
+	f = fopen(left, "we");
+	assert_non_null(f);
+	fclose(f);
+	assert_int_equal(cid_file_put(path, "a = 1\n", 6), CID_OK);
+	assert_int_equal(cid_file_put(path, "a = 2\n", 6), CID_OK);
+	assert_holds(path, "a = 2\n");
+	assert_int_equal(entries(dir), 3);
+	cid_test_rmdir(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_put_is_whole_private_and_replaces),
+	    cmocka_unit_test(test_a_failure_leaves_the_target_as_it_was),
+	    cmocka_unit_test(test_leftovers_block_nothing),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
