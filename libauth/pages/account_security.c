@@ -185,6 +185,7 @@ struct view {
 	struct cid_ctx *ctx;
 	const char *locale;
 	const struct cid_policyset *ps;
+	const struct cid_account *citizen; /* read once for every part of the page */
 	json_t *data;
 };
 
@@ -310,15 +311,14 @@ out:
 static enum cid_err totp_view(const struct view *v, const struct cid_session *sess, int64_t now)
 {
 	enum cid_err rc = CID_OK;
-	struct cid_account *a = NULL;
+	bool has_totp = v->citizen->has_totp;
 	char *secret = NULL;
 	char *uri = NULL;
 	json_t *qr = NULL;
 
-	CID_TRY(cid_account_get(cid_ctx_store(v->ctx), sess->account_id, &a));
-	CID_TRY(set_new(v->data, "totp_enrolled", json_boolean(a->has_totp)));
-	CID_TRY(set_new(v->data, "totp_none", json_boolean(!a->has_totp)));
-	if (a->has_totp)
+	CID_TRY(set_new(v->data, "totp_enrolled", json_boolean(has_totp)));
+	CID_TRY(set_new(v->data, "totp_none", json_boolean(!has_totp)));
+	if (has_totp)
 		goto out;
 	rc = cid_security_totp_pending(cid_ctx_store(v->ctx), sess, now, &secret, &uri);
 	if (rc == CID_ERR_NOTFOUND) {
@@ -330,7 +330,6 @@ static enum cid_err totp_view(const struct view *v, const struct cid_session *se
 	CID_TRY(set_new(v->data, "totp_pending",
 			json_pack("[{s:s, s:s, s:O}]", "secret", secret, "uri", uri, "qr", qr)));
 out:
-	cid_account_free(a);
 	if (secret != NULL) {
 		cid_wipe(secret, strlen(secret));
 		free(secret);
@@ -406,20 +405,20 @@ static enum cid_err notice_view(const struct view *v, const struct cid_request *
 	    json_pack("[{s:s, s:b}]", "key", key, "error", i >= CID_SECURITY_SESSION_UNKNOWN));
 }
 
-/* What the citizen types to delete the account, and whether they must sign in again first. */
+/*
+ * What the citizen types to delete the account, and whether they must sign in
+ * again first: the rule decided once (cid_erase_login_strong); a citizen with
+ * a code whose login is not strong enough is told the new login asks it.
+ */
 static enum cid_err delete_view(const struct view *v, const struct cid_session *sess, int64_t now)
 {
 	enum cid_err rc = CID_OK;
-	char username[CID_MAX_USERNAME + 1];
+	bool has_totp = v->citizen->has_totp;
+	bool strong = cid_erase_login_strong(sess, has_totp, now);
 
-	bool has_totp = false;
-
-	CID_TRY(username_of(v->ctx, sess->account_id, username, &has_totp));
-	CID_TRY(set_new(v->data, "username", json_string(username)));
-	CID_TRY(set_new(v->data, "login_fresh",
-			json_boolean(cid_erase_login_strong(sess, has_totp, now))));
-	CID_TRY(set_new(v->data, "login_needs_code",
-			json_boolean(has_totp && !cid_erase_login_strong(sess, true, now))));
+	CID_TRY(set_new(v->data, "username", json_string(v->citizen->username)));
+	CID_TRY(set_new(v->data, "login_fresh", json_boolean(strong)));
+	CID_TRY(set_new(v->data, "login_needs_code", json_boolean(has_totp && !strong)));
 out:
 	return rc;
 }
@@ -430,10 +429,13 @@ enum cid_err cid_security_page(struct cid_ctx *ctx, const struct cid_request *re
 	enum cid_err rc = CID_OK;
 	const char *locale = account_page_locale(ctx, req);
 	struct cid_policyref *pref = NULL;
+	struct cid_account *citizen = NULL;
 	struct cid_session sess;
 	struct view v = {.ctx = ctx, .locale = locale};
 
 	CID_TRY(account_find_session(ctx, req, locale, reply, &sess));
+	CID_TRY(cid_account_get(cid_ctx_store(ctx), sess.account_id, &citizen));
+	v.citizen = citizen;
 	pref = cid_ctx_policies_acquire(ctx);
 	v.ps = cid_policyref_set(pref);
 	v.data = json_pack("{s:b, s:s, s:i}", "signed_in", 1, "lang", locale, "min_password",
@@ -450,6 +452,7 @@ enum cid_err cid_security_page(struct cid_ctx *ctx, const struct cid_request *re
 	v.data = NULL;
 out:
 	cid_policyref_put(pref);
+	cid_account_free(citizen);
 	json_decref(v.data);
 	return cid_endpoint_rc(rc);
 }
