@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -23,11 +24,19 @@ enum cid_err cid_file_begin(const char *path, FILE **f, char **staged)
 	int fd = -1;
 	int e;
 
+	struct stat st;
+
 	*f = NULL;
 	*staged = NULL;
 	if (name == NULL) {
 		errno = ENOMEM;
 		return CID_ERR_NOMEM;
+	}
+	/* a terminal, a pipe, /dev/stdout: not a file to replace, but one to write */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		free(name);
+		*f = fopen(path, "we");
+		return *f != NULL ? CID_OK : CID_ERR_IO;
 	}
 	snprintf(name, plen + sizeof(suffix), "%s%s", path, suffix);
 	/* beside path, so the rename is atomic; 0600 whatever the umask */
@@ -46,10 +55,30 @@ enum cid_err cid_file_begin(const char *path, FILE **f, char **staged)
 	return CID_ERR_IO;
 }
 
+/* Makes a rename in path's directory durable. */
+static int sync_dir(const char *path)
+{
+	char *copy = strdup(path);
+	int fd = copy == NULL ? -1 : open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r = fd >= 0 && fsync(fd) == 0 ? 0 : -1;
+	int e = errno;
+
+	if (fd >= 0)
+		close(fd);
+	free(copy);
+	errno = e;
+	return r;
+}
+
 enum cid_err cid_file_end(FILE *f, char *staged, const char *path, enum cid_err rc)
 {
 	int e = 0;
 
+	if (staged == NULL) { /* written in place (cid_file_begin): nothing to rename */
+		if (fclose(f) != 0 && rc == CID_OK)
+			rc = CID_ERR_IO;
+		return rc;
+	}
 	if ((fflush(f) != 0 || fsync(fileno(f)) != 0) && rc == CID_OK) {
 		rc = CID_ERR_IO;
 		e = errno;
@@ -61,6 +90,11 @@ enum cid_err cid_file_end(FILE *f, char *staged, const char *path, enum cid_err 
 	if (rc == CID_OK && rename(staged, path) != 0) {
 		rc = CID_ERR_IO;
 		e = errno;
+	}
+	/* the new name survives a power cut only once its directory is synced */
+	if (rc == CID_OK && sync_dir(path) != 0) {
+		free(staged);
+		return CID_ERR_IO;
 	}
 	if (rc != CID_OK) {
 		if (e == 0)

@@ -8,8 +8,11 @@
  * target (its name, ".partial-" and six random characters, created O_EXCL, so
  * a file left by a crash never blocks the next write), mode 0600 whatever
  * the umask as the store's own files are; it is flushed and fsync'ed, and
- * only then renamed over the target, which on one file system is atomic. On
- * any failure the partial file is removed.
+ * only then renamed over the target, which on one file system is atomic,
+ * and the directory is synced so that the new name survives a power cut. On
+ * any failure the partial file is removed. A target that exists and is not a
+ * regular file (a terminal, a pipe, /dev/stdout) is not replaced but written
+ * in place, as a stream: what a reader of it sees is its own.
  *
  * The functions keep no state: thread-safe, for different paths.
  */
@@ -23,7 +26,9 @@
 
 /*
  * Begins a private file to take path's place: *f is its stream, to write,
- * and *staged its name (cid_file_end frees it). Errors (*f and *staged NULL,
+ * and *staged its name (cid_file_end frees it); for a path that is not a
+ * regular file, *f is path itself opened for writing and *staged NULL.
+ * Errors (*f and *staged NULL,
  * nothing created, errno says why): CID_ERR_NOMEM, CID_ERR_IO (the directory
  * is missing or not writable, and so on).
  */
@@ -31,9 +36,11 @@ CID_MUST_CHECK enum cid_err cid_file_begin(const char *path, FILE **f, char **st
 
 /*
  * Ends the file f of cid_file_begin (f and staged are consumed): when rc is
- * CID_OK, flushes it to disk and renames it over path; otherwise, or when
- * that fails, removes it and path is left as it was. Returns rc, or
- * CID_ERR_IO when the file could not be completed (errno says why).
+ * CID_OK, flushes it to disk, renames it over path and syncs the directory;
+ * otherwise, or when that fails before the rename, removes it and path is
+ * left as it was (a failed directory sync, after the rename, is CID_ERR_IO
+ * with path replaced). staged NULL: f is closed. Returns rc, or CID_ERR_IO
+ * when the file could not be completed (errno says why).
  */
 CID_MUST_CHECK enum cid_err cid_file_end(FILE *f, char *staged, const char *path, enum cid_err rc);
 

@@ -557,6 +557,10 @@ same "five" "$(grep -c . <<<"$out")" 5
 expect 0 "the store verifies with them" "$bin" audit verify "${C[@]}"
 expect 0 "export with them" "$bin" audit export "${C[@]}" --output "$tmp/keys.jsonl"
 expect 0 "which verifies offline" "$bin" audit verify --file "$tmp/keys.jsonl" --vkeys "$tmp/vkeys2.txt"
+# a pipe (here /dev/stdout) is not a file to replace but one to write
+expect 0 "export to --output /dev/stdout" "$bin" audit export "${C[@]}" --output /dev/stdout
+printf '%s\n' "$out" >"$tmp/piped.jsonl"
+expect 0 "what it wrote is the log, and verifies" "$bin" audit verify --file "$tmp/piped.jsonl" --vkeys "$tmp/vkeys2.txt"
 
 # the witnesses setting is checked before the server starts
 printf 'audit_witnesses = https://w.example/ not-a-vkey\n' >"$tmp/bad-witness.conf"

@@ -4,13 +4,14 @@
  * what was there, and leaves nothing beside it; a write that fails (the
  * caller's error, a missing directory, a rename that cannot be made) leaves
  * the target as it was, no partial file, and errno saying why; a crash's
- * leftovers block nothing.
+ * leftovers block nothing; a pipe is written, not replaced.
  */
 #include "file.h"
 #include "support.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -166,12 +167,46 @@ static void test_leftovers_block_nothing(void **state)
 	cid_test_rmdir(dir);
 }
 
+/*
+ * A target that is not a regular file (a pipe here; /dev/stdout, a terminal)
+ * is written in place: the reader gets the bytes, and the pipe stays a pipe
+ * with nothing beside it.
+ */
+static void test_a_pipe_is_written_not_replaced(void **state)
+{
+	char dir[256];
+	char path[512];
+	char got[16] = {0};
+	struct stat st;
+	int fd;
+
+	(void)state;
+	cid_test_tmpdir(dir);
+	snprintf(path, sizeof(path), "%s/out", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	/* both ends held here: opening it for writing does not wait for a reader */
+	fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(cid_file_put(path, "hello\n", 6), CID_OK);
+	assert_int_equal(read(fd, got, sizeof(got) - 1), 6);
+	assert_string_equal(got, "hello\n");
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISFIFO(st.st_mode));
+	assert_int_equal(entries(dir), 1);
+	close(fd);
+	/* a directory is neither: refused, errno saying why */
+	assert_int_equal(cid_file_put(dir, "x", 1), CID_ERR_IO);
+	assert_int_equal(errno, EISDIR);
+	cid_test_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_put_is_whole_private_and_replaces),
 	    cmocka_unit_test(test_a_failure_leaves_the_target_as_it_was),
 	    cmocka_unit_test(test_leftovers_block_nothing),
+	    cmocka_unit_test(test_a_pipe_is_written_not_replaced),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
