@@ -32,8 +32,9 @@ enum cid_err cid_file_begin(const char *path, FILE **f, char **staged)
 		errno = ENOMEM;
 		return CID_ERR_NOMEM;
 	}
-	/* a terminal, a pipe, /dev/stdout: not a file to replace, but one to write */
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+	/* a terminal, a pipe, a link such as /dev/stdout: not a file to replace, but
+	 * one to write (lstat: a link is never replaced, whatever it points at) */
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
 		free(name);
 		*f = fopen(path, "we");
 		return *f != NULL ? CID_OK : CID_ERR_IO;

@@ -10,9 +10,10 @@
  * the umask as the store's own files are; it is flushed and fsync'ed, and
  * only then renamed over the target, which on one file system is atomic,
  * and the directory is synced so that the new name survives a power cut. On
- * any failure the partial file is removed. A target that exists and is not a
- * regular file (a terminal, a pipe, /dev/stdout) is not replaced but written
- * in place, as a stream: what a reader of it sees is its own.
+ * any failure the partial file is removed. A target that exists and is not
+ * itself a regular file (a terminal, a pipe, a symbolic link such as
+ * /dev/stdout, whatever it points at) is not replaced but written in place,
+ * through the link, as a stream: what a reader of it sees is its own.
  *
  * The functions keep no state: thread-safe, for different paths.
  */
@@ -26,8 +27,8 @@
 
 /*
  * Begins a private file to take path's place: *f is its stream, to write,
- * and *staged its name (cid_file_end frees it); for a path that is not a
- * regular file, *f is path itself opened for writing and *staged NULL.
+ * and *staged its name (cid_file_end frees it); for a path that is not
+ * itself a regular file, *f is path opened for writing and *staged NULL.
  * Errors (*f and *staged NULL,
  * nothing created, errno says why): CID_ERR_NOMEM, CID_ERR_IO (the directory
  * is missing or not writable, and so on).

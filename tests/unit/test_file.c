@@ -170,7 +170,7 @@ static void test_leftovers_block_nothing(void **state)
 /*
  * A target that is not a regular file (a pipe here; /dev/stdout, a terminal)
  * is written in place: the reader gets the bytes, and the pipe stays a pipe
- * with nothing beside it.
+ * with nothing beside it; so is a link, whatever it points at.
  */
 static void test_a_pipe_is_written_not_replaced(void **state)
 {
@@ -194,6 +194,31 @@ static void test_a_pipe_is_written_not_replaced(void **state)
 	assert_true(S_ISFIFO(st.st_mode));
 	assert_int_equal(entries(dir), 1);
 	close(fd);
+	/* a link (as /dev/stdout is, to /proc/self/fd/1) is written through, never
+	 * replaced, even when what it points at is a regular file */
+	{
+		char target[600];
+		char link[600];
+		char via[64];
+		int tfd;
+		int dup_fd;
+
+		snprintf(target, sizeof(target), "%s/target", dir);
+		snprintf(link, sizeof(link), "%s/stdout", dir);
+		tfd = open(target, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		assert_true(tfd >= 0);
+		dup_fd = dup(tfd);
+		assert_true(dup_fd >= 0);
+		snprintf(via, sizeof(via), "/proc/self/fd/%d", dup_fd);
+		assert_int_equal(symlink(via, link), 0);
+		assert_int_equal(cid_file_put(link, "through\n", 8), CID_OK);
+		assert_int_equal(lstat(link, &st), 0);
+		assert_true(S_ISLNK(st.st_mode));
+		assert_holds(target, "through\n");
+		assert_int_equal(entries(dir), 3); /* out, target, stdout: nothing beside */
+		close(dup_fd);
+		close(tfd);
+	}
 	/* a directory is neither: refused, errno saying why */
 	assert_int_equal(cid_file_put(dir, "x", 1), CID_ERR_IO);
 	assert_int_equal(errno, EISDIR);
