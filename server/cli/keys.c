@@ -385,6 +385,15 @@ static int print_all_jwks(struct cli_env *env)
 	return rc == CID_OK ? 0 : cli_fail("keys", "jwks", rc);
 }
 
+/* True if s looks like a kid: an RFC 7638 SHA-256 thumbprint, 43 base64url characters. */
+static bool kid_shaped(const char *s)
+{
+	size_t n = strnlen(s, 44);
+
+	return n == 43 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				    "0123456789-_") == n;
+}
+
 int cid_cli_keys(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -414,13 +423,12 @@ int cid_cli_keys(int argc, char **argv)
 	if (strcmp(verb, "list") != 0 && strcmp(verb, "rotate") != 0 && strcmp(verb, "drop") != 0 &&
 	    strcmp(verb, "jwks") != 0)
 		return cli_usage("keys", "unknown verb");
-	/* drop's KID right after the verb is taken as it is: a kid is base64url and
-	 * may begin with '-', which getopt would read as options (getopt then sees
-	 * the KID as its program name) */
+	/* drop's KID right after the verb, when it has a kid's shape, is taken as it
+	 * is: a kid is base64url and may begin with '-', which getopt would read as
+	 * options (getopt then sees the KID as its program name); "-sDIR" has not */
 	int skip = 1;
 
-	if (strcmp(verb, "drop") == 0 && argc >= 3 && strncmp(argv[2], "--", 2) != 0 &&
-	    strlen(argv[2]) > 2) {
+	if (strcmp(verb, "drop") == 0 && argc >= 3 && kid_shaped(argv[2])) {
 		kid = argv[2];
 		skip = 2;
 	}

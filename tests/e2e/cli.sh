@@ -270,9 +270,11 @@ has "refusal says to rotate --revoke" "$err" "rotate --revoke"
 expect 1 "drop an unknown kid" "$bin" keys drop no-such-kid "${C[@]}"
 has "unknown kid says so" "$err" "no key no-such-kid"
 # a kid is base64url: one in 32 begins with '-', which is a KID, not options
-expect 1 "drop a kid that begins with '-'" "$bin" keys drop -e5oQ9xXkz6Tt1WfQmL0bqM2rS4vY7uJ8nB3cD5fG6hI "${C[@]}"
-has "it is looked up as a kid" "$err" "no key -e5oQ9xXkz6Tt1WfQmL0bqM2rS4vY7uJ8nB3cD5fG6hI"
-expect 1 "and after the options" "$bin" keys drop "${C[@]}" -- -e5oQ9xXkz6Tt1WfQmL0bqM2rS4vY7uJ8nB3cD5fG6hI
+expect 1 "drop a kid that begins with '-'" "$bin" keys drop -e5oQ9xXkz6Tt1WfQmL0bqM2rS4vY7uJ8nB3cD5fG6h "${C[@]}"
+has "it is looked up as a kid" "$err" "no key -e5oQ9xXkz6Tt1WfQmL0bqM2rS4vY7uJ8nB3cD5fG6h"
+expect 1 "and after the options" "$bin" keys drop "${C[@]}" -- -e5oQ9xXkz6Tt1WfQmL0bqM2rS4vY7uJ8nB3cD5fG6h
+expect 1 "an option written -sDIR before the KID is an option" "$bin" keys drop -s"$store" no-such-kid
+has "the KID after it is the one looked up" "$err" "no key no-such-kid"
 expect 2 "drop without a kid" "$bin" keys drop "${C[@]}"
 expect 2 "--revoke with --publish-only" "$bin" keys rotate --revoke --publish-only "${C[@]}"
 expect 2 "--revoke is for rotate" "$bin" keys list --revoke "${C[@]}"
