@@ -416,11 +416,14 @@ static enum cid_err add_cb(struct cid_txn *txn, void *arg)
 			CID_ENSURE(!record_is(rec, a->fresh->alg, "next"), CID_ERR_EXISTS);
 			continue;
 		}
-		if (record_active(rec, a->fresh->alg))
+		if (record_active(rec, a->fresh->alg)) {
 			previous = rec;
-		/* a pending next key goes too: it would otherwise replace the new key later */
-		if (record_active(rec, a->fresh->alg) || record_is(rec, a->fresh->alg, "next"))
 			CID_TRY(retire(txn, rec, a->now, a->at, a->hook));
+		}
+		/* a pending next key goes too, at once: it would otherwise replace the new
+		 * key later, and it never signed anything to verify */
+		if (record_is(rec, a->fresh->alg, "next"))
+			CID_TRY(retire(txn, rec, a->now, a->now, a->hook));
 	}
 	CID_TRY(newkey_put(txn, a->fresh, a->now, a->next, a->next ? a->at : 0, a->hook));
 	if (!a->next)

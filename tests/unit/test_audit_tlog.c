@@ -718,12 +718,30 @@ static void test_token_key_changes_are_on_the_record(void **state)
 	assert_key_entry(f->s, 10, "key.activated", es_due, "ES256", "system", NULL, NOW + 160);
 	assert_ext(f->s, 10, "previous", es_next);
 
+	/* a plain rotation over a published next key: that key never signed, and is
+	 * withdrawn at once (seq 12), before the new key's activation (seq 13) */
+	op = (struct cid_keys_op){
+	    .verb = CID_KEYS_PUBLISH, .alg = "ES256", .now = NOW + 161, .span = delay};
+	assert_int_equal(cid_audit_keys_change(f->s, &op, "operator", "cli", &r), CID_OK);
+	snprintf(es_next, sizeof(es_next), "%s", r.kid);
+	free(r.kid);
+	op = (struct cid_keys_op){
+	    .verb = CID_KEYS_ROTATE, .alg = "ES256", .now = NOW + 162, .span = keep};
+	assert_int_equal(cid_audit_keys_change(f->s, &op, "operator", "cli", &r), CID_OK);
+	assert_int_equal(log_size(f->s), 14);
+	assert_key_entry(f->s, 11, "key.published", es_next, "ES256", "operator", "cli", NOW + 161);
+	assert_key_entry(f->s, 12, "key.withdrawn", es_next, "ES256", "operator", "cli", NOW + 162);
+	assert_key_entry(f->s, 13, "key.activated", r.kid, "ES256", "operator", "cli", NOW + 162);
+	assert_ext(f->s, 13, "previous", es_due);
+	assert_ext_time(f->s, 13, "previous_until", NOW + 162 + keep);
+	free(r.kid);
+
 	/* with these entries the log still verifies, checkpointed and as an export */
 	assert_int_equal(cid_audit_checkpoint(f->s, NOW + 170, NULL), CID_OK);
 	trust = own_trust(f->s);
 	rep = verify_store_with(f, trust, NULL);
 	assert_true(rep.ok);
-	assert_int_equal(rep.covered, 11);
+	assert_int_equal(rep.covered, 14);
 	rep = verify_export_with(f, trust);
 	assert_true(rep.ok);
 	cid_audit_trust_free(trust);
