@@ -54,10 +54,6 @@ struct change {
 	const struct cid_account_change *ch;
 	const struct cid_policyset *ps;
 	json_t *history; /* the citizen's records with ch->service, oldest first per attribute */
-	/* recorded with the records: ch's, else this change's own (a receipt holds
-	 * one decision's records: two changes in one second are two decisions) */
-	const char *request_id;
-	char own_id[CID_ID_CHARS + 1];
 };
 
 /*
@@ -185,7 +181,7 @@ static enum cid_err withdraw(const struct change *c, const char *purpose, const 
 	    .service = c->ch->service,
 	    .purpose = purpose,
 	    .method = CID_CONSENT_METHOD_ACCOUNT,
-	    .request_id = c->request_id,
+	    .request_id = c->ch->request_id,
 	    .now = c->ch->now,
 	};
 
@@ -299,7 +295,7 @@ static enum cid_err share(const struct change *c, const struct cid_purpose_info 
 	    .policy_version = cid_policyset_version(c->ps, c->ch->service),
 	    .purpose_digest = pu != NULL ? pu->digest : NULL,
 	    .method = CID_CONSENT_METHOD_ACCOUNT,
-	    .request_id = c->request_id,
+	    .request_id = c->ch->request_id,
 	    .now = c->ch->now,
 	};
 	bool found;
@@ -347,11 +343,6 @@ enum cid_err cid_account_consent_change(struct cid_ctx *ctx, const struct cid_ac
 
 	*out = (struct cid_account_outcome){0};
 	CID_ENSURE(well_formed(ch), CID_ERR_INVALID);
-	c.request_id = ch->request_id;
-	if (c.request_id == NULL) {
-		CID_TRY(cid_random_uuid(c.own_id));
-		c.request_id = c.own_id;
-	}
 	pref = cid_ctx_policies_acquire(ctx);
 	c.ps = cid_policyref_set(pref);
 	CID_TRY(cid_consent_history(cid_ctx_store(ctx), ch->account_id, ch->service, &c.history));

@@ -46,7 +46,7 @@ struct cid_account_change {
 	const char *service;
 	const char *purpose;	/* NULL: every purpose of the service (withdraw only) */
 	const char *attribute;	/* NULL: every attribute of the purpose */
-	const char *request_id; /* recorded with the records; NULL: a new one for this change */
+	const char *request_id; /* recorded with the records; NULL: the change's own (consent.h) */
 	int64_t now;
 };
 

@@ -294,6 +294,10 @@ struct write {
 	bool copy_versions;
 	struct cid_consent_fault fault; /* withdraw: the attribute without one, and why */
 	json_t **recs; /* the records written, for the audit entries (one run's worth) */
+	/* how.request_id of the records: ctx's, else the call's own, so that each
+	 * call is one decision (its receipt holds its records only, receipt.h) */
+	const char *request_id;
+	char own_request_id[CID_ID_CHARS + 1];
 };
 
 static json_t *record_new(const struct write *w, size_t i, uint64_t seq, const char *policy_version,
@@ -306,8 +310,7 @@ static json_t *record_new(const struct write *w, size_t i, uint64_t seq, const c
 
 	if (how == NULL)
 		return NULL;
-	if ((ctx->request_id != NULL &&
-	     json_object_set_new(how, "request_id", json_string(ctx->request_id)) != 0) ||
+	if (json_object_set_new(how, "request_id", json_string(w->request_id)) != 0 ||
 	    (ctx->request_purpose != NULL &&
 	     json_object_set_new(how, "request_purpose", json_string(ctx->request_purpose)) != 0)) {
 		json_decref(how);
@@ -544,6 +547,14 @@ static bool changes_ok(const struct cid_consent_change *changes, size_t n, int64
 /* Gives w room for its records and draws its ids; write_free releases them. */
 static enum cid_err write_alloc(struct write *w)
 {
+	w->request_id = w->ctx->request_id;
+	if (w->request_id == NULL) {
+		enum cid_err rc = cid_random_uuid(w->own_request_id);
+
+		if (rc != CID_OK)
+			return rc;
+		w->request_id = w->own_request_id;
+	}
 	w->ids = calloc(w->n, sizeof(*w->ids));
 	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
 	w->recs = calloc(w->n, sizeof(*w->recs));

@@ -178,7 +178,9 @@ struct cid_consent_context {
 	const char *policy_version;
 	const char *purpose_digest;
 	enum cid_consent_method method;
-	const char *request_id; /* may be NULL */
+	/* how.request_id of the records (the authorization request, say); NULL: the
+	 * call's own, so that each call is one decision, with a receipt of its own */
+	const char *request_id;
 	/* the purpose the service stated in its request (cid_consent_request_purpose_ok);
 	 * may be NULL */
 	const char *request_purpose;

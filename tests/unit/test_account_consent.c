@@ -548,6 +548,68 @@ static void test_each_change_has_its_own_receipt(void **state)
 	json_decref(claims);
 }
 
+/* The number of records the receipt of record id covers. */
+static size_t receipt_records(struct fixture *f, const char *id)
+{
+	char *jws = NULL;
+	json_t *claims = NULL;
+	size_t n;
+
+	assert_int_equal(cid_receipt_make(f->ctx, id, f->hanako.id, "en", NOW, &jws, &claims),
+			 CID_OK);
+	n = json_array_size(json_object_get(claims, "consent_records"));
+	free(jws);
+	json_decref(claims);
+	return n;
+}
+
+/*
+ * The operator's changes too (a paper form, a withdrawal by the CLI): two
+ * calls in one second, alike in all else, are two decisions, each with a
+ * receipt of its own (the rule is the consent module's, not a page's).
+ */
+static void test_each_call_is_a_decision_of_its_own(void **state)
+{
+	struct fixture *f = *state;
+	struct cid_policyref *pref = cid_ctx_policies_acquire(f->ctx);
+	const struct cid_policy *pol = cid_policyset_find(cid_policyref_set(pref), "svc");
+	struct cid_purpose_info pu;
+	struct cid_consent_change email = {"email", CID_CONSENT_GRANTED, NOW + 365 * DAY};
+	struct cid_consent_change given = {"given_name", CID_CONSENT_GRANTED, NOW + 365 * DAY};
+	const char *family[] = {"family_name"};
+	const char *both[] = {"email"};
+	char *first[1] = {NULL};
+	char *second[1] = {NULL};
+
+	assert_true(cid_policy_purpose_find(pol, "fees", &pu));
+	struct cid_consent_context cc = {
+	    .account_id = f->hanako.id,
+	    .service = "svc",
+	    .purpose = "fees",
+	    .policy_version = cid_policy_version(pol),
+	    .purpose_digest = pu.digest,
+	    .method = CID_CONSENT_METHOD_CLI_PAPER,
+	    .now = NOW,
+	};
+	/* two paper forms in one second */
+	assert_int_equal(cid_consent_record(cid_ctx_store(f->ctx), &cc, &email, 1, first), CID_OK);
+	assert_int_equal(cid_consent_record(cid_ctx_store(f->ctx), &cc, &given, 1, second), CID_OK);
+	assert_int_equal(receipt_records(f, first[0]), 1);
+	free(first[0]);
+	free(second[0]);
+	/* two withdrawals by the CLI in one second */
+	cc.method = CID_CONSENT_METHOD_CLI_WITHDRAW;
+	cc.now = NOW + 1;
+	assert_int_equal(cid_consent_withdraw(cid_ctx_store(f->ctx), &cc, family, 1, first, NULL),
+			 CID_OK);
+	assert_int_equal(cid_consent_withdraw(cid_ctx_store(f->ctx), &cc, both, 1, second, NULL),
+			 CID_OK);
+	assert_int_equal(receipt_records(f, first[0]), 1);
+	free(first[0]);
+	free(second[0]);
+	cid_policyref_put(pref);
+}
+
 /* The page offers exactly what the rule allows: one table, one rule. */
 static void test_the_page_offers_what_the_rule_allows(void **state)
 {
@@ -649,6 +711,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_the_table_of_changes),
 	    cmocka_unit_test_setup_teardown(test_each_change_has_its_own_receipt, setup_receipts,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_each_call_is_a_decision_of_its_own, setup_receipts,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_withdraw_then_share_again_with_audit, setup,
 					    teardown),
