@@ -196,14 +196,15 @@ CID_MUST_CHECK enum cid_err cid_tenants_get(struct cid_tenants *t, const char *n
 					    int64_t now, struct cid_ctx **out);
 
 /*
- * True if cid_tenants_get of tenant name (NUL-terminated) would open it now:
- * it exists, is not disabled and is not open yet. Its first open reads its
- * store and may make its signing keys, so a server does it away from the
- * threads that serve other requests; anything else (an open tenant, an
- * unknown one) cid_tenants_get answers at once. A hint: another thread may
- * open it meanwhile. Thread-safe.
+ * True if cid_tenants_get of tenant name (NUL-terminated) at now would open
+ * it: it exists, is not disabled, is not open yet and has not failed to open
+ * in the last 5 s. Its first open reads its store and may make its signing
+ * keys, so a server does it away from the threads that serve other requests;
+ * anything else (an open tenant, an unknown one, one refused for its recent
+ * failure) cid_tenants_get answers at once. A hint: another thread may open
+ * it meanwhile. Thread-safe.
  */
-bool cid_tenants_needs_open(struct cid_tenants *t, const char *name);
+bool cid_tenants_needs_open(struct cid_tenants *t, const char *name, int64_t now);
 
 /* Which tenant a request is for (cid_tenants_route). */
 struct cid_tenant_route {

@@ -343,7 +343,7 @@ bool tenant_map_first_refusal(struct cid_tenants *t, const char *name)
 	return e != NULL && !atomic_exchange(&e->refusal_said, true);
 }
 
-bool cid_tenants_needs_open(struct cid_tenants *t, const char *name)
+bool cid_tenants_needs_open(struct cid_tenants *t, const char *name, int64_t now)
 {
 	bool open;
 
@@ -352,7 +352,7 @@ bool cid_tenants_needs_open(struct cid_tenants *t, const char *name)
 	pthread_rwlock_rdlock(&t->lock);
 	open = find(t, name, strlen(name)) != NULL;
 	pthread_rwlock_unlock(&t->lock);
-	return !open && openable(t, name) == CID_OK;
+	return !open && openable(t, name) == CID_OK && failed_lately(t, name, now) == CID_OK;
 }
 
 enum cid_err cid_tenants_route(struct cid_tenants *t, const char *host, const char *url,
@@ -414,7 +414,7 @@ enum cid_err cid_tenants_open_due(struct cid_tenants *t, int64_t now, size_t *op
 		bool due = false;
 
 		if (name == NULL || json_is_true(json_object_get(v, "disabled")) ||
-		    !cid_tenants_needs_open(t, name))
+		    !cid_tenants_needs_open(t, name, now))
 			continue;
 		pthread_mutex_lock(&t->opening);
 		pthread_rwlock_rdlock(&t->lock);

@@ -530,7 +530,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 		c->received = true;
 		cid_guard_received(h->guard, mhd);
 		if (c->tenant.name[0] != '\0' &&
-		    cid_tenants_needs_open(h->tenants, c->tenant.name)) {
+		    cid_tenants_needs_open(h->tenants, c->tenant.name, now_s())) {
 			c->opening = true;
 			return to_worker(&h->opener, c) ? MHD_YES : MHD_NO;
 		}

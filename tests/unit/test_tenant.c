@@ -378,13 +378,13 @@ static void test_registry(void **state)
 	cid_test_tenant_keys(f->base, "c", 0);
 	assert_int_equal(cid_tenant_add(f->base, "d", NULL, NULL, 0, err, sizeof(err)), CID_OK);
 	assert_int_equal(cid_tenant_disable(f->base, "d"), CID_OK);
-	assert_true(cid_tenants_needs_open(f->map, "c"));
-	assert_false(cid_tenants_needs_open(f->map, "a"));
-	assert_false(cid_tenants_needs_open(f->map, "d"));
-	assert_false(cid_tenants_needs_open(f->map, "zz"));
-	assert_false(cid_tenants_needs_open(f->map, "../a"));
+	assert_true(cid_tenants_needs_open(f->map, "c", NOW));
+	assert_false(cid_tenants_needs_open(f->map, "a", NOW));
+	assert_false(cid_tenants_needs_open(f->map, "d", NOW));
+	assert_false(cid_tenants_needs_open(f->map, "zz", NOW));
+	assert_false(cid_tenants_needs_open(f->map, "../a", NOW));
 	assert_int_equal(cid_tenants_get(f->map, "c", 1, NOW, &ctx), CID_OK);
-	assert_false(cid_tenants_needs_open(f->map, "c"));
+	assert_false(cid_tenants_needs_open(f->map, "c", NOW));
 	/* disabled: refused from the next look on, data kept */
 	assert_int_equal(cid_tenant_disable(f->base, "b"), CID_OK);
 	assert_int_equal(cid_tenant_disable(f->base, "zz"), CID_ERR_NOTFOUND);
@@ -394,7 +394,7 @@ static void test_registry(void **state)
 	assert_true(json_is_true(json_object_get(json_array_get(all, 1), "disabled")));
 	json_decref(all);
 	/* opened, then disabled: no open to do either */
-	assert_false(cid_tenants_needs_open(f->map, "b"));
+	assert_false(cid_tenants_needs_open(f->map, "b", NOW));
 	/* a tenant.conf edited by hand is held to the same rules when read */
 	{
 		char path[512];
@@ -835,6 +835,9 @@ static void test_many_failed_opens_each_wait(void **state)
 		}
 	assert_int_equal(fflush(errors), 0);
 	assert_int_equal(occurrences(said, "cannot be opened"), BROKEN);
+	/* a server answers a tenant that failed lately at once, not after another's open */
+	assert_false(cid_tenants_needs_open(map, "x0", NOW + 1));
+	assert_true(cid_tenants_needs_open(map, "x0", NOW + 5));
 	cid_tenants_close(map);
 	assert_int_equal(fclose(errors), 0);
 	free(said);
