@@ -199,7 +199,11 @@ out:
 	return rc;
 }
 
-/* Lets p's workers finish the queued jobs, and joins them. */
+/*
+ * Lets p's workers finish the queued jobs, and joins them. Its lock stays:
+ * until MHD is stopped a request may still try to queue (enqueue refuses it),
+ * so pool_free destroys the lock after MHD_stop_daemon.
+ */
 static void pool_stop(struct pool *p)
 {
 	pthread_mutex_lock(&p->lock);
@@ -209,6 +213,12 @@ static void pool_stop(struct pool *p)
 	for (unsigned i = 0; i < p->n_workers; i++)
 		pthread_join(p->workers[i], NULL);
 	free(p->workers);
+	p->workers = NULL;
+	p->n_workers = 0;
+}
+
+static void pool_free(struct pool *p)
+{
 	cid_sync_destroy(&p->lock, &p->cond);
 }
 
@@ -716,6 +726,8 @@ void cid_http_stop(struct cid_http *h)
 	pthread_mutex_unlock(&h->audits_lock);
 	if (h->mhd != NULL)
 		MHD_stop_daemon(h->mhd);
+	pool_free(&h->opener);
+	pool_free(&h->login);
 	cid_sync_destroy(&h->audits_lock, &h->audits_idle);
 	cid_guard_free(h->guard);
 	free(h);
