@@ -291,9 +291,11 @@ CID_MUST_CHECK enum cid_err cid_idp_link_get(struct cid_store *s, const char *is
 /*
  * Links the upstream identity (issuer, sub) to the citizen account at now,
  * in one transaction that first reads the link: linking it again to the
- * same citizen is CID_OK (nothing changes). The citizen must exist.
+ * same citizen is CID_OK (nothing changes). The citizen must exist and be
+ * active, checked in that transaction.
  * Errors: CID_ERR_EXISTS (linked to another citizen: one identity, one
- * account), CID_ERR_NOTFOUND (no such citizen), CID_ERR_INVALID (issuer or
+ * account), CID_ERR_NOTFOUND (no such citizen), CID_ERR_DISABLED (the
+ * citizen is disabled; nothing written), CID_ERR_INVALID (issuer or
  * sub empty or too long, sub not printable ASCII), CID_ERR_STORE.
  */
 CID_MUST_CHECK enum cid_err cid_idp_link(struct cid_store *s, const char *issuer, const char *sub,

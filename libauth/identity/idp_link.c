@@ -85,6 +85,8 @@ static enum cid_err link_txn(struct cid_txn *txn, struct cid_str key, const char
 	}
 	CID_ENSURE(rc == CID_ERR_NOTFOUND, rc);
 	CID_TRY(cid_account_get_txn(txn, account, &citizen));
+	/* checked where it is written: one disabled after the caller looked gets no link */
+	CID_ENSURE(citizen->active, CID_ERR_DISABLED);
 	rec = json_pack("{s:s, s:I}", "account", account, "linked_at", (json_int_t)now);
 	CID_ENSURE(rec != NULL, CID_ERR_NOMEM);
 	rc = cid_txn_put_json(txn, CID_DB_IDP_LINKS, key, rec, CID_PUT_NOOVERWRITE);

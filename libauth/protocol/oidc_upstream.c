@@ -581,11 +581,19 @@ enum cid_err cid_oidc_upstream_link(struct cid_ctx *ctx, const struct cid_reques
 							     "err.upstream_linked", step.locale));
 		goto out;
 	}
+	if (rc == CID_OK && json_object_get(link, "verified") != NULL)
+		rc = cid_account_put_verified(cid_ctx_store(ctx), account,
+					      cid_json_str(link, "issuer"),
+					      json_object_get(link, "verified"));
+	if (rc == CID_ERR_DISABLED) {
+		/* disabled since the password was checked: refused as a wrong password is */
+		m.key = "msg_failed";
+		m.invalid = true;
+		rc = oidc_show_link(step.auth, cid_params_get(&req->params, "req"),
+				    cid_params_get(&req->params, "csrf"), &m, reply);
+		goto out;
+	}
 	CID_TRY(rc);
-	if (json_object_get(link, "verified") != NULL)
-		CID_TRY(cid_account_put_verified(cid_ctx_store(ctx), account,
-						 cid_json_str(link, "issuer"),
-						 json_object_get(link, "verified")));
 	/* the password (and code) proved, and the upstream's level if higher; its
 	 * methods (fed, and those passed on) after pwd (and otp) */
 	level = (int)json_integer_value(json_object_get(link, "level"));

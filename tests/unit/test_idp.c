@@ -798,6 +798,12 @@ static void test_one_identity_one_account(void **state)
 	assert_int_equal(cid_idp_link(t->s, ISS, "", a, NOW), CID_ERR_INVALID);
 	assert_int_equal(cid_idp_link(t->s, ISS, "a\nb", a, NOW), CID_ERR_INVALID);
 	assert_int_equal(cid_idp_link_get(t->s, ISS, "a\nb", got), CID_ERR_NOTFOUND);
+	/* a disabled citizen gets no new link (checked where it is written); enabled, it does */
+	assert_int_equal(cid_account_set_disabled(t->s, "taro", true, NOW), CID_OK);
+	assert_int_equal(cid_idp_link(t->s, ISS, "u4", b, NOW), CID_ERR_DISABLED);
+	assert_int_equal(cid_idp_link_get(t->s, ISS, "u4", got), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_account_set_disabled(t->s, "taro", false, NOW), CID_OK);
+	assert_int_equal(cid_idp_link(t->s, ISS, "u4", b, NOW), CID_OK);
 }
 
 /* The number of citizens in the store (the account listing). */
