@@ -34,7 +34,8 @@ struct cid_ctx;
  * session, consent id and consent due indexes if it lacks them
  * (cid_grant_index_ensure, cid_session_index_ensure, cid_consent_index_ensure,
  * cid_consent_due_ensure; one that cannot be
- * built stops the start, and errors is told which and why), creates the signing keys
+ * built stops the start, and errors is told which and why; damaged consent
+ * records the due index leaves out are counted to errors), creates the signing keys
  * and the pairwise salt and records cfg's issuer as the audit log's
  * (cid_audit_issuer_record) and makes the audit key (cid_audit_key_ensure)
  * on first start, loads the keyset and builds the discovery document. When

@@ -9,6 +9,7 @@
 #include "audit_release.h"
 #include "cid.h"
 #include "config.h"
+#include "consent.h"
 #include "idp.h"
 #include "jose.h"
 #include "oidc.h"
@@ -991,6 +992,36 @@ static void test_open_says_which_index_cannot_be_built(void **state)
 	free(text);
 }
 
+/*
+ * A consent record that does not read is left out of the due index, not an
+ * error; the start says so, since nothing that index drives reads it again.
+ */
+static void test_open_says_what_an_index_left_out(void **state)
+{
+	struct fixture *f = *state;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *errors;
+
+	cid_test_raw_write(cid_ctx_store(f->ctx), CID_DB_CONSENTS,
+			   "acct\nrp1\np\nemail\n0000000000000001", "not a record");
+	/* damaged since its id was indexed: the id index is whole */
+	cid_test_raw_write(cid_ctx_store(f->ctx), CID_DB_CONSENT_IDS,
+			   "01234567-89ab-4def-8123-456789abcdef",
+			   "acct\nrp1\np\nemail\n0000000000000001");
+	/* written by an older build, without the due index */
+	cid_test_raw_write(cid_ctx_store(f->ctx), CID_DB_META, CID_CONSENT_SEQ, "{\"seq\":1}");
+	cid_ctx_close(f->ctx);
+	f->ctx = NULL;
+	errors = open_memstream(&text, &len);
+	assert_non_null(errors);
+	assert_int_equal(cid_ctx_open(f->cfg, NOW, errors, &f->ctx), CID_OK);
+	assert_int_equal(fclose(errors), 0);
+	assert_non_null(strstr(text, "civicid: 1 records do not read (a damaged store): left "
+				     "out of the consent due index"));
+	free(text);
+}
+
 /* A bad policy refuses the start, every error reported as file:line. */
 static void test_open_refuses_bad_policies(void **state)
 {
@@ -1277,6 +1308,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_open_builds_every_index, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_open_says_which_index_cannot_be_built, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_open_says_what_an_index_left_out, setup, teardown),
 	    cmocka_unit_test(test_open_refuses_bad_policies),
 	    cmocka_unit_test(test_open_reads_zone_and_logo),
 	    cmocka_unit_test(test_policy_reload),
