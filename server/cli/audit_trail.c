@@ -144,7 +144,8 @@ int cid_cli_audit_trail(int argc, char **argv)
 	/* the bundle is signed with the server's keys: the whole context, one LMDB env */
 	cid_store_close(env.store);
 	env.store = NULL;
-	rc = cid_ctx_open(env.cfg, cli_now(), stderr, &ctx);
+	/* a command records no issuer: only the first server may (audit.h) */
+	rc = cid_ctx_open_flags(env.cfg, cli_now(), CID_CTX_NO_ISSUER, stderr, &ctx);
 	if (rc != CID_OK) {
 		status = cli_fail("audit", "trail: cannot open the context", rc);
 		goto out;

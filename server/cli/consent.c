@@ -530,6 +530,7 @@ static int verb_receipt(struct cli_env *env, const struct consent_opts *o, const
 	char err[512];
 	struct cid_ctx *ctx = NULL;
 	char *jws = NULL;
+	char *issuer = NULL;
 	enum cid_err rc;
 
 	if ((o->policies != NULL &&
@@ -549,11 +550,22 @@ static int verb_receipt(struct cli_env *env, const struct consent_opts *o, const
 	}
 	cid_store_close(env->store);
 	env->store = NULL;
-	rc = cid_ctx_open(env->cfg, cli_now(), stderr, &ctx);
+	/* a command records no issuer: only the first server may (audit.h) */
+	rc = cid_ctx_open_flags(env->cfg, cli_now(), CID_CTX_NO_ISSUER, stderr, &ctx);
 	if (rc != CID_OK)
 		return cli_fail("consent", "receipt: cannot open the context", rc);
-	rc =
-	    cid_receipt_make(ctx, record_id, NULL, env->cfg->default_locale, cli_now(), &jws, NULL);
+	/* signed under the log's issuer, with its audit key: none before a server */
+	rc = cid_audit_issuer(cid_ctx_store(ctx), &issuer);
+	free(issuer);
+	if (rc == CID_ERR_NOTFOUND) {
+		cid_ctx_close(ctx);
+		fprintf(stderr, "civicid consent: receipt: nothing can be signed before a server "
+				"has started on the store\n");
+		return 1;
+	}
+	if (rc == CID_OK)
+		rc = cid_receipt_make(ctx, record_id, NULL, env->cfg->default_locale, cli_now(),
+				      &jws, NULL);
 	if (rc == CID_OK)
 		rc = receipt_on_record(ctx, record_id);
 	cid_ctx_close(ctx);

@@ -389,5 +389,26 @@ check "none left at the top" test ! -e "$tmp/pol2/a.policy" -a ! -e "$tmp/pol2/b
 check "other files and directories stay" test -f "$tmp/pol2/notes.txt" -a -f "$tmp/pol2/other/c.policy"
 expect 0 "the adopted store still verifies" "$bin" audit verify --config "$tmp/adopt2.conf" --tenant minami
 
+# a store no server has started on: the log's issuer is the first server's to
+# record, so commands that sign with the audit key refuse, and record none
+F=(--config "$tmp/fresh.conf")
+printf '%s\n' "store = $tmp/fresh" "policies = $here/policies" 'controller_name = City' \
+	'controller_contact = Office' 'controller_address = 1 Street' \
+	'controller_email = privacy@city.example' 'policy_url = https://city.example/privacy' \
+	>"$tmp/fresh.conf"
+printf 'fresh-Passw0rd-12345' | "$bin" user add fresh "${F[@]}" --password-stdin \
+	--claim email=fresh@city.example >/dev/null 2>&1 || bad "user add on a fresh store" ""
+"$bin" client add "${F[@]}" --client-id library --name Library --redirect-uri https://lib.example/cb \
+	--scope "openid email" >/dev/null 2>&1 || bad "client add on a fresh store" ""
+expect 0 "a paper consent on a fresh store" "$bin" consent grant fresh "${F[@]}" --service library \
+	--purpose library-card --attribute email --json
+fresh_id=$(json "d['records'][0]['id']" <<<"$out")
+expect 1 "its receipt before any server" "$bin" consent receipt "$fresh_id" "${F[@]}"
+has "says why" "$err" "nothing can be signed before a server has started on the store"
+expect 1 "the citizen's trail before any server" "$bin" audit trail --citizen fresh "${F[@]}"
+has "says why too" "$err" "nothing can be signed before a server has started"
+expect 0 "keys jwks" "$bin" keys jwks "${F[@]}"
+has "and no issuer was recorded by them" "$err" "the store records no issuer yet"
+
 echo "1..$n"
 [ "$fails" -eq 0 ]
