@@ -3,12 +3,12 @@
  * API (jose.h is).
  *
  *   jose.c       the keyset's keys by kid, and compact JWS sign and verify over them
- *   jose_keys.c  keys in the store, their states (next, active, retired) and the
- *                keyset loaded from them
+ *   jose_keys.c  keys in the store and their states (next, active, retired)
+ *   jose_keyset.c the keyset loaded from them
  *   jose_jwks.c  a public key as a JWK and its thumbprint, the published JWKS,
  *                and a verify-only keyset from a foreign JWKS
  *
- * A keyset is written only while it is built (jose_keys.c or jose_jwks.c) and
+ * A keyset is written only while it is built (jose_keyset.c or jose_jwks.c) and
  * read-only once handed out; every EVP_PKEY in it is parsed once, then shared
  * by every thread.
  */
@@ -73,5 +73,20 @@ CID_MUST_CHECK enum cid_err jose_thumbprint(const json_t *jwk, char kid[KID_CHAR
 
 /* Sets ks's published JWKS document, {"keys": keys}. Errors: CID_ERR_NOMEM. */
 CID_MUST_CHECK enum cid_err jose_keyset_publish(struct cid_keyset *ks, json_t *keys);
+
+/* ---- key records in the store (jose_keys.c), for the keyset (jose_keyset.c) ---- */
+
+/* META counter bumped by every change of the keys: a server reloads when it moves. */
+#define JOSE_KEYS_VERSION "keys_version"
+
+/* Every key record, checked, in kid order. *out: new array; release with jose_records_free.
+ * Errors: CID_ERR_STORE (a damaged record), CID_ERR_NOMEM. */
+CID_MUST_CHECK enum cid_err jose_records_load(struct cid_txn *txn, json_t **out);
+
+/* Wipes the private PEMs of recs, then frees it. NULL is a no-op. */
+void jose_records_free(json_t *recs);
+
+/* Whether rec is loaded at now: retired keys go once drop_after has passed. */
+bool jose_record_live(const json_t *rec, int64_t now);
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * jose_keys: signing keys in the store, their states, and the keyset loaded from them.
+ * jose_keys: signing keys in the store and their states (the keyset loaded from them:
+ * jose_keyset.c).
  *
  * A key is next (published, not yet signing), active (signing: at most one
  * per algorithm) or retired (published for verification until drop_after);
@@ -30,7 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KEYS_VERSION "keys_version"
 #define ENSURE_TRIES 3
 
 /* A key generated outside the write transaction, ready to be stored. */
@@ -53,7 +53,7 @@ static void wipe_pem(json_t *rec)
 		cid_wipe((void *)(uintptr_t)json_string_value(v), json_string_length(v));
 }
 
-static void records_free(json_t *recs)
+void jose_records_free(json_t *recs)
 {
 	size_t i;
 	json_t *rec;
@@ -175,8 +175,8 @@ static enum cid_err collect_cb(struct cid_str key, struct cid_str val, void *arg
 	return CID_OK;
 }
 
-/* Every key record, in kid order. *out: new array; release with records_free. */
-static enum cid_err records_load(struct cid_txn *txn, json_t **out)
+/* Every key record, in kid order. *out: new array; release with jose_records_free. */
+enum cid_err jose_records_load(struct cid_txn *txn, json_t **out)
 {
 	enum cid_err rc = CID_OK;
 	json_t *recs = json_array();
@@ -186,7 +186,7 @@ static enum cid_err records_load(struct cid_txn *txn, json_t **out)
 	*out = recs;
 	recs = NULL;
 out:
-	records_free(recs);
+	jose_records_free(recs);
 	return rc;
 }
 
@@ -203,7 +203,7 @@ static bool record_active(const json_t *rec, enum alg alg)
 }
 
 /* Whether rec is loaded at now: retired keys go once drop_after has passed. */
-static bool record_live(const json_t *rec, int64_t now)
+bool jose_record_live(const json_t *rec, int64_t now)
 {
 	const json_t *drop = json_object_get(rec, "drop_after");
 
@@ -227,14 +227,14 @@ static enum cid_err active_algs(struct cid_txn *txn, bool have[ALG_COUNT])
 	json_t *rec;
 	size_t i;
 
-	CID_TRY(records_load(txn, &recs));
+	CID_TRY(jose_records_load(txn, &recs));
 	for (int a = 0; a < ALG_COUNT; a++) {
 		have[a] = false;
 		json_array_foreach(recs, i, rec) have[a] =
 		    have[a] || record_active(rec, (enum alg)a);
 	}
 out:
-	records_free(recs);
+	jose_records_free(recs);
 	return rc;
 }
 
@@ -295,7 +295,7 @@ static enum cid_err ensure_cb(struct cid_txn *txn, void *arg)
 		wrote = true;
 	}
 	if (wrote)
-		CID_TRY(cid_txn_counter_add(txn, KEYS_VERSION, "version", 1, NULL));
+		CID_TRY(cid_txn_counter_add(txn, JOSE_KEYS_VERSION, "version", 1, NULL));
 out:
 	return rc;
 }
@@ -346,7 +346,7 @@ out:
 }
 
 /*
- * Rewrites rec (a record of records_load) as retired at now, dropped from
+ * Rewrites rec (a record of jose_records_load) as retired at now, dropped from
  * drop_after; withdrawn at once (told to h) when drop_after is not after now.
  */
 static enum cid_err retire(struct cid_txn *txn, json_t *rec, int64_t now, int64_t drop_after,
@@ -360,7 +360,7 @@ static enum cid_err retire(struct cid_txn *txn, json_t *rec, int64_t now, int64_
 		return CID_ERR_NOMEM;
 	json_object_del(rec, "activate_at");
 	rc = cid_txn_put_json(txn, CID_DB_KEYS, cid_str_of(cid_json_str(rec, "kid")), rec, 0);
-	if (rc == CID_OK && !record_live(rec, now))
+	if (rc == CID_OK && !jose_record_live(rec, now))
 		rc = tell_withdrawn(txn, h, rec, now);
 	return rc;
 }
@@ -408,7 +408,7 @@ static enum cid_err add_cb(struct cid_txn *txn, void *arg)
 	const json_t *previous = NULL;
 	size_t i;
 
-	CID_TRY(records_load(txn, &recs));
+	CID_TRY(jose_records_load(txn, &recs));
 	json_array_foreach(recs, i, rec)
 	{
 		/* one next key per algorithm: which one signs next is never a guess */
@@ -429,9 +429,9 @@ static enum cid_err add_cb(struct cid_txn *txn, void *arg)
 	if (!a->next)
 		CID_TRY(tell_activated(txn, a->hook, a->fresh->kid, jose_alg_names[a->fresh->alg],
 				       previous, a->now));
-	CID_TRY(cid_txn_counter_add(txn, KEYS_VERSION, "version", 1, NULL));
+	CID_TRY(cid_txn_counter_add(txn, JOSE_KEYS_VERSION, "version", 1, NULL));
 out:
-	records_free(recs);
+	jose_records_free(recs);
 	return rc;
 }
 
@@ -453,7 +453,7 @@ static enum cid_err drop_cb(struct cid_txn *txn, void *arg)
 	size_t i;
 
 	d->dropped = false;
-	CID_TRY(records_load(txn, &recs));
+	CID_TRY(jose_records_load(txn, &recs));
 	json_array_foreach(recs, i, rec)
 	{
 		if (strcmp(cid_json_str(rec, "kid"), d->kid) == 0)
@@ -462,7 +462,7 @@ static enum cid_err drop_cb(struct cid_txn *txn, void *arg)
 	CID_ENSURE(found != NULL, CID_ERR_NOTFOUND);
 	/* the active key signs: only a rotation replaces it */
 	CID_ENSURE(strcmp(cid_json_str(found, "state"), "active") != 0, CID_ERR_REFUSED);
-	if (!record_live(found, d->now))
+	if (!jose_record_live(found, d->now))
 		goto out; /* already gone */
 	if (strcmp(cid_json_str(found, "state"), "next") == 0) {
 		CID_TRY(retire(txn, found, d->now, d->now, d->hook));
@@ -472,10 +472,10 @@ static enum cid_err drop_cb(struct cid_txn *txn, void *arg)
 		CID_TRY(cid_txn_put_json(txn, CID_DB_KEYS, cid_str_of(d->kid), found, 0));
 		CID_TRY(tell_withdrawn(txn, d->hook, found, d->now));
 	}
-	CID_TRY(cid_txn_counter_add(txn, KEYS_VERSION, "version", 1, NULL));
+	CID_TRY(cid_txn_counter_add(txn, JOSE_KEYS_VERSION, "version", 1, NULL));
 	d->dropped = true;
 out:
-	records_free(recs);
+	jose_records_free(recs);
 	return rc;
 }
 
@@ -610,7 +610,7 @@ static enum cid_err activate_cb(struct cid_txn *txn, void *arg)
 	json_t *recs = NULL;
 
 	act->activated = 0;
-	CID_TRY(records_load(txn, &recs));
+	CID_TRY(jose_records_load(txn, &recs));
 	for (int a = 0; a < ALG_COUNT; a++) {
 		const json_t *next = next_of(recs, (enum alg)a);
 
@@ -625,9 +625,9 @@ static enum cid_err activate_cb(struct cid_txn *txn, void *arg)
 		act->activated++;
 	}
 	if (act->activated > 0)
-		CID_TRY(cid_txn_counter_add(txn, KEYS_VERSION, "version", 1, NULL));
+		CID_TRY(cid_txn_counter_add(txn, JOSE_KEYS_VERSION, "version", 1, NULL));
 out:
-	records_free(recs);
+	jose_records_free(recs);
 	return rc;
 }
 
@@ -725,7 +725,7 @@ enum cid_err cid_keys_list(struct cid_store *s, json_t **out)
 
 	CID_ENSURE(list != NULL, CID_ERR_NOMEM);
 	CID_TRY(cid_store_read_begin(s, &txn));
-	CID_TRY(records_load(txn, &recs));
+	CID_TRY(jose_records_load(txn, &recs));
 	/* copy what may be shown rather than delete what may not */
 	json_array_foreach(recs, i, rec)
 	{
@@ -743,7 +743,7 @@ enum cid_err cid_keys_list(struct cid_store *s, json_t **out)
 	list = NULL;
 out:
 	cid_store_read_end(txn);
-	records_free(recs);
+	jose_records_free(recs);
 	json_decref(list);
 	return rc;
 }
@@ -755,140 +755,9 @@ enum cid_err cid_keys_version(struct cid_store *s, uint64_t *out)
 	uint64_t v;
 
 	CID_TRY(cid_store_read_begin(s, &txn));
-	CID_TRY(cid_txn_counter_get(txn, KEYS_VERSION, "version", &v));
+	CID_TRY(cid_txn_counter_get(txn, JOSE_KEYS_VERSION, "version", &v));
 	*out = v;
 out:
 	cid_store_read_end(txn);
 	return rc;
-}
-
-/* ---- the keyset ---- */
-
-/* Parses one stored record into k and appends its public JWK to keys. */
-static enum cid_err key_load(const json_t *rec, struct key *k, json_t *keys)
-{
-	enum cid_err rc = CID_OK;
-	const json_t *pem = json_object_get(rec, "private_pem");
-	int alg = jose_alg_parse(cid_json_str(rec, "alg"));
-	char kid[KID_CHARS + 1];
-	BIO *bio = NULL;
-	json_t *jwk = NULL;
-
-	/* records_load admits only valid records; checked again as k->alg indexes arrays */
-	CID_ENSURE(alg >= 0, CID_ERR_STORE);
-	k->alg = (enum alg)alg;
-	k->active = strcmp(cid_json_str(rec, "state"), "active") == 0;
-	k->created_at = (int64_t)json_integer_value(json_object_get(rec, "created_at"));
-	CID_ENSURE(json_string_length(pem) <= INT32_MAX, CID_ERR_STORE);
-	bio = BIO_new_mem_buf(json_string_value(pem), (int)json_string_length(pem));
-	CID_ENSURE(bio != NULL, CID_ERR_NOMEM);
-	k->pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
-	CID_ENSURE(k->pkey != NULL, CID_ERR_CRYPTO);
-	CID_TRY(jose_jwk_public(k->pkey, k->alg, &jwk));
-	/* the kid names this public key: a record whose key was swapped is damaged */
-	CID_TRY(jose_thumbprint(jwk, kid));
-	CID_ENSURE(strcmp(kid, cid_json_str(rec, "kid")) == 0, CID_ERR_STORE);
-	memcpy(k->kid, kid, sizeof(kid));
-	CID_ENSURE(json_object_set_new(jwk, "kid", json_string(kid)) == 0 &&
-		       json_object_set_new(jwk, "alg", json_string(jose_alg_names[k->alg])) == 0 &&
-		       json_object_set_new(jwk, "use", json_string("sig")) == 0 &&
-		       json_array_append(keys, jwk) == 0,
-		   CID_ERR_NOMEM);
-out:
-	if (rc != CID_OK) {
-		EVP_PKEY_free(k->pkey);
-		k->pkey = NULL;
-		ERR_clear_error();
-	}
-	BIO_free(bio);
-	json_decref(jwk);
-	return rc;
-}
-
-/* A keyset of the keys live at now (all: every stored key, active or not required). */
-static enum cid_err keyset_load(struct cid_store *s, int64_t now, bool all, struct cid_keyset **out)
-{
-	enum cid_err rc = CID_OK;
-	struct cid_txn *txn = NULL;
-	struct cid_keyset *ks = calloc(1, sizeof(*ks));
-	json_t *recs = NULL;
-	json_t *keys = json_array();
-	json_t *rec;
-	size_t i;
-
-	CID_ENSURE(ks != NULL && keys != NULL, CID_ERR_NOMEM);
-	CID_TRY(cid_store_read_begin(s, &txn));
-	CID_TRY(cid_txn_counter_get(txn, KEYS_VERSION, "version", &ks->version));
-	CID_TRY(records_load(txn, &recs));
-	cid_store_read_end(txn);
-	txn = NULL;
-	ks->keys = calloc(json_array_size(recs) + 1, sizeof(*ks->keys));
-	CID_ENSURE(ks->keys != NULL, CID_ERR_NOMEM);
-	/* two passes so that active keys come first in the keyset and the JWKS */
-	for (int pass = 0; pass < 2; pass++) {
-		json_array_foreach(recs, i, rec)
-		{
-			struct key *k = &ks->keys[ks->n];
-			bool active = strcmp(cid_json_str(rec, "state"), "active") == 0;
-			int64_t drop;
-
-			if (active != (pass == 0) || (!all && !record_live(rec, now)))
-				continue;
-			CID_TRY(key_load(rec, k, keys));
-			ks->n++;
-			if (k->active) {
-				if (ks->active[k->alg] == NULL ||
-				    ks->active[k->alg]->created_at < k->created_at)
-					ks->active[k->alg] = k;
-				continue;
-			}
-			if (strcmp(cid_json_str(rec, "state"), "next") == 0) {
-				int64_t at = (int64_t)json_integer_value(
-				    json_object_get(rec, "activate_at"));
-
-				if (ks->next_activate == 0 || at < ks->next_activate)
-					ks->next_activate = at;
-				continue;
-			}
-			drop = (int64_t)json_integer_value(json_object_get(rec, "drop_after"));
-			if (ks->next_drop == 0 || drop < ks->next_drop)
-				ks->next_drop = drop;
-		}
-	}
-	for (int a = 0; a < ALG_COUNT && !all; a++)
-		CID_ENSURE(ks->active[a] != NULL, CID_ERR_NOTFOUND);
-	CID_TRY(jose_keyset_publish(ks, keys));
-	*out = ks;
-	ks = NULL;
-out:
-	cid_store_read_end(txn);
-	records_free(recs);
-	json_decref(keys);
-	cid_keyset_free(ks);
-	return rc;
-}
-
-enum cid_err cid_keyset_load(struct cid_store *s, int64_t now, struct cid_keyset **out)
-{
-	return keyset_load(s, now, false, out);
-}
-
-enum cid_err cid_keyset_load_all(struct cid_store *s, struct cid_keyset **out)
-{
-	return keyset_load(s, 0, true, out);
-}
-
-uint64_t cid_keyset_version(const struct cid_keyset *ks)
-{
-	return ks->version;
-}
-
-int64_t cid_keyset_next_drop(const struct cid_keyset *ks)
-{
-	return ks->next_drop;
-}
-
-int64_t cid_keyset_next_activate(const struct cid_keyset *ks)
-{
-	return ks->next_activate;
 }
