@@ -72,6 +72,14 @@ CID_MUST_CHECK enum cid_err cid_keys_rotate(struct cid_store *s, const char *alg
 					    int64_t keep, char **kid_out);
 
 /*
+ * True if s has the shape of a kid of civicid's: an RFC 7638 SHA-256
+ * thumbprint in base64url, 43 characters (one may begin with '-', which a
+ * command line must not take for an option). Shape only: whether such a key
+ * exists is cid_keys_list's to say.
+ */
+bool cid_kid_syntax_ok(const char *s);
+
+/*
  * Withdraws the key kid at now, for a key that may be compromised after it
  * was retired with an overlap: a retired key's drop_after becomes now, a next
  * key is retired with drop_after now. A keyset loaded from now on neither

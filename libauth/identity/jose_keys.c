@@ -117,6 +117,14 @@ out:
 	return rc;
 }
 
+bool cid_kid_syntax_ok(const char *s)
+{
+	size_t n = s == NULL ? 0 : strnlen(s, KID_CHARS + 1);
+
+	return n == KID_CHARS && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+					   "0123456789-_") == n;
+}
+
 /* ---- key records in the store ---- */
 
 /* Whom cid_keys_change tells its changes (fn NULL: nobody). */

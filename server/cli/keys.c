@@ -385,15 +385,6 @@ static int print_all_jwks(struct cli_env *env)
 	return rc == CID_OK ? 0 : cli_fail("keys", "jwks", rc);
 }
 
-/* True if s looks like a kid: an RFC 7638 SHA-256 thumbprint, 43 base64url characters. */
-static bool kid_shaped(const char *s)
-{
-	size_t n = strnlen(s, 44);
-
-	return n == 43 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-				    "0123456789-_") == n;
-}
-
 int cid_cli_keys(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -428,7 +419,7 @@ int cid_cli_keys(int argc, char **argv)
 	 * options (getopt then sees the KID as its program name); "-sDIR" has not */
 	int skip = 1;
 
-	if (strcmp(verb, "drop") == 0 && argc >= 3 && kid_shaped(argv[2])) {
+	if (strcmp(verb, "drop") == 0 && argc >= 3 && cid_kid_syntax_ok(argv[2])) {
 		kid = argv[2];
 		skip = 2;
 	}

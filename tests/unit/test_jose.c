@@ -1172,6 +1172,13 @@ static void test_drop_withdraws_a_next_key(void **state)
 	size_t n = 99;
 
 	assert_int_equal(cid_keys_publish(f->s, "RS256", NOW, DELAY, &next_kid), CID_OK);
+	/* a kid made here has a kid's shape; options and other words have not */
+	assert_true(cid_kid_syntax_ok(next_kid));
+	assert_true(cid_kid_syntax_ok("-e5oQ9xXkz6Tt1WfQmL0bqM2rS4vY7uJ8nB3cD5fG6h"));
+	assert_false(cid_kid_syntax_ok("-s./store"));
+	assert_false(cid_kid_syntax_ok("-e5oQ9xXkz6Tt1WfQmL0bqM2rS4vY7uJ8nB3cD5fG6hI"));
+	assert_false(cid_kid_syntax_ok("-e5oQ9xXkz6Tt1WfQmL0bqM2rS4vY7uJ8nB3cD5fG6+"));
+	assert_false(cid_kid_syntax_ok(NULL));
 	assert_int_equal(cid_keys_drop(f->s, next_kid, NOW + 1, &dropped), CID_OK);
 	assert_true(dropped);
 	state_is(f->s, next_kid, "retired");
