@@ -20,24 +20,23 @@ enum cid_err cid_file_begin(const char *path, FILE **f, char **staged)
 {
 	static const char suffix[] = ".partial-XXXXXX";
 	size_t plen = strlen(path);
-	char *name = malloc(plen + sizeof(suffix));
+	struct stat st;
+	char *name;
 	int fd = -1;
 	int e;
 
-	struct stat st;
-
 	*f = NULL;
 	*staged = NULL;
-	if (name == NULL) {
-		errno = ENOMEM;
-		return CID_ERR_NOMEM;
-	}
 	/* a terminal, a pipe, a link such as /dev/stdout: not a file to replace, but
 	 * one to write (lstat: a link is never replaced, whatever it points at) */
 	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-		free(name);
 		*f = fopen(path, "we");
 		return *f != NULL ? CID_OK : CID_ERR_IO;
+	}
+	name = malloc(plen + sizeof(suffix));
+	if (name == NULL) {
+		errno = ENOMEM;
+		return CID_ERR_NOMEM;
 	}
 	snprintf(name, plen + sizeof(suffix), "%s%s", path, suffix);
 	/* beside path, so the rename is atomic; 0600 whatever the umask */
