@@ -4,7 +4,10 @@
  * what was there, and leaves nothing beside it; a write that fails (the
  * caller's error, a missing directory, a rename that cannot be made) leaves
  * the target as it was, no partial file, and errno saying why; a crash's
- * leftovers block nothing; a pipe is written, not replaced.
+ * leftovers block nothing; a pipe is written, not replaced. A sync that
+ * fails (a disk's EIO, made here by the wrap of fsync below) is an error:
+ * before the rename the target stays as it was, after it (the directory's
+ * sync) the target is the new file, as file.h says.
  */
 #include "file.h"
 #include "support.h"
@@ -14,6 +17,7 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +27,42 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+/*
+ * test_file fails fsync through this wrap (tests/CMakeLists.txt links it with
+ * --wrap=fsync, which reaches the statically linked file.c): while armed, an
+ * fsync of a regular file (fail_file_sync) or of a directory (fail_dir_sync)
+ * fails with EIO without syncing, as a failing disk's would, and is counted.
+ */
+static bool fail_file_sync;
+static bool fail_dir_sync;
+static int syncs_failed;
+
+int __real_fsync(int fd);
+int __wrap_fsync(int fd);
+
+int __wrap_fsync(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == 0 &&
+	    ((fail_file_sync && S_ISREG(st.st_mode)) || (fail_dir_sync && S_ISDIR(st.st_mode)))) {
+		syncs_failed++;
+		errno = EIO;
+		return -1;
+	}
+	return __real_fsync(fd);
+}
+
+/* Every sync goes through again (a failed test's arming does not outlive it). */
+static int disarm(void **state)
+{
+	(void)state;
+	fail_file_sync = false;
+	fail_dir_sync = false;
+	syncs_failed = 0;
+	return 0;
+}
 
 /* How many entries dir holds (besides . and ..). */
 static int entries(const char *dir)
@@ -141,6 +181,62 @@ static void test_a_failure_leaves_the_target_as_it_was(void **state)
 	cid_test_rmdir(dir);
 }
 
+/*
+ * The staged file's own sync fails: the write is an error (errno EIO), the
+ * partial file goes, and the target is left as it was.
+ */
+static void test_a_failed_file_sync_leaves_the_target_as_it_was(void **state)
+{
+	char dir[256];
+	char path[512];
+
+	(void)state;
+	cid_test_tmpdir(dir);
+	snprintf(path, sizeof(path), "%s/tenant.conf", dir);
+	assert_int_equal(cid_file_put(path, "a = 1\n", 6), CID_OK);
+	fail_file_sync = true;
+	errno = 0;
+	assert_int_equal(cid_file_put(path, "a = 2\n", 6), CID_ERR_IO);
+	assert_int_equal(errno, EIO);
+	fail_file_sync = false;
+	assert_int_equal(syncs_failed, 1);
+	assert_holds(path, "a = 1\n");
+	assert_int_equal(entries(dir), 1);
+	cid_test_rmdir(dir);
+}
+
+/*
+ * The directory's sync fails, after the rename: the caller gets the error
+ * (errno EIO), since the new name may not survive a power cut, and the target
+ * is the new file, whole and 0600, with nothing left beside it (file.h).
+ */
+static void test_a_failed_directory_sync_is_an_error_after_the_rename(void **state)
+{
+	char dir[256];
+	char path[512];
+	struct stat st;
+
+	(void)state;
+	cid_test_tmpdir(dir);
+	snprintf(path, sizeof(path), "%s/tenant.conf", dir);
+	assert_int_equal(cid_file_put(path, "a = 1\n", 6), CID_OK);
+	fail_dir_sync = true;
+	errno = 0;
+	assert_int_equal(cid_file_put(path, "a = 2\n", 6), CID_ERR_IO);
+	assert_int_equal(errno, EIO);
+	fail_dir_sync = false;
+	assert_int_equal(syncs_failed, 1);
+	assert_holds(path, "a = 2\n");
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(entries(dir), 1);
+	/* and the next write, on a disk that syncs again, is whole */
+	assert_int_equal(cid_file_put(path, "a = 3\n", 6), CID_OK);
+	assert_holds(path, "a = 3\n");
+	assert_int_equal(entries(dir), 1);
+	cid_test_rmdir(dir);
+}
+
 /* What a crash leaves beside the target (a partial file, an old build's ".tmp") blocks nothing. */
 static void test_leftovers_block_nothing(void **state)
 {
@@ -230,6 +326,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_put_is_whole_private_and_replaces),
 	    cmocka_unit_test(test_a_failure_leaves_the_target_as_it_was),
+	    cmocka_unit_test_setup_teardown(test_a_failed_file_sync_leaves_the_target_as_it_was,
+					    disarm, disarm),
+	    cmocka_unit_test_setup_teardown(
+		test_a_failed_directory_sync_is_an_error_after_the_rename, disarm, disarm),
 	    cmocka_unit_test(test_leftovers_block_nothing),
 	    cmocka_unit_test(test_a_pipe_is_written_not_replaced),
 	};
