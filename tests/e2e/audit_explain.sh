@@ -12,10 +12,14 @@
 # TOTP), searches the log and opens the old release: each is an audit
 # entry naming the officer (officer.searched, officer.viewed), the entry
 # page shows v1's notice too, and the log with those entries still
-# verifies and proves.
-# Usage: CIVICID_BIN=build/asan/server/civicid tests/e2e/audit_explain.sh
+# verifies and proves. An explanation whose look at the citizen cannot be
+# put on the log (its commit's sync fails, through fault_sync) prints
+# nothing, fails, and leaves the log as it was.
+# Usage: CIVICID_BIN=build/asan/server/civicid \
+#        CID_FAULT_SYNC=build/asan/tests/e2e/libfault_sync.so tests/e2e/audit_explain.sh
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+shim=${CID_FAULT_SYNC:?set CID_FAULT_SYNC (the fault_sync library: build/asan/tests/e2e/libfault_sync.so)}
 # shellcheck source=rp/common.sh
 . "$here/rp/common.sh"
 
@@ -124,6 +128,35 @@ eq "no such entry: exit 1" "$?" 1
 has "says so" "$out" "no entry 999999"
 out=$(cli audit explain --store "$store" 2>&1)
 eq "no --seq: bad usage" "$?" 2
+
+# ---------------------------------------------------------------- a look that cannot be recorded
+# fault_sync, preloaded into the one command, fails its first sync (with
+# nothing else written by it, the commit of the operator.viewed entry), as a
+# failing disk would: the look is not on the record, so hanako's records are
+# not shown, in either form, and the log is as it was.
+entries_now() { cli audit verify --store "$store" --json | json "d['entries']"; }
+# explained: how many looks at hanako by `audit explain` the log holds
+explained() {
+	cli audit query --store "$store" --citizen hanako --type operator.viewed --json |
+		grep -c '"audit explain"'
+}
+looks_before=$(explained)
+head_before=$(entries_now)
+arm=$tmp/cut-the-look
+for form in text --json; do
+	: >"$arm"
+	flag=()
+	[ "$form" = --json ] && flag=(--json)
+	out=$(CID_FAULT_SYNC_ARM=$arm LD_PRELOAD=$shim ASAN_OPTIONS="$ASAN_OPTIONS:verify_asan_link_order=0" \
+		"$bin" audit explain --store "$store" --seq "$SEQ" "${flag[@]}" 2>"$tmp/explain.err")
+	eq "explain ($form) when its look cannot be recorded: exit 1" "$?" 1
+	check "the fault was met (the sync of the look's commit failed)" test ! -e "$arm"
+	has "($form) it says the read could not be put on the log" "$(cat "$tmp/explain.err")" \
+		"could not be put on the audit log"
+	eq "($form) and prints nothing of hanako's records" "$out" ""
+done
+eq "the log is as it was: no entry added" "$(entries_now)" "$head_before"
+eq "who looked at hanako: only the explanations that printed" "$(explained)" "$looks_before"
 
 # ---------------------------------------------------------------- the officer's acts
 totp_now() {

@@ -1,6 +1,7 @@
 /*
  * fault_sync: a power cut for one sync call, preloaded into civicid serve by
- * the power-cut test (LD_PRELOAD; never linked into civicid). While the file
+ * the power-cut test, and into one `civicid audit explain` by audit_explain.sh
+ * (LD_PRELOAD; never linked into civicid). While the file
  * CID_FAULT_SYNC_ARM names exists, the next fsync, fdatasync or msync of the
  * process removes it and fails with EIO without syncing anything, as a disk
  * that lost the writes of that commit would. While the file
