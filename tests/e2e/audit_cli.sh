@@ -23,13 +23,17 @@
 # it, and still verifies. The token keys' changes (keys rotate --revoke,
 # --publish-only, keys drop) are entries too: key.activated, key.published,
 # key.withdrawn, and the log verifies with them.
+# A query by citizen whose look cannot be put on the log (a sync failed by
+# fault_sync) prints nothing.
 # Usage: CIVICID_BIN=path/to/civicid AUDIT_TAMPER=path/to/audit_tamper \
-#        TLOG_TOOL=path/to/tlog_tool tests/e2e/audit_cli.sh
+#        TLOG_TOOL=path/to/tlog_tool CID_FAULT_SYNC=path/to/libfault_sync.so \
+#        tests/e2e/audit_cli.sh
 set -uo pipefail
 bin=${CIVICID_BIN:?set CIVICID_BIN}
 case "$bin" in /*) ;; *) bin=$PWD/$bin ;; esac
 tamper=${AUDIT_TAMPER:?set AUDIT_TAMPER}
 tlog=${TLOG_TOOL:?set TLOG_TOOL}
+shim=${CID_FAULT_SYNC:?set CID_FAULT_SYNC (the fault_sync library: build/asan/tests/e2e/libfault_sync.so)}
 tmp=$(mktemp -d)
 serve_pid=
 witness_pid=
@@ -520,6 +524,22 @@ same "by the operator's CLI, with the rows it printed" \
 	"$(json "d['actor'], d['endpoint'], d['ext']['command'], d['ext']['rows']" <<<"$out")" \
 	"operator cli audit query 4"
 same "naming hanako by a pseudonym" "$(json "d['citizen'].startswith('ps_')" <<<"$out")" True
+# a query naming a citizen whose look cannot be put on the log prints none of
+# her entries: fault_sync, preloaded into the one command, fails its first
+# sync (the commit of the operator.viewed entry) as a failing disk would
+expect 0 "the log's size before" "$bin" audit verify "${C[@]}" --json
+size_before=$(json "d['entries']" <<<"$out")
+arm=$tmp/cut-the-look
+: >"$arm"
+expect 1 "query hanako when the look cannot be recorded: exit 1" \
+	env CID_FAULT_SYNC_ARM="$arm" LD_PRELOAD="$shim" \
+	ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}:verify_asan_link_order=0" \
+	"$bin" audit query "${C[@]}" --citizen hanako --json
+same "the fault was met (the sync of the look's commit failed)" "$([ -e "$arm" ] || echo met)" met
+has "it says the read could not be put on the log" "$err" "could not be put on the audit log"
+same "and prints none of hanako's entries" "$out" ""
+expect 0 "the log's size after" "$bin" audit verify "${C[@]}" --json
+same "the log is as it was: no entry added" "$(json "d['entries']" <<<"$out")" "$size_before"
 expect 0 "a query of many is no look at one" "$bin" audit query "${C[@]}" --type consent.granted --json
 expect 0 "so it left no record" "$bin" audit query "${C[@]}" --type operator.viewed --json
 same "the two looks at hanako only" "$(grep -c . <<<"$out")" 2

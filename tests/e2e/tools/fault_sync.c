@@ -1,15 +1,15 @@
 /*
  * fault_sync: a power cut for one sync call, preloaded into civicid serve by
- * the power-cut test, and into one `civicid audit explain` by audit_explain.sh
- * (LD_PRELOAD; never linked into civicid). While the file
- * CID_FAULT_SYNC_ARM names exists, the next fsync, fdatasync or msync of the
- * process removes it and fails with EIO without syncing anything, as a disk
- * that lost the writes of that commit would. While the file
- * CID_FAULT_META_ARM names exists, the next pwrite to a file opened with
- * O_DSYNC (LMDB's meta-page writes: the second sync of a commit) removes it
- * and fails with EIO without writing. Each says so on stderr. Exactly one call
- * fails per arming, since only one caller can remove the file. Every other
- * call goes to the C library.
+ * the power-cut test, and into one `civicid audit explain` (audit_explain.sh)
+ * or `civicid audit query --citizen` (audit_cli.sh) (LD_PRELOAD; never
+ * linked into civicid). While the file CID_FAULT_SYNC_ARM names exists, the
+ * next fsync, fdatasync or msync of the process removes it and fails with EIO
+ * without syncing anything, as a disk that lost the writes of that commit
+ * would. While the file CID_FAULT_META_ARM names exists, the next pwrite to a
+ * file opened with O_DSYNC (LMDB's meta-page writes: the second sync of a
+ * commit) removes it and fails with EIO without writing. Each says so on
+ * stderr. Exactly one call fails per arming, since only one caller can remove
+ * the file. Every other call goes to the C library.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
