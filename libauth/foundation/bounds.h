@@ -22,7 +22,8 @@
 #define CID_CONN_TIMEOUT    15 /* idle connection timeout */
 #define CID_MAX_RESPONSE    ((size_t)256 * 1024)
 /* the stack of each HTTP thread: the deepest a request goes is a JSON document nested as
- * deep as CID_MAX_TOKEN allows (jansson recurses per level), well under this */
+ * deep as an id_token_hint's header allows (CID_MAX_ID_TOKEN; jansson recurses per level,
+ * at most JSON_PARSER_MAX_DEPTH, 2048), well under this */
 #define CID_HTTP_THREAD_STACK ((size_t)1024 * 1024)
 /* A request, head and body, must have arrived this many seconds after its connection opened
  * (on a kept-alive connection: the idle timeout plus this after the last answer). The idle
@@ -44,6 +45,15 @@
 #define CID_MAX_SCOPE	    1024
 #define CID_MAX_SCOPES	    32
 #define CID_MAX_TOKEN	    4096 /* a JWT or opaque token presented to us */
+/* an ID token of ours presented back as id_token_hint (authorize, logout): its released
+ * claims (names in several scripts, address, verified_claims and their evidence) and an
+ * RS256 signature by a 4096-bit key make it longer than CID_MAX_TOKEN. The one parameter
+ * whose value may exceed CID_MAX_PARAM_VALUE (str.h). A GET carrying one, its other
+ * parameters at their bounds, fits CID_MAX_CONN_MEMORY with the headers a browser sends
+ * us (not beside a Cookie header near CID_MAX_HEADER: 431); a POSTed form always does.
+ * An ID token is not cut to fit: one with more released text than this (dozens of
+ * attributes near CID_MAX_CLAIM_VALUE) is still issued, and refused back (413) */
+#define CID_MAX_ID_TOKEN 16384
 /* an upstream's ID token: OIDC4IDA verified_claims and their evidence make it
  * larger than a token of ours (at most CID_MAX_RECEIPT, cid_jws_verify_max) */
 #define CID_MAX_UPSTREAM_ID_TOKEN 16384

@@ -285,12 +285,22 @@ static bool params_has(const struct cid_params *p, const char *name)
 	return false;
 }
 
+size_t cid_param_value_max(const char *name, size_t name_len)
+{
+	static const char hint[] = "id_token_hint";
+
+	/* an ID token of ours sent back is longer than any other value (bounds.h) */
+	if (name_len == sizeof(hint) - 1 && memcmp(name, hint, name_len) == 0)
+		return CID_MAX_ID_TOKEN;
+	return CID_MAX_PARAM_VALUE;
+}
+
 enum cid_err cid_params_add(struct cid_params *p, const char *name, size_t name_len,
 			    const char *value, size_t value_len)
 {
 	if (name_len == 0)
 		return CID_ERR_INVALID;
-	if (name_len > CID_MAX_PARAM_NAME || value_len > CID_MAX_PARAM_VALUE)
+	if (name_len > CID_MAX_PARAM_NAME || value_len > cid_param_value_max(name, name_len))
 		return CID_ERR_TOOBIG;
 	if (!cid_utf8_valid(name, name_len) || !cid_utf8_valid(value, value_len))
 		return CID_ERR_UTF8;

@@ -82,9 +82,16 @@ struct cid_params {
 };
 
 /*
+ * The longest decoded value parameter name (name_len bytes) may have:
+ * CID_MAX_ID_TOKEN for id_token_hint (an ID token of ours sent back, longer
+ * than any other value), else CID_MAX_PARAM_VALUE.
+ */
+size_t cid_param_value_max(const char *name, size_t name_len);
+
+/*
  * Adds a copy of name (name_len bytes) and value (value_len bytes).
  * Errors: CID_ERR_TOOBIG (more than CID_MAX_PARAMS, name over CID_MAX_PARAM_NAME,
- * value over CID_MAX_PARAM_VALUE), CID_ERR_UTF8, CID_ERR_INVALID (empty name),
+ * value over cid_param_value_max), CID_ERR_UTF8, CID_ERR_INVALID (empty name),
  * CID_ERR_DUPLICATE (name already present: RFC 6749 §3.1 forbids repeats),
  * CID_ERR_NOMEM. On error p is unchanged.
  */

@@ -306,8 +306,9 @@ enum cid_err oidc_hint_check(struct cid_ctx *ctx, const char *hint, json_t **cla
 	struct cid_keyref *ref = cid_ctx_keys_acquire(ctx);
 	json_t *c = NULL;
 
-	CID_TRY(cid_jws_verify(cid_keyref_keyset(ref), hint, strnlen(hint, CID_MAX_TOKEN + 1),
-			       "JWT", &c));
+	CID_TRY(cid_jws_verify_max(cid_keyref_keyset(ref), hint,
+				   strnlen(hint, CID_MAX_ID_TOKEN + 1), CID_MAX_ID_TOKEN, "JWT",
+				   &c));
 	CID_ENSURE(cid_str_eq(cid_str_of(cid_json_str(c, "iss")), cid_ctx_config(ctx)->issuer) &&
 		       cid_json_str(c, "aud") != NULL && cid_json_str(c, "sub") != NULL,
 		   CID_ERR_INVALID);

@@ -309,7 +309,8 @@ CID_MUST_CHECK enum cid_err oidc_show_login(struct cid_ctx *ctx, const struct ci
  * context's keyset, typ JWT, our issuer) naming an aud and a sub; an expired
  * one is fine (OIDC Core §3.1.2.1, RP-Initiated Logout §2). *claims is its
  * claims, the caller's. Errors: CID_ERR_INVALID (malformed, not ours, no
- * aud or sub), CID_ERR_DENIED (bad signature), CID_ERR_TOOBIG, CID_ERR_NOMEM.
+ * aud or sub), CID_ERR_DENIED (bad signature), CID_ERR_TOOBIG (over
+ * CID_MAX_ID_TOKEN), CID_ERR_NOMEM.
  */
 CID_MUST_CHECK enum cid_err oidc_hint_check(struct cid_ctx *ctx, const char *hint, json_t **claims);
 

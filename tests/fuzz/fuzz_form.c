@@ -29,8 +29,8 @@ static void check_params(const struct cid_params *p)
 		    !cid_utf8_valid(it->name, name_len))
 			abort();
 		/* value_len covers the whole value: no NUL hides inside it */
-		if (it->value_len > CID_MAX_PARAM_VALUE || strlen(it->value) != it->value_len ||
-		    !cid_utf8_valid(it->value, it->value_len))
+		if (it->value_len > cid_param_value_max(it->name, name_len) ||
+		    strlen(it->value) != it->value_len || !cid_utf8_valid(it->value, it->value_len))
 			abort();
 		/* names are distinct, so the lookup finds this very pair; an empty
 		 * value reads as omitted (RFC 6749 3.1) */

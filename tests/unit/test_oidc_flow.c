@@ -687,7 +687,8 @@ static void expand_query(const struct story *st, const char *arg, char *out, siz
 /* Runs step s; an HTTP step leaves its reply in reply (zeroed before). */
 static void run_step(struct story *st, const struct step *s, struct cid_reply *reply)
 {
-	char query[4096];
+	/* an ID token sent back may be longer than any other value (test_long_id_token_...) */
+	char query[24 * 1024];
 
 	switch (s->kind) {
 	case S_AUTHORIZE:
@@ -1111,6 +1112,65 @@ static void test_hint_ends_its_session_behind_a_dead_cookie(void **state)
 	story_free(&st);
 }
 
+/*
+ * An ID token longer than CID_MAX_TOKEN: a citizen whose released name comes
+ * in several scripts, each near CID_MAX_CLAIM_VALUE. The service sends it
+ * back as id_token_hint, to the authorization endpoint (GET) and to the
+ * logout endpoint (GET, then POST in a second session), and it is taken as
+ * any other ID token of ours: a silent answer, and each logout ends its
+ * session at once with a redirect to the registered address.
+ */
+static void test_long_id_token_comes_back_as_hint(void **state)
+{
+	static const char *const scripts[] = {"given_name", "given_name#ja-Kana-JP",
+					      "given_name#ja-Hani-JP", "given_name#en"};
+	struct fixture *f = *state;
+	struct story st = {.f = f, .r = &relogin, .now = NOW, .addr = "192.0.2.204"};
+	struct cid_reply reply = {0};
+	struct cid_session sess;
+	char value[1000 + 1]; /* near CID_MAX_CLAIM_VALUE */
+	char session[CID_TOKEN_CHARS + 1];
+	char query[24 * 1024];
+	json_t *claims = json_object();
+
+	assert_non_null(claims);
+	memset(value, 'a', sizeof(value) - 1);
+	value[sizeof(value) - 1] = '\0';
+	for (size_t i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++)
+		assert_int_equal(json_object_set_new(claims, scripts[i], json_string(value)), 0);
+	snprintf(st.username, sizeof(st.username), "%s", "long-names");
+	assert_int_equal(cid_account_add(cid_ctx_store(f->ctx), &f->cfg->argon2, st.username,
+					 PASSWORD, claims, NOW, st.account),
+			 CID_OK);
+	json_decref(claims);
+
+	assert_true(run_story(&st, PROFILE "; login; token", &reply));
+	assert_true(strlen(st.b.id_token) > CID_MAX_TOKEN);
+	/* the authorization endpoint's id_token_hint */
+	assert_true(run_story(&st, PROFILE "&prompt=none&id_token_hint={id_token}", &reply));
+	assert_int_equal(reply.status, 302);
+	assert_int_equal(strncmp(reply.location, CODE, strlen(CODE)), 0);
+	/* the logout endpoint, by GET */
+	memcpy(session, st.b.session, sizeof(session));
+	assert_true(run_story(&st, HINT "&" BYE "&state=x", &reply));
+	assert_int_equal(reply.status, 302);
+	assert_string_equal(reply.location, RP_BYE "?state=x");
+	assert_int_equal(cid_session_get(cid_ctx_store(f->ctx), session, st.now, &sess),
+			 CID_ERR_NOTFOUND);
+	/* and by POST, from a new session */
+	assert_true(run_story(&st, PROFILE "; login; token", &reply));
+	memcpy(session, st.b.session, sizeof(session));
+	expand_query(&st, "id_token_hint={id_token}&" BYE "&state=y", query, sizeof(query));
+	cid_reply_free(&reply);
+	call(&st, cid_oidc_logout, &st.b, true, query, &reply);
+	assert_int_equal(reply.status, 302);
+	assert_string_equal(reply.location, RP_BYE "?state=y");
+	assert_int_equal(cid_session_get(cid_ctx_store(f->ctx), session, st.now, &sess),
+			 CID_ERR_NOTFOUND);
+	cid_reply_free(&reply);
+	story_free(&st);
+}
+
 static const struct row stepped = {"step-up", true, "", 0, 0, NULL, NULL, NULL, NULL, -1};
 
 /* A session started with some methods, and the ID token's amr after its step-up. */
@@ -1193,6 +1253,7 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_step_up_adds_otp_to_the_sessions_methods, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_long_id_token_comes_back_as_hint, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

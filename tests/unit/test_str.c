@@ -595,6 +595,40 @@ static void test_form_limits_table(void **state)
 	}
 }
 
+/* Each parameter's value bound: id_token_hint's alone is CID_MAX_ID_TOKEN. */
+static const struct {
+	const char *name;
+	size_t value_len;
+	enum cid_err rc;
+} value_max_rows[] = {
+    {"id_token_hint", CID_MAX_ID_TOKEN, CID_OK},
+    {"id_token_hint", CID_MAX_ID_TOKEN + 1, CID_ERR_TOOBIG},
+    {"id_token_hin", CID_MAX_PARAM_VALUE + 1, CID_ERR_TOOBIG},
+    {"id_token_hintx", CID_MAX_PARAM_VALUE + 1, CID_ERR_TOOBIG},
+    {"login_hint", CID_MAX_PARAM_VALUE + 1, CID_ERR_TOOBIG},
+    {"login_hint", CID_MAX_PARAM_VALUE, CID_OK},
+};
+
+static void test_params_value_max_table(void **state)
+{
+	char *value = malloc(CID_MAX_ID_TOKEN + 1);
+
+	(void)state;
+	assert_non_null(value);
+	memset(value, 'v', CID_MAX_ID_TOKEN + 1);
+	for (size_t i = 0; i < sizeof(value_max_rows) / sizeof(value_max_rows[0]); i++) {
+		struct cid_params p = {0};
+		enum cid_err rc =
+		    cid_params_add(&p, value_max_rows[i].name, strlen(value_max_rows[i].name),
+				   value, value_max_rows[i].value_len);
+
+		if (rc != value_max_rows[i].rc)
+			fail_msg("value row %zu: rc %d, expected %d", i, rc, value_max_rows[i].rc);
+		cid_params_clear(&p);
+	}
+	free(value);
+}
+
 static void test_params_add_errors_leave_params_unchanged(void **state)
 {
 	struct cid_params p = {0};
@@ -755,6 +789,7 @@ int main(void)
 	    cmocka_unit_test(test_url_decode_plus_only_when_asked),
 	    cmocka_unit_test(test_form_parse_table),
 	    cmocka_unit_test(test_form_limits_table),
+	    cmocka_unit_test(test_params_value_max_table),
 	    cmocka_unit_test(test_params_add_errors_leave_params_unchanged),
 	    cmocka_unit_test(test_str_of_and_eq),
 	    cmocka_unit_test(test_http_url_ok_table),
