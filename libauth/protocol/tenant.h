@@ -61,7 +61,9 @@ CID_MUST_CHECK enum cid_err cid_tenant_name_check(const char *name, size_t len);
  * Checks a host as a Host header or an issuer of scheme ("http" or "https",
  * the server's issuer's) names it: a DNS name of labels of 1 to 63 of a-z,
  * A-Z, 0-9 and '-' (not at either end of a label), at most 253 bytes, its
- * last label not all digits (a name, not an IPv4 address); then optionally
+ * last label not a number (a name, not an IPv4 address in any spelling:
+ * neither all digits, "127.1", nor 0x and hex digits, "0x7f000001", the
+ * WHATWG URL host parser's "ends in a number" rule); then optionally
  * ':' and a port 1 to 65535 without a leading zero. Its canonical form into
  * out: lower case, without the scheme's default port (":80" for http,
  * ":443" for https: the port its clients leave out; the other one is kept).

@@ -50,11 +50,42 @@ static char lower(char c)
 	return lowers[at - upper];
 }
 
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool is_hex(char c)
+{
+	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/*
+ * True if label[0..n) is a number as an IPv4 part (the WHATWG URL host
+ * parser's "ends in a number" rule): all digits (decimal, or octal with a
+ * leading 0), or 0x or 0X and hex digits only, none too. A browser or a
+ * resolver reads a name whose last label is one as an address:
+ * "0x7f000001", "127.1", "2130706433" are all 127.0.0.1.
+ */
+static bool label_is_number(const char *label, size_t n)
+{
+	size_t i = 0;
+	bool (*digit)(char) = is_digit;
+
+	if (n >= 2 && label[0] == '0' && (label[1] == 'x' || label[1] == 'X')) {
+		i = 2;
+		digit = is_hex;
+	}
+	for (; i < n; i++)
+		if (!digit(label[i]))
+			return false;
+	return true;
+}
+
 /* True if name[0..len) is a DNS name as cid_tenant_host_parse says. */
 static bool dns_name_ok(const char *name, size_t len)
 {
 	size_t start = 0;
-	bool digits = true; /* the label so far is all digits */
 
 	if (len == 0 || len > DNS_MAX)
 		return false;
@@ -65,14 +96,12 @@ static bool dns_name_ok(const char *name, size_t len)
 			if (n == 0 || n > LABEL_MAX || name[start] == '-' || name[i - 1] == '-')
 				return false;
 			if (i == len)
-				return !digits;
+				return !label_is_number(name + start, n);
 			start = i + 1;
-			digits = true;
 			continue;
 		}
 		if (!is_ldh(name[i]))
 			return false;
-		digits = digits && name[i] >= '0' && name[i] <= '9';
 	}
 	return false;
 }

@@ -109,6 +109,27 @@ static void test_hosts(void **state)
 	    {"https", "127.0.0.1", NULL},      /* an address, not a name */
 	    {"https", "127.0.0.1:8080", NULL}, /* the same */
 	    {"https", "[::1]:8080", NULL},
+	    /* IPv4 in other spellings a browser or resolver reads (a last label
+	     * that is a number: all digits, or 0x and hex digits) */
+	    {"https", "0x7f000001", NULL},
+	    {"https", "0X7F000001:8443", NULL},
+	    {"https", "127.1", NULL},
+	    {"https", "2130706433", NULL},
+	    {"https", "0177.0.0.1", NULL},
+	    {"https", "0x7f.0x0.0x0.0x1", NULL},
+	    {"https", "aizu.example.0x1", NULL},
+	    {"https", "aizu.example.0xff", NULL},
+	    {"https", "aizu.0x", NULL}, /* "0x" alone is 0 */
+	    {"https", "aizu.example.123", NULL},
+	    /* numbers elsewhere, or a last label that is no number, are names */
+	    {"https", "a1.example", "a1.example"},
+	    {"https", "x0x.example", "x0x.example"},
+	    {"https", "0x7f000001.example", "0x7f000001.example"},
+	    {"https", "127.0.0.1.example", "127.0.0.1.example"},
+	    {"https", "aizu.example.0xg", "aizu.example.0xg"},
+	    {"https", "aizu.example.1x", "aizu.example.1x"},
+	    {"https", "aizu.example.x1", "aizu.example.x1"},
+	    {"https", "aizu.0-1", "aizu.0-1"},
 	    {"https", "aizu.example.jp.", NULL}, /* no trailing dot: one spelling per host */
 	    {"https", ".aizu.example.jp", NULL},
 	    {"https", "aizu..example.jp", NULL},
