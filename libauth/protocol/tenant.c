@@ -456,14 +456,18 @@ out:
 	return rc;
 }
 
-/* Appends "tenant.adopted" to the log of the store at cfg's store_dir. */
+/*
+ * Appends "tenant.adopted" to the log of the store at cfg's store_dir. It
+ * records no issuer for the log: adopt is a command, and its issuer (the
+ * CLI's default without --config) would stay the log's for good; a log
+ * never served gets the first server's (cid_ctx_open's rule).
+ */
 static enum cid_err adopted_entry(const struct cid_config *cfg, const char *name, int64_t now)
 {
 	enum cid_err rc = CID_OK;
 	struct cid_store *s = NULL;
 	struct cid_audit *log = NULL;
 	char when[21];
-	char *issuer = NULL;
 	json_t *e = NULL;
 
 	CID_TRY(cid_audit_time(now, when));
@@ -471,12 +475,9 @@ static enum cid_err adopted_entry(const struct cid_config *cfg, const char *name
 		      "actor", "operator", "ext", "tenant", name, "issuer", cfg->issuer);
 	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
 	CID_TRY(cid_store_open(cfg->store_dir, &s));
-	/* a log never served has no issuer yet: the tenant's is its first (cid_ctx_open's rule) */
-	CID_TRY(cid_audit_issuer_record(s, cfg->issuer, &issuer));
 	CID_TRY(cid_audit_open(s, false, &log));
 	CID_TRY(cid_audit_append(log, &e, 1, NULL));
 out:
-	free(issuer);
 	cid_audit_close(log);
 	cid_store_close(s);
 	json_decref(e);

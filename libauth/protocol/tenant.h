@@ -148,7 +148,9 @@ CID_MUST_CHECK enum cid_err cid_tenant_show(struct cid_ctx *ctx, const char *nam
  * (settings as cid_tenant_add), moves the store's LMDB files into its
  * directory (a rename: nothing is copied, nothing lost), and appends
  * "tenant.adopted" (ext: tenant, issuer) to its audit log, whose chain goes on
- * from where it was. The policies stay where they are: move them to
+ * from where it was. It records no issuer as the log's (audit.h): a log
+ * that had none (no server ever started on the city) gets the first
+ * server's to serve the tenant, not the command's. The policies stay where they are: move them to
  * POLICIES/NAME with cid_tenant_move_policies, or by hand (the error of
  * the first open says so otherwise).
  * Errors: those of cid_tenant_add; CID_ERR_EXISTS (the store already has

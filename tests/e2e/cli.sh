@@ -7,7 +7,8 @@
 set -uo pipefail
 bin=${CIVICID_BIN:?set CIVICID_BIN}
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+serve_pid=
+trap '[ -z "$serve_pid" ] || kill -KILL "$serve_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 store=$tmp/store
 # shellcheck source=tap.sh
 . "$(dirname "$0")/tap.sh"
@@ -336,6 +337,10 @@ cp -r "$store" "$tmp/adopt"
 A=(--store "$tmp/adopt")
 expect 0 "tenant adopt" "$bin" tenant adopt kita "${A[@]}" --name-en Kita
 has "adopt names the new issuer" "$out" "/t/kita"
+# no server has started on this store: adopt (the CLI's default issuer
+# here) records none as its log's, so the first server to serve it does
+expect 0 "keys jwks of the adopted tenant" "$bin" keys jwks "${A[@]}" --tenant kita
+has "adopt recorded no issuer" "$err" "the store records no issuer yet"
 expect 2 "a command without --tenant is refused once there are tenants" "$bin" user list "${A[@]}"
 has "the refusal says what to give" "$err" "--tenant NAME"
 expect 2 "an unknown tenant is refused" "$bin" user list "${A[@]}" --tenant nara
@@ -348,6 +353,25 @@ printf 'policies = %s\n' "$tmp/tpol" >"$tmp/tenant.conf"
 expect 0 "tenant show opens it (as the server would)" "$bin" tenant show kita "${A[@]}" --config "$tmp/tenant.conf"
 has "tenant show gives its issuer" "$out" "issuer:   http://127.0.0.1:8080/t/kita"
 has "tenant show counts its citizens" "$out" "2 citizens"
+# a server serves it once (its first request opens it): its issuer is the log's
+"$bin" serve "${A[@]}" --port 0 --issuer https://id.city.example --policies "$tmp/tpol" \
+	>"$tmp/serve.out" 2>"$tmp/serve.err" </dev/null &
+serve_pid=$!
+port=
+for ((i = 0; i < 600; i++)); do
+	port=$(sed -n 's/^civicid: listening on .* port \([0-9]*\)$/\1/p' "$tmp/serve.out")
+	[ -n "$port" ] && grep -q '^civicid: tenants below' "$tmp/serve.out" && break
+	kill -0 "$serve_pid" 2>/dev/null || break
+	sleep 0.1
+done
+check "the server serves the tenant" curl -sf -o /dev/null "http://127.0.0.1:$port/t/kita/.well-known/openid-configuration"
+kill -TERM "$serve_pid" 2>/dev/null
+wait "$serve_pid"
+same "the server started and stopped" "$?" 0
+serve_pid=
+expect 0 "keys jwks of the served tenant" "$bin" keys jwks "${A[@]}" --tenant kita
+same "its log's issuer is the server's for it, not adopt's" "$(json "d.get('issuer')" <<<"$out")" \
+	"https://id.city.example/t/kita"
 : >"$tmp/adopt.jsonl" # there before, readable by all: the export narrows it
 chmod 644 "$tmp/adopt.jsonl"
 expect 0 "its export" bash -c "umask 022; '$bin' audit export ${A[*]} --tenant kita --output '$tmp/adopt.jsonl'"

@@ -16,6 +16,7 @@
 #include "account.h"
 #include "account_pages.h"
 #include "audit.h"
+#include "audit_head.h"
 #include "bounds.h"
 #include "cid.h"
 #include "client.h"
@@ -1433,6 +1434,70 @@ static void test_adopt_keeps_the_log(void **state)
 	cid_test_rmdir(dir);
 }
 
+/*
+ * A single city no server ever started on has no issuer in its log. Adopt
+ * is a command (its issuer the CLI's default, http://127.0.0.1:8080): it
+ * records none, so the first server to serve the tenant records its own.
+ */
+static void test_adopt_of_a_store_never_served_records_no_issuer(void **state)
+{
+	char dir[256];
+	char path[512];
+	char err[256] = "";
+	struct cid_config *cfg = cid_test_config_keyless(dir);
+	struct cid_config *tcfg = NULL;
+	struct cid_ctx *ctx = NULL;
+	struct cid_store *s = NULL;
+	struct cid_txn *txn = NULL;
+	json_t *last = NULL;
+	char *issuer = NULL;
+	char head[CID_AUDIT_HASH_HEX];
+	uint64_t n = 0;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/store", dir);
+	cid_test_set(cfg, "store", path);
+	cid_test_store_keys(path, 0);
+	snprintf(path, sizeof(path), "%s/policies", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	cid_test_set(cfg, "policies", path);
+	/* a single city only commands have opened: no issuer recorded */
+	assert_int_equal(cid_ctx_open_flags(cfg, NOW, CID_CTX_NO_ISSUER, NULL, &ctx), CID_OK);
+	assert_int_equal(cid_audit_issuer(cid_ctx_store(ctx), &issuer), CID_ERR_NOTFOUND);
+	cid_ctx_close(ctx);
+	ctx = NULL;
+	assert_string_equal(cfg->issuer, "http://127.0.0.1:8080");
+	assert_int_equal(cid_tenant_adopt(cfg, "aizu", NULL, NULL, 0, NOW + 1, err, sizeof(err)),
+			 CID_OK);
+	/* adopted and logged, and still no issuer */
+	assert_int_equal(cid_tenant_config(cfg, "aizu", &tcfg, NULL, err, sizeof(err)), CID_OK);
+	assert_int_equal(cid_store_open(tcfg->store_dir, &s), CID_OK);
+	assert_int_equal(cid_audit_issuer(s, &issuer), CID_ERR_NOTFOUND);
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	assert_int_equal(cid_audit_head(txn, &n, head), CID_OK);
+	assert_true(n >= 1);
+	assert_int_equal(cid_audit_get(txn, n - 1, &last), CID_OK);
+	cid_store_read_end(txn);
+	assert_string_equal(json_string_value(json_object_get(last, "type")), "tenant.adopted");
+	json_decref(last);
+	cid_store_close(s);
+	cid_config_free(tcfg);
+	tcfg = NULL;
+	/* the server that serves it, at its own issuer, records the tenant's */
+	cid_test_set(cfg, "issuer", "https://id.pref.example.jp");
+	snprintf(path, sizeof(path), "%s/policies/aizu", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(cid_tenant_config(cfg, "aizu", &tcfg, NULL, err, sizeof(err)), CID_OK);
+	assert_int_equal(cid_ctx_open(tcfg, NOW + 2, NULL, &ctx), CID_OK);
+	assert_int_equal(cid_audit_issuer(cid_ctx_store(ctx), &issuer), CID_OK);
+	assert_string_equal(issuer, "https://id.pref.example.jp/t/aizu");
+	free(issuer);
+	cid_ctx_close(ctx);
+	cid_config_free(tcfg);
+	cid_config_free(cfg);
+	cid_test_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1456,6 +1521,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_first_open_makes_the_tenants_own_keys, setup,
 					    teardown),
 	    cmocka_unit_test(test_adopt_keeps_the_log),
+	    cmocka_unit_test(test_adopt_of_a_store_never_served_records_no_issuer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
