@@ -375,7 +375,7 @@ same "its log's issuer is the server's for it, not adopt's" "$(json "d.get('issu
 : >"$tmp/adopt.jsonl" # there before, readable by all: the export narrows it
 chmod 644 "$tmp/adopt.jsonl"
 expect 0 "its export" bash -c "umask 022; '$bin' audit export ${A[*]} --tenant kita --output '$tmp/adopt.jsonl'"
-eq "the export is the city's alone (0600)" "$(stat -c %a "$tmp/adopt.jsonl")" 600
+same "the export is the city's alone (0600)" "$(stat -c %a "$tmp/adopt.jsonl")" 600
 has "the log records the adoption" "$(cat "$tmp/adopt.jsonl")" '"tenant.adopted"'
 expect 1 "adopt twice is refused" "$bin" tenant adopt nara "${A[@]}"
 has "the second adopt says why" "$err" "already has tenants"
