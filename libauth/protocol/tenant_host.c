@@ -50,16 +50,6 @@ static char lower(char c)
 	return lowers[at - upper];
 }
 
-static bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static bool is_hex(char c)
-{
-	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 /*
  * True if label[0..n) is a number as an IPv4 part (the WHATWG URL host
  * parser's "ends in a number" rule): all digits (decimal, or octal with a
@@ -69,15 +59,15 @@ static bool is_hex(char c)
  */
 static bool label_is_number(const char *label, size_t n)
 {
+	const char *digits = "0123456789";
 	size_t i = 0;
-	bool (*digit)(char) = is_digit;
 
 	if (n >= 2 && label[0] == '0' && (label[1] == 'x' || label[1] == 'X')) {
 		i = 2;
-		digit = is_hex;
+		digits = "0123456789abcdefABCDEF";
 	}
 	for (; i < n; i++)
-		if (!digit(label[i]))
+		if (memchr(digits, label[i], strlen(digits)) == NULL)
 			return false;
 	return true;
 }
