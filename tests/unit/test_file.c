@@ -182,6 +182,23 @@ static void test_a_failure_leaves_the_target_as_it_was(void **state)
 }
 
 /*
+ * Writes "a = 1\n", then "a = 2\n" over it at dir/tenant.conf (into path) with
+ * *fail armed: that write is CID_ERR_IO with errno EIO, and exactly one sync
+ * failed.
+ */
+static void put_under_failed_sync(const char *dir, char *path, size_t pathsz, bool *fail)
+{
+	snprintf(path, pathsz, "%s/tenant.conf", dir);
+	assert_int_equal(cid_file_put(path, "a = 1\n", 6), CID_OK);
+	*fail = true;
+	errno = 0;
+	assert_int_equal(cid_file_put(path, "a = 2\n", 6), CID_ERR_IO);
+	assert_int_equal(errno, EIO);
+	*fail = false;
+	assert_int_equal(syncs_failed, 1);
+}
+
+/*
  * The staged file's own sync fails: the write is an error (errno EIO), the
  * partial file goes, and the target is left as it was.
  */
@@ -192,14 +209,7 @@ static void test_a_failed_file_sync_leaves_the_target_as_it_was(void **state)
 
 	(void)state;
 	cid_test_tmpdir(dir);
-	snprintf(path, sizeof(path), "%s/tenant.conf", dir);
-	assert_int_equal(cid_file_put(path, "a = 1\n", 6), CID_OK);
-	fail_file_sync = true;
-	errno = 0;
-	assert_int_equal(cid_file_put(path, "a = 2\n", 6), CID_ERR_IO);
-	assert_int_equal(errno, EIO);
-	fail_file_sync = false;
-	assert_int_equal(syncs_failed, 1);
+	put_under_failed_sync(dir, path, sizeof(path), &fail_file_sync);
 	assert_holds(path, "a = 1\n");
 	assert_int_equal(entries(dir), 1);
 	cid_test_rmdir(dir);
@@ -218,14 +228,7 @@ static void test_a_failed_directory_sync_is_an_error_after_the_rename(void **sta
 
 	(void)state;
 	cid_test_tmpdir(dir);
-	snprintf(path, sizeof(path), "%s/tenant.conf", dir);
-	assert_int_equal(cid_file_put(path, "a = 1\n", 6), CID_OK);
-	fail_dir_sync = true;
-	errno = 0;
-	assert_int_equal(cid_file_put(path, "a = 2\n", 6), CID_ERR_IO);
-	assert_int_equal(errno, EIO);
-	fail_dir_sync = false;
-	assert_int_equal(syncs_failed, 1);
+	put_under_failed_sync(dir, path, sizeof(path), &fail_dir_sync);
 	assert_holds(path, "a = 2\n");
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
