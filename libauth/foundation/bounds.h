@@ -48,9 +48,11 @@
 /* an ID token of ours presented back as id_token_hint (authorize, logout): its released
  * claims (names in several scripts, address, verified_claims and their evidence) and an
  * RS256 signature by a 4096-bit key make it longer than CID_MAX_TOKEN. The one parameter
- * whose value may exceed CID_MAX_PARAM_VALUE (str.h). A GET carrying one, its other
- * parameters at their bounds, fits CID_MAX_CONN_MEMORY with the headers a browser sends
- * us (not beside a Cookie header near CID_MAX_HEADER: 431); a POSTed form always does.
+ * whose value may exceed CID_MAX_PARAM_VALUE (str.h). A GET to /logout carrying one, its
+ * other parameters at their bounds, fits CID_MAX_CONN_MEMORY with the headers a browser
+ * sends us (not beside a Cookie header near CID_MAX_HEADER: 431); a GET to /authorize
+ * with claims, redirect_uri and the rest also at their bounds does not (libmicrohttpd
+ * answers it itself); a POSTed form always fits.
  * An ID token is not cut to fit: one with more released text than this (dozens of
  * attributes near CID_MAX_CLAIM_VALUE) is still issued, and refused back (413) */
 #define CID_MAX_ID_TOKEN 16384
