@@ -67,7 +67,7 @@ static bool label_is_number(const char *label, size_t n)
 		digits = "0123456789abcdefABCDEF";
 	}
 	for (; i < n; i++)
-		if (memchr(digits, label[i], strlen(digits)) == NULL)
+		if (label[i] == '\0' || strchr(digits, label[i]) == NULL)
 			return false;
 	return true;
 }
