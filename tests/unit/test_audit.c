@@ -1580,6 +1580,476 @@ static void test_release_hook_one_entry_per_decision_not_per_line(void **state)
 	assert_true(verify_store(f).ok);
 }
 
+/*
+ * The bytes of a release's entries, pinned, one row per shape of event: the
+ * entries both hooks write (cid_audit_release_hook, and
+ * cid_audit_release_later with cid_audit_pending_commit) are canonical, carry
+ * seq, prev and a pseudonymised citizen, and are the row's text byte for byte
+ * once those three (the store's) are taken out. A row jansson cannot encode
+ * (invalid UTF-8) writes nothing. The guard of any rewrite of how
+ * audit_release.c makes the bytes of its entries.
+ */
+#define REL_DECISIONS 6
+#define REL_ENTRIES   4
+#define REL_PV	      "9f2c"					   /* a policy file's version */
+#define REL_CHILD_ACT "\u5150\u7ae5\u798f\u7949\u6cd5 \"art. 24\"" /* a quote, and UTF-8 */
+#define REL_JPKI                                                                                   \
+	"{\"issuer\":\"https://jpki.example\",\"trust_framework\":\"jp_aml\","                     \
+	"\"time\":\"2026-03-01T09:00:00Z\",\"evidence\":[]}"
+#define REL_EIDAS "{\"issuer\":\"https://upstream.example\",\"trust_framework\":\"eidas\"}"
+#define REL_ODD	  "pur\\pose\t\"x\"\x7f" /* a purpose of backslash, tab, quotes and DEL */
+
+/* One decision of a row: a permit_ reason permits, anything else denies. */
+struct rel_decision {
+	const char *attribute; /* NULL after the last */
+	const char *purpose;
+	const char *rule;
+	const char *consent_id;
+	const char *source; /* a verified value's provenance as JSON text, or NULL */
+	enum cid_reason reason;
+};
+
+/* One event: what its decisions share, and the entries it makes. */
+struct rel_row {
+	const char *name;
+	const char *statute; /* the decisions' basis, statute, version and digest */
+	const char *policy_version;
+	const char *purpose_digest;
+	const char *acr;
+	const char *amr[2]; /* NULL after the last */
+	int64_t auth_time;
+	const char *request_id;
+	const char *grant_id;
+	struct rel_decision d[REL_DECISIONS];
+	/* the entries written, but for seq, prev and citizen; NULL after the last */
+	const char *want[REL_ENTRIES];
+	enum cid_basis basis;
+	enum cid_release_target target;
+	int level;
+	enum cid_err rc;
+};
+
+static const struct rel_row rel_rows[] = {
+    {.name = "consent permits: lines merged, repeats once, acr, two amr, auth_time",
+     .policy_version = REL_PV,
+     .purpose_digest = "dg-fees",
+     .acr = "urn:civicid:acr:high",
+     .amr = {"pwd", "otp"},
+     .auth_time = NOW - 600,
+     .request_id = "req-1",
+     .grant_id = "grant-1",
+     .d = {{"email_verified", "fees", "childcare.policy:11", "rec-9", NULL,
+	    CID_REASON_PERMIT_CONSENT},
+	   {"email", "fees", "childcare.policy:10", "rec-10", NULL, CID_REASON_PERMIT_CONSENT},
+	   {"email#ja", "fees", "childcare.policy:10", "rec-9", NULL, CID_REASON_PERMIT_CONSENT},
+	   {"email", "fees", "childcare.policy:10", "rec-10", NULL, CID_REASON_PERMIT_CONSENT}},
+     .want = {"{\"acr\":\"urn:civicid:acr:high\",\"actor\":\"service\",\"amr\":[\"pwd\","
+	      "\"otp\"],\"attributes\":[\"email\",\"email#ja\",\"email_verified\"],"
+	      "\"auth_time\":\"2027-01-15T07:50:00Z\",\"basis\":\"consent\","
+	      "\"consent_records\":[\"rec-10\",\"rec-9\"],\"decision\":\"permit\","
+	      "\"endpoint\":\"userinfo\",\"grant_id\":\"grant-1\",\"level\":3,"
+	      "\"policy_version\":\"9f2c\",\"purpose\":\"fees\","
+	      "\"purpose_digest\":\"dg-fees\",\"reason\":\"permit_consent\","
+	      "\"request_id\":\"req-1\",\"rule\":\"childcare.policy:10,11\","
+	      "\"service\":\"childcare\",\"time\":\"2027-01-15T08:00:00Z\","
+	      "\"type\":\"release.permit\"}"},
+     .basis = CID_BASIS_CONSENT,
+     .target = CID_RELEASE_USERINFO,
+     .level = 3},
+    {.name = "a statute permit for the ID token, nothing optional",
+     .statute = REL_CHILD_ACT,
+     .d = {{"address", "register", "childcare.policy:20", NULL, NULL, CID_REASON_PERMIT_STATUTE}},
+     .want = {"{\"actor\":\"service\",\"attributes\":[\"address\"],"
+	      "\"basis\":\"statute:\u5150\u7ae5\u798f\u7949\u6cd5 \\\"art. 24\\\"\","
+	      "\"decision\":\"permit\",\"endpoint\":\"id_token\",\"level\":1,"
+	      "\"purpose\":\"register\",\"reason\":\"permit_statute\","
+	      "\"rule\":\"childcare.policy:20\",\"service\":\"childcare\","
+	      "\"time\":\"2027-01-15T08:00:00Z\",\"type\":\"release.permit\"}"},
+     .basis = CID_BASIS_STATUTE,
+     .target = CID_RELEASE_ID_TOKEN,
+     .level = 1},
+    {.name = "denies with no purpose and no rule",
+     .request_id = "req-3",
+     .d = {{"updated_at", NULL, NULL, NULL, NULL, CID_REASON_UNKNOWN_SERVICE},
+	   {"phone_number", NULL, NULL, NULL, NULL, CID_REASON_UNKNOWN_SERVICE}},
+     .want = {"{\"actor\":\"service\",\"attributes\":[\"phone_number\",\"updated_at\"],"
+	      "\"decision\":\"deny\",\"endpoint\":\"userinfo\",\"level\":1,"
+	      "\"reason\":\"unknown_service\",\"request_id\":\"req-3\","
+	      "\"service\":\"childcare\",\"time\":\"2027-01-15T08:00:00Z\","
+	      "\"type\":\"release.deny\"}"},
+     .target = CID_RELEASE_USERINFO,
+     .level = 1},
+    {.name = "lines of one file merged, another file apart, a deny without a rule apart",
+     .statute = "Resident Act art. 30",
+     .policy_version = REL_PV,
+     .purpose_digest = "dg-reg",
+     .acr = "urn:civicid:acr:mfa",
+     .request_id = "req-4",
+     .grant_id = "grant-4",
+     .d = {{"given_name", "register", "childcare.policy:12", NULL, NULL, CID_REASON_PERMIT_STATUTE},
+	   {"family_name", "register", "childcare.policy:9", NULL, NULL, CID_REASON_PERMIT_STATUTE},
+	   {"birthdate", "register", "childcare.policy:10", NULL, NULL, CID_REASON_PERMIT_STATUTE},
+	   {"given_name", "register", "childcare.policy:12", NULL, NULL, CID_REASON_PERMIT_STATUTE},
+	   {"email", "register", "other.policy:3", NULL, NULL, CID_REASON_PERMIT_STATUTE},
+	   {"gender", "register", NULL, NULL, NULL, CID_REASON_NOT_IN_POLICY}},
+     .want = {"{\"acr\":\"urn:civicid:acr:mfa\",\"actor\":\"service\","
+	      "\"attributes\":[\"birthdate\",\"family_name\",\"given_name\"],"
+	      "\"basis\":\"statute:Resident Act art. 30\",\"decision\":\"permit\","
+	      "\"endpoint\":\"userinfo\",\"grant_id\":\"grant-4\",\"level\":2,"
+	      "\"policy_version\":\"9f2c\",\"purpose\":\"register\","
+	      "\"purpose_digest\":\"dg-reg\",\"reason\":\"permit_statute\","
+	      "\"request_id\":\"req-4\",\"rule\":\"childcare.policy:9,10,12\","
+	      "\"service\":\"childcare\",\"time\":\"2027-01-15T08:00:00Z\","
+	      "\"type\":\"release.permit\"}",
+	      "{\"acr\":\"urn:civicid:acr:mfa\",\"actor\":\"service\","
+	      "\"attributes\":[\"email\"],\"basis\":\"statute:Resident Act art. 30\","
+	      "\"decision\":\"permit\",\"endpoint\":\"userinfo\",\"grant_id\":\"grant-4\","
+	      "\"level\":2,\"policy_version\":\"9f2c\",\"purpose\":\"register\","
+	      "\"purpose_digest\":\"dg-reg\",\"reason\":\"permit_statute\","
+	      "\"request_id\":\"req-4\",\"rule\":\"other.policy:3\","
+	      "\"service\":\"childcare\",\"time\":\"2027-01-15T08:00:00Z\","
+	      "\"type\":\"release.permit\"}",
+	      "{\"acr\":\"urn:civicid:acr:mfa\",\"actor\":\"service\","
+	      "\"attributes\":[\"gender\"],\"basis\":\"statute:Resident Act art. 30\","
+	      "\"decision\":\"deny\",\"endpoint\":\"userinfo\",\"grant_id\":\"grant-4\","
+	      "\"level\":2,\"policy_version\":\"9f2c\",\"purpose\":\"register\","
+	      "\"purpose_digest\":\"dg-reg\",\"reason\":\"not_in_policy\","
+	      "\"request_id\":\"req-4\",\"service\":\"childcare\","
+	      "\"time\":\"2027-01-15T08:00:00Z\",\"type\":\"release.deny\"}"},
+     .basis = CID_BASIS_STATUTE,
+     .target = CID_RELEASE_USERINFO,
+     .level = 2},
+    {.name = "verified values: with a time, without, and a typed one",
+     .policy_version = REL_PV,
+     .purpose_digest = "dg-kyc",
+     .amr = {"hwk"},
+     .auth_time = NOW - 3600,
+     .grant_id = "grant-5",
+     .d = {{"family_name", "kyc", "bank.policy:4", "rec-kyc", REL_JPKI, CID_REASON_PERMIT_CONSENT},
+	   {"address", "kyc", "bank.policy:6", "rec-kyc", REL_EIDAS, CID_REASON_PERMIT_CONSENT},
+	   {"phone_number", "kyc", "bank.policy:7", "rec-kyc", NULL, CID_REASON_PERMIT_CONSENT},
+	   {"birthdate", "kyc", "bank.policy:5", "rec-kyc", REL_JPKI, CID_REASON_PERMIT_CONSENT}},
+     .want = {"{\"actor\":\"service\",\"amr\":[\"hwk\"],\"attributes\":[\"birthdate\","
+	      "\"family_name\"],\"auth_time\":\"2027-01-15T07:00:00Z\",\"basis\":\"consent\","
+	      "\"consent_records\":[\"rec-kyc\"],\"decision\":\"permit\","
+	      "\"endpoint\":\"id_token\",\"grant_id\":\"grant-5\",\"level\":3,"
+	      "\"policy_version\":\"9f2c\",\"purpose\":\"kyc\",\"purpose_digest\":\"dg-kyc\","
+	      "\"reason\":\"permit_consent\",\"rule\":\"bank.policy:4,5\","
+	      "\"service\":\"childcare\",\"time\":\"2027-01-15T08:00:00Z\","
+	      "\"type\":\"release.permit\",\"verified\":{\"issuer\":\"https://jpki.example\","
+	      "\"time\":\"2026-03-01T09:00:00Z\",\"trust_framework\":\"jp_aml\"}}",
+	      "{\"actor\":\"service\",\"amr\":[\"hwk\"],\"attributes\":[\"address\"],"
+	      "\"auth_time\":\"2027-01-15T07:00:00Z\",\"basis\":\"consent\","
+	      "\"consent_records\":[\"rec-kyc\"],\"decision\":\"permit\","
+	      "\"endpoint\":\"id_token\",\"grant_id\":\"grant-5\",\"level\":3,"
+	      "\"policy_version\":\"9f2c\",\"purpose\":\"kyc\",\"purpose_digest\":\"dg-kyc\","
+	      "\"reason\":\"permit_consent\",\"rule\":\"bank.policy:6\","
+	      "\"service\":\"childcare\",\"time\":\"2027-01-15T08:00:00Z\","
+	      "\"type\":\"release.permit\","
+	      "\"verified\":{\"issuer\":\"https://upstream.example\","
+	      "\"trust_framework\":\"eidas\"}}",
+	      "{\"actor\":\"service\",\"amr\":[\"hwk\"],\"attributes\":[\"phone_number\"],"
+	      "\"auth_time\":\"2027-01-15T07:00:00Z\",\"basis\":\"consent\","
+	      "\"consent_records\":[\"rec-kyc\"],\"decision\":\"permit\","
+	      "\"endpoint\":\"id_token\",\"grant_id\":\"grant-5\",\"level\":3,"
+	      "\"policy_version\":\"9f2c\",\"purpose\":\"kyc\",\"purpose_digest\":\"dg-kyc\","
+	      "\"reason\":\"permit_consent\",\"rule\":\"bank.policy:7\","
+	      "\"service\":\"childcare\",\"time\":\"2027-01-15T08:00:00Z\","
+	      "\"type\":\"release.permit\"}"},
+     .basis = CID_BASIS_CONSENT,
+     .target = CID_RELEASE_ID_TOKEN,
+     .level = 3},
+    {.name = "expired consents: a consent.expired per record of base names, none without one",
+     .policy_version = REL_PV,
+     .purpose_digest = "dg-fees",
+     .request_id = "req-6",
+     .grant_id = "grant-6",
+     .d = {{"family_name#ja-Kana-JP", "fees", "childcare.policy:10", "rec-old", NULL,
+	    CID_REASON_EXPIRED},
+	   {"family_name", "fees", "childcare.policy:10", "rec-old", NULL, CID_REASON_EXPIRED},
+	   {"birthdate", "fees", "childcare.policy:11", "rec-old", NULL, CID_REASON_EXPIRED},
+	   {"phone_number", "fees", "childcare.policy:12", "rec-older", NULL, CID_REASON_EXPIRED},
+	   {"email", "fees", "childcare.policy:13", NULL, NULL, CID_REASON_EXPIRED}},
+     .want = {"{\"actor\":\"system\",\"attributes\":[\"birthdate\",\"family_name\"],"
+	      "\"consent_records\":[\"rec-old\"],\"purpose\":\"fees\","
+	      "\"service\":\"childcare\",\"time\":\"2027-01-15T08:00:00Z\","
+	      "\"type\":\"consent.expired\"}",
+	      "{\"actor\":\"system\",\"attributes\":[\"phone_number\"],"
+	      "\"consent_records\":[\"rec-older\"],\"purpose\":\"fees\","
+	      "\"service\":\"childcare\",\"time\":\"2027-01-15T08:00:00Z\","
+	      "\"type\":\"consent.expired\"}",
+	      "{\"actor\":\"service\",\"attributes\":[\"birthdate\",\"email\","
+	      "\"family_name\",\"family_name#ja-Kana-JP\",\"phone_number\"],"
+	      "\"basis\":\"consent\",\"consent_records\":[\"rec-old\",\"rec-older\"],"
+	      "\"decision\":\"deny\",\"endpoint\":\"userinfo\",\"grant_id\":\"grant-6\","
+	      "\"level\":2,\"policy_version\":\"9f2c\",\"purpose\":\"fees\","
+	      "\"purpose_digest\":\"dg-fees\",\"reason\":\"expired\","
+	      "\"request_id\":\"req-6\",\"rule\":\"childcare.policy:10,11,12,13\","
+	      "\"service\":\"childcare\",\"time\":\"2027-01-15T08:00:00Z\","
+	      "\"type\":\"release.deny\"}"},
+     .basis = CID_BASIS_CONSENT,
+     .target = CID_RELEASE_USERINFO,
+     .level = 2},
+    {.name = "escapes: control characters, backslash, quote, slash, DEL, UTF-8; bytewise order",
+     .policy_version = REL_PV,
+     .purpose_digest = "dg/\\",
+     .acr = "a\\b",
+     .amr = {"p\x01q"},
+     .request_id = "req\\7",
+     .grant_id = "grant\"7\t",
+     .d = {{"tab\there", REL_ODD, "child\\care.policy:2", "rec\\\x1f", NULL,
+	    CID_REASON_PERMIT_CONSENT},
+	   {"ctl\x01", REL_ODD, "child\\care.policy:2", "rec\\\x1f", NULL,
+	    CID_REASON_PERMIT_CONSENT},
+	   {"back\\slash", REL_ODD, "child\\care.policy:2", "rec\\\x1f", NULL,
+	    CID_REASON_PERMIT_CONSENT},
+	   {"quote\"d/slash", REL_ODD, "child\\care.policy:2", "rec\\\x1f", NULL,
+	    CID_REASON_PERMIT_CONSENT},
+	   {"\u65e5\u672c", REL_ODD, "child\\care.policy:2", "rec\\\x1f", NULL,
+	    CID_REASON_PERMIT_CONSENT},
+	   {"Zeta", REL_ODD, "child\\care.policy:2", "rec\\\x1f", NULL, CID_REASON_PERMIT_CONSENT}},
+     .want = {"{\"acr\":\"a\\\\b\",\"actor\":\"service\",\"amr\":[\"p\\u0001q\"],"
+	      "\"attributes\":[\"Zeta\",\"back\\\\slash\",\"ctl\\u0001\","
+	      "\"quote\\\"d/slash\",\"tab\\there\",\"\u65e5\u672c\"],\"basis\":\"consent\","
+	      "\"consent_records\":[\"rec\\\\\\u001F\"],\"decision\":\"permit\","
+	      "\"endpoint\":\"userinfo\",\"grant_id\":\"grant\\\"7\\t\",\"level\":1,"
+	      "\"policy_version\":\"9f2c\",\"purpose\":\"pur\\\\pose\\t\\\"x\\\"\x7f\","
+	      "\"purpose_digest\":\"dg/\\\\\",\"reason\":\"permit_consent\","
+	      "\"request_id\":\"req\\\\7\",\"rule\":\"child\\\\care.policy:2\","
+	      "\"service\":\"childcare\",\"time\":\"2027-01-15T08:00:00Z\","
+	      "\"type\":\"release.permit\"}"},
+     .basis = CID_BASIS_CONSENT,
+     .target = CID_RELEASE_USERINFO,
+     .level = 1},
+    /* refused, and nothing of the event written */
+    {.name = "invalid UTF-8 in an attribute",
+     .d = {{"email", "fees", "childcare.policy:10", "rec-1", NULL, CID_REASON_PERMIT_CONSENT},
+	   {"bad\xff", "fees", "childcare.policy:10", "rec-1", NULL, CID_REASON_PERMIT_CONSENT}},
+     .target = CID_RELEASE_USERINFO,
+     .level = 1,
+     .rc = CID_ERR_NOMEM /* was NOMEM: jansson's json_string refuses it */},
+    {.name = "invalid UTF-8 in an expired attribute",
+     .d = {{"bad\xff#ja", "fees", "childcare.policy:10", "rec-bad", NULL, CID_REASON_EXPIRED}},
+     .target = CID_RELEASE_USERINFO,
+     .level = 1,
+     .rc = CID_ERR_NOMEM /* was NOMEM: jansson's json_string refuses it */},
+    {.name = "invalid UTF-8 in a purpose",
+     .d = {{"email", "fe\xffs", "childcare.policy:10", NULL, NULL, CID_REASON_PERMIT_CONSENT}},
+     .target = CID_RELEASE_USERINFO,
+     .level = 1,
+     .rc = CID_ERR_NOMEM /* was NOMEM: jansson's json_string refuses it */},
+    {.name = "invalid UTF-8 in a statute",
+     .statute = "Act \xc3(",
+     .d = {{"address", "register", "childcare.policy:20", NULL, NULL, CID_REASON_PERMIT_STATUTE}},
+     .basis = CID_BASIS_STATUTE,
+     .target = CID_RELEASE_USERINFO,
+     .level = 1,
+     .rc = CID_ERR_NOMEM /* was NOMEM: jansson's json_string refuses it */},
+    {.name = "invalid UTF-8 in an amr",
+     .amr = {"pwd", "\xff"},
+     .d = {{"email", NULL, NULL, NULL, NULL, CID_REASON_UNKNOWN_SERVICE}},
+     .target = CID_RELEASE_USERINFO,
+     .level = 1,
+     .rc = CID_ERR_NOMEM /* was NOMEM: jansson's json_string refuses it */},
+    /* the write refuses it (a pseudonym's scope has no newline): release_later took it */
+    {.name = "a newline in a purpose",
+     .d = {{"email", "fe\nes", "childcare.policy:10", NULL, NULL, CID_REASON_PERMIT_CONSENT}},
+     .target = CID_RELEASE_USERINFO,
+     .level = 1,
+     .rc = CID_ERR_INVALID},
+    {.name = "a newline in a request_id",
+     .request_id = "req\n8",
+     .d = {{"email", NULL, NULL, NULL, NULL, CID_REASON_UNKNOWN_SERVICE}},
+     .target = CID_RELEASE_USERINFO,
+     .level = 1,
+     .rc = CID_ERR_INVALID},
+    {.name = "a rule without a line",
+     .d = {{"email", "fees", "childcare.policy", NULL, NULL, CID_REASON_PERMIT_CONSENT}},
+     .target = CID_RELEASE_USERINFO,
+     .level = 1,
+     .rc = CID_ERR_INVALID},
+};
+
+/* The event of row into *ev, its decisions into d, their sources parsed into src (decref them). */
+static void rel_event(const struct rel_row *row, struct cid_release_decision *d, json_t **src,
+		      struct cid_release_event *ev)
+{
+	size_t n = 0;
+	size_t n_amr = 0;
+
+	while (n < REL_DECISIONS && row->d[n].attribute != NULL) {
+		const struct rel_decision *r = &row->d[n];
+
+		src[n] = r->source == NULL ? NULL : json_loads(r->source, 0, NULL);
+		assert_true(r->source == NULL || src[n] != NULL);
+		d[n] = (struct cid_release_decision){
+		    .attribute = r->attribute,
+		    .purpose = r->purpose,
+		    .decision = {.permit = r->reason == CID_REASON_PERMIT_CONSENT ||
+					   r->reason == CID_REASON_PERMIT_STATUTE,
+				 .reason = r->reason,
+				 .rule = r->rule,
+				 .basis = row->basis,
+				 .statute = row->statute,
+				 .consent_id = r->consent_id,
+				 .policy_version = row->policy_version},
+		    .purpose_digest = r->purpose == NULL ? NULL : row->purpose_digest,
+		    .source = src[n]};
+		n++;
+	}
+	while (n_amr < 2 && row->amr[n_amr] != NULL)
+		n_amr++;
+	*ev = (struct cid_release_event){.service = "childcare",
+					 .account_id = HANAKO,
+					 .target = row->target,
+					 .level = row->level,
+					 .acr = row->acr,
+					 .amr = row->amr,
+					 .n_amr = n_amr,
+					 .auth_time = row->auth_time,
+					 .now = NOW,
+					 .request_id = row->request_id,
+					 .grant_id = row->grant_id,
+					 .decisions = d,
+					 .n_decisions = n};
+}
+
+/*
+ * Runs row through the hook on f's log (later: cid_audit_release_later, then
+ * cid_audit_pending_commit); the seqs it wrote are [*first, *first + *n).
+ */
+static enum cid_err rel_run(struct fixture *f, const struct rel_row *row, bool later,
+			    uint64_t *first, size_t *n)
+{
+	struct cid_release_decision d[REL_DECISIONS];
+	json_t *src[REL_DECISIONS] = {NULL};
+	struct cid_release_event ev;
+	struct cid_audit_range r = {0};
+	struct cid_audit_pending *p = NULL;
+	struct cid_audit_later to = {f->log, &p};
+	uint64_t size = log_size(f->s);
+	enum cid_err rc;
+
+	rel_event(row, d, src, &ev);
+	if (later) {
+		rc = cid_audit_release_later(&to, &ev, &r);
+		assert_int_equal(r.first, 0);
+		assert_int_equal(r.last, 0);
+		assert_true(rc == CID_OK || (p == NULL && r.count == 0));
+		if (rc == CID_OK) {
+			assert_non_null(p);
+			assert_int_equal(cid_audit_pending_count(p), r.count);
+			rc = cid_audit_pending_commit(p);
+		}
+	} else {
+		rc = cid_audit_release_hook(f->log, &ev, &r);
+		if (rc != CID_OK) {
+			assert_int_equal(r.count, 0);
+		} else if (r.count > 0) {
+			assert_int_equal(r.first, size);
+			assert_int_equal(r.last, size + r.count - 1);
+		}
+	}
+	for (size_t i = 0; i < ev.n_decisions; i++)
+		json_decref(src[i]);
+	*first = size;
+	*n = log_size(f->s) - size;
+	if (rc == CID_OK)
+		assert_int_equal(r.count, *n);
+	return rc;
+}
+
+/*
+ * Entry seq of s: its stored bytes canonical, its seq, a prev, its citizen a
+ * pseudonym, and, without those three, want byte for byte.
+ */
+static void rel_entry_check(struct cid_store *s, uint64_t seq, const char *want)
+{
+	struct cid_txn *txn = NULL;
+	struct cid_str v;
+	char key[17];
+	json_t *e;
+	char *text;
+	const char *who;
+
+	key16(seq, key);
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	assert_int_equal(cid_txn_get(txn, CID_DB_AUDIT, cid_str_of(key), &v), CID_OK);
+	e = json_loadb(v.ptr, v.len, 0, NULL);
+	assert_non_null(e);
+	text = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_non_null(text);
+	assert_int_equal(strlen(text), v.len);
+	assert_memory_equal(text, v.ptr, v.len);
+	cid_store_read_end(txn);
+	free(text);
+
+	assert_true(json_is_integer(json_object_get(e, "seq")));
+	assert_int_equal(json_integer_value(json_object_get(e, "seq")), (json_int_t)seq);
+	assert_true(audit_hash_syntax_ok(cid_json_str(e, "prev")));
+	who = cid_json_str(e, "citizen");
+	assert_non_null(who);
+	assert_string_not_equal(who, HANAKO);
+	assert_true(cid_pseudonym_syntax_ok(who));
+	json_object_del(e, "seq");
+	json_object_del(e, "prev");
+	json_object_del(e, "citizen");
+	text = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_non_null(text);
+	assert_string_equal(text, want);
+	free(text);
+	json_decref(e);
+}
+
+/* A consent.expired entry is written once ever per record: each path has a store of its own. */
+static int setup_pair(void **state)
+{
+	void **pair = calloc(2, sizeof(*pair));
+
+	assert_non_null(pair);
+	assert_int_equal(setup(&pair[0]), 0);
+	assert_int_equal(setup(&pair[1]), 0);
+	*state = pair;
+	return 0;
+}
+
+static int teardown_pair(void **state)
+{
+	void **pair = *state;
+
+	assert_int_equal(teardown(&pair[0]), 0);
+	assert_int_equal(teardown(&pair[1]), 0);
+	free(pair);
+	return 0;
+}
+
+static void test_release_entries_are_pinned_byte_for_byte(void **state)
+{
+	void **pair = *state;
+
+	for (size_t i = 0; i < sizeof(rel_rows) / sizeof(rel_rows[0]); i++) {
+		const struct rel_row *row = &rel_rows[i];
+		size_t n_want = 0;
+
+		while (n_want < REL_ENTRIES && row->want[n_want] != NULL)
+			n_want++;
+		for (int later = 0; later <= 1; later++) {
+			struct fixture *f = pair[later];
+			uint64_t first = 0;
+			size_t n = 0;
+
+			print_message("row %zu (%s), %s\n", i, row->name,
+				      later ? "release_later" : "release_hook");
+			assert_int_equal(rel_run(f, row, later, &first, &n), row->rc);
+			assert_int_equal(n, n_want);
+			for (size_t j = 0; j < n; j++)
+				rel_entry_check(f->s, first + j, row->want[j]);
+		}
+	}
+	assert_true(verify_store(pair[0]).ok);
+	assert_true(verify_store(pair[1]).ok);
+}
+
 /* cid_audit_rule_parse: what an entry's "rule" may be */
 static void test_rule_parse_table(void **state)
 {
@@ -3123,6 +3593,8 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_release_hook_one_entry_per_decision_not_per_line,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_release_entries_are_pinned_byte_for_byte,
+					    setup_pair, teardown_pair),
 	    cmocka_unit_test_setup_teardown(test_release_hook_refuses_a_rule_without_a_line, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_query_filters, setup, teardown),
