@@ -31,7 +31,8 @@ static bool utf8_cont(unsigned char c)
 	return (c & 0xC0) == 0x80;
 }
 
-bool cid_utf8_valid(const char *p, size_t n)
+/* RFC 3629 well-formed, and with controls false no NUL, DEL or C0 control but TAB, LF, CR. */
+static bool utf8_scan(const char *p, size_t n, bool controls)
 {
 	const unsigned char *s = (const unsigned char *)p;
 	size_t i = 0;
@@ -39,7 +40,8 @@ bool cid_utf8_valid(const char *p, size_t n)
 	while (i < n) {
 		unsigned char c = s[i];
 		if (c < 0x80) {
-			if (c == 0x7F || (c < 0x20 && c != '\t' && c != '\n' && c != '\r'))
+			if (!controls &&
+			    (c == 0x7F || (c < 0x20 && c != '\t' && c != '\n' && c != '\r')))
 				return false;
 			i++;
 			continue;
@@ -73,6 +75,16 @@ bool cid_utf8_valid(const char *p, size_t n)
 		i += need + 1;
 	}
 	return true;
+}
+
+bool cid_utf8_valid(const char *p, size_t n)
+{
+	return utf8_scan(p, n, false);
+}
+
+bool cid_utf8_wellformed(const char *p, size_t n)
+{
+	return utf8_scan(p, n, true);
 }
 
 enum cid_err cid_parse_u64(const char *s, size_t n, uint64_t min, uint64_t max, uint64_t *out)

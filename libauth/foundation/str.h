@@ -35,6 +35,12 @@ bool cid_str_eq(struct cid_str a, const char *b);
 bool cid_utf8_valid(const char *p, size_t n);
 
 /*
+ * True if [p, p+n) is well-formed UTF-8 as cid_utf8_valid, controls and NUL
+ * allowed: what jansson takes as a string's bytes.
+ */
+bool cid_utf8_wellformed(const char *p, size_t n);
+
+/*
  * Parses the decimal digits [s, s+n) (no sign, no spaces, no leading '+') into
  * *out, which must lie in [min, max].
  * Errors: CID_ERR_INVALID (empty, non-digit, overflow, out of range).

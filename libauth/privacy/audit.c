@@ -94,27 +94,9 @@ struct chain {
 };
 
 /*
- * An entry's canonical bytes, made before the write transaction but for the
- * members only the transaction can give: "seq", "prev", "citizen" (its
- * pseudonym), and "ext" when it names a citizen to pseudonymise. The members
- * are written in sorted order (as JSON_SORT_KEYS), each as ',' name ':' value;
- * hole[i] is where the member named hole[i].name goes, in that order. The
- * transaction then only fills the holes, so the JSON work of a group is done
- * by its appenders, side by side, not by the one writer.
+ * Prepares checked entry e (struct audit_prepared), borrowing its members;
+ * pr->text is freed with cid_buf_free.
  */
-#define PREP_HOLES 4
-
-struct audit_prepared {
-	struct cid_buf text;
-	size_t n_holes;
-
-	struct {
-		const char *name; /* static */
-		size_t at;
-	} hole[PREP_HOLES];
-};
-
-/* Prepares checked entry e (prepared above); pr->text is freed with cid_buf_free. */
 static enum cid_err entry_prepare(const json_t *e, struct audit_prepared *pr)
 {
 	enum cid_err rc = CID_OK;
@@ -127,6 +109,12 @@ static enum cid_err entry_prepare(const json_t *e, struct audit_prepared *pr)
 
 	cid_buf_init(&pr->text, SIZE_MAX / 4);
 	pr->n_holes = 0;
+	pr->citizen = cid_json_str(e, "citizen");
+	pr->service = cid_json_str(e, "service");
+	pr->purpose = cid_json_str(e, "purpose");
+	pr->time = cid_json_str(e, "time");
+	pr->request_id = cid_json_str(e, "request_id");
+	pr->ext = json_object_get(e, "ext");
 	CID_ENSURE(names != NULL, CID_ERR_NOMEM);
 	names[k++] = "prev";
 	names[k++] = "seq";
@@ -137,7 +125,7 @@ static enum cid_err entry_prepare(const json_t *e, struct audit_prepared *pr)
 		static const char *const holes[] = {"citizen", "ext", "prev", "seq"};
 		const char *hole = NULL;
 
-		for (size_t h = 0; h < PREP_HOLES && hole == NULL; h++)
+		for (size_t h = 0; h < AUDIT_PREP_HOLES && hole == NULL; h++)
 			if (strcmp(names[i], holes[h]) == 0 &&
 			    (h != 1 || (ext_who != NULL && !cid_pseudonym_syntax_ok(ext_who))))
 				hole = holes[h];
@@ -177,7 +165,7 @@ out:
 }
 
 /*
- * The value of a hole of entry e into c->text. An entry names its citizen by
+ * The value of a hole of entry pr into c->text. An entry names its citizen by
  * the pseudonym of its scope; a name that is a pseudonym already (an
  * officer's act on an entry, a purge) is kept. A filter's citizen in "ext"
  * (a search or an export by citizen) gets the citizen's pseudonym of no
@@ -185,7 +173,7 @@ out:
  * e or c), for the index; ext_citizen: the pseudonym written in ext (left
  * as it was when ext names none), for the index too.
  */
-static enum cid_err hole_put(struct cid_txn *txn, struct chain *c, const json_t *e,
+static enum cid_err hole_put(struct cid_txn *txn, struct chain *c, const struct audit_prepared *pr,
 			     const char *name, const char **citizen,
 			     char ext_citizen[CID_PSEUDONYM_CHARS + 1])
 {
@@ -201,17 +189,16 @@ static enum cid_err hole_put(struct cid_txn *txn, struct chain *c, const json_t 
 	} else if (strcmp(name, "prev") == 0) {
 		cid_buf_append_json_str(&c->text, c->hash, strlen(c->hash));
 	} else if (strcmp(name, "citizen") == 0) {
-		who = cid_json_str(e, "citizen");
+		who = pr->citizen;
 		CID_ENSURE(who != NULL, CID_ERR_INVALID);
 		if (!cid_pseudonym_syntax_ok(who)) {
-			CID_TRY(chain_pseudonym(txn, c, who, cid_json_str(e, "service"),
-						cid_json_str(e, "purpose")));
+			CID_TRY(chain_pseudonym(txn, c, who, pr->service, pr->purpose));
 			who = c->pseudonym;
 		}
 		*citizen = who;
 		cid_buf_append_json_str(&c->text, who, strlen(who));
 	} else {
-		const json_t *ext = json_object_get(e, "ext");
+		const json_t *ext = pr->ext;
 
 		CID_TRY(cid_pseudonym_get_or_make(txn, cid_json_str(ext, "citizen"), NULL, NULL,
 						  ext_citizen));
@@ -229,8 +216,7 @@ out:
 }
 
 /* Writes one checked entry, prepared as pr, as the next of the chain. */
-static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t *e,
-			      const struct audit_prepared *pr)
+static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const struct audit_prepared *pr)
 {
 	enum cid_err rc = CID_OK;
 	char key[AUDIT_SEQ_HEX + 1];
@@ -246,7 +232,7 @@ static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t
 	c->text.len = 0;
 	for (size_t h = 0; h < pr->n_holes; h++) {
 		cid_buf_append(&c->text, pr->text.data + from, pr->hole[h].at - from);
-		CID_TRY(hole_put(txn, c, e, pr->hole[h].name, &citizen, ext_citizen));
+		CID_TRY(hole_put(txn, c, pr, pr->hole[h].name, &citizen, ext_citizen));
 		from = pr->hole[h].at;
 	}
 	cid_buf_append(&c->text, pr->text.data + from, pr->text.len - from);
@@ -256,7 +242,7 @@ static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t
 	audit_seq_key(c->size, key);
 	CID_TRY(cid_txn_put(txn, CID_DB_AUDIT, cid_str_of(key),
 			    (struct cid_str){c->text.data, c->text.len}, CID_PUT_NOOVERWRITE));
-	time = cid_json_str(e, "time");
+	time = pr->time;
 	if (citizen != NULL)
 		CID_TRY(index_put(txn, 'c', citizen, key, time));
 	/* the citizen a search or an export filtered on: a use of that pseudonym
@@ -268,14 +254,14 @@ static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const json_t
 	if (time != NULL)
 		CID_TRY(index_put(txn, 't', time, key, NULL));
 	/* the service-day index: "d\n" service "\n" time "\n" seq, for a service's range */
-	who = cid_json_str(e, "service");
+	who = pr->service;
 	if (who != NULL) {
 		CID_TRY(index_put(txn, 's', who, key, time));
 		if (time != NULL)
 			CID_TRY(day_put(txn, who, time, key));
 	}
 	/* the release index: the entries behind the release id a service was given */
-	who = cid_json_str(e, "request_id");
+	who = pr->request_id;
 	if (who != NULL)
 		CID_TRY(index_put(txn, 'r', who, key, time));
 	CID_TRY(audit_entry_hash(c->text.data, c->text.len, leaf, c->hash));
@@ -341,7 +327,7 @@ static enum cid_err chain_write(struct cid_txn *txn, struct audit_waiter *list)
 				CID_TRY(cid_txn_put(txn, CID_DB_AUDIT_IDX, cid_str_of(once),
 						    cid_str_of(""), 0));
 			}
-			CID_TRY(chain_put(txn, &c, w->entries[i], &w->prep[i]));
+			CID_TRY(chain_put(txn, &c, &w->prep[i]));
 			w->written++;
 		}
 	}
@@ -379,8 +365,10 @@ out:
 
 void audit_prepared_free(struct audit_prepared *prep, size_t n)
 {
-	for (size_t i = 0; prep != NULL && i < n; i++)
+	for (size_t i = 0; prep != NULL && i < n; i++) {
 		cid_buf_free(&prep[i].text);
+		free(prep[i].owned);
+	}
 	free(prep);
 }
 

@@ -368,15 +368,16 @@ static void *committer_main(void *arg)
 	return NULL;
 }
 
-/* Appends entries, each with its once-key or none, as consecutive entries. */
-enum cid_err audit_append(struct cid_audit *log, json_t *const *entries, const char *const *once,
-			  size_t n, uint64_t *first, size_t *written)
+enum cid_err audit_append_prepared(struct cid_audit *log, const struct audit_prepared *prep,
+				   const char *const *once, size_t n, uint64_t *first,
+				   size_t *written)
 {
 	enum cid_err rc = CID_OK;
-	struct audit_waiter w = {.entries = entries, .once = once, .n = n};
+	/* the waiter only reads its entries' bytes */
+	struct audit_waiter w = {
+	    .prep = (struct audit_prepared *)(uintptr_t)prep, .once = once, .n = n};
 
-	CID_ENSURE(log != NULL && entries != NULL && n > 0, CID_ERR_INVALID);
-	CID_TRY(audit_entries_prepare(entries, n, &w.prep));
+	CID_ENSURE(log != NULL && prep != NULL && n > 0, CID_ERR_INVALID);
 	if (log->group) {
 		group_commit(log, &w);
 		rc = w.rc;
@@ -389,7 +390,21 @@ enum cid_err audit_append(struct cid_audit *log, json_t *const *entries, const c
 	if (written != NULL)
 		*written = w.written;
 out:
-	audit_prepared_free(w.prep, n);
+	return rc;
+}
+
+/* Appends entries, each with its once-key or none, as consecutive entries. */
+enum cid_err audit_append(struct cid_audit *log, json_t *const *entries, const char *const *once,
+			  size_t n, uint64_t *first, size_t *written)
+{
+	enum cid_err rc = CID_OK;
+	struct audit_prepared *prep = NULL;
+
+	CID_ENSURE(log != NULL && entries != NULL && n > 0, CID_ERR_INVALID);
+	CID_TRY(audit_entries_prepare(entries, n, &prep));
+	CID_TRY(audit_append_prepared(log, prep, once, n, first, written));
+out:
+	audit_prepared_free(prep, n);
 	return rc;
 }
 
@@ -416,11 +431,12 @@ enum cid_err audit_expired_once_key(const char *id, char **out)
 	return CID_OK;
 }
 
-/* Frees entries[0..n) and once[0..n) (once may be NULL), and both arrays. */
+/* Frees entries[0..n) and once[0..n) (either may be NULL), and both arrays. */
 static void entries_free(json_t **entries, char **once, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		json_decref(entries[i]);
+		if (entries != NULL)
+			json_decref(entries[i]);
 		if (once != NULL)
 			free(once[i]);
 	}
@@ -436,6 +452,25 @@ void cid_audit_pending_free(struct cid_audit_pending *p)
 	entries_free((json_t **)(uintptr_t)p->w.entries, (char **)(uintptr_t)p->w.once, p->w.n);
 	audit_prepared_free(p->w.prep, p->w.n);
 	free(p);
+}
+
+enum cid_err audit_pending_of(struct cid_audit *log, struct audit_prepared *prep, char **once,
+			      size_t n, struct cid_audit_pending **out)
+{
+	struct cid_audit_pending *p = calloc(1, sizeof(*p));
+
+	if (p == NULL || log == NULL || prep == NULL || n == 0) {
+		entries_free(NULL, once, n);
+		audit_prepared_free(prep, n);
+		free(p);
+		return p == NULL ? CID_ERR_NOMEM : CID_ERR_INVALID;
+	}
+	p->log = log;
+	p->w.prep = prep;
+	p->w.once = (const char *const *)once;
+	p->w.n = n;
+	*out = p;
+	return CID_OK;
 }
 
 enum cid_err audit_pending_new(struct cid_audit *log, json_t **entries, char **once, size_t n,

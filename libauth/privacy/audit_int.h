@@ -13,6 +13,7 @@
 
 #include "audit.h"
 #include "bounds.h"
+#include "buf.h"
 #include "err.h"
 #include "merkle.h"
 #include "note.h"
@@ -96,8 +97,86 @@ bool audit_time_syntax_ok(const char *t);
 
 /* ---- the chain write (audit.c) and the group commit (audit_commit.c) ---- */
 
-/* One entry checked, its bytes made but for seq, prev and pseudonyms (audit.c). */
-struct audit_prepared;
+/*
+ * One entry checked, its bytes made but for the members only the write
+ * transaction can give: "seq", "prev", "citizen" (its pseudonym), and "ext"
+ * when it names a citizen to pseudonymise. The members are written in sorted
+ * order (as JSON_SORT_KEYS), each as ',' name ':' value; hole[i] is where the
+ * member named hole[i].name goes, in that order. The transaction then only
+ * fills the holes, so the JSON work of a group is done by its appenders, side
+ * by side, not by the one writer. Made from a jansson object
+ * (audit_entries_prepare, audit.c) or member by member (audit_build_*,
+ * audit_build.c); freed with audit_prepared_free.
+ */
+#define AUDIT_PREP_HOLES 4
+
+struct audit_prepared {
+	struct cid_buf text;
+	size_t n_holes;
+
+	struct {
+		const char *name; /* static */
+		size_t at;
+	} hole[AUDIT_PREP_HOLES];
+
+	/* the string members the transaction reads (NULL: none), borrowed from the
+	 * jansson entry, or in owned when built */
+	const char *citizen, *service, *purpose, *time, *request_id;
+	const json_t *ext; /* the entry's "ext" (jansson entries only; borrowed) */
+	char *owned;
+};
+
+/*
+ * An entry made member by member straight into canonical bytes, for the
+ * release path, which would otherwise make several jansson objects per
+ * request only to turn them into bytes. Members are added in any order, each
+ * name once (static strings of ASCII); audit_build_finish sorts them. A value
+ * that cid_audit_append would refuse (a string not UTF-8, more than
+ * AUDIT_CANON_NAMES members) is remembered and refused by finish. Usage:
+ * audit_build_init, audit_build_str/int/strs/object..., audit_build_finish
+ * (which leaves b empty, ready for the next entry), audit_build_free.
+ */
+struct audit_member {
+	const char *name; /* static */
+	size_t at, len;	  /* of its value in the builder's vals */
+};
+
+struct audit_build {
+	struct cid_buf vals; /* the members' values, one after another */
+	struct cid_buf keys; /* the string members the transaction reads, NUL-ended */
+	size_t n;
+	bool bad;
+	struct audit_member m[AUDIT_CANON_NAMES];
+
+	size_t key_at[5]; /* citizen, service, purpose, time, request_id in keys; SIZE_MAX: none */
+};
+
+void audit_build_init(struct audit_build *b);
+void audit_build_free(struct audit_build *b);
+/* Member name: the string s (NULL: no member). */
+void audit_build_str(struct audit_build *b, const char *name, const char *s);
+/* Member name: the integer v. */
+void audit_build_int(struct audit_build *b, const char *name, int64_t v);
+/* Member name: the array of strings v[0..n), in that order. */
+void audit_build_strs(struct audit_build *b, const char *name, const struct cid_str *v, size_t n);
+/* Member name: the object of sub's members (sorted); sub is left as it was. */
+void audit_build_object(struct audit_build *b, const char *name, const struct audit_build *sub);
+
+/*
+ * Makes b's entry into *out (freed with audit_prepared_free) with the checks
+ * of cid_audit_append: "citizen", "service" and "request_id" usable as index
+ * names, "time" of audit_time_syntax_ok, no "seq", "prev" or "ext", no
+ * member twice. b is emptied either way. Errors: CID_ERR_INVALID (a check,
+ * or a value remembered as bad), CID_ERR_NOMEM, CID_ERR_TOOBIG; then *out is
+ * empty.
+ */
+CID_MUST_CHECK enum cid_err audit_build_finish(struct audit_build *b, struct audit_prepared *out);
+
+/*
+ * Sorts v[0..*n) bytewise (a prefix first, as strcmp) and drops repeats, in
+ * place: the order of audit_sorted_set, for the arrays of audit_build_strs.
+ */
+void audit_str_set(struct cid_str *v, size_t *n);
 
 /* A queued waiter's fate: still waiting, written (rc set), or to lead the next round. */
 enum audit_waiter_state { AUDIT_WAITER_QUEUED, AUDIT_WAITER_DONE, AUDIT_WAITER_LEAD };
@@ -137,7 +216,7 @@ struct audit_waiter {
 CID_MUST_CHECK enum cid_err audit_entries_prepare(json_t *const *entries, size_t n,
 						  struct audit_prepared **out);
 
-/* Frees prep[0..n) of audit_entries_prepare (prep may be NULL). */
+/* Frees prep[0..n) and the array (prep may be NULL). */
 void audit_prepared_free(struct audit_prepared *prep, size_t n);
 
 /*
@@ -177,6 +256,24 @@ CID_MUST_CHECK enum cid_err audit_append(struct cid_audit *log, json_t *const *e
  */
 CID_MUST_CHECK enum cid_err audit_pending_new(struct cid_audit *log, json_t **entries, char **once,
 					      size_t n, struct cid_audit_pending **out);
+
+/*
+ * audit_append of entries prepared already (prep[0..n), borrowed: audit_build_finish's, or
+ * audit_entries_prepare's while their jansson entries live). Errors: those of
+ * cid_audit_append's commit; CID_ERR_INVALID (log or prep NULL, n 0).
+ */
+CID_MUST_CHECK enum cid_err audit_append_prepared(struct cid_audit *log,
+						  const struct audit_prepared *prep,
+						  const char *const *once, size_t n,
+						  uint64_t *first, size_t *written);
+
+/*
+ * audit_pending_new of entries prepared already by audit_build_finish: takes
+ * over prep and once (arrays of n) and their elements, on error too.
+ * Errors: CID_ERR_INVALID (log or prep NULL, n 0), CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err audit_pending_of(struct cid_audit *log, struct audit_prepared *prep,
+					     char **once, size_t n, struct cid_audit_pending **out);
 
 /*
  * The once-key of the consent.expired entry of consent record id: "x\n" id

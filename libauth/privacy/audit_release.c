@@ -15,6 +15,8 @@
  * denied because its consent expired also records that expiry, as one consent.expired entry per
  * consent record ever: its once-key (audit_expired_once_key, the sweeper's too) is written in the
  * same transaction as the entry.
+ * The entries are made straight into their canonical bytes (audit_build_*,
+ * audit_int.h), not as jansson objects: a release writes a few per request.
  */
 #include "audit_release.h"
 
@@ -28,8 +30,10 @@
 /* One entry of a release in the making: decisions sharing the grouping key. */
 struct group {
 	const struct cid_release_decision *key; /* the first decision of the group */
-	json_t *attributes;
-	json_t *records;
+	struct cid_str *attributes;		/* n_attributes of them, borrowed from the event */
+	size_t n_attributes;
+	struct cid_str *records; /* the consent records' ids, n_records of them, borrowed */
+	size_t n_records;
 	size_t file_len; /* of the file its key's rule names ("file.policy" of "file.policy:9") */
 	uint32_t *lines; /* the lines its decisions' rules name, in their order */
 	size_t n_lines;	 /* none when no rule decided it */
@@ -64,73 +68,54 @@ static bool same_group(const struct group *g, const struct cid_release_decision 
  * A verified value released (release.h's source): "verified": {"issuer",
  * "trust_framework", "time"?}, so the log says whose word the service got.
  */
-static enum cid_err verified_member(const json_t *source, json_t *e)
+static void verified_member(const json_t *source, struct audit_build *e)
 {
-	json_t *v;
+	struct audit_build v;
 
 	if (source == NULL)
-		return CID_OK;
-	v = json_pack("{s:s?, s:s?}", "issuer", cid_json_str(source, "issuer"), "trust_framework",
-		      cid_json_str(source, "trust_framework"));
-	if (v != NULL && cid_json_str(source, "time") != NULL &&
-	    json_object_set_new(v, "time", json_string(cid_json_str(source, "time"))) != 0) {
-		json_decref(v);
-		v = NULL;
-	}
-	return v != NULL && json_object_set_new(e, "verified", v) == 0 ? CID_OK : CID_ERR_NOMEM;
-}
-
-static enum cid_err set_str(json_t *o, const char *name, const char *v)
-{
-	if (v == NULL)
-		return CID_OK;
-	return json_object_set_new(o, name, json_string(v)) == 0 ? CID_OK : CID_ERR_NOMEM;
+		return;
+	audit_build_init(&v);
+	audit_build_str(&v, "issuer", cid_json_str(source, "issuer"));
+	audit_build_str(&v, "trust_framework", cid_json_str(source, "trust_framework"));
+	audit_build_str(&v, "time", cid_json_str(source, "time"));
+	audit_build_object(e, "verified", &v);
+	audit_build_free(&v);
 }
 
 /* The members every entry of the event shares. */
-static enum cid_err event_base(const struct cid_release_event *ev, const char *time,
-			       const char *actor, json_t **out)
+static void event_base(const struct cid_release_event *ev, const char *time, const char *actor,
+		       struct audit_build *e)
 {
-	enum cid_err rc = CID_OK;
-	json_t *e = json_object();
-
-	CID_ENSURE(e != NULL, CID_ERR_NOMEM);
-	CID_TRY(set_str(e, "time", time));
-	CID_TRY(set_str(e, "actor", actor));
-	CID_TRY(set_str(e, "citizen", ev->account_id));
-	CID_TRY(set_str(e, "service", ev->service));
-	*out = e;
-	e = NULL;
-out:
-	json_decref(e);
-	return rc;
+	audit_build_str(e, "time", time);
+	audit_build_str(e, "actor", actor);
+	audit_build_str(e, "citizen", ev->account_id);
+	audit_build_str(e, "service", ev->service);
 }
 
 /* How the citizen authenticated, as the grant says: "acr", "amr", "auth_time" when known. */
-static enum cid_err auth_members(const struct cid_release_event *ev, json_t *e)
+static enum cid_err auth_members(const struct cid_release_event *ev, struct audit_build *e)
 {
 	enum cid_err rc = CID_OK;
-	json_t *amr = NULL;
+	struct cid_str *amr = NULL;
 
-	CID_TRY(set_str(e, "acr", ev->acr));
+	audit_build_str(e, "acr", ev->acr);
 	if (ev->n_amr > 0) {
-		amr = json_array();
+		amr = calloc(ev->n_amr, sizeof(*amr));
 		CID_ENSURE(amr != NULL, CID_ERR_NOMEM);
 		for (size_t i = 0; i < ev->n_amr; i++) {
 			CID_ENSURE(ev->amr[i] != NULL, CID_ERR_INVALID);
-			CID_ENSURE(json_array_append_new(amr, json_string(ev->amr[i])) == 0,
-				   CID_ERR_NOMEM);
+			amr[i] = cid_str_of(ev->amr[i]);
 		}
-		CID_ENSURE(json_object_set(e, "amr", amr) == 0, CID_ERR_NOMEM);
+		audit_build_strs(e, "amr", amr, ev->n_amr);
 	}
 	if (ev->auth_time > 0) {
 		char at[AUDIT_TIME_CHARS + 1];
 
 		CID_TRY(cid_audit_time(ev->auth_time, at));
-		CID_TRY(set_str(e, "auth_time", at));
+		audit_build_str(e, "auth_time", at);
 	}
 out:
-	json_decref(amr);
+	free(amr);
 	return rc;
 }
 
@@ -173,117 +158,112 @@ out:
 }
 
 static enum cid_err release_entry(const struct cid_release_event *ev, const char *time,
-				  struct group *g, json_t **out)
+				  struct group *g, struct audit_build *e,
+				  struct audit_prepared *out)
 {
 	enum cid_err rc = CID_OK;
 	const struct cid_decision *d = &g->key->decision;
-	json_t *e = NULL;
 	char *rule = NULL;
 	char basis[300];
 
-	CID_TRY(event_base(ev, time, "service", &e));
-	CID_TRY(set_str(e, "type", d->permit ? "release.permit" : "release.deny"));
-	CID_TRY(set_str(e, "decision", d->permit ? "permit" : "deny"));
-	CID_TRY(set_str(e, "reason", cid_reason_name(d->reason)));
-	CID_TRY(set_str(e, "purpose", g->key->purpose));
+	event_base(ev, time, "service", e);
+	audit_build_str(e, "type", d->permit ? "release.permit" : "release.deny");
+	audit_build_str(e, "decision", d->permit ? "permit" : "deny");
+	audit_build_str(e, "reason", cid_reason_name(d->reason));
+	audit_build_str(e, "purpose", g->key->purpose);
 	if (g->key->purpose != NULL) {
 		if (d->basis == CID_BASIS_STATUTE)
 			snprintf(basis, sizeof(basis), "statute:%s",
 				 d->statute != NULL ? d->statute : "");
 		else
 			snprintf(basis, sizeof(basis), "consent");
-		CID_TRY(set_str(e, "basis", basis));
+		audit_build_str(e, "basis", basis);
 	}
 	CID_TRY(group_rule(g, &rule));
-	CID_TRY(set_str(e, "rule", rule));
-	CID_TRY(set_str(e, "policy_version", d->policy_version));
-	CID_TRY(set_str(e, "purpose_digest", g->key->purpose_digest));
+	audit_build_str(e, "rule", rule);
+	audit_build_str(e, "policy_version", d->policy_version);
+	audit_build_str(e, "purpose_digest", g->key->purpose_digest);
 	CID_TRY(auth_members(ev, e));
-	CID_TRY(set_str(e, "endpoint", cid_release_target_name(ev->target)));
-	CID_TRY(set_str(e, "request_id", ev->request_id));
-	CID_TRY(set_str(e, "grant_id", ev->grant_id));
-	CID_ENSURE(json_object_set_new(e, "level", json_integer(ev->level)) == 0 &&
-		       json_object_set(e, "attributes", g->attributes) == 0,
-		   CID_ERR_NOMEM);
-	if (json_array_size(g->records) > 0)
-		CID_ENSURE(json_object_set(e, "consent_records", g->records) == 0, CID_ERR_NOMEM);
-	CID_TRY(verified_member(g->key->source, e));
-	*out = e;
-	e = NULL;
+	audit_build_str(e, "endpoint", cid_release_target_name(ev->target));
+	audit_build_str(e, "request_id", ev->request_id);
+	audit_build_str(e, "grant_id", ev->grant_id);
+	audit_build_int(e, "level", ev->level);
+	audit_str_set(g->attributes, &g->n_attributes);
+	audit_build_strs(e, "attributes", g->attributes, g->n_attributes);
+	audit_str_set(g->records, &g->n_records);
+	if (g->n_records > 0)
+		audit_build_strs(e, "consent_records", g->records, g->n_records);
+	verified_member(g->key->source, e);
+	rc = audit_build_finish(e, out);
 out:
 	free(rule);
-	json_decref(e);
 	return rc;
 }
 
 /* The attribute's base name ("family_name" of "family_name#ja-Kana-JP"). */
-static json_t *base_name(const char *attribute)
+static struct cid_str base_name(const char *attribute)
 {
 	const char *hash = strchr(attribute, '#');
 
-	return hash == NULL ? json_string(attribute)
-			    : json_stringn(attribute, (size_t)(hash - attribute));
+	return hash == NULL ? cid_str_of(attribute)
+			    : (struct cid_str){attribute, (size_t)(hash - attribute)};
 }
 
 /* The consent.expired entry of the decisions of ev with consent record id. */
 static enum cid_err expired_entry(const struct cid_release_event *ev, const char *time,
-				  const struct cid_release_decision *first, json_t **out)
+				  const struct cid_release_decision *first, struct audit_build *e,
+				  struct audit_prepared *out)
 {
 	enum cid_err rc = CID_OK;
 	const char *id = first->decision.consent_id;
-	json_t *e = NULL;
-	json_t *attrs = json_array();
+	struct cid_str record = cid_str_of(id);
+	struct cid_str *attrs = calloc(ev->n_decisions, sizeof(*attrs));
+	size_t n = 0;
 
 	CID_ENSURE(attrs != NULL, CID_ERR_NOMEM);
 	for (const struct cid_release_decision *d = first; d < ev->decisions + ev->n_decisions; d++)
 		if (d->decision.reason == CID_REASON_EXPIRED &&
 		    audit_same_str(d->decision.consent_id, id))
-			CID_ENSURE(json_array_append_new(attrs, base_name(d->attribute)) == 0,
-				   CID_ERR_NOMEM);
-	CID_TRY(audit_sorted_set(attrs));
-	CID_TRY(event_base(ev, time, "system", &e));
-	CID_TRY(set_str(e, "type", "consent.expired"));
-	CID_TRY(set_str(e, "purpose", first->purpose));
-	CID_ENSURE(json_object_set(e, "attributes", attrs) == 0 &&
-		       json_object_set_new(e, "consent_records", json_pack("[s]", id)) == 0,
-		   CID_ERR_NOMEM);
-	*out = e;
-	e = NULL;
+			attrs[n++] = base_name(d->attribute);
+	audit_str_set(attrs, &n);
+	event_base(ev, time, "system", e);
+	audit_build_str(e, "type", "consent.expired");
+	audit_build_str(e, "purpose", first->purpose);
+	audit_build_strs(e, "attributes", attrs, n);
+	audit_build_strs(e, "consent_records", &record, 1);
+	rc = audit_build_finish(e, out);
 out:
-	json_decref(attrs);
-	json_decref(e);
+	free(attrs);
 	return rc;
 }
 
-static void entries_free(json_t **entries, char **once, size_t cap)
+static void once_free(char **once, size_t cap)
 {
-	for (size_t i = 0; i < cap; i++) {
-		json_decref(entries[i]);
+	for (size_t i = 0; once != NULL && i < cap; i++)
 		free(once[i]);
-	}
-	free(entries);
 	free(once);
 }
 
 /*
- * The entries of ev (n_decisions > 0) into new arrays *entries_out and
- * *once_out of 2 * n_decisions + 1 (NULL past *n_out), each entry with its
- * once-key or NULL: what both hooks write. Nothing on error.
+ * The entries of ev (n_decisions > 0) into new arrays *prep_out and *once_out
+ * of 2 * n_decisions + 1 (empty past *n_out), each entry with its once-key or
+ * NULL: what both hooks write. Nothing on error.
  */
-static enum cid_err release_make(const struct cid_release_event *ev, json_t ***entries_out,
-				 char ***once_out, size_t *n_out)
+static enum cid_err release_make(const struct cid_release_event *ev,
+				 struct audit_prepared **prep_out, char ***once_out, size_t *n_out)
 {
 	enum cid_err rc = CID_OK;
 	size_t nd = ev->n_decisions;
 	struct group *groups = calloc(nd + 1, sizeof(*groups));
-	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
-	json_t **entries = calloc(2 * nd + 1, sizeof(*entries));
+	struct audit_prepared *prep = calloc(2 * nd + 1, sizeof(*prep));
 	char **once = calloc(2 * nd + 1, sizeof(*once));
+	struct audit_build e;
 	size_t ng = 0;
 	size_t n = 0;
 	char time[AUDIT_TIME_CHARS + 1];
 
-	CID_ENSURE(groups != NULL && entries != NULL && once != NULL, CID_ERR_NOMEM);
+	audit_build_init(&e);
+	CID_ENSURE(groups != NULL && prep != NULL && once != NULL, CID_ERR_NOMEM);
 	CID_TRY(cid_audit_time(ev->now, time));
 	/* each expired consent record once per event here, once ever by its once-key */
 	for (size_t i = 0; i < nd; i++) {
@@ -299,7 +279,7 @@ static enum cid_err release_make(const struct cid_release_event *ev, json_t ***e
 		if (seen)
 			continue;
 		CID_TRY(audit_expired_once_key(d->decision.consent_id, &once[n]));
-		CID_TRY(expired_entry(ev, time, d, &entries[n]));
+		CID_TRY(expired_entry(ev, time, d, &e, &prep[n]));
 		n++;
 	}
 	for (size_t i = 0; i < nd; i++) {
@@ -313,6 +293,7 @@ static enum cid_err release_make(const struct cid_release_event *ev, json_t ***e
 		CID_ENSURE(d->decision.rule == NULL ||
 			       cid_audit_rule_parse(d->decision.rule, &file_len, &line, 1, &one),
 			   CID_ERR_INVALID);
+		CID_ENSURE(d->attribute != NULL, CID_ERR_INVALID);
 		for (size_t j = 0; j < ng && g == NULL; j++)
 			if (same_group(&groups[j], d, file_len))
 				g = &groups[j];
@@ -320,45 +301,37 @@ static enum cid_err release_make(const struct cid_release_event *ev, json_t ***e
 			g = &groups[ng++];
 			g->key = d;
 			g->file_len = file_len;
-			g->attributes = json_array();
-			g->records = json_array();
+			g->attributes = calloc(nd, sizeof(*g->attributes));
+			g->records = calloc(nd, sizeof(*g->records));
 			g->lines = calloc(nd, sizeof(*g->lines));
 			CID_ENSURE(g->attributes != NULL && g->records != NULL && g->lines != NULL,
 				   CID_ERR_NOMEM);
 		}
 		if (d->decision.rule != NULL)
 			g->lines[g->n_lines++] = line;
-		CID_ENSURE(json_array_append_new(g->attributes, json_string(d->attribute)) == 0,
-			   CID_ERR_NOMEM);
+		g->attributes[g->n_attributes++] = cid_str_of(d->attribute);
 		if (d->decision.consent_id != NULL)
-			CID_ENSURE(json_array_append_new(g->records,
-							 json_string(d->decision.consent_id)) == 0,
-				   CID_ERR_NOMEM);
+			g->records[g->n_records++] = cid_str_of(d->decision.consent_id);
 	}
 	for (size_t j = 0; j < ng; j++) {
-		CID_TRY(audit_sorted_set(groups[j].attributes));
-		CID_TRY(audit_sorted_set(groups[j].records));
-		CID_TRY(release_entry(ev, time, &groups[j], &entries[n]));
+		CID_TRY(release_entry(ev, time, &groups[j], &e, &prep[n]));
 		n++;
 	}
-	*entries_out = entries;
+	*prep_out = prep;
 	*once_out = once;
 	*n_out = n;
-	entries = NULL;
+	prep = NULL;
 	once = NULL;
 out:
 	for (size_t j = 0; groups != NULL && j < ng; j++) {
-		json_decref(groups[j].attributes);
-		json_decref(groups[j].records);
+		free(groups[j].attributes);
+		free(groups[j].records);
 		free(groups[j].lines);
 	}
 	free(groups);
-	if (entries != NULL && once != NULL)
-		entries_free(entries, once, 2 * nd + 1);
-	else {
-		free(entries);
-		free(once);
-	}
+	audit_build_free(&e);
+	audit_prepared_free(prep, 2 * nd + 1);
+	once_free(once, 2 * nd + 1);
 	return rc;
 }
 
@@ -366,7 +339,7 @@ enum cid_err cid_audit_release_hook(void *arg, const struct cid_release_event *e
 				    struct cid_audit_range *range)
 {
 	enum cid_err rc = CID_OK;
-	json_t **entries = NULL;
+	struct audit_prepared *prep = NULL;
 	char **once = NULL;
 	size_t n = 0;
 	uint64_t first = 0;
@@ -375,13 +348,13 @@ enum cid_err cid_audit_release_hook(void *arg, const struct cid_release_event *e
 	*range = (struct cid_audit_range){0};
 	if (ev->n_decisions == 0)
 		return CID_OK;
-	CID_TRY(release_make(ev, &entries, &once, &n));
-	CID_TRY(audit_append(arg, entries, (const char *const *)once, n, &first, &written));
+	CID_TRY(release_make(ev, &prep, &once, &n));
+	CID_TRY(audit_append_prepared(arg, prep, (const char *const *)once, n, &first, &written));
 	if (written > 0)
 		*range = (struct cid_audit_range){first, first + written - 1, written};
 out:
-	if (entries != NULL)
-		entries_free(entries, once, 2 * ev->n_decisions + 1);
+	audit_prepared_free(prep, 2 * ev->n_decisions + 1);
+	once_free(once, 2 * ev->n_decisions + 1);
 	return rc;
 }
 
@@ -390,7 +363,7 @@ enum cid_err cid_audit_release_later(void *arg, const struct cid_release_event *
 {
 	enum cid_err rc = CID_OK;
 	struct cid_audit_later *later = arg;
-	json_t **entries = NULL;
+	struct audit_prepared *prep = NULL;
 	char **once = NULL;
 	size_t n = 0;
 
@@ -398,8 +371,9 @@ enum cid_err cid_audit_release_later(void *arg, const struct cid_release_event *
 	if (ev->n_decisions == 0)
 		return CID_OK;
 	CID_ENSURE(*later->out == NULL, CID_ERR_INVALID);
-	CID_TRY(release_make(ev, &entries, &once, &n));
-	CID_TRY(audit_pending_new(later->log, entries, once, n, later->out));
+	CID_TRY(release_make(ev, &prep, &once, &n));
+	/* the arrays hold 2 * n_decisions + 1, empty past n: the pending's n are all */
+	CID_TRY(audit_pending_of(later->log, prep, once, n, later->out));
 	range->count = n;
 out:
 	return rc;
