@@ -124,13 +124,12 @@ static uint64_t json_special(uint64_t w)
 	       highs;
 }
 
-void cid_buf_append_json_str(struct cid_buf *b, const char *s, size_t n)
+void cid_buf_append_json_chars(struct cid_buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789ABCDEF"; /* jansson's \u00XX is upper case */
 	size_t start = 0;
 	size_t i = 0;
 
-	cid_buf_append(b, "\"", 1);
 	while (i < n) {
 		uint64_t w;
 		unsigned char c;
@@ -167,6 +166,12 @@ void cid_buf_append_json_str(struct cid_buf *b, const char *s, size_t n)
 		start = ++i;
 	}
 	cid_buf_append(b, s + start, n - start);
+}
+
+void cid_buf_append_json_str(struct cid_buf *b, const char *s, size_t n)
+{
+	cid_buf_append(b, "\"", 1);
+	cid_buf_append_json_chars(b, s, n);
 	cid_buf_append(b, "\"", 1);
 }
 

@@ -43,6 +43,13 @@ void cid_buf_append_urlenc(struct cid_buf *b, const char *s, size_t n);
  */
 void cid_buf_append_json_str(struct cid_buf *b, const char *s, size_t n);
 
+/*
+ * Appends s escaped as cid_buf_append_json_str escapes it, without the
+ * quotes: the inside of a JSON string, so that a string made of pieces is
+ * written piece by piece, not joined into a copy first. s is valid UTF-8.
+ */
+void cid_buf_append_json_chars(struct cid_buf *b, const char *s, size_t n);
+
 /* Appends v in decimal, as JSON writes an integer. */
 void cid_buf_append_int(struct cid_buf *b, int64_t v);
 

@@ -62,18 +62,31 @@ static void append_str(struct audit_build *b, const char *s, size_t n)
 
 void audit_build_str(struct audit_build *b, const char *name, const char *s)
 {
-	size_t n;
+	audit_build_prefixed(b, name, "", s);
+}
+
+void audit_build_prefixed(struct audit_build *b, const char *name, const char *prefix,
+			  const char *s)
+{
+	size_t np, n;
 
 	if (s == NULL || !member_begin(b, name))
 		return;
+	np = strlen(prefix);
 	n = strlen(s);
 	/* the transaction's members keep their text apart, for the indexes */
 	for (size_t k = 0; k < N_KEYS; k++)
 		if (strcmp(name, key_names[k]) == 0) {
 			b->key_at[k] = b->keys.len;
+			cid_buf_append(&b->keys, prefix, np);
 			cid_buf_append(&b->keys, s, n + 1);
 		}
-	append_str(b, s, n);
+	if (!cid_utf8_wellformed(prefix, np) || !cid_utf8_wellformed(s, n))
+		b->bad = true;
+	cid_buf_append(&b->vals, "\"", 1);
+	cid_buf_append_json_chars(&b->vals, prefix, np);
+	cid_buf_append_json_chars(&b->vals, s, n);
+	cid_buf_append(&b->vals, "\"", 1);
 	member_end(b);
 }
 

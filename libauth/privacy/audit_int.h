@@ -155,6 +155,12 @@ void audit_build_init(struct audit_build *b);
 void audit_build_free(struct audit_build *b);
 /* Member name: the string s (NULL: no member). */
 void audit_build_str(struct audit_build *b, const char *name, const char *s);
+/*
+ * Member name: the string prefix followed by s (s NULL: no member), each
+ * UTF-8, written piece by piece: no copy of the whole, and no bound on it.
+ */
+void audit_build_prefixed(struct audit_build *b, const char *name, const char *prefix,
+			  const char *s);
 /* Member name: the integer v. */
 void audit_build_int(struct audit_build *b, const char *name, int64_t v);
 /* Member name: the array of strings v[0..n), in that order. */

@@ -23,7 +23,6 @@
 #include "audit_int.h"
 #include "policy.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -164,21 +163,17 @@ static enum cid_err release_entry(const struct cid_release_event *ev, const char
 	enum cid_err rc = CID_OK;
 	const struct cid_decision *d = &g->key->decision;
 	char *rule = NULL;
-	char basis[300];
 
 	event_base(ev, time, "service", e);
 	audit_build_str(e, "type", d->permit ? "release.permit" : "release.deny");
 	audit_build_str(e, "decision", d->permit ? "permit" : "deny");
 	audit_build_str(e, "reason", cid_reason_name(d->reason));
 	audit_build_str(e, "purpose", g->key->purpose);
-	if (g->key->purpose != NULL) {
-		if (d->basis == CID_BASIS_STATUTE)
-			snprintf(basis, sizeof(basis), "statute:%s",
-				 d->statute != NULL ? d->statute : "");
-		else
-			snprintf(basis, sizeof(basis), "consent");
-		audit_build_str(e, "basis", basis);
-	}
+	/* a citation is as long as a policy line lets it be: no buffer of ours cuts it */
+	if (g->key->purpose != NULL && d->basis == CID_BASIS_STATUTE)
+		audit_build_prefixed(e, "basis", "statute:", d->statute != NULL ? d->statute : "");
+	else if (g->key->purpose != NULL)
+		audit_build_str(e, "basis", "consent");
 	CID_TRY(group_rule(g, &rule));
 	audit_build_str(e, "rule", rule);
 	audit_build_str(e, "policy_version", d->policy_version);

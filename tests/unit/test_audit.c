@@ -14,7 +14,9 @@
 #include "audit.h"
 #include "audit_int.h"
 #include "audit_release.h"
+#include "bounds.h"
 #include "buf.h"
+#include "law.h"
 #include "note.h"
 #include "pseudonym.h"
 #include "str.h"
@@ -2050,6 +2052,71 @@ static void test_release_entries_are_pinned_byte_for_byte(void **state)
 	assert_true(verify_store(pair[1]).ok);
 }
 
+/*
+ * A statute citation is as long as a policy line lets it be (a caption of
+ * many kanji), and the entry names it whole as its basis: "statute:" and
+ * every byte, through both hooks. Cut at 300 bytes of "statute:...", the
+ * first row's citation would end between two characters (a wrong basis),
+ * the second's inside one (the release refused as not UTF-8).
+ */
+static void test_release_entry_names_a_long_statute_whole(void **state)
+{
+	/* 児童福祉法 第24条, and a caption of 保育の実施 in full-width, then ASCII, parentheses */
+	static const struct {
+		const char *open, *close;
+	} rows[] = {
+	    {"\u5150\u7ae5\u798f\u7949\u6cd5 \u7b2c24\u6761\uff08", "\uff09"},
+	    {"\u5150\u7ae5\u798f\u7949\u6cd5 \u7b2c24\u6761(", ")"},
+	};
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct cid_buf cite;
+		struct cid_buf want;
+
+		cid_buf_init(&cite, CID_POLICY_MAX_LINE);
+		cid_buf_puts(&cite, rows[i].open);
+		for (int k = 0; k < 80; k++)
+			cid_buf_puts(&cite, "\u4fdd\u80b2\u306e\u5b9f\u65bd");
+		cid_buf_puts(&cite, rows[i].close);
+		assert_int_equal(cid_buf_status(&cite), CID_OK);
+		assert_true(cite.len > 1000);
+		/* a citation a policy's `basis statute` line may give */
+		assert_true(cid_law_citation_ok(cite.data, cite.len, NULL));
+		assert_true(strlen("\tbasis statute ") + cite.len <= CID_POLICY_MAX_LINE);
+		cid_buf_init(&want, SIZE_MAX / 4);
+		cid_buf_puts(&want, "statute:");
+		cid_buf_append(&want, cite.data, cite.len);
+		assert_int_equal(cid_buf_status(&want), CID_OK);
+
+		const struct rel_row row = {.statute = cite.data,
+					    .d = {{"address", "register", "childcare.policy:20",
+						   NULL, NULL, CID_REASON_PERMIT_STATUTE}},
+					    .basis = CID_BASIS_STATUTE,
+					    .target = CID_RELEASE_ID_TOKEN,
+					    .level = 1};
+
+		for (int later = 0; later <= 1; later++) {
+			struct cid_txn *txn = NULL;
+			json_t *e = NULL;
+			uint64_t first = 0;
+			size_t n = 0;
+
+			print_message("row %zu, %s\n", i, later ? "release_later" : "release_hook");
+			assert_int_equal(rel_run(f, &row, later, &first, &n), CID_OK);
+			assert_int_equal(n, 1);
+			assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+			assert_int_equal(cid_audit_get(txn, first, &e), CID_OK);
+			assert_string_equal(cid_json_str(e, "basis"), want.data);
+			json_decref(e);
+			cid_store_read_end(txn);
+		}
+		cid_buf_free(&want);
+		cid_buf_free(&cite);
+	}
+	assert_true(verify_store(f).ok);
+}
+
 /* cid_audit_rule_parse: what an entry's "rule" may be */
 static void test_rule_parse_table(void **state)
 {
@@ -3595,6 +3662,8 @@ int main(void)
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_release_entries_are_pinned_byte_for_byte,
 					    setup_pair, teardown_pair),
+	    cmocka_unit_test_setup_teardown(test_release_entry_names_a_long_statute_whole, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_release_hook_refuses_a_rule_without_a_line, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_query_filters, setup, teardown),

@@ -457,6 +457,30 @@ static void test_json_str_by_words_is_what_jansson_writes(void **state)
 	}
 }
 
+/*
+ * A string written in pieces (cid_buf_append_json_chars between quotes) is
+ * the string written whole: each piece escaped alike, the quotes once.
+ */
+static void test_json_chars_in_pieces_are_the_whole_string(void **state)
+{
+	static const char *const pieces[] = {"statute:", "\u5150\u7ae5 \"art.\" \\", "", "\x01\t/"};
+	struct cid_buf whole;
+	struct cid_buf parts;
+
+	(void)state;
+	cid_buf_init(&whole, 4096);
+	cid_buf_init(&parts, 4096);
+	cid_buf_append_json_str(&whole, S("statute:\u5150\u7ae5 \"art.\" \\\x01\t/"));
+	cid_buf_append(&parts, "\"", 1);
+	for (size_t i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++)
+		cid_buf_append_json_chars(&parts, pieces[i], strlen(pieces[i]));
+	cid_buf_append(&parts, "\"", 1);
+	assert_int_equal(cid_buf_status(&whole), CID_OK);
+	assert_content(&parts, whole.data, whole.len);
+	cid_buf_free(&whole);
+	cid_buf_free(&parts);
+}
+
 /* An integer is written in decimal as printf does, the extremes included. */
 static void test_int_table(void **state)
 {
@@ -494,6 +518,7 @@ int main(void)
 	    cmocka_unit_test(test_json_is_whole_or_an_error),
 	    cmocka_unit_test(test_json_str_is_what_jansson_writes),
 	    cmocka_unit_test(test_json_str_by_words_is_what_jansson_writes),
+	    cmocka_unit_test(test_json_chars_in_pieces_are_the_whole_string),
 	    cmocka_unit_test(test_int_table),
 	};
 
