@@ -49,12 +49,17 @@ static const struct key_def keys[] = {
      "Directory of the services' release policies (*.policy; policies/README.md). "
      "Loaded at start (an error refuses to start); reloaded on SIGHUP or `civicid "
      "policy reload`, when a bad file leaves the old policies in force."},
-    {"threads", KEY_UINT, MEMBER(threads), 1, 256, "64",
-     "HTTP threads (libmicrohttpd thread pool). A request that releases attributes is "
-     "answered only once its audit entries are durable, and concurrent ones share a "
-     "commit: userinfo's connection is set aside while the audit log commits (its HTTP "
-     "thread serves the others meanwhile), a token answer with an ID token waits on its "
-     "HTTP thread, so more threads than cores let those commits group."},
+    {"threads", KEY_UINT, MEMBER(threads), 1, 256, "8",
+     "HTTP threads (libmicrohttpd's thread pool), each serving many connections. Nothing "
+     "waits for the disk on them: a request that may write to the store runs on a write "
+     "thread, a login on a login thread, and a release's audit entries go to the log's "
+     "group commit while the connection is set aside, so a few per core are enough; more "
+     "only add thread switches."},
+    {"write_threads", KEY_UINT, MEMBER(write_threads), 1, 64, "4",
+     "Threads that answer the requests that may wait for a durable write of the store "
+     "(authorize, consent, the code and refresh grants, revocation, logout, the account "
+     "pages), so that a slow disk holds up those requests, not the HTTP threads' other "
+     "connections. The store takes one write at a time; more threads only queue there."},
     {"login_threads", KEY_UINT, MEMBER(login_threads), 1, 64, "8",
      "Threads that answer the slow requests off the HTTP threads: logins with a password "
      "(argon2id), log scans, calls to upstream identity providers (at most half of the "

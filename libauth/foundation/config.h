@@ -33,6 +33,7 @@ struct cid_config {
 	char *policies_dir;	/* the release policies (*.policy), policy.h */
 	unsigned threads;	/* HTTP worker threads (libmicrohttpd thread pool) */
 	unsigned login_threads; /* threads answering slow requests (argon2, log scans) */
+	unsigned write_threads; /* threads answering requests that write to the store */
 	unsigned max_connections;
 	unsigned connection_timeout;
 	/* reverse proxies whose X-Forwarded-For / Forwarded are believed (netaddr.h); never NULL */

@@ -656,12 +656,12 @@ out:
 }
 
 static const struct cid_endpoint endpoints[] = {
-    {"/account", cid_account_page, true, false, true, false, NULL},
-    {"/account/receipt", cid_account_receipt, true, false, true, false, NULL},
-    {"/account/trail", cid_account_trail, true, false, true, false, NULL},
-    {"/account/consent", cid_account_consent_post, false, true, true, false, NULL},
-    {"/account/login", cid_account_signin, true, false, true, false, NULL},
-    {"/account/callback", cid_account_callback, true, false, true, false, NULL},
+    {"/account", cid_account_page, true, false, true, CID_RUN_WRITES, NULL, NULL},
+    {"/account/receipt", cid_account_receipt, true, false, true, CID_RUN_WRITES, NULL, NULL},
+    {"/account/trail", cid_account_trail, true, false, true, CID_RUN_WRITES, NULL, NULL},
+    {"/account/consent", cid_account_consent_post, false, true, true, CID_RUN_WRITES, NULL, NULL},
+    {"/account/login", cid_account_signin, true, false, true, CID_RUN_WRITES, NULL, NULL},
+    {"/account/callback", cid_account_callback, true, false, true, CID_RUN_WRITES, NULL, NULL},
 };
 
 const struct cid_endpoint *cid_account_endpoints(size_t *n)

@@ -663,7 +663,7 @@ static enum cid_err answer(struct cid_ctx *ctx, const struct cid_request *req,
 }
 
 static const struct cid_endpoint endpoints[] = {
-    {"/account/security", answer, true, true, true, true, NULL},
+    {"/account/security", answer, true, true, true, CID_RUN_SLOW, NULL, NULL},
 };
 
 const struct cid_endpoint *cid_security_endpoints(size_t *n)

@@ -20,7 +20,7 @@
 #include <string.h>
 
 static const struct cid_endpoint stylesheet[] = {
-    {CID_STYLESHEET_PATH, NULL, true, false, false, false, NULL},
+    {CID_STYLESHEET_PATH, NULL, true, false, false, CID_RUN_READS, NULL, NULL},
 };
 
 static const struct cid_endpoint *stylesheet_rows(size_t *n)

@@ -233,7 +233,7 @@ enum cid_err cid_frame_logo(struct cid_ctx *ctx, const struct cid_request *req,
 }
 
 static const struct cid_endpoint endpoints[] = {
-    {CID_LOGO_PATH, cid_frame_logo, true, false, false, false, NULL},
+    {CID_LOGO_PATH, cid_frame_logo, true, false, false, CID_RUN_READS, NULL, NULL},
 };
 
 const struct cid_endpoint *cid_frame_endpoints(size_t *n)

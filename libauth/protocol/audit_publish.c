@@ -25,7 +25,7 @@ static enum cid_err vkeys(struct cid_ctx *ctx, const struct cid_request *req,
 
 /* path, fn, get, post, page, slow, discovery */
 static const struct cid_endpoint endpoints[] = {
-    {CID_AUDIT_VKEYS_PATH, vkeys, true, false, false, false, NULL},
+    {CID_AUDIT_VKEYS_PATH, vkeys, true, false, false, CID_RUN_READS, NULL, NULL},
 };
 
 const struct cid_endpoint *cid_audit_endpoints(size_t *n)

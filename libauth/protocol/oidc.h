@@ -124,6 +124,13 @@ CID_MUST_CHECK enum cid_err cid_oidc_lang(struct cid_ctx *ctx, const struct cid_
 
 CID_MUST_CHECK enum cid_err cid_oidc_token(struct cid_ctx *ctx, const struct cid_request *req,
 					   struct cid_reply *reply);
+/*
+ * True when a token request only reads the store: a client_credentials
+ * grant (a token signed for the service itself; nothing is stored). The
+ * code and refresh grants write durably (the code used, the family
+ * rotated), and an unknown grant_type is refused either way.
+ */
+bool cid_oidc_token_reads_only(const struct cid_request *req);
 CID_MUST_CHECK enum cid_err cid_oidc_userinfo(struct cid_ctx *ctx, const struct cid_request *req,
 					      struct cid_reply *reply);
 CID_MUST_CHECK enum cid_err cid_oidc_introspect(struct cid_ctx *ctx, const struct cid_request *req,

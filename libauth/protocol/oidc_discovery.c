@@ -37,29 +37,33 @@ static enum cid_err jwks(struct cid_ctx *ctx, const struct cid_request *req,
 }
 
 /*
- * path, fn, get, post, page, slow, discovery metadata name. The browser
+ * path, fn, get, post, page, where it runs, discovery metadata name (and
+ * the token endpoint's test of a request that only reads). The browser
  * flow's forms (/login, /totp, /consent, and /lang, a step's language
  * switch) answer with pages and are not announced: a service only ever sends the citizen to
  * /authorize.
  */
 static const struct cid_endpoint endpoints[] = {
-    {"/.well-known/openid-configuration", discovery, true, false, false, false, NULL},
-    {"/authorize", cid_oidc_authorize, true, true, true, false, "authorization_endpoint"},
+    {"/.well-known/openid-configuration", discovery, true, false, false, CID_RUN_READS, NULL, NULL},
+    {"/authorize", cid_oidc_authorize, true, true, true, CID_RUN_WRITES, "authorization_endpoint",
+     NULL},
     /* one argon2id verification: on a worker */
-    {"/login", cid_oidc_login, false, true, true, true, NULL},
-    {"/totp", cid_oidc_totp, false, true, true, false, NULL},
-    {"/consent", cid_oidc_consent, false, true, true, false, NULL},
-    {"/lang", cid_oidc_lang, false, true, true, false, NULL},
+    {"/login", cid_oidc_login, false, true, true, CID_RUN_SLOW, NULL, NULL},
+    {"/totp", cid_oidc_totp, false, true, true, CID_RUN_WRITES, NULL, NULL},
+    {"/consent", cid_oidc_consent, false, true, true, CID_RUN_WRITES, NULL, NULL},
+    {"/lang", cid_oidc_lang, false, true, true, CID_RUN_WRITES, NULL, NULL},
     /* calls to an upstream identity provider, or argon2id: on a worker */
-    {"/upstream/start", cid_oidc_upstream_start, false, true, true, true, NULL},
-    {"/upstream/callback", cid_oidc_upstream_callback, true, false, true, true, NULL},
-    {"/upstream/link", cid_oidc_upstream_link, false, true, true, true, NULL},
-    {"/token", cid_oidc_token, false, true, false, false, "token_endpoint"},
-    {"/userinfo", cid_oidc_userinfo, true, true, false, false, "userinfo_endpoint"},
-    {"/jwks", jwks, true, false, false, false, "jwks_uri"},
-    {"/introspect", cid_oidc_introspect, false, true, false, false, "introspection_endpoint"},
-    {"/revoke", cid_oidc_revoke, false, true, false, false, "revocation_endpoint"},
-    {"/logout", cid_oidc_logout, true, true, true, false, "end_session_endpoint"},
+    {"/upstream/start", cid_oidc_upstream_start, false, true, true, CID_RUN_SLOW, NULL, NULL},
+    {"/upstream/callback", cid_oidc_upstream_callback, true, false, true, CID_RUN_SLOW, NULL, NULL},
+    {"/upstream/link", cid_oidc_upstream_link, false, true, true, CID_RUN_SLOW, NULL, NULL},
+    {"/token", cid_oidc_token, false, true, false, CID_RUN_WRITES, "token_endpoint",
+     cid_oidc_token_reads_only},
+    {"/userinfo", cid_oidc_userinfo, true, true, false, CID_RUN_READS, "userinfo_endpoint", NULL},
+    {"/jwks", jwks, true, false, false, CID_RUN_READS, "jwks_uri", NULL},
+    {"/introspect", cid_oidc_introspect, false, true, false, CID_RUN_READS,
+     "introspection_endpoint", NULL},
+    {"/revoke", cid_oidc_revoke, false, true, false, CID_RUN_WRITES, "revocation_endpoint", NULL},
+    {"/logout", cid_oidc_logout, true, true, true, CID_RUN_WRITES, "end_session_endpoint", NULL},
 };
 
 const struct cid_endpoint *cid_oidc_endpoints(size_t *n)

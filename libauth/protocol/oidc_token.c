@@ -206,6 +206,13 @@ static enum cid_err form_client(struct cid_txn *txn, const struct cid_request *r
 typedef enum cid_err grant_fn(struct cid_ctx *ctx, const struct cid_request *req,
 			      const struct cid_client *client, struct cid_reply *reply);
 
+bool cid_oidc_token_reads_only(const struct cid_request *req)
+{
+	const char *grant_type = cid_params_get(&req->params, "grant_type");
+
+	return grant_type != NULL && strcmp(grant_type, "client_credentials") == 0;
+}
+
 enum cid_err cid_oidc_token(struct cid_ctx *ctx, const struct cid_request *req,
 			    struct cid_reply *reply)
 {

@@ -376,3 +376,10 @@ enum cid_err cid_reply_csrf(struct cid_ctx *ctx, const struct cid_request *req,
 out:
 	return rc;
 }
+
+enum cid_run cid_endpoint_run(const struct cid_endpoint *e, const struct cid_request *req)
+{
+	if (e->run == CID_RUN_WRITES && e->reads_only != NULL && e->reads_only(req))
+		return CID_RUN_READS;
+	return e->run;
+}

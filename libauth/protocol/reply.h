@@ -196,14 +196,38 @@ CID_MUST_CHECK static inline enum cid_err cid_endpoint_rc(enum cid_err rc)
  * table, and the discovery document names the rows that have a `discovery`
  * member, so every path is written once.
  */
+/*
+ * Where the skin runs an endpoint's answer. The HTTP polling threads each
+ * serve many connections, so nothing that runs there may wait for the disk
+ * or for long: a request that may wait for a durable write of the store
+ * runs on a writer thread, one that hashes a password or scans the log on a
+ * login thread, while its connection is set aside (the skin's own rule,
+ * server/http/daemon.c). A release's audit entries do not count as a write:
+ * with req->audit_later the skin hands them to the log's group commit.
+ */
+enum cid_run {
+	CID_RUN_WRITES, /* may wait for a durable write (a session, a code, a consent...) */
+	CID_RUN_READS,	/* reads only: on the polling thread */
+	CID_RUN_SLOW,	/* argon2id, log scans, calls to upstream providers */
+};
+
 struct cid_endpoint {
 	const char *path;
 	cid_endpoint_fn *fn;   /* NULL: the stylesheet, which the skin serves itself */
 	bool get, post;	       /* the methods it answers (GET includes HEAD) */
 	bool page;	       /* answers with HTML pages: input errors get an error page */
-	bool slow;	       /* runs on a worker, not on a polling thread (argon2, log scans) */
+	enum cid_run run;      /* where it runs (cid_endpoint_run) */
 	const char *discovery; /* its discovery metadata name, or NULL (not published) */
+	/* for a CID_RUN_WRITES row, or NULL: true when this request of it only
+	   reads, and may run on the polling thread (a client_credentials token) */
+	bool (*reads_only)(const struct cid_request *req);
 };
+
+/*
+ * Where req to e runs: e->run, or CID_RUN_READS when e's reads_only says so
+ * of req. req must hold the request's parameters.
+ */
+enum cid_run cid_endpoint_run(const struct cid_endpoint *e, const struct cid_request *req);
 
 /*
  * The builders. Each sets the members of r it names (replacing what they

@@ -13,7 +13,12 @@
  * tenant's first open (its store read, its keys made) is handed the same way
  * to an opener thread of its own, so that one new tenant does not hold up the
  * requests of the others on its polling thread, nor a burst of new tenants
- * the open tenants' logins.
+ * the open tenants' logins. A request that may wait for a durable write of
+ * the store (a pending authorization, a code, a consent, a revocation: the
+ * endpoint's row says so, libauth's cid_endpoint_run) is handed the same way
+ * to a writer thread, so that a slow or hung disk holds up those requests
+ * and not the other connections of their polling thread; what runs on a
+ * polling thread only reads, and a handful of them per core is enough.
  * A request whose answer releases attributes (userinfo, a token answer with an
  * ID token) is answered on its polling thread, but its audit entries are only
  * made there (the request's audit_later): the connection is suspended and the
@@ -67,7 +72,8 @@ struct cid_http {
 	struct cid_ctx *ctx;	     /* the single city's, or NULL when tenants */
 	struct cid_tenants *tenants; /* several cities (tenant.h), or NULL */
 	const struct cid_templates *tpl;
-	struct pool login; /* slow endpoints: argon2id, log scans */
+	struct pool login;  /* slow endpoints: argon2id, log scans, upstream calls */
+	struct pool writer; /* endpoints that may wait for a durable write of the store */
 	/* a tenant's first open, one at a time (the map opens one at a time anyway):
 	 * a burst of requests for unopened tenants waits here, not in the login
 	 * pool, so the open tenants' logins never queue behind it */
@@ -583,8 +589,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 		}
 		if (c->route->fn == NULL)
 			return cid_respond_css(h->tpl, mhd);
-		if (c->route->slow)
-			return to_worker(&h->login, c) ? MHD_YES : MHD_NO;
+		switch (cid_endpoint_run(c->route, &c->req)) {
+		case CID_RUN_SLOW: return to_worker(&h->login, c) ? MHD_YES : MHD_NO;
+		case CID_RUN_WRITES: return to_worker(&h->writer, c) ? MHD_YES : MHD_NO;
+		case CID_RUN_READS: break;
+		}
 		c->req.audit_later = true;
 		c->rc = cid_endpoint_answer(c->ctx, c->route, &c->req, &c->reply);
 		if (c->rc == CID_OK && audit_later(c))
@@ -674,12 +683,14 @@ static enum cid_err start(const struct cid_config *cfg, struct cid_ctx *ctx,
 	h->tenants = tenants;
 	h->tpl = tpl;
 	CID_TRY(cid_sync_init(&h->login.lock, &h->login.cond, CLOCK_MONOTONIC));
+	CID_TRY(cid_sync_init(&h->writer.lock, &h->writer.cond, CLOCK_MONOTONIC));
 	CID_TRY(cid_sync_init(&h->opener.lock, &h->opener.cond, CLOCK_MONOTONIC));
 	CID_TRY(cid_sync_init(&h->audits_lock, &h->audits_idle, CLOCK_MONOTONIC));
 	CID_TRY(parse_listen(cfg->listen, cfg->port, &ss, &flags));
 	raise_nofile(cfg);
 	CID_TRY(cid_guard_new(cfg->max_connections, cfg->connection_timeout, &h->guard));
 	CID_TRY(pool_start(&h->login, h, cfg->login_threads, 0));
+	CID_TRY(pool_start(&h->writer, h, cfg->write_threads, 0));
 	CID_TRY(pool_start(&h->opener, h, tenants != NULL ? 1 : 0, 0));
 	h->mhd = MHD_start_daemon(
 	    flags, 0, NULL, NULL, handle, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -717,8 +728,9 @@ void cid_http_stop(struct cid_http *h)
 {
 	if (h == NULL)
 		return;
-	pool_stop(&h->opener); /* before login: an opened request may queue there */
+	pool_stop(&h->opener); /* before the others: an opened request may queue there */
 	pool_stop(&h->login);
+	pool_stop(&h->writer);
 	pthread_mutex_lock(&h->audits_lock);
 	h->audits_waiting = true;
 	while (h->audits > 0)
@@ -728,6 +740,7 @@ void cid_http_stop(struct cid_http *h)
 		MHD_stop_daemon(h->mhd);
 	pool_free(&h->opener);
 	pool_free(&h->login);
+	pool_free(&h->writer);
 	cid_sync_destroy(&h->audits_lock, &h->audits_idle);
 	cid_guard_free(h->guard);
 	free(h);

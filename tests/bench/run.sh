@@ -14,7 +14,7 @@
 # Builds the release preset, unless CIVICID_BIN (the civicid binary) and
 # CID_ARGON2_CEILING (the argon2_ceiling binary) are given, as ctest does for
 # the smoke run. civicid runs with CIVICID_BENCH_THREADS HTTP threads (default
-# 64, the default of the threads setting). Exits non-zero if a row has no
+# 8, the default of the threads setting). Exits non-zero if a row has no
 # number, a request failed, civicid's RssAnon after the runs is over 16 MiB
 # (not checked for a sanitized build), or the audit log does not verify afterwards.
 # During civicid's userinfo row it reads the audit log's group-commit counters
@@ -94,7 +94,9 @@ printf '%s\n' 'service bench-rp' 'name.ja bench' 'name.en bench' 'purpose bench'
 jf() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 cc_id=$(jf client_id <<<"$cc"); cc_secret=$(jf client_secret <<<"$cc")
 rp_id=$(jf client_id <<<"$code"); rp_secret=$(jf client_secret <<<"$code")
-printf "threads = %s\n" "${CIVICID_BENCH_THREADS:-64}" >"$tmp/civicid.conf"
+# the threads setting's default (8) unless CIVICID_BENCH_THREADS says otherwise
+: >"$tmp/civicid.conf"
+[ -z "${CIVICID_BENCH_THREADS:-}" ] || printf "threads = %s\n" "$CIVICID_BENCH_THREADS" >"$tmp/civicid.conf"
 serve=("$bin" serve --store "$store" --port "$port" --issuer "$iss" --policies "$tmp/policies" --config "$tmp/civicid.conf")
 # node-oidc-provider: its client, account and resource server are in server.mjs
 n_id=bench-rp n_secret=bench-rp-secret-0123456789abcdef
@@ -257,7 +259,7 @@ starts nodeop "$niss/.well-known/openid-configuration" "${nserve[@]}"
 fs=$(findmnt -n -o FSTYPE -T "$tmp" 2>/dev/null || echo '?')
 echo "== civicid $(git rev-parse --short HEAD 2>/dev/null || echo '?') ($bin) beside node-oidc-provider $want (node $(node --version), NODE_ENV=production)"
 echo "== $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), Linux $(uname -r), store on $fs; $(date -u '+%Y-%m-%d %H:%M UTC'), load average before the run $load"
-echo "== wrk -t$wrk_threads -c$wrk_conns -d${secs}s on loopback, sharing the cores with the server; civicid with ${CIVICID_BENCH_THREADS:-64} HTTP threads"
+echo "== wrk -t$wrk_threads -c$wrk_conns -d${secs}s on loopback, sharing the cores with the server; civicid with ${CIVICID_BENCH_THREADS:-8} HTTP threads"
 echo "== civicid's argon2id hashes during its login row: ${hashes:-not printed}"
 echo
 node tests/bench/table.mjs "$results"

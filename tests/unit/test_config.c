@@ -34,6 +34,9 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->argon2.parallelism, 1);
 	/* more login threads than cores, the hashes at once bounded to the cores apart */
 	assert_int_equal(cfg->login_threads, 8);
+	/* nothing on an HTTP thread waits for the disk: a few per core, the writes apart */
+	assert_int_equal(cfg->threads, 8);
+	assert_int_equal(cfg->write_threads, 4);
 	assert_int_equal(cfg->argon2_at_once, 0);
 	assert_null(cfg->argon2.gate);
 	assert_string_equal(cfg->default_locale, "ja");

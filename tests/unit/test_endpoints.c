@@ -64,35 +64,95 @@ static void test_rows_of_known_paths(void **state)
 	static const struct {
 		const char *path;
 		cid_endpoint_fn *fn;
-		bool get, post, page, slow;
+		bool get, post, page;
+		enum cid_run run;
 	} rows[] = {
-	    {"/authorize", cid_oidc_authorize, true, true, true, false},
-	    {"/login", cid_oidc_login, false, true, true, true},
-	    {"/token", cid_oidc_token, false, true, false, false},
-	    {"/userinfo", cid_oidc_userinfo, true, true, false, false},
-	    {"/logout", cid_oidc_logout, true, true, true, false},
-	    {"/account/receipt", cid_account_receipt, true, false, true, false},
-	    {"/officer/login", cid_console_login, true, true, true, true},
+	    /* a pending request or a code written: never on a polling thread */
+	    {"/authorize", cid_oidc_authorize, true, true, true, CID_RUN_WRITES},
+	    {"/login", cid_oidc_login, false, true, true, CID_RUN_SLOW},
+	    {"/consent", cid_oidc_consent, false, true, true, CID_RUN_WRITES},
+	    {"/token", cid_oidc_token, false, true, false, CID_RUN_WRITES},
+	    {"/revoke", cid_oidc_revoke, false, true, false, CID_RUN_WRITES},
+	    /* its entries go to the log's group commit: the polling thread */
+	    {"/userinfo", cid_oidc_userinfo, true, true, false, CID_RUN_READS},
+	    {"/introspect", cid_oidc_introspect, false, true, false, CID_RUN_READS},
+	    {"/.well-known/openid-configuration", NULL, true, false, false, CID_RUN_READS},
+	    {"/logout", cid_oidc_logout, true, true, true, CID_RUN_WRITES},
+	    {"/account/receipt", cid_account_receipt, true, false, true, CID_RUN_WRITES},
+	    {"/account/consent", NULL, false, true, true, CID_RUN_WRITES},
+	    {"/officer/login", cid_console_login, true, true, true, CID_RUN_SLOW},
 	    /* a log scan and a durable write of the look: never on a polling thread */
-	    {"/officer", cid_console_log, true, false, true, true},
-	    {"/officer/entry", cid_console_entry, true, false, true, true},
-	    {"/officer/export", cid_console_export, false, true, true, true},
+	    {"/officer", cid_console_log, true, false, true, CID_RUN_SLOW},
+	    {"/officer/entry", cid_console_entry, true, false, true, CID_RUN_SLOW},
+	    {"/officer/export", cid_console_export, false, true, true, CID_RUN_SLOW},
 	};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		const struct cid_endpoint *e = row_of(rows[i].path, strlen(rows[i].path));
 
-		if (e == NULL)
+		if (e == NULL) {
 			fail_msg("no row for %s", rows[i].path);
-		assert_true(e->fn == rows[i].fn);
+			return;
+		}
+		if (rows[i].fn != NULL)
+			assert_true(e->fn == rows[i].fn);
 		assert_int_equal(e->get, rows[i].get);
 		assert_int_equal(e->post, rows[i].post);
 		assert_int_equal(e->page, rows[i].page);
-		assert_int_equal(e->slow, rows[i].slow);
+		if (e->run != rows[i].run)
+			fail_msg("%s runs as %d, want %d", rows[i].path, (int)e->run,
+				 (int)rows[i].run);
 	}
 	assert_null(row_of("/officer/", 9));
 	assert_null(row_of("/.well-known/jwks", 17));
+}
+
+/*
+ * Where one request runs: the token endpoint's client_credentials grant only
+ * reads (the polling thread), its other grants write, and only a row that
+ * writes can be let off by its request.
+ */
+static void test_where_a_request_runs(void **state)
+{
+	static const struct {
+		const char *path;
+		const char *grant_type; /* NULL: none */
+		enum cid_run run;
+	} rows[] = {
+	    {"/token", "client_credentials", CID_RUN_READS},
+	    {"/token", "authorization_code", CID_RUN_WRITES},
+	    {"/token", "refresh_token", CID_RUN_WRITES},
+	    {"/token", "client_credentials ", CID_RUN_WRITES},
+	    {"/token", "", CID_RUN_WRITES},
+	    {"/token", NULL, CID_RUN_WRITES},
+	    {"/userinfo", NULL, CID_RUN_READS},
+	    {"/revoke", "client_credentials", CID_RUN_WRITES},
+	    {"/login", "client_credentials", CID_RUN_SLOW},
+	};
+	const struct cid_endpoint *e;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct cid_request req = {.post = true};
+
+		e = row_of(rows[i].path, strlen(rows[i].path));
+		assert_non_null(e);
+		if (rows[i].grant_type != NULL)
+			assert_int_equal(cid_params_add(&req.params, "grant_type", 10,
+							rows[i].grant_type,
+							strlen(rows[i].grant_type)),
+					 CID_OK);
+		if (cid_endpoint_run(e, &req) != rows[i].run)
+			fail_msg("row %zu: %s grant_type %s runs as %d, want %d", i, rows[i].path,
+				 rows[i].grant_type ? rows[i].grant_type : "(none)",
+				 (int)cid_endpoint_run(e, &req), (int)rows[i].run);
+		cid_request_clear(&req);
+	}
+	/* a reads_only test is only asked of a row that writes */
+	for (size_t i = 0; (e = cid_endpoint_row(i)) != NULL; i++)
+		if (e->reads_only != NULL && e->run != CID_RUN_WRITES)
+			fail_msg("%s: reads_only on a row that does not write", e->path);
 }
 
 /* What every local path of a template starts with: the tenant's path prefix, "" for one city. */
@@ -204,6 +264,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_every_path_once),
 	    cmocka_unit_test(test_rows_of_known_paths),
+	    cmocka_unit_test(test_where_a_request_runs),
 	    cmocka_unit_test(test_templates_post_and_link_to_endpoints),
 	};
 

@@ -9,7 +9,9 @@
  * file opened with O_DSYNC (LMDB's meta-page writes: the second sync of a
  * commit) removes it and fails with EIO without writing. Each says so on
  * stderr. Exactly one call fails per arming, since only one caller can remove
- * the file. Every other call goes to the C library.
+ * the file. While the file CID_FAULT_STALL names exists, every fsync,
+ * fdatasync and msync waits for it to be removed, then goes on: a disk that
+ * hangs, for disk_stall.test.js. Every other call goes to the C library.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -23,6 +25,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 int fsync(int fd);
@@ -49,10 +52,21 @@ static int cut(const char *variable, const char *call)
 	return 1;
 }
 
+/* While the file CID_FAULT_STALL names exists, waits (the disk hangs). */
+static void stall(void)
+{
+	const char *file = getenv("CID_FAULT_STALL");
+	struct timespec tick = {0, 5 * 1000 * 1000};
+
+	while (file != NULL && access(file, F_OK) == 0)
+		nanosleep(&tick, NULL);
+}
+
 int fsync(int fd)
 {
 	int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
 
+	stall();
 	return cut("CID_FAULT_SYNC_ARM", "fsync") ? -1 : real(fd);
 }
 
@@ -60,6 +74,7 @@ int fdatasync(int fd)
 {
 	int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
 
+	stall();
 	return cut("CID_FAULT_SYNC_ARM", "fdatasync") ? -1 : real(fd);
 }
 
@@ -67,6 +82,7 @@ int msync(void *addr, size_t len, int flags)
 {
 	int (*real)(void *, size_t, int) = (int (*)(void *, size_t, int))dlsym(RTLD_NEXT, "msync");
 
+	stall();
 	return cut("CID_FAULT_SYNC_ARM", "msync") ? -1 : real(addr, len, flags);
 }
 
