@@ -39,6 +39,24 @@ struct group {
 };
 
 /*
+ * True if two verified values' sources (or none) make the same "verified"
+ * member (verified_member): the issuer, the trust framework and the time of
+ * the verification, so that an entry never names one verification for an
+ * attribute another verified.
+ */
+static bool same_source(const json_t *a, const json_t *b)
+{
+	static const char *const names[] = {"issuer", "trust_framework", "time"};
+
+	if ((a == NULL) != (b == NULL))
+		return false;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!audit_same_str(cid_json_str(a, names[i]), cid_json_str(b, names[i])))
+			return false;
+	return true;
+}
+
+/*
  * True if decision b, whose rule (if any) names a file of file_len bytes,
  * belongs to group g: the same key, and the rules of both none or lines of one
  * file.
@@ -56,11 +74,7 @@ static bool same_group(const struct group *g, const struct cid_release_decision 
 		return false;
 	return x->permit == y->permit && x->reason == y->reason &&
 	       audit_same_str(a->purpose, b->purpose) && x->basis == y->basis &&
-	       audit_same_str(x->statute, y->statute) &&
-	       audit_same_str(cid_json_str(a->source, "issuer"),
-			      cid_json_str(b->source, "issuer")) &&
-	       audit_same_str(cid_json_str(a->source, "trust_framework"),
-			      cid_json_str(b->source, "trust_framework"));
+	       audit_same_str(x->statute, y->statute) && same_source(a->source, b->source);
 }
 
 /*

@@ -1598,6 +1598,10 @@ static void test_release_hook_one_entry_per_decision_not_per_line(void **state)
 #define REL_JPKI                                                                                   \
 	"{\"issuer\":\"https://jpki.example\",\"trust_framework\":\"jp_aml\","                     \
 	"\"time\":\"2026-03-01T09:00:00Z\",\"evidence\":[]}"
+/* the same issuer and framework as REL_JPKI, another verification */
+#define REL_JPKI_LATER                                                                             \
+	"{\"issuer\":\"https://jpki.example\",\"trust_framework\":\"jp_aml\","                     \
+	"\"time\":\"2026-09-01T09:00:00Z\"}"
 #define REL_EIDAS "{\"issuer\":\"https://upstream.example\",\"trust_framework\":\"eidas\"}"
 #define REL_ODD	  "pur\\pose\t\"x\"\x7f" /* a purpose of backslash, tab, quotes and DEL */
 
@@ -1758,6 +1762,33 @@ static const struct rel_row rel_rows[] = {
 	      "\"reason\":\"permit_consent\",\"rule\":\"bank.policy:7\","
 	      "\"service\":\"childcare\",\"time\":\"2027-01-15T08:00:00Z\","
 	      "\"type\":\"release.permit\"}"},
+     .basis = CID_BASIS_CONSENT,
+     .target = CID_RELEASE_ID_TOKEN,
+     .level = 3},
+    {.name = "verified values: one issuer's two verifications are two entries",
+     .policy_version = REL_PV,
+     .purpose_digest = "dg-kyc",
+     .grant_id = "grant-5",
+     .d = {{"family_name", "kyc", "bank.policy:4", "rec-kyc", REL_JPKI, CID_REASON_PERMIT_CONSENT},
+	   {"address", "kyc", "bank.policy:6", "rec-kyc", REL_JPKI_LATER,
+	    CID_REASON_PERMIT_CONSENT},
+	   {"birthdate", "kyc", "bank.policy:5", "rec-kyc", REL_JPKI, CID_REASON_PERMIT_CONSENT}},
+     .want = {"{\"actor\":\"service\",\"attributes\":[\"birthdate\",\"family_name\"],"
+	      "\"basis\":\"consent\",\"consent_records\":[\"rec-kyc\"],\"decision\":\"permit\","
+	      "\"endpoint\":\"id_token\",\"grant_id\":\"grant-5\",\"level\":3,"
+	      "\"policy_version\":\"9f2c\",\"purpose\":\"kyc\",\"purpose_digest\":\"dg-kyc\","
+	      "\"reason\":\"permit_consent\",\"rule\":\"bank.policy:4,5\","
+	      "\"service\":\"childcare\",\"time\":\"2027-01-15T08:00:00Z\","
+	      "\"type\":\"release.permit\",\"verified\":{\"issuer\":\"https://jpki.example\","
+	      "\"time\":\"2026-03-01T09:00:00Z\",\"trust_framework\":\"jp_aml\"}}",
+	      "{\"actor\":\"service\",\"attributes\":[\"address\"],"
+	      "\"basis\":\"consent\",\"consent_records\":[\"rec-kyc\"],\"decision\":\"permit\","
+	      "\"endpoint\":\"id_token\",\"grant_id\":\"grant-5\",\"level\":3,"
+	      "\"policy_version\":\"9f2c\",\"purpose\":\"kyc\",\"purpose_digest\":\"dg-kyc\","
+	      "\"reason\":\"permit_consent\",\"rule\":\"bank.policy:6\","
+	      "\"service\":\"childcare\",\"time\":\"2027-01-15T08:00:00Z\","
+	      "\"type\":\"release.permit\",\"verified\":{\"issuer\":\"https://jpki.example\","
+	      "\"time\":\"2026-09-01T09:00:00Z\",\"trust_framework\":\"jp_aml\"}}"},
      .basis = CID_BASIS_CONSENT,
      .target = CID_RELEASE_ID_TOKEN,
      .level = 3},
