@@ -19,7 +19,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,8 +30,6 @@
 int fsync(int fd);
 int fdatasync(int fd);
 int msync(void *addr, size_t len, int flags);
-int open(const char *path, int flags, ...);
-int open64(const char *path, int flags, ...);
 ssize_t pwrite(int fd, const void *buf, size_t n, off_t off);
 ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off);
 
@@ -87,7 +84,7 @@ int msync(void *addr, size_t len, int flags)
 }
 
 /* open or open64 through the C library, noting an O_DSYNC descriptor. */
-static int open_noted(const char *name, const char *path, int flags, mode_t mode)
+static int open_hook(const char *name, const char *path, int flags, mode_t mode)
 {
 	int (*real)(const char *, int, ...) =
 	    (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, name);
@@ -98,27 +95,7 @@ static int open_noted(const char *name, const char *path, int flags, mode_t mode
 	return fd;
 }
 
-int open(const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, mode_t) : 0;
-	va_end(ap);
-	return open_noted("open", path, flags, mode);
-}
-
-int open64(const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, mode_t) : 0;
-	va_end(ap);
-	return open_noted("open64", path, flags, mode);
-}
+#include "preload_open.h"
 
 static int meta_cut(int fd)
 {
