@@ -189,19 +189,11 @@ CID_MUST_CHECK static inline enum cid_err cid_endpoint_rc(enum cid_err rc)
 }
 
 /*
- * A row of the endpoint table: a path, the one function that answers it, and
- * how the skin must treat it. Each module lists the rows of its endpoints
- * beside them (cid_oidc_endpoints, cid_account_endpoints,
- * cid_console_endpoints); endpoints.h walks them all as the router's one
- * table, and the discovery document names the rows that have a `discovery`
- * member, so every path is written once.
- */
-/*
  * Where the skin runs an endpoint's answer. The HTTP polling threads each
  * serve many connections, so nothing that runs there may wait for the disk
  * or for long: a request that may wait for a durable write of the store
  * runs on a writer thread, one that hashes a password or scans the log on a
- * login thread, while its connection is set aside (the skin's own rule,
+ * login thread, while its connection is set aside (the skin's pools,
  * server/http/daemon.c). A release's audit entries do not count as a write:
  * with req->audit_later the skin hands them to the log's group commit.
  */
@@ -211,6 +203,14 @@ enum cid_run {
 	CID_RUN_SLOW,	/* argon2id, log scans, calls to upstream providers */
 };
 
+/*
+ * A row of the endpoint table: a path, the one function that answers it, and
+ * how the skin must treat it. Each module lists the rows of its endpoints
+ * beside them (cid_oidc_endpoints, cid_account_endpoints,
+ * cid_console_endpoints); endpoints.h walks them all as the router's one
+ * table, and the discovery document names the rows that have a `discovery`
+ * member, so every path is written once.
+ */
 struct cid_endpoint {
 	const char *path;
 	cid_endpoint_fn *fn;   /* NULL: the stylesheet, which the skin serves itself */
