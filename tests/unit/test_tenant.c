@@ -445,6 +445,8 @@ static void test_tenant_conf_sets_no_server_setting(void **state)
 	    {"trusted_proxies = 10.0.0.0/8\n", "trusted_proxies"},
 	    {"session_ttl = 86400\n", "session_ttl"},
 	    {"login_threads = 64\n", "login_threads"},
+	    {"write_threads = 2\n", "write_threads"},
+	    {"threads = 2\n", "threads"},
 	    {"city_name_en = Chuo\nissuer = https://evil.example\n", "issuer"},
 	    {"city_name_en = Chuo\n", NULL},
 	};
