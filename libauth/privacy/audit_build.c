@@ -52,12 +52,19 @@ static void member_end(struct audit_build *b)
 	b->n++;
 }
 
-/* Appends string s of n bytes as JSON, or marks b bad when jansson would refuse it. */
-static void append_str(struct audit_build *b, const char *s, size_t n)
+/*
+ * Appends one JSON string made of prefix (np bytes) then s (n bytes), or
+ * marks b bad when jansson would refuse it (either piece not UTF-8).
+ */
+static void append_str(struct audit_build *b, const char *prefix, size_t np, const char *s,
+		       size_t n)
 {
-	if (!cid_utf8_wellformed(s, n))
+	if (!cid_utf8_wellformed(prefix, np) || !cid_utf8_wellformed(s, n))
 		b->bad = true;
-	cid_buf_append_json_str(&b->vals, s, n);
+	cid_buf_append(&b->vals, "\"", 1);
+	cid_buf_append_json_chars(&b->vals, prefix, np);
+	cid_buf_append_json_chars(&b->vals, s, n);
+	cid_buf_append(&b->vals, "\"", 1);
 }
 
 void audit_build_str(struct audit_build *b, const char *name, const char *s)
@@ -81,12 +88,7 @@ void audit_build_prefixed(struct audit_build *b, const char *name, const char *p
 			cid_buf_append(&b->keys, prefix, np);
 			cid_buf_append(&b->keys, s, n + 1);
 		}
-	if (!cid_utf8_wellformed(prefix, np) || !cid_utf8_wellformed(s, n))
-		b->bad = true;
-	cid_buf_append(&b->vals, "\"", 1);
-	cid_buf_append_json_chars(&b->vals, prefix, np);
-	cid_buf_append_json_chars(&b->vals, s, n);
-	cid_buf_append(&b->vals, "\"", 1);
+	append_str(b, prefix, np, s, n);
 	member_end(b);
 }
 
@@ -106,7 +108,7 @@ void audit_build_strs(struct audit_build *b, const char *name, const struct cid_
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0)
 			cid_buf_append(&b->vals, ",", 1);
-		append_str(b, v[i].ptr, v[i].len);
+		append_str(b, "", 0, v[i].ptr, v[i].len);
 	}
 	cid_buf_append(&b->vals, "]", 1);
 	member_end(b);
