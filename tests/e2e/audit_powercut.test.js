@@ -26,7 +26,9 @@ import {
   addClient,
   addUser,
   cli,
+  faultSyncLibrary,
   freshStore,
+  preloadEnv,
   startServer,
   statutePolicy,
 } from './lib/server.js';
@@ -74,21 +76,15 @@ async function worker(url, token, answers, run) {
 
 /** The server, with the fault library preloaded, and a citizen's access token. */
 async function startWithFaults(store, { port } = {}) {
-  const shim = process.env.CID_FAULT_SYNC;
-  assert.ok(shim && existsSync(shim),
-    `CID_FAULT_SYNC must name the fault_sync library (build/asan/tests/e2e/libfault_sync.so): ${shim}`);
   // no checkpoint during the load: the failed sync must be a group's
   const configFile = store.writeConfig('access_token_ttl = 3600\naudit_checkpoint_interval = 86400\n');
   return startServer(store, {
     configFile,
     port,
-    env: {
-      LD_PRELOAD: shim,
+    env: preloadEnv(faultSyncLibrary(), {
       CID_FAULT_SYNC_ARM: join(store.root, 'cut-the-data-sync'),
       CID_FAULT_META_ARM: join(store.root, 'cut-the-meta-write'),
-      // the shim comes ahead of a sanitized binary's runtime
-      ASAN_OPTIONS: `${process.env.ASAN_OPTIONS ?? 'detect_leaks=1:abort_on_error=1'}:verify_asan_link_order=0`,
-    },
+    }),
   });
 }
 

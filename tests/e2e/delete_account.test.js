@@ -22,7 +22,7 @@ import * as client from 'openid-client';
 import { createRemoteJWKSet } from 'jose';
 
 import { EVENT, startReceiver, stopReceiver, tokensFor, waitFor } from './lib/backchannel.js';
-import { Browser, addClient, addUser, cli, freshStore, htmlDecode, loginAndGetCallback, loginForm, parseForms, startServer, statutePolicy } from './lib/server.js';
+import { Browser, addClient, addUser, cli, freshStore, htmlDecode, loginAndGetCallback, loginForm, parseForms, preloadEnv, startServer, statutePolicy } from './lib/server.js';
 import { totp } from './lib/flow.js';
 
 const T = { timeout: 120_000 };
@@ -96,14 +96,11 @@ before(async () => {
   setClock(0);
   server = await startServer(store, {
     configFile,
-    env: {
-      LD_PRELOAD: faketimeLibrary(),
+    env: preloadEnv(faketimeLibrary(), {
       FAKETIME_TIMESTAMP_FILE: clockFile,
       FAKETIME_NO_CACHE: '1',
       FAKETIME_DONT_FAKE_MONOTONIC: '1',
-      // ASan is not the first library under the preload: let it be
-      ASAN_OPTIONS: `${process.env.ASAN_OPTIONS ?? 'detect_leaks=1:abort_on_error=1'}:verify_asan_link_order=0`,
-    },
+    }),
   });
   issuer = server.issuer;
   jwks = createRemoteJWKSet(new URL('/jwks', issuer));

@@ -17,7 +17,7 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { addClient, freshStore, startServer } from './lib/server.js';
+import { addClient, faultSyncLibrary, freshStore, preloadEnv, startServer } from './lib/server.js';
 
 const stores = [];
 let server;
@@ -46,9 +46,6 @@ async function within(ms, url, init = {}) {
 }
 
 test('a hung disk holds up the writes, not the polling thread', async () => {
-  const shim = process.env.CID_FAULT_SYNC;
-  assert.ok(shim && existsSync(shim),
-    `CID_FAULT_SYNC must name the fault_sync library (build/asan/tests/e2e/libfault_sync.so): ${shim}`);
   const store = freshStore('stall');
   stores.push(store);
   const stallFile = join(store.root, 'the-disk-hangs');
@@ -62,12 +59,7 @@ test('a hung disk holds up the writes, not the polling thread', async () => {
     'threads = 1\nwrite_threads = 2\naudit_checkpoint_interval = 86400\n');
   server = await startServer(store, {
     configFile,
-    env: {
-      LD_PRELOAD: shim,
-      CID_FAULT_STALL: stallFile,
-      // the shim comes ahead of a sanitized binary's runtime
-      ASAN_OPTIONS: `${process.env.ASAN_OPTIONS ?? 'detect_leaks=1:abort_on_error=1'}:verify_asan_link_order=0`,
-    },
+    env: preloadEnv(faultSyncLibrary(), { CID_FAULT_STALL: stallFile }),
   });
   const { issuer } = server;
   const form = {
@@ -102,7 +94,11 @@ test('a hung disk holds up the writes, not the polling thread', async () => {
   }).then(async (res) => {
     revoked = { status: res.status, body: await res.text() };
   });
-  await sleep(500);
+  // fault_sync leaves STALL.waiting once a sync waits: the revocation's
+  for (let waited = 0; !existsSync(`${stallFile}.waiting`); waited += 20) {
+    assert.ok(waited < 30_000, 'a sync waits for the hung disk');
+    await sleep(20);
+  }
   assert.equal(revoked, null, 'the revocation waits for the hung disk');
 
   // meanwhile the one polling thread answers everything that only reads

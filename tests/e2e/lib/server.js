@@ -3,7 +3,7 @@
 // that drives the HTML side (login form, logout confirmation) without
 // following redirects to the relying parties.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -153,6 +153,27 @@ export function freePort() {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * The environment that preloads library into `civicid serve` (startServer's
+ * env), with more variables; a sanitized binary's runtime then comes after
+ * the preloaded library, which ASan must be told to accept.
+ */
+export function preloadEnv(library, more = {}) {
+  return {
+    LD_PRELOAD: library,
+    ASAN_OPTIONS: `${process.env.ASAN_OPTIONS ?? 'detect_leaks=1:abort_on_error=1'}:verify_asan_link_order=0`,
+    ...more,
+  };
+}
+
+/** The fault_sync library (tools/fault_sync.c) ctest names in CID_FAULT_SYNC; throws when missing. */
+export function faultSyncLibrary() {
+  const shim = process.env.CID_FAULT_SYNC;
+  if (!shim || !existsSync(shim))
+    throw new Error(`CID_FAULT_SYNC must name the fault_sync library (build/asan/tests/e2e/libfault_sync.so): ${shim}`);
+  return shim;
 }
 
 /**

@@ -11,7 +11,8 @@
  * stderr. Exactly one call fails per arming, since only one caller can remove
  * the file. While the file CID_FAULT_STALL names exists, every fsync,
  * fdatasync and msync waits for it to be removed, then goes on: a disk that
- * hangs, for disk_stall.test.js. Every other call goes to the C library.
+ * hangs, for disk_stall.test.js (NAME.waiting appears when one waits). Every other call goes to the
+ * C library.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -49,13 +50,23 @@ static int cut(const char *variable, const char *call)
 	return 1;
 }
 
-/* While the file CID_FAULT_STALL names exists, waits (the disk hangs). */
+/*
+ * While the file CID_FAULT_STALL names exists, waits (the disk hangs),
+ * leaving NAME.waiting beside it first, so that a test knows a sync waits.
+ */
 static void stall(void)
 {
 	const char *file = getenv("CID_FAULT_STALL");
 	struct timespec tick = {0, 5 * 1000 * 1000};
+	char waiting[4096];
+	int fd;
 
-	while (file != NULL && access(file, F_OK) == 0)
+	if (file == NULL || access(file, F_OK) != 0)
+		return;
+	if (snprintf(waiting, sizeof(waiting), "%s.waiting", file) < (int)sizeof(waiting) &&
+	    (fd = open(waiting, O_WRONLY | O_CREAT, 0600)) >= 0)
+		close(fd);
+	while (access(file, F_OK) == 0)
 		nanosleep(&tick, NULL);
 }
 
