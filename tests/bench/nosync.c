@@ -17,9 +17,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-int fsync(int fd);
-int fdatasync(int fd);
-int msync(void *addr, size_t len, int flags);
+#include "preload.h"
 
 int fsync(int fd)
 {
@@ -49,5 +47,3 @@ static int open_hook(const char *name, const char *path, int flags, mode_t mode)
 
 	return real(path, flags & ~(O_DSYNC | O_SYNC), mode);
 }
-
-#include "preload_open.h"

@@ -125,16 +125,17 @@ token=$(curl -s -u "$rp_id:$rp_secret" -d grant_type=authorization_code -d "code
 	--data-urlencode redirect_uri=http://127.0.0.1:9/cb "$iss/token" | jf access_token)
 curl -sf -H "Authorization: Bearer $token" "$iss/userinfo" | grep -q resident_district ||
 	fail "userinfo does not release resident_district"
-step "userinfo, wrk ${secs} s"
-out=$(CID_TOKEN=$token wrk -t2 -c32 -d"${secs}s" --latency -s tests/bench/userinfo.lua "$iss/userinfo" 2>&1) || true
-line=$(grep '^wrk: ' <<<"$out") || { echo "$out" >&2; fail "wrk printed no result"; }
-row "userinfo, wrk -t2 -c32 (requests/s, p99)" \
-	"$(sed -E 's/^wrk: requests=[0-9]+ rps=([0-9.]+) p50_ms=[0-9.]+ p99_ms=([0-9.]+) failed=([0-9]+).*/\1\/s, p99 \2 ms, \3 failed/' <<<"$line")"
-step "userinfo at $rate/s, wrk ${secs} s"
-out=$(CID_TOKEN=$token CID_RATE=$rate CID_THREADS=2 wrk -t2 -c32 -d"${secs}s" --latency -s tests/bench/userinfo_rate.lua "$iss/userinfo" 2>&1) || true
-line=$(grep '^wrk: ' <<<"$out") || { echo "$out" >&2; fail "wrk printed no result"; }
-row "userinfo at $rate/s asked (reached, p99)" \
-	"$(sed -E 's/^wrk: requests=[0-9]+ rps=([0-9.]+) p50_ms=[0-9.]+ p99_ms=([0-9.]+) failed=([0-9]+).*/\1\/s, p99 \2 ms, \3 failed/' <<<"$line")"
+userinfo_row() { # userinfo_row ROW LUA [VAR=VALUE...]: one wrk run of userinfo into the table
+	local label=$1 lua=$2 out line
+	shift 2
+	step "$label, wrk ${secs} s"
+	out=$(env CID_TOKEN="$token" "$@" wrk -t2 -c32 -d"${secs}s" --latency -s "tests/bench/$lua" "$iss/userinfo" 2>&1) || true
+	line=$(grep '^wrk: ' <<<"$out") || { echo "$out" >&2; fail "wrk printed no result"; }
+	row "$label" \
+		"$(sed -E 's/^wrk: requests=[0-9]+ rps=([0-9.]+) p50_ms=[0-9.]+ p99_ms=([0-9.]+) failed=([0-9]+).*/\1\/s, p99 \2 ms, \3 failed/' <<<"$line")"
+}
+userinfo_row "userinfo, wrk -t2 -c32 (requests/s, p99)" userinfo.lua
+userinfo_row "userinfo at $rate/s asked (reached, p99)" userinfo_rate.lua CID_RATE="$rate" CID_THREADS=2
 kill "$pid"
 wait "$pid" || true
 pid=''

@@ -11,8 +11,8 @@
  * stderr. Exactly one call fails per arming, since only one caller can remove
  * the file. While the file CID_FAULT_STALL names exists, every fsync,
  * fdatasync and msync waits for it to be removed, then goes on: a disk that
- * hangs, for disk_stall.test.js (NAME.waiting appears when one waits). Every other call goes to the
- * C library.
+ * hangs, for disk_stall.test.js (NAME.waiting appears when one waits).
+ * Every other call goes to the C library.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -25,12 +25,11 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/types.h>
+
 #include <time.h>
 #include <unistd.h>
+#include "preload.h"
 
-int fsync(int fd);
-int fdatasync(int fd);
-int msync(void *addr, size_t len, int flags);
 ssize_t pwrite(int fd, const void *buf, size_t n, off_t off);
 ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off);
 
@@ -105,8 +104,6 @@ static int open_hook(const char *name, const char *path, int flags, mode_t mode)
 		atomic_store(&dsync_fd[fd], (flags & O_DSYNC) == O_DSYNC);
 	return fd;
 }
-
-#include "preload_open.h"
 
 static int meta_cut(int fd)
 {

@@ -1,20 +1,27 @@
 /*
- * preload_open: open and open64 for a library preloaded into a test or a
- * benchmark (LD_PRELOAD: fault_sync.c here, tests/bench/nosync.c), both
- * handing the call, with its mode read from the arguments, to the library's
- *   static int open_hook(const char *name, const char *path, int flags, mode_t mode)
- * defined before this is included; name is "open" or "open64", the symbol
- * the hook passes to dlsym(RTLD_NEXT, name) to reach the C library's.
+ * preload: what a library preloaded into a test or a benchmark (LD_PRELOAD:
+ * fault_sync.c here, tests/bench/nosync.c) defines in the C library's
+ * stead. The syncs below are declared here and written by each library;
+ * open and open64 are written here once, both handing the call, with its
+ * mode read from the arguments, to the library's own open_hook (declared
+ * below): name is "open" or "open64", the symbol the hook passes to
+ * dlsym(RTLD_NEXT, name) to reach the C library's.
  */
-#ifndef CID_PRELOAD_OPEN_H
-#define CID_PRELOAD_OPEN_H
+#ifndef CID_PRELOAD_H
+#define CID_PRELOAD_H
 
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <sys/types.h>
+
+int fsync(int fd);
+int fdatasync(int fd);
+int msync(void *addr, size_t len, int flags);
 
 int open(const char *path, int flags, ...);
 int open64(const char *path, int flags, ...);
+static int open_hook(const char *name, const char *path, int flags, mode_t mode);
 
 #define PRELOAD_OPEN(fn)                                                                           \
 	int fn(const char *path, int flags, ...)                                                   \
