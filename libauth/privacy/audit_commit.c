@@ -353,6 +353,7 @@ static void *committer_main(void *arg)
 {
 	struct cid_audit *log = arg;
 
+	(void)pthread_setname_np(pthread_self(), "cid-audit");
 	pthread_mutex_lock(&log->lock);
 	for (;;) {
 		while (!log->lead && !log->stopping)

@@ -309,6 +309,7 @@ static void *worker_run(void *arg)
 	enum cid_err last = CID_OK;
 	const struct timespec pause = {.tv_sec = 0, .tv_nsec = CID_LOGOUT_POLL_MS * 1000000L};
 
+	(void)pthread_setname_np(pthread_self(), "cid-logout");
 	while (!atomic_load(&w->stop)) {
 		enum cid_err rc =
 		    cid_logout_sender_step(w->sender, (int64_t)time(NULL), CID_LOGOUT_POLL_MS);
@@ -411,6 +412,7 @@ static void *tenants_run(void *arg)
 	struct cid_logout_worker *w = arg;
 	const struct timespec pause = {.tv_sec = 0, .tv_nsec = CID_LOGOUT_POLL_MS * 1000000L};
 
+	(void)pthread_setname_np(pthread_self(), "cid-logout");
 	while (!atomic_load(&w->stop)) {
 		/* a tenant is never closed while the server runs: a new one changes the
 		 * count; one opened while disabled is walked again now and then, in case

@@ -64,6 +64,7 @@ struct pool {
 	bool stopping;		  /* set once: no job is queued after it */
 	pthread_t *workers;
 	unsigned n_workers;
+	const char *name; /* of its threads, as top -H and perf show them */
 };
 
 struct cid_http {
@@ -135,6 +136,7 @@ static void *pool_worker(void *arg)
 {
 	struct pool *p = arg;
 
+	(void)pthread_setname_np(pthread_self(), p->name);
 	for (;;) {
 		struct conn *c;
 
@@ -182,14 +184,19 @@ static bool enqueue(struct pool *p, struct conn *c)
 	return queued;
 }
 
-/* Starts n workers of p on stacks of stack bytes (0: the default). */
-static enum cid_err pool_start(struct pool *p, struct cid_http *h, unsigned n, size_t stack)
+/*
+ * Starts n workers of p named name (at most 15 bytes: a static string) on
+ * stacks of stack bytes (0: the default).
+ */
+static enum cid_err pool_start(struct pool *p, struct cid_http *h, const char *name, unsigned n,
+			       size_t stack)
 {
 	enum cid_err rc = CID_OK;
 	pthread_attr_t attr;
 	bool attr_ok = pthread_attr_init(&attr) == 0;
 
 	p->h = h;
+	p->name = name;
 	CID_ENSURE(attr_ok, CID_ERR_NOMEM);
 	if (n == 0)
 		goto out;
@@ -689,9 +696,9 @@ static enum cid_err start(const struct cid_config *cfg, struct cid_ctx *ctx,
 	CID_TRY(parse_listen(cfg->listen, cfg->port, &ss, &flags));
 	raise_nofile(cfg);
 	CID_TRY(cid_guard_new(cfg->max_connections, cfg->connection_timeout, &h->guard));
-	CID_TRY(pool_start(&h->login, h, cfg->login_threads, 0));
-	CID_TRY(pool_start(&h->writer, h, cfg->write_threads, 0));
-	CID_TRY(pool_start(&h->opener, h, tenants != NULL ? 1 : 0, 0));
+	CID_TRY(pool_start(&h->login, h, "cid-login", cfg->login_threads, 0));
+	CID_TRY(pool_start(&h->writer, h, "cid-write", cfg->write_threads, 0));
+	CID_TRY(pool_start(&h->opener, h, "cid-open", tenants != NULL ? 1 : 0, 0));
 	h->mhd = MHD_start_daemon(
 	    flags, 0, NULL, NULL, handle, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->threads, MHD_OPTION_THREAD_STACK_SIZE,

@@ -95,6 +95,7 @@ static void *watchdog(void *arg)
 	struct cid_guard *g = arg;
 	struct timespec until;
 
+	(void)pthread_setname_np(pthread_self(), "cid-watchdog");
 	pthread_mutex_lock(&g->lock);
 	while (!g->stopping) {
 		int64_t now = now_ms();

@@ -28,6 +28,14 @@ ulimit -Sn 1024 || bail "ulimit -Sn 1024"
 civicid_start
 ok "civicid serve listens on $ISSUER"
 
+# its threads, named as top -H and perf show them, as many as configured
+threads_named() { grep -cx "$1" /proc/"$CIVICID_PID"/task/*/comm 2>/dev/null | awk -F: '{n += $NF} END {print n + 0}'; }
+eq "write_threads cid-write threads" "$(threads_named cid-write)" \
+	"$(sed -n 's/^write_threads = //p' "$tmp/config")"
+eq "login_threads cid-login threads" "$(threads_named cid-login)" \
+	"$(sed -n 's/^login_threads = //p' "$tmp/config")"
+eq "one cid-watchdog thread" "$(threads_named cid-watchdog)" 1
+
 python3 "$here/tools/connections.py" "$CPORT" "$max_connections" "$idle_timeout" "$deadline" \
 	>"$tmp/attack.tap"
 rc=$?
