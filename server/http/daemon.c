@@ -375,10 +375,14 @@ static int build_request(struct conn *c, const char *method)
 	return 0;
 }
 
+/* Seconds a client is asked to wait (Retry-After) when the server is stopping: a restart's. */
+#define STOPPING_RETRY_S 5
+
 /*
- * The error reply for a request the skin could not even build: a page (its
- * message key, in the language of what was read of the request) for a page
- * endpoint, else JSON.
+ * The error reply for a request the skin could not even build (status 400,
+ * 413, 431), or could not hand to a worker because the server is stopping
+ * (503, with Retry-After): a page (its message key, in the language of what
+ * was read of the request) for a page endpoint, else JSON.
  */
 static enum cid_err input_error(struct cid_ctx *ctx, const struct conn *c, struct cid_reply *reply,
 				int status, enum cid_err why)
@@ -386,19 +390,24 @@ static enum cid_err input_error(struct cid_ctx *ctx, const struct conn *c, struc
 	const struct cid_config *cfg = cid_ctx_config(ctx);
 	const char *text = status == 413   ? "the request is too large"
 			   : status == 431 ? "a request header is too large"
+			   : status == 503 ? "the server is stopping: retry shortly"
 					   : cid_strerror(why);
 	const char *key = status == 413	  ? "err.too_large"
 			  : status == 431 ? "err.header_too_large"
+			  : status == 503 ? "err.stopping"
 					  : "err.bad_request";
+	const char *error = status == 503 ? "temporarily_unavailable" : "invalid_request";
 	enum cid_err rc;
 
+	if (status == 503)
+		reply->retry_after = STOPPING_RETRY_S;
 	if (c->route != NULL && c->route->page) {
-		rc = cid_reply_error_page(reply, status, "invalid_request", key,
+		rc = cid_reply_error_page(reply, status, error, key,
 					  cid_request_locale(cfg, &c->req));
 		/* the page's header, footer and way back, as every page has */
 		return rc == CID_OK ? cid_frame_add(ctx, c->route, &c->req, reply) : rc;
 	}
-	return cid_reply_error_json(reply, status, "invalid_request", text);
+	return cid_reply_error_json(reply, status, error, text);
 }
 
 /*
@@ -456,6 +465,19 @@ static bool to_worker(struct pool *p, struct conn *c)
 	c->in_worker = false;
 	MHD_resume_connection(c->mhd);
 	return false;
+}
+
+/*
+ * Answers c, which a stopping pool refused: 503 (input_error), so that its
+ * client retries once the server is back, rather than a closed connection
+ * that leaves it guessing whether its request was carried out.
+ */
+static enum MHD_Result stopping(struct conn *c)
+{
+	cid_reply_free(&c->reply);
+	if (input_error(c->ctx, c, &c->reply, 503, CID_ERR_IO) != CID_OK)
+		return MHD_NO;
+	return cid_respond(c->h->tpl, c->mhd, &c->reply);
 }
 
 /* Told by the audit log that c's entries are written (rc CID_OK) or not: resumes c. */
@@ -555,10 +577,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 		if (c->tenant.name[0] != '\0' &&
 		    cid_tenants_needs_open(h->tenants, c->tenant.name, now_s())) {
 			c->opening = true;
-			return to_worker(&h->opener, c) ? MHD_YES : MHD_NO;
-		}
-		if (c->tenant.name[0] != '\0')
+			if (to_worker(&h->opener, c))
+				return MHD_YES;
+			c->ctx =
+			    NULL; /* stopping: refused, as a tenant that cannot be opened now */
+			c->route = NULL;
+			c->reply.status = 503;
+		} else if (c->tenant.name[0] != '\0') {
 			open_tenant(c);
+		}
 	}
 	if (c->in_worker && !c->done)
 		return MHD_YES; /* spurious call while suspended */
@@ -597,8 +624,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 		if (c->route->fn == NULL)
 			return cid_respond_css(h->tpl, mhd);
 		switch (cid_endpoint_run(c->route, &c->req)) {
-		case CID_RUN_SLOW: return to_worker(&h->login, c) ? MHD_YES : MHD_NO;
-		case CID_RUN_WRITES: return to_worker(&h->writer, c) ? MHD_YES : MHD_NO;
+		case CID_RUN_SLOW: return to_worker(&h->login, c) ? MHD_YES : stopping(c);
+		case CID_RUN_WRITES: return to_worker(&h->writer, c) ? MHD_YES : stopping(c);
 		case CID_RUN_READS: break;
 		}
 		c->req.audit_later = true;

@@ -7,6 +7,10 @@
 // introspection are answered at once; the revocation is answered once the
 // disk is back, and the token is then inactive. Without the write threads
 // (the revocation answered on the polling thread) the reads hang too.
+// And a server told to stop while a write waits for the hung disk: it still
+// answers what only reads, answers a new write or login 503 with Retry-After
+// (JSON, or a page for a page endpoint) instead of closing the connection
+// on it, answers the waiting write once the disk is back, and exits 0.
 //
 // Run: CIVICID_BIN=build/asan/server/civicid \
 //      CID_FAULT_SYNC=$PWD/build/asan/tests/e2e/libfault_sync.so \
@@ -117,4 +121,81 @@ test('a hung disk holds up the writes, not the polling thread', async () => {
   assert.equal(revoked.status, 200, revoked.body);
   assert.equal((await introspect(doomed, 10_000)).active, false, 'the revoked token is inactive');
   assert.equal((await introspect(other, 10_000)).active, true);
+});
+
+test('a server stopping while the disk hangs answers new writes 503, the waiting one once the disk is back', async () => {
+  const store = freshStore('stall-stop');
+  stores.push(store);
+  const stallFile = join(store.root, 'the-disk-hangs');
+  const { client_id: id, client_secret: secret } = addClient(store, {
+    clientId: 'stall-stop-machine',
+    name: 'Disk stall stop test service',
+    scope: 'city',
+    grantTypes: 'client_credentials',
+  });
+  const configFile = store.writeConfig(
+    'threads = 1\nwrite_threads = 1\naudit_checkpoint_interval = 86400\n');
+  const stopping = await startServer(store, {
+    configFile,
+    env: preloadEnv(faultSyncLibrary(), { CID_FAULT_STALL: stallFile }),
+  });
+  const { issuer } = stopping;
+  const form = {
+    'content-type': 'application/x-www-form-urlencoded',
+    authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`,
+  };
+  const cc = await within(10_000, `${issuer}/token`, {
+    method: 'POST', headers: form, body: 'grant_type=client_credentials&scope=city',
+  });
+  assert.equal(cc.status, 200, cc.body);
+  const token = JSON.parse(cc.body).access_token;
+
+  writeFileSync(stallFile, 'every sync waits while this file exists\n');
+  let revoked = null;
+  const revocation = fetch(`${issuer}/revoke`, {
+    method: 'POST', headers: form, body: `token=${encodeURIComponent(token)}`,
+  }).then(async (res) => {
+    revoked = { status: res.status, body: await res.text() };
+  });
+  for (let waited = 0; !existsSync(`${stallFile}.waiting`); waited += 20) {
+    assert.ok(waited < 30_000, 'a sync waits for the hung disk');
+    await sleep(20);
+  }
+  const stopped = stopping.stop({ timeoutMs: 60_000 });
+  for (let waited = 0; !/civicid: stopping\n/.test(stopping.output().stderr); waited += 20) {
+    assert.ok(waited < 10_000, 'civicid serve says it is stopping');
+    await sleep(20);
+  }
+  // the login pool stops at once (idle); the write pool waits for the revocation
+  await sleep(300);
+
+  const again = await within(5_000, `${issuer}/revoke`, {
+    method: 'POST', headers: form, body: `token=${encodeURIComponent(token)}`,
+  });
+  assert.ok(!again.timedOut, 'a write arriving while the server stops is answered at once');
+  assert.equal(again.status, 503, again.body);
+  assert.equal(JSON.parse(again.body).error, 'temporarily_unavailable');
+  const res = await fetch(`${issuer}/revoke`, {
+    method: 'POST', headers: form, body: `token=${encodeURIComponent(token)}`,
+  });
+  assert.equal(res.status, 503);
+  assert.equal(res.headers.get('retry-after'), '5', 'it says when to retry');
+  await res.text();
+  const login = await within(5_000, `${issuer}/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'accept-language': 'en' },
+    body: 'req=x&csrf=y&username=nobody&password=nobody-password',
+  });
+  assert.ok(!login.timedOut, 'a login arriving while the server stops is answered at once');
+  assert.equal(login.status, 503);
+  assert.match(login.body, /<html/i, 'the login endpoint answers with a page');
+  assert.match(login.body, /restarting\. Try again in a moment/);
+  const disc = await within(5_000, `${issuer}/.well-known/openid-configuration`);
+  assert.ok(!disc.timedOut && disc.status === 200, 'what only reads is still answered');
+  assert.equal(revoked, null, 'the revocation still waits for the disk');
+
+  rmSync(stallFile);
+  await revocation;
+  assert.equal(revoked.status, 200, revoked.body);
+  await stopped; // exit 0, no sanitizer report
 });
