@@ -488,6 +488,35 @@ CID_MUST_CHECK enum cid_err audit_verify_entry(struct audit_verify *v, const cha
 					       bool *good);
 
 /*
+ * What the walk can know of an entry without the entries before it, so that
+ * it is found for many entries at once, on other threads (audit_entry_pre),
+ * and the walk (audit_verify_entry_pre) only links them in order.
+ */
+struct audit_entry_pre {
+	uint64_t seq;		       /* its seq, when scanned */
+	uint8_t leaf[CID_MERKLE_HASH]; /* its hash, when hashed */
+	bool scanned; /* audit_entry_scan accepted it (false: the walk parses it) */
+	bool hashed;  /* leaf holds its hash (false: the walk hashes it) */
+	bool chained; /* its prev is the hash of the entry given as the one before */
+};
+
+/*
+ * Fills *pre for the entry [p, p+n): the scan, and when the scan accepts it
+ * its hash (also as hex into hex) and whether its prev is prev (the hex hash
+ * of the entry before it; NULL: not known, chained false). Never fails: what
+ * it cannot find is left to the walk.
+ */
+void audit_entry_pre(const char *p, size_t n, const char *prev, struct audit_entry_pre *pre,
+		     char hex[CID_AUDIT_HASH_HEX]);
+
+/*
+ * audit_verify_entry with what audit_entry_pre found of [p, p+n) (borrowed):
+ * an entry not chained has its prev compared with v->prev here.
+ */
+CID_MUST_CHECK enum cid_err audit_verify_entry_pre(struct audit_verify *v, const char *p, size_t n,
+						   const struct audit_entry_pre *pre, bool *good);
+
+/*
  * Checks a checkpoint found after v->next entries: a legacy JWS (jws true) or
  * a signed note. *good false after reporting damage. Errors: CID_ERR_NOMEM,
  * CID_ERR_CRYPTO.

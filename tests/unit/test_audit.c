@@ -571,6 +571,103 @@ static size_t line_of_seq(uint64_t seq)
 	return (size_t)seq + (seq >= 5) + (seq >= 10);
 }
 
+/*
+ * The store's walk checks entries in batches of 2,048 on several threads
+ * (audit_verify.c): the caller's thread keeps the first quarter of a batch
+ * when one helper starts, a helper the rest, and each share's first entry
+ * is linked to the one before by the walk. A log of three batches, damaged
+ * at the edges of batches and shares and inside them, is found at the first
+ * bad seq with helpers and without (threads refused).
+ */
+#define N_BATCHES 4500 /* 2048 + 2048 + 404 */
+
+/* Puts val under seq's key in the audit database (val borrowed). */
+struct raw_entry {
+	uint64_t seq;
+	const char *val; /* NULL: deletes it */
+};
+
+static enum cid_err raw_entry_cb(struct cid_txn *txn, void *arg)
+{
+	const struct raw_entry *r = arg;
+	char k[17];
+
+	key16(r->seq, k);
+	if (r->val == NULL)
+		return cid_txn_del(txn, CID_DB_AUDIT, cid_str_of(k));
+	return cid_txn_put(txn, CID_DB_AUDIT, cid_str_of(k), cid_str_of(r->val), 0);
+}
+
+static char *raw_entry_get(struct cid_store *s, uint64_t seq)
+{
+	struct cid_txn *txn = NULL;
+	char k[17];
+	char *val;
+
+	key16(seq, k);
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	val = raw_get(txn, CID_DB_AUDIT, k);
+	cid_store_read_end(txn);
+	return val;
+}
+
+/* The first bad seq the walk reports with entry seq changed (or deleted), then restored. */
+static uint64_t bad_seq_with(struct fixture *f, uint64_t seq, bool deleted)
+{
+	char *orig = raw_entry_get(f->s, seq);
+	char *changed = strdup(orig);
+	struct raw_entry edit = {seq, deleted ? NULL : changed};
+	struct raw_entry back = {seq, orig};
+	struct cid_audit_report rep;
+
+	assert_non_null(changed);
+	flip_byte(changed);
+	assert_int_equal(cid_store_update(f->s, raw_entry_cb, &edit), CID_OK);
+	rep = verify_store(f);
+	assert_false(rep.ok);
+	assert_int_equal(cid_store_update(f->s, raw_entry_cb, &back), CID_OK);
+	free(changed);
+	free(orig);
+	return rep.bad_seq;
+}
+
+static void test_store_walk_across_batches_and_threads(void **state)
+{
+	struct fixture *f = *state;
+	static const uint64_t changed[] = {
+	    0,	  1,	511,  512,  513,  2047, /* the first batch: its shares' edges */
+	    2048, 2049, 2559, 2560, 2561, 4095, /* the second */
+	    4096, 4196, 4197, 4499,		/* the last, partial one (101 kept) */
+	};
+	json_t *batch[500];
+	struct cid_audit_report rep;
+
+	for (int i = 0; i < N_BATCHES; i += 500) {
+		for (int j = 0; j < 500; j++)
+			batch[j] = entry_new("release.permit", j % 2 ? HANAKO : TARO, "childcare",
+					     "family_name", NOW + i + j);
+		assert_int_equal(cid_audit_append(f->log, batch, 500, NULL), CID_OK);
+		for (int j = 0; j < 500; j++)
+			json_decref(batch[j]);
+	}
+	for (int refused = 0; refused < 2; refused++) {
+		threads_refused = refused == 1;
+		rep = verify_store(f);
+		assert_true(rep.ok);
+		assert_int_equal(rep.entries, N_BATCHES);
+		for (size_t i = 0; i < sizeof(changed) / sizeof(changed[0]); i++)
+			if (bad_seq_with(f, changed[i], false) != changed[i])
+				fail_msg("entry %llu changed, threads %s: not found there",
+					 (unsigned long long)changed[i],
+					 refused ? "refused" : "allowed");
+		assert_int_equal(bad_seq_with(f, 3000, true), 3000);
+		assert_int_equal(bad_seq_with(f, 2048, true), 2048);
+		rep = verify_store(f);
+		assert_true(rep.ok); /* every edit undone */
+	}
+	threads_refused = false;
+}
+
 static const struct {
 	const char *name;
 	enum line_edit kind;
@@ -3665,6 +3762,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_untouched_log_verifies_with_counts, setup,
 					    teardown),
 	    cmocka_unit_test(test_store_tampering_is_found_at_first_bad_seq),
+	    cmocka_unit_test_setup_teardown(test_store_walk_across_batches_and_threads, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_export_tampering_is_found_at_first_bad_seq, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_export_line_over_one_mib_is_damage, setup,
