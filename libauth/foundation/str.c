@@ -7,6 +7,7 @@
  */
 #include "str.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,25 @@ static bool utf8_cont(unsigned char c)
 	return (c & 0xC0) == 0x80;
 }
 
+#define ONES  0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/*
+ * True if none of the 8 bytes at s is above 0x7e or, with controls false,
+ * below 0x20 (with controls, if none is above 0x7f): bit tricks on a word.
+ * A byte below n sets its high bit in (w - n) & ~w, 0x7f in w + 1; a borrow
+ * or carry only flags more, so a false never errs: the byte loop decides.
+ */
+static bool ascii_word(const unsigned char *s, bool controls)
+{
+	uint64_t w;
+
+	memcpy(&w, s, sizeof(w));
+	if (controls)
+		return (w & HIGHS) == 0;
+	return ((((w - ONES * 0x20) & ~w) | (w + ONES) | w) & HIGHS) == 0;
+}
+
 /* RFC 3629 well-formed, and with controls false no NUL, DEL or C0 control but TAB, LF, CR. */
 static bool utf8_scan(const char *p, size_t n, bool controls)
 {
@@ -39,6 +59,10 @@ static bool utf8_scan(const char *p, size_t n, bool controls)
 
 	while (i < n) {
 		unsigned char c = s[i];
+		if (n - i >= 8 && ascii_word(s + i, controls)) {
+			i += 8;
+			continue;
+		}
 		if (c < 0x80) {
 			if (!controls &&
 			    (c == 0x7F || (c < 0x20 && c != '\t' && c != '\n' && c != '\r')))

@@ -15,38 +15,62 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Reads one line (without its '\n') into *buf; *len its length, *too_long if over the cap. */
-static enum cid_err line_read(FILE *in, char **buf, size_t *cap, size_t *len, bool *eof,
+/* An export read in blocks; a line is found with memchr and handed out in place. */
+#define READ_BLOCK ((size_t)64 * 1024)
+
+struct line_in {
+	FILE *in;
+	char *buf; /* [pos, len): read, not yet handed out */
+	size_t cap;
+	size_t pos;
+	size_t len;
+	bool end; /* fread found the end (or an error) */
+};
+
+/*
+ * The next line (without its '\n') at *line, *n bytes, valid until the next
+ * call; *eof at the end of the file; *too_long (and nothing more read) for a
+ * line over CID_AUDIT_MAX_LINE, of which at most that and a block are held.
+ * Errors: CID_ERR_IO (a read error), CID_ERR_NOMEM.
+ */
+static enum cid_err line_next(struct line_in *r, const char **line, size_t *n, bool *eof,
 			      bool *too_long)
 {
-	int c;
-	size_t n = 0;
+	size_t searched = 0; /* bytes from pos known to hold no '\n' */
 
-	*too_long = false;
 	*eof = false;
-	while ((c = getc_unlocked(in)) != EOF && c != '\n') {
-		if (n >= CID_AUDIT_MAX_LINE) {
-			*too_long = true;
-			continue;
-		}
-		if (n + 1 >= *cap) {
-			size_t bigger = *cap == 0 ? 4096 : *cap * 2;
-			char *p = realloc(*buf, bigger);
+	*too_long = false;
+	for (;;) {
+		const char *from = r->buf + r->pos;
+		const char *nl = memchr(from + searched, '\n', r->len - r->pos - searched);
 
-			if (p == NULL)
-				return CID_ERR_NOMEM;
-			*buf = p;
-			*cap = bigger;
+		if (nl != NULL || r->end || r->len - r->pos > CID_AUDIT_MAX_LINE) {
+			*line = from;
+			*n = nl != NULL ? (size_t)(nl - from) : r->len - r->pos;
+			*too_long = *n > CID_AUDIT_MAX_LINE;
+			*eof = nl == NULL && *n == 0;
+			r->pos += *n + (nl != NULL ? 1 : 0);
+			return nl == NULL && r->end && ferror(r->in) ? CID_ERR_IO : CID_OK;
 		}
-		(*buf)[n++] = (char)c;
+		searched = r->len - r->pos;
+		memmove(r->buf, from, searched);
+		r->len = searched;
+		r->pos = 0;
+		if (r->cap - r->len < READ_BLOCK) {
+			char *bigger = realloc(r->buf, r->len + READ_BLOCK);
+
+			if (bigger == NULL)
+				return CID_ERR_NOMEM;
+			r->buf = bigger;
+			r->cap = r->len + READ_BLOCK;
+		}
+		{
+			size_t got = fread(r->buf + r->len, 1, READ_BLOCK, r->in);
+
+			r->len += got;
+			r->end = got == 0;
+		}
 	}
-	if (c == EOF) {
-		if (ferror(in))
-			return CID_ERR_IO;
-		*eof = n == 0 && !*too_long;
-	}
-	*len = n;
-	return CID_OK;
 }
 
 /*
@@ -111,8 +135,8 @@ enum cid_err cid_audit_verify_export(FILE *in, const struct cid_keyset *ks,
 	enum cid_err rc = CID_OK;
 	struct audit_verify v = {0};
 	const char *jwks_iss = ks != NULL ? cid_keyset_issuer(ks) : NULL;
-	char *buf = NULL;
-	size_t cap = 0;
+	struct line_in r = {.in = in};
+	const char *line;
 	size_t len;
 	bool eof;
 	bool too_long;
@@ -127,10 +151,13 @@ enum cid_err cid_audit_verify_export(FILE *in, const struct cid_keyset *ks,
 	v.expected_iss = opts->issuer != NULL ? opts->issuer : jwks_iss;
 	CID_TRY(audit_verify_begin(&v, rep, opts));
 	rep->issuer_checked = v.expected_iss != NULL;
+	r.buf = malloc(READ_BLOCK);
+	CID_ENSURE(r.buf != NULL, CID_ERR_NOMEM);
+	r.cap = READ_BLOCK;
 	flockfile(in);
 	locked = true;
 	for (;;) {
-		CID_TRY(line_read(in, &buf, &cap, &len, &eof, &too_long));
+		CID_TRY(line_next(&r, &line, &len, &eof, &too_long));
 		if (eof)
 			break;
 		if (too_long) {
@@ -138,7 +165,7 @@ enum cid_err cid_audit_verify_export(FILE *in, const struct cid_keyset *ks,
 					 v.next);
 			break;
 		}
-		rc = export_line(&v, buf == NULL ? "" : buf, len);
+		rc = export_line(&v, line, len);
 		if (rc == AUDIT_STOP) {
 			rc = CID_OK;
 			break;
@@ -155,7 +182,7 @@ enum cid_err cid_audit_verify_export(FILE *in, const struct cid_keyset *ks,
 out:
 	if (locked)
 		funlockfile(in);
-	free(buf);
+	free(r.buf);
 	free(v.scratch);
 	return rc;
 }

@@ -641,6 +641,9 @@ static void test_store_walk_across_batches_and_threads(void **state)
 	};
 	json_t *batch[500];
 	struct cid_audit_report rep;
+	char *text;
+	char *edited;
+	size_t len = 0;
 
 	for (int i = 0; i < N_BATCHES; i += 500) {
 		for (int j = 0; j < 500; j++)
@@ -666,6 +669,24 @@ static void test_store_walk_across_batches_and_threads(void **state)
 		assert_true(rep.ok); /* every edit undone */
 	}
 	threads_refused = false;
+
+	/* its export (about 2 MB) is read in blocks of 64 KiB: lines across them */
+	text = export_text(f->s, &len);
+	assert_true(len > 1024 * 1024);
+	rep = verify_text(f, f->ks, text, len);
+	assert_true(rep.ok);
+	assert_int_equal(rep.entries, N_BATCHES);
+	assert_int_equal(text[len - 1], '\n');
+	rep = verify_text(f, f->ks, text, len - 1); /* its last line without its '\n' */
+	assert_true(rep.ok);
+	assert_int_equal(rep.entries, N_BATCHES);
+	edited = strstr(text + len / 2, "childcare");
+	assert_non_null(edited);
+	edited[4] = 'D';
+	rep = verify_text(f, f->ks, text, len);
+	assert_false(rep.ok);
+	assert_true(rep.bad_seq > 0 && rep.bad_seq < N_BATCHES);
+	free(text);
 }
 
 static const struct {

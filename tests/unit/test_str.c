@@ -107,6 +107,41 @@ static void test_utf8_valid_table(void **state)
 	}
 }
 
+/*
+ * ASCII is checked 8 bytes at a time: every byte value, at every place of
+ * three words and a tail, in ASCII around it, is judged as the byte loop
+ * judges it alone (one byte of 0x80 and up is never UTF-8 by itself).
+ */
+static void test_utf8_words_judge_each_byte(void **state)
+{
+	char text[27];
+
+	(void)state;
+	for (size_t at = 0; at < sizeof(text); at++) {
+		for (int b = 0; b < 256; b++) {
+			bool ascii = b < 0x80;
+			bool valid = (b >= 0x20 && b < 0x7F) || b == '\t' || b == '\n' || b == '\r';
+
+			memset(text, 'a', sizeof(text));
+			text[at] = (char)b;
+			if (cid_utf8_valid(text, sizeof(text)) != valid ||
+			    cid_utf8_wellformed(text, sizeof(text)) != ascii)
+				fail_msg("byte 0x%02x at %zu of %zu: valid %d well-formed %d", b,
+					 at, sizeof(text), !valid, !ascii);
+		}
+	}
+	/* a character across a word's edge, whole or cut */
+	for (size_t at = 0; at + 3 <= sizeof(text); at++) {
+		memset(text, 'a', sizeof(text));
+		memcpy(text + at, "\xE3\x81\x82", 3);
+		if (!cid_utf8_valid(text, sizeof(text)))
+			fail_msg("U+3042 at %zu: refused", at);
+		text[at + 2] = '(';
+		if (cid_utf8_valid(text, sizeof(text)) || cid_utf8_wellformed(text, sizeof(text)))
+			fail_msg("a cut U+3042 at %zu: taken", at);
+	}
+}
+
 static void test_utf8_valid_reads_only_n_bytes(void **state)
 {
 	(void)state;
@@ -779,6 +814,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_utf8_valid_table),
+	    cmocka_unit_test(test_utf8_words_judge_each_byte),
 	    cmocka_unit_test(test_utf8_valid_reads_only_n_bytes),
 	    cmocka_unit_test(test_parse_u64_table),
 	    cmocka_unit_test(test_parse_u64_uses_length_not_nul),
