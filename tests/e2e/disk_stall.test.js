@@ -24,11 +24,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { addClient, faultSyncLibrary, freshStore, preloadEnv, startServer } from './lib/server.js';
 
 const stores = [];
-let server;
+const running = []; // {server, stallFile}
 
 after(async () => {
   try {
-    if (server) await server.stop();
+    // a test that failed may have left the disk hung: a stop would wait for it
+    for (const r of running) rmSync(r.stallFile, { force: true });
+    for (const r of running) await r.server.stop();
   } finally {
     for (const s of stores) s.remove();
   }
@@ -49,27 +51,56 @@ async function within(ms, url, init = {}) {
   }
 }
 
-test('a hung disk holds up the writes, not the polling thread', async () => {
-  const store = freshStore('stall');
+/**
+ * A server over a fresh store, one polling thread and writeThreads write
+ * threads, whose syncs all wait while stallFile exists; a client_credentials
+ * client. {server, issuer, stallFile, form (its headers for a form POST)}.
+ */
+async function stallableServer(name, writeThreads) {
+  const store = freshStore(name);
   stores.push(store);
   const stallFile = join(store.root, 'the-disk-hangs');
   const { client_id: id, client_secret: secret } = addClient(store, {
-    clientId: 'stall-machine',
-    name: 'Disk stall test service',
+    clientId: `${name}-machine`,
+    name: `Disk ${name} test service`,
     scope: 'city',
     grantTypes: 'client_credentials',
   });
   const configFile = store.writeConfig(
-    'threads = 1\nwrite_threads = 2\naudit_checkpoint_interval = 86400\n');
-  server = await startServer(store, {
+    `threads = 1\nwrite_threads = ${writeThreads}\naudit_checkpoint_interval = 86400\n`);
+  const started = await startServer(store, {
     configFile,
     env: preloadEnv(faultSyncLibrary(), { CID_FAULT_STALL: stallFile }),
   });
-  const { issuer } = server;
   const form = {
     'content-type': 'application/x-www-form-urlencoded',
     authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`,
   };
+  running.push({ server: started, stallFile });
+  return { server: started, issuer: started.issuer, stallFile, form };
+}
+
+/** Hangs the disk, revokes token, waits until a sync waits: {done, result()}. */
+async function revokeOnHungDisk({ issuer, stallFile, form }, token) {
+  let result = null;
+  writeFileSync(stallFile, 'every sync waits while this file exists\n');
+  // revoking a token writes its id durably: it waits for the disk
+  const done = fetch(`${issuer}/revoke`, {
+    method: 'POST', headers: form, body: `token=${encodeURIComponent(token)}`,
+  }).then(async (res) => {
+    result = { status: res.status, body: await res.text() };
+  });
+  // fault_sync leaves STALL.waiting once a sync waits: the revocation's
+  for (let waited = 0; !existsSync(`${stallFile}.waiting`); waited += 20) {
+    assert.ok(waited < 30_000, 'a sync waits for the hung disk');
+    await sleep(20);
+  }
+  return { done, result: () => result };
+}
+
+test('a hung disk holds up the writes, not the polling thread', async () => {
+  const hung = await stallableServer('stall', 2);
+  const { issuer, form } = hung;
   const ccToken = async (ms) => {
     const r = await within(ms, `${issuer}/token`, {
       method: 'POST', headers: form, body: 'grant_type=client_credentials&scope=city',
@@ -90,20 +121,8 @@ test('a hung disk holds up the writes, not the polling thread', async () => {
   const doomed = await ccToken(10_000);
   assert.equal((await introspect(doomed, 10_000)).active, true);
 
-  writeFileSync(stallFile, 'every sync waits while this file exists\n');
-  // revoking an access token writes its id durably: it waits for the disk
-  let revoked = null;
-  const revocation = fetch(`${issuer}/revoke`, {
-    method: 'POST', headers: form, body: `token=${encodeURIComponent(doomed)}`,
-  }).then(async (res) => {
-    revoked = { status: res.status, body: await res.text() };
-  });
-  // fault_sync leaves STALL.waiting once a sync waits: the revocation's
-  for (let waited = 0; !existsSync(`${stallFile}.waiting`); waited += 20) {
-    assert.ok(waited < 30_000, 'a sync waits for the hung disk');
-    await sleep(20);
-  }
-  assert.equal(revoked, null, 'the revocation waits for the hung disk');
+  const revocation = await revokeOnHungDisk(hung, doomed);
+  assert.equal(revocation.result(), null, 'the revocation waits for the hung disk');
 
   // meanwhile the one polling thread answers everything that only reads
   // (5 s: room for a sanitized build on a busy machine, far under the hang)
@@ -114,53 +133,25 @@ test('a hung disk holds up the writes, not the polling thread', async () => {
   }
   const other = await ccToken(5_000);
   assert.equal((await introspect(other, 5_000)).active, true);
-  assert.equal(revoked, null, 'the revocation still waits');
+  assert.equal(revocation.result(), null, 'the revocation still waits');
 
-  rmSync(stallFile);
-  await revocation;
-  assert.equal(revoked.status, 200, revoked.body);
+  rmSync(hung.stallFile);
+  await revocation.done;
+  assert.equal(revocation.result().status, 200, revocation.result().body);
   assert.equal((await introspect(doomed, 10_000)).active, false, 'the revoked token is inactive');
   assert.equal((await introspect(other, 10_000)).active, true);
 });
 
 test('a server stopping while the disk hangs answers new writes 503, the waiting one once the disk is back', async () => {
-  const store = freshStore('stall-stop');
-  stores.push(store);
-  const stallFile = join(store.root, 'the-disk-hangs');
-  const { client_id: id, client_secret: secret } = addClient(store, {
-    clientId: 'stall-stop-machine',
-    name: 'Disk stall stop test service',
-    scope: 'city',
-    grantTypes: 'client_credentials',
-  });
-  const configFile = store.writeConfig(
-    'threads = 1\nwrite_threads = 1\naudit_checkpoint_interval = 86400\n');
-  const stopping = await startServer(store, {
-    configFile,
-    env: preloadEnv(faultSyncLibrary(), { CID_FAULT_STALL: stallFile }),
-  });
-  const { issuer } = stopping;
-  const form = {
-    'content-type': 'application/x-www-form-urlencoded',
-    authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`,
-  };
+  const hung = await stallableServer('stall-stop', 1);
+  const { server: stopping, issuer, form } = hung;
   const cc = await within(10_000, `${issuer}/token`, {
     method: 'POST', headers: form, body: 'grant_type=client_credentials&scope=city',
   });
   assert.equal(cc.status, 200, cc.body);
   const token = JSON.parse(cc.body).access_token;
 
-  writeFileSync(stallFile, 'every sync waits while this file exists\n');
-  let revoked = null;
-  const revocation = fetch(`${issuer}/revoke`, {
-    method: 'POST', headers: form, body: `token=${encodeURIComponent(token)}`,
-  }).then(async (res) => {
-    revoked = { status: res.status, body: await res.text() };
-  });
-  for (let waited = 0; !existsSync(`${stallFile}.waiting`); waited += 20) {
-    assert.ok(waited < 30_000, 'a sync waits for the hung disk');
-    await sleep(20);
-  }
+  const revocation = await revokeOnHungDisk(hung, token);
   const stopped = stopping.stop({ timeoutMs: 60_000 });
   for (let waited = 0; !/civicid: stopping\n/.test(stopping.output().stderr); waited += 20) {
     assert.ok(waited < 10_000, 'civicid serve says it is stopping');
@@ -192,10 +183,10 @@ test('a server stopping while the disk hangs answers new writes 503, the waiting
   assert.match(login.body, /restarting\. Try again in a moment/);
   const disc = await within(5_000, `${issuer}/.well-known/openid-configuration`);
   assert.ok(!disc.timedOut && disc.status === 200, 'what only reads is still answered');
-  assert.equal(revoked, null, 'the revocation still waits for the disk');
+  assert.equal(revocation.result(), null, 'the revocation still waits for the disk');
 
-  rmSync(stallFile);
-  await revocation;
-  assert.equal(revoked.status, 200, revoked.body);
+  rmSync(hung.stallFile);
+  await revocation.done;
+  assert.equal(revocation.result().status, 200, revocation.result().body);
   await stopped; // exit 0, no sanitizer report
 });
