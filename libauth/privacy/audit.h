@@ -624,6 +624,10 @@ struct cid_audit_verify_opts {
 	   rollback. NULL: none */
 	const char *witness_checkpoint;
 	size_t witness_checkpoint_len;
+	/* the store's walk: at most this many threads, the caller's included; 0: one per
+	   core, at most 4 (a server checking its own log leaves the other cores to its
+	   requests: 1) */
+	unsigned threads;
 };
 
 /*
@@ -647,7 +651,8 @@ struct cid_audit_verify_opts {
  *     tree of the first W entries other than the one it signs (rollback
  *     set): the first missing entry, or W - 1.
  * Entries after the newest checkpoint are the live log's normal state: the
- * report is ok with unsigned_tail set.
+ * report is ok with unsigned_tail set. The walk runs on opts->threads
+ * threads (started and joined within the call).
  * Errors: CID_ERR_DENIED (opts->witness_checkpoint is not a checkpoint
  * signed by a trusted log key: nothing is read), CID_ERR_REFUSED (it is, but
  * no trusted witness's cosignature on it verifies: only the log vouches for

@@ -872,6 +872,7 @@ enum cid_err cid_audit_verify_store(struct cid_store *s, const struct cid_keyset
 	uint64_t size;
 	char hash[CID_AUDIT_HASH_HEX];
 	char *iss = NULL;
+	unsigned threads;
 
 	v->ks = ks;
 	v->store = true;
@@ -914,7 +915,10 @@ enum cid_err cid_audit_verify_store(struct cid_store *s, const struct cid_keyset
 	w.buf[0] = malloc(2 * WALK_BATCH * sizeof(*w.buf[0]));
 	CID_ENSURE(w.buf[0] != NULL, CID_ERR_NOMEM);
 	w.buf[1] = w.buf[0] + WALK_BATCH;
-	CID_TRY(crew_start(&w.crew, walk_threads() - 1));
+	threads = walk_threads();
+	if (opts != NULL && opts->threads > 0 && opts->threads < threads)
+		threads = opts->threads;
+	CID_TRY(crew_start(&w.crew, threads - 1));
 	w.crew_up = true;
 	rc = cid_txn_foreach(txn, CID_DB_AUDIT, (struct cid_str){NULL, 0}, store_entry_cb, &w);
 	if (rc == CID_OK)

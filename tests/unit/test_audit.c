@@ -34,15 +34,19 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <unistd.h>
 
 /* pthread_create fails (EAGAIN, as at the thread limit) while this is set */
 static bool threads_refused;
+/* threads started (or refused) so far */
+static unsigned threads_asked;
 
 int __real_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
 int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
 
 int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
+	threads_asked++;
 	if (threads_refused)
 		return EAGAIN;
 	return __real_pthread_create(t, attr, fn, arg);
@@ -669,6 +673,20 @@ static void test_store_walk_across_batches_and_threads(void **state)
 		assert_true(rep.ok); /* every edit undone */
 	}
 	threads_refused = false;
+	/* opts->threads 1 (the officer console's): the walk on the caller's thread alone */
+	{
+		static const struct cid_audit_verify_opts one = {.threads = 1};
+		unsigned before = threads_asked;
+
+		assert_int_equal(cid_audit_verify_store(f->s, f->ks, &one, &rep), CID_OK);
+		assert_true(rep.ok);
+		assert_int_equal(rep.entries, N_BATCHES);
+		assert_int_equal(threads_asked, before);
+		rep = verify_store(f);
+		if (sysconf(_SC_NPROCESSORS_ONLN) > 1)
+			assert_true(threads_asked >
+				    before); /* by default, a helper per other core */
+	}
 
 	/* its export (about 2 MB) is read in blocks of 64 KiB: lines across them */
 	text = export_text(f->s, &len);
