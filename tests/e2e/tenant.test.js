@@ -318,7 +318,8 @@ test("a tenant's back-channel logout notices go out, signed by its own keys", T,
   assert.equal(t.payload.aud, 'rp-a');
 });
 
-test("a tenant's first open (its store, its keys) stalls neither an open tenant's requests nor an unknown one's 404", T, async () => {
+// four first opens, each tens of seconds under valgrind on a slow machine
+test("a tenant's first open (its store, its keys) stalls neither an open tenant's requests nor an unknown one's 404", { timeout: 300_000 }, async () => {
   // one polling thread, so that a first open run on it would hold every other
   // request behind it; each first open takes far longer than a JWKS request
   const own = freshStore('tenant-open');
