@@ -524,6 +524,19 @@ CID_MUST_CHECK enum cid_err audit_verify_entry_pre(struct audit_verify *v, const
 CID_MUST_CHECK enum cid_err audit_verify_checkpoint(struct audit_verify *v, bool jws,
 						    const char *text, size_t len, bool *good);
 
+/*
+ * What v knows once v->next entries were read: at the stored frontier's size
+ * and the witness checkpoint's, the tree compared with theirs (damage reported).
+ */
+void audit_verify_at_size(struct audit_verify *v);
+
+/*
+ * *yes if jws is a legacy checkpoint whose signature verifies with ks and
+ * that covers size entries. Errors: CID_ERR_NOMEM.
+ */
+CID_MUST_CHECK enum cid_err audit_jws_covers(const struct cid_keyset *ks, const char *jws,
+					     size_t len, uint64_t size, bool *yes);
+
 /* Ends a walk: the witness checkpoint's verdict and the unsigned-tail rule. Frees v. */
 void audit_verify_end(struct audit_verify *v, bool accept_tail);
 
