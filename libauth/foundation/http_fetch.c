@@ -507,14 +507,8 @@ static enum cid_err batch_idle(struct cid_http_batch *b, int wait_ms)
 {
 	struct timespec until;
 
-	if (clock_gettime(CLOCK_MONOTONIC, &until) != 0)
+	if (cid_sync_deadline(&until, CLOCK_MONOTONIC, wait_ms) != CID_OK)
 		return CID_ERR_IO;
-	until.tv_sec += wait_ms / 1000;
-	until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&b->lock);
 	while (!b->woken && wait_ms > 0 && pthread_cond_timedwait(&b->wake, &b->lock, &until) == 0)
 		;

@@ -27,3 +27,19 @@ void cid_sync_destroy(pthread_mutex_t *m, pthread_cond_t *c)
 	pthread_cond_destroy(c);
 	pthread_mutex_destroy(m);
 }
+
+enum cid_err cid_sync_deadline(struct timespec *until, clockid_t clock, int64_t ms)
+{
+	struct timespec now;
+
+	if (clock_gettime(clock, &now) != 0)
+		return CID_ERR_IO;
+	now.tv_sec += (time_t)(ms / 1000);
+	now.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (now.tv_nsec >= 1000000000L) {
+		now.tv_sec++;
+		now.tv_nsec -= 1000000000L;
+	}
+	*until = now;
+	return CID_OK;
+}

@@ -15,6 +15,7 @@
 #include "err.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <time.h>
 
 /*
@@ -27,5 +28,12 @@ CID_MUST_CHECK enum cid_err cid_sync_init(pthread_mutex_t *m, pthread_cond_t *c,
 
 /* Ends *m and *c, made by cid_sync_init; no thread may wait on or hold them. */
 void cid_sync_destroy(pthread_mutex_t *m, pthread_cond_t *c);
+
+/*
+ * Into *until, the time on clock ms milliseconds (0 or more) from now, for a
+ * timed wait of a condition made on that clock. Error: CID_ERR_IO (the clock
+ * could not be read; *until is then unchanged).
+ */
+CID_MUST_CHECK enum cid_err cid_sync_deadline(struct timespec *until, clockid_t clock, int64_t ms);
 
 #endif

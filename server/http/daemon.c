@@ -82,9 +82,13 @@ struct cid_http {
 	/* answers waiting for their audit entries (audit_later): cid_http_stop waits
 	   for none to be left before it stops MHD, which must resume them */
 	pthread_mutex_t audits_lock;
-	pthread_cond_t audits_idle;
-	unsigned audits;     /* submitted, not yet told */
-	bool audits_waiting; /* stopping: an answer's entries are written in place */
+	pthread_cond_t audits_idle; /* audits or owed down to 0 */
+	unsigned audits;	    /* submitted, not yet told */
+	bool audits_waiting;	    /* stopping: an answer's entries are written in place */
+	/* requests suspended for a worker or the log, not yet completed (sent or
+	   dropped by their client), under audits_lock: cid_http_stop lets them be
+	   sent before it stops MHD, which would close their connections unanswered */
+	unsigned owed;
 };
 
 /* One request's state, from the first handler call to NOTIFY_COMPLETED. */
@@ -100,6 +104,7 @@ struct conn {
 	bool in_worker; /* a worker, or the audit log, owns req/reply until it resumes us */
 	bool done;	/* the worker finished, or the entries were written; reply is ready */
 	bool opening;	/* the worker's job is the tenant's first open, not the answer */
+	bool owed;	/* counted in h->owed: suspended once, not yet completed */
 	struct cid_audit_pending *audit; /* submitted entries: the log's until it tells us */
 	struct cid_request req;
 	struct cid_reply reply;
@@ -377,15 +382,17 @@ static int build_request(struct conn *c, const char *method)
 
 /* Seconds a client is asked to wait (Retry-After) when the server is stopping: a restart's. */
 #define STOPPING_RETRY_S 5
+/* Milliseconds a stop waits for the answers it resumed to be sent (a slow reader's bound). */
+#define STOP_DRAIN_MS 10000
 
 /*
- * The error reply for a request the skin could not even build (status 400,
- * 413, 431), or could not hand to a worker because the server is stopping
- * (503, with Retry-After): a page (its message key, in the language of what
- * was read of the request) for a page endpoint, else JSON.
+ * The reply refusing a request before its endpoint ran: one the skin could
+ * not even build (status 400, 413, 431), or could not hand to a worker because
+ * the server is stopping (503, with Retry-After): a page (its message key, in
+ * the language of what was read of the request) for a page endpoint, else JSON.
  */
-static enum cid_err input_error(struct cid_ctx *ctx, const struct conn *c, struct cid_reply *reply,
-				int status, enum cid_err why)
+static enum cid_err refusal(struct cid_ctx *ctx, const struct conn *c, struct cid_reply *reply,
+			    int status, enum cid_err why)
 {
 	const struct cid_config *cfg = cid_ctx_config(ctx);
 	const char *text = status == 413   ? "the request is too large"
@@ -454,9 +461,27 @@ static void open_tenant(struct conn *c)
 	    rc == CID_ERR_NOTFOUND || rc == CID_ERR_INVALID || rc == CID_ERR_DISABLED ? 404 : 503;
 }
 
+/* Counts c in h->owed (once), or out of it (when it was counted), and says when none is left. */
+static void owe(struct conn *c, bool owed)
+{
+	struct cid_http *h = c->h;
+
+	if (c->owed == owed)
+		return;
+	c->owed = owed;
+	pthread_mutex_lock(&h->audits_lock);
+	h->owed = owed ? h->owed + 1 : h->owed - 1;
+	if (h->owed == 0)
+		pthread_cond_broadcast(&h->audits_idle);
+	pthread_mutex_unlock(&h->audits_lock);
+}
+
 /* Suspends c and queues it for a worker of p; false (c resumed) once the pool is stopping. */
 static bool to_worker(struct pool *p, struct conn *c)
 {
+	bool was_owed = c->owed;
+
+	owe(c, true);
 	c->in_worker = true;
 	c->done = false;
 	MHD_suspend_connection(c->mhd);
@@ -464,18 +489,19 @@ static bool to_worker(struct pool *p, struct conn *c)
 		return true;
 	c->in_worker = false;
 	MHD_resume_connection(c->mhd);
+	owe(c, was_owed);
 	return false;
 }
 
 /*
- * Answers c, which a stopping pool refused: 503 (input_error), so that its
+ * Answers c, which a stopping pool refused: 503 (refusal), so that its
  * client retries once the server is back, rather than a closed connection
  * that leaves it guessing whether its request was carried out.
  */
 static enum MHD_Result stopping(struct conn *c)
 {
 	cid_reply_free(&c->reply);
-	if (input_error(c->ctx, c, &c->reply, 503, CID_ERR_IO) != CID_OK)
+	if (refusal(c->ctx, c, &c->reply, 503, CID_ERR_IO) != CID_OK)
 		return MHD_NO;
 	return cid_respond(c->h->tpl, c->mhd, &c->reply);
 }
@@ -517,6 +543,7 @@ static bool audit_later(struct conn *c)
 		c->rc = cid_audit_pending_commit(p);
 		return false;
 	}
+	owe(c, true);
 	c->in_worker = true;
 	c->done = false;
 	c->audit = p;
@@ -579,10 +606,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 			c->opening = true;
 			if (to_worker(&h->opener, c))
 				return MHD_YES;
-			c->ctx =
-			    NULL; /* stopping: refused, as a tenant that cannot be opened now */
+			/* stopping: refused, as a tenant that cannot be opened now */
+			c->ctx = NULL;
 			c->route = NULL;
 			c->reply.status = 503;
+			c->reply.retry_after = STOPPING_RETRY_S;
 		} else if (c->tenant.name[0] != '\0') {
 			open_tenant(c);
 		}
@@ -617,7 +645,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 		status = build_request(c, method);
 		if (status != 0) {
 			cid_reply_free(&c->reply);
-			if (input_error(c->ctx, c, &c->reply, status, CID_ERR_INVALID) != CID_OK)
+			if (refusal(c->ctx, c, &c->reply, status, CID_ERR_INVALID) != CID_OK)
 				return MHD_NO;
 			return cid_respond(h->tpl, mhd, &c->reply);
 		}
@@ -646,9 +674,12 @@ static void completed(void *cls, struct MHD_Connection *mhd, void **con_cls,
 		      enum MHD_RequestTerminationCode toe)
 {
 	struct cid_http *h = cls;
+	struct conn *c = *con_cls;
 
 	(void)toe;
-	conn_free(*con_cls);
+	if (c != NULL)
+		owe(c, false);
+	conn_free(c);
 	*con_cls = NULL;
 	cid_guard_waiting(h->guard, mhd);
 }
@@ -760,6 +791,8 @@ enum cid_err cid_http_start_tenants(const struct cid_config *cfg, struct cid_ten
 
 void cid_http_stop(struct cid_http *h)
 {
+	struct timespec until;
+
 	if (h == NULL)
 		return;
 	pool_stop(&h->opener); /* before the others: an opened request may queue there */
@@ -769,6 +802,12 @@ void cid_http_stop(struct cid_http *h)
 	h->audits_waiting = true;
 	while (h->audits > 0)
 		pthread_cond_wait(&h->audits_idle, &h->audits_lock);
+	/* every worker and the log have resumed what they held: let MHD send it */
+	if (cid_sync_deadline(&until, CLOCK_MONOTONIC, STOP_DRAIN_MS) == CID_OK) {
+		while (h->owed > 0 &&
+		       pthread_cond_timedwait(&h->audits_idle, &h->audits_lock, &until) == 0)
+			;
+	}
 	pthread_mutex_unlock(&h->audits_lock);
 	if (h->mhd != NULL)
 		MHD_stop_daemon(h->mhd);

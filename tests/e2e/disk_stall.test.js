@@ -10,18 +10,20 @@
 // And a server told to stop while a write waits for the hung disk: it still
 // answers what only reads, answers a new write or login 503 with Retry-After
 // (JSON, or a page for a page endpoint) instead of closing the connection
-// on it, answers the waiting write once the disk is back, and exits 0.
+// on it, answers the waiting write once the disk is back, and exits 0; with
+// several cities, a request for one not yet opened gets the same 503, as its
+// first open would need the stopped opener thread.
 //
 // Run: CIVICID_BIN=build/asan/server/civicid \
 //      CID_FAULT_SYNC=$PWD/build/asan/tests/e2e/libfault_sync.so \
 //      bash tests/e2e/run.sh disk_stall.test.js
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { addClient, faultSyncLibrary, freshStore, preloadEnv, startServer } from './lib/server.js';
+import { cli, faultSyncLibrary, freshStore, preloadEnv, startServer } from './lib/server.js';
 
 const stores = [];
 const running = []; // {server, stallFile}
@@ -36,13 +38,13 @@ after(async () => {
   }
 });
 
-/** A fetch that gives up after ms: {status, body} or {timedOut: true}. */
+/** A fetch that gives up after ms: {status, headers, body} or {timedOut: true}. */
 async function within(ms, url, init = {}) {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), ms);
   try {
     const res = await fetch(url, { ...init, signal: ac.signal });
-    return { status: res.status, body: await res.text() };
+    return { status: res.status, headers: res.headers, body: await res.text() };
   } catch (e) {
     if (ac.signal.aborted) return { timedOut: true };
     throw e;
@@ -54,18 +56,23 @@ async function within(ms, url, init = {}) {
 /**
  * A server over a fresh store, one polling thread and writeThreads write
  * threads, whose syncs all wait while stallFile exists; a client_credentials
- * client. {server, issuer, stallFile, form (its headers for a form POST)}.
+ * client. With tenants (names), a store of those cities, the client in the
+ * first, whose issuer is the one returned. {server, issuer, stallFile, form
+ * (its headers for a form POST)}.
  */
-async function stallableServer(name, writeThreads) {
+async function stallableServer(name, writeThreads, tenants = []) {
   const store = freshStore(name);
   stores.push(store);
   const stallFile = join(store.root, 'the-disk-hangs');
-  const { client_id: id, client_secret: secret } = addClient(store, {
-    clientId: `${name}-machine`,
-    name: `Disk ${name} test service`,
-    scope: 'city',
-    grantTypes: 'client_credentials',
-  });
+  for (const t of tenants) {
+    mkdirSync(join(store.policies, t), { mode: 0o700 });
+    cli(['tenant', 'add', t, '--store', store.dir]);
+  }
+  const { client_id: id, client_secret: secret } = JSON.parse(cli([
+    'client', 'add', '--store', store.dir, ...(tenants.length ? ['--tenant', tenants[0]] : []), '--json',
+    '--client-id', `${name}-machine`, '--name', `Disk ${name} test service`, '--scope', 'city',
+    '--grant-types', 'client_credentials',
+  ]));
   const configFile = store.writeConfig(
     `threads = 1\nwrite_threads = ${writeThreads}\naudit_checkpoint_interval = 86400\n`);
   const started = await startServer(store, {
@@ -77,7 +84,8 @@ async function stallableServer(name, writeThreads) {
     authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`,
   };
   running.push({ server: started, stallFile });
-  return { server: started, issuer: started.issuer, stallFile, form };
+  const issuer = tenants.length ? `${started.issuer}/t/${tenants[0]}` : started.issuer;
+  return { server: started, issuer, stallFile, form };
 }
 
 /** Hangs the disk, revokes token, waits until a sync waits: {done, result()}. */
@@ -189,4 +197,39 @@ test('a server stopping while the disk hangs answers new writes 503, the waiting
   await revocation.done;
   assert.equal(revocation.result().status, 200, revocation.result().body);
   await stopped; // exit 0, no sanitizer report
+});
+
+test('a server of several cities stopping while the disk hangs answers a first open 503', async () => {
+  const hung = await stallableServer('stall-tenants', 1, ['p', 'q']);
+  const { server: stopping, issuer, form } = hung;
+  const cc = await within(30_000, `${issuer}/token`, {
+    method: 'POST', headers: form, body: 'grant_type=client_credentials&scope=city',
+  });
+  assert.equal(cc.status, 200, cc.body);
+  const token = JSON.parse(cc.body).access_token;
+
+  const revocation = await revokeOnHungDisk(hung, token);
+  const stopped = stopping.stop({ timeoutMs: 60_000 });
+  for (let waited = 0; !/civicid: stopping\n/.test(stopping.output().stderr); waited += 20) {
+    assert.ok(waited < 10_000, 'civicid serve says it is stopping');
+    await sleep(20);
+  }
+  // the opener stops at once (idle); the write pool waits for the revocation
+  await sleep(300);
+
+  const res = await within(5_000, `${stopping.issuer}/t/q/jwks`);
+  assert.ok(!res.timedOut, 'a city not yet opened is answered at once');
+  assert.equal(res.status, 503, res.body);
+  assert.equal(JSON.parse(res.body).error, 'temporarily_unavailable');
+  assert.equal(res.headers.get('retry-after'), '5', 'it says when to retry');
+  const open = await within(5_000, `${issuer}/jwks`);
+  assert.ok(!open.timedOut && open.status === 200, 'the open city still answers what only reads');
+  const unknown = await within(5_000, `${stopping.issuer}/t/nosuch/jwks`);
+  assert.ok(!unknown.timedOut && unknown.status === 404, 'a city that does not exist is still 404');
+  assert.equal(revocation.result(), null, 'the revocation still waits for the disk');
+
+  rmSync(hung.stallFile);
+  await revocation.done;
+  assert.equal(revocation.result().status, 200, revocation.result().body);
+  await stopped;
 });

@@ -2,7 +2,8 @@
  * sync: a lock and its condition variable made together. A condition made
  * on CLOCK_MONOTONIC times its waits on that clock (a deadline read from it
  * is waited for, not taken as long past, as CLOCK_REALTIME would); a clock
- * a condition cannot use is refused, with nothing made.
+ * a condition cannot use is refused, with nothing made; a deadline so many
+ * milliseconds from now is that, its nanoseconds under a second.
  */
 #include "support.h"
 #include "sync.h"
@@ -30,12 +31,7 @@ static int64_t waited_ms(pthread_mutex_t *m, pthread_cond_t *c, clockid_t clock)
 	int64_t t0 = ms_of(CLOCK_MONOTONIC);
 	int r = 0;
 
-	assert_int_equal(clock_gettime(clock, &until), 0);
-	until.tv_nsec += 50L * 1000 * 1000;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	assert_int_equal(cid_sync_deadline(&until, clock, 50), CID_OK);
 	pthread_mutex_lock(m);
 	while (r == 0)
 		r = pthread_cond_timedwait(c, m, &until);
@@ -85,12 +81,42 @@ static void test_a_clock_no_condition_uses_is_refused(void **state)
 	cid_sync_destroy(&m, &c);
 }
 
+/* A deadline is now plus ms on its clock, its nanoseconds under a second. */
+static void test_deadline_table(void **state)
+{
+	static const int64_t rows[] = {0, 1, 999, 1000, 1001, 1999, 10000, 86400000};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct timespec until;
+		int64_t before = ms_of(CLOCK_MONOTONIC);
+		int64_t at;
+		int64_t after;
+
+		assert_int_equal(cid_sync_deadline(&until, CLOCK_MONOTONIC, rows[i]), CID_OK);
+		after = ms_of(CLOCK_MONOTONIC);
+		assert_true(until.tv_nsec >= 0 && until.tv_nsec < 1000000000L);
+		at = (int64_t)until.tv_sec * 1000 + until.tv_nsec / 1000000;
+		if (at < before + rows[i] || at > after + rows[i])
+			fail_msg("%lld ms: deadline %lld, now %lld..%lld", (long long)rows[i],
+				 (long long)at, (long long)before, (long long)after);
+	}
+	/* a clock that cannot be read leaves the deadline as it was */
+	{
+		struct timespec kept = {7, 8};
+
+		assert_int_equal(cid_sync_deadline(&kept, (clockid_t)-1, 5), CID_ERR_IO);
+		assert_true(kept.tv_sec == 7 && kept.tv_nsec == 8);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_each_clock_times_its_own_waits),
 	    cmocka_unit_test(test_a_monotonic_deadline_is_waited_for),
 	    cmocka_unit_test(test_a_clock_no_condition_uses_is_refused),
+	    cmocka_unit_test(test_deadline_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
