@@ -17,9 +17,25 @@ trap 'rm -rf "$tmp"' EXIT
 vg=(valgrind -q --error-exitcode=9 --leak-check=full --show-leak-kinds=definite,indirect
 	--errors-for-leak-kinds=definite,indirect)
 
+# RSA keys made natively now, handed to the programs under valgrind in place
+# of OpenSSL's prime search, which takes them 15 to 60 s a key there (every
+# new store makes one): see rsa_pool.c. Each key is used once; when the pool
+# runs dry, OpenSSL makes the rest, slowly.
+pool_lib=$build/tests/librsa_pool.so
+[ -f "$pool_lib" ] || { echo "not ok - no $pool_lib (cmake --build $build)" >&2; exit 1; }
+pool_size=${CID_RSA_POOL_SIZE:-96}
+export CID_RSA_POOL=$tmp/rsa_pool
+mkdir "$CID_RSA_POOL"
+seq "$pool_size" | xargs -P "$(nproc)" -I{} openssl genpkey -algorithm RSA \
+	-pkeyopt rsa_keygen_bits:2048 -out "$CID_RSA_POOL/{}.pem.new" 2>/dev/null
+for k in "$CID_RSA_POOL"/*.pem.new; do mv "$k" "${k%.new}"; done
+with_pool=(env "LD_PRELOAD=$pool_lib")
+
 # the server under valgrind, driven by the real client suites; a suite fails
 # when the server exits non-zero, which valgrind makes it do on any error
-printf '#!/bin/sh\nexec %s "%s/server/civicid" "$@"\n' "${vg[*]}" "$build" >"$tmp/civicid"
+# (a library a test preloads comes after the pool's)
+printf '#!/bin/sh\nexport LD_PRELOAD=%s${LD_PRELOAD:+:$LD_PRELOAD}\nexec %s "%s/server/civicid" "$@"\n' \
+	"$pool_lib" "${vg[*]}" "$build" >"$tmp/civicid"
 chmod +x "$tmp/civicid"
 
 # one case: a name, then the command; its output kept in $tmp/NAME.out, its
@@ -53,7 +69,7 @@ ran=0
 start_unit() { # start_unit PATH: a unit test binary under valgrind
 	ran=$((ran + 1))
 	names+=("$(basename "$1")")
-	start "$(basename "$1")" "${vg[@]}" "$1"
+	start "$(basename "$1")" "${with_pool[@]}" "${vg[@]}" "$1"
 }
 # The longest cases first (seconds under valgrind in CI's log, each case's
 # time being printed below), the short ones last, so that neither core idles
@@ -87,6 +103,8 @@ names+=(alloc_fail_token)
 start alloc_fail_token env CID_TEST_FILTER=test_token_fails_cleanly CID_ALLOC_FAIL_OPENSSL_STRIDE=1 \
 	"${vg[@]}" "$build/tests/test_alloc_fail"
 wait
+left=$(find "$CID_RSA_POOL" -name '*.pem' | wc -l)
+echo "# rsa_pool: $((pool_size - left)) of $pool_size RSA keys used"
 
 fails=0
 for name in "${names[@]}"; do
