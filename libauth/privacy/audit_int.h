@@ -517,6 +517,70 @@ CID_MUST_CHECK enum cid_err audit_verify_entry_pre(struct audit_verify *v, const
 						   const struct audit_entry_pre *pre, bool *good);
 
 /*
+ * The batches of a walk (audit_verify_crew.c): the walk gathers entries
+ * into a batch (audit_batches_slot, then audit_batches_add), helper threads
+ * find what each shows on its own (audit_entry_pre, and with text whether
+ * it is UTF-8) while the walk's link function is called on the batch
+ * before, in order, on the caller's thread. A batch's bytes must stay
+ * valid until the batch after the next is gathered.
+ */
+#define AUDIT_WALK_BATCH   ((size_t)2048)
+#define AUDIT_WALK_THREADS 4 /* at most, the caller's included */
+
+/* An entry (or line) of a batch: its bytes, what it shows on its own, the walk's notes. */
+struct audit_walk_item {
+	struct audit_entry_pre pre; /* written by whichever thread prepares it */
+	const char *p;
+	size_t n;
+	uint64_t seq; /* the store's key, when it parsed (seq_ok) */
+	bool seq_ok;
+	bool skip; /* not an entry (an export's checkpoint line): pre left zero */
+	bool text; /* valid UTF-8, or not checked (the batches' text false) */
+};
+
+/* Links one item, in order: CID_OK, AUDIT_STOP (damage reported), or an error. */
+typedef enum cid_err audit_link_fn(void *arg, const struct audit_walk_item *it);
+
+struct audit_walk_crew;
+
+struct audit_batches {
+	struct audit_walk_item *buf[2]; /* AUDIT_WALK_BATCH each: one gathered, one prepared */
+	size_t n[2];
+	unsigned gather; /* the buffer being gathered; its items point into the walk's bytes */
+	bool text;
+	audit_link_fn *link;
+	void *arg;
+	struct audit_walk_crew *crew;
+};
+
+/*
+ * Starts *b: threads in all (0: the cores, at most AUDIT_WALK_THREADS; the
+ * caller's included, so 1 starts no helper), text to check each item as
+ * UTF-8, link called with arg. Errors: CID_ERR_NOMEM; then *b holds nothing.
+ */
+CID_MUST_CHECK enum cid_err audit_batches_start(struct audit_batches *b, unsigned threads,
+						bool text, audit_link_fn *link, void *arg);
+
+/* The next item of the batch gathered, zeroed, to fill in; audit_batches_add adds it. */
+struct audit_walk_item *audit_batches_slot(struct audit_batches *b);
+
+/* Adds the slot filled in; a full batch is flushed. Errors: those of the link function. */
+CID_MUST_CHECK enum cid_err audit_batches_add(struct audit_batches *b);
+
+/*
+ * Links the batch prepared meanwhile, in order, and hands the one gathered
+ * out; the one linked is gathered next (b->gather changes). Errors: those of
+ * the link function (AUDIT_STOP included), after which nothing more is linked.
+ */
+CID_MUST_CHECK enum cid_err audit_batches_flush(struct audit_batches *b);
+
+/* Links every item gathered, the last batch included. Errors: those of the link function. */
+CID_MUST_CHECK enum cid_err audit_batches_finish(struct audit_batches *b);
+
+/* Waits for the helpers, stops them, frees *b's own memory; *b may hold nothing. */
+void audit_batches_stop(struct audit_batches *b);
+
+/*
  * Checks a checkpoint found after v->next entries: a legacy JWS (jws true) or
  * a signed note. *good false after reporting damage. Errors: CID_ERR_NOMEM,
  * CID_ERR_CRYPTO.

@@ -73,6 +73,13 @@ static enum cid_err line_next(struct line_in *r, const char **line, size_t *n, b
 	}
 }
 
+/* True if [p, p+n) begins as a checkpoint line does (cp_line says if it is one). */
+static bool cp_like(const char *p, size_t n)
+{
+	return (n > 14 && memcmp(p, "{\"checkpoint\":", 14) == 0) ||
+	       (n > 8 && memcmp(p, "{\"note\":", 8) == 0);
+}
+
 /*
  * A checkpoint line is an object of exactly one member, "checkpoint" (a JWS)
  * or "note" (a signed note), a string: *kind says which (0: not one).
@@ -83,8 +90,7 @@ static json_t *cp_line(const char *p, size_t n, int *kind)
 	const json_t *v;
 
 	*kind = 0;
-	if (!(n > 14 && memcmp(p, "{\"checkpoint\":", 14) == 0) &&
-	    !(n > 8 && memcmp(p, "{\"note\":", 8) == 0))
+	if (!cp_like(p, n))
 		return NULL;
 	o = json_loadb(p, n, JSON_REJECT_DUPLICATES, NULL);
 	if (!json_is_object(o) || json_object_size(o) != 1) {
@@ -98,32 +104,81 @@ static json_t *cp_line(const char *p, size_t n, int *kind)
 	return o;
 }
 
-/* One line of an export. */
-static enum cid_err export_line(struct audit_verify *v, const char *p, size_t n)
+/*
+ * The export's lines are checked in batches (audit_verify_crew.c), which
+ * also check that each is UTF-8. A batch's lines are copied into its own
+ * arena, as the reader's block moves on: at most ARENA_BYTES of lines (or
+ * one line, up to CID_AUDIT_MAX_LINE), so two batches hold at most about
+ * 10 MiB however the file is made.
+ */
+#define ARENA_BYTES ((size_t)4 * 1024 * 1024)
+
+struct export_walk {
+	struct audit_verify v;
+	struct audit_batches batches;
+	char *arena[2]; /* each ARENA_BYTES + CID_AUDIT_MAX_LINE: the batch buf[i]'s lines */
+	size_t used[2];
+};
+
+/* Export walk: one line, an entry or a checkpoint; stops at the first damage. */
+static enum cid_err export_link(void *arg, const struct audit_walk_item *it)
 {
+	struct export_walk *w = arg;
+	struct audit_verify *v = &w->v;
 	enum cid_err rc = CID_OK;
 	json_t *o = NULL;
 	const json_t *text;
-	int kind;
+	int kind = 0;
 	bool good;
 
-	if (!cid_utf8_valid(p, n)) {
+	if (!it->text) {
 		audit_report_bad(v->rep, v->next, "line of entry %" PRIu64 " is not UTF-8 text",
 				 v->next);
 		return AUDIT_STOP;
 	}
-	o = cp_line(p, n, &kind);
+	if (it->skip)
+		o = cp_line(it->p, it->n, &kind);
 	if (kind != 0) {
 		text = json_object_get(o, kind == 1 ? "checkpoint" : "note");
 		CID_TRY(audit_verify_checkpoint(v, kind == 1, json_string_value(text),
 						json_string_length(text), &good));
+	} else if (it->skip) { /* began as a checkpoint, is none: as an entry, it is damage */
+		CID_TRY(audit_verify_entry(v, it->p, it->n, &good));
 	} else {
-		CID_TRY(audit_verify_entry(v, p, n, &good));
+		CID_TRY(audit_verify_entry_pre(v, it->p, it->n, &it->pre, &good));
 	}
 	if (!good)
 		rc = AUDIT_STOP;
 out:
 	json_decref(o);
+	return rc;
+}
+
+/* Copies the line [p, p+n) into the batch gathered, flushing first when its arena is full. */
+static enum cid_err export_gather(struct export_walk *w, const char *p, size_t n)
+{
+	struct audit_batches *b = &w->batches;
+	struct audit_walk_item *it;
+	unsigned g = b->gather;
+	enum cid_err rc;
+
+	if (w->used[g] + n > ARENA_BYTES && b->n[g] > 0) {
+		rc = audit_batches_flush(b);
+		if (rc != CID_OK)
+			return rc;
+		g = b->gather;
+		w->used[g] = 0; /* its batch was linked */
+	}
+	it = audit_batches_slot(b);
+	it->p = w->arena[g] + w->used[g];
+	it->n = n;
+	it->skip = cp_like(p, n);
+	if (n > 0)
+		memcpy(w->arena[g] + w->used[g], p, n);
+	w->used[g] += n;
+	rc = audit_batches_add(b);
+	if (b->gather != g)
+		w->used[b->gather] = 0;
 	return rc;
 }
 
@@ -133,7 +188,8 @@ enum cid_err cid_audit_verify_export(FILE *in, const struct cid_keyset *ks,
 {
 	static const struct cid_audit_verify_opts defaults = {0};
 	enum cid_err rc = CID_OK;
-	struct audit_verify v = {0};
+	struct export_walk w = {0};
+	struct audit_verify *v = &w.v;
 	const char *jwks_iss = ks != NULL ? cid_keyset_issuer(ks) : NULL;
 	struct line_in r = {.in = in};
 	const char *line;
@@ -146,43 +202,48 @@ enum cid_err cid_audit_verify_export(FILE *in, const struct cid_keyset *ks,
 		opts = &defaults;
 	if (opts->issuer != NULL && jwks_iss != NULL && strcmp(opts->issuer, jwks_iss) != 0)
 		return CID_ERR_INVALID;
-	v.ks = ks;
-	v.trust = opts->trust;
-	v.expected_iss = opts->issuer != NULL ? opts->issuer : jwks_iss;
-	CID_TRY(audit_verify_begin(&v, rep, opts));
-	rep->issuer_checked = v.expected_iss != NULL;
+	v->ks = ks;
+	v->trust = opts->trust;
+	v->expected_iss = opts->issuer != NULL ? opts->issuer : jwks_iss;
+	CID_TRY(audit_verify_begin(v, rep, opts));
+	rep->issuer_checked = v->expected_iss != NULL;
 	r.buf = malloc(READ_BLOCK);
 	CID_ENSURE(r.buf != NULL, CID_ERR_NOMEM);
 	r.cap = READ_BLOCK;
+	for (int i = 0; i < 2; i++) {
+		w.arena[i] = malloc(ARENA_BYTES + CID_AUDIT_MAX_LINE);
+		CID_ENSURE(w.arena[i] != NULL, CID_ERR_NOMEM);
+	}
+	CID_TRY(audit_batches_start(&w.batches, opts->threads, true, export_link, &w));
 	flockfile(in);
 	locked = true;
 	for (;;) {
 		CID_TRY(line_next(&r, &line, &len, &eof, &too_long));
-		if (eof)
+		if (eof || too_long)
 			break;
-		if (too_long) {
-			audit_report_bad(rep, v.next, "line of entry %" PRIu64 " is over 1 MiB",
-					 v.next);
+		rc = export_gather(&w, line, len);
+		if (rc != CID_OK)
 			break;
-		}
-		rc = export_line(&v, line, len);
-		if (rc == AUDIT_STOP) {
-			rc = CID_OK;
-			break;
-		}
-		CID_TRY(rc);
 	}
+	if (rc == CID_OK)
+		rc = audit_batches_finish(&w.batches); /* every line before the end */
+	if (rc == CID_OK && too_long)
+		audit_report_bad(rep, v->next, "line of entry %" PRIu64 " is over 1 MiB", v->next);
+	CID_TRY(rc == AUDIT_STOP ? CID_OK : rc);
 	/* an export holds at least its own audit.exported entry, and a checkpoint over it */
-	if (rep->ok && v.next == 0)
+	if (rep->ok && v->next == 0)
 		audit_report_bad(
 		    rep, 0,
 		    "no signed checkpoint: the file holds no entry (every export holds "
 		    "at least its own audit.exported entry and a checkpoint covering it)");
-	audit_verify_end(&v, opts->allow_unsigned_tail);
+	audit_verify_end(v, opts->allow_unsigned_tail);
 out:
 	if (locked)
 		funlockfile(in);
+	audit_batches_stop(&w.batches);
+	free(w.arena[0]);
+	free(w.arena[1]);
 	free(r.buf);
-	free(v.scratch);
+	free(v->scratch);
 	return rc;
 }

@@ -7,184 +7,23 @@
 #include "audit.h"
 
 #include "audit_int.h"
-#include "sync.h"
 
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 /*
- * The store's entries are checked in batches. What each entry shows on its
- * own (audit_entry_pre: the canonical scan and the hash, most of the CPU) is
- * found for a whole batch at once by helper threads, one fewer than the
- * cores (at most WALK_THREADS in all), while the caller's thread links the
- * batch before in order, reads the next from the store, and takes a share
- * of the work itself when it has time for one. The helpers live as long as
- * the walk: a thread made per batch was started on the caller's core and
- * waited for it. The values stay valid on other threads: they are pages of
- * the read transaction's snapshot (store.h).
+ * The store's entries are checked in batches (audit_verify_crew.c). The
+ * values stay valid on the helper threads: they are pages of the read
+ * transaction's snapshot (store.h).
  */
-#define WALK_BATCH   ((size_t)2048)
-#define WALK_THREADS 4 /* at most, the caller's included */
-
-/* An entry of a batch: what it shows on its own, its bytes, its key's seq. */
-struct walk_item {
-	struct audit_entry_pre pre; /* written by whichever thread prepares it */
-	const char *p;
-	size_t n;
-	uint64_t seq;
-	bool seq_ok; /* the key parsed as a seq */
-};
-
-/* A share of a batch. */
-struct walk_share {
-	struct walk_item *items;
-	size_t n;
-};
-
-/* The helper threads of a walk, and the shares handed to them. */
-struct walk_crew {
-	pthread_mutex_t lock;
-	pthread_cond_t go;   /* a share was handed out, or stop */
-	pthread_cond_t done; /* busy fell to 0 */
-	unsigned busy;	     /* shares handed out, not yet done */
-	bool stop;
-	unsigned n; /* helpers started */
-
-	struct walk_helper {
-		struct walk_crew *crew;
-		pthread_t id;
-		struct walk_share job;
-		bool has_job;
-	} h[WALK_THREADS - 1];
-};
-
-/* audit_entry_pre over a share, each entry's hash the next one's prev. */
-static void share_prepare(const struct walk_share *sh)
-{
-	char hex[2][CID_AUDIT_HASH_HEX];
-
-	for (size_t i = 0; i < sh->n; i++) {
-		struct walk_item *it = &sh->items[i];
-		/* the share's first entry is linked by the walk */
-		const char *prev = i == 0 || !sh->items[i - 1].pre.hashed ? NULL : hex[(i - 1) & 1];
-
-		audit_entry_pre(it->p, it->n, prev, &it->pre, hex[i & 1]);
-	}
-}
-
-static void *helper_main(void *arg)
-{
-	struct walk_helper *me = arg;
-	struct walk_crew *c = me->crew;
-
-	pthread_mutex_lock(&c->lock);
-	for (;;) {
-		while (!me->has_job && !c->stop)
-			pthread_cond_wait(&c->go, &c->lock);
-		if (!me->has_job)
-			break;
-		pthread_mutex_unlock(&c->lock);
-		share_prepare(&me->job);
-		pthread_mutex_lock(&c->lock);
-		me->has_job = false;
-		if (--c->busy == 0)
-			pthread_cond_signal(&c->done);
-	}
-	pthread_mutex_unlock(&c->lock);
-	return NULL;
-}
-
-/* Starts up to helpers helper threads; as many as start (maybe none) are used. */
-static enum cid_err crew_start(struct walk_crew *c, unsigned helpers)
-{
-	enum cid_err rc = cid_sync_init(&c->lock, &c->go, CLOCK_MONOTONIC);
-
-	if (rc != CID_OK)
-		return rc;
-	if (pthread_cond_init(&c->done, NULL) != 0) {
-		cid_sync_destroy(&c->lock, &c->go);
-		return CID_ERR_NOMEM;
-	}
-	for (c->n = 0; c->n < helpers && c->n < WALK_THREADS - 1; c->n++) {
-		c->h[c->n] = (struct walk_helper){.crew = c};
-		if (pthread_create(&c->h[c->n].id, NULL, helper_main, &c->h[c->n]) != 0)
-			break;
-	}
-	return CID_OK;
-}
-
-/* Waits until every share handed out is done. */
-static void crew_wait(struct walk_crew *c)
-{
-	pthread_mutex_lock(&c->lock);
-	while (c->busy > 0)
-		pthread_cond_wait(&c->done, &c->lock);
-	pthread_mutex_unlock(&c->lock);
-}
-
-/* Waits for the shares handed out, and stops and joins the helpers. */
-static void crew_stop(struct walk_crew *c)
-{
-	crew_wait(c);
-	pthread_mutex_lock(&c->lock);
-	c->stop = true;
-	pthread_cond_broadcast(&c->go);
-	pthread_mutex_unlock(&c->lock);
-	for (unsigned i = 0; i < c->n; i++)
-		pthread_join(c->h[i].id, NULL);
-	pthread_cond_destroy(&c->done);
-	cid_sync_destroy(&c->lock, &c->go);
-}
-
-/*
- * Hands items[0..n) out to the helpers, but for the first share, which the
- * caller keeps: *mine. The caller links the batch before and reads the next
- * (about half an entry's preparing per entry), so with one helper it keeps a
- * quarter, with more none; with none, all.
- */
-static void crew_hand(struct walk_crew *c, struct walk_item *items, size_t n,
-		      struct walk_share *mine)
-{
-	size_t keep = c->n == 0 ? n : c->n == 1 ? n / 4 : 0;
-	size_t per = c->n == 0 ? 0 : (n - keep + c->n - 1) / c->n;
-	size_t from = keep;
-
-	*mine = (struct walk_share){items, keep};
-	pthread_mutex_lock(&c->lock);
-	for (unsigned i = 0; i < c->n && from < n; i++) {
-		size_t take = n - from < per ? n - from : per;
-
-		c->h[i].job = (struct walk_share){items + from, take};
-		c->h[i].has_job = true;
-		c->busy++;
-		from += take;
-	}
-	pthread_cond_broadcast(&c->go);
-	pthread_mutex_unlock(&c->lock);
-}
-
-/* The threads the walk uses: the cores online, at most WALK_THREADS. */
-static unsigned walk_threads(void)
-{
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-
-	return cores < 1 ? 1 : cores > WALK_THREADS ? WALK_THREADS : (unsigned)cores;
-}
 
 /* The walk over the store: its entries, and the checkpoint keys in step. */
 struct store_walk {
 	struct audit_verify v;
 	bool have_cp;
-	uint64_t cp_size;	  /* the next checkpoint's size */
-	struct walk_item *buf[2]; /* WALK_BATCH each: one gathered, one prepared */
-	size_t n_buf[2];
-	unsigned gather; /* the buffer being gathered */
-	bool crew_up;
-	struct walk_crew crew;
+	uint64_t cp_size; /* the next checkpoint's size */
+	struct audit_batches batches;
 };
 
 static enum cid_err cp_key_cb(struct cid_str key, struct cid_str val, void *arg)
@@ -243,8 +82,9 @@ out:
 }
 
 /* Store walk: one entry, then the checkpoints covering it; stops at the first damage. */
-static enum cid_err walk_entry(struct store_walk *w, const struct walk_item *it)
+static enum cid_err walk_entry(void *arg, const struct audit_walk_item *it)
 {
+	struct store_walk *w = arg;
 	struct audit_verify *v = &w->v;
 	enum cid_err rc;
 	bool good;
@@ -274,39 +114,16 @@ static enum cid_err walk_entry(struct store_walk *w, const struct walk_item *it)
 	return CID_OK;
 }
 
-/*
- * Links the batch prepared meanwhile, in order, and hands the one gathered
- * out to be prepared; the linked one is gathered next. With nothing gathered
- * it only links.
- */
-static enum cid_err walk_flush(struct store_walk *w)
-{
-	enum cid_err rc = CID_OK;
-	unsigned cur = w->gather;
-	unsigned other = 1 - cur;
-	struct walk_share mine;
-
-	crew_wait(&w->crew);
-	crew_hand(&w->crew, w->buf[cur], w->n_buf[cur], &mine);
-	for (size_t i = 0; i < w->n_buf[other] && rc == CID_OK; i++)
-		rc = walk_entry(w, &w->buf[other][i]);
-	if (rc == CID_OK)
-		share_prepare(&mine);
-	w->n_buf[other] = 0;
-	w->gather = other;
-	return rc;
-}
-
 /* Gathers an entry into the batch, and hands the batch on once it is full. */
 static enum cid_err store_entry_cb(struct cid_str key, struct cid_str val, void *arg)
 {
 	struct store_walk *w = arg;
-	struct walk_item *it = &w->buf[w->gather][w->n_buf[w->gather]++];
+	struct audit_walk_item *it = audit_batches_slot(&w->batches);
 
 	it->seq_ok = audit_seq_key_parse(key, &it->seq);
 	it->p = val.ptr;
 	it->n = val.len;
-	return w->n_buf[w->gather] == WALK_BATCH ? walk_flush(w) : CID_OK;
+	return audit_batches_add(&w->batches);
 }
 
 /* True if the checkpoint stored under size verifies on its own (its signature). */
@@ -377,7 +194,6 @@ enum cid_err cid_audit_verify_store(struct cid_store *s, const struct cid_keyset
 	uint64_t size;
 	char hash[CID_AUDIT_HASH_HEX];
 	char *iss = NULL;
-	unsigned threads;
 
 	v->ks = ks;
 	v->store = true;
@@ -417,20 +233,11 @@ enum cid_err cid_audit_verify_store(struct cid_store *s, const struct cid_keyset
 	cid_merkle_frontier_root(&stored, v->stored_root);
 	audit_verify_at_size(v); /* the empty tree, and a witness checkpoint of size 0 */
 	CID_TRY(cp_seek(&w, 1));
-	w.buf[0] = malloc(2 * WALK_BATCH * sizeof(*w.buf[0]));
-	CID_ENSURE(w.buf[0] != NULL, CID_ERR_NOMEM);
-	w.buf[1] = w.buf[0] + WALK_BATCH;
-	threads = walk_threads();
-	if (opts != NULL && opts->threads > 0 && opts->threads < threads)
-		threads = opts->threads;
-	CID_TRY(crew_start(&w.crew, threads - 1));
-	w.crew_up = true;
+	CID_TRY(audit_batches_start(&w.batches, opts != NULL ? opts->threads : 0, false, walk_entry,
+				    &w));
 	rc = cid_txn_foreach(txn, CID_DB_AUDIT, (struct cid_str){NULL, 0}, store_entry_cb, &w);
 	if (rc == CID_OK)
-		rc = walk_flush(&w); /* links the batch before the last, hands the last out */
-	if (rc == CID_OK)
-		rc = walk_flush(&w); /* links the last */
-	crew_wait(&w.crew);
+		rc = audit_batches_finish(&w.batches);
 	CID_TRY(rc == AUDIT_STOP ? CID_OK : rc);
 	/* what lies beyond the entries read: checkpoints, the tree and the head */
 	CID_TRY(cps_beyond(&w));
@@ -461,10 +268,8 @@ out:
 	if (rc == CID_OK)
 		audit_verify_end(v, true);
 	audit_tree_reader_free(v->nodes);
-	if (w.crew_up)
-		crew_stop(&w.crew); /* before the snapshot its shares point into ends */
+	audit_batches_stop(&w.batches); /* before the snapshot its shares point into ends */
 	cid_store_read_end(txn);
-	free(w.buf[0]);
 	free(v->scratch);
 	free(iss);
 	cid_audit_trust_free(own);
