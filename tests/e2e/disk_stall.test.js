@@ -106,6 +106,30 @@ async function revokeOnHungDisk({ issuer, stallFile, form }, token) {
   return { done, result: () => result };
 }
 
+/**
+ * A client_credentials token of hung's client, revoked on the hung disk,
+ * then the server told to stop; returns once it says it is stopping and its
+ * idle pools (login, opener) have stopped, the write pool waiting for the
+ * revocation: {token, revocation (revokeOnHungDisk's), stopped (stop()'s)}.
+ */
+async function stopWhileRevoking(hung) {
+  const { server, issuer, form } = hung;
+  const cc = await within(30_000, `${issuer}/token`, {
+    method: 'POST', headers: form, body: 'grant_type=client_credentials&scope=city',
+  });
+  assert.equal(cc.status, 200, cc.body);
+  const token = JSON.parse(cc.body).access_token;
+
+  const revocation = await revokeOnHungDisk(hung, token);
+  const stopped = server.stop({ timeoutMs: 60_000 });
+  for (let waited = 0; !/civicid: stopping\n/.test(server.output().stderr); waited += 20) {
+    assert.ok(waited < 10_000, 'civicid serve says it is stopping');
+    await sleep(20);
+  }
+  await sleep(300);
+  return { token, revocation, stopped };
+}
+
 test('a hung disk holds up the writes, not the polling thread', async () => {
   const hung = await stallableServer('stall', 2);
   const { issuer, form } = hung;
@@ -152,21 +176,8 @@ test('a hung disk holds up the writes, not the polling thread', async () => {
 
 test('a server stopping while the disk hangs answers new writes 503, the waiting one once the disk is back', async () => {
   const hung = await stallableServer('stall-stop', 1);
-  const { server: stopping, issuer, form } = hung;
-  const cc = await within(10_000, `${issuer}/token`, {
-    method: 'POST', headers: form, body: 'grant_type=client_credentials&scope=city',
-  });
-  assert.equal(cc.status, 200, cc.body);
-  const token = JSON.parse(cc.body).access_token;
-
-  const revocation = await revokeOnHungDisk(hung, token);
-  const stopped = stopping.stop({ timeoutMs: 60_000 });
-  for (let waited = 0; !/civicid: stopping\n/.test(stopping.output().stderr); waited += 20) {
-    assert.ok(waited < 10_000, 'civicid serve says it is stopping');
-    await sleep(20);
-  }
-  // the login pool stops at once (idle); the write pool waits for the revocation
-  await sleep(300);
+  const { issuer, form } = hung;
+  const { token, revocation, stopped } = await stopWhileRevoking(hung);
 
   const again = await within(5_000, `${issuer}/revoke`, {
     method: 'POST', headers: form, body: `token=${encodeURIComponent(token)}`,
@@ -201,21 +212,8 @@ test('a server stopping while the disk hangs answers new writes 503, the waiting
 
 test('a server of several cities stopping while the disk hangs answers a first open 503', async () => {
   const hung = await stallableServer('stall-tenants', 1, ['p', 'q']);
-  const { server: stopping, issuer, form } = hung;
-  const cc = await within(30_000, `${issuer}/token`, {
-    method: 'POST', headers: form, body: 'grant_type=client_credentials&scope=city',
-  });
-  assert.equal(cc.status, 200, cc.body);
-  const token = JSON.parse(cc.body).access_token;
-
-  const revocation = await revokeOnHungDisk(hung, token);
-  const stopped = stopping.stop({ timeoutMs: 60_000 });
-  for (let waited = 0; !/civicid: stopping\n/.test(stopping.output().stderr); waited += 20) {
-    assert.ok(waited < 10_000, 'civicid serve says it is stopping');
-    await sleep(20);
-  }
-  // the opener stops at once (idle); the write pool waits for the revocation
-  await sleep(300);
+  const { server: stopping, issuer } = hung;
+  const { revocation, stopped } = await stopWhileRevoking(hung);
 
   const res = await within(5_000, `${stopping.issuer}/t/q/jwks`);
   assert.ok(!res.timedOut, 'a city not yet opened is answered at once');
