@@ -5,7 +5,8 @@
 #   test also the test tools: clang + libFuzzer runtime, valgrind, wrk, node/npm,
 #        Apache with mod_auth_openidc, nginx (e2e/proxy), chromium with a Japanese
 #        font (the browser test's screenshots), and the linters
-#        (clang-format, clang-tidy, cppcheck)
+#        (clang-format, clang-tidy, cppcheck), and the openssl tool (valgrind/run.sh
+#        makes RSA keys with it)
 set -euo pipefail
 
 mode=${1:-run}
@@ -14,7 +15,7 @@ pkgs=(build-essential cmake pkg-config libssl-dev liblmdb-dev lmdb-utils libjans
       libcurl4-openssl-dev libqrencode-dev ca-certificates curl tzdata)
 if [ "$mode" = test ]; then
 	pkgs+=(clang libclang-rt-14-dev valgrind wrk nodejs npm clang-format clang-tidy cppcheck apache2 libapache2-mod-auth-openidc python3 nginx
-	      chromium fonts-noto-cjk faketime)
+	      chromium fonts-noto-cjk faketime openssl)
 fi
 
 missing=()

@@ -624,9 +624,9 @@ struct cid_audit_verify_opts {
 	   rollback. NULL: none */
 	const char *witness_checkpoint;
 	size_t witness_checkpoint_len;
-	/* the store's walk: at most this many threads, the caller's included; 0: one per
-	   core, at most 4 (a server checking its own log leaves the other cores to its
-	   requests: 1) */
+	/* the walk (the store's or an export's): at most this many threads, the
+	   caller's included; 0: one per core, at most 4 (a server checking its own
+	   log leaves the other cores to its requests: 1) */
 	unsigned threads;
 };
 

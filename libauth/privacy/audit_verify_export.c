@@ -108,15 +108,16 @@ static json_t *cp_line(const char *p, size_t n, int *kind)
  * The export's lines are checked in batches (audit_verify_crew.c), which
  * also check that each is UTF-8. A batch's lines are copied into its own
  * arena, as the reader's block moves on: at most ARENA_BYTES of lines (or
- * one line, up to CID_AUDIT_MAX_LINE), so two batches hold at most about
- * 10 MiB however the file is made.
+ * one line, up to CID_AUDIT_MAX_LINE, which starts a batch when it does not
+ * fit), so two batches hold at most 8 MiB however the file is made.
  */
 #define ARENA_BYTES ((size_t)4 * 1024 * 1024)
+#define ARENA_CAP   (ARENA_BYTES > CID_AUDIT_MAX_LINE ? ARENA_BYTES : CID_AUDIT_MAX_LINE)
 
 struct export_walk {
 	struct audit_verify v;
 	struct audit_batches batches;
-	char *arena[2]; /* each ARENA_BYTES + CID_AUDIT_MAX_LINE: the batch buf[i]'s lines */
+	char *arena[2]; /* each ARENA_CAP bytes: the lines of the batch buf[i] */
 	size_t used[2];
 };
 
@@ -197,6 +198,7 @@ enum cid_err cid_audit_verify_export(FILE *in, const struct cid_keyset *ks,
 	bool eof;
 	bool too_long;
 	bool locked = false;
+	enum cid_err read_rc = CID_OK;
 
 	if (opts == NULL)
 		opts = &defaults;
@@ -211,15 +213,15 @@ enum cid_err cid_audit_verify_export(FILE *in, const struct cid_keyset *ks,
 	CID_ENSURE(r.buf != NULL, CID_ERR_NOMEM);
 	r.cap = READ_BLOCK;
 	for (int i = 0; i < 2; i++) {
-		w.arena[i] = malloc(ARENA_BYTES + CID_AUDIT_MAX_LINE);
+		w.arena[i] = malloc(ARENA_CAP);
 		CID_ENSURE(w.arena[i] != NULL, CID_ERR_NOMEM);
 	}
 	CID_TRY(audit_batches_start(&w.batches, opts->threads, true, export_link, &w));
 	flockfile(in);
 	locked = true;
 	for (;;) {
-		CID_TRY(line_next(&r, &line, &len, &eof, &too_long));
-		if (eof || too_long)
+		read_rc = line_next(&r, &line, &len, &eof, &too_long);
+		if (read_rc != CID_OK || eof || too_long)
 			break;
 		rc = export_gather(&w, line, len);
 		if (rc != CID_OK)
@@ -227,6 +229,9 @@ enum cid_err cid_audit_verify_export(FILE *in, const struct cid_keyset *ks,
 	}
 	if (rc == CID_OK)
 		rc = audit_batches_finish(&w.batches); /* every line before the end */
+	/* damage in the lines read ahead of a read error is reported, as one by one */
+	if (rc == CID_OK)
+		rc = read_rc;
 	if (rc == CID_OK && too_long)
 		audit_report_bad(rep, v->next, "line of entry %" PRIu64 " is over 1 MiB", v->next);
 	CID_TRY(rc == AUDIT_STOP ? CID_OK : rc);

@@ -984,6 +984,65 @@ static void test_export_read_error_is_an_error_not_a_report(void **state)
 	fclose(wo);
 }
 
+/* A stream of text's first len bytes, then a read error (fopencookie). */
+struct failing_in {
+	const char *text;
+	size_t len;
+	size_t at;
+};
+
+static ssize_t failing_read(void *cookie, char *buf, size_t size)
+{
+	struct failing_in *in = cookie;
+	size_t n = in->len - in->at < size ? in->len - in->at : size;
+
+	if (n == 0) {
+		errno = EIO;
+		return -1;
+	}
+	memcpy(buf, in->text + in->at, n);
+	in->at += n;
+	return (ssize_t)n;
+}
+
+/*
+ * The export's lines are read ahead of their check (a batch or two): damage
+ * in the lines read before a read error is still the report, as when each
+ * line was checked as it was read; without damage the error is the answer.
+ */
+static void test_export_read_error_after_damage_reports_the_damage(void **state)
+{
+	static const cookie_io_functions_t io = {.read = failing_read};
+	static const struct cid_audit_verify_opts chain_only = {.allow_unsigned_tail = true};
+	struct fixture *f = *state;
+	struct cid_audit_verify_opts o = chain_only;
+	struct cid_audit_report rep;
+	size_t len = 0;
+	char *text;
+
+	chain_fill(f);
+	text = export_text(f->s, &len);
+	o.trust = f->trust;
+	for (int damaged = 0; damaged < 2; damaged++) {
+		struct failing_in in = {text, len - 1, 0}; /* the error in place of the last byte */
+		FILE *fp;
+
+		if (damaged)
+			flip_byte(text); /* the first entry naming childcare */
+		fp = fopencookie(&in, "r", io);
+		assert_non_null(fp);
+		if (damaged) {
+			assert_int_equal(cid_audit_verify_export(fp, f->ks, &o, &rep), CID_OK);
+			assert_false(rep.ok);
+			assert_true(rep.bad_seq < N_CHAIN);
+		} else {
+			assert_int_equal(cid_audit_verify_export(fp, f->ks, &o, &rep), CID_ERR_IO);
+		}
+		fclose(fp);
+	}
+	free(text);
+}
+
 /* ---- append rules ---- */
 
 static void test_append_refuses_bad_entries(void **state)
@@ -3897,6 +3956,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_export_line_over_one_mib_is_damage, setup,
 					    teardown),
 	    cmocka_unit_test(test_export_read_error_is_an_error_not_a_report),
+	    cmocka_unit_test_setup_teardown(test_export_read_error_after_damage_reports_the_damage,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_append_refuses_bad_entries, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_entries_are_canonical_and_chained, setup,
 					    teardown),

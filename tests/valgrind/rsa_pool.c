@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -92,7 +93,8 @@ EVP_PKEY *EVP_PKEY_Q_keygen(OSSL_LIB_CTX *libctx, const char *propq, const char 
 
 	/* the arguments after type, as openssl/evp.h's EVP_RSA_gen and EVP_EC_gen pass them */
 	va_start(ap, type);
-	if (strcmp(type, "RSA") == 0) {
+	/* OpenSSL matches the type's name without regard to case */
+	if (strcasecmp(type, "RSA") == 0) {
 		size_t bits = va_arg(ap, size_t);
 
 		va_end(ap);
@@ -101,7 +103,7 @@ EVP_PKEY *EVP_PKEY_Q_keygen(OSSL_LIB_CTX *libctx, const char *propq, const char 
 			key = real(libctx, propq, type, bits);
 		return key;
 	}
-	if (strcmp(type, "EC") == 0) {
+	if (strcasecmp(type, "EC") == 0) {
 		const char *curve = va_arg(ap, const char *);
 
 		va_end(ap);

@@ -26,15 +26,16 @@ pool_lib=$build/tests/librsa_pool.so
 pool_size=${CID_RSA_POOL_SIZE:-96}
 export CID_RSA_POOL=$tmp/rsa_pool
 mkdir "$CID_RSA_POOL"
-seq "$pool_size" | xargs -P "$(nproc)" -I{} openssl genpkey -algorithm RSA \
-	-pkeyopt rsa_keygen_bits:2048 -out "$CID_RSA_POOL/{}.pem.new" 2>/dev/null
-for k in "$CID_RSA_POOL"/*.pem.new; do mv "$k" "${k%.new}"; done
-with_pool=(env "LD_PRELOAD=$pool_lib")
+command -v openssl >/dev/null || { echo "not ok - openssl is not installed (deploy/install-deps.sh test)" >&2; exit 1; }
+seq "$pool_size" | xargs -P "$(nproc)" -I{} openssl genpkey -quiet -algorithm RSA \
+	-pkeyopt rsa_keygen_bits:2048 -out "$CID_RSA_POOL/{}.pem.new"
+for k in "$CID_RSA_POOL"/*.pem.new; do [ ! -e "$k" ] || mv "$k" "${k%.new}"; done
+with_pool=(env "LD_PRELOAD=$pool_lib${LD_PRELOAD:+:$LD_PRELOAD}")
 
 # the server under valgrind, driven by the real client suites; a suite fails
 # when the server exits non-zero, which valgrind makes it do on any error
 # (a library a test preloads comes after the pool's)
-printf '#!/bin/sh\nexport LD_PRELOAD=%s${LD_PRELOAD:+:$LD_PRELOAD}\nexec %s "%s/server/civicid" "$@"\n' \
+printf '#!/bin/sh\nexport LD_PRELOAD="%s${LD_PRELOAD:+:$LD_PRELOAD}"\nexec %s "%s/server/civicid" "$@"\n' \
 	"$pool_lib" "${vg[*]}" "$build" >"$tmp/civicid"
 chmod +x "$tmp/civicid"
 
