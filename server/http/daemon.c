@@ -48,6 +48,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,16 +80,24 @@ struct cid_http {
 	 * a burst of requests for unopened tenants waits here, not in the login
 	 * pool, so the open tenants' logins never queue behind it */
 	struct pool opener;
-	/* answers waiting for their audit entries (audit_later): cid_http_stop waits
-	   for none to be left before it stops MHD, which must resume them */
+	/*
+	 * What cid_http_stop waits for before it stops MHD. Both counters change
+	 * without a lock on every request that suspends (the polling threads
+	 * and the log's committer would otherwise meet on one mutex twice per
+	 * request); the lock and the broadcast are taken only by the one that
+	 * brings a counter to 0 while the server stops (count_down).
+	 */
 	pthread_mutex_t audits_lock;
-	pthread_cond_t audits_idle; /* audits or owed down to 0 */
-	unsigned audits;	    /* submitted, not yet told */
-	bool audits_waiting;	    /* stopping: an answer's entries are written in place */
+	pthread_cond_t audits_idle; /* audits or owed down to 0, while stopping */
+	/* answers waiting for their audit entries (audit_later): submitted, not
+	   yet told; MHD must resume them */
+	atomic_uint audits;
 	/* requests suspended for a worker or the log, not yet completed (sent or
-	   dropped by their client), under audits_lock: cid_http_stop lets them be
-	   sent before it stops MHD, which would close their connections unanswered */
-	unsigned owed;
+	   dropped by their client): let them be sent, as MHD would close their
+	   connections unanswered */
+	atomic_uint owed;
+	/* set first by cid_http_stop: an answer's entries are then written in place */
+	atomic_bool stopping;
 };
 
 /* One request's state, from the first handler call to NOTIFY_COMPLETED. */
@@ -461,19 +470,33 @@ static void open_tenant(struct conn *c)
 	    rc == CID_ERR_NOTFOUND || rc == CID_ERR_INVALID || rc == CID_ERR_DISABLED ? 404 : 503;
 }
 
-/* Counts c in h->owed (once), or out of it (when it was counted), and says when none is left. */
+/*
+ * Takes one off *n (h->audits or h->owed) and, when that leaves none while
+ * the server stops, wakes cid_http_stop. Sequentially consistent: stop sets
+ * h->stopping before it reads the counters, this takes one off before it
+ * reads h->stopping, so either stop sees the count drop or this sees stop
+ * (and then its broadcast, under the lock stop holds until it waits, is not
+ * lost).
+ */
+static void count_down(struct cid_http *h, atomic_uint *n)
+{
+	if (atomic_fetch_sub(n, 1) != 1 || !atomic_load(&h->stopping))
+		return;
+	pthread_mutex_lock(&h->audits_lock);
+	pthread_cond_broadcast(&h->audits_idle);
+	pthread_mutex_unlock(&h->audits_lock);
+}
+
+/* Counts c in h->owed (once), or out of it (when it was counted). */
 static void owe(struct conn *c, bool owed)
 {
-	struct cid_http *h = c->h;
-
 	if (c->owed == owed)
 		return;
 	c->owed = owed;
-	pthread_mutex_lock(&h->audits_lock);
-	h->owed = owed ? h->owed + 1 : h->owed - 1;
-	if (h->owed == 0)
-		pthread_cond_broadcast(&h->audits_idle);
-	pthread_mutex_unlock(&h->audits_lock);
+	if (owed)
+		atomic_fetch_add(&c->h->owed, 1);
+	else
+		count_down(c->h, &c->h->owed);
 }
 
 /* Suspends c and queues it for a worker of p; false (c resumed) once the pool is stopping. */
@@ -515,10 +538,7 @@ static void audit_written(void *arg, enum cid_err rc)
 	c->rc = rc; /* not CID_OK: the answer becomes a server error, nothing leaves */
 	c->done = true;
 	MHD_resume_connection(c->mhd);
-	pthread_mutex_lock(&h->audits_lock);
-	if (--h->audits == 0)
-		pthread_cond_broadcast(&h->audits_idle);
-	pthread_mutex_unlock(&h->audits_lock);
+	count_down(h, &h->audits);
 }
 
 /*
@@ -530,16 +550,14 @@ static bool audit_later(struct conn *c)
 {
 	struct cid_http *h = c->h;
 	struct cid_audit_pending *p = c->reply.audit;
-	bool submit;
 
 	if (p == NULL)
 		return false;
 	c->reply.audit = NULL;
-	pthread_mutex_lock(&h->audits_lock);
-	submit = !h->audits_waiting;
-	h->audits += submit ? 1 : 0;
-	pthread_mutex_unlock(&h->audits_lock);
-	if (!submit) {
+	/* counted before stop is looked at (see count_down) */
+	atomic_fetch_add(&h->audits, 1);
+	if (atomic_load(&h->stopping)) {
+		count_down(h, &h->audits);
 		c->rc = cid_audit_pending_commit(p);
 		return false;
 	}
@@ -798,13 +816,13 @@ void cid_http_stop(struct cid_http *h)
 	pool_stop(&h->opener); /* before the others: an opened request may queue there */
 	pool_stop(&h->login);
 	pool_stop(&h->writer);
+	atomic_store(&h->stopping, true); /* before the counters are read: see count_down */
 	pthread_mutex_lock(&h->audits_lock);
-	h->audits_waiting = true;
-	while (h->audits > 0)
+	while (atomic_load(&h->audits) > 0)
 		pthread_cond_wait(&h->audits_idle, &h->audits_lock);
 	/* every worker and the log have resumed what they held: let MHD send it */
 	if (cid_sync_deadline(&until, CLOCK_MONOTONIC, STOP_DRAIN_MS) == CID_OK) {
-		while (h->owed > 0 &&
+		while (atomic_load(&h->owed) > 0 &&
 		       pthread_cond_timedwait(&h->audits_idle, &h->audits_lock, &until) == 0)
 			;
 	}
