@@ -43,3 +43,20 @@ enum cid_err cid_sync_deadline(struct timespec *until, clockid_t clock, int64_t 
 	*until = now;
 	return CID_OK;
 }
+
+int64_t cid_sync_now_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return 0;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct timespec cid_sync_at(int64_t ms)
+{
+	struct timespec at = {.tv_sec = (time_t)(ms / 1000),
+			      .tv_nsec = (long)(ms % 1000) * 1000000L};
+
+	return at;
+}

@@ -36,4 +36,14 @@ void cid_sync_destroy(pthread_mutex_t *m, pthread_cond_t *c);
  */
 CID_MUST_CHECK enum cid_err cid_sync_deadline(struct timespec *until, clockid_t clock, int64_t ms);
 
+/*
+ * The time on CLOCK_MONOTONIC in milliseconds, for deadlines kept as numbers
+ * (a watchdog's list); cid_sync_at turns one into a timed wait's timespec.
+ * CLOCK_MONOTONIC cannot fail to be read on Linux; were it to, 0.
+ */
+int64_t cid_sync_now_ms(void);
+
+/* The timespec of ms, a time on the clock in milliseconds (cid_sync_now_ms's), 0 or more. */
+struct timespec cid_sync_at(int64_t ms);
+
 #endif

@@ -44,14 +44,6 @@ struct cid_guard {
 	int64_t keepalive_ms;	     /* the idle timeout */
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void unlink_waiting(struct cid_guard *g, struct watched *w)
 {
 	if (!w->waiting)
@@ -93,13 +85,13 @@ static void cut(struct cid_guard *g, struct watched *w)
 static void *watchdog(void *arg)
 {
 	struct cid_guard *g = arg;
-	struct timespec until;
 
 	(void)pthread_setname_np(pthread_self(), "cid-watchdog");
 	pthread_mutex_lock(&g->lock);
 	while (!g->stopping) {
-		int64_t now = now_ms();
+		int64_t now = cid_sync_now_ms();
 		int64_t wake = now + CID_REQUEST_CHECK_MS;
+		struct timespec until = cid_sync_at(wake);
 		struct watched *w = g->head;
 
 		while (w != NULL) {
@@ -109,9 +101,7 @@ static void *watchdog(void *arg)
 				cut(g, w);
 			w = next;
 		}
-		until.tv_sec = (time_t)(wake / 1000);
-		until.tv_nsec = (long)(wake % 1000) * 1000000;
-		while (!g->stopping && now_ms() < wake)
+		while (!g->stopping && cid_sync_now_ms() < wake)
 			pthread_cond_timedwait(&g->wake, &g->lock, &until);
 	}
 	pthread_mutex_unlock(&g->lock);
@@ -177,7 +167,7 @@ static void started(struct cid_guard *g, struct MHD_Connection *mhd, void **sock
 	w->fd = ci->connect_fd;
 	pthread_mutex_lock(&g->lock);
 	g->count++;
-	append_waiting(g, w, now_ms() + (int64_t)CID_REQUEST_DEADLINE * 1000);
+	append_waiting(g, w, cid_sync_now_ms() + (int64_t)CID_REQUEST_DEADLINE * 1000);
 	while (g->count - g->closing > g->high && g->head != w)
 		cut(g, g->head);
 	pthread_mutex_unlock(&g->lock);
@@ -232,6 +222,7 @@ void cid_guard_waiting(struct cid_guard *g, struct MHD_Connection *mhd)
 	pthread_mutex_lock(&g->lock);
 	if (!w->closing && !w->waiting)
 		append_waiting(g, w,
-			       now_ms() + g->keepalive_ms + (int64_t)CID_REQUEST_DEADLINE * 1000);
+			       cid_sync_now_ms() + g->keepalive_ms +
+				   (int64_t)CID_REQUEST_DEADLINE * 1000);
 	pthread_mutex_unlock(&g->lock);
 }

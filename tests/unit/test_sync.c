@@ -3,7 +3,8 @@
  * on CLOCK_MONOTONIC times its waits on that clock (a deadline read from it
  * is waited for, not taken as long past, as CLOCK_REALTIME would); a clock
  * a condition cannot use is refused, with nothing made; a deadline so many
- * milliseconds from now is that, its nanoseconds under a second.
+ * milliseconds from now is that, its nanoseconds under a second; a time
+ * kept in milliseconds on the monotonic clock is that time as a timespec.
  */
 #include "support.h"
 #include "sync.h"
@@ -110,6 +111,47 @@ static void test_deadline_table(void **state)
 	}
 }
 
+/* A time kept in milliseconds (cid_sync_now_ms) is that time as a timespec (cid_sync_at). */
+static void test_milliseconds_table(void **state)
+{
+	static const struct {
+		int64_t ms;
+		time_t sec;
+		long nsec;
+	} rows[] = {
+	    {0, 0, 0},	  {1, 0, 1000000L},    {999, 0, 999000000L},
+	    {1000, 1, 0}, {1001, 1, 1000000L}, {86400123, 86400, 123000000L},
+	};
+
+	int64_t before = ms_of(CLOCK_MONOTONIC);
+	int64_t now = cid_sync_now_ms();
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	struct timespec until;
+	int r = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct timespec at = cid_sync_at(rows[i].ms);
+
+		if (at.tv_sec != rows[i].sec || at.tv_nsec != rows[i].nsec)
+			fail_msg("%lld ms: %lld s %ld ns", (long long)rows[i].ms,
+				 (long long)at.tv_sec, at.tv_nsec);
+	}
+	/* the monotonic clock, read as the test reads it */
+	assert_true(now >= before && now <= ms_of(CLOCK_MONOTONIC));
+	/* a monotonic condition waits until the time it is given */
+	assert_int_equal(cid_sync_init(&m, &c, CLOCK_MONOTONIC), CID_OK);
+	until = cid_sync_at(cid_sync_now_ms() + 50);
+	pthread_mutex_lock(&m);
+	while (r == 0)
+		r = pthread_cond_timedwait(&c, &m, &until);
+	pthread_mutex_unlock(&m);
+	assert_int_equal(r, ETIMEDOUT);
+	assert_true(cid_sync_now_ms() - now >= 49);
+	cid_sync_destroy(&m, &c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -117,6 +159,7 @@ int main(void)
 	    cmocka_unit_test(test_a_monotonic_deadline_is_waited_for),
 	    cmocka_unit_test(test_a_clock_no_condition_uses_is_refused),
 	    cmocka_unit_test(test_deadline_table),
+	    cmocka_unit_test(test_milliseconds_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
