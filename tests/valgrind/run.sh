@@ -117,7 +117,8 @@ for name in "${names[@]}"; do
 	else
 		echo "not ok - valgrind $name"
 		case $name in
-		e2e_*) grep -E '^not ok|==[0-9]+==' "$tmp/$name.out" | head -40 ;;
+		# (the failed case with its error, then valgrind's own report)
+		e2e_*) { grep -E -A14 '^not ok' "$tmp/$name.out"; grep -E '==[0-9]+==' "$tmp/$name.out"; } | head -60 ;;
 		*) tail -40 "$tmp/$name.out" ;;
 		esac
 		fails=$((fails + 1))
