@@ -15,64 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* An export read in blocks; a line is found with memchr and handed out in place. */
-#define READ_BLOCK ((size_t)64 * 1024)
-
-struct line_in {
-	FILE *in;
-	char *buf; /* [pos, len): read, not yet handed out */
-	size_t cap;
-	size_t pos;
-	size_t len;
-	bool end; /* fread found the end (or an error) */
-};
-
-/*
- * The next line (without its '\n') at *line, *n bytes, valid until the next
- * call; *eof at the end of the file; *too_long (and nothing more read) for a
- * line over CID_AUDIT_MAX_LINE, of which at most that and a block are held.
- * Errors: CID_ERR_IO (a read error), CID_ERR_NOMEM.
- */
-static enum cid_err line_next(struct line_in *r, const char **line, size_t *n, bool *eof,
-			      bool *too_long)
-{
-	size_t searched = 0; /* bytes from pos known to hold no '\n' */
-
-	*eof = false;
-	*too_long = false;
-	for (;;) {
-		const char *from = r->buf + r->pos;
-		const char *nl = memchr(from + searched, '\n', r->len - r->pos - searched);
-
-		if (nl != NULL || r->end || r->len - r->pos > CID_AUDIT_MAX_LINE) {
-			*line = from;
-			*n = nl != NULL ? (size_t)(nl - from) : r->len - r->pos;
-			*too_long = *n > CID_AUDIT_MAX_LINE;
-			*eof = nl == NULL && *n == 0;
-			r->pos += *n + (nl != NULL ? 1 : 0);
-			return nl == NULL && r->end && ferror(r->in) ? CID_ERR_IO : CID_OK;
-		}
-		searched = r->len - r->pos;
-		memmove(r->buf, from, searched);
-		r->len = searched;
-		r->pos = 0;
-		if (r->cap - r->len < READ_BLOCK) {
-			char *bigger = realloc(r->buf, r->len + READ_BLOCK);
-
-			if (bigger == NULL)
-				return CID_ERR_NOMEM;
-			r->buf = bigger;
-			r->cap = r->len + READ_BLOCK;
-		}
-		{
-			size_t got = fread(r->buf + r->len, 1, READ_BLOCK, r->in);
-
-			r->len += got;
-			r->end = got == 0;
-		}
-	}
-}
-
 /* True if [p, p+n) begins as a checkpoint line does (cp_line says if it is one). */
 static bool cp_like(const char *p, size_t n)
 {
@@ -106,19 +48,26 @@ static json_t *cp_line(const char *p, size_t n, int *kind)
 
 /*
  * The export's lines are checked in batches (audit_verify_crew.c), which
- * also check that each is UTF-8. A batch's lines are copied into its own
- * arena, as the reader's block moves on: at most ARENA_BYTES of lines (or
- * one line, up to CID_AUDIT_MAX_LINE, which starts a batch when it does not
- * fit), so two batches hold at most 8 MiB however the file is made.
+ * also check that each is UTF-8. The file is read in blocks straight into
+ * the arena of the batch gathered, and its lines are handed out in place:
+ * when the next block would pass ARENA_BYTES, that batch is flushed and the
+ * bytes read past its last line move to the other arena, whose batch has
+ * been linked by then (audit_batches_flush). A line over CID_AUDIT_MAX_LINE
+ * stops the walk, so the two arenas hold it however the file is made.
  */
+#define READ_BLOCK  ((size_t)64 * 1024)
 #define ARENA_BYTES ((size_t)4 * 1024 * 1024)
-#define ARENA_CAP   (ARENA_BYTES > CID_AUDIT_MAX_LINE ? ARENA_BYTES : CID_AUDIT_MAX_LINE)
+#define ARENA_CAP                                                                                  \
+	((ARENA_BYTES > CID_AUDIT_MAX_LINE ? ARENA_BYTES : CID_AUDIT_MAX_LINE) + READ_BLOCK)
 
 struct export_walk {
 	struct audit_verify v;
 	struct audit_batches batches;
-	char *arena[2]; /* each ARENA_CAP bytes: the lines of the batch buf[i] */
-	size_t used[2];
+	FILE *in;
+	char *arena[2]; /* ARENA_CAP bytes each: what was read for the batch buf[i] */
+	size_t line;	/* in the arena gathered: where the next line begins */
+	size_t len;	/* in the arena gathered: the bytes read */
+	bool end;	/* fread found the end of the file, or an error */
 };
 
 /* Export walk: one line, an entry or a checkpoint; stops at the first damage. */
@@ -155,32 +104,79 @@ out:
 	return rc;
 }
 
-/* Copies the line [p, p+n) into the batch gathered, flushing first when its arena is full. */
-static enum cid_err export_gather(struct export_walk *w, const char *p, size_t n)
+/*
+ * Hands out the next line, its n bytes (then a '\n' when nl) at w->line of
+ * the arena gathered. When that fills the batch, the next is gathered in the
+ * other arena: the bytes read past the line go there. Errors: those of the
+ * link function (audit_batches_add).
+ */
+static enum cid_err export_gather(struct export_walk *w, size_t n, bool nl)
 {
 	struct audit_batches *b = &w->batches;
-	struct audit_walk_item *it;
 	unsigned g = b->gather;
+	struct audit_walk_item *it = audit_batches_slot(b);
 	enum cid_err rc;
 
-	if (w->used[g] + n > ARENA_BYTES && b->n[g] > 0) {
-		rc = audit_batches_flush(b);
-		if (rc != CID_OK)
-			return rc;
-		g = b->gather;
-		w->used[g] = 0; /* its batch was linked */
-	}
-	it = audit_batches_slot(b);
-	it->p = w->arena[g] + w->used[g];
+	it->p = w->arena[g] + w->line;
 	it->n = n;
-	it->skip = cp_like(p, n);
-	if (n > 0)
-		memcpy(w->arena[g] + w->used[g], p, n);
-	w->used[g] += n;
+	it->skip = cp_like(it->p, n);
+	w->line += n + (nl ? 1 : 0);
 	rc = audit_batches_add(b);
-	if (b->gather != g)
-		w->used[b->gather] = 0;
+	if (b->gather != g) {
+		memcpy(w->arena[b->gather], w->arena[g] + w->line, w->len - w->line);
+		w->len -= w->line;
+		w->line = 0;
+	}
 	return rc;
+}
+
+/*
+ * Reads w->in into batches up to its end, a line over CID_AUDIT_MAX_LINE
+ * (*too_long, the line not handed out) or a read error (*read_failed; the
+ * line it cut is not handed out). Errors: those of the link function
+ * (AUDIT_STOP at the first damage).
+ */
+static enum cid_err export_read(struct export_walk *w, bool *too_long, bool *read_failed)
+{
+	size_t searched = 0; /* bytes from w->line known to hold no '\n' */
+	enum cid_err rc;
+
+	for (;;) {
+		const char *from = w->arena[w->batches.gather] + w->line;
+		size_t have = w->len - w->line;
+		const char *nl = memchr(from + searched, '\n', have - searched);
+		size_t got;
+
+		if (nl != NULL && (size_t)(nl - from) <= CID_AUDIT_MAX_LINE) {
+			rc = export_gather(w, (size_t)(nl - from), true);
+			if (rc != CID_OK)
+				return rc;
+			searched = 0;
+			continue;
+		}
+		*too_long = have > CID_AUDIT_MAX_LINE;
+		*read_failed = w->end && ferror(w->in);
+		if (*too_long || *read_failed)
+			return CID_OK;
+		if (w->end)
+			return have > 0 ? export_gather(w, have, false) : CID_OK;
+		searched = have;
+		/* no room for a block: the lines so far are a batch, the line begun
+		   moves (the arena then holds at most CID_AUDIT_MAX_LINE) */
+		if (ARENA_CAP - w->len < READ_BLOCK) {
+			unsigned g = w->batches.gather;
+
+			rc = audit_batches_flush(&w->batches);
+			memcpy(w->arena[w->batches.gather], w->arena[g] + w->line, have);
+			w->len = have;
+			w->line = 0;
+			if (rc != CID_OK)
+				return rc;
+		}
+		got = fread(w->arena[w->batches.gather] + w->len, 1, READ_BLOCK, w->in);
+		w->len += got;
+		w->end = got == 0;
+	}
 }
 
 enum cid_err cid_audit_verify_export(FILE *in, const struct cid_keyset *ks,
@@ -192,13 +188,8 @@ enum cid_err cid_audit_verify_export(FILE *in, const struct cid_keyset *ks,
 	struct export_walk w = {0};
 	struct audit_verify *v = &w.v;
 	const char *jwks_iss = ks != NULL ? cid_keyset_issuer(ks) : NULL;
-	struct line_in r = {.in = in};
-	const char *line;
-	size_t len;
-	bool eof;
-	bool too_long;
-	bool locked = false;
-	enum cid_err read_rc = CID_OK;
+	bool too_long = false;
+	bool read_failed = false;
 
 	if (opts == NULL)
 		opts = &defaults;
@@ -209,29 +200,20 @@ enum cid_err cid_audit_verify_export(FILE *in, const struct cid_keyset *ks,
 	v->expected_iss = opts->issuer != NULL ? opts->issuer : jwks_iss;
 	CID_TRY(audit_verify_begin(v, rep, opts));
 	rep->issuer_checked = v->expected_iss != NULL;
-	r.buf = malloc(READ_BLOCK);
-	CID_ENSURE(r.buf != NULL, CID_ERR_NOMEM);
-	r.cap = READ_BLOCK;
+	w.in = in;
 	for (int i = 0; i < 2; i++) {
 		w.arena[i] = malloc(ARENA_CAP);
 		CID_ENSURE(w.arena[i] != NULL, CID_ERR_NOMEM);
 	}
 	CID_TRY(audit_batches_start(&w.batches, opts->threads, true, export_link, &w));
 	flockfile(in);
-	locked = true;
-	for (;;) {
-		read_rc = line_next(&r, &line, &len, &eof, &too_long);
-		if (read_rc != CID_OK || eof || too_long)
-			break;
-		rc = export_gather(&w, line, len);
-		if (rc != CID_OK)
-			break;
-	}
+	rc = export_read(&w, &too_long, &read_failed);
+	funlockfile(in);
 	if (rc == CID_OK)
 		rc = audit_batches_finish(&w.batches); /* every line before the end */
 	/* damage in the lines read ahead of a read error is reported, as one by one */
-	if (rc == CID_OK)
-		rc = read_rc;
+	if (rc == CID_OK && read_failed)
+		rc = CID_ERR_IO;
 	if (rc == CID_OK && too_long)
 		audit_report_bad(rep, v->next, "line of entry %" PRIu64 " is over 1 MiB", v->next);
 	CID_TRY(rc == AUDIT_STOP ? CID_OK : rc);
@@ -243,12 +225,9 @@ enum cid_err cid_audit_verify_export(FILE *in, const struct cid_keyset *ks,
 		    "at least its own audit.exported entry and a checkpoint covering it)");
 	audit_verify_end(v, opts->allow_unsigned_tail);
 out:
-	if (locked)
-		funlockfile(in);
 	audit_batches_stop(&w.batches);
 	free(w.arena[0]);
 	free(w.arena[1]);
-	free(r.buf);
 	free(v->scratch);
 	return rc;
 }
