@@ -564,6 +564,7 @@ enum line_edit {
 	LINE_TRUNCATE,
 	LINE_FORGE_CP,
 	LINE_JUNK,
+	LINE_ADD,
 	LINE_INSERT,
 	LINE_DUPLICATE,
 	LINE_OTHER_KEY
@@ -800,20 +801,26 @@ static const struct {
 	enum line_edit kind;
 	uint64_t seq, other;
 	uint64_t bad_seq;
+	const char *text; /* LINE_JUNK: the line put in its place; LINE_ADD: before it */
 } export_tampers[] = {
-    {"changed entry 3", LINE_BYTE, 3, 0, 3},
-    {"changed entry 4 (checkpoint right after)", LINE_BYTE, 4, 0, 4},
-    {"changed entry 10", LINE_BYTE, 10, 0, 10},
-    {"deleted entry 6", LINE_DELETE, 6, 0, 6},
-    {"deleted entry 0", LINE_DELETE, 0, 0, 0},
-    {"swapped 1 and 2", LINE_SWAP, 1, 2, 1},
-    {"swapped 6 and 8", LINE_SWAP, 6, 8, 6},
-    {"truncated 7-9 below checkpoint 10", LINE_TRUNCATE, 7, 0, 7},
-    {"forged checkpoint 10", LINE_FORGE_CP, 10, 0, 9},
-    {"junk line in place of entry 2", LINE_JUNK, 2, 0, 2},
-    {"a changed copy of entry 3 inserted before it", LINE_INSERT, 3, 0, 4},
-    {"entry 7 repeated", LINE_DUPLICATE, 7, 0, 8},
-    {"checkpoint 10 signed with another key of the log's name", LINE_OTHER_KEY, 10, 0, 9},
+    {"changed entry 3", LINE_BYTE, 3, 0, 3, NULL},
+    {"changed entry 4 (checkpoint right after)", LINE_BYTE, 4, 0, 4, NULL},
+    {"changed entry 10", LINE_BYTE, 10, 0, 10, NULL},
+    {"deleted entry 6", LINE_DELETE, 6, 0, 6, NULL},
+    {"deleted entry 0", LINE_DELETE, 0, 0, 0, NULL},
+    {"swapped 1 and 2", LINE_SWAP, 1, 2, 1, NULL},
+    {"swapped 6 and 8", LINE_SWAP, 6, 8, 6, NULL},
+    {"truncated 7-9 below checkpoint 10", LINE_TRUNCATE, 7, 0, 7, NULL},
+    {"forged checkpoint 10", LINE_FORGE_CP, 10, 0, 9, NULL},
+    {"junk line in place of entry 2", LINE_JUNK, 2, 0, 2, "{\"not\": json"},
+    /* lines that begin as checkpoints do, and are none: read as entries, damage (not skipped) */
+    {"a note with a second member added before entry 6", LINE_ADD, 6, 0, 6,
+     "{\"note\":\"x\",\"at\":1}"},
+    {"a legacy checkpoint not a string added before entry 3", LINE_ADD, 3, 0, 3,
+     "{\"checkpoint\":3}"},
+    {"a changed copy of entry 3 inserted before it", LINE_INSERT, 3, 0, 4, NULL},
+    {"entry 7 repeated", LINE_DUPLICATE, 7, 0, 8, NULL},
+    {"checkpoint 10 signed with another key of the log's name", LINE_OTHER_KEY, 10, 0, 9, NULL},
 };
 
 /* The note line of a checkpoint re-signed by a fresh key named as the log's (caller frees). */
@@ -922,7 +929,11 @@ static void test_export_tampering_is_found_at_first_bad_seq(void **state)
 				break;
 			case LINE_JUNK:
 				if (j == l)
-					line = "{\"not\": json";
+					line = export_tampers[i].text;
+				break;
+			case LINE_ADD:
+				if (j == l)
+					fprintf(mem, "%s\n", export_tampers[i].text);
 				break;
 			case LINE_INSERT:
 			case LINE_DUPLICATE:
