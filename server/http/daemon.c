@@ -82,10 +82,10 @@ struct cid_http {
 	struct pool opener;
 	/*
 	 * What cid_http_stop waits for before it stops MHD. Both counters change
-	 * without a lock on every request that suspends (the polling threads
-	 * and the log's committer would otherwise meet on one mutex twice per
-	 * request); the lock and the broadcast are taken only by the one that
-	 * brings a counter to 0 while the server stops (count_down).
+	 * without a lock while requests are in flight (the polling threads and
+	 * the log's committer would otherwise meet on one mutex twice per
+	 * request); only the step to 0 takes the lock (count_down), and stop
+	 * reads them under it.
 	 */
 	pthread_mutex_t audits_lock;
 	pthread_cond_t audits_idle; /* audits or owed down to 0, while stopping */
@@ -472,18 +472,23 @@ static void open_tenant(struct conn *c)
 
 /*
  * Takes one off *n (h->audits or h->owed) and, when that leaves none while
- * the server stops, wakes cid_http_stop. Sequentially consistent: stop sets
- * h->stopping before it reads the counters, this takes one off before it
- * reads h->stopping, so either stop sees the count drop or this sees stop
- * (and then its broadcast, under the lock stop holds until it waits, is not
- * lost).
+ * the server stops, wakes cid_http_stop. Only the last one is taken off
+ * under the lock: stop reads the counters under it, so it cannot see 0 and
+ * free h before this thread has let go of the lock, the last it touches of
+ * h (the audit log's committer, which calls audit_written, is not joined by
+ * stop). Any other is taken off without it: the request path meets no
+ * mutex while requests are in flight.
  */
 static void count_down(struct cid_http *h, atomic_uint *n)
 {
-	if (atomic_fetch_sub(n, 1) != 1 || !atomic_load(&h->stopping))
-		return;
+	unsigned v = atomic_load(n);
+
+	while (v > 1)
+		if (atomic_compare_exchange_weak(n, &v, v - 1))
+			return;
 	pthread_mutex_lock(&h->audits_lock);
-	pthread_cond_broadcast(&h->audits_idle);
+	if (atomic_fetch_sub(n, 1) == 1 && atomic_load(&h->stopping))
+		pthread_cond_broadcast(&h->audits_idle);
 	pthread_mutex_unlock(&h->audits_lock);
 }
 
@@ -554,7 +559,8 @@ static bool audit_later(struct conn *c)
 	if (p == NULL)
 		return false;
 	c->reply.audit = NULL;
-	/* counted before stop is looked at (see count_down) */
+	/* counted before stopping is read, as stop sets it before it reads the
+	   count (sequentially consistent): stop sees this one, or this sees stop */
 	atomic_fetch_add(&h->audits, 1);
 	if (atomic_load(&h->stopping)) {
 		count_down(h, &h->audits);
@@ -816,7 +822,7 @@ void cid_http_stop(struct cid_http *h)
 	pool_stop(&h->opener); /* before the others: an opened request may queue there */
 	pool_stop(&h->login);
 	pool_stop(&h->writer);
-	atomic_store(&h->stopping, true); /* before the counters are read: see count_down */
+	atomic_store(&h->stopping, true); /* before the counters are read: see audit_later */
 	pthread_mutex_lock(&h->audits_lock);
 	while (atomic_load(&h->audits) > 0)
 		pthread_cond_wait(&h->audits_idle, &h->audits_lock);
