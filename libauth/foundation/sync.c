@@ -3,6 +3,8 @@
  */
 #include "sync.h"
 
+#include <stdbool.h>
+
 enum cid_err cid_sync_init(pthread_mutex_t *m, pthread_cond_t *c, clockid_t clock)
 {
 	enum cid_err rc = CID_ERR_NOMEM;
@@ -28,29 +30,33 @@ void cid_sync_destroy(pthread_mutex_t *m, pthread_cond_t *c)
 	pthread_mutex_destroy(m);
 }
 
+/* Into *ms, the time on clock in milliseconds; false if it cannot be read. */
+static bool ms_on(clockid_t clock, int64_t *ms)
+{
+	struct timespec ts;
+
+	if (clock_gettime(clock, &ts) != 0)
+		return false;
+	*ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return true;
+}
+
 enum cid_err cid_sync_deadline(struct timespec *until, clockid_t clock, int64_t ms)
 {
-	struct timespec now;
+	int64_t now;
 
-	if (clock_gettime(clock, &now) != 0)
+	if (!ms_on(clock, &now))
 		return CID_ERR_IO;
-	now.tv_sec += (time_t)(ms / 1000);
-	now.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (now.tv_nsec >= 1000000000L) {
-		now.tv_sec++;
-		now.tv_nsec -= 1000000000L;
-	}
-	*until = now;
+	*until = cid_sync_at(now + ms);
 	return CID_OK;
 }
 
 int64_t cid_sync_now_ms(void)
 {
-	struct timespec ts;
+	int64_t now = 0;
 
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-		return 0;
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	(void)ms_on(CLOCK_MONOTONIC, &now);
+	return now;
 }
 
 struct timespec cid_sync_at(int64_t ms)

@@ -25,19 +25,26 @@ static int64_t ms_of(clockid_t clock)
 	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+/* Waits on c until until, which must time out. */
+static void wait_out(pthread_mutex_t *m, pthread_cond_t *c, const struct timespec *until)
+{
+	int r = 0;
+
+	pthread_mutex_lock(m);
+	while (r == 0)
+		r = pthread_cond_timedwait(c, m, until);
+	pthread_mutex_unlock(m);
+	assert_int_equal(r, ETIMEDOUT);
+}
+
 /* A timed wait of 50 ms, its deadline read from clock; how long it took. */
 static int64_t waited_ms(pthread_mutex_t *m, pthread_cond_t *c, clockid_t clock)
 {
 	struct timespec until;
 	int64_t t0 = ms_of(CLOCK_MONOTONIC);
-	int r = 0;
 
 	assert_int_equal(cid_sync_deadline(&until, clock, 50), CID_OK);
-	pthread_mutex_lock(m);
-	while (r == 0)
-		r = pthread_cond_timedwait(c, m, &until);
-	pthread_mutex_unlock(m);
-	assert_int_equal(r, ETIMEDOUT);
+	wait_out(m, c, &until);
 	return ms_of(CLOCK_MONOTONIC) - t0;
 }
 
@@ -128,7 +135,6 @@ static void test_milliseconds_table(void **state)
 	pthread_mutex_t m;
 	pthread_cond_t c;
 	struct timespec until;
-	int r = 0;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -143,11 +149,7 @@ static void test_milliseconds_table(void **state)
 	/* a monotonic condition waits until the time it is given */
 	assert_int_equal(cid_sync_init(&m, &c, CLOCK_MONOTONIC), CID_OK);
 	until = cid_sync_at(cid_sync_now_ms() + 50);
-	pthread_mutex_lock(&m);
-	while (r == 0)
-		r = pthread_cond_timedwait(&c, &m, &until);
-	pthread_mutex_unlock(&m);
-	assert_int_equal(r, ETIMEDOUT);
+	wait_out(&m, &c, &until);
 	assert_true(cid_sync_now_ms() - now >= 49);
 	cid_sync_destroy(&m, &c);
 }
