@@ -104,6 +104,15 @@ out:
 	return rc;
 }
 
+/* Moves the bytes read past the last line handed out in arena from to the start of the one
+ * gathered. */
+static void export_carry(struct export_walk *w, unsigned from)
+{
+	memcpy(w->arena[w->batches.gather], w->arena[from] + w->line, w->len - w->line);
+	w->len -= w->line;
+	w->line = 0;
+}
+
 /*
  * Hands out the next line, its n bytes (then a '\n' when nl) at w->line of
  * the arena gathered. When that fills the batch, the next is gathered in the
@@ -122,11 +131,8 @@ static enum cid_err export_gather(struct export_walk *w, size_t n, bool nl)
 	it->skip = cp_like(it->p, n);
 	w->line += n + (nl ? 1 : 0);
 	rc = audit_batches_add(b);
-	if (b->gather != g) {
-		memcpy(w->arena[b->gather], w->arena[g] + w->line, w->len - w->line);
-		w->len -= w->line;
-		w->line = 0;
-	}
+	if (b->gather != g)
+		export_carry(w, g);
 	return rc;
 }
 
@@ -167,9 +173,7 @@ static enum cid_err export_read(struct export_walk *w, bool *too_long, bool *rea
 			unsigned g = w->batches.gather;
 
 			rc = audit_batches_flush(&w->batches);
-			memcpy(w->arena[w->batches.gather], w->arena[g] + w->line, have);
-			w->len = have;
-			w->line = 0;
+			export_carry(w, g);
 			if (rc != CID_OK)
 				return rc;
 		}
