@@ -380,10 +380,11 @@ enum cid_err cid_txn_put(struct cid_txn *txn, enum cid_db db, struct cid_str key
 		return CID_ERR_STORE;
 	if (key.len > CID_STORE_MAX_KEY)
 		return CID_ERR_TOOBIG;
-	if (key.len == 0 || (flags & ~CID_PUT_NOOVERWRITE) != 0)
+	if (key.len == 0 || (flags & ~(CID_PUT_NOOVERWRITE | CID_PUT_APPEND)) != 0)
 		return CID_ERR_INVALID;
 	return write_err(txn, mdb_put(txn->txn, txn->store->dbis[db], &k, &v,
-				      (flags & CID_PUT_NOOVERWRITE) ? MDB_NOOVERWRITE : 0));
+				      ((flags & CID_PUT_NOOVERWRITE) ? MDB_NOOVERWRITE : 0) |
+					  ((flags & CID_PUT_APPEND) ? MDB_APPEND : 0)));
 }
 
 enum cid_err cid_txn_put_json(struct cid_txn *txn, enum cid_db db, struct cid_str key,

@@ -57,7 +57,7 @@ enum cid_db {
 	CID_DB_AUDIT,	   /* seq (16 hex digits) -> audit entry (audit.h); META "audit_head" */
 	CID_DB_AUDIT_IDX,  /* "c\n" citizen / "s\n" service "\n" seq -> "" (audit.h) */
 	CID_DB_AUDIT_CP,   /* size (16 hex digits) -> {"note"} or {"jws"} checkpoint (audit.h) */
-	CID_DB_AUDIT_TREE, /* level byte || index (8 bytes BE) -> Merkle node (32 bytes) (audit.h)
+	CID_DB_AUDIT_TREE, /* post-order place (8 bytes BE) -> Merkle node (32 bytes) (audit_tree.c)
 			    */
 	CID_DB_OFFICERS,   /* officer name -> privacy-officer account (officer.h) */
 	CID_DB_OFFICER_SESSIONS, /* secret_hash(cookie) -> officer console session */
@@ -209,10 +209,16 @@ int64_t cid_json_int(const json_t *o, const char *name);
 
 /* Flags of cid_txn_put. */
 #define CID_PUT_NOOVERWRITE 1u /* fail with CID_ERR_EXISTS if the key exists */
+/*
+ * The key sorts after every key of db (fail with CID_ERR_EXISTS if not):
+ * LMDB then splits a full last page by starting a new one, so keys written in
+ * order fill their pages instead of leaving each half empty.
+ */
+#define CID_PUT_APPEND 2u
 
 /*
  * Writes key -> val in a write transaction (txn from cid_store_update).
- * Errors: CID_ERR_EXISTS (with CID_PUT_NOOVERWRITE), CID_ERR_TOOBIG (key),
+ * Errors: CID_ERR_EXISTS (with CID_PUT_NOOVERWRITE or CID_PUT_APPEND), CID_ERR_TOOBIG (key),
  * CID_ERR_INVALID (read transaction), CID_ERR_STORE (including MDB_MAP_FULL,
  * which cid_store_update handles).
  */

@@ -326,6 +326,37 @@ static void test_put_nooverwrite_reports_exists(void **state)
 	assert_int_equal(get(f->s, CID_DB_CODES, "other", val, sizeof(val)), CID_OK);
 }
 
+/* APPEND takes keys after the last and refuses one before it, or equal to it. */
+static enum cid_err append_cb(struct cid_txn *txn, void *arg)
+{
+	enum cid_err *seen = arg;
+	static const char *const keys[] = {"b", "c", "c", "a", "d"};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		seen[i] = cid_txn_put(txn, CID_DB_CODES, cid_str_of(keys[i]), cid_str_of(keys[i]),
+				      CID_PUT_APPEND);
+	return CID_OK;
+}
+
+static void test_put_append_takes_keys_in_order(void **state)
+{
+	struct cid_test_store *f = *state;
+	enum cid_err seen[5];
+
+	const enum cid_err want[5] = {CID_OK, CID_OK, CID_ERR_EXISTS, CID_ERR_EXISTS, CID_OK};
+
+	char val[32];
+
+	assert_int_equal(put(f->s, CID_DB_CODES, "a", "first"), CID_OK);
+	assert_int_equal(cid_store_update(f->s, append_cb, seen), CID_OK);
+	for (size_t i = 0; i < 5; i++)
+		assert_int_equal(seen[i], want[i]);
+	assert_int_equal(get(f->s, CID_DB_CODES, "a", val, sizeof(val)), CID_OK);
+	assert_string_equal(val, "first");
+	assert_int_equal(get(f->s, CID_DB_CODES, "d", val, sizeof(val)), CID_OK);
+	assert_string_equal(val, "d");
+}
+
 static void test_del_missing_is_notfound(void **state)
 {
 	struct cid_test_store *f = *state;
@@ -1385,6 +1416,8 @@ int main(void)
 					    cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_get_json_requires_one_object, cid_test_store_setup,
 					    cid_test_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_put_append_takes_keys_in_order,
+					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_put_nooverwrite_reports_exists,
 					    cid_test_store_setup, cid_test_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_del_missing_is_notfound, cid_test_store_setup,
