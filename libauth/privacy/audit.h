@@ -117,9 +117,10 @@
  *
  * Tree. An RFC 9162 Merkle tree over the entries, whose leaves are the
  * entries' hashes, grows in the same write transaction as the entries
- * (audit_tree.c): CID_DB_AUDIT_TREE holds every complete subtree's hash and
- * META "audit_frontier" the frontier, so the tree head of any size and the
- * proofs cost O(log n) reads. A store written before the tree catches up
+ * (audit_tree.c): CID_DB_AUDIT_TREE holds every complete subtree's hash, in
+ * the order they were completed, and META "audit_tree_frontier" the
+ * frontier, so the tree head of any size and the proofs cost O(log n) reads.
+ * A store written before the tree (or before its present layout) catches up
  * (cid_audit_tree_catch_up).
  *
  * Checkpoints. A checkpoint is a signed tree head in the C2SP checkpoint

@@ -329,14 +329,22 @@ CID_MUST_CHECK enum cid_err audit_tree_get(void *arg, unsigned level, uint64_t i
 					   uint8_t out[CID_MERKLE_HASH]);
 
 /*
- * A reader of stored nodes for a walk that asks for each level's nodes in
- * index order (verification): the nodes of the low levels are read in runs
- * of AUDIT_TREE_RUN with one cursor walk each, not one lookup per node.
+ * The place of node (level, index) in post-order, which is the order the
+ * frontier completes nodes in; its eight big-endian bytes are the node's key
+ * in CID_DB_AUDIT_TREE (audit_tree.c). Defined for nodes of a tree of fewer
+ * than 2^63 leaves.
+ */
+#define AUDIT_TREE_KEY 8
+uint64_t audit_tree_place(unsigned level, uint64_t index);
+
+/*
+ * A reader of stored nodes for a walk that asks for them in the order they
+ * were completed (verification): the nodes are read in runs of
+ * AUDIT_TREE_RUN with one cursor walk each, not one lookup per node.
  * audit_tree_read answers as audit_tree_get. The reader borrows txn.
  * Errors: CID_ERR_NOMEM; audit_tree_read: those of audit_tree_get.
  */
-#define AUDIT_TREE_RUN	      512
-#define AUDIT_TREE_RUN_LEVELS 8
+#define AUDIT_TREE_RUN 1024
 struct audit_tree_reader;
 CID_MUST_CHECK enum cid_err audit_tree_reader_new(struct cid_txn *txn,
 						  struct audit_tree_reader **out);

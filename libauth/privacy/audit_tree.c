@@ -5,16 +5,27 @@
  * The leaves are the entries' hashes, the very hashes the chain links with
  * (SHA-256(0x00 || canonical entry)). Every write transaction that appends
  * entries also appends their leaves to the frontier (merkle.h) and stores
- * each node the frontier reports complete: (level, index) as one byte and
- * eight big-endian bytes, the 32-byte hash as the value (CID_DB_AUDIT_TREE),
- * and the encoded frontier (META "audit_frontier"). The tree is "current"
- * when the frontier's size is the head's: then every append extends it.
+ * each node the frontier reports complete (CID_DB_AUDIT_TREE: the 32-byte
+ * hash), and the encoded frontier (META "audit_tree_frontier"). The tree is
+ * "current" when the frontier's size is the head's: then every append
+ * extends it.
+ *
+ * A node's key is its place in post-order, as eight big-endian bytes
+ * (node_key): the order in which the frontier completes nodes. Every node an
+ * append stores sorts after every stored one, so a commit writes one run of
+ * keys at the end of the database (one leaf page and its path, filled
+ * completely: CID_PUT_APPEND), and a verifier that walks the entries reads
+ * the nodes as one forward run. The first layout keyed a node by its level
+ * and then its index: each level was its own run of keys, and a commit wrote
+ * a page for each level it reached.
  *
  * A store written before the tree existed has entries and no tree: its tree
  * lags. Appends then leave the tree alone, and cid_audit_tree_catch_up builds
  * it from the stored entries in bounded write transactions, oldest first, so
  * the two writers never interleave leaves; once it reaches the head, appends
- * take over. Nothing reads a node the frontier has not reached.
+ * take over. Nothing reads a node the frontier has not reached. A store of
+ * the first layout (its frontier under META "audit_frontier") is such a
+ * store: its first batch drops the old nodes and frontier.
  */
 #include "audit.h"
 
@@ -24,25 +35,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FRONTIER_KEY "audit_frontier"
-#define NODE_KEY     9 /* level byte, 8-byte big-endian index */
+#define FRONTIER_KEY	 "audit_tree_frontier"
+#define OLD_FRONTIER_KEY "audit_frontier" /* the first layout's (see above) */
 
-static void node_key(unsigned level, uint64_t index, char key[NODE_KEY])
+uint64_t audit_tree_place(unsigned level, uint64_t index)
 {
-	key[0] = (char)level;
+	/* the node's last leaf j; the nodes complete before leaf j are 2j -
+	 * popcount(j), and leaf j completes the nodes over it level by level */
+	uint64_t j = ((index + 1) << level) - 1;
+
+	return 2 * j - (uint64_t)__builtin_popcountll(j) + level;
+}
+
+static void node_key(unsigned level, uint64_t index, char key[AUDIT_TREE_KEY])
+{
+	uint64_t place = audit_tree_place(level, index);
+
 	for (int i = 0; i < 8; i++)
-		key[1 + i] = (char)(uint8_t)(index >> (56 - 8 * i));
+		key[i] = (char)(uint8_t)(place >> (56 - 8 * i));
 }
 
 enum cid_err audit_tree_get(void *arg, unsigned level, uint64_t index, uint8_t out[CID_MERKLE_HASH])
 {
 	struct cid_txn *txn = arg;
-	char key[NODE_KEY];
+	char key[AUDIT_TREE_KEY];
 	struct cid_str val;
 	enum cid_err rc;
 
 	node_key(level, index, key);
-	rc = cid_txn_get(txn, CID_DB_AUDIT_TREE, (struct cid_str){key, NODE_KEY}, &val);
+	rc = cid_txn_get(txn, CID_DB_AUDIT_TREE, (struct cid_str){key, AUDIT_TREE_KEY}, &val);
 	if (rc == CID_ERR_NOTFOUND)
 		return CID_ERR_STORE; /* asked only for nodes the tree has reached */
 	if (rc != CID_OK)
@@ -57,11 +78,11 @@ static enum cid_err node_put(void *arg, unsigned level, uint64_t index,
 			     const uint8_t hash[CID_MERKLE_HASH])
 {
 	struct cid_txn *txn = arg;
-	char key[NODE_KEY];
+	char key[AUDIT_TREE_KEY];
 
 	node_key(level, index, key);
-	return cid_txn_put(txn, CID_DB_AUDIT_TREE, (struct cid_str){key, NODE_KEY},
-			   (struct cid_str){(const char *)hash, CID_MERKLE_HASH}, 0);
+	return cid_txn_put(txn, CID_DB_AUDIT_TREE, (struct cid_str){key, AUDIT_TREE_KEY},
+			   (struct cid_str){(const char *)hash, CID_MERKLE_HASH}, CID_PUT_APPEND);
 }
 
 enum cid_err audit_tree_frontier(struct cid_txn *txn, struct cid_merkle_frontier *f)
@@ -224,6 +245,19 @@ static enum cid_err catch_up_entry(struct cid_str key, struct cid_str val, void 
 	return CID_OK;
 }
 
+/*
+ * Empties the tree's database for a tree built from its first leaf: a store
+ * of the first layout (see above) drops its nodes and frontier here.
+ */
+static enum cid_err tree_start(struct cid_txn *txn)
+{
+	enum cid_err rc = cid_txn_del(txn, CID_DB_META, cid_str_of(OLD_FRONTIER_KEY));
+
+	if (rc != CID_OK && rc != CID_ERR_NOTFOUND)
+		return rc;
+	return cid_txn_clear(txn, CID_DB_AUDIT_TREE);
+}
+
 static enum cid_err catch_up_cb(struct cid_txn *txn, void *arg)
 {
 	struct catch_up *c = arg;
@@ -234,6 +268,8 @@ static enum cid_err catch_up_cb(struct cid_txn *txn, void *arg)
 
 	CID_TRY(cid_audit_head(txn, &size, hash));
 	CID_TRY(audit_tree_open(txn, size, &c->t));
+	if (c->t.f.size == 0)
+		CID_TRY(tree_start(txn));
 	c->t.current = true; /* this transaction extends it, whatever appends do */
 	c->next = c->t.f.size;
 	c->end = size - c->t.f.size > c->max ? c->t.f.size + c->max : size;
@@ -279,15 +315,11 @@ out:
 
 /* ---- reading nodes in order (verification) ---- */
 
-struct tree_run {
-	uint64_t first; /* the index of hash[0] */
-	size_t n;	/* nodes first..first+n-1, consecutive and well formed */
-	uint8_t hash[AUDIT_TREE_RUN][CID_MERKLE_HASH];
-};
-
 struct audit_tree_reader {
 	struct cid_txn *txn;
-	struct tree_run run[AUDIT_TREE_RUN_LEVELS];
+	uint64_t first; /* the place (audit_tree_place) of hash[0] */
+	size_t n;	/* the nodes of places first..first+n-1, each well formed */
+	uint8_t hash[AUDIT_TREE_RUN][CID_MERKLE_HASH];
 };
 
 enum cid_err audit_tree_reader_new(struct cid_txn *txn, struct audit_tree_reader **out)
@@ -306,41 +338,39 @@ void audit_tree_reader_free(struct audit_tree_reader *r)
 
 static enum cid_err run_node(struct cid_str key, struct cid_str val, void *arg)
 {
-	struct tree_run *run = arg;
-	uint64_t index = 0;
+	struct audit_tree_reader *r = arg;
+	uint64_t place = 0;
 
-	if (key.len != NODE_KEY || val.len != CID_MERKLE_HASH)
+	if (key.len != AUDIT_TREE_KEY || val.len != CID_MERKLE_HASH)
 		return AUDIT_STOP; /* damage: audit_tree_get names it */
 	for (int i = 0; i < 8; i++)
-		index = index << 8 | (uint8_t)key.ptr[1 + i];
-	if (index != run->first + run->n)
+		place = place << 8 | (uint8_t)key.ptr[i];
+	if (place != r->first + r->n)
 		return AUDIT_STOP; /* a gap: the node after it is read alone */
-	memcpy(run->hash[run->n++], val.ptr, CID_MERKLE_HASH);
-	return run->n == AUDIT_TREE_RUN ? AUDIT_STOP : CID_OK;
+	memcpy(r->hash[r->n++], val.ptr, CID_MERKLE_HASH);
+	return r->n == AUDIT_TREE_RUN ? AUDIT_STOP : CID_OK;
 }
 
 enum cid_err audit_tree_read(struct audit_tree_reader *r, unsigned level, uint64_t index,
 			     uint8_t out[CID_MERKLE_HASH])
 {
-	struct tree_run *run;
-	char key[NODE_KEY];
+	uint64_t place = audit_tree_place(level, index);
+	char key[AUDIT_TREE_KEY];
 	enum cid_err rc;
 
-	if (level >= AUDIT_TREE_RUN_LEVELS)
-		return audit_tree_get(r->txn, level, index, out);
-	run = &r->run[level];
-	if (index < run->first || index - run->first >= run->n) {
-		/* one cursor walk reads the next run of this level */
-		run->first = index;
-		run->n = 0;
+	if (place < r->first || place - r->first >= r->n) {
+		/* one cursor walk reads the run of nodes from place on */
+		r->first = place;
+		r->n = 0;
 		node_key(level, index, key);
-		rc = cid_txn_foreach_range(r->txn, CID_DB_AUDIT_TREE, (struct cid_str){key, 1},
-					   (struct cid_str){key, NODE_KEY}, false, run_node, run);
+		rc = cid_txn_foreach_range(r->txn, CID_DB_AUDIT_TREE, (struct cid_str){NULL, 0},
+					   (struct cid_str){key, AUDIT_TREE_KEY}, false, run_node,
+					   r);
 		if (rc != CID_OK && rc != AUDIT_STOP)
 			return rc;
-		if (run->n == 0)
+		if (r->n == 0)
 			return audit_tree_get(r->txn, level, index, out);
 	}
-	memcpy(out, run->hash[index - run->first], CID_MERKLE_HASH);
+	memcpy(out, r->hash[place - r->first], CID_MERKLE_HASH);
 	return CID_OK;
 }

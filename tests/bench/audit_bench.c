@@ -31,6 +31,10 @@
  *                             group commit: appends/s and the group-commit
  *                             counters (struct cid_audit_stats), the HTTP
  *                             server's cost taken away
+ *   audit_bench group DIR T S one  the same with the entries of the userinfo
+ *                             benchmark: one citizen, one service, times and
+ *                             release ids in the order of the appends, after
+ *                             any entry fill wrote
  * Run the release build for figures worth quoting.
  */
 #include "account.h"
@@ -47,6 +51,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,62 +358,31 @@ out:
 	return status;
 }
 
-/* Up to UNTREE_BATCH node keys of the tree, copied, to delete outside the walk. */
-#define UNTREE_BATCH 100000
-
-struct untree {
-	char (*keys)[9];
-	size_t n;
-};
-
-static enum cid_err untree_key(struct cid_str key, struct cid_str val, void *arg)
-{
-	struct untree *u = arg;
-
-	(void)val;
-	if (u->n == UNTREE_BATCH || key.len != 9)
-		return CID_ERR_COUNT; /* a batch is full: stop the walk */
-	memcpy(u->keys[u->n++], key.ptr, 9);
-	return CID_OK;
-}
-
+/* Deletes the tree and its frontier (one transaction: LMDB frees the pages whole). */
 static enum cid_err untree_cb(struct cid_txn *txn, void *arg)
 {
-	struct untree *u = arg;
-	enum cid_err rc = cid_txn_del(txn, CID_DB_META, cid_str_of("audit_frontier"));
+	enum cid_err rc = cid_txn_del(txn, CID_DB_META, cid_str_of("audit_tree_frontier"));
 
+	(void)arg;
 	if (rc != CID_OK && rc != CID_ERR_NOTFOUND)
 		return rc;
-	u->n = 0;
-	rc = cid_txn_foreach(txn, CID_DB_AUDIT_TREE, (struct cid_str){NULL, 0}, untree_key, u);
-	if (rc != CID_OK && rc != CID_ERR_COUNT)
-		return rc;
-	for (size_t i = 0; i < u->n; i++) {
-		rc = cid_txn_del(txn, CID_DB_AUDIT_TREE, (struct cid_str){u->keys[i], 9});
-		if (rc != CID_OK)
-			return rc;
-	}
-	return CID_OK;
+	return cid_txn_clear(txn, CID_DB_AUDIT_TREE);
 }
 
 static int untree(const char *dir)
 {
 	struct cid_store *s = NULL;
-	struct untree u = {calloc(UNTREE_BATCH, 9), 0};
 	int status = 1;
 
-	if (u.keys == NULL || !bench_store_open("audit_bench", dir, &s))
+	if (!bench_store_open("audit_bench", dir, &s))
 		goto out;
-	do {
-		if (cid_store_update(s, untree_cb, &u) != CID_OK) {
-			fprintf(stderr, "audit_bench: deleting the tree failed\n");
-			goto out;
-		}
-	} while (u.n == UNTREE_BATCH);
+	if (cid_store_update(s, untree_cb, NULL) != CID_OK) {
+		fprintf(stderr, "audit_bench: deleting the tree failed\n");
+		goto out;
+	}
 	printf("untree: the tree of %s is gone\n", dir);
 	status = 0;
 out:
-	free(u.keys);
 	cid_store_close(s);
 	return status;
 }
@@ -573,8 +547,30 @@ out:
 	return status;
 }
 
+/* group's "one" mode: the order of the appends, shared by the appenders */
+static _Atomic uint64_t one_next;
+
+/* One release entry of a single citizen and service, the n-th appended after a fill. */
+static json_t *one_scope_entry(void)
+{
+	uint64_t n = atomic_fetch_add(&one_next, 1);
+	/* a fill's times end at START + SPACING * its size: these are later */
+	uint64_t rng = n + 1;
+	json_t *e = release_entry(100000000 + n, &rng, 1);
+	char req[40];
+
+	snprintf(req, sizeof(req), "req-%016" PRIx64, n);
+	if (e != NULL && (json_object_set_new(e, "service", json_string(services[0])) != 0 ||
+			  json_object_set_new(e, "request_id", json_string(req)) != 0)) {
+		json_decref(e);
+		e = NULL;
+	}
+	return e;
+}
+
 struct appender {
 	struct cid_audit *log;
+	bool one;
 	double until;
 	uint64_t rng;
 	uint64_t done;
@@ -586,7 +582,7 @@ static void *appender_main(void *arg)
 	struct appender *a = arg;
 
 	while (bench_now_s() < a->until) {
-		json_t *e = release_entry(a->done, &a->rng, CITIZENS);
+		json_t *e = a->one ? one_scope_entry() : release_entry(a->done, &a->rng, CITIZENS);
 
 		if (e == NULL || cid_audit_append(a->log, &e, 1, NULL) != CID_OK) {
 			json_decref(e);
@@ -599,7 +595,7 @@ static void *appender_main(void *arg)
 	return NULL;
 }
 
-static int group(const char *dir, unsigned threads, unsigned secs)
+static int group(const char *dir, unsigned threads, unsigned secs, bool one)
 {
 	struct cid_store *s = NULL;
 	struct cid_audit *log = NULL;
@@ -620,8 +616,10 @@ static int group(const char *dir, unsigned threads, unsigned secs)
 	cid_audit_stats_take(log, &st); /* count from here */
 	t0 = bench_now_s();
 	for (; started < threads; started++) {
-		a[started] = (struct appender){
-		    .log = log, .until = t0 + secs, .rng = 0x9e3779b97f4a7c15ULL + started};
+		a[started] = (struct appender){.log = log,
+					       .one = one,
+					       .until = t0 + secs,
+					       .rng = 0x9e3779b97f4a7c15ULL + started};
 		if (pthread_create(&th[started], NULL, appender_main, &a[started]) != 0)
 			break;
 	}
@@ -688,19 +686,20 @@ int main(int argc, char **argv)
 		return untree(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "catch-up") == 0)
 		return catch_up(argv[2]);
-	if (argc == 5 && strcmp(argv[1], "group") == 0) {
+	if ((argc == 5 || argc == 6) && strcmp(argv[1], "group") == 0) {
 		uint64_t t;
 		uint64_t secs;
 
-		if (!bench_count(argv[3], 1, 1024, &t) || !bench_count(argv[4], 1, 600, &secs)) {
-			fprintf(stderr,
-				"audit_bench: group DIR THREADS (1..1024) SECONDS (1..600)\n");
+		if (!bench_count(argv[3], 1, 1024, &t) || !bench_count(argv[4], 1, 600, &secs) ||
+		    (argc == 6 && strcmp(argv[5], "one") != 0)) {
+			fprintf(stderr, "audit_bench: group DIR THREADS (1..1024) SECONDS "
+					"(1..600) [one]\n");
 			return 2;
 		}
-		return group(argv[2], (unsigned)t, (unsigned)secs);
+		return group(argv[2], (unsigned)t, (unsigned)secs, argc == 6);
 	}
 	fprintf(stderr, "usage: audit_bench populate DIR C R | fill DIR N [C] | verify DIR | "
 			"retention DIR N | query DIR [C] | untree DIR | catch-up DIR | group DIR "
-			"THREADS SECONDS\n");
+			"THREADS SECONDS [one]\n");
 	return 2;
 }

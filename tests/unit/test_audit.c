@@ -278,6 +278,15 @@ static char *note_json_flip(const char *text)
 
 /* ---- raw store edits ---- */
 
+/* The stored key of tree node (level, index): its post-order place, big-endian. */
+static void tree_key(unsigned level, uint64_t index, char key[AUDIT_TREE_KEY])
+{
+	uint64_t place = audit_tree_place(level, index);
+
+	for (int i = 0; i < AUDIT_TREE_KEY; i++)
+		key[i] = (char)(uint8_t)(place >> (56 - 8 * i));
+}
+
 enum edit_kind {
 	EDIT_BYTE,
 	EDIT_DELETE,
@@ -409,45 +418,50 @@ static enum cid_err edit_cb(struct cid_txn *txn, void *arg)
 		break;
 	case EDIT_NODE: {
 		/* a byte of the stored tree node (level 1, index seq / 2) */
-		char node[9] = {1, 0, 0, 0, 0, 0, 0, 0, (char)(e->seq / 2)};
+		char node[AUDIT_TREE_KEY];
 		struct cid_str v;
 		char h[32];
 
-		rc = cid_txn_get(txn, CID_DB_AUDIT_TREE, (struct cid_str){node, 9}, &v);
+		tree_key(1, e->seq / 2, node);
+		rc =
+		    cid_txn_get(txn, CID_DB_AUDIT_TREE, (struct cid_str){node, AUDIT_TREE_KEY}, &v);
 		assert_int_equal(rc, CID_OK);
 		assert_int_equal(v.len, 32);
 		memcpy(h, v.ptr, 32);
 		h[7] ^= 1;
-		rc = cid_txn_put(txn, CID_DB_AUDIT_TREE, (struct cid_str){node, 9},
+		rc = cid_txn_put(txn, CID_DB_AUDIT_TREE, (struct cid_str){node, AUDIT_TREE_KEY},
 				 (struct cid_str){h, 32}, 0);
 		break;
 	}
 	case EDIT_LEAF_GONE:
 	case EDIT_LEAF_SHORT: {
 		/* the stored leaf node of entry seq (level 0), deleted or cut short */
-		char node[9] = {0, 0, 0, 0, 0, 0, 0, 0, (char)e->seq};
+		char node[AUDIT_TREE_KEY];
 		struct cid_str v;
 		char h[32];
 
-		rc = cid_txn_get(txn, CID_DB_AUDIT_TREE, (struct cid_str){node, 9}, &v);
+		tree_key(0, e->seq, node);
+		rc =
+		    cid_txn_get(txn, CID_DB_AUDIT_TREE, (struct cid_str){node, AUDIT_TREE_KEY}, &v);
 		assert_int_equal(rc, CID_OK);
 		memcpy(h, v.ptr, 32);
-		rc = e->kind == EDIT_LEAF_GONE
-			 ? cid_txn_del(txn, CID_DB_AUDIT_TREE, (struct cid_str){node, 9})
-			 : cid_txn_put(txn, CID_DB_AUDIT_TREE, (struct cid_str){node, 9},
-				       (struct cid_str){h, 31}, 0);
+		rc = e->kind == EDIT_LEAF_GONE ? cid_txn_del(txn, CID_DB_AUDIT_TREE,
+							     (struct cid_str){node, AUDIT_TREE_KEY})
+					       : cid_txn_put(txn, CID_DB_AUDIT_TREE,
+							     (struct cid_str){node, AUDIT_TREE_KEY},
+							     (struct cid_str){h, 31}, 0);
 		break;
 	}
 	case EDIT_FRONTIER: {
 		struct cid_str v;
 		char buf[8 + 64 * 32];
 
-		rc = cid_txn_get(txn, CID_DB_META, cid_str_of("audit_frontier"), &v);
+		rc = cid_txn_get(txn, CID_DB_META, cid_str_of("audit_tree_frontier"), &v);
 		assert_int_equal(rc, CID_OK);
 		assert_true(v.len <= sizeof(buf) && v.len > 8);
 		memcpy(buf, v.ptr, v.len);
 		buf[v.len - 1] ^= 1;
-		rc = cid_txn_put(txn, CID_DB_META, cid_str_of("audit_frontier"),
+		rc = cid_txn_put(txn, CID_DB_META, cid_str_of("audit_tree_frontier"),
 				 (struct cid_str){buf, v.len}, 0);
 		break;
 	}

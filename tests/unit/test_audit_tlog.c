@@ -1,19 +1,22 @@
 /*
  * audit as a transparency log, on a real LMDB store: the Merkle tree the
  * appends keep beside the chain (its head for every size is merkle.h's over
- * the entry hashes, group commit batches included, and a store written
- * before the tree catches up), proofs for every entry, checkpoints as C2SP
+ * the entry hashes, group commit batches included, its nodes stored in
+ * post-order, and a store written before the tree, or before its layout,
+ * catches up), proofs for every entry, checkpoints as C2SP
  * signed notes under the audit key and its rotation, the token signing keys'
  * changes on the record, legacy JWS checkpoints, and the witnesses the server
  * pushes checkpoints to.
  */
 #include "audit.h"
+#include "audit_int.h"
 #include "http_server.h"
 #include "merkle.h"
 #include "note.h"
 #include "support.h"
 #include "witness.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -157,40 +160,13 @@ static void assert_tree_right(struct cid_store *s)
 	free(l.hash);
 }
 
-/* The keys of a database, copied (9 bytes each: the tree's node keys). */
-struct keys {
-	char (*key)[9];
-	size_t n, cap;
-};
-
-static enum cid_err key_cb(struct cid_str key, struct cid_str val, void *arg)
-{
-	struct keys *k = arg;
-
-	(void)val;
-	assert_int_equal(key.len, 9);
-	if (k->n == k->cap) {
-		k->cap = k->cap == 0 ? 256 : k->cap * 2;
-		k->key = realloc(k->key, k->cap * 9);
-		assert_non_null(k->key);
-	}
-	memcpy(k->key[k->n++], key.ptr, 9);
-	return CID_OK;
-}
-
 /* Deletes the tree and its frontier behind the module's back: a store from before the tree. */
 static enum cid_err untree_cb(struct cid_txn *txn, void *arg)
 {
-	struct keys k = {0};
-	enum cid_err rc = cid_txn_del(txn, CID_DB_META, cid_str_of("audit_frontier"));
+	enum cid_err rc = cid_txn_del(txn, CID_DB_META, cid_str_of("audit_tree_frontier"));
 
 	(void)arg;
-	if (rc == CID_OK)
-		rc = cid_txn_foreach(txn, CID_DB_AUDIT_TREE, (struct cid_str){NULL, 0}, key_cb, &k);
-	for (size_t i = 0; rc == CID_OK && i < k.n; i++)
-		rc = cid_txn_del(txn, CID_DB_AUDIT_TREE, (struct cid_str){k.key[i], 9});
-	free(k.key);
-	return rc;
+	return rc == CID_OK ? cid_txn_clear(txn, CID_DB_AUDIT_TREE) : rc;
 }
 
 static void untree(struct cid_store *s)
@@ -297,6 +273,130 @@ static void test_group_commit_keeps_the_tree(void **state)
 		assert_int_equal(pthread_join(th[t], NULL), 0);
 	commits = cid_audit_commits(f->log);
 	assert_true(commits < THREADS * PER_THRD); /* batches were shared */
+	assert_tree_right(f->s);
+}
+
+/* The tree's keys walked: each 8 bytes, and the places 0, 1, 2, ... with none missing. */
+static enum cid_err dense_cb(struct cid_str key, struct cid_str val, void *arg)
+{
+	uint64_t *next = arg;
+	uint64_t place = 0;
+
+	assert_int_equal(key.len, 8);
+	assert_int_equal(val.len, CID_MERKLE_HASH);
+	for (size_t i = 0; i < 8; i++)
+		place = place << 8 | (uint8_t)key.ptr[i];
+	assert_int_equal(place, *next);
+	(*next)++;
+	return CID_OK;
+}
+
+/* Every node of a tree over n leaves is stored under its post-order place, and nothing else. */
+static void assert_tree_dense(struct cid_store *s, uint64_t n)
+{
+	struct cid_txn *txn = NULL;
+	uint64_t next = 0;
+
+	assert_int_equal(cid_store_read_begin(s, &txn), CID_OK);
+	assert_int_equal(
+	    cid_txn_foreach(txn, CID_DB_AUDIT_TREE, (struct cid_str){NULL, 0}, dense_cb, &next),
+	    CID_OK);
+	cid_store_read_end(txn);
+	/* a tree of n leaves has completed 2n - popcount(n) nodes */
+	assert_int_equal(next, 2 * n - (uint64_t)__builtin_popcountll(n));
+}
+
+static void test_nodes_are_stored_in_post_order(void **state)
+{
+	struct fixture *f = *state;
+
+	/* (level, index) -> place, counted by hand: leaves 0 1, node (1,0), leaves 2 3, ... */
+	static const struct {
+		unsigned level;
+		uint64_t index, place;
+	} rows[] = {
+	    {0, 0, 0},	 {0, 1, 1},   {1, 0, 2},
+	    {0, 2, 3},	 {0, 3, 4},   {1, 1, 5},
+	    {2, 0, 6},	 {0, 4, 7},   {0, 7, 11},
+	    {1, 3, 12},	 {2, 1, 13},  {3, 0, 14},
+	    {0, 8, 15},	 {4, 0, 30},  {5, 0, 62},
+	    {0, 32, 63}, {1, 16, 65}, {62, 0, (UINT64_C(1) << 63) - 2},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		if (audit_tree_place(rows[i].level, rows[i].index) != rows[i].place)
+			fail_msg("row %zu: place %" PRIu64 ", want %" PRIu64, i,
+				 audit_tree_place(rows[i].level, rows[i].index), rows[i].place);
+	fill_batches(f, 100);
+	assert_tree_dense(f->s, 100);
+	assert_tree_right(f->s);
+}
+
+/* A tree of the first layout: node keys level byte || index (8 bytes BE), META "audit_frontier". */
+static enum cid_err old_node_put(void *arg, unsigned level, uint64_t index,
+				 const uint8_t hash[CID_MERKLE_HASH])
+{
+	char key[9];
+
+	key[0] = (char)level;
+	for (int i = 0; i < 8; i++)
+		key[1 + i] = (char)(uint8_t)(index >> (56 - 8 * i));
+	return cid_txn_put(arg, CID_DB_AUDIT_TREE, (struct cid_str){key, 9},
+			   (struct cid_str){(const char *)hash, CID_MERKLE_HASH}, 0);
+}
+
+static enum cid_err old_layout_cb(struct cid_txn *txn, void *arg)
+{
+	const struct leaves *l = arg;
+	struct cid_merkle_frontier fr;
+	uint8_t buf[CID_MERKLE_FRONTIER_MAX];
+	enum cid_err rc = untree_cb(txn, NULL);
+
+	cid_merkle_frontier_init(&fr);
+	for (uint64_t i = 0; rc == CID_OK && i < l->n; i++)
+		rc = cid_merkle_frontier_append(&fr, l->hash[i], old_node_put, txn);
+	if (rc == CID_OK)
+		rc = cid_txn_put(
+		    txn, CID_DB_META, cid_str_of("audit_frontier"),
+		    (struct cid_str){(const char *)buf, cid_merkle_frontier_encode(&fr, buf)}, 0);
+	return rc;
+}
+
+static void test_a_tree_of_the_first_layout_is_rebuilt(void **state)
+{
+	struct fixture *f = *state;
+	struct leaves l;
+	struct cid_txn *txn = NULL;
+	struct cid_str v;
+	uint8_t root[CID_MERKLE_HASH];
+	uint64_t left = 0;
+	uint64_t count = 0;
+	json_t *e;
+
+	fill_batches(f, 50);
+	l = leaves_read(f->s);
+	assert_int_equal(cid_store_update(f->s, old_layout_cb, &l), CID_OK);
+	free(l.hash);
+	/* its tree lags from the first leaf: no head from the old nodes */
+	assert_int_equal(cid_audit_tree_catch_up(f->s, 0, &left), CID_OK);
+	assert_int_equal(left, 50);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_audit_tree_head(txn, 1, root), CID_ERR_TOOEARLY);
+	cid_store_read_end(txn);
+	e = entry_new(50);
+	assert_int_equal(cid_audit_append(f->log, &e, 1, NULL), CID_OK);
+	json_decref(e);
+	do
+		assert_int_equal(cid_audit_tree_catch_up(f->s, 20, &left), CID_OK);
+	while (left > 0);
+	/* the old nodes and frontier are gone, the new tree complete */
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_txn_get(txn, CID_DB_META, cid_str_of("audit_frontier"), &v),
+			 CID_ERR_NOTFOUND);
+	assert_int_equal(cid_txn_count(txn, CID_DB_AUDIT_TREE, &count), CID_OK);
+	cid_store_read_end(txn);
+	assert_int_equal(count, 2 * 51 - 4); /* 51 = 0b110011: 2n - popcount(n) nodes */
+	assert_tree_dense(f->s, 51);
 	assert_tree_right(f->s);
 }
 
@@ -1527,6 +1627,9 @@ static void test_witnesses_config_table(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_nodes_are_stored_in_post_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_a_tree_of_the_first_layout_is_rebuilt, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_tree_head_is_merkle_of_entry_hashes, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_proofs_for_every_entry_verify, setup, teardown),

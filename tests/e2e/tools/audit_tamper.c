@@ -153,19 +153,23 @@ static int shift_up(MDB_txn *txn, MDB_dbi dbi, uint64_t seq, int changed)
 	return rc;
 }
 
-/* Flips one bit of the stored tree node (level, index): key = level byte, index big-endian. */
+/*
+ * Flips one bit of the stored tree node (level, index). Its key is its place
+ * in post-order, big-endian: 2j - popcount(j) + level, j its last leaf.
+ */
 static int node_flip(MDB_txn *txn, uint64_t level, uint64_t index)
 {
 	MDB_dbi tree;
-	unsigned char k[9];
+	unsigned char k[8];
 	unsigned char h[32];
-	MDB_val key = {.mv_size = 9, .mv_data = k};
+	MDB_val key = {.mv_size = 8, .mv_data = k};
 	MDB_val v;
+	uint64_t last = ((index + 1) << level) - 1;
+	uint64_t place = 2 * last - (uint64_t)__builtin_popcountll(last) + level;
 	int rc = mdb_dbi_open(txn, "audit_tree", 0, &tree);
 
-	k[0] = (unsigned char)level;
 	for (int i = 0; i < 8; i++)
-		k[1 + i] = (unsigned char)(index >> (56 - 8 * i));
+		k[i] = (unsigned char)(place >> (56 - 8 * i));
 	if (rc == 0)
 		rc = mdb_get(txn, tree, &key, &v);
 	if (rc != 0 || v.mv_size != sizeof(h))
