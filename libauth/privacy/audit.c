@@ -240,8 +240,9 @@ static enum cid_err chain_put(struct cid_txn *txn, struct chain *c, const struct
 	CID_TRY(cid_buf_status(&c->text));
 	c->text.data[0] = '{';
 	audit_seq_key(c->size, key);
+	/* after every stored entry (else CID_ERR_EXISTS), so pages are filled, not halved */
 	CID_TRY(cid_txn_put(txn, CID_DB_AUDIT, cid_str_of(key),
-			    (struct cid_str){c->text.data, c->text.len}, CID_PUT_NOOVERWRITE));
+			    (struct cid_str){c->text.data, c->text.len}, CID_PUT_APPEND));
 	time = pr->time;
 	if (citizen != NULL)
 		CID_TRY(index_put(txn, 'c', citizen, key, time));
