@@ -362,33 +362,52 @@ static enum cid_err old_layout_cb(struct cid_txn *txn, void *arg)
 	return rc;
 }
 
+/*
+ * A store of n entries whose tree lags from its first leaf: no head nor
+ * proof from it; an append goes on and leaves the tree to the catch-up,
+ * which then builds it in batches of batch. Returns the batches it took.
+ */
+static uint64_t lagging_tree_caught_up(struct fixture *f, uint64_t n, uint64_t batch)
+{
+	struct cid_txn *txn = NULL;
+	struct cid_merkle_proof p;
+	uint8_t root[CID_MERKLE_HASH];
+	uint64_t left = 0;
+	uint64_t rounds = 0;
+	json_t *e;
+
+	assert_int_equal(cid_audit_tree_catch_up(f->s, 0, &left), CID_OK);
+	assert_int_equal(left, n);
+	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
+	assert_int_equal(cid_audit_tree_head(txn, 1, root), CID_ERR_TOOEARLY);
+	assert_int_equal(cid_audit_inclusion_proof(txn, 0, 1, &p), CID_ERR_TOOEARLY);
+	cid_store_read_end(txn);
+	e = entry_new((int)n); /* n is a test's few entries */
+	assert_int_equal(cid_audit_append(f->log, &e, 1, NULL), CID_OK);
+	json_decref(e);
+	assert_int_equal(cid_audit_tree_catch_up(f->s, 0, &left), CID_OK);
+	assert_int_equal(left, n + 1);
+	do {
+		assert_int_equal(cid_audit_tree_catch_up(f->s, batch, &left), CID_OK);
+		rounds++;
+	} while (left > 0);
+	assert_tree_right(f->s);
+	return rounds;
+}
+
 static void test_a_tree_of_the_first_layout_is_rebuilt(void **state)
 {
 	struct fixture *f = *state;
 	struct leaves l;
 	struct cid_txn *txn = NULL;
 	struct cid_str v;
-	uint8_t root[CID_MERKLE_HASH];
-	uint64_t left = 0;
 	uint64_t count = 0;
-	json_t *e;
 
 	fill_batches(f, 50);
 	l = leaves_read(f->s);
 	assert_int_equal(cid_store_update(f->s, old_layout_cb, &l), CID_OK);
 	free(l.hash);
-	/* its tree lags from the first leaf: no head from the old nodes */
-	assert_int_equal(cid_audit_tree_catch_up(f->s, 0, &left), CID_OK);
-	assert_int_equal(left, 50);
-	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
-	assert_int_equal(cid_audit_tree_head(txn, 1, root), CID_ERR_TOOEARLY);
-	cid_store_read_end(txn);
-	e = entry_new(50);
-	assert_int_equal(cid_audit_append(f->log, &e, 1, NULL), CID_OK);
-	json_decref(e);
-	do
-		assert_int_equal(cid_audit_tree_catch_up(f->s, 20, &left), CID_OK);
-	while (left > 0);
+	assert_int_equal(lagging_tree_caught_up(f, 50, 20), 3);
 	/* the old nodes and frontier are gone, the new tree complete */
 	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
 	assert_int_equal(cid_txn_get(txn, CID_DB_META, cid_str_of("audit_frontier"), &v),
@@ -397,39 +416,17 @@ static void test_a_tree_of_the_first_layout_is_rebuilt(void **state)
 	cid_store_read_end(txn);
 	assert_int_equal(count, 2 * 51 - 4); /* 51 = 0b110011: 2n - popcount(n) nodes */
 	assert_tree_dense(f->s, 51);
-	assert_tree_right(f->s);
 }
 
 static void test_a_store_without_tree_catches_up(void **state)
 {
 	struct fixture *f = *state;
-	struct cid_txn *txn = NULL;
-	struct cid_merkle_proof p;
-	uint8_t root[CID_MERKLE_HASH];
 	uint64_t left = 0;
-	uint64_t rounds = 0;
 	json_t *e;
 
 	fill_batches(f, 100);
 	untree(f->s);
-	assert_int_equal(cid_audit_tree_catch_up(f->s, 0, &left), CID_OK);
-	assert_int_equal(left, 100);
-	assert_int_equal(cid_store_read_begin(f->s, &txn), CID_OK);
-	assert_int_equal(cid_audit_tree_head(txn, 1, root), CID_ERR_TOOEARLY);
-	assert_int_equal(cid_audit_inclusion_proof(txn, 0, 1, &p), CID_ERR_TOOEARLY);
-	cid_store_read_end(txn);
-	/* appends go on while the tree lags, and leave it to the catch-up */
-	e = entry_new(100);
-	assert_int_equal(cid_audit_append(f->log, &e, 1, NULL), CID_OK);
-	json_decref(e);
-	assert_int_equal(cid_audit_tree_catch_up(f->s, 0, &left), CID_OK);
-	assert_int_equal(left, 101);
-	do {
-		assert_int_equal(cid_audit_tree_catch_up(f->s, 7, &left), CID_OK);
-		rounds++;
-	} while (left > 0);
-	assert_int_equal(rounds, (101 + 6) / 7);
-	assert_tree_right(f->s);
+	assert_int_equal(lagging_tree_caught_up(f, 100, 7), (101 + 6) / 7);
 	/* current again: appends extend it */
 	e = entry_new(101);
 	assert_int_equal(cid_audit_append(f->log, &e, 1, NULL), CID_OK);
