@@ -24,7 +24,9 @@
  * made there (the request's audit_later): the connection is suspended and the
  * entries submitted to the log's group commit (cid_audit_submit), and the
  * answer is sent when the log says they are durable, or a server error when
- * their commit failed.
+ * their commit failed. Once the server is stopping, such an answer is refused
+ * (503, as a write is): its commit could wait, on the polling thread, for
+ * the disk the stop is waiting for.
  * MHD gives one polling thread up to max_connections/threads connections, so
  * a handler that blocked there for the fsync would stall them all; a thread
  * that waited for it in their stead (as a pool of commit workers did) cost
@@ -546,26 +548,34 @@ static void audit_written(void *arg, enum cid_err rc)
 	count_down(h, &h->audits);
 }
 
+/* What audit_later did with a request's answer. */
+enum audit_fate {
+	AUDIT_NONE,	 /* it holds no audit entries: send it */
+	AUDIT_SUSPENDED, /* submitted; the connection is resumed once they are written */
+	AUDIT_REFUSED,	 /* the server is stopping: the entries are dropped, refuse it */
+};
+
 /*
  * When c's answer holds audit entries not yet written, submits them and
- * suspends c until they are (true); false when there are none, or when the
- * server is stopping and they were written here (c->rc their result).
+ * suspends c until they are. Once the server is stopping they are dropped
+ * instead, and nothing of the answer may leave: their commit, made here,
+ * could wait on the polling thread for the hung disk the stop waits for.
  */
-static bool audit_later(struct conn *c)
+static enum audit_fate audit_later(struct conn *c)
 {
 	struct cid_http *h = c->h;
 	struct cid_audit_pending *p = c->reply.audit;
 
 	if (p == NULL)
-		return false;
+		return AUDIT_NONE;
 	c->reply.audit = NULL;
 	/* counted before stopping is read, as stop sets it before it reads the
 	   count (sequentially consistent): stop sees this one, or this sees stop */
 	atomic_fetch_add(&h->audits, 1);
 	if (atomic_load(&h->stopping)) {
 		count_down(h, &h->audits);
-		c->rc = cid_audit_pending_commit(p);
-		return false;
+		cid_audit_pending_free(p);
+		return AUDIT_REFUSED;
 	}
 	owe(c, true);
 	c->in_worker = true;
@@ -573,7 +583,7 @@ static bool audit_later(struct conn *c)
 	c->audit = p;
 	MHD_suspend_connection(c->mhd);
 	cid_audit_submit(p, audit_written, c);
-	return true;
+	return AUDIT_SUSPENDED;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char *url,
@@ -682,8 +692,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mhd, const char 
 		}
 		c->req.audit_later = true;
 		c->rc = cid_endpoint_answer(c->ctx, c->route, &c->req, &c->reply);
-		if (c->rc == CID_OK && audit_later(c))
-			return MHD_YES;
+		switch (c->rc == CID_OK ? audit_later(c) : AUDIT_NONE) {
+		case AUDIT_SUSPENDED: return MHD_YES;
+		case AUDIT_REFUSED: return stopping(c);
+		case AUDIT_NONE: break;
+		}
 	}
 	if (c->rc != CID_OK) {
 		cid_reply_free(&c->reply);

@@ -12,7 +12,11 @@
 // (JSON, or a page for a page endpoint) instead of closing the connection
 // on it, answers the waiting write once the disk is back, and exits 0; with
 // several cities, a request for one not yet opened gets the same 503, as its
-// first open would need the stopped opener thread.
+// first open would need the stopped opener thread. And a server told to
+// stop while a userinfo's audit entries wait for the hung disk: a new
+// userinfo is answered 503 at once, with no attribute (its entries would
+// need the disk the stop is waiting for), the waiting one with its
+// attributes once the disk is back, and its release is in the log.
 //
 // Run: CIVICID_BIN=build/asan/server/civicid \
 //      CID_FAULT_SYNC=$PWD/build/asan/tests/e2e/libfault_sync.so \
@@ -23,7 +27,17 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { cli, faultSyncLibrary, freshStore, preloadEnv, startServer } from './lib/server.js';
+import {
+  addClient,
+  addUser,
+  cli,
+  faultSyncLibrary,
+  freshStore,
+  preloadEnv,
+  startServer,
+  statutePolicy,
+} from './lib/server.js';
+import { signIn } from './lib/flow.js';
 
 const stores = [];
 const running = []; // {server, stallFile}
@@ -57,10 +71,11 @@ async function within(ms, url, init = {}) {
  * A server over a fresh store, one polling thread and writeThreads write
  * threads, whose syncs all wait while stallFile exists; a client_credentials
  * client. With tenants (names), a store of those cities, the client in the
- * first, whose issuer is the one returned. {server, issuer, stallFile, form
- * (its headers for a form POST)}.
+ * first, whose issuer is the one returned. prepare(store), if given, runs
+ * before the server starts. {server, issuer, stallFile, form (its headers
+ * for a form POST)}.
  */
-async function stallableServer(name, writeThreads, tenants = []) {
+async function stallableServer(name, writeThreads, tenants = [], prepare = null) {
   const store = freshStore(name);
   stores.push(store);
   const stallFile = join(store.root, 'the-disk-hangs');
@@ -73,6 +88,7 @@ async function stallableServer(name, writeThreads, tenants = []) {
     '--client-id', `${name}-machine`, '--name', `Disk ${name} test service`, '--scope', 'city',
     '--grant-types', 'client_credentials',
   ]));
+  if (prepare) prepare(store);
   const configFile = store.writeConfig(
     `threads = 1\nwrite_threads = ${writeThreads}\naudit_checkpoint_interval = 86400\n`);
   const started = await startServer(store, {
@@ -85,7 +101,7 @@ async function stallableServer(name, writeThreads, tenants = []) {
   };
   running.push({ server: started, stallFile });
   const issuer = tenants.length ? `${started.issuer}/t/${tenants[0]}` : started.issuer;
-  return { server: started, issuer, stallFile, form };
+  return { server: started, issuer, stallFile, form, store };
 }
 
 /** Hangs the disk, revokes token, waits until a sync waits: {done, result()}. */
@@ -230,4 +246,64 @@ test('a server of several cities stopping while the disk hangs answers a first o
   await revocation.done;
   assert.equal(revocation.result().status, 200, revocation.result().body);
   await stopped;
+});
+
+test('a server stopping while a userinfo waits for the hung disk answers a new userinfo 503', async () => {
+  const service = 'stall-rp';
+  const redirect = 'http://127.0.0.1:9/stall-cb';
+  const claims = { given_name: '花子', family_name: '山田', email: 'hanako@example.jp' };
+  let secret;
+  const hung = await stallableServer('stall-userinfo', 1, [], (store) => {
+    store.writePolicy(`${service}.policy`, statutePolicy(service, Object.keys(claims)));
+    addUser(store, 'hanako', 'hanako-stall-Passw0rd!', claims);
+    ({ client_secret: secret } = addClient(store, {
+      clientId: service, name: 'Disk stall test service', redirectUris: [redirect],
+      scope: 'openid profile email',
+    }));
+  });
+  const { server, issuer, stallFile } = hung;
+  const { tokens } = await signIn(issuer, {
+    clientId: service, secret, redirectUri: redirect, username: 'hanako', password: 'hanako-stall-Passw0rd!',
+  });
+  const bearer = { authorization: `Bearer ${tokens.access_token}` };
+  const first = await within(10_000, `${issuer}/userinfo`, { headers: bearer });
+  assert.equal(first.status, 200, first.body);
+
+  // a userinfo whose audit entries wait for the hung disk, then the stop
+  writeFileSync(stallFile, 'every sync waits while this file exists\n');
+  let waiting = null;
+  const done = fetch(`${issuer}/userinfo`, { headers: bearer }).then(async (res) => {
+    waiting = { status: res.status, release: res.headers.get('x-civicid-release'), body: await res.text() };
+  });
+  for (let waited = 0; !existsSync(`${stallFile}.waiting`); waited += 20) {
+    assert.ok(waited < 30_000, 'the userinfo\'s commit waits for the hung disk');
+    await sleep(20);
+  }
+  const stopped = server.stop({ timeoutMs: 60_000 });
+  for (let waited = 0; !/civicid: stopping\n/.test(server.output().stderr); waited += 20) {
+    assert.ok(waited < 10_000, 'civicid serve says it is stopping');
+    await sleep(20);
+  }
+  await sleep(300);
+
+  const again = await within(5_000, `${issuer}/userinfo`, { headers: bearer });
+  assert.ok(!again.timedOut, 'a userinfo arriving while the server stops is answered at once');
+  assert.equal(again.status, 503, again.body);
+  assert.equal(JSON.parse(again.body).error, 'temporarily_unavailable');
+  assert.equal(again.headers.get('retry-after'), '5', 'it says when to retry');
+  for (const v of Object.values(claims)) assert.ok(!again.body.includes(v), `no attribute: ${again.body}`);
+  const disc = await within(5_000, `${issuer}/.well-known/openid-configuration`);
+  assert.ok(!disc.timedOut && disc.status === 200, 'what only reads is still answered');
+  assert.equal(waiting, null, 'the first userinfo still waits for the disk');
+
+  rmSync(stallFile);
+  await done;
+  assert.equal(waiting.status, 200, waiting.body);
+  assert.equal(JSON.parse(waiting.body).given_name, claims.given_name);
+  await stopped; // exit 0, no sanitizer report
+  const rep = JSON.parse(cli(['audit', 'verify', '--store', hung.store.dir, '--json']));
+  assert.equal(rep.ok, true, JSON.stringify(rep));
+  assert.ok(waiting.release, 'the answer names its release');
+  const named = cli(['audit', 'query', '--store', hung.store.dir, '--release', waiting.release, '--json']);
+  assert.match(named, /release\.permit/, `the release answered with attributes is in the log: ${named}`);
 });
