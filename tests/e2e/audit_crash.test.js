@@ -5,7 +5,9 @@
 // X-Civicid-Release (opaque, no seq), and the entries with that request_id
 // must be in the log and list every claim the answer held. The same load is
 // then stopped with SIGTERM, again and again: the server stops in time and
-// cleanly, with the entries of every answer it gave in the log.
+// cleanly, with the entries of every answer it gave in the log; a userinfo
+// that comes once the stop waits only for audit entries is refused 503 with
+// Retry-After and no attribute.
 //
 // Run: CIVICID_BIN=build/asan/server/civicid bash tests/e2e/run.sh audit_crash.test.js
 import { after, before, test } from 'node:test';
@@ -46,8 +48,12 @@ after(async () => {
   }
 });
 
-/** Requests userinfo until the server is gone; records every 200 answer. */
-async function worker(url, token, seen) {
+/**
+ * Requests userinfo until the server is gone; records every 200 answer. With
+ * refused (an array), a 503 of a stopping server is allowed and counted
+ * there, once checked to carry no attribute.
+ */
+async function worker(url, token, seen, refused = null) {
   for (;;) {
     let res;
     try {
@@ -60,6 +66,13 @@ async function worker(url, token, seen) {
       body = await res.json();
     } catch {
       return; // killed while the body was on its way: nothing was received
+    }
+    if (refused && res.status === 503) {
+      assert.equal(body.error, 'temporarily_unavailable', JSON.stringify(body));
+      assert.equal(res.headers.get('retry-after'), '5');
+      for (const v of Object.values(CLAIMS)) assert.ok(!JSON.stringify(body).includes(v), 'no attribute in a 503');
+      refused.push(res.headers.get('x-civicid-release'));
+      continue;
     }
     assert.equal(res.status, 200, JSON.stringify(body));
     seen.push({ release: res.headers.get('x-civicid-release'), body });
@@ -159,18 +172,21 @@ test('kill -9 under userinfo load: the chain verifies after every crash and ever
 });
 
 test('SIGTERM under userinfo load: the server stops in time and cleanly, every release has its entry', { timeout: 600_000 }, async () => {
-  // the answers set aside while their entries commit are answered, or written
-  // on the spot once the server is stopping: none is lost, none hangs the stop
+  // the answers set aside while their entries commit are answered; once the
+  // stop waits only for those, a new one is refused 503: none is lost, none
+  // hangs the stop
   if (server) await server.stop().catch(() => {}); // left up by a failed test above
   server = null;
   const service = 'stop-rp';
   const { configFile, port, tokens } = await startSignedIn(service, 'Stop test service');
   const seen = [];
+  const refused = [];
 
   for (let round = 0; round < 3; round++) {
     if (round > 0) server = await startServer(store, { configFile, port });
     const before = seen.length;
-    const load = Array.from({ length: WORKERS * 4 }, () => worker(server.url('/userinfo'), tokens.access_token, seen));
+    const load = Array.from({ length: WORKERS * 4 },
+      () => worker(server.url('/userinfo'), tokens.access_token, seen, refused));
     await answersFlowing(seen, before);
     const delay = Math.floor(Math.random() * 200);
     await sleep(delay);
@@ -188,4 +204,6 @@ test('SIGTERM under userinfo load: the server stops in time and cleanly, every r
   }
   server = null;
   assertEveryReleaseLogged(seen, service, 'export-stop.jsonl');
+  // a refused answer names no release: nothing was released
+  assert.ok(refused.every((r) => r === null), `503 answers name no release: ${refused}`);
 });
