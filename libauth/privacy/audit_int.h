@@ -330,12 +330,13 @@ CID_MUST_CHECK enum cid_err audit_tree_get(void *arg, unsigned level, uint64_t i
 
 /*
  * The place of node (level, index) in post-order, which is the order the
- * frontier completes nodes in; its eight big-endian bytes are the node's key
- * in CID_DB_AUDIT_TREE (audit_tree.c). Defined for nodes of a tree of fewer
- * than 2^63 leaves.
+ * frontier completes nodes in; audit_tree_key writes its eight big-endian
+ * bytes, the node's key in CID_DB_AUDIT_TREE (audit_tree.c). Defined for
+ * nodes of a tree of fewer than 2^63 leaves.
  */
 #define AUDIT_TREE_KEY 8
 uint64_t audit_tree_place(unsigned level, uint64_t index);
+void audit_tree_key(unsigned level, uint64_t index, char key[AUDIT_TREE_KEY]);
 
 /*
  * A reader of stored nodes for a walk that asks for them in the order they

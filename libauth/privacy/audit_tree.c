@@ -11,7 +11,7 @@
  * extends it.
  *
  * A node's key is its place in post-order, as eight big-endian bytes
- * (node_key): the order in which the frontier completes nodes. Every node an
+ * (audit_tree_key): the order in which the frontier completes nodes. Every node an
  * append stores sorts after every stored one, so a commit writes one run of
  * keys at the end of the database (one leaf page and its path, filled
  * completely: CID_PUT_APPEND), and a verifier that walks the entries reads
@@ -47,7 +47,7 @@ uint64_t audit_tree_place(unsigned level, uint64_t index)
 	return 2 * j - (uint64_t)__builtin_popcountll(j) + level;
 }
 
-static void node_key(unsigned level, uint64_t index, char key[AUDIT_TREE_KEY])
+void audit_tree_key(unsigned level, uint64_t index, char key[AUDIT_TREE_KEY])
 {
 	uint64_t place = audit_tree_place(level, index);
 
@@ -62,7 +62,7 @@ enum cid_err audit_tree_get(void *arg, unsigned level, uint64_t index, uint8_t o
 	struct cid_str val;
 	enum cid_err rc;
 
-	node_key(level, index, key);
+	audit_tree_key(level, index, key);
 	rc = cid_txn_get(txn, CID_DB_AUDIT_TREE, (struct cid_str){key, AUDIT_TREE_KEY}, &val);
 	if (rc == CID_ERR_NOTFOUND)
 		return CID_ERR_STORE; /* asked only for nodes the tree has reached */
@@ -80,7 +80,7 @@ static enum cid_err node_put(void *arg, unsigned level, uint64_t index,
 	struct cid_txn *txn = arg;
 	char key[AUDIT_TREE_KEY];
 
-	node_key(level, index, key);
+	audit_tree_key(level, index, key);
 	return cid_txn_put(txn, CID_DB_AUDIT_TREE, (struct cid_str){key, AUDIT_TREE_KEY},
 			   (struct cid_str){(const char *)hash, CID_MERKLE_HASH}, CID_PUT_APPEND);
 }
@@ -362,7 +362,7 @@ enum cid_err audit_tree_read(struct audit_tree_reader *r, unsigned level, uint64
 		/* one cursor walk reads the run of nodes from place on */
 		r->first = place;
 		r->n = 0;
-		node_key(level, index, key);
+		audit_tree_key(level, index, key);
 		rc = cid_txn_foreach_range(r->txn, CID_DB_AUDIT_TREE, (struct cid_str){NULL, 0},
 					   (struct cid_str){key, AUDIT_TREE_KEY}, false, run_node,
 					   r);

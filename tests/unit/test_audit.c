@@ -278,15 +278,6 @@ static char *note_json_flip(const char *text)
 
 /* ---- raw store edits ---- */
 
-/* The stored key of tree node (level, index): its post-order place, big-endian. */
-static void tree_key(unsigned level, uint64_t index, char key[AUDIT_TREE_KEY])
-{
-	uint64_t place = audit_tree_place(level, index);
-
-	for (int i = 0; i < AUDIT_TREE_KEY; i++)
-		key[i] = (char)(uint8_t)(place >> (56 - 8 * i));
-}
-
 enum edit_kind {
 	EDIT_BYTE,
 	EDIT_DELETE,
@@ -422,7 +413,7 @@ static enum cid_err edit_cb(struct cid_txn *txn, void *arg)
 		struct cid_str v;
 		char h[32];
 
-		tree_key(1, e->seq / 2, node);
+		audit_tree_key(1, e->seq / 2, node);
 		rc =
 		    cid_txn_get(txn, CID_DB_AUDIT_TREE, (struct cid_str){node, AUDIT_TREE_KEY}, &v);
 		assert_int_equal(rc, CID_OK);
@@ -440,7 +431,7 @@ static enum cid_err edit_cb(struct cid_txn *txn, void *arg)
 		struct cid_str v;
 		char h[32];
 
-		tree_key(0, e->seq, node);
+		audit_tree_key(0, e->seq, node);
 		rc =
 		    cid_txn_get(txn, CID_DB_AUDIT_TREE, (struct cid_str){node, AUDIT_TREE_KEY}, &v);
 		assert_int_equal(rc, CID_OK);
