@@ -605,6 +605,7 @@ static int group(const char *dir, unsigned threads, unsigned secs, bool one)
 	char line[1024];
 	unsigned started = 0;
 	uint64_t done = 0;
+	bool failed = false;
 	double t0;
 	int status = 1;
 
@@ -626,8 +627,10 @@ static int group(const char *dir, unsigned threads, unsigned secs, bool one)
 	for (unsigned i = 0; i < started; i++) {
 		pthread_join(th[i], NULL);
 		done += a[i].done;
-		if (a[i].failed)
+		if (a[i].failed) {
 			fprintf(stderr, "audit_bench: an append failed\n");
+			failed = true;
+		}
 	}
 	cid_audit_stats_take(log, &st);
 	if (started < threads || cid_audit_stats_format(&st, line, sizeof(line)) != CID_OK)
@@ -635,7 +638,7 @@ static int group(const char *dir, unsigned threads, unsigned secs, bool one)
 	printf("group: %u threads, %" PRIu64 " appends in %.1f s: %.0f appends/s\n", threads, done,
 	       st.seconds, (double)done / st.seconds);
 	printf("audit group commit: %s\n", line);
-	status = 0;
+	status = failed ? 1 : 0;
 out:
 	cid_audit_close(log);
 	cid_store_close(s);
