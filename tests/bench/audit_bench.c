@@ -128,6 +128,7 @@ static int fill(const char *dir, uint64_t n, uint64_t citizens)
 	struct cid_store *s = NULL;
 	struct cid_keyset *ks = NULL;
 	struct cid_audit *log = NULL;
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
 	json_t **batch = calloc(FILL_BATCH, sizeof(*batch));
 	uint64_t rng = 0x9e3779b97f4a7c15ULL;
 	uint64_t done = 0;

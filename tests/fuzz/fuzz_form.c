@@ -45,7 +45,7 @@ static void check_round_trip(const struct cid_params *p)
 	struct cid_buf b;
 	size_t len = 0;
 
-	cid_buf_init(&b, 1024 * 1024);
+	cid_buf_init(&b, (size_t)1024 * 1024);
 	for (size_t i = 0; i < p->n; i++) {
 		if (i > 0)
 			cid_buf_append(&b, "&", 1);

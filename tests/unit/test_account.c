@@ -1557,7 +1557,7 @@ static void test_totp_locks_after_consecutive_wrong_codes_until_unlocked(void **
 
 	/* spread over days, with password logins between: the run is never forgotten */
 	t = wrong_codes(f, secret, NOW, CID_CODE_MAX_FAILURES / 2, "192.0.2.1");
-	t += 3 * 86400;
+	t += (int64_t)3 * 86400;
 	assert_int_equal(login(f, "hanako", PASSWORD, "192.0.2.1", t, NULL), CID_OK);
 	t = wrong_codes(f, secret, t, CID_CODE_MAX_FAILURES - CID_CODE_MAX_FAILURES / 2 - 1,
 			"198.51.100.7");
@@ -1570,7 +1570,7 @@ static void test_totp_locks_after_consecutive_wrong_codes_until_unlocked(void **
 			 CID_ERR_LOCKED);
 	assert_int_equal(retry, -1);
 	/* the right code is not spent, and time does not unlock it */
-	t += 365 * 86400;
+	t += (int64_t)365 * 86400;
 	code_for(secret, t, code);
 	assert_int_equal(cid_account_totp_check(f->s, f->id, code, NULL, t, NULL), CID_ERR_LOCKED);
 	assert_int_equal(cid_account_totp_failures(f->s, "hanako", &failures), CID_OK);
@@ -1604,7 +1604,7 @@ static void test_totp_new_secret_or_removal_ends_the_run(void **state)
 	code_for(secret, t, code);
 	assert_int_equal(cid_account_totp_check(f->s, f->id, code, NULL, t, NULL), CID_OK);
 	/* and removing the second factor leaves no count behind */
-	t = wrong_codes(f, secret, t + CID_TOTP_STEP, 3, NULL);
+	(void)wrong_codes(f, secret, t + CID_TOTP_STEP, 3, NULL);
 	assert_int_equal(cid_account_totp_disable(f->s, "hanako", NOW), CID_OK);
 	assert_int_equal(code_count(f), 0);
 	/* unlocking needs a citizen enrolled in TOTP */

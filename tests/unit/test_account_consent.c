@@ -79,7 +79,7 @@ static void add_citizen(struct fixture *f, const char *name, struct citizen *c)
 			 CID_OK);
 	json_decref(claims);
 	assert_int_equal(cid_session_new(cid_ctx_store(f->ctx), c->id, CID_ACR_PASSWORD, amr, 1,
-					 NOW, 8 * 3600, c->cookie, NULL),
+					 NOW, (int64_t)8 * 3600, c->cookie, NULL),
 			 CID_OK);
 }
 

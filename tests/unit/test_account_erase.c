@@ -62,7 +62,7 @@ static void add(struct fixture *f, const char *name, int64_t age, struct citizen
 			 CID_OK);
 	json_decref(claims);
 	assert_int_equal(cid_session_start(cid_ctx_store(f->ctx), c->id, CID_ACR_PASSWORD, amr, 1,
-					   NOW - age, 8 * 3600, NULL, c->cookie, &c->sess),
+					   NOW - age, (int64_t)8 * 3600, NULL, c->cookie, &c->sess),
 			 CID_OK);
 }
 
@@ -161,10 +161,13 @@ static void test_rule_table(void **state)
  * the same transaction, as a store that fails midway would; all of it is
  * rolled back.
  */
+// NOLINTBEGIN(bugprone-reserved-identifier): ld's --wrap needs these names
 enum cid_err __real_cid_account_remove_txn(struct cid_txn *txn, const char *username,
 					   char id_out[CID_ID_CHARS + 1]);
 enum cid_err __wrap_cid_account_remove_txn(struct cid_txn *txn, const char *username,
 					   char id_out[CID_ID_CHARS + 1]);
+
+// NOLINTEND(bugprone-reserved-identifier)
 
 enum cid_err __wrap_cid_account_remove_txn(struct cid_txn *txn, const char *username,
 					   char id_out[CID_ID_CHARS + 1])
@@ -368,7 +371,8 @@ static void totp_session(struct fixture *f, const char *username, struct citizen
 
 	assert_true(rc == CID_OK || rc == CID_ERR_EXISTS);
 	assert_int_equal(cid_session_start(cid_ctx_store(f->ctx), who->id, acr, amr, n_amr,
-					   NOW - age, 8 * 3600, NULL, who->cookie, &who->sess),
+					   NOW - age, (int64_t)8 * 3600, NULL, who->cookie,
+					   &who->sess),
 			 CID_OK);
 }
 
@@ -405,7 +409,7 @@ static void strong_case_session(struct fixture *f, size_t i)
 	}
 	assert_int_equal(cid_session_start(cid_ctx_store(f->ctx), f->hanako.id, strong_cases[i].acr,
 					   strong_cases[i].amr, strong_cases[i].n_amr,
-					   NOW - strong_cases[i].age, 8 * 3600, NULL,
+					   NOW - strong_cases[i].age, (int64_t)8 * 3600, NULL,
 					   f->hanako.cookie, &f->hanako.sess),
 			 CID_OK);
 }
@@ -519,7 +523,8 @@ static void test_a_deletion_that_fails_after_the_logout_deletes_nothing(void **s
 	json_decref(entries);
 	/* signed in again, the deletion goes through */
 	assert_int_equal(cid_session_start(cid_ctx_store(f->ctx), id, CID_ACR_PASSWORD, amr, 1, NOW,
-					   8 * 3600, NULL, f->hanako.cookie, &f->hanako.sess),
+					   (int64_t)8 * 3600, NULL, f->hanako.cookie,
+					   &f->hanako.sess),
 			 CID_OK);
 	post(f, &f->hanako, CID_TEST_SIGNED, "hanako", &r);
 	assert_int_equal(r.page, CID_PAGE_LOGGED_OUT);

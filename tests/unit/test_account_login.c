@@ -55,7 +55,7 @@ static void add_citizen(struct fixture *f, const char *name, char *id, char *coo
 			 CID_OK);
 	json_decref(claims);
 	assert_int_equal(cid_session_new(cid_ctx_store(f->ctx), id, CID_ACR_PASSWORD, amr, 1, NOW,
-					 8 * 3600, cookie, NULL),
+					 (int64_t)8 * 3600, cookie, NULL),
 			 CID_OK);
 }
 

@@ -149,6 +149,7 @@ static void basic_credentials(const char *id, const char *secret, char out[128])
 	int n = snprintf(pair, sizeof(pair), "%s:%s", id, secret);
 
 	assert_true(n > 0 && (size_t)n < sizeof(pair));
+	// NOLINTNEXTLINE(bugprone-not-null-terminated-result): the base64 follows
 	memcpy(out, "Basic ", 6);
 	assert_true(EVP_EncodeBlock((unsigned char *)out + 6, (const unsigned char *)pair, n) <
 		    128 - 6);

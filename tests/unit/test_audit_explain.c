@@ -211,7 +211,8 @@ static char *grant(struct world *w, const struct cid_policyset *ps, int64_t at)
 	    .policy_version = cid_policy_version(svc(ps)),
 	    .now = at,
 	};
-	struct cid_consent_change change = {"given_name", CID_CONSENT_GRANTED, at + 86400 * 365};
+	struct cid_consent_change change = {"given_name", CID_CONSENT_GRANTED,
+					    at + (int64_t)86400 * 365};
 	char *id = NULL;
 
 	assert_true(cid_policy_purpose_find(svc(ps), "fees", &pu));

@@ -272,7 +272,7 @@ static void test_group_commit_keeps_the_tree(void **state)
 	for (int t = 0; t < THREADS; t++)
 		assert_int_equal(pthread_join(th[t], NULL), 0);
 	commits = cid_audit_commits(f->log);
-	assert_true(commits < THREADS * PER_THRD); /* batches were shared */
+	assert_true(commits < (uint64_t)THREADS * PER_THRD); /* batches were shared */
 	assert_tree_right(f->s);
 }
 

@@ -186,11 +186,9 @@ static void test_printf_lengths_table(void **state)
 		assert_non_null(want);
 		memset(arg, 'x', n);
 		arg[n] = '\0';
-		memcpy(want, "pre:", 4);
-		memcpy(want + 4, arg, n);
-		memcpy(want + 4 + n, "|42", 4);
+		snprintf(want, n + 16, "pre:%s|42", arg);
 
-		cid_buf_init(&b, 64 * 1024);
+		cid_buf_init(&b, (size_t)64 * 1024);
 		cid_buf_puts(&b, "pre:");
 		cid_buf_printf(&b, "%s|%d", arg, 42);
 		assert_int_equal(cid_buf_status(&b), CID_OK);

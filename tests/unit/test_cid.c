@@ -30,7 +30,7 @@
 #include <cmocka.h>
 
 #define NOW  1800000000
-#define KEEP 3600
+#define KEEP ((int64_t)3600)
 
 struct fixture {
 	char dir[256];
@@ -125,7 +125,7 @@ static void kid_of(const struct cid_keyset *ks, const char *alg, char out[64])
 
 		if (a != NULL && v != NULL && strcmp(a, alg) == 0 && out[0] == '\0') {
 			assert_true(strlen(v) < 64);
-			strcpy(out, v);
+			snprintf(out, 64, "%s", v);
 		}
 	}
 	json_decref(j);
@@ -147,7 +147,7 @@ static void header_kid(const char *jws, char out[64])
 	assert_non_null(h);
 	assert_non_null(json_string_value(json_object_get(h, "kid")));
 	assert_true(strlen(json_string_value(json_object_get(h, "kid"))) < 64);
-	strcpy(out, json_string_value(json_object_get(h, "kid")));
+	snprintf(out, 64, "%s", json_string_value(json_object_get(h, "kid")));
 	json_decref(h);
 }
 
@@ -538,7 +538,7 @@ static void test_refresh_without_change_keeps_keyset(void **state)
 	cid_keyref_put(b);
 	/* nothing retired: no time is ever a reason to reload */
 	assert_int_equal(cid_keyset_next_drop(cid_keyref_keyset(a)), 0);
-	assert_int_equal(cid_ctx_keys_refresh(f->ctx, NOW + 10 * 365 * 86400LL), CID_OK);
+	assert_int_equal(cid_ctx_keys_refresh(f->ctx, NOW + (int64_t)10 * 365 * 86400), CID_OK);
 	b = cid_ctx_keys_acquire(f->ctx);
 	assert_ptr_equal(a, b);
 	cid_keyref_put(b);

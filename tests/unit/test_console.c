@@ -39,11 +39,11 @@
 
 #include <cmocka.h>
 
-#define DAY	 86400
+#define DAY	 ((int64_t)86400)
 #define D0	 ((int64_t)20832 * DAY) /* 2027-01-14 */
 #define D1	 (D0 + DAY)		/* 2027-01-15 */
 #define D2	 (D1 + DAY)		/* 2027-01-16 */
-#define NOW	 (D2 + 12 * 3600)
+#define NOW	 (D2 + (int64_t)12 * 3600)
 #define PASSWORD "correct horse battery"
 #define N_LOG	 7 /* entries of the fixture's log */
 
@@ -401,7 +401,7 @@ static void test_login_cookie_attributes(void **state)
 	char code[CID_TOTP_DIGITS + 1];
 	char form[512];
 	const char *line;
-	int64_t now = NOW + 2 * CID_TOTP_STEP; /* a fresh step: the fixture spent NOW's */
+	int64_t now = NOW + (int64_t)2 * CID_TOTP_STEP; /* a fresh step: the fixture spent NOW's */
 
 	call_with(f, cid_console_login, false, "", NULL, NULL, now, &page);
 	assert_true(reply_cookie(&page, f->cfg, CID_COOKIE_CSRF, csrf, sizeof(csrf)));

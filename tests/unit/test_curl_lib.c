@@ -34,12 +34,15 @@ static const char *hide_symbol; /* dlsym of this name fails, as in a libcurl wit
 static void *libcurl_handle;
 static int libcurl_holds;
 
+// NOLINTBEGIN(bugprone-reserved-identifier): ld's --wrap needs these names
 void *__real_dlopen(const char *file, int mode);
 void *__real_dlsym(void *handle, const char *name);
 int __real_dlclose(void *handle);
 void *__wrap_dlopen(const char *file, int mode);
 void *__wrap_dlsym(void *handle, const char *name);
 int __wrap_dlclose(void *handle);
+
+// NOLINTEND(bugprone-reserved-identifier)
 
 void *__wrap_dlopen(const char *file, int mode)
 {

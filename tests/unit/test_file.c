@@ -38,8 +38,11 @@ static bool fail_file_sync;
 static bool fail_dir_sync;
 static int syncs_failed;
 
+// NOLINTBEGIN(bugprone-reserved-identifier): ld's --wrap needs these names
 int __real_fsync(int fd);
 int __wrap_fsync(int fd);
+
+// NOLINTEND(bugprone-reserved-identifier)
 
 int __wrap_fsync(int fd)
 {

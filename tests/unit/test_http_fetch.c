@@ -57,7 +57,7 @@ static const struct row rows[] = {
     {"200 without Content-Length, within the limit", "200 OK", false, 300, CID_OK, NULL},
     {"Content-Length over the limit", "200 OK", true, MAX + 1, CID_ERR_TOOBIG,
      "larger than 1000 bytes"},
-    {"no Content-Length, body over the limit", "200 OK", false, 5 * MAX, CID_ERR_TOOBIG,
+    {"no Content-Length, body over the limit", "200 OK", false, (size_t)5 * MAX, CID_ERR_TOOBIG,
      "larger than 1000 bytes"},
     {"404", "404 Not Found", true, 9, CID_ERR_IO, "HTTP status 404"},
     {"500", "500 Internal Server Error", true, 0, CID_ERR_IO, "HTTP status 500"},

@@ -106,8 +106,8 @@ static void test_corporate_number_check_digit(void **state)
 	/* every check digit but the right one is refused */
 	char n[] = "0000012050002";
 	unsigned valid = 0;
-	for (char d = '0'; d <= '9'; d++) {
-		n[0] = d;
+	for (int d = '0'; d <= '9'; d++) {
+		n[0] = (char)d;
 		valid += cid_law_corporate_number_ok(n, 13);
 	}
 	assert_int_equal(valid, 1);
@@ -166,11 +166,11 @@ static const struct retention_case retentions[] = {
      CID_PROVISION_RECORD_STANDARD, true, "2029-12-05"},
     {T_2026_12_05_01, T_2026_12_05_01, CID_PROVISION_RECORD_STANDARD, false, "2029-12-05"},
     /* 00:30 in Japan on 5 December is 4 December in UTC: Japan's day counts */
-    {T_2026_12_05_01 - 9 * HOUR - 30 * 60, T_2026_12_05_01, CID_PROVISION_RECORD_STANDARD, false,
-     "2029-12-05"},
+    {T_2026_12_05_01 - 9 * HOUR - (int64_t)30 * 60, T_2026_12_05_01, CID_PROVISION_RECORD_STANDARD,
+     false, "2029-12-05"},
     /* 23:30 in Japan on 4 December */
-    {T_2026_12_05_01 - 10 * HOUR - 30 * 60, T_2026_12_05_01, CID_PROVISION_RECORD_STANDARD, false,
-     "2029-12-04"},
+    {T_2026_12_05_01 - 10 * HOUR - (int64_t)30 * 60, T_2026_12_05_01, CID_PROVISION_RECORD_STANDARD,
+     false, "2029-12-04"},
     /* the contract method: 1 year */
     {T_2026_12_05_01, T_2026_12_05_01 + 366 * DAY, CID_PROVISION_RECORD_CONTRACT, true,
      "2027-12-05"},

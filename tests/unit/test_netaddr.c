@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#define N(rows) (sizeof(rows) / sizeof(rows[0]))
+#define N(rows) (sizeof(rows) / sizeof((rows)[0]))
 
 static void test_parse_and_format(void **state)
 {

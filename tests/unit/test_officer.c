@@ -274,7 +274,7 @@ static void test_login_rehashes_a_password_made_with_other_settings(void **state
 	assert_int_equal(cid_officer_login(f->st.s, &stronger, "alice", "nope nope", code,
 					   "192.0.2.1", T0, cookie, NULL),
 			 CID_ERR_DENIED);
-	wrong[5] = wrong[5] == '9' ? '0' : (char)(wrong[5] + 1);
+	wrong[5] = (char)(wrong[5] == '9' ? '0' : wrong[5] + 1);
 	assert_int_equal(cid_officer_login(f->st.s, &stronger, "alice", PASSWORD, wrong,
 					   "192.0.2.1", T0, cookie, NULL),
 			 CID_ERR_DENIED);

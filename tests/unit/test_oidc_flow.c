@@ -910,6 +910,7 @@ static void last_sid(const struct story *st, char out[CID_TOKEN_CHARS + 1])
  * -Wl,--wrap=cid_session_upgrade_at) first ends the session of its cookie there.
  */
 
+// NOLINTBEGIN(bugprone-reserved-identifier): ld's --wrap needs these names
 enum cid_err __real_cid_session_upgrade_at(struct cid_store *s, const char *cookie, const char *acr,
 					   const char *const *amr, size_t n_amr, int64_t auth_time,
 					   int64_t now, char cookie_out[CID_TOKEN_CHARS + 1],
@@ -918,6 +919,8 @@ enum cid_err __wrap_cid_session_upgrade_at(struct cid_store *s, const char *cook
 					   const char *const *amr, size_t n_amr, int64_t auth_time,
 					   int64_t now, char cookie_out[CID_TOKEN_CHARS + 1],
 					   struct cid_session *out);
+
+// NOLINTEND(bugprone-reserved-identifier)
 
 enum cid_err __wrap_cid_session_upgrade_at(struct cid_store *s, const char *cookie, const char *acr,
 					   const char *const *amr, size_t n_amr, int64_t auth_time,

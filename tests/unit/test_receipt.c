@@ -73,8 +73,8 @@ static int setup(void **state)
 	pol = cid_policyset_find(cid_policyref_set(pref), "svc");
 	assert_non_null(pol);
 	cid_policy_purpose(pol, 0, &pu);
-	strcpy(f->version, cid_policy_version(pol));
-	strcpy(f->digest, pu.digest);
+	snprintf(f->version, sizeof(f->version), "%s", cid_policy_version(pol));
+	snprintf(f->digest, sizeof(f->digest), "%s", pu.digest);
 	cid_policyref_put(pref);
 	*state = f;
 	return 0;

@@ -162,9 +162,11 @@ static void reply_of(const struct server *srv, const struct row *r, struct cid_r
 }
 
 /* The daemon's handler: GET /N answers with row N through cid_respond. */
+// NOLINTBEGIN(readability-non-const-parameter): libmicrohttpd's handler type
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
 			      const char *method, const char *version, const char *upload,
 			      size_t *upload_size, void **con_cls)
+// NOLINTEND(readability-non-const-parameter)
 {
 	struct server *srv = cls;
 	struct cid_reply reply = {0};

@@ -29,7 +29,7 @@
 #include <cmocka.h>
 
 #define NOW    1800000000
-#define DAY    86400
+#define DAY    ((int64_t)86400)
 #define HANAKO "0a1b2c3d-0000-4000-8000-000000000001"
 
 static const char policy[] = "service childcare\n"

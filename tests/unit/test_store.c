@@ -1007,6 +1007,7 @@ static void test_no_thread_cache_reads_and_guards(void **state)
 static void test_more_stores_than_pthread_keys(void **state)
 {
 	static char dirs[MANY_STORES][256];
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
 	struct cid_store **s = calloc(MANY_STORES, sizeof(*s));
 	struct rlimit lim;
 	struct cid_txn *txn = NULL;

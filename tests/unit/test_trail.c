@@ -102,6 +102,8 @@ static uint64_t append(struct fixture *f, const char *type, const char *citizen,
 	assert_non_null(e);
 	if (citizen != NULL)
 		assert_int_equal(json_object_set_new(e, "citizen", json_string(citizen)), 0);
+	/* citizen may be f->hanako, whose NULL test the analyzer takes for one of f */
+	// NOLINTNEXTLINE(clang-analyzer-core.NullDereference): f is set
 	assert_int_equal(cid_audit_append(cid_ctx_audit_log(f->ctx), &e, 1, &seq), CID_OK);
 	json_decref(e);
 	return seq;

@@ -67,6 +67,7 @@ static char *get_copy(MDB_txn *txn, MDB_dbi dbi, uint64_t seq, size_t *len)
 	return copy;
 }
 
+// NOLINTNEXTLINE(readability-non-const-parameter): MDB_val's mv_data is not const
 static int put(MDB_txn *txn, MDB_dbi dbi, uint64_t seq, char *val, size_t len)
 {
 	char kb[KEY_CHARS + 1];

@@ -56,7 +56,7 @@ static int cut(const char *variable, const char *call)
 static void stall(void)
 {
 	const char *file = getenv("CID_FAULT_STALL");
-	struct timespec tick = {0, 5 * 1000 * 1000};
+	struct timespec tick = {0, 5L * 1000 * 1000};
 	char waiting[4096];
 	int fd;
 

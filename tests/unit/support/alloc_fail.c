@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 /* The real allocators, reached through the linker's --wrap. */
+// NOLINTBEGIN(bugprone-reserved-identifier): ld's --wrap needs these names
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t size);
 void *__real_realloc(void *p, size_t n);
@@ -38,10 +39,14 @@ json_t *__wrap_json_loads(const char *input, size_t flags, json_error_t *error);
 json_t *__wrap_json_loadb(const char *buffer, size_t buflen, size_t flags, json_error_t *error);
 void __real_cid_memo_put(struct cid_memo *m, struct cid_str key, struct cid_str bytes, void *obj);
 void __wrap_cid_memo_put(struct cid_memo *m, struct cid_str key, struct cid_str bytes, void *obj);
+// NOLINTEND(bugprone-reserved-identifier)
 
 /* LeakSanitizer and the stack printer, when the test runs under AddressSanitizer. */
+// NOLINTBEGIN(bugprone-reserved-identifier): the sanitizers' names
 int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
 void __sanitizer_print_stack_trace(void) __attribute__((weak));
+
+// NOLINTEND(bugprone-reserved-identifier)
 
 struct countdown {
 	bool armed;
