@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Runs clang-tidy with the root .clang-tidy over libauth/ and server/ .c files
-# (and, through its HeaderFilterRegex, the headers they include), with the
-# compile commands of a build directory, and fails on any finding. A genuine
-# false positive is silenced where it lives with `// NOLINT(check): reason`.
+# Runs clang-tidy with the root .clang-tidy over the .c files of libauth/,
+# server/ and tests/ that the build compiles (the unit tests and their
+# support, the benchmarks, the fuzz targets, the e2e tools), and, through its
+# HeaderFilterRegex, the headers they include, with the compile commands of a
+# build directory, and fails on any finding. tests/.clang-tidy inherits the
+# root config and turns off only what does not fit test code, saying why. A
+# genuine false positive is silenced where it lives with
+# `// NOLINT(check): reason`.
 # Fails when clang-tidy is not installed: a check that cannot run fails.
 # Usage: clang-tidy.sh BUILD_DIR [SOURCE_ROOT]   (default: the repository root)
 #   BUILD_DIR holds compile_commands.json (CMAKE_EXPORT_COMPILE_COMMANDS, set by
@@ -46,13 +50,13 @@ if [ ! -f "$db" ]; then
 fi
 # run-clang-tidy takes regexes matched against the absolute paths in the
 # database: anchor them at the source root, so nothing in the build directory
-# (which may lie inside it) or under tests/ is picked up.
+# (which may lie inside it) is picked up.
 root_re=$(printf '%s' "$root" | sed 's/[][\.*^$+?(){}|/]/\\&/g')
-files_re="^$root_re/(libauth|server)/.*\\.c\$"
+files_re="^$root_re/(libauth|server|tests)/.*\\.c\$"
 n=$(grep -oE '"file": *"[^"]*"' "$db" | sed -E 's/^"file": *"(.*)"$/\1/' |
 	grep -cE "$files_re" || true)
 if [ "$n" -eq 0 ]; then
-	echo "clang-tidy: $db lists no libauth/ or server/ source" >&2
+	echo "clang-tidy: $db lists no libauth/, server/ or tests/ source" >&2
 	exit 1
 fi
 
