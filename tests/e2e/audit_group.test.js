@@ -13,7 +13,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { addClient, addUser, freshStore, startServer, statutePolicy } from './lib/server.js';
+import { addStatuteService, freshStore, startServer } from './lib/server.js';
 import { signIn } from './lib/flow.js';
 
 const CLIENTS = 16;
@@ -23,12 +23,19 @@ const REDIRECT = 'http://127.0.0.1:9/group-cb';
 const CLAIMS = { given_name: '花子', email: 'hanako@example.jp' };
 
 let store;
+let secret;
 let server;
 
 before(() => {
   store = freshStore('audit-group');
-  store.writePolicy(`${SERVICE}.policy`, statutePolicy(SERVICE, Object.keys(CLAIMS)));
-  addUser(store, 'hanako', 'hanako-group-Passw0rd!', CLAIMS);
+  secret = addStatuteService(store, {
+    service: SERVICE,
+    name: 'Group commit test service',
+    redirectUri: REDIRECT,
+    username: 'hanako',
+    password: 'hanako-group-Passw0rd!',
+    claims: CLAIMS,
+  });
 });
 
 after(async () => {
@@ -40,12 +47,6 @@ after(async () => {
 });
 
 test('userinfo requests on one polling thread share audit commits', { timeout: 300_000 }, async (t) => {
-  const { client_secret: secret } = addClient(store, {
-    clientId: SERVICE,
-    name: 'Group commit test service',
-    redirectUris: [REDIRECT],
-    scope: 'openid profile email',
-  });
   const configFile = store.writeConfig('threads = 1\naudit_checkpoint_interval = 86400\nargon2_at_once = 1\n');
   server = await startServer(store, { configFile });
   const { tokens } = await signIn(server.issuer, {

@@ -23,14 +23,12 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import {
-  addClient,
-  addUser,
+  addStatuteService,
   cli,
   faultSyncLibrary,
   freshStore,
   preloadEnv,
   startServer,
-  statutePolicy,
 } from './lib/server.js';
 import { signIn } from './lib/flow.js';
 
@@ -42,13 +40,19 @@ const CLAIMS = { given_name: '花子', family_name: '山田', email: 'hanako@exa
 const stores = [];
 let server;
 
-/** A fresh store with the citizen and the service's policy. */
+/** A fresh store with the citizen, the service and its policy: {store, secret (the service's)}. */
 function newStore(label) {
   const store = freshStore(label);
   stores.push(store);
-  store.writePolicy(`${SERVICE}.policy`, statutePolicy(SERVICE, Object.keys(CLAIMS)));
-  addUser(store, 'hanako', 'hanako-cut-Passw0rd!', CLAIMS);
-  return store;
+  const secret = addStatuteService(store, {
+    service: SERVICE,
+    name: 'Power-cut test service',
+    redirectUri: REDIRECT,
+    username: 'hanako',
+    password: 'hanako-cut-Passw0rd!',
+    claims: CLAIMS,
+  });
+  return { store, secret };
 }
 
 after(async () => {
@@ -88,13 +92,8 @@ async function startWithFaults(store, { port } = {}) {
   });
 }
 
-async function token(store) {
-  const { client_secret: secret } = addClient(store, {
-    clientId: SERVICE,
-    name: 'Power-cut test service',
-    redirectUris: [REDIRECT],
-    scope: 'openid profile email',
-  });
+/** A citizen's access token for the service, whose client secret is secret. */
+async function token(secret) {
   const { tokens } = await signIn(server.issuer, {
     clientId: SERVICE,
     secret,
@@ -136,10 +135,10 @@ async function until(cond, what, ms = 60_000) {
 }
 
 test('a failed fsync in the middle of a group: its requests get errors, no attribute leaves unlogged, the log verifies', { timeout: 600_000 }, async (t) => {
-  const store = newStore('audit-powercut');
+  const { store, secret } = newStore('audit-powercut');
   const arm = join(store.root, 'cut-the-data-sync');
   server = await startWithFaults(store);
-  const access = await token(store);
+  const access = await token(secret);
   const answers = [];
   const run = { on: true };
   const url = server.url('/userinfo');
@@ -194,11 +193,11 @@ test('a failed fsync in the middle of a group: its requests get errors, no attri
 });
 
 test('a failed meta-page write: LMDB gives up, no attribute leaves, the server stops; restarted it answers again', { timeout: 600_000 }, async (t) => {
-  const store = newStore('audit-metacut');
+  const { store, secret } = newStore('audit-metacut');
   const arm = join(store.root, 'cut-the-meta-write');
   server = await startWithFaults(store);
   const { port } = server;
-  const access = await token(store);
+  const access = await token(secret);
   const answers = [];
   const run = { on: true };
   const url = server.url('/userinfo');

@@ -27,16 +27,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import {
-  addClient,
-  addUser,
-  cli,
-  faultSyncLibrary,
-  freshStore,
-  preloadEnv,
-  startServer,
-  statutePolicy,
-} from './lib/server.js';
+import { addStatuteService, cli, faultSyncLibrary, freshStore, preloadEnv, startServer } from './lib/server.js';
 import { signIn } from './lib/flow.js';
 
 const stores = [];
@@ -254,12 +245,10 @@ test('a server stopping while a userinfo waits for the hung disk answers a new u
   const claims = { given_name: '花子', family_name: '山田', email: 'hanako@example.jp' };
   let secret;
   const hung = await stallableServer('stall-userinfo', 1, [], (store) => {
-    store.writePolicy(`${service}.policy`, statutePolicy(service, Object.keys(claims)));
-    addUser(store, 'hanako', 'hanako-stall-Passw0rd!', claims);
-    ({ client_secret: secret } = addClient(store, {
-      clientId: service, name: 'Disk stall test service', redirectUris: [redirect],
-      scope: 'openid profile email',
-    }));
+    secret = addStatuteService(store, {
+      service, name: 'Disk stall test service', redirectUri: redirect,
+      username: 'hanako', password: 'hanako-stall-Passw0rd!', claims,
+    });
   });
   const { server, issuer, stallFile } = hung;
   const { tokens } = await signIn(issuer, {

@@ -107,6 +107,24 @@ export function addUser(store, username, password, claims = {}) {
 }
 
 /**
+ * A service that a citizen's attributes are released to by statute, as the
+ * audit tests use it: its policy (statutePolicy over the names of claims),
+ * the citizen (username, password, claims) and its confidential client
+ * (clientId service, redirectUri, scope openid profile email). Returns the
+ * client's secret.
+ */
+export function addStatuteService(store, { service, name, redirectUri, username, password, claims }) {
+  store.writePolicy(`${service}.policy`, statutePolicy(service, Object.keys(claims)));
+  addUser(store, username, password, claims);
+  return addClient(store, {
+    clientId: service,
+    name,
+    redirectUris: [redirectUri],
+    scope: 'openid profile email',
+  }).client_secret;
+}
+
+/**
  * `civicid client add --json ...`; returns {client_id, client_secret?}.
  * spec: {clientId, name, redirectUris[], postLogoutRedirectUris[], public,
  *        scope, grantTypes, idTokenAlg, subjectType, sectorIdentifierUri,
